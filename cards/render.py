@@ -1,0 +1,100 @@
+"""The decision card: what the payer will decide for one order, and why, criterion by criterion.
+
+Written for a clinician with ten seconds: the summary states the result in under 140 characters;
+the detail leads with what blocks coverage, then what is missing and how to document it, then
+what is met, each line citing the policy section and the chart evidence.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+
+CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
+SUMMARY_LIMIT = 139
+_STATUS_MARK = {
+    Status.MET: "✅ Met",
+    Status.NOT_MET: "❌ Not met",
+    Status.NOT_DOCUMENTED: "❔ Not documented",
+}
+_INDICATOR = {
+    Outcome.MEETS: "info",
+    Outcome.INSUFFICIENT: "info",
+    Outcome.DOES_NOT_MEET: "warning",
+    Outcome.NOT_APPLICABLE: "info",
+}
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def summary(d: Determination) -> str:
+    order = f"{d.billing_code}"
+    counts = {s: sum(1 for c in d.criteria if c.status == s) for s in Status}
+    if d.outcome == Outcome.MEETS:
+        text = f"{d.payer}: {order} meets all {len(d.criteria)} coverage criteria"
+    elif d.outcome == Outcome.DOES_NOT_MEET:
+        text = f"{d.payer}: {order} does not meet coverage criteria ({counts[Status.NOT_MET]} not met)"
+    elif d.outcome == Outcome.INSUFFICIENT:
+        text = (
+            f"{d.payer}: {order} needs documentation - {counts[Status.NOT_DOCUMENTED]} of "
+            f"{len(d.criteria)} criteria not documented"
+        )
+    else:
+        text = f"{d.payer}: no coverage criteria for this {order} request - manual review"
+    return _short(text, SUMMARY_LIMIT)
+
+
+def _evidence_line(e: Evidence) -> str:
+    return f"{e.text} [{e.reference}]" if e.reference else e.text
+
+
+def _criterion_lines(c: CriterionResult, depth: int = 0) -> list[str]:
+    indent = "  " * depth
+    lines = [f"{indent}- **{_STATUS_MARK[c.status]}: {c.label}** — {c.finding}"]
+    if c.evidence and not c.children:
+        lines += [f"{indent}  - {_evidence_line(e)}" for e in c.evidence]
+    if c.status == Status.NOT_DOCUMENTED and c.how_to_document and not c.children and not c.unchecked_reason:
+        lines.append(f"{indent}  - To document: {c.how_to_document}")
+    if c.status != Status.MET and not c.children:
+        lines.append(f'{indent}  - _Policy, {c.section}: "{c.text}"_')
+    for child in c.children:
+        lines += _criterion_lines(child, depth + 1)
+    return lines
+
+
+def detail(d: Determination) -> str:
+    heading = {
+        Outcome.MEETS: "Meets the payer's criteria.",
+        Outcome.DOES_NOT_MEET: "Does not meet the payer's criteria.",
+        Outcome.INSUFFICIENT: "Coverage cannot be confirmed until the missing items are documented.",
+        Outcome.NOT_APPLICABLE: "The payer's policy does not address this request.",
+    }[d.outcome]
+    lines = [
+        f"**{d.order_label}** ({d.order_reference}; {d.request_kind}, {d.indication})",
+        "",
+        f"{heading} {d.explanation}",
+        "",
+    ]
+    for status in (Status.NOT_MET, Status.NOT_DOCUMENTED, Status.MET):
+        for criterion in d.by_status(status):
+            lines += _criterion_lines(criterion)
+    lines += ["", f"Policy: {d.policy_title} — {d.payer}, {d.policy_version}."]
+    return "\n".join(lines).strip()
+
+
+def decision_card(d: Determination) -> dict[str, object]:
+    """One CDS Hooks card for one Determination."""
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary(d),
+        "detail": detail(d),
+        "indicator": _INDICATOR[d.outcome],
+        "source": {
+            "label": d.payer,
+            "topic": {"system": CARD_TYPE_SYSTEM, "code": "coverage-info", "display": "Coverage Information"},
+        },
+        "extension": {"davinci-crd.associated-resource": [{"reference": d.order_reference}]},
+    }

@@ -1,0 +1,54 @@
+"""The Flask application factory: `create_app(settings)` builds a fully configured app.
+
+Nothing is created at import time. The factory compiles the policy catalog once (so a broken
+policy stops start-up) and stores per-app state in `app.extensions`, never in globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+
+from service.catalog import Catalog, load_catalog
+from service.pipeline import ClientFactory, default_client_factory
+from service.routes import bp, register_error_handlers
+from service.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: Settings
+    catalog: Catalog
+    client_factory: ClientFactory
+
+
+def create_app(
+    settings: Settings | None = None,
+    catalog: Catalog | None = None,
+    client_factory: ClientFactory | None = None,
+) -> Flask:
+    settings = settings or Settings()
+    if settings.auth.required:
+        log.warning(
+            "auth.required is set, but JWT verification is not implemented yet: calls are accepted "
+            "without authentication"
+        )
+    app = Flask(__name__)
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["idds_crd"] = AppState(
+        settings=settings,
+        catalog=catalog or load_catalog(),
+        client_factory=client_factory or default_client_factory(settings.fhir.timeout_seconds),
+    )
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+    return app
+
+
+def create_app_from_environment() -> Flask:
+    """WSGI entry point for production servers: settings from $IDDS_CRD_CONFIG (or defaults)."""
+    return create_app(load_settings())

@@ -1,0 +1,114 @@
+"""Code-system normalisation: every alias an EHR may send maps to one short system key.
+
+The clinical data contract (section 1) lists the accepted `Coding.system` values. Everything
+downstream (order recognition, the PatientRecord, value sets) speaks only the short keys below,
+so an alias is handled in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ICD10CM = "icd10cm"
+SNOMED = "snomed"
+RXNORM = "rxnorm"
+LOINC = "loinc"
+CPT = "cpt"
+HCPCS = "hcpcs"
+ASSESSMENT = "assessment"
+PAYER_ID = "payer-id"
+
+ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
+PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
+
+SYSTEM_ALIASES: dict[str, str] = {
+    "http://hl7.org/fhir/sid/icd-10-cm": ICD10CM,
+    "http://hl7.org/fhir/sid/icd-10": ICD10CM,
+    "http://snomed.info/sct": SNOMED,
+    "http://www.nlm.nih.gov/research/umls/rxnorm": RXNORM,
+    "http://loinc.org": LOINC,
+    "http://www.ama-assn.org/go/cpt": CPT,
+    "urn:oid:2.16.840.1.113883.6.12": CPT,
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
+    "https://bluebutton.cms.gov/resources/codesystem/hcpcs": HCPCS,
+    "urn:oid:2.16.840.1.113883.6.285": HCPCS,
+    ASSESSMENT_SYSTEM: ASSESSMENT,
+    PAYER_ID_SYSTEM: PAYER_ID,
+}
+
+_CASE_INSENSITIVE = {ICD10CM, HCPCS}
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A coding reduced to (system key, normalised code) plus the display for evidence text."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+def system_key(system: str | None) -> str | None:
+    """The short key for a `Coding.system`, or None when the system is not one we read."""
+    if not system:
+        return None
+    return SYSTEM_ALIASES.get(system.strip())
+
+
+def normalise_code(system: str, code: str) -> str:
+    """Canonical form of a code: ICD-10-CM undotted-agnostic upper case, HCPCS upper case."""
+    code = code.strip()
+    if system in _CASE_INSENSITIVE:
+        code = code.upper()
+    return code
+
+
+def icd10_key(code: str) -> str:
+    """ICD-10-CM codes compare by prefix without the dot (`M96.1` and `M961` are the same)."""
+    return code.replace(".", "").upper()
+
+
+def codings(concept: Any) -> Iterator[Code]:
+    """The recognised codings of a CodeableConcept (or a bare Coding), skipping malformed ones."""
+    if not isinstance(concept, dict):
+        return
+    items = concept.get("coding") if "coding" in concept else [concept]
+    if not isinstance(items, list):
+        return
+    for coding in items:
+        if not isinstance(coding, dict):
+            continue
+        key = system_key(coding.get("system"))
+        code = coding.get("code")
+        if key is None or not isinstance(code, str) or not code.strip():
+            continue
+        display = coding.get("display") if isinstance(coding.get("display"), str) else None
+        yield Code(key, normalise_code(key, code), display)
+
+
+def concept_text(concept: Any) -> str:
+    """All human-readable words of a CodeableConcept: its text and every coding's display."""
+    if not isinstance(concept, dict):
+        return ""
+    parts: list[str] = []
+    if isinstance(concept.get("text"), str):
+        parts.append(concept["text"])
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+            parts.append(coding["display"])
+    return " | ".join(parts)
+
+
+def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
+    """A short human label for a concept: its text, else the first display, else the first code."""
+    if isinstance(concept, dict) and isinstance(concept.get("text"), str) and concept["text"].strip():
+        return concept["text"].strip()
+    for code in list(found) or list(codings(concept)):
+        if code.display:
+            return code.display
+    for code in list(found) or list(codings(concept)):
+        return f"{code.system.upper()} {code.code}"
+    return "unnamed"

@@ -1,0 +1,87 @@
+"""Classification of a request: its indication and its final request kind (pure functions).
+
+Follows criteria-and-codes.md §4.3 (indication: the infusate first, then the order's reason, then
+the problem list) and the contract's §2 replacement rule (an implant code is a replacement when an
+intrathecal pump is already in place).
+"""
+
+from __future__ import annotations
+
+from service.codes import Code, codings
+from service.engine.context import EvaluationContext
+from service.record import PatientRecord
+from service.terminology import Terminology
+
+PAIN_INFUSATE_SETS = ("it-infusates",)
+
+
+def _reason_codes(ctx: EvaluationContext) -> list[Code]:
+    resource = ctx.order.resource
+    codes = [c for concept in resource.get("reasonCode") or [] for c in codings(concept)]
+    for ref in resource.get("reasonReference") or []:
+        target = ref.get("reference", "") if isinstance(ref, dict) else ""
+        codes += [c for cond in ctx.record.conditions if cond.source == target for c in cond.codes]
+    return codes
+
+
+def _classify_codes(codes: list[Code], terminology: Terminology) -> str | None:
+    if terminology["spasticity"].matches_any(codes):
+        dystonia_only = all(
+            c.code.upper().startswith("G24") or c.code == "15802004"
+            for c in codes
+            if terminology["spasticity"].matches(c)
+        )
+        return "dystonia" if dystonia_only else "spasticity"
+    if terminology["malignancy"].matches_any(codes) and not terminology["pain-cause"].matches_any(codes):
+        return "cancer-pain"
+    if terminology["chronic-pain"].matches_any(codes) or terminology["pain-cause"].matches_any(codes):
+        return "non-malignant-pain"
+    return None
+
+
+def classify_indication(ctx: EvaluationContext) -> str:
+    """non-malignant-pain, cancer-pain, spasticity or dystonia."""
+    if ctx.infusate_ingredients(("antispasmodic-infusates",)):
+        by_record = _classify_codes(
+            [c for cond in ctx.record.conditions for c in cond.codes], ctx.terminology
+        )
+        return "dystonia" if by_record == "dystonia" else "spasticity"
+    by_reason = _classify_codes(_reason_codes(ctx), ctx.terminology)
+    if by_reason is not None and not (ctx.infusates and by_reason in ("spasticity", "dystonia")):
+        return by_reason
+    conditions = ctx.record.conditions
+    has = {
+        name: any(ctx.terminology[name].matches_any(c.codes) for c in conditions)
+        for name in ("spasticity", "malignancy", "chronic-pain", "pain-cause")
+    }
+    pain_drug = bool(ctx.infusate_ingredients(PAIN_INFUSATE_SETS))
+    if has["spasticity"] and not pain_drug and not (has["chronic-pain"] or has["pain-cause"]):
+        return (
+            _classify_codes([c for cond in conditions for c in cond.codes], ctx.terminology) or "spasticity"
+        )
+    if has["malignancy"] and not has["pain-cause"]:
+        return "cancer-pain"
+    return "non-malignant-pain"
+
+
+def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
+    """References showing an intrathecal pump is already in place (contract §2), newest first."""
+    in_place = terminology["idds-in-place"]
+    removal = terminology["idds-removal"]
+    removals = [p.performed for p in record.procedures if removal.matches_any(p.codes) and p.performed]
+    sources = [
+        d.source for d in record.devices if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
+    ]
+    sources += [c.source for c in record.conditions if in_place.matches_any(c.codes)]
+    for p in sorted(
+        record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
+    ):
+        if in_place.matches_any(p.codes) and not any(r and p.performed and r > p.performed for r in removals):
+            sources.append(p.source)
+    return sources
+
+
+def final_request_kind(base_kind: str, record: PatientRecord, terminology: Terminology) -> str:
+    if base_kind == "permanent-implant" and idds_in_place(record, terminology):
+        return "replacement"
+    return base_kind

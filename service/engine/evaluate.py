@@ -1,0 +1,139 @@
+"""Evaluation of one policy for one order: the criteria tree, Kleene logic, and the outcome.
+
+Outcome rules (issue 4 / design notes): does-not-meet when any applicable criterion is not met
+(an exclusion documented, or a requirement contradicted); meets when every one is met; otherwise
+insufficient; not-applicable when the policy does not address the indication or request kind.
+"""
+
+from __future__ import annotations
+
+from service.engine.classify import classify_indication, final_request_kind
+from service.engine.context import EvaluationContext
+from service.engine.evaluators import TEST_TYPES
+from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
+from service.policy import CriterionSpec, Policy
+
+_KIND_NAMES = {
+    "trial": "an intrathecal trial",
+    "permanent-implant": "a permanent pump implant",
+    "catheter": "a catheter",
+    "replacement": "a pump replacement",
+    "refill-analysis": "a pump refill or analysis",
+    "removal": "a pump removal",
+}
+_INDICATION_NAMES = {
+    "non-malignant-pain": "chronic non-malignant pain",
+    "cancer-pain": "cancer pain",
+    "spasticity": "spasticity",
+    "dystonia": "dystonia",
+}
+
+
+def kleene(logic: str, statuses: list[Status]) -> Status:
+    """Three-valued AND / OR: not-documented is 'unknown'."""
+    if logic == "all":
+        if Status.NOT_MET in statuses:
+            return Status.NOT_MET
+        return Status.MET if all(s == Status.MET for s in statuses) else Status.NOT_DOCUMENTED
+    if Status.MET in statuses:
+        return Status.MET
+    return Status.NOT_MET if all(s == Status.NOT_MET for s in statuses) else Status.NOT_DOCUMENTED
+
+
+def _unchecked(spec: CriterionSpec, outcome: TestOutcome, ctx: EvaluationContext) -> str | None:
+    """Why a result cannot be trusted: a resource type it reads could not be fetched."""
+    if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
+        return None
+    failed = [
+        f"{t} ({ctx.record.unavailable[t]})"
+        for t in TEST_TYPES[spec.test_type].reads  # type: ignore[index]
+        if t in ctx.record.unavailable
+    ]
+    return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
+
+
+def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> CriterionResult:
+    citation = policy.citation(spec.section)
+    common = {
+        "id": spec.id,
+        "label": spec.label,
+        "text": spec.text,
+        "section": spec.section,
+        "citation": citation,
+        "role": spec.role,
+        "how_to_document": spec.how_to_document,
+        "reading": spec.reading,
+    }
+    if spec.logic is not None:
+        children = tuple(_evaluate(c, policy, ctx) for c in spec.children)
+        status = kleene(spec.logic, [c.status for c in children])
+        unchecked = next((c.unchecked_reason for c in children if c.unchecked_reason), None)
+        finding = "; ".join(f"{c.label}: {c.finding}" for c in children if c.status == status) or status.value
+        evidence = tuple(e for c in children for e in c.evidence)
+        return CriterionResult(
+            **common,
+            status=status,
+            finding=finding,
+            evidence=evidence,
+            unchecked_reason=unchecked if status != Status.NOT_MET else None,
+            children=children,
+        )
+    outcome = TEST_TYPES[spec.test_type].function(spec.params, ctx)  # type: ignore[index]
+    unchecked = _unchecked(spec, outcome, ctx)
+    status = Status.NOT_DOCUMENTED if unchecked else outcome.status
+    return CriterionResult(
+        **common,
+        status=status,
+        finding=unchecked or outcome.finding,
+        evidence=outcome.evidence,
+        unchecked_reason=unchecked,
+    )
+
+
+def _applies(spec: CriterionSpec, kind: str) -> bool:
+    return spec.kinds is None or kind in spec.kinds
+
+
+def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
+    """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
+    ctx.request_kind = final_request_kind(ctx.order.kind, ctx.record, ctx.terminology)
+    ctx.indication = classify_indication(ctx)
+    base = {
+        "policy_id": policy.id,
+        "policy_version": policy.version,
+        "payer": policy.payer,
+        "policy_title": policy.title,
+        "order_reference": ctx.order.reference,
+        "order_label": ctx.order.label,
+        "billing_code": ctx.order.code.code,
+        "request_kind": ctx.request_kind,
+        "indication": ctx.indication,
+    }
+    if ctx.indication not in policy.indications:
+        reason = policy.not_addressed.get(ctx.indication) or (
+            f"{policy.payer}'s policy does not address {_INDICATION_NAMES[ctx.indication]}."
+        )
+        return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
+    if ctx.request_kind not in policy.request_kinds:
+        reason = policy.not_addressed.get(ctx.request_kind) or (
+            f"{policy.payer}'s policy gives no criteria for {_KIND_NAMES[ctx.request_kind]}."
+        )
+        return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
+    results = tuple(
+        _evaluate(spec, policy, ctx) for spec in policy.criteria if _applies(spec, ctx.request_kind)
+    )
+    statuses = [r.status for r in results]
+    if Status.NOT_MET in statuses:
+        failed = [r for r in results if r.status == Status.NOT_MET]
+        outcome = Outcome.DOES_NOT_MEET
+        explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
+    elif all(s == Status.MET for s in statuses):
+        outcome = Outcome.MEETS
+        explanation = (
+            f"Every {policy.payer} criterion for {_KIND_NAMES[ctx.request_kind]} is met with evidence."
+        )
+    else:
+        missing = [r for r in results if r.status == Status.NOT_DOCUMENTED]
+        outcome = Outcome.INSUFFICIENT
+        explanation = "Not documented: " + "; ".join(r.label for r in missing)
+    return Determination(**base, outcome=outcome, explanation=explanation, criteria=results)

@@ -1,0 +1,82 @@
+"""The values the engine produces: three-valued criterion results and a Determination.
+
+Cards, coverage-information extensions, audit records and documentation questionnaires are all
+renderings of these values, so they carry everything a rendering needs: the policy's own words,
+the citation, the status, and the evidence (or what is missing and how to document it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    MET = "met"
+    NOT_MET = "not-met"
+    NOT_DOCUMENTED = "not-documented"
+
+
+class Outcome(StrEnum):
+    MEETS = "meets"
+    DOES_NOT_MEET = "does-not-meet"
+    INSUFFICIENT = "insufficient"
+    NOT_APPLICABLE = "not-applicable"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of chart evidence: human text, the resource it came from, and its date."""
+
+    text: str
+    reference: str | None = None
+    date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What one evaluator concluded. `by_absence` marks a 'met' that rests on nothing being found."""
+
+    status: Status
+    evidence: tuple[Evidence, ...] = ()
+    finding: str = ""
+    by_absence: bool = False
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    id: str
+    label: str
+    text: str
+    section: str
+    citation: str
+    role: str
+    status: Status
+    finding: str
+    evidence: tuple[Evidence, ...] = ()
+    how_to_document: str | None = None
+    reading: str | None = None
+    unchecked_reason: str | None = None
+    children: tuple[CriterionResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class Determination:
+    """The answer for one (order, policy): outcome, the reasons, and every criterion's result."""
+
+    policy_id: str
+    policy_version: str
+    payer: str
+    policy_title: str
+    order_reference: str
+    order_label: str
+    billing_code: str
+    request_kind: str
+    indication: str
+    outcome: Outcome
+    explanation: str
+    criteria: tuple[CriterionResult, ...] = field(default_factory=tuple)
+
+    def by_status(self, status: Status) -> list[CriterionResult]:
+        return [c for c in self.criteria if c.status == status]

@@ -1,0 +1,78 @@
+"""FHIR date, dateTime and Duration parsing into timezone-aware UTC values.
+
+FHIR allows partial dates (`2025`, `2025-03`) and dateTimes with or without an offset; every
+comparison the engine makes needs one comparable type, so everything becomes an aware datetime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+_DURATION_DAYS = {
+    "d": 1.0,
+    "day": 1.0,
+    "days": 1.0,
+    "wk": 7.0,
+    "week": 7.0,
+    "weeks": 7.0,
+    "mo": 30.0,
+    "month": 30.0,
+    "months": 30.0,
+    "a": 365.0,
+    "year": 365.0,
+    "years": 365.0,
+    "h": 1 / 24,
+    "hour": 1 / 24,
+    "hours": 1 / 24,
+}
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A FHIR date or dateTime as an aware UTC datetime (partial dates take their first instant)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def duration_days(duration: Any) -> float | None:
+    """Days in a FHIR Duration (`{value, unit|code}`), or None when it has no usable unit."""
+    if not isinstance(duration, dict) or not isinstance(duration.get("value"), int | float):
+        return None
+    unit = duration.get("code") or duration.get("unit")
+    factor = _DURATION_DAYS.get(str(unit).lower()) if unit else None
+    return None if factor is None else float(duration["value"]) * factor
+
+
+def months_before(day: date, months: int) -> date:
+    """The same calendar day `months` earlier (clamped to the month's last day): AMB-44 clocks."""
+    month_index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    for candidate_day in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate_day))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def days_between(start: datetime, end: datetime) -> float:
+    return (end - start) / timedelta(days=1)

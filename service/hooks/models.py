@@ -1,0 +1,178 @@
+"""The validated shape of a CDS Hooks call, and the checks that produce it.
+
+Validation follows CDS Hooks 2.0 and the order-select / order-sign 1.0 hook definitions: every
+failure names the offending field (as a FHIRPath-like expression) so the edge can answer 400 with
+an OperationOutcome that tells the EHR engineer exactly what to fix. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+USER_REFERENCE = re.compile(r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$")
+ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+FHIR_BASE_URL = re.compile(r"(?i:https?)://[^\s/?#]+(/\S*)?")
+
+
+class RequestInvalid(ValueError):
+    """A CDS Hooks request failed a check; `field` is the path of the offending element."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FhirAccess:
+    """Where and how to read the EHR's FHIR server. The token never appears in repr or logs."""
+
+    server: str | None
+    access_token: str | None = field(default=None, repr=False)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.server)
+
+
+@dataclass(frozen=True)
+class HookContext:
+    user_id: str
+    patient_id: str
+    encounter_id: str | None
+    draft_orders: dict[str, Any]
+    selections: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    fhir: FhirAccess
+    context: HookContext
+    prefetch: dict[str, Any]
+    extension: dict[str, Any]
+
+
+def _require_string(container: dict[str, Any], key: str, path: str) -> str:
+    value = container.get(key)
+    if value is None:
+        raise RequestInvalid(path, f"{path} is required")
+    if not isinstance(value, str) or not value.strip():
+        raise RequestInvalid(path, f"{path} must be a non-empty string")
+    return value
+
+
+def _require_object(container: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = container.get(key)
+    if value is None:
+        raise RequestInvalid(path, f"{path} is required")
+    if not isinstance(value, dict):
+        raise RequestInvalid(path, f"{path} must be a JSON object")
+    return value
+
+
+def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
+    server = body.get("fhirServer")
+    if server is not None and (not isinstance(server, str) or not FHIR_BASE_URL.fullmatch(server)):
+        raise RequestInvalid("fhirServer", "fhirServer must be an absolute http(s) URL")
+    auth = body.get("fhirAuthorization")
+    token = None
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise RequestInvalid("fhirAuthorization", "fhirAuthorization must be a JSON object")
+        if server is None:
+            raise RequestInvalid("fhirServer", "fhirServer is required when fhirAuthorization is present")
+        token = _require_string(auth, "access_token", "fhirAuthorization.access_token")
+        token_type = _require_string(auth, "token_type", "fhirAuthorization.token_type")
+        if token_type.lower() != "bearer":
+            raise RequestInvalid(
+                "fhirAuthorization.token_type", "fhirAuthorization.token_type must be Bearer"
+            )
+    return FhirAccess(server.rstrip("/") if isinstance(server, str) else None, token)
+
+
+def _validate_draft_orders(context: dict[str, Any]) -> dict[str, Any]:
+    bundle = _require_object(context, "draftOrders", "context.draftOrders")
+    if bundle.get("resourceType") != "Bundle":
+        raise RequestInvalid("context.draftOrders.resourceType", "context.draftOrders must be a FHIR Bundle")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise RequestInvalid("context.draftOrders.entry", "context.draftOrders.entry must be an array")
+    for i, entry in enumerate(entries):
+        path = f"context.draftOrders.entry[{i}]"
+        if not isinstance(entry, dict):
+            raise RequestInvalid(path, f"{path} must be a JSON object")
+        resource = _require_object(entry, "resource", f"{path}.resource")
+        _require_string(resource, "resourceType", f"{path}.resource.resourceType")
+        rid = _require_string(resource, "id", f"{path}.resource.id")
+        if not ID_PATTERN.fullmatch(rid):
+            raise RequestInvalid(f"{path}.resource.id", f"{path}.resource.id is not a valid FHIR id")
+    return bundle
+
+
+def _validate_selections(context: dict[str, Any], bundle: dict[str, Any]) -> tuple[str, ...]:
+    selections = context.get("selections")
+    if selections is None:
+        raise RequestInvalid("context.selections", "context.selections is required for order-select")
+    if not isinstance(selections, list) or not selections:
+        raise RequestInvalid("context.selections", "context.selections must be a non-empty array")
+    present = set()
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        present.add(f"{resource['resourceType']}/{resource['id']}")
+        if isinstance(entry.get("fullUrl"), str):
+            present.add(entry["fullUrl"])
+    for i, ref in enumerate(selections):
+        path = f"context.selections[{i}]"
+        if not isinstance(ref, str) or not ORDER_REFERENCE.fullmatch(ref):
+            raise RequestInvalid(path, f"{path} must be a reference of the form Type/id")
+        if ref not in present:
+            raise RequestInvalid(path, f"{path} ({ref}) does not name an entry of context.draftOrders")
+    return tuple(selections)
+
+
+def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
+    """Validate a decoded JSON body for a service bound to `expected_hook`."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("$", "the request body must be a JSON object")
+    hook = _require_string(body, "hook", "hook")
+    if hook != expected_hook:
+        raise RequestInvalid("hook", f"hook is '{hook}' but this service answers '{expected_hook}'")
+    hook_instance = _require_string(body, "hookInstance", "hookInstance")
+    if not CANONICAL_UUID.fullmatch(hook_instance):
+        raise RequestInvalid("hookInstance", "hookInstance must be a UUID (8-4-4-4-12 hexadecimal digits)")
+    fhir = _validate_fhir_access(body)
+    context = _require_object(body, "context", "context")
+    user_id = _require_string(context, "userId", "context.userId")
+    if not USER_REFERENCE.fullmatch(user_id):
+        raise RequestInvalid("context.userId", "context.userId must be a reference such as Practitioner/123")
+    patient_id = _require_string(context, "patientId", "context.patientId")
+    if not ID_PATTERN.fullmatch(patient_id):
+        raise RequestInvalid("context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/')")
+    encounter_id = context.get("encounterId")
+    valid_encounter = isinstance(encounter_id, str) and ID_PATTERN.fullmatch(encounter_id)
+    if encounter_id is not None and not valid_encounter:
+        raise RequestInvalid("context.encounterId", "context.encounterId must be a bare FHIR id")
+    bundle = _validate_draft_orders(context)
+    selections = _validate_selections(context, bundle) if expected_hook == "order-select" else None
+    prefetch = body.get("prefetch", {})
+    if prefetch is None:
+        prefetch = {}
+    if not isinstance(prefetch, dict):
+        raise RequestInvalid("prefetch", "prefetch must be a JSON object")
+    extension = body.get("extension", {})
+    if not isinstance(extension, dict):
+        raise RequestInvalid("extension", "extension must be a JSON object")
+    return HookRequest(
+        hook=hook,
+        hook_instance=hook_instance,
+        fhir=fhir,
+        context=HookContext(user_id, patient_id, encounter_id, bundle, selections),
+        prefetch=prefetch,
+        extension=extension,
+    )

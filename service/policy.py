@@ -1,0 +1,217 @@
+"""Policy files (`policies/*.yaml`) compiled once at start-up into immutable Policy values.
+
+A policy is data: its identity and citation, the indications and request kinds it addresses,
+and a tree of criteria whose leaves name a test type from `service.engine.evaluators`. The
+compiler checks every key, every test parameter and every value-set reference, so a broken
+policy stops start-up with the file and the reason instead of misjudging a patient later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.engine.evaluators import COMPARATORS, TEST_TYPES
+from service.terminology import Terminology
+
+INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
+REQUEST_KINDS = ("trial", "permanent-implant", "catheter", "replacement", "refill-analysis", "removal")
+ROLES = ("required", "exclusion", "documentation")
+_POLICY_KEYS = {"id", "payer", "title", "version", "document", "source", "url", "scope", "criteria"}
+_SCOPE_KEYS = {"indications", "request_kinds", "not_addressed"}
+_CRITERION_KEYS = {
+    "id",
+    "label",
+    "section",
+    "text",
+    "role",
+    "kinds",
+    "test",
+    "all",
+    "any",
+    "reading",
+    "how_to_document",
+}
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid; the message names the file, the criterion and the reason."""
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    id: str
+    label: str
+    text: str
+    section: str
+    role: str
+    kinds: frozenset[str] | None
+    test_type: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    logic: str | None = None
+    children: tuple[CriterionSpec, ...] = ()
+    reading: str | None = None
+    how_to_document: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    payer: str
+    title: str
+    version: str
+    document: str
+    source: str
+    url: str | None
+    indications: frozenset[str]
+    request_kinds: frozenset[str]
+    not_addressed: Mapping[str, str]
+    criteria: tuple[CriterionSpec, ...]
+
+    def citation(self, section: str) -> str:
+        return f"{self.payer}, {self.title} ({self.version}), {section}"
+
+
+def _text(raw: Mapping[str, Any], key: str, where: str, required: bool = True) -> str | None:
+    value = raw.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(f"{where}: '{key}' must be a non-empty string")
+    return " ".join(value.split())
+
+
+def _names(raw: Any, allowed: tuple[str, ...], where: str) -> frozenset[str]:
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError(f"{where}: expected a non-empty list")
+    unknown = [x for x in raw if x not in allowed]
+    if unknown:
+        raise PolicyError(f"{where}: unknown value(s) {unknown}; allowed: {', '.join(allowed)}")
+    return frozenset(raw)
+
+
+def _check_test(test: Any, where: str, terminology: Terminology) -> tuple[str, dict[str, Any]]:
+    if not isinstance(test, Mapping) or "type" not in test:
+        raise PolicyError(f"{where}.test: needs a 'type'")
+    test_type = TEST_TYPES.get(test["type"])
+    if test_type is None:
+        raise PolicyError(
+            f"{where}.test: unknown type '{test['type']}'; known: {', '.join(sorted(TEST_TYPES))}"
+        )
+    params = {k: v for k, v in test.items() if k != "type"}
+    missing = sorted(test_type.required - set(params))
+    unknown = sorted(set(params) - test_type.required - test_type.optional)
+    if missing:
+        raise PolicyError(f"{where}.test: '{test['type']}' needs {', '.join(missing)}")
+    if unknown:
+        raise PolicyError(f"{where}.test: '{test['type']}' does not take {', '.join(unknown)}")
+    if "comparator" in params and params["comparator"] not in COMPARATORS:
+        raise PolicyError(f"{where}.test: comparator must be one of {', '.join(COMPARATORS)}")
+    for key in test_type.valueset_params:
+        refs = params.get(key)
+        for ref in refs if isinstance(refs, list) else [refs] if refs else []:
+            if ref not in terminology:
+                raise PolicyError(f"{where}.test.{key}: unknown value set '{ref}'")
+    return test["type"], params
+
+
+def _criterion(
+    raw: Any, where: str, terminology: Terminology, seen: set[str], inherited_role: str | None = None
+) -> CriterionSpec:
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{where}: a criterion must be a mapping")
+    unknown = sorted(set(raw) - _CRITERION_KEYS)
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    cid = _text(raw, "id", where)
+    assert cid is not None
+    where = f"{where} ({cid})"
+    if cid in seen:
+        raise PolicyError(f"{where}: criterion id used twice")
+    seen.add(cid)
+    role = raw.get("role", inherited_role)
+    if role not in ROLES:
+        raise PolicyError(f"{where}: role must be one of {', '.join(ROLES)}")
+    shapes = [k for k in ("test", "all", "any") if k in raw]
+    if len(shapes) != 1:
+        raise PolicyError(f"{where}: give exactly one of 'test', 'all', 'any'")
+    kinds = _names(raw["kinds"], REQUEST_KINDS, f"{where}.kinds") if "kinds" in raw else None
+    common = {
+        "id": cid,
+        "label": _text(raw, "label", where, required=False) or cid,
+        "text": _text(raw, "text", where),
+        "section": _text(raw, "section", where),
+        "role": role,
+        "kinds": kinds,
+        "reading": _text(raw, "reading", where, required=False),
+        "how_to_document": _text(raw, "how_to_document", where, required=False),
+    }
+    if "test" in raw:
+        test_type, params = _check_test(raw["test"], where, terminology)
+        return CriterionSpec(**common, test_type=test_type, params=params)  # type: ignore[arg-type]
+    logic = shapes[0]
+    children_raw = raw[logic]
+    if not isinstance(children_raw, list) or len(children_raw) < 2:
+        raise PolicyError(f"{where}.{logic}: needs at least two criteria")
+    children = tuple(
+        _criterion(c, f"{where}.{logic}[{i}]", terminology, seen, role) for i, c in enumerate(children_raw)
+    )
+    return CriterionSpec(**common, logic=logic, children=children)  # type: ignore[arg-type]
+
+
+def compile_policy(raw: Any, where: str, terminology: Terminology) -> Policy:
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{where}: top level must be a mapping")
+    unknown = sorted(set(raw) - _POLICY_KEYS)
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    scope = raw.get("scope")
+    if not isinstance(scope, Mapping) or set(scope) - _SCOPE_KEYS:
+        raise PolicyError(f"{where}.scope: needs indications and request_kinds (and optional not_addressed)")
+    not_addressed = scope.get("not_addressed") or {}
+    for key in not_addressed:
+        if key not in INDICATIONS + REQUEST_KINDS:
+            raise PolicyError(
+                f"{where}.scope.not_addressed: '{key}' is neither an indication nor a request kind"
+            )
+    criteria_raw = raw.get("criteria")
+    if not isinstance(criteria_raw, list) or not criteria_raw:
+        raise PolicyError(f"{where}: 'criteria' must be a non-empty list")
+    seen: set[str] = set()
+    criteria = tuple(
+        _criterion(c, f"{where}: criteria[{i}]", terminology, seen) for i, c in enumerate(criteria_raw)
+    )
+    return Policy(
+        id=_text(raw, "id", where),  # type: ignore[arg-type]
+        payer=_text(raw, "payer", where),  # type: ignore[arg-type]
+        title=_text(raw, "title", where),  # type: ignore[arg-type]
+        version=_text(raw, "version", where),  # type: ignore[arg-type]
+        document=_text(raw, "document", where),  # type: ignore[arg-type]
+        source=_text(raw, "source", where),  # type: ignore[arg-type]
+        url=_text(raw, "url", where, required=False),
+        indications=_names(scope.get("indications"), INDICATIONS, f"{where}.scope.indications"),
+        request_kinds=_names(scope.get("request_kinds"), REQUEST_KINDS, f"{where}.scope.request_kinds"),
+        not_addressed={k: " ".join(str(v).split()) for k, v in not_addressed.items()},
+        criteria=criteria,
+    )
+
+
+def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy]:
+    """Compile every `*.yaml` policy in `directory` (value sets and the order-code table excluded)."""
+    policies: dict[str, Policy] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == "order-codes.yaml":
+            continue
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{path.name}: not valid YAML: {exc}") from exc
+        policy = compile_policy(raw, path.name, terminology)
+        if policy.id in policies:
+            raise PolicyError(f"{path.name}: policy id '{policy.id}' is already used")
+        policies[policy.id] = policy
+    return policies

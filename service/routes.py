@@ -1,0 +1,101 @@
+"""HTTP edge: the CDS Hooks routes (discovery and service calls) and their error mapping.
+
+Everything HTTP-specific lives here: decoding the body, mapping validation failures to 400,
+unknown services to 404, wrong methods to 405, and any unexpected failure to a 500 whose body is
+an OperationOutcome without internals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from service.errors import operation_outcome
+from service.hooks.models import RequestInvalid, parse_hook_request
+from service.pipeline import handle_hook
+from service.registry import discovery_document, find_service
+
+log = logging.getLogger(__name__)
+bp = Blueprint("cds", __name__)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+    )
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    return json_response(discovery_document())
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    service = find_service(service_id)
+    if service is None:
+        return json_response(operation_outcome("not-found", f"no CDS service with id '{service_id}'"), 404)
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return json_response(
+            operation_outcome("structure", f"the request body is not valid JSON: {exc}", "$"), 400
+        )
+    if body is None:
+        return json_response(operation_outcome("required", "the request body is empty", "$"), 400)
+    try:
+        hook_request = parse_hook_request(body, service.hook)
+    except RequestInvalid as exc:
+        return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
+    state = current_app.extensions["idds_crd"]
+    outcome = handle_hook(
+        hook_request,
+        state.catalog,
+        datetime.now(UTC).date(),
+        state.client_factory,
+        state.settings.fhir.timeout_seconds,
+    )
+    return json_response(outcome.response)
+
+
+@bp.get("/healthz")
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(exc.code or 500, "processing")
+        response = json_response(operation_outcome(code, exc.description or exc.name), exc.code or 500)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.error(
+            "unexpected failure handling %s %s: %s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        return json_response(
+            operation_outcome("exception", "internal error; the failure has been logged"), 500
+        )
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        return response

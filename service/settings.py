@@ -1,0 +1,113 @@
+"""Runtime settings: one immutable object built from a YAML file, passed to `create_app`.
+
+The service reads no configuration at import time; the CLI (or a WSGI entry point) loads the
+settings and hands them over, so tests can build any number of differently configured apps.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_ENV_VAR = "IDDS_CRD_CONFIG"
+
+
+class SettingsError(ValueError):
+    """The configuration file is unreadable or holds a key or value the service does not accept."""
+
+
+@dataclass(frozen=True)
+class FhirSettings:
+    """How the service talks to the EHR's FHIR server."""
+
+    timeout_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Authentication of the EHR calling the service (JWT checks arrive with a later issue)."""
+
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with; every key is documented in README.md."""
+
+    public_base_url: str | None = None
+    fhir: FhirSettings = field(default_factory=FhirSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = getattr(cls(), name)
+        values[name] = _coerce(value, default, f"{where}.{name}" if where else name)
+    return cls(**values)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise SettingsError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise SettingsError(f"{where}: expected a positive number, got {value!r}")
+        return float(value)
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
+    """Build settings from the parsed YAML mapping, rejecting unknown keys and wrong types."""
+    raw = dict(raw or {})
+    known = {"public_base_url", "fhir", "auth"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(f"unknown key(s) {', '.join(unknown)}")
+    public_base_url = _coerce(raw.get("public_base_url"), None, "public_base_url")
+    if public_base_url is not None:
+        if not public_base_url.startswith(("http://", "https://")):
+            raise SettingsError("public_base_url: must be an absolute http(s) URL")
+        public_base_url = public_base_url.rstrip("/")
+    return Settings(
+        public_base_url=public_base_url,
+        fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
+        auth=_section(AuthSettings, raw.get("auth"), "auth"),
+    )
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load settings from `path`, else from $IDDS_CRD_CONFIG, else the built-in defaults."""
+    chosen = path or os.environ.get(CONFIG_ENV_VAR)
+    if not chosen:
+        return Settings()
+    try:
+        text = Path(chosen).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {chosen}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {chosen} is not valid YAML: {exc}") from exc
+    if raw is not None and not isinstance(raw, dict):
+        raise SettingsError(f"config file {chosen}: top level must be a mapping")
+    try:
+        return settings_from_mapping(raw)
+    except SettingsError as exc:
+        raise SettingsError(f"config file {chosen}: {exc}") from exc

@@ -1,0 +1,174 @@
+"""Value sets, compiled once at start-up from `policies/valuesets/*.yaml`.
+
+A value set names the codes that stand for one clinical concept in every system the contract
+accepts: ICD-10-CM prefixes (with optional excluded prefixes), SNOMED CT, CPT/HCPCS and LOINC
+codes, RxNorm ingredients (with their names and known product codes, because EHRs send product
+codes), and words that identify a concept in free text (e.g. `Device.type.text`).
+Matching is the only thing this module does; deciding what a match means is the engine's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.codes import CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key
+
+_FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
+_KNOWN_KEYS = {
+    "id",
+    "title",
+    "reference",
+    "note",
+    "icd10cm",
+    "icd10cm_exclude",
+    "rxnorm",
+    "text",
+    *_FLAT_SYSTEMS,
+}
+
+
+class ValueSetError(ValueError):
+    """A value-set file is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """An RxNorm ingredient: its name (matched as a word in displays), its RxCUI if verified, and
+    other RxCUIs known to contain it (products, or more specific ingredients such as insulin types)."""
+
+    name: str
+    code: str | None
+    products: frozenset[str] = frozenset()
+
+    def matches_text(self, text: str) -> bool:
+        return bool(text) and re.search(rf"\b{re.escape(self.name)}\b", text, re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """One compiled value set; `matches` answers whether a code (or text) belongs to it."""
+
+    id: str
+    title: str
+    reference: str
+    icd10_prefixes: tuple[str, ...] = ()
+    icd10_excluded: tuple[str, ...] = ()
+    codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    ingredients: tuple[Ingredient, ...] = ()
+    text_words: tuple[str, ...] = ()
+
+    def matches(self, code: Code) -> bool:
+        if code.system == ICD10CM:
+            key = icd10_key(code.code)
+            return any(key.startswith(p) for p in self.icd10_prefixes) and not any(
+                key.startswith(p) for p in self.icd10_excluded
+            )
+        if code.system == RXNORM:
+            return self.ingredient_for_code(code.code) is not None
+        return code.code in self.codes.get(code.system, frozenset())
+
+    def matches_any(self, codes: Iterable[Code]) -> bool:
+        return any(self.matches(c) for c in codes)
+
+    def ingredient_for_code(self, rxcui: str) -> Ingredient | None:
+        for ingredient in self.ingredients:
+            if rxcui == ingredient.code or rxcui in ingredient.products:
+                return ingredient
+        return None
+
+    def ingredients_in_text(self, text: str) -> list[Ingredient]:
+        return [i for i in self.ingredients if i.matches_text(text)]
+
+    def matches_text(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in self.text_words)
+
+
+def _string_list(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(x, str | int) for x in raw):
+        raise ValueSetError(f"{where}: expected a list of codes")
+    return [str(x).strip() for x in raw]
+
+
+def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
+    """Turn one parsed YAML mapping into a ValueSet, failing with the file name on any error."""
+    if not isinstance(raw, Mapping):
+        raise ValueSetError(f"{where}: top level must be a mapping")
+    unknown = sorted(set(raw) - _KNOWN_KEYS)
+    if unknown:
+        raise ValueSetError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for required in ("id", "title", "reference"):
+        if not isinstance(raw.get(required), str) or not raw[required].strip():
+            raise ValueSetError(f"{where}: '{required}' is required")
+    codes = {
+        system: frozenset(
+            c.upper() if system == HCPCS else c for c in _string_list(raw[system], f"{where}.{system}")
+        )
+        for system in _FLAT_SYSTEMS
+        if system in raw
+    }
+    ingredients = []
+    for i, item in enumerate(raw.get("rxnorm") or []):
+        if not isinstance(item, Mapping) or not isinstance(item.get("ingredient"), str):
+            raise ValueSetError(
+                f"{where}.rxnorm[{i}]: needs 'ingredient' (its name) and, if verified, 'code'"
+            )
+        products = frozenset(_string_list(item.get("products", []), f"{where}.rxnorm[{i}].products"))
+        code = str(item["code"]) if item.get("code") is not None else None
+        ingredients.append(Ingredient(item["ingredient"].strip().lower(), code, products))
+    value_set = ValueSet(
+        id=raw["id"],
+        title=raw["title"],
+        reference=raw["reference"],
+        icd10_prefixes=tuple(icd10_key(c) for c in _string_list(raw.get("icd10cm", []), f"{where}.icd10cm")),
+        icd10_excluded=tuple(
+            icd10_key(c) for c in _string_list(raw.get("icd10cm_exclude", []), f"{where}.icd10cm_exclude")
+        ),
+        codes=codes,
+        ingredients=tuple(ingredients),
+        text_words=tuple(w.lower() for w in _string_list(raw.get("text", []), f"{where}.text")),
+    )
+    if not (value_set.icd10_prefixes or codes or ingredients or value_set.text_words):
+        raise ValueSetError(f"{where}: value set '{value_set.id}' has no codes")
+    return value_set
+
+
+class Terminology:
+    """All value sets by id. Unknown ids raise, so a policy cannot silently match nothing."""
+
+    def __init__(self, value_sets: Iterable[ValueSet]) -> None:
+        self._by_id: dict[str, ValueSet] = {}
+        for vs in value_sets:
+            if vs.id in self._by_id:
+                raise ValueSetError(f"value set id '{vs.id}' is defined twice")
+            self._by_id[vs.id] = vs
+
+    def __getitem__(self, value_set_id: str) -> ValueSet:
+        try:
+            return self._by_id[value_set_id]
+        except KeyError:
+            raise ValueSetError(f"unknown value set '{value_set_id}'") from None
+
+    def __contains__(self, value_set_id: object) -> bool:
+        return value_set_id in self._by_id
+
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)
+
+
+def load_terminology(directory: Path) -> Terminology:
+    """Load and compile every `*.yaml` file of a value-set directory."""
+    value_sets = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueSetError(f"{path.name}: not valid YAML: {exc}") from exc
+        value_sets.append(compile_value_set(raw, path.name))
+    return Terminology(value_sets)

@@ -1,0 +1,109 @@
+"""The intrathecal trial result, exactly as clinical-data-contract.md section 4 defines it.
+
+Explicit wins over computed: an `it-trial-pain-relief-pct` assessment decides when present.
+Otherwise relief is computed from pain scores around the most recent trial procedure:
+baseline = last score at or before the trial start (no older than 30 days); post scores = scores
+from the start to 48 hours after; relief = (baseline - lowest post) / baseline; sustained hours =
+the longest run of consecutive post scores that each show at least 50 % relief.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from service.record import ObservationFact, PatientRecord, ProcedureFact
+from service.terminology import ValueSet
+
+BASELINE_MAX_AGE = timedelta(days=30)
+POST_WINDOW = timedelta(hours=48)
+SUSTAINED_THRESHOLD_PCT = 50.0
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What the record says about the most recent trial; `relief_pct` None means undocumented."""
+
+    procedure: ProcedureFact | None
+    relief_pct: float | None
+    sustained_hours: float | None
+    explicit: ObservationFact | None = None
+    baseline: ObservationFact | None = None
+    lowest_post: ObservationFact | None = None
+    reason: str | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        facts = [self.procedure, self.explicit, self.baseline, self.lowest_post]
+        return [f.source for f in facts if f is not None]
+
+
+def latest_trial_procedure(record: PatientRecord, trial_codes: ValueSet) -> ProcedureFact | None:
+    trials = [p for p in record.procedures if p.performed is not None and trial_codes.matches_any(p.codes)]
+    return max(trials, key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
+
+
+def _pain_scores(record: PatientRecord, pain_codes: ValueSet) -> list[ObservationFact]:
+    scores = [
+        o
+        for o in record.observations
+        if o.effective is not None and isinstance(o.value, float) and pain_codes.matches_any(o.codes)
+    ]
+    return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
+
+
+def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
+    best = 0.0
+    run_start = None
+    for score in post:
+        relieved = (baseline - float(score.value)) / baseline * 100 >= SUSTAINED_THRESHOLD_PCT  # type: ignore[arg-type]
+        if relieved:
+            run_start = run_start or score
+            hours = (score.effective - run_start.effective).total_seconds() / 3600  # type: ignore[operator]
+            best = max(best, hours)
+        else:
+            run_start = None
+    return best
+
+
+def trial_result(record: PatientRecord, trial_codes: ValueSet, pain_codes: ValueSet) -> TrialResult:
+    """The trial result per contract §4 (explicit assessment first, else computed from scores)."""
+    procedure = latest_trial_procedure(record, trial_codes)
+    explicit = record.latest_assessment("it-trial-pain-relief-pct")
+    if explicit is not None and isinstance(explicit.value, float):
+        duration = record.latest_assessment("it-trial-relief-duration-h")
+        hours = duration.value if duration is not None and isinstance(duration.value, float) else None
+        return TrialResult(procedure, explicit.value, hours, explicit=explicit)
+    if procedure is None:
+        return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
+    start = procedure.performed
+    assert start is not None
+    scores = _pain_scores(record, pain_codes)
+    before = [s for s in scores if start - BASELINE_MAX_AGE <= s.effective <= start]  # type: ignore[operator]
+    post = [s for s in scores if start <= s.effective <= start + POST_WINDOW]  # type: ignore[operator]
+    if not before:
+        return TrialResult(procedure, None, None, reason="no pain score in the 30 days before the trial")
+    baseline = before[-1]
+    post = [s for s in post if s is not baseline]
+    if not post:
+        return TrialResult(
+            procedure,
+            None,
+            None,
+            baseline=baseline,
+            reason="no pain score in the 48 hours after the trial started",
+        )
+    base_value = float(baseline.value)  # type: ignore[arg-type]
+    if base_value <= 0:
+        return TrialResult(
+            procedure,
+            None,
+            None,
+            baseline=baseline,
+            reason="baseline pain score is 0: relief cannot be computed",
+        )
+    lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
+    relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
+    return TrialResult(
+        procedure, relief, _sustained_hours(base_value, post), baseline=baseline, lowest_post=lowest
+    )
