@@ -1,0 +1,287 @@
+"""Small builders of FHIR R4 resources and engine contexts for tests (dicts in, values out)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Any
+
+from service.catalog import Catalog, load_catalog
+from service.engine.context import EvaluationContext
+from service.engine.evaluate import evaluate_order
+from service.engine.model import Determination
+from service.orders import DraftOrders, infusates, recognise
+from service.record import build_record
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+ASSESS = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
+TODAY = date(2026, 11, 21)
+PATIENT = "p1"
+
+GEHA_CRITERIA = [
+    "geha.chronic-pain.duration-6mo",
+    "geha.chronic-pain.known-cause",
+    "geha.chronic-pain.opioid-failure-6wk",
+    "geha.chronic-pain.underlying-tx-failed",
+    "geha.trial.relief-ge50",
+    "geha.trial.no-side-effects",
+    "geha.trial.patient-acceptance",
+    "geha.ci.psych-instability",
+    "geha.ci.infection",
+    "geha.ci.sud",
+    "geha.ci.allergy-agent",
+    "geha.excl.programmable-device",
+    "geha.excl.infusate",
+    "geha.doc.psych-eval",
+]
+
+_counter = {"n": 0}
+
+
+def _id(prefix: str) -> str:
+    _counter["n"] += 1
+    return f"{prefix}-{_counter['n']}"
+
+
+@cache
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def condition(
+    system: str,
+    code: str,
+    onset: str | None = "2024-01-01",
+    display: str | None = None,
+    status: str | None = "active",
+    recorded: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": _id("cond"),
+        "code": concept(system, code, display),
+        "subject": {"reference": f"Patient/{PATIENT}"},
+    }
+    if status:
+        resource["clinicalStatus"] = concept(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical", status
+        )
+    if onset:
+        resource["onsetDateTime"] = onset
+    if recorded:
+        resource["recordedDate"] = recorded
+    resource.update(extra)
+    return resource
+
+
+def med_request(
+    display: str,
+    authored: str,
+    end: str | None = None,
+    status: str = "completed",
+    reason: str | None = None,
+    code: str = "999999",
+    route: str | None = None,
+    supply_days: int | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": _id("mr"),
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "medicationCodeableConcept": concept(RX, code, display),
+        "authoredOn": authored,
+    }
+    if end:
+        resource["dispenseRequest"] = {"validityPeriod": {"start": authored, "end": end}}
+    elif supply_days is not None:
+        resource["dispenseRequest"] = {
+            "expectedSupplyDuration": {
+                "value": supply_days,
+                "unit": "days",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            }
+        }
+    if reason:
+        resource["statusReason"] = {"text": reason}
+    if route:
+        resource["dosageInstruction"] = [{"route": {"text": route}}]
+    return resource
+
+
+def procedure(
+    code: str, performed: str, system: str = CPT, display: str | None = None, status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": _id("proc"),
+        "status": status,
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "code": concept(system, code, display or f"CPT {code}"),
+        "performedDateTime": performed,
+    }
+
+
+def observation(system: str, code: str, when: str, **value: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": _id("obs"),
+        "status": "final",
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "code": concept(system, code),
+        "effectiveDateTime": when,
+    }
+    resource.update(value)
+    return resource
+
+
+def pain(score: float, when: str) -> dict[str, Any]:
+    return observation(LOINC, "72514-3", when, valueInteger=int(score))
+
+
+def assessment(code: str, when: str = "2025-10-02", **value: Any) -> dict[str, Any]:
+    return observation(ASSESS, code, when, **value)
+
+
+def coded_assessment(code: str, value: str, when: str = "2025-10-02") -> dict[str, Any]:
+    return assessment(code, when, valueCodeableConcept=concept(ASSESS, value))
+
+
+def device(type_concept: dict[str, Any], status: str = "active") -> dict[str, Any]:
+    return {
+        "resourceType": "Device",
+        "id": _id("dev"),
+        "status": status,
+        "type": type_concept,
+        "patient": {"reference": f"Patient/{PATIENT}"},
+    }
+
+
+def allergy(display: str, code: str = "0", kind: str = "allergy") -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": _id("allergy"),
+        "type": kind,
+        "patient": {"reference": f"Patient/{PATIENT}"},
+        "code": concept(RX, code, display),
+    }
+
+
+def service_request(
+    code: str = "62362", system: str = CPT, reason: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": _id("sr"),
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "code": concept(system, code, f"order {code}"),
+    }
+    if reason:
+        resource["reasonCode"] = reason
+    return resource
+
+
+def infusate_request(
+    display: str = "morphine sulfate 25 MG/ML Injectable Solution", code: str = "7052"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": _id("inf"),
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "medicationCodeableConcept": concept(RX, code, display),
+        "dosageInstruction": [{"route": concept(SCT, "72607000", "Intrathecal route")}],
+    }
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+
+
+def determine(
+    chart: list[dict[str, Any]],
+    order: dict[str, Any] | None = None,
+    drugs: tuple[dict[str, Any], ...] | None = None,
+    unavailable: dict[str, str] | None = None,
+    today: date = TODAY,
+    policy_id: str = "geha-idds-chronic-pain",
+) -> Determination:
+    """Evaluate one policy for one order against a chart given as a list of FHIR resources."""
+    order = order or service_request()
+    drug_orders = drugs if drugs is not None else (infusate_request(),)
+    drafts = DraftOrders(bundle(order, *drug_orders))
+    cat = catalog()
+    pump = recognise(order, drafts, cat.order_codes)
+    assert pump is not None, "the test order is not a pump order"
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in chart:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    record = build_record(PATIENT, by_type, unavailable)
+    ctx = EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts)))
+    return evaluate_order(cat.policies[policy_id], ctx)
+
+
+def statuses(d: Determination) -> dict[str, str]:
+    """criterion id → status, children included."""
+    result: dict[str, str] = {}
+
+    def walk(results: Any) -> None:
+        for r in results:
+            result[r.id] = r.status.value
+            walk(r.children)
+
+    walk(d.criteria)
+    return result
+
+
+def meeting_chart() -> list[dict[str, Any]]:
+    """A chart meeting every GEHA criterion for a permanent implant."""
+    return [
+        condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
+        med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-01-10",
+            "2025-04-10",
+            "stopped",
+            reason="inadequate analgesia",
+            code="1049683",
+        ),
+        med_request(
+            "morphine sulfate 10 MG/ML Injectable Solution",
+            "2025-04-15",
+            "2025-06-15",
+            "stopped",
+            reason="nausea",
+            code="892531",
+        ),
+        procedure("64483", "2024-05-02"),
+        procedure("90791", "2025-08-01"),
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(4, "2025-10-01T12:00:00Z"),
+        pain(3, "2025-10-01T18:00:00Z"),
+        coded_assessment("it-trial-side-effects", "none"),
+        assessment("it-trial-patient-acceptance", valueBoolean=True),
+    ]

@@ -1,0 +1,60 @@
+"""Integration fixtures: a real FHIR server (sekmet-fhir) on loopback, and the service over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.demo.fhir_server import LocalFhirServer, free_port
+from service.demo.runner import patient_files, request_files, with_fhir_server
+from service.settings import FhirSettings, Settings
+
+FHIR_TOKEN = "integration-secret-token"
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[LocalFhirServer]:
+    """A FHIR server that demands FHIR_TOKEN, loaded with the demo pump patients."""
+    with LocalFhirServer(bearer_token=FHIR_TOKEN) as server:
+        for path in patient_files():
+            server.load_file(path)
+        yield server
+
+
+@dataclass
+class LiveService:
+    base_url: str
+
+    def call(self, body: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{self.base_url}/cds-services/idds-crd-{body['hook']}", json=body, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_service() -> Iterator[LiveService]:
+    port = free_port()
+    app = create_app(
+        Settings(public_base_url=f"http://127.0.0.1:{port}", fhir=FhirSettings(timeout_seconds=3.0))
+    )
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveService(f"http://127.0.0.1:{port}")
+    server.shutdown()
+
+
+def sample_request(name: str) -> dict[str, Any]:
+    path = next(p for p in request_files() if p.stem == name)
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def pointed_at(name: str, base_url: str, token: str | None = FHIR_TOKEN) -> dict[str, Any]:
+    return with_fhir_server(sample_request(name), base_url, token)

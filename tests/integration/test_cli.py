@@ -1,0 +1,150 @@
+"""The `idds-crd` command as a user runs it: serve, evaluate, demo, and a plain `pip install .`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from service.demo.fhir_server import LocalFhirServer, free_port
+from tests.integration.conftest import FHIR_TOKEN, pointed_at, sample_request
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def idds_crd(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=cwd,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_evaluate_prints_the_response_for_a_request_file(
+    fhir_server: LocalFhirServer, tmp_path: Path
+) -> None:
+    request = tmp_path / "request.json"
+    body = pointed_at("order-select-62362-demo-does-not-meet", "http://127.0.0.1:1/not-used")
+    request.write_text(json.dumps(body))
+    result = idds_crd(
+        "evaluate", str(request), "--fhir-server", fhir_server.base_url, "--determinations", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["response"]["cards"][0]["summary"].startswith("GEHA: 62362 does not meet")
+    determination = printed["determinations"][0]
+    assert determination["outcome"] == "does-not-meet"
+    assert {c["id"]: c["status"] for c in determination["criteria"]}["geha.trial.relief-ge50"] == "not-met"
+    assert FHIR_TOKEN not in result.stdout + result.stderr
+
+
+def test_evaluate_rejects_an_invalid_request_with_the_field(tmp_path: Path) -> None:
+    body = sample_request("order-select-62362-demo-meets")
+    del body["context"]["patientId"]
+    request = tmp_path / "bad.json"
+    request.write_text(json.dumps(body))
+    result = idds_crd("evaluate", str(request), cwd=tmp_path)
+    assert result.returncode == 2
+    assert json.loads(result.stderr)["issue"][0]["expression"] == ["context.patientId"]
+
+
+def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "public_base_url: https://crd.example.org\nfhir:\n  timeout_seconds: 2.5\nauth:\n  required: false\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "IDDS_CRD_CONFIG": str(config)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                discovery = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        ids = [s["id"] for s in discovery.json()["services"]]
+        assert ids == ["idds-crd-order-select", "idds-crd-order-sign"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("fhir:\n  timeout_seconds: soon\n")
+    result = idds_crd("serve", "--config", str(config), "--port", str(free_port()), cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    assert "fhir.timeout_seconds" in result.stderr
+
+
+def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
+    result = idds_crd("demo", "--once", "--port", str(free_port()), cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GEHA: 62362 meets all 14 coverage criteria" in result.stdout
+    assert "GEHA: 62362 does not meet coverage criteria" in result.stdout
+    assert "curl -s -X POST" in result.stdout
+
+
+def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
+    """A non-editable install ships the policies, value sets and demo data as package data."""
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    request = elsewhere / "request.json"
+    request.write_text(json.dumps(sample_request("order-select-62362-demo-meets")))
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    script = target / "bin" / "idds-crd"
+    assert script.exists()
+    result = subprocess.run(
+        [sys.executable, str(script), "evaluate", str(request)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads(result.stdout)["cards"][0]
+    assert card["source"]["label"] == "GEHA"
+    assert "could not be checked" in card["detail"]  # no fhirServer given: honest, not a crash
+    located = subprocess.run(
+        [sys.executable, "-c", "import policies, service; print(policies.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert located.stdout.strip().startswith(str(target))

@@ -1,0 +1,123 @@
+"""End to end over HTTP: the service reads a real FHIR server and answers with GEHA cards."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from service.demo.fhir_server import LocalFhirServer, free_port
+from tests.integration.conftest import FHIR_TOKEN, LiveService, pointed_at
+
+pytestmark = pytest.mark.integration
+
+
+def test_order_select_62362_for_a_patient_who_meets_geha(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    response = live_service.call(pointed_at("order-select-62362-demo-meets", fhir_server.base_url))
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert len(cards) == 1
+    card = cards[0]
+    assert card["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    assert len(card["summary"]) < 140
+    assert card["source"]["label"] == "GEHA"
+    assert card["indicator"] == "info"
+    detail = card["detail"]
+    assert "❌" not in detail and "❔" not in detail
+    assert "Condition/demo-meets-" in detail  # evidence cites the chart resources
+    assert "62 % relief" in detail or "63 % relief" in detail
+    assert "pain 8 before → 3 after" in detail
+    assert card["extension"]["davinci-crd.associated-resource"] == [
+        {"reference": "ServiceRequest/demo-meets-select-sr-62362"}
+    ]
+
+
+def test_insufficient_patient_lists_what_to_document(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    card = live_service.call(pointed_at("order-select-62362-demo-insufficient", fhir_server.base_url)).json()[
+        "cards"
+    ][0]
+    assert card["summary"].startswith("GEHA: 62362 needs documentation")
+    assert "❔ Not documented: D. Trial relief >= 50 %" in card["detail"]
+    assert "To document:" in card["detail"]
+    assert "❌" not in card["detail"]
+
+
+def test_excluded_patient_does_not_meet_with_both_reasons(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    card = live_service.call(
+        pointed_at("order-select-62362-demo-does-not-meet", fhir_server.base_url)
+    ).json()["cards"][0]
+    assert card["summary"] == "GEHA: 62362 does not meet coverage criteria (2 not met)"
+    assert card["indicator"] == "warning"
+    assert "❌ Not met: D. Trial relief >= 50 %** — 29 % relief" in card["detail"]
+    assert "❌ Not met: No other implanted programmable device" in card["detail"]
+    assert "Device/demo-does-not-meet-device-pacemaker" in card["detail"]
+
+
+def test_spasticity_is_not_addressed_by_geha(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
+    card = live_service.call(pointed_at("order-select-62362-demo-spasticity", fhir_server.base_url)).json()[
+        "cards"
+    ][0]
+    assert "manual review" in card["summary"]
+    assert "spasticity" in card["detail"]
+
+
+def test_order_sign_answers_for_every_pump_line(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    cards = live_service.call(pointed_at("order-sign-implant-demo-meets", fhir_server.base_url)).json()[
+        "cards"
+    ]
+    refs = sorted(c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in cards)
+    assert refs == [
+        "DeviceRequest/demo-meets-sign-dr-e0783",
+        "ServiceRequest/demo-meets-sign-sr-62350",
+        "ServiceRequest/demo-meets-sign-sr-62362",
+    ]
+    assert all("meets all" in c["summary"] for c in cards)
+
+
+def test_non_pump_order_gets_no_cards(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
+    response = live_service.call(pointed_at("order-select-non-pump", fhir_server.base_url))
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}
+
+
+def test_wrong_token_degrades_to_could_not_check(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url, token="not-the-token")
+    response = live_service.call(body)
+    assert response.status_code == 200
+    card = response.json()["cards"][0]
+    assert "could not be checked: the EHR did not return" in card["detail"]
+    assert "HTTP 401" in card["detail"]
+    assert "not-the-token" not in card["detail"]
+    assert "meets all" not in card["summary"]
+
+
+def test_unreachable_fhir_server_degrades_within_the_timeout(live_service: LiveService) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/fhir"
+    started = time.monotonic()
+    response = live_service.call(pointed_at("order-select-62362-demo-meets", dead))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert "server unreachable" in response.json()["cards"][0]["detail"]
+    assert elapsed < 10  # generous: the point is "answers", not a speed target
+
+
+def test_token_is_really_required_by_the_test_server(fhir_server: LocalFhirServer) -> None:
+    import requests
+
+    assert requests.get(f"{fhir_server.base_url}/Patient/demo-meets", timeout=10).status_code == 401
+    ok = requests.get(
+        f"{fhir_server.base_url}/Patient/demo-meets",
+        timeout=10,
+        headers={"Authorization": f"Bearer {FHIR_TOKEN}"},
+    )
+    assert ok.status_code == 200

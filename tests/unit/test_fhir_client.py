@@ -1,0 +1,152 @@
+"""The FHIR client's HTTP behaviour, against `responses` (the integration suite uses a real server)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from service.fhir.client import MAX_PAGES, FhirClient, FhirError
+
+BASE = "https://ehr.example.org/fhir"
+TOKEN = "secret-token-123"
+
+
+def page(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        body["link"] = [{"relation": "next", "url": next_url}]
+    return body
+
+
+def cond(n: int) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": f"c{n}"}
+
+
+@responses.activate
+def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
+    responses.get(
+        f"{BASE}/Condition",
+        json=page([cond(1)], f"{BASE}/Condition?page=2"),
+        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "100"})],
+    )
+    responses.get(
+        f"{BASE}/Condition",
+        json=page([cond(2), cond(3)]),
+        match=[responses.matchers.query_param_matcher({"page": "2"})],
+    )
+    found = FhirClient(BASE, TOKEN, 2.0).search("Condition", {"patient": "p1"})
+    assert [r["id"] for r in found] == ["c1", "c2", "c3"]
+    assert len(responses.calls) == 2
+    for call in responses.calls:
+        assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert call.request.headers["Accept"] == "application/fhir+json"
+
+
+@responses.activate
+def test_search_skips_other_resource_types_in_the_bundle() -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": []}
+    responses.get(f"{BASE}/Condition", json=page([cond(1), outcome]))
+    assert [r["id"] for r in FhirClient(BASE, None, 2.0).search("Condition", {})] == ["c1"]
+
+
+@responses.activate
+def test_no_authorization_header_without_token() -> None:
+    responses.get(f"{BASE}/Condition", json=page([]))
+    FhirClient(BASE, None, 2.0).search("Condition", {})
+    assert "Authorization" not in responses.calls[0].request.headers
+
+
+@responses.activate
+def test_next_link_to_another_origin_is_refused_and_token_not_sent() -> None:
+    responses.get(f"{BASE}/Condition", json=page([cond(1)], "https://evil.example.com/fhir/Condition?page=2"))
+    with pytest.raises(FhirError, match="another server"):
+        FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_redirect_is_not_followed() -> None:
+    responses.get(f"{BASE}/Condition", status=302, headers={"Location": "https://evil.example.com/x"})
+    with pytest.raises(FhirError, match="redirect"):
+        FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_endless_next_loop_stops_at_the_page_cap() -> None:
+    responses.get(f"{BASE}/Condition", json=page([cond(1)], f"{BASE}/Condition?again=1"))
+    with pytest.raises(FhirError, match="pages"):
+        FhirClient(BASE, None, 2.0).search("Condition", {})
+    assert len(responses.calls) == MAX_PAGES
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410, 429, 500, 503])
+@responses.activate
+def test_error_statuses_become_fhir_errors(status: int) -> None:
+    responses.get(f"{BASE}/Condition", status=status, json={"resourceType": "OperationOutcome"})
+    with pytest.raises(FhirError) as caught:
+        FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert caught.value.reason == f"HTTP {status}"
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html>oops</html>", "not JSON"),
+        (b'{"resourceType": "Bundle", "entry": [', "not JSON"),
+        (b'{"hello": "world"}', "not a FHIR resource"),
+        (b"[1, 2]", "not a FHIR resource"),
+    ],
+)
+@responses.activate
+def test_garbage_bodies(body: bytes, reason: str) -> None:
+    responses.get(f"{BASE}/Condition", body=body, content_type="application/json")
+    with pytest.raises(FhirError, match=reason):
+        FhirClient(BASE, None, 2.0).search("Condition", {})
+
+
+@responses.activate
+def test_search_returning_a_non_bundle_is_an_error() -> None:
+    responses.get(f"{BASE}/Condition", json={"resourceType": "Patient", "id": "x"})
+    with pytest.raises(FhirError, match="not a Bundle"):
+        FhirClient(BASE, None, 2.0).search("Condition", {})
+
+
+@responses.activate
+def test_connection_failure_and_timeout() -> None:
+    responses.get(f"{BASE}/Condition", body=requests.ConnectionError("refused"))
+    responses.get(f"{BASE}/Observation", body=requests.ReadTimeout("slow"))
+    client = FhirClient(BASE, None, 2.0)
+    with pytest.raises(FhirError, match="unreachable"):
+        client.search("Condition", {})
+    with pytest.raises(FhirError, match="timed out"):
+        client.search("Observation", {})
+
+
+@responses.activate
+def test_spent_deadline_makes_no_call() -> None:
+    responses.get(f"{BASE}/Condition", json=page([]))
+    client = FhirClient(BASE, None, 2.0, deadline=time.monotonic() - 1)
+    with pytest.raises(FhirError, match="time budget"):
+        client.search("Condition", {})
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_read_returns_the_resource() -> None:
+    responses.get(f"{BASE}/Device/d1", json={"resourceType": "Device", "id": "d1"})
+    assert FhirClient(BASE, TOKEN, 2.0).read("Device/d1")["id"] == "d1"
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_repr_never_shows_the_token() -> None:
+    assert TOKEN not in repr(FhirClient(BASE, TOKEN, 2.0))

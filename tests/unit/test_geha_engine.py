@@ -1,0 +1,418 @@
+"""GEHA criteria A-H and exclusions, evaluated by the pure engine on charts built in the test."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service.engine.model import Outcome, Status
+from service.record import CLINICAL_TYPES
+from tests.builders import (
+    CPT,
+    GEHA_CRITERIA,
+    ICD,
+    SCT,
+    allergy,
+    assessment,
+    coded_assessment,
+    condition,
+    determine,
+    device,
+    infusate_request,
+    med_request,
+    meeting_chart,
+    pain,
+    procedure,
+    service_request,
+    statuses,
+)
+
+
+def without(chart: list[dict[str, Any]], predicate: Any) -> list[dict[str, Any]]:
+    return [r for r in chart if not predicate(r)]
+
+
+def test_meeting_chart_meets_every_criterion() -> None:
+    d = determine(meeting_chart())
+    assert d.outcome == Outcome.MEETS
+    assert d.request_kind == "permanent-implant"
+    assert d.indication == "non-malignant-pain"
+    found = statuses(d)
+    assert [found[c] for c in GEHA_CRITERIA] == ["met"] * len(GEHA_CRITERIA)
+    assert all(r.citation.startswith("GEHA, Implantable Intrathecal") for r in d.criteria)
+
+
+def test_every_criterion_carries_the_policy_words() -> None:
+    d = determine(meeting_chart())
+    texts = {r.id: r.text for r in d.criteria}
+    assert texts["geha.ci.infection"] == "No current infection"
+    assert texts["geha.chronic-pain.opioid-failure-6wk"].startswith(
+        "Failure of, or unacceptable side effects"
+    )
+
+
+def test_empty_chart_is_insufficient_never_not_met() -> None:
+    d = determine([])
+    assert d.outcome == Outcome.INSUFFICIENT
+    found = statuses(d)
+    assert "not-met" not in found.values()
+    assert found["geha.chronic-pain.duration-6mo"] == "not-documented"
+    assert found["geha.ci.infection"] == "met"  # absence rule
+    infection = next(r for r in d.criteria if r.id == "geha.ci.infection")
+    assert infection.finding == "none documented"
+
+
+@pytest.mark.parametrize(
+    ("onset", "expected"),
+    [("2026-05-20", "met"), ("2026-05-21", "not-met"), ("2026-08-01", "not-met")],
+)
+def test_chronic_pain_strictly_more_than_six_months(onset: str, expected: str) -> None:
+    chart = [
+        condition(ICD, "M96.1", onset),
+        *without(meeting_chart(), lambda r: r["resourceType"] == "Condition"),
+    ]
+    assert statuses(determine(chart))["geha.chronic-pain.duration-6mo"] == expected
+
+
+def test_recent_recorded_date_without_onset_is_not_documented() -> None:
+    chart = [condition(ICD, "M96.1", onset=None, recorded="2026-10-01")]
+    d = determine(chart)
+    assert statuses(d)["geha.chronic-pain.duration-6mo"] == "not-documented"
+
+
+def test_snomed_only_chronic_pain_counts_for_duration_but_not_cause() -> None:
+    chart = [condition(SCT, "82423001", "2020-01-01", "Chronic pain")]
+    found = statuses(determine(chart))
+    assert found["geha.chronic-pain.duration-6mo"] == "met"
+    assert found["geha.chronic-pain.known-cause"] == "not-documented"
+
+
+def test_undotted_icd_and_icd10_alias_match() -> None:
+    chart = [condition("http://hl7.org/fhir/sid/icd-10", "M961", "2020-01-01")]
+    assert statuses(determine(chart))["geha.chronic-pain.known-cause"] == "met"
+
+
+def test_refuted_and_resolved_conditions_do_not_count() -> None:
+    refuted = condition(ICD, "M96.1", "2020-01-01")
+    refuted["verificationStatus"] = {"coding": [{"code": "refuted"}]}
+    resolved = condition(ICD, "M47.816", "2020-01-01", status="resolved")
+    assert statuses(determine([refuted, resolved]))["geha.chronic-pain.known-cause"] == "not-documented"
+
+
+@pytest.mark.parametrize(("end", "expected"), [("2025-02-21", "not-documented"), ("2025-02-22", "met")])
+def test_opioids_strictly_more_than_42_days(end: str, expected: str) -> None:
+    chart = [
+        med_request(
+            "Oxycodone 5 MG Oral Tablet", "2025-01-10", "2025-01-20", "stopped", reason="ineffective"
+        ),
+        med_request(
+            "morphine sulfate 10 MG/ML Injectable Solution",
+            "2025-01-20",
+            end,
+            "stopped",
+            code="892531",
+            reason="nausea",
+        ),
+    ]
+    found = statuses(determine(chart))
+    assert found["geha.chronic-pain.opioid-failure-6wk.duration"] == expected
+    assert found["geha.chronic-pain.opioid-failure-6wk.routes"] == "met"
+
+
+def test_oral_only_opioids_leave_injectable_undocumented() -> None:
+    chart = [
+        med_request(
+            "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet",
+            "2025-01-01",
+            "2025-06-01",
+            "stopped",
+            reason="ineffective",
+        )
+    ]
+    d = determine(chart)
+    found = statuses(d)
+    assert found["geha.chronic-pain.opioid-failure-6wk.routes"] == "not-documented"
+    assert found["geha.chronic-pain.opioid-failure-6wk.duration"] == "met"
+    assert found["geha.chronic-pain.opioid-failure-6wk"] == "not-documented"
+
+
+def test_product_code_is_read_by_ingredient_name() -> None:
+    chart = [
+        med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2025-01-01", "2025-06-01", code="1049683")
+    ]
+    d = determine(chart)
+    b = next(r for r in d.criteria if r.id == "geha.chronic-pain.opioid-failure-6wk")
+    duration = next(c for c in b.children if c.id.endswith(".duration"))
+    assert duration.status == Status.MET
+    assert "Oxycodone" in duration.evidence[0].text
+
+
+def test_non_opioid_is_not_an_opioid() -> None:
+    chart = [med_request("Ibuprofen 400 MG Oral Tablet", "2025-01-01", "2025-12-01", code="197806")]
+    assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+
+
+def test_default_order_length_is_30_days_and_supply_duration_is_used() -> None:
+    thirty = [med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")]
+    supplied = [med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", supply_days=60)]
+    assert statuses(determine(thirty))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+    assert statuses(determine(supplied))["geha.chronic-pain.opioid-failure-6wk.duration"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"), [("ineffective", "met"), ("intolerable", "met"), ("effective", "not-met")]
+)
+def test_opioid_outcome_assessment_decides_failure(outcome: str, expected: str) -> None:
+    chart = [coded_assessment("opioid-trial-outcome", outcome)]
+    assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == expected
+
+
+def test_opioid_intolerance_allergy_is_failure() -> None:
+    chart = [allergy("Morphine", "7052", kind="intolerance")]
+    assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == "met"
+
+
+def test_underlying_treatment_needs_a_spine_procedure_not_a_trial() -> None:
+    assert statuses(determine([procedure("62322", "2025-01-01")]))[
+        "geha.chronic-pain.underlying-tx-failed"
+    ] == ("not-documented")
+    assert (
+        statuses(determine([procedure("63047", "2022-01-01")]))["geha.chronic-pain.underlying-tx-failed"]
+        == "met"
+    )
+
+
+@pytest.mark.parametrize(("post", "expected"), [(4, "met"), (5, "not-met"), (3, "met")])
+def test_trial_relief_is_50_percent_or_better(post: int, expected: str) -> None:
+    chart = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(post, "2025-10-01T15:00:00Z"),
+    ]
+    assert statuses(determine(chart))["geha.trial.relief-ge50"] == expected
+
+
+def test_explicit_relief_assessment_wins_over_scores() -> None:
+    chart = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(8, "2025-10-01T15:00:00Z"),
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": 60, "unit": "%"}),
+    ]
+    assert statuses(determine(chart))["geha.trial.relief-ge50"] == "met"
+
+
+def test_trial_without_baseline_is_undocumented_not_failed() -> None:
+    chart = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-08-01T15:00:00Z"),
+        pain(2, "2025-10-01T15:00:00Z"),
+    ]
+    d = determine(chart)
+    relief = next(r for r in d.criteria if r.id == "geha.trial.relief-ge50")
+    assert relief.status == Status.NOT_DOCUMENTED
+    assert "30 days" in relief.finding
+
+
+def test_trial_criteria_do_not_apply_to_a_trial_order() -> None:
+    d = determine(meeting_chart(), order=service_request("62324"))
+    assert d.request_kind == "trial"
+    assert "geha.trial.relief-ge50" not in statuses(d)
+    assert d.outcome == Outcome.MEETS
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("none", "met"), ("minimal", "not-met"), ("unacceptable", "not-met")]
+)
+def test_side_effects_must_be_none(value: str, expected: str) -> None:
+    assert (
+        statuses(determine([coded_assessment("it-trial-side-effects", value)]))["geha.trial.no-side-effects"]
+        == expected
+    )
+
+
+def test_patient_refusal_is_not_met() -> None:
+    chart = [assessment("it-trial-patient-acceptance", valueBoolean=False)]
+    assert statuses(determine(chart))["geha.trial.patient-acceptance"] == "not-met"
+
+
+def test_recent_suicidal_ideation_fails_and_clearance_restores() -> None:
+    recent = condition(ICD, "R45.851", "2026-10-01")
+    assert statuses(determine([recent]))["geha.ci.psych-instability"] == "not-met"
+    cleared = [recent, assessment("psych-clearance", "2026-10-15", valueBoolean=True)]
+    assert statuses(determine(cleared))["geha.ci.psych-instability"] == "met"
+    old = condition(ICD, "F31.2", "2019-01-01")
+    assert statuses(determine([old]))["geha.ci.psych-instability"] == "met"
+
+
+def test_bipolar_in_remission_is_not_acute() -> None:
+    assert statuses(determine([condition(ICD, "F31.71", "2026-10-01")]))["geha.ci.psych-instability"] == "met"
+
+
+def test_active_infection_fails_and_old_unstated_infection_does_not() -> None:
+    assert statuses(determine([condition(ICD, "L03.115", "2026-11-01")]))["geha.ci.infection"] == "not-met"
+    assert statuses(determine([condition(SCT, "91302008", "2020-01-01")]))["geha.ci.infection"] == "not-met"
+    old = condition(ICD, "N39.0", "2024-01-01", status=None)
+    assert statuses(determine([old]))["geha.ci.infection"] == "met"
+
+
+def test_sud_fails_unless_treated_and_nicotine_counts_for_geha() -> None:
+    assert statuses(determine([condition(ICD, "F11.20", "2024-01-01")]))["geha.ci.sud"] == "not-met"
+    assert statuses(determine([condition(ICD, "F17.210", "2024-01-01")]))["geha.ci.sud"] == "not-met"
+    assert statuses(determine([condition(SCT, "5602001", "2024-01-01")]))["geha.ci.sud"] == "not-met"
+    treated = [
+        condition(ICD, "F11.20", "2024-01-01"),
+        med_request("Buprenorphine 8 MG Sublingual Tablet", "2026-10-01", status="active", code="1819"),
+    ]
+    assert statuses(determine(treated))["geha.ci.sud"] == "met"
+
+
+def test_allergy_to_ordered_infusate_fails() -> None:
+    chart = [allergy("Morphine", "7052")]
+    assert statuses(determine(chart))["geha.ci.allergy-agent"] == "not-met"
+    ziconotide_order = (infusate_request("ziconotide 100 MCG/ML Injectable Solution", "0"),)
+    d = determine(chart, drugs=ziconotide_order)
+    assert statuses(d)["geha.ci.allergy-agent"] == "met"
+    assert next(r.finding for r in d.criteria if r.id == "geha.ci.allergy-agent") == (
+        "no allergy to ziconotide documented"
+    )
+    assert statuses(determine([allergy("Penicillin V", "7984")]))["geha.ci.allergy-agent"] == "met"
+
+
+def test_allergy_unknown_infusate_with_it_drug_allergy_is_undocumented() -> None:
+    assert (
+        statuses(determine([allergy("Morphine", "7052")], drugs=()))["geha.ci.allergy-agent"]
+        == "not-documented"
+    )
+    assert statuses(determine([], drugs=()))["geha.ci.allergy-agent"] == "met"
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        condition(ICD, "Z95.0", "2020-01-01"),
+        device(
+            {"coding": [{"system": SCT, "code": "706004007", "display": "Implantable cardiac pacemaker"}]}
+        ),
+        device({"text": "Spinal cord stimulator, rechargeable"}),
+        procedure("63685", "2021-01-01", CPT),
+    ],
+)
+def test_other_programmable_device_excludes(evidence: dict[str, Any]) -> None:
+    d = determine([*meeting_chart(), evidence])
+    assert statuses(d)["geha.excl.programmable-device"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_removed_stimulator_and_inactive_device_do_not_exclude() -> None:
+    chart = [
+        *meeting_chart(),
+        procedure("63685", "2021-01-01"),
+        procedure("63688", "2022-01-01"),
+        device({"text": "Cardiac pacemaker"}, status="inactive"),
+    ]
+    assert statuses(determine(chart))["geha.excl.programmable-device"] == "met"
+
+
+def test_existing_intrathecal_pump_is_a_replacement_not_an_exclusion() -> None:
+    chart = [*meeting_chart(), device({"text": "SynchroMed II intrathecal pump"})]
+    d = determine(chart)
+    assert d.request_kind == "replacement"
+    assert statuses(d)["geha.excl.programmable-device"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("display", "code"),
+    [
+        ("Insulin Regular, Human 100 UNT/ML Injectable Solution", "253182"),
+        ("Heparin sodium 1000 UNT/ML Injectable Solution", "5224"),
+    ],
+)
+def test_excluded_infusate_does_not_meet(display: str, code: str) -> None:
+    d = determine(meeting_chart(), drugs=(infusate_request(display, code),))
+    assert statuses(d)["geha.excl.infusate"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_psych_evaluation_documentation() -> None:
+    assert statuses(determine([procedure("90791", "2025-01-01")]))["geha.doc.psych-eval"] == "met"
+    assert statuses(determine([assessment("psych-clearance", valueBoolean=False)]))[
+        "geha.doc.psych-eval"
+    ] == ("not-met")
+    assert statuses(determine([]))["geha.doc.psych-eval"] == "not-documented"
+
+
+@pytest.mark.parametrize(
+    ("chart", "drug", "indication"),
+    [
+        (
+            [condition(ICD, "G35.A", "2019-01-01")],
+            infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),
+            "spasticity",
+        ),
+        (
+            [condition(ICD, "C61", "2024-01-01"), condition(ICD, "C79.51", "2025-01-01")],
+            infusate_request(),
+            "cancer-pain",
+        ),
+        (
+            [condition(ICD, "G24.1", "2019-01-01")],
+            infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),
+            "dystonia",
+        ),
+    ],
+)
+def test_geha_does_not_address_other_indications(
+    chart: list[dict[str, Any]], drug: dict[str, Any], indication: str
+) -> None:
+    d = determine(chart, drugs=(drug,))
+    assert d.indication == indication
+    assert d.outcome == Outcome.NOT_APPLICABLE
+    assert d.criteria == ()
+    assert "GEHA" in d.explanation
+
+
+def test_cancer_with_a_non_malignant_cause_is_evaluated_as_non_malignant() -> None:
+    d = determine([condition(ICD, "C61", "2024-01-01"), condition(ICD, "M96.1", "2023-01-01")])
+    assert d.indication == "non-malignant-pain"
+    assert d.outcome != Outcome.NOT_APPLICABLE
+
+
+def test_refill_is_not_addressed_by_geha() -> None:
+    d = determine(meeting_chart(), order=service_request("95990"))
+    assert d.request_kind == "refill-analysis"
+    assert d.outcome == Outcome.NOT_APPLICABLE
+    assert "refills" in d.explanation
+
+
+def test_unavailable_data_never_counts_as_absence() -> None:
+    down = {t: "HTTP 503" for t in CLINICAL_TYPES}
+    d = determine([], unavailable=down)
+    found = statuses(d)
+    assert found["geha.ci.infection"] == "not-documented"
+    assert found["geha.excl.programmable-device"] == "not-documented"
+    infection = next(r for r in d.criteria if r.id == "geha.ci.infection")
+    assert infection.unchecked_reason is not None and "could not be checked" in infection.unchecked_reason
+    assert "HTTP 503" in infection.finding
+    assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_positive_evidence_still_counts_when_another_query_failed() -> None:
+    d = determine(meeting_chart(), unavailable={"AllergyIntolerance": "timed out"})
+    found = statuses(d)
+    assert found["geha.chronic-pain.known-cause"] == "met"
+    assert found["geha.ci.allergy-agent"] == "not-documented"
+
+
+def test_not_met_wins_over_not_documented() -> None:
+    d = determine([condition(ICD, "L03.115", "2026-11-01")])
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert "No current infection" in next(r.text for r in d.criteria if r.status == Status.NOT_MET)
+
+
+def test_evaluation_date_is_an_input() -> None:
+    chart = [condition(ICD, "M96.1", "2026-01-01")]
+    assert statuses(determine(chart, today=date(2026, 6, 30)))["geha.chronic-pain.duration-6mo"] == "not-met"
+    assert statuses(determine(chart, today=date(2026, 7, 2)))["geha.chronic-pain.duration-6mo"] == "met"

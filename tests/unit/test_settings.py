@@ -1,0 +1,75 @@
+"""Configuration loading: documented keys, defaults, the environment variable, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    settings = load_settings()
+    assert settings == Settings()
+    assert settings.fhir.timeout_seconds == 4.0
+    assert settings.auth.required is False
+    assert settings.public_base_url is None
+
+
+def test_every_documented_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "public_base_url: https://crd.example.org/\nfhir:\n  timeout_seconds: 2\nauth:\n  required: true\n",
+    )
+    settings = load_settings(path)
+    assert settings.public_base_url == "https://crd.example.org"
+    assert settings.fhir.timeout_seconds == 2.0
+    assert settings.auth.required is True
+
+
+def test_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(write(tmp_path, "fhir:\n  timeout_seconds: 1.5\n")))
+    assert load_settings().fhir.timeout_seconds == 1.5
+
+
+def test_explicit_path_wins_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(tmp_path / "missing.yaml"))
+    assert load_settings(write(tmp_path, "fhir:\n  timeout_seconds: 3\n")).fhir.timeout_seconds == 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("unknown_key: 1\n", "unknown key(s) unknown_key"),
+        ("fhir:\n  timeout: 3\n", "fhir: unknown key(s) timeout"),
+        ("fhir:\n  timeout_seconds: -1\n", "fhir.timeout_seconds: expected a positive number"),
+        ("fhir:\n  timeout_seconds: true\n", "fhir.timeout_seconds: expected a positive number"),
+        ("auth:\n  required: 'yes'\n", "auth.required: expected true or false"),
+        ("auth: [1]\n", "auth: expected a mapping"),
+        ("public_base_url: crd.example.org\n", "public_base_url: must be an absolute http(s) URL"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("fhir: {timeout_seconds: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(write(tmp_path, text))
+    assert message in str(caught.value)
+    assert "config.yaml" in str(caught.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read config file"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "")) == Settings()

@@ -1,0 +1,111 @@
+"""The intrathecal trial result (clinical-data-contract.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.record import build_record
+from service.trial import trial_result
+from tests.builders import assessment, catalog, pain, procedure
+
+
+def result(chart: list[dict[str, Any]]) -> Any:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for r in chart:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    terms = catalog().terminology
+    return trial_result(build_record("p1", by_type), terms["trial-procedures"], terms["pain-score"])
+
+
+START = "2025-10-01T09:00:00Z"
+
+
+def test_relief_uses_last_baseline_and_lowest_post_score() -> None:
+    r = result(
+        [
+            procedure("62326", START),
+            pain(9, "2025-09-20T10:00:00Z"),
+            pain(8, "2025-09-30T15:00:00Z"),
+            pain(4, "2025-10-01T12:00:00Z"),
+            pain(2, "2025-10-02T06:00:00Z"),
+            pain(1, "2025-10-04T06:00:00Z"),
+        ]
+    )
+    assert r.relief_pct == pytest.approx(75.0)
+    assert r.baseline.value == 8
+    assert r.lowest_post.value == 2
+
+
+def test_sustained_hours_is_the_longest_run_of_relieved_scores() -> None:
+    r = result(
+        [
+            procedure("62324", START),
+            pain(8, "2025-10-01T08:00:00Z"),
+            pain(4, "2025-10-01T10:00:00Z"),
+            pain(3, "2025-10-01T14:00:00Z"),
+            pain(6, "2025-10-01T16:00:00Z"),
+            pain(2, "2025-10-01T18:00:00Z"),
+            pain(4, "2025-10-01T20:00:00Z"),
+        ]
+    )
+    assert r.sustained_hours == pytest.approx(4.0)
+
+
+def test_most_recent_trial_is_used() -> None:
+    r = result(
+        [
+            procedure("62324", "2024-01-01T09:00:00Z"),
+            procedure("62326", START),
+            pain(6, "2025-09-30T09:00:00Z"),
+            pain(3, "2025-10-01T10:00:00Z"),
+        ]
+    )
+    assert r.procedure.performed.isoformat().startswith("2025-10-01")
+    assert r.relief_pct == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize(
+    ("chart", "reason"),
+    [
+        ([], "no intrathecal trial"),
+        ([procedure("62324", START), pain(2, "2025-10-01T10:00:00Z")], "30 days before"),
+        (
+            [procedure("62324", START), pain(8, "2025-09-30T10:00:00Z"), pain(2, "2025-10-03T10:00:00Z")],
+            "48 hours",
+        ),
+        (
+            [procedure("62324", START), pain(0, "2025-09-30T10:00:00Z"), pain(0, "2025-10-01T10:00:00Z")],
+            "baseline",
+        ),
+    ],
+)
+def test_missing_pieces_leave_the_result_undocumented(chart: list[dict[str, Any]], reason: str) -> None:
+    r = result(chart)
+    assert r.relief_pct is None
+    assert reason in r.reason
+
+
+def test_explicit_assessment_wins() -> None:
+    r = result(
+        [
+            procedure("62324", START),
+            pain(8, "2025-09-30T10:00:00Z"),
+            pain(8, "2025-10-01T10:00:00Z"),
+            assessment("it-trial-pain-relief-pct", valueQuantity={"value": 55, "unit": "%"}),
+            assessment("it-trial-relief-duration-h", valueQuantity={"value": 10, "unit": "h"}),
+        ]
+    )
+    assert r.relief_pct == 55
+    assert r.sustained_hours == 10
+    assert r.explicit is not None
+
+
+def test_preliminary_and_cancelled_observations_are_ignored() -> None:
+    prelim = pain(0, "2025-10-01T10:00:00Z")
+    prelim["status"] = "preliminary"
+    r = result(
+        [procedure("62324", START), pain(8, "2025-09-30T10:00:00Z"), prelim, pain(6, "2025-10-01T11:00:00Z")]
+    )
+    assert r.relief_pct == pytest.approx(25.0)

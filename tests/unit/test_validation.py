@@ -1,0 +1,708 @@
+"""HTTP-level validation of CDS Hooks calls, discovery and error mapping, through the Flask test client.
+
+No network is ever used: every app is built with an injected client factory that returns None or a
+fake FHIR client whose calls are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+import service
+from service.app import create_app
+from service.fhir.client import FhirError
+from service.hooks.models import HookRequest
+from service.settings import Settings
+
+REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
+SELECT_URL = "/cds-services/idds-crd-order-select"
+SIGN_URL = "/cds-services/idds-crd-order-sign"
+SELECTED_ORDER = "ServiceRequest/demo-meets-select-sr-62362"
+FHIR_SERVER = "https://ehr.example.org/fhir"
+TOKEN = "tok-7f3c1a9e-SECRET-b2d4"
+MISSING = object()
+
+JsonPath = tuple[str | int, ...]
+ClientFactory = Callable[[HookRequest, float], Any]
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def load_sample(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((REQUESTS_DIR / name).read_text(encoding="utf-8"))
+    return body
+
+
+def select_body() -> dict[str, Any]:
+    """A valid order-select body: one selected CPT 62362 ServiceRequest plus an infusate."""
+    return load_sample("order-select-62362-demo-meets.json")
+
+
+def sign_body() -> dict[str, Any]:
+    """A valid order-sign body (no selections): 62362, 62350, E0783 and an infusate."""
+    return load_sample("order-sign-implant-demo-meets.json")
+
+
+def non_pump_body() -> dict[str, Any]:
+    return load_sample("order-select-non-pump.json")
+
+
+def with_fhir(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
+    body["fhirServer"] = FHIR_SERVER
+    body["fhirAuthorization"] = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 30,
+        "scope": "patient/*.read",
+        "subject": "idds-crd",
+    }
+    return body
+
+
+def mutate(body: dict[str, Any], path: JsonPath, value: Any) -> dict[str, Any]:
+    """Set (or, with MISSING, delete) the element at `path`; returns the same body."""
+    target: Any = body
+    for key in path[:-1]:
+        target = target[key]
+    if value is MISSING:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return body
+
+
+def post_json(client: FlaskClient, url: str, body: Any) -> TestResponse:
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+def no_client(request: HookRequest, deadline: float) -> None:
+    return None
+
+
+class RecordingFhirClient:
+    """Stands in for FhirClient: records every search/read; optionally fails every call."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.error = error
+
+    def search(self, resource_type: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls.append(("search", (resource_type, dict(params))))
+        if self.error is not None:
+            raise self.error
+        return []
+
+    def read(self, reference: str) -> dict[str, Any]:
+        self.calls.append(("read", reference))
+        if self.error is not None:
+            raise self.error
+        raise FhirError("HTTP 404")
+
+
+class RecordingFactory:
+    """A client factory that records its calls and hands out one RecordingFhirClient."""
+
+    def __init__(self, client: RecordingFhirClient) -> None:
+        self.client = client
+        self.requests: list[HookRequest] = []
+
+    def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
+        self.requests.append(request)
+        return self.client
+
+
+def build_app(factory: ClientFactory = no_client) -> Flask:
+    return create_app(Settings(), client_factory=factory)
+
+
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    return build_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def assert_outcome(
+    response: TestResponse, status: int, expression: str | None, mention: str | None = None
+) -> dict[str, Any]:
+    """The response is `status` with an OperationOutcome error naming `expression` (if given)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text
+    assert response.mimetype == "application/json"
+    body = json.loads(text)
+    assert body["resourceType"] == "OperationOutcome"
+    issue: dict[str, Any] = body["issue"][0]
+    assert issue["severity"] == "error"
+    assert isinstance(issue["code"], str) and issue["code"]
+    assert isinstance(issue["diagnostics"], str) and issue["diagnostics"]
+    if expression is not None:
+        assert issue["expression"][0] == expression
+        assert (mention or expression) in issue["diagnostics"]
+    return issue
+
+
+# --------------------------------------------------------------------------- malformed bodies
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        pytest.param(b'{"hook": "order-select", "hookInstance": ', "application/json", id="truncated-json"),
+        pytest.param(b'{"hook": "order-select\xc3\x28"}', "application/json", id="invalid-utf8"),
+        pytest.param(b'{"hook": "\xff\xfe\xfd"}', "application/json", id="invalid-utf8-bytes"),
+        pytest.param(b"", "application/json", id="empty-body"),
+        pytest.param(b"   ", "application/json", id="whitespace-body"),
+        pytest.param(b"[]", "application/json", id="json-array"),
+        pytest.param(b'[{"hook": "order-select"}]', "application/json", id="json-array-of-object"),
+        pytest.param(b'"order-select"', "application/json", id="json-string"),
+        pytest.param(b"42", "application/json", id="json-number"),
+        pytest.param(b"null", "application/json", id="json-null"),
+        pytest.param(b"hook=order-select", "application/x-www-form-urlencoded", id="form-body"),
+    ],
+)
+def test_malformed_body_is_400_at_document_root(client: FlaskClient, raw: bytes, content_type: str) -> None:
+    response = client.post(SELECT_URL, data=raw, content_type=content_type)
+    issue = assert_outcome(response, 400, "$", mention="request body")
+    assert issue["code"] in {"structure", "required", "invalid"}
+
+
+# --------------------------------------------------------------------------- field validation
+
+ENTRY1: JsonPath = ("context", "draftOrders", "entry", 1)
+ENTRY1_PATH = "context.draftOrders.entry[1]"
+RESOURCE1: JsonPath = (*ENTRY1, "resource")
+RESOURCE1_PATH = f"{ENTRY1_PATH}.resource"
+
+FIELD_CASES = [
+    # hook
+    pytest.param(("hook",), MISSING, "hook", None, id="hook-missing"),
+    pytest.param(("hook",), "", "hook", None, id="hook-empty"),
+    pytest.param(("hook",), 42, "hook", None, id="hook-number"),
+    pytest.param(("hook",), ["order-select"], "hook", None, id="hook-list"),
+    pytest.param(("hook",), "patient-view", "hook", None, id="hook-other"),
+    # hookInstance
+    pytest.param(("hookInstance",), MISSING, "hookInstance", None, id="hookInstance-missing"),
+    pytest.param(("hookInstance",), "", "hookInstance", None, id="hookInstance-empty"),
+    pytest.param(("hookInstance",), "not-a-uuid", "hookInstance", None, id="hookInstance-not-uuid"),
+    pytest.param(
+        ("hookInstance",),
+        "ec7ac8ad-1b2b-406b-aae1-2c972399d29",
+        "hookInstance",
+        None,
+        id="hookInstance-short",
+    ),
+    pytest.param(("hookInstance",), 12345, "hookInstance", None, id="hookInstance-number"),
+    # context
+    pytest.param(("context",), MISSING, "context", None, id="context-missing"),
+    pytest.param(("context",), [], "context", None, id="context-list"),
+    pytest.param(("context",), "Patient/123", "context", None, id="context-string"),
+    # context.userId
+    pytest.param(("context", "userId"), MISSING, "context.userId", None, id="userId-missing"),
+    pytest.param(("context", "userId"), "", "context.userId", None, id="userId-empty"),
+    pytest.param(("context", "userId"), "   ", "context.userId", None, id="userId-blank"),
+    pytest.param(("context", "userId"), 7, "context.userId", None, id="userId-number"),
+    pytest.param(("context", "userId"), "abc", "context.userId", None, id="userId-no-type"),
+    pytest.param(("context", "userId"), "Patient/", "context.userId", None, id="userId-no-id"),
+    pytest.param(("context", "userId"), "Practitioner/", "context.userId", None, id="userId-bare-type"),
+    pytest.param(("context", "userId"), "/123", "context.userId", None, id="userId-no-type-slash"),
+    pytest.param(("context", "userId"), "Organization/1", "context.userId", None, id="userId-wrong-type"),
+    pytest.param(("context", "userId"), "Practitioner/a b", "context.userId", None, id="userId-space"),
+    # context.patientId
+    pytest.param(("context", "patientId"), MISSING, "context.patientId", None, id="patientId-missing"),
+    pytest.param(("context", "patientId"), "", "context.patientId", None, id="patientId-empty"),
+    pytest.param(("context", "patientId"), 123, "context.patientId", None, id="patientId-number"),
+    pytest.param(("context", "patientId"), "Patient/123", "context.patientId", None, id="patientId-ref"),
+    pytest.param(("context", "patientId"), "a b", "context.patientId", None, id="patientId-space"),
+    pytest.param(("context", "patientId"), "x" * 65, "context.patientId", None, id="patientId-too-long"),
+    # context.encounterId (optional, but must be a bare id when present)
+    pytest.param(("context", "encounterId"), "", "context.encounterId", None, id="encounterId-empty"),
+    pytest.param(
+        ("context", "encounterId"), "Encounter/1", "context.encounterId", None, id="encounterId-reference"
+    ),
+    pytest.param(("context", "encounterId"), 5, "context.encounterId", None, id="encounterId-number"),
+    pytest.param(("context", "encounterId"), "enc 1", "context.encounterId", None, id="encounterId-space"),
+    # context.draftOrders
+    pytest.param(("context", "draftOrders"), MISSING, "context.draftOrders", None, id="draftOrders-missing"),
+    pytest.param(("context", "draftOrders"), [], "context.draftOrders", None, id="draftOrders-list"),
+    pytest.param(("context", "draftOrders"), "Bundle", "context.draftOrders", None, id="draftOrders-string"),
+    pytest.param(
+        ("context", "draftOrders", "resourceType"),
+        "Parameters",
+        "context.draftOrders.resourceType",
+        "context.draftOrders",
+        id="draftOrders-not-bundle",
+    ),
+    pytest.param(
+        ("context", "draftOrders", "resourceType"),
+        MISSING,
+        "context.draftOrders.resourceType",
+        "context.draftOrders",
+        id="draftOrders-no-resourceType",
+    ),
+    pytest.param(
+        ("context", "draftOrders", "entry"),
+        {"resource": {}},
+        "context.draftOrders.entry",
+        None,
+        id="entry-object",
+    ),
+    pytest.param(
+        ("context", "draftOrders", "entry"), "entries", "context.draftOrders.entry", None, id="entry-string"
+    ),
+    pytest.param(ENTRY1, "MedicationRequest/x", ENTRY1_PATH, None, id="entry-item-not-object"),
+    pytest.param(RESOURCE1, MISSING, RESOURCE1_PATH, None, id="entry-without-resource"),
+    pytest.param(RESOURCE1, "MedicationRequest/x", RESOURCE1_PATH, None, id="entry-resource-string"),
+    pytest.param(
+        (*RESOURCE1, "resourceType"),
+        MISSING,
+        f"{RESOURCE1_PATH}.resourceType",
+        None,
+        id="resource-no-resourceType",
+    ),
+    pytest.param(
+        (*RESOURCE1, "resourceType"),
+        3,
+        f"{RESOURCE1_PATH}.resourceType",
+        None,
+        id="resource-resourceType-number",
+    ),
+    pytest.param((*RESOURCE1, "id"), MISSING, f"{RESOURCE1_PATH}.id", None, id="resource-no-id"),
+    pytest.param((*RESOURCE1, "id"), "", f"{RESOURCE1_PATH}.id", None, id="resource-id-empty"),
+    pytest.param((*RESOURCE1, "id"), "has space", f"{RESOURCE1_PATH}.id", None, id="resource-id-space"),
+    pytest.param(
+        (*RESOURCE1, "id"), "MedicationRequest/x", f"{RESOURCE1_PATH}.id", None, id="resource-id-slash"
+    ),
+    pytest.param((*RESOURCE1, "id"), "x" * 65, f"{RESOURCE1_PATH}.id", None, id="resource-id-too-long"),
+    pytest.param((*RESOURCE1, "id"), "mr_1", f"{RESOURCE1_PATH}.id", None, id="resource-id-underscore"),
+    pytest.param((*RESOURCE1, "id"), 17, f"{RESOURCE1_PATH}.id", None, id="resource-id-number"),
+    # context.selections (order-select only)
+    pytest.param(("context", "selections"), MISSING, "context.selections", None, id="selections-missing"),
+    pytest.param(("context", "selections"), [], "context.selections", None, id="selections-empty"),
+    pytest.param(
+        ("context", "selections"), SELECTED_ORDER, "context.selections", None, id="selections-string"
+    ),
+    pytest.param(
+        ("context", "selections"), {"0": SELECTED_ORDER}, "context.selections", None, id="selections-object"
+    ),
+    pytest.param(("context", "selections"), [5], "context.selections[0]", None, id="selections-item-number"),
+    pytest.param(
+        ("context", "selections"),
+        [{"reference": SELECTED_ORDER}],
+        "context.selections[0]",
+        None,
+        id="selections-item-object",
+    ),
+    pytest.param(
+        ("context", "selections"),
+        ["demo-meets-select-sr-62362"],
+        "context.selections[0]",
+        None,
+        id="selections-item-bare-id",
+    ),
+    pytest.param(
+        ("context", "selections"),
+        ["ServiceRequest/"],
+        "context.selections[0]",
+        None,
+        id="selections-item-no-id",
+    ),
+    pytest.param(
+        ("context", "selections"),
+        ["ServiceRequest/unknown-order"],
+        "context.selections[0]",
+        None,
+        id="selections-item-not-in-drafts",
+    ),
+    pytest.param(
+        ("context", "selections"),
+        ["DeviceRequest/demo-meets-select-sr-62362"],
+        "context.selections[0]",
+        None,
+        id="selections-item-wrong-type",
+    ),
+    pytest.param(
+        ("context", "selections"),
+        [SELECTED_ORDER, "ServiceRequest/unknown-order"],
+        "context.selections[1]",
+        None,
+        id="selections-second-item-not-in-drafts",
+    ),
+    # prefetch / extension
+    pytest.param(("prefetch",), [], "prefetch", None, id="prefetch-list"),
+    pytest.param(("prefetch",), "Patient/123", "prefetch", None, id="prefetch-string"),
+    pytest.param(("extension",), [], "extension", None, id="extension-list"),
+    pytest.param(("extension",), "davinci-crd.configuration", "extension", None, id="extension-string"),
+    # fhirServer
+    pytest.param(("fhirServer",), "ehr.example.org/fhir", "fhirServer", None, id="fhirServer-no-scheme"),
+    pytest.param(("fhirServer",), "/fhir", "fhirServer", None, id="fhirServer-relative"),
+    pytest.param(("fhirServer",), "ftp://ehr.example.org/fhir", "fhirServer", None, id="fhirServer-ftp"),
+    pytest.param(("fhirServer",), "https://", "fhirServer", None, id="fhirServer-no-host"),
+    pytest.param(("fhirServer",), "", "fhirServer", None, id="fhirServer-empty"),
+    pytest.param(("fhirServer",), 443, "fhirServer", None, id="fhirServer-number"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expression", "mention"), FIELD_CASES)
+def test_invalid_field_is_400_naming_the_field(
+    client: FlaskClient, path: JsonPath, value: Any, expression: str, mention: str | None
+) -> None:
+    response = post_json(client, SELECT_URL, mutate(select_body(), path, value))
+    issue = assert_outcome(response, 400, expression, mention)
+    assert issue["code"] in {"invalid", "required", "structure"}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expression"),
+    [
+        pytest.param(("context", "patientId"), "demo-meets\n", "context.patientId", id="patientId"),
+        pytest.param(("context", "userId"), "Practitioner/x\n", "context.userId", id="userId"),
+        pytest.param(("context", "encounterId"), "enc1\n", "context.encounterId", id="encounterId"),
+        pytest.param((*RESOURCE1, "id"), "mr1\n", f"{RESOURCE1_PATH}.id", id="resource-id"),
+    ],
+)
+def test_id_with_trailing_newline_is_rejected(
+    client: FlaskClient, path: JsonPath, value: str, expression: str
+) -> None:
+    """A FHIR id is [A-Za-z0-9-.]{1,64}: a trailing newline is not part of any valid id or reference."""
+    response = post_json(client, SELECT_URL, mutate(select_body(), path, value))
+    assert_outcome(response, 400, expression)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("urn:uuid:ec7ac8ad-1b2b-406b-aae1-2c972399d29d", id="urn-prefix"),
+        pytest.param("{ec7ac8ad-1b2b-406b-aae1-2c972399d29d}", id="braces"),
+        pytest.param("ec7ac8ad1b2b406baae12c972399d29d", id="no-hyphens"),
+    ],
+)
+def test_hook_instance_must_be_a_canonical_uuid_string(client: FlaskClient, value: str) -> None:
+    """hookInstance is a UUID string (8-4-4-4-12 hex); Inferno checks it with the UUID regex."""
+    response = post_json(client, SELECT_URL, mutate(select_body(), ("hookInstance",), value))
+    assert_outcome(response, 400, "hookInstance")
+
+
+def test_fhir_server_with_space_in_host_is_rejected(client: FlaskClient) -> None:
+    body = mutate(select_body(), ("fhirServer",), "https://ehr .example.org/fhir")
+    assert_outcome(post_json(client, SELECT_URL, body), 400, "fhirServer")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expression"),
+    [
+        pytest.param(("context", "patientId"), "Patient/demo-meets", "context.patientId", id="patientId"),
+        pytest.param(("context", "userId"), "abc", "context.userId", id="userId"),
+        pytest.param(("context", "draftOrders"), MISSING, "context.draftOrders", id="draftOrders-missing"),
+        pytest.param(
+            ("context", "draftOrders", "entry", 2, "resource", "id"),
+            MISSING,
+            "context.draftOrders.entry[2].resource.id",
+            id="resource-no-id",
+        ),
+        pytest.param(("hookInstance",), "nope", "hookInstance", id="hookInstance"),
+    ],
+)
+def test_order_sign_validates_the_same_fields(
+    client: FlaskClient, path: JsonPath, value: Any, expression: str
+) -> None:
+    response = post_json(client, SIGN_URL, mutate(sign_body(), path, value))
+    assert_outcome(response, 400, expression)
+
+
+def test_order_sign_does_not_require_selections(client: FlaskClient) -> None:
+    body = sign_body()
+    assert "selections" not in body["context"]
+    response = post_json(client, SIGN_URL, body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    assert isinstance(cards, list) and cards
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "sent", "expected"),
+    [
+        pytest.param(SELECT_URL, sign_body, "order-sign", "order-select", id="sign-body-to-select-service"),
+        pytest.param(SIGN_URL, select_body, "order-select", "order-sign", id="select-body-to-sign-service"),
+    ],
+)
+def test_hook_not_matching_the_service_is_400(
+    client: FlaskClient, url: str, body: Callable[[], dict[str, Any]], sent: str, expected: str
+) -> None:
+    issue = assert_outcome(post_json(client, url, body()), 400, "hook")
+    assert sent in issue["diagnostics"] and expected in issue["diagnostics"]
+
+
+# --------------------------------------------------------------------------- FHIR access fields
+
+
+def test_fhir_authorization_without_fhir_server_is_400_on_fhir_server(client: FlaskClient) -> None:
+    body = with_fhir(select_body())
+    del body["fhirServer"]
+    issue = assert_outcome(post_json(client, SELECT_URL, body), 400, "fhirServer")
+    assert "fhirAuthorization" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expression"),
+    [
+        pytest.param(("fhirAuthorization",), "Bearer abc", "fhirAuthorization", id="auth-string"),
+        pytest.param(("fhirAuthorization",), [TOKEN], "fhirAuthorization", id="auth-list"),
+        pytest.param(
+            ("fhirAuthorization", "access_token"),
+            MISSING,
+            "fhirAuthorization.access_token",
+            id="access_token-missing",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "access_token"),
+            "",
+            "fhirAuthorization.access_token",
+            id="access_token-empty",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "access_token"),
+            12345,
+            "fhirAuthorization.access_token",
+            id="access_token-number",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "token_type"),
+            MISSING,
+            "fhirAuthorization.token_type",
+            id="token_type-missing",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "token_type"), "MAC", "fhirAuthorization.token_type", id="token_type-mac"
+        ),
+        pytest.param(
+            ("fhirAuthorization", "token_type"),
+            "Basic",
+            "fhirAuthorization.token_type",
+            id="token_type-basic",
+        ),
+        pytest.param(("fhirServer",), "fhir.example.org", "fhirServer", id="fhirServer-not-absolute"),
+        pytest.param(("fhirServer",), "file:///etc/passwd", "fhirServer", id="fhirServer-file"),
+    ],
+)
+def test_invalid_fhir_access_is_400(client: FlaskClient, path: JsonPath, value: Any, expression: str) -> None:
+    body = mutate(with_fhir(select_body()), path, value)
+    response = post_json(client, SELECT_URL, body)
+    assert_outcome(response, 400, expression)
+    assert TOKEN not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer"])
+def test_valid_fhir_access_is_accepted(client: FlaskClient, token_type: str) -> None:
+    body = mutate(with_fhir(select_body()), ("fhirAuthorization", "token_type"), token_type)
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200
+    assert isinstance(response.get_json()["cards"], list)
+
+
+# --------------------------------------------------------------------------- tolerated input
+
+
+def _summaries(response: TestResponse) -> list[str]:
+    return [card["summary"] for card in response.get_json()["cards"]]
+
+
+def test_unknown_fields_are_ignored(client: FlaskClient) -> None:
+    baseline = post_json(client, SELECT_URL, select_body())
+    assert baseline.status_code == 200
+
+    body = select_body()
+    body["unknownTopLevel"] = {"nested": [1, 2, 3]}
+    body["x-vendor"] = "ignored"
+    body["context"]["unknownContextField"] = "Patient/whatever"
+    body["context"]["draftOrders"]["entry"][0]["resource"]["vendorExtension"] = True
+    body["extension"] = {
+        "org.example.unknown": {"a": 1},
+        "davinci-crd.configuration": {"not-a-real-option": True},
+    }
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200
+    assert _summaries(response) == _summaries(baseline)
+    assert len(_summaries(response)) == 1
+
+
+def test_null_prefetch_is_accepted(client: FlaskClient) -> None:
+    response = post_json(client, SELECT_URL, mutate(select_body(), ("prefetch",), None))
+    assert response.status_code == 200
+    assert len(response.get_json()["cards"]) == 1
+
+
+def test_prefetch_object_is_accepted(client: FlaskClient) -> None:
+    prefetch = {"patient": {"resourceType": "Patient", "id": "demo-meets"}, "coverage": None}
+    response = post_json(client, SELECT_URL, mutate(select_body(), ("prefetch",), prefetch))
+    assert response.status_code == 200
+    assert len(response.get_json()["cards"]) == 1
+
+
+def test_sample_requests_are_valid(client: FlaskClient) -> None:
+    samples = sorted(REQUESTS_DIR.glob("*.json"))
+    assert len(samples) >= 2
+    for sample in samples:
+        body = load_sample(sample.name)
+        url = SELECT_URL if body["hook"] == "order-select" else SIGN_URL
+        response = post_json(client, url, body)
+        assert response.status_code == 200, sample.name
+        assert isinstance(response.get_json()["cards"], list), sample.name
+
+
+# --------------------------------------------------------------------------- routing errors
+
+
+def test_unknown_service_id_is_404(client: FlaskClient) -> None:
+    response = post_json(client, "/cds-services/no-such-service", select_body())
+    issue = assert_outcome(response, 404, None)
+    assert issue["code"] == "not-found"
+    assert "no-such-service" in issue["diagnostics"]
+
+
+def test_unknown_path_is_404_operation_outcome(client: FlaskClient) -> None:
+    response = client.get("/no/such/path")
+    issue = assert_outcome(response, 404, None)
+    assert issue["code"] == "not-found"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_wrong_method_on_service_is_405_with_allow(client: FlaskClient, method: str) -> None:
+    response = client.open(
+        SELECT_URL, method=method, data=json.dumps(select_body()), content_type="application/json"
+    )
+    issue = assert_outcome(response, 405, None)
+    assert issue["code"] == "not-supported"
+    allow = {m.strip() for m in response.headers.get("Allow", "").split(",")}
+    assert "POST" in allow
+    assert method not in allow
+
+
+# --------------------------------------------------------------------------- discovery
+
+VERSION_PATTERN = re.compile(r"^[1-9]\d*\.[1-9]\d*$")
+OPTION_TYPES: dict[str, type] = {"boolean": bool, "integer": int}
+
+
+def test_discovery_lists_exactly_the_two_services(client: FlaskClient) -> None:
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    services = response.get_json()["services"]
+    assert isinstance(services, list)
+    assert {(s["id"], s["hook"]) for s in services} == {
+        ("idds-crd-order-select", "order-select"),
+        ("idds-crd-order-sign", "order-sign"),
+    }
+    assert len(services) == 2
+
+
+@pytest.mark.parametrize("service_id", ["idds-crd-order-select", "idds-crd-order-sign"])
+def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
+    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    entry = services[service_id]
+    for key in ("hook", "id", "title", "description"):
+        assert isinstance(entry[key], str) and entry[key].strip(), key
+    assert entry["prefetch"] == {
+        "patient": "Patient/{{context.patientId}}",
+        "coverage": "Coverage?patient={{context.patientId}}&status=active",
+    }
+    versions = entry["extension"]["davinci-crd.version"]
+    assert isinstance(versions, list) and versions
+    for version in versions:
+        assert isinstance(version, str) and VERSION_PATTERN.match(version), version
+
+    options = entry["extension"]["davinci-crd.configuration-options"]
+    assert isinstance(options, list) and options
+    codes = [option["code"] for option in options]
+    assert len(codes) == len(set(codes))
+    for option in options:
+        assert isinstance(option, dict)
+        for key in ("code", "name", "description"):
+            assert isinstance(option[key], str) and option[key].strip(), (option, key)
+        assert option["type"] in OPTION_TYPES
+        default = option["default"]
+        assert isinstance(default, OPTION_TYPES[option["type"]]), option
+        if option["type"] == "integer":
+            assert not isinstance(default, bool), option
+    assert any(o["type"] == "boolean" for o in options)
+
+
+def test_discovery_service_ids_are_callable(client: FlaskClient) -> None:
+    bodies = {"order-select": select_body, "order-sign": sign_body}
+    for entry in client.get("/cds-services").get_json()["services"]:
+        response = post_json(client, f"/cds-services/{entry['id']}", bodies[entry["hook"]]())
+        assert response.status_code == 200, entry["id"]
+
+
+# --------------------------------------------------------------------------- no FHIR for non-pump orders
+
+
+def test_non_pump_order_returns_no_cards_and_no_fhir_query() -> None:
+    factory = RecordingFactory(RecordingFhirClient())
+    client = build_app(factory).test_client()
+    body = with_fhir(non_pump_body())
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+    assert len(factory.requests) == 1
+    assert factory.requests[0].fhir.server == FHIR_SERVER
+    assert factory.client.calls == []
+
+
+def test_pump_order_does_query_the_fake_client() -> None:
+    """Control for the test above: the same fake does see queries when the order is a pump order."""
+    factory = RecordingFactory(RecordingFhirClient())
+    client = build_app(factory).test_client()
+    response = post_json(client, SELECT_URL, with_fhir(select_body()))
+    assert response.status_code == 200
+    assert len(response.get_json()["cards"]) == 1
+    searched = {args[0] for kind, args in factory.client.calls if kind == "search"}
+    assert "Condition" in searched
+    params = [args[1] for kind, args in factory.client.calls if kind == "search"]
+    assert params and all(p == {"patient": "demo-meets"} for p in params)
+
+
+# --------------------------------------------------------------------------- token hygiene
+
+
+def test_access_token_never_logged_when_fhir_fails(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    factory = RecordingFactory(RecordingFhirClient(error=FhirError("HTTP 500")))
+    client = build_app(factory).test_client()
+    response = post_json(client, SELECT_URL, with_fhir(select_body()))
+    text = response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    assert factory.client.calls, "the failing client was never used"
+    assert "HTTP 500" in caplog.text  # the failures were logged ...
+    assert TOKEN not in caplog.text  # ... without the token
+    assert TOKEN not in text
+    cards = response.get_json()["cards"]
+    assert len(cards) == 1
+    assert "could not be checked" in cards[0]["detail"]
+    assert "Traceback" not in text
+
+
+def test_access_token_not_logged_on_validation_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = build_app().test_client()
+    body = mutate(with_fhir(select_body()), ("context", "patientId"), "Patient/1")
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 400
+    assert TOKEN not in caplog.text
+    assert TOKEN not in response.get_data(as_text=True)
