@@ -1,0 +1,32 @@
+# idds-crd developer commands. Everything installs into ./.venv from the project's own files.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: demo test lint check-policies serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+## Install the service with its demo FHIR server and run the built-in demo.
+demo: $(BIN)/python
+	$(PIP) install --quiet '.[demo]'
+	$(BIN)/idds-crd demo
+
+## Install the service with its test tools, lint, and run the whole test suite.
+test: $(BIN)/python
+	$(PIP) install --quiet -e '.[test]'
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/python
+	$(BIN)/ruff check .
+
+serve: $(BIN)/python
+	$(PIP) install --quiet .
+	$(BIN)/idds-crd serve
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
