@@ -7,6 +7,7 @@ itself.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -22,6 +23,13 @@ from typing import Any
 import requests
 
 STARTUP_SECONDS = 60.0
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel stop the FHIR server if the process that started it dies."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -74,6 +82,7 @@ class LocalFhirServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             env={**os.environ, "SEKMET_CONFIG": config},
         )
         deadline = time.monotonic() + STARTUP_SECONDS

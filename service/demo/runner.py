@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -54,7 +55,12 @@ def _summaries(response: dict[str, Any]) -> Iterator[str]:
         yield f"[{card['indicator']}] {card['summary']}"
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(host: str, port: int, once: bool = False) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print("Starting a local FHIR server (sekmet-fhir, simulator off) ...", flush=True)
     with (

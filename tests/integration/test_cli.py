@@ -148,3 +148,26 @@ def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
         check=True,
     )
     assert located.stdout.strip().startswith(str(target))
+
+
+def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "demo", "--port", str(free_port())],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    fhir_base = None
+    for line in process.stdout:
+        if "FHIR server http://" in line:
+            fhir_base = line.split("FHIR server ")[1].rstrip(")\n")
+        if "Press Ctrl-C" in line:
+            break
+    assert fhir_base is not None
+    assert requests.get(f"{fhir_base}/metadata", timeout=5).status_code in (200, 401)
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{fhir_base}/metadata", timeout=5)
