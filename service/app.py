@@ -7,12 +7,13 @@ policy stops start-up) and stores per-app state in `app.extensions`, never in gl
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Flask
 
 from service.catalog import Catalog, load_catalog
-from service.pipeline import ClientFactory, default_client_factory
+from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
 from service.settings import Settings, load_settings
 
@@ -22,8 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AppState:
     settings: Settings
-    catalog: Catalog
-    client_factory: ClientFactory
+    environment: HookEnvironment
 
 
 def create_app(
@@ -39,11 +39,9 @@ def create_app(
         )
     app = Flask(__name__)
     app.config["JSON_SORT_KEYS"] = False
-    app.extensions["idds_crd"] = AppState(
-        settings=settings,
-        catalog=catalog or load_catalog(),
-        client_factory=client_factory or default_client_factory(settings.fhir.timeout_seconds),
-    )
+    executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
+    environment = build_environment(settings.fhir, catalog or load_catalog(), executor, client_factory)
+    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment)
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

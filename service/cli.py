@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from service.catalog import load_catalog
     from service.errors import operation_outcome
     from service.hooks.models import RequestInvalid, parse_hook_request
-    from service.pipeline import default_client_factory, handle_hook
+    from service.pipeline import build_environment, handle_hook
+    from service.registry import service_for_hook
 
     settings = load_settings(args.config)
     try:
@@ -50,19 +52,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     if args.fhir_server and isinstance(body, dict):
         body["fhirServer"] = args.fhir_server
-    hook = body.get("hook") if isinstance(body, dict) else None
+    service = service_for_hook(body.get("hook") if isinstance(body, dict) else None)
     try:
-        request = parse_hook_request(body, hook if hook in ("order-select", "order-sign") else "order-select")
+        request = parse_hook_request(body, service.hook)
     except RequestInvalid as exc:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2
-    outcome = handle_hook(
-        request,
-        load_catalog(),
-        datetime.now(UTC).date(),
-        default_client_factory(settings.fhir.timeout_seconds),
-        settings.fhir.timeout_seconds,
-    )
+    with ThreadPoolExecutor(max_workers=settings.fhir.max_workers) as executor:
+        environment = build_environment(settings.fhir, load_catalog(), executor)
+        outcome = handle_hook(request, service.prefetch, environment, datetime.now(UTC).date())
+    if outcome.status != 200:
+        print(json.dumps(outcome.response, indent=2), file=sys.stderr)
+        return 3
     result: dict[str, Any] = outcome.response
     if args.determinations:
         result = {"response": outcome.response, "determinations": [asdict(d) for d in outcome.determinations]}

@@ -1,9 +1,10 @@
 """One hook call, end to end: orders in scope → data → record → engine → cards.
 
 Each step is a plain function call with a plain value crossing it; the FHIR client is the only
-I/O and is handed in, so the rest can be tested with dicts. A FHIR failure never fails the hook:
-the affected resource types are marked unavailable and the criteria that need them say
-"could not be checked".
+I/O and is handed in, so the rest can be tested with dicts. A clinical query that fails never
+fails the hook: the affected resource types are marked unavailable and the criteria that need
+them say "could not be checked". Only when the Patient or Coverage can be had neither from
+prefetch nor from the FHIR server does the call end in 412 (CRD §found-32).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,14 +22,15 @@ from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination
-from service.fhir.client import FhirClient, FhirError
+from service.errors import operation_outcome
+from service.fhir.client import FhirClient, FhirError, SessionPool
+from service.fhir.gather import DataGatherer, GatheredData, observation_codes_from
 from service.hooks.models import HookRequest
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
-from service.record import CLINICAL_TYPES, PatientRecord, build_record
+from service.record import build_record
+from service.settings import FhirSettings
 
 log = logging.getLogger(__name__)
-
-DEADLINE_MARGIN_SECONDS = 0.5
 
 ClientFactory = Callable[[HookRequest, float], FhirClient | None]
 
@@ -35,17 +38,53 @@ ClientFactory = Callable[[HookRequest, float], FhirClient | None]
 @dataclass(frozen=True)
 class HookOutcome:
     response: dict[str, Any]
-    determinations: tuple[Determination, ...]
+    determinations: tuple[Determination, ...] = ()
+    status: int = 200
+    data: GatheredData | None = None
 
 
-def default_client_factory(timeout_seconds: float) -> ClientFactory:
+@dataclass(frozen=True)
+class HookEnvironment:
+    """What every call shares: compiled policies, the query worker pool, how to reach the EHR."""
+
+    catalog: Catalog
+    gatherer: DataGatherer
+    client_factory: ClientFactory
+    deadline_seconds: float
+
+
+def default_client_factory(settings: FhirSettings, sessions: SessionPool | None = None) -> ClientFactory:
+    pool = sessions or SessionPool()
+
     def make(request: HookRequest, deadline: float) -> FhirClient | None:
-        if not request.fhir.usable:
+        if not request.fhir.usable or request.fhir.server is None:
             return None
-        assert request.fhir.server is not None
-        return FhirClient(request.fhir.server, request.fhir.access_token, timeout_seconds, deadline=deadline)
+        return FhirClient(
+            request.fhir.server,
+            request.fhir.access_token,
+            settings.timeout_seconds,
+            deadline=deadline,
+            sessions=pool,
+            page_size=settings.page_size,
+            max_pages=settings.max_pages,
+        )
 
     return make
+
+
+def build_environment(
+    settings: FhirSettings,
+    catalog: Catalog,
+    executor: Executor | None,
+    client_factory: ClientFactory | None = None,
+) -> HookEnvironment:
+    codes = observation_codes_from(catalog.terminology["observation-evidence"].codes.get("loinc", ()))
+    return HookEnvironment(
+        catalog,
+        DataGatherer(executor, codes),
+        client_factory or default_client_factory(settings),
+        settings.deadline_seconds,
+    )
 
 
 def pump_orders(request: HookRequest, catalog: Catalog, client: FhirClient | None) -> list[PumpOrder]:
@@ -64,45 +103,46 @@ def pump_orders(request: HookRequest, catalog: Catalog, client: FhirClient | Non
     return [o for r in in_scope if (o := recognise(r, drafts, catalog.order_codes, fetch_device)) is not None]
 
 
-def gather_record(patient_id: str, client: FhirClient | None) -> PatientRecord:
-    """Query each clinical resource type for the patient (sequentially, for now)."""
-    resources: dict[str, list[dict[str, Any]]] = {}
-    unavailable: dict[str, str] = {}
-    for resource_type in CLINICAL_TYPES:
-        if client is None:
-            unavailable[resource_type] = "no fhirServer in the request"
-            continue
-        try:
-            resources[resource_type] = client.search(resource_type, {"patient": patient_id})
-        except FhirError as exc:
-            log.warning("%s query failed: %s", resource_type, exc.reason)
-            unavailable[resource_type] = exc.reason
-    return build_record(patient_id, resources, unavailable)
-
-
 def _configuration(request: HookRequest) -> dict[str, Any]:
     config = request.extension.get("davinci-crd.configuration")
     return config if isinstance(config, dict) else {}
 
 
+def precondition_failed(missing: dict[str, str]) -> HookOutcome:
+    key, reason = next(iter(missing.items()))
+    what = ", ".join(sorted(missing))
+    body = operation_outcome(
+        "incomplete",
+        f"{what} was not prefetched and could not be read from the EHR's FHIR server ({reason}); "
+        "send it as prefetch or provide a reachable fhirServer with fhirAuthorization",
+        f"prefetch.{key}",
+    )
+    return HookOutcome(body, status=412)
+
+
 def handle_hook(
-    request: HookRequest, catalog: Catalog, today: date, client_factory: ClientFactory, budget_seconds: float
+    request: HookRequest, prefetch_templates: dict[str, str], env: HookEnvironment, today: date
 ) -> HookOutcome:
-    deadline = time.monotonic() + max(budget_seconds - DEADLINE_MARGIN_SECONDS, 0.1)
-    client = client_factory(request, deadline)
-    orders = pump_orders(request, catalog, client)
+    deadline = time.monotonic() + env.deadline_seconds
+    client = env.client_factory(request, deadline)
+    orders = pump_orders(request, env.catalog, client)
     if not orders:
-        return HookOutcome({"cards": []}, ())
-    record = gather_record(request.context.patient_id, client)
+        return HookOutcome({"cards": []})
+    data = env.gatherer.gather(request, prefetch_templates, client, deadline)
+    if data.required_missing:
+        return precondition_failed(data.required_missing)
+    record = build_record(
+        request.context.patient_id, data.resources, env.catalog.terminology, data.unavailable
+    )
     drugs = tuple(infusates(DraftOrders(request.context.draft_orders)))
     determinations = tuple(
-        evaluate_order(policy, EvaluationContext(record, catalog.terminology, today, order, drugs))
+        evaluate_order(policy, EvaluationContext(record, env.catalog.terminology, today, order, drugs))
         for order in orders
-        for policy in catalog.policies_for_order()
+        for policy in env.catalog.policies_for_order()
     )
     config = _configuration(request)
     cards = [] if config.get("coverage-info") is False else [decision_card(d) for d in determinations]
     max_cards = config.get("max-cards")
     if isinstance(max_cards, int) and not isinstance(max_cards, bool) and max_cards >= 0:
         cards = cards[:max_cards]
-    return HookOutcome({"cards": cards}, determinations)
+    return HookOutcome({"cards": cards}, determinations, data=data)

@@ -10,12 +10,24 @@ for evidence of absence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.codes import ASSESSMENT, Code, codings, concept_text, first_display
+from service.codes import ASSESSMENT, RXNORM, Code, codings, concept_text, first_display
+from service.facts import (
+    AllergyFact,
+    ConditionFact,
+    DeviceFact,
+    MedicationExposure,
+    MedicationFact,
+    ObservationFact,
+    ProcedureFact,
+    latest_assessment,
+)
 from service.fhirdates import duration_days, parse_datetime
+from service.terminology import Ingredient, Terminology
+from service.trial import TrialResult, trial_result
 
 CLINICAL_TYPES = (
     "Condition",
@@ -25,12 +37,14 @@ CLINICAL_TYPES = (
     "Observation",
     "Device",
     "AllergyIntolerance",
+    "QuestionnaireResponse",
 )
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _MED_REQUEST_STATUSES = {"active", "completed", "stopped"}
 _MED_STATEMENT_STATUSES = {"active", "completed", "intended", "stopped", "on-hold", "unknown", "not-taken"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
+_QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
 
 
@@ -46,96 +60,22 @@ def _reference(resource: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class ConditionFact:
-    source: str
-    codes: tuple[Code, ...]
-    label: str
-    onset: datetime | None
-    recorded: datetime | None
-    explicitly_active: bool
-
-    @property
-    def date(self) -> datetime | None:
-        return self.onset or self.recorded
-
-
-@dataclass(frozen=True)
-class MedicationFact:
-    source: str
-    codes: tuple[Code, ...]
-    text: str
-    label: str
-    status: str
-    start: datetime | None
-    end: datetime | None
-    status_reason: str | None
-    route_text: str
-
-
-@dataclass(frozen=True)
-class ProcedureFact:
-    source: str
-    codes: tuple[Code, ...]
-    label: str
-    performed: datetime | None
-
-
-@dataclass(frozen=True)
-class ObservationFact:
-    source: str
-    codes: tuple[Code, ...]
-    label: str
-    effective: datetime | None
-    value: float | bool | str | None
-    unit: str | None
-
-    def value_text(self) -> str:
-        if isinstance(self.value, bool):
-            return "yes" if self.value else "no"
-        if isinstance(self.value, float):
-            number = f"{self.value:g}"
-            return f"{number} {self.unit}" if self.unit and self.unit not in ("{score}", "1") else number
-        return str(self.value) if self.value is not None else "no value"
-
-
-@dataclass(frozen=True)
-class DeviceFact:
-    source: str
-    codes: tuple[Code, ...]
-    text: str
-    label: str
-
-
-@dataclass(frozen=True)
-class AllergyFact:
-    source: str
-    codes: tuple[Code, ...]
-    text: str
-    label: str
-    kind: str | None
-
-
-@dataclass(frozen=True)
 class PatientRecord:
     """Everything the engine may read about one patient, as of one request."""
 
     patient_id: str
     conditions: tuple[ConditionFact, ...] = ()
     medications: tuple[MedicationFact, ...] = ()
+    exposures: tuple[MedicationExposure, ...] = ()
     procedures: tuple[ProcedureFact, ...] = ()
     observations: tuple[ObservationFact, ...] = ()
     devices: tuple[DeviceFact, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
+    trial: TrialResult = field(default_factory=lambda: TrialResult(None, None, None, reason="no data"))
     unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
-        """The most recent final Observation carrying a project assessment code (contract §5)."""
-        matches = [
-            o for o in self.observations if any(c.system == ASSESSMENT and c.code == code for c in o.codes)
-        ]
-        return max(
-            matches, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None
-        )
+        return latest_assessment(self.observations, code)
 
 
 def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
@@ -303,20 +243,108 @@ def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
     )
 
 
-def _dedupe(facts: Iterable[Any], key: Any) -> tuple[Any, ...]:
-    seen: set[Any] = set()
-    kept = []
-    for fact in facts:
-        k = key(fact)
-        if k not in seen:
-            seen.add(k)
-            kept.append(fact)
-    return tuple(kept)
+def _answer_value(answer: Mapping[str, Any]) -> tuple[float | bool | str | None, str | None]:
+    for key in ("valueBoolean", "valueString"):
+        if isinstance(answer.get(key), bool | str):
+            return answer[key], None
+    for key in ("valueInteger", "valueDecimal"):
+        if isinstance(answer.get(key), int | float) and not isinstance(answer.get(key), bool):
+            return float(answer[key]), None
+    if isinstance(answer.get("valueCoding"), dict) and isinstance(answer["valueCoding"].get("code"), str):
+        return answer["valueCoding"]["code"], None
+    quantity = answer.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
+        return float(quantity["value"]), quantity.get("code") or quantity.get("unit")
+    return None, None
+
+
+def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]:
+    """Items whose linkId is a project assessment code, read like that assessment's Observation."""
+    if resource.get("status") not in _QUESTIONNAIRE_STATUSES:
+        return []
+    authored = parse_datetime(resource.get("authored"))
+    facts: list[ObservationFact] = []
+
+    def walk(items: Any) -> None:
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            link_id = item.get("linkId")
+            answers = [a for a in item.get("answer") or [] if isinstance(a, dict)]
+            if isinstance(link_id, str) and answers:
+                value, unit = _answer_value(answers[0])
+                if value is not None:
+                    code = Code(ASSESSMENT, link_id)
+                    facts.append(
+                        ObservationFact(_reference(resource), (code,), link_id, authored, value, unit)
+                    )
+            walk(item.get("item"))
+            for answer in answers:
+                walk(answer.get("item"))
+
+    walk(resource.get("item"))
+    return facts
+
+
+def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFact, ...]:
+    """One fact per coded concept: the earliest dated occurrence, citing every duplicate."""
+    groups: dict[Any, list[ConditionFact]] = {}
+    for condition in conditions:
+        key = frozenset((c.system, c.code) for c in condition.codes) or (
+            condition.label.lower() if condition.label != "unnamed" else condition.source
+        )
+        groups.setdefault(key, []).append(condition)
+    merged = []
+    for group in groups.values():
+        group.sort(key=lambda c: (c.date is None, c.date or datetime.max.replace(tzinfo=UTC)))
+        first = group[0]
+        merged.append(
+            replace(
+                first,
+                duplicates=tuple(c.source for c in group[1:]),
+                explicitly_active=any(c.explicitly_active for c in group),
+            )
+        )
+    return tuple(merged)
+
+
+def _ingredients_of(medication: MedicationFact, ingredients: Iterable[Ingredient]) -> list[Ingredient]:
+    found = []
+    for ingredient in ingredients:
+        by_code = any(
+            c.system == RXNORM and (c.code == ingredient.code or c.code in ingredient.products)
+            for c in medication.codes
+        )
+        if by_code or ingredient.matches_text(medication.text):
+            found.append(ingredient)
+    return found
+
+
+def _exposures(
+    medications: Iterable[MedicationFact], ingredients: Iterable[Ingredient]
+) -> tuple[MedicationExposure, ...]:
+    """Spans per ingredient: earliest start to latest end over all its orders and statements."""
+    spans: dict[str, list[MedicationFact]] = {}
+    for medication in medications:
+        if medication.start is None:
+            continue
+        for ingredient in _ingredients_of(medication, ingredients):
+            spans.setdefault(ingredient.name, []).append(medication)
+    return tuple(
+        MedicationExposure(
+            ingredient=name,
+            start=min(m.start for m in facts if m.start),
+            end=max((m.end or m.start) for m in facts if m.start),
+            sources=tuple(m.source for m in facts),
+        )
+        for name, facts in sorted(spans.items())
+    )
 
 
 def build_record(
     patient_id: str,
     resources: Mapping[str, list[Mapping[str, Any]]],
+    terminology: Terminology,
     unavailable: Mapping[str, str] | None = None,
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3."""
@@ -327,19 +355,23 @@ def build_record(
         ]
 
     medications = {_reference(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
-    conditions = _dedupe(
-        facts("Condition", _condition),
-        lambda c: (frozenset((x.system, x.code) for x in c.codes) or c.label, c.date),
-    )
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
+    procedures = tuple(facts("Procedure", _procedure))
+    observations = tuple(facts("Observation", _observation)) + tuple(
+        answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
+    )
     return PatientRecord(
         patient_id=patient_id,
-        conditions=conditions,
+        conditions=_group_conditions(facts("Condition", _condition)),
         medications=tuple(meds),
-        procedures=tuple(facts("Procedure", _procedure)),
-        observations=tuple(facts("Observation", _observation)),
+        exposures=_exposures(meds, terminology.all_ingredients()),
+        procedures=procedures,
+        observations=observations,
         devices=tuple(facts("Device", _device)),
         allergies=tuple(facts("AllergyIntolerance", _allergy)),
+        trial=trial_result(
+            procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
+        ),
         unavailable=dict(unavailable or {}),
     )

@@ -77,5 +77,10 @@ def find_service(service_id: str) -> ServiceDefinition | None:
     return next((s for s in SERVICES if s.id == service_id), None)
 
 
+def service_for_hook(hook: object) -> ServiceDefinition:
+    """The service answering `hook`; order-select when the hook is unknown (validation then names it)."""
+    return next((s for s in SERVICES if s.hook == hook), SERVICES[0])
+
+
 def discovery_document() -> dict[str, Any]:
     return {"services": [s.discovery_entry() for s in SERVICES]}

@@ -56,14 +56,8 @@ def call_service(service_id: str) -> Response:
     except RequestInvalid as exc:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
     state = current_app.extensions["idds_crd"]
-    outcome = handle_hook(
-        hook_request,
-        state.catalog,
-        datetime.now(UTC).date(),
-        state.client_factory,
-        state.settings.fhir.timeout_seconds,
-    )
-    return json_response(outcome.response)
+    outcome = handle_hook(hook_request, service.prefetch, state.environment, datetime.now(UTC).date())
+    return json_response(outcome.response, outcome.status)
 
 
 @bp.get("/healthz")

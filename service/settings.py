@@ -22,9 +22,17 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class FhirSettings:
-    """How the service talks to the EHR's FHIR server."""
+    """How the service talks to the EHR's FHIR server.
 
-    timeout_seconds: float = 4.0
+    `deadline_seconds` bounds all FHIR work of one hook call (CRD asks for an answer within 5 s);
+    `timeout_seconds` bounds each single HTTP request within it.
+    """
+
+    deadline_seconds: float = 3.5
+    timeout_seconds: float = 2.5
+    page_size: int = 200
+    max_pages: int = 10
+    max_workers: int = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise SettingsError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise SettingsError(f"{where}: expected a positive whole number, got {value!r}")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

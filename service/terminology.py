@@ -148,6 +148,18 @@ class Terminology:
             if vs.id in self._by_id:
                 raise ValueSetError(f"value set id '{vs.id}' is defined twice")
             self._by_id[vs.id] = vs
+        by_name: dict[str, Ingredient] = {}
+        for vs in self._by_id.values():
+            for ingredient in vs.ingredients:
+                known = by_name.get(ingredient.name)
+                by_name[ingredient.name] = (
+                    ingredient
+                    if known is None
+                    else Ingredient(
+                        known.name, known.code or ingredient.code, known.products | ingredient.products
+                    )
+                )
+        self._ingredients = tuple(by_name.values())
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
         try:
@@ -160,6 +172,10 @@ class Terminology:
 
     def ids(self) -> list[str]:
         return sorted(self._by_id)
+
+    def all_ingredients(self) -> tuple[Ingredient, ...]:
+        """Every RxNorm ingredient any value set names, once per name (for exposure grouping)."""
+        return self._ingredients
 
 
 def load_terminology(directory: Path) -> Terminology:

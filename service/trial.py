@@ -9,10 +9,11 @@ the longest run of consecutive post scores that each show at least 50 % relief.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.record import ObservationFact, PatientRecord, ProcedureFact
+from service.facts import ObservationFact, ProcedureFact, latest_assessment
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
@@ -38,15 +39,17 @@ class TrialResult:
         return [f.source for f in facts if f is not None]
 
 
-def latest_trial_procedure(record: PatientRecord, trial_codes: ValueSet) -> ProcedureFact | None:
-    trials = [p for p in record.procedures if p.performed is not None and trial_codes.matches_any(p.codes)]
+def latest_trial_procedure(
+    procedures: Sequence[ProcedureFact], trial_codes: ValueSet
+) -> ProcedureFact | None:
+    trials = [p for p in procedures if p.performed is not None and trial_codes.matches_any(p.codes)]
     return max(trials, key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
 
 
-def _pain_scores(record: PatientRecord, pain_codes: ValueSet) -> list[ObservationFact]:
+def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) -> list[ObservationFact]:
     scores = [
         o
-        for o in record.observations
+        for o in observations
         if o.effective is not None and isinstance(o.value, float) and pain_codes.matches_any(o.codes)
     ]
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
@@ -66,19 +69,24 @@ def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
     return best
 
 
-def trial_result(record: PatientRecord, trial_codes: ValueSet, pain_codes: ValueSet) -> TrialResult:
+def trial_result(
+    procedures: Sequence[ProcedureFact],
+    observations: Sequence[ObservationFact],
+    trial_codes: ValueSet,
+    pain_codes: ValueSet,
+) -> TrialResult:
     """The trial result per contract §4 (explicit assessment first, else computed from scores)."""
-    procedure = latest_trial_procedure(record, trial_codes)
-    explicit = record.latest_assessment("it-trial-pain-relief-pct")
+    procedure = latest_trial_procedure(procedures, trial_codes)
+    explicit = latest_assessment(observations, "it-trial-pain-relief-pct")
     if explicit is not None and isinstance(explicit.value, float):
-        duration = record.latest_assessment("it-trial-relief-duration-h")
+        duration = latest_assessment(observations, "it-trial-relief-duration-h")
         hours = duration.value if duration is not None and isinstance(duration.value, float) else None
         return TrialResult(procedure, explicit.value, hours, explicit=explicit)
     if procedure is None:
         return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
     start = procedure.performed
     assert start is not None
-    scores = _pain_scores(record, pain_codes)
+    scores = _pain_scores(observations, pain_codes)
     before = [s for s in scores if start - BASELINE_MAX_AGE <= s.effective <= start]  # type: ignore[operator]
     post = [s for s in scores if start <= s.effective <= start + POST_WINDOW]  # type: ignore[operator]
     if not before:

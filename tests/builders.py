@@ -238,7 +238,7 @@ def determine(
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in chart:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    record = build_record(PATIENT, by_type, unavailable)
+    record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     ctx = EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts)))
     return evaluate_order(cat.policies[policy_id], ctx)
 

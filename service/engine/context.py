@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
 
 from service.orders import Infusate, PumpOrder
 from service.record import PatientRecord
 from service.terminology import Ingredient, Terminology
-from service.trial import TrialResult, trial_result
+from service.trial import TrialResult
 
 
 @dataclass
@@ -22,9 +21,9 @@ class EvaluationContext:
     request_kind: str = ""
     indication: str = ""
 
-    @cached_property
+    @property
     def trial(self) -> TrialResult:
-        return trial_result(self.record, self.terminology["trial-procedures"], self.terminology["pain-score"])
+        return self.record.trial
 
     def infusate_ingredients(self, value_set_ids: tuple[str, ...]) -> list[tuple[Infusate, Ingredient]]:
         """(drug order, ingredient) pairs for the ordered infusates, by RxCUI or by name in the text."""

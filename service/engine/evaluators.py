@@ -112,15 +112,6 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     )
 
 
-def _medication_span(meds: list[MedicationFact]) -> tuple[datetime, datetime] | None:
-    dated = [m for m in meds if m.start is not None]
-    if not dated:
-        return None
-    start = min(m.start for m in dated)  # type: ignore[type-var]
-    end = max((m.end or m.start) for m in dated)  # type: ignore[type-var]
-    return start, end  # type: ignore[return-value]
-
-
 def _med_evidence(m: MedicationFact) -> Evidence:
     span = f"{_day(m.start)} → {_day(m.end)}" if m.end and m.end != m.start else _day(m.start)
     days = f", {(m.end - m.start).days} days" if m.start and m.end and m.end != m.start else ""
@@ -128,19 +119,24 @@ def _med_evidence(m: MedicationFact) -> Evidence:
 
 
 def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Span from the earliest start to the latest end of matching drug orders (contract §3)."""
-    meds = [m for m in ctx.record.medications if _medication_matches(m, _value_sets(ctx, params))]
-    span = _medication_span(meds)
-    if span is None:
+    """Span from the earliest start to the latest end of the class's exposures (contract §3)."""
+    value_sets = _value_sets(ctx, params)
+    names = {i.name for vs in value_sets for i in vs.ingredients}
+    exposures = [e for e in ctx.record.exposures if e.ingredient in names]
+    if not exposures:
         return TestOutcome(
             Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying medication found")
         )
-    days = (span[1] - span[0]).total_seconds() / 86400
+    start = min(e.start for e in exposures)
+    end = max(e.end for e in exposures)
+    days = (end - start).total_seconds() / 86400
     needed = float(params["days"])
-    ordered = sorted(meds, key=lambda m: m.start or datetime.max.replace(tzinfo=span[0].tzinfo))
-    evidence = tuple(_med_evidence(m) for m in ordered[:4])
-    window = f"{_day(span[0])} → {_day(span[1])}"
-    finding = f"{days:.0f} days documented, {window} (needs {params['comparator']} {needed:g})"
+    sources = {s for e in exposures for s in e.sources}
+    meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
+    evidence = tuple(_med_evidence(m) for m in meds[:4])
+    finding = (
+        f"{days:.0f} days documented, {_day(start)} → {_day(end)} (needs {params['comparator']} {needed:g})"
+    )
     if COMPARATORS[params["comparator"]](days, needed):
         return TestOutcome(Status.MET, evidence, finding)
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)

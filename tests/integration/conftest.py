@@ -58,3 +58,27 @@ def sample_request(name: str) -> dict[str, Any]:
 
 def pointed_at(name: str, base_url: str, token: str | None = FHIR_TOKEN) -> dict[str, Any]:
     return with_fhir_server(sample_request(name), base_url, token)
+
+
+SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "fhir-fixtures" / "synthea"
+
+
+@dataclass(frozen=True)
+class SyntheaPatient:
+    name: str
+    patient_id: str
+
+
+@pytest.fixture(scope="session")
+def synthea_patients(fhir_server: LocalFhirServer) -> list[SyntheaPatient]:
+    """All Synthea patients of ../shared/fhir-fixtures, loaded into the session's FHIR server."""
+    files = sorted(SYNTHEA_DIR.glob("*.json"))
+    if not files:
+        pytest.skip(f"the Synthea fixtures are not beside the repository (looked in {SYNTHEA_DIR})")
+    patients = []
+    for path in files:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        fhir_server.load(bundle)
+        patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        patients.append(SyntheaPatient(path.stem, patient["id"]))
+    return patients

@@ -121,3 +121,35 @@ def test_token_is_really_required_by_the_test_server(fhir_server: LocalFhirServe
         headers={"Authorization": f"Bearer {FHIR_TOKEN}"},
     )
     assert ok.status_code == 200
+
+
+def test_without_prefetch_the_service_reads_patient_and_coverage(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url)
+    del body["prefetch"]
+    response = live_service.call(body)
+    assert response.status_code == 200
+    assert response.json()["cards"][0]["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+
+
+def test_unreadable_coverage_without_prefetch_is_412(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url, token="wrong-token")
+    del body["prefetch"]["coverage"]
+    response = live_service.call(body)
+    assert response.status_code == 412
+    outcome = response.json()
+    assert outcome["issue"][0]["expression"] == ["prefetch.coverage"]
+    assert "HTTP 401" in outcome["issue"][0]["diagnostics"]
+    assert "wrong-token" not in response.text
+
+
+def test_null_coverage_prefetch_is_not_requeried(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url, token="wrong-token")
+    body["prefetch"]["coverage"] = None
+    response = live_service.call(body)
+    assert response.status_code == 200  # known empty: no query, so the bad token cannot cause a 412

@@ -35,7 +35,7 @@ def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
     responses.get(
         f"{BASE}/Condition",
         json=page([cond(1)], f"{BASE}/Condition?page=2"),
-        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "100"})],
+        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "200"})],
     )
     responses.get(
         f"{BASE}/Condition",
@@ -43,7 +43,8 @@ def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
         match=[responses.matchers.query_param_matcher({"page": "2"})],
     )
     found = FhirClient(BASE, TOKEN, 2.0).search("Condition", {"patient": "p1"})
-    assert [r["id"] for r in found] == ["c1", "c2", "c3"]
+    assert [r["id"] for r in found.resources] == ["c1", "c2", "c3"]
+    assert found.pages == 2
     assert len(responses.calls) == 2
     for call in responses.calls:
         assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -54,7 +55,9 @@ def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
 def test_search_skips_other_resource_types_in_the_bundle() -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": []}
     responses.get(f"{BASE}/Condition", json=page([cond(1), outcome]))
-    assert [r["id"] for r in FhirClient(BASE, None, 2.0).search("Condition", {})] == ["c1"]
+    result = FhirClient(BASE, None, 2.0).search("Condition", {})
+    assert [r["id"] for r in result.resources] == ["c1"]
+    assert result.included == []
 
 
 @responses.activate
@@ -150,3 +153,53 @@ def test_read_returns_the_resource() -> None:
 
 def test_repr_never_shows_the_token() -> None:
     assert TOKEN not in repr(FhirClient(BASE, TOKEN, 2.0))
+
+
+@responses.activate
+def test_search_whose_self_link_dropped_the_patient_is_refused() -> None:
+    everyone = page([cond(1)])
+    everyone["link"] = [{"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"}]
+    responses.get(f"{BASE}/QuestionnaireResponse", json=everyone)
+    with pytest.raises(FhirError, match="ignored the search parameter 'patient'"):
+        FhirClient(BASE, None, 2.0).search("QuestionnaireResponse", {"patient": "p1"})
+
+
+@responses.activate
+def test_self_link_keeping_the_patient_is_accepted() -> None:
+    scoped = page([cond(1)])
+    scoped["link"] = [{"relation": "self", "url": f"{BASE}/Condition?patient=p1&_count=200"}]
+    responses.get(f"{BASE}/Condition", json=scoped)
+    assert len(FhirClient(BASE, None, 2.0).search("Condition", {"patient": "p1"}).resources) == 1
+
+
+@responses.activate
+def test_429_is_retried_once_after_a_short_retry_after() -> None:
+    responses.get(f"{BASE}/Condition", status=429, headers={"Retry-After": "0.1"})
+    responses.get(f"{BASE}/Condition", json=page([cond(1)]))
+    assert len(FhirClient(BASE, TOKEN, 2.0).search("Condition", {}).resources) == 1
+    assert len(responses.calls) == 2
+    assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in responses.calls)
+
+
+@responses.activate
+def test_429_with_a_long_retry_after_is_not_waited_for() -> None:
+    responses.get(f"{BASE}/Condition", status=429, headers={"Retry-After": "120"})
+    with pytest.raises(FhirError, match="HTTP 429"):
+        FhirClient(BASE, None, 2.0).search("Condition", {})
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("status", [404, 410])
+@responses.activate
+def test_read_of_a_missing_resource_is_none(status: int) -> None:
+    responses.get(f"{BASE}/Patient/gone", status=status)
+    assert FhirClient(BASE, None, 2.0).read("Patient/gone") is None
+
+
+@responses.activate
+def test_page_size_and_page_cap_are_configurable() -> None:
+    responses.get(f"{BASE}/Condition", json=page([cond(1)], f"{BASE}/Condition?again=1"))
+    with pytest.raises(FhirError, match="more than 3 pages"):
+        FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
+    assert len(responses.calls) == 3
+    assert "_count=5" in responses.calls[0].request.url

@@ -19,7 +19,8 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
     settings = load_settings()
     assert settings == Settings()
-    assert settings.fhir.timeout_seconds == 4.0
+    assert settings.fhir.timeout_seconds == 2.5
+    assert settings.fhir.deadline_seconds == 3.5
     assert settings.auth.required is False
     assert settings.public_base_url is None
 

@@ -16,7 +16,10 @@ def result(chart: list[dict[str, Any]]) -> Any:
     for r in chart:
         by_type.setdefault(r["resourceType"], []).append(r)
     terms = catalog().terminology
-    return trial_result(build_record("p1", by_type), terms["trial-procedures"], terms["pain-score"])
+    record = build_record("p1", by_type, terms)
+    return trial_result(
+        record.procedures, record.observations, terms["trial-procedures"], terms["pain-score"]
+    )
 
 
 START = "2025-10-01T09:00:00Z"

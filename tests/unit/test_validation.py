@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 
 import service
 from service.app import create_app
-from service.fhir.client import FhirError
+from service.fhir.client import FhirError, SearchResult
 from service.hooks.models import HookRequest
 from service.settings import Settings
 
@@ -97,17 +97,17 @@ class RecordingFhirClient:
         self.calls: list[tuple[str, Any]] = []
         self.error = error
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
         self.calls.append(("search", (resource_type, dict(params))))
         if self.error is not None:
             raise self.error
-        return []
+        return SearchResult([], [], 1)
 
-    def read(self, reference: str) -> dict[str, Any]:
+    def read(self, reference: str) -> dict[str, Any] | None:
         self.calls.append(("read", reference))
         if self.error is not None:
             raise self.error
-        raise FhirError("HTTP 404")
+        return None
 
 
 class RecordingFactory:
@@ -540,10 +540,21 @@ def test_unknown_fields_are_ignored(client: FlaskClient) -> None:
     assert len(_summaries(response)) == 1
 
 
-def test_null_prefetch_is_accepted(client: FlaskClient) -> None:
-    response = post_json(client, SELECT_URL, mutate(select_body(), ("prefetch",), None))
+def test_null_prefetch_is_accepted_and_data_is_queried() -> None:
+    factory = RecordingFactory(RecordingFhirClient())
+    client = build_app(factory).test_client()
+    response = post_json(client, SELECT_URL, with_fhir(mutate(select_body(), ("prefetch",), None)))
     assert response.status_code == 200
     assert len(response.get_json()["cards"]) == 1
+    assert ("read", "Patient/demo-meets") in factory.client.calls
+
+
+def test_null_prefetch_without_fhir_server_is_412(client: FlaskClient) -> None:
+    response = post_json(client, SELECT_URL, mutate(select_body(), ("prefetch",), None))
+    assert response.status_code == 412
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["expression"][0] in ("prefetch.patient", "prefetch.coverage")
 
 
 def test_prefetch_object_is_accepted(client: FlaskClient) -> None:
@@ -674,7 +685,7 @@ def test_pump_order_does_query_the_fake_client() -> None:
     searched = {args[0] for kind, args in factory.client.calls if kind == "search"}
     assert "Condition" in searched
     params = [args[1] for kind, args in factory.client.calls if kind == "search"]
-    assert params and all(p == {"patient": "demo-meets"} for p in params)
+    assert params and all(p["patient"] == "demo-meets" for p in params)
 
 
 # --------------------------------------------------------------------------- token hygiene

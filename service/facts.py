@@ -1,0 +1,104 @@
+"""Normalised clinical facts: the vocabulary shared by the record, the trial and the engine.
+
+Each fact keeps `source`, the `Type/id` of the resource it came from, so every card line and
+audit record can cite the chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.codes import ASSESSMENT, Code
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    source: str
+    codes: tuple[Code, ...]
+    label: str
+    onset: datetime | None
+    recorded: datetime | None
+    explicitly_active: bool
+    duplicates: tuple[str, ...] = ()
+
+    @property
+    def date(self) -> datetime | None:
+        return self.onset or self.recorded
+
+
+@dataclass(frozen=True)
+class MedicationFact:
+    source: str
+    codes: tuple[Code, ...]
+    text: str
+    label: str
+    status: str
+    start: datetime | None
+    end: datetime | None
+    status_reason: str | None
+    route_text: str
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    source: str
+    codes: tuple[Code, ...]
+    label: str
+    performed: datetime | None
+
+
+@dataclass(frozen=True)
+class ObservationFact:
+    source: str
+    codes: tuple[Code, ...]
+    label: str
+    effective: datetime | None
+    value: float | bool | str | None
+    unit: str | None
+
+    def value_text(self) -> str:
+        if isinstance(self.value, bool):
+            return "yes" if self.value else "no"
+        if isinstance(self.value, float):
+            number = f"{self.value:g}"
+            return f"{number} {self.unit}" if self.unit and self.unit not in ("{score}", "1") else number
+        return str(self.value) if self.value is not None else "no value"
+
+
+@dataclass(frozen=True)
+class DeviceFact:
+    source: str
+    codes: tuple[Code, ...]
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class AllergyFact:
+    source: str
+    codes: tuple[Code, ...]
+    text: str
+    label: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class MedicationExposure:
+    """All orders and statements of one ingredient, as one span (contract §3, drug-trial duration)."""
+
+    ingredient: str
+    start: datetime
+    end: datetime
+    sources: tuple[str, ...]
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+
+def latest_assessment(observations: Iterable[ObservationFact], code: str) -> ObservationFact | None:
+    """The most recent final Observation carrying a project assessment code (contract §5)."""
+    matches = [o for o in observations if any(c.system == ASSESSMENT and c.code == code for c in o.codes)]
+    return max(matches, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)

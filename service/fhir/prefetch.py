@@ -1,0 +1,111 @@
+"""Prefetch templates and prefetched data, as CDS Hooks 2.0 and CRD define them.
+
+`render` turns a template into the query the service would run itself (the EHR's prefetch must
+be equivalent to it). `interpret` reads what the EHR sent under a key: absent means "query it",
+`null` means "known empty, do not re-query", an OperationOutcome means "unavailable, query it if
+possible", and a searchset Bundle may still have `next` pages to follow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from service.hooks.models import HookRequest
+
+TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+def _draft_ids(request: HookRequest, resource_type: str) -> list[str]:
+    ids = []
+    for entry in request.context.draft_orders.get("entry", []):
+        resource = entry["resource"]
+        if resource["resourceType"] == resource_type:
+            ids.append(resource["id"])
+    return ids
+
+
+def _token_value(token: str, request: HookRequest) -> str | None:
+    context = request.context
+    simple = {
+        "context.patientId": context.patient_id,
+        "context.userId": context.user_id,
+        "context.encounterId": context.encounter_id,
+    }
+    if token in simple:
+        return simple[token]
+    if token in _USER_TOKENS:
+        kind, _, rid = context.user_id.partition("/")
+        return rid if kind == _USER_TOKENS[token] else None
+    draft = re.fullmatch(r"context\.draftOrders\.([A-Za-z]+)\.id", token)
+    if draft:
+        ids = _draft_ids(request, draft.group(1))
+        return ",".join(ids) if ids else None
+    return None
+
+
+def render(template: str, request: HookRequest) -> str | None:
+    """The rendered query, or None when a token has no value (the key is then not needed)."""
+    missing = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = _token_value(match.group(1), request)
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    rendered = TOKEN.sub(substitute, template)
+    return None if missing else rendered
+
+
+class PrefetchState(StrEnum):
+    PROVIDED = "provided"  # a resource, or a searchset Bundle (maybe with `next` pages)
+    EMPTY = "empty"  # explicit null: the EHR has nothing; never re-queried
+    ABSENT = "absent"  # the EHR did not fill the key: query it
+    FAILED = "failed"  # the EHR sent an OperationOutcome (or junk): query it if possible
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    state: PrefetchState
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    bundle: dict[str, Any] | None = None
+    reason: str | None = None
+
+    @property
+    def has_more_pages(self) -> bool:
+        return self.bundle is not None and any(
+            isinstance(link, dict) and link.get("relation") == "next"
+            for link in self.bundle.get("link") or []
+        )
+
+
+def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
+    """What the EHR sent under `key`."""
+    if key not in prefetch:
+        return Prefetched(PrefetchState.ABSENT)
+    value = prefetch[key]
+    if value is None:
+        return Prefetched(PrefetchState.EMPTY)
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return Prefetched(PrefetchState.FAILED, reason=f"prefetch '{key}' is not a FHIR resource")
+    if value["resourceType"] == "OperationOutcome":
+        return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
+    if value["resourceType"] == "Bundle":
+        resources = [
+            e["resource"]
+            for e in value.get("entry") or []
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
+        return Prefetched(PrefetchState.PROVIDED, resources, bundle=value)
+    return Prefetched(PrefetchState.PROVIDED, [value])

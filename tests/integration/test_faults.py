@@ -1,0 +1,137 @@
+"""A failing FHIR server degrades the answer, within the deadline, and never fails the hook.
+
+The FHIR server here is a real HTTP server on loopback whose behaviour each test chooses.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.demo.fhir_server import free_port
+from service.settings import FhirSettings, Settings
+from tests.integration.conftest import pointed_at
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = 1.0
+MARGIN = 1.5
+
+
+class FaultyFhirServer:
+    """Answers every FHIR request the way `mode` says: slow, 500, garbage, endless paging, or fine."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/fhir"
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, content_type: str = "application/fhir+json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                if owner.mode == "slow":
+                    time.sleep(10)
+                    return
+                if owner.mode == "error":
+                    self._send(500, b'{"resourceType": "OperationOutcome", "issue": []}')
+                elif owner.mode == "garbage":
+                    self._send(200, b'{"resourceType": "Bundle", "entry": [{"resource": ')
+                elif owner.mode == "html":
+                    self._send(200, b"<html>maintenance</html>", "text/html")
+                elif owner.mode == "loop":
+                    bundle = {
+                        "resourceType": "Bundle",
+                        "type": "searchset",
+                        "entry": [],
+                        "link": [{"relation": "next", "url": f"{owner.base_url}{self.path[5:]}"}],
+                    }
+                    self._send(200, json.dumps(bundle).encode())
+                else:
+                    self._send(200, json.dumps({"resourceType": "Bundle", "type": "searchset"}).encode())
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyFhirServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def app_client() -> Iterator[Any]:
+    settings = Settings(
+        fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, max_pages=1000)
+    )
+    yield create_app(settings).test_client()
+
+
+def call(client: Any, base_url: str, prefetch: bool = True) -> tuple[Any, float]:
+    body = pointed_at("order-select-62362-demo-meets", base_url)
+    if not prefetch:
+        del body["prefetch"]
+    started = time.monotonic()
+    response = client.post("/cds-services/idds-crd-order-select", json=body)
+    return response, time.monotonic() - started
+
+
+@pytest.mark.parametrize("mode", ["slow", "error", "garbage", "html", "loop"])
+def test_clinical_queries_failing_degrade_the_card(app_client: Any, mode: str) -> None:
+    with FaultyFhirServer(mode) as server:
+        response, elapsed = call(app_client, server.base_url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert elapsed < DEADLINE + MARGIN, f"{mode}: answered after {elapsed:.2f} s"
+    card = response.get_json()["cards"][0]
+    assert "could not be checked: the EHR did not return" in card["detail"]
+    assert "meets all" not in card["summary"]
+    assert server.requests, "the FHIR server was never called"
+
+
+def test_server_down_degrades_the_card(app_client: Any) -> None:
+    response, elapsed = call(app_client, f"http://127.0.0.1:{free_port()}/fhir")
+    assert response.status_code == 200
+    assert elapsed < DEADLINE + MARGIN
+    assert "server unreachable" in response.get_json()["cards"][0]["detail"]
+
+
+@pytest.mark.parametrize("mode", ["slow", "error", "garbage"])
+def test_patient_and_coverage_unobtainable_is_412(app_client: Any, mode: str) -> None:
+    with FaultyFhirServer(mode) as server:
+        response, elapsed = call(app_client, server.base_url, prefetch=False)
+    assert response.status_code == 412
+    assert elapsed < DEADLINE + MARGIN
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["expression"][0] in ("prefetch.patient", "prefetch.coverage")
+
+
+def test_endless_next_loop_stops(app_client: Any) -> None:
+    with FaultyFhirServer("loop") as server:
+        response, _ = call(app_client, server.base_url)
+    assert response.status_code == 200
+    assert "more than 1000 pages" in response.get_data(as_text=True) or (
+        "time budget" in response.get_data(as_text=True)
+    )

@@ -1,0 +1,117 @@
+"""Real-world-shaped records (Synthea) through the whole data path against a real FHIR server."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from service.catalog import load_catalog
+from service.demo.fhir_server import LocalFhirServer
+from service.fhir.client import FhirClient
+from service.hooks.models import parse_hook_request
+from service.pipeline import build_environment, default_client_factory
+from service.record import PatientRecord, build_record
+from service.registry import STANDARD_PREFETCH
+from service.settings import FhirSettings
+from tests.integration.conftest import FHIR_TOKEN, LiveService, SyntheaPatient, pointed_at
+
+pytestmark = pytest.mark.integration
+
+BRADLY = "326b4675-0bc8-4dbd-b406-a5564c282401"
+MARGARETTE = "0abec82b-edaf-4196-8816-91d83483218e"
+FLETCHER = "c5ed5d78-5b3f-4a75-bdfb-5f318b068a20"
+
+
+def synthea_request(hook: str, patient_id: str, base_url: str) -> dict[str, Any]:
+    """A sample pump request re-pointed at a Synthea patient, with no prefetch (all data queried)."""
+    name = "order-sign-implant-demo-meets" if hook == "order-sign" else "order-select-62362-demo-meets"
+    body = pointed_at(name, base_url)
+    body["context"]["patientId"] = patient_id
+    del body["prefetch"]
+    for entry in body["context"]["draftOrders"]["entry"]:
+        entry["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
+    return body
+
+
+def record_for(
+    fhir_server: LocalFhirServer, patient_id: str, page_size: int = 200
+) -> tuple[PatientRecord, Any]:
+    catalog = load_catalog()
+    settings = FhirSettings(page_size=page_size, deadline_seconds=30, timeout_seconds=20, max_pages=50)
+    body = synthea_request("order-select", patient_id, fhir_server.base_url)
+    request = parse_hook_request(body, "order-select")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        env = build_environment(settings, catalog, pool)
+        client = default_client_factory(settings)(request, time.monotonic() + 30)
+        assert isinstance(client, FhirClient)
+        data = env.gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 30)
+    assert data.unavailable == {"QuestionnaireResponse": "the server ignored the search parameter 'patient'"}
+    return build_record(patient_id, data.resources, catalog.terminology, data.unavailable), data
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_every_synthea_patient_gets_an_answer(
+    hook: str, fhir_server: LocalFhirServer, live_service: LiveService, synthea_patients: list[SyntheaPatient]
+) -> None:
+    for patient in synthea_patients:
+        response = live_service.call(synthea_request(hook, patient.patient_id, fhir_server.base_url))
+        assert response.status_code == 200, (patient.name, response.text[:500])
+        cards = response.json()["cards"]
+        assert cards, patient.name
+        for card in cards:
+            assert len(card["summary"]) < 140
+            assert "could not be checked: the EHR did not return Condition" not in card["detail"], (
+                patient.name
+            )
+
+
+def test_forty_pain_scores_across_pages(
+    fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
+) -> None:
+    record, data = record_for(fhir_server, BRADLY, page_size=10)
+    pain = [o for o in record.observations if any(c.code == "72514-3" for c in o.codes)]
+    assert data.pages["Observation"] >= 4
+    assert len(pain) == 40
+    assert len({o.source for o in pain}) == 40
+
+
+def test_duplicated_chronic_pain_is_counted_once(
+    fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
+) -> None:
+    record, _ = record_for(fhir_server, MARGARETTE)
+    chronic = [c for c in record.conditions if any(code.code == "82423001" for code in c.codes)]
+    assert len(chronic) == 1
+    assert len(chronic[0].duplicates) == 18
+    assert chronic[0].onset is not None and chronic[0].onset.year == 2004
+
+
+def test_oxycodone_is_found_from_a_product_code(
+    fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
+) -> None:
+    record, _ = record_for(fhir_server, FLETCHER)
+    oxycodone = next(e for e in record.exposures if e.ingredient == "oxycodone")
+    assert oxycodone.days > 42
+    products = {c.code for m in record.medications if m.source in oxycodone.sources for c in m.codes}
+    assert products and "7804" not in products  # no ingredient code: found by name in the product display
+
+
+def test_margarettes_device_without_type_and_penicillin_allergy(
+    fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
+) -> None:
+    record, data = record_for(fhir_server, MARGARETTE)
+    assert [c["id"] for c in data.coverages] == ["21581c90-6b7f-4b6e-97f0-fef49dde6316"]
+    assert len(record.devices) == 2  # two active, two inactive
+    assert all(d.label == "device of unspecified type" for d in record.devices)
+    assert [a.label for a in record.allergies] == ["Penicillin V"]
+
+
+def test_a_prefetch_free_call_reads_patient_and_coverage_with_the_token(
+    fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
+) -> None:
+    _, data = record_for(fhir_server, MARGARETTE)
+    assert data.patient is not None and data.patient["id"] == MARGARETTE
+    assert "patient" in data.timings and "coverage" in data.timings
+    assert FHIR_TOKEN  # the server rejects calls without it (see test_end_to_end)

@@ -1,0 +1,311 @@
+"""Prefetch templates and prefetched data (CDS Hooks 2.0 §Prefetch), and the query plan around them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import responses
+
+from service.demo.runner import request_files
+from service.fhir.client import FhirClient
+from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
+from service.fhir.prefetch import PrefetchState, interpret, render
+from service.hooks.models import HookRequest, parse_hook_request
+from service.registry import STANDARD_PREFETCH
+
+BASE = "https://ehr.example.org/fhir"
+TOKEN = "prefetch-test-token"
+
+
+def sample(name: str = "order-select-62362-demo-meets") -> dict[str, Any]:
+    path = next(p for p in request_files() if p.stem == name)
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return body
+
+
+def hook_request(body: dict[str, Any], with_server: bool = True) -> HookRequest:
+    if with_server:
+        body["fhirServer"] = BASE
+        body["fhirAuthorization"] = {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 30,
+            "scope": "patient/*.read",
+            "subject": "idds-crd",
+        }
+    return parse_hook_request(body, body["hook"])
+
+
+def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return bundle
+
+
+ORG_URL = f"{BASE}/Organization/demo-meets-org-geha"
+
+
+def stub_payer() -> None:
+    responses.get(ORG_URL, json={"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"})
+
+
+def stub_clinical(patient: str = "demo-meets") -> None:
+    stub_payer()
+    for query in clinical_queries(patient, []):
+        responses.get(f"{BASE}/{query.resource_type}", json=searchset([]))
+
+
+def gather(request: HookRequest, *, clinical: bool = True, executor: Any = None) -> Any:
+    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
+    return DataGatherer(executor, []).gather(
+        request, STANDARD_PREFETCH, client, time.monotonic() + 5, clinical=clinical
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Patient/{{context.patientId}}", "Patient/demo-meets"),
+        ("Coverage?patient={{context.patientId}}&status=active", "Coverage?patient=demo-meets&status=active"),
+        ("Practitioner/{{userPractitionerId}}", "Practitioner/demo-practitioner"),
+        ("PractitionerRole/{{userPractitionerRoleId}}", None),
+        ("Encounter/{{context.encounterId}}", None),
+        (
+            "ServiceRequest?_id={{context.draftOrders.ServiceRequest.id}}",
+            "ServiceRequest?_id=demo-meets-select-sr-62362",
+        ),
+        (
+            "MedicationRequest?_id={{ context.draftOrders.MedicationRequest.id }}",
+            "MedicationRequest?_id=demo-meets-select-mr-infusate",
+        ),
+        ("DeviceRequest?_id={{context.draftOrders.DeviceRequest.id}}", None),
+    ],
+)
+def test_render(template: str, expected: str | None) -> None:
+    assert render(template, hook_request(sample(), with_server=False)) == expected
+
+
+def test_render_lists_every_draft_of_a_type() -> None:
+    request = hook_request(sample("order-sign-implant-demo-meets"), with_server=False)
+    assert render("ServiceRequest?_id={{context.draftOrders.ServiceRequest.id}}", request) == (
+        "ServiceRequest?_id=demo-meets-sign-sr-62362,demo-meets-sign-sr-62350"
+    )
+
+
+def test_query_from_url() -> None:
+    assert query_from_url("patient", "Patient/p1").reference == "Patient/p1"
+    search = query_from_url("coverage", "Coverage?patient=p1&status=active")
+    assert search.resource_type == "Coverage"
+    assert dict(search.params or {}) == {"patient": "p1", "status": "active"}
+
+
+@pytest.mark.parametrize(
+    ("prefetch", "state"),
+    [
+        ({}, PrefetchState.ABSENT),
+        ({"coverage": None}, PrefetchState.EMPTY),
+        ({"coverage": {"resourceType": "OperationOutcome", "issue": []}}, PrefetchState.FAILED),
+        ({"coverage": "oops"}, PrefetchState.FAILED),
+        ({"coverage": searchset([{"resourceType": "Coverage", "id": "c"}])}, PrefetchState.PROVIDED),
+    ],
+)
+def test_interpret(prefetch: dict[str, Any], state: PrefetchState) -> None:
+    assert interpret(prefetch, "coverage").state == state
+
+
+@responses.activate
+def test_prefetched_keys_are_not_queried() -> None:
+    stub_clinical()
+    data = gather(hook_request(sample()))
+    requested = {call.request.url.split("?")[0] for call in responses.calls}
+    assert f"{BASE}/Coverage" not in requested and f"{BASE}/Patient/demo-meets" not in requested
+    assert data.patient["id"] == "demo-meets"
+    assert [c["id"] for c in data.coverages] == ["demo-meets-coverage-geha"]
+    assert not data.required_missing
+
+
+@responses.activate
+def test_absent_keys_are_queried_with_the_rendered_template() -> None:
+    body = sample()
+    del body["prefetch"]
+    responses.get(f"{BASE}/Patient/demo-meets", json={"resourceType": "Patient", "id": "demo-meets"})
+    responses.get(
+        f"{BASE}/Coverage",
+        json=searchset(
+            [{"resourceType": "Coverage", "id": "cov1", "beneficiary": {"reference": "Patient/demo-meets"}}]
+        ),
+        match=[
+            responses.matchers.query_param_matcher(
+                {"patient": "demo-meets", "status": "active", "_count": "200"}
+            )
+        ],
+    )
+    data = gather(hook_request(body), clinical=False)
+    assert data.patient["id"] == "demo-meets"
+    assert [c["id"] for c in data.coverages] == ["cov1"]
+    assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in responses.calls)
+
+
+@responses.activate
+def test_null_key_is_known_empty_and_never_requeried() -> None:
+    body = sample()
+    body["prefetch"]["coverage"] = None
+    data = gather(hook_request(body), clinical=False)
+    assert data.coverages == []
+    assert len(responses.calls) == 0  # nothing to query: the patient was prefetched, coverage is known empty
+    assert not data.required_missing
+
+
+@responses.activate
+def test_operation_outcome_key_is_queried() -> None:
+    body = sample()
+    body["prefetch"]["coverage"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+    responses.get(
+        f"{BASE}/Coverage",
+        json=searchset(
+            [{"resourceType": "Coverage", "id": "cov2", "beneficiary": {"reference": "Patient/demo-meets"}}]
+        ),
+    )
+    data = gather(hook_request(body), clinical=False)
+    assert [c["id"] for c in data.coverages] == ["cov2"]
+
+
+@responses.activate
+def test_prefetched_searchset_is_followed_through_next() -> None:
+    body = sample()
+    first = copy.deepcopy(body["prefetch"]["coverage"])
+    first["link"] = [{"relation": "next", "url": f"{BASE}/Coverage?page=2"}]
+    body["prefetch"]["coverage"] = first
+    stub_payer()
+    responses.get(
+        f"{BASE}/Coverage",
+        json=searchset(
+            [
+                {
+                    "resourceType": "Coverage",
+                    "id": "cov-page-2",
+                    "beneficiary": {"reference": "Patient/demo-meets"},
+                }
+            ]
+        ),
+    )
+    data = gather(hook_request(body), clinical=False)
+    assert [c["id"] for c in data.coverages] == ["demo-meets-coverage-geha", "cov-page-2"]
+    assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in responses.calls)
+
+
+def test_missing_prefetch_without_a_server_is_required_missing() -> None:
+    body = sample()
+    del body["prefetch"]
+    data = DataGatherer(None, []).gather(
+        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5
+    )
+    assert set(data.required_missing) == {"patient", "coverage"}
+    assert data.unavailable["Condition"] == "the request has no fhirServer"
+
+
+@responses.activate
+def test_failed_required_query_is_required_missing_and_clinical_failure_is_unavailable() -> None:
+    body = sample()
+    del body["prefetch"]["coverage"]
+    responses.get(f"{BASE}/Coverage", status=401)
+    responses.get(f"{BASE}/Condition", status=500)
+    for query in clinical_queries("demo-meets", []):
+        if query.resource_type != "Condition":
+            responses.get(f"{BASE}/{query.resource_type}", json=searchset([]))
+    data = gather(hook_request(body))
+    assert data.required_missing == {"coverage": "HTTP 401"}
+    assert data.unavailable == {"Condition": "HTTP 500"}
+
+
+@responses.activate
+def test_clinical_queries_run_in_parallel_and_are_patient_scoped() -> None:
+    stub_clinical()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        data = gather(hook_request(sample()), executor=pool)
+    searches = [call.request.url for call in responses.calls if call.request.url != ORG_URL]
+    searched = sorted(url.split("?")[0].rsplit("/", 1)[-1] for url in searches)
+    assert searched == sorted(q.resource_type for q in clinical_queries("x", []))
+    assert all("patient=demo-meets" in url for url in searches)
+    assert data.unavailable == {}
+
+
+@responses.activate
+def test_resources_of_other_patients_are_dropped() -> None:
+    stub_clinical()
+    responses.replace(
+        responses.GET,
+        f"{BASE}/Condition",
+        json=searchset(
+            [
+                {"resourceType": "Condition", "id": "mine", "subject": {"reference": "Patient/demo-meets"}},
+                {
+                    "resourceType": "Condition",
+                    "id": "theirs",
+                    "subject": {"reference": "Patient/someone-else"},
+                },
+            ]
+        ),
+    )
+    data = gather(hook_request(sample()))
+    assert [c["id"] for c in data.resources["Condition"]] == ["mine"]
+
+
+@responses.activate
+def test_referenced_payer_and_medications_are_read() -> None:
+    stub_clinical()
+    responses.replace(
+        responses.GET,
+        f"{BASE}/MedicationRequest",
+        json=searchset(
+            [
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": "mr",
+                    "subject": {"reference": "Patient/demo-meets"},
+                    "medicationReference": {"reference": "Medication/med1"},
+                },
+            ]
+        ),
+    )
+    responses.get(f"{BASE}/Medication/med1", json={"resourceType": "Medication", "id": "med1"})
+    data = gather(hook_request(sample()))
+    assert [m["id"] for m in data.resources["Medication"]] == ["med1"]
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+
+
+@responses.activate
+def test_included_medications_are_not_read_again() -> None:
+    stub_clinical()
+    responses.replace(
+        responses.GET,
+        f"{BASE}/MedicationRequest",
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "MedicationRequest",
+                        "id": "mr",
+                        "subject": {"reference": "Patient/demo-meets"},
+                        "medicationReference": {"reference": "Medication/med1"},
+                    }
+                },
+                {"resource": {"resourceType": "Medication", "id": "med1"}, "search": {"mode": "include"}},
+            ],
+        },
+    )
+    data = gather(hook_request(sample()))
+    assert [m["id"] for m in data.resources["Medication"]] == ["med1"]
+    assert not any("Medication/med1" in call.request.url for call in responses.calls)

@@ -1,0 +1,126 @@
+"""The PatientRecord: contract §3 filters, de-duplication, exposures and questionnaire answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.record import build_record
+from tests.builders import ICD, SCT, catalog, condition, med_request
+
+
+def record(*resources: dict[str, Any]) -> Any:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return build_record("p1", by_type, catalog().terminology)
+
+
+def test_duplicate_conditions_become_one_fact_with_the_earliest_onset() -> None:
+    copies = [condition(SCT, "82423001", onset) for onset in ("2010-01-01", "2005-01-01", "2019-01-01")]
+    facts = record(*copies).conditions
+    assert len(facts) == 1
+    assert facts[0].onset.year == 2005
+    assert len(facts[0].duplicates) == 2
+    assert facts[0].source == f"Condition/{copies[1]['id']}"
+
+
+def test_different_concepts_stay_apart() -> None:
+    assert len(record(condition(ICD, "M96.1"), condition(ICD, "G89.29")).conditions) == 2
+
+
+def test_exposures_group_orders_by_ingredient_including_product_codes() -> None:
+    facts = record(
+        med_request(
+            "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet",
+            "2025-01-01",
+            "2025-02-01",
+            code="1049621",
+        ),
+        med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2025-03-01", "2025-04-01", code="1049683"),
+        med_request("Ibuprofen 400 MG Oral Tablet", "2025-01-01", "2025-01-10", code="197806"),
+    )
+    exposures = {e.ingredient: e for e in facts.exposures}
+    assert exposures["oxycodone"].days == pytest.approx(90)
+    assert len(exposures["oxycodone"].sources) == 2
+    assert set(exposures) == {"oxycodone"}  # only ingredients some value set names are tracked
+
+
+def test_medication_reference_is_resolved() -> None:
+    order = med_request("x", "2025-01-01", "2025-03-01")
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "Medication/m1"}
+    medication = {
+        "resourceType": "Medication",
+        "id": "m1",
+        "code": {"text": "Morphine Sulfate 15 MG Oral Tablet"},
+    }
+    facts = record(order, medication)
+    assert [e.ingredient for e in facts.exposures] == ["morphine"]
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        ("active", 1),
+        ("completed", 1),
+        ("stopped", 1),
+        ("entered-in-error", 0),
+        ("draft", 0),
+        ("cancelled", 0),
+    ],
+)
+def test_medication_request_status_filter(status: str, kept: int) -> None:
+    assert (
+        len(record(med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", status=status)).medications)
+        == kept
+    )
+
+
+def test_questionnaire_answers_are_read_as_assessments() -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr1",
+        "status": "completed",
+        "authored": "2025-10-03",
+        "subject": {"reference": "Patient/p1"},
+        "item": [
+            {"linkId": "it-trial-patient-acceptance", "answer": [{"valueBoolean": True}]},
+            {
+                "linkId": "group",
+                "item": [
+                    {"linkId": "it-trial-side-effects", "answer": [{"valueCoding": {"code": "none"}}]},
+                    {"linkId": "it-trial-pain-relief-pct", "answer": [{"valueDecimal": 65}]},
+                ],
+            },
+        ],
+    }
+    facts = record(response)
+    assert facts.latest_assessment("it-trial-patient-acceptance").value is True
+    assert facts.latest_assessment("it-trial-side-effects").value == "none"
+    assert facts.trial.relief_pct == 65
+    assert facts.latest_assessment("it-trial-side-effects").source == "QuestionnaireResponse/qr1"
+
+
+def test_in_progress_questionnaire_is_ignored() -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr2",
+        "status": "in-progress",
+        "item": [{"linkId": "psych-clearance", "answer": [{"valueBoolean": True}]}],
+    }
+    assert record(response).latest_assessment("psych-clearance") is None
+
+
+def test_malformed_resources_do_not_break_the_record() -> None:
+    odd = [
+        {"resourceType": "Condition", "id": "c1", "code": {"coding": "not-a-list"}},
+        {"resourceType": "Condition", "id": "c2", "code": "text", "onsetDateTime": "yesterday"},
+        {"resourceType": "MedicationRequest", "id": "m1", "status": "active", "dosageInstruction": {}},
+        {"resourceType": "Observation", "id": "o1", "status": "final", "valueQuantity": {"value": "high"}},
+        {"resourceType": "Procedure", "id": "p1", "status": "completed", "performedPeriod": []},
+        {"resourceType": "QuestionnaireResponse", "id": "q1", "status": "completed", "item": "x"},
+    ]
+    facts = record(*odd)
+    assert len(facts.conditions) == 2
