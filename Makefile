@@ -12,6 +12,7 @@ $(BIN)/python:
 
 ## Install the service with its demo FHIR server and run the built-in demo.
 demo: $(BIN)/python
+	rm -rf build
 	$(PIP) install --quiet '.[demo]'
 	$(BIN)/idds-crd demo
 
@@ -19,12 +20,13 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest || { status=$$?; [ $$status -ne 5 ] || echo "pytest collected no tests" >&2; exit $$status; }
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .
 
 serve: $(BIN)/python
+	rm -rf build
 	$(PIP) install --quiet .
 	$(BIN)/idds-crd serve
 

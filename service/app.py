@@ -6,7 +6,6 @@ policy stops start-up) and stores per-app state in `app.extensions`, never in gl
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,9 +14,9 @@ from flask import Flask
 from service.catalog import Catalog, load_catalog
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
-from service.settings import Settings, load_settings
+from service.settings import Settings, check_supported, load_settings
 
-log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,13 +31,9 @@ def create_app(
     client_factory: ClientFactory | None = None,
 ) -> Flask:
     settings = settings or Settings()
-    if settings.auth.required:
-        log.warning(
-            "auth.required is set, but JWT verification is not implemented yet: calls are accepted "
-            "without authentication"
-        )
+    check_supported(settings)
     app = Flask(__name__)
-    app.config["JSON_SORT_KEYS"] = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(settings.fhir, catalog or load_catalog(), executor, client_factory)
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment)

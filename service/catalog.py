@@ -10,11 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import policies
+from service.engine.classify import CLASSIFICATION_VALUE_SETS
 from service.orders import OrderCodeTable, load_order_codes
-from service.policy import Policy, load_policies
-from service.terminology import Terminology, load_terminology
+from service.policy import Policy, PolicyError, load_policies
+from service.record import RECORD_VALUE_SETS
+from service.terminology import Terminology, ValueSetError, load_terminology
 
 DEFAULT_POLICY_ID = "geha-idds-chronic-pain"
+REQUIRED_VALUE_SETS = (
+    *CLASSIFICATION_VALUE_SETS,
+    *RECORD_VALUE_SETS,
+    "observation-evidence",
+)
 
 
 @dataclass(frozen=True)
@@ -31,4 +38,10 @@ class Catalog:
 def load_catalog(directory: Path | None = None) -> Catalog:
     root = directory or policies.directory()
     terminology = load_terminology(root / "valuesets")
-    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), load_policies(root, terminology))
+    missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
+    if missing:
+        raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
+    compiled = load_policies(root, terminology)
+    if DEFAULT_POLICY_ID not in compiled:
+        raise PolicyError(f"no policy with id '{DEFAULT_POLICY_ID}', which the service evaluates")
+    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled)

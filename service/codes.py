@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from service.shapes import as_str, dicts
+
 ICD10CM = "icd10cm"
 SNOMED = "snomed"
 RXNORM = "rxnorm"
@@ -21,6 +23,37 @@ ASSESSMENT = "assessment"
 PAYER_ID = "payer-id"
 
 ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
+# The project's assessment codes (clinical-data-contract.md §5).
+ASSESSMENT_CODES = frozenset(
+    {
+        "ashworth-score",
+        "modified-ashworth-score",
+        "spasm-frequency-score",
+        "it-trial-pain-relief-pct",
+        "it-trial-relief-duration-h",
+        "it-trial-function-improved",
+        "it-trial-side-effects",
+        "it-trial-patient-acceptance",
+        "it-trial-scale-reduction",
+        "it-trial-response-duration-h",
+        "opioid-reduction-agreement",
+        "opioid-trial-outcome",
+        "oral-antispasmodic-outcome",
+        "psych-clearance",
+        "mental-health-attestation",
+        "life-expectancy-ge-3mo",
+        "body-size-adequate",
+        "adl-difficulty-months",
+        "further-treatment-status",
+        "home-exercise-program",
+        "spinal-obstruction-on-imaging",
+        "thecal-sac-tumor-encroachment",
+        "device-status",
+        "replacement-reason",
+        "device-abuse-neglect",
+        "trial-waiver-reason",
+    }
+)
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {
@@ -40,6 +73,7 @@ SYSTEM_ALIASES: dict[str, str] = {
 }
 
 _CASE_INSENSITIVE = {ICD10CM, HCPCS}
+UNNAMED = "unnamed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +110,13 @@ def codings(concept: Any) -> Iterator[Code]:
     if not isinstance(concept, dict):
         return
     items = concept.get("coding") if "coding" in concept else [concept]
-    if not isinstance(items, list):
-        return
-    for coding in items:
-        if not isinstance(coding, dict):
-            continue
-        key = system_key(coding.get("system"))
+    for coding in dicts(items):
+        system = coding.get("system")
+        key = system_key(system) if isinstance(system, str) else None
         code = coding.get("code")
         if key is None or not isinstance(code, str) or not code.strip():
             continue
-        display = coding.get("display") if isinstance(coding.get("display"), str) else None
-        yield Code(key, normalise_code(key, code), display)
+        yield Code(key, normalise_code(key, code), as_str(coding.get("display")))
 
 
 def concept_text(concept: Any) -> str:
@@ -96,8 +126,8 @@ def concept_text(concept: Any) -> str:
     parts: list[str] = []
     if isinstance(concept.get("text"), str):
         parts.append(concept["text"])
-    for coding in concept.get("coding") or []:
-        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+    for coding in dicts(concept.get("coding")):
+        if isinstance(coding.get("display"), str):
             parts.append(coding["display"])
     return " | ".join(parts)
 
@@ -106,9 +136,8 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     """A short human label for a concept: its text, else the first display, else the first code."""
     if isinstance(concept, dict) and isinstance(concept.get("text"), str) and concept["text"].strip():
         return concept["text"].strip()
-    for code in list(found) or list(codings(concept)):
+    candidates = list(found) or list(codings(concept))
+    for code in candidates:
         if code.display:
             return code.display
-    for code in list(found) or list(codings(concept)):
-        return f"{code.system.upper()} {code.code}"
-    return "unnamed"
+    return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED

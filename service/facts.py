@@ -47,6 +47,8 @@ class ProcedureFact:
     codes: tuple[Code, ...]
     label: str
     performed: datetime | None
+    used_text: str = ""
+    steroid_injection: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,14 @@ def parse_datetime(value: Any) -> datetime | None:
         if len(text) == 10:
             return datetime.fromisoformat(text).replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def start_of_day(day: date) -> datetime:

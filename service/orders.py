@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from service.codes import CPT, HCPCS, RXNORM, Code, codings, concept_text, first_display
+from service.shapes import as_dict, as_list, contained, dicts, reference_of, reference_target
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
@@ -63,7 +64,7 @@ class PumpOrder:
 
 @dataclass(frozen=True)
 class Infusate:
-    """A drug ordered for the pump (a MedicationRequest in the same draftOrders Bundle)."""
+    """A drug ordered for the pump: a draft MedicationRequest, or a drug a pump order names."""
 
     reference: str
     codes: tuple[Code, ...]
@@ -77,8 +78,8 @@ class DraftOrders:
     def __init__(self, bundle: Mapping[str, Any]) -> None:
         self.resources: list[dict[str, Any]] = []
         self._by_ref: dict[str, dict[str, Any]] = {}
-        for entry in bundle.get("entry") or []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
+        for entry in dicts(bundle.get("entry")):
+            resource = entry.get("resource")
             if not isinstance(resource, dict):
                 continue
             self.resources.append(resource)
@@ -104,33 +105,20 @@ class DraftOrders:
         return chosen
 
 
-def reference_of(resource: Mapping[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id')}"
-
-
 def _billing_codes(element: Any) -> Iterator[Code]:
-    if not isinstance(element, dict):
-        return
-    for ext in element.get("extension") or []:
-        if isinstance(ext, dict) and ext.get("url") == BILLING_OPTIONS_URL:
+    for ext in dicts(as_dict(element).get("extension")):
+        if ext.get("url") == BILLING_OPTIONS_URL:
             yield from codings(ext.get("valueCodeableConcept"))
-
-
-def _contained(resource: Mapping[str, Any], local_id: str) -> dict[str, Any] | None:
-    for item in resource.get("contained") or []:
-        if isinstance(item, dict) and item.get("id") == local_id:
-            return item
-    return None
 
 
 def _device_for(
     resource: Mapping[str, Any], drafts: DraftOrders, fetch_device: DeviceFetcher | None
 ) -> dict[str, Any] | None:
-    ref = (resource.get("codeReference") or {}).get("reference")
-    if not isinstance(ref, str) or not ref:
+    ref = reference_target(resource.get("codeReference"))
+    if ref is None:
         return None
     if ref.startswith("#"):
-        return _contained(resource, ref[1:])
+        return contained(resource, ref[1:])
     found = drafts.get(ref)
     if found is None and fetch_device is not None and ref.split("/")[-2:-1] == ["Device"]:
         found = fetch_device(ref)
@@ -178,26 +166,50 @@ def recognise(
     return None
 
 
-def infusates(drafts: DraftOrders) -> list[Infusate]:
-    """MedicationRequests among the drafts: the drugs the pump is to deliver."""
+def _medication_concept(resource: Mapping[str, Any], drafts: DraftOrders) -> Any:
+    concept = resource.get("medicationCodeableConcept")
+    if concept is not None:
+        return concept
+    ref = reference_target(resource.get("medicationReference"))
+    if ref is None:
+        return None
+    medication = contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref)
+    return as_dict(medication).get("code")
+
+
+def _routes(resource: Mapping[str, Any]) -> set[str]:
+    return {
+        c.code for dosage in dicts(resource.get("dosageInstruction")) for c in codings(dosage.get("route"))
+    }
+
+
+def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Infusate]:
+    """The drugs the pump is to deliver (contract §2): draft MedicationRequests whose route is
+    intrathecal or epidural (or not given), MedicationRequests a pump order names in
+    `reasonReference`, and drugs a pump order names in `orderDetail`."""
+    orders = list(orders)
+    named = [
+        ref
+        for order in orders
+        for ref in map(reference_target, as_list(order.resource.get("reasonReference")))
+        if ref
+    ]
     result = []
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":
             continue
-        concept = resource.get("medicationCodeableConcept")
-        if concept is None:
-            ref = (resource.get("medicationReference") or {}).get("reference", "")
-            medication = (
-                _contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref) if ref else None
-            )
-            concept = (medication or {}).get("code")
+        routes = _routes(resource)
+        neuraxial = bool(routes & INTRATHECAL_ROUTES)
+        referenced = any(drafts.get(ref) is resource for ref in named)
+        if routes and not neuraxial and not referenced:
+            continue
+        concept = _medication_concept(resource, drafts)
         codes = tuple(c for c in codings(concept) if c.system == RXNORM)
-        text = concept_text(concept)
-        routes = {
-            c.code
-            for dosage in resource.get("dosageInstruction") or []
-            if isinstance(dosage, dict)
-            for c in codings(dosage.get("route"))
-        }
-        result.append(Infusate(reference_of(resource), codes, text, bool(routes & INTRATHECAL_ROUTES)))
+        result.append(Infusate(reference_of(resource), codes, concept_text(concept), neuraxial))
+    for order in orders:
+        for detail in dicts(order.resource.get("orderDetail")):
+            codes = tuple(c for c in codings(detail) if c.system == RXNORM)
+            text = concept_text(detail)
+            if codes or text:
+                result.append(Infusate(f"{order.reference} orderDetail", codes, text, False))
     return result

@@ -33,6 +33,7 @@ from service.settings import FhirSettings
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[HookRequest, float], FhirClient | None]
+DEFAULT_MAX_CARDS = 10  # as advertised in discovery (service/registry.py)
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,20 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
+def _max_cards(config: dict[str, Any]) -> int:
+    value = config.get("max-cards")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return DEFAULT_MAX_CARDS
+
+
 def handle_hook(
     request: HookRequest, prefetch_templates: dict[str, str], env: HookEnvironment, today: date
 ) -> HookOutcome:
     deadline = time.monotonic() + env.deadline_seconds
+    config = _configuration(request)
+    if config.get("coverage-info") is False:
+        return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
     client = env.client_factory(request, deadline)
     orders = pump_orders(request, env.catalog, client)
     if not orders:
@@ -134,15 +145,18 @@ def handle_hook(
     record = build_record(
         request.context.patient_id, data.resources, env.catalog.terminology, data.unavailable
     )
-    drugs = tuple(infusates(DraftOrders(request.context.draft_orders)))
+    drafts = DraftOrders(request.context.draft_orders)
+    drugs = tuple(infusates(drafts, orders))
+    episode = frozenset(
+        o.kind for r in drafts.resources if (o := recognise(r, drafts, env.catalog.order_codes)) is not None
+    )
     determinations = tuple(
-        evaluate_order(policy, EvaluationContext(record, env.catalog.terminology, today, order, drugs))
+        evaluate_order(
+            policy,
+            EvaluationContext(record, env.catalog.terminology, today, order, drugs, episode_kinds=episode),
+        )
         for order in orders
         for policy in env.catalog.policies_for_order()
     )
-    config = _configuration(request)
-    cards = [] if config.get("coverage-info") is False else [decision_card(d) for d in determinations]
-    max_cards = config.get("max-cards")
-    if isinstance(max_cards, int) and not isinstance(max_cards, bool) and max_cards >= 0:
-        cards = cards[:max_cards]
+    cards = [decision_card(d) for d in determinations][: _max_cards(config)]
     return HookOutcome({"cards": cards}, determinations, data=data)

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from service.engine.evaluators import COMPARATORS, TEST_TYPES
+from service.codes import ASSESSMENT_CODES
+from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
 from service.terminology import Terminology
 
 INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
@@ -94,6 +95,60 @@ def _names(raw: Any, allowed: tuple[str, ...], where: str) -> frozenset[str]:
     return frozenset(raw)
 
 
+def _check_param(kind: str, value: Any, where: str, terminology: Terminology) -> None:
+    """Check one test parameter against its declared kind (see `Param` in the evaluators)."""
+
+    def fail(expected: str) -> PolicyError:
+        return PolicyError(f"{where}: expected {expected}, got {value!r}")
+
+    if kind == "valuesets":
+        if not isinstance(value, list) or not value:
+            raise fail("a non-empty list of value set ids")
+        for ref in value:
+            if ref not in terminology:
+                raise PolicyError(f"{where}: unknown value set '{ref}'")
+    elif kind == "valueset":
+        if value not in terminology:
+            raise PolicyError(f"{where}: unknown value set '{value}'")
+    elif kind in ("comparator", "since-comparator"):
+        allowed = (">", ">=") if kind == "since-comparator" else tuple(COMPARATORS)
+        if value not in allowed:
+            raise PolicyError(f"{where}: comparator must be one of {', '.join(allowed)}")
+    elif kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise fail("a positive whole number")
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise fail("a number")
+    elif kind == "text":
+        if not isinstance(value, str) or not value.strip():
+            raise fail("text")
+    elif kind == "flag":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+    elif kind == "values":
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str | bool | int | float) for v in value)
+        ):
+            raise fail("a non-empty list of codes, numbers or booleans")
+    elif kind == "routes":
+        if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
+            raise fail(f"a list of routes from {', '.join(ROUTE_WORDS)}")
+    elif kind == "assessment-code":
+        if value not in ASSESSMENT_CODES:
+            raise PolicyError(f"{where}: '{value}' is not an assessment code of clinical-data-contract.md §5")
+    elif kind == "code-map":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in value.items()
+        ):
+            raise fail("a mapping of code to a list of codes")
+    else:  # pragma: no cover - a programming error in the test-type registry
+        raise PolicyError(f"{where}: unknown parameter kind '{kind}'")
+
+
 def _check_test(test: Any, where: str, terminology: Terminology) -> tuple[str, dict[str, Any]]:
     if not isinstance(test, Mapping) or "type" not in test:
         raise PolicyError(f"{where}.test: needs a 'type'")
@@ -103,19 +158,14 @@ def _check_test(test: Any, where: str, terminology: Terminology) -> tuple[str, d
             f"{where}.test: unknown type '{test['type']}'; known: {', '.join(sorted(TEST_TYPES))}"
         )
     params = {k: v for k, v in test.items() if k != "type"}
-    missing = sorted(test_type.required - set(params))
-    unknown = sorted(set(params) - test_type.required - test_type.optional)
+    missing = sorted(name for name, spec in test_type.params.items() if spec.required and name not in params)
+    unknown = sorted(set(params) - set(test_type.params))
     if missing:
         raise PolicyError(f"{where}.test: '{test['type']}' needs {', '.join(missing)}")
     if unknown:
         raise PolicyError(f"{where}.test: '{test['type']}' does not take {', '.join(unknown)}")
-    if "comparator" in params and params["comparator"] not in COMPARATORS:
-        raise PolicyError(f"{where}.test: comparator must be one of {', '.join(COMPARATORS)}")
-    for key in test_type.valueset_params:
-        refs = params.get(key)
-        for ref in refs if isinstance(refs, list) else [refs] if refs else []:
-            if ref not in terminology:
-                raise PolicyError(f"{where}.test.{key}: unknown value set '{ref}'")
+    for name, value in params.items():
+        _check_param(test_type.params[name].kind, value, f"{where}.test.{name}", terminology)
     return test["type"], params
 
 
@@ -139,6 +189,8 @@ def _criterion(
     shapes = [k for k in ("test", "all", "any") if k in raw]
     if len(shapes) != 1:
         raise PolicyError(f"{where}: give exactly one of 'test', 'all', 'any'")
+    if "kinds" in raw and inherited_role is not None:
+        raise PolicyError(f"{where}: 'kinds' belongs on the top-level criterion, not inside all/any")
     kinds = _names(raw["kinds"], REQUEST_KINDS, f"{where}.kinds") if "kinds" in raw else None
     common = {
         "id": cid,

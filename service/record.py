@@ -9,7 +9,8 @@ for evidence of absence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,8 @@ from service.facts import (
     latest_assessment,
 )
 from service.fhirdates import duration_days, parse_datetime
-from service.terminology import Ingredient, Terminology
+from service.shapes import as_dict, dicts, reference_of
+from service.terminology import Ingredient, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
 
 CLINICAL_TYPES = (
@@ -39,24 +41,22 @@ CLINICAL_TYPES = (
     "AllergyIntolerance",
     "QuestionnaireResponse",
 )
+log = logging.getLogger(__name__)
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _MED_REQUEST_STATUSES = {"active", "completed", "stopped"}
-_MED_STATEMENT_STATUSES = {"active", "completed", "intended", "stopped", "on-hold", "unknown", "not-taken"}
+_MED_STATEMENT_STATUSES = {"active", "completed", "stopped"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
+RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
 
 
 def _status_code(concept: Any) -> str | None:
-    for coding in (concept or {}).get("coding") or []:
-        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-            return coding["code"]
+    for coding in dicts(as_dict(concept).get("coding")):
+        if isinstance(coding.get("code"), str):
+            return str(coding["code"])
     return None
-
-
-def _reference(resource: Mapping[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
         (resource.get("onsetPeriod") or {}).get("start")
     )
     return ConditionFact(
-        _reference(resource),
+        reference_of(resource),
         codes,
         first_display(resource.get("code"), codes),
         onset,
@@ -127,9 +127,11 @@ def _route_text(resource: Mapping[str, Any]) -> str:
 def _medication_fact(
     resource: Mapping[str, Any], concept: Any, start: datetime | None, end: datetime | None, reason: Any
 ) -> MedicationFact:
-    reason_text = (concept_text(reason) or None) if isinstance(reason, dict) else None
+    reason_text = concept_text(reason) or next(
+        (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
+    )
     return MedicationFact(
-        source=_reference(resource),
+        source=reference_of(resource),
         codes=tuple(codings(concept)),
         text=concept_text(concept),
         label=first_display(concept),
@@ -159,7 +161,7 @@ def _medication_statement(
     resource: Mapping[str, Any], medications: Mapping[str, Any]
 ) -> MedicationFact | None:
     status = resource.get("status")
-    if status not in _MED_STATEMENT_STATUSES or status == "not-taken":
+    if status not in _MED_STATEMENT_STATUSES:
         return None
     concept = _medication_concept(resource, medications)
     period = resource.get("effectivePeriod") or {}
@@ -168,14 +170,19 @@ def _medication_statement(
     return _medication_fact(resource, concept, start, end, (resource.get("statusReason") or [None])[0])
 
 
-def _procedure(resource: Mapping[str, Any]) -> ProcedureFact | None:
+def _procedure(resource: Mapping[str, Any], steroids: ValueSet) -> ProcedureFact | None:
     if resource.get("status") != "completed":
         return None
     codes = tuple(codings(resource.get("code")))
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
-        (resource.get("performedPeriod") or {}).get("start")
+        as_dict(resource.get("performedPeriod")).get("start")
     )
-    return ProcedureFact(_reference(resource), codes, first_display(resource.get("code"), codes), performed)
+    used = " | ".join(concept_text(c) for c in dicts(resource.get("usedCode")))
+    steroid = bool(steroids.ingredients_in_text(used)) or any(
+        steroids.matches(c) for u in dicts(resource.get("usedCode")) for c in codings(u)
+    )
+    label = first_display(resource.get("code"), codes)
+    return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid)
 
 
 def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str | None, str | None]:
@@ -211,7 +218,7 @@ def _observation(resource: Mapping[str, Any]) -> ObservationFact | None:
     )
     value, unit = _observation_value(resource)
     return ObservationFact(
-        _reference(resource), codes, first_display(resource.get("code"), codes), effective, value, unit
+        reference_of(resource), codes, first_display(resource.get("code"), codes), effective, value, unit
     )
 
 
@@ -224,7 +231,7 @@ def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
     )
     text = " | ".join(p for p in (concept_text(device_type), names) if p)
     codes = tuple(codings(device_type))
-    return DeviceFact(_reference(resource), codes, text, text or "device of unspecified type")
+    return DeviceFact(reference_of(resource), codes, text, text or "device of unspecified type")
 
 
 def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
@@ -235,7 +242,7 @@ def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
         return None
     codes = tuple(codings(resource.get("code")))
     return AllergyFact(
-        _reference(resource),
+        reference_of(resource),
         codes,
         concept_text(resource.get("code")),
         first_display(resource.get("code"), codes),
@@ -276,7 +283,7 @@ def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]
                 if value is not None:
                     code = Code(ASSESSMENT, link_id)
                     facts.append(
-                        ObservationFact(_reference(resource), (code,), link_id, authored, value, unit)
+                        ObservationFact(reference_of(resource), (code,), link_id, authored, value, unit)
                     )
             walk(item.get("item"))
             for answer in answers:
@@ -349,15 +356,27 @@ def build_record(
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3."""
 
-    def facts(resource_type: str, parse: Any) -> list[Any]:
-        return [
-            f for r in resources.get(resource_type, []) if isinstance(r, dict) and (f := parse(r)) is not None
-        ]
+    unreadable: dict[str, int] = {}
 
-    medications = {_reference(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
+    def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
+        parsed = []
+        for resource in resources.get(resource_type, []):
+            if not isinstance(resource, dict):
+                continue
+            try:
+                fact = parse(resource)
+            except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError):
+                log.warning("could not read %s/%s: malformed element", resource_type, resource.get("id"))
+                unreadable[resource_type] = unreadable.get(resource_type, 0) + 1
+                continue
+            if fact is not None:
+                parsed.append(fact)
+        return parsed
+
+    medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
-    procedures = tuple(facts("Procedure", _procedure))
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
     observations = tuple(facts("Observation", _observation)) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
     )
@@ -373,5 +392,8 @@ def build_record(
         trial=trial_result(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),
-        unavailable=dict(unavailable or {}),
+        unavailable={
+            **{t: f"{n} resource(s) could not be read" for t, n in unreadable.items()},
+            **dict(unavailable or {}),
+        },
     )

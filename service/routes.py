@@ -45,6 +45,10 @@ def call_service(service_id: str) -> Response:
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw) if raw else None
+    except RecursionError:
+        return json_response(
+            operation_outcome("structure", "the request body ($) is nested too deeply", "$"), 400
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         return json_response(
             operation_outcome("structure", f"the request body is not valid JSON: {exc}", "$"), 400

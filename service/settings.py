@@ -77,8 +77,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
             raise SettingsError(f"{where}: expected a positive whole number, got {value!r}")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise SettingsError(f"{where}: expected a positive number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 3600:
+            raise SettingsError(f"{where}: expected a positive number (seconds, below 3600), got {value!r}")
         return float(value)
     if value is not None and not isinstance(value, str):
         raise SettingsError(f"{where}: expected a string, got {value!r}")
@@ -123,3 +123,12 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return settings_from_mapping(raw)
     except SettingsError as exc:
         raise SettingsError(f"config file {chosen}: {exc}") from exc
+
+
+def check_supported(settings: Settings) -> None:
+    """Refuse settings that ask for something this version cannot do (never fail open)."""
+    if settings.auth.required:
+        raise SettingsError(
+            "auth.required: true is not supported yet (JWT verification of the calling EHR is not "
+            "implemented); refusing to start rather than accept unauthenticated calls"
+        )

@@ -45,6 +45,7 @@ class Ingredient:
     name: str
     code: str | None
     products: frozenset[str] = frozenset()
+    snomed: frozenset[str] = frozenset()
 
     def matches_text(self, text: str) -> bool:
         return bool(text) and re.search(rf"\b{re.escape(self.name)}\b", text, re.IGNORECASE) is not None
@@ -121,7 +122,8 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
             )
         products = frozenset(_string_list(item.get("products", []), f"{where}.rxnorm[{i}].products"))
         code = str(item["code"]) if item.get("code") is not None else None
-        ingredients.append(Ingredient(item["ingredient"].strip().lower(), code, products))
+        substances = frozenset(_string_list(item.get("snomed", []), f"{where}.rxnorm[{i}].snomed"))
+        ingredients.append(Ingredient(item["ingredient"].strip().lower(), code, products, substances))
     value_set = ValueSet(
         id=raw["id"],
         title=raw["title"],
@@ -156,7 +158,10 @@ class Terminology:
                     ingredient
                     if known is None
                     else Ingredient(
-                        known.name, known.code or ingredient.code, known.products | ingredient.products
+                        known.name,
+                        known.code or ingredient.code,
+                        known.products | ingredient.products,
+                        known.snomed | ingredient.snomed,
                     )
                 )
         self._ingredients = tuple(by_name.values())

@@ -19,6 +19,7 @@ from service.terminology import ValueSet
 BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
+PAIN_SCALE_MIN, PAIN_SCALE_MAX = 0.0, 10.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,11 @@ class TrialResult:
 def latest_trial_procedure(
     procedures: Sequence[ProcedureFact], trial_codes: ValueSet
 ) -> ProcedureFact | None:
-    trials = [p for p in procedures if p.performed is not None and trial_codes.matches_any(p.codes)]
+    trials = [
+        p
+        for p in procedures
+        if p.performed is not None and trial_codes.matches_any(p.codes) and not p.steroid_injection
+    ]
     return max(trials, key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
 
 
@@ -50,7 +55,10 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     scores = [
         o
         for o in observations
-        if o.effective is not None and isinstance(o.value, float) and pain_codes.matches_any(o.codes)
+        if o.effective is not None
+        and isinstance(o.value, float)
+        and PAIN_SCALE_MIN <= o.value <= PAIN_SCALE_MAX
+        and pain_codes.matches_any(o.codes)
     ]
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 

@@ -224,6 +224,7 @@ def determine(
     chart: list[dict[str, Any]],
     order: dict[str, Any] | None = None,
     drugs: tuple[dict[str, Any], ...] | None = None,
+    companions: tuple[dict[str, Any], ...] = (),
     unavailable: dict[str, str] | None = None,
     today: date = TODAY,
     policy_id: str = "geha-idds-chronic-pain",
@@ -231,7 +232,7 @@ def determine(
     """Evaluate one policy for one order against a chart given as a list of FHIR resources."""
     order = order or service_request()
     drug_orders = drugs if drugs is not None else (infusate_request(),)
-    drafts = DraftOrders(bundle(order, *drug_orders))
+    drafts = DraftOrders(bundle(order, *companions, *drug_orders))
     cat = catalog()
     pump = recognise(order, drafts, cat.order_codes)
     assert pump is not None, "the test order is not a pump order"
@@ -239,7 +240,8 @@ def determine(
     for resource in chart:
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
-    ctx = EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts)))
+    episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
+    ctx = EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts, [pump])), episode)
     return evaluate_order(cat.policies[policy_id], ctx)
 
 

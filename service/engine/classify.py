@@ -10,16 +10,29 @@ from __future__ import annotations
 from service.codes import Code, codings
 from service.engine.context import EvaluationContext
 from service.record import PatientRecord
+from service.shapes import as_list, reference_target
 from service.terminology import Terminology
 
 PAIN_INFUSATE_SETS = ("it-infusates",)
+# The value sets this module and the record read by id; the catalog checks they exist at start-up.
+CLASSIFICATION_VALUE_SETS = (
+    "spasticity",
+    "dystonia",
+    "malignancy",
+    "chronic-pain",
+    "pain-cause",
+    "antispasmodic-infusates",
+    "it-infusates",
+    "idds-in-place",
+    "idds-removal",
+)
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
     resource = ctx.order.resource
-    codes = [c for concept in resource.get("reasonCode") or [] for c in codings(concept)]
-    for ref in resource.get("reasonReference") or []:
-        target = ref.get("reference", "") if isinstance(ref, dict) else ""
+    codes = [c for concept in as_list(resource.get("reasonCode")) for c in codings(concept)]
+    for ref in as_list(resource.get("reasonReference")):
+        target = reference_target(ref)
         codes += [c for cond in ctx.record.conditions if cond.source == target for c in cond.codes]
     return codes
 
@@ -27,16 +40,15 @@ def _reason_codes(ctx: EvaluationContext) -> list[Code]:
 def _classify_codes(codes: list[Code], terminology: Terminology) -> str | None:
     if terminology["spasticity"].matches_any(codes):
         dystonia_only = all(
-            c.code.upper().startswith("G24") or c.code == "15802004"
-            for c in codes
-            if terminology["spasticity"].matches(c)
+            terminology["dystonia"].matches(c) for c in codes if terminology["spasticity"].matches(c)
         )
         return "dystonia" if dystonia_only else "spasticity"
-    if terminology["malignancy"].matches_any(codes) and not terminology["pain-cause"].matches_any(codes):
+    non_malignant = terminology["chronic-pain"].matches_any(codes) or terminology["pain-cause"].matches_any(
+        codes
+    )
+    if terminology["malignancy"].matches_any(codes) and not non_malignant:
         return "cancer-pain"
-    if terminology["chronic-pain"].matches_any(codes) or terminology["pain-cause"].matches_any(codes):
-        return "non-malignant-pain"
-    return None
+    return "non-malignant-pain" if non_malignant else None
 
 
 def classify_indication(ctx: EvaluationContext) -> str:
@@ -59,7 +71,7 @@ def classify_indication(ctx: EvaluationContext) -> str:
         return (
             _classify_codes([c for cond in conditions for c in cond.codes], ctx.terminology) or "spasticity"
         )
-    if has["malignancy"] and not has["pain-cause"]:
+    if has["malignancy"] and not (has["pain-cause"] or has["chronic-pain"]):
         return "cancer-pain"
     return "non-malignant-pain"
 
@@ -81,7 +93,19 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
     return sources
 
 
-def final_request_kind(base_kind: str, record: PatientRecord, terminology: Terminology) -> str:
-    if base_kind == "permanent-implant" and idds_in_place(record, terminology):
-        return "replacement"
+IMPLANT_KINDS = frozenset({"permanent-implant", "replacement"})
+
+
+def final_request_kind(
+    base_kind: str, episode_kinds: frozenset[str], record: PatientRecord, terminology: Terminology
+) -> str:
+    """criteria-and-codes.md §4.2: an implant is a replacement when a pump is in place; a catheter
+    ordered with a pump is part of that implant, and alone with a pump in place a revision."""
+    in_place = bool(idds_in_place(record, terminology))
+    if base_kind == "permanent-implant":
+        return "replacement" if in_place else base_kind
+    if base_kind == "catheter":
+        if episode_kinds & IMPLANT_KINDS:
+            return "replacement" if in_place else "permanent-implant"
+        return "replacement" if in_place else "catheter"
     return base_kind

@@ -11,13 +11,17 @@ from service.terminology import Ingredient, Terminology
 from service.trial import TrialResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvaluationContext:
+    """`episode_kinds` are the base kinds of every pump order in the call (a catheter ordered with a
+    pump is part of the implant); `request_kind` and `indication` are set once classified."""
+
     record: PatientRecord
     terminology: Terminology
     today: date
     order: PumpOrder
     infusates: tuple[Infusate, ...] = field(default_factory=tuple)
+    episode_kinds: frozenset[str] = frozenset()
     request_kind: str = ""
     indication: str = ""
 
@@ -25,15 +29,23 @@ class EvaluationContext:
     def trial(self) -> TrialResult:
         return self.record.trial
 
-    def infusate_ingredients(self, value_set_ids: tuple[str, ...]) -> list[tuple[Infusate, Ingredient]]:
-        """(drug order, ingredient) pairs for the ordered infusates, by RxCUI or by name in the text."""
+    def infusate_ingredients(
+        self, value_set_ids: tuple[str, ...] | None = None
+    ) -> list[tuple[Infusate, Ingredient]]:
+        """(drug order, ingredient) pairs for the ordered infusates, by RxCUI or by name in the text,
+        among the ingredients of the given value sets (all known ingredients when None)."""
+        if value_set_ids is None:
+            pools = [self.terminology.all_ingredients()]
+        else:
+            pools = [self.terminology[vs_id].ingredients for vs_id in value_set_ids]
         found: list[tuple[Infusate, Ingredient]] = []
         for infusate in self.infusates:
-            for vs_id in value_set_ids:
-                vs = self.terminology[vs_id]
-                ingredients = [i for c in infusate.codes if (i := vs.ingredient_for_code(c.code))]
-                ingredients += vs.ingredients_in_text(infusate.text)
-                for ingredient in ingredients:
-                    if all(ingredient.name != seen.name for _, seen in found):
+            for pool in pools:
+                for ingredient in pool:
+                    by_code = any(
+                        c.code == ingredient.code or c.code in ingredient.products for c in infusate.codes
+                    )
+                    named = by_code or ingredient.matches_text(infusate.text)
+                    if named and all(ingredient.name != seen.name for _, seen in found):
                         found.append((infusate, ingredient))
         return found

@@ -7,6 +7,8 @@ insufficient; not-applicable when the policy does not address the indication or 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from service.engine.classify import classify_indication, final_request_kind
 from service.engine.context import EvaluationContext
 from service.engine.evaluators import TEST_TYPES
@@ -96,8 +98,9 @@ def _applies(spec: CriterionSpec, kind: str) -> bool:
 
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
-    ctx.request_kind = final_request_kind(ctx.order.kind, ctx.record, ctx.terminology)
-    ctx.indication = classify_indication(ctx)
+    kind = final_request_kind(ctx.order.kind, ctx.episode_kinds, ctx.record, ctx.terminology)
+    ctx = replace(ctx, request_kind=kind)
+    ctx = replace(ctx, indication=classify_indication(ctx))
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,

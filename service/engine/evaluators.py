@@ -8,17 +8,17 @@ it reads so the engine can tell "nothing found" from "could not look" (see `unch
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.codes import Code
+from service.codes import CPT, RXNORM, SNOMED, Code
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import AllergyFact, ConditionFact, MedicationFact
 from service.fhirdates import months_before, start_of_day
-from service.record import ConditionFact, MedicationFact
-from service.terminology import ValueSet
+from service.terminology import Ingredient, ValueSet
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -128,7 +128,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying medication found")
         )
     start = min(e.start for e in exposures)
-    end = max(e.end for e in exposures)
+    end = min(max(e.end for e in exposures), start_of_day(ctx.today))
     days = (end - start).total_seconds() / 86400
     needed = float(params["days"])
     sources = {s for e in exposures for s in e.sources}
@@ -162,7 +162,7 @@ def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
 def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Failure or intolerance: the outcome assessment decides; else stopped-with-reason or intolerance."""
     assessment = ctx.record.latest_assessment(params["assessment"]) if params.get("assessment") else None
-    if assessment is not None:
+    if assessment is not None and isinstance(assessment.value, str):
         recorded = (
             Evidence(f"{params['assessment']}: {assessment.value}", assessment.source, assessment.effective),
         )
@@ -190,8 +190,15 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
 
 
 def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """A completed procedure in the value sets (and, with `steroid_injections`, any epidural steroid
+    injection, whatever its CPT code: 62320-62323 report those as well as intrathecal trials)."""
     value_sets = _value_sets(ctx, params)
-    found = [p for p in ctx.record.procedures if _in_sets(p.codes, value_sets)]
+    with_steroids = bool(params.get("steroid_injections"))
+    found = [
+        p
+        for p in ctx.record.procedures
+        if _in_sets(p.codes, value_sets) or (with_steroids and p.steroid_injection)
+    ]
     if not found:
         return TestOutcome(
             Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying procedure found")
@@ -245,40 +252,72 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
 
 
+def _one_of(value: Any, expected: Iterable[Any]) -> bool:
+    """Value equality that keeps booleans apart from numbers (True is not 1) and codes from numbers."""
+    for item in expected:
+        if isinstance(item, bool) or isinstance(value, bool):
+            if isinstance(item, bool) and isinstance(value, bool) and item is value:
+                return True
+        elif isinstance(item, int | float) and isinstance(value, int | float):
+            if float(item) == float(value):
+                return True
+        elif isinstance(item, str) and isinstance(value, str) and item == value:
+            return True
+    return False
+
+
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest project assessment Observation (contract §5) with a value that meets or fails."""
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' assessment recorded")
     evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
-    if found.value in params["met"]:
+    if _one_of(found.value, params["met"]):
         return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
-    if found.value in params.get("not_met", ()):
+    if _one_of(found.value, params.get("not_met", ())):
         return TestOutcome(Status.NOT_MET, evidence, f"recorded {found.value_text()}")
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {found.value_text()}")
+
+
+def _could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | None:
+    failed = [f"{t} ({ctx.record.unavailable[t]})" for t in types if t in ctx.record.unavailable]
+    return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
 
 
 def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Absence rule: met when no matching current condition is documented.
 
-    A condition counts when it is explicitly active (if `active_counts`), or its date falls within
-    `recent_days` of the request. `unless_treated_by` accepts a condition under active treatment,
-    `cleared_by` accepts one when an assessment dated after it records clearance.
+    A condition is current when it is explicitly active (if `active_counts`) or dated within
+    `recent_days` of the request; an undated one inside a window cannot be placed and is not
+    documented either way. `unless_treated_by` accepts conditions under active treatment (only
+    those in `treatment_covers`, when given); `cleared_by` accepts them when an assessment dated
+    after them records clearance. When the data that could clear a condition could not be
+    fetched, the result is "not documented", never "not met".
     """
     recent_days = params.get("recent_days")
     window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
     active_counts = params.get("active_counts", True)
+    matching = _matching_conditions(ctx, _value_sets(ctx, params))
 
     def current(c: ConditionFact) -> bool:
-        if window_start is None:
-            return True
-        if active_counts and c.explicitly_active:
+        if window_start is None or (active_counts and c.explicitly_active):
             return True
         return c.date is not None and c.date >= window_start
 
-    found = [c for c in _matching_conditions(ctx, _value_sets(ctx, params)) if current(c)]
+    found = [c for c in matching if current(c)]
+    undated = [c for c in matching if c not in found and c.date is None]
+    older = [c for c in matching if c not in found and c.date is not None]
     if not found:
-        return TestOutcome(Status.MET, finding="none documented", by_absence=True)
+        if undated:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                tuple(_condition_evidence(c) for c in undated[:3]),
+                f"undated diagnosis: record whether it is current (within {recent_days} days)",
+            )
+        aside = (
+            f" within {recent_days} days (older: {', '.join(c.label for c in older[:2])})" if older else ""
+        )
+        return TestOutcome(Status.MET, finding=f"none documented{aside}", by_absence=True)
     evidence = tuple(_condition_evidence(c) for c in found[:3])
     if params.get("unless_treated_by"):
         treatment = ctx.terminology[params["unless_treated_by"]]
@@ -286,11 +325,18 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             m for m in ctx.record.medications if m.status == "active" and _medication_matches(m, [treatment])
         ]
         treated_conditions = [c for c in ctx.record.conditions if treatment.matches_any(c.codes)]
-        if treated or treated_conditions:
+        covers = ctx.terminology[params["treatment_covers"]] if params.get("treatment_covers") else None
+        uncovered = [c for c in found if covers is not None and not covers.matches_any(c.codes)]
+        if treated_conditions or (treated and not uncovered):
             more = tuple(_med_evidence(m) for m in treated[:2]) + tuple(
                 _condition_evidence(c) for c in treated_conditions[:2]
             )
             return TestOutcome(Status.MET, evidence + more, "documented, and under active treatment")
+        unchecked = _could_not_check(ctx, MEDS)
+        if unchecked and not uncovered:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
+            )
     if params.get("cleared_by"):
         clearance = ctx.record.latest_assessment(params["cleared_by"])
         latest = max((c.date for c in found if c.date), default=None)
@@ -304,23 +350,44 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 (*evidence, Evidence(f"{params['cleared_by']}: yes", clearance.source, clearance.effective)),
                 "documented, then cleared",
             )
+        unchecked = _could_not_check(ctx, ("Observation",))
+        if unchecked:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"
+            )
     return TestOutcome(Status.NOT_MET, evidence, "documented")
 
 
-def _allergy_matches(text: str, codes: tuple[Code, ...], ingredient: Any) -> bool:
-    return ingredient.matches_text(text) or any(
-        c.system == "rxnorm" and (c.code == ingredient.code or c.code in ingredient.products) for c in codes
-    )
+def _allergy_matches(allergy: AllergyFact, ingredient: Ingredient) -> bool:
+    """An allergy names the ingredient: by name, RxNorm code or SNOMED substance."""
+    if ingredient.matches_text(allergy.text):
+        return True
+    for code in allergy.codes:
+        if code.system == RXNORM and (code.code == ingredient.code or code.code in ingredient.products):
+            return True
+        if code.system == SNOMED and code.code in ingredient.snomed:
+            return True
+    return False
 
 
 def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No allergy or hypersensitivity to the drug to be infused (any recorded type)."""
     value_set_ids = tuple(params["valuesets"])
-    ordered = ctx.infusate_ingredients(value_set_ids)
+    same_drug = [
+        (a, inf)
+        for a in ctx.record.allergies
+        for inf in ctx.infusates
+        if any(c.system == d.system and c.code == d.code for c in a.codes for d in inf.codes)
+    ]
+    if same_drug:
+        return TestOutcome(
+            Status.NOT_MET,
+            tuple(Evidence(f"{a.kind or 'allergy'}: {a.label}", a.source) for a, _ in same_drug[:3]),
+            f"allergy to the ordered drug ({same_drug[0][1].text or same_drug[0][1].reference}) documented",
+        )
+    ordered = ctx.infusate_ingredients()
     if ordered:
-        hits = [
-            (a, i) for a in ctx.record.allergies for _, i in ordered if _allergy_matches(a.text, a.codes, i)
-        ]
+        hits = [(a, i) for a in ctx.record.allergies for _, i in ordered if _allergy_matches(a, i)]
         names = ", ".join(i.name for _, i in ordered)
         if hits:
             return TestOutcome(
@@ -330,7 +397,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             )
         return TestOutcome(Status.MET, finding=f"no allergy to {names} documented", by_absence=True)
     candidates = [i for vs in value_set_ids for i in ctx.terminology[vs].ingredients]
-    hits = [(a, i) for a in ctx.record.allergies for i in candidates if _allergy_matches(a.text, a.codes, i)]
+    hits = [(a, i) for a in ctx.record.allergies for i in candidates if _allergy_matches(a, i)]
     if hits:
         return TestOutcome(
             Status.NOT_DOCUMENTED,
@@ -358,21 +425,27 @@ def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOu
 
 
 def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """No other implanted programmable device: active Device, presence condition, or implant procedure."""
+    """No other implanted programmable device: an active Device, a presence condition, or an implant
+    procedure not followed by a removal of the same device (`removal_cancels`: removal → implants)."""
     devices_vs = ctx.terminology[params["valueset"]]
-    removal_vs = ctx.terminology[params["removal_valueset"]] if params.get("removal_valueset") else None
+    cancels: Mapping[str, list[str]] = params.get("removal_cancels", {})
     evidence: list[Evidence] = []
     for device in ctx.record.devices:
         if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text):
             evidence.append(Evidence(f"device: {device.label}", device.source))
-    for c in ctx.record.conditions:
-        if devices_vs.matches_any(c.codes):
-            evidence.append(_condition_evidence(c))
-    removals = [p.performed for p in ctx.record.procedures if removal_vs and removal_vs.matches_any(p.codes)]
+    evidence += [_condition_evidence(c) for c in ctx.record.conditions if devices_vs.matches_any(c.codes)]
+    removals = [
+        (p.performed, set(cancels[c.code]))
+        for p in ctx.record.procedures
+        for c in p.codes
+        if c.system == CPT and c.code in cancels and p.performed
+    ]
     for p in ctx.record.procedures:
-        if devices_vs.matches_any(p.codes) and not any(
-            r and p.performed and r > p.performed for r in removals
-        ):
+        implant_codes = {c.code for c in p.codes if devices_vs.matches(c)}
+        removed = any(
+            p.performed and when > p.performed and implant_codes & undone for when, undone in removals
+        )
+        if implant_codes and not removed:
             evidence.append(Evidence(f"implant: {p.label} ({_day(p.performed)})", p.source, p.performed))
     if evidence:
         return TestOutcome(
@@ -405,60 +478,98 @@ def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> 
 
 
 @dataclass(frozen=True)
+class Param:
+    """A test parameter: its kind (checked by the policy compiler) and whether it is required."""
+
+    kind: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
 class TestType:
-    """A registered test type: its function, parameters, and the resource types it reads."""
+    """A registered test type: its function, its parameters, and the resource types it reads."""
 
     function: Callable[[Mapping[str, Any], EvaluationContext], TestOutcome]
-    required: frozenset[str]
-    optional: frozenset[str]
+    params: Mapping[str, Param]
     reads: tuple[str, ...]
-    valueset_params: tuple[str, ...] = ("valuesets",)
 
 
-def _t(
-    fn: Any,
-    required: set[str],
-    optional: set[str],
-    reads: tuple[str, ...],
-    valueset_params: tuple[str, ...] = ("valuesets",),
-) -> TestType:
-    return TestType(fn, frozenset(required), frozenset(optional), reads, valueset_params)
+def _optional(kind: str) -> Param:
+    return Param(kind, required=False)
 
 
 MEDS = ("MedicationRequest", "MedicationStatement")
+VALUE_SETS = Param("valuesets")
+MISSING_TEXT = _optional("text")
 TEST_TYPES: dict[str, TestType] = {
-    "condition-present": _t(condition_present, {"valuesets"}, {"missing"}, ("Condition",)),
-    "condition-duration": _t(
-        condition_duration, {"valuesets", "comparator", "months"}, set(), ("Condition",)
+    "condition-present": TestType(
+        condition_present, {"valuesets": VALUE_SETS, "missing": MISSING_TEXT}, ("Condition",)
     ),
-    "medication-duration": _t(medication_duration, {"valuesets", "comparator", "days"}, {"missing"}, MEDS),
-    "medication-routes": _t(medication_routes, {"valuesets", "routes"}, set(), MEDS),
-    "medication-failure": _t(
+    "condition-duration": TestType(
+        condition_duration,
+        {"valuesets": VALUE_SETS, "comparator": Param("since-comparator"), "months": Param("count")},
+        ("Condition",),
+    ),
+    "medication-duration": TestType(
+        medication_duration,
+        {
+            "valuesets": VALUE_SETS,
+            "comparator": Param("comparator"),
+            "days": Param("number"),
+            "missing": MISSING_TEXT,
+        },
+        MEDS,
+    ),
+    "medication-routes": TestType(
+        medication_routes, {"valuesets": VALUE_SETS, "routes": Param("routes")}, MEDS
+    ),
+    "medication-failure": TestType(
         medication_failure,
-        {"valuesets"},
-        {"assessment", "failed_values", "succeeded_values"},
+        {
+            "valuesets": VALUE_SETS,
+            "assessment": _optional("assessment-code"),
+            "failed_values": _optional("values"),
+            "succeeded_values": _optional("values"),
+        },
         (*MEDS, "AllergyIntolerance", "Observation"),
     ),
-    "procedure-history": _t(procedure_history, {"valuesets"}, {"missing"}, ("Procedure",)),
-    "trial-relief": _t(trial_relief, {"comparator", "percent"}, set(), ("Procedure", "Observation"), ()),
-    "assessment": _t(assessment, {"code", "met"}, {"not_met"}, ("Observation",), ()),
-    "no-condition": _t(
+    "procedure-history": TestType(
+        procedure_history,
+        {"valuesets": VALUE_SETS, "missing": MISSING_TEXT, "steroid_injections": _optional("flag")},
+        ("Procedure",),
+    ),
+    "trial-relief": TestType(
+        trial_relief,
+        {"comparator": Param("comparator"), "percent": Param("number")},
+        ("Procedure", "Observation"),
+    ),
+    "assessment": TestType(
+        assessment,
+        {"code": Param("assessment-code"), "met": Param("values"), "not_met": _optional("values")},
+        ("Observation",),
+    ),
+    "no-condition": TestType(
         no_condition,
-        {"valuesets"},
-        {"recent_days", "active_counts", "unless_treated_by", "cleared_by"},
-        ("Condition", "Observation", *MEDS),
-        ("valuesets", "unless_treated_by"),
+        {
+            "valuesets": VALUE_SETS,
+            "recent_days": _optional("count"),
+            "active_counts": _optional("flag"),
+            "unless_treated_by": _optional("valueset"),
+            "treatment_covers": _optional("valueset"),
+            "cleared_by": _optional("assessment-code"),
+        },
+        ("Condition",),
     ),
-    "no-infusate-allergy": _t(no_infusate_allergy, {"valuesets"}, set(), ("AllergyIntolerance",)),
-    "infusate-not-in": _t(infusate_not_in, {"valuesets"}, set(), ()),
-    "no-device": _t(
+    "no-infusate-allergy": TestType(no_infusate_allergy, {"valuesets": VALUE_SETS}, ("AllergyIntolerance",)),
+    "infusate-not-in": TestType(infusate_not_in, {"valuesets": VALUE_SETS}, ()),
+    "no-device": TestType(
         no_device,
-        {"valueset"},
-        {"removal_valueset"},
+        {"valueset": Param("valueset"), "removal_cancels": _optional("code-map")},
         ("Device", "Condition", "Procedure"),
-        ("valueset", "removal_valueset"),
     ),
-    "evaluation-documented": _t(
-        evaluation_documented, {"valuesets", "assessment"}, set(), ("Procedure", "Observation")
+    "evaluation-documented": TestType(
+        evaluation_documented,
+        {"valuesets": VALUE_SETS, "assessment": Param("assessment-code")},
+        ("Procedure", "Observation"),
     ),
 }

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from service.shapes import dicts
+
 MAX_PAGES = 10
 PAGE_SIZE = 200
 MAX_RETRY_AFTER_SECONDS = 1.0
@@ -124,7 +126,7 @@ class FhirClient:
             raise FhirError(f"HTTP {response.status_code}")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise FhirError("response is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirError("response is not a FHIR resource")
@@ -153,8 +155,8 @@ class FhirClient:
         for pages_read in range(1, self.max_pages + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
-            for entry in page.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
+            for entry in dicts(page.get("entry")):
+                resource = entry.get("resource")
                 if not isinstance(resource, dict):
                     continue
                 if resource.get("resourceType") == resource_type:
@@ -171,8 +173,8 @@ class FhirClient:
 
 
 def _link(bundle: dict[str, Any], relation: str) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == relation and isinstance(link.get("url"), str):
+    for link in dicts(bundle.get("link")):
+        if link.get("relation") == relation and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 USER_REFERENCE = re.compile(r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$")
 ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 FHIR_BASE_URL = re.compile(r"(?i:https?)://[^\s/?#]+(/\S*)?")
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class RequestInvalid(ValueError):
@@ -76,9 +78,20 @@ def _require_object(container: dict[str, Any], key: str, path: str) -> dict[str,
     return value
 
 
+def _valid_base_url(server: Any) -> bool:
+    if not isinstance(server, str) or not FHIR_BASE_URL.fullmatch(server):
+        return False
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
     server = body.get("fhirServer")
-    if server is not None and (not isinstance(server, str) or not FHIR_BASE_URL.fullmatch(server)):
+    if server is not None and not _valid_base_url(server):
         raise RequestInvalid("fhirServer", "fhirServer must be an absolute http(s) URL")
     auth = body.get("fhirAuthorization")
     token = None
@@ -88,11 +101,22 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
         if server is None:
             raise RequestInvalid("fhirServer", "fhirServer is required when fhirAuthorization is present")
         token = _require_string(auth, "access_token", "fhirAuthorization.access_token")
+        if not BEARER_TOKEN.fullmatch(token):
+            raise RequestInvalid(
+                "fhirAuthorization.access_token", "fhirAuthorization.access_token is not a valid bearer token"
+            )
         token_type = _require_string(auth, "token_type", "fhirAuthorization.token_type")
         if token_type.lower() != "bearer":
             raise RequestInvalid(
                 "fhirAuthorization.token_type", "fhirAuthorization.token_type must be Bearer"
             )
+        expires_in = auth.get("expires_in")
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+            raise RequestInvalid(
+                "fhirAuthorization.expires_in", "fhirAuthorization.expires_in is required (whole seconds)"
+            )
+        _require_string(auth, "scope", "fhirAuthorization.scope")
+        _require_string(auth, "subject", "fhirAuthorization.subject")
     return FhirAccess(server.rstrip("/") if isinstance(server, str) else None, token)
 
 
@@ -100,9 +124,11 @@ def _validate_draft_orders(context: dict[str, Any]) -> dict[str, Any]:
     bundle = _require_object(context, "draftOrders", "context.draftOrders")
     if bundle.get("resourceType") != "Bundle":
         raise RequestInvalid("context.draftOrders.resourceType", "context.draftOrders must be a FHIR Bundle")
-    entries = bundle.get("entry", [])
-    if not isinstance(entries, list):
-        raise RequestInvalid("context.draftOrders.entry", "context.draftOrders.entry must be an array")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise RequestInvalid(
+            "context.draftOrders.entry", "context.draftOrders.entry must be a non-empty array"
+        )
     for i, entry in enumerate(entries):
         path = f"context.draftOrders.entry[{i}]"
         if not isinstance(entry, dict):

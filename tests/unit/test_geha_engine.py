@@ -416,3 +416,170 @@ def test_evaluation_date_is_an_input() -> None:
     chart = [condition(ICD, "M96.1", "2026-01-01")]
     assert statuses(determine(chart, today=date(2026, 6, 30)))["geha.chronic-pain.duration-6mo"] == "not-met"
     assert statuses(determine(chart, today=date(2026, 7, 2)))["geha.chronic-pain.duration-6mo"] == "met"
+
+
+# --------------------------------------------------------------------------- review fixes (issue 2 review)
+
+
+def test_sud_not_met_becomes_undocumented_when_treatment_data_failed() -> None:
+    chart = [*meeting_chart(), condition(ICD, "F11.20", "2024-01-01")]
+    d = determine(chart, unavailable={"MedicationRequest": "timed out"})
+    sud = next(r for r in d.criteria if r.id == "geha.ci.sud")
+    assert sud.status == Status.NOT_DOCUMENTED
+    assert "could not be checked" in sud.finding
+    assert d.outcome != Outcome.DOES_NOT_MEET
+
+
+def test_psych_not_met_becomes_undocumented_when_clearance_data_failed() -> None:
+    chart = [condition(ICD, "R45.851", "2026-10-01")]
+    assert statuses(determine(chart, unavailable={"Observation": "HTTP 503"}))[
+        "geha.ci.psych-instability"
+    ] == ("not-documented")
+
+
+def test_a_failed_medication_statement_query_does_not_hide_infections() -> None:
+    d = determine(meeting_chart(), unavailable={"MedicationStatement": "HTTP 404"})
+    assert statuses(d)["geha.ci.infection"] == "met"
+
+
+def test_a_subcutaneous_heparin_draft_is_not_the_pump_drug() -> None:
+    heparin = infusate_request("Heparin sodium 5000 UNT/ML Injectable Solution", "5224")
+    heparin["dosageInstruction"] = [{"route": {"coding": [{"system": SCT, "code": "34206005"}]}}]
+    d = determine(meeting_chart(), drugs=(infusate_request(), heparin))
+    assert statuses(d)["geha.excl.infusate"] == "met"
+    assert d.outcome == Outcome.MEETS
+
+
+def test_an_oral_baclofen_draft_does_not_make_it_a_spasticity_request() -> None:
+    oral = infusate_request("baclofen 10 MG Oral Tablet", "1292")
+    oral["dosageInstruction"] = [{"route": {"coding": [{"system": SCT, "code": "26643006"}]}}]
+    assert determine(meeting_chart(), drugs=(infusate_request(), oral)).indication == "non-malignant-pain"
+
+
+def test_removing_one_device_does_not_cancel_another() -> None:
+    chart = [*meeting_chart(), procedure("33208", "2015-01-01"), procedure("63688", "2020-01-01")]
+    assert statuses(determine(chart))["geha.excl.programmable-device"] == "not-met"
+
+
+def test_scs_trial_leads_are_treatment_not_a_programmable_device() -> None:
+    chart = [
+        *without(meeting_chart(), lambda r: r.get("code", {}).get("coding", [{}])[0].get("code") == "64483"),
+        procedure("63650", "2024-01-01"),
+    ]
+    found = statuses(determine(chart))
+    assert found["geha.chronic-pain.underlying-tx-failed"] == "met"
+    assert found["geha.excl.programmable-device"] == "met"
+
+
+def steroid_injection(code: str, when: str) -> dict[str, Any]:
+    resource = procedure(code, when)
+    resource["usedCode"] = [{"text": "triamcinolone acetonide 40 MG/ML Injectable Suspension"}]
+    return resource
+
+
+def test_an_epidural_steroid_injection_is_treatment_not_a_trial() -> None:
+    chart = [
+        *meeting_chart(),
+        steroid_injection("62321", "2025-12-01T09:00:00Z"),
+        pain(6, "2025-12-01T08:00:00Z"),
+        pain(5, "2025-12-01T12:00:00Z"),
+    ]
+    d = determine(chart)
+    assert statuses(d)["geha.trial.relief-ge50"] == "met"  # still the October trial, not the injection
+    only_esi = [steroid_injection("62323", "2024-01-01")]
+    assert statuses(determine(only_esi))["geha.chronic-pain.underlying-tx-failed"] == "met"
+
+
+def test_snomed_coded_morphine_allergy_is_found() -> None:
+    allergy_resource = allergy("x", "0")
+    allergy_resource["code"] = {"coding": [{"system": SCT, "code": "373529000"}]}
+    assert statuses(determine([allergy_resource]))["geha.ci.allergy-agent"] == "not-met"
+
+
+def test_allergy_to_an_ordered_drug_outside_the_value_sets_is_found() -> None:
+    drug = infusate_request("meperidine hydrochloride 50 MG/ML Injectable Solution", "6754")
+    assert (
+        statuses(determine([allergy("Meperidine", "6754")], drugs=(drug,)))["geha.ci.allergy-agent"]
+        == "not-met"
+    )
+
+
+def test_a_coded_status_reason_counts_as_failure() -> None:
+    order = med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped")
+    order["statusReason"] = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ADVEVENT"}]
+    }
+    assert statuses(determine([order]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "met"
+
+
+def test_an_undated_active_psychiatric_diagnosis_is_not_documented() -> None:
+    found = determine([condition(ICD, "R45.851", onset=None)])
+    psych = next(r for r in found.criteria if r.id == "geha.ci.psych-instability")
+    assert psych.status == Status.NOT_DOCUMENTED
+    older = determine([condition(ICD, "F20.9", "2016-01-01")])
+    finding = next(r.finding for r in older.criteria if r.id == "geha.ci.psych-instability")
+    assert "older" in finding
+
+
+def test_future_validity_does_not_count_as_exposure() -> None:
+    chart = [med_request("Oxycodone 5 MG Oral Tablet", "2026-11-11", "2027-11-11", status="active")]
+    assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+
+
+def test_statement_statuses_that_are_not_exposure_are_ignored() -> None:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms1",
+        "status": "intended",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Oxycodone 5 MG Oral Tablet"},
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"},
+    }
+    assert (
+        statuses(determine([statement]))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+    )
+
+
+def test_buprenorphine_does_not_treat_nicotine_dependence() -> None:
+    chart = [
+        condition(ICD, "F17.210", "2024-01-01"),
+        med_request("Buprenorphine 10 MCG/HR Transdermal System", "2026-10-01", status="active", code="1819"),
+    ]
+    assert statuses(determine(chart))["geha.ci.sud"] == "not-met"
+
+
+def test_pain_scores_outside_zero_to_ten_are_ignored() -> None:
+    chart = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(80, "2025-09-30T15:00:00Z"),
+        pain(4, "2025-10-01T15:00:00Z"),
+    ]
+    assert statuses(determine(chart))["geha.trial.relief-ge50"] == "not-documented"
+
+
+def test_integer_one_is_not_patient_acceptance() -> None:
+    chart = [assessment("it-trial-patient-acceptance", valueInteger=1)]
+    assert statuses(determine(chart))["geha.trial.patient-acceptance"] == "not-documented"
+
+
+def test_a_catheter_ordered_with_a_pump_is_part_of_the_implant() -> None:
+    catheter = service_request("62350")
+    d = determine(meeting_chart(), order=catheter, companions=(service_request("62362"),))
+    assert d.request_kind == "permanent-implant"
+    assert "geha.trial.relief-ge50" in statuses(d)
+    alone = determine(meeting_chart(), order=service_request("62350"))
+    assert alone.request_kind == "catheter"
+    revision = determine(
+        [*meeting_chart(), device({"text": "SynchroMed II intrathecal pump"})], order=service_request("62350")
+    )
+    assert revision.request_kind == "replacement"
+
+
+def test_malformed_resources_are_dropped_and_mark_their_type_unreadable() -> None:
+    broken = condition(ICD, "L03.115", "2026-11-01")
+    broken["onsetPeriod"] = "yesterday"
+    broken.pop("onsetDateTime")
+    d = determine([*meeting_chart(), broken])
+    infection = next(r for r in d.criteria if r.id == "geha.ci.infection")
+    assert infection.status == Status.NOT_DOCUMENTED
+    assert "could not be read" in infection.finding

@@ -378,7 +378,8 @@ def _order_code_cases() -> list[Any]:
 ORDER_CODE_CASES = _order_code_cases()
 
 
-def test_order_code_file_lists_the_contract_codes() -> None:
+def test_order_code_file_lists_the_contract_and_reference_codes() -> None:
+    """Contract §2 codes, plus the criteria-and-codes.md §4.2 supply and drug codes."""
     codes = {case.values[1] for case in ORDER_CODE_CASES}
     expected = {f"{n}" for n in range(62320, 62328)} | {
         "62350",
@@ -396,6 +397,7 @@ def test_order_code_file_lists_the_contract_codes() -> None:
         "95991",
     }
     expected |= {"E0782", "E0783", "E0785", "E0786", "C1772", "C1891", "C2626"}
+    expected |= {"J0476", "A4220", "S9328", "J0475", "J2274", "J2278"}
     assert codes == expected
 
 
@@ -546,8 +548,6 @@ def test_infusate_codes_and_text() -> None:
     [
         pytest.param(INTRATHECAL, True, id="intrathecal-72607000"),
         pytest.param(EPIDURAL, True, id="epidural-404820008"),
-        pytest.param(INTRAVENOUS, False, id="intravenous"),
-        pytest.param(concept(coding(SNOMED_URL, "26643006", "Oral")), False, id="oral"),
         pytest.param({"text": "intrathecal"}, False, id="text-only"),
         pytest.param(None, False, id="no-route"),
     ],
@@ -555,6 +555,39 @@ def test_infusate_codes_and_text() -> None:
 def test_infusate_intrathecal_route(route: dict[str, Any] | None, expected: bool) -> None:
     infusate = _only_infusate(medication_request(medication=MORPHINE, route=route))
     assert infusate.intrathecal_route is expected
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param(INTRAVENOUS, id="intravenous"),
+        pytest.param(concept(coding(SNOMED_URL, "26643006", "Oral")), id="oral"),
+    ],
+)
+def test_a_drug_for_another_route_is_not_the_infusate(route: dict[str, Any]) -> None:
+    assert infusates(DraftOrders(bundle(medication_request(medication=MORPHINE, route=route)))) == []
+
+
+def test_a_drug_the_pump_order_names_is_the_infusate_whatever_its_route() -> None:
+    drug = medication_request(rid="mr-named", medication=MORPHINE, route=INTRAVENOUS)
+    order = service_request(concept(CPT_62362))
+    order["reasonReference"] = [{"reference": "MedicationRequest/mr-named"}]
+    drafts = DraftOrders(bundle(order, drug))
+    pump = recognise(order, drafts, load_catalog().order_codes)
+    assert pump is not None
+    assert [i.reference for i in infusates(drafts, [pump])] == ["MedicationRequest/mr-named"]
+
+
+def test_order_detail_naming_the_drug_is_an_infusate() -> None:
+    order = service_request(concept(CPT_62362))
+    order["orderDetail"] = [concept(coding(RXNORM_URL, "7052", "morphine"))]
+    drafts = DraftOrders(bundle(order))
+    pump = recognise(order, drafts, load_catalog().order_codes)
+    assert pump is not None
+    found = infusates(drafts, [pump])
+    assert [(i.reference.endswith("orderDetail"), [c.code for c in i.codes]) for i in found] == [
+        (True, ["7052"])
+    ]
 
 
 def test_infusate_route_in_second_dosage_instruction() -> None:
@@ -610,10 +643,7 @@ def test_infusates_one_per_medication_request_in_order() -> None:
             )
         )
     )
-    assert [(i.reference, i.intrathecal_route) for i in found] == [
-        ("MedicationRequest/mr-a", True),
-        ("MedicationRequest/mr-b", False),
-    ]
+    assert [(i.reference, i.intrathecal_route) for i in found] == [("MedicationRequest/mr-a", True)]
 
 
 def test_no_medication_requests_means_no_infusates() -> None:

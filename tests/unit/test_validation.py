@@ -497,6 +497,29 @@ def test_fhir_authorization_without_fhir_server_is_400_on_fhir_server(client: Fl
         ),
         pytest.param(("fhirServer",), "fhir.example.org", "fhirServer", id="fhirServer-not-absolute"),
         pytest.param(("fhirServer",), "file:///etc/passwd", "fhirServer", id="fhirServer-file"),
+        pytest.param(("fhirServer",), "http://[::1", "fhirServer", id="fhirServer-open-bracket"),
+        pytest.param(("fhirServer",), "http://[x]/fhir", "fhirServer", id="fhirServer-bad-ipv6"),
+        pytest.param(("fhirServer",), "http://host:99999/fhir", "fhirServer", id="fhirServer-bad-port"),
+        pytest.param(
+            ("fhirAuthorization", "access_token"),
+            "tök€n",
+            "fhirAuthorization.access_token",
+            id="token-non-ascii",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "access_token"), "a b", "fhirAuthorization.access_token", id="token-space"
+        ),
+        pytest.param(
+            ("fhirAuthorization", "expires_in"),
+            MISSING,
+            "fhirAuthorization.expires_in",
+            id="expires_in-missing",
+        ),
+        pytest.param(
+            ("fhirAuthorization", "expires_in"), "30", "fhirAuthorization.expires_in", id="expires_in-string"
+        ),
+        pytest.param(("fhirAuthorization", "scope"), MISSING, "fhirAuthorization.scope", id="scope-missing"),
+        pytest.param(("fhirAuthorization", "subject"), 7, "fhirAuthorization.subject", id="subject-number"),
     ],
 )
 def test_invalid_fhir_access_is_400(client: FlaskClient, path: JsonPath, value: Any, expression: str) -> None:
@@ -717,3 +740,69 @@ def test_access_token_not_logged_on_validation_error(caplog: pytest.LogCaptureFi
     assert response.status_code == 400
     assert TOKEN not in caplog.text
     assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_empty_draft_orders_is_400(client: FlaskClient) -> None:
+    body = mutate(select_body(), ("context", "draftOrders", "entry"), [])
+    del body["context"]["selections"]
+    response = post_json(client, SIGN_URL, dict(body, hook="order-sign"))
+    assert_outcome(response, 400, "context.draftOrders.entry")
+
+
+def test_deeply_nested_body_is_400(client: FlaskClient) -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    response = client.post(SELECT_URL, data=raw, content_type="application/json")
+    assert_outcome(response, 400, "$")
+
+
+def test_oversized_body_is_413(client: FlaskClient) -> None:
+    response = client.post(SELECT_URL, data=b" " * (17 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param(("coding",), [{"system": 5, "code": "62362"}], id="numeric-system"),
+        pytest.param(("coding",), 5, id="coding-number"),
+        pytest.param(("extension",), 5, id="extension-number"),
+    ],
+)
+def test_odd_shapes_in_draft_orders_never_fail(client: FlaskClient, path: JsonPath, value: Any) -> None:
+    body = select_body()
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    mutate(order["code"], path, value)
+    order["contained"] = 5
+    order["reasonCode"] = 5
+    order["orderDetail"] = {"text": "x"}
+    body["context"]["draftOrders"]["entry"][1]["resource"]["dosageInstruction"] = 5
+    body["context"]["draftOrders"]["entry"][1]["resource"]["medicationReference"] = "Medication/x"
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+
+def test_auth_required_refuses_to_start() -> None:
+    from service.settings import AuthSettings, SettingsError
+
+    with pytest.raises(SettingsError, match=r"auth\.required"):
+        create_app(Settings(auth=AuthSettings(required=True)))
+
+
+def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:
+    factory = RecordingFactory(RecordingFhirClient())
+    body = with_fhir(select_body())
+    body["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
+    response = post_json(build_app(factory).test_client(), SELECT_URL, body)
+    assert response.get_json() == {"cards": []}
+    assert factory.client.calls == []
+
+
+@pytest.mark.parametrize(("max_cards", "expected"), [(0, 0), (2, 2), ("three", 3), (None, 3)])
+def test_max_cards_caps_the_cards(max_cards: Any, expected: int) -> None:
+    body = with_fhir(sign_body())
+    if max_cards is not None:
+        body["extension"] = {"davinci-crd.configuration": {"max-cards": max_cards, "unknown-option": 1}}
+    response = post_json(build_app(RecordingFactory(RecordingFhirClient())).test_client(), SIGN_URL, body)
+    assert response.status_code == 200
+    assert len(response.get_json()["cards"]) == expected

@@ -1,0 +1,44 @@
+"""Defensive access to JSON that claims to be FHIR.
+
+EHRs and FHIR servers send resources whose elements have the wrong JSON type often enough that
+reading them must never raise: a list that is an object, a reference that is a bare string, a
+number where a code should be. These helpers return an empty value of the expected type instead,
+so an odd element is ignored rather than failing the hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array (anything else in it, or a non-array, is skipped)."""
+    return [item for item in as_list(value) if isinstance(item, dict)]
+
+
+def reference_of(resource: Mapping[str, Any]) -> str:
+    """`Type/id` of a resource."""
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def reference_target(value: Any) -> str | None:
+    """The `reference` string of a Reference element, if it has one."""
+    return as_str(as_dict(value).get("reference"))
+
+
+def contained(resource: Mapping[str, Any], local_id: str) -> dict[str, Any] | None:
+    """The contained resource a `#id` reference points at."""
+    return next((item for item in dicts(resource.get("contained")) if item.get("id") == local_id), None)
