@@ -193,3 +193,20 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
     assert process.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{fhir_base}/metadata", timeout=5)
+
+
+def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> None:
+    """The variable is really read: a config that refuses to start, named only by it, stops serve."""
+    config = tmp_path / "refuse.yaml"
+    config.write_text("auth:\n  required: true\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={**os.environ, "IDDS_CRD_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "auth.required" in result.stderr
