@@ -71,6 +71,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_policies(args: argparse.Namespace) -> int:
+    from service.catalog import load_catalog
+    from service.yamlsource import SourceError
+
+    try:
+        catalog = load_catalog(Path(args.directory) if args.directory else None)
+    except (SourceError, ValueError) as exc:
+        print(f"idds-crd policies check: {exc}", file=sys.stderr)
+        return 1
+    criteria = sum(len(p.all_criteria()) for p in catalog.policies.values())
+    print(
+        f"policies OK: {len(catalog.policies)} policies, {criteria} criteria (every one cited), "
+        f"{len(catalog.terminology.ids())} value sets, {len(catalog.order_codes.kinds)} order codes"
+    )
+    for policy in catalog.policies.values():
+        print(f"  {policy.id}: {policy.payer}, {len(policy.all_criteria())} criteria, {policy.version}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     try:
         from service.demo.runner import run_demo
@@ -100,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print the per-criterion determinations behind the cards",
     )
     evaluate.set_defaults(run=_evaluate)
+    policies = sub.add_parser("policies", help="work with the policy files")
+    policies_sub = policies.add_subparsers(dest="policies_command", required=True)
+    check = policies_sub.add_parser(
+        "check", help="validate every policy and value set; exit 1 naming file and line"
+    )
+    check.add_argument("directory", nargs="?", help="a policies folder (default: the installed policies)")
+    check.set_defaults(run=_check_policies)
     demo = sub.add_parser("demo", help="run the service against a local FHIR server with demo patients")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)

@@ -13,34 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from service.codes import ASSESSMENT_CODES
 from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
 from service.terminology import Terminology
+from service.yamlsource import Located, SourceError, check_schema, load
 
 INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
 REQUEST_KINDS = ("trial", "permanent-implant", "catheter", "replacement", "refill-analysis", "removal")
-ROLES = ("required", "exclusion", "documentation")
-_POLICY_KEYS = {"id", "payer", "title", "version", "document", "source", "url", "scope", "criteria"}
-_SCOPE_KEYS = {"indications", "request_kinds", "not_addressed"}
-_CRITERION_KEYS = {
-    "id",
-    "label",
-    "section",
-    "text",
-    "role",
-    "kinds",
-    "test",
-    "all",
-    "any",
-    "reading",
-    "how_to_document",
-}
+NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml")
 
 
-class PolicyError(ValueError):
-    """A policy file is invalid; the message names the file, the criterion and the reason."""
+class PolicyError(SourceError):
+    """A policy file is invalid; the message names the file, the line, the criterion and the reason."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +41,10 @@ class CriterionSpec:
     children: tuple[CriterionSpec, ...] = ()
     reading: str | None = None
     how_to_document: str | None = None
+
+    def walk(self) -> list[CriterionSpec]:
+        """This criterion and every criterion below it."""
+        return [self, *(c for child in self.children for c in child.walk())]
 
 
 @dataclass(frozen=True)
@@ -76,23 +64,12 @@ class Policy:
     def citation(self, section: str) -> str:
         return f"{self.payer}, {self.title} ({self.version}), {section}"
 
-
-def _text(raw: Mapping[str, Any], key: str, where: str, required: bool = True) -> str | None:
-    value = raw.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise PolicyError(f"{where}: '{key}' must be a non-empty string")
-    return " ".join(value.split())
+    def all_criteria(self) -> list[CriterionSpec]:
+        return [c for top in self.criteria for c in top.walk()]
 
 
-def _names(raw: Any, allowed: tuple[str, ...], where: str) -> frozenset[str]:
-    if not isinstance(raw, list) or not raw:
-        raise PolicyError(f"{where}: expected a non-empty list")
-    unknown = [x for x in raw if x not in allowed]
-    if unknown:
-        raise PolicyError(f"{where}: unknown value(s) {unknown}; allowed: {', '.join(allowed)}")
-    return frozenset(raw)
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _check_param(kind: str, value: Any, where: str, terminology: Terminology) -> None:
@@ -149,121 +126,107 @@ def _check_param(kind: str, value: Any, where: str, terminology: Terminology) ->
         raise PolicyError(f"{where}: unknown parameter kind '{kind}'")
 
 
-def _check_test(test: Any, where: str, terminology: Terminology) -> tuple[str, dict[str, Any]]:
-    if not isinstance(test, Mapping) or "type" not in test:
-        raise PolicyError(f"{where}.test: needs a 'type'")
+def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -> dict[str, Any]:
     test_type = TEST_TYPES.get(test["type"])
     if test_type is None:
         raise PolicyError(
-            f"{where}.test: unknown type '{test['type']}'; known: {', '.join(sorted(TEST_TYPES))}"
+            f"{where}: unknown test type '{test['type']}'; known: {', '.join(sorted(TEST_TYPES))}"
         )
     params = {k: v for k, v in test.items() if k != "type"}
     missing = sorted(name for name, spec in test_type.params.items() if spec.required and name not in params)
     unknown = sorted(set(params) - set(test_type.params))
     if missing:
-        raise PolicyError(f"{where}.test: '{test['type']}' needs {', '.join(missing)}")
+        raise PolicyError(f"{where}: '{test['type']}' needs {', '.join(missing)}")
     if unknown:
-        raise PolicyError(f"{where}.test: '{test['type']}' does not take {', '.join(unknown)}")
+        raise PolicyError(f"{where}: '{test['type']}' does not take {', '.join(unknown)}")
     for name, value in params.items():
-        _check_param(test_type.params[name].kind, value, f"{where}.test.{name}", terminology)
-    return test["type"], params
+        _check_param(test_type.params[name].kind, value, f"{where}.{name}", terminology)
+    return params
 
 
-def _criterion(
-    raw: Any, where: str, terminology: Terminology, seen: set[str], inherited_role: str | None = None
-) -> CriterionSpec:
-    if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where}: a criterion must be a mapping")
-    unknown = sorted(set(raw) - _CRITERION_KEYS)
-    if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    cid = _text(raw, "id", where)
-    assert cid is not None
-    where = f"{where} ({cid})"
-    if cid in seen:
-        raise PolicyError(f"{where}: criterion id used twice")
-    seen.add(cid)
-    role = raw.get("role", inherited_role)
-    if role not in ROLES:
-        raise PolicyError(f"{where}: role must be one of {', '.join(ROLES)}")
-    shapes = [k for k in ("test", "all", "any") if k in raw]
-    if len(shapes) != 1:
-        raise PolicyError(f"{where}: give exactly one of 'test', 'all', 'any'")
-    if "kinds" in raw and inherited_role is not None:
-        raise PolicyError(f"{where}: 'kinds' belongs on the top-level criterion, not inside all/any")
-    kinds = _names(raw["kinds"], REQUEST_KINDS, f"{where}.kinds") if "kinds" in raw else None
-    common = {
-        "id": cid,
-        "label": _text(raw, "label", where, required=False) or cid,
-        "text": _text(raw, "text", where),
-        "section": _text(raw, "section", where),
-        "role": role,
-        "kinds": kinds,
-        "reading": _text(raw, "reading", where, required=False),
-        "how_to_document": _text(raw, "how_to_document", where, required=False),
-    }
-    if "test" in raw:
-        test_type, params = _check_test(raw["test"], where, terminology)
-        return CriterionSpec(**common, test_type=test_type, params=params)  # type: ignore[arg-type]
-    logic = shapes[0]
-    children_raw = raw[logic]
-    if not isinstance(children_raw, list) or len(children_raw) < 2:
-        raise PolicyError(f"{where}.{logic}: needs at least two criteria")
-    children = tuple(
-        _criterion(c, f"{where}.{logic}[{i}]", terminology, seen, role) for i, c in enumerate(children_raw)
-    )
-    return CriterionSpec(**common, logic=logic, children=children)  # type: ignore[arg-type]
+class _Compiler:
+    """Turns one schema-valid policy document into a Policy, checking what the schema cannot."""
 
+    def __init__(self, source: Located, terminology: Terminology) -> None:
+        self.source = source
+        self.terminology = terminology
+        self.seen: set[str] = set()
 
-def compile_policy(raw: Any, where: str, terminology: Terminology) -> Policy:
-    if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where}: top level must be a mapping")
-    unknown = sorted(set(raw) - _POLICY_KEYS)
-    if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    scope = raw.get("scope")
-    if not isinstance(scope, Mapping) or set(scope) - _SCOPE_KEYS:
-        raise PolicyError(f"{where}.scope: needs indications and request_kinds (and optional not_addressed)")
-    not_addressed = scope.get("not_addressed") or {}
-    for key in not_addressed:
-        if key not in INDICATIONS + REQUEST_KINDS:
+    def where(self, path: tuple[str | int, ...], criterion_id: str | None = None) -> str:
+        element = ".".join(str(p) for p in path)
+        return f"{self.source.at(path)}: {element}" + (f" ({criterion_id})" if criterion_id else "")
+
+    def criterion(
+        self, raw: Mapping[str, Any], path: tuple[str | int, ...], parent_role: str | None
+    ) -> CriterionSpec:
+        cid = raw["id"]
+        if cid in self.seen:
+            raise PolicyError(f"{self.where(path, cid)}: criterion id used twice")
+        self.seen.add(cid)
+        role = raw.get("role", parent_role)
+        if role is None:
+            raise PolicyError(f"{self.where(path, cid)}: a top-level criterion needs a role")
+        if "kinds" in raw and parent_role is not None:
             raise PolicyError(
-                f"{where}.scope.not_addressed: '{key}' is neither an indication nor a request kind"
+                f"{self.where(path, cid)}: 'kinds' belongs on the top-level criterion, not inside all/any"
             )
-    criteria_raw = raw.get("criteria")
-    if not isinstance(criteria_raw, list) or not criteria_raw:
-        raise PolicyError(f"{where}: 'criteria' must be a non-empty list")
-    seen: set[str] = set()
-    criteria = tuple(
-        _criterion(c, f"{where}: criteria[{i}]", terminology, seen) for i, c in enumerate(criteria_raw)
-    )
-    return Policy(
-        id=_text(raw, "id", where),  # type: ignore[arg-type]
-        payer=_text(raw, "payer", where),  # type: ignore[arg-type]
-        title=_text(raw, "title", where),  # type: ignore[arg-type]
-        version=_text(raw, "version", where),  # type: ignore[arg-type]
-        document=_text(raw, "document", where),  # type: ignore[arg-type]
-        source=_text(raw, "source", where),  # type: ignore[arg-type]
-        url=_text(raw, "url", where, required=False),
-        indications=_names(scope.get("indications"), INDICATIONS, f"{where}.scope.indications"),
-        request_kinds=_names(scope.get("request_kinds"), REQUEST_KINDS, f"{where}.scope.request_kinds"),
-        not_addressed={k: " ".join(str(v).split()) for k, v in not_addressed.items()},
-        criteria=criteria,
-    )
+        common: dict[str, Any] = {
+            "id": cid,
+            "label": _words(raw.get("label", cid)),
+            "text": _words(raw["text"]),
+            "section": _words(raw["section"]),
+            "role": role,
+            "kinds": frozenset(raw["kinds"]) if "kinds" in raw else None,
+            "reading": _words(raw["reading"]) if "reading" in raw else None,
+            "how_to_document": _words(raw["how_to_document"]) if "how_to_document" in raw else None,
+        }
+        if "test" in raw:
+            params = _check_test(raw["test"], self.where((*path, "test"), cid), self.terminology)
+            return CriterionSpec(**common, test_type=raw["test"]["type"], params=params)
+        logic = "all" if "all" in raw else "any"
+        children = tuple(self.criterion(child, (*path, logic, i), role) for i, child in enumerate(raw[logic]))
+        return CriterionSpec(**common, logic=logic, children=children)
+
+    def policy(self) -> Policy:
+        raw = self.source.data
+        scope = raw["scope"]
+        criteria = tuple(self.criterion(c, ("criteria", i), None) for i, c in enumerate(raw["criteria"]))
+        return Policy(
+            id=raw["id"],
+            payer=_words(raw["payer"]),
+            title=_words(raw["title"]),
+            version=_words(raw["version"]),
+            document=_words(raw["document"]),
+            source=raw["source"],
+            url=raw.get("url"),
+            indications=frozenset(scope["indications"]),
+            request_kinds=frozenset(scope["request_kinds"]),
+            not_addressed={k: _words(v) for k, v in (scope.get("not_addressed") or {}).items()},
+            criteria=criteria,
+        )
+
+
+def compile_policy(source: Located, terminology: Terminology) -> Policy:
+    """Check a parsed policy file against the schema and the registry, and compile it."""
+    try:
+        check_schema(source, "policy.schema.json")
+    except SourceError as exc:
+        raise PolicyError(str(exc)) from None
+    return _Compiler(source, terminology).policy()
 
 
 def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy]:
-    """Compile every `*.yaml` policy in `directory` (value sets and the order-code table excluded)."""
-    policies: dict[str, Policy] = {}
+    """Compile every `*.yaml` policy in `directory` (the order-code and payer tables excluded)."""
+    compiled: dict[str, Policy] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == "order-codes.yaml":
+        if path.name in NON_POLICY_FILES:
             continue
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{path.name}: not valid YAML: {exc}") from exc
-        policy = compile_policy(raw, path.name, terminology)
-        if policy.id in policies:
-            raise PolicyError(f"{path.name}: policy id '{policy.id}' is already used")
-        policies[policy.id] = policy
-    return policies
+            source = load(path)
+        except SourceError as exc:
+            raise PolicyError(str(exc)) from None
+        policy = compile_policy(source, terminology)
+        if policy.id in compiled:
+            raise PolicyError(f"{source.at(('id',))}: policy id '{policy.id}' is already used")
+        compiled[policy.id] = policy
+    return compiled

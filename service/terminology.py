@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from service.codes import CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key
+from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
 _KNOWN_KEYS = {
@@ -33,7 +32,7 @@ _KNOWN_KEYS = {
 }
 
 
-class ValueSetError(ValueError):
+class ValueSetError(SourceError):
     """A value-set file is malformed; the message names the file and the problem."""
 
 
@@ -184,12 +183,13 @@ class Terminology:
 
 
 def load_terminology(directory: Path) -> Terminology:
-    """Load and compile every `*.yaml` file of a value-set directory."""
+    """Load, schema-check and compile every `*.yaml` file of a value-set directory."""
     value_sets = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueSetError(f"{path.name}: not valid YAML: {exc}") from exc
-        value_sets.append(compile_value_set(raw, path.name))
+            source = load(path)
+            check_schema(source, "valueset.schema.json")
+        except SourceError as exc:
+            raise ValueSetError(str(exc)) from None
+        value_sets.append(compile_value_set(source.data, path.name))
     return Terminology(value_sets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -86,33 +87,60 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
     [
         (
             lambda raw: raw["criteria"][0]["test"].update(valuesets=["no-such-set"]),
-            "unknown value set 'no-such-set'",
+            "criteria.0.test (geha.chronic-pain.duration-6mo).valuesets: unknown value set 'no-such-set'",
         ),
-        (lambda raw: raw["criteria"][0]["test"].update(type="telepathy"), "unknown type 'telepathy'"),
-        (lambda raw: raw["criteria"][0]["test"].update(comparator="~"), "comparator must be one of"),
+        (lambda raw: raw["criteria"][0]["test"].update(type="telepathy"), "unknown test type 'telepathy'"),
+        (lambda raw: raw["criteria"][0]["test"].update(comparator="<"), "comparator must be one of >, >="),
+        (
+            lambda raw: raw["criteria"][0]["test"].update(months="six"),
+            "months: expected a positive whole number",
+        ),
         (lambda raw: raw["criteria"][0]["test"].pop("months"), "needs months"),
-        (lambda raw: raw["criteria"][0].pop("section"), "'section' must be a non-empty string"),
+        (lambda raw: raw["criteria"][0].pop("section"), "criteria.0: 'section' is a required property"),
         (lambda raw: raw["criteria"][1].update(id=raw["criteria"][0]["id"]), "criterion id used twice"),
-        (lambda raw: raw["criteria"][0].update(role="optional"), "role must be one of"),
-        (lambda raw: raw["scope"].update(indications=["migraine"]), "unknown value(s) ['migraine']"),
-        (lambda raw: raw.update(extra=1), "unknown key(s) extra"),
+        (lambda raw: raw["criteria"][0].update(role="optional"), "criteria.0.role: 'optional' is not one of"),
+        (
+            lambda raw: raw["scope"].update(indications=["migraine"]),
+            "scope.indications.0: 'migraine' is not one of",
+        ),
+        (lambda raw: raw.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
+        (
+            lambda raw: raw["criteria"][2]["all"][0].update(kinds=["trial"]),
+            "'kinds' belongs on the top-level criterion",
+        ),
+        (
+            lambda raw: raw["criteria"][5]["test"].update(code="made-up"),
+            "'made-up' is not an assessment code",
+        ),
     ],
 )
-def test_broken_policy_names_file_criterion_and_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_broken_policy_names_file_line_and_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
     root = copy_policies(tmp_path)
     mutate_geha(root, edit)
     with pytest.raises(PolicyError) as caught:
         load_catalog(root)
-    assert "geha.yaml" in str(caught.value)
+    assert re.match(r"geha\.yaml:\d+: ", str(caught.value)), str(caught.value)
     assert message in str(caught.value)
 
 
-def test_broken_value_set_names_the_file(tmp_path: Path) -> None:
+def test_the_line_number_points_at_the_broken_criterion(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "geha.yaml"
+    text = path.read_text(encoding="utf-8").replace("type: trial-relief", "type: trial-reliefs")
+    path.write_text(text, encoding="utf-8")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "trial-reliefs" in row)
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(root)
+    reported = int(str(caught.value).split(":")[1])
+    assert abs(reported - line) <= 1
+
+
+def test_broken_value_set_names_the_file_and_line(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     (root / "valuesets" / "opioids.yaml").write_text(
-        "id: opioids\ntitle: x\nreference: y\nrxnorm:\n  - {code: 1}\n"
+        "id: opioids\ntitle: x\nreference: y\nrxnorm:\n  - {code: '1'}\n"
     )
-    with pytest.raises(ValueSetError, match=r"opioids.yaml.rxnorm\[0\]"):
+    with pytest.raises(ValueSetError, match=r"opioids.yaml:5: rxnorm.0: 'ingredient' is a required property"):
         load_catalog(root)
 
 
@@ -121,3 +149,16 @@ def test_the_service_refuses_to_start_on_a_broken_policy(tmp_path: Path) -> None
     mutate_geha(root, lambda raw: raw["criteria"][0]["test"].update(valuesets=["gone"]))
     with pytest.raises(PolicyError):
         create_app(catalog=load_catalog(root))
+
+
+def test_policies_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["policies", "check"]) == 0
+    assert "policies OK: " in capsys.readouterr().out
+    root = copy_policies(tmp_path)
+    path = root / "geha.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("months: 6", "months: -6"), encoding="utf-8")
+    assert main(["policies", "check", str(root)]) == 1
+    error = capsys.readouterr().err
+    assert re.search(r"geha\.yaml:\d+: criteria\.0\.test .*months: expected a positive whole number", error), error
