@@ -1,5 +1,5 @@
 """Rendering of Determinations into CDS Hooks cards (pure: dicts in, dicts out)."""
 
-from cards.render import decision_card
+from cards.render import coverage_notice_card, decision_card
 
-__all__ = ["decision_card"]
+__all__ = ["coverage_notice_card", "decision_card"]

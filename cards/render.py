@@ -8,8 +8,11 @@ what is met, each line citing the policy section and the chart evidence.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+from service.orders import PumpOrder
+from service.routing import Route
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 SUMMARY_LIMIT = 139
@@ -97,4 +100,35 @@ def decision_card(d: Determination) -> dict[str, object]:
             "topic": {"system": CARD_TYPE_SYSTEM, "code": "coverage-info", "display": "Coverage Information"},
         },
         "extension": {"davinci-crd.associated-resource": [{"reference": d.order_reference}]},
+    }
+
+
+def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> dict[str, object]:
+    """An info card for a Coverage no policy here judges, or for a patient with no active Coverage."""
+    order_list = list(orders)
+    codes = ", ".join(o.code.code for o in order_list)
+    if route is None:
+        summary = f"No active coverage found: coverage rules for {codes} were not checked"
+        detail = (
+            "The EHR returned no active Coverage for this patient, so no payer's intrathecal pump policy "
+            "could be applied. If the patient is insured, make sure the Coverage is active in the chart."
+        )
+        label = "idds-crd"
+    else:
+        summary = f"{route.payer_display}: no intrathecal pump coverage rules here for {codes}"
+        detail = (
+            f"This service holds no coverage policy for {route.payer_display} ({route.coverage}; "
+            f"{route.matched_by}). Check the payer's own requirements for intrathecal drug delivery systems."
+        )
+        label = route.payer_display
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(summary, SUMMARY_LIMIT),
+        "detail": detail,
+        "indicator": "info",
+        "source": {
+            "label": label,
+            "topic": {"system": CARD_TYPE_SYSTEM, "code": "coverage-info", "display": "Coverage Information"},
+        },
+        "extension": {"davinci-crd.associated-resource": [{"reference": o.reference} for o in order_list]},
     }

@@ -1,4 +1,4 @@
-"""The compiled knowledge the service runs on: value sets, the order-code table and the policies.
+"""The compiled knowledge the service runs on: value sets, order codes, policies and payer routing.
 
 Built once when the application is created (never per request) and shared read-only by all
 requests; a broken file raises here, so the service refuses to start on a broken policy.
@@ -12,11 +12,11 @@ from pathlib import Path
 import policies
 from service.engine.classify import CLASSIFICATION_VALUE_SETS
 from service.orders import OrderCodeTable, load_order_codes
-from service.policy import Policy, PolicyError, load_policies
+from service.policy import Policy, load_policies
 from service.record import RECORD_VALUE_SETS
+from service.routing import Payer, load_payers
 from service.terminology import Terminology, ValueSetError, load_terminology
 
-DEFAULT_POLICY_ID = "geha-idds-chronic-pain"
 REQUIRED_VALUE_SETS = (
     *CLASSIFICATION_VALUE_SETS,
     *RECORD_VALUE_SETS,
@@ -29,10 +29,7 @@ class Catalog:
     terminology: Terminology
     order_codes: OrderCodeTable
     policies: dict[str, Policy]
-
-    def policies_for_order(self) -> list[Policy]:
-        """The policies to evaluate. Until payer routing lands, every pump order is judged by GEHA."""
-        return [self.policies[DEFAULT_POLICY_ID]]
+    payers: tuple[Payer, ...]
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
@@ -42,6 +39,5 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
     compiled = load_policies(root, terminology)
-    if DEFAULT_POLICY_ID not in compiled:
-        raise PolicyError(f"no policy with id '{DEFAULT_POLICY_ID}', which the service evaluates")
-    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled)
+    payers = load_payers(root / "payers.yaml", compiled)
+    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled, payers)

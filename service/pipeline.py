@@ -13,11 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from cards import decision_card
+from cards import coverage_notice_card, decision_card
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
@@ -28,6 +28,7 @@ from service.fhir.gather import DataGatherer, GatheredData, observation_codes_fr
 from service.hooks.models import HookRequest
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.record import build_record
+from service.routing import Route, route_coverages
 from service.settings import FhirSettings
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,27 @@ def handle_hook(
     episode = frozenset(
         o.kind for r in drafts.resources if (o := recognise(r, drafts, env.catalog.order_codes)) is not None
     )
+    routes = route_coverages(data.coverages, data.resources.get("Organization", []), env.catalog.payers)
+    judged: dict[str, list[Route]] = {}
+    for route in routes:
+        if route.policy_id is not None:
+            judged.setdefault(route.policy_id, []).append(route)
     determinations = tuple(
-        evaluate_order(
-            policy,
-            EvaluationContext(record, env.catalog.terminology, today, order, drugs, episode_kinds=episode),
+        replace(
+            evaluate_order(
+                env.catalog.policies[policy_id],
+                EvaluationContext(
+                    record, env.catalog.terminology, today, order, drugs, episode_kinds=episode
+                ),
+            ),
+            payer=policy_routes[0].payer_display,
+            coverages=tuple(r.coverage for r in policy_routes),
         )
         for order in orders
-        for policy in env.catalog.policies_for_order()
+        for policy_id, policy_routes in judged.items()
     )
-    cards = [decision_card(d) for d in determinations][: _max_cards(config)]
+    notices = [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
+    if not routes:
+        notices.append(coverage_notice_card(None, orders))
+    cards = ([decision_card(d) for d in determinations] + notices)[: _max_cards(config)]
     return HookOutcome({"cards": cards}, determinations, data=data)

@@ -77,6 +77,7 @@ class Determination:
     outcome: Outcome
     explanation: str
     criteria: tuple[CriterionResult, ...] = field(default_factory=tuple)
+    coverages: tuple[str, ...] = ()
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

@@ -153,3 +153,24 @@ def test_null_coverage_prefetch_is_not_requeried(
     body["prefetch"]["coverage"] = None
     response = live_service.call(body)
     assert response.status_code == 200  # known empty: no query, so the bad token cannot cause a 412
+
+
+def test_an_unknown_payer_gets_a_notice_not_a_determination(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url)
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["payor"] = [{"display": "Acme Health Plan"}]
+    cards = live_service.call(body).json()["cards"]
+    assert len(cards) == 1
+    assert cards[0]["summary"].startswith("Acme Health Plan: no intrathecal pump coverage rules here")
+    assert cards[0]["source"]["label"] == "Acme Health Plan"
+
+
+def test_no_active_coverage_gets_a_notice(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
+    body = pointed_at("order-select-62362-demo-meets", fhir_server.base_url)
+    body["prefetch"]["coverage"] = None
+    cards = live_service.call(body).json()["cards"]
+    assert [c["summary"] for c in cards] == [
+        "No active coverage found: coverage rules for 62362 were not checked"
+    ]

@@ -161,4 +161,5 @@ def test_policies_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path.write_text(path.read_text(encoding="utf-8").replace("months: 6", "months: -6"), encoding="utf-8")
     assert main(["policies", "check", str(root)]) == 1
     error = capsys.readouterr().err
-    assert re.search(r"geha\.yaml:\d+: criteria\.0\.test .*months: expected a positive whole number", error), error
+    pattern = r"geha\.yaml:\d+: criteria\.0\.test .*months: expected a positive whole number"
+    assert re.search(pattern, error), error

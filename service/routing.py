@@ -1,0 +1,148 @@
+"""Payer routing: which policy judges an order for each of the patient's active Coverages.
+
+Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
+the reference's identifier/display) → its identifiers first, then its name, looked up in
+`policies/payers.yaml`. Every active Coverage is routed, not only the first; a Medicare product
+goes to the payer's `medicare_policy` when it has one. Pure: resources in, routes out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
+from service.yamlsource import SourceError, check_schema, load
+
+SOPT_SYSTEM = "https://nahdo.org/sopt"
+ACTIVE_STATUSES = (None, "active")
+
+
+class RoutingError(SourceError):
+    """The payer table is invalid or names a policy that does not exist."""
+
+
+@dataclass(frozen=True)
+class Payer:
+    key: str
+    name: str
+    identifiers: frozenset[tuple[str, str]]
+    names: frozenset[str]
+    policy_id: str
+    medicare_policy_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One active Coverage and the policy that judges orders for it (None: not a payer we know)."""
+
+    coverage: str
+    payer_display: str
+    payer: Payer | None
+    policy_id: str | None
+    matched_by: str
+    medicare: bool = False
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
+    try:
+        source = load(path)
+        check_schema(source, "payers.schema.json")
+    except SourceError as exc:
+        raise RoutingError(str(exc)) from None
+    known = set(policy_ids)
+    payers = []
+    for i, raw in enumerate(source.data["payers"]):
+        for key in ("policy", "medicare_policy"):
+            if key in raw and raw[key] not in known:
+                raise RoutingError(f"{source.at(('payers', i, key))}: no policy with id '{raw[key]}'")
+        payers.append(
+            Payer(
+                key=raw["key"],
+                name=raw["name"],
+                identifiers=frozenset((i_["system"], i_["value"]) for i_ in raw.get("identifiers", [])),
+                names=frozenset(_name_key(n) for n in [raw["name"], *raw.get("names", [])]),
+                policy_id=raw["policy"],
+                medicare_policy_id=raw.get("medicare_policy"),
+            )
+        )
+    return tuple(payers)
+
+
+def is_medicare(coverage: Mapping[str, Any]) -> bool:
+    """A Medicare product: SOPT type 1x, or 'Medicare' in the type or plan names."""
+    words: list[str] = []
+    for coding in dicts(as_dict(coverage.get("type")).get("coding")):
+        if coding.get("system") == SOPT_SYSTEM and str(coding.get("code", "")).startswith("1"):
+            return True
+        words += [str(coding.get("display") or "")]
+    words.append(str(as_dict(coverage.get("type")).get("text") or ""))
+    for item in dicts(coverage.get("class")):
+        words += [str(item.get("name") or ""), str(item.get("value") or "")]
+    return any(re.search(r"\bmedicare\b", w, re.IGNORECASE) for w in words)
+
+
+def _payer_organizations(
+    coverage: Mapping[str, Any], organizations: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[dict[str, Any], Mapping[str, Any] | None]]:
+    found = []
+    for payor in dicts(coverage.get("payor")):
+        ref = reference_target(payor)
+        organization: Mapping[str, Any] | None = None
+        if ref and ref.startswith("#"):
+            organization = contained(coverage, ref[1:])
+        elif ref:
+            organization = organizations.get("/".join(ref.split("/")[-2:]))
+        found.append((payor, organization))
+    return found
+
+
+def _match(
+    payers: tuple[Payer, ...], payor: Mapping[str, Any], org: Mapping[str, Any] | None
+) -> tuple[Payer | None, str]:
+    identifiers = [as_dict(payor.get("identifier")), *dicts(as_dict(org).get("identifier"))]
+    for identifier in identifiers:
+        pair = (as_str(identifier.get("system")), as_str(identifier.get("value")))
+        for payer in payers:
+            if pair in payer.identifiers:
+                return payer, f"identifier {pair[0]}|{pair[1]}"
+    names = [as_str(as_dict(org).get("name")), as_str(payor.get("display"))]
+    names += [a for a in as_dict(org).get("alias", []) if isinstance(a, str)]
+    for name in filter(None, names):
+        for payer in payers:
+            if _name_key(name) in payer.names:
+                return payer, f"name '{name}'"
+    return None, "no payer identifier or name in the routing table"
+
+
+def route_coverages(
+    coverages: Iterable[Mapping[str, Any]],
+    organizations: Iterable[Mapping[str, Any]],
+    payers: tuple[Payer, ...],
+) -> list[Route]:
+    """A Route for every active Coverage (and every payor it names)."""
+    by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
+    routes = []
+    for coverage in coverages:
+        if coverage.get("status") not in ACTIVE_STATUSES:
+            continue
+        medicare = is_medicare(coverage)
+        for payor, org in _payer_organizations(coverage, by_ref) or [({}, None)]:
+            payer, how = _match(payers, payor, org)
+            display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
+            policy = None
+            if payer is not None:
+                policy = (
+                    payer.medicare_policy_id if medicare and payer.medicare_policy_id else payer.policy_id
+                )
+            routes.append(
+                Route(reference_of(coverage), payer.name if payer else display, payer, policy, how, medicare)
+            )
+    return routes

@@ -1,0 +1,116 @@
+"""Payer routing from Coverage (clinical-data-contract.md §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.catalog import load_catalog
+from service.routing import Payer, is_medicare, route_coverages
+
+PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
+KAISER = Payer(
+    "kpwa",
+    "Kaiser Permanente Washington",
+    frozenset({(PAYER_ID, "kpwa")}),
+    frozenset({"kaiser permanente washington"}),
+    "kpwa-policy",
+    "ncd-policy",
+)
+PAYERS = (*load_catalog().payers, KAISER)
+
+
+def coverage(cid: str, payor: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Coverage",
+        "id": cid,
+        "status": "active",
+        "payor": [payor],
+        "beneficiary": {"reference": "Patient/p1"},
+        **extra,
+    }
+
+
+def org(oid: str, name: str | None = None, value: str | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Organization", "id": oid}
+    if name:
+        resource["name"] = name
+    if value:
+        resource["identifier"] = [{"system": PAYER_ID, "value": value}]
+    return resource
+
+
+def test_identifier_wins_over_name() -> None:
+    routes = route_coverages(
+        [coverage("c1", {"reference": "Organization/o1", "display": "Someone Else"})],
+        [org("o1", "Misleading Name", "geha")],
+        PAYERS,
+    )
+    assert [(r.policy_id, r.matched_by) for r in routes] == [
+        ("geha-idds-chronic-pain", f"identifier {PAYER_ID}|geha")
+    ]
+    assert routes[0].payer_display == "GEHA"
+
+
+def test_name_is_the_fallback() -> None:
+    routes = route_coverages(
+        [coverage("c1", {"reference": "Organization/o1"})],
+        [org("o1", "Government Employees Health Association")],
+        PAYERS,
+    )
+    assert routes[0].policy_id == "geha-idds-chronic-pain"
+    display_only = route_coverages([coverage("c2", {"display": "geha"})], [], PAYERS)
+    assert display_only[0].policy_id == "geha-idds-chronic-pain"
+
+
+def test_contained_organization_and_logical_identifier() -> None:
+    contained = coverage("c1", {"reference": "#payer"}, contained=[org("payer", value="geha")])
+    logical = coverage("c2", {"identifier": {"system": PAYER_ID, "value": "geha"}})
+    assert [r.policy_id for r in route_coverages([contained, logical], [], PAYERS)] == [
+        "geha-idds-chronic-pain",
+        "geha-idds-chronic-pain",
+    ]
+
+
+def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
+    cancelled = coverage("c3", {"display": "GEHA"}, status="cancelled")
+    routes = route_coverages(
+        [coverage("c1", {"display": "GEHA"}), coverage("c2", {"display": "Medicaid"}), cancelled], [], PAYERS
+    )
+    assert [(r.coverage, r.policy_id) for r in routes] == [
+        ("Coverage/c1", "geha-idds-chronic-pain"),
+        ("Coverage/c2", None),
+    ]
+    assert routes[1].payer_display == "Medicaid"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"type": {"coding": [{"system": "https://nahdo.org/sopt", "code": "111"}]}}, True),
+        (
+            {"class": [{"type": {"text": "plan"}, "value": "KP-MA", "name": "Kaiser Medicare Advantage"}]},
+            True,
+        ),
+        ({"type": {"text": "Commercial PPO"}}, False),
+    ],
+)
+def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], expected: bool) -> None:
+    cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "kpwa"}}, **extra)
+    assert is_medicare(cov) is expected
+    assert route_coverages([cov], [], PAYERS)[0].policy_id == ("ncd-policy" if expected else "kpwa-policy")
+
+
+def test_odd_shapes_do_not_break_routing() -> None:
+    odd = {"resourceType": "Coverage", "id": "c9", "payor": "GEHA", "type": 5, "class": {"x": 1}}
+    assert route_coverages([odd], ["not a resource"], PAYERS)[0].policy_id is None  # type: ignore[list-item]
+
+
+def test_payers_table_must_name_existing_policies(tmp_path: Any) -> None:
+    from service.routing import RoutingError, load_payers
+
+    path = tmp_path / "payers.yaml"
+    path.write_text("payers:\n  - key: x\n    name: X\n    names: [X]\n    policy: nowhere\n")
+    with pytest.raises(RoutingError, match=r"payers.yaml:5: no policy with id 'nowhere'"):
+        load_payers(path, ["geha-idds-chronic-pain"])
