@@ -16,6 +16,7 @@ from typing import Any
 from service.codes import ASSESSMENT_CODES
 from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
 from service.terminology import Terminology
+from service.trial import SCALE_CODES
 from service.yamlsource import Located, SourceError, check_schema, load
 
 INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
@@ -116,6 +117,24 @@ def _check_param(kind: str, value: Any, where: str, terminology: Terminology) ->
     elif kind == "assessment-code":
         if value not in ASSESSMENT_CODES:
             raise PolicyError(f"{where}: '{value}' is not an assessment code of clinical-data-contract.md §5")
+    elif kind == "codes":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise fail("a non-empty list of codes")
+    elif kind == "unit":
+        if value != "months":
+            raise fail("'months'")
+    elif kind == "scale-code":
+        if value not in SCALE_CODES:
+            raise fail(f"one of {', '.join(SCALE_CODES)}")
+    elif kind == "scale-codes":
+        if not isinstance(value, list) or not value or any(v not in SCALE_CODES for v in value):
+            raise fail(f"a list of {', '.join(SCALE_CODES)}")
+    elif kind == "absent-status":
+        if value != "met":
+            raise fail("'met' (the absence rule)")
+    elif kind == "found-status":
+        if value != "not-documented":
+            raise fail("'not-documented'")
     elif kind == "code-map":
         if not isinstance(value, Mapping) or not all(
             isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)

@@ -123,3 +123,73 @@ def trial_result(
     return TrialResult(
         procedure, relief, _sustained_hours(base_value, post), baseline=baseline, lowest_post=lowest
     )
+
+
+SCALE_CODES = ("ashworth-score", "modified-ashworth-score", "spasm-frequency-score")
+_MAS_POINTS = {"0": 0.0, "1": 1.0, "1+": 1.5, "2": 2.0, "3": 3.0, "4": 4.0}
+
+
+def scale_points(observation: ObservationFact) -> float | None:
+    """A spasticity score as a number: Ashworth and spasm frequency as given, Modified Ashworth's
+    `1+` as 1.5 (contract §5; AMB-14)."""
+    value = observation.value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return value if 0 <= value <= 4 else None
+    if isinstance(value, str):
+        return _MAS_POINTS.get(value.strip())
+    return None
+
+
+@dataclass(frozen=True)
+class ScaleTrial:
+    """Scores of one spasticity scale around the most recent trial (contract §4, in points)."""
+
+    scale: str
+    procedure: ProcedureFact
+    baseline: ObservationFact
+    post: tuple[ObservationFact, ...]
+
+    def reduction(self) -> float:
+        base = scale_points(self.baseline) or 0.0
+        return max(base - (scale_points(p) or base) for p in self.post)
+
+    def sustained_hours(self, points: float) -> float:
+        """The longest run of consecutive post scores each at least `points` below the baseline."""
+        base = scale_points(self.baseline) or 0.0
+        best, run_start = 0.0, None
+        for score in self.post:
+            if base - (scale_points(score) or base) >= points:
+                run_start = run_start or score
+                best = max(best, (score.effective - run_start.effective).total_seconds() / 3600)  # type: ignore[operator]
+            else:
+                run_start = None
+        return best
+
+
+def scale_trials(
+    procedures: Sequence[ProcedureFact], observations: Sequence[ObservationFact], trial_codes: ValueSet
+) -> list[ScaleTrial]:
+    """Per scale, the baseline and post-trial scores around the most recent trial procedure."""
+    procedure = latest_trial_procedure(procedures, trial_codes)
+    if procedure is None or procedure.performed is None:
+        return []
+    start = procedure.performed
+    trials = []
+    for scale in SCALE_CODES:
+        scores = sorted(
+            (
+                o
+                for o in observations
+                if o.effective is not None
+                and scale_points(o) is not None
+                and any(c.code == scale for c in o.codes)
+            ),
+            key=lambda o: o.effective,  # type: ignore[arg-type, return-value]
+        )
+        before = [s for s in scores if start - BASELINE_MAX_AGE <= s.effective <= start]  # type: ignore[operator]
+        post = [s for s in scores if start < s.effective <= start + POST_WINDOW]  # type: ignore[operator]
+        if before and post:
+            trials.append(ScaleTrial(scale, procedure, before[-1], tuple(post)))
+    return trials

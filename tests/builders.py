@@ -220,16 +220,15 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def determine(
+def context(
     chart: list[dict[str, Any]],
     order: dict[str, Any] | None = None,
     drugs: tuple[dict[str, Any], ...] | None = None,
     companions: tuple[dict[str, Any], ...] = (),
     unavailable: dict[str, str] | None = None,
     today: date = TODAY,
-    policy_id: str = "geha-idds-chronic-pain",
-) -> Determination:
-    """Evaluate one policy for one order against a chart given as a list of FHIR resources."""
+) -> EvaluationContext:
+    """An evaluation context for a chart given as a list of FHIR resources and one pump order."""
     order = order or service_request()
     drug_orders = drugs if drugs is not None else (infusate_request(),)
     drafts = DraftOrders(bundle(order, *companions, *drug_orders))
@@ -241,8 +240,21 @@ def determine(
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
-    ctx = EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts, [pump])), episode)
-    return evaluate_order(cat.policies[policy_id], ctx)
+    return EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts, [pump])), episode)
+
+
+def determine(
+    chart: list[dict[str, Any]],
+    order: dict[str, Any] | None = None,
+    drugs: tuple[dict[str, Any], ...] | None = None,
+    companions: tuple[dict[str, Any], ...] = (),
+    unavailable: dict[str, str] | None = None,
+    today: date = TODAY,
+    policy_id: str = "geha-idds-chronic-pain",
+) -> Determination:
+    """Evaluate one policy for one order against a chart given as a list of FHIR resources."""
+    ctx = context(chart, order, drugs, companions, unavailable, today)
+    return evaluate_order(catalog().policies[policy_id], ctx)
 
 
 def statuses(d: Determination) -> dict[str, str]:

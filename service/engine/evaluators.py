@@ -19,6 +19,7 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import AllergyFact, ConditionFact, MedicationFact
 from service.fhirdates import months_before, start_of_day
 from service.terminology import Ingredient, ValueSet
+from service.trial import SCALE_CODES, scale_points, scale_trials
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -129,7 +130,10 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         )
     start = min(e.start for e in exposures)
     end = min(max(e.end for e in exposures), start_of_day(ctx.today))
-    days = (end - start).total_seconds() / 86400
+    if params.get("within_months"):
+        window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
+        start = max(start, window_start)
+    days = max((end - start).total_seconds() / 86400, 0.0)
     needed = float(params["days"])
     sources = {s for e in exposures for s in e.sources}
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
@@ -249,6 +253,15 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
     finding = f"{trial.relief_pct:.0f} % relief (needs {params['comparator']} {params['percent']} %)"
+    if ok and params.get("min_hours") is not None:
+        hours = trial.sustained_hours
+        if hours is None:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, tuple(evidence), f"{finding}; how long it lasted is not documented"
+            )
+        finding += f", lasting {hours:g} h (needs {params['min_hours']} h)"
+        if hours < float(params["min_hours"]):
+            return TestOutcome(Status.NOT_MET, tuple(evidence), finding)
     return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
 
 
@@ -270,6 +283,10 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
     """The latest project assessment Observation (contract §5) with a value that meets or fails."""
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
+        if params.get("when_absent") == "met":
+            return TestOutcome(
+                Status.MET, finding=f"none documented (no '{params['code']}' assessment)", by_absence=True
+            )
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' assessment recorded")
     evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
     if _one_of(found.value, params["met"]):
@@ -305,6 +322,11 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         return c.date is not None and c.date >= window_start
 
     found = [c for c in matching if current(c)]
+    if found and params.get("unless_present"):
+        others = _matching_conditions(ctx, _value_sets(ctx, params, "unless_present"))
+        if others:
+            evidence = tuple(_condition_evidence(c) for c in (found[:2] + others[:2]))
+            return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
     undated = [c for c in matching if c not in found and c.date is None]
     older = [c for c in matching if c not in found and c.date is not None]
     if not found:
@@ -355,6 +377,10 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"
             )
+    if params.get("when_found") == "not-documented":
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, params.get("found_finding", "documented: please confirm")
+        )
     return TestOutcome(Status.NOT_MET, evidence, "documented")
 
 
@@ -477,6 +503,147 @@ def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> 
     return TestOutcome(Status.NOT_DOCUMENTED, finding="no evaluation documented")
 
 
+def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
+    FDA-approved for the route); `single_ingredient` also refuses mixtures."""
+    if not ctx.infusates:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding="the drug to be infused is not named in the order")
+    allowed = ctx.infusate_ingredients(tuple(params["valuesets"]))
+    every = ctx.infusate_ingredients()
+    evidence = tuple(
+        Evidence(f"ordered: {i.name} ({inf.text or inf.reference})", inf.reference) for inf, i in every
+    )
+    if params.get("single_ingredient") and len({i.name for _, i in every}) > 1:
+        return TestOutcome(Status.NOT_MET, evidence, "a mixture of drugs is ordered")
+    others = [i.name for _, i in every if i.name not in {a.name for _, a in allowed}]
+    if allowed and not others:
+        return TestOutcome(Status.MET, evidence, f"{', '.join(i.name for _, i in allowed)} ordered")
+    if others:
+        return TestOutcome(Status.NOT_MET, evidence, f"{', '.join(others)} is not an allowed infusate")
+    return TestOutcome(Status.NOT_DOCUMENTED, finding="the ordered drug could not be identified")
+
+
+_TO_MONTHS = {
+    "a": 12.0,
+    "yr": 12.0,
+    "year": 12.0,
+    "years": 12.0,
+    "mo": 1.0,
+    "month": 1.0,
+    "months": 1.0,
+    "wk": 12 / 52.18,
+    "week": 12 / 52.18,
+    "weeks": 12 / 52.18,
+    "d": 12 / 365.25,
+    "day": 12 / 365.25,
+    "days": 12 / 365.25,
+}
+
+
+def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
+    converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48)."""
+    codes = set(params["loinc"])
+    found = [
+        o
+        for o in ctx.record.observations
+        if isinstance(o.value, float) and any(c.system == "loinc" and c.code in codes for c in o.codes)
+    ]
+    if not found:
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, finding=f"no observation {', '.join(sorted(codes))} recorded"
+        )
+    latest = max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min))
+    value = float(latest.value)  # type: ignore[arg-type]
+    if params.get("unit") == "months":
+        factor = _TO_MONTHS.get(str(latest.unit or "").lower())
+        if factor is None:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),),
+                "the value has no time unit",
+            )
+        value *= factor
+    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    needed = f"{params['comparator']} {params['value']} {params.get('unit', '')}".strip()
+    finding = f"{value:.1f} {params.get('unit', '')} recorded (needs {needed})".replace("  ", " ")
+    ok = COMPARATORS[params["comparator"]](round(value, 6), float(params["value"]))
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
+    found = ctx.record.latest_assessment(params["code"])
+    if found is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' recorded")
+    points = scale_points(found)
+    evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
+    if points is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unreadable score {found.value_text()}")
+    ok = COMPARATORS[params["comparator"]](points, float(params["value"]))
+    finding = f"{found.value_text()} (needs {params['comparator']} {params['value']:g})"
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """A spasticity trial response of at least `points` on a scale (lasting `hours`, if given):
+    the it-trial-scale-reduction assessment decides, else scores around the trial (contract §4)."""
+    points = float(params["points"])
+    hours = params.get("hours")
+    scales = set(params.get("scales", SCALE_CODES))
+    explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
+    if explicit is not None and isinstance(explicit.value, float):
+        evidence = [
+            Evidence(
+                f"it-trial-scale-reduction: {explicit.value_text()}", explicit.source, explicit.effective
+            )
+        ]
+        if explicit.value < points:
+            return TestOutcome(
+                Status.NOT_MET, tuple(evidence), f"{explicit.value:g} points (needs {points:g})"
+            )
+        if hours is None:
+            return TestOutcome(Status.MET, tuple(evidence), f"{explicit.value:g} points")
+        lasted = ctx.record.latest_assessment("it-trial-response-duration-h")
+        if lasted is None or not isinstance(lasted.value, float):
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, tuple(evidence), "how long the response lasted is not documented"
+            )
+        evidence.append(
+            Evidence(f"it-trial-response-duration-h: {lasted.value_text()}", lasted.source, lasted.effective)
+        )
+        status = Status.MET if lasted.value >= float(hours) else Status.NOT_MET
+        return TestOutcome(
+            status, tuple(evidence), f"{explicit.value:g} points for {lasted.value:g} h (needs {hours} h)"
+        )
+    trials = [
+        t
+        for t in scale_trials(
+            ctx.record.procedures, ctx.record.observations, ctx.terminology["trial-procedures"]
+        )
+        if t.scale in scales
+    ]
+    if not trials:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
+    best = max(trials, key=lambda t: (t.reduction(), t.sustained_hours(points)))
+    evidence = (
+        Evidence(
+            f"{best.scale}: {best.baseline.value_text()} before the trial",
+            best.baseline.source,
+            best.baseline.effective,
+        ),
+    )
+    finding = f"{best.reduction():g} points on {best.scale} (needs {points:g})"
+    if best.reduction() < points:
+        return TestOutcome(Status.NOT_MET, evidence, finding)
+    if hours is not None:
+        lasted = best.sustained_hours(points)
+        finding += f", for {lasted:g} h (needs {hours} h)"
+        if lasted < float(hours):
+            return TestOutcome(Status.NOT_MET, evidence, finding)
+    return TestOutcome(Status.MET, evidence, finding)
+
+
 @dataclass(frozen=True)
 class Param:
     """A test parameter: its kind (checked by the policy compiler) and whether it is required."""
@@ -517,6 +684,7 @@ TEST_TYPES: dict[str, TestType] = {
             "comparator": Param("comparator"),
             "days": Param("number"),
             "missing": MISSING_TEXT,
+            "within_months": _optional("count"),
         },
         MEDS,
     ),
@@ -540,12 +708,17 @@ TEST_TYPES: dict[str, TestType] = {
     ),
     "trial-relief": TestType(
         trial_relief,
-        {"comparator": Param("comparator"), "percent": Param("number")},
+        {"comparator": Param("comparator"), "percent": Param("number"), "min_hours": _optional("number")},
         ("Procedure", "Observation"),
     ),
     "assessment": TestType(
         assessment,
-        {"code": Param("assessment-code"), "met": Param("values"), "not_met": _optional("values")},
+        {
+            "code": Param("assessment-code"),
+            "met": Param("values"),
+            "not_met": _optional("values"),
+            "when_absent": _optional("absent-status"),
+        },
         ("Observation",),
     ),
     "no-condition": TestType(
@@ -557,6 +730,9 @@ TEST_TYPES: dict[str, TestType] = {
             "unless_treated_by": _optional("valueset"),
             "treatment_covers": _optional("valueset"),
             "cleared_by": _optional("assessment-code"),
+            "unless_present": _optional("valuesets"),
+            "when_found": _optional("found-status"),
+            "found_finding": _optional("text"),
         },
         ("Condition",),
     ),
@@ -566,6 +742,29 @@ TEST_TYPES: dict[str, TestType] = {
         no_device,
         {"valueset": Param("valueset"), "removal_cancels": _optional("code-map")},
         ("Device", "Condition", "Procedure"),
+    ),
+    "infusate-in": TestType(
+        infusate_in, {"valuesets": VALUE_SETS, "single_ingredient": _optional("flag")}, ()
+    ),
+    "observation-value": TestType(
+        observation_value,
+        {
+            "loinc": Param("codes"),
+            "comparator": Param("comparator"),
+            "value": Param("number"),
+            "unit": _optional("unit"),
+        },
+        ("Observation",),
+    ),
+    "scale-score": TestType(
+        scale_score,
+        {"code": Param("scale-code"), "comparator": Param("comparator"), "value": Param("number")},
+        ("Observation",),
+    ),
+    "scale-trial-response": TestType(
+        scale_trial_response,
+        {"points": Param("number"), "hours": _optional("number"), "scales": _optional("scale-codes")},
+        ("Procedure", "Observation"),
     ),
     "evaluation-documented": TestType(
         evaluation_documented,

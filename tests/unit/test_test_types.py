@@ -1,0 +1,166 @@
+"""The test types other payers' criteria need, exercised directly on built charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.engine.evaluators import TEST_TYPES
+from service.engine.model import Status
+from tests.builders import (
+    ASSESS,
+    ICD,
+    LOINC,
+    assessment,
+    coded_assessment,
+    concept,
+    condition,
+    context,
+    infusate_request,
+    med_request,
+    observation,
+    pain,
+    procedure,
+)
+
+
+def run(test_type: str, params: dict[str, Any], chart: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return TEST_TYPES[test_type].function(params, context(chart, **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("drugs", "status"),
+    [
+        ((infusate_request(),), Status.MET),
+        ((infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),), Status.NOT_MET),
+        ((), Status.NOT_DOCUMENTED),
+        ((infusate_request("mystery intrathecal compound", "0"),), Status.NOT_DOCUMENTED),
+    ],
+)
+def test_infusate_in(drugs: tuple[dict[str, Any], ...], status: Status) -> None:
+    assert run("infusate-in", {"valuesets": ["opioids"]}, [], drugs=drugs).status == status
+
+
+def test_infusate_in_refuses_mixtures_when_asked() -> None:
+    mixture = (infusate_request(), infusate_request("bupivacaine 7.5 MG/ML Injectable Solution", "1815"))
+    assert run("infusate-in", {"valuesets": ["it-infusates"]}, [], drugs=mixture).status == Status.MET
+    single = {"valuesets": ["it-infusates"], "single_ingredient": True}
+    assert run("infusate-in", single, [], drugs=mixture).status == Status.NOT_MET
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "status"),
+    [
+        (4, "mo", Status.MET),
+        (3, "mo", Status.MET),
+        (2, "mo", Status.NOT_MET),
+        (1, "a", Status.MET),
+        (10, "wk", Status.NOT_MET),
+        (120, "d", Status.MET),
+        (5, None, Status.NOT_DOCUMENTED),
+    ],
+)
+def test_life_expectancy_in_months(value: float, unit: str | None, status: Status) -> None:
+    quantity: dict[str, Any] = {"value": value}
+    if unit:
+        quantity["code"] = unit
+    chart = [observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity)]
+    params = {"loinc": ["75327-7"], "comparator": ">=", "value": 3, "unit": "months"}
+    assert run("observation-value", params, chart).status == status
+
+
+@pytest.mark.parametrize(("score", "status"), [("2", Status.MET), ("1+", Status.NOT_MET), ("3", Status.MET)])
+def test_modified_ashworth_threshold(score: str, status: Status) -> None:
+    chart = [coded_assessment("modified-ashworth-score", score)]
+    params = {"code": "modified-ashworth-score", "comparator": ">=", "value": 2}
+    assert run("scale-score", params, chart).status == status
+
+
+def ashworth(score: int, when: str) -> dict[str, Any]:
+    return assessment("ashworth-score", when, valueInteger=score)
+
+
+TRIAL = "2025-10-01T09:00:00Z"
+
+
+def test_scale_trial_response_computed_with_duration() -> None:
+    chart = [
+        procedure("62324", TRIAL),
+        ashworth(4, "2025-10-01T08:00:00Z"),
+        ashworth(2, "2025-10-01T10:00:00Z"),
+        ashworth(2, "2025-10-01T13:00:00Z"),
+        ashworth(1, "2025-10-01T15:00:00Z"),
+        ashworth(4, "2025-10-01T20:00:00Z"),
+    ]
+    assert run("scale-trial-response", {"points": 2, "hours": 4}, chart).status == Status.MET
+    assert run("scale-trial-response", {"points": 2, "hours": 6}, chart).status == Status.NOT_MET
+    assert run("scale-trial-response", {"points": 4}, chart).status == Status.NOT_MET
+
+
+def test_scale_trial_response_explicit_and_missing() -> None:
+    explicit = [
+        assessment("it-trial-scale-reduction", valueQuantity={"value": 2, "unit": "points"}),
+        assessment("it-trial-response-duration-h", valueQuantity={"value": 5, "unit": "h"}),
+    ]
+    assert run("scale-trial-response", {"points": 2, "hours": 4}, explicit).status == Status.MET
+    assert run("scale-trial-response", {"points": 1}, []).status == Status.NOT_DOCUMENTED
+
+
+def test_trial_relief_for_eight_hours() -> None:
+    chart = [
+        procedure("62324", TRIAL),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(3, "2025-10-01T10:00:00Z"),
+        pain(4, "2025-10-01T16:00:00Z"),
+        pain(7, "2025-10-01T22:00:00Z"),
+    ]
+    params = {"comparator": ">=", "percent": 50, "min_hours": 8}
+    assert run("trial-relief", params, chart).status == Status.NOT_MET  # 6 hours of >= 50 %
+    longer = [*chart[:-1], pain(3, "2025-10-01T19:00:00Z")]
+    assert run("trial-relief", params, longer).status == Status.MET
+
+
+def test_medication_duration_within_the_last_year() -> None:
+    old = [med_request("Oxycodone 5 MG Oral Tablet", "2024-01-01", "2025-06-01")]
+    params = {"valuesets": ["opioids"], "comparator": ">=", "days": 180, "within_months": 12}
+    assert run("medication-duration", params, old).status == Status.NOT_DOCUMENTED
+    recent = [med_request("Oxycodone 5 MG Oral Tablet", "2025-12-01", "2026-11-01")]
+    assert run("medication-duration", params, recent).status == Status.MET
+
+
+def test_assessment_absence_rule_when_asked() -> None:
+    params: dict[str, Any] = {
+        "code": "body-size-adequate",
+        "met": [True],
+        "not_met": [False],
+        "when_absent": "met",
+    }
+    assert run("assessment", params, []).status == Status.MET
+    assert run("assessment", params, [assessment("body-size-adequate", valueBoolean=False)]).status == (
+        Status.NOT_MET
+    )
+
+
+def test_no_condition_unless_a_specific_diagnosis_is_present() -> None:
+    params = {"valuesets": ["chronic-pain"], "unless_present": ["pain-cause"]}
+    only_generic = [condition(ICD, "G89.4", "2020-01-01")]
+    assert run("no-condition", params, only_generic).status == Status.NOT_MET
+    assert (
+        run("no-condition", params, [*only_generic, condition(ICD, "M96.1", "2020-01-01")]).status
+        == Status.MET
+    )
+
+
+def test_no_condition_can_ask_instead_of_refusing() -> None:
+    params = {
+        "valuesets": ["infection"],
+        "when_found": "not-documented",
+        "found_finding": "confirm it is cleared",
+    }
+    outcome = run("no-condition", params, [condition(ICD, "L03.115", "2026-11-01")])
+    assert (outcome.status, outcome.finding) == (Status.NOT_DOCUMENTED, "confirm it is cleared")
+
+
+def test_assessment_codes_in_questionnaire_answers_are_read() -> None:
+    assert concept(ASSESS, "x")["coding"][0]["system"] == ASSESS  # builders speak the contract's system
