@@ -39,6 +39,7 @@ class MedicationFact:
     end: datetime | None
     status_reason: str | None
     route_text: str
+    ingredients: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -156,12 +156,13 @@ def handle_hook(
     for route in routes:
         if route.policy_id is not None:
             judged.setdefault(route.policy_id, []).append(route)
+    shared: dict[tuple[str, ...], Any] = {}  # record-level matches, computed once for every policy
     determinations = tuple(
         replace(
             evaluate_order(
                 env.catalog.policies[policy_id],
                 EvaluationContext(
-                    record, env.catalog.terminology, today, order, drugs, episode_kinds=episode
+                    record, env.catalog.terminology, today, order, drugs, episode_kinds=episode, _memo=shared
                 ),
             ),
             payer=policy_routes[0].payer_display,

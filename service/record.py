@@ -24,7 +24,6 @@ from service.facts import (
     MedicationFact,
     ObservationFact,
     ProcedureFact,
-    latest_assessment,
 )
 from service.fhirdates import duration_days, parse_datetime
 from service.shapes import as_dict, dicts, reference_of
@@ -73,9 +72,11 @@ class PatientRecord:
     allergies: tuple[AllergyFact, ...] = ()
     trial: TrialResult = field(default_factory=lambda: TrialResult(None, None, None, reason="no data"))
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
-        return latest_assessment(self.observations, code)
+        """The most recent Observation (or questionnaire answer) of a project assessment code."""
+        return self.assessments.get(code)
 
 
 def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
@@ -315,28 +316,25 @@ def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFac
     return tuple(merged)
 
 
-def _ingredients_of(medication: MedicationFact, ingredients: Iterable[Ingredient]) -> list[Ingredient]:
-    found = []
-    for ingredient in ingredients:
-        by_code = any(
-            c.system == RXNORM and (c.code == ingredient.code or c.code in ingredient.products)
-            for c in medication.codes
-        )
-        if by_code or ingredient.matches_text(medication.text):
-            found.append(ingredient)
-    return found
+def _with_ingredients(medication: MedicationFact, ingredients: Iterable[Ingredient]) -> MedicationFact:
+    """The medication with the names of the known ingredients it contains (by RxCUI or by name)."""
+    names = frozenset(
+        i.name
+        for i in ingredients
+        if any(c.system == RXNORM and i.matches_code(c.code) for c in medication.codes)
+        or i.matches_text(medication.text)
+    )
+    return replace(medication, ingredients=names)
 
 
-def _exposures(
-    medications: Iterable[MedicationFact], ingredients: Iterable[Ingredient]
-) -> tuple[MedicationExposure, ...]:
+def _exposures(medications: Iterable[MedicationFact]) -> tuple[MedicationExposure, ...]:
     """Spans per ingredient: earliest start to latest end over all its orders and statements."""
     spans: dict[str, list[MedicationFact]] = {}
     for medication in medications:
         if medication.start is None:
             continue
-        for ingredient in _ingredients_of(medication, ingredients):
-            spans.setdefault(ingredient.name, []).append(medication)
+        for name in medication.ingredients:
+            spans.setdefault(name, []).append(medication)
     return tuple(
         MedicationExposure(
             ingredient=name,
@@ -346,6 +344,21 @@ def _exposures(
         )
         for name, facts in sorted(spans.items())
     )
+
+
+def _latest_assessments(observations: Iterable[ObservationFact]) -> dict[str, ObservationFact]:
+    latest: dict[str, ObservationFact] = {}
+    for observation in observations:
+        for code in observation.codes:
+            if code.system != ASSESSMENT:
+                continue
+            known = latest.get(code.code)
+            if known is None or (
+                observation.effective is not None
+                and (known.effective is None or observation.effective >= known.effective)
+            ):
+                latest[code.code] = observation
+    return latest
 
 
 def build_record(
@@ -376,6 +389,7 @@ def build_record(
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
+    meds = [_with_ingredients(m, terminology.all_ingredients()) for m in meds]
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
     observations = tuple(facts("Observation", _observation)) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
@@ -384,11 +398,12 @@ def build_record(
         patient_id=patient_id,
         conditions=_group_conditions(facts("Condition", _condition)),
         medications=tuple(meds),
-        exposures=_exposures(meds, terminology.all_ingredients()),
+        exposures=_exposures(meds),
         procedures=procedures,
         observations=observations,
         devices=tuple(facts("Device", _device)),
         allergies=tuple(facts("AllergyIntolerance", _allergy)),
+        assessments=_latest_assessments(observations),
         trial=trial_result(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,16 @@ class Ingredient:
     code: str | None
     products: frozenset[str] = frozenset()
     snomed: frozenset[str] = frozenset()
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", re.compile(rf"\b{re.escape(self.name)}\b", re.IGNORECASE))
 
     def matches_text(self, text: str) -> bool:
-        return bool(text) and re.search(rf"\b{re.escape(self.name)}\b", text, re.IGNORECASE) is not None
+        return bool(text) and self.pattern.search(text) is not None
+
+    def matches_code(self, rxcui: str) -> bool:
+        return rxcui == self.code or rxcui in self.products
 
 
 @dataclass(frozen=True)
@@ -66,15 +74,17 @@ class ValueSet:
     def matches(self, code: Code) -> bool:
         if code.system == ICD10CM:
             key = icd10_key(code.code)
-            return any(key.startswith(p) for p in self.icd10_prefixes) and not any(
-                key.startswith(p) for p in self.icd10_excluded
-            )
+            return key.startswith(self.icd10_prefixes) and not key.startswith(self.icd10_excluded)
         if code.system == RXNORM:
             return self.ingredient_for_code(code.code) is not None
         return code.code in self.codes.get(code.system, frozenset())
 
     def matches_any(self, codes: Iterable[Code]) -> bool:
         return any(self.matches(c) for c in codes)
+
+    @cached_property
+    def ingredient_names(self) -> frozenset[str]:
+        return frozenset(i.name for i in self.ingredients)
 
     def ingredient_for_code(self, rxcui: str) -> Ingredient | None:
         for ingredient in self.ingredients:

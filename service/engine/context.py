@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, TypeVar
 
 from service.orders import Infusate, PumpOrder
 from service.record import PatientRecord
 from service.terminology import Ingredient, Terminology
 from service.trial import TrialResult
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,13 @@ class EvaluationContext:
     episode_kinds: frozenset[str] = frozenset()
     request_kind: str = ""
     indication: str = ""
+    _memo: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        """A value computed once per record and shared by every criterion of every policy."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     @property
     def trial(self) -> TrialResult:

@@ -98,9 +98,14 @@ def _applies(spec: CriterionSpec, kind: str) -> bool:
 
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
-    kind = final_request_kind(ctx.order.kind, ctx.episode_kinds, ctx.record, ctx.terminology)
+    kind = ctx.memo(
+        ("kind", ctx.order.reference),
+        lambda: final_request_kind(ctx.order.kind, ctx.episode_kinds, ctx.record, ctx.terminology),
+    )
     ctx = replace(ctx, request_kind=kind)
-    ctx = replace(ctx, indication=classify_indication(ctx))
+    ctx = replace(
+        ctx, indication=ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
+    )
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,

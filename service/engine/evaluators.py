@@ -16,7 +16,7 @@ from typing import Any
 from service.codes import CPT, RXNORM, SNOMED, Code
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.facts import AllergyFact, ConditionFact, MedicationFact
+from service.facts import AllergyFact, ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import months_before, start_of_day
 from service.terminology import Ingredient, ValueSet
 from service.trial import SCALE_CODES, scale_points, scale_trials
@@ -55,19 +55,23 @@ def _in_sets(codes: tuple[Code, ...], value_sets: list[ValueSet]) -> bool:
     return any(vs.matches_any(codes) for vs in value_sets)
 
 
+def _matching_procedures(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ProcedureFact]:
+    return ctx.memo(
+        ("procedures", *(vs.id for vs in value_sets)),
+        lambda: [p for p in ctx.record.procedures if _in_sets(p.codes, value_sets)],
+    )
+
+
 def _matching_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ConditionFact]:
-    return [c for c in ctx.record.conditions if _in_sets(c.codes, value_sets)]
+    return ctx.memo(
+        ("conditions", *(vs.id for vs in value_sets)),
+        lambda: [c for c in ctx.record.conditions if _in_sets(c.codes, value_sets)],
+    )
 
 
 def _medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
-    for vs in value_sets:
-        if any(vs.ingredient_for_code(c.code) for c in med.codes if c.system == "rxnorm"):
-            return True
-        if vs.ingredients_in_text(med.text):
-            return True
-        if vs.matches_any(med.codes):
-            return True
-    return False
+    """A drug belongs to a class: by an ingredient found when the record was built, or by a code."""
+    return any(med.ingredients & vs.ingredient_names or vs.matches_any(med.codes) for vs in value_sets)
 
 
 def _condition_evidence(c: ConditionFact) -> Evidence:
@@ -198,11 +202,9 @@ def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     injection, whatever its CPT code: 62320-62323 report those as well as intrathecal trials)."""
     value_sets = _value_sets(ctx, params)
     with_steroids = bool(params.get("steroid_injections"))
-    found = [
-        p
-        for p in ctx.record.procedures
-        if _in_sets(p.codes, value_sets) or (with_steroids and p.steroid_injection)
-    ]
+    found = list(_matching_procedures(ctx, value_sets))
+    if with_steroids:
+        found += [p for p in ctx.record.procedures if p.steroid_injection and p not in found]
     if not found:
         return TestOutcome(
             Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying procedure found")
@@ -459,14 +461,14 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     for device in ctx.record.devices:
         if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text):
             evidence.append(Evidence(f"device: {device.label}", device.source))
-    evidence += [_condition_evidence(c) for c in ctx.record.conditions if devices_vs.matches_any(c.codes)]
+    evidence += [_condition_evidence(c) for c in _matching_conditions(ctx, [devices_vs])]
     removals = [
         (p.performed, set(cancels[c.code]))
         for p in ctx.record.procedures
         for c in p.codes
         if c.system == CPT and c.code in cancels and p.performed
     ]
-    for p in ctx.record.procedures:
+    for p in _matching_procedures(ctx, [devices_vs]):
         implant_codes = {c.code for c in p.codes if devices_vs.matches(c)}
         removed = any(
             p.performed and when > p.performed and implant_codes & undone for when, undone in removals
@@ -495,8 +497,7 @@ def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> 
     value_sets = _value_sets(ctx, params)
     evidence += [
         Evidence(f"{p.label} ({_day(p.performed)})", p.source, p.performed)
-        for p in ctx.record.procedures
-        if _in_sets(p.codes, value_sets)
+        for p in _matching_procedures(ctx, value_sets)
     ][:2]
     if evidence:
         return TestOutcome(Status.MET, tuple(evidence), "evaluation documented")
