@@ -173,8 +173,12 @@ def _medication_concept(resource: Mapping[str, Any], drafts: DraftOrders) -> Any
     ref = reference_target(resource.get("medicationReference"))
     if ref is None:
         return None
-    medication = contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref)
-    return as_dict(medication).get("code")
+    medication = as_dict(contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref))
+    coding = list(dicts(as_dict(medication.get("code")).get("coding")))
+    for ingredient in dicts(medication.get("ingredient")):
+        coding += dicts(as_dict(ingredient.get("itemCodeableConcept")).get("coding"))
+    text = as_dict(medication.get("code")).get("text")
+    return {"coding": coding, **({"text": text} if isinstance(text, str) else {})}
 
 
 def _routes(resource: Mapping[str, Any]) -> set[str]:

@@ -37,6 +37,7 @@ class CriterionSpec:
     role: str
     kinds: frozenset[str] | None
     test_type: str | None = None
+    indications: frozenset[str] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     logic: str | None = None
     children: tuple[CriterionSpec, ...] = ()
@@ -196,6 +197,7 @@ class _Compiler:
             "section": _words(raw["section"]),
             "role": role,
             "kinds": frozenset(raw["kinds"]) if "kinds" in raw else None,
+            "indications": frozenset(raw["indications"]) if "indications" in raw else None,
             "reading": _words(raw["reading"]) if "reading" in raw else None,
             "how_to_document": _words(raw["how_to_document"]) if "how_to_document" in raw else None,
         }

@@ -92,8 +92,10 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
     )
 
 
-def _applies(spec: CriterionSpec, kind: str) -> bool:
-    return spec.kinds is None or kind in spec.kinds
+def _applies(spec: CriterionSpec, kind: str, indication: str) -> bool:
+    return (spec.kinds is None or kind in spec.kinds) and (
+        spec.indications is None or indication in spec.indications
+    )
 
 
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
@@ -128,7 +130,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     results = tuple(
-        _evaluate(spec, policy, ctx) for spec in policy.criteria if _applies(spec, ctx.request_kind)
+        _evaluate(spec, policy, ctx)
+        for spec in policy.criteria
+        if _applies(spec, ctx.request_kind, ctx.indication)
     )
     statuses = [r.status for r in results]
     if Status.NOT_MET in statuses:

@@ -509,16 +509,17 @@ def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     FDA-approved for the route); `single_ingredient` also refuses mixtures."""
     if not ctx.infusates:
         return TestOutcome(Status.NOT_DOCUMENTED, finding="the drug to be infused is not named in the order")
-    allowed = ctx.infusate_ingredients(tuple(params["valuesets"]))
+    permitted = frozenset().union(*(vs.ingredient_names for vs in _value_sets(ctx, params)))
     every = ctx.infusate_ingredients()
     evidence = tuple(
         Evidence(f"ordered: {i.name} ({inf.text or inf.reference})", inf.reference) for inf, i in every
     )
     if params.get("single_ingredient") and len({i.name for _, i in every}) > 1:
         return TestOutcome(Status.NOT_MET, evidence, "a mixture of drugs is ordered")
-    others = [i.name for _, i in every if i.name not in {a.name for _, a in allowed}]
+    allowed = [i.name for _, i in every if i.name in permitted]
+    others = [i.name for _, i in every if i.name not in permitted]
     if allowed and not others:
-        return TestOutcome(Status.MET, evidence, f"{', '.join(i.name for _, i in allowed)} ordered")
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
     if others:
         return TestOutcome(Status.NOT_MET, evidence, f"{', '.join(others)} is not an allowed infusate")
     return TestOutcome(Status.NOT_DOCUMENTED, finding="the ordered drug could not be identified")

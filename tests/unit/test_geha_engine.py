@@ -583,3 +583,25 @@ def test_malformed_resources_are_dropped_and_mark_their_type_unreadable() -> Non
     infection = next(r for r in d.criteria if r.id == "geha.ci.infection")
     assert infection.status == Status.NOT_DOCUMENTED
     assert "could not be read" in infection.finding
+
+
+def test_a_criterion_can_be_limited_to_indications(tmp_path: Any) -> None:
+    import shutil
+
+    import yaml
+
+    import policies
+    from service.catalog import load_catalog
+    from service.engine.evaluate import evaluate_order
+    from tests.builders import context
+
+    root = tmp_path / "policies"
+    shutil.copytree(policies.directory(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    raw = yaml.safe_load((root / "geha.yaml").read_text(encoding="utf-8"))
+    raw["scope"]["indications"] = ["non-malignant-pain", "spasticity"]
+    raw["criteria"][0]["indications"] = ["spasticity"]
+    (root / "geha.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    policy = load_catalog(root).policies["geha-idds-chronic-pain"]
+    pain_ids = {r.id for r in evaluate_order(policy, context(meeting_chart())).criteria}
+    assert "geha.chronic-pain.duration-6mo" not in pain_ids
+    assert "geha.chronic-pain.known-cause" in pain_ids
