@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.codes import CPT, RXNORM, SNOMED, Code
+from service.codes import ASSESSMENT, CPT, RXNORM, SNOMED, Code
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.facts import AllergyFact, ConditionFact, MedicationFact, ProcedureFact
+from service.facts import AllergyFact, ConditionFact, MedicationFact, ObservationFact, ProcedureFact
 from service.fhirdates import months_before, start_of_day
 from service.terminology import Ingredient, ValueSet
-from service.trial import SCALE_CODES, scale_points, scale_trials
+from service.trial import SCALE_CODES, latest_trial_procedure, scale_points, scale_trials
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -506,7 +506,8 @@ def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> 
 
 def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
-    FDA-approved for the route); `single_ingredient` also refuses mixtures."""
+    FDA-approved for the route); with `includes`, one of its drugs is (an opioid mixed with
+    bupivacaine is still an opioid infusion); `single_ingredient` refuses mixtures."""
     if not ctx.infusates:
         return TestOutcome(Status.NOT_DOCUMENTED, finding="the drug to be infused is not named in the order")
     permitted = frozenset().union(*(vs.ingredient_names for vs in _value_sets(ctx, params)))
@@ -518,6 +519,8 @@ def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
         return TestOutcome(Status.NOT_MET, evidence, "a mixture of drugs is ordered")
     allowed = [i.name for _, i in every if i.name in permitted]
     others = [i.name for _, i in every if i.name not in permitted]
+    if allowed and params.get("includes"):
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
     if allowed and not others:
         return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
     if others:
@@ -573,9 +576,26 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
+def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None:
+    """The latest score of a scale taken before any intrathecal trial (a post-dose score measures
+    the trial, not the patient's baseline severity)."""
+    trial = latest_trial_procedure(ctx.record.procedures, ctx.terminology["trial-procedures"])
+    scores = [
+        o
+        for o in ctx.record.observations
+        if any(c.system == ASSESSMENT and c.code == code for c in o.codes)
+        and (
+            trial is None
+            or trial.performed is None
+            or (o.effective is not None and o.effective <= trial.performed)
+        )
+    ]
+    return max(scores, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+
+
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """The latest spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
-    found = ctx.record.latest_assessment(params["code"])
+    """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
+    found = _baseline_score(ctx, params["code"])
     if found is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' recorded")
     points = scale_points(found)
@@ -746,7 +766,9 @@ TEST_TYPES: dict[str, TestType] = {
         ("Device", "Condition", "Procedure"),
     ),
     "infusate-in": TestType(
-        infusate_in, {"valuesets": VALUE_SETS, "single_ingredient": _optional("flag")}, ()
+        infusate_in,
+        {"valuesets": VALUE_SETS, "single_ingredient": _optional("flag"), "includes": _optional("flag")},
+        (),
     ),
     "observation-value": TestType(
         observation_value,

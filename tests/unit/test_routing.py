@@ -7,18 +7,10 @@ from typing import Any
 import pytest
 
 from service.catalog import load_catalog
-from service.routing import Payer, is_medicare, route_coverages
+from service.routing import is_medicare, route_coverages
 
 PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
-KAISER = Payer(
-    "kpwa",
-    "Kaiser Permanente Washington",
-    frozenset({(PAYER_ID, "kpwa")}),
-    frozenset({"kaiser permanente washington"}),
-    "kpwa-policy",
-    "ncd-policy",
-)
-PAYERS = (*load_catalog().payers, KAISER)
+PAYERS = load_catalog().payers
 
 
 def coverage(cid: str, payor: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -99,7 +91,8 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
 def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], expected: bool) -> None:
     cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "kpwa"}}, **extra)
     assert is_medicare(cov) is expected
-    assert route_coverages([cov], [], PAYERS)[0].policy_id == ("ncd-policy" if expected else "kpwa-policy")
+    expected_policy = "cms-ncd-280-14" if expected else "kpwa-implanted-infusion-pumps"
+    assert route_coverages([cov], [], PAYERS)[0].policy_id == expected_policy
 
 
 def test_odd_shapes_do_not_break_routing() -> None:

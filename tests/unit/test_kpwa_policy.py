@@ -1,0 +1,665 @@
+"""Kaiser Permanente Washington (non-Medicare) criteria, evaluated by the pure engine on built charts.
+
+Each scenario is one patient; the assertions name every criterion the scenario is about, so a change of
+reading shows up as a status change, not only as a different outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.catalog import load_catalog
+from service.engine.model import Determination, Outcome, Status
+from service.record import CLINICAL_TYPES
+from tests.builders import (
+    CPT,
+    ICD,
+    LOINC,
+    SCT,
+    allergy,
+    assessment,
+    coded_assessment,
+    condition,
+    determine,
+    device,
+    infusate_request,
+    med_request,
+    observation,
+    pain,
+    procedure,
+    service_request,
+    statuses,
+)
+
+KPWA = "kpwa-implanted-infusion-pumps"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "001_684eb494c7cfba0f.txt"
+TRIAL = "2025-10-01T09:00:00Z"
+MORPHINE = infusate_request()
+BACLOFEN_IT = infusate_request("baclofen 2 MG/ML Injectable Solution", "1292")
+
+PAIN_CRITERIA = [
+    "kpwa.pain.it-epidural-opioid",
+    "kpwa.pain.severe-intractable",
+    "kpwa.pain.le-3mo",
+    "kpwa.pain.agree-opioid-reduction-50",
+    "kpwa.pain.less-invasive-any",
+    "kpwa.pain.no-acute-psych",
+    "kpwa.pain.no-sud-except-nicotine",
+]
+SPASTICITY_CRITERIA = [
+    "kpwa.spasticity.it-antispasmodic",
+    "kpwa.spasticity.ashworth-ge3-or-mas2",
+    "kpwa.spasticity.spasm-freq-ge2",
+    "kpwa.spasticity.oral-6wk-failed",
+]
+CONTRAINDICATIONS = [
+    "kpwa.ci.allergy",
+    "kpwa.ci.infection",
+    "kpwa.ci.body-size",
+    "kpwa.ci.programmable-device",
+]
+PAIN_TRIAL_PARTS = [
+    "kpwa.pain.trial-gt50-function.catheter",
+    "kpwa.pain.trial-gt50-function.relief-gt50",
+    "kpwa.pain.trial-gt50-function.function",
+    "kpwa.pain.trial-gt50-function.side-effects",
+    "kpwa.pain.trial-gt50-function.acceptance",
+]
+
+
+def kaiser(
+    chart: list[dict[str, Any]],
+    drugs: tuple[dict[str, Any], ...] = (MORPHINE,),
+    order: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Determination:
+    return determine(chart, order=order, drugs=drugs, policy_id=KPWA, **kwargs)
+
+
+def kstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
+    return statuses(kaiser(chart, **kwargs))[criterion]
+
+
+def code_of(resource: dict[str, Any]) -> str | None:
+    codings = (resource.get("code") or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def without(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
+    return [r for r in chart if code_of(r) not in codes]
+
+
+def pain_trial(before: float = 8, after: float = 3, code: str = "62326") -> list[dict[str, Any]]:
+    return [procedure(code, TRIAL), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
+
+
+def pain_chart() -> list[dict[str, Any]]:
+    """Non-malignant pain meeting every Kaiser criterion for an intrathecal morphine pump."""
+    return [
+        condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
+        med_request(
+            "Gabapentin 300 MG Oral Capsule", "2025-01-10", "2025-04-10", "stopped", "dizziness", "310431"
+        ),
+        assessment("life-expectancy-ge-3mo", "2026-10-01", valueBoolean=True),
+        assessment("opioid-reduction-agreement", "2025-09-01", valueBoolean=True),
+        *pain_trial(),
+        assessment("it-trial-function-improved", valueBoolean=True),
+        coded_assessment("it-trial-side-effects", "minimal"),
+        assessment("it-trial-patient-acceptance", valueBoolean=True),
+    ]
+
+
+def ashworth(score: int, when: str) -> dict[str, Any]:
+    return assessment("ashworth-score", when, valueInteger=score)
+
+
+def spasticity_chart() -> list[dict[str, Any]]:
+    """Multiple sclerosis spasticity meeting every Kaiser criterion for an intrathecal baclofen pump."""
+    return [
+        condition(ICD, "G35.A", "2015-01-01", "Relapsing-remitting multiple sclerosis"),
+        ashworth(3, "2025-09-01"),
+        assessment("spasm-frequency-score", "2025-09-01", valueInteger=2),
+        med_request(
+            "Baclofen 10 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped", "inadequate control"
+        ),
+        procedure("62323", TRIAL),
+        assessment("it-trial-scale-reduction", "2025-10-01", valueQuantity={"value": 2.5, "unit": "points"}),
+        assessment("it-trial-response-duration-h", "2025-10-01", valueQuantity={"value": 6, "unit": "h"}),
+    ]
+
+
+def scores_around_the_trial(*post: int) -> list[dict[str, Any]]:
+    """Ashworth 3 before the 09:00 bolus, then the given scores every two hours from 10:00."""
+    times = ["2025-10-01T10:00:00Z", "2025-10-01T12:00:00Z", "2025-10-01T14:00:00Z", "2025-10-01T16:00:00Z"]
+    return [ashworth(3, "2025-10-01T08:30:00Z"), *(ashworth(s, t) for s, t in zip(post, times, strict=False))]
+
+
+def spasticity_chart_with_scores(*post: int) -> list[dict[str, Any]]:
+    explicit = ("it-trial-scale-reduction", "it-trial-response-duration-h")
+    return [*without(spasticity_chart(), *explicit), *scores_around_the_trial(*post)]
+
+
+# --------------------------------------------------------------------------- patient 1: pain, meets
+
+
+def test_pain_patient_meets_every_pain_criterion_and_every_contraindication() -> None:
+    d = kaiser(pain_chart())
+    assert (d.outcome, d.request_kind, d.indication) == (
+        Outcome.MEETS,
+        "permanent-implant",
+        "non-malignant-pain",
+    )
+    found = statuses(d)
+    for criterion in [*PAIN_CRITERIA, *PAIN_TRIAL_PARTS, *CONTRAINDICATIONS, "kpwa.treatment-type"]:
+        assert found[criterion] == "met", criterion
+    assert found["kpwa.pain"] == "met"
+    assert found["kpwa.spasticity"] == "not-met"  # the other type of treatment does not count
+    assert found["kpwa.spasticity.it-antispasmodic"] == "not-met"
+    assert found["kpwa.spasticity.trial-2pt-4h"] == "met"  # does not apply to an opioid pump
+    assert found["kpwa.spasticity.trial-2pt-4h.opioid-pump"] == "met"
+    assert found["kpwa.pain.less-invasive.neuropathic"] == "met"
+    assert all(
+        r.citation.startswith("Kaiser Permanente Washington, Clinical Review Criteria") for r in d.criteria
+    )
+
+
+# --------------------------------------------------------------------------- patient 2: spasticity, meets
+
+
+def test_spasticity_patient_meets_every_spasticity_criterion() -> None:
+    d = kaiser(spasticity_chart(), drugs=(BACLOFEN_IT,))
+    assert (d.outcome, d.indication) == (Outcome.MEETS, "spasticity")
+    found = statuses(d)
+    for criterion in [*SPASTICITY_CRITERIA, *CONTRAINDICATIONS, "kpwa.spasticity.trial-2pt-4h"]:
+        assert found[criterion] == "met", criterion
+    assert found["kpwa.spasticity.trial-2pt-4h.response"] == "met"
+    assert found["kpwa.pain"] == "not-met"
+    assert found["kpwa.pain.it-epidural-opioid"] == "not-met"
+    assert found["kpwa.pain.trial-gt50-function"] == "met"  # does not apply to a baclofen pump
+    assert found["kpwa.pain.trial-gt50-function.antispasmodic-pump"] == "met"
+
+
+def test_spasticity_trial_response_computed_from_scores() -> None:
+    lasting = statuses(kaiser(spasticity_chart_with_scores(1, 1, 1), drugs=(BACLOFEN_IT,)))
+    assert lasting["kpwa.spasticity.trial-2pt-4h.response"] == "met"  # 10:00 to 14:00 = 4 h
+    fading = kaiser(spasticity_chart_with_scores(1, 1, 3), drugs=(BACLOFEN_IT,))
+    assert statuses(fading)["kpwa.spasticity.trial-2pt-4h.response"] == "not-met"  # 2 h only
+    assert statuses(fading)["kpwa.spasticity.trial-2pt-4h"] == "not-met"
+    assert fading.outcome == Outcome.DOES_NOT_MEET
+    one_point = statuses(kaiser(spasticity_chart_with_scores(2, 2, 2, 2), drugs=(BACLOFEN_IT,)))
+    assert one_point["kpwa.spasticity.trial-2pt-4h.response"] == "not-met"
+
+
+def test_trial_scores_do_not_replace_the_baseline_severity() -> None:
+    found = statuses(kaiser(spasticity_chart_with_scores(1, 1, 1), drugs=(BACLOFEN_IT,)))
+    assert found["kpwa.spasticity.ashworth-ge3-or-mas2"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("points", "hours", "expected"),
+    [(2, 4, "met"), (1.5, 8, "not-met"), (2, 3, "not-met"), (3, None, "not-documented")],
+)
+def test_explicit_baclofen_trial_response(points: float, hours: float | None, expected: str) -> None:
+    chart = [assessment("it-trial-scale-reduction", valueQuantity={"value": points, "unit": "points"})]
+    if hours is not None:
+        chart.append(assessment("it-trial-response-duration-h", valueQuantity={"value": hours, "unit": "h"}))
+    assert kstatus(chart, "kpwa.spasticity.trial-2pt-4h", drugs=(BACLOFEN_IT,)) == expected
+
+
+# --------------------------------------------------------------------------- patient 3: severity boundaries
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ([ashworth(3, "2025-09-01")], "met"),
+        ([ashworth(4, "2025-09-01")], "met"),
+        ([coded_assessment("modified-ashworth-score", "2", "2025-09-01")], "met"),
+        # one scale failing leaves the other alternative open (Kleene OR): asked, not refused
+        ([coded_assessment("modified-ashworth-score", "1+", "2025-09-01")], "not-documented"),
+        (
+            [ashworth(2, "2025-09-01"), coded_assessment("modified-ashworth-score", "1+", "2025-09-01")],
+            "not-met",
+        ),
+        ([ashworth(2, "2025-09-01")], "not-documented"),  # the Modified Ashworth alternative is still open
+        ([], "not-documented"),
+    ],
+)
+def test_ashworth_3_or_modified_ashworth_2(scores: list[dict[str, Any]], expected: str) -> None:
+    assert kstatus(scores, "kpwa.spasticity.ashworth-ge3-or-mas2", drugs=(BACLOFEN_IT,)) == expected
+
+
+@pytest.mark.parametrize(("score", "expected"), [(1, "not-met"), (2, "met"), (4, "met")])
+def test_spasm_frequency_at_least_2(score: int, expected: str) -> None:
+    chart = [assessment("spasm-frequency-score", "2025-09-01", valueInteger=score)]
+    assert kstatus(chart, "kpwa.spasticity.spasm-freq-ge2", drugs=(BACLOFEN_IT,)) == expected
+
+
+# --------------------------------------------------------------------------- patient 4: the 6-week oral trial
+
+
+@pytest.mark.parametrize(("end", "expected"), [("2025-02-11", "not-documented"), ("2025-02-12", "met")])
+def test_oral_antispasmodic_trial_is_42_days_or_more(end: str, expected: str) -> None:
+    chart = [med_request("Tizanidine 4 MG Oral Tablet", "2025-01-01", end, "stopped", "drowsiness", "0")]
+    found = statuses(kaiser(chart, drugs=(BACLOFEN_IT,)))
+    assert found["kpwa.spasticity.oral-6wk-failed.duration"] == expected
+    assert found["kpwa.spasticity.oral-6wk-failed.failure"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        ("ineffective", "met"),
+        ("intolerable", "met"),
+        ("effective", "not-met"),
+        ("contraindicated", "not-documented"),
+    ],
+)
+def test_oral_antispasmodic_outcome(outcome: str, expected: str) -> None:
+    chart = [coded_assessment("oral-antispasmodic-outcome", outcome)]
+    assert kstatus(chart, "kpwa.spasticity.oral-6wk-failed.failure", drugs=(BACLOFEN_IT,)) == expected
+
+
+def test_cyclobenzaprine_is_not_an_antispasmodic_trial() -> None:
+    chart = [
+        med_request("Cyclobenzaprine 10 MG Oral Tablet", "2025-01-01", "2025-06-01", "stopped", "no effect")
+    ]
+    found = statuses(kaiser(chart, drugs=(BACLOFEN_IT,)))
+    assert found["kpwa.spasticity.oral-6wk-failed.duration"] == "not-documented"
+    assert found["kpwa.spasticity.oral-6wk-failed.failure"] == "not-documented"
+
+
+# --------------------------------------------------------------------------- patient 5: pain trial boundaries
+
+
+@pytest.mark.parametrize(("after", "expected"), [(4, "not-met"), (3, "met"), (5, "not-met")])
+def test_trial_relief_must_be_more_than_50_percent(after: int, expected: str) -> None:
+    chart = [*without(pain_chart(), "62326", "72514-3"), *pain_trial(8, after)]
+    d = kaiser(chart)
+    assert statuses(d)["kpwa.pain.trial-gt50-function.relief-gt50"] == expected
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+@pytest.mark.parametrize(("percent", "expected"), [(50, "not-met"), (50.5, "met"), (80, "met")])
+def test_explicit_relief_percent_against_greater_than_50(percent: float, expected: str) -> None:
+    chart = [assessment("it-trial-pain-relief-pct", valueQuantity={"value": percent, "unit": "%"})]
+    assert kstatus(chart, "kpwa.pain.trial-gt50-function.relief-gt50") == expected
+
+
+def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
+    chart = [*without(pain_chart(), "62326", "72514-3"), *pain_trial(8, 2, code="62322")]
+    d = kaiser(chart)
+    found = statuses(d)
+    assert found["kpwa.pain.trial-gt50-function.relief-gt50"] == "met"
+    assert found["kpwa.pain.trial-gt50-function.catheter"] == "not-documented"
+    assert found["kpwa.pain.trial-gt50-function"] == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
+
+
+@pytest.mark.parametrize(
+    ("item", "value", "expected"),
+    [
+        ("it-trial-side-effects", "none", "met"),
+        ("it-trial-side-effects", "acceptable", "met"),
+        ("it-trial-side-effects", "unacceptable", "not-met"),
+        ("it-trial-function-improved", False, "not-met"),
+        ("it-trial-patient-acceptance", False, "not-met"),
+    ],
+)
+def test_function_side_effects_and_acceptance(item: str, value: str | bool, expected: str) -> None:
+    part = {
+        "it-trial-side-effects": "kpwa.pain.trial-gt50-function.side-effects",
+        "it-trial-function-improved": "kpwa.pain.trial-gt50-function.function",
+        "it-trial-patient-acceptance": "kpwa.pain.trial-gt50-function.acceptance",
+    }[item]
+    recorded = (
+        coded_assessment(item, value, "2025-10-03")
+        if isinstance(value, str)
+        else assessment(item, "2025-10-03", valueBoolean=value)
+    )
+    d = kaiser([*pain_chart(), recorded])  # the later answer wins
+    assert statuses(d)[part] == expected
+    if expected == "not-met":
+        assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+# --------------------------------------------------------------------------- patient 6: request kinds
+
+
+def test_a_trial_request_is_judged_without_the_trial_results() -> None:
+    before_the_trial = pain_chart()[:4]  # diagnosis, gabapentin, life expectancy, agreement
+    d = kaiser(before_the_trial, order=service_request("62324"))
+    assert d.request_kind == "trial"
+    found = statuses(d)
+    assert "kpwa.pain.trial-gt50-function" not in found
+    assert "kpwa.spasticity.trial-2pt-4h" not in found
+    assert d.outcome == Outcome.MEETS
+    assert kaiser(before_the_trial).outcome == Outcome.INSUFFICIENT  # the implant needs the trial
+
+
+def test_replacement_still_needs_the_trial_and_an_existing_pump_is_no_contraindication() -> None:
+    chart = [*pain_chart(), device({"text": "SynchroMed II intrathecal pump"})]
+    d = kaiser(chart)
+    assert d.request_kind == "replacement"
+    found = statuses(d)
+    assert found["kpwa.pain.trial-gt50-function"] == "met"
+    assert found["kpwa.ci.programmable-device"] == "met"
+    assert d.outcome == Outcome.MEETS
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "words"), [("95990", "refill-analysis", "refill"), ("62365", "removal", "removing")]
+)
+def test_refill_and_removal_are_not_addressed(code: str, kind: str, words: str) -> None:
+    d = kaiser(pain_chart(), order=service_request(code))
+    assert (d.request_kind, d.outcome) == (kind, Outcome.NOT_APPLICABLE)
+    assert words in d.explanation and d.criteria == ()
+
+
+# --------------------------------------------------------------------------- patient 7: indications
+
+
+def test_cancer_pain_is_in_scope_and_the_malignancy_is_the_pain_origin() -> None:
+    cancer = [condition(ICD, "C61", "2024-01-01"), condition(ICD, "C79.51", "2025-01-01")]
+    chart = [*cancer, *[r for r in pain_chart() if r["resourceType"] != "Condition"]]
+    d = kaiser(chart)
+    assert d.indication == "cancer-pain"
+    found = statuses(d)
+    assert found["kpwa.pain.severe-intractable"] == "met"
+    assert found["kpwa.pain.agree-opioid-reduction-50"] == "met"  # applies to malignant pain too (AMB-05)
+    assert d.outcome == Outcome.MEETS
+    no_agreement = without(chart, "opioid-reduction-agreement")
+    assert kstatus(no_agreement, "kpwa.pain.agree-opioid-reduction-50") == "not-documented"
+
+
+def test_dystonia_is_not_addressed() -> None:
+    d = kaiser([condition(ICD, "G24.1", "2019-01-01")], drugs=(BACLOFEN_IT,))
+    assert (d.indication, d.outcome) == ("dystonia", Outcome.NOT_APPLICABLE)
+    assert "AMB-18" in d.explanation
+
+
+def test_the_drug_decides_the_type_of_treatment() -> None:
+    mixture = (MORPHINE, infusate_request("bupivacaine 7.5 MG/ML Injectable Solution", "1815"))
+    assert kstatus(pain_chart(), "kpwa.pain.it-epidural-opioid", drugs=mixture) == "met"
+    hydromorphone = (infusate_request("hydromorphone 10 MG/ML Injectable Solution", "3423"),)
+    assert kaiser(pain_chart(), drugs=hydromorphone).outcome == Outcome.MEETS
+    nothing_named = kaiser(pain_chart(), drugs=())
+    found = statuses(nothing_named)
+    assert found["kpwa.pain.it-epidural-opioid"] == "not-documented"
+    assert found["kpwa.spasticity.it-antispasmodic"] == "not-documented"
+    assert found["kpwa.treatment-type"] == "not-documented"
+    assert nothing_named.outcome == Outcome.INSUFFICIENT
+    both = (MORPHINE, BACLOFEN_IT)
+    assert kstatus(pain_chart(), "kpwa.treatment-type", drugs=both) == "not-met"
+
+
+def test_baclofen_for_a_pain_patient_is_judged_by_the_spasticity_criteria() -> None:
+    d = kaiser(pain_chart(), drugs=(BACLOFEN_IT,))
+    found = statuses(d)
+    assert found["kpwa.pain"] == "not-met"
+    assert found["kpwa.spasticity.ashworth-ge3-or-mas2"] == "not-documented"
+    assert found["kpwa.pain.trial-gt50-function"] == "met"
+    assert found["kpwa.spasticity.trial-2pt-4h"] == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
+
+
+# --------------------------------------------------------------------------- patient 8: life expectancy
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"),
+    [
+        ({"value": 3, "code": "mo"}, "met"),
+        ({"value": 2.9, "code": "mo"}, "not-met"),
+        ({"value": 1, "code": "a"}, "met"),
+        ({"value": 10, "code": "wk"}, "not-met"),
+        ({"value": 5}, "not-documented"),
+    ],
+)
+def test_life_expectancy_of_at_least_3_months(quantity: dict[str, Any], expected: str) -> None:
+    chart = [observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity)]
+    found = statuses(kaiser(chart))
+    assert found["kpwa.pain.le-3mo.recorded.loinc"] == expected
+    # a low estimate alone asks for the answer; only an answer of "no" refuses
+    assert found["kpwa.pain.le-3mo"] == ("met" if expected == "met" else "not-documented")
+    answered_no = [*chart, assessment("life-expectancy-ge-3mo", "2026-11-02", valueBoolean=False)]
+    assert kstatus(answered_no, "kpwa.pain.le-3mo") == "not-met"
+
+
+def test_life_expectancy_assessment_and_terminal_codes() -> None:
+    assert kstatus([], "kpwa.pain.le-3mo") == "not-documented"
+    no = [assessment("life-expectancy-ge-3mo", "2026-10-01", valueBoolean=False)]
+    assert kstatus(no, "kpwa.pain.le-3mo") == "not-met"
+    hospice = condition(SCT, "385763009", "2026-10-15", "Hospice care", status=None)
+    d = kaiser([*pain_chart(), hospice])
+    found = statuses(d)
+    assert found["kpwa.pain.le-3mo.recorded"] == "met"
+    # the answer predates the hospice code, so it does not confirm it
+    assert found["kpwa.pain.le-3mo.no-terminal-conflict"] == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
+    confirmed = [
+        *pain_chart(),
+        hospice,
+        assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=True),
+    ]
+    assert kstatus(confirmed, "kpwa.pain.le-3mo") == "met"
+    palliative = [condition(ICD, "Z51.5", "2026-11-01")]
+    assert kstatus(palliative, "kpwa.pain.le-3mo.no-terminal-conflict") == "not-documented"
+
+
+# --------------------------------------------------------------------------- patient 9: less invasive therapy
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        med_request("Naproxen 500 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped", "GI upset", "0"),
+        allergy("Pregabalin", "187832", kind="intolerance"),
+        procedure("97110", "2025-03-01"),
+        procedure("90837", "2025-04-01"),
+        procedure("228557008", "2025-04-01", SCT, "Cognitive and behavioral therapy"),
+        coded_assessment("opioid-trial-outcome", "ineffective"),
+        med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-02-01", "stopped", "nausea"),
+    ],
+)
+def test_any_one_less_invasive_therapy_is_enough(evidence: dict[str, Any]) -> None:
+    assert kstatus([evidence], "kpwa.pain.less-invasive-any") == "met"
+
+
+def test_unproven_therapies_are_not_documented_never_not_met() -> None:
+    chart = [
+        med_request("Ibuprofen 800 MG Oral Tablet", "2025-01-01", "2025-06-01", "completed", code="0"),
+        coded_assessment("opioid-trial-outcome", "effective"),
+        procedure("97161", "2025-01-01", display="PT evaluation"),
+        procedure("90791", "2025-01-01"),
+    ]
+    found = statuses(kaiser(chart))
+    assert found["kpwa.pain.less-invasive.nsaid"] == "not-documented"  # taken, failure not recorded
+    assert found["kpwa.pain.less-invasive.history"] == "not-met"
+    assert found["kpwa.pain.less-invasive.pt"] == "not-documented"  # an evaluation is not a trial of PT
+    # a psychiatric evaluation is not therapy
+    assert found["kpwa.pain.less-invasive.behavioral"] == "not-documented"
+    assert found["kpwa.pain.less-invasive-any"] == "not-documented"
+
+
+# --------------------------------------------------------------------------- patient 10: psych and SUD
+
+
+def test_acute_psychiatric_instability_and_clearance() -> None:
+    recent = condition(ICD, "R45.851", "2026-10-01")
+    assert kstatus([*pain_chart(), recent], "kpwa.pain.no-acute-psych") == "not-met"
+    assert kaiser([*pain_chart(), recent]).outcome == Outcome.DOES_NOT_MEET
+    cleared = [*pain_chart(), recent, assessment("psych-clearance", "2026-10-20", valueBoolean=True)]
+    assert kstatus(cleared, "kpwa.pain.no-acute-psych") == "met"
+    assert kstatus([condition(ICD, "F20.9", "2018-01-01")], "kpwa.pain.no-acute-psych") == "met"
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"),
+    [
+        ([condition(ICD, "F17.210", "2020-01-01", "Nicotine dependence, cigarettes")], "met"),
+        ([condition(ICD, "F10.20", "2024-01-01")], "not-met"),
+        ([condition(ICD, "F11.21", "2020-01-01", "Opioid dependence, in remission")], "not-met"),
+        ([condition(SCT, "66214007", "2024-01-01")], "not-met"),
+        (
+            [
+                condition(ICD, "F11.20", "2024-01-01"),
+                med_request(
+                    "Buprenorphine 8 MG Sublingual Tablet", "2026-10-01", status="active", code="1819"
+                ),
+            ],
+            "met",
+        ),
+        (
+            [
+                condition(ICD, "F10.20", "2024-01-01"),
+                med_request(
+                    "Buprenorphine 8 MG Sublingual Tablet", "2026-10-01", status="active", code="1819"
+                ),
+            ],
+            "not-met",
+        ),
+    ],
+)
+def test_substance_related_disorder_other_than_nicotine(chart: list[dict[str, Any]], expected: str) -> None:
+    assert kstatus(chart, "kpwa.pain.no-sud-except-nicotine") == expected
+
+
+def test_psych_and_sud_are_pain_criteria_only() -> None:
+    chart = [
+        *spasticity_chart(),
+        condition(ICD, "F10.20", "2024-01-01"),
+        condition(ICD, "R45.851", "2026-10-01"),
+    ]
+    d = kaiser(chart, drugs=(BACLOFEN_IT,))
+    # inside the pain block, which does not count for a baclofen pump
+    assert statuses(d)["kpwa.pain.no-sud-except-nicotine"] == "not-met"
+    assert d.outcome == Outcome.MEETS
+
+
+# --------------------------------------------------------------------------- patient 11: contraindications
+
+
+@pytest.mark.parametrize(
+    ("evidence", "drugs"),
+    [
+        (allergy("Baclofen 10 MG Oral Tablet", "0"), (BACLOFEN_IT,)),
+        (allergy("Morphine", "7052"), (MORPHINE,)),
+        (allergy("morphine sulfate 15 MG Oral Tablet", "0", kind="intolerance"), (MORPHINE,)),
+    ],
+)
+def test_allergy_to_the_drug_in_any_formulation(
+    evidence: dict[str, Any], drugs: tuple[dict[str, Any], ...]
+) -> None:
+    base = spasticity_chart() if drugs == (BACLOFEN_IT,) else pain_chart()
+    d = kaiser([*base, evidence], drugs=drugs)
+    assert statuses(d)["kpwa.ci.allergy"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_allergy_to_another_drug_is_no_contraindication() -> None:
+    assert kstatus([allergy("Penicillin V", "7984")], "kpwa.ci.allergy") == "met"
+
+
+def test_infection() -> None:
+    assert kstatus([condition(ICD, "L03.115", "2026-11-01")], "kpwa.ci.infection") == "not-met"
+    assert kstatus([condition(ICD, "N39.0", "2024-01-01", status=None)], "kpwa.ci.infection") == "met"
+    assert kstatus([], "kpwa.ci.infection") == "met"
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"),
+    [
+        ([], "met"),
+        ([assessment("body-size-adequate", "2026-10-01", valueBoolean=False)], "not-met"),
+        ([assessment("body-size-adequate", "2026-10-01", valueBoolean=True)], "met"),
+        ([condition(ICD, "R64", "2026-09-01", "Cachexia")], "not-documented"),
+        (
+            [
+                condition(ICD, "Z68.1", "2026-09-01", status=None),
+                assessment("body-size-adequate", "2026-10-01", valueBoolean=True),
+            ],
+            "met",
+        ),
+        (
+            [
+                condition(ICD, "E43", "2026-09-01"),
+                assessment("body-size-adequate", "2026-08-01", valueBoolean=True),
+            ],
+            "not-documented",
+        ),
+    ],
+)
+def test_body_size_is_an_answer_and_proxies_only_ask(chart: list[dict[str, Any]], expected: str) -> None:
+    assert kstatus(chart, "kpwa.ci.body-size") == expected
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [
+        ([condition(ICD, "Z95.0", "2020-01-01")], "not-met"),
+        ([device({"text": "Spinal cord stimulator"})], "not-met"),
+        ([procedure("63685", "2021-01-01", CPT)], "not-met"),
+        ([procedure("63685", "2021-01-01"), procedure("63688", "2022-01-01")], "met"),
+        ([device({"text": "Cardiac pacemaker"}, status="inactive")], "met"),
+    ],
+)
+def test_other_implanted_programmable_devices(evidence: list[dict[str, Any]], expected: str) -> None:
+    d = kaiser([*pain_chart(), *evidence])
+    assert statuses(d)["kpwa.ci.programmable-device"] == expected
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_contraindications_apply_to_spasticity_pumps_too() -> None:
+    d = kaiser([*spasticity_chart(), condition(ICD, "Z95.0", "2020-01-01")], drugs=(BACLOFEN_IT,))
+    assert statuses(d)["kpwa.ci.programmable-device"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+# --------------------------------------------------------------------------- patient 12: nothing recorded
+
+
+def test_empty_chart_is_insufficient_never_not_met() -> None:
+    d = kaiser([])
+    found = statuses(d)
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert found["kpwa.pain"] == "not-documented"
+    assert [found[c] for c in CONTRAINDICATIONS] == ["met"] * 4  # absence rule
+    assert found["kpwa.pain.no-acute-psych"] == "met"
+    assert found["kpwa.pain.no-sud-except-nicotine"] == "met"
+
+
+def test_unavailable_data_never_counts_as_absence() -> None:
+    d = kaiser([], unavailable={t: "HTTP 503" for t in CLINICAL_TYPES})
+    found = statuses(d)
+    for criterion in ("kpwa.ci.infection", "kpwa.ci.programmable-device", "kpwa.ci.allergy"):
+        assert found[criterion] == "not-documented", criterion
+    body = next(r for r in d.criteria if r.id == "kpwa.ci.body-size")
+    assert body.status == Status.NOT_DOCUMENTED
+    assert d.outcome == Outcome.INSUFFICIENT
+
+
+# --------------------------------------------------------------------------- the policy file itself
+
+
+def test_every_kpwa_text_is_the_seed_words() -> None:
+    if not SEED.exists():
+        pytest.skip(f"the seed policies are not beside the repository ({SEED})")
+    words = " ".join(SEED.read_text(encoding="utf-8").split())
+    for spec in load_catalog().policies[KPWA].all_criteria():
+        assert spec.text in words, spec.id
+
+
+def test_every_criterion_of_the_matrix_is_encoded_or_explained() -> None:
+    policy = load_catalog().policies[KPWA]
+    ids = {c.id for c in policy.all_criteria()}
+    for criterion in [*PAIN_CRITERIA, *SPASTICITY_CRITERIA, *CONTRAINDICATIONS]:
+        assert criterion in ids
+    assert {"kpwa.spasticity.trial-2pt-4h", "kpwa.pain.trial-gt50-function"} <= ids
+    notes = Path(__file__).resolve().parents[2] / "policies" / "notes" / "kpwa.md"
+    text = notes.read_text(encoding="utf-8")
+    for missing in ("kpwa.product.medicare-ncd", "kpwa.chemo.5fudr-liver", "kpwa.doc.notes-3mo"):
+        assert missing in text

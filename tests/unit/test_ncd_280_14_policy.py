@@ -1,0 +1,390 @@
+"""CMS NCD 280.14 (as quoted in the GEHA seed): intrathecal opioids for nonmalignant pain, Kaiser's Medicare
+members' policy. Each scenario is one patient with per-criterion assertions; the NCD borrows no other payer's
+thresholds (no 50 % relief, no psychiatric or substance-use criteria, no opioid-reduction agreement)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.catalog import load_catalog
+from service.engine.model import Determination, Outcome
+from service.record import CLINICAL_TYPES
+from tests.builders import (
+    ICD,
+    LOINC,
+    SCT,
+    allergy,
+    assessment,
+    coded_assessment,
+    condition,
+    determine,
+    device,
+    infusate_request,
+    med_request,
+    observation,
+    pain,
+    procedure,
+    service_request,
+    statuses,
+)
+
+NCD = "cms-ncd-280-14"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_77fb8b59100a0397.txt"
+TRIAL = "2025-10-01T09:00:00Z"
+TOP = [
+    "ncd280.it-opioid",
+    "ncd280.severe-intractable-nonmalignant",
+    "ncd280.le-3mo",
+    "ncd280.noninvasive-history",
+    "ncd280.trial-catheter",
+    "ncd280.ci.allergy",
+    "ncd280.ci.infection",
+    "ncd280.ci.body-size",
+    "ncd280.ci.programmable-device",
+]
+TRIAL_PARTS = [
+    "ncd280.trial-catheter.catheter",
+    "ncd280.trial-catheter.relief",
+    "ncd280.trial-catheter.side-effects",
+    "ncd280.trial-catheter.acceptance",
+]
+
+
+def medicare(
+    chart: list[dict[str, Any]],
+    drugs: tuple[dict[str, Any], ...] | None = None,
+    order: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Determination:
+    return determine(chart, order=order, drugs=drugs, policy_id=NCD, **kwargs)
+
+
+def nstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
+    return statuses(medicare(chart, **kwargs))[criterion]
+
+
+def code_of(resource: dict[str, Any]) -> str | None:
+    codings = (resource.get("code") or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def without(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
+    return [r for r in chart if code_of(r) not in codes]
+
+
+def catheter_trial(before: float = 8, after: float = 6, code: str = "62324") -> list[dict[str, Any]]:
+    return [procedure(code, TRIAL), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
+
+
+def ncd_chart() -> list[dict[str, Any]]:
+    """Failed back surgery syndrome meeting the NCD text for a morphine pump (with only 25 % trial relief)."""
+    return [
+        condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
+        med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-01-10",
+            "2025-04-10",
+            "stopped",
+            reason="inadequate analgesia",
+            code="1049683",
+        ),
+        observation(LOINC, "75327-7", "2026-10-01", valueQuantity={"value": 10, "code": "a"}),
+        *catheter_trial(),
+        coded_assessment("it-trial-side-effects", "acceptable"),
+        assessment("it-trial-patient-acceptance", valueBoolean=True),
+    ]
+
+
+# --------------------------------------------------------------------------- patient 1: meets
+
+
+def test_ncd_patient_meets_every_criterion_without_a_50_percent_threshold() -> None:
+    d = medicare(ncd_chart())
+    assert (d.outcome, d.request_kind, d.indication) == (
+        Outcome.MEETS,
+        "permanent-implant",
+        "non-malignant-pain",
+    )
+    found = statuses(d)
+    assert [found[c] for c in [*TOP, *TRIAL_PARTS]] == ["met"] * (len(TOP) + len(TRIAL_PARTS))
+    relief = next(c for r in d.criteria for c in r.children if c.id == "ncd280.trial-catheter.relief")
+    assert relief.finding.startswith("25 % relief")
+    assert all(r.citation.startswith("Centers for Medicare & Medicaid Services (CMS)") for r in d.criteria)
+
+
+def test_no_other_payers_criteria_leak_into_the_ncd() -> None:
+    chart = [
+        *ncd_chart(),
+        condition(ICD, "F10.20", "2024-01-01"),  # GEHA / Kaiser substance-use criterion
+        condition(ICD, "R45.851", "2026-10-01"),  # GEHA / Kaiser psychiatric criterion
+    ]
+    d = medicare(chart)
+    assert d.outcome == Outcome.MEETS
+    ids = {c.id for c in load_catalog().policies[NCD].all_criteria()}
+    assert all(i.startswith("ncd280.") for i in ids)
+
+
+# --------------------------------------------------------------------------- patient 2: trial
+
+
+@pytest.mark.parametrize(("after", "expected"), [(8, "not-met"), (9, "not-met"), (7, "met"), (0, "met")])
+def test_the_trial_must_relieve_pain(after: int, expected: str) -> None:
+    chart = [*without(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, after)]
+    d = medicare(chart)
+    assert statuses(d)["ncd280.trial-catheter.relief"] == expected
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
+    chart = [*without(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 2, code="62323")]
+    d = medicare(chart)
+    found = statuses(d)
+    assert found["ncd280.trial-catheter.relief"] == "met"
+    assert found["ncd280.trial-catheter.catheter"] == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
+
+
+@pytest.mark.parametrize(
+    ("recorded", "part", "expected"),
+    [
+        (coded_assessment("it-trial-side-effects", "none", "2025-10-03"), "side-effects", "met"),
+        (coded_assessment("it-trial-side-effects", "minimal", "2025-10-03"), "side-effects", "met"),
+        (coded_assessment("it-trial-side-effects", "unacceptable", "2025-10-03"), "side-effects", "not-met"),
+        (
+            assessment("it-trial-patient-acceptance", "2025-10-03", valueBoolean=False),
+            "acceptance",
+            "not-met",
+        ),
+    ],
+)
+def test_side_effects_and_acceptance(recorded: dict[str, Any], part: str, expected: str) -> None:
+    d = medicare([*ncd_chart(), recorded])
+    assert statuses(d)[f"ncd280.trial-catheter.{part}"] == expected
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_missing_trial_answers_are_not_documented() -> None:
+    chart = without(ncd_chart(), "it-trial-side-effects", "it-trial-patient-acceptance")
+    found = statuses(medicare(chart))
+    assert found["ncd280.trial-catheter.side-effects"] == "not-documented"
+    assert found["ncd280.trial-catheter.acceptance"] == "not-documented"
+    assert found["ncd280.trial-catheter"] == "not-documented"
+
+
+# --------------------------------------------------------------------------- patient 3: request kinds
+
+
+def test_a_trial_request_is_judged_without_the_trial_results() -> None:
+    before_the_trial = ncd_chart()[:3]
+    d = medicare(before_the_trial, order=service_request("62325"))
+    assert d.request_kind == "trial"
+    assert "ncd280.trial-catheter" not in statuses(d)
+    assert d.outcome == Outcome.MEETS
+    assert medicare(before_the_trial).outcome == Outcome.INSUFFICIENT
+
+
+def test_replacement_is_judged_like_an_implant() -> None:
+    d = medicare([*ncd_chart(), device({"text": "SynchroMed II intrathecal pump"})])
+    assert d.request_kind == "replacement"
+    assert statuses(d)["ncd280.trial-catheter"] == "met"
+    assert statuses(d)["ncd280.ci.programmable-device"] == "met"
+
+
+@pytest.mark.parametrize(("code", "kind"), [("95991", "refill-analysis"), ("62355", "removal")])
+def test_refill_and_removal_are_not_addressed(code: str, kind: str) -> None:
+    d = medicare(ncd_chart(), order=service_request(code))
+    assert (d.request_kind, d.outcome) == (kind, Outcome.NOT_APPLICABLE)
+    assert "NCD 280.14" in d.explanation
+
+
+# --------------------------------------------------------------------------- patient 4: indications
+
+
+@pytest.mark.parametrize(
+    ("chart", "drug", "indication"),
+    [
+        (
+            [condition(ICD, "C61", "2024-01-01"), condition(ICD, "C79.51", "2025-01-01")],
+            infusate_request(),
+            "cancer-pain",
+        ),
+        (
+            [condition(ICD, "G80.0", "2010-01-01")],
+            infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),
+            "spasticity",
+        ),
+        (
+            [condition(ICD, "G24.1", "2019-01-01")],
+            infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),
+            "dystonia",
+        ),
+    ],
+)
+def test_only_nonmalignant_pain_is_in_the_quoted_text(
+    chart: list[dict[str, Any]], drug: dict[str, Any], indication: str
+) -> None:
+    d = medicare(chart, drugs=(drug,))
+    assert (d.indication, d.outcome) == (indication, Outcome.NOT_APPLICABLE)
+    assert "manual" in d.explanation and "AMB-36" in d.explanation
+    assert d.criteria == ()
+
+
+@pytest.mark.parametrize(
+    ("drugs", "expected"),
+    [
+        ((infusate_request(),), "met"),
+        ((infusate_request("hydromorphone 10 MG/ML Injectable Solution", "3423"),), "met"),
+        ((infusate_request(), infusate_request("bupivacaine 7.5 MG/ML Injectable Solution", "1815")), "met"),
+        ((), "not-documented"),
+        ((infusate_request("gentamicin 40 MG/ML Injectable Solution", "0"),), "not-documented"),
+    ],
+)
+def test_the_pump_administers_an_intrathecal_opioid(drugs: tuple[dict[str, Any], ...], expected: str) -> None:
+    assert nstatus(ncd_chart(), "ncd280.it-opioid", drugs=drugs) == expected
+
+
+# --------------------------------------------------------------------------- patient 5: life expectancy
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"),
+    [
+        ({"value": 3, "code": "mo"}, "met"),
+        ({"value": 2.9, "code": "mo"}, "not-met"),
+        ({"value": 13, "code": "wk"}, "not-met"),
+        ({"value": 1, "code": "a"}, "met"),
+        ({"value": 120, "code": "d"}, "met"),
+        ({"value": 6}, "not-documented"),
+    ],
+)
+def test_life_expectancy_of_3_months_or_more(quantity: dict[str, Any], expected: str) -> None:
+    chart = [observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity)]
+    found = statuses(medicare(chart))
+    assert found["ncd280.le-3mo.recorded.loinc"] == expected
+    assert found["ncd280.le-3mo"] == ("met" if expected == "met" else "not-documented")
+
+
+def test_life_expectancy_answer_and_terminal_codes() -> None:
+    answered_no = [*ncd_chart(), assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=False)]
+    d = medicare(answered_no)
+    assert statuses(d)["ncd280.le-3mo"] == "not-met"  # the answer beats the older 10-year estimate
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    terminal = condition(SCT, "300936002", "2026-10-15", "Terminal illness")
+    found = statuses(medicare([*ncd_chart(), terminal]))
+    assert found["ncd280.le-3mo.recorded"] == "met"
+    assert found["ncd280.le-3mo.no-terminal-conflict"] == "not-documented"
+    confirmed = [
+        *ncd_chart(),
+        terminal,
+        assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=True),
+    ]
+    assert nstatus(confirmed, "ncd280.le-3mo") == "met"
+
+
+# --------------------------------------------------------------------------- patient 6: noninvasive methods
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"),
+    [
+        ([coded_assessment("opioid-trial-outcome", "ineffective")], "met"),
+        ([coded_assessment("opioid-trial-outcome", "intolerable")], "met"),
+        ([coded_assessment("opioid-trial-outcome", "effective")], "not-met"),
+        ([allergy("Hydrocodone", "5489", kind="intolerance")], "met"),
+        (
+            [med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-06-01", "completed")],
+            "not-documented",
+        ),
+        (
+            [med_request("Naproxen 500 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped", "GI upset")],
+            "not-documented",
+        ),
+        ([], "not-documented"),
+    ],
+)
+def test_history_of_no_adequate_response_to_systemic_opioids(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert nstatus(chart, "ncd280.noninvasive-history") == expected
+
+
+def test_chronic_pain_diagnosis() -> None:
+    assert nstatus([condition(ICD, "G89.4", "2020-01-01")], "ncd280.severe-intractable-nonmalignant") == "met"
+    assert nstatus([], "ncd280.severe-intractable-nonmalignant") == "not-documented"
+
+
+# --------------------------------------------------------------------------- patient 7: contraindications
+
+
+@pytest.mark.parametrize(
+    ("evidence", "criterion"),
+    [
+        (allergy("Morphine", "7052"), "ncd280.ci.allergy"),
+        (allergy("morphine sulfate 15 MG Oral Tablet", "0", kind="intolerance"), "ncd280.ci.allergy"),
+        (condition(ICD, "T85.735A", "2026-11-10"), "ncd280.ci.infection"),
+        (assessment("body-size-adequate", "2026-11-01", valueBoolean=False), "ncd280.ci.body-size"),
+        (condition(ICD, "Z96.41", "2018-01-01", "Presence of insulin pump"), "ncd280.ci.programmable-device"),
+        (device({"text": "Cochlear implant"}), "ncd280.ci.programmable-device"),
+    ],
+)
+def test_each_contraindication_does_not_meet(evidence: dict[str, Any], criterion: str) -> None:
+    d = medicare([*ncd_chart(), evidence])
+    assert statuses(d)[criterion] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_body_size_proxies_only_ask() -> None:
+    cachexia = condition(ICD, "R64", "2026-09-01", "Cachexia")
+    d = medicare([*ncd_chart(), cachexia])
+    assert statuses(d)["ncd280.ci.body-size"] == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
+    confirmed = [*ncd_chart(), cachexia, assessment("body-size-adequate", "2026-10-01", valueBoolean=True)]
+    assert nstatus(confirmed, "ncd280.ci.body-size") == "met"
+
+
+def test_old_infection_and_removed_stimulator_do_not_count() -> None:
+    chart = [
+        *ncd_chart(),
+        condition(ICD, "N39.0", "2024-01-01", status=None),
+        procedure("63685", "2021-01-01"),
+        procedure("63688", "2022-01-01"),
+    ]
+    found = statuses(medicare(chart))
+    assert found["ncd280.ci.infection"] == "met"
+    assert found["ncd280.ci.programmable-device"] == "met"
+
+
+# --------------------------------------------------------------------------- patient 8: nothing recorded
+
+
+def test_empty_chart_is_insufficient_and_absence_meets_the_contraindications() -> None:
+    d = medicare([])
+    found = statuses(d)
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert "not-met" not in found.values()
+    for criterion in TOP[5:]:
+        assert found[criterion] == "met", criterion
+
+
+def test_unavailable_data_never_counts_as_absence() -> None:
+    d = medicare([], unavailable={t: "HTTP 503" for t in CLINICAL_TYPES})
+    found = statuses(d)
+    for criterion in ("ncd280.ci.infection", "ncd280.ci.programmable-device", "ncd280.ci.allergy"):
+        assert found[criterion] == "not-documented", criterion
+
+
+# --------------------------------------------------------------------------- the policy file itself
+
+
+def test_every_ncd_text_is_the_words_quoted_in_the_geha_seed() -> None:
+    if not SEED.exists():
+        pytest.skip(f"the seed policies are not beside the repository ({SEED})")
+    words = " ".join(SEED.read_text(encoding="utf-8").split())
+    policy = load_catalog().policies[NCD]
+    for spec in policy.all_criteria():
+        assert spec.text in words, spec.id
+        assert spec.section.startswith("Centers for Medicare & Medicaid Services (CMS)"), spec.id
+    assert policy.source == "seeds/000_77fb8b59100a0397.txt"
