@@ -30,6 +30,7 @@ class TrialResult:
     relief_pct: float | None
     sustained_hours: float | None
     explicit: ObservationFact | None = None
+    relief_at_last_score: bool = False
     baseline: ObservationFact | None = None
     lowest_post: ObservationFact | None = None
     reason: str | None = None
@@ -121,7 +122,13 @@ def trial_result(
     lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
     relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
     return TrialResult(
-        procedure, relief, _sustained_hours(base_value, post), baseline=baseline, lowest_post=lowest
+        procedure,
+        relief,
+        _sustained_hours(base_value, post),
+        baseline=baseline,
+        lowest_post=lowest,
+        relief_at_last_score=(base_value - float(post[-1].value)) / base_value * 100
+        >= SUSTAINED_THRESHOLD_PCT,  # type: ignore[arg-type]
     )
 
 
@@ -154,6 +161,11 @@ class ScaleTrial:
     def reduction(self) -> float:
         base = scale_points(self.baseline) or 0.0
         return max(base - (scale_points(p) or base) for p in self.post)
+
+    def relieved_at_last_score(self, points: float) -> bool:
+        """The response still held at the last score: how long it lasted is not known."""
+        base = scale_points(self.baseline) or 0.0
+        return base - (scale_points(self.post[-1]) or base) >= points
 
     def sustained_hours(self, points: float) -> float:
         """The longest run of consecutive post scores each at least `points` below the baseline."""

@@ -263,6 +263,12 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             )
         finding += f", lasting {hours:g} h (needs {params['min_hours']} h)"
         if hours < float(params["min_hours"]):
+            if trial.relief_at_last_score:
+                return TestOutcome(
+                    Status.NOT_DOCUMENTED,
+                    tuple(evidence),
+                    f"{finding}; relief still held at the last score, so its duration is not documented",
+                )
             return TestOutcome(Status.NOT_MET, tuple(evidence), finding)
     return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
 
@@ -662,6 +668,12 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
         lasted = best.sustained_hours(points)
         finding += f", for {lasted:g} h (needs {hours} h)"
         if lasted < float(hours):
+            if best.relieved_at_last_score(points):
+                return TestOutcome(
+                    Status.NOT_DOCUMENTED,
+                    evidence,
+                    f"{finding}; the response held at the last score, so its duration is not documented",
+                )
             return TestOutcome(Status.NOT_MET, evidence, finding)
     return TestOutcome(Status.MET, evidence, finding)
 

@@ -164,3 +164,11 @@ def test_no_condition_can_ask_instead_of_refusing() -> None:
 
 def test_assessment_codes_in_questionnaire_answers_are_read() -> None:
     assert concept(ASSESS, "x")["coding"][0]["system"] == ASSESS  # builders speak the contract's system
+
+
+def test_relief_still_present_at_the_last_score_is_not_documented() -> None:
+    chart = [procedure("62324", TRIAL), pain(8, "2025-10-01T08:00:00Z"), pain(3, "2025-10-01T10:00:00Z")]
+    params = {"comparator": ">=", "percent": 50, "min_hours": 8}
+    outcome = run("trial-relief", params, chart)
+    assert outcome.status == Status.NOT_DOCUMENTED
+    assert "duration is not documented" in outcome.finding
