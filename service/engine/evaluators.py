@@ -288,7 +288,8 @@ def _one_of(value: Any, expected: Iterable[Any]) -> bool:
 
 
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """The latest project assessment Observation (contract §5) with a value that meets or fails."""
+    """The latest project assessment Observation (contract §5) with a value that meets or fails:
+    listed values (`met` / `not_met`), or a number against `comparator` `value`."""
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
         if params.get("when_absent") == "met":
@@ -297,7 +298,13 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
             )
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' assessment recorded")
     evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
-    if _one_of(found.value, params["met"]):
+    if "comparator" in params:
+        if isinstance(found.value, bool) or not isinstance(found.value, float):
+            return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"not a number: {found.value_text()}")
+        ok = COMPARATORS[params["comparator"]](found.value, float(params["value"]))
+        finding = f"recorded {found.value_text()} (needs {params['comparator']} {params['value']:g})"
+        return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+    if _one_of(found.value, params.get("met", ())):
         return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
     if _one_of(found.value, params.get("not_met", ())):
         return TestOutcome(Status.NOT_MET, evidence, f"recorded {found.value_text()}")
@@ -749,8 +756,10 @@ TEST_TYPES: dict[str, TestType] = {
         assessment,
         {
             "code": Param("assessment-code"),
-            "met": Param("values"),
+            "met": _optional("values"),
             "not_met": _optional("values"),
+            "comparator": _optional("comparator"),
+            "value": _optional("number"),
             "when_absent": _optional("absent-status"),
         },
         ("Observation",),

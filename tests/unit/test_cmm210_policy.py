@@ -1,0 +1,679 @@
+"""CMM-210 (eviCore-style) criteria, evaluated by the pure engine on charts built in the test.
+
+Scenario patients per indication (non-malignant pain, spasticity, dystonia, cancer pain), per request kind
+(trial, permanent implant, tunneled catheter, replacement; refill and removal out of scope), with the
+boundaries the policy sets: 183 days of analgesics, >= 50 % relief for 8 hours, 42 days of oral
+antispasmodics, Ashworth 3 / Modified Ashworth 2 / spasm frequency 2, a 2-point response for 4 hours.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.engine.model import Determination, Outcome
+from tests.builders import (
+    HCPCS,
+    ICD,
+    SCT,
+    assessment,
+    catalog,
+    coded_assessment,
+    condition,
+    determine,
+    infusate_request,
+    med_request,
+    pain,
+    procedure,
+    service_request,
+    statuses,
+)
+
+POLICY = "cmm-210-idds"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "004_5570c996f0b09eba.txt"
+TRIAL_AT = "2025-10-01T09:00:00Z"
+
+PAIN_TRIAL = [
+    "cmm210.pain.trial.pathology",
+    "cmm210.pain.trial.noninvasive-6mo",
+    "cmm210.pain.trial.no-further-tx",
+    "cmm210.pain.trial.mh-attestation",
+    "cmm210.pain.trial.opioid-reduction-50",
+]
+PAIN_PERMANENT = ["cmm210.pain.permanent.relief-ge50-8h", "cmm210.pain.permanent.function"]
+SPAS_TRIAL = ["cmm210.spas.indication", "cmm210.spas.trial.either"]
+SPAS_PERMANENT = ["cmm210.spas.permanent.response"]
+CANCER_TRIAL = ["cmm210.cancer.trial.noninvasive-failed"]
+CANCER_PERMANENT = ["cmm210.cancer.permanent.relief-ge50"]
+NONIND = ["cmm210.nonind.infusate"]
+REPLACEMENT = [
+    "cmm210.replace.eol-or-failure",
+    "cmm210.replace.no-abuse-neglect",
+    "cmm210.replace.not-if-functional",
+]
+BACLOFEN = (infusate_request("baclofen 2 MG/ML Injectable Solution", "1292"),)
+
+
+def cmm(chart: list[dict[str, Any]], order: str | dict[str, Any] = "62324", **kwargs: Any) -> Determination:
+    """The CMM-210 determination of one order (a CPT code or a ServiceRequest) for a chart."""
+    request = service_request(order) if isinstance(order, str) else order
+    return determine(chart, order=request, policy_id=POLICY, **kwargs)
+
+
+def top_level(d: Determination) -> list[str]:
+    return [r.id for r in d.criteria]
+
+
+def expect(d: Determination, expected: dict[str, str]) -> None:
+    found = statuses(d)
+    assert {cid: found.get(cid) for cid in expected} == expected
+
+
+def days_after(start: str, days: int) -> str:
+    return (date.fromisoformat(start) + timedelta(days=days)).isoformat()
+
+
+# ---------------------------------------------------------------- non-malignant pain charts
+
+
+def pain_trial_chart() -> list[dict[str, Any]]:
+    """Patient A: failed back surgery syndrome meeting every non-malignant trial criterion."""
+    return [
+        condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
+        procedure("97110", "2025-03-01", display="Therapeutic exercise"),
+        med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-01-10",
+            "2025-04-10",
+            "stopped",
+            reason="inadequate analgesia",
+            code="1049683",
+        ),
+        med_request("Ibuprofen 800 MG Oral Tablet", "2025-04-10", "2025-09-01", code="197807"),
+        coded_assessment("opioid-trial-outcome", "ineffective"),
+        coded_assessment("further-treatment-status", "not-indicated"),
+        assessment("mental-health-attestation", valueBoolean=True),
+        assessment("opioid-reduction-agreement", valueBoolean=True),
+    ]
+
+
+def trial_scores(before: float, *after: tuple[str, float]) -> list[dict[str, Any]]:
+    """A 62324 trial on 2025-10-01 09:00 with a pain score before it and scores at the given times."""
+    return [
+        procedure("62324", TRIAL_AT),
+        pain(before, "2025-10-01T08:00:00Z"),
+        *(pain(score, f"2025-10-01T{when}:00Z") for when, score in after),
+    ]
+
+
+def pain_permanent_chart() -> list[dict[str, Any]]:
+    """Patient B: patient A after a trial with >= 50 % relief from 10:00 to 19:00 and better function."""
+    return [
+        *pain_trial_chart(),
+        *trial_scores(8, ("10:00", 3), ("14:00", 3), ("19:00", 4), ("23:00", 7)),
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+
+
+def test_pain_trial_meets_every_trial_criterion_and_nothing_else_applies() -> None:
+    d = cmm(pain_trial_chart())
+    assert (d.request_kind, d.indication, d.outcome) == ("trial", "non-malignant-pain", Outcome.MEETS)
+    assert top_level(d) == PAIN_TRIAL + NONIND
+    expect(d, dict.fromkeys(PAIN_TRIAL + NONIND, "met"))
+    expect(
+        d,
+        {
+            "cmm210.pain.trial.noninvasive-6mo.rehab.pt": "met",
+            "cmm210.pain.trial.noninvasive-6mo.rehab.home-exercise": "not-documented",
+            "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo": "met",
+            "cmm210.pain.trial.noninvasive-6mo.failure": "met",
+        },
+    )
+    assert not set(top_level(d)) & set(PAIN_PERMANENT + REPLACEMENT + SPAS_TRIAL + CANCER_TRIAL)
+    assert all(
+        r.citation.startswith("CMM-210, Implantable Intrathecal Drug Delivery Systems") for r in d.criteria
+    )
+
+
+def test_pain_permanent_implant_and_tunneled_catheter_meet_with_eight_hours_of_relief() -> None:
+    for order in ("62362", "62350"):
+        d = cmm(pain_permanent_chart(), order)
+        assert d.request_kind == ("permanent-implant" if order == "62362" else "catheter")
+        assert d.outcome == Outcome.MEETS, d.explanation
+        expect(d, dict.fromkeys(PAIN_TRIAL + PAIN_PERMANENT + NONIND, "met"))
+    relief = next(r for r in cmm(pain_permanent_chart(), "62362").criteria if r.id == PAIN_PERMANENT[0])
+    assert "lasting 9 h" in relief.finding
+
+
+def test_empty_chart_is_insufficient_and_never_not_met() -> None:
+    d = cmm([], "62362")
+    assert d.outcome == Outcome.INSUFFICIENT
+    found = statuses(d)
+    assert "not-met" not in found.values()
+    expect(
+        d, {**dict.fromkeys(PAIN_TRIAL + PAIN_PERMANENT, "not-documented"), **dict.fromkeys(NONIND, "met")}
+    )
+    nonind = next(r for r in d.criteria if r.id == "cmm210.nonind.infusate")
+    assert nonind.finding.startswith("none ordered")
+
+
+@pytest.mark.parametrize(("days", "expected"), [(182, "not-documented"), (183, "met")])
+def test_analgesics_for_at_least_183_days(days: int, expected: str) -> None:
+    chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [
+        med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-01-01",
+            days_after("2025-01-01", days),
+            "stopped",
+            reason="ineffective",
+            code="1049683",
+        )
+    ]
+    d = cmm(chart)
+    expect(
+        d,
+        {
+            "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo": expected,
+            "cmm210.pain.trial.noninvasive-6mo": expected,
+        },
+    )
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.INSUFFICIENT)
+
+
+def test_home_exercise_counts_as_rehabilitative_exercise() -> None:
+    chart = [r for r in pain_trial_chart() if r["resourceType"] != "Procedure"]
+    expect(cmm(chart), {"cmm210.pain.trial.noninvasive-6mo.rehab": "not-documented"})
+    d = cmm([*chart, assessment("home-exercise-program", valueBoolean=True)])
+    expect(
+        d,
+        {
+            "cmm210.pain.trial.noninvasive-6mo.rehab.pt": "not-documented",
+            "cmm210.pain.trial.noninvasive-6mo.rehab.home-exercise": "met",
+            "cmm210.pain.trial.noninvasive-6mo": "met",
+        },
+    )
+
+
+def test_effective_opioids_contradict_the_failure_of_noninvasive_care() -> None:
+    chart = [r for r in pain_trial_chart() if "opioid-trial-outcome" not in str(r.get("code"))]
+    d = cmm([*chart, coded_assessment("opioid-trial-outcome", "effective", "2025-10-05")])
+    expect(
+        d,
+        {
+            "cmm210.pain.trial.noninvasive-6mo.failure": "not-met",
+            "cmm210.pain.trial.noninvasive-6mo": "not-met",
+        },
+    )
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_a_bare_chronic_pain_code_is_not_a_documented_pathology() -> None:
+    chart = [condition(ICD, "G89.29", "2020-01-01"), *pain_trial_chart()[1:]]
+    d = cmm(chart)
+    expect(d, {"cmm210.pain.trial.pathology": "not-documented"})
+    assert d.indication == "non-malignant-pain"
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "criterion", "expected"),
+    [
+        ("further-treatment-status", "planned", "cmm210.pain.trial.no-further-tx", "not-met"),
+        ("further-treatment-status", "refused", "cmm210.pain.trial.no-further-tx", "not-documented"),
+        ("mental-health-attestation", False, "cmm210.pain.trial.mh-attestation", "not-met"),
+        ("opioid-reduction-agreement", False, "cmm210.pain.trial.opioid-reduction-50", "not-met"),
+    ],
+)
+def test_recorded_answers_that_contradict_a_trial_criterion(
+    code: str, value: str | bool, criterion: str, expected: str
+) -> None:
+    chart = [r for r in pain_trial_chart() if code not in str(r.get("code"))]
+    answer = (
+        assessment(code, "2025-10-05", valueBoolean=value)
+        if isinstance(value, bool)
+        else coded_assessment(code, value, "2025-10-05")
+    )
+    d = cmm([*chart, answer])
+    expect(d, {criterion: expected})
+    assert d.outcome == (Outcome.DOES_NOT_MEET if expected == "not-met" else Outcome.INSUFFICIENT)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        # exactly 50 % (8 -> 4) from 10:00 to 18:00: 8 hours at >= 50 %
+        ((("10:00", 4), ("18:00", 4), ("23:00", 7)), "met"),
+        # 50 % relief for 7 hours, then the pain returns
+        ((("10:00", 4), ("17:00", 4), ("19:00", 7)), "not-met"),
+        # never 50 %: 8 -> 5 is 37.5 %
+        ((("10:00", 5), ("20:00", 5)), "not-met"),
+    ],
+)
+def test_relief_of_at_least_50_percent_for_8_hours(
+    after: tuple[tuple[str, float], ...], expected: str
+) -> None:
+    chart = [
+        *pain_trial_chart(),
+        *trial_scores(8, *after),
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+    d = cmm(chart, "62362")
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": expected})
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_relief_whose_end_is_not_recorded_is_not_documented() -> None:
+    chart = [
+        *pain_trial_chart(),
+        *trial_scores(8, ("12:00", 2)),
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+    expect(cmm(chart, "62362"), {"cmm210.pain.permanent.relief-ge50-8h": "not-documented"})
+
+
+@pytest.mark.parametrize(
+    ("relief", "hours", "expected"),
+    [(50, 8, "met"), (49.9, 12, "not-met"), (80, 7.5, "not-met"), (80, None, "not-documented")],
+)
+def test_explicit_trial_relief_and_duration(relief: float, hours: float | None, expected: str) -> None:
+    chart = [
+        *pain_trial_chart(),
+        procedure("62322", TRIAL_AT),  # a single bolus counts as the trial (CMM-210.1)
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": relief, "unit": "%"}),
+        assessment("it-trial-function-improved", valueBoolean=False),
+    ]
+    if hours is not None:
+        chart.append(assessment("it-trial-relief-duration-h", valueQuantity={"value": hours, "unit": "h"}))
+    d = cmm(chart, "62362")
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": expected, "cmm210.pain.permanent.function": "not-met"})
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+@pytest.mark.parametrize(
+    ("drug", "code"),
+    [
+        ("Insulin Glargine 100 UNT/ML Injectable Solution", "0"),
+        ("insulin, regular, human 100 UNT/ML Injectable Solution", "253182"),
+        ("Heparin Sodium 1000 UNT/ML Injectable Solution", "0"),
+        ("Vancomycin 1000 MG Injection", "0"),
+    ],
+)
+def test_non_indicated_infusates_are_refused_for_every_kind(drug: str, code: str) -> None:
+    for order in ("62324", "62362"):
+        d = cmm(pain_permanent_chart(), order, drugs=(infusate_request(drug, code),))
+        expect(d, {"cmm210.nonind.infusate": "not-met"})
+        assert d.outcome == Outcome.DOES_NOT_MEET
+        assert "an excluded infusate is ordered" in d.explanation
+
+
+def test_chemotherapy_is_not_a_cmm210_non_indication() -> None:
+    """GEHA excludes chemotherapy; CMM-210 does not, and one payer's rule must not leak into another's."""
+    d = cmm(pain_trial_chart(), drugs=(infusate_request("Methotrexate 25 MG/ML Injectable Solution", "0"),))
+    expect(d, {"cmm210.nonind.infusate": "met"})
+
+
+def test_refill_and_removal_are_not_addressed() -> None:
+    for order, kind in (("95990", "refill-analysis"), ("62365", "removal"), ("62355", "removal")):
+        d = cmm(pain_permanent_chart(), order)
+        assert (d.request_kind, d.outcome) == (kind, Outcome.NOT_APPLICABLE)
+        assert d.explanation.startswith("CMM-210 lists the")
+        assert d.criteria == ()
+
+
+# ---------------------------------------------------------------- replacement
+
+
+def replacement_chart(*answers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Patient C: a programmable pump implanted in 2019 (so 62362 is a replacement)."""
+    return [
+        condition(ICD, "M96.1", "2015-03-01"),
+        procedure("62362", "2019-02-01T10:00:00Z"),
+        *answers,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected", "outcome"),
+    [
+        (
+            [coded_assessment("device-status", "end-of-battery")],
+            {"eol": "met", "abuse": "met", "functional": "met"},
+            Outcome.MEETS,
+        ),
+        (
+            [coded_assessment("replacement-reason", "impending-failure-alert")],
+            {"eol": "met", "abuse": "met", "functional": "met"},
+            Outcome.MEETS,
+        ),
+        (
+            [coded_assessment("device-status", "functional")],
+            {"eol": "not-documented", "abuse": "met", "functional": "not-met"},
+            Outcome.DOES_NOT_MEET,
+        ),
+        (
+            [
+                coded_assessment("device-status", "failed"),
+                assessment("device-abuse-neglect", valueBoolean=True),
+            ],
+            {"eol": "met", "abuse": "not-met", "functional": "met"},
+            Outcome.DOES_NOT_MEET,
+        ),
+        (
+            [coded_assessment("replacement-reason", "technology-upgrade")],
+            {"eol": "not-documented", "abuse": "met", "functional": "met"},
+            Outcome.INSUFFICIENT,
+        ),
+        (
+            [
+                coded_assessment("replacement-reason", "patient-convenience"),
+                coded_assessment("device-status", "functional"),
+            ],
+            {"eol": "not-met", "abuse": "met", "functional": "not-met"},
+            Outcome.DOES_NOT_MEET,
+        ),
+        (
+            [coded_assessment("device-status", "recalled")],
+            {"eol": "not-documented", "abuse": "met", "functional": "not-documented"},
+            Outcome.INSUFFICIENT,
+        ),
+        ([], {"eol": "not-documented", "abuse": "met", "functional": "met"}, Outcome.INSUFFICIENT),
+    ],
+)
+def test_replacement_needs_both_criteria_and_a_non_functional_pump(
+    answers: list[dict[str, Any]], expected: dict[str, str], outcome: Outcome
+) -> None:
+    for order in (service_request("62362"), service_request("E0786", HCPCS)):
+        d = cmm(replacement_chart(*answers), order)
+        assert d.request_kind == "replacement"
+        assert top_level(d) == [*NONIND, *REPLACEMENT]  # no trial or permanent criteria for a replacement
+        expect(d, dict(zip(REPLACEMENT, expected.values(), strict=True)))
+        assert d.outcome == outcome
+
+
+# ---------------------------------------------------------------- spasticity and dystonia
+
+
+def spasticity_base() -> list[dict[str, Any]]:
+    return [condition(ICD, "G80.1", "2010-05-01", "Spastic diplegic cerebral palsy")]
+
+
+def oral_and_pt(days: int = 60, outcome: str | None = "ineffective") -> list[dict[str, Any]]:
+    chart = [
+        med_request("Baclofen 10 MG Oral Tablet", "2025-03-01", days_after("2025-03-01", days), "completed"),
+        procedure("97110", "2025-04-01"),
+    ]
+    if outcome:
+        chart.append(coded_assessment("oral-antispasmodic-outcome", outcome))
+    return chart
+
+
+def scores(
+    ashworth: int | None = None, mas: str | None = None, sfs: int | None = None
+) -> list[dict[str, Any]]:
+    chart = []
+    if ashworth is not None:
+        chart.append(assessment("ashworth-score", "2025-09-20", valueInteger=ashworth))
+    if mas is not None:
+        chart.append(coded_assessment("modified-ashworth-score", mas, "2025-09-20"))
+    if sfs is not None:
+        chart.append(assessment("spasm-frequency-score", "2025-09-20", valueInteger=sfs))
+    return chart
+
+
+def test_spasticity_trial_met_by_the_oral_and_pt_failure_alone() -> None:
+    """Patient D: AMB-13 literal OR - no spasticity scores at all."""
+    d = cmm([*spasticity_base(), *oral_and_pt()], drugs=BACLOFEN)
+    assert (d.indication, d.request_kind, d.outcome) == ("spasticity", "trial", Outcome.MEETS)
+    assert top_level(d) == [*SPAS_TRIAL, *NONIND]
+    expect(
+        d,
+        {
+            "cmm210.spas.indication": "met",
+            "cmm210.spas.trial.oral-pt-6wk": "met",
+            "cmm210.spas.trial.severity": "not-documented",
+            "cmm210.spas.trial.either": "met",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("ashworth", "mas", "sfs", "expected"),
+    [
+        (3, None, 2, "met"),
+        (2, None, 2, "not-documented"),  # Ashworth 2 alone: a Modified Ashworth 2 could still be recorded
+        (2, "1+", 2, "not-met"),
+        (None, "2", 2, "met"),
+        (None, "3", 2, "met"),
+        (None, "1+", 2, "not-documented"),
+        (2, "2", 2, "met"),
+        (4, None, 1, "not-met"),
+        (3, None, None, "not-documented"),
+    ],
+)
+def test_spasticity_trial_met_by_severity_alone(
+    ashworth: int | None, mas: str | None, sfs: int | None, expected: str
+) -> None:
+    """Patient E: no oral trial; Ashworth 3 vs 2, Modified Ashworth 2 vs 1+, spasm frequency 2 vs 1."""
+    d = cmm([*spasticity_base(), *scores(ashworth, mas, sfs)], drugs=BACLOFEN)
+    expect(
+        d,
+        {
+            "cmm210.spas.trial.severity": expected,
+            "cmm210.spas.trial.oral-pt-6wk": "not-documented",
+            "cmm210.spas.trial.either": "met" if expected == "met" else "not-documented",
+        },
+    )
+
+
+def test_spasticity_trial_not_met_when_both_branches_are_contradicted() -> None:
+    d = cmm([*spasticity_base(), *oral_and_pt(outcome="effective"), *scores(2, "1+", 3)], drugs=BACLOFEN)
+    expect(
+        d,
+        {
+            "cmm210.spas.trial.oral-pt-6wk.drugs.course.failure": "not-met",
+            "cmm210.spas.trial.oral-pt-6wk": "not-met",
+            "cmm210.spas.trial.severity": "not-met",
+            "cmm210.spas.trial.either": "not-met",
+        },
+    )
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+@pytest.mark.parametrize(("days", "expected"), [(41, "not-documented"), (42, "met")])
+def test_oral_antispasmodics_for_at_least_six_weeks(days: int, expected: str) -> None:
+    d = cmm([*spasticity_base(), *oral_and_pt(days)], drugs=BACLOFEN)
+    expect(
+        d,
+        {
+            "cmm210.spas.trial.oral-pt-6wk.drugs.course.duration": expected,
+            "cmm210.spas.trial.oral-pt-6wk": expected,
+        },
+    )
+
+
+def test_a_contraindication_needs_no_six_week_course_but_pt_is_still_required() -> None:
+    contraindicated = [coded_assessment("oral-antispasmodic-outcome", "contraindicated")]
+    d = cmm([*spasticity_base(), *contraindicated], drugs=BACLOFEN)
+    expect(
+        d,
+        {
+            "cmm210.spas.trial.oral-pt-6wk.drugs.contraindicated": "met",
+            "cmm210.spas.trial.oral-pt-6wk.drugs": "met",
+            "cmm210.spas.trial.oral-pt-6wk.pt": "not-documented",
+            "cmm210.spas.trial.oral-pt-6wk": "not-documented",
+        },
+    )
+    d = cmm([*spasticity_base(), *contraindicated, procedure("97530", "2025-05-01")], drugs=BACLOFEN)
+    expect(d, {"cmm210.spas.trial.oral-pt-6wk": "met", "cmm210.spas.trial.either": "met"})
+
+
+@pytest.mark.parametrize(
+    ("points", "hours", "expected"),
+    [(2, 4, "met"), (3, 6, "met"), (1.5, 8, "not-met"), (2, 3.5, "not-met"), (2, None, "not-documented")],
+)
+def test_spasticity_permanent_implant_needs_a_two_point_response_for_four_hours(
+    points: float, hours: float | None, expected: str
+) -> None:
+    """Patient F: trial criteria met by the oral/PT branch; the baclofen bolus response decides."""
+    chart = [
+        *spasticity_base(),
+        *oral_and_pt(),
+        procedure("62323", TRIAL_AT),
+        assessment("it-trial-scale-reduction", valueQuantity={"value": points, "unit": "points"}),
+    ]
+    if hours is not None:
+        chart.append(assessment("it-trial-response-duration-h", valueQuantity={"value": hours, "unit": "h"}))
+    d = cmm(chart, "62362", drugs=BACLOFEN)
+    assert (d.indication, d.request_kind) == ("spasticity", "permanent-implant")
+    assert top_level(d) == [*SPAS_TRIAL, *SPAS_PERMANENT, *NONIND]
+    expect(d, {"cmm210.spas.trial.either": "met", "cmm210.spas.permanent.response": expected})
+    outcome = {"met": Outcome.MEETS, "not-met": Outcome.DOES_NOT_MEET, "not-documented": Outcome.INSUFFICIENT}
+    assert d.outcome == outcome[expected]
+
+
+def test_spasticity_response_computed_from_scores_around_the_bolus() -> None:
+    chart = [
+        *spasticity_base(),
+        *oral_and_pt(),
+        procedure("62323", TRIAL_AT),
+        assessment("spasm-frequency-score", "2025-10-01T08:00:00Z", valueInteger=3),
+        assessment("spasm-frequency-score", "2025-10-01T11:00:00Z", valueInteger=1),
+        assessment("spasm-frequency-score", "2025-10-01T15:00:00Z", valueInteger=1),
+    ]
+    expect(cmm(chart, "62362", drugs=BACLOFEN), {"cmm210.spas.permanent.response": "met"})
+
+
+def test_severity_of_a_permanent_implant_reads_the_baseline_before_the_trial() -> None:
+    """Post-bolus scores measure the trial response; the severity criterion reads the scores before it."""
+    chart = [
+        *spasticity_base(),
+        procedure("62323", TRIAL_AT),
+        assessment("ashworth-score", "2025-10-01T08:00:00Z", valueInteger=4),
+        assessment("spasm-frequency-score", "2025-10-01T08:00:00Z", valueInteger=3),
+        assessment("ashworth-score", "2025-10-01T14:00:00Z", valueInteger=1),
+    ]
+    expect(cmm(chart, "62362", drugs=BACLOFEN), {"cmm210.spas.trial.severity": "met"})
+
+
+def test_dystonia_alone_is_covered_by_the_same_criteria() -> None:
+    """Patient G: generalized dystonia with no spasticity code (AMB-18)."""
+    chart = [condition(ICD, "G24.1", "2012-01-01", "Genetic torsion dystonia"), *scores(ashworth=3, sfs=2)]
+    d = cmm(chart, drugs=BACLOFEN)
+    assert (d.indication, d.outcome) == ("dystonia", Outcome.MEETS)
+    expect(d, {"cmm210.spas.indication": "met", "cmm210.spas.trial.either": "met"})
+
+
+def test_spasticity_criteria_never_judge_a_pain_request() -> None:
+    """A pain patient with multiple sclerosis and a morphine order is judged on the pain criteria only."""
+    d = cmm([condition(ICD, "G35.A", "2015-01-01"), *pain_trial_chart()])
+    assert d.indication == "non-malignant-pain"
+    assert set(top_level(d)) == set(PAIN_TRIAL + NONIND)
+
+
+# ---------------------------------------------------------------- cancer pain
+
+
+def cancer_base() -> list[dict[str, Any]]:
+    return [
+        condition(ICD, "C50.911", "2024-02-01", "Malignant neoplasm of right female breast"),
+        condition(ICD, "G89.3", "2025-06-01", "Neoplasm related pain"),
+        med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-06-01",
+            "2025-08-01",
+            "stopped",
+            reason="sedation",
+            code="1049683",
+        ),
+    ]
+
+
+def test_cancer_pain_trial_needs_only_the_failure_of_systemic_opioids() -> None:
+    """Patient H: the non-malignant criteria (6 months, attestation, agreement) do not apply."""
+    d = cmm(cancer_base())
+    assert (d.indication, d.request_kind, d.outcome) == ("cancer-pain", "trial", Outcome.MEETS)
+    assert top_level(d) == [*CANCER_TRIAL, *NONIND]
+    expect(d, {"cmm210.cancer.trial.noninvasive-failed": "met"})
+    effective = cmm([*cancer_base()[:2], coded_assessment("opioid-trial-outcome", "effective")])
+    expect(effective, {"cmm210.cancer.trial.noninvasive-failed": "not-met"})
+    expect(cmm(cancer_base()[:2]), {"cmm210.cancer.trial.noninvasive-failed": "not-documented"})
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        ((("10:00", 4),), "met"),  # exactly 50 %, one score: no duration needed for cancer pain
+        ((("10:00", 5), ("12:00", 5)), "not-documented"),  # 37.5 %: a failed trial, waiver undocumented
+    ],
+)
+def test_cancer_permanent_implant_needs_50_percent_relief_without_a_duration(
+    after: tuple[tuple[str, float], ...], expected: str
+) -> None:
+    d = cmm([*cancer_base(), *trial_scores(8, *after)], "62362")
+    assert top_level(d) == [*CANCER_TRIAL, *CANCER_PERMANENT, *NONIND]
+    trial = "not-met" if expected != "met" else "met"
+    expect(
+        d,
+        {"cmm210.cancer.permanent.relief-ge50.trial": trial, "cmm210.cancer.permanent.relief-ge50": expected},
+    )
+
+
+@pytest.mark.parametrize(
+    ("waiver", "expected"),
+    [
+        ([condition(SCT, "300936002", "2026-10-01", "Terminal illness"), "high-procedural-risk"], "met"),
+        ([condition(SCT, "300936002", "2026-10-01", "Terminal illness")], "not-documented"),
+        (["high-procedural-risk"], "not-documented"),
+        (["limited-survival"], "not-documented"),
+        (
+            [
+                condition(ICD, "C79.51", "2026-09-01", "Secondary malignant neoplasm of bone"),
+                "limited-survival",
+            ],
+            "not-documented",
+        ),
+        (
+            [
+                condition(ICD, "C79.51", "2026-09-01", "Secondary malignant neoplasm of bone"),
+                condition(SCT, "385763009", "2026-10-01", "Hospice care"),
+                "high-procedural-risk",
+            ],
+            "met",
+        ),
+    ],
+)
+def test_cancer_trial_waiver_needs_all_three_circumstances(waiver: list[Any], expected: str) -> None:
+    """Patient I: no trial done; AMB-10 literal reading (advanced disease, limited survival and high risk)."""
+    chart = [*cancer_base()]
+    for item in waiver:
+        chart.append(coded_assessment("trial-waiver-reason", item) if isinstance(item, str) else item)
+    d = cmm(chart, "62362")
+    expect(
+        d,
+        {
+            "cmm210.cancer.permanent.relief-ge50.trial": "not-documented",
+            "cmm210.cancer.trial-waiver": expected,
+            "cmm210.cancer.permanent.relief-ge50": expected,
+        },
+    )
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.INSUFFICIENT)
+
+
+# ---------------------------------------------------------------- the policy's own words
+
+
+def test_the_policy_cites_cmm210_sections() -> None:
+    policy = catalog().policies[POLICY]
+    assert policy.payer == "CMM-210"
+    assert all(c.section.startswith("CMM-210.") for c in policy.all_criteria())
+    assert {"refill-analysis", "removal"} <= set(policy.not_addressed)
+
+
+def test_cmm210_texts_are_the_seed_words() -> None:
+    if not SEED.exists():
+        pytest.skip(f"the seed policies are not beside the repository ({SEED})")
+    words = " ".join(SEED.read_text(encoding="utf-8").split())
+    for criterion in catalog().policies[POLICY].all_criteria():
+        assert criterion.text in words, criterion.id
