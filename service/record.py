@@ -74,9 +74,15 @@ class PatientRecord:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
 
+    by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
+
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
         return self.assessments.get(code)
+
+    def observations_with(self, system: str, code: str) -> tuple[ObservationFact, ...]:
+        """The observations carrying one code, in record order."""
+        return self.by_code.get((system, code), ())
 
 
 def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
@@ -346,6 +352,16 @@ def _exposures(medications: Iterable[MedicationFact]) -> tuple[MedicationExposur
     )
 
 
+def _index_by_code(
+    observations: Iterable[ObservationFact],
+) -> dict[tuple[str, str], tuple[ObservationFact, ...]]:
+    index: dict[tuple[str, str], list[ObservationFact]] = {}
+    for observation in observations:
+        for code in {(c.system, c.code) for c in observation.codes}:
+            index.setdefault(code, []).append(observation)
+    return {key: tuple(values) for key, values in index.items()}
+
+
 def _latest_assessments(observations: Iterable[ObservationFact]) -> dict[str, ObservationFact]:
     latest: dict[str, ObservationFact] = {}
     for observation in observations:
@@ -404,6 +420,7 @@ def build_record(
         devices=tuple(facts("Device", _device)),
         allergies=tuple(facts("AllergyIntolerance", _allergy)),
         assessments=_latest_assessments(observations),
+        by_code=_index_by_code(observations),
         trial=trial_result(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),

@@ -45,6 +45,13 @@ class EvaluationContext:
     ) -> list[tuple[Infusate, Ingredient]]:
         """(drug order, ingredient) pairs for the ordered infusates, by RxCUI or by name in the text,
         among the ingredients of the given value sets (all known ingredients when None)."""
+        return self.memo(
+            ("infusates", *(value_set_ids or ("*",))), lambda: self._infusate_ingredients(value_set_ids)
+        )
+
+    def _infusate_ingredients(
+        self, value_set_ids: tuple[str, ...] | None
+    ) -> list[tuple[Infusate, Ingredient]]:
         if value_set_ids is None:
             pools = [self.terminology.all_ingredients()]
         else:

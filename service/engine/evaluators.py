@@ -55,18 +55,22 @@ def _in_sets(codes: tuple[Code, ...], value_sets: list[ValueSet]) -> bool:
     return any(vs.matches_any(codes) for vs in value_sets)
 
 
+def _matching(ctx: EvaluationContext, kind: str, facts: Any, value_sets: list[ValueSet]) -> list[Any]:
+    """Facts matching any of the value sets, computed once per value set for the whole call."""
+    per_set = [
+        ctx.memo((kind, vs.id), lambda vs=vs: {id(f) for f in facts if vs.matches_any(f.codes)})  # type: ignore[misc]
+        for vs in value_sets
+    ]
+    wanted = set().union(*per_set)
+    return [f for f in facts if id(f) in wanted]
+
+
 def _matching_procedures(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ProcedureFact]:
-    return ctx.memo(
-        ("procedures", *(vs.id for vs in value_sets)),
-        lambda: [p for p in ctx.record.procedures if _in_sets(p.codes, value_sets)],
-    )
+    return _matching(ctx, "procedures", ctx.record.procedures, value_sets)
 
 
 def _matching_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ConditionFact]:
-    return ctx.memo(
-        ("conditions", *(vs.id for vs in value_sets)),
-        lambda: [c for c in ctx.record.conditions if _in_sets(c.codes, value_sets)],
-    )
+    return _matching(ctx, "conditions", ctx.record.conditions, value_sets)
 
 
 def _medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
@@ -150,9 +154,14 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
 
 
+_ROUTE_PATTERNS = {
+    route: re.compile("|".join(rf"\b{re.escape(w)}" for w in words)) for route, words in ROUTE_WORDS.items()
+}
+
+
 def _routes_of(med: MedicationFact) -> set[str]:
     text = f"{med.route_text} | {med.text}".lower()
-    return {route for route, words in ROUTE_WORDS.items() if any(re.search(rf"\b{w}", text) for w in words)}
+    return {route for route, pattern in _ROUTE_PATTERNS.items() if pattern.search(text)}
 
 
 def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -561,12 +570,13 @@ _TO_MONTHS = {
 def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
     converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48)."""
-    codes = set(params["loinc"])
     found = [
         o
-        for o in ctx.record.observations
-        if isinstance(o.value, float) and any(c.system == "loinc" and c.code in codes for c in o.codes)
+        for code in params["loinc"]
+        for o in ctx.record.observations_with("loinc", code)
+        if isinstance(o.value, float)
     ]
+    codes = set(params["loinc"])
     if not found:
         return TestOutcome(
             Status.NOT_DOCUMENTED, finding=f"no observation {', '.join(sorted(codes))} recorded"
@@ -595,9 +605,8 @@ def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None
     trial = latest_trial_procedure(ctx.record.procedures, ctx.terminology["trial-procedures"])
     scores = [
         o
-        for o in ctx.record.observations
-        if any(c.system == ASSESSMENT and c.code == code for c in o.codes)
-        and (
+        for o in ctx.record.observations_with(ASSESSMENT, code)
+        if (
             trial is None
             or trial.performed is None
             or (o.effective is not None and o.effective <= trial.performed)
