@@ -5,8 +5,9 @@
    "not documented" into "met". Criteria met by the absence rule ("no infection: none
    documented") are excluded by construction: removing evidence of X is exactly what makes them
    met. Supersession is excluded too: the contract makes the most recent trial and an explicit
-   assessment win over older or computed data, so the generated charts hold one trial and give
-   explicit relief with its duration.
+   assessment win over older or computed data, and a trial turns the scores after it into trial
+   results (no longer the baseline), so the generated charts hold one trial, which is never the
+   piece removed.
 """
 
 from __future__ import annotations
@@ -94,7 +95,15 @@ EXCLUSIONS: list[Callable[[], dict[str, Any]]] = [
 ]
 
 charts = st.lists(st.sampled_from(range(len(EVIDENCE))), unique=True, max_size=len(EVIDENCE))
-PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI runs the same examples every time (a shared, noisy machine must not flake).
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+TRIAL_INDEX = next(
+    i
+    for i, make in enumerate(EVIDENCE)
+    if make().get("code", {}).get("coding", [{}])[0].get("code") == "62324"
+)
 
 
 def build(indices: list[int]) -> list[dict[str, Any]]:
@@ -122,7 +131,10 @@ def test_an_exclusion_never_improves_a_determination(chart: list[int], exclusion
 @PROPERTY_SETTINGS
 @given(chart=charts.filter(bool), data=st.data())
 def test_removing_evidence_never_documents_a_criterion(chart: list[int], data: st.DataObject) -> None:
-    removed = data.draw(st.sampled_from(chart))
+    removable = [i for i in chart if i != TRIAL_INDEX]  # a trial reinterprets the scores around it
+    if not removable:
+        return
+    removed = data.draw(st.sampled_from(removable))
     kept = [i for i in chart if i != removed]
     for policy_id, policy in catalog().policies.items():
         positive = {
