@@ -174,3 +174,21 @@ def test_no_active_coverage_gets_a_notice(fhir_server: LocalFhirServer, live_ser
     assert [c["summary"] for c in cards] == [
         "No active coverage found: coverage rules for 62362 were not checked"
     ]
+
+
+@pytest.mark.parametrize(
+    ("request_name", "payer", "outcome_words"),
+    [
+        ("order-select-62362-demo-kaiser-medicare", "Kaiser Permanente Washington", "meets all"),
+        ("order-select-62362-demo-cohere-cancer", "Cohere Health", "meets all"),
+        ("order-select-62362-demo-cmm210-spasticity", "CMM-210 (eviCore)", "meets all"),
+        ("order-select-62362-demo-cbc-insufficient", "Capital Blue Cross", "needs documentation"),
+    ],
+)
+def test_each_payer_is_routed_to_its_policy(
+    request_name: str, payer: str, outcome_words: str, fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    cards = live_service.call(pointed_at(request_name, fhir_server.base_url)).json()["cards"]
+    assert len(cards) == 1
+    assert cards[0]["source"]["label"] == payer
+    assert outcome_words in cards[0]["summary"]
