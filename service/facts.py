@@ -40,6 +40,7 @@ class MedicationFact:
     status_reason: str | None
     route_text: str
     ingredients: frozenset[str] = frozenset()
+    neuraxial: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ObservationFact:
     effective: datetime | None
     value: float | bool | str | None
     unit: str | None
+    qualifier: str | None = None  # the `scale` component of it-trial-scale-reduction (contract §5)
 
     def value_text(self) -> str:
         if isinstance(self.value, bool):

@@ -48,6 +48,7 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
+NEURAXIAL_ROUTES = {"72607000", "404820008"}  # SNOMED intrathecal, epidural
 RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
 
 
@@ -123,12 +124,21 @@ def _medication_concept(resource: Mapping[str, Any], medications: Mapping[str, M
     return {"coding": coding, "text": (medication.get("code") or {}).get("text")}
 
 
+def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return dicts(resource.get("dosageInstruction")) + dicts(resource.get("dosage"))
+
+
 def _route_text(resource: Mapping[str, Any]) -> str:
-    parts = []
-    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
-        if isinstance(dosage, dict):
-            parts.append(concept_text(dosage.get("route")))
-    return " | ".join(p for p in parts if p)
+    return " | ".join(p for p in (concept_text(d.get("route")) for d in _dosages(resource)) if p)
+
+
+def _neuraxial(resource: Mapping[str, Any], drug_text: str) -> bool:
+    """Given intrathecally or epidurally: a pump or trial drug, not a systemic drug trial."""
+    routes = {c.code for d in _dosages(resource) for c in codings(d.get("route"))}
+    words = f"{_route_text(resource)} | {drug_text}".lower()
+    return bool(routes & NEURAXIAL_ROUTES) or any(
+        w in words for w in ("intrathecal", "epidural", "intraspinal")
+    )
 
 
 def _medication_fact(
@@ -147,6 +157,7 @@ def _medication_fact(
         end=end,
         status_reason=reason_text,
         route_text=_route_text(resource),
+        neuraxial=_neuraxial(resource, concept_text(concept)),
     )
 
 
@@ -224,9 +235,24 @@ def _observation(resource: Mapping[str, Any]) -> ObservationFact | None:
         (resource.get("effectivePeriod") or {}).get("start")
     )
     value, unit = _observation_value(resource)
+    label = first_display(resource.get("code"), codes)
     return ObservationFact(
-        reference_of(resource), codes, first_display(resource.get("code"), codes), effective, value, unit
+        reference_of(resource), codes, label, effective, value, unit, _scale_component(resource)
     )
+
+
+def _scale_component(resource: Mapping[str, Any]) -> str | None:
+    """The value of a component coded `scale` (e.g. it-trial-scale-reduction's scale)."""
+    for component in dicts(resource.get("component")):
+        if (
+            not any(c.code == "scale" for c in codings(component.get("code")))
+            and as_dict(component.get("code")).get("text") != "scale"
+        ):
+            continue
+        value, _ = _observation_value(component)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
@@ -339,6 +365,8 @@ def _exposures(medications: Iterable[MedicationFact]) -> tuple[MedicationExposur
     for medication in medications:
         if medication.start is None:
             continue
+        if medication.neuraxial:
+            continue  # an intrathecal or epidural drug is not a systemic drug trial
         for name in medication.ingredients:
             spans.setdefault(name, []).append(medication)
     return tuple(

@@ -43,12 +43,10 @@ def _classify_codes(codes: list[Code], terminology: Terminology) -> str | None:
             terminology["dystonia"].matches(c) for c in codes if terminology["spasticity"].matches(c)
         )
         return "dystonia" if dystonia_only else "spasticity"
-    non_malignant = terminology["chronic-pain"].matches_any(codes) or terminology["pain-cause"].matches_any(
-        codes
-    )
-    if terminology["malignancy"].matches_any(codes) and not non_malignant:
-        return "cancer-pain"
-    return "non-malignant-pain" if non_malignant else None
+    cause = terminology["pain-cause"].matches_any(codes)
+    if terminology["malignancy"].matches_any(codes) and not cause:
+        return "cancer-pain"  # AMB-11: only a coded non-malignant cause outweighs the malignancy
+    return "non-malignant-pain" if cause or terminology["chronic-pain"].matches_any(codes) else None
 
 
 def classify_indication(ctx: EvaluationContext) -> str:
@@ -71,8 +69,8 @@ def classify_indication(ctx: EvaluationContext) -> str:
         return (
             _classify_codes([c for cond in conditions for c in cond.codes], ctx.terminology) or "spasticity"
         )
-    if has["malignancy"] and not (has["pain-cause"] or has["chronic-pain"]):
-        return "cancer-pain"
+    if has["malignancy"] and not has["pain-cause"]:
+        return "cancer-pain"  # AMB-11: only a coded non-malignant cause outweighs the malignancy
     return "non-malignant-pain"
 
 

@@ -74,7 +74,10 @@ def _matching_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> 
 
 
 def _medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
-    """A drug belongs to a class: by an ingredient found when the record was built, or by a code."""
+    """A drug belongs to a class: by an ingredient found when the record was built, or by a code.
+    Intrathecal and epidural drugs never count: the policies' drug trials are systemic ones."""
+    if med.neuraxial:
+        return False
     return any(med.ingredients & vs.ingredient_names or vs.matches_any(med.codes) for vs in value_sets)
 
 
@@ -325,6 +328,21 @@ def _could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | No
     return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
 
 
+def _cleared_after(
+    ctx: EvaluationContext, params: Mapping[str, Any], conditions: list[ConditionFact]
+) -> bool:
+    """A `cleared_by` assessment of yes, dated on or after the latest of the conditions."""
+    if not params.get("cleared_by"):
+        return False
+    clearance = ctx.record.latest_assessment(params["cleared_by"])
+    latest = max((c.date for c in conditions if c.date), default=None)
+    return (
+        clearance is not None
+        and clearance.value is True
+        and (latest is None or (clearance.effective is not None and clearance.effective >= latest))
+    )
+
+
 def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Absence rule: met when no matching current condition is documented.
 
@@ -353,12 +371,16 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
     undated = [c for c in matching if c not in found and c.date is None]
     older = [c for c in matching if c not in found and c.date is not None]
+    older_active = [c for c in older if c.explicitly_active]
     if not found:
-        if undated:
+        unplaced = undated + older_active
+        if unplaced and not _cleared_after(ctx, params, unplaced):
+            what = "undated diagnosis" if undated else f"active diagnosis older than {recent_days} days"
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
-                tuple(_condition_evidence(c) for c in undated[:3]),
-                f"undated diagnosis: record whether it is current (within {recent_days} days)",
+                tuple(_condition_evidence(c) for c in unplaced[:3]),
+                f"{what}: record whether it is current or stable"
+                + (f" ({params['cleared_by']})" if params.get("cleared_by") else ""),
             )
         aside = (
             f" within {recent_days} days (older: {', '.join(c.label for c in older[:2])})" if older else ""
@@ -373,7 +395,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         treated_conditions = [c for c in ctx.record.conditions if treatment.matches_any(c.codes)]
         covers = ctx.terminology[params["treatment_covers"]] if params.get("treatment_covers") else None
         uncovered = [c for c in found if covers is not None and not covers.matches_any(c.codes)]
-        if treated_conditions or (treated and not uncovered):
+        if (treated_conditions or treated) and not uncovered:
             more = tuple(_med_evidence(m) for m in treated[:2]) + tuple(
                 _condition_evidence(c) for c in treated_conditions[:2]
             )
@@ -421,11 +443,13 @@ def _allergy_matches(allergy: AllergyFact, ingredient: Ingredient) -> bool:
 
 
 def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """No allergy or hypersensitivity to the drug to be infused (any recorded type)."""
+    """No allergy or hypersensitivity to the drug to be infused. An AllergyIntolerance of type
+    `intolerance` (a side effect, which is also how a failed drug trial is recorded) is not one."""
     value_set_ids = tuple(params["valuesets"])
+    allergies = [a for a in ctx.record.allergies if a.kind != "intolerance"]
     same_drug = [
         (a, inf)
-        for a in ctx.record.allergies
+        for a in allergies
         for inf in ctx.infusates
         if any(c.system == d.system and c.code == d.code for c in a.codes for d in inf.codes)
     ]
@@ -437,7 +461,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         )
     ordered = ctx.infusate_ingredients()
     if ordered:
-        hits = [(a, i) for a in ctx.record.allergies for _, i in ordered if _allergy_matches(a, i)]
+        hits = [(a, i) for a in allergies for _, i in ordered if _allergy_matches(a, i)]
         names = ", ".join(i.name for _, i in ordered)
         if hits:
             return TestOutcome(
@@ -447,7 +471,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             )
         return TestOutcome(Status.MET, finding=f"no allergy to {names} documented", by_absence=True)
     candidates = [i for vs in value_set_ids for i in ctx.terminology[vs].ingredients]
-    hits = [(a, i) for a in ctx.record.allergies for i in candidates if _allergy_matches(a, i)]
+    hits = [(a, i) for a in allergies for i in candidates if _allergy_matches(a, i)]
     if hits:
         return TestOutcome(
             Status.NOT_DOCUMENTED,
@@ -629,37 +653,61 @@ def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
+SCALE_OF_COMPONENT = {
+    "ashworth": "ashworth-score",
+    "modified-ashworth": "modified-ashworth-score",
+    "spasm-frequency": "spasm-frequency-score",
+}
+
+
 def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """A spasticity trial response of at least `points` on a scale (lasting `hours`, if given):
-    the it-trial-scale-reduction assessment decides, else scores around the trial (contract §4)."""
+    the it-trial-scale-reduction assessment decides (its `scale` component must be one of
+    `scales`), else scores around the trial (contract §4). With `example`, the policy gives the
+    threshold only as an example ("e.g."), so a smaller response is for the reviewer (not
+    documented), and only no response at all is "not met" (AMB-16)."""
     points = float(params["points"])
     hours = params.get("hours")
     scales = set(params.get("scales", SCALE_CODES))
+
+    def short(evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
+        if params.get("example") and reduction > 0:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"{finding}; below the policy's example, for the reviewer"
+            )
+        return TestOutcome(Status.NOT_MET, evidence, finding)
+
     explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
     if explicit is not None and isinstance(explicit.value, float):
-        evidence = [
+        evidence: tuple[Evidence, ...] = (
             Evidence(
                 f"it-trial-scale-reduction: {explicit.value_text()}", explicit.source, explicit.effective
-            )
-        ]
-        if explicit.value < points:
+            ),
+        )
+        scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
+        if scale not in scales and set(SCALE_CODES) - scales:
             return TestOutcome(
-                Status.NOT_MET, tuple(evidence), f"{explicit.value:g} points (needs {points:g})"
+                Status.NOT_DOCUMENTED,
+                evidence,
+                f"the recorded reduction is on {explicit.qualifier or 'an unnamed scale'}, not "
+                f"{' or '.join(sorted(scales))}",
             )
+        if explicit.value < points:
+            return short(evidence, f"{explicit.value:g} points (needs {points:g})", explicit.value)
         if hours is None:
-            return TestOutcome(Status.MET, tuple(evidence), f"{explicit.value:g} points")
+            return TestOutcome(Status.MET, evidence, f"{explicit.value:g} points")
         lasted = ctx.record.latest_assessment("it-trial-response-duration-h")
         if lasted is None or not isinstance(lasted.value, float):
             return TestOutcome(
-                Status.NOT_DOCUMENTED, tuple(evidence), "how long the response lasted is not documented"
+                Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
             )
-        evidence.append(
-            Evidence(f"it-trial-response-duration-h: {lasted.value_text()}", lasted.source, lasted.effective)
+        evidence += (
+            Evidence(f"it-trial-response-duration-h: {lasted.value_text()}", lasted.source, lasted.effective),
         )
-        status = Status.MET if lasted.value >= float(hours) else Status.NOT_MET
-        return TestOutcome(
-            status, tuple(evidence), f"{explicit.value:g} points for {lasted.value:g} h (needs {hours} h)"
-        )
+        finding = f"{explicit.value:g} points for {lasted.value:g} h (needs {hours} h)"
+        if lasted.value >= float(hours):
+            return TestOutcome(Status.MET, evidence, finding)
+        return short(evidence, finding, explicit.value)
     trials = [
         t
         for t in scale_trials(
@@ -679,7 +727,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     )
     finding = f"{best.reduction():g} points on {best.scale} (needs {points:g})"
     if best.reduction() < points:
-        return TestOutcome(Status.NOT_MET, evidence, finding)
+        return short(evidence, finding, best.reduction())
     if hours is not None:
         lasted = best.sustained_hours(points)
         finding += f", for {lasted:g} h (needs {hours} h)"
@@ -690,7 +738,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
                     evidence,
                     f"{finding}; the response held at the last score, so its duration is not documented",
                 )
-            return TestOutcome(Status.NOT_MET, evidence, finding)
+            return short(evidence, finding, best.reduction())
     return TestOutcome(Status.MET, evidence, finding)
 
 
@@ -817,7 +865,12 @@ TEST_TYPES: dict[str, TestType] = {
     ),
     "scale-trial-response": TestType(
         scale_trial_response,
-        {"points": Param("number"), "hours": _optional("number"), "scales": _optional("scale-codes")},
+        {
+            "points": Param("number"),
+            "hours": _optional("number"),
+            "scales": _optional("scale-codes"),
+            "example": _optional("flag"),
+        },
         ("Procedure", "Observation"),
     ),
     "evaluation-documented": TestType(

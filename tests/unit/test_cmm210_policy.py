@@ -511,7 +511,15 @@ def test_a_contraindication_needs_no_six_week_course_but_pt_is_still_required() 
 
 @pytest.mark.parametrize(
     ("points", "hours", "expected"),
-    [(2, 4, "met"), (3, 6, "met"), (1.5, 8, "not-met"), (2, 3.5, "not-met"), (2, None, "not-documented")],
+    # below the policy's "e.g." example is for the reviewer, not a refusal (AMB-16)
+    [
+        (2, 4, "met"),
+        (3, 6, "met"),
+        (1.5, 8, "not-documented"),
+        (2, 3.5, "not-documented"),
+        (0, 8, "not-met"),
+        (2, None, "not-documented"),
+    ],
 )
 def test_spasticity_permanent_implant_needs_a_two_point_response_for_four_hours(
     points: float, hours: float | None, expected: str

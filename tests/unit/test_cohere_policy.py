@@ -536,11 +536,11 @@ def test_cancer_and_a_non_malignant_cause_may_meet_either_block() -> None:
     assert d.outcome == Outcome.MEETS  # AMB-11: the cancer block is enough
 
 
-def test_cancer_with_a_chronic_pain_code_is_classified_non_malignant_but_meets_the_cancer_block() -> None:
-    """Cancer patients often carry G89.29 or G89.4; §4.3 then classifies the request as non-malignant."""
+def test_cancer_with_a_chronic_pain_code_is_cancer_pain_and_meets_the_cancer_block() -> None:
+    """Cancer patients often carry G89.29 or G89.4; only a coded non-malignant cause outweighs the cancer."""
     d = cohere([*cancer_chart(), condition(ICD, "G89.4", "2026-06-01")], order=TRIAL_ORDER)
     s = found(d)
-    assert d.indication == "non-malignant-pain"
+    assert d.indication == "cancer-pain"
     assert s["cohere.cancer"] == "met"
     assert s["cohere.pain.known-etiology"] == "not-documented"
     assert d.outcome == Outcome.MEETS
@@ -652,9 +652,32 @@ def test_modified_ashworth_2_to_1_plus_is_half_a_point() -> None:
     d = cohere([*spasticity_chart(), *trial], drugs=(BACLOFEN_IT,))
     assert status_of(d, "cohere.spasticity.permanent-ashworth-1") == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
-    explicit = [*spasticity_chart(), assessment("it-trial-scale-reduction", valueQuantity={"value": 1})]
+    explicit = [*spasticity_chart(), scale_reduction(1, "ashworth")]
     assert (
         status_of(cohere(explicit, drugs=(BACLOFEN_IT,)), "cohere.spasticity.permanent-ashworth-1") == "met"
+    )
+
+
+def scale_reduction(points: float, scale: str | None) -> dict[str, Any]:
+    reduction = assessment("it-trial-scale-reduction", valueQuantity={"value": points, "unit": "points"})
+    if scale:
+        reduction["component"] = [{"code": {"text": "scale"}, "valueString": scale}]
+    return reduction
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [
+        ("ashworth", "met"),
+        ("modified-ashworth", "met"),
+        ("spasm-frequency", "not-documented"),
+        (None, "not-documented"),
+    ],
+)
+def test_only_an_ashworth_reduction_counts(scale: str | None, expected: str) -> None:
+    chart = [*spasticity_chart(), scale_reduction(2, scale)]
+    assert (
+        status_of(cohere(chart, drugs=(BACLOFEN_IT,)), "cohere.spasticity.permanent-ashworth-1") == expected
     )
 
 
@@ -982,3 +1005,9 @@ def test_every_reference_criterion_is_encoded_or_noted() -> None:
     text = notes.read_text(encoding="utf-8")
     for not_encoded in ("cohere.general.one-unit", "cohere.doc.replacement-rationale", "AMB-39"):
         assert not_encoded in text
+
+
+@pytest.mark.parametrize(("score", "expected"), [(2, "not-met"), (4, "met"), (7, "met")])
+def test_painful_spasticity_needs_at_least_moderate_pain(score: int, expected: str) -> None:
+    chart = [condition(ICD, "G35.A", "2019-05-01"), pain(score, "2026-10-01T10:00:00Z")]
+    assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), "cohere.spasticity.impact.painful") == expected

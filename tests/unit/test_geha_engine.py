@@ -244,7 +244,13 @@ def test_recent_suicidal_ideation_fails_and_clearance_restores() -> None:
     cleared = [recent, assessment("psych-clearance", "2026-10-15", valueBoolean=True)]
     assert statuses(determine(cleared))["geha.ci.psych-instability"] == "met"
     old = condition(ICD, "F31.2", "2019-01-01")
-    assert statuses(determine([old]))["geha.ci.psych-instability"] == "met"
+    assert statuses(determine([old]))["geha.ci.psych-instability"] == "not-documented"  # active: ask
+    old_cleared = [old, assessment("psych-clearance", "2025-01-01", valueBoolean=True)]
+    assert statuses(determine(old_cleared))["geha.ci.psych-instability"] == "met"
+    resolved = condition(ICD, "F31.2", "2019-01-01", status=None)
+    assert (
+        statuses(determine([resolved]))["geha.ci.psych-instability"] == "met"
+    )  # status not given, outside window
 
 
 def test_bipolar_in_remission_is_not_acute() -> None:
@@ -518,7 +524,7 @@ def test_an_undated_active_psychiatric_diagnosis_is_not_documented() -> None:
     assert psych.status == Status.NOT_DOCUMENTED
     older = determine([condition(ICD, "F20.9", "2016-01-01")])
     finding = next(r.finding for r in older.criteria if r.id == "geha.ci.psych-instability")
-    assert "older" in finding
+    assert "older than 90 days" in finding
 
 
 def test_future_validity_does_not_count_as_exposure() -> None:
@@ -605,3 +611,50 @@ def test_a_criterion_can_be_limited_to_indications(tmp_path: Any) -> None:
     pain_ids = {r.id for r in evaluate_order(policy, context(meeting_chart())).criteria}
     assert "geha.chronic-pain.duration-6mo" not in pain_ids
     assert "geha.chronic-pain.known-cause" in pain_ids
+
+
+def test_an_intolerance_does_not_exclude_but_counts_as_opioid_failure() -> None:
+    chart = [*meeting_chart(), allergy("Morphine", "7052", kind="intolerance")]
+    found = statuses(determine(chart))
+    assert found["geha.ci.allergy-agent"] == "met"
+    assert found["geha.chronic-pain.opioid-failure-6wk.failure"] == "met"
+
+
+def test_a_treated_opioid_dependence_does_not_clear_an_alcohol_use_disorder() -> None:
+    chart = [condition(ICD, "F10.20", "2024-01-01"), condition(SCT, "1081000119105", "2024-01-01")]
+    assert statuses(determine(chart))["geha.ci.sud"] == "not-met"
+
+
+def test_cancer_with_a_bare_chronic_pain_code_is_cancer_pain() -> None:
+    chart = [
+        condition(ICD, "C50.911", "2025-01-01"),
+        condition(ICD, "C79.51", "2025-06-01"),
+        condition(ICD, "G89.4", "2025-06-01"),
+    ]
+    d = determine(chart)
+    assert d.indication == "cancer-pain"
+    assert d.outcome == Outcome.NOT_APPLICABLE
+
+
+def test_an_intrathecal_drug_order_is_not_a_systemic_opioid_trial() -> None:
+    oral = med_request(
+        "Oxycodone Hydrochloride 10 MG Oral Tablet",
+        "2025-01-01",
+        "2025-04-01",
+        "stopped",
+        reason="ineffective",
+        code="1049683",
+    )
+    intrathecal = med_request(
+        "morphine sulfate 25 MG/ML Injectable Solution",
+        "2025-10-01",
+        "2025-10-02",
+        "stopped",
+        reason="trial done",
+        code="7052",
+        route="Intrathecal route",
+    )
+    found = statuses(determine([oral, intrathecal]))
+    assert (
+        found["geha.chronic-pain.opioid-failure-6wk.routes"] == "not-documented"
+    )  # no injectable systemic opioid

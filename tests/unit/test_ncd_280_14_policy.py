@@ -323,7 +323,7 @@ def test_chronic_pain_diagnosis() -> None:
     ("evidence", "criterion"),
     [
         (allergy("Morphine", "7052"), "ncd280.ci.allergy"),
-        (allergy("morphine sulfate 15 MG Oral Tablet", "0", kind="intolerance"), "ncd280.ci.allergy"),
+        (allergy("morphine sulfate 15 MG Oral Tablet", "0", kind="allergy"), "ncd280.ci.allergy"),
         (condition(ICD, "T85.735A", "2026-11-10"), "ncd280.ci.infection"),
         (assessment("body-size-adequate", "2026-11-01", valueBoolean=False), "ncd280.ci.body-size"),
         (condition(ICD, "Z96.41", "2018-01-01", "Presence of insulin pump"), "ncd280.ci.programmable-device"),
