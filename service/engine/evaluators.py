@@ -267,6 +267,12 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
     finding = f"{trial.relief_pct:.0f} % relief (needs {params['comparator']} {params['percent']} %)"
+    if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            tuple(evidence),
+            f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']} %: for the reviewer",
+        )
     if ok and params.get("min_hours") is not None:
         hours = trial.sustained_hours
         if hours is None:
@@ -806,7 +812,12 @@ TEST_TYPES: dict[str, TestType] = {
     ),
     "trial-relief": TestType(
         trial_relief,
-        {"comparator": Param("comparator"), "percent": Param("number"), "min_hours": _optional("number")},
+        {
+            "comparator": Param("comparator"),
+            "percent": Param("number"),
+            "min_hours": _optional("number"),
+            "reviewer_below": _optional("number"),
+        },
         ("Procedure", "Observation"),
     ),
     "assessment": TestType(

@@ -887,7 +887,10 @@ def test_allergy_to_baclofen_applies_to_a_baclofen_pump() -> None:
     [
         ([condition(ICD, "M48.062", "2024-01-01")], "met"),  # stenosis alone: also a qualifying cause
         ([condition(ICD, "M48.062", "2024-01-01"), condition(ICD, "G95.20", "2025-01-01")], "not-documented"),
-        ([condition(ICD, "M99.53", "2024-01-01")], "not-documented"),  # neural-canal stenosis: both at once
+        (
+            [condition(ICD, "M99.53", "2024-01-01")],
+            "met",
+        ),  # an obstruction proxy alone: no stenosis diagnosis
         ([condition(ICD, "G83.4", "2025-01-01")], "met"),  # cauda equina syndrome without stenosis
         (
             [
