@@ -299,3 +299,14 @@ def meeting_chart() -> list[dict[str, Any]]:
         coded_assessment("it-trial-side-effects", "none"),
         assessment("it-trial-patient-acceptance", valueBoolean=True),
     ]
+
+
+def code_of(resource: dict[str, Any]) -> str | None:
+    """The first code of a resource's `code` (what scenario tests remove resources by)."""
+    codings = (resource.get("code") or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def without_codes(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
+    """The chart without the resources coded with any of `codes`."""
+    return [r for r in chart if code_of(r) not in codes]

@@ -32,6 +32,7 @@ from tests.builders import (
     procedure,
     service_request,
     statuses,
+    without_codes,
 )
 
 KPWA = "kpwa-implanted-infusion-pumps"
@@ -82,15 +83,6 @@ def kstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
     return statuses(kaiser(chart, **kwargs))[criterion]
 
 
-def code_of(resource: dict[str, Any]) -> str | None:
-    codings = (resource.get("code") or {}).get("coding") or [{}]
-    return codings[0].get("code")
-
-
-def without(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
-    return [r for r in chart if code_of(r) not in codes]
-
-
 def pain_trial(before: float = 8, after: float = 3, code: str = "62326") -> list[dict[str, Any]]:
     return [procedure(code, TRIAL), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
 
@@ -138,7 +130,7 @@ def scores_around_the_trial(*post: int) -> list[dict[str, Any]]:
 
 def spasticity_chart_with_scores(*post: int) -> list[dict[str, Any]]:
     explicit = ("it-trial-scale-reduction", "it-trial-response-duration-h")
-    return [*without(spasticity_chart(), *explicit), *scores_around_the_trial(*post)]
+    return [*without_codes(spasticity_chart(), *explicit), *scores_around_the_trial(*post)]
 
 
 # --------------------------------------------------------------------------- patient 1: pain, meets
@@ -284,7 +276,7 @@ def test_cyclobenzaprine_is_not_an_antispasmodic_trial() -> None:
 
 @pytest.mark.parametrize(("after", "expected"), [(4, "not-met"), (3, "met"), (5, "not-met")])
 def test_trial_relief_must_be_more_than_50_percent(after: int, expected: str) -> None:
-    chart = [*without(pain_chart(), "62326", "72514-3"), *pain_trial(8, after)]
+    chart = [*without_codes(pain_chart(), "62326", "72514-3"), *pain_trial(8, after)]
     d = kaiser(chart)
     assert statuses(d)["kpwa.pain.trial-gt50-function.relief-gt50"] == expected
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
@@ -297,7 +289,7 @@ def test_explicit_relief_percent_against_greater_than_50(percent: float, expecte
 
 
 def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
-    chart = [*without(pain_chart(), "62326", "72514-3"), *pain_trial(8, 2, code="62322")]
+    chart = [*without_codes(pain_chart(), "62326", "72514-3"), *pain_trial(8, 2, code="62322")]
     d = kaiser(chart)
     found = statuses(d)
     assert found["kpwa.pain.trial-gt50-function.relief-gt50"] == "met"
@@ -378,7 +370,7 @@ def test_cancer_pain_is_in_scope_and_the_malignancy_is_the_pain_origin() -> None
     assert found["kpwa.pain.severe-intractable"] == "met"
     assert found["kpwa.pain.agree-opioid-reduction-50"] == "met"  # applies to malignant pain too (AMB-05)
     assert d.outcome == Outcome.MEETS
-    no_agreement = without(chart, "opioid-reduction-agreement")
+    no_agreement = without_codes(chart, "opioid-reduction-agreement")
     assert kstatus(no_agreement, "kpwa.pain.agree-opioid-reduction-50") == "not-documented"
 
 

@@ -28,6 +28,7 @@ from tests.builders import (
     procedure,
     service_request,
     statuses,
+    without_codes,
 )
 
 NCD = "cms-ncd-280-14"
@@ -62,15 +63,6 @@ def medicare(
 
 def nstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
     return statuses(medicare(chart, **kwargs))[criterion]
-
-
-def code_of(resource: dict[str, Any]) -> str | None:
-    codings = (resource.get("code") or {}).get("coding") or [{}]
-    return codings[0].get("code")
-
-
-def without(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
-    return [r for r in chart if code_of(r) not in codes]
 
 
 def catheter_trial(before: float = 8, after: float = 3, code: str = "62324") -> list[dict[str, Any]]:
@@ -140,14 +132,14 @@ def test_no_other_payers_criteria_leak_into_the_ncd() -> None:
     ],
 )
 def test_the_trial_must_relieve_pain(after: int, expected: str, outcome: Outcome) -> None:
-    chart = [*without(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, after)]
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, after)]
     d = medicare(chart)
     assert statuses(d)["ncd280.trial-catheter.relief"] == expected
     assert d.outcome == outcome
 
 
 def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
-    chart = [*without(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 2, code="62323")]
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 2, code="62323")]
     d = medicare(chart)
     found = statuses(d)
     assert found["ncd280.trial-catheter.relief"] == "met"
@@ -175,7 +167,7 @@ def test_side_effects_and_acceptance(recorded: dict[str, Any], part: str, expect
 
 
 def test_missing_trial_answers_are_not_documented() -> None:
-    chart = without(ncd_chart(), "it-trial-side-effects", "it-trial-patient-acceptance")
+    chart = without_codes(ncd_chart(), "it-trial-side-effects", "it-trial-patient-acceptance")
     found = statuses(medicare(chart))
     assert found["ncd280.trial-catheter.side-effects"] == "not-documented"
     assert found["ncd280.trial-catheter.acceptance"] == "not-documented"
