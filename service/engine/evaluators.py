@@ -223,6 +223,12 @@ def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
         )
     found.sort(key=lambda p: (p.performed is not None, p.performed or 0), reverse=True)
     evidence = tuple(Evidence(f"{p.label} ({_day(p.performed)})", p.source, p.performed) for p in found[:3])
+    if params.get("outcome_required"):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            evidence,
+            "tried, but no code records whether it failed: document the outcome",
+        )
     return TestOutcome(Status.MET, evidence, f"{len(found)} qualifying procedure(s)")
 
 
@@ -807,7 +813,12 @@ TEST_TYPES: dict[str, TestType] = {
     ),
     "procedure-history": TestType(
         procedure_history,
-        {"valuesets": VALUE_SETS, "missing": MISSING_TEXT, "steroid_injections": _optional("flag")},
+        {
+            "valuesets": VALUE_SETS,
+            "missing": MISSING_TEXT,
+            "steroid_injections": _optional("flag"),
+            "outcome_required": _optional("flag"),
+        },
         ("Procedure",),
     ),
     "trial-relief": TestType(

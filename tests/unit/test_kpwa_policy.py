@@ -457,15 +457,25 @@ def test_life_expectancy_assessment_and_terminal_codes() -> None:
     [
         med_request("Naproxen 500 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped", "GI upset", "0"),
         allergy("Pregabalin", "187832", kind="intolerance"),
-        procedure("97110", "2025-03-01"),
-        procedure("90837", "2025-04-01"),
-        procedure("228557008", "2025-04-01", SCT, "Cognitive and behavioral therapy"),
         coded_assessment("opioid-trial-outcome", "ineffective"),
         med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-02-01", "stopped", "nausea"),
     ],
 )
 def test_any_one_less_invasive_therapy_is_enough(evidence: dict[str, Any]) -> None:
     assert kstatus([evidence], "kpwa.pain.less-invasive-any") == "met"
+
+
+@pytest.mark.parametrize(
+    "therapy",
+    [
+        procedure("97110", "2025-03-01"),
+        procedure("90837", "2025-04-01"),
+        procedure("228557008", "2025-04-01", SCT, "Cognitive and behavioral therapy"),
+    ],
+)
+def test_a_therapy_on_record_is_not_proof_that_it_failed(therapy: dict[str, Any]) -> None:
+    """ "Proven unresponsive": PT and behavioral therapy visits show the trial, not its failure (AMB-40)."""
+    assert kstatus([therapy], "kpwa.pain.less-invasive-any") == "not-documented"
 
 
 def test_unproven_therapies_are_not_documented_never_not_met() -> None:
