@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from cards import coverage_notice_card, decision_card
+from cards.coverage_information import CoverageJudgement, coverage_actions
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
@@ -175,4 +176,26 @@ def handle_hook(
     if not routes:
         notices.append(coverage_notice_card(None, orders))
     cards = ([decision_card(d) for d in determinations] + notices)[: _max_cards(config)]
-    return HookOutcome({"cards": cards}, determinations, data=data)
+    response: dict[str, Any] = {"cards": cards}
+    actions = coverage_actions(
+        orders, _judgements(orders, routes, determinations), request.hook, request.hook_instance, today
+    )
+    if actions:
+        response["systemActions"] = actions
+    return HookOutcome(response, determinations, data=data)
+
+
+def _judgements(
+    orders: list[PumpOrder], routes: list[Route], determinations: tuple[Determination, ...]
+) -> dict[str, list[CoverageJudgement]]:
+    """Per order, what each active Coverage's payer says (None where no policy here applies)."""
+    by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
+    return {
+        order.reference: [
+            CoverageJudgement(
+                route.coverage, route.payer_display, by_key.get((order.reference, route.coverage))
+            )
+            for route in routes
+        ]
+        for order in orders
+    }

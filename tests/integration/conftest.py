@@ -17,6 +17,7 @@ from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
 from service.settings import FhirSettings, Settings
+from tests.conformance import check_response
 
 FHIR_TOKEN = "integration-secret-token"
 
@@ -35,7 +36,13 @@ class LiveService:
     base_url: str
 
     def call(self, body: dict[str, Any]) -> requests.Response:
-        return requests.post(f"{self.base_url}/cds-services/idds-crd-{body['hook']}", json=body, timeout=30)
+        """POST a hook call; every 200 answer must pass the CRD conformance checker."""
+        response = requests.post(
+            f"{self.base_url}/cds-services/idds-crd-{body['hook']}", json=body, timeout=30
+        )
+        if response.status_code == 200:
+            assert check_response(response.json(), body) == []
+        return response
 
 
 @pytest.fixture(scope="session")

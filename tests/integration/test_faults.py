@@ -17,6 +17,7 @@ import pytest
 from service.app import create_app
 from service.demo.fhir_server import free_port
 from service.settings import FhirSettings, Settings
+from tests.conformance import check_response
 from tests.integration.conftest import pointed_at
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,10 @@ def call(client: Any, base_url: str, prefetch: bool = True) -> tuple[Any, float]
         del body["prefetch"]
     started = time.monotonic()
     response = client.post("/cds-services/idds-crd-order-select", json=body)
-    return response, time.monotonic() - started
+    elapsed = time.monotonic() - started
+    if response.status_code == 200:
+        assert check_response(response.get_json(), body) == []
+    return response, elapsed
 
 
 @pytest.mark.parametrize("mode", ["slow", "error", "garbage", "html", "loop"])

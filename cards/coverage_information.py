@@ -1,0 +1,151 @@
+"""The Da Vinci CRD coverage-information system action, rendered from Determinations.
+
+One `update` action per in-scope order, carrying the complete draft order with one
+`ext-coverage-information` repetition per active Coverage added (existing extensions kept).
+Only content valid under both CRD 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever
+`covered` is not `not-covered`, `info-needed` exactly when something is `conditional`, a `reason`
+whenever `doc-purpose` is present, and no 2.2-only codes (`indeterminate`, `patient`,
+`detail-code`). Pure: dicts in, dicts out.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.codes import CPT
+from service.engine.model import Determination, Outcome, Status
+from service.orders import PumpOrder
+
+EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
+REASON_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class CoverageJudgement:
+    """What one Coverage's payer says about one order: a Determination, or none (no rules here)."""
+
+    coverage: str
+    payer: str
+    determination: Determination | None = None
+
+
+def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
+    """Stable for repetitions about the same order and coverage in one call, distinct across
+    coverages, and traceable to the call (the hookInstance is in the audit log)."""
+    return str(uuid.uuid5(ASSERTION_NAMESPACE, f"{hook_instance}|{order}|{coverage}"))
+
+
+def _failed(determination: Determination) -> str:
+    failed = [c.label for c in determination.criteria if c.status == Status.NOT_MET][:REASON_LIMIT]
+    return "; ".join(failed) or determination.explanation
+
+
+def _missing(determination: Determination) -> str:
+    missing = [c.label for c in determination.criteria if c.status == Status.NOT_DOCUMENTED][:REASON_LIMIT]
+    more = sum(1 for c in determination.criteria if c.status == Status.NOT_DOCUMENTED) - len(missing)
+    return "; ".join(missing) + (f" and {more} more" if more > 0 else "")
+
+
+def _assertion(judgement: CoverageJudgement, hook: str) -> tuple[list[tuple[str, Any]], str]:
+    """(sub-extension url, value) pairs beyond the common ones, and a one-line description."""
+    d = judgement.determination
+    if d is None:
+        text = f"{judgement.payer}: this service holds no intrathecal pump coverage rules for this payer"
+        return [
+            ("covered", "conditional"),
+            ("pa-needed", "conditional"),
+            ("info-needed", "OTH"),
+            ("reason", text),
+        ], text
+    if d.outcome == Outcome.MEETS:
+        return [("covered", "covered"), ("pa-needed", "auth-needed")], (
+            f"{d.payer}: meets {d.policy_title}; prior authorization needed"
+        )
+    if d.outcome == Outcome.DOES_NOT_MEET:
+        text = f"{d.payer}: not covered under {d.policy_title} - not met: {_failed(d)}"
+        return [("covered", "not-covered"), ("reason", text)], text
+    if d.outcome == Outcome.INSUFFICIENT:
+        text = f"{d.payer}: documentation needed for {d.policy_title} - {_missing(d)}"
+        pairs: list[tuple[str, Any]] = [
+            ("covered", "conditional"),
+            ("pa-needed", "auth-needed"),
+            ("info-needed", "OTH"),
+        ]
+        if hook == "order-sign":  # CRD §hook-19: never ask for clinical documentation on order-select
+            pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
+        return [*pairs, ("reason", text)], text
+    text = f"{d.payer}: {d.explanation}"
+    return [
+        ("covered", "conditional"),
+        ("pa-needed", "conditional"),
+        ("info-needed", "OTH"),
+        ("reason", text),
+    ], text
+
+
+def _sub(url: str, value: Any) -> dict[str, Any]:
+    if url == "coverage":
+        return {"url": url, "valueReference": {"reference": value}}
+    if url == "billingCode":
+        return {"url": url, "valueCoding": value}
+    if url == "reason":
+        return {"url": url, "valueCodeableConcept": {"text": value}}
+    if url == "date":
+        return {"url": url, "valueDate": value}
+    if url == "coverage-assertion-id":
+        return {"url": url, "valueString": value}
+    return {"url": url, "valueCode": value}
+
+
+def coverage_extension(
+    judgement: CoverageJudgement, order: PumpOrder, hook: str, hook_instance: str, today: date
+) -> tuple[dict[str, Any], str]:
+    pairs, description = _assertion(judgement, hook)
+    billing = {"system": CPT_SYSTEM if order.code.system == CPT else HCPCS_SYSTEM, "code": order.code.code}
+    subs = [_sub("coverage", judgement.coverage)]
+    subs += [_sub(url, value) for url, value in pairs]
+    subs += [
+        _sub("billingCode", billing),
+        _sub("date", today.isoformat()),
+        _sub("coverage-assertion-id", assertion_id(hook_instance, order.reference, judgement.coverage)),
+    ]
+    return {"url": EXTENSION_URL, "extension": subs}, description
+
+
+def coverage_actions(
+    orders: Iterable[PumpOrder],
+    judgements: Mapping[str, list[CoverageJudgement]],
+    hook: str,
+    hook_instance: str,
+    today: date,
+) -> list[dict[str, Any]]:
+    """One `update` system action per order that has at least one judged Coverage."""
+    actions = []
+    for order in orders:
+        per_coverage = judgements.get(order.reference, [])
+        if not per_coverage:
+            continue
+        resource = copy.deepcopy(dict(order.resource))
+        descriptions = []
+        extensions = [e for e in resource.get("extension", []) if isinstance(e, dict)]
+        for judgement in per_coverage:
+            extension, description = coverage_extension(judgement, order, hook, hook_instance, today)
+            extensions.append(extension)
+            descriptions.append(description)
+        resource["extension"] = extensions
+        actions.append(
+            {
+                "type": "update",
+                "description": f"Coverage information for {order.reference}: " + " | ".join(descriptions),
+                "resource": resource,
+            }
+        )
+    return actions

@@ -1,0 +1,237 @@
+"""A conformance checker for CDS Hooks / Da Vinci CRD responses, run on every response the suite makes.
+
+It implements the server-side assertions of the Inferno Da Vinci CRD test kit (digest §7.1:
+response fields, cards, links, suggestions, system actions, coverage-information actions) and the
+coverage-information invariants of both CRD 2.0.1 and 2.2 (digest §6.3), so that what the service
+emits is valid for clients of either version. `check_response` returns a list of errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+COVERAGE_INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+ORDER_TYPES = {"DeviceRequest", "MedicationRequest", "NutritionOrder", "ServiceRequest", "VisionPrescription"}
+BOTH_VERSIONS = {
+    "covered": {"covered", "not-covered", "conditional"},
+    "pa-needed": {"no-auth", "auth-needed", "satisfied", "performpa", "conditional"},
+    "doc-needed": {"clinical", "admin", "conditional"},
+    "doc-purpose": {"withpa", "withclaim", "withorder", "retain-doc", "OTH"},
+    "info-needed": {"performer", "location", "timeframe", "contract-window", "OTH"},
+}
+REQUIRED_SUBS = ("coverage", "covered", "date", "coverage-assertion-id")
+KNOWN_SUBS = {
+    *REQUIRED_SUBS,
+    *BOTH_VERSIONS,
+    "billingCode",
+    "reason",
+    "detail",
+    "dependency",
+    "questionnaire",
+    "satisfied-pa-id",
+}
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _empties(value: Any, path: str, errors: list[str]) -> None:
+    """CDS Hooks: no null, empty string, empty array or empty object anywhere."""
+    if value is None or value == "" or value == [] or value == {}:
+        errors.append(f"{path}: empty value")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _empties(item, f"{path}.{key}", errors)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _empties(item, f"{path}[{i}]", errors)
+
+
+def _check_card(card: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(card, dict):
+        errors.append(f"{path}: not an object")
+        return
+    if not isinstance(card.get("uuid"), str) or not UUID.match(card["uuid"]):
+        errors.append(f"{path}.uuid: missing or not a UUID (CRD ResponseBase)")
+    summary = card.get("summary")
+    if not isinstance(summary, str) or len(summary) >= 140:
+        errors.append(f"{path}.summary: must be a string under 140 characters")
+    if card.get("indicator") not in ("info", "warning", "critical"):
+        errors.append(f"{path}.indicator: must be info, warning or critical")
+    source = card.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("label"), str):
+        errors.append(f"{path}.source.label: required")
+    else:
+        topic = source.get("topic")
+        if (
+            not isinstance(topic, dict)
+            or not isinstance(topic.get("system"), str)
+            or not isinstance(topic.get("code"), str)
+        ):
+            errors.append(f"{path}.source.topic: system and code required (CRD §resp-5)")
+    if "suggestions" in card:
+        if card.get("selectionBehavior") not in ("at-most-one", "any"):
+            errors.append(f"{path}.selectionBehavior: required with suggestions (cds-resp-6)")
+        for i, suggestion in enumerate(card["suggestions"]):
+            if not isinstance(suggestion.get("label"), str) or not suggestion.get("uuid"):
+                errors.append(f"{path}.suggestions[{i}]: label and uuid required (CRD §resp-3)")
+            if not suggestion.get("actions"):
+                errors.append(f"{path}.suggestions[{i}].actions: required")
+            for j, action in enumerate(suggestion.get("actions") or []):
+                _check_action(action, f"{path}.suggestions[{i}].actions[{j}]", errors)
+    for i, reason in enumerate(card.get("overrideReasons") or []):
+        if not all(isinstance(reason.get(k), str) for k in ("code", "system", "display")):
+            errors.append(f"{path}.overrideReasons[{i}]: code, system and display required (cds-resp-4)")
+    for i, link in enumerate(card.get("links") or []):
+        if not isinstance(link.get("label"), str) or not re.match(r"^https?://", str(link.get("url", ""))):
+            errors.append(f"{path}.links[{i}]: label and an absolute http(s) url required")
+        if link.get("type") not in ("absolute", "smart"):
+            errors.append(f"{path}.links[{i}].type: absolute or smart")
+        if link.get("type") == "absolute" and "appContext" in link:
+            errors.append(f"{path}.links[{i}].appContext: only for smart links (cds-resp-3)")
+
+
+def _check_action(action: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(action, dict) or action.get("type") not in ("create", "update", "delete"):
+        errors.append(f"{path}.type: create, update or delete")
+        return
+    if not isinstance(action.get("description"), str):
+        errors.append(f"{path}.description: required (Inferno)")
+    if action["type"] in ("create", "update") and not isinstance(action.get("resource"), dict):
+        errors.append(f"{path}.resource: required for {action['type']}")
+    if action["type"] == "delete" and not re.match(r"^[A-Za-z]+/[^/]+$", str(action.get("resourceId", ""))):
+        errors.append(f"{path}.resourceId: Type/id required for delete (cds-resp-2)")
+
+
+def _subs(extension: dict[str, Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for sub in extension.get("extension", []):
+        value = next((v for k, v in sub.items() if k.startswith("value")), None)
+        found.setdefault(sub.get("url"), []).append(value)
+    return found
+
+
+def _check_coverage_information(extension: dict[str, Any], hook: str, path: str, errors: list[str]) -> None:
+    subs = _subs(extension)
+    for url in subs:
+        if url not in KNOWN_SUBS:
+            errors.append(f"{path}: sub-extension '{url}' is not valid under both CRD 2.0.1 and 2.2")
+    for url in REQUIRED_SUBS:
+        if len(subs.get(url, [])) != 1:
+            errors.append(f"{path}: exactly one '{url}' required")
+    for url, allowed in BOTH_VERSIONS.items():
+        for value in subs.get(url, []):
+            if value not in allowed:
+                errors.append(f"{path}.{url}: '{value}' is not valid under both CRD 2.0.1 and 2.2")
+    covered = (subs.get("covered") or [None])[0]
+    pa = subs.get("pa-needed", [])
+    doc = subs.get("doc-needed", [])
+    values = [*subs.get("covered", []), *pa, *doc]
+    if len(pa) > 1 or len(doc) > 1:
+        errors.append(f"{path}: pa-needed and doc-needed repeat at most once (2.0.1)")
+    if covered == "not-covered" and pa:
+        errors.append(f"{path}: q2 - not-covered must not carry pa-needed")
+    if covered != "not-covered" and not pa:
+        errors.append(f"{path}: q2 (2.0.1) - pa-needed required unless not-covered")
+    if ("conditional" in values) != bool(subs.get("info-needed")):
+        errors.append(f"{path}: q3 - info-needed exactly when something is conditional")
+    if subs.get("questionnaire") and not doc:
+        errors.append(f"{path}: q1 - questionnaire needs doc-needed")
+    if set(pa) & {"satisfied", "no-auth"} and "withpa" in subs.get("doc-purpose", []):
+        errors.append(f"{path}: q4 - withpa with no PA needed")
+    if bool(subs.get("satisfied-pa-id")) != ("satisfied" in pa):
+        errors.append(f"{path}: q5 - satisfied-pa-id exactly when pa-needed is satisfied")
+    if ("OTH" in subs.get("info-needed", []) or subs.get("doc-purpose")) and not subs.get("reason"):
+        errors.append(f"{path}: q6/q8 - reason required")
+    for reason in subs.get("reason", []):
+        if not isinstance(reason, dict) or not reason.get("text"):
+            errors.append(f"{path}.reason: text required for reasons outside the value set (q7)")
+    if hook == "order-select" and set(doc) & {"clinical", "admin"}:
+        errors.append(f"{path}: CRD §hook-19 - no clinical/admin doc-needed on order-select")
+    for coding in subs.get("billingCode", []):
+        if not isinstance(coding, dict) or not coding.get("system") or not coding.get("code"):
+            errors.append(f"{path}.billingCode: system and code required")
+
+
+def _check_coverage_action(
+    action: dict[str, Any], hook: str, drafts: dict[str, dict[str, Any]], path: str, errors: list[str]
+) -> None:
+    resource = action["resource"]
+    ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+    if action.get("type") != "update":
+        errors.append(f"{path}.type: coverage information is an update")
+    if "resourceId" in action:
+        errors.append(f"{path}.resourceId: not allowed on coverage information (0..0)")
+    if ref not in drafts:
+        errors.append(f"{path}.resource: {ref} is not a draft order of the request")
+        return
+    original = copy.deepcopy(drafts[ref])
+    updated = copy.deepcopy(resource)
+    added = [e for e in updated.pop("extension", []) if e.get("url") == COVERAGE_INFO]
+    kept = [e for e in resource.get("extension", []) if e.get("url") != COVERAGE_INFO]
+    if (
+        kept != [e for e in original.pop("extension", []) if e.get("url") != COVERAGE_INFO]
+        or updated != original
+    ):
+        errors.append(f"{path}.resource: must be the draft order unchanged but for the extension (§resp-37)")
+    if not added:
+        errors.append(f"{path}.resource: no coverage-information extension (crd-respci1)")
+    ids: dict[str, str] = {}
+    for i, extension in enumerate(added):
+        where = f"{path}.resource.extension(coverage-information)[{i}]"
+        _check_coverage_information(extension, hook, where, errors)
+        subs = _subs(extension)
+        coverage = str((subs.get("coverage") or [{}])[0])
+        assertion = str((subs.get("coverage-assertion-id") or [""])[0])
+        if coverage in ids and ids[coverage] != assertion:
+            errors.append(f"{where}: same coverage, different coverage-assertion-id (Inferno)")
+        if coverage not in ids and assertion in ids.values():
+            errors.append(f"{where}: different coverages share a coverage-assertion-id")
+        ids[coverage] = assertion
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except Exception as exc:
+        errors.append(f"{path}.resource: not valid FHIR: {str(exc).splitlines()[0]}")
+
+
+def check_response(body: Any, request: dict[str, Any]) -> list[str]:
+    """Every Inferno CRD server-side assertion and coverage-information invariant this response breaks."""
+    errors: list[str] = []
+    hook = request["hook"]
+    if not isinstance(body, dict) or not isinstance(body.get("cards"), list):
+        return ["cards: required array"]
+    for key, value in body.items():
+        if key != "cards":
+            _empties(value, key, errors)
+    for i, card in enumerate(body["cards"]):
+        _empties(card, f"cards[{i}]", errors)
+        _check_card(card, f"cards[{i}]", errors)
+    drafts = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+        for e in request["context"]["draftOrders"].get("entry", [])
+    }
+    coverage_actions = 0
+    for i, action in enumerate(body.get("systemActions", [])):
+        _check_action(action, f"systemActions[{i}]", errors)
+        resource = action.get("resource") if isinstance(action, dict) else None
+        if isinstance(resource, dict) and any(
+            isinstance(e, dict) and e.get("url") == COVERAGE_INFO for e in resource.get("extension", [])
+        ):
+            coverage_actions += 1
+            if resource.get("resourceType") not in ORDER_TYPES:
+                errors.append(f"systemActions[{i}].resource: coverage information on a non-order resource")
+            _check_coverage_action(action, hook, drafts, f"systemActions[{i}]", errors)
+    for i, card in enumerate(body["cards"]):
+        if isinstance(card, dict) and COVERAGE_INFO in str(card):
+            errors.append(f"cards[{i}]: coverage information must never be in a card (§resp-25)")
+    judged = [
+        c
+        for c in body["cards"]
+        if isinstance(c, dict) and not str(c.get("summary", "")).startswith("No active coverage found")
+    ]
+    if hook == "order-sign" and judged and not coverage_actions:
+        errors.append("systemActions: coverage information required on order-sign (Inferno; CRD §hook-16)")
+    return errors

@@ -1,0 +1,174 @@
+"""The conformance checker itself: it passes the service's own answers and catches broken ones."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service.app import create_app
+from service.demo.runner import request_files
+from service.settings import Settings
+from tests.conformance import COVERAGE_INFO, check_response
+
+
+def sample(name: str) -> dict[str, Any]:
+    path = next(p for p in request_files() if p.stem == name)
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return body
+
+
+@cache
+def app() -> Flask:
+    return create_app(Settings())
+
+
+def answer(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The service's answer to a sample request, from prefetch only (no FHIR server)."""
+    request = sample(name)
+    client = app().test_client()
+    response = client.post(f"/cds-services/idds-crd-{request['hook']}", json=request)
+    assert response.status_code == 200
+    return response.get_json(), request
+
+
+def coverage_subs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    extension = next(
+        e for e in body["systemActions"][0]["resource"]["extension"] if e["url"] == COVERAGE_INFO
+    )
+    subs: list[dict[str, Any]] = extension["extension"]
+    return subs
+
+
+def set_sub(body: dict[str, Any], url: str, key: str, value: Any) -> None:
+    subs = coverage_subs(body)
+    existing = next((s for s in subs if s["url"] == url), None)
+    if existing is None:
+        subs.append({"url": url, key: value})
+    else:
+        existing[key] = value
+
+
+def drop_sub(body: dict[str, Any], url: str) -> None:
+    subs = coverage_subs(body)
+    subs[:] = [s for s in subs if s["url"] != url]
+
+
+@pytest.mark.parametrize("name", [p.stem for p in request_files()])
+def test_every_sample_answer_conforms(name: str) -> None:
+    body, request = answer(name)
+    assert check_response(body, request) == []
+
+
+def test_order_sign_carries_one_coverage_action_per_order() -> None:
+    body, _ = answer("order-sign-implant-demo-meets")
+    refs = sorted(f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in body["systemActions"])
+    assert refs == [
+        "DeviceRequest/demo-meets-sign-dr-e0783",
+        "ServiceRequest/demo-meets-sign-sr-62350",
+        "ServiceRequest/demo-meets-sign-sr-62362",
+    ]
+
+
+Breaker = Callable[[dict[str, Any]], None]
+BREAKERS: list[tuple[str, Breaker, str]] = [
+    ("long summary", lambda b: b["cards"][0].update(summary="x" * 140), "summary"),
+    ("no uuid", lambda b: b["cards"][0].pop("uuid"), "uuid"),
+    ("empty string", lambda b: b["cards"][0].update(detail=""), "empty value"),
+    ("no topic", lambda b: b["cards"][0]["source"].pop("topic"), "source.topic"),
+    ("bad indicator", lambda b: b["cards"][0].update(indicator="hint"), "indicator"),
+    (
+        "absolute link with appContext",
+        lambda b: b["cards"][0].update(
+            links=[{"label": "x", "url": "https://x.org", "type": "absolute", "appContext": "a"}]
+        ),
+        "appContext",
+    ),
+    (
+        "suggestions without selectionBehavior",
+        lambda b: b["cards"][0].update(
+            suggestions=[
+                {
+                    "label": "x",
+                    "uuid": "u",
+                    "actions": [{"type": "create", "description": "d", "resource": {"resourceType": "Task"}}],
+                }
+            ]
+        ),
+        "selectionBehavior",
+    ),
+    ("action without description", lambda b: b["systemActions"][0].pop("description"), "description"),
+    ("not-covered with pa-needed", lambda b: set_sub(b, "covered", "valueCode", "not-covered"), "q2"),
+    ("covered without pa-needed", lambda b: drop_sub(b, "pa-needed"), "q2 (2.0.1)"),
+    (
+        "conditional without info-needed",
+        lambda b: (set_sub(b, "covered", "valueCode", "conditional"), drop_sub(b, "info-needed")),
+        "q3",
+    ),
+    (
+        "2.2-only code",
+        lambda b: set_sub(b, "covered", "valueCode", "indeterminate"),
+        "both CRD 2.0.1 and 2.2",
+    ),
+    (
+        "questionnaire without doc-needed",
+        lambda b: set_sub(b, "questionnaire", "valueCanonical", "https://x.org/Questionnaire/q"),
+        "q1",
+    ),
+    ("satisfied without id", lambda b: set_sub(b, "pa-needed", "valueCode", "satisfied"), "q5"),
+    (
+        "doc-purpose without reason",
+        lambda b: (set_sub(b, "doc-purpose", "valueCode", "withclaim"), drop_sub(b, "reason")),
+        "q6/q8",
+    ),
+    ("no assertion id", lambda b: drop_sub(b, "coverage-assertion-id"), "coverage-assertion-id"),
+    ("changed order", lambda b: b["systemActions"][0]["resource"].update(status="active"), "§resp-37"),
+    (
+        "unknown order",
+        lambda b: b["systemActions"][0]["resource"].update(id="elsewhere"),
+        "not a draft order",
+    ),
+    (
+        "coverage info in a card",
+        lambda b: b["cards"][0].update(extension={"x": [{"url": COVERAGE_INFO}]}),
+        "§resp-25",
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "breaker", "message"), BREAKERS, ids=[b[0] for b in BREAKERS])
+def test_the_checker_catches_broken_answers(label: str, breaker: Breaker, message: str) -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    broken = copy.deepcopy(body)
+    breaker(broken)
+    errors = check_response(broken, request)
+    assert any(message in e for e in errors), (label, errors)
+
+
+def test_doc_needed_clinical_is_refused_on_order_select() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    set_sub(body, "covered", "valueCode", "conditional")
+    set_sub(body, "info-needed", "valueCode", "OTH")
+    set_sub(body, "reason", "valueCodeableConcept", {"text": "documentation needed"})
+    set_sub(body, "doc-needed", "valueCode", "clinical")
+    assert any("§hook-19" in e for e in check_response(body, request))
+
+
+def test_same_coverage_must_share_the_assertion_id() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    resource = body["systemActions"][0]["resource"]
+    twin = copy.deepcopy(next(e for e in resource["extension"] if e["url"] == COVERAGE_INFO))
+    next(s for s in twin["extension"] if s["url"] == "coverage-assertion-id")["valueString"] = "other-id"
+    resource["extension"].append(twin)
+    assert any("same coverage, different coverage-assertion-id" in e for e in check_response(body, request))
+
+
+def test_order_sign_without_coverage_information_is_refused() -> None:
+    body, request = answer("order-sign-implant-demo-meets")
+    body.pop("systemActions")
+    assert any("required on order-sign" in e for e in check_response(body, request))
