@@ -54,17 +54,23 @@ def _missing(determination: Determination) -> str:
     return "; ".join(missing) + (f" and {more} more" if more > 0 else "")
 
 
+def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
+    """No determination here: coverage and PA depend on the payer's own review."""
+    return [
+        ("covered", "conditional"),
+        ("pa-needed", "conditional"),
+        ("info-needed", "OTH"),
+        ("reason", text),
+    ], text
+
+
 def _assertion(judgement: CoverageJudgement, hook: str) -> tuple[list[tuple[str, Any]], str]:
     """(sub-extension url, value) pairs beyond the common ones, and a one-line description."""
     d = judgement.determination
     if d is None:
-        text = f"{judgement.payer}: this service holds no intrathecal pump coverage rules for this payer"
-        return [
-            ("covered", "conditional"),
-            ("pa-needed", "conditional"),
-            ("info-needed", "OTH"),
-            ("reason", text),
-        ], text
+        return _undecided(
+            f"{judgement.payer}: this service holds no intrathecal pump coverage rules for this payer"
+        )
     if d.outcome == Outcome.MEETS:
         return [("covered", "covered"), ("pa-needed", "auth-needed")], (
             f"{d.payer}: meets {d.policy_title}; prior authorization needed"
@@ -82,13 +88,7 @@ def _assertion(judgement: CoverageJudgement, hook: str) -> tuple[list[tuple[str,
         if hook == "order-sign":  # CRD §hook-19: never ask for clinical documentation on order-select
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
         return [*pairs, ("reason", text)], text
-    text = f"{d.payer}: {d.explanation}"
-    return [
-        ("covered", "conditional"),
-        ("pa-needed", "conditional"),
-        ("info-needed", "OTH"),
-        ("reason", text),
-    ], text
+    return _undecided(f"{d.payer}: {d.explanation}")
 
 
 def _sub(url: str, value: Any) -> dict[str, Any]:
