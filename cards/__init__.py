@@ -1,5 +1,17 @@
 """Rendering of Determinations into CDS Hooks cards (pure: dicts in, dicts out)."""
 
-from cards.render import coverage_notice_card, decision_card
+from cards.render import (
+    coverage_notice_card,
+    decision_card,
+    documentation_steps,
+    external_reference_card,
+    instructions_card,
+)
 
-__all__ = ["coverage_notice_card", "decision_card"]
+__all__ = [
+    "coverage_notice_card",
+    "decision_card",
+    "documentation_steps",
+    "external_reference_card",
+    "instructions_card",
+]

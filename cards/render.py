@@ -8,7 +8,7 @@ what is met, each line citing the policy section and the chart evidence.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
 from service.orders import PumpOrder
@@ -132,3 +132,77 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
         },
         "extension": {"davinci-crd.associated-resource": [{"reference": o.reference} for o in order_list]},
     }
+
+
+def external_reference_card(
+    d: Determination, policy_url: str, payer_url: str | None = None
+) -> dict[str, object]:
+    """A card linking to the policy as this service checks it (and to the payer's page when known)."""
+    links = [
+        {"label": f"{d.payer} policy as checked: {d.policy_title}", "url": policy_url, "type": "absolute"}
+    ]
+    if payer_url:
+        links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(f"{d.payer} policy: {d.policy_title}", SUMMARY_LIMIT),
+        "detail": (
+            f"The {d.payer} criteria for {d.request_kind.replace('-', ' ')} requests "
+            f"({d.indication.replace('-', ' ')}), "
+            f"with the policy's own words, the readings this service applies and the source text "
+            f"({d.policy_version})."
+        ),
+        "indicator": "info",
+        "source": {
+            "label": d.payer,
+            "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"},
+        },
+        "links": links,
+    }
+
+
+def documentation_steps(d: Determination) -> tuple[str, ...]:
+    """What to document (or re-check) next for this order, not-met criteria first."""
+    steps: list[str] = []
+    for criterion in [*d.by_status(Status.NOT_MET), *d.by_status(Status.NOT_DOCUMENTED)]:
+        for leaf in _leaves(criterion):
+            if leaf.status == Status.MET:
+                continue
+            if leaf.unchecked_reason:
+                step = f"{leaf.label}: {leaf.unchecked_reason}; re-run once the EHR returns the data."
+            elif leaf.status == Status.NOT_DOCUMENTED and leaf.how_to_document:
+                step = f"{leaf.label}: {leaf.how_to_document}"
+            else:
+                continue
+            if step not in steps:
+                steps.append(step)
+    return tuple(steps)
+
+
+def instructions_card(determinations: Sequence[Determination], steps: Sequence[str]) -> dict[str, object]:
+    """A text-only card listing `steps`, shared by the orders (of one payer) that need the same ones."""
+    first = determinations[0]
+    codes = ", ".join(dict.fromkeys(d.billing_code for d in determinations))
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(f"{first.payer}: {len(steps)} item(s) to document for {codes}", SUMMARY_LIMIT),
+        "detail": "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
+        "indicator": "info",
+        "source": {
+            "label": first.payer,
+            "topic": {
+                "system": CARD_TYPE_SYSTEM,
+                "code": "clinical-reminder",
+                "display": "Clinical Reminder",
+            },
+        },
+        "extension": {
+            "davinci-crd.associated-resource": [{"reference": d.order_reference} for d in determinations]
+        },
+    }
+
+
+def _leaves(criterion: CriterionResult) -> list[CriterionResult]:
+    if not criterion.children:
+        return [criterion]
+    return [leaf for child in criterion.children for leaf in _leaves(child)]

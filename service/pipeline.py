@@ -17,7 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from cards import coverage_notice_card, decision_card
+from cards import (
+    coverage_notice_card,
+    decision_card,
+    documentation_steps,
+    external_reference_card,
+    instructions_card,
+)
 from cards.coverage_information import CoverageJudgement, coverage_actions
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
@@ -131,8 +137,13 @@ def _max_cards(config: dict[str, Any]) -> int:
 
 
 def handle_hook(
-    request: HookRequest, prefetch_templates: dict[str, str], env: HookEnvironment, today: date
+    request: HookRequest,
+    prefetch_templates: dict[str, str],
+    env: HookEnvironment,
+    today: date,
+    base_url: str = "http://localhost:8080",
 ) -> HookOutcome:
+    """Answer one validated hook call. `base_url` is the service's public URL (for policy links)."""
     deadline = time.monotonic() + env.deadline_seconds
     config = _configuration(request)
     if config.get("coverage-info") is False:
@@ -175,7 +186,9 @@ def handle_hook(
     notices = [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
     if not routes:
         notices.append(coverage_notice_card(None, orders))
-    cards = ([decision_card(d) for d in determinations] + notices)[: _max_cards(config)]
+    cards = (_cards(determinations, config, base_url.rstrip("/"), env.catalog) + notices)[
+        : _max_cards(config)
+    ]
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders, _judgements(orders, routes, determinations), request.hook, request.hook_instance, today
@@ -183,6 +196,27 @@ def handle_hook(
     if actions:
         response["systemActions"] = actions
     return HookOutcome(response, determinations, data=data)
+
+
+def _cards(
+    determinations: tuple[Determination, ...], config: dict[str, Any], base_url: str, catalog: Catalog
+) -> list[dict[str, Any]]:
+    """Decision cards first, then what to document next, then one policy link per policy."""
+    cards = [decision_card(d) for d in determinations]
+    if config.get("clinical-reminder") is not False:
+        same_steps: dict[tuple[str, tuple[str, ...]], list[Determination]] = {}
+        for d in determinations:
+            if steps := documentation_steps(d):
+                same_steps.setdefault((d.policy_id, steps), []).append(d)
+        cards += [instructions_card(group, steps) for (_, steps), group in same_steps.items()]
+    if config.get("guideline") is not False:
+        seen: set[str] = set()
+        for d in determinations:
+            if d.policy_id not in seen:
+                seen.add(d.policy_id)
+                policy = catalog.policies[d.policy_id]
+                cards.append(external_reference_card(d, f"{base_url}/policies/{d.policy_id}", policy.url))
+    return cards
 
 
 def _judgements(

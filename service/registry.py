@@ -23,6 +23,20 @@ CONFIGURATION_OPTIONS = [
         "default": True,
     },
     {
+        "code": "guideline",
+        "type": "boolean",
+        "name": "Policy reference",
+        "description": "Link to the payer policy as this service checks it.",
+        "default": True,
+    },
+    {
+        "code": "clinical-reminder",
+        "type": "boolean",
+        "name": "Documentation instructions",
+        "description": "List exactly what to document next for the order to meet the policy.",
+        "default": True,
+    },
+    {
         "code": "max-cards",
         "type": "integer",
         "name": "Maximum cards",

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
+import policies
 from service.errors import operation_outcome
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import handle_hook
@@ -60,8 +62,24 @@ def call_service(service_id: str) -> Response:
     except RequestInvalid as exc:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
     state = current_app.extensions["idds_crd"]
-    outcome = handle_hook(hook_request, service.prefetch, state.environment, datetime.now(UTC).date())
+    base_url = state.settings.public_base_url or request.url_root
+    outcome = handle_hook(
+        hook_request, service.prefetch, state.environment, datetime.now(UTC).date(), base_url
+    )
     return json_response(outcome.response, outcome.status)
+
+
+@bp.get("/policies/<policy_id>")
+def policy_page(policy_id: str) -> Response:
+    """The policy as the service checks it: criteria, readings, version and the source text."""
+    state = current_app.extensions["idds_crd"]
+    policy = state.environment.catalog.policies.get(policy_id)
+    if policy is None:
+        return json_response(operation_outcome("not-found", f"no policy with id '{policy_id}'"), 404)
+    source = policies.directory() / "sources" / Path(policy.source).name
+    source_text = source.read_text(encoding="utf-8") if source.is_file() else None
+    html = render_template("policy.html", policy=policy, source_text=source_text)
+    return Response(html, mimetype="text/html")
 
 
 @bp.get("/healthz")

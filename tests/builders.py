@@ -310,3 +310,8 @@ def code_of(resource: dict[str, Any]) -> str | None:
 def without_codes(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
     """The chart without the resources coded with any of `codes`."""
     return [r for r in chart if code_of(r) not in codes]
+
+
+def cards_of(cards: list[dict[str, Any]], topic: str = "coverage-info") -> list[dict[str, Any]]:
+    """The cards of one kind (by source.topic code): coverage-info, guideline or clinical-reminder."""
+    return [c for c in cards if c.get("source", {}).get("topic", {}).get("code") == topic]

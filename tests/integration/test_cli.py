@@ -20,11 +20,12 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def idds_crd(
+def python(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with `args`, capturing text output, never raising on failure."""
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, *args],
         cwd=cwd,
         env=env or dict(os.environ),
         capture_output=True,
@@ -32,6 +33,12 @@ def idds_crd(
         timeout=timeout,
         check=False,
     )
+
+
+def idds_crd(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return python("-m", "service.cli", *args, cwd=cwd, env=env, timeout=timeout)
 
 
 def test_evaluate_prints_the_response_for_a_request_file(
@@ -144,32 +151,31 @@ def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
     elsewhere.mkdir()
     request = elsewhere / "request.json"
     request.write_text(json.dumps(sample_request("order-select-62362-demo-meets")))
-    env = {**os.environ, "PYTHONPATH": str(target)}
     script = target / "bin" / "idds-crd"
     assert script.exists()
-    result = subprocess.run(
-        [sys.executable, str(script), "evaluate", str(request)],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    card = json.loads(result.stdout)["cards"][0]
+
+    def installed(*args: str) -> str:
+        """Run Python with only the installed copy on the path, from a directory outside the source."""
+        result = python(*args, cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(target)})
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    card = json.loads(installed(str(script), "evaluate", str(request)))["cards"][0]
     assert card["source"]["label"] == "GEHA"
     assert "could not be checked" in card["detail"]  # no fhirServer given: honest, not a crash
-    located = subprocess.run(
-        [sys.executable, "-c", "import policies, service; print(policies.__file__)"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert located.stdout.strip().startswith(str(target))
+    located = installed("-c", "import policies, service; print(policies.__file__)")
+    assert located.strip().startswith(str(target))
+    status, shipped_source = installed("-c", POLICY_PAGE_SCRIPT).split()
+    assert status == "200" and shipped_source == "True"
+
+
+POLICY_PAGE_SCRIPT = """
+from service.app import create_app
+from service.settings import Settings
+response = create_app(Settings()).test_client().get("/policies/geha-idds-chronic-pain")
+text = response.get_data(as_text=True)
+print(response.status_code, "geha.trial.relief-ge50" in text and "not shipped" not in text)
+"""
 
 
 def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
@@ -199,14 +205,8 @@ def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> Non
     """The variable is really read: a config that refuses to start, named only by it, stops serve."""
     config = tmp_path / "refuse.yaml"
     config.write_text("auth:\n  required: true\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
-        cwd=tmp_path,
-        env={**os.environ, "IDDS_CRD_CONFIG": str(config)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = idds_crd(
+        "serve", "--port", str(free_port()), cwd=tmp_path, env={**os.environ, "IDDS_CRD_CONFIG": str(config)}
     )
     assert result.returncode == 2
     assert "auth.required" in result.stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from service.demo.fhir_server import LocalFhirServer, free_port
+from tests.builders import cards_of
 from tests.integration.conftest import FHIR_TOKEN, LiveService, pointed_at
 
 pytestmark = pytest.mark.integration
@@ -18,8 +20,9 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     response = live_service.call(pointed_at("order-select-62362-demo-meets", fhir_server.base_url))
     assert response.status_code == 200
     cards = response.json()["cards"]
-    assert len(cards) == 1
-    card = cards[0]
+    decisions = cards_of(cards)
+    assert len(decisions) == 1
+    card = decisions[0]
     assert card["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
     assert len(card["summary"]) < 140
     assert card["source"]["label"] == "GEHA"
@@ -32,6 +35,46 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     assert card["extension"]["davinci-crd.associated-resource"] == [
         {"reference": "ServiceRequest/demo-meets-select-sr-62362"}
     ]
+
+
+def test_a_met_order_links_to_the_policy_page_and_has_nothing_to_document(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    cards = live_service.call(pointed_at("order-select-62362-demo-meets", fhir_server.base_url)).json()[
+        "cards"
+    ]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["coverage-info", "guideline"]
+    links = cards_of(cards, "guideline")[0]["links"]
+    assert links[0]["type"] == "absolute"
+    assert links[0]["url"] == f"{live_service.base_url}/policies/geha-idds-chronic-pain"
+    page = requests.get(links[0]["url"], timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "geha.trial.relief-ge50" in page.text
+    assert all(link["url"].startswith("http") for link in links)
+
+
+def test_insufficient_patient_gets_numbered_documentation_steps(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    cards = live_service.call(
+        pointed_at("order-select-62362-demo-insufficient", fhir_server.base_url)
+    ).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == [
+        "coverage-info",
+        "clinical-reminder",
+        "guideline",
+    ]
+    reminder = cards_of(cards, "clinical-reminder")[0]
+    assert reminder["summary"].startswith("GEHA: ")
+    assert "to document for 62362" in reminder["summary"]
+    assert reminder["detail"].startswith("1. ")
+    assert "Trial relief" in reminder["detail"]
+    assert "links" not in reminder and "suggestions" not in reminder
+    assert (
+        reminder["extension"]["davinci-crd.associated-resource"]
+        == (cards_of(cards)[0]["extension"]["davinci-crd.associated-resource"])
+    )
 
 
 def test_insufficient_patient_lists_what_to_document(
@@ -70,9 +113,9 @@ def test_spasticity_is_not_addressed_by_geha(fhir_server: LocalFhirServer, live_
 def test_order_sign_answers_for_every_pump_line(
     fhir_server: LocalFhirServer, live_service: LiveService
 ) -> None:
-    cards = live_service.call(pointed_at("order-sign-implant-demo-meets", fhir_server.base_url)).json()[
-        "cards"
-    ]
+    cards = cards_of(
+        live_service.call(pointed_at("order-sign-implant-demo-meets", fhir_server.base_url)).json()["cards"]
+    )
     refs = sorted(c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in cards)
     assert refs == [
         "DeviceRequest/demo-meets-sign-dr-e0783",
@@ -112,8 +155,6 @@ def test_unreachable_fhir_server_degrades_within_the_timeout(live_service: LiveS
 
 
 def test_token_is_really_required_by_the_test_server(fhir_server: LocalFhirServer) -> None:
-    import requests
-
     assert requests.get(f"{fhir_server.base_url}/Patient/demo-meets", timeout=10).status_code == 401
     ok = requests.get(
         f"{fhir_server.base_url}/Patient/demo-meets",
@@ -188,7 +229,7 @@ def test_no_active_coverage_gets_a_notice(fhir_server: LocalFhirServer, live_ser
 def test_each_payer_is_routed_to_its_policy(
     request_name: str, payer: str, outcome_words: str, fhir_server: LocalFhirServer, live_service: LiveService
 ) -> None:
-    cards = live_service.call(pointed_at(request_name, fhir_server.base_url)).json()["cards"]
+    cards = cards_of(live_service.call(pointed_at(request_name, fhir_server.base_url)).json()["cards"])
     assert len(cards) == 1
     assert cards[0]["source"]["label"] == payer
     assert outcome_words in cards[0]["summary"]

@@ -23,6 +23,7 @@ from service.app import create_app
 from service.fhir.client import FhirError, SearchResult
 from service.hooks.models import HookRequest
 from service.settings import Settings
+from tests.builders import cards_of
 
 REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
 SELECT_URL = "/cds-services/idds-crd-order-select"
@@ -541,7 +542,7 @@ def test_valid_fhir_access_is_accepted(client: FlaskClient, token_type: str) -> 
 
 
 def _summaries(response: TestResponse) -> list[str]:
-    return [card["summary"] for card in response.get_json()["cards"]]
+    return [card["summary"] for card in cards_of(response.get_json()["cards"])]
 
 
 def test_unknown_fields_are_ignored(client: FlaskClient) -> None:
@@ -704,7 +705,7 @@ def test_pump_order_does_query_the_fake_client() -> None:
     client = build_app(factory).test_client()
     response = post_json(client, SELECT_URL, with_fhir(select_body()))
     assert response.status_code == 200
-    assert len(response.get_json()["cards"]) == 1
+    assert len(cards_of(response.get_json()["cards"])) == 1
     searched = {args[0] for kind, args in factory.client.calls if kind == "search"}
     assert "Condition" in searched
     params = [args[1] for kind, args in factory.client.calls if kind == "search"]
@@ -726,7 +727,7 @@ def test_access_token_never_logged_when_fhir_fails(caplog: pytest.LogCaptureFixt
     assert "HTTP 500" in caplog.text  # the failures were logged ...
     assert TOKEN not in caplog.text  # ... without the token
     assert TOKEN not in text
-    cards = response.get_json()["cards"]
+    cards = cards_of(response.get_json()["cards"])
     assert len(cards) == 1
     assert "could not be checked" in cards[0]["detail"]
     assert "Traceback" not in text
@@ -798,7 +799,9 @@ def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:
     assert factory.client.calls == []
 
 
-@pytest.mark.parametrize(("max_cards", "expected"), [(0, 0), (2, 2), ("three", 3), (None, 3)])
+# Uncapped, the three signed lines (no data) give three decision cards, one shared
+# list of what to document, and one policy link.
+@pytest.mark.parametrize(("max_cards", "expected"), [(0, 0), (2, 2), ("three", 5), (None, 5)])
 def test_max_cards_caps_the_cards(max_cards: Any, expected: int) -> None:
     body = with_fhir(sign_body())
     if max_cards is not None:

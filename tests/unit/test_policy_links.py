@@ -1,0 +1,169 @@
+"""The cards beside the decision: the policy link, the policy page it opens, and what to document next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+import policies
+from cards import documentation_steps
+from service.app import create_app
+from service.settings import Settings
+from tests.builders import cards_of, catalog, determine, meeting_chart
+from tests.unit.test_validation import (
+    SELECT_URL,
+    SIGN_URL,
+    RecordingFactory,
+    RecordingFhirClient,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+POLICY_IDS = sorted(catalog().policies)
+
+
+def answer(
+    body: dict[str, Any], url: str = SIGN_URL, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    app = create_app(settings or Settings(), client_factory=RecordingFactory(RecordingFhirClient()))
+    response = post_json(app.test_client(), url, with_fhir(body))
+    assert response.status_code == 200
+    cards: list[dict[str, Any]] = response.get_json()["cards"]
+    return cards
+
+
+def configured(body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    body["extension"] = {"davinci-crd.configuration": options}
+    return body
+
+
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    return create_app(Settings())
+
+
+# --------------------------------------------------------------------------- the policy page
+
+
+@pytest.mark.parametrize("policy_id", POLICY_IDS)
+def test_every_policy_page_shows_every_criterion_and_the_source(app: Flask, policy_id: str) -> None:
+    policy = catalog().policies[policy_id]
+    response = app.test_client().get(f"/policies/{policy_id}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert policy.version in page
+    for criterion in (c for top in policy.criteria for c in top.walk()):
+        assert f'id="{criterion.id}"' in page, criterion.id
+    source = (policies.directory() / "sources" / Path(policy.source).name).read_text(encoding="utf-8")
+    first_line = next(
+        line for line in source.splitlines() if line.strip() and "&" not in line and "<" not in line
+    )
+    assert first_line.strip() in page
+    assert "The source document is not shipped" not in page
+
+
+def test_unknown_policy_is_a_404_operation_outcome(app: Flask) -> None:
+    response = app.test_client().get("/policies/no-such-policy")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == "not-found"
+    assert "no-such-policy" in body["issue"][0]["diagnostics"]
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the shared seeds folder is not beside this checkout")
+def test_shipped_sources_are_the_seeds_word_for_word() -> None:
+    shipped = sorted((policies.directory() / "sources").glob("*.txt"))
+    assert [p.name for p in shipped] == sorted(p.name for p in SEEDS.glob("*.txt"))
+    for path in shipped:
+        assert path.read_bytes() == (SEEDS / path.name).read_bytes(), path.name
+
+
+def test_every_policy_names_a_shipped_source() -> None:
+    for policy in catalog().policies.values():
+        assert (policies.directory() / "sources" / Path(policy.source).name).is_file(), policy.id
+
+
+# --------------------------------------------------------------------------- the guideline card
+
+
+def test_policy_link_uses_the_configured_public_url() -> None:
+    cards = answer(select_body(), SELECT_URL, Settings(public_base_url="https://crd.example.org/"))
+    guideline = cards_of(cards, "guideline")
+    assert len(guideline) == 1
+    link = guideline[0]["links"][0]
+    assert link == {
+        "label": link["label"],
+        "url": "https://crd.example.org/policies/geha-idds-chronic-pain",
+        "type": "absolute",
+    }
+    assert "GEHA" in link["label"]
+
+
+def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
+    link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]
+    assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
+
+
+def test_one_policy_link_however_many_lines_are_signed() -> None:
+    cards = answer(sign_body())
+    assert len(cards_of(cards)) == 3
+    assert len(cards_of(cards, "guideline")) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "topic"), [("guideline", "guideline"), ("clinical-reminder", "clinical-reminder")]
+)
+def test_each_extra_card_can_be_switched_off(option: str, topic: str) -> None:
+    assert cards_of(answer(sign_body()), topic)  # on by default ...
+    cards = answer(configured(sign_body(), **{option: False}))
+    assert cards_of(cards, topic) == []  # ... off when the EHR says so
+    assert len(cards_of(cards)) == 3  # the decisions stay
+
+
+def test_a_non_boolean_option_value_leaves_the_default() -> None:
+    cards = answer(configured(sign_body(), guideline="no"))
+    assert len(cards_of(cards, "guideline")) == 1
+
+
+# --------------------------------------------------------------------------- what to document
+
+
+def test_lines_needing_the_same_documentation_share_one_card() -> None:
+    cards = answer(sign_body())  # the fake FHIR server returns nothing: every line needs the same data
+    reminders = cards_of(cards, "clinical-reminder")
+    assert len(reminders) == 1
+    referenced = sorted(r["reference"] for r in reminders[0]["extension"]["davinci-crd.associated-resource"])
+    decided = sorted(
+        c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in cards_of(cards)
+    )
+    assert referenced == decided
+    lines = reminders[0]["detail"].splitlines()
+    assert [line.split(". ", 1)[0] for line in lines] == [str(i) for i in range(1, len(lines) + 1)]
+    assert str(len(lines)) in reminders[0]["summary"]
+
+
+def test_a_met_order_has_nothing_to_document() -> None:
+    assert documentation_steps(determine(meeting_chart())) == ()
+
+
+def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
+    d = determine([])
+    steps = documentation_steps(d)
+    assert steps
+    assert len(steps) == len(set(steps))
+    assert any(step.startswith("D. Trial relief") for step in steps)
+
+
+def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
+    steps = documentation_steps(determine(meeting_chart(), unavailable={"Condition": "HTTP 500"}))
+    assert steps
+    assert all("re-run once the EHR returns the data" in step for step in steps)
+    assert all("HTTP 500" in step for step in steps)
