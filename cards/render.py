@@ -29,7 +29,43 @@ _INDICATOR = {
 }
 
 
-def _short(text: str, limit: int) -> str:
+_TOPIC_DISPLAY = {
+    "coverage-info": "Coverage Information",
+    "guideline": "Guideline",
+    "clinical-reminder": "Clinical Reminder",
+}
+
+
+def topic(code: str) -> dict[str, str]:
+    """A `source.topic` Coding from the CDS Hooks card-type code system."""
+    return {"system": CARD_TYPE_SYSTEM, "code": code, "display": _TOPIC_DISPLAY[code]}
+
+
+def card(
+    summary: str,
+    detail: str,
+    label: str,
+    topic_code: str,
+    orders: Iterable[str] = (),
+    indicator: str = "info",
+    **fields: object,
+) -> dict[str, object]:
+    """The fields every card has (summary cut to the limit), the orders it is about, and `fields`."""
+    built: dict[str, object] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": shorten(summary, SUMMARY_LIMIT),
+        "detail": detail,
+        "indicator": indicator,
+        "source": {"label": label, "topic": topic(topic_code)},
+        **fields,
+    }
+    references = [{"reference": reference} for reference in dict.fromkeys(orders)]
+    if references:
+        built["extension"] = {"davinci-crd.associated-resource": references}
+    return built
+
+
+def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -47,7 +83,7 @@ def summary(d: Determination) -> str:
         )
     else:
         text = f"{d.payer}: no coverage criteria for this {order} request - manual review"
-    return _short(text, SUMMARY_LIMIT)
+    return shorten(text, SUMMARY_LIMIT)
 
 
 def _evidence_line(e: Evidence) -> str:
@@ -88,19 +124,27 @@ def detail(d: Determination) -> str:
     return "\n".join(lines).strip()
 
 
+OVERRIDE_REASON_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-override-reason"
+_OVERRIDE_REASONS = {
+    "documented-elsewhere": "Documentation exists outside this EHR",
+    "will-document": "Will document before the request is submitted",
+    "clinical-judgement": "Clinically necessary: will request payer review",
+    "patient-informed": "Patient informed the payer may not cover this",
+}
+
+
 def decision_card(d: Determination) -> dict[str, object]:
-    """One CDS Hooks card for one Determination."""
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": summary(d),
-        "detail": detail(d),
-        "indicator": _INDICATOR[d.outcome],
-        "source": {
-            "label": d.payer,
-            "topic": {"system": CARD_TYPE_SYSTEM, "code": "coverage-info", "display": "Coverage Information"},
-        },
-        "extension": {"davinci-crd.associated-resource": [{"reference": d.order_reference}]},
-    }
+    """One CDS Hooks card for one Determination; when the order does not clearly meet the criteria,
+    the reasons a clinician may give for going ahead anyway."""
+    decision = card(
+        summary(d), detail(d), d.payer, "coverage-info", [d.order_reference], _INDICATOR[d.outcome]
+    )
+    if d.outcome != Outcome.MEETS:
+        decision["overrideReasons"] = [
+            {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
+            for code, display in _OVERRIDE_REASONS.items()
+        ]
+    return decision
 
 
 def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> dict[str, object]:
@@ -121,17 +165,7 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
             f"{route.matched_by}). Check the payer's own requirements for intrathecal drug delivery systems."
         )
         label = route.payer_display
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _short(summary, SUMMARY_LIMIT),
-        "detail": detail,
-        "indicator": "info",
-        "source": {
-            "label": label,
-            "topic": {"system": CARD_TYPE_SYSTEM, "code": "coverage-info", "display": "Coverage Information"},
-        },
-        "extension": {"davinci-crd.associated-resource": [{"reference": o.reference} for o in order_list]},
-    }
+    return card(summary, detail, label, "coverage-info", [o.reference for o in order_list])
 
 
 def external_reference_card(
@@ -143,22 +177,12 @@ def external_reference_card(
     ]
     if payer_url:
         links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _short(f"{d.payer} policy: {d.policy_title}", SUMMARY_LIMIT),
-        "detail": (
-            f"The {d.payer} criteria for {d.request_kind.replace('-', ' ')} requests "
-            f"({d.indication.replace('-', ' ')}), "
-            f"with the policy's own words, the readings this service applies and the source text "
-            f"({d.policy_version})."
-        ),
-        "indicator": "info",
-        "source": {
-            "label": d.payer,
-            "topic": {"system": CARD_TYPE_SYSTEM, "code": "guideline", "display": "Guideline"},
-        },
-        "links": links,
-    }
+    detail = (
+        f"The {d.payer} criteria for {d.request_kind.replace('-', ' ')} requests "
+        f"({d.indication.replace('-', ' ')}), with the policy's own words, the readings this service "
+        f"applies and the source text ({d.policy_version})."
+    )
+    return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
 
 
 def documentation_steps(d: Determination) -> tuple[str, ...]:
@@ -183,23 +207,13 @@ def instructions_card(determinations: Sequence[Determination], steps: Sequence[s
     """A text-only card listing `steps`, shared by the orders (of one payer) that need the same ones."""
     first = determinations[0]
     codes = ", ".join(dict.fromkeys(d.billing_code for d in determinations))
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _short(f"{first.payer}: {len(steps)} item(s) to document for {codes}", SUMMARY_LIMIT),
-        "detail": "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
-        "indicator": "info",
-        "source": {
-            "label": first.payer,
-            "topic": {
-                "system": CARD_TYPE_SYSTEM,
-                "code": "clinical-reminder",
-                "display": "Clinical Reminder",
-            },
-        },
-        "extension": {
-            "davinci-crd.associated-resource": [{"reference": d.order_reference} for d in determinations]
-        },
-    }
+    return card(
+        f"{first.payer}: {len(steps)} item(s) to document for {codes}",
+        "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
+        first.payer,
+        "clinical-reminder",
+        [d.order_reference for d in determinations],
+    )
 
 
 def _leaves(criterion: CriterionResult) -> list[CriterionResult]:

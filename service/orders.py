@@ -30,6 +30,7 @@ class OrderCodeTable:
     """(system, code) → base request kind, for every code that puts an order in scope."""
 
     kinds: Mapping[tuple[str, str], str]
+    trial_first: tuple[Code, ...] = ()
 
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
@@ -47,7 +48,13 @@ def load_order_codes(path: Path) -> OrderCodeTable:
                 if key in table:
                     raise ValueError(f"{path.name}: code {code} is listed under two kinds")
                 table[key] = kind
-    return OrderCodeTable(table)
+    trials: list[Code] = []
+    for entry in raw.get("trial_first") or []:
+        code = Code(CPT, str(entry["code"]).upper(), entry.get("display"))
+        if table.get((CPT, code.code)) != "trial":
+            raise ValueError(f"{path.name}: trial_first code {code.code} is not a trial code")
+        trials.append(code)
+    return OrderCodeTable(table, tuple(trials))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from cards import (
     instructions_card,
 )
 from cards.coverage_information import CoverageJudgement, coverage_actions
+from cards.suggestions import trial_first_card
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
@@ -33,8 +34,9 @@ from service.errors import operation_outcome
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, observation_codes_from
 from service.hooks.models import HookRequest
+from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
-from service.record import build_record
+from service.record import PatientRecord, build_record
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
 
@@ -186,7 +188,8 @@ def handle_hook(
     notices = [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
     if not routes:
         notices.append(coverage_notice_card(None, orders))
-    cards = (_cards(determinations, config, base_url.rstrip("/"), env.catalog) + notices)[
+    trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)
+    cards = (_cards(determinations, trial_cards, config, base_url.rstrip("/"), env.catalog) + notices)[
         : _max_cards(config)
     ]
     response: dict[str, Any] = {"cards": cards}
@@ -199,11 +202,16 @@ def handle_hook(
 
 
 def _cards(
-    determinations: tuple[Determination, ...], config: dict[str, Any], base_url: str, catalog: Catalog
+    determinations: tuple[Determination, ...],
+    trial_cards: list[dict[str, Any]],
+    config: dict[str, Any],
+    base_url: str,
+    catalog: Catalog,
 ) -> list[dict[str, Any]]:
-    """Decision cards first, then what to document next, then one policy link per policy."""
+    """Decision cards first, then orders to add and what to document next, then the policy links."""
     cards = [decision_card(d) for d in determinations]
     if config.get("clinical-reminder") is not False:
+        cards += trial_cards
         same_steps: dict[tuple[str, tuple[str, ...]], list[Determination]] = {}
         for d in determinations:
             if steps := documentation_steps(d):
@@ -217,6 +225,26 @@ def _cards(
                 policy = catalog.policies[d.policy_id]
                 cards.append(external_reference_card(d, f"{base_url}/policies/{d.policy_id}", policy.url))
     return cards
+
+
+def _trial_first_cards(
+    determinations: tuple[Determination, ...],
+    record: PatientRecord,
+    episode: frozenset[str],
+    catalog: Catalog,
+    today: date,
+) -> list[dict[str, Any]]:
+    """One card for the implant orders (pump, hardware) of a call when a payer wants a trial that
+    never happened: the trial comes once before the whole implant, however many lines it has."""
+    missing = [
+        (d, criteria)
+        for d in determinations
+        if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
+    ]
+    trials = catalog.order_codes.trial_first
+    if not missing or not trials:
+        return []
+    return [trial_first_card(missing, trials, record.patient_id, today)]
 
 
 def _judgements(

@@ -82,6 +82,12 @@ def _check_card(card: Any, path: str, errors: list[str]) -> None:
                 errors.append(f"{path}.suggestions[{i}].actions: required")
             for j, action in enumerate(suggestion.get("actions") or []):
                 _check_action(action, f"{path}.suggestions[{i}].actions[{j}]", errors)
+        if card.get("selectionBehavior") == "at-most-one" and (
+            sum(bool(s.get("isRecommended")) for s in card["suggestions"]) > 1
+        ):
+            errors.append(f"{path}.suggestions: at most one isRecommended with at-most-one (cds-resp-1)")
+        if card.get("links"):
+            errors.append(f"{path}: links and suggestions on one card fit no CRD response type (§resp-19)")
     for i, reason in enumerate(card.get("overrideReasons") or []):
         if not all(isinstance(reason.get(k), str) for k in ("code", "system", "display")):
             errors.append(f"{path}.overrideReasons[{i}]: code, system and display required (cds-resp-4)")
@@ -100,8 +106,11 @@ def _check_action(action: Any, path: str, errors: list[str]) -> None:
         return
     if not isinstance(action.get("description"), str):
         errors.append(f"{path}.description: required (Inferno)")
-    if action["type"] in ("create", "update") and not isinstance(action.get("resource"), dict):
-        errors.append(f"{path}.resource: required for {action['type']}")
+    if action["type"] in ("create", "update"):
+        if not isinstance(action.get("resource"), dict):
+            errors.append(f"{path}.resource: required for {action['type']}")
+        else:
+            _check_fhir(action["resource"], f"{path}.resource", errors)
     if action["type"] == "delete" and not re.match(r"^[A-Za-z]+/[^/]+$", str(action.get("resourceId", ""))):
         errors.append(f"{path}.resourceId: Type/id required for delete (cds-resp-2)")
 
@@ -191,10 +200,15 @@ def _check_coverage_action(
         if coverage not in ids and assertion in ids.values():
             errors.append(f"{where}: different coverages share a coverage-assertion-id")
         ids[coverage] = assertion
+    _check_fhir(resource, f"{path}.resource", errors)
+
+
+def _check_fhir(resource: dict[str, Any], path: str, errors: list[str]) -> None:
+    """Every resource the service emits must validate with the fhir.resources R4B models."""
     try:
-        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        get_fhir_model_class(str(resource.get("resourceType"))).model_validate(resource)
     except Exception as exc:
-        errors.append(f"{path}.resource: not valid FHIR: {str(exc).splitlines()[0]}")
+        errors.append(f"{path}: not valid FHIR: {str(exc).splitlines()[0]}")
 
 
 def check_response(body: Any, request: dict[str, Any]) -> list[str]:

@@ -60,12 +60,12 @@ def test_insufficient_patient_gets_numbered_documentation_steps(
     cards = live_service.call(
         pointed_at("order-select-62362-demo-insufficient", fhir_server.base_url)
     ).json()["cards"]
-    assert [c["source"]["topic"]["code"] for c in cards] == [
-        "coverage-info",
-        "clinical-reminder",
-        "guideline",
-    ]
-    reminder = cards_of(cards, "clinical-reminder")[0]
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    # no trial on the chart: first a proposal to order it, then the list of what to document
+    assert topics == ["coverage-info", "clinical-reminder", "clinical-reminder", "guideline"]
+    proposal, reminder = cards_of(cards, "clinical-reminder")
+    trials = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in proposal["suggestions"]]
+    assert trials == ["62322", "62326"]
     assert reminder["summary"].startswith("GEHA: ")
     assert "to document for 62362" in reminder["summary"]
     assert reminder["detail"].startswith("1. ")

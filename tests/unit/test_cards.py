@@ -80,3 +80,18 @@ def test_missing_items_say_how_to_document_them() -> None:
 def test_each_card_gets_a_fresh_uuid() -> None:
     d = determine([])
     assert decision_card(d)["uuid"] != decision_card(d)["uuid"]
+
+
+@pytest.mark.parametrize("d", determinations(), ids=lambda d: d.outcome.value)
+def test_override_reasons_only_when_the_order_does_not_clearly_meet(d: Determination) -> None:
+    card = decision_card(d)
+    if d.outcome == Outcome.MEETS:
+        assert "overrideReasons" not in card
+        return
+    reasons = card["overrideReasons"]
+    assert len(reasons) >= 2
+    assert len({r["code"] for r in reasons}) == len(reasons)
+    for reason in reasons:
+        assert set(reason) == {"system", "code", "display"}
+        assert reason["system"] == "http://idds-crd.org/fhir/CodeSystem/idds-override-reason"
+        assert reason["display"].strip()

@@ -76,6 +76,31 @@ def test_order_sign_carries_one_coverage_action_per_order() -> None:
 
 
 Breaker = Callable[[dict[str, Any]], None]
+
+
+def suggest(*resources: dict[str, Any], behavior: str = "any", recommended: bool = False) -> dict[str, Any]:
+    """Card fields proposing one `create` per resource."""
+    return {
+        "selectionBehavior": behavior,
+        "suggestions": [
+            {
+                "label": f"create {i}",
+                "uuid": f"s{i}",
+                "isRecommended": recommended,
+                "actions": [{"type": "create", "description": "d", "resource": r}],
+            }
+            for i, r in enumerate(resources)
+        ],
+    }
+
+
+VALID_ORDER = {
+    "resourceType": "ServiceRequest",
+    "status": "draft",
+    "intent": "order",
+    "subject": {"reference": "Patient/p"},
+}
+
 BREAKERS: list[tuple[str, Breaker, str]] = [
     ("long summary", lambda b: b["cards"][0].update(summary="x" * 140), "summary"),
     ("no uuid", lambda b: b["cards"][0].pop("uuid"), "uuid"),
@@ -102,6 +127,19 @@ BREAKERS: list[tuple[str, Breaker, str]] = [
         ),
         "selectionBehavior",
     ),
+    (
+        "suggested resource not valid FHIR",
+        lambda b: b["cards"][0].update(suggest({"resourceType": "ServiceRequest", "status": "draft"})),
+        "not valid FHIR",
+    ),
+    (
+        "two recommended of at most one",
+        lambda b: b["cards"][0].update(
+            suggest(VALID_ORDER, VALID_ORDER, behavior="at-most-one", recommended=True)
+        ),
+        "cds-resp-1",
+    ),
+    ("links and suggestions", lambda b: b["cards"][-1].update(suggest(VALID_ORDER)), "§resp-19"),
     ("action without description", lambda b: b["systemActions"][0].pop("description"), "description"),
     ("not-covered with pa-needed", lambda b: set_sub(b, "covered", "valueCode", "not-covered"), "q2"),
     ("covered without pa-needed", lambda b: drop_sub(b, "pa-needed"), "q2 (2.0.1)"),
@@ -141,9 +179,16 @@ BREAKERS: list[tuple[str, Breaker, str]] = [
 ]
 
 
+def test_a_valid_suggestion_passes() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    body["cards"][0].update(suggest(VALID_ORDER, VALID_ORDER, behavior="at-most-one"))
+    assert check_response(body, request) == []
+
+
 @pytest.mark.parametrize(("label", "breaker", "message"), BREAKERS, ids=[b[0] for b in BREAKERS])
 def test_the_checker_catches_broken_answers(label: str, breaker: Breaker, message: str) -> None:
     body, request = answer("order-select-62362-demo-meets")
+    assert "links" in body["cards"][-1]
     broken = copy.deepcopy(body)
     breaker(broken)
     errors = check_response(broken, request)

@@ -1,0 +1,79 @@
+"""Cards that carry suggestions: draft orders the clinician can accept with one click (CRD
+"Identify Additional Orders": only `create` actions, no links)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from cards.coverage_information import CPT_SYSTEM
+from cards.render import card
+from service.codes import Code
+from service.engine.model import CriterionResult, Determination
+
+
+def trial_order(trial: Code, patient_id: str, implant_codes: str, today: date) -> dict[str, Any]:
+    """A draft ServiceRequest for the intrathecal trial, naming the implant it comes before."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": f"trial-{trial.code}-{uuid.uuid4().hex[:12]}",
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": CPT_SYSTEM, "code": trial.code, "display": trial.display}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": today.isoformat(),
+        "note": [
+            {
+                "text": f"Intrathecal trial before the permanent implant ({implant_codes}), "
+                "as the payer's coverage criteria require."
+            }
+        ],
+    }
+
+
+def trial_first_card(
+    missing: Sequence[tuple[Determination, Sequence[CriterionResult]]],
+    trials: Sequence[Code],
+    patient_id: str,
+    today: date,
+) -> dict[str, object]:
+    """The implant orders with no trial anywhere: propose each trial code as a draft order.
+
+    `missing` pairs each Determination (order and payer) with its undocumented trial criteria.
+    """
+    payers = ", ".join(dict.fromkeys(d.payer for d, _ in missing))
+    orders = [d.order_reference for d, _ in missing]
+    codes = ", ".join(dict.fromkeys(d.billing_code for d, _ in missing))
+    policies = "; ".join(
+        dict.fromkeys(f"{d.payer}: {c.label} ({c.section})" for d, criteria in missing for c in criteria)
+    )
+    detail = (
+        f"No intrathecal trial is on the chart or among the draft orders, and the coverage criteria "
+        f"for the permanent implant ({codes}) ask for a successful trial — {policies}. "
+        "Choose the trial to add it as a draft order."
+    )
+    return card(
+        f"{payers}: order the trial before {codes}",
+        detail,
+        payers,
+        "clinical-reminder",
+        orders,
+        indicator="warning",
+        selectionBehavior="at-most-one",
+        suggestions=[
+            {
+                "label": f"Order trial: CPT {trial.code} {trial.display or ''}".strip(),
+                "uuid": str(uuid.uuid4()),
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": f"Add a draft order for the intrathecal trial (CPT {trial.code}).",
+                        "resource": trial_order(trial, patient_id, codes, today),
+                    }
+                ],
+            }
+            for trial in trials
+        ],
+    )

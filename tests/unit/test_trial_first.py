@@ -1,0 +1,134 @@
+"""'Order the trial first': proposed only when an implant is ordered and no trial happened anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.engine.model import Determination
+from service.fhir.client import SearchResult
+from service.next_steps import missing_trial
+from service.orders import load_order_codes
+from service.settings import Settings
+from tests.builders import (
+    cards_of,
+    catalog,
+    context,
+    determine,
+    meeting_chart,
+    procedure,
+    service_request,
+    without_codes,
+)
+from tests.conformance import check_response
+from tests.unit.test_policy_links import answer, configured, sign_body
+from tests.unit.test_validation import SIGN_URL, RecordingFactory, RecordingFhirClient, post_json, with_fhir
+
+NO_TRIAL = without_codes(meeting_chart(), "62324")
+
+
+def missing(
+    chart: list[dict[str, Any]],
+    order: dict[str, Any] | None = None,
+    companions: tuple[dict[str, Any], ...] = (),
+    unavailable: dict[str, str] | None = None,
+    policy_id: str = "geha-idds-chronic-pain",
+) -> tuple[str, ...]:
+    ctx = context(chart, order, companions=companions, unavailable=unavailable)
+    d: Determination = determine(
+        chart, order, companions=companions, unavailable=unavailable, policy_id=policy_id
+    )
+    return tuple(r.id for r in missing_trial(d, catalog().policies[policy_id], ctx.record, ctx.episode_kinds))
+
+
+def test_an_implant_with_no_trial_anywhere_needs_the_trial_first() -> None:
+    assert missing(NO_TRIAL) == ("geha.trial.relief-ge50",)
+
+
+def test_not_when_the_trial_is_on_the_chart() -> None:
+    assert missing(meeting_chart()) == ()
+    # a trial whose result is undocumented is a documentation gap, not a missing trial
+    assert missing([*NO_TRIAL[:3], procedure("62324", "2025-10-01T09:00:00Z")]) == ()
+
+
+def test_not_when_the_trial_is_among_the_draft_orders() -> None:
+    assert missing(NO_TRIAL, companions=(service_request("62324"),)) == ()
+
+
+def test_not_for_a_trial_or_catheter_order() -> None:
+    assert missing(NO_TRIAL, order=service_request("62324")) == ()
+    assert missing(NO_TRIAL, order=service_request("62350")) == ()
+
+
+def test_not_when_the_procedures_could_not_be_read() -> None:
+    assert missing(NO_TRIAL, unavailable={"Procedure": "HTTP 500"}) == ()
+
+
+def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
+    table = (Path(__file__).resolve().parents[2] / "policies" / "order-codes.yaml").read_text()
+    broken = tmp_path / "order-codes.yaml"
+    broken.write_text(table.replace('code: "62326"', 'code: "62362"'), encoding="utf-8")
+    with pytest.raises(ValueError, match="62362 is not a trial code"):
+        load_order_codes(broken)
+    assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
+
+
+def sign_with_chart(chart: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request, response) of the sample order-sign against a fake FHIR server holding `chart`."""
+    request = with_fhir(sign_body())
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in chart:
+        resource = {**resource, "subject": {"reference": f"Patient/{request['context']['patientId']}"}}
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+
+    class ChartClient(RecordingFhirClient):
+        def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+            super().search(resource_type, params)
+            return SearchResult(by_type.get(resource_type, []), [], 1)
+
+    app = create_app(Settings(), client_factory=RecordingFactory(ChartClient()))
+    response = post_json(app.test_client(), SIGN_URL, request)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.get_json()
+    assert check_response(body, request) == []
+    return request, body
+
+
+def test_the_card_proposes_each_trial_as_a_draft_order_for_the_implant_lines() -> None:
+    request, response = sign_with_chart(NO_TRIAL)
+    proposals = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" in c]
+    assert len(proposals) == 1
+    card = proposals[0]
+    # the catheter placed with the pump is part of the implant (contract §2), so it is named too
+    assert card["summary"] == "GEHA: order the trial before 62362, 62350, E0783"
+    assert card["selectionBehavior"] == "at-most-one"
+    assert "links" not in card
+    assert "D. Trial relief >= 50 %" in card["detail"]
+    refs = sorted(r["reference"] for r in card["extension"]["davinci-crd.associated-resource"])
+    assert refs == [
+        "DeviceRequest/demo-meets-sign-dr-e0783",
+        "ServiceRequest/demo-meets-sign-sr-62350",
+        "ServiceRequest/demo-meets-sign-sr-62362",
+    ]
+    created = [a["resource"] for s in card["suggestions"] for a in s["actions"]]
+    assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])
+    assert [r["code"]["coding"][0]["code"] for r in created] == ["62322", "62326"]
+    assert {r["subject"]["reference"] for r in created} == {f"Patient/{request['context']['patientId']}"}
+    assert {(r["status"], r["intent"]) for r in created} == {("draft", "order")}
+    assert len({r["id"] for r in created}) == 2
+
+
+def test_the_proposal_follows_the_clinical_reminder_option() -> None:
+    cards = answer(configured(sign_body(), **{"clinical-reminder": False}))
+    assert not any("suggestions" in c for c in cards)
+
+
+def test_a_chart_with_the_trial_gets_no_proposal() -> None:
+    _, response = sign_with_chart(meeting_chart())
+    decisions = cards_of(response["cards"])
+    assert len(decisions) == 3
+    assert all(c["summary"].endswith("meets all 14 coverage criteria") for c in decisions)
+    assert not any("suggestions" in c for c in response["cards"])
