@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import policies
+from service.assessments import AssessmentCodesError, AssessmentCodeSystem, load_assessment_codes
+from service.codes import ASSESSMENT_SYSTEM
 from service.engine.classify import CLASSIFICATION_VALUE_SETS
 from service.orders import OrderCodeTable, load_order_codes
 from service.policy import Policy, load_policies
@@ -30,14 +32,18 @@ class Catalog:
     order_codes: OrderCodeTable
     policies: dict[str, Policy]
     payers: tuple[Payer, ...]
+    assessments: AssessmentCodeSystem
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
     root = directory or policies.directory()
-    terminology = load_terminology(root / "valuesets")
+    assessments = load_assessment_codes(root / "assessment-codes.yaml")
+    if assessments.url != ASSESSMENT_SYSTEM:
+        raise AssessmentCodesError(f"assessment-codes.yaml: url must be {ASSESSMENT_SYSTEM} (contract §5)")
+    terminology = load_terminology(root / "valuesets", assessments.codes)
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
     compiled = load_policies(root, terminology)
     payers = load_payers(root / "payers.yaml", compiled)
-    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled, payers)
+    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled, payers, assessments)

@@ -23,37 +23,7 @@ ASSESSMENT = "assessment"
 PAYER_ID = "payer-id"
 
 ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
-# The project's assessment codes (clinical-data-contract.md §5).
-ASSESSMENT_CODES = frozenset(
-    {
-        "ashworth-score",
-        "modified-ashworth-score",
-        "spasm-frequency-score",
-        "it-trial-pain-relief-pct",
-        "it-trial-relief-duration-h",
-        "it-trial-function-improved",
-        "it-trial-side-effects",
-        "it-trial-patient-acceptance",
-        "it-trial-scale-reduction",
-        "it-trial-response-duration-h",
-        "opioid-reduction-agreement",
-        "opioid-trial-outcome",
-        "oral-antispasmodic-outcome",
-        "psych-clearance",
-        "mental-health-attestation",
-        "life-expectancy-ge-3mo",
-        "body-size-adequate",
-        "adl-difficulty-months",
-        "further-treatment-status",
-        "home-exercise-program",
-        "spinal-obstruction-on-imaging",
-        "thecal-sac-tumor-encroachment",
-        "device-status",
-        "replacement-reason",
-        "device-abuse-neglect",
-        "trial-waiver-reason",
-    }
-)
+# The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.codes import ASSESSMENT_CODES
 from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
 from service.terminology import Terminology
 from service.trial import SCALE_CODES
@@ -21,7 +20,7 @@ from service.yamlsource import Located, SourceError, check_schema, load
 
 INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
 REQUEST_KINDS = ("trial", "permanent-implant", "catheter", "replacement", "refill-analysis", "removal")
-NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml")
+NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml", "assessment-codes.yaml")
 
 
 class PolicyError(SourceError):
@@ -116,7 +115,7 @@ def _check_param(kind: str, value: Any, where: str, terminology: Terminology) ->
         if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
             raise fail(f"a list of routes from {', '.join(ROUTE_WORDS)}")
     elif kind == "assessment-code":
-        if value not in ASSESSMENT_CODES:
+        if value not in terminology.assessment_codes:
             raise PolicyError(f"{where}: '{value}' is not an assessment code of clinical-data-contract.md §5")
     elif kind == "codes":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
@@ -243,7 +242,7 @@ def compile_policy(source: Located, terminology: Terminology) -> Policy:
 
 
 def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy]:
-    """Compile every `*.yaml` policy in `directory` (the order-code and payer tables excluded)."""
+    """Compile every `*.yaml` policy in `directory` (the order-code, payer and assessment-code tables excluded)."""
     compiled: dict[str, Policy] = {}
     for path in sorted(directory.glob("*.yaml")):
         if path.name in NON_POLICY_FILES:

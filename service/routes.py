@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,25 @@ def policy_page(policy_id: str) -> Response:
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
     html = render_template("policy.html", policy=policy, source_text=source_text)
     return Response(html, mimetype="text/html")
+
+
+@bp.get("/fhir/CodeSystem/<resource_id>")
+def code_system(resource_id: str) -> Response:
+    """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
+    catalog = current_app.extensions["idds_crd"].environment.catalog
+    resource = catalog.assessments.resource(_service_version())
+    if resource_id != resource["id"]:
+        return json_response(operation_outcome("not-found", f"no CodeSystem with id '{resource_id}'"), 404)
+    response = json_response(resource)
+    response.mimetype = "application/fhir+json"
+    return response
+
+
+def _service_version() -> str:
+    try:
+        return metadata.version("idds-crd")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 @bp.get("/healthz")

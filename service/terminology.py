@@ -153,7 +153,10 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
 class Terminology:
     """All value sets by id. Unknown ids raise, so a policy cannot silently match nothing."""
 
-    def __init__(self, value_sets: Iterable[ValueSet]) -> None:
+    def __init__(
+        self, value_sets: Iterable[ValueSet], assessment_codes: frozenset[str] = frozenset()
+    ) -> None:
+        self.assessment_codes = assessment_codes  # the project CodeSystem's codes (contract §5)
         self._by_id: dict[str, ValueSet] = {}
         for vs in value_sets:
             if vs.id in self._by_id:
@@ -192,7 +195,7 @@ class Terminology:
         return self._ingredients
 
 
-def load_terminology(directory: Path) -> Terminology:
+def load_terminology(directory: Path, assessment_codes: frozenset[str] = frozenset()) -> Terminology:
     """Load, schema-check and compile every `*.yaml` file of a value-set directory."""
     value_sets = []
     for path in sorted(directory.glob("*.yaml")):
@@ -202,4 +205,4 @@ def load_terminology(directory: Path) -> Terminology:
         except SourceError as exc:
             raise ValueSetError(str(exc)) from None
         value_sets.append(compile_value_set(source.data, path.name))
-    return Terminology(value_sets)
+    return Terminology(value_sets, assessment_codes)

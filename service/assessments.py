@@ -1,0 +1,78 @@
+"""The project's assessment CodeSystem (clinical-data-contract.md §5), loaded from
+`policies/assessment-codes.yaml`: the one list of assessment codes, which the policy compiler checks
+against and which the service publishes as a FHIR CodeSystem resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.yamlsource import SourceError, check_schema, load
+
+
+class AssessmentCodesError(SourceError):
+    """The assessment-codes file is invalid; the message names the file, line and element."""
+
+
+@dataclass(frozen=True)
+class AssessmentConcept:
+    code: str
+    display: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AssessmentCodeSystem:
+    url: str
+    name: str
+    title: str
+    concepts: tuple[AssessmentConcept, ...]
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(c.code for c in self.concepts)
+
+    def resource(self, version: str) -> dict[str, Any]:
+        """The FHIR R4 CodeSystem resource, complete, for serving at /fhir/CodeSystem/{id}."""
+        return {
+            "resourceType": "CodeSystem",
+            "id": self.url.rsplit("/", 1)[-1],
+            "url": self.url,
+            "version": version,
+            "name": self.name,
+            "title": self.title,
+            "status": "active",
+            "experimental": False,
+            "publisher": "idds-crd",
+            "description": "Assessments that document intrathecal drug delivery coverage criteria: used as "
+            "Observation.code and as the item codes of the documentation Questionnaires.",
+            "caseSensitive": True,
+            "content": "complete",
+            "count": len(self.concepts),
+            "concept": [
+                {
+                    "code": c.code,
+                    "display": c.display,
+                    "definition": f"{c.display}. Value: {c.value.replace('`', '')}.",
+                }
+                for c in self.concepts
+            ],
+        }
+
+
+def load_assessment_codes(path: Path) -> AssessmentCodeSystem:
+    """Load and schema-check the assessment codes; a code listed twice is an error."""
+    try:
+        source = load(path)
+        check_schema(source, "assessment-codes.schema.json")
+    except SourceError as exc:
+        raise AssessmentCodesError(str(exc)) from None
+    raw = source.data
+    concepts = tuple(AssessmentConcept(c["code"], c["display"], c["value"]) for c in raw["concepts"])
+    seen: set[str] = set()
+    for i, concept in enumerate(concepts):
+        if concept.code in seen:
+            raise AssessmentCodesError(f"{source.at(('concepts', i, 'code'))}: code '{concept.code}' twice")
+        seen.add(concept.code)
+    return AssessmentCodeSystem(raw["url"], raw["name"], raw["title"], concepts)

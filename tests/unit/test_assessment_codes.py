@@ -1,0 +1,87 @@
+"""The assessment CodeSystem: one data file, the contract's codes exactly, served as FHIR."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.codesystem import CodeSystem
+
+import policies
+from service.app import create_app
+from service.assessments import AssessmentCodesError, load_assessment_codes
+from service.catalog import load_catalog
+from service.codes import ASSESSMENT_SYSTEM
+from service.settings import Settings
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "clinical-data-contract.md"
+CODES_FILE = policies.directory() / "assessment-codes.yaml"
+
+
+def test_the_file_loads_with_the_contract_url() -> None:
+    system = load_assessment_codes(CODES_FILE)
+    assert system.url == ASSESSMENT_SYSTEM
+    assert {"it-trial-pain-relief-pct", "psych-clearance", "trial-waiver-reason"} <= system.codes
+
+
+@pytest.mark.skipif(not CONTRACT.is_file(), reason="the shared contract is not beside this checkout")
+def test_the_codes_are_exactly_the_contracts() -> None:
+    text = CONTRACT.read_text(encoding="utf-8")
+    section = text[text.index("## 5. Project assessment code system") : text.index("## 6.")]
+    contract_codes = re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.M)
+    assert [c.code for c in load_assessment_codes(CODES_FILE).concepts] == contract_codes
+
+
+def test_the_code_system_is_served_as_valid_fhir() -> None:
+    response = create_app(Settings()).test_client().get("/fhir/CodeSystem/idds-assessment")
+    assert response.status_code == 200
+    assert response.mimetype == "application/fhir+json"
+    body = response.get_json()
+    CodeSystem.model_validate(body)
+    assert body["url"] == ASSESSMENT_SYSTEM
+    assert body["content"] == "complete"
+    assert body["count"] == len(body["concept"]) == len(load_assessment_codes(CODES_FILE).concepts)
+    relief = next(c for c in body["concept"] if c["code"] == "it-trial-pain-relief-pct")
+    assert relief["display"] == "pain relief during the intrathecal trial"
+    assert "valueQuantity % (0-100)" in relief["definition"]
+
+
+def test_an_unknown_code_system_is_404() -> None:
+    response = create_app(Settings()).test_client().get("/fhir/CodeSystem/other")
+    assert response.status_code == 404
+    assert response.get_json()["issue"][0]["code"] == "not-found"
+
+
+def test_a_code_listed_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    broken = tmp_path / "assessment-codes.yaml"
+    broken.write_text(
+        CODES_FILE.read_text(encoding="utf-8")
+        + '  - code: psych-clearance\n    display: "again"\n    value: "`valueBoolean`"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        AssessmentCodesError, match=r"assessment-codes\.yaml:\d+: code 'psych-clearance' twice"
+    ):
+        load_assessment_codes(broken)
+
+
+def test_policies_may_only_name_codes_of_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(policies.directory(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    text = (root / "assessment-codes.yaml").read_text(encoding="utf-8")
+    (root / "assessment-codes.yaml").write_text(
+        text.replace("  - code: psych-clearance\n", "  - code: psych-clearance-renamed\n"), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="'psych-clearance' is not an assessment code"):
+        load_catalog(root)
+
+
+def test_the_catalog_refuses_another_url(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(policies.directory(), root, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    text = (root / "assessment-codes.yaml").read_text(encoding="utf-8")
+    (root / "assessment-codes.yaml").write_text(text.replace("idds-assessment", "other"), encoding="utf-8")
+    with pytest.raises(AssessmentCodesError, match="url must be"):
+        load_catalog(root)
