@@ -35,6 +35,7 @@ class CoverageJudgement:
     coverage: str
     payer: str
     determination: Determination | None = None
+    questionnaire: str | None = None  # canonical of the documentation form, asked for with doc-needed
 
 
 def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
@@ -87,6 +88,8 @@ def _assertion(judgement: CoverageJudgement, hook: str) -> tuple[list[tuple[str,
         ]
         if hook == "order-sign":  # CRD §hook-19: never ask for clinical documentation on order-select
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
+            if judgement.questionnaire:
+                pairs.append(("questionnaire", judgement.questionnaire))
         return [*pairs, ("reason", text)], text
     return _undecided(f"{d.payer}: {d.explanation}")
 
@@ -98,6 +101,8 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
         return {"url": url, "valueCoding": value}
     if url == "reason":
         return {"url": url, "valueCodeableConcept": {"text": value}}
+    if url == "questionnaire":
+        return {"url": url, "valueCanonical": value}
     if url == "date":
         return {"url": url, "valueDate": value}
     if url == "coverage-assertion-id":

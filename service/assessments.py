@@ -20,6 +20,9 @@ class AssessmentConcept:
     code: str
     display: str
     value: str
+    answer_type: str  # boolean, integer, quantity or choice: how a Questionnaire asks for it
+    unit: str | None = None
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class AssessmentCodeSystem:
     @property
     def codes(self) -> frozenset[str]:
         return frozenset(c.code for c in self.concepts)
+
+    def concept(self, code: str) -> AssessmentConcept:
+        return next(c for c in self.concepts if c.code == code)
 
     def resource(self, version: str) -> dict[str, Any]:
         """The FHIR R4 CodeSystem resource, complete, for serving at /fhir/CodeSystem/{id}."""
@@ -69,7 +75,17 @@ def load_assessment_codes(path: Path) -> AssessmentCodeSystem:
     except SourceError as exc:
         raise AssessmentCodesError(str(exc)) from None
     raw = source.data
-    concepts = tuple(AssessmentConcept(c["code"], c["display"], c["value"]) for c in raw["concepts"])
+    concepts = tuple(
+        AssessmentConcept(
+            c["code"],
+            c["display"],
+            c["value"],
+            c["answer"]["type"],
+            c["answer"].get("unit"),
+            tuple(c["answer"].get("options", ())),
+        )
+        for c in raw["concepts"]
+    )
     seen: set[str] = set()
     for i, concept in enumerate(concepts):
         if concept.code in seen:

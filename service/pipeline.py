@@ -36,9 +36,11 @@ from service.fhir.gather import DataGatherer, GatheredData, observation_codes_fr
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
+from service.questionnaires import canonical
 from service.record import PatientRecord, build_record
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
+from service.version import service_version
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,11 @@ def handle_hook(
     ]
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
-        orders, _judgements(orders, routes, determinations), request.hook, request.hook_instance, today
+        orders,
+        _judgements(orders, routes, determinations, env.catalog),
+        request.hook,
+        request.hook_instance,
+        today,
     )
     if actions:
         response["systemActions"] = actions
@@ -248,16 +254,15 @@ def _trial_first_cards(
 
 
 def _judgements(
-    orders: list[PumpOrder], routes: list[Route], determinations: tuple[Determination, ...]
+    orders: list[PumpOrder], routes: list[Route], determinations: tuple[Determination, ...], catalog: Catalog
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
     by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
-    return {
-        order.reference: [
-            CoverageJudgement(
-                route.coverage, route.payer_display, by_key.get((order.reference, route.coverage))
-            )
-            for route in routes
-        ]
-        for order in orders
-    }
+    judgements: dict[str, list[CoverageJudgement]] = {order.reference: [] for order in orders}
+    for order in orders:
+        for route in routes:
+            d = by_key.get((order.reference, route.coverage))
+            form = canonical(catalog.policies[d.policy_id], service_version()) if d else None
+            judgement = CoverageJudgement(route.coverage, route.payer_display, d, form)
+            judgements[order.reference].append(judgement)
+    return judgements

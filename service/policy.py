@@ -242,7 +242,7 @@ def compile_policy(source: Located, terminology: Terminology) -> Policy:
 
 
 def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy]:
-    """Compile every `*.yaml` policy in `directory` (the order-code, payer and assessment-code tables excluded)."""
+    """Compile every `*.yaml` policy in `directory` (NON_POLICY_FILES, the other tables, excluded)."""
     compiled: dict[str, Policy] = {}
     for path in sorted(directory.glob("*.yaml")):
         if path.name in NON_POLICY_FILES:

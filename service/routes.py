@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ import policies
 from service.errors import operation_outcome
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import handle_hook
+from service.questionnaires import questionnaire, questionnaire_id
 from service.registry import discovery_document, find_service
+from service.version import service_version
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
@@ -87,19 +88,26 @@ def policy_page(policy_id: str) -> Response:
 def code_system(resource_id: str) -> Response:
     """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
     catalog = current_app.extensions["idds_crd"].environment.catalog
-    resource = catalog.assessments.resource(_service_version())
+    resource = catalog.assessments.resource(service_version())
     if resource_id != resource["id"]:
         return json_response(operation_outcome("not-found", f"no CodeSystem with id '{resource_id}'"), 404)
+    return fhir_response(resource)
+
+
+@bp.get("/fhir/Questionnaire/<resource_id>")
+def documentation_questionnaire(resource_id: str) -> Response:
+    """A policy's documentation Questionnaire (the canonical coverage information names)."""
+    catalog = current_app.extensions["idds_crd"].environment.catalog
+    policy = next((p for p in catalog.policies.values() if questionnaire_id(p) == resource_id), None)
+    if policy is None:
+        return json_response(operation_outcome("not-found", f"no Questionnaire with id '{resource_id}'"), 404)
+    return fhir_response(questionnaire(policy, catalog.assessments, service_version()))
+
+
+def fhir_response(resource: dict[str, Any]) -> Response:
     response = json_response(resource)
     response.mimetype = "application/fhir+json"
     return response
-
-
-def _service_version() -> str:
-    try:
-        return metadata.version("idds-crd")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 @bp.get("/healthz")

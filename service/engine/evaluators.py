@@ -764,11 +764,13 @@ class Param:
 
 @dataclass(frozen=True)
 class TestType:
-    """A registered test type: its function, its parameters, and the resource types it reads."""
+    """A registered test type: its function, its parameters, the resource types it reads, and the
+    assessment codes it reads without a parameter naming them (a documentation form asks for these)."""
 
     function: Callable[[Mapping[str, Any], EvaluationContext], TestOutcome]
     params: Mapping[str, Param]
     reads: tuple[str, ...]
+    asks: tuple[str, ...] = ()
 
 
 def _optional(kind: str) -> Param:
@@ -830,6 +832,7 @@ TEST_TYPES: dict[str, TestType] = {
             "reviewer_below": _optional("number"),
         },
         ("Procedure", "Observation"),
+        ("it-trial-pain-relief-pct", "it-trial-relief-duration-h"),
     ),
     "assessment": TestType(
         assessment,
@@ -894,6 +897,7 @@ TEST_TYPES: dict[str, TestType] = {
             "example": _optional("flag"),
         },
         ("Procedure", "Observation"),
+        ("it-trial-scale-reduction", "it-trial-response-duration-h"),
     ),
     "evaluation-documented": TestType(
         evaluation_documented,

@@ -58,7 +58,8 @@ def test_a_code_listed_twice_is_refused_with_its_line(tmp_path: Path) -> None:
     broken = tmp_path / "assessment-codes.yaml"
     broken.write_text(
         CODES_FILE.read_text(encoding="utf-8")
-        + '  - code: psych-clearance\n    display: "again"\n    value: "`valueBoolean`"\n',
+        + '  - code: psych-clearance\n    display: "again"\n    value: "`valueBoolean`"\n'
+        + "    answer: {type: boolean}\n",
         encoding="utf-8",
     )
     with pytest.raises(
