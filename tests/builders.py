@@ -274,14 +274,7 @@ def meeting_chart() -> list[dict[str, Any]]:
     """A chart meeting every GEHA criterion for a permanent implant."""
     return [
         condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
-        med_request(
-            "Oxycodone Hydrochloride 10 MG Oral Tablet",
-            "2025-01-10",
-            "2025-04-10",
-            "stopped",
-            reason="inadequate analgesia",
-            code="1049683",
-        ),
+        oxycodone(),
         med_request(
             "morphine sulfate 10 MG/ML Injectable Solution",
             "2025-04-15",
@@ -301,15 +294,31 @@ def meeting_chart() -> list[dict[str, Any]]:
     ]
 
 
-def code_of(resource: dict[str, Any]) -> str | None:
-    """The first code of a resource's `code` (what scenario tests remove resources by)."""
-    codings = (resource.get("code") or {}).get("coding") or [{}]
-    return codings[0].get("code")
+def codes_of(resource: dict[str, Any]) -> set[str]:
+    """Every code of a resource's `code` or `medicationCodeableConcept` (any system)."""
+    concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+    return {c.get("code") for c in concept.get("coding", [])}
 
 
 def without_codes(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
-    """The chart without the resources coded with any of `codes`."""
-    return [r for r in chart if code_of(r) not in codes]
+    """The chart without the resources coded with any of `codes` (what scenario tests remove by)."""
+    return [r for r in chart if not codes_of(r) & set(codes)]
+
+
+def oxycodone(
+    start: str = "2025-01-10", end: str = "2025-04-10", reason: str = "inadequate analgesia"
+) -> dict[str, Any]:
+    """A stopped oral oxycodone 10 mg order: the systemic opioid trial most scenarios use."""
+    return med_request(
+        "Oxycodone Hydrochloride 10 MG Oral Tablet", start, end, "stopped", reason=reason, code="1049683"
+    )
+
+
+def pain_trial(
+    before: float = 8, after: float = 3, code: str = "62324", when: str = "2025-10-01T09:00:00Z"
+) -> list[dict[str, Any]]:
+    """A trial procedure with a pain score the afternoon before and one four hours after it."""
+    return [procedure(code, when), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
 
 
 def cards_of(cards: list[dict[str, Any]], topic: str = "coverage-info") -> list[dict[str, Any]]:

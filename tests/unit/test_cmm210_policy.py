@@ -25,6 +25,7 @@ from tests.builders import (
     determine,
     infusate_request,
     med_request,
+    oxycodone,
     pain,
     procedure,
     service_request,
@@ -82,14 +83,7 @@ def pain_trial_chart() -> list[dict[str, Any]]:
     return [
         condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
         procedure("97110", "2025-03-01", display="Therapeutic exercise"),
-        med_request(
-            "Oxycodone Hydrochloride 10 MG Oral Tablet",
-            "2025-01-10",
-            "2025-04-10",
-            "stopped",
-            reason="inadequate analgesia",
-            code="1049683",
-        ),
+        oxycodone(),
         med_request("Ibuprofen 800 MG Oral Tablet", "2025-04-10", "2025-09-01", code="197807"),
         coded_assessment("opioid-trial-outcome", "ineffective"),
         coded_assessment("further-treatment-status", "not-indicated"),
@@ -585,14 +579,7 @@ def cancer_base() -> list[dict[str, Any]]:
     return [
         condition(ICD, "C50.911", "2024-02-01", "Malignant neoplasm of right female breast"),
         condition(ICD, "G89.3", "2025-06-01", "Neoplasm related pain"),
-        med_request(
-            "Oxycodone Hydrochloride 10 MG Oral Tablet",
-            "2025-06-01",
-            "2025-08-01",
-            "stopped",
-            reason="sedation",
-            code="1049683",
-        ),
+        oxycodone("2025-06-01", "2025-08-01", reason="sedation"),
     ]
 
 

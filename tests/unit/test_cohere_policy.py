@@ -28,10 +28,12 @@ from tests.builders import (
     infusate_request,
     med_request,
     observation,
+    oxycodone,
     pain,
     procedure,
     service_request,
     statuses,
+    without_codes,
 )
 
 COHERE = "cohere-intrathecal-pain-pumps"
@@ -113,16 +115,6 @@ def finding_of(d: Determination, criterion: str) -> str:
     return result
 
 
-def without(chart: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
-    """The chart without resources coded `code` (any system)."""
-
-    def codes(resource: dict[str, Any]) -> set[str]:
-        concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
-        return {c.get("code") for c in concept.get("coding", [])}
-
-    return [r for r in chart if code not in codes(r)]
-
-
 # --------------------------------------------------------------------------------------------------
 # Charts
 # --------------------------------------------------------------------------------------------------
@@ -138,14 +130,7 @@ def non_malignant_chart() -> list[dict[str, Any]]:
         procedure("97110", "2026-02-01", display="Therapeutic exercise"),
         assessment("home-exercise-program", "2026-03-01", valueBoolean=True),
         procedure("90834", "2026-04-01", display="Psychotherapy, 45 minutes"),
-        med_request(
-            "Oxycodone Hydrochloride 10 MG Oral Tablet",
-            "2025-06-01",
-            "2025-09-01",
-            "stopped",
-            reason="inadequate analgesia",
-            code="1049683",
-        ),
+        oxycodone("2025-06-01", "2025-09-01"),
         coded_assessment("further-treatment-status", "not-indicated", "2026-09-01"),
         procedure("90791", "2026-08-01", display="Psychiatric diagnostic evaluation"),
         assessment("psych-clearance", "2026-08-02", valueBoolean=True),
@@ -266,7 +251,7 @@ def test_explicit_relief_boundary(pct: float, expected: str) -> None:
 def test_trial_side_effects_must_be_minimal(side_effects: str, expected: str) -> None:
     chart = [
         *non_malignant_chart(),
-        *without(pain_trial(), "it-trial-side-effects"),
+        *without_codes(pain_trial(), "it-trial-side-effects"),
         coded_assessment("it-trial-side-effects", side_effects, "2026-10-03"),
     ]
     d = cohere(chart)
@@ -277,7 +262,7 @@ def test_trial_side_effects_must_be_minimal(side_effects: str, expected: str) ->
 def test_patient_not_tolerating_the_trial_is_not_met() -> None:
     chart = [
         *non_malignant_chart(),
-        *without(pain_trial(), "it-trial-patient-acceptance"),
+        *without_codes(pain_trial(), "it-trial-patient-acceptance"),
         assessment("it-trial-patient-acceptance", "2026-10-03", valueBoolean=False),
     ]
     d = cohere(chart)
@@ -307,7 +292,7 @@ def test_catheter_alone_is_judged_as_part_of_a_permanent_pump() -> None:
 )
 def test_adl_difficulty_at_least_six_months(months: int, expected: str) -> None:
     chart = [
-        *without(non_malignant_chart(), "adl-difficulty-months"),
+        *without_codes(non_malignant_chart(), "adl-difficulty-months"),
         assessment("adl-difficulty-months", "2026-11-01", valueInteger=months),
     ]
     d = cohere(chart, order=TRIAL_ORDER)
@@ -317,14 +302,14 @@ def test_adl_difficulty_at_least_six_months(months: int, expected: str) -> None:
 
 def test_adl_difficulty_is_compared_as_a_number() -> None:
     chart = [
-        *without(non_malignant_chart(), "adl-difficulty-months"),
+        *without_codes(non_malignant_chart(), "adl-difficulty-months"),
         assessment("adl-difficulty-months", "2026-11-01", valueQuantity={"value": 6.5, "unit": "mo"}),
     ]
     d = cohere(chart, order=TRIAL_ORDER)
     assert status_of(d, "cohere.pain.adl-6mo") == "met"
     assert "needs >= 6" in finding_of(d, "cohere.pain.adl-6mo")
     short = [
-        *without(non_malignant_chart(), "adl-difficulty-months"),
+        *without_codes(non_malignant_chart(), "adl-difficulty-months"),
         assessment("adl-difficulty-months", "2026-11-01", valueInteger=5),
     ]
     assert status_of(cohere(short, order=TRIAL_ORDER), "cohere.pain.adl-6mo") == "not-met"
@@ -342,7 +327,7 @@ def test_adl_difficulty_is_compared_as_a_number() -> None:
 )
 def test_conservative_care_six_months_within_the_last_year(start: str, end: str, expected: str) -> None:
     chart = [
-        *without(without(non_malignant_chart(), "197807"), "1049683"),
+        *without_codes(without_codes(non_malignant_chart(), "197807"), "1049683"),
         med_request("Ibuprofen 800 MG Oral Tablet", start, end, code="197807"),
         coded_assessment("opioid-trial-outcome", "intolerable", "2026-09-01"),
     ]
@@ -354,7 +339,7 @@ def test_conservative_care_six_months_within_the_last_year(start: str, end: str,
 def test_conservative_care_needs_pt_home_exercise_injections_and_cbt() -> None:
     chart = non_malignant_chart()
     for code in ("97110", "home-exercise-program", "64483", "90834"):
-        chart = without(chart, code)
+        chart = without_codes(chart, code)
     d = cohere(chart, order=TRIAL_ORDER)
     s = found(d)
     assert s["cohere.pain.conservative.pt-hep.pt"] == "not-documented"
@@ -373,7 +358,7 @@ def test_conservative_care_needs_pt_home_exercise_injections_and_cbt() -> None:
 def test_epidural_steroid_injection_coded_62322_counts_as_an_injection() -> None:
     esi = procedure("62322", "2025-04-01", display="Lumbar epidural steroid injection")
     esi["usedCode"] = [{"text": "triamcinolone acetonide 40 MG/ML"}]
-    chart = [*without(non_malignant_chart(), "64483"), esi]
+    chart = [*without_codes(non_malignant_chart(), "64483"), esi]
     s = found(cohere(chart, order=TRIAL_ORDER))
     assert s["cohere.pain.conservative.injections-if-indicated"] == "met"
     assert s["cohere.pain.targeted-tx-failed"] == "met"
@@ -384,7 +369,7 @@ def test_epidural_steroid_injection_coded_62322_counts_as_an_injection() -> None
 )
 def test_further_treatment_not_indicated_or_refused(status: str, expected: str) -> None:
     chart = [
-        *without(non_malignant_chart(), "further-treatment-status"),
+        *without_codes(non_malignant_chart(), "further-treatment-status"),
         coded_assessment("further-treatment-status", status, "2026-10-01"),
     ]
     assert status_of(cohere(chart, order=TRIAL_ORDER), "cohere.pain.no-further-tx") == expected
@@ -392,13 +377,13 @@ def test_further_treatment_not_indicated_or_refused(status: str, expected: str) 
 
 def test_psychological_evaluation_and_clearance_are_both_needed() -> None:
     not_cleared = [
-        *without(non_malignant_chart(), "psych-clearance"),
+        *without_codes(non_malignant_chart(), "psych-clearance"),
         assessment("psych-clearance", "2026-08-03", valueBoolean=False),
     ]
     d = cohere(not_cleared, order=TRIAL_ORDER)
     assert status_of(d, "cohere.pain.psych-clearance") == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
-    evaluation_only = without(non_malignant_chart(), "psych-clearance")
+    evaluation_only = without_codes(non_malignant_chart(), "psych-clearance")
     s = found(cohere(evaluation_only, order=TRIAL_ORDER))
     assert s["cohere.pain.psych-clearance.evaluation"] == "met"
     assert s["cohere.pain.psych-clearance.cleared"] == "not-documented"
@@ -415,7 +400,7 @@ def test_psychological_evaluation_and_clearance_are_both_needed() -> None:
 def test_any_one_of_the_three_opioid_routes(opioid: tuple[str, str], expected_routes: str) -> None:
     display, code = opioid
     chart = [
-        *without(non_malignant_chart(), "1049683"),
+        *without_codes(non_malignant_chart(), "1049683"),
         med_request(display, "2025-06-01", "2025-09-01", "stopped", reason="nausea", code=code),
     ]
     s = found(cohere(chart, order=TRIAL_ORDER))
@@ -431,7 +416,7 @@ def test_opioids_documented_as_effective_are_not_a_failure() -> None:
 
 
 def test_no_known_etiology_leaves_the_block_undocumented() -> None:
-    chart = [*without(non_malignant_chart(), "M96.1"), condition(ICD, "G89.29", "2022-01-01")]
+    chart = [*without_codes(non_malignant_chart(), "M96.1"), condition(ICD, "G89.29", "2022-01-01")]
     d = cohere(chart, order=TRIAL_ORDER)
     s = found(d)
     assert s["cohere.pain.applies"] == "met"  # no malignancy: the block applies
@@ -467,7 +452,7 @@ def test_cancer_permanent_pump_needs_the_trial_result() -> None:
 
 
 def test_cancer_without_metastasis_is_not_documented() -> None:
-    chart = without(cancer_chart(), "C78.7")
+    chart = without_codes(cancer_chart(), "C78.7")
     d = cohere(chart, order=TRIAL_ORDER)
     assert status_of(d, "cohere.cancer.metastatic") == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
@@ -489,7 +474,7 @@ def test_cancer_without_metastasis_is_not_documented() -> None:
 )
 def test_life_expectancy_three_months_or_more(quantity: dict[str, Any], loinc_status: str) -> None:
     chart = [
-        *without(cancer_chart(), "life-expectancy-ge-3mo"),
+        *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
         observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity),
     ]
     d = cohere(chart, order=TRIAL_ORDER)
@@ -502,7 +487,7 @@ def test_life_expectancy_three_months_or_more(quantity: dict[str, Any], loinc_st
 
 def test_life_expectancy_answer_no_does_not_meet() -> None:
     chart = [
-        *without(cancer_chart(), "life-expectancy-ge-3mo"),
+        *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
         assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=False),
     ]
     d = cohere(chart, order=TRIAL_ORDER)
@@ -516,7 +501,7 @@ def test_hospice_asks_to_confirm_life_expectancy() -> None:
     d = cohere([*cancer_chart(), hospice], order=TRIAL_ORDER)
     assert status_of(d, "cohere.cancer.le-3mo.no-terminal-conflict") == "not-documented"
     confirmed = [
-        *without(cancer_chart(), "life-expectancy-ge-3mo"),
+        *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
         hospice,
         assessment("life-expectancy-ge-3mo", "2026-11-15", valueBoolean=True),
     ]
@@ -564,7 +549,7 @@ def test_spasticity_trial_meets_every_criterion() -> None:
 @pytest.mark.parametrize(("end", "expected"), [("2026-02-12", "met"), ("2026-02-11", "not-documented")])
 def test_oral_trial_at_least_six_weeks(end: str, expected: str) -> None:
     chart = [
-        *without(spasticity_chart(), "999999"),
+        *without_codes(spasticity_chart(), "999999"),
         med_request("Tizanidine 4 MG Oral Tablet", "2026-01-01", end, "stopped", reason="ineffective"),
     ]
     s = found(cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))
@@ -574,7 +559,7 @@ def test_oral_trial_at_least_six_weeks(end: str, expected: str) -> None:
 
 def test_intolerance_needs_no_six_weeks() -> None:
     chart = [
-        *without(spasticity_chart(), "999999"),
+        *without_codes(spasticity_chart(), "999999"),
         med_request("Baclofen 10 MG Oral Tablet", "2026-01-01", "2026-01-10", "stopped", reason="drowsiness"),
         coded_assessment("oral-antispasmodic-outcome", "intolerable", "2026-01-10"),
     ]
@@ -609,14 +594,14 @@ def test_oral_medication_controlling_symptoms_does_not_meet() -> None:
     ],
 )
 def test_each_spasticity_impact_is_enough(impact: dict[str, Any], branch: str) -> None:
-    chart = [*without(spasticity_chart(), "L89.154"), impact]
+    chart = [*without_codes(spasticity_chart(), "L89.154"), impact]
     s = found(cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))
     assert s[branch] == "met"
     assert s["cohere.spasticity.impact-any"] == "met"
 
 
 def test_no_spasticity_impact_documented() -> None:
-    chart = [*without(spasticity_chart(), "L89.154"), pain(0, "2026-11-01T10:00:00Z")]
+    chart = [*without_codes(spasticity_chart(), "L89.154"), pain(0, "2026-11-01T10:00:00Z")]
     d = cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,))
     s = found(d)
     assert s["cohere.spasticity.impact.painful"] == "not-met"

@@ -23,6 +23,7 @@ from tests.builders import (
     infusate_request,
     med_request,
     meeting_chart,
+    oxycodone,
     pain,
     procedure,
     service_request,
@@ -637,14 +638,7 @@ def test_cancer_with_a_bare_chronic_pain_code_is_cancer_pain() -> None:
 
 
 def test_an_intrathecal_drug_order_is_not_a_systemic_opioid_trial() -> None:
-    oral = med_request(
-        "Oxycodone Hydrochloride 10 MG Oral Tablet",
-        "2025-01-01",
-        "2025-04-01",
-        "stopped",
-        reason="ineffective",
-        code="1049683",
-    )
+    oral = oxycodone("2025-01-01", "2025-04-01", reason="ineffective")
     intrathecal = med_request(
         "morphine sulfate 25 MG/ML Injectable Solution",
         "2025-10-01",

@@ -6,6 +6,7 @@ reading shows up as a status change, not only as a different outcome.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from tests.builders import (
     infusate_request,
     med_request,
     observation,
-    pain,
     procedure,
     service_request,
     statuses,
     without_codes,
+)
+from tests.builders import (
+    pain_trial as lumbar_or_cervical_trial,
 )
 
 KPWA = "kpwa-implanted-infusion-pumps"
@@ -83,8 +86,7 @@ def kstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
     return statuses(kaiser(chart, **kwargs))[criterion]
 
 
-def pain_trial(before: float = 8, after: float = 3, code: str = "62326") -> list[dict[str, Any]]:
-    return [procedure(code, TRIAL), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
+pain_trial = partial(lumbar_or_cervical_trial, code="62326", when=TRIAL)
 
 
 def pain_chart() -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ thresholds (no 50 % relief, no psychiatric or substance-use criteria, no opioid-
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from tests.builders import (
     infusate_request,
     med_request,
     observation,
-    pain,
+    oxycodone,
+    pain_trial,
     procedure,
     service_request,
     statuses,
@@ -65,22 +67,14 @@ def nstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
     return statuses(medicare(chart, **kwargs))[criterion]
 
 
-def catheter_trial(before: float = 8, after: float = 3, code: str = "62324") -> list[dict[str, Any]]:
-    return [procedure(code, TRIAL), pain(before, "2025-09-30T15:00:00Z"), pain(after, "2025-10-01T13:00:00Z")]
+catheter_trial = partial(pain_trial, when=TRIAL)
 
 
 def ncd_chart() -> list[dict[str, Any]]:
     """Failed back surgery syndrome meeting the NCD text for a morphine pump (with only 25 % trial relief)."""
     return [
         condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
-        med_request(
-            "Oxycodone Hydrochloride 10 MG Oral Tablet",
-            "2025-01-10",
-            "2025-04-10",
-            "stopped",
-            reason="inadequate analgesia",
-            code="1049683",
-        ),
+        oxycodone(),
         observation(LOINC, "75327-7", "2026-10-01", valueQuantity={"value": 10, "code": "a"}),
         *catheter_trial(),
         coded_assessment("it-trial-side-effects", "acceptable"),

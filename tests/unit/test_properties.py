@@ -31,6 +31,7 @@ from tests.builders import (
     device,
     infusate_request,
     med_request,
+    oxycodone,
     pain,
     procedure,
 )
@@ -43,14 +44,7 @@ EVIDENCE: list[Callable[[], dict[str, Any]]] = [
     lambda: condition(ICD, "G89.29", "2024-01-01"),
     lambda: condition(SCT, "82423001", "2026-10-01"),
     lambda: condition(ICD, "M47.816", onset=None, recorded="2026-09-01"),
-    lambda: med_request(
-        "Oxycodone Hydrochloride 10 MG Oral Tablet",
-        "2025-01-10",
-        "2025-04-10",
-        "stopped",
-        reason="ineffective",
-        code="1049683",
-    ),
+    lambda: oxycodone(reason="ineffective"),
     lambda: med_request(
         "morphine sulfate 10 MG/ML Injectable Solution",
         "2025-04-15",
