@@ -45,14 +45,14 @@ def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
 
 
 def _failed(determination: Determination) -> str:
-    failed = [c.label for c in determination.criteria if c.status == Status.NOT_MET][:REASON_LIMIT]
+    failed = [c.label for c in determination.by_status(Status.NOT_MET)[:REASON_LIMIT]]
     return "; ".join(failed) or determination.explanation
 
 
 def _missing(determination: Determination) -> str:
-    missing = [c.label for c in determination.criteria if c.status == Status.NOT_DOCUMENTED][:REASON_LIMIT]
-    more = sum(1 for c in determination.criteria if c.status == Status.NOT_DOCUMENTED) - len(missing)
-    return "; ".join(missing) + (f" and {more} more" if more > 0 else "")
+    missing = [c.label for c in determination.by_status(Status.NOT_DOCUMENTED)]
+    more = len(missing) - REASON_LIMIT
+    return "; ".join(missing[:REASON_LIMIT]) + (f" and {more} more" if more > 0 else "")
 
 
 def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:

@@ -189,7 +189,7 @@ def documentation_steps(d: Determination) -> tuple[str, ...]:
     """What to document (or re-check) next for this order, not-met criteria first."""
     steps: list[str] = []
     for criterion in [*d.by_status(Status.NOT_MET), *d.by_status(Status.NOT_DOCUMENTED)]:
-        for leaf in _leaves(criterion):
+        for leaf in criterion.leaves():
             if leaf.status == Status.MET:
                 continue
             if leaf.unchecked_reason:
@@ -214,9 +214,3 @@ def instructions_card(determinations: Sequence[Determination], steps: Sequence[s
         "clinical-reminder",
         [d.order_reference for d in determinations],
     )
-
-
-def _leaves(criterion: CriterionResult) -> list[CriterionResult]:
-    if not criterion.children:
-        return [criterion]
-    return [leaf for child in criterion.children for leaf in _leaves(child)]

@@ -24,6 +24,7 @@ PAYER_ID = "payer-id"
 
 ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
+NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {

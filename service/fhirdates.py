@@ -6,7 +6,7 @@ comparison the engine makes needs one comparable type, so everything becomes an 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 _DURATION_DAYS = {
@@ -75,7 +75,3 @@ def months_before(day: date, months: int) -> date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
-
-
-def days_between(start: datetime, end: datetime) -> float:
-    return (end - start) / timedelta(days=1)

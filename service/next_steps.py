@@ -26,12 +26,8 @@ def missing_trial(
         return ()
     if record.trial.procedure is not None or record.trial.explicit is not None:
         return ()
-    trial_ids = {c.id for c in policy.all_criteria() if c.test_type in TRIAL_TEST_TYPES}
-    results = tuple(r for top in d.criteria for r in _walk(top) if r.id in trial_ids)
+    trial_ids = {i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ())}
+    results = tuple(r for top in d.criteria for r in top.walk() if r.id in trial_ids)
     if all(r.status == Status.NOT_DOCUMENTED and r.unchecked_reason is None for r in results):
         return results
     return ()
-
-
-def _walk(result: CriterionResult) -> list[CriterionResult]:
-    return [result, *(r for child in result.children for r in _walk(child))]

@@ -15,12 +15,11 @@ from typing import Any
 
 import yaml
 
-from service.codes import CPT, HCPCS, RXNORM, Code, codings, concept_text, first_display
+from service.codes import CPT, HCPCS, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
 from service.shapes import as_dict, as_list, contained, dicts, reference_of, reference_target
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
-INTRATHECAL_ROUTES = {"72607000", "404820008"}
 
 DeviceFetcher = Callable[[str], dict[str, Any] | None]
 
@@ -210,7 +209,7 @@ def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Inf
         if resource.get("resourceType") != "MedicationRequest":
             continue
         routes = _routes(resource)
-        neuraxial = bool(routes & INTRATHECAL_ROUTES)
+        neuraxial = bool(routes & NEURAXIAL_ROUTES)
         referenced = any(drafts.get(ref) is resource for ref in named)
         if routes and not neuraxial and not referenced:
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -36,7 +36,7 @@ from service.fhir.gather import DataGatherer, GatheredData, observation_codes_fr
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
-from service.questionnaires import canonical
+from service.questionnaires import Publications, publications
 from service.record import PatientRecord, build_record
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -64,6 +64,7 @@ class HookEnvironment:
     gatherer: DataGatherer
     client_factory: ClientFactory
     deadline_seconds: float
+    published: Publications
 
 
 def default_client_factory(settings: FhirSettings, sessions: SessionPool | None = None) -> ClientFactory:
@@ -97,12 +98,13 @@ def build_environment(
         DataGatherer(executor, codes),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,
+        publications(catalog, service_version()),
     )
 
 
-def pump_orders(request: HookRequest, catalog: Catalog, client: FhirClient | None) -> list[PumpOrder]:
-    drafts = DraftOrders(request.context.draft_orders)
-
+def pump_orders(
+    request: HookRequest, drafts: DraftOrders, catalog: Catalog, client: FhirClient | None
+) -> list[PumpOrder]:
     def fetch_device(reference: str) -> dict[str, Any] | None:
         if client is None:
             return None
@@ -153,7 +155,8 @@ def handle_hook(
     if config.get("coverage-info") is False:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
     client = env.client_factory(request, deadline)
-    orders = pump_orders(request, env.catalog, client)
+    drafts = DraftOrders(request.context.draft_orders)
+    orders = pump_orders(request, drafts, env.catalog, client)
     if not orders:
         return HookOutcome({"cards": []})
     data = env.gatherer.gather(request, prefetch_templates, client, deadline)
@@ -162,7 +165,6 @@ def handle_hook(
     record = build_record(
         request.context.patient_id, data.resources, env.catalog.terminology, data.unavailable
     )
-    drafts = DraftOrders(request.context.draft_orders)
     drugs = tuple(infusates(drafts, orders))
     episode = frozenset(
         o.kind for r in drafts.resources if (o := recognise(r, drafts, env.catalog.order_codes)) is not None
@@ -197,7 +199,7 @@ def handle_hook(
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.catalog),
+        _judgements(orders, routes, determinations, env.published.canonicals),
         request.hook,
         request.hook_instance,
         today,
@@ -242,19 +244,22 @@ def _trial_first_cards(
 ) -> list[dict[str, Any]]:
     """One card for the implant orders (pump, hardware) of a call when a payer wants a trial that
     never happened: the trial comes once before the whole implant, however many lines it has."""
+    trials = catalog.order_codes.trial_first
     missing = [
         (d, criteria)
         for d in determinations
-        if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
+        if trials and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     ]
-    trials = catalog.order_codes.trial_first
-    if not missing or not trials:
+    if not missing:
         return []
     return [trial_first_card(missing, trials, record.patient_id, today)]
 
 
 def _judgements(
-    orders: list[PumpOrder], routes: list[Route], determinations: tuple[Determination, ...], catalog: Catalog
+    orders: list[PumpOrder],
+    routes: list[Route],
+    determinations: tuple[Determination, ...],
+    questionnaires: Mapping[str, str],
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
     by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
@@ -262,7 +267,7 @@ def _judgements(
     for order in orders:
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
-            form = canonical(catalog.policies[d.policy_id], service_version()) if d else None
+            form = questionnaires[d.policy_id] if d else None
             judgement = CoverageJudgement(route.coverage, route.payer_display, d, form)
             judgements[order.reference].append(judgement)
     return judgements

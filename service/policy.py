@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,15 @@ class Policy:
 
     def all_criteria(self) -> list[CriterionSpec]:
         return [c for top in self.criteria for c in top.walk()]
+
+    @cached_property
+    def ids_by_test_type(self) -> Mapping[str, frozenset[str]]:
+        """Criterion ids per test type, worked out once per policy (not per hook call)."""
+        found: dict[str, set[str]] = {}
+        for c in self.all_criteria():
+            if c.test_type is not None:
+                found.setdefault(c.test_type, set()).add(c.id)
+        return {test_type: frozenset(ids) for test_type, ids in found.items()}
 
 
 def _words(text: str) -> str:

@@ -4,13 +4,36 @@ code, so a QuestionnaireResponse that comes back is read as evidence by the Pati
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from service.assessments import AssessmentCodeSystem, AssessmentConcept
+from service.catalog import Catalog
 from service.engine.evaluators import TEST_TYPES
 from service.policy import CriterionSpec, Policy
 
 QUESTIONNAIRE_BASE = "http://idds-crd.org/fhir/Questionnaire"
+
+
+@dataclass(frozen=True)
+class Publications:
+    """The FHIR resources the service publishes, built once at start-up (never per request)."""
+
+    code_system: dict[str, Any]
+    questionnaires: Mapping[str, dict[str, Any]]  # by Questionnaire id
+    canonicals: Mapping[str, str]  # policy id → the Questionnaire canonical with version
+
+
+def publications(catalog: Catalog, version: str) -> Publications:
+    policies = catalog.policies.values()
+    return Publications(
+        catalog.assessments.resource(version),
+        {questionnaire_id(p): questionnaire(p, catalog.assessments, version) for p in policies},
+        {p.id: canonical(p, version) for p in policies},
+    )
+
+
 _CODE_PARAM_KINDS = ("assessment-code", "scale-code", "scale-codes")
 
 

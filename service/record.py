@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.codes import ASSESSMENT, RXNORM, Code, codings, concept_text, first_display
+from service.codes import ASSESSMENT, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
 from service.facts import (
     AllergyFact,
     ConditionFact,
@@ -48,7 +48,6 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped"}
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
-NEURAXIAL_ROUTES = {"72607000", "404820008"}  # SNOMED intrathecal, epidural
 RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
 
 

@@ -20,9 +20,7 @@ import policies
 from service.errors import operation_outcome
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import handle_hook
-from service.questionnaires import questionnaire, questionnaire_id
 from service.registry import discovery_document, find_service
-from service.version import service_version
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
@@ -87,8 +85,7 @@ def policy_page(policy_id: str) -> Response:
 @bp.get("/fhir/CodeSystem/<resource_id>")
 def code_system(resource_id: str) -> Response:
     """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
-    catalog = current_app.extensions["idds_crd"].environment.catalog
-    resource = catalog.assessments.resource(service_version())
+    resource = current_app.extensions["idds_crd"].environment.published.code_system
     if resource_id != resource["id"]:
         return json_response(operation_outcome("not-found", f"no CodeSystem with id '{resource_id}'"), 404)
     return fhir_response(resource)
@@ -97,11 +94,10 @@ def code_system(resource_id: str) -> Response:
 @bp.get("/fhir/Questionnaire/<resource_id>")
 def documentation_questionnaire(resource_id: str) -> Response:
     """A policy's documentation Questionnaire (the canonical coverage information names)."""
-    catalog = current_app.extensions["idds_crd"].environment.catalog
-    policy = next((p for p in catalog.policies.values() if questionnaire_id(p) == resource_id), None)
-    if policy is None:
+    form = current_app.extensions["idds_crd"].environment.published.questionnaires.get(resource_id)
+    if form is None:
         return json_response(operation_outcome("not-found", f"no Questionnaire with id '{resource_id}'"), 404)
-    return fhir_response(questionnaire(policy, catalog.assessments, service_version()))
+    return fhir_response(form)
 
 
 def fhir_response(resource: dict[str, Any]) -> Response:

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from service.engine.classify import classify_indication, final_request_kind
 from service.engine.context import EvaluationContext
-from service.engine.evaluators import TEST_TYPES
+from service.engine.evaluators import TEST_TYPES, could_not_check
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
 from service.policy import CriterionSpec, Policy
 
@@ -46,12 +46,7 @@ def _unchecked(spec: CriterionSpec, outcome: TestOutcome, ctx: EvaluationContext
     """Why a result cannot be trusted: a resource type it reads could not be fetched."""
     if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
         return None
-    failed = [
-        f"{t} ({ctx.record.unavailable[t]})"
-        for t in TEST_TYPES[spec.test_type].reads  # type: ignore[index]
-        if t in ctx.record.unavailable
-    ]
-    return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
+    return could_not_check(ctx, TEST_TYPES[spec.test_type].reads)  # type: ignore[index]
 
 
 def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> CriterionResult:

@@ -99,8 +99,9 @@ def condition_present(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
 
 def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Time since the earliest matching condition, against `comparator` `months` (calendar months)."""
-    found = [c for c in _matching_conditions(ctx, _value_sets(ctx, params)) if c.date is not None]
-    undated = not found and bool(_matching_conditions(ctx, _value_sets(ctx, params)))
+    matching = _matching_conditions(ctx, _value_sets(ctx, params))
+    found = [c for c in matching if c.date is not None]
+    undated = not found and bool(matching)
     if not found:
         return TestOutcome(
             Status.NOT_DOCUMENTED,
@@ -335,24 +336,26 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {found.value_text()}")
 
 
-def _could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | None:
+def could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | None:
+    """Why a result cannot be trusted: a resource type it reads could not be fetched."""
     failed = [f"{t} ({ctx.record.unavailable[t]})" for t in types if t in ctx.record.unavailable]
     return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
 
 
-def _cleared_after(
+def _clearance_after(
     ctx: EvaluationContext, params: Mapping[str, Any], conditions: list[ConditionFact]
-) -> bool:
+) -> ObservationFact | None:
     """A `cleared_by` assessment of yes, dated on or after the latest of the conditions."""
     if not params.get("cleared_by"):
-        return False
+        return None
     clearance = ctx.record.latest_assessment(params["cleared_by"])
     latest = max((c.date for c in conditions if c.date), default=None)
-    return (
+    cleared = (
         clearance is not None
         and clearance.value is True
         and (latest is None or (clearance.effective is not None and clearance.effective >= latest))
     )
+    return clearance if cleared else None
 
 
 def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -386,7 +389,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     older_active = [c for c in older if c.explicitly_active]
     if not found:
         unplaced = undated + older_active
-        if unplaced and not _cleared_after(ctx, params, unplaced):
+        if unplaced and _clearance_after(ctx, params, unplaced) is None:
             what = "undated diagnosis" if undated else f"active diagnosis older than {recent_days} days"
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
@@ -412,25 +415,19 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 _condition_evidence(c) for c in treated_conditions[:2]
             )
             return TestOutcome(Status.MET, evidence + more, "documented, and under active treatment")
-        unchecked = _could_not_check(ctx, MEDS)
+        unchecked = could_not_check(ctx, MEDS)
         if unchecked and not uncovered:
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
             )
     if params.get("cleared_by"):
-        clearance = ctx.record.latest_assessment(params["cleared_by"])
-        latest = max((c.date for c in found if c.date), default=None)
-        if (
-            clearance is not None
-            and clearance.value is True
-            and (latest is None or (clearance.effective and clearance.effective >= latest))
-        ):
+        if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(
                 Status.MET,
                 (*evidence, Evidence(f"{params['cleared_by']}: yes", clearance.source, clearance.effective)),
                 "documented, then cleared",
             )
-        unchecked = _could_not_check(ctx, ("Observation",))
+        unchecked = could_not_check(ctx, ("Observation",))
         if unchecked:
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"

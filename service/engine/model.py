@@ -60,6 +60,14 @@ class CriterionResult:
     unchecked_reason: str | None = None
     children: tuple[CriterionResult, ...] = ()
 
+    def walk(self) -> list[CriterionResult]:
+        """This result and every result below it."""
+        return [self, *(r for child in self.children for r in child.walk())]
+
+    def leaves(self) -> list[CriterionResult]:
+        """The results that have no sub-criteria, in order."""
+        return [r for r in self.walk() if not r.children]
+
 
 @dataclass(frozen=True)
 class Determination:
