@@ -9,7 +9,7 @@ the longest run of consecutive post scores that each show at least 50 % relief.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -64,18 +64,25 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 
 
-def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
-    best = 0.0
-    run_start = None
-    for score in post:
-        relieved = (baseline - float(score.value)) / baseline * 100 >= SUSTAINED_THRESHOLD_PCT  # type: ignore[arg-type]
-        if relieved:
+def _longest_run_hours(
+    scores: Sequence[ObservationFact], relieved: Callable[[ObservationFact], bool]
+) -> float:
+    """Hours spanned by the longest run of consecutive scores that are all `relieved`."""
+    best, run_start = 0.0, None
+    for score in scores:
+        if relieved(score):
             run_start = run_start or score
-            hours = (score.effective - run_start.effective).total_seconds() / 3600  # type: ignore[operator]
-            best = max(best, hours)
+            best = max(best, (score.effective - run_start.effective).total_seconds() / 3600)  # type: ignore[operator]
         else:
             run_start = None
     return best
+
+
+def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
+    return _longest_run_hours(
+        post,
+        lambda s: (baseline - float(s.value)) / baseline * 100 >= SUSTAINED_THRESHOLD_PCT,  # type: ignore[arg-type]
+    )
 
 
 def trial_result(
@@ -170,21 +177,13 @@ class ScaleTrial:
     def sustained_hours(self, points: float) -> float:
         """The longest run of consecutive post scores each at least `points` below the baseline."""
         base = scale_points(self.baseline) or 0.0
-        best, run_start = 0.0, None
-        for score in self.post:
-            if base - (scale_points(score) or base) >= points:
-                run_start = run_start or score
-                best = max(best, (score.effective - run_start.effective).total_seconds() / 3600)  # type: ignore[operator]
-            else:
-                run_start = None
-        return best
+        return _longest_run_hours(self.post, lambda s: base - (scale_points(s) or base) >= points)
 
 
 def scale_trials(
-    procedures: Sequence[ProcedureFact], observations: Sequence[ObservationFact], trial_codes: ValueSet
+    procedure: ProcedureFact | None, observations: Sequence[ObservationFact]
 ) -> list[ScaleTrial]:
-    """Per scale, the baseline and post-trial scores around the most recent trial procedure."""
-    procedure = latest_trial_procedure(procedures, trial_codes)
+    """Per scale, the baseline and post-trial scores around `procedure`, the most recent trial."""
     if procedure is None or procedure.performed is None:
         return []
     start = procedure.performed

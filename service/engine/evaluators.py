@@ -19,7 +19,7 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import AllergyFact, ConditionFact, MedicationFact, ObservationFact, ProcedureFact
 from service.fhirdates import months_before, start_of_day
 from service.terminology import Ingredient, ValueSet
-from service.trial import SCALE_CODES, latest_trial_procedure, scale_points, scale_trials
+from service.trial import SCALE_CODES, scale_points, scale_trials
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -635,7 +635,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
 def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None:
     """The latest score of a scale taken before any intrathecal trial (a post-dose score measures
     the trial, not the patient's baseline severity)."""
-    trial = latest_trial_procedure(ctx.record.procedures, ctx.terminology["trial-procedures"])
+    trial = ctx.record.trial.procedure  # the latest trial procedure, found once per record
     scores = [
         o
         for o in ctx.record.observations_with(ASSESSMENT, code)
@@ -718,11 +718,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
             return TestOutcome(Status.MET, evidence, finding)
         return short(evidence, finding, explicit.value)
     trials = [
-        t
-        for t in scale_trials(
-            ctx.record.procedures, ctx.record.observations, ctx.terminology["trial-procedures"]
-        )
-        if t.scale in scales
+        t for t in scale_trials(ctx.record.trial.procedure, ctx.record.observations) if t.scale in scales
     ]
     if not trials:
         return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")

@@ -29,9 +29,10 @@ PATIENT_SCOPE_PARAMS = ("patient", "subject", "beneficiary")
 class FhirError(Exception):
     """A FHIR call failed; `reason` is safe to show and log (no token, no body)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status  # the HTTP status, when the server answered with an error status
 
 
 class SessionPool:
@@ -123,7 +124,7 @@ class FhirClient:
         if 300 <= response.status_code < 400:
             raise FhirError(f"refused to follow a redirect (HTTP {response.status_code})")
         if response.status_code != 200:
-            raise FhirError(f"HTTP {response.status_code}")
+            raise FhirError(f"HTTP {response.status_code}", response.status_code)
         try:
             body = response.json()
         except (ValueError, RecursionError):
@@ -137,7 +138,7 @@ class FhirClient:
         try:
             return self._get(f"{self.base_url}/{reference.lstrip('/')}")
         except FhirError as exc:
-            if exc.reason in ("HTTP 404", "HTTP 410"):
+            if exc.status in (404, 410):
                 return None
             raise
 
