@@ -170,12 +170,8 @@ def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -
         raise PolicyError(f"{where}: '{test['type']}' does not take {', '.join(unknown)}")
     for name, value in params.items():
         _check_param(test_type.params[name].kind, value, f"{where}.{name}", terminology)
-    if test["type"] == "assessment" and ("met" in params or "not_met" in params) == ("comparator" in params):
-        raise PolicyError(
-            f"{where}: 'assessment' takes either met/not_met (listed values) or comparator and value"
-        )
-    if ("comparator" in params) != ("value" in params) and test["type"] == "assessment":
-        raise PolicyError(f"{where}: 'assessment' needs comparator and value together")
+    if test_type.check is not None and (problem := test_type.check(params)):
+        raise PolicyError(f"{where}: {problem}")
     return params
 
 

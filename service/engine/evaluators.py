@@ -764,6 +764,15 @@ class TestType:
     params: Mapping[str, Param]
     reads: tuple[str, ...]
     asks: tuple[str, ...] = ()
+    check: Callable[[Mapping[str, Any]], str | None] | None = None  # rules across parameters
+
+
+def _check_assessment(params: Mapping[str, Any]) -> str | None:
+    if ("met" in params or "not_met" in params) == ("comparator" in params):
+        return "'assessment' takes either met/not_met (listed values) or comparator and value"
+    if ("comparator" in params) != ("value" in params):
+        return "'assessment' needs comparator and value together"
+    return None
 
 
 def _optional(kind: str) -> Param:
@@ -838,6 +847,7 @@ TEST_TYPES: dict[str, TestType] = {
             "when_absent": _optional("absent-status"),
         },
         ("Observation",),
+        check=_check_assessment,
     ),
     "no-condition": TestType(
         no_condition,

@@ -112,6 +112,16 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             lambda raw: raw["criteria"][5]["test"].update(code="made-up"),
             "'made-up' is not an assessment code",
         ),
+        (
+            lambda raw: raw["criteria"][5]["test"].update(comparator=">=", value=1),
+            "'assessment' takes either met/not_met (listed values) or comparator and value",
+        ),
+        (
+            lambda raw: raw["criteria"][5].update(
+                test={"type": "assessment", "code": "psych-clearance", "comparator": ">="}
+            ),
+            "'assessment' needs comparator and value together",
+        ),
     ],
 )
 def test_broken_policy_names_file_line_and_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
