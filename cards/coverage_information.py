@@ -5,7 +5,9 @@ One `update` action per in-scope order, carrying the complete draft order with o
 Only content valid under both CRD 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever
 `covered` is not `not-covered`, `info-needed` exactly when something is `conditional`, a `reason`
 whenever `doc-purpose` is present, and no 2.2-only codes (`indeterminate`, `patient`,
-`detail-code`). Pure: dicts in, dicts out.
+`detail-code`). An order that meets the policy of a payer configured for automatic approval gets
+`pa-needed=satisfied` and a PA number, unless the call forbids unsolicited determinations (CRD
+"what-if" calls set the `unsolicited-determ` option to false). Pure: dicts in, dicts out.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class CoverageJudgement:
     payer: str
     determination: Determination | None = None
     questionnaire: str | None = None  # canonical of the documentation form, asked for with doc-needed
+    auto_approve: bool = False  # the payer approves what meets its policy and the call allows it
+
+
+def prior_authorization_number(hook_instance: str, order: str, coverage: str) -> str:
+    """The PA number of an automatic approval: stable for the order and coverage in this call,
+    distinct across coverages (CRD: distinct satisfied-pa-ids), short enough for an X12 837 REF."""
+    digest = uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{hook_instance}|{order}|{coverage}").hex
+    return "IDDS-" + digest[:16].upper()
 
 
 def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
@@ -65,12 +75,16 @@ def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
     ], text
 
 
-def _assertion(judgement: CoverageJudgement, hook: str) -> tuple[list[tuple[str, Any]], str]:
+def _assertion(judgement: CoverageJudgement, hook: str, pa_number: str) -> tuple[list[tuple[str, Any]], str]:
     """(sub-extension url, value) pairs beyond the common ones, and a one-line description."""
     d = judgement.determination
     if d is None:
         return _undecided(
             f"{judgement.payer}: this service holds no intrathecal pump coverage rules for this payer"
+        )
+    if d.outcome == Outcome.MEETS and judgement.auto_approve:
+        return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number)], (
+            f"{d.payer}: meets {d.policy_title}; prior authorization satisfied, number {pa_number}"
         )
     if d.outcome == Outcome.MEETS:
         return [("covered", "covered"), ("pa-needed", "auth-needed")], (
@@ -105,7 +119,7 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
         return {"url": url, "valueCanonical": value}
     if url == "date":
         return {"url": url, "valueDate": value}
-    if url == "coverage-assertion-id":
+    if url in ("coverage-assertion-id", "satisfied-pa-id"):
         return {"url": url, "valueString": value}
     return {"url": url, "valueCode": value}
 
@@ -113,7 +127,8 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
 def coverage_extension(
     judgement: CoverageJudgement, order: PumpOrder, hook: str, hook_instance: str, today: date
 ) -> tuple[dict[str, Any], str]:
-    pairs, description = _assertion(judgement, hook)
+    pa_number = prior_authorization_number(hook_instance, order.reference, judgement.coverage)
+    pairs, description = _assertion(judgement, hook, pa_number)
     billing = {"system": CPT_SYSTEM if order.code.system == CPT else HCPCS_SYSTEM, "code": order.code.code}
     subs = [_sub("coverage", judgement.coverage)]
     subs += [_sub(url, value) for url, value in pairs]

@@ -135,6 +135,11 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
+def unsolicited_allowed(config: dict[str, Any]) -> bool:
+    """CRD what-if calls set `unsolicited-determ` to false: no automatic approval, no PA number."""
+    return config.get("unsolicited-determ") is not False
+
+
 def _max_cards(config: dict[str, Any]) -> int:
     value = config.get("max-cards")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -199,7 +204,7 @@ def handle_hook(
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.published.canonicals),
+        _judgements(orders, routes, determinations, env.published.canonicals, unsolicited_allowed(config)),
         request.hook,
         request.hook_instance,
         today,
@@ -260,6 +265,7 @@ def _judgements(
     routes: list[Route],
     determinations: tuple[Determination, ...],
     questionnaires: Mapping[str, str],
+    unsolicited_allowed: bool,
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
     by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
@@ -268,6 +274,7 @@ def _judgements(
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
             form = questionnaires[d.policy_id] if d else None
-            judgement = CoverageJudgement(route.coverage, route.payer_display, d, form)
+            auto_approve = unsolicited_allowed and route.payer is not None and route.payer.auto_approval
+            judgement = CoverageJudgement(route.coverage, route.payer_display, d, form, auto_approve)
             judgements[order.reference].append(judgement)
     return judgements

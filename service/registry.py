@@ -23,6 +23,14 @@ CONFIGURATION_OPTIONS = [
         "default": True,
     },
     {
+        "code": "unsolicited-determ",
+        "type": "boolean",
+        "name": "Unsolicited determinations",
+        "description": "Allow automatic prior authorization approvals (a PA number) for payers that "
+        "grant them; false for what-if calls.",
+        "default": True,
+    },
+    {
         "code": "guideline",
         "type": "boolean",
         "name": "Policy reference",

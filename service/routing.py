@@ -33,6 +33,8 @@ class Payer:
     names: frozenset[str]
     policy_id: str
     medicare_policy_id: str | None = None
+    auto_approval: bool = False  # meets the policy → PA satisfied, no request needed
+    uses_dtr: bool = True  # documentation is gathered with DTR, not with a form-completion Task
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
                 names=frozenset(_name_key(n) for n in [raw["name"], *raw.get("names", [])]),
                 policy_id=raw["policy"],
                 medicare_policy_id=raw.get("medicare_policy"),
+                auto_approval=raw.get("auto_approval", False),
+                uses_dtr=raw.get("dtr", True),
             )
         )
     return tuple(payers)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from service.app import create_app
+from service.catalog import Catalog
 from service.engine.model import Determination
 from service.fhir.client import SearchResult
 from service.next_steps import missing_trial
@@ -76,9 +77,16 @@ def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
     assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
 
 
-def sign_with_chart(chart: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request, response) of the sample order-sign against a fake FHIR server holding `chart`."""
-    request = with_fhir(sign_body())
+def sign_with_chart(
+    chart: list[dict[str, Any]],
+    catalog: Catalog | None = None,
+    body: dict[str, Any] | None = None,
+    **options: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request, response) of an order-sign (the sample unless `body`) against a fake FHIR server
+    holding `chart`, with `options` as the call's davinci-crd.configuration."""
+    body = body or sign_body()
+    request = with_fhir(configured(body, **options) if options else body)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in chart:
         resource = {**resource, "subject": {"reference": f"Patient/{request['context']['patientId']}"}}
@@ -89,7 +97,7 @@ def sign_with_chart(chart: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[s
             super().search(resource_type, params)
             return SearchResult(by_type.get(resource_type, []), [], 1)
 
-    app = create_app(Settings(), client_factory=RecordingFactory(ChartClient()))
+    app = create_app(Settings(), catalog, client_factory=RecordingFactory(ChartClient()))
     response = post_json(app.test_client(), SIGN_URL, request)
     assert response.status_code == 200
     body: dict[str, Any] = response.get_json()
