@@ -6,6 +6,7 @@ from cards.render import (
     documentation_steps,
     external_reference_card,
     instructions_card,
+    unread_order_card,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "documentation_steps",
     "external_reference_card",
     "instructions_card",
+    "unread_order_card",
 ]

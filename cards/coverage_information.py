@@ -100,7 +100,7 @@ def _assertion(judgement: CoverageJudgement, hook: str, pa_number: str) -> tuple
             ("pa-needed", "auth-needed"),
             ("info-needed", "OTH"),
         ]
-        if hook == "order-sign":  # CRD §hook-19: never ask for clinical documentation on order-select
+        if hook != "order-select":  # CRD §hook-19: never ask for clinical documentation on order-select
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             if judgement.questionnaire:
                 pairs.append(("questionnaire", judgement.questionnaire))

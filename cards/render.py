@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
+from service.appointments import UnreadOrder
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
 from service.orders import PumpOrder
 from service.routing import Route
@@ -166,6 +167,19 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
         )
         label = route.payer_display
     return card(summary, detail, label, "coverage-info", [o.reference for o in order_list])
+
+
+def unread_order_card(unread: UnreadOrder) -> dict[str, object]:
+    """An honest "could not check" card for a booked appointment whose order could not be read."""
+    return card(
+        f"Coverage not checked for {unread.appointment}: its order could not be read",
+        f"{unread.appointment} is based on {unread.order}, but {unread.reason}, so this service could "
+        "not tell whether it is an intrathecal pump order or check the payer's coverage criteria for it. "
+        "Book again once the order is available, or check the payer's requirements directly.",
+        "idds-crd",
+        "coverage-info",
+        [unread.appointment],
+    )
 
 
 def external_reference_card(

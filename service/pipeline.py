@@ -23,9 +23,11 @@ from cards import (
     documentation_steps,
     external_reference_card,
     instructions_card,
+    unread_order_card,
 )
 from cards.coverage_information import CoverageJudgement, coverage_actions
 from cards.suggestions import trial_first_card
+from service.appointments import UnreadOrder, appointment_orders
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
@@ -123,6 +125,17 @@ def _configuration(request: HookRequest) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
+def _drafts_of_call(request: HookRequest, client: FhirClient | None) -> tuple[DraftOrders, list[UnreadOrder]]:
+    """The call's orders: its draftOrders, or on appointment-book the orders the Appointments are
+    based on (with those that could not be read)."""
+    if request.context.appointments is None:
+        return DraftOrders(request.context.draft_orders), []
+    bundle, unread = appointment_orders(
+        request.context.appointments, request.context.patient_id, client.read if client else None
+    )
+    return DraftOrders(bundle), unread
+
+
 def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     key, reason = next(iter(missing.items()))
     what = ", ".join(sorted(missing))
@@ -160,10 +173,11 @@ def handle_hook(
     if config.get("coverage-info") is False:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
     client = env.client_factory(request, deadline)
-    drafts = DraftOrders(request.context.draft_orders)
+    drafts, unread = _drafts_of_call(request, client)
     orders = pump_orders(request, drafts, env.catalog, client)
+    unread_cards = [unread_order_card(u) for u in unread]
     if not orders:
-        return HookOutcome({"cards": []})
+        return HookOutcome({"cards": unread_cards})
     data = env.gatherer.gather(request, prefetch_templates, client, deadline)
     if data.required_missing:
         return precondition_failed(data.required_missing)
@@ -194,7 +208,7 @@ def handle_hook(
         for order in orders
         for policy_id, policy_routes in judged.items()
     )
-    notices = [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
+    notices = unread_cards + [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
     if not routes:
         notices.append(coverage_notice_card(None, orders))
     trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)

@@ -92,6 +92,14 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         description="When intrathecal drug delivery system orders are signed, shows whether they meet the "
         "patient's payer coverage criteria, criterion by criterion, with the evidence from the chart.",
     ),
+    ServiceDefinition(
+        id="idds-crd-appointment-book",
+        hook="appointment-book",
+        title="Intrathecal pump coverage requirements (appointment book)",
+        description="When a trial or implant of an intrathecal drug delivery system is booked (an "
+        "Appointment based on the pump ServiceRequest), shows whether the order meets the patient's payer "
+        "coverage criteria and records the coverage information on the ServiceRequest.",
+    ),
 )
 
 

@@ -211,8 +211,17 @@ def _check_fhir(resource: dict[str, Any], path: str, errors: list[str]) -> None:
         errors.append(f"{path}: not valid FHIR: {str(exc).splitlines()[0]}")
 
 
-def check_response(body: Any, request: dict[str, Any]) -> list[str]:
-    """Every Inferno CRD server-side assertion and coverage-information invariant this response breaks."""
+PRIMARY_HOOKS = ("order-sign", "appointment-book")
+UNJUDGED = ("No active coverage found", "Coverage not checked")
+
+
+def check_response(
+    body: Any, request: dict[str, Any], orders: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Every Inferno CRD server-side assertion and coverage-information invariant this response breaks.
+
+    `orders` are the orders an update may target when they are not the request's draftOrders: on
+    appointment-book, the ServiceRequests the Appointments are based on, as the EHR holds them."""
     errors: list[str] = []
     hook = request["hook"]
     if not isinstance(body, dict) or not isinstance(body.get("cards"), list):
@@ -223,10 +232,9 @@ def check_response(body: Any, request: dict[str, Any]) -> list[str]:
     for i, card in enumerate(body["cards"]):
         _empties(card, f"cards[{i}]", errors)
         _check_card(card, f"cards[{i}]", errors)
-    drafts = {
-        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
-        for e in request["context"]["draftOrders"].get("entry", [])
-    }
+    if orders is None:
+        orders = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
+    drafts = {f"{o['resourceType']}/{o['id']}": o for o in orders}
     coverage_actions = 0
     for i, action in enumerate(body.get("systemActions", [])):
         _check_action(action, f"systemActions[{i}]", errors)
@@ -242,10 +250,8 @@ def check_response(body: Any, request: dict[str, Any]) -> list[str]:
         if isinstance(card, dict) and COVERAGE_INFO in str(card):
             errors.append(f"cards[{i}]: coverage information must never be in a card (§resp-25)")
     judged = [
-        c
-        for c in body["cards"]
-        if isinstance(c, dict) and not str(c.get("summary", "")).startswith("No active coverage found")
+        c for c in body["cards"] if isinstance(c, dict) and not str(c.get("summary", "")).startswith(UNJUDGED)
     ]
-    if hook == "order-sign" and judged and not coverage_actions:
-        errors.append("systemActions: coverage information required on order-sign (Inferno; CRD §hook-16)")
+    if hook in PRIMARY_HOOKS and judged and not coverage_actions:
+        errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
     return errors

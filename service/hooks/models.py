@@ -1,6 +1,7 @@
 """The validated shape of a CDS Hooks call, and the checks that produce it.
 
-Validation follows CDS Hooks 2.0 and the order-select / order-sign 1.0 hook definitions: every
+Validation follows CDS Hooks 2.0 and the order-select / order-sign / appointment-book 1.0 hook
+definitions: every
 failure names the offending field (as a FHIRPath-like expression) so the edge can answer 400 with
 an OperationOutcome that tells the EHR engineer exactly what to fix. Unknown fields are ignored.
 """
@@ -41,13 +42,17 @@ class FhirAccess:
         return bool(self.server)
 
 
+EMPTY_BUNDLE: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+
+
 @dataclass(frozen=True)
 class HookContext:
     user_id: str
     patient_id: str
     encounter_id: str | None
-    draft_orders: dict[str, Any]
+    draft_orders: dict[str, Any]  # appointment-book: empty, the orders come from the appointments
     selections: tuple[str, ...] | None
+    appointments: dict[str, Any] | None = None  # appointment-book only
 
 
 @dataclass(frozen=True)
@@ -120,17 +125,16 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
     return FhirAccess(server.rstrip("/") if isinstance(server, str) else None, token)
 
 
-def _validate_draft_orders(context: dict[str, Any]) -> dict[str, Any]:
-    bundle = _require_object(context, "draftOrders", "context.draftOrders")
+def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
+    """context.<key>: a Bundle with at least one entry, each a resource with a type and a valid id."""
+    bundle = _require_object(context, key, f"context.{key}")
     if bundle.get("resourceType") != "Bundle":
-        raise RequestInvalid("context.draftOrders.resourceType", "context.draftOrders must be a FHIR Bundle")
+        raise RequestInvalid(f"context.{key}.resourceType", f"context.{key} must be a FHIR Bundle")
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
-        raise RequestInvalid(
-            "context.draftOrders.entry", "context.draftOrders.entry must be a non-empty array"
-        )
+        raise RequestInvalid(f"context.{key}.entry", f"context.{key}.entry must be a non-empty array")
     for i, entry in enumerate(entries):
-        path = f"context.draftOrders.entry[{i}]"
+        path = f"context.{key}.entry[{i}]"
         if not isinstance(entry, dict):
             raise RequestInvalid(path, f"{path} must be a JSON object")
         resource = _require_object(entry, "resource", f"{path}.resource")
@@ -138,6 +142,13 @@ def _validate_draft_orders(context: dict[str, Any]) -> dict[str, Any]:
         rid = _require_string(resource, "id", f"{path}.resource.id")
         if not ID_PATTERN.fullmatch(rid):
             raise RequestInvalid(f"{path}.resource.id", f"{path}.resource.id is not a valid FHIR id")
+    return bundle
+
+
+def _validate_appointments(context: dict[str, Any]) -> dict[str, Any]:
+    bundle = _validate_bundle(context, "appointments")
+    if not any(e["resource"]["resourceType"] == "Appointment" for e in bundle["entry"]):
+        raise RequestInvalid("context.appointments.entry", "context.appointments holds no Appointment")
     return bundle
 
 
@@ -184,7 +195,11 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
     valid_encounter = isinstance(encounter_id, str) and ID_PATTERN.fullmatch(encounter_id)
     if encounter_id is not None and not valid_encounter:
         raise RequestInvalid("context.encounterId", "context.encounterId must be a bare FHIR id")
-    bundle = _validate_draft_orders(context)
+    appointments = None
+    if expected_hook == "appointment-book":
+        appointments, bundle = _validate_appointments(context), EMPTY_BUNDLE
+    else:
+        bundle = _validate_bundle(context, "draftOrders")
     selections = _validate_selections(context, bundle) if expected_hook == "order-select" else None
     prefetch = body.get("prefetch", {})
     if prefetch is None:
@@ -198,7 +213,7 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
         hook=hook,
         hook_instance=hook_instance,
         fhir=fhir,
-        context=HookContext(user_id, patient_id, encounter_id, bundle, selections),
+        context=HookContext(user_id, patient_id, encounter_id, bundle, selections, appointments),
         prefetch=prefetch,
         extension=extension,
     )

@@ -93,7 +93,7 @@ def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         ids = [s["id"] for s in discovery.json()["services"]]
-        assert ids == ["idds-crd-order-select", "idds-crd-order-sign"]
+        assert ids == ["idds-crd-order-select", "idds-crd-order-sign", "idds-crd-appointment-book"]
     finally:
         process.terminate()
         process.wait(timeout=10)

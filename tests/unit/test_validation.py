@@ -593,8 +593,7 @@ def test_sample_requests_are_valid(client: FlaskClient) -> None:
     assert len(samples) >= 2
     for sample in samples:
         body = load_sample(sample.name)
-        url = SELECT_URL if body["hook"] == "order-select" else SIGN_URL
-        response = post_json(client, url, body)
+        response = post_json(client, f"/cds-services/idds-crd-{body['hook']}", body)
         assert response.status_code == 200, sample.name
         assert isinstance(response.get_json()["cards"], list), sample.name
 
@@ -633,7 +632,7 @@ VERSION_PATTERN = re.compile(r"^[1-9]\d*\.[1-9]\d*$")
 OPTION_TYPES: dict[str, type] = {"boolean": bool, "integer": int}
 
 
-def test_discovery_lists_exactly_the_two_services(client: FlaskClient) -> None:
+def test_discovery_lists_exactly_the_three_services(client: FlaskClient) -> None:
     response = client.get("/cds-services")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
@@ -642,11 +641,14 @@ def test_discovery_lists_exactly_the_two_services(client: FlaskClient) -> None:
     assert {(s["id"], s["hook"]) for s in services} == {
         ("idds-crd-order-select", "order-select"),
         ("idds-crd-order-sign", "order-sign"),
+        ("idds-crd-appointment-book", "appointment-book"),
     }
-    assert len(services) == 2
+    assert len(services) == 3
 
 
-@pytest.mark.parametrize("service_id", ["idds-crd-order-select", "idds-crd-order-sign"])
+@pytest.mark.parametrize(
+    "service_id", ["idds-crd-order-select", "idds-crd-order-sign", "idds-crd-appointment-book"]
+)
 def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
     entry = services[service_id]
@@ -678,7 +680,11 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
 
 
 def test_discovery_service_ids_are_callable(client: FlaskClient) -> None:
-    bodies = {"order-select": select_body, "order-sign": sign_body}
+    bodies = {
+        "order-select": select_body,
+        "order-sign": sign_body,
+        "appointment-book": lambda: load_sample("appointment-book-62362-demo-meets.json"),
+    }
     for entry in client.get("/cds-services").get_json()["services"]:
         response = post_json(client, f"/cds-services/{entry['id']}", bodies[entry["hook"]]())
         assert response.status_code == 200, entry["id"]

@@ -1,0 +1,284 @@
+"""appointment-book: a booked trial or implant gets the determination of the order it is based on,
+with the coverage information on that ServiceRequest."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.appointments import appointment_orders
+from service.fhir.client import FhirError, SearchResult
+from service.settings import Settings
+from tests.builders import cards_of, meeting_chart, without_codes
+from tests.conformance import COVERAGE_INFO, check_response
+from tests.unit.test_trial_first import sign_with_chart
+from tests.unit.test_validation import (
+    RecordingFactory,
+    RecordingFhirClient,
+    assert_outcome,
+    post_json,
+    sign_body,
+    with_fhir,
+)
+
+BOOK_URL = "/cds-services/idds-crd-appointment-book"
+PATIENT_ID = "demo-meets"
+
+
+def pump_order(
+    code: str = "62362", order_id: str = "sr-implant", patient: str = PATIENT_ID
+) -> dict[str, Any]:
+    """A signed (active) ServiceRequest as the EHR holds it; the sample order-sign's 62362 line."""
+    order = copy.deepcopy(sign_body()["context"]["draftOrders"]["entry"][0]["resource"])
+    order.update(id=order_id, status="active", subject={"reference": f"Patient/{patient}"})
+    order["code"]["coding"][0]["code"] = code
+    return order
+
+
+def appointment(*based_on: str, appointment_id: str = "apt-1", status: str = "proposed") -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "id": appointment_id,
+        "status": status,
+        "start": "2026-12-03T09:00:00Z",
+        "end": "2026-12-03T11:00:00Z",
+        "participant": [{"actor": {"reference": f"Patient/{PATIENT_ID}"}, "status": "accepted"}],
+    }
+    if based_on:
+        resource["basedOn"] = [{"reference": ref} for ref in based_on]
+    return resource
+
+
+def book_body(*resources: dict[str, Any]) -> dict[str, Any]:
+    """An appointment-book call for the sample patient (Patient and Coverage prefetched)."""
+    return {
+        "hook": "appointment-book",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "PractitionerRole/scheduler-1",
+            "patientId": PATIENT_ID,
+            "appointments": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in resources],
+            },
+        },
+        "prefetch": sign_body()["prefetch"],
+    }
+
+
+class EhrClient(RecordingFhirClient):
+    """A fake EHR server: searches return `chart`, reads return `held` (or fail with `read_error`)."""
+
+    def __init__(
+        self,
+        chart: list[dict[str, Any]],
+        held: list[dict[str, Any]],
+        read_error: FhirError | None = None,
+    ) -> None:
+        super().__init__()
+        self.by_type: dict[str, list[dict[str, Any]]] = {}
+        for resource in chart:
+            resource = {**resource, "subject": {"reference": f"Patient/{PATIENT_ID}"}}
+            self.by_type.setdefault(resource["resourceType"], []).append(resource)
+        self.held = {f"{r['resourceType']}/{r['id']}": r for r in held}
+        self.read_error = read_error
+
+    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+        super().search(resource_type, params)
+        return SearchResult(self.by_type.get(resource_type, []), [], 1)
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        if self.read_error is not None:
+            raise self.read_error
+        return copy.deepcopy(self.held.get(reference))
+
+
+def book(
+    body: dict[str, Any], chart: list[dict[str, Any]], held: list[dict[str, Any]], **client: Any
+) -> tuple[dict[str, Any], EhrClient]:
+    ehr = EhrClient(chart, held, **client)
+    app = create_app(Settings(), client_factory=RecordingFactory(ehr))
+    response = post_json(app.test_client(), BOOK_URL, with_fhir(body))
+    assert response.status_code == 200
+    answer: dict[str, Any] = response.get_json()
+    assert check_response(answer, body, held) == []
+    return answer, ehr
+
+
+# --------------------------------------------------------------------------- the determination
+
+
+def test_a_booked_implant_gets_the_determination_of_its_order() -> None:
+    order = pump_order()
+    answer, ehr = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [order])
+    assert ("read", "ServiceRequest/sr-implant") in ehr.calls
+    decisions = cards_of(answer["cards"])
+    assert [c["summary"] for c in decisions] == ["GEHA: 62362 meets all 14 coverage criteria"]
+    assert decisions[0]["extension"]["davinci-crd.associated-resource"] == [
+        {"reference": "ServiceRequest/sr-implant"}
+    ]
+    [action] = answer["systemActions"]
+    assert action["type"] == "update"
+    updated = action["resource"]
+    assert {**updated, "extension": []} == {**order, "extension": []}
+    [info] = [e for e in updated["extension"] if e["url"] == COVERAGE_INFO]
+    subs = {s["url"]: s for s in info["extension"]}
+    assert subs["covered"]["valueCode"] == "covered"
+    assert subs["billingCode"]["valueCoding"]["code"] == "62362"
+
+
+def test_the_same_order_booked_or_signed_gets_the_same_cards() -> None:
+    order, chart = pump_order(), meeting_chart()
+    booked, _ = book(book_body(appointment("ServiceRequest/sr-implant")), chart, [order])
+    signed_body = sign_body()
+    signed_body["context"]["draftOrders"]["entry"] = [{"resource": copy.deepcopy(order)}]
+    _, signed = sign_with_chart(chart, body=signed_body)
+    assert [c["detail"] for c in cards_of(booked["cards"])] == [
+        c["detail"] for c in cards_of(signed["cards"])
+    ]
+    assert len(cards_of(booked["cards"])) == 1
+
+
+def test_a_booking_needing_documentation_asks_for_it() -> None:
+    chart = without_codes(meeting_chart(), "it-trial-side-effects")
+    answer, _ = book(book_body(appointment("ServiceRequest/sr-implant")), chart, [pump_order()])
+    [info] = [e for e in answer["systemActions"][0]["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    subs = {s["url"]: s for s in info["extension"]}
+    assert subs["doc-needed"]["valueCode"] == "clinical"
+    assert subs["questionnaire"]["valueCanonical"].startswith("http://idds-crd.org/fhir/Questionnaire/")
+    assert cards_of(answer["cards"], "clinical-reminder")
+
+
+def test_two_appointments_for_one_order_give_one_action() -> None:
+    body = book_body(
+        appointment("ServiceRequest/sr-implant", appointment_id="apt-1"),
+        appointment("https://ehr.example.org/fhir/ServiceRequest/sr-implant", appointment_id="apt-2"),
+    )
+    answer, ehr = book(body, meeting_chart(), [pump_order()])
+    assert len(answer["systemActions"]) == 1
+    reads = [c for c in ehr.calls if c[0] == "read" and "ServiceRequest" in c[1]]
+    assert reads == [("read", "ServiceRequest/sr-implant")]
+
+
+# --------------------------------------------------------------------------- nothing to judge
+
+
+@pytest.mark.parametrize(
+    "booked",
+    [
+        appointment(),  # no order behind it
+        appointment("ServiceRequest/sr-implant", status="cancelled"),
+        appointment("CarePlan/plan-1"),
+    ],
+    ids=["no-basedOn", "cancelled", "not-a-ServiceRequest"],
+)
+def test_appointments_without_a_pump_order_get_no_cards_and_no_queries(booked: dict[str, Any]) -> None:
+    answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
+    assert answer == {"cards": []}
+    assert ehr.calls == []
+
+
+def test_an_appointment_for_another_procedure_gets_no_cards() -> None:
+    other = pump_order(code="99213", order_id="sr-visit")
+    answer, ehr = book(book_body(appointment("ServiceRequest/sr-visit")), meeting_chart(), [other])
+    assert answer == {"cards": []}
+    assert not [c for c in ehr.calls if c[0] == "search"]
+
+
+# --------------------------------------------------------------------------- could not check
+
+
+@pytest.mark.parametrize(
+    ("held", "error", "reason"),
+    [
+        ([], None, "does not have it"),
+        ([pump_order()], FhirError("HTTP 503", 503), "did not return it (HTTP 503)"),
+        ([pump_order(patient="someone-else")], None, "an order for another patient"),
+    ],
+    ids=["missing", "server-error", "other-patient"],
+)
+def test_an_order_that_cannot_be_read_is_reported_not_guessed(
+    held: list[dict[str, Any]], error: FhirError | None, reason: str
+) -> None:
+    answer, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), held, read_error=error
+    )
+    [card] = answer["cards"]
+    assert card["summary"] == "Coverage not checked for Appointment/apt-1: its order could not be read"
+    assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
+    assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]
+    assert "systemActions" not in answer
+
+
+def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> None:
+    app = create_app(Settings())
+    unreadable = post_json(app.test_client(), BOOK_URL, book_body(appointment("ServiceRequest/sr-implant")))
+    assert unreadable.status_code == 200
+    assert "no FHIR server" in unreadable.get_json()["cards"][0]["detail"]
+    order = pump_order()
+    body = book_body(appointment("ServiceRequest/sr-implant"), order)  # some EHRs send the order too
+    response = post_json(app.test_client(), BOOK_URL, body)
+    answer = response.get_json()
+    assert check_response(answer, body, [order]) == []
+    assert answer["systemActions"][0]["resource"]["id"] == "sr-implant"
+
+
+def test_orders_come_from_the_call_before_the_server() -> None:
+    order = pump_order()
+    reads: list[str] = []
+
+    def read(reference: str) -> dict[str, Any] | None:
+        reads.append(reference)
+        return None
+
+    bundle, unread = appointment_orders(
+        book_body(appointment("ServiceRequest/sr-implant"), order)["context"]["appointments"],
+        PATIENT_ID,
+        read,
+    )
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["sr-implant"]
+    assert (reads, unread) == ([], [])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("change", "expression"),
+    [
+        (lambda b: b["context"].pop("appointments"), "context.appointments"),
+        (lambda b: b["context"].update(appointments=[]), "context.appointments"),
+        (
+            lambda b: b["context"]["appointments"].update(resourceType="List"),
+            "context.appointments.resourceType",
+        ),
+        (lambda b: b["context"]["appointments"].update(entry=[]), "context.appointments.entry"),
+        (
+            lambda b: b["context"]["appointments"]["entry"][0]["resource"].pop("id"),
+            "context.appointments.entry[0].resource.id",
+        ),
+        (
+            lambda b: b["context"]["appointments"]["entry"][0]["resource"].update(resourceType="Encounter"),
+            "context.appointments.entry",
+        ),
+    ],
+    ids=["missing", "array", "not-a-bundle", "empty", "no-id", "no-appointment"],
+)
+def test_a_malformed_booking_is_400_naming_the_field(change: Any, expression: str) -> None:
+    body = book_body(appointment("ServiceRequest/sr-implant"))
+    change(body)
+    response = post_json(create_app(Settings()).test_client(), BOOK_URL, body)
+    assert_outcome(response, 400, expression, mention="context.appointments")
+
+
+def test_a_booking_needs_no_draft_orders_or_selections() -> None:
+    body = book_body(appointment())
+    assert "draftOrders" not in body["context"]
+    response = post_json(create_app(Settings()).test_client(), BOOK_URL, body)
+    assert response.status_code == 200
