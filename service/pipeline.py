@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -218,7 +218,7 @@ def handle_hook(
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.published.canonicals, unsolicited_allowed(config)),
+        _judgements(orders, routes, determinations, env.published, unsolicited_allowed(config)),
         request.hook,
         request.hook_instance,
         today,
@@ -278,7 +278,7 @@ def _judgements(
     orders: list[PumpOrder],
     routes: list[Route],
     determinations: tuple[Determination, ...],
-    questionnaires: Mapping[str, str],
+    published: Publications,
     unsolicited_allowed: bool,
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
@@ -287,7 +287,7 @@ def _judgements(
     for order in orders:
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
-            form = questionnaires[d.policy_id] if d else None
+            form = published.canonical_for(d) if d else None
             auto_approve = unsolicited_allowed and route.payer is not None and route.payer.auto_approval
             judgement = CoverageJudgement(route.coverage, route.payer_display, d, form, auto_approve)
             judgements[order.reference].append(judgement)

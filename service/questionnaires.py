@@ -1,9 +1,15 @@
 """Documentation Questionnaires: for each policy, a FHIR Questionnaire asking for the project
 assessments its criteria read (clinical-data-contract.md §5). Each item's linkId is the assessment
-code, so a QuestionnaireResponse that comes back is read as evidence by the PatientRecord."""
+code, so a QuestionnaireResponse that comes back is read as evidence by the PatientRecord.
+
+A call names the form that asks only what its chart did not show: the policy's form cut to the
+items its undocumented criteria read. Such a form's id is the policy form's id plus a hexadecimal
+mask over the policy form's items (`geha-idds-chronic-pain-documentation-18`), so any subset can be
+served later without storing anything, and the same gaps always give the same canonical."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +17,7 @@ from typing import Any
 from service.assessments import AssessmentCodeSystem, AssessmentConcept
 from service.catalog import Catalog
 from service.engine.evaluators import TEST_TYPES
+from service.engine.model import Determination, Status
 from service.policy import CriterionSpec, Policy
 
 QUESTIONNAIRE_BASE = "http://idds-crd.org/fhir/Questionnaire"
@@ -21,8 +28,40 @@ class Publications:
     """The FHIR resources the service publishes, built once at start-up (never per request)."""
 
     code_system: dict[str, Any]
-    questionnaires: Mapping[str, dict[str, Any]]  # by Questionnaire id
-    canonicals: Mapping[str, str]  # policy id → the Questionnaire canonical with version
+    questionnaires: Mapping[str, dict[str, Any]]  # the policies' whole forms, by Questionnaire id
+    criterion_codes: Mapping[str, Mapping[str, tuple[str, ...]]]  # policy id → criterion id → codes
+
+    def questionnaire(self, resource_id: str) -> dict[str, Any] | None:
+        """A policy's form, or the part of it a mask in the id selects; None for any other id."""
+        if resource_id in self.questionnaires:
+            return self.questionnaires[resource_id]
+        base, _, mask = resource_id.rpartition("-")
+        whole = self.questionnaires.get(base)
+        if whole is None or not re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
+            return None
+        bits = int(mask, 16)
+        if bits >= (1 << len(whole["item"])) - 1:
+            return None  # the whole form has one id only; larger masks name no item
+        return _part(whole, resource_id, bits)
+
+    def canonical_for(self, determination: Determination) -> str | None:
+        """The canonical (url|version) of the form asking what this determination lacks; None when
+        none of its undocumented criteria can be answered on a form."""
+        codes_of = self.criterion_codes.get(determination.policy_id, {})
+        wanted = {
+            code
+            for criterion in determination.by_status(Status.NOT_DOCUMENTED)
+            for leaf in criterion.leaves()
+            if leaf.status == Status.NOT_DOCUMENTED
+            for code in codes_of.get(leaf.id, ())
+        }
+        whole = self.questionnaires[f"{determination.policy_id}-documentation"]
+        link_ids = [item["linkId"] for item in whole["item"]]
+        bits = sum(1 << i for i, link_id in enumerate(link_ids) if link_id in wanted)
+        if bits == 0:
+            return None
+        form_id = whole["id"] if bits == (1 << len(link_ids)) - 1 else f"{whole['id']}-{bits:x}"
+        return f"{QUESTIONNAIRE_BASE}/{form_id}|{whole['version']}"
 
 
 def publications(catalog: Catalog, version: str) -> Publications:
@@ -30,8 +69,21 @@ def publications(catalog: Catalog, version: str) -> Publications:
     return Publications(
         catalog.assessments.resource(version),
         {questionnaire_id(p): questionnaire(p, catalog.assessments, version) for p in policies},
-        {p.id: canonical(p, version) for p in policies},
+        {p.id: {c.id: tuple(codes_read(c)) for c in p.all_criteria()} for p in policies},
     )
+
+
+def _part(whole: dict[str, Any], resource_id: str, bits: int) -> dict[str, Any]:
+    items = [item for i, item in enumerate(whole["item"]) if bits >> i & 1]
+    return {
+        **whole,
+        "id": resource_id,
+        "url": f"{QUESTIONNAIRE_BASE}/{resource_id}",
+        "name": f"{whole['name']}{bits:X}",
+        "title": f"{whole['title']} (what the chart did not show)",
+        "derivedFrom": [f"{whole['url']}|{whole['version']}"],
+        "item": items,
+    }
 
 
 _CODE_PARAM_KINDS = ("assessment-code", "scale-code", "scale-codes")
@@ -41,24 +93,24 @@ def questionnaire_id(policy: Policy) -> str:
     return f"{policy.id}-documentation"
 
 
-def canonical(policy: Policy, version: str) -> str:
-    """The canonical (with version) that coverage information names in `questionnaire`."""
-    return f"{QUESTIONNAIRE_BASE}/{questionnaire_id(policy)}|{version}"
+def codes_read(criterion: CriterionSpec) -> list[str]:
+    """The assessment codes one criterion reads: its test type's own and those its parameters name."""
+    if criterion.test_type is None:
+        return []
+    test_type = TEST_TYPES[criterion.test_type]
+    codes = list(test_type.asks)
+    for name, value in criterion.params.items():
+        param = test_type.params.get(name)
+        if param is not None and param.kind in _CODE_PARAM_KINDS:
+            codes += value if isinstance(value, list) else [value]
+    return codes
 
 
 def asked_codes(policy: Policy) -> list[tuple[str, CriterionSpec]]:
     """Each assessment code the policy's criteria read, once, with the first criterion reading it."""
     found: dict[str, CriterionSpec] = {}
     for criterion in policy.all_criteria():
-        if criterion.test_type is None:
-            continue
-        test_type = TEST_TYPES[criterion.test_type]
-        codes = list(test_type.asks)
-        for name, value in criterion.params.items():
-            param = test_type.params.get(name)
-            if param is not None and param.kind in _CODE_PARAM_KINDS:
-                codes += value if isinstance(value, list) else [value]
-        for code in codes:
+        for code in codes_read(criterion):
             found.setdefault(code, criterion)
     return list(found.items())
 

@@ -93,8 +93,8 @@ def code_system(resource_id: str) -> Response:
 
 @bp.get("/fhir/Questionnaire/<resource_id>")
 def documentation_questionnaire(resource_id: str) -> Response:
-    """A policy's documentation Questionnaire (the canonical coverage information names)."""
-    form = current_app.extensions["idds_crd"].environment.published.questionnaires.get(resource_id)
+    """A policy's documentation Questionnaire, or the part of it a call named (coverage information)."""
+    form = current_app.extensions["idds_crd"].environment.published.questionnaire(resource_id)
     if form is None:
         return json_response(operation_outcome("not-found", f"no Questionnaire with id '{resource_id}'"), 404)
     return fhir_response(form)

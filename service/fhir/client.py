@@ -2,9 +2,9 @@
 
 Sends `Authorization: Bearer` on every call (including `next` pages) but refuses to follow a link
 or redirect to another origin, so the EHR's token never leaves the EHR. A search whose `self` link
-shows that the server dropped the patient parameter is refused too (it would return other
-patients' data). Every failure becomes a `FhirError` with a short, token-free reason that the
-engine can show as "could not be checked".
+shows that the server dropped the patient parameter is reported as such (its results may hold
+other patients' data, which the caller discards). Every failure becomes a `FhirError` with a
+short, token-free reason that the engine can show as "could not be checked".
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -58,6 +58,7 @@ class SearchResult:
     resources: list[dict[str, Any]]
     included: list[dict[str, Any]]
     pages: int
+    scope_ignored: tuple[str, ...] = ()  # patient-scope parameters the server's self link dropped
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -146,8 +147,8 @@ class FhirClient:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`."""
         query = {"_count": self.page_size, **params}
         page = self._get(f"{self.base_url}/{resource_type}", query)
-        _check_self_link(page, params)
-        return self.collect(page, resource_type)
+        result = self.collect(page, resource_type)
+        return replace(result, scope_ignored=_ignored_scope(page, params))
 
     def collect(self, page: dict[str, Any], resource_type: str) -> SearchResult:
         """The matches of a searchset Bundle already in hand, fetching its `next` pages."""
@@ -180,15 +181,14 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def _check_self_link(bundle: dict[str, Any], params: Mapping[str, Any]) -> None:
-    """Refuse a search whose `self` link shows the patient scope was dropped (CDS Hooks advice)."""
+def _ignored_scope(bundle: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The patient-scope parameters a search's `self` link shows the server did not execute (CDS
+    Hooks advice: check the self link). The caller must then keep only this patient's resources."""
     self_url = _link(bundle, "self")
     if not self_url:
-        return
+        return ()
     executed = parse_qs(urlsplit(self_url).query)
-    for name in PATIENT_SCOPE_PARAMS:
-        if name in params and name not in executed:
-            raise FhirError(f"the server ignored the search parameter '{name}'")
+    return tuple(name for name in PATIENT_SCOPE_PARAMS if name in params and name not in executed)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -49,6 +49,7 @@ class QueryOutcome:
     error: str | None = None
     seconds: float = 0.0
     pages: int = 0
+    scope_ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,9 @@ def _run(client: FhirClient, query: Query) -> QueryOutcome:
                 result = client.collect({**query.continue_from, "entry": []}, query.resource_type)
             else:
                 result = client.search(query.resource_type, query.params or {})
-            outcome = QueryOutcome(result.resources, result.included, pages=result.pages)
+            outcome = QueryOutcome(
+                result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
+            )
     except FhirError as exc:
         outcome = QueryOutcome(error=exc.reason)
     outcome.seconds = time.monotonic() - started
@@ -225,7 +228,15 @@ class DataGatherer:
                 for r in outcome.resources
                 if query.resource_type in UNSCOPED_TYPES or _belongs_to(r, patient_id)
             ]
-            if len(kept) != len(outcome.resources):
+            if outcome.scope_ignored:
+                log.warning(
+                    "%s: the server ignored %s; kept %d of %d resources by their subject",
+                    query.key,
+                    ", ".join(outcome.scope_ignored),
+                    len(kept),
+                    len(outcome.resources),
+                )
+            elif len(kept) != len(outcome.resources):
                 log.warning(
                     "%s: dropped %d resources of other patients",
                     query.key,

@@ -156,12 +156,12 @@ def test_repr_never_shows_the_token() -> None:
 
 
 @responses.activate
-def test_search_whose_self_link_dropped_the_patient_is_refused() -> None:
+def test_search_whose_self_link_dropped_the_patient_says_so() -> None:
     everyone = page([cond(1)])
     everyone["link"] = [{"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"}]
     responses.get(f"{BASE}/QuestionnaireResponse", json=everyone)
-    with pytest.raises(FhirError, match="ignored the search parameter 'patient'"):
-        FhirClient(BASE, None, 2.0).search("QuestionnaireResponse", {"patient": "p1"})
+    result = FhirClient(BASE, None, 2.0).search("QuestionnaireResponse", {"patient": "p1"})
+    assert result.scope_ignored == ("patient",)
 
 
 @responses.activate
@@ -169,7 +169,8 @@ def test_self_link_keeping_the_patient_is_accepted() -> None:
     scoped = page([cond(1)])
     scoped["link"] = [{"relation": "self", "url": f"{BASE}/Condition?patient=p1&_count=200"}]
     responses.get(f"{BASE}/Condition", json=scoped)
-    assert len(FhirClient(BASE, None, 2.0).search("Condition", {"patient": "p1"}).resources) == 1
+    result = FhirClient(BASE, None, 2.0).search("Condition", {"patient": "p1"})
+    assert (len(result.resources), result.scope_ignored) == (1, ())
 
 
 @responses.activate

@@ -261,6 +261,44 @@ def test_resources_of_other_patients_are_dropped() -> None:
     assert [c["id"] for c in data.resources["Condition"]] == ["mine"]
 
 
+def answers(qr_id: str, patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": qr_id,
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+
+
+@responses.activate
+def test_a_search_whose_patient_scope_was_ignored_keeps_only_this_patients_resources(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stub_clinical()
+    everyone = searchset(
+        [answers("mine", "demo-meets"), answers("theirs", "someone-else"), answers("x", "x")]
+    )
+    everyone["link"] = [{"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"}]
+    responses.replace(responses.GET, f"{BASE}/QuestionnaireResponse", json=everyone)
+    with caplog.at_level("WARNING"):
+        data = gather(hook_request(sample()))
+    assert [r["id"] for r in data.resources["QuestionnaireResponse"]] == ["mine"]
+    assert "QuestionnaireResponse" not in data.unavailable
+    assert "ignored patient; kept 1 of 3" in caplog.text
+    assert "someone-else" not in caplog.text and "theirs" not in caplog.text
+
+
+@responses.activate
+def test_an_unscoped_search_is_still_bounded_by_the_page_cap() -> None:
+    stub_clinical()
+    endless = searchset([answers("theirs", "someone-else")], next_url=f"{BASE}/QuestionnaireResponse?page=2")
+    endless["link"].append({"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"})
+    responses.replace(responses.GET, f"{BASE}/QuestionnaireResponse", json=endless)
+    data = gather(hook_request(sample()))
+    assert data.unavailable["QuestionnaireResponse"].startswith("more than")
+    assert "QuestionnaireResponse" not in data.resources
+
+
 @responses.activate
 def test_referenced_payer_and_medications_are_read() -> None:
     stub_clinical()

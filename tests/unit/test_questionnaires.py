@@ -15,6 +15,7 @@ from service.version import service_version
 from tests.builders import catalog, determine, meeting_chart, statuses, without_codes
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.unit.test_conformance_checker import answer
+from tests.unit.test_trial_first import sign_with_chart
 
 POLICY_IDS = sorted(catalog().policies)
 
@@ -134,3 +135,88 @@ def test_answers_to_the_questionnaire_are_read_as_evidence() -> None:
     after = statuses(determine([*chart, completed]))
     assert after["geha.trial.no-side-effects"] == "met"
     assert after["geha.trial.patient-acceptance"] == "met"
+
+
+# --------------------------------------------------------------------------- the form a call names
+
+
+def named_form(chart: list[dict[str, Any]]) -> str | None:
+    """The questionnaire canonical the order-sign coverage information names for `chart`."""
+    _, response = sign_with_chart(chart)
+    names = {
+        s["valueCanonical"]
+        for info in coverage_information(response)
+        for s in info["extension"]
+        if s["url"] == "questionnaire"
+    }
+    assert len(names) <= 1
+    return next(iter(names), None)
+
+
+GAPS = ("it-trial-side-effects", "it-trial-patient-acceptance")
+
+
+def test_the_named_form_asks_only_what_the_chart_did_not_show() -> None:
+    chart = without_codes(meeting_chart(), *GAPS)
+    name = named_form(chart)
+    assert name is not None
+    url, version = name.split("|")
+    assert version == service_version()
+    assert url.startswith(f"{QUESTIONNAIRE_BASE}/geha-idds-chronic-pain-documentation-")
+    response = served(url.rsplit("/", 1)[1])
+    assert response.status_code == 200
+    form = response.get_json()
+    Questionnaire.model_validate(form)
+    assert (form["url"], form["version"]) == (url, version)
+    assert [item["linkId"] for item in form["item"]] == list(GAPS)
+    whole = served("geha-idds-chronic-pain-documentation").get_json()
+    assert form["derivedFrom"] == [f"{whole['url']}|{whole['version']}"]
+    assert form["item"] == [i for i in whole["item"] if i["linkId"] in GAPS]
+    assert named_form(without_codes(meeting_chart(), *GAPS)) == name  # same gaps, same form
+
+
+def test_answering_the_named_form_completes_the_chart() -> None:
+    chart = without_codes(meeting_chart(), *GAPS)
+    name = named_form(chart)
+    assert name is not None
+    form = served(name.split("|")[0].rsplit("/", 1)[1]).get_json()
+    side_effects = next(i for i in form["item"] if i["linkId"] == "it-trial-side-effects")
+    none = next(o for o in side_effects["answerOption"] if o["valueCoding"]["code"] == "none")
+    completed = response_to(
+        form, {"it-trial-side-effects": none, "it-trial-patient-acceptance": {"valueBoolean": True}}
+    )
+    assert determine([*chart, completed]).outcome.value == "meets"
+    assert named_form([*chart, completed]) is None
+
+
+def test_no_form_when_nothing_missing_can_be_answered_on_one() -> None:
+    chart = [r for r in meeting_chart() if r["resourceType"] != "Condition"]
+    d = determine(chart)
+    assert d.outcome.value == "insufficient"
+    _, response = sign_with_chart(chart)
+    for info in coverage_information(response):
+        subs = {s["url"] for s in info["extension"]}
+        assert "doc-needed" in subs and "questionnaire" not in subs
+
+
+@pytest.mark.parametrize(
+    "resource_id",
+    [
+        "geha-idds-chronic-pain-documentation-0",
+        "geha-idds-chronic-pain-documentation-03",
+        "geha-idds-chronic-pain-documentation-3F",
+        "geha-idds-chronic-pain-documentation-fffffff",
+        "geha-idds-chronic-pain-documentation-zz",
+        "no-such-policy-documentation-3",
+        "geha-idds-chronic-pain-3",
+    ],
+)
+def test_ids_that_name_no_part_of_a_form_are_404(resource_id: str) -> None:
+    assert served(resource_id).status_code == 404
+
+
+def test_the_whole_form_has_one_id_only() -> None:
+    whole = served("geha-idds-chronic-pain-documentation").get_json()
+    every_item = (1 << len(whole["item"])) - 1
+    assert served(f"geha-idds-chronic-pain-documentation-{every_item:x}").status_code == 404
+    assert served(f"geha-idds-chronic-pain-documentation-{every_item - 1:x}").status_code == 200
