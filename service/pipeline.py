@@ -26,12 +26,13 @@ from cards import (
     unread_order_card,
 )
 from cards.coverage_information import CoverageJudgement, coverage_actions
+from cards.form_completion import FormRequest, form_completion_card
 from cards.suggestions import trial_first_card
 from service.appointments import UnreadOrder, appointment_orders
 from service.catalog import Catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
-from service.engine.model import Determination
+from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, observation_codes_from
@@ -212,6 +213,8 @@ def handle_hook(
     if not routes:
         notices.append(coverage_notice_card(None, orders))
     trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)
+    if request.hook != "order-select":  # documentation is asked for on the primary hooks only
+        trial_cards += _form_completion_cards(determinations, routes, env.published, request, today)
     cards = (_cards(determinations, trial_cards, config, base_url.rstrip("/"), env.catalog) + notices)[
         : _max_cards(config)
     ]
@@ -274,6 +277,35 @@ def _trial_first_cards(
     return [trial_first_card(missing, trials, record.patient_id, today)]
 
 
+def _without_dtr(route: Route) -> bool:
+    return route.payer is not None and not route.payer.uses_dtr
+
+
+def _form_completion_cards(
+    determinations: tuple[Determination, ...],
+    routes: list[Route],
+    published: Publications,
+    request: HookRequest,
+    today: date,
+) -> list[dict[str, Any]]:
+    """For payers without DTR, one form-completion card per form an order needs (CRD §resp-59)."""
+    by_form: dict[str, tuple[dict[str, Any], dict[str, str], list[Determination]]] = {}
+    for d in determinations:
+        route = next((r for r in routes if r.coverage in d.coverages and _without_dtr(r)), None)
+        form = published.form_for(d) if route is not None and d.outcome == Outcome.INSUFFICIENT else None
+        if route is None or form is None:
+            continue
+        requester = route.payer_reference or {"display": route.payer_display}
+        by_form.setdefault(form["id"], (form, requester, []))[2].append(d)
+    context = request.context
+    return [
+        form_completion_card(
+            FormRequest(form, group, requester, context.patient_id, context.encounter_id, today)
+        )
+        for form, requester, group in by_form.values()
+    ]
+
+
 def _judgements(
     orders: list[PumpOrder],
     routes: list[Route],
@@ -287,7 +319,7 @@ def _judgements(
     for order in orders:
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
-            form = published.canonical_for(d) if d else None
+            form = published.canonical_for(d) if d and not _without_dtr(route) else None
             auto_approve = unsolicited_allowed and route.payer is not None and route.payer.auto_approval
             judgement = CoverageJudgement(route.coverage, route.payer_display, d, form, auto_approve)
             judgements[order.reference].append(judgement)

@@ -44,9 +44,9 @@ class Publications:
             return None  # the whole form has one id only; larger masks name no item
         return _part(whole, resource_id, bits)
 
-    def canonical_for(self, determination: Determination) -> str | None:
-        """The canonical (url|version) of the form asking what this determination lacks; None when
-        none of its undocumented criteria can be answered on a form."""
+    def form_for(self, determination: Determination) -> dict[str, Any] | None:
+        """The form asking what this determination lacks (the whole form or a part of it); None
+        when none of its undocumented criteria can be answered on a form."""
         codes_of = self.criterion_codes.get(determination.policy_id, {})
         wanted = {
             code
@@ -56,12 +56,17 @@ class Publications:
             for code in codes_of.get(leaf.id, ())
         }
         whole = self.questionnaires[f"{determination.policy_id}-documentation"]
-        link_ids = [item["linkId"] for item in whole["item"]]
-        bits = sum(1 << i for i, link_id in enumerate(link_ids) if link_id in wanted)
+        bits = sum(1 << i for i, item in enumerate(whole["item"]) if item["linkId"] in wanted)
         if bits == 0:
             return None
-        form_id = whole["id"] if bits == (1 << len(link_ids)) - 1 else f"{whole['id']}-{bits:x}"
-        return f"{QUESTIONNAIRE_BASE}/{form_id}|{whole['version']}"
+        if bits == (1 << len(whole["item"])) - 1:
+            return whole
+        return _part(whole, f"{whole['id']}-{bits:x}", bits)
+
+    def canonical_for(self, determination: Determination) -> str | None:
+        """The canonical (url|version) of `form_for(determination)`."""
+        form = self.form_for(determination)
+        return f"{form['url']}|{form['version']}" if form else None
 
 
 def publications(catalog: Catalog, version: str) -> Publications:

@@ -47,6 +47,18 @@ class Route:
     policy_id: str | None
     matched_by: str
     medicare: bool = False
+    payer_reference: dict[str, str] | None = None  # the payer Organization, as a Task requester
+
+
+def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, str]:
+    """A Reference to the payer usable outside the Coverage (a contained one is not): its
+    Organization's `Type/id` when known, else the payor's own reference, else only its name."""
+    reference = reference_target(payor)
+    if org is not None and org.get("id") and not (reference or "").startswith("#"):
+        return {"reference": f"Organization/{org['id']}", "display": display}
+    if reference and not reference.startswith("#"):
+        return {"reference": reference, "display": display}
+    return {"display": display}
 
 
 def _name_key(name: str) -> str:
@@ -146,7 +158,16 @@ def route_coverages(
                 policy = (
                     payer.medicare_policy_id if medicare and payer.medicare_policy_id else payer.policy_id
                 )
+            name = payer.name if payer else display
             routes.append(
-                Route(reference_of(coverage), payer.name if payer else display, payer, policy, how, medicare)
+                Route(
+                    reference_of(coverage),
+                    name,
+                    payer,
+                    policy,
+                    how,
+                    medicare,
+                    _payer_reference(payor, org, display),
+                )
             )
     return routes

@@ -100,6 +100,36 @@ def _check_card(card: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}.links[{i}].appContext: only for smart links (cds-resp-3)")
 
 
+SDC_TEMP = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+
+
+def _check_form_task(task: dict[str, Any], path: str, errors: list[str]) -> None:
+    """Inferno's Form Completion test and the CRD profile-taskquestionnaire constraints."""
+    codes = [c.get("code") for c in task.get("code", {}).get("coding", []) if isinstance(c, dict)]
+    if "complete-questionnaire" not in codes:
+        errors.append(f"{path}.code: complete-questionnaire required (Inferno form completion)")
+    inputs = [i for i in task.get("input", []) if isinstance(i, dict)]
+    forms = [i for i in inputs if i.get("type", {}).get("text") == "questionnaire"]
+    if not forms or not all(re.match(r"^https?://", str(i.get("valueCanonical", ""))) for i in forms):
+        errors.append(f"{path}.input: a questionnaire input with an http(s) valueCanonical (Inferno)")
+    after = [
+        i
+        for i in inputs
+        if any(
+            c.get("system") == CRD_TEMP and c.get("code") == "after-completion-action"
+            for c in i.get("type", {}).get("coding", [])
+        )
+    ]
+    if not after or not all("valueCodeableConcept" in i for i in after):
+        errors.append(f"{path}.input: an after-completion-action input required (profile-taskquestionnaire)")
+    if (task.get("status"), task.get("intent")) != ("ready", "order"):
+        errors.append(f"{path}: status ready and intent order (profile-taskquestionnaire)")
+    for element in ("for", "authoredOn", "requester"):
+        if not task.get(element):
+            errors.append(f"{path}.{element}: required (profile-taskquestionnaire)")
+
+
 def _check_action(action: Any, path: str, errors: list[str]) -> None:
     if not isinstance(action, dict) or action.get("type") not in ("create", "update", "delete"):
         errors.append(f"{path}.type: create, update or delete")
@@ -111,6 +141,8 @@ def _check_action(action: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{path}.resource: required for {action['type']}")
         else:
             _check_fhir(action["resource"], f"{path}.resource", errors)
+            if action["resource"].get("resourceType") == "Task":
+                _check_form_task(action["resource"], f"{path}.resource", errors)
     if action["type"] == "delete" and not re.match(r"^[A-Za-z]+/[^/]+$", str(action.get("resourceId", ""))):
         errors.append(f"{path}.resourceId: Type/id required for delete (cds-resp-2)")
 
