@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask
 
 from service.catalog import Catalog, load_catalog
+from service.feedback import FeedbackStore
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
 from service.settings import Settings, check_supported, load_settings
@@ -23,6 +25,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 class AppState:
     settings: Settings
     environment: HookEnvironment
+    feedback: FeedbackStore
 
 
 def create_app(
@@ -36,7 +39,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(settings.fhir, catalog or load_catalog(), executor, client_factory)
-    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment)
+    feedback = FeedbackStore(Path(settings.feedback_file) if settings.feedback_file else None)
+    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, feedback=feedback)
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 import policies
 from service.errors import operation_outcome
+from service.feedback import parse_feedback
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import handle_hook
 from service.registry import discovery_document, find_service
@@ -39,24 +40,36 @@ def discovery() -> Response:
     return json_response(discovery_document())
 
 
-@bp.post("/cds-services/<service_id>")
-def call_service(service_id: str) -> Response:
-    service = find_service(service_id)
-    if service is None:
-        return json_response(operation_outcome("not-found", f"no CDS service with id '{service_id}'"), 404)
+def _json_body() -> tuple[Any, Response | None]:
+    """The decoded JSON body, or the 400 answer saying why there is none."""
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw) if raw else None
     except RecursionError:
-        return json_response(
+        return None, json_response(
             operation_outcome("structure", "the request body ($) is nested too deeply", "$"), 400
         )
     except (ValueError, UnicodeDecodeError) as exc:
-        return json_response(
+        return None, json_response(
             operation_outcome("structure", f"the request body is not valid JSON: {exc}", "$"), 400
         )
     if body is None:
-        return json_response(operation_outcome("required", "the request body is empty", "$"), 400)
+        return None, json_response(operation_outcome("required", "the request body is empty", "$"), 400)
+    return body, None
+
+
+def _no_service(service_id: str) -> Response:
+    return json_response(operation_outcome("not-found", f"no CDS service with id '{service_id}'"), 404)
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    service = find_service(service_id)
+    if service is None:
+        return _no_service(service_id)
+    body, refused = _json_body()
+    if refused is not None:
+        return refused
     try:
         hook_request = parse_hook_request(body, service.hook)
     except RequestInvalid as exc:
@@ -67,6 +80,22 @@ def call_service(service_id: str) -> Response:
         hook_request, service.prefetch, state.environment, datetime.now(UTC).date(), base_url
     )
     return json_response(outcome.response, outcome.status)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """CDS Hooks feedback on this service's cards: kept once, however often it is sent."""
+    if find_service(service_id) is None:
+        return _no_service(service_id)
+    body, refused = _json_body()
+    if refused is not None:
+        return refused
+    try:
+        items = parse_feedback(body)
+    except RequestInvalid as exc:
+        return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
+    current_app.extensions["idds_crd"].feedback.record(service_id, items)
+    return json_response({})
 
 
 @bp.get("/policies/<policy_id>")

@@ -47,6 +47,7 @@ class Settings:
     """Everything the service can be configured with; every key is documented in README.md."""
 
     public_base_url: str | None = None
+    feedback_file: str | None = None  # JSON-lines file keeping CDS Hooks feedback across restarts
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -88,7 +89,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     """Build settings from the parsed YAML mapping, rejecting unknown keys and wrong types."""
     raw = dict(raw or {})
-    known = {"public_base_url", "fhir", "auth"}
+    known = {"public_base_url", "feedback_file", "fhir", "auth"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SettingsError(f"unknown key(s) {', '.join(unknown)}")
@@ -99,6 +100,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         public_base_url = public_base_url.rstrip("/")
     return Settings(
         public_base_url=public_base_url,
+        feedback_file=_coerce(raw.get("feedback_file"), None, "feedback_file"),
         fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
         auth=_section(AuthSettings, raw.get("auth"), "auth"),
     )
