@@ -6,6 +6,7 @@ from cards.render import (
     documentation_steps,
     external_reference_card,
     instructions_card,
+    next_steps,
     unread_order_card,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "documentation_steps",
     "external_reference_card",
     "instructions_card",
+    "next_steps",
     "unread_order_card",
 ]

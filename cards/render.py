@@ -217,12 +217,42 @@ def documentation_steps(d: Determination) -> tuple[str, ...]:
     return tuple(steps)
 
 
-def instructions_card(determinations: Sequence[Determination], steps: Sequence[str]) -> dict[str, object]:
+def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[str, ...]]:
+    """(headline, steps) of the Instructions card: what to document, else what to do next."""
+    documentation = documentation_steps(d)
+    if d.outcome == Outcome.DOES_NOT_MEET:
+        failed = "; ".join(c.label for c in d.by_status(Status.NOT_MET))
+        return "not covered as ordered", (
+            f"Review what {d.payer} does not accept before submitting: {failed}.",
+            *documentation,
+            "If the order goes ahead, give the reason when you override the decision card.",
+        )
+    if documentation:
+        return f"{len(documentation)} item(s) to document", documentation
+    if d.outcome == Outcome.MEETS and auto_approved:
+        return "approved, no prior authorization request needed", (
+            f"{d.payer} approves orders that meet {d.policy_title}: no prior authorization request is "
+            "needed; the approval number is in the order's coverage information.",
+        )
+    if d.outcome == Outcome.MEETS:
+        return "request prior authorization", (
+            f"Request prior authorization from {d.payer}: every criterion of {d.policy_title} is documented.",
+            "Send the evidence the decision card cites with the request.",
+        )
+    return "ask for a manual review", (
+        f"{d.payer}'s {d.policy_title} has no criteria for this {d.request_kind.replace('-', ' ')} request "
+        f"({d.indication.replace('-', ' ')}): ask {d.payer} for a manual review.",
+    )
+
+
+def instructions_card(
+    determinations: Sequence[Determination], headline: str, steps: Sequence[str]
+) -> dict[str, object]:
     """A text-only card listing `steps`, shared by the orders (of one payer) that need the same ones."""
     first = determinations[0]
     codes = ", ".join(dict.fromkeys(d.billing_code for d in determinations))
     return card(
-        f"{first.payer}: {len(steps)} item(s) to document for {codes}",
+        f"{first.payer}: {headline} for {codes}",
         "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
         first.payer,
         "clinical-reminder",

@@ -20,9 +20,9 @@ from typing import Any
 from cards import (
     coverage_notice_card,
     decision_card,
-    documentation_steps,
     external_reference_card,
     instructions_card,
+    next_steps,
     unread_order_card,
 )
 from cards.coverage_information import CoverageJudgement, coverage_actions
@@ -149,9 +149,14 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
-def unsolicited_allowed(config: dict[str, Any]) -> bool:
-    """CRD what-if calls set `unsolicited-determ` to false: no automatic approval, no PA number."""
-    return config.get("unsolicited-determ") is not False
+def _auto_approves(route: Route, config: dict[str, Any]) -> bool:
+    """The route's payer approves what meets its policy, and the call allows unsolicited
+    determinations (CRD what-if calls set `unsolicited-determ` to false: no PA number)."""
+    return (
+        config.get("unsolicited-determ") is not False
+        and route.payer is not None
+        and route.payer.auto_approval
+    )
 
 
 def _max_cards(config: dict[str, Any]) -> int:
@@ -215,13 +220,13 @@ def handle_hook(
     trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)
     if request.hook != "order-select":  # documentation is asked for on the primary hooks only
         trial_cards += _form_completion_cards(determinations, routes, env.published, request, today)
-    cards = (_cards(determinations, trial_cards, config, base_url.rstrip("/"), env.catalog) + notices)[
-        : _max_cards(config)
-    ]
+    cards = (
+        _cards(determinations, routes, trial_cards, config, base_url.rstrip("/"), env.catalog) + notices
+    )[: _max_cards(config)]
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.published, unsolicited_allowed(config)),
+        _judgements(orders, routes, determinations, env.published, config),
         request.hook,
         request.hook_instance,
         today,
@@ -233,20 +238,24 @@ def handle_hook(
 
 def _cards(
     determinations: tuple[Determination, ...],
+    routes: list[Route],
     trial_cards: list[dict[str, Any]],
     config: dict[str, Any],
     base_url: str,
     catalog: Catalog,
 ) -> list[dict[str, Any]]:
-    """Decision cards first, then orders to add and what to document next, then the policy links."""
+    """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     cards = [decision_card(d) for d in determinations]
     if config.get("clinical-reminder") is not False:
         cards += trial_cards
-        same_steps: dict[tuple[str, tuple[str, ...]], list[Determination]] = {}
+        same_steps: dict[tuple[str, str, tuple[str, ...]], list[Determination]] = {}
         for d in determinations:
-            if steps := documentation_steps(d):
-                same_steps.setdefault((d.policy_id, steps), []).append(d)
-        cards += [instructions_card(group, steps) for (_, steps), group in same_steps.items()]
+            approved = any(_auto_approves(r, config) for r in routes if r.coverage in d.coverages)
+            headline, steps = next_steps(d, approved)
+            same_steps.setdefault((d.policy_id, headline, steps), []).append(d)
+        cards += [
+            instructions_card(group, headline, steps) for (_, headline, steps), group in same_steps.items()
+        ]
     if config.get("guideline") is not False:
         seen: set[str] = set()
         for d in determinations:
@@ -311,7 +320,7 @@ def _judgements(
     routes: list[Route],
     determinations: tuple[Determination, ...],
     published: Publications,
-    unsolicited_allowed: bool,
+    config: dict[str, Any],
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
     by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
@@ -320,7 +329,8 @@ def _judgements(
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
             form = published.canonical_for(d) if d and not _without_dtr(route) else None
-            auto_approve = unsolicited_allowed and route.payer is not None and route.payer.auto_approval
-            judgement = CoverageJudgement(route.coverage, route.payer_display, d, form, auto_approve)
+            judgement = CoverageJudgement(
+                route.coverage, route.payer_display, d, form, _auto_approves(route, config)
+            )
             judgements[order.reference].append(judgement)
     return judgements

@@ -229,7 +229,8 @@ class DataGatherer:
                 if query.resource_type in UNSCOPED_TYPES or _belongs_to(r, patient_id)
             ]
             if outcome.scope_ignored:
-                log.warning(
+                log.log(
+                    logging.WARNING if len(kept) != len(outcome.resources) else logging.INFO,
                     "%s: the server ignored %s; kept %d of %d resources by their subject",
                     query.key,
                     ", ".join(outcome.scope_ignored),

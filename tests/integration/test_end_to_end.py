@@ -37,13 +37,20 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     ]
 
 
-def test_a_met_order_links_to_the_policy_page_and_has_nothing_to_document(
+def test_a_met_order_links_to_the_policy_page_and_says_to_request_authorization(
     fhir_server: LocalFhirServer, live_service: LiveService
 ) -> None:
     cards = live_service.call(pointed_at("order-select-62362-demo-meets", fhir_server.base_url)).json()[
         "cards"
     ]
-    assert [c["source"]["topic"]["code"] for c in cards] == ["coverage-info", "guideline"]
+    assert [c["source"]["topic"]["code"] for c in cards] == [
+        "coverage-info",
+        "clinical-reminder",
+        "guideline",
+    ]
+    [next_step] = cards_of(cards, "clinical-reminder")
+    assert next_step["summary"] == "GEHA: request prior authorization for 62362"
+    assert next_step["detail"].startswith("1. Request prior authorization from GEHA")
     links = cards_of(cards, "guideline")[0]["links"]
     assert links[0]["type"] == "absolute"
     assert links[0]["url"] == f"{live_service.base_url}/policies/geha-idds-chronic-pain"

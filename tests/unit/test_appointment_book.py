@@ -14,8 +14,8 @@ from service.appointments import appointment_orders
 from service.fhir.client import FhirError, SearchResult
 from service.settings import Settings
 from tests.builders import cards_of, meeting_chart, without_codes
+from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
-from tests.unit.test_trial_first import sign_with_chart
 from tests.unit.test_validation import (
     RecordingFactory,
     RecordingFhirClient,

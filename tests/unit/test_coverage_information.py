@@ -16,8 +16,8 @@ from service.engine.model import Status
 from service.registry import discovery_document
 from service.settings import Settings
 from tests.builders import ICD, catalog, condition, determine, meeting_chart, without_codes
+from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
-from tests.unit.test_trial_first import sign_with_chart
 from tests.unit.test_validation import sign_body
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")

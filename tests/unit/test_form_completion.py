@@ -14,8 +14,8 @@ import pytest
 from cards.form_completion import CRD_TEMP
 from service.catalog import Catalog
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
+from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
-from tests.unit.test_trial_first import sign_with_chart
 from tests.unit.test_validation import sign_body
 
 GAPS = ("it-trial-side-effects", "it-trial-patient-acceptance")

@@ -9,10 +9,12 @@ import pytest
 from flask import Flask
 
 import policies
-from cards import documentation_steps
+from cards import documentation_steps, next_steps
 from service.app import create_app
+from service.engine.model import Status
 from service.settings import Settings
-from tests.builders import cards_of, catalog, determine, meeting_chart
+from tests.builders import ICD, cards_of, catalog, condition, determine, infusate_request, meeting_chart
+from tests.calls import configured, sign_with_chart
 from tests.unit.test_validation import (
     SELECT_URL,
     SIGN_URL,
@@ -36,11 +38,6 @@ def answer(
     assert response.status_code == 200
     cards: list[dict[str, Any]] = response.get_json()["cards"]
     return cards
-
-
-def configured(body: dict[str, Any], **options: Any) -> dict[str, Any]:
-    body["extension"] = {"davinci-crd.configuration": options}
-    return body
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +164,55 @@ def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
     assert steps
     assert all("re-run once the EHR returns the data" in step for step in steps)
     assert all("HTTP 500" in step for step in steps)
+
+
+# --------------------------------------------------------------------------- what to do next
+
+
+def baclofen() -> dict[str, Any]:
+    return infusate_request("baclofen 2 MG/ML Injectable Solution", "1292")
+
+
+def test_a_met_order_is_told_to_request_prior_authorization() -> None:
+    headline, steps = next_steps(determine(meeting_chart()))
+    assert headline == "request prior authorization"
+    assert steps[0].startswith("Request prior authorization from GEHA")
+
+
+def test_an_automatically_approved_order_needs_no_request() -> None:
+    headline, steps = next_steps(determine(meeting_chart()), auto_approved=True)
+    assert headline == "approved, no prior authorization request needed"
+    assert "approval number is in the order's coverage information" in steps[0]
+
+
+def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() -> None:
+    infection = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
+    d = determine([*meeting_chart(), infection])
+    headline, steps = next_steps(d, auto_approved=True)
+    assert headline == "not covered as ordered"
+    assert all(c.label in steps[0] for c in d.by_status(Status.NOT_MET))
+    assert steps[-1].startswith("If the order goes ahead, give the reason when you override")
+
+
+def test_an_order_needing_documentation_lists_it() -> None:
+    d = determine([])
+    assert next_steps(d) == (f"{len(documentation_steps(d))} item(s) to document", documentation_steps(d))
+
+
+def test_a_request_the_policy_does_not_address_is_sent_to_manual_review() -> None:
+    d = determine([condition(ICD, "G35", "2020-01-01", "Multiple sclerosis")], drugs=(baclofen(),))
+    assert d.outcome.value == "not-applicable", d.explanation
+    headline, steps = next_steps(d)
+    assert headline == "ask for a manual review"
+    assert "manual review" in steps[0]
+
+
+def test_every_signed_answer_says_what_to_do_next() -> None:
+    for chart in ([], meeting_chart()):
+        _, response = sign_with_chart(chart)
+        [instructions] = [
+            c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c
+        ]
+        assert "links" not in instructions
+        refs = sorted(r["reference"] for r in instructions["extension"]["davinci-crd.associated-resource"])
+        assert len(refs) == 3

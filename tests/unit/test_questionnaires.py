@@ -13,9 +13,9 @@ from service.questionnaires import QUESTIONNAIRE_BASE, questionnaire, questionna
 from service.settings import Settings
 from service.version import service_version
 from tests.builders import catalog, determine, meeting_chart, statuses, without_codes
+from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.unit.test_conformance_checker import answer
-from tests.unit.test_trial_first import sign_with_chart
 
 POLICY_IDS = sorted(catalog().policies)
 

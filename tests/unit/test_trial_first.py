@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from service.app import create_app
-from service.catalog import Catalog
 from service.engine.model import Determination
-from service.fhir.client import SearchResult
 from service.next_steps import missing_trial
 from service.orders import load_order_codes
-from service.settings import Settings
 from tests.builders import (
     cards_of,
     catalog,
@@ -24,9 +20,9 @@ from tests.builders import (
     service_request,
     without_codes,
 )
-from tests.conformance import check_response
-from tests.unit.test_policy_links import answer, configured, sign_body
-from tests.unit.test_validation import SIGN_URL, RecordingFactory, RecordingFhirClient, post_json, with_fhir
+from tests.calls import configured, sign_with_chart
+from tests.unit.test_policy_links import answer
+from tests.unit.test_validation import sign_body
 
 NO_TRIAL = without_codes(meeting_chart(), "62324")
 
@@ -75,34 +71,6 @@ def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="62362 is not a trial code"):
         load_order_codes(broken)
     assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
-
-
-def sign_with_chart(
-    chart: list[dict[str, Any]],
-    catalog: Catalog | None = None,
-    body: dict[str, Any] | None = None,
-    **options: Any,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request, response) of an order-sign (the sample unless `body`) against a fake FHIR server
-    holding `chart`, with `options` as the call's davinci-crd.configuration."""
-    body = body or sign_body()
-    request = with_fhir(configured(body, **options) if options else body)
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for resource in chart:
-        resource = {**resource, "subject": {"reference": f"Patient/{request['context']['patientId']}"}}
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-
-    class ChartClient(RecordingFhirClient):
-        def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
-            super().search(resource_type, params)
-            return SearchResult(by_type.get(resource_type, []), [], 1)
-
-    app = create_app(Settings(), catalog, client_factory=RecordingFactory(ChartClient()))
-    response = post_json(app.test_client(), SIGN_URL, request)
-    assert response.status_code == 200
-    body: dict[str, Any] = response.get_json()
-    assert check_response(body, request) == []
-    return request, body
 
 
 def test_the_card_proposes_each_trial_as_a_draft_order_for_the_implant_lines() -> None:

@@ -1,0 +1,66 @@
+"""Issue 5's bar for every demo scenario, signed against the real FHIR server: the answer passes the
+CRD conformance checker, carries one coverage-information repetition per order and Coverage, and
+has the decision, External Reference and Instructions cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.demo.fhir_server import LocalFhirServer
+from service.demo.runner import request_files
+from tests.builders import cards_of
+from tests.conformance import COVERAGE_INFO
+from tests.integration.conftest import LiveService, pointed_at
+
+pytestmark = pytest.mark.integration
+
+SCENARIOS = sorted(p.stem for p in request_files() if p.stem.startswith("order-select-62362-demo-"))
+
+
+def signed(name: str, base_url: str) -> dict[str, Any]:
+    """The scenario's order-select call as an order-sign of the same draft orders."""
+    body = pointed_at(name, base_url)
+    body["hook"] = "order-sign"
+    del body["context"]["selections"]
+    return body
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenario_signs_with_a_conformant_complete_answer(
+    name: str, fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = signed(name, fhir_server.base_url)
+    response = live_service.call(body)  # fails on any conformance error
+    assert response.status_code == 200
+    answer = response.json()
+    coverages = [
+        e["resource"]["id"]
+        for e in body["prefetch"]["coverage"]["entry"]
+        if e["resource"].get("status", "active") == "active"
+    ]
+    pump_orders = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] != "MedicationRequest"
+    }
+    actions = {f"{a['resource']['resourceType']}/{a['resource']['id']}": a for a in answer["systemActions"]}
+    assert set(actions) == pump_orders
+    for action in actions.values():
+        repetitions = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+        covered = sorted(
+            s["valueReference"]["reference"]
+            for e in repetitions
+            for s in e["extension"]
+            if s["url"] == "coverage"
+        )
+        assert covered == sorted(f"Coverage/{c}" for c in coverages)
+    decisions = cards_of(answer["cards"])
+    assert {
+        c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in decisions
+    } == pump_orders
+    references = cards_of(answer["cards"], "guideline")
+    assert references and all(link["type"] == "absolute" for c in references for link in c["links"])
+    instructions = [c for c in cards_of(answer["cards"], "clinical-reminder") if "suggestions" not in c]
+    assert instructions and all("links" not in c and c["detail"].startswith("1. ") for c in instructions)
