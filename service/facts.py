@@ -103,7 +103,23 @@ class MedicationExposure:
         return (self.end - self.start).total_seconds() / 86400
 
 
+def latest_assessments(observations: Iterable[ObservationFact]) -> dict[str, ObservationFact]:
+    """Per project assessment code (contract §5), the most recent Observation or answer carrying it:
+    a dated one beats an undated one; between equal dates the later in the record wins."""
+    latest: dict[str, ObservationFact] = {}
+    for observation in observations:
+        for code in observation.codes:
+            if code.system != ASSESSMENT:
+                continue
+            known = latest.get(code.code)
+            if known is None or (
+                observation.effective is not None
+                and (known.effective is None or observation.effective >= known.effective)
+            ):
+                latest[code.code] = observation
+    return latest
+
+
 def latest_assessment(observations: Iterable[ObservationFact], code: str) -> ObservationFact | None:
-    """The most recent final Observation carrying a project assessment code (contract §5)."""
-    matches = [o for o in observations if any(c.system == ASSESSMENT and c.code == code for c in o.codes)]
-    return max(matches, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+    """The most recent Observation or answer carrying one project assessment code."""
+    return latest_assessments(observations).get(code)

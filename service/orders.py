@@ -16,7 +16,15 @@ from typing import Any
 import yaml
 
 from service.codes import CPT, HCPCS, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
-from service.shapes import as_dict, as_list, contained, dicts, reference_of, reference_target
+from service.shapes import (
+    as_dict,
+    as_list,
+    contained,
+    dicts,
+    medication_concept,
+    reference_of,
+    reference_target,
+)
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
@@ -131,6 +139,11 @@ def _device_for(
     return found if isinstance(found, dict) and found.get("resourceType") == "Device" else None
 
 
+def _coded(concept: Any, *more: Iterable[Code]) -> list[tuple[Any, Code]]:
+    """(concept, coding) for the concept's codings, its CRD billing codes, and `more` codes."""
+    return [(concept, c) for codes in (codings(concept), _billing_codes(concept), *more) for c in codes]
+
+
 def order_codings(
     resource: Mapping[str, Any], drafts: DraftOrders, fetch_device: DeviceFetcher | None = None
 ) -> list[tuple[Any, Code]]:
@@ -138,19 +151,13 @@ def order_codings(
     found: list[tuple[Any, Code]] = []
     rtype = resource.get("resourceType")
     if rtype == "ServiceRequest":
-        concept = resource.get("code")
-        found += [(concept, c) for c in codings(concept)]
-        found += [(concept, c) for c in _billing_codes(concept)]
+        found += _coded(resource.get("code"))
     elif rtype == "DeviceRequest":
         concept = resource.get("codeCodeableConcept")
-        found += [(concept, c) for c in codings(concept)]
-        found += [(concept, c) for c in _billing_codes(concept)]
+        found += _coded(concept)
         device = _device_for(resource, drafts, fetch_device) if concept is None else None
         if device is not None:
-            device_type = device.get("type")
-            found += [(device_type, c) for c in codings(device_type)]
-            found += [(device_type, c) for c in _billing_codes(device_type)]
-            found += [(device_type, c) for c in _billing_codes(device)]
+            found += _coded(device.get("type"), _billing_codes(device))
     found += [(resource.get("code"), c) for c in _billing_codes(resource)]
     return found
 
@@ -170,21 +177,6 @@ def recognise(
             label = f"{code.system.upper()} {code.code} {first_display(concept, [code])}".strip()
             return PumpOrder(reference_of(resource), resource["resourceType"], resource, code, kind, label)
     return None
-
-
-def _medication_concept(resource: Mapping[str, Any], drafts: DraftOrders) -> Any:
-    concept = resource.get("medicationCodeableConcept")
-    if concept is not None:
-        return concept
-    ref = reference_target(resource.get("medicationReference"))
-    if ref is None:
-        return None
-    medication = as_dict(contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref))
-    coding = list(dicts(as_dict(medication.get("code")).get("coding")))
-    for ingredient in dicts(medication.get("ingredient")):
-        coding += dicts(as_dict(ingredient.get("itemCodeableConcept")).get("coding"))
-    text = as_dict(medication.get("code")).get("text")
-    return {"coding": coding, **({"text": text} if isinstance(text, str) else {})}
 
 
 def _routes(resource: Mapping[str, Any]) -> set[str]:
@@ -213,7 +205,7 @@ def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Inf
         referenced = any(drafts.get(ref) is resource for ref in named)
         if routes and not neuraxial and not referenced:
             continue
-        concept = _medication_concept(resource, drafts)
+        concept = medication_concept(resource, drafts.get)
         codes = tuple(c for c in codings(concept) if c.system == RXNORM)
         result.append(Infusate(reference_of(resource), codes, concept_text(concept), neuraxial))
     for order in orders:

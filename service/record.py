@@ -24,9 +24,10 @@ from service.facts import (
     MedicationFact,
     ObservationFact,
     ProcedureFact,
+    latest_assessments,
 )
 from service.fhirdates import duration_days, parse_datetime
-from service.shapes import as_dict, dicts, reference_of
+from service.shapes import as_dict, dicts, medication_concept, reference_of
 from service.terminology import Ingredient, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
 
@@ -105,22 +106,9 @@ def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
     )
 
 
-def _medication_concept(resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]) -> Any:
-    if "medicationCodeableConcept" in resource:
-        return resource["medicationCodeableConcept"]
-    ref = (resource.get("medicationReference") or {}).get("reference")
-    if not isinstance(ref, str):
-        return None
-    if ref.startswith("#"):
-        medication = next((c for c in resource.get("contained") or [] if c.get("id") == ref[1:]), None)
-    else:
-        medication = medications.get("/".join(ref.split("/")[-2:]))
-    if not medication:
-        return None
-    coding = list((medication.get("code") or {}).get("coding") or [])
-    for ingredient in medication.get("ingredient") or []:
-        coding += (ingredient.get("itemCodeableConcept") or {}).get("coding") or []
-    return {"coding": coding, "text": (medication.get("code") or {}).get("text")}
+def _drug(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The drug of a request or statement; a referenced Medication is looked up by its `Type/id`."""
+    return medication_concept(resource, lambda ref: medications.get("/".join(ref.split("/")[-2:])))
 
 
 def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +152,7 @@ def _medication_request(resource: Mapping[str, Any], medications: Mapping[str, A
     status = resource.get("status")
     if status not in _MED_REQUEST_STATUSES:
         return None
-    concept = _medication_concept(resource, medications)
+    concept = _drug(resource, medications)
     start = parse_datetime(resource.get("authoredOn"))
     dispense = resource.get("dispenseRequest") or {}
     end = parse_datetime((dispense.get("validityPeriod") or {}).get("end"))
@@ -180,7 +168,7 @@ def _medication_statement(
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
         return None
-    concept = _medication_concept(resource, medications)
+    concept = _drug(resource, medications)
     period = resource.get("effectivePeriod") or {}
     start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
     end = parse_datetime(period.get("end")) or start
@@ -389,21 +377,6 @@ def _index_by_code(
     return {key: tuple(values) for key, values in index.items()}
 
 
-def _latest_assessments(observations: Iterable[ObservationFact]) -> dict[str, ObservationFact]:
-    latest: dict[str, ObservationFact] = {}
-    for observation in observations:
-        for code in observation.codes:
-            if code.system != ASSESSMENT:
-                continue
-            known = latest.get(code.code)
-            if known is None or (
-                observation.effective is not None
-                and (known.effective is None or observation.effective >= known.effective)
-            ):
-                latest[code.code] = observation
-    return latest
-
-
 def build_record(
     patient_id: str,
     resources: Mapping[str, list[Mapping[str, Any]]],
@@ -446,7 +419,7 @@ def build_record(
         observations=observations,
         devices=tuple(facts("Device", _device)),
         allergies=tuple(facts("AllergyIntolerance", _allergy)),
-        assessments=_latest_assessments(observations),
+        assessments=latest_assessments(observations),
         by_code=_index_by_code(observations),
         trial=trial_result(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]

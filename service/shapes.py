@@ -8,7 +8,7 @@ so an odd element is ignored rather than failing the hook.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -42,3 +42,22 @@ def reference_target(value: Any) -> str | None:
 def contained(resource: Mapping[str, Any], local_id: str) -> dict[str, Any] | None:
     """The contained resource a `#id` reference points at."""
     return next((item for item in dicts(resource.get("contained")) if item.get("id") == local_id), None)
+
+
+def medication_concept(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> dict[str, Any] | None:
+    """The drug of a MedicationRequest/Statement as one CodeableConcept: `medicationCodeableConcept`,
+    or the referenced Medication's code and ingredient codes (contained, or found by `resolve`)."""
+    concept = resource.get("medicationCodeableConcept")
+    if concept is not None:
+        return as_dict(concept)
+    ref = reference_target(resource.get("medicationReference"))
+    if ref is None:
+        return None
+    medication = as_dict(contained(resource, ref[1:]) if ref.startswith("#") else resolve(ref))
+    if not medication:
+        return None
+    code = as_dict(medication.get("code"))
+    coding = dicts(code.get("coding"))
+    for ingredient in dicts(medication.get("ingredient")):
+        coding += dicts(as_dict(ingredient.get("itemCodeableConcept")).get("coding"))
+    return {"coding": coding, **({"text": code["text"]} if isinstance(code.get("text"), str) else {})}

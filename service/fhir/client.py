@@ -150,14 +150,16 @@ class FhirClient:
         result = self.collect(page, resource_type)
         return replace(result, scope_ignored=_ignored_scope(page, params))
 
-    def collect(self, page: dict[str, Any], resource_type: str) -> SearchResult:
-        """The matches of a searchset Bundle already in hand, fetching its `next` pages."""
+    def collect(self, page: dict[str, Any], resource_type: str, include_first: bool = True) -> SearchResult:
+        """The matches of a searchset Bundle already in hand and of its `next` pages (only of the
+        `next` pages when `include_first` is false: the caller already has the first page's)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
         for pages_read in range(1, self.max_pages + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
-            for entry in dicts(page.get("entry")):
+            entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
+            for entry in entries:
                 resource = entry.get("resource")
                 if not isinstance(resource, dict):
                     continue

@@ -110,7 +110,7 @@ def _run(client: FhirClient, query: Query) -> QueryOutcome:
             outcome = QueryOutcome(resources=[found] if found else [], pages=1)
         else:
             if query.continue_from is not None:
-                result = client.collect({**query.continue_from, "entry": []}, query.resource_type)
+                result = client.collect(query.continue_from, query.resource_type, include_first=False)
             else:
                 result = client.search(query.resource_type, query.params or {})
             outcome = QueryOutcome(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from service.record import build_record
-from tests.builders import ICD, SCT, catalog, condition, med_request
+from tests.builders import ICD, SCT, assessment, catalog, condition, med_request
 
 
 def record(*resources: dict[str, Any]) -> Any:
@@ -124,3 +124,13 @@ def test_malformed_resources_do_not_break_the_record() -> None:
     ]
     facts = record(*odd)
     assert len(facts.conditions) == 2
+
+
+def test_the_trial_and_the_criteria_cite_the_same_assessment_on_a_timestamp_tie() -> None:
+    first = assessment("it-trial-pain-relief-pct", "2025-10-02", valueQuantity={"value": 40, "unit": "%"})
+    second = assessment("it-trial-pain-relief-pct", "2025-10-02", valueQuantity={"value": 60, "unit": "%"})
+    for chart in ([first, second], [second, first]):
+        record = build_record("p1", {"Observation": chart}, catalog().terminology)
+        latest = record.latest_assessment("it-trial-pain-relief-pct")
+        assert latest is not None and latest.source == f"Observation/{chart[-1]['id']}"
+        assert record.trial.relief_pct == latest.value
