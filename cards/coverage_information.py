@@ -22,6 +22,7 @@ from typing import Any
 from service.codes import CPT
 from service.engine.model import Determination, Outcome, Status
 from service.orders import PumpOrder
+from service.shapes import dicts, reference_target
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
@@ -39,6 +40,7 @@ class CoverageJudgement:
     determination: Determination | None = None
     questionnaire: str | None = None  # canonical of the documentation form, asked for with doc-needed
     auto_approve: bool = False  # the payer approves what meets its policy and the call allows it
+    dtr: bool = True  # the payer gathers documentation with DTR (doc-needed sends the EHR there)
 
 
 def prior_authorization_number(hook_instance: str, order: str, coverage: str) -> str:
@@ -100,7 +102,8 @@ def _assertion(judgement: CoverageJudgement, hook: str, pa_number: str) -> tuple
             ("pa-needed", "auth-needed"),
             ("info-needed", "OTH"),
         ]
-        if hook != "order-select":  # CRD §hook-19: never ask for clinical documentation on order-select
+        # CRD §hook-19: never on order-select; and doc-needed launches DTR, so not for payers without it
+        if hook != "order-select" and judgement.dtr:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             if judgement.questionnaire:
                 pairs.append(("questionnaire", judgement.questionnaire))
@@ -140,6 +143,20 @@ def coverage_extension(
     return {"url": EXTENSION_URL, "extension": subs}, description
 
 
+_RESTATED = ("date", "coverage-assertion-id", "satisfied-pa-id")  # differ between calls saying the same
+
+
+def _coverage_of(extension: Mapping[str, Any]) -> str | None:
+    for sub in dicts(extension.get("extension")):
+        if sub.get("url") == "coverage":
+            return reference_target(sub.get("valueReference"))
+    return None
+
+
+def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
+    return [s for s in dicts(extension.get("extension")) if s.get("url") not in _RESTATED]
+
+
 def coverage_actions(
     orders: Iterable[PumpOrder],
     judgements: Mapping[str, list[CoverageJudgement]],
@@ -147,20 +164,33 @@ def coverage_actions(
     hook_instance: str,
     today: date,
 ) -> list[dict[str, Any]]:
-    """One `update` system action per order that has at least one judged Coverage."""
+    """One `update` system action per order with at least one judged Coverage whose assertion is new
+    or changed (CRD §resp-35). An order that already carries an assertion for a Coverage (from an
+    earlier hook) gets it replaced, so each Coverage has one repetition; an unchanged one is kept as
+    it was, with its assertion id and any PA number."""
     actions = []
     for order in orders:
         per_coverage = judgements.get(order.reference, [])
         if not per_coverage:
             continue
         resource = copy.deepcopy(dict(order.resource))
-        descriptions = []
-        extensions = [e for e in resource.get("extension", []) if isinstance(e, dict)]
+        existing = dicts(resource.get("extension"))
+        earlier = {_coverage_of(e): e for e in existing if e.get("url") == EXTENSION_URL}
+        judged = {j.coverage for j in per_coverage}
+        added, descriptions, changed = [], [], False
         for judgement in per_coverage:
             extension, description = coverage_extension(judgement, order, hook, hook_instance, today)
-            extensions.append(extension)
+            before = earlier.get(judgement.coverage)
+            if before is not None and _assertion_content(before) == _assertion_content(extension):
+                extension = before
+            else:
+                changed = True
+            added.append(extension)
             descriptions.append(description)
-        resource["extension"] = extensions
+        if not changed:
+            continue
+        kept = [e for e in existing if e.get("url") != EXTENSION_URL or _coverage_of(e) not in judged]
+        resource["extension"] = kept + added
         actions.append(
             {
                 "type": "update",

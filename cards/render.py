@@ -210,6 +210,8 @@ def documentation_steps(d: Determination) -> tuple[str, ...]:
                 step = f"{leaf.label}: {leaf.unchecked_reason}; re-run once the EHR returns the data."
             elif leaf.status == Status.NOT_DOCUMENTED and leaf.how_to_document:
                 step = f"{leaf.label}: {leaf.how_to_document}"
+            elif leaf.status == Status.NOT_DOCUMENTED:
+                step = f'{leaf.label}: document what shows "{leaf.text}" ({leaf.section}).'
             else:
                 continue
             if step not in steps:
@@ -227,7 +229,7 @@ def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tupl
             *documentation,
             "If the order goes ahead, give the reason when you override the decision card.",
         )
-    if documentation:
+    if d.outcome == Outcome.INSUFFICIENT or documentation:
         return f"{len(documentation)} item(s) to document", documentation
     if d.outcome == Outcome.MEETS and auto_approved:
         return "approved, no prior authorization request needed", (

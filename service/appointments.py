@@ -9,33 +9,57 @@ reported, with the reason, so the answer can say what it could not check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirError
+from service.hooks.models import ID_PATTERN
 from service.orders import DraftOrders
-from service.shapes import dicts, reference_of, reference_target
+from service.shapes import contained, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
 CANCELLED = ("cancelled", "noshow", "entered-in-error")
 
 
+CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"
+
+
 @dataclass(frozen=True)
 class UnreadOrder:
-    """An order an Appointment is based on that this call could not read."""
+    """An order an Appointment is based on that this call could not use, and why; `resource` is the
+    order when it is at hand (a contained one), so the caller can tell whether it mattered."""
 
     appointment: str
     order: str
     reason: str
+    resource: Mapping[str, Any] | None = None
 
 
-def _order_reference(reference: str) -> str | None:
-    """`ServiceRequest/id` of a relative or absolute reference to a ServiceRequest, else None."""
-    parts = reference.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] == "ServiceRequest" and parts[-1]:
-        return f"ServiceRequest/{parts[-1]}"
-    return None
+def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | None, str]:
+    """(`ServiceRequest/id`, "") for a reference to a ServiceRequest this call can read, (None, why
+    not) for one it cannot, (None, "") for a reference to something else."""
+    path = re.sub(r"/_history/[^/]+$", "", reference.rstrip("/"))
+    parts = path.split("/")
+    if len(parts) < 2 or parts[-2] != "ServiceRequest":
+        return None, ""
+    if not ID_PATTERN.fullmatch(parts[-1]):
+        return None, "the reference is not a valid FHIR reference"
+    base = "/".join(parts[:-2])
+    if base and base.rstrip("/") != (fhir_server or "").rstrip("/"):
+        return None, "it is held on another FHIR server than the one this call names"
+    return f"ServiceRequest/{parts[-1]}", ""
+
+
+def _for_patient(appointment: Mapping[str, Any], patient_id: str) -> bool:
+    """Whether the Appointment is for the call's patient (or names no patient at all)."""
+    patients = [
+        ref.rstrip("/").split("/")[-1]
+        for p in dicts(appointment.get("participant"))
+        if (ref := reference_target(p.get("actor"))) and ref.rstrip("/").split("/")[-2:-1] == ["Patient"]
+    ]
+    return not patients or patient_id in patients
 
 
 def _belongs_to(order: Mapping[str, Any], patient_id: str) -> bool:
@@ -44,7 +68,7 @@ def _belongs_to(order: Mapping[str, Any], patient_id: str) -> bool:
 
 
 def appointment_orders(
-    appointments: Mapping[str, Any], patient_id: str, read: Reader | None
+    appointments: Mapping[str, Any], patient_id: str, read: Reader | None, fhir_server: str | None = None
 ) -> tuple[dict[str, Any], list[UnreadOrder]]:
     """(a collection Bundle of the ServiceRequests the booked Appointments are based on, the ones
     that could not be read). Cancelled appointments are skipped; each order appears once."""
@@ -54,17 +78,35 @@ def appointment_orders(
     for appointment in in_call.resources:
         if appointment.get("resourceType") != "Appointment" or appointment.get("status") in CANCELLED:
             continue
-        for target in filter(None, (reference_target(b) for b in dicts(appointment.get("basedOn")))):
-            reference = _order_reference(target)
-            if reference is None or reference in found:
+        targets = [t for t in (reference_target(b) for b in dicts(appointment.get("basedOn"))) if t]
+        if targets and not _for_patient(appointment, patient_id):
+            unread += [
+                UnreadOrder(reference_of(appointment), t, "the appointment is for another patient")
+                for t in targets
+            ]
+            continue
+        for target in targets:
+            where = reference_of(appointment)
+            if target.startswith("#"):
+                inside = contained(appointment, target[1:])
+                unread.append(UnreadOrder(where, target, CONTAINED, inside))
                 continue
-            order, reason = in_call.get(target), ""
-            if order is None or order.get("resourceType") != "ServiceRequest":
+            order = in_call.get(target)
+            if order is not None and order.get("resourceType") == "ServiceRequest":
+                reference, reason = reference_of(order), ""
+            else:
+                reference, reason = _order_reference(target, fhir_server)
+                if reference is None:
+                    if reason:
+                        unread.append(UnreadOrder(where, target, reason))
+                    continue
+                if reference in found:
+                    continue
                 order, reason = _read(read, reference)
             if order is not None and not _belongs_to(order, patient_id):
                 order, reason = None, "it is an order for another patient"
             if order is None:
-                unread.append(UnreadOrder(reference_of(appointment), reference, reason))
+                unread.append(UnreadOrder(where, reference, reason))
             else:
                 found[reference] = order
     entries = [{"resource": order} for order in found.values()]

@@ -9,15 +9,20 @@ re-reads what it already holds. Free-text comments are stored, never logged.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from service.hooks.models import CANONICAL_UUID, RequestInvalid
 from service.settings import SettingsError
@@ -25,6 +30,9 @@ from service.settings import SettingsError
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("accepted", "overridden")
+MAX_ITEMS = 100  # per request
+MAX_COMMENT = 4000  # characters
+RECENT_KEPT = 10_000  # items held in memory (the file keeps them all)
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
@@ -38,10 +46,9 @@ class Feedback:
     accepted_suggestions: tuple[str, ...] = ()
     override_reason: dict[str, Any] | None = None
 
-    @property
-    def key(self) -> str:
-        """The same item sent twice has the same key."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+    def key(self, service_id: str) -> str:
+        """The same item sent twice to the same service has the same key."""
+        return hashlib.sha256(json.dumps([service_id, asdict(self)], sort_keys=True).encode()).hexdigest()
 
 
 def _string(item: dict[str, Any], key: str, path: str) -> str:
@@ -91,7 +98,23 @@ def _override_reason(item: dict[str, Any], path: str) -> dict[str, Any] | None:
         }
     if comment is not None:
         kept["userComment"] = _string(raw, "userComment", where)
+        if len(comment) > MAX_COMMENT:
+            raise RequestInvalid(
+                f"{where}.userComment", f"{where}.userComment is longer than {MAX_COMMENT} characters"
+            )
     return kept
+
+
+def _instant(item: dict[str, Any], path: str) -> str:
+    """outcomeTimestamp in UTC (`Z` and `+00:00` are the same instant, so the same item)."""
+    text = _string(item, "outcomeTimestamp", path)
+    if RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).isoformat()
+        except ValueError:
+            pass
+    where = f"{path}.outcomeTimestamp"
+    raise RequestInvalid(where, f"{where} must be an RFC 3339 instant")
 
 
 def parse_feedback(body: Any) -> list[Feedback]:
@@ -101,6 +124,8 @@ def parse_feedback(body: Any) -> list[Feedback]:
     items = body.get("feedback")
     if not isinstance(items, list) or not items:
         raise RequestInvalid("feedback", "feedback must be a non-empty array")
+    if len(items) > MAX_ITEMS:
+        raise RequestInvalid("feedback", f"feedback holds more than {MAX_ITEMS} items; send them in parts")
     parsed = []
     for i, item in enumerate(items):
         path = f"feedback[{i}]"
@@ -113,11 +138,7 @@ def parse_feedback(body: Any) -> list[Feedback]:
             raise RequestInvalid(
                 f"{path}.outcome", f"{path}.outcome must be accepted or overridden (cds-fb-1)"
             )
-        timestamp = _string(item, "outcomeTimestamp", path)
-        if not RFC3339.fullmatch(timestamp):
-            raise RequestInvalid(
-                f"{path}.outcomeTimestamp", f"{path}.outcomeTimestamp must be an RFC 3339 instant"
-            )
+        timestamp = _instant(item, path)
         parsed.append(
             Feedback(card, item["outcome"], timestamp, _accepted(item, path), _override_reason(item, path))
         )
@@ -125,42 +146,92 @@ def parse_feedback(body: Any) -> list[Feedback]:
 
 
 class FeedbackStore:
-    """Every distinct feedback item received, kept once; appended to `path` when one is given."""
+    """Every distinct feedback item received, kept once.
+
+    With a `path`, items are appended to a JSON-lines file (created readable by the service's user
+    only: comments may hold patient details) under an exclusive lock, after reading what other
+    worker processes appended, so repeats are kept once across processes and restarts. A damaged
+    line (say, a write cut short by a crash) is skipped with a warning, never fatal.
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
         self._keys: set[str] = set()
-        self.items: list[dict[str, Any]] = []
-        if path is not None and not path.parent.is_dir():
-            raise SettingsError(f"feedback_file: the directory {path.parent} does not exist")
-        if path is not None and path.is_file():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    self._keys.add(record["key"])
-                except (ValueError, KeyError, TypeError):
-                    raise SettingsError(
-                        f"feedback_file: {path} line {number} is not a feedback record"
-                    ) from None
-                self.items.append(record)
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
+        self._offset = 0
+        if path is not None:
+            if not path.parent.is_dir():
+                raise SettingsError(f"feedback_file: the directory {path.parent} does not exist")
+            with self._locked_file() as handle:
+                self._read_new(handle, at_start=True)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The most recent items (all of them in a file, when one is configured)."""
+        return list(self._recent)
+
+    @contextmanager
+    def _locked_file(self) -> Iterator[IO[bytes]]:
+        assert self._path is not None
+        descriptor = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield handle
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read_new(self, handle: IO[bytes], at_start: bool = False) -> None:
+        """Take in the lines appended since the last read (by this or another process)."""
+        handle.seek(self._offset)
+        lines = handle.read().split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                key = record["key"]
+            except (ValueError, KeyError, TypeError):
+                log.warning("feedback_file: skipping line %d, which is not a feedback record", number)
+                continue
+            if key not in self._keys:
+                self._keys.add(key)
+                self._recent.append(record)
+        self._offset = handle.tell()
+        if at_start and lines[-1].strip():  # a write that never finished: end its line
+            handle.write(b"\n")
+            self._offset = handle.tell()
 
     def record(self, service_id: str, feedback: list[Feedback]) -> int:
         """Keep the items not seen before; the number kept."""
         received = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
-            fresh = {f.key: f for f in feedback if f.key not in self._keys}
-            new = [  # as JSON holds them, so items read back from the file look the same
-                json.loads(json.dumps({"key": key, "service": service_id, "received": received, **asdict(f)}))
-                for key, f in fresh.items()
-            ]
-            if new and self._path is not None:
-                with self._path.open("a", encoding="utf-8") as out:
-                    out.writelines(json.dumps(record, sort_keys=True) + "\n" for record in new)
-            self._keys.update(record["key"] for record in new)
-            self.items.extend(new)
+            if self._path is None:
+                new = self._fresh(service_id, feedback, received)
+            else:
+                with self._locked_file() as handle:
+                    self._read_new(handle)
+                    new = self._fresh(service_id, feedback, received)
+                    if new:
+                        handle.write(b"".join(json.dumps(r, sort_keys=True).encode() + b"\n" for r in new))
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    self._offset = handle.tell()
+            for record in new:
+                self._keys.add(record["key"])
+                self._recent.append(record)
         outcomes = ", ".join(sorted({f.outcome for f in feedback}))
         log.info("feedback for %s: %d item(s) (%s), %d new", service_id, len(feedback), outcomes, len(new))
         return len(new)
+
+    def _fresh(self, service_id: str, feedback: list[Feedback], received: str) -> list[dict[str, Any]]:
+        fresh: dict[str, Feedback] = {}
+        for item in feedback:
+            key = item.key(service_id)
+            if key not in self._keys:
+                fresh.setdefault(key, item)
+        return [  # as JSON holds them, so items read back from the file look the same
+            json.loads(json.dumps({"key": key, "service": service_id, "received": received, **asdict(item)}))
+            for key, item in fresh.items()
+        ]

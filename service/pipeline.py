@@ -132,7 +132,10 @@ def _drafts_of_call(request: HookRequest, client: FhirClient | None) -> tuple[Dr
     if request.context.appointments is None:
         return DraftOrders(request.context.draft_orders), []
     bundle, unread = appointment_orders(
-        request.context.appointments, request.context.patient_id, client.read if client else None
+        request.context.appointments,
+        request.context.patient_id,
+        client.read if client else None,
+        request.fhir.server,
     )
     return DraftOrders(bundle), unread
 
@@ -149,14 +152,16 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
-def _auto_approves(route: Route, config: dict[str, Any]) -> bool:
-    """The route's payer approves what meets its policy, and the call allows unsolicited
-    determinations (CRD what-if calls set `unsolicited-determ` to false: no PA number)."""
-    return (
-        config.get("unsolicited-determ") is not False
-        and route.payer is not None
-        and route.payer.auto_approval
-    )
+def _approvals_allowed(request: HookRequest, config: dict[str, Any]) -> bool:
+    """Whether this call may carry an automatic approval: only for orders being signed or booked
+    (not merely selected), and not when the call forbids unsolicited determinations (CRD what-if
+    calls set `unsolicited-determ` to false)."""
+    return request.hook != "order-select" and config.get("unsolicited-determ") is not False
+
+
+def _auto_approves(route: Route, allowed: bool) -> bool:
+    """The route's payer approves what meets its policy, and this call allows it."""
+    return allowed and route.payer is not None and route.payer.auto_approval
 
 
 def _max_cards(config: dict[str, Any]) -> int:
@@ -181,9 +186,13 @@ def handle_hook(
     client = env.client_factory(request, deadline)
     drafts, unread = _drafts_of_call(request, client)
     orders = pump_orders(request, drafts, env.catalog, client)
-    unread_cards = [unread_order_card(u) for u in unread]
+    unread_cards = [
+        unread_order_card(u)
+        for u in unread
+        if u.resource is None or recognise(u.resource, drafts, env.catalog.order_codes) is not None
+    ]
     if not orders:
-        return HookOutcome({"cards": unread_cards})
+        return HookOutcome({"cards": unread_cards[: _max_cards(config)]})
     data = env.gatherer.gather(request, prefetch_templates, client, deadline)
     if data.required_missing:
         return precondition_failed(data.required_missing)
@@ -217,16 +226,18 @@ def handle_hook(
     notices = unread_cards + [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
     if not routes:
         notices.append(coverage_notice_card(None, orders))
+    approvals = _approvals_allowed(request, config)
     trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)
     if request.hook != "order-select":  # documentation is asked for on the primary hooks only
         trial_cards += _form_completion_cards(determinations, routes, env.published, request, today)
     cards = (
-        _cards(determinations, routes, trial_cards, config, base_url.rstrip("/"), env.catalog) + notices
+        _cards(determinations, routes, trial_cards, config, base_url.rstrip("/"), env.catalog, approvals)
+        + notices
     )[: _max_cards(config)]
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.published, config),
+        _judgements(orders, routes, determinations, env.published, approvals),
         request.hook,
         request.hook_instance,
         today,
@@ -243,6 +254,7 @@ def _cards(
     config: dict[str, Any],
     base_url: str,
     catalog: Catalog,
+    approvals: bool,
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     cards = [decision_card(d) for d in determinations]
@@ -250,7 +262,8 @@ def _cards(
         cards += trial_cards
         same_steps: dict[tuple[str, str, tuple[str, ...]], list[Determination]] = {}
         for d in determinations:
-            approved = any(_auto_approves(r, config) for r in routes if r.coverage in d.coverages)
+            its_routes = [r for r in routes if r.coverage in d.coverages]
+            approved = bool(its_routes) and all(_auto_approves(r, approvals) for r in its_routes)
             headline, steps = next_steps(d, approved)
             same_steps.setdefault((d.policy_id, headline, steps), []).append(d)
         cards += [
@@ -298,13 +311,13 @@ def _form_completion_cards(
     today: date,
 ) -> list[dict[str, Any]]:
     """For payers without DTR, one form-completion card per form an order needs (CRD §resp-59)."""
-    by_form: dict[str, tuple[dict[str, Any], dict[str, str], list[Determination]]] = {}
+    by_form: dict[str, tuple[dict[str, Any], dict[str, Any], list[Determination]]] = {}
     for d in determinations:
         route = next((r for r in routes if r.coverage in d.coverages and _without_dtr(r)), None)
         form = published.form_for(d) if route is not None and d.outcome == Outcome.INSUFFICIENT else None
         if route is None or form is None:
             continue
-        requester = route.payer_reference or {"display": route.payer_display}
+        requester = route.payer_reference or {"type": "Organization", "display": route.payer_display}
         by_form.setdefault(form["id"], (form, requester, []))[2].append(d)
     context = request.context
     return [
@@ -320,7 +333,7 @@ def _judgements(
     routes: list[Route],
     determinations: tuple[Determination, ...],
     published: Publications,
-    config: dict[str, Any],
+    approvals: bool,
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
     by_key = {(d.order_reference, cov): d for d in determinations for cov in d.coverages}
@@ -328,9 +341,14 @@ def _judgements(
     for order in orders:
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
-            form = published.canonical_for(d) if d and not _without_dtr(route) else None
+            form = published.canonical_for(d) if d else None
             judgement = CoverageJudgement(
-                route.coverage, route.payer_display, d, form, _auto_approves(route, config)
+                route.coverage,
+                route.payer_display,
+                d,
+                form,
+                _auto_approves(route, approvals),
+                dtr=not _without_dtr(route),
             )
             judgements[order.reference].append(judgement)
     return judgements

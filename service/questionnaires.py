@@ -9,6 +9,8 @@ served later without storing anything, and the same gaps always give the same ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,12 +146,19 @@ def _item(concept: AssessmentConcept, system: str, criterion: CriterionSpec) -> 
 
 
 def questionnaire(policy: Policy, assessments: AssessmentCodeSystem, version: str) -> dict[str, Any]:
-    """The policy's documentation Questionnaire as a FHIR R4 resource."""
+    """The policy's documentation Questionnaire as a FHIR R4 resource. Its version is the service
+    version plus a digest of the items, so a canonical never names two different sets of questions
+    (a policy edited without a new release gets a new version, and so do its parts)."""
+    items = [
+        _item(assessments.concept(code), assessments.url, criterion)
+        for code, criterion in asked_codes(policy)
+    ]
+    digest = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:8]
     return {
         "resourceType": "Questionnaire",
         "id": questionnaire_id(policy),
         "url": f"{QUESTIONNAIRE_BASE}/{questionnaire_id(policy)}",
-        "version": version,
+        "version": f"{version}+{digest}",
         "name": "".join(part.capitalize() for part in questionnaire_id(policy).split("-") if part.isalnum()),
         "title": f"{policy.payer}: documentation for {policy.title}",
         "status": "active",
@@ -157,8 +166,5 @@ def questionnaire(policy: Policy, assessments: AssessmentCodeSystem, version: st
         "publisher": "idds-crd",
         "description": f"What {policy.payer}'s criteria ({policy.version}) read from the chart as project "
         "assessments; answer what the chart does not show.",
-        "item": [
-            _item(assessments.concept(code), assessments.url, criterion)
-            for code, criterion in asked_codes(policy)
-        ],
+        "item": items,
     }

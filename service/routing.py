@@ -47,10 +47,10 @@ class Route:
     policy_id: str | None
     matched_by: str
     medicare: bool = False
-    payer_reference: dict[str, str] | None = None  # the payer Organization, as a Task requester
+    payer_reference: dict[str, Any] | None = None  # the payer Organization, as a Task requester
 
 
-def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, str]:
+def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, Any]:
     """A Reference to the payer usable outside the Coverage (a contained one is not): its
     Organization's `Type/id` when known, else the payor's own reference, else only its name."""
     reference = reference_target(payor)
@@ -58,7 +58,11 @@ def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, di
         return {"reference": f"Organization/{org['id']}", "display": display}
     if reference and not reference.startswith("#"):
         return {"reference": reference, "display": display}
-    return {"display": display}
+    logical: dict[str, Any] = {"type": "Organization", "display": display}
+    identifier = as_dict(payor.get("identifier")) or next(iter(dicts(as_dict(org).get("identifier"))), {})
+    if identifier.get("system") and identifier.get("value"):
+        logical["identifier"] = {"system": identifier["system"], "value": identifier["value"]}
+    return logical
 
 
 def _name_key(name: str) -> str:

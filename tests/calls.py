@@ -10,7 +10,6 @@ from service.fhir.client import SearchResult
 from service.settings import Settings
 from tests.conformance import check_response
 from tests.unit.test_validation import (
-    SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
     post_json,
@@ -30,10 +29,11 @@ def sign_with_chart(
     body: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request, response) of an order-sign (the sample unless `body`) against a fake FHIR server
-    holding `chart`, with `options` as the call's davinci-crd.configuration."""
+    """(request, response) of an order-sign (the sample unless `body`; any hook `body` names) against
+    a fake FHIR server holding `chart`, with `options` as the call's davinci-crd.configuration."""
     body = body or sign_body()
     request = with_fhir(configured(body, **options) if options else body)
+    url = f"/cds-services/idds-crd-{request['hook']}"
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in chart:
         resource = {**resource, "subject": {"reference": f"Patient/{request['context']['patientId']}"}}
@@ -45,7 +45,7 @@ def sign_with_chart(
             return SearchResult(by_type.get(resource_type, []), [], 1)
 
     app = create_app(Settings(), catalog, client_factory=RecordingFactory(ChartClient()))
-    response = post_json(app.test_client(), SIGN_URL, request)
+    response = post_json(app.test_client(), url, request)
     assert response.status_code == 200
     body: dict[str, Any] = response.get_json()
     assert check_response(body, request) == []

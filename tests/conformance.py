@@ -9,6 +9,7 @@ emits is valid for clients of either version. `check_response` returns a list of
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -128,6 +129,14 @@ def _check_form_task(task: dict[str, Any], path: str, errors: list[str]) -> None
     for element in ("for", "authoredOn", "requester"):
         if not task.get(element):
             errors.append(f"{path}.{element}: required (profile-taskquestionnaire)")
+    if not str(task.get("for", {}).get("reference", "")).startswith("Patient/"):
+        errors.append(f"{path}.for: a Patient reference (profile-taskquestionnaire)")
+    requester = task.get("requester") or {}
+    if not (
+        str(requester.get("reference", "")).split("/")[-2:-1] == ["Organization"]
+        or requester.get("type") == "Organization"
+    ):
+        errors.append(f"{path}.requester: the payer Organization (profile-taskquestionnaire)")
 
 
 def _check_action(action: Any, path: str, errors: list[str]) -> None:
@@ -214,7 +223,7 @@ def _check_coverage_action(
     added = [e for e in updated.pop("extension", []) if e.get("url") == COVERAGE_INFO]
     kept = [e for e in resource.get("extension", []) if e.get("url") != COVERAGE_INFO]
     if (
-        kept != [e for e in original.pop("extension", []) if e.get("url") != COVERAGE_INFO]
+        kept != [e for e in original.pop("extension", None) or [] if e.get("url") != COVERAGE_INFO]
         or updated != original
     ):
         errors.append(f"{path}.resource: must be the draft order unchanged but for the extension (§resp-37)")
@@ -284,6 +293,7 @@ def check_response(
     judged = [
         c for c in body["cards"] if isinstance(c, dict) and not str(c.get("summary", "")).startswith(UNJUDGED)
     ]
-    if hook in PRIMARY_HOOKS and judged and not coverage_actions:
+    already_told = any(COVERAGE_INFO in json.dumps(o.get("extension", [])) for o in orders)  # §resp-35
+    if hook in PRIMARY_HOOKS and judged and not coverage_actions and not already_told:
         errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
     return errors

@@ -2,8 +2,9 @@
 
 Sends `Authorization: Bearer` on every call (including `next` pages) but refuses to follow a link
 or redirect to another origin, so the EHR's token never leaves the EHR. A search whose `self` link
-shows that the server dropped the patient parameter is reported as such (its results may hold
-other patients' data, which the caller discards). Every failure becomes a `FhirError` with a
+shows that the server dropped the patient parameter is reported as such when it fits on one page
+(the caller keeps only this patient's resources) and refused when it does not: other patients'
+data is never paged through. Every failure becomes a `FhirError` with a
 short, token-free reason that the engine can show as "could not be checked".
 """
 
@@ -147,8 +148,13 @@ class FhirClient:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`."""
         query = {"_count": self.page_size, **params}
         page = self._get(f"{self.base_url}/{resource_type}", query)
-        result = self.collect(page, resource_type)
-        return replace(result, scope_ignored=_ignored_scope(page, params))
+        ignored = _ignored_scope(page, params)
+        if ignored and _link(page, "next"):
+            raise FhirError(
+                f"the server ignored the search parameter '{ignored[0]}' and has more than one page "
+                "(other patients' data is not paged through)"
+            )
+        return replace(self.collect(page, resource_type), scope_ignored=ignored)
 
     def collect(self, page: dict[str, Any], resource_type: str, include_first: bool = True) -> SearchResult:
         """The matches of a searchset Bundle already in hand and of its `next` pages (only of the

@@ -42,9 +42,6 @@ class FhirAccess:
         return bool(self.server)
 
 
-EMPTY_BUNDLE: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": []}
-
-
 @dataclass(frozen=True)
 class HookContext:
     user_id: str
@@ -197,7 +194,8 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
         raise RequestInvalid("context.encounterId", "context.encounterId must be a bare FHIR id")
     appointments = None
     if expected_hook == "appointment-book":
-        appointments, bundle = _validate_appointments(context), EMPTY_BUNDLE
+        appointments = _validate_appointments(context)
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
     else:
         bundle = _validate_bundle(context, "draftOrders")
     selections = _validate_selections(context, bundle) if expected_hook == "order-select" else None

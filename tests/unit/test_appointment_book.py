@@ -282,3 +282,64 @@ def test_a_booking_needs_no_draft_orders_or_selections() -> None:
     assert "draftOrders" not in body["context"]
     response = post_json(create_app(Settings()).test_client(), BOOK_URL, body)
     assert response.status_code == 200
+
+
+# --------------------------------------------------------------------------- references and patients
+
+
+def test_a_versioned_reference_reads_the_order() -> None:
+    body = book_body(appointment("ServiceRequest/sr-implant/_history/2"))
+    answer, ehr = book(body, meeting_chart(), [pump_order()])
+    assert ("read", "ServiceRequest/sr-implant") in ehr.calls
+    assert answer["systemActions"][0]["resource"]["id"] == "sr-implant"
+
+
+@pytest.mark.parametrize(
+    ("reference", "reason"),
+    [
+        ("ServiceRequest/sr?x=1", "not a valid FHIR reference"),
+        ("https://other.example.org/fhir/ServiceRequest/sr-implant", "another FHIR server"),
+    ],
+    ids=["malformed-id", "other-server"],
+)
+def test_references_the_call_cannot_read_are_reported_without_reading(reference: str, reason: str) -> None:
+    answer, ehr = book(book_body(appointment(reference)), meeting_chart(), [pump_order()])
+    [card] = answer["cards"]
+    assert reason in card["detail"]
+    assert not [c for c in ehr.calls if c[0] == "read"]
+
+
+def test_an_appointment_for_another_patient_is_not_judged_for_this_one() -> None:
+    booked = appointment("ServiceRequest/sr-implant")
+    booked["participant"][0]["actor"]["reference"] = "Patient/someone-else"
+    answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
+    [card] = answer["cards"]
+    assert "the appointment is for another patient" in card["detail"]
+    assert ehr.calls == []
+
+
+def test_a_contained_pump_order_is_reported_and_a_contained_visit_ignored() -> None:
+    pump = appointment("#order")
+    pump["contained"] = [{**pump_order(), "id": "order"}]
+    answer, _ = book(book_body(pump), meeting_chart(), [])
+    [card] = answer["cards"]
+    assert "contained in the appointment" in card["detail"]
+    visit = appointment("#order")
+    visit["contained"] = [{**pump_order(code="99213"), "id": "order"}]
+    answer, _ = book(book_body(visit), meeting_chart(), [])
+    assert answer == {"cards": []}
+
+
+def test_rebooking_an_order_that_already_carries_the_same_assertion_sends_no_update() -> None:
+    first, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [pump_order()])
+    judged = first["systemActions"][0]["resource"]
+    again, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [judged])
+    assert "systemActions" not in again
+    assert [c["summary"] for c in cards_of(again["cards"])] == ["GEHA: 62362 meets all 14 coverage criteria"]
+
+
+def test_max_cards_also_caps_the_could_not_check_cards() -> None:
+    body = book_body(appointment("ServiceRequest/a"), appointment("ServiceRequest/b", appointment_id="apt-2"))
+    body["extension"] = {"davinci-crd.configuration": {"max-cards": 1}}
+    answer, _ = book(body, meeting_chart(), [])
+    assert len(answer["cards"]) == 1

@@ -15,10 +15,10 @@ from service.catalog import Catalog
 from service.engine.model import Status
 from service.registry import discovery_document
 from service.settings import Settings
-from tests.builders import ICD, catalog, condition, determine, meeting_chart, without_codes
+from tests.builders import ICD, cards_of, catalog, condition, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
-from tests.unit.test_validation import sign_body
+from tests.unit.test_validation import select_body, sign_body
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
 
@@ -151,3 +151,60 @@ def test_discovery_offers_the_unsolicited_determination_switch() -> None:
 def test_the_shipped_payers_do_not_approve_automatically() -> None:
     assert not any(p.auto_approval for p in catalog().payers)
     assert create_app(Settings()).extensions["idds_crd"].environment.catalog.payers == catalog().payers
+
+
+# --------------------------------------------------------------------------- orders that were judged before
+
+
+def resigned(response: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The sample order-sign again (a new hookInstance) with the drafts as the last answer updated them."""
+    body = sign_body()
+    body["hookInstance"] = "0b9a4f5e-3c2d-4e1f-8a7b-6c5d4e3f2a1b"
+    updated = {a["resource"]["id"]: a["resource"] for a in response["systemActions"]}
+    for entry in body["context"]["draftOrders"]["entry"]:
+        entry["resource"] = copy.deepcopy(updated.get(entry["resource"]["id"], entry["resource"]))
+        entry["resource"].update(changes)
+    return body
+
+
+def test_an_unchanged_assertion_is_not_sent_again() -> None:
+    _, first = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    _, again = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=resigned(first))
+    assert "systemActions" not in again  # CRD §resp-35: nothing new, so no update
+    assert len(cards_of(again["cards"])) == 3
+
+
+def test_a_changed_assertion_replaces_the_earlier_one_for_that_coverage() -> None:
+    _, first = sign_with_chart(without_codes(meeting_chart(), "it-trial-side-effects"))
+    _, again = sign_with_chart(meeting_chart(), body=resigned(first))  # checked by the conformance checker
+    for subs in assertions(again).values():
+        assert [s["covered"] for s in subs] == ["covered"]
+
+
+def test_an_order_with_a_null_extension_is_still_judged() -> None:
+    body = sign_body()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        entry["resource"]["extension"] = None
+    _, response = sign_with_chart(meeting_chart(), body=body)
+    assert len(assertions(response)) == 3
+
+
+def test_no_approval_for_an_order_only_selected() -> None:
+    _, response = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=select_body())
+    assert cards_of(response["cards"])[0]["summary"].endswith("meets all 14 coverage criteria")
+    for subs in only(response):
+        assert "satisfied-pa-id" not in subs
+
+
+def test_approval_numbers_differ_across_coverages() -> None:
+    body = sign_body()
+    coverage = body["prefetch"]["coverage"]["entry"][0]
+    second = copy.deepcopy(coverage)
+    second["resource"]["id"] = "demo-meets-coverage-geha-2"
+    second["fullUrl"] = second.get("fullUrl", "").replace("geha", "geha-2") or "urn:uuid:second"
+    body["prefetch"]["coverage"]["entry"].append(second)
+    _, response = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=body)
+    for subs in assertions(response).values():
+        assert len(subs) == 2
+        assert len({s["satisfied-pa-id"] for s in subs}) == 2
+        assert len({s["coverage-assertion-id"] for s in subs}) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from flask import Flask
 
 from service.app import create_app
+from service.feedback import FeedbackStore, parse_feedback
 from service.settings import Settings, SettingsError, settings_from_mapping
 from tests.builders import cards_of
 from tests.unit.test_conformance_checker import answer
@@ -147,11 +149,53 @@ def test_feedback_needs_a_json_body_and_a_known_service() -> None:
     assert_outcome(post(app, {"feedback": [overridden()]}, "/cds-services/nope/feedback"), 404, None)
 
 
-def test_an_unusable_feedback_file_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+def test_a_missing_feedback_directory_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
     missing_dir = settings_from_mapping({"feedback_file": str(tmp_path / "nope" / "feedback.jsonl")})
     with pytest.raises(SettingsError, match="does not exist"):
         create_app(missing_dir)
-    damaged = tmp_path / "feedback.jsonl"
-    damaged.write_text('{"key": "k1"}\nnot json\n', encoding="utf-8")
-    with pytest.raises(SettingsError, match="line 2 is not a feedback record"):
-        create_app(settings_from_mapping({"feedback_file": str(damaged)}))
+
+
+def test_a_damaged_or_unfinished_line_is_skipped_and_the_file_stays_usable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "feedback.jsonl"
+    settings = settings_from_mapping({"feedback_file": str(path)})
+    assert post(create_app(settings), {"feedback": [overridden()]}).status_code == 200
+    with path.open("a", encoding="utf-8") as out:
+        out.write('not json\n{"key": "k2", "card": "8b0c')  # a damaged line, then a write cut short
+    with caplog.at_level(logging.WARNING):
+        restarted = create_app(settings)
+    assert "skipping line 2" in caplog.text and "skipping line 3" in caplog.text
+    assert len(restarted.extensions["idds_crd"].feedback.items) == 1
+    later = overridden(outcomeTimestamp="2026-11-21T11:00:00Z")
+    assert post(restarted, {"feedback": [later]}).status_code == 200
+    again = create_app(settings).extensions["idds_crd"].feedback.items
+    assert [i["outcome_timestamp"] for i in again] == [
+        "2026-11-21T10:05:31+00:00",
+        "2026-11-21T11:00:00+00:00",
+    ]
+
+
+def test_two_worker_processes_keep_a_repeat_once(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.jsonl"
+    first, second = FeedbackStore(path), FeedbackStore(path)
+    [item] = parse_feedback({"feedback": [overridden()]})
+    assert first.record("idds-crd-order-sign", [item]) == 1
+    assert second.record("idds-crd-order-sign", [item]) == 0  # it reads what the other appended
+    assert second.record("idds-crd-order-select", [item]) == 1  # another service: another item
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # comments may name the patient
+
+
+def test_the_same_instant_written_two_ways_is_one_item() -> None:
+    app = create_app(Settings())
+    post(app, {"feedback": [overridden(outcomeTimestamp="2026-11-21T10:05:31Z")]})
+    post(app, {"feedback": [overridden(outcomeTimestamp="2026-11-21T11:05:31+01:00")]})
+    assert len(app.extensions["idds_crd"].feedback.items) == 1
+
+
+def test_oversized_feedback_is_refused() -> None:
+    app = create_app(Settings())
+    assert_outcome(post(app, {"feedback": [overridden()] * 101}), 400, "feedback", mention="more than 100")
+    long = overridden(overrideReason={"userComment": "x" * 4001})
+    assert_outcome(post(app, {"feedback": [long]}), 400, "feedback[0].overrideReason.userComment")

@@ -75,12 +75,13 @@ def test_a_payer_without_dtr_gets_the_form_as_a_task() -> None:
     assert "encounter" not in task
 
 
-def test_without_dtr_the_coverage_information_names_no_questionnaire() -> None:
+def test_without_dtr_the_coverage_information_does_not_send_the_ehr_to_dtr() -> None:
     _, response = sign_with_chart(NEEDS_ANSWERS, without_dtr())
     for action in response["systemActions"]:
         info = next(e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO)
         urls = {s["url"] for s in info["extension"]}
-        assert "doc-needed" in urls and "questionnaire" not in urls
+        assert not {"doc-needed", "doc-purpose", "questionnaire"} & urls
+        assert {"info-needed", "reason"} <= urls
 
 
 def test_the_task_names_the_encounter_of_the_call() -> None:
@@ -125,8 +126,19 @@ def break_task(change: Callable[[dict[str, Any]], None]) -> list[str]:
         (lambda t: t["input"].pop(1), "after-completion-action"),
         (lambda t: t.update(status="requested"), "status ready"),
         (lambda t: t.pop("requester"), "requester"),
+        (lambda t: t.update(requester={"display": "GEHA"}), "the payer Organization"),
+        (lambda t: t.update({"for": {"reference": "Group/g1"}}), "a Patient reference"),
     ],
-    ids=["code", "input-text", "input-canonical", "after-completion", "status", "requester"],
+    ids=[
+        "code",
+        "input-text",
+        "input-canonical",
+        "after-completion",
+        "status",
+        "requester",
+        "display-only",
+        "for",
+    ],
 )
 def test_the_checker_catches_broken_tasks(change: Callable[[dict[str, Any]], None], message: str) -> None:
     errors = break_task(change)

@@ -216,3 +216,19 @@ def test_every_signed_answer_says_what_to_do_next() -> None:
         assert "links" not in instructions
         refs = sorted(r["reference"] for r in instructions["extension"]["davinci-crd.associated-resource"])
         assert len(refs) == 3
+
+
+def test_missing_items_without_documentation_advice_are_still_listed() -> None:
+    d = determine(meeting_chart(), policy_id="cms-ncd-280-14")
+    assert d.outcome.value == "insufficient"
+    headline, steps = next_steps(d)
+    assert headline.endswith("item(s) to document")
+    undocumented = [
+        leaf
+        for c in d.by_status(Status.NOT_DOCUMENTED)
+        for leaf in c.leaves()
+        if leaf.status == Status.NOT_DOCUMENTED
+    ]
+    assert len(steps) == len({leaf.label for leaf in undocumented}) >= 1
+    assert all(any(step.startswith(leaf.label) for step in steps) for leaf in undocumented)
+    assert not any("no criteria" in step for step in steps)

@@ -289,14 +289,16 @@ def test_a_search_whose_patient_scope_was_ignored_keeps_only_this_patients_resou
 
 
 @responses.activate
-def test_an_unscoped_search_is_still_bounded_by_the_page_cap() -> None:
+def test_an_unscoped_search_is_never_paged_through() -> None:
     stub_clinical()
     endless = searchset([answers("theirs", "someone-else")], next_url=f"{BASE}/QuestionnaireResponse?page=2")
     endless["link"].append({"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"})
     responses.replace(responses.GET, f"{BASE}/QuestionnaireResponse", json=endless)
     data = gather(hook_request(sample()))
-    assert data.unavailable["QuestionnaireResponse"].startswith("more than")
+    assert "more than one page" in data.unavailable["QuestionnaireResponse"]
     assert "QuestionnaireResponse" not in data.resources
+    pages = [c for c in responses.calls if "/QuestionnaireResponse" in c.request.url]
+    assert len(pages) == 1
 
 
 @responses.activate

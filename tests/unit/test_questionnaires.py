@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from service.codes import ASSESSMENT_SYSTEM
 from service.questionnaires import QUESTIONNAIRE_BASE, questionnaire, questionnaire_id
 from service.settings import Settings
 from service.version import service_version
-from tests.builders import catalog, determine, meeting_chart, statuses, without_codes
+from tests.builders import ICD, catalog, condition, determine, meeting_chart, statuses, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.unit.test_conformance_checker import answer
@@ -85,7 +86,9 @@ def test_order_sign_needing_documentation_names_the_questionnaire() -> None:
     assert check_response(body, request) == []
     infos = coverage_information(body)
     assert len(infos) == 3
-    expected = f"{QUESTIONNAIRE_BASE}/geha-idds-chronic-pain-documentation|{service_version()}"
+    version = served("geha-idds-chronic-pain-documentation").get_json()["version"]
+    assert version.startswith(f"{service_version()}+")
+    expected = f"{QUESTIONNAIRE_BASE}/geha-idds-chronic-pain-documentation|{version}"
     for info in infos:
         subs = {s["url"]: s for s in info["extension"]}
         assert subs["doc-needed"]["valueCode"] == "clinical"
@@ -161,7 +164,7 @@ def test_the_named_form_asks_only_what_the_chart_did_not_show() -> None:
     name = named_form(chart)
     assert name is not None
     url, version = name.split("|")
-    assert version == service_version()
+    assert version.startswith(f"{service_version()}+")
     assert url.startswith(f"{QUESTIONNAIRE_BASE}/geha-idds-chronic-pain-documentation-")
     response = served(url.rsplit("/", 1)[1])
     assert response.status_code == 200
@@ -172,7 +175,11 @@ def test_the_named_form_asks_only_what_the_chart_did_not_show() -> None:
     whole = served("geha-idds-chronic-pain-documentation").get_json()
     assert form["derivedFrom"] == [f"{whole['url']}|{whole['version']}"]
     assert form["item"] == [i for i in whole["item"] if i["linkId"] in GAPS]
-    assert named_form(without_codes(meeting_chart(), *GAPS)) == name  # same gaps, same form
+    other_chart = [
+        *without_codes(meeting_chart(), *GAPS),
+        condition(ICD, "G89.4", "2022-01-01", "Chronic pain"),
+    ]
+    assert named_form(other_chart) == name  # another chart with the same gaps: the same form
 
 
 def test_answering_the_named_form_completes_the_chart() -> None:
@@ -220,3 +227,13 @@ def test_the_whole_form_has_one_id_only() -> None:
     every_item = (1 << len(whole["item"])) - 1
     assert served(f"geha-idds-chronic-pain-documentation-{every_item:x}").status_code == 404
     assert served(f"geha-idds-chronic-pain-documentation-{every_item - 1:x}").status_code == 200
+
+
+def test_a_form_with_other_questions_gets_another_version() -> None:
+    policy = catalog().policies["geha-idds-chronic-pain"]
+    form = questionnaire(policy, catalog().assessments, "9.9.9")
+    fewer = replace(policy, criteria=policy.criteria[:3])
+    other = questionnaire(fewer, catalog().assessments, "9.9.9")
+    assert [i["linkId"] for i in other["item"]] != [i["linkId"] for i in form["item"]]
+    assert form["version"].startswith("9.9.9+") and other["version"].startswith("9.9.9+")
+    assert other["version"] != form["version"]

@@ -107,3 +107,15 @@ def test_payers_table_must_name_existing_policies(tmp_path: Any) -> None:
     path.write_text("payers:\n  - key: x\n    name: X\n    names: [X]\n    policy: nowhere\n")
     with pytest.raises(RoutingError, match=r"payers.yaml:5: no policy with id 'nowhere'"):
         load_payers(path, ["geha-idds-chronic-pain"])
+
+
+def test_each_route_names_the_payer_as_a_reference_usable_outside_the_coverage() -> None:
+    fetched = coverage("c1", {"reference": "Organization/o1"})
+    contained = coverage("c2", {"reference": "#payer"}, contained=[org("payer", "GEHA", value="geha")])
+    logical = coverage("c3", {"identifier": {"system": PAYER_ID, "value": "geha"}, "display": "GEHA"})
+    routes = route_coverages([fetched, contained, logical], [org("o1", "GEHA", "geha")], PAYERS)
+    assert [r.payer_reference for r in routes] == [
+        {"reference": "Organization/o1", "display": "GEHA"},
+        {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
+        {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
+    ]

@@ -74,3 +74,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "")) == Settings()
+
+
+def test_the_container_configuration_loads() -> None:
+    shipped = load_settings(Path(__file__).resolve().parents[2] / "docker" / "config.yaml")
+    assert shipped.feedback_file == "/var/lib/idds-crd/feedback.jsonl"
+    assert shipped.public_base_url == "https://crd.example.org"
