@@ -169,14 +169,15 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     return card(summary, detail, label, "coverage-info", [o.reference for o in order_list])
 
 
-def unread_order_card(unread: UnreadOrder) -> dict[str, object]:
-    """An honest "could not check" card for a booked appointment whose order could not be read."""
+def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
+    """An honest "could not check" card for a booked appointment whose order could not be read;
+    `label` names the patient's insurer(s) when known."""
     return card(
         f"Coverage not checked for {unread.appointment}: its order could not be read",
         f"{unread.appointment} is based on {unread.order}, but {unread.reason}, so this service could "
         "not tell whether it is an intrathecal pump order or check the payer's coverage criteria for it. "
         "Book again once the order is available, or check the payer's requirements directly.",
-        "idds-crd",
+        label,
         "coverage-info",
         [unread.appointment],
     )

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[HookRequest, float], FhirClient | None]
 DEFAULT_MAX_CARDS = 10  # as advertised in discovery (service/registry.py)
+SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ def _auto_approves(route: Route, allowed: bool) -> bool:
     return allowed and route.payer is not None and route.payer.auto_approval
 
 
+def _payer_label(routes: list[Route]) -> str:
+    """The insurer name(s) a card not about one payer's decision is labelled with."""
+    return ", ".join(dict.fromkeys(r.payer_display for r in routes)) or SERVICE_LABEL
+
+
 def _max_cards(config: dict[str, Any]) -> int:
     value = config.get("max-cards")
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -186,13 +192,17 @@ def handle_hook(
     client = env.client_factory(request, deadline)
     drafts, unread = _drafts_of_call(request, client)
     orders = pump_orders(request, drafts, env.catalog, client)
-    unread_cards = [
-        unread_order_card(u)
-        for u in unread
-        if u.resource is None or recognise(u.resource, drafts, env.catalog.order_codes) is not None
+    unread = [
+        u for u in unread if u.resource is None or recognise(u.resource, drafts, env.catalog.order_codes)
     ]
-    if not orders:
-        return HookOutcome({"cards": unread_cards[: _max_cards(config)]})
+    if not orders and not unread:
+        return HookOutcome({"cards": []})
+    if not orders:  # only orders that could not be read: say so, in the payer's name when known
+        known = env.gatherer.gather(request, prefetch_templates, client, deadline, clinical=False)
+        label = _payer_label(
+            route_coverages(known.coverages, known.resources.get("Organization", []), env.catalog.payers)
+        )
+        return HookOutcome({"cards": [unread_order_card(u, label) for u in unread][: _max_cards(config)]})
     data = env.gatherer.gather(request, prefetch_templates, client, deadline)
     if data.required_missing:
         return precondition_failed(data.required_missing)
@@ -223,7 +233,8 @@ def handle_hook(
         for order in orders
         for policy_id, policy_routes in judged.items()
     )
-    notices = unread_cards + [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
+    notices = [unread_order_card(u, _payer_label(routes)) for u in unread]
+    notices += [coverage_notice_card(r, orders) for r in routes if r.policy_id is None]
     if not routes:
         notices.append(coverage_notice_card(None, orders))
     approvals = _approvals_allowed(request, config)

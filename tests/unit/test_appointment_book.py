@@ -211,6 +211,7 @@ def test_an_order_that_cannot_be_read_is_reported_not_guessed(
     )
     [card] = answer["cards"]
     assert card["summary"] == "Coverage not checked for Appointment/apt-1: its order could not be read"
+    assert card["source"]["label"] == "GEHA"  # the patient's insurer, from the Coverage
     assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
     assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]
     assert "systemActions" not in answer
