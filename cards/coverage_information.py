@@ -147,10 +147,19 @@ _RESTATED = ("date", "coverage-assertion-id", "satisfied-pa-id")  # differ betwe
 
 
 def _coverage_of(extension: Mapping[str, Any]) -> str | None:
+    """`Coverage/id` of a repetition, however the reference was written (absolute, versioned)."""
     for sub in dicts(extension.get("extension")):
-        if sub.get("url") == "coverage":
-            return reference_target(sub.get("valueReference"))
+        if sub.get("url") == "coverage" and (ref := reference_target(sub.get("valueReference"))):
+            return "/".join(ref.split("/_history")[0].rstrip("/").split("/")[-2:])
     return None
+
+
+def _approved_elsewhere(extension: Mapping[str, Any]) -> bool:
+    """A PA number this service did not issue: an approval we must never take back."""
+    return any(
+        s.get("url") == "satisfied-pa-id" and not str(s.get("valueString", "")).startswith("IDDS-")
+        for s in dicts(extension.get("extension"))
+    )
 
 
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
@@ -181,7 +190,9 @@ def coverage_actions(
         for judgement in per_coverage:
             extension, description = coverage_extension(judgement, order, hook, hook_instance, today)
             before = earlier.get(judgement.coverage)
-            if before is not None and _assertion_content(before) == _assertion_content(extension):
+            if before is not None and (
+                _approved_elsewhere(before) or _assertion_content(before) == _assertion_content(extension)
+            ):
                 extension = before
             else:
                 changed = True

@@ -195,7 +195,10 @@ def _ignored_scope(bundle: dict[str, Any], params: Mapping[str, Any]) -> tuple[s
     self_url = _link(bundle, "self")
     if not self_url:
         return ()
-    executed = parse_qs(urlsplit(self_url).query)
+    try:
+        executed = parse_qs(urlsplit(self_url).query)
+    except ValueError:
+        return ()  # a malformed self link proves nothing either way
     return tuple(name for name in PATIENT_SCOPE_PARAMS if name in params and name not in executed)
 
 

@@ -208,3 +208,19 @@ def test_approval_numbers_differ_across_coverages() -> None:
         assert len(subs) == 2
         assert len({s["satisfied-pa-id"] for s in subs}) == 2
         assert len({s["coverage-assertion-id"] for s in subs}) == 2
+
+
+def test_an_approval_issued_elsewhere_is_never_taken_back() -> None:
+    _, first = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    body = resigned(first)
+    for entry in body["context"]["draftOrders"]["entry"]:
+        for extension in entry["resource"].get("extension") or []:
+            for sub in extension.get("extension", []):
+                if sub["url"] == "satisfied-pa-id":
+                    sub["valueString"] = "GEHA-PAS-778812"
+                if sub["url"] == "coverage":
+                    sub["valueReference"]["reference"] = (
+                        "http://ehr.example.org/fhir/" + sub["valueReference"]["reference"]
+                    )
+    _, again = sign_with_chart(meeting_chart(), body=body)  # GEHA no longer auto-approves
+    assert "systemActions" not in again  # nothing this service may change
