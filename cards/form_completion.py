@@ -17,6 +17,7 @@ from typing import Any
 
 from cards.render import card
 from service.engine.model import Determination
+from service.questionnaires import canonical_of
 
 TASK_PROFILE = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"
 SDC_TEMP = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
@@ -40,7 +41,7 @@ class FormRequest:
 
     @property
     def canonical(self) -> str:
-        return f"{self.form['url']}|{self.form['version']}"
+        return canonical_of(self.form)
 
 
 def form_task(request: FormRequest) -> dict[str, Any]:

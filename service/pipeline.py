@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -39,7 +39,7 @@ from service.fhir.gather import DataGatherer, GatheredData, observation_codes_fr
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
-from service.questionnaires import Publications, publications
+from service.questionnaires import Publications, canonical_of, publications
 from service.record import PatientRecord, build_record
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -238,9 +238,14 @@ def handle_hook(
     if not routes:
         notices.append(coverage_notice_card(None, orders))
     approvals = _approvals_allowed(request, config)
+    forms = {  # the documentation form each order needing answers asks for, worked out once
+        (d.order_reference, d.policy_id): env.published.form_for(d)
+        for d in determinations
+        if d.outcome == Outcome.INSUFFICIENT
+    }
     trial_cards = _trial_first_cards(determinations, record, episode, env.catalog, today)
     if request.hook != "order-select":  # documentation is asked for on the primary hooks only
-        trial_cards += _form_completion_cards(determinations, routes, env.published, request, today)
+        trial_cards += _form_completion_cards(determinations, routes, forms, request, today)
     cards = (
         _cards(determinations, routes, trial_cards, config, base_url.rstrip("/"), env.catalog, approvals)
         + notices
@@ -248,7 +253,7 @@ def handle_hook(
     response: dict[str, Any] = {"cards": cards}
     actions = coverage_actions(
         orders,
-        _judgements(orders, routes, determinations, env.published, approvals),
+        _judgements(orders, routes, determinations, forms, approvals),
         request.hook,
         request.hook_instance,
         today,
@@ -317,7 +322,7 @@ def _without_dtr(route: Route) -> bool:
 def _form_completion_cards(
     determinations: tuple[Determination, ...],
     routes: list[Route],
-    published: Publications,
+    forms: Mapping[tuple[str, str], dict[str, Any] | None],
     request: HookRequest,
     today: date,
 ) -> list[dict[str, Any]]:
@@ -325,7 +330,7 @@ def _form_completion_cards(
     by_form: dict[str, tuple[dict[str, Any], dict[str, Any], list[Determination]]] = {}
     for d in determinations:
         route = next((r for r in routes if r.coverage in d.coverages and _without_dtr(r)), None)
-        form = published.form_for(d) if route is not None and d.outcome == Outcome.INSUFFICIENT else None
+        form = forms.get((d.order_reference, d.policy_id)) if route is not None else None
         if route is None or form is None:
             continue
         requester = route.payer_reference or {"type": "Organization", "display": route.payer_display}
@@ -343,7 +348,7 @@ def _judgements(
     orders: list[PumpOrder],
     routes: list[Route],
     determinations: tuple[Determination, ...],
-    published: Publications,
+    forms: Mapping[tuple[str, str], dict[str, Any] | None],
     approvals: bool,
 ) -> dict[str, list[CoverageJudgement]]:
     """Per order, what each active Coverage's payer says (None where no policy here applies)."""
@@ -352,12 +357,12 @@ def _judgements(
     for order in orders:
         for route in routes:
             d = by_key.get((order.reference, route.coverage))
-            form = published.canonical_for(d) if d else None
+            form = forms.get((d.order_reference, d.policy_id)) if d else None
             judgement = CoverageJudgement(
                 route.coverage,
                 route.payer_display,
                 d,
-                form,
+                canonical_of(form) if form else None,
                 _auto_approves(route, approvals),
                 dtr=not _without_dtr(route),
             )

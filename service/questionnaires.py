@@ -65,10 +65,10 @@ class Publications:
             return whole
         return _part(whole, f"{whole['id']}-{bits:x}", bits)
 
-    def canonical_for(self, determination: Determination) -> str | None:
-        """The canonical (url|version) of `form_for(determination)`."""
-        form = self.form_for(determination)
-        return f"{form['url']}|{form['version']}" if form else None
+
+def canonical_of(form: Mapping[str, Any]) -> str:
+    """The canonical (url|version) by which coverage information and Tasks name a form."""
+    return f"{form['url']}|{form['version']}"
 
 
 def publications(catalog: Catalog, version: str) -> Publications:
