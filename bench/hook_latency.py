@@ -32,7 +32,7 @@ from service.demo.fhir_server import LocalFhirServer  # noqa: E402
 from service.demo.runner import patient_files, request_files, with_fhir_server  # noqa: E402
 from service.hooks.models import parse_hook_request  # noqa: E402
 from service.pipeline import HookOutcome, build_environment, handle_hook  # noqa: E402
-from service.registry import STANDARD_PREFETCH  # noqa: E402
+from service.registry import service_for_hook  # noqa: E402
 from service.settings import FhirSettings  # noqa: E402
 
 SYNTHEA = ROOT.parent / "shared" / "fhir-fixtures" / "synthea"
@@ -43,12 +43,12 @@ def request_for(patient_id: str, base_url: str) -> Any:
     body = with_fhir_server(json.loads(sample.read_text(encoding="utf-8")), base_url, None)
     body["context"]["patientId"] = patient_id
     del body["prefetch"]
-    return parse_hook_request(body, "order-select")
+    return parse_hook_request(body, service_for_hook("order-select"))
 
 
 def timed(env: Any, request: Any) -> tuple[float, HookOutcome]:
     started = time.perf_counter()
-    outcome = handle_hook(request, STANDARD_PREFETCH, env, datetime.now(UTC).date())
+    outcome = handle_hook(request, service_for_hook("order-select"), env, datetime.now(UTC).date())
     return (time.perf_counter() - started) * 1000, outcome
 
 

@@ -1,13 +1,17 @@
 """The Da Vinci CRD coverage-information system action, rendered from Determinations.
 
-One `update` action per in-scope order, carrying the complete draft order with one
-`ext-coverage-information` repetition per active Coverage added (existing extensions kept).
-Only content valid under both CRD 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever
-`covered` is not `not-covered`, `info-needed` exactly when something is `conditional`, a `reason`
-whenever `doc-purpose` is present, and no 2.2-only codes (`indeterminate`, `patient`,
-`detail-code`). An order that meets the policy of a payer configured for automatic approval gets
-`pa-needed=satisfied` and a PA number, unless the call forbids unsolicited determinations (CRD
-"what-if" calls set the `unsolicited-determ` option to false). Pure: dicts in, dicts out.
+One `update` action per resource that carries coverage information (every order in scope, and on
+appointment-book each booked Appointment), carrying the complete resource with one
+`ext-coverage-information` repetition per active Coverage added (existing extensions kept). An
+order no policy here addresses gets an honest "no rules here" assertion (conditional, never
+covered or not-covered). Unless the call asked for CRD 2.2, only content valid under both CRD
+2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever `covered` is not `not-covered`,
+`info-needed` exactly when something is `conditional`, a `reason` whenever `doc-purpose` is
+present, and no 2.2-only codes; a 2.2 call whose determination could not be made because the
+EHR's data could not be read gets 2.2's `indeterminate` with reason `technical`. An order that
+meets the policy of a payer configured for automatic approval gets `pa-needed=satisfied` and a PA
+number, unless the call forbids unsolicited determinations (CRD "what-if" calls set the
+`unsolicited-determ` option to false). Pure: dicts in, dicts out.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from service.codes import CPT
+from service.codes import CPT, Code
 from service.engine.model import Determination, Outcome, Status
-from service.orders import PumpOrder
+from service.references import local_reference
 from service.shapes import dicts, reference_target
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
@@ -29,11 +33,13 @@ CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
 REASON_LIMIT = 3
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 
 
 @dataclass(frozen=True)
 class CoverageJudgement:
-    """What one Coverage's payer says about one order: a Determination, or none (no rules here)."""
+    """What one Coverage's payer says about one resource: a Determination, or none, with
+    `undecided` saying why there is none (no rules here for the payer, or for the order's code)."""
 
     coverage: str
     payer: str
@@ -41,6 +47,30 @@ class CoverageJudgement:
     questionnaire: str | None = None  # canonical of the documentation form, asked for with doc-needed
     auto_approve: bool = False  # the payer approves what meets its policy and the call allows it
     dtr: bool = True  # the payer gathers documentation with DTR (doc-needed sends the EHR there)
+    undecided: str = "this service holds no intrathecal pump coverage rules for this payer"
+
+
+@dataclass(frozen=True)
+class CoverageTarget:
+    """A resource that gets coverage information, and the billing code its assertions are about."""
+
+    reference: str
+    resource: Mapping[str, Any]
+    billing: Code | None
+    judgements: tuple[CoverageJudgement, ...]
+
+
+@dataclass(frozen=True)
+class AssertionRules:
+    """What the call allows an assertion to say: the hook's permissions and the CRD version."""
+
+    asks_documentation: bool  # primary hooks may ask for documentation (never order-select, §hook-19)
+    crd_version: str = "2.0"
+
+    @property
+    def indeterminate(self) -> bool:
+        """CRD 2.2's `indeterminate` (with reason `technical`) may be used."""
+        return self.crd_version == "2.2"
 
 
 def prior_authorization_number(hook_instance: str, order: str, coverage: str) -> str:
@@ -67,6 +97,15 @@ def _missing(determination: Determination) -> str:
     return "; ".join(missing[:REASON_LIMIT]) + (f" and {more} more" if more > 0 else "")
 
 
+def _technical(determination: Determination) -> bool:
+    """Whether the determination is open because the EHR's data could not be read."""
+    return any(
+        leaf.unchecked_reason and leaf.status == Status.NOT_DOCUMENTED
+        for c in determination.criteria
+        for leaf in c.leaves()
+    )
+
+
 def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
     """No determination here: coverage and PA depend on the payer's own review."""
     return [
@@ -77,13 +116,13 @@ def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
     ], text
 
 
-def _assertion(judgement: CoverageJudgement, hook: str, pa_number: str) -> tuple[list[tuple[str, Any]], str]:
+def _assertion(
+    judgement: CoverageJudgement, rules: AssertionRules, pa_number: str
+) -> tuple[list[tuple[str, Any]], str]:
     """(sub-extension url, value) pairs beyond the common ones, and a one-line description."""
     d = judgement.determination
     if d is None:
-        return _undecided(
-            f"{judgement.payer}: this service holds no intrathecal pump coverage rules for this payer"
-        )
+        return _undecided(f"{judgement.payer}: {judgement.undecided}")
     if d.outcome == Outcome.MEETS and judgement.auto_approve:
         return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number)], (
             f"{d.payer}: meets {d.policy_title}; prior authorization satisfied, number {pa_number}"
@@ -96,18 +135,20 @@ def _assertion(judgement: CoverageJudgement, hook: str, pa_number: str) -> tuple
         text = f"{d.payer}: not covered under {d.policy_title} - not met: {_failed(d)}"
         return [("covered", "not-covered"), ("reason", text)], text
     if d.outcome == Outcome.INSUFFICIENT:
-        text = f"{d.payer}: documentation needed for {d.policy_title} - {_missing(d)}"
-        pairs: list[tuple[str, Any]] = [
-            ("covered", "conditional"),
-            ("pa-needed", "auth-needed"),
-            ("info-needed", "OTH"),
-        ]
-        # CRD §hook-19: never on order-select; and doc-needed launches DTR, so not for payers without it
-        if hook != "order-select" and judgement.dtr:
+        technical = rules.indeterminate and _technical(d)
+        if technical:
+            text = f"{d.payer}: undecided under {d.policy_title} - the EHR's data could not be read"
+            pairs: list[tuple[str, Any]] = [("covered", "indeterminate"), ("pa-needed", "auth-needed")]
+        else:
+            text = f"{d.payer}: documentation needed for {d.policy_title} - {_missing(d)}"
+            pairs = [("covered", "conditional"), ("pa-needed", "auth-needed"), ("info-needed", "OTH")]
+        # CRD §hook-19: never on secondary hooks; and doc-needed launches DTR, so not for payers without it
+        if rules.asks_documentation and judgement.dtr:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             if judgement.questionnaire:
                 pairs.append(("questionnaire", judgement.questionnaire))
-        return [*pairs, ("reason", text)], text
+        reason = {"coding": [{"system": CRD_TEMP, "code": "technical"}], "text": text} if technical else text
+        return [*pairs, ("reason", reason)], text
     return _undecided(f"{d.payer}: {d.explanation}")
 
 
@@ -117,7 +158,7 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
     if url == "billingCode":
         return {"url": url, "valueCoding": value}
     if url == "reason":
-        return {"url": url, "valueCodeableConcept": {"text": value}}
+        return {"url": url, "valueCodeableConcept": value if isinstance(value, dict) else {"text": value}}
     if url == "questionnaire":
         return {"url": url, "valueCanonical": value}
     if url == "date":
@@ -128,17 +169,22 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
 
 
 def coverage_extension(
-    judgement: CoverageJudgement, order: PumpOrder, hook: str, hook_instance: str, today: date
+    judgement: CoverageJudgement,
+    target: CoverageTarget,
+    rules: AssertionRules,
+    hook_instance: str,
+    today: date,
 ) -> tuple[dict[str, Any], str]:
-    pa_number = prior_authorization_number(hook_instance, order.reference, judgement.coverage)
-    pairs, description = _assertion(judgement, hook, pa_number)
-    billing = {"system": CPT_SYSTEM if order.code.system == CPT else HCPCS_SYSTEM, "code": order.code.code}
+    pa_number = prior_authorization_number(hook_instance, target.reference, judgement.coverage)
+    pairs, description = _assertion(judgement, rules, pa_number)
     subs = [_sub("coverage", judgement.coverage)]
     subs += [_sub(url, value) for url, value in pairs]
+    if target.billing is not None:
+        system = CPT_SYSTEM if target.billing.system == CPT else HCPCS_SYSTEM
+        subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
     subs += [
-        _sub("billingCode", billing),
         _sub("date", today.isoformat()),
-        _sub("coverage-assertion-id", assertion_id(hook_instance, order.reference, judgement.coverage)),
+        _sub("coverage-assertion-id", assertion_id(hook_instance, target.reference, judgement.coverage)),
     ]
     return {"url": EXTENSION_URL, "extension": subs}, description
 
@@ -150,7 +196,7 @@ def _coverage_of(extension: Mapping[str, Any]) -> str | None:
     """`Coverage/id` of a repetition, however the reference was written (absolute, versioned)."""
     for sub in dicts(extension.get("extension")):
         if sub.get("url") == "coverage" and (ref := reference_target(sub.get("valueReference"))):
-            return "/".join(ref.split("/_history")[0].rstrip("/").split("/")[-2:])
+            return local_reference(ref)
     return None
 
 
@@ -167,28 +213,24 @@ def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
 
 
 def coverage_actions(
-    orders: Iterable[PumpOrder],
-    judgements: Mapping[str, list[CoverageJudgement]],
-    hook: str,
-    hook_instance: str,
-    today: date,
+    targets: Iterable[CoverageTarget], rules: AssertionRules, hook_instance: str, today: date
 ) -> list[dict[str, Any]]:
-    """One `update` system action per order with at least one judged Coverage whose assertion is new
-    or changed (CRD §resp-35). An order that already carries an assertion for a Coverage (from an
-    earlier hook) gets it replaced, so each Coverage has one repetition; an unchanged one is kept as
-    it was, with its assertion id and any PA number."""
+    """One `update` system action per target with at least one judged Coverage whose assertion is
+    new or changed (CRD §resp-35). A resource that already carries an assertion for a Coverage
+    (from an earlier hook) gets it replaced, so each Coverage has one repetition; an unchanged one
+    is kept as it was, with its assertion id and any PA number."""
     actions = []
-    for order in orders:
-        per_coverage = judgements.get(order.reference, [])
+    for target in targets:
+        per_coverage = target.judgements
         if not per_coverage:
             continue
-        resource = copy.deepcopy(dict(order.resource))
+        resource = copy.deepcopy(dict(target.resource))
         existing = dicts(resource.get("extension"))
         earlier = {_coverage_of(e): e for e in existing if e.get("url") == EXTENSION_URL}
         judged = {j.coverage for j in per_coverage}
         added, descriptions, changed = [], [], False
         for judgement in per_coverage:
-            extension, description = coverage_extension(judgement, order, hook, hook_instance, today)
+            extension, description = coverage_extension(judgement, target, rules, hook_instance, today)
             before = earlier.get(judgement.coverage)
             if before is not None and (
                 _approved_elsewhere(before) or _assertion_content(before) == _assertion_content(extension)
@@ -205,7 +247,7 @@ def coverage_actions(
         actions.append(
             {
                 "type": "update",
-                "description": f"Coverage information for {order.reference}: " + " | ".join(descriptions),
+                "description": f"Coverage information for {target.reference}: " + " | ".join(descriptions),
                 "resource": resource,
             }
         )

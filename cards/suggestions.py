@@ -14,9 +14,18 @@ from service.codes import Code
 from service.engine.model import CriterionResult, Determination
 
 
-def trial_order(trial: Code, patient_id: str, implant_codes: str, today: date) -> dict[str, Any]:
-    """A draft ServiceRequest for the intrathecal trial, naming the implant it comes before."""
-    return {
+def trial_order(
+    trial: Code,
+    patient_id: str,
+    implant_codes: str,
+    today: date,
+    requester: str | None = None,
+    encounter_id: str | None = None,
+) -> dict[str, Any]:
+    """A draft ServiceRequest for the intrathecal trial, naming the implant it comes before, with
+    what the CRD ServiceRequest profile requires (status, intent, code, subject, authoredOn, and
+    the calling user as requester)."""
+    order: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": f"trial-{trial.code}-{uuid.uuid4().hex[:12]}",
         "status": "draft",
@@ -24,6 +33,13 @@ def trial_order(trial: Code, patient_id: str, implant_codes: str, today: date) -
         "code": {"coding": [{"system": CPT_SYSTEM, "code": trial.code, "display": trial.display}]},
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": today.isoformat(),
+    }
+    if requester:
+        order["requester"] = {"reference": requester}
+    if encounter_id:
+        order["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    return {
+        **order,
         "note": [
             {
                 "text": f"Intrathecal trial before the permanent implant ({implant_codes}), "
@@ -38,6 +54,8 @@ def trial_first_card(
     trials: Sequence[Code],
     patient_id: str,
     today: date,
+    requester: str | None = None,
+    encounter_id: str | None = None,
 ) -> dict[str, object]:
     """The implant orders with no trial anywhere: propose each trial code as a draft order.
 
@@ -70,7 +88,7 @@ def trial_first_card(
                     {
                         "type": "create",
                         "description": f"Add a draft order for the intrathecal trial (CPT {trial.code}).",
-                        "resource": trial_order(trial, patient_id, codes, today),
+                        "resource": trial_order(trial, patient_id, codes, today, requester, encounter_id),
                     }
                 ],
             }

@@ -38,7 +38,9 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
-    environment = build_environment(settings.fhir, catalog or load_catalog(), executor, client_factory)
+    environment = build_environment(
+        settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
+    )
     feedback = FeedbackStore(Path(settings.feedback_file) if settings.feedback_file else None)
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, feedback=feedback)
     app.register_blueprint(bp)

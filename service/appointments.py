@@ -9,14 +9,13 @@ reported, with the reason, so the answer can say what it could not check.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirError
-from service.hooks.models import ID_PATTERN
 from service.orders import DraftOrders
+from service.references import belongs_to_patient, parse_reference
 from service.shapes import contained, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
@@ -40,31 +39,24 @@ class UnreadOrder:
 def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | None, str]:
     """(`ServiceRequest/id`, "") for a reference to a ServiceRequest this call can read, (None, why
     not) for one it cannot, (None, "") for a reference to something else."""
-    path = re.sub(r"/_history/[^/]+$", "", reference.rstrip("/"))
-    parts = path.split("/")
-    if len(parts) < 2 or parts[-2] != "ServiceRequest":
+    parsed = parse_reference(reference)
+    if parsed is None:
+        return None, "the reference is not a valid FHIR reference" if "ServiceRequest/" in reference else ""
+    if parsed.type != "ServiceRequest":
         return None, ""
-    if not ID_PATTERN.fullmatch(parts[-1]):
-        return None, "the reference is not a valid FHIR reference"
-    base = "/".join(parts[:-2])
-    if base and base.rstrip("/") != (fhir_server or "").rstrip("/"):
+    if parsed.base and parsed.base.rstrip("/") != (fhir_server or "").rstrip("/"):
         return None, "it is held on another FHIR server than the one this call names"
-    return f"ServiceRequest/{parts[-1]}", ""
+    return parsed.local, ""
 
 
-def _for_patient(appointment: Mapping[str, Any], patient_id: str) -> bool:
+def for_patient(appointment: Mapping[str, Any], patient_id: str) -> bool:
     """Whether the Appointment is for the call's patient (or names no patient at all)."""
     patients = [
-        ref.rstrip("/").split("/")[-1]
+        parsed.id
         for p in dicts(appointment.get("participant"))
-        if (ref := reference_target(p.get("actor"))) and ref.rstrip("/").split("/")[-2:-1] == ["Patient"]
+        if (parsed := parse_reference(p.get("actor"))) and parsed.type == "Patient"
     ]
     return not patients or patient_id in patients
-
-
-def _belongs_to(order: Mapping[str, Any], patient_id: str) -> bool:
-    subject = reference_target(order.get("subject"))
-    return subject is None or subject.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
 
 
 def appointment_orders(
@@ -79,7 +71,7 @@ def appointment_orders(
         if appointment.get("resourceType") != "Appointment" or appointment.get("status") in CANCELLED:
             continue
         targets = [t for t in (reference_target(b) for b in dicts(appointment.get("basedOn"))) if t]
-        if targets and not _for_patient(appointment, patient_id):
+        if targets and not for_patient(appointment, patient_id):
             unread += [
                 UnreadOrder(reference_of(appointment), t, "the appointment is for another patient")
                 for t in targets
@@ -103,7 +95,7 @@ def appointment_orders(
                 if reference in found:
                     continue
                 order, reason = _read(read, reference)
-            if order is not None and not _belongs_to(order, patient_id):
+            if order is not None and not belongs_to_patient(order, patient_id, unlinked=True):
                 order, reason = None, "it is an order for another patient"
             if order is None:
                 unread.append(UnreadOrder(where, reference, reason))

@@ -54,13 +54,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         body["fhirServer"] = args.fhir_server
     service = service_for_hook(body.get("hook") if isinstance(body, dict) else None)
     try:
-        request = parse_hook_request(body, service.hook)
+        request = parse_hook_request(body, service)
     except RequestInvalid as exc:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=settings.fhir.max_workers) as executor:
         environment = build_environment(settings.fhir, load_catalog(), executor)
-        outcome = handle_hook(request, service.prefetch, environment, datetime.now(UTC).date())
+        outcome = handle_hook(request, service, environment, datetime.now(UTC).date())
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)
         return 3

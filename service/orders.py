@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from service.codes import CPT, HCPCS, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
+from service.references import local_reference, parse_reference
 from service.shapes import (
     as_dict,
     as_list,
@@ -104,8 +105,7 @@ class DraftOrders:
     def get(self, reference: str) -> dict[str, Any] | None:
         if reference in self._by_ref:
             return self._by_ref[reference]
-        tail = "/".join(reference.rstrip("/").split("/")[-2:])
-        return self._by_ref.get(tail)
+        return self._by_ref.get(local_reference(reference) or "")
 
     def in_scope(self, selections: Iterable[str] | None) -> list[dict[str, Any]]:
         """order-select: only the selected orders; order-sign (selections None): all drafts."""
@@ -134,7 +134,8 @@ def _device_for(
     if ref.startswith("#"):
         return contained(resource, ref[1:])
     found = drafts.get(ref)
-    if found is None and fetch_device is not None and ref.split("/")[-2:-1] == ["Device"]:
+    parsed = parse_reference(ref)
+    if found is None and fetch_device is not None and parsed is not None and parsed.type == "Device":
         found = fetch_device(ref)
     return found if isinstance(found, dict) and found.get("resourceType") == "Device" else None
 

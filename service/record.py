@@ -27,6 +27,7 @@ from service.facts import (
     latest_assessments,
 )
 from service.fhirdates import duration_days, parse_datetime
+from service.references import local_reference
 from service.shapes import as_dict, dicts, medication_concept, reference_of
 from service.terminology import Ingredient, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
@@ -108,7 +109,7 @@ def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
 
 def _drug(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> dict[str, Any] | None:
     """The drug of a request or statement; a referenced Medication is looked up by its `Type/id`."""
-    return medication_concept(resource, lambda ref: medications.get("/".join(ref.split("/")[-2:])))
+    return medication_concept(resource, lambda ref: medications.get(local_reference(ref) or ""))
 
 
 def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -1,19 +1,47 @@
 """The registry of CDS services this server offers; discovery is generated from it.
 
-Each service has a stable id and exactly one hook, and each id gets its own handler entry
-(never keyed by hook), in the manner of HAPI FHIR's CDS Hooks module.
+Each service has a stable id and exactly one hook, and carries its own behaviour as data (where
+its orders come from, whether it is a CRD primary hook that may approve and ask for documentation,
+which resources carry coverage information), in the manner of HAPI FHIR's CDS Hooks module: the
+pipeline reads these values and never asks which hook it is serving.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-CRD_VERSIONS = ["2.2"]
+CRD_VERSIONS = ("2.2",)  # advertised (crdver-1 allows no "2.0"); 2.0.1 clients send no requestedVersion
+ANSWERED_VERSIONS = ("2.0", "2.1", "2.2")  # what a call may request; only 2.2 gets 2.2-only content
 STANDARD_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "coverage": "Coverage?patient={{context.patientId}}&status=active",
 }
+
+
+class OrderSource(StrEnum):
+    """Where a service finds the orders it judges."""
+
+    DRAFT_ORDERS = "draftOrders"  # order-sign: every draft order of the call
+    SELECTIONS = "selections"  # order-select: the selected draft orders
+    APPOINTMENTS = "appointments"  # appointment-book: the orders the booked Appointments are based on
+    DISPATCHED = "dispatched"  # order-dispatch: the orders named, from prefetch or the EHR
+    CHART = "chart"  # encounter-start/-discharge: the patient's open pump orders in the EHR
+
+
+@dataclass(frozen=True)
+class HookBehaviour:
+    """What a service does with a call, as data the pipeline and the card renderer read."""
+
+    orders_from: OrderSource
+    primary: bool  # CRD primary hook: coverage information for every order (§hook-16)
+    may_approve: bool  # may carry an automatic approval (pa-needed=satisfied)
+    asks_documentation: bool  # may ask for documentation (doc-needed, forms; never on secondary hooks)
+    every_order: bool = True  # every order in scope gets coverage information, not only pump orders
+    on_appointments: bool = False  # coverage information also goes on each booked Appointment
+
+
 CONFIGURATION_OPTIONS = [
     {
         "code": "coverage-info",
@@ -60,6 +88,7 @@ class ServiceDefinition:
     hook: str
     title: str
     description: str
+    behaviour: HookBehaviour
     prefetch: dict[str, str] = field(default_factory=lambda: dict(STANDARD_PREFETCH))
 
     def discovery_entry(self) -> dict[str, Any]:
@@ -76,21 +105,40 @@ class ServiceDefinition:
         }
 
 
+_SECONDARY = HookBehaviour(OrderSource.SELECTIONS, primary=False, may_approve=False, asks_documentation=False)
+_PRIMARY = HookBehaviour(OrderSource.DRAFT_ORDERS, primary=True, may_approve=True, asks_documentation=True)
+_CHART = HookBehaviour(
+    OrderSource.CHART, primary=False, may_approve=False, asks_documentation=False, every_order=False
+)
+_JUDGES = "shows whether they meet the patient's payer coverage criteria, criterion by criterion, with the "
+_CODES = "intrathecal drug delivery system order (CPT 62320-62370, HCPCS E0782/E0783 and related codes)"
+
 SERVICES: tuple[ServiceDefinition, ...] = (
     ServiceDefinition(
         id="idds-crd-order-select",
         hook="order-select",
         title="Intrathecal pump coverage requirements (order select)",
-        description="When an intrathecal drug delivery system order (CPT 62320-62370, HCPCS E0782/E0783 "
-        "and related codes) is selected, shows whether it meets the patient's payer coverage criteria, "
-        "criterion by criterion, with the evidence from the chart.",
+        description=f"When an {_CODES} is selected, shows whether it meets the patient's payer coverage "
+        "criteria, criterion by criterion, with the evidence from the chart.",
+        behaviour=_SECONDARY,
     ),
     ServiceDefinition(
         id="idds-crd-order-sign",
         hook="order-sign",
         title="Intrathecal pump coverage requirements (order sign)",
-        description="When intrathecal drug delivery system orders are signed, shows whether they meet the "
-        "patient's payer coverage criteria, criterion by criterion, with the evidence from the chart.",
+        description=f"When intrathecal drug delivery system orders are signed, {_JUDGES}evidence from the "
+        "chart; every order of the call gets coverage information.",
+        behaviour=_PRIMARY,
+    ),
+    ServiceDefinition(
+        id="idds-crd-order-dispatch",
+        hook="order-dispatch",
+        title="Intrathecal pump coverage requirements (order dispatch)",
+        description=f"When intrathecal drug delivery system orders are dispatched to a performer, {_JUDGES}"
+        "evidence from the chart, as on order-sign.",
+        behaviour=HookBehaviour(
+            OrderSource.DISPATCHED, primary=True, may_approve=True, asks_documentation=True
+        ),
     ),
     ServiceDefinition(
         id="idds-crd-appointment-book",
@@ -98,7 +146,30 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         title="Intrathecal pump coverage requirements (appointment book)",
         description="When a trial or implant of an intrathecal drug delivery system is booked (an "
         "Appointment based on the pump ServiceRequest), shows whether the order meets the patient's payer "
-        "coverage criteria and records the coverage information on the ServiceRequest.",
+        "coverage criteria and records the coverage information on the Appointment and the ServiceRequest.",
+        behaviour=HookBehaviour(
+            OrderSource.APPOINTMENTS,
+            primary=True,
+            may_approve=True,
+            asks_documentation=True,
+            on_appointments=True,
+        ),
+    ),
+    ServiceDefinition(
+        id="idds-crd-encounter-start",
+        hook="encounter-start",
+        title="Intrathecal pump coverage requirements (encounter start)",
+        description="When an encounter starts, judges the patient's open intrathecal pump orders (draft or "
+        f"active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
+        behaviour=_CHART,
+    ),
+    ServiceDefinition(
+        id="idds-crd-encounter-discharge",
+        hook="encounter-discharge",
+        title="Intrathecal pump coverage requirements (encounter discharge)",
+        description="When a patient is discharged, judges the patient's open intrathecal pump orders (draft "
+        f"or active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
+        behaviour=_CHART,
     ),
 )
 

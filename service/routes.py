@@ -71,13 +71,13 @@ def call_service(service_id: str) -> Response:
     if refused is not None:
         return refused
     try:
-        hook_request = parse_hook_request(body, service.hook)
+        hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
     state = current_app.extensions["idds_crd"]
     base_url = state.settings.public_base_url or request.url_root
     outcome = handle_hook(
-        hook_request, service.prefetch, state.environment, datetime.now(UTC).date(), base_url
+        hook_request, service, state.environment, datetime.now(UTC).date(), base_url
     )
     return json_response(outcome.response, outcome.status)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.references import local_reference
 from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
 from service.yamlsource import SourceError, check_schema, load
 
@@ -119,7 +120,7 @@ def _payer_organizations(
         if ref and ref.startswith("#"):
             organization = contained(coverage, ref[1:])
         elif ref:
-            organization = organizations.get("/".join(ref.split("/")[-2:]))
+            organization = organizations.get(local_reference(ref) or "")
         found.append((payor, organization))
     return found
 

@@ -48,6 +48,7 @@ class Settings:
 
     public_base_url: str | None = None
     feedback_file: str | None = None  # JSON-lines file keeping CDS Hooks feedback across restarts
+    only_orders_with_rules: bool = False  # behind a payer's CRD gateway: no answer for orders without rules
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 

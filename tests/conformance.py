@@ -2,8 +2,11 @@
 
 It implements the server-side assertions of the Inferno Da Vinci CRD test kit (digest §7.1:
 response fields, cards, links, suggestions, system actions, coverage-information actions) and the
-coverage-information invariants of both CRD 2.0.1 and 2.2 (digest §6.3), so that what the service
-emits is valid for clients of either version. `check_response` returns a list of errors.
+coverage-information invariants of CRD 2.0.1 and 2.2 (digest §6.3): a call without
+`davinci-crd.requestedVersion` 2.2 must get content valid under both versions; a 2.2 call may get
+2.2-only codes (`indeterminate`, with a reason) and is held to the 2.2 invariants. On the primary
+hooks every order (and on appointment-book every booked Appointment) must carry coverage
+information. `check_response` returns a list of errors.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from fhir.resources.R4B import get_fhir_model_class
 
 COVERAGE_INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 ORDER_TYPES = {"DeviceRequest", "MedicationRequest", "NutritionOrder", "ServiceRequest", "VisionPrescription"}
+ONLY_2_2 = {
+    "covered": {"indeterminate"},
+    "pa-needed": {"indeterminate"},
+    "doc-needed": {"patient", "indeterminate"},
+    "info-needed": {"detail-code"},
+}
 BOTH_VERSIONS = {
     "covered": {"covered", "not-covered", "conditional"},
     "pa-needed": {"no-auth", "auth-needed", "satisfied", "performpa", "conditional"},
@@ -164,7 +173,9 @@ def _subs(extension: dict[str, Any]) -> dict[str, list[Any]]:
     return found
 
 
-def _check_coverage_information(extension: dict[str, Any], hook: str, path: str, errors: list[str]) -> None:
+def _check_coverage_information(
+    extension: dict[str, Any], hook: str, version: str, path: str, errors: list[str]
+) -> None:
     subs = _subs(extension)
     for url in subs:
         if url not in KNOWN_SUBS:
@@ -173,9 +184,10 @@ def _check_coverage_information(extension: dict[str, Any], hook: str, path: str,
         if len(subs.get(url, [])) != 1:
             errors.append(f"{path}: exactly one '{url}' required")
     for url, allowed in BOTH_VERSIONS.items():
+        permitted = allowed | ONLY_2_2.get(url, set()) if version == "2.2" else allowed
         for value in subs.get(url, []):
-            if value not in allowed:
-                errors.append(f"{path}.{url}: '{value}' is not valid under both CRD 2.0.1 and 2.2")
+            if value not in permitted:
+                errors.append(f"{path}.{url}: '{value}' is not valid under CRD {version}")
     covered = (subs.get("covered") or [None])[0]
     pa = subs.get("pa-needed", [])
     doc = subs.get("doc-needed", [])
@@ -184,8 +196,10 @@ def _check_coverage_information(extension: dict[str, Any], hook: str, path: str,
         errors.append(f"{path}: pa-needed and doc-needed repeat at most once (2.0.1)")
     if covered == "not-covered" and pa:
         errors.append(f"{path}: q2 - not-covered must not carry pa-needed")
-    if covered != "not-covered" and not pa:
+    if covered != "not-covered" and not pa and version != "2.2":
         errors.append(f"{path}: q2 (2.0.1) - pa-needed required unless not-covered")
+    if "indeterminate" in values and not subs.get("reason"):
+        errors.append(f"{path}: q9 - indeterminate needs a reason")
     if ("conditional" in values) != bool(subs.get("info-needed")):
         errors.append(f"{path}: q3 - info-needed exactly when something is conditional")
     if subs.get("questionnaire") and not doc:
@@ -199,16 +213,23 @@ def _check_coverage_information(extension: dict[str, Any], hook: str, path: str,
     for reason in subs.get("reason", []):
         if not isinstance(reason, dict) or not reason.get("text"):
             errors.append(f"{path}.reason: text required for reasons outside the value set (q7)")
-    if hook == "order-select" and set(doc) & {"clinical", "admin"}:
-        errors.append(f"{path}: CRD §hook-19 - no clinical/admin doc-needed on order-select")
+        elif reason.get("coding") and version != "2.2":
+            errors.append(f"{path}.reason: coded reasons (e.g. technical) exist only in CRD 2.2")
+    if hook in SECONDARY_HOOKS and set(doc) & {"clinical", "admin"}:
+        errors.append(f"{path}: CRD §hook-19 - no clinical/admin doc-needed on {hook}")
     for coding in subs.get("billingCode", []):
         if not isinstance(coding, dict) or not coding.get("system") or not coding.get("code"):
             errors.append(f"{path}.billingCode: system and code required")
 
 
 def _check_coverage_action(
-    action: dict[str, Any], hook: str, drafts: dict[str, dict[str, Any]], path: str, errors: list[str]
+    action: dict[str, Any],
+    request: dict[str, Any],
+    drafts: dict[str, dict[str, Any]],
+    path: str,
+    errors: list[str],
 ) -> None:
+    hook, version = request["hook"], requested_version(request)
     resource = action["resource"]
     ref = f"{resource.get('resourceType')}/{resource.get('id')}"
     if action.get("type") != "update":
@@ -216,7 +237,7 @@ def _check_coverage_action(
     if "resourceId" in action:
         errors.append(f"{path}.resourceId: not allowed on coverage information (0..0)")
     if ref not in drafts:
-        errors.append(f"{path}.resource: {ref} is not a draft order of the request")
+        errors.append(f"{path}.resource: {ref} is not an order (or booked Appointment) of the request")
         return
     original = copy.deepcopy(drafts[ref])
     updated = copy.deepcopy(resource)
@@ -232,7 +253,7 @@ def _check_coverage_action(
     ids: dict[str, str] = {}
     for i, extension in enumerate(added):
         where = f"{path}.resource.extension(coverage-information)[{i}]"
-        _check_coverage_information(extension, hook, where, errors)
+        _check_coverage_information(extension, hook, version, where, errors)
         subs = _subs(extension)
         coverage = str((subs.get("coverage") or [{}])[0])
         assertion = str((subs.get("coverage-assertion-id") or [""])[0])
@@ -252,8 +273,19 @@ def _check_fhir(resource: dict[str, Any], path: str, errors: list[str]) -> None:
         errors.append(f"{path}: not valid FHIR: {str(exc).splitlines()[0]}")
 
 
-PRIMARY_HOOKS = ("order-sign", "appointment-book")
+PRIMARY_HOOKS = ("order-sign", "order-dispatch", "appointment-book")
+SECONDARY_HOOKS = ("order-select", "encounter-start", "encounter-discharge")
 UNJUDGED = ("No active coverage found", "Coverage not checked")
+
+
+def reference_of(resource: dict[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def requested_version(request: dict[str, Any]) -> str:
+    """The CRD version whose rules an answer to `request` must follow (2.0.1 unless 2.2 is asked)."""
+    asked = (request.get("extension") or {}).get("davinci-crd.requestedVersion")
+    return "2.2" if asked == "2.2" else "2.0.1"
 
 
 def check_response(
@@ -275,8 +307,14 @@ def check_response(
         _check_card(card, f"cards[{i}]", errors)
     if orders is None:
         orders = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
-    drafts = {f"{o['resourceType']}/{o['id']}": o for o in orders}
+    appointments = [
+        e["resource"]
+        for e in request["context"].get("appointments", {}).get("entry", [])
+        if e["resource"].get("resourceType") == "Appointment"
+    ]
+    drafts = {f"{o['resourceType']}/{o['id']}": o for o in [*orders, *appointments]}
     coverage_actions = 0
+    informed: set[str] = set()
     for i, action in enumerate(body.get("systemActions", [])):
         _check_action(action, f"systemActions[{i}]", errors)
         resource = action.get("resource") if isinstance(action, dict) else None
@@ -284,9 +322,11 @@ def check_response(
             isinstance(e, dict) and e.get("url") == COVERAGE_INFO for e in resource.get("extension", [])
         ):
             coverage_actions += 1
-            if resource.get("resourceType") not in ORDER_TYPES:
+            informed.add(f"{resource.get('resourceType')}/{resource.get('id')}")
+            allowed = ORDER_TYPES | ({"Appointment"} if hook == "appointment-book" else set())
+            if resource.get("resourceType") not in allowed:
                 errors.append(f"systemActions[{i}].resource: coverage information on a non-order resource")
-            _check_coverage_action(action, hook, drafts, f"systemActions[{i}]", errors)
+            _check_coverage_action(action, request, drafts, f"systemActions[{i}]", errors)
     for i, card in enumerate(body["cards"]):
         if isinstance(card, dict) and COVERAGE_INFO in str(card):
             errors.append(f"cards[{i}]: coverage information must never be in a card (§resp-25)")
@@ -296,4 +336,11 @@ def check_response(
     already_told = any(COVERAGE_INFO in json.dumps(o.get("extension", [])) for o in orders)  # §resp-35
     if hook in PRIMARY_HOOKS and judged and not coverage_actions and not already_told:
         errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
+    if hook in PRIMARY_HOOKS and coverage_actions:
+        # appointment-book: every booked Appointment (the orders behind them may not be readable)
+        must_carry = [(reference_of(a), a) for a in appointments] if appointments else drafts.items()
+        for ref, resource in must_carry:
+            told = COVERAGE_INFO in json.dumps(resource.get("extension", []))  # §resp-35
+            if ref not in informed and not told:
+                errors.append(f"systemActions: no coverage information for {ref} (CRD §resp-29)")
     return errors

@@ -21,11 +21,11 @@ from service.codes import ASSESSMENT_SYSTEM
 from service.fhir.client import FhirClient, FhirError
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
+from service.references import belongs_to_patient, local_reference
 
 log = logging.getLogger(__name__)
 
 MAX_REFERENCE_READS = 50
-PATIENT_LINKS = ("subject", "patient", "beneficiary")
 UNSCOPED_TYPES = ("Medication", "Organization", "Patient")
 
 
@@ -140,24 +140,14 @@ def run_queries(
     return results
 
 
-def _belongs_to(resource: Mapping[str, Any], patient_id: str) -> bool:
-    for link in PATIENT_LINKS:
-        ref = resource.get(link)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return ref["reference"].rstrip("/").split("/")[-1] == patient_id and "Patient" in ref["reference"]
-    return False
-
-
 def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
     refs: list[str] = []
     for resource in resources:
         values = resource.get(element)
         for value in values if isinstance(values, list) else [values]:
-            ref = value.get("reference") if isinstance(value, dict) else None
-            if isinstance(ref, str) and "/" in ref and not ref.startswith(("#", "urn:")):
-                tail = "/".join(ref.split("/")[-2:])
-                if tail not in known and tail not in refs:
-                    refs.append(tail)
+            tail = local_reference(value)
+            if tail is not None and tail not in known and tail not in refs:
+                refs.append(tail)
     return refs[:MAX_REFERENCE_READS]
 
 
@@ -167,6 +157,11 @@ class DataGatherer:
     def __init__(self, executor: Executor | None, observation_codes: list[tuple[str, str]]) -> None:
         self._executor = executor
         self._observation_codes = observation_codes
+
+    @property
+    def executor(self) -> Executor | None:
+        """The worker pool every query of a call runs on (None: serially)."""
+        return self._executor
 
     def gather(
         self,
@@ -226,7 +221,7 @@ class DataGatherer:
             kept = [
                 r
                 for r in outcome.resources
-                if query.resource_type in UNSCOPED_TYPES or _belongs_to(r, patient_id)
+                if query.resource_type in UNSCOPED_TYPES or belongs_to_patient(r, patient_id, unlinked=False)
             ]
             if outcome.scope_ignored:
                 log.log(

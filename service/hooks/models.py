@@ -1,9 +1,10 @@
 """The validated shape of a CDS Hooks call, and the checks that produce it.
 
-Validation follows CDS Hooks 2.0 and the order-select / order-sign / appointment-book 1.0 hook
-definitions: every
-failure names the offending field (as a FHIRPath-like expression) so the edge can answer 400 with
-an OperationOutcome that tells the EHR engineer exactly what to fix. Unknown fields are ignored.
+Validation follows CDS Hooks 2.0 and the 1.0 definitions of the hooks CRD uses (order-select,
+order-sign, order-dispatch, appointment-book, encounter-start, encounter-discharge); which context
+a call must carry follows from where its service finds its orders (`OrderSource`). Every failure
+names the offending field (as a FHIRPath-like expression) so the edge can answer 400 with an
+OperationOutcome that tells the EHR engineer exactly what to fix. Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 USER_REFERENCE = re.compile(r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$")
 ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The Inferno CRD kit's own requests carry UUID-shaped instances with letters beyond f.
+HOOK_INSTANCE = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
 FHIR_BASE_URL = re.compile(r"(?i:https?)://[^\s/?#]+(/\S*)?")
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -44,12 +49,14 @@ class FhirAccess:
 
 @dataclass(frozen=True)
 class HookContext:
-    user_id: str
+    user_id: str | None  # order-dispatch names a performer instead
     patient_id: str
     encounter_id: str | None
-    draft_orders: dict[str, Any]  # appointment-book: empty, the orders come from the appointments
+    draft_orders: dict[str, Any]  # empty unless the call carries draftOrders
     selections: tuple[str, ...] | None
     appointments: dict[str, Any] | None = None  # appointment-book only
+    dispatched: tuple[str, ...] = ()  # order-dispatch: `Type/id` of the orders dispatched
+    performer: str | None = None  # order-dispatch: who the orders go to
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class HookRequest:
     context: HookContext
     prefetch: dict[str, Any]
     extension: dict[str, Any]
+    crd_version: str = "2.0"  # the CRD version whose content the answer keeps to (requestedVersion)
 
 
 def _require_string(container: dict[str, Any], key: str, path: str) -> str:
@@ -170,21 +178,63 @@ def _validate_selections(context: dict[str, Any], bundle: dict[str, Any]) -> tup
     return tuple(selections)
 
 
-def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
-    """Validate a decoded JSON body for a service bound to `expected_hook`."""
+def _validate_dispatched(context: dict[str, Any]) -> tuple[str, ...]:
+    """order-dispatch: `dispatchedOrders` (hook 1.0), or the single `order` of earlier drafts."""
+    if "dispatchedOrders" in context:
+        orders = context["dispatchedOrders"]
+        path = "context.dispatchedOrders"
+        if not isinstance(orders, list) or not orders:
+            raise RequestInvalid(path, f"{path} must be a non-empty array")
+    elif "order" in context:
+        orders, path = [context["order"]], "context.order"
+    else:
+        path = "context.dispatchedOrders"
+        raise RequestInvalid(path, f"{path} is required for order-dispatch")
+    for i, ref in enumerate(orders):
+        where = f"{path}[{i}]" if path.endswith("Orders") else path
+        if not isinstance(ref, str) or not ORDER_REFERENCE.fullmatch(ref):
+            raise RequestInvalid(where, f"{where} must be a reference of the form Type/id")
+    return tuple(dict.fromkeys(orders))
+
+
+def _requested_version(extension: dict[str, Any]) -> str:
+    """The CRD version the client asked for (`davinci-crd.requestedVersion`); 2.0 when none."""
+    requested = extension.get("davinci-crd.requestedVersion")
+    if requested is None:
+        return "2.0"
+    if requested not in ANSWERED_VERSIONS:
+        raise RequestInvalid(
+            "extension.davinci-crd.requestedVersion",
+            f"extension.davinci-crd.requestedVersion must be one of {', '.join(ANSWERED_VERSIONS)}",
+        )
+    return str(requested)
+
+
+def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
+    """Validate a decoded JSON body for `service`: its hook, and the context its order source needs."""
+    expected_hook, orders_from = service.hook, service.behaviour.orders_from
     if not isinstance(body, dict):
         raise RequestInvalid("$", "the request body must be a JSON object")
     hook = _require_string(body, "hook", "hook")
     if hook != expected_hook:
         raise RequestInvalid("hook", f"hook is '{hook}' but this service answers '{expected_hook}'")
     hook_instance = _require_string(body, "hookInstance", "hookInstance")
-    if not CANONICAL_UUID.fullmatch(hook_instance):
+    if not HOOK_INSTANCE.fullmatch(hook_instance):
         raise RequestInvalid("hookInstance", "hookInstance must be a UUID (8-4-4-4-12 hexadecimal digits)")
     fhir = _validate_fhir_access(body)
     context = _require_object(body, "context", "context")
-    user_id = _require_string(context, "userId", "context.userId")
-    if not USER_REFERENCE.fullmatch(user_id):
-        raise RequestInvalid("context.userId", "context.userId must be a reference such as Practitioner/123")
+    dispatched: tuple[str, ...] = ()
+    performer = None
+    if orders_from == OrderSource.DISPATCHED:
+        user_id = None
+        dispatched = _validate_dispatched(context)
+        performer = _require_string(context, "performer", "context.performer")
+    else:
+        user_id = _require_string(context, "userId", "context.userId")
+        if not USER_REFERENCE.fullmatch(user_id):
+            raise RequestInvalid(
+                "context.userId", "context.userId must be a reference such as Practitioner/123"
+            )
     patient_id = _require_string(context, "patientId", "context.patientId")
     if not ID_PATTERN.fullmatch(patient_id):
         raise RequestInvalid("context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/')")
@@ -193,12 +243,12 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
     if encounter_id is not None and not valid_encounter:
         raise RequestInvalid("context.encounterId", "context.encounterId must be a bare FHIR id")
     appointments = None
-    if expected_hook == "appointment-book":
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+    if orders_from == OrderSource.APPOINTMENTS:
         appointments = _validate_appointments(context)
-        bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
-    else:
+    elif orders_from in (OrderSource.DRAFT_ORDERS, OrderSource.SELECTIONS):
         bundle = _validate_bundle(context, "draftOrders")
-    selections = _validate_selections(context, bundle) if expected_hook == "order-select" else None
+    selections = _validate_selections(context, bundle) if orders_from == OrderSource.SELECTIONS else None
     prefetch = body.get("prefetch", {})
     if prefetch is None:
         prefetch = {}
@@ -211,7 +261,17 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
         hook=hook,
         hook_instance=hook_instance,
         fhir=fhir,
-        context=HookContext(user_id, patient_id, encounter_id, bundle, selections, appointments),
+        context=HookContext(
+            user_id,
+            patient_id,
+            encounter_id,
+            bundle,
+            selections,
+            appointments,
+            dispatched,
+            performer,
+        ),
         prefetch=prefetch,
         extension=extension,
+        crd_version=_requested_version(extension),
     )

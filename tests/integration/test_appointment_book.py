@@ -37,9 +37,9 @@ def test_a_booked_implant_is_judged_and_its_order_gets_the_coverage_information(
     [decision] = cards_of(body["cards"])
     assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
     assert decision["extension"]["davinci-crd.associated-resource"] == [{"reference": BOOKED_ORDER}]
-    [action] = body["systemActions"]
-    updated = action["resource"]
-    assert f"{updated['resourceType']}/{updated['id']}" == BOOKED_ORDER
+    by_target = {f"{a['resource']['resourceType']}/{a['resource']['id']}": a for a in body["systemActions"]}
+    assert set(by_target) == {BOOKED_ORDER, "Appointment/demo-meets-implant-appointment"}  # both carry it
+    updated = by_target[BOOKED_ORDER]["resource"]
     assert {k: v for k, v in updated.items() if k != "extension"} == {
         k: v for k, v in order.items() if k != "extension"
     }

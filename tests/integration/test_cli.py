@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from service.demo.fhir_server import LocalFhirServer, free_port
+from service.registry import SERVICES
 from tests.integration.conftest import FHIR_TOKEN, pointed_at, sample_request
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         ids = [s["id"] for s in discovery.json()["services"]]
-        assert ids == ["idds-crd-order-select", "idds-crd-order-sign", "idds-crd-appointment-book"]
+        assert ids == [s.id for s in SERVICES]
     finally:
         process.terminate()
         process.wait(timeout=10)

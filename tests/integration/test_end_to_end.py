@@ -135,7 +135,10 @@ def test_order_sign_answers_for_every_pump_line(
 def test_non_pump_order_gets_no_cards(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
     response = live_service.call(pointed_at("order-select-non-pump", fhir_server.base_url))
     assert response.status_code == 200
-    assert response.json() == {"cards": []}
+    body = response.json()
+    assert body["cards"] == []
+    [action] = body["systemActions"]
+    assert "no coverage rules for code 99213" in action["description"]
 
 
 def test_wrong_token_degrades_to_could_not_check(

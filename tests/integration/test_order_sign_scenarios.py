@@ -40,13 +40,11 @@ def test_every_scenario_signs_with_a_conformant_complete_answer(
         for e in body["prefetch"]["coverage"]["entry"]
         if e["resource"].get("status", "active") == "active"
     ]
-    pump_orders = {
-        f"{e['resource']['resourceType']}/{e['resource']['id']}"
-        for e in body["context"]["draftOrders"]["entry"]
-        if e["resource"]["resourceType"] != "MedicationRequest"
-    }
+    drafts = body["context"]["draftOrders"]["entry"]
+    orders = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts}
+    pump_orders = {ref for ref in orders if not ref.startswith("MedicationRequest/")}
     actions = {f"{a['resource']['resourceType']}/{a['resource']['id']}": a for a in answer["systemActions"]}
-    assert set(actions) == pump_orders
+    assert set(actions) == orders  # every order, its drug included (CRD §resp-29)
     for action in actions.values():
         repetitions = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
         covered = sorted(

@@ -14,7 +14,7 @@ from service.fhir.client import FhirClient
 from service.hooks.models import parse_hook_request
 from service.pipeline import build_environment, default_client_factory
 from service.record import PatientRecord, build_record
-from service.registry import STANDARD_PREFETCH
+from service.registry import STANDARD_PREFETCH, service_for_hook
 from service.settings import FhirSettings
 from tests.integration.conftest import FHIR_TOKEN, LiveService, SyntheaPatient, pointed_at
 
@@ -42,7 +42,7 @@ def record_for(
     catalog = load_catalog()
     settings = FhirSettings(page_size=page_size, deadline_seconds=30, timeout_seconds=20, max_pages=50)
     body = synthea_request("order-select", patient_id, fhir_server.base_url)
-    request = parse_hook_request(body, "order-select")
+    request = parse_hook_request(body, service_for_hook("order-select"))
     with ThreadPoolExecutor(max_workers=8) as pool:
         env = build_environment(settings, catalog, pool)
         client = default_client_factory(settings)(request, time.monotonic() + 30)

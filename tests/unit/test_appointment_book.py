@@ -111,6 +111,16 @@ def book(
     return answer, ehr
 
 
+def actions_on(answer: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [a for a in answer.get("systemActions", []) if a["resource"]["resourceType"] == resource_type]
+
+
+def assertion(action: dict[str, Any]) -> dict[str, Any]:
+    """The sub-extensions of the one coverage-information repetition an action carries, by url."""
+    [info] = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    return {s["url"]: next(v for k, v in s.items() if k.startswith("value")) for s in info["extension"]}
+
+
 # --------------------------------------------------------------------------- the determination
 
 
@@ -123,7 +133,9 @@ def test_a_booked_implant_gets_the_determination_of_its_order() -> None:
     assert decisions[0]["extension"]["davinci-crd.associated-resource"] == [
         {"reference": "ServiceRequest/sr-implant"}
     ]
-    [action] = answer["systemActions"]
+    [action] = actions_on(answer, "ServiceRequest")
+    [booked] = actions_on(answer, "Appointment")  # what Inferno checks: the Appointment carries it too
+    assert assertion(booked)["covered"] == "covered" and assertion(booked)["billingCode"]["code"] == "62362"
     assert action["type"] == "update"
     updated = action["resource"]
     assert {**updated, "extension": []} == {**order, "extension": []}
@@ -161,7 +173,8 @@ def test_two_appointments_for_one_order_give_one_action() -> None:
         appointment("https://ehr.example.org/fhir/ServiceRequest/sr-implant", appointment_id="apt-2"),
     )
     answer, ehr = book(body, meeting_chart(), [pump_order()])
-    assert len(answer["systemActions"]) == 1
+    assert len(actions_on(answer, "ServiceRequest")) == 1
+    assert sorted(a["resource"]["id"] for a in actions_on(answer, "Appointment")) == ["apt-1", "apt-2"]
     reads = [c for c in ehr.calls if c[0] == "read" and "ServiceRequest" in c[1]]
     assert reads == [("read", "ServiceRequest/sr-implant")]
 
@@ -179,16 +192,26 @@ def test_two_appointments_for_one_order_give_one_action() -> None:
     ids=["no-basedOn", "cancelled", "not-a-ServiceRequest"],
 )
 def test_appointments_without_a_pump_order_get_no_cards_and_no_queries(booked: dict[str, Any]) -> None:
+    """No card and no clinical query; a booked Appointment still gets honest coverage information."""
     answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
-    assert answer == {"cards": []}
+    assert answer["cards"] == []
     assert ehr.calls == []
+    for action in answer.get("systemActions", []):
+        assert action["resource"]["resourceType"] == "Appointment"
+        assert assertion(action)["covered"] == "conditional"
+        assert "holds no coverage rules" in assertion(action)["reason"]["text"]
+    assert bool(answer.get("systemActions")) == (booked["status"] != "cancelled")
 
 
 def test_an_appointment_for_another_procedure_gets_no_cards() -> None:
     other = pump_order(code="99213", order_id="sr-visit")
     answer, ehr = book(book_body(appointment("ServiceRequest/sr-visit")), meeting_chart(), [other])
-    assert answer == {"cards": []}
+    assert answer["cards"] == []
     assert not [c for c in ehr.calls if c[0] == "search"]
+    [order] = actions_on(answer, "ServiceRequest")
+    assert assertion(order)["covered"] == "conditional" and "code 99213" in assertion(order)["reason"]["text"]
+    assert "billingCode" not in assertion(order)  # no rules here: no billing code is asserted
+    assert len(actions_on(answer, "Appointment")) == 1
 
 
 # --------------------------------------------------------------------------- could not check
@@ -214,7 +237,9 @@ def test_an_order_that_cannot_be_read_is_reported_not_guessed(
     assert card["source"]["label"] == "GEHA"  # the patient's insurer, from the Coverage
     assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
     assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]
-    assert "systemActions" not in answer
+    [booked] = answer["systemActions"]
+    assert booked["resource"]["id"] == "apt-1" and assertion(booked)["covered"] == "conditional"
+    assert "could not be read" in assertion(booked)["reason"]["text"]
 
 
 def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> None:
@@ -328,13 +353,15 @@ def test_a_contained_pump_order_is_reported_and_a_contained_visit_ignored() -> N
     visit = appointment("#order")
     visit["contained"] = [{**pump_order(code="99213"), "id": "order"}]
     answer, _ = book(book_body(visit), meeting_chart(), [])
-    assert answer == {"cards": []}
+    assert answer["cards"] == []
+    assert [a["resource"]["id"] for a in answer["systemActions"]] == ["apt-1"]
 
 
 def test_rebooking_an_order_that_already_carries_the_same_assertion_sends_no_update() -> None:
     first, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [pump_order()])
-    judged = first["systemActions"][0]["resource"]
-    again, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [judged])
+    [judged] = [a["resource"] for a in actions_on(first, "ServiceRequest")]
+    [booked] = [a["resource"] for a in actions_on(first, "Appointment")]
+    again, _ = book(book_body(booked), meeting_chart(), [judged])
     assert "systemActions" not in again
     assert [c["summary"] for c in cards_of(again["cards"])] == ["GEHA: 62362 meets all 14 coverage criteria"]
 

@@ -66,10 +66,12 @@ def test_every_sample_answer_conforms(name: str) -> None:
 
 
 def test_order_sign_carries_one_coverage_action_per_order() -> None:
+    """The pump, its catheter and hardware, and its drug (which shares the pump's determination)."""
     body, _ = answer("order-sign-implant-demo-meets")
     refs = sorted(f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in body["systemActions"])
     assert refs == [
         "DeviceRequest/demo-meets-sign-dr-e0783",
+        "MedicationRequest/demo-meets-sign-mr-infusate",
         "ServiceRequest/demo-meets-sign-sr-62350",
         "ServiceRequest/demo-meets-sign-sr-62362",
     ]
@@ -151,7 +153,7 @@ BREAKERS: list[tuple[str, Breaker, str]] = [
     (
         "2.2-only code",
         lambda b: set_sub(b, "covered", "valueCode", "indeterminate"),
-        "both CRD 2.0.1 and 2.2",
+        "is not valid under CRD 2.0.1",
     ),
     (
         "questionnaire without doc-needed",
@@ -169,7 +171,7 @@ BREAKERS: list[tuple[str, Breaker, str]] = [
     (
         "unknown order",
         lambda b: b["systemActions"][0]["resource"].update(id="elsewhere"),
-        "not a draft order",
+        "is not an order (or booked Appointment) of the request",
     ),
     (
         "coverage info in a card",

@@ -56,6 +56,7 @@ def test_an_order_that_meets_is_covered_and_needs_prior_authorization() -> None:
     found = assertions(response)
     assert sorted(found) == [
         "DeviceRequest/demo-meets-sign-dr-e0783",
+        "MedicationRequest/demo-meets-sign-mr-infusate",  # the pump's drug shares its determination
         "ServiceRequest/demo-meets-sign-sr-62350",
         "ServiceRequest/demo-meets-sign-sr-62362",
     ]
@@ -63,7 +64,8 @@ def test_an_order_that_meets_is_covered_and_needs_prior_authorization() -> None:
         assert subs["covered"] == "covered"
         assert subs["pa-needed"] == "auth-needed"
         assert not {"satisfied-pa-id", "doc-needed", "info-needed"} & set(subs)
-    billing = {ref: subs[0]["billingCode"] for ref, subs in found.items()}
+    billing = {ref: subs[0].get("billingCode") for ref, subs in found.items()}
+    assert billing["MedicationRequest/demo-meets-sign-mr-infusate"] is None  # no procedure code to bill
     assert billing["DeviceRequest/demo-meets-sign-dr-e0783"] == {
         "system": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
         "code": "E0783",
@@ -72,7 +74,7 @@ def test_an_order_that_meets_is_covered_and_needs_prior_authorization() -> None:
         "system": "http://www.ama-assn.org/go/cpt",
         "code": "62362",
     }
-    assert len({subs["coverage-assertion-id"] for subs in only(response)}) == 3
+    assert len({subs["coverage-assertion-id"] for subs in only(response)}) == 4  # one per order and drug
 
 
 def test_the_update_keeps_the_draft_order_and_its_extensions() -> None:
@@ -118,7 +120,7 @@ def test_automatic_approval_gives_a_prior_authorization_number() -> None:
         assert subs["satisfied-pa-id"].startswith("IDDS-")
         assert len(subs["satisfied-pa-id"]) <= 50
         numbers.append(subs["satisfied-pa-id"])
-    assert len(set(numbers)) == 3
+    assert len(set(numbers)) == 4  # pump, catheter, hardware and the drug: one number each
     assert all("prior authorization satisfied" in a["description"] for a in response["systemActions"])
     _, again = sign_with_chart(meeting_chart(), auto_approving_catalog())
     assert [s["satisfied-pa-id"] for s in only(again)] == numbers  # same hookInstance, same numbers
@@ -186,7 +188,7 @@ def test_an_order_with_a_null_extension_is_still_judged() -> None:
     for entry in body["context"]["draftOrders"]["entry"]:
         entry["resource"]["extension"] = None
     _, response = sign_with_chart(meeting_chart(), body=body)
-    assert len(assertions(response)) == 3
+    assert len(assertions(response)) == 4
 
 
 def test_no_approval_for_an_order_only_selected() -> None:

@@ -16,7 +16,7 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
-from service.registry import STANDARD_PREFETCH
+from service.registry import STANDARD_PREFETCH, service_for_hook
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
@@ -38,7 +38,7 @@ def hook_request(body: dict[str, Any], with_server: bool = True) -> HookRequest:
             "scope": "patient/*.read",
             "subject": "idds-crd",
         }
-    return parse_hook_request(body, body["hook"])
+    return parse_hook_request(body, service_for_hook(body["hook"]))
 
 
 def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:

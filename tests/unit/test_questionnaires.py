@@ -85,7 +85,7 @@ def test_order_sign_needing_documentation_names_the_questionnaire() -> None:
     body, request = answer("order-sign-implant-demo-meets")  # prefetch only: documentation needed
     assert check_response(body, request) == []
     infos = coverage_information(body)
-    assert len(infos) == 3
+    assert len(infos) == 4  # three pump lines and their drug
     version = served("geha-idds-chronic-pain-documentation").get_json()["version"]
     assert version.startswith(f"{service_version()}+")
     expected = f"{QUESTIONNAIRE_BASE}/geha-idds-chronic-pain-documentation|{version}"

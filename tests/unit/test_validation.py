@@ -632,7 +632,7 @@ VERSION_PATTERN = re.compile(r"^[1-9]\d*\.[1-9]\d*$")
 OPTION_TYPES: dict[str, type] = {"boolean": bool, "integer": int}
 
 
-def test_discovery_lists_exactly_the_three_services(client: FlaskClient) -> None:
+def test_discovery_lists_a_service_for_every_crd_hook(client: FlaskClient) -> None:
     response = client.get("/cds-services")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
@@ -642,13 +642,24 @@ def test_discovery_lists_exactly_the_three_services(client: FlaskClient) -> None
         ("idds-crd-order-select", "order-select"),
         ("idds-crd-order-sign", "order-sign"),
         ("idds-crd-appointment-book", "appointment-book"),
+        ("idds-crd-order-dispatch", "order-dispatch"),
+        ("idds-crd-encounter-start", "encounter-start"),
+        ("idds-crd-encounter-discharge", "encounter-discharge"),
     }
-    assert len(services) == 3
+    assert len(services) == 6
 
 
-@pytest.mark.parametrize(
-    "service_id", ["idds-crd-order-select", "idds-crd-order-sign", "idds-crd-appointment-book"]
-)
+SERVICE_IDS = [
+    "idds-crd-order-select",
+    "idds-crd-order-sign",
+    "idds-crd-order-dispatch",
+    "idds-crd-appointment-book",
+    "idds-crd-encounter-start",
+    "idds-crd-encounter-discharge",
+]
+
+
+@pytest.mark.parametrize("service_id", SERVICE_IDS)
 def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
     entry = services[service_id]
@@ -684,6 +695,9 @@ def test_discovery_service_ids_are_callable(client: FlaskClient) -> None:
         "order-select": select_body,
         "order-sign": sign_body,
         "appointment-book": lambda: load_sample("appointment-book-62362-demo-meets.json"),
+        "order-dispatch": lambda: load_sample("order-dispatch-62362-demo-meets.json"),
+        "encounter-start": lambda: load_sample("encounter-start-demo-meets.json"),
+        "encounter-discharge": lambda: load_sample("encounter-discharge-demo-meets.json"),
     }
     for entry in client.get("/cds-services").get_json()["services"]:
         response = post_json(client, f"/cds-services/{entry['id']}", bodies[entry["hook"]]())
@@ -693,11 +707,29 @@ def test_discovery_service_ids_are_callable(client: FlaskClient) -> None:
 # --------------------------------------------------------------------------- no FHIR for non-pump orders
 
 
-def test_non_pump_order_returns_no_cards_and_no_fhir_query() -> None:
+def test_non_pump_order_gets_no_card_no_clinical_query_and_honest_coverage_information() -> None:
+    """CRD §resp-29: every order gets coverage information; one no policy here addresses says so
+    (conditional, never covered or not-covered) and gets no card."""
     factory = RecordingFactory(RecordingFhirClient())
     client = build_app(factory).test_client()
     body = with_fhir(non_pump_body())
     response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["cards"] == []
+    [action] = answer["systemActions"]
+    text = json.dumps(action["resource"]["extension"])
+    assert '"valueCode": "conditional"' in text and "holds no coverage rules for code 99213" in text
+    assert '"valueCode": "covered"' not in text and "not-covered" not in text
+    assert factory.client.calls == []  # the Coverage was prefetched; nothing clinical is read
+
+
+def test_behind_a_payer_gateway_orders_without_rules_get_no_answer() -> None:
+    """The `only_orders_with_rules` switch: a payer's own CRD gateway answers the other orders."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(Settings(only_orders_with_rules=True), client_factory=factory)
+    body = with_fhir(non_pump_body())
+    response = post_json(app.test_client(), SELECT_URL, body)
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
     assert len(factory.requests) == 1

@@ -1,0 +1,225 @@
+"""The respond stage: which cards, in what order, under which options, and the coverage information.
+
+Takes the call's `Decisions` and the call's configuration options and returns the CDS Hooks
+response. Everything a service does differently comes from its behaviour in the registry (may it
+approve, may it ask for documentation, does every order or each booked Appointment get coverage
+information). Pure: values in, a dict out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.coverage_information import AssertionRules, CoverageJudgement, CoverageTarget, coverage_actions
+from cards.form_completion import FormRequest, form_completion_card
+from cards.render import (
+    coverage_notice_card,
+    decision_card,
+    external_reference_card,
+    instructions_card,
+    next_steps,
+    unread_order_card,
+)
+from cards.suggestions import trial_first_card
+from service.call import Decisions
+from service.catalog import Catalog
+from service.codes import codings, concept_text
+from service.engine.model import Determination
+from service.questionnaires import canonical_of
+from service.references import local_reference
+from service.routing import Route
+from service.shapes import dicts, reference_of
+
+DEFAULT_MAX_CARDS = 10  # as advertised in discovery (service/registry.py)
+SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
+CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
+
+
+def _max_cards(config: dict[str, Any]) -> int:
+    value = config.get("max-cards")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return DEFAULT_MAX_CARDS
+
+
+def _payer_label(routes: tuple[Route, ...]) -> str:
+    """The insurer name(s) a card not about one payer's decision is labelled with."""
+    return ", ".join(dict.fromkeys(r.payer_display for r in routes)) or SERVICE_LABEL
+
+
+def _auto_approves(route: Route, decisions: Decisions) -> bool:
+    """The route's payer approves what meets its policy, and this call allows it."""
+    return decisions.approvals and route.payer is not None and route.payer.auto_approval
+
+
+def _without_dtr(route: Route) -> bool:
+    return route.payer is not None and not route.payer.uses_dtr
+
+
+def respond(decisions: Decisions, config: dict[str, Any], base_url: str, catalog: Catalog) -> dict[str, Any]:
+    """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions."""
+    cards = _decision_cards(decisions, config, base_url, catalog) + _notices(decisions)
+    response: dict[str, Any] = {"cards": cards[: _max_cards(config)]}
+    rules = AssertionRules(decisions.call.behaviour.asks_documentation, decisions.request.crd_version)
+    actions = coverage_actions(_targets(decisions), rules, decisions.request.hook_instance, decisions.today)
+    if actions:
+        response["systemActions"] = actions
+    return response
+
+
+def _notices(decisions: Decisions) -> list[dict[str, Any]]:
+    """Cards that say what was not checked: unreadable orders, Coverages without rules here."""
+    call = decisions.call
+    notices = [unread_order_card(u, _payer_label(decisions.routes)) for u in call.unread]
+    if call.pump_orders:
+        unjudged = [r for r in decisions.routes if r.policy_id is None]
+        notices += [coverage_notice_card(r, call.pump_orders) for r in unjudged]
+        if not decisions.routes:
+            notices.append(coverage_notice_card(None, call.pump_orders))
+    return notices
+
+
+def _decision_cards(
+    decisions: Decisions, config: dict[str, Any], base_url: str, catalog: Catalog
+) -> list[dict[str, Any]]:
+    """Decision cards first, then orders to add and what to document or do next, then the policy links."""
+    determinations = decisions.determinations
+    cards = [decision_card(d) for d in determinations]
+    if config.get("clinical-reminder") is not False:
+        cards += _trial_first_cards(decisions, catalog)
+        if decisions.call.behaviour.asks_documentation:
+            cards += _form_completion_cards(decisions)
+        same_steps: dict[tuple[str, str, tuple[str, ...]], list[Determination]] = {}
+        for d in determinations:
+            its_routes = [r for r in decisions.routes if r.coverage in d.coverages]
+            approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
+            headline, steps = next_steps(d, approved)
+            same_steps.setdefault((d.policy_id, headline, steps), []).append(d)
+        cards += [
+            instructions_card(group, headline, steps) for (_, headline, steps), group in same_steps.items()
+        ]
+    if config.get("guideline") is not False:
+        seen: set[str] = set()
+        for d in determinations:
+            if d.policy_id not in seen:
+                seen.add(d.policy_id)
+                policy = catalog.policies[d.policy_id]
+                cards.append(external_reference_card(d, f"{base_url}/policies/{d.policy_id}", policy.url))
+    return cards
+
+
+def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:
+    """One card for the implant orders (pump, hardware) of a call when a payer wants a trial that
+    never happened: the trial comes once before the whole implant, however many lines it has."""
+    if not decisions.trial_missing:
+        return []
+    context = decisions.request.context
+    requester = context.user_id or context.performer
+    return [
+        trial_first_card(
+            decisions.trial_missing,
+            catalog.order_codes.trial_first,
+            context.patient_id,
+            decisions.today,
+            requester,
+            context.encounter_id,
+        )
+    ]
+
+
+def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:
+    """For payers without DTR, one form-completion card per form an order needs (CRD §resp-59)."""
+    by_form: dict[str, tuple[dict[str, Any], dict[str, Any], list[Determination]]] = {}
+    for d in decisions.determinations:
+        route = next((r for r in decisions.routes if r.coverage in d.coverages and _without_dtr(r)), None)
+        form = decisions.forms.get((d.order_reference, d.policy_id)) if route is not None else None
+        if route is None or form is None:
+            continue
+        requester = route.payer_reference or {"type": "Organization", "display": route.payer_display}
+        by_form.setdefault(form["id"], (form, requester, []))[2].append(d)
+    context = decisions.request.context
+    return [
+        form_completion_card(
+            FormRequest(form, group, requester, context.patient_id, context.encounter_id, decisions.today)
+        )
+        for form, requester, group in by_form.values()
+    ]
+
+
+def _judgements(decisions: Decisions, order_reference: str) -> tuple[CoverageJudgement, ...]:
+    """What each active Coverage's payer says about one pump order (no determination: no rules here)."""
+    by_key = {(d.order_reference, cov): d for d in decisions.determinations for cov in d.coverages}
+    judgements = []
+    for route in decisions.routes:
+        d = by_key.get((order_reference, route.coverage))
+        form = decisions.forms.get((d.order_reference, d.policy_id)) if d else None
+        judgements.append(
+            CoverageJudgement(
+                route.coverage,
+                route.payer_display,
+                d,
+                canonical_of(form) if form else None,
+                _auto_approves(route, decisions),
+                dtr=not _without_dtr(route),
+            )
+        )
+    return tuple(judgements)
+
+
+def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
+    """Every Coverage's honest answer for a resource no policy here addresses."""
+    text = f"this service holds no coverage rules for {what}; the payer's own requirements apply"
+    return tuple(CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes)
+
+
+def _code_words(resource: dict[str, Any]) -> str:
+    """How a resource's code reads in a 'no rules for …' reason: its first coding, else its text."""
+    for element in CODE_ELEMENTS:
+        concept = resource.get(element)
+        concept = dicts(concept)[0] if isinstance(concept, list) and dicts(concept) else concept
+        coded = next(iter(codings(concept)), None)
+        if coded is not None:
+            return f"code {coded.code}" + (f" ({coded.display})" if coded.display else "")
+        if text := concept_text(concept):
+            return f"'{text}'"
+    return f"{resource.get('resourceType')} {resource.get('id')}"
+
+
+def _targets(decisions: Decisions) -> list[CoverageTarget]:
+    """Every resource that gets coverage information: each pump order its own determination, the
+    other orders of its episode the principal order's, any other order and booked Appointment an
+    honest "no rules here" (or the pump order it is based on)."""
+    if not decisions.routes:
+        return []
+    call = decisions.call
+    pumps = {o.reference: o for o in call.pump_orders}
+    targets = []
+    for resource in call.in_scope:
+        reference = reference_of(resource)
+        if reference in pumps:
+            judged = _judgements(decisions, reference)
+            targets.append(CoverageTarget(reference, resource, pumps[reference].code, judged))
+        elif reference in decisions.episode_orders:
+            judged = _judgements(decisions, decisions.episode_orders[reference])
+            targets.append(CoverageTarget(reference, resource, None, judged))
+        else:
+            unaddressed = _no_rules(decisions, _code_words(resource))
+            targets.append(CoverageTarget(reference, resource, None, unaddressed))
+    for appointment in call.appointments:
+        based_on = [local_reference(b) for b in dicts(appointment.get("basedOn"))]
+        pump = next((pumps[ref] for ref in based_on if ref in pumps), None)
+        reference = reference_of(appointment)
+        unread = next((u for u in call.unread if u.appointment == reference), None)
+        if pump is not None:
+            judged = _judgements(decisions, pump.reference)
+            targets.append(CoverageTarget(reference, appointment, pump.code, judged))
+        elif unread is not None:
+            text = f"the order it is based on could not be read ({unread.reason}), so it was not checked"
+            not_checked = tuple(
+                CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes
+            )
+            targets.append(CoverageTarget(reference, appointment, None, not_checked))
+        else:
+            unaddressed = _no_rules(decisions, _code_words(appointment))
+            targets.append(CoverageTarget(reference, appointment, None, unaddressed))
+    return targets

@@ -1,0 +1,55 @@
+"""The plain values that cross the three stages of a hook call: gather → decide → respond.
+
+`CallData` is everything the call's I/O produced (orders, devices, prefetch and query results);
+`Decisions` is what the pure decision stage made of it (record, routes, determinations, what is
+missing). The card renderer takes `Decisions` and nothing else from the call, so each stage can be
+tested with values in and values out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from service.appointments import UnreadOrder
+from service.engine.model import CriterionResult, Determination
+from service.fhir.gather import GatheredData
+from service.hooks.models import HookRequest
+from service.orders import DraftOrders, PumpOrder
+from service.registry import HookBehaviour
+from service.routing import Route
+
+
+@dataclass(frozen=True)
+class CallData:
+    """What gather found for one call; `data` is None when nothing needed fetching."""
+
+    request: HookRequest
+    behaviour: HookBehaviour
+    drafts: DraftOrders  # every order the call is about (context for episodes and infusates)
+    in_scope: tuple[dict[str, Any], ...]  # the order resources that are judged
+    pump_orders: tuple[PumpOrder, ...]
+    unread: tuple[UnreadOrder, ...] = ()
+    appointments: tuple[dict[str, Any], ...] = ()  # booked Appointments that carry coverage information
+    data: GatheredData | None = None
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What the call decided: per (order, policy) Determinations and everything cards need beside."""
+
+    call: CallData
+    today: date
+    routes: tuple[Route, ...] = ()
+    determinations: tuple[Determination, ...] = ()
+    episode_orders: Mapping[str, str] = field(default_factory=dict)  # other order → pump order it joins
+    trial_missing: tuple[tuple[Determination, tuple[CriterionResult, ...]], ...] = ()
+    forms: Mapping[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
+    approvals: bool = False  # automatic approvals may be given in this call
+    missing_required: Mapping[str, str] = field(default_factory=dict)  # → 412
+
+    @property
+    def request(self) -> HookRequest:
+        return self.call.request

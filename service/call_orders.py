@@ -1,0 +1,152 @@
+"""The orders a hook call is about, read from wherever its service finds them.
+
+The registry says where each service's orders come from (`OrderSource`); this module turns that
+into the same two values for every hook: the Bundle of orders the call judges, and the orders it
+could not use (with the reason, so the answer can say what it could not check). All reads go
+through the call's FHIR client, whose deadline bounds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
+from service.fhir.client import FhirClient
+from service.fhir.gather import Query, run_queries
+from service.hooks.models import HookRequest
+from service.references import belongs_to_patient
+from service.registry import OrderSource
+from service.shapes import dicts, reference_of
+
+OPEN_ORDER_STATUSES = "draft,active"
+CHART_ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
+
+OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
+
+
+def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def _prefetched(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every resource the EHR prefetched, by `Type/id` (Bundles opened)."""
+    found: dict[str, dict[str, Any]] = {}
+    for value in prefetch.values():
+        if not isinstance(value, dict):
+            continue
+        resources = [e.get("resource") for e in dicts(value.get("entry"))] if value.get("entry") else [value]
+        for resource in resources:
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                found.setdefault(reference_of(resource), resource)
+    return found
+
+
+def _dispatched(
+    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+) -> OrdersOfCall:
+    """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
+    patient = request.context.patient_id
+    prefetched = _prefetched(request.prefetch)
+    found: list[dict[str, Any]] = []
+    unread: list[UnreadOrder] = []
+    to_read: list[str] = []
+    for reference in request.context.dispatched:
+        if reference in prefetched:
+            found.append(prefetched[reference])
+        else:
+            to_read.append(reference)
+    if to_read and client is None:
+        unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
+    elif to_read and client is not None:
+        queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
+        for reference, outcome in run_queries(client, queries, executor, deadline).items():
+            order = outcome.resources[0] if outcome.resources else None
+            if outcome.error is not None:
+                why = f"the EHR's FHIR server did not return it ({outcome.error})"
+                unread.append(UnreadOrder(reference, reference, why))
+            elif order is None or reference_of(order) != reference:
+                unread.append(UnreadOrder(reference, reference, "the EHR's FHIR server does not have it"))
+            else:
+                found.append(order)
+    kept = [o for o in found if belongs_to_patient(o, patient, unlinked=True)]
+    unread += [
+        UnreadOrder(reference_of(o), reference_of(o), "it is an order for another patient")
+        for o in found
+        if o not in kept
+    ]
+    return _bundle(kept), unread
+
+
+def _chart(
+    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+) -> OrdersOfCall:
+    """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR."""
+    if client is None:
+        return _bundle([]), []
+    patient = request.context.patient_id
+    queries = [
+        Query(t, t, params={"patient": patient, "status": OPEN_ORDER_STATUSES}) for t in CHART_ORDER_TYPES
+    ]
+    found = [
+        r
+        for outcome in run_queries(client, queries, executor, deadline).values()
+        for r in outcome.resources
+        if r.get("status") in OPEN_ORDER_STATUSES.split(",")
+        and belongs_to_patient(r, patient, unlinked=False)
+    ]
+    return _bundle(found), []
+
+
+def _appointments(
+    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+) -> OrdersOfCall:
+    assert request.context.appointments is not None  # validated for appointment-book
+    return appointment_orders(
+        request.context.appointments,
+        request.context.patient_id,
+        client.read if client else None,
+        request.fhir.server,
+    )
+
+
+def _draft_orders(
+    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+) -> OrdersOfCall:
+    return request.context.draft_orders, []
+
+
+Reader = Callable[[HookRequest, FhirClient | None, Executor | None, float], OrdersOfCall]
+READERS: dict[OrderSource, Reader] = {
+    OrderSource.DRAFT_ORDERS: _draft_orders,
+    OrderSource.SELECTIONS: _draft_orders,
+    OrderSource.APPOINTMENTS: _appointments,
+    OrderSource.DISPATCHED: _dispatched,
+    OrderSource.CHART: _chart,
+}
+
+
+def orders_of_call(
+    source: OrderSource,
+    request: HookRequest,
+    client: FhirClient | None,
+    executor: Executor | None,
+    deadline: float,
+) -> OrdersOfCall:
+    """(the Bundle of the orders the call judges, the orders it could not use)."""
+    return READERS[source](request, client, executor, deadline)
+
+
+def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:
+    """appointment-book: the Appointments being booked for this patient (not cancelled)."""
+    bundle = request.context.appointments or {}
+    return [
+        a
+        for e in dicts(bundle.get("entry"))
+        if isinstance(a := e.get("resource"), dict)
+        and a.get("resourceType") == "Appointment"
+        and a.get("status") not in CANCELLED
+        and for_patient(a, request.context.patient_id)
+    ]
+

@@ -1,0 +1,64 @@
+"""FHIR references, read one way everywhere: `Type/id`, versioned, or absolute.
+
+EHRs write the same reference as `Patient/1`, `Patient/1/_history/3` or
+`https://ehr.example/fhir/Patient/1`; comparing such strings by hand in each module gave eight
+slightly different rules. `parse_reference` is the one reading, and `belongs_to_patient` the one
+answer to "is this resource about the call's patient".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.shapes import reference_target
+
+_REFERENCE = re.compile(
+    r"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
+    r"(?:/_history/(?P<version>[A-Za-z0-9\-.]{1,64}))?/?$"
+)
+PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
+
+
+@dataclass(frozen=True)
+class Reference:
+    type: str
+    id: str
+    base: str | None = None  # the server an absolute reference names
+    version: str | None = None
+
+    @property
+    def local(self) -> str:
+        """`Type/id`, whatever form the reference was written in."""
+        return f"{self.type}/{self.id}"
+
+
+def parse_reference(value: Any) -> Reference | None:
+    """A literal reference string (or a Reference element) read; None for a contained (`#id`),
+    `urn:` or malformed one."""
+    text = reference_target(value) if isinstance(value, Mapping) else value
+    if not isinstance(text, str):
+        return None
+    match = _REFERENCE.match(text.strip())
+    if match is None:
+        return None
+    return Reference(match["type"], match["id"], match["base"], match["version"])
+
+
+def local_reference(value: Any) -> str | None:
+    """`Type/id` of a reference string or element, however written; None when it has none."""
+    parsed = parse_reference(value)
+    return parsed.local if parsed else None
+
+
+def belongs_to_patient(resource: Mapping[str, Any], patient_id: str, unlinked: bool) -> bool:
+    """Whether `resource` is about Patient/`patient_id`: its first patient link (subject, patient,
+    beneficiary, for) must name that patient. `unlinked` is the answer for a resource with no such
+    link (an order handed over by id may omit it; a search result may not)."""
+    for link in PATIENT_LINKS:
+        if link in resource:
+            parsed = parse_reference(resource[link])
+            return parsed is not None and parsed.local == f"Patient/{patient_id}"
+    return unlinked

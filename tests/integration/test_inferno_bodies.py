@@ -1,0 +1,115 @@
+"""A CRD conformance run's own requests: every request body of the Inferno Da Vinci CRD test kit
+(`../shared/inferno-crd/`), replayed against the service with the kit's test data loaded into the
+local FHIR server. None of these orders is a pump order: they are what any CRD server receives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from service.demo.fhir_server import LocalFhirServer
+from service.registry import SERVICES
+from tests.conformance import COVERAGE_INFO
+from tests.integration.conftest import FHIR_TOKEN, LiveService
+
+INFERNO_DIR = Path(__file__).resolve().parents[3] / "shared" / "inferno-crd"
+PRESET = sorted((INFERNO_DIR / "preset-bodies").glob("*.json"))  # patients and Coverages in the test data
+SPEC = sorted((INFERNO_DIR / "spec-fixtures").glob("*_hook_request.json"))  # examples on no server
+SERVED = {s.hook for s in SERVICES}
+PRIMARY_HOOKS = ("order-sign", "order-dispatch", "appointment-book")
+
+
+@pytest.fixture(scope="module")
+def inferno_server(fhir_server: LocalFhirServer) -> LocalFhirServer:
+    bundle = INFERNO_DIR / "crd_transaction_bundle.json"
+    if not bundle.is_file():
+        pytest.skip(f"the Inferno CRD test data is not beside the repository (looked in {INFERNO_DIR})")
+    fhir_server.load_file(bundle)
+    return fhir_server
+
+
+def replayed(path: Path, server: LocalFhirServer) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    body["fhirServer"] = server.base_url
+    if isinstance(body.get("fhirAuthorization"), dict):
+        body["fhirAuthorization"]["access_token"] = FHIR_TOKEN
+    return body
+
+
+def held_orders(body: dict[str, Any], server: LocalFhirServer) -> list[dict[str, Any]] | None:
+    """The orders an update may target beyond draftOrders, as the FHIR server holds them: what the
+    Appointments are based on, or what is dispatched (None: only the draft orders)."""
+    context = body["context"]
+    references = [
+        b["reference"]
+        for e in context.get("appointments", {}).get("entry", [])
+        for b in e["resource"].get("basedOn", [])
+    ] + context.get("dispatchedOrders", [context["order"]] if "order" in context else [])
+    if not references:
+        return None
+    prefetched = {
+        f"{v['resourceType']}/{v['id']}": v for v in body.get("prefetch", {}).values() if "id" in v
+    }  # order-dispatch: the dispatched order as the EHR prefetched it is the one to update
+    headers = {"Authorization": f"Bearer {FHIR_TOKEN}"}
+    held = [prefetched[ref] for ref in references if ref in prefetched]
+    found = [
+        requests.get(f"{server.base_url}/{ref}", headers=headers, timeout=10)
+        for ref in references
+        if ref not in prefetched
+    ]
+    return held + [r.json() for r in found if r.status_code == 200]
+
+
+def _informed(answer: dict[str, Any]) -> set[str]:
+    return {
+        f"{a['resource']['resourceType']}/{a['resource']['id']}"
+        for a in answer.get("systemActions", [])
+        if COVERAGE_INFO in json.dumps(a["resource"].get("extension", []))
+    }
+
+
+@pytest.mark.parametrize("path", PRESET, ids=[p.stem for p in PRESET])
+def test_every_inferno_request_is_answered_with_coverage_information_for_every_order(
+    path: Path, inferno_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    body = replayed(path, inferno_server)
+    response = live_service.call(body, held_orders(body, inferno_server))  # checked for conformance
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    context = body["context"]
+    informed = _informed(answer)
+    if body["hook"] in PRIMARY_HOOKS:
+        assert answer.get("systemActions"), "Inferno requires systemActions on the primary hooks"
+    for entry in context.get("draftOrders", {}).get("entry", []):
+        resource = entry["resource"]
+        assert f"{resource['resourceType']}/{resource['id']}" in informed
+    for entry in context.get("appointments", {}).get("entry", []):
+        assert f"Appointment/{entry['resource']['id']}" in informed
+    for reference in context.get("dispatchedOrders", [context["order"]] if "order" in context else []):
+        assert reference in informed
+    assert answer["cards"] == [], "no card for orders no policy here addresses"
+
+
+SPEC_CALLS = [p for p in SPEC if json.loads(p.read_text(encoding="utf-8"))["hook"] in SERVED]
+
+
+@pytest.mark.parametrize("path", SPEC_CALLS, ids=[p.stem for p in SPEC_CALLS])
+def test_the_kits_example_requests_are_answered_conformantly(
+    path: Path, inferno_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    """The kit's spec examples name a patient the test data does not hold (no Coverage can be
+    found, so no coverage information can be given): answered 200, conformant, never a 5xx."""
+    body = replayed(path, inferno_server)
+    response = live_service.call(body, held_orders(body, inferno_server))
+    assert response.status_code == 200, response.text
+
+
+def test_there_are_inferno_bodies_for_every_primary_hook() -> None:
+    if not PRESET:
+        pytest.skip("the Inferno CRD test data is not beside the repository")
+    hooks = {json.loads(p.read_text(encoding="utf-8"))["hook"] for p in PRESET}
+    assert set(PRIMARY_HOOKS) <= hooks
