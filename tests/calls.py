@@ -1,15 +1,23 @@
-"""Calling the service the way an EHR does, against a fake FHIR server holding a given chart."""
+"""Calling the service the way an EHR does: the packaged sample requests from prefetch alone, or
+any call against a fake FHIR server holding a given chart."""
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from typing import Any
+
+from flask import Flask
 
 from service.app import create_app
 from service.catalog import Catalog
+from service.demo.runner import request_files
 from service.fhir.client import SearchResult
 from service.settings import Settings
+from tests.builders import catalog
 from tests.conformance import check_response
-from tests.unit.test_validation import (
+from tests.support import (
+    SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
     post_json,
@@ -50,3 +58,37 @@ def sign_with_chart(
     body: dict[str, Any] = response.get_json()
     assert check_response(body, request) == []
     return request, body
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A packaged sample request by file stem (service/demo/data/requests)."""
+    path = next(p for p in request_files() if p.stem == name)
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return body
+
+
+@cache
+def prefetch_app() -> Flask:
+    """One app for the answers from prefetch only (no FHIR server), built once per test run."""
+    return create_app(Settings(), catalog())
+
+
+def answer(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The service's answer to a sample request, from prefetch only (no FHIR server)."""
+    request = sample(name)
+    response = prefetch_app().test_client().post(f"/cds-services/idds-crd-{request['hook']}", json=request)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.get_json()
+    return body, request
+
+
+def cards_for(
+    body: dict[str, Any], url: str = SIGN_URL, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """The cards of a call to `url` against a FHIR server that holds nothing for the patient."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(settings or Settings(), catalog(), client_factory=factory)
+    response = post_json(app.test_client(), url, with_fhir(body))
+    assert response.status_code == 200
+    cards: list[dict[str, Any]] = response.get_json()["cards"]
+    return cards

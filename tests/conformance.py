@@ -282,6 +282,14 @@ def reference_of(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
+def _dispatched_from_prefetch(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """order-dispatch: the dispatched orders the EHR prefetched (what an update must leave unchanged)."""
+    context = request["context"]
+    dispatched = set(context.get("dispatchedOrders", [context["order"]] if "order" in context else []))
+    prefetched = [v for v in (request.get("prefetch") or {}).values() if isinstance(v, dict)]
+    return [r for r in prefetched if reference_of(r) in dispatched]
+
+
 def requested_version(request: dict[str, Any]) -> str:
     """The CRD version whose rules an answer to `request` must follow (2.0.1 unless 2.2 is asked)."""
     asked = (request.get("extension") or {}).get("davinci-crd.requestedVersion")
@@ -307,6 +315,7 @@ def check_response(
         _check_card(card, f"cards[{i}]", errors)
     if orders is None:
         orders = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
+        orders += _dispatched_from_prefetch(request)
     appointments = [
         e["resource"]
         for e in request["context"].get("appointments", {}).get("entry", [])

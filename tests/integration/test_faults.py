@@ -17,6 +17,7 @@ import pytest
 from service.app import create_app
 from service.demo.fhir_server import free_port
 from service.settings import FhirSettings, Settings
+from tests.builders import catalog
 from tests.conformance import check_response
 from tests.integration.conftest import pointed_at
 
@@ -87,7 +88,7 @@ def app_client() -> Iterator[Any]:
     settings = Settings(
         fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, max_pages=1000)
     )
-    yield create_app(settings).test_client()
+    yield create_app(settings, catalog()).test_client()
 
 
 def call(client: Any, base_url: str, prefetch: bool = True) -> tuple[Any, float]:

@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import pytest
-from flask import Flask
 
-from service.app import create_app
 from service.demo.runner import request_files
-from service.settings import Settings
+from tests.calls import answer
 from tests.conformance import COVERAGE_INFO, check_response
-
-
-def sample(name: str) -> dict[str, Any]:
-    path = next(p for p in request_files() if p.stem == name)
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return body
-
-
-@cache
-def app() -> Flask:
-    return create_app(Settings())
-
-
-def answer(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The service's answer to a sample request, from prefetch only (no FHIR server)."""
-    request = sample(name)
-    client = app().test_client()
-    response = client.post(f"/cds-services/idds-crd-{request['hook']}", json=request)
-    assert response.status_code == 200
-    return response.get_json(), request
 
 
 def coverage_subs(body: dict[str, Any]) -> list[dict[str, Any]]:

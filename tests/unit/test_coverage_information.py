@@ -18,7 +18,7 @@ from service.settings import Settings
 from tests.builders import ICD, cards_of, catalog, condition, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
-from tests.unit.test_validation import select_body, sign_body
+from tests.support import select_body, sign_body
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
 

@@ -16,7 +16,7 @@ from service.catalog import Catalog
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
-from tests.unit.test_validation import sign_body
+from tests.support import sign_body
 
 GAPS = ("it-trial-side-effects", "it-trial-patient-acceptance")
 NEEDS_ANSWERS = without_codes(meeting_chart(), *GAPS)

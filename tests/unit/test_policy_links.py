@@ -14,35 +14,21 @@ from service.app import create_app
 from service.engine.model import Status
 from service.settings import Settings
 from tests.builders import ICD, cards_of, catalog, condition, determine, infusate_request, meeting_chart
+from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
-from tests.unit.test_validation import (
+from tests.support import (
     SELECT_URL,
-    SIGN_URL,
-    RecordingFactory,
-    RecordingFhirClient,
-    post_json,
     select_body,
     sign_body,
-    with_fhir,
 )
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 POLICY_IDS = sorted(catalog().policies)
 
 
-def answer(
-    body: dict[str, Any], url: str = SIGN_URL, settings: Settings | None = None
-) -> list[dict[str, Any]]:
-    app = create_app(settings or Settings(), client_factory=RecordingFactory(RecordingFhirClient()))
-    response = post_json(app.test_client(), url, with_fhir(body))
-    assert response.status_code == 200
-    cards: list[dict[str, Any]] = response.get_json()["cards"]
-    return cards
-
-
 @pytest.fixture(scope="module")
 def app() -> Flask:
-    return create_app(Settings())
+    return create_app(Settings(), catalog())
 
 
 # --------------------------------------------------------------------------- the policy page

@@ -14,15 +14,14 @@ from service.questionnaires import QUESTIONNAIRE_BASE, questionnaire, questionna
 from service.settings import Settings
 from service.version import service_version
 from tests.builders import ICD, catalog, condition, determine, meeting_chart, statuses, without_codes
-from tests.calls import sign_with_chart
+from tests.calls import answer, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
-from tests.unit.test_conformance_checker import answer
 
 POLICY_IDS = sorted(catalog().policies)
 
 
 def served(resource_id: str) -> Any:
-    return create_app(Settings()).test_client().get(f"/fhir/Questionnaire/{resource_id}")
+    return create_app(Settings(), catalog()).test_client().get(f"/fhir/Questionnaire/{resource_id}")
 
 
 @pytest.mark.parametrize("policy_id", POLICY_IDS)

@@ -20,9 +20,9 @@ from tests.builders import (
     service_request,
     without_codes,
 )
+from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
-from tests.unit.test_policy_links import answer
-from tests.unit.test_validation import sign_body
+from tests.support import sign_body
 
 NO_TRIAL = without_codes(meeting_chart(), "62324")
 

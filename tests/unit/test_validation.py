@@ -10,7 +10,6 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,113 +17,36 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-import service
 from service.app import create_app
-from service.fhir.client import FhirError, SearchResult
-from service.hooks.models import HookRequest
+from service.fhir.client import FhirError
 from service.settings import Settings
-from tests.builders import cards_of
-
-REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
-SELECT_URL = "/cds-services/idds-crd-order-select"
-SIGN_URL = "/cds-services/idds-crd-order-sign"
-SELECTED_ORDER = "ServiceRequest/demo-meets-select-sr-62362"
-FHIR_SERVER = "https://ehr.example.org/fhir"
-TOKEN = "tok-7f3c1a9e-SECRET-b2d4"
-MISSING = object()
-
-JsonPath = tuple[str | int, ...]
-ClientFactory = Callable[[HookRequest, float], Any]
-
-
-# --------------------------------------------------------------------------- builders
-
-
-def load_sample(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((REQUESTS_DIR / name).read_text(encoding="utf-8"))
-    return body
-
-
-def select_body() -> dict[str, Any]:
-    """A valid order-select body: one selected CPT 62362 ServiceRequest plus an infusate."""
-    return load_sample("order-select-62362-demo-meets.json")
-
-
-def sign_body() -> dict[str, Any]:
-    """A valid order-sign body (no selections): 62362, 62350, E0783 and an infusate."""
-    return load_sample("order-sign-implant-demo-meets.json")
-
-
-def non_pump_body() -> dict[str, Any]:
-    return load_sample("order-select-non-pump.json")
-
-
-def with_fhir(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
-    body["fhirServer"] = FHIR_SERVER
-    body["fhirAuthorization"] = {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 30,
-        "scope": "patient/*.read",
-        "subject": "idds-crd",
-    }
-    return body
-
-
-def mutate(body: dict[str, Any], path: JsonPath, value: Any) -> dict[str, Any]:
-    """Set (or, with MISSING, delete) the element at `path`; returns the same body."""
-    target: Any = body
-    for key in path[:-1]:
-        target = target[key]
-    if value is MISSING:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return body
-
-
-def post_json(client: FlaskClient, url: str, body: Any) -> TestResponse:
-    return client.post(url, data=json.dumps(body), content_type="application/json")
-
-
-def no_client(request: HookRequest, deadline: float) -> None:
-    return None
-
-
-class RecordingFhirClient:
-    """Stands in for FhirClient: records every search/read; optionally fails every call."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.error = error
-
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
-        self.calls.append(("search", (resource_type, dict(params))))
-        if self.error is not None:
-            raise self.error
-        return SearchResult([], [], 1)
-
-    def read(self, reference: str) -> dict[str, Any] | None:
-        self.calls.append(("read", reference))
-        if self.error is not None:
-            raise self.error
-        return None
-
-
-class RecordingFactory:
-    """A client factory that records its calls and hands out one RecordingFhirClient."""
-
-    def __init__(self, client: RecordingFhirClient) -> None:
-        self.client = client
-        self.requests: list[HookRequest] = []
-
-    def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
-        self.requests.append(request)
-        return self.client
+from tests.builders import cards_of, catalog
+from tests.support import (
+    FHIR_SERVER,
+    MISSING,
+    REQUESTS_DIR,
+    SELECT_URL,
+    SELECTED_ORDER,
+    SIGN_URL,
+    TOKEN,
+    ClientFactory,
+    JsonPath,
+    RecordingFactory,
+    RecordingFhirClient,
+    assert_outcome,
+    load_sample,
+    mutate,
+    no_client,
+    non_pump_body,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
 
 
 def build_app(factory: ClientFactory = no_client) -> Flask:
-    return create_app(Settings(), client_factory=factory)
+    return create_app(Settings(), catalog(), client_factory=factory)
 
 
 @pytest.fixture(scope="module")
@@ -135,26 +57,6 @@ def app() -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def assert_outcome(
-    response: TestResponse, status: int, expression: str | None, mention: str | None = None
-) -> dict[str, Any]:
-    """The response is `status` with an OperationOutcome error naming `expression` (if given)."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text
-    assert response.mimetype == "application/json"
-    body = json.loads(text)
-    assert body["resourceType"] == "OperationOutcome"
-    issue: dict[str, Any] = body["issue"][0]
-    assert issue["severity"] == "error"
-    assert isinstance(issue["code"], str) and issue["code"]
-    assert isinstance(issue["diagnostics"], str) and issue["diagnostics"]
-    if expression is not None:
-        assert issue["expression"][0] == expression
-        assert (mention or expression) in issue["diagnostics"]
-    return issue
 
 
 # --------------------------------------------------------------------------- malformed bodies
