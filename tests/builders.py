@@ -157,6 +157,12 @@ def life_expectancy(value: float, unit: str, when: str) -> dict[str, Any]:
     return observation(LOINC, "75327-7", when, valueQuantity=quantity)
 
 
+def metastasis_stage(value: str, when: str, loinc: str = "21907-1") -> dict[str, Any]:
+    """A distant-metastasis TNM stage (LOINC 21907-1 clinical, 21901-4 pathological), e.g. M1 or pM1b."""
+    stage = {"coding": [{"system": "http://cancerstaging.org", "code": value}], "text": value}
+    return observation(LOINC, loinc, when, valueCodeableConcept=stage)
+
+
 def pain(score: float, when: str) -> dict[str, Any]:
     return observation(LOINC, "72514-3", when, valueInteger=int(score))
 

@@ -549,28 +549,6 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     return TestOutcome(Status.MET, finding="none documented", by_absence=True)
 
 
-def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """A documented evaluation: a clearance assessment decides, else an evaluation procedure."""
-    clearance = ctx.record.latest_assessment(params["assessment"])
-    if clearance is not None and clearance.value is False:
-        return TestOutcome(
-            Status.NOT_MET,
-            (Evidence(f"{params['assessment']}: no", clearance.source, clearance.effective),),
-            "evaluation did not clear the patient",
-        )
-    evidence = []
-    if clearance is not None and clearance.value is True:
-        evidence.append(Evidence(f"{params['assessment']}: yes", clearance.source, clearance.effective))
-    value_sets = _value_sets(ctx, params)
-    evidence += [
-        Evidence(f"{p.label} ({_day(p.performed)})", p.source, p.performed)
-        for p in _matching_procedures(ctx, value_sets)
-    ][:2]
-    if evidence:
-        return TestOutcome(Status.MET, tuple(evidence), "evaluation documented")
-    return TestOutcome(Status.NOT_DOCUMENTED, finding="no evaluation documented")
-
-
 def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
     FDA-approved for the route); with `includes`, one of its drugs is (an opioid mixed with
@@ -948,10 +926,5 @@ TEST_TYPES: dict[str, TestType] = {
         },
         ("Procedure", "Observation"),
         ("it-trial-scale-reduction", "it-trial-response-duration-h"),
-    ),
-    "evaluation-documented": TestType(
-        evaluation_documented,
-        {"valuesets": VALUE_SETS, "assessment": Param("assessment-code")},
-        ("Procedure", "Observation"),
     ),
 }

@@ -26,6 +26,7 @@ from tests.builders import (
     determine,
     infusate_request,
     med_request,
+    metastasis_stage,
     oxycodone,
     pain,
     procedure,
@@ -667,6 +668,13 @@ def test_cancer_trial_waiver_needs_all_three_circumstances(waiver: list[Any], ex
         },
     )
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.INSUFFICIENT)
+
+
+@pytest.mark.parametrize(("stage", "expected"), [("M1", "met"), ("cM1a", "met"), ("M0", "not-documented")])
+def test_advanced_disease_from_a_distant_metastasis_stage(stage: str, expected: str) -> None:
+    """An M1 stage is a third form of advanced disease; M0 does not rule out a terminal illness."""
+    d = cmm([*cancer_base(), metastasis_stage(stage, "2026-09-01")], "62362")
+    assert statuses(d)["cmm210.cancer.trial-waiver.advanced-disease"] == expected
 
 
 # ---------------------------------------------------------------- the policy's own words

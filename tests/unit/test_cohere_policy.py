@@ -29,6 +29,7 @@ from tests.builders import (
     infusate_request,
     life_expectancy,
     med_request,
+    metastasis_stage,
     observation,
     oxycodone,
     pain,
@@ -501,6 +502,27 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
         assessment("life-expectancy-ge-3mo", "2026-11-20", valueBoolean=True),
     ]
     assert status_of(cohere(newer_yes, order=TRIAL_ORDER), "cohere.cancer.le-3mo") == "met"
+
+
+def test_metastasis_as_a_condition_or_an_m1_stage_the_most_recent_deciding() -> None:
+    staged = [*without_codes(cancer_chart(), "C78.7"), metastasis_stage("pM1b", "2026-05-01", "21901-4")]
+    assert status_of(cohere(staged, order=TRIAL_ORDER), "cohere.cancer.metastatic") == "met"
+    restaged = [*cancer_chart(), metastasis_stage("M0", "2026-10-01")]  # C78.7 is of 2026-05-01
+    d = cohere(restaged, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.cancer.metastatic") == "not-met"
+    assert "overrules Secondary malignant neoplasm of liver" in card_line(d, "cohere.cancer.metastatic")
+    older_stage = [*cancer_chart(), metastasis_stage("M0", "2025-01-01")]
+    assert status_of(cohere(older_stage, order=TRIAL_ORDER), "cohere.cancer.metastatic") == "met"
+
+
+def test_a_clearance_answer_records_that_the_evaluation_was_done() -> None:
+    refused = [
+        *without_codes(non_malignant_chart(), "psych-clearance", "90791"),
+        assessment("psych-clearance", "2026-08-03", valueBoolean=False),
+    ]
+    s = found(cohere(refused, order=TRIAL_ORDER))
+    assert s["cohere.pain.psych-clearance.evaluation"] == "met"
+    assert s["cohere.pain.psych-clearance.cleared"] == "not-met"
 
 
 def test_life_expectancy_answer_no_does_not_meet() -> None:

@@ -368,6 +368,24 @@ def test_psych_evaluation_documentation() -> None:
     assert statuses(determine([]))["geha.doc.psych-eval"] == "not-documented"
 
 
+def test_the_most_recent_form_of_the_psych_evaluation_decides() -> None:
+    refused = assessment("psych-clearance", "2025-01-01", valueBoolean=False)
+    re_evaluated = [refused, procedure("90791", "2026-06-01")]
+    d = determine(re_evaluated)
+    assert statuses(d)["geha.doc.psych-eval"] == "met"
+    assert "overrules psych-clearance: no (2025-01-01" in card_line(d, "geha.doc.psych-eval")
+    refused_after = [
+        procedure("90791", "2025-01-01"),
+        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
+    ]
+    assert statuses(determine(refused_after))["geha.doc.psych-eval"] == "not-met"
+    same_day = [
+        procedure("90791", "2026-06-01"),
+        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
+    ]
+    assert statuses(determine(same_day))["geha.doc.psych-eval"] == "not-met"  # tie: not met wins
+
+
 @pytest.mark.parametrize(
     ("chart", "drug", "indication"),
     [
