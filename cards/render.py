@@ -91,10 +91,23 @@ def _evidence_line(e: Evidence) -> str:
     return f"{e.text} [{e.reference}]" if e.reference else e.text
 
 
+def _dated(e: Evidence) -> str:
+    when = e.date.date().isoformat() if e.date else "undated"
+    return f"{e.text} ({when}{', ' + e.reference if e.reference else ''})"
+
+
+def _fact_line(c: CriterionResult) -> str:
+    """A fact documented in several forms is one line: the deciding evidence, then the older forms
+    of the same fact that it overrules."""
+    deciding = "; ".join(_dated(e) for e in c.evidence)
+    return f"{c.finding}: {deciding}; overrules {'; '.join(_dated(e) for e in c.overruled)}"
+
+
 def _criterion_lines(c: CriterionResult, depth: int = 0) -> list[str]:
     indent = "  " * depth
-    lines = [f"{indent}- **{_STATUS_MARK[c.status]}: {c.label}** — {c.finding}"]
-    if c.evidence and not c.children:
+    finding = _fact_line(c) if c.overruled else c.finding
+    lines = [f"{indent}- **{_STATUS_MARK[c.status]}: {c.label}** — {finding}"]
+    if c.evidence and not c.children and not c.overruled:
         lines += [f"{indent}  - {_evidence_line(e)}" for e in c.evidence]
     if c.status == Status.NOT_DOCUMENTED and c.how_to_document and not c.children and not c.unchecked_reason:
         lines.append(f"{indent}  - To document: {c.how_to_document}")

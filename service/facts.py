@@ -42,6 +42,15 @@ class MedicationFact:
     ingredients: frozenset[str] = frozenset()
     neuraxial: bool = False
 
+    def running_on(self, moment: datetime) -> bool:
+        """The course is still being taken at `moment`: an active order whose computed end (contract
+        §3) is later, or an active statement with no end of its period (its end is its date)."""
+        if self.status != "active" or self.start is None:
+            return False
+        if self.source.startswith("MedicationStatement/") and self.end == self.start:
+            return True
+        return self.end is not None and self.end > moment
+
 
 @dataclass(frozen=True)
 class ProcedureFact:

@@ -1,7 +1,8 @@
 """Policy files (`policies/*.yaml`) compiled once at start-up into immutable Policy values.
 
 A policy is data: its identity and citation, the indications and request kinds it addresses,
-and a tree of criteria whose leaves name a test type from `service.engine.evaluators`. The
+and a tree of criteria whose leaves name a test type from `service.engine.evaluators` (or, for a
+fact documented in several forms, a list of such tests: `forms`, see `service.engine.forms`). The
 compiler checks every key, every test parameter and every value-set reference, so a broken
 policy stops start-up with the file and the reason instead of misjudging a patient later.
 """
@@ -29,6 +30,14 @@ class PolicyError(SourceError):
 
 
 @dataclass(frozen=True)
+class TestSpec:
+    """One test of a leaf criterion: a registered test type and its checked parameters."""
+
+    type: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class CriterionSpec:
     id: str
     label: str
@@ -43,6 +52,14 @@ class CriterionSpec:
     children: tuple[CriterionSpec, ...] = ()
     reading: str | None = None
     how_to_document: str | None = None
+    forms: tuple[TestSpec, ...] = ()
+
+    @property
+    def tests(self) -> tuple[TestSpec, ...]:
+        """The tests of a leaf: its evidence forms, or its one test (none for an all/any group)."""
+        if self.forms:
+            return self.forms
+        return (TestSpec(self.test_type, self.params),) if self.test_type is not None else ()
 
     def walk(self) -> list[CriterionSpec]:
         """This criterion and every criterion below it."""
@@ -74,8 +91,8 @@ class Policy:
         """Criterion ids per test type, worked out once per policy (not per hook call)."""
         found: dict[str, set[str]] = {}
         for c in self.all_criteria():
-            if c.test_type is not None:
-                found.setdefault(c.test_type, set()).add(c.id)
+            for test in c.tests:
+                found.setdefault(test.type, set()).add(c.id)
         return {test_type: frozenset(ids) for test_type, ids in found.items()}
 
 
@@ -187,6 +204,9 @@ class _Compiler:
         element = ".".join(str(p) for p in path)
         return f"{self.source.at(path)}: {element}" + (f" ({criterion_id})" if criterion_id else "")
 
+    def test(self, raw: Mapping[str, Any], path: tuple[str | int, ...], criterion_id: str) -> dict[str, Any]:
+        return _check_test(raw, self.where(path, criterion_id), self.terminology)
+
     def criterion(
         self, raw: Mapping[str, Any], path: tuple[str | int, ...], parent_role: str | None
     ) -> CriterionSpec:
@@ -213,8 +233,14 @@ class _Compiler:
             "how_to_document": _words(raw["how_to_document"]) if "how_to_document" in raw else None,
         }
         if "test" in raw:
-            params = _check_test(raw["test"], self.where((*path, "test"), cid), self.terminology)
+            params = self.test(raw["test"], (*path, "test"), cid)
             return CriterionSpec(**common, test_type=raw["test"]["type"], params=params)
+        if "forms" in raw:
+            forms = tuple(
+                TestSpec(form["type"], self.test(form, (*path, "forms", i), cid))
+                for i, form in enumerate(raw["forms"])
+            )
+            return CriterionSpec(**common, forms=forms)
         logic = "all" if "all" in raw else "any"
         children = tuple(self.criterion(child, (*path, logic, i), role) for i, child in enumerate(raw[logic]))
         return CriterionSpec(**common, logic=logic, children=children)

@@ -101,15 +101,16 @@ def questionnaire_id(policy: Policy) -> str:
 
 
 def codes_read(criterion: CriterionSpec) -> list[str]:
-    """The assessment codes one criterion reads: its test type's own and those its parameters name."""
-    if criterion.test_type is None:
-        return []
-    test_type = TEST_TYPES[criterion.test_type]
-    codes = list(test_type.asks)
-    for name, value in criterion.params.items():
-        param = test_type.params.get(name)
-        if param is not None and param.kind in _CODE_PARAM_KINDS:
-            codes += value if isinstance(value, list) else [value]
+    """The assessment codes one criterion reads: per test (each evidence form), its type's own and
+    those its parameters name."""
+    codes: list[str] = []
+    for test in criterion.tests:
+        test_type = TEST_TYPES[test.type]
+        codes += test_type.asks
+        for name, value in test.params.items():
+            param = test_type.params.get(name)
+            if param is not None and param.kind in _CODE_PARAM_KINDS:
+                codes += value if isinstance(value, list) else [value]
     return codes
 
 

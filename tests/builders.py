@@ -6,10 +6,11 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+from cards.render import detail
 from service.catalog import Catalog, load_catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
-from service.engine.model import Determination
+from service.engine.model import CriterionResult, Determination
 from service.orders import DraftOrders, infusates, recognise
 from service.record import build_record
 
@@ -150,6 +151,18 @@ def observation(system: str, code: str, when: str, **value: Any) -> dict[str, An
     return resource
 
 
+def life_expectancy(value: float, unit: str, when: str) -> dict[str, Any]:
+    """A LOINC 75327-7 estimate (contract §3), `unit` a UCUM code: a, mo, wk or d."""
+    quantity = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    return observation(LOINC, "75327-7", when, valueQuantity=quantity)
+
+
+def metastasis_stage(value: str, when: str, loinc: str = "21907-1") -> dict[str, Any]:
+    """A distant-metastasis TNM stage (LOINC 21907-1 clinical, 21901-4 pathological), e.g. M1 or pM1b."""
+    stage = {"coding": [{"system": "http://cancerstaging.org", "code": value}], "text": value}
+    return observation(LOINC, loinc, when, valueCodeableConcept=stage)
+
+
 def pain(score: float, when: str) -> dict[str, Any]:
     return observation(LOINC, "72514-3", when, valueInteger=int(score))
 
@@ -268,6 +281,17 @@ def statuses(d: Determination) -> dict[str, str]:
 
     walk(d.criteria)
     return result
+
+
+def result_of(d: Determination, criterion: str) -> CriterionResult:
+    """The result of one criterion, wherever it is in the tree."""
+    return next(r for top in d.criteria for r in top.walk() if r.id == criterion)
+
+
+def card_line(d: Determination, criterion: str) -> str:
+    """The decision card's line for one criterion (its status, label, finding and what it overrules)."""
+    label = result_of(d, criterion).label
+    return next(line for line in detail(d).splitlines() if f": {label}** — " in line)
 
 
 def meeting_chart() -> list[dict[str, Any]]:

@@ -12,8 +12,9 @@ from dataclasses import replace
 from service.engine.classify import classify_indication, final_request_kind
 from service.engine.context import EvaluationContext
 from service.engine.evaluators import TEST_TYPES, could_not_check
+from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
-from service.policy import CriterionSpec, Policy
+from service.policy import CriterionSpec, Policy, TestSpec
 
 _KIND_NAMES = {
     "trial": "an intrathecal trial",
@@ -42,11 +43,27 @@ def kleene(logic: str, statuses: list[Status]) -> Status:
     return Status.NOT_MET if all(s == Status.NOT_MET for s in statuses) else Status.NOT_DOCUMENTED
 
 
-def _unchecked(spec: CriterionSpec, outcome: TestOutcome, ctx: EvaluationContext) -> str | None:
-    """Why a result cannot be trusted: a resource type it reads could not be fetched."""
+def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationContext) -> str | None:
+    """Why a result cannot be trusted: a resource type that `tests` read could not be fetched."""
     if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
         return None
-    return could_not_check(ctx, TEST_TYPES[spec.test_type].reads)  # type: ignore[index]
+    return could_not_check(ctx, tuple(t for test in tests for t in TEST_TYPES[test.type].reads))
+
+
+def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
+    return TEST_TYPES[test.type].function(test.params, ctx)
+
+
+def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | None]:
+    """The decision of a leaf (its one test, or the form that decides the fact) and why it cannot
+    be trusted; a "met" that one form decides stays untrusted while another form could not be read."""
+    forms = list(spec.tests)
+    decision = decide([_run(test, ctx) for test in forms])
+    others = [test for i, test in enumerate(forms) if i != decision.form]
+    unchecked = _unchecked(forms if decision.form is None else [forms[decision.form]], decision.outcome, ctx)
+    if unchecked is None and decision.outcome.status == Status.MET and others:
+        unchecked = could_not_check(ctx, tuple(t for test in others for t in TEST_TYPES[test.type].reads))
+    return decision, unchecked
 
 
 def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> CriterionResult:
@@ -75,15 +92,15 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
             unchecked_reason=unchecked if status != Status.NOT_MET else None,
             children=children,
         )
-    outcome = TEST_TYPES[spec.test_type].function(spec.params, ctx)  # type: ignore[index]
-    unchecked = _unchecked(spec, outcome, ctx)
-    status = Status.NOT_DOCUMENTED if unchecked else outcome.status
+    decision, unchecked = _leaf(spec, ctx)
+    status = Status.NOT_DOCUMENTED if unchecked else decision.outcome.status
     return CriterionResult(
         **common,
         status=status,
-        finding=unchecked or outcome.finding,
-        evidence=outcome.evidence,
+        finding=unchecked or decision.outcome.finding,
+        evidence=decision.outcome.evidence,
         unchecked_reason=unchecked,
+        overruled=decision.overruled,
     )
 
 

@@ -132,30 +132,42 @@ def _med_evidence(m: MedicationFact) -> Evidence:
 
 
 def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Span from the earliest start to the latest end of the class's exposures (contract §3)."""
+    """Span from the earliest start to the latest end of the class's exposures (contract §3).
+
+    A course that ended short of the threshold is not met (contract §3, falling short); one still
+    running (an active order whose computed end is after today) may yet reach it: not documented,
+    with how far it has come."""
     value_sets = _value_sets(ctx, params)
     names = {i.name for vs in value_sets for i in vs.ingredients}
     exposures = [e for e in ctx.record.exposures if e.ingredient in names]
-    if not exposures:
-        return TestOutcome(
-            Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying medication found")
-        )
-    start = min(e.start for e in exposures)
-    end = min(max(e.end for e in exposures), start_of_day(ctx.today))
+    today = start_of_day(ctx.today)
     if params.get("within_months"):
         window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
+        exposures = [e for e in exposures if e.end > window_start]
+    else:
+        window_start = None
+    if not exposures:
+        missing = params.get("missing", "no qualifying medication found")
+        within = f" within the last {params['within_months']} months" if window_start else ""
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"{missing}{within}")
+    start = min(e.start for e in exposures)
+    if window_start is not None:
         start = max(start, window_start)
+    end = min(max(e.end for e in exposures), today)
     days = max((end - start).total_seconds() / 86400, 0.0)
-    needed = float(params["days"])
+    needed = f"{params['comparator']} {float(params['days']):g} days"
     sources = {s for e in exposures for s in e.sources}
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
     evidence = tuple(_med_evidence(m) for m in meds[:4])
-    finding = (
-        f"{days:.0f} days documented, {_day(start)} → {_day(end)} (needs {params['comparator']} {needed:g})"
-    )
-    if COMPARATORS[params["comparator"]](days, needed):
-        return TestOutcome(Status.MET, evidence, finding)
-    return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
+    if COMPARATORS[params["comparator"]](days, float(params["days"])):
+        return TestOutcome(Status.MET, evidence, f"{days:.0f} days documented, {_day(start)} → {_day(end)}")
+    if any(m.running_on(today) for m in meds):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, f"{days:.0f} days so far (since {_day(start)}), needs {needed}"
+        )
+    span = f"{_day(start)} → {_day(end)}"
+    ended = f"the course ended after {days:.0f} days ({span}), needs {needed}"
+    return TestOutcome(Status.NOT_MET, evidence, ended)
 
 
 _ROUTE_PATTERNS = {
@@ -537,28 +549,6 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     return TestOutcome(Status.MET, finding="none documented", by_absence=True)
 
 
-def evaluation_documented(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """A documented evaluation: a clearance assessment decides, else an evaluation procedure."""
-    clearance = ctx.record.latest_assessment(params["assessment"])
-    if clearance is not None and clearance.value is False:
-        return TestOutcome(
-            Status.NOT_MET,
-            (Evidence(f"{params['assessment']}: no", clearance.source, clearance.effective),),
-            "evaluation did not clear the patient",
-        )
-    evidence = []
-    if clearance is not None and clearance.value is True:
-        evidence.append(Evidence(f"{params['assessment']}: yes", clearance.source, clearance.effective))
-    value_sets = _value_sets(ctx, params)
-    evidence += [
-        Evidence(f"{p.label} ({_day(p.performed)})", p.source, p.performed)
-        for p in _matching_procedures(ctx, value_sets)
-    ][:2]
-    if evidence:
-        return TestOutcome(Status.MET, tuple(evidence), "evaluation documented")
-    return TestOutcome(Status.NOT_DOCUMENTED, finding="no evaluation documented")
-
-
 def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
     FDA-approved for the route); with `includes`, one of its drugs is (an opioid mixed with
@@ -600,21 +590,27 @@ _TO_MONTHS = {
 }
 
 
+def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> ObservationFact | None:
+    """The most recent Observation with one of the LOINC codes and a value of `kind` (number or code)."""
+    found = [
+        o
+        for code in codes
+        for o in ctx.record.observations_with("loinc", code)
+        if isinstance(o.value, kind) and not isinstance(o.value, bool)
+    ]
+    return max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+
+
+def _no_loinc(codes: list[str]) -> str:
+    return f"no observation {', '.join(sorted(codes))} recorded"
+
+
 def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
     converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48)."""
-    found = [
-        o
-        for code in params["loinc"]
-        for o in ctx.record.observations_with("loinc", code)
-        if isinstance(o.value, float)
-    ]
-    codes = set(params["loinc"])
-    if not found:
-        return TestOutcome(
-            Status.NOT_DOCUMENTED, finding=f"no observation {', '.join(sorted(codes))} recorded"
-        )
-    latest = max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min))
+    latest = _latest_loinc(ctx, params["loinc"], float)
+    if latest is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
     value = float(latest.value)  # type: ignore[arg-type]
     if params.get("unit") == "months":
         factor = _TO_MONTHS.get(str(latest.unit or "").lower())
@@ -630,6 +626,30 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     finding = f"{value:.1f} {params.get('unit', '')} recorded (needs {needed})".replace("  ", " ")
     ok = COMPARATORS[params["comparator"]](round(value, 6), float(params["value"]))
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+_TNM_CATEGORY = re.compile(r"^(?:y?[cpra])?([TNM](?:\d|x|is)).*$", re.IGNORECASE)
+
+
+def _category(value: str) -> str:
+    """A coded stage as its category: the c/p/yp prefix dropped and M1a read as M1 (AJCC TNM)."""
+    match = _TNM_CATEGORY.match(value.strip())
+    return match.group(1).upper() if match else value.strip().upper()
+
+
+def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest Observation with one of the LOINC codes whose coded value is in `met` or `not_met`,
+    compared by category (a distant-metastasis stage pM1b is M1, contract §3)."""
+    latest = _latest_loinc(ctx, params["loinc"], str)
+    if latest is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
+    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    category = _category(str(latest.value))
+    if category in {_category(v) for v in params.get("met", ())}:
+        return TestOutcome(Status.MET, evidence, f"recorded {latest.value_text()}")
+    if category in {_category(v) for v in params.get("not_met", ())}:
+        return TestOutcome(Status.NOT_MET, evidence, f"recorded {latest.value_text()}")
+    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
 
 
 def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None:
@@ -886,6 +906,11 @@ TEST_TYPES: dict[str, TestType] = {
         },
         ("Observation",),
     ),
+    "observation-category": TestType(
+        observation_category,
+        {"loinc": Param("codes"), "met": Param("values"), "not_met": _optional("values")},
+        ("Observation",),
+    ),
     "scale-score": TestType(
         scale_score,
         {"code": Param("scale-code"), "comparator": Param("comparator"), "value": Param("number")},
@@ -901,10 +926,5 @@ TEST_TYPES: dict[str, TestType] = {
         },
         ("Procedure", "Observation"),
         ("it-trial-scale-reduction", "it-trial-response-duration-h"),
-    ),
-    "evaluation-documented": TestType(
-        evaluation_documented,
-        {"valuesets": VALUE_SETS, "assessment": Param("assessment-code")},
-        ("Procedure", "Observation"),
     ),
 }

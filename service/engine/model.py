@@ -43,6 +43,16 @@ class TestOutcome:
     finding: str = ""
     by_absence: bool = False
 
+    @property
+    def documents(self) -> bool:
+        """The outcome rests on a record that decides the fact, for or against (not on absence)."""
+        return self.status == Status.NOT_MET or (self.status == Status.MET and not self.by_absence)
+
+    @property
+    def dated(self) -> datetime | None:
+        """The date of the most recent evidence the outcome rests on (None when none is dated)."""
+        return max((e.date for e in self.evidence if e.date is not None), default=None)
+
 
 @dataclass(frozen=True)
 class CriterionResult:
@@ -59,6 +69,7 @@ class CriterionResult:
     reading: str | None = None
     unchecked_reason: str | None = None
     children: tuple[CriterionResult, ...] = ()
+    overruled: tuple[Evidence, ...] = ()  # older forms of the same fact that the evidence overrules
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

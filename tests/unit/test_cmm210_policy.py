@@ -19,12 +19,14 @@ from tests.builders import (
     ICD,
     SCT,
     assessment,
+    card_line,
     catalog,
     coded_assessment,
     condition,
     determine,
     infusate_request,
     med_request,
+    metastasis_stage,
     oxycodone,
     pain,
     procedure,
@@ -152,8 +154,9 @@ def test_empty_chart_is_insufficient_and_never_not_met() -> None:
     assert nonind.finding.startswith("none ordered")
 
 
-@pytest.mark.parametrize(("days", "expected"), [(182, "not-documented"), (183, "met")])
+@pytest.mark.parametrize(("days", "expected"), [(182, "not-met"), (183, "met")])
 def test_analgesics_for_at_least_183_days(days: int, expected: str) -> None:
+    """A course that ended a day short is a documented failure (contract §3, falling short)."""
     chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [
         med_request(
             "Oxycodone Hydrochloride 10 MG Oral Tablet",
@@ -172,7 +175,17 @@ def test_analgesics_for_at_least_183_days(days: int, expected: str) -> None:
             "cmm210.pain.trial.noninvasive-6mo": expected,
         },
     )
-    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.INSUFFICIENT)
+    assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_a_running_analgesic_course_is_not_documented_yet() -> None:
+    running = med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2026-08-01", "2027-02-01", "active")
+    chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [running]
+    d = cmm(chart)
+    criterion = "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo"
+    assert statuses(d)[criterion] == "not-documented"
+    assert "112 days so far (since 2026-08-01), needs >= 183 days" in card_line(d, criterion)
+    assert d.outcome == Outcome.INSUFFICIENT
 
 
 def test_home_exercise_counts_as_rehabilitative_exercise() -> None:
@@ -473,14 +486,17 @@ def test_spasticity_trial_not_met_when_both_branches_are_contradicted() -> None:
     assert d.outcome == Outcome.DOES_NOT_MEET
 
 
-@pytest.mark.parametrize(("days", "expected"), [(41, "not-documented"), (42, "met")])
-def test_oral_antispasmodics_for_at_least_six_weeks(days: int, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("days", "course", "either"),
+    [(41, "not-met", "not-documented"), (42, "met", "met")],  # short: a contraindication may still do
+)
+def test_oral_antispasmodics_for_at_least_six_weeks(days: int, course: str, either: str) -> None:
     d = cmm([*spasticity_base(), *oral_and_pt(days)], drugs=BACLOFEN)
     expect(
         d,
         {
-            "cmm210.spas.trial.oral-pt-6wk.drugs.course.duration": expected,
-            "cmm210.spas.trial.oral-pt-6wk": expected,
+            "cmm210.spas.trial.oral-pt-6wk.drugs.course.duration": course,
+            "cmm210.spas.trial.oral-pt-6wk": either,
         },
     )
 
@@ -652,6 +668,13 @@ def test_cancer_trial_waiver_needs_all_three_circumstances(waiver: list[Any], ex
         },
     )
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.INSUFFICIENT)
+
+
+@pytest.mark.parametrize(("stage", "expected"), [("M1", "met"), ("cM1a", "met"), ("M0", "not-documented")])
+def test_advanced_disease_from_a_distant_metastasis_stage(stage: str, expected: str) -> None:
+    """An M1 stage is a third form of advanced disease; M0 does not rule out a terminal illness."""
+    d = cmm([*cancer_base(), metastasis_stage(stage, "2026-09-01")], "62362")
+    assert statuses(d)["cmm210.cancer.trial-waiver.advanced-disease"] == expected
 
 
 # ---------------------------------------------------------------- the policy's own words

@@ -21,12 +21,15 @@ from tests.builders import (
     SCT,
     allergy,
     assessment,
+    card_line,
     coded_assessment,
     condition,
     determine,
     device,
     infusate_request,
+    life_expectancy,
     med_request,
+    metastasis_stage,
     observation,
     oxycodone,
     pain,
@@ -319,8 +322,8 @@ def test_adl_difficulty_is_compared_as_a_number() -> None:
     ("start", "end", "expected"),
     [
         ("2026-01-01", "2026-07-02", "met"),  # 182 days
-        ("2026-01-01", "2026-07-01", "not-documented"),  # 181 days
-        ("2025-03-01", "2026-04-01", "not-documented"),  # 13 months, but only 131 days in the last year
+        ("2026-01-01", "2026-07-01", "not-met"),  # 181 days: the course ended short (contract §3)
+        ("2025-03-01", "2026-04-01", "not-met"),  # 13 months, but only 131 days in the last year
         ("2025-05-01", "2026-06-01", "met"),  # 192 days inside the last year
         ("2024-01-01", "2025-11-01", "not-documented"),  # all of it before the last year
     ],
@@ -479,10 +482,47 @@ def test_life_expectancy_three_months_or_more(quantity: dict[str, Any], loinc_st
     ]
     d = cohere(chart, order=TRIAL_ORDER)
     s = found(d)
-    assert s["cohere.cancer.le-3mo.recorded.loinc"] == loinc_status
-    assert s["cohere.cancer.le-3mo.not-under-3mo"] == "met"  # no answer: the absence rule
-    # Kleene OR with the missing assessment: a short LOINC value alone cannot make the block "not met"
-    assert s["cohere.cancer.le-3mo"] == ("met" if loinc_status == "met" else "not-documented")
+    # the estimate alone decides: a short one is a documented failure (contract §3), not a missing fact
+    assert s["cohere.cancer.le-3mo.recorded"] == loinc_status
+    assert s["cohere.cancer.le-3mo"] == loinc_status
+
+
+def test_the_most_recent_form_of_life_expectancy_decides() -> None:
+    older_yes = [
+        *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
+        assessment("life-expectancy-ge-3mo", "2025-10-01", valueBoolean=True),
+    ]
+    d = cohere([*older_yes, life_expectancy(2, "mo", "2026-11-20")], order=TRIAL_ORDER)
+    assert status_of(d, "cohere.cancer.le-3mo") == "not-met"
+    line = card_line(d, "cohere.cancer.le-3mo.recorded")
+    assert "(2026-11-20" in line and "overrules life-expectancy-ge-3mo: yes (2025-10-01" in line
+    newer_yes = [
+        *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
+        life_expectancy(2, "mo", "2025-10-01"),
+        assessment("life-expectancy-ge-3mo", "2026-11-20", valueBoolean=True),
+    ]
+    assert status_of(cohere(newer_yes, order=TRIAL_ORDER), "cohere.cancer.le-3mo") == "met"
+
+
+def test_metastasis_as_a_condition_or_an_m1_stage_the_most_recent_deciding() -> None:
+    staged = [*without_codes(cancer_chart(), "C78.7"), metastasis_stage("pM1b", "2026-05-01", "21901-4")]
+    assert status_of(cohere(staged, order=TRIAL_ORDER), "cohere.cancer.metastatic") == "met"
+    restaged = [*cancer_chart(), metastasis_stage("M0", "2026-10-01")]  # C78.7 is of 2026-05-01
+    d = cohere(restaged, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.cancer.metastatic") == "not-met"
+    assert "overrules Secondary malignant neoplasm of liver" in card_line(d, "cohere.cancer.metastatic")
+    older_stage = [*cancer_chart(), metastasis_stage("M0", "2025-01-01")]
+    assert status_of(cohere(older_stage, order=TRIAL_ORDER), "cohere.cancer.metastatic") == "met"
+
+
+def test_a_clearance_answer_records_that_the_evaluation_was_done() -> None:
+    refused = [
+        *without_codes(non_malignant_chart(), "psych-clearance", "90791"),
+        assessment("psych-clearance", "2026-08-03", valueBoolean=False),
+    ]
+    s = found(cohere(refused, order=TRIAL_ORDER))
+    assert s["cohere.pain.psych-clearance.evaluation"] == "met"
+    assert s["cohere.pain.psych-clearance.cleared"] == "not-met"
 
 
 def test_life_expectancy_answer_no_does_not_meet() -> None:
@@ -516,7 +556,7 @@ def test_cancer_and_a_non_malignant_cause_may_meet_either_block() -> None:
     assert s["cohere.cancer.applies"] == "met"
     assert s["cohere.pain.applies"] == "met"
     assert s["cohere.cancer"] == "met"
-    assert s["cohere.pain"] == "not-documented"
+    assert s["cohere.pain"] == "not-met"  # its drug course ended after 61 days, short of 6 months
     assert d.outcome == Outcome.MEETS  # AMB-11: the cancer block is enough
 
 
@@ -546,15 +586,29 @@ def test_spasticity_trial_meets_every_criterion() -> None:
     assert [s[c] for c in NON_INDICATIONS] == ["met"] * len(NON_INDICATIONS)
 
 
-@pytest.mark.parametrize(("end", "expected"), [("2026-02-12", "met"), ("2026-02-11", "not-documented")])
-def test_oral_trial_at_least_six_weeks(end: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("end", "duration", "either"),
+    [("2026-02-12", "met", "met"), ("2026-02-11", "not-met", "not-documented")],  # 42 vs 41 days
+)
+def test_oral_trial_at_least_six_weeks(end: str, duration: str, either: str) -> None:
     chart = [
         *without_codes(spasticity_chart(), "999999"),
         med_request("Tizanidine 4 MG Oral Tablet", "2026-01-01", end, "stopped", reason="ineffective"),
     ]
     s = found(cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))
-    assert s["cohere.spasticity.oral-6wk.trial.duration"] == expected  # 42 vs 41 days
-    assert s["cohere.spasticity.oral-6wk"] == expected
+    assert s["cohere.spasticity.oral-6wk.trial.duration"] == duration  # a stopped course ended short
+    assert s["cohere.spasticity.oral-6wk"] == either  # intolerance could still meet it
+
+
+def test_a_running_oral_course_is_not_documented_yet() -> None:
+    chart = [
+        *without_codes(spasticity_chart(), "999999"),
+        med_request("Tizanidine 4 MG Oral Tablet", "2026-10-20", "2026-12-31", "active"),
+    ]
+    d = cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,))
+    assert found(d)["cohere.spasticity.oral-6wk.trial.duration"] == "not-documented"
+    line = card_line(d, "cohere.spasticity.oral-6wk.trial.duration")
+    assert "32 days so far (since 2026-10-20), needs >= 42 days" in line
 
 
 def test_intolerance_needs_no_six_weeks() -> None:
@@ -564,7 +618,7 @@ def test_intolerance_needs_no_six_weeks() -> None:
         coded_assessment("oral-antispasmodic-outcome", "intolerable", "2026-01-10"),
     ]
     s = found(cohere(chart, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))
-    assert s["cohere.spasticity.oral-6wk.trial.duration"] == "not-documented"
+    assert s["cohere.spasticity.oral-6wk.trial.duration"] == "not-met"  # 9 days, stopped
     assert s["cohere.spasticity.oral-6wk.intolerant"] == "met"
     assert s["cohere.spasticity.oral-6wk"] == "met"
     assert s["cohere.spasticity.noninvasive-fail"] == "met"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cards.render import documentation_steps
 from service.engine.model import Outcome, Status
 from service.record import CLINICAL_TYPES
 from tests.builders import (
@@ -16,6 +17,7 @@ from tests.builders import (
     SCT,
     allergy,
     assessment,
+    card_line,
     coded_assessment,
     condition,
     determine,
@@ -102,7 +104,7 @@ def test_refuted_and_resolved_conditions_do_not_count() -> None:
     assert statuses(determine([refuted, resolved]))["geha.chronic-pain.known-cause"] == "not-documented"
 
 
-@pytest.mark.parametrize(("end", "expected"), [("2025-02-21", "not-documented"), ("2025-02-22", "met")])
+@pytest.mark.parametrize(("end", "expected"), [("2025-02-21", "not-met"), ("2025-02-22", "met")])
 def test_opioids_strictly_more_than_42_days(end: str, expected: str) -> None:
     chart = [
         med_request(
@@ -118,8 +120,23 @@ def test_opioids_strictly_more_than_42_days(end: str, expected: str) -> None:
         ),
     ]
     found = statuses(determine(chart))
-    assert found["geha.chronic-pain.opioid-failure-6wk.duration"] == expected
+    assert found["geha.chronic-pain.opioid-failure-6wk.duration"] == expected  # ended: 42 days is short
     assert found["geha.chronic-pain.opioid-failure-6wk.routes"] == "met"
+
+
+def test_a_running_opioid_course_is_not_documented_yet_and_asks_for_nothing_it_cannot_be() -> None:
+    running = [med_request("Oxycodone 5 MG Oral Tablet", "2026-10-17", "2027-01-15", "active")]
+    d = determine(running)
+    assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+    line = card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
+    assert "35 days so far (since 2026-10-17), needs > 42 days" in line
+    ended = [med_request("Oxycodone 5 MG Oral Tablet", "2026-10-17", "2026-11-21", "completed")]
+    d = determine(ended)
+    assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-met"
+    assert "the course ended after 35 days" in card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
+    # a course that did not happen is never asked for: the ended one gets no "record ... 42 days" step
+    assert not any(step.startswith("B. Opioids > 6 weeks:") for step in documentation_steps(d))
+    assert any(step.startswith("B. Opioids > 6 weeks:") for step in documentation_steps(determine(running)))
 
 
 def test_oral_only_opioids_leave_injectable_undocumented() -> None:
@@ -158,7 +175,7 @@ def test_non_opioid_is_not_an_opioid() -> None:
 def test_default_order_length_is_30_days_and_supply_duration_is_used() -> None:
     thirty = [med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")]
     supplied = [med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", supply_days=60)]
-    assert statuses(determine(thirty))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
+    assert statuses(determine(thirty))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-met"
     assert statuses(determine(supplied))["geha.chronic-pain.opioid-failure-6wk.duration"] == "met"
 
 
@@ -349,6 +366,24 @@ def test_psych_evaluation_documentation() -> None:
         "geha.doc.psych-eval"
     ] == ("not-met")
     assert statuses(determine([]))["geha.doc.psych-eval"] == "not-documented"
+
+
+def test_the_most_recent_form_of_the_psych_evaluation_decides() -> None:
+    refused = assessment("psych-clearance", "2025-01-01", valueBoolean=False)
+    re_evaluated = [refused, procedure("90791", "2026-06-01")]
+    d = determine(re_evaluated)
+    assert statuses(d)["geha.doc.psych-eval"] == "met"
+    assert "overrules psych-clearance: no (2025-01-01" in card_line(d, "geha.doc.psych-eval")
+    refused_after = [
+        procedure("90791", "2025-01-01"),
+        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
+    ]
+    assert statuses(determine(refused_after))["geha.doc.psych-eval"] == "not-met"
+    same_day = [
+        procedure("90791", "2026-06-01"),
+        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
+    ]
+    assert statuses(determine(same_day))["geha.doc.psych-eval"] == "not-met"  # tie: not met wins
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,13 @@ from tests.builders import (
     SCT,
     allergy,
     assessment,
+    card_line,
     coded_assessment,
     condition,
     determine,
     device,
     infusate_request,
+    life_expectancy,
     med_request,
     observation,
     procedure,
@@ -242,12 +244,20 @@ def test_spasm_frequency_at_least_2(score: int, expected: str) -> None:
 # --------------------------------------------------------------------------- patient 4: the 6-week oral trial
 
 
-@pytest.mark.parametrize(("end", "expected"), [("2025-02-11", "not-documented"), ("2025-02-12", "met")])
+@pytest.mark.parametrize(("end", "expected"), [("2025-02-11", "not-met"), ("2025-02-12", "met")])
 def test_oral_antispasmodic_trial_is_42_days_or_more(end: str, expected: str) -> None:
     chart = [med_request("Tizanidine 4 MG Oral Tablet", "2025-01-01", end, "stopped", "drowsiness", "0")]
     found = statuses(kaiser(chart, drugs=(BACLOFEN_IT,)))
-    assert found["kpwa.spasticity.oral-6wk-failed.duration"] == expected
+    assert found["kpwa.spasticity.oral-6wk-failed.duration"] == expected  # stopped at 41 days: short
     assert found["kpwa.spasticity.oral-6wk-failed.failure"] == "met"
+
+
+def test_a_running_oral_antispasmodic_course_is_not_documented_yet() -> None:
+    chart = [med_request("Tizanidine 4 MG Oral Tablet", "2026-10-20", "2026-12-20", "active", code="0")]
+    d = kaiser(chart, drugs=(BACLOFEN_IT,))
+    assert statuses(d)["kpwa.spasticity.oral-6wk-failed.duration"] == "not-documented"
+    line = card_line(d, "kpwa.spasticity.oral-6wk-failed.duration")
+    assert "32 days so far (since 2026-10-20), needs >= 42 days" in line
 
 
 @pytest.mark.parametrize(
@@ -422,12 +432,32 @@ def test_baclofen_for_a_pain_patient_is_judged_by_the_spasticity_criteria() -> N
 )
 def test_life_expectancy_of_at_least_3_months(quantity: dict[str, Any], expected: str) -> None:
     chart = [observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity)]
-    found = statuses(kaiser(chart))
-    assert found["kpwa.pain.le-3mo.recorded.loinc"] == expected
-    # a low estimate alone asks for the answer; only an answer of "no" refuses
-    assert found["kpwa.pain.le-3mo"] == ("met" if expected == "met" else "not-documented")
+    # the estimate alone decides: a short one is a documented failure (contract §3), not a missing fact
+    assert kstatus(chart, "kpwa.pain.le-3mo.recorded") == expected
+    assert kstatus(chart, "kpwa.pain.le-3mo") == expected
     answered_no = [*chart, assessment("life-expectancy-ge-3mo", "2026-11-02", valueBoolean=False)]
     assert kstatus(answered_no, "kpwa.pain.le-3mo") == "not-met"
+
+
+def test_the_most_recent_form_of_life_expectancy_decides() -> None:
+    older_yes = [
+        *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
+        assessment("life-expectancy-ge-3mo", "2025-10-01", valueBoolean=True),
+    ]
+    recent_short = [*older_yes, life_expectancy(2, "mo", "2026-11-20")]
+    d = kaiser(recent_short)
+    assert statuses(d)["kpwa.pain.le-3mo.recorded"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    line = card_line(d, "kpwa.pain.le-3mo.recorded")
+    assert "LOINC 75327-7: 2 mo (2026-11-20" in line
+    assert "; overrules life-expectancy-ge-3mo: yes (2025-10-01" in line
+    newer_yes = [
+        *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
+        life_expectancy(2, "mo", "2025-10-01"),
+        assessment("life-expectancy-ge-3mo", "2026-11-20", valueBoolean=True),
+    ]
+    assert kstatus(newer_yes, "kpwa.pain.le-3mo.recorded") == "met"
+    assert kaiser(newer_yes).outcome == Outcome.MEETS
 
 
 def test_life_expectancy_assessment_and_terminal_codes() -> None:

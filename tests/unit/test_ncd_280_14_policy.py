@@ -18,11 +18,13 @@ from tests.builders import (
     SCT,
     allergy,
     assessment,
+    card_line,
     coded_assessment,
     condition,
     determine,
     device,
     infusate_request,
+    life_expectancy,
     med_request,
     observation,
     oxycodone,
@@ -257,8 +259,24 @@ def test_the_pump_administers_an_intrathecal_opioid(drugs: tuple[dict[str, Any],
 def test_life_expectancy_of_3_months_or_more(quantity: dict[str, Any], expected: str) -> None:
     chart = [observation(LOINC, "75327-7", "2026-11-01", valueQuantity=quantity)]
     found = statuses(medicare(chart))
-    assert found["ncd280.le-3mo.recorded.loinc"] == expected
-    assert found["ncd280.le-3mo"] == ("met" if expected == "met" else "not-documented")
+    # the estimate alone decides: a short one is a documented failure (contract §3), not a missing fact
+    assert found["ncd280.le-3mo.recorded"] == expected
+    assert found["ncd280.le-3mo"] == expected
+
+
+def test_the_most_recent_form_of_life_expectancy_decides() -> None:
+    older_no = [*ncd_chart(), assessment("life-expectancy-ge-3mo", "2025-01-01", valueBoolean=False)]
+    d = medicare(older_no)  # the 10-year estimate of 2026-10-01 is newer than the "no"
+    assert statuses(d)["ncd280.le-3mo.recorded"] == "met"
+    assert "overrules life-expectancy-ge-3mo: no (2025-01-01" in card_line(d, "ncd280.le-3mo.recorded")
+    recent_short = [
+        *older_no[:-1],
+        assessment("life-expectancy-ge-3mo", "2026-09-01", valueBoolean=True),
+        life_expectancy(8, "wk", "2026-11-15"),
+    ]
+    d = medicare(recent_short)
+    assert statuses(d)["ncd280.le-3mo"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
 
 
 def test_life_expectancy_answer_and_terminal_codes() -> None:

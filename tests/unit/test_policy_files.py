@@ -122,6 +122,16 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             ),
             "'assessment' needs comparator and value together",
         ),
+        (lambda raw: raw["criteria"][5].update(forms=[raw["criteria"][5].pop("test")]), "is too short"),
+        (
+            lambda raw: raw["criteria"][5].update(
+                forms=[
+                    raw["criteria"][5].pop("test"),
+                    {"type": "observation-value", "loinc": ["75327-7"], "comparator": "~", "value": 3},
+                ]
+            ),
+            "forms.1 (geha.",
+        ),
     ],
 )
 def test_broken_policy_names_file_line_and_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]

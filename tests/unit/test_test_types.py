@@ -12,6 +12,7 @@ from tests.builders import (
     ASSESS,
     ICD,
     LOINC,
+    RX,
     assessment,
     coded_assessment,
     concept,
@@ -19,6 +20,7 @@ from tests.builders import (
     context,
     infusate_request,
     med_request,
+    metastasis_stage,
     observation,
     pain,
     procedure,
@@ -127,6 +129,61 @@ def test_medication_duration_within_the_last_year() -> None:
     assert run("medication-duration", params, old).status == Status.NOT_DOCUMENTED
     recent = [med_request("Oxycodone 5 MG Oral Tablet", "2025-12-01", "2026-11-01")]
     assert run("medication-duration", params, recent).status == Status.MET
+
+
+OPIOIDS_6WK = {"valuesets": ["opioids"], "comparator": ">", "days": 42}
+
+
+@pytest.mark.parametrize(
+    ("status", "end", "expected", "finding"),
+    [
+        ("completed", "2026-11-10", Status.NOT_MET, "the course ended after 24 days"),
+        ("stopped", "2027-01-01", Status.NOT_MET, "the course ended after 35 days"),  # stopped: ended today
+        ("active", "2027-01-01", Status.NOT_DOCUMENTED, "35 days so far (since 2026-10-17), needs > 42 days"),
+        ("active", "2026-11-10", Status.NOT_MET, "the course ended after 24 days"),  # its computed end passed
+        ("active", "2027-03-01", Status.MET, "days documented"),
+    ],
+)
+def test_a_course_short_of_the_threshold_fails_once_it_has_ended(
+    status: str, end: str, expected: Status, finding: str
+) -> None:
+    start = "2026-10-17" if expected != Status.MET else "2026-08-01"
+    chart = [med_request("Oxycodone 5 MG Oral Tablet", start, end, status)]
+    result = run("medication-duration", OPIOIDS_6WK, chart)
+    assert result.status == expected
+    assert finding in result.finding
+
+
+def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() -> None:
+    def statement(period: dict[str, str]) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationStatement",
+            "id": f"ms-{len(period)}",
+            "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": concept(RX, "999999", "Oxycodone 5 MG Oral Tablet"),
+            "effectivePeriod": period,
+        }
+
+    ended = statement({"start": "2026-09-01", "end": "2026-10-01"})
+    assert run("medication-duration", OPIOIDS_6WK, [ended]).status == Status.NOT_MET
+    running = statement({"start": "2026-10-17"})
+    assert run("medication-duration", OPIOIDS_6WK, [running]).status == Status.NOT_DOCUMENTED
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("M1", Status.MET),
+        ("pM1b", Status.MET),
+        ("cM1a", Status.MET),
+        ("M0", Status.NOT_MET),
+        ("MX", Status.NOT_DOCUMENTED),
+    ],
+)
+def test_observation_category_reads_a_coded_stage(value: str, status: Status) -> None:
+    params = {"loinc": ["21907-1", "21901-4"], "met": ["M1"], "not_met": ["M0"]}
+    assert run("observation-category", params, [metastasis_stage(value, "2026-09-01")]).status == status
 
 
 def test_assessment_absence_rule_when_asked() -> None:

@@ -1,0 +1,57 @@
+"""Several forms of one fact (contract §3): which of a criterion's evidence forms decides it.
+
+A fact such as "life expectancy at least 3 months" can be documented as a LOINC value or as an
+assessment; a policy lists both as the `forms` of one criterion. A form that documents the fact,
+for or against, decides over one that is absent, and the most recent documented form decides over
+older ones. "Met because nothing was found" (`by_absence`) documents nothing. The tie rule is in
+`policies/README.md`: dated beats undated; on the same date (or both undated) "not met" beats
+"met"; after that the form listed first in the policy decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.engine.model import Evidence, Status, TestOutcome
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome that decides the criterion, which form gave it (None: no form documents the
+    fact), and the evidence of the documented forms it overrules."""
+
+    outcome: TestOutcome
+    form: int | None
+    overruled: tuple[Evidence, ...] = ()
+
+
+def _recency(indexed: tuple[int, TestOutcome]) -> tuple[bool, datetime, bool, int]:
+    index, outcome = indexed
+    dated = outcome.dated
+    return (dated is not None, dated or datetime.min, outcome.status == Status.NOT_MET, -index)
+
+
+def _undocumented(outcomes: list[TestOutcome]) -> TestOutcome:
+    """No form documents the fact: something on record that no form could read comes first, then a
+    "none documented" of an absence rule, else every form's account of what is missing."""
+    unreadable = next((o for o in outcomes if o.status == Status.NOT_DOCUMENTED and o.evidence), None)
+    if unreadable is not None:
+        return unreadable
+    absent = next((o for o in outcomes if o.status == Status.MET), None)
+    if absent is not None:
+        return absent
+    findings = dict.fromkeys(o.finding for o in outcomes if o.finding)
+    return TestOutcome(Status.NOT_DOCUMENTED, finding="; ".join(findings))
+
+
+def decide(outcomes: list[TestOutcome]) -> Decision:
+    """The deciding outcome among the outcomes of one fact's forms, in the policy's order."""
+    documented = [(i, o) for i, o in enumerate(outcomes) if o.documents]
+    if not documented:
+        return Decision(_undocumented(outcomes), None)
+    form, deciding = max(documented, key=_recency)
+    overruled = tuple(
+        e for i, o in documented if i != form and o.status != deciding.status for e in o.evidence
+    )
+    return Decision(deciding, form, overruled)

@@ -1,0 +1,127 @@
+"""Several forms of one fact (contract §3): the most recent documented form decides a criterion."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from service.engine.evaluate import evaluate_order
+from service.engine.forms import decide
+from service.engine.model import Evidence, Status, TestOutcome
+from service.policy import CriterionSpec, TestSpec
+from tests.builders import (
+    assessment,
+    catalog,
+    context,
+    life_expectancy,
+    pain,
+    procedure,
+    result_of,
+)
+
+POLICY = "kpwa-implanted-infusion-pumps"
+FACT = "kpwa.pain.le-3mo.recorded"
+
+
+def outcome(status: Status, when: str | None = None, by_absence: bool = False) -> TestOutcome:
+    dated = datetime.fromisoformat(when) if when else None
+    recorded = status != Status.NOT_DOCUMENTED and not by_absence
+    evidence = (Evidence(f"{status.value} form", f"Observation/{when}", dated),) if recorded else ()
+    return TestOutcome(status, evidence, f"{status.value} finding", by_absence)
+
+
+MET, NOT_MET, UNKNOWN = Status.MET, Status.NOT_MET, Status.NOT_DOCUMENTED
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "deciding", "status"),
+    [
+        ([outcome(MET, "2025-10-01"), outcome(NOT_MET, "2026-11-20")], 1, NOT_MET),
+        ([outcome(NOT_MET, "2025-10-01"), outcome(MET, "2026-11-20")], 1, MET),
+        ([outcome(UNKNOWN), outcome(NOT_MET, "2026-11-20")], 1, NOT_MET),  # documented beats absent
+        (
+            [outcome(MET, by_absence=True), outcome(NOT_MET, "2020-01-01")],
+            1,
+            NOT_MET,
+        ),  # absence never decides
+        ([outcome(NOT_MET), outcome(MET, "2026-01-01")], 1, MET),  # dated beats undated
+        ([outcome(MET, "2026-01-01"), outcome(NOT_MET, "2026-01-01")], 1, NOT_MET),  # tie: not met wins
+        ([outcome(MET), outcome(NOT_MET)], 1, NOT_MET),  # both undated: not met wins
+        ([outcome(MET, "2026-01-01"), outcome(MET, "2026-01-01T00:00:00")], 0, MET),  # then the first form
+    ],
+)
+def test_the_most_recent_documented_form_decides(
+    outcomes: list[TestOutcome], deciding: int, status: Status
+) -> None:
+    decision = decide(outcomes)
+    assert decision.form == deciding
+    assert decision.outcome is outcomes[deciding]
+    assert decision.outcome.status == status
+    overruled = [
+        e for i, o in enumerate(outcomes) if i != deciding and o.status != status for e in o.evidence
+    ]
+    assert list(decision.overruled) == overruled
+
+
+def test_with_no_documented_form_the_absence_rule_or_the_missing_forms_speak() -> None:
+    absent = outcome(MET, by_absence=True)
+    assert decide([outcome(UNKNOWN), absent]).outcome is absent
+    assert decide([outcome(UNKNOWN), absent]).form is None
+    unreadable = TestOutcome(
+        UNKNOWN, (Evidence("75327-7: 5", "Observation/x"),), "the value has no time unit"
+    )
+    assert decide([absent, unreadable]).outcome is unreadable  # something on record outranks "none found"
+    missing = decide([TestOutcome(UNKNOWN, finding="no LOINC"), TestOutcome(UNKNOWN, finding="no answer")])
+    assert (missing.outcome.status, missing.outcome.finding) == (UNKNOWN, "no LOINC; no answer")
+
+
+def run_fact(chart: list[dict[str, Any]], **kwargs: Any) -> Any:
+    return result_of(evaluate_order(catalog().policies[POLICY], context(chart, **kwargs)), FACT)
+
+
+def test_the_engine_decides_a_forms_criterion_and_reports_what_it_overrules() -> None:
+    result = run_fact(
+        [
+            assessment("life-expectancy-ge-3mo", "2025-10-01", valueBoolean=True),
+            life_expectancy(2, "mo", "2026-11-20"),
+        ]
+    )
+    assert result.status == NOT_MET
+    assert not result.children  # one fact, one result
+    assert [e.text for e in result.evidence] == ["LOINC 75327-7: 2 mo"]
+    assert [e.text for e in result.overruled] == ["life-expectancy-ge-3mo: yes"]
+
+
+def test_a_met_form_stays_unchecked_while_another_form_could_not_be_read() -> None:
+    chart = [assessment("life-expectancy-ge-3mo", "2025-10-01", valueBoolean=True)]
+    assert run_fact(chart).status == MET
+    # the LOINC form could not be read, so the older "yes" cannot be trusted to be the latest word
+    unread = run_fact(chart, unavailable={"Observation": "HTTP 503"})
+    assert unread.status == UNKNOWN
+    assert unread.unchecked_reason and "Observation" in unread.unchecked_reason
+
+
+def test_the_compiled_policy_carries_the_forms_and_reads_each_forms_codes() -> None:
+    spec: CriterionSpec = next(c for c in catalog().policies[POLICY].all_criteria() if c.id == FACT)
+    assert [t.type for t in spec.tests] == ["observation-value", "assessment"]
+    assert spec.test_type is None and not spec.children
+    assert FACT in catalog().policies[POLICY].ids_by_test_type["assessment"]
+    single = replace(spec, forms=(), test_type="assessment", params={"code": "psych-clearance"})
+    assert single.tests == (TestSpec("assessment", {"code": "psych-clearance"}),)
+
+
+def test_an_explicit_trial_result_still_wins_over_a_computed_one_whatever_its_date() -> None:
+    """Contract §4 is not a several-forms rule: the explicit relief decides even when older."""
+    explicit = assessment("it-trial-pain-relief-pct", "2025-09-01", valueQuantity={"value": 30, "unit": "%"})
+    computed = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(2, "2025-10-01T13:00:00Z"),
+    ]
+    ctx = context([explicit, *computed])
+    assert ctx.trial.explicit is not None and ctx.trial.relief_pct == 30
+    d = evaluate_order(catalog().policies["geha-idds-chronic-pain"], ctx)
+    assert result_of(d, "geha.trial.relief-ge50").status == NOT_MET
