@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from functools import cache
 from typing import Any
@@ -20,6 +21,8 @@ LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ASSESS = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
+PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
+SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
 TODAY = date(2026, 11, 21)
 PATIENT = "p1"
 
@@ -217,6 +220,32 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+
+
+def payer_coverage(payer_id: str, **fields: Any) -> dict[str, Any]:
+    """An active Coverage of PATIENT paid by the demo payer id `payer_id`; `fields` add type, class..."""
+    return {
+        "resourceType": "Coverage",
+        "id": _id("cov"),
+        "status": "active",
+        "beneficiary": {"reference": f"Patient/{PATIENT}"},
+        "payor": [{"identifier": {"system": PAYER_ID, "value": payer_id}}],
+        **fields,
+    }
+
+
+def sign_request(*orders: dict[str, Any], coverage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An order-sign call for PATIENT ordering `orders`, with `coverage` (GEHA when None) prefetched."""
+    covered = coverage or payer_coverage("geha")
+    return {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/pr1", "patientId": PATIENT, "draftOrders": bundle(*orders)},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": PATIENT},
+            "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": covered}]},
+        },
     }
 
 
