@@ -209,7 +209,7 @@ def handle_hook(
     record = build_record(
         request.context.patient_id, data.resources, env.catalog.terminology, data.unavailable
     )
-    drugs = tuple(infusates(drafts, orders))
+    drugs = tuple(infusates(drafts, orders, data.resources))
     episode = frozenset(
         o.kind for r in drafts.resources if (o := recognise(r, drafts, env.catalog.order_codes)) is not None
     )

@@ -201,18 +201,30 @@ def service_request(
     return resource
 
 
+INTRATHECAL_ROUTE = "72607000"
+ORAL_ROUTE = "26643006"
+
+
 def infusate_request(
-    display: str = "morphine sulfate 25 MG/ML Injectable Solution", code: str = "7052"
+    display: str = "morphine sulfate 25 MG/ML Injectable Solution",
+    code: str = "7052",
+    status: str = "draft",
+    route: str = INTRATHECAL_ROUTE,
 ) -> dict[str, Any]:
+    """A pump drug order: a draft order by default; `status="active"` is the drug in the chart's pump."""
     return {
         "resourceType": "MedicationRequest",
         "id": _id("inf"),
-        "status": "draft",
+        "status": status,
         "intent": "order",
         "subject": {"reference": f"Patient/{PATIENT}"},
         "medicationCodeableConcept": concept(RX, code, display),
-        "dosageInstruction": [{"route": concept(SCT, "72607000", "Intrathecal route")}],
+        "dosageInstruction": [{"route": concept(SCT, route)}],
     }
+
+
+def baclofen_request(status: str = "draft", route: str = INTRATHECAL_ROUTE) -> dict[str, Any]:
+    return infusate_request("baclofen 2 MG/ML Injectable Solution", "1292", status, route)
 
 
 def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +281,8 @@ def context(
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
-    return EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts, [pump])), episode)
+    drugs = tuple(infusates(drafts, [pump], by_type))
+    return EvaluationContext(record, cat.terminology, today, pump, drugs, episode)
 
 
 def determine(
