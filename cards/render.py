@@ -213,21 +213,29 @@ def external_reference_card(
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
 
 
+def _open_leaves(c: CriterionResult) -> list[CriterionResult]:
+    """The undocumented leaves that documenting can still decide, reached through undocumented parts
+    only: a part already met, or already not met (a ruled-out branch of an either/or, such as the
+    other indication's block once the drug is known), is settled, and nothing is asked of it."""
+    if c.status != Status.NOT_DOCUMENTED:
+        return []
+    if not c.children:
+        return [c]
+    return [leaf for child in c.children for leaf in _open_leaves(child)]
+
+
 def documentation_steps(d: Determination) -> tuple[str, ...]:
-    """What to document (or re-check) next for this order, not-met criteria first."""
+    """What to document (or re-check) next for this order: the open leaves of its undocumented
+    criteria. A criterion already not met is named by the card's review step, not documented."""
     steps: list[str] = []
-    for criterion in [*d.by_status(Status.NOT_MET), *d.by_status(Status.NOT_DOCUMENTED)]:
-        for leaf in criterion.leaves():
-            if leaf.status == Status.MET:
-                continue
+    for criterion in d.by_status(Status.NOT_DOCUMENTED):
+        for leaf in _open_leaves(criterion):
             if leaf.unchecked_reason:
                 step = f"{leaf.label}: {leaf.unchecked_reason}; re-run once the EHR returns the data."
-            elif leaf.status == Status.NOT_DOCUMENTED and leaf.how_to_document:
+            elif leaf.how_to_document:
                 step = f"{leaf.label}: {leaf.how_to_document}"
-            elif leaf.status == Status.NOT_DOCUMENTED:
-                step = f'{leaf.label}: document what shows "{leaf.text}" ({leaf.section}).'
             else:
-                continue
+                step = f'{leaf.label}: document what shows "{leaf.text}" ({leaf.section}).'
             if step not in steps:
                 steps.append(step)
     return tuple(steps)

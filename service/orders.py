@@ -186,11 +186,16 @@ def _routes(resource: Mapping[str, Any]) -> set[str]:
     }
 
 
-def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Infusate]:
-    """The drugs the pump is to deliver (contract §2): draft MedicationRequests whose route is
-    intrathecal or epidural (or not given), MedicationRequests a pump order names in
-    `reasonReference`, and drugs a pump order names in `orderDetail`."""
-    orders = list(orders)
+def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Infusate:
+    concept = medication_concept(resource, resolve)
+    codes = tuple(c for c in codings(concept) if c.system == RXNORM)
+    neuraxial = bool(_routes(resource) & NEURAXIAL_ROUTES)
+    return Infusate(reference_of(resource), codes, concept_text(concept), neuraxial)
+
+
+def _ordered_infusates(drafts: DraftOrders, orders: list[PumpOrder]) -> list[Infusate]:
+    """Draft MedicationRequests whose route is intrathecal or epidural (or not given), those a pump
+    order names in `reasonReference` whatever their route, and drugs a pump order names in `orderDetail`."""
     named = [
         ref
         for order in orders
@@ -202,13 +207,10 @@ def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Inf
         if resource.get("resourceType") != "MedicationRequest":
             continue
         routes = _routes(resource)
-        neuraxial = bool(routes & NEURAXIAL_ROUTES)
         referenced = any(drafts.get(ref) is resource for ref in named)
-        if routes and not neuraxial and not referenced:
+        if routes and not routes & NEURAXIAL_ROUTES and not referenced:
             continue
-        concept = medication_concept(resource, drafts.get)
-        codes = tuple(c for c in codings(concept) if c.system == RXNORM)
-        result.append(Infusate(reference_of(resource), codes, concept_text(concept), neuraxial))
+        result.append(_infusate(resource, drafts.get))
     for order in orders:
         for detail in dicts(order.resource.get("orderDetail")):
             codes = tuple(c for c in codings(detail) if c.system == RXNORM)
@@ -216,3 +218,29 @@ def infusates(drafts: DraftOrders, orders: Iterable[PumpOrder] = ()) -> list[Inf
             if codes or text:
                 result.append(Infusate(f"{order.reference} orderDetail", codes, text, False))
     return result
+
+
+def _chart_infusates(chart: Mapping[str, Iterable[Any]]) -> list[Infusate]:
+    """The pump's current drug: the chart's active MedicationRequests with an intrathecal or epidural
+    route code (a stopped order or a drug given by another route is not what the pump holds)."""
+    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
+
+    def resolve(reference: str) -> Any:
+        return medications.get("/".join(reference.split("/")[-2:]))
+
+    return [
+        _infusate(resource, resolve)
+        for resource in chart.get("MedicationRequest", ())
+        if isinstance(resource, dict)
+        and resource.get("status") == "active"
+        and _routes(resource) & NEURAXIAL_ROUTES
+    ]
+
+
+def infusates(
+    drafts: DraftOrders, orders: Iterable[PumpOrder] = (), chart: Mapping[str, Iterable[Any]] | None = None
+) -> list[Infusate]:
+    """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
+    orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
+    epidural MedicationRequests in `chart` (the gathered resources by type)."""
+    return _ordered_infusates(drafts, list(orders)) or _chart_infusates(chart or {})

@@ -177,7 +177,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
     record = build_record(request.context.patient_id, data.resources, catalog.terminology, data.unavailable)
-    drugs = tuple(infusates(call.drafts, call.pump_orders))
+    drugs = tuple(infusates(call.drafts, call.pump_orders, data.resources))
     recognised = (recognise(r, call.drafts, catalog.order_codes) for r in call.drafts.resources)
     episode = frozenset(o.kind for o in recognised if o is not None)
     judged: dict[str, list[Route]] = {}

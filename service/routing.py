@@ -3,7 +3,8 @@
 Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
 the reference's identifier/display) → its identifiers first, then its name, looked up in
 `policies/payers.yaml`. Every active Coverage is routed, not only the first; a Medicare product
-goes to the payer's `medicare_policy` when it has one. Pure: resources in, routes out.
+(decided by the coded `Coverage.type`, names only when no type is coded) goes to the payer's
+`medicare_policy` when it has one. Pure: resources in, routes out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from service.references import local_reference
 from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
 from service.yamlsource import SourceError, check_schema, load
 
-SOPT_SYSTEM = "https://nahdo.org/sopt"
+# PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
+SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
+SOPT_MEDICARE = re.compile(r"1\d{0,2}")  # 1 MEDICARE and its children 1x, 1xx
+MEDICARE_WORD = re.compile(r"\bmedicare\b", re.IGNORECASE)
+NEGATED_MEDICARE = re.compile(r"\b(?:non|not)[\s-]*medicare\b", re.IGNORECASE)
 ACTIVE_STATUSES = (None, "active")
 
 
@@ -97,17 +102,34 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
     return tuple(payers)
 
 
-def is_medicare(coverage: Mapping[str, Any]) -> bool:
-    """A Medicare product: SOPT type 1x, or 'Medicare' in the type or plan names."""
-    words: list[str] = []
+def _type_codes(coverage: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(system, code) of every coding of `Coverage.type` that carries a code, in any system."""
+    found = []
     for coding in dicts(as_dict(coverage.get("type")).get("coding")):
-        if coding.get("system") == SOPT_SYSTEM and str(coding.get("code", "")).startswith("1"):
-            return True
-        words += [str(coding.get("display") or "")]
-    words.append(str(as_dict(coverage.get("type")).get("text") or ""))
-    for item in dicts(coverage.get("class")):
-        words += [str(item.get("name") or ""), str(item.get("value") or "")]
-    return any(re.search(r"\bmedicare\b", w, re.IGNORECASE) for w in words)
+        code = as_str(coding.get("code"))
+        if code and code.strip():
+            found.append(((as_str(coding.get("system")) or "").strip(), code.strip()))
+    return found
+
+
+def _names(coverage: Mapping[str, Any]) -> list[str]:
+    """The words naming the product: the type's text and displays, and the Coverage.class names."""
+    kind = as_dict(coverage.get("type"))
+    names = [as_str(kind.get("text")), *(as_str(c.get("display")) for c in dicts(kind.get("coding")))]
+    names += [as_str(item.get("name")) for item in dicts(coverage.get("class"))]
+    return [name for name in names if name]
+
+
+def is_medicare(coverage: Mapping[str, Any]) -> bool:
+    """A Medicare product (contract §6). A coded `Coverage.type` decides: a coding with a code, in any
+    system, makes the type coded, and it is Medicare only when a SOPT coding is 1, 1x or 1xx (a
+    type coded only in another system, e.g. v3 ActCode, says nothing of Medicare, so is not). Only
+    a type without any code falls back to the names, where "non-Medicare" / "not Medicare" never
+    count."""
+    coded = _type_codes(coverage)
+    if coded:
+        return any(system in SOPT_SYSTEMS and SOPT_MEDICARE.fullmatch(code) for system, code in coded)
+    return any(MEDICARE_WORD.search(NEGATED_MEDICARE.sub(" ", name)) for name in _names(coverage))
 
 
 def _payer_organizations(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from functools import cache
 from typing import Any
@@ -21,6 +22,8 @@ LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ASSESS = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
+PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
+SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
 TODAY = date(2026, 11, 21)
 PATIENT = "p1"
 
@@ -211,18 +214,30 @@ def service_request(
     return resource
 
 
+INTRATHECAL_ROUTE = "72607000"
+ORAL_ROUTE = "26643006"
+
+
 def infusate_request(
-    display: str = "morphine sulfate 25 MG/ML Injectable Solution", code: str = "7052"
+    display: str = "morphine sulfate 25 MG/ML Injectable Solution",
+    code: str = "7052",
+    status: str = "draft",
+    route: str = INTRATHECAL_ROUTE,
 ) -> dict[str, Any]:
+    """A pump drug order: a draft order by default; `status="active"` is the drug in the chart's pump."""
     return {
         "resourceType": "MedicationRequest",
         "id": _id("inf"),
-        "status": "draft",
+        "status": status,
         "intent": "order",
         "subject": {"reference": f"Patient/{PATIENT}"},
         "medicationCodeableConcept": concept(RX, code, display),
-        "dosageInstruction": [{"route": concept(SCT, "72607000", "Intrathecal route")}],
+        "dosageInstruction": [{"route": concept(SCT, route)}],
     }
+
+
+def baclofen_request(status: str = "draft", route: str = INTRATHECAL_ROUTE) -> dict[str, Any]:
+    return infusate_request("baclofen 2 MG/ML Injectable Solution", "1292", status, route)
 
 
 def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +245,32 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
+    }
+
+
+def payer_coverage(payer_id: str, **fields: Any) -> dict[str, Any]:
+    """An active Coverage of PATIENT paid by the demo payer id `payer_id`; `fields` add type, class..."""
+    return {
+        "resourceType": "Coverage",
+        "id": _id("cov"),
+        "status": "active",
+        "beneficiary": {"reference": f"Patient/{PATIENT}"},
+        "payor": [{"identifier": {"system": PAYER_ID, "value": payer_id}}],
+        **fields,
+    }
+
+
+def sign_request(*orders: dict[str, Any], coverage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An order-sign call for PATIENT ordering `orders`, with `coverage` (GEHA when None) prefetched."""
+    covered = coverage or payer_coverage("geha")
+    return {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/pr1", "patientId": PATIENT, "draftOrders": bundle(*orders)},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": PATIENT},
+            "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": covered}]},
+        },
     }
 
 
@@ -253,7 +294,8 @@ def context(
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
-    return EvaluationContext(record, cat.terminology, today, pump, tuple(infusates(drafts, [pump])), episode)
+    drugs = tuple(infusates(drafts, [pump], by_type))
+    return EvaluationContext(record, cat.terminology, today, pump, drugs, episode)
 
 
 def determine(

@@ -16,9 +16,11 @@ from tests.builders import (
     ICD,
     LOINC,
     SCT,
+    SOPT,
     allergy,
     assessment,
     card_line,
+    cards_of,
     coded_assessment,
     condition,
     determine,
@@ -29,11 +31,14 @@ from tests.builders import (
     observation,
     oxycodone,
     pain_trial,
+    payer_coverage,
     procedure,
     service_request,
+    sign_request,
     statuses,
     without_codes,
 )
+from tests.calls import sign_with_chart
 
 NCD = "cms-ncd-280-14"
 TRIAL = "2025-10-01T09:00:00Z"
@@ -111,6 +116,39 @@ def test_no_other_payers_criteria_leak_into_the_ncd() -> None:
     assert d.outcome == Outcome.MEETS
     ids = {c.id for c in load_catalog().policies[NCD].all_criteria()}
     assert all(i.startswith("ncd280.") for i in ids)
+
+
+KPWA = "kpwa-implanted-infusion-pumps"
+
+
+def sopt(code: str, system: str = SOPT, **fields: Any) -> dict[str, Any]:
+    return {"type": {"coding": [{"system": system, "code": code}], **fields}}
+
+
+def plan(name: str) -> dict[str, Any]:
+    return {"class": [{"type": {"text": "plan"}, "value": "KP-1", "name": name}]}
+
+
+@pytest.mark.parametrize(
+    ("product", "policy"),
+    [
+        (sopt("1"), NCD),
+        (sopt("121", "https://nahdo.org/sopt"), NCD),
+        ({**sopt("5", text="Medicare Advantage"), **plan("Kaiser Medicare Advantage")}, KPWA),
+        (plan("Kaiser Medicare Advantage"), NCD),
+        (plan("Kaiser Commercial (non-Medicare)"), KPWA),
+    ],
+)
+def test_a_kaiser_member_is_judged_by_the_ncd_only_for_a_medicare_product(
+    product: dict[str, Any], policy: str
+) -> None:
+    """Through a real order-sign: the coded Coverage type decides, names only when no type is coded."""
+    call = sign_request(service_request(), infusate_request(), coverage=payer_coverage("kpwa", **product))
+    _, response = sign_with_chart(ncd_chart(), body=call)
+    links = [link["url"] for card in cards_of(response["cards"], "guideline") for link in card["links"]]
+    assert links and links[0].endswith(f"/policies/{policy}")
+    label = {c["source"]["label"] for c in cards_of(response["cards"])}
+    assert label == {"Kaiser Permanente Washington"}
 
 
 # --------------------------------------------------------------------------- patient 2: trial

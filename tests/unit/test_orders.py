@@ -663,3 +663,65 @@ def test_duplicate_selections_yield_the_order_once() -> None:
         {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:sr1", "resource": order}]}
     )
     assert drafts.in_scope(["ServiceRequest/sr1", "ServiceRequest/sr1", "urn:uuid:sr1"]) == [order]
+
+
+# --------------------------------------------------------------------------- the pump's drug from the chart
+
+
+def chart_request(
+    rid: str, status: str = "active", route: dict[str, Any] | None = INTRATHECAL, **drug: Any
+) -> dict[str, Any]:
+    """A MedicationRequest as the chart holds it (morphine unless `drug` names another medication)."""
+    resource = medication_request(rid=rid, route=route, **(drug or {"medication": MORPHINE}))
+    return {**resource, "status": status}
+
+
+def _pump_call(*drafts_resources: dict[str, Any], code: str = "62350") -> tuple[DraftOrders, list[PumpOrder]]:
+    order = service_request(concept(coding(CPT_URL, code)))
+    drafts = DraftOrders(bundle(order, *drafts_resources))
+    pump = recognise(order, drafts, load_catalog().order_codes)
+    assert pump is not None
+    return drafts, [pump]
+
+
+@pytest.mark.parametrize("code", ["62350", "62355", "62369", "95990"])
+def test_when_the_call_orders_no_drug_the_charts_active_neuraxial_one_is_the_infusate(code: str) -> None:
+    chart = {
+        "MedicationRequest": [
+            chart_request("it-morphine"),
+            chart_request("epidural", route=EPIDURAL),
+            chart_request("stopped", status="stopped"),
+            chart_request("completed", status="completed"),
+            chart_request("oral", route=concept(coding(SNOMED_URL, "26643006", "Oral"))),
+            chart_request("no-route", route=None),
+            chart_request("text-route", route={"text": "intrathecal"}),
+        ]
+    }
+    found = infusates(*_pump_call(code=code), chart)
+    assert [(i.reference, i.intrathecal_route) for i in found] == [
+        ("MedicationRequest/it-morphine", True),
+        ("MedicationRequest/epidural", True),
+    ]
+    assert found[0].codes == (Code(RXNORM, "7052", "morphine"),)
+
+
+def test_a_chart_drug_given_as_a_medication_reference_is_resolved_from_the_charts_medications() -> None:
+    baclofen = concept(coding(RXNORM_URL, "1292", "baclofen"))
+    medication = {"resourceType": "Medication", "id": "bac", "code": baclofen}
+    chart_drug = chart_request("mr", medication_reference="Medication/bac")
+    found = infusates(*_pump_call(), {"MedicationRequest": [chart_drug], "Medication": [medication]})
+    assert [(i.codes, i.text) for i in found] == [((Code(RXNORM, "1292", "baclofen"),), "baclofen")]
+
+
+def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
+    chart = {"MedicationRequest": [chart_request("chart-drug")]}
+    drafted = infusates(*_pump_call(medication_request(rid="drafted", medication=MORPHINE)), chart)
+    assert [i.reference for i in drafted] == ["MedicationRequest/drafted"]
+    drafts, pumps = _pump_call()
+    pumps[0].resource["orderDetail"] = [concept(coding(RXNORM_URL, "1292", "baclofen"))]
+    assert [i.reference for i in infusates(drafts, pumps, chart)] == ["ServiceRequest/sr1 orderDetail"]
+
+
+def test_without_a_chart_or_a_drug_there_is_no_infusate() -> None:
+    assert infusates(*_pump_call()) == []
+    assert infusates(*_pump_call(), {"MedicationRequest": ["not a resource"]}) == []

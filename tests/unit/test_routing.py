@@ -77,22 +77,71 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
     assert routes[1].payer_display == "Medicaid"
 
 
+SOPT_OID = "urn:oid:2.16.840.1.113883.3.221.5"
+SOPT_URL = "https://nahdo.org/sopt"
+
+
+def typed(system: str | None, code: str | None, display: str | None = None) -> dict[str, Any]:
+    coding = {k: v for k, v in {"system": system, "code": code, "display": display}.items() if v is not None}
+    return {"type": {"coding": [coding]}}
+
+
+def plan(name: str) -> dict[str, Any]:
+    return {"class": [{"type": {"text": "plan"}, "value": "PLAN-1", "name": name}]}
+
+
+@pytest.mark.parametrize("system", [SOPT_OID, SOPT_URL])
+@pytest.mark.parametrize("code", ["1", "11", "121", " 111 "])
+def test_a_coded_sopt_medicare_type_is_medicare(system: str, code: str) -> None:
+    assert is_medicare(coverage("c1", {}, **typed(system, code), **plan("Commercial Gold")))
+
+
+@pytest.mark.parametrize("system", [SOPT_OID, SOPT_URL])
+@pytest.mark.parametrize("code", ["5", "81", "2", "1111", "1A"])
+def test_any_other_coded_type_is_not_medicare_whatever_the_names_say(system: str, code: str) -> None:
+    named = coverage("c1", {}, **typed(system, code, "Medicare"), **plan("Kaiser Medicare Advantage"))
+    named["type"]["text"] = "Medicare Advantage"
+    assert not is_medicare(named)
+
+
+def test_a_type_coded_in_another_system_is_coded_and_says_nothing_of_medicare() -> None:
+    act_code = typed("http://terminology.hl7.org/CodeSystem/v3-ActCode", "PUBLICPOL", "public healthcare")
+    assert not is_medicare(coverage("c1", {}, **act_code, **plan("Medicare Advantage")))
+    assert not is_medicare(coverage("c2", {}, **typed(None, "1"), **plan("Medicare Advantage")))
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"type": {"coding": [{"system": "https://nahdo.org/sopt", "code": "111"}]}}, True),
-        (
-            {"class": [{"type": {"text": "plan"}, "value": "KP-MA", "name": "Kaiser Medicare Advantage"}]},
-            True,
-        ),
+        (plan("Kaiser Medicare Advantage"), True),
+        ({"type": {"text": "MEDICARE"}}, True),
+        (typed(SOPT_OID, None, "Medicare Part B"), True),  # a display without a code is only a name
+        ({"type": {"coding": [{"system": SOPT_OID, "code": "  "}]}, **plan("Medicare")}, True),
+        (plan("Commercial (non-Medicare)"), False),
+        (plan("Commercial non Medicare PPO"), False),
+        ({"type": {"text": "not Medicare"}}, False),
         ({"type": {"text": "Commercial PPO"}}, False),
+        (plan("Medicareplus"), False),
+        ({"class": [{"type": {"text": "group"}, "value": "MEDICARE", "name": "Acme staff"}]}, False),
     ],
 )
-def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], expected: bool) -> None:
+def test_without_a_coded_type_the_names_decide(extra: dict[str, Any], expected: bool) -> None:
+    assert is_medicare(coverage("c1", {}, **extra)) is expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "policy"),
+    [
+        (typed(SOPT_OID, "1"), "cms-ncd-280-14"),
+        ({**typed(SOPT_URL, "5"), **plan("Kaiser Medicare Advantage")}, "kpwa-implanted-infusion-pumps"),
+        (plan("Kaiser Medicare Advantage"), "cms-ncd-280-14"),
+        (plan("Kaiser Commercial (non-Medicare)"), "kpwa-implanted-infusion-pumps"),
+    ],
+)
+def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], policy: str) -> None:
     cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "kpwa"}}, **extra)
-    assert is_medicare(cov) is expected
-    expected_policy = "cms-ncd-280-14" if expected else "kpwa-implanted-infusion-pumps"
-    assert route_coverages([cov], [], PAYERS)[0].policy_id == expected_policy
+    route = route_coverages([cov], [], PAYERS)[0]
+    assert (route.policy_id, route.medicare) == (policy, policy == "cms-ncd-280-14")
 
 
 def test_odd_shapes_do_not_break_routing() -> None:

@@ -1,0 +1,85 @@
+"""The pump's drug from the chart (contract §2): a catheter revision or a refill ordered without a drug is
+judged by the patient's active intrathecal or epidural MedicationRequest, and once that tells the
+indication, neither the judgement nor the instructions speak of the other indication's criteria."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.builders import (
+    ORAL_ROUTE,
+    baclofen_request,
+    cards_of,
+    catalog,
+    device,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+)
+from tests.calls import sign_with_chart
+
+SPASTICITY_WORDS = re.compile(r"baclofen|ashworth|spastic|spasm", re.IGNORECASE)
+PAIN_WORDS = re.compile(r"opioid|pain relief|life expectancy|relief >", re.IGNORECASE)
+PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})
+ORDERS_WITHOUT_A_DRUG = ["62350", "62355", "62369", "95990"]
+
+
+def hook(chart: list[dict[str, Any]], *orders: dict[str, Any], payer: str = "kpwa") -> dict[str, Any]:
+    """The response to an order-sign of `orders` for a patient with a pump in place and `chart`."""
+    call = sign_request(*orders, coverage=payer_coverage(payer))
+    _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE, *chart], body=call)
+    return response
+
+
+def indications(response: dict[str, Any]) -> set[str]:
+    """The indication each decision card states in its first line: `(reference; kind, indication)`."""
+    return {re.findall(r"; [a-z-]+, ([a-z-]+)\)", c["detail"])[0] for c in cards_of(response["cards"])}
+
+
+def instructions(response: dict[str, Any]) -> str:
+    """The instructions cards' text, without the policies' titles (a title is not a criterion)."""
+    cards = cards_of(response["cards"], "clinical-reminder")
+    text = "\n".join(f"{c['summary']}\n{c['detail']}" for c in cards)
+    for policy in catalog().policies.values():
+        text = text.replace(policy.title, "the policy")
+    return text
+
+
+@pytest.mark.parametrize("code", ORDERS_WITHOUT_A_DRUG)
+@pytest.mark.parametrize("payer", ["kpwa", "cbc", "cohere", "cmm210"])
+@pytest.mark.parametrize(
+    ("pump_drug", "indication", "other_indication"),
+    [
+        (infusate_request(status="active"), "non-malignant-pain", SPASTICITY_WORDS),
+        (baclofen_request(status="active"), "spasticity", PAIN_WORDS),
+    ],
+    ids=["morphine", "baclofen"],
+)
+def test_the_charts_pump_drug_tells_the_indication_and_nothing_speaks_of_the_other(
+    code: str, payer: str, pump_drug: dict[str, Any], indication: str, other_indication: re.Pattern[str]
+) -> None:
+    response = hook([pump_drug], service_request(code), payer=payer)
+    assert indications(response) == {indication}
+    assert instructions(response)
+    assert not other_indication.findall(instructions(response))
+
+
+@pytest.mark.parametrize(
+    "not_in_the_pump",
+    [baclofen_request(status="stopped"), baclofen_request(status="active", route=ORAL_ROUTE)],
+    ids=["stopped", "oral"],
+)
+def test_a_stopped_or_oral_chart_drug_is_not_the_infusate(not_in_the_pump: dict[str, Any]) -> None:
+    response = hook([not_in_the_pump], service_request("62350"))
+    assert indications(response) == {"non-malignant-pain"}  # from the chart's postlaminectomy syndrome
+
+
+def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
+    response = hook([baclofen_request(status="active")], service_request("62350"), infusate_request())
+    assert indications(response) == {"non-malignant-pain"}
+    assert not SPASTICITY_WORDS.findall(instructions(response))
