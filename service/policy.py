@@ -33,6 +33,8 @@ class PolicyError(SourceError):
 class TestSpec:
     """One test of a leaf criterion: a registered test type and its checked parameters."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     type: str
     params: Mapping[str, Any]
 
