@@ -38,6 +38,8 @@ class Evidence:
 class TestOutcome:
     """What one evaluator concluded. `by_absence` marks a 'met' that rests on nothing being found."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     status: Status
     evidence: tuple[Evidence, ...] = ()
     finding: str = ""
