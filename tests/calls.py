@@ -4,6 +4,7 @@ any call against a fake FHIR server holding a given chart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -12,9 +13,9 @@ from flask import Flask
 from service.app import create_app
 from service.catalog import Catalog
 from service.demo.runner import request_files
-from service.fhir.client import SearchResult
+from service.fhir.client import FhirError, SearchResult
 from service.settings import Settings
-from tests.builders import catalog
+from tests.builders import catalog as compiled_catalog
 from tests.conformance import check_response
 from tests.support import (
     SIGN_URL,
@@ -35,10 +36,12 @@ def sign_with_chart(
     chart: list[dict[str, Any]],
     catalog: Catalog | None = None,
     body: dict[str, Any] | None = None,
+    failing: Collection[str] = (),
     **options: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(request, response) of an order-sign (the sample unless `body`; any hook `body` names) against
-    a fake FHIR server holding `chart`, with `options` as the call's davinci-crd.configuration."""
+    a fake FHIR server holding `chart` whose searches of the `failing` types fail, with `options` as
+    the call's davinci-crd.configuration."""
     body = body or sign_body()
     request = with_fhir(configured(body, **options) if options else body)
     url = f"/cds-services/idds-crd-{request['hook']}"
@@ -50,13 +53,17 @@ def sign_with_chart(
     class ChartClient(RecordingFhirClient):
         def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
             super().search(resource_type, params)
+            if resource_type in failing:
+                raise FhirError("HTTP 503", 503)
             return SearchResult(by_type.get(resource_type, []), [], 1)
 
-    app = create_app(Settings(), catalog, client_factory=RecordingFactory(ChartClient()))
+    factory = RecordingFactory(ChartClient())
+    app = create_app(Settings(), catalog or compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), url, request)
     assert response.status_code == 200
     body: dict[str, Any] = response.get_json()
-    assert check_response(body, request) == []
+    in_chart = by_type.get("ServiceRequest", []) if request["hook"].startswith("encounter-") else None
+    assert check_response(body, request, in_chart) == []
     return request, body
 
 
@@ -70,7 +77,7 @@ def sample(name: str) -> dict[str, Any]:
 @cache
 def prefetch_app() -> Flask:
     """One app for the answers from prefetch only (no FHIR server), built once per test run."""
-    return create_app(Settings(), catalog())
+    return create_app(Settings(), compiled_catalog())
 
 
 def answer(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,7 +94,7 @@ def cards_for(
 ) -> list[dict[str, Any]]:
     """The cards of a call to `url` against a FHIR server that holds nothing for the patient."""
     factory = RecordingFactory(RecordingFhirClient())
-    app = create_app(settings or Settings(), catalog(), client_factory=factory)
+    app = create_app(settings or Settings(), compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), url, with_fhir(body))
     assert response.status_code == 200
     cards: list[dict[str, Any]] = response.get_json()["cards"]

@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 import service
 from service.fhir.client import SearchResult
 from service.hooks.models import HookRequest
+from tests.conformance import COVERAGE_INFO
 
 REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
 SELECT_URL = "/cds-services/idds-crd-order-select"
@@ -47,8 +48,9 @@ def non_pump_body() -> dict[str, Any]:
     return load_sample("order-select-non-pump.json")
 
 
-def with_fhir(body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
-    body["fhirServer"] = FHIR_SERVER
+def with_fhir(body: dict[str, Any], token: str = TOKEN, server: str = FHIR_SERVER) -> dict[str, Any]:
+    """The body pointed at `server` with a bearer `token`, as an EHR sends it."""
+    body["fhirServer"] = server
     body["fhirAuthorization"] = {
         "access_token": token,
         "token_type": "Bearer",
@@ -69,6 +71,13 @@ def mutate(body: dict[str, Any], path: JsonPath, value: Any) -> dict[str, Any]:
     else:
         target[path[-1]] = value
     return body
+
+
+def assertion_of(action: dict[str, Any]) -> dict[str, Any]:
+    """The sub-extensions (by url, their values) of the one coverage-information repetition that a
+    system action carries."""
+    [info] = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    return {s["url"]: next(v for k, v in s.items() if k.startswith("value")) for s in info["extension"]}
 
 
 def post_json(client: FlaskClient, url: str, body: Any) -> TestResponse:

@@ -20,6 +20,7 @@ from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
     assert_outcome,
+    assertion_of,
     post_json,
     sign_body,
     with_fhir,
@@ -115,12 +116,6 @@ def actions_on(answer: dict[str, Any], resource_type: str) -> list[dict[str, Any
     return [a for a in answer.get("systemActions", []) if a["resource"]["resourceType"] == resource_type]
 
 
-def assertion(action: dict[str, Any]) -> dict[str, Any]:
-    """The sub-extensions of the one coverage-information repetition an action carries, by url."""
-    [info] = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
-    return {s["url"]: next(v for k, v in s.items() if k.startswith("value")) for s in info["extension"]}
-
-
 # --------------------------------------------------------------------------- the determination
 
 
@@ -135,7 +130,8 @@ def test_a_booked_implant_gets_the_determination_of_its_order() -> None:
     ]
     [action] = actions_on(answer, "ServiceRequest")
     [booked] = actions_on(answer, "Appointment")  # what Inferno checks: the Appointment carries it too
-    assert assertion(booked)["covered"] == "covered" and assertion(booked)["billingCode"]["code"] == "62362"
+    told = assertion_of(booked)
+    assert told["covered"] == "covered" and told["billingCode"]["code"] == "62362"
     assert action["type"] == "update"
     updated = action["resource"]
     assert {**updated, "extension": []} == {**order, "extension": []}
@@ -198,8 +194,8 @@ def test_appointments_without_a_pump_order_get_no_cards_and_no_queries(booked: d
     assert ehr.calls == []
     for action in answer.get("systemActions", []):
         assert action["resource"]["resourceType"] == "Appointment"
-        assert assertion(action)["covered"] == "conditional"
-        assert "holds no coverage rules" in assertion(action)["reason"]["text"]
+        assert assertion_of(action)["covered"] == "conditional"
+        assert "holds no coverage rules" in assertion_of(action)["reason"]["text"]
     assert bool(answer.get("systemActions")) == (booked["status"] != "cancelled")
 
 
@@ -209,8 +205,9 @@ def test_an_appointment_for_another_procedure_gets_no_cards() -> None:
     assert answer["cards"] == []
     assert not [c for c in ehr.calls if c[0] == "search"]
     [order] = actions_on(answer, "ServiceRequest")
-    assert assertion(order)["covered"] == "conditional" and "code 99213" in assertion(order)["reason"]["text"]
-    assert "billingCode" not in assertion(order)  # no rules here: no billing code is asserted
+    told = assertion_of(order)
+    assert told["covered"] == "conditional" and "code 99213" in told["reason"]["text"]
+    assert "billingCode" not in assertion_of(order)  # no rules here: no billing code is asserted
     assert len(actions_on(answer, "Appointment")) == 1
 
 
@@ -238,8 +235,8 @@ def test_an_order_that_cannot_be_read_is_reported_not_guessed(
     assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
     assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]
     [booked] = answer["systemActions"]
-    assert booked["resource"]["id"] == "apt-1" and assertion(booked)["covered"] == "conditional"
-    assert "could not be read" in assertion(booked)["reason"]["text"]
+    assert booked["resource"]["id"] == "apt-1" and assertion_of(booked)["covered"] == "conditional"
+    assert "could not be read" in assertion_of(booked)["reason"]["text"]
 
 
 def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> None:

@@ -17,6 +17,7 @@ from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
+from tests.support import with_fhir
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
@@ -30,14 +31,7 @@ def sample(name: str = "order-select-62362-demo-meets") -> dict[str, Any]:
 
 def hook_request(body: dict[str, Any], with_server: bool = True) -> HookRequest:
     if with_server:
-        body["fhirServer"] = BASE
-        body["fhirAuthorization"] = {
-            "access_token": TOKEN,
-            "token_type": "Bearer",
-            "expires_in": 30,
-            "scope": "patient/*.read",
-            "subject": "idds-crd",
-        }
+        with_fhir(body, TOKEN, BASE)
     return parse_hook_request(body, service_for_hook(body["hook"]))
 
 

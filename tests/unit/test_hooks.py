@@ -1,0 +1,182 @@
+"""The CRD hooks beyond order-select/-sign: order-dispatch, encounter-start/-discharge, and what a
+call may ask of the answer (the CRD version it speaks)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.settings import Settings
+from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
+from tests.calls import sample, sign_with_chart
+from tests.support import (
+    RecordingFactory,
+    RecordingFhirClient,
+    assert_outcome,
+    assertion_of,
+    post_json,
+    sign_body,
+    with_fhir,
+)
+
+DISPATCHED = "ServiceRequest/demo-meets-sign-sr-62362"
+
+
+def targets(answer: dict[str, Any]) -> list[str]:
+    return sorted(f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in answer["systemActions"])
+
+
+# --------------------------------------------------------------------------- order-dispatch
+
+
+def test_a_dispatched_pump_order_is_judged_as_on_order_sign() -> None:
+    chart = meeting_chart()
+    _, dispatched = sign_with_chart(chart, body=sample("order-dispatch-62362-demo-meets"))
+    _, signed = sign_with_chart(chart)
+    [decision] = cards_of(dispatched["cards"])
+    assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    assert decision["summary"] in [c["summary"] for c in cards_of(signed["cards"])]
+    assert targets(dispatched) == [DISPATCHED]
+    assert assertion_of(dispatched["systemActions"][0])["covered"] == "covered"
+
+
+def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
+    body = sample("order-dispatch-62362-demo-meets")
+    del body["prefetch"]["order"]
+    _, answer = sign_with_chart(meeting_chart(), body=body)  # the fake EHR does not hold the order
+    [card] = answer["cards"]
+    assert card["summary"].startswith(f"Coverage not checked for {DISPATCHED}")
+    assert "does not have it" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expression"),
+    [
+        (lambda c: c.pop("dispatchedOrders"), "context.dispatchedOrders"),
+        (lambda c: c.update(dispatchedOrders=[]), "context.dispatchedOrders"),
+        (lambda c: c.update(dispatchedOrders=["not a reference"]), "context.dispatchedOrders[0]"),
+        (lambda c: c.pop("performer"), "context.performer"),
+    ],
+    ids=["missing", "empty", "malformed", "no-performer"],
+)
+def test_a_malformed_dispatch_is_400_naming_the_field(change: Any, expression: str) -> None:
+    body = sample("order-dispatch-62362-demo-meets")
+    change(body["context"])
+    response = post_json(
+        create_app(Settings(), catalog()).test_client(), "/cds-services/idds-crd-order-dispatch", body
+    )
+    assert_outcome(response, 400, expression)
+
+
+# --------------------------------------------------------------------------- encounter-start/-discharge
+
+
+def open_pump_order(status: str) -> dict[str, Any]:
+    order = service_request("62362")
+    order["status"] = status
+    return order
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+@pytest.mark.parametrize("status", ["draft", "active"])
+def test_an_encounter_judges_the_open_pump_orders_in_the_chart(hook: str, status: str) -> None:
+    order = open_pump_order(status)
+    _, answer = sign_with_chart([*meeting_chart(), order], body=sample(f"{hook}-demo-meets"))
+    [decision] = cards_of(answer["cards"])
+    assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    subs = assertion_of(answer["systemActions"][0])
+    assert "doc-needed" not in subs  # a secondary hook never asks for documentation (CRD §hook-19)
+
+
+@pytest.mark.parametrize("status", ["completed", "revoked", "on-hold"])
+def test_an_encounter_without_open_pump_orders_gets_nothing(status: str) -> None:
+    chart = [*meeting_chart(), open_pump_order(status), service_request("99213")]
+    _, answer = sign_with_chart(chart, body=sample("encounter-start-demo-meets"))
+    assert answer == {"cards": []}
+
+
+def test_an_encounter_does_not_read_the_chart_without_open_pump_orders() -> None:
+    """Only the open-order searches run: the clinical queries wait for a pump order."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(Settings(), catalog(), client_factory=factory)
+    body = with_fhir(sample("encounter-start-demo-meets"))
+    response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
+    assert response.get_json() == {"cards": []}
+    assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
+
+
+# --------------------------------------------------------------------------- CRD version negotiation
+
+
+def versioned(version: str | None) -> dict[str, Any]:
+    body = sign_body()
+    if version is not None:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    return body
+
+
+def test_a_2_2_client_gets_indeterminate_when_the_ehr_data_could_not_be_read() -> None:
+    """CRD 2.2 §resp-43: a technical failure is `indeterminate` with reason `technical`."""
+    _, answer = sign_with_chart(meeting_chart(), body=versioned("2.2"), failing=("Procedure",))
+    pump = next(a for a in answer["systemActions"] if a["resource"]["id"] == "demo-meets-sign-sr-62362")
+    subs = assertion_of(pump)
+    assert subs["covered"] == "indeterminate"
+    assert subs["reason"]["coding"] == [
+        {"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp", "code": "technical"}
+    ]
+    assert "could not be read" in subs["reason"]["text"]
+    assert "info-needed" not in subs
+
+
+@pytest.mark.parametrize("version", [None, "2.0", "2.1"])
+def test_an_older_client_gets_only_what_crd_2_0_1_allows(version: str | None) -> None:
+    _, answer = sign_with_chart(meeting_chart(), body=versioned(version), failing=("Procedure",))
+    text = json.dumps(answer["systemActions"])
+    assert "indeterminate" not in text and "technical" not in text
+    pump = next(a for a in answer["systemActions"] if a["resource"]["id"] == "demo-meets-sign-sr-62362")
+    assert (assertion_of(pump)["covered"], assertion_of(pump)["info-needed"]) == ("conditional", "OTH")
+
+
+def test_a_2_2_client_with_readable_data_gets_the_same_determination() -> None:
+    _, older = sign_with_chart(meeting_chart(), body=versioned(None))
+    _, newer = sign_with_chart(meeting_chart(), body=versioned("2.2"))
+    assert [assertion_of(a)["covered"] for a in older["systemActions"]] == [
+        assertion_of(a)["covered"] for a in newer["systemActions"]
+    ]
+
+
+def test_an_unknown_requested_version_is_400() -> None:
+    response = post_json(
+        create_app(Settings(), catalog()).test_client(), "/cds-services/idds-crd-order-sign", versioned("3.0")
+    )
+    assert_outcome(response, 400, "extension.davinci-crd.requestedVersion")
+
+
+def test_discovery_advertises_the_served_versions() -> None:
+    services = create_app(Settings(), catalog()).test_client().get("/cds-services").get_json()["services"]
+    assert all(s["extension"]["davinci-crd.version"] == ["2.2"] for s in services)
+
+
+# --------------------------------------------------------------------------- suggested orders
+
+
+def test_the_proposed_trial_is_a_complete_crd_order() -> None:
+    """CRD profile-servicerequest: status, intent, code, subject, authoredOn, requester (the user)."""
+    chart = without_codes(meeting_chart(), "62324")  # no trial on the chart
+    body = copy.deepcopy(sign_body())
+    body["context"]["encounterId"] = "enc-1"
+    _, answer = sign_with_chart(chart, body=body)
+    [proposal] = [c for c in answer["cards"] if "suggestions" in c]
+    for suggestion in proposal["suggestions"]:
+        [action] = suggestion["actions"]
+        order = action["resource"]
+        assert (order["status"], order["intent"]) == ("draft", "order")
+        assert order["subject"] == {"reference": "Patient/demo-meets"}
+        assert order["requester"] == {"reference": body["context"]["userId"]}
+        assert order["encounter"] == {"reference": "Encounter/enc-1"}
+        assert order["authoredOn"] and order["code"]["coding"][0]["code"].startswith("623")
