@@ -18,6 +18,7 @@ from service.policy import Policy, load_policies
 from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
 from service.terminology import Terminology, ValueSetError, load_terminology
+from service.vocabulary import Vocabulary, load_vocabulary
 
 REQUIRED_VALUE_SETS = (
     *CLASSIFICATION_VALUE_SETS,
@@ -33,6 +34,7 @@ class Catalog:
     policies: dict[str, Policy]
     payers: tuple[Payer, ...]
     assessments: AssessmentCodeSystem
+    vocabulary: Vocabulary
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
@@ -44,6 +46,8 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
-    compiled = load_policies(root, terminology)
+    vocabulary = load_vocabulary(root / "vocabulary.yaml")
+    compiled = load_policies(root, terminology, vocabulary)
     payers = load_payers(root / "payers.yaml", compiled)
-    return Catalog(terminology, load_order_codes(root / "order-codes.yaml"), compiled, payers, assessments)
+    order_codes = load_order_codes(root / "order-codes.yaml", vocabulary)
+    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary)

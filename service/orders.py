@@ -26,6 +26,7 @@ from service.shapes import (
     reference_of,
     reference_target,
 )
+from service.vocabulary import Vocabulary
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
@@ -44,10 +45,12 @@ class OrderCodeTable:
         return self.kinds.get((code.system, code.code))
 
 
-def load_order_codes(path: Path) -> OrderCodeTable:
+def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     table: dict[tuple[str, str], str] = {}
     for kind, systems in (raw.get("kinds") or {}).items():
+        if vocabulary.unknown([kind], "request_kinds"):
+            raise ValueError(f"{path.name}: '{kind}' is not a request kind of vocabulary.yaml")
         for system, codes in systems.items():
             if system not in (CPT, HCPCS):
                 raise ValueError(f"{path.name}: kind '{kind}' uses unknown system '{system}'")

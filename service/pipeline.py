@@ -40,11 +40,11 @@ from service.routing import Route, route_coverages
 from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
+from service.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[HookRequest, float], FhirClient | None]
-KIND_PRECEDENCE = ("permanent-implant", "replacement", "trial", "catheter", "refill-analysis", "removal")
 
 
 @dataclass(frozen=True)
@@ -158,9 +158,9 @@ def gather(
     return replace(call, data=data)
 
 
-def _principal(orders: tuple[PumpOrder, ...]) -> PumpOrder:
+def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrder:
     """The pump order whose determination the other orders of the episode share."""
-    return min(orders, key=lambda o: KIND_PRECEDENCE.index(o.kind) if o.kind in KIND_PRECEDENCE else 99)
+    return min(orders, key=lambda o: vocabulary.rank(o.kind))
 
 
 def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -> Decisions:
@@ -200,7 +200,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
         for policy_id, policy_routes in judged.items()
     )
     pump_refs = {o.reference for o in call.pump_orders}
-    principal = _principal(call.pump_orders).reference
+    principal = _principal(call.pump_orders, catalog.vocabulary).reference
     episode_orders = {
         drug.reference: principal
         for drug in drugs

@@ -18,11 +18,10 @@ from typing import Any
 from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
 from service.terminology import Terminology
 from service.trial import SCALE_CODES
+from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load
 
-INDICATIONS = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
-REQUEST_KINDS = ("trial", "permanent-implant", "catheter", "replacement", "refill-analysis", "removal")
-NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml", "assessment-codes.yaml")
+NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml", "assessment-codes.yaml", "vocabulary.yaml")
 
 
 class PolicyError(SourceError):
@@ -81,6 +80,7 @@ class Policy:
     request_kinds: frozenset[str]
     not_addressed: Mapping[str, str]
     criteria: tuple[CriterionSpec, ...]
+    vocabulary: Vocabulary = field(compare=False, repr=False)  # the words its scope is written in
 
     def citation(self, section: str) -> str:
         return f"{self.payer}, {self.title} ({self.version}), {section}"
@@ -197,10 +197,24 @@ def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -
 class _Compiler:
     """Turns one schema-valid policy document into a Policy, checking what the schema cannot."""
 
-    def __init__(self, source: Located, terminology: Terminology) -> None:
+    def __init__(self, source: Located, terminology: Terminology, vocabulary: Vocabulary) -> None:
         self.source = source
         self.terminology = terminology
+        self.vocabulary = vocabulary
         self.seen: set[str] = set()
+
+    def words(
+        self, raw: Mapping[str, Any], key: str, what: str, path: tuple[str | int, ...]
+    ) -> frozenset[str] | None:
+        """The ids under `key` (None when absent), each of which must be one of the vocabulary's `what`."""
+        if key not in raw:
+            return None
+        for i, word in enumerate(raw[key]):
+            if self.vocabulary.unknown([word], what):
+                known = ", ".join(getattr(self.vocabulary, what))
+                where = self.where((*path, key, i))
+                raise PolicyError(f"{where}: '{word}' is not one of {known} (vocabulary.yaml)")
+        return frozenset(raw[key])
 
     def where(self, path: tuple[str | int, ...], criterion_id: str | None = None) -> str:
         element = ".".join(str(p) for p in path)
@@ -229,8 +243,8 @@ class _Compiler:
             "text": _words(raw["text"]),
             "section": _words(raw["section"]),
             "role": role,
-            "kinds": frozenset(raw["kinds"]) if "kinds" in raw else None,
-            "indications": frozenset(raw["indications"]) if "indications" in raw else None,
+            "kinds": self.words(raw, "kinds", "request_kinds", path),
+            "indications": self.words(raw, "indications", "indications", path),
             "reading": _words(raw["reading"]) if "reading" in raw else None,
             "how_to_document": _words(raw["how_to_document"]) if "how_to_document" in raw else None,
         }
@@ -259,23 +273,33 @@ class _Compiler:
             document=_words(raw["document"]),
             source=raw["source"],
             url=raw.get("url"),
-            indications=frozenset(scope["indications"]),
-            request_kinds=frozenset(scope["request_kinds"]),
-            not_addressed={k: _words(v) for k, v in (scope.get("not_addressed") or {}).items()},
+            indications=self.words(scope, "indications", "indications", ("scope",)) or frozenset(),
+            request_kinds=self.words(scope, "request_kinds", "request_kinds", ("scope",)) or frozenset(),
+            not_addressed=self.not_addressed(scope.get("not_addressed") or {}),
             criteria=criteria,
+            vocabulary=self.vocabulary,
         )
 
+    def not_addressed(self, raw: Mapping[str, str]) -> dict[str, str]:
+        """Why the policy gives no criteria, per indication or request kind it leaves out."""
+        for key in raw:
+            vocabulary = self.vocabulary
+            if vocabulary.unknown([key], "indications") and vocabulary.unknown([key], "request_kinds"):
+                where = self.where(("scope", "not_addressed", key))
+                raise PolicyError(f"{where}: '{key}' is no indication or request kind of vocabulary.yaml")
+        return {k: _words(v) for k, v in raw.items()}
 
-def compile_policy(source: Located, terminology: Terminology) -> Policy:
-    """Check a parsed policy file against the schema and the registry, and compile it."""
+
+def compile_policy(source: Located, terminology: Terminology, vocabulary: Vocabulary) -> Policy:
+    """Check a parsed policy file against the schema, the registry and the vocabulary, and compile it."""
     try:
         check_schema(source, "policy.schema.json")
     except SourceError as exc:
         raise PolicyError(str(exc)) from None
-    return _Compiler(source, terminology).policy()
+    return _Compiler(source, terminology, vocabulary).policy()
 
 
-def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy]:
+def load_policies(directory: Path, terminology: Terminology, vocabulary: Vocabulary) -> dict[str, Policy]:
     """Compile every `*.yaml` policy in `directory` (NON_POLICY_FILES, the other tables, excluded)."""
     compiled: dict[str, Policy] = {}
     for path in sorted(directory.glob("*.yaml")):
@@ -285,7 +309,7 @@ def load_policies(directory: Path, terminology: Terminology) -> dict[str, Policy
             source = load(path)
         except SourceError as exc:
             raise PolicyError(str(exc)) from None
-        policy = compile_policy(source, terminology)
+        policy = compile_policy(source, terminology, vocabulary)
         if policy.id in compiled:
             raise PolicyError(f"{source.at(('id',))}: policy id '{policy.id}' is already used")
         compiled[policy.id] = policy

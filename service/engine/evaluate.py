@@ -16,21 +16,6 @@ from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
 from service.policy import CriterionSpec, Policy, TestSpec
 
-_KIND_NAMES = {
-    "trial": "an intrathecal trial",
-    "permanent-implant": "a permanent pump implant",
-    "catheter": "a catheter",
-    "replacement": "a pump replacement",
-    "refill-analysis": "a pump refill or analysis",
-    "removal": "a pump removal",
-}
-_INDICATION_NAMES = {
-    "non-malignant-pain": "chronic non-malignant pain",
-    "cancer-pain": "cancer pain",
-    "spasticity": "spasticity",
-    "dystonia": "dystonia",
-}
-
 
 def kleene(logic: str, statuses: list[Status]) -> Status:
     """Three-valued AND / OR: not-documented is 'unknown'."""
@@ -131,14 +116,15 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "request_kind": ctx.request_kind,
         "indication": ctx.indication,
     }
+    kind_words = policy.vocabulary.kind_words(ctx.request_kind)
     if ctx.indication not in policy.indications:
         reason = policy.not_addressed.get(ctx.indication) or (
-            f"{policy.payer}'s policy does not address {_INDICATION_NAMES[ctx.indication]}."
+            f"{policy.payer}'s policy does not address {policy.vocabulary.indication_words(ctx.indication)}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     if ctx.request_kind not in policy.request_kinds:
         reason = policy.not_addressed.get(ctx.request_kind) or (
-            f"{policy.payer}'s policy gives no criteria for {_KIND_NAMES[ctx.request_kind]}."
+            f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     results = tuple(
@@ -153,9 +139,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
     elif all(s == Status.MET for s in statuses):
         outcome = Outcome.MEETS
-        explanation = (
-            f"Every {policy.payer} criterion for {_KIND_NAMES[ctx.request_kind]} is met with evidence."
-        )
+        explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."
     else:
         missing = [r for r in results if r.status == Status.NOT_DOCUMENTED]
         outcome = Outcome.INSUFFICIENT

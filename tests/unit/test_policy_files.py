@@ -103,6 +103,14 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             lambda raw: raw["scope"].update(indications=["migraine"]),
             "scope.indications.0: 'migraine' is not one of",
         ),
+        (
+            lambda raw: raw["criteria"][4].update(kinds=["implant"]),
+            "criteria.4.kinds.0: 'implant' is not one of permanent-implant, replacement",
+        ),
+        (
+            lambda raw: raw["scope"]["not_addressed"].update(migraine="not covered"),
+            "'migraine' is no indication or request kind of vocabulary.yaml",
+        ),
         (lambda raw: raw.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
         (
             lambda raw: raw["criteria"][2]["all"][0].update(kinds=["trial"]),

@@ -10,7 +10,6 @@ from flask import Flask
 
 import policies
 from cards import documentation_steps, next_steps
-from service.app import create_app
 from service.engine.model import Status
 from service.settings import Settings
 from tests.builders import ICD, cards_of, catalog, condition, determine, infusate_request, meeting_chart
@@ -24,11 +23,6 @@ from tests.support import (
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 POLICY_IDS = sorted(catalog().policies)
-
-
-@pytest.fixture(scope="module")
-def app() -> Flask:
-    return create_app(Settings(), catalog())
 
 
 # --------------------------------------------------------------------------- the policy page

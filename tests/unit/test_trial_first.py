@@ -69,7 +69,7 @@ def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
     broken = tmp_path / "order-codes.yaml"
     broken.write_text(table.replace('code: "62326"', 'code: "62362"'), encoding="utf-8")
     with pytest.raises(ValueError, match="62362 is not a trial code"):
-        load_order_codes(broken)
+        load_order_codes(broken, catalog().vocabulary)
     assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
 
 

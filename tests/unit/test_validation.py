@@ -49,16 +49,6 @@ def build_app(factory: ClientFactory = no_client) -> Flask:
     return create_app(Settings(), catalog(), client_factory=factory)
 
 
-@pytest.fixture(scope="module")
-def app() -> Flask:
-    return build_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 # --------------------------------------------------------------------------- malformed bodies
 
 

@@ -1,0 +1,50 @@
+"""The indications and request kinds, as data (`policies/vocabulary.yaml`) compiled once.
+
+Policies, the order-code table, the engine and the cards all speak of "spasticity" or "a catheter";
+keeping the ids and the words a card uses for them in one file means a new kind or indication is a
+data change that the loaders check everywhere it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.yamlsource import SourceError, check_schema, load
+
+
+class VocabularyError(SourceError):
+    """The vocabulary file is invalid, or a file uses a word it does not define."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    indications: Mapping[str, str]  # id → the words a card uses
+    request_kinds: Mapping[str, str]  # id → the words a card uses, in order of precedence
+
+    def indication_words(self, indication: str) -> str:
+        return self.indications.get(indication, indication.replace("-", " "))
+
+    def kind_words(self, kind: str) -> str:
+        return self.request_kinds.get(kind, kind.replace("-", " "))
+
+    def rank(self, kind: str) -> int:
+        """The precedence of a request kind: lower is more significant (the episode's principal)."""
+        order = list(self.request_kinds)
+        return order.index(kind) if kind in order else len(order)
+
+    def unknown(self, words: Iterable[str], what: str) -> list[str]:
+        """The ids among `words` that are not `what` ("indications" or "request_kinds") here."""
+        known = self.indications if what == "indications" else self.request_kinds
+        return [w for w in words if w not in known]
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    try:
+        source = load(path)
+        check_schema(source, "vocabulary.schema.json")
+    except SourceError as exc:
+        raise VocabularyError(str(exc)) from None
+    raw = source.data
+    return Vocabulary(dict(raw["indications"]), dict(raw["request_kinds"]))
