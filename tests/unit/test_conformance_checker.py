@@ -195,3 +195,45 @@ def test_order_sign_without_coverage_information_is_refused() -> None:
     body, request = answer("order-sign-implant-demo-meets")
     body.pop("systemActions")
     assert any("required on order-sign" in e for e in check_response(body, request))
+
+
+def test_an_order_sign_answer_missing_one_order_is_refused() -> None:
+    """CRD §resp-29: on a primary hook every order gets coverage information."""
+    body, request = answer("order-sign-implant-demo-meets")
+    body["systemActions"] = [
+        a for a in body["systemActions"] if a["resource"]["resourceType"] != "MedicationRequest"
+    ]
+    assert any(
+        "no coverage information for MedicationRequest/demo-meets-sign-mr-infusate" in e
+        for e in check_response(body, request)
+    )
+
+
+def as_2_2(request: dict[str, Any]) -> dict[str, Any]:
+    return {**request, "extension": {"davinci-crd.requestedVersion": "2.2"}}
+
+
+def test_a_2_2_answer_may_be_indeterminate_with_a_reason() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    set_sub(body, "covered", "valueCode", "indeterminate")
+    technical = [{"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp", "code": "technical"}]
+    set_sub(body, "reason", "valueCodeableConcept", {"coding": technical, "text": "data could not be read"})
+    drop_sub(body, "info-needed")
+    assert check_response(body, as_2_2(request)) == []
+    errors = check_response(body, request)  # the same answer to a 2.0.1 client
+    assert any("'indeterminate' is not valid under CRD 2.0.1" in e for e in errors)
+    assert any("coded reasons (e.g. technical) exist only in CRD 2.2" in e for e in errors)
+
+
+def test_a_2_2_indeterminate_without_a_reason_is_refused() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    set_sub(body, "covered", "valueCode", "indeterminate")
+    drop_sub(body, "info-needed")
+    drop_sub(body, "reason")
+    assert any("q9" in e for e in check_response(body, as_2_2(request)))
+
+
+def test_coverage_information_on_an_appointment_only_on_appointment_book() -> None:
+    body, request = answer("order-select-62362-demo-meets")
+    body["systemActions"][0]["resource"]["resourceType"] = "Appointment"
+    assert any("coverage information on a non-order resource" in e for e in check_response(body, request))
