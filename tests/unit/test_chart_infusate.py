@@ -83,3 +83,16 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     response = hook([baclofen_request(status="active")], service_request("62350"), infusate_request())
     assert indications(response) == {"non-malignant-pain"}
     assert not SPASTICITY_WORDS.findall(instructions(response))
+
+
+@pytest.mark.parametrize("payer", ["kpwa", "cbc", "cohere", "cmm210"])
+@pytest.mark.parametrize("code", ["62350", "62362"])
+def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer: str, code: str) -> None:
+    call = sign_request(service_request(code), coverage=payer_coverage(payer))
+    _, response = sign_with_chart([PUMP_IN_PLACE], body=call)
+    [reminder] = cards_of(response["cards"], "clinical-reminder")
+    steps = reminder["detail"].splitlines()
+    assert len(steps) == 1
+    assert steps[0].startswith("1. Document the indication:") and "reasonCode" in steps[0]
+    [decision] = cards_of(response["cards"])
+    assert decision["detail"].startswith("**The indication could not be told**")
