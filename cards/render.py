@@ -118,6 +118,27 @@ def _criterion_lines(c: CriterionResult, depth: int = 0) -> list[str]:
     return lines
 
 
+DOCUMENT_INDICATION = (
+    "Document the indication: record the diagnosis the pump treats (the pain or the spasticity) as the "
+    "order's reasonCode, or order the pump drug as a MedicationRequest with the intrathecal or epidural "
+    "route."
+)
+
+
+def _indication_unknown(d: Determination) -> list[str]:
+    """The lines that open the detail when nothing told the indication, so the criteria that follow are read
+    as what they are: every branch of the policy, judged for an assumed indication."""
+    if d.indication_evident:
+        return []
+    assumed = d.indication.replace("-", " ")
+    return [
+        f"**The indication could not be told**: neither the order's reason, its pump drug nor the problem "
+        f"list says what the pump is for. The criteria below assume {assumed} and keep every branch of "
+        f"{d.payer}'s either/or criteria. {DOCUMENT_INDICATION}",
+        "",
+    ]
+
+
 def detail(d: Determination) -> str:
     heading = {
         Outcome.MEETS: "Meets the payer's criteria.",
@@ -126,6 +147,7 @@ def detail(d: Determination) -> str:
         Outcome.NOT_APPLICABLE: "The payer's policy does not address this request.",
     }[d.outcome]
     lines = [
+        *_indication_unknown(d),
         f"**{d.order_label}** ({d.order_reference}; {d.request_kind}, {d.indication})",
         "",
         f"{heading} {d.explanation}",
@@ -242,7 +264,10 @@ def documentation_steps(d: Determination) -> tuple[str, ...]:
 
 
 def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[str, ...]]:
-    """(headline, steps) of the Instructions card: what to document, else what to do next."""
+    """(headline, steps) of the Instructions card: what to document, else what to do next. While nothing
+    tells the indication, documenting it is the one step: every other step depends on it."""
+    if not d.indication_evident and d.outcome != Outcome.NOT_APPLICABLE:
+        return "document the indication", (DOCUMENT_INDICATION,)
     documentation = documentation_steps(d)
     if d.outcome == Outcome.DOES_NOT_MEET:
         failed = "; ".join(c.label for c in d.by_status(Status.NOT_MET))

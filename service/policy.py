@@ -223,8 +223,38 @@ class _Compiler:
     def test(self, raw: Mapping[str, Any], path: tuple[str | int, ...], criterion_id: str) -> dict[str, Any]:
         return _check_test(raw, self.where(path, criterion_id), self.terminology)
 
+    def scope(
+        self, raw: Mapping[str, Any], path: tuple[str | int, ...], parent: frozenset[str]
+    ) -> frozenset[str]:
+        """The indications a criterion applies to: its own `indications`, which a sub-criterion may
+        only narrow, else its parent's (the policy's scope for a top-level criterion)."""
+        own = self.words(raw, "indications", "indications", path)
+        if own is None:
+            return parent
+        if not own <= parent:
+            outside = ", ".join(sorted(own - parent))
+            raise PolicyError(
+                f"{self.where(path, raw['id'])}: 'indications' {outside} not among the indications it is "
+                f"nested in ({', '.join(sorted(parent))})"
+            )
+        return own
+
+    def branches(self, raw: Mapping[str, Any], path: tuple[str | int, ...], scope: frozenset[str]) -> None:
+        """Every indication a group applies to keeps at least one of its sub-criteria."""
+        children = raw.get("all") or raw.get("any") or ()
+        for indication in sorted(scope):
+            if not any(indication in c.get("indications", (indication,)) for c in children):
+                raise PolicyError(
+                    f"{self.where(path, raw['id'])}: no sub-criterion applies to {indication}; give the "
+                    "group itself 'indications'"
+                )
+
     def criterion(
-        self, raw: Mapping[str, Any], path: tuple[str | int, ...], parent_role: str | None
+        self,
+        raw: Mapping[str, Any],
+        path: tuple[str | int, ...],
+        parent_role: str | None,
+        parent_scope: frozenset[str],
     ) -> CriterionSpec:
         cid = raw["id"]
         if cid in self.seen:
@@ -237,6 +267,7 @@ class _Compiler:
             raise PolicyError(
                 f"{self.where(path, cid)}: 'kinds' belongs on the top-level criterion, not inside all/any"
             )
+        scope = self.scope(raw, path, parent_scope)
         common: dict[str, Any] = {
             "id": cid,
             "label": _words(raw.get("label", cid)),
@@ -257,14 +288,20 @@ class _Compiler:
                 for i, form in enumerate(raw["forms"])
             )
             return CriterionSpec(**common, forms=forms)
+        self.branches(raw, path, scope)
         logic = "all" if "all" in raw else "any"
-        children = tuple(self.criterion(child, (*path, logic, i), role) for i, child in enumerate(raw[logic]))
+        children = tuple(
+            self.criterion(child, (*path, logic, i), role, scope) for i, child in enumerate(raw[logic])
+        )
         return CriterionSpec(**common, logic=logic, children=children)
 
     def policy(self) -> Policy:
         raw = self.source.data
         scope = raw["scope"]
-        criteria = tuple(self.criterion(c, ("criteria", i), None) for i, c in enumerate(raw["criteria"]))
+        indications = self.words(scope, "indications", "indications", ("scope",)) or frozenset()
+        criteria = tuple(
+            self.criterion(c, ("criteria", i), None, indications) for i, c in enumerate(raw["criteria"])
+        )
         return Policy(
             id=raw["id"],
             payer=_words(raw["payer"]),
@@ -273,7 +310,7 @@ class _Compiler:
             document=_words(raw["document"]),
             source=raw["source"],
             url=raw.get("url"),
-            indications=self.words(scope, "indications", "indications", ("scope",)) or frozenset(),
+            indications=indications,
             request_kinds=self.words(scope, "request_kinds", "request_kinds", ("scope",)) or frozenset(),
             not_addressed=self.not_addressed(scope.get("not_addressed") or {}),
             criteria=criteria,

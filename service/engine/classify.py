@@ -74,6 +74,16 @@ def classify_indication(ctx: EvaluationContext) -> str:
     return "non-malignant-pain"
 
 
+def indication_evident(ctx: EvaluationContext) -> bool:
+    """Whether the call or the chart tells the indication (a known pump drug, the order's reason, or a
+    problem-list diagnosis that classifies it); if not, `classify_indication`'s non-malignant pain is
+    only its default."""
+    if ctx.infusate_ingredients():
+        return True
+    diagnoses = [*_reason_codes(ctx), *(c for cond in ctx.record.conditions for c in cond.codes)]
+    return _classify_codes(diagnoses, ctx.terminology) is not None
+
+
 def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
     """References showing an intrathecal pump is already in place (contract §2), newest first."""
     in_place = terminology["idds-in-place"]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from service.engine.classify import classify_indication, final_request_kind
+from service.engine.classify import classify_indication, final_request_kind, indication_evident
 from service.engine.context import EvaluationContext
 from service.engine.evaluators import TEST_TYPES, could_not_check
 from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
+from service.engine.scope import applies, for_indication
 from service.policy import CriterionSpec, Policy, TestSpec
 
 
@@ -89,12 +90,6 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
     )
 
 
-def _applies(spec: CriterionSpec, kind: str, indication: str) -> bool:
-    return (spec.kinds is None or kind in spec.kinds) and (
-        spec.indications is None or indication in spec.indications
-    )
-
-
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
     kind = ctx.memo(
@@ -105,6 +100,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     ctx = replace(
         ctx, indication=ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     )
+    evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,
@@ -115,6 +111,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "billing_code": ctx.order.code.code,
         "request_kind": ctx.request_kind,
         "indication": ctx.indication,
+        "indication_evident": evident,
     }
     kind_words = policy.vocabulary.kind_words(ctx.request_kind)
     if ctx.indication not in policy.indications:
@@ -127,10 +124,12 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
+    branches_of = ctx.indication if evident else None  # an assumed indication rules out no branch
     results = tuple(
-        _evaluate(spec, policy, ctx)
+        _evaluate(scoped, policy, ctx)
         for spec in policy.criteria
-        if _applies(spec, ctx.request_kind, ctx.indication)
+        if applies(spec, ctx.request_kind, ctx.indication)
+        and (scoped := for_indication(spec, branches_of)) is not None
     )
     statuses = [r.status for r in results]
     if Status.NOT_MET in statuses:

@@ -99,6 +99,7 @@ class Determination:
     explanation: str
     criteria: tuple[CriterionResult, ...] = field(default_factory=tuple)
     coverages: tuple[str, ...] = ()
+    indication_evident: bool = True  # False: nothing told the indication, `indication` is the default
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

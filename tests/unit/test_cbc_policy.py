@@ -99,12 +99,11 @@ def test_non_malignant_pain_with_morphine_and_a_good_trial_meets() -> None:
     assert d.outcome == Outcome.MEETS, d.explanation
     assert (d.request_kind, d.indication) == ("permanent-implant", "non-malignant-pain")
     found = statuses(d)
-    for cid in (TOP, PAIN, PAIN_DX, PAIN_DRUG, TRIAL, TRIAL_GT50):
+    for cid in (PAIN, PAIN_DX, PAIN_DRUG, TRIAL_GT50):
         assert found[cid] == "met", cid
-    # The spasticity branch is contradicted by the drug (morphine is not intrathecal baclofen).
-    assert found[SPAS] == "not-met"
-    assert found[IT_BACLOFEN] == "not-met"
-    assert found[NO_TRIAL] == "not-met"
+    # Only the pain branches are judged: each either/or stands for its pain branch.
+    assert [r.id for r in d.criteria[:2]] == [PAIN, TRIAL_GT50]
+    assert not {TOP, TRIAL, SPAS, IT_BACLOFEN, NO_TRIAL} & set(found)
     assert all(r.citation.startswith("Capital Blue Cross, Implantable Infusion Pumps") for r in d.criteria)
 
 
@@ -137,7 +136,6 @@ def test_pain_diagnosis_off_capitals_list_is_never_not_met(dx: str) -> None:
     found = statuses(d)
     assert found[PAIN_DX] == "not-documented"
     assert found[PAIN] == "not-documented"
-    assert found[TOP] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
 
 
@@ -160,7 +158,7 @@ def test_recorded_relief_must_be_greater_than_50(pct: float, expected: str, outc
     d = cbc(chart, drugs=morphine())
     found = statuses(d)
     assert found[TRIAL_GT50] == expected
-    assert found[TRIAL] == expected  # the baclofen branch is not met for a morphine pump
+    assert NO_TRIAL not in found  # the spasticity branch is not judged for a morphine pump
     assert d.outcome == outcome
 
 
@@ -175,7 +173,6 @@ def test_no_trial_documented_is_insufficient() -> None:
     d = cbc([condition(ICD, "G89.4", "2023-03-01", "Chronic pain syndrome")], drugs=morphine())
     found = statuses(d)
     assert found[TRIAL_GT50] == "not-documented"
-    assert found[TRIAL] == "not-documented"
     assert found[PAIN_DX] == "met"
     assert d.outcome == Outcome.INSUFFICIENT
 
@@ -201,8 +198,8 @@ def test_spasticity_diagnosis_does_not_waive_the_pain_trial() -> None:
     ]
     d = cbc(chart, drugs=morphine())
     found = statuses(d)
-    assert found[NO_TRIAL] == "not-met"
-    assert found[TRIAL] == "not-met"
+    assert NO_TRIAL not in found
+    assert found[TRIAL_GT50] == "not-met"
     assert found[PAIN] == "met"
     assert d.outcome == Outcome.DOES_NOT_MEET
 
@@ -216,10 +213,9 @@ def test_off_label_hydromorphone_is_not_met() -> None:
     assert found[PAIN_DRUG] == "not-met"
     assert found[PAIN_DX] == "met"
     assert found[PAIN] == "not-met"
-    assert found[SPAS] == "not-met"
-    assert found[TOP] == "not-met"
+    assert SPAS not in found
     assert d.outcome == Outcome.DOES_NOT_MEET
-    drug = next(r for r in d.criteria if r.id == TOP).children[0].children[1]
+    drug = next(r for r in d.criteria if r.id == PAIN).children[1]
     assert "hydromorphone" in drug.finding
 
 
@@ -228,8 +224,8 @@ def test_mixture_of_morphine_and_bupivacaine_is_not_met() -> None:
     d = cbc(pain_chart(), drugs=(mix,))
     found = statuses(d)
     assert found[PAIN_DRUG] == "not-met"
-    assert found[TOP] == "not-met"
-    drug = next(r for r in d.criteria if r.id == TOP).children[0].children[1]
+    assert found[PAIN] == "not-met"
+    drug = next(r for r in d.criteria if r.id == PAIN).children[1]
     assert drug.finding == "a mixture of drugs is ordered"
 
 
@@ -248,20 +244,28 @@ def test_no_drug_named_is_not_documented_never_met() -> None:
     d = cbc(pain_chart(), drugs=())
     found = statuses(d)
     assert found[PAIN_DRUG] == "not-documented"
-    assert found[IT_BACLOFEN] == "not-documented"
-    assert found[TOP] == "not-documented"
+    assert found[PAIN] == "not-documented"
+    assert IT_BACLOFEN not in found  # the pain diagnosis tells the indication
     assert found[TRIAL_GT50] == "met"
-    assert found[TRIAL] == "met"
     assert d.outcome == Outcome.INSUFFICIENT
 
 
-def test_failed_trial_without_a_named_drug_is_only_not_documented() -> None:
-    """With no drug named the baclofen-pump branch cannot be ruled out (engine gap 5 in the notes)."""
+def test_failed_trial_of_a_pain_patient_without_a_named_drug_is_not_met() -> None:
+    """The pain diagnosis tells the indication, so the baclofen-pump branch no longer keeps it open."""
     d = cbc([condition(ICD, "G89.29", "2023-03-01"), relief(40)], drugs=())
     found = statuses(d)
     assert found[TRIAL_GT50] == "not-met"
-    assert found[NO_TRIAL] == "not-documented"
-    assert found[TRIAL] == "not-documented"
+    assert NO_TRIAL not in found
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_with_nothing_telling_the_indication_both_branches_are_kept() -> None:
+    d = cbc([relief(40)], drugs=())
+    assert not d.indication_evident
+    found = statuses(d)
+    assert found[TOP] == found[PAIN] == found[SPAS] == "not-documented"
+    trial = (found[TRIAL], found[TRIAL_GT50], found[NO_TRIAL])
+    assert trial == ("not-documented", "not-met", "not-documented")
     assert d.outcome == Outcome.INSUFFICIENT
 
 
@@ -270,10 +274,10 @@ def test_baclofen_for_pain_only_is_not_a_pain_drug() -> None:
     d = cbc(pain_chart(), drugs=baclofen())
     found = statuses(d)
     assert d.indication == "spasticity"  # the drug decides the class (criteria-and-codes.md §4.3)
-    assert found[PAIN_DRUG] == "not-met"
-    assert found[PAIN] == "not-met"
+    assert PAIN not in found and PAIN_DRUG not in found  # so only the spasticity branch is judged
+    assert found[IT_BACLOFEN] == "met"
     assert found[SPAS_DX] == "not-documented"
-    assert found[TOP] == "not-documented"
+    assert found[SPAS] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
 
 
@@ -284,10 +288,9 @@ def test_spasticity_with_oral_baclofen_failure_and_it_baclofen_meets() -> None:
     d = cbc(spasticity_chart(), drugs=baclofen())
     assert (d.indication, d.outcome) == ("spasticity", Outcome.MEETS), d.explanation
     found = statuses(d)
-    for cid in (TOP, SPAS, SPAS_DX, ORAL, ORAL_FORM, ORAL_FAIL, IT_BACLOFEN, TRIAL, NO_TRIAL):
+    for cid in (SPAS, SPAS_DX, ORAL, ORAL_FORM, ORAL_FAIL, IT_BACLOFEN, NO_TRIAL):
         assert found[cid] == "met", cid
-    assert found[TRIAL_GT50] == "not-documented"  # not needed: no trial is named for spasticity
-    assert found[PAIN_DRUG] == "not-met"
+    assert not {TOP, TRIAL, TRIAL_GT50, PAIN, PAIN_DRUG} & set(found)  # no trial is named for spasticity
 
 
 @pytest.mark.parametrize("dx", ["G35.A", "G35", "G04.1", "G82.54", "G83.84", "G95.11"])
@@ -318,7 +321,7 @@ def test_oral_baclofen_documented_effective_is_not_met() -> None:
     assert found[ORAL_FORM] == "met"
     assert found[ORAL_FAIL] == "not-met"
     assert found[ORAL] == "not-met"
-    assert found[TOP] == "not-met"
+    assert found[SPAS] == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
 
 
@@ -380,7 +383,7 @@ def test_baclofen_mixed_with_morphine_is_not_met() -> None:
     d = cbc(spasticity_chart(), drugs=drugs)
     found = statuses(d)
     assert found[IT_BACLOFEN] == "not-met"
-    assert found[TOP] == "not-met"
+    assert found[SPAS] == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
 
 
@@ -420,7 +423,7 @@ def test_replacement_reapplies_the_implant_criteria() -> None:
     d = cbc(chart, order=service_request("62362"), drugs=baclofen())
     assert d.request_kind == "replacement"
     assert d.outcome == Outcome.MEETS
-    assert statuses(d)[TRIAL] == "met"
+    assert statuses(d)[NO_TRIAL] == "met"
     d = cbc(
         [*pain_chart()[:1], procedure("62362", "2016-05-01")],
         order=service_request("62362"),
@@ -435,7 +438,7 @@ def test_catheter_alone_is_judged_like_the_implant() -> None:
     d = cbc(pain_chart(), order=service_request("62350"), drugs=morphine())
     assert d.request_kind == "catheter"
     assert d.outcome == Outcome.MEETS
-    assert TRIAL in statuses(d)
+    assert TRIAL_GT50 in statuses(d)
 
 
 def test_empty_chart_is_insufficient_and_never_not_met() -> None:

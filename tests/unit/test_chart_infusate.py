@@ -83,3 +83,41 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     response = hook([baclofen_request(status="active")], service_request("62350"), infusate_request())
     assert indications(response) == {"non-malignant-pain"}
     assert not SPASTICITY_WORDS.findall(instructions(response))
+
+
+@pytest.mark.parametrize("payer", ["kpwa", "cbc", "cohere", "cmm210"])
+@pytest.mark.parametrize("code", ["62350", "62362"])
+def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer: str, code: str) -> None:
+    call = sign_request(service_request(code), coverage=payer_coverage(payer))
+    _, response = sign_with_chart([PUMP_IN_PLACE], body=call)
+    [reminder] = cards_of(response["cards"], "clinical-reminder")
+    steps = reminder["detail"].splitlines()
+    assert len(steps) == 1
+    assert steps[0].startswith("1. Document the indication:") and "reasonCode" in steps[0]
+    [decision] = cards_of(response["cards"])
+    assert decision["detail"].startswith("**The indication could not be told**")
+
+
+def decision_lines(response: dict[str, Any]) -> list[str]:
+    """The decision cards' lines, without the policy line (a title is not a criterion)."""
+    details = "\n".join(c["detail"] for c in cards_of(response["cards"]))
+    return [line for line in details.splitlines() if not line.startswith("Policy: ")]
+
+
+# A criterion of every pump, whatever its drug: Cohere's non-indications apply to baclofen pumps too (AMB-39).
+EVERY_PUMP = re.compile(r"No opioid addiction")
+
+
+@pytest.mark.parametrize("code", ["62350", "62362", "62369"])
+@pytest.mark.parametrize("payer", ["kpwa", "cbc", "cohere", "cmm210"])
+@pytest.mark.parametrize(
+    ("pump_drug", "other_indication"),
+    [(infusate_request(status="active"), SPASTICITY_WORDS), (baclofen_request(status="active"), PAIN_WORDS)],
+    ids=["morphine", "baclofen"],
+)
+def test_no_line_of_the_decision_card_speaks_of_the_other_indication(
+    code: str, payer: str, pump_drug: dict[str, Any], other_indication: re.Pattern[str]
+) -> None:
+    response = hook([pump_drug], service_request(code), payer=payer)
+    spoken = [line for line in decision_lines(response) if other_indication.search(line)]
+    assert [line for line in spoken if not EVERY_PUMP.search(line)] == []

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cards.render import documentation_steps
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
 from service.record import CLINICAL_TYPES
@@ -766,9 +767,12 @@ def test_recall_is_not_listed_for_non_malignant_pain() -> None:
     s = found(d)
     assert "cohere.cancer.replace" not in s
     assert s["cohere.pain.replace.cancer-recall.recall"] == "met"
-    assert s["cohere.pain.replace.cancer-recall.malignancy"] == "not-documented"
+    assert s["cohere.pain.replace.cancer-recall.applies"] == "not-met"  # only non-malignant pain diagnoses
+    assert s["cohere.pain.replace.cancer-recall"] == "not-met"
     assert s["cohere.pain.replace"] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+    steps = " ".join(documentation_steps(d))
+    assert "Malignancy documented" not in steps and "recall" not in steps.lower()
 
 
 def test_recall_for_a_non_malignant_pump_of_a_patient_who_also_has_cancer() -> None:

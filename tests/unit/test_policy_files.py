@@ -117,6 +117,18 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             "'kinds' belongs on the top-level criterion",
         ),
         (
+            lambda raw: raw["criteria"][2]["all"][0].update(indications=["spasticity"]),
+            "(geha.chronic-pain.opioid-failure-6wk.duration): 'indications' spasticity not among the "
+            "indications it is nested in (non-malignant-pain)",
+        ),
+        (
+            lambda raw: [
+                raw["scope"].update(indications=["non-malignant-pain", "spasticity"]),
+                *(child.update(indications=["non-malignant-pain"]) for child in raw["criteria"][2]["all"]),
+            ],
+            "(geha.chronic-pain.opioid-failure-6wk): no sub-criterion applies to spasticity",
+        ),
+        (
             lambda raw: raw["criteria"][5]["test"].update(code="made-up"),
             "'made-up' is not an assessment code",
         ),
