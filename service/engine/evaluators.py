@@ -14,19 +14,36 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.codes import ASSESSMENT, CPT, RXNORM, SNOMED, Code
+from service.engine.checks.common import COMPARATORS
+from service.engine.checks.params import (
+    MISSING_TEXT,
+    VALUE_SETS,
+    AssessmentCode,
+    CodeMap,
+    Codes,
+    Comparator,
+    Count,
+    Exactly,
+    Flag,
+    Number,
+    Param,
+    ParamKind,
+    ScaleCode,
+    ScaleCodes,
+    Text,
+    Values,
+    ValueSetId,
+    ValueSets,
+    expected,
+    optional,
+)
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import AllergyFact, ConditionFact, MedicationFact, ObservationFact, ProcedureFact
 from service.fhirdates import months_before, start_of_day
-from service.terminology import Ingredient, ValueSet
+from service.terminology import Ingredient, Terminology, ValueSet
 from service.trial import SCALE_CODES, scale_points, scale_trials
 
-COMPARATORS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-}
 ROUTE_WORDS = {
     "oral": ("oral", "tablet", "capsule", "by mouth", "solution, oral", "elixir"),
     "injectable": (
@@ -41,6 +58,15 @@ ROUTE_WORDS = {
     ),
     "transdermal": ("transdermal", "patch"),
 }
+
+
+class Routes(ParamKind):
+    """A non-empty list of the routes of `ROUTE_WORDS`."""
+
+    def check(self, value: Any, terminology: Terminology) -> str | None:
+        if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
+            return expected(f"a list of routes from {', '.join(ROUTE_WORDS)}", value)
+        return None
 
 
 def _day(moment: datetime | None) -> str:
@@ -768,14 +794,6 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
 
 
 @dataclass(frozen=True)
-class Param:
-    """A test parameter: its kind (checked by the policy compiler) and whether it is required."""
-
-    kind: str
-    required: bool = True
-
-
-@dataclass(frozen=True)
 class TestType:
     """A registered test type: its function, its parameters, the resource types it reads, and the
     assessment codes it reads without a parameter naming them (a documentation form asks for these)."""
@@ -795,43 +813,41 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _optional(kind: str) -> Param:
-    return Param(kind, required=False)
-
-
 MEDS = ("MedicationRequest", "MedicationStatement")
-VALUE_SETS = Param("valuesets")
-MISSING_TEXT = _optional("text")
 TEST_TYPES: dict[str, TestType] = {
     "condition-present": TestType(
         condition_present, {"valuesets": VALUE_SETS, "missing": MISSING_TEXT}, ("Condition",)
     ),
     "condition-duration": TestType(
         condition_duration,
-        {"valuesets": VALUE_SETS, "comparator": Param("since-comparator"), "months": Param("count")},
+        {
+            "valuesets": VALUE_SETS,
+            "comparator": Param(Comparator(allowed=(">", ">="))),
+            "months": Param(Count()),
+        },
         ("Condition",),
     ),
     "medication-duration": TestType(
         medication_duration,
         {
             "valuesets": VALUE_SETS,
-            "comparator": Param("comparator"),
-            "days": Param("number"),
+            "comparator": Param(Comparator()),
+            "days": Param(Number()),
             "missing": MISSING_TEXT,
-            "within_months": _optional("count"),
+            "within_months": optional(Count()),
         },
         MEDS,
     ),
     "medication-routes": TestType(
-        medication_routes, {"valuesets": VALUE_SETS, "routes": Param("routes")}, MEDS
+        medication_routes, {"valuesets": VALUE_SETS, "routes": Param(Routes())}, MEDS
     ),
     "medication-failure": TestType(
         medication_failure,
         {
             "valuesets": VALUE_SETS,
-            "assessment": _optional("assessment-code"),
-            "failed_values": _optional("values"),
-            "succeeded_values": _optional("values"),
+            "assessment": optional(AssessmentCode()),
+            "failed_values": optional(Values()),
+            "succeeded_values": optional(Values()),
         },
         (*MEDS, "AllergyIntolerance", "Observation"),
     ),
@@ -840,18 +856,18 @@ TEST_TYPES: dict[str, TestType] = {
         {
             "valuesets": VALUE_SETS,
             "missing": MISSING_TEXT,
-            "steroid_injections": _optional("flag"),
-            "outcome_required": _optional("flag"),
+            "steroid_injections": optional(Flag()),
+            "outcome_required": optional(Flag()),
         },
         ("Procedure",),
     ),
     "trial-relief": TestType(
         trial_relief,
         {
-            "comparator": Param("comparator"),
-            "percent": Param("number"),
-            "min_hours": _optional("number"),
-            "reviewer_below": _optional("number"),
+            "comparator": Param(Comparator()),
+            "percent": Param(Number()),
+            "min_hours": optional(Number()),
+            "reviewer_below": optional(Number()),
         },
         ("Procedure", "Observation"),
         ("it-trial-pain-relief-pct", "it-trial-relief-duration-h"),
@@ -859,12 +875,12 @@ TEST_TYPES: dict[str, TestType] = {
     "assessment": TestType(
         assessment,
         {
-            "code": Param("assessment-code"),
-            "met": _optional("values"),
-            "not_met": _optional("values"),
-            "comparator": _optional("comparator"),
-            "value": _optional("number"),
-            "when_absent": _optional("absent-status"),
+            "code": Param(AssessmentCode()),
+            "met": optional(Values()),
+            "not_met": optional(Values()),
+            "comparator": optional(Comparator()),
+            "value": optional(Number()),
+            "when_absent": optional(Exactly("met", " (the absence rule)")),
         },
         ("Observation",),
         check=_check_assessment,
@@ -873,14 +889,14 @@ TEST_TYPES: dict[str, TestType] = {
         no_condition,
         {
             "valuesets": VALUE_SETS,
-            "recent_days": _optional("count"),
-            "active_counts": _optional("flag"),
-            "unless_treated_by": _optional("valueset"),
-            "treatment_covers": _optional("valueset"),
-            "cleared_by": _optional("assessment-code"),
-            "unless_present": _optional("valuesets"),
-            "when_found": _optional("found-status"),
-            "found_finding": _optional("text"),
+            "recent_days": optional(Count()),
+            "active_counts": optional(Flag()),
+            "unless_treated_by": optional(ValueSetId()),
+            "treatment_covers": optional(ValueSetId()),
+            "cleared_by": optional(AssessmentCode()),
+            "unless_present": optional(ValueSets()),
+            "when_found": optional(Exactly("not-documented")),
+            "found_finding": optional(Text()),
         },
         ("Condition",),
     ),
@@ -888,41 +904,41 @@ TEST_TYPES: dict[str, TestType] = {
     "infusate-not-in": TestType(infusate_not_in, {"valuesets": VALUE_SETS}, ()),
     "no-device": TestType(
         no_device,
-        {"valueset": Param("valueset"), "removal_cancels": _optional("code-map")},
+        {"valueset": Param(ValueSetId()), "removal_cancels": optional(CodeMap())},
         ("Device", "Condition", "Procedure"),
     ),
     "infusate-in": TestType(
         infusate_in,
-        {"valuesets": VALUE_SETS, "single_ingredient": _optional("flag"), "includes": _optional("flag")},
+        {"valuesets": VALUE_SETS, "single_ingredient": optional(Flag()), "includes": optional(Flag())},
         (),
     ),
     "observation-value": TestType(
         observation_value,
         {
-            "loinc": Param("codes"),
-            "comparator": Param("comparator"),
-            "value": Param("number"),
-            "unit": _optional("unit"),
+            "loinc": Param(Codes()),
+            "comparator": Param(Comparator()),
+            "value": Param(Number()),
+            "unit": optional(Exactly("months")),
         },
         ("Observation",),
     ),
     "observation-category": TestType(
         observation_category,
-        {"loinc": Param("codes"), "met": Param("values"), "not_met": _optional("values")},
+        {"loinc": Param(Codes()), "met": Param(Values()), "not_met": optional(Values())},
         ("Observation",),
     ),
     "scale-score": TestType(
         scale_score,
-        {"code": Param("scale-code"), "comparator": Param("comparator"), "value": Param("number")},
+        {"code": Param(ScaleCode()), "comparator": Param(Comparator()), "value": Param(Number())},
         ("Observation",),
     ),
     "scale-trial-response": TestType(
         scale_trial_response,
         {
-            "points": Param("number"),
-            "hours": _optional("number"),
-            "scales": _optional("scale-codes"),
-            "example": _optional("flag"),
+            "points": Param(Number()),
+            "hours": optional(Number()),
+            "scales": optional(ScaleCodes()),
+            "example": optional(Flag()),
         },
         ("Procedure", "Observation"),
         ("it-trial-scale-reduction", "it-trial-response-duration-h"),
