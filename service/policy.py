@@ -1,7 +1,7 @@
 """Policy files (`policies/*.yaml`) compiled once at start-up into immutable Policy values.
 
 A policy is data: its identity and citation, the indications and request kinds it addresses,
-and a tree of criteria whose leaves name a test type from `service.engine.evaluators` (or, for a
+and a tree of criteria whose leaves name a test type from `service.engine.checks` (or, for a
 fact documented in several forms, a list of such tests: `forms`, see `service.engine.forms`). The
 compiler checks every key, every test parameter and every value-set reference, so a broken
 policy stops start-up with the file and the reason instead of misjudging a patient later.
@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from service.engine.evaluators import TEST_TYPES
+from service.engine.checks import TEST_TYPES
 from service.terminology import Terminology
 from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load

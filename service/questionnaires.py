@@ -18,7 +18,7 @@ from typing import Any
 
 from service.assessments import AssessmentCodeSystem, AssessmentConcept
 from service.catalog import Catalog
-from service.engine.evaluators import TEST_TYPES
+from service.engine.checks import TEST_TYPES
 from service.engine.model import Determination, Status
 from service.policy import CriterionSpec, Policy
 

@@ -25,7 +25,7 @@ def expected(words: str, value: Any) -> str:
 
 
 class ParamKind(ABC):
-    """One kind of test parameter."""
+    """One kind of test parameter; each is a frozen dataclass, so equal declarations compare equal."""
 
     @abstractmethod
     def check(self, value: Any, terminology: Terminology) -> str | None:
@@ -40,6 +40,7 @@ def _unknown_value_set(value_set_id: Any) -> str:
     return f"unknown value set '{value_set_id}'"
 
 
+@dataclass(frozen=True)
 class ValueSets(ParamKind):
     """A non-empty list of the ids of loaded value sets."""
 
@@ -49,6 +50,7 @@ class ValueSets(ParamKind):
         return next((_unknown_value_set(ref) for ref in value if ref not in terminology), None)
 
 
+@dataclass(frozen=True)
 class ValueSetId(ParamKind):
     """The id of one loaded value set."""
 
@@ -66,6 +68,7 @@ class Comparator(ParamKind):
         return None if value in self.allowed else f"comparator must be one of {', '.join(self.allowed)}"
 
 
+@dataclass(frozen=True)
 class Count(ParamKind):
     """A positive whole number (months, days)."""
 
@@ -75,6 +78,7 @@ class Count(ParamKind):
         return None
 
 
+@dataclass(frozen=True)
 class Number(ParamKind):
     """A number, zero or more (a threshold)."""
 
@@ -84,6 +88,7 @@ class Number(ParamKind):
         return None
 
 
+@dataclass(frozen=True)
 class Text(ParamKind):
     """Words that are not blank (a finding to show)."""
 
@@ -91,6 +96,7 @@ class Text(ParamKind):
         return None if isinstance(value, str) and value.strip() else expected("text", value)
 
 
+@dataclass(frozen=True)
 class Flag(ParamKind):
     """True or false."""
 
@@ -98,6 +104,7 @@ class Flag(ParamKind):
         return None if isinstance(value, bool) else expected("true or false", value)
 
 
+@dataclass(frozen=True)
 class Values(ParamKind):
     """A non-empty list of recorded values: codes, numbers or booleans."""
 
@@ -111,6 +118,7 @@ class Values(ParamKind):
         return None
 
 
+@dataclass(frozen=True)
 class Codes(ParamKind):
     """A non-empty list of codes of a code system (LOINC)."""
 
@@ -120,6 +128,7 @@ class Codes(ParamKind):
         return None
 
 
+@dataclass(frozen=True)
 class CodeMap(ParamKind):
     """A mapping of a code to a list of codes (a removal to the implants it undoes)."""
 
@@ -143,6 +152,7 @@ class Exactly(ParamKind):
         return None if value == self.word else expected(f"{self.word!r}{self.why}", value)
 
 
+@dataclass(frozen=True)
 class AssessmentCode(ParamKind):
     """A code of the project's assessment CodeSystem (clinical-data-contract.md §5)."""
 
@@ -155,6 +165,7 @@ class AssessmentCode(ParamKind):
         return (value,)
 
 
+@dataclass(frozen=True)
 class ScaleCode(ParamKind):
     """The assessment code of one spasticity scale."""
 
@@ -165,6 +176,7 @@ class ScaleCode(ParamKind):
         return (value,)
 
 
+@dataclass(frozen=True)
 class ScaleCodes(ParamKind):
     """A non-empty list of the assessment codes of spasticity scales."""
 
