@@ -1,7 +1,7 @@
 """Policy files (`policies/*.yaml`) compiled once at start-up into immutable Policy values.
 
 A policy is data: its identity and citation, the indications and request kinds it addresses,
-and a tree of criteria whose leaves name a test type from `service.engine.evaluators` (or, for a
+and a tree of criteria whose leaves name a test type from `service.engine.checks` (or, for a
 fact documented in several forms, a list of such tests: `forms`, see `service.engine.forms`). The
 compiler checks every key, every test parameter and every value-set reference, so a broken
 policy stops start-up with the file and the reason instead of misjudging a patient later.
@@ -15,9 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from service.engine.evaluators import COMPARATORS, ROUTE_WORDS, TEST_TYPES
+from service.engine.checks import TEST_TYPES
 from service.terminology import Terminology
-from service.trial import SCALE_CODES
 from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load
 
@@ -102,78 +101,6 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def _check_param(kind: str, value: Any, where: str, terminology: Terminology) -> None:
-    """Check one test parameter against its declared kind (see `Param` in the evaluators)."""
-
-    def fail(expected: str) -> PolicyError:
-        return PolicyError(f"{where}: expected {expected}, got {value!r}")
-
-    if kind == "valuesets":
-        if not isinstance(value, list) or not value:
-            raise fail("a non-empty list of value set ids")
-        for ref in value:
-            if ref not in terminology:
-                raise PolicyError(f"{where}: unknown value set '{ref}'")
-    elif kind == "valueset":
-        if value not in terminology:
-            raise PolicyError(f"{where}: unknown value set '{value}'")
-    elif kind in ("comparator", "since-comparator"):
-        allowed = (">", ">=") if kind == "since-comparator" else tuple(COMPARATORS)
-        if value not in allowed:
-            raise PolicyError(f"{where}: comparator must be one of {', '.join(allowed)}")
-    elif kind == "count":
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise fail("a positive whole number")
-    elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise fail("a number")
-    elif kind == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise fail("text")
-    elif kind == "flag":
-        if not isinstance(value, bool):
-            raise fail("true or false")
-    elif kind == "values":
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, str | bool | int | float) for v in value)
-        ):
-            raise fail("a non-empty list of codes, numbers or booleans")
-    elif kind == "routes":
-        if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
-            raise fail(f"a list of routes from {', '.join(ROUTE_WORDS)}")
-    elif kind == "assessment-code":
-        if value not in terminology.assessment_codes:
-            raise PolicyError(f"{where}: '{value}' is not an assessment code of clinical-data-contract.md §5")
-    elif kind == "codes":
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise fail("a non-empty list of codes")
-    elif kind == "unit":
-        if value != "months":
-            raise fail("'months'")
-    elif kind == "scale-code":
-        if value not in SCALE_CODES:
-            raise fail(f"one of {', '.join(SCALE_CODES)}")
-    elif kind == "scale-codes":
-        if not isinstance(value, list) or not value or any(v not in SCALE_CODES for v in value):
-            raise fail(f"a list of {', '.join(SCALE_CODES)}")
-    elif kind == "absent-status":
-        if value != "met":
-            raise fail("'met' (the absence rule)")
-    elif kind == "found-status":
-        if value != "not-documented":
-            raise fail("'not-documented'")
-    elif kind == "code-map":
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-            for k, v in value.items()
-        ):
-            raise fail("a mapping of code to a list of codes")
-    else:  # pragma: no cover - a programming error in the test-type registry
-        raise PolicyError(f"{where}: unknown parameter kind '{kind}'")
-
-
 def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -> dict[str, Any]:
     test_type = TEST_TYPES.get(test["type"])
     if test_type is None:
@@ -188,7 +115,8 @@ def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -
     if unknown:
         raise PolicyError(f"{where}: '{test['type']}' does not take {', '.join(unknown)}")
     for name, value in params.items():
-        _check_param(test_type.params[name].kind, value, f"{where}.{name}", terminology)
+        if problem := test_type.params[name].kind.check(value, terminology):
+            raise PolicyError(f"{where}.{name}: {problem}")
     if test_type.check is not None and (problem := test_type.check(params)):
         raise PolicyError(f"{where}: {problem}")
     return params

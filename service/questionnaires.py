@@ -18,7 +18,7 @@ from typing import Any
 
 from service.assessments import AssessmentCodeSystem, AssessmentConcept
 from service.catalog import Catalog
-from service.engine.evaluators import TEST_TYPES
+from service.engine.checks import TEST_TYPES
 from service.engine.model import Determination, Status
 from service.policy import CriterionSpec, Policy
 
@@ -93,9 +93,6 @@ def _part(whole: dict[str, Any], resource_id: str, bits: int) -> dict[str, Any]:
     }
 
 
-_CODE_PARAM_KINDS = ("assessment-code", "scale-code", "scale-codes")
-
-
 def questionnaire_id(policy: Policy) -> str:
     return f"{policy.id}-documentation"
 
@@ -109,8 +106,8 @@ def codes_read(criterion: CriterionSpec) -> list[str]:
         codes += test_type.asks
         for name, value in test.params.items():
             param = test_type.params.get(name)
-            if param is not None and param.kind in _CODE_PARAM_KINDS:
-                codes += value if isinstance(value, list) else [value]
+            if param is not None:
+                codes += param.kind.assessment_codes(value)
     return codes
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from service.engine.checks import TEST_TYPES
+from service.engine.checks.common import could_not_check
 from service.engine.classify import classify_indication, final_request_kind, indication_evident
 from service.engine.context import EvaluationContext
-from service.engine.evaluators import TEST_TYPES, could_not_check
 from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
 from service.engine.scope import applies, for_indication

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.engine.evaluators import TEST_TYPES
+from service.engine.checks import TEST_TYPES
 from service.engine.model import Status
 from tests.builders import (
     ASSESS,

@@ -1,0 +1,202 @@
+"""Test types about diagnoses: one is documented, has lasted long enough, or is absent.
+
+`no-condition` is an absence rule with its ways out (under treatment, cleared, alongside a more
+specific diagnosis, or only to be confirmed), so it reads medications and assessments as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from service.engine.checks.common import (
+    MEDS,
+    condition_evidence,
+    could_not_check,
+    day_of,
+    matching_conditions,
+    medication_evidence,
+    medication_matches,
+    named_value_sets,
+)
+from service.engine.checks.params import (
+    MISSING_TEXT,
+    VALUE_SETS,
+    AssessmentCode,
+    Comparator,
+    Count,
+    Exactly,
+    Flag,
+    Param,
+    Text,
+    ValueSetId,
+    ValueSets,
+    optional,
+)
+from service.engine.checks.testtype import test_type
+from service.engine.context import EvaluationContext
+from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import ConditionFact, ObservationFact
+from service.fhirdates import months_before, start_of_day
+
+
+@test_type(
+    "condition-present", params={"valuesets": VALUE_SETS, "missing": MISSING_TEXT}, reads=("Condition",)
+)
+def condition_present(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    found = matching_conditions(ctx, named_value_sets(ctx, params))
+    if not found:
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying diagnosis found")
+        )
+    return TestOutcome(Status.MET, tuple(condition_evidence(c) for c in found[:3]), "diagnosis documented")
+
+
+@test_type(
+    "condition-duration",
+    params={
+        "valuesets": VALUE_SETS,
+        "comparator": Param(Comparator(allowed=(">", ">="))),
+        "months": Param(Count()),
+    },
+    reads=("Condition",),
+)
+def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Time since the earliest matching condition, against `comparator` `months` (calendar months)."""
+    matching = matching_conditions(ctx, named_value_sets(ctx, params))
+    found = [c for c in matching if c.date is not None]
+    undated = not found and bool(matching)
+    if not found:
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            finding="diagnosis has no onset or recorded date" if undated else "no qualifying diagnosis found",
+        )
+    earliest = min(found, key=lambda c: c.date)  # type: ignore[arg-type, return-value]
+    months = int(params["months"])
+    cutoff = start_of_day(months_before(ctx.today, months))
+    since = earliest.date
+    assert since is not None
+    elapsed_days = (start_of_day(ctx.today) - since).days
+    ok = since < cutoff if params["comparator"] == ">" else since <= cutoff
+    evidence = (condition_evidence(earliest),)
+    finding = f"{elapsed_days} days since {day_of(since)} (needs {params['comparator']} {months} months)"
+    if ok:
+        return TestOutcome(Status.MET, evidence, finding)
+    if earliest.onset is not None:
+        return TestOutcome(Status.NOT_MET, evidence, finding)
+    return TestOutcome(
+        Status.NOT_DOCUMENTED, evidence, finding + "; only the recorded date is known, not the onset"
+    )
+
+
+def _clearance_after(
+    ctx: EvaluationContext, params: Mapping[str, Any], conditions: list[ConditionFact]
+) -> ObservationFact | None:
+    """A `cleared_by` assessment of yes, dated on or after the latest of the conditions."""
+    if not params.get("cleared_by"):
+        return None
+    clearance = ctx.record.latest_assessment(params["cleared_by"])
+    latest = max((c.date for c in conditions if c.date), default=None)
+    cleared = (
+        clearance is not None
+        and clearance.value is True
+        and (latest is None or (clearance.effective is not None and clearance.effective >= latest))
+    )
+    return clearance if cleared else None
+
+
+@test_type(
+    "no-condition",
+    params={
+        "valuesets": VALUE_SETS,
+        "recent_days": optional(Count()),
+        "active_counts": optional(Flag()),
+        "unless_treated_by": optional(ValueSetId()),
+        "treatment_covers": optional(ValueSetId()),
+        "cleared_by": optional(AssessmentCode()),
+        "unless_present": optional(ValueSets()),
+        "when_found": optional(Exactly("not-documented")),
+        "found_finding": optional(Text()),
+    },
+    reads=("Condition",),
+)
+def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Absence rule: met when no matching current condition is documented.
+
+    A condition is current when it is explicitly active (if `active_counts`) or dated within
+    `recent_days` of the request; an undated one inside a window cannot be placed and is not
+    documented either way. `unless_treated_by` accepts conditions under active treatment (only
+    those in `treatment_covers`, when given); `cleared_by` accepts them when an assessment dated
+    after them records clearance. When the data that could clear a condition could not be
+    fetched, the result is "not documented", never "not met".
+    """
+    recent_days = params.get("recent_days")
+    window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
+    active_counts = params.get("active_counts", True)
+    matching = matching_conditions(ctx, named_value_sets(ctx, params))
+
+    def current(c: ConditionFact) -> bool:
+        if window_start is None or (active_counts and c.explicitly_active):
+            return True
+        return c.date is not None and c.date >= window_start
+
+    found = [c for c in matching if current(c)]
+    if found and params.get("unless_present"):
+        others = matching_conditions(ctx, named_value_sets(ctx, params, "unless_present"))
+        if others:
+            evidence = tuple(condition_evidence(c) for c in (found[:2] + others[:2]))
+            return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
+    undated = [c for c in matching if c not in found and c.date is None]
+    older = [c for c in matching if c not in found and c.date is not None]
+    older_active = [c for c in older if c.explicitly_active]
+    if not found:
+        unplaced = undated + older_active
+        if unplaced and _clearance_after(ctx, params, unplaced) is None:
+            what = "undated diagnosis" if undated else f"active diagnosis older than {recent_days} days"
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                tuple(condition_evidence(c) for c in unplaced[:3]),
+                f"{what}: record whether it is current or stable"
+                + (f" ({params['cleared_by']})" if params.get("cleared_by") else ""),
+            )
+        aside = (
+            f" within {recent_days} days (older: {', '.join(c.label for c in older[:2])})" if older else ""
+        )
+        return TestOutcome(Status.MET, finding=f"none documented{aside}", by_absence=True)
+    evidence = tuple(condition_evidence(c) for c in found[:3])
+    if params.get("unless_treated_by"):
+        treatment = ctx.terminology[params["unless_treated_by"]]
+        treated = [
+            m for m in ctx.record.medications if m.status == "active" and medication_matches(m, [treatment])
+        ]
+        treated_conditions = [c for c in ctx.record.conditions if treatment.matches_any(c.codes)]
+        covers = ctx.terminology[params["treatment_covers"]] if params.get("treatment_covers") else None
+        uncovered = [c for c in found if covers is not None and not covers.matches_any(c.codes)]
+        if (treated_conditions or treated) and not uncovered:
+            more = tuple(medication_evidence(m) for m in treated[:2]) + tuple(
+                condition_evidence(c) for c in treated_conditions[:2]
+            )
+            return TestOutcome(Status.MET, evidence + more, "documented, and under active treatment")
+        unchecked = could_not_check(ctx, MEDS)
+        if unchecked and not uncovered:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
+            )
+    if params.get("cleared_by"):
+        if (clearance := _clearance_after(ctx, params, found)) is not None:
+            return TestOutcome(
+                Status.MET,
+                (*evidence, Evidence(f"{params['cleared_by']}: yes", clearance.source, clearance.effective)),
+                "documented, then cleared",
+            )
+        unchecked = could_not_check(ctx, ("Observation",))
+        if unchecked:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"
+            )
+    if params.get("when_found") == "not-documented":
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, params.get("found_finding", "documented: please confirm")
+        )
+    return TestOutcome(Status.NOT_MET, evidence, "documented")

@@ -1,0 +1,117 @@
+"""Test types about the drug to be infused: which it is, and whether the patient is allergic to it.
+
+They read the order's infusates (`EvaluationContext.infusates`), not the chart's medication history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from service.codes import RXNORM, SNOMED
+from service.engine.checks.common import named_value_sets
+from service.engine.checks.params import VALUE_SETS, Flag, optional
+from service.engine.checks.testtype import test_type
+from service.engine.context import EvaluationContext
+from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import AllergyFact
+from service.terminology import Ingredient
+
+
+def _allergy_matches(allergy: AllergyFact, ingredient: Ingredient) -> bool:
+    """An allergy names the ingredient: by name, RxNorm code or SNOMED substance."""
+    if ingredient.matches_text(allergy.text):
+        return True
+    for code in allergy.codes:
+        if code.system == RXNORM and (code.code == ingredient.code or code.code in ingredient.products):
+            return True
+        if code.system == SNOMED and code.code in ingredient.snomed:
+            return True
+    return False
+
+
+@test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance",))
+def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """No allergy or hypersensitivity to the drug to be infused. An AllergyIntolerance of type
+    `intolerance` (a side effect, which is also how a failed drug trial is recorded) is not one."""
+    value_set_ids = tuple(params["valuesets"])
+    allergies = [a for a in ctx.record.allergies if a.kind != "intolerance"]
+    same_drug = [
+        (a, inf)
+        for a in allergies
+        for inf in ctx.infusates
+        if any(c.system == d.system and c.code == d.code for c in a.codes for d in inf.codes)
+    ]
+    if same_drug:
+        return TestOutcome(
+            Status.NOT_MET,
+            tuple(Evidence(f"{a.kind or 'allergy'}: {a.label}", a.source) for a, _ in same_drug[:3]),
+            f"allergy to the ordered drug ({same_drug[0][1].text or same_drug[0][1].reference}) documented",
+        )
+    ordered = ctx.infusate_ingredients()
+    if ordered:
+        hits = [(a, i) for a in allergies for _, i in ordered if _allergy_matches(a, i)]
+        names = ", ".join(i.name for _, i in ordered)
+        if hits:
+            return TestOutcome(
+                Status.NOT_MET,
+                tuple(Evidence(f"{a.kind or 'allergy'}: {a.label}", a.source) for a, _ in hits[:3]),
+                f"allergy to {names} documented",
+            )
+        return TestOutcome(Status.MET, finding=f"no allergy to {names} documented", by_absence=True)
+    candidates = [i for vs in value_set_ids for i in ctx.terminology[vs].ingredients]
+    hits = [(a, i) for a in allergies for i in candidates if _allergy_matches(a, i)]
+    if hits:
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            tuple(Evidence(f"allergy: {a.label}", a.source) for a, _ in hits[:3]),
+            "the drug to be infused is not named in the order, and the patient has an allergy "
+            "to an intrathecal agent",
+        )
+    return TestOutcome(Status.MET, finding="no allergy to any intrathecal agent documented", by_absence=True)
+
+
+@test_type("infusate-not-in", params={"valuesets": VALUE_SETS}, reads=())
+def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The ordered infusate is none of the excluded drugs (absence rule when no drug is named)."""
+    found = ctx.infusate_ingredients(tuple(params["valuesets"]))
+    if found:
+        return TestOutcome(
+            Status.NOT_MET,
+            tuple(
+                Evidence(f"ordered infusate: {i.name} ({inf.text or inf.reference})", inf.reference)
+                for inf, i in found
+            ),
+            "an excluded infusate is ordered",
+        )
+    named = ", ".join(inf.text for inf in ctx.infusates if inf.text) or "no infusate named"
+    return TestOutcome(Status.MET, finding=f"none ordered ({named})", by_absence=True)
+
+
+@test_type(
+    "infusate-in",
+    params={"valuesets": VALUE_SETS, "single_ingredient": optional(Flag()), "includes": optional(Flag())},
+    reads=(),
+)
+def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
+    FDA-approved for the route); with `includes`, one of its drugs is (an opioid mixed with
+    bupivacaine is still an opioid infusion); `single_ingredient` refuses mixtures."""
+    if not ctx.infusates:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding="the drug to be infused is not named in the order")
+    permitted = frozenset().union(*(vs.ingredient_names for vs in named_value_sets(ctx, params)))
+    every = ctx.infusate_ingredients()
+    evidence = tuple(
+        Evidence(f"ordered: {i.name} ({inf.text or inf.reference})", inf.reference) for inf, i in every
+    )
+    if params.get("single_ingredient") and len({i.name for _, i in every}) > 1:
+        return TestOutcome(Status.NOT_MET, evidence, "a mixture of drugs is ordered")
+    allowed = [i.name for _, i in every if i.name in permitted]
+    others = [i.name for _, i in every if i.name not in permitted]
+    if allowed and params.get("includes"):
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
+    if allowed and not others:
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
+    if others:
+        return TestOutcome(Status.NOT_MET, evidence, f"{', '.join(others)} is not an allowed infusate")
+    return TestOutcome(Status.NOT_DOCUMENTED, finding="the ordered drug could not be identified")

@@ -1,0 +1,180 @@
+"""Test types about drug trials: how long a drug class was taken, in which forms, and whether it failed.
+
+The routes a drug's form may show (`ROUTE_WORDS`) and their parameter kind (`Routes`) live here,
+the only family that reads them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.engine.checks.common import (
+    COMPARATORS,
+    MEDS,
+    day_of,
+    medication_evidence,
+    medication_matches,
+    named_value_sets,
+)
+from service.engine.checks.params import (
+    MISSING_TEXT,
+    VALUE_SETS,
+    AssessmentCode,
+    Comparator,
+    Count,
+    Number,
+    Param,
+    ParamKind,
+    Values,
+    expected,
+    optional,
+)
+from service.engine.checks.testtype import test_type
+from service.engine.context import EvaluationContext
+from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import MedicationFact
+from service.fhirdates import months_before, start_of_day
+from service.terminology import Terminology
+
+ROUTE_WORDS = {
+    "oral": ("oral", "tablet", "capsule", "by mouth", "solution, oral", "elixir"),
+    "injectable": (
+        "inject",
+        "injection",
+        "injectable",
+        "intravenous",
+        "intramuscular",
+        "subcutaneous",
+        "cartridge",
+        "prefilled syringe",
+    ),
+    "transdermal": ("transdermal", "patch"),
+}
+
+
+_ROUTE_PATTERNS = {
+    route: re.compile("|".join(rf"\b{re.escape(w)}" for w in words)) for route, words in ROUTE_WORDS.items()
+}
+
+
+def _routes_of(med: MedicationFact) -> set[str]:
+    text = f"{med.route_text} | {med.text}".lower()
+    return {route for route, pattern in _ROUTE_PATTERNS.items() if pattern.search(text)}
+
+
+@dataclass(frozen=True)
+class Routes(ParamKind):
+    """A non-empty list of the routes of `ROUTE_WORDS`."""
+
+    def check(self, value: Any, terminology: Terminology) -> str | None:
+        if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
+            return expected(f"a list of routes from {', '.join(ROUTE_WORDS)}", value)
+        return None
+
+
+@test_type(
+    "medication-duration",
+    params={
+        "valuesets": VALUE_SETS,
+        "comparator": Param(Comparator()),
+        "days": Param(Number()),
+        "missing": MISSING_TEXT,
+        "within_months": optional(Count()),
+    },
+    reads=MEDS,
+)
+def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Span from the earliest start to the latest end of the class's exposures (contract §3).
+
+    A course that ended short of the threshold is not met (contract §3, falling short); one still
+    running (an active order whose computed end is after today) may yet reach it: not documented,
+    with how far it has come."""
+    value_sets = named_value_sets(ctx, params)
+    names = {i.name for vs in value_sets for i in vs.ingredients}
+    exposures = [e for e in ctx.record.exposures if e.ingredient in names]
+    today = start_of_day(ctx.today)
+    if params.get("within_months"):
+        window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
+        exposures = [e for e in exposures if e.end > window_start]
+    else:
+        window_start = None
+    if not exposures:
+        missing = params.get("missing", "no qualifying medication found")
+        within = f" within the last {params['within_months']} months" if window_start else ""
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"{missing}{within}")
+    start = min(e.start for e in exposures)
+    if window_start is not None:
+        start = max(start, window_start)
+    end = min(max(e.end for e in exposures), today)
+    days = max((end - start).total_seconds() / 86400, 0.0)
+    needed = f"{params['comparator']} {float(params['days']):g} days"
+    sources = {s for e in exposures for s in e.sources}
+    meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
+    evidence = tuple(medication_evidence(m) for m in meds[:4])
+    if COMPARATORS[params["comparator"]](days, float(params["days"])):
+        return TestOutcome(
+            Status.MET, evidence, f"{days:.0f} days documented, {day_of(start)} → {day_of(end)}"
+        )
+    if any(m.running_on(today) for m in meds):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, f"{days:.0f} days so far (since {day_of(start)}), needs {needed}"
+        )
+    span = f"{day_of(start)} → {day_of(end)}"
+    ended = f"the course ended after {days:.0f} days ({span}), needs {needed}"
+    return TestOutcome(Status.NOT_MET, evidence, ended)
+
+
+@test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)
+def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Every route in `routes` is documented among matching drugs (from route or dose form)."""
+    meds = [m for m in ctx.record.medications if medication_matches(m, named_value_sets(ctx, params))]
+    wanted = list(params["routes"])
+    found = {route: next((m for m in meds if route in _routes_of(m)), None) for route in wanted}
+    evidence = tuple(medication_evidence(m) for m in found.values() if m is not None)
+    missing = [route for route, m in found.items() if m is None]
+    if not missing:
+        return TestOutcome(Status.MET, evidence, f"{' and '.join(wanted)} forms documented")
+    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"no {' or '.join(missing)} form documented")
+
+
+@test_type(
+    "medication-failure",
+    params={
+        "valuesets": VALUE_SETS,
+        "assessment": optional(AssessmentCode()),
+        "failed_values": optional(Values()),
+        "succeeded_values": optional(Values()),
+    },
+    reads=(*MEDS, "AllergyIntolerance", "Observation"),
+)
+def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Failure or intolerance: the outcome assessment decides; else stopped-with-reason or intolerance."""
+    assessment = ctx.record.latest_assessment(params["assessment"]) if params.get("assessment") else None
+    if assessment is not None and isinstance(assessment.value, str):
+        recorded = (
+            Evidence(f"{params['assessment']}: {assessment.value}", assessment.source, assessment.effective),
+        )
+        if assessment.value in params.get("failed_values", ()):
+            return TestOutcome(Status.MET, recorded, "failure documented")
+        if assessment.value in params.get("succeeded_values", ()):
+            return TestOutcome(Status.NOT_MET, recorded, "the drug class is documented as effective")
+    value_sets = named_value_sets(ctx, params)
+    stopped = [
+        m
+        for m in ctx.record.medications
+        if m.status == "stopped" and m.status_reason and medication_matches(m, value_sets)
+    ]
+    intolerant = [
+        a
+        for a in ctx.record.allergies
+        if a.kind == "intolerance"
+        and any(vs.ingredients_in_text(a.text) or vs.matches_any(a.codes) for vs in value_sets)
+    ]
+    evidence = [Evidence(f"{m.label} stopped: {m.status_reason}", m.source, m.end) for m in stopped[:3]]
+    evidence += [Evidence(f"intolerance: {a.label}", a.source) for a in intolerant[:2]]
+    if evidence:
+        return TestOutcome(Status.MET, tuple(evidence), "failure or intolerance documented")
+    return TestOutcome(Status.NOT_DOCUMENTED, finding="no failure or intolerance documented")

@@ -1,0 +1,216 @@
+"""Test types that read one Observation: a project assessment (contract §5), a LOINC value or
+category (life expectancy, TNM stage), or a spasticity scale's baseline score."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from service.codes import ASSESSMENT
+from service.engine.checks.common import COMPARATORS
+from service.engine.checks.params import (
+    AssessmentCode,
+    Codes,
+    Comparator,
+    Exactly,
+    Number,
+    Param,
+    ScaleCode,
+    Values,
+    optional,
+)
+from service.engine.checks.testtype import test_type
+from service.engine.context import EvaluationContext
+from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import ObservationFact
+from service.trial import scale_points
+
+
+def _one_of(value: Any, expected: Iterable[Any]) -> bool:
+    """Value equality that keeps booleans apart from numbers (True is not 1) and codes from numbers."""
+    for item in expected:
+        if isinstance(item, bool) or isinstance(value, bool):
+            if isinstance(item, bool) and isinstance(value, bool) and item is value:
+                return True
+        elif isinstance(item, int | float) and isinstance(value, int | float):
+            if float(item) == float(value):
+                return True
+        elif isinstance(item, str) and isinstance(value, str) and item == value:
+            return True
+    return False
+
+
+def _check_assessment(params: Mapping[str, Any]) -> str | None:
+    if ("met" in params or "not_met" in params) == ("comparator" in params):
+        return "'assessment' takes either met/not_met (listed values) or comparator and value"
+    if ("comparator" in params) != ("value" in params):
+        return "'assessment' needs comparator and value together"
+    return None
+
+
+@test_type(
+    "assessment",
+    params={
+        "code": Param(AssessmentCode()),
+        "met": optional(Values()),
+        "not_met": optional(Values()),
+        "comparator": optional(Comparator()),
+        "value": optional(Number()),
+        "when_absent": optional(Exactly("met", " (the absence rule)")),
+    },
+    reads=("Observation",),
+    check=_check_assessment,
+)
+def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest project assessment Observation (contract §5) with a value that meets or fails:
+    listed values (`met` / `not_met`), or a number against `comparator` `value`."""
+    found = ctx.record.latest_assessment(params["code"])
+    if found is None:
+        if params.get("when_absent") == "met":
+            return TestOutcome(
+                Status.MET, finding=f"none documented (no '{params['code']}' assessment)", by_absence=True
+            )
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' assessment recorded")
+    evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
+    if "comparator" in params:
+        if isinstance(found.value, bool) or not isinstance(found.value, float):
+            return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"not a number: {found.value_text()}")
+        ok = COMPARATORS[params["comparator"]](found.value, float(params["value"]))
+        finding = f"recorded {found.value_text()} (needs {params['comparator']} {params['value']:g})"
+        return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+    if _one_of(found.value, params.get("met", ())):
+        return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
+    if _one_of(found.value, params.get("not_met", ())):
+        return TestOutcome(Status.NOT_MET, evidence, f"recorded {found.value_text()}")
+    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {found.value_text()}")
+
+
+_TO_MONTHS = {
+    "a": 12.0,
+    "yr": 12.0,
+    "year": 12.0,
+    "years": 12.0,
+    "mo": 1.0,
+    "month": 1.0,
+    "months": 1.0,
+    "wk": 12 / 52.18,
+    "week": 12 / 52.18,
+    "weeks": 12 / 52.18,
+    "d": 12 / 365.25,
+    "day": 12 / 365.25,
+    "days": 12 / 365.25,
+}
+
+
+def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> ObservationFact | None:
+    """The most recent Observation with one of the LOINC codes and a value of `kind` (number or code)."""
+    found = [
+        o
+        for code in codes
+        for o in ctx.record.observations_with("loinc", code)
+        if isinstance(o.value, kind) and not isinstance(o.value, bool)
+    ]
+    return max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+
+
+def _no_loinc(codes: list[str]) -> str:
+    return f"no observation {', '.join(sorted(codes))} recorded"
+
+
+@test_type(
+    "observation-value",
+    params={
+        "loinc": Param(Codes()),
+        "comparator": Param(Comparator()),
+        "value": Param(Number()),
+        "unit": optional(Exactly("months")),
+    },
+    reads=("Observation",),
+)
+def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
+    converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48)."""
+    latest = _latest_loinc(ctx, params["loinc"], float)
+    if latest is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
+    value = float(latest.value)  # type: ignore[arg-type]
+    if params.get("unit") == "months":
+        factor = _TO_MONTHS.get(str(latest.unit or "").lower())
+        if factor is None:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),),
+                "the value has no time unit",
+            )
+        value *= factor
+    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    needed = f"{params['comparator']} {params['value']} {params.get('unit', '')}".strip()
+    finding = f"{value:.1f} {params.get('unit', '')} recorded (needs {needed})".replace("  ", " ")
+    ok = COMPARATORS[params["comparator"]](round(value, 6), float(params["value"]))
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+_TNM_CATEGORY = re.compile(r"^(?:y?[cpra])?([TNM](?:\d|x|is)).*$", re.IGNORECASE)
+
+
+def _category(value: str) -> str:
+    """A coded stage as its category: the c/p/yp prefix dropped and M1a read as M1 (AJCC TNM)."""
+    match = _TNM_CATEGORY.match(value.strip())
+    return match.group(1).upper() if match else value.strip().upper()
+
+
+@test_type(
+    "observation-category",
+    params={"loinc": Param(Codes()), "met": Param(Values()), "not_met": optional(Values())},
+    reads=("Observation",),
+)
+def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The latest Observation with one of the LOINC codes whose coded value is in `met` or `not_met`,
+    compared by category (a distant-metastasis stage pM1b is M1, contract §3)."""
+    latest = _latest_loinc(ctx, params["loinc"], str)
+    if latest is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
+    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    category = _category(str(latest.value))
+    if category in {_category(v) for v in params.get("met", ())}:
+        return TestOutcome(Status.MET, evidence, f"recorded {latest.value_text()}")
+    if category in {_category(v) for v in params.get("not_met", ())}:
+        return TestOutcome(Status.NOT_MET, evidence, f"recorded {latest.value_text()}")
+    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
+
+
+def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None:
+    """The latest score of a scale taken before any intrathecal trial (a post-dose score measures
+    the trial, not the patient's baseline severity)."""
+    trial = ctx.record.trial.procedure  # the latest trial procedure, found once per record
+    scores = [
+        o
+        for o in ctx.record.observations_with(ASSESSMENT, code)
+        if (
+            trial is None
+            or trial.performed is None
+            or (o.effective is not None and o.effective <= trial.performed)
+        )
+    ]
+    return max(scores, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+
+
+@test_type(
+    "scale-score",
+    params={"code": Param(ScaleCode()), "comparator": Param(Comparator()), "value": Param(Number())},
+    reads=("Observation",),
+)
+def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
+    found = _baseline_score(ctx, params["code"])
+    if found is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' recorded")
+    points = scale_points(found)
+    evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
+    if points is None:
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unreadable score {found.value_text()}")
+    ok = COMPARATORS[params["comparator"]](points, float(params["value"]))
+    finding = f"{found.value_text()} (needs {params['comparator']} {params['value']:g})"
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)

@@ -1,0 +1,67 @@
+"""How a test type is declared: once, by a decorator on its function, with its parameter schema.
+
+`@test_type(name, params=..., reads=...)` turns the function into a `TestType` in its family
+module; the package collects the family modules' types into the registry (`TEST_TYPES`), so a
+test type's name, function, parameters and reads are written in one place and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+from service.engine.checks.params import Param
+from service.engine.context import EvaluationContext
+from service.engine.model import TestOutcome
+
+TestFunction = Callable[[Mapping[str, Any], EvaluationContext], TestOutcome]
+CrossCheck = Callable[[Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class TestType:
+    """A registered test type: its function, its parameters, the resource types it reads, and the
+    assessment codes it reads without a parameter naming them (a documentation form asks for these)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    name: str
+    function: TestFunction
+    params: Mapping[str, Param]
+    reads: tuple[str, ...]
+    asks: tuple[str, ...] = ()
+    check: CrossCheck | None = None  # rules across parameters: the problem, or None
+
+    def __call__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+        return self.function(params, ctx)
+
+
+def test_type(
+    name: str,
+    *,
+    params: Mapping[str, Param],
+    reads: tuple[str, ...],
+    asks: tuple[str, ...] = (),
+    check: CrossCheck | None = None,
+) -> Callable[[TestFunction], TestType]:
+    """Declare the decorated function as the test type `name` (the word a policy file uses)."""
+
+    def declare(function: TestFunction) -> TestType:
+        return TestType(name, function, MappingProxyType(dict(params)), reads, asks, check)
+
+    return declare
+
+
+def collect(*families: ModuleType) -> Mapping[str, TestType]:
+    """The test types the family modules declare, by name; a name declared twice is a programming error."""
+    found: dict[str, TestType] = {}
+    for family in families:
+        for declared in vars(family).values():
+            if not isinstance(declared, TestType) or declared.function.__module__ != family.__name__:
+                continue
+            if declared.name in found:
+                raise ValueError(f"test type '{declared.name}' is declared twice")
+            found[declared.name] = declared
+    return MappingProxyType(found)

@@ -1,0 +1,189 @@
+"""Test types about the intrathecal trial: pain relief (contract §4) and a spasticity scale response.
+
+They read what `service.trial` worked out once per record; here is only how a policy's threshold
+is judged against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from service.engine.checks.common import COMPARATORS, day_of
+from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleCodes, optional
+from service.engine.checks.testtype import test_type
+from service.engine.context import EvaluationContext
+from service.engine.model import Evidence, Status, TestOutcome
+from service.trial import SCALE_CODES, scale_trials
+
+
+@test_type(
+    "trial-relief",
+    params={
+        "comparator": Param(Comparator()),
+        "percent": Param(Number()),
+        "min_hours": optional(Number()),
+        "reviewer_below": optional(Number()),
+    },
+    reads=("Procedure", "Observation"),
+    asks=("it-trial-pain-relief-pct", "it-trial-relief-duration-h"),
+)
+def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """Pain relief of the intrathecal trial (contract §4) against `comparator` `percent`."""
+    trial = ctx.trial
+    if trial.relief_pct is None:
+        evidence = (
+            (
+                Evidence(
+                    f"trial {trial.procedure.label} ({day_of(trial.procedure.performed)})",
+                    trial.procedure.source,
+                    trial.procedure.performed,
+                ),
+            )
+            if trial.procedure
+            else ()
+        )
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"trial result not documented: {trial.reason}")
+    evidence: list[Evidence] = []
+    if trial.explicit is not None:
+        evidence.append(
+            Evidence(
+                f"recorded relief {trial.relief_pct:g} %", trial.explicit.source, trial.explicit.effective
+            )
+        )
+    else:
+        assert trial.baseline is not None and trial.lowest_post is not None and trial.procedure is not None
+        evidence.append(
+            Evidence(
+                f"trial {trial.procedure.label} ({day_of(trial.procedure.performed)})",
+                trial.procedure.source,
+                trial.procedure.performed,
+            )
+        )
+        evidence.append(
+            Evidence(
+                f"pain {trial.baseline.value_text()} before → {trial.lowest_post.value_text()} after",
+                trial.lowest_post.source,
+                trial.lowest_post.effective,
+            )
+        )
+    ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
+    finding = f"{trial.relief_pct:.0f} % relief (needs {params['comparator']} {params['percent']} %)"
+    if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            tuple(evidence),
+            f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']} %: for the reviewer",
+        )
+    if ok and params.get("min_hours") is not None:
+        hours = trial.sustained_hours
+        if hours is None:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, tuple(evidence), f"{finding}; how long it lasted is not documented"
+            )
+        finding += f", lasting {hours:g} h (needs {params['min_hours']} h)"
+        if hours < float(params["min_hours"]):
+            if trial.relief_at_last_score:
+                return TestOutcome(
+                    Status.NOT_DOCUMENTED,
+                    tuple(evidence),
+                    f"{finding}; relief still held at the last score, so its duration is not documented",
+                )
+            return TestOutcome(Status.NOT_MET, tuple(evidence), finding)
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
+
+
+SCALE_OF_COMPONENT = {
+    "ashworth": "ashworth-score",
+    "modified-ashworth": "modified-ashworth-score",
+    "spasm-frequency": "spasm-frequency-score",
+}
+
+
+@test_type(
+    "scale-trial-response",
+    params={
+        "points": Param(Number()),
+        "hours": optional(Number()),
+        "scales": optional(ScaleCodes()),
+        "example": optional(Flag()),
+    },
+    reads=("Procedure", "Observation"),
+    asks=("it-trial-scale-reduction", "it-trial-response-duration-h"),
+)
+def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
+    """A spasticity trial response of at least `points` on a scale (lasting `hours`, if given):
+    the it-trial-scale-reduction assessment decides (its `scale` component must be one of
+    `scales`), else scores around the trial (contract §4). With `example`, the policy gives the
+    threshold only as an example ("e.g."), so a smaller response is for the reviewer (not
+    documented), and only no response at all is "not met" (AMB-16)."""
+    points = float(params["points"])
+    hours = params.get("hours")
+    scales = set(params.get("scales", SCALE_CODES))
+
+    def short(evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
+        if params.get("example") and reduction > 0:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, f"{finding}; below the policy's example, for the reviewer"
+            )
+        return TestOutcome(Status.NOT_MET, evidence, finding)
+
+    explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
+    if explicit is not None and isinstance(explicit.value, float):
+        evidence: tuple[Evidence, ...] = (
+            Evidence(
+                f"it-trial-scale-reduction: {explicit.value_text()}", explicit.source, explicit.effective
+            ),
+        )
+        scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
+        if scale not in scales and set(SCALE_CODES) - scales:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                evidence,
+                f"the recorded reduction is on {explicit.qualifier or 'an unnamed scale'}, not "
+                f"{' or '.join(sorted(scales))}",
+            )
+        if explicit.value < points:
+            return short(evidence, f"{explicit.value:g} points (needs {points:g})", explicit.value)
+        if hours is None:
+            return TestOutcome(Status.MET, evidence, f"{explicit.value:g} points")
+        lasted = ctx.record.latest_assessment("it-trial-response-duration-h")
+        if lasted is None or not isinstance(lasted.value, float):
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
+            )
+        evidence += (
+            Evidence(f"it-trial-response-duration-h: {lasted.value_text()}", lasted.source, lasted.effective),
+        )
+        finding = f"{explicit.value:g} points for {lasted.value:g} h (needs {hours} h)"
+        if lasted.value >= float(hours):
+            return TestOutcome(Status.MET, evidence, finding)
+        return short(evidence, finding, explicit.value)
+    trials = [
+        t for t in scale_trials(ctx.record.trial.procedure, ctx.record.observations) if t.scale in scales
+    ]
+    if not trials:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
+    best = max(trials, key=lambda t: (t.reduction(), t.sustained_hours(points)))
+    evidence = (
+        Evidence(
+            f"{best.scale}: {best.baseline.value_text()} before the trial",
+            best.baseline.source,
+            best.baseline.effective,
+        ),
+    )
+    finding = f"{best.reduction():g} points on {best.scale} (needs {points:g})"
+    if best.reduction() < points:
+        return short(evidence, finding, best.reduction())
+    if hours is not None:
+        lasted = best.sustained_hours(points)
+        finding += f", for {lasted:g} h (needs {hours} h)"
+        if lasted < float(hours):
+            if best.relieved_at_last_score(points):
+                return TestOutcome(
+                    Status.NOT_DOCUMENTED,
+                    evidence,
+                    f"{finding}; the response held at the last score, so its duration is not documented",
+                )
+            return short(evidence, finding, best.reduction())
+    return TestOutcome(Status.MET, evidence, finding)
