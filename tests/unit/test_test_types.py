@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
 
 from service.engine.checks import TEST_TYPES
-from service.engine.model import Status
+from service.engine.checks.params import Comparator, Count, Flag, ValueSets
+from service.engine.checks.testtype import collect
+from service.engine.checks.testtype import test_type as declared_as
+from service.engine.model import Status, TestOutcome
 from tests.builders import (
     ASSESS,
     ICD,
     LOINC,
     RX,
     assessment,
+    catalog,
     coded_assessment,
     concept,
     condition,
@@ -229,3 +234,31 @@ def test_relief_still_present_at_the_last_score_is_not_documented() -> None:
     outcome = run("trial-relief", params, chart)
     assert outcome.status == Status.NOT_DOCUMENTED
     assert "duration is not documented" in outcome.finding
+
+
+def test_a_test_type_declared_twice_stops_start_up() -> None:
+    """The registry is assembled from the family modules; one name in two of them is refused."""
+
+    def family(module_name: str) -> types.ModuleType:
+        module = types.ModuleType(module_name)
+
+        def check(params: Any, ctx: Any) -> TestOutcome:
+            return TestOutcome(Status.MET)
+
+        check.__module__ = module_name
+        module.declared = declared_as("same-name", params={}, reads=())(check)  # type: ignore[attr-defined]
+        return module
+
+    assert set(collect(family("first"))) == {"same-name"}
+    with pytest.raises(ValueError, match="test type 'same-name' is declared twice"):
+        collect(family("first"), family("second"))
+
+
+def test_every_declared_parameter_kind_checks_its_values() -> None:
+    """A kind refuses what is not its kind and accepts what is (the compiler adds where)."""
+    terminology = catalog().terminology
+    assert Count().check(3, terminology) is None and Count().check(0, terminology)
+    assert Flag().check(True, terminology) is None and Flag().check("yes", terminology)
+    assert Comparator((">", ">=")).check("<", terminology)
+    assert ValueSets().check(["opioids"], terminology) is None
+    assert "unknown value set 'nope'" in (ValueSets().check(["nope"], terminology) or "")
