@@ -13,6 +13,7 @@ from tests.builders import (
     ICD,
     LOINC,
     RX,
+    allergy,
     assessment,
     coded_assessment,
     concept,
@@ -229,3 +230,30 @@ def test_relief_still_present_at_the_last_score_is_not_documented() -> None:
     outcome = run("trial-relief", params, chart)
     assert outcome.status == Status.NOT_DOCUMENTED
     assert "duration is not documented" in outcome.finding
+
+
+def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
+    """Stopped-with-reason orders and intolerances, newest first, each dated (a stopped order by its end,
+    an intolerance by its onset, else its recordedDate); the outcome assessment is a form of its own."""
+    older = med_request("Oxycodone 5 MG Oral Tablet", "2024-01-01", "2024-02-01", "stopped", reason="nausea")
+    newer = med_request(
+        "Oxycodone 10 MG Oral Tablet", "2025-05-01", "2025-06-01", "stopped", reason="no relief"
+    )
+    onset = allergy("Morphine", "7052", "intolerance", recorded="2025-08-01")
+    onset["onsetDateTime"] = "2025-07-01"
+    chart = [older, newer, onset, coded_assessment("opioid-trial-outcome", "effective", "2026-01-01")]
+    outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart)
+    assert outcome.status == Status.MET
+    assert [(e.text, e.date and e.date.date().isoformat()) for e in outcome.evidence] == [
+        ("Oxycodone 10 MG Oral Tablet stopped: no relief", "2025-06-01"),
+        ("Oxycodone 5 MG Oral Tablet stopped: nausea", "2024-02-01"),
+        ("intolerance: Morphine", "2025-07-01"),
+    ]
+    recorded = run(
+        "medication-failure",
+        {"valuesets": ["opioids"]},
+        [allergy("Morphine", "7052", "intolerance", "2025-08-01")],
+    )
+    assert recorded.dated is not None and recorded.dated.date().isoformat() == "2025-08-01"
+    only_outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart[3:])
+    assert only_outcome.status == Status.NOT_DOCUMENTED
