@@ -420,6 +420,34 @@ def drug_failure_forms(drug: tuple[str, str], outcome: str) -> list[Any]:
     ]
 
 
+def device_removal_charts() -> list[Any]:
+    """Charts where a device's presence and its removal (CPT 33233 pacemaker generator removal, which
+    the policies' `removal_cancels` ties to Z95.0) disagree, with the status of the "no other programmable
+    device" exclusion the most recent documented one gives (contract §3)."""
+    pacemaker = ("Z95.0", "2018-01-01", "Presence of cardiac pacemaker")
+    return [
+        pytest.param(
+            [condition(ICD, *pacemaker), procedure("33233", "2024-01-01")], "met", id="z95-then-removal"
+        ),
+        pytest.param(
+            [condition(ICD, *pacemaker), procedure("33233", "2024-01-01"), procedure("33208", "2025-01-01")],
+            "not-met",
+            id="removal-then-re-implant",
+        ),
+        pytest.param(
+            [procedure("33233", "2024-01-01"), condition(ICD, "Z95.0", "2025-03-01")],
+            "not-met",
+            id="removal-then-newer-presence-code",
+        ),
+        pytest.param(
+            [condition(ICD, "Z96.41", "2018-01-01"), procedure("33233", "2024-01-01")],
+            "not-met",
+            id="a-pacemaker-removal-leaves-an-insulin-pump",
+        ),
+        pytest.param([], "met", id="none-documented"),
+    ]
+
+
 def pain_trial(
     before: float = 8, after: float = 3, code: str = "62324", when: str = "2025-10-01T09:00:00Z"
 ) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from tests.builders import (
     condition,
     determine,
     device,
+    device_removal_charts,
     drug_failure_forms,
     infusate_request,
     med_request,
@@ -694,3 +695,10 @@ def test_an_intrathecal_drug_order_is_not_a_systemic_opioid_trial() -> None:
 @pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
 def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, Any]], expected: str) -> None:
     assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
+def test_the_most_recent_of_a_device_and_its_removal_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert statuses(determine(chart))["geha.excl.programmable-device"] == expected

@@ -29,6 +29,7 @@ from tests.builders import (
     condition,
     determine,
     device,
+    device_removal_charts,
     drug_failure_forms,
     infusate_request,
     life_expectancy,
@@ -718,3 +719,10 @@ def test_the_most_recent_form_of_antispasmodic_failure_decides(
     chart: list[dict[str, Any]], expected: str
 ) -> None:
     assert kstatus(chart, "kpwa.spasticity.oral-6wk-failed.failure", drugs=(BACLOFEN_IT,)) == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
+def test_the_most_recent_of_a_device_and_its_removal_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert kstatus(chart, "kpwa.ci.programmable-device") == expected

@@ -19,6 +19,7 @@ from tests.builders import (
     concept,
     condition,
     context,
+    device,
     infusate_request,
     med_request,
     metastasis_stage,
@@ -257,3 +258,43 @@ def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
     assert recorded.dated is not None and recorded.dated.date().isoformat() == "2025-08-01"
     only_outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart[3:])
     assert only_outcome.status == Status.NOT_DOCUMENTED
+
+
+PACEMAKER_DEVICE = {
+    "valueset": "programmable-device",
+    "removal_cancels": {"33233": ["33206", "33207", "33208", "Z95.0"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("chart", "status"),
+    [
+        ([condition(ICD, "Z95.0", "2020-01-01"), procedure("33233", "2023-05-01")], Status.MET),
+        (
+            [condition(ICD, "Z95.0", "2023-05-01"), procedure("33233", "2023-05-01")],
+            Status.NOT_MET,
+        ),  # same day
+        ([condition(ICD, "Z95.0", onset=None), procedure("33233", "2023-05-01")], Status.MET),  # dated wins
+        ([procedure("33207", "2020-01-01"), procedure("33233", "2023-05-01")], Status.MET),
+        ([device({"text": "Cardiac pacemaker"}), procedure("33233", "2023-05-01")], Status.NOT_MET),
+    ],
+)
+def test_no_device_lets_the_most_recent_of_a_device_and_its_removal_decide(
+    chart: list[dict[str, Any]], status: Status
+) -> None:
+    """A removal undoes an earlier implant or presence code of its device (an undated one too); an
+    active Device is the current state, with no date for a removal to be after."""
+    assert run("no-device", PACEMAKER_DEVICE, chart).status == status
+
+
+def test_a_device_cleared_by_its_removal_shows_the_removal_but_rests_on_absence() -> None:
+    """The removal documents that one device is gone, not that no other is: still "met by absence", so
+    an unreadable resource type keeps the exclusion unchecked."""
+    outcome = run(
+        "no-device",
+        PACEMAKER_DEVICE,
+        [condition(ICD, "Z95.0", "2020-01-01"), procedure("33233", "2023-05-01")],
+    )
+    assert (outcome.status, outcome.by_absence) == (Status.MET, True)
+    assert [e.text for e in outcome.evidence] == ["removal: CPT 33233 (2023-05-01)"]
+    assert run("no-device", PACEMAKER_DEVICE, []).finding == "none documented"
