@@ -96,6 +96,7 @@ class AllergyFact:
     text: str
     label: str
     kind: str | None
+    date: datetime | None = None  # onset, else recordedDate: when the reaction is documented to date from
 
 
 @dataclass(frozen=True)

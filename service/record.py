@@ -87,6 +87,14 @@ class PatientRecord:
         return self.by_code.get((system, code), ())
 
 
+def _onset(resource: Mapping[str, Any]) -> datetime | None:
+    """`onsetDateTime`, else `onsetPeriod.start` (a Condition's or an AllergyIntolerance's); a malformed
+    period raises, so the resource is dropped and its type marked unreadable."""
+    return parse_datetime(resource.get("onsetDateTime")) or parse_datetime(
+        (resource.get("onsetPeriod") or {}).get("start")
+    )
+
+
 def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
@@ -94,14 +102,11 @@ def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
     codes = tuple(codings(resource.get("code")))
-    onset = parse_datetime(resource.get("onsetDateTime")) or parse_datetime(
-        (resource.get("onsetPeriod") or {}).get("start")
-    )
     return ConditionFact(
         reference_of(resource),
         codes,
         first_display(resource.get("code"), codes),
-        onset,
+        _onset(resource),
         parse_datetime(resource.get("recordedDate")),
         clinical is not None,
     )
@@ -268,6 +273,7 @@ def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
         concept_text(resource.get("code")),
         first_display(resource.get("code"), codes),
         resource.get("type"),
+        _onset(resource) or parse_datetime(resource.get("recordedDate")),
     )
 
 

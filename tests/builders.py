@@ -7,6 +7,8 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import pytest
+
 from cards.render import detail
 from service.catalog import Catalog, load_catalog
 from service.engine.context import EvaluationContext
@@ -188,14 +190,19 @@ def device(type_concept: dict[str, Any], status: str = "active") -> dict[str, An
     }
 
 
-def allergy(display: str, code: str = "0", kind: str = "allergy") -> dict[str, Any]:
-    return {
+def allergy(
+    display: str, code: str = "0", kind: str = "allergy", recorded: str | None = None
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "AllergyIntolerance",
         "id": _id("allergy"),
         "type": kind,
         "patient": {"reference": f"Patient/{PATIENT}"},
         "code": concept(RX, code, display),
     }
+    if recorded:
+        resource["recordedDate"] = recorded
+    return resource
 
 
 def service_request(
@@ -378,6 +385,67 @@ def oxycodone(
     return med_request(
         "Oxycodone Hydrochloride 10 MG Oral Tablet", start, end, "stopped", reason=reason, code="1049683"
     )
+
+
+OXYCODONE_TABLET = ("Oxycodone Hydrochloride 10 MG Oral Tablet", "1049683")
+BACLOFEN_TABLET = ("baclofen 10 MG Oral Tablet", "1292")
+
+
+def drug_failure_forms(drug: tuple[str, str], outcome: str) -> list[Any]:
+    """Charts where the forms of one drug failure (contract §3) disagree or are absent, each with the
+    status the most recent documented form gives: `drug` (display, code) stopped with a reason or
+    not tolerated, against the `outcome` assessment (opioid-trial-outcome, oral-antispasmodic-outcome)."""
+    older, newer = "2025-03-01", "2025-09-01"
+
+    def stopped(authored: str, end: str) -> dict[str, Any]:
+        return med_request(drug[0], authored, end, "stopped", reason="inadequate relief", code=drug[1])
+
+    return [
+        pytest.param(
+            [stopped("2025-06-01", newer), coded_assessment(outcome, "effective", older)],
+            "met",
+            id="newer-stopped-order-overrules-effective",
+        ),
+        pytest.param(
+            [stopped("2025-01-01", older), coded_assessment(outcome, "effective", newer)],
+            "not-met",
+            id="newer-effective-overrules-stopped-order",
+        ),
+        pytest.param(
+            [allergy(drug[0], drug[1], "intolerance", newer), coded_assessment(outcome, "effective", older)],
+            "met",
+            id="newer-intolerance-overrules-effective",
+        ),
+        pytest.param([], "not-documented", id="no-form-documented"),
+    ]
+
+
+def device_removal_charts() -> list[Any]:
+    """Charts where a device's presence and its removal (CPT 33233 pacemaker generator removal, which
+    the policies' `removal_cancels` ties to Z95.0) disagree, with the status of the "no other programmable
+    device" exclusion the most recent documented one gives (contract §3)."""
+    pacemaker = ("Z95.0", "2018-01-01", "Presence of cardiac pacemaker")
+    return [
+        pytest.param(
+            [condition(ICD, *pacemaker), procedure("33233", "2024-01-01")], "met", id="z95-then-removal"
+        ),
+        pytest.param(
+            [condition(ICD, *pacemaker), procedure("33233", "2024-01-01"), procedure("33208", "2025-01-01")],
+            "not-met",
+            id="removal-then-re-implant",
+        ),
+        pytest.param(
+            [procedure("33233", "2024-01-01"), condition(ICD, "Z95.0", "2025-03-01")],
+            "not-met",
+            id="removal-then-newer-presence-code",
+        ),
+        pytest.param(
+            [condition(ICD, "Z96.41", "2018-01-01"), procedure("33233", "2024-01-01")],
+            "not-met",
+            id="a-pacemaker-removal-leaves-an-insulin-pump",
+        ),
+        pytest.param([], "met", id="none-documented"),
+    ]
 
 
 def pain_trial(

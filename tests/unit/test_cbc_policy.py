@@ -11,6 +11,7 @@ from service.catalog import load_catalog
 from service.codes import Code
 from service.engine.model import Determination, Outcome
 from tests.builders import (
+    BACLOFEN_TABLET,
     ICD,
     SCT,
     allergy,
@@ -18,6 +19,7 @@ from tests.builders import (
     coded_assessment,
     condition,
     determine,
+    drug_failure_forms,
     infusate_request,
     med_request,
     pain,
@@ -488,3 +490,12 @@ def test_drug_value_sets() -> None:
     oral = terminology["oral-baclofen"]
     assert [i.name for i in oral.ingredients] == ["baclofen"]
     assert oral.ingredient_for_code("1666613") is None  # the intrathecal product is not oral baclofen
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"), drug_failure_forms(BACLOFEN_TABLET, "oral-antispasmodic-outcome")
+)
+def test_the_most_recent_form_of_oral_baclofen_failure_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert statuses(cbc(chart, drugs=baclofen()))[ORAL_FAIL] == expected

@@ -15,8 +15,10 @@ import pytest
 
 from service.engine.model import Determination, Outcome
 from tests.builders import (
+    BACLOFEN_TABLET,
     HCPCS,
     ICD,
+    OXYCODONE_TABLET,
     SCT,
     assessment,
     card_line,
@@ -24,6 +26,7 @@ from tests.builders import (
     coded_assessment,
     condition,
     determine,
+    drug_failure_forms,
     infusate_request,
     med_request,
     metastasis_stage,
@@ -685,3 +688,20 @@ def test_the_policy_cites_cmm210_sections() -> None:
     assert policy.payer == "CMM-210"
     assert all(c.section.startswith("CMM-210.") for c in policy.all_criteria())
     assert {"refill-analysis", "removal"} <= set(policy.not_addressed)
+
+
+@pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
+def test_the_most_recent_form_of_analgesic_failure_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    expect(cmm(chart), {"cmm210.pain.trial.noninvasive-6mo.failure": expected})
+    expect(cmm([*cancer_base()[:2], *chart]), {"cmm210.cancer.trial.noninvasive-failed": expected})
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"), drug_failure_forms(BACLOFEN_TABLET, "oral-antispasmodic-outcome")
+)
+def test_the_most_recent_form_of_antispasmodic_failure_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    expect(cmm(chart, drugs=BACLOFEN), {"cmm210.spas.trial.oral-pt-6wk.drugs.course.failure": expected})

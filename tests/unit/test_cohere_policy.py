@@ -17,8 +17,10 @@ from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
 from service.record import CLINICAL_TYPES
 from tests.builders import (
+    BACLOFEN_TABLET,
     ICD,
     LOINC,
+    OXYCODONE_TABLET,
     SCT,
     allergy,
     assessment,
@@ -27,6 +29,7 @@ from tests.builders import (
     condition,
     determine,
     device,
+    drug_failure_forms,
     infusate_request,
     life_expectancy,
     med_request,
@@ -1047,3 +1050,25 @@ def test_every_reference_criterion_is_encoded_or_noted() -> None:
 def test_painful_spasticity_needs_at_least_moderate_pain(score: int, expected: str) -> None:
     chart = [condition(ICD, "G35.A", "2019-05-01"), pain(score, "2026-10-01T10:00:00Z")]
     assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), "cohere.spasticity.impact.painful") == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
+@pytest.mark.parametrize(
+    "criterion", ["cohere.pain.opioid-failure.failure", "cohere.cancer.opioid-failure.failure"]
+)
+def test_the_most_recent_form_of_opioid_failure_decides(
+    chart: list[dict[str, Any]], expected: str, criterion: str
+) -> None:
+    assert status_of(cohere(chart), criterion) == expected
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"), drug_failure_forms(BACLOFEN_TABLET, "oral-antispasmodic-outcome")
+)
+@pytest.mark.parametrize(
+    "criterion", ["cohere.spasticity.oral-6wk.trial.uncontrolled", "cohere.spasticity.noninvasive-fail"]
+)
+def test_the_most_recent_form_of_antispasmodic_failure_decides(
+    chart: list[dict[str, Any]], expected: str, criterion: str
+) -> None:
+    assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), criterion) == expected

@@ -14,9 +14,13 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.policy import CriterionSpec, TestSpec
 from tests.builders import (
     assessment,
+    card_line,
     catalog,
+    coded_assessment,
     context,
+    determine,
     life_expectancy,
+    med_request,
     pain,
     procedure,
     result_of,
@@ -125,3 +129,17 @@ def test_an_explicit_trial_result_still_wins_over_a_computed_one_whatever_its_da
     assert ctx.trial.explicit is not None and ctx.trial.relief_pct == 30
     d = evaluate_order(catalog().policies["geha-idds-chronic-pain"], ctx)
     assert result_of(d, "geha.trial.relief-ge50").status == NOT_MET
+
+
+def test_a_newer_stopped_order_overrules_an_older_effective_outcome_on_one_line() -> None:
+    """Drug failure (contract §3): the outcome assessment no longer wins whatever its date."""
+    stopped = med_request(
+        "Oxycodone Hydrochloride 10 MG Oral Tablet", "2025-06-01", "2025-09-01", "stopped", reason="nausea"
+    )
+    d = determine([stopped, coded_assessment("opioid-trial-outcome", "effective", "2025-03-01")])
+    result = result_of(d, "geha.chronic-pain.opioid-failure-6wk.failure")
+    assert result.status == MET
+    assert [e.text for e in result.overruled] == ["opioid-trial-outcome: effective"]
+    assert "overrules opioid-trial-outcome: effective (2025-03-01" in card_line(
+        d, "geha.chronic-pain.opioid-failure-6wk.failure"
+    )

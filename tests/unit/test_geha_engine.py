@@ -14,6 +14,7 @@ from tests.builders import (
     CPT,
     GEHA_CRITERIA,
     ICD,
+    OXYCODONE_TABLET,
     SCT,
     allergy,
     assessment,
@@ -22,6 +23,8 @@ from tests.builders import (
     condition,
     determine,
     device,
+    device_removal_charts,
+    drug_failure_forms,
     infusate_request,
     med_request,
     meeting_chart,
@@ -687,3 +690,15 @@ def test_an_intrathecal_drug_order_is_not_a_systemic_opioid_trial() -> None:
     assert (
         found["geha.chronic-pain.opioid-failure-6wk.routes"] == "not-documented"
     )  # no injectable systemic opioid
+
+
+@pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
+def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, Any]], expected: str) -> None:
+    assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
+def test_the_most_recent_of_a_device_and_its_removal_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert statuses(determine(chart))["geha.excl.programmable-device"] == expected

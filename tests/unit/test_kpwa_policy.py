@@ -16,9 +16,11 @@ from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome, Status
 from service.record import CLINICAL_TYPES
 from tests.builders import (
+    BACLOFEN_TABLET,
     CPT,
     ICD,
     LOINC,
+    OXYCODONE_TABLET,
     SCT,
     allergy,
     assessment,
@@ -27,6 +29,8 @@ from tests.builders import (
     condition,
     determine,
     device,
+    device_removal_charts,
+    drug_failure_forms,
     infusate_request,
     life_expectancy,
     med_request,
@@ -701,3 +705,24 @@ def test_an_intolerance_is_not_an_allergy_to_the_drug() -> None:
     """A side effect (AllergyIntolerance.type = intolerance) is how a failed trial is recorded."""
     chart = [allergy("morphine sulfate 15 MG Oral Tablet", "0", kind="intolerance")]
     assert statuses(kaiser(chart, drugs=(MORPHINE,)))["kpwa.ci.allergy"] == "met"
+
+
+@pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
+def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, Any]], expected: str) -> None:
+    assert kstatus(chart, "kpwa.pain.less-invasive.history") == expected
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"), drug_failure_forms(BACLOFEN_TABLET, "oral-antispasmodic-outcome")
+)
+def test_the_most_recent_form_of_antispasmodic_failure_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert kstatus(chart, "kpwa.spasticity.oral-6wk-failed.failure", drugs=(BACLOFEN_IT,)) == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
+def test_the_most_recent_of_a_device_and_its_removal_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert kstatus(chart, "kpwa.ci.programmable-device") == expected

@@ -15,6 +15,7 @@ from service.record import CLINICAL_TYPES
 from tests.builders import (
     ICD,
     LOINC,
+    OXYCODONE_TABLET,
     SCT,
     SOPT,
     allergy,
@@ -25,6 +26,8 @@ from tests.builders import (
     condition,
     determine,
     device,
+    device_removal_charts,
+    drug_failure_forms,
     infusate_request,
     life_expectancy,
     med_request,
@@ -427,3 +430,15 @@ def test_unavailable_data_never_counts_as_absence() -> None:
 
 
 # --------------------------------------------------------------------------- the policy file itself
+
+
+@pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
+def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, Any]], expected: str) -> None:
+    assert nstatus(chart, "ncd280.noninvasive-history") == expected
+
+
+@pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
+def test_the_most_recent_of_a_device_and_its_removal_decides(
+    chart: list[dict[str, Any]], expected: str
+) -> None:
+    assert nstatus(chart, "ncd280.ci.programmable-device") == expected

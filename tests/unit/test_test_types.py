@@ -17,12 +17,14 @@ from tests.builders import (
     ICD,
     LOINC,
     RX,
+    allergy,
     assessment,
     catalog,
     coded_assessment,
     concept,
     condition,
     context,
+    device,
     infusate_request,
     med_request,
     metastasis_stage,
@@ -262,3 +264,70 @@ def test_every_declared_parameter_kind_checks_its_values() -> None:
     assert Comparator((">", ">=")).check("<", terminology)
     assert ValueSets().check(["opioids"], terminology) is None
     assert "unknown value set 'nope'" in (ValueSets().check(["nope"], terminology) or "")
+
+
+def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
+    """Stopped-with-reason orders and intolerances, newest first, each dated (a stopped order by its end,
+    an intolerance by its onset, else its recordedDate); the outcome assessment is a form of its own."""
+    older = med_request("Oxycodone 5 MG Oral Tablet", "2024-01-01", "2024-02-01", "stopped", reason="nausea")
+    newer = med_request(
+        "Oxycodone 10 MG Oral Tablet", "2025-05-01", "2025-06-01", "stopped", reason="no relief"
+    )
+    onset = allergy("Morphine", "7052", "intolerance", recorded="2025-08-01")
+    onset["onsetDateTime"] = "2025-07-01"
+    chart = [older, newer, onset, coded_assessment("opioid-trial-outcome", "effective", "2026-01-01")]
+    outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart)
+    assert outcome.status == Status.MET
+    assert [(e.text, e.date and e.date.date().isoformat()) for e in outcome.evidence] == [
+        ("Oxycodone 10 MG Oral Tablet stopped: no relief", "2025-06-01"),
+        ("Oxycodone 5 MG Oral Tablet stopped: nausea", "2024-02-01"),
+        ("intolerance: Morphine", "2025-07-01"),
+    ]
+    recorded = run(
+        "medication-failure",
+        {"valuesets": ["opioids"]},
+        [allergy("Morphine", "7052", "intolerance", "2025-08-01")],
+    )
+    assert recorded.dated is not None and recorded.dated.date().isoformat() == "2025-08-01"
+    only_outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart[3:])
+    assert only_outcome.status == Status.NOT_DOCUMENTED
+
+
+PACEMAKER_DEVICE = {
+    "valueset": "programmable-device",
+    "removal_cancels": {"33233": ["33206", "33207", "33208", "Z95.0"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("chart", "status"),
+    [
+        ([condition(ICD, "Z95.0", "2020-01-01"), procedure("33233", "2023-05-01")], Status.MET),
+        (
+            [condition(ICD, "Z95.0", "2023-05-01"), procedure("33233", "2023-05-01")],
+            Status.NOT_MET,
+        ),  # same day
+        ([condition(ICD, "Z95.0", onset=None), procedure("33233", "2023-05-01")], Status.MET),  # dated wins
+        ([procedure("33207", "2020-01-01"), procedure("33233", "2023-05-01")], Status.MET),
+        ([device({"text": "Cardiac pacemaker"}), procedure("33233", "2023-05-01")], Status.NOT_MET),
+    ],
+)
+def test_no_device_lets_the_most_recent_of_a_device_and_its_removal_decide(
+    chart: list[dict[str, Any]], status: Status
+) -> None:
+    """A removal undoes an earlier implant or presence code of its device (an undated one too); an
+    active Device is the current state, with no date for a removal to be after."""
+    assert run("no-device", PACEMAKER_DEVICE, chart).status == status
+
+
+def test_a_device_cleared_by_its_removal_shows_the_removal_but_rests_on_absence() -> None:
+    """The removal documents that one device is gone, not that no other is: still "met by absence", so
+    an unreadable resource type keeps the exclusion unchecked."""
+    outcome = run(
+        "no-device",
+        PACEMAKER_DEVICE,
+        [condition(ICD, "Z95.0", "2020-01-01"), procedure("33233", "2023-05-01")],
+    )
+    assert (outcome.status, outcome.by_absence) == (Status.MET, True)
+    assert [e.text for e in outcome.evidence] == ["removal: CPT 33233 (2023-05-01)"]
+    assert run("no-device", PACEMAKER_DEVICE, []).finding == "none documented"

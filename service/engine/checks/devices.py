@@ -1,8 +1,16 @@
-"""Test types about implanted devices: no other programmable device is in place."""
+"""Test types about implanted devices: no other programmable device is in place.
+
+"A device is in place" is documented per device, and a removal is a dated "that device is gone"
+(contract §3: the most recent documented form decides). The forms of several devices are not one
+fact - removing a pacemaker says nothing of an insulin pump - so the recency rule is applied here,
+per device, through `removal_cancels`, rather than by `forms:` across the whole criterion.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from service.codes import CPT
@@ -11,6 +19,34 @@ from service.engine.checks.params import CodeMap, Param, ValueSetId, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import ProcedureFact
+
+
+@dataclass(frozen=True)
+class _Removal:
+    procedure: ProcedureFact
+    undoes: frozenset[str]  # the implant and presence codes of the device it takes out
+
+
+def _removals(ctx: EvaluationContext, cancels: Mapping[str, list[str]]) -> list[_Removal]:
+    return [
+        _Removal(p, frozenset(cancels[c.code]))
+        for p in ctx.record.procedures
+        for c in p.codes
+        if c.system == CPT and c.code in cancels
+    ]
+
+
+def _removed_by(removals: list[_Removal], codes: set[str], when: datetime | None) -> _Removal | None:
+    """The latest dated removal of the device that `codes` document, made after `when`: the most recent
+    documented form decides; a dated removal beats an undated presence, and on the same day the
+    presence stands (contract §3 tie rule: "not met" beats "met")."""
+    later = [
+        r
+        for r in removals
+        if r.procedure.performed and codes & r.undoes and (when is None or r.procedure.performed > when)
+    ]
+    return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
 
 
 @test_type(
@@ -19,30 +55,43 @@ from service.engine.model import Evidence, Status, TestOutcome
     reads=("Device", "Condition", "Procedure"),
 )
 def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """No other implanted programmable device: an active Device, a presence condition, or an implant
-    procedure not followed by a removal of the same device (`removal_cancels`: removal → implants)."""
+    """No other implanted programmable device: an active Device, a presence Condition, or an implant
+    Procedure, unless a later removal of that device undoes it (`removal_cancels`: removal CPT → the
+    implant CPT and presence codes it undoes). An active Device is the record's current state and
+    carries no implant date: only marking it inactive clears it."""
     devices_vs = ctx.terminology[params["valueset"]]
-    cancels: Mapping[str, list[str]] = params.get("removal_cancels", {})
-    evidence: list[Evidence] = []
-    for device in ctx.record.devices:
-        if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text):
-            evidence.append(Evidence(f"device: {device.label}", device.source))
-    evidence += [condition_evidence(c) for c in matching_conditions(ctx, [devices_vs])]
-    removals = [
-        (p.performed, set(cancels[c.code]))
-        for p in ctx.record.procedures
-        for c in p.codes
-        if c.system == CPT and c.code in cancels and p.performed
+    removals = _removals(ctx, params.get("removal_cancels", {}))
+    in_place: list[Evidence] = [
+        Evidence(f"device: {device.label}", device.source)
+        for device in ctx.record.devices
+        if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text)
     ]
-    for p in matching_procedures(ctx, [devices_vs]):
-        implant_codes = {c.code for c in p.codes if devices_vs.matches(c)}
-        removed = any(
-            p.performed and when > p.performed and implant_codes & undone for when, undone in removals
+    cleared: dict[str, Evidence] = {}
+    presences = [
+        (condition_evidence(c), {x.code for x in c.codes if devices_vs.matches(x)}, c.date)
+        for c in matching_conditions(ctx, [devices_vs])
+    ]
+    presences += [
+        (
+            Evidence(f"implant: {p.label} ({day_of(p.performed)})", p.source, p.performed),
+            {c.code for c in p.codes if devices_vs.matches(c)},
+            p.performed,
         )
-        if implant_codes and not removed:
-            evidence.append(Evidence(f"implant: {p.label} ({day_of(p.performed)})", p.source, p.performed))
-    if evidence:
+        for p in matching_procedures(ctx, [devices_vs])
+    ]
+    for evidence, codes, when in presences:
+        removal = _removed_by(removals, codes, when)
+        if removal is None:
+            in_place.append(evidence)
+        else:
+            p = removal.procedure
+            cleared[p.source] = Evidence(f"removal: {p.label} ({day_of(p.performed)})", p.source, p.performed)
+    if in_place:
         return TestOutcome(
-            Status.NOT_MET, tuple(evidence[:4]), "other implanted programmable device documented"
+            Status.NOT_MET, tuple(in_place[:4]), "other implanted programmable device documented"
+        )
+    if cleared:
+        return TestOutcome(
+            Status.MET, tuple(cleared.values()), "none in place: the device was removed", by_absence=True
         )
     return TestOutcome(Status.MET, finding="none documented", by_absence=True)

@@ -7,8 +7,9 @@ the only family that reads them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from service.engine.checks.common import (
@@ -22,13 +23,11 @@ from service.engine.checks.common import (
 from service.engine.checks.params import (
     MISSING_TEXT,
     VALUE_SETS,
-    AssessmentCode,
     Comparator,
     Count,
     Number,
     Param,
     ParamKind,
-    Values,
     expected,
     optional,
 )
@@ -140,27 +139,11 @@ def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"no {' or '.join(missing)} form documented")
 
 
-@test_type(
-    "medication-failure",
-    params={
-        "valuesets": VALUE_SETS,
-        "assessment": optional(AssessmentCode()),
-        "failed_values": optional(Values()),
-        "succeeded_values": optional(Values()),
-    },
-    reads=(*MEDS, "AllergyIntolerance", "Observation"),
-)
+@test_type("medication-failure", params={"valuesets": VALUE_SETS}, reads=(*MEDS, "AllergyIntolerance"))
 def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Failure or intolerance: the outcome assessment decides; else stopped-with-reason or intolerance."""
-    assessment = ctx.record.latest_assessment(params["assessment"]) if params.get("assessment") else None
-    if assessment is not None and isinstance(assessment.value, str):
-        recorded = (
-            Evidence(f"{params['assessment']}: {assessment.value}", assessment.source, assessment.effective),
-        )
-        if assessment.value in params.get("failed_values", ()):
-            return TestOutcome(Status.MET, recorded, "failure documented")
-        if assessment.value in params.get("succeeded_values", ()):
-            return TestOutcome(Status.NOT_MET, recorded, "the drug class is documented as effective")
+    """Failure or intolerance on record: a stopped order of the class with a reason, or an intolerance
+    to it (contract §3). The outcome assessment is another form of the same fact: a policy lists it
+    beside this test under `forms:`, so the most recent of them decides; each line carries its date."""
     value_sets = named_value_sets(ctx, params)
     stopped = [
         m
@@ -173,8 +156,22 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         if a.kind == "intolerance"
         and any(vs.ingredients_in_text(a.text) or vs.matches_any(a.codes) for vs in value_sets)
     ]
-    evidence = [Evidence(f"{m.label} stopped: {m.status_reason}", m.source, m.end) for m in stopped[:3]]
-    evidence += [Evidence(f"intolerance: {a.label}", a.source) for a in intolerant[:2]]
+    evidence = [_stopped_evidence(m) for m in _latest_first(stopped, lambda m: m.end or m.start)[:3]]
+    evidence += [
+        Evidence(f"intolerance: {a.label}", a.source, a.date)
+        for a in _latest_first(intolerant, lambda a: a.date)[:2]
+    ]
     if evidence:
         return TestOutcome(Status.MET, tuple(evidence), "failure or intolerance documented")
     return TestOutcome(Status.NOT_DOCUMENTED, finding="no failure or intolerance documented")
+
+
+def _latest_first(facts: list[Any], date: Callable[[Any], datetime | None]) -> list[Any]:
+    """The facts newest first (undated last), so the evidence kept shows the date that decides."""
+    return sorted(facts, key=lambda f: (date(f) is not None, date(f) or datetime.min), reverse=True)
+
+
+def _stopped_evidence(m: MedicationFact) -> Evidence:
+    """A stopped order dated by its end (its validity end or computed supply end), else its start."""
+    when = m.end or m.start
+    return Evidence(f"{m.label} stopped: {m.status_reason}", m.source, when)
