@@ -146,30 +146,39 @@ def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:
     ]
 
 
-def _judgements(decisions: Decisions, order_reference: str) -> tuple[CoverageJudgement, ...]:
-    """What each active Coverage's payer says about one pump order (no determination: no rules here)."""
+def _judgements(decisions: Decisions) -> dict[str, tuple[CoverageJudgement, ...]]:
+    """Per pump order, what each active Coverage's payer says (no determination: no rules here)."""
     by_key = {(d.order_reference, cov): d for d in decisions.determinations for cov in d.coverages}
-    judgements = []
-    for route in decisions.routes:
-        d = by_key.get((order_reference, route.coverage))
-        form = decisions.forms.get((d.order_reference, d.policy_id)) if d else None
-        judgements.append(
-            CoverageJudgement(
-                route.coverage,
-                route.payer_display,
-                d,
-                canonical_of(form) if form else None,
-                _auto_approves(route, decisions),
-                dtr=not _without_dtr(route),
+    judgements: dict[str, tuple[CoverageJudgement, ...]] = {}
+    for order in decisions.call.pump_orders:
+        per_route = []
+        for route in decisions.routes:
+            d = by_key.get((order.reference, route.coverage))
+            form = decisions.forms.get((d.order_reference, d.policy_id)) if d else None
+            per_route.append(
+                CoverageJudgement(
+                    route.coverage,
+                    route.payer_display,
+                    d,
+                    canonical_of(form) if form else None,
+                    _auto_approves(route, decisions),
+                    dtr=not _without_dtr(route),
+                )
             )
-        )
-    return tuple(judgements)
+        judgements[order.reference] = tuple(per_route)
+    return judgements
+
+
+def _undecided(decisions: Decisions, text: str) -> tuple[CoverageJudgement, ...]:
+    """Every Coverage's honest answer for a resource this service did not judge, and why."""
+    return tuple(CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes)
 
 
 def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
     """Every Coverage's honest answer for a resource no policy here addresses."""
-    text = f"this service holds no coverage rules for {what}; the payer's own requirements apply"
-    return tuple(CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes)
+    return _undecided(
+        decisions, f"this service holds no coverage rules for {what}; the payer's own requirements apply"
+    )
 
 
 def _code_words(resource: dict[str, Any]) -> str:
@@ -193,14 +202,14 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
         return []
     call = decisions.call
     pumps = {o.reference: o for o in call.pump_orders}
+    judgements = _judgements(decisions)
     targets = []
     for resource in call.in_scope:
         reference = reference_of(resource)
         if reference in pumps:
-            judged = _judgements(decisions, reference)
-            targets.append(CoverageTarget(reference, resource, pumps[reference].code, judged))
+            targets.append(CoverageTarget(reference, resource, pumps[reference].code, judgements[reference]))
         elif reference in decisions.episode_orders:
-            judged = _judgements(decisions, decisions.episode_orders[reference])
+            judged = judgements[decisions.episode_orders[reference]]
             targets.append(CoverageTarget(reference, resource, None, judged))
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
@@ -211,14 +220,10 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
         reference = reference_of(appointment)
         unread = next((u for u in call.unread if u.appointment == reference), None)
         if pump is not None:
-            judged = _judgements(decisions, pump.reference)
-            targets.append(CoverageTarget(reference, appointment, pump.code, judged))
+            targets.append(CoverageTarget(reference, appointment, pump.code, judgements[pump.reference]))
         elif unread is not None:
             text = f"the order it is based on could not be read ({unread.reason}), so it was not checked"
-            not_checked = tuple(
-                CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes
-            )
-            targets.append(CoverageTarget(reference, appointment, None, not_checked))
+            targets.append(CoverageTarget(reference, appointment, None, _undecided(decisions, text)))
         else:
             unaddressed = _no_rules(decisions, _code_words(appointment))
             targets.append(CoverageTarget(reference, appointment, None, unaddressed))

@@ -20,7 +20,7 @@ from service.references import belongs_to_patient
 from service.registry import OrderSource
 from service.shapes import dicts, reference_of
 
-OPEN_ORDER_STATUSES = "draft,active"
+OPEN_ORDER_STATUSES = ("draft", "active")
 CHART_ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
@@ -59,7 +59,7 @@ def _dispatched(
             to_read.append(reference)
     if to_read and client is None:
         unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
-    elif to_read and client is not None:
+    elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
         for reference, outcome in run_queries(client, queries, executor, deadline).items():
             order = outcome.resources[0] if outcome.resources else None
@@ -70,12 +70,13 @@ def _dispatched(
                 unread.append(UnreadOrder(reference, reference, "the EHR's FHIR server does not have it"))
             else:
                 found.append(order)
-    kept = [o for o in found if belongs_to_patient(o, patient, unlinked=True)]
-    unread += [
-        UnreadOrder(reference_of(o), reference_of(o), "it is an order for another patient")
-        for o in found
-        if o not in kept
-    ]
+    kept = []
+    for order in found:
+        if belongs_to_patient(order, patient, unlinked=True):
+            kept.append(order)
+        else:
+            reference = reference_of(order)
+            unread.append(UnreadOrder(reference, reference, "it is an order for another patient"))
     return _bundle(kept), unread
 
 
@@ -87,13 +88,14 @@ def _chart(
         return _bundle([]), []
     patient = request.context.patient_id
     queries = [
-        Query(t, t, params={"patient": patient, "status": OPEN_ORDER_STATUSES}) for t in CHART_ORDER_TYPES
+        Query(t, t, params={"patient": patient, "status": ",".join(OPEN_ORDER_STATUSES)})
+        for t in CHART_ORDER_TYPES
     ]
     found = [
         r
         for outcome in run_queries(client, queries, executor, deadline).values()
         for r in outcome.resources
-        if r.get("status") in OPEN_ORDER_STATUSES.split(",")
+        if r.get("status") in OPEN_ORDER_STATUSES
         and belongs_to_patient(r, patient, unlinked=False)
     ]
     return _bundle(found), []
