@@ -7,7 +7,8 @@ settings and hands them over, so tests can build any number of differently confi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,48 @@ class FhirSettings:
     max_workers: int = 8
 
 
+SUPPORTED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "PS384")
+DEFAULT_ALGORITHMS = ("ES384", "RS384")
+
+
+@dataclass(frozen=True)
+class TrustedClient:
+    """One EHR (JWT issuer) allowed to call the service, its keys, and the FHIR servers it may name.
+
+    Keys come from `jwks` (inline JWK Set), from `jwks_url`, or from a JWT header's `jku` when that
+    URL is listed in `jku_allowed`.
+    """
+
+    iss: str
+    jwks_url: str | None = None
+    jwks: Mapping[str, Any] | None = None
+    jku_allowed: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    fhir_servers: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class AuthSettings:
-    """Authentication of the EHR calling the service (JWT checks arrive with a later issue)."""
+    """Authentication of the EHR calling the service (CDS Hooks JWT bearer, digest section 5.2).
 
-    required: bool = False
+    With `required` false (development only) calls are not authenticated and may name only the
+    `open_fhir_servers`.
+    """
+
+    required: bool = True
+    protect_discovery: bool = False
+    clock_skew_seconds: float = 60.0
+    jwks_cache_seconds: float = 300.0
+    trusted_clients: tuple[TrustedClient, ...] = ()
+    open_fhir_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the audit trail and the JWT replay store live: one SQLAlchemy database URL shared by
+    every replica (PostgreSQL for several replicas, an embedded SQLite file by default)."""
+
+    url: str = "sqlite:///idds-crd.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,7 @@ class Settings:
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: no answer for orders without rules
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
@@ -64,9 +103,53 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        default = getattr(cls(), name)
-        values[name] = _coerce(value, default, f"{where}.{name}" if where else name)
+        path = f"{where}.{name}" if where else name
+        if name == "trusted_clients":
+            clients = _list(value, path)
+            values[name] = tuple(_trusted_client(item, f"{path}[{i}]") for i, item in enumerate(clients))
+        elif name == "jwks":
+            values[name] = _mapping(value, path)
+        elif isinstance(known[name].default, tuple):
+            values[name] = tuple(_string_list(value, path))
+        else:
+            default = known[name].default
+            values[name] = _coerce(value, None if default is MISSING else default, path)
     return cls(**values)
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise SettingsError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SettingsError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    items = _list(value, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            raise SettingsError(f"{where}[{i}]: expected a non-empty string, got {item!r}")
+    return items
+
+
+def _trusted_client(raw: Any, where: str) -> TrustedClient:
+    if not isinstance(_mapping(raw, where).get("iss"), str) or not raw["iss"]:
+        raise SettingsError(f"{where}.iss: required, the issuer (iss claim) of the client's JWTs")
+    client: TrustedClient = _section(TrustedClient, raw, where)
+    unsupported = sorted(set(client.algorithms) - set(SUPPORTED_ALGORITHMS))
+    if unsupported:
+        raise SettingsError(
+            f"{where}.algorithms: {', '.join(unsupported)} not accepted "
+            f"(choose from {', '.join(SUPPORTED_ALGORITHMS)}; 'none' and HMAC never)"
+        )
+    if client.jwks_url is None and client.jwks is None and not client.jku_allowed:
+        raise SettingsError(f"{where}: give the client's keys as jwks_url, jwks or jku_allowed")
+    return client
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
@@ -90,7 +173,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     """Build settings from the parsed YAML mapping, rejecting unknown keys and wrong types."""
     raw = dict(raw or {})
-    known = {"public_base_url", "feedback_file", "fhir", "auth"}
+    known = {"public_base_url", "feedback_file", "only_orders_with_rules", "fhir", "auth", "store"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SettingsError(f"unknown key(s) {', '.join(unknown)}")
@@ -102,8 +185,12 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     return Settings(
         public_base_url=public_base_url,
         feedback_file=_coerce(raw.get("feedback_file"), None, "feedback_file"),
+        only_orders_with_rules=_coerce(
+            raw.get("only_orders_with_rules", False), False, "only_orders_with_rules"
+        ),
         fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
         auth=_section(AuthSettings, raw.get("auth"), "auth"),
+        store=_section(StoreSettings, raw.get("store"), "store"),
     )
 
 

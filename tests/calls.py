@@ -21,6 +21,7 @@ from tests.support import (
     SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
+    open_settings,
     post_json,
     sign_body,
     with_fhir,
@@ -58,7 +59,7 @@ def sign_with_chart(
             return SearchResult(by_type.get(resource_type, []), [], 1)
 
     factory = RecordingFactory(ChartClient())
-    app = create_app(Settings(), catalog or compiled_catalog(), client_factory=factory)
+    app = create_app(open_settings(), catalog or compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), url, request)
     assert response.status_code == 200
     body: dict[str, Any] = response.get_json()
@@ -77,7 +78,7 @@ def sample(name: str) -> dict[str, Any]:
 @cache
 def prefetch_app() -> Flask:
     """One app for the answers from prefetch only (no FHIR server), built once per test run."""
-    return create_app(Settings(), compiled_catalog())
+    return create_app(open_settings(), compiled_catalog())
 
 
 def answer(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,7 +95,7 @@ def cards_for(
 ) -> list[dict[str, Any]]:
     """The cards of a call to `url` against a FHIR server that holds nothing for the patient."""
     factory = RecordingFactory(RecordingFhirClient())
-    app = create_app(settings or Settings(), compiled_catalog(), client_factory=factory)
+    app = create_app(settings or open_settings(), compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), url, with_fhir(body))
     assert response.status_code == 200
     cards: list[dict[str, Any]] = response.get_json()["cards"]

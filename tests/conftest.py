@@ -9,9 +9,8 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.catalog import Catalog
-from service.settings import Settings
 from tests.builders import catalog
-from tests.support import no_client
+from tests.support import no_client, open_settings
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +22,7 @@ def compiled_catalog() -> Catalog:
 @pytest.fixture(scope="session")
 def app(compiled_catalog: Catalog) -> Flask:
     """The service with the shipped catalog and no FHIR client: prefetch is all it reads."""
-    return create_app(Settings(), compiled_catalog, client_factory=no_client)
+    return create_app(open_settings(), compiled_catalog, client_factory=no_client)
 
 
 @pytest.fixture

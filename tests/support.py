@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 import service
 from service.fhir.client import SearchResult
 from service.hooks.models import HookRequest
+from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
 
 REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
@@ -24,6 +25,16 @@ SELECTED_ORDER = "ServiceRequest/demo-meets-select-sr-62362"
 FHIR_SERVER = "https://ehr.example.org/fhir"
 TOKEN = "tok-7f3c1a9e-SECRET-b2d4"
 MISSING = object()
+INFERNO_FHIR_SERVERS = ("https://example/r4", "https://inferno.healthit.gov/reference-server/r4")
+
+
+def open_settings(*extra_fhir_servers: str, **overrides: Any) -> Settings:
+    """Settings of a development deployment: no JWT required, an in-memory database, and the
+    test suite's FHIR servers (plus `extra_fhir_servers`) open to unauthenticated callers."""
+    auth = AuthSettings(
+        required=False, open_fhir_servers=(FHIR_SERVER, *INFERNO_FHIR_SERVERS, *extra_fhir_servers)
+    )
+    return Settings(**{"auth": auth, "store": StoreSettings(url="sqlite://"), **overrides})
 
 JsonPath = tuple[str | int, ...]
 ClientFactory = Callable[[HookRequest, float], Any]

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer
-from service.settings import Settings
+from service.settings import AuthSettings, Settings
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_TOKEN = "demo-access-token"
@@ -70,7 +70,10 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         for path in patient_files():
             fhir.load_file(path)
             print(f"  loaded {path.stem}")
-        settings = Settings(public_base_url=f"http://{host}:{port}")
+        settings = Settings(
+            public_base_url=f"http://{host}:{port}",
+            auth=AuthSettings(required=False, open_fhir_servers=(fhir.base_url,)),
+        )
         app = create_app(settings)
         server = make_server(host, port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -16,8 +16,9 @@ from werkzeug.serving import make_server
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
-from service.settings import FhirSettings, Settings
+from service.settings import FhirSettings
 from tests.conformance import check_response
+from tests.support import open_settings
 
 FHIR_TOKEN = "integration-secret-token"
 
@@ -50,7 +51,7 @@ class LiveService:
 def live_service() -> Iterator[LiveService]:
     port = free_port()
     app = create_app(
-        Settings(public_base_url=f"http://127.0.0.1:{port}", fhir=FhirSettings(timeout_seconds=3.0))
+        open_settings(public_base_url=f"http://127.0.0.1:{port}", fhir=FhirSettings(timeout_seconds=3.0))
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -172,8 +172,9 @@ def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
 
 POLICY_PAGE_SCRIPT = """
 from service.app import create_app
-from service.settings import Settings
-response = create_app(Settings()).test_client().get("/policies/geha-idds-chronic-pain")
+from service.settings import AuthSettings, Settings, StoreSettings
+settings = Settings(auth=AuthSettings(required=False), store=StoreSettings(url="sqlite://"))
+response = create_app(settings).test_client().get("/policies/geha-idds-chronic-pain")
 text = response.get_data(as_text=True)
 print(response.status_code, "geha.trial.relief-ge50" in text and "not shipped" not in text)
 """

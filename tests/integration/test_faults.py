@@ -16,10 +16,11 @@ import pytest
 
 from service.app import create_app
 from service.demo.fhir_server import free_port
-from service.settings import FhirSettings, Settings
+from service.settings import FhirSettings
 from tests.builders import catalog
 from tests.conformance import check_response
 from tests.integration.conftest import pointed_at
+from tests.support import open_settings
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +86,7 @@ class FaultyFhirServer:
 
 @pytest.fixture
 def app_client() -> Iterator[Any]:
-    settings = Settings(
+    settings = open_settings(
         fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, max_pages=1000)
     )
     yield create_app(settings, catalog()).test_client()

@@ -12,7 +12,6 @@ import pytest
 from service.app import create_app
 from service.appointments import appointment_orders
 from service.fhir.client import FhirError, SearchResult
-from service.settings import Settings
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
@@ -21,6 +20,7 @@ from tests.support import (
     RecordingFhirClient,
     assert_outcome,
     assertion_of,
+    open_settings,
     post_json,
     sign_body,
     with_fhir,
@@ -104,7 +104,7 @@ def book(
     body: dict[str, Any], chart: list[dict[str, Any]], held: list[dict[str, Any]], **client: Any
 ) -> tuple[dict[str, Any], EhrClient]:
     ehr = EhrClient(chart, held, **client)
-    app = create_app(Settings(), catalog(), client_factory=RecordingFactory(ehr))
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(ehr))
     response = post_json(app.test_client(), BOOK_URL, with_fhir(body))
     assert response.status_code == 200
     answer: dict[str, Any] = response.get_json()
@@ -240,7 +240,7 @@ def test_an_order_that_cannot_be_read_is_reported_not_guessed(
 
 
 def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     unreadable = post_json(app.test_client(), BOOK_URL, book_body(appointment("ServiceRequest/sr-implant")))
     assert unreadable.status_code == 200
     assert "no FHIR server" in unreadable.get_json()["cards"][0]["detail"]
@@ -296,14 +296,14 @@ def test_orders_come_from_the_call_before_the_server() -> None:
 def test_a_malformed_booking_is_400_naming_the_field(change: Any, expression: str) -> None:
     body = book_body(appointment("ServiceRequest/sr-implant"))
     change(body)
-    response = post_json(create_app(Settings(), catalog()).test_client(), BOOK_URL, body)
+    response = post_json(create_app(open_settings(), catalog()).test_client(), BOOK_URL, body)
     assert_outcome(response, 400, expression, mention="context.appointments")
 
 
 def test_a_booking_needs_no_draft_orders_or_selections() -> None:
     body = book_body(appointment())
     assert "draftOrders" not in body["context"]
-    response = post_json(create_app(Settings(), catalog()).test_client(), BOOK_URL, body)
+    response = post_json(create_app(open_settings(), catalog()).test_client(), BOOK_URL, body)
     assert response.status_code == 200
 
 

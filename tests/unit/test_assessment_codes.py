@@ -14,8 +14,8 @@ from service.app import create_app
 from service.assessments import AssessmentCodesError, load_assessment_codes
 from service.catalog import load_catalog
 from service.codes import ASSESSMENT_SYSTEM
-from service.settings import Settings
 from tests.builders import catalog
+from tests.support import open_settings
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "clinical-data-contract.md"
 CODES_FILE = policies.directory() / "assessment-codes.yaml"
@@ -36,7 +36,7 @@ def test_the_codes_are_exactly_the_contracts() -> None:
 
 
 def test_the_code_system_is_served_as_valid_fhir() -> None:
-    response = create_app(Settings(), catalog()).test_client().get("/fhir/CodeSystem/idds-assessment")
+    response = create_app(open_settings(), catalog()).test_client().get("/fhir/CodeSystem/idds-assessment")
     assert response.status_code == 200
     assert response.mimetype == "application/fhir+json"
     body = response.get_json()
@@ -50,7 +50,7 @@ def test_the_code_system_is_served_as_valid_fhir() -> None:
 
 
 def test_an_unknown_code_system_is_404() -> None:
-    response = create_app(Settings(), catalog()).test_client().get("/fhir/CodeSystem/other")
+    response = create_app(open_settings(), catalog()).test_client().get("/fhir/CodeSystem/other")
     assert response.status_code == 404
     assert response.get_json()["issue"][0]["code"] == "not-found"
 

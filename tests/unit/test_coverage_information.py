@@ -14,11 +14,10 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.engine.model import Status
 from service.registry import discovery_document
-from service.settings import Settings
 from tests.builders import ICD, cards_of, catalog, condition, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
-from tests.support import select_body, sign_body
+from tests.support import open_settings, select_body, sign_body
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
 
@@ -152,7 +151,7 @@ def test_discovery_offers_the_unsolicited_determination_switch() -> None:
 
 def test_the_shipped_payers_do_not_approve_automatically() -> None:
     assert not any(p.auto_approval for p in catalog().payers)
-    assert create_app(Settings()).extensions["idds_crd"].environment.catalog.payers == catalog().payers
+    assert create_app(open_settings()).extensions["idds_crd"].environment.catalog.payers == catalog().payers
 
 
 # --------------------------------------------------------------------------- orders that were judged before

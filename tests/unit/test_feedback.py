@@ -14,10 +14,10 @@ from flask import Flask
 
 from service.app import create_app
 from service.feedback import FeedbackStore, parse_feedback
-from service.settings import Settings, SettingsError, settings_from_mapping
+from service.settings import SettingsError, settings_from_mapping
 from tests.builders import cards_of, catalog
 from tests.calls import answer
-from tests.support import assert_outcome
+from tests.support import assert_outcome, open_settings
 
 FEEDBACK_URL = "/cds-services/idds-crd-order-select/feedback"
 CARD = "8b0c5c47-8a7a-4a3f-9a7e-1b2c3d4e5f60"
@@ -47,7 +47,7 @@ def post(app: Flask, body: Any, url: str = FEEDBACK_URL) -> Any:
 
 
 def test_an_override_with_its_reason_is_kept(caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     with caplog.at_level(logging.INFO):
         response = post(app, {"feedback": [overridden()]})
     assert response.status_code == 200
@@ -61,7 +61,7 @@ def test_an_override_with_its_reason_is_kept(caplog: pytest.LogCaptureFixture) -
 
 
 def test_the_same_feedback_twice_is_kept_once() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     assert post(app, {"feedback": [overridden()]}).status_code == 200
     assert post(app, {"feedback": [overridden(), overridden()]}).status_code == 200
     assert len(app.extensions["idds_crd"].feedback.items) == 1
@@ -70,7 +70,7 @@ def test_the_same_feedback_twice_is_kept_once() -> None:
 
 
 def test_an_accepted_suggestion_is_kept() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     item = {
         "card": CARD,
         "outcome": "accepted",
@@ -86,7 +86,7 @@ def test_feedback_on_a_real_decision_card() -> None:
     body, _ = answer("order-select-62362-demo-insufficient")
     card = cards_of(body["cards"])[0]
     item = overridden(card=card["uuid"], overrideReason={"reason": card["overrideReasons"][1]})
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     assert post(app, {"feedback": [item]}).status_code == 200
     assert (
         app.extensions["idds_crd"].feedback.items[0]["override_reason"]["reason"]["code"] == "will-document"
@@ -95,7 +95,7 @@ def test_feedback_on_a_real_decision_card() -> None:
 
 def test_feedback_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "feedback.jsonl"
-    settings = settings_from_mapping({"feedback_file": str(path)})
+    settings = open_settings(feedback_file=str(path))
     assert post(create_app(settings, catalog()), {"feedback": [overridden()]}).status_code == 200
     restarted = create_app(settings, catalog())
     assert len(restarted.extensions["idds_crd"].feedback.items) == 1
@@ -137,20 +137,20 @@ def broken(change: Any) -> dict[str, Any]:
     ],
 )
 def test_malformed_feedback_is_400_naming_the_field(body: dict[str, Any], expression: str) -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     assert_outcome(post(app, copy.deepcopy(body)), 400, expression)
     assert app.extensions["idds_crd"].feedback.items == []
 
 
 def test_feedback_needs_a_json_body_and_a_known_service() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     raw = app.test_client().post(FEEDBACK_URL, data=b"{", content_type="application/json")
     assert_outcome(raw, 400, "$", mention="not valid JSON")
     assert_outcome(post(app, {"feedback": [overridden()]}, "/cds-services/nope/feedback"), 404, None)
 
 
 def test_a_missing_feedback_directory_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
-    missing_dir = settings_from_mapping({"feedback_file": str(tmp_path / "nope" / "feedback.jsonl")})
+    missing_dir = open_settings(feedback_file=str(tmp_path / "nope" / "feedback.jsonl"))
     with pytest.raises(SettingsError, match="does not exist"):
         create_app(missing_dir, catalog())
 
@@ -159,7 +159,7 @@ def test_a_damaged_or_unfinished_line_is_skipped_and_the_file_stays_usable(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "feedback.jsonl"
-    settings = settings_from_mapping({"feedback_file": str(path)})
+    settings = open_settings(feedback_file=str(path))
     assert post(create_app(settings, catalog()), {"feedback": [overridden()]}).status_code == 200
     with path.open("a", encoding="utf-8") as out:
         out.write('not json\n{"key": "k2", "card": "8b0c')  # a damaged line, then a write cut short
@@ -188,14 +188,14 @@ def test_two_worker_processes_keep_a_repeat_once(tmp_path: Path) -> None:
 
 
 def test_the_same_instant_written_two_ways_is_one_item() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     post(app, {"feedback": [overridden(outcomeTimestamp="2026-11-21T10:05:31Z")]})
     post(app, {"feedback": [overridden(outcomeTimestamp="2026-11-21T11:05:31+01:00")]})
     assert len(app.extensions["idds_crd"].feedback.items) == 1
 
 
 def test_oversized_feedback_is_refused() -> None:
-    app = create_app(Settings(), catalog())
+    app = create_app(open_settings(), catalog())
     assert_outcome(post(app, {"feedback": [overridden()] * 101}), 400, "feedback", mention="more than 100")
     long = overridden(overrideReason={"userComment": "x" * 4001})
     assert_outcome(post(app, {"feedback": [long]}), 400, "feedback[0].overrideReason.userComment")

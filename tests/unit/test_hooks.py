@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from service.app import create_app
-from service.settings import Settings
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
 from tests.support import (
@@ -18,6 +17,7 @@ from tests.support import (
     RecordingFhirClient,
     assert_outcome,
     assertion_of,
+    open_settings,
     post_json,
     sign_body,
     with_fhir,
@@ -67,7 +67,7 @@ def test_a_malformed_dispatch_is_400_naming_the_field(change: Any, expression: s
     body = sample("order-dispatch-62362-demo-meets")
     change(body["context"])
     response = post_json(
-        create_app(Settings(), catalog()).test_client(), "/cds-services/idds-crd-order-dispatch", body
+        create_app(open_settings(), catalog()).test_client(), "/cds-services/idds-crd-order-dispatch", body
     )
     assert_outcome(response, 400, expression)
 
@@ -103,7 +103,7 @@ def test_an_encounter_without_open_pump_orders_gets_nothing(status: str) -> None
 def test_an_encounter_does_not_read_the_chart_without_open_pump_orders() -> None:
     """Only the open-order searches run: the clinical queries wait for a pump order."""
     factory = RecordingFactory(RecordingFhirClient())
-    app = create_app(Settings(), catalog(), client_factory=factory)
+    app = create_app(open_settings(), catalog(), client_factory=factory)
     body = with_fhir(sample("encounter-start-demo-meets"))
     response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
     assert response.get_json() == {"cards": []}
@@ -152,13 +152,16 @@ def test_a_2_2_client_with_readable_data_gets_the_same_determination() -> None:
 
 def test_an_unknown_requested_version_is_400() -> None:
     response = post_json(
-        create_app(Settings(), catalog()).test_client(), "/cds-services/idds-crd-order-sign", versioned("3.0")
+        create_app(open_settings(), catalog()).test_client(),
+        "/cds-services/idds-crd-order-sign",
+        versioned("3.0"),
     )
     assert_outcome(response, 400, "extension.davinci-crd.requestedVersion")
 
 
 def test_discovery_advertises_the_served_versions() -> None:
-    services = create_app(Settings(), catalog()).test_client().get("/cds-services").get_json()["services"]
+    app = create_app(open_settings(), catalog())
+    services = app.test_client().get("/cds-services").get_json()["services"]
     assert all(s["extension"]["davinci-crd.version"] == ["2.2"] for s in services)
 
 

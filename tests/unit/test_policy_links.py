@@ -11,12 +11,12 @@ from flask import Flask
 import policies
 from cards import documentation_steps, next_steps
 from service.engine.model import Status
-from service.settings import Settings
 from tests.builders import ICD, cards_of, catalog, condition, determine, infusate_request, meeting_chart
 from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
 from tests.support import (
     SELECT_URL,
+    open_settings,
     select_body,
     sign_body,
 )
@@ -72,7 +72,7 @@ def test_every_policy_names_a_shipped_source() -> None:
 
 
 def test_policy_link_uses_the_configured_public_url() -> None:
-    cards = answer(select_body(), SELECT_URL, Settings(public_base_url="https://crd.example.org/"))
+    cards = answer(select_body(), SELECT_URL, open_settings(public_base_url="https://crd.example.org/"))
     guideline = cards_of(cards, "guideline")
     assert len(guideline) == 1
     link = guideline[0]["links"][0]

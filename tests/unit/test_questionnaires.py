@@ -11,17 +11,17 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from service.app import create_app
 from service.codes import ASSESSMENT_SYSTEM
 from service.questionnaires import QUESTIONNAIRE_BASE, questionnaire, questionnaire_id
-from service.settings import Settings
 from service.version import service_version
 from tests.builders import ICD, catalog, condition, determine, meeting_chart, statuses, without_codes
 from tests.calls import answer, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
+from tests.support import open_settings
 
 POLICY_IDS = sorted(catalog().policies)
 
 
 def served(resource_id: str) -> Any:
-    return create_app(Settings(), catalog()).test_client().get(f"/fhir/Questionnaire/{resource_id}")
+    return create_app(open_settings(), catalog()).test_client().get(f"/fhir/Questionnaire/{resource_id}")
 
 
 @pytest.mark.parametrize("policy_id", POLICY_IDS)

@@ -21,8 +21,45 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings == Settings()
     assert settings.fhir.timeout_seconds == 2.5
     assert settings.fhir.deadline_seconds == 3.5
-    assert settings.auth.required is False
+    assert settings.auth.required is True  # secure by default: no trusted client, no call answered
+    assert settings.auth.trusted_clients == ()
     assert settings.public_base_url is None
+
+
+def test_trusted_clients_and_the_store(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "only_orders_with_rules: true\n"
+        "store:\n  url: postgresql+psycopg://crd@db/crd\n"
+        "auth:\n  trusted_clients:\n"
+        "    - iss: https://ehr.example.org\n"
+        "      jwks_url: https://ehr.example.org/.well-known/jwks.json\n"
+        "      algorithms: [ES384]\n"
+        "      fhir_servers: [https://ehr.example.org/fhir/r4]\n",
+    )
+    settings = load_settings(path)
+    assert settings.only_orders_with_rules is True
+    assert settings.store.url == "postgresql+psycopg://crd@db/crd"
+    (client,) = settings.auth.trusted_clients
+    assert client.iss == "https://ehr.example.org"
+    assert client.algorithms == ("ES384",)
+    assert client.fhir_servers == ("https://ehr.example.org/fhir/r4",)
+
+
+@pytest.mark.parametrize(
+    ("client", "named"),
+    [
+        ("{jwks_url: https://k}", "iss"),
+        ("{iss: https://ehr}", "jwks_url, jwks or jku_allowed"),
+        ("{iss: https://ehr, jwks_url: https://k, algorithms: [HS256]}", "HS256 not accepted"),
+        ("{iss: https://ehr, jwks_url: https://k, algorithms: [none]}", "none not accepted"),
+        ("{iss: https://ehr, jwks: [1]}", "jwks: expected a mapping"),
+        ("{iss: https://ehr, jwks_url: https://k, fhir_servers: https://f}", "fhir_servers: expected a list"),
+    ],
+)
+def test_a_malformed_trusted_client_is_refused(tmp_path: Path, client: str, named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(write(tmp_path, f"auth:\n  trusted_clients: [{client}]\n"))
 
 
 def test_every_documented_key(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.fhir.client import FhirError
-from service.settings import Settings
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -38,6 +37,7 @@ from tests.support import (
     mutate,
     no_client,
     non_pump_body,
+    open_settings,
     post_json,
     select_body,
     sign_body,
@@ -46,7 +46,7 @@ from tests.support import (
 
 
 def build_app(factory: ClientFactory = no_client) -> Flask:
-    return create_app(Settings(), catalog(), client_factory=factory)
+    return create_app(open_settings(), catalog(), client_factory=factory)
 
 
 # --------------------------------------------------------------------------- malformed bodies
@@ -619,7 +619,7 @@ def test_non_pump_order_gets_no_card_no_clinical_query_and_honest_coverage_infor
 def test_behind_a_payer_gateway_orders_without_rules_get_no_answer() -> None:
     """The `only_orders_with_rules` switch: a payer's own CRD gateway answers the other orders."""
     factory = RecordingFactory(RecordingFhirClient())
-    app = create_app(Settings(only_orders_with_rules=True), client_factory=factory)
+    app = create_app(open_settings(only_orders_with_rules=True), client_factory=factory)
     body = with_fhir(non_pump_body())
     response = post_json(app.test_client(), SELECT_URL, body)
     assert response.status_code == 200
@@ -717,7 +717,7 @@ def test_auth_required_refuses_to_start() -> None:
     from service.settings import AuthSettings, SettingsError
 
     with pytest.raises(SettingsError, match=r"auth\.required"):
-        create_app(Settings(auth=AuthSettings(required=True)))
+        create_app(open_settings(auth=AuthSettings(required=True)))
 
 
 def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:

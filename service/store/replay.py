@@ -1,0 +1,26 @@
+"""JWT replay protection shared by every replica: a token id (`jti`) is claimed at most once per
+issuer within the token's lifetime, by an INSERT that the database's primary key makes atomic."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
+
+from service.store.database import Database
+from service.store.tables import seen_tokens
+
+
+class ReplayStore:
+    def __init__(self, database: Database) -> None:
+        self._engine = database.engine
+
+    def claim(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
+        """True the first time (iss, jti) is seen among unexpired tokens; False on a replay."""
+        with self._engine.begin() as connection:
+            connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < now))
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(seen_tokens).values(iss=iss, jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
