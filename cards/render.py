@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from service.appointments import UnreadOrder
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
@@ -157,7 +158,18 @@ def detail(d: Determination) -> str:
         for criterion in d.by_status(status):
             lines += _criterion_lines(criterion)
     lines += ["", f"Policy: {d.policy_title} — {d.payer}, {d.policy_version}."]
+    if d.review_overdue_since is not None:
+        lines.append(review_overdue_line(d.payer, d.review_overdue_since))
     return "\n".join(lines).strip()
+
+
+def review_overdue_line(payer: str, due: date) -> str:
+    """One line saying a policy is past the next-review date its publisher stated."""
+    when = f"{due:%B %Y}" if due.day == 1 else f"{due.day} {due:%B %Y}"
+    return (
+        f"⚠ Past its review date: {payer} said it would review this policy by {when}; "
+        f"check {payer} for a newer version."
+    )
 
 
 OVERRIDE_REASON_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-override-reason"

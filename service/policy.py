@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,20 @@ class CriterionSpec:
 
 
 @dataclass(frozen=True)
+class Currency:
+    """When the policy's text took effect and when its publisher said it would next review it, in the
+    document's own words (`stated`) and as dates (a month-precise date is the first of the month)."""
+
+    effective: date
+    next_review: date | None
+    stated: str
+
+    def overdue(self, today: date) -> date | None:
+        """The next-review date when it has passed by `today`; None while current or when none is stated."""
+        return self.next_review if self.next_review is not None and self.next_review <= today else None
+
+
+@dataclass(frozen=True)
 class Policy:
     id: str
     payer: str
@@ -74,6 +89,7 @@ class Policy:
     version: str
     document: str
     source: str
+    currency: Currency
     url: str | None
     indications: frozenset[str]
     request_kinds: frozenset[str]
@@ -237,6 +253,11 @@ class _Compiler:
             version=_words(raw["version"]),
             document=_words(raw["document"]),
             source=raw["source"],
+            currency=Currency(
+                date.fromisoformat(raw["effective"]),
+                date.fromisoformat(raw["next_review"]) if raw["next_review"] else None,
+                _words(raw["dates_as_stated"]),
+            ),
             url=raw.get("url"),
             indications=indications,
             request_kinds=self.words(scope, "request_kinds", "request_kinds", ("scope",)) or frozenset(),

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 import policies
+from cards.render import review_overdue_line
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
 from service.hooks.models import RequestInvalid, parse_hook_request
@@ -107,7 +108,9 @@ def policy_page(policy_id: str) -> Response:
         return json_response(operation_outcome("not-found", f"no policy with id '{policy_id}'"), 404)
     source = policies.directory() / "sources" / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
-    html = render_template("policy.html", policy=policy, source_text=source_text)
+    overdue = policy.currency.overdue(datetime.now(UTC).date())
+    overdue_line = review_overdue_line(policy.payer, overdue) if overdue else None
+    html = render_template("policy.html", policy=policy, source_text=source_text, overdue_line=overdue_line)
     return Response(html, mimetype="text/html")
 
 

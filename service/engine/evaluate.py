@@ -113,6 +113,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "request_kind": ctx.request_kind,
         "indication": ctx.indication,
         "indication_evident": evident,
+        "review_overdue_since": policy.currency.overdue(ctx.today),
     }
     kind_words = policy.vocabulary.kind_words(ctx.request_kind)
     if ctx.indication not in policy.indications:

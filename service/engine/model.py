@@ -8,7 +8,7 @@ the citation, the status, and the evidence (or what is missing and how to docume
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -100,6 +100,7 @@ class Determination:
     criteria: tuple[CriterionResult, ...] = field(default_factory=tuple)
     coverages: tuple[str, ...] = ()
     indication_evident: bool = True  # False: nothing told the indication, `indication` is the default
+    review_overdue_since: date | None = None  # the policy's own next-review date, when it has passed
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]
