@@ -22,6 +22,9 @@ title: Either or
 version: "1"
 document: "Either or"
 source: "seeds/either-or.txt"
+effective: "2024-01-01"
+next_review: null
+dates_as_stated: "Effective 1/1/2024"
 scope:
   indications: [non-malignant-pain, spasticity]
   request_kinds: [permanent-implant]
