@@ -5,28 +5,12 @@ policy page, in one line."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-
-import pytest
 
 from service.catalog import Catalog
 from service.policy import Currency
-from tests.builders import catalog
 from tests.calls import answer
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 OVERDUE = "Past its review date"
-
-
-@pytest.mark.parametrize("policy_id", sorted(catalog().policies))
-def test_the_dates_are_the_documents_own_words(policy_id: str) -> None:
-    policy = catalog().policies[policy_id]
-    seed = SEEDS / Path(policy.source).name
-    if not seed.exists():
-        pytest.skip(f"the seed policies are not beside the repository ({seed})")
-    words = " ".join(seed.read_text(encoding="utf-8").split())
-    assert policy.currency.stated in words
-    assert policy.currency.effective.isoformat()[:4] in policy.currency.stated
 
 
 def test_only_geha_states_a_next_review_date(compiled_catalog: Catalog) -> None:

@@ -44,8 +44,9 @@ SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 
 @pytest.mark.parametrize("policy_id", sorted(load_catalog().policies))
-def test_every_criterion_text_is_the_seed_words(policy_id: str) -> None:
-    """`text` is a verbatim (whitespace-normalised) excerpt of the policy's source document."""
+def test_every_quote_is_the_seed_words(policy_id: str) -> None:
+    """Each criterion's `text` and the policy's `dates_as_stated` are verbatim (whitespace-normalised)
+    excerpts of the policy's source document."""
     policy = load_catalog().policies[policy_id]
     seed = SEEDS / Path(policy.source).name
     if not seed.exists():
@@ -53,6 +54,8 @@ def test_every_criterion_text_is_the_seed_words(policy_id: str) -> None:
     words = " ".join(seed.read_text(encoding="utf-8").split())
     for spec in policy.all_criteria():
         assert spec.text in words, spec.id
+    assert policy.currency.stated in words
+    assert policy.currency.effective.isoformat()[:4] in policy.currency.stated
 
 
 @pytest.mark.parametrize(
