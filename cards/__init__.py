@@ -3,7 +3,6 @@
 from cards.render import (
     coverage_notice_card,
     decision_card,
-    documentation_steps,
     external_reference_card,
     instructions_card,
     next_steps,
@@ -13,7 +12,6 @@ from cards.render import (
 __all__ = [
     "coverage_notice_card",
     "decision_card",
-    "documentation_steps",
     "external_reference_card",
     "instructions_card",
     "next_steps",

@@ -1,8 +1,10 @@
-"""The decision card: what the payer will decide for one order, and why, criterion by criterion.
+"""The cards: one decision card per payer and episode, the Instructions card, and the notices.
 
-Written for a clinician with ten seconds: the summary states the result in under 140 characters;
-the detail leads with what blocks coverage, then what is missing and how to document it, then
-what is met, each line citing the policy section and the chart evidence.
+Written for a clinician with ten seconds: the summary says the payer, the verdict and the top reason
+in under 140 characters; the detail opens with the verdict and the order lines it covers, then only
+what fails or is missing (one line each: the criterion, the chart's value, what to do), then one line
+on what is met, then the policy. The full per-criterion checklist is on the policy page, in the audit
+trail and in `idds-crd evaluate --determinations`, not in the card.
 """
 
 from __future__ import annotations
@@ -11,18 +13,15 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
 
+from cards import items
+from cards.items import Item, Step
 from service.appointments import UnreadOrder
-from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+from service.engine.model import Determination, Outcome, Status
 from service.orders import PumpOrder
 from service.routing import Route
 
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 SUMMARY_LIMIT = 139
-_STATUS_MARK = {
-    Status.MET: "✅ Met",
-    Status.NOT_MET: "❌ Not met",
-    Status.NOT_DOCUMENTED: "❔ Not documented",
-}
 _INDICATOR = {
     Outcome.MEETS: "info",
     Outcome.INSUFFICIENT: "info",
@@ -71,96 +70,124 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def summary(d: Determination) -> str:
-    order = f"{d.billing_code}"
-    counts = {s: sum(1 for c in d.criteria if c.status == s) for s in Status}
-    if d.outcome == Outcome.MEETS:
-        text = f"{d.payer}: {order} meets all {len(d.criteria)} coverage criteria"
-    elif d.outcome == Outcome.DOES_NOT_MEET:
-        text = f"{d.payer}: {order} does not meet coverage criteria ({counts[Status.NOT_MET]} not met)"
-    elif d.outcome == Outcome.INSUFFICIENT:
-        text = (
-            f"{d.payer}: {order} needs documentation - {counts[Status.NOT_DOCUMENTED]} of "
-            f"{len(d.criteria)} criteria not documented"
-        )
+VERDICT = {
+    Outcome.MEETS: "Meets the criteria",
+    Outcome.DOES_NOT_MEET: "Not covered as ordered",
+    Outcome.INSUFFICIENT: "Documentation needed",
+    Outcome.NOT_APPLICABLE: "No criteria for this request",
+}
+_SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)
+DETAIL_LIMIT = 1500
+ITEM_LIMIT = 260
+_MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
+
+
+def lead(group: Sequence[Determination]) -> Determination:
+    """The determination a payer's card for an episode speaks for: its most severe (policy order breaks
+    ties), so a card never says "meets" while one of its lines does not."""
+    return min(group, key=lambda d: _SEVERITY.index(d.outcome))
+
+
+def order_words(d: Determination) -> str:
+    return d.order_name or f"{d.billing_code} {d.request_kind.replace('-', ' ')}"
+
+
+def _listing(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _item_summary(item: Item) -> str:
+    return f"{item.label}: {item.finding}" if item.finding else item.label
+
+
+def _unchecked_only(d: Determination) -> bool:
+    """Open only because the EHR's data could not be read: nothing to document, only to check again."""
+    open_items = items.missing(d)
+    return bool(open_items) and all(i.step == Step.RECHECK for i in open_items)
+
+
+def verdict(d: Determination) -> str:
+    return "Could not be checked" if _unchecked_only(d) else VERDICT[d.outcome]
+
+
+def summary(group: Sequence[Determination]) -> str:
+    """Payer, verdict and the top reason in under 140 characters."""
+    d = lead(group)
+    codes = ", ".join(dict.fromkeys(x.billing_code for x in group))
+    failed, open_items = items.failing(d), items.missing(d)
+    if d.outcome == Outcome.INSUFFICIENT and _unchecked_only(d):
+        text = f"{d.payer}: {codes} not checked — {_item_summary(open_items[0])}"
+    elif d.outcome == Outcome.MEETS:
+        text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
+    elif d.outcome == Outcome.DOES_NOT_MEET and failed:
+        text = f"{d.payer}: not covered — {_item_summary(failed[0])}"
+    elif d.outcome == Outcome.INSUFFICIENT and open_items:
+        count = len(open_items)
+        plural = "s" if count > 1 else ""
+        text = f"{d.payer}: {count} item{plural} to document for {codes} — {open_items[0].label}"
     else:
-        text = f"{d.payer}: no coverage criteria for this {order} request - manual review"
+        text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
     return shorten(text, SUMMARY_LIMIT)
 
 
-def _evidence_line(e: Evidence) -> str:
-    return f"{e.text} [{e.reference}]" if e.reference else e.text
+def _item_line(item: Item) -> str:
+    line = f"{_MARK[item.status]} **{item.label}**" + (f": {item.finding}" if item.finding else "")
+    if item.todo:
+        line += f" — {item.todo}"
+    return "- " + shorten(line, ITEM_LIMIT)
 
 
-def _dated(e: Evidence) -> str:
-    when = e.date.date().isoformat() if e.date else "undated"
-    return f"{e.text} ({when}{', ' + e.reference if e.reference else ''})"
+def _differing(group: Sequence[Determination], first: Determination) -> list[str]:
+    """A short line for each order line the payer judges differently from the card's verdict."""
+    shape = (first.outcome, items.failing(first), items.missing(first))
+    return [
+        f"{order_words(d)}: {VERDICT[d.outcome].lower()}."
+        for d in group
+        if d is not first and (d.outcome, items.failing(d), items.missing(d)) != shape
+    ]
 
 
-def _fact_line(c: CriterionResult) -> str:
-    """A fact documented in several forms is one line: the deciding evidence, then the older forms
-    of the same fact that it overrules."""
-    deciding = "; ".join(_dated(e) for e in c.evidence)
-    return f"{c.finding}: {deciding}; overrules {'; '.join(_dated(e) for e in c.overruled)}"
+def _met_line(d: Determination) -> list[str]:
+    met, total = items.met_count(d), len(d.criteria)
+    if not total:
+        return []
+    return [f"✅ All {total} criteria met." if met == total else f"✅ {met} of {total} criteria met."]
 
 
-def _criterion_lines(c: CriterionResult, depth: int = 0) -> list[str]:
-    indent = "  " * depth
-    finding = _fact_line(c) if c.overruled else c.finding
-    lines = [f"{indent}- **{_STATUS_MARK[c.status]}: {c.label}** — {finding}"]
-    if c.evidence and not c.children and not c.overruled:
-        lines += [f"{indent}  - {_evidence_line(e)}" for e in c.evidence]
-    if c.status == Status.NOT_DOCUMENTED and c.how_to_document and not c.children and not c.unchecked_reason:
-        lines.append(f"{indent}  - To document: {c.how_to_document}")
-    if c.status != Status.MET and not c.children:
-        lines.append(f'{indent}  - _Policy, {c.section}: "{c.text}"_')
-    for child in c.children:
-        lines += _criterion_lines(child, depth + 1)
+def _policy_lines(d: Determination) -> list[str]:
+    lines = [f"_{d.payer} policy: {d.policy_title} ({d.policy_version})._"]
+    if d.review_overdue_since is not None:
+        lines.append(review_overdue_line(d.payer, d.review_overdue_since))
     return lines
 
 
-DOCUMENT_INDICATION = (
-    "Document the indication: record the diagnosis the pump treats (the pain or the spasticity) as the "
-    "order's reasonCode, or order the pump drug as a MedicationRequest with the intrathecal or epidural "
-    "route."
-)
-
-
-def _indication_unknown(d: Determination) -> list[str]:
-    """The lines that open the detail when nothing told the indication, so the criteria that follow are read
-    as what they are: every branch of the policy, judged for an assumed indication."""
+def detail(group: Sequence[Determination]) -> str:
+    """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
+    the policy; within DETAIL_LIMIT characters, dropping the least decisive items first."""
+    d = lead(group)
+    orders = _listing([order_words(x) for x in group])
     if d.indication_evident:
-        return []
-    assumed = d.indication.replace("-", " ")
-    return [
-        f"**The indication could not be told**: neither the order's reason, its pump drug nor the problem "
-        f"list says what the pump is for. The criteria below assume {assumed} and keep every branch of "
-        f"{d.payer}'s either/or criteria. {DOCUMENT_INDICATION}",
-        "",
-    ]
+        head = [f"**{verdict(d)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
+    else:
+        head = [
+            f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
+            "depend on it."
+        ]
+    if d.outcome == Outcome.NOT_APPLICABLE:
+        head.append(d.explanation)
+    listed = [_item_line(i) for i in (*items.failing(d), *items.missing(d))]
+    judged = [*_met_line(d), *_differing(group, d)]
+    tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
+    def text(kept: list[str], dropped: int) -> str:
+        more = [f"- … and {dropped} more: see the Instructions card and the policy page."] if dropped else []
+        sections = [head, [*kept, *more], tail]
+        return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
-def detail(d: Determination) -> str:
-    heading = {
-        Outcome.MEETS: "Meets the payer's criteria.",
-        Outcome.DOES_NOT_MEET: "Does not meet the payer's criteria.",
-        Outcome.INSUFFICIENT: "Coverage cannot be confirmed until the missing items are documented.",
-        Outcome.NOT_APPLICABLE: "The payer's policy does not address this request.",
-    }[d.outcome]
-    lines = [
-        *_indication_unknown(d),
-        f"**{d.order_label}** ({d.order_reference}; {d.request_kind}, {d.indication})",
-        "",
-        f"{heading} {d.explanation}",
-        "",
-    ]
-    for status in (Status.NOT_MET, Status.NOT_DOCUMENTED, Status.MET):
-        for criterion in d.by_status(status):
-            lines += _criterion_lines(criterion)
-    lines += ["", f"Policy: {d.policy_title} — {d.payer}, {d.policy_version}."]
-    if d.review_overdue_since is not None:
-        lines.append(review_overdue_line(d.payer, d.review_overdue_since))
-    return "\n".join(lines).strip()
+    kept = list(listed)
+    while len(text(kept, len(listed) - len(kept))) > DETAIL_LIMIT and kept:
+        kept.pop()
+    return text(kept, len(listed) - len(kept))
 
 
 def review_overdue_line(payer: str, due: date) -> str:
@@ -181,12 +208,12 @@ _OVERRIDE_REASONS = {
 }
 
 
-def decision_card(d: Determination) -> dict[str, object]:
-    """One CDS Hooks card for one Determination; when the order does not clearly meet the criteria,
-    the reasons a clinician may give for going ahead anyway."""
-    decision = card(
-        summary(d), detail(d), d.payer, "coverage-info", [d.order_reference], _INDICATOR[d.outcome]
-    )
+def decision_card(group: Sequence[Determination]) -> dict[str, object]:
+    """One CDS Hooks card for a payer's decision on an episode's order lines; when they do not clearly
+    meet the criteria, the reasons a clinician may give for going ahead anyway."""
+    d = lead(group)
+    orders = [x.order_reference for x in group]
+    decision = card(summary(group), detail(group), d.payer, "coverage-info", orders, _INDICATOR[d.outcome])
     if d.outcome != Outcome.MEETS:
         decision["overrideReasons"] = [
             {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
@@ -247,74 +274,61 @@ def external_reference_card(
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
 
 
-def _open_leaves(c: CriterionResult) -> list[CriterionResult]:
-    """The undocumented leaves that documenting can still decide, reached through undocumented parts
-    only: a part already met, or already not met (a ruled-out branch of an either/or, such as the
-    other indication's block once the drug is known), is settled, and nothing is asked of it."""
-    if c.status != Status.NOT_DOCUMENTED:
-        return []
-    if not c.children:
-        return [c]
-    return [leaf for child in c.children for leaf in _open_leaves(child)]
-
-
-def documentation_steps(d: Determination) -> tuple[str, ...]:
-    """What to document (or re-check) next for this order: the open leaves of its undocumented
-    criteria. A criterion already not met is named by the card's review step, not documented."""
-    steps: list[str] = []
-    for criterion in d.by_status(Status.NOT_DOCUMENTED):
-        for leaf in _open_leaves(criterion):
-            if leaf.unchecked_reason:
-                step = f"{leaf.label}: {leaf.unchecked_reason}; re-run once the EHR returns the data."
-            elif leaf.how_to_document:
-                step = f"{leaf.label}: {leaf.how_to_document}"
-            else:
-                step = f'{leaf.label}: document what shows "{leaf.text}" ({leaf.section}).'
-            if step not in steps:
-                steps.append(step)
-    return tuple(steps)
-
-
-def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[str, ...]]:
-    """(headline, steps) of the Instructions card: what to document, else what to do next. While nothing
-    tells the indication, documenting it is the one step: every other step depends on it."""
-    if not d.indication_evident and d.outcome != Outcome.NOT_APPLICABLE:
-        return "document the indication", (DOCUMENT_INDICATION,)
-    documentation = documentation_steps(d)
+def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:
+    """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
+    same words), else what to do next."""
+    open_items = items.missing(d)
+    if open_items:
+        count = len(open_items)
+        steps = tuple((i.step, i.instruction) for i in open_items)
+        return f"{count} item{'s' if count > 1 else ''} to document", steps
     if d.outcome == Outcome.DOES_NOT_MEET:
-        failed = "; ".join(c.label for c in d.by_status(Status.NOT_MET))
+        failed = "; ".join(i.label for i in items.failing(d))
         return "not covered as ordered", (
-            f"Review what {d.payer} does not accept before submitting: {failed}.",
-            *documentation,
-            "If the order goes ahead, give the reason when you override the decision card.",
+            (Step.RECHECK, f"Review what {d.payer} does not accept before submitting: {failed}."),
+            (Step.RECHECK, "If the order goes ahead, give the reason when you override the decision card."),
         )
-    if d.outcome == Outcome.INSUFFICIENT or documentation:
-        return f"{len(documentation)} item(s) to document", documentation
     if d.outcome == Outcome.MEETS and auto_approved:
         return "approved, no prior authorization request needed", (
-            f"{d.payer} approves orders that meet {d.policy_title}: no prior authorization request is "
-            "needed; the approval number is in the order's coverage information.",
+            (
+                Step.ORDER,
+                f"{d.payer} approves orders that meet {d.policy_title}: no prior authorization request is "
+                "needed; the approval number is in the order's coverage information.",
+            ),
         )
     if d.outcome == Outcome.MEETS:
         return "request prior authorization", (
-            f"Request prior authorization from {d.payer}: every criterion of {d.policy_title} is documented.",
-            "Send the evidence the decision card cites with the request.",
+            (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is documented."),
+            (Step.ORDER, "Send the evidence the decision card cites with the request."),
         )
     return "ask for a manual review", (
-        f"{d.payer}'s {d.policy_title} has no criteria for this {d.request_kind.replace('-', ' ')} request "
-        f"({d.indication.replace('-', ' ')}): ask {d.payer} for a manual review.",
+        (
+            Step.ORDER,
+            f"{d.payer}'s policy has no criteria for this {d.request_kind.replace('-', ' ')} request "
+            f"({d.indication.replace('-', ' ')}): ask {d.payer} for a manual review.",
+        ),
     )
 
 
 def instructions_card(
-    determinations: Sequence[Determination], headline: str, steps: Sequence[str]
+    determinations: Sequence[Determination], headline: str, steps: Sequence[tuple[Step, str]]
 ) -> dict[str, object]:
-    """A text-only card listing `steps`, shared by the orders (of one payer) that need the same ones."""
+    """A text-only card listing `steps` grouped by who does what, numbered across the groups so the
+    count is plain; shared by the order lines (of one payer) that need the same steps."""
     first = determinations[0]
     codes = ", ".join(dict.fromkeys(d.billing_code for d in determinations))
+    lines: list[str] = []
+    number = 0
+    for step in Step:
+        mine = [text for kind, text in steps if kind == step]
+        if mine:
+            lines += ["", f"**{step.value}**"] if lines else [f"**{step.value}**"]
+        for text in mine:
+            number += 1
+            lines.append(f"{number}. {text}")
     return card(
         f"{first.payer}: {headline} for {codes}",
-        "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
+        "\n".join(lines),
         first.payer,
         "clinical-reminder",
         [d.order_reference for d in determinations],

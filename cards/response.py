@@ -17,6 +17,7 @@ from cards.render import (
     decision_card,
     external_reference_card,
     instructions_card,
+    lead,
     next_steps,
     unread_order_card,
 )
@@ -84,20 +85,18 @@ def _decision_cards(
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     determinations = decisions.determinations
-    cards = [decision_card(d) for d in determinations]
+    episodes = _episodes(determinations)
+    cards = [decision_card(group) for group in episodes]
     if config.get("clinical-reminder") is not False:
         cards += _trial_first_cards(decisions, catalog)
         if decisions.call.behaviour.asks_documentation:
             cards += _form_completion_cards(decisions)
-        same_steps: dict[tuple[str, str, tuple[str, ...]], list[Determination]] = {}
-        for d in determinations:
+        for group in episodes:
+            d = lead(group)
             its_routes = [r for r in decisions.routes if r.coverage in d.coverages]
             approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
             headline, steps = next_steps(d, approved)
-            same_steps.setdefault((d.policy_id, headline, steps), []).append(d)
-        cards += [
-            instructions_card(group, headline, steps) for (_, headline, steps), group in same_steps.items()
-        ]
+            cards.append(instructions_card(group, headline, steps))
     if config.get("guideline") is not False:
         seen: set[str] = set()
         for d in determinations:
@@ -106,6 +105,15 @@ def _decision_cards(
                 policy = catalog.policies[d.policy_id]
                 cards.append(external_reference_card(d, f"{base_url}/policies/{d.policy_id}", policy.url))
     return cards
+
+
+def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:
+    """The call's determinations per payer decision: one group per policy and Coverage, holding every
+    order line of the episode (pump, catheter, hardware) that the payer judges."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Determination]] = {}
+    for d in determinations:
+        groups.setdefault((d.policy_id, d.coverages), []).append(d)
+    return list(groups.values())
 
 
 def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ itself is data (`policies/order-codes.yaml`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class OrderCodeTable:
 
     kinds: Mapping[tuple[str, str], str]
     trial_first: tuple[Code, ...] = ()
+    names: Mapping[str, str] = field(default_factory=dict)  # code → the short name a card uses
 
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
@@ -65,7 +66,11 @@ def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
         if table.get((CPT, code.code)) != "trial":
             raise ValueError(f"{path.name}: trial_first code {code.code} is not a trial code")
         trials.append(code)
-    return OrderCodeTable(table, tuple(trials))
+    names = {str(code).upper(): str(name) for code, name in (raw.get("names") or {}).items()}
+    unknown = sorted(code for code in names if not any(key[1] == code for key in table))
+    if unknown:
+        raise ValueError(f"{path.name}: names given for codes that are not order codes: {', '.join(unknown)}")
+    return OrderCodeTable(table, tuple(trials), names)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class PumpOrder:
     code: Code
     kind: str
     label: str
+    name: str = ""  # the short name a card uses ("62362 programmable pump")
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,9 @@ def recognise(
         kind = table.kind_of(code)
         if kind is not None:
             label = f"{code.system.upper()} {code.code} {first_display(concept, [code])}".strip()
-            return PumpOrder(reference_of(resource), resource["resourceType"], resource, code, kind, label)
+            name = f"{code.code} {table.names.get(code.code, kind.replace('-', ' '))}"
+            reference = reference_of(resource)
+            return PumpOrder(reference, resource["resourceType"], resource, code, kind, label, name)
     return None
 
 

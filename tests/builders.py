@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cards.render import detail
+from cards.items import finding, missing
 from service.catalog import Catalog, load_catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
@@ -338,9 +338,9 @@ def result_of(d: Determination, criterion: str) -> CriterionResult:
 
 
 def card_line(d: Determination, criterion: str) -> str:
-    """The decision card's line for one criterion (its status, label, finding and what it overrules)."""
-    label = result_of(d, criterion).label
-    return next(line for line in detail(d).splitlines() if f": {label}** — " in line)
+    """How a card states one criterion: its label and finding, with what the deciding form overrules."""
+    result = result_of(d, criterion)
+    return f"{result.label}: {finding(result)}"
 
 
 def meeting_chart() -> list[dict[str, Any]]:
@@ -458,3 +458,8 @@ def pain_trial(
 def cards_of(cards: list[dict[str, Any]], topic: str = "coverage-info") -> list[dict[str, Any]]:
     """The cards of one kind (by source.topic code): coverage-info, guideline or clinical-reminder."""
     return [c for c in cards if c.get("source", {}).get("topic", {}).get("code") == topic]
+
+
+def documentation_steps(d: Determination) -> tuple[str, ...]:
+    """The Instructions card's steps for what the determination leaves missing."""
+    return tuple(item.instruction for item in missing(d))

@@ -150,3 +150,8 @@ def assert_outcome(
         assert issue["expression"][0] == expression
         assert (mention or expression) in issue["diagnostics"]
     return issue
+
+
+def numbered_steps(detail: str) -> list[str]:
+    """The numbered steps of an Instructions card, without the group headings."""
+    return [line for line in detail.splitlines() if line[:1].isdigit()]

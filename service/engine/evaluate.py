@@ -109,10 +109,12 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "policy_title": policy.title,
         "order_reference": ctx.order.reference,
         "order_label": ctx.order.label,
+        "order_name": ctx.order.name or f"{ctx.order.code.code} {ctx.order.kind.replace('-', ' ')}",
         "billing_code": ctx.order.code.code,
         "request_kind": ctx.request_kind,
         "indication": ctx.indication,
         "indication_evident": evident,
+        "indication_words": policy.vocabulary.indication_words(ctx.indication),
         "review_overdue_since": policy.currency.overdue(ctx.today),
     }
     kind_words = policy.vocabulary.kind_words(ctx.request_kind)

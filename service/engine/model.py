@@ -101,6 +101,8 @@ class Determination:
     coverages: tuple[str, ...] = ()
     indication_evident: bool = True  # False: nothing told the indication, `indication` is the default
     review_overdue_since: date | None = None  # the policy's own next-review date, when it has passed
+    order_name: str = ""  # the order line's short name ("62362 programmable pump")
+    indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

@@ -53,7 +53,7 @@ def test_evaluate_prints_the_response_for_a_request_file(
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert printed["response"]["cards"][0]["summary"].startswith("GEHA: 62362 does not meet")
+    assert printed["response"]["cards"][0]["summary"].startswith("GEHA: not covered — ")
     determination = printed["determinations"][0]
     assert determination["outcome"] == "does-not-meet"
     assert {c["id"]: c["status"] for c in determination["criteria"]}["geha.trial.relief-ge50"] == "not-met"
@@ -112,7 +112,7 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     result = idds_crd("demo", "--once", "--port", str(free_port()), cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GEHA: 62362 meets all 14 coverage criteria" in result.stdout
-    assert "GEHA: 62362 does not meet coverage criteria" in result.stdout
+    assert "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief" in result.stdout
     assert "curl -s -X POST" in result.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import requests
 from service.demo.fhir_server import LocalFhirServer, free_port
 from tests.builders import cards_of
 from tests.integration.conftest import FHIR_TOKEN, LiveService, pointed_at
+from tests.support import numbered_steps
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +31,8 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     assert card["indicator"] == "info"
     detail = card["detail"]
     assert "❌" not in detail and "❔" not in detail
-    assert "Condition/demo-meets-" in detail  # evidence cites the chart resources
-    assert "62 % relief" in detail or "63 % relief" in detail
-    assert "pain 8 before → 3 after" in detail
+    assert detail.startswith("**Meets the criteria** (GEHA) for 62362 programmable pump")
+    assert "✅ All 14 criteria met." in detail.splitlines()
     assert card["extension"]["davinci-crd.associated-resource"] == [
         {"reference": "ServiceRequest/demo-meets-select-sr-62362"}
     ]
@@ -50,7 +51,7 @@ def test_a_met_order_links_to_the_policy_page_and_says_to_request_authorization(
     ]
     [next_step] = cards_of(cards, "clinical-reminder")
     assert next_step["summary"] == "GEHA: request prior authorization for 62362"
-    assert next_step["detail"].startswith("1. Request prior authorization from GEHA")
+    assert numbered_steps(next_step["detail"])[0].startswith("1. Request prior authorization from GEHA")
     links = cards_of(cards, "guideline")[0]["links"]
     assert links[0]["type"] == "absolute"
     assert links[0]["url"] == f"{live_service.base_url}/policies/geha-idds-chronic-pain"
@@ -75,8 +76,11 @@ def test_insufficient_patient_gets_numbered_documentation_steps(
     assert trials == ["62322", "62326"]
     assert reminder["summary"].startswith("GEHA: ")
     assert "to document for 62362" in reminder["summary"]
-    assert reminder["detail"].startswith("1. ")
+    steps = numbered_steps(reminder["detail"])
+    assert steps[0].startswith("1. ")
     assert "Trial relief" in reminder["detail"]
+    decision = cards_of(cards)[0]["detail"]
+    assert len(steps) == len([line for line in decision.splitlines() if line.startswith("- ❔")])
     assert "links" not in reminder and "suggestions" not in reminder
     assert (
         reminder["extension"]["davinci-crd.associated-resource"]
@@ -90,9 +94,9 @@ def test_insufficient_patient_lists_what_to_document(
     card = live_service.call(pointed_at("order-select-62362-demo-insufficient", fhir_server.base_url)).json()[
         "cards"
     ][0]
-    assert card["summary"].startswith("GEHA: 62362 needs documentation")
-    assert "❔ Not documented: D. Trial relief >= 50 %" in card["detail"]
-    assert "To document:" in card["detail"]
+    assert re.match(r"GEHA: \d+ items to document for 62362 — ", card["summary"])
+    trial = next(line for line in card["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line)
+    assert trial.startswith("- ❔ ") and " — Document the trial" in trial
     assert "❌" not in card["detail"]
 
 
@@ -102,11 +106,11 @@ def test_excluded_patient_does_not_meet_with_both_reasons(
     card = live_service.call(
         pointed_at("order-select-62362-demo-does-not-meet", fhir_server.base_url)
     ).json()["cards"][0]
-    assert card["summary"] == "GEHA: 62362 does not meet coverage criteria (2 not met)"
+    assert card["summary"] == "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief (needs >= 50 %)"
     assert card["indicator"] == "warning"
-    assert "❌ Not met: D. Trial relief >= 50 %** — 29 % relief" in card["detail"]
-    assert "❌ Not met: No other implanted programmable device" in card["detail"]
-    assert "Device/demo-does-not-meet-device-pacemaker" in card["detail"]
+    failing = [line for line in card["detail"].splitlines() if line.startswith("- ❌")]
+    assert failing[0].startswith("- ❌ **D. Trial relief >= 50 %**: 29 % relief")
+    assert any(line.startswith("- ❌ **No other implanted programmable device**") for line in failing)
 
 
 def test_spasticity_is_not_addressed_by_geha(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
@@ -120,16 +124,16 @@ def test_spasticity_is_not_addressed_by_geha(fhir_server: LocalFhirServer, live_
 def test_order_sign_answers_for_every_pump_line(
     fhir_server: LocalFhirServer, live_service: LiveService
 ) -> None:
-    cards = cards_of(
+    [card] = cards_of(
         live_service.call(pointed_at("order-sign-implant-demo-meets", fhir_server.base_url)).json()["cards"]
     )
-    refs = sorted(c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in cards)
+    refs = sorted(r["reference"] for r in card["extension"]["davinci-crd.associated-resource"])
     assert refs == [
         "DeviceRequest/demo-meets-sign-dr-e0783",
         "ServiceRequest/demo-meets-sign-sr-62350",
         "ServiceRequest/demo-meets-sign-sr-62362",
     ]
-    assert all("meets all" in c["summary"] for c in cards)
+    assert card["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
 
 
 def test_non_pump_order_gets_no_cards(fhir_server: LocalFhirServer, live_service: LiveService) -> None:
@@ -148,7 +152,7 @@ def test_wrong_token_degrades_to_could_not_check(
     response = live_service.call(body)
     assert response.status_code == 200
     card = response.json()["cards"][0]
-    assert "could not be checked: the EHR did not return" in card["detail"]
+    assert "criteria could not be checked**: the EHR did not return" in card["detail"]
     assert "HTTP 401" in card["detail"]
     assert "not-the-token" not in card["detail"]
     assert "meets all" not in card["summary"]
@@ -233,7 +237,7 @@ def test_no_active_coverage_gets_a_notice(fhir_server: LocalFhirServer, live_ser
         ("order-select-62362-demo-kaiser-medicare", "Kaiser Permanente Washington", "meets all"),
         ("order-select-62362-demo-cohere-cancer", "Cohere Health", "meets all"),
         ("order-select-62362-demo-cmm210-spasticity", "CMM-210 (eviCore)", "meets all"),
-        ("order-select-62362-demo-cbc-insufficient", "Capital Blue Cross", "needs documentation"),
+        ("order-select-62362-demo-cbc-insufficient", "Capital Blue Cross", "to document"),
     ],
 )
 def test_each_payer_is_routed_to_its_policy(

@@ -13,6 +13,7 @@ from service.demo.runner import request_files
 from tests.builders import cards_of
 from tests.conformance import COVERAGE_INFO
 from tests.integration.conftest import LiveService, pointed_at
+from tests.support import numbered_steps
 
 pytestmark = pytest.mark.integration
 
@@ -55,10 +56,12 @@ def test_every_scenario_signs_with_a_conformant_complete_answer(
         )
         assert covered == sorted(f"Coverage/{c}" for c in coverages)
     decisions = cards_of(answer["cards"])
+    assert len(decisions) == len(coverages)  # one decision per payer for the episode's lines
     assert {
-        c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in decisions
+        r["reference"] for c in decisions for r in c["extension"]["davinci-crd.associated-resource"]
     } == pump_orders
     references = cards_of(answer["cards"], "guideline")
     assert references and all(link["type"] == "absolute" for c in references for link in c["links"])
     instructions = [c for c in cards_of(answer["cards"], "clinical-reminder") if "suggestions" not in c]
-    assert instructions and all("links" not in c and c["detail"].startswith("1. ") for c in instructions)
+    assert instructions
+    assert all("links" not in c and numbered_steps(c["detail"])[0].startswith("1. ") for c in instructions)

@@ -1,4 +1,4 @@
-"""The decision card: short summary, evidence and citations, no empty values anywhere."""
+"""The decision card: one per payer and episode, a ten-second shape, no empty values anywhere."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from cards.render import SUMMARY_LIMIT, decision_card
-from service.engine.model import Determination, Outcome
-from tests.builders import ICD, condition, determine, infusate_request, med_request, meeting_chart
+from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
+from service.engine.model import Determination, Outcome, Status
+from tests.builders import (
+    ICD,
+    condition,
+    determine,
+    infusate_request,
+    med_request,
+    meeting_chart,
+    service_request,
+)
 
 
 def no_empty_values(value: Any, path: str = "card") -> None:
@@ -39,7 +47,7 @@ def determinations() -> list[Determination]:
 
 @pytest.mark.parametrize("d", determinations(), ids=lambda d: d.outcome.value)
 def test_card_shape(d: Determination) -> None:
-    card = decision_card(d)
+    card = decision_card([d])
     no_empty_values(card)
     assert len(card["summary"]) <= SUMMARY_LIMIT
     assert card["indicator"] in ("info", "warning")
@@ -54,37 +62,80 @@ def test_outcomes_are_all_covered() -> None:
 
 def test_long_payer_names_keep_the_summary_short() -> None:
     d = dataclasses.replace(determine([]), payer="The Extraordinarily Long Named Regional Health Plan " * 4)
-    summary = decision_card(d)["summary"]
+    summary = decision_card([d])["summary"]
     assert len(summary) <= SUMMARY_LIMIT
     assert summary.endswith("…")
 
 
-def test_detail_leads_with_what_blocks_coverage_and_cites_evidence() -> None:
-    chart = [*meeting_chart(), condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")]
-    detail = decision_card(determine(chart))["detail"]
-    assert detail.index("❌ Not met") < detail.index("✅ Met")
-    assert "Presence of cardiac pacemaker (onset 2020-01-01) [Condition/" in detail
-    assert (
-        'When Implantable infusion pumps are not covered, item B: "Other implanted programmable devices'
-        in detail
+PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")
+
+
+def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() -> None:
+    d = determine([*meeting_chart(), PACEMAKER])
+    lines = decision_card([d])["detail"].splitlines()
+    assert lines[0].startswith("**Not covered as ordered** (GEHA) for 62362 programmable pump")
+    listed = [line for line in lines if line.startswith("- ")]
+    assert listed == [
+        "- ❌ **No other implanted programmable device**: " + d.by_status(Status.NOT_MET)[0].finding
+    ]
+    assert "✅ 13 of 14 criteria met." in lines
+    assert lines[-2].startswith("_GEHA policy: Implantable Intrathecal Infusion Pump")
+
+
+def test_the_summary_gives_payer_verdict_and_top_reason() -> None:
+    failing = decision_card([determine([*meeting_chart(), PACEMAKER])])["summary"]
+    assert failing.startswith("GEHA: not covered — No other implanted programmable device: ")
+    meeting = decision_card([determine(meeting_chart())])["summary"]
+    assert meeting == "GEHA: 62362 meets all 14 coverage criteria"
+
+
+def test_missing_items_say_what_to_do() -> None:
+    d = determine([med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")])
+    detail = decision_card([d])["detail"]
+    trial = next(line for line in detail.splitlines() if "**D. Trial relief >= 50 %**" in line)
+    assert trial.startswith("- ❔ ")
+    assert "— Document the trial" in trial
+    assert "✅" not in trial and "❌" not in trial
+
+
+def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
+    d = determine([])
+    long_labels = tuple(
+        dataclasses.replace(c, label=c.label + " " + "very long words " * 12) for c in d.criteria
     )
+    padded = dataclasses.replace(d, criteria=long_labels)
+    detail = decision_card([padded])["detail"]
+    assert len(detail) <= DETAIL_LIMIT
+    assert "more: see the Instructions card and the policy page." in detail
+    assert detail.splitlines()[-2].startswith("_GEHA policy")
 
 
-def test_missing_items_say_how_to_document_them() -> None:
-    detail = decision_card(determine([med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")]))["detail"]
-    assert "❔ Not documented: D. Trial relief >= 50 %" in detail
-    assert "To document: Document the trial" in detail
-    assert "(completed, 2025-01-01 → 2025-01-31, 30 days) [MedicationRequest/" in detail
+def test_one_card_for_the_lines_of_an_episode() -> None:
+    pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
+    card = decision_card([pump, catheter])
+    assert [r["reference"] for r in card["extension"]["davinci-crd.associated-resource"]] == [
+        pump.order_reference,
+        catheter.order_reference,
+    ]
+    assert "for 62362 programmable pump and 62350 catheter, for chronic non-malignant pain." in card["detail"]
+
+
+def test_a_line_the_payer_judges_differently_gets_its_own_short_line() -> None:
+    pump = determine([*meeting_chart(), PACEMAKER])
+    catheter = determine(meeting_chart(), order=service_request("62350"))
+    card = decision_card([catheter, pump])
+    assert card["detail"].startswith("**Not covered as ordered** (GEHA)")
+    assert "62350 catheter: meets the criteria." in card["detail"].splitlines()
 
 
 def test_each_card_gets_a_fresh_uuid() -> None:
     d = determine([])
-    assert decision_card(d)["uuid"] != decision_card(d)["uuid"]
+    assert decision_card([d])["uuid"] != decision_card([d])["uuid"]
 
 
 @pytest.mark.parametrize("d", determinations(), ids=lambda d: d.outcome.value)
 def test_override_reasons_only_when_the_order_does_not_clearly_meet(d: Determination) -> None:
-    card = decision_card(d)
+    card = decision_card([d])
     if d.outcome == Outcome.MEETS:
         assert "overrideReasons" not in card
         return

@@ -37,8 +37,11 @@ def hook(chart: list[dict[str, Any]], *orders: dict[str, Any], payer: str = "kpw
 
 
 def indications(response: dict[str, Any]) -> set[str]:
-    """The indication each decision card states in its first line: `(reference; kind, indication)`."""
-    return {re.findall(r"; [a-z-]+, ([a-z-]+)\)", c["detail"])[0] for c in cards_of(response["cards"])}
+    """The indication each decision card states at the end of its first line (`…, for spasticity.`), as
+    the vocabulary's id."""
+    ids = {words: key for key, words in catalog().vocabulary.indications.items()}
+    first_lines = [c["detail"].splitlines()[0] for c in cards_of(response["cards"])]
+    return {ids[re.findall(r", for ([^,]+)\.$", line)[0]] for line in first_lines}
 
 
 def instructions(response: dict[str, Any]) -> str:
@@ -91,17 +94,19 @@ def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer:
     call = sign_request(service_request(code), coverage=payer_coverage(payer))
     _, response = sign_with_chart([PUMP_IN_PLACE], body=call)
     [reminder] = cards_of(response["cards"], "clinical-reminder")
-    steps = reminder["detail"].splitlines()
+    steps = [line for line in reminder["detail"].splitlines() if line[:1].isdigit()]
     assert len(steps) == 1
-    assert steps[0].startswith("1. Document the indication:") and "reasonCode" in steps[0]
+    assert steps[0].startswith("1. What the pump is for: Record the diagnosis the pump treats")
     [decision] = cards_of(response["cards"])
-    assert decision["detail"].startswith("**The indication could not be told**")
+    assert decision["detail"].startswith("**What the pump is for is not documented**")
+    missing = [line for line in decision["detail"].splitlines() if line.startswith("- ❔")]
+    assert len(missing) == len(steps)
 
 
 def decision_lines(response: dict[str, Any]) -> list[str]:
     """The decision cards' lines, without the policy line (a title is not a criterion)."""
     details = "\n".join(c["detail"] for c in cards_of(response["cards"]))
-    return [line for line in details.splitlines() if not line.startswith("Policy: ")]
+    return [line for line in details.splitlines() if not line.startswith("_")]
 
 
 # A criterion of every pump, whatever its drug: Cohere's non-indications apply to baclofen pumps too (AMB-39).

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from cards.render import documentation_steps
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
 from service.record import CLINICAL_TYPES
@@ -29,6 +28,7 @@ from tests.builders import (
     condition,
     determine,
     device,
+    documentation_steps,
     drug_failure_forms,
     infusate_request,
     life_expectancy,

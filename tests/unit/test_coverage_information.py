@@ -172,7 +172,7 @@ def test_an_unchanged_assertion_is_not_sent_again() -> None:
     _, first = sign_with_chart(meeting_chart(), auto_approving_catalog())
     _, again = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=resigned(first))
     assert "systemActions" not in again  # CRD §resp-35: nothing new, so no update
-    assert len(cards_of(again["cards"])) == 3
+    assert len(cards_of(again["cards"])) == 1  # the one decision for the three lines stays
 
 
 def test_a_changed_assertion_replaces_the_earlier_one_for_that_coverage() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from cards.render import documentation_steps
 from service.engine.model import Outcome, Status
 from service.record import CLINICAL_TYPES
 from tests.builders import (
@@ -24,6 +23,7 @@ from tests.builders import (
     determine,
     device,
     device_removal_charts,
+    documentation_steps,
     drug_failure_forms,
     infusate_request,
     med_request,

@@ -9,9 +9,19 @@ import pytest
 from flask import Flask
 
 import policies
-from cards import documentation_steps, next_steps
+from cards import next_steps
+from cards.items import Step
 from service.engine.model import Status
-from tests.builders import ICD, cards_of, catalog, condition, determine, infusate_request, meeting_chart
+from tests.builders import (
+    ICD,
+    cards_of,
+    catalog,
+    condition,
+    determine,
+    documentation_steps,
+    infusate_request,
+    meeting_chart,
+)
 from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
 from tests.support import (
@@ -89,9 +99,10 @@ def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
     assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
 
 
-def test_one_policy_link_however_many_lines_are_signed() -> None:
+def test_one_decision_and_one_policy_link_however_many_lines_are_signed() -> None:
     cards = answer(sign_body())
-    assert len(cards_of(cards)) == 3
+    [decision] = cards_of(cards)
+    assert len(decision["extension"]["davinci-crd.associated-resource"]) == 3
     assert len(cards_of(cards, "guideline")) == 1
 
 
@@ -102,7 +113,7 @@ def test_each_extra_card_can_be_switched_off(option: str, topic: str) -> None:
     assert cards_of(answer(sign_body()), topic)  # on by default ...
     cards = answer(configured(sign_body(), **{option: False}))
     assert cards_of(cards, topic) == []  # ... off when the EHR says so
-    assert len(cards_of(cards)) == 3  # the decisions stay
+    assert len(cards_of(cards)) == 1  # the decision stays
 
 
 def test_a_non_boolean_option_value_leaves_the_default() -> None:
@@ -119,10 +130,10 @@ def test_lines_needing_the_same_documentation_share_one_card() -> None:
     assert len(reminders) == 1
     referenced = sorted(r["reference"] for r in reminders[0]["extension"]["davinci-crd.associated-resource"])
     decided = sorted(
-        c["extension"]["davinci-crd.associated-resource"][0]["reference"] for c in cards_of(cards)
+        r["reference"] for c in cards_of(cards) for r in c["extension"]["davinci-crd.associated-resource"]
     )
     assert referenced == decided
-    lines = reminders[0]["detail"].splitlines()
+    lines = [line for line in reminders[0]["detail"].splitlines() if line and not line.startswith("**")]
     assert [line.split(". ", 1)[0] for line in lines] == [str(i) for i in range(1, len(lines) + 1)]
     assert str(len(lines)) in reminders[0]["summary"]
 
@@ -140,10 +151,13 @@ def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
 
 
 def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
-    steps = documentation_steps(determine(meeting_chart(), unavailable={"Condition": "HTTP 500"}))
-    assert steps
-    assert all("re-run once the EHR returns the data" in step for step in steps)
-    assert all("HTTP 500" in step for step in steps)
+    d = determine(meeting_chart(), unavailable={"Condition": "HTTP 500"})
+    headline, steps = next_steps(d)
+    assert headline == "1 item to document"
+    [(step, text)] = steps
+    assert step == Step.RECHECK
+    assert text.startswith("4 of 14 criteria could not be checked (")
+    assert "HTTP 500" in text and text.endswith(": call again once the EHR's data is available")
 
 
 # --------------------------------------------------------------------------- what to do next
@@ -156,13 +170,13 @@ def baclofen() -> dict[str, Any]:
 def test_a_met_order_is_told_to_request_prior_authorization() -> None:
     headline, steps = next_steps(determine(meeting_chart()))
     assert headline == "request prior authorization"
-    assert steps[0].startswith("Request prior authorization from GEHA")
+    assert steps[0][1].startswith("Request prior authorization from GEHA")
 
 
 def test_an_automatically_approved_order_needs_no_request() -> None:
     headline, steps = next_steps(determine(meeting_chart()), auto_approved=True)
     assert headline == "approved, no prior authorization request needed"
-    assert "approval number is in the order's coverage information" in steps[0]
+    assert "approval number is in the order's coverage information" in steps[0][1]
 
 
 def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() -> None:
@@ -170,13 +184,15 @@ def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() ->
     d = determine([*meeting_chart(), infection])
     headline, steps = next_steps(d, auto_approved=True)
     assert headline == "not covered as ordered"
-    assert all(c.label in steps[0] for c in d.by_status(Status.NOT_MET))
-    assert steps[-1].startswith("If the order goes ahead, give the reason when you override")
+    assert all(c.label in steps[0][1] for c in d.by_status(Status.NOT_MET))
+    assert steps[-1][1].startswith("If the order goes ahead, give the reason when you override")
 
 
 def test_an_order_needing_documentation_lists_it() -> None:
     d = determine([])
-    assert next_steps(d) == (f"{len(documentation_steps(d))} item(s) to document", documentation_steps(d))
+    headline, steps = next_steps(d)
+    assert headline == f"{len(documentation_steps(d))} items to document"
+    assert tuple(text for _, text in steps) == documentation_steps(d)
 
 
 def test_a_request_the_policy_does_not_address_is_sent_to_manual_review() -> None:
@@ -184,7 +200,7 @@ def test_a_request_the_policy_does_not_address_is_sent_to_manual_review() -> Non
     assert d.outcome.value == "not-applicable", d.explanation
     headline, steps = next_steps(d)
     assert headline == "ask for a manual review"
-    assert "manual review" in steps[0]
+    assert "manual review" in steps[0][1]
 
 
 def test_every_signed_answer_says_what_to_do_next() -> None:
@@ -201,8 +217,9 @@ def test_every_signed_answer_says_what_to_do_next() -> None:
 def test_missing_items_without_documentation_advice_are_still_listed() -> None:
     d = determine(meeting_chart(), policy_id="cms-ncd-280-14")
     assert d.outcome.value == "insufficient"
-    headline, steps = next_steps(d)
-    assert headline.endswith("item(s) to document")
+    headline, texts = next_steps(d)
+    steps = [text for _, text in texts]
+    assert headline.endswith(("item to document", "items to document"))
     undocumented = [
         leaf
         for c in d.by_status(Status.NOT_DOCUMENTED)

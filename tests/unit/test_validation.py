@@ -729,9 +729,9 @@ def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:
     assert factory.client.calls == []
 
 
-# Uncapped, the three signed lines (no data) give three decision cards, one proposal to order the
-# trial first, one shared list of what to document, and one policy link.
-@pytest.mark.parametrize(("max_cards", "expected"), [(0, 0), (2, 2), ("three", 6), (None, 6)])
+# Uncapped, the three signed lines (no data) give one decision card for the payer, one proposal to
+# order the trial first, one list of what to document, and one policy link.
+@pytest.mark.parametrize(("max_cards", "expected"), [(0, 0), (2, 2), ("three", 4), (None, 4)])
 def test_max_cards_caps_the_cards(max_cards: Any, expected: int) -> None:
     body = with_fhir(sign_body())
     if max_cards is not None:

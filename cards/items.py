@@ -1,0 +1,169 @@
+"""What the cards say about one determination: the criteria that fail or are missing, one item each,
+in the words and the order that the decision card, the Instructions card and the CRD reason share.
+
+One source keeps the three in step: the Instructions card lists exactly the decision card's missing
+items, and the coverage-information reason names the same criteria. Criteria that could not be
+checked because the EHR's data was unavailable are one item, not one per criterion: the remedy is the
+same for all of them. While nothing tells the pump's indication, documenting it is the one missing
+item: every other open criterion depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+
+UNCHECKED_PREFIX = "could not be checked: "
+DOCUMENT_INDICATION = (
+    "Record the diagnosis the pump treats (the pain or the spasticity) as the order's reason, or order "
+    "the pump drug with the intrathecal or epidural route."
+)
+
+
+class Step(StrEnum):
+    """Who does what to close a missing item, in the order the Instructions card groups them."""
+
+    ORDER = "Order"
+    DOCUMENT = "Document"
+    ASK = "Ask the patient"
+    RECHECK = "Check again"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One failing or missing criterion (or the criteria one cause left unchecked)."""
+
+    status: Status
+    label: str
+    section: str
+    finding: str
+    todo: str | None
+    step: Step
+    criteria: tuple[str, ...]
+
+    @property
+    def instruction(self) -> str:
+        """The Instructions card's step for it, in the decision card's words (with the cause, when the
+        step is to check again)."""
+        label = f"{self.label} ({self.finding})" if self.step == Step.RECHECK else self.label
+        return f"{label}: {self.todo}" if self.todo else label
+
+    @property
+    def reason(self) -> str:
+        """How the CRD reason names it: the policy section and the criterion in plain words."""
+        return f"{self.label} ({self.section})" if self.section else self.label
+
+
+def _dated(e: Evidence) -> str:
+    return f"{e.text} ({e.date.date().isoformat()})" if e.date else e.text
+
+
+def finding(c: CriterionResult) -> str:
+    """A criterion's finding as a card states it; a fact documented in several forms adds the deciding
+    record and the older forms it overrules."""
+    if not c.overruled:
+        return c.finding
+    deciding = "; ".join(_dated(e) for e in c.evidence)
+    return f"{c.finding}: {deciding}; overrules {'; '.join(_dated(e) for e in c.overruled)}"
+
+
+def _failing_leaves(c: CriterionResult) -> list[CriterionResult]:
+    """The not-met leaves reached through not-met parts (what actually fails)."""
+    if c.status != Status.NOT_MET:
+        return []
+    if not c.children:
+        return [c]
+    return [leaf for child in c.children for leaf in _failing_leaves(child)]
+
+
+def open_leaves(c: CriterionResult) -> list[CriterionResult]:
+    """The undocumented leaves that documenting can still decide, reached through undocumented parts
+    only: a part already met, or already not met (a ruled-out branch of an either/or), is settled."""
+    if c.status != Status.NOT_DOCUMENTED:
+        return []
+    if not c.children:
+        return [c]
+    return [leaf for child in c.children for leaf in open_leaves(child)]
+
+
+def _step(todo: str | None) -> Step:
+    verb = (todo or "").split(" ", 1)[0].lower()
+    return {"order": Step.ORDER, "ask": Step.ASK}.get(verb, Step.DOCUMENT)
+
+
+def _failing(d: Determination) -> list[Item]:
+    leaves = {leaf.id: leaf for top in d.criteria for leaf in _failing_leaves(top)}
+    return [
+        Item(Status.NOT_MET, leaf.label, leaf.section, finding(leaf), None, Step.DOCUMENT, (leaf.id,))
+        for leaf in leaves.values()
+    ]
+
+
+def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
+    """One item for every criterion the EHR's missing data left open: how many, and why."""
+    why = [(leaf.unchecked_reason or "").removeprefix(UNCHECKED_PREFIX) for leaf in leaves]
+    reasons = list(dict.fromkeys(why))
+    ids = tuple(dict.fromkeys(leaf.id for leaf in leaves))
+    affected = sum(1 for top in d.criteria if any(r.id in ids for r in top.walk()))
+    return Item(
+        Status.NOT_DOCUMENTED,
+        f"{affected} of {len(d.criteria)} criteria could not be checked",
+        "",
+        reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
+        "call again once the EHR's data is available",
+        Step.RECHECK,
+        ids,
+    )
+
+
+def _missing(d: Determination) -> list[Item]:
+    if not d.indication_evident:
+        return [
+            Item(
+                Status.NOT_DOCUMENTED,
+                "What the pump is for",
+                "",
+                "neither the order's reason, its drug nor the problem list tells",
+                DOCUMENT_INDICATION,
+                Step.DOCUMENT,
+                (),
+            )
+        ]
+    documentable: list[CriterionResult] = []
+    unchecked: list[CriterionResult] = []
+    for top in d.by_status(Status.NOT_DOCUMENTED):
+        for leaf in open_leaves(top):
+            bucket = unchecked if leaf.unchecked_reason else documentable
+            if all(leaf.id != known.id for known in bucket):
+                bucket.append(leaf)
+    items = [
+        Item(
+            Status.NOT_DOCUMENTED,
+            leaf.label,
+            leaf.section,
+            finding(leaf),
+            leaf.how_to_document,
+            _step(leaf.how_to_document),
+            (leaf.id,),
+        )
+        for leaf in documentable
+    ]
+    return items + ([_unchecked_item(d, unchecked)] if unchecked else [])
+
+
+def failing(d: Determination) -> tuple[Item, ...]:
+    """What fails, most decisive first (policy order)."""
+    return tuple(_failing(d)) if d.outcome != Outcome.NOT_APPLICABLE else ()
+
+
+def missing(d: Determination) -> tuple[Item, ...]:
+    """What is missing: the items to document, then the criteria left unchecked (one item)."""
+    if d.outcome in (Outcome.NOT_APPLICABLE, Outcome.MEETS):
+        return ()
+    return tuple(_missing(d))
+
+
+def met_count(d: Determination) -> int:
+    return len(d.by_status(Status.MET))
