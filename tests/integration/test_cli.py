@@ -206,9 +206,9 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
 def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> None:
     """The variable is really read: a config that refuses to start, named only by it, stops serve."""
     config = tmp_path / "refuse.yaml"
-    config.write_text("auth:\n  required: true\n")
+    config.write_text("auth:\n  trusted_clients:\n    - {iss: https://ehr, jwks_url: 'http://ehr/jwks'}\n")
     result = idds_crd(
         "serve", "--port", str(free_port()), cwd=tmp_path, env={**os.environ, "IDDS_CRD_CONFIG": str(config)}
     )
     assert result.returncode == 2
-    assert "auth.required" in result.stderr
+    assert "auth.trusted_clients[0].jwks_url: must be an https URL" in result.stderr
