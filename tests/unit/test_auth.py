@@ -640,3 +640,16 @@ def test_a_jti_accepted_by_one_process_is_refused_by_another(
     assert there(second) == 401
     assert there(mint(es384)) == 200  # a fresh token still passes there
 
+
+def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
+    """The commented sandbox and Inferno entries of docker/config.yaml work once uncommented."""
+    text = (ROOT / "docker" / "config.yaml").read_text(encoding="utf-8")
+    commented = text.split("  trusted_clients: []\n", 1)[1]
+    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in commented.splitlines())
+    auth = settings_from_mapping(yaml.safe_load("auth:\n" + uncommented)).auth
+    by_iss = {client.iss: client for client in auth.trusted_clients}
+    sandbox = by_iss["https://sandbox.cds-hooks.org"]
+    assert sandbox.jku_allowed == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)
+    inferno = by_iss["https://inferno.healthit.gov/suites/custom/crd_server"]
+    assert inferno.jku_allowed == (inferno.iss + "/jwks.json",)
+    assert set(inferno.algorithms) == {"ES384", "RS384"}
