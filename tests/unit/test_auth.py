@@ -22,6 +22,7 @@ import jwt
 import pytest
 import requests
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
 from werkzeug.test import TestResponse
@@ -194,6 +195,11 @@ REFUSALS: list[Any] = [
     ),
     pytest.param(lambda key: tampered(mint(key)), "signature does not verify", id="tampered-signature"),
     pytest.param(_signed_by_a_stranger_with_the_trusted_kid, "signature does not verify", id="stranger-key"),
+    pytest.param(
+        lambda key: mint(KeyPair(rsa_key().private, "RS384", key.kid)),
+        "key does not suit RS384",
+        id="alg-vs-key",
+    ),
     pytest.param(_expired, "expired", id="expired"),
     pytest.param(_not_yet_valid, "not yet valid (nbf)", id="nbf-future"),
     pytest.param(_issued_in_the_future, "iat in the future", id="iat-future"),
@@ -375,6 +381,26 @@ def test_keys_from_the_jwks_url_are_fetched_once_and_cached(es384: KeyPair) -> N
         for _ in range(3):
             assert call(app, mint(es384)).status_code == 200
         assert server.fetches["/ehr/jwks.json"] == 1
+
+
+def test_concurrent_first_calls_fetch_the_keys_once(es384: KeyPair) -> None:
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", es384)
+        app = auth_app(auth_settings(trusted(jwks_url=url)))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: call(app, mint(es384)).status_code, range(8)))
+        assert statuses == [200] * 8
+        assert server.fetches["/ehr/jwks.json"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:The RSA key is 1024 bits")  # signing weak on purpose
+def test_short_rsa_keys_are_refused(caplog: pytest.LogCaptureFixture) -> None:
+    weak = KeyPair(rsa.generate_private_key(public_exponent=65537, key_size=1024), "RS384", "weak")
+    with jwks_server() as server:
+        app = auth_app(auth_settings(trusted(jwks_url=server.publish("/ehr/jwks.json", weak))))
+        with caplog.at_level(logging.WARNING, logger=GUARD_LOGGER):
+            assert_refused(call(app, mint(weak)))
+    assert "RSA key shorter than 2048 bits" in refusal_logged(caplog)
 
 
 def test_an_unknown_kid_refetches_once_and_random_kids_cannot_hammer_the_ehr(es384: KeyPair) -> None:
