@@ -94,11 +94,11 @@ class TokenVerifier:
             header = _header(token)
             if claims is None:
                 raise Refused("malformed token")
-            return self._verify(token, header, iss, jti, audience)
+            return self._verify(token, header, iss, audience)
         except Refused as refused:
             raise Refused(refused.reason, iss, jti) from None
 
-    def _verify(self, token: str, header: dict[str, Any], iss: Any, jti: Any, audience: str) -> Verified:
+    def _verify(self, token: str, header: dict[str, Any], iss: Any, audience: str) -> Verified:
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None:
             raise Refused("iss is not a trusted client")
@@ -108,6 +108,7 @@ class TokenVerifier:
         key = _usable_key(self._key(client, header), algorithm)
         payload = self._decode(token, key, algorithm, audience, client.iss)
         _check_lifetime(payload)
+        jti = payload["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             raise Refused("jti is not a non-empty string")
         now = int(time.time())
