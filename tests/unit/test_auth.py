@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -29,8 +30,10 @@ from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.auth.jwks import JwksCache, JwksUnavailable, UnknownKid, fetch_jwks
+from service.auth.tokens import generate_es384_key, load_private_key, sign_call_token
 from service.caller import current_caller
 from service.demo.fhir_server import free_port
+from service.demo.runner import DEMO_ISSUER, demo_settings, write_private_key
 from service.settings import AuthSettings, SettingsError, settings_from_mapping
 from tests.auth_support import (
     ISSUER,
@@ -679,3 +682,18 @@ def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
     inferno = by_iss["https://inferno.healthit.gov/suites/custom/crd_server"]
     assert inferno.jku_allowed == (inferno.iss + "/jwks.json",)
     assert set(inferno.algorithms) == {"ES384", "RS384"}
+
+
+def test_the_demo_trusts_its_own_key_kept_private_on_disk(tmp_path: Path) -> None:
+    key = generate_es384_key()
+    key_file = tmp_path / "demo-ehr-key.pem"
+    write_private_key(key, key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_private_key(key_file.read_bytes()).private_numbers() == key.private_numbers()
+    settings = demo_settings(PUBLIC_BASE, "http://127.0.0.1:9/fhir", key, tmp_path)
+    assert settings.auth.required and settings.auth.trusted_clients[0].fhir_servers == (
+        "http://127.0.0.1:9/fhir",
+    )
+    app = auth_app(settings)
+    assert call(app, sign_call_token(key, DEMO_ISSUER, SELECT_AUD)).status_code == 200
+    assert_refused(call(app, sign_call_token(generate_es384_key(), DEMO_ISSUER, SELECT_AUD)))
