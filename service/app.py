@@ -1,7 +1,8 @@
 """The Flask application factory: `create_app(settings)` builds a fully configured app.
 
 Nothing is created at import time. The factory compiles the policy catalog once (so a broken
-policy stops start-up) and stores per-app state in `app.extensions`, never in globals.
+policy stops start-up), opens the database once (the audit trail and the JWT replay store), installs
+the authentication guard, and stores per-app state in `app.extensions`, never in globals.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from pathlib import Path
 
 from flask import Flask
 
+from service.auth.guard import install_guard
 from service.catalog import Catalog, load_catalog
 from service.feedback import FeedbackStore
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
-from service.settings import Settings, check_supported, load_settings
+from service.settings import Settings, load_settings
+from service.store.database import Database, open_database
+from service.store.replay import ReplayStore
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -26,6 +30,8 @@ class AppState:
     settings: Settings
     environment: HookEnvironment
     feedback: FeedbackStore
+    database: Database
+    replay: ReplayStore
 
 
 def create_app(
@@ -34,7 +40,8 @@ def create_app(
     client_factory: ClientFactory | None = None,
 ) -> Flask:
     settings = settings or Settings()
-    check_supported(settings)
+    database = open_database(settings.store.url)
+    replay = ReplayStore(database)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
@@ -42,7 +49,10 @@ def create_app(
         settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
     )
     feedback = FeedbackStore(Path(settings.feedback_file) if settings.feedback_file else None)
-    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, feedback=feedback)
+    app.extensions["idds_crd"] = AppState(
+        settings=settings, environment=environment, feedback=feedback, database=database, replay=replay
+    )
+    install_guard(app, settings, replay)
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

@@ -1,4 +1,5 @@
-"""The `idds-crd` command: serve the hooks, evaluate one request offline, or run the demo."""
+"""The `idds-crd` command: serve the hooks, evaluate one request offline, run the demo, or sign a
+CDS Hooks JWT as an EHR would (to call a deployment that requires one)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from service.settings import SettingsError, load_settings
+from service.store.database import DatabaseError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -99,6 +101,24 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.host, args.port, once=args.once)
 
 
+def _token(args: argparse.Namespace) -> int:
+    from service.auth.tokens import load_private_key, public_jwks, sign_call_token
+
+    try:
+        key = load_private_key(Path(args.key).read_bytes())
+    except (OSError, ValueError) as exc:
+        print(f"idds-crd token: cannot use {args.key}: {exc}", file=sys.stderr)
+        return 2
+    if args.jwks:
+        print(json.dumps(public_jwks(key), indent=2))
+        return 0
+    if not args.iss or not args.aud:
+        print("idds-crd token: --iss and --aud are required to sign a token", file=sys.stderr)
+        return 2
+    print(sign_call_token(key, args.iss, args.aud, args.lifetime, args.jku))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="idds-crd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--once", action="store_true", help="make the sample calls, print them, and exit")
     demo.set_defaults(run=_demo)
+    token = sub.add_parser(
+        "token", help="print a fresh signed CDS Hooks JWT for one call (or the key's public JWK Set)"
+    )
+    token.add_argument("--key", required=True, help="PEM private key, EC P-384 (ES384) or RSA (RS384)")
+    token.add_argument("--iss", help="the issuer, as registered in auth.trusted_clients")
+    token.add_argument("--aud", help="the URL of the endpoint to be called, e.g. BASE/cds-services/ID")
+    token.add_argument("--jku", help="a jku header to send (the URL of the issuer's JWK Set)")
+    token.add_argument("--lifetime", type=int, default=300, help="seconds until exp (default 300)")
+    token.add_argument("--jwks", action="store_true", help="print the public JWK Set of the key instead")
+    token.set_defaults(run=_token)
     return parser
 
 
@@ -139,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except SettingsError as exc:
+    except (SettingsError, DatabaseError) as exc:
         print(f"idds-crd: {exc}", file=sys.stderr)
         return 2
 

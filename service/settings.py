@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -149,7 +150,60 @@ def _trusted_client(raw: Any, where: str) -> TrustedClient:
         )
     if client.jwks_url is None and client.jwks is None and not client.jku_allowed:
         raise SettingsError(f"{where}: give the client's keys as jwks_url, jwks or jku_allowed")
+    if client.jwks_url is not None:
+        _check_key_url(client.jwks_url, f"{where}.jwks_url")
+    for i, url in enumerate(client.jku_allowed):
+        _check_key_url(url, f"{where}.jku_allowed[{i}]")
+    if client.jwks is not None:
+        _check_inline_jwks(client.jwks, f"{where}.jwks")
+    _check_fhir_servers(client.fhir_servers, f"{where}.fhir_servers")
     return client
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _check_key_url(url: str, where: str) -> None:
+    """A URL keys are fetched from: https, or http only on loopback (a test or a sidecar)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise SettingsError(f"{where}: must be an https URL (http only on loopback), got {url!r}")
+
+
+def _check_inline_jwks(jwks: Mapping[str, Any], where: str) -> None:
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise SettingsError(f"{where}.keys: expected a non-empty list of JWKs")
+    for i, key in enumerate(keys):
+        if not isinstance(key, dict) or not isinstance(key.get("kid"), str) or not key["kid"]:
+            raise SettingsError(f"{where}.keys[{i}]: expected a JWK with a kid")
+        if "d" in key:
+            raise SettingsError(f"{where}.keys[{i}]: holds a private key; give the public key only")
+
+
+def _check_fhir_servers(urls: tuple[str, ...], where: str) -> None:
+    """FHIR base URLs a caller may name: absolute http(s), no credentials, query or fragment."""
+    for i, url in enumerate(urls):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{where}[{i}]: must be an absolute http(s) URL, got {url!r}")
+        if parts.username is not None or "?" in url or "#" in url:
+            raise SettingsError(f"{where}[{i}]: must not hold credentials, a query or a fragment")
+
+
+def _check_auth(auth: AuthSettings) -> None:
+    _check_fhir_servers(auth.open_fhir_servers, "auth.open_fhir_servers")
+    issuers = [client.iss for client in auth.trusted_clients]
+    repeated = sorted({iss for iss in issuers if issuers.count(iss) > 1})
+    if repeated:
+        raise SettingsError(f"auth.trusted_clients: issuer(s) listed twice: {', '.join(repeated)}")
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:
@@ -182,6 +236,8 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         if not public_base_url.startswith(("http://", "https://")):
             raise SettingsError("public_base_url: must be an absolute http(s) URL")
         public_base_url = public_base_url.rstrip("/")
+    auth: AuthSettings = _section(AuthSettings, raw.get("auth"), "auth")
+    _check_auth(auth)
     return Settings(
         public_base_url=public_base_url,
         feedback_file=_coerce(raw.get("feedback_file"), None, "feedback_file"),
@@ -189,7 +245,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
             raw.get("only_orders_with_rules", False), False, "only_orders_with_rules"
         ),
         fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
-        auth=_section(AuthSettings, raw.get("auth"), "auth"),
+        auth=auth,
         store=_section(StoreSettings, raw.get("store"), "store"),
     )
 
@@ -214,11 +270,3 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except SettingsError as exc:
         raise SettingsError(f"config file {chosen}: {exc}") from exc
 
-
-def check_supported(settings: Settings) -> None:
-    """Refuse settings that ask for something this version cannot do (never fail open)."""
-    if settings.auth.required:
-        raise SettingsError(
-            "auth.required: true is not supported yet (JWT verification of the calling EHR is not "
-            "implemented); refusing to start rather than accept unauthenticated calls"
-        )

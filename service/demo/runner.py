@@ -1,10 +1,16 @@
 """`idds-crd demo`: start a local FHIR server with the demo patients, then the service, and show
-how to call it (with ready-to-send request files)."""
+how to call it (with ready-to-send request files).
+
+The demo is a secured deployment in miniature: it makes its own ES384 key, trusts it as an EHR
+(`urn:idds-crd:demo`, allowed to name the demo FHIR server), requires authentication, and signs
+every call it sends; the printed curl lines sign theirs with `idds-crd token` and the key file."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shlex
 import signal
 import tempfile
 import threading
@@ -16,11 +22,13 @@ import requests
 from werkzeug.serving import make_server
 
 from service.app import create_app
+from service.auth.tokens import PrivateKey, generate_es384_key, private_pem, public_jwks, sign_call_token
 from service.demo.fhir_server import LocalFhirServer
-from service.settings import AuthSettings, Settings
+from service.settings import AuthSettings, Settings, StoreSettings, TrustedClient
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_TOKEN = "demo-access-token"
+DEMO_ISSUER = "urn:idds-crd:demo"
 
 
 def patient_files() -> list[Path]:
@@ -59,6 +67,31 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def demo_settings(base_url: str, fhir_base_url: str, key: PrivateKey, directory: Path) -> Settings:
+    """A deployment that trusts only the demo's own key, whose calls may name the demo FHIR server."""
+    client = TrustedClient(iss=DEMO_ISSUER, jwks=public_jwks(key), fhir_servers=(fhir_base_url,))
+    return Settings(
+        public_base_url=base_url,
+        auth=AuthSettings(required=True, trusted_clients=(client,)),
+        store=StoreSettings(url=f"sqlite:///{directory / 'idds-crd-demo.sqlite3'}"),
+    )
+
+
+def write_private_key(key: PrivateKey, path: Path) -> None:
+    """The demo key, readable by its owner only (created so, never widened afterwards)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(private_pem(key))
+
+
+def curl_line(url: str, request_file: Path, key_file: Path) -> str:
+    token = f"$(idds-crd token --key {shlex.quote(str(key_file))} --iss {DEMO_ISSUER} --aud {url})"
+    return (
+        f"curl -s -X POST -H 'Content-Type: application/json' -H \"Authorization: Bearer {token}\" "
+        f"--data @{shlex.quote(str(request_file))} {url}"
+    )
+
+
 def run_demo(host: str, port: int, once: bool = False) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -70,30 +103,34 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         for path in patient_files():
             fhir.load_file(path)
             print(f"  loaded {path.stem}")
-        settings = Settings(
-            public_base_url=f"http://{host}:{port}",
-            auth=AuthSettings(required=False, open_fhir_servers=(fhir.base_url,)),
-        )
-        app = create_app(settings)
+        base = f"http://{host}:{port}"
+        outdir = Path(request_dir)
+        key = generate_es384_key()
+        key_file = outdir / "demo-ehr-key.pem"
+        write_private_key(key, key_file)
+        app = create_app(demo_settings(base, fhir.base_url, key, outdir))
         server = make_server(host, port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        base = f"http://{host}:{port}"
-        outdir = Path(request_dir)
         print(f"\nidds-crd is serving on {base} (FHIR server {fhir.base_url})\n")
+        print(f"Calls need a JWT from a trusted EHR; the demo's EHR is {DEMO_ISSUER}, its key {key_file}.")
         print("Sample calls (each request file already points at the demo FHIR server):")
         for path in request_files():
             body = with_fhir_server(json.loads(path.read_text(encoding="utf-8")), fhir.base_url, DEMO_TOKEN)
             target = outdir / path.name
             target.write_text(json.dumps(body, indent=2), encoding="utf-8")
             url = f"{base}/cds-services/{_service_for(body['hook'])}"
-            response = requests.post(url, json=body, timeout=30).json()
+            token = sign_call_token(key, DEMO_ISSUER, url)
+            answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            response = answer.json()
             print(f"\n  {path.stem}:")
+            if answer.status_code != 200:
+                print(f"    HTTP {answer.status_code}")
             for line in _summaries(response):
                 print(f"    {line}")
             if not response.get("cards"):
                 print("    (no cards: not an intrathecal pump order)")
-            print(f"    curl -s -X POST -H 'Content-Type: application/json' --data @{target} {url}")
+            print(f"    {curl_line(url, target, key_file)}")
         print(f"\nDiscovery: curl -s {base}/cds-services")
         try:
             if not once:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
@@ -113,7 +116,9 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GEHA: 62362 meets all 14 coverage criteria" in result.stdout
     assert "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief" in result.stdout
+    assert "HTTP 401" not in result.stdout  # the service requires a JWT: every sample call signed its own
     assert "curl -s -X POST" in result.stdout
+    assert 'Authorization: Bearer $(idds-crd token --key ' in result.stdout
 
 
 def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
@@ -190,25 +195,86 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
     )
     assert process.stdout is not None
     fhir_base = None
+    curl_lines = []
     for line in process.stdout:
         if "FHIR server http://" in line:
             fhir_base = line.split("FHIR server ")[1].rstrip(")\n")
+        if line.strip().startswith("curl -s -X POST"):
+            curl_lines.append(line.strip())
         if "Press Ctrl-C" in line:
             break
     assert fhir_base is not None
     assert requests.get(f"{fhir_base}/metadata", timeout=5).status_code in (200, 401)
+    assert_printed_curl_line_works(curl_lines[0], cwd=tmp_path)
     process.terminate()
     assert process.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{fhir_base}/metadata", timeout=5)
 
 
+def found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern} not in {text}"
+    return match.group(1)
+
+
+def assert_printed_curl_line_works(curl: str, cwd: Path) -> None:
+    """What a user copies from the demo: `idds-crd token` signs the call, the running demo answers
+    it with cards; the same call without the token gets 401."""
+    token_args = shlex.split(found(r"\$\(idds-crd token ([^)]*)\)", curl))
+    request_file = found(r"--data @(\S+)", curl)
+    url = curl.rsplit(" ", 1)[1]
+    signed = idds_crd("token", *token_args, cwd=cwd)
+    assert signed.returncode == 0, signed.stderr
+    body = json.loads(Path(request_file).read_text())
+    token = signed.stdout.strip()
+    answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["cards"]
+    assert requests.post(url, json=body, timeout=30).status_code == 401
+    replayed = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert replayed.status_code == 401
+
+
+def test_token_signs_with_the_key_its_jwks_publishes(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key_file = tmp_path / "ehr.pem"
+    key_file.write_bytes(
+        ec.generate_private_key(ec.SECP384R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    aud = "https://crd.example.org/cds-services/idds-crd-order-sign"
+    iss = "https://ehr.example.org"
+    printed = idds_crd("token", "--key", str(key_file), "--iss", iss, "--aud", aud, cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    published = idds_crd("token", "--key", str(key_file), "--jwks", cwd=tmp_path)
+    [jwk] = json.loads(published.stdout)["keys"]
+    assert "d" not in jwk  # the public half only
+    token = printed.stdout.strip()
+    header = jwt.get_unverified_header(token)
+    assert (header["alg"], header["typ"], header["kid"]) == ("ES384", "JWT", jwk["kid"])
+    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["ES384"], audience=aud)
+    assert claims["iss"] == iss and claims["exp"] - claims["iat"] == 300
+    assert claims["jti"]
+
+
+def test_token_refuses_a_file_that_is_not_a_key(tmp_path: Path) -> None:
+    not_a_key = tmp_path / "notes.txt"
+    not_a_key.write_text("hello")
+    result = idds_crd("token", "--key", str(not_a_key), "--iss", "i", "--aud", "https://a", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not an unencrypted PEM private key" in result.stderr
+
+
 def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> None:
     """The variable is really read: a config that refuses to start, named only by it, stops serve."""
     config = tmp_path / "refuse.yaml"
-    config.write_text("auth:\n  required: true\n")
+    config.write_text("auth:\n  trusted_clients:\n    - {iss: https://ehr, jwks_url: 'http://ehr/jwks'}\n")
     result = idds_crd(
         "serve", "--port", str(free_port()), cwd=tmp_path, env={**os.environ, "IDDS_CRD_CONFIG": str(config)}
     )
     assert result.returncode == 2
-    assert "auth.required" in result.stderr
+    assert "auth.trusted_clients[0].jwks_url: must be an https URL" in result.stderr

@@ -713,13 +713,6 @@ def test_odd_shapes_in_draft_orders_never_fail(client: FlaskClient, path: JsonPa
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
 
 
-def test_auth_required_refuses_to_start() -> None:
-    from service.settings import AuthSettings, SettingsError
-
-    with pytest.raises(SettingsError, match=r"auth\.required"):
-        create_app(open_settings(auth=AuthSettings(required=True)))
-
-
 def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:
     factory = RecordingFactory(RecordingFhirClient())
     body = with_fhir(select_body())
