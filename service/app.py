@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask
 
 from service.catalog import Catalog, load_catalog
-from service.feedback import FeedbackStore
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
 from service.settings import Settings, check_supported, load_settings
+from service.store.stores import Stores, open_stores
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -25,7 +24,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 class AppState:
     settings: Settings
     environment: HookEnvironment
-    feedback: FeedbackStore
+    stores: Stores
 
 
 def create_app(
@@ -41,8 +40,8 @@ def create_app(
     environment = build_environment(
         settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
     )
-    feedback = FeedbackStore(Path(settings.feedback_file) if settings.feedback_file else None)
-    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, feedback=feedback)
+    stores = open_stores(settings.store)
+    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app
