@@ -17,8 +17,10 @@ from sqlalchemy import Engine, create_engine, select
 from werkzeug.serving import make_server
 
 from service.demo.fhir_server import free_port
+from service.fhir.client import SearchResult
+from service.hooks.models import HookRequest
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
-from tests.support import load_sample, with_fhir
+from tests.support import RecordingFhirClient, load_sample, with_fhir
 
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
 # A JWT-shaped string (header {"alg":"ES384"}, payload {"iss":"x"}): never to be stored.
@@ -59,6 +61,25 @@ def secret_call(name: str) -> tuple[str, dict[str, Any], str]:
     with_fhir(body, token=token)
     body.setdefault("extension", {})["x-echo"] = {"token": token, "jwt": A_JWT}
     return f"/cds-services/idds-crd-{body['hook']}", body, token
+
+
+class ChartFactory:
+    """A client factory whose FHIR client answers every search from `chart`, each resource made the
+    calling patient's."""
+
+    def __init__(self, chart: list[dict[str, Any]]) -> None:
+        self.chart = chart
+
+    def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
+        subject = {"reference": f"Patient/{request.context.patient_id}"}
+        resources = [{**r, "subject": subject, "patient": subject} for r in self.chart]
+
+        class ChartClient(RecordingFhirClient):
+            def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+                super().search(resource_type, params)
+                return SearchResult([r for r in resources if r["resourceType"] == resource_type], [], 1)
+
+        return ChartClient()
 
 
 def _engine(database: Engine | str) -> Engine:
