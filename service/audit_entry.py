@@ -11,6 +11,7 @@ replaced wherever it occurs, in the request and in the response.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -30,7 +31,9 @@ from service.store.audit import utc_naive
 REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject")  # never access_token
-MAX_ID_LENGTH = 128  # of ids taken from a refused body
+MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
+MAX_ISS_LENGTH = 1024
+MAX_JTI_LENGTH = 512
 SINGLE_VALUED = {  # coverage-information sub-extensions kept under these names
     "covered": "covered",
     "pa-needed": "pa_needed",
@@ -68,9 +71,9 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "service_id": call.service.id,
         "hook": call.service.hook,
         "hook_instance": _id_of(call, "hookInstance"),
-        "client_iss": call.caller.iss,
-        "client_jti": call.caller.jti,
-        "patient_id": _patient_of(call),
+        "client_iss": _bounded(call.caller.iss, MAX_ISS_LENGTH),
+        "client_jti": _bounded(call.caller.jti, MAX_JTI_LENGTH),
+        "patient_id": _bounded(_patient_of(call), MAX_ID_LENGTH),
         "http_status": call.outcome.status,
         "payers": _payers(call, catalog),
         "orders": _orders(response),
@@ -204,7 +207,7 @@ def _id_of(call: AuditedCall, key: str) -> str | None:
     if call.request is not None and key == "hookInstance":
         return call.request.hook_instance
     value = call.body.get(key) if isinstance(call.body, dict) else None
-    return value[:MAX_ID_LENGTH] if isinstance(value, str) else None
+    return _bounded(value if isinstance(value, str) else None, MAX_ID_LENGTH)
 
 
 def _patient_of(call: AuditedCall) -> str | None:
@@ -212,7 +215,12 @@ def _patient_of(call: AuditedCall) -> str | None:
         return call.request.context.patient_id
     context = call.body.get("context") if isinstance(call.body, dict) else None
     patient = context.get("patientId") if isinstance(context, dict) else None
-    return patient[:MAX_ID_LENGTH] if isinstance(patient, str) else None
+    return patient if isinstance(patient, str) else None
+
+
+def _bounded(value: str | None, limit: int) -> str | None:
+    """`value` cut to its column's length (a longer one is kept whole in the request column)."""
+    return value[:limit] if value is not None else None
 
 
 def _secrets(call: AuditedCall) -> list[str]:
@@ -242,7 +250,8 @@ def _redacted_request(body: Any, secrets: list[str]) -> Any:
 
 
 def _scrubbed(value: Any, secrets: list[str]) -> Any:
-    """`value` with every string holding a secret replaced and every JWT-shaped text removed."""
+    """`value` with every string holding a secret replaced, every JWT-shaped text removed, and
+    numbers JSON cannot hold written as text."""
     if isinstance(value, str):
         if any(secret in value for secret in secrets):
             return REMOVED
@@ -251,6 +260,8 @@ def _scrubbed(value: Any, secrets: list[str]) -> Any:
         return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrubbed(v, secrets) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity are not JSON; PostgreSQL refuses them
     return value
 
 

@@ -114,8 +114,7 @@ def _audit_show(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    for record in records:
-        print(json.dumps(record, indent=2, ensure_ascii=False))
+    print(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -68,8 +68,8 @@ def _metric(
         "source": "payer-src",
         **_required("hookInstance", record.get("hook_instance")),
         **_required("hookType", record.get("hook")),
-        "providerId": _npi(found, user),
-        "groupId": _npi(found, _organization_of(found, user)),
+        "providerId": _npi(found, _role_target(found, user, "practitioner") or user),
+        "groupId": _npi(found, _role_target(found, user, "organization")),
         "payerId": payer_id or {"_system": ABSENT, "_value": ABSENT},
         "requestTime": record["received_at"],
         "responseTime": record["answered_at"],
@@ -220,9 +220,9 @@ def _npi(found: Mapping[str, Any], reference: Any) -> dict[str, Any]:
     return {"system": NPI, "_value": ABSENT}
 
 
-def _organization_of(found: Mapping[str, Any], user: Any) -> str | None:
-    """The Organization a PractitionerRole user acts for, when the call carries that role."""
-    role = found.get(user) if isinstance(user, str) else None
-    organization = role.get("organization") if isinstance(role, dict) else None
-    reference = organization.get("reference") if isinstance(organization, dict) else None
+def _role_target(found: Mapping[str, Any], user: Any, element: str) -> str | None:
+    """The Practitioner or Organization of a PractitionerRole user, when the call carries that role."""
+    role = found.get(user) if isinstance(user, str) and user.startswith("PractitionerRole/") else None
+    target = role.get(element) if isinstance(role, dict) else None
+    reference = target.get("reference") if isinstance(target, dict) else None
     return reference if isinstance(reference, str) else None

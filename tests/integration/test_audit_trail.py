@@ -121,6 +121,25 @@ def test_a_second_process_reads_the_record_when_the_answer_arrives(
     assert token not in shown.stdout
 
 
+def test_what_json_or_a_column_cannot_hold_is_still_recorded(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    app = app_on(database_url, compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    body["extension"]["x-odd"] = [float("nan"), float("inf")]
+    body["context"]["patientId"] = "p" * 64  # the longest FHIR id
+    response = app.test_client().post(path, data=json.dumps(body), content_type="application/json")
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert record["http_status"] == response.status_code != 503
+    assert record["request"]["extension"]["x-odd"] == ["nan", "inf"]
+    refused = {**body, "hookInstance": "h" * 300, "context": {**body["context"], "patientId": "q" * 300}}
+    response = app.test_client().post(path, data=json.dumps(refused), content_type="application/json")
+    assert response.status_code == 400
+    [record] = app.extensions["idds_crd"].stores.audit.find("h" * 128)
+    assert record["patient_id"] == "q" * 128
+    assert record["request"]["hookInstance"] == "h" * 300
+
+
 def test_with_the_database_down_a_call_is_refused_with_503(
     compiled_catalog: Catalog, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
