@@ -10,12 +10,14 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine, create_engine, select
 from werkzeug.serving import make_server
 
+from service.catalog import Catalog
 from service.demo.fhir_server import free_port
 from service.fhir.client import SearchResult
 from service.hooks.models import HookRequest
@@ -61,6 +63,13 @@ def secret_call(name: str) -> tuple[str, dict[str, Any], str]:
     with_fhir(body, token=token)
     body.setdefault("extension", {})["x-echo"] = {"token": token, "jwt": A_JWT}
     return f"/cds-services/idds-crd-{body['hook']}", body, token
+
+
+def approving(catalog: Catalog, payer_key: str) -> Catalog:
+    """`catalog` with one payer approving what meets its policy (a PA number instead of a request)."""
+    return replace(
+        catalog, payers=tuple(replace(p, auto_approval=p.key == payer_key) for p in catalog.payers)
+    )
 
 
 class ChartFactory:

@@ -17,9 +17,10 @@ from service.app import create_app
 from service.caller import Caller, set_caller
 from service.catalog import Catalog
 from service.cli import main
+from service.metrics import metric_data
 from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
-from tests.audit_support import A_JWT, ChartFactory, metric_problems, secret_call, stored_text
+from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
 from tests.builders import meeting_chart
 from tests.support import assert_outcome, load_sample, no_client, open_settings, post_json
 
@@ -89,6 +90,32 @@ def test_a_hook_call_is_recorded_with_everything_it_decided(compiled_catalog: Ca
     assert record["request"]["context"] == body["context"]
     assert record["request"]["fhirAuthorization"]["access_token"] == "[removed]"
     assert record["request"]["fhirAuthorization"]["scope"] == "patient/*.read"
+
+
+def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Catalog) -> None:
+    app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
+    body, response, _ = call(app, "order-sign-implant-demo-meets")
+    issued = {
+        s["valueString"]
+        for a in response.get_json()["systemActions"]
+        for e in a["resource"]["extension"]
+        for s in e.get("extension", [])
+        if s["url"] == "satisfied-pa-id"
+    }
+    assert issued, "GEHA approves a chart that meets its policy"
+    [record] = trail(app).find(body["hookInstance"])
+    assert {a.get("satisfied_pa_id") for a in record["assertions"]} - {None} == issued
+    for number in issued:
+        assert [r["id"] for r in trail(app).find(number)] == [record["id"]]
+    [metric] = metric_data(record)
+    assert metric_problems(metric) == []
+    exported = {
+        i.get("satisfiedId")
+        for r in metric["request"]
+        for x in r.get("response", [])
+        for i in x.get("coverageInfo", [])
+    }
+    assert exported - {None} == issued
 
 
 def test_no_token_and_no_jwt_anywhere_in_any_column(compiled_catalog: Catalog) -> None:
@@ -218,6 +245,11 @@ def test_audit_show_by_hook_instance_assertion_id_and_card(
         assert shown["response"] == answer
     status, _, err = cli(capsys, "audit", "show", "no-such-key", "--config", config)
     assert status == 1 and "no record" in err
+    assert (
+        post_json(app.test_client(), "/cds-services/idds-crd-order-select", body).status_code == 200
+    )  # a retry
+    status, out, _ = cli(capsys, "audit", "show", body["hookInstance"], "--config", config)
+    assert [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
 
 
 def test_audit_export_writes_crd_metric_data(
