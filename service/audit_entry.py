@@ -63,7 +63,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (and, under `cards`, the card uuids it issued)."""
     secrets = _secrets(call)
     response = _scrubbed(call.outcome.response, secrets)
-    determinations = [_plain(asdict(d)) for d in call.outcome.determinations]
+    determinations = _scrubbed([_plain(asdict(d)) for d in call.outcome.determinations], secrets)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -75,11 +75,11 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "client_jti": _bounded(call.caller.jti, MAX_JTI_LENGTH),
         "patient_id": _bounded(_patient_of(call), MAX_ID_LENGTH),
         "http_status": call.outcome.status,
-        "payers": _payers(call, catalog),
+        "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _orders(response),
         "determinations": determinations,
         "assertions": coverage_assertions(response),
-        "fhir_access": _fhir_access(call),
+        "fhir_access": _scrubbed(_fhir_access(call), secrets),
         "request": _redacted_request(call.body, secrets),
         "response": response,
     }

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,19 @@ from flask import Flask
 from sqlalchemy import create_engine, func, select
 
 from service.app import create_app
+from service.audit_entry import AuditedCall, audit_row
+from service.caller import anonymous
 from service.catalog import Catalog
-from service.settings import StoreSettings
+from service.metrics import metric_data
+from service.pipeline import HookOutcome
+from service.registry import find_service
+from service.settings import AuthSettings, StoreSettings
 from service.store.tables import audit_records
 from tests.audit_support import (
     A_JWT,
     MIXED_SAMPLES,
     hook_instances_stored,
+    metric_problems,
     secret_call,
     serving,
     stored_text,
@@ -83,6 +90,7 @@ def test_exactly_one_record_per_call_under_concurrent_load(
         assert record["patient_id"] == body["context"]["patientId"]
         assert record["service_id"] == f"idds-crd-{body['hook']}"
         assert record["request"]["context"] == body["context"]
+        assert [metric_problems(m) for m in metric_data(record)] == [[]]
     everything = stored_text(database_url)
     assert not [token for _, _, token in calls if token in everything]
     assert A_JWT not in everything
@@ -125,17 +133,29 @@ def test_what_json_or_a_column_cannot_hold_is_still_recorded(
     compiled_catalog: Catalog, database_url: str
 ) -> None:
     app = app_on(database_url, compiled_catalog)
+    odd = {"x-odd": [float("nan"), float("inf")]}
     path, body, _ = secret_call("order-select-62362-demo-meets")
-    body["extension"]["x-odd"] = [float("nan"), float("inf")]
-    body["context"]["patientId"] = "p" * 64  # the longest FHIR id
-    response = app.test_client().post(path, data=json.dumps(body), content_type="application/json")
-    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
-    assert record["http_status"] == response.status_code != 503
-    assert record["request"]["extension"]["x-odd"] == ["nan", "inf"]
+    body["extension"].update(odd)
+    call = AuditedCall(
+        find_service("idds-crd-order-select"),  # type: ignore[arg-type]
+        body,
+        None,
+        HookOutcome({"cards": [], "extension": odd}, status=400),
+        anonymous(AuthSettings()),
+        datetime.now(UTC),
+        datetime.now(UTC),
+        1.0,
+    )
+    trail = app.extensions["idds_crd"].stores.audit
+    trail.record(audit_row(call, compiled_catalog))
+    [record] = trail.find(body["hookInstance"])
+    assert (
+        record["request"]["extension"]["x-odd"] == record["response"]["extension"]["x-odd"] == ["nan", "inf"]
+    )
     refused = {**body, "hookInstance": "h" * 300, "context": {**body["context"], "patientId": "q" * 300}}
-    response = app.test_client().post(path, data=json.dumps(refused), content_type="application/json")
-    assert response.status_code == 400
-    [record] = app.extensions["idds_crd"].stores.audit.find("h" * 128)
+    del refused["extension"]["x-odd"]
+    assert post_json(app.test_client(), path, refused).status_code == 400
+    [record] = trail.find("h" * 128)
     assert record["patient_id"] == "q" * 128
     assert record["request"]["hookInstance"] == "h" * 300
 
