@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask
 
 from service.auth.guard import install_guard
 from service.catalog import Catalog, load_catalog
-from service.feedback import FeedbackStore
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.routes import bp, register_error_handlers
 from service.settings import Settings, load_settings
-from service.store.database import Database, open_database
-from service.store.replay import ReplayStore
+from service.store.stores import Stores, open_stores
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -29,9 +26,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 class AppState:
     settings: Settings
     environment: HookEnvironment
-    feedback: FeedbackStore
-    database: Database
-    replay: ReplayStore
+    stores: Stores
 
 
 def create_app(
@@ -40,19 +35,15 @@ def create_app(
     client_factory: ClientFactory | None = None,
 ) -> Flask:
     settings = settings or Settings()
-    database = open_database(settings.store.url)
-    replay = ReplayStore(database)
+    stores = open_stores(settings.store)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(
         settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
     )
-    feedback = FeedbackStore(Path(settings.feedback_file) if settings.feedback_file else None)
-    app.extensions["idds_crd"] = AppState(
-        settings=settings, environment=environment, feedback=feedback, database=database, replay=replay
-    )
-    install_guard(app, settings, replay)
+    app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
+    install_guard(app, settings, stores.replay)
     app.register_blueprint(bp)
     register_error_handlers(app)
     return app

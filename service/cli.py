@@ -9,11 +9,11 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service.settings import SettingsError, load_settings
+from service.settings import Settings, SettingsError, load_settings
 from service.store.database import DatabaseError
 
 
@@ -119,6 +119,75 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_trail(settings: Settings) -> Any:
+    from service.store.stores import open_stores
+
+    return open_stores(settings.store).audit
+
+
+def _audit_show(args: argparse.Namespace) -> int:
+    records = _audit_trail(load_settings(args.config)).find(args.key)
+    if not records:
+        print(
+            f"idds-crd audit show: no record with hookInstance, assertion id or card {args.key}",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _day_or_instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or an ISO 8601 instant: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of days, got {text!r}")
+    return int(text)
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from service.metrics import metric_data
+
+    for record in _audit_trail(load_settings(args.config)).between(args.since, args.until):
+        for metric in metric_data(record):
+            sys.stdout.write(json.dumps(metric, separators=(",", ":"), ensure_ascii=False) + "\n")
+    return 0
+
+
+def _audit_purge(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    days = args.days or settings.store.retention_days
+    removed = _audit_trail(settings).purge(datetime.now(UTC) - timedelta(days=days))
+    print(f"audit purge: removed {removed} record(s) received more than {days} day(s) ago")
+    return 0
+
+
+def _add_audit_commands(sub: Any) -> None:
+    """`idds-crd audit show|export|purge`: read and prune the audit trail of hook calls."""
+    audit = sub.add_parser("audit", help="read, export and prune the audit trail of hook calls")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    show = audit_sub.add_parser(
+        "show", help="print the record(s) of a hookInstance, assertion id, PA number or card uuid"
+    )
+    show.add_argument("key", help="a hookInstance, coverage-assertion-id, satisfied-pa-id or card uuid")
+    show.set_defaults(run=_audit_show)
+    export = audit_sub.add_parser("export", help="write CRD 2.2 CRDMetricData records as NDJSON to stdout")
+    export.add_argument("--since", type=_day_or_instant, help="first day or instant (UTC unless given)")
+    export.add_argument("--until", type=_day_or_instant, help="day or instant to stop before")
+    export.set_defaults(run=_audit_export)
+    purge = audit_sub.add_parser("purge", help="remove records older than store.retention_days")
+    purge.add_argument("--days", type=_positive, help="keep this many days instead of store.retention_days")
+    purge.set_defaults(run=_audit_purge)
+    for command in (show, export, purge):
+        command.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="idds-crd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--lifetime", type=int, default=300, help="seconds until exp (default 300)")
     token.add_argument("--jwks", action="store_true", help="print the public JWK Set of the key instead")
     token.set_defaults(run=_token)
+    _add_audit_commands(sub)
     return parser
 
 

@@ -1,38 +1,31 @@
 """CDS Hooks feedback (`POST /cds-services/{id}/feedback`): what the clinician did with a card.
 
 The override reasons a decision card offers come back here, as do accepted suggestions (the trial
-order, the form Task). Each item is checked against the CDS Hooks 2.0 Feedback model (cds-fb-1..3),
-and kept once however often the EHR repeats it (the spec asks for idempotence): in memory, and
-appended to a JSON-lines file when `feedback_file` is configured, so a restart loses nothing and
-re-reads what it already holds. Free-text comments are stored, never logged.
+order, the form Task). Each item is checked against the CDS Hooks 2.0 Feedback model (cds-fb-1..3)
+and against bounds on every field, then stored in the audit trail with the record of the call that
+issued its card (`AuditTrail.add_feedback`), once however often the EHR repeats it (the spec asks
+for idempotence). Free-text comments are stored, never logged.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import logging
-import os
 import re
-import threading
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from service.hooks.models import CANONICAL_UUID, RequestInvalid
-from service.settings import SettingsError
-
-log = logging.getLogger(__name__)
+from service.store.audit import FeedbackEntry
 
 OUTCOMES = ("accepted", "overridden")
 MAX_ITEMS = 100  # per request
-MAX_COMMENT = 4000  # characters
-RECENT_KEPT = 10_000  # items held in memory (the file keeps them all)
+MAX_SUGGESTIONS = 20  # accepted suggestions per item
+MAX_COMMENT = 4000  # characters of an override comment
+MAX_ID = 128  # characters of a suggestion id, a code
+MAX_TEXT = 1024  # characters of a code system URI or a display
+MAX_TIMESTAMP = 64  # characters of outcomeTimestamp
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
@@ -50,11 +43,18 @@ class Feedback:
         """The same item sent twice to the same service has the same key."""
         return hashlib.sha256(json.dumps([service_id, asdict(self)], sort_keys=True).encode()).hexdigest()
 
+    def entry(self, service_id: str) -> FeedbackEntry:
+        """The item as the audit trail keeps it (as JSON holds it)."""
+        return FeedbackEntry(self.key(service_id), self.card, json.loads(json.dumps(asdict(self))))
 
-def _string(item: dict[str, Any], key: str, path: str) -> str:
+
+def _string(item: dict[str, Any], key: str, path: str, limit: int = MAX_ID) -> str:
     value = item.get(key)
+    where = f"{path}.{key}"
     if not isinstance(value, str) or not value.strip():
-        raise RequestInvalid(f"{path}.{key}", f"{path}.{key} is required (a non-empty string)")
+        raise RequestInvalid(where, f"{where} is required (a non-empty string)")
+    if len(value) > limit:
+        raise RequestInvalid(where, f"{where} is longer than {limit} characters")
     return value
 
 
@@ -70,6 +70,11 @@ def _accepted(item: dict[str, Any], path: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise RequestInvalid(
             f"{path}.acceptedSuggestions", f"{path}.acceptedSuggestions must be a non-empty array"
+        )
+    if len(raw) > MAX_SUGGESTIONS:
+        raise RequestInvalid(
+            f"{path}.acceptedSuggestions",
+            f"{path}.acceptedSuggestions holds more than {MAX_SUGGESTIONS} suggestions",
         )
     return tuple(
         _string(s if isinstance(s, dict) else {}, "id", f"{path}.acceptedSuggestions[{i}]")
@@ -93,21 +98,20 @@ def _override_reason(item: dict[str, Any], path: str) -> dict[str, Any] | None:
             isinstance(reason.get(k), str) for k in ("system", "code")
         ):
             raise RequestInvalid(f"{where}.reason", f"{where}.reason must be a Coding with system and code")
+        limits = {"system": MAX_TEXT, "code": MAX_ID, "display": MAX_TEXT}
         kept["reason"] = {
-            k: reason[k] for k in ("system", "code", "display") if isinstance(reason.get(k), str)
+            k: _string(reason, k, f"{where}.reason", limit)
+            for k, limit in limits.items()
+            if isinstance(reason.get(k), str)
         }
     if comment is not None:
-        kept["userComment"] = _string(raw, "userComment", where)
-        if len(comment) > MAX_COMMENT:
-            raise RequestInvalid(
-                f"{where}.userComment", f"{where}.userComment is longer than {MAX_COMMENT} characters"
-            )
+        kept["userComment"] = _string(raw, "userComment", where, MAX_COMMENT)
     return kept
 
 
 def _instant(item: dict[str, Any], path: str) -> str:
     """outcomeTimestamp in UTC (`Z` and `+00:00` are the same instant, so the same item)."""
-    text = _string(item, "outcomeTimestamp", path)
+    text = _string(item, "outcomeTimestamp", path, MAX_TIMESTAMP)
     if RFC3339.fullmatch(text):
         try:
             return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).isoformat()
@@ -131,7 +135,7 @@ def parse_feedback(body: Any) -> list[Feedback]:
         path = f"feedback[{i}]"
         if not isinstance(item, dict):
             raise RequestInvalid(path, f"{path} must be a JSON object")
-        card = _string(item, "card", path)
+        card = _string(item, "card", path, MAX_ID)
         if not CANONICAL_UUID.fullmatch(card):
             raise RequestInvalid(f"{path}.card", f"{path}.card must be the card's uuid")
         if item.get("outcome") not in OUTCOMES:
@@ -143,95 +147,3 @@ def parse_feedback(body: Any) -> list[Feedback]:
             Feedback(card, item["outcome"], timestamp, _accepted(item, path), _override_reason(item, path))
         )
     return parsed
-
-
-class FeedbackStore:
-    """Every distinct feedback item received, kept once.
-
-    With a `path`, items are appended to a JSON-lines file (created readable by the service's user
-    only: comments may hold patient details) under an exclusive lock, after reading what other
-    worker processes appended, so repeats are kept once across processes and restarts. A damaged
-    line (say, a write cut short by a crash) is skipped with a warning, never fatal.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        self._keys: set[str] = set()
-        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
-        self._offset = 0
-        if path is not None:
-            if not path.parent.is_dir():
-                raise SettingsError(f"feedback_file: the directory {path.parent} does not exist")
-            with self._locked_file() as handle:
-                self._read_new(handle, at_start=True)
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The most recent items (all of them in a file, when one is configured)."""
-        return list(self._recent)
-
-    @contextmanager
-    def _locked_file(self) -> Iterator[IO[bytes]]:
-        assert self._path is not None
-        descriptor = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(descriptor, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield handle
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _read_new(self, handle: IO[bytes], at_start: bool = False) -> None:
-        """Take in the lines appended since the last read (by this or another process)."""
-        handle.seek(self._offset)
-        lines = handle.read().split(b"\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                key = record["key"]
-            except (ValueError, KeyError, TypeError):
-                log.warning("feedback_file: skipping line %d, which is not a feedback record", number)
-                continue
-            if key not in self._keys:
-                self._keys.add(key)
-                self._recent.append(record)
-        self._offset = handle.tell()
-        if at_start and lines[-1].strip():  # a write that never finished: end its line
-            handle.write(b"\n")
-            self._offset = handle.tell()
-
-    def record(self, service_id: str, feedback: list[Feedback]) -> int:
-        """Keep the items not seen before; the number kept."""
-        received = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._lock:
-            if self._path is None:
-                new = self._fresh(service_id, feedback, received)
-            else:
-                with self._locked_file() as handle:
-                    self._read_new(handle)
-                    new = self._fresh(service_id, feedback, received)
-                    if new:
-                        handle.write(b"".join(json.dumps(r, sort_keys=True).encode() + b"\n" for r in new))
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    self._offset = handle.tell()
-            for record in new:
-                self._keys.add(record["key"])
-                self._recent.append(record)
-        outcomes = ", ".join(sorted({f.outcome for f in feedback}))
-        log.info("feedback for %s: %d item(s) (%s), %d new", service_id, len(feedback), outcomes, len(new))
-        return len(new)
-
-    def _fresh(self, service_id: str, feedback: list[Feedback], received: str) -> list[dict[str, Any]]:
-        fresh: dict[str, Feedback] = {}
-        for item in feedback:
-            key = item.key(service_id)
-            if key not in self._keys:
-                fresh.setdefault(key, item)
-        return [  # as JSON holds them, so items read back from the file look the same
-            json.loads(json.dumps({"key": key, "service": service_id, "received": received, **asdict(item)}))
-            for key, item in fresh.items()
-        ]

@@ -18,10 +18,11 @@ from werkzeug.exceptions import HTTPException
 
 import policies
 from cards.render import review_overdue_line
+from service.audit_call import CallClock, audited, store_feedback
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
 from service.hooks.models import RequestInvalid, parse_hook_request
-from service.pipeline import handle_hook
+from service.pipeline import HookOutcome, handle_hook
 from service.registry import discovery_document, find_service
 
 log = logging.getLogger(__name__)
@@ -65,22 +66,24 @@ def _no_service(service_id: str) -> Response:
 
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
+    started = CallClock()
     service = find_service(service_id)
     if service is None:
         return _no_service(service_id)
     body, refused = _json_body()
     if refused is not None:
         return refused
+    state = current_app.extensions["idds_crd"]
     try:
         hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:
-        return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
-    state = current_app.extensions["idds_crd"]
+        invalid = HookOutcome(operation_outcome("invalid", exc.message, exc.field), status=400)
+        return json_response(*audited(state, started, service, body, None, invalid))
     base_url = state.settings.public_base_url or request.url_root
     outcome = handle_hook(
         hook_request, service, state.environment, datetime.now(UTC).date(), base_url
     )
-    return json_response(outcome.response, outcome.status)
+    return json_response(*audited(state, started, service, body, hook_request, outcome))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -95,8 +98,7 @@ def feedback(service_id: str) -> Response:
         items = parse_feedback(body)
     except RequestInvalid as exc:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
-    current_app.extensions["idds_crd"].feedback.record(service_id, items)
-    return json_response({})
+    return json_response(*store_feedback(current_app.extensions["idds_crd"], service_id, items))
 
 
 @bp.get("/policies/<policy_id>")

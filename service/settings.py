@@ -76,9 +76,11 @@ class AuthSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     """Where the audit trail and the JWT replay store live: one SQLAlchemy database URL shared by
-    every replica (PostgreSQL for several replicas, an embedded SQLite file by default)."""
+    every replica (PostgreSQL for several replicas, an embedded SQLite file by default), and how
+    many days audit records are kept (`idds-crd audit purge` removes older ones)."""
 
     url: str = "sqlite:///idds-crd.sqlite3"
+    retention_days: int = 2555  # seven years
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,6 @@ class Settings:
     """Everything the service can be configured with; every key is documented in README.md."""
 
     public_base_url: str | None = None
-    feedback_file: str | None = None  # JSON-lines file keeping CDS Hooks feedback across restarts
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: no answer for orders without rules
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -227,7 +228,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     """Build settings from the parsed YAML mapping, rejecting unknown keys and wrong types."""
     raw = dict(raw or {})
-    known = {"public_base_url", "feedback_file", "only_orders_with_rules", "fhir", "auth", "store"}
+    known = {"public_base_url", "only_orders_with_rules", "fhir", "auth", "store"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SettingsError(f"unknown key(s) {', '.join(unknown)}")
@@ -240,7 +241,6 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     _check_auth(auth)
     return Settings(
         public_base_url=public_base_url,
-        feedback_file=_coerce(raw.get("feedback_file"), None, "feedback_file"),
         only_orders_with_rules=_coerce(
             raw.get("only_orders_with_rules", False), False, "only_orders_with_rules"
         ),

@@ -1,7 +1,10 @@
-"""Fixtures for the whole suite: the policies compiled once per test run, and one app built on them
-that never reaches a FHIR server (tests that need an EHR build their own app around a fake one)."""
+"""Fixtures for the whole suite: the policies compiled once per test run, one app built on them
+that never reaches a FHIR server (tests that need an EHR build their own app around a fake one),
+and a real PostgreSQL server for the tests of the shared database."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -10,6 +13,7 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.catalog import Catalog
 from tests.builders import catalog
+from tests.postgres_support import PostgresServer, PostgresUnavailable, in_ci
 from tests.support import no_client, open_settings
 
 
@@ -28,3 +32,24 @@ def app(compiled_catalog: Catalog) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Debian's PostgreSQL, started for this test run (skipped where it cannot run, failed in CI)."""
+    try:
+        server = PostgresServer().__enter__()
+    except PostgresUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh database on the session's PostgreSQL server, as a SQLAlchemy URL."""
+    return postgres_server.new_database()

@@ -3,7 +3,18 @@ them all and each store module reads and writes through the same definitions."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from service.store.database import metadata
 
@@ -14,4 +25,56 @@ seen_tokens = Table(
     Column("jti", String(512), nullable=False),
     Column("expires_at", BigInteger, nullable=False, index=True),
     PrimaryKeyConstraint("iss", "jti"),
+)
+
+# The audit trail (CRD §found-37): one row per hook call, with the coverage assertions and the
+# cards it issued indexed beside it, and the feedback on those cards (service/store/audit.py).
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime, nullable=False, index=True),  # UTC
+    Column("answered_at", DateTime, nullable=False),  # UTC
+    Column("latency_ms", Float, nullable=False),
+    Column("service_id", String(128), nullable=False),
+    Column("hook", String(64), nullable=True),
+    Column("hook_instance", String(128), nullable=True, index=True),
+    Column("client_iss", String(1024), nullable=True),
+    Column("client_jti", String(512), nullable=True),
+    Column("patient_id", String(128), nullable=True),
+    Column("http_status", Integer, nullable=False),
+    Column("payers", JSON, nullable=False),
+    Column("orders", JSON, nullable=False),
+    Column("determinations", JSON, nullable=False),
+    Column("assertions", JSON, nullable=False),
+    Column("fhir_access", JSON, nullable=False),
+    Column("request", JSON, nullable=True),
+    Column("response", JSON, nullable=False),
+)
+
+audit_assertions = Table(
+    "audit_assertions",
+    metadata,
+    Column("record_id", Integer, ForeignKey("audit_records.id"), nullable=False, index=True),
+    Column("assertion_id", String(128), nullable=False, index=True),
+    Column("satisfied_pa_id", String(128), nullable=True, index=True),
+)
+
+audit_cards = Table(
+    "audit_cards",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("record_id", Integer, ForeignKey("audit_records.id"), nullable=False, index=True),
+    Column("service_id", String(128), nullable=False),
+)
+
+audit_feedback = Table(
+    "audit_feedback",
+    metadata,
+    Column("key", String(64), primary_key=True),  # the item's digest: a repeat is kept once
+    Column("record_id", Integer, ForeignKey("audit_records.id"), nullable=False, index=True),
+    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("service_id", String(128), nullable=False),
+    Column("received_at", DateTime, nullable=False),  # UTC
+    Column("item", JSON, nullable=False),
 )

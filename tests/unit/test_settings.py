@@ -115,5 +115,5 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
 
 def test_the_container_configuration_loads() -> None:
     shipped = load_settings(Path(__file__).resolve().parents[2] / "docker" / "config.yaml")
-    assert shipped.feedback_file == "/var/lib/idds-crd/feedback.jsonl"
+    assert shipped.store.url == "sqlite:////var/lib/idds-crd/idds-crd.sqlite3"
     assert shipped.public_base_url == "https://crd.example.org"

@@ -1,0 +1,278 @@
+"""What the audit trail keeps of one hook call (CRD §found-37), built as plain values.
+
+Pure: given the request body as received, the answer, the caller and the clock readings, it
+returns the row `AuditTrail.record` stores — who called (JWT `iss` and `jti`), about whom, which
+payers and policy versions judged which orders, every criterion result with its evidence
+references, the coverage assertions and PA numbers issued, what was read from the EHR, and the
+request and response themselves. Secrets never reach the row: the FHIR access token is dropped
+from `fhirAuthorization`, and any string holding the token or anything shaped like a JWT is
+replaced wherever it occurs, in the request and in the response.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
+from service.caller import Caller
+from service.catalog import Catalog
+from service.hooks.models import HookRequest
+from service.pipeline import HookOutcome
+from service.registry import ServiceDefinition
+from service.routing import route_coverages
+from service.store.audit import utc_naive
+
+REMOVED = "[removed]"
+JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject")  # never access_token
+MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
+MAX_ISS_LENGTH = 1024
+MAX_JTI_LENGTH = 512
+SINGLE_VALUED = {  # coverage-information sub-extensions kept under these names
+    "covered": "covered",
+    "pa-needed": "pa_needed",
+    "doc-needed": "doc_needed",
+    "billingCode": "billing_code",
+    "reason": "reason",
+    "coverage-assertion-id": "assertion_id",
+    "satisfied-pa-id": "satisfied_pa_id",
+}
+
+
+@dataclass(frozen=True)
+class AuditedCall:
+    """One answered hook call: the body as received (`request` None when it did not validate)."""
+
+    service: ServiceDefinition
+    body: Any
+    request: HookRequest | None
+    outcome: HookOutcome
+    caller: Caller
+    received_at: datetime  # UTC
+    answered_at: datetime  # UTC
+    latency_ms: float
+
+
+def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
+    """The values of one `audit_records` row (and, under `cards`, the card uuids it issued)."""
+    secrets = _secrets(call)
+    response = _scrubbed(call.outcome.response, secrets)
+    determinations = _scrubbed([_plain(asdict(d)) for d in call.outcome.determinations], secrets)
+    return {
+        "received_at": utc_naive(call.received_at),
+        "answered_at": utc_naive(call.answered_at),
+        "latency_ms": round(call.latency_ms, 3),
+        "service_id": call.service.id,
+        "hook": call.service.hook,
+        "hook_instance": _id_of(call, "hookInstance"),
+        "client_iss": _bounded(call.caller.iss, MAX_ISS_LENGTH),
+        "client_jti": _bounded(call.caller.jti, MAX_JTI_LENGTH),
+        "patient_id": _bounded(_patient_of(call), MAX_ID_LENGTH),
+        "http_status": call.outcome.status,
+        "payers": _scrubbed(_payers(call, catalog), secrets),
+        "orders": _orders(response),
+        "determinations": determinations,
+        "assertions": coverage_assertions(response),
+        "fhir_access": _scrubbed(_fhir_access(call), secrets),
+        "request": _redacted_request(call.body, secrets),
+        "response": response,
+    }
+
+
+def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every coverage-information repetition of the answer's system actions, flattened: the order
+    it is on, its coverage, determination, assertion id and any PA number (satisfied-pa-id)."""
+    found = []
+    actions = response.get("systemActions")
+    for action in actions if isinstance(actions, list) else []:
+        resource = action.get("resource") if isinstance(action, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        target = f"{resource.get('resourceType')}/{resource.get('id')}"
+        for extension in resource.get("extension") or []:
+            if isinstance(extension, dict) and extension.get("url") == COVERAGE_INFORMATION:
+                found.append({"order": target, **_assertion_values(extension.get("extension") or [])})
+    return found
+
+
+def _assertion_values(subs: list[Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {"info_needed": [], "questionnaires": []}
+    for sub in subs:
+        if not isinstance(sub, dict):
+            continue
+        url = sub.get("url")
+        value = next((v for k, v in sub.items() if k.startswith("value")), None)
+        if url == "coverage" and isinstance(value, dict):
+            values["coverage"] = value.get("reference")
+        elif url == "info-needed":
+            values["info_needed"].append(value)
+        elif url == "questionnaire":
+            values["questionnaires"].append(value)
+        elif url in SINGLE_VALUED:
+            values[SINGLE_VALUED[url]] = value
+    return values
+
+
+def _orders(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The orders (and booked Appointments) the answer speaks of, with their codes."""
+    orders: dict[str, dict[str, Any]] = {}
+    actions = response.get("systemActions")
+    for action in actions if isinstance(actions, list) else []:
+        resource = action.get("resource") if isinstance(action, dict) else None
+        if isinstance(resource, dict):
+            reference = f"{resource.get('resourceType')}/{resource.get('id')}"
+            orders.setdefault(reference, {"reference": reference, "code": order_code(resource)})
+    return list(orders.values())
+
+
+def order_code(resource: Mapping[str, Any]) -> Any:
+    """The CodeableConcept naming what a request resource orders (CRD metrics' orderDetail)."""
+    for element in ("code", "codeCodeableConcept", "medicationCodeableConcept"):
+        if isinstance(resource.get(element), dict):
+            return resource[element]
+    service_type = resource.get("serviceType")
+    if isinstance(service_type, list) and service_type and isinstance(service_type[0], dict):
+        return service_type[0]
+    return None
+
+
+def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
+    """Each active Coverage, the payer it was routed to and the policy (and version) that judged it."""
+    data = call.outcome.data
+    if data is None:
+        return []
+    routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
+    payers = []
+    for route in routes:
+        policy = catalog.policies.get(route.policy_id) if route.policy_id else None
+        identifier = min(route.payer.identifiers) if route.payer and route.payer.identifiers else None
+        payers.append(
+            {
+                "coverage": route.coverage,
+                "payer": route.payer.key if route.payer else None,
+                "payer_name": route.payer_display,
+                "identifier": {"system": identifier[0], "value": identifier[1]} if identifier else None,
+                "policy_id": route.policy_id,
+                "policy_version": policy.version if policy else None,
+                "medicare": route.medicare,
+            }
+        )
+    return payers
+
+
+def _fhir_access(call: AuditedCall) -> dict[str, Any]:
+    """Whether the access token was used (CRD metrics' tokenUse) and what was read, by type,
+    from prefetch and from the EHR's FHIR server."""
+    data = call.outcome.data
+    if data is None:
+        return {"token_use": "not-used", "resources": []}
+    failures = list(data.unavailable.values()) + list(data.required_missing.values())
+    if not data.timings:
+        token_use = "not-used"
+    elif any("401" in reason or "403" in reason for reason in failures):
+        token_use = "rejected"
+    else:
+        token_use = "used"
+    prefetched = _prefetched_counts(call.request.prefetch if call.request else {})
+    resources = []
+    for resource_type, found in sorted(data.resources.items()):
+        from_prefetch = min(prefetched.get(resource_type, 0), len(found))
+        if from_prefetch:
+            resources.append({"type": resource_type, "count": from_prefetch, "prefetch": True})
+        if len(found) > from_prefetch:
+            resources.append({"type": resource_type, "count": len(found) - from_prefetch, "prefetch": False})
+    return {"token_use": token_use, "resources": resources, "unavailable": dict(data.unavailable)}
+
+
+def _prefetched_counts(prefetch: Mapping[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in prefetch.values():
+        if not isinstance(value, dict):
+            continue
+        entries = value.get("entry") if value.get("resourceType") == "Bundle" else [{"resource": value}]
+        for entry in entries if isinstance(entries, list) else []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                counts[resource["resourceType"]] = counts.get(resource["resourceType"], 0) + 1
+    return counts
+
+
+def _id_of(call: AuditedCall, key: str) -> str | None:
+    if call.request is not None and key == "hookInstance":
+        return call.request.hook_instance
+    value = call.body.get(key) if isinstance(call.body, dict) else None
+    return _bounded(value if isinstance(value, str) else None, MAX_ID_LENGTH)
+
+
+def _patient_of(call: AuditedCall) -> str | None:
+    if call.request is not None:
+        return call.request.context.patient_id
+    context = call.body.get("context") if isinstance(call.body, dict) else None
+    patient = context.get("patientId") if isinstance(context, dict) else None
+    return patient if isinstance(patient, str) else None
+
+
+def _bounded(value: str | None, limit: int) -> str | None:
+    """`value` cut to its column's length (a longer one is kept whole in the request column)."""
+    return value[:limit] if value is not None else None
+
+
+def _secrets(call: AuditedCall) -> list[str]:
+    """The token strings to remove wherever they occur: the one the request validated to, and
+    any string a refused body carried in `fhirAuthorization`."""
+    found = []
+    if call.request is not None and call.request.fhir.access_token:
+        found.append(call.request.fhir.access_token)
+    authorization = call.body.get("fhirAuthorization") if isinstance(call.body, dict) else None
+    if isinstance(authorization, dict):
+        found += [v for k, v in authorization.items() if k not in AUTHORIZATION_KEPT and isinstance(v, str)]
+    return [s for s in found if s]
+
+
+def _redacted_request(body: Any, secrets: list[str]) -> Any:
+    if not isinstance(body, dict):
+        return _scrubbed(body, secrets)
+    kept = dict(body)
+    authorization = kept.get("fhirAuthorization")
+    if isinstance(authorization, dict):
+        kept["fhirAuthorization"] = {k: v for k, v in authorization.items() if k in AUTHORIZATION_KEPT}
+        if "access_token" in authorization:
+            kept["fhirAuthorization"]["access_token"] = REMOVED
+    elif authorization is not None:
+        kept["fhirAuthorization"] = REMOVED
+    return _scrubbed(kept, secrets)
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    """`value` with every string holding a secret replaced, every JWT-shaped text removed, and
+    numbers JSON cannot hold written as text."""
+    if isinstance(value, str):
+        if any(secret in value for secret in secrets):
+            return REMOVED
+        return JWT_SHAPE.sub(REMOVED, value)
+    if isinstance(value, dict):
+        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity are not JSON; PostgreSQL refuses them
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass dump as JSON values (dates as ISO text, enums as their values)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return value

@@ -1,0 +1,206 @@
+"""The audit trail: every hook call and its answer, kept in the service's database (CRD §found-37).
+
+A record is written in the request, in one transaction committed before the answer is sent, so an
+answer the EHR holds is always in the trail, on every replica sharing the database. Records are
+found by hookInstance, by coverage-assertion-id or PA number, and by the uuid of a card they
+issued, which is how feedback on a card is stored with the call that issued it. Records older
+than `store.retention_days` are removed by `purge` (`idds-crd audit purge`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from service.store.database import Database
+from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
+
+log = logging.getLogger(__name__)
+PAGE = 200  # records read at a time by `between`
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit trail could not be written (the database is down or refusing writes)."""
+
+
+class UnknownCard(LookupError):
+    """Feedback names a card this service never issued; `index` is the item's place in the request."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"feedback[{index}].card")
+        self.index = index
+
+
+@dataclass(frozen=True)
+class FeedbackEntry:
+    """One feedback item to keep: its digest (the same item has the same key), card and content."""
+
+    key: str
+    card: str
+    item: dict[str, Any]
+
+
+class AuditTrail:
+    def __init__(self, database: Database) -> None:
+        self._engine = database.engine
+
+    def record(self, row: dict[str, Any]) -> int:
+        """Store one call (a row from `audit_row`) and commit; its id. AuditUnavailable on failure."""
+        try:
+            with self._engine.begin() as connection:
+                inserted = connection.execute(insert(audit_records).values(**row))
+                record_id = int(inserted.inserted_primary_key[0])
+                assertions = [
+                    {
+                        "record_id": record_id,
+                        "assertion_id": a["assertion_id"],
+                        "satisfied_pa_id": a.get("satisfied_pa_id"),
+                    }
+                    for a in row["assertions"]
+                    if isinstance(a.get("assertion_id"), str)
+                ]
+                if assertions:
+                    connection.execute(insert(audit_assertions), assertions)
+                cards = [
+                    {"card_uuid": uuid, "record_id": record_id, "service_id": row["service_id"]}
+                    for uuid in card_uuids(row["response"])
+                ]
+                if cards:
+                    connection.execute(insert(audit_cards), cards)
+        except SQLAlchemyError as exc:
+            log.error("audit trail: cannot record the %s call: %s", row["service_id"], type(exc).__name__)
+            raise AuditUnavailable("audit trail unavailable") from None
+        return record_id
+
+    def find(self, key: str) -> list[dict[str, Any]]:
+        """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`."""
+        by_assertion = select(audit_assertions.c.record_id).where(
+            or_(audit_assertions.c.assertion_id == key, audit_assertions.c.satisfied_pa_id == key)
+        )
+        by_card = select(audit_cards.c.record_id).where(audit_cards.c.card_uuid == key)
+        query = (
+            select(audit_records)
+            .where(
+                or_(
+                    audit_records.c.hook_instance == key,
+                    audit_records.c.id.in_(by_assertion),
+                    audit_records.c.id.in_(by_card),
+                )
+            )
+            .order_by(audit_records.c.id)
+        )
+        with self._engine.connect() as connection:
+            return [self._with_feedback(connection, row) for row in connection.execute(query)]
+
+    def between(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The records received in [since, until), in the order they were written, read in pages."""
+        query = select(audit_records).order_by(audit_records.c.id).limit(PAGE)
+        if since is not None:
+            query = query.where(audit_records.c.received_at >= utc_naive(since))
+        if until is not None:
+            query = query.where(audit_records.c.received_at < utc_naive(until))
+        last = 0
+        while True:
+            with self._engine.connect() as connection:
+                page = connection.execute(query.where(audit_records.c.id > last)).all()
+                records = [self._with_feedback(connection, row) for row in page]
+            yield from records
+            if len(page) < PAGE:
+                return
+            last = page[-1].id
+
+    def count(self) -> int:
+        with self._engine.connect() as connection:
+            return len(connection.execute(select(audit_records.c.id)).all())
+
+    def add_feedback(self, service_id: str, entries: Sequence[FeedbackEntry], received_at: datetime) -> int:
+        """Keep the entries not seen before, each with the record of the card it answers; the number
+        kept. UnknownCard when a card was not issued by `service_id`; nothing is kept then."""
+        try:
+            with self._engine.begin() as connection:
+                issued = dict(
+                    connection.execute(
+                        select(audit_cards.c.card_uuid, audit_cards.c.record_id).where(
+                            audit_cards.c.card_uuid.in_({e.card for e in entries}),
+                            audit_cards.c.service_id == service_id,
+                        )
+                    ).all()
+                )
+                for index, entry in enumerate(entries):
+                    if entry.card not in issued:
+                        raise UnknownCard(index)
+            kept = 0
+            for key, entry in {e.key: e for e in entries}.items():
+                kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at)
+        except SQLAlchemyError as exc:
+            log.error("audit trail: cannot record feedback for %s: %s", service_id, type(exc).__name__)
+            raise AuditUnavailable("audit trail unavailable") from None
+        return kept
+
+    def _keep_once(
+        self, key: str, entry: FeedbackEntry, record_id: int, service_id: str, received_at: datetime
+    ) -> int:
+        values = {
+            "key": key,
+            "record_id": record_id,
+            "card_uuid": entry.card,
+            "service_id": service_id,
+            "received_at": utc_naive(received_at),
+            "item": entry.item,
+        }
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(audit_feedback).values(**values))
+        except IntegrityError:  # sent before (perhaps to another replica at the same moment)
+            return 0
+        return 1
+
+    def purge(self, older_than: datetime) -> int:
+        """Remove the records received before `older_than` with everything kept beside them."""
+        cutoff = utc_naive(older_than)
+        old = select(audit_records.c.id).where(audit_records.c.received_at < cutoff)
+        with self._engine.begin() as connection:
+            for table in (audit_feedback, audit_cards, audit_assertions):
+                connection.execute(delete(table).where(table.c.record_id.in_(old)))
+            removed = connection.execute(delete(audit_records).where(audit_records.c.received_at < cutoff))
+            return int(removed.rowcount)
+
+    @staticmethod
+    def _with_feedback(connection: Connection, row: Row[Any]) -> dict[str, Any]:
+        record = {key: _jsonable(value) for key, value in row._mapping.items()}
+        feedback = connection.execute(
+            select(audit_feedback.c.card_uuid, audit_feedback.c.received_at, audit_feedback.c.item)
+            .where(audit_feedback.c.record_id == row.id)
+            .order_by(audit_feedback.c.received_at, audit_feedback.c.key)
+        )
+        record["feedback"] = [
+            {"card": card, "received_at": _jsonable(received), **item} for card, received, item in feedback
+        ]
+        return record
+
+
+def card_uuids(response: dict[str, Any]) -> list[str]:
+    cards = response.get("cards")
+    if not isinstance(cards, list):
+        return []
+    return [c["uuid"] for c in cards if isinstance(c, dict) and isinstance(c.get("uuid"), str)]
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """UTC without tzinfo: SQLite and PostgreSQL `timestamp` columns then compare alike."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    return value

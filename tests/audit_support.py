@@ -1,0 +1,193 @@
+"""Helpers for the audit-trail tests: the service on a real loopback HTTP server, hook calls that
+each carry their own secrets, every stored value of the audit tables as text, and a checker of
+CRD 2.2 `CRDMetricData` against the logical model's cardinalities and required codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, create_engine, select
+from werkzeug.serving import make_server
+
+from service.catalog import Catalog
+from service.demo.fhir_server import free_port
+from service.fhir.client import SearchResult
+from service.hooks.models import HookRequest
+from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
+from tests.support import RecordingFhirClient, load_sample, with_fhir
+
+AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
+# A JWT-shaped string (header {"alg":"ES384"}, payload {"iss":"x"}): never to be stored.
+A_JWT = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1lbmQ"
+MIXED_SAMPLES = (
+    "order-select-62362-demo-meets",
+    "order-select-62362-demo-does-not-meet",
+    "order-select-62362-demo-cohere-cancer",
+    "order-select-62362-demo-kaiser-medicare",
+    "order-select-62362-demo-spasticity",
+    "order-sign-implant-demo-meets",
+    "appointment-book-62362-demo-meets",
+    "order-dispatch-62362-demo-meets",
+    "order-select-non-pump",
+)
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """The app on a threaded werkzeug server on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def secret_call(name: str) -> tuple[str, dict[str, Any], str]:
+    """(service url path, body, token): a packaged sample with a fresh hookInstance and its own
+    FHIR access token, which the body also repeats in an extension next to a JWT."""
+    body = load_sample(f"{name}.json")
+    token = f"tok-{uuid.uuid4().hex}-SECRET"
+    body["hookInstance"] = str(uuid.uuid4())
+    with_fhir(body, token=token)
+    body.setdefault("extension", {})["x-echo"] = {"token": token, "jwt": A_JWT}
+    return f"/cds-services/idds-crd-{body['hook']}", body, token
+
+
+def approving(catalog: Catalog, payer_key: str) -> Catalog:
+    """`catalog` with one payer approving what meets its policy (a PA number instead of a request)."""
+    return replace(
+        catalog, payers=tuple(replace(p, auto_approval=p.key == payer_key) for p in catalog.payers)
+    )
+
+
+class ChartFactory:
+    """A client factory whose FHIR client answers every search from `chart`, each resource made the
+    calling patient's."""
+
+    def __init__(self, chart: list[dict[str, Any]]) -> None:
+        self.chart = chart
+
+    def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
+        subject = {"reference": f"Patient/{request.context.patient_id}"}
+        resources = [{**r, "subject": subject, "patient": subject} for r in self.chart]
+
+        class ChartClient(RecordingFhirClient):
+            def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+                super().search(resource_type, params)
+                return SearchResult([r for r in resources if r["resourceType"] == resource_type], [], 1)
+
+        return ChartClient()
+
+
+def _engine(database: Engine | str) -> Engine:
+    return create_engine(database) if isinstance(database, str) else database
+
+
+def stored_text(database: Engine | str) -> str:
+    """Every value of every row of every audit table (a URL: read through a connection of its own)."""
+    engine = _engine(database)
+    with engine.connect() as connection:
+        rows = [row for table in AUDIT_TABLES for row in connection.execute(select(table))]
+    if isinstance(database, str):
+        engine.dispose()
+    return "\n".join(json.dumps(list(row), default=str) for row in rows)
+
+
+def hook_instances_stored(database: Engine | str) -> list[str]:
+    """The hookInstance of every audit record (a URL: read through a connection of its own)."""
+    engine = _engine(database)
+    with engine.connect() as connection:
+        found = [r for (r,) in connection.execute(select(audit_records.c.hook_instance))]
+    if isinstance(database, str):
+        engine.dispose()
+    return found
+
+
+# CRDMetricData (CRD 2.2, input/fsh/logicals/CRDMetricData.fsh): the elements with a lower
+# cardinality of 1, per path, and the required code bindings.
+REQUIRED = {
+    "": (
+        "source",
+        "hookInstance",
+        "hookType",
+        "providerId",
+        "groupId",
+        "payerId",
+        "requestTime",
+        "httpResponse",
+        "tokenUse",
+        "request",
+    ),
+    "providerId": ("value",),
+    "groupId": ("value",),
+    "payerId": ("system", "value"),
+    "issue": ("code",),
+    "resources": ("type", "count"),
+    "request": ("type", "orderDetail"),
+    "request.response.coverageInfo": ("assertionId",),
+    "request.response.coverageInfo.questionnaire": ("reference", "adaptive", "response"),
+}
+CODES = {
+    "source": {"provider-src", "payer-src"},
+    "tokenUse": {"used", "not-used", "rejected"},
+    "request.response.engagement": {"ignore", "accept", "override"},
+    "request.response.coverageInfo.covered": {"covered", "not-covered", "conditional"},
+    "request.response.coverageInfo.paNeeded": {
+        "auth-needed",
+        "no-auth",
+        "satisfied",
+        "performpa",
+        "conditional",
+    },
+}
+INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def _present(element: dict[str, Any], name: str) -> bool:
+    """A value, or (for a primitive) the data-absent-reason extension in its place."""
+    if element.get(name) not in (None, "", [], {}):
+        return True
+    absent = element.get(f"_{name}") or {}
+    return any(e.get("url") == DATA_ABSENT for e in absent.get("extension", []))
+
+
+def metric_problems(metric: dict[str, Any]) -> list[str]:
+    """What a CRDMetricData record lacks or gets wrong (empty when it conforms)."""
+    problems: list[str] = []
+
+    def visit(element: dict[str, Any], path: str) -> None:
+        for name in REQUIRED.get(path, ()):
+            if not _present(element, name):
+                problems.append(f"{path or 'CRDMetricData'}.{name} is required")
+        for name, value in element.items():
+            child = f"{path}.{name}" if path else name
+            if child in CODES and value not in CODES[child]:
+                problems.append(f"{child}: {value!r} is not a code of its value set")
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if isinstance(item, dict) and not name.startswith("_"):
+                    visit(item, child)
+
+    visit(metric, "")
+    for name in ("requestTime", "responseTime"):
+        if name in metric and not INSTANT.fullmatch(str(metric[name])):
+            problems.append(f"{name}: {metric[name]!r} is not an instant")
+    if not isinstance(metric.get("httpResponse"), int) or metric["httpResponse"] <= 0:
+        problems.append("httpResponse must be a positive integer")
+    for used in metric.get("resources", []):
+        if not isinstance(used.get("count"), int) or used["count"] <= 0:
+            problems.append(f"resources.count must be positive: {used}")
+    return problems

@@ -1,0 +1,177 @@
+"""The audit trail over real HTTP, on a SQLite file and on a real PostgreSQL server: exactly one
+record per call under concurrent load, no token anywhere, each record committed by the time its
+answer arrives (read from another connection and from a second process), and 503 when the
+database is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import create_engine, func, select
+
+from service.app import create_app
+from service.audit_entry import AuditedCall, audit_row
+from service.caller import anonymous
+from service.catalog import Catalog
+from service.metrics import metric_data
+from service.pipeline import HookOutcome
+from service.registry import find_service
+from service.settings import AuthSettings, StoreSettings
+from service.store.tables import audit_records
+from tests.audit_support import (
+    A_JWT,
+    MIXED_SAMPLES,
+    hook_instances_stored,
+    metric_problems,
+    secret_call,
+    serving,
+    stored_text,
+)
+from tests.postgres_support import PostgresServer
+from tests.support import assert_outcome, no_client, open_settings, post_json
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CALLS = 50
+THREADS = 8
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite-file":
+        return f"sqlite:///{tmp_path}/audit.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def app_on(url: str, catalog: Catalog) -> Flask:
+    return create_app(open_settings(store=StoreSettings(url=url)), catalog, client_factory=no_client)
+
+
+def test_exactly_one_record_per_call_under_concurrent_load(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    calls = [secret_call(MIXED_SAMPLES[i % len(MIXED_SAMPLES)]) for i in range(CALLS)]
+    observer = create_engine(database_url)  # a connection pool of its own, as another replica has
+
+    def committed(hook_instance: str) -> int:
+        with observer.connect() as connection:
+            query = select(func.count()).where(audit_records.c.hook_instance == hook_instance)
+            return int(connection.execute(query).scalar_one())
+
+    def send(base: str, path: str, body: dict[str, Any]) -> tuple[requests.Response, int]:
+        response = requests.post(base + path, json=body, timeout=60)
+        return response, committed(body["hookInstance"])  # at the moment the answer arrives
+
+    with serving(app_on(database_url, compiled_catalog)) as base, ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(lambda c: send(base, c[0], c[1]), calls))
+    observer.dispose()
+
+    assert [r.status_code for r, _ in results] == [200] * CALLS
+    assert [seen for _, seen in results] == [1] * CALLS  # committed before the answer was sent
+    sent = {
+        body["hookInstance"]: (body, response.json())
+        for (_, body, _), (response, _) in zip(calls, results, strict=True)
+    }
+    assert sorted(hook_instances_stored(database_url)) == sorted(sent)
+    app = app_on(database_url, compiled_catalog)
+    for record in app.extensions["idds_crd"].stores.audit.between():
+        body, answer = sent[record["hook_instance"]]
+        assert record["response"] == answer
+        assert record["patient_id"] == body["context"]["patientId"]
+        assert record["service_id"] == f"idds-crd-{body['hook']}"
+        assert record["request"]["context"] == body["context"]
+        assert [metric_problems(m) for m in metric_data(record)] == [[]]
+    everything = stored_text(database_url)
+    assert not [token for _, _, token in calls if token in everything]
+    assert A_JWT not in everything
+
+
+def test_a_second_process_reads_the_record_when_the_answer_arrives(
+    compiled_catalog: Catalog, database_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"store:\n  url: {database_url}\n", encoding="utf-8")
+    path, body, token = secret_call("order-select-62362-demo-insufficient")
+    with serving(app_on(database_url, compiled_catalog)) as base:
+        response = requests.post(base + path, json=body, timeout=60)
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "audit",
+                "show",
+                body["hookInstance"],
+                "--config",
+                str(config),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert response.status_code == 200
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["response"] == response.json()
+    assert token not in shown.stdout
+
+
+def test_what_json_or_a_column_cannot_hold_is_still_recorded(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    app = app_on(database_url, compiled_catalog)
+    odd = {"x-odd": [float("nan"), float("inf")]}
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    body["extension"].update(odd)
+    call = AuditedCall(
+        find_service("idds-crd-order-select"),  # type: ignore[arg-type]
+        body,
+        None,
+        HookOutcome({"cards": [], "extension": odd}, status=400),
+        anonymous(AuthSettings()),
+        datetime.now(UTC),
+        datetime.now(UTC),
+        1.0,
+    )
+    trail = app.extensions["idds_crd"].stores.audit
+    trail.record(audit_row(call, compiled_catalog))
+    [record] = trail.find(body["hookInstance"])
+    assert (
+        record["request"]["extension"]["x-odd"] == record["response"]["extension"]["x-odd"] == ["nan", "inf"]
+    )
+    refused = {**body, "hookInstance": "h" * 300, "context": {**body["context"], "patientId": "q" * 300}}
+    del refused["extension"]["x-odd"]
+    assert post_json(app.test_client(), path, refused).status_code == 400
+    [record] = trail.find("h" * 128)
+    assert record["patient_id"] == "q" * 128
+    assert record["request"]["hookInstance"] == "h" * 300
+
+
+def test_with_the_database_down_a_call_is_refused_with_503(
+    compiled_catalog: Catalog, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with PostgresServer() as doomed:
+        app = app_on(doomed.new_database(), compiled_catalog)
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(app.test_client(), path, body).status_code == 200
+        doomed.stop()
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        response = post_json(app.test_client(), path, body)
+        issue = assert_outcome(response, 503, None)
+        assert "audit trail unavailable" in issue["diagnostics"]
+        assert "could not be recorded" in caplog.text
+        body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+        assert_outcome(post_json(app.test_client(), path, body), 400, "context.selections[0]")

@@ -1,0 +1,368 @@
+"""The audit trail (CRD §found-37): one record per hook call with who called, about whom, what was
+judged and answered, without the FHIR access token or any JWT; refused calls recorded too; a 200
+that cannot be recorded becomes 503; `idds-crd audit show|export|purge`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text, update
+
+from service.app import create_app
+from service.caller import Caller, set_caller
+from service.catalog import Catalog
+from service.cli import main
+from service.metrics import metric_data
+from service.settings import SettingsError, StoreSettings, settings_from_mapping
+from service.store.tables import audit_records
+from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
+from tests.builders import meeting_chart
+from tests.support import assert_outcome, load_sample, no_client, open_settings, post_json
+
+ISS = "https://ehr.example.org"
+
+
+def audited_app(catalog: Catalog, url: str = "sqlite://", factory: Any = no_client) -> Flask:
+    """An app on the database at `url` whose calls come from an authenticated client (as the JWT
+    guard would set it), with a fresh jti per request."""
+    app = create_app(open_settings(store=StoreSettings(url=url)), catalog, client_factory=factory)
+    counter = iter(range(1_000_000))
+
+    @app.before_request
+    def authenticated() -> None:
+        set_caller(Caller(ISS, f"jti-{next(counter)}", ()))
+
+    return app
+
+
+def trail(app: Flask) -> Any:
+    return app.extensions["idds_crd"].stores.audit
+
+
+def call(app: Flask, name: str) -> tuple[dict[str, Any], Any, str]:
+    """(request body, response, token) of a packaged sample call carrying its own secrets."""
+    path, body, token = secret_call(name)
+    return body, post_json(app.test_client(), path, body), token
+
+
+def test_a_hook_call_is_recorded_with_everything_it_decided(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body, response, _ = call(app, "order-sign-implant-demo-meets")
+    assert response.status_code == 200
+    [record] = trail(app).find(body["hookInstance"])
+    assert (record["service_id"], record["hook"], record["http_status"]) == (
+        "idds-crd-order-sign",
+        "order-sign",
+        200,
+    )
+    assert (record["client_iss"], record["client_jti"]) == (ISS, "jti-0")
+    assert record["patient_id"] == body["context"]["patientId"]
+    assert record["response"] == response.get_json()
+    assert record["latency_ms"] >= 0
+    assert record["received_at"] <= record["answered_at"]
+    [payer] = record["payers"]
+    policy = compiled_catalog.policies[payer["policy_id"]]
+    assert (payer["payer"], payer["policy_version"]) == ("geha", policy.version)
+    drafts = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in body["context"]["draftOrders"]["entry"]
+    }
+    assert {o["reference"] for o in record["orders"]} == drafts
+    judged = {d["order_reference"] for d in record["determinations"]}
+    assert judged and judged <= drafts
+    criteria = [c for d in record["determinations"] for c in d["criteria"]]
+    assert {c["status"] for c in criteria} <= {"met", "not-met", "not-documented"}
+    evidence = [e["reference"] for c in criteria for e in c["evidence"] if e["reference"]]
+    assert evidence, "criterion results keep their evidence references"
+    issued = [
+        s["valueString"]
+        for a in response.get_json()["systemActions"]
+        for e in a["resource"]["extension"]
+        for s in e.get("extension", [])
+        if s["url"] == "coverage-assertion-id"
+    ]
+    assert sorted(a["assertion_id"] for a in record["assertions"]) == sorted(issued)
+    assert record["request"]["context"] == body["context"]
+    assert record["request"]["fhirAuthorization"]["access_token"] == "[removed]"
+    assert record["request"]["fhirAuthorization"]["scope"] == "patient/*.read"
+
+
+def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Catalog) -> None:
+    app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
+    body, response, _ = call(app, "order-sign-implant-demo-meets")
+    issued = {
+        s["valueString"]
+        for a in response.get_json()["systemActions"]
+        for e in a["resource"]["extension"]
+        for s in e.get("extension", [])
+        if s["url"] == "satisfied-pa-id"
+    }
+    assert issued, "GEHA approves a chart that meets its policy"
+    [record] = trail(app).find(body["hookInstance"])
+    assert {a.get("satisfied_pa_id") for a in record["assertions"]} - {None} == issued
+    for number in issued:
+        assert [r["id"] for r in trail(app).find(number)] == [record["id"]]
+    [metric] = metric_data(record)
+    assert metric_problems(metric) == []
+    exported = {
+        i.get("satisfiedId")
+        for r in metric["request"]
+        for x in r.get("response", [])
+        for i in x.get("coverageInfo", [])
+    }
+    assert exported - {None} == issued
+
+
+def test_no_token_and_no_jwt_anywhere_in_any_column(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog)
+    tokens = []
+    for name in ("order-select-62362-demo-meets", "order-sign-implant-demo-meets", "order-select-non-pump"):
+        _, response, token = call(app, name)
+        assert response.status_code == 200
+        tokens.append(token)
+    path, refused, token = secret_call("order-select-62362-demo-meets")
+    refused["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    assert post_json(app.test_client(), path, refused).status_code == 400
+    tokens.append(token)
+    everything = stored_text(app.extensions["idds_crd"].stores.database.engine)
+    assert trail(app).count() == 4
+    for token in tokens:
+        assert token not in everything
+    assert A_JWT not in everything and "eyJ" not in everything
+    assert "[removed]" in everything
+
+
+def test_a_refused_call_is_recorded_with_its_operation_outcome(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    response = post_json(app.test_client(), path, body)
+    issue = assert_outcome(response, 400, "context.selections[0]")
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["http_status"] == 400
+    assert record["response"]["issue"][0] == issue
+    assert record["patient_id"] == body["context"]["patientId"]
+    assert record["assertions"] == [] and record["determinations"] == []
+
+
+def test_a_412_is_recorded(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog)
+    body = load_sample("order-select-62362-demo-meets.json")
+    del body["prefetch"]["coverage"]
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
+    assert_outcome(response, 412, "prefetch.coverage", mention="coverage")
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["http_status"] == 412
+
+
+def test_what_is_no_hook_call_is_not_recorded(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog)
+    client = app.test_client()
+    assert (
+        client.post(
+            "/cds-services/idds-crd-order-select", data=b"{", content_type="application/json"
+        ).status_code
+        == 400
+    )
+    assert (
+        post_json(client, "/cds-services/nope", load_sample("order-select-non-pump.json")).status_code == 404
+    )
+    assert trail(app).count() == 0
+
+
+def test_an_answer_that_cannot_be_recorded_is_not_sent(
+    compiled_catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = audited_app(compiled_catalog)
+    with app.extensions["idds_crd"].stores.database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE audit_records"))  # the database now refuses every write
+    _, response, _ = call(app, "order-select-62362-demo-meets")
+    issue = assert_outcome(response, 503, None)
+    assert "audit trail unavailable" in issue["diagnostics"]
+    assert "systemActions" not in response.get_json()
+    assert "could not be recorded" in caplog.text
+    path, refused, _ = secret_call("order-select-62362-demo-meets")
+    refused["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    assert_outcome(
+        post_json(app.test_client(), path, refused), 400, "context.selections[0]"
+    )  # issues nothing
+
+
+def test_retention_days_is_a_positive_whole_number() -> None:
+    assert settings_from_mapping({}).store.retention_days == 2555
+    assert settings_from_mapping({"store": {"retention_days": 30}}).store.retention_days == 30
+    with pytest.raises(SettingsError, match=r"store\.retention_days"):
+        settings_from_mapping({"store": {"retention_days": 0}})
+
+
+# The command line, on a database file
+
+
+def config_for(tmp_path: Path, **store: Any) -> str:
+    path = tmp_path / "config.yaml"
+    url = f"sqlite:///{tmp_path}/audit.sqlite3"
+    lines = [f"store:\n  url: {url}\n"] + [f"  {k}: {v}\n" for k, v in store.items()]
+    path.write_text("auth:\n  required: false\n" + "".join(lines), encoding="utf-8")
+    return str(path)
+
+
+def file_app(catalog: Catalog, config: str) -> Flask:
+    from service.settings import load_settings
+
+    return audited_app(catalog, load_settings(config).store.url)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_audit_show_by_hook_instance_assertion_id_and_card(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    body, response, _ = call(app, "order-select-62362-demo-insufficient")
+    answer = response.get_json()
+    call(app, "order-select-62362-demo-meets")  # another record, never shown
+    assertion = next(
+        s["valueString"]
+        for e in answer["systemActions"][0]["resource"]["extension"]
+        for s in e.get("extension", [])
+        if s["url"] == "coverage-assertion-id"
+    )
+    for key in (body["hookInstance"], assertion, answer["cards"][0]["uuid"]):
+        status, out, _ = cli(capsys, "audit", "show", key, "--config", config)
+        assert status == 0
+        shown = json.loads(out)
+        assert shown["hook_instance"] == body["hookInstance"]
+        assert shown["response"] == answer
+    status, _, err = cli(capsys, "audit", "show", "no-such-key", "--config", config)
+    assert status == 1 and "no record" in err
+    assert (
+        post_json(app.test_client(), "/cds-services/idds-crd-order-select", body).status_code == 200
+    )  # a retry
+    status, out, _ = cli(capsys, "audit", "show", body["hookInstance"], "--config", config)
+    assert [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
+
+
+def test_audit_export_writes_crd_metric_data(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    names = (
+        "order-select-62362-demo-insufficient",
+        "order-select-62362-demo-kaiser-medicare",
+        "order-sign-implant-demo-meets",
+    )
+    calls = [call(app, name) for name in names]
+    card = calls[0][1].get_json()["cards"][0]["uuid"]
+    feedback = {
+        "card": card,
+        "outcome": "overridden",
+        "overrideReason": {"userComment": "in the paper chart"},
+        "outcomeTimestamp": "2026-11-21T10:05:31Z",
+    }
+    assert (
+        post_json(
+            app.test_client(), "/cds-services/idds-crd-order-select/feedback", {"feedback": [feedback]}
+        ).status_code
+        == 200
+    )
+    status, out, _ = cli(capsys, "audit", "export", "--config", config)
+    assert status == 0
+    metrics = [json.loads(line) for line in out.splitlines()]
+    assert len(metrics) == len(names)
+    for metric in metrics:
+        assert metric_problems(metric) == [], metric
+        assert metric["source"] == "payer-src"
+        assert metric["httpResponse"] == 200
+    by_instance = {m["hookInstance"]: m for m in metrics}
+    first = by_instance[calls[0][0]["hookInstance"]]
+    assert first["hookType"] == "order-select"
+    assert first["payerId"]["value"]
+    [request] = first["request"]
+    assert request["type"] == "ServiceRequest"
+    assert request["orderDetail"]["coding"][0]["code"] == "62362"
+    engaged = [r for r in request["response"] if r.get("engagement")]
+    assert [r["engagement"] for r in engaged] == ["override"]
+    [info] = [i for r in request["response"] for i in r.get("coverageInfo", [])]
+    assert info["assertionId"] and info["covered"] == "conditional"
+    medicare = by_instance[calls[1][0]["hookInstance"]]
+    assert any(
+        i.get("businessLine")
+        for r in medicare["request"]
+        for x in r["response"]
+        for i in x.get("coverageInfo", [])
+    )
+    signed = by_instance[calls[2][0]["hookInstance"]]
+    assert len(signed["request"]) == len(calls[2][0]["context"]["draftOrders"]["entry"])
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert cli(capsys, "audit", "export", "--since", tomorrow, "--config", config)[1] == ""
+    assert len(cli(capsys, "audit", "export", "--until", tomorrow, "--config", config)[1].splitlines()) == 3
+
+
+def test_a_refused_call_exports_its_issue(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    assert post_json(app.test_client(), path, body).status_code == 400
+    [metric] = [
+        json.loads(line) for line in cli(capsys, "audit", "export", "--config", config)[1].splitlines()
+    ]
+    assert metric_problems(metric) == []
+    assert (metric["httpResponse"], metric["issue"]) == (400, [{"code": "invalid"}])
+    assert metric["tokenUse"] == "not-used"
+
+
+def age(app: Flask, hook_instance: str, days: int) -> None:
+    with app.extensions["idds_crd"].stores.database.engine.begin() as connection:
+        connection.execute(
+            update(audit_records)
+            .where(audit_records.c.hook_instance == hook_instance)
+            .values(received_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days))
+        )
+
+
+def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_for(tmp_path, retention_days=30)
+    app = file_app(compiled_catalog, config)
+    old, old_response, _ = call(app, "order-select-62362-demo-insufficient")
+    recent, _, _ = call(app, "order-select-62362-demo-meets")
+    old_card = old_response.get_json()["cards"][0]["uuid"]
+    feedback = {
+        "card": old_card,
+        "outcome": "overridden",
+        "overrideReason": {"userComment": "seen"},
+        "outcomeTimestamp": "2026-11-21T10:05:31Z",
+    }
+    post_json(app.test_client(), "/cds-services/idds-crd-order-select/feedback", {"feedback": [feedback]})
+    age(app, old["hookInstance"], 31)
+    age(app, recent["hookInstance"], 29)
+    status, out, _ = cli(capsys, "audit", "purge", "--config", config)
+    assert status == 0 and "removed 1 record" in out
+    assert trail(app).find(old["hookInstance"]) == []
+    assert trail(app).find(old_card) == []
+    assert len(trail(app).find(recent["hookInstance"])) == 1
+    everything = stored_text(app.extensions["idds_crd"].stores.database.engine)
+    assert old_card not in everything and old["hookInstance"] not in everything
+    # feedback on a purged card is feedback on a card the trail no longer knows
+    response = post_json(
+        app.test_client(), "/cds-services/idds-crd-order-select/feedback", {"feedback": [feedback]}
+    )
+    assert_outcome(response, 404, "feedback[0].card")
+    status, out, _ = cli(capsys, "audit", "purge", "--days", "10", "--config", config)
+    assert "removed 1 record" in out
+    assert trail(app).count() == 0
