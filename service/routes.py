@@ -17,8 +17,10 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 import policies
+from service.caller import current_caller
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
+from service.fhir.outbound import refusal
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import handle_hook
 from service.registry import discovery_document, find_service
@@ -75,6 +77,9 @@ def call_service(service_id: str) -> Response:
     except RequestInvalid as exc:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
     state = current_app.extensions["idds_crd"]
+    refused = refusal(hook_request.fhir.server, current_caller(state.settings.auth).fhir_servers)
+    if refused is not None:
+        return json_response(operation_outcome("security", refused, "fhirServer"), 400)
     base_url = state.settings.public_base_url or request.url_root
     outcome = handle_hook(
         hook_request, service, state.environment, datetime.now(UTC).date(), base_url
