@@ -168,10 +168,6 @@ class ServerSlots:
                 del self._busy[server]
             self._condition.notify_all()
 
-    def busy(self, server: str) -> int:
-        with self._condition:
-            return self._busy.get(server, 0)
-
 
 class QueryPool:
     """The shared worker pool as one call may use it: its fair share, within its deadline."""

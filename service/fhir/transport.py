@@ -65,7 +65,7 @@ _CURRENT: ContextVar[Watch | None] = ContextVar("idds_crd_fhir_watch", default=N
 
 
 class Cutoff:
-    """One daemon thread that fires every `Watch` whose deadline has passed."""
+    """A daemon thread that fires every `Watch` whose deadline has passed (only while any is left)."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
@@ -92,11 +92,14 @@ class Cutoff:
                 watch._sockets.clear()  # done: the connection may be reused by the next request
 
     def _run(self) -> None:
+        """Fire each watch at its deadline; end when none is left (`until` starts a new thread)."""
         while True:
             with self._condition:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._condition.wait(wait)
+                while self._heap and self._heap[0][0] > time.monotonic():
+                    self._condition.wait(self._heap[0][0] - time.monotonic())
+                if not self._heap:
+                    self._thread = None
+                    return
                 _, _, watch = heapq.heappop(self._heap)
             watch.fire()
 

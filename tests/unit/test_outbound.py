@@ -18,7 +18,7 @@ import pytest
 import responses
 
 from service.app import create_app
-from service.fhir.client import OUT_OF_TIME, FhirClient, SearchResult
+from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.gather import Query, QueryPool
 from service.fhir.outbound import (
     NO_ANSWER,
@@ -32,7 +32,7 @@ from service.fhir.outbound import (
 from service.pipeline import device_reader
 from service.settings import FhirSettings, SettingsError
 from tests.builders import catalog
-from tests.hostile_support import HostileFhirServer
+from tests.hostile_support import FLOOD_BYTES, HostileFhirServer
 from tests.support import SELECT_URL, assert_outcome, open_settings, post_json, select_body, with_fhir
 
 EHR = "https://ehr.example.org/fhir"
@@ -333,3 +333,26 @@ def test_queries_that_cannot_start_or_finish_by_the_deadline_say_so() -> None:
 def test_a_server_may_not_take_the_whole_pool() -> None:
     with pytest.raises(SettingsError, match="max_concurrent_per_server"):
         FhirSettings(max_workers=8, max_concurrent_per_server=8)
+
+
+# Each request: cut at its deadline, however slowly the server drips; cut at the size cap.
+
+
+@pytest.mark.parametrize("mode", ["drip", "stall"])
+def test_a_request_is_cut_at_the_deadline_not_at_each_read(mode: str) -> None:
+    with HostileFhirServer(mode) as server:
+        client = FhirClient(server.base_url, None, 30.0, deadline=time.monotonic() + 0.5)
+        with pytest.raises(FhirError) as caught:
+            client.search("Condition", {"patient": "p1"})
+        assert caught.value.reason == NO_ANSWER
+        assert server.wait_until_idle()
+        assert server.cut == 1
+
+
+def test_a_flood_is_cut_at_the_size_cap() -> None:
+    with HostileFhirServer("flood") as server:
+        client = FhirClient(server.base_url, None, 30.0, max_response_bytes=256 * 1024)
+        with pytest.raises(FhirError, match="too large"):
+            client.search("Condition", {"patient": "p1"})
+        assert server.wait_until_idle()
+    assert 0 < server.most_sent < FLOOD_BYTES
