@@ -11,18 +11,32 @@ request paths, the most requests it answered at once, answers the client hung up
   a Bundle, another id, another type, or the resource of another patient); searches get an empty
   searchset;
 - `quiet`: an empty searchset for every search and 404 for every read (for counting connections).
+
+`tls_server(hostname)` is a well-behaved HTTPS server on loopback with a certificate for
+`hostname` only, to show that TLS still checks the name when the connection goes to an address.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import select
 import socket
+import ssl
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 DRIP_INTERVAL = 0.1
 FLOOD_BYTES = 50 * 1024 * 1024
@@ -213,3 +227,59 @@ class HostileFhirServer:
         self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def _self_signed(hostname: str, folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+@contextlib.contextmanager
+def tls_server(hostname: str) -> Iterator[tuple[int, Path]]:
+    """(port, CA file): an HTTPS server on 127.0.0.1 answering "ok", certified for `hostname`."""
+    with tempfile.TemporaryDirectory(prefix="idds-crd-tls-") as folder:
+        cert_file, key_file = _self_signed(hostname, Path(folder))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+        server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield int(server.server_address[1]), cert_file
+        finally:
+            server.shutdown()
+            server.server_close()

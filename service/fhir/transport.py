@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from service.fhir.outbound import TargetRefused, connectable_address
 
+log = logging.getLogger(__name__)
 
 class Watch:
     """The sockets of one request and its deadline; `fired` once the cutoff has cut them."""
@@ -118,6 +120,7 @@ class _Guarded:
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
         except TargetRefused as exc:
+            log.debug("not connecting: %s (list the server by its address to allow it)", exc)
             raise NewConnectionError(self, str(exc)) from exc  # type: ignore[arg-type]
         try:
             sock: socket.socket = super()._new_conn()  # type: ignore[misc]

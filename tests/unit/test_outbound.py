@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 import responses
 
 from service.app import create_app
+from service.fhir import transport
 from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.gather import Query, QueryPool
 from service.fhir.outbound import (
@@ -29,10 +31,11 @@ from service.fhir.outbound import (
     normalise_base,
     refusal,
 )
+from service.fhir.transport import guarded_session
 from service.pipeline import device_reader
 from service.settings import FhirSettings, SettingsError
 from tests.builders import catalog
-from tests.hostile_support import FLOOD_BYTES, HostileFhirServer
+from tests.hostile_support import FLOOD_BYTES, HostileFhirServer, tls_server
 from tests.support import SELECT_URL, assert_outcome, open_settings, post_json, select_body, with_fhir
 
 EHR = "https://ehr.example.org/fhir"
@@ -356,3 +359,23 @@ def test_a_flood_is_cut_at_the_size_cap() -> None:
             client.search("Condition", {"patient": "p1"})
         assert server.wait_until_idle()
     assert 0 < server.most_sent < FLOOD_BYTES
+
+
+def test_tls_checks_the_listed_name_while_connecting_to_the_checked_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[str] = []
+
+    def to_loopback(host: str, port: int) -> str:
+        checked.append(host)
+        return "127.0.0.1"
+
+    monkeypatch.setattr(transport, "connectable_address", to_loopback)
+    with tls_server("ehr.test") as (port, ca_file):
+        answer = guarded_session().get(
+            f"https://ehr.test:{port}/fhir/metadata", verify=str(ca_file), timeout=5
+        )
+        assert answer.text == "ok"
+        with pytest.raises(requests.exceptions.SSLError):
+            guarded_session().get(f"https://other.test:{port}/fhir/metadata", verify=str(ca_file), timeout=5)
+    assert checked == ["ehr.test", "other.test"]
