@@ -33,7 +33,7 @@ from service.fhir.outbound import (
 )
 from service.fhir.transport import guarded_session
 from service.pipeline import device_reader
-from service.settings import FhirSettings, SettingsError
+from service.settings import FhirSettings, SettingsError, settings_from_mapping
 from tests.builders import catalog
 from tests.hostile_support import FLOOD_BYTES, HostileFhirServer, tls_server
 from tests.support import SELECT_URL, assert_outcome, open_settings, post_json, select_body, with_fhir
@@ -379,3 +379,24 @@ def test_tls_checks_the_listed_name_while_connecting_to_the_checked_address(
         with pytest.raises(requests.exceptions.SSLError):
             guarded_session().get(f"https://other.test:{port}/fhir/metadata", verify=str(ca_file), timeout=5)
     assert checked == ["ehr.test", "other.test"]
+
+
+def test_the_outbound_limits_are_read_from_the_configuration() -> None:
+    fhir = settings_from_mapping(
+        {
+            "fhir": {
+                "max_response_bytes": 1048576,
+                "max_concurrent_per_call": 2,
+                "max_concurrent_per_server": 3,
+            }
+        }
+    ).fhir
+    assert (fhir.max_response_bytes, fhir.max_concurrent_per_call, fhir.max_concurrent_per_server) == (
+        1048576,
+        2,
+        3,
+    )
+    with pytest.raises(SettingsError, match=r"fhir\.max_response_bytes"):
+        settings_from_mapping({"fhir": {"max_response_bytes": 0}})
+    with pytest.raises(SettingsError, match=r"fhir\.max_concurrent_per_server"):
+        settings_from_mapping({"fhir": {"max_workers": 4}})
