@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirError
+from service.fhir.outbound import same_base
 from service.orders import DraftOrders
 from service.references import belongs_to_patient, parse_reference
 from service.shapes import contained, dicts, reference_of, reference_target
@@ -44,7 +45,7 @@ def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | Non
         return None, "the reference is not a valid FHIR reference" if "ServiceRequest/" in reference else ""
     if parsed.type != "ServiceRequest":
         return None, ""
-    if parsed.base and parsed.base.rstrip("/") != (fhir_server or "").rstrip("/"):
+    if parsed.base and not same_base(parsed.base, fhir_server or ""):
         return None, "it is held on another FHIR server than the one this call names"
     return parsed.local, ""
 

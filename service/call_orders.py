@@ -9,12 +9,11 @@ through the call's FHIR client, whose deadline bounds them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 from typing import Any
 
 from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
 from service.fhir.client import FhirClient
-from service.fhir.gather import Query, run_queries
+from service.fhir.gather import Query, QueryPool
 from service.hooks.models import HookRequest
 from service.references import belongs_to_patient
 from service.registry import OrderSource
@@ -44,7 +43,7 @@ def _prefetched(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _dispatched(
-    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
 ) -> OrdersOfCall:
     """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
     patient = request.context.patient_id
@@ -61,7 +60,7 @@ def _dispatched(
         unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
     elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
-        for reference, outcome in run_queries(client, queries, executor, deadline).items():
+        for reference, outcome in pool.run(client, queries, deadline).items():
             order = outcome.resources[0] if outcome.resources else None
             if outcome.error is not None:
                 why = f"the EHR's FHIR server did not return it ({outcome.error})"
@@ -81,7 +80,7 @@ def _dispatched(
 
 
 def _chart(
-    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
 ) -> OrdersOfCall:
     """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR."""
     if client is None:
@@ -93,7 +92,7 @@ def _chart(
     ]
     found = [
         r
-        for outcome in run_queries(client, queries, executor, deadline).values()
+        for outcome in pool.run(client, queries, deadline).values()
         for r in outcome.resources
         if r.get("status") in OPEN_ORDER_STATUSES
         and belongs_to_patient(r, patient, unlinked=False)
@@ -102,7 +101,7 @@ def _chart(
 
 
 def _appointments(
-    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
 ) -> OrdersOfCall:
     assert request.context.appointments is not None  # validated for appointment-book
     return appointment_orders(
@@ -114,12 +113,12 @@ def _appointments(
 
 
 def _draft_orders(
-    request: HookRequest, client: FhirClient | None, executor: Executor | None, deadline: float
+    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
 ) -> OrdersOfCall:
     return request.context.draft_orders, []
 
 
-Reader = Callable[[HookRequest, FhirClient | None, Executor | None, float], OrdersOfCall]
+Reader = Callable[[HookRequest, FhirClient | None, QueryPool, float], OrdersOfCall]
 READERS: dict[OrderSource, Reader] = {
     OrderSource.DRAFT_ORDERS: _draft_orders,
     OrderSource.SELECTIONS: _draft_orders,
@@ -133,11 +132,11 @@ def orders_of_call(
     source: OrderSource,
     request: HookRequest,
     client: FhirClient | None,
-    executor: Executor | None,
+    pool: QueryPool,
     deadline: float,
 ) -> OrdersOfCall:
     """(the Bundle of the orders the call judges, the orders it could not use)."""
-    return READERS[source](request, client, executor, deadline)
+    return READERS[source](request, client, pool, deadline)
 
 
 def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:

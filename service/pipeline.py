@@ -35,6 +35,7 @@ from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
+from service.references import belongs_to_patient
 from service.registry import ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -81,6 +82,7 @@ def default_client_factory(settings: FhirSettings, sessions: SessionPool | None 
             sessions=pool,
             page_size=settings.page_size,
             max_pages=settings.max_pages,
+            max_response_bytes=settings.max_response_bytes,
         )
 
     return make
@@ -96,7 +98,7 @@ def build_environment(
     codes = observation_codes_from(catalog.terminology["observation-evidence"].codes.get("loinc", ()))
     return HookEnvironment(
         catalog,
-        DataGatherer(executor, codes),
+        DataGatherer(executor, codes, settings.max_concurrent_per_call, settings.max_concurrent_per_server),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,
         publications(catalog, service_version()),
@@ -110,16 +112,25 @@ def configuration(request: HookRequest) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _device_reader(client: FhirClient | None) -> Callable[[str], dict[str, Any] | None] | None:
+DeviceReader = Callable[[str], dict[str, Any] | None]
+
+
+def device_reader(client: FhirClient | None, patient_id: str) -> DeviceReader | None:
+    """Reads a Device an order names, within the call's deadline; a Device of another patient is
+    treated as unavailable, never used."""
     if client is None:
         return None
 
     def fetch_device(reference: str) -> dict[str, Any] | None:
         try:
-            return client.read(reference)
+            device = client.read(reference)
         except FhirError as exc:
             log.warning("could not read %s: %s", reference, exc.reason)
             return None
+        if device is not None and not belongs_to_patient(device, patient_id, unlinked=True):
+            log.warning("could not use %s: it is another patient's", reference)
+            return None
+        return device
 
     return fetch_device
 
@@ -133,11 +144,11 @@ def gather(
     """All of the call's I/O: its orders (and their devices), then the patient's data when needed."""
     behaviour = service.behaviour
     client = env.client_factory(request, deadline)
-    bundle, unread = orders_of_call(behaviour.orders_from, request, client, env.gatherer.executor, deadline)
+    bundle, unread = orders_of_call(behaviour.orders_from, request, client, env.gatherer.pool, deadline)
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
-    fetch_device = _device_reader(client)
+    fetch_device = device_reader(client, request.context.patient_id)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes)]
     appointments: list[dict[str, Any]] = []

@@ -19,8 +19,10 @@ from werkzeug.exceptions import HTTPException
 import policies
 from cards.render import review_overdue_line
 from service.audit_call import CallClock, audited, store_feedback
+from service.caller import current_caller
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
+from service.fhir.outbound import refusal
 from service.hooks.models import RequestInvalid, parse_hook_request
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import discovery_document, find_service
@@ -79,6 +81,10 @@ def call_service(service_id: str) -> Response:
     except RequestInvalid as exc:
         invalid = HookOutcome(operation_outcome("invalid", exc.message, exc.field), status=400)
         return json_response(*audited(state, started, service, body, None, invalid))
+    not_allowed = refusal(hook_request.fhir.server, current_caller(state.settings.auth).fhir_servers)
+    if not_allowed is not None:
+        forbidden = HookOutcome(operation_outcome("security", not_allowed, "fhirServer"), status=400)
+        return json_response(*audited(state, started, service, body, hook_request, forbidden))
     base_url = state.settings.public_base_url or request.url_root
     outcome = handle_hook(
         hook_request, service, state.environment, datetime.now(UTC).date(), base_url

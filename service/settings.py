@@ -27,14 +27,27 @@ class FhirSettings:
     """How the service talks to the EHR's FHIR server.
 
     `deadline_seconds` bounds all FHIR work of one hook call (CRD asks for an answer within 5 s);
-    `timeout_seconds` bounds each single HTTP request within it.
+    `timeout_seconds` bounds each single HTTP request within it; `max_response_bytes` bounds each
+    answer. The `max_workers` threads of the query pool are shared by every call; one call holds at
+    most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
+    `max_concurrent_per_server`, which must leave some of the pool to the other servers.
     """
 
     deadline_seconds: float = 3.5
     timeout_seconds: float = 2.5
     page_size: int = 200
     max_pages: int = 10
-    max_workers: int = 8
+    max_workers: int = 16
+    max_response_bytes: int = 4 * 1024 * 1024
+    max_concurrent_per_call: int = 8
+    max_concurrent_per_server: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent_per_server >= self.max_workers:
+            raise SettingsError(
+                f"fhir.max_concurrent_per_server: {self.max_concurrent_per_server} must be below "
+                f"fhir.max_workers ({self.max_workers}), so that one FHIR server cannot take the whole pool"
+            )
 
 
 SUPPORTED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "PS384")

@@ -102,6 +102,8 @@ def no_client(request: HookRequest, deadline: float) -> None:
 class RecordingFhirClient:
     """Stands in for FhirClient: records every search/read; optionally fails every call."""
 
+    origin = "https://ehr.example.org"
+
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.error = error

@@ -6,10 +6,18 @@ shows that the server dropped the patient parameter is reported as such when it 
 (the caller keeps only this patient's resources) and refused when it does not: other patients'
 data is never paged through. Every failure becomes a `FhirError` with a
 short, token-free reason that the engine can show as "could not be checked".
+
+Each request is bounded in time and size: it ends at the call's deadline however slowly the server
+answers (the transport's `Cutoff` cuts the connection), its body is streamed and given up once it
+passes `max_response_bytes`, and whatever happens on the way (no route, closed port, timeout) reads
+the same: "the FHIR server did not answer". A read (`GET Type/id`) must answer with that very
+resource; anything else (a Bundle, another type, another id) counts as a failed read.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,13 +26,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+import urllib3
 
+from service.fhir.outbound import NO_ANSWER, origin
+from service.fhir.transport import Cutoff, Watch, guarded_session
 from service.shapes import dicts
 
 MAX_PAGES = 10
 PAGE_SIZE = 200
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 1.0
 PATIENT_SCOPE_PARAMS = ("patient", "subject", "beneficiary")
+READ_REFERENCE = re.compile(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+OUT_OF_TIME = "no answer within the hook's time budget"
+TOO_LARGE = "the FHIR server's answer was too large"
+WRONG_RESOURCE = "the FHIR server answered with another resource than the one asked for"
 
 
 class FhirError(Exception):
@@ -37,19 +54,20 @@ class FhirError(Exception):
 
 
 class SessionPool:
-    """One `requests.Session` per worker thread, reused across hook calls (connection reuse).
+    """One guarded `requests.Session` per worker thread, reused across hook calls (connection
+    reuse), and the one `Cutoff` that ends their requests at their deadlines.
 
     Sessions carry no credentials: the token travels in each request's headers only.
     """
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self.cutoff = Cutoff()
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            session.trust_env = False
+            session = guarded_session()
             self._local.session = session
         return session
 
@@ -60,11 +78,6 @@ class SearchResult:
     included: list[dict[str, Any]]
     pages: int
     scope_ignored: tuple[str, ...] = ()  # patient-scope parameters the server's self link dropped
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
 
 
 class FhirClient:
@@ -80,14 +93,16 @@ class FhirClient:
         sessions: SessionPool | None = None,
         page_size: int = PAGE_SIZE,
         max_pages: int = MAX_PAGES,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
+        self.origin = origin(self.base_url)
         self._timeout = timeout
         self._deadline = deadline
         self._sessions = sessions or SessionPool()
         self.page_size = page_size
         self.max_pages = max_pages
+        self.max_response_bytes = max_response_bytes
         self._headers = {"Accept": "application/fhir+json"}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -101,34 +116,62 @@ class FhirClient:
             return self._timeout
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise FhirError("no answer within the hook's time budget")
+            raise FhirError(OUT_OF_TIME)
         return min(self._timeout, left)
 
-    def _send(self, url: str, params: Mapping[str, Any] | None) -> requests.Response:
-        if _origin(url) != self._origin:
+    def _exchange(self, url: str, params: Mapping[str, Any] | None) -> tuple[int, bytes, float | None]:
+        """One GET within the time left: (status, the body of a 200, the Retry-After of a 429)."""
+        url_origin = origin(url)
+        if url_origin is None or url_origin != self.origin:
             raise FhirError("refused a link to another server")
+        seconds = self.remaining()
+        with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
+            try:
+                response = self._sessions.session().get(
+                    url,
+                    params=params,
+                    headers=self._headers,
+                    timeout=seconds,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException:
+                raise FhirError(NO_ANSWER) from None
+            with response:
+                if response.status_code != 200:
+                    return response.status_code, b"", _retry_after(response)
+                return 200, self._body(response, watch), None
+
+    def _body(self, response: requests.Response, watch: Watch) -> bytes:
+        """The body, streamed: given up past `max_response_bytes` or once the watch has fired."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise FhirError(TOO_LARGE)
+        body = bytearray()
         try:
-            return self._sessions.session().get(
-                url, params=params, headers=self._headers, timeout=self.remaining(), allow_redirects=False
-            )
-        except requests.Timeout:
-            raise FhirError("timed out") from None
-        except requests.RequestException:
-            raise FhirError("server unreachable") from None
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise FhirError(TOO_LARGE)
+                if watch.fired or time.monotonic() > watch.deadline:
+                    break
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            raise FhirError(NO_ANSWER) from None
+        if watch.fired or time.monotonic() > watch.deadline:
+            raise FhirError(NO_ANSWER)
+        return bytes(body)
 
     def _get(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self._send(url, params)
-        if response.status_code == 429:
-            wait = _retry_after(response)
-            if wait is not None and wait <= min(MAX_RETRY_AFTER_SECONDS, self.remaining()):
-                time.sleep(wait)
-                response = self._send(url, params)
-        if 300 <= response.status_code < 400:
-            raise FhirError(f"refused to follow a redirect (HTTP {response.status_code})")
-        if response.status_code != 200:
-            raise FhirError(f"HTTP {response.status_code}", response.status_code)
+        status, raw, wait = self._exchange(url, params)
+        if status == 429 and wait is not None and wait <= min(MAX_RETRY_AFTER_SECONDS, self.remaining()):
+            time.sleep(wait)
+            status, raw, wait = self._exchange(url, params)
+        if 300 <= status < 400:
+            raise FhirError(f"refused to follow a redirect (HTTP {status})")
+        if status != 200:
+            raise FhirError(f"HTTP {status}", status)
         try:
-            body = response.json()
+            body = json.loads(raw)
         except (ValueError, RecursionError):
             raise FhirError("response is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
@@ -136,13 +179,20 @@ class FhirClient:
         return body
 
     def read(self, reference: str) -> dict[str, Any] | None:
-        """GET [base]/Type/id; None when the server says the resource does not exist (404/410)."""
+        """GET [base]/Type/id: that very resource; None when the server says it does not exist
+        (404/410). An answer that is another resource (a Bundle, another type or id) is a failure."""
+        wanted = READ_REFERENCE.fullmatch(reference.lstrip("/"))
+        if wanted is None or wanted[2] in (".", ".."):
+            raise FhirError("not a reference to a resource (Type/id)")
         try:
-            return self._get(f"{self.base_url}/{reference.lstrip('/')}")
+            resource = self._get(f"{self.base_url}/{wanted[0]}")
         except FhirError as exc:
             if exc.status in (404, 410):
                 return None
             raise
+        if resource.get("resourceType") != wanted[1] or resource.get("id") != wanted[2]:
+            raise FhirError(WRONG_RESOURCE)
+        return resource
 
     def search(self, resource_type: str, params: Mapping[str, Any]) -> SearchResult:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`."""

@@ -5,20 +5,37 @@ queried only when the EHR did not prefetch them; then, only when a pump order is
 clinical searches the contract names, all at once on a bounded worker pool; then the resources
 those results reference (the payer Organization, Medications). Whatever is not back by the
 deadline is reported as unavailable, with its reason, instead of being waited for.
+
+How calls share the worker pool (one slow EHR must not hurt another):
+
+- The pool (`fhir.max_workers` threads) is shared by every call of the process. A query takes a
+  worker only once it has a slot: each FHIR server (origin) has `fhir.max_concurrent_per_server`
+  slots for all calls together, fewer than the pool has workers, so the calls to one server can
+  never hold the whole pool. A call waits for a slot in its own (request) thread, never on a
+  worker, and only until its deadline.
+- One call has at most `fhir.max_concurrent_per_call` queries on the pool at once; the rest wait
+  in the call's own thread for one of its queries to finish. So a call never queues more than its
+  share in front of other calls.
+- A query that could not start before the deadline answers "no answer within the hook's time
+  budget"; one still running at the deadline is cut there (the client's transport shuts its
+  connection down, so its worker is free again at once) and answers "the FHIR server did not
+  answer".
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from service.codes import ASSESSMENT_SYSTEM
-from service.fhir.client import FhirClient, FhirError
+from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError
+from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
 from service.references import belongs_to_patient, local_reference
@@ -27,6 +44,9 @@ log = logging.getLogger(__name__)
 
 MAX_REFERENCE_READS = 50
 UNSCOPED_TYPES = ("Medication", "Organization", "Patient")
+MAX_CONCURRENT_PER_CALL = 8
+MAX_CONCURRENT_PER_SERVER = 8
+OTHER_PATIENT = "the FHIR server answered with another patient's resource"
 
 
 @dataclass(frozen=True)
@@ -122,22 +142,84 @@ def _run(client: FhirClient, query: Query) -> QueryOutcome:
     return outcome
 
 
-def run_queries(
-    client: FhirClient, queries: list[Query], executor: Executor | None, deadline: float
-) -> dict[str, QueryOutcome]:
-    """Run queries in parallel on `executor` (serially when None), stopping at `deadline`."""
-    if executor is None:
-        return {q.key: _run(client, q) for q in queries}
-    futures: dict[str, Future[QueryOutcome]] = {q.key: executor.submit(_run, client, q) for q in queries}
-    wait(futures.values(), timeout=max(deadline - time.monotonic(), 0))
-    results = {}
-    for key, future in futures.items():
-        if future.done():
-            results[key] = future.result()
-        else:
-            future.cancel()
-            results[key] = QueryOutcome(error="no answer within the hook's time budget")
-    return results
+class ServerSlots:
+    """How many queries each FHIR server (origin) has on the worker pool, across all calls, capped."""
+
+    def __init__(self, per_server: int) -> None:
+        self.per_server = per_server
+        self._busy: dict[str, int] = {}
+        self._condition = threading.Condition()
+
+    def acquire(self, server: str, deadline: float) -> bool:
+        """Take one of the server's slots, waiting until `deadline` at most."""
+        with self._condition:
+            while self._busy.get(server, 0) >= self.per_server:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.wait(left)
+            self._busy[server] = self._busy.get(server, 0) + 1
+            return True
+
+    def release(self, server: str) -> None:
+        with self._condition:
+            self._busy[server] -= 1
+            if not self._busy[server]:
+                del self._busy[server]
+            self._condition.notify_all()
+
+
+class QueryPool:
+    """The shared worker pool as one call may use it: its fair share, within its deadline."""
+
+    def __init__(
+        self,
+        executor: Executor | None,
+        per_call: int = MAX_CONCURRENT_PER_CALL,
+        per_server: int = MAX_CONCURRENT_PER_SERVER,
+    ) -> None:
+        self.executor = executor
+        self.per_call = per_call
+        self.slots = ServerSlots(per_server)
+
+    def run(self, client: FhirClient, queries: list[Query], deadline: float) -> dict[str, QueryOutcome]:
+        """Run queries in parallel (serially without an executor), stopping at `deadline`."""
+        if self.executor is None:
+            return {q.key: _run(client, q) for q in queries}
+        server = str(client.origin)
+        started: dict[str, Future[QueryOutcome]] = {}
+        for query in queries:
+            if not self._make_room(started.values(), deadline) or not self.slots.acquire(server, deadline):
+                break
+            try:
+                future = self.executor.submit(_run, client, query)
+            except RuntimeError:  # the pool is shutting down
+                self.slots.release(server)
+                break
+            future.add_done_callback(lambda _: self.slots.release(server))
+            started[query.key] = future
+        wait(started.values(), timeout=max(deadline - time.monotonic(), 0))
+        return {q.key: _settled(started.get(q.key)) for q in queries}
+
+    def _make_room(self, futures: Iterable[Future[QueryOutcome]], deadline: float) -> bool:
+        """Wait until fewer than `per_call` of the call's queries are unfinished (False: deadline)."""
+        while True:
+            unfinished = [f for f in futures if not f.done()]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if len(unfinished) < self.per_call:
+                return True
+            wait(unfinished, timeout=left, return_when=FIRST_COMPLETED)
+
+
+def _settled(future: Future[QueryOutcome] | None) -> QueryOutcome:
+    """A query's outcome at the deadline: its result, or why there is none."""
+    if future is None or future.cancel():
+        return QueryOutcome(error=OUT_OF_TIME)
+    if future.done():
+        return future.result()
+    return QueryOutcome(error=NO_ANSWER)
 
 
 def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
@@ -154,14 +236,15 @@ def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set
 class DataGatherer:
     """Resolves prefetch and runs the query plan for one hook call."""
 
-    def __init__(self, executor: Executor | None, observation_codes: list[tuple[str, str]]) -> None:
-        self._executor = executor
+    def __init__(
+        self,
+        executor: Executor | None,
+        observation_codes: list[tuple[str, str]],
+        per_call: int = MAX_CONCURRENT_PER_CALL,
+        per_server: int = MAX_CONCURRENT_PER_SERVER,
+    ) -> None:
+        self.pool = QueryPool(executor, per_call, per_server)
         self._observation_codes = observation_codes
-
-    @property
-    def executor(self) -> Executor | None:
-        """The worker pool every query of a call runs on (None: serially)."""
-        return self._executor
 
     def gather(
         self,
@@ -198,7 +281,7 @@ class DataGatherer:
                 plan += queries
         data = GatheredData(found, unavailable, required_missing, {})
         if client is not None and plan:
-            outcomes = run_queries(client, plan, self._executor, deadline)
+            outcomes = self.pool.run(client, plan, deadline)
             self._absorb(plan, outcomes, request.context.patient_id, data)
             self._follow_references(client, data, deadline)
         return data
@@ -211,18 +294,21 @@ class DataGatherer:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
             data.pages[query.key] = outcome.pages
-            if outcome.error is not None:
-                log.warning("%s query failed: %s", query.key, outcome.error)
-                if query.required:
-                    data.required_missing[query.key] = outcome.error
-                else:
-                    data.unavailable.setdefault(query.resource_type, outcome.error)
-                continue
             kept = [
                 r
                 for r in outcome.resources
                 if query.resource_type in UNSCOPED_TYPES or belongs_to_patient(r, patient_id, unlinked=False)
             ]
+            error = outcome.error
+            if error is None and query.reference is not None and len(kept) != len(outcome.resources):
+                error = OTHER_PATIENT  # a read answered with someone else's resource: not evidence
+            if error is not None:
+                log.warning("%s query failed: %s", query.key, error)
+                if query.required:
+                    data.required_missing[query.key] = error
+                else:
+                    data.unavailable.setdefault(query.resource_type, error)
+                continue
             if outcome.scope_ignored:
                 log.log(
                     logging.WARNING if len(kept) != len(outcome.resources) else logging.INFO,
@@ -252,7 +338,7 @@ class DataGatherer:
         refs += [r for r in _referenced(meds, "medicationReference", known) if r.startswith("Medication/")]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if reads:
-            self._absorb(reads, run_queries(client, reads, self._executor, deadline), "", data)
+            self._absorb(reads, self.pool.run(client, reads, deadline), "", data)
 
 
 def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,10 +49,25 @@ class LiveService:
 
 
 @pytest.fixture(scope="session")
-def live_service() -> Iterator[LiveService]:
+def closed_port_url() -> Iterator[str]:
+    """The FHIR base URL of a port on loopback that is bound but never listens (connections are
+    refused), kept for the whole session so that no other server can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/fhir"
+
+
+@pytest.fixture(scope="session")
+def live_service(fhir_server: LocalFhirServer, closed_port_url: str) -> Iterator[LiveService]:
+    """The service over HTTP; the calls may name the session's FHIR server and the closed port."""
     port = free_port()
     app = create_app(
-        open_settings(public_base_url=f"http://127.0.0.1:{port}", fhir=FhirSettings(timeout_seconds=3.0))
+        open_settings(
+            fhir_server.base_url,
+            closed_port_url,
+            public_base_url=f"http://127.0.0.1:{port}",
+            fhir=FhirSettings(timeout_seconds=3.0),
+        )
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -84,20 +83,21 @@ class FaultyFhirServer:
         self._server.server_close()
 
 
-@pytest.fixture
-def app_client() -> Iterator[Any]:
+def service_for(*fhir_servers: str) -> Any:
+    """A test client of the service whose calls may name `fhir_servers`."""
     settings = open_settings(
-        fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, max_pages=1000)
+        *fhir_servers, fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, max_pages=1000)
     )
-    yield create_app(settings, catalog()).test_client()
+    return create_app(settings, catalog()).test_client()
 
 
-def call(client: Any, base_url: str, prefetch: bool = True) -> tuple[Any, float]:
+def call(base_url: str, prefetch: bool = True) -> tuple[Any, float]:
     body = pointed_at("order-select-62362-demo-meets", base_url)
     if not prefetch:
         del body["prefetch"]
+    service = service_for(base_url)
     started = time.monotonic()
-    response = client.post("/cds-services/idds-crd-order-select", json=body)
+    response = service.post("/cds-services/idds-crd-order-select", json=body)
     elapsed = time.monotonic() - started
     if response.status_code == 200:
         assert check_response(response.get_json(), body) == []
@@ -105,9 +105,9 @@ def call(client: Any, base_url: str, prefetch: bool = True) -> tuple[Any, float]
 
 
 @pytest.mark.parametrize("mode", ["slow", "error", "garbage", "html", "loop"])
-def test_clinical_queries_failing_degrade_the_card(app_client: Any, mode: str) -> None:
+def test_clinical_queries_failing_degrade_the_card(mode: str) -> None:
     with FaultyFhirServer(mode) as server:
-        response, elapsed = call(app_client, server.base_url)
+        response, elapsed = call(server.base_url)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert elapsed < DEADLINE + MARGIN, f"{mode}: answered after {elapsed:.2f} s"
     card = response.get_json()["cards"][0]
@@ -117,17 +117,34 @@ def test_clinical_queries_failing_degrade_the_card(app_client: Any, mode: str) -
     assert server.requests, "the FHIR server was never called"
 
 
-def test_server_down_degrades_the_card(app_client: Any) -> None:
-    response, elapsed = call(app_client, f"http://127.0.0.1:{free_port()}/fhir")
+def test_server_down_degrades_the_card() -> None:
+    response, elapsed = call(f"http://127.0.0.1:{free_port()}/fhir")
     assert response.status_code == 200
     assert elapsed < DEADLINE + MARGIN
-    assert "server unreachable" in response.get_json()["cards"][0]["detail"]
+    assert "the FHIR server did not answer" in response.get_json()["cards"][0]["detail"]
+
+
+@pytest.mark.parametrize("prefetch", [True, False], ids=["clinical-queries", "patient-and-coverage"])
+def test_a_closed_port_and_a_server_that_never_answers_read_the_same(prefetch: bool) -> None:
+    """A caller must not be able to tell a closed port from a live one that does not answer."""
+    with FaultyFhirServer("slow") as server:
+        stalled, _ = call(server.base_url, prefetch)
+    closed, _ = call(f"http://127.0.0.1:{free_port()}/fhir", prefetch)
+    assert stalled.status_code == closed.status_code == (200 if prefetch else 412)
+    if prefetch:
+        [stalled_answer, closed_answer] = [
+            [(c["summary"], c["detail"]) for c in r.get_json()["cards"]] for r in (stalled, closed)
+        ]
+    else:
+        stalled_answer, closed_answer = stalled.get_json(), closed.get_json()
+    assert stalled_answer == closed_answer
+    assert "the FHIR server did not answer" in closed.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("mode", ["slow", "error", "garbage"])
-def test_patient_and_coverage_unobtainable_is_412(app_client: Any, mode: str) -> None:
+def test_patient_and_coverage_unobtainable_is_412(mode: str) -> None:
     with FaultyFhirServer(mode) as server:
-        response, elapsed = call(app_client, server.base_url, prefetch=False)
+        response, elapsed = call(server.base_url, prefetch=False)
     assert response.status_code == 412
     assert elapsed < DEADLINE + MARGIN
     outcome = response.get_json()
@@ -135,10 +152,9 @@ def test_patient_and_coverage_unobtainable_is_412(app_client: Any, mode: str) ->
     assert outcome["issue"][0]["expression"][0] in ("prefetch.patient", "prefetch.coverage")
 
 
-def test_endless_next_loop_stops(app_client: Any) -> None:
+def test_endless_next_loop_stops() -> None:
     with FaultyFhirServer("loop") as server:
-        response, _ = call(app_client, server.base_url)
+        response, _ = call(server.base_url)
     assert response.status_code == 200
-    assert "more than 1000 pages" in response.get_data(as_text=True) or (
-        "time budget" in response.get_data(as_text=True)
-    )
+    text = response.get_data(as_text=True)
+    assert any(reason in text for reason in ("more than 1000 pages", "did not answer", "time budget"))

@@ -125,14 +125,17 @@ def test_search_returning_a_non_bundle_is_an_error() -> None:
 
 
 @responses.activate
-def test_connection_failure_and_timeout() -> None:
+def test_connection_failure_and_timeout_read_the_same() -> None:
     responses.get(f"{BASE}/Condition", body=requests.ConnectionError("refused"))
     responses.get(f"{BASE}/Observation", body=requests.ReadTimeout("slow"))
+    responses.get(f"{BASE}/Procedure", body=requests.ConnectTimeout("no route"))
     client = FhirClient(BASE, None, 2.0)
-    with pytest.raises(FhirError, match="unreachable"):
-        client.search("Condition", {})
-    with pytest.raises(FhirError, match="timed out"):
-        client.search("Observation", {})
+    reasons = set()
+    for resource_type in ("Condition", "Observation", "Procedure"):
+        with pytest.raises(FhirError) as caught:
+            client.search(resource_type, {})
+        reasons.add(caught.value.reason)
+    assert reasons == {"the FHIR server did not answer"}
 
 
 @responses.activate
@@ -204,3 +207,59 @@ def test_page_size_and_page_cap_are_configurable() -> None:
         FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
     assert len(responses.calls) == 3
     assert "_count=5" in responses.calls[0].request.url
+
+
+@responses.activate
+def test_an_answer_larger_than_the_cap_is_a_failed_query() -> None:
+    big = page([{"resourceType": "Condition", "id": "c", "note": [{"text": "x" * 5000}]}])
+    responses.get(f"{BASE}/Condition", json=big)
+    with pytest.raises(FhirError, match="too large"):
+        FhirClient(BASE, None, 2.0, max_response_bytes=4000).search("Condition", {})
+
+
+@responses.activate
+def test_an_answer_within_the_cap_is_read() -> None:
+    responses.get(f"{BASE}/Condition", json=page([cond(1)]))
+    assert len(FhirClient(BASE, None, 2.0, max_response_bytes=4000).search("Condition", {}).resources) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(page([{"resourceType": "Device", "id": "d1"}]), id="a-bundle"),
+        pytest.param({"resourceType": "Patient", "id": "d1"}, id="another-type"),
+        pytest.param({"resourceType": "Device", "id": "d2"}, id="another-id"),
+        pytest.param({"resourceType": "Device"}, id="no-id"),
+    ],
+)
+@responses.activate
+def test_a_read_answered_with_another_resource_fails(answer: dict[str, Any]) -> None:
+    responses.get(f"{BASE}/Device/d1", json=answer)
+    with pytest.raises(FhirError, match="another resource"):
+        FhirClient(BASE, TOKEN, 2.0).read("Device/d1")
+
+
+@pytest.mark.parametrize("reference", ["Device/..", "Device/.", "../Device/d1", "Device/d1?x=1", "Device"])
+@responses.activate
+def test_a_read_of_something_that_is_not_type_slash_id_sends_nothing(reference: str) -> None:
+    with pytest.raises(FhirError, match="Type/id"):
+        FhirClient(BASE, TOKEN, 2.0).read(reference)
+    assert len(responses.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://ehr.example.org:8443/fhir/Condition?page=2",
+        "http://ehr.example.org/fhir/Condition?page=2",
+        "https://user@ehr.example.org/fhir/Condition?page=2",
+        "ftp://ehr.example.org/fhir/Condition?page=2",
+    ],
+)
+@responses.activate
+def test_next_links_off_the_origin_are_refused(next_url: str) -> None:
+    responses.get(f"{BASE}/Condition", json=page([cond(1)], next_url))
+    with pytest.raises(FhirError, match="another server"):
+        FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert len(responses.calls) == 1
+

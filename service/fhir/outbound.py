@@ -1,0 +1,132 @@
+"""Where a hook call may send its FHIR requests (and the EHR's access token with them).
+
+Every call names its EHR's FHIR server (`fhirServer`) and the service sends that EHR's bearer
+token there. Unchecked, that would make the service a proxy into whatever network it runs in,
+carrying credentials. So:
+
+- A call may name only the FHIR base URLs its caller is registered with (a trusted client's
+  `fhir_servers`, or `auth.open_fhir_servers` when authentication is not required). Both sides
+  are compared normalised: scheme and host in lower case, the default port dropped, a trailing
+  slash dropped, an IP address in its canonical spelling (`2130706433` and `0x7f.1` are
+  127.0.0.1). Anything else is refused with 400 before any network I/O (`refusal`).
+- URLs with credentials (userinfo), a query or a fragment, or a scheme other than http(s) are
+  never admitted.
+- Loopback, link-local and unspecified addresses (127/8, ::1, 169.254/16, fe80::/10, 0.0.0.0,
+  ::, and their IPv4-mapped forms) are reached only when a client's list names them by address.
+  A listed host NAME is resolved when the connection is made and refused when any of its
+  addresses is one of those (`connectable_address`), so a DNS answer cannot turn a listed name
+  into a path to the service's own host; the connection then goes to the address checked.
+
+Whatever goes wrong on the way to a server (refused here at connection time, no route, closed
+port, timeout) reads the same to the caller: `NO_ANSWER`. A caller cannot use the service to
+tell an open port from a closed one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+NO_ANSWER = "the FHIR server did not answer"
+# What inet_aton also reads as an IPv4 address: 2130706433, 0x7f.1, 0177.0.0.1, 127.1.
+NUMERIC_HOST = re.compile(r"[0-9][0-9a-fA-FxX.]*")
+
+
+class TargetRefused(OSError):
+    """A connection that must not be made: a listed name resolving to an internal address."""
+
+
+def ip_literal(host: str) -> IpAddress | None:
+    """The IP address `host` spells, in any spelling the resolver would accept; None for a name."""
+    bare = host.strip("[]")
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    if NUMERIC_HOST.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def is_internal(address: IpAddress) -> bool:
+    """Loopback, link-local or unspecified, also when written as an IPv4-mapped IPv6 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+def _url_host(host: str) -> str:
+    address = ip_literal(host)
+    if address is None:
+        return host
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def normalise_base(url: str) -> str | None:
+    """The canonical form of an http(s) FHIR base URL; None when it cannot be one (another scheme,
+    userinfo, a query or fragment, no host, a malformed port)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        return None
+    netloc = _url_host(parts.hostname)
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def origin(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL, normalised; None when the URL could not be a FHIR base."""
+    base = normalise_base(url.split("?", 1)[0].split("#", 1)[0])
+    if base is None:
+        return None
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def same_base(one: str, other: str) -> bool:
+    normalised = normalise_base(one)
+    return normalised is not None and normalised == normalise_base(other)
+
+
+def refusal(server: str | None, allowed: Iterable[str]) -> str | None:
+    """Why a call may not name `server` as its fhirServer (None: it may, or it names none)."""
+    if server is None:
+        return None
+    if "@" in server.split("//", 1)[-1].split("/", 1)[0]:
+        return "fhirServer must not carry credentials (user information) in its URL"
+    normalised = normalise_base(server)
+    if normalised is None:
+        return "fhirServer must be an http(s) base URL without query or fragment"
+    if normalised not in {normalise_base(a) for a in allowed}:
+        return "fhirServer is not a FHIR server this client is registered to name"
+    return None
+
+
+def connectable_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: an IP literal as is (only listed servers get this
+    far), a name resolved now and refused (`TargetRefused`) when any address it resolves to is
+    internal. Raises `socket.gaierror` when the name does not resolve."""
+    literal = ip_literal(host)
+    if literal is not None:
+        return str(literal)
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]
+    if not addresses or any(is_internal(a) for a in addresses):
+        raise TargetRefused(f"{host} resolves to an internal address")
+    return str(addresses[0])
