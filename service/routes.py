@@ -77,9 +77,7 @@ def call_service(service_id: str) -> Response:
         return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
     state = current_app.extensions["idds_crd"]
     base_url = state.settings.public_base_url or request.url_root
-    outcome = handle_hook(
-        hook_request, service, state.environment, datetime.now(UTC).date(), base_url
-    )
+    outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
     return json_response(outcome.response, outcome.status)
 
 

@@ -47,7 +47,8 @@ FHIR_NAMES = (
     "DocumentReference",
     "ServiceRequest",
 )
-# Resource types that are also English words: a type name is capitalised inside a sentence.
+# Resource types that are also English words and parts of names ("National Coverage Determination",
+# "Device status"): the type name is the capitalised one after an article ("no active Coverage").
 TYPE_WORDS = ("Observation", "Condition", "Device", "Procedure", "Coverage", "Encounter", "Appointment")
 UNSHIPPED_DOCUMENT = re.compile(r"\bAMB-\d")
 DAY_COUNT = re.compile(r"\b\d+ days since\b")
@@ -77,7 +78,7 @@ def problems(text: str, iso_dates: bool = True) -> list[str]:
     found += [
         f"resource type {t!r}"
         for t in TYPE_WORDS
-        if re.search(rf"(?<![.!?:\n]\s)(?<![.!?:\n])(?<!^)\b{t}\b", text, re.MULTILINE)
+        if re.search(rf"\b(?:a|an|the|active|any|no|each|every|one)\s+{t}s?\b", text)
     ]
     for pattern, what in ((UNSHIPPED_DOCUMENT, "unshipped document id"), (DAY_COUNT, "raw day count")):
         found += [f"{what} {m.group(0)!r}" for m in pattern.finditer(text)]

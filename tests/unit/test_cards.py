@@ -63,7 +63,7 @@ def test_detail_leads_with_what_blocks_coverage_and_cites_evidence() -> None:
     chart = [*meeting_chart(), condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")]
     detail = decision_card(determine(chart))["detail"]
     assert detail.index("❌ Not met") < detail.index("✅ Met")
-    assert "Presence of cardiac pacemaker (onset 2020-01-01) [Condition/" in detail
+    assert "Presence of cardiac pacemaker (onset 1 Jan 2020) [Condition/" in detail
     assert (
         'When Implantable infusion pumps are not covered, item B: "Other implanted programmable devices'
         in detail
@@ -74,7 +74,7 @@ def test_missing_items_say_how_to_document_them() -> None:
     detail = decision_card(determine([med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")]))["detail"]
     assert "❔ Not documented: D. Trial relief >= 50 %" in detail
     assert "To document: Document the trial" in detail
-    assert "(completed, 2025-01-01 → 2025-01-31, 30 days) [MedicationRequest/" in detail
+    assert "(completed, 1 Jan 2025 → 31 Jan 2025, 4 weeks 2 days) [MedicationRequest/" in detail
 
 
 def test_each_card_gets_a_fresh_uuid() -> None:
