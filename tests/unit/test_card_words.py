@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
 
 from service.demo.runner import request_files
 from service.engine.model import CriterionResult, Determination
+from service.fhirdates import human_date, human_days, human_span, parse_datetime
+from service.policy import CardWords, PolicyError
 from tests.builders import catalog
 from tests.calls import answer
 from tests.card_scenarios import answer_with_chart, determinations, scenarios
@@ -173,3 +176,83 @@ def test_rendered_cards_use_a_clinicians_words() -> None:
         }
     )
     assert found == [], f"{len(found)} lines:\n" + "\n".join(found[:60])
+
+
+# --- the mechanisms behind the words ----------------------------------------------------------------
+
+DISPLAYS = {"it-trial-side-effects": "side effects of the trial", "psych-clearance": "patient cleared"}
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("Record the it-trial-side-effects assessment.", "Record “side effects of the trial”."),
+        ("Record its psych-clearance result.", "Record its “patient cleared” result."),
+        (
+            "Record the it-trial-side-effects and psych-clearance assessments.",
+            "Record “side effects of the trial” and “patient cleared”.",
+        ),
+        ("Ask whether the {assessment:psych-clearance}.", "Ask whether the patient cleared."),
+        ("A not-psych-clearance-like word stays", "A not-psych-clearance-like word stays"),
+    ],
+)
+def test_the_compiler_names_assessments_by_their_display(written: str, read: str) -> None:
+    assert CardWords(DISPLAYS)(written, "here") == read
+
+
+def test_a_reading_keeps_its_codes_for_the_reviewer() -> None:
+    assert (
+        CardWords(DISPLAYS)("the psych-clearance answer", "here", card=False) == "the psych-clearance answer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "refused"),
+    [
+        ("Manual review (AMB-12).", "'AMB-12' names a document"),
+        ("Record {assessment:nope}.", "'{assessment:nope}'"),
+    ],
+)
+def test_the_compiler_refuses_unshipped_ids_and_unknown_codes(written: str, refused: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        CardWords(DISPLAYS)(written, "geha.yaml:12: criteria.0.label")
+    assert refused in str(caught.value) and "geha.yaml:12" in str(caught.value)
+
+
+def test_shipped_steps_name_the_assessment_by_its_current_display() -> None:
+    spec = next(
+        c
+        for c in catalog().policies["geha-idds-chronic-pain"].all_criteria()
+        if c.id == "geha.trial.no-side-effects"
+    )
+    display = catalog().assessments.concept("it-trial-side-effects").display
+    assert spec.how_to_document == f"Record “{display}” for the trial."
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        ("2023-04-20", "2026-11-21", "3 years 7 months"),
+        ("2025-01-01", "2025-05-01", "4 months"),
+        ("2025-01-31", "2025-06-15", "4 months 15 days"),
+        ("2026-09-26", "2026-11-21", "8 weeks"),
+        ("2026-10-17", "2026-11-21", "5 weeks"),
+        ("2025-01-01", "2025-01-31", "4 weeks 2 days"),
+        ("2026-11-11", "2026-11-21", "10 days"),
+        ("2026-11-20", "2026-11-21", "1 day"),
+    ],
+)
+def test_durations_read_as_a_person_writes_them(start: str, end: str, words: str) -> None:
+    assert human_span(parse_datetime(start), parse_datetime(end)) == words  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("days", "words"),
+    [(10, "10 days"), (42, "6 weeks"), (182, "26 weeks"), (183, "183 days"), (365, "1 year")],
+)
+def test_day_thresholds_are_never_rounded(days: float, words: str) -> None:
+    assert human_days(days) == words
+
+
+def test_dates_are_short_and_unambiguous() -> None:
+    assert human_date(date(2023, 4, 20)) == "20 Apr 2023"

@@ -115,7 +115,7 @@ def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> Obser
 
 
 def _no_loinc(codes: list[str]) -> str:
-    return f"no observation {', '.join(sorted(codes))} recorded"
+    return f"no LOINC {', '.join(sorted(codes))} result recorded"
 
 
 @test_type(
