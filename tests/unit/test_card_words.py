@@ -226,7 +226,7 @@ def test_shipped_steps_name_the_assessment_by_its_current_display() -> None:
         if c.id == "geha.trial.no-side-effects"
     )
     display = catalog().assessments.concept("it-trial-side-effects").display
-    assert spec.how_to_document == f"Record “{display}” for the trial."
+    assert spec.how_to_document == f"Record “{display}”."
 
 
 @pytest.mark.parametrize(
