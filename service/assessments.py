@@ -36,6 +36,11 @@ class AssessmentCodeSystem:
     def codes(self) -> frozenset[str]:
         return frozenset(c.code for c in self.concepts)
 
+    @property
+    def displays(self) -> dict[str, str]:
+        """code → display: the words a card uses for each assessment."""
+        return {c.code: c.display for c in self.concepts}
+
     def concept(self, code: str) -> AssessmentConcept:
         return next(c for c in self.concepts if c.code == code)
 

@@ -94,8 +94,7 @@ def _chart(
         r
         for outcome in pool.run(client, queries, deadline).values()
         for r in outcome.resources
-        if r.get("status") in OPEN_ORDER_STATUSES
-        and belongs_to_patient(r, patient, unlinked=False)
+        if r.get("status") in OPEN_ORDER_STATUSES and belongs_to_patient(r, patient, unlinked=False)
     ]
     return _bundle(found), []
 
@@ -150,4 +149,3 @@ def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:
         and a.get("status") not in CANCELLED
         and for_patient(a, request.context.patient_id)
     ]
-

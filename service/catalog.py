@@ -42,7 +42,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     assessments = load_assessment_codes(root / "assessment-codes.yaml")
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"assessment-codes.yaml: url must be {ASSESSMENT_SYSTEM} (contract §5)")
-    terminology = load_terminology(root / "valuesets", assessments.codes)
+    terminology = load_terminology(root / "valuesets", assessments.displays)
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")

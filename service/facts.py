@@ -78,7 +78,9 @@ class ObservationFact:
         if isinstance(self.value, float):
             number = f"{self.value:g}"
             return f"{number} {self.unit}" if self.unit and self.unit not in ("{score}", "1") else number
-        return str(self.value) if self.value is not None else "no value"
+        if isinstance(self.value, str):
+            return self.value.replace("-", " ")  # an answer code ("end-of-battery") read as words
+        return "no value"
 
 
 @dataclass(frozen=True)

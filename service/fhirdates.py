@@ -75,3 +75,55 @@ def months_before(day: date, months: int) -> date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
+
+
+def human_date(moment: date | datetime) -> str:
+    """A date as a card writes it: short and unambiguous in any locale ("20 Apr 2023")."""
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def _joined(*parts: tuple[int, str]) -> str:
+    return " ".join(_plural(n, unit) for n, unit in parts if n) or "0 days"
+
+
+def human_days(days: float) -> str:
+    """A number of days as a person writes it: days under four weeks, weeks (and days) under a year
+    when they divide evenly or under 13 weeks, whole years, else the days themselves (a threshold of
+    183 days is not "6 months": the card does not round what it compares)."""
+    whole = round(days)
+    if whole < 28:
+        return _plural(whole, "day")
+    if whole % 365 == 0:
+        return _plural(whole // 365, "year")
+    if whole < 91 or (whole % 7 == 0 and whole < 365):
+        return _joined((whole // 7, "week"), (whole % 7, "day"))
+    return _plural(whole, "day")
+
+
+def human_span(start: datetime, end: datetime) -> str:
+    """The time from `start` to `end` in calendar terms: "3 years 7 months", "5 months 12 days",
+    "8 weeks", "10 days" (under a year the days are kept: they can decide a threshold)."""
+    if end <= start:
+        return "0 days"
+    days = (end.date() - start.date()).days
+    if days < 91:
+        return human_days(days)
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < start.day:
+        months -= 1
+    anchor = date(start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1)
+    anchor = anchor.replace(day=min(start.day, _month_length(anchor)))
+    rest = (end.date() - anchor).days
+    years, months = divmod(months, 12)
+    if years:
+        return _joined((years, "year"), (months, "month"))
+    return _joined((months, "month"), (rest, "day"))
+
+
+def _month_length(first: date) -> int:
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return (following - first).days

@@ -9,6 +9,7 @@ policy stops start-up with the file and the reason instead of misjudging a patie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +22,7 @@ from service.terminology import Terminology
 from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load
 
+_FINDING_PARAMS = ("missing", "found_finding")  # test parameters a card shows as the finding
 NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml", "assessment-codes.yaml", "vocabulary.yaml")
 
 
@@ -117,6 +119,39 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
+UNSHIPPED_REFERENCE = re.compile(r"\bAMB-\d+")  # criteria-and-codes.md's ambiguity ids: not shipped
+_PLACEHOLDER = re.compile(r"\{assessment:([^}]*)\}")
+
+
+class CardWords:
+    """The words of a policy that a clinician reads (labels, steps, findings, notes), compiled once:
+    `{assessment:CODE}` becomes the code's display, a bare assessment code (with its "the … assessment"
+    around it) becomes its display in quotes - the name of the item on the documentation form - and an
+    unknown code or a reference to a document the project does not ship stops start-up."""
+
+    def __init__(self, displays: Mapping[str, str]) -> None:
+        self.displays = displays
+        codes = "|".join(re.escape(c) for c in sorted(displays, key=len, reverse=True))
+        one = rf"(?<![\w{{:-])(?:the )?({codes})(?: assessment)?(?![\w}}-])"
+        self.pair = re.compile(rf"(?<![\w{{:-])(?:the )?({codes}) and ({codes}) assessments(?![\w-])")
+        self.code = re.compile(one) if displays else None
+
+    def __call__(self, text: str, where: str, card: bool = True) -> str:
+        """`text` in a clinician's words; `card` False (a reviewer's reading) keeps bare codes."""
+        if found := UNSHIPPED_REFERENCE.search(text):
+            raise PolicyError(
+                f"{where}: '{found.group(0)}' names a document the project does not ship; say it in words "
+                "or cite the policy section (keep the id in a YAML comment)"
+            )
+        unknown = [c for c in _PLACEHOLDER.findall(text) if c not in self.displays]
+        if unknown:
+            raise PolicyError(f"{where}: '{{assessment:{unknown[0]}}}' is not an assessment code")
+        if card and self.code is not None:
+            text = self.pair.sub(lambda m: f"“{self.displays[m[1]]}” and “{self.displays[m[2]]}”", text)
+            text = self.code.sub(lambda m: f"“{self.displays[m[1]]}”", text)
+        return _PLACEHOLDER.sub(lambda m: self.displays[m[1]], _words(text))
+
+
 def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -> dict[str, Any]:
     test_type = TEST_TYPES.get(test["type"])
     if test_type is None:
@@ -146,6 +181,7 @@ class _Compiler:
         self.terminology = terminology
         self.vocabulary = vocabulary
         self.seen: set[str] = set()
+        self.card_words = CardWords(terminology.assessment_codes)
 
     def words(
         self, raw: Mapping[str, Any], key: str, what: str, path: tuple[str | int, ...]
@@ -165,7 +201,19 @@ class _Compiler:
         return f"{self.source.at(path)}: {element}" + (f" ({criterion_id})" if criterion_id else "")
 
     def test(self, raw: Mapping[str, Any], path: tuple[str | int, ...], criterion_id: str) -> dict[str, Any]:
-        return _check_test(raw, self.where(path, criterion_id), self.terminology)
+        params = _check_test(raw, self.where(path, criterion_id), self.terminology)
+        for name in _FINDING_PARAMS:
+            if name in params:
+                params[name] = self.card_words(params[name], self.where((*path, name), criterion_id))
+        return params
+
+    def text(
+        self, raw: Mapping[str, Any], key: str, path: tuple[str | int, ...], card: bool = True
+    ) -> str | None:
+        """A criterion's `key` text in a clinician's words (see CardWords), None when absent."""
+        if key not in raw:
+            return None
+        return self.card_words(raw[key], self.where((*path, key), raw.get("id")), card)
 
     def scope(
         self, raw: Mapping[str, Any], path: tuple[str | int, ...], parent: frozenset[str]
@@ -214,14 +262,14 @@ class _Compiler:
         scope = self.scope(raw, path, parent_scope)
         common: dict[str, Any] = {
             "id": cid,
-            "label": _words(raw.get("label", cid)),
+            "label": self.text(raw, "label", path) or cid,
             "text": _words(raw["text"]),
             "section": _words(raw["section"]),
             "role": role,
             "kinds": self.words(raw, "kinds", "request_kinds", path),
             "indications": self.words(raw, "indications", "indications", path),
-            "reading": _words(raw["reading"]) if "reading" in raw else None,
-            "how_to_document": _words(raw["how_to_document"]) if "how_to_document" in raw else None,
+            "reading": self.text(raw, "reading", path, card=False),
+            "how_to_document": self.text(raw, "how_to_document", path),
         }
         if "test" in raw:
             params = self.test(raw["test"], (*path, "test"), cid)
@@ -273,7 +321,7 @@ class _Compiler:
             if vocabulary.unknown([key], "indications") and vocabulary.unknown([key], "request_kinds"):
                 where = self.where(("scope", "not_addressed", key))
                 raise PolicyError(f"{where}: '{key}' is no indication or request kind of vocabulary.yaml")
-        return {k: _words(v) for k, v in raw.items()}
+        return {k: self.card_words(v, self.where(("scope", "not_addressed", k))) for k, v in raw.items()}
 
 
 def compile_policy(source: Located, terminology: Terminology, vocabulary: Vocabulary) -> Policy:

@@ -432,7 +432,7 @@ def build_record(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),
         unavailable={
-            **{t: f"{n} resource(s) could not be read" for t, n in unreadable.items()},
+            **{t: f"{n} record(s) could not be read" for t, n in unreadable.items()},
             **dict(unavailable or {}),
         },
     )

@@ -86,9 +86,7 @@ def call_service(service_id: str) -> Response:
         forbidden = HookOutcome(operation_outcome("security", not_allowed, "fhirServer"), status=400)
         return json_response(*audited(state, started, service, body, hook_request, forbidden))
     base_url = state.settings.public_base_url or request.url_root
-    outcome = handle_hook(
-        hook_request, service, state.environment, datetime.now(UTC).date(), base_url
-    )
+    outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
     return json_response(*audited(state, started, service, body, hook_request, outcome))
 
 

@@ -154,9 +154,10 @@ class Terminology:
     """All value sets by id. Unknown ids raise, so a policy cannot silently match nothing."""
 
     def __init__(
-        self, value_sets: Iterable[ValueSet], assessment_codes: frozenset[str] = frozenset()
+        self, value_sets: Iterable[ValueSet], assessment_codes: Mapping[str, str] | None = None
     ) -> None:
-        self.assessment_codes = assessment_codes  # the project CodeSystem's codes (contract §5)
+        # the project CodeSystem's codes (contract §5), each with its display: the words cards use for it
+        self.assessment_codes: Mapping[str, str] = dict(assessment_codes or {})
         self._by_id: dict[str, ValueSet] = {}
         for vs in value_sets:
             if vs.id in self._by_id:
@@ -187,6 +188,10 @@ class Terminology:
     def __contains__(self, value_set_id: object) -> bool:
         return value_set_id in self._by_id
 
+    def assessment_name(self, code: str) -> str:
+        """The display of an assessment code (contract §5): how a card names the assessment."""
+        return self.assessment_codes.get(code, code)
+
     def ids(self) -> list[str]:
         return sorted(self._by_id)
 
@@ -195,7 +200,7 @@ class Terminology:
         return self._ingredients
 
 
-def load_terminology(directory: Path, assessment_codes: frozenset[str] = frozenset()) -> Terminology:
+def load_terminology(directory: Path, assessment_codes: Mapping[str, str] | None = None) -> Terminology:
     """Load, schema-check and compile every `*.yaml` file of a value-set directory."""
     value_sets = []
     for path in sorted(directory.glob("*.yaml")):

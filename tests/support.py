@@ -36,6 +36,7 @@ def open_settings(*extra_fhir_servers: str, **overrides: Any) -> Settings:
     )
     return Settings(**{"auth": auth, "store": StoreSettings(url="sqlite://"), **overrides})
 
+
 JsonPath = tuple[str | int, ...]
 ClientFactory = Callable[[HookRequest, float], Any]
 
@@ -131,7 +132,6 @@ class RecordingFactory:
     def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
         self.requests.append(request)
         return self.client
-
 
 
 def assert_outcome(

@@ -276,7 +276,7 @@ class DataGatherer:
         if clinical:
             queries = clinical_queries(request.context.patient_id, self._observation_codes)
             if client is None:
-                unavailable.update({q.resource_type: "the request has no fhirServer" for q in queries})
+                unavailable.update({q.resource_type: "the EHR gave no FHIR server address" for q in queries})
             else:
                 plan += queries
         data = GatheredData(found, unavailable, required_missing, {})

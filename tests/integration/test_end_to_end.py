@@ -152,7 +152,7 @@ def test_wrong_token_degrades_to_could_not_check(
     response = live_service.call(body)
     assert response.status_code == 200
     card = response.json()["cards"][0]
-    assert "criteria could not be checked**: the EHR did not return" in card["detail"]
+    assert "criteria could not be checked**: the EHR's" in card["detail"]
     assert "HTTP 401" in card["detail"]
     assert "not-the-token" not in card["detail"]
     assert "meets all" not in card["summary"]

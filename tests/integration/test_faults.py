@@ -113,6 +113,7 @@ def test_clinical_queries_failing_degrade_the_card(mode: str) -> None:
     card = response.get_json()["cards"][0]
     assert card["detail"].startswith("**Could not be checked** (GEHA)")
     assert "criteria could not be checked**" in card["detail"]
+    assert "could not be checked**: the EHR's" in card["detail"]
     assert "meets all" not in card["summary"]
     assert server.requests, "the FHIR server was never called"
 

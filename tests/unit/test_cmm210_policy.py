@@ -187,7 +187,7 @@ def test_a_running_analgesic_course_is_not_documented_yet() -> None:
     d = cmm(chart)
     criterion = "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo"
     assert statuses(d)[criterion] == "not-documented"
-    assert "112 days so far (since 2026-08-01), needs >= 183 days" in card_line(d, criterion)
+    assert "3 months 20 days so far (since 1 Aug 2026), needs at least 183 days" in card_line(d, criterion)
     assert d.outcome == Outcome.INSUFFICIENT
 
 

@@ -132,11 +132,11 @@ def test_a_running_opioid_course_is_not_documented_yet_and_asks_for_nothing_it_c
     d = determine(running)
     assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
     line = card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
-    assert "35 days so far (since 2026-10-17), needs > 42 days" in line
+    assert "5 weeks so far (since 17 Oct 2026), needs more than 6 weeks" in line
     ended = [med_request("Oxycodone 5 MG Oral Tablet", "2026-10-17", "2026-11-21", "completed")]
     d = determine(ended)
     assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-met"
-    assert "the course ended after 35 days" in card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
+    assert "the course ended after 5 weeks" in card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
     # a course that did not happen is never asked for: the ended one gets no "record ... 42 days" step
     assert not any(step.startswith("B. Opioids > 6 weeks:") for step in documentation_steps(d))
     assert any(step.startswith("B. Opioids > 6 weeks:") for step in documentation_steps(determine(running)))
@@ -376,7 +376,9 @@ def test_the_most_recent_form_of_the_psych_evaluation_decides() -> None:
     re_evaluated = [refused, procedure("90791", "2026-06-01")]
     d = determine(re_evaluated)
     assert statuses(d)["geha.doc.psych-eval"] == "met"
-    assert "overrules psych-clearance: no (2025-01-01" in card_line(d, "geha.doc.psych-eval")
+    assert "overrules psychological evaluation done and patient cleared: no (2025-01-01" in card_line(
+        d, "geha.doc.psych-eval"
+    )
     refused_after = [
         procedure("90791", "2025-01-01"),
         assessment("psych-clearance", "2026-06-01", valueBoolean=False),
@@ -563,7 +565,7 @@ def test_an_undated_active_psychiatric_diagnosis_is_not_documented() -> None:
     assert psych.status == Status.NOT_DOCUMENTED
     older = determine([condition(ICD, "F20.9", "2016-01-01")])
     finding = next(r.finding for r in older.criteria if r.id == "geha.ci.psych-instability")
-    assert "older than 90 days" in finding
+    assert "older than 12 weeks 6 days" in finding
 
 
 def test_future_validity_does_not_count_as_exposure() -> None:

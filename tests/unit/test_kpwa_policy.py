@@ -257,7 +257,7 @@ def test_a_running_oral_antispasmodic_course_is_not_documented_yet() -> None:
     d = kaiser(chart, drugs=(BACLOFEN_IT,))
     assert statuses(d)["kpwa.spasticity.oral-6wk-failed.duration"] == "not-documented"
     line = card_line(d, "kpwa.spasticity.oral-6wk-failed.duration")
-    assert "32 days so far (since 2026-10-20), needs >= 42 days" in line
+    assert "4 weeks 4 days so far (since 20 Oct 2026), needs at least 6 weeks" in line
 
 
 @pytest.mark.parametrize(
@@ -389,7 +389,7 @@ def test_cancer_pain_is_in_scope_and_the_malignancy_is_the_pain_origin() -> None
 def test_dystonia_is_not_addressed() -> None:
     d = kaiser([condition(ICD, "G24.1", "2019-01-01")], drugs=(BACLOFEN_IT,))
     assert (d.indication, d.outcome) == ("dystonia", Outcome.NOT_APPLICABLE)
-    assert "AMB-18" in d.explanation
+    assert "dystonia is not addressed" in d.explanation and "AMB-" not in d.explanation
 
 
 def test_the_drug_decides_the_type_of_treatment() -> None:
@@ -452,7 +452,7 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     assert d.outcome == Outcome.DOES_NOT_MEET
     line = card_line(d, "kpwa.pain.le-3mo.recorded")
     assert "LOINC 75327-7: 2 mo (2026-11-20" in line
-    assert "; overrules life-expectancy-ge-3mo: yes (2025-10-01" in line
+    assert "; overrules life expectancy at least 3 months: yes (2025-10-01" in line
     newer_yes = [
         *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
         life_expectancy(2, "mo", "2025-10-01"),

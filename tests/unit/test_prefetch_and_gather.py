@@ -205,7 +205,7 @@ def test_missing_prefetch_without_a_server_is_required_missing() -> None:
         hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5
     )
     assert set(data.required_missing) == {"patient", "coverage"}
-    assert data.unavailable["Condition"] == "the request has no fhirServer"
+    assert data.unavailable["Condition"] == "the EHR gave no FHIR server address"
 
 
 @responses.activate

@@ -13,6 +13,7 @@ from typing import Any
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
+from service.fhirdates import human_date, human_span
 from service.terminology import ValueSet
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
@@ -22,10 +23,31 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 MEDS = ("MedicationRequest", "MedicationStatement")  # the resource types a drug history is read from
+COMPARATOR_WORDS = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
+# The part of the chart each resource type the engine reads is, in the words a clinician uses for it:
+# a card says "the problem list was not available", never the resource type.
+CHART_PARTS = {
+    "Condition": "problem list",
+    "MedicationRequest": "medication orders",
+    "MedicationStatement": "medication history",
+    "AllergyIntolerance": "allergy list",
+    "Procedure": "procedure history",
+    "Observation": "observations",
+    "QuestionnaireResponse": "questionnaire answers",
+    "Device": "implanted devices",
+    "DocumentReference": "documents",
+}
 
 
 def day_of(moment: datetime | None) -> str:
-    return moment.date().isoformat() if moment else "undated"
+    """A date as a card writes it ("20 Apr 2023"); the machine value stays in `Evidence.date`."""
+    return human_date(moment) if moment else "undated"
+
+
+def needs(comparator: str, amount: float | str, unit: str = "") -> str:
+    """What a threshold asks for, in words: `needs(">", 6, "months")` is "needs more than 6 months"."""
+    number = f"{amount:g}" if isinstance(amount, int | float) else amount
+    return f"needs {COMPARATOR_WORDS[comparator]} {number}" + (f" {unit}" if unit else "")
 
 
 def named_value_sets(
@@ -74,11 +96,28 @@ def condition_evidence(c: ConditionFact) -> Evidence:
 
 def medication_evidence(m: MedicationFact) -> Evidence:
     span = f"{day_of(m.start)} → {day_of(m.end)}" if m.end and m.end != m.start else day_of(m.start)
-    days = f", {(m.end - m.start).days} days" if m.start and m.end and m.end != m.start else ""
-    return Evidence(f"{m.label} ({m.status}, {span}{days})", m.source, m.start)
+    took = f", {human_span(m.start, m.end)}" if m.start and m.end and m.end != m.start else ""
+    return Evidence(f"{m.label} ({m.status}, {span}{took})", m.source, m.start)
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _verb(words: list[str]) -> str:
+    return "were" if len(words) > 1 or words[0].endswith("s") else "was"
 
 
 def could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | None:
-    """Why a result cannot be trusted: a resource type it reads could not be fetched."""
-    failed = [f"{t} ({ctx.record.unavailable[t]})" for t in types if t in ctx.record.unavailable]
-    return f"could not be checked: the EHR did not return {', '.join(failed)}" if failed else None
+    """Why a result cannot be trusted: a part of the chart it reads could not be fetched, named as a
+    clinician knows it ("the EHR's problem list and medication orders were not available (…)")."""
+    failed = [t for t in dict.fromkeys(types) if t in ctx.record.unavailable]
+    if not failed:
+        return None
+    by_reason: dict[str, list[str]] = {}
+    for t in failed:
+        by_reason.setdefault(ctx.record.unavailable[t], []).append(CHART_PARTS.get(t, t))
+    parts = "; ".join(
+        f"{_listed(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
+    )
+    return f"could not be checked: the EHR's {parts}"

@@ -19,6 +19,7 @@ from service.engine.checks.common import (
     medication_evidence,
     medication_matches,
     named_value_sets,
+    needs,
 )
 from service.engine.checks.params import (
     MISSING_TEXT,
@@ -38,7 +39,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ConditionFact, ObservationFact
-from service.fhirdates import months_before, start_of_day
+from service.fhirdates import human_days, human_span, months_before, start_of_day
 
 
 @test_type(
@@ -77,10 +78,10 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     cutoff = start_of_day(months_before(ctx.today, months))
     since = earliest.date
     assert since is not None
-    elapsed_days = (start_of_day(ctx.today) - since).days
     ok = since < cutoff if params["comparator"] == ">" else since <= cutoff
     evidence = (condition_evidence(earliest),)
-    finding = f"{elapsed_days} days since {day_of(since)} (needs {params['comparator']} {months} months)"
+    lasted = human_span(since, start_of_day(ctx.today))
+    finding = f"{lasted} since {day_of(since)} ({needs(params['comparator'], months, 'months')})"
     if ok:
         return TestOutcome(Status.MET, evidence, finding)
     if earliest.onset is not None:
@@ -153,15 +154,20 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     if not found:
         unplaced = undated + older_active
         if unplaced and _clearance_after(ctx, params, unplaced) is None:
-            what = "undated diagnosis" if undated else f"active diagnosis older than {recent_days} days"
+            what = (
+                "undated diagnosis" if undated else f"active diagnosis older than {human_days(recent_days)}"
+            )
+            cleared_by = params.get("cleared_by")
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 tuple(condition_evidence(c) for c in unplaced[:3]),
                 f"{what}: record whether it is current or stable"
-                + (f" ({params['cleared_by']})" if params.get("cleared_by") else ""),
+                + (f" (“{ctx.terminology.assessment_name(cleared_by)}”)" if cleared_by else ""),
             )
         aside = (
-            f" within {recent_days} days (older: {', '.join(c.label for c in older[:2])})" if older else ""
+            f" within {human_days(recent_days)} (older: {', '.join(c.label for c in older[:2])})"
+            if older
+            else ""
         )
         return TestOutcome(Status.MET, finding=f"none documented{aside}", by_absence=True)
     evidence = tuple(condition_evidence(c) for c in found[:3])
@@ -187,7 +193,14 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(
                 Status.MET,
-                (*evidence, Evidence(f"{params['cleared_by']}: yes", clearance.source, clearance.effective)),
+                (
+                    *evidence,
+                    Evidence(
+                        f"{ctx.terminology.assessment_name(params['cleared_by'])}: yes",
+                        clearance.source,
+                        clearance.effective,
+                    ),
+                ),
                 "documented, then cleared",
             )
         unchecked = could_not_check(ctx, ("Observation",))

@@ -19,6 +19,7 @@ from service.engine.checks.common import (
     medication_evidence,
     medication_matches,
     named_value_sets,
+    needs,
 )
 from service.engine.checks.params import (
     MISSING_TEXT,
@@ -35,7 +36,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
-from service.fhirdates import months_before, start_of_day
+from service.fhirdates import human_days, human_span, months_before, start_of_day
 from service.terminology import Terminology
 
 ROUTE_WORDS = {
@@ -109,20 +110,19 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         start = max(start, window_start)
     end = min(max(e.end for e in exposures), today)
     days = max((end - start).total_seconds() / 86400, 0.0)
-    needed = f"{params['comparator']} {float(params['days']):g} days"
+    lasted = human_span(start, end)
+    needed = needs(params["comparator"], human_days(float(params["days"])))
     sources = {s for e in exposures for s in e.sources}
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     if COMPARATORS[params["comparator"]](days, float(params["days"])):
-        return TestOutcome(
-            Status.MET, evidence, f"{days:.0f} days documented, {day_of(start)} → {day_of(end)}"
-        )
+        return TestOutcome(Status.MET, evidence, f"{lasted} documented, {day_of(start)} → {day_of(end)}")
     if any(m.running_on(today) for m in meds):
         return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{days:.0f} days so far (since {day_of(start)}), needs {needed}"
+            Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
         )
     span = f"{day_of(start)} → {day_of(end)}"
-    ended = f"the course ended after {days:.0f} days ({span}), needs {needed}"
+    ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
 
 

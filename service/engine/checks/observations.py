@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import ASSESSMENT
-from service.engine.checks.common import COMPARATORS
+from service.engine.checks.common import COMPARATORS, needs
 from service.engine.checks.params import (
     AssessmentCode,
     Codes,
@@ -66,19 +66,18 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest project assessment Observation (contract §5) with a value that meets or fails:
     listed values (`met` / `not_met`), or a number against `comparator` `value`."""
+    name = ctx.terminology.assessment_name(params["code"])
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
         if params.get("when_absent") == "met":
-            return TestOutcome(
-                Status.MET, finding=f"none documented (no '{params['code']}' assessment)", by_absence=True
-            )
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' assessment recorded")
-    evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
+            return TestOutcome(Status.MET, finding=f"none documented (no “{name}” recorded)", by_absence=True)
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
+    evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if "comparator" in params:
         if isinstance(found.value, bool) or not isinstance(found.value, float):
             return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"not a number: {found.value_text()}")
         ok = COMPARATORS[params["comparator"]](found.value, float(params["value"]))
-        finding = f"recorded {found.value_text()} (needs {params['comparator']} {params['value']:g})"
+        finding = f"recorded {found.value_text()} ({needs(params['comparator'], params['value'])})"
         return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
     if _one_of(found.value, params.get("met", ())):
         return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
@@ -116,7 +115,7 @@ def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> Obser
 
 
 def _no_loinc(codes: list[str]) -> str:
-    return f"no observation {', '.join(sorted(codes))} recorded"
+    return f"no LOINC {', '.join(sorted(codes))} result recorded"
 
 
 @test_type(
@@ -146,8 +145,8 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
             )
         value *= factor
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
-    needed = f"{params['comparator']} {params['value']} {params.get('unit', '')}".strip()
-    finding = f"{value:.1f} {params.get('unit', '')} recorded (needs {needed})".replace("  ", " ")
+    needed = needs(params["comparator"], params["value"], params.get("unit", ""))
+    finding = f"{value:.1f} {params.get('unit', '')} recorded ({needed})".replace("  ", " ")
     ok = COMPARATORS[params["comparator"]](round(value, 6), float(params["value"]))
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
@@ -204,13 +203,14 @@ def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None
 )
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
+    name = ctx.terminology.assessment_name(params["code"])
     found = _baseline_score(ctx, params["code"])
     if found is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no '{params['code']}' recorded")
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no {name} score recorded")
     points = scale_points(found)
-    evidence = (Evidence(f"{params['code']}: {found.value_text()}", found.source, found.effective),)
+    evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if points is None:
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unreadable score {found.value_text()}")
     ok = COMPARATORS[params["comparator"]](points, float(params["value"]))
-    finding = f"{found.value_text()} (needs {params['comparator']} {params['value']:g})"
+    finding = f"{found.value_text()} ({needs(params['comparator'], params['value'])})"
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)

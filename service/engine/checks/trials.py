@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.engine.checks.common import COMPARATORS, day_of
+from service.engine.checks.common import COMPARATORS, day_of, needs
 from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleCodes, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -68,12 +68,12 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             )
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
-    finding = f"{trial.relief_pct:.0f} % relief (needs {params['comparator']} {params['percent']} %)"
+    finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
     if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             tuple(evidence),
-            f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']} %: for the reviewer",
+            f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']:g} %: for the reviewer",
         )
     if ok and params.get("min_hours") is not None:
         hours = trial.sustained_hours
@@ -81,7 +81,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(
                 Status.NOT_DOCUMENTED, tuple(evidence), f"{finding}; how long it lasted is not documented"
             )
-        finding += f", lasting {hours:g} h (needs {params['min_hours']} h)"
+        finding += f", lasting {hours:g} h (needs {params['min_hours']:g} h)"
         if hours < float(params["min_hours"]):
             if trial.relief_at_last_score:
                 return TestOutcome(
@@ -119,6 +119,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     documented), and only no response at all is "not met" (AMB-16)."""
     points = float(params["points"])
     hours = params.get("hours")
+    name = ctx.terminology.assessment_name
     scales = set(params.get("scales", SCALE_CODES))
 
     def short(evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
@@ -132,16 +133,19 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     if explicit is not None and isinstance(explicit.value, float):
         evidence: tuple[Evidence, ...] = (
             Evidence(
-                f"it-trial-scale-reduction: {explicit.value_text()}", explicit.source, explicit.effective
+                f"{name('it-trial-scale-reduction')}: {explicit.value_text()}",
+                explicit.source,
+                explicit.effective,
             ),
         )
         scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
+        recorded_on = f"the {name(scale)}" if scale else (explicit.qualifier or "an unnamed scale")
         if scale not in scales and set(SCALE_CODES) - scales:
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 evidence,
-                f"the recorded reduction is on {explicit.qualifier or 'an unnamed scale'}, not "
-                f"{' or '.join(sorted(scales))}",
+                f"the recorded reduction is on {recorded_on}, not the "
+                f"{' or '.join(name(s) for s in sorted(scales))}",
             )
         if explicit.value < points:
             return short(evidence, f"{explicit.value:g} points (needs {points:g})", explicit.value)
@@ -153,9 +157,13 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
                 Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
             )
         evidence += (
-            Evidence(f"it-trial-response-duration-h: {lasted.value_text()}", lasted.source, lasted.effective),
+            Evidence(
+                f"{name('it-trial-response-duration-h')}: {lasted.value_text()}",
+                lasted.source,
+                lasted.effective,
+            ),
         )
-        finding = f"{explicit.value:g} points for {lasted.value:g} h (needs {hours} h)"
+        finding = f"{explicit.value:g} points for {lasted.value:g} h (needs {float(hours):g} h)"
         if lasted.value >= float(hours):
             return TestOutcome(Status.MET, evidence, finding)
         return short(evidence, finding, explicit.value)
@@ -167,17 +175,17 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     best = max(trials, key=lambda t: (t.reduction(), t.sustained_hours(points)))
     evidence = (
         Evidence(
-            f"{best.scale}: {best.baseline.value_text()} before the trial",
+            f"{name(best.scale)}: {best.baseline.value_text()} before the trial",
             best.baseline.source,
             best.baseline.effective,
         ),
     )
-    finding = f"{best.reduction():g} points on {best.scale} (needs {points:g})"
+    finding = f"{best.reduction():g} points on the {name(best.scale)} (needs {points:g})"
     if best.reduction() < points:
         return short(evidence, finding, best.reduction())
     if hours is not None:
         lasted = best.sustained_hours(points)
-        finding += f", for {lasted:g} h (needs {hours} h)"
+        finding += f", for {lasted:g} h (needs {float(hours):g} h)"
         if lasted < float(hours):
             if best.relieved_at_last_score(points):
                 return TestOutcome(
