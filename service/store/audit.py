@@ -49,12 +49,12 @@ class FeedbackEntry:
 
 class AuditTrail:
     def __init__(self, database: Database) -> None:
-        self._engine = database.engine
+        self._database = database
 
     def record(self, row: dict[str, Any]) -> int:
         """Store one call (a row from `audit_row`) and commit; its id. AuditUnavailable on failure."""
         try:
-            with self._engine.begin() as connection:
+            with self._database.begin() as connection:
                 inserted = connection.execute(insert(audit_records).values(**row))
                 record_id = int(inserted.inserted_primary_key[0])
                 assertions = [
@@ -96,7 +96,7 @@ class AuditTrail:
             )
             .order_by(audit_records.c.id)
         )
-        with self._engine.connect() as connection:
+        with self._database.connect() as connection:
             return [self._with_feedback(connection, row) for row in connection.execute(query)]
 
     def between(
@@ -110,7 +110,7 @@ class AuditTrail:
             query = query.where(audit_records.c.received_at < utc_naive(until))
         last = 0
         while True:
-            with self._engine.connect() as connection:
+            with self._database.connect() as connection:
                 page = connection.execute(query.where(audit_records.c.id > last)).all()
                 records = [self._with_feedback(connection, row) for row in page]
             yield from records
@@ -119,14 +119,14 @@ class AuditTrail:
             last = page[-1].id
 
     def count(self) -> int:
-        with self._engine.connect() as connection:
+        with self._database.connect() as connection:
             return len(connection.execute(select(audit_records.c.id)).all())
 
     def add_feedback(self, service_id: str, entries: Sequence[FeedbackEntry], received_at: datetime) -> int:
         """Keep the entries not seen before, each with the record of the card it answers; the number
         kept. UnknownCard when a card was not issued by `service_id`; nothing is kept then."""
         try:
-            with self._engine.begin() as connection:
+            with self._database.begin() as connection:
                 issued = dict(
                     connection.execute(
                         select(audit_cards.c.card_uuid, audit_cards.c.record_id).where(
@@ -158,7 +158,7 @@ class AuditTrail:
             "item": entry.item,
         }
         try:
-            with self._engine.begin() as connection:
+            with self._database.begin() as connection:
                 connection.execute(insert(audit_feedback).values(**values))
         except IntegrityError:  # sent before (perhaps to another replica at the same moment)
             return 0
@@ -168,7 +168,7 @@ class AuditTrail:
         """Remove the records received before `older_than` with everything kept beside them."""
         cutoff = utc_naive(older_than)
         old = select(audit_records.c.id).where(audit_records.c.received_at < cutoff)
-        with self._engine.begin() as connection:
+        with self._database.begin() as connection:
             for table in (audit_feedback, audit_cards, audit_assertions):
                 connection.execute(delete(table).where(table.c.record_id.in_(old)))
             removed = connection.execute(delete(audit_records).where(audit_records.c.received_at < cutoff))

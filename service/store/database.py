@@ -8,10 +8,13 @@ for tests and throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for sev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -25,7 +28,26 @@ class DatabaseError(RuntimeError):
 
 @dataclass(frozen=True)
 class Database:
+    """The engine, and whether its one shared in-memory connection must be used by one thread at a
+    time (SQLite's connection object is not safe for concurrent use)."""
+
     engine: Engine
+    serialised: bool = False
+    _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
+
+    def _turn(self) -> Any:
+        return self._lock if self.serialised else nullcontext()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed when the block ends without an error."""
+        with self._turn(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._turn(), self.engine.connect() as connection:
+            yield connection
 
     def close(self) -> None:
         self.engine.dispose()
@@ -39,8 +61,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
+
+
 def _engine(url: str) -> Engine:
-    if url in ("sqlite://", "sqlite:///:memory:"):
+    if url in IN_MEMORY:
         return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
@@ -59,7 +84,7 @@ def open_database(url: str) -> Database:
     except (ArgumentError, SQLAlchemyError, ModuleNotFoundError) as exc:
         reason = type(exc).__name__
         raise DatabaseError(f"cannot open the database {_without_password(url)}: {reason}") from None
-    return Database(engine)
+    return Database(engine, serialised=url in IN_MEMORY)
 
 
 def _without_password(url: str) -> str:

@@ -12,14 +12,14 @@ from service.store.tables import seen_tokens
 
 class ReplayStore:
     def __init__(self, database: Database) -> None:
-        self._engine = database.engine
+        self._database = database
 
     def claim(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         """True the first time (iss, jti) is seen among unexpired tokens; False on a replay."""
-        with self._engine.begin() as connection:
+        with self._database.begin() as connection:
             connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < now))
         try:
-            with self._engine.begin() as connection:
+            with self._database.begin() as connection:
                 connection.execute(insert(seen_tokens).values(iss=iss, jti=jti, expires_at=expires_at))
         except IntegrityError:
             return False

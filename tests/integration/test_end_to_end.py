@@ -106,7 +106,7 @@ def test_excluded_patient_does_not_meet_with_both_reasons(
     card = live_service.call(
         pointed_at("order-select-62362-demo-does-not-meet", fhir_server.base_url)
     ).json()["cards"][0]
-    assert card["summary"] == "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief (needs >= 50 %)"
+    assert card["summary"] == "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief (needs at least 50 %)"
     assert card["indicator"] == "warning"
     failing = [line for line in card["detail"].splitlines() if line.startswith("- ❌")]
     assert failing[0].startswith("- ❌ **D. Trial relief >= 50 %**: 29 % relief")

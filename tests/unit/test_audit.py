@@ -22,7 +22,7 @@ from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
 from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
 from tests.builders import meeting_chart
-from tests.support import assert_outcome, load_sample, no_client, open_settings, post_json
+from tests.support import FHIR_SERVER, assert_outcome, load_sample, no_client, open_settings, post_json
 
 ISS = "https://ehr.example.org"
 
@@ -35,7 +35,7 @@ def audited_app(catalog: Catalog, url: str = "sqlite://", factory: Any = no_clie
 
     @app.before_request
     def authenticated() -> None:
-        set_caller(Caller(ISS, f"jti-{next(counter)}", ()))
+        set_caller(Caller(ISS, f"jti-{next(counter)}", (FHIR_SERVER,)))
 
     return app
 
