@@ -604,11 +604,13 @@ def test_an_inline_key_that_suits_none_of_the_algorithms_stops_start_up() -> Non
 # ---------------------------------------------------------------------------------------- two processes
 
 
-@pytest.fixture(params=["sqlite-file"])
+@pytest.fixture(params=["sqlite-file", "postgresql"])
 def shared_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL two service processes share (PostgreSQL joins these params when its fixture
-    lands)."""
-    assert request.param == "sqlite-file"
+    """A database URL two service processes share: a SQLite file, or a database on the test run's
+    PostgreSQL server (two replicas of a real deployment)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
     return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
 
 
