@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cards import items
+from cards.items import Item
 from service.codes import CPT, Code
 from service.engine.model import Determination, Outcome, Status
 from service.references import local_reference
@@ -86,15 +88,18 @@ def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
     return str(uuid.uuid5(ASSERTION_NAMESPACE, f"{hook_instance}|{order}|{coverage}"))
 
 
+def _named(found: tuple[Item, ...]) -> str:
+    """The criteria themselves (plain words and policy section), the first REASON_LIMIT of them."""
+    more = len(found) - REASON_LIMIT
+    return "; ".join(i.reason for i in found[:REASON_LIMIT]) + (f"; and {more} more" if more > 0 else "")
+
+
 def _failed(determination: Determination) -> str:
-    failed = [c.label for c in determination.by_status(Status.NOT_MET)[:REASON_LIMIT]]
-    return "; ".join(failed) or determination.explanation
+    return _named(items.failing(determination)) or determination.explanation
 
 
 def _missing(determination: Determination) -> str:
-    missing = [c.label for c in determination.by_status(Status.NOT_DOCUMENTED)]
-    more = len(missing) - REASON_LIMIT
-    return "; ".join(missing[:REASON_LIMIT]) + (f" and {more} more" if more > 0 else "")
+    return _named(items.missing(determination)) or determination.explanation
 
 
 def _technical(determination: Determination) -> bool:

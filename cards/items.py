@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+from service.fhirdates import human_date
 
 UNCHECKED_PREFIX = "could not be checked: "
 DOCUMENT_INDICATION = (
@@ -57,7 +58,9 @@ class Item:
 
 
 def _dated(e: Evidence) -> str:
-    return f"{e.text} ({e.date.date().isoformat()})" if e.date else e.text
+    if e.date is None or human_date(e.date) in e.text:
+        return e.text
+    return f"{e.text} ({human_date(e.date)})"
 
 
 def finding(c: CriterionResult) -> str:

@@ -78,7 +78,7 @@ VERDICT = {
 }
 _SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)
 DETAIL_LIMIT = 1500
-ITEM_LIMIT = 260
+ITEM_LIMIT = 300
 _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
 
 
@@ -116,7 +116,7 @@ def summary(group: Sequence[Determination]) -> str:
     codes = ", ".join(dict.fromkeys(x.billing_code for x in group))
     failed, open_items = items.failing(d), items.missing(d)
     if d.outcome == Outcome.INSUFFICIENT and _unchecked_only(d):
-        text = f"{d.payer}: {codes} not checked — {_item_summary(open_items[0])}"
+        text = f"{d.payer}: {codes} could not be checked — the EHR's data was not available"
     elif d.outcome == Outcome.MEETS:
         text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
@@ -229,15 +229,15 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     if route is None:
         summary = f"No active coverage found: coverage rules for {codes} were not checked"
         detail = (
-            "The EHR returned no active Coverage for this patient, so no payer's intrathecal pump policy "
-            "could be applied. If the patient is insured, make sure the Coverage is active in the chart."
+            "The EHR holds no active insurance for this patient, so no payer's intrathecal pump policy "
+            "could be applied. If the patient is insured, make sure the insurance is recorded as active."
         )
         label = "idds-crd"
     else:
         summary = f"{route.payer_display}: no intrathecal pump coverage rules here for {codes}"
         detail = (
-            f"This service holds no coverage policy for {route.payer_display} ({route.coverage}; "
-            f"{route.matched_by}). Check the payer's own requirements for intrathecal drug delivery systems."
+            f"This service holds no coverage policy for {route.payer_display} ({route.matched_by}). "
+            "Check the payer's own requirements for intrathecal drug delivery systems."
         )
         label = route.payer_display
     return card(summary, detail, label, "coverage-info", [o.reference for o in order_list])
@@ -268,7 +268,7 @@ def external_reference_card(
         links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
     detail = (
         f"The {d.payer} criteria for {d.request_kind.replace('-', ' ')} requests "
-        f"({d.indication.replace('-', ' ')}), with the policy's own words, the readings this service "
+        f"({d.indication_words or d.indication}), with the policy's own words, the readings this service "
         f"applies and the source text ({d.policy_version})."
     )
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
@@ -278,6 +278,9 @@ def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tupl
     """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
     same words), else what to do next."""
     open_items = items.missing(d)
+    if open_items and _unchecked_only(d):
+        steps = tuple((i.step, i.instruction) for i in open_items)
+        return "check again once the EHR's data is available", steps
     if open_items:
         count = len(open_items)
         steps = tuple((i.step, i.instruction) for i in open_items)
@@ -299,7 +302,7 @@ def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tupl
     if d.outcome == Outcome.MEETS:
         return "request prior authorization", (
             (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is documented."),
-            (Step.ORDER, "Send the evidence the decision card cites with the request."),
+            (Step.ORDER, "Send the chart evidence for each criterion with the request."),
         )
     return "ask for a manual review", (
         (

@@ -499,7 +499,7 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     d = cohere([*older_yes, life_expectancy(2, "mo", "2026-11-20")], order=TRIAL_ORDER)
     assert status_of(d, "cohere.cancer.le-3mo") == "not-met"
     line = card_line(d, "cohere.cancer.le-3mo.recorded")
-    assert "(2026-11-20" in line and "overrules life expectancy at least 3 months: yes (2025-10-01" in line
+    assert "(20 Nov 2026" in line and "overrules life expectancy at least 3 months: yes (1 Oct 2025" in line
     newer_yes = [
         *without_codes(cancer_chart(), "life-expectancy-ge-3mo"),
         life_expectancy(2, "mo", "2025-10-01"),

@@ -14,7 +14,20 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.engine.model import Status
 from service.registry import discovery_document
-from tests.builders import ICD, cards_of, catalog, condition, determine, meeting_chart, without_codes
+from tests.builders import (
+    ICD,
+    cards_of,
+    catalog,
+    condition,
+    determine,
+    infusate_request,
+    life_expectancy,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+    without_codes,
+)
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
 from tests.support import open_settings, select_body, sign_body
@@ -225,3 +238,16 @@ def test_an_approval_issued_elsewhere_is_never_taken_back() -> None:
                     )
     _, again = sign_with_chart(meeting_chart(), body=body)  # GEHA no longer auto-approves
     assert "systemActions" not in again  # nothing this service may change
+
+
+def test_the_reason_names_the_failing_criterion_not_its_group() -> None:
+    kaiser_chart = [
+        condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome"),
+        life_expectancy(2, "mo", "2026-11-20"),
+    ]
+    body = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage("kpwa"))
+    _, response = sign_with_chart(kaiser_chart, body=body)
+    [pump] = [subs for subs in only(response) if subs["covered"] == "not-covered"][:1]
+    reason = pump["reason"]["text"]
+    assert "Criteria for the type of treatment" not in reason
+    assert "3.b Life expectancy recorded >= 3 months (" in reason  # the criterion, then its policy section

@@ -140,6 +140,6 @@ def test_a_newer_stopped_order_overrules_an_older_effective_outcome_on_one_line(
     result = result_of(d, "geha.chronic-pain.opioid-failure-6wk.failure")
     assert result.status == MET
     assert [e.text for e in result.overruled] == ["outcome of systemic opioids: effective"]
-    assert "overrules outcome of systemic opioids: effective (2025-03-01" in card_line(
+    assert "overrules outcome of systemic opioids: effective (1 Mar 2025" in card_line(
         d, "geha.chronic-pain.opioid-failure-6wk.failure"
     )

@@ -376,7 +376,7 @@ def test_the_most_recent_form_of_the_psych_evaluation_decides() -> None:
     re_evaluated = [refused, procedure("90791", "2026-06-01")]
     d = determine(re_evaluated)
     assert statuses(d)["geha.doc.psych-eval"] == "met"
-    assert "overrules psychological evaluation done and patient cleared: no (2025-01-01" in card_line(
+    assert "overrules psychological evaluation done and patient cleared: no (1 Jan 2025" in card_line(
         d, "geha.doc.psych-eval"
     )
     refused_after = [

@@ -451,8 +451,8 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     assert statuses(d)["kpwa.pain.le-3mo.recorded"] == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
     line = card_line(d, "kpwa.pain.le-3mo.recorded")
-    assert "LOINC 75327-7: 2 mo (2026-11-20" in line
-    assert "; overrules life expectancy at least 3 months: yes (2025-10-01" in line
+    assert "LOINC 75327-7: 2 mo (20 Nov 2026" in line
+    assert "; overrules life expectancy at least 3 months: yes (1 Oct 2025" in line
     newer_yes = [
         *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
         life_expectancy(2, "mo", "2025-10-01"),

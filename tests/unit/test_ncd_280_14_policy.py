@@ -309,7 +309,7 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     older_no = [*ncd_chart(), assessment("life-expectancy-ge-3mo", "2025-01-01", valueBoolean=False)]
     d = medicare(older_no)  # the 10-year estimate of 2026-10-01 is newer than the "no"
     assert statuses(d)["ncd280.le-3mo.recorded"] == "met"
-    assert "overrules life expectancy at least 3 months: no (2025-01-01" in card_line(
+    assert "overrules life expectancy at least 3 months: no (1 Jan 2025" in card_line(
         d, "ncd280.le-3mo.recorded"
     )
     recent_short = [

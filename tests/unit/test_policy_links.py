@@ -153,7 +153,7 @@ def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
 def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
     d = determine(meeting_chart(), unavailable={"Condition": "HTTP 500"})
     headline, steps = next_steps(d)
-    assert headline == "1 item to document"
+    assert headline == "check again once the EHR's data is available"
     [(step, text)] = steps
     assert step == Step.RECHECK
     assert text.startswith("4 of 14 criteria could not be checked (")

@@ -1,0 +1,71 @@
+"""The ten-second shape, over every scenario of the suite and the demo: one decision card per payer,
+a detail within its budget, and an Instructions card that lists exactly the decision card's missing
+items (same count, same words)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cards.render import DETAIL_LIMIT
+from service.demo.runner import request_files
+from tests.builders import cards_of
+from tests.calls import answer
+from tests.card_scenarios import answer_with_chart, scenarios
+from tests.support import numbered_steps
+
+DROPPED = re.compile(r"^- … and (\d+) more: ")
+
+
+def answers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in request_files():
+        yield path.stem, answer(path.stem)[0]
+    for name, (request, chart) in scenarios().items():
+        yield name, answer_with_chart(request, chart)
+
+
+ANSWERS = dict(answers())
+
+
+def decisions(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The decision cards (not the notices about coverage that was not checked)."""
+    return [c for c in cards_of(body.get("cards", [])) if "overrideReasons" in c or "✅" in c["detail"]]
+
+
+def missing_on_card(detail: str) -> int:
+    lines = detail.splitlines()
+    dropped = sum(int(m.group(1)) for line in lines if (m := DROPPED.match(line)))
+    return sum(1 for line in lines if line.startswith("- ❔")) + dropped
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_one_decision_card_per_payer_within_its_budget(name: str) -> None:
+    cards = decisions(ANSWERS[name])
+    per_payer = Counter(c["source"]["label"] for c in cards)
+    assert all(count == 1 for count in per_payer.values()), per_payer
+    assert all(len(c["detail"]) <= DETAIL_LIMIT for c in cards), [len(c["detail"]) for c in cards]
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_the_instructions_list_exactly_the_missing_items(name: str) -> None:
+    body = ANSWERS[name]
+    reminders = [c for c in cards_of(body.get("cards", []), "clinical-reminder") if "suggestions" not in c]
+    for decision in decisions(body):
+        missing = missing_on_card(decision["detail"])
+        if not missing:
+            continue
+        payer = decision["source"]["label"]
+        [steps] = [numbered_steps(r["detail"]) for r in reminders if r["source"]["label"] == payer]
+        assert len(steps) == missing
+        labels = re.findall(r"^- ❔ \*\*(.+?)\*\*", decision["detail"], flags=re.M)
+        assert all(any(step.split(". ", 1)[1].startswith(label) for step in steps) for label in labels)
+
+
+def test_the_budget_is_met_by_dropping_items_not_by_cutting_the_verdict() -> None:
+    details = [c["detail"] for body in ANSWERS.values() for c in decisions(body)]
+    assert details
+    assert all(d.startswith("**") and "policy:" in d for d in details)
