@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from service.shapes import dicts
+from service.strict_json import loads_finite
 
 MAX_PAGES = 10
 PAGE_SIZE = 200
@@ -128,7 +129,7 @@ class FhirClient:
         if response.status_code != 200:
             raise FhirError(f"HTTP {response.status_code}", response.status_code)
         try:
-            body = response.json()
+            body = loads_finite(response.content)
         except (ValueError, RecursionError):
             raise FhirError("response is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
