@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,12 @@ MAX_KEY_IN_PATH = 80  # characters of an odd key shown in an error's path
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # from an escape UTF-8 cannot encode
 
 
+@dataclass
 class JsonRejected(ValueError):
     """The text is JSON Python could read, but not JSON this service accepts; `path` says where."""
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
+    path: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def loads_finite(raw: bytes | str) -> Any:
     return json.loads(raw, parse_constant=_refuse_non_finite, parse_float=_finite)
 
 
-def render_path(parts: tuple[PathPart, ...]) -> str:
+def render_path(parts: Sequence[PathPart]) -> str:
     """`context.draftOrders.entry[0].resource`, or `$` for the document itself."""
     text = ""
     for part in parts:
@@ -99,34 +98,62 @@ def render_path(parts: tuple[PathPart, ...]) -> str:
     return text or "$"
 
 
-def _walk(document: Any) -> Iterator[tuple[Any, tuple[PathPart, ...], int]]:
-    """Every value with its path and depth (containers around it), without recursion."""
-    stack: list[tuple[Any, tuple[PathPart, ...], int]] = [(document, (), 0)]
+def _children(value: dict[str, Any] | list[Any]) -> Iterator[tuple[PathPart, Any]]:
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
+
+
+_PLAIN = (int, float, bool, type(None))  # nothing to check (non-finite floats arrive as _NonFinite)
+
+
+def _first_problem(document: Any, limits: JsonLimits) -> tuple[str, str] | None:
+    """The path and wording of the first value out of bounds or not strict JSON, or None.
+
+    Depth-first without recursion, holding one iterator and one path part per level: memory stays
+    proportional to the nesting, however many values the document holds.
+    """
+    path: list[PathPart] = []
+    problem = _problem(document, 0, limits)
+    if problem is not None:
+        return "$", f"$ {problem}"
+    stack = [_children(document)] if isinstance(document, dict | list) else []
     while stack:
-        value, path, depth = stack.pop()
-        yield value, path, depth
-        if isinstance(value, dict):
-            stack.extend((child, (*path, key), depth + 1) for key, child in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend((child, (*path, i), depth + 1) for i, child in reversed(list(enumerate(value))))
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            if path:
+                path.pop()
+            continue
+        key, value = step
+        if type(value) in _PLAIN:
+            continue
+        problem = _problem(value, len(path) + 1, limits)
+        if problem is not None:
+            where = render_path([*path, key])
+            return where, f"{where} {problem}"
+        if isinstance(value, dict | list) and value:
+            path.append(key)
+            stack.append(_children(value))
+    return None
 
 
-def _problem(value: Any, path: tuple[PathPart, ...], depth: int, limits: JsonLimits) -> str | None:
+def _problem(value: Any, depth: int, limits: JsonLimits) -> str | None:
+    """What is wrong with one value (its contents aside), as the end of a sentence naming it."""
+    if isinstance(value, str):
+        if len(value) > limits.max_string:
+            return f"is longer than {limits.max_string} characters"
+        if LONE_SURROGATE.search(value):
+            return "holds an unpaired UTF-16 surrogate, which is not text"
+        return None
     if isinstance(value, _NonFinite):
-        return f"{render_path(path)} is {value.text}, which is not a JSON number (finite numbers only)"
-    if isinstance(value, _WithDuplicateKey):
-        where = render_path(path)
-        return f"{where} names the key '{value.duplicate[:MAX_KEY_IN_PATH]}' more than once"
+        return f"is {value.text}, which is not a JSON number (finite numbers only)"
     if isinstance(value, dict | list) and depth >= limits.max_depth:
-        return f"{render_path(path)} is nested more than {limits.max_depth} levels deep"
-    if isinstance(value, str) and len(value) > limits.max_string:
-        return f"{render_path(path)} is longer than {limits.max_string} characters"
-    if isinstance(value, str) and LONE_SURROGATE.search(value):
-        return f"{render_path(path)} holds an unpaired UTF-16 surrogate, which is not text"
+        return f"is nested more than {limits.max_depth} levels deep"
+    if isinstance(value, _WithDuplicateKey):
+        return f"names the key '{value.duplicate[:MAX_KEY_IN_PATH]}' more than once"
     if isinstance(value, dict):
         for key in value:
             if len(key) > limits.max_string or LONE_SURROGATE.search(key):
-                return f"{render_path(path)} has a key that is too long or not text"
+                return "has a key that is too long or not text"
     return None
 
 
@@ -139,10 +166,9 @@ def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
     document = json.loads(
         raw, object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
     )
-    for value, path, depth in _walk(document):
-        problem = _problem(value, path, depth, limits)
-        if problem is not None:
-            raise JsonRejected(render_path(path), problem)
+    found = _first_problem(document, limits)
+    if found is not None:
+        raise JsonRejected(*found)
     return document
 
 
