@@ -117,7 +117,7 @@ def policy_page(policy_id: str) -> Response:
     state = current_app.extensions["idds_crd"]
     policy = state.environment.catalog.policies.get(policy_id)
     if policy is None:
-        return json_response(operation_outcome("not-found", f"no policy with id '{policy_id}'"), 404)
+        return refusal(404, "not-found", f"no policy with id '{policy_id[:100]}'")
     source = policies.directory() / "sources" / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
     html = render_template("policy.html", policy=policy, source_text=source_text)
@@ -129,7 +129,7 @@ def code_system(resource_id: str) -> Response:
     """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
     resource = current_app.extensions["idds_crd"].environment.published.code_system
     if resource_id != resource["id"]:
-        return json_response(operation_outcome("not-found", f"no CodeSystem with id '{resource_id}'"), 404)
+        return refusal(404, "not-found", f"no CodeSystem with id '{resource_id[:100]}'")
     return fhir_response(resource)
 
 
@@ -138,7 +138,7 @@ def documentation_questionnaire(resource_id: str) -> Response:
     """A policy's documentation Questionnaire, or the part of it a call named (coverage information)."""
     form = current_app.extensions["idds_crd"].environment.published.questionnaire(resource_id)
     if form is None:
-        return json_response(operation_outcome("not-found", f"no Questionnaire with id '{resource_id}'"), 404)
+        return refusal(404, "not-found", f"no Questionnaire with id '{resource_id[:100]}'")
     return fhir_response(form)
 
 
