@@ -7,17 +7,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+import service
 from service.app import create_app
+from service.demo.fhir_server import free_port
 from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
@@ -209,3 +217,37 @@ def test_log_settings_are_checked() -> None:
     for bad in ({"log_format": "xml"}, {"log_level": "LOUD"}):
         with pytest.raises(SettingsError):
             settings_from_mapping(bad)
+
+
+def test_serve_writes_json_lines_with_the_request_id(tmp_path: Path) -> None:
+    root = Path(service.__file__).resolve().parents[1]
+    config = tmp_path / "config.yaml"
+    config.write_text("auth:\n  required: false\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "probe-1"}, timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert answer.headers["X-Request-Id"] == "probe-1"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert lines and len(lines) == len([line for line in stderr.splitlines() if line.strip()])
+    [access] = [r for r in lines if r["logger"] == ACCESS_LOGGER]
+    assert (access["request_id"], access["path"], access["status"]) == ("probe-1", "/healthz", 200)
