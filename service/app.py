@@ -15,11 +15,10 @@ from flask import Flask
 from service.auth.guard import install_guard
 from service.catalog import Catalog, load_catalog
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
-from service.routes import bp, register_error_handlers
+from service.request_log import configure_logging
+from service.routes import install_http_edge
 from service.settings import Settings, load_settings
 from service.store.stores import Stores, open_stores
-
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,18 +36,18 @@ def create_app(
     settings = settings or Settings()
     stores = open_stores(settings.store)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(
         settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
-    install_guard(app, settings, stores.replay)
-    app.register_blueprint(bp)
-    register_error_handlers(app)
+    install_http_edge(app, settings)
+    install_guard(app, settings, stores.replay)  # after the request log: a 401 gets its id and log line
     return app
 
 
 def create_app_from_environment() -> Flask:
     """WSGI entry point for production servers: settings from $IDDS_CRD_CONFIG (or defaults)."""
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

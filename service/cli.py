@@ -21,8 +21,10 @@ def _serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import run_simple
 
     from service.app import create_app
+    from service.request_log import configure_logging
 
     settings = load_settings(args.config)
+    configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)
     run_simple(args.host, args.port, app, threaded=True)
     return 0
@@ -93,11 +95,14 @@ def _check_policies(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from service.request_log import configure_logging
+
     try:
         from service.demo.runner import run_demo
     except ImportError as exc:
         print(f"the demo needs the local FHIR server: pip install 'idds-crd[demo]' ({exc})", file=sys.stderr)
         return 2
+    configure_logging()
     return run_demo(args.host, args.port, once=args.once)
 
 

@@ -1,13 +1,14 @@
-"""HTTP edge: the CDS Hooks routes (discovery and service calls) and their error mapping.
+"""HTTP edge: the CDS Hooks routes (discovery, service calls, feedback, the pages the cards link to)
+and their error mapping.
 
-Everything HTTP-specific lives here: decoding the body, mapping validation failures to 400,
-unknown services to 404, wrong methods to 405, and any unexpected failure to a 500 whose body is
-an OperationOutcome without internals.
+Everything HTTP-specific lives here: reading the body (`service.http_input`: 415, 413, 400), mapping
+validation failures to 400, unknown services to 404, wrong methods to 405, and any unexpected
+failure to a 500 whose body is an OperationOutcome without internals. Every answer is strict JSON
+(never NaN), and every call notes its outcome for the request log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,23 +21,44 @@ import policies
 from cards.render import review_overdue_line
 from service.audit_call import CallClock, audited, store_feedback
 from service.caller import current_caller
+from service.cors import install_cors
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
-from service.fhir.outbound import refusal
-from service.hooks.models import RequestInvalid, parse_hook_request
+from service.fhir.outbound import refusal as fhir_server_refusal
+from service.hooks.models import HOOK_INSTANCE, RequestInvalid, parse_hook_request
+from service.http_input import InputRefused, read_json_body
+from service.openapi import openapi_document
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import discovery_document, find_service
+from service.request_log import annotate, install_request_log
+from service.settings import Settings
+from service.strict_json import dumps
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status=status,
-        mimetype="application/json",
-    )
+    return Response(dumps(body), status=status, mimetype="application/json")
+
+
+def refusal(status: int, code: str, message: str, field: str | None = None) -> Response:
+    """A 4xx answer with an OperationOutcome, noted for the request log (the field, not the text)."""
+    annotate(outcome=code, **({"field": field} if field else {}))
+    return json_response(operation_outcome(code, message, field), status)
+
+
+def refused_input(exc: InputRefused | RequestInvalid) -> Response:
+    if isinstance(exc, InputRefused):
+        return refusal(exc.status, exc.code, exc.message, exc.field)
+    return refusal(400, "invalid", exc.message, exc.field)
+
+
+def _note_hook_instance(body: Any) -> None:
+    """The call's hookInstance for the log, when it has a valid one (even if the call is refused)."""
+    instance = body.get("hookInstance") if isinstance(body, dict) else None
+    if isinstance(instance, str) and HOOK_INSTANCE.fullmatch(instance):
+        annotate(hookInstance=instance)
 
 
 @bp.get("/cds-services")
@@ -44,26 +66,14 @@ def discovery() -> Response:
     return json_response(discovery_document())
 
 
-def _json_body() -> tuple[Any, Response | None]:
-    """The decoded JSON body, or the 400 answer saying why there is none."""
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw) if raw else None
-    except RecursionError:
-        return None, json_response(
-            operation_outcome("structure", "the request body ($) is nested too deeply", "$"), 400
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, json_response(
-            operation_outcome("structure", f"the request body is not valid JSON: {exc}", "$"), 400
-        )
-    if body is None:
-        return None, json_response(operation_outcome("required", "the request body is empty", "$"), 400)
-    return body, None
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """An OpenAPI 3.1 description of every endpoint, generated from the service registry."""
+    return json_response(openapi_document())
 
 
 def _no_service(service_id: str) -> Response:
-    return json_response(operation_outcome("not-found", f"no CDS service with id '{service_id}'"), 404)
+    return refusal(404, "not-found", f"no CDS service with id '{service_id[:100]}'")
 
 
 @bp.post("/cds-services/<service_id>")
@@ -72,37 +82,47 @@ def call_service(service_id: str) -> Response:
     service = find_service(service_id)
     if service is None:
         return _no_service(service_id)
-    body, refused = _json_body()
-    if refused is not None:
-        return refused
+    annotate(service=service_id)
+    try:
+        body = read_json_body(request)
+    except InputRefused as exc:
+        return refused_input(exc)
+    _note_hook_instance(body)
     state = current_app.extensions["idds_crd"]
     try:
         hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:
+        annotate(outcome="invalid", field=exc.field)
         invalid = HookOutcome(operation_outcome("invalid", exc.message, exc.field), status=400)
         return json_response(*audited(state, started, service, body, None, invalid))
-    not_allowed = refusal(hook_request.fhir.server, current_caller(state.settings.auth).fhir_servers)
+    allowed = current_caller(state.settings.auth).fhir_servers
+    not_allowed = fhir_server_refusal(hook_request.fhir.server, allowed)
     if not_allowed is not None:
+        annotate(outcome="security", field="fhirServer")
         forbidden = HookOutcome(operation_outcome("security", not_allowed, "fhirServer"), status=400)
         return json_response(*audited(state, started, service, body, hook_request, forbidden))
     base_url = state.settings.public_base_url or request.url_root
     outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
+    if outcome.status == 200:
+        annotate(outcome="answered", cards=len(outcome.response["cards"]))
+    else:
+        annotate(outcome="precondition-failed")
     return json_response(*audited(state, started, service, body, hook_request, outcome))
 
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    """CDS Hooks feedback on this service's cards: kept once, however often it is sent."""
+    """CDS Hooks feedback on this service's cards: kept once, with the record of the card it answers."""
     if find_service(service_id) is None:
         return _no_service(service_id)
-    body, refused = _json_body()
-    if refused is not None:
-        return refused
+    annotate(service=service_id)
     try:
-        items = parse_feedback(body)
-    except RequestInvalid as exc:
-        return json_response(operation_outcome("invalid", exc.message, exc.field), 400)
-    return json_response(*store_feedback(current_app.extensions["idds_crd"], service_id, items))
+        items = parse_feedback(read_json_body(request))
+    except (InputRefused, RequestInvalid) as exc:
+        return refused_input(exc)
+    answer, status = store_feedback(current_app.extensions["idds_crd"], service_id, items)
+    annotate(outcome="recorded" if status == 200 else "not-recorded")
+    return json_response(answer, status)
 
 
 @bp.get("/policies/<policy_id>")
@@ -111,7 +131,7 @@ def policy_page(policy_id: str) -> Response:
     state = current_app.extensions["idds_crd"]
     policy = state.environment.catalog.policies.get(policy_id)
     if policy is None:
-        return json_response(operation_outcome("not-found", f"no policy with id '{policy_id}'"), 404)
+        return refusal(404, "not-found", f"no policy with id '{policy_id[:100]}'")
     source = policies.directory() / "sources" / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
     overdue = policy.currency.overdue(datetime.now(UTC).date())
@@ -125,7 +145,7 @@ def code_system(resource_id: str) -> Response:
     """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
     resource = current_app.extensions["idds_crd"].environment.published.code_system
     if resource_id != resource["id"]:
-        return json_response(operation_outcome("not-found", f"no CodeSystem with id '{resource_id}'"), 404)
+        return refusal(404, "not-found", f"no CodeSystem with id '{resource_id[:100]}'")
     return fhir_response(resource)
 
 
@@ -134,7 +154,7 @@ def documentation_questionnaire(resource_id: str) -> Response:
     """A policy's documentation Questionnaire, or the part of it a call named (coverage information)."""
     form = current_app.extensions["idds_crd"].environment.published.questionnaire(resource_id)
     if form is None:
-        return json_response(operation_outcome("not-found", f"no Questionnaire with id '{resource_id}'"), 404)
+        return refusal(404, "not-found", f"no Questionnaire with id '{resource_id[:100]}'")
     return fhir_response(form)
 
 
@@ -149,11 +169,23 @@ def health() -> Response:
     return json_response({"status": "ok"})
 
 
-def register_error_handlers(app: Flask) -> None:
+def install_http_edge(app: Flask, settings: Settings) -> None:
+    """The routes, the body size bound, CORS for the configured origins, the request log, and the
+    error answers (OperationOutcomes) for whatever the routes do not answer themselves."""
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.register_blueprint(bp)
+    install_request_log(app)
+    install_cors(app, settings.cors_origins)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(exc.code or 500, "processing")
-        response = json_response(operation_outcome(code, exc.description or exc.name), exc.code or 500)
+        status = exc.code or 500
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(status, "processing")
+        if status == 413:
+            message = f"the request body is larger than {settings.max_request_bytes} bytes"
+        else:
+            message = exc.description or exc.name
+        response = refusal(status, code, message)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
@@ -167,13 +199,7 @@ def register_error_handlers(app: Flask) -> None:
             type(exc).__name__,
             exc_info=exc,
         )
+        annotate(outcome="exception")
         return json_response(
             operation_outcome("exception", "internal error; the failure has been logged"), 500
         )
-
-    @app.after_request
-    def cors(response: Response) -> Response:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
-        return response

@@ -7,6 +7,7 @@ settings and hands them over, so tests can build any number of differently confi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -105,6 +106,10 @@ class Settings:
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    max_request_bytes: int = 5 * 1024 * 1024  # larger bodies are answered 413
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
+    log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
+    log_level: str = "INFO"
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
@@ -238,10 +243,44 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     return value
 
 
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+CORS_ORIGIN = re.compile(r"https?://[^/\s?#@]+")
+
+
+def _cors_origins(value: Any) -> tuple[str, ...]:
+    origins = tuple(_string_list(value, "cors_origins"))
+    for i, origin in enumerate(origins):
+        if origin != "*" and not CORS_ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"cors_origins[{i}]: expected an origin such as https://ehr.example.org "
+                f"(scheme and host, no path), got {origin!r}"
+            )
+    if "*" in origins and len(origins) > 1:
+        raise SettingsError("cors_origins: '*' (any origin) stands alone")
+    return origins
+
+
+def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
+    if value not in choices:
+        raise SettingsError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
 def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     """Build settings from the parsed YAML mapping, rejecting unknown keys and wrong types."""
     raw = dict(raw or {})
-    known = {"public_base_url", "only_orders_with_rules", "fhir", "auth", "store"}
+    known = {
+        "public_base_url",
+        "only_orders_with_rules",
+        "fhir",
+        "auth",
+        "store",
+        "max_request_bytes",
+        "cors_origins",
+        "log_format",
+        "log_level",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SettingsError(f"unknown key(s) {', '.join(unknown)}")
@@ -260,6 +299,12 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
         auth=auth,
         store=_section(StoreSettings, raw.get("store"), "store"),
+        max_request_bytes=_coerce(
+            raw.get("max_request_bytes", Settings.max_request_bytes), 1, "max_request_bytes"
+        ),
+        cors_origins=_cors_origins(raw.get("cors_origins", [])),
+        log_format=_choice(raw.get("log_format", Settings.log_format), LOG_FORMATS, "log_format"),
+        log_level=_choice(raw.get("log_level", Settings.log_level), LOG_LEVELS, "log_level"),
     )
 
 

@@ -16,7 +16,6 @@ resource; anything else (a Bundle, another type, another id) counts as a failed 
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ import urllib3
 from service.fhir.outbound import NO_ANSWER, origin
 from service.fhir.transport import Cutoff, Watch, guarded_session
 from service.shapes import dicts
+from service.strict_json import loads_finite
 
 MAX_PAGES = 10
 PAGE_SIZE = 200
@@ -171,7 +171,7 @@ class FhirClient:
         if status != 200:
             raise FhirError(f"HTTP {status}", status)
         try:
-            body = json.loads(raw)
+            body = loads_finite(raw)
         except (ValueError, RecursionError):
             raise FhirError("response is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):

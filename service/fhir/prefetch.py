@@ -84,10 +84,14 @@ class Prefetched:
 
     @property
     def has_more_pages(self) -> bool:
-        return self.bundle is not None and any(
-            isinstance(link, dict) and link.get("relation") == "next"
-            for link in self.bundle.get("link") or []
+        links = self.bundle.get("link") if self.bundle is not None else None
+        return isinstance(links, list) and any(
+            isinstance(link, dict) and link.get("relation") == "next" for link in links
         )
+
+
+def _is_resource(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("resourceType"), str)
 
 
 def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
@@ -97,15 +101,16 @@ def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
     value = prefetch[key]
     if value is None:
         return Prefetched(PrefetchState.EMPTY)
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+    if not _is_resource(value):
         return Prefetched(PrefetchState.FAILED, reason=f"prefetch '{key}' is not a FHIR resource")
     if value["resourceType"] == "OperationOutcome":
         return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
     if value["resourceType"] == "Bundle":
+        entries = value.get("entry")
         resources = [
             e["resource"]
-            for e in value.get("entry") or []
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and _is_resource(e.get("resource"))
         ]
         return Prefetched(PrefetchState.PROVIDED, resources, bundle=value)
     return Prefetched(PrefetchState.PROVIDED, [value])

@@ -16,9 +16,14 @@ from urllib.parse import urlsplit
 
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-USER_REFERENCE = re.compile(r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$")
-ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+# A FHIR id, but never `.` or `..`: ids end up in URLs (`Patient/{{context.patientId}}`).
+ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$")
+USER_REFERENCE = re.compile(
+    r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$"
+)
+ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$")
+MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
+MAX_PREFETCH_ENTRIES = 1000  # entries of one prefetched Bundle
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The Inferno CRD kit's own requests carry UUID-shaped instances with letters beyond f.
 HOOK_INSTANCE = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
@@ -77,6 +82,11 @@ def _require_string(container: dict[str, Any], key: str, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RequestInvalid(path, f"{path} must be a non-empty string")
     return value
+
+
+def _bounded(items: list[Any], path: str, limit: int = MAX_ORDERS) -> None:
+    if len(items) > limit:
+        raise RequestInvalid(path, f"{path} holds more than {limit} items")
 
 
 def _require_object(container: dict[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -138,6 +148,7 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         raise RequestInvalid(f"context.{key}.entry", f"context.{key}.entry must be a non-empty array")
+    _bounded(entries, f"context.{key}.entry")
     for i, entry in enumerate(entries):
         path = f"context.{key}.entry[{i}]"
         if not isinstance(entry, dict):
@@ -163,6 +174,7 @@ def _validate_selections(context: dict[str, Any], bundle: dict[str, Any]) -> tup
         raise RequestInvalid("context.selections", "context.selections is required for order-select")
     if not isinstance(selections, list) or not selections:
         raise RequestInvalid("context.selections", "context.selections must be a non-empty array")
+    _bounded(selections, "context.selections")
     present = set()
     for entry in bundle.get("entry", []):
         resource = entry["resource"]
@@ -185,6 +197,7 @@ def _validate_dispatched(context: dict[str, Any]) -> tuple[str, ...]:
         path = "context.dispatchedOrders"
         if not isinstance(orders, list) or not orders:
             raise RequestInvalid(path, f"{path} must be a non-empty array")
+        _bounded(orders, path)
     elif "order" in context:
         orders, path = [context["order"]], "context.order"
     else:
@@ -237,11 +250,15 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
             )
     patient_id = _require_string(context, "patientId", "context.patientId")
     if not ID_PATTERN.fullmatch(patient_id):
-        raise RequestInvalid("context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/')")
+        raise RequestInvalid(
+            "context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/'; not . or ..)"
+        )
     encounter_id = context.get("encounterId")
     valid_encounter = isinstance(encounter_id, str) and ID_PATTERN.fullmatch(encounter_id)
     if encounter_id is not None and not valid_encounter:
-        raise RequestInvalid("context.encounterId", "context.encounterId must be a bare FHIR id")
+        raise RequestInvalid(
+            "context.encounterId", "context.encounterId must be a bare FHIR id (not . or ..)"
+        )
     appointments = None
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": []}
     if orders_from == OrderSource.APPOINTMENTS:
@@ -254,6 +271,10 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         prefetch = {}
     if not isinstance(prefetch, dict):
         raise RequestInvalid("prefetch", "prefetch must be a JSON object")
+    for key, value in prefetch.items():
+        entries = value.get("entry") if isinstance(value, dict) else None
+        if isinstance(entries, list):
+            _bounded(entries, f"prefetch.{key}.entry", MAX_PREFETCH_ENTRIES)
     extension = body.get("extension", {})
     if not isinstance(extension, dict):
         raise RequestInvalid("extension", "extension must be a JSON object")

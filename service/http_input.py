@@ -1,0 +1,59 @@
+"""Reading a POST body: the media type, the size, and strict JSON within bounds, or the 4xx saying why.
+
+Bodies must be `application/json` (CDS Hooks) or `application/fhir+json` (what a FHIR-aware client
+may label the same JSON), in UTF-8. Anything else is 415: the media types a browser may send
+cross-origin without a CORS preflight (form posts, text/plain) are thereby refused before the body
+is read. The body's size is bounded by Flask's MAX_CONTENT_LENGTH (413, set from the settings);
+here its JSON must be strict (`service.strict_json`) and within the nesting and string bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request
+
+from service.strict_json import JsonLimits, JsonRejected, loads_request
+
+JSON_MEDIA_TYPES = ("application/json", "application/fhir+json")
+# Orders and prefetched resources sit at most six levels down, so at least 32 levels are left inside
+# every resource.
+REQUEST_LIMITS = JsonLimits(max_depth=40, max_string=1024 * 1024)
+
+
+@dataclass(frozen=True)
+class InputRefused(Exception):
+    """The body cannot be taken: answer `status` with an OperationOutcome of `code` at `field`."""
+
+    status: int
+    code: str
+    message: str
+    field: str = "$"
+
+
+def _check_media_type(request: Request) -> None:
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if request.mimetype not in JSON_MEDIA_TYPES or charset not in ("utf-8", "utf8"):
+        given = request.content_type or "none"
+        raise InputRefused(
+            415,
+            "not-supported",
+            f"the request body must be application/json in UTF-8 (Content-Type was {given[:100]})",
+        )
+
+
+def read_json_body(request: Request, limits: JsonLimits = REQUEST_LIMITS) -> Any:
+    """The decoded body of `request`; InputRefused (415 or 400) when it cannot be taken."""
+    _check_media_type(request)
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise InputRefused(400, "required", "the request body is empty")
+    try:
+        return loads_request(raw, limits)
+    except JsonRejected as exc:
+        raise InputRefused(400, "structure", exc.message, exc.path) from None
+    except RecursionError:
+        raise InputRefused(400, "structure", "the request body ($) is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputRefused(400, "structure", f"the request body is not valid JSON: {exc}") from None

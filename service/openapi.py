@@ -1,0 +1,371 @@
+"""The OpenAPI 3.1 description of the service (`GET /openapi.json`), generated, never written by hand.
+
+The service calls and their feedback endpoints come from the registry (one path per service, each
+with the request schema of its hook and order source), and the request schemas state what
+`parse_hook_request` accepts: the same patterns, the same bounds, the same conditional fields. So
+API tooling (and the fuzz test in CI) can drive every endpoint from this document, and a change to
+validation that this file does not follow shows up as a failing test.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from service.feedback import MAX_COMMENT, MAX_ITEMS, OUTCOMES, RFC3339
+from service.hooks.models import (
+    BEARER_TOKEN,
+    CANONICAL_UUID,
+    HOOK_INSTANCE,
+    ID_PATTERN,
+    MAX_ORDERS,
+    MAX_PREFETCH_ENTRIES,
+    ORDER_REFERENCE,
+    USER_REFERENCE,
+)
+from service.http_input import JSON_MEDIA_TYPES
+from service.registry import ANSWERED_VERSIONS, SERVICES, OrderSource, ServiceDefinition
+from service.version import service_version
+
+Schema = dict[str, Any]
+NON_BLANK: Schema = {"type": "string", "pattern": r"\S"}
+REFUSALS = {
+    "400": "The body is not strict JSON, or a field is invalid (the OperationOutcome names it).",
+    "401": "The call carries no valid JWT of a trusted client (no detail is given).",
+    "404": "No such service, or no such card for feedback.",
+    "413": "The body is larger than the configured max_request_bytes.",
+    "415": "The body is not application/json (or application/fhir+json) in UTF-8.",
+}
+
+
+def _anchored(pattern: str) -> str:
+    """A pattern the code applies with fullmatch, anchored for JSON Schema."""
+    core = pattern.removeprefix("^").removesuffix("$")
+    return f"^(?:{core})$"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _pattern(pattern: str) -> Schema:
+    return {"type": "string", "pattern": _anchored(pattern)}
+
+
+def _orders_bundle(must_hold: str | None = None) -> Schema:
+    """context.draftOrders / context.appointments: a Bundle of 1..MAX_ORDERS resources with ids."""
+    entry: Schema = {
+        "type": "object",
+        "required": ["resource"],
+        "properties": {"resource": _ref("Resource"), "fullUrl": {"type": "string"}},
+    }
+    bundle: Schema = {
+        "type": "object",
+        "required": ["resourceType", "entry"],
+        "properties": {
+            "resourceType": {"const": "Bundle"},
+            "entry": {"type": "array", "minItems": 1, "maxItems": MAX_ORDERS, "items": entry},
+        },
+    }
+    if must_hold is not None:
+        bundle["properties"]["entry"]["contains"] = {
+            "properties": {"resource": {"properties": {"resourceType": {"const": must_hold}}}}
+        }
+    return bundle
+
+
+def _references(min_items: int = 1) -> Schema:
+    return {
+        "type": "array",
+        "minItems": min_items,
+        "maxItems": MAX_ORDERS,
+        "items": _pattern(ORDER_REFERENCE.pattern),
+    }
+
+
+def _context(source: OrderSource) -> Schema:
+    """The context a service needs, by where it finds its orders."""
+    properties: Schema = {"patientId": _ref("FhirId"), "encounterId": _ref("FhirId")}
+    required = ["patientId"]
+    extra: Schema = {}
+    if source == OrderSource.DISPATCHED:
+        properties |= {
+            "dispatchedOrders": _references(),
+            "order": _pattern(ORDER_REFERENCE.pattern),
+            "performer": NON_BLANK,
+        }
+        required.append("performer")
+        extra["anyOf"] = [{"required": ["dispatchedOrders"]}, {"required": ["order"]}]
+    else:
+        properties["userId"] = _pattern(USER_REFERENCE.pattern)
+        required.append("userId")
+    if source in (OrderSource.DRAFT_ORDERS, OrderSource.SELECTIONS):
+        properties["draftOrders"] = _orders_bundle()
+        required.append("draftOrders")
+    if source == OrderSource.SELECTIONS:
+        properties["selections"] = _references()
+        required.append("selections")
+        extra["description"] = "Each selection names an entry of draftOrders (Type/id or its fullUrl)."
+    if source == OrderSource.APPOINTMENTS:
+        properties["appointments"] = _orders_bundle(must_hold="Appointment")
+        required.append("appointments")
+    return {"type": "object", "required": required, "properties": properties, **extra}
+
+
+def hook_request_schema(service: ServiceDefinition) -> Schema:
+    """The body `POST /cds-services/{service.id}` accepts (CDS Hooks 2.0, the hook's context)."""
+    return {
+        "type": "object",
+        "required": ["hook", "hookInstance", "context"],
+        "properties": {
+            "hook": {"const": service.hook},
+            "hookInstance": _pattern(HOOK_INSTANCE.pattern),
+            "fhirServer": {
+                "type": "string",
+                "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(/\S*)?$",
+                "description": "The EHR's FHIR base URL (absolute http(s), a host, a valid port).",
+            },
+            "fhirAuthorization": _ref("FhirAuthorization"),
+            "context": _context(service.behaviour.orders_from),
+            "prefetch": {
+                "type": ["object", "null"],
+                "description": "Key → resource, searchset Bundle, OperationOutcome or null. Values that "
+                "are not FHIR resources count as failed prefetch; a Bundle holds at most "
+                f"{MAX_PREFETCH_ENTRIES} entries.",
+                "additionalProperties": {"properties": {"entry": {"maxItems": MAX_PREFETCH_ENTRIES}}},
+            },
+            "extension": {
+                "type": "object",
+                "properties": {"davinci-crd.requestedVersion": {"enum": list(ANSWERED_VERSIONS)}},
+            },
+        },
+        "dependentRequired": {"fhirAuthorization": ["fhirServer"]},
+    }
+
+
+def feedback_schema() -> Schema:
+    item: Schema = {
+        "type": "object",
+        "required": ["card", "outcome", "outcomeTimestamp"],
+        "properties": {
+            "card": _pattern(CANONICAL_UUID.pattern),
+            "outcome": {"enum": list(OUTCOMES)},
+            "outcomeTimestamp": _pattern(RFC3339.pattern),
+            "acceptedSuggestions": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "object", "required": ["id"], "properties": {"id": NON_BLANK}},
+            },
+            "overrideReason": {
+                "type": "object",
+                "anyOf": [{"required": ["reason"]}, {"required": ["userComment"]}],
+                "properties": {
+                    "reason": {
+                        "type": "object",
+                        "required": ["system", "code"],
+                        "properties": {"system": {"type": "string"}, "code": {"type": "string"}},
+                    },
+                    "userComment": {**NON_BLANK, "maxLength": MAX_COMMENT},
+                },
+            },
+        },
+        "if": {"properties": {"outcome": {"const": "accepted"}}},
+        "then": {"required": ["acceptedSuggestions"]},
+    }
+    return {
+        "type": "object",
+        "required": ["feedback"],
+        "properties": {"feedback": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": item}},
+    }
+
+
+def _components() -> Schema:
+    return {
+        "schemas": {
+            "FhirId": {"type": "string", "pattern": _anchored(ID_PATTERN.pattern)},
+            "Resource": {
+                "type": "object",
+                "required": ["resourceType", "id"],
+                "properties": {"resourceType": NON_BLANK, "id": _ref("FhirId")},
+            },
+            "FhirAuthorization": {
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
+                "properties": {
+                    "access_token": _pattern(BEARER_TOKEN.pattern),
+                    "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
+                    "expires_in": {"type": "integer"},
+                    "scope": NON_BLANK,
+                    "subject": NON_BLANK,
+                },
+            },
+            "OperationOutcome": {
+                "type": "object",
+                "required": ["resourceType", "issue"],
+                "properties": {
+                    "resourceType": {"const": "OperationOutcome"},
+                    "issue": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["severity", "code"],
+                            "properties": {
+                                "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                                "code": {"type": "string"},
+                                "diagnostics": {"type": "string"},
+                                "expression": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+            "CdsResponse": {
+                "type": "object",
+                "required": ["cards"],
+                "properties": {
+                    "cards": {"type": "array", "items": {"type": "object"}},
+                    "systemActions": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "FhirResource": {
+                "type": "object",
+                "required": ["resourceType"],
+                "properties": {"resourceType": {"type": "string"}},
+            },
+        },
+        "responses": {
+            status: {
+                "description": text,
+                "content": {"application/json": {"schema": _ref("OperationOutcome")}},
+            }
+            for status, text in REFUSALS.items()
+        },
+        "securitySchemes": {
+            "cdsHooksJwt": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "CDS Hooks client JWT (ES384/RS384), when auth.required is true.",
+            }
+        },
+    }
+
+
+def _refusals(*statuses: str) -> Schema:
+    return {status: {"$ref": f"#/components/responses/{status}"} for status in statuses}
+
+
+def _json_body(schema: Schema) -> Schema:
+    return {"required": True, "content": {media: {"schema": schema} for media in JSON_MEDIA_TYPES}}
+
+
+def _ok(description: str, schema: Schema, media: str = "application/json") -> Schema:
+    return {"200": {"description": description, "content": {media: {"schema": schema}}}}
+
+
+def _service_paths(service: ServiceDefinition) -> Schema:
+    call = {
+        "post": {
+            "operationId": f"call-{service.id}",
+            "summary": service.title,
+            "description": service.description,
+            "security": [{"cdsHooksJwt": []}],
+            "requestBody": _json_body(hook_request_schema(service)),
+            "responses": {
+                **_ok("Cards and system actions.", _ref("CdsResponse")),
+                **_refusals("400", "401", "404", "413", "415"),
+                "412": {
+                    "description": "Patient or Coverage neither prefetched nor readable from fhirServer.",
+                    "content": {"application/json": {"schema": _ref("OperationOutcome")}},
+                },
+            },
+        }
+    }
+    feedback = {
+        "post": {
+            "operationId": f"feedback-{service.id}",
+            "summary": f"Feedback on the cards of {service.id}",
+            "security": [{"cdsHooksJwt": []}],
+            "requestBody": _json_body(feedback_schema()),
+            "responses": {
+                **_ok("Recorded (idempotent).", {"type": "object"}),
+                **_refusals("400", "401", "404", "413", "415"),
+            },
+        }
+    }
+    return {f"/cds-services/{service.id}": call, f"/cds-services/{service.id}/feedback": feedback}
+
+
+def _read_path(operation_id: str, summary: str, parameter: str, ok: Schema) -> Schema:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": [{"name": parameter, "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {**ok, **_refusals("404")},
+        }
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    paths: Schema = {
+        "/cds-services": {
+            "get": {
+                "operationId": "discovery",
+                "summary": "CDS Hooks discovery: the services and their prefetch templates",
+                "responses": _ok(
+                    "The services.",
+                    {
+                        "type": "object",
+                        "required": ["services"],
+                        "properties": {"services": {"type": "array"}},
+                    },
+                ),
+            }
+        }
+    }
+    for service in SERVICES:
+        paths |= _service_paths(service)
+    fhir_ok = _ok("The resource.", _ref("FhirResource"), "application/fhir+json")
+    paths |= {
+        "/policies/{policy_id}": _read_path(
+            "policy-page",
+            "A payer policy as the service checks it",
+            "policy_id",
+            _ok("HTML.", {}, "text/html"),
+        ),
+        "/fhir/CodeSystem/{resource_id}": _read_path(
+            "code-system", "The assessment CodeSystem", "resource_id", fhir_ok
+        ),
+        "/fhir/Questionnaire/{resource_id}": _read_path(
+            "questionnaire", "A policy's documentation Questionnaire", "resource_id", fhir_ok
+        ),
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness",
+                "responses": _ok("Alive.", {"type": "object", "properties": {"status": {"const": "ok"}}}),
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This description",
+                "responses": _ok("OpenAPI 3.1.", {"type": "object"}),
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "idds-crd",
+            "version": service_version(),
+            "description": "CDS Hooks / Da Vinci CRD service for intrathecal drug delivery system orders. "
+            "Every error answer is a FHIR OperationOutcome; bodies are strict JSON (no NaN or Infinity, "
+            "no duplicate keys, nesting and string length bounded).",
+        },
+        "paths": paths,
+        "components": _components(),
+    }

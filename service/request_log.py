@@ -1,0 +1,110 @@
+"""Logs as JSON lines, and one line per HTTP request with its request id, outcome and latency.
+
+Every log record becomes one JSON object (time, level, logger, message, the request id of the
+request being handled, and any `extra` fields), so a log pipeline can follow one call across
+lines. Each request gets an id: the caller's `X-Request-Id` when it is a safe token of at most 128
+characters, else a fresh uuid; it is echoed in the response header. After the response, one INFO
+line records method, path, status and latency, and for a hook call the service, hookInstance and
+outcome the route noted with `annotate` (refused calls included). Lines carry ids, never
+bodies, headers or tokens: a record's fields are what the code passed, nothing is taken from the
+request wholesale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+REQUEST_ID_HEADER = "X-Request-Id"
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+ACCESS_LOGGER = "idds_crd.request"
+_FIELDS_KEY = "idds_crd_log_fields"
+_STARTED_KEY = "idds_crd_started"
+_current_request_id: ContextVar[str | None] = ContextVar("idds_crd_request_id", default=None)
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+log = logging.getLogger(ACCESS_LOGGER)
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, request_id, then extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = _current_request_id.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
+    """Send the process's logs to stderr, as JSON lines (`json`) or as plain text (`text`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLinesFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access line repeats ours
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id when it is a safe token, else a fresh one."""
+    if header is not None and SAFE_REQUEST_ID.fullmatch(header):
+        return header
+    return str(uuid.uuid4())
+
+
+def annotate(**fields: Any) -> None:
+    """Fields for the request's log line (service, hookInstance, outcome, field, cards)."""
+    g.setdefault(_FIELDS_KEY, {}).update(fields)
+
+
+def install_request_log(app: Flask) -> None:
+    """Give every request an id and log one line for it when its response is ready."""
+
+    @app.before_request
+    def start() -> None:
+        setattr(g, _STARTED_KEY, time.perf_counter())
+        setattr(g, _FIELDS_KEY, {})
+        _current_request_id.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        request_id = _current_request_id.get() or request_id_from(None)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        started = getattr(g, _STARTED_KEY, None)
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path[:200],
+            "status": response.status_code,
+            **getattr(g, _FIELDS_KEY, {}),
+        }
+        if started is not None:
+            fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        log.log(level, "%s %s %d", request.method, fields["path"], response.status_code, extra=fields)
+        return response
+
+    @app.teardown_request
+    def forget(_: BaseException | None) -> None:
+        _current_request_id.set(None)

@@ -1,0 +1,177 @@
+"""JSON as RFC 8259 defines it, in and out: no NaN or Infinity, no duplicate keys, bounded shapes.
+
+Python's `json` accepts `NaN`, `Infinity` and `-Infinity`, turns `1e999` into infinity, keeps the
+last of two equal keys silently, and writes non-finite floats back out as invalid JSON. A body that
+uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), so `loads_request`
+refuses it and names the place, as it does for values nested too deeply or strings too long.
+`loads_finite` is the lenient reading for FHIR servers' answers: duplicate keys pass, but no
+non-finite number ever gets into the service (and so never into an answer); `dumps` refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PathPart = str | int
+MAX_KEY_IN_PATH = 80  # characters of an odd key shown in an error's path
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # from an escape UTF-8 cannot encode
+
+
+@dataclass
+class JsonRejected(ValueError):
+    """The text is JSON Python could read, but not JSON this service accepts; `path` says where."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """Bounds on any decoded document: nesting of objects and arrays, and length of one string."""
+
+    max_depth: int
+    max_string: int
+
+
+class _NonFinite:
+    """Stands where the text held NaN, ±Infinity or a number too large for a float."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _WithDuplicateKey(dict[str, Any]):
+    """An object whose text named `duplicate` twice."""
+
+    duplicate: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    duplicate = None
+    for key, value in pairs:
+        if key in obj and duplicate is None:
+            duplicate = key
+        obj[key] = value
+    if duplicate is None:
+        return obj
+    marked = _WithDuplicateKey(obj)
+    marked.duplicate = duplicate
+    return marked
+
+
+def _finite_or_marker(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _refuse_non_finite(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        _refuse_non_finite(text)
+    return value
+
+
+def loads_finite(raw: bytes | str) -> Any:
+    """Decode JSON from a server; ValueError when it holds a number that is not finite."""
+    return json.loads(raw, parse_constant=_refuse_non_finite, parse_float=_finite)
+
+
+def render_path(parts: Sequence[PathPart]) -> str:
+    """`context.draftOrders.entry[0].resource`, or `$` for the document itself."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            key = part if len(part) <= MAX_KEY_IN_PATH else part[:MAX_KEY_IN_PATH] + "…"
+            text += f".{key}" if text else key
+    return text or "$"
+
+
+def _children(value: dict[str, Any] | list[Any]) -> Iterator[tuple[PathPart, Any]]:
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
+
+
+_PLAIN = (int, float, bool, type(None))  # nothing to check (non-finite floats arrive as _NonFinite)
+
+
+def _first_problem(document: Any, limits: JsonLimits) -> tuple[str, str] | None:
+    """The path and wording of the first value out of bounds or not strict JSON, or None.
+
+    Depth-first without recursion, holding one iterator and one path part per level: memory stays
+    proportional to the nesting, however many values the document holds.
+    """
+    path: list[PathPart] = []
+    problem = _problem(document, 0, limits)
+    if problem is not None:
+        return "$", f"$ {problem}"
+    stack = [_children(document)] if isinstance(document, dict | list) else []
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            if path:
+                path.pop()
+            continue
+        key, value = step
+        if type(value) in _PLAIN:
+            continue
+        problem = _problem(value, len(path) + 1, limits)
+        if problem is not None:
+            where = render_path([*path, key])
+            return where, f"{where} {problem}"
+        if isinstance(value, dict | list) and value:
+            path.append(key)
+            stack.append(_children(value))
+    return None
+
+
+def _problem(value: Any, depth: int, limits: JsonLimits) -> str | None:
+    """What is wrong with one value (its contents aside), as the end of a sentence naming it."""
+    if isinstance(value, str):
+        if len(value) > limits.max_string:
+            return f"is longer than {limits.max_string} characters"
+        if LONE_SURROGATE.search(value):
+            return "holds an unpaired UTF-16 surrogate, which is not text"
+        return None
+    if isinstance(value, _NonFinite):
+        return f"is {value.text}, which is not a JSON number (finite numbers only)"
+    if isinstance(value, dict | list) and depth >= limits.max_depth:
+        return f"is nested more than {limits.max_depth} levels deep"
+    if isinstance(value, _WithDuplicateKey):
+        return f"names the key '{value.duplicate[:MAX_KEY_IN_PATH]}' more than once"
+    if isinstance(value, dict):
+        for key in value:
+            if len(key) > limits.max_string or LONE_SURROGATE.search(key):
+                return "has a key that is too long or not text"
+    return None
+
+
+def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
+    """Decode a request body strictly; JsonRejected names the first offending place.
+
+    ValueError (not JSON at all) and RecursionError (nested past what the parser can hold) pass
+    through for the caller to word.
+    """
+    document = json.loads(
+        raw, object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
+    )
+    found = _first_problem(document, limits)
+    if found is not None:
+        raise JsonRejected(*found)
+    return document
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON (CRD §found-40); ValueError rather than ever writing NaN or Infinity."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

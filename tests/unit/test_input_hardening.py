@@ -1,0 +1,339 @@
+"""Hostile and broken input at the HTTP edge (issue 10, point 4): strict JSON, FHIR ids, bounds,
+media types, body size and CORS. Every refusal is the right 4xx with an OperationOutcome naming
+the place; nothing non-finite gets in from a FHIR server or out in an answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.fhir.client import FhirClient, FhirError
+from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES
+from service.http_input import REQUEST_LIMITS
+from service.settings import SettingsError, settings_from_mapping
+from service.strict_json import dumps
+from tests.builders import catalog
+from tests.support import (
+    SELECT_URL,
+    SIGN_URL,
+    assert_outcome,
+    load_sample,
+    no_client,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+)
+
+DISPATCH_URL = "/cds-services/idds-crd-order-dispatch"
+APPOINTMENT_URL = "/cds-services/idds-crd-appointment-book"
+FEEDBACK_URL = f"{SIGN_URL}/feedback"
+
+
+def post_raw(client: FlaskClient, url: str, raw: str | bytes, content_type: str = "application/json") -> Any:
+    return client.post(url, data=raw, content_type=content_type)
+
+
+def _with_order_value(raw_value: str) -> str:
+    """The order-sign sample, its first draft order's quantity set to `raw_value` (JSON text)."""
+    body = sign_body()
+    body["context"]["draftOrders"]["entry"][0]["resource"]["quantityQuantity"] = {"value": "PLACEHOLDER"}
+    return json.dumps(body).replace('"PLACEHOLDER"', raw_value)
+
+
+# --------------------------------------------------------------------------- strict JSON
+
+
+@pytest.mark.parametrize("raw_value", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
+def test_non_finite_numbers_are_refused_naming_the_place(client: FlaskClient, raw_value: str) -> None:
+    response = post_raw(client, SIGN_URL, _with_order_value(raw_value))
+    issue = assert_outcome(
+        response, 400, "context.draftOrders.entry[0].resource.quantityQuantity.value", mention=raw_value
+    )
+    assert issue["code"] == "structure"
+
+
+def test_a_finite_number_in_the_same_place_is_accepted(client: FlaskClient) -> None:
+    assert post_raw(client, SIGN_URL, _with_order_value("1e300")).status_code == 200
+
+
+def test_duplicate_keys_are_refused_naming_the_object_and_key(client: FlaskClient) -> None:
+    text = json.dumps(select_body())
+    nested = text.replace('"patientId": "demo-meets"', '"patientId": "demo-meets", "patientId": "other"')
+    assert nested != text
+    assert_outcome(post_raw(client, SELECT_URL, nested), 400, "context", mention="'patientId'")
+    at_root = "{" + '"hook": "order-select", ' + text[1:]
+    assert_outcome(post_raw(client, SELECT_URL, at_root), 400, "$", mention="'hook'")
+
+
+def test_unpaired_surrogates_are_refused(client: FlaskClient) -> None:
+    text = json.dumps(select_body()).replace('"demo-meets"', '"demo-\\ud800"', 1)
+    response = post_raw(client, SELECT_URL, text)
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["diagnostics"].endswith("which is not text")
+
+
+def test_nesting_inside_a_resource_is_bounded(client: FlaskClient) -> None:
+    def nested(repeats: int) -> dict[str, Any]:
+        """The resource's meta nests 3 * `repeats` objects and arrays (the resource is 5 deep)."""
+        body = sign_body()
+        value: Any = "deep"
+        for _ in range(repeats):
+            value = {"extension": [{"url": "http://x", "valueString": "v", "x": value}]}
+        body["context"]["draftOrders"]["entry"][0]["resource"]["meta"] = value
+        return body
+
+    assert post_json(client, SIGN_URL, nested(11)).status_code == 200  # 34 levels inside the resource
+    response = post_json(client, SIGN_URL, nested(12))
+    issue = assert_outcome(response, 400, None)
+    assert issue["expression"][0].startswith("context.draftOrders.entry[0].resource.meta.extension[0].x")
+    assert f"more than {REQUEST_LIMITS.max_depth} levels" in issue["diagnostics"]
+
+
+def test_strings_are_bounded(client: FlaskClient) -> None:
+    body = sign_body()
+    body["context"]["draftOrders"]["entry"][0]["resource"]["note"] = [
+        {"text": "x" * (REQUEST_LIMITS.max_string + 1)}
+    ]
+    assert_outcome(
+        post_json(client, SIGN_URL, body), 400, "context.draftOrders.entry[0].resource.note[0].text",
+        mention="longer than",
+    )
+
+
+def test_answers_never_carry_non_finite_numbers() -> None:
+    with pytest.raises(ValueError):
+        dumps({"value": float("nan")})
+    with pytest.raises(ValueError):
+        dumps([float("inf")])
+    assert dumps({"a": [1.5, "é"]}) == '{"a":[1.5,"é"]}'
+
+
+@responses.activate
+@pytest.mark.parametrize("raw_value", ["NaN", "Infinity", "1e999"])
+def test_a_fhir_resource_with_a_non_finite_number_counts_as_a_failed_read(raw_value: str) -> None:
+    responses.get(
+        "https://ehr.example.org/fhir/Observation/o1",
+        body=f'{{"resourceType": "Observation", "id": "o1", "valueQuantity": {{"value": {raw_value}}}}}',
+        content_type="application/fhir+json",
+    )
+    client = FhirClient("https://ehr.example.org/fhir", None, 2.0)
+    with pytest.raises(FhirError, match="not JSON"):
+        client.read("Observation/o1")
+
+
+# --------------------------------------------------------------------------- FHIR ids
+
+
+def _dispatch_body() -> dict[str, Any]:
+    return load_sample("order-dispatch-62362-demo-meets.json")
+
+
+ID_CASES = [
+    *(
+        pytest.param(
+            SIGN_URL, sign_body, ("context", "patientId"), bad, "context.patientId", id=f"patientId-{name}"
+        )
+        for name, bad in [("dot", "."), ("dotdot", ".."), ("slash", "a/b"), ("too-long", "x" * 65)]
+    ),
+    pytest.param(
+        SIGN_URL, sign_body, ("context", "encounterId"), "..", "context.encounterId", id="encounterId-dotdot"
+    ),
+    pytest.param(
+        SIGN_URL, sign_body, ("context", "userId"), "Practitioner/..", "context.userId", id="userId-dotdot"
+    ),
+    pytest.param(
+        SIGN_URL,
+        sign_body,
+        ("context", "draftOrders", "entry", 1, "resource", "id"),
+        "..",
+        "context.draftOrders.entry[1].resource.id",
+        id="order-id-dotdot",
+    ),
+    pytest.param(
+        SELECT_URL,
+        select_body,
+        ("context", "selections", 0),
+        "ServiceRequest/..",
+        "context.selections[0]",
+        id="selection-dotdot",
+    ),
+    pytest.param(
+        DISPATCH_URL,
+        _dispatch_body,
+        ("context", "dispatchedOrders", 0),
+        "ServiceRequest/.",
+        "context.dispatchedOrders[0]",
+        id="dispatched-dot",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "make", "path", "value", "expression"), ID_CASES)
+def test_ids_must_be_fhir_ids_and_never_dot_segments(
+    client: FlaskClient, url: str, make: Any, path: tuple[Any, ...], value: str, expression: str
+) -> None:
+    body = make()
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert_outcome(post_json(client, url, body), 400, expression)
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def _many_orders(count: int) -> dict[str, Any]:
+    body = sign_body()
+    template = body["context"]["draftOrders"]["entry"][3]
+    entries = [json.loads(json.dumps(template)) for _ in range(count)]
+    for i, entry in enumerate(entries):
+        entry["resource"]["id"] = f"infusate-{i}"
+    body["context"]["draftOrders"]["entry"] = entries
+    return body
+
+
+def test_order_count_is_bounded(client: FlaskClient) -> None:
+    assert post_json(client, SIGN_URL, _many_orders(MAX_ORDERS)).status_code == 200
+    too_many = post_json(client, SIGN_URL, _many_orders(MAX_ORDERS + 1))
+    assert_outcome(too_many, 400, "context.draftOrders.entry")
+
+
+def test_selection_and_dispatched_counts_are_bounded(client: FlaskClient) -> None:
+    body = select_body()
+    body["context"]["selections"] = body["context"]["selections"] * (MAX_ORDERS + 1)
+    assert_outcome(post_json(client, SELECT_URL, body), 400, "context.selections")
+    dispatch = _dispatch_body()
+    dispatch["context"]["dispatchedOrders"] = [f"ServiceRequest/sr-{i}" for i in range(MAX_ORDERS + 1)]
+    assert_outcome(post_json(client, DISPATCH_URL, dispatch), 400, "context.dispatchedOrders")
+
+
+def test_appointment_count_is_bounded(client: FlaskClient) -> None:
+    body = load_sample("appointment-book-62362-demo-meets.json")
+    entry = body["context"]["appointments"]["entry"][0]
+    body["context"]["appointments"]["entry"] = [entry] * (MAX_ORDERS + 1)
+    assert_outcome(post_json(client, APPOINTMENT_URL, body), 400, "context.appointments.entry")
+
+
+def test_prefetched_bundle_size_is_bounded(client: FlaskClient) -> None:
+    body = sign_body()
+    coverage = body["prefetch"]["coverage"]
+    coverage["entry"] = coverage["entry"] * (MAX_PREFETCH_ENTRIES + 1)
+    assert_outcome(post_json(client, SIGN_URL, body), 400, "prefetch.coverage.entry")
+
+
+def test_body_size_is_a_setting_and_too_large_is_413() -> None:
+    app = create_app(open_settings(max_request_bytes=2000), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), SIGN_URL, sign_body())
+    issue = assert_outcome(response, 413, None)
+    assert issue["code"] == "too-costly"
+    assert "2000 bytes" in issue["diagnostics"]
+
+
+def test_max_request_bytes_is_read_from_the_configuration() -> None:
+    assert settings_from_mapping({"max_request_bytes": 1024}).max_request_bytes == 1024
+    with pytest.raises(SettingsError, match="max_request_bytes"):
+        settings_from_mapping({"max_request_bytes": 0})
+
+
+# --------------------------------------------------------------------------- media types
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "",
+        "application/json; charset=latin-1",
+        "application/jsonp",
+    ],
+)
+@pytest.mark.parametrize("url", [SIGN_URL, FEEDBACK_URL])
+def test_bodies_that_are_not_json_are_415(client: FlaskClient, url: str, content_type: str) -> None:
+    response = client.post(url, data=json.dumps(sign_body()), headers={"Content-Type": content_type})
+    issue = assert_outcome(response, 415, "$", mention="application/json")
+    assert issue["code"] == "not-supported"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/fhir+json"]
+)
+def test_json_media_types_are_accepted(client: FlaskClient, content_type: str) -> None:
+    response = client.post(SIGN_URL, data=json.dumps(sign_body()), headers={"Content-Type": content_type})
+    assert response.status_code == 200
+
+
+# --------------------------------------------------------------------------- CORS
+
+
+def cors_app(*origins: str) -> Flask:
+    return create_app(open_settings(cors_origins=origins), catalog(), client_factory=no_client)
+
+
+def _cors_headers(response: Any) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+
+
+def test_no_cors_headers_unless_origins_are_configured(client: FlaskClient) -> None:
+    origin = {"Origin": "https://evil.example"}
+    assert _cors_headers(client.get("/cds-services", headers=origin)) == {}
+    assert _cors_headers(client.options(SIGN_URL, headers=origin)) == {}
+    response = client.post(SIGN_URL, json=sign_body(), headers=origin)
+    assert response.status_code == 200 and _cors_headers(response) == {}
+
+
+def test_a_configured_origin_gets_cors_and_its_preflight_answered() -> None:
+    client = cors_app("https://ehr.example.org", "http://localhost:3000").test_client()
+    preflight = client.options(
+        SIGN_URL,
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    headers = _cors_headers(preflight)
+    assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    allowed = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type"} <= allowed
+    assert "Access-Control-Allow-Credentials" not in headers
+    assert "Origin" in preflight.headers["Vary"]
+    call = client.post(SIGN_URL, json=sign_body(), headers={"Origin": "https://ehr.example.org"})
+    assert call.headers["Access-Control-Allow-Origin"] == "https://ehr.example.org"
+
+
+def test_an_origin_not_configured_gets_no_cors() -> None:
+    client = cors_app("https://ehr.example.org").test_client()
+    for origin in ("https://evil.example", "https://ehr.example.org.evil.example", "null"):
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        response = client.options(SIGN_URL, headers=preflight)
+        assert _cors_headers(response) == {}, origin
+        assert "Origin" in response.headers["Vary"]
+
+
+def test_any_origin_is_star_and_never_with_credentials() -> None:
+    client = cors_app("*").test_client()
+    response = client.get("/cds-services", headers={"Origin": "https://anywhere.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["https://ehr.example.org/"], ["https://ehr.example.org/path"], ["ehr.example.org"], ["*", "https://a.org"]],
+)
+def test_cors_origins_must_be_origins(origins: list[str]) -> None:
+    with pytest.raises(SettingsError, match="cors_origins"):
+        settings_from_mapping({"cors_origins": origins})
+    assert settings_from_mapping({"cors_origins": ["https://a.org:8443"]}).cors_origins == ("https://a.org:8443",)

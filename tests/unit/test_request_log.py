@@ -1,0 +1,253 @@
+"""Logs (issue 10, point 7): JSON lines with the request id (honoured when safe, echoed), one line
+per request with service, hookInstance, status, latency and outcome, refused calls included; no PHI
+beyond ids at INFO, and never a secret at any level, even with a real FHIR server on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+import service
+from service.app import create_app
+from service.demo.fhir_server import free_port
+from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
+from service.settings import SettingsError, settings_from_mapping
+from tests.builders import catalog
+from tests.support import SIGN_URL, no_client, open_settings, post_json, sign_body, with_fhir
+
+JWT = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJodHRwczovL2VociJ9.c2lnbmF0dXJlLXNlY3JldA"
+FHIR_TOKEN = "fhir-access-token-4d1f9a-SECRET"
+
+
+class LogLines:
+    """Everything logged while the fixture is active, as the JSON lines a deployment would see."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    @property
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines()]
+
+    def access(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r["logger"] == ACCESS_LOGGER]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogLines]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLinesFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield LogLines(stream)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def test_a_hook_call_logs_one_json_line_with_its_request_id(client: FlaskClient, logs: LogLines) -> None:
+    body = sign_body()
+    response = client.post(SIGN_URL, json=body, headers={"X-Request-Id": "ehr-trace.42:a"})
+    assert response.status_code == 200
+    assert response.headers["X-Request-Id"] == "ehr-trace.42:a"
+    [line] = [r for r in logs.access() if r.get("request_id") == "ehr-trace.42:a"]
+    assert line["level"] == "INFO" and line["time"].endswith("+00:00")
+    assert line["service"] == "idds-crd-order-sign"
+    assert line["hookInstance"] == body["hookInstance"]
+    assert line["status"] == 200 and line["outcome"] == "answered"
+    assert line["cards"] == len(response.get_json()["cards"])
+    assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
+    assert line["message"] == f"POST {SIGN_URL} 200"
+
+
+@pytest.mark.parametrize(
+    "header", ["has space", "x" * 129, "a\tb", "ünïcode", "<script>", "", "-leading-dash"]
+)
+def test_an_unsafe_request_id_is_replaced_by_a_fresh_one(client: FlaskClient, header: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-Id": header})
+    assert str(uuid.UUID(response.headers["X-Request-Id"])) == response.headers["X-Request-Id"]
+
+
+def test_every_request_gets_its_own_id(client: FlaskClient) -> None:
+    ids = {client.get("/healthz").headers["X-Request-Id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_refused_calls_are_logged_with_status_and_outcome(logs: LogLines) -> None:
+    app = create_app(open_settings(max_request_bytes=50_000), catalog(), client_factory=no_client)
+    client = app.test_client()
+    bad = sign_body()
+    bad["context"]["patientId"] = ".."
+    calls = {
+        "bad-field": lambda: post_json(client, SIGN_URL, bad),
+        "not-json": lambda: client.post(SIGN_URL, data="{", content_type="application/json"),
+        "no-service": lambda: post_json(client, "/cds-services/nope", sign_body()),
+        "too-large": lambda: client.post(SIGN_URL, data=" " * 60_000, content_type="application/json"),
+        "not-json-media": lambda: client.post(SIGN_URL, data="{}", content_type="text/plain"),
+        "wrong-method": lambda: client.get(SIGN_URL),
+    }
+    statuses = {}
+    for name, call in calls.items():
+        response = call()
+        [line] = [r for r in logs.access() if r["request_id"] == response.headers["X-Request-Id"]]
+        statuses[name] = (line["status"], line["outcome"], line.get("field"))
+        assert line["status"] == response.status_code
+    assert statuses == {
+        "bad-field": (400, "invalid", "context.patientId"),
+        "not-json": (400, "structure", "$"),
+        "no-service": (404, "not-found", None),
+        "too-large": (413, "too-costly", None),
+        "not-json-media": (415, "not-supported", "$"),
+        "wrong-method": (405, "not-supported", None),
+    }
+    assert logs.access()[0]["hookInstance"] == bad["hookInstance"]  # known even though refused
+
+
+def test_info_lines_carry_ids_but_no_clinical_details(client: FlaskClient, logs: LogLines) -> None:
+    body = sign_body()
+    assert post_json(client, SIGN_URL, body).status_code == 200
+    info = "\n".join(json.dumps(r) for r in logs.records() if r["level"] != "DEBUG")
+    patient = body["prefetch"]["patient"]
+    name = patient["name"][0]
+    for detail in (patient["birthDate"], name["family"], name["given"][0], "M96.1"):
+        assert detail not in info
+
+
+class _ChartServer(BaseHTTPRequestHandler):
+    """A FHIR server on loopback with an empty chart; it records the Authorization it was sent."""
+
+    seen_authorization: list[str] = []  # noqa: RUF012 - read by the one test that starts it
+
+    def do_GET(self) -> None:
+        self.seen_authorization.append(self.headers.get("Authorization", ""))
+        payload = json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger("test.fhir-server").debug(format, *args)
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChartServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_app(fhir_base: str) -> Flask:
+    return create_app(open_settings(fhir_base), catalog())
+
+
+def test_no_token_or_jwt_is_ever_logged_even_at_debug(fhir_server: str, logs: LogLines) -> None:
+    client = _live_app(fhir_server).test_client()
+    headers = {"Authorization": f"Bearer {JWT}", "X-Request-Id": "secret-check"}
+    good = with_fhir(sign_body(), token=FHIR_TOKEN, server=fhir_server)
+    refused = with_fhir(sign_body(), token=FHIR_TOKEN, server=fhir_server)
+    refused["context"]["patientId"] = ".."
+    for body in (good, refused):
+        response = client.post(SIGN_URL, json=body, headers=headers)
+        assert response.status_code in (200, 400, 401)
+    assert f"Bearer {FHIR_TOKEN}" in _ChartServer.seen_authorization  # the token really was used
+    assert any(r["logger"].startswith("urllib3") for r in logs.records())  # DEBUG really was captured
+    assert FHIR_TOKEN not in logs.text
+    assert JWT not in logs.text and JWT.split(".")[2] not in logs.text
+
+
+def test_an_exception_is_one_json_line_with_its_traceback(logs: LogLines) -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("service.test").exception("failed", extra={"hookInstance": "h-1"})
+    [record] = [r for r in logs.records() if r["logger"] == "service.test"]
+    assert record["level"] == "ERROR" and record["hookInstance"] == "h-1"
+    assert "RuntimeError: boom" in record["exception"]
+    assert len(logs.text.strip().splitlines()) == 1
+
+
+def test_configure_logging_chooses_json_or_text() -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("json", "WARNING")
+        assert isinstance(root.handlers[0].formatter, JsonLinesFormatter)
+        assert root.level == logging.WARNING
+        configure_logging("text", "INFO")
+        assert not isinstance(root.handlers[0].formatter, JsonLinesFormatter)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_log_settings_are_checked() -> None:
+    settings = settings_from_mapping({"log_format": "text", "log_level": "DEBUG"})
+    assert (settings.log_format, settings.log_level) == ("text", "DEBUG")
+    assert settings_from_mapping({}).log_format == "json"
+    for bad in ({"log_format": "xml"}, {"log_level": "LOUD"}):
+        with pytest.raises(SettingsError):
+            settings_from_mapping(bad)
+
+
+def test_serve_writes_json_lines_with_the_request_id(tmp_path: Path) -> None:
+    root = Path(service.__file__).resolve().parents[1]
+    config = tmp_path / "config.yaml"
+    config.write_text("auth:\n  required: false\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "probe-1"}, timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert answer.headers["X-Request-Id"] == "probe-1"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert lines and len(lines) == len([line for line in stderr.splitlines() if line.strip()])
+    [access] = [r for r in lines if r["logger"] == ACCESS_LOGGER]
+    assert (access["request_id"], access["path"], access["status"]) == ("probe-1", "/healthz", 200)
