@@ -30,7 +30,8 @@ from service.store.audit import utc_naive
 
 REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
-AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject")  # never access_token
+AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
+SECRET_KEYS = ("access_token", "refresh_token", "id_token")
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
@@ -231,7 +232,7 @@ def _secrets(call: AuditedCall) -> list[str]:
         found.append(call.request.fhir.access_token)
     authorization = call.body.get("fhirAuthorization") if isinstance(call.body, dict) else None
     if isinstance(authorization, dict):
-        found += [v for k, v in authorization.items() if k not in AUTHORIZATION_KEPT and isinstance(v, str)]
+        found += [v for k, v in authorization.items() if k in SECRET_KEYS and isinstance(v, str)]
     return [s for s in found if s]
 
 

@@ -15,6 +15,7 @@ import json
 import random
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 from werkzeug.serving import make_server
 
 import cards
@@ -117,17 +119,24 @@ def scenarios(fhir_server: LocalFhirServer) -> list[Scenario]:
     return found
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    app: Flask
+
+
 @pytest.fixture(scope="module")
-def service_url() -> Iterator[str]:
+def served(fhir_server: LocalFhirServer) -> Iterator[Served]:
     """The service, threaded, with a deadline no load on the test machine can reach (so answers
-    cannot differ by timing, only by leakage)."""
+    cannot differ by timing, only by leakage), recording its audit trail in a database of its own."""
     port = free_port()
-    fhir = FhirSettings(deadline_seconds=60.0, timeout_seconds=50.0, max_workers=8)
-    app = create_app(open_settings(public_base_url=f"http://127.0.0.1:{port}", fhir=fhir))
+    fhir = FhirSettings(deadline_seconds=60.0, timeout_seconds=50.0)
+    settings = open_settings(fhir_server.base_url, public_base_url=f"http://127.0.0.1:{port}", fhir=fhir)
+    app = create_app(settings)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield Served(f"http://127.0.0.1:{port}", app)
     server.shutdown()
 
 
@@ -162,10 +171,17 @@ def _leaks(answer: dict[str, Any], scenario: Scenario, everyone: list[Scenario])
 
 
 def test_interleaved_calls_of_many_patients_speak_only_of_their_own(
-    scenarios: list[Scenario], service_url: str
+    scenarios: list[Scenario], served: Served
 ) -> None:
-    calls = [(s, url, body) for s in scenarios for url, body in s.calls] * ROUNDS
-    random.Random(20261203).shuffle(calls)
+    service_url = served.url
+    fresh = random.Random(20261203)
+    calls = [
+        (s, url, {**body, "hookInstance": str(uuid.UUID(int=fresh.getrandbits(128), version=4))})
+        for _ in range(ROUNDS)
+        for s in scenarios
+        for url, body in s.calls
+    ]
+    fresh.shuffle(calls)
     assert len(calls) >= 50 and len({s.patient_id for s in scenarios}) >= 20
 
     def call(item: tuple[Scenario, str, dict[str, Any]]) -> tuple[Scenario, str, dict[str, Any], Any]:
@@ -186,6 +202,13 @@ def test_interleaved_calls_of_many_patients_speak_only_of_their_own(
     differing = sorted(key for key, texts in by_chart.items() if len(texts) != 1)
     assert differing == [], "the same chart got different answers depending on what ran beside it"
     assert FHIR_TOKEN not in json.dumps([a for *_, a in answers])
+    trail = served.app.extensions["idds_crd"].stores.audit
+    for scenario, url, body, answer in answers:
+        [record] = trail.find(body["hookInstance"])  # exactly one record per call
+        assert record["patient_id"] == scenario.patient_id
+        assert record["response"] == answer
+        assert _leaks(record["response"], scenario, scenarios) == [], f"audit of {scenario.patient_id} {url}"
+        assert FHIR_TOKEN not in json.dumps(record)
 
 
 # --------------------------------------------------------------------------- no per-request globals
