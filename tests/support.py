@@ -5,10 +5,16 @@ import one another)."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -157,3 +163,38 @@ def assert_outcome(
 def numbered_steps(detail: str) -> list[str]:
     """The numbered steps of an Instructions card, without the group headings."""
     return [line for line in detail.splitlines() if line[:1].isdigit()]
+
+
+DROPPED_ITEMS = re.compile(r"^- … and (\d+) more: ")
+
+
+def missing_on_card(detail: str) -> int:
+    """How many missing items a decision card names: its ❔ lines and those it left out for length."""
+    lines = detail.splitlines()
+    dropped = sum(int(m.group(1)) for line in lines if (m := DROPPED_ITEMS.match(line)))
+    return sum(1 for line in lines if line.startswith("- ❔")) + dropped
+
+
+def start_serve_process(config: Path, port: int, cwd: Path) -> subprocess.Popen[str]:
+    """`idds-crd serve` on `port` with `config`, in a process of its own (stderr kept, as text), once
+    it answers `/healthz`: a second replica, or the production entry point as an operator runs it."""
+    root = Path(service.__file__).resolve().parents[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return process
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                _, stderr = process.communicate(timeout=10)
+                raise AssertionError(f"idds-crd serve did not start: {stderr[-2000:]}") from None
+            time.sleep(0.2)

@@ -17,6 +17,7 @@ from service import routes
 from service.auth.jwks import JwksCache
 from service.auth.verify import Refused, TokenVerifier
 from service.caller import Caller, set_caller
+from service.request_log import annotate
 from service.settings import Settings
 from service.store.replay import ReplayStore
 
@@ -60,6 +61,7 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
                 printable(refused.iss),
                 printable(refused.jti),
             )
+            annotate(outcome="unauthorized")
             return unauthorized()
         set_caller(Caller(verified.client.iss, verified.jti, verified.client.fhir_servers))
         return None

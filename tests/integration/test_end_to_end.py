@@ -11,7 +11,7 @@ import requests
 from service.demo.fhir_server import LocalFhirServer
 from tests.builders import cards_of
 from tests.integration.conftest import FHIR_TOKEN, LiveService, pointed_at
-from tests.support import numbered_steps
+from tests.support import missing_on_card, numbered_steps
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_insufficient_patient_gets_numbered_documentation_steps(
     assert steps[0].startswith("1. ")
     assert "Trial relief" in reminder["detail"]
     decision = cards_of(cards)[0]["detail"]
-    assert len(steps) == len([line for line in decision.splitlines() if line.startswith("- ❔")])
+    assert len(steps) == missing_on_card(decision)
     assert "links" not in reminder and "suggestions" not in reminder
     assert (
         reminder["extension"]["davinci-crd.associated-resource"]

@@ -8,10 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,7 +52,16 @@ from tests.auth_support import (
 )
 from tests.auth_support import header as jwt_header
 from tests.builders import catalog
-from tests.support import MISSING, SELECT_URL, SIGN_URL, no_client, open_settings, post_json, select_body
+from tests.support import (
+    MISSING,
+    SELECT_URL,
+    SIGN_URL,
+    no_client,
+    open_settings,
+    post_json,
+    select_body,
+    start_serve_process,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDBACK_URL = SELECT_URL + "/feedback"
@@ -629,28 +635,12 @@ def second_process(es384: KeyPair, shared_database_url: str, tmp_path: Path) -> 
         )
     )
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process = start_serve_process(config, port, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-                assert time.monotonic() < deadline, "the second service process did not start"
-                time.sleep(0.2)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)
 
 
 def test_a_jti_accepted_by_one_process_is_refused_by_another(

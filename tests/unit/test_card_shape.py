@@ -16,9 +16,7 @@ from service.demo.runner import request_files
 from tests.builders import cards_of
 from tests.calls import answer
 from tests.card_scenarios import answer_with_chart, scenarios
-from tests.support import numbered_steps
-
-DROPPED = re.compile(r"^- … and (\d+) more: ")
+from tests.support import missing_on_card, numbered_steps
 
 
 def answers() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -34,12 +32,6 @@ ANSWERS = dict(answers())
 def decisions(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The decision cards (not the notices about coverage that was not checked)."""
     return [c for c in cards_of(body.get("cards", [])) if "overrideReasons" in c or "✅" in c["detail"]]
-
-
-def missing_on_card(detail: str) -> int:
-    lines = detail.splitlines()
-    dropped = sum(int(m.group(1)) for line in lines if (m := DROPPED.match(line)))
-    return sum(1 for line in lines if line.startswith("- ❔")) + dropped
 
 
 @pytest.mark.parametrize("name", sorted(ANSWERS))

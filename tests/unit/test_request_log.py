@@ -7,11 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,13 +19,20 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-import service
 from service.app import create_app
 from service.demo.fhir_server import free_port
 from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
-from tests.support import SIGN_URL, no_client, open_settings, post_json, sign_body, with_fhir
+from tests.support import (
+    SIGN_URL,
+    no_client,
+    open_settings,
+    post_json,
+    sign_body,
+    start_serve_process,
+    with_fhir,
+)
 
 JWT = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJodHRwczovL2VociJ9.c2lnbmF0dXJlLXNlY3JldA"
 FHIR_TOKEN = "fhir-access-token-4d1f9a-SECRET"
@@ -220,34 +223,31 @@ def test_log_settings_are_checked() -> None:
 
 
 def test_serve_writes_json_lines_with_the_request_id(tmp_path: Path) -> None:
-    root = Path(service.__file__).resolve().parents[1]
     config = tmp_path / "config.yaml"
     config.write_text("auth:\n  required: false\n")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_serve_process(config, port, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                answer = requests.get(
-                    f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "probe-1"}, timeout=5
-                )
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+        probe = {"X-Request-Id": "probe-1"}
+        answer = requests.get(f"http://127.0.0.1:{port}/healthz", headers=probe, timeout=5)
         assert answer.headers["X-Request-Id"] == "probe-1"
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert lines and len(lines) == len([line for line in stderr.splitlines() if line.strip()])
-    [access] = [r for r in lines if r["logger"] == ACCESS_LOGGER]
+    [access] = [r for r in lines if r["logger"] == ACCESS_LOGGER and r.get("request_id") == "probe-1"]
     assert (access["request_id"], access["path"], access["status"]) == ("probe-1", "/healthz", 200)
+
+
+def test_a_call_refused_by_the_jwt_guard_is_logged_with_its_id_and_no_token(logs: LogLines) -> None:
+    settings = open_settings(auth=settings_from_mapping({}).auth)  # JWT required, nobody trusted
+    app = create_app(settings, catalog(), client_factory=no_client)
+    response = app.test_client().post(
+        SIGN_URL, json=sign_body(), headers={"Authorization": f"Bearer {JWT}", "X-Request-Id": "refused-1"}
+    )
+    assert response.status_code == 401
+    assert response.headers["X-Request-Id"] == "refused-1"
+    [line] = [r for r in logs.access() if r.get("request_id") == "refused-1"]
+    assert (line["status"], line["outcome"]) == (401, "unauthorized")
+    assert JWT not in logs.text and "c2lnbmF0dXJlLXNlY3JldA" not in logs.text
