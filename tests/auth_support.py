@@ -162,11 +162,38 @@ def auth_app(settings: Settings) -> Flask:
 
 
 @dataclass
+class Drip:
+    """A response sent one byte every `every` seconds (its head at once when `head_at_once`);
+    `cut_short` is set when the client closed the connection before the last byte."""
+
+    body: bytes
+    every: float
+    head_at_once: bool
+    cut_short: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Hold:
+    """Requests for a path wait (at most HOLD_LIMIT_SECONDS) until `release` is set; `arrived` is
+    set when the first of them has come in."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+HOLD_LIMIT_SECONDS = 20.0
+
+
+@dataclass
 class JwksServer:
-    """A real HTTP server on loopback publishing JWK Sets by path and counting every fetch."""
+    """A real HTTP server on loopback publishing JWK Sets by path and counting every fetch; a path
+    may drip its answer or hold it back."""
 
     documents: dict[str, Any] = field(default_factory=dict)
     fetches: Counter[str] = field(default_factory=Counter)
+    drips: dict[str, Drip] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
     base_url: str = ""
 
     def url(self, path: str) -> str:
@@ -176,6 +203,16 @@ class JwksServer:
         self.documents[path] = jwks(*keys)
         return self.url(path)
 
+    def drip(self, path: str, *keys: KeyPair, every: float, head_at_once: bool) -> Drip:
+        """Publish `keys` at `path` as a 200 answer that trickles out byte by byte."""
+        self.drips[path] = Drip(json.dumps(jwks(*keys)).encode(), every, head_at_once)
+        return self.drips[path]
+
+    def hold(self, path: str) -> Hold:
+        """Hold back the answers for `path` (whatever is published there) until released."""
+        self.holds[path] = Hold()
+        return self.holds[path]
+
 
 @contextmanager
 def jwks_server() -> Iterator[JwksServer]:
@@ -184,6 +221,14 @@ def jwks_server() -> Iterator[JwksServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.fetches[self.path] += 1
+            hold = state.holds.get(self.path)
+            if hold is not None:
+                hold.arrived.set()
+                hold.release.wait(HOLD_LIMIT_SECONDS)
+            drip = state.drips.get(self.path)
+            if drip is not None:
+                self.drip(drip)
+                return
             document = state.documents.get(self.path)
             if isinstance(document, tuple):  # (status, headers, body): a misbehaving server
                 status, headers, body = document
@@ -202,6 +247,23 @@ def jwks_server() -> Iterator[JwksServer]:
             self.end_headers()
             self.wfile.write(body)
 
+        def drip(self, drip: Drip) -> None:
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(drip.body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            try:
+                if drip.head_at_once:
+                    self.wfile.write(head)
+                trickle = drip.body if drip.head_at_once else head + drip.body
+                for i in range(len(trickle)):
+                    if state.stopping.wait(drip.every):
+                        return
+                    self.wfile.write(trickle[i : i + 1])
+            except OSError:  # the client hung up (broken pipe, reset)
+                drip.cut_short.set()
+            self.close_connection = True
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -212,5 +274,8 @@ def jwks_server() -> Iterator[JwksServer]:
     try:
         yield state
     finally:
+        state.stopping.set()
+        for hold in state.holds.values():
+            hold.release.set()
         server.shutdown()
         server.server_close()

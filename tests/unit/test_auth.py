@@ -544,6 +544,92 @@ def test_a_failed_fetch_is_retried_after_the_interval_only(es384: KeyPair) -> No
         assert server.fetches["/k"] == 2
 
 
+@pytest.mark.parametrize("head_at_once", [True, False], ids=["body-drips", "head-drips"])
+def test_a_dripping_key_host_is_cut_at_the_fetch_deadline(head_at_once: bool, es384: KeyPair) -> None:
+    with jwks_server() as server:
+        drip = server.drip("/slow", es384, every=0.05, head_at_once=head_at_once)  # > 15 s in all
+        started = time.monotonic()
+        with pytest.raises(JwksUnavailable, match=r"not received within 0\.5 s"):
+            fetch_jwks(server.url("/slow"), timeout_seconds=0.5)
+        assert time.monotonic() - started < 10  # a limit on the whole fetch, not on each read
+        assert drip.cut_short.wait(5)  # the service hung up before the last byte
+
+
+def test_a_cached_kid_is_not_held_up_by_a_refetch_in_flight(es384: KeyPair) -> None:
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", es384)
+        app = auth_app(auth_settings(trusted(jwks_url=url)))
+        assert call(app, mint(es384)).status_code == 200
+        hold = server.hold("/ehr/jwks.json")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            refetching = pool.submit(call, app, mint(es384, headers=jwt_header(es384, kid="random-1")))
+            assert hold.arrived.wait(10)  # the re-fetch is at the key host, which holds its answer
+            legit = pool.submit(call, app, mint(es384))
+            assert legit.result(timeout=30).status_code == 200
+            assert not refetching.done()  # answered while the re-fetch was still waiting
+            hold.release.set()
+            assert_refused(refetching.result(timeout=30))
+        assert server.fetches["/ehr/jwks.json"] == 2
+
+
+def test_callers_with_no_keys_wait_for_the_one_fetch_until_its_deadline(es384: KeyPair) -> None:
+    with jwks_server() as server:
+        url = server.publish("/k", es384)
+        server.hold("/k")
+        cache = JwksCache(lifetime_seconds=300, fetch=lambda url: fetch_jwks(url, timeout_seconds=0.5))
+
+        def outcome(_: int) -> str:
+            try:
+                return cache.key(url, es384.kid)["kid"]
+            except JwksUnavailable as exc:
+                return str(exc)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = list(pool.map(outcome, range(4)))
+        assert outcomes == ["not received within 0.5 s"] * 4
+        assert server.fetches["/k"] == 1
+
+
+def test_a_failed_refetch_keeps_the_good_keys(es384: KeyPair, caplog: pytest.LogCaptureFixture) -> None:
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", es384)
+        app = auth_app(auth_settings(trusted(jwks_url=url)))
+        assert call(app, mint(es384)).status_code == 200
+        server.documents["/ehr/jwks.json"] = (503, {}, b"rate limited")
+        with caplog.at_level(logging.WARNING, logger=GUARD_LOGGER):
+            assert_refused(call(app, mint(es384, headers=jwt_header(es384, kid="random-1"))))
+        assert "HTTP 503" in refusal_logged(caplog)
+        assert server.fetches["/ehr/jwks.json"] == 2
+        assert call(app, mint(es384)).status_code == 200
+        assert_refused(call(app, mint(es384, headers=jwt_header(es384, kid="random-2"))))
+        assert server.fetches["/ehr/jwks.json"] == 2  # the failure still counts for the rate limit
+
+
+def test_good_keys_outlive_failed_fetches_until_their_lifetime_and_grace(es384: KeyPair) -> None:
+    clock = FakeClock()
+    fetched_at = clock.now
+    with jwks_server() as server:
+        url = server.publish("/k", es384)
+        cache = JwksCache(lifetime_seconds=300, clock=clock, refetch_interval_seconds=10, grace_seconds=60)
+        assert cache.key(url, es384.kid)["kid"] == es384.kid
+        server.documents["/k"] = (500, {}, b"down")
+        with pytest.raises(JwksUnavailable, match="HTTP 500"):
+            cache.key(url, "random")
+        for later in (2, 10.9, 299):
+            clock.now = fetched_at + later
+            assert cache.key(url, es384.kid)["kid"] == es384.kid
+        assert server.fetches["/k"] == 2
+        clock.now = fetched_at + 300  # the lifetime is over: a regular fetch, which fails
+        assert cache.key(url, es384.kid)["kid"] == es384.kid  # within the grace
+        clock.now += 5
+        assert cache.key(url, es384.kid)["kid"] == es384.kid
+        assert server.fetches["/k"] == 3  # the next try waits for the interval
+        clock.now = fetched_at + 360  # lifetime and grace are over
+        with pytest.raises(JwksUnavailable, match="HTTP 500"):
+            cache.key(url, es384.kid)
+        assert server.fetches["/k"] == 4
+
+
 # ---------------------------------------------------------------------------------------- settings
 
 
