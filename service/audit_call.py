@@ -78,12 +78,13 @@ def audited(
 
 
 def store_feedback(state: AppState, service_id: str, items: list[Feedback]) -> Answer:
-    """Keep the feedback with the records of its cards: 404 naming the item whose card this
-    service never issued, 503 when the trail cannot be written."""
+    """Keep the feedback with the records of its cards and its sender: 404 naming the item whose card
+    this service never issued to this caller, 503 when the trail cannot be written."""
+    caller = current_caller(state.settings.auth)
     try:
-        kept = state.stores.audit.add_feedback(
-            service_id, [item.entry(service_id) for item in items], datetime.now(UTC)
-        )
+        entries = [item.entry(service_id) for item in items]
+        sender = (caller.iss, caller.jti)
+        kept = state.stores.audit.add_feedback(service_id, entries, datetime.now(UTC), sender)
     except UnknownCard as exc:
         where = f"feedback[{exc.index}].card"
         diagnostics = f"{where}: {service_id} never issued a card with this uuid"

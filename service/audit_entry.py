@@ -32,6 +32,7 @@ REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
+MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
@@ -77,9 +78,9 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "patient_id": _bounded(_patient_of(call), MAX_ID_LENGTH),
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
-        "orders": _orders(response),
+        "orders": _orders(call.outcome.response),
         "determinations": determinations,
-        "assertions": coverage_assertions(response),
+        "assertions": coverage_assertions(call.outcome.response),
         "fhir_access": _scrubbed(_fhir_access(call), secrets),
         "request": _redacted_request(call.body, secrets),
         "response": response,
@@ -250,11 +251,17 @@ def _redacted_request(body: Any, secrets: list[str]) -> Any:
     return _scrubbed(kept, secrets)
 
 
+def _holds(text: str, secret: str) -> bool:
+    """Whether `text` carries the secret: is it, or (for a secret long enough not to occur by chance,
+    say inside a URL) contains it. A short token must not decide what else the record loses."""
+    return text == secret or (len(secret) >= MIN_EMBEDDED_SECRET and secret in text)
+
+
 def _scrubbed(value: Any, secrets: list[str]) -> Any:
     """`value` with every string holding a secret replaced, every JWT-shaped text removed, and
     numbers JSON cannot hold written as text."""
     if isinstance(value, str):
-        if any(secret in value for secret in secrets):
+        if any(_holds(value, secret) for secret in secrets):
             return REMOVED
         return JWT_SHAPE.sub(REMOVED, value)
     if isinstance(value, dict):

@@ -83,6 +83,7 @@ def default_client_factory(settings: FhirSettings, sessions: SessionPool | None 
             page_size=settings.page_size,
             max_pages=settings.max_pages,
             max_response_bytes=settings.max_response_bytes,
+            max_call_bytes=settings.max_call_bytes,
         )
 
     return make

@@ -76,6 +76,14 @@ def _no_service(service_id: str) -> Response:
     return refusal(404, "not-found", f"no CDS service with id '{service_id[:100]}'")
 
 
+def internal_error(exc: Exception) -> dict[str, Any]:
+    """Log an unexpected failure with its traceback; the OperationOutcome to answer, without internals."""
+    failure = type(exc).__name__
+    log.error("unexpected failure handling %s %s: %s", request.method, request.path, failure, exc_info=exc)
+    annotate(outcome="exception")
+    return operation_outcome("exception", "internal error; the failure has been logged")
+
+
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     started = CallClock()
@@ -102,7 +110,11 @@ def call_service(service_id: str) -> Response:
         forbidden = HookOutcome(operation_outcome("security", not_allowed, "fhirServer"), status=400)
         return json_response(*audited(state, started, service, body, hook_request, forbidden))
     base_url = state.settings.public_base_url or request.url_root
-    outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
+    try:
+        outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
+    except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
+        failed = HookOutcome(internal_error(exc), status=500)
+        return json_response(*audited(state, started, service, body, hook_request, failed))
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))
     else:
@@ -192,14 +204,4 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        log.error(
-            "unexpected failure handling %s %s: %s",
-            request.method,
-            request.path,
-            type(exc).__name__,
-            exc_info=exc,
-        )
-        annotate(outcome="exception")
-        return json_response(
-            operation_outcome("exception", "internal error; the failure has been logged"), 500
-        )
+        return json_response(internal_error(exc), 500)

@@ -6,6 +6,7 @@ settings and hands them over, so tests can build any number of differently confi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -29,7 +30,8 @@ class FhirSettings:
 
     `deadline_seconds` bounds all FHIR work of one hook call (CRD asks for an answer within 5 s);
     `timeout_seconds` bounds each single HTTP request within it; `max_response_bytes` bounds each
-    answer. The `max_workers` threads of the query pool are shared by every call; one call holds at
+    answer and `max_call_bytes` all answers of one call together (pages and queries). The
+    `max_workers` threads of the query pool are shared by every call; one call holds at
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers.
     """
@@ -40,6 +42,7 @@ class FhirSettings:
     max_pages: int = 10
     max_workers: int = 16
     max_response_bytes: int = 4 * 1024 * 1024
+    max_call_bytes: int = 16 * 1024 * 1024
     max_concurrent_per_call: int = 8
     max_concurrent_per_server: int = 8
 
@@ -179,11 +182,15 @@ def _trusted_client(raw: Any, where: str) -> TrustedClient:
     return client
 
 
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
 def _is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """`localhost`, or a loopback address written as an address (a name such as 127.example.org
+    that merely starts like one is not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_key_url(url: str, where: str) -> None:

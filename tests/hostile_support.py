@@ -101,6 +101,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _cookie(self, owner: HostileFhirServer) -> None:
+        """Answers like `quiet`, but hands out a session cookie naming the caller's token, and notes
+        every Cookie header it is sent."""
+        owner.cookies.append(self.headers.get("Cookie"))
+        body = json.dumps(searchset([])).encode()
+        self.send_response(200)
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.send_header("Set-Cookie", f"SESSION={token}; Path=/; HttpOnly")
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _quiet(self, owner: HostileFhirServer) -> None:
         if "?" in self.path:
             self._json(200, searchset([]))
@@ -181,6 +194,7 @@ class HostileFhirServer:
         self.stopping = threading.Event()
         self.connections = 0
         self.requests: list[str] = []
+        self.cookies: list[str | None] = []  # the Cookie header of each request (mode "cookie")
         self.open = 0
         self.most_open = 0
         self.most_sent = 0  # the most bytes one answer got out before the client hung up

@@ -18,7 +18,7 @@ from service.auth.jwks import JwksCache
 from service.auth.verify import Refused, TokenVerifier
 from service.caller import Caller, set_caller
 from service.request_log import annotate
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.store.replay import ReplayStore
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 CALL_ENDPOINTS = frozenset(
     f"{routes.bp.name}.{view.__name__}" for view in (routes.call_service, routes.feedback)
 )
-DISCOVERY_ENDPOINT = f"{routes.bp.name}.{routes.discovery.__name__}"
+# Discovery and the OpenAPI description both list the services: protected together or not at all.
+DISCOVERY_ENDPOINTS = frozenset(
+    f"{routes.bp.name}.{view.__name__}" for view in (routes.discovery, routes.openapi)
+)
 MAX_LOGGED_CHARS = 200
 UNAUTHORIZED_BODY = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
 
@@ -34,7 +37,7 @@ UNAUTHORIZED_BODY = {"resourceType": "OperationOutcome", "issue": [{"severity": 
 def protected_endpoints(settings: Settings) -> frozenset[str]:
     if not settings.auth.required:
         return frozenset()
-    return (CALL_ENDPOINTS | {DISCOVERY_ENDPOINT}) if settings.auth.protect_discovery else CALL_ENDPOINTS
+    return (CALL_ENDPOINTS | DISCOVERY_ENDPOINTS) if settings.auth.protect_discovery else CALL_ENDPOINTS
 
 
 def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
@@ -44,6 +47,11 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
         return
     if not settings.auth.trusted_clients:
         log.warning("auth.required is true and auth.trusted_clients is empty: every hook call gets 401")
+    elif not settings.public_base_url:
+        raise SettingsError(
+            "public_base_url: required when auth.trusted_clients are configured, because a JWT's aud "
+            "must equal the URL the EHR calls, which the Host header of a request cannot be trusted to tell"
+        )
     verifier = TokenVerifier(settings.auth, replay, JwksCache(settings.auth.jwks_cache_seconds))
 
     @app.before_request

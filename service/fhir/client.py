@@ -35,12 +35,14 @@ from service.strict_json import loads_finite
 MAX_PAGES = 10
 PAGE_SIZE = 200
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+MAX_CALL_BYTES = 16 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 1.0
 PATIENT_SCOPE_PARAMS = ("patient", "subject", "beneficiary")
 READ_REFERENCE = re.compile(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
 OUT_OF_TIME = "no answer within the hook's time budget"
 TOO_LARGE = "the FHIR server's answer was too large"
+TOO_MUCH = "the FHIR server's answers to this call were too large together"
 WRONG_RESOURCE = "the FHIR server answered with another resource than the one asked for"
 
 
@@ -57,7 +59,8 @@ class SessionPool:
     """One guarded `requests.Session` per worker thread, reused across hook calls (connection
     reuse), and the one `Cutoff` that ends their requests at their deadlines.
 
-    Sessions carry no credentials: the token travels in each request's headers only.
+    Sessions carry no credentials: the token travels in each request's headers only, and no cookie
+    is ever kept (one call's cookie must not reach the next call's requests).
     """
 
     def __init__(self) -> None:
@@ -94,6 +97,7 @@ class FhirClient:
         page_size: int = PAGE_SIZE,
         max_pages: int = MAX_PAGES,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_call_bytes: int = MAX_CALL_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.origin = origin(self.base_url)
@@ -103,6 +107,9 @@ class FhirClient:
         self.page_size = page_size
         self.max_pages = max_pages
         self.max_response_bytes = max_response_bytes
+        self.max_call_bytes = max_call_bytes
+        self._received = 0  # bytes of every answer of this call so far (pages and parallel queries)
+        self._received_lock = threading.Lock()
         self._headers = {"Accept": "application/fhir+json"}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -153,6 +160,7 @@ class FhirClient:
                 body += chunk
                 if len(body) > self.max_response_bytes:
                     raise FhirError(TOO_LARGE)
+                self._count(len(chunk))
                 if watch.fired or time.monotonic() > watch.deadline:
                     break
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
@@ -160,6 +168,14 @@ class FhirClient:
         if watch.fired or time.monotonic() > watch.deadline:
             raise FhirError(NO_ANSWER)
         return bytes(body)
+
+    def _count(self, received: int) -> None:
+        """Add to the bytes this call has received; FhirError once they pass `max_call_bytes` (a
+        server answering many pages, each under the per-answer cap, cannot hold more than that)."""
+        with self._received_lock:
+            self._received += received
+            if self._received > self.max_call_bytes:
+                raise FhirError(TOO_MUCH)
 
     def _get(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         status, raw, wait = self._exchange(url, params)

@@ -57,10 +57,33 @@ def ip_literal(host: str) -> IpAddress | None:
     return None
 
 
+# Besides loopback, link-local and unspecified: "this network" (0.0.0.0/8), cloud metadata endpoints
+# that are neither (AWS's IPv6 one, Alibaba's in the shared address space).
+INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("0.0.0.0/8", "100.100.100.200/32", "fd00:ec2::/32")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries: IPv4-mapped, NAT64 or (deprecated) IPv4-compatible."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_internal(address: IpAddress) -> bool:
-    """Loopback, link-local or unspecified, also when written as an IPv4-mapped IPv6 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Loopback, link-local, unspecified or a metadata endpoint, also when an IPv6 address carries
+    such an IPv4 address (mapped, NAT64, IPv4-compatible)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            address = embedded
+    if any(address in network for network in INTERNAL_NETWORKS if network.version == address.version):
+        return True
     return address.is_loopback or address.is_link_local or address.is_unspecified
 
 

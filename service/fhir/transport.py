@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
 import logging
 import socket
@@ -165,10 +166,23 @@ class GuardedAdapter(HTTPAdapter):
         }
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Refuses every cookie: a session is shared by the hook calls of one worker thread, and a cookie
+    one EHR call set must never ride along on another call (nor grow without bound)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
 def guarded_session() -> requests.Session:
-    """A session that reads no proxy or credentials from the environment, over guarded connections."""
+    """A session that keeps no cookies and reads no proxy or credentials from the environment, over
+    guarded connections."""
     session = requests.Session()
     session.trust_env = False
+    session.cookies.set_policy(_NoCookies())
     adapter = GuardedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -122,32 +122,47 @@ class AuditTrail:
         with self._database.connect() as connection:
             return len(connection.execute(select(audit_records.c.id)).all())
 
-    def add_feedback(self, service_id: str, entries: Sequence[FeedbackEntry], received_at: datetime) -> int:
-        """Keep the entries not seen before, each with the record of the card it answers; the number
-        kept. UnknownCard when a card was not issued by `service_id`; nothing is kept then."""
+    def add_feedback(
+        self,
+        service_id: str,
+        entries: Sequence[FeedbackEntry],
+        received_at: datetime,
+        sender: tuple[str | None, str | None] = (None, None),
+    ) -> int:
+        """Keep the entries not seen before, each with the record of the card it answers and the
+        sender's (iss, jti); the number kept. UnknownCard when a card was not issued by `service_id`
+        to this sender (feedback on another client's card is as unknown as a made-up uuid); nothing is
+        kept then."""
         try:
             with self._database.begin() as connection:
-                issued = dict(
-                    connection.execute(
-                        select(audit_cards.c.card_uuid, audit_cards.c.record_id).where(
-                            audit_cards.c.card_uuid.in_({e.card for e in entries}),
-                            audit_cards.c.service_id == service_id,
-                        )
-                    ).all()
-                )
+                rows = connection.execute(
+                    select(audit_cards.c.card_uuid, audit_cards.c.record_id, audit_records.c.client_iss)
+                    .join(audit_records, audit_records.c.id == audit_cards.c.record_id)
+                    .where(
+                        audit_cards.c.card_uuid.in_({e.card for e in entries}),
+                        audit_cards.c.service_id == service_id,
+                    )
+                ).all()
+                issued = {card: record for card, record, issuer in rows if issuer == sender[0]}
                 for index, entry in enumerate(entries):
                     if entry.card not in issued:
                         raise UnknownCard(index)
             kept = 0
             for key, entry in {e.key: e for e in entries}.items():
-                kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at)
+                kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at, sender)
         except SQLAlchemyError as exc:
             log.error("audit trail: cannot record feedback for %s: %s", service_id, type(exc).__name__)
             raise AuditUnavailable("audit trail unavailable") from None
         return kept
 
     def _keep_once(
-        self, key: str, entry: FeedbackEntry, record_id: int, service_id: str, received_at: datetime
+        self,
+        key: str,
+        entry: FeedbackEntry,
+        record_id: int,
+        service_id: str,
+        received_at: datetime,
+        sender: tuple[str | None, str | None],
     ) -> int:
         values = {
             "key": key,
@@ -156,6 +171,8 @@ class AuditTrail:
             "service_id": service_id,
             "received_at": utc_naive(received_at),
             "item": entry.item,
+            "client_iss": sender[0],
+            "client_jti": sender[1],
         }
         try:
             with self._database.begin() as connection:
@@ -178,12 +195,18 @@ class AuditTrail:
     def _with_feedback(connection: Connection, row: Row[Any]) -> dict[str, Any]:
         record = {key: _jsonable(value) for key, value in row._mapping.items()}
         feedback = connection.execute(
-            select(audit_feedback.c.card_uuid, audit_feedback.c.received_at, audit_feedback.c.item)
+            select(
+                audit_feedback.c.card_uuid,
+                audit_feedback.c.received_at,
+                audit_feedback.c.client_iss,
+                audit_feedback.c.item,
+            )
             .where(audit_feedback.c.record_id == row.id)
             .order_by(audit_feedback.c.received_at, audit_feedback.c.key)
         )
         record["feedback"] = [
-            {"card": card, "received_at": _jsonable(received), **item} for card, received, item in feedback
+            {"card": card, "received_at": _jsonable(received), "client_iss": iss, **item}
+            for card, received, iss, item in feedback
         ]
         return record
 

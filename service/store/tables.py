@@ -77,4 +77,6 @@ audit_feedback = Table(
     Column("service_id", String(128), nullable=False),
     Column("received_at", DateTime, nullable=False),  # UTC
     Column("item", JSON, nullable=False),
+    Column("client_iss", String(1024), nullable=True),  # who sent it (None: an unauthenticated deployment)
+    Column("client_jti", String(512), nullable=True),
 )

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text, update
 
+from service import routes
 from service.app import create_app
 from service.caller import Caller, set_caller
 from service.catalog import Catalog
@@ -22,7 +23,15 @@ from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
 from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
 from tests.builders import meeting_chart
-from tests.support import FHIR_SERVER, assert_outcome, load_sample, no_client, open_settings, post_json
+from tests.support import (
+    FHIR_SERVER,
+    assert_outcome,
+    load_sample,
+    no_client,
+    open_settings,
+    post_json,
+    with_fhir,
+)
 
 ISS = "https://ehr.example.org"
 
@@ -366,3 +375,33 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     status, out, _ = cli(capsys, "audit", "purge", "--days", "10", "--config", config)
     assert "removed 1 record" in out
     assert trail(app).count() == 0
+
+
+@pytest.mark.parametrize("token", ["http", "-", "a"])
+def test_a_short_token_does_not_decide_what_the_record_loses(compiled_catalog: Catalog, token: str) -> None:
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body = with_fhir(load_sample("order-sign-implant-demo-meets.json"), token=token)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert response.status_code == 200
+    sent = response.get_json()
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["response"] == sent
+    assert record["request"]["fhirAuthorization"]["access_token"] == "[removed]"
+    assertion = record["assertions"][0]["assertion_id"]
+    assert [r["hook_instance"] for r in trail(app).find(assertion)] == [body["hookInstance"]]
+
+
+def test_a_call_that_fails_inside_is_recorded_and_answered_500(
+    compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug in one policy's evaluation")
+
+    monkeypatch.setattr(routes, "handle_hook", fails)
+    app = audited_app(compiled_catalog)
+    body = load_sample("order-sign-implant-demo-meets.json")
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert response.status_code == 500 and "KeyError" not in response.get_data(as_text=True)
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["http_status"] == 500
+    assert record["response"] == response.get_json()

@@ -31,7 +31,7 @@ from service.auth.tokens import generate_es384_key, load_private_key, sign_call_
 from service.caller import current_caller
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, demo_settings, write_private_key
-from service.settings import AuthSettings, SettingsError, settings_from_mapping
+from service.settings import AuthSettings, SettingsError, TrustedClient, settings_from_mapping
 from tests.auth_support import (
     ISSUER,
     PUBLIC_BASE,
@@ -147,14 +147,13 @@ def test_aud_may_be_an_array_holding_the_endpoint(inline_app: Flask, es384: KeyP
     assert call(inline_app, mint(es384, aud=aud)).status_code == 200
 
 
-def test_without_a_public_base_url_the_url_called_is_the_audience(es384: KeyPair) -> None:
-    app = auth_app(auth_settings(trusted(es384), public_base_url=None))
-    called = "http://localhost" + SELECT_URL
-    response = app.test_client().post(
-        SELECT_URL + "?x=1", json=select_body(), headers=bearer(mint(es384, called))
-    )
-    assert response.status_code == 200
-    assert_refused(call(app, mint(es384)))  # the public URL is not the URL this request reached
+def test_trusted_clients_need_a_public_base_url_not_the_host_header(es384: KeyPair) -> None:
+    with pytest.raises(SettingsError, match=r"public_base_url: required when auth\.trusted_clients"):
+        auth_app(auth_settings(trusted(es384), public_base_url=None))
+    app = auth_app(auth_settings(trusted(es384)))
+    other = "http://other-crd.example.org" + SELECT_URL  # a token the EHR minted for another service
+    spoofed = {"Host": "other-crd.example.org", **bearer(mint(es384, other))}
+    assert_refused(app.test_client().post(SELECT_URL, json=select_body(), headers=spoofed))
 
 
 def test_es256_only_when_the_client_lists_it() -> None:
@@ -345,6 +344,10 @@ def test_discovery_is_protected_when_configured(es384: KeyPair) -> None:
     response = app.test_client().get("/cds-services", headers=bearer(token))
     assert response.status_code == 200
     assert response.get_json()["services"]
+    assert_refused(app.test_client().get("/openapi.json"))  # it lists the services too
+    openapi_token = mint(es384, aud=PUBLIC_BASE + "/openapi.json")
+    described = app.test_client().get("/openapi.json", headers=bearer(openapi_token))
+    assert described.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -641,6 +644,8 @@ def _auth(raw: dict[str, Any]) -> AuthSettings:
     ("client", "named"),
     [
         ({"jwks_url": "http://ehr.example.org/jwks.json"}, "jwks_url: must be an https URL"),
+        ({"jwks_url": "http://127.attacker.example/jwks.json"}, "jwks_url: must be an https URL"),
+        ({"jwks_url": "http://127.0.0.1.nip.io/jwks.json"}, "jwks_url: must be an https URL"),
         ({"jku_allowed": ["ftp://ehr.example.org/jwks.json"]}, "jku_allowed[0]: must be an https URL"),
         (
             {"jwks_url": "https://k", "fhir_servers": ["ehr.example.org/fhir"]},
@@ -775,3 +780,22 @@ def test_the_demo_trusts_its_own_key_kept_private_on_disk(tmp_path: Path) -> Non
     app = auth_app(settings)
     assert call(app, sign_call_token(key, DEMO_ISSUER, SELECT_AUD)).status_code == 200
     assert_refused(call(app, sign_call_token(generate_es384_key(), DEMO_ISSUER, SELECT_AUD)))
+
+
+def test_feedback_on_another_clients_card_is_as_unknown_as_a_made_up_one(es384: KeyPair) -> None:
+    other_key = ec_key()
+    other = TrustedClient(iss="https://other-ehr.example", jwks=jwks(other_key), fhir_servers=())
+    app = auth_app(auth_settings(trusted(es384), other))
+    card = call(app, mint(es384)).get_json()["cards"][0]["uuid"]
+    feedback = {
+        "feedback": [
+            {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-03T07:00:00Z",
+             "overrideReason": {"userComment": "written by another EHR"}}
+        ]
+    }
+    aud = PUBLIC_BASE + FEEDBACK_URL
+    by_other = call(app, mint(other_key, aud=aud, iss=other.iss), url=FEEDBACK_URL, body=feedback)
+    assert by_other.status_code == 404
+    assert call(app, mint(es384, aud=aud), url=FEEDBACK_URL, body=feedback).status_code == 200
+    [record] = app.extensions["idds_crd"].stores.audit.find(card)
+    assert [f["client_iss"] for f in record["feedback"]] == [ISSUER]

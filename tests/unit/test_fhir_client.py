@@ -263,3 +263,21 @@ def test_next_links_off_the_origin_are_refused(next_url: str) -> None:
         FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
     assert len(responses.calls) == 1
 
+
+
+@responses.activate
+def test_the_answers_of_one_call_together_are_bounded() -> None:
+    padding = [cond(n) | {"note": [{"text": "x" * 1000}]} for n in range(900)]  # about 1 MB a page
+    for number in range(1, 11):
+        responses.get(
+            f"{BASE}/Condition",
+            json=page(padding, f"{BASE}/Condition?page={number + 1}"),
+            match=[responses.matchers.query_param_matcher({"page": str(number)}, strict_match=False)]
+            if number > 1
+            else [responses.matchers.query_param_matcher({"patient": "p1"}, strict_match=False)],
+        )
+    client = FhirClient(BASE, TOKEN, 2.0, max_call_bytes=3 * 1024 * 1024)
+    with pytest.raises(FhirError) as refused:
+        client.search("Condition", {"patient": "p1"})
+    assert refused.value.reason == "the FHIR server's answers to this call were too large together"
+    assert len(responses.calls) <= 4  # every page is under the per-answer cap: the call's cap stops it

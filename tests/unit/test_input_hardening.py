@@ -5,9 +5,11 @@ the place; nothing non-finite gets in from a FHIR server or out in an answer."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,6 +20,7 @@ from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES
 from service.http_input import REQUEST_LIMITS
 from service.settings import SettingsError, settings_from_mapping
 from service.strict_json import dumps
+from tests.audit_support import serving
 from tests.builders import catalog
 from tests.support import (
     SELECT_URL,
@@ -337,3 +340,22 @@ def test_cors_origins_must_be_origins(origins: list[str]) -> None:
     with pytest.raises(SettingsError, match="cors_origins"):
         settings_from_mapping({"cors_origins": origins})
     assert settings_from_mapping({"cors_origins": ["https://a.org:8443"]}).cors_origins == ("https://a.org:8443",)
+
+
+JSON_HEADER = {"Content-Type": "application/json"}
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut_and_read() -> None:
+    valid = json.dumps(sign_body()).encode()
+    app = create_app(open_settings(max_request_bytes=len(valid) + 5000), catalog(), client_factory=no_client)
+
+    def chunks(padding: int) -> Iterator[bytes]:
+        yield valid
+        for _ in range(padding):
+            yield b" " * 1000  # JSON allows trailing whitespace: only the size may refuse it
+
+    with serving(app) as base:
+        too_large = requests.post(base + SIGN_URL, data=chunks(60), headers=JSON_HEADER, timeout=30)
+        small = requests.post(base + SIGN_URL, data=chunks(1), headers=JSON_HEADER, timeout=30)
+    assert too_large.status_code == 413 and too_large.json()["issue"][0]["code"] == "too-costly"
+    assert small.status_code == 200 and small.json()["cards"]

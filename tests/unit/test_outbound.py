@@ -130,6 +130,11 @@ def test_an_ip_spelling_of_an_unlisted_address_is_refused() -> None:
         "::ffff:127.0.0.1",
         "::ffff:169.254.169.254",
         "::ffff:0.0.0.0",
+        "0.1.2.3",  # "this network"
+        "fd00:ec2::254",  # AWS's IPv6 metadata endpoint
+        "100.100.100.200",  # Alibaba's metadata endpoint
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "::127.0.0.1",  # IPv4-compatible
     ],
 )
 def test_loopback_link_local_and_unspecified_are_internal(address: str) -> None:
@@ -137,7 +142,8 @@ def test_loopback_link_local_and_unspecified_are_internal(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["10.0.0.7", "192.168.1.20", "93.184.216.34", "2001:db8::1", "::ffff:8.8.8.8"]
+    "address",
+    ["10.0.0.7", "192.168.1.20", "93.184.216.34", "2001:db8::1", "::ffff:8.8.8.8", "64:ff9b::808:808"],
 )
 def test_other_addresses_are_not_internal(address: str) -> None:
     assert not is_internal(ipaddress.ip_address(address))
@@ -400,3 +406,13 @@ def test_the_outbound_limits_are_read_from_the_configuration() -> None:
         settings_from_mapping({"fhir": {"max_response_bytes": 0}})
     with pytest.raises(SettingsError, match=r"fhir\.max_concurrent_per_server"):
         settings_from_mapping({"fhir": {"max_workers": 4}})
+
+
+def test_no_cookie_of_one_call_rides_along_on_the_next() -> None:
+    with HostileFhirServer("cookie") as server:
+        app = create_app(open_settings(server.base_url), catalog())
+        for token in ("token-of-dr-A", "token-of-dr-B"):
+            body = with_fhir(select_body(), token=token, server=server.base_url)
+            assert post_json(app.test_client(), SELECT_URL, body).status_code == 200
+    assert len(server.cookies) >= 2  # both calls asked, and were handed cookies
+    assert server.cookies == [None] * len(server.cookies)
