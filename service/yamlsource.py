@@ -6,7 +6,8 @@ Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not jus
 
 Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
 (its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
-message of a file that does not parse, so an author sees the same message either way.
+message of a file that does not parse, so an author sees the same message either way. jsonschema is
+imported only when a file is checked: a worker whose catalog comes from the cache never loads it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 import policies
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 Path_ = tuple[str | int, ...]
 
@@ -102,6 +104,8 @@ def load(path: Path, loader_class: type[yaml.SafeLoader] = _FAST_LOADER) -> Loca
 
 @cache
 def _validator(schema_name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # imported on first use: a cached catalog never needs it
+
     schema = json.loads((policies.directory() / "schema" / schema_name).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
@@ -109,6 +113,8 @@ def _validator(schema_name: str) -> Draft202012Validator:
 
 def check_schema(located: Located, schema_name: str) -> None:
     """Raise SourceError for the first schema violation, naming file, line and element."""
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(schema_name).iter_errors(located.data))
     if error is not None:
         where: Path_ = tuple(error.absolute_path)
