@@ -83,6 +83,26 @@ def run(script: str, environment: dict[str, str], work: Path) -> dict[str, float
     return measured
 
 
+def import_breakdown(environment: dict[str, str], work: Path, shown: int = 10) -> list[tuple[str, float]]:
+    """Import time of `service.app` by top-level package (own time of its modules), one interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import service.app"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=work,
+        check=True,
+    )
+    by_package: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|")
+        package = name.strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0.0) + int(own) / 1e6
+    return sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:shown]
+
+
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
@@ -106,6 +126,7 @@ def main() -> int:
             warm.append(run(SERVICE, with_cache, work))
             uncached.append(run(SERVICE, uncached_environment, work))
             baseline.append(run(BASELINE, base_environment, work))
+        breakdown = import_breakdown(uncached_environment, work)
         rows = {
             "baseline: Flask app, one route": medians(baseline),
             "idds-crd, catalog cache off": medians(uncached),
@@ -123,6 +144,9 @@ def main() -> int:
             f"{m['rss_mb']:>7.1f}"
         )
     print("\nready = imports + create_app, timed inside the interpreter; process = the whole run, outside")
+    print("\nwhere the imports of service.app go (own time of each top-level package's modules, one run):")
+    for package, seconds in breakdown:
+        print(f"  {package:<28} {seconds:>6.3f} s")
     cold_m, warm_m, base_m = (
         rows["idds-crd, cold (empty cache)"],
         rows["idds-crd, warm (cache filled)"],
