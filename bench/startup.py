@@ -158,6 +158,11 @@ def main() -> int:
     figure("startup.ready_warm_s", warm_m["import"] + warm_m["create"], "s")
     figure("startup.imports_s", warm_m["import"], "s")
     figure("startup.baseline_ready_s", base_m["import"] + base_m["create"], "s")
+    figure(
+        "startup.ready_warm_to_baseline",
+        (warm_m["import"] + warm_m["create"]) / (base_m["import"] + base_m["create"]),
+        "x",
+    )
     figure("startup.process_warm_s", warm_m["process"], "s")
     figure("startup.baseline_process_s", base_m["process"], "s")
     figure("startup.rss_warm_mb", warm_m["rss_mb"], "MB")

@@ -54,7 +54,12 @@ def configured_directory() -> Path | None:
     chosen = os.environ.get(CACHE_ENV_VAR)
     if chosen is not None:
         return None if chosen.strip().lower() in {DISABLED, ""} else Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory to be found: no cache
+            return None
     return Path(base) / "idds-crd"
 
 
