@@ -35,6 +35,8 @@ from service.pipeline import HookOutcome, build_environment, handle_hook  # noqa
 from service.registry import service_for_hook  # noqa: E402
 from service.settings import FhirSettings  # noqa: E402
 
+RUN_ALL = ["--repeat", "1"]  # arguments in `python -m bench` (bench/__main__.py)
+
 SYNTHEA = ROOT.parent / "shared" / "fhir-fixtures" / "synthea"
 
 

@@ -4,7 +4,7 @@ Runs the FHIR client (as one hook call would) against the misbehaving loopback s
 tests/hostile_support.py and prints, per server, the wall time of the search and the peak of
 Python memory allocated meanwhile (tracemalloc). The flood is read twice: with the default
 `fhir.max_response_bytes` (streamed and cut) and with a cap above its size (read whole, as the
-client did before the cap). Asserts nothing; see bench/RESULTS.md.
+client did before the cap). Asserts nothing; see bench/RESULTS.md and bench/NOTES.md.
 
     .venv/bin/python bench/outbound_limits.py [--deadline 1.5]
 """
@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.fhir.client import MAX_RESPONSE_BYTES, FhirClient, FhirError, SessionPool
 from tests.hostile_support import FLOOD_BYTES, HostileFhirServer
+
+RUN_ALL: list[str] = []  # arguments in `python -m bench` (bench/__main__.py)
 
 
 def measure(base_url: str, deadline_seconds: float, cap: int) -> tuple[float, float, str]:

@@ -1,7 +1,9 @@
 """The compiled knowledge the service runs on: value sets, order codes, policies and payer routing.
 
 Built once when the application is created (never per request) and shared read-only by all
-requests; a broken file raises here, so the service refuses to start on a broken policy.
+requests; a broken file raises here, so the service refuses to start on a broken policy. A worker
+takes the compiled catalog from a private on-disk cache when its files have not changed
+(service/catalog_cache.py), so starting another worker costs milliseconds, not a compilation.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import policies
+from service import catalog_cache
 from service.assessments import AssessmentCodesError, AssessmentCodeSystem, load_assessment_codes
 from service.codes import ASSESSMENT_SYSTEM
 from service.engine.classify import CLASSIFICATION_VALUE_SETS
@@ -38,7 +41,19 @@ class Catalog:
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
-    root = directory or policies.directory()
+    """The catalog of `directory` (default: the shipped policies), through the configured cache."""
+    return cached_catalog(directory or policies.directory(), catalog_cache.configured_directory())
+
+
+def cached_catalog(root: Path, cache_directory: Path | None) -> Catalog:
+    """The catalog of `root`, from `cache_directory` if it holds it (None: no cache), else compiled."""
+    if cache_directory is None:
+        return compile_catalog(root)
+    return catalog_cache.load_or_compile(root, compile_catalog, Catalog, cache_directory)
+
+
+def compile_catalog(root: Path) -> Catalog:
+    """Read, check and compile every file of a policy directory; raises on the first broken one."""
     assessments = load_assessment_codes(root / "assessment-codes.yaml")
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"assessment-codes.yaml: url must be {ASSESSMENT_SYSTEM} (contract §5)")

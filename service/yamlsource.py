@@ -3,6 +3,11 @@
 Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not just what is wrong.
 `load` returns the parsed data with a locator that maps a path inside it (`("criteria", 3,
 "test")`) to the line where that element starts.
+
+Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
+(its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
+message of a file that does not parse, so an author sees the same message either way. jsonschema is
+imported only when a file is checked: a worker whose catalog comes from the cache never loads it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 import policies
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 Path_ = tuple[str | int, ...]
 
@@ -58,16 +64,38 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
             _walk(item, (*path, index), lines)
 
 
-def load(path: Path) -> Located:
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree of one YAML document, from a single parse."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceError:
+    """The `file:line:` message of a file that does not parse, worded by the pure-Python parser."""
+    error = fast_error
+    try:
+        _parse(text, yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        error = exc
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else 1
+    return SourceError(f"{path.name}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
+
+
+def load(path: Path, loader_class: type[yaml.SafeLoader] = _FAST_LOADER) -> Located:
     """Parse a YAML file, recording the line of every element."""
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = _parse(text, loader_class)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise SourceError(f"{path.name}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise _syntax_error(path, text, exc) from None
     lines: dict[Path_, int] = {}
     if node is not None:
         _walk(node, (), lines)
@@ -76,6 +104,8 @@ def load(path: Path) -> Located:
 
 @cache
 def _validator(schema_name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # imported on first use: a cached catalog never needs it
+
     schema = json.loads((policies.directory() / "schema" / schema_name).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
@@ -83,6 +113,8 @@ def _validator(schema_name: str) -> Draft202012Validator:
 
 def check_schema(located: Located, schema_name: str) -> None:
     """Raise SourceError for the first schema violation, naming file, line and element."""
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(schema_name).iter_errors(located.data))
     if error is not None:
         where: Path_ = tuple(error.absolute_path)

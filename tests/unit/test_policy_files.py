@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,13 @@ import yaml
 
 import policies
 from service.app import create_app
-from service.catalog import load_catalog
+from service.catalog import cached_catalog, load_catalog
 from service.codes import Code
 from service.policy import PolicyError
 from service.terminology import ValueSetError
+from service.yamlsource import load
 from tests.builders import GEHA_CRITERIA
-
-
-def copy_policies(tmp_path: Path) -> Path:
-    target = tmp_path / "policies"
-    shutil.copytree(policies.directory(), target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    return target
+from tests.catalog_support import copy_policies
 
 
 def test_shipped_catalog_compiles_with_every_geha_criterion_cited() -> None:
@@ -206,3 +201,44 @@ def test_policies_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     error = capsys.readouterr().err
     pattern = r"geha\.yaml:\d+: criteria\.0\.test .*months: expected a positive whole number"
     assert re.search(pattern, error), error
+
+
+def shipped_yaml_files() -> list[Path]:
+    return sorted(policies.directory().rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", shipped_yaml_files(), ids=lambda p: p.name)
+def test_the_fast_parser_reads_every_shipped_file_as_the_pure_python_one_does(path: Path) -> None:
+    fast = load(path)
+    pure = load(path, yaml.SafeLoader)
+    assert fast.data == pure.data
+    assert fast.lines == pure.lines
+    assert len(fast.lines) > 1
+
+
+def test_a_file_that_is_not_yaml_names_file_line_and_the_parsers_words(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "geha.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    broken = next(i for i, row in enumerate(lines) if row.startswith("criteria:")) + 1
+    lines.insert(broken, "  - id: x\n   y: : [")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(root)
+    message = str(caught.value)
+    with pytest.raises(yaml.YAMLError) as pure:
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert message.startswith(f"geha.yaml:{pure.value.problem_mark.line + 1}: not valid YAML: "), message
+    assert message.endswith(str(pure.value.problem)), message
+
+
+def test_a_broken_policy_reads_the_same_with_and_without_the_catalog_cache(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    mutate_geha(root, lambda raw: raw["criteria"][0]["test"].update(months="six"))
+    messages = []
+    for cache in (None, tmp_path / "cache", tmp_path / "cache"):
+        with pytest.raises(PolicyError) as caught:
+            cached_catalog(root, cache)
+        messages.append(str(caught.value))
+    assert len(set(messages)) == 1 and re.match(r"geha\.yaml:\d+: criteria\.0\.test", messages[0]), messages
+    assert not list((tmp_path / "cache").glob("*.catalog"))

@@ -1,0 +1,175 @@
+"""Start-up time and memory of one worker: `create_app` cold (no catalog cache) and warm (cache).
+
+Each measurement is a fresh interpreter, as a new worker is, timed from inside (imports, then
+`create_app` with the default production settings and a file SQLite store) and from outside (the
+whole process, interpreter start included); RSS is read from /proc after `create_app`. Beside it,
+in the same run, the baseline: importing Flask and building an app with one route. "Cold" uses an
+empty catalog cache directory (so it compiles every policy and writes the entry), "warm" the filled
+one, "no cache" runs with IDDS_CRD_CATALOG_CACHE=off. Prints figures (medians of --repeat runs);
+asserts nothing.
+
+    PYTHONPATH=. .venv/bin/python bench/startup.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import figure  # noqa: E402
+
+RUN_ALL = ["--repeat", "5"]
+
+_RSS = """
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+"""
+
+BASELINE = (
+    _RSS
+    + """
+import json, time
+started = time.perf_counter()
+from flask import Flask
+imported = time.perf_counter()
+app = Flask("baseline")
+app.add_url_rule("/", "noop", lambda: "")
+ready = time.perf_counter()
+print(json.dumps({"import": imported - started, "create": ready - imported, "rss_mb": rss_mb()}))
+"""
+)
+
+SERVICE = (
+    _RSS
+    + """
+import json, sys, time
+started = time.perf_counter()
+from service.app import create_app
+from service.settings import Settings, StoreSettings
+imported = time.perf_counter()
+app = create_app(Settings(store=StoreSettings(url="sqlite:///" + sys.argv[1])))
+ready = time.perf_counter()
+print(json.dumps({"import": imported - started, "create": ready - imported, "rss_mb": rss_mb()}))
+"""
+)
+
+
+def run(script: str, environment: dict[str, str], work: Path) -> dict[str, float]:
+    """One fresh interpreter: its own phase times and RSS, plus the whole process's wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(work / "store.sqlite3")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=work,
+        check=True,
+    )
+    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    measured["process"] = time.perf_counter() - started
+    return measured
+
+
+def import_breakdown(environment: dict[str, str], work: Path, shown: int = 10) -> list[tuple[str, float]]:
+    """Import time of `service.app` by top-level package (own time of its modules), one interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import service.app"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=work,
+        check=True,
+    )
+    by_package: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|")
+        package = name.strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0.0) + int(own) / 1e6
+    return sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:shown]
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    base_environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="idds-crd-startup-") as temporary:
+        work = Path(temporary)
+        cache = work / "catalog-cache"
+        cold, warm, uncached, baseline = [], [], [], []
+        uncached_environment = {**base_environment, "IDDS_CRD_CATALOG_CACHE": "off"}
+        run(SERVICE, uncached_environment, work)  # fills the OS page cache and __pycache__ first
+        for attempt in range(args.repeat):
+            attempt_cache = cache / str(attempt)
+            with_cache = {**base_environment, "IDDS_CRD_CATALOG_CACHE": str(attempt_cache)}
+            cold.append(run(SERVICE, with_cache, work))
+            warm.append(run(SERVICE, with_cache, work))
+            uncached.append(run(SERVICE, uncached_environment, work))
+            baseline.append(run(BASELINE, base_environment, work))
+        breakdown = import_breakdown(uncached_environment, work)
+        rows = {
+            "baseline: Flask app, one route": medians(baseline),
+            "idds-crd, catalog cache off": medians(uncached),
+            "idds-crd, cold (empty cache)": medians(cold),
+            "idds-crd, warm (cache filled)": medians(warm),
+        }
+    print(f"{args.repeat} fresh interpreters each, medians; Python {sys.version.split()[0]}\n")
+    header = f"{'':<32} {'imports s':>9} {'create_app s':>12} {'ready s':>8} {'process s':>9} {'RSS MB':>7}"
+    print(header)
+    print("-" * len(header))
+    for label, m in rows.items():
+        ready = m["import"] + m["create"]
+        print(
+            f"{label:<32} {m['import']:>9.3f} {m['create']:>12.3f} {ready:>8.3f} {m['process']:>9.3f} "
+            f"{m['rss_mb']:>7.1f}"
+        )
+    print("\nready = imports + create_app, timed inside the interpreter; process = the whole run, outside")
+    print("\nwhere the imports of service.app go (own time of each top-level package's modules, one run):")
+    for package, seconds in breakdown:
+        print(f"  {package:<28} {seconds:>6.3f} s")
+    cold_m, warm_m, base_m = (
+        rows["idds-crd, cold (empty cache)"],
+        rows["idds-crd, warm (cache filled)"],
+        rows["baseline: Flask app, one route"],
+    )
+    figure("startup.create_app_cold_s", cold_m["create"], "s")
+    figure("startup.create_app_warm_s", warm_m["create"], "s")
+    figure("startup.ready_cold_s", cold_m["import"] + cold_m["create"], "s")
+    figure("startup.ready_warm_s", warm_m["import"] + warm_m["create"], "s")
+    figure("startup.imports_s", warm_m["import"], "s")
+    figure("startup.baseline_ready_s", base_m["import"] + base_m["create"], "s")
+    figure(
+        "startup.ready_warm_to_baseline",
+        (warm_m["import"] + warm_m["create"]) / (base_m["import"] + base_m["create"]),
+        "x",
+    )
+    figure("startup.process_warm_s", warm_m["process"], "s")
+    figure("startup.baseline_process_s", base_m["process"], "s")
+    figure("startup.rss_warm_mb", warm_m["rss_mb"], "MB")
+    figure("startup.rss_cold_mb", cold_m["rss_mb"], "MB")
+    figure("startup.baseline_rss_mb", base_m["rss_mb"], "MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""A private on-disk cache of the compiled catalog, so a worker starts without re-reading the policies.
+
+Parsing, schema-checking and compiling every policy, value set and table costs a few hundred
+milliseconds per worker, on every start. The compiled catalog (frozen dataclasses) is pickled under a
+key that digests every file of the policy directory, the shipped JSON Schemas, the service's own
+source code and version, and the Python and PyYAML versions: any edit makes a new key, so a stale
+entry is never used, and a broken policy is never cached, so it still stops start-up with its
+`file:line:` message.
+
+Unpickling runs code named by the data, so the cache is trusted only as far as its files could only
+have been written by this user: the directory must be the user's own, a real directory (not a link)
+that nobody else may write, and each file must be the user's own regular file that nobody else may
+write, carrying a checksum of its contents. Anything else, and any error at all while reading, means
+"compile instead"; the cache is a speed-up, never a source of truth.
+
+Where: `$IDDS_CRD_CATALOG_CACHE` if set (`off` disables the cache), else `$XDG_CACHE_HOME/idds-crd`,
+else `~/.cache/idds-crd`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+import policies
+import service
+from service.version import service_version
+
+CACHE_ENV_VAR = "IDDS_CRD_CATALOG_CACHE"
+DISABLED = "off"
+KEPT_ENTRIES = 8  # a few policy directories or versions side by side; older entries are deleted
+_MAGIC = b"idds-crd compiled catalog 1\n"
+_SUFFIX = ".catalog"
+_IGNORED_DIRECTORIES = {"__pycache__"}
+_UNSAFE_MODE_BITS = stat.S_IWGRP | stat.S_IWOTH
+
+Compiled = TypeVar("Compiled")
+log = logging.getLogger(__name__)
+
+
+def configured_directory() -> Path | None:
+    """The cache directory the environment asks for, or None when the cache is switched off."""
+    chosen = os.environ.get(CACHE_ENV_VAR)
+    if chosen is not None:
+        return None if chosen.strip().lower() in {DISABLED, ""} else Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory to be found: no cache
+            return None
+    return Path(base) / "idds-crd"
+
+
+def _files(root: Path) -> Iterable[Path]:
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in _IGNORED_DIRECTORIES)
+        for name in sorted(names):
+            yield Path(folder) / name
+
+
+def _digest_tree(digest: hashlib._Hash, label: str, root: Path, suffix: str = "") -> None:
+    for path in _files(root):
+        if path.name.endswith(suffix):
+            digest.update(f"\0{label}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+
+
+def catalog_key(root: Path) -> str:
+    """A digest of everything the compiled catalog of `root` depends on."""
+    digest = hashlib.sha256()
+    versions = (service_version(), sys.version, yaml.__version__, getattr(yaml, "__with_libyaml__", False))
+    digest.update(repr(versions).encode())
+    _digest_tree(digest, "policies", root)
+    _digest_tree(digest, "schema", policies.directory() / "schema")
+    _digest_tree(digest, "service", Path(service.__file__).parent, ".py")
+    return digest.hexdigest()
+
+
+def _is_private(status: os.stat_result) -> bool:
+    return status.st_uid == os.geteuid() and not status.st_mode & _UNSAFE_MODE_BITS
+
+
+def usable_directory(directory: Path) -> bool:
+    """Create the cache directory (mode 0700) if missing; True only if it is safe to trust."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = directory.lstat()
+    except OSError as exc:
+        log.warning("catalog cache %s unusable (%s): compiling the policies", directory, exc)
+        return False
+    if not stat.S_ISDIR(status.st_mode) or not _is_private(status):
+        log.warning(
+            "catalog cache %s is not a private directory of this user (owner and mode): not used", directory
+        )
+        return False
+    return True
+
+
+def _read(path: Path, key: str, expected: type[Compiled]) -> Compiled | None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("catalog cache entry %s unreadable (%s): compiling", path.name, exc)
+        return None
+    try:
+        with os.fdopen(descriptor, "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode) or not _is_private(status):
+                log.warning("catalog cache entry %s is not a private file of this user: compiling", path.name)
+                return None
+            content = file.read()
+        checksum, payload = content[len(_MAGIC) : len(_MAGIC) + 32], content[len(_MAGIC) + 32 :]
+        if not content.startswith(_MAGIC) or hashlib.sha256(payload).digest() != checksum:
+            log.warning("catalog cache entry %s is corrupt: compiling", path.name)
+            return None
+        stored_key, value = pickle.loads(payload)  # our own private file, checksum verified
+    except Exception as exc:  # anything at all: a cache never stops start-up
+        log.warning("catalog cache entry %s unreadable (%s): compiling", path.name, exc)
+        return None
+    if stored_key != key or not isinstance(value, expected):
+        log.warning("catalog cache entry %s holds something else: compiling", path.name)
+        return None
+    return value
+
+
+def _write(directory: Path, path: Path, key: str, value: object) -> None:
+    try:
+        payload = pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # a catalog that cannot be pickled is served all the same
+        log.warning("compiled catalog not cacheable (%s)", exc)
+        return
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".writing-", suffix=_SUFFIX)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.warning("catalog cache entry %s not written (%s)", path.name, exc)
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _prune(directory: Path) -> None:
+    """Delete all but the KEPT_ENTRIES most recently used entries."""
+    try:
+        entries = sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in entries[KEPT_ENTRIES:]:
+            stale.unlink(missing_ok=True)
+    except OSError as exc:
+        log.debug("catalog cache not pruned (%s)", exc)
+
+
+def load_or_compile(
+    root: Path, compile_catalog: Callable[[Path], Compiled], expected: type[Compiled], directory: Path
+) -> Compiled:
+    """The compiled catalog of `root`: from the cache in `directory` if a valid entry is there, else
+    compiled (errors propagate unchanged) and stored for the next start."""
+    if not usable_directory(directory):
+        return compile_catalog(root)
+    key = catalog_key(root)
+    path = directory / f"{key}{_SUFFIX}"
+    cached = _read(path, key, expected)
+    if cached is not None:
+        log.debug("catalog from cache %s", path)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept by _prune
+        return cached
+    compiled = compile_catalog(root)
+    _write(directory, path, key, compiled)
+    _prune(directory)
+    return compiled
