@@ -140,7 +140,7 @@ def test_absent_keys_are_queried_with_the_rendered_template() -> None:
         ),
         match=[
             responses.matchers.query_param_matcher(
-                {"patient": "demo-meets", "status": "active", "_count": "200"}
+                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "200"}
             )
         ],
     )
