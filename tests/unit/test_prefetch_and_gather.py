@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 import responses
 
+from service.app import create_app
+from service.catalog import Catalog
 from service.demo.runner import request_files
 from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
-from tests.support import with_fhir
+from tests.prefetch_support import without_uuids
+from tests.support import RecordingFactory, RecordingFhirClient, open_settings, post_json, with_fhir
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
@@ -493,3 +496,30 @@ def test_a_400_to_a_search_without_sort_is_not_retried() -> None:
     data = gather(hook_request(sample()))
     assert data.unavailable == {"Device": "HTTP 400"}
     assert searched_types().count("Device") == 1
+
+
+def test_through_the_app_a_complete_prefetch_calls_no_fhir_client_and_answers_as_the_queries(
+    compiled_catalog: Catalog,
+) -> None:
+    """The recorded client holds an empty chart, as the complete prefetch does: same cards, no call."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(), compiled_catalog, client_factory=factory)
+
+    def answer(body: dict[str, Any]) -> Any:
+        response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+        assert response.status_code == 200
+        return without_uuids(response.get_json())
+
+    queried = hook_body("order-sign-implant-demo-meets")
+    from_queries = answer(queried)
+    assert {call[1][0] for call in factory.client.calls if call[0] == "search"} == set(CLINICAL_KEYS.values())
+    factory.client.calls.clear()
+    from_prefetch = answer(complete_prefetch(hook_body("order-sign-implant-demo-meets")))
+    assert factory.client.calls == []
+    assert from_prefetch["cards"] and from_prefetch == from_queries
+
+
+def hook_body(name: str) -> dict[str, Any]:
+    body = sample(name)
+    with_fhir(body, TOKEN, BASE)
+    return body
