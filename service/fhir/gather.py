@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -136,13 +136,22 @@ def clinical_templates(observation_codes: Iterable[tuple[str, str]]) -> dict[str
     return templates
 
 
+def prefetchable_queries(
+    patient_id: str, observation_codes: Iterable[tuple[str, str]]
+) -> list[tuple[str, Query]]:
+    """Each clinical search with its prefetch key: the template, rendered for one patient (the
+    query keeps the resource type as its key, which timings and logs name)."""
+    rendered = [
+        (key, query_from_url(key, template.replace(PATIENT, patient_id)))
+        for key, template in clinical_templates(observation_codes).items()
+    ]
+    return [(key, replace(query, key=query.resource_type)) for key, query in rendered]
+
+
 def clinical_queries(patient_id: str, observation_codes: Iterable[tuple[str, str]]) -> list[Query]:
     """The searches the clinical data contract needs (section 3), scoped to one patient: the
     clinical prefetch templates, rendered."""
-    return [
-        query_from_url(key, template.replace(PATIENT, patient_id))
-        for key, template in clinical_templates(observation_codes).items()
-    ]
+    return [query for _, query in prefetchable_queries(patient_id, observation_codes)]
 
 
 def _search(client: FhirClient, query: Query) -> SearchResult:
@@ -355,8 +364,8 @@ class DataGatherer:
         """Take what the EHR prefetched for each clinical key; the searches still to run (a key
         absent or failed, or the remaining pages of a prefetched searchset)."""
         plan: list[Query] = []
-        for query in clinical_queries(request.context.patient_id, self._observation_codes):
-            given = interpret(request.prefetch, query.key)
+        for key, query in prefetchable_queries(request.context.patient_id, self._observation_codes):
+            given = interpret(request.prefetch, key)
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, request.context.patient_id, data)
                 if given.has_more_pages and given.bundle is not None:

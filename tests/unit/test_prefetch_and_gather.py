@@ -15,7 +15,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.demo.runner import request_files
 from service.fhir.client import FhirClient
-from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
+from service.fhir.gather import DataGatherer, clinical_queries, prefetchable_queries, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
@@ -350,7 +350,7 @@ def test_included_medications_are_not_read_again() -> None:
 
 # --------------------------------------------------------------------------- clinical prefetch keys
 
-CLINICAL_KEYS = {q.key: q.resource_type for q in clinical_queries("demo-meets", [])}
+CLINICAL_KEYS = {key: q.resource_type for key, q in prefetchable_queries("demo-meets", [])}
 
 
 def mine(resource_type: str, rid: str, patient: str = "demo-meets") -> dict[str, Any]:
