@@ -12,9 +12,11 @@ from typing import Any
 import requests
 
 import policies
+from service.app import create_app
 from service.catalog import Catalog, load_catalog
 from service.fhir.client import FhirClient
 from service.hooks.models import HookRequest
+from tests.support import RecordingFactory, RecordingFhirClient, open_settings, post_json, with_fhir
 
 # a uuid, or the random tail of a suggested resource's id (`trial-62322-09e4307e05b7`)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
@@ -106,3 +108,13 @@ def without_uuids(answer: Any) -> Any:
     if isinstance(answer, str):
         return UUID.sub("<uuid>", answer)
     return answer
+
+
+def recorded_searches(app_catalog: Catalog, body: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The searches the service ran for one order-sign call, by resource type."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(), app_catalog, client_factory=factory)
+    assert (
+        post_json(app.test_client(), "/cds-services/idds-crd-order-sign", with_fhir(body)).status_code == 200
+    )
+    return {call[1][0]: call[1][1] for call in factory.client.calls if call[0] == "search"}

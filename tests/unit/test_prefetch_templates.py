@@ -4,22 +4,14 @@ are the very searches the service runs when the EHR did not prefetch them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask
 
 from service.app import create_app
 from service.catalog import Catalog
-from tests.prefetch_support import catalog_with_observation_code
-from tests.support import (
-    RecordingFactory,
-    RecordingFhirClient,
-    open_settings,
-    post_json,
-    sign_body,
-    with_fhir,
-)
+from tests.prefetch_support import catalog_with_observation_code, recorded_searches
+from tests.support import open_settings, sign_body
 
 NEW_CODE = "99999-9"
 
@@ -50,16 +42,6 @@ def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Ca
     services = create_app(open_settings(), compiled_catalog).test_client().get("/cds-services").get_json()
     declared = [s["prefetch"] for s in services["services"]]
     assert all(prefetch == declared[0] for prefetch in declared)
-
-
-def recorded_searches(app_catalog: Catalog, body: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The searches the service ran for one order-sign call, by resource type."""
-    factory = RecordingFactory(RecordingFhirClient())
-    app = create_app(open_settings(), app_catalog, client_factory=factory)
-    assert (
-        post_json(app.test_client(), "/cds-services/idds-crd-order-sign", with_fhir(body)).status_code == 200
-    )
-    return {call[1][0]: call[1][1] for call in factory.client.calls if call[0] == "search"}
 
 
 def test_each_template_rendered_is_the_search_the_service_runs(tmp_path: Path) -> None:
