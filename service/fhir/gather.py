@@ -104,7 +104,7 @@ def query_from_url(key: str, relative: str, required: bool = False) -> Query:
 
 PATIENT = "{{context.patientId}}"
 # The clinical searches of the contract (section 3), by prefetch key. Keys are stable (the EHR-facing
-# contract) and avoid CRD's standard `devices`/`medications` keys, which mean the draft orders' devices.
+# contract) and avoid CRD's standard `devices`/`medications` keys, which mean the draft orders' own.
 # `_sort` puts the newest first where R4 defines a date parameter for it; a server that refuses it is
 # asked again without it (see `_search`).
 _CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
