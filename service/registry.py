@@ -8,6 +8,7 @@ pipeline reads these values and never asks which hook it is serving.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,7 +17,7 @@ CRD_VERSIONS = ("2.2",)  # advertised (crdver-1 allows no "2.0"); 2.0.1 clients 
 ANSWERED_VERSIONS = ("2.0", "2.1", "2.2")  # what a call may request; only 2.2 gets 2.2-only content
 STANDARD_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
-    "coverage": "Coverage?patient={{context.patientId}}&status=active",
+    "coverage": "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor",
 }
 
 
@@ -91,13 +92,13 @@ class ServiceDefinition:
     behaviour: HookBehaviour
     prefetch: dict[str, str] = field(default_factory=lambda: dict(STANDARD_PREFETCH))
 
-    def discovery_entry(self) -> dict[str, Any]:
+    def discovery_entry(self, clinical_prefetch: Mapping[str, str]) -> dict[str, Any]:
         return {
             "hook": self.hook,
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": dict(self.prefetch),
+            "prefetch": {**self.prefetch, **clinical_prefetch},
             "extension": {
                 "davinci-crd.version": list(CRD_VERSIONS),
                 "davinci-crd.configuration-options": [dict(o) for o in CONFIGURATION_OPTIONS],
@@ -183,5 +184,7 @@ def service_for_hook(hook: object) -> ServiceDefinition:
     return next((s for s in SERVICES if s.hook == hook), SERVICES[0])
 
 
-def discovery_document() -> dict[str, Any]:
-    return {"services": [s.discovery_entry() for s in SERVICES]}
+def discovery_document(clinical_prefetch: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Discovery; `clinical_prefetch` are the templates of the clinical searches, generated from the
+    compiled catalog (`DataGatherer.clinical_templates`), declared by every service."""
+    return {"services": [s.discovery_entry(clinical_prefetch or {}) for s in SERVICES]}

@@ -63,7 +63,8 @@ def _note_hook_instance(body: Any) -> None:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
-    return json_response(discovery_document())
+    gatherer = current_app.extensions["idds_crd"].environment.gatherer
+    return json_response(discovery_document(gatherer.clinical_templates))
 
 
 @bp.get("/openapi.json")

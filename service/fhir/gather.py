@@ -1,10 +1,12 @@
 """Getting the data a hook call needs: prefetch first, then parallel FHIR queries within a deadline.
 
-The plan: the service's prefetch keys (Patient, Coverage), rendered from their templates and
-queried only when the EHR did not prefetch them; then, only when a pump order is in scope, the
-clinical searches the contract names, all at once on a bounded worker pool; then the resources
-those results reference (the payer Organization, Medications). Whatever is not back by the
-deadline is reported as unavailable, with its reason, instead of being waited for.
+The plan: the service's prefetch keys (Patient, Coverage with its payer), rendered from their
+templates and queried only when the EHR did not prefetch them; then, only when a pump order is in
+scope, the clinical searches the contract names, each also a prefetch template (`clinical_templates`,
+generated from the codes the policies read) and searched only when the EHR did not prefetch it; all
+of it at once on a bounded worker pool; then the resources those results reference and did not
+include (the payer Organization, Medications). With a complete prefetch nothing is queried. Whatever
+is not back by the deadline is reported as unavailable, with its reason, instead of being waited for.
 
 How calls share the worker pool (one slow EHR must not hurt another):
 
@@ -29,12 +31,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from service.codes import ASSESSMENT_SYSTEM
-from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError
+from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
@@ -100,26 +102,69 @@ def query_from_url(key: str, relative: str, required: bool = False) -> Query:
     return Query(key, path.split("/")[0], reference=path, required=required)
 
 
-def clinical_queries(patient_id: str, observation_codes: Iterable[tuple[str, str]]) -> list[Query]:
-    """The searches the clinical data contract needs (section 3), scoped to one patient."""
+PATIENT = "{{context.patientId}}"
+# The clinical searches of the contract (section 3), by prefetch key. Keys are stable (the EHR-facing
+# contract) and avoid CRD's standard `devices`/`medications` keys, which mean the draft orders' own.
+# `_sort` puts the newest first where R4 defines a date parameter for it; a server that refuses it is
+# asked again without it (see `_search`).
+_CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("conditions", "Condition", (("_sort", "-onset-date"),)),
+    (
+        "medicationRequests",
+        "MedicationRequest",
+        (("_include", "MedicationRequest:medication"), ("_sort", "-authoredon")),
+    ),
+    ("medicationStatements", "MedicationStatement", (("_include", "MedicationStatement:medication"),)),
+    ("procedures", "Procedure", (("_sort", "-date"),)),
+    ("observations", "Observation", (("code", ""), ("_sort", "-date"))),
+    ("patientDevices", "Device", ()),
+    ("allergyIntolerances", "AllergyIntolerance", ()),
+    ("questionnaireResponses", "QuestionnaireResponse", ()),
+)
+
+
+def clinical_templates(observation_codes: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The clinical searches as CDS Hooks prefetch templates (key → template): what discovery
+    declares and, rendered, exactly what the service queries when the EHR did not prefetch a key.
+    The Observation search is narrowed to the codes the policies read plus the assessment system."""
     codes = ",".join([f"{system}|{code}" for system, code in observation_codes] + [f"{ASSESSMENT_SYSTEM}|"])
-    scope = {"patient": patient_id}
-    return [
-        Query("Condition", "Condition", scope),
-        Query(
-            "MedicationRequest", "MedicationRequest", {**scope, "_include": "MedicationRequest:medication"}
-        ),
-        Query(
-            "MedicationStatement",
-            "MedicationStatement",
-            {**scope, "_include": "MedicationStatement:medication"},
-        ),
-        Query("Procedure", "Procedure", scope),
-        Query("Observation", "Observation", {**scope, "code": codes}),
-        Query("Device", "Device", scope),
-        Query("AllergyIntolerance", "AllergyIntolerance", scope),
-        Query("QuestionnaireResponse", "QuestionnaireResponse", scope),
+    templates = {}
+    for key, resource_type, params in _CLINICAL_SEARCHES:
+        values = [(name, codes if name == "code" else value) for name, value in params]
+        query = "".join(f"&{name}={quote(value, safe=':/|,-')}" for name, value in values)
+        templates[key] = f"{resource_type}?patient={PATIENT}{query}"
+    return templates
+
+
+def prefetchable_queries(
+    patient_id: str, observation_codes: Iterable[tuple[str, str]]
+) -> list[tuple[str, Query]]:
+    """Each clinical search with its prefetch key: the template, rendered for one patient (the
+    query keeps the resource type as its key, which timings and logs name)."""
+    rendered = [
+        (key, query_from_url(key, template.replace(PATIENT, patient_id)))
+        for key, template in clinical_templates(observation_codes).items()
     ]
+    return [(key, replace(query, key=query.resource_type)) for key, query in rendered]
+
+
+def clinical_queries(patient_id: str, observation_codes: Iterable[tuple[str, str]]) -> list[Query]:
+    """The searches the clinical data contract needs (section 3), scoped to one patient: the
+    clinical prefetch templates, rendered."""
+    return [query for _, query in prefetchable_queries(patient_id, observation_codes)]
+
+
+def _search(client: FhirClient, query: Query) -> SearchResult:
+    """The search; asked again without `_sort` when the server refuses it (HTTP 400): the order
+    is a nicety, the data is not."""
+    params = dict(query.params or {})
+    try:
+        return client.search(query.resource_type, params)
+    except FhirError as exc:
+        if exc.status != 400 or "_sort" not in params:
+            raise
+        log.info("%s: the server refused _sort=%s; searching unsorted", query.key, params.pop("_sort"))
+        return client.search(query.resource_type, params)
 
 
 def _run(client: FhirClient, query: Query) -> QueryOutcome:
@@ -132,7 +177,7 @@ def _run(client: FhirClient, query: Query) -> QueryOutcome:
             if query.continue_from is not None:
                 result = client.collect(query.continue_from, query.resource_type, include_first=False)
             else:
-                result = client.search(query.resource_type, query.params or {})
+                result = _search(client, query)
             outcome = QueryOutcome(
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
@@ -222,6 +267,31 @@ def _settled(future: Future[QueryOutcome] | None) -> QueryOutcome:
     return QueryOutcome(error=NO_ANSWER)
 
 
+def _own(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
+    """The resources of a query's results that may be used: this patient's (or of an unscoped type)."""
+    return [
+        r
+        for r in resources
+        if query.resource_type in UNSCOPED_TYPES or belongs_to_patient(r, patient_id, unlinked=False)
+    ]
+
+
+def _take_prefetched(
+    query: Query, resources: list[dict[str, Any]], patient_id: str, data: GatheredData
+) -> None:
+    """A prefetched searchset, kept as its query's results would be: the patient's matches and the
+    Medications/Organizations it includes; another patient's resource is dropped, never evidence."""
+    matches = [r for r in resources if r["resourceType"] == query.resource_type]
+    kept = _own(query, matches, patient_id)
+    if len(kept) != len(matches):
+        log.warning(
+            "prefetch %s: dropped %d resources of other patients", query.key, len(matches) - len(kept)
+        )
+    included = [r for r in resources if r["resourceType"] in UNSCOPED_TYPES]
+    for resource in kept + included:
+        data.resources.setdefault(resource["resourceType"], []).append(resource)
+
+
 def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
     refs: list[str] = []
     for resource in resources:
@@ -245,6 +315,11 @@ class DataGatherer:
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
         self._observation_codes = observation_codes
+
+    @property
+    def clinical_templates(self) -> dict[str, str]:
+        """The clinical prefetch templates discovery declares (the same searches `gather` runs)."""
+        return clinical_templates(self._observation_codes)
 
     def gather(
         self,
@@ -273,18 +348,33 @@ class DataGatherer:
                 required_missing[key] = given.reason or "not prefetched, and the request has no fhirServer"
             else:
                 plan.append(query)
-        if clinical:
-            queries = clinical_queries(request.context.patient_id, self._observation_codes)
-            if client is None:
-                unavailable.update({q.resource_type: "the EHR gave no FHIR server address" for q in queries})
-            else:
-                plan += queries
         data = GatheredData(found, unavailable, required_missing, {})
+        if clinical:
+            plan += self._clinical_plan(request, client, data)
         if client is not None and plan:
             outcomes = self.pool.run(client, plan, deadline)
             self._absorb(plan, outcomes, request.context.patient_id, data)
+        if client is not None and (plan or clinical):
             self._follow_references(client, data, deadline)
         return data
+
+    def _clinical_plan(
+        self, request: HookRequest, client: FhirClient | None, data: GatheredData
+    ) -> list[Query]:
+        """Take what the EHR prefetched for each clinical key; the searches still to run (a key
+        absent or failed, or the remaining pages of a prefetched searchset)."""
+        plan: list[Query] = []
+        for key, query in prefetchable_queries(request.context.patient_id, self._observation_codes):
+            given = interpret(request.prefetch, key)
+            if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+                _take_prefetched(query, given.resources, request.context.patient_id, data)
+                if given.has_more_pages and given.bundle is not None:
+                    plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
+            elif client is None:
+                data.unavailable[query.resource_type] = given.reason or "the EHR gave no FHIR server address"
+            else:
+                plan.append(query)
+        return plan
 
     @staticmethod
     def _absorb(
@@ -294,11 +384,7 @@ class DataGatherer:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
             data.pages[query.key] = outcome.pages
-            kept = [
-                r
-                for r in outcome.resources
-                if query.resource_type in UNSCOPED_TYPES or belongs_to_patient(r, patient_id, unlinked=False)
-            ]
+            kept = _own(query, outcome.resources, patient_id)
             error = outcome.error
             if error is None and query.reference is not None and len(kept) != len(outcome.resources):
                 error = OTHER_PATIENT  # a read answered with someone else's resource: not evidence

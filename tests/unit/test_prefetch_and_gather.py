@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 import responses
 
+from service.app import create_app
+from service.catalog import Catalog
 from service.demo.runner import request_files
 from service.fhir.client import FhirClient
-from service.fhir.gather import DataGatherer, clinical_queries, query_from_url
+from service.fhir.gather import DataGatherer, clinical_queries, prefetchable_queries, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
-from tests.support import with_fhir
+from tests.prefetch_support import without_uuids
+from tests.support import RecordingFactory, RecordingFhirClient, open_settings, post_json, with_fhir
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
@@ -140,7 +143,7 @@ def test_absent_keys_are_queried_with_the_rendered_template() -> None:
         ),
         match=[
             responses.matchers.query_param_matcher(
-                {"patient": "demo-meets", "status": "active", "_count": "200"}
+                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "200"}
             )
         ],
     )
@@ -343,3 +346,180 @@ def test_included_medications_are_not_read_again() -> None:
     data = gather(hook_request(sample()))
     assert [m["id"] for m in data.resources["Medication"]] == ["med1"]
     assert not any("Medication/med1" in call.request.url for call in responses.calls)
+
+
+# --------------------------------------------------------------------------- clinical prefetch keys
+
+CLINICAL_KEYS = {key: q.resource_type for key, q in prefetchable_queries("demo-meets", [])}
+
+
+def mine(resource_type: str, rid: str, patient: str = "demo-meets") -> dict[str, Any]:
+    return {"resourceType": resource_type, "id": rid, "subject": {"reference": f"Patient/{patient}"}}
+
+
+def searched_types() -> list[str]:
+    return [c.request.url.split("?")[0].rsplit("/", 1)[-1] for c in responses.calls if "?" in c.request.url]
+
+
+@responses.activate
+def test_a_prefetched_clinical_key_replaces_its_search() -> None:
+    stub_clinical()
+    body = sample()
+    body["prefetch"]["conditions"] = searchset([mine("Condition", "c1")])
+    data = gather(hook_request(body))
+    assert [c["id"] for c in data.resources["Condition"]] == ["c1"]
+    assert "Condition" not in searched_types()
+    assert sorted(searched_types()) == sorted(t for t in CLINICAL_KEYS.values() if t != "Condition")
+
+
+@responses.activate
+def test_a_null_clinical_key_is_known_empty_and_not_searched() -> None:
+    stub_clinical()
+    body = sample()
+    body["prefetch"]["procedures"] = None
+    data = gather(hook_request(body))
+    assert "Procedure" not in searched_types() and "Procedure" not in data.resources
+    assert "Procedure" not in data.unavailable
+
+
+@responses.activate
+def test_a_clinical_key_with_an_operation_outcome_is_searched() -> None:
+    stub_clinical()
+    responses.replace(responses.GET, f"{BASE}/Procedure", json=searchset([mine("Procedure", "p1")]))
+    body = sample()
+    body["prefetch"]["procedures"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+    data = gather(hook_request(body))
+    assert [p["id"] for p in data.resources["Procedure"]] == ["p1"]
+    assert searched_types().count("Procedure") == 1
+
+
+@responses.activate
+def test_a_paged_clinical_prefetch_is_followed_through_next() -> None:
+    stub_clinical()
+    body = sample()
+    body["prefetch"]["observations"] = searchset(
+        [mine("Observation", "o1")], next_url=f"{BASE}/Observation?page=2"
+    )
+    responses.replace(responses.GET, f"{BASE}/Observation", json=searchset([mine("Observation", "o2")]))
+    data = gather(hook_request(body))
+    assert [o["id"] for o in data.resources["Observation"]] == ["o1", "o2"]
+    observation_urls = [c.request.url for c in responses.calls if "/Observation" in c.request.url]
+    assert observation_urls == [f"{BASE}/Observation?page=2"]
+
+
+@responses.activate
+def test_a_prefetched_searchset_keeps_its_includes_and_drops_other_patients() -> None:
+    stub_clinical()
+    body = sample()
+    request = mine("MedicationRequest", "mr")
+    request["medicationReference"] = {"reference": "Medication/med1"}
+    body["prefetch"]["medicationRequests"] = searchset(
+        [
+            request,
+            mine("MedicationRequest", "theirs", "someone-else"),
+            {"resourceType": "Medication", "id": "med1"},
+        ]
+    )
+    data = gather(hook_request(body))
+    assert [r["id"] for r in data.resources["MedicationRequest"]] == ["mr"]
+    assert [m["id"] for m in data.resources["Medication"]] == ["med1"]
+    assert not any("/Medication/" in c.request.url for c in responses.calls)
+
+
+def test_without_a_server_prefetched_clinical_keys_are_used_and_the_rest_unavailable() -> None:
+    body = sample()
+    body["prefetch"]["conditions"] = searchset([mine("Condition", "c1")])
+    body["prefetch"]["patientDevices"] = {"resourceType": "OperationOutcome", "issue": []}
+    data = DataGatherer(None, []).gather(
+        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5
+    )
+    assert [c["id"] for c in data.resources["Condition"]] == ["c1"]
+    assert "Condition" not in data.unavailable
+    assert data.unavailable["Device"] == "the EHR reported an error for prefetch 'patientDevices'"
+    assert data.unavailable["Procedure"] == "the EHR gave no FHIR server address"
+
+
+def complete_prefetch(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with every clinical key prefetched and the payer Organization in the coverage Bundle."""
+    body["prefetch"]["coverage"]["entry"].append(
+        {"resource": {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}}
+    )
+    for key in CLINICAL_KEYS:
+        body["prefetch"][key] = searchset([])
+    return body
+
+
+@responses.activate
+def test_a_complete_prefetch_makes_no_fhir_request() -> None:
+    data = gather(hook_request(complete_prefetch(sample())))
+    assert len(responses.calls) == 0
+    assert data.unavailable == {} and not data.required_missing
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+
+
+@responses.activate
+def test_the_coverage_search_includes_the_payer_so_it_is_not_read_again() -> None:
+    stub_clinical()
+    body = sample()
+    del body["prefetch"]["coverage"]
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "beneficiary": {"reference": "Patient/demo-meets"},
+        "payor": [{"reference": "Organization/demo-meets-org-geha"}],
+    }
+    payer = {"resourceType": "Organization", "id": "demo-meets-org-geha"}
+    responses.get(f"{BASE}/Coverage", json=searchset([coverage, payer]))
+    data = gather(hook_request(body))
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+    assert not any(c.request.url == ORG_URL for c in responses.calls)
+
+
+SORTED = responses.matchers.query_param_matcher({"_sort": "-date"}, strict_match=False)
+
+
+@responses.activate
+def test_a_server_refusing_sort_is_asked_again_without_it() -> None:
+    stub_clinical()
+    responses.replace(responses.GET, f"{BASE}/Observation", status=400, match=[SORTED])
+    responses.get(f"{BASE}/Observation", json=searchset([mine("Observation", "o1")]))
+    data = gather(hook_request(sample()))
+    assert [o["id"] for o in data.resources["Observation"]] == ["o1"]
+    observation_urls = [c.request.url for c in responses.calls if "/Observation" in c.request.url]
+    assert ["_sort=" in url for url in observation_urls] == [True, False]
+
+
+@responses.activate
+def test_a_400_to_a_search_without_sort_is_not_retried() -> None:
+    stub_clinical()
+    responses.replace(responses.GET, f"{BASE}/Device", status=400)
+    data = gather(hook_request(sample()))
+    assert data.unavailable == {"Device": "HTTP 400"}
+    assert searched_types().count("Device") == 1
+
+
+def test_through_the_app_a_complete_prefetch_calls_no_fhir_client_and_answers_as_the_queries(
+    compiled_catalog: Catalog,
+) -> None:
+    """The recorded client holds an empty chart, as the complete prefetch does: same cards, no call."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(), compiled_catalog, client_factory=factory)
+
+    def answer(body: dict[str, Any]) -> Any:
+        response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+        assert response.status_code == 200
+        return without_uuids(response.get_json())
+
+    queried = hook_body("order-sign-implant-demo-meets")
+    from_queries = answer(queried)
+    assert {call[1][0] for call in factory.client.calls if call[0] == "search"} == set(CLINICAL_KEYS.values())
+    factory.client.calls.clear()
+    from_prefetch = answer(complete_prefetch(hook_body("order-sign-implant-demo-meets")))
+    assert factory.client.calls == []
+    assert from_prefetch["cards"] and from_prefetch == from_queries
+
+
+def hook_body(name: str) -> dict[str, Any]:
+    body = sample(name)
+    with_fhir(body, TOKEN, BASE)
+    return body

@@ -556,10 +556,29 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     entry = services[service_id]
     for key in ("hook", "id", "title", "description"):
         assert isinstance(entry[key], str) and entry[key].strip(), key
-    assert entry["prefetch"] == {
-        "patient": "Patient/{{context.patientId}}",
-        "coverage": "Coverage?patient={{context.patientId}}&status=active",
+    prefetch = entry["prefetch"]
+    assert prefetch["patient"] == "Patient/{{context.patientId}}"
+    assert prefetch["coverage"] == (
+        "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor"
+    )
+    clinical = {
+        "conditions": "Condition",
+        "medicationRequests": "MedicationRequest",
+        "medicationStatements": "MedicationStatement",
+        "procedures": "Procedure",
+        "observations": "Observation",
+        "patientDevices": "Device",
+        "allergyIntolerances": "AllergyIntolerance",
+        "questionnaireResponses": "QuestionnaireResponse",
     }
+    assert set(prefetch) == {"patient", "coverage", *clinical}
+    for key, resource_type in clinical.items():
+        assert prefetch[key].startswith(f"{resource_type}?patient={{{{context.patientId}}}}"), key
+        assert not set(re.findall(r"\{\{([^}]*)\}\}", prefetch[key])) - {"context.patientId"}, key
+    assert "&_include=MedicationRequest:medication" in prefetch["medicationRequests"]
+    assert "&_include=MedicationStatement:medication" in prefetch["medicationStatements"]
+    assert "http://loinc.org|72514-3" in prefetch["observations"]
+    assert "http://idds-crd.org/fhir/CodeSystem/idds-assessment|" in prefetch["observations"]
     versions = entry["extension"]["davinci-crd.version"]
     assert isinstance(versions, list) and versions
     for version in versions:

@@ -1,0 +1,90 @@
+"""A complete prefetch against the real FHIR server: the EHR runs the discovery templates, the service
+then asks the FHIR server nothing, and answers exactly as it does when it queries everything itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service.app import create_app
+from service.demo.fhir_server import LocalFhirServer
+from service.demo.runner import request_files, with_fhir_server
+from service.pipeline import default_client_factory
+from service.settings import FhirSettings
+from tests.integration.conftest import FHIR_TOKEN
+from tests.prefetch_support import CountingFactory, ehr_prefetch, without_uuids
+from tests.support import load_sample, open_settings, post_json
+
+SAMPLES = sorted(p.name for p in request_files() if p.stem.startswith(("order-select-62362", "order-sign")))
+
+
+@pytest.fixture(scope="module")
+def counted(fhir_server: LocalFhirServer) -> Iterator[tuple[Flask, CountingFactory]]:
+    settings = open_settings(fhir_server.base_url, fhir=FhirSettings(timeout_seconds=10.0))
+    factory = CountingFactory(default_client_factory(settings.fhir))
+    yield create_app(settings, client_factory=factory), factory
+
+
+def call(app: Flask, factory: CountingFactory, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The answer to `body` and the FHIR client calls the service made for it."""
+    factory.clients.clear()
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer: dict[str, Any] = response.get_json()
+    return answer, factory.calls()
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_complete_prefetch_makes_no_fhir_request_and_answers_as_the_queries_do(
+    counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer, name: str
+) -> None:
+    app, factory = counted
+    queried = with_fhir_server(load_sample(name), fhir_server.base_url, FHIR_TOKEN)
+    del queried["prefetch"]
+    from_queries, query_calls = call(app, factory, queried)
+    assert "search" in query_calls  # the service did fetch the chart itself
+
+    entry = next(
+        s
+        for s in app.test_client().get("/cds-services").get_json()["services"]
+        if s["hook"] == queried["hook"]
+    )
+    prefetched = dict(
+        queried,
+        prefetch=ehr_prefetch(
+            entry["prefetch"], fhir_server.base_url, FHIR_TOKEN, queried["context"]["patientId"]
+        ),
+    )
+    from_prefetch, prefetch_calls = call(app, factory, prefetched)
+
+    assert prefetch_calls == []
+    assert from_prefetch["cards"], name
+    assert without_uuids(from_prefetch) == without_uuids(from_queries)
+
+
+def test_the_coverage_template_brings_the_payer_organization(
+    counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer
+) -> None:
+    app, _ = counted
+    [entry, *_] = app.test_client().get("/cds-services").get_json()["services"]
+    coverage = ehr_prefetch(
+        {"coverage": entry["prefetch"]["coverage"]}, fhir_server.base_url, FHIR_TOKEN, "demo-meets"
+    )["coverage"]
+    types = [e["resource"]["resourceType"] for e in coverage["entry"]]
+    assert types.count("Coverage") == 1 and "Organization" in types
+
+
+def test_a_sorted_search_is_accepted_by_the_fhir_server(
+    counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer
+) -> None:
+    """Every clinical template (with its `_sort`) runs as written on the real server."""
+    app, _ = counted
+    [entry, *_] = app.test_client().get("/cds-services").get_json()["services"]
+    filled = ehr_prefetch(entry["prefetch"], fhir_server.base_url, FHIR_TOKEN, "demo-meets")
+    assert all(
+        value is not None and value["resourceType"] in ("Bundle", "Patient") for value in filled.values()
+    )
+    assert filled["observations"]["entry"] and filled["conditions"]["entry"]

@@ -1,0 +1,61 @@
+"""The clinical prefetch templates of discovery are generated from the compiled catalog, and they
+are the very searches the service runs when the EHR did not prefetch them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from flask import Flask
+
+from service.app import create_app
+from service.catalog import Catalog
+from tests.prefetch_support import catalog_with_observation_code, recorded_searches
+from tests.support import open_settings, sign_body
+
+NEW_CODE = "99999-9"
+
+
+def discovery_prefetch(app: Flask, hook: str = "order-sign") -> dict[str, str]:
+    services = app.test_client().get("/cds-services").get_json()["services"]
+    prefetch: dict[str, str] = next(s["prefetch"] for s in services if s["hook"] == hook)
+    return prefetch
+
+
+def observation_codes(template: str) -> list[str]:
+    return dict(parse_qsl(template.partition("?")[2]))["code"].split(",")
+
+
+def test_a_new_loinc_code_in_the_value_set_shows_in_the_observation_template(
+    tmp_path: Path, compiled_catalog: Catalog
+) -> None:
+    shipped = observation_codes(
+        discovery_prefetch(create_app(open_settings(), compiled_catalog))["observations"]
+    )
+    variant = catalog_with_observation_code(tmp_path, NEW_CODE)
+    extended = observation_codes(discovery_prefetch(create_app(open_settings(), variant))["observations"])
+    assert f"http://loinc.org|{NEW_CODE}" not in shipped
+    assert sorted(extended) == sorted([*shipped, f"http://loinc.org|{NEW_CODE}"])
+
+
+def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Catalog) -> None:
+    services = create_app(open_settings(), compiled_catalog).test_client().get("/cds-services").get_json()
+    declared = [s["prefetch"] for s in services["services"]]
+    assert all(prefetch == declared[0] for prefetch in declared)
+
+
+def test_each_template_rendered_is_the_search_the_service_runs(tmp_path: Path) -> None:
+    variant = catalog_with_observation_code(tmp_path, NEW_CODE)
+    body = sign_body()
+    patient = body["context"]["patientId"]
+    searches = recorded_searches(variant, body)
+    templates = discovery_prefetch(create_app(open_settings(), variant))
+    for key, template in templates.items():
+        if key == "patient":
+            continue
+        if key == "coverage":
+            assert "Coverage" not in searches  # the sample prefetched it
+            continue
+        resource_type, _, query = template.replace("{{context.patientId}}", patient).partition("?")
+        assert searches[resource_type] == dict(parse_qsl(query)), key
+    assert f"http://loinc.org|{NEW_CODE}" in searches["Observation"]["code"].split(",")
