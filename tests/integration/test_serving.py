@@ -34,13 +34,21 @@ class Served:
     metrics_dir: Path
 
 
-def serve(tmp: Path, *args: str) -> Served:
+STALE = "counter_999999999.db"
+
+
+def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    """`idds-crd serve` with `args`; its metrics in tmp/metrics (holding a stale file from an
+    earlier run) unless `env` says otherwise."""
     config = tmp / "config.yaml"
     config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n")
     port = free_port()
     metrics_dir = tmp / "metrics"
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    process = start_serve_process(config, port, tmp, *args, env=env)
+    metrics_dir.mkdir()
+    (metrics_dir / STALE).write_bytes(b"left by an earlier run")
+    process = start_serve_process(
+        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
     return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
 
 
@@ -85,6 +93,7 @@ def test_a_session_reuses_its_connection(two_workers: Served) -> None:
 
 
 def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
+    assert not (two_workers.metrics_dir / STALE).exists()  # an earlier run's values are not summed in
     assert requests.get(f"{two_workers.url}/readyz", timeout=10).json() == {"status": "ready"}
     before = requests.get(f"{two_workers.url}/metrics", timeout=10).text
     answer = requests.post(two_workers.url + SELECT_URL, json=select_body(), timeout=30)
@@ -157,6 +166,23 @@ def test_a_dripping_client_holds_one_thread_not_the_worker(tmp_path: Path) -> No
     finally:
         stop_dripping.set()
         stop(served)
+
+
+def test_serve_makes_its_metrics_directory_and_removes_it(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, `serve` makes a fresh directory for the workers' values
+    (under TMPDIR) and removes it when it stops."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    served = serve(tmp_path, "--workers", "1", env={"TMPDIR": str(temporary)})
+    try:
+        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=30).status_code == 200
+        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+        assert value(scraped, "idds_crd_hook_seconds_count", **ANSWERED) == 1
+        [made] = temporary.glob("idds-crd-metrics-*")
+        assert list(made.glob("histogram_*.db"))
+    finally:
+        stop(served)
+    assert list(temporary.glob("idds-crd-metrics-*")) == []
 
 
 def test_dev_runs_werkzeug(tmp_path: Path) -> None:

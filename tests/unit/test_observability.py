@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -143,6 +144,13 @@ def test_ready_when_policies_are_compiled_and_the_audit_store_answers() -> None:
     response = app.test_client().get("/readyz")  # no JWT needed, even where hook calls need one
     assert (response.status_code, response.get_json()) == (200, {"status": "ready"})
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_not_ready_without_compiled_policies() -> None:
+    app = create_app(open_settings(), replace(catalog(), policies={}), client_factory=no_client)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["issue"][0]["diagnostics"] == "not ready: no payer policy is compiled"
 
 
 def test_not_ready_when_the_audit_store_is_gone(tmp_path: Path) -> None:
