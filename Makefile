@@ -7,14 +7,17 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 .PHONY: demo test lint check-policies serve clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	@echo "creating ./.venv with $(PYTHON) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip > /dev/null
 
-## Install the service with its demo FHIR server and run the built-in demo.
+## Install the service with its demo FHIR server and run the built-in demo (one line per step;
+## pip's own output goes to .venv/install.log and is shown only when the install fails).
 demo: $(BIN)/python
-	rm -rf build
-	$(PIP) install --quiet '.[demo]'
-	$(BIN)/idds-crd demo
+	@rm -rf build
+	@echo "install: idds-crd and its demo FHIR server into ./.venv (about a minute the first time) ..."
+	@$(PIP) install --quiet '.[demo]' > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/idds-crd demo
 
 ## Install the service with its test tools, lint, and run the whole test suite.
 test: $(BIN)/python

@@ -125,13 +125,18 @@ def _check_policies(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from service.demo.fhir_server import installed
     from service.request_log import configure_logging
 
-    try:
-        from service.demo.runner import run_demo
-    except ImportError as exc:
-        print(f"the demo needs the local FHIR server: pip install 'idds-crd[demo]' ({exc})", file=sys.stderr)
+    if not installed():
+        print(
+            "idds-crd demo needs its local FHIR server, which is not installed: "
+            "pip install 'idds-crd[demo]' (or run `make demo`, which installs it)",
+            file=sys.stderr,
+        )
         return 2
+    from service.demo.runner import run_demo
+
     configure_logging()
     return run_demo(args.host, args.port, once=args.once)
 

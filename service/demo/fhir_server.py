@@ -8,6 +8,7 @@ itself.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import signal
@@ -37,6 +38,11 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
+
+def installed() -> bool:
+    """Whether the local FHIR server (the `demo` extra: sekmet-fhir) is installed."""
+    return importlib.util.find_spec("sekmet") is not None
 
 class LocalFhirServer:
     """`with LocalFhirServer() as fhir: fhir.load(bundle)`; `fhir.base_url` is the FHIR base."""

@@ -14,6 +14,7 @@ import shlex
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,16 @@ def curl_line(url: str, request_file: Path, key_file: Path) -> str:
 def run_demo(host: str, port: int, once: bool = False) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    print("Starting a local FHIR server (sekmet-fhir, simulator off) ...", flush=True)
+    started = time.monotonic()
+    print("FHIR server: starting sekmet-fhir on loopback (simulator off) ...", flush=True)
     with (
         LocalFhirServer(bearer_token=DEMO_TOKEN) as fhir,
         tempfile.TemporaryDirectory(prefix="idds-crd-demo-requests-") as request_dir,
     ):
-        for path in patient_files():
+        patients = patient_files()
+        for path in patients:
             fhir.load_file(path)
-            print(f"  loaded {path.stem}")
+        print(f"patients: {len(patients)} demo patients loaded into {fhir.base_url}", flush=True)
         base = f"http://{host}:{port}"
         outdir = Path(request_dir)
         key = generate_es384_key()
@@ -112,7 +115,7 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         server = make_server(host, port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        print(f"\nidds-crd is serving on {base} (FHIR server {fhir.base_url})\n")
+        print(f"service: ready on {base} after {time.monotonic() - started:.1f} s\n", flush=True)
         print(f"Calls need a JWT from a trusted EHR; the demo's EHR is {DEMO_ISSUER}, its key {key_file}.")
         print("Sample calls (each request file already points at the demo FHIR server):")
         for path in request_files():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,7 +17,9 @@ import jwt
 import pytest
 import requests
 
+from service.cli import main
 from service.demo.fhir_server import LocalFhirServer, free_port
+from service.demo.runner import patient_files
 from service.registry import SERVICES
 from tests.integration.conftest import FHIR_TOKEN, pointed_at, sample_request
 
@@ -114,6 +117,9 @@ def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
 def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     result = idds_crd("demo", "--once", "--port", str(free_port()), cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
+    steps = [line.split(":", 1)[0] for line in result.stdout.splitlines()[:3]]
+    assert steps == ["FHIR server", "patients", "service"]  # one progress line per step
+    assert f"patients: {len(patient_files())} demo patients loaded" in result.stdout
     assert "GEHA: 62362 meets all 14 coverage criteria" in result.stdout
     assert "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief" in result.stdout
     assert "HTTP 401" not in result.stdout  # the service requires a JWT: every sample call signed its own
@@ -197,8 +203,8 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
     fhir_base = None
     curl_lines = []
     for line in process.stdout:
-        if "FHIR server http://" in line:
-            fhir_base = line.split("FHIR server ")[1].rstrip(")\n")
+        if line.startswith("patients: "):
+            fhir_base = line.split(" loaded into ")[1].strip()
         if line.strip().startswith("curl -s -X POST"):
             curl_lines.append(line.strip())
         if "Press Ctrl-C" in line:
@@ -278,3 +284,15 @@ def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     assert "auth.trusted_clients[0].jwks_url: must be an https URL" in result.stderr
+
+
+def test_the_demo_without_its_fhir_server_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sekmet" else real_find_spec(name, *a)
+    )
+    assert main(["demo", "--once"]) == 2
+    error = capsys.readouterr().err
+    assert "pip install 'idds-crd[demo]'" in error and "Traceback" not in error

@@ -1,0 +1,70 @@
+"""docker/compose.yaml: the whole deployment on one host. Docker's engine does not run here, so the
+file is checked as data (and by `docker compose config` where the compose plugin exists): the
+services the README names, the ports, the configuration each replica loads, and the scripts it runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from service.settings import load_settings
+
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
+README = (DOCKER.parent / "README.md").read_text(encoding="utf-8")
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_the_services_of_a_deployment() -> None:
+    services = compose()["services"]
+    assert set(services) == {"certificate", "proxy", "crd", "postgres", "fhir", "fhir-loader"}
+    assert services["crd"]["deploy"]["replicas"] == 2
+    assert services["proxy"]["ports"] == ["8443:443"]
+    assert services["crd"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(services["crd"]["healthcheck"]["test"])
+    for name in services:
+        assert f"`{name}`" in README, f"the README does not name the compose service {name}"
+
+
+def test_each_replica_loads_a_valid_configuration_on_the_shared_database() -> None:
+    crd = compose()["services"]["crd"]
+    mounted = {
+        volume.split(":")[1]: DOCKER / volume.split(":")[0] for volume in crd["volumes"] if ":" in volume
+    }
+    config = mounted[crd["environment"]["IDDS_CRD_CONFIG"]]
+    settings = load_settings(config)
+    assert settings.store.url.startswith("postgresql+psycopg://idds:")
+    assert settings.store.url.endswith("@postgres/idds_crd")
+    assert settings.auth.required is True
+    assert settings.public_base_url == "https://localhost:8443"
+    postgres = compose()["services"]["postgres"]["environment"]
+    assert f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@" in settings.store.url
+
+
+def test_the_scripts_it_runs_are_shipped() -> None:
+    for name in ("certificate", "fhir-loader"):
+        script = compose()["services"][name]["command"][1].removeprefix("/compose/")
+        assert (DOCKER / "compose" / script).is_file()
+    assert (DOCKER / "compose" / "nginx.conf").read_text(encoding="utf-8").count("ssl_certificate") == 2
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="the docker compose plugin is not installed here",
+)
+def test_docker_compose_accepts_the_file() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(DOCKER / "compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
