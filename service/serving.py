@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
     from service.catalog import Catalog
 
+# Not imported from service.observability: importing prometheus_client before this variable is set
+# would fix it in single-process mode.
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_THREADS = 4
 KEEPALIVE_SECONDS = 5
