@@ -18,16 +18,46 @@ from service.store.database import DatabaseError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
-
-    from service.app import create_app
     from service.request_log import configure_logging
 
     settings = load_settings(args.config)
     configure_logging(settings.log_format, settings.log_level)
-    app = create_app(settings)
-    run_simple(args.host, args.port, app, threaded=True)
+    if args.dev:
+        from werkzeug.serving import run_simple
+
+        from service.app import create_app
+
+        run_simple(args.host, args.port, create_app(settings), threaded=True)
+        return 0
+    from service.serving import ServeOptions, serve
+
+    chosen = {name: getattr(args, name) for name in ("workers", "threads") if getattr(args, name)}
+    serve(settings, ServeOptions(args.host, args.port, **chosen))
     return 0
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _add_serve_command(sub: Any) -> None:
+    """`idds-crd serve`: gunicorn (gthread) by default, Werkzeug's development server with --dev."""
+    serve = sub.add_parser(
+        "serve", help="run the CDS Hooks service (gunicorn gthread workers; --dev: Werkzeug's server)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")
+    serve.add_argument("--workers", type=_count, help="worker processes (default: the number of cores)")
+    serve.add_argument("--threads", type=_count, help="threads per worker (default 4)")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="Werkzeug's threaded server: one process, no keep-alive, for development",
+    )
+    serve.set_defaults(run=_serve)
 
 
 def _jsonable(value: Any) -> Any:
@@ -201,11 +231,7 @@ def _add_audit_commands(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="idds-crd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the CDS Hooks service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")
-    serve.set_defaults(run=_serve)
+    _add_serve_command(sub)
     evaluate = sub.add_parser("evaluate", help="run one CDS Hooks request offline and print the response")
     evaluate.add_argument("request", help="a CDS Hooks request body (JSON file)")
     evaluate.add_argument(

@@ -79,6 +79,11 @@ def annotate(**fields: Any) -> None:
     g.setdefault(_FIELDS_KEY, {}).update(fields)
 
 
+def annotations() -> dict[str, Any]:
+    """The fields noted so far for the request being handled (its outcome, service, ...)."""
+    return dict(g.get(_FIELDS_KEY, {}))
+
+
 def install_request_log(app: Flask) -> None:
     """Give every request an id and log one line for it when its response is ready."""
 

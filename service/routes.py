@@ -27,6 +27,13 @@ from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
 from service.hooks.models import HOOK_INSTANCE, RequestInvalid, parse_hook_request
 from service.http_input import InputRefused, read_json_body
+from service.observability import (
+    EXPOSITION_CONTENT_TYPE,
+    install_metrics,
+    metrics_exposition,
+    observe_determinations,
+    readiness_problems,
+)
 from service.openapi import openapi_document
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import discovery_document, find_service
@@ -116,6 +123,7 @@ def call_service(service_id: str) -> Response:
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(internal_error(exc), status=500)
         return json_response(*audited(state, started, service, body, hook_request, failed))
+    observe_determinations(outcome.determinations)
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))
     else:
@@ -179,7 +187,26 @@ def fhir_response(resource: dict[str, Any]) -> Response:
 
 @bp.get("/healthz")
 def health() -> Response:
+    """Liveness: the process answers HTTP."""
     return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readiness() -> Response:
+    """Readiness: policies compiled and the audit store answering; else 503 naming what is not."""
+    problems = readiness_problems(current_app.extensions["idds_crd"])
+    if problems:
+        return json_response(operation_outcome("transient", "not ready: " + "; ".join(problems)), 503)
+    return json_response({"status": "ready"})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (text format), unless `metrics.enabled` is false."""
+    exposition = metrics_exposition(current_app)
+    if exposition is None:
+        return refusal(404, "not-found", "metrics are switched off (metrics.enabled: false)")
+    return Response(exposition, content_type=EXPOSITION_CONTENT_TYPE)
 
 
 def install_http_edge(app: Flask, settings: Settings) -> None:
@@ -188,6 +215,7 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.register_blueprint(bp)
     install_request_log(app)
+    install_metrics(app, settings)
     install_cors(app, settings.cors_origins)
 
     @app.errorhandler(HTTPException)

@@ -101,6 +101,13 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """`GET /metrics` (Prometheus text format), open on the service port; false answers it 404."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with; every key is documented in README.md."""
 
@@ -109,6 +116,7 @@ class Settings:
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     max_request_bytes: int = 5 * 1024 * 1024  # larger bodies are answered 413
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
@@ -283,6 +291,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "fhir",
         "auth",
         "store",
+        "metrics",
         "max_request_bytes",
         "cors_origins",
         "log_format",
@@ -306,6 +315,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         fhir=_section(FhirSettings, raw.get("fhir"), "fhir"),
         auth=auth,
         store=_section(StoreSettings, raw.get("store"), "store"),
+        metrics=_section(MetricsSettings, raw.get("metrics"), "metrics"),
         max_request_bytes=_coerce(
             raw.get("max_request_bytes", Settings.max_request_bytes), 1, "max_request_bytes"
         ),

@@ -175,14 +175,27 @@ def missing_on_card(detail: str) -> int:
     return sum(1 for line in lines if line.startswith("- ❔")) + dropped
 
 
-def start_serve_process(config: Path, port: int, cwd: Path) -> subprocess.Popen[str]:
-    """`idds-crd serve` on `port` with `config`, in a process of its own (stderr kept, as text), once
-    it answers `/healthz`: a second replica, or the production entry point as an operator runs it."""
+def start_serve_process(
+    config: Path, port: int, cwd: Path, *extra_args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`idds-crd serve` on `port` with `config` (and `extra_args`: --workers, --dev, ...), in a process
+    of its own (stderr kept, as text), once it answers `/healthz`: a second replica, or the
+    production entry point as an operator runs it."""
     root = Path(service.__file__).resolve().parents[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+            *extra_args,
+        ],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(root)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -192,7 +205,7 @@ def start_serve_process(config: Path, port: int, cwd: Path) -> subprocess.Popen[
         try:
             requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
             return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # gunicorn: bound before a worker is up
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 _, stderr = process.communicate(timeout=10)

@@ -40,6 +40,7 @@ from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
+from service.observability import observe_fhir_query
 from service.references import belongs_to_patient, local_reference
 
 log = logging.getLogger(__name__)
@@ -388,6 +389,7 @@ class DataGatherer:
             error = outcome.error
             if error is None and query.reference is not None and len(kept) != len(outcome.resources):
                 error = OTHER_PATIENT  # a read answered with someone else's resource: not evidence
+            observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
             if error is not None:
                 log.warning("%s query failed: %s", query.key, error)
                 if query.required:

@@ -1,0 +1,186 @@
+"""Prometheus metrics and readiness: what an operator scrapes and probes to run the service.
+
+`/metrics` (Prometheus text format) carries hook-call latency by service and outcome (the outcome
+the request log notes for every call), FHIR query latency and failures by resource type, and the
+determinations by payer policy and outcome. Labels are bounded: service ids and resource types
+come from the registry and the query plan, never from the request.
+
+Each app has its own `CollectorRegistry`, so tests that build many apps in one process do not
+collide. Under gunicorn (`PROMETHEUS_MULTIPROC_DIR` set before the first import of
+prometheus_client; `idds-crd serve` sets it) every worker writes its values to files in that
+directory and `/metrics` sums all workers' files, whichever worker answers the scrape. This is
+not in `service/metrics.py`, which exports CRD metric data from the audit trail.
+
+`readiness_problems` says what keeps the app from serving calls: no compiled policies, or an
+audit store that does not answer `SELECT 1`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, current_app, g, has_app_context, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.registry import find_service
+from service.request_log import annotations
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.app import AppState
+    from service.engine.model import Determination
+
+log = logging.getLogger(__name__)
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_KEY = "idds_crd_metrics"
+HOOK_ENDPOINT = "cds.call_service"
+EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+_STARTED_KEY = "idds_crd_metrics_started"
+# CRD allows 5 s and CDS Hooks asks for about 500 ms: resolution where those limits are.
+HOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 10.0)
+FHIR_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def multiprocess_directory() -> str | None:
+    return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """One app's metrics and the registry `/metrics` reads them from."""
+
+    registry: CollectorRegistry
+    hook_seconds: Histogram
+    fhir_query_seconds: Histogram
+    fhir_query_errors: Counter
+    determinations: Counter
+
+    def exposition(self) -> bytes:
+        if multiprocess_directory() is None:
+            return generate_latest(self.registry)
+        gathered = CollectorRegistry()
+        MultiProcessCollector(gathered)
+        return generate_latest(gathered)
+
+
+def build_metrics() -> ServiceMetrics:
+    """Fresh metrics: registered in a registry of their own, or (multi-process) written to files."""
+    registry = CollectorRegistry()
+    into = None if multiprocess_directory() else registry
+    return ServiceMetrics(
+        registry=registry,
+        hook_seconds=Histogram(
+            "idds_crd_hook_seconds",
+            "Time to answer a CDS Hooks service call, by service and outcome",
+            ("service", "outcome"),
+            registry=into,
+            buckets=HOOK_BUCKETS,
+        ),
+        fhir_query_seconds=Histogram(
+            "idds_crd_fhir_query_seconds",
+            "Time of the FHIR queries that came back (answer or error), by resource type",
+            ("resource_type",),
+            registry=into,
+            buckets=FHIR_BUCKETS,
+        ),
+        fhir_query_errors=Counter(
+            "idds_crd_fhir_query_errors",
+            "FHIR queries that gave no usable answer (error, refused, not started or cut at the deadline)",
+            ("resource_type",),
+            registry=into,
+        ),
+        determinations=Counter(
+            "idds_crd_determinations",
+            "Coverage determinations made, by payer policy and outcome",
+            ("policy", "outcome"),
+            registry=into,
+        ),
+    )
+
+
+def app_metrics(app: Flask) -> ServiceMetrics | None:
+    return app.extensions.get(METRICS_KEY)
+
+
+def install_metrics(app: Flask, settings: Settings) -> None:
+    """Observe every hook call's latency by service and outcome (when `metrics.enabled`)."""
+    if not settings.metrics.enabled:
+        return
+    metrics = build_metrics()
+    app.extensions[METRICS_KEY] = metrics
+
+    @app.before_request
+    def start_clock() -> None:
+        setattr(g, _STARTED_KEY, time.perf_counter())
+
+    @app.after_request
+    def observe_hook_call(response: Response) -> Response:
+        started = getattr(g, _STARTED_KEY, None)
+        service = _called_service()
+        if started is not None and service is not None:
+            outcome = str(annotations().get("outcome", "unknown"))
+            if response.status_code == 503:
+                outcome = "unavailable"
+            metrics.hook_seconds.labels(service, outcome).observe(time.perf_counter() - started)
+        return response
+
+
+def _called_service() -> str | None:
+    """The id of a known service this request called (never an arbitrary id from the URL)."""
+    if request.endpoint != HOOK_ENDPOINT or not request.view_args:
+        return None
+    service = find_service(str(request.view_args.get("service_id", "")))
+    return service.id if service is not None else None
+
+
+def _current_metrics() -> ServiceMetrics | None:
+    return app_metrics(current_app) if has_app_context() else None
+
+
+def observe_fhir_query(resource_type: str, seconds: float, failed: bool) -> None:
+    """Note one finished FHIR query of the request being handled (nothing outside a request).
+    A query that never started or was cut at the deadline has no latency, only a failure."""
+    metrics = _current_metrics()
+    if metrics is None:
+        return
+    if seconds > 0:
+        metrics.fhir_query_seconds.labels(resource_type).observe(seconds)
+    if failed:
+        metrics.fhir_query_errors.labels(resource_type).inc()
+
+
+def observe_determinations(determinations: Iterable[Determination]) -> None:
+    metrics = _current_metrics()
+    if metrics is None:
+        return
+    for determination in determinations:
+        metrics.determinations.labels(determination.policy_id, str(determination.outcome)).inc()
+
+
+def metrics_exposition(app: Flask) -> bytes | None:
+    """The metrics in Prometheus text format, or None when `metrics.enabled` is false."""
+    metrics = app_metrics(app)
+    return None if metrics is None else metrics.exposition()
+
+
+def readiness_problems(state: AppState) -> list[str]:
+    """What keeps the app from serving calls; empty when it is ready."""
+    problems: list[str] = []
+    if not state.environment.catalog.policies:
+        problems.append("no payer policy is compiled")
+    try:
+        with state.stores.database.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("readiness: the audit store does not answer: %s", type(exc).__name__)
+        problems.append("the audit store (store.url) does not answer")
+    return problems

@@ -1,0 +1,169 @@
+"""`idds-crd serve` in production: gunicorn, run in-process through its `BaseApplication`.
+
+Why these choices (README "Serving" says the same to operators):
+
+- **gthread workers**: one process per core (`--workers`, default `os.cpu_count()`), each with a
+  few threads (`--threads`, default 4). A hook call waits on the FHIR server most of its time, so
+  threads overlap that waiting; processes use every core for the pure-Python evaluation.
+- **Keep-alive** (`KEEPALIVE_SECONDS`): an EHR's next call reuses its connection. Idle kept-alive
+  connections wait in the worker's poller, not in a thread.
+- **Policies compiled once, in the master, before forking**; the app itself is built in each
+  worker after the fork (`preload_app` off). The compiled catalog is immutable data and survives a
+  fork; the app's database engine (pooled connections), its FHIR thread pool and its metrics must
+  not be shared across a fork, so each worker opens its own before its first request. A broken
+  policy or an unreachable database stops `serve` before any worker starts; a worker that gunicorn
+  restarts gets the catalog without compiling it again.
+- **Slow clients**: gunicorn gives a new connection's first byte 5 s in a thread, then parks the
+  connection in the poller (closed after `KEEPALIVE_SECONDS`), so idle connections hold no
+  thread. Once a client has started its request, gunicorn reads the request line, headers and body
+  in the worker thread without a read timeout: a client dripping its headers holds that one thread
+  (not the worker: the other threads and workers go on answering) until it finishes or goes away.
+  `limit_request_line`, `limit_request_fields` and `limit_request_field_size` bound how much it can
+  drip, and `max_request_bytes` bounds the body; `timeout` restarts a worker whose main loop hangs
+  and does not bound one request. Put a buffering reverse proxy that terminates TLS (nginx,
+  envoy, a cloud load balancer) in front of the service: it reads whole requests before passing
+  them on, which is the real protection against slow clients.
+- **Metrics**: every worker writes its values under `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary
+  directory unless given, which is then emptied of old values at start-up); `/metrics` answered
+  by any worker sums them all. A worker's files stay when it exits (its counts must not vanish
+  from the totals); its live gauges are marked dead, and the temporary directory goes when
+  `serve` stops.
+- **Logs**: gunicorn's own lines go through the service's log configuration (JSON lines by
+  default); gunicorn's access log stays off, the service's request log has one line per request.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from service.catalog import Catalog
+
+# Not imported from service.observability: importing prometheus_client before this variable is set
+# would fix it in single-process mode.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+DEFAULT_THREADS = 4
+KEEPALIVE_SECONDS = 5
+TIMEOUT_SECONDS = 30
+GRACEFUL_TIMEOUT_SECONDS = 10
+LIMIT_REQUEST_LINE = 4094  # gunicorn's default: the service's URLs are short
+LIMIT_REQUEST_FIELDS = 50
+LIMIT_REQUEST_FIELD_SIZE = 8190  # a CDS Hooks JWT in Authorization fits well within
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `idds-crd serve` runs gunicorn."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = field(default_factory=default_workers)
+    threads: int = DEFAULT_THREADS
+
+    def gunicorn_config(self) -> dict[str, Any]:
+        return {
+            "bind": f"{self.host}:{self.port}",
+            "workers": self.workers,
+            "worker_class": "gthread",
+            "threads": self.threads,
+            "keepalive": KEEPALIVE_SECONDS,
+            "timeout": TIMEOUT_SECONDS,
+            "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+            "limit_request_line": LIMIT_REQUEST_LINE,
+            "limit_request_fields": LIMIT_REQUEST_FIELDS,
+            "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
+            "preload_app": False,
+            "accesslog": None,
+            "logger_class": ServiceLogger,
+            "proc_name": "idds-crd",
+            "control_socket_disable": True,  # one shared path per user: replicas on one host would clash
+        }
+
+
+class ServiceLogger(Logger):
+    """gunicorn's error log through the service's handlers (JSON lines, as configured)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.handlers.clear()
+        self.error_log.propagate = True
+
+
+def prepare_multiprocess_metrics() -> tuple[str, bool]:
+    """The metrics directory every worker writes to, and whether `serve` made it (and removes it).
+
+    Must run before prometheus_client is first imported: it chooses file-backed values then."""
+    given = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        directory, made = given, False
+    else:
+        directory, made = tempfile.mkdtemp(prefix="idds-crd-metrics-"), True
+        os.environ[MULTIPROCESS_DIR_VARIABLE] = directory
+    if "prometheus_client" in sys.modules:  # imported before the variable was set (an embedding program)
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()
+    return directory, made
+
+
+class ServiceApplication(BaseApplication):  # type: ignore[misc]
+    """gunicorn serving `create_app(settings, catalog)`, the app built anew in each worker."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, options: ServeOptions, metrics_dir: str) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.options = options
+        self.metrics_dir = metrics_dir
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.gunicorn_config().items():
+            self.cfg.set(key, value)
+        self.cfg.set("child_exit", _worker_exited)
+
+    def load(self) -> Flask:
+        from service.app import create_app
+
+        return create_app(self.settings, self.catalog)
+
+
+def _worker_exited(_arbiter: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(settings: Settings, options: ServeOptions) -> None:
+    """Compile the policies, check the database opens, then run gunicorn until it is stopped."""
+    metrics_dir, made = prepare_multiprocess_metrics()
+    master = os.getpid()
+    try:
+        from service.catalog import load_catalog
+        from service.store.database import open_database
+
+        catalog = load_catalog()
+        open_database(settings.store.url).close()  # creates the tables once, before workers race to
+        ServiceApplication(settings, catalog, options, metrics_dir).run()
+    finally:
+        if made and os.getpid() == master:  # a worker leaves through here too, on its way out
+            shutil.rmtree(metrics_dir, ignore_errors=True)

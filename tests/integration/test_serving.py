@@ -1,0 +1,195 @@
+"""`idds-crd serve` as an operator runs it (issue 12, points 1 and 5): gunicorn gthread workers
+with keep-alive, several workers answering, /readyz and /metrics summed over the workers, a client
+dripping its headers holding one thread and no more, and `--dev` running Werkzeug's server."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from service.demo.fhir_server import free_port
+from tests.observability_support import samples, value
+from tests.support import SELECT_URL, select_body, start_serve_process
+
+pytestmark = pytest.mark.integration
+
+ANSWERED = {"service": "idds-crd-order-select", "outcome": "answered"}
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen[str]
+    metrics_dir: Path
+
+
+STALE = "counter_999999999.db"
+
+
+def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    """`idds-crd serve` with `args`; its metrics in tmp/metrics (holding a stale file from an
+    earlier run) unless `env` says otherwise."""
+    config = tmp / "config.yaml"
+    config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n")
+    port = free_port()
+    metrics_dir = tmp / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / STALE).write_bytes(b"left by an earlier run")
+    process = start_serve_process(
+        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
+    return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
+
+
+def stop(served: Served) -> str:
+    served.process.terminate()
+    _, stderr = served.process.communicate(timeout=30)
+    return stderr
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = serve(tmp_path_factory.mktemp("serve"), "--workers", "2", "--threads", "4")
+    yield served
+    stop(served)
+
+
+def test_gunicorn_answers_with_keep_alive(two_workers: Served) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", two_workers.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        assert first.getheader("Server", "").startswith("gunicorn")
+        assert first.getheader("Connection", "").lower() != "close"
+        kept = connection.sock
+        assert kept is not None  # http.client drops the socket when the server closes it
+        connection.request("GET", "/readyz")
+        second = connection.getresponse()
+        second.read()
+        assert second.status == 200
+        assert connection.sock is kept
+    finally:
+        connection.close()
+
+
+def test_a_session_reuses_its_connection(two_workers: Served) -> None:
+    with requests.Session() as session:
+        answers = [session.get(f"{two_workers.url}/healthz", timeout=10) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert {a.headers["Connection"].lower() for a in answers} == {"keep-alive"}
+
+
+def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
+    assert not (two_workers.metrics_dir / STALE).exists()  # an earlier run's values are not summed in
+    assert requests.get(f"{two_workers.url}/readyz", timeout=10).json() == {"status": "ready"}
+    before = requests.get(f"{two_workers.url}/metrics", timeout=10).text
+    answer = requests.post(two_workers.url + SELECT_URL, json=select_body(), timeout=30)
+    assert answer.status_code == 200
+    after = requests.get(f"{two_workers.url}/metrics", timeout=10).text
+    counted = value(after, "idds_crd_hook_seconds_count", **ANSWERED)
+    assert counted == value(before, "idds_crd_hook_seconds_count", **ANSWERED) + 1
+    assert determinations(after) > determinations(before)
+
+
+def determinations(exposition: str) -> float:
+    return sum(v for (name, _), v in samples(exposition).items() if name == "idds_crd_determinations_total")
+
+
+def worker_pids(served: Served) -> set[int]:
+    """The gunicorn workers (children of the serve process)."""
+    children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+def test_several_workers_answer(two_workers: Served) -> None:
+    """Each worker writes its own metric files (named by its pid): after many calls on fresh
+    connections, more than one worker has answered hook calls, and every writer is a worker."""
+
+    def call(_: int) -> int:
+        return requests.post(two_workers.url + SELECT_URL, json=select_body(), timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(call, range(40))) == {200}
+    workers = worker_pids(two_workers)
+    assert len(workers) == 2
+    writers = {int(p.stem.rsplit("_", 1)[1]) for p in two_workers.metrics_dir.glob("histogram_*.db")}
+    assert writers <= workers
+    assert len(writers) == 2
+
+
+def drip(port: int, stop_dripping: threading.Event) -> socket.socket:
+    """A client that sends its request line and headers one byte at a time until told to stop."""
+    slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+    request = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000
+
+    def send() -> None:
+        for byte in request:
+            if stop_dripping.is_set():
+                return
+            slow.sendall(bytes([byte]))
+            time.sleep(0.05)
+
+    threading.Thread(target=send, daemon=True).start()
+    return slow
+
+
+def test_a_dripping_client_holds_one_thread_not_the_worker(tmp_path: Path) -> None:
+    """One worker with two threads: a client dripping its headers takes one thread; another
+    client is still answered by the other (a generous bound, not a timing assertion)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "2")
+    stop_dripping = threading.Event()
+    try:
+        slow = drip(served.port, stop_dripping)
+        time.sleep(1)  # the drip has begun: its connection is on a thread, reading
+        started = time.monotonic()
+        answer = requests.get(f"{served.url}/readyz", timeout=20)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200
+        print(f"another client answered in {waited * 1000:.0f} ms while one client dripped its headers")
+        stop_dripping.set()
+        slow.sendall(b"\r\n\r\n")
+        assert slow.recv(64).startswith(b"HTTP/1.1 ")
+        slow.close()
+    finally:
+        stop_dripping.set()
+        stop(served)
+
+
+def test_serve_makes_its_metrics_directory_and_removes_it(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, `serve` makes a fresh directory for the workers' values
+    (under TMPDIR) and removes it when it stops."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    served = serve(tmp_path, "--workers", "1", env={"TMPDIR": str(temporary)})
+    try:
+        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=30).status_code == 200
+        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+        assert value(scraped, "idds_crd_hook_seconds_count", **ANSWERED) == 1
+        [made] = temporary.glob("idds-crd-metrics-*")
+        assert list(made.glob("histogram_*.db"))
+    finally:
+        stop(served)
+    assert list(temporary.glob("idds-crd-metrics-*")) == []
+
+
+def test_dev_runs_werkzeug(tmp_path: Path) -> None:
+    served = serve(tmp_path, "--dev")
+    try:
+        answer = requests.get(f"{served.url}/readyz", timeout=10)
+        assert answer.status_code == 200
+        assert answer.headers["Server"].startswith("Werkzeug")
+    finally:
+        stop(served)

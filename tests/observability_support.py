@@ -1,0 +1,26 @@
+"""Reading `/metrics` in tests: the Prometheus text as {(sample name, labels): value}."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+Labels = frozenset[tuple[str, str]]
+
+
+def samples(exposition: str) -> dict[tuple[str, Labels], float]:
+    """Every sample of a Prometheus text exposition, by name and label set."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def value(exposition: str, name: str, **labels: str) -> float:
+    """One sample's value (0 when the exposition has no such sample)."""
+    return samples(exposition).get((name, frozenset(labels.items())), 0.0)
+
+
+def labelled(exposition: str, name: str) -> list[dict[str, str]]:
+    """The label sets of the samples called `name`."""
+    return [dict(labels) for sample, labels in samples(exposition) if sample == name]

@@ -1,0 +1,170 @@
+"""Metrics and readiness (issue 12, point 5), through the Flask test client: the hook latency by
+service and outcome, FHIR query latency and failures by resource type, determinations by policy
+and outcome, one registry per app, `/metrics` switched off by setting, and `/readyz` answering 503
+when the audit store is gone."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import Flask
+
+from service.app import create_app
+from service.fhir.client import FhirError
+from service.hooks.models import parse_hook_request
+from service.pipeline import handle_hook
+from service.registry import find_service
+from service.settings import MetricsSettings, StoreSettings, settings_from_mapping
+from tests.builders import catalog
+from tests.observability_support import labelled, value
+from tests.support import (
+    SELECT_URL,
+    SIGN_URL,
+    RecordingFactory,
+    RecordingFhirClient,
+    no_client,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
+
+SELECT_SERVICE = "idds-crd-order-select"
+SIGN_SERVICE = "idds-crd-order-sign"
+
+
+def scrape(app: Flask) -> str:
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return response.get_data(as_text=True)
+
+
+def prefetch_only_app() -> Flask:
+    return create_app(open_settings(), catalog(), client_factory=no_client)
+
+
+def test_a_hook_call_is_timed_by_service_and_outcome() -> None:
+    app = prefetch_only_app()
+    client = app.test_client()
+    assert post_json(client, SELECT_URL, select_body()).status_code == 200
+    assert post_json(client, SELECT_URL, select_body()).status_code == 200
+    assert post_json(client, SELECT_URL, {"hook": "order-select"}).status_code == 400
+    exposition = scrape(app)
+    answered = {"service": SELECT_SERVICE, "outcome": "answered"}
+    assert value(exposition, "idds_crd_hook_seconds_count", **answered) == 2
+    assert value(exposition, "idds_crd_hook_seconds_bucket", le="+Inf", **answered) == 2
+    assert value(exposition, "idds_crd_hook_seconds_sum", **answered) > 0
+    assert value(exposition, "idds_crd_hook_seconds_count", service=SELECT_SERVICE, outcome="invalid") == 1
+
+
+def test_only_known_services_get_a_label() -> None:
+    app = prefetch_only_app()
+    assert post_json(app.test_client(), "/cds-services/no-such-service", select_body()).status_code == 404
+    assert app.test_client().get("/healthz").status_code == 200
+    assert labelled(scrape(app), "idds_crd_hook_seconds_count") == []
+
+
+def test_a_call_refused_by_the_jwt_guard_counts_as_unauthorized() -> None:
+    app = create_app(open_settings(auth=settings_from_mapping({}).auth), catalog(), client_factory=no_client)
+    assert post_json(app.test_client(), SIGN_URL, sign_body()).status_code == 401
+    exposition = scrape(app)  # /metrics itself needs no JWT
+    assert value(exposition, "idds_crd_hook_seconds_count", service=SIGN_SERVICE, outcome="unauthorized") == 1
+
+
+def test_determinations_are_counted_by_policy_and_outcome() -> None:
+    app = prefetch_only_app()
+    body = select_body()
+    assert post_json(app.test_client(), SELECT_URL, body).status_code == 200
+    service = find_service(SELECT_SERVICE)
+    assert service is not None
+    environment = app.extensions["idds_crd"].environment
+    made = handle_hook(parse_hook_request(body, service), service, environment, datetime.now(UTC).date())
+    expected = Counter((d.policy_id, str(d.outcome)) for d in made.determinations)
+    assert expected
+    counted = {
+        (labels["policy"], labels["outcome"]): value(scrape(app), "idds_crd_determinations_total", **labels)
+        for labels in labelled(scrape(app), "idds_crd_determinations_total")
+    }
+    assert counted == dict(expected)
+
+
+def call_with_fhir(client: RecordingFhirClient) -> tuple[Flask, list[str]]:
+    """An order-sign against `client`; the app and the resource types the call searched."""
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(client))
+    assert post_json(app.test_client(), SIGN_URL, with_fhir(sign_body())).status_code == 200
+    return app, [args[0] for kind, args in client.calls if kind == "search"]
+
+
+def test_fhir_queries_are_timed_by_resource_type() -> None:
+    app, searched = call_with_fhir(RecordingFhirClient())
+    assert "Condition" in searched and "Observation" in searched
+    exposition = scrape(app)
+    for resource_type in set(searched):
+        assert value(exposition, "idds_crd_fhir_query_seconds_count", resource_type=resource_type) == (
+            searched.count(resource_type)
+        )
+    assert labelled(exposition, "idds_crd_fhir_query_errors_total") == []
+
+
+def test_failed_fhir_queries_are_counted_by_resource_type() -> None:
+    app, searched = call_with_fhir(RecordingFhirClient(FhirError("HTTP 503", 503)))
+    exposition = scrape(app)
+    for resource_type in set(searched):
+        assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type=resource_type) == (
+            searched.count(resource_type)
+        )
+
+
+def test_each_app_has_its_own_metrics() -> None:
+    busy, idle = prefetch_only_app(), prefetch_only_app()
+    assert post_json(busy.test_client(), SELECT_URL, select_body()).status_code == 200
+    assert labelled(scrape(busy), "idds_crd_hook_seconds_count")
+    assert labelled(scrape(idle), "idds_crd_hook_seconds_count") == []
+
+
+def test_metrics_can_be_switched_off() -> None:
+    assert settings_from_mapping({"metrics": {"enabled": False}}).metrics == MetricsSettings(enabled=False)
+    app = create_app(
+        open_settings(metrics=MetricsSettings(enabled=False)), catalog(), client_factory=no_client
+    )
+    assert post_json(app.test_client(), SELECT_URL, select_body()).status_code == 200
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_ready_when_policies_are_compiled_and_the_audit_store_answers() -> None:
+    app = create_app(open_settings(auth=settings_from_mapping({}).auth), catalog(), client_factory=no_client)
+    response = app.test_client().get("/readyz")  # no JWT needed, even where hook calls need one
+    assert (response.status_code, response.get_json()) == (200, {"status": "ready"})
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_not_ready_without_compiled_policies() -> None:
+    app = create_app(open_settings(), replace(catalog(), policies={}), client_factory=no_client)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["issue"][0]["diagnostics"] == "not ready: no payer policy is compiled"
+
+
+def test_not_ready_when_the_audit_store_is_gone(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    folder.mkdir()
+    store = StoreSettings(url=f"sqlite:///{folder / 'audit.sqlite3'}")
+    app = create_app(open_settings(store=store), catalog(), client_factory=no_client)
+    assert app.test_client().get("/readyz").status_code == 200
+    app.extensions["idds_crd"].stores.database.close()
+    shutil.rmtree(folder)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    [issue] = response.get_json()["issue"]
+    assert issue["code"] == "transient"
+    assert "audit store" in issue["diagnostics"]
+    assert "policy" not in issue["diagnostics"]
+    assert app.test_client().get("/healthz").status_code == 200  # alive, only not ready
