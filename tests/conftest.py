@@ -4,6 +4,8 @@ and a real PostgreSQL server for the tests of the shared database."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,10 @@ from service.catalog import Catalog
 from tests.builders import catalog
 from tests.postgres_support import PostgresServer, PostgresUnavailable, in_ci
 from tests.support import no_client, open_settings
+
+# The compiled-catalog cache of this run (subprocesses included) lives in a private temporary
+# directory, never in the user's ~/.cache: a test run must not leave state behind or read a stale one.
+os.environ.setdefault("IDDS_CRD_CATALOG_CACHE", tempfile.mkdtemp(prefix="idds-crd-test-cache-"))
 
 
 @pytest.fixture(scope="session")
