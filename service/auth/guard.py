@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Request, Response, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from service import routes
 from service.auth.jwks import JwksCache
 from service.auth.verify import Refused, TokenVerifier
 from service.caller import Caller, set_caller
+from service.errors import operation_outcome
 from service.request_log import annotate
 from service.settings import Settings, SettingsError
 from service.store.replay import ReplayStore
@@ -71,6 +73,11 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
             )
             annotate(outcome="unauthorized")
             return unauthorized()
+        except SQLAlchemyError as exc:  # the replay store cannot tell whether the jti is fresh
+            log.error("replay store unavailable: %s; answering 503", type(exc).__name__)
+            annotate(outcome="unavailable")
+            body = operation_outcome("transient", "the service cannot check tokens right now; retry")
+            return routes.json_response(body, 503)
         set_caller(Caller(verified.client.iss, verified.jti, verified.client.fhir_servers))
         return None
 

@@ -23,6 +23,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy.exc import OperationalError
 from werkzeug.test import TestResponse
 
 from service.app import create_app
@@ -32,6 +33,7 @@ from service.caller import current_caller
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, demo_settings, write_private_key
 from service.settings import AuthSettings, SettingsError, TrustedClient, settings_from_mapping
+from service.store.replay import ReplayStore
 from tests.auth_support import (
     ISSUER,
     PUBLIC_BASE,
@@ -799,3 +801,15 @@ def test_feedback_on_another_clients_card_is_as_unknown_as_a_made_up_one(es384: 
     assert call(app, mint(es384, aud=aud), url=FEEDBACK_URL, body=feedback).status_code == 200
     [record] = app.extensions["idds_crd"].stores.audit.find(card)
     assert [f["client_iss"] for f in record["feedback"]] == [ISSUER]
+
+
+def test_a_replay_store_that_cannot_answer_means_503_not_a_guess(
+    inline_app: Flask, es384: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*args: Any, **kwargs: Any) -> bool:
+        raise OperationalError("INSERT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(ReplayStore, "claim", down)
+    response = call(inline_app, mint(es384))
+    assert response.status_code == 503
+    assert response.get_json()["issue"][0]["code"] == "transient"
