@@ -59,8 +59,6 @@ ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # Ids the card layout prints (order and evidence references such as ServiceRequest/abc): identifiers,
 # not words; the card layout decides whether a card shows them.
 REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9.\-]+")
-# Sentences of the card layout (cards/, being rewritten for issue 11) that still name FHIR elements.
-# TODO(integrator): the layout rewrite removes these; delete each entry with the sentence it names.
 
 
 def assessment_codes() -> list[str]:
