@@ -25,7 +25,7 @@ from service.cors import install_cors
 from service.errors import operation_outcome
 from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
-from service.hooks.models import HOOK_INSTANCE, RequestInvalid, parse_hook_request
+from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
 from service.http_input import InputRefused, read_json_body
 from service.observability import (
     EXPOSITION_CONTENT_TYPE,
@@ -36,7 +36,7 @@ from service.observability import (
 )
 from service.openapi import openapi_document
 from service.pipeline import HookOutcome, handle_hook
-from service.registry import discovery_document, find_service
+from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
 from service.settings import Settings
 from service.strict_json import dumps
@@ -92,6 +92,22 @@ def internal_error(exc: Exception) -> dict[str, Any]:
     return operation_outcome("exception", "internal error; the failure has been logged")
 
 
+def _recorded_refusal(
+    state: Any,
+    clock: CallClock,
+    service: ServiceDefinition,
+    body: Any,
+    hook_request: HookRequest | None,
+    why: tuple[str, str, str | None],
+) -> Response:
+    """A call answered 400 once its body is JSON: noted for the request log (code and field) and
+    recorded in the audit trail like every call. `why` is (issue code, message, field)."""
+    code, message, field = why
+    annotate(outcome=code, field=field)
+    refused = HookOutcome(operation_outcome(code, message, field), status=400)
+    return json_response(*audited(state, clock, service, body, hook_request, refused))
+
+
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     started = CallClock()
@@ -108,15 +124,12 @@ def call_service(service_id: str) -> Response:
     try:
         hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:
-        annotate(outcome="invalid", field=exc.field)
-        invalid = HookOutcome(operation_outcome("invalid", exc.message, exc.field), status=400)
-        return json_response(*audited(state, started, service, body, None, invalid))
+        return _recorded_refusal(state, started, service, body, None, ("invalid", exc.message, exc.field))
     allowed = current_caller(state.settings.auth).fhir_servers
     not_allowed = fhir_server_refusal(hook_request.fhir.server, allowed)
     if not_allowed is not None:
-        annotate(outcome="security", field="fhirServer")
-        forbidden = HookOutcome(operation_outcome("security", not_allowed, "fhirServer"), status=400)
-        return json_response(*audited(state, started, service, body, hook_request, forbidden))
+        why = ("security", not_allowed, "fhirServer")
+        return _recorded_refusal(state, started, service, body, hook_request, why)
     base_url = state.settings.public_base_url or request.url_root
     try:
         outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,10 +32,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from service.fhir.transport import Cutoff, Watch
+from service.fhir.transport import WATCHED_POOLS, Cutoff, Watch
 
 MAX_JWKS_BYTES = 256 * 1024
 FETCH_TIMEOUT_SECONDS = 3.0
@@ -71,69 +67,32 @@ def keys_by_kid(document: Any) -> KeysByKid:
 # ---------------------------------------------------------------------------------------- fetching
 
 _CUTOFF = Cutoff()
-_WATCH: ContextVar[Watch | None] = ContextVar("idds_crd_jwks_watch", default=None)
-
-
-class _Watched:
-    """Mixed into urllib3's connections: the new socket joins the fetching thread's watch.
-
-    The FHIR transport's guarded connections do this too, but they also refuse host names that
-    resolve to loopback, which key URLs may name (`http://localhost/...` for a sidecar)."""
-
-    def _new_conn(self) -> socket.socket:
-        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
-        watch = _WATCH.get()
-        if watch is not None:
-            watch.add(sock)
-        return sock
-
-
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
 
 
 class _WatchedAdapter(HTTPAdapter):
     """Direct and http(s)-proxied connections are watched (a fetch still honours the environment's
-    proxy settings, as `requests.get` does)."""
+    proxy settings, as `requests.get` does). Watched, not guarded like the FHIR connections: key URLs
+    may name loopback (`http://localhost/...` for a sidecar), which the guard refuses."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
         manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if isinstance(manager, urllib3.ProxyManager):
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
+            manager.pool_classes_by_scheme = WATCHED_POOLS
         return manager
 
 
 @contextmanager
 def _watched_session(deadline: float) -> Iterator[tuple[requests.Session, Watch]]:
-    """A fresh session whose connections are cut at `deadline`."""
+    """A fresh session whose connections are cut at `deadline` (the cutoff's watch of this thread)."""
     with _CUTOFF.until(deadline) as watch, requests.Session() as session:
         adapter = _WatchedAdapter()
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        token = _WATCH.set(watch)
-        try:
-            yield session, watch
-        finally:
-            _WATCH.reset(token)
+        yield session, watch
 
 
 def fetch_jwks(url: str, timeout_seconds: float = FETCH_TIMEOUT_SECONDS) -> KeysByKid:

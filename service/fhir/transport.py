@@ -107,26 +107,14 @@ class Cutoff:
             watch.fire()
 
 
-class _Guarded:
-    """Mixed into urllib3's connections: connect to the checked address, and join the thread's watch."""
+class Watched:
+    """Mixed into urllib3's connections: each socket joins the thread's watch (`Cutoff.until`), which
+    shuts it at the deadline."""
 
-    host: str
-    port: int
     sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
-        named = self._dns_host  # type: ignore[has-type]
-        try:
-            self._dns_host = connectable_address(named, self.port)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        except TargetRefused as exc:
-            log.debug("not connecting: %s (list the server by its address to allow it)", exc)
-            raise NewConnectionError(self, str(exc)) from exc  # type: ignore[arg-type]
-        try:
-            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
-        finally:
-            self._dns_host = named
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         watch = _CURRENT.get()
         if watch is not None:
             watch.add(sock)
@@ -139,31 +127,48 @@ class _Guarded:
         return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
 
-class GuardedHTTPConnection(_Guarded, HTTPConnection):
-    pass
+class _Guarded(Watched):
+    """Mixed into urllib3's connections: connect only to the checked address (and join the watch)."""
+
+    host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        named = self._dns_host  # type: ignore[has-type]
+        try:
+            self._dns_host = connectable_address(named, self.port)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        except TargetRefused as exc:
+            log.debug("not connecting: %s (list the server by its address to allow it)", exc)
+            raise NewConnectionError(self, str(exc)) from exc  # type: ignore[arg-type]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = named
 
 
-class GuardedHTTPSConnection(_Guarded, HTTPSConnection):
-    pass
+def pool_classes(mixin: type) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3's http and https connection pools, by scheme, whose connections have `mixin` first."""
+    name = mixin.__name__.strip("_")
+    http = type(f"{name}HTTPConnection", (mixin, HTTPConnection), {})
+    https = type(f"{name}HTTPSConnection", (mixin, HTTPSConnection), {})
+    return {
+        "http": type(f"{name}HTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type(f"{name}HTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
 
 
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GuardedHTTPConnection
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GuardedHTTPSConnection
+GUARDED_POOLS = pool_classes(_Guarded)
+WATCHED_POOLS = pool_classes(Watched)
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections are `GuardedHTTPConnection`s."""
+    """A requests adapter whose connections are guarded (checked address, joined to the watch)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = GUARDED_POOLS
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
