@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,52 @@ ready = time.perf_counter()
 print(json.dumps({"import": imported - started, "create": ready - imported, "rss_mb": rss_mb()}))
 """
 )
+
+# What `idds-crd serve` does for each worker: the master imports the service and compiles (or loads)
+# the catalog once; a forked worker only builds its app.
+FORKED = """
+import json, os, sys, time
+from service.app import create_app
+from service.catalog import load_catalog
+from service.settings import Settings, StoreSettings
+settings = Settings(store=StoreSettings(url="sqlite:///" + sys.argv[1]))
+catalog = load_catalog()
+create_app(settings, catalog)  # creates the tables, as `serve` does before forking
+reader, writer = os.pipe()
+started = time.perf_counter()
+child = os.fork()
+if child == 0:
+    create_app(settings, catalog)
+    os.write(writer, json.dumps({"worker_ready": time.perf_counter() - started}).encode())
+    os._exit(0)
+os.close(writer)
+answer = os.read(reader, 1000)
+os.waitpid(child, 0)
+print(answer.decode())
+"""
+
+
+def serve_until_ready(environment: dict[str, str], work: Path) -> float:
+    """Seconds from launching `idds-crd serve` to its first 200 from /readyz (every worker started)."""
+    from service.demo.fhir_server import free_port
+
+    port = free_port()
+    (work / "serve.yaml").write_text(f"store:\n  url: sqlite:///{work / 'serve.sqlite3'}\n")
+    command = [sys.executable, "-m", "service.cli", "serve", "--config", "serve.yaml", "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=environment, cwd=work, stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.01)
+        raise SystemExit("idds-crd serve stopped before it was ready")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def run(script: str, environment: dict[str, str], work: Path) -> dict[str, float]:
@@ -116,7 +163,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="idds-crd-startup-") as temporary:
         work = Path(temporary)
         cache = work / "catalog-cache"
-        cold, warm, uncached, baseline = [], [], [], []
+        cold, warm, uncached, baseline, forked, served = [], [], [], [], [], []
         uncached_environment = {**base_environment, "IDDS_CRD_CATALOG_CACHE": "off"}
         run(SERVICE, uncached_environment, work)  # fills the OS page cache and __pycache__ first
         for attempt in range(args.repeat):
@@ -126,6 +173,8 @@ def main() -> int:
             warm.append(run(SERVICE, with_cache, work))
             uncached.append(run(SERVICE, uncached_environment, work))
             baseline.append(run(BASELINE, base_environment, work))
+            forked.append(run(FORKED, with_cache, work)["worker_ready"])
+            served.append(serve_until_ready(with_cache, work))
         breakdown = import_breakdown(uncached_environment, work)
         rows = {
             "baseline: Flask app, one route": medians(baseline),
@@ -144,6 +193,11 @@ def main() -> int:
             f"{m['rss_mb']:>7.1f}"
         )
     print("\nready = imports + create_app, timed inside the interpreter; process = the whole run, outside")
+    worker_ready, serve_ready = statistics.median(forked), statistics.median(served)
+    print(f"\na worker forked from a master that imported the service and loaded the catalog: ready in "
+          f"{worker_ready:.3f} s")
+    print(f"`idds-crd serve` (gunicorn, {os.cpu_count()} workers), launch to first 200 from /readyz: "
+          f"{serve_ready:.3f} s")
     print("\nwhere the imports of service.app go (own time of each top-level package's modules, one run):")
     for package, seconds in breakdown:
         print(f"  {package:<28} {seconds:>6.3f} s")
@@ -163,6 +217,8 @@ def main() -> int:
         (warm_m["import"] + warm_m["create"]) / (base_m["import"] + base_m["create"]),
         "x",
     )
+    figure("startup.worker_ready_after_fork_s", worker_ready, "s")
+    figure("startup.serve_to_ready_s", serve_ready, "s")
     figure("startup.process_warm_s", warm_m["process"], "s")
     figure("startup.baseline_process_s", base_m["process"], "s")
     figure("startup.rss_warm_mb", warm_m["rss_mb"], "MB")

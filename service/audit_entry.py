@@ -11,6 +11,7 @@ replaced wherever it occurs, in the request and in the response.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -260,14 +261,31 @@ def _holds(text: str, secret: str) -> bool:
 def _scrubbed(value: Any, secrets: list[str]) -> Any:
     """`value` with every string holding a secret replaced, every JWT-shaped text removed, and
     numbers JSON cannot hold written as text."""
+    return value if _clean(value, secrets) else _walked(value, secrets)
+
+
+def _clean(value: Any, secrets: list[str]) -> bool:
+    """Whether `value` certainly needs no scrubbing, from one search of its JSON text. JSON escapes
+    character by character, so a string holding a secret or a JWT leaves it (escaped) in the text;
+    a match here only means the value is walked string by string."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    if JWT_SHAPE.search(text):
+        return False
+    return not any(json.dumps(secret, ensure_ascii=False)[1:-1] in text for secret in secrets)
+
+
+def _walked(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         if any(_holds(value, secret) for secret in secrets):
             return REMOVED
         return JWT_SHAPE.sub(REMOVED, value)
     if isinstance(value, dict):
-        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+        return {_walked(k, secrets): _walked(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v, secrets) for v in value]
+        return [_walked(v, secrets) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # NaN and Infinity are not JSON; PostgreSQL refuses them
     return value

@@ -7,8 +7,9 @@ Why these choices (README "Serving" says the same to operators):
   threads overlap that waiting; processes use every core for the pure-Python evaluation.
 - **Keep-alive** (`KEEPALIVE_SECONDS`): an EHR's next call reuses its connection. Idle kept-alive
   connections wait in the worker's poller, not in a thread.
-- **Policies compiled once, in the master, before forking**; the app itself is built in each
-  worker after the fork (`preload_app` off). The compiled catalog is immutable data and survives a
+- **Policies compiled and the service's modules imported once, in the master, before forking**;
+  the app itself is built in each worker after the fork (`preload_app` off), which takes
+  `create_app`'s time only (bench/startup.py). The compiled catalog is immutable data and survives a
   fork; the app's database engine (pooled connections), its FHIR thread pool and its metrics must
   not be shared across a fork, so each worker opens its own before its first request. A broken
   policy or an unreachable database stops `serve` before any worker starts; a worker that gunicorn
@@ -163,6 +164,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
 
         catalog = load_catalog()
         open_database(settings.store.url).close()  # creates the tables once, before workers race to
+        import service.app  # noqa: F401  (imported once here, so a forked worker only builds the app)
         ServiceApplication(settings, catalog, options, metrics_dir).run()
     finally:
         if made and os.getpid() == master:  # a worker leaves through here too, on its way out

@@ -55,7 +55,7 @@ class AuditTrail:
         """Store one call (a row from `audit_row`) and commit; its id. AuditUnavailable on failure."""
         try:
             with self._database.begin() as connection:
-                inserted = connection.execute(insert(audit_records).values(**row))
+                inserted = connection.execute(insert(audit_records), row)
                 record_id = int(inserted.inserted_primary_key[0])
                 assertions = [
                     {

@@ -68,7 +68,9 @@ def _engine(url: str) -> Engine:
     if url in IN_MEMORY:
         return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=1, max_overflow=0
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
