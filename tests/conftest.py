@@ -1,6 +1,7 @@
 """Fixtures for the whole suite: the policies compiled once per test run, one app built on them
 that never reaches a FHIR server (tests that need an EHR build their own app around a fake one),
-and a real PostgreSQL server for the tests of the shared database."""
+a real PostgreSQL server for the tests of the shared database, and a real Redis for the shared
+patient-data cache."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from tests.builders import catalog
 from tests.postgres_support import PostgresServer, PostgresUnavailable, in_ci
+from tests.redis_support import RedisServer, RedisUnavailable
 from tests.support import no_client, open_settings
 
 # The compiled-catalog cache of this run (subprocesses included) lives in a private temporary
@@ -59,3 +61,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh database on the session's PostgreSQL server, as a SQLAlchemy URL."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """Debian's redis-server, started for this test run (skipped where it cannot run, failed in CI)."""
+    try:
+        server = RedisServer().__enter__()
+    except RedisUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis cannot run here: {exc}")
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)

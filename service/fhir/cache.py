@@ -26,8 +26,8 @@ without a client identity anyone naming a patient would read what another caller
 Answers expire `cache.ttl_seconds` after they were stored (one minute by default: long enough for
 select → sign, short enough that a chart change shows soon). The expiry time travels inside the
 stored value and is checked against the cache's clock (injectable for tests); Redis also drops
-the key itself (SETEX). In the process, a bounded LRU (`max_entries`, `max_bytes` of JSON) held
-by the app (never module state); with `cache.url`, Redis, shared by every replica. A Redis that
+the key itself (SET with EX). In the process, a bounded LRU (`max_entries`, `max_bytes` of JSON)
+held by the app (never module state); with `cache.url`, Redis, shared by every replica. A Redis that
 is down or slow costs at most `cache.timeout_seconds` once, then reads as a miss for a few
 seconds (one WARNING per outage, counted in `/metrics`), never an error of the call.
 """
@@ -138,12 +138,13 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Values in Redis (SETEX), shared by replicas. Any failure reads as a miss (or a lost write):
-    the first one of an outage logs one WARNING, and for RETRY_REDIS_AFTER_SECONDS after it Redis
-    is not asked at all, so a dead or black-holed Redis costs each call nothing."""
+    """Values in Redis (SET with EX: they expire there too), shared by replicas. Any failure reads
+    as a miss (or a lost write): the first one of an outage logs one WARNING, and for
+    RETRY_REDIS_AFTER_SECONDS after it Redis is not asked at all, so a dead or black-holed Redis
+    costs each call nothing."""
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
-        import redis
+        import redis  # imported only when configured: start-up without Redis does not pay for it
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -177,7 +178,7 @@ class RedisStore:
         try:
             with self._redis.pipeline(transaction=False) as pipe:
                 for key, value in items.items():
-                    pipe.setex(key, seconds, value)
+                    pipe.set(key, value, ex=seconds)
                 pipe.execute()
         except self._errors as exc:
             self._failed(exc)
