@@ -101,6 +101,11 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def keys(self) -> list[str]:
+        """The keys held, least recently used first (expired ones included until met)."""
+        with self._lock:
+            return list(self._entries)
+
     @property
     def size_bytes(self) -> int:
         return self._bytes
