@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,21 +37,15 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class CountingProxy:
-    """A loopback HTTP proxy in front of a FHIR server that forwards every GET (headers Accept and
-    Authorization only) and counts the requests by resource type (`/fhir/Condition?...` →
+    """A proxy in front of a FHIR server (see `counting_proxy`): forwards every GET (headers Accept
+    and Authorization only) and counts the requests by resource type (`/fhir/Condition?...` →
     `Condition`); its links and bodies name the proxy, never the server behind it."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, port: int) -> None:
         self.upstream = upstream.rstrip("/")
-        port = free_port()
         self.base_url = f"http://127.0.0.1:{port}{urlsplit(self.upstream).path}"
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        self._server = make_server(
-            "127.0.0.1", port, self._forward, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def total(self) -> int:
@@ -60,7 +56,7 @@ class CountingProxy:
         with self._lock:
             self.requests.clear()
 
-    def _forward(self, environ: dict[str, Any], start_response: Any) -> Any:
+    def forward(self, environ: dict[str, Any], start_response: Any) -> Any:
         incoming = Request(environ)
         tail = incoming.full_path.rstrip("?")[len(urlsplit(self.base_url).path) :]
         with self._lock:
@@ -71,13 +67,19 @@ class CountingProxy:
         content_type = answer.headers.get("Content-Type", "application/fhir+json")
         return Response(body, answer.status_code, content_type=content_type)(environ, start_response)
 
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+@contextmanager
+def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
+    """A CountingProxy in front of `upstream`, served on a free loopback port while in use."""
+    port = free_port()
+    proxy = CountingProxy(upstream, port)
+    server = make_server("127.0.0.1", port, proxy.forward, threaded=True, request_handler=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class HandClock:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from flask import Flask
@@ -42,15 +43,23 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+Started = TypeVar("Started")
+
+
+def real_server(start: Callable[[], Started], unavailable: type[Exception], name: str) -> Started:
+    """A real server started for this run; the test is skipped where it cannot run, failed in CI."""
+    try:
+        return start()
+    except unavailable as exc:
+        if in_ci():
+            pytest.fail(f"{name} is required in CI: {exc}")
+        pytest.skip(f"{name} cannot run here: {exc}")
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """Debian's PostgreSQL, started for this test run (skipped where it cannot run, failed in CI)."""
-    try:
-        server = PostgresServer().__enter__()
-    except PostgresUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    server = real_server(lambda: PostgresServer().__enter__(), PostgresUnavailable, "PostgreSQL")
     try:
         yield server
     finally:
@@ -66,13 +75,6 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """Debian's redis-server, started for this test run (skipped where it cannot run, failed in CI)."""
-    try:
-        server = RedisServer().__enter__()
-    except RedisUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"Redis is required in CI: {exc}")
-        pytest.skip(f"Redis cannot run here: {exc}")
-    try:
-        yield server
-    finally:
-        server.__exit__(None, None, None)
+    server = real_server(RedisServer.launch, RedisUnavailable, "Redis")
+    yield server
+    server.close()

@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
@@ -27,7 +26,7 @@ class RedisUnavailable(RuntimeError):
 
 
 class RedisServer:
-    """`with RedisServer() as server: url = server.url`."""
+    """`server = RedisServer.launch()`; `server.url`; `server.close()` at the end."""
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -101,17 +100,17 @@ class RedisServer:
         self.stop()
         self.start()
 
-    def __enter__(self) -> RedisServer:
-        try:
-            return self.start()
-        except Exception:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            raise
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    @classmethod
+    def launch(cls) -> RedisServer:
+        """A started server (its directory removed again if it would not start)."""
+        server = cls()
         try:
-            self.stop()
-        finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            return server.start()
+        except RedisUnavailable:
+            server.close()
+            raise

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.cache_support import (
     cache_app,
     cache_settings,
     call,
+    counting_proxy,
     sign_after,
     two_ehrs,
     with_context,
@@ -54,7 +56,7 @@ def _chart(base: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def proxy(fhir_server: LocalFhirServer) -> Iterator[CountingProxy]:
-    with CountingProxy(fhir_server.base_url) as counting:
+    with counting_proxy(fhir_server.base_url) as counting:
         yield counting
 
 
@@ -76,60 +78,68 @@ def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
     return copies
 
 
+@dataclass
+class World:
+    """The FHIR server behind its counting proxy, two trusted EHRs, the policies, the cache's clock."""
+
+    proxy: CountingProxy
+    first: Ehr
+    second: Ehr
+    catalog: Catalog
+    clock: HandClock
+
+    def app(self, **cache: Any) -> Flask:
+        """A deployment trusting both EHRs, with the cache `cache` describes (60 s by default)."""
+        settings = cache_settings(
+            self.proxy.base_url, (self.first, self.second), CacheSettings(ttl_seconds=TTL, **cache)
+        )
+        return cache_app(settings, self.catalog, self.clock)
+
+    def select(self, patient_id: str = "cache-meets-a", base: str = "demo-meets") -> dict[str, Any]:
+        """An order-select for 62362 with no prefetch (everything is queried), for `patient_id`."""
+        body = load_sample(f"order-select-62362-{base}.json")
+        del body["prefetch"]
+        return with_fhir_server(_renamed(body, base, patient_id), self.proxy.base_url, FHIR_TOKEN)
+
+    def answer(self, app: Flask, body: dict[str, Any], ehr: Ehr | None = None) -> dict[str, Any]:
+        response = call(app.test_client(), ehr or self.first, body)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        answer: dict[str, Any] = response.get_json()
+        assert answer["cards"]
+        return answer
+
+    def queries(self, app: Flask, body: dict[str, Any], ehr: Ehr | None = None) -> int:
+        """How many FHIR requests answering `body` made."""
+        self.proxy.reset()
+        self.answer(app, body, ehr)
+        return self.proxy.total
+
+
 @pytest.fixture
-def clock() -> HandClock:
-    return HandClock()
-
-
-def select_for(patient_id: str, base: str, fhir_base: str) -> dict[str, Any]:
-    """An order-select for 62362 with no prefetch (everything is queried), for `patient_id`."""
-    body = load_sample(f"order-select-62362-{base}.json")
-    del body["prefetch"]
-    return with_fhir_server(_renamed(body, base, patient_id), fhir_base, FHIR_TOKEN)
-
-
-def _answer(app: Flask, ehr: Ehr, body: dict[str, Any]) -> dict[str, Any]:
-    response = call(app.test_client(), ehr, body)
-    assert response.status_code == 200, response.get_data(as_text=True)[:300]
-    answer: dict[str, Any] = response.get_json()
-    assert answer["cards"]
-    return answer
+def world(
+    proxy: CountingProxy, ehrs: tuple[Ehr, Ehr], charts: dict[str, str], compiled_catalog: Catalog
+) -> World:
+    return World(proxy, *ehrs, compiled_catalog, HandClock())
 
 
 def _comparable(answer: dict[str, Any]) -> str:
     return GENERATED.sub("<generated>", json.dumps(answer, sort_keys=True))
 
 
-def _app(
-    proxy: CountingProxy, ehrs: tuple[Ehr, ...], catalog: Catalog, clock: HandClock, **cache: Any
-) -> Flask:
-    return cache_app(
-        cache_settings(proxy.base_url, ehrs, CacheSettings(ttl_seconds=TTL, **cache)), catalog, clock
+def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_answer(world: World) -> None:
+    select = world.select()
+    world.proxy.reset()
+    alone = world.answer(world.app(enabled=False), sign_after(select))
+    queries_of_a_call = world.proxy.total
+    assert {"Patient", "Coverage", "Condition", "Observation", "MedicationRequest"} <= set(
+        world.proxy.requests
     )
 
-
-def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_answer(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-) -> None:
-    first = ehrs[0]
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
-    uncached = _app(proxy, ehrs, compiled_catalog, clock, enabled=False)
-    proxy.reset()
-    alone = _answer(uncached, first, sign_after(select))
-    queries_of_a_call = proxy.total
-    assert {"Patient", "Coverage", "Condition", "Observation", "MedicationRequest"} <= set(proxy.requests)
-
-    app = _app(proxy, ehrs, compiled_catalog, clock)
-    proxy.reset()
-    _answer(app, first, select)
-    assert proxy.total == queries_of_a_call  # a miss: every query went to the server
-    proxy.reset()
-    warm = _answer(app, first, sign_after(select))
-    assert proxy.total == 0, proxy.requests
+    app = world.app()
+    assert world.queries(app, select) == queries_of_a_call  # a miss: every query went to the server
+    world.proxy.reset()
+    warm = world.answer(app, sign_after(select))
+    assert world.proxy.total == 0, world.proxy.requests
     assert _comparable(warm) == _comparable(alone)
 
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
@@ -137,95 +147,49 @@ def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_
     assert 'idds_crd_cache_misses_total{resource_type="Condition"} 1.0' in metrics
 
 
-def test_another_patient_or_another_user_is_a_miss(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-) -> None:
-    first = ehrs[0]
-    app = _app(proxy, ehrs, compiled_catalog, clock)
-    proxy.reset()
-    _answer(app, first, select_for("cache-meets-a", "demo-meets", proxy.base_url))
-    queries_of_a_call = proxy.total
-    proxy.reset()
-    _answer(app, first, sign_after(select_for("cache-meets-b", "demo-meets", proxy.base_url)))
-    assert proxy.total == queries_of_a_call
-    proxy.reset()
-    other_user = with_context(
-        select_for("cache-meets-a", "demo-meets", proxy.base_url), userId="Practitioner/other"
-    )
-    _answer(app, first, sign_after(other_user))
-    assert proxy.total == queries_of_a_call
+def test_another_patient_or_another_user_is_a_miss(world: World) -> None:
+    app = world.app()
+    queries_of_a_call = world.queries(app, world.select())
+    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == queries_of_a_call
+    other_user = with_context(world.select(), userId="Practitioner/other")
+    assert world.queries(app, sign_after(other_user)) == queries_of_a_call
 
 
-def test_answers_expire_on_the_caches_clock(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-) -> None:
-    first = ehrs[0]
-    app = _app(proxy, ehrs, compiled_catalog, clock)
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
-    proxy.reset()
-    _answer(app, first, select)
-    queries_of_a_call = proxy.total
-    clock.advance(TTL - 1)
-    proxy.reset()
-    _answer(app, first, sign_after(select))
-    assert proxy.total == 0
-    clock.advance(2)
-    proxy.reset()
-    _answer(app, first, sign_after(select))
-    assert proxy.total == queries_of_a_call
+def test_answers_expire_on_the_caches_clock(world: World) -> None:
+    app = world.app()
+    select = world.select()
+    queries_of_a_call = world.queries(app, select)
+    world.clock.advance(TTL - 1)
+    assert world.queries(app, sign_after(select)) == 0
+    world.clock.advance(2)
+    assert world.queries(app, sign_after(select)) == queries_of_a_call
 
 
-def test_two_trusted_ehrs_never_share_what_they_fetched(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-) -> None:
-    first, second = ehrs
-    app = _app(proxy, ehrs, compiled_catalog, clock)
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
-    proxy.reset()
-    _answer(app, first, select)
-    queries_of_a_call = proxy.total
-    proxy.reset()
-    _answer(app, second, sign_after(select))  # same FHIR server, patient and user
-    assert proxy.total == queries_of_a_call
-    proxy.reset()
-    _answer(app, second, sign_after(select))
-    assert proxy.total == 0  # the second EHR's own answers are cached for it
+def test_two_trusted_ehrs_never_share_what_they_fetched(world: World) -> None:
+    app = world.app()
+    select = world.select()
+    queries_of_a_call = world.queries(app, select, world.first)
+    # the same FHIR server, patient and user, another EHR: asked again, then cached for that EHR
+    assert world.queries(app, sign_after(select), world.second) == queries_of_a_call
+    assert world.queries(app, sign_after(select), world.second) == 0
 
 
 def test_a_chart_changed_after_expiry_gives_the_new_answer(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-    fhir_server: LocalFhirServer,
+    world: World, fhir_server: LocalFhirServer
 ) -> None:
-    first = ehrs[0]
-    app = _app(proxy, ehrs, compiled_catalog, clock)
-    select = select_for("cache-changing", "demo-insufficient", proxy.base_url)
-    before = _answer(app, first, select)
+    app = world.app()
+    select = world.select("cache-changing", "demo-insufficient")
+    before = world.answer(app, select)
     assert INJECTABLE_MISSING in before["cards"][0]["detail"]
 
     chart = _renamed(_chart("demo-meets"), "demo-meets", "cache-changing")
     [injectable] = [e for e in chart["entry"] if e["resource"]["id"] == "cache-changing-medrx-morphine-inj"]
     fhir_server.load({**chart, "entry": [injectable]})
 
-    within_ttl = _answer(app, first, sign_after(select))
+    within_ttl = world.answer(app, sign_after(select))
     assert INJECTABLE_MISSING in within_ttl["cards"][0]["detail"]  # the chart as it was a moment ago
-    clock.advance(TTL + 1)
-    after_expiry = _answer(app, first, sign_after(select))
+    world.clock.advance(TTL + 1)
+    after_expiry = world.answer(app, sign_after(select))
     assert INJECTABLE_MISSING not in after_expiry["cards"][0]["detail"]
 
 
@@ -240,52 +204,30 @@ def redis(redis_server: RedisServer) -> Iterator[RedisServer]:
         redis_server.restart()
 
 
-def test_two_replicas_share_the_cache_in_redis(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-    redis: RedisServer,
-) -> None:
-    first = ehrs[0]
-    one = _app(proxy, ehrs, compiled_catalog, clock, url=redis.url)
-    two = _app(proxy, ehrs, compiled_catalog, clock, url=redis.url)
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
-    proxy.reset()
-    _answer(one, first, select)
-    queries_of_a_call = proxy.total
+def test_two_replicas_share_the_cache_in_redis(world: World, redis: RedisServer) -> None:
+    one, two = world.app(url=redis.url), world.app(url=redis.url)
+    select = world.select()
+    queries_of_a_call = world.queries(one, select)
     assert queries_of_a_call > 0
-    proxy.reset()
-    _answer(two, first, sign_after(select))
-    assert proxy.total == 0
-    clock.advance(TTL + 1)  # the expiry inside each stored value holds in Redis too
-    proxy.reset()
-    _answer(two, first, sign_after(select))
-    assert proxy.total == queries_of_a_call
+    assert world.queries(two, sign_after(select)) == 0
+    world.clock.advance(TTL + 1)  # the expiry inside each stored value holds in Redis too
+    assert world.queries(two, sign_after(select)) == queries_of_a_call
 
 
 def test_redis_stopped_mid_run_reads_as_misses_with_one_warning(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-    redis: RedisServer,
-    caplog: pytest.LogCaptureFixture,
+    world: World, redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = ehrs[0]
-    app = _app(proxy, ehrs, compiled_catalog, clock, url=redis.url)
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
-    proxy.reset()
-    cold = _answer(app, first, select)
-    queries_of_a_call = proxy.total
+    app = world.app(url=redis.url)
+    select = world.select()
+    world.proxy.reset()
+    cold = world.answer(app, select)
+    queries_of_a_call = world.proxy.total
     redis.stop()
     with caplog.at_level(logging.WARNING, logger="service.fhir.cache"):
         for _ in range(2):
-            proxy.reset()
-            answer = _answer(app, first, select)
-            assert proxy.total == queries_of_a_call
+            world.proxy.reset()
+            answer = world.answer(app, select)
+            assert world.proxy.total == queries_of_a_call
             assert _comparable(answer) == _comparable(cold)
     warnings = [r for r in caplog.records if r.name == "service.fhir.cache" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -294,20 +236,11 @@ def test_redis_stopped_mid_run_reads_as_misses_with_one_warning(
     assert "idds_crd_cache_failures_total 1.0" in metrics
 
 
-def test_no_token_and_no_patient_id_in_any_stored_key_or_value(
-    proxy: CountingProxy,
-    ehrs: tuple[Ehr, Ehr],
-    charts: dict[str, str],
-    compiled_catalog: Catalog,
-    clock: HandClock,
-    redis: RedisServer,
-) -> None:
-    first = ehrs[0]
-    app = _app(proxy, ehrs, compiled_catalog, clock, url=redis.url)
-    select = select_for("cache-meets-a", "demo-meets", proxy.base_url)
+def test_no_token_and_no_patient_id_in_any_stored_key_or_value(world: World, redis: RedisServer) -> None:
+    app = world.app(url=redis.url)
     url = "/cds-services/idds-crd-order-select"
-    headers = first.headers(url)
-    response = app.test_client().post(url, json=select, headers=headers)
+    headers = world.first.headers(url)
+    response = app.test_client().post(url, json=world.select(), headers=headers)
     assert response.status_code == 200
     jwt = headers["Authorization"].removeprefix("Bearer ")
     store = redis.client()

@@ -169,24 +169,6 @@ def test_the_cache_section(tmp_path: Path) -> None:
     assert isinstance(open_cache(CacheSettings()).store, MemoryStore)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("cache:\n  ttl: 3\n", "cache: unknown key(s) ttl"),
-        ("cache:\n  ttl_seconds: 0\n", "cache.ttl_seconds: expected a positive number"),
-        ("cache:\n  max_bytes: -5\n", "cache.max_bytes: expected a positive whole number"),
-        ("cache:\n  enabled: 'no'\n", "cache.enabled: expected true or false"),
-        ("cache:\n  url: http://redis:6379\n", "cache.url: expected a Redis URL"),
-        ("cache:\n  timeout_seconds: 2\n", "cache.timeout_seconds: at most 1 second"),
-        ("cache:\n  key_prefix: ''\n", "cache.key_prefix: must not be empty"),
-    ],
-)
-def test_a_bad_cache_value_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(SettingsError) as caught:
-        load_settings(write(tmp_path, text))
-    assert message in str(caught.value)
-
-
 def test_a_password_in_a_bad_url_is_not_repeated(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(write(tmp_path, "cache:\n  url: http://user:s3cret@redis:6379\n"))
