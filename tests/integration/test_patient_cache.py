@@ -147,6 +147,20 @@ def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_
     assert 'idds_crd_cache_misses_total{resource_type="Condition"} 1.0' in metrics
 
 
+def test_encounter_start_warms_order_sign(world: World) -> None:
+    """encounter-start reads the patient's open pump orders from the chart and judges them: the
+    same clinical searches, so the order-sign that follows needs none of them again."""
+    app = world.app()
+    encounter = load_sample("encounter-start-demo-meets.json")
+    del encounter["prefetch"]
+    encounter = with_fhir_server(
+        _renamed(encounter, "demo-meets", "cache-meets-b"), world.proxy.base_url, FHIR_TOKEN
+    )
+    assert world.queries(app, encounter) > 0
+    assert "Condition" in world.proxy.requests
+    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == 0
+
+
 def test_another_patient_or_another_user_is_a_miss(world: World) -> None:
     app = world.app()
     queries_of_a_call = world.queries(app, world.select())
