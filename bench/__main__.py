@@ -99,8 +99,16 @@ TARGETS = (
         "pump order-sign with FHIR queries: p95 < 100 ms at 1 client", "order_sign.fhir.p95_ms_c1", "<", 100
     ),
     _target("20,000 Observations within 2x the time of 200", "scaling.ratio_20000_to_200", "<=", 2),
-    _target(
-        "order-sign after order-select ≥ 3x faster than alone", "cache.sign_after_select_speedup", ">=", 3
+    Target(
+        "order-sign after order-select ≥ 3x faster than alone (patient-data cache)",
+        (
+            "cache.sign_after_select_speedup",
+            "cache.sign_alone_ms",
+            "cache.sign_after_select_ms",
+            "cache.sign_after_select_speedup_wan",
+        ),
+        (">=", 3),
+        note="sekmet-fhir on loopback (judged); _wan: 50 ms added per FHIR request, as a real EHR is farther",
     ),
     Target(
         "start-up < 0.5 s: create_app (catalog + app) in a fresh worker, warm cache (judged) and cold",

@@ -14,6 +14,7 @@ from flask import Flask
 
 from service.auth.guard import install_guard
 from service.catalog import Catalog, load_catalog
+from service.fhir.cache import open_cache
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.request_log import configure_logging
 from service.routes import install_http_edge
@@ -38,7 +39,12 @@ def create_app(
     app = Flask(__name__)
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(
-        settings.fhir, catalog or load_catalog(), executor, client_factory, settings.only_orders_with_rules
+        settings.fhir,
+        catalog or load_catalog(),
+        executor,
+        client_factory,
+        settings.only_orders_with_rules,
+        open_cache(settings.cache),
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     install_http_edge(app, settings)

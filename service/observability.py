@@ -1,7 +1,8 @@
 """Prometheus metrics and readiness: what an operator scrapes and probes to run the service.
 
 `/metrics` (Prometheus text format) carries hook-call latency by service and outcome (the outcome
-the request log notes for every call), FHIR query latency and failures by resource type, and the
+the request log notes for every call), FHIR query latency and failures by resource type,
+patient-data cache hits and misses by resource type (and failures of a shared Redis), and the
 determinations by payer policy and outcome. Labels are bounded: service ids and resource types
 come from the registry and the query plan, never from the request.
 
@@ -63,6 +64,9 @@ class ServiceMetrics:
     fhir_query_seconds: Histogram
     fhir_query_errors: Counter
     determinations: Counter
+    cache_hits: Counter
+    cache_misses: Counter
+    cache_failures: Counter
 
     def exposition(self) -> bytes:
         if multiprocess_directory() is None:
@@ -102,6 +106,23 @@ def build_metrics() -> ServiceMetrics:
             "idds_crd_determinations",
             "Coverage determinations made, by payer policy and outcome",
             ("policy", "outcome"),
+            registry=into,
+        ),
+        cache_hits=Counter(
+            "idds_crd_cache_hits",
+            "FHIR queries answered from the patient-data cache, by resource type",
+            ("resource_type",),
+            registry=into,
+        ),
+        cache_misses=Counter(
+            "idds_crd_cache_misses",
+            "FHIR queries the patient-data cache could not answer (sent to the FHIR server)",
+            ("resource_type",),
+            registry=into,
+        ),
+        cache_failures=Counter(
+            "idds_crd_cache_failures",
+            "Lookups or writes the shared cache (Redis) did not answer in time; each read as misses",
             registry=into,
         ),
     )
@@ -156,6 +177,19 @@ def observe_fhir_query(resource_type: str, seconds: float, failed: bool) -> None
         metrics.fhir_query_seconds.labels(resource_type).observe(seconds)
     if failed:
         metrics.fhir_query_errors.labels(resource_type).inc()
+
+
+def observe_cache(resource_type: str, hit: bool) -> None:
+    """Note one cache lookup of the request being handled: answered from the cache or not."""
+    metrics = _current_metrics()
+    if metrics is not None:
+        (metrics.cache_hits if hit else metrics.cache_misses).labels(resource_type).inc()
+
+
+def observe_cache_failure() -> None:
+    metrics = _current_metrics()
+    if metrics is not None:
+        metrics.cache_failures.inc()
 
 
 def observe_determinations(determinations: Iterable[Determination]) -> None:

@@ -28,6 +28,7 @@ from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
+from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, observation_codes_from
 from service.hooks.models import HookRequest
@@ -95,11 +96,13 @@ def build_environment(
     executor: Executor | None,
     client_factory: ClientFactory | None = None,
     only_orders_with_rules: bool = False,
+    cache: PatientDataCache | None = None,
 ) -> HookEnvironment:
     codes = observation_codes_from(catalog.terminology["observation-evidence"].codes.get("loinc", ()))
+    per_call, per_server = settings.max_concurrent_per_call, settings.max_concurrent_per_server
     return HookEnvironment(
         catalog,
-        DataGatherer(executor, codes, settings.max_concurrent_per_call, settings.max_concurrent_per_server),
+        DataGatherer(executor, codes, per_call, per_server, cache),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,
         publications(catalog, service_version()),
@@ -141,8 +144,10 @@ def gather(
     service: ServiceDefinition,
     env: HookEnvironment,
     deadline: float,
+    caller: str | None = None,
 ) -> CallData:
-    """All of the call's I/O: its orders (and their devices), then the patient's data when needed."""
+    """All of the call's I/O: its orders (and their devices), then the patient's data when needed;
+    the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it."""
     behaviour = service.behaviour
     client = env.client_factory(request, deadline)
     bundle, unread = orders_of_call(behaviour.orders_from, request, client, env.gatherer.pool, deadline)
@@ -161,10 +166,11 @@ def gather(
     call = CallData(
         request, behaviour, drafts, tuple(in_scope), tuple(pump), tuple(unread), tuple(appointments)
     )
+    scope = scope_of(request, caller)
     if pump:
-        data = env.gatherer.gather(request, service.prefetch, client, deadline)
+        data = env.gatherer.gather(request, service.prefetch, client, deadline, scope=scope)
     elif unread or in_scope or appointments:
-        data = env.gatherer.gather(request, service.prefetch, client, deadline, clinical=False)
+        data = env.gatherer.gather(request, service.prefetch, client, deadline, clinical=False, scope=scope)
     else:
         return call
     return replace(call, data=data)
@@ -266,13 +272,15 @@ def handle_hook(
     env: HookEnvironment,
     today: date,
     base_url: str = "http://localhost:8080",
+    caller: str | None = None,
 ) -> HookOutcome:
-    """Answer one validated hook call. `base_url` is the service's public URL (for policy links)."""
+    """Answer one validated hook call. `base_url` is the service's public URL (for policy links);
+    `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached)."""
     deadline = time.monotonic() + env.deadline_seconds
     config = configuration(request)
     if config.get("coverage-info") is False:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
-    call = gather(request, service, env, deadline)
+    call = gather(request, service, env, deadline, caller)
     decisions = decide(call, env, today, _approvals_allowed(service, config))
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))

@@ -125,14 +125,15 @@ def call_service(service_id: str) -> Response:
         hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:
         return _recorded_refusal(state, started, service, body, None, ("invalid", exc.message, exc.field))
-    allowed = current_caller(state.settings.auth).fhir_servers
-    not_allowed = fhir_server_refusal(hook_request.fhir.server, allowed)
+    caller = current_caller(state.settings.auth)
+    not_allowed = fhir_server_refusal(hook_request.fhir.server, caller.fhir_servers)
     if not_allowed is not None:
         why = ("security", not_allowed, "fhirServer")
         return _recorded_refusal(state, started, service, body, hook_request, why)
     base_url = state.settings.public_base_url or request.url_root
     try:
-        outcome = handle_hook(hook_request, service, state.environment, datetime.now(UTC).date(), base_url)
+        today = datetime.now(UTC).date()
+        outcome = handle_hook(hook_request, service, state.environment, today, base_url, caller.iss)
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(internal_error(exc), status=500)
         return json_response(*audited(state, started, service, body, hook_request, failed))

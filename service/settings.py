@@ -107,6 +107,49 @@ class MetricsSettings:
     enabled: bool = True
 
 
+CACHE_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The patient-data cache between hook calls (see service/fhir/cache.py): the answers of a
+    call's FHIR queries, kept `ttl_seconds` for the next call of the same client, user and patient.
+
+    In the process by default, bounded by `max_entries` answers and `max_bytes` of their JSON;
+    in Redis when `url` is set (several replicas share it), where each lookup or write waits at
+    most `timeout_seconds` and `key_prefix` begins every key.
+    """
+
+    enabled: bool = True
+    ttl_seconds: float = 60.0
+    max_entries: int = 5000
+    max_bytes: int = 16 * 1024 * 1024
+    url: str | None = None
+    timeout_seconds: float = 0.1
+    key_prefix: str = "idds-crd:patient-data:"
+
+    def __post_init__(self) -> None:
+        if self.url is not None and urlsplit(self.url).scheme not in CACHE_URL_SCHEMES:
+            raise SettingsError(
+                f"cache.url: expected a Redis URL such as redis://redis:6379/0 "
+                f"(scheme {', '.join(CACHE_URL_SCHEMES)}), got {_without_password(self.url)!r}"
+            )
+        if not self.key_prefix:
+            raise SettingsError("cache.key_prefix: must not be empty (it keeps the cache's keys apart)")
+        if self.timeout_seconds > 1:
+            raise SettingsError(
+                f"cache.timeout_seconds: at most 1 second (a cache must never cost more than the query "
+                f"it saves), got {self.timeout_seconds!r}"
+            )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with; every key is documented in README.md."""
@@ -117,6 +160,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     max_request_bytes: int = 5 * 1024 * 1024  # larger bodies are answered 413
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
@@ -292,6 +336,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "auth",
         "store",
         "metrics",
+        "cache",
         "max_request_bytes",
         "cors_origins",
         "log_format",
@@ -316,6 +361,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         auth=auth,
         store=_section(StoreSettings, raw.get("store"), "store"),
         metrics=_section(MetricsSettings, raw.get("metrics"), "metrics"),
+        cache=_section(CacheSettings, raw.get("cache"), "cache"),
         max_request_bytes=_coerce(
             raw.get("max_request_bytes", Settings.max_request_bytes), 1, "max_request_bytes"
         ),

@@ -1,12 +1,14 @@
 """Fixtures for the whole suite: the policies compiled once per test run, one app built on them
 that never reaches a FHIR server (tests that need an EHR build their own app around a fake one),
-and a real PostgreSQL server for the tests of the shared database."""
+a real PostgreSQL server for the tests of the shared database, and a real Redis for the shared
+patient-data cache."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from flask import Flask
@@ -16,6 +18,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from tests.builders import catalog
 from tests.postgres_support import PostgresServer, PostgresUnavailable, in_ci
+from tests.redis_support import RedisServer, RedisUnavailable
 from tests.support import no_client, open_settings
 
 # The compiled-catalog cache of this run (subprocesses included) lives in a private temporary
@@ -40,15 +43,23 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+Started = TypeVar("Started")
+
+
+def real_server(start: Callable[[], Started], unavailable: type[Exception], name: str) -> Started:
+    """A real server started for this run; the test is skipped where it cannot run, failed in CI."""
+    try:
+        return start()
+    except unavailable as exc:
+        if in_ci():
+            pytest.fail(f"{name} is required in CI: {exc}")
+        pytest.skip(f"{name} cannot run here: {exc}")
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """Debian's PostgreSQL, started for this test run (skipped where it cannot run, failed in CI)."""
-    try:
-        server = PostgresServer().__enter__()
-    except PostgresUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    server = real_server(lambda: PostgresServer().__enter__(), PostgresUnavailable, "PostgreSQL")
     try:
         yield server
     finally:
@@ -59,3 +70,11 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh database on the session's PostgreSQL server, as a SQLAlchemy URL."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """Debian's redis-server, started for this test run (skipped where it cannot run, failed in CI)."""
+    server = real_server(RedisServer.launch, RedisUnavailable, "Redis")
+    yield server
+    server.close()

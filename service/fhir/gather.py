@@ -33,14 +33,15 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from service.codes import ASSESSMENT_SYSTEM
+from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
-from service.observability import observe_fhir_query
+from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, local_reference
 
 log = logging.getLogger(__name__)
@@ -313,8 +314,10 @@ class DataGatherer:
         observation_codes: list[tuple[str, str]],
         per_call: int = MAX_CONCURRENT_PER_CALL,
         per_server: int = MAX_CONCURRENT_PER_SERVER,
+        cache: PatientDataCache | None = None,
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
+        self.cache = cache
         self._observation_codes = observation_codes
 
     @property
@@ -329,7 +332,9 @@ class DataGatherer:
         client: FhirClient | None,
         deadline: float,
         clinical: bool = True,
+        scope: CacheScope | None = None,
     ) -> GatheredData:
+        """The call's data; with a `scope`, query answers are taken from and kept in the cache."""
         found: dict[str, list[dict[str, Any]]] = {}
         unavailable: dict[str, str] = {}
         required_missing: dict[str, str] = {}
@@ -353,11 +358,42 @@ class DataGatherer:
         if clinical:
             plan += self._clinical_plan(request, client, data)
         if client is not None and plan:
-            outcomes = self.pool.run(client, plan, deadline)
+            outcomes = self._outcomes(client, plan, deadline, scope, request.context.patient_id)
             self._absorb(plan, outcomes, request.context.patient_id, data)
         if client is not None and (plan or clinical):
-            self._follow_references(client, data, deadline)
+            self._follow_references(client, data, deadline, scope)
         return data
+
+    def _outcomes(
+        self,
+        client: FhirClient,
+        plan: list[Query],
+        deadline: float,
+        scope: CacheScope | None,
+        patient_id: str,
+    ) -> dict[str, QueryOutcome]:
+        """The plan's outcomes: cached answers where the cache has them, the rest queried (and
+        their successful answers kept). The remaining pages of a prefetch are never cached."""
+        if self.cache is None or scope is None:
+            return self.pool.run(client, plan, deadline)
+        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None}
+        cached = {
+            key: outcome
+            for key, answer in self.cache.lookup(scope, wanted, deadline).items()
+            if (outcome := _from_answer(answer)) is not None
+        }
+        for query in plan:
+            if query.key in wanted:
+                observe_cache(query.resource_type, hit=query.key in cached)
+        to_run = [q for q in plan if q.key not in cached]
+        outcomes = self.pool.run(client, to_run, deadline) if to_run else {}
+        fresh = [
+            (wanted[q.key], answer)
+            for q in to_run
+            if q.key in wanted and (answer := _answer_of(q, outcomes[q.key], patient_id)) is not None
+        ]
+        self.cache.keep(scope, fresh, deadline)
+        return {**outcomes, **cached}
 
     def _clinical_plan(
         self, request: HookRequest, client: FhirClient | None, data: GatheredData
@@ -415,7 +451,9 @@ class DataGatherer:
             for resource in kept + [r for r in outcome.included if r.get("resourceType") in UNSCOPED_TYPES]:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
 
-    def _follow_references(self, client: FhirClient, data: GatheredData, deadline: float) -> None:
+    def _follow_references(
+        self, client: FhirClient, data: GatheredData, deadline: float, scope: CacheScope | None
+    ) -> None:
         """Read the payer Organizations and the Medications that the results reference."""
         found = data.resources
         known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in found.values() for r in rs}
@@ -426,7 +464,54 @@ class DataGatherer:
         refs += [r for r in _referenced(meds, "medicationReference", known) if r.startswith("Medication/")]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if reads:
-            self._absorb(reads, self.pool.run(client, reads, deadline), "", data)
+            self._absorb(reads, self._outcomes(client, reads, deadline, scope, ""), "", data)
+
+
+def _cache_query(query: Query) -> tuple[str, str]:
+    """A query as the cache keys it: its resource type, and its read reference or its exact
+    parameters (sorted, so that the same search is the same key however it was written)."""
+    if query.reference is not None:
+        return query.resource_type, query.reference
+    return query.resource_type, "?" + urlencode(sorted((query.params or {}).items()))
+
+
+def _answer_of(query: Query, outcome: QueryOutcome, patient_id: str) -> Answer | None:
+    """What the cache may keep of a query's outcome: only a success, only the patient's own
+    resources (and the unscoped ones included); nothing of a read answered with another's."""
+    if outcome.error is not None:
+        return None
+    kept = _own(query, outcome.resources, patient_id)
+    if query.reference is not None and len(kept) != len(outcome.resources):
+        return None
+    included = [r for r in outcome.included if r.get("resourceType") in UNSCOPED_TYPES]
+    return {
+        "resources": kept,
+        "included": included,
+        "pages": outcome.pages,
+        "scope_ignored": list(outcome.scope_ignored),
+    }
+
+
+def _from_answer(answer: Answer) -> QueryOutcome | None:
+    """A cached answer as the query's outcome (None when it is not in the shape `_answer_of` keeps)."""
+    resources, included = _resource_list(answer.get("resources")), _resource_list(answer.get("included"))
+    if resources is None or included is None:
+        return None
+    pages = answer.get("pages")
+    ignored = answer.get("scope_ignored")
+    return QueryOutcome(
+        resources,
+        included,
+        pages=pages if isinstance(pages, int) else 1,
+        scope_ignored=tuple(str(p) for p in ignored) if isinstance(ignored, list) else (),
+    )
+
+
+def _resource_list(value: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(value, list):
+        return None
+    resources = [r for r in value if isinstance(r, dict) and isinstance(r.get("resourceType"), str)]
+    return resources if len(resources) == len(value) else None
 
 
 def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:

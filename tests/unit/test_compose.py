@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 README = (DOCKER.parent / "README.md").read_text(encoding="utf-8")
@@ -25,22 +25,29 @@ def compose() -> dict[str, Any]:
 
 def test_the_services_of_a_deployment() -> None:
     services = compose()["services"]
-    assert set(services) == {"certificate", "proxy", "crd", "postgres", "fhir", "fhir-loader"}
+    assert set(services) == {"certificate", "proxy", "crd", "postgres", "redis", "fhir", "fhir-loader"}
     assert services["crd"]["deploy"]["replicas"] == 2
     assert services["proxy"]["ports"] == ["8443:443"]
     assert services["crd"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["crd"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["redis"]["image"].startswith("redis:7")
+    assert "ping" in services["redis"]["healthcheck"]["test"]
     assert "/readyz" in " ".join(services["crd"]["healthcheck"]["test"])
     for name in services:
         assert f"`{name}`" in README, f"the README does not name the compose service {name}"
 
 
-def test_each_replica_loads_a_valid_configuration_on_the_shared_database() -> None:
+def replica_settings() -> Settings:
+    """The settings each replica loads: the file compose mounts where IDDS_CRD_CONFIG points."""
     crd = compose()["services"]["crd"]
     mounted = {
         volume.split(":")[1]: DOCKER / volume.split(":")[0] for volume in crd["volumes"] if ":" in volume
     }
-    config = mounted[crd["environment"]["IDDS_CRD_CONFIG"]]
-    settings = load_settings(config)
+    return load_settings(mounted[crd["environment"]["IDDS_CRD_CONFIG"]])
+
+
+def test_each_replica_loads_a_valid_configuration_on_the_shared_database() -> None:
+    settings = replica_settings()
     assert settings.store.url.startswith("postgresql+psycopg://idds:")
     assert settings.store.url.endswith("@postgres/idds_crd")
     assert settings.auth.required is True
@@ -68,3 +75,11 @@ def test_docker_compose_accepts_the_file() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_replicas_share_the_patient_data_cache_in_redis() -> None:
+    cache = replica_settings().cache
+    assert cache.enabled and cache.url == "redis://redis:6379/0"
+    redis = compose()["services"]["redis"]
+    assert redis["command"][redis["command"].index("--save") + 1] == ""  # nothing persisted
+    assert "`redis`" in README and "cache.url" in README

@@ -95,6 +95,13 @@ def test_explicit_path_wins_over_the_environment(tmp_path: Path, monkeypatch: py
         ("public_base_url: crd.example.org\n", "public_base_url: must be an absolute http(s) URL"),
         ("- a\n- b\n", "top level must be a mapping"),
         ("fhir: {timeout_seconds: [\n", "not valid YAML"),
+        ("cache:\n  ttl: 3\n", "cache: unknown key(s) ttl"),
+        ("cache:\n  ttl_seconds: 0\n", "cache.ttl_seconds: expected a positive number"),
+        ("cache:\n  max_bytes: -5\n", "cache.max_bytes: expected a positive whole number"),
+        ("cache:\n  enabled: 'no'\n", "cache.enabled: expected true or false"),
+        ("cache:\n  url: http://redis:6379\n", "cache.url: expected a Redis URL"),
+        ("cache:\n  timeout_seconds: 2\n", "cache.timeout_seconds: at most 1 second"),
+        ("cache:\n  key_prefix: ''\n", "cache.key_prefix: must not be empty"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -1,0 +1,291 @@
+"""The patient-data cache between hook calls: the answers of one call's FHIR queries, reused by the
+next call for the same patient within a short time, so that order-select (or encounter-start)
+warms order-sign and the clinician's signing is not slowed by the same searches again.
+
+What is kept: the successful answer of each FHIR query the gatherer ran for the patient (the
+Patient and Coverage reads or searches, the clinical searches, the Organizations and Medications
+they reference), and nothing else — never an error, never the request's prefetch (prefetch always
+wins and is never stored: the cache only stands in for queries), never a token or header, never
+another patient's resource (the gatherer keeps only what belongs to the patient before storing).
+
+The key of an answer is (trusted client `iss`, FHIR server base URL, user, patient, the query's
+resource type and exact rendered parameters or read reference), hashed with SHA-256 so that a
+Redis key names no patient:
+
+- the client: two EHRs never share data, even for the same server and patient id;
+- the FHIR server: the same patient id means another person on another server;
+- the user (`context.userId`): the FHIR server answers with what the user's access token may
+  see, and two users of one EHR may see different parts of a chart (sensitive records,
+  break-the-glass); keyed by user, a call never sees more than its own user's queries returned.
+  Order-select and order-sign come from the same clinician, so that is where the hits are;
+- the patient and the exact query: a changed search definition is simply another key.
+
+Unauthenticated callers (a development deployment without `auth.required`) are never cached:
+without a client identity anyone naming a patient would read what another caller's token fetched.
+
+Answers expire `cache.ttl_seconds` after they were stored (one minute by default: long enough for
+select → sign, short enough that a chart change shows soon). The expiry time travels inside the
+stored value and is checked against the cache's clock (injectable for tests); Redis also drops
+the key itself (SET with EX). In the process, a bounded LRU (`max_entries`, `max_bytes` of JSON)
+held by the app (never module state); with `cache.url`, Redis, shared by every replica. A Redis that
+is down or slow costs at most `cache.timeout_seconds` once, then reads as a miss for a few
+seconds (one WARNING per outage, counted in `/metrics`), never an error of the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from service.hooks.models import HookRequest
+from service.observability import observe_cache_failure
+from service.settings import CacheSettings
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "1"  # part of every key: a change of the stored form is a new key, never a misread
+RETRY_REDIS_AFTER_SECONDS = 5.0
+Clock = Callable[[], float]
+Answer = dict[str, Any]  # a query's stored answer: plain JSON (resources, included, pages, ...)
+
+
+@dataclass(frozen=True)
+class CacheScope:
+    """Whose data one call's queries fetch: every key of the call starts from it."""
+
+    client: str
+    fhir_server: str
+    user: str
+    patient: str
+
+
+def scope_of(request: HookRequest, client: str | None) -> CacheScope | None:
+    """The scope of a call by the trusted client `client` (its `iss`); None (nothing cached) for
+    an unauthenticated caller or a call that names no FHIR server."""
+    if not client or request.fhir.server is None:
+        return None
+    server = request.fhir.server.rstrip("/")
+    return CacheScope(client, server, request.context.user_id or "", request.context.patient_id)
+
+
+class CacheStore(Protocol):
+    """Where the stored answers live (bytes by key); `timeout_seconds`: the longest one lookup waits."""
+
+    timeout_seconds: float
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None: ...
+
+
+class MemoryStore:
+    """A thread-safe LRU of at most `max_entries` values and `max_bytes` bytes, each dropped at its
+    expiry time (read from `clock`)."""
+
+    def __init__(self, max_entries: int, max_bytes: int, clock: Clock) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.timeout_seconds = 0.0
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> list[str]:
+        """The keys held, least recently used first (expired ones included until met)."""
+        with self._lock:
+            return list(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        now = self._clock()
+        found: list[bytes | None] = []
+        with self._lock:
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None and entry[0] <= now:
+                    self._drop(key)
+                    entry = None
+                if entry is not None:
+                    self._entries.move_to_end(key)
+                found.append(None if entry is None else entry[1])
+        return found
+
+    def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
+        expires_at = self._clock() + ttl_seconds
+        with self._lock:
+            for key, value in items.items():
+                if key in self._entries:
+                    self._drop(key)
+                if len(value) > self.max_bytes:
+                    continue  # larger than the whole cache: not kept at all
+                self._entries[key] = (expires_at, value)
+                self._bytes += len(value)
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        _, value = self._entries.pop(key)
+        self._bytes -= len(value)
+
+
+class RedisStore:
+    """Values in Redis (SET with EX: they expire there too), shared by replicas. Any failure reads
+    as a miss (or a lost write): the first one of an outage logs one WARNING, and for
+    RETRY_REDIS_AFTER_SECONDS after it Redis is not asked at all, so a dead or black-holed Redis
+    costs each call nothing."""
+
+    def __init__(self, url: str, timeout_seconds: float) -> None:
+        import redis  # imported only when configured: start-up without Redis does not pay for it
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.timeout_seconds = timeout_seconds
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._lock = threading.Lock()
+        self._resting_until: float | None = None  # monotonic time; None while Redis answers
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys or self._resting():
+            return [None] * len(keys)
+        try:
+            values = self._redis.mget(list(keys))
+        except self._errors as exc:
+            self._failed(exc)
+            return [None] * len(keys)
+        self._answered()
+        return [value if isinstance(value, bytes) else None for value in values]
+
+    def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
+        if not items or self._resting():
+            return
+        seconds = max(1, round(ttl_seconds))
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, ex=seconds)
+                pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return
+        self._answered()
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _resting(self) -> bool:
+        with self._lock:
+            return self._resting_until is not None and time.monotonic() < self._resting_until
+
+    def _failed(self, exc: BaseException) -> None:
+        observe_cache_failure()
+        with self._lock:
+            first = self._resting_until is None
+            self._resting_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS
+        if first:
+            log.warning(
+                "the patient-data cache (Redis) does not answer (%s); calls query the FHIR server "
+                "until it does",
+                type(exc).__name__,
+            )
+
+    def _answered(self) -> None:
+        with self._lock:
+            was_down = self._resting_until is not None
+            self._resting_until = None
+        if was_down:
+            log.info("the patient-data cache (Redis) answers again")
+
+
+class PatientDataCache:
+    """Stored query answers by (scope, resource type, exact query), each for `ttl_seconds`."""
+
+    def __init__(self, store: CacheStore, ttl_seconds: float, key_prefix: str, clock: Clock = time.time):
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+        self.key_prefix = key_prefix
+        self._clock = clock
+
+    def key(self, scope: CacheScope, resource_type: str, query: str) -> str:
+        parts = [FORMAT_VERSION, scope.client, scope.fhir_server, scope.user, scope.patient, resource_type]
+        digest = hashlib.sha256(json.dumps([*parts, query]).encode("utf-8")).hexdigest()
+        return self.key_prefix + digest
+
+    def lookup(
+        self, scope: CacheScope, wanted: Mapping[str, tuple[str, str]], deadline: float
+    ) -> dict[str, Answer]:
+        """The stored, unexpired answers among `wanted` (name → (resource type, exact query)); none
+        when the store could not answer before `deadline` (monotonic seconds)."""
+        if deadline - time.monotonic() <= self.store.timeout_seconds:
+            return {}
+        names = list(wanted)
+        keys = [self.key(scope, *wanted[name]) for name in names]
+        now = self._clock()
+        found: dict[str, Answer] = {}
+        for name, value in zip(names, self.store.get_many(keys), strict=True):
+            answer = _unexpired(value, now)
+            if answer is not None:
+                found[name] = answer
+        return found
+
+    def keep(
+        self, scope: CacheScope, answers: Sequence[tuple[tuple[str, str], Answer]], deadline: float
+    ) -> None:
+        """Store answers ((resource type, exact query), answer) until the TTL has passed (not
+        when the store could not take them before `deadline`)."""
+        if not answers or deadline - time.monotonic() <= self.store.timeout_seconds:
+            return
+        expires_at = self._clock() + self.ttl_seconds
+        items = {
+            self.key(scope, *query): json.dumps({"expires_at": expires_at, "answer": answer}).encode("utf-8")
+            for query, answer in answers
+        }
+        self.store.put_many(items, self.ttl_seconds)
+
+
+def _unexpired(value: bytes | None, now: float) -> Answer | None:
+    if value is None:
+        return None
+    try:
+        stored = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(stored, dict) or not isinstance(stored.get("answer"), dict):
+        return None
+    expires_at = stored.get("expires_at")
+    if not isinstance(expires_at, int | float) or expires_at <= now:
+        return None
+    answer: Answer = stored["answer"]
+    return answer
+
+
+def open_cache(settings: CacheSettings, clock: Clock = time.time) -> PatientDataCache | None:
+    """The cache the settings describe: None when disabled, Redis with `url`, else in memory."""
+    if not settings.enabled:
+        return None
+    store: CacheStore
+    if settings.url:
+        store = RedisStore(settings.url, settings.timeout_seconds)
+    else:
+        store = MemoryStore(settings.max_entries, settings.max_bytes, clock)
+    return PatientDataCache(store, settings.ttl_seconds, settings.key_prefix, clock)

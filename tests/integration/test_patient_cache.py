@@ -1,0 +1,269 @@
+"""The patient-data cache between hook calls (issue 12, point 4) against the real FHIR server
+(sekmet on loopback, behind a proxy that counts the requests reaching it) and a real Redis:
+order-select warms order-sign (no FHIR request at all, the same answer), a miss for another
+patient or user, expiry on the cache's clock, no sharing between two trusted EHRs, a chart
+changed after expiry read anew, replicas sharing Redis, Redis stopped mid-run read as misses,
+and no token anywhere in what is stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service.catalog import Catalog
+from service.demo.fhir_server import LocalFhirServer
+from service.demo.runner import patient_files, with_fhir_server
+from service.settings import CacheSettings
+from tests.cache_support import (
+    CountingProxy,
+    Ehr,
+    HandClock,
+    cache_app,
+    cache_settings,
+    call,
+    counting_proxy,
+    sign_after,
+    two_ehrs,
+    with_context,
+)
+from tests.integration.conftest import FHIR_TOKEN
+from tests.redis_support import RedisServer
+from tests.support import load_sample
+
+pytestmark = pytest.mark.integration
+
+TTL = 60.0
+GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
+INJECTABLE_MISSING = "❔ **B. Oral and injectable forms**"
+
+
+def _renamed(value: Any, base: str, patient_id: str) -> Any:
+    return json.loads(json.dumps(value).replace(base, patient_id))
+
+
+def _chart(base: str) -> dict[str, Any]:
+    path = next(p for p in patient_files() if p.stem == base)
+    chart: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return chart
+
+
+@pytest.fixture(scope="module")
+def proxy(fhir_server: LocalFhirServer) -> Iterator[CountingProxy]:
+    with counting_proxy(fhir_server.base_url) as counting:
+        yield counting
+
+
+@pytest.fixture(scope="module")
+def ehrs() -> tuple[Ehr, Ehr]:
+    return two_ehrs()
+
+
+@pytest.fixture(scope="module")
+def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
+    """Copies of demo charts under ids of this module's own (chart name → base patient)."""
+    copies = {
+        "cache-meets-a": "demo-meets",
+        "cache-meets-b": "demo-meets",
+        "cache-changing": "demo-insufficient",
+    }
+    for patient_id, base in copies.items():
+        fhir_server.load(_renamed(_chart(base), base, patient_id))
+    return copies
+
+
+@dataclass
+class World:
+    """The FHIR server behind its counting proxy, two trusted EHRs, the policies, the cache's clock."""
+
+    proxy: CountingProxy
+    first: Ehr
+    second: Ehr
+    catalog: Catalog
+    clock: HandClock
+
+    def app(self, **cache: Any) -> Flask:
+        """A deployment trusting both EHRs, with the cache `cache` describes (60 s by default)."""
+        settings = cache_settings(
+            self.proxy.base_url, (self.first, self.second), CacheSettings(ttl_seconds=TTL, **cache)
+        )
+        return cache_app(settings, self.catalog, self.clock)
+
+    def select(self, patient_id: str = "cache-meets-a", base: str = "demo-meets") -> dict[str, Any]:
+        """An order-select for 62362 with no prefetch (everything is queried), for `patient_id`."""
+        body = load_sample(f"order-select-62362-{base}.json")
+        del body["prefetch"]
+        return with_fhir_server(_renamed(body, base, patient_id), self.proxy.base_url, FHIR_TOKEN)
+
+    def answer(self, app: Flask, body: dict[str, Any], ehr: Ehr | None = None) -> dict[str, Any]:
+        response = call(app.test_client(), ehr or self.first, body)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        answer: dict[str, Any] = response.get_json()
+        assert answer["cards"]
+        return answer
+
+    def queries(self, app: Flask, body: dict[str, Any], ehr: Ehr | None = None) -> int:
+        """How many FHIR requests answering `body` made."""
+        self.proxy.reset()
+        self.answer(app, body, ehr)
+        return self.proxy.total
+
+
+@pytest.fixture
+def world(
+    proxy: CountingProxy, ehrs: tuple[Ehr, Ehr], charts: dict[str, str], compiled_catalog: Catalog
+) -> World:
+    return World(proxy, *ehrs, compiled_catalog, HandClock())
+
+
+def _comparable(answer: dict[str, Any]) -> str:
+    return GENERATED.sub("<generated>", json.dumps(answer, sort_keys=True))
+
+
+def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_answer(world: World) -> None:
+    select = world.select()
+    world.proxy.reset()
+    alone = world.answer(world.app(enabled=False), sign_after(select))
+    queries_of_a_call = world.proxy.total
+    assert {"Patient", "Coverage", "Condition", "Observation", "MedicationRequest"} <= set(
+        world.proxy.requests
+    )
+
+    app = world.app()
+    assert world.queries(app, select) == queries_of_a_call  # a miss: every query went to the server
+    world.proxy.reset()
+    warm = world.answer(app, sign_after(select))
+    assert world.proxy.total == 0, world.proxy.requests
+    assert _comparable(warm) == _comparable(alone)
+
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'idds_crd_cache_hits_total{resource_type="Condition"} 1.0' in metrics
+    assert 'idds_crd_cache_misses_total{resource_type="Condition"} 1.0' in metrics
+
+
+def test_encounter_start_warms_order_sign(world: World) -> None:
+    """encounter-start reads the patient's open pump orders from the chart and judges them: the
+    same clinical searches, so the order-sign that follows needs none of them again."""
+    app = world.app()
+    encounter = load_sample("encounter-start-demo-meets.json")
+    del encounter["prefetch"]
+    encounter = with_fhir_server(
+        _renamed(encounter, "demo-meets", "cache-meets-b"), world.proxy.base_url, FHIR_TOKEN
+    )
+    assert world.queries(app, encounter) > 0
+    assert "Condition" in world.proxy.requests
+    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == 0
+
+
+def test_another_patient_or_another_user_is_a_miss(world: World) -> None:
+    app = world.app()
+    queries_of_a_call = world.queries(app, world.select())
+    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == queries_of_a_call
+    other_user = with_context(world.select(), userId="Practitioner/other")
+    assert world.queries(app, sign_after(other_user)) == queries_of_a_call
+
+
+def test_answers_expire_on_the_caches_clock(world: World) -> None:
+    app = world.app()
+    select = world.select()
+    queries_of_a_call = world.queries(app, select)
+    world.clock.advance(TTL - 1)
+    assert world.queries(app, sign_after(select)) == 0
+    world.clock.advance(2)
+    assert world.queries(app, sign_after(select)) == queries_of_a_call
+
+
+def test_two_trusted_ehrs_never_share_what_they_fetched(world: World) -> None:
+    app = world.app()
+    select = world.select()
+    queries_of_a_call = world.queries(app, select, world.first)
+    # the same FHIR server, patient and user, another EHR: asked again, then cached for that EHR
+    assert world.queries(app, sign_after(select), world.second) == queries_of_a_call
+    assert world.queries(app, sign_after(select), world.second) == 0
+
+
+def test_a_chart_changed_after_expiry_gives_the_new_answer(
+    world: World, fhir_server: LocalFhirServer
+) -> None:
+    app = world.app()
+    select = world.select("cache-changing", "demo-insufficient")
+    before = world.answer(app, select)
+    assert INJECTABLE_MISSING in before["cards"][0]["detail"]
+
+    chart = _renamed(_chart("demo-meets"), "demo-meets", "cache-changing")
+    [injectable] = [e for e in chart["entry"] if e["resource"]["id"] == "cache-changing-medrx-morphine-inj"]
+    fhir_server.load({**chart, "entry": [injectable]})
+
+    within_ttl = world.answer(app, sign_after(select))
+    assert INJECTABLE_MISSING in within_ttl["cards"][0]["detail"]  # the chart as it was a moment ago
+    world.clock.advance(TTL + 1)
+    after_expiry = world.answer(app, sign_after(select))
+    assert INJECTABLE_MISSING not in after_expiry["cards"][0]["detail"]
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> Iterator[RedisServer]:
+    """The session's Redis, empty, and running again after the test (a test may stop it)."""
+    if not redis_server.running:
+        redis_server.restart()
+    redis_server.flush()
+    yield redis_server
+    if not redis_server.running:
+        redis_server.restart()
+
+
+def test_two_replicas_share_the_cache_in_redis(world: World, redis: RedisServer) -> None:
+    one, two = world.app(url=redis.url), world.app(url=redis.url)
+    select = world.select()
+    queries_of_a_call = world.queries(one, select)
+    assert queries_of_a_call > 0
+    assert world.queries(two, sign_after(select)) == 0
+    world.clock.advance(TTL + 1)  # the expiry inside each stored value holds in Redis too
+    assert world.queries(two, sign_after(select)) == queries_of_a_call
+
+
+def test_redis_stopped_mid_run_reads_as_misses_with_one_warning(
+    world: World, redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = world.app(url=redis.url)
+    select = world.select()
+    world.proxy.reset()
+    cold = world.answer(app, select)
+    queries_of_a_call = world.proxy.total
+    redis.stop()
+    with caplog.at_level(logging.WARNING, logger="service.fhir.cache"):
+        for _ in range(2):
+            world.proxy.reset()
+            answer = world.answer(app, select)
+            assert world.proxy.total == queries_of_a_call
+            assert _comparable(answer) == _comparable(cold)
+    warnings = [r for r in caplog.records if r.name == "service.fhir.cache" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "does not answer" in warnings[0].getMessage()
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "idds_crd_cache_failures_total 1.0" in metrics
+
+
+def test_no_token_and_no_patient_id_in_any_stored_key_or_value(world: World, redis: RedisServer) -> None:
+    app = world.app(url=redis.url)
+    url = "/cds-services/idds-crd-order-select"
+    headers = world.first.headers(url)
+    response = app.test_client().post(url, json=world.select(), headers=headers)
+    assert response.status_code == 200
+    jwt = headers["Authorization"].removeprefix("Bearer ")
+    store = redis.client()
+    keys = store.keys("*")
+    assert keys and all(key.startswith(b"idds-crd:patient-data:") for key in keys)
+    for key in keys:
+        value = store.get(key)
+        assert value is not None
+        for secret in (FHIR_TOKEN.encode(), jwt.encode(), b"Bearer", b"access_token", b"Authorization"):
+            assert secret not in key and secret not in value
+        assert b"cache-meets-a" not in key
+        assert 0 < store.ttl(key) <= TTL
