@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test lint check-policies serve clean
+.PHONY: demo test lint check-policies serve clean lock
 
 $(BIN)/python:
 	@echo "creating ./.venv with $(PYTHON) ..."
@@ -32,6 +32,17 @@ serve: $(BIN)/python
 	rm -rf build
 	$(PIP) install --quiet .
 	$(BIN)/idds-crd serve
+
+## Pin every package the Docker image installs (the service and its PostgreSQL driver) in
+## docker/constraints.txt, from a fresh install into a throwaway venv; run after changing dependencies.
+lock:
+	@rm -rf build /tmp/idds-crd-lock && $(PYTHON) -m venv /tmp/idds-crd-lock
+	@/tmp/idds-crd-lock/bin/python -m pip install --quiet --disable-pip-version-check '.[postgres]'
+	@{ echo "# Written by \`make lock\`: the versions the Docker image installs. Do not edit by hand."; \
+	  /tmp/idds-crd-lock/bin/python -m pip freeze --disable-pip-version-check --exclude idds-crd; } \
+	  > docker/constraints.txt
+	@rm -rf build /tmp/idds-crd-lock
+	@echo "docker/constraints.txt: $$(grep -c '==' docker/constraints.txt) packages pinned"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
