@@ -191,13 +191,33 @@ def chart_of(patient_id: str) -> PatientChart:
     return PatientChart(json.loads(path.read_text(encoding="utf-8")))
 
 
+def with_booked_orders(context: Mapping[str, Any], chart: PatientChart) -> Resource:
+    """appointment-book's context with the orders its Appointments are based on beside them, copied
+    from the chart: no prefetch template can carry them, and without them the service must read
+    them from the EHR. An order already in the Bundle is kept as it is."""
+    bundle = dict(context["appointments"])
+    entries = list(bundle.get("entry", []))
+    present = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in entries}
+    for appointment in [e["resource"] for e in entries if e["resource"]["resourceType"] == "Appointment"]:
+        for reference in _references(appointment.get("basedOn")):
+            order = chart.read(reference)
+            if order is not None and reference not in present:
+                present.add(reference)
+                entries.append({"fullUrl": f"{EHR_BASE}/{reference}", "resource": order})
+    return {**context, "appointments": {**bundle, "entry": entries}}
+
+
 def with_prefetch(body: Mapping[str, Any], templates: Mapping[str, dict[str, str]]) -> Resource:
-    """`body` with the prefetch of its hook's templates generated; keys of its own that discovery does
-    not declare (order-dispatch's `order`) and the other members are kept as they are, in order."""
+    """`body` with the prefetch of its hook's templates generated (and, for appointment-book, the
+    booked orders); prefetch keys of its own that discovery does not declare (order-dispatch's
+    `order`) and the other members are kept as they are, in order."""
     chart = chart_of(body["context"]["patientId"])
     generated = prefetch_for(body, chart, templates[body["hook"]])
     own = {key: value for key, value in body.get("prefetch", {}).items() if key not in generated}
-    return {**body, "prefetch": {**generated, **own}}
+    context = body["context"]
+    if "appointments" in context:
+        context = with_booked_orders(context, chart)
+    return {**body, "context": context, "prefetch": {**generated, **own}}
 
 
 def serialise(body: Mapping[str, Any]) -> str:
