@@ -3,6 +3,7 @@ and the decisions a hook answer actually carries (policy id → outcomes of its 
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from service.demo.runner import DATA
+from service.demo.runner import DATA, request_files
 from service.hooks.models import parse_hook_request
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import find_service
@@ -47,6 +48,13 @@ def readme_promises() -> dict[str, Promise]:
             decisions.setdefault(policy, set()).add(outcome)
         promises[name] = Promise(decisions, "needs `fhirServer`" in line)
     return promises
+
+
+def packaged_sample(name: str) -> dict[str, Any]:
+    """A sample request file whole, as shipped (self-contained)."""
+    path = next(p for p in request_files() if p.stem == name)
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return body
 
 
 def decisions_of(outcome: HookOutcome) -> dict[str, set[str]]:

@@ -136,7 +136,10 @@ class PatientChart:
             matches.sort(key=date, reverse=sort.startswith("-"))
         included = self._included(matches, includes)
         entries = [_entry(r, "match") for r in matches] + [_entry(r, "include") for r in included]
-        return {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+        bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
+        if entries:  # FHIR JSON has no empty arrays: an empty searchset has no `entry`
+            bundle["entry"] = entries
+        return bundle
 
     def _included(self, matches: list[Resource], elements: list[str]) -> list[Resource]:
         found: dict[str, Resource] = {}

@@ -17,9 +17,16 @@ from service.app import create_app
 from service.demo.runner import patient_files, request_files
 from service.demo.samples import generated_samples
 from service.pipeline import default_client_factory
-from tests.demo_support import README, answer, decisions_of, readme_promises, refusing_fhir_server
+from tests.demo_support import (
+    README,
+    answer,
+    decisions_of,
+    packaged_sample,
+    readme_promises,
+    refusing_fhir_server,
+)
 from tests.prefetch_support import CountingFactory
-from tests.support import load_sample, open_settings
+from tests.support import open_settings
 
 SAMPLES = [path.stem for path in request_files()]
 PROMISES = readme_promises()
@@ -54,7 +61,7 @@ def test_the_readme_promises_a_decision_for_every_sample_and_describes_every_pat
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_every_key_discovery_declares_is_prefetched(offline_app: Flask, name: str) -> None:
-    body = load_sample(f"{name}.json")
+    body = packaged_sample(name)
     services = offline_app.test_client().get("/cds-services").get_json()["services"]
     declared = next(s["prefetch"] for s in services if s["hook"] == body["hook"])
     assert set(declared) <= set(body["prefetch"])
@@ -67,7 +74,7 @@ def test_every_key_discovery_declares_is_prefetched(offline_app: Flask, name: st
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_without_a_fhir_server_each_sample_gets_the_promised_decision(offline_app: Flask, name: str) -> None:
-    body = load_sample(f"{name}.json")
+    body = packaged_sample(name)
     assert "fhirServer" not in body
     outcome = answer(offline_app, body)
     assert outcome.status == 200
@@ -83,7 +90,7 @@ def test_a_sample_naming_a_fhir_server_asks_it_nothing(
 ) -> None:
     app, factory, url = refusing
     factory.clients.clear()
-    outcome = answer(app, dict(load_sample(f"{name}.json"), fhirServer=url))
+    outcome = answer(app, dict(packaged_sample(name), fhirServer=url))
     assert factory.calls() == []
     assert decisions_of(outcome) == PROMISES[name].decisions
 
@@ -101,7 +108,7 @@ def _criterion(criteria: list[Any], wanted: str) -> dict[str, Any]:
 def test_a_modified_ashworth_score_of_zero_after_the_trial_counts_as_zero(offline_app: Flask) -> None:
     """demo-kpwa-spasticity: `1+` before the baclofen trial, `0` after it at best, so 1.5 points (a
     0 must not be read as "no score" and leave a 0.5-point drop from the later `1`)."""
-    outcome = answer(offline_app, load_sample("order-select-62362-demo-kpwa-spasticity.json"))
+    outcome = answer(offline_app, packaged_sample("order-select-62362-demo-kpwa-spasticity"))
     [determination] = outcome.determinations
     criteria = json.loads(json.dumps(asdict(determination), default=str))["criteria"]
     assert "1.5 points" in _criterion(criteria, "kpwa.spasticity.trial-2pt-4h")["finding"]
