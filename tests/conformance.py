@@ -313,12 +313,14 @@ def check_response(
     for i, card in enumerate(body["cards"]):
         _empties(card, f"cards[{i}]", errors)
         _check_card(card, f"cards[{i}]", errors)
-    booked = [e["resource"] for e in request["context"].get("appointments", {}).get("entry", [])]
-    appointments = [r for r in booked if r.get("resourceType") == "Appointment"]
     if orders is None:
         orders = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
         orders += _dispatched_from_prefetch(request)
-        orders += [r for r in booked if r.get("resourceType") != "Appointment"]  # booked orders sent along
+    appointments = [
+        e["resource"]
+        for e in request["context"].get("appointments", {}).get("entry", [])
+        if e["resource"].get("resourceType") == "Appointment"
+    ]
     drafts = {f"{o['resourceType']}/{o['id']}": o for o in [*orders, *appointments]}
     coverage_actions = 0
     informed: set[str] = set()

@@ -57,14 +57,20 @@ def as_queried(body: dict[str, Any]) -> dict[str, Any]:
     """`body` with only the Patient and the Coverage prefetched (without its payer Organization), so
     that the service queries the chart itself. The packaged samples are self-contained (every key
     discovery declares is prefetched); tests of the query path use them in this older shape, the demo
-    sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay."""
+    sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
+    appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
     clinical = set(clinical_templates(()))
     prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
     coverage = prefetch.get("coverage")
     if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":
         matches = [e for e in coverage.get("entry", []) if e["resource"]["resourceType"] == "Coverage"]
         prefetch["coverage"] = {**coverage, "entry": matches}
-    return {**body, "prefetch": prefetch}
+    context = body["context"]
+    if isinstance(context.get("appointments"), dict):
+        entries = context["appointments"].get("entry", [])
+        booked = [e for e in entries if e["resource"]["resourceType"] == "Appointment"]
+        context = {**context, "appointments": {**context["appointments"], "entry": booked}}
+    return {**body, "context": context, "prefetch": prefetch}
 
 
 def select_body() -> dict[str, Any]:

@@ -31,7 +31,7 @@ import cards
 import service
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
-from service.demo.runner import patient_files
+from service.demo.runner import patient_files, request_files
 from service.settings import FhirSettings
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.integration.conftest import FHIR_TOKEN, pointed_at
@@ -84,7 +84,9 @@ def _ids_in(value: Any) -> set[str]:
 
 
 def _scenario(base: str, patient_id: str, chart: dict[str, Any], fhir_base: str) -> Scenario:
-    select = _renamed(pointed_at(f"order-select-62362-{base}", fhir_base), base, patient_id)
+    selects = [p.stem for p in request_files() if p.stem.startswith("order-select-")]
+    name = next(stem for stem in selects if stem.split("-", 3)[3] == base)  # order-select-<code>-<patient>
+    select = _renamed(pointed_at(name, fhir_base), base, patient_id)
     sign = {k: v for k, v in select.items() if k != "hookInstance"}
     sign["context"] = {k: v for k, v in select["context"].items() if k != "selections"}
     sign["hook"] = "order-sign"
