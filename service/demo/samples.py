@@ -49,8 +49,11 @@ PATIENT_ELEMENT = {
 }
 
 # `_include` targets: the element of the searched resource whose references are included.
-INCLUDES = {"Coverage:payor": "payor", "MedicationRequest:medication": "medicationReference"}
-INCLUDES["MedicationStatement:medication"] = "medicationReference"
+INCLUDES = {
+    "Coverage:payor": "payor",
+    "MedicationRequest:medication": "medicationReference",
+    "MedicationStatement:medication": "medicationReference",
+}
 
 
 class UnsupportedTemplate(ValueError):

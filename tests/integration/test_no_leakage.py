@@ -37,15 +37,22 @@ from tests.conformance import COVERAGE_INFO, check_response
 from tests.integration.conftest import FHIR_TOKEN, pointed_at
 from tests.support import open_settings
 
-PAYER_LABELS = {  # how each base patient's payer is named in its cards
+PAYER_LABELS: dict[str, str | tuple[str, ...]] = {  # how each base patient's payers are named in its cards
     "demo-cbc-insufficient": "Capital Blue Cross",
+    "demo-cmm210-replacement": "CMM-210 (eviCore)",
+    "demo-cmm210-short-course": "CMM-210 (eviCore)",
     "demo-cmm210-spasticity": "CMM-210 (eviCore)",
     "demo-cohere-cancer": "Cohere Health",
+    "demo-cohere-replacement": "Cohere Health",
     "demo-does-not-meet": "GEHA",
     "demo-insufficient": "GEHA",
     "demo-kaiser-medicare": "Kaiser Permanente Washington",
+    "demo-kpwa-meets": "Kaiser Permanente Washington",
+    "demo-kpwa-spasticity": "Kaiser Permanente Washington",
     "demo-meets": "GEHA",
+    "demo-refill": "GEHA",
     "demo-spasticity": "GEHA",
+    "demo-two-coverages": ("Capital Blue Cross", "GEHA"),
 }
 CLONES_PER_PATIENT = 2
 ROUNDS = 2  # every call is made this many times, interleaved with all the others

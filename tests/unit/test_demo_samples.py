@@ -15,7 +15,7 @@ from flask import Flask
 
 from service.app import create_app
 from service.demo.runner import patient_files, request_files
-from service.demo.samples import generated_samples
+from service.demo.samples import PatientChart, UnsupportedTemplate, generated_samples
 from service.pipeline import default_client_factory
 from tests.demo_support import (
     README,
@@ -112,3 +112,12 @@ def test_a_modified_ashworth_score_of_zero_after_the_trial_counts_as_zero(offlin
     [determination] = outcome.determinations
     criteria = json.loads(json.dumps(asdict(determination), default=str))["criteria"]
     assert "1.5 points" in _criterion(criteria, "kpwa.spasticity.trial-2pt-4h")["finding"]
+
+
+@pytest.mark.parametrize(
+    "query", ["Encounter?patient=demo-meets", "Condition?patient=demo-meets&clinical-status=active"]
+)
+def test_a_template_the_generator_cannot_run_is_an_error_not_an_empty_result(query: str) -> None:
+    chart = PatientChart(json.loads(next(p for p in patient_files() if p.stem == "demo-meets").read_text()))
+    with pytest.raises(UnsupportedTemplate):
+        chart.run(query)
