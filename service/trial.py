@@ -156,6 +156,12 @@ def scale_points(observation: ObservationFact) -> float | None:
     return None
 
 
+def _points_or(observation: ObservationFact, default: float) -> float:
+    """The score's points, `default` only when it has none (a score of 0 is a score)."""
+    points = scale_points(observation)
+    return default if points is None else points
+
+
 @dataclass(frozen=True)
 class ScaleTrial:
     """Scores of one spasticity scale around the most recent trial (contract §4, in points)."""
@@ -167,17 +173,17 @@ class ScaleTrial:
 
     def reduction(self) -> float:
         base = scale_points(self.baseline) or 0.0
-        return max(base - (scale_points(p) or base) for p in self.post)
+        return max(base - _points_or(p, base) for p in self.post)
 
     def relieved_at_last_score(self, points: float) -> bool:
         """The response still held at the last score: how long it lasted is not known."""
         base = scale_points(self.baseline) or 0.0
-        return base - (scale_points(self.post[-1]) or base) >= points
+        return base - _points_or(self.post[-1], base) >= points
 
     def sustained_hours(self, points: float) -> float:
         """The longest run of consecutive post scores each at least `points` below the baseline."""
         base = scale_points(self.baseline) or 0.0
-        return _longest_run_hours(self.post, lambda s: base - (scale_points(s) or base) >= points)
+        return _longest_run_hours(self.post, lambda s: base - _points_or(s, base) >= points)
 
 
 def scale_trials(

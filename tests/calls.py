@@ -21,6 +21,7 @@ from tests.support import (
     SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
+    as_queried,
     open_settings,
     post_json,
     sign_body,
@@ -69,10 +70,10 @@ def sign_with_chart(
 
 
 def sample(name: str) -> dict[str, Any]:
-    """A packaged sample request by file stem (service/demo/data/requests)."""
+    """A packaged sample request by file stem (service/demo/data/requests), with only Patient and
+    Coverage prefetched (`as_queried`)."""
     path = next(p for p in request_files() if p.stem == name)
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return body
+    return as_queried(json.loads(path.read_text(encoding="utf-8")))
 
 
 @cache

@@ -20,6 +20,7 @@ from werkzeug.test import TestResponse
 
 import service
 from service.fhir.client import SearchResult
+from service.fhir.gather import clinical_templates
 from service.hooks.models import HookRequest
 from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
@@ -48,8 +49,28 @@ ClientFactory = Callable[[HookRequest, float], Any]
 
 
 def load_sample(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((REQUESTS_DIR / name).read_text(encoding="utf-8"))
-    return body
+    """A packaged sample as most tests' EHR sends it: see `as_queried`."""
+    return as_queried(json.loads((REQUESTS_DIR / name).read_text(encoding="utf-8")))
+
+
+def as_queried(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with only the Patient and the Coverage prefetched (without its payer Organization), so
+    that the service queries the chart itself. The packaged samples are self-contained (every key
+    discovery declares is prefetched); tests of the query path use them in this older shape, the demo
+    sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
+    appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
+    clinical = set(clinical_templates(()))
+    prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
+    coverage = prefetch.get("coverage")
+    if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":
+        matches = [e for e in coverage.get("entry", []) if e["resource"]["resourceType"] == "Coverage"]
+        prefetch["coverage"] = {**coverage, "entry": matches}
+    context = body["context"]
+    if isinstance(context.get("appointments"), dict):
+        entries = context["appointments"].get("entry", [])
+        booked = [e for e in entries if e["resource"]["resourceType"] == "Appointment"]
+        context = {**context, "appointments": {**context["appointments"], "entry": booked}}
+    return {**body, "context": context, "prefetch": prefetch}
 
 
 def select_body() -> dict[str, Any]:

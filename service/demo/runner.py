@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 from service.app import create_app
 from service.auth.tokens import PrivateKey, generate_es384_key, private_pem, public_jwks, sign_call_token
 from service.demo.fhir_server import LocalFhirServer
+from service.demo.synthea import load_in_background, synthea_files
 from service.settings import AuthSettings, Settings, StoreSettings, TrustedClient
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -137,6 +138,9 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         print(f"\nDiscovery: curl -s {base}/cds-services")
         try:
             if not once:
+                if synthea := synthea_files():
+                    print(f"Synthea: loading {len(synthea)} patients into {fhir.base_url} in the background")
+                    load_in_background(fhir, synthea)
                 print("\nPress Ctrl-C to stop the service and the FHIR server.", flush=True)
                 threading.Event().wait()
         except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
 from service.settings import FhirSettings
 from tests.conformance import check_response
-from tests.support import open_settings
+from tests.support import as_queried, open_settings
 
 FHIR_TOKEN = "integration-secret-token"
 
@@ -77,8 +77,10 @@ def live_service(fhir_server: LocalFhirServer, closed_port_url: str) -> Iterator
 
 
 def sample_request(name: str) -> dict[str, Any]:
+    """A packaged sample with only Patient and Coverage prefetched (`as_queried`): the chart comes
+    from the session's FHIR server."""
     path = next(p for p in request_files() if p.stem == name)
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return as_queried(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def pointed_at(name: str, base_url: str, token: str | None = FHIR_TOKEN) -> dict[str, Any]:

@@ -31,21 +31,28 @@ import cards
 import service
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
-from service.demo.runner import patient_files
+from service.demo.runner import patient_files, request_files
 from service.settings import FhirSettings
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.integration.conftest import FHIR_TOKEN, pointed_at
 from tests.support import open_settings
 
-PAYER_LABELS = {  # how each base patient's payer is named in its cards
+PAYER_LABELS: dict[str, str | tuple[str, ...]] = {  # how each base patient's payers are named in its cards
     "demo-cbc-insufficient": "Capital Blue Cross",
+    "demo-cmm210-replacement": "CMM-210 (eviCore)",
+    "demo-cmm210-short-course": "CMM-210 (eviCore)",
     "demo-cmm210-spasticity": "CMM-210 (eviCore)",
     "demo-cohere-cancer": "Cohere Health",
+    "demo-cohere-replacement": "Cohere Health",
     "demo-does-not-meet": "GEHA",
     "demo-insufficient": "GEHA",
     "demo-kaiser-medicare": "Kaiser Permanente Washington",
+    "demo-kpwa-meets": "Kaiser Permanente Washington",
+    "demo-kpwa-spasticity": "Kaiser Permanente Washington",
     "demo-meets": "GEHA",
+    "demo-refill": "GEHA",
     "demo-spasticity": "GEHA",
+    "demo-two-coverages": ("Capital Blue Cross", "GEHA"),
 }
 CLONES_PER_PATIENT = 2
 ROUNDS = 2  # every call is made this many times, interleaved with all the others
@@ -84,7 +91,9 @@ def _ids_in(value: Any) -> set[str]:
 
 
 def _scenario(base: str, patient_id: str, chart: dict[str, Any], fhir_base: str) -> Scenario:
-    select = _renamed(pointed_at(f"order-select-62362-{base}", fhir_base), base, patient_id)
+    selects = [p.stem for p in request_files() if p.stem.startswith("order-select-")]
+    name = next(stem for stem in selects if stem.split("-", 3)[3] == base)  # order-select-<code>-<patient>
+    select = _renamed(pointed_at(name, fhir_base), base, patient_id)
     sign = {k: v for k, v in select.items() if k != "hookInstance"}
     sign["context"] = {k: v for k, v in select["context"].items() if k != "selections"}
     sign["hook"] = "order-sign"

@@ -20,7 +20,14 @@ from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.prefetch_support import without_uuids
-from tests.support import RecordingFactory, RecordingFhirClient, open_settings, post_json, with_fhir
+from tests.support import (
+    RecordingFactory,
+    RecordingFhirClient,
+    as_queried,
+    open_settings,
+    post_json,
+    with_fhir,
+)
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
@@ -28,8 +35,7 @@ TOKEN = "prefetch-test-token"
 
 def sample(name: str = "order-select-62362-demo-meets") -> dict[str, Any]:
     path = next(p for p in request_files() if p.stem == name)
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return body
+    return as_queried(json.loads(path.read_text(encoding="utf-8")))
 
 
 def hook_request(body: dict[str, Any], with_server: bool = True) -> HookRequest:
