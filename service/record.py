@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from service.codes import ASSESSMENT, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
@@ -342,15 +343,55 @@ def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFac
     return tuple(merged)
 
 
-def _with_ingredients(medication: MedicationFact, ingredients: Iterable[Ingredient]) -> MedicationFact:
-    """The medication with the names of the known ingredients it contains (by RxCUI or by name)."""
-    names = frozenset(
-        i.name
-        for i in ingredients
-        if any(c.system == RXNORM and i.matches_code(c.code) for c in medication.codes)
-        or i.matches_text(medication.text)
-    )
-    return replace(medication, ingredients=names)
+class _IngredientFinder:
+    """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`
+    and `Ingredient.matches_text` answer for each ingredient in turn, looked up once per RxCUI and
+    searched by word only where the name occurs in the text at all."""
+
+    def __init__(self, ingredients: tuple[Ingredient, ...]) -> None:
+        by_code: dict[str, set[str]] = {}
+        for ingredient in ingredients:
+            for rxcui in (ingredient.code, *ingredient.products):
+                if rxcui is not None:
+                    by_code.setdefault(rxcui, set()).add(ingredient.name)
+        self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
+        self.ingredients = ingredients
+        self.lowered = tuple((i.name.lower(), i) for i in ingredients)
+
+    def names(self, medication: MedicationFact) -> frozenset[str]:
+        found: set[str] = set()
+        for code in medication.codes:
+            if code.system == RXNORM:
+                found |= self.by_code.get(code.code, frozenset())
+        text = medication.text
+        if text and text.isascii():  # beyond ASCII, case folding may differ from the pattern's
+            lowered = text.lower()
+            found.update(i.name for name, i in self.lowered if name in lowered and i.matches_text(text))
+        elif text:
+            found.update(i.name for i in self.ingredients if i.matches_text(text))
+        return frozenset(found)
+
+
+@lru_cache(maxsize=8)
+def _ingredient_finder(ingredients: tuple[Ingredient, ...]) -> _IngredientFinder:
+    return _IngredientFinder(ingredients)
+
+
+def _with_ingredients(
+    medications: list[MedicationFact], ingredients: tuple[Ingredient, ...]
+) -> list[MedicationFact]:
+    """The medications with the names of the known ingredients each contains (by RxCUI or by name),
+    worked out once per distinct drug (a chart repeats its drugs in every order)."""
+    finder = _ingredient_finder(ingredients)
+    seen: dict[tuple[str, tuple[Code, ...]], frozenset[str]] = {}
+    named = []
+    for medication in medications:
+        key = (medication.text, medication.codes)
+        names = seen.get(key)
+        if names is None:
+            names = seen[key] = finder.names(medication)
+        named.append(replace(medication, ingredients=names))
+    return named
 
 
 def _exposures(medications: Iterable[MedicationFact]) -> tuple[MedicationExposure, ...]:
@@ -412,7 +453,7 @@ def build_record(
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
-    meds = [_with_ingredients(m, terminology.all_ingredients()) for m in meds]
+    meds = _with_ingredients(meds, terminology.all_ingredients())
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
     observations = tuple(facts("Observation", _observation)) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
