@@ -171,7 +171,9 @@ _DOUBTFUL = (
     re.compile(rb"\xed[\xa0-\xbf]"),
     re.compile(rb'\\"[ \t\n\r]*:'),
 )
-_KEY_END = re.compile(rb'"[ \t\n\r]*:')  # outside strings a colon follows a key; inside, quotes are escaped
+# Outside strings a colon follows a key (and only a key); inside, quotes are escaped. Keys are counted
+# as `":` (quick) plus those with white space before the colon.
+_SPACED_KEY_END = re.compile(rb'"[ \t\n\r]+:')
 
 
 class _Doubt(Exception):
@@ -226,7 +228,8 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     except (ValueError, RecursionError):
         raise _Doubt from None
     keys = _keys_and_bounds_hold(document, limits, check_strings=len(text) > limits.max_string)
-    if keys is None or keys != len(_KEY_END.findall(text)):  # fewer keys decoded: one was repeated
+    written = text.count(b'":') + len(_SPACED_KEY_END.findall(text))
+    if keys is None or keys != written:  # fewer keys decoded than written: one was repeated
         raise _Doubt
     return document
 

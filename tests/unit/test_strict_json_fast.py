@@ -9,7 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.strict_json import JsonLimits, JsonRejected, loads_request, loads_request_carefully
+from service.http_input import REQUEST_LIMITS
+from service.strict_json import JsonLimits, JsonRejected, _fast, loads_request, loads_request_carefully
+from tests.support import sign_body
 
 # tight bounds (strings checked one by one) and a string bound longer than any body here (not checked)
 LIMITS = st.sampled_from([JsonLimits(max_depth=6, max_string=40), JsonLimits(max_depth=4, max_string=10_000)])
@@ -27,8 +29,9 @@ def _scalar() -> st.SearchStrategy[str]:
 
 
 def _containers(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    pairs = st.lists(st.tuples(KEYS, children), max_size=4)
-    members = pairs.map(lambda ps: ", ".join(f"{json.dumps(k)} :{v}" for k, v in ps))
+    before_colon = st.sampled_from(["", "", " ", "\n "])
+    pairs = st.lists(st.tuples(KEYS, before_colon, children), max_size=4)
+    members = pairs.map(lambda ps: ", ".join(f"{json.dumps(k)}{space}:{v}" for k, space, v in ps))
     return members.map(lambda m: "{" + m + "}") | st.lists(children, max_size=4).map(
         lambda vs: "[" + ",".join(vs) + "]"
     )
@@ -70,3 +73,11 @@ def test_a_body_longer_than_the_string_bound_still_has_its_strings_checked() -> 
     raw = json.dumps({"a": ["short"] * 20, "b": "y" * 41}).encode()
     assert outcome(loads_request, raw, TIGHT)[0] == "rejected"
     assert outcome(loads_request, json.dumps({"a": ["short"] * 20}).encode(), TIGHT)[0] == "document"
+
+
+def test_an_ordinary_hook_body_is_read_the_fast_way() -> None:
+    """The speed-up is real only if ordinary bodies need no careful reading."""
+    raw = json.dumps(sign_body()).encode()
+    assert _fast(raw, REQUEST_LIMITS) == json.loads(raw)
+    spaced = json.dumps(sign_body(), indent=1, separators=(",", " : ")).encode()
+    assert _fast(spaced, REQUEST_LIMITS) == json.loads(raw)
