@@ -38,7 +38,13 @@ def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationConte
 
 
 def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
-    return TEST_TYPES[test.type].function(test.params, ctx)
+    """A test's outcome, worked out once per call: tests read only what every order and policy of
+    the call share (the record, value sets, today, the call's infusates), never the order, its kind
+    or its indication (tests/unit/test_engine_sharing.py holds them to that). A leaf's TestSpec is
+    made anew on each reading, but its parameters belong to the compiled catalog, which lives as
+    long as the process: their id (with the type) names the test."""
+    key = ("test", test.type, str(id(test.params)))
+    return ctx.memo(key, lambda: TEST_TYPES[test.type].function(test.params, ctx))
 
 
 def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | None]:
