@@ -146,9 +146,10 @@ def main() -> int:
         for name, url, key in stores:
             measure_service(name, url, key, raw, args, Path(tmp))
         small, small_resources = pump_sign_body(None)
-        print(f"(and demo-meets's own chart alone: {small_resources} clinical resources, {len(small)} bytes)")
+        small_raw = json.dumps(small).encode()
+        print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")
         name = "demo-meets chart only, audit in file"
-        measure_service(name, stores[0][1], "demo_chart", json.dumps(small).encode(), args, Path(tmp))
+        measure_service(name, stores[0][1], "demo_chart", small_raw, args, Path(tmp))
     if not args.no_healthchain:
         measure_healthchain(args)
     return 0

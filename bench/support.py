@@ -34,11 +34,12 @@ def free_port() -> int:
 
 
 def start(command: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start a server process and wait until GET /healthz on `port` answers."""
+    """Start a server process (its output discarded) and wait until GET /healthz on `port` answers."""
     process = subprocess.Popen(
         command,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.DEVNULL,  # a server's banner is not a benchmark's output
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
