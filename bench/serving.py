@@ -13,21 +13,17 @@ capacity. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
+from bench.support import drive, free_port, start  # noqa: E402
 
 NON_PUMP = ROOT / "service" / "demo" / "data" / "requests" / "order-select-non-pump.json"
 SELECT_PATH = "/cds-services/idds-crd-order-select"
@@ -61,68 +57,10 @@ def serve_noop(port: int) -> None:
     NoOp().run()
 
 
-def free_port() -> int:
-    from service.demo.fhir_server import free_port as pick
-
-    return pick()
-
-
-def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            connection.getresponse().read()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"server did not start: {command}")
-
-
 def load(port: int, body: bytes, seconds: float, clients: int) -> tuple[float, float, float, int]:
     """(calls/s, p50 ms, p99 ms, non-200 answers) of `clients` threads posting `body` for `seconds`."""
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    headers = {"Content-Type": "application/json"}
-
-    def client() -> None:
-        mine: list[float] = []
-        bad = 0
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            try:
-                connection.request("POST", SELECT_PATH, body=body, headers=headers)
-                answer = connection.getresponse()
-                answer.read()
-                bad += answer.status != 200
-                if answer.will_close:
-                    connection.close()
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                bad += 1
-                continue
-            mine.append(time.perf_counter() - started)
-        connection.close()
-        with lock:
-            latencies.extend(mine)
-            failures[0] += bad
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-    return len(ordered) / seconds, statistics.median(ordered) * 1000, p99, failures[0]
+    measured = drive(port, SELECT_PATH, body, seconds, clients)
+    return measured.calls_per_s, measured.p50_ms, measured.p99_ms, measured.failures
 
 
 RUN_ALL = ["--seconds", "4", "--clients", "4"]  # arguments in `python -m bench` (bench/__main__.py)

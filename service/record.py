@@ -125,10 +125,10 @@ def _route_text(resource: Mapping[str, Any]) -> str:
     return " | ".join(p for p in (concept_text(d.get("route")) for d in _dosages(resource)) if p)
 
 
-def _neuraxial(resource: Mapping[str, Any], drug_text: str) -> bool:
+def _neuraxial(resource: Mapping[str, Any], drug_text: str, route_text: str) -> bool:
     """Given intrathecally or epidurally: a pump or trial drug, not a systemic drug trial."""
     routes = {c.code for d in _dosages(resource) for c in codings(d.get("route"))}
-    words = f"{_route_text(resource)} | {drug_text}".lower()
+    words = f"{route_text} | {drug_text}".lower()
     return bool(routes & NEURAXIAL_ROUTES) or any(
         w in words for w in ("intrathecal", "epidural", "intraspinal")
     )
@@ -140,17 +140,19 @@ def _medication_fact(
     reason_text = concept_text(reason) or next(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
+    text = concept_text(concept)
+    route_text = _route_text(resource)
     return MedicationFact(
         source=reference_of(resource),
         codes=tuple(codings(concept)),
-        text=concept_text(concept),
+        text=text,
         label=first_display(concept),
         status=resource.get("status", ""),
         start=start,
         end=end,
         status_reason=reason_text,
-        route_text=_route_text(resource),
-        neuraxial=_neuraxial(resource, concept_text(concept)),
+        route_text=route_text,
+        neuraxial=_neuraxial(resource, text, route_text),
     )
 
 
@@ -188,9 +190,11 @@ def _procedure(resource: Mapping[str, Any], steroids: ValueSet) -> ProcedureFact
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
         as_dict(resource.get("performedPeriod")).get("start")
     )
-    used = " | ".join(concept_text(c) for c in dicts(resource.get("usedCode")))
-    steroid = bool(steroids.ingredients_in_text(used)) or any(
-        steroids.matches(c) for u in dicts(resource.get("usedCode")) for c in codings(u)
+    used_codes = dicts(resource.get("usedCode"))
+    used = " | ".join(concept_text(c) for c in used_codes)
+    steroid = bool(used_codes) and (
+        bool(steroids.ingredients_in_text(used))
+        or any(steroids.matches(c) for u in used_codes for c in codings(u))
     )
     label = first_display(resource.get("code"), codes)
     return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid)
@@ -342,15 +346,50 @@ def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFac
     return tuple(merged)
 
 
-def _with_ingredients(medication: MedicationFact, ingredients: Iterable[Ingredient]) -> MedicationFact:
-    """The medication with the names of the known ingredients it contains (by RxCUI or by name)."""
-    names = frozenset(
-        i.name
-        for i in ingredients
-        if any(c.system == RXNORM and i.matches_code(c.code) for c in medication.codes)
-        or i.matches_text(medication.text)
-    )
-    return replace(medication, ingredients=names)
+class _IngredientFinder:
+    """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`
+    and `Ingredient.matches_text` answer for each ingredient in turn, looked up once per RxCUI and
+    searched by word only where the name occurs in the text at all."""
+
+    def __init__(self, ingredients: tuple[Ingredient, ...]) -> None:
+        by_code: dict[str, set[str]] = {}
+        for ingredient in ingredients:
+            for rxcui in (ingredient.code, *ingredient.products):
+                if rxcui is not None:
+                    by_code.setdefault(rxcui, set()).add(ingredient.name)
+        self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
+        self.ingredients = ingredients
+        self.lowered = tuple((i.name.lower(), i) for i in ingredients)
+
+    def names(self, medication: MedicationFact) -> frozenset[str]:
+        found: set[str] = set()
+        for code in medication.codes:
+            if code.system == RXNORM:
+                found |= self.by_code.get(code.code, frozenset())
+        text = medication.text
+        if text and text.isascii():  # beyond ASCII, case folding may differ from the pattern's
+            lowered = text.lower()
+            found.update(i.name for name, i in self.lowered if name in lowered and i.matches_text(text))
+        elif text:
+            found.update(i.name for i in self.ingredients if i.matches_text(text))
+        return frozenset(found)
+
+
+def _with_ingredients(
+    medications: list[MedicationFact], ingredients: tuple[Ingredient, ...]
+) -> list[MedicationFact]:
+    """The medications with the names of the known ingredients each contains (by RxCUI or by name),
+    worked out once per distinct drug (a chart repeats its drugs in every order)."""
+    finder = _IngredientFinder(ingredients)  # some 30 µs: made per call, no state kept between calls
+    seen: dict[tuple[str, tuple[Code, ...]], frozenset[str]] = {}
+    named = []
+    for medication in medications:
+        key = (medication.text, medication.codes)
+        names = seen.get(key)
+        if names is None:
+            names = seen[key] = finder.names(medication)
+        named.append(replace(medication, ingredients=names))
+    return named
 
 
 def _exposures(medications: Iterable[MedicationFact]) -> tuple[MedicationExposure, ...]:
@@ -412,7 +451,7 @@ def build_record(
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
-    meds = [_with_ingredients(m, terminology.all_ingredients()) for m in meds]
+    meds = _with_ingredients(meds, terminology.all_ingredients())
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
     observations = tuple(facts("Observation", _observation)) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr

@@ -6,6 +6,11 @@ uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), 
 refuses it and names the place, as it does for values nested too deeply or strings too long.
 `loads_finite` is the lenient reading for FHIR servers' answers: duplicate keys pass, but no
 non-finite number ever gets into the service (and so never into an answer); `dumps` refuses them.
+
+A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
+reads it the fast way (the C decoder, no per-object hook) and proves it strict with checks that run
+over the raw bytes or over containers only; any doubt sends it the careful way, which alone words
+the refusals. Both ways accept the same documents and decode them alike.
 """
 
 from __future__ import annotations
@@ -157,12 +162,92 @@ def _problem(value: Any, depth: int, limits: JsonLimits) -> str | None:
     return None
 
 
+# What the fast way cannot vouch for, in the raw text (a match only means "ask the careful way"): a
+# `\uD800`-`\uDFFF` escape or such a code point written out (json decodes bytes with "surrogatepass"),
+# maybe an unpaired surrogate; an escaped quote just before a colon (a key ending in a backslash, which
+# the key count below would miss). One pattern each: a literal start keeps every search quick.
+_DOUBTFUL = (
+    re.compile(rb"\\u[dD][89a-fA-F]"),
+    re.compile(rb"\xed[\xa0-\xbf]"),
+    re.compile(rb'\\"[ \t\n\r]*:'),
+)
+# Outside strings a colon follows a key (and only a key); inside, quotes are escaped. Keys are counted
+# as `":` (quick) plus those with white space before the colon.
+_SPACED_KEY_END = re.compile(rb'"[ \t\n\r]+:')
+
+
+class _Doubt(Exception):
+    """The fast reading cannot vouch for the document: read it the careful way."""
+
+
+def _constant(text: str) -> float:
+    raise _Doubt(text)
+
+
+def _keys_and_bounds_hold(document: Any, limits: JsonLimits, check_strings: bool) -> int | None:
+    """How many keys the document's objects hold, or None when it is no container, one is nested too deeply, a
+    number overflowed to infinity, or (with `check_strings`) a string or key is too long. Walks
+    containers, never recurses."""
+    keys = 0
+    longest = limits.max_string
+    deepest = limits.max_depth
+    if type(document) is not dict and type(document) is not list:
+        return None  # a bare value is no hook call: the careful way words the refusal
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if type(container) is dict:
+            keys += len(container)
+            if check_strings and any(len(key) > longest for key in container):
+                return None
+            values = container.values()
+        else:
+            values = container
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list:
+                if depth >= deepest:
+                    return None
+                if value:
+                    stack.append((value, depth + 1))
+            elif kind is float:
+                if value - value != 0.0:  # inf - inf is nan
+                    return None
+            elif check_strings and kind is str and len(value) > longest:
+                return None
+    return keys
+
+
+def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
+    """The document when the fast reading can prove it strict and within bounds; _Doubt otherwise."""
+    text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if limits.max_depth < 1 or any(pattern.search(text) for pattern in _DOUBTFUL):
+        raise _Doubt
+    try:
+        document = json.loads(raw, parse_constant=_constant)
+    except (ValueError, RecursionError):
+        raise _Doubt from None
+    keys = _keys_and_bounds_hold(document, limits, check_strings=len(text) > limits.max_string)
+    written = text.count(b'":') + len(_SPACED_KEY_END.findall(text))
+    if keys is None or keys != written:  # fewer keys decoded than written: one was repeated
+        raise _Doubt
+    return document
+
+
 def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
     """Decode a request body strictly; JsonRejected names the first offending place.
 
     ValueError (not JSON at all) and RecursionError (nested past what the parser can hold) pass
     through for the caller to word.
     """
+    try:
+        return _fast(raw, limits)
+    except _Doubt:
+        return loads_request_carefully(raw, limits)
+
+
+def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
+    """`loads_request` without the fast reading: every object through a hook, every value checked."""
     document = json.loads(
         raw, object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
     )

@@ -104,12 +104,10 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 IMPLANT_KINDS = frozenset({"permanent-implant", "replacement"})
 
 
-def final_request_kind(
-    base_kind: str, episode_kinds: frozenset[str], record: PatientRecord, terminology: Terminology
-) -> str:
-    """criteria-and-codes.md §4.2: an implant is a replacement when a pump is in place; a catheter
-    ordered with a pump is part of that implant, and alone with a pump in place a revision."""
-    in_place = bool(idds_in_place(record, terminology))
+def final_request_kind(base_kind: str, episode_kinds: frozenset[str], in_place: bool) -> str:
+    """criteria-and-codes.md §4.2: an implant is a replacement when a pump is in place (`in_place`:
+    `idds_in_place` found one); a catheter ordered with a pump is part of that implant, and alone
+    with a pump in place a revision."""
     if base_kind == "permanent-implant":
         return "replacement" if in_place else base_kind
     if base_kind == "catheter":

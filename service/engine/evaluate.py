@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
-from service.engine.classify import classify_indication, final_request_kind, indication_evident
+from service.engine.classify import classify_indication, final_request_kind, idds_in_place, indication_evident
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
@@ -38,7 +38,13 @@ def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationConte
 
 
 def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
-    return TEST_TYPES[test.type].function(test.params, ctx)
+    """A test's outcome, worked out once per call: tests read only what every order and policy of
+    the call share (the record, value sets, today, the call's infusates), never the order, its kind
+    or its indication (tests/unit/test_engine_sharing.py holds them to that). A leaf's TestSpec is
+    made anew on each reading, but its parameters belong to the compiled catalog, which lives as
+    long as the process: their id (with the type) names the test."""
+    key = ("test", test.type, str(id(test.params)))
+    return ctx.memo(key, lambda: TEST_TYPES[test.type].function(test.params, ctx))
 
 
 def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | None]:
@@ -93,9 +99,9 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
 
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
+    in_place = ctx.memo(("idds-in-place",), lambda: bool(idds_in_place(ctx.record, ctx.terminology)))
     kind = ctx.memo(
-        ("kind", ctx.order.reference),
-        lambda: final_request_kind(ctx.order.kind, ctx.episode_kinds, ctx.record, ctx.terminology),
+        ("kind", ctx.order.reference), lambda: final_request_kind(ctx.order.kind, ctx.episode_kinds, in_place)
     )
     ctx = replace(ctx, request_kind=kind)
     ctx = replace(

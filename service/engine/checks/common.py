@@ -57,10 +57,21 @@ def named_value_sets(
     return [ctx.terminology[v] for v in params[key]]
 
 
-def _matching(ctx: EvaluationContext, kind: str, facts: Any, value_sets: list[ValueSet]) -> list[Any]:
-    """Facts matching any of the value sets, computed once per value set for the whole call."""
+def _codes_match(fact: Any, value_set: ValueSet) -> bool:
+    return value_set.matches_any(fact.codes)
+
+
+def _matching(
+    ctx: EvaluationContext,
+    kind: str,
+    facts: Any,
+    value_sets: list[ValueSet],
+    belongs: Callable[[Any, ValueSet], bool] = _codes_match,
+) -> list[Any]:
+    """Facts belonging to any of the value sets, in record order; computed once per value set for
+    the whole call."""
     per_set = [
-        ctx.memo((kind, vs.id), lambda vs=vs: {id(f) for f in facts if vs.matches_any(f.codes)})  # type: ignore[misc]
+        ctx.memo((kind, vs.id), lambda vs=vs: {id(f) for f in facts if belongs(f, vs)})  # type: ignore[misc]
         for vs in value_sets
     ]
     wanted = set().union(*per_set)
@@ -73,6 +84,13 @@ def matching_procedures(ctx: EvaluationContext, value_sets: list[ValueSet]) -> l
 
 def matching_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ConditionFact]:
     return _matching(ctx, "conditions", ctx.record.conditions, value_sets)
+
+
+def matching_medications(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[MedicationFact]:
+    """The record's medications of the classes (`medication_matches`)."""
+    return _matching(
+        ctx, "medications", ctx.record.medications, value_sets, lambda m, vs: medication_matches(m, [vs])
+    )
 
 
 def medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:

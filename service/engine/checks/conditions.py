@@ -16,8 +16,8 @@ from service.engine.checks.common import (
     could_not_check,
     day_of,
     matching_conditions,
+    matching_medications,
     medication_evidence,
-    medication_matches,
     named_value_sets,
     needs,
 )
@@ -173,9 +173,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     evidence = tuple(condition_evidence(c) for c in found[:3])
     if params.get("unless_treated_by"):
         treatment = ctx.terminology[params["unless_treated_by"]]
-        treated = [
-            m for m in ctx.record.medications if m.status == "active" and medication_matches(m, [treatment])
-        ]
+        treated = [m for m in matching_medications(ctx, [treatment]) if m.status == "active"]
         treated_conditions = [c for c in ctx.record.conditions if treatment.matches_any(c.codes)]
         covers = ctx.terminology[params["treatment_covers"]] if params.get("treatment_covers") else None
         uncovered = [c for c in found if covers is not None and not covers.matches_any(c.codes)]

@@ -16,8 +16,8 @@ from service.engine.checks.common import (
     COMPARATORS,
     MEDS,
     day_of,
+    matching_medications,
     medication_evidence,
-    medication_matches,
     named_value_sets,
     needs,
 )
@@ -129,7 +129,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
 @test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)
 def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Every route in `routes` is documented among matching drugs (from route or dose form)."""
-    meds = [m for m in ctx.record.medications if medication_matches(m, named_value_sets(ctx, params))]
+    meds = matching_medications(ctx, named_value_sets(ctx, params))
     wanted = list(params["routes"])
     found = {route: next((m for m in meds if route in _routes_of(m)), None) for route in wanted}
     evidence = tuple(medication_evidence(m) for m in found.values() if m is not None)
@@ -145,11 +145,7 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     to it (contract §3). The outcome assessment is another form of the same fact: a policy lists it
     beside this test under `forms:`, so the most recent of them decides; each line carries its date."""
     value_sets = named_value_sets(ctx, params)
-    stopped = [
-        m
-        for m in ctx.record.medications
-        if m.status == "stopped" and m.status_reason and medication_matches(m, value_sets)
-    ]
+    stopped = [m for m in matching_medications(ctx, value_sets) if m.status == "stopped" and m.status_reason]
     intolerant = [
         a
         for a in ctx.record.allergies

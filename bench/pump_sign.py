@@ -1,0 +1,159 @@
+"""Pump order-sign from a complete prefetch (pure CPU: no FHIR request) under `idds-crd serve`, at 1, 4
+and 8 concurrent clients, beside HealthChain serving one static order-select card.
+
+The call is the demo-meets order-sign for CPT 62362 (with its catheter, pump and infusate), every
+prefetch key filled as an EHR running the discovery templates would fill it: demo-meets's chart plus
+the largest Synthea record re-pointed at demo-meets (bench/support.py `pump_sign_body`). The body
+names no FHIR server, so the service cannot query one. It runs twice: with the audit store as
+deployed (SQLite in a file) and with `store.url: sqlite://` (in memory), so the audit write's share
+shows; and once more with demo-meets's own small chart alone, the size the issue's "130/s" was
+measured at. Clients hold persistent connections (bench/support.py `drive`). HealthChain runs in its own
+virtual environment under ./.bench-venvs/ (made on first use), its CDS Hooks service answering one
+static card, under uvicorn as it ships. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/pump_sign.py [--seconds 8] [--clients 1 4 8] [--no-healthchain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import figure  # noqa: E402
+from bench.support import (  # noqa: E402
+    PUMP_SIGN_PATH,
+    Load,
+    drive,
+    free_port,
+    largest_synthea_record,
+    pump_sign_body,
+    start,
+    stop,
+)
+
+RUN_ALL = ["--seconds", "5"]  # arguments in `python -m bench` (bench/__main__.py)
+
+HEALTHCHAIN_VENV = ROOT / ".bench-venvs" / "healthchain"
+HEALTHCHAIN_APP = Path(__file__).resolve().parent / "healthchain_static.py"
+HEALTHCHAIN_PATH = "/cds/cds-services/static-card"
+NON_PUMP_SELECT = ROOT / "service" / "demo" / "data" / "requests" / "order-select-non-pump.json"
+
+
+def healthchain_python() -> tuple[Path | None, str]:
+    """The HealthChain venv's interpreter (made and filled on first use), or None and why not."""
+    python = HEALTHCHAIN_VENV / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run([sys.executable, "-m", "venv", str(HEALTHCHAIN_VENV)], capture_output=True)
+        if made.returncode != 0:
+            return None, f"could not make a virtual environment: {made.stderr.decode()[-300:]}"
+    check = subprocess.run([str(python), "-c", "import healthchain, uvicorn"], capture_output=True)
+    if check.returncode != 0:
+        pip = [str(python), "-m", "pip", "install", "-q", "healthchain", "uvicorn"]
+        installed = subprocess.run(pip, capture_output=True, text=True)
+        if installed.returncode != 0:
+            return None, f"pip install healthchain failed: {installed.stderr.strip()[-400:]}"
+    version = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('healthchain'))"],
+        capture_output=True,
+        text=True,
+    )
+    return python, version.stdout.strip()
+
+
+def show(name: str, clients: int, measured: Load) -> None:
+    print(
+        f"{name:40} {clients:>7} {measured.calls_per_s:8.0f} {measured.p50_ms:8.1f} "
+        f"{measured.p95_ms:8.1f} {measured.p99_ms:8.1f} {measured.failures:8d}"
+    )
+
+
+def measure_service(
+    name: str, store_url: str, key: str, body: bytes, args: argparse.Namespace, tmp: Path
+) -> None:
+    config = tmp / f"{key or 'file'}.yaml"
+    config.write_text(f"auth:\n  required: false\nstore:\n  url: {store_url}\n", encoding="utf-8")
+    port = free_port()
+    command = [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port", str(port)]
+    process = start(command, port)
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{PUMP_SIGN_PATH}", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # the call is answered, with cards
+            cards = json.loads(answer.read())["cards"]
+        assert cards, "the pump order-sign answered no card"
+        drive(port, PUMP_SIGN_PATH, body, min(2.0, args.seconds), max(args.clients))  # warm up
+        for clients in args.clients:
+            measured = drive(port, PUMP_SIGN_PATH, body, args.seconds, clients)
+            show(name, clients, measured)
+            prefix = f"pump_sign.{key}." if key else "pump_sign."
+            figure(f"{prefix}calls_per_s_{clients}", measured.calls_per_s, "calls/s")
+            figure(f"{prefix}p99_ms_{clients}", measured.p99_ms, "ms")
+    finally:
+        stop(process)
+
+
+def measure_healthchain(args: argparse.Namespace) -> None:
+    python, detail = healthchain_python()
+    if python is None:
+        print(f"HealthChain: not measured ({detail})")
+        return
+    port = free_port()
+    process = start([str(python), str(HEALTHCHAIN_APP), str(port)], port, env={"PYTHONPATH": ""})
+    name = f"HealthChain {detail}, static card (uvicorn)"
+    body = NON_PUMP_SELECT.read_bytes()  # the order-select bench/serving.py sends; the card ignores it
+    try:
+        drive(port, HEALTHCHAIN_PATH, body, min(2.0, args.seconds), max(args.clients))  # warm up
+        for clients in args.clients:
+            measured = drive(port, HEALTHCHAIN_PATH, body, args.seconds, clients)
+            show(name[:40], clients, measured)
+            figure(f"healthchain.static_card_calls_per_s_c{clients}", measured.calls_per_s, "calls/s")
+    finally:
+        stop(process)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--no-healthchain", action="store_true")
+    args = parser.parse_args()
+    record = largest_synthea_record()
+    body, resources = pump_sign_body(record)
+    raw = json.dumps(body).encode()
+    where = record.stem if record else "no Synthea record beside the repository: demo-meets only"
+    print(
+        f"pump order-sign 62362, complete prefetch of {resources} clinical resources ({where}), "
+        f"{len(raw) / 1024:.0f} KiB body; {args.seconds:.0f} s per row, persistent connections, "
+        f"{os.cpu_count()} cores shared by server and clients"
+    )
+    columns = ("clients", "calls/s", "p50 ms", "p95 ms", "p99 ms", "non-200")
+    print(f"{'server':40} {columns[0]:>7} " + " ".join(f"{c:>8}" for c in columns[1:]))
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [
+            ("idds-crd serve, audit in SQLite file", f"sqlite:///{tmp}/audit.sqlite3", ""),
+            ("idds-crd serve, audit in memory", "sqlite://", "memory_store"),
+        ]
+        for name, url, key in stores:
+            measure_service(name, url, key, raw, args, Path(tmp))
+        small, small_resources = pump_sign_body(None)
+        small_raw = json.dumps(small).encode()
+        print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")
+        name = "demo-meets chart only, audit in file"
+        measure_service(name, stores[0][1], "demo_chart", small_raw, args, Path(tmp))
+    if not args.no_healthchain:
+        measure_healthchain(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The record's ingredient lookup (compiled once per set of ingredients, searched by word only where
+a name occurs) names exactly the ingredients each `Ingredient` would match on its own."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.codes import RXNORM, SNOMED, Code
+from service.facts import MedicationFact
+from service.record import _IngredientFinder
+from service.terminology import Ingredient
+from tests.builders import catalog
+
+INGREDIENTS = catalog().terminology.all_ingredients()
+NAMES = [i.name for i in INGREDIENTS]
+RXCUIS = [*sorted({c for i in INGREDIENTS for c in (i.code, *i.products) if c}), "0", "999999"]
+# long s, Kelvin sign, dotted capital I: case-insensitive matching treats them unlike str.lower
+WORDS = st.sampled_from(
+    NAMES + [n.upper() for n in NAMES] + ["mg", "oral", "\u017f", "\u212a", "\u0130", "-", " ", "/"]
+)
+TEXTS = st.lists(WORDS | st.text(max_size=6), max_size=6).map(" ".join) | st.sampled_from(NAMES).map(
+    lambda name: f"x{name}y"
+)
+CODES = st.lists(st.builds(Code, st.sampled_from([RXNORM, SNOMED]), st.sampled_from(RXCUIS)), max_size=3).map(
+    tuple
+)
+
+
+def one_by_one(medication: MedicationFact, ingredients: tuple[Ingredient, ...]) -> frozenset[str]:
+    return frozenset(
+        i.name
+        for i in ingredients
+        if any(c.system == RXNORM and i.matches_code(c.code) for c in medication.codes)
+        or i.matches_text(medication.text)
+    )
+
+
+def medication(text: str, codes: tuple[Code, ...]) -> MedicationFact:
+    return MedicationFact("MedicationRequest/m", codes, text, text, "active", None, None, None, "")
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXTS, CODES)
+def test_the_finder_names_what_each_ingredient_matches(text: str, codes: tuple[Code, ...]) -> None:
+    drug = medication(text, codes)
+    assert _IngredientFinder(INGREDIENTS).names(drug) == one_by_one(drug, INGREDIENTS)
+
+
+def test_names_are_found_by_code_and_by_word_and_not_inside_other_words() -> None:
+    morphine = next(i for i in INGREDIENTS if i.name == "morphine")
+    finder = _IngredientFinder(INGREDIENTS)
+    assert "morphine" in finder.names(medication("", (Code(RXNORM, morphine.code or ""),)))
+    assert "morphine" in finder.names(medication("Morphine Sulfate 15 MG", ()))
+    assert "morphine" not in finder.names(medication("hydromorphinex", ()))
