@@ -17,6 +17,7 @@ from service.catalog import Catalog, load_catalog
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.request_log import configure_logging
 from service.routes import install_http_edge
+from service.sandbox import install_sandbox
 from service.settings import Settings, load_settings
 from service.store.stores import Stores, open_stores
 
@@ -42,6 +43,7 @@ def create_app(
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     install_http_edge(app, settings)
+    install_sandbox(app, settings.sandbox, environment.catalog.order_codes)
     install_guard(app, settings, stores.replay)  # after the request log: a 401 gets its id and log line
     return app
 
