@@ -271,8 +271,14 @@ def _check_sandbox(sandbox: SandboxSettings, auth: AuthSettings) -> None:
             "sandbox: issuer and signing_key_file are required when auth.required is true "
             "(the sandbox signs its calls as that trusted client)"
         )
-    if sandbox.issuer not in {client.iss for client in auth.trusted_clients}:
+    client = next((c for c in auth.trusted_clients if c.iss == sandbox.issuer), None)
+    if client is None:
         raise SettingsError(f"sandbox.issuer: {sandbox.issuer!r} is not one of auth.trusted_clients")
+    if sandbox.fhir_server not in client.fhir_servers:
+        raise SettingsError(
+            f"sandbox.fhir_server: {sandbox.fhir_server} is not among the fhir_servers of "
+            f"{sandbox.issuer!r}, so the service would refuse every sandbox call"
+        )
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:

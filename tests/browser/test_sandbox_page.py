@@ -80,6 +80,12 @@ def fire_for(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> str:
     return str(wait(driver, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t))
 
 
+def at_desktop(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> str:
+    """`fire_for` in a 1280x800 viewport."""
+    set_viewport(driver, 1280, 800)
+    return fire_for(driver, sandbox, patient, hook)
+
+
 def card_titled(driver: Any, words: str) -> Any:
     cards = [
         c for c in all_of(driver, "#cards article.card") if words in c.find_element("css selector", "h3").text
@@ -96,8 +102,7 @@ def feedback_items(sandbox: DemoSandbox, card_uuid: str) -> list[dict[str, Any]]
 def test_order_sign_shows_the_decision_its_failing_items_and_records_an_override(
     browser: Any, sandbox: DemoSandbox, artifacts: Path
 ) -> None:
-    set_viewport(browser, 1280, 800)
-    status = fire_for(browser, sandbox, "demo-does-not-meet", "order-sign")
+    status = at_desktop(browser, sandbox, "demo-does-not-meet", "order-sign")
     assert re.search(r"order-sign: HTTP 200 in \d+ ms, \d+ cards", status), status
 
     decision = card_titled(browser, "GEHA: not covered")
@@ -176,8 +181,7 @@ def test_accepting_a_suggestion_changes_the_draft_orders_and_reaches_the_audit_t
 def test_the_page_loads_nothing_from_elsewhere_and_renders_markdown_as_text(
     browser: Any, sandbox: DemoSandbox
 ) -> None:
-    set_viewport(browser, 1280, 800)
-    fire_for(browser, sandbox, "demo-meets", "appointment-book")
+    assert "appointment-book: HTTP 200" in at_desktop(browser, sandbox, "demo-meets", "appointment-book")
     origins = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)"
     )
@@ -198,8 +202,7 @@ def test_every_control_is_labelled_focus_shows_and_text_contrast_is_at_least_4_5
 ) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    set_viewport(browser, 1280, 800)
-    fire_for(browser, sandbox, "demo-does-not-meet", "order-sign")
+    at_desktop(browser, sandbox, "demo-does-not-meet", "order-sign")
     unlabelled = browser.execute_script(
         "return [...document.querySelectorAll('select, input, textarea')]"
         ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.outerHTML.slice(0, 60))"

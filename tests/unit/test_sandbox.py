@@ -146,6 +146,13 @@ def test_an_enabled_sandbox_needs_a_fhir_server_and_a_trusted_signer() -> None:
         SettingsError, match=r"sandbox\.issuer: 'urn:nobody' is not one of auth\.trusted_clients"
     ):
         settings_from_mapping(_sandbox(fhir_server=FHIR, issuer="urn:nobody", signing_key_file="/k.pem"))
+    trusted = {"auth": {"trusted_clients": [{"iss": "urn:ehr", "jku_allowed": ["https://ehr.example/jwks"]}]}}
+    with pytest.raises(
+        SettingsError, match=r"sandbox\.fhir_server: .* is not among the fhir_servers of 'urn:ehr'"
+    ):
+        settings_from_mapping(
+            {**trusted, **_sandbox(fhir_server=FHIR, issuer="urn:ehr", signing_key_file="/k.pem")}
+        )
     loaded = settings_from_mapping({**open_auth, **_sandbox(fhir_server=FHIR, fhir_access_token="t")})
     assert loaded.sandbox == SandboxSettings(enabled=True, fhir_server=FHIR, fhir_access_token="t")
 
