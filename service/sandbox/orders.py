@@ -69,7 +69,7 @@ KIT_CODES: tuple[tuple[str, str, tuple[tuple[str, str], ...], bool], ...] = (
     ("refill", "Pump refill", (("cpt", "95990"),), True),
     (
         "replacement",
-        "Pump replacement (a prior pump is in place)",
+        "Pump replacement",
         (("cpt", "62362"), ("hcpcs", "E0786")),
         True,
     ),

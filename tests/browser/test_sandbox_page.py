@@ -116,10 +116,13 @@ def test_order_sign_shows_the_decision_its_failing_items_and_records_an_override
 
     coverage = by_id(browser, "coverage-info").text
     assert "Covered\nno" in coverage and "Reason" in coverage, coverage
+    assert "GEHA (Coverage/demo-does-not-meet-coverage-geha)" in coverage, coverage
     shown_request = by_id(browser, "request-json").get_attribute("textContent")
     assert '"hook": "order-sign"' in shown_request and DEMO_TOKEN not in shown_request
     browser.execute_script("window.scrollTo(0, 0)")
     save_screenshot(browser, artifacts / "desktop-1280x800-order-sign.png")
+    browser.execute_script("document.getElementById('coverage-heading').scrollIntoView()")
+    save_screenshot(browser, artifacts / "desktop-1280x800-coverage-information.png")
 
     from selenium.webdriver.support.ui import Select
 

@@ -287,7 +287,8 @@
           (cards.length === 1 ? " card" : " cards") + ".");
         renderCards(cards, service);
         renderCoverage(answer.body.systemActions || []);
-        $("answer").focus(); // keyboard and narrow screens: go to the answer
+        $("answer").focus({ preventScroll: true }); // keyboard and narrow screens: go to the answer
+        $("answer").scrollIntoView({ block: "start" });
       });
     }).catch(function (error) { setStatus("call-status", hook + ": " + error.message, true); });
   }
@@ -480,6 +481,8 @@
         (ext.extension || []).forEach(function (sub) {
           var words = WORDS[sub.url] || { label: sub.url };
           var value = subValue(sub);
+          var known = sub.url === "coverage" && state.coverages[String(value).replace(/^Coverage\//, "")];
+          if (known) value = known.payer + " (" + value + ")";
           list.appendChild(el("dt", { text: words.label }));
           list.appendChild(el("dd", { text: words[value] || value }));
         });
