@@ -5,23 +5,13 @@ can have calls signed as the sandbox's trusted client, so it is for demos and tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import Flask
 
 from service.orders import OrderCodeTable
-from service.sandbox.orders import Infusate, OrderKit, infusates, order_kits
-from service.sandbox.signer import SandboxSigner, load_signer
-from service.sandbox.views import bp
+from service.sandbox.orders import infusates, order_kits
+from service.sandbox.signer import load_signer
+from service.sandbox.views import SandboxState, bp
 from service.settings import SandboxSettings
-
-
-@dataclass(frozen=True)
-class SandboxState:
-    settings: SandboxSettings
-    signer: SandboxSigner
-    kits: tuple[OrderKit, ...]
-    infusates: tuple[Infusate, ...]
 
 
 def install_sandbox(app: Flask, settings: SandboxSettings, order_codes: OrderCodeTable) -> None:

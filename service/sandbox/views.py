@@ -9,8 +9,9 @@ token endpoint answers only the service's own origin, whatever `cors_origins` al
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
@@ -31,8 +32,19 @@ SANDBOX_HOOKS = ("order-select", "order-sign", "appointment-book")
 bp = Blueprint("sandbox", __name__, static_folder="static", static_url_path="/sandbox/static")
 
 
-def _state() -> Any:
-    return current_app.extensions["idds_crd_sandbox"]
+@dataclass(frozen=True)
+class SandboxState:
+    """What the sandbox's endpoints share, built once by `install_sandbox`."""
+
+    settings: SandboxSettings
+    signer: SandboxSigner
+    kits: tuple[OrderKit, ...]
+    infusates: tuple[Infusate, ...]
+
+
+def _state() -> SandboxState:
+    state: SandboxState = current_app.extensions["idds_crd_sandbox"]
+    return state
 
 
 def base_url() -> str:
@@ -58,9 +70,7 @@ def page() -> Response:
 
 @bp.get("/sandbox/api/setup")
 def setup() -> Response:
-    settings: SandboxSettings = _state().settings
-    kits: tuple[OrderKit, ...] = _state().kits
-    infusates: tuple[Infusate, ...] = _state().infusates
+    settings, kits, infusates = _state().settings, _state().kits, _state().infusates
     return json_response(
         {
             "fhirServer": settings.fhir_server,
@@ -85,7 +95,7 @@ def setup() -> Response:
 
 @bp.get("/sandbox/api/patients")
 def patients() -> Response:
-    settings: SandboxSettings = _state().settings
+    settings = _state().settings
     try:
         return json_response(
             {"patients": chart.patients(settings.fhir_server or "", settings.fhir_access_token)}
@@ -96,7 +106,7 @@ def patients() -> Response:
 
 @bp.get("/sandbox/api/patients/<patient_id>/coverages")
 def coverages(patient_id: str) -> Response:
-    settings: SandboxSettings = _state().settings
+    settings = _state().settings
     try:
         found = chart.coverages(settings.fhir_server or "", settings.fhir_access_token, patient_id)
     except ValueError as exc:
@@ -139,15 +149,15 @@ def orders() -> Response:
 
 @bp.post("/sandbox/api/token")
 def token() -> Response:
+    own = urlsplit(base_url())
     origin = request.headers.get("Origin")
-    if origin is not None and origin != request.host_url.rstrip("/"):
+    if origin is not None and origin != f"{own.scheme}://{own.netloc}":
         return refusal(403, "forbidden", "sandbox tokens are minted for the sandbox page only")
     try:
         body = read_json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("service"), str):
             raise InputRefused(400, "invalid", "service: required, a service id", "service")
-        signer: SandboxSigner = _state().signer
-        minted = signer.token(base_url(), body["service"], body.get("feedback") is True)
+        minted = _state().signer.token(base_url(), body["service"], body.get("feedback") is True)
     except InputRefused as exc:
         return refused_input(exc)
     except UnknownEndpoint as exc:

@@ -122,12 +122,12 @@ def test_no_token_for_anything_but_a_service_of_this_deployment(
 
 
 def test_no_token_for_a_page_of_another_origin(demo_app: Flask) -> None:
-    answer = demo_app.test_client().post(
-        "/sandbox/api/token",
-        json={"service": "idds-crd-order-sign"},
-        headers={"Origin": "https://evil.example"},
-    )
+    client = demo_app.test_client()
+    asked = {"service": "idds-crd-order-sign"}
+    answer = client.post("/sandbox/api/token", json=asked, headers={"Origin": "https://evil.example"})
     assert answer.status_code == 403 and "token" not in answer.get_json()
+    own = client.post("/sandbox/api/token", json=asked, headers={"Origin": PUBLIC_BASE})  # behind its proxy
+    assert own.status_code == 200 and own.get_json()["token"]
 
 
 def _sandbox(**values: Any) -> dict[str, Any]:
