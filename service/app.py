@@ -18,6 +18,7 @@ from service.fhir.cache import open_cache
 from service.pipeline import ClientFactory, HookEnvironment, build_environment
 from service.request_log import configure_logging
 from service.routes import install_http_edge
+from service.sandbox import install_sandbox
 from service.settings import Settings, load_settings
 from service.store.stores import Stores, open_stores
 
@@ -48,6 +49,7 @@ def create_app(
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     install_http_edge(app, settings)
+    install_sandbox(app, settings.sandbox, environment.catalog.order_codes)
     install_guard(app, settings, stores.replay)  # after the request log: a 401 gets its id and log line
     return app
 

@@ -151,6 +151,21 @@ def _without_password(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    """The built-in sandbox page (`/sandbox`): off unless enabled, and for demos and trials only,
+    since whoever reaches it can have calls signed as `issuer`. It lists the patients of
+    `fhir_server` (read with `fhir_access_token`, which its calls also hand the service as
+    fhirAuthorization) and signs its calls with the private key in `signing_key_file` as `issuer`,
+    a trusted client of this deployment (both may be left out when auth is not required)."""
+
+    enabled: bool = False
+    fhir_server: str | None = None
+    fhir_access_token: str | None = None
+    issuer: str | None = None
+    signing_key_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with; every key is documented in README.md."""
 
@@ -161,6 +176,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     max_request_bytes: int = 5 * 1024 * 1024  # larger bodies are answered 413
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
@@ -284,6 +300,31 @@ def _check_auth(auth: AuthSettings) -> None:
         raise SettingsError(f"auth.trusted_clients: issuer(s) listed twice: {', '.join(repeated)}")
 
 
+def _check_sandbox(sandbox: SandboxSettings, auth: AuthSettings) -> None:
+    """An enabled sandbox needs a FHIR server to list patients from and, when calls need a JWT, the
+    issuer and key of a trusted client to sign them with."""
+    if not sandbox.enabled:
+        return
+    if sandbox.fhir_server is None:
+        raise SettingsError("sandbox.fhir_server: required when the sandbox is enabled")
+    _check_fhir_servers((sandbox.fhir_server,), "sandbox.fhir_server")
+    if not auth.required:
+        return
+    if sandbox.issuer is None or sandbox.signing_key_file is None:
+        raise SettingsError(
+            "sandbox: issuer and signing_key_file are required when auth.required is true "
+            "(the sandbox signs its calls as that trusted client)"
+        )
+    client = next((c for c in auth.trusted_clients if c.iss == sandbox.issuer), None)
+    if client is None:
+        raise SettingsError(f"sandbox.issuer: {sandbox.issuer!r} is not one of auth.trusted_clients")
+    if sandbox.fhir_server not in client.fhir_servers:
+        raise SettingsError(
+            f"sandbox.fhir_server: {sandbox.fhir_server} is not among the fhir_servers of "
+            f"{sandbox.issuer!r}, so the service would refuse every sandbox call"
+        )
+
+
 def _coerce(value: Any, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -337,6 +378,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "store",
         "metrics",
         "cache",
+        "sandbox",
         "max_request_bytes",
         "cors_origins",
         "log_format",
@@ -352,6 +394,8 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         public_base_url = public_base_url.rstrip("/")
     auth: AuthSettings = _section(AuthSettings, raw.get("auth"), "auth")
     _check_auth(auth)
+    sandbox: SandboxSettings = _section(SandboxSettings, raw.get("sandbox"), "sandbox")
+    _check_sandbox(sandbox, auth)
     return Settings(
         public_base_url=public_base_url,
         only_orders_with_rules=_coerce(
@@ -362,6 +406,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         store=_section(StoreSettings, raw.get("store"), "store"),
         metrics=_section(MetricsSettings, raw.get("metrics"), "metrics"),
         cache=_section(CacheSettings, raw.get("cache"), "cache"),
+        sandbox=sandbox,
         max_request_bytes=_coerce(
             raw.get("max_request_bytes", Settings.max_request_bytes), 1, "max_request_bytes"
         ),

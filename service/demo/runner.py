@@ -26,7 +26,7 @@ from service.app import create_app
 from service.auth.tokens import PrivateKey, generate_es384_key, private_pem, public_jwks, sign_call_token
 from service.demo.fhir_server import LocalFhirServer
 from service.demo.synthea import load_in_background, synthea_files
-from service.settings import AuthSettings, Settings, StoreSettings, TrustedClient
+from service.settings import AuthSettings, SandboxSettings, Settings, StoreSettings, TrustedClient
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_TOKEN = "demo-access-token"
@@ -69,13 +69,24 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def demo_settings(base_url: str, fhir_base_url: str, key: PrivateKey, directory: Path) -> Settings:
-    """A deployment that trusts only the demo's own key, whose calls may name the demo FHIR server."""
+def demo_settings(
+    base_url: str, fhir_base_url: str, key: PrivateKey, directory: Path, key_file: Path | None = None
+) -> Settings:
+    """A deployment that trusts only the demo's own key, whose calls may name the demo FHIR server;
+    with the key's file, the sandbox page is on and signs its calls with it."""
     client = TrustedClient(iss=DEMO_ISSUER, jwks=public_jwks(key), fhir_servers=(fhir_base_url,))
+    sandbox = SandboxSettings(
+        enabled=key_file is not None,
+        fhir_server=fhir_base_url,
+        fhir_access_token=DEMO_TOKEN,
+        issuer=DEMO_ISSUER,
+        signing_key_file=str(key_file) if key_file else None,
+    )
     return Settings(
         public_base_url=base_url,
         auth=AuthSettings(required=True, trusted_clients=(client,)),
         store=StoreSettings(url=f"sqlite:///{directory / 'idds-crd-demo.sqlite3'}"),
+        sandbox=sandbox,
     )
 
 
@@ -112,7 +123,7 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         key = generate_es384_key()
         key_file = outdir / "demo-ehr-key.pem"
         write_private_key(key, key_file)
-        app = create_app(demo_settings(base, fhir.base_url, key, outdir))
+        app = create_app(demo_settings(base, fhir.base_url, key, outdir, key_file))
         server = make_server(host, port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -136,6 +147,7 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
                 print("    (no cards: not an intrathecal pump order)")
             print(f"    {curl_line(url, target, key_file)}")
         print(f"\nDiscovery: curl -s {base}/cds-services")
+        print(f"Sandbox: open {base}/sandbox in a browser to fire hooks at the demo patients")
         try:
             if not once:
                 if synthea := synthea_files():

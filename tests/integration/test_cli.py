@@ -125,6 +125,7 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     assert "HTTP 401" not in result.stdout  # the service requires a JWT: every sample call signed its own
     assert "curl -s -X POST" in result.stdout
     assert 'Authorization: Bearer $(idds-crd token --key ' in result.stdout
+    assert "/sandbox in a browser" in result.stdout  # the demo turns the sandbox page on
 
 
 def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:

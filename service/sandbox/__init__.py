@@ -1,0 +1,24 @@
+"""The built-in sandbox: a page at `/sandbox` to fire real hook calls at this service and read the
+cards as an EHR shows them. Off by default; `idds-crd demo` turns it on. Whoever reaches the page
+can have calls signed as the sandbox's trusted client, so it is for demos and trials only.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from service.orders import OrderCodeTable
+from service.sandbox.orders import infusates, order_kits
+from service.sandbox.signer import load_signer
+from service.sandbox.views import SandboxState, bp
+from service.settings import SandboxSettings
+
+
+def install_sandbox(app: Flask, settings: SandboxSettings, order_codes: OrderCodeTable) -> None:
+    """Serve the sandbox on `app` when `settings.enabled` (else nothing: /sandbox stays a 404)."""
+    if not settings.enabled:
+        return
+    app.extensions["idds_crd_sandbox"] = SandboxState(
+        settings, load_signer(settings), order_kits(order_codes), infusates()
+    )
+    app.register_blueprint(bp)

@@ -1,0 +1,109 @@
+"""What the sandbox page shows to choose from: the patients of its FHIR server and their coverages.
+
+Read on the server side, with the sandbox's own access token for that server, so the page needs
+neither CORS on the FHIR server nor a FHIR client of its own. Each answer is bounded (one page, a
+short timeout); a server that fails is reported as `ChartUnavailable` with a token-free reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+
+from service.shapes import dicts
+
+TIMEOUT_SECONDS = 10.0
+PAGE = 100
+PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+class ChartUnavailable(RuntimeError):
+    """The FHIR server could not be searched; the message is safe to show (no token, no body)."""
+
+
+def _search(
+    fhir_server: str, token: str | None, resource_type: str, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        answer = requests.get(
+            f"{fhir_server}/{resource_type}",
+            params=params,
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.RequestException:
+        raise ChartUnavailable(f"the FHIR server did not answer the {resource_type} search") from None
+    if answer.status_code != 200:
+        raise ChartUnavailable(
+            f"the FHIR server answered the {resource_type} search with HTTP {answer.status_code}"
+        )
+    try:
+        bundle = answer.json()
+    except ValueError:
+        raise ChartUnavailable(f"the FHIR server's {resource_type} search was not JSON") from None
+    entries = dicts(bundle.get("entry")) if isinstance(bundle, dict) else []
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == resource_type
+    ]
+
+
+def _name(patient: dict[str, Any]) -> str:
+    for name in dicts(patient.get("name")):
+        if isinstance(name.get("text"), str):
+            return name["text"]
+        given = [g for g in name.get("given", []) if isinstance(g, str)]
+        family = name.get("family") if isinstance(name.get("family"), str) else ""
+        if given or family:
+            return " ".join([*given, family]).strip()
+    return str(patient.get("id", "?"))
+
+
+def patients(fhir_server: str, token: str | None) -> list[dict[str, Any]]:
+    """Every patient on the server's first page, sorted by id, each with a name to show."""
+    found = _search(fhir_server, token, "Patient", {"_count": str(PAGE)})
+    rows = [
+        {
+            "id": p["id"],
+            "name": _name(p),
+            "birthDate": p.get("birthDate"),
+            "gender": p.get("gender"),
+            "resource": p,
+        }
+        for p in found
+        if isinstance(p.get("id"), str)
+    ]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def _payer(coverage: dict[str, Any]) -> str:
+    names = [p["display"] for p in dicts(coverage.get("payor")) if isinstance(p.get("display"), str)]
+    return ", ".join(names) or "payer not named"
+
+
+def _plan(coverage: dict[str, Any]) -> str:
+    kind = coverage.get("type") if isinstance(coverage.get("type"), dict) else {}
+    words = [kind.get("text")] + [c.get("display") for c in dicts(kind.get("coding"))]
+    words += [c.get("name") for c in dicts(coverage.get("class"))]
+    return " · ".join(dict.fromkeys(w for w in words if isinstance(w, str) and w))
+
+
+def coverages(fhir_server: str, token: str | None, patient_id: str) -> list[dict[str, Any]]:
+    """The patient's Coverages, each with its payer and plan in words."""
+    if not PATIENT_ID.fullmatch(patient_id):
+        raise ValueError("patient id: not a FHIR id")
+    found = _search(
+        fhir_server, token, "Coverage", {"beneficiary": f"Patient/{patient_id}", "_count": str(PAGE)}
+    )
+    return [
+        {"id": c["id"], "status": c.get("status"), "payer": _payer(c), "plan": _plan(c), "resource": c}
+        for c in found
+        if isinstance(c.get("id"), str)
+    ]

@@ -1,0 +1,191 @@
+"""The draft orders the sandbox page can place: a few order kits (pump implant, trial, catheter,
+refill, replacement, a non-pump visit) built as FHIR draft orders for the chosen patient and coverage.
+
+Every pump code comes from the service's own order table (`policies/order-codes.yaml`), so the page
+never orders a code the service does not know; the infusates come from the `it-infusates` value set
+and the non-pump order from the packaged non-pump sample request. A kit naming a code the table
+lacks stops start-up rather than showing a page that orders nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import policies
+from service.orders import OrderCodeTable
+
+CPT_URI = "http://www.ama-assn.org/go/cpt"
+HCPCS_URI = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+RXNORM_URI = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED_URI = "http://snomed.info/sct"
+INTRATHECAL_ROUTE = {"system": SNOMED_URI, "code": "72607000", "display": "Intrathecal route"}
+NON_PUMP_SAMPLE = (
+    Path(__file__).resolve().parents[1] / "demo" / "data" / "requests" / "order-select-non-pump.json"
+)
+MAX_KITS = 10
+
+
+class OrderChoiceInvalid(ValueError):
+    """The page asked for a kit or infusate the sandbox does not offer; `field` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    system: str  # "cpt" or "hcpcs"
+    code: str
+    display: str
+
+
+@dataclass(frozen=True)
+class OrderKit:
+    """One choice on the page: the order lines placed together, and whether a pump infusate goes with them."""
+
+    id: str
+    label: str
+    lines: tuple[OrderLine, ...]
+    with_infusate: bool
+
+
+@dataclass(frozen=True)
+class Infusate:
+    ingredient: str
+    code: str
+
+
+KIT_CODES: tuple[tuple[str, str, tuple[tuple[str, str], ...], bool], ...] = (
+    ("implant", "Permanent pump implant", (("cpt", "62362"),), True),
+    ("trial", "Intrathecal trial injection", (("cpt", "62323"),), True),
+    ("catheter", "Catheter implant", (("cpt", "62350"),), False),
+    ("refill", "Pump refill", (("cpt", "95990"),), True),
+    (
+        "replacement",
+        "Pump replacement",
+        (("cpt", "62362"), ("hcpcs", "E0786")),
+        True,
+    ),
+)
+
+
+def _table_lines(table: OrderCodeTable, codes: Sequence[tuple[str, str]]) -> tuple[OrderLine, ...]:
+    lines = []
+    for system, code in codes:
+        if (system, code) not in table.kinds:
+            raise ValueError(f"sandbox order kit: {system} {code} is not in policies/order-codes.yaml")
+        lines.append(OrderLine(system, code, table.names.get(code, code)))
+    return tuple(lines)
+
+
+def _non_pump_kit(table: OrderCodeTable) -> OrderKit:
+    sample = json.loads(NON_PUMP_SAMPLE.read_text(encoding="utf-8"))
+    order = sample["context"]["draftOrders"]["entry"][0]["resource"]
+    coding = order["code"]["coding"][0]
+    if ("cpt", coding["code"]) in table.kinds:
+        raise ValueError(f"sandbox order kit: the non-pump sample's {coding['code']} is a pump code")
+    return OrderKit(
+        "non-pump",
+        "Office visit (not a pump order)",
+        (OrderLine("cpt", coding["code"], coding["display"]),),
+        False,
+    )
+
+
+def order_kits(table: OrderCodeTable) -> tuple[OrderKit, ...]:
+    pump = tuple(
+        OrderKit(id, label, _table_lines(table, codes), infusate) for id, label, codes, infusate in KIT_CODES
+    )
+    return (*pump, _non_pump_kit(table))
+
+
+def infusates(policy_directory: Path | None = None) -> tuple[Infusate, ...]:
+    """The intrathecal infusates with an RxNorm ingredient code (the value set's coded rows)."""
+    path = (policy_directory or policies.directory()) / "valuesets" / "it-infusates.yaml"
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["rxnorm"]
+    return tuple(Infusate(str(row["ingredient"]), str(row["code"])) for row in rows if row.get("code"))
+
+
+def _order(line: OrderLine, order_id: str, patient_id: str, coverage_id: str | None) -> dict[str, Any]:
+    coding = {
+        "system": CPT_URI if line.system == "cpt" else HCPCS_URI,
+        "code": line.code,
+        "display": line.display,
+    }
+    resource: dict[str, Any] = {
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if line.system == "cpt":
+        resource = {
+            "resourceType": "ServiceRequest",
+            "id": order_id,
+            **resource,
+            "code": {"coding": [coding]},
+        }
+    else:
+        resource = {
+            "resourceType": "DeviceRequest",
+            "id": order_id,
+            **resource,
+            "codeCodeableConcept": {"coding": [coding]},
+        }
+    if coverage_id:
+        resource["insurance"] = [{"reference": f"Coverage/{coverage_id}"}]
+    return resource
+
+
+def _infusate_order(infusate: Infusate, order_id: str, patient_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM_URI, "code": infusate.code, "display": infusate.ingredient}],
+            "text": f"{infusate.ingredient} intrathecal infusion",
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "dosageInstruction": [
+            {
+                "text": f"{infusate.ingredient} intrathecal by implanted pump",
+                "route": {"coding": [INTRATHECAL_ROUTE]},
+            }
+        ],
+    }
+
+
+def draft_orders(
+    kits: Mapping[str, OrderKit],
+    available: Sequence[Infusate],
+    chosen: Any,
+    infusate_code: Any,
+    patient_id: str,
+    coverage_id: str | None,
+) -> list[dict[str, Any]]:
+    """The draft orders of the chosen kits (one infusate order when any kit takes one);
+    OrderChoiceInvalid names the field that asks for something not offered."""
+    if not isinstance(chosen, list) or not chosen or len(chosen) > MAX_KITS:
+        raise OrderChoiceInvalid("kits", f"kits must be a list of 1 to {MAX_KITS} kit ids")
+    unknown = [k for k in chosen if not isinstance(k, str) or k not in kits]
+    if unknown:
+        raise OrderChoiceInvalid("kits", f"kits: not offered: {', '.join(map(str, unknown))}")
+    by_code = {i.code: i for i in available}
+    if infusate_code is not None and infusate_code not in by_code:
+        raise OrderChoiceInvalid("infusate", "infusate: not an intrathecal infusate the sandbox offers")
+    orders: list[dict[str, Any]] = []
+    for kit_id in dict.fromkeys(chosen):
+        for n, line in enumerate(kits[kit_id].lines):
+            order_id = f"sandbox-{kit_id}-{line.code.lower()}-{n}"
+            orders.append(_order(line, order_id, patient_id, coverage_id))
+    if infusate_code is not None and any(kits[k].with_infusate for k in chosen):
+        orders.append(_infusate_order(by_code[infusate_code], "sandbox-infusate", patient_id))
+    return orders

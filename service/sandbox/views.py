@@ -1,0 +1,165 @@
+"""The sandbox's HTTP side: the page, its static files, and the few JSON endpoints it needs that a
+browser cannot do for itself (list the FHIR server's patients, build draft orders from the
+service's order table, mint a short-lived call token). The hook calls and the feedback go to the
+service's ordinary CDS Hooks endpoints, exactly as an EHR's would.
+
+Every sandbox answer forbids loading anything from elsewhere (Content-Security-Policy), and the
+token endpoint answers only the service's own origin, whatever `cors_origins` allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, request, send_from_directory
+
+from service.http_input import InputRefused, read_json_body
+from service.registry import SERVICES
+from service.routes import json_response, refusal, refused_input
+from service.sandbox import chart
+from service.sandbox.orders import Infusate, OrderChoiceInvalid, OrderKit, draft_orders
+from service.sandbox.signer import SandboxSigner, UnknownEndpoint
+from service.settings import SandboxSettings
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SANDBOX_HOOKS = ("order-select", "order-sign", "appointment-book")
+
+bp = Blueprint("sandbox", __name__, static_folder="static", static_url_path="/sandbox/static")
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """What the sandbox's endpoints share, built once by `install_sandbox`."""
+
+    settings: SandboxSettings
+    signer: SandboxSigner
+    kits: tuple[OrderKit, ...]
+    infusates: tuple[Infusate, ...]
+
+
+def _state() -> SandboxState:
+    state: SandboxState = current_app.extensions["idds_crd_sandbox"]
+    return state
+
+
+def base_url() -> str:
+    """The service's public base URL: what a token's aud and the page's calls are relative to."""
+    configured = current_app.extensions["idds_crd"].settings.public_base_url
+    return configured or request.host_url.rstrip("/")
+
+
+@bp.after_request
+def protect(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.path.startswith("/sandbox/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sandbox")
+def page() -> Response:
+    return send_from_directory(bp.static_folder or "", "index.html")
+
+
+@bp.get("/sandbox/api/setup")
+def setup() -> Response:
+    settings, kits, infusates = _state().settings, _state().kits, _state().infusates
+    return json_response(
+        {
+            "fhirServer": settings.fhir_server,
+            "fhirAccessToken": settings.fhir_access_token,
+            "signed": _state().signer.key is not None,
+            "services": [
+                {"id": s.id, "hook": s.hook, "title": s.title} for s in SERVICES if s.hook in SANDBOX_HOOKS
+            ],
+            "kits": [
+                {
+                    "id": k.id,
+                    "label": k.label,
+                    "withInfusate": k.with_infusate,
+                    "lines": [asdict(x) for x in k.lines],
+                }
+                for k in kits
+            ],
+            "infusates": [asdict(i) for i in infusates],
+        }
+    )
+
+
+@bp.get("/sandbox/api/patients")
+def patients() -> Response:
+    settings = _state().settings
+    try:
+        return json_response(
+            {"patients": chart.patients(settings.fhir_server or "", settings.fhir_access_token)}
+        )
+    except chart.ChartUnavailable as exc:
+        return refusal(502, "transient", str(exc))
+
+
+@bp.get("/sandbox/api/patients/<patient_id>/coverages")
+def coverages(patient_id: str) -> Response:
+    settings = _state().settings
+    try:
+        found = chart.coverages(settings.fhir_server or "", settings.fhir_access_token, patient_id)
+    except ValueError as exc:
+        return refusal(400, "invalid", str(exc), "patientId")
+    except chart.ChartUnavailable as exc:
+        return refusal(502, "transient", str(exc))
+    return json_response({"coverages": found})
+
+
+def _string_field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not chart.PATIENT_ID.fullmatch(value):
+        raise OrderChoiceInvalid(name, f"{name}: expected a FHIR id")
+    return value
+
+
+@bp.post("/sandbox/api/orders")
+def orders() -> Response:
+    try:
+        body = read_json_body(request)
+        if not isinstance(body, dict):
+            raise InputRefused(400, "invalid", "the request body must be a JSON object")
+        patient_id = _string_field(body, "patientId") or ""
+        built = draft_orders(
+            {k.id: k for k in _state().kits},
+            _state().infusates,
+            body.get("kits"),
+            body.get("infusate"),
+            patient_id,
+            _string_field(body, "coverageId", required=False),
+        )
+    except InputRefused as exc:
+        return refused_input(exc)
+    except OrderChoiceInvalid as exc:
+        return refusal(400, "invalid", str(exc), exc.field)
+    return json_response({"orders": built})
+
+
+@bp.post("/sandbox/api/token")
+def token() -> Response:
+    own = urlsplit(base_url())
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{own.scheme}://{own.netloc}":
+        return refusal(403, "forbidden", "sandbox tokens are minted for the sandbox page only")
+    try:
+        body = read_json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("service"), str):
+            raise InputRefused(400, "invalid", "service: required, a service id", "service")
+        minted = _state().signer.token(base_url(), body["service"], body.get("feedback") is True)
+    except InputRefused as exc:
+        return refused_input(exc)
+    except UnknownEndpoint as exc:
+        return refusal(400, "invalid", str(exc), "service")
+    return json_response({"token": minted})

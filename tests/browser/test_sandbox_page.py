@@ -1,0 +1,218 @@
+"""The sandbox page in a real browser (Debian's headless chromium) against the demo deployment: a
+real service requiring the demo EHR's JWTs, a real sekmet-fhir server with the demo patients. It
+fires hooks as a clinician would, reads the cards, accepts a suggestion and overrides a card, and
+checks that the feedback reached the audit trail. Screenshots (desktop 1280x800, phone 390 wide)
+go to $IDDS_ARTIFACTS or a printed folder under pytest's tmp dir."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.demo.runner import DEMO_TOKEN
+from tests.sandbox_support import (
+    DemoSandbox,
+    artifacts_directory,
+    demo_sandbox,
+    headless_chromium,
+    require_browser,
+    save_screenshot,
+    set_viewport,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+WAIT_SECONDS = 30
+CONTRAST_SCRIPT = Path(__file__).with_name("contrast.js")  # WCAG 2 contrast of every visible text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_browser()
+    with headless_chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[DemoSandbox]:
+    with demo_sandbox(tmp_path_factory.mktemp("demo-sandbox")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return artifacts_directory(tmp_path_factory.mktemp("sandbox-screenshots"))
+
+
+def wait(driver: Any, condition: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition)
+
+
+def by_id(driver: Any, element_id: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id)
+
+
+def all_of(driver_or_element: Any, css: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(driver_or_element.find_elements(By.CSS_SELECTOR, css))
+
+
+def fire_for(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> str:
+    """Open the page, choose `patient` (its first coverage, the default order kit), draft the
+    orders and fire `hook`; the call status line once the answer is shown."""
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(sandbox.page_url)
+    wait(driver, lambda d: by_id(d, "patient").is_enabled())
+    Select(by_id(driver, "patient")).select_by_value(patient)
+    wait(driver, lambda d: by_id(d, "place-orders").is_enabled())
+    by_id(driver, "place-orders").click()
+    wait(driver, lambda d: by_id(d, f"fire-{hook}").is_enabled())
+    by_id(driver, f"fire-{hook}").click()
+    return str(wait(driver, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t))
+
+
+def at_desktop(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> str:
+    """`fire_for` in a 1280x800 viewport."""
+    set_viewport(driver, 1280, 800)
+    return fire_for(driver, sandbox, patient, hook)
+
+
+def card_titled(driver: Any, words: str) -> Any:
+    cards = [
+        c for c in all_of(driver, "#cards article.card") if words in c.find_element("css selector", "h3").text
+    ]
+    assert cards, f"no card titled with {words!r}: {[c.text[:80] for c in all_of(driver, '#cards article')]}"
+    return cards[0]
+
+
+def feedback_items(sandbox: DemoSandbox, card_uuid: str) -> list[dict[str, Any]]:
+    records = sandbox.audit.find(card_uuid)
+    return [item for record in records for item in record["feedback"] if item["card"] == card_uuid]
+
+
+def test_order_sign_shows_the_decision_its_failing_items_and_records_an_override(
+    browser: Any, sandbox: DemoSandbox, artifacts: Path
+) -> None:
+    status = at_desktop(browser, sandbox, "demo-does-not-meet", "order-sign")
+    assert re.search(r"order-sign: HTTP 200 in \d+ ms, \d+ cards", status), status
+
+    decision = card_titled(browser, "GEHA: not covered")
+    assert "warning" in decision.get_attribute("class").split()
+    assert decision.find_element("css selector", ".badge").text.lower() == "warning"
+    failing = [li.text for li in all_of(decision, ".detail li")]
+    assert any("D. Trial relief >= 50 %" in item and "29 % relief" in item for item in failing), failing
+    assert any("No other implanted programmable device" in item for item in failing), failing
+    assert all_of(decision, ".detail strong"), "the Markdown's **bold** was not rendered"
+    assert "**" not in decision.text
+
+    coverage = by_id(browser, "coverage-info").text
+    assert "Covered\nno" in coverage and "Reason" in coverage, coverage
+    assert "GEHA (Coverage/demo-does-not-meet-coverage-geha)" in coverage, coverage
+    shown_request = by_id(browser, "request-json").get_attribute("textContent")
+    assert '"hook": "order-sign"' in shown_request and DEMO_TOKEN not in shown_request
+    browser.execute_script("window.scrollTo(0, 0)")
+    save_screenshot(browser, artifacts / "desktop-1280x800-order-sign.png")
+    browser.execute_script("document.getElementById('coverage-heading').scrollIntoView()")
+    save_screenshot(browser, artifacts / "desktop-1280x800-coverage-information.png")
+
+    from selenium.webdriver.support.ui import Select
+
+    decision.find_element("css selector", "details.override summary").click()
+    reason_box = Select(decision.find_element("css selector", "details.override select"))
+    reason_box.select_by_index(1)
+    chosen = reason_box.first_selected_option.text
+    decision.find_element("css selector", "details.override input[type=text]").send_keys(
+        "seen by the sandbox test"
+    )
+    decision.find_element("css selector", "details.override button").click()
+    wait(
+        browser,
+        lambda d: (
+            "feedback recorded"
+            in decision.find_element("css selector", "details.override [role=status]").text
+        ),
+    )
+
+    items = feedback_items(sandbox, decision.get_attribute("data-uuid"))
+    assert [i["outcome"] for i in items] == ["overridden"]
+    assert items[0]["override_reason"]["reason"]["display"] == chosen
+    assert items[0]["override_reason"]["userComment"] == "seen by the sandbox test"
+    save_screenshot(browser, artifacts / "desktop-1280x800-overridden.png")
+
+
+def test_accepting_a_suggestion_changes_the_draft_orders_and_reaches_the_audit_trail(
+    browser: Any, sandbox: DemoSandbox, artifacts: Path
+) -> None:
+    set_viewport(browser, 390, 844, mobile=True)
+    status = fire_for(browser, sandbox, "demo-insufficient", "order-select")
+    assert "HTTP 200" in status, status
+    save_screenshot(browser, artifacts / "phone-390-order-select.png")
+    with_suggestion = [c for c in all_of(browser, "#cards article.card") if all_of(c, ".suggestion button")]
+    assert with_suggestion, "no card with a suggestion for a patient without a trial"
+    card = with_suggestion[0]
+    label = card.find_element("css selector", ".suggestion p").text
+    assert "62322" in label, label
+    drafts_before = [li.get_attribute("data-ref") for li in all_of(browser, "#drafts li")]
+
+    accept = card.find_element("css selector", ".suggestion button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", accept)
+    accept.click()
+    wait(
+        browser,
+        lambda d: "feedback recorded" in card.find_element("css selector", ".suggestion [role=status]").text,
+    )
+
+    added = [li for li in all_of(browser, "#drafts li.changed") if "62322" in li.text]
+    assert added and "added" in added[0].text
+    assert len(all_of(browser, "#drafts li")) == len(drafts_before) + 1
+    items = feedback_items(sandbox, card.get_attribute("data-uuid"))
+    assert [i["outcome"] for i in items] == ["accepted"]
+    assert len(items[0]["accepted_suggestions"]) == 1
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", added[0])
+    save_screenshot(browser, artifacts / "phone-390-suggestion-accepted.png")
+
+
+def test_the_page_loads_nothing_from_elsewhere_and_renders_markdown_as_text(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    assert "appointment-book: HTTP 200" in at_desktop(browser, sandbox, "demo-meets", "appointment-book")
+    origins = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)"
+    )
+    assert origins and set(origins) == {sandbox.base_url}
+    rendered = browser.execute_script(
+        "const box = document.createElement('div');"
+        "box.appendChild(SandboxMarkdown.render(arguments[0]));"
+        "return [box.querySelectorAll('img, script').length, box.querySelectorAll('a').length,"
+        " box.querySelector('strong').textContent, box.textContent];",
+        "<img src=x onerror=alert(1)> **<b>bold</b>** [bad](javascript:alert(1)) [good](https://example.org)",
+    )
+    assert rendered[0] == 0 and rendered[1] == 1  # only the https link became a link
+    assert rendered[2] == "<b>bold</b>" and "<img src=x onerror=alert(1)>" in rendered[3]
+
+
+def test_every_control_is_labelled_focus_shows_and_text_contrast_is_at_least_4_5(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    at_desktop(browser, sandbox, "demo-does-not-meet", "order-sign")
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('select, input, textarea')]"
+        ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.outerHTML.slice(0, 60))"
+    )
+    assert unlabelled == []
+    by_id(browser, "fire-order-sign").send_keys(Keys.SHIFT, Keys.TAB)  # move focus by keyboard
+    outline = browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    low = browser.execute_script(CONTRAST_SCRIPT.read_text(encoding="utf-8"))
+    assert low == [], low[:5]

@@ -1,0 +1,139 @@
+"""Helpers for the sandbox tests: the demo deployment served over real HTTP (its sekmet-fhir server
+loaded with the demo patients, the service requiring the demo EHR's JWTs, the sandbox on), and
+Debian's chromium driven headless through Debian's chromedriver, with no browser download.
+
+Where chromium or chromedriver is missing the browser tests skip, except under CI=true, where they
+fail: CI installs both (.ci/run)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.auth.tokens import generate_es384_key
+from service.demo.fhir_server import LocalFhirServer, free_port
+from service.demo.runner import DEMO_TOKEN, demo_settings, patient_files, write_private_key
+from service.store.audit import AuditTrail
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+ARTIFACTS_ENV_VAR = "IDDS_ARTIFACTS"
+
+
+@dataclass(frozen=True)
+class DemoSandbox:
+    """The demo deployment as a browser reaches it: `base_url` serves the sandbox and the hooks."""
+
+    base_url: str
+    fhir_base_url: str
+    audit: AuditTrail
+
+    @property
+    def page_url(self) -> str:
+        return f"{self.base_url}/sandbox"
+
+
+@contextmanager
+def demo_sandbox(directory: Path) -> Iterator[DemoSandbox]:
+    """`idds-crd demo`'s deployment (same settings, same key handling), served on a free port."""
+    with LocalFhirServer(bearer_token=DEMO_TOKEN) as fhir:
+        for path in patient_files():
+            fhir.load_file(path)
+        key = generate_es384_key()
+        key_file = directory / "demo-ehr-key.pem"
+        write_private_key(key, key_file)
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        app = create_app(demo_settings(base_url, fhir.base_url, key, directory, key_file))
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield DemoSandbox(base_url, fhir.base_url, app.extensions["idds_crd"].stores.audit)
+        finally:
+            server.shutdown()
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package (the [test] extra)")
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def require_browser() -> None:
+    """Skip without a browser; under CI=true fail instead, since CI must run the browser tests."""
+    reason = missing_browser()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and the browser test cannot run: {reason} (.ci/run installs them)")
+    pytest.skip(reason)
+
+
+def artifacts_directory(default: Path) -> Path:
+    """Where screenshots go: $IDDS_ARTIFACTS, else `default`; printed so that a person finds them."""
+    chosen = Path(os.environ.get(ARTIFACTS_ENV_VAR) or default)
+    chosen.mkdir(parents=True, exist_ok=True)
+    print(f"\nsandbox screenshots: {chosen}")
+    return chosen
+
+
+@contextmanager
+def headless_chromium() -> Iterator[Any]:
+    """A Selenium WebDriver on Debian's chromium, a fresh profile, nothing fetched from the network."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    profile = tempfile.mkdtemp(prefix="idds-crd-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--window-size=1280,800")
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def set_viewport(driver: Any, width: int, height: int, mobile: bool = False) -> None:
+    """Exactly `width` x `height` CSS pixels of page, as a desktop or a phone shows it."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+
+
+def save_screenshot(driver: Any, path: Path) -> Path:
+    """The viewport as a PNG (what a person sees at that size)."""
+    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    return path

@@ -1,0 +1,318 @@
+"""The sandbox's server side (issue 13 point 1): off unless enabled, its settings checked at start-up,
+tokens minted only for this service's own endpoints and only for its own page, draft orders only
+from the service's order table, patients listed from the FHIR server, every page answer locked to
+its own origin, and its static files shipped with the package."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import responses
+import yaml
+from flask import Flask
+
+import service
+from service.auth.tokens import generate_es384_key
+from service.demo.runner import DEMO_ISSUER, DEMO_TOKEN, demo_settings, write_private_key
+from service.sandbox import chart
+from service.sandbox.orders import OrderChoiceInvalid, draft_orders, infusates, order_kits
+from service.sandbox.views import CONTENT_SECURITY_POLICY
+from service.settings import SandboxSettings, SettingsError, StoreSettings, settings_from_mapping
+from tests.auth_support import PUBLIC_BASE, auth_app
+from tests.builders import catalog
+from tests.support import select_body
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = Path(service.__file__).parent / "sandbox" / "static"
+FHIR = "http://127.0.0.1:9/fhir"
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+@pytest.fixture
+def demo_app(tmp_path: Path) -> Flask:
+    key = generate_es384_key()
+    key_file = tmp_path / "demo-ehr-key.pem"
+    write_private_key(key, key_file)
+    return auth_app(demo_settings(PUBLIC_BASE, FHIR, key, tmp_path, key_file))
+
+
+def test_the_sandbox_is_off_by_default_and_then_every_path_is_404(tmp_path: Path) -> None:
+    key = generate_es384_key()
+    app = auth_app(demo_settings(PUBLIC_BASE, FHIR, key, tmp_path))  # no key file: the sandbox stays off
+    client = app.test_client()
+    for path in ("/sandbox", "/sandbox/static/sandbox.js", "/sandbox/api/setup"):
+        assert client.get(path).status_code == 404
+    assert client.post("/sandbox/api/token", json={"service": "idds-crd-order-sign"}).status_code == 404
+    assert settings_from_mapping({}).sandbox == SandboxSettings()
+
+
+def test_the_page_and_its_answers_forbid_loading_anything_from_elsewhere(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    page = client.get("/sandbox")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    for path in ("/sandbox", "/sandbox/static/sandbox.js", "/sandbox/api/setup"):
+        assert client.get(path).headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'none'" in CONTENT_SECURITY_POLICY and "connect-src 'self'" in CONTENT_SECURITY_POLICY
+    html = page.get_data(as_text=True)
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", html)  # no CDN, no font service
+
+
+def test_setup_offers_the_demo_fhir_server_and_the_three_hooks(demo_app: Flask) -> None:
+    setup = demo_app.test_client().get("/sandbox/api/setup").get_json()
+    assert setup["fhirServer"] == FHIR and setup["fhirAccessToken"] == DEMO_TOKEN and setup["signed"]
+    assert [s["hook"] for s in setup["services"]] == ["order-select", "order-sign", "appointment-book"]
+    assert [k["id"] for k in setup["kits"]] == [
+        "implant",
+        "trial",
+        "catheter",
+        "refill",
+        "replacement",
+        "non-pump",
+    ]
+
+
+def test_a_minted_token_is_the_demo_ehrs_for_exactly_the_endpoint_asked(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    minted = client.post("/sandbox/api/token", json={"service": "idds-crd-order-select"})
+    assert minted.status_code == 200 and minted.headers["Cache-Control"] == "no-store"
+    token = minted.get_json()["token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (
+        claims["iss"] == DEMO_ISSUER and claims["aud"] == f"{PUBLIC_BASE}/cds-services/idds-crd-order-select"
+    )
+    assert claims["exp"] - claims["iat"] <= 120
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (
+        client.post("/cds-services/idds-crd-order-select", json=select_body(), headers=headers).status_code
+        == 200
+    )
+    other = client.post("/sandbox/api/token", json={"service": "idds-crd-order-select"}).get_json()["token"]
+    refused = client.post(
+        "/cds-services/idds-crd-order-sign", json=select_body(), headers={"Authorization": f"Bearer {other}"}
+    )
+    assert refused.status_code == 401  # its aud is order-select's
+    feedback = client.post("/sandbox/api/token", json={"service": "idds-crd-order-sign", "feedback": True})
+    assert jwt.decode(feedback.get_json()["token"], options={"verify_signature": False})["aud"].endswith(
+        "/cds-services/idds-crd-order-sign/feedback"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"service": "https://evil.example/cds-services/x"}, 400, "service"),
+        ({"service": "idds-crd-nothing"}, 400, "service"),
+        ({}, 400, "service"),
+        ([1], 400, "service"),
+    ],
+)
+def test_no_token_for_anything_but_a_service_of_this_deployment(
+    demo_app: Flask, body: Any, status: int, field: str
+) -> None:
+    answer = demo_app.test_client().post("/sandbox/api/token", json=body)
+    assert answer.status_code == status
+    assert answer.get_json()["issue"][0]["expression"] == [field]
+
+
+def test_no_token_for_a_page_of_another_origin(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    asked = {"service": "idds-crd-order-sign"}
+    answer = client.post("/sandbox/api/token", json=asked, headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403 and "token" not in answer.get_json()
+    own = client.post("/sandbox/api/token", json=asked, headers={"Origin": PUBLIC_BASE})  # behind its proxy
+    assert own.status_code == 200 and own.get_json()["token"]
+
+
+def _sandbox(**values: Any) -> dict[str, Any]:
+    return {"sandbox": {"enabled": True, **values}}
+
+
+def test_an_enabled_sandbox_needs_a_fhir_server_and_a_trusted_signer() -> None:
+    open_auth = {"auth": {"required": False}}
+    with pytest.raises(SettingsError, match=r"sandbox\.fhir_server"):
+        settings_from_mapping({**open_auth, **_sandbox()})
+    with pytest.raises(SettingsError, match=r"sandbox: unknown key\(s\) key"):
+        settings_from_mapping({**open_auth, **_sandbox(fhir_server=FHIR, key="x")})
+    with pytest.raises(SettingsError, match=r"sandbox: issuer and signing_key_file are required"):
+        settings_from_mapping(_sandbox(fhir_server=FHIR))
+    with pytest.raises(
+        SettingsError, match=r"sandbox\.issuer: 'urn:nobody' is not one of auth\.trusted_clients"
+    ):
+        settings_from_mapping(_sandbox(fhir_server=FHIR, issuer="urn:nobody", signing_key_file="/k.pem"))
+    trusted = {"auth": {"trusted_clients": [{"iss": "urn:ehr", "jku_allowed": ["https://ehr.example/jwks"]}]}}
+    with pytest.raises(
+        SettingsError, match=r"sandbox\.fhir_server: .* is not among the fhir_servers of 'urn:ehr'"
+    ):
+        settings_from_mapping(
+            {**trusted, **_sandbox(fhir_server=FHIR, issuer="urn:ehr", signing_key_file="/k.pem")}
+        )
+    loaded = settings_from_mapping({**open_auth, **_sandbox(fhir_server=FHIR, fhir_access_token="t")})
+    assert loaded.sandbox == SandboxSettings(enabled=True, fhir_server=FHIR, fhir_access_token="t")
+
+
+def test_an_unreadable_signing_key_stops_start_up(tmp_path: Path) -> None:
+    key = generate_es384_key()
+    with pytest.raises(SettingsError, match=r"sandbox\.signing_key_file: cannot read it"):
+        auth_app(demo_settings(PUBLIC_BASE, FHIR, key, tmp_path, tmp_path / "absent.pem"))
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("hello")
+    with pytest.raises(SettingsError, match=r"sandbox\.signing_key_file: not an unencrypted PEM"):
+        auth_app(demo_settings(PUBLIC_BASE, FHIR, key, tmp_path, not_a_key))
+
+
+def test_every_pump_kit_orders_codes_of_the_service_order_table_and_the_visit_none() -> None:
+    table = catalog().order_codes
+    kinds = {
+        kit.id: [table.kinds.get((line.system, line.code)) for line in kit.lines] for kit in order_kits(table)
+    }
+    assert kinds == {
+        "implant": ["permanent-implant"],
+        "trial": ["trial"],
+        "catheter": ["catheter"],
+        "refill": ["refill-analysis"],
+        "replacement": ["permanent-implant", "replacement"],
+        "non-pump": [None],
+    }
+    assert {i.ingredient for i in infusates()} >= {"morphine", "baclofen"}
+
+
+def test_drafted_orders_are_fhir_drafts_for_the_patient_and_the_chosen_coverage() -> None:
+    kits = {kit.id: kit for kit in order_kits(catalog().order_codes)}
+    orders = draft_orders(
+        kits, infusates(), ["replacement", "non-pump", "replacement"], "1292", "p-1", "cov-2"
+    )
+    assert [o["resourceType"] for o in orders] == [
+        "ServiceRequest",
+        "DeviceRequest",
+        "ServiceRequest",
+        "MedicationRequest",
+    ]
+    assert all(FHIR_ID.fullmatch(o["id"]) and o["status"] == "draft" for o in orders)
+    assert len({o["id"] for o in orders}) == len(orders)
+    assert all(o["subject"] == {"reference": "Patient/p-1"} for o in orders)
+    assert [o.get("insurance") for o in orders[:3]] == [[{"reference": "Coverage/cov-2"}]] * 3
+    assert orders[3]["medicationCodeableConcept"]["coding"][0]["code"] == "1292"
+    assert draft_orders(kits, infusates(), ["non-pump"], "1292", "p-1", None)[0].get("insurance") is None
+
+
+@pytest.mark.parametrize(
+    ("kits", "infusate", "field"),
+    [
+        ([], None, "kits"),
+        ("implant", None, "kits"),
+        (["x-ray"], None, "kits"),
+        (["implant"], "99999", "infusate"),
+    ],
+)
+def test_orders_not_offered_are_refused_naming_the_field(kits: Any, infusate: Any, field: str) -> None:
+    offered = {kit.id: kit for kit in order_kits(catalog().order_codes)}
+    with pytest.raises(OrderChoiceInvalid) as refused:
+        draft_orders(offered, infusates(), kits, infusate, "p-1", None)
+    assert refused.value.field == field
+
+
+def test_the_orders_endpoint_answers_400_with_an_operation_outcome(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    ok = client.post(
+        "/sandbox/api/orders", json={"patientId": "demo-meets", "kits": ["implant"], "infusate": "7052"}
+    )
+    assert [o["resourceType"] for o in ok.get_json()["orders"]] == ["ServiceRequest", "MedicationRequest"]
+    for body, field in (
+        ({"kits": ["implant"]}, "patientId"),
+        ({"patientId": "../x", "kits": ["implant"]}, "patientId"),
+    ):
+        refused = client.post("/sandbox/api/orders", json=body)
+        assert refused.status_code == 400 and refused.get_json()["issue"][0]["expression"] == [field]
+    assert client.post("/sandbox/api/orders", data="kits", content_type="text/plain").status_code == 415
+
+
+@responses.activate
+def test_patients_and_coverages_are_read_with_the_sandbox_token() -> None:
+    responses.get(
+        f"{FHIR}/Patient",
+        json={
+            "resourceType": "Bundle",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Patient",
+                        "id": "b",
+                        "name": [{"given": ["Blake"], "family": "Undocumented"}],
+                    }
+                },
+                {"resource": {"resourceType": "Patient", "id": "a", "name": [{"text": "Avery Meets"}]}},
+            ],
+        },
+    )
+    responses.get(
+        f"{FHIR}/Coverage",
+        json={
+            "resourceType": "Bundle",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Coverage",
+                        "id": "c",
+                        "status": "active",
+                        "payor": [{"display": "GEHA"}],
+                        "type": {"text": "Medicare"},
+                        "class": [{"name": "Kaiser Medicare Advantage"}],
+                    }
+                }
+            ],
+        },
+    )
+    found = chart.patients(FHIR, "secret")
+    assert [(p["id"], p["name"]) for p in found] == [("a", "Avery Meets"), ("b", "Blake Undocumented")]
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer secret"
+    (coverage,) = chart.coverages(FHIR, "secret", "a")
+    assert (coverage["payer"], coverage["plan"]) == ("GEHA", "Medicare · Kaiser Medicare Advantage")
+    assert "beneficiary=Patient%2Fa" in responses.calls[1].request.url
+
+
+@responses.activate
+def test_a_failing_fhir_server_is_a_502_that_names_no_token(demo_app: Flask) -> None:
+    responses.get(f"{FHIR}/Patient", status=401, body="Bearer demo-access-token refused")
+    answer = demo_app.test_client().get("/sandbox/api/patients")
+    assert answer.status_code == 502
+    assert (
+        answer.get_json()["issue"][0]["diagnostics"]
+        == "the FHIR server answered the Patient search with HTTP 401"
+    )
+    assert DEMO_TOKEN not in answer.get_data(as_text=True)
+
+
+def test_every_static_file_of_the_sandbox_ships_with_the_package() -> None:
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "service"
+    ]
+    files = [str(p.relative_to(STATIC.parent.parent)) for p in STATIC.iterdir()]
+    assert {"sandbox/static/index.html", "sandbox/static/sandbox.js", "sandbox/static/markdown.js"} <= set(
+        files
+    )
+    assert all(any(fnmatch.fnmatch(name, pattern) for pattern in package_data) for name in files)
+
+
+def test_the_shipped_config_lets_the_public_sandbox_call_from_the_browser_once_uncommented() -> None:
+    text = (ROOT / "docker" / "config.yaml").read_text(encoding="utf-8")
+    assert "# cors_origins: [https://sandbox.cds-hooks.org]" in text
+    uncommented = text.replace(
+        "# cors_origins: [https://sandbox.cds-hooks.org]\ncors_origins: []\n",
+        "cors_origins: [https://sandbox.cds-hooks.org]\n",
+    )
+    settings = settings_from_mapping(yaml.safe_load(uncommented))
+    assert settings.cors_origins == ("https://sandbox.cds-hooks.org",) and not settings.sandbox.enabled
+    app = auth_app(replace(settings, public_base_url=PUBLIC_BASE, store=StoreSettings(url="sqlite://")))
+    preflight = app.test_client().options(
+        "/cds-services/idds-crd-order-select",
+        headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
