@@ -4,7 +4,13 @@ Pure: given the request body as received, the answer, the caller and the clock r
 returns the row `AuditTrail.record` stores — who called (JWT `iss` and `jti`), about whom, which
 payers and policy versions judged which orders, every criterion result with its evidence
 references, the coverage assertions and PA numbers issued, what was read from the EHR, and the
-request and response themselves. Secrets never reach the row: the FHIR access token is dropped
+request and response themselves. Of a validated request's prefetch the row keeps who and what
+paid whole (`PARTIES`: the patient, coverage, payer and user resources CRDMetricData reads) and
+each chart resource as its versioned reference (`Condition/7/_history/2`): the EHR keeps the
+chart, and a Synthea-sized prefetch would otherwise make every record, and its writing, hundreds
+of kilobytes. Likewise each criterion result keeps what was found (status, finding, evidence)
+and not the policy's wording (`POLICY_WORDING`), which its policy id and version pin.
+Secrets never reach the row: the FHIR access token is dropped
 from `fhirAuthorization`, and any string holding the token or anything shaped like a JWT is
 replaced wherever it occurs, in the request and in the response.
 """
@@ -15,14 +21,16 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service.caller import Caller
 from service.catalog import Catalog
+from service.engine.model import CriterionResult
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
@@ -33,6 +41,8 @@ REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
+POLICY_WORDING = ("label", "text", "section", "citation", "how_to_document", "reading")
+PARTIES = ("Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
 MAX_ISS_LENGTH = 1024
@@ -66,7 +76,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (and, under `cards`, the card uuids it issued)."""
     secrets = _secrets(call)
     response = _scrubbed(call.outcome.response, secrets)
-    determinations = _scrubbed([_plain(asdict(d)) for d in call.outcome.determinations], secrets)
+    determinations = _scrubbed([_plain(d) for d in call.outcome.determinations], secrets)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -83,7 +93,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "determinations": determinations,
         "assertions": coverage_assertions(call.outcome.response),
         "fhir_access": _scrubbed(_fhir_access(call), secrets),
-        "request": _redacted_request(call.body, secrets),
+        "request": _redacted_request(call.body, secrets, validated=call.request is not None),
         "response": response,
     }
 
@@ -238,10 +248,12 @@ def _secrets(call: AuditedCall) -> list[str]:
     return [s for s in found if s]
 
 
-def _redacted_request(body: Any, secrets: list[str]) -> Any:
+def _redacted_request(body: Any, secrets: list[str], validated: bool) -> Any:
     if not isinstance(body, dict):
         return _scrubbed(body, secrets)
     kept = dict(body)
+    if validated and isinstance(kept.get("prefetch"), dict):
+        kept["prefetch"] = _prefetch_references(kept["prefetch"])
     authorization = kept.get("fhirAuthorization")
     if isinstance(authorization, dict):
         kept["fhirAuthorization"] = {k: v for k, v in authorization.items() if k in AUTHORIZATION_KEPT}
@@ -250,6 +262,35 @@ def _redacted_request(body: Any, secrets: list[str]) -> Any:
     elif authorization is not None:
         kept["fhirAuthorization"] = REMOVED
     return _scrubbed(kept, secrets)
+
+
+def _prefetch_references(prefetch: Mapping[str, Any]) -> dict[str, Any]:
+    """The prefetch with each chart resource (in a Bundle's entries too) as its versioned reference."""
+    kept: dict[str, Any] = {}
+    for key, value in prefetch.items():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            entries = value.get("entry")
+            listed = entries if isinstance(entries, list) else []
+            kept[key] = {**value, "entry": [_entry(e) for e in listed]}
+        else:
+            kept[key] = _party_or_reference(value)
+    return kept
+
+
+def _entry(entry: Any) -> Any:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    if not isinstance(resource, dict) or resource.get("resourceType") in PARTIES:
+        return entry
+    return {"reference": _party_or_reference(resource)}
+
+
+def _party_or_reference(resource: Any) -> Any:
+    if not isinstance(resource, dict) or resource.get("resourceType") in PARTIES:
+        return resource
+    reference = f"{resource.get('resourceType')}/{resource.get('id')}"
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    return f"{reference}/_history/{version}" if isinstance(version, str) else reference
 
 
 def _holds(text: str, secret: str) -> bool:
@@ -291,8 +332,21 @@ def _walked(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+@cache
+def _recorded_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields of a dataclass the record keeps, by class (None for any other type)."""
+    if not is_dataclass(kind):
+        return None
+    omitted = POLICY_WORDING if issubclass(kind, CriterionResult) else ()
+    return tuple(f.name for f in fields(kind) if f.name not in omitted)
+
+
 def _plain(value: Any) -> Any:
-    """A dataclass dump as JSON values (dates as ISO text, enums as their values)."""
+    """A dataclass as JSON values (dates as ISO text, enums as their values), field by field
+    (`asdict` would deep-copy every value first)."""
+    kept = _recorded_fields(type(value))
+    if kept is not None:
+        return {name: _plain(getattr(value, name)) for name in kept}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):

@@ -35,6 +35,7 @@ Why these choices (README "Serving" says the same to operators):
 
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import shutil
@@ -145,7 +146,10 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from service.app import create_app
 
-        return create_app(self.settings, self.catalog)
+        app = create_app(self.settings, self.catalog)
+        gc.collect()
+        gc.freeze()  # the catalog and the app live as long as the worker: no collection walks them again
+        return app
 
 
 def _worker_exited(_arbiter: Any, worker: Any) -> None:

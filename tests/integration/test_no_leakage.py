@@ -230,6 +230,7 @@ MUTABLE_FACTORIES = frozenset({"dict", "list", "set", "defaultdict", "deque", "O
 CACHES = frozenset({"cache", "lru_cache"})  # shared by every call (a cached_property is per object)
 # Caches reviewed to hold only data fixed for the life of the process, never anything of a request.
 REVIEWED_CACHES = {
+    "service/audit_entry.py:_recorded_fields": "the field names of a dataclass, by class",
     "service/openapi.py:openapi_document": "the OpenAPI document, built from the registry",
     "service/version.py:service_version": "the installed package's version",
     "service/yamlsource.py:_validator": "the JSON Schema of the policy files, by file name",

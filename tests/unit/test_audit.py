@@ -5,6 +5,7 @@ that cannot be recorded becomes 503; `idds-crd audit show|export|purge`."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
 from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
 from tests.builders import meeting_chart
+from tests.demo_support import packaged_sample
 from tests.support import (
     FHIR_SERVER,
     assert_outcome,
@@ -437,3 +439,29 @@ def _has_nan(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nan(v) for v in value)
     return False
+
+
+def test_of_a_prefetched_chart_the_record_keeps_references_and_the_parties_whole(
+    compiled_catalog: Catalog,
+) -> None:
+    app = audited_app(compiled_catalog)
+    body = packaged_sample("order-select-62362-demo-meets")
+    body["hookInstance"] = str(uuid.uuid4())
+    body["prefetch"]["conditions"]["entry"][0]["resource"]["meta"] = {"versionId": "3"}
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
+    assert response.status_code == 200
+    [record] = trail(app).find(body["hookInstance"])
+    kept = record["request"]["prefetch"]
+    assert kept["patient"] == body["prefetch"]["patient"]
+    assert kept["coverage"] == body["prefetch"]["coverage"]
+    sent = body["prefetch"]["conditions"]["entry"]
+    first = sent[0]["resource"]
+    assert kept["conditions"]["entry"][0] == {"reference": f"Condition/{first['id']}/_history/3"}
+    assert [e["reference"] for e in kept["conditions"]["entry"][1:]] == [
+        f"Condition/{e['resource']['id']}" for e in sent[1:]
+    ]
+    assert kept["conditions"]["type"] == "searchset"
+    sent_chart = [e for key in ("conditions", "procedures") for e in body["prefetch"][key]["entry"]]
+    chart = [json.dumps(e["resource"]) for e in sent_chart]
+    assert not any(text in json.dumps(record["request"]) for text in chart)
+    assert record["request"]["context"] == body["context"]
