@@ -102,16 +102,43 @@ TARGETS = (
         ),
         ("<", 30),
     ),
-    _target(
-        "pump order-sign with FHIR queries: service CPU ≤ 10 ms per call",
-        "order_sign.fhir.cpu_ms_per_call",
-        "<=",
-        10,
+    Target(
+        "pump order-sign with FHIR queries: service CPU ≤ 10 ms per call (1 client; 4 and 8 clients; "
+        "HTTP client CPU per search and its ratio to a bare http.client GET)",
+        (
+            "order_sign.fhir.cpu_ms_per_call",
+            "order_sign.fhir.cpu_ms_c4",
+            "order_sign.fhir.cpu_ms_c8",
+            "fhir_client.cpu_ms_per_request",
+            "fhir_client.ratio_to_bare",
+        ),
+        ("<=", 10),
+        note="no prefetch: every search to sekmet-fhir on loopback; the service under idds-crd serve, "
+        "its CPU read from /proc",
     ),
-    _target(
-        "pump order-sign with FHIR queries: p95 < 100 ms at 1 client", "order_sign.fhir.p95_ms_c1", "<", 100
+    Target(
+        "pump order-sign with FHIR queries: p95 < 100 ms at 1 client (p95 at 4 and 8; calls/s at 1, 4, 8)",
+        (
+            "order_sign.fhir.p95_ms_c1",
+            "order_sign.fhir.p95_ms_c4",
+            "order_sign.fhir.p95_ms_c8",
+            "order_sign.fhir.calls_per_s_c1",
+            "order_sign.fhir.calls_per_s_c4",
+            "order_sign.fhir.calls_per_s_c8",
+        ),
+        ("<", 100),
+        note="sekmet-fhir's own search time is in every call's latency",
     ),
-    _target("20,000 Observations within 2x the time of 200", "scaling.ratio_20000_to_200", "<=", 2),
+    Target(
+        "20,000 Observations within 2x the time of 200 (service CPU ratio; Observations received of each)",
+        (
+            "scaling.obs_20000_to_200",
+            "scaling.cpu_20000_to_200",
+            "scaling.observations_pain-200",
+            "scaling.observations_20000",
+        ),
+        ("<=", 2),
+    ),
     Target(
         "order-sign after order-select ≥ 3x faster than alone (patient-data cache)",
         (
@@ -165,7 +192,7 @@ TARGETS = (
     ),
     Target(
         "figure, no target: scaling curve, 60 / 600 / 2,000 / 20,000 resources in one chart",
-        ("scaling.ms_60", "scaling.ms_600", "scaling.ms_2000", "scaling.ms_20000"),
+        ("scaling.ms_60", "scaling.ms_600", "scaling.ms_2000", "scaling.ms_20000", "scaling.ms_pain-200"),
     ),
 )
 

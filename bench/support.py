@@ -166,17 +166,15 @@ def pump_sign_body(record: Path | None) -> tuple[dict[str, Any], int]:
     The clinical keys hold demo-meets's own chart plus, when `record` is given, that Synthea
     patient's chart re-pointed at demo-meets. The Observation template names the codes the policies
     read, so only Observations with those codes are sent (as the EHR's search would return)."""
-    from service.fhir.gather import clinical_templates
+    from service.catalog import load_catalog
+    from service.fhir.gather import policy_templates
 
     body = json.loads(PUMP_SIGN_SAMPLE.read_text(encoding="utf-8"))
     demo = json.loads((PATIENTS / f"{PATIENT_ID}.json").read_text(encoding="utf-8"))
     chart = [e["resource"] for e in demo["entry"]]
     if record is not None:
         chart += _as_demo_patient(json.loads(record.read_text(encoding="utf-8")))
-    templates = clinical_templates(_observation_codes())
-    code_param = templates["observations"].split("code=", 1)[1].split("&", 1)[0]
-    wanted = {c for c in code_param.split(",") if not c.endswith("|")}
-    systems = {c[:-1] for c in code_param.split(",") if c.endswith("|")}
+    templates = policy_templates(load_catalog().terminology)
     prefetch = copy.deepcopy(body["prefetch"])
     payers = {r["id"]: r for r in chart if r["resourceType"] == "Organization"}
     coverage = prefetch["coverage"]
@@ -190,6 +188,9 @@ def pump_sign_body(record: Path | None) -> tuple[dict[str, Any], int]:
         resource_type = template.split("?", 1)[0]
         chosen = [r for r in chart if r["resourceType"] == resource_type]
         if resource_type == "Observation":
+            code_param = template.split("code=", 1)[1].split("&", 1)[0]
+            wanted = {c for c in code_param.split(",") if not c.endswith("|")}
+            systems = {c[:-1] for c in code_param.split(",") if c.endswith("|")}
             chosen = [r for r in chosen if _matches_template(r, wanted, systems)]
         prefetch[key] = _searchset(chosen)
         sent += len(chosen)
@@ -197,9 +198,3 @@ def pump_sign_body(record: Path | None) -> tuple[dict[str, Any], int]:
     return body, sent
 
 
-def _observation_codes() -> list[tuple[str, str]]:
-    from service.catalog import load_catalog
-    from service.fhir.gather import observation_codes_from
-
-    catalog = load_catalog()
-    return list(observation_codes_from(catalog.terminology["observation-evidence"].codes.get("loinc", ())))

@@ -30,7 +30,7 @@ from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
-from service.fhir.gather import DataGatherer, GatheredData, observation_codes_from
+from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
@@ -98,11 +98,11 @@ def build_environment(
     only_orders_with_rules: bool = False,
     cache: PatientDataCache | None = None,
 ) -> HookEnvironment:
-    codes = observation_codes_from(catalog.terminology["observation-evidence"].codes.get("loinc", ()))
+    codes = policy_observation_codes(catalog.terminology)
     per_call, per_server = settings.max_concurrent_per_call, settings.max_concurrent_per_server
     return HookEnvironment(
         catalog,
-        DataGatherer(executor, codes, per_call, per_server, cache),
+        DataGatherer(executor, codes, per_call, per_server, cache, catalog.terminology),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,
         publications(catalog, service_version()),

@@ -84,7 +84,9 @@ class ChartFactory:
         resources = [{**r, "subject": subject, "patient": subject} for r in self.chart]
 
         class ChartClient(RecordingFhirClient):
-            def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+            def search(
+                self, resource_type: str, params: dict[str, Any], first_page: bool = False
+            ) -> SearchResult:
                 super().search(resource_type, params)
                 return SearchResult([r for r in resources if r["resourceType"] == resource_type], [], 1)
 

@@ -17,6 +17,7 @@ from service.fhir.client import FhirError, SearchResult
 from service.settings import Settings
 from tests.builders import catalog as compiled_catalog
 from tests.conformance import check_response
+from tests.scaling_support import observations_answer
 from tests.support import (
     SIGN_URL,
     RecordingFactory,
@@ -53,11 +54,16 @@ def sign_with_chart(
         by_type.setdefault(resource["resourceType"], []).append(resource)
 
     class ChartClient(RecordingFhirClient):
-        def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+        def search(
+            self, resource_type: str, params: dict[str, Any], first_page: bool = False
+        ) -> SearchResult:
             super().search(resource_type, params)
             if resource_type in failing:
                 raise FhirError("HTTP 503", 503)
-            return SearchResult(by_type.get(resource_type, []), [], 1)
+            found = by_type.get(resource_type, [])
+            if resource_type == "Observation":
+                found = observations_answer(found, params, first_page)
+            return SearchResult(found, [], 1)
 
     factory = RecordingFactory(ChartClient())
     app = create_app(open_settings(), catalog or compiled_catalog(), client_factory=factory)

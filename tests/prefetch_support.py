@@ -110,11 +110,11 @@ def without_uuids(answer: Any) -> Any:
     return answer
 
 
-def recorded_searches(app_catalog: Catalog, body: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The searches the service ran for one order-sign call, by resource type."""
+def recorded_searches(app_catalog: Catalog, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The searches the service ran for one order-sign call (resource type, parameters), in order."""
     factory = RecordingFactory(RecordingFhirClient())
     app = create_app(open_settings(), app_catalog, client_factory=factory)
     assert (
         post_json(app.test_client(), "/cds-services/idds-crd-order-sign", with_fhir(body)).status_code == 200
     )
-    return {call[1][0]: call[1][1] for call in factory.client.calls if call[0] == "search"}
+    return [call[1] for call in factory.client.calls if call[0] == "search"]

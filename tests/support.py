@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 
 import service
 from service.fhir.client import SearchResult
-from service.fhir.gather import clinical_templates
+from service.fhir.gather import CLINICAL_KEYS
 from service.hooks.models import HookRequest
 from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
@@ -59,7 +59,7 @@ def as_queried(body: dict[str, Any]) -> dict[str, Any]:
     discovery declares is prefetched); tests of the query path use them in this older shape, the demo
     sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
     appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
-    clinical = set(clinical_templates(()))
+    clinical = set(CLINICAL_KEYS)
     prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
     coverage = prefetch.get("coverage")
     if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":
@@ -136,7 +136,7 @@ class RecordingFhirClient:
         self.calls: list[tuple[str, Any]] = []
         self.error = error
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
         self.calls.append(("search", (resource_type, dict(params))))
         if self.error is not None:
             raise self.error

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from service.catalog import load_catalog
-from service.fhir.gather import clinical_templates, observation_codes_from
+from service.fhir.gather import policy_templates
 from service.fhir.prefetch import TOKEN
 from service.registry import discovery_document
 
@@ -172,9 +172,7 @@ def _entry(resource: Resource, mode: str) -> Resource:
 
 def discovery_templates() -> dict[str, dict[str, str]]:
     """Each hook's prefetch templates, as the shipped catalog's discovery document declares them."""
-    catalog = load_catalog()
-    loinc = catalog.terminology["observation-evidence"].codes.get("loinc", ())
-    document = discovery_document(clinical_templates(observation_codes_from(loinc)))
+    document = discovery_document(policy_templates(load_catalog().terminology))
     return {service["hook"]: service.get("prefetch", {}) for service in document["services"]}
 
 

@@ -22,15 +22,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
 import requests
 import urllib3
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import requote_uri
 
 from service.fhir.outbound import NO_ANSWER, origin
 from service.fhir.transport import Cutoff, Watch, guarded_session
 from service.shapes import dicts
-from service.strict_json import loads_finite
 
 MAX_PAGES = 10
 PAGE_SIZE = 200
@@ -38,6 +41,7 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_CALL_BYTES = 16 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 1.0
+USER_AGENT = "idds-crd"
 PATIENT_SCOPE_PARAMS = ("patient", "subject", "beneficiary")
 READ_REFERENCE = re.compile(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
 OUT_OF_TIME = "no answer within the hook's time budget"
@@ -60,7 +64,9 @@ class SessionPool:
     reuse), and the one `Cutoff` that ends their requests at their deadlines.
 
     Sessions carry no credentials: the token travels in each request's headers only, and no cookie
-    is ever kept (one call's cookie must not reach the next call's requests).
+    is ever kept (one call's cookie must not reach the next call's requests). The client sends
+    through the session's guarded adapter itself (`adapter`): a session's own request path (merging
+    settings, cookies, redirects) costs more CPU than the request, and none of it is wanted here.
     """
 
     def __init__(self) -> None:
@@ -73,6 +79,14 @@ class SessionPool:
             session = guarded_session()
             self._local.session = session
         return session
+
+    def adapter(self) -> BaseAdapter:
+        """The thread's guarded adapter (its connection pool), which follows no redirect."""
+        adapter = getattr(self._local, "adapter", None)
+        if adapter is None:
+            adapter = self.session().get_adapter("https://")
+            self._local.adapter = adapter
+        return adapter
 
 
 @dataclass(frozen=True)
@@ -110,7 +124,7 @@ class FhirClient:
         self.max_call_bytes = max_call_bytes
         self._received = 0  # bytes of every answer of this call so far (pages and parallel queries)
         self._received_lock = threading.Lock()
-        self._headers = {"Accept": "application/fhir+json"}
+        self._headers = {"Accept": "application/fhir+json", "User-Agent": USER_AGENT}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
 
@@ -134,20 +148,26 @@ class FhirClient:
         seconds = self.remaining()
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
-                response = self._sessions.session().get(
-                    url,
-                    params=params,
-                    headers=self._headers,
-                    timeout=seconds,
-                    allow_redirects=False,
-                    stream=True,
+                response = self._sessions.adapter().send(
+                    self._prepared(url, params), stream=True, timeout=seconds, verify=True, proxies={}
                 )
-            except requests.RequestException:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 raise FhirError(NO_ANSWER) from None
             with response:
                 if response.status_code != 200:
                     return response.status_code, b"", _retry_after(response)
                 return 200, self._body(response, watch), None
+
+    def _prepared(self, url: str, params: Mapping[str, Any] | None) -> requests.PreparedRequest:
+        """A GET as `requests` would send it, built directly: the URL with its query (a list value
+        repeats its parameter), this client's headers, no body, no cookies."""
+        prepared = requests.PreparedRequest()
+        prepared.method = "GET"
+        prepared.url = requote_uri(f"{url}?{urlencode(params, doseq=True)}" if params else url)
+        prepared.headers = CaseInsensitiveDict(self._headers)
+        prepared.body = None
+        prepared.hooks = {"response": []}
+        return prepared
 
     def _body(self, response: requests.Response, watch: Watch) -> bytes:
         """The body, streamed: given up past `max_response_bytes` or once the watch has fired."""
@@ -187,7 +207,7 @@ class FhirClient:
         if status != 200:
             raise FhirError(f"HTTP {status}", status)
         try:
-            body = loads_finite(raw)
+            body = orjson.loads(raw)  # refuses NaN, Infinity and numbers beyond a double, like loads_finite
         except (ValueError, RecursionError):
             raise FhirError("response is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
@@ -210,8 +230,10 @@ class FhirClient:
             raise FhirError(WRONG_RESOURCE)
         return resource
 
-    def search(self, resource_type: str, params: Mapping[str, Any]) -> SearchResult:
-        """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`."""
+    def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
+        """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
+        `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
+        ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
         query = {"_count": self.page_size, **params}
         page = self._get(f"{self.base_url}/{resource_type}", query)
         ignored = _ignored_scope(page, params)
@@ -220,14 +242,23 @@ class FhirClient:
                 f"the server ignored the search parameter '{ignored[0]}' and has more than one page "
                 "(other patients' data is not paged through)"
             )
+        if first_page and "_sort" in params and _executed(page, "_sort") is not False:
+            return replace(self.collect(page, resource_type, max_pages=1), scope_ignored=ignored)
         return replace(self.collect(page, resource_type), scope_ignored=ignored)
 
-    def collect(self, page: dict[str, Any], resource_type: str, include_first: bool = True) -> SearchResult:
+    def collect(
+        self,
+        page: dict[str, Any],
+        resource_type: str,
+        include_first: bool = True,
+        max_pages: int | None = None,
+    ) -> SearchResult:
         """The matches of a searchset Bundle already in hand and of its `next` pages (only of the
-        `next` pages when `include_first` is false: the caller already has the first page's)."""
+        `next` pages when `include_first` is false: the caller already has the first page's);
+        with `max_pages`, no more pages than that (the rest are left, not an error)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
-        for pages_read in range(1, self.max_pages + 1):
+        for pages_read in range(1, (max_pages or self.max_pages) + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
             entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
@@ -240,7 +271,7 @@ class FhirClient:
                 elif resource.get("resourceType") != "OperationOutcome":
                     included.append(resource)
             next_url = _link(page, "next")
-            if not next_url:
+            if not next_url or pages_read == max_pages:
                 return SearchResult(matches, included, pages_read)
             if pages_read == self.max_pages:
                 break
@@ -253,6 +284,17 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
         if link.get("relation") == relation and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
+
+
+def _executed(bundle: dict[str, Any], parameter: str) -> bool | None:
+    """Whether the search's `self` link shows `parameter` (None: no readable self link)."""
+    self_url = _link(bundle, "self")
+    if not self_url:
+        return None
+    try:
+        return parameter in parse_qs(urlsplit(self_url).query)
+    except ValueError:
+        return None
 
 
 def _ignored_scope(bundle: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, ...]:

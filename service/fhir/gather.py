@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -39,10 +40,22 @@ from service.codes import ASSESSMENT_SYSTEM
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
 from service.fhir.outbound import NO_ANSWER
-from service.fhir.prefetch import PrefetchState, interpret, render
+from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
+from service.fhir.score_window import (
+    PAIN_KEY,
+    fhir_instant,
+    is_pain_score,
+    missing_windows,
+    older_newest_first,
+    recent_since,
+    since_of,
+    within,
+    without_known,
+)
 from service.hooks.models import HookRequest
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, local_reference
+from service.terminology import Terminology
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +73,11 @@ class Query:
 
     key: str
     resource_type: str
-    params: Mapping[str, str] | None = None
+    params: Mapping[str, str | list[str]] | None = None
     reference: str | None = None
     continue_from: Mapping[str, Any] | None = None
     required: bool = False
+    first_page: bool = False  # a sorted search whose first page is all that is wanted
 
 
 @dataclass
@@ -108,7 +122,9 @@ PATIENT = "{{context.patientId}}"
 # The clinical searches of the contract (section 3), by prefetch key. Keys are stable (the EHR-facing
 # contract) and avoid CRD's standard `devices`/`medications` keys, which mean the draft orders' own.
 # `_sort` puts the newest first where R4 defines a date parameter for it; a server that refuses it is
-# asked again without it (see `_search`).
+# asked again without it (see `_search`). Observations come in two searches: the pain scores (a chart
+# can hold thousands; searched by time, see score_window.py) and the other coded Observations
+# (few; all of them, in any order).
 _CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("conditions", "Condition", (("_sort", "-onset-date"),)),
     (
@@ -118,42 +134,63 @@ _CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ),
     ("medicationStatements", "MedicationStatement", (("_include", "MedicationStatement:medication"),)),
     ("procedures", "Procedure", (("_sort", "-date"),)),
-    ("observations", "Observation", (("code", ""), ("_sort", "-date"))),
+    ("observations", "Observation", (("code", ""),)),
+    (PAIN_KEY, "Observation", (("code", ""),)),
     ("patientDevices", "Device", ()),
     ("allergyIntolerances", "AllergyIntolerance", ()),
     ("questionnaireResponses", "QuestionnaireResponse", ()),
 )
 
 
-def clinical_templates(observation_codes: Iterable[tuple[str, str]]) -> dict[str, str]:
+CLINICAL_KEYS = tuple(key for key, _, _ in _CLINICAL_SEARCHES)
+
+
+def clinical_templates(
+    observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
+) -> dict[str, str]:
     """The clinical searches as CDS Hooks prefetch templates (key → template): what discovery
-    declares and, rendered, exactly what the service queries when the EHR did not prefetch a key.
-    The Observation search is narrowed to the codes the policies read plus the assessment system."""
-    codes = ",".join([f"{system}|{code}" for system, code in observation_codes] + [f"{ASSESSMENT_SYSTEM}|"])
+    declares and, rendered, what the service queries when the EHR did not prefetch a key (the pain
+    scores narrowed further by date, see `DataGatherer`). The Observation searches are narrowed to
+    the codes the policies read: the pain-severity codes (`pain_codes`, LOINC) in `painScores`, the
+    other codes plus the assessment system in `observations` (all of them there without pain codes)."""
+    pain = frozenset(pain_codes)
+    other = [f"{system}|{code}" for system, code in observation_codes if code not in pain]
+    codes_of = {
+        "observations": ",".join([*other, f"{ASSESSMENT_SYSTEM}|"]),
+        PAIN_KEY: ",".join(f"http://loinc.org|{code}" for code in sorted(pain)),
+    }
     templates = {}
     for key, resource_type, params in _CLINICAL_SEARCHES:
-        values = [(name, codes if name == "code" else value) for name, value in params]
+        if key == PAIN_KEY and not pain:
+            continue
+        values = [(name, codes_of[key] if name == "code" else value) for name, value in params]
         query = "".join(f"&{name}={quote(value, safe=':/|,-')}" for name, value in values)
         templates[key] = f"{resource_type}?patient={PATIENT}{query}"
     return templates
 
 
 def prefetchable_queries(
-    patient_id: str, observation_codes: Iterable[tuple[str, str]]
+    patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
 ) -> list[tuple[str, Query]]:
     """Each clinical search with its prefetch key: the template, rendered for one patient (the
-    query keeps the resource type as its key, which timings and logs name)."""
+    query keeps the resource type as its key, which timings and logs name; `Observation:painScores`
+    for the pain scores)."""
     rendered = [
         (key, query_from_url(key, template.replace(PATIENT, patient_id)))
-        for key, template in clinical_templates(observation_codes).items()
+        for key, template in clinical_templates(observation_codes, pain_codes).items()
     ]
-    return [(key, replace(query, key=query.resource_type)) for key, query in rendered]
+    return [
+        (key, replace(query, key=query.resource_type if key != PAIN_KEY else f"{query.resource_type}:{key}"))
+        for key, query in rendered
+    ]
 
 
-def clinical_queries(patient_id: str, observation_codes: Iterable[tuple[str, str]]) -> list[Query]:
+def clinical_queries(
+    patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
+) -> list[Query]:
     """The searches the clinical data contract needs (section 3), scoped to one patient: the
     clinical prefetch templates, rendered."""
-    return [query for _, query in prefetchable_queries(patient_id, observation_codes)]
+    return [query for _, query in prefetchable_queries(patient_id, observation_codes, pain_codes)]
 
 
 def _search(client: FhirClient, query: Query) -> SearchResult:
@@ -161,6 +198,8 @@ def _search(client: FhirClient, query: Query) -> SearchResult:
     is a nicety, the data is not."""
     params = dict(query.params or {})
     try:
+        if query.first_page:
+            return client.search(query.resource_type, params, first_page=True)
         return client.search(query.resource_type, params)
     except FhirError as exc:
         if exc.status != 400 or "_sort" not in params:
@@ -306,7 +345,11 @@ def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set
 
 
 class DataGatherer:
-    """Resolves prefetch and runs the query plan for one hook call."""
+    """Resolves prefetch and runs the query plan for one hook call.
+
+    With `terminology`, the pain scores are searched on their own and by time (score_window.py):
+    the recent ones with the other searches, then the trial's window or the newest older page only
+    when the recent ones do not answer what the policies read. Without it, one Observation search."""
 
     def __init__(
         self,
@@ -315,15 +358,18 @@ class DataGatherer:
         per_call: int = MAX_CONCURRENT_PER_CALL,
         per_server: int = MAX_CONCURRENT_PER_SERVER,
         cache: PatientDataCache | None = None,
+        terminology: Terminology | None = None,
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
         self.cache = cache
         self._observation_codes = observation_codes
+        self._terminology = terminology
+        self._pain_codes = policy_pain_codes(terminology) if terminology is not None else frozenset()
 
     @property
     def clinical_templates(self) -> dict[str, str]:
         """The clinical prefetch templates discovery declares (the same searches `gather` runs)."""
-        return clinical_templates(self._observation_codes)
+        return clinical_templates(self._observation_codes, self._pain_codes)
 
     def gather(
         self,
@@ -360,6 +406,8 @@ class DataGatherer:
         if client is not None and plan:
             outcomes = self._outcomes(client, plan, deadline, scope, request.context.patient_id)
             self._absorb(plan, outcomes, request.context.patient_id, data)
+            patient_id = request.context.patient_id
+            self._complete_pain_scores(client, plan, outcomes, patient_id, data, deadline, scope)
         if client is not None and (plan or clinical):
             self._follow_references(client, data, deadline, scope)
         return data
@@ -401,8 +449,15 @@ class DataGatherer:
         """Take what the EHR prefetched for each clinical key; the searches still to run (a key
         absent or failed, or the remaining pages of a prefetched searchset)."""
         plan: list[Query] = []
-        for key, query in prefetchable_queries(request.context.patient_id, self._observation_codes):
+        patient_id = request.context.patient_id
+        for key, query in prefetchable_queries(patient_id, self._observation_codes, self._pain_codes):
             given = interpret(request.prefetch, key)
+            if key == PAIN_KEY and self._pain_prefetched_before(request, given):
+                continue
+            if key == PAIN_KEY and given.has_more_pages:
+                given = Prefetched(PrefetchState.ABSENT)  # one page of many: searched by time instead
+            if key == PAIN_KEY and given.state not in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+                query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(self._since())}"))
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, request.context.patient_id, data)
                 if given.has_more_pages and given.bundle is not None:
@@ -412,6 +467,57 @@ class DataGatherer:
             else:
                 plan.append(query)
         return plan
+
+    @staticmethod
+    def _since() -> datetime:
+        return recent_since(datetime.now(UTC))
+
+    def _pain_prefetched_before(self, request: HookRequest, given: Prefetched) -> bool:
+        """`painScores` not prefetched, but `observations` by the template of earlier versions, which
+        held the pain scores too: they are all there (with its `next` pages), not searched again."""
+        if given.state is not PrefetchState.ABSENT:
+            return False
+        earlier = interpret(request.prefetch, "observations")
+        return earlier.state is PrefetchState.PROVIDED and any(
+            is_pain_score(r, self._pain_codes) for r in earlier.resources
+        )
+
+    def _complete_pain_scores(
+        self,
+        client: FhirClient,
+        plan: list[Query],
+        outcomes: Mapping[str, QueryOutcome],
+        patient_id: str,
+        data: GatheredData,
+        deadline: float,
+        scope: CacheScope | None,
+    ) -> None:
+        """The one more round the recent pain scores may need: the most recent trial's window when
+        it reaches back before them, the newest older scores when none of them is usable."""
+        recent = next((q for q in plan if q.key.endswith(f":{PAIN_KEY}") and q.params), None)
+        if recent is None or recent.params is None or self._terminology is None:
+            return
+        if outcomes[recent.key].error is not None or "Procedure" in data.unavailable:
+            return  # what is missing is reported as such (the trial cannot be known without Procedures)
+        params = {k: v for k, v in recent.params.items() if k != "date"}
+        since = since_of(recent.params)
+        mine = _own(recent, outcomes[recent.key].resources, patient_id)
+        pain = [r for r in mine if is_pain_score(r, self._pain_codes)]
+        window, older = missing_windows(patient_id, data.resources, pain, since, self._terminology)
+        more: list[Query] = []
+        if window is not None:
+            bounds = (f"ge{fhir_instant(window[0])}", f"le{fhir_instant(window[1])}")
+            more.append(replace(recent, key=f"{recent.key}:trial", params=within(params, *bounds)))
+        if older:
+            older_params = older_newest_first(params, since)
+            more.append(replace(recent, key=f"{recent.key}:older", params=older_params, first_page=True))
+        if not more:
+            return
+        found = self._outcomes(client, more, deadline, scope, patient_id)
+        known = {r.get("id") for r in data.resources.get("Observation", [])}
+        for outcome in found.values():
+            outcome.resources = without_known(outcome.resources, known)
+        self._absorb(more, found, patient_id, data)
 
     @staticmethod
     def _absorb(
@@ -512,6 +618,21 @@ def _resource_list(value: Any) -> list[dict[str, Any]] | None:
         return None
     resources = [r for r in value if isinstance(r, dict) and isinstance(r.get("resourceType"), str)]
     return resources if len(resources) == len(value) else None
+
+
+def policy_observation_codes(terminology: Terminology) -> list[tuple[str, str]]:
+    """The Observation codes the compiled policies read (LOINC), as (system, code)."""
+    return observation_codes_from(terminology["observation-evidence"].codes.get("loinc", ()))
+
+
+def policy_pain_codes(terminology: Terminology) -> frozenset[str]:
+    """The pain-severity LOINC codes, searched on their own (`painScores`)."""
+    return frozenset(terminology["pain-score"].codes.get("loinc", ()))
+
+
+def policy_templates(terminology: Terminology) -> dict[str, str]:
+    """The clinical prefetch templates of the compiled policies: what discovery declares."""
+    return clinical_templates(policy_observation_codes(terminology), policy_pain_codes(terminology))
 
 
 def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:

@@ -37,8 +37,24 @@ from tests.support import (
 )
 
 ODD_STRINGS = st.sampled_from(
-    ["", " ", "0000-00-00", "9999-12-31T99:99:99Z", "Patient/", "Patient/..", "../..", "\u0000", "\u202e",
-     "x" * 5000, "Organization/" + "9" * 70, "http://", "#", "urn:uuid:", "-1", "1e400"]
+    [
+        "",
+        " ",
+        "0000-00-00",
+        "9999-12-31T99:99:99Z",
+        "Patient/",
+        "Patient/..",
+        "../..",
+        "\u0000",
+        "\u202e",
+        "x" * 5000,
+        "Organization/" + "9" * 70,
+        "http://",
+        "#",
+        "urn:uuid:",
+        "-1",
+        "1e400",
+    ]
 )
 ODD_NUMBERS = st.sampled_from([0, -1, 10**30, -(10**30), 1.7e308, -1.7e308, 5e-324, 0.1, 2**63])
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
@@ -51,14 +67,56 @@ JUNK = st.recursive(
     max_leaves=12,
 )
 RESOURCE_TYPES = st.sampled_from(
-    ["Patient", "Coverage", "Organization", "Bundle", "OperationOutcome", "Observation", "ServiceRequest",
-     "Appointment", "Device", "Binary", "", "patient"]
+    [
+        "Patient",
+        "Coverage",
+        "Organization",
+        "Bundle",
+        "OperationOutcome",
+        "Observation",
+        "ServiceRequest",
+        "Appointment",
+        "Device",
+        "Binary",
+        "",
+        "patient",
+    ]
 )
 FIELDS = st.sampled_from(
-    ["id", "status", "payor", "beneficiary", "subscriber", "period", "class", "type", "order", "identifier",
-     "birthDate", "gender", "name", "extension", "contained", "subject", "code", "meta", "link", "entry",
-     "resource", "fullUrl", "search", "relationship", "network", "costToBeneficiary", "display",
-     "reference", "coding", "system", "value", "text"]
+    [
+        "id",
+        "status",
+        "payor",
+        "beneficiary",
+        "subscriber",
+        "period",
+        "class",
+        "type",
+        "order",
+        "identifier",
+        "birthDate",
+        "gender",
+        "name",
+        "extension",
+        "contained",
+        "subject",
+        "code",
+        "meta",
+        "link",
+        "entry",
+        "resource",
+        "fullUrl",
+        "search",
+        "relationship",
+        "network",
+        "costToBeneficiary",
+        "display",
+        "reference",
+        "coding",
+        "system",
+        "value",
+        "text",
+    ]
 )
 
 
@@ -69,8 +127,15 @@ def spoiled(draw: st.DrawFn, resource: Any) -> Any:
     for _ in range(draw(st.integers(1, 4))):
         target = resource
         for _ in range(draw(st.integers(0, 3))):
-            children = [v for v in (target.values() if isinstance(target, dict) else target)
-                        if isinstance(v, dict | list) and v] if isinstance(target, dict | list) else []
+            children = (
+                [
+                    v
+                    for v in (target.values() if isinstance(target, dict) else target)
+                    if isinstance(v, dict | list) and v
+                ]
+                if isinstance(target, dict | list)
+                else []
+            )
             if not children:
                 break
             target = draw(st.sampled_from(children))
@@ -128,7 +193,8 @@ def _samples() -> dict[str, tuple[str, dict[str, Any]]]:
         "order-sign": ("/cds-services/idds-crd-order-sign", sign_body()),
         "order-select": ("/cds-services/idds-crd-order-select", select_body()),
         "order-dispatch": (
-            "/cds-services/idds-crd-order-dispatch", load_sample("order-dispatch-62362-demo-meets.json")
+            "/cds-services/idds-crd-order-dispatch",
+            load_sample("order-dispatch-62362-demo-meets.json"),
         ),
     }
 
@@ -196,7 +262,7 @@ class ChartServer(RecordingFhirClient):
         super().__init__()
         self.chart: list[Any] = []
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
         found = [r for r in self.chart if isinstance(r, dict) and r.get("resourceType") == resource_type]
         return SearchResult(found, [], 1)
 

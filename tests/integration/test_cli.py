@@ -124,7 +124,7 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     assert "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief" in result.stdout
     assert "HTTP 401" not in result.stdout  # the service requires a JWT: every sample call signed its own
     assert "curl -s -X POST" in result.stdout
-    assert 'Authorization: Bearer $(idds-crd token --key ' in result.stdout
+    assert "Authorization: Bearer $(idds-crd token --key " in result.stdout
     assert "/sandbox in a browser" in result.stdout  # the demo turns the sandbox page on
 
 

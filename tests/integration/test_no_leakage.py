@@ -223,8 +223,22 @@ def test_interleaved_calls_of_many_patients_speak_only_of_their_own(
 # --------------------------------------------------------------------------- no per-request globals
 
 MUTATING_METHODS = frozenset(
-    {"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem", "remove", "discard",
-     "clear", "appendleft", "extendleft", "__setitem__"}
+    {
+        "append",
+        "extend",
+        "insert",
+        "add",
+        "update",
+        "setdefault",
+        "pop",
+        "popitem",
+        "remove",
+        "discard",
+        "clear",
+        "appendleft",
+        "extendleft",
+        "__setitem__",
+    }
 )
 MUTABLE_FACTORIES = frozenset({"dict", "list", "set", "defaultdict", "deque", "OrderedDict", "Counter"})
 CACHES = frozenset({"cache", "lru_cache"})  # shared by every call (a cached_property is per object)

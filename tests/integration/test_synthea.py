@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +13,13 @@ import pytest
 from service.catalog import load_catalog
 from service.demo.fhir_server import LocalFhirServer
 from service.fhir.client import FhirClient
+from service.fhirdates import parse_datetime
 from service.hooks.models import parse_hook_request
 from service.pipeline import build_environment, default_client_factory
 from service.record import PatientRecord, build_record
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from service.settings import FhirSettings
-from tests.integration.conftest import FHIR_TOKEN, LiveService, SyntheaPatient, pointed_at
+from tests.integration.conftest import FHIR_TOKEN, SYNTHEA_DIR, LiveService, SyntheaPatient, pointed_at
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +76,23 @@ def test_every_synthea_patient_gets_an_answer(
             assert not any("problem list" in parts for parts in unread), patient.name
 
 
-def test_forty_pain_scores_across_pages(
+def test_the_latest_of_forty_old_pain_scores_is_found(
     fhir_server: LocalFhirServer, synthea_patients: list[SyntheaPatient]
 ) -> None:
+    """Bradly's forty pain scores are all older than the recent window (score_window.py): the
+    newest page of the older ones is asked for, and the latest score is the chart's latest."""
     record, data = record_for(fhir_server, BRADLY, page_size=10)
     pain = [o for o in record.observations if any(c.code == "72514-3" for c in o.codes)]
-    assert data.pages["Observation"] >= 4
-    assert len(pain) == 40
-    assert len({o.source for o in pain}) == 40
+    bundle = json.loads(next(SYNTHEA_DIR.glob("Bradly_*.json")).read_text(encoding="utf-8"))
+    in_chart = [
+        parse_datetime(e["resource"]["effectiveDateTime"])
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and any(c.get("code") == "72514-3" for c in e["resource"]["code"]["coding"])
+    ]
+    assert len(in_chart) == 40 and len({o.source for o in pain}) == len(pain)
+    assert max(o.effective for o in pain if o.effective) == max(d for d in in_chart if d)
+    assert data.pages["Observation:painScores:older"] == 1
 
 
 def test_duplicated_chronic_pain_is_counted_once(

@@ -89,7 +89,7 @@ class EhrClient(RecordingFhirClient):
         self.held = {f"{r['resourceType']}/{r['id']}": r for r in held}
         self.read_error = read_error
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
         super().search(resource_type, params)
         return SearchResult(self.by_type.get(resource_type, []), [], 1)
 

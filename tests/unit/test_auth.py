@@ -791,8 +791,12 @@ def test_feedback_on_another_clients_card_is_as_unknown_as_a_made_up_one(es384: 
     card = call(app, mint(es384)).get_json()["cards"][0]["uuid"]
     feedback = {
         "feedback": [
-            {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-03T07:00:00Z",
-             "overrideReason": {"userComment": "written by another EHR"}}
+            {
+                "card": card,
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-12-03T07:00:00Z",
+                "overrideReason": {"userComment": "written by another EHR"},
+            }
         ]
     }
     aud = PUBLIC_BASE + FEEDBACK_URL

@@ -264,7 +264,6 @@ def test_next_links_off_the_origin_are_refused(next_url: str) -> None:
     assert len(responses.calls) == 1
 
 
-
 @responses.activate
 def test_the_answers_of_one_call_together_are_bounded() -> None:
     padding = [cond(n) | {"note": [{"text": "x" * 1000}]} for n in range(900)]  # about 1 MB a page

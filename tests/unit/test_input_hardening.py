@@ -105,7 +105,9 @@ def test_strings_are_bounded(client: FlaskClient) -> None:
         {"text": "x" * (REQUEST_LIMITS.max_string + 1)}
     ]
     assert_outcome(
-        post_json(client, SIGN_URL, body), 400, "context.draftOrders.entry[0].resource.note[0].text",
+        post_json(client, SIGN_URL, body),
+        400,
+        "context.draftOrders.entry[0].resource.note[0].text",
         mention="longer than",
     )
 
@@ -334,12 +336,19 @@ def test_any_origin_is_star_and_never_with_credentials() -> None:
 
 @pytest.mark.parametrize(
     "origins",
-    [["https://ehr.example.org/"], ["https://ehr.example.org/path"], ["ehr.example.org"], ["*", "https://a.org"]],
+    [
+        ["https://ehr.example.org/"],
+        ["https://ehr.example.org/path"],
+        ["ehr.example.org"],
+        ["*", "https://a.org"],
+    ],
 )
 def test_cors_origins_must_be_origins(origins: list[str]) -> None:
     with pytest.raises(SettingsError, match="cors_origins"):
         settings_from_mapping({"cors_origins": origins})
-    assert settings_from_mapping({"cors_origins": ["https://a.org:8443"]}).cors_origins == ("https://a.org:8443",)
+    assert settings_from_mapping({"cors_origins": ["https://a.org:8443"]}).cors_origins == (
+        "https://a.org:8443",
+    )
 
 
 JSON_HEADER = {"Content-Type": "application/json"}

@@ -266,7 +266,7 @@ class BlockingClient:
         self.origin = origin
         self._counter, self._lock, self._release = counter, lock, release
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
         with self._lock:
             self._counter["now"] += 1
             self._counter["most"] = max(self._counter["most"], self._counter["now"])

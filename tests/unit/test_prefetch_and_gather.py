@@ -357,6 +357,8 @@ def test_included_medications_are_not_read_again() -> None:
 # --------------------------------------------------------------------------- clinical prefetch keys
 
 CLINICAL_KEYS = {key: q.resource_type for key, q in prefetchable_queries("demo-meets", [])}
+# with the pain scores searched on their own (a gatherer given the terminology, as the app's is)
+APP_CLINICAL_KEYS = [key for key, _ in prefetchable_queries("demo-meets", [], ["72514-3"])]
 
 
 def mine(resource_type: str, rid: str, patient: str = "demo-meets") -> dict[str, Any]:
@@ -450,7 +452,7 @@ def complete_prefetch(body: dict[str, Any]) -> dict[str, Any]:
     body["prefetch"]["coverage"]["entry"].append(
         {"resource": {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}}
     )
-    for key in CLINICAL_KEYS:
+    for key in APP_CLINICAL_KEYS:
         body["prefetch"][key] = searchset([])
     return body
 
@@ -487,12 +489,12 @@ SORTED = responses.matchers.query_param_matcher({"_sort": "-date"}, strict_match
 @responses.activate
 def test_a_server_refusing_sort_is_asked_again_without_it() -> None:
     stub_clinical()
-    responses.replace(responses.GET, f"{BASE}/Observation", status=400, match=[SORTED])
-    responses.get(f"{BASE}/Observation", json=searchset([mine("Observation", "o1")]))
+    responses.replace(responses.GET, f"{BASE}/Procedure", status=400, match=[SORTED])
+    responses.get(f"{BASE}/Procedure", json=searchset([mine("Procedure", "p1")]))
     data = gather(hook_request(sample()))
-    assert [o["id"] for o in data.resources["Observation"]] == ["o1"]
-    observation_urls = [c.request.url for c in responses.calls if "/Observation" in c.request.url]
-    assert ["_sort=" in url for url in observation_urls] == [True, False]
+    assert [p["id"] for p in data.resources["Procedure"]] == ["p1"]
+    procedure_urls = [c.request.url for c in responses.calls if "/Procedure" in c.request.url]
+    assert ["_sort=" in url for url in procedure_urls] == [True, False]
 
 
 @responses.activate

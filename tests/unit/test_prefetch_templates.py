@@ -45,17 +45,36 @@ def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Ca
 
 
 def test_each_template_rendered_is_the_search_the_service_runs(tmp_path: Path) -> None:
+    """Every clinical template is run as rendered; `painScores` narrowed further by time only (the
+    recent scores first, score_window.py), never by anything the template does not say."""
     variant = catalog_with_observation_code(tmp_path, NEW_CODE)
     body = sign_body()
     patient = body["context"]["patientId"]
     searches = recorded_searches(variant, body)
     templates = discovery_prefetch(create_app(open_settings(), variant))
+    assert "Coverage" not in {resource_type for resource_type, _ in searches}  # the sample prefetched it
     for key, template in templates.items():
-        if key == "patient":
-            continue
-        if key == "coverage":
-            assert "Coverage" not in searches  # the sample prefetched it
+        if key in ("patient", "coverage"):
             continue
         resource_type, _, query = template.replace("{{context.patientId}}", patient).partition("?")
-        assert searches[resource_type] == dict(parse_qsl(query)), key
-    assert f"http://loinc.org|{NEW_CODE}" in searches["Observation"]["code"].split(",")
+        wanted = dict(parse_qsl(query))
+        if key == "painScores":
+            recent = next(p for t, p in searches if t == resource_type and p["code"] == wanted["code"])
+            assert {name: value for name, value in recent.items() if name != "date"} == wanted
+            assert recent["date"].startswith("ge")
+        else:
+            assert (resource_type, wanted) in searches, key
+    observations = dict(parse_qsl(templates["observations"].partition("?")[2]))
+    assert f"http://loinc.org|{NEW_CODE}" in observations["code"].split(",")
+
+
+def test_pain_scores_have_their_own_template_and_the_other_observations_keep_the_old_key(
+    compiled_catalog: Catalog,
+) -> None:
+    templates = discovery_prefetch(create_app(open_settings(), compiled_catalog))
+    pain = compiled_catalog.terminology["pain-score"].codes["loinc"]
+    assert sorted(observation_codes(templates["painScores"])) == sorted(f"http://loinc.org|{c}" for c in pain)
+    others = observation_codes(templates["observations"])
+    assert not {f"http://loinc.org|{c}" for c in pain} & set(others)
+    assert "http://idds-crd.org/fhir/CodeSystem/idds-assessment|" in others
+    assert "http://loinc.org|75327-7" in others  # life expectancy stays with the few coded Observations

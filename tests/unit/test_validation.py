@@ -567,6 +567,7 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
         "medicationStatements": "MedicationStatement",
         "procedures": "Procedure",
         "observations": "Observation",
+        "painScores": "Observation",
         "patientDevices": "Device",
         "allergyIntolerances": "AllergyIntolerance",
         "questionnaireResponses": "QuestionnaireResponse",
@@ -577,7 +578,8 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
         assert not set(re.findall(r"\{\{([^}]*)\}\}", prefetch[key])) - {"context.patientId"}, key
     assert "&_include=MedicationRequest:medication" in prefetch["medicationRequests"]
     assert "&_include=MedicationStatement:medication" in prefetch["medicationStatements"]
-    assert "http://loinc.org|72514-3" in prefetch["observations"]
+    assert "http://loinc.org|72514-3" in prefetch["painScores"]
+    assert "http://loinc.org|75327-7" in prefetch["observations"]
     assert "http://idds-crd.org/fhir/CodeSystem/idds-assessment|" in prefetch["observations"]
     versions = entry["extension"]["davinci-crd.version"]
     assert isinstance(versions, list) and versions

@@ -1,0 +1,184 @@
+"""A pump order-sign that reads the FHIR server: calls/s, latency and the service's own CPU per call.
+
+The service runs under `idds-crd serve` (gunicorn, its default workers and threads) in its own
+process group; a real FHIR server (sekmet-fhir, loaded with the demo patients) runs in another;
+this process drives 1, 4 and 8 concurrent clients (one persistent connection each) posting a pump
+order-sign with no prefetch, so every clinical search goes to the FHIR server. The service's CPU
+is read from /proc (user + system time of the gunicorn master and its workers) before and after
+each run and divided by the calls made: the FHIR server's and the load generator's CPU are not in
+it. Then the HTTP client alone: the CPU of one `FhirClient.search` on this thread against the same
+server, beside a bare `http.client` GET of the same URL (the floor any client pays).
+
+    PYTHONPATH=. .venv/bin/python bench/fhir_cpu.py [--seconds 5] [--clients 1 4 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import figure  # noqa: E402
+from bench.serving import free_port, start  # noqa: E402
+from service.demo.fhir_server import LocalFhirServer  # noqa: E402
+from service.demo.runner import patient_files, request_files, with_fhir_server  # noqa: E402
+from service.fhir.client import FhirClient  # noqa: E402
+
+SIGN_PATH = "/cds-services/idds-crd-order-sign"
+REQUEST = "order-sign-implant-demo-meets"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(root: int) -> float:
+    """Seconds of user + system CPU used so far by `root` and every live descendant."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def drive(port: int, body: bytes, seconds: float, clients: int) -> list[float]:
+    """Latencies (s) of the 200 answers of `clients` threads posting `body` for `seconds`."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def one_client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        own: list[float] = []
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            try:
+                connection.request("POST", SIGN_PATH, body, {"Content-Type": "application/json"})
+                answer = connection.getresponse()
+                answer.read()
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                continue
+            if answer.status == 200:
+                own.append(time.perf_counter() - began)
+        connection.close()
+        with lock:
+            latencies.extend(own)
+
+    workers = [threading.Thread(target=one_client) for _ in range(clients)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
+
+
+def client_cpu(base_url: str, patient: str, rounds: int) -> tuple[float, float]:
+    """CPU ms on this thread per FhirClient search, and per bare http.client GET of the same URL."""
+    client = FhirClient(base_url, None, 10.0)
+    params = {"patient": patient, "_sort": "-date"}
+    client.search("Procedure", params)  # warm: connection open, code paths loaded
+    began = time.thread_time()
+    for _ in range(rounds):
+        client.search("Procedure", params)
+    ours = (time.thread_time() - began) / rounds * 1000
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    path = f"{parts.path}/Procedure?patient={patient}&_sort=-date&_count=200"
+    began = time.thread_time()
+    for _ in range(rounds):
+        connection.request("GET", path, headers={"Accept": "application/fhir+json"})
+        json.loads(connection.getresponse().read())
+    bare = (time.thread_time() - began) / rounds * 1000
+    connection.close()
+    return ours, bare
+
+
+def sign_body(base_url: str) -> bytes:
+    path = next(p for p in request_files() if p.stem == REQUEST)
+    body: dict[str, Any] = with_fhir_server(json.loads(path.read_text(encoding="utf-8")), base_url, None)
+    body.pop("prefetch", None)  # every search goes to the FHIR server
+    return json.dumps(body).encode()
+
+
+RUN_ALL = ["--seconds", "4"]  # arguments in `python -m bench` (bench/__main__.py)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--rounds", type=int, default=200, help="searches for the client CPU figure")
+    args = parser.parse_args()
+    with LocalFhirServer() as fhir, tempfile.TemporaryDirectory() as tmp:
+        for path in patient_files():
+            fhir.load_file(path)
+        config = Path(tmp) / "config.yaml"
+        config.write_text(
+            f"auth:\n  required: false\n  open_fhir_servers: [{json.dumps(fhir.base_url)}]\n"
+            f"store:\n  url: sqlite:///{tmp}/audit.sqlite3\n"
+        )
+        port = free_port()
+        service = start(
+            [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port", str(port)], port
+        )
+        body = sign_body(fhir.base_url)
+        print(
+            f"pump order-sign, no prefetch (every search to sekmet-fhir on loopback), {os.cpu_count()} cores"
+        )
+        print(f"{'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'CPU ms/call':>12}")
+        try:
+            drive(port, body, min(2.0, args.seconds), 2)  # warm up: workers' pools, connections
+            for clients in args.clients:
+                cpu_before = process_tree_cpu(service.pid)
+                latencies = sorted(drive(port, body, args.seconds, clients))
+                cpu_ms = (process_tree_cpu(service.pid) - cpu_before) * 1000 / max(len(latencies), 1)
+                rate = len(latencies) / args.seconds
+                p50, p95, p99 = (percentile(latencies, s) for s in (0.5, 0.95, 0.99))
+                print(f"{clients:7d} {rate:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {cpu_ms:12.1f}")
+                figure(f"order_sign.fhir.calls_per_s_c{clients}", rate, "calls/s")
+                figure(f"order_sign.fhir.p50_ms_c{clients}", statistics.median(latencies) * 1000, "ms")
+                figure(f"order_sign.fhir.p95_ms_c{clients}", p95, "ms")
+                figure(f"order_sign.fhir.p99_ms_c{clients}", p99, "ms")
+                figure(f"order_sign.fhir.cpu_ms_c{clients}", cpu_ms, "ms service CPU per call")
+                if clients == 1:
+                    figure("order_sign.fhir.cpu_ms_per_call", cpu_ms, "ms service CPU per call (1 client)")
+        finally:
+            service.terminate()
+            service.wait(timeout=30)
+        ours, bare = client_cpu(fhir.base_url, "demo-meets", args.rounds)
+        print(
+            f"HTTP client: {ours:.2f} ms CPU per search (FhirClient), {bare:.2f} ms bare http.client + json"
+        )
+        figure("fhir_client.cpu_ms_per_request", ours, "ms CPU per search")
+        figure("fhir_client.ratio_to_bare", ours / bare, "x a bare http.client GET")
+
+
+if __name__ == "__main__":
+    main()

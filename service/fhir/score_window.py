@@ -1,0 +1,113 @@
+"""Pain scores searched by time, so a chart with 20,000 of them costs about what one with 200 costs.
+
+Pain scores are the one kind of Observation a chart can hold thousands of (every nursing shift
+records one), and the policies read only two things of them (clinical-data-contract.md §3-§4):
+
+- the most recent usable score (`observation-value` criteria), and
+- the scores from 30 days before the most recent intrathecal trial to 48 hours after it (§4).
+
+So the service does not page through them all. It asks for the recent ones (`date=ge` now minus
+`RECENT_DAYS`) alongside the other searches; then, only when that window does not already answer
+both questions, one more round: a date-bounded search for the trial's window, and/or the newest
+page of the older scores (`_sort=-date`, first page only, used as such only when the server shows
+it sorted). Neither relies on the server's sort for the common case (many servers do not sort
+Observations, or sort them slowly), and everything the policies read is still there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from service.record import build_record
+from service.terminology import Terminology
+from service.trial import BASELINE_MAX_AGE, POST_WINDOW
+
+RECENT_DAYS = 60
+EDGE = timedelta(days=1)  # windows overlap by a day: a day-precision date at a boundary is never lost
+OLDER_PAGE = 50  # the newest older scores asked for when the recent window holds none
+PAIN_KEY = "painScores"
+INSTANT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def fhir_instant(moment: datetime) -> str:
+    """A FHIR dateTime search value with seconds and a time zone (UTC when `moment` has none)."""
+    return _aware(moment).astimezone(UTC).strftime(INSTANT)
+
+
+def recent_since(now: datetime) -> datetime:
+    """The start of the recent window: midnight UTC `RECENT_DAYS` ago, the same for every call of a
+    day, so that the search (and its cached answer) is the same for order-select and order-sign."""
+    start = _aware(now).astimezone(UTC) - timedelta(days=RECENT_DAYS)
+    return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def within(params: Mapping[str, Any], *dates: str) -> dict[str, str | list[str]]:
+    """The search parameters with date bounds added (`date` repeated means AND)."""
+    bounded: dict[str, str | list[str]] = dict(params)
+    bounded["date"] = list(dates) if len(dates) > 1 else dates[0]
+    return bounded
+
+
+def is_pain_score(resource: Mapping[str, Any], pain_codes: frozenset[str]) -> bool:
+    """An Observation coded with one of the pain-severity LOINC codes."""
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and c.get("system") == "http://loinc.org" and c.get("code") in pain_codes
+        for c in codings
+    )
+
+
+def missing_windows(
+    patient_id: str,
+    resources: Mapping[str, list[dict[str, Any]]],
+    recent_pain: Iterable[dict[str, Any]],
+    since: datetime,
+    terminology: Terminology,
+) -> tuple[tuple[datetime, datetime] | None, bool]:
+    """What the recent pain scores leave unanswered: the trial window not covered by them (start,
+    end), if any, and whether the most recent usable score must be looked for before `since`.
+
+    Uses the record's own reading (build_record) of the Procedures and of the recent scores, so
+    "the most recent trial" and "a usable score" mean exactly what the engine will take them for."""
+    partial = build_record(
+        patient_id,
+        {"Procedure": resources.get("Procedure", []), "Observation": list(recent_pain)},
+        terminology,
+    )
+    trial = partial.trial.procedure
+    window = None
+    if trial is not None and trial.performed is not None:
+        start = _aware(trial.performed) - BASELINE_MAX_AGE
+        if start < since:
+            window = (start - EDGE, min(_aware(trial.performed) + POST_WINDOW, since) + EDGE)
+    usable = any(
+        isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
+        for o in partial.observations
+    )
+    return window, not usable
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def older_newest_first(params: Mapping[str, Any], since: datetime) -> dict[str, str | list[str]]:
+    """The newest page of the scores before `since` (first page only, when the server sorts)."""
+    older = within(params, f"lt{fhir_instant(since + EDGE)}")
+    return {**older, "_sort": "-date", "_count": str(OLDER_PAGE)}
+
+
+def without_known(resources: list[dict[str, Any]], known: set[Any]) -> list[dict[str, Any]]:
+    """The resources whose ids are not in `known` yet, which then holds theirs too (windows overlap
+    by a day: each score counts once)."""
+    fresh = [r for r in resources if r.get("id") not in known]
+    known.update(r.get("id") for r in fresh)
+    return fresh
+
+
+def since_of(params: Mapping[str, Any]) -> datetime:
+    """The lower bound of the recent scores' search (its `date=ge…`)."""
+    return datetime.strptime(str(params["date"]).removeprefix("ge"), INSTANT).replace(tzinfo=UTC)

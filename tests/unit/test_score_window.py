@@ -1,0 +1,209 @@
+"""Pain scores searched by time (service/fhir/score_window.py): the recent ones with the other
+searches, then only what they leave unanswered. The record built from what was fetched must say
+exactly what the record of the whole chart says (the trial result of contract §4 and the latest
+score of §3), whatever the chart's size."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+
+from service.catalog import Catalog
+from service.fhir.client import FhirClient
+from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.score_window import RECENT_DAYS, missing_windows, recent_since
+from service.hooks.models import parse_hook_request
+from service.record import PatientRecord, build_record
+from service.registry import STANDARD_PREFETCH, service_for_hook
+from tests.scaling_support import ChartClient, pain_chart, pain_score, trial_procedure
+from tests.support import load_sample
+
+PATIENT = "demo-meets"
+NOW = datetime.now(UTC).replace(microsecond=0)
+BASE = "https://ehr.example.org/fhir"
+
+
+def gather(catalog: Catalog, client: Any, prefetch: dict[str, Any] | None = None) -> GatheredData:
+    body = load_sample("order-sign-implant-demo-meets.json")
+    body["fhirServer"] = BASE
+    body["prefetch"].update(prefetch or {})
+    request = parse_hook_request(body, service_for_hook(body["hook"]))
+    codes = policy_observation_codes(catalog.terminology)
+    gatherer = DataGatherer(None, codes, terminology=catalog.terminology)
+    return gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 10)
+
+
+def record_of(catalog: Catalog, resources: dict[str, list[dict[str, Any]]]) -> PatientRecord:
+    return build_record(PATIENT, resources, catalog.terminology)
+
+
+def whole_chart(chart: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in chart:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return by_type
+
+
+def what_the_policies_read(record: PatientRecord) -> tuple[Any, ...]:
+    trial = record.trial
+    scores = [o for c in ("72514-3",) for o in record.observations_with("loinc", c)]
+    latest = max(scores, key=lambda o: o.effective, default=None)  # type: ignore[arg-type, return-value]
+    return (
+        trial.procedure.source if trial.procedure else None,
+        trial.relief_pct,
+        trial.sustained_hours,
+        trial.baseline.source if trial.baseline else None,
+        trial.lowest_post.source if trial.lowest_post else None,
+        latest.source if latest else None,
+        latest.value if latest else None,
+    )
+
+
+def reads_as_whole_chart(catalog: Catalog, data: GatheredData, chart: list[dict[str, Any]]) -> bool:
+    fetched = what_the_policies_read(record_of(catalog, data.resources))
+    return fetched == what_the_policies_read(record_of(catalog, whole_chart(chart)))
+
+
+def pain_searches(client: ChartClient) -> list[dict[str, Any]]:
+    return [s for s in client.searches if s["type"] == "Observation" and "72514-3" in s["code"]]
+
+
+@pytest.mark.parametrize("trial_days_ago", [10, 45, 400])
+def test_the_fetched_scores_answer_as_the_whole_chart_does(
+    compiled_catalog: Catalog, trial_days_ago: int
+) -> None:
+    chart = pain_chart(PATIENT, NOW - timedelta(days=trial_days_ago), NOW, filler=2_000)
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+    trial = record_of(compiled_catalog, data.resources).trial
+    assert trial.relief_pct == 75.0 and trial.baseline is not None
+    assert len(data.resources["Observation"]) < 50  # only the filler scores of the recent 60 days
+    ids = [o["id"] for o in data.resources["Observation"]]
+    assert len(ids) == len(set(ids))  # overlapping windows: each score once
+
+
+def test_a_trial_within_the_recent_window_needs_no_second_search(compiled_catalog: Catalog) -> None:
+    client = ChartClient(pain_chart(PATIENT, NOW - timedelta(days=10), NOW, filler=100))
+    gather(compiled_catalog, client)
+    [recent] = pain_searches(client)
+    assert recent["date"] == f"ge{recent_since(NOW):%Y-%m-%d}" + recent["date"][12:]
+    assert "_sort" not in recent
+
+
+def test_an_older_trial_gets_one_search_bounded_by_its_window(compiled_catalog: Catalog) -> None:
+    trial_at = NOW - timedelta(days=400)
+    client = ChartClient(pain_chart(PATIENT, trial_at, NOW, filler=100))
+    gather(compiled_catalog, client)
+    _, window = pain_searches(client)
+    low, high = (datetime.fromisoformat(bound[2:]) for bound in window["date"])
+    assert window["date"][0].startswith("ge") and window["date"][1].startswith("le")
+    assert low <= trial_at - timedelta(days=30) and high >= trial_at + timedelta(hours=48)
+    assert high - low <= timedelta(days=30, hours=48) + timedelta(days=2)
+
+
+def test_without_a_recent_score_the_newest_older_page_is_asked_for(compiled_catalog: Catalog) -> None:
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=500, recent=0)
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    older = [s for s in pain_searches(client) if s.get("_sort") == "-date"]
+    assert len(older) == 1 and older[0]["first_page"] and older[0]["date"].startswith("lt")
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+
+
+FAILURES = {
+    "the recent pain scores": lambda resource_type, params: "72514-3" in str(params.get("code", "")),
+    "the Procedures": lambda resource_type, params: resource_type == "Procedure",
+}
+
+
+@pytest.mark.parametrize("failing", FAILURES)
+def test_without_the_recent_scores_or_the_procedures_nothing_more_is_searched(
+    compiled_catalog: Catalog, failing: str
+) -> None:
+    """What failed is unavailable (the record says so); no window is guessed without it."""
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=10)
+    client = ChartClient(chart, fails=FAILURES[failing])
+    data = gather(compiled_catalog, client)
+    assert data.unavailable == {"Observation" if "pain" in failing else "Procedure": "HTTP 503"}
+    assert len(pain_searches(client)) == 1
+
+
+def test_a_failed_trial_window_search_makes_the_observations_unavailable(compiled_catalog: Catalog) -> None:
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=10)
+    client = ChartClient(chart, fails=lambda resource_type, params: isinstance(params.get("date"), list))
+    data = gather(compiled_catalog, client)
+    assert data.unavailable == {"Observation": "HTTP 503"}  # "could not be checked", never "not met"
+
+
+@pytest.mark.parametrize("key", ["observations", "painScores"])
+def test_pain_scores_prefetched_whole_are_not_searched(compiled_catalog: Catalog, key: str) -> None:
+    """Under `painScores`, or under `observations` by the template of earlier versions."""
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=30)
+    scores = [r for r in chart if r["resourceType"] == "Observation"]
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in scores]}
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client, {key: bundle})
+    assert pain_searches(client) == []
+    assert len(data.resources["Observation"]) == len(scores)
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+
+
+def test_missing_windows_reads_the_trial_and_the_scores_as_the_record_does(compiled_catalog: Catalog) -> None:
+    since = NOW - timedelta(days=RECENT_DAYS)
+    trial_at = NOW - timedelta(days=45)  # its baseline window reaches 15 days before `since`
+    procedures = {"Procedure": [trial_procedure(PATIENT, "t", trial_at)]}
+    preliminary = pain_score(PATIENT, "p", NOW - timedelta(days=1), 5, status="preliminary")
+    window, older = missing_windows(PATIENT, procedures, [preliminary], since, compiled_catalog.terminology)
+    assert window is not None and window[0] < trial_at - timedelta(days=30) and window[1] > since
+    assert older  # a preliminary score does not count (contract §3)
+    final = pain_score(PATIENT, "f", NOW - timedelta(days=1), 5)
+    assert missing_windows(PATIENT, {}, [final], since, compiled_catalog.terminology) == (None, False)
+
+
+@responses.activate
+@pytest.mark.parametrize(("self_shows_sort", "pages"), [(True, 1), (False, 2)])
+def test_a_first_page_search_is_taken_as_such_only_when_the_server_sorted(
+    self_shows_sort: bool, pages: int
+) -> None:
+    query = "patient=x&_sort=-date" if self_shows_sort else "patient=x"
+    first = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [
+            {"relation": "self", "url": f"{BASE}/Observation?{query}"},
+            {"relation": "next", "url": f"{BASE}/Observation?page=2"},
+        ],
+        "entry": [{"resource": {"resourceType": "Observation", "id": "o1"}}],
+    }
+    responses.get(
+        f"{BASE}/Observation",
+        json=first,
+        match=[responses.matchers.query_param_matcher({"_sort": "-date"}, strict_match=False)],
+    )
+    responses.get(f"{BASE}/Observation?page=2", json={"resourceType": "Bundle", "type": "searchset"})
+    client = FhirClient(BASE, "t", 2.0)
+    result = client.search("Observation", {"patient": "x", "_sort": "-date"}, first_page=True)
+    assert result.pages == pages and len(responses.calls) == pages
+
+
+def test_a_prefetched_first_page_of_many_is_replaced_by_the_searches_by_time(
+    compiled_catalog: Catalog,
+) -> None:
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=300)
+    scores = [r for r in chart if r["resourceType"] == "Observation"]
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "next", "url": f"{BASE}/Observation?page=2"}],
+        "entry": [{"resource": r} for r in scores[-200:]],
+    }
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client, {"painScores": page})
+    recent, trial = pain_searches(client)  # not the prefetched page's next one
+    assert recent["date"].startswith("ge") and trial["date"][0].startswith("ge")
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
