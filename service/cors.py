@@ -4,7 +4,9 @@ With `cors_origins` empty (the default) no CORS header is ever sent, so browsers
 site's scripts away from the service. A listed origin gets `Access-Control-Allow-Origin` echoed, and
 its preflight (`OPTIONS`, answered by Flask for every route) the methods and the headers a CDS
 client sends (Authorization for the JWT, Content-Type for JSON). `*` allows any origin; credentials
-(cookies) are never allowed, the JWT travels in the Authorization header.
+(cookies) are never allowed, the JWT travels in the Authorization header. The built-in sandbox
+(`/sandbox`, which hands its page a FHIR token and patient lists) is never shared with another
+origin, whatever `cors_origins` says.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from flask import Flask, Response, request
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 PREFLIGHT_MAX_AGE_SECONDS = "600"
+NEVER_SHARED = "/sandbox"  # this path and everything below it
 
 
 def install_cors(app: Flask, origins: tuple[str, ...]) -> None:
@@ -26,6 +29,8 @@ def install_cors(app: Flask, origins: tuple[str, ...]) -> None:
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
         response.vary.add("Origin")
+        if request.path == NEVER_SHARED or request.path.startswith(NEVER_SHARED + "/"):
+            return response
         origin = request.headers.get("Origin")
         if origin is None or not (any_origin or origin in allowed):
             return response

@@ -6,7 +6,7 @@ comparison the engine makes needs one comparable type, so everything becomes an 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 _DURATION_DAYS = {
@@ -49,6 +49,16 @@ def parse_datetime(value: Any) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         return None
+
+
+def shifted(moment: datetime, by: timedelta) -> datetime:
+    """`moment + by`, held at the first or last representable instant instead of overflowing (a
+    chart may date a procedure in year 1 or 9999)."""
+    try:
+        return moment + by
+    except OverflowError:
+        edge = datetime.min if by < timedelta(0) else datetime.max
+        return edge.replace(tzinfo=moment.tzinfo)
 
 
 def start_of_day(day: date) -> datetime:

@@ -300,14 +300,19 @@ def _check_auth(auth: AuthSettings) -> None:
         raise SettingsError(f"auth.trusted_clients: issuer(s) listed twice: {', '.join(repeated)}")
 
 
-def _check_sandbox(sandbox: SandboxSettings, auth: AuthSettings) -> None:
+def _check_sandbox(sandbox: SandboxSettings, auth: AuthSettings, public_base_url: str | None) -> None:
     """An enabled sandbox needs a FHIR server to list patients from and, when calls need a JWT, the
-    issuer and key of a trusted client to sign them with."""
+    issuer and key of a trusted client to sign them with, and the public URL they are signed for."""
     if not sandbox.enabled:
         return
     if sandbox.fhir_server is None:
         raise SettingsError("sandbox.fhir_server: required when the sandbox is enabled")
     _check_fhir_servers((sandbox.fhir_server,), "sandbox.fhir_server")
+    if (sandbox.issuer is not None or sandbox.signing_key_file is not None) and public_base_url is None:
+        raise SettingsError(
+            "public_base_url: required when the sandbox signs calls (a token's aud is the service's "
+            "public URL, never the Host a request names)"
+        )
     if not auth.required:
         return
     if sandbox.issuer is None or sandbox.signing_key_file is None:
@@ -395,7 +400,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
     auth: AuthSettings = _section(AuthSettings, raw.get("auth"), "auth")
     _check_auth(auth)
     sandbox: SandboxSettings = _section(SandboxSettings, raw.get("sandbox"), "sandbox")
-    _check_sandbox(sandbox, auth)
+    _check_sandbox(sandbox, auth, public_base_url)
     return Settings(
         public_base_url=public_base_url,
         only_orders_with_rules=_coerce(

@@ -240,16 +240,32 @@ def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
     ValueError (not JSON at all) and RecursionError (nested past what the parser can hold) pass
     through for the caller to word.
     """
+    text = _utf8_text(raw)
     try:
-        return _fast(raw, limits)
+        return _fast(text, limits)
     except _Doubt:
-        return loads_request_carefully(raw, limits)
+        return loads_request_carefully(text, limits)
+
+
+def _utf8_text(raw: bytes | str) -> str:
+    """The body as text: UTF-8 only (RFC 8259 §8.1; Python's reader would also take UTF-16 and
+    UTF-32, whose bytes the fast reading's checks do not describe), without a byte order mark."""
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonRejected("$", f"the request body is not UTF-8 text (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise JsonRejected("$", "the request body starts with a byte order mark, which JSON does not allow")
+    return text
 
 
 def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
     """`loads_request` without the fast reading: every object through a hook, every value checked."""
     document = json.loads(
-        raw, object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
+        _utf8_text(raw), object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
     )
     found = _first_problem(document, limits)
     if found is not None:

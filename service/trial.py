@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
+from service.fhirdates import shifted
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
@@ -103,8 +104,8 @@ def trial_result(
     start = procedure.performed
     assert start is not None
     scores = _pain_scores(observations, pain_codes)
-    before = [s for s in scores if start - BASELINE_MAX_AGE <= s.effective <= start]  # type: ignore[operator]
-    post = [s for s in scores if start <= s.effective <= start + POST_WINDOW]  # type: ignore[operator]
+    before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
+    post = [s for s in scores if start <= s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]
     if not before:
         return TrialResult(procedure, None, None, reason="no pain score in the 30 days before the trial")
     baseline = before[-1]
@@ -205,8 +206,8 @@ def scale_trials(
             ),
             key=lambda o: o.effective,  # type: ignore[arg-type, return-value]
         )
-        before = [s for s in scores if start - BASELINE_MAX_AGE <= s.effective <= start]  # type: ignore[operator]
-        post = [s for s in scores if start < s.effective <= start + POST_WINDOW]  # type: ignore[operator]
+        before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
+        post = [s for s in scores if start < s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]
         if before and post:
             trials.append(ScaleTrial(scale, procedure, before[-1], tuple(post)))
     return trials

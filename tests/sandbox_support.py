@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from service.app import create_app
@@ -137,3 +139,16 @@ def save_screenshot(driver: Any, path: Path) -> Path:
     """The viewport as a PNG (what a person sees at that size)."""
     assert driver.save_screenshot(str(path)), f"could not save {path}"
     return path
+
+
+def at_public_address(app: Flask, public_base_url: str) -> Flask:
+    """`app` whose test clients call it at `public_base_url` (the sandbox answers no other Host)."""
+
+    class PublicClient(FlaskClient):
+        def open(self, *args: Any, **kwargs: Any) -> Any:
+            if not args or isinstance(args[0], str):
+                kwargs.setdefault("base_url", public_base_url)
+            return super().open(*args, **kwargs)
+
+    app.test_client_class = PublicClient
+    return app

@@ -18,6 +18,10 @@ Redis key names no patient:
   see, and two users of one EHR may see different parts of a chart (sensitive records,
   break-the-glass); keyed by user, a call never sees more than its own user's queries returned.
   Order-select and order-sign come from the same clinician, so that is where the hits are;
+- the FHIR access token (its SHA-256 digest, never the token): what an earlier call's token
+  fetched is never given to a call whose token the FHIR server might refuse or scope more narrowly
+  (a revoked token, another performer's order-dispatch, which names no user). Order-select and
+  order-sign of one session carry the same token;
 - the patient and the exact query: a changed search definition is simply another key.
 
 Unauthenticated callers (a development deployment without `auth.required`) are never cached:
@@ -64,6 +68,7 @@ class CacheScope:
     fhir_server: str
     user: str
     patient: str
+    credential: str = ""  # the SHA-256 digest of the call's FHIR access token ("" without one)
 
 
 def scope_of(request: HookRequest, client: str | None) -> CacheScope | None:
@@ -72,7 +77,9 @@ def scope_of(request: HookRequest, client: str | None) -> CacheScope | None:
     if not client or request.fhir.server is None:
         return None
     server = request.fhir.server.rstrip("/")
-    return CacheScope(client, server, request.context.user_id or "", request.context.patient_id)
+    token = request.fhir.access_token
+    credential = hashlib.sha256(token.encode("utf-8")).hexdigest() if token else ""
+    return CacheScope(client, server, request.context.user_id or "", request.context.patient_id, credential)
 
 
 class CacheStore(Protocol):
@@ -227,7 +234,8 @@ class PatientDataCache:
         self._clock = clock
 
     def key(self, scope: CacheScope, resource_type: str, query: str) -> str:
-        parts = [FORMAT_VERSION, scope.client, scope.fhir_server, scope.user, scope.patient, resource_type]
+        parts = [FORMAT_VERSION, scope.client, scope.fhir_server, scope.user, scope.patient, scope.credential]
+        parts.append(resource_type)
         digest = hashlib.sha256(json.dumps([*parts, query]).encode("utf-8")).hexdigest()
         return self.key_prefix + digest
 

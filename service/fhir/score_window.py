@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.fhirdates import shifted
 from service.record import build_record
 from service.terminology import Terminology
 from service.trial import BASELINE_MAX_AGE, POST_WINDOW
@@ -33,7 +34,7 @@ INSTANT = "%Y-%m-%dT%H:%M:%SZ"
 
 def fhir_instant(moment: datetime) -> str:
     """A FHIR dateTime search value with seconds and a time zone (UTC when `moment` has none)."""
-    return _aware(moment).astimezone(UTC).strftime(INSTANT)
+    return _aware(moment).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def recent_since(now: datetime) -> datetime:
@@ -80,9 +81,10 @@ def missing_windows(
     trial = partial.trial.procedure
     window = None
     if trial is not None and trial.performed is not None:
-        start = _aware(trial.performed) - BASELINE_MAX_AGE
+        start = shifted(_aware(trial.performed), -BASELINE_MAX_AGE)
         if start < since:
-            window = (start - EDGE, min(_aware(trial.performed) + POST_WINDOW, since) + EDGE)
+            end = min(shifted(_aware(trial.performed), POST_WINDOW), since)
+            window = (shifted(start, -EDGE), shifted(end, EDGE))
     usable = any(
         isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
         for o in partial.observations

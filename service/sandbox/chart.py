@@ -2,11 +2,13 @@
 
 Read on the server side, with the sandbox's own access token for that server, so the page needs
 neither CORS on the FHIR server nor a FHIR client of its own. Each answer is bounded (one page, a
-short timeout); a server that fails is reported as `ChartUnavailable` with a token-free reason.
+short timeout, at most `MAX_ANSWER_BYTES`; no proxy from the environment); a server that fails is
+reported as `ChartUnavailable` with a token-free reason.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,6 +18,7 @@ from service.shapes import dicts
 
 TIMEOUT_SECONDS = 10.0
 PAGE = 100
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
@@ -30,21 +33,26 @@ def _search(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        answer = requests.get(
-            f"{fhir_server}/{resource_type}",
-            params=params,
-            headers=headers,
-            timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException:
+        with requests.Session() as session:
+            session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+            answer = session.get(
+                f"{fhir_server}/{resource_type}",
+                params=params,
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+                allow_redirects=False,
+                stream=True,
+            )
+            status = answer.status_code
+            raw = answer.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True) if status == 200 else b""
+    except (requests.RequestException, OSError):
         raise ChartUnavailable(f"the FHIR server did not answer the {resource_type} search") from None
-    if answer.status_code != 200:
-        raise ChartUnavailable(
-            f"the FHIR server answered the {resource_type} search with HTTP {answer.status_code}"
-        )
+    if status != 200:
+        raise ChartUnavailable(f"the FHIR server answered the {resource_type} search with HTTP {status}")
+    if len(raw) > MAX_ANSWER_BYTES:
+        raise ChartUnavailable(f"the FHIR server's {resource_type} search answered too much to show")
     try:
-        bundle = answer.json()
+        bundle = json.loads(raw)
     except ValueError:
         raise ChartUnavailable(f"the FHIR server's {resource_type} search was not JSON") from None
     entries = dicts(bundle.get("entry")) if isinstance(bundle, dict) else []

@@ -49,8 +49,33 @@ def _state() -> SandboxState:
 
 def base_url() -> str:
     """The service's public base URL: what a token's aud and the page's calls are relative to."""
-    configured = current_app.extensions["idds_crd"].settings.public_base_url
+    configured: str | None = current_app.extensions["idds_crd"].settings.public_base_url
     return configured or request.host_url.rstrip("/")
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _answered_hosts(public_base_url: str) -> set[str]:
+    """The Host values the sandbox answers: the public address's (and, for a loopback address, the
+    other spellings of loopback on the same port, so the demo opens as localhost too)."""
+    public = urlsplit(public_base_url)
+    hosts = {public.netloc.lower()}
+    if public.hostname in ("127.0.0.1", "localhost", "::1"):
+        port = f":{public.port}" if public.port else ""
+        hosts |= {f"{name}{port}" for name in LOOPBACK_NAMES}
+    return hosts
+
+
+@bp.before_request
+def only_at_the_public_address() -> Response | None:
+    """A page of another site that makes its own name resolve to this service (DNS rebinding) names
+    its own Host: refused, so it can read neither the FHIR token nor the patients. Without a
+    configured public address (development without signing) any Host is answered."""
+    configured = current_app.extensions["idds_crd"].settings.public_base_url
+    if configured is not None and request.host.lower() not in _answered_hosts(configured):
+        return refusal(403, "forbidden", "the sandbox answers only at the service's public address")
+    return None
 
 
 @bp.after_request
@@ -149,6 +174,8 @@ def orders() -> Response:
 
 @bp.post("/sandbox/api/token")
 def token() -> Response:
+    if current_app.extensions["idds_crd"].settings.public_base_url is None:
+        return refusal(403, "forbidden", "sandbox tokens are signed only for a configured public_base_url")
     own = urlsplit(base_url())
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{own.scheme}://{own.netloc}":

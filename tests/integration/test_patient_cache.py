@@ -169,6 +169,21 @@ def test_another_patient_or_another_user_is_a_miss(world: World) -> None:
     assert world.queries(app, sign_after(other_user)) == queries_of_a_call
 
 
+def test_a_call_with_another_access_token_is_a_miss_and_gets_what_its_token_gets(world: World) -> None:
+    """A revoked (or narrower) token is never answered from what the valid token fetched: the FHIR
+    server is asked, refuses the token, and the call cannot be answered (412), as without a cache."""
+    app = world.app()
+    select = world.select()
+    queries_of_a_call = world.queries(app, select)
+    refused = sign_after(select)
+    refused["fhirAuthorization"] = {**refused["fhirAuthorization"], "access_token": "revoked-token"}
+    world.proxy.reset()
+    response = call(app.test_client(), world.first, refused)
+    assert response.status_code == 412, response.get_data(as_text=True)[:300]
+    assert queries_of_a_call > 0
+    assert {"Patient", "Coverage", "Condition", "Observation"} <= set(world.proxy.requests)
+
+
 def test_answers_expire_on_the_caches_clock(world: World) -> None:
     app = world.app()
     select = world.select()

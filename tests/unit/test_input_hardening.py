@@ -82,6 +82,30 @@ def test_unpaired_surrogates_are_refused(client: FlaskClient) -> None:
     assert response.get_json()["issue"][0]["diagnostics"].endswith("which is not text")
 
 
+@pytest.mark.parametrize(
+    ("encoding", "mention"),
+    [("utf-16-le", "not valid JSON"), ("utf-16", "not UTF-8"), ("utf-32", "not UTF-8")],
+)
+def test_a_body_in_another_unicode_encoding_is_refused_before_reading(
+    client: FlaskClient, encoding: str, mention: str
+) -> None:
+    """Python's reader would take UTF-16/32; a body padded so that its UTF-16 bytes look like as many
+    keys as it decodes (U+3A22 is `":` in UTF-16LE) would otherwise hide a repeated key."""
+    text = json.dumps(select_body()).replace('"context": {', '"context": {"patientId": "someone-else", ', 1)
+    padded = text[:-1] + ',"pad":"' + "\u3a22" * 40 + '"}'
+    response = post_raw(client, SELECT_URL, padded.encode(encoding))
+    issue = assert_outcome(response, 400, "$", mention=mention)  # ASCII in UTF-16LE is UTF-8 with NULs
+    assert issue["code"] == "structure"
+
+
+def test_an_encoded_unpaired_surrogate_or_a_byte_order_mark_is_refused(client: FlaskClient) -> None:
+    text = json.dumps(select_body())
+    encoded_surrogate = text.replace('"demo-meets"', '"demo-\ud800"', 1).encode("utf-8", "surrogatepass")
+    assert_outcome(post_raw(client, SELECT_URL, encoded_surrogate), 400, "$", mention="not UTF-8")
+    with_bom = "\ufeff".encode() + text.encode()
+    assert_outcome(post_raw(client, SELECT_URL, with_bom), 400, "$", mention="byte order mark")
+
+
 def test_nesting_inside_a_resource_is_bounded(client: FlaskClient) -> None:
     def nested(repeats: int) -> dict[str, Any]:
         """The resource's meta nests 3 * `repeats` objects and arrays (the resource is 5 deep)."""

@@ -5,6 +5,7 @@ The whole path against a real FHIR server and Redis is in tests/integration/test
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -108,6 +109,7 @@ def test_concurrent_use_keeps_the_bounds() -> None:
         ),
         CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/2", "demo-meets"),
         CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/1", "demo-other"),
+        CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/1", "demo-meets", "another token"),
     ],
 )
 def test_each_part_of_the_scope_makes_another_key(other: CacheScope) -> None:
@@ -141,9 +143,17 @@ def request_of(body: dict[str, Any]) -> HookRequest:
 
 def test_the_scope_of_a_call() -> None:
     request = request_of(with_fhir(select_body(), TOKEN, FHIR_SERVER + "/"))
-    assert scope_of(request, "https://ehr.example.org") == CacheScope(
-        "https://ehr.example.org", FHIR_SERVER, "Practitioner/demo-practitioner", "demo-meets"
+    scope = scope_of(request, "https://ehr.example.org")
+    assert scope == CacheScope(
+        "https://ehr.example.org",
+        FHIR_SERVER,
+        "Practitioner/demo-practitioner",
+        "demo-meets",
+        hashlib.sha256(TOKEN.encode()).hexdigest(),
     )
+    assert scope is not None and TOKEN not in repr(scope)
+    other_token = request_of(with_fhir(select_body(), TOKEN + "-revoked", FHIR_SERVER))
+    assert scope_of(other_token, "https://ehr.example.org") != scope
     assert scope_of(request, None) is None  # an unauthenticated caller is never cached
     assert scope_of(request_of(select_body()), "https://ehr.example.org") is None  # no FHIR server
 

@@ -20,13 +20,23 @@ from flask import Flask
 
 import service
 from service.auth.tokens import generate_es384_key
+from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, DEMO_TOKEN, demo_settings, write_private_key
 from service.sandbox import chart
 from service.sandbox.orders import OrderChoiceInvalid, draft_orders, infusates, order_kits
 from service.sandbox.views import CONTENT_SECURITY_POLICY
-from service.settings import SandboxSettings, SettingsError, StoreSettings, settings_from_mapping
+from service.settings import (
+    AuthSettings,
+    SandboxSettings,
+    Settings,
+    SettingsError,
+    StoreSettings,
+    settings_from_mapping,
+)
 from tests.auth_support import PUBLIC_BASE, auth_app
 from tests.builders import catalog
+from tests.hostile_support import HostileFhirServer
+from tests.sandbox_support import at_public_address
 from tests.support import select_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +45,44 @@ FHIR = "http://127.0.0.1:9/fhir"
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
-@pytest.fixture
-def demo_app(tmp_path: Path) -> Flask:
+def sandbox_settings(tmp_path: Path, public_base_url: str = PUBLIC_BASE) -> Settings:
     key = generate_es384_key()
     key_file = tmp_path / "demo-ehr-key.pem"
     write_private_key(key, key_file)
-    return auth_app(demo_settings(PUBLIC_BASE, FHIR, key, tmp_path, key_file))
+    return demo_settings(public_base_url, FHIR, key, tmp_path, key_file)
+
+
+@pytest.fixture
+def demo_app(tmp_path: Path) -> Flask:
+    return at_public_address(auth_app(sandbox_settings(tmp_path)), PUBLIC_BASE)
+
+
+def test_no_origin_is_let_read_the_sandbox_whatever_cors_origins_allows(tmp_path: Path) -> None:
+    app = at_public_address(auth_app(replace(sandbox_settings(tmp_path), cors_origins=("*",))), PUBLIC_BASE)
+    client = app.test_client()
+    other_site = {"Origin": "https://elsewhere.example"}
+    for path in ("/sandbox", "/sandbox/api/setup", "/sandbox/static/sandbox.js"):
+        answer = client.get(path, headers=other_site)
+        assert "Access-Control-Allow-Origin" not in answer.headers, path
+    assert client.get("/cds-services", headers=other_site).headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_sandbox_answers_only_at_its_public_address(tmp_path: Path) -> None:
+    """A page whose own name resolves to the service (DNS rebinding) names its own Host: refused."""
+    app = auth_app(sandbox_settings(tmp_path, "http://127.0.0.1:8080"))
+    client = app.test_client()
+    rebound = client.get("/sandbox/api/setup", base_url="http://attacker.example:8080")
+    assert rebound.status_code == 403 and "fhirAccessToken" not in rebound.get_data(as_text=True)
+    for public in ("http://127.0.0.1:8080", "http://localhost:8080"):  # loopback, however it is spelled
+        assert client.get("/sandbox/api/setup", base_url=public).status_code == 200
+
+
+def test_no_token_is_signed_without_a_configured_public_address(tmp_path: Path) -> None:
+    unchecked = replace(sandbox_settings(tmp_path), public_base_url=None, auth=AuthSettings(required=False))
+    app = auth_app(unchecked)
+    answer = app.test_client().post("/sandbox/api/token", json={"service": "idds-crd-order-sign"})
+    assert answer.status_code == 403
+    assert "token" not in (answer.get_json() or {})
 
 
 def test_the_sandbox_is_off_by_default_and_then_every_path_is_404(tmp_path: Path) -> None:
@@ -142,11 +184,18 @@ def test_an_enabled_sandbox_needs_a_fhir_server_and_a_trusted_signer() -> None:
         settings_from_mapping({**open_auth, **_sandbox(fhir_server=FHIR, key="x")})
     with pytest.raises(SettingsError, match=r"sandbox: issuer and signing_key_file are required"):
         settings_from_mapping(_sandbox(fhir_server=FHIR))
+    signer = {"issuer": "urn:nobody", "signing_key_file": "/k.pem"}
+    with pytest.raises(SettingsError, match=r"public_base_url: required when the sandbox signs calls"):
+        settings_from_mapping({**open_auth, **_sandbox(fhir_server=FHIR, **signer)})
+    public = {"public_base_url": PUBLIC_BASE}
     with pytest.raises(
         SettingsError, match=r"sandbox\.issuer: 'urn:nobody' is not one of auth\.trusted_clients"
     ):
-        settings_from_mapping(_sandbox(fhir_server=FHIR, issuer="urn:nobody", signing_key_file="/k.pem"))
-    trusted = {"auth": {"trusted_clients": [{"iss": "urn:ehr", "jku_allowed": ["https://ehr.example/jwks"]}]}}
+        settings_from_mapping({**public, **_sandbox(fhir_server=FHIR, **signer)})
+    trusted = {
+        **public,
+        "auth": {"trusted_clients": [{"iss": "urn:ehr", "jku_allowed": ["https://ehr.example/jwks"]}]},
+    }
     with pytest.raises(
         SettingsError, match=r"sandbox\.fhir_server: .* is not among the fhir_servers of 'urn:ehr'"
     ):
@@ -316,3 +365,13 @@ def test_the_shipped_config_lets_the_public_sandbox_call_from_the_browser_once_u
     )
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_the_sandbox_reads_its_fhir_server_directly_and_only_so_much(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy from the environment gets the sandbox's FHIR token, and a flooding server is cut."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with HostileFhirServer("quiet") as server:
+        assert chart.patients(server.base_url, "secret") == []
+        assert server.requests, "the request went straight to the FHIR server"
+    with HostileFhirServer("flood") as server, pytest.raises(chart.ChartUnavailable, match="too much"):
+        chart.patients(server.base_url, "secret")

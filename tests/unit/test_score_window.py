@@ -207,3 +207,24 @@ def test_a_prefetched_first_page_of_many_is_replaced_by_the_searches_by_time(
     recent, trial = pain_searches(client)  # not the prefetched page's next one
     assert recent["date"].startswith("ge") and trial["date"][0].startswith("ge")
     assert reads_as_whole_chart(compiled_catalog, data, chart)
+
+
+@pytest.mark.parametrize("performed", ["0001-01-10", "9999-12-31T20:00:00Z"])
+def test_a_trial_dated_at_the_edge_of_the_calendar_is_searched_without_overflow(
+    compiled_catalog: Catalog, performed: str
+) -> None:
+    """A chart may date a procedure in year 1 or 9999: the windows stop at the calendar's edge, and
+    the date bounds are written with four-digit years."""
+    trial = trial_procedure(PATIENT, "edge", NOW)
+    trial["performedDateTime"] = performed
+    recent = pain_score(PATIENT, "edge-score", NOW - timedelta(days=1), 6)
+    client = ChartClient([{"resourceType": "Patient", "id": PATIENT}, trial, recent])
+    data = gather(compiled_catalog, client)
+    assert "Observation" not in data.unavailable
+    bounds = [d for s in pain_searches(client) for d in _dates(s.get("date"))]
+    assert bounds and all(d[2:6].isdigit() and d[6] == "-" for d in bounds), bounds
+    record_of(compiled_catalog, data.resources)  # the trial result is read without overflow too
+
+
+def _dates(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value] if isinstance(value, str) else []
