@@ -18,10 +18,8 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,72 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.serving import free_port, start  # noqa: E402
+from bench.support import drive, free_port, process_tree_cpu, start  # noqa: E402
 from service.demo.fhir_server import LocalFhirServer  # noqa: E402
 from service.demo.runner import patient_files, request_files, with_fhir_server  # noqa: E402
 from service.fhir.client import FhirClient  # noqa: E402
 
 SIGN_PATH = "/cds-services/idds-crd-order-sign"
 REQUEST = "order-sign-implant-demo-meets"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_tree_cpu(root: int) -> float:
-    """Seconds of user + system CPU used so far by `root` and every live descendant."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier += children
-    return sum(times.get(pid, 0.0) for pid in tree)
-
-
-def drive(port: int, body: bytes, seconds: float, clients: int) -> list[float]:
-    """Latencies (s) of the 200 answers of `clients` threads posting `body` for `seconds`."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def one_client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        own: list[float] = []
-        while time.monotonic() < stop_at:
-            began = time.perf_counter()
-            try:
-                connection.request("POST", SIGN_PATH, body, {"Content-Type": "application/json"})
-                answer = connection.getresponse()
-                answer.read()
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                continue
-            if answer.status == 200:
-                own.append(time.perf_counter() - began)
-        connection.close()
-        with lock:
-            latencies.extend(own)
-
-    workers = [threading.Thread(target=one_client) for _ in range(clients)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return latencies
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
 
 
 def client_cpu(base_url: str, patient: str, rounds: int) -> tuple[float, float]:
@@ -154,16 +93,16 @@ def main() -> None:
         )
         print(f"{'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'CPU ms/call':>12}")
         try:
-            drive(port, body, min(2.0, args.seconds), 2)  # warm up: workers' pools, connections
+            drive(port, SIGN_PATH, body, min(2.0, args.seconds), 2)  # warm up: workers' pools, connections
             for clients in args.clients:
                 cpu_before = process_tree_cpu(service.pid)
-                latencies = sorted(drive(port, body, args.seconds, clients))
-                cpu_ms = (process_tree_cpu(service.pid) - cpu_before) * 1000 / max(len(latencies), 1)
-                rate = len(latencies) / args.seconds
-                p50, p95, p99 = (percentile(latencies, s) for s in (0.5, 0.95, 0.99))
+                load = drive(port, SIGN_PATH, body, args.seconds, clients)
+                calls = max(round(load.calls_per_s * args.seconds), 1)
+                cpu_ms = (process_tree_cpu(service.pid) - cpu_before) * 1000 / calls
+                rate, p50, p95, p99 = load.calls_per_s, load.p50_ms, load.p95_ms, load.p99_ms
                 print(f"{clients:7d} {rate:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {cpu_ms:12.1f}")
                 figure(f"order_sign.fhir.calls_per_s_c{clients}", rate, "calls/s")
-                figure(f"order_sign.fhir.p50_ms_c{clients}", statistics.median(latencies) * 1000, "ms")
+                figure(f"order_sign.fhir.p50_ms_c{clients}", p50, "ms")
                 figure(f"order_sign.fhir.p95_ms_c{clients}", p95, "ms")
                 figure(f"order_sign.fhir.p99_ms_c{clients}", p99, "ms")
                 figure(f"order_sign.fhir.cpu_ms_c{clients}", cpu_ms, "ms service CPU per call")

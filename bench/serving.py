@@ -3,9 +3,10 @@
 
 Each server runs in its own process on loopback; a load generator in this process (threads, one
 persistent `http.client` connection each, reconnecting whenever the server closes it) calls it
-for a fixed time and prints calls/s and p50/p99 latency. The generator shares the machine's cores
-with the server, so the figures are for comparing rows measured in one run, not absolute
-capacity. Prints figures; asserts nothing.
+for a fixed time and prints calls/s, p50/p99 latency and the server's CPU per call (its process
+tree's user + system time from /proc, which other load on the machine disturbs less than calls/s).
+The generator shares the machine's cores with the server, so the figures are for comparing rows
+measured in one run, not absolute capacity. Prints figures; asserts nothing.
 
     .venv/bin/python bench/serving.py [--seconds 10] [--clients 4]
 """
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import drive, free_port, start  # noqa: E402
+from bench.support import drive, free_port, process_tree_cpu, start  # noqa: E402
 
 NON_PUMP = ROOT / "service" / "demo" / "data" / "requests" / "order-select-non-pump.json"
 SELECT_PATH = "/cds-services/idds-crd-order-select"
@@ -89,24 +90,29 @@ def main() -> None:
             f"non-pump order-select, {args.clients} clients with persistent connections, "
             f"{args.seconds:.0f} s each, {os.cpu_count()} cores"
         )
-        print(f"{'server':34} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
-        baseline = None
+        print(f"{'server':34} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} {'CPU ms/call':>12}")
+        baseline = baseline_cpu = None
         for name, command in rows:
             port = free_port()
             process = start([*command, str(port)], port)
             try:
                 load(port, body, min(2.0, args.seconds), args.clients)  # warm up
+                cpu_before = process_tree_cpu(process.pid)
                 rate, p50, p99, bad = load(port, body, args.seconds, args.clients)
+                cpu_ms = (process_tree_cpu(process.pid) - cpu_before) * 1000 / max(rate * args.seconds, 1)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
-            baseline = baseline or rate
+            baseline, baseline_cpu = baseline or rate, baseline_cpu or cpu_ms
             print(
-                f"{name:34} {rate:8.0f} {p50:8.1f} {p99:8.1f} {bad:8d}   "
-                f"({baseline / rate:.2f}x the no-op's cost)"
+                f"{name:34} {rate:8.0f} {p50:8.1f} {p99:8.1f} {bad:8d} {cpu_ms:12.2f}   "
+                f"({baseline / rate:.2f}x the no-op's cost; {cpu_ms / baseline_cpu:.2f}x its server CPU)"
             )
             if name == "idds-crd serve (gunicorn)":
                 figure("order_select.ratio_to_noop", baseline / rate, "x the no-op's cost per call")
+                cpu_ratio = cpu_ms / baseline_cpu
+                figure("order_select.cpu_ratio_to_noop", cpu_ratio, "x the no-op's server CPU per call")
+                figure("order_select.cpu_ms_per_call", cpu_ms, "ms server CPU per call")
 
 
 if __name__ == "__main__":

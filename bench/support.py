@@ -198,3 +198,26 @@ def pump_sign_body(record: Path | None) -> tuple[dict[str, Any], int]:
     return body, sent
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(root: int) -> float:
+    """Seconds of user + system CPU used so far by `root` and every live descendant."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICKS
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(pid, 0.0) for pid in tree)

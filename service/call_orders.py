@@ -13,10 +13,11 @@ from typing import Any
 
 from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
 from service.fhir.client import FhirClient
-from service.fhir.gather import Query, QueryPool
+from service.fhir.gather import Query, QueryPool, query_from_url
+from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest
 from service.references import belongs_to_patient
-from service.registry import OrderSource
+from service.registry import OPEN_ORDERS_PREFETCH, OrderSource
 from service.shapes import dicts, reference_of
 
 OPEN_ORDER_STATUSES = ("draft", "active")
@@ -82,19 +83,26 @@ def _dispatched(
 def _chart(
     request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
 ) -> OrdersOfCall:
-    """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR."""
-    if client is None:
-        return _bundle([]), []
+    """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR, from the
+    EHR's prefetch where it gave them (`OPEN_ORDERS_PREFETCH`), else searched."""
     patient = request.context.patient_id
-    queries = [
-        Query(t, t, params={"patient": patient, "status": ",".join(OPEN_ORDER_STATUSES)})
-        for t in CHART_ORDER_TYPES
-    ]
+    candidates: list[dict[str, Any]] = []
+    queries = []
+    for key, template in OPEN_ORDERS_PREFETCH.items():
+        given = interpret(request.prefetch, key)
+        if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+            candidates += given.resources
+        elif client is not None and (rendered := render(template, request)) is not None:
+            queries.append(query_from_url(key, rendered))
+    if client is not None and queries:
+        outcomes = pool.run(client, queries, deadline).values()
+        candidates += [r for outcome in outcomes for r in outcome.resources]
     found = [
         r
-        for outcome in pool.run(client, queries, deadline).values()
-        for r in outcome.resources
-        if r.get("status") in OPEN_ORDER_STATUSES and belongs_to_patient(r, patient, unlinked=False)
+        for r in candidates
+        if r.get("resourceType") in CHART_ORDER_TYPES
+        and r.get("status") in OPEN_ORDER_STATUSES
+        and belongs_to_patient(r, patient, unlinked=False)
     ]
     return _bundle(found), []
 

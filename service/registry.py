@@ -20,6 +20,14 @@ STANDARD_PREFETCH = {
     "coverage": "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor",
 }
 
+# encounter-start/-discharge judge the patient's open orders in the EHR: the searches an EHR may
+# prefetch (then the service queries none of them), by key. Not required: without them and without a
+# fhirServer the call simply has no orders to judge.
+OPEN_ORDERS_PREFETCH = {
+    "openServiceRequests": "ServiceRequest?patient={{context.patientId}}&status=draft,active",
+    "openDeviceRequests": "DeviceRequest?patient={{context.patientId}}&status=draft,active",
+}
+
 
 class OrderSource(StrEnum):
     """Where a service finds the orders it judges."""
@@ -41,6 +49,7 @@ class HookBehaviour:
     asks_documentation: bool  # may ask for documentation (doc-needed, forms; never on secondary hooks)
     every_order: bool = True  # every order in scope gets coverage information, not only pump orders
     on_appointments: bool = False  # coverage information also goes on each booked Appointment
+    order_prefetch: tuple[tuple[str, str], ...] = ()  # (key, template) of the orders' own prefetch
 
 
 CONFIGURATION_OPTIONS = [
@@ -98,7 +107,7 @@ class ServiceDefinition:
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": {**self.prefetch, **clinical_prefetch},
+            "prefetch": {**self.prefetch, **dict(self.behaviour.order_prefetch), **clinical_prefetch},
             "extension": {
                 "davinci-crd.version": list(CRD_VERSIONS),
                 "davinci-crd.configuration-options": [dict(o) for o in CONFIGURATION_OPTIONS],
@@ -109,7 +118,12 @@ class ServiceDefinition:
 _SECONDARY = HookBehaviour(OrderSource.SELECTIONS, primary=False, may_approve=False, asks_documentation=False)
 _PRIMARY = HookBehaviour(OrderSource.DRAFT_ORDERS, primary=True, may_approve=True, asks_documentation=True)
 _CHART = HookBehaviour(
-    OrderSource.CHART, primary=False, may_approve=False, asks_documentation=False, every_order=False
+    OrderSource.CHART,
+    primary=False,
+    may_approve=False,
+    asks_documentation=False,
+    every_order=False,
+    order_prefetch=tuple(OPEN_ORDERS_PREFETCH.items()),
 )
 _JUDGES = "shows whether they meet the patient's payer coverage criteria, criterion by criterion, with the "
 _CODES = "intrathecal drug delivery system order (CPT 62320-62370, HCPCS E0782/E0783 and related codes)"

@@ -22,6 +22,7 @@ import service
 from service.fhir.client import SearchResult
 from service.fhir.gather import CLINICAL_KEYS
 from service.hooks.models import HookRequest
+from service.registry import OPEN_ORDERS_PREFETCH
 from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
 
@@ -59,7 +60,7 @@ def as_queried(body: dict[str, Any]) -> dict[str, Any]:
     discovery declares is prefetched); tests of the query path use them in this older shape, the demo
     sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
     appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
-    clinical = set(CLINICAL_KEYS)
+    clinical = {*CLINICAL_KEYS, *OPEN_ORDERS_PREFETCH}
     prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
     coverage = prefetch.get("coverage")
     if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":

@@ -41,11 +41,13 @@ PATIENT_ELEMENT = {
     "Condition": "subject",
     "Coverage": "beneficiary",
     "Device": "patient",
+    "DeviceRequest": "subject",
     "MedicationRequest": "subject",
     "MedicationStatement": "subject",
     "Observation": "subject",
     "Procedure": "subject",
     "QuestionnaireResponse": "subject",
+    "ServiceRequest": "subject",
 }
 
 # `_include` targets: the element of the searched resource whose references are included.

@@ -10,6 +10,7 @@ from flask import Flask
 
 from service.app import create_app
 from service.catalog import Catalog
+from service.registry import OPEN_ORDERS_PREFETCH
 from tests.prefetch_support import catalog_with_observation_code, recorded_searches
 from tests.support import open_settings, sign_body
 
@@ -39,9 +40,13 @@ def test_a_new_loinc_code_in_the_value_set_shows_in_the_observation_template(
 
 
 def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Catalog) -> None:
+    """The same templates everywhere; the encounter services also their open orders' searches."""
     services = create_app(open_settings(), compiled_catalog).test_client().get("/cds-services").get_json()
-    declared = [s["prefetch"] for s in services["services"]]
-    assert all(prefetch == declared[0] for prefetch in declared)
+    declared = {s["hook"]: s["prefetch"] for s in services["services"]}
+    common = declared["order-sign"]
+    for hook, prefetch in declared.items():
+        own = OPEN_ORDERS_PREFETCH if hook.startswith("encounter-") else {}
+        assert prefetch == {**common, **own}, hook
 
 
 def test_each_template_rendered_is_the_search_the_service_runs(tmp_path: Path) -> None:

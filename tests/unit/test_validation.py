@@ -572,6 +572,8 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
         "allergyIntolerances": "AllergyIntolerance",
         "questionnaireResponses": "QuestionnaireResponse",
     }
+    if entry["hook"].startswith("encounter-"):  # the open orders those services judge
+        clinical |= {"openServiceRequests": "ServiceRequest", "openDeviceRequests": "DeviceRequest"}
     assert set(prefetch) == {"patient", "coverage", *clinical}
     for key, resource_type in clinical.items():
         assert prefetch[key].startswith(f"{resource_type}?patient={{{{context.patientId}}}}"), key
