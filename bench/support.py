@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SYNTHEA = ROOT.parent / "shared" / "fhir-fixtures" / "synthea"
 REQUESTS = ROOT / "service" / "demo" / "data" / "requests"
 PATIENTS = ROOT / "service" / "demo" / "data" / "patients"
 PUMP_SIGN_SAMPLE = REQUESTS / "order-sign-implant-demo-meets.json"
@@ -129,7 +128,9 @@ def drive(port: int, path: str, body: bytes, seconds: float, clients: int) -> Lo
 
 
 def largest_synthea_record() -> Path | None:
-    files = sorted(SYNTHEA.glob("*.json"), key=lambda p: p.stat().st_size)
+    from service.demo.synthea import synthea_files
+
+    files = sorted(synthea_files(), key=lambda p: p.stat().st_size)
     return files[-1] if files else None
 
 

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import Engine, create_engine, select
-from werkzeug.serving import make_server
 
 from service.catalog import Catalog
-from service.demo.fhir_server import free_port
 from service.fhir.client import SearchResult
 from service.hooks.models import HookRequest
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
@@ -38,20 +32,6 @@ MIXED_SAMPLES = (
     "order-dispatch-62362-demo-meets",
     "order-select-non-pump",
 )
-
-
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """The app on a threaded werkzeug server on 127.0.0.1; yields its base URL."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def secret_call(name: str) -> tuple[str, dict[str, Any], str]:

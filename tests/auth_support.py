@@ -27,7 +27,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from service.app import create_app
 from service.settings import AuthSettings, Settings, StoreSettings, TrustedClient
 from tests.builders import catalog
-from tests.support import FHIR_SERVER, MISSING, SELECT_URL, no_client
+from tests.support import FHIR_SERVER, MISSING, SELECT_URL, no_client, running
 
 PUBLIC_BASE = "https://crd.example.org"
 ISSUER = "https://ehr.example.org"
@@ -269,13 +269,10 @@ def jwks_server() -> Iterator[JwksServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.stopping.set()
-        for hold in state.holds.values():
-            hold.release.set()
-        server.shutdown()
-        server.server_close()
+    with running(server):
+        try:
+            yield state
+        finally:
+            state.stopping.set()
+            for hold in state.holds.values():
+                hold.release.set()

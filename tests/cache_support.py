@@ -25,6 +25,7 @@ from service.demo.fhir_server import free_port
 from service.fhir.cache import open_cache
 from service.settings import AuthSettings, CacheSettings, FhirSettings, Settings, StoreSettings, TrustedClient
 from tests.auth_support import KeyPair, bearer, ec_key, jwks, mint
+from tests.support import running
 
 PUBLIC_BASE = "https://crd.example.org"
 FIRST_EHR = "https://first-ehr.example.org"
@@ -73,13 +74,8 @@ def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
     """A CountingProxy in front of `upstream`, served on a free loopback port while in use."""
     port = free_port()
     proxy = CountingProxy(upstream, port)
-    server = make_server("127.0.0.1", port, proxy.forward, threaded=True, request_handler=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with running(make_server("127.0.0.1", port, proxy.forward, threaded=True, request_handler=_QuietHandler)):
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class HandClock:

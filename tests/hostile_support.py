@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support import running
+
 DRIP_INTERVAL = 0.1
 FLOOD_BYTES = 50 * 1024 * 1024
 LIES = ("bundle", "other-id", "other-type", "other-patient")
@@ -290,10 +292,5 @@ def tls_server(hostname: str) -> Iterator[tuple[int, Path]]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with running(server):
             yield int(server.server_address[1]), cert_file
-        finally:
-            server.shutdown()
-            server.server_close()

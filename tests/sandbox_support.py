@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.auth.tokens import generate_es384_key
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import DEMO_TOKEN, demo_settings, patient_files, write_private_key
 from service.store.audit import AuditTrail
+from tests.support import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -68,13 +67,8 @@ def demo_sandbox(directory: Path) -> Iterator[DemoSandbox]:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         app = create_app(demo_settings(base_url, fhir.base_url, key, directory, key_file))
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(app, port):
             yield DemoSandbox(base_url, fhir.base_url, app.extensions["idds_crd"].stores.audit)
-        finally:
-            server.shutdown()
 
 
 def missing_browser() -> str | None:

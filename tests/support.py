@@ -9,13 +9,18 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from socketserver import BaseServer
 from typing import Any
 
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 import service
@@ -233,3 +238,26 @@ def start_serve_process(
                 _, stderr = process.communicate(timeout=10)
                 raise AssertionError(f"idds-crd serve did not start: {stderr[-2000:]}") from None
             time.sleep(0.2)
+
+
+@contextmanager
+def running(server: BaseServer) -> Iterator[BaseServer]:
+    """`server` answering on a daemon thread until the block ends, then shut down and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def serving(app: Flask, port: int | None = None) -> Iterator[str]:
+    """The app on a threaded werkzeug server on 127.0.0.1 (`port`, or a free one); yields its base URL."""
+    from service.demo.fhir_server import free_port
+
+    port = port or free_port()
+    with running(make_server("127.0.0.1", port, app, threaded=True)):
+        yield f"http://127.0.0.1:{port}"

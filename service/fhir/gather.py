@@ -175,10 +175,11 @@ def prefetchable_queries(
     """Each clinical search with its prefetch key: the template, rendered for one patient (the
     query keeps the resource type as its key, which timings and logs name; `Observation:painScores`
     for the pain scores)."""
-    rendered = [
-        (key, query_from_url(key, template.replace(PATIENT, patient_id)))
-        for key, template in clinical_templates(observation_codes, pain_codes).items()
-    ]
+    return _rendered(patient_id, clinical_templates(observation_codes, pain_codes))
+
+
+def _rendered(patient_id: str, templates: Mapping[str, str]) -> list[tuple[str, Query]]:
+    rendered = [(key, query_from_url(key, t.replace(PATIENT, patient_id))) for key, t in templates.items()]
     return [
         (key, replace(query, key=query.resource_type if key != PAIN_KEY else f"{query.resource_type}:{key}"))
         for key, query in rendered
@@ -198,9 +199,7 @@ def _search(client: FhirClient, query: Query) -> SearchResult:
     is a nicety, the data is not."""
     params = dict(query.params or {})
     try:
-        if query.first_page:
-            return client.search(query.resource_type, params, first_page=True)
-        return client.search(query.resource_type, params)
+        return client.search(query.resource_type, params, first_page=query.first_page)
     except FhirError as exc:
         if exc.status != 400 or "_sort" not in params:
             raise
@@ -317,6 +316,12 @@ def _own(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list
     ]
 
 
+def _usable(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]] | None:
+    """`_own`, or None when a read was answered with someone else's resource (not evidence at all)."""
+    kept = _own(query, resources, patient_id)
+    return None if query.reference is not None and len(kept) != len(resources) else kept
+
+
 def _take_prefetched(
     query: Query, resources: list[dict[str, Any]], patient_id: str, data: GatheredData
 ) -> None:
@@ -362,14 +367,14 @@ class DataGatherer:
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
         self.cache = cache
-        self._observation_codes = observation_codes
         self._terminology = terminology
         self._pain_codes = policy_pain_codes(terminology) if terminology is not None else frozenset()
+        self._templates = clinical_templates(observation_codes, self._pain_codes)
 
     @property
     def clinical_templates(self) -> dict[str, str]:
         """The clinical prefetch templates discovery declares (the same searches `gather` runs)."""
-        return clinical_templates(self._observation_codes, self._pain_codes)
+        return dict(self._templates)
 
     def gather(
         self,
@@ -450,7 +455,7 @@ class DataGatherer:
         absent or failed, or the remaining pages of a prefetched searchset)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
-        for key, query in prefetchable_queries(patient_id, self._observation_codes, self._pain_codes):
+        for key, query in _rendered(patient_id, self._templates):
             given = interpret(request.prefetch, key)
             if key == PAIN_KEY and self._pain_prefetched_before(request, given):
                 continue
@@ -527,18 +532,17 @@ class DataGatherer:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
             data.pages[query.key] = outcome.pages
-            kept = _own(query, outcome.resources, patient_id)
-            error = outcome.error
-            if error is None and query.reference is not None and len(kept) != len(outcome.resources):
-                error = OTHER_PATIENT  # a read answered with someone else's resource: not evidence
+            usable = _usable(query, outcome.resources, patient_id)
+            error = outcome.error or (OTHER_PATIENT if usable is None else None)
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
-            if error is not None:
+            if error is not None or usable is None:
                 log.warning("%s query failed: %s", query.key, error)
                 if query.required:
                     data.required_missing[query.key] = error
                 else:
                     data.unavailable.setdefault(query.resource_type, error)
                 continue
+            kept = usable
             if outcome.scope_ignored:
                 log.log(
                     logging.WARNING if len(kept) != len(outcome.resources) else logging.INFO,
@@ -584,10 +588,8 @@ def _cache_query(query: Query) -> tuple[str, str]:
 def _answer_of(query: Query, outcome: QueryOutcome, patient_id: str) -> Answer | None:
     """What the cache may keep of a query's outcome: only a success, only the patient's own
     resources (and the unscoped ones included); nothing of a read answered with another's."""
-    if outcome.error is not None:
-        return None
-    kept = _own(query, outcome.resources, patient_id)
-    if query.reference is not None and len(kept) != len(outcome.resources):
+    kept = _usable(query, outcome.resources, patient_id) if outcome.error is None else None
+    if kept is None:
         return None
     included = [r for r in outcome.included if r.get("resourceType") in UNSCOPED_TYPES]
     return {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +11,14 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
+from service.demo.synthea import SYNTHEA_DIR, synthea_files
 from service.settings import FhirSettings
 from tests.conformance import check_response
-from tests.support import as_queried, open_settings
+from tests.support import as_queried, open_settings, serving
 
 FHIR_TOKEN = "integration-secret-token"
 
@@ -69,11 +68,8 @@ def live_service(fhir_server: LocalFhirServer, closed_port_url: str) -> Iterator
             fhir=FhirSettings(timeout_seconds=3.0),
         )
     )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveService(f"http://127.0.0.1:{port}")
-    server.shutdown()
+    with serving(app, port) as url:
+        yield LiveService(url)
 
 
 def sample_request(name: str) -> dict[str, Any]:
@@ -87,7 +83,6 @@ def pointed_at(name: str, base_url: str, token: str | None = FHIR_TOKEN) -> dict
     return with_fhir_server(sample_request(name), base_url, token)
 
 
-SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "fhir-fixtures" / "synthea"
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,7 @@ class SyntheaPatient:
 @pytest.fixture(scope="session")
 def synthea_patients(fhir_server: LocalFhirServer) -> list[SyntheaPatient]:
     """All Synthea patients of ../shared/fhir-fixtures, loaded into the session's FHIR server."""
-    files = sorted(SYNTHEA_DIR.glob("*.json"))
+    files = synthea_files()
     if not files:
         pytest.skip(f"the Synthea fixtures are not beside the repository (looked in {SYNTHEA_DIR})")
     patients = []

@@ -34,11 +34,10 @@ from tests.audit_support import (
     hook_instances_stored,
     metric_problems,
     secret_call,
-    serving,
     stored_text,
 )
 from tests.postgres_support import PostgresServer
-from tests.support import assert_outcome, no_client, open_settings, post_json
+from tests.support import assert_outcome, no_client, open_settings, post_json, serving
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,17 +18,16 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from service.app import create_app
-from service.demo.fhir_server import LocalFhirServer, free_port
+from service.demo.fhir_server import LocalFhirServer
 from service.demo.runner import patient_files
 from service.settings import FhirSettings
 from tests.builders import catalog
 from tests.conformance import check_response
 from tests.hostile_support import FLOOD_BYTES, LIES, HostileFhirServer
 from tests.integration.conftest import pointed_at
-from tests.support import open_settings
+from tests.support import open_settings, serving
 
 pytestmark = pytest.mark.integration
 
@@ -95,12 +94,8 @@ def service_url(fhir_server: LocalFhirServer, hostile: Hostile) -> Iterator[str]
             max_concurrent_per_server=PER_SERVER,
         ),
     )
-    port = free_port()
-    server = make_server("127.0.0.1", port, create_app(settings, catalog()), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with serving(create_app(settings, catalog())) as url:
+        yield url
 
 
 def post(service_url: str, body: dict[str, Any]) -> requests.Response:

@@ -14,7 +14,6 @@ import ast
 import json
 import random
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,6 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 import cards
 import service
@@ -35,7 +33,7 @@ from service.demo.runner import patient_files, request_files
 from service.settings import FhirSettings
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.integration.conftest import FHIR_TOKEN, pointed_at
-from tests.support import open_settings
+from tests.support import open_settings, serving
 
 PAYER_LABELS: dict[str, str | tuple[str, ...]] = {  # how each base patient's payers are named in its cards
     "demo-cbc-insufficient": "Capital Blue Cross",
@@ -142,11 +140,8 @@ def served(fhir_server: LocalFhirServer) -> Iterator[Served]:
     fhir = FhirSettings(deadline_seconds=60.0, timeout_seconds=50.0)
     settings = open_settings(fhir_server.base_url, public_base_url=f"http://127.0.0.1:{port}", fhir=fhir)
     app = create_app(settings)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Served(f"http://127.0.0.1:{port}", app)
-    server.shutdown()
+    with serving(app, port) as url:
+        yield Served(url, app)
 
 
 def _normalised(answer: dict[str, Any], scenario: Scenario) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from service.catalog import load_catalog
 from service.demo.fhir_server import LocalFhirServer
+from service.demo.synthea import SYNTHEA_DIR
 from service.fhir.client import FhirClient
 from service.fhirdates import parse_datetime
 from service.hooks.models import parse_hook_request
@@ -19,7 +20,7 @@ from service.pipeline import build_environment, default_client_factory
 from service.record import PatientRecord, build_record
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from service.settings import FhirSettings
-from tests.integration.conftest import FHIR_TOKEN, SYNTHEA_DIR, LiveService, SyntheaPatient, pointed_at
+from tests.integration.conftest import FHIR_TOKEN, LiveService, SyntheaPatient, pointed_at
 
 pytestmark = pytest.mark.integration
 

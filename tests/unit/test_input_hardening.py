@@ -20,7 +20,6 @@ from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES
 from service.http_input import REQUEST_LIMITS
 from service.settings import SettingsError, settings_from_mapping
 from service.strict_json import dumps
-from tests.audit_support import serving
 from tests.builders import catalog
 from tests.support import (
     SELECT_URL,
@@ -31,6 +30,7 @@ from tests.support import (
     open_settings,
     post_json,
     select_body,
+    serving,
     sign_body,
 )
 

@@ -195,7 +195,7 @@ class AnsweringClient(RecordingFhirClient):
         super().__init__(error)
         self.patient = patient
 
-    def search(self, resource_type: str, params: dict[str, Any]) -> SearchResult:
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
         super().search(resource_type, params)
         resource = {"resourceType": resource_type, "id": f"{resource_type}-1"}
         resource["subject" if resource_type != "Coverage" else "beneficiary"] = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +28,7 @@ from tests.support import (
     no_client,
     open_settings,
     post_json,
+    running,
     sign_body,
     start_serve_process,
     with_fhir,
@@ -159,14 +159,8 @@ class _ChartServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fhir_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChartServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), _ChartServer)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_app(fhir_base: str) -> Flask:
