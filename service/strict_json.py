@@ -4,8 +4,8 @@ Python's `json` accepts `NaN`, `Infinity` and `-Infinity`, turns `1e999` into in
 last of two equal keys silently, and writes non-finite floats back out as invalid JSON. A body that
 uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), so `loads_request`
 refuses it and names the place, as it does for values nested too deeply or strings too long.
-`loads_finite` is the lenient reading for FHIR servers' answers: duplicate keys pass, but no
-non-finite number ever gets into the service (and so never into an answer); `dumps` refuses them.
+(FHIR servers' answers are read by orjson, which refuses non-finite numbers too; `dumps` never
+writes one.)
 
 A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
 reads it the fast way (the C decoder, no per-object hook) and proves it strict with checks that run
@@ -73,22 +73,6 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _finite_or_marker(text: str) -> float | _NonFinite:
     value = float(text)
     return value if math.isfinite(value) else _NonFinite(text)
-
-
-def _refuse_non_finite(text: str) -> float:
-    raise ValueError(f"{text} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        _refuse_non_finite(text)
-    return value
-
-
-def loads_finite(raw: bytes | str) -> Any:
-    """Decode JSON from a server; ValueError when it holds a number that is not finite."""
-    return json.loads(raw, parse_constant=_refuse_non_finite, parse_float=_finite)
 
 
 def render_path(parts: Sequence[PathPart]) -> str:

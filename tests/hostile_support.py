@@ -38,12 +38,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from service.references import PATIENT_LINKS
 from tests.support import running
 
 DRIP_INTERVAL = 0.1
 FLOOD_BYTES = 50 * 1024 * 1024
 LIES = ("bundle", "other-id", "other-type", "other-patient")
-PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:

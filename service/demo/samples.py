@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 from service.catalog import load_catalog
 from service.fhir.gather import policy_templates
 from service.fhir.prefetch import TOKEN
+from service.references import belongs_to_patient
 from service.registry import discovery_document
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -34,21 +35,22 @@ EHR_BASE = "http://ehr.example.org/fhir"  # the fullUrl base of the sample searc
 
 Resource = dict[str, Any]
 
-# The search parameter `patient` of each resource type the templates search, as the element that
-# holds the patient reference (FHIR R4 search parameter definitions).
-PATIENT_ELEMENT = {
-    "AllergyIntolerance": "patient",
-    "Condition": "subject",
-    "Coverage": "beneficiary",
-    "Device": "patient",
-    "DeviceRequest": "subject",
-    "MedicationRequest": "subject",
-    "MedicationStatement": "subject",
-    "Observation": "subject",
-    "Procedure": "subject",
-    "QuestionnaireResponse": "subject",
-    "ServiceRequest": "subject",
-}
+# The resource types the templates search (by `patient`, read as `belongs_to_patient` reads it).
+SEARCHED_TYPES = frozenset(
+    {
+        "AllergyIntolerance",
+        "Condition",
+        "Coverage",
+        "Device",
+        "DeviceRequest",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Observation",
+        "Procedure",
+        "QuestionnaireResponse",
+        "ServiceRequest",
+    }
+)
 
 # `_include` targets: the element of the searched resource whose references are included.
 INCLUDES = {
@@ -115,16 +117,15 @@ class PatientChart:
 
     def search(self, resource_type: str, params: Iterable[tuple[str, str]]) -> Resource:
         """The searchset a server returns for `resource_type?params` (matches first, then includes)."""
-        if resource_type not in PATIENT_ELEMENT:
+        if resource_type not in SEARCHED_TYPES:
             raise UnsupportedTemplate(f"no search of {resource_type} in the sample generator")
         matches = [r for r in self.resources if r["resourceType"] == resource_type]
         includes: list[str] = []
         sort: str | None = None
         for name, value in params:
             if name == "patient":
-                patient = value if "/" in value else f"Patient/{value}"
-                element = PATIENT_ELEMENT[resource_type]
-                matches = [r for r in matches if patient in _references(r.get(element))]
+                patient_id = value.removeprefix("Patient/")
+                matches = [r for r in matches if belongs_to_patient(r, patient_id, unlinked=False)]
             elif name == "status":
                 matches = [r for r in matches if r.get("status") in value.split(",")]
             elif name == "code":

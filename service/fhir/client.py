@@ -242,7 +242,8 @@ class FhirClient:
                 f"the server ignored the search parameter '{ignored[0]}' and has more than one page "
                 "(other patients' data is not paged through)"
             )
-        if first_page and "_sort" in params and _executed(page, "_sort") is not False:
+        executed = _executed(page)
+        if first_page and "_sort" in params and (executed is None or "_sort" in executed):
             return replace(self.collect(page, resource_type, max_pages=1), scope_ignored=ignored)
         return replace(self.collect(page, resource_type), scope_ignored=ignored)
 
@@ -286,13 +287,14 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def _executed(bundle: dict[str, Any], parameter: str) -> bool | None:
-    """Whether the search's `self` link shows `parameter` (None: no readable self link)."""
+def _executed(bundle: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The parameters the search's `self` link shows the server executed (None: no readable self
+    link, which proves nothing either way)."""
     self_url = _link(bundle, "self")
     if not self_url:
         return None
     try:
-        return parameter in parse_qs(urlsplit(self_url).query)
+        return parse_qs(urlsplit(self_url).query)
     except ValueError:
         return None
 
@@ -300,13 +302,9 @@ def _executed(bundle: dict[str, Any], parameter: str) -> bool | None:
 def _ignored_scope(bundle: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, ...]:
     """The patient-scope parameters a search's `self` link shows the server did not execute (CDS
     Hooks advice: check the self link). The caller must then keep only this patient's resources."""
-    self_url = _link(bundle, "self")
-    if not self_url:
+    executed = _executed(bundle)
+    if executed is None:
         return ()
-    try:
-        executed = parse_qs(urlsplit(self_url).query)
-    except ValueError:
-        return ()  # a malformed self link proves nothing either way
     return tuple(name for name in PATIENT_SCOPE_PARAMS if name in params and name not in executed)
 
 
