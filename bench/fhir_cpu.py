@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import drive, free_port, process_tree_cpu, start  # noqa: E402
+from bench.support import drive, free_port, process_tree_cpu, serve_command, start  # noqa: E402
 from service.demo.fhir_server import LocalFhirServer  # noqa: E402
 from service.demo.runner import patient_files, request_files, with_fhir_server  # noqa: E402
 from service.fhir.client import FhirClient  # noqa: E402
@@ -78,15 +78,9 @@ def main() -> None:
     with LocalFhirServer() as fhir, tempfile.TemporaryDirectory() as tmp:
         for path in patient_files():
             fhir.load_file(path)
-        config = Path(tmp) / "config.yaml"
-        config.write_text(
-            f"auth:\n  required: false\n  open_fhir_servers: [{json.dumps(fhir.base_url)}]\n"
-            f"store:\n  url: sqlite:///{tmp}/audit.sqlite3\n"
-        )
+        command = serve_command(Path(tmp) / "config.yaml", f"sqlite:///{tmp}/audit.sqlite3", (fhir.base_url,))
         port = free_port()
-        service = start(
-            [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port", str(port)], port
-        )
+        service = start([*command, str(port)], port)
         body = sign_body(fhir.base_url)
         print(
             f"pump order-sign, no prefetch (every search to sekmet-fhir on loopback), {os.cpu_count()} cores"

@@ -36,6 +36,7 @@ from bench.support import (  # noqa: E402
     free_port,
     largest_synthea_record,
     pump_sign_body,
+    serve_command,
     start,
     stop,
 )
@@ -79,11 +80,8 @@ def show(name: str, clients: int, measured: Load) -> None:
 def measure_service(
     name: str, store_url: str, key: str, body: bytes, args: argparse.Namespace, tmp: Path
 ) -> None:
-    config = tmp / f"{key or 'file'}.yaml"
-    config.write_text(f"auth:\n  required: false\nstore:\n  url: {store_url}\n", encoding="utf-8")
     port = free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port", str(port)]
-    process = start(command, port)
+    process = start([*serve_command(tmp / f"{key or 'file'}.yaml", store_url), str(port)], port)
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{PUMP_SIGN_PATH}", body, {"Content-Type": "application/json"}

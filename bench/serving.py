@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import drive, free_port, process_tree_cpu, start  # noqa: E402
+from bench.support import drive, free_port, process_tree_cpu, serve_command, start  # noqa: E402
 
 NON_PUMP = ROOT / "service" / "demo" / "data" / "requests" / "order-select-non-pump.json"
 SELECT_PATH = "/cds-services/idds-crd-order-select"
@@ -78,13 +78,11 @@ def main() -> None:
         return
     body = json.dumps(json.loads(NON_PUMP.read_text(encoding="utf-8"))).encode()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yaml"
-        config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp}/audit.sqlite3\n")
-        cli = [sys.executable, "-m", "service.cli", "serve", "--config", str(config)]
+        cli = serve_command(Path(tmp) / "config.yaml", f"sqlite:///{tmp}/audit.sqlite3")
         rows = [
             ("no-op Flask endpoint, gunicorn", [sys.executable, __file__, "--serve-noop"]),
-            ("idds-crd serve (gunicorn)", [*cli, "--port"]),
-            ("idds-crd serve --dev (Werkzeug)", [*cli, "--dev", "--port"]),
+            ("idds-crd serve (gunicorn)", cli),
+            ("idds-crd serve --dev (Werkzeug)", [*cli[:-1], "--dev", "--port"]),
         ]
         print(
             f"non-pump order-select, {args.clients} clients with persistent connections, "

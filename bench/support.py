@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ def start(command: list[str], port: int, env: dict[str, str] | None = None) -> s
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"server did not start: {command}")
+
+
+def serve_command(config: Path, store_url: str, open_fhir_servers: tuple[str, ...] = ()) -> list[str]:
+    """`idds-crd serve` (gunicorn) without authentication, auditing to `store_url` and allowed to
+    name `open_fhir_servers`, its configuration written to `config`; the port is appended."""
+    servers = f"\n  open_fhir_servers: {json.dumps(list(open_fhir_servers))}" if open_fhir_servers else ""
+    config.write_text(f"auth:\n  required: false{servers}\nstore:\n  url: {store_url}\n", encoding="utf-8")
+    return [sys.executable, "-m", "service.cli", "serve", "--config", str(config), "--port"]
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
