@@ -35,7 +35,8 @@ from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
 from service.routing import route_coverages
-from service.store.audit import utc_naive
+from service.store.audit import card_uuids, utc_naive
+from service.store.database import JsonText
 
 REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
@@ -73,10 +74,9 @@ class AuditedCall:
 
 
 def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
-    """The values of one `audit_records` row (and, under `cards`, the card uuids it issued)."""
+    """The values of one `audit_records` row (its JSON columns written as `JsonText`, scrubbed), and
+    under `cards` the uuids of the cards it issued."""
     secrets = _secrets(call)
-    response = _scrubbed(call.outcome.response, secrets)
-    determinations = _scrubbed([_plain(d) for d in call.outcome.determinations], secrets)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -90,11 +90,12 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _orders(call.outcome.response),
-        "determinations": determinations,
+        "determinations": _scrubbed(call.outcome.determinations, secrets),
         "assertions": coverage_assertions(call.outcome.response),
         "fhir_access": _scrubbed(_fhir_access(call), secrets),
         "request": _redacted_request(call.body, secrets, validated=call.request is not None),
-        "response": response,
+        "response": _scrubbed(call.outcome.response, secrets),
+        "cards": card_uuids(call.outcome.response),
     }
 
 
@@ -248,7 +249,7 @@ def _secrets(call: AuditedCall) -> list[str]:
     return [s for s in found if s]
 
 
-def _redacted_request(body: Any, secrets: list[str], validated: bool) -> Any:
+def _redacted_request(body: Any, secrets: list[str], validated: bool) -> JsonText:
     if not isinstance(body, dict):
         return _scrubbed(body, secrets)
     kept = dict(body)
@@ -299,20 +300,26 @@ def _holds(text: str, secret: str) -> bool:
     return text == secret or (len(secret) >= MIN_EMBEDDED_SECRET and secret in text)
 
 
-def _scrubbed(value: Any, secrets: list[str]) -> Any:
-    """`value` with every string holding a secret replaced, every JWT-shaped text removed, and
-    numbers JSON cannot hold written as text."""
-    return value if _clean(value, secrets) else _walked(value, secrets)
+def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
+    """`value` written as JSON (dataclasses field by field) with every string holding a secret
+    replaced, every JWT-shaped text removed, and numbers JSON cannot hold written as text."""
+    try:
+        text = _json(value, allow_nan=False)
+    except ValueError:  # NaN or Infinity: the walk writes them as text
+        text = None
+    if text is not None and _clean(text, secrets):
+        return JsonText(text)
+    return JsonText(_json(_walked(json.loads(_json(value, allow_nan=True)), secrets), allow_nan=False))
 
 
-def _clean(value: Any, secrets: list[str]) -> bool:
-    """Whether `value` certainly needs no scrubbing, from one search of its JSON text. JSON escapes
+def _json(value: Any, allow_nan: bool) -> str:
+    return json.dumps(value, default=_plain, ensure_ascii=False, allow_nan=allow_nan, separators=(",", ":"))
+
+
+def _clean(text: str, secrets: list[str]) -> bool:
+    """Whether a value written as `text` certainly needs no scrubbing, from one search. JSON escapes
     character by character, so a string holding a secret or a JWT leaves it (escaped) in the text;
     a match here only means the value is walked string by string."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
     if JWT_SHAPE.search(text):
         return False
     return not any(json.dumps(secret, ensure_ascii=False)[1:-1] in text for secret in secrets)
@@ -342,17 +349,15 @@ def _recorded_fields(kind: type) -> tuple[str, ...] | None:
 
 
 def _plain(value: Any) -> Any:
-    """A dataclass as JSON values (dates as ISO text, enums as their values), field by field
-    (`asdict` would deep-copy every value first)."""
+    """What the JSON writer cannot write itself, one level at a time: a dataclass as the fields the
+    record keeps (`asdict` would deep-copy every value first), a date as ISO text, a set as a list."""
     kept = _recorded_fields(type(value))
     if kept is not None:
-        return {name: _plain(getattr(value, name)) for name in kept}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | frozenset | set):
-        return [_plain(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
+        return {name: getattr(value, name) for name in kept}
     if isinstance(value, date):  # datetime too
         return value.isoformat()
-    return value
+    if isinstance(value, frozenset | set):
+        return list(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")

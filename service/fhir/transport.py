@@ -85,7 +85,8 @@ class Cutoff:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="idds-crd-fhir-cutoff", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            elif self._heap[0][2] is watch:  # due before the one the thread waits for: wake it
+                self._condition.notify()
         token = _CURRENT.set(watch)
         try:
             yield watch

@@ -52,10 +52,12 @@ class AuditTrail:
         self._database = database
 
     def record(self, row: dict[str, Any]) -> int:
-        """Store one call (a row from `audit_row`) and commit; its id. AuditUnavailable on failure."""
+        """Store one call (a row from `audit_row`: the columns' values and, under `cards`, the uuids of
+        the cards it issued) and commit; its id. AuditUnavailable on failure."""
+        columns = {key: value for key, value in row.items() if key != "cards"}
         try:
             with self._database.begin() as connection:
-                inserted = connection.execute(insert(audit_records), row)
+                inserted = connection.execute(insert(audit_records), columns)
                 record_id = int(inserted.inserted_primary_key[0])
                 assertions = [
                     {
@@ -70,7 +72,7 @@ class AuditTrail:
                     connection.execute(insert(audit_assertions), assertions)
                 cards = [
                     {"card_uuid": uuid, "record_id": record_id, "service_id": row["service_id"]}
-                    for uuid in card_uuids(row["response"])
+                    for uuid in row["cards"]
                 ]
                 if cards:
                     connection.execute(insert(audit_cards), cards)

@@ -4,10 +4,13 @@ One `MetaData` holds every table (the audit trail's, the replay store's); `open_
 them if missing. SQLite gets WAL journaling and a busy timeout so several worker processes can
 share one file; `sqlite://` (in memory) is one connection shared by the threads of one process,
 for tests and throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas.
+JSON columns take a `JsonText` (a value its writer already wrote as JSON, as the audit trail does
+to scan it for secrets) as it is, instead of writing it again.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,6 +23,14 @@ from sqlalchemy.pool import StaticPool
 
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class JsonText(str):
+    """A value already written as JSON text, stored in a JSON column as it is."""
+
+
+def _json_column_text(value: Any) -> str:
+    return value if isinstance(value, JsonText) else json.dumps(value)
 
 
 class DatabaseError(RuntimeError):
@@ -65,15 +76,22 @@ IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
 
 def _engine(url: str) -> Engine:
-    if url in IN_MEMORY:
-        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=1, max_overflow=0
-        )
+    engine = create_engine(url, json_serializer=_json_column_text, **_pooling(url))
+    if url.startswith("sqlite") and url not in IN_MEMORY:
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return engine
+
+
+def _pooling(url: str) -> dict[str, Any]:
+    if url in IN_MEMORY:
+        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    if url.startswith("sqlite"):
+        return {
+            "connect_args": {"check_same_thread": False, "timeout": 10},
+            "pool_size": 1,
+            "max_overflow": 0,
+        }
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
 
 
 def open_database(url: str) -> Database:
