@@ -1,17 +1,23 @@
 """Opening the service's database from a SQLAlchemy URL, with the tables every module declares.
 
 One `MetaData` holds every table (the audit trail's, the replay store's); `open_database` creates
-them if missing. SQLite gets WAL journaling and a busy timeout so several worker processes can
-share one file; `sqlite://` (in memory) is one connection shared by the threads of one process,
-for tests and throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas.
+them if missing. SQLite gets WAL journaling so several worker processes can share one file, and
+their write transactions take turns on a lock file (`WriterTurns`): SQLite's own busy handler
+would have a waiting writer sleep in growing steps (up to 100 ms) while the file is locked, where
+a lock file wakes it the moment the other writer commits (SQLite's busy timeout stays, for
+writers that do not take turns). `sqlite://` (in memory) is one connection shared by the threads
+of one process, for tests and throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas.
 JSON columns take a `JsonText` (a value its writer already wrote as JSON, as the audit trail does
 to scan it for secrets) as it is, instead of writing it again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -37,13 +43,54 @@ class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
 
 
+class WriterTurns:
+    """One write transaction at a time on an SQLite file, across the threads of this process (a
+    lock) and across processes (`flock` on the file at `path`). A child process starts afresh: a
+    lock or descriptor inherited through `fork` would be held, or shared, with the parent."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._descriptor: int | None = None
+        _EVERY_WRITER_TURNS.add(self)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:
+            if self._descriptor is None:
+                self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+
+    def _start_afresh(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # the child's copy: the parent's lock is the parent's own
+        self._threads = threading.Lock()
+        self._descriptor = None
+
+
+_EVERY_WRITER_TURNS: weakref.WeakSet[WriterTurns] = weakref.WeakSet()
+
+
+def _start_afresh_after_fork() -> None:
+    for turns in list(_EVERY_WRITER_TURNS):
+        turns._start_afresh()
+
+
+os.register_at_fork(after_in_child=_start_afresh_after_fork)
+
+
 @dataclass(frozen=True)
 class Database:
-    """The engine, and whether its one shared in-memory connection must be used by one thread at a
-    time (SQLite's connection object is not safe for concurrent use)."""
+    """The engine; whether its one shared in-memory connection must be used by one thread at a time
+    (SQLite's connection object is not safe for concurrent use); the turns writers take on a file."""
 
     engine: Engine
     serialised: bool = False
+    writers: WriterTurns | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
     def _turn(self) -> Any:
@@ -52,7 +99,8 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
-        with self._turn(), self.engine.begin() as connection:
+        writing = self.writers.turn() if self.writers else nullcontext()
+        with self._turn(), writing, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
@@ -104,7 +152,15 @@ def open_database(url: str) -> Database:
     except (ArgumentError, SQLAlchemyError, ModuleNotFoundError) as exc:
         reason = type(exc).__name__
         raise DatabaseError(f"cannot open the database {_without_password(url)}: {reason}") from None
-    return Database(engine, serialised=url in IN_MEMORY)
+    return Database(engine, serialised=url in IN_MEMORY, writers=_writer_turns(engine))
+
+
+def _writer_turns(engine: Engine) -> WriterTurns | None:
+    """Turns on `<file>.writers` beside an SQLite database file (none for memory or a server)."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return WriterTurns(f"{os.path.abspath(path)}.writers")
 
 
 def _without_password(url: str) -> str:
