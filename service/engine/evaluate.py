@@ -97,6 +97,19 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
     )
 
 
+def _criteria_results(policy: Policy, ctx: EvaluationContext, evident: bool) -> tuple[CriterionResult, ...]:
+    """The results of the policy's criteria that apply to the context's kind and indication. They
+    read nothing of the order itself (its tests are shared per call, see `_run`), so the orders of
+    one episode that share a kind and an indication share them too (`evaluate_order`)."""
+    branches_of = ctx.indication if evident else None  # an assumed indication rules out no branch
+    return tuple(
+        _evaluate(scoped, policy, ctx)
+        for spec in policy.criteria
+        if applies(spec, ctx.request_kind, ctx.indication)
+        and (scoped := for_indication(spec, branches_of)) is not None
+    )
+
+
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
     in_place = ctx.memo(("idds-in-place",), lambda: bool(idds_in_place(ctx.record, ctx.terminology)))
@@ -134,12 +147,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
-    branches_of = ctx.indication if evident else None  # an assumed indication rules out no branch
-    results = tuple(
-        _evaluate(scoped, policy, ctx)
-        for spec in policy.criteria
-        if applies(spec, ctx.request_kind, ctx.indication)
-        and (scoped := for_indication(spec, branches_of)) is not None
+    results = ctx.memo(
+        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(evident)),
+        lambda: _criteria_results(policy, ctx, evident),
     )
     statuses = [r.status for r in results]
     if Status.NOT_MET in statuses:

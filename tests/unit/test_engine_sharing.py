@@ -1,5 +1,7 @@
 """A test's outcome is shared by every order and policy of a call (service/engine/evaluate.py `_run`),
-which is right only while no test type (nor a helper beside it) reads what differs between them."""
+which is right only while no test type (nor a helper beside it) reads what differs between them; and
+a policy's criteria results are shared by the orders of a call with the same kind and indication
+(`_criteria_results`), which is right only while evaluating a criterion never reads the order."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import importlib
 import inspect
 import pkgutil
 import re
+from dataclasses import replace
 
 import service.engine.checks as checks
+from service.engine import evaluate
 from service.engine.checks import TEST_TYPES
+from tests.builders import catalog, context, infusate_request, meeting_chart, service_request
 
 ORDER_LEVEL = re.compile(r"\bctx\.(order|request_kind|indication|episode_kinds)\b")
 
@@ -26,3 +31,33 @@ def test_no_test_type_reads_the_order_its_kind_or_its_indication() -> None:
 
 def test_the_check_would_see_such_a_read() -> None:
     assert ORDER_LEVEL.findall("if ctx.request_kind == 'replacement': ...") == ["request_kind"]
+
+
+CRITERION_LEVEL = re.compile(r"\bctx\.(order|episode_kinds)\b")  # kind and indication are in the memo key
+
+
+def test_evaluating_a_criterion_never_reads_the_order() -> None:
+    functions = (
+        evaluate._criteria_results,
+        evaluate._evaluate,
+        evaluate._leaf,
+        evaluate._unchecked,
+        evaluate._run,
+    )
+    reads = {f.__name__: CRITERION_LEVEL.findall(inspect.getsource(f)) for f in functions}
+    assert {name: found for name, found in reads.items() if found} == {}
+    assert CRITERION_LEVEL.findall(inspect.getsource(evaluate.evaluate_order))  # the check sees such reads
+
+
+def test_orders_of_one_kind_and_indication_share_the_criteria_results_of_a_policy() -> None:
+    policy = catalog().policies["geha-idds-chronic-pain"]
+    chart, drugs = meeting_chart(), (infusate_request(),)
+    pump = context(chart, drugs=drugs, companions=(service_request("62350"),))
+    catheter_order = context(chart, service_request("62350"), drugs, companions=(service_request(),))
+    catheter = replace(pump, order=catheter_order.order)  # the same call: one memo
+    first, second = evaluate.evaluate_order(policy, pump), evaluate.evaluate_order(policy, catheter)
+    assert first.order_reference != second.order_reference
+    assert (first.request_kind, first.indication) == (second.request_kind, second.indication)
+    assert second.criteria is first.criteria
+    alone = evaluate.evaluate_order(policy, catheter_order)  # its own call: evaluated afresh
+    assert alone.criteria == first.criteria and alone.criteria is not first.criteria
