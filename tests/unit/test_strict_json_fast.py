@@ -50,6 +50,7 @@ NUMBERS = (
     )
     | st.integers(min_value=-(2**70), max_value=2**70).map(str)
     | st.floats(allow_nan=False, allow_infinity=False).map(repr)
+    | st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][-+]?[0-9]{1,3})?", fullmatch=True)
 )
 
 
@@ -118,7 +119,7 @@ def assert_read_alike(raw: bytes, limits: JsonLimits) -> None:
         assert fast == careful
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(DOCUMENTS, LIMITS)
 def test_the_fast_reading_answers_as_the_careful_one(text: str, limits: JsonLimits) -> None:
     assert_read_alike(text.encode("utf-8", "surrogatepass"), limits)
@@ -184,13 +185,13 @@ def test_an_ordinary_hook_body_is_read_the_fast_way() -> None:
 
 
 # What an EHR writes: any keys (unique, as json.dumps writes them), integers of up to 18 digits,
-# finite floats, strings of any text but `+` (a `+` and a run of 19 digits together are doubted).
+# floats below 1e16, strings of any text but `+` (a `+` and a run of 19 digits together are doubted).
 PLAIN_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="+"), max_size=30)
 PLAIN_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=-1e15, max_value=1e15)
     | PLAIN_TEXT,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(PLAIN_TEXT, children, max_size=4),
     max_leaves=25,
