@@ -162,6 +162,8 @@ _LONG_DIGIT_RUN = b"0" * 19
 _AS_SQUARE = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKET_OR_QUOTE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
 _STRING = re.compile(rb'"[^"]*"')
+# A colon written as an escape. (Go and .NET write `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`.)
+_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
 
 
 def _without_escaped_quotes(text: bytes) -> bytes:
@@ -215,7 +217,7 @@ def _same_keys(raw: bytes, written: bytes) -> bool:
     written as one, and the decoded strings are the text's, less those of a dropped key and value:
     `written` holds as many colons as `raw` exactly when nothing was dropped.
     """
-    if b"\\" in raw and b"\\u003" in raw:
+    if b"\\" in raw and _ESCAPED_COLON.search(raw):
         return False
     return raw.count(b":") == written.count(b":")
 
