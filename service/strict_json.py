@@ -8,9 +8,10 @@ refuses it and names the place, as it does for values nested too deeply or strin
 writes one.)
 
 A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
-reads it the fast way (the C decoder, no per-object hook) and proves it strict with checks that run
-over the raw bytes or over containers only; any doubt sends it the careful way, which alone words
-the refusals. Both ways accept the same documents and decode them alike.
+reads it the fast way (orjson) and proves it strict with checks that run over bytes only (the raw
+text and the decoded document written back by orjson), never visiting a Python object; any doubt
+sends it the careful way (`json` with a hook on every object), which alone words the refusals.
+Both ways accept the same documents and decode them alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 PathPart = str | int
 MAX_KEY_IN_PATH = 80  # characters of an odd key shown in an error's path
@@ -146,74 +149,105 @@ def _problem(value: Any, depth: int, limits: JsonLimits) -> str | None:
     return None
 
 
-# What the fast way cannot vouch for, in the raw text (a match only means "ask the careful way"): a
-# `\uD800`-`\uDFFF` escape or such a code point written out (json decodes bytes with "surrogatepass"),
-# maybe an unpaired surrogate; an escaped quote just before a colon (a key ending in a backslash, which
-# the key count below would miss). One pattern each: a literal start keeps every search quick.
-_DOUBTFUL = (
-    re.compile(rb"\\u[dD][89a-fA-F]"),
-    re.compile(rb"\xed[\xa0-\xbf]"),
-    re.compile(rb'\\"[ \t\n\r]*:'),
-)
-# Outside strings a colon follows a key (and only a key); inside, quotes are escaped. Keys are counted
-# as `":` (quick) plus those with white space before the colon.
-_SPACED_KEY_END = re.compile(rb'"[ \t\n\r]+:')
-
-
 class _Doubt(Exception):
     """The fast reading cannot vouch for the document: read it the careful way."""
 
 
-def _constant(text: str) -> float:
-    raise _Doubt(text)
+# orjson keeps integers in [-2**63, 2**64) and makes floats of larger ones, where `json` keeps an int;
+# it writes floats from 1e16 up with an exponent and a `+` (`1.8446744073709552e+19`; since orjson
+# 3.11.7, which pyproject.toml requires). Integers of 18 digits or fewer fit, so a document that
+# wrote such a float and has a run of 19 digits is left to the careful way.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
+# Brackets (`{` and `[` alike) and quotes; all else goes.
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET_OR_QUOTE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
+_STRING = re.compile(rb'"[^"]*"')
+# A colon written as an escape. (Go and .NET write `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`.)
+_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
 
 
-def _keys_and_bounds_hold(document: Any, limits: JsonLimits, check_strings: bool) -> int | None:
-    """How many keys the document's objects hold, or None when it is no container, one is nested too deeply, a
-    number overflowed to infinity, or (with `check_strings`) a string or key is too long. Walks
-    containers, never recurses."""
-    keys = 0
-    longest = limits.max_string
-    deepest = limits.max_depth
-    if type(document) is not dict and type(document) is not list:
-        return None  # a bare value is no hook call: the careful way words the refusal
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if type(container) is dict:
-            keys += len(container)
-            if check_strings and any(len(key) > longest for key in container):
-                return None
-            values = container.values()
-        else:
-            values = container
-        for value in values:
-            kind = type(value)
-            if kind is dict or kind is list:
-                if depth >= deepest:
-                    return None
-                if value:
-                    stack.append((value, depth + 1))
-            elif kind is float:
-                if value - value != 0.0:  # inf - inf is nan
-                    return None
-            elif check_strings and kind is str and len(value) > longest:
-                return None
-    return keys
+def _without_escaped_quotes(text: bytes) -> bytes:
+    """`text` with every escaped backslash and escaped quote overwritten by two `_`: each `"` left
+    opens or closes a string, and no string gets shorter."""
+    if b"\\" not in text:
+        return text
+    return text.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+
+
+def _brackets(text: bytes) -> bytes:
+    """The brackets of valid JSON `text` that lie outside its strings, all as `[` and `]`.
+
+    Once escaped quotes are gone, quotes open and close strings in turn. Removing two adjacent
+    quotes keeps that so, and what they enclose (an empty string, or nothing between two strings)
+    held no bracket outside a string; most strings hold no bracket, so few are left for the pattern.
+    """
+    kept = _without_escaped_quotes(text).translate(_AS_SQUARE, _NOT_BRACKET_OR_QUOTE).replace(b'""', b"")
+    return _STRING.sub(b"", kept) if b'"' in kept else kept
+
+
+def _nested_within(brackets: bytes, max_depth: int) -> bool:
+    """Whether balanced `brackets` nest no more than `max_depth` levels: each pass takes away every
+    pair with nothing inside, which is one level of the deepest nesting."""
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"[]", b"")
+    return not brackets
+
+
+def _strings_within(text: bytes, max_string: int) -> bool:
+    """Whether no string or key of valid JSON `text` can be longer than `max_string` characters.
+
+    A character takes at least one byte, and a run of more than `max_string` bytes without a quote
+    covers a whole block of `max_string // 2 + 1` bytes: true when every such block holds a quote.
+    """
+    if len(text) <= max_string:
+        return True
+    unescaped, block = _without_escaped_quotes(text), max_string // 2 + 1
+    whole_blocks = range(0, len(unescaped) - block + 1, block)
+    return all(unescaped.find(b'"', start, start + block) >= 0 for start in whole_blocks)
+
+
+def _same_keys(raw: bytes, written: bytes) -> bool:
+    """Whether the document orjson decoded from `raw` and wrote compactly as `written` kept every key
+    the text wrote (orjson keeps the last of two equal keys).
+
+    Outside strings a colon follows a key and nothing else, so each text holds as many colons as keys
+    plus the colons in its strings. Without a `\\u003a` escape every colon in a decoded string was
+    written as one, and the decoded strings are the text's, less those of a dropped key and value:
+    `written` holds as many colons as `raw` exactly when nothing was dropped.
+    """
+    if b"\\" in raw and _ESCAPED_COLON.search(raw):
+        return False
+    return raw.count(b":") == written.count(b":")
 
 
 def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
-    """The document when the fast reading can prove it strict and within bounds; _Doubt otherwise."""
+    """The document when the fast reading can prove it strict and within bounds; _Doubt otherwise.
+
+    orjson refuses what strict JSON refuses (NaN, ±Infinity, numbers beyond a float, unpaired
+    surrogates, bytes that are not UTF-8, a byte order mark). What it reads differently from the
+    careful reading (big integers, a repeated key) and the bounds are checked over the raw bytes and
+    the decoded document written back compactly by orjson (quick: no Python object is visited).
+    """
     text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if limits.max_depth < 1 or any(pattern.search(text) for pattern in _DOUBTFUL):
+    if limits.max_depth < 1:
         raise _Doubt
     try:
-        document = json.loads(raw, parse_constant=_constant)
-    except (ValueError, RecursionError):
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
         raise _Doubt from None
-    keys = _keys_and_bounds_hold(document, limits, check_strings=len(text) > limits.max_string)
-    written = text.count(b'":') + len(_SPACED_KEY_END.findall(text))
-    if keys is None or keys != written:  # fewer keys decoded than written: one was repeated
+    if type(document) is not dict and type(document) is not list:
+        raise _Doubt  # a bare value is no hook call: the careful way words the refusal
+    written = orjson.dumps(document)
+    if b"+" in written and _LONG_DIGIT_RUN in text.translate(_DIGITS_AS_ZERO):
+        raise _Doubt
+    if not _same_keys(text, written):
+        raise _Doubt
+    if not _nested_within(_brackets(written), limits.max_depth):
+        raise _Doubt
+    if not _strings_within(written, limits.max_string):
         raise _Doubt
     return document
 
@@ -224,11 +258,10 @@ def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
     ValueError (not JSON at all) and RecursionError (nested past what the parser can hold) pass
     through for the caller to word.
     """
-    text = _utf8_text(raw)
     try:
-        return _fast(text, limits)
+        return _fast(raw, limits)
     except _Doubt:
-        return loads_request_carefully(text, limits)
+        return loads_request_carefully(raw, limits)
 
 
 def _utf8_text(raw: bytes | str) -> str:

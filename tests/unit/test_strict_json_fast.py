@@ -6,38 +6,88 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.http_input import REQUEST_LIMITS
-from service.strict_json import JsonLimits, JsonRejected, _fast, loads_request, loads_request_carefully
+from service.strict_json import (
+    JsonLimits,
+    JsonRejected,
+    _Doubt,
+    _fast,
+    loads_request,
+    loads_request_carefully,
+)
 from tests.support import sign_body
 
-# tight bounds (strings checked one by one) and a string bound longer than any body here (not checked)
-LIMITS = st.sampled_from([JsonLimits(max_depth=6, max_string=40), JsonLimits(max_depth=4, max_string=10_000)])
+# tight bounds (strings checked block by block), a string bound longer than any body here (not
+# checked), and the service's own
+LIMITS = st.sampled_from(
+    [
+        JsonLimits(max_depth=6, max_string=40),
+        JsonLimits(max_depth=4, max_string=10_000),
+        JsonLimits(max_depth=3, max_string=3),
+        REQUEST_LIMITS,
+    ]
+)
 TIGHT = JsonLimits(max_depth=6, max_string=40)
-KEYS = st.sampled_from(["a", "b", "x:", 'q"', "s\\", "é", "\ud83d\ude00", "a" * 41, "\ud800", " "])
-TEXTS = st.text(alphabet=st.sampled_from('ab":\\ {}[],\ud800\ud83d\ude00é\n'), max_size=50)
-NUMBERS = st.sampled_from(["0", "-1", "1.5", "1e300", "1e999", "-1e400", "12345678901234567890123", "1E+308"])
+KEY_TEXTS = ["a", "b", "x:", 'q"', "s\\", "é", "\ud83d\ude00", "a" * 41, "\ud800", " ", '":', "0" * 20]
+# Keys and strings as a client might write them: plainly, every character escaped, or with the
+# escapes that hide a quote, a backslash or a colon from a search of the raw text.
+WRITTEN_AS = ['"s\\u005c"', '"\\u0022:"', '"a\\u003a"', '"\\u003A"', '"x\\\\"', '"\\"\\u003a"', '"\\/"']
+KEYS = st.sampled_from(KEY_TEXTS).flatmap(
+    lambda key: st.sampled_from([json.dumps(key), json.dumps(key, ensure_ascii=False)])
+) | st.sampled_from(WRITTEN_AS)
+TEXTS = st.text(alphabet=st.sampled_from('ab":\\ {}[],+\ud800\ud83d\ude00é\n0123456789'), max_size=50)
+BIG_INTEGERS = [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**18, 10**18 - 1, 10**30]
+NUMBERS = (
+    st.sampled_from(
+        ["0", "-0", "-0.0", "0e0", "-1", "1.5", "1e300", "1e999", "-1e400", "1E+308", "1e-400", "-1e-400"]
+        + ["1E+2", "1e16", "1.0e16", "9.223372036854775808e18", "0.30000000000000004441"]
+        + ["1.7976931348623157e308", "1.7976931348623159e308", "5e-324", "2.4703282292062328e-324"]
+        + [str(n) for n in BIG_INTEGERS]
+    )
+    | st.integers(min_value=-(2**70), max_value=2**70).map(str)
+    | st.floats(allow_nan=False, allow_infinity=False).map(repr)
+    | st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][-+]?[0-9]{1,3})?", fullmatch=True)
+)
 
 
 def _scalar() -> st.SearchStrategy[str]:
     strings = TEXTS.map(lambda t: json.dumps(t, ensure_ascii=False))
     escaped = TEXTS.map(json.dumps)
     constants = st.sampled_from(["true", "false", "null", "NaN", "Infinity", "-Infinity"])
-    return strings | escaped | NUMBERS | constants
+    return strings | escaped | st.sampled_from(WRITTEN_AS) | NUMBERS | constants
 
 
 def _containers(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     before_colon = st.sampled_from(["", "", " ", "\n "])
-    pairs = st.lists(st.tuples(KEYS, before_colon, children), max_size=4)
-    members = pairs.map(lambda ps: ", ".join(f"{json.dumps(k)}{space}:{v}" for k, space, v in ps))
+    pairs = st.lists(st.tuples(KEYS, before_colon, children), max_size=5)
+    members = pairs.map(lambda ps: ", ".join(f"{k}{space}:{v}" for k, space, v in ps))
     return members.map(lambda m: "{" + m + "}") | st.lists(children, max_size=4).map(
         lambda vs: "[" + ",".join(vs) + "]"
     )
 
 
 DOCUMENTS = st.recursive(_scalar(), _containers, max_leaves=30)
+
+
+def _nested(levels: list[str], inner: str) -> str:
+    """`inner` inside one container per level: `[` an array, anything else an object's key."""
+    text = inner
+    for key in reversed(levels):
+        text = f"[{text}]" if key == "[" else f"{{{json.dumps(key)}:{text}}}"
+    return text
+
+
+# Around the service's depth bound (40): containers 38 to 42 deep, arrays and objects mixed.
+DEEP = st.integers(min_value=37, max_value=41).flatmap(
+    lambda depth: st.tuples(
+        st.lists(st.sampled_from(["[", "k", "a"]), min_size=depth, max_size=depth),
+        st.sampled_from(["[]", "{}", "1", "[1]", '{"a":1,"a":2}', "[[]]"]),
+    )
+).map(lambda levels_inner: _nested(*levels_inner))
 
 
 def outcome(read: Any, raw: bytes, limits: JsonLimits) -> tuple[str, Any]:
@@ -51,28 +101,79 @@ def outcome(read: Any, raw: bytes, limits: JsonLimits) -> tuple[str, Any]:
         return "not json", str(exc)
 
 
-@settings(max_examples=600, deadline=None)
-@given(DOCUMENTS, LIMITS)
-def test_the_fast_reading_answers_as_the_careful_one(text: str, limits: JsonLimits) -> None:
-    raw = text.encode("utf-8", "surrogatepass")
+def typed(value: Any) -> Any:
+    """`value` with each number's type kept beside it, so that 1 and 1.0 (and -0.0 and 0.0) differ."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value).__name__, repr(value))
+
+
+def assert_read_alike(raw: bytes, limits: JsonLimits) -> None:
     fast, careful = outcome(loads_request, raw, limits), outcome(loads_request_carefully, raw, limits)
-    assert fast[0] == careful[0], (repr(text), fast, careful)
+    assert fast[0] == careful[0], (raw, fast, careful)
     if fast[0] == "document":
-        assert json.dumps(fast[1]) == json.dumps(careful[1])
+        assert typed(fast[1]) == typed(careful[1]), raw
     elif fast[0] == "rejected":
         assert fast == careful
 
 
-def test_a_repeated_key_is_refused_even_when_the_text_is_otherwise_plain() -> None:
+@settings(max_examples=800, deadline=None)
+@given(DOCUMENTS, LIMITS)
+def test_the_fast_reading_answers_as_the_careful_one(text: str, limits: JsonLimits) -> None:
+    assert_read_alike(text.encode("utf-8", "surrogatepass"), limits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(DEEP)
+def test_the_fast_reading_answers_as_the_careful_one_around_the_depth_bound(text: str) -> None:
+    assert_read_alike(text.encode(), REQUEST_LIMITS)
+
+
+@pytest.mark.parametrize("depth", [39, 40, 41])
+@pytest.mark.parametrize("inner", ["[]", "{}", "1"])
+def test_nesting_exactly_at_the_bound_is_read_and_one_more_level_refused(depth: int, inner: str) -> None:
+    levels = ["[" if level % 2 else "k" for level in range(depth - (inner != "1"))]
+    raw = _nested(levels, inner).encode()
+    expected = "document" if depth <= REQUEST_LIMITS.max_depth else "rejected"
+    assert outcome(loads_request, raw, REQUEST_LIMITS)[0] == expected
+    assert_read_alike(raw, REQUEST_LIMITS)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"context": {"patientId": "a", "note": "x\\": y", "patientId": "b"}}',
+        b'{"a": {"b": [{"c": 1, "d": {"e": 1, "e": 2}}]}}',
+        b'{"a": 1, "b": "\\u003a", "a": 2}',  # the escaped colon stands in for the dropped key's
+        b'{"s\\u005c": 1, "s\\\\": 2}',
+        b'{"\\u0022:": 1, "\\":": 2}',
+    ],
+)
+def test_a_repeated_key_is_refused_however_it_is_written(raw: bytes) -> None:
+    fast, careful = outcome(loads_request, raw, TIGHT), outcome(loads_request_carefully, raw, TIGHT)
+    assert fast[0] == "rejected" and fast == careful
+
+
+def test_a_repeated_key_names_the_object_and_the_key() -> None:
     raw = b'{"context": {"patientId": "a", "note": "x\\": y", "patientId": "b"}}'
     refusal = ("context", "context names the key 'patientId' more than once")
     assert outcome(loads_request, raw, TIGHT) == ("rejected", refusal)
+
+
+@pytest.mark.parametrize("number", BIG_INTEGERS)
+def test_integers_past_64_bits_stay_integers(number: int) -> None:
+    raw = json.dumps({"value": number, "more": [number, {"n": -number}]}).encode()
+    assert typed(loads_request(raw, REQUEST_LIMITS)) == typed(json.loads(raw))
 
 
 def test_a_body_longer_than_the_string_bound_still_has_its_strings_checked() -> None:
     raw = json.dumps({"a": ["short"] * 20, "b": "y" * 41}).encode()
     assert outcome(loads_request, raw, TIGHT)[0] == "rejected"
     assert outcome(loads_request, json.dumps({"a": ["short"] * 20}).encode(), TIGHT)[0] == "document"
+    hidden = b'{"a": ["short", "short", "short", "short"], "b": "' + b'\\"' * 41 + b'"}'
+    assert outcome(loads_request, hidden, TIGHT)[0] == "rejected"
 
 
 def test_an_ordinary_hook_body_is_read_the_fast_way() -> None:
@@ -81,3 +182,36 @@ def test_an_ordinary_hook_body_is_read_the_fast_way() -> None:
     assert _fast(raw, REQUEST_LIMITS) == json.loads(raw)
     spaced = json.dumps(sign_body(), indent=1, separators=(",", " : ")).encode()
     assert _fast(spaced, REQUEST_LIMITS) == json.loads(raw)
+
+
+# What an EHR writes: any keys (unique, as json.dumps writes them), integers of up to 18 digits,
+# floats below 1e16, strings of any text but `+` (a `+` and a run of 19 digits together are doubted).
+ANY_BUT_PLUS = st.characters(blacklist_categories=("Cs",), blacklist_characters="+")
+PLAIN_TEXT = st.text(ANY_BUT_PLUS | st.sampled_from("<>&:"), max_size=30)
+PLAIN_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1)
+    | st.floats(min_value=-1e15, max_value=1e15)
+    | PLAIN_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(PLAIN_TEXT, children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(PLAIN_VALUES, max_size=3) | st.dictionaries(PLAIN_TEXT, PLAIN_VALUES, max_size=3),
+    st.sampled_from([{}, {"ensure_ascii": False}, {"indent": 1, "separators": (",", " : ")}]),
+    st.booleans(),
+)
+def test_plain_documents_are_read_the_fast_way(document: Any, style: dict[str, Any], html_safe: bool) -> None:
+    text = json.dumps(document, **style)
+    if html_safe:  # as Go's encoding/json and .NET write strings: `<`, `>` and `&` escaped
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    raw = text.encode()
+    try:
+        fast = _fast(raw, REQUEST_LIMITS)
+    except _Doubt:
+        pytest.fail(f"doubted a plain document: {raw!r}")
+    assert typed(fast) == typed(json.loads(raw))
