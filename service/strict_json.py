@@ -240,7 +240,10 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
         raise _Doubt from None
     if type(document) is not dict and type(document) is not list:
         raise _Doubt  # a bare value is no hook call: the careful way words the refusal
-    written = orjson.dumps(document)
+    try:
+        written = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (255): the careful way words it
+        raise _Doubt from None
     if b"+" in written and _LONG_DIGIT_RUN in text.translate(_DIGITS_AS_ZERO):
         raise _Doubt
     if not _same_keys(text, written):

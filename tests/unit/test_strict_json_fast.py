@@ -141,6 +141,19 @@ def test_nesting_exactly_at_the_bound_is_read_and_one_more_level_refused(depth: 
     assert_read_alike(raw, REQUEST_LIMITS)
 
 
+@pytest.mark.parametrize("depth", [254, 255, 256, 1023, 1024, 1025])
+def test_a_document_deeper_than_orjson_writes_or_reads_is_refused_as_too_deep(depth: int) -> None:
+    raw = b'{"hook":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    try:
+        loads_request(raw, REQUEST_LIMITS)
+    except JsonRejected as refused:
+        assert "nested" in refused.message
+    except RecursionError:
+        pass  # read_json_body words it: "the request body ($) is nested too deeply"
+    else:
+        raise AssertionError(f"a document {depth} levels deep was read")
+
+
 @pytest.mark.parametrize(
     "raw",
     [
