@@ -69,12 +69,21 @@ def audited(
         clock.elapsed_ms(),
     )
     try:
-        state.stores.audit.record(audit_row(call, state.environment.catalog))
+        state.stores.audit.record(_row(call, state))
     except AuditUnavailable:
         if outcome.status == 200:
             log.error("answering 503: the %s call could not be recorded in the audit trail", service.id)
             return _unavailable(), 503
     return outcome.response, outcome.status
+
+
+def _row(call: AuditedCall, state: AppState) -> dict[str, Any]:
+    """The call's audit row; AuditUnavailable when it cannot be written (logged with its cause)."""
+    try:
+        return audit_row(call, state.environment.catalog)
+    except (TypeError, ValueError) as exc:
+        log.error("audit trail: cannot write the %s call's record: %s", call.service.id, type(exc).__name__)
+        raise AuditUnavailable("audit trail unavailable") from None
 
 
 def store_feedback(state: AppState, service_id: str, items: list[Feedback]) -> Answer:

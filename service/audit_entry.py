@@ -75,27 +75,34 @@ class AuditedCall:
 
 def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (its JSON columns written as `JsonText`, scrubbed), and
-    under `cards` the uuids of the cards it issued."""
+    what `AuditTrail.record` indexes beside it: under `cards` the uuids of the cards it issued, under
+    `assertion_keys` each coverage assertion's (id, PA number)."""
     secrets = _secrets(call)
+    assertions = coverage_assertions(call.outcome.response)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
         "latency_ms": round(call.latency_ms, 3),
         "service_id": call.service.id,
         "hook": call.service.hook,
-        "hook_instance": _id_of(call, "hookInstance"),
+        "hook_instance": _bounded(_walked(_id_of(call, "hookInstance"), secrets), MAX_ID_LENGTH),
         "client_iss": _bounded(call.caller.iss, MAX_ISS_LENGTH),
         "client_jti": _bounded(call.caller.jti, MAX_JTI_LENGTH),
-        "patient_id": _bounded(_patient_of(call), MAX_ID_LENGTH),
+        "patient_id": _bounded(_walked(_patient_of(call), secrets), MAX_ID_LENGTH),
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
-        "orders": _orders(call.outcome.response),
+        "orders": _scrubbed(_orders(call.outcome.response), secrets),
         "determinations": _scrubbed(call.outcome.determinations, secrets),
-        "assertions": coverage_assertions(call.outcome.response),
+        "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call), secrets),
         "request": _redacted_request(call.body, secrets, validated=call.request is not None),
         "response": _scrubbed(call.outcome.response, secrets),
         "cards": card_uuids(call.outcome.response),
+        "assertion_keys": [
+            (_walked(a["assertion_id"], secrets), _walked(a.get("satisfied_pa_id"), secrets))
+            for a in assertions
+            if isinstance(a.get("assertion_id"), str)
+        ],
     }
 
 
@@ -221,7 +228,7 @@ def _id_of(call: AuditedCall, key: str) -> str | None:
     if call.request is not None and key == "hookInstance":
         return call.request.hook_instance
     value = call.body.get(key) if isinstance(call.body, dict) else None
-    return _bounded(value if isinstance(value, str) else None, MAX_ID_LENGTH)
+    return value if isinstance(value, str) else None
 
 
 def _patient_of(call: AuditedCall) -> str | None:
@@ -313,7 +320,8 @@ def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
 
 
 def _json(value: Any, allow_nan: bool) -> str:
-    return json.dumps(value, default=_plain, ensure_ascii=False, allow_nan=allow_nan, separators=(",", ":"))
+    """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it)."""
+    return json.dumps(value, default=_plain, allow_nan=allow_nan, separators=(",", ":"))
 
 
 def _clean(text: str, secrets: list[str]) -> bool:
@@ -322,7 +330,7 @@ def _clean(text: str, secrets: list[str]) -> bool:
     a match here only means the value is walked string by string."""
     if JWT_SHAPE.search(text):
         return False
-    return not any(json.dumps(secret, ensure_ascii=False)[1:-1] in text for secret in secrets)
+    return not any(json.dumps(secret)[1:-1] in text for secret in secrets)
 
 
 def _walked(value: Any, secrets: list[str]) -> Any:

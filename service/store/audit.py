@@ -24,6 +24,7 @@ from service.store.tables import audit_assertions, audit_cards, audit_feedback, 
 
 log = logging.getLogger(__name__)
 PAGE = 200  # records read at a time by `between`
+INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
 
 
 class AuditUnavailable(RuntimeError):
@@ -52,21 +53,16 @@ class AuditTrail:
         self._database = database
 
     def record(self, row: dict[str, Any]) -> int:
-        """Store one call (a row from `audit_row`: the columns' values and, under `cards`, the uuids of
-        the cards it issued) and commit; its id. AuditUnavailable on failure."""
-        columns = {key: value for key, value in row.items() if key != "cards"}
+        """Store one call (a row from `audit_row`: the columns' values, and under `cards` and
+        `assertion_keys` what is indexed beside it) and commit; its id. AuditUnavailable on failure."""
+        columns = {key: value for key, value in row.items() if key not in INDEXED}
         try:
             with self._database.begin() as connection:
                 inserted = connection.execute(insert(audit_records), columns)
                 record_id = int(inserted.inserted_primary_key[0])
                 assertions = [
-                    {
-                        "record_id": record_id,
-                        "assertion_id": a["assertion_id"],
-                        "satisfied_pa_id": a.get("satisfied_pa_id"),
-                    }
-                    for a in row["assertions"]
-                    if isinstance(a.get("assertion_id"), str)
+                    {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
+                    for assertion_id, pa_number in row["assertion_keys"]
                 ]
                 if assertions:
                     connection.execute(insert(audit_assertions), assertions)

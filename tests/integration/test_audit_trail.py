@@ -159,6 +159,38 @@ def test_what_json_or_a_column_cannot_hold_is_still_recorded(
     assert record["request"]["hookInstance"] == "h" * 300
 
 
+def test_no_column_keeps_a_token_or_a_jwt_the_body_put_in_ids_or_order_text(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    app = app_on(database_url, compiled_catalog)
+    path, body, token = secret_call("order-select-62362-demo-meets")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["code"]["text"] = f"pump {token} {A_JWT}"
+    assert post_json(app.test_client(), path, body).status_code == 200
+    context = {**body["context"], "patientId": A_JWT, "selections": ["ServiceRequest/not-a-draft"]}
+    refused = {**body, "hookInstance": A_JWT, "context": context}
+    assert post_json(app.test_client(), path, refused).status_code == 400
+    stored = stored_text(database_url)
+    assert body["hookInstance"] in stored  # both calls were recorded
+    assert token not in stored and A_JWT not in stored
+
+
+def test_a_record_that_cannot_be_written_turns_a_200_into_503_and_keeps_a_refusal(
+    compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unwritable(*_: Any) -> dict[str, Any]:
+        raise ValueError("a value JSON cannot hold")
+
+    monkeypatch.setattr("service.audit_call.audit_row", unwritable)
+    app = app_on("sqlite://", compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    issue = assert_outcome(post_json(app.test_client(), path, body), 503, None)
+    assert "audit trail unavailable" in issue["diagnostics"]
+    assert "cannot write the idds-crd-order-select call's record: ValueError" in caplog.text
+    body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    assert_outcome(post_json(app.test_client(), path, body), 400, "context.selections[0]")
+
+
 def test_with_the_database_down_a_call_is_refused_with_503(
     compiled_catalog: Catalog, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
