@@ -3,14 +3,18 @@ a waiting writer is woken by the lock file, not by SQLite's sleeping busy handle
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from service.store.database import Database, open_database
+from service.store.database import Database, WriterTurns, open_database
 from service.store.tables import seen_tokens
 
 FORK = multiprocessing.get_context("fork")
@@ -57,3 +61,45 @@ def test_memory_and_server_databases_take_no_file_turns(tmp_path: Path) -> None:
     assert open_database("sqlite:///:memory:").writers is None
     relative = open_database(f"sqlite:///{tmp_path}/a.sqlite3")
     assert relative.writers is not None and relative.writers.path == f"{tmp_path}/a.sqlite3.writers"
+
+
+def test_a_writer_waits_no_longer_than_its_limit_for_a_turn_held_elsewhere(tmp_path: Path) -> None:
+    turns = WriterTurns(f"{tmp_path}/a.writers", wait_seconds=0.2)
+    holder = os.open(turns.path, os.O_RDWR | os.O_CREAT)  # another open file: another writer
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with pytest.raises(SQLAlchemyError, match="no turn to write"), turns.turn():
+        pass
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    with turns.turn():
+        pass
+    os.close(holder)
+    turns.close()
+
+
+def test_a_lock_file_that_cannot_be_opened_fails_the_write_as_a_database_error(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path}/audit.sqlite3")
+    (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "audit.sqlite3.writers").symlink_to(tmp_path / "elsewhere")  # never followed
+    with pytest.raises(SQLAlchemyError, match="lock file"), database.begin() as connection:
+        connection.execute(insert(seen_tokens), {"iss": "x", "jti": "1", "expires_at": 1})
+    database.close()
+
+
+def test_closing_the_database_closes_its_lock_file(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path}/audit.sqlite3")
+    with database.begin() as connection:
+        connection.execute(insert(seen_tokens), {"iss": "x", "jti": "1", "expires_at": 1})
+    lock_file = f"{tmp_path}/audit.sqlite3.writers"
+    assert lock_file in _open_files()
+    database.close()
+    assert lock_file not in _open_files()
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
+            continue
+    return found
