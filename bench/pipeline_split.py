@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import largest_synthea_record, pump_sign_body  # noqa: E402
+from bench.support import largest_synthea_record, pump_sign_body, settle  # noqa: E402
 from cards.response import respond  # noqa: E402
 from service.app import AppState, create_app  # noqa: E402
 from service.audit_call import CallClock, audited  # noqa: E402
@@ -103,6 +103,7 @@ def main() -> int:
             auth=AuthSettings(required=False), store=StoreSettings(url=f"sqlite:///{tmp}/audit.sqlite3")
         )
         app = create_app(settings)
+        settle()
         with app.test_request_context():
             for _ in range(3):  # warm caches; not counted
                 one_call(_empty(), raw, app.extensions["idds_crd"], service)

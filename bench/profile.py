@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import PUMP_SIGN_PATH, largest_synthea_record, pump_sign_body  # noqa: E402
+from bench.support import PUMP_SIGN_PATH, largest_synthea_record, pump_sign_body, settle  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.settings import AuthSettings, Settings, StoreSettings  # noqa: E402
 
@@ -65,6 +65,7 @@ def main() -> int:
     body, resources = pump_sign_body(largest_synthea_record())
     raw = json.dumps(body).encode()
     app = create_app(Settings(auth=AuthSettings(required=False), store=StoreSettings(url="sqlite://")))
+    settle()
     client = app.test_client()
 
     def call() -> None:
