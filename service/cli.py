@@ -20,6 +20,7 @@ from service.startup_gc import collection_paused
 def _serve(args: argparse.Namespace) -> int:
     with collection_paused():  # `serve` freezes what start-up made before it forks its workers
         from service.request_log import configure_logging
+        from service.serving import ServeOptions, serve
 
         settings = load_settings(args.config)
         configure_logging(settings.log_format, settings.log_level)
@@ -30,8 +31,6 @@ def _serve(args: argparse.Namespace) -> int:
 
         run_simple(args.host, args.port, create_app(settings), threaded=True)
         return 0
-    from service.serving import ServeOptions, serve
-
     chosen = {name: getattr(args, name) for name in ("workers", "threads") if getattr(args, name)}
     serve(settings, ServeOptions(args.host, args.port, **chosen))
     return 0
