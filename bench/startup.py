@@ -11,14 +11,15 @@ asserts nothing.
 Bytecode: an installed service runs from compiled modules (pip compiles every module when it
 installs a wheel, as the Docker image does). A source checkout whose shell sets
 PYTHONDONTWRITEBYTECODE (this machine's does) instead compiles the service's ~90 modules from source
-on every start, about 0.2 s that no deployment pays; so every interpreter here writes and reads its
+on every start, 0.1-0.2 s that no deployment pays; so every interpreter here writes and reads its
 bytecode under the run's temporary directory (PYTHONPYCACHEPREFIX), and one row shows the warm
 start without any bytecode, for comparison.
 
 `idds-crd serve` is split by its own log lines (JSON, millisecond times): launch to "Starting
 gunicorn" (interpreter, imports, settings, catalog, database: the master), to the first "Booting
 worker" (gunicorn's arbiter), to the first 200 from /readyz (the forked worker builds its app and
-answers; the client polls every 10 ms).
+answers; the client polls every 10 ms); then the memory of each of its workers (PSS and private
+dirty, from /proc) after a few calls: what a worker costs beyond what it shares with the master.
 
     PYTHONPATH=. .venv/bin/python bench/startup.py [--repeat 5]
 """
@@ -138,6 +139,7 @@ def serve_until_ready(environment: dict[str, str], work: Path) -> dict[str, floa
                     time.sleep(0.01)
             else:
                 raise SystemExit("idds-crd serve stopped before it was ready")
+            memory = workers_memory(process.pid, port)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -150,7 +152,33 @@ def serve_until_ready(environment: dict[str, str], work: Path) -> dict[str, floa
         "master": master - launched_at,
         "arbiter": forked - master,
         "worker": ready - (forked - launched_at),
+        **memory,
     }
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """A process's proportional set size and private dirty memory (MB), from /proc."""
+    wanted = {"Pss:": "pss_mb", "Private_Dirty:": "private_mb"}
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        label, value, *_ = line.split()
+        if label in wanted:
+            found[wanted[label]] = int(value) / 1024
+    return found
+
+
+def workers_memory(master: int, port: int, expected: int = os.cpu_count() or 1) -> dict[str, float]:
+    """Median PSS and private dirty memory of `serve`'s workers once every worker has started and
+    answered a few requests: what each worker costs beyond the pages it shares with the master."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    deadline = time.monotonic() + 10
+    while len(children.read_text().split()) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(20):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/cds-services", timeout=5) as answer:
+            answer.read()
+    measured = [_memory_mb(int(pid)) for pid in children.read_text().split()]
+    return {key: statistics.median(m[key] for m in measured) for key in ("pss_mb", "private_mb")}
 
 
 def run(script: str, environment: dict[str, str], work: Path) -> dict[str, float]:
@@ -254,6 +282,10 @@ def main() -> int:
     print(f"  master (interpreter, imports, settings, catalog, database) {serve['master']:>6.3f} s")
     print(f"  gunicorn's arbiter, to its first worker's fork            {serve['arbiter']:>6.3f} s")
     print(f"  first worker: create_app, answering /readyz (10 ms polls)  {serve['worker']:>6.3f} s")
+    print(
+        f"each worker after 20 discovery calls: PSS {serve['pss_mb']:.1f} MB, private dirty "
+        f"{serve['private_mb']:.1f} MB (the rest it shares with the master and the other workers)"
+    )
     print("\nwhere the imports of service.app go (own time of each top-level package's modules, one run):")
     for package, seconds in breakdown:
         print(f"  {package:<28} {seconds:>6.3f} s")
@@ -281,6 +313,8 @@ def main() -> int:
     figure("startup.process_warm_s", warm_m["process"], "s")
     figure("startup.baseline_process_s", base_m["process"], "s")
     figure("startup.rss_warm_mb", warm_m["rss_mb"], "MB")
+    figure("startup.serve_worker_pss_mb", serve["pss_mb"], "MB")
+    figure("startup.serve_worker_private_mb", serve["private_mb"], "MB")
     figure("startup.rss_cold_mb", cold_m["rss_mb"], "MB")
     figure("startup.baseline_rss_mb", base_m["rss_mb"], "MB")
     return 0
