@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import largest_synthea_record, pump_sign_body, settle  # noqa: E402
+from bench.support import largest_synthea_record, pump_sign_body  # noqa: E402
 from cards.response import respond  # noqa: E402
 from service.app import AppState, create_app  # noqa: E402
 from service.audit_call import CallClock, audited  # noqa: E402
@@ -41,6 +41,7 @@ from service.pipeline import HookOutcome, decide, gather  # noqa: E402
 from service.record import build_record  # noqa: E402
 from service.registry import ServiceDefinition, service_for_hook  # noqa: E402
 from service.settings import AuthSettings, Settings, StoreSettings  # noqa: E402
+from service.startup_gc import settle  # noqa: E402
 from service.strict_json import dumps, loads_request  # noqa: E402
 
 RUN_ALL = ["--runs", "30"]  # arguments in `python -m bench` (bench/__main__.py)

@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import PUMP_SIGN_PATH, largest_synthea_record, pump_sign_body, settle  # noqa: E402
+from bench.support import PUMP_SIGN_PATH, largest_synthea_record, pump_sign_body  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.settings import AuthSettings, Settings, StoreSettings  # noqa: E402
+from service.startup_gc import settle  # noqa: E402
 
 RUN_ALL = ["--calls", "60"]  # arguments in `python -m bench` (bench/__main__.py)
 

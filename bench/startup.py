@@ -8,6 +8,19 @@ empty catalog cache directory (so it compiles every policy and writes the entry)
 one, "no cache" runs with IDDS_CRD_CATALOG_CACHE=off. Prints figures (medians of --repeat runs);
 asserts nothing.
 
+Bytecode: an installed service runs from compiled modules (pip compiles every module when it
+installs a wheel, as the Docker image does). A source checkout whose shell sets
+PYTHONDONTWRITEBYTECODE (this machine's does) instead compiles the service's ~90 modules from source
+on every start, 0.1-0.2 s that no deployment pays; so every interpreter here writes and reads its
+bytecode under the run's temporary directory (PYTHONPYCACHEPREFIX), and one row shows the warm
+start without any bytecode, for comparison.
+
+`idds-crd serve` is split by its own log lines (JSON, millisecond times): launch to "Starting
+gunicorn" (interpreter, imports, settings, catalog, database: the master), to the first "Booting
+worker" (gunicorn's arbiter), to the first 200 from /readyz (the forked worker builds its app and
+answers; the client polls every 10 ms); then the memory of each of its workers (PSS and private
+dirty, from /proc) after a few calls: what a worker costs beyond what it shares with the master.
+
     PYTHONPATH=. .venv/bin/python bench/startup.py [--repeat 5]
 """
 
@@ -22,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,27 +105,80 @@ print(answer.decode())
 """
 
 
-def serve_until_ready(environment: dict[str, str], work: Path) -> float:
-    """Seconds from launching `idds-crd serve` to its first 200 from /readyz (every worker started)."""
+def _logged_at(log: Path, message_start: str) -> float | None:
+    """The epoch time of the first JSON log line whose message starts with `message_start`."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and str(entry.get("message", "")).startswith(message_start):
+            return datetime.fromisoformat(entry["time"]).timestamp()
+    return None
+
+
+def serve_until_ready(environment: dict[str, str], work: Path) -> dict[str, float]:
+    """Seconds from launching `idds-crd serve` to its first 200 from /readyz, and the phases between."""
     from service.demo.fhir_server import free_port
 
     port = free_port()
+    log = work / "serve.log"
     (work / "serve.yaml").write_text(f"store:\n  url: sqlite:///{work / 'serve.sqlite3'}\n")
     command = [sys.executable, "-m", "service.cli", "serve", "--config", "serve.yaml", "--port", str(port)]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=environment, cwd=work, stderr=subprocess.DEVNULL)
-    try:
-        while process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.01)
-        raise SystemExit("idds-crd serve stopped before it was ready")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with log.open("w") as log_file:
+        launched_at, started = time.time(), time.perf_counter()
+        process = subprocess.Popen(command, env=environment, cwd=work, stderr=log_file)
+        try:
+            while process.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                        if answer.status == 200:
+                            ready = time.perf_counter() - started
+                            break
+                except OSError:
+                    time.sleep(0.01)
+            else:
+                raise SystemExit("idds-crd serve stopped before it was ready")
+            memory = workers_memory(process.pid, port)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    master = _logged_at(log, "Starting gunicorn")
+    forked = _logged_at(log, "Booting worker")
+    if master is None or forked is None:
+        raise SystemExit(f"idds-crd serve did not log its start-up as expected: see {log}")
+    return {
+        "ready": ready,
+        "master": master - launched_at,
+        "arbiter": forked - master,
+        "worker": ready - (forked - launched_at),
+        **memory,
+    }
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """A process's proportional set size and private dirty memory (MB), from /proc."""
+    wanted = {"Pss:": "pss_mb", "Private_Dirty:": "private_mb"}
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        label, value, *_ = line.split()
+        if label in wanted:
+            found[wanted[label]] = int(value) / 1024
+    return found
+
+
+def workers_memory(master: int, port: int, expected: int = os.cpu_count() or 1) -> dict[str, float]:
+    """Median PSS and private dirty memory of `serve`'s workers once every worker has started and
+    answered a few requests: what each worker costs beyond the pages it shares with the master."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    deadline = time.monotonic() + 10
+    while len(children.read_text().split()) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(20):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/cds-services", timeout=5) as answer:
+            answer.read()
+    measured = [_memory_mb(int(pid)) for pid in children.read_text().split()]
+    return {key: statistics.median(m[key] for m in measured) for key in ("pss_mb", "private_mb")}
 
 
 def run(script: str, environment: dict[str, str], work: Path) -> dict[str, float]:
@@ -158,19 +225,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    base_environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="idds-crd-startup-") as temporary:
         work = Path(temporary)
+        base_environment = {
+            **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
+            "PYTHONPATH": str(ROOT),
+            "PYTHONPYCACHEPREFIX": str(work / "bytecode"),
+        }
         cache = work / "catalog-cache"
-        cold, warm, uncached, baseline, forked, served = [], [], [], [], [], []
+        cold, warm, from_source, uncached, baseline, forked, served = [], [], [], [], [], [], []
         uncached_environment = {**base_environment, "IDDS_CRD_CATALOG_CACHE": "off"}
-        run(SERVICE, uncached_environment, work)  # fills the OS page cache and __pycache__ first
+        run(SERVICE, uncached_environment, work)  # fills the OS page cache and the bytecode cache first
         for attempt in range(args.repeat):
             attempt_cache = cache / str(attempt)
             with_cache = {**base_environment, "IDDS_CRD_CATALOG_CACHE": str(attempt_cache)}
+            without_bytecode = {**with_cache, "PYTHONDONTWRITEBYTECODE": "1"}
+            without_bytecode.pop("PYTHONPYCACHEPREFIX")
             cold.append(run(SERVICE, with_cache, work))
             warm.append(run(SERVICE, with_cache, work))
+            from_source.append(run(SERVICE, without_bytecode, work))
             uncached.append(run(SERVICE, uncached_environment, work))
             baseline.append(run(BASELINE, base_environment, work))
             forked.append(run(FORKED, with_cache, work)["worker_ready"])
@@ -181,6 +255,7 @@ def main() -> int:
             "idds-crd, catalog cache off": medians(uncached),
             "idds-crd, cold (empty cache)": medians(cold),
             "idds-crd, warm (cache filled)": medians(warm),
+            "idds-crd, warm, no bytecode": medians(from_source),
         }
     print(f"{args.repeat} fresh interpreters each, medians; Python {sys.version.split()[0]}\n")
     header = f"{'':<32} {'imports s':>9} {'create_app s':>12} {'ready s':>8} {'process s':>9} {'RSS MB':>7}"
@@ -193,17 +268,31 @@ def main() -> int:
             f"{m['rss_mb']:>7.1f}"
         )
     print("\nready = imports + create_app, timed inside the interpreter; process = the whole run, outside")
-    worker_ready, serve_ready = statistics.median(forked), statistics.median(served)
-    print(f"\na worker forked from a master that imported the service and loaded the catalog: ready in "
-          f"{worker_ready:.3f} s")
-    print(f"`idds-crd serve` (gunicorn, {os.cpu_count()} workers), launch to first 200 from /readyz: "
-          f"{serve_ready:.3f} s")
+    print("no bytecode = compiling the service's modules from source at every start (see the docstring)")
+    worker_ready, serve = statistics.median(forked), medians(served)
+    serve_ready = serve["ready"]
+    print(
+        f"\na worker forked from a master that imported the service and loaded the catalog: ready in "
+        f"{worker_ready:.3f} s"
+    )
+    print(
+        f"`idds-crd serve` (gunicorn, {os.cpu_count()} workers), launch to first 200 from /readyz: "
+        f"{serve_ready:.3f} s, of which"
+    )
+    print(f"  master (interpreter, imports, settings, catalog, database) {serve['master']:>6.3f} s")
+    print(f"  gunicorn's arbiter, to its first worker's fork            {serve['arbiter']:>6.3f} s")
+    print(f"  first worker: create_app, answering /readyz (10 ms polls)  {serve['worker']:>6.3f} s")
+    print(
+        f"each worker after 20 discovery calls: PSS {serve['pss_mb']:.1f} MB, private dirty "
+        f"{serve['private_mb']:.1f} MB (the rest it shares with the master and the other workers)"
+    )
     print("\nwhere the imports of service.app go (own time of each top-level package's modules, one run):")
     for package, seconds in breakdown:
         print(f"  {package:<28} {seconds:>6.3f} s")
-    cold_m, warm_m, base_m = (
+    cold_m, warm_m, from_source_m, base_m = (
         rows["idds-crd, cold (empty cache)"],
         rows["idds-crd, warm (cache filled)"],
+        rows["idds-crd, warm, no bytecode"],
         rows["baseline: Flask app, one route"],
     )
     figure("startup.create_app_cold_s", cold_m["create"], "s")
@@ -219,9 +308,13 @@ def main() -> int:
     )
     figure("startup.worker_ready_after_fork_s", worker_ready, "s")
     figure("startup.serve_to_ready_s", serve_ready, "s")
+    figure("startup.serve_master_s", serve["master"], "s")
+    figure("startup.ready_warm_no_bytecode_s", from_source_m["import"] + from_source_m["create"], "s")
     figure("startup.process_warm_s", warm_m["process"], "s")
     figure("startup.baseline_process_s", base_m["process"], "s")
     figure("startup.rss_warm_mb", warm_m["rss_mb"], "MB")
+    figure("startup.serve_worker_pss_mb", serve["pss_mb"], "MB")
+    figure("startup.serve_worker_private_mb", serve["private_mb"], "MB")
     figure("startup.rss_cold_mb", cold_m["rss_mb"], "MB")
     figure("startup.baseline_rss_mb", base_m["rss_mb"], "MB")
     return 0

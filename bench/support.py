@@ -8,7 +8,6 @@ and bench/profile.py import it.
 from __future__ import annotations
 
 import copy
-import gc
 import http.client
 import json
 import os
@@ -26,13 +25,6 @@ PATIENTS = ROOT / "service" / "demo" / "data" / "patients"
 PUMP_SIGN_SAMPLE = REQUESTS / "order-sign-implant-demo-meets.json"
 PUMP_SIGN_PATH = "/cds-services/idds-crd-order-sign"
 PATIENT_ID = "demo-meets"
-
-
-def settle() -> None:
-    """What each worker of `idds-crd serve` does once its app is built (service/serving.py): collect,
-    then freeze what is left, so no later collection walks the catalog and the app again."""
-    gc.collect()
-    gc.freeze()
 
 
 def free_port() -> int:

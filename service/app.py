@@ -3,6 +3,11 @@
 Nothing is created at import time. The factory compiles the policy catalog once (so a broken
 policy stops start-up), opens the database once (the audit trail and the JWT replay store), installs
 the authentication guard, and stores per-app state in `app.extensions`, never in globals.
+
+Importing this module imports everything a hook call needs (so the first call does not wait for an
+import), with the garbage collector paused and what the imports made frozen (`service.startup_gc`).
+What no hook call needs stays out until it is used: the sandbox (only when switched on), the OpenAPI
+document, the development server, the demo, the other CLI commands.
 """
 
 from __future__ import annotations
@@ -10,17 +15,19 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from flask import Flask
+from service.startup_gc import collection_paused
 
-from service.auth.guard import install_guard
-from service.catalog import Catalog, load_catalog
-from service.fhir.cache import open_cache
-from service.pipeline import ClientFactory, HookEnvironment, build_environment
-from service.request_log import configure_logging
-from service.routes import install_http_edge
-from service.sandbox import install_sandbox
-from service.settings import Settings, load_settings
-from service.store.stores import Stores, open_stores
+with collection_paused(freeze=True):
+    from flask import Flask
+
+    from service.auth.guard import install_guard
+    from service.catalog import Catalog, load_catalog
+    from service.fhir.cache import open_cache
+    from service.pipeline import ClientFactory, HookEnvironment, build_environment
+    from service.request_log import configure_logging
+    from service.routes import install_http_edge
+    from service.settings import Settings, load_settings
+    from service.store.stores import Stores, open_stores
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,10 @@ def create_app(
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     install_http_edge(app, settings)
-    install_sandbox(app, settings.sandbox, environment.catalog.order_codes)
+    if settings.sandbox.enabled:
+        from service.sandbox import install_sandbox
+
+        install_sandbox(app, settings.sandbox, environment.catalog.order_codes)
     install_guard(app, settings, stores.replay)  # after the request log: a 401 gets its id and log line
     return app
 

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from service.settings import Settings, SettingsError, load_settings
-from service.store.database import DatabaseError
+from service.startup_gc import collection_paused
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.request_log import configure_logging
+    with collection_paused():  # `serve` freezes what start-up made before it forks its workers
+        from service.request_log import configure_logging
+        from service.serving import ServeOptions, serve
 
-    settings = load_settings(args.config)
-    configure_logging(settings.log_format, settings.log_level)
+        settings = load_settings(args.config)
+        configure_logging(settings.log_format, settings.log_level)
     if args.dev:
         from werkzeug.serving import run_simple
 
@@ -29,8 +31,6 @@ def _serve(args: argparse.Namespace) -> int:
 
         run_simple(args.host, args.port, create_app(settings), threaded=True)
         return 0
-    from service.serving import ServeOptions, serve
-
     chosen = {name: getattr(args, name) for name in ("workers", "threads") if getattr(args, name)}
     serve(settings, ServeOptions(args.host, args.port, **chosen))
     return 0
@@ -275,9 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (SettingsError, DatabaseError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _reported_failures()):
+            raise
         print(f"idds-crd: {exc}", file=sys.stderr)
         return 2
+
+
+def _reported_failures() -> tuple[type[Exception], ...]:
+    """Failures reported in one line with exit status 2 (imported here: `token` and `policies check`
+    never touch the database, so they do not import SQLAlchemy)."""
+    from service.store.database import DatabaseError
+
+    return (SettingsError, DatabaseError)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from service.codes import CPT, HCPCS, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
 from service.references import local_reference, parse_reference
 from service.shapes import (
@@ -47,6 +45,8 @@ class OrderCodeTable:
 
 
 def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
+    import yaml  # compiling the catalog needs it; a worker whose catalog comes from the cache does not
+
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     table: dict[tuple[str, str], str] = {}
     for kind, systems in (raw.get("kinds") or {}).items():

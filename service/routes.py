@@ -34,7 +34,6 @@ from service.observability import (
     observe_determinations,
     readiness_problems,
 )
-from service.openapi import openapi_document
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
@@ -77,6 +76,8 @@ def discovery() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """An OpenAPI 3.1 description of every endpoint, generated from the service registry."""
+    from service.openapi import openapi_document  # no hook call needs it: imported on first use
+
     return json_response(openapi_document())
 
 

@@ -7,13 +7,14 @@ Why these choices (README "Serving" says the same to operators):
   threads overlap that waiting; processes use every core for the pure-Python evaluation.
 - **Keep-alive** (`KEEPALIVE_SECONDS`): an EHR's next call reuses its connection. Idle kept-alive
   connections wait in the worker's poller, not in a thread.
-- **Policies compiled and the service's modules imported once, in the master, before forking**;
-  the app itself is built in each worker after the fork (`preload_app` off), which takes
-  `create_app`'s time only (bench/startup.py). The compiled catalog is immutable data and survives a
-  fork; the app's database engine (pooled connections), its FHIR thread pool and its metrics must
-  not be shared across a fork, so each worker opens its own before its first request. A broken
-  policy or an unreachable database stops `serve` before any worker starts; a worker that gunicorn
-  restarts gets the catalog without compiling it again.
+- **Policies compiled and the service's modules imported once, in the master, before forking**,
+  with the garbage collector paused and what they made frozen (`service.startup_gc`), so a worker's
+  collections neither walk nor copy it; the app itself is built in each worker after the fork
+  (`preload_app` off), which takes `create_app`'s time only (bench/startup.py). The compiled catalog
+  is immutable data and survives a fork; the app's database engine (pooled connections), its FHIR
+  thread pool and its metrics must not be shared across a fork, so each worker opens its own before
+  its first request. A broken policy or an unreachable database stops `serve` before any worker
+  starts; a worker that gunicorn restarts gets the catalog without compiling it again.
 - **Slow clients**: gunicorn gives a new connection's first byte 5 s in a thread, then parks the
   connection in the poller (closed after `KEEPALIVE_SECONDS`), so idle connections hold no
   thread. Once a client has started its request, gunicorn reads the request line, headers and body
@@ -35,7 +36,6 @@ Why these choices (README "Serving" says the same to operators):
 
 from __future__ import annotations
 
-import gc
 import glob
 import os
 import shutil
@@ -48,6 +48,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from service.settings import Settings
+from service.startup_gc import collection_paused, settle
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -147,8 +148,7 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         from service.app import create_app
 
         app = create_app(self.settings, self.catalog)
-        gc.collect()
-        gc.freeze()  # the catalog and the app live as long as the worker: no collection walks them again
+        settle()
         return app
 
 
@@ -163,12 +163,13 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     metrics_dir, made = prepare_multiprocess_metrics()
     master = os.getpid()
     try:
-        from service.catalog import load_catalog
-        from service.store.database import open_database
+        with collection_paused(freeze=True):  # frozen before the fork: shared, never walked again
+            import service.app  # noqa: F401  (imported once here, so a forked worker only builds the app)
+            from service.catalog import load_catalog
+            from service.store.database import open_database
 
-        catalog = load_catalog()
-        open_database(settings.store.url).close()  # creates the tables once, before workers race to
-        import service.app  # noqa: F401  (imported once here, so a forked worker only builds the app)
+            catalog = load_catalog()
+            open_database(settings.store.url).close()  # creates the tables once, before workers race to
         ServiceApplication(settings, catalog, options, metrics_dir).run()
     finally:
         if made and os.getpid() == master:  # a worker leaves through here too, on its way out

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 CONFIG_ENV_VAR = "IDDS_CRD_CONFIG"
 
 
@@ -430,6 +428,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         text = Path(chosen).read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError(f"cannot read config file {chosen}: {exc.strerror}") from exc
+    import yaml  # only a config file needs it: a worker started with the defaults never loads it
+
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

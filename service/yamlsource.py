@@ -7,7 +7,8 @@ Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not jus
 Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
 (its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
 message of a file that does not parse, so an author sees the same message either way. jsonschema is
-imported only when a file is checked: a worker whose catalog comes from the cache never loads it.
+imported only when a file is checked, and PyYAML only when one is parsed: a worker whose catalog
+comes from the cache loads neither.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 import policies
 
 if TYPE_CHECKING:
+    import yaml
     from jsonschema import Draft202012Validator
 
 Path_ = tuple[str | int, ...]
@@ -53,18 +53,22 @@ class Located:
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+    if node.id == "mapping":  # yaml.MappingNode (its class attribute), whichever parser made it
         for key, value in node.value:
             child = (*path, key.value)
             lines[child] = key.start_mark.line + 1
             _walk(value, child, lines)
             lines[child] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
+    elif node.id == "sequence":
         for index, item in enumerate(node.value):
             _walk(item, (*path, index), lines)
 
 
-_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _fast_loader() -> type[yaml.SafeLoader]:
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
 
 
 def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.Node | None]:
@@ -79,6 +83,8 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.No
 
 def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceError:
     """The `file:line:` message of a file that does not parse, worded by the pure-Python parser."""
+    import yaml
+
     error = fast_error
     try:
         _parse(text, yaml.SafeLoader)
@@ -89,11 +95,13 @@ def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceEr
     return SourceError(f"{path.name}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
 
 
-def load(path: Path, loader_class: type[yaml.SafeLoader] = _FAST_LOADER) -> Located:
-    """Parse a YAML file, recording the line of every element."""
+def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None) -> Located:
+    """Parse a YAML file, recording the line of every element (libyaml's parser unless told)."""
+    import yaml
+
     text = path.read_text(encoding="utf-8")
     try:
-        data, node = _parse(text, loader_class)
+        data, node = _parse(text, loader_class or _fast_loader())
     except yaml.YAMLError as exc:
         raise _syntax_error(path, text, exc) from None
     lines: dict[Path_, int] = {}
