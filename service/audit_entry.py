@@ -85,10 +85,10 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "latency_ms": round(call.latency_ms, 3),
         "service_id": call.service.id,
         "hook": call.service.hook,
-        "hook_instance": _bounded(_walked(_id_of(call, "hookInstance"), secrets), MAX_ID_LENGTH),
+        "hook_instance": _key(_id_of(call, "hookInstance"), secrets),
         "client_iss": _bounded(call.caller.iss, MAX_ISS_LENGTH),
         "client_jti": _bounded(call.caller.jti, MAX_JTI_LENGTH),
-        "patient_id": _bounded(_walked(_patient_of(call), secrets), MAX_ID_LENGTH),
+        "patient_id": _key(_patient_of(call), secrets),
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _scrubbed(_orders(call.outcome.response), secrets),
@@ -99,7 +99,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "response": _scrubbed(call.outcome.response, secrets),
         "cards": card_uuids(call.outcome.response),
         "assertion_keys": [
-            (_walked(a["assertion_id"], secrets), _walked(a.get("satisfied_pa_id"), secrets))
+            (_key(a["assertion_id"], secrets), _key(a.get("satisfied_pa_id"), secrets))
             for a in assertions
             if isinstance(a.get("assertion_id"), str)
         ],
@@ -237,6 +237,12 @@ def _patient_of(call: AuditedCall) -> str | None:
     context = call.body.get("context") if isinstance(call.body, dict) else None
     patient = context.get("patientId") if isinstance(context, dict) else None
     return patient if isinstance(patient, str) else None
+
+
+def _key(value: Any, secrets: list[str]) -> str | None:
+    """A text the record is found by (an id, a PA number), scrubbed and cut to its column's length
+    (an earlier assertion an EHR sends back keeps its own id and PA number, of any length)."""
+    return _bounded(_walked(value, secrets) if isinstance(value, str) else None, MAX_ID_LENGTH)
 
 
 def _bounded(value: str | None, limit: int) -> str | None:

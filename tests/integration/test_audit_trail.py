@@ -36,6 +36,7 @@ from tests.audit_support import (
     secret_call,
     stored_text,
 )
+from tests.conformance import COVERAGE_INFO
 from tests.postgres_support import PostgresServer
 from tests.support import assert_outcome, no_client, open_settings, post_json, serving
 
@@ -173,6 +174,37 @@ def test_no_column_keeps_a_token_or_a_jwt_the_body_put_in_ids_or_order_text(
     stored = stored_text(database_url)
     assert body["hookInstance"] in stored  # both calls were recorded
     assert token not in stored and A_JWT not in stored
+
+
+def test_an_earlier_assertion_with_long_ids_sent_back_is_recorded_and_found_by_its_cut_id(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """With two coverages, one already approved elsewhere: the new assertion of the other is issued
+    beside the earlier one, which keeps its own ids, of whatever length."""
+    app = app_on(database_url, compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-two-coverages")
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    assert len(body["prefetch"]["coverage"]["entry"]) == 2
+    long_id, long_pa = "a" * 300, "PA-" + "7" * 300
+    order["extension"] = [
+        {
+            "url": COVERAGE_INFO,
+            "extension": [
+                {"url": "coverage", "valueReference": {"reference": f"Coverage/{coverage['id']}"}},
+                {"url": "covered", "valueCode": "covered"},
+                {"url": "pa-needed", "valueCode": "satisfied"},
+                {"url": "date", "valueDate": "2026-11-01"},
+                {"url": "coverage-assertion-id", "valueString": long_id},
+                {"url": "satisfied-pa-id", "valueString": long_pa},
+            ],
+        }
+    ]
+    assert post_json(app.test_client(), path, body).status_code == 200
+    trail = app.extensions["idds_crd"].stores.audit
+    [record] = trail.find(long_pa[:128])
+    assert record["hook_instance"] == body["hookInstance"]
+    assert [record] == trail.find(long_id[:128])
 
 
 def test_a_record_that_cannot_be_written_turns_a_200_into_503_and_keeps_a_refusal(
