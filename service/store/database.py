@@ -2,23 +2,18 @@
 
 One `MetaData` holds every table (the audit trail's, the replay store's); `open_database` creates
 them if missing. SQLite gets WAL journaling so several worker processes can share one file, and
-their write transactions take turns on a lock file (`WriterTurns`): SQLite's own busy handler
-would have a waiting writer sleep in growing steps (up to 100 ms) while the file is locked, where
-a lock file wakes it within half a millisecond of the other writer's commit (SQLite's busy timeout stays, for
-writers that do not take turns). `sqlite://` (in memory) is one connection shared by the threads
-of one process, for tests and throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas.
-JSON columns take a `JsonText` (a value its writer already wrote as JSON, as the audit trail does
-to scan it for secrets) as it is, instead of writing it again.
+their write transactions take turns on a lock file beside it (service/store/writer_turns.py).
+`sqlite://` (in memory) is one connection shared by the threads of one process, for tests and
+throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas. JSON columns take a
+`JsonText` (a value its writer already wrote as JSON, as the audit trail does to scan it for
+secrets) as it is, instead of writing it again.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
-import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -28,9 +23,10 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from service.store.writer_turns import WriterTurns
+
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-TURN_POLL_SECONDS = 0.0005  # how soon a waiting writer sees that the turn is free
 
 
 class JsonText(str):
@@ -43,84 +39,6 @@ def _json_column_text(value: Any) -> str:
 
 class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
-
-
-class WriterTurnUnavailable(SQLAlchemyError):
-    """No turn to write within the busy timeout, or the writers' lock file cannot be opened: the
-    write fails as a database error does."""
-
-
-class WriterTurns:
-    """One write transaction at a time on an SQLite file, across the threads of this process (a
-    lock) and across processes (`flock` on the file at `path`), each waiting at most as long as
-    SQLite's busy timeout. A child process starts afresh: a lock or descriptor inherited through
-    `fork` would be held, or shared, with the parent."""
-
-    def __init__(self, path: str, wait_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
-        self.path = path
-        self.wait_seconds = wait_seconds
-        self._threads = threading.Lock()
-        self._descriptor: int | None = None
-        _EVERY_WRITER_TURNS.add(self)
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        deadline = time.monotonic() + self.wait_seconds
-        if not self._threads.acquire(timeout=self.wait_seconds):
-            raise WriterTurnUnavailable("no turn to write within the busy timeout")
-        try:
-            descriptor = self._open()
-            _lock_by(descriptor, deadline)
-            try:
-                yield
-            finally:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
-        finally:
-            self._threads.release()
-
-    def _open(self) -> int:
-        if self._descriptor is None:
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            try:
-                self._descriptor = os.open(self.path, flags, 0o600)
-            except OSError as exc:
-                raise WriterTurnUnavailable(f"cannot open the writers' lock file: {exc.strerror}") from None
-        return self._descriptor
-
-    def close(self) -> None:
-        with self._threads:
-            if self._descriptor is not None:
-                os.close(self._descriptor)
-                self._descriptor = None
-
-    def _start_afresh(self) -> None:
-        if self._descriptor is not None:
-            os.close(self._descriptor)  # the child's copy: the parent's lock is the parent's own
-        self._threads = threading.Lock()
-        self._descriptor = None
-
-
-def _lock_by(descriptor: int, deadline: float) -> None:
-    """`flock` the descriptor, trying again every TURN_POLL_SECONDS until `deadline`."""
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise WriterTurnUnavailable("no turn to write within the busy timeout") from None
-            time.sleep(TURN_POLL_SECONDS)
-
-
-_EVERY_WRITER_TURNS: weakref.WeakSet[WriterTurns] = weakref.WeakSet()
-
-
-def _start_afresh_after_fork() -> None:
-    for turns in list(_EVERY_WRITER_TURNS):
-        turns._start_afresh()
-
-
-os.register_at_fork(after_in_child=_start_afresh_after_fork)
 
 
 @dataclass(frozen=True)
@@ -202,7 +120,7 @@ def _writer_turns(engine: Engine) -> WriterTurns | None:
     path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
-    return WriterTurns(f"{os.path.abspath(path)}.writers")
+    return WriterTurns(f"{os.path.abspath(path)}.writers", SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def _without_password(url: str) -> str:

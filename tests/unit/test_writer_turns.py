@@ -1,4 +1,4 @@
-"""Writers of one SQLite file take turns across processes (service/store/database.py `WriterTurns`):
+"""Writers of one SQLite file take turns across processes (service/store/writer_turns.py):
 a waiting writer is woken by the lock file, not by SQLite's sleeping busy handler."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.store.database import Database, WriterTurns, open_database
+from service.store.database import Database, open_database
 from service.store.tables import seen_tokens
+from service.store.writer_turns import WriterTurns
 
 FORK = multiprocessing.get_context("fork")
 PAUSE = 0.3  # seconds the holder keeps its turn after the other process has asked for one
