@@ -1,7 +1,7 @@
 """Between the HTTP routes and the audit trail: every parsed hook call is recorded before it is
 answered, and feedback is stored with the call whose card it answers.
 
-Decisions (README "Audit trail"): a hook call whose body is JSON is recorded whatever its
+Decisions (docs/api.md "Audit trail"): a hook call whose body is JSON is recorded whatever its
 answer (200, 400 naming the invalid field, 412); bodies that are not JSON, unknown services and
 oversized bodies are not hook calls and are only logged. When the record cannot be written, a
 200 answer is replaced by 503 "audit trail unavailable" (a payer must not issue coverage
