@@ -6,7 +6,9 @@ Why these choices (README "Serving" says the same to operators):
   few threads (`--threads`, default 4). A hook call waits on the FHIR server most of its time, so
   threads overlap that waiting; processes use every core for the pure-Python evaluation.
 - **Keep-alive** (`KEEPALIVE_SECONDS`): an EHR's next call reuses its connection. Idle kept-alive
-  connections wait in the worker's poller, not in a thread.
+  connections wait in the worker's poller, not in a thread. Every `REQUESTS_PER_CONNECTION`th answer
+  on a connection closes it (`ConnectionRecycling`), so connections that piled onto one worker do
+  not stay there.
 - **Policies compiled and the service's modules imported once, in the master, before forking**,
   with the garbage collector paused and what they made frozen (`service.startup_gc`), so a worker's
   collections neither walk nor copy it; the app itself is built in each worker after the fork
@@ -41,6 +43,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +68,8 @@ GRACEFUL_TIMEOUT_SECONDS = 10
 LIMIT_REQUEST_LINE = 4094  # gunicorn's default: the service's URLs are short
 LIMIT_REQUEST_FIELDS = 50
 LIMIT_REQUEST_FIELD_SIZE = 8190  # a CDS Hooks JWT in Authorization fits well within
+REQUESTS_PER_CONNECTION = 100  # then a kept-alive connection is closed (ConnectionRecycling)
+MAX_TRACKED_CONNECTIONS = 10_000
 
 
 def default_workers() -> int:
@@ -97,7 +102,35 @@ class ServeOptions:
             "logger_class": ServiceLogger,
             "proc_name": "idds-crd",
             "control_socket_disable": True,  # one shared path per user: replicas on one host would clash
+            "pre_request": ConnectionRecycling(REQUESTS_PER_CONNECTION),
         }
+
+
+class ConnectionRecycling:
+    """gunicorn's `pre_request` hook: a kept-alive connection is answered `Connection: close` after
+    `limit` requests, and its client reconnects.
+
+    The workers share one listening socket and a connection stays with the worker that accepted it,
+    so an EHR's few persistent connections can all land on one worker while another core idles
+    (4 connections across 2 workers: 4:0 or 3:1 in 4 of 5 starts). A reconnecting client is taken by
+    whichever worker accepts first, which is seldom the busy one, so the connections spread out; one
+    new connection per `limit` calls costs next to nothing (nginx's `keepalive_requests` does the same).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._served: dict[Any, int] = {}  # requests so far, by the client's address (ip, port)
+        self._lock = threading.Lock()
+
+    def __call__(self, _worker: Any, request: Any) -> None:
+        with self._lock:
+            served = self._served.pop(request.peer_addr, 0) + 1
+            if served >= self.limit:
+                request.must_close = True
+                return
+            if len(self._served) >= MAX_TRACKED_CONNECTIONS:  # closed connections are never told
+                self._served.clear()
+            self._served[request.peer_addr] = served
 
 
 class ServiceLogger(Logger):

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from service.demo.fhir_server import free_port
+from service.serving import REQUESTS_PER_CONNECTION
 from tests.observability_support import samples, value
 from tests.support import SELECT_URL, select_body, start_serve_process
 
@@ -90,6 +91,20 @@ def test_a_session_reuses_its_connection(two_workers: Served) -> None:
         answers = [session.get(f"{two_workers.url}/healthz", timeout=10) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert {a.headers["Connection"].lower() for a in answers} == {"keep-alive"}
+
+
+def test_a_kept_alive_connection_is_closed_after_its_share_of_requests(two_workers: Served) -> None:
+    """So that an EHR's few persistent connections do not stay piled on one worker (serving.py
+    `ConnectionRecycling`): the last of REQUESTS_PER_CONNECTION answers says `Connection: close`,
+    and the client's next connection is served."""
+    with requests.Session() as session:
+        url = f"{two_workers.url}/healthz"
+        answers = [session.get(url, timeout=10) for _ in range(REQUESTS_PER_CONNECTION)]
+        assert {a.headers["Connection"].lower() for a in answers[:-1]} == {"keep-alive"}
+        assert answers[-1].headers["Connection"].lower() == "close"
+        after = session.get(url, timeout=10)
+    assert [a.status_code for a in answers] == [200] * REQUESTS_PER_CONNECTION and after.status_code == 200
+    assert after.headers["Connection"].lower() == "keep-alive"
 
 
 def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
