@@ -4,8 +4,7 @@ Why these choices (README "Serving" says the same to operators):
 
 - **gthread workers**: one process per core (`--workers`, default `os.cpu_count()`), each with a
   few threads (`--threads`, default 4). A hook call waits on the FHIR server most of its time, so
-  threads overlap that waiting; processes use every core for the pure-Python evaluation, and each
-  takes new connections only while it holds no more than its share (service/balanced_worker.py).
+  threads overlap that waiting; processes use every core for the pure-Python evaluation.
 - **Keep-alive** (`KEEPALIVE_SECONDS`): an EHR's next call reuses its connection. Idle kept-alive
   connections wait in the worker's poller, not in a thread. Every `REQUESTS_PER_CONNECTION`th answer
   on a connection closes it (`ConnectionRecycling`), so connections that piled onto one worker do
@@ -51,7 +50,6 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from service.balanced_worker import ConnectionShares
 from service.settings import Settings
 from service.startup_gc import collection_paused, settle
 
@@ -91,7 +89,7 @@ class ServeOptions:
         return {
             "bind": f"{self.host}:{self.port}",
             "workers": self.workers,
-            "worker_class": "service.balanced_worker.BalancedThreadWorker",  # gthread, balanced
+            "worker_class": "gthread",
             "threads": self.threads,
             "keepalive": KEEPALIVE_SECONDS,
             "timeout": TIMEOUT_SECONDS,
@@ -112,10 +110,11 @@ class ConnectionRecycling:
     """gunicorn's `pre_request` hook: a kept-alive connection is answered `Connection: close` after
     `limit` requests, and its client reconnects.
 
-    A connection stays with the worker that accepted it; a reconnecting client is taken by a worker
-    holding no more than its share (service/balanced_worker.py), so connections that piled onto one
-    worker, or stayed with one that is being replaced, spread out again. One new connection per
-    `limit` calls costs next to nothing (nginx's `keepalive_requests` does the same).
+    The workers share one listening socket and a connection stays with the worker that accepted it,
+    so an EHR's few persistent connections can all land on one worker while another core idles
+    (4 connections across 2 workers: 4:0 or 3:1 in 4 of 5 starts). A reconnecting client is taken by
+    whichever worker accepts first, which is seldom the busy one, so the connections spread out; one
+    new connection per `limit` calls costs next to nothing (nginx's `keepalive_requests` does the same).
     """
 
     def __init__(self, limit: int) -> None:
@@ -171,7 +170,6 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         self.catalog = catalog
         self.options = options
         self.metrics_dir = metrics_dir
-        self.shares = ConnectionShares(2 * options.workers + 2)  # each worker's, and its replacement's
         super().__init__()
 
     def load_config(self) -> None:
@@ -187,11 +185,10 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def _worker_exited(arbiter: Any, worker: Any) -> None:
+def _worker_exited(_arbiter: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-    arbiter.app.shares.free(worker.pid)
 
 
 def serve(settings: Settings, options: ServeOptions) -> None:

@@ -4,9 +4,7 @@ dripping its headers holding one thread and no more, and `--dev` running Werkzeu
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
 import socket
 import subprocess
 import threading
@@ -107,40 +105,6 @@ def test_a_kept_alive_connection_is_closed_after_its_share_of_requests(two_worke
         after = session.get(url, timeout=10)
     assert [a.status_code for a in answers] == [200] * REQUESTS_PER_CONNECTION and after.status_code == 200
     assert after.headers["Connection"].lower() == "keep-alive"
-
-
-def test_connections_opened_together_spread_over_the_workers(two_workers: Served) -> None:
-    """service/balanced_worker.py: a worker listens for new connections only while it holds no more
-    than its share, so four persistent connections end up two and two, whoever wakes first."""
-    port = two_workers.port
-    for _ in range(3):
-        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
-        try:
-            for connection in connections:
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()
-            held = holders(two_workers, [c.sock.getsockname()[1] for c in connections if c.sock])
-        finally:
-            for connection in connections:
-                connection.close()
-        assert sorted(held.values()) == [2, 2], held
-
-
-def holders(served: Served, client_ports: list[int]) -> dict[int, int]:
-    """How many of the connections from `client_ports` each worker holds (read from /proc)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, inode = fields[1], fields[2], fields[9]
-        if int(local.split(":")[1], 16) == served.port and int(remote.split(":")[1], 16) in client_ports:
-            inodes.add(f"socket:[{inode}]")
-    held: dict[int, int] = {}
-    for pid in worker_pids(served):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                if os.readlink(fd) in inodes:
-                    held[pid] = held.get(pid, 0) + 1
-    return held
 
 
 def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
