@@ -113,8 +113,9 @@ class ConnectionRecycling:
     The workers share one listening socket and a connection stays with the worker that accepted it,
     so an EHR's few persistent connections can all land on one worker while another core idles
     (4 connections across 2 workers: 4:0 or 3:1 in 4 of 5 starts). A reconnecting client is taken by
-    whichever worker accepts first, which is seldom the busy one, so the connections spread out; one
-    new connection per `limit` calls costs next to nothing (nginx's `keepalive_requests` does the same).
+    whichever worker accepts first, not by load, so a bad placement lasts at most `limit` calls per
+    connection rather than for good (bench/NOTES.md); one new connection per `limit` calls costs next
+    to nothing (nginx's `keepalive_requests` does the same).
     """
 
     def __init__(self, limit: int) -> None:
