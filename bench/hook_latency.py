@@ -1,9 +1,10 @@
-"""Hook latency for a pump order against a real local FHIR server: serial vs parallel FHIR fan-out.
+"""Hook latency for a pump order against a real local FHIR server: serial vs parallel vs batched.
 
 Prints figures; asserts nothing. Loads the Synthea patients of ../shared/fhir-fixtures (and the
 demo patients) into sekmet-fhir on loopback, then answers an order-select for CPT 62362 with no
 prefetch (so the Patient, Coverage and every clinical search go to the server) for each patient,
-once with the queries run one after another and once on the worker pool. It does so twice: straight
+with the queries sent one request each, one after another (serial) and on the worker pool
+(parallel), and as one FHIR batch per round (`fhir.batch`, the default). It does so twice: straight
 to the server on loopback, and through a proxy that adds a fixed delay per request (default 50 ms)
 the way a real EHR endpoint's network distance does.
 
@@ -19,6 +20,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import figure  # noqa: E402
 from bench.latency_proxy import LatencyProxy  # noqa: E402
 from service.catalog import load_catalog  # noqa: E402
 from service.demo.fhir_server import LocalFhirServer  # noqa: E402
@@ -60,13 +63,16 @@ def measure(
     patients: list[tuple[str, str, int]],
     serial_env: Any,
     parallel_env: Any,
+    batch_env: Any,
     args: argparse.Namespace,
+    name: str,
 ) -> None:
     for _, patient_id, _ in patients[:2]:  # warm connections
         timed(parallel_env, request_for(patient_id, base_url))
+        timed(batch_env, request_for(patient_id, base_url))
     header = (
         f"{'patient':<22} {'resources':>9} {'serial ms':>10} {'parallel ms':>12} {'ratio':>6} "
-        f"{'slowest query ms':>17} {'sum of queries ms':>18}"
+        f"{'batch ms':>9} {'slowest query ms':>17} {'sum of queries ms':>18}"
     )
     print(
         f"\nhook latency, order-select 62362, no prefetch, median of {args.repeat} runs, "
@@ -74,11 +80,12 @@ def measure(
     )
     print(header)
     print("-" * len(header))
-    ratios, slowest_share = [], []
-    for name, patient_id, size in patients:
+    ratios, slowest_share, batch_share = [], [], []
+    for label, patient_id, size in patients:
         request = request_for(patient_id, base_url)
         serial = [timed(serial_env, request) for _ in range(args.repeat)]
         parallel = [timed(parallel_env, request) for _ in range(args.repeat)]
+        batch_ms = statistics.median(timed(batch_env, request)[0] for _ in range(args.repeat))
         serial_ms = statistics.median(ms for ms, _ in serial)
         parallel_ms = statistics.median(ms for ms, _ in parallel)
         serial_timings = [o.data.timings for _, o in serial if o.data is not None]
@@ -87,14 +94,18 @@ def measure(
         ratio = serial_ms / parallel_ms
         ratios.append(ratio)
         slowest_share.append(parallel_ms / slowest)
+        batch_share.append(batch_ms / parallel_ms)
         print(
-            f"{name:<22} {size:>9} {serial_ms:>10.1f} {parallel_ms:>12.1f} {ratio:>6.2f} "
-            f"{slowest:>17.1f} {total:>18.1f}"
+            f"{label:<22} {size:>9} {serial_ms:>10.1f} {parallel_ms:>12.1f} {ratio:>6.2f} "
+            f"{batch_ms:>9.1f} {slowest:>17.1f} {total:>18.1f}"
         )
     print("-" * len(header))
     print(f"median serial/parallel ratio: {statistics.median(ratios):.2f}")
     share = statistics.median(slowest_share)
     print(f"median parallel hook time / slowest single query (timed alone): {share:.2f}")
+    figure(
+        f"hook_latency.batch_to_parallel_{name}", statistics.median(batch_share), "x the parallel hook time"
+    )
 
 
 def main() -> int:
@@ -118,13 +129,18 @@ def main() -> int:
                 e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
             )
             patients.append((path.stem[:22], patient["id"], len(bundle["entry"])))
-        serial_env = build_environment(settings, catalog, None)
+        one_by_one = replace(settings, batch=False)
+        serial_env = build_environment(one_by_one, catalog, None)
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            parallel_env = build_environment(settings, catalog, pool)
-            measure(fhir.base_url, "sekmet-fhir on loopback", patients, serial_env, parallel_env, args)
+            envs = (
+                serial_env,
+                build_environment(one_by_one, catalog, pool),
+                build_environment(settings, catalog, pool),
+            )
+            measure(fhir.base_url, "sekmet-fhir on loopback", patients, *envs, args, "loopback")
             with LatencyProxy(fhir.base_url, args.latency_ms) as proxy:
                 where = f"sekmet-fhir behind a proxy adding {args.latency_ms:g} ms per request"
-                measure(proxy.base_url, where, patients, serial_env, parallel_env, args)
+                measure(proxy.base_url, where, patients, *envs, args, "wan")
     return 0
 
 

@@ -33,12 +33,20 @@ class LatencyProxy:
                 return
 
             def do_GET(self) -> None:
+                self.forward(None)
+
+            def do_POST(self) -> None:  # a FHIR batch
+                self.forward(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+
+            def forward(self, posted: bytes | None) -> None:
                 time.sleep(proxy.delay)
                 session = getattr(session_local, "session", None) or requests.Session()
                 session_local.session = session
                 upstream_url = proxy.upstream + self.path[len("/fhir") :]
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
-                answer = session.get(upstream_url, headers=headers, timeout=60)
+                kept = ("accept", "authorization", "content-type")
+                headers = {k: v for k, v in self.headers.items() if k.lower() in kept}
+                method = "GET" if posted is None else "POST"
+                answer = session.request(method, upstream_url, headers=headers, data=posted, timeout=60)
                 body = answer.content.replace(proxy.upstream.encode(), proxy.base_url.encode())
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("Content-Type", "application/fhir+json"))

@@ -92,12 +92,13 @@ RUN_ALL = ["--repeat", "3"]  # arguments in `python -m bench` (bench/__main__.py
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--one-by-one", action="store_true", help="one request per query (fhir.batch off)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     base = len(demo_chart())
     charts = [(f"pain-{BASELINE_PAIN}", BASELINE_PAIN)]  # (patient, pain scores added)
     charts += [(f"chart-{size}", size - base if size < SIZES[-1] else size) for size in SIZES]
-    settings = FhirSettings(deadline_seconds=60, timeout_seconds=30)
+    settings = FhirSettings(deadline_seconds=60, timeout_seconds=30, batch=not args.one_by_one)
     with LocalFhirServer() as fhir, ThreadPoolExecutor(max_workers=8) as pool:
         loading = time.perf_counter()
         for patient, pain in charts:

@@ -85,6 +85,7 @@ def default_client_factory(settings: FhirSettings, sessions: SessionPool | None 
             max_pages=settings.max_pages,
             max_response_bytes=settings.max_response_bytes,
             max_call_bytes=settings.max_call_bytes,
+            batch=settings.batch,
         )
 
     return make

@@ -31,18 +31,20 @@ class FhirSettings:
     answer and `max_call_bytes` all answers of one call together (pages and queries). The
     `max_workers` threads of the query pool are shared by every call; one call holds at
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
-    `max_concurrent_per_server`, which must leave some of the pool to the other servers.
+    `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
+    `batch`, the searches and reads of one round go to the server as one FHIR batch request.
     """
 
     deadline_seconds: float = 3.5
     timeout_seconds: float = 2.5
-    page_size: int = 200
+    page_size: int = 500
     max_pages: int = 10
     max_workers: int = 16
     max_response_bytes: int = 4 * 1024 * 1024
     max_call_bytes: int = 16 * 1024 * 1024
     max_concurrent_per_call: int = 8
     max_concurrent_per_server: int = 8
+    batch: bool = True
 
     def __post_init__(self) -> None:
         if self.max_concurrent_per_server >= self.max_workers:

@@ -255,6 +255,18 @@ def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
+    """A page of search results, as a FHIR server answers a search (with its `next` link)."""
+    page: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        page["link"] = [{"relation": "next", "url": next_url}]
+    return page
+
+
 def payer_coverage(payer_id: str, **fields: Any) -> dict[str, Any]:
     """An active Coverage of PATIENT paid by the demo payer id `payer_id`; `fields` add type, class..."""
     return {

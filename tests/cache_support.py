@@ -4,6 +4,7 @@ cache runs on that clock."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -32,20 +33,31 @@ FIRST_EHR = "https://first-ehr.example.org"
 SECOND_EHR = "https://second-ehr.example.org"
 
 
+NOT_ALLOWED = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "batch is not supported"}],
+}
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
 
 class CountingProxy:
-    """A proxy in front of a FHIR server (see `counting_proxy`): forwards every GET (headers Accept
-    and Authorization only) and counts the requests by resource type (`/fhir/Condition?...` →
-    `Condition`); its links and bodies name the proxy, never the server behind it."""
+    """A proxy in front of a FHIR server (see `counting_proxy`): forwards every GET and every POST of
+    a batch (headers Accept, Authorization and Content-Type only) and counts the queries by resource
+    type (`/fhir/Condition?...` → `Condition`; each entry of a batch as its own query, the batches
+    themselves in `batches`, all HTTP requests in `exchanges`); its links and bodies name the proxy,
+    never the server behind it. With `refuse_batches`, a batch is answered 405 (not forwarded)."""
 
     def __init__(self, upstream: str, port: int) -> None:
         self.upstream = upstream.rstrip("/")
         self.base_url = f"http://127.0.0.1:{port}{urlsplit(self.upstream).path}"
         self.requests: Counter[str] = Counter()
+        self.batches = 0
+        self.exchanges = 0
+        self.refuse_batches = False
         self._lock = threading.Lock()
 
     @property
@@ -56,14 +68,27 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.batches = 0
+            self.exchanges = 0
 
     def forward(self, environ: dict[str, Any], start_response: Any) -> Any:
         incoming = Request(environ)
         tail = incoming.full_path.rstrip("?")[len(urlsplit(self.base_url).path) :]
+        posted = incoming.get_data() if incoming.method == "POST" else None
+        urls = [e["request"]["url"] for e in json.loads(posted)["entry"]] if posted else [tail]
         with self._lock:
-            self.requests[tail.strip("/").split("/")[0].split("?")[0]] += 1
-        headers = {k: v for k, v in incoming.headers.items() if k.lower() in ("accept", "authorization")}
-        answer = requests.get(self.upstream + tail, headers=headers, timeout=60)
+            self.exchanges += 1
+            self.batches += posted is not None
+            if posted is not None and self.refuse_batches:
+                return Response(json.dumps(NOT_ALLOWED), 405, content_type="application/fhir+json")(
+                    environ, start_response
+                )
+            for url in urls:
+                self.requests[url.strip("/").split("/")[0].split("?")[0]] += 1
+        forwarded = ("accept", "authorization", "content-type")
+        headers = {k: v for k, v in incoming.headers.items() if k.lower() in forwarded}
+        url = self.upstream + tail
+        answer = requests.request(incoming.method, url, headers=headers, data=posted, timeout=60)
         body = answer.content.replace(self.upstream.encode(), self.base_url.encode())
         content_type = answer.headers.get("Content-Type", "application/fhir+json")
         return Response(body, answer.status_code, content_type=content_type)(environ, start_response)

@@ -22,8 +22,12 @@ from tests.support import RecordingFactory, RecordingFhirClient, open_settings, 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
 
 
+REQUESTING = frozenset({"search", "read", "collect", "batch"})
+
+
 class CountingClient:
-    """A real FhirClient whose every method call (search, read, collect…) is recorded by name."""
+    """A real FhirClient whose every call that sends requests (search, read, collect, batch) is
+    recorded by name."""
 
     def __init__(self, inner: FhirClient) -> None:
         self.inner = inner
@@ -31,7 +35,7 @@ class CountingClient:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
-        if not callable(attribute):
+        if name not in REQUESTING:
             return attribute
 
         def recorded(*args: Any, **kwargs: Any) -> Any:

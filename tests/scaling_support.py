@@ -130,6 +130,7 @@ class ChartClient:
     """Answers searches from a chart held in memory, as a FHIR server would; records each search."""
 
     origin = "https://ehr.example.org"
+    batches = False  # each search on its own, so that every one is recorded as such
 
     def __init__(
         self, resources: list[dict[str, Any]], fails: Callable[[str, Mapping[str, Any]], bool] | None = None

@@ -137,6 +137,7 @@ class RecordingFhirClient:
     """Stands in for FhirClient: records every search/read; optionally fails every call."""
 
     origin = "https://ehr.example.org"
+    batches = False  # each query on its own, so that every one is recorded as such
 
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []

@@ -12,6 +12,9 @@ answers (the transport's `Cutoff` cuts the connection), its body is streamed and
 passes `max_response_bytes`, and whatever happens on the way (no route, closed port, timeout) reads
 the same: "the FHIR server did not answer". A read (`GET Type/id`) must answer with that very
 resource; anything else (a Bundle, another type, another id) counts as a failed read.
+
+With `batch`, several searches and reads go out as one FHIR batch (service/fhir/batch.py); each
+entry of its answer is then judged exactly as the answer of its own request would be.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
-from service.fhir.outbound import NO_ANSWER, origin
+from service.fhir.batch import UNREADABLE, BatchRefusals, EntryAnswer, batch_body, entry_answers
+from service.fhir.outbound import NO_ANSWER, normalise_base, origin
 from service.fhir.transport import Cutoff, Watch, guarded_session
+from service.settings import FhirSettings
 from service.shapes import dicts
 
-MAX_PAGES = 10
-PAGE_SIZE = 200
-MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-MAX_CALL_BYTES = 16 * 1024 * 1024
+MAX_PAGES = FhirSettings.max_pages
+PAGE_SIZE = FhirSettings.page_size
+MAX_RESPONSE_BYTES = FhirSettings.max_response_bytes
+MAX_CALL_BYTES = FhirSettings.max_call_bytes
 CHUNK_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 1.0
 USER_AGENT = "idds-crd"
@@ -48,6 +53,13 @@ OUT_OF_TIME = "no answer within the hook's time budget"
 TOO_LARGE = "the FHIR server's answer was too large"
 TOO_MUCH = "the FHIR server's answers to this call were too large together"
 WRONG_RESOURCE = "the FHIR server answered with another resource than the one asked for"
+NOT_A_REFERENCE = "not a reference to a resource (Type/id)"
+NOT_JSON = "response is not JSON"
+NOT_FHIR = "response is not a FHIR resource"
+# A batch answered so says the server does not take batches (remembered): it does not exist there
+# (404, 405, 501), is not understood (400, 406, 415, 422), redirected, or answered with no batch.
+REFUSING_STATUSES = frozenset({400, 404, 405, 406, 415, 422, 501})
+REFUSING_REASONS = frozenset({NOT_JSON, NOT_FHIR})
 
 
 class FhirError(Exception):
@@ -59,6 +71,10 @@ class FhirError(Exception):
         self.status = status  # the HTTP status, when the server answered with an error status
 
 
+class BatchRefused(FhirError):
+    """The server answered a batch, but not with a usable `batch-response`: ask it query by query."""
+
+
 class SessionPool:
     """One guarded `requests.Session` per worker thread, reused across hook calls (connection
     reuse), and the one `Cutoff` that ends their requests at their deadlines.
@@ -67,11 +83,13 @@ class SessionPool:
     is ever kept (one call's cookie must not reach the next call's requests). The client sends
     through the session's guarded adapter itself (`adapter`): a session's own request path (merging
     settings, cookies, redirects) costs more CPU than the request, and none of it is wanted here.
+    `batch_refusals` remembers the servers that did not take a batch lately.
     """
 
     def __init__(self) -> None:
         self._local = threading.local()
         self.cutoff = Cutoff()
+        self.batch_refusals = BatchRefusals()
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -112,6 +130,7 @@ class FhirClient:
         max_pages: int = MAX_PAGES,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_call_bytes: int = MAX_CALL_BYTES,
+        batch: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.origin = origin(self.base_url)
@@ -122,6 +141,8 @@ class FhirClient:
         self.max_pages = max_pages
         self.max_response_bytes = max_response_bytes
         self.max_call_bytes = max_call_bytes
+        self._batch = batch
+        self._batch_key = normalise_base(self.base_url) or self.base_url
         self._received = 0  # bytes of every answer of this call so far (pages and parallel queries)
         self._received_lock = threading.Lock()
         self._headers = {"Accept": "application/fhir+json", "User-Agent": USER_AGENT}
@@ -140,8 +161,17 @@ class FhirClient:
             raise FhirError(OUT_OF_TIME)
         return min(self._timeout, left)
 
-    def _exchange(self, url: str, params: Mapping[str, Any] | None) -> tuple[int, bytes, float | None]:
-        """One GET within the time left: (status, the body of a 200, the Retry-After of a 429)."""
+    @property
+    def batches(self) -> bool:
+        """Whether several queries go to this server as one batch (asked for, and not refused lately)."""
+        return self._batch and not self._sessions.batch_refusals.refused(self._batch_key)
+
+    def _exchange(
+        self, url: str, params: Mapping[str, Any] | None, body: bytes | None, limit: int | None
+    ) -> tuple[int, bytes, float | None]:
+        """One GET (a POST of `body`) within the time left: (status, the body of a 200, the
+        Retry-After of a 429). A GET's answer is bounded by `max_response_bytes` and counted toward
+        `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read."""
         url_origin = origin(url)
         if url_origin is None or url_origin != self.origin:
             raise FhirError("refused a link to another server")
@@ -149,38 +179,48 @@ class FhirClient:
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
                 response = self._sessions.adapter().send(
-                    self._prepared(url, params), stream=True, timeout=seconds, verify=True, proxies={}
+                    self._prepared(url, params, body), stream=True, timeout=seconds, verify=True, proxies={}
                 )
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 raise FhirError(NO_ANSWER) from None
             with response:
                 if response.status_code != 200:
                     return response.status_code, b"", _retry_after(response)
-                return 200, self._body(response, watch), None
+                if body is None:
+                    return 200, self._body(response, watch, self.max_response_bytes, counted=True), None
+                cap = self.max_response_bytes if limit is None else limit
+                return 200, self._body(response, watch, cap, counted=False), None
 
-    def _prepared(self, url: str, params: Mapping[str, Any] | None) -> requests.PreparedRequest:
-        """A GET as `requests` would send it, built directly: the URL with its query (a list value
-        repeats its parameter), this client's headers, no body, no cookies."""
+    def _prepared(
+        self, url: str, params: Mapping[str, Any] | None, body: bytes | None = None
+    ) -> requests.PreparedRequest:
+        """A GET (a POST of a FHIR JSON `body`) as `requests` would send it, built directly: the
+        URL with its query (a list value repeats its parameter), this client's headers, no cookies."""
         prepared = requests.PreparedRequest()
-        prepared.method = "GET"
         prepared.url = requote_uri(f"{url}?{urlencode(params, doseq=True)}" if params else url)
         prepared.headers = CaseInsensitiveDict(self._headers)
-        prepared.body = None
         prepared.hooks = {"response": []}
+        prepared.method = "GET" if body is None else "POST"
+        prepared.body = body
+        if body is not None:
+            prepared.headers["Content-Type"] = "application/fhir+json"
+            prepared.headers["Content-Length"] = str(len(body))
         return prepared
 
-    def _body(self, response: requests.Response, watch: Watch) -> bytes:
-        """The body, streamed: given up past `max_response_bytes` or once the watch has fired."""
+    def _body(self, response: requests.Response, watch: Watch, limit: int, counted: bool) -> bytes:
+        """The body, streamed: given up past `limit` bytes or once the watch has fired (`counted`:
+        each chunk counted toward `max_call_bytes` as it comes)."""
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
+        if declared.isdigit() and int(declared) > limit:
             raise FhirError(TOO_LARGE)
         body = bytearray()
         try:
             for chunk in response.iter_content(CHUNK_BYTES):
                 body += chunk
-                if len(body) > self.max_response_bytes:
+                if len(body) > limit:
                     raise FhirError(TOO_LARGE)
-                self._count(len(chunk))
+                if counted:
+                    self._count(len(chunk))
                 if watch.fired or time.monotonic() > watch.deadline:
                     break
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
@@ -198,44 +238,109 @@ class FhirClient:
                 raise FhirError(TOO_MUCH)
 
     def _get(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        status, raw, wait = self._exchange(url, params)
+        return self._answer(url, params)[0]
+
+    def _answer(
+        self, url: str, params: Mapping[str, Any] | None, body: bytes | None = None, limit: int | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """The FHIR resource a GET (a POST of `body`) answered with, and its size in bytes."""
+        status, raw, wait = self._exchange(url, params, body, limit)
         if status == 429 and wait is not None and wait <= min(MAX_RETRY_AFTER_SECONDS, self.remaining()):
             time.sleep(wait)
-            status, raw, wait = self._exchange(url, params)
+            status, raw, wait = self._exchange(url, params, body, limit)
         if 300 <= status < 400:
-            raise FhirError(f"refused to follow a redirect (HTTP {status})")
+            raise FhirError(f"refused to follow a redirect (HTTP {status})", status)
         if status != 200:
             raise FhirError(f"HTTP {status}", status)
         try:
-            body = orjson.loads(raw)  # refuses NaN, Infinity and numbers beyond a double, like loads_finite
+            answer = orjson.loads(raw)  # refuses NaN, Infinity and numbers beyond a double, like loads_finite
         except (ValueError, RecursionError):
-            raise FhirError("response is not JSON") from None
-        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-            raise FhirError("response is not a FHIR resource")
-        return body
+            raise FhirError(NOT_JSON) from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("resourceType"), str):
+            raise FhirError(NOT_FHIR)
+        return answer, len(raw)
 
     def read(self, reference: str) -> dict[str, Any] | None:
         """GET [base]/Type/id: that very resource; None when the server says it does not exist
         (404/410). An answer that is another resource (a Bundle, another type or id) is a failure."""
-        wanted = READ_REFERENCE.fullmatch(reference.lstrip("/"))
-        if wanted is None or wanted[2] in (".", ".."):
-            raise FhirError("not a reference to a resource (Type/id)")
+        path = self.read_path(reference)
+        if path is None:
+            raise FhirError(NOT_A_REFERENCE)
         try:
-            resource = self._get(f"{self.base_url}/{wanted[0]}")
+            resource = self._get(f"{self.base_url}/{path}")
         except FhirError as exc:
             if exc.status in (404, 410):
                 return None
             raise
-        if resource.get("resourceType") != wanted[1] or resource.get("id") != wanted[2]:
-            raise FhirError(WRONG_RESOURCE)
-        return resource
+        return _the_one(path, resource)
+
+    @staticmethod
+    def read_path(reference: str) -> str | None:
+        """`Type/id` of a reference that names one resource on this server; None otherwise."""
+        wanted = READ_REFERENCE.fullmatch(reference.lstrip("/"))
+        return None if wanted is None or wanted[2] in (".", "..") else wanted[0]
+
+    def search_path(self, resource_type: str, params: Mapping[str, Any]) -> str:
+        """The search as a URL relative to the base, as `search` sends it (`_count` first)."""
+        return requote_uri(f"{resource_type}?{urlencode(self._paged(params), doseq=True)}")
+
+    def _paged(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"_count": self.page_size, **params}
+
+    def batch(self, relative_urls: list[str]) -> list[EntryAnswer]:
+        """One batch of GETs (`Type?params` from `search_path`, `Type/id` from `read_path`): the
+        answer's entries, in order. `BatchRefused` (and the server remembered as refusing) when it
+        answered so that it does not take batches (`REFUSING_STATUSES`, a redirect, no batch-response
+        of as many entries); `BatchRefused` alone (nothing remembered) when the answer grew past
+        what its queries could answer one by one (`max_response_bytes` each) or what is left of
+        `max_call_bytes`, counting nothing toward it. Any other failure (no answer, out of time,
+        401, 403, 429, 5xx) is a FhirError that stands for every query of the batch."""
+        with self._received_lock:
+            left = self.max_call_bytes - self._received
+        limit = max(min(left, len(relative_urls) * self.max_response_bytes), 0)
+        try:
+            answer, size = self._answer(self.base_url, None, batch_body(relative_urls), limit)
+        except FhirError as exc:
+            if exc.reason == TOO_LARGE:
+                raise BatchRefused(TOO_LARGE) from None
+            if exc.reason in REFUSING_REASONS or exc.status in REFUSING_STATUSES or _redirect(exc.status):
+                self._sessions.batch_refusals.remember(self._batch_key)
+                raise BatchRefused(exc.reason, exc.status) from None
+            raise
+        self._count(size)
+        entries = entry_answers(answer, len(relative_urls))
+        if entries is None:
+            self._sessions.batch_refusals.remember(self._batch_key)
+            raise BatchRefused(UNREADABLE)
+        if size > self.max_response_bytes:
+            return [_within(entry, self.max_response_bytes) for entry in entries]
+        return entries
+
+    def read_answered(self, reference: str, answer: EntryAnswer) -> dict[str, Any] | None:
+        """A read's batch entry, judged as `read` judges its own answer."""
+        path = self.read_path(reference)
+        if path is None:
+            raise FhirError(NOT_A_REFERENCE)
+        if answer.status in (404, 410):
+            return None
+        return _the_one(path, _answered(answer))
+
+    def search_answered(
+        self, resource_type: str, params: Mapping[str, Any], answer: EntryAnswer, first_page: bool = False
+    ) -> SearchResult:
+        """A search's batch entry (its first page), then its `next` pages, as `search` does."""
+        return self._searched(_answered(answer), resource_type, params, first_page)
 
     def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
-        query = {"_count": self.page_size, **params}
-        page = self._get(f"{self.base_url}/{resource_type}", query)
+        page = self._get(f"{self.base_url}/{resource_type}", self._paged(params))
+        return self._searched(page, resource_type, params, first_page)
+
+    def _searched(
+        self, page: dict[str, Any], resource_type: str, params: Mapping[str, Any], first_page: bool
+    ) -> SearchResult:
         ignored = _ignored_scope(page, params)
         if ignored and _link(page, "next"):
             raise FhirError(
@@ -278,6 +383,41 @@ class FhirClient:
                 break
             page = self._get(next_url)
         raise FhirError(f"more than {self.max_pages} pages")
+
+
+def _the_one(path: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource a read of `Type/id` answered, when it is that very resource."""
+    resource_type, _, resource_id = path.partition("/")
+    if resource.get("resourceType") != resource_type or resource.get("id") != resource_id:
+        raise FhirError(WRONG_RESOURCE)
+    return resource
+
+
+def _answered(answer: EntryAnswer) -> dict[str, Any]:
+    """The resource of a successful batch entry, or the FhirError its own request would have given."""
+    if answer.status != 200:
+        raise FhirError(f"HTTP {answer.status}", answer.status)
+    if answer.too_large:
+        raise FhirError(TOO_LARGE)
+    if answer.resource is None or not isinstance(answer.resource.get("resourceType"), str):
+        raise FhirError(NOT_FHIR)
+    return answer.resource
+
+
+def _within(answer: EntryAnswer, limit: int) -> EntryAnswer:
+    """The entry, or the entry marked too large when its resource would not have been taken as the
+    answer to its own request (more than `limit` bytes; or deeper than can be measured)."""
+    if answer.resource is None:
+        return answer
+    try:
+        size = len(orjson.dumps(answer.resource))
+    except orjson.JSONEncodeError:
+        size = limit + 1
+    return answer if size <= limit else replace(answer, resource=None, too_large=True)
+
+
+def _redirect(status: int | None) -> bool:
+    return status is not None and 300 <= status < 400
 
 
 def _link(bundle: dict[str, Any], relation: str) -> str | None:

@@ -7,6 +7,8 @@ generated from the codes the policies read) and searched only when the EHR did n
 of it at once on a bounded worker pool; then the resources those results reference and did not
 include (the payer Organization, Medications). With a complete prefetch nothing is queried. Whatever
 is not back by the deadline is reported as unavailable, with its reason, instead of being waited for.
+Where the server takes FHIR batches (`fhir.batch`), the searches and reads of one round go as one
+batch request (service/fhir/batch.py); a server that refuses it is asked one query at a time.
 
 How calls share the worker pool (one slow EHR must not hurt another):
 
@@ -37,14 +39,16 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from service.codes import ASSESSMENT_SYSTEM
+from service.fhir.batch import EntryAnswer
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
-from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
+from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
 from service.fhir.score_window import (
     PAIN_KEY,
     fhir_instant,
     is_pain_score,
+    known_ids,
     missing_windows,
     older_newest_first,
     recent_since,
@@ -61,6 +65,9 @@ log = logging.getLogger(__name__)
 
 MAX_REFERENCE_READS = 50
 UNSCOPED_TYPES = ("Medication", "Organization", "Patient")
+# What a search may bring along (`_include`): never a Patient, which only the patient's own read or
+# prefetch key may give (a Coverage's payor can be a guarantor Patient, another person).
+INCLUDED_TYPES = ("Medication", "Organization")
 MAX_CONCURRENT_PER_CALL = 8
 MAX_CONCURRENT_PER_SERVER = 8
 OTHER_PATIENT = "the FHIR server answered with another patient's resource"
@@ -194,11 +201,13 @@ def clinical_queries(
     return [query for _, query in prefetchable_queries(patient_id, observation_codes, pain_codes)]
 
 
-def _search(client: FhirClient, query: Query) -> SearchResult:
-    """The search; asked again without `_sort` when the server refuses it (HTTP 400): the order
-    is a nicety, the data is not."""
+def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:
+    """The search (its first page given as a batch entry `answer`, or searched); asked again
+    without `_sort` when the server refuses it (HTTP 400): the order is a nicety, the data is not."""
     params = dict(query.params or {})
     try:
+        if answer is not None:
+            return client.search_answered(query.resource_type, params, answer, first_page=query.first_page)
         return client.search(query.resource_type, params, first_page=query.first_page)
     except FhirError as exc:
         if exc.status != 400 or "_sort" not in params:
@@ -207,17 +216,21 @@ def _search(client: FhirClient, query: Query) -> SearchResult:
         return client.search(query.resource_type, params)
 
 
-def _run(client: FhirClient, query: Query) -> QueryOutcome:
+def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> QueryOutcome:
+    """The query's outcome: from its own request, or from its entry of a batch (`answer`)."""
     started = time.monotonic()
     try:
         if query.reference is not None:
-            found = client.read(query.reference)
+            if answer is not None:
+                found = client.read_answered(query.reference, answer)
+            else:
+                found = client.read(query.reference)
             outcome = QueryOutcome(resources=[found] if found else [], pages=1)
         else:
             if query.continue_from is not None:
                 result = client.collect(query.continue_from, query.resource_type, include_first=False)
             else:
-                result = _search(client, query)
+                result = _search(client, query, answer)
             outcome = QueryOutcome(
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
@@ -225,6 +238,57 @@ def _run(client: FhirClient, query: Query) -> QueryOutcome:
         outcome = QueryOutcome(error=exc.reason)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+Unit = tuple[Query, ...]  # what one worker runs: one query, or the queries of one batch
+
+
+def _units(client: FhirClient, queries: list[Query]) -> list[Unit]:
+    """The queries as the worker pool runs them: the searches and reads in one batch where the
+    server takes batches (at least two of them), every other query on its own."""
+    batched = [q for q in queries if _batch_path(client, q) is not None] if client.batches else []
+    if len(batched) < 2:
+        return [(q,) for q in queries]
+    keys = {q.key for q in batched}
+    return [tuple(batched)] + [(q,) for q in queries if q.key not in keys]
+
+
+def _batch_path(client: FhirClient, query: Query) -> str | None:
+    """The query as a batch entry's URL; None for one that is not a search or a read."""
+    if query.continue_from is not None:
+        return None
+    if query.reference is not None:
+        return client.read_path(query.reference)
+    return client.search_path(query.resource_type, query.params or {})
+
+
+def _run_unit(
+    client: FhirClient, unit: Unit, done: dict[str, QueryOutcome] | None = None
+) -> dict[str, QueryOutcome] | None:
+    """The outcomes of a unit's queries, each put in `done` as soon as it is known (those known by
+    the deadline count even while the others still page on); None when the server did not take
+    their batch (the caller then runs them one by one). A batch that failed otherwise (no answer,
+    out of time, 401, 429…) fails each of its queries the same way."""
+    done = {} if done is None else done
+    if len(unit) == 1:
+        done[unit[0].key] = _run(client, unit[0])
+        return done
+    started = time.monotonic()
+    try:
+        answers = client.batch([path for q in unit if (path := _batch_path(client, q)) is not None])
+    except BatchRefused as exc:
+        log.info("a batch of %d queries was not taken (%s); asking one by one", len(unit), exc.reason)
+        return None
+    except FhirError as exc:
+        for query in unit:
+            done[query.key] = QueryOutcome(error=exc.reason, seconds=time.monotonic() - started)
+        return done
+    answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)
+    for query, answer in answered:
+        outcome = _run(client, query, answer)
+        outcome.seconds = time.monotonic() - started
+        done[query.key] = outcome
+    return done
 
 
 class ServerSlots:
@@ -268,25 +332,45 @@ class QueryPool:
         self.slots = ServerSlots(per_server)
 
     def run(self, client: FhirClient, queries: list[Query], deadline: float) -> dict[str, QueryOutcome]:
-        """Run queries in parallel (serially without an executor), stopping at `deadline`."""
+        """Run queries in parallel (serially without an executor), stopping at `deadline`; a batch
+        the server did not take is run again query by query, within the same deadline."""
+        units = _units(client, queries)
         if self.executor is None:
-            return {q.key: _run(client, q) for q in queries}
+            outcomes: dict[str, QueryOutcome] = {}
+            for unit in units:
+                outcomes.update(_run_unit(client, unit) or {q.key: _run(client, q) for q in unit})
+            return outcomes
+        settled = self._run_units(self.executor, client, units, deadline)
+        for unit in units:
+            if len(unit) > 1 and settled[unit[0].key] is None:
+                settled.update(self._run_units(self.executor, client, [(q,) for q in unit], deadline))
+        return {q.key: settled[q.key] or QueryOutcome(error=OUT_OF_TIME) for q in queries}
+
+    def _run_units(
+        self, executor: Executor, client: FhirClient, units: list[Unit], deadline: float
+    ) -> dict[str, QueryOutcome | None]:
+        """Each unit on the pool, in parallel within the call's share and its server's slots: the
+        outcome of every query (None for those of a batch the server did not take)."""
         server = str(client.origin)
-        started: dict[str, Future[QueryOutcome]] = {}
-        for query in queries:
-            if not self._make_room(started.values(), deadline) or not self.slots.acquire(server, deadline):
+        started: list[Future[dict[str, QueryOutcome] | None]] = []
+        done: list[dict[str, QueryOutcome]] = [{} for _ in units]
+        for unit in units:
+            if not self._make_room(started, deadline) or not self.slots.acquire(server, deadline):
                 break
             try:
-                future = self.executor.submit(_run, client, query)
+                future = executor.submit(_run_unit, client, unit, done[len(started)])
             except RuntimeError:  # the pool is shutting down
                 self.slots.release(server)
                 break
             future.add_done_callback(lambda _: self.slots.release(server))
-            started[query.key] = future
-        wait(started.values(), timeout=max(deadline - time.monotonic(), 0))
-        return {q.key: _settled(started.get(q.key)) for q in queries}
+            started.append(future)
+        wait(started, timeout=max(deadline - time.monotonic(), 0))
+        settled: dict[str, QueryOutcome | None] = {}
+        for index, unit in enumerate(units):
+            settled.update(_settled(unit, started[index] if index < len(started) else None, done[index]))
+        return settled
 
-    def _make_room(self, futures: Iterable[Future[QueryOutcome]], deadline: float) -> bool:
+    def _make_room(self, futures: Iterable[Future[Any]], deadline: float) -> bool:
         """Wait until fewer than `per_call` of the call's queries are unfinished (False: deadline)."""
         while True:
             unfinished = [f for f in futures if not f.done()]
@@ -298,13 +382,17 @@ class QueryPool:
             wait(unfinished, timeout=left, return_when=FIRST_COMPLETED)
 
 
-def _settled(future: Future[QueryOutcome] | None) -> QueryOutcome:
-    """A query's outcome at the deadline: its result, or why there is none."""
+def _settled(
+    unit: Unit, future: Future[dict[str, QueryOutcome] | None] | None, done: dict[str, QueryOutcome]
+) -> dict[str, QueryOutcome | None]:
+    """A unit's outcomes at the deadline: its results (None for a batch not taken), those it had
+    when it is still running, or why there are none."""
     if future is None or future.cancel():
-        return QueryOutcome(error=OUT_OF_TIME)
-    if future.done():
-        return future.result()
-    return QueryOutcome(error=NO_ANSWER)
+        return {q.key: QueryOutcome(error=OUT_OF_TIME) for q in unit}
+    if not future.done():
+        return {q.key: done.get(q.key) or QueryOutcome(error=NO_ANSWER) for q in unit}
+    outcomes = future.result()
+    return {q.key: None for q in unit} if outcomes is None else dict(outcomes)
 
 
 def _own(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
@@ -333,7 +421,7 @@ def _take_prefetched(
         log.warning(
             "prefetch %s: dropped %d resources of other patients", query.key, len(matches) - len(kept)
         )
-    included = [r for r in resources if r["resourceType"] in UNSCOPED_TYPES]
+    included = [r for r in resources if r["resourceType"] in INCLUDED_TYPES]
     for resource in kept + included:
         data.resources.setdefault(resource["resourceType"], []).append(resource)
 
@@ -519,7 +607,7 @@ class DataGatherer:
         if not more:
             return
         found = self._outcomes(client, more, deadline, scope, patient_id)
-        known = {r.get("id") for r in data.resources.get("Observation", [])}
+        known = known_ids(data.resources.get("Observation", []))
         for outcome in found.values():
             outcome.resources = without_known(outcome.resources, known)
         self._absorb(more, found, patient_id, data)
@@ -558,7 +646,7 @@ class DataGatherer:
                     query.key,
                     len(outcome.resources) - len(kept),
                 )
-            for resource in kept + [r for r in outcome.included if r.get("resourceType") in UNSCOPED_TYPES]:
+            for resource in kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
 
     def _follow_references(
@@ -591,7 +679,7 @@ def _answer_of(query: Query, outcome: QueryOutcome, patient_id: str) -> Answer |
     kept = _usable(query, outcome.resources, patient_id) if outcome.error is None else None
     if kept is None:
         return None
-    included = [r for r in outcome.included if r.get("resourceType") in UNSCOPED_TYPES]
+    included = [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]
     return {
         "resources": kept,
         "included": included,

@@ -102,11 +102,16 @@ def older_newest_first(params: Mapping[str, Any], since: datetime) -> dict[str, 
     return {**older, "_sort": "-date", "_count": str(OLDER_PAGE)}
 
 
-def without_known(resources: list[dict[str, Any]], known: set[Any]) -> list[dict[str, Any]]:
+def known_ids(resources: list[dict[str, Any]]) -> set[str]:
+    """The ids of resources (a resource whose id is not a string has none to be known by)."""
+    return {r["id"] for r in resources if isinstance(r.get("id"), str)}
+
+
+def without_known(resources: list[dict[str, Any]], known: set[str]) -> list[dict[str, Any]]:
     """The resources whose ids are not in `known` yet, which then holds theirs too (windows overlap
     by a day: each score counts once)."""
-    fresh = [r for r in resources if r.get("id") not in known]
-    known.update(r.get("id") for r in fresh)
+    fresh = [r for r in resources if not isinstance(r.get("id"), str) or r["id"] not in known]
+    known.update(known_ids(fresh))
     return fresh
 
 

@@ -10,20 +10,10 @@ import requests
 import responses
 
 from service.fhir.client import MAX_PAGES, FhirClient, FhirError
+from tests.builders import searchset
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-token-123"
-
-
-def page(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url:
-        body["link"] = [{"relation": "next", "url": next_url}]
-    return body
 
 
 def cond(n: int) -> dict[str, Any]:
@@ -34,12 +24,12 @@ def cond(n: int) -> dict[str, Any]:
 def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
     responses.get(
         f"{BASE}/Condition",
-        json=page([cond(1)], f"{BASE}/Condition?page=2"),
-        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "200"})],
+        json=searchset([cond(1)], f"{BASE}/Condition?page=2"),
+        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "500"})],
     )
     responses.get(
         f"{BASE}/Condition",
-        json=page([cond(2), cond(3)]),
+        json=searchset([cond(2), cond(3)]),
         match=[responses.matchers.query_param_matcher({"page": "2"})],
     )
     found = FhirClient(BASE, TOKEN, 2.0).search("Condition", {"patient": "p1"})
@@ -54,7 +44,7 @@ def test_search_follows_next_links_and_sends_token_on_every_page() -> None:
 @responses.activate
 def test_search_skips_other_resource_types_in_the_bundle() -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": []}
-    responses.get(f"{BASE}/Condition", json=page([cond(1), outcome]))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1), outcome]))
     result = FhirClient(BASE, None, 2.0).search("Condition", {})
     assert [r["id"] for r in result.resources] == ["c1"]
     assert result.included == []
@@ -62,14 +52,14 @@ def test_search_skips_other_resource_types_in_the_bundle() -> None:
 
 @responses.activate
 def test_no_authorization_header_without_token() -> None:
-    responses.get(f"{BASE}/Condition", json=page([]))
+    responses.get(f"{BASE}/Condition", json=searchset([]))
     FhirClient(BASE, None, 2.0).search("Condition", {})
     assert "Authorization" not in responses.calls[0].request.headers
 
 
 @responses.activate
 def test_next_link_to_another_origin_is_refused_and_token_not_sent() -> None:
-    responses.get(f"{BASE}/Condition", json=page([cond(1)], "https://evil.example.com/fhir/Condition?page=2"))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], "https://evil.example.com/fhir/Condition?page=2"))
     with pytest.raises(FhirError, match="another server"):
         FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
     assert len(responses.calls) == 1
@@ -85,7 +75,7 @@ def test_redirect_is_not_followed() -> None:
 
 @responses.activate
 def test_endless_next_loop_stops_at_the_page_cap() -> None:
-    responses.get(f"{BASE}/Condition", json=page([cond(1)], f"{BASE}/Condition?again=1"))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], f"{BASE}/Condition?again=1"))
     with pytest.raises(FhirError, match="pages"):
         FhirClient(BASE, None, 2.0).search("Condition", {})
     assert len(responses.calls) == MAX_PAGES
@@ -140,7 +130,7 @@ def test_connection_failure_and_timeout_read_the_same() -> None:
 
 @responses.activate
 def test_spent_deadline_makes_no_call() -> None:
-    responses.get(f"{BASE}/Condition", json=page([]))
+    responses.get(f"{BASE}/Condition", json=searchset([]))
     client = FhirClient(BASE, None, 2.0, deadline=time.monotonic() - 1)
     with pytest.raises(FhirError, match="time budget"):
         client.search("Condition", {})
@@ -160,7 +150,7 @@ def test_repr_never_shows_the_token() -> None:
 
 @responses.activate
 def test_search_whose_self_link_dropped_the_patient_says_so() -> None:
-    everyone = page([cond(1)])
+    everyone = searchset([cond(1)])
     everyone["link"] = [{"relation": "self", "url": f"{BASE}/QuestionnaireResponse?_count=200"}]
     responses.get(f"{BASE}/QuestionnaireResponse", json=everyone)
     result = FhirClient(BASE, None, 2.0).search("QuestionnaireResponse", {"patient": "p1"})
@@ -169,7 +159,7 @@ def test_search_whose_self_link_dropped_the_patient_says_so() -> None:
 
 @responses.activate
 def test_self_link_keeping_the_patient_is_accepted() -> None:
-    scoped = page([cond(1)])
+    scoped = searchset([cond(1)])
     scoped["link"] = [{"relation": "self", "url": f"{BASE}/Condition?patient=p1&_count=200"}]
     responses.get(f"{BASE}/Condition", json=scoped)
     result = FhirClient(BASE, None, 2.0).search("Condition", {"patient": "p1"})
@@ -179,7 +169,7 @@ def test_self_link_keeping_the_patient_is_accepted() -> None:
 @responses.activate
 def test_429_is_retried_once_after_a_short_retry_after() -> None:
     responses.get(f"{BASE}/Condition", status=429, headers={"Retry-After": "0.1"})
-    responses.get(f"{BASE}/Condition", json=page([cond(1)]))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
     assert len(FhirClient(BASE, TOKEN, 2.0).search("Condition", {}).resources) == 1
     assert len(responses.calls) == 2
     assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in responses.calls)
@@ -202,7 +192,7 @@ def test_read_of_a_missing_resource_is_none(status: int) -> None:
 
 @responses.activate
 def test_page_size_and_page_cap_are_configurable() -> None:
-    responses.get(f"{BASE}/Condition", json=page([cond(1)], f"{BASE}/Condition?again=1"))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], f"{BASE}/Condition?again=1"))
     with pytest.raises(FhirError, match="more than 3 pages"):
         FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
     assert len(responses.calls) == 3
@@ -211,7 +201,7 @@ def test_page_size_and_page_cap_are_configurable() -> None:
 
 @responses.activate
 def test_an_answer_larger_than_the_cap_is_a_failed_query() -> None:
-    big = page([{"resourceType": "Condition", "id": "c", "note": [{"text": "x" * 5000}]}])
+    big = searchset([{"resourceType": "Condition", "id": "c", "note": [{"text": "x" * 5000}]}])
     responses.get(f"{BASE}/Condition", json=big)
     with pytest.raises(FhirError, match="too large"):
         FhirClient(BASE, None, 2.0, max_response_bytes=4000).search("Condition", {})
@@ -219,14 +209,14 @@ def test_an_answer_larger_than_the_cap_is_a_failed_query() -> None:
 
 @responses.activate
 def test_an_answer_within_the_cap_is_read() -> None:
-    responses.get(f"{BASE}/Condition", json=page([cond(1)]))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
     assert len(FhirClient(BASE, None, 2.0, max_response_bytes=4000).search("Condition", {}).resources) == 1
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        pytest.param(page([{"resourceType": "Device", "id": "d1"}]), id="a-bundle"),
+        pytest.param(searchset([{"resourceType": "Device", "id": "d1"}]), id="a-bundle"),
         pytest.param({"resourceType": "Patient", "id": "d1"}, id="another-type"),
         pytest.param({"resourceType": "Device", "id": "d2"}, id="another-id"),
         pytest.param({"resourceType": "Device"}, id="no-id"),
@@ -258,7 +248,7 @@ def test_a_read_of_something_that_is_not_type_slash_id_sends_nothing(reference: 
 )
 @responses.activate
 def test_next_links_off_the_origin_are_refused(next_url: str) -> None:
-    responses.get(f"{BASE}/Condition", json=page([cond(1)], next_url))
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], next_url))
     with pytest.raises(FhirError, match="another server"):
         FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
     assert len(responses.calls) == 1
@@ -270,7 +260,7 @@ def test_the_answers_of_one_call_together_are_bounded() -> None:
     for number in range(1, 11):
         responses.get(
             f"{BASE}/Condition",
-            json=page(padding, f"{BASE}/Condition?page={number + 1}"),
+            json=searchset(padding, f"{BASE}/Condition?page={number + 1}"),
             match=[responses.matchers.query_param_matcher({"page": str(number)}, strict_match=False)]
             if number > 1
             else [responses.matchers.query_param_matcher({"patient": "p1"}, strict_match=False)],

@@ -260,6 +260,8 @@ def test_a_device_of_another_patient_is_not_used() -> None:
 class BlockingClient:
     """Answers every search once `release` is set, and counts how many it holds at once."""
 
+    batches = False  # each query on its own: the pool's sharing is about single requests
+
     def __init__(
         self, origin: str, counter: dict[str, int], lock: threading.Lock, release: threading.Event
     ) -> None:

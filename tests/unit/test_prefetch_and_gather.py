@@ -19,6 +19,7 @@ from service.fhir.gather import DataGatherer, clinical_queries, prefetchable_que
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
+from tests.builders import searchset
 from tests.prefetch_support import without_uuids
 from tests.support import (
     RecordingFactory,
@@ -42,17 +43,6 @@ def hook_request(body: dict[str, Any], with_server: bool = True) -> HookRequest:
     if with_server:
         with_fhir(body, TOKEN, BASE)
     return parse_hook_request(body, service_for_hook(body["hook"]))
-
-
-def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url:
-        bundle["link"] = [{"relation": "next", "url": next_url}]
-    return bundle
 
 
 ORG_URL = f"{BASE}/Organization/demo-meets-org-geha"
@@ -149,7 +139,7 @@ def test_absent_keys_are_queried_with_the_rendered_template() -> None:
         ),
         match=[
             responses.matchers.query_param_matcher(
-                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "200"}
+                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "500"}
             )
         ],
     )
@@ -481,6 +471,28 @@ def test_the_coverage_search_includes_the_payer_so_it_is_not_read_again() -> Non
     data = gather(hook_request(body))
     assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
     assert not any(c.request.url == ORG_URL for c in responses.calls)
+
+
+@responses.activate
+def test_a_patient_a_search_brings_along_never_becomes_the_patient() -> None:
+    """A Coverage's payor may be a guarantor Patient, another person: only the patient's own read
+    (or prefetch key) gives the Patient."""
+    stub_clinical()
+    body = sample()
+    del body["prefetch"]["coverage"]
+    del body["prefetch"]["patient"]
+    guarantor = {"resourceType": "Patient", "id": "guarantor", "name": [{"family": "Else"}]}
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "beneficiary": {"reference": "Patient/demo-meets"},
+        "payor": [{"reference": "Patient/guarantor"}],
+    }
+    responses.get(f"{BASE}/Patient/demo-meets", status=404)
+    responses.get(f"{BASE}/Coverage", json=searchset([coverage, guarantor]))
+    data = gather(hook_request(body))
+    assert data.patient is None
+    assert "Patient" not in data.resources
 
 
 SORTED = responses.matchers.query_param_matcher({"_sort": "-date"}, strict_match=False)

@@ -15,7 +15,7 @@ import responses
 from service.catalog import Catalog
 from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
-from service.fhir.score_window import RECENT_DAYS, missing_windows, recent_since
+from service.fhir.score_window import RECENT_DAYS, known_ids, missing_windows, recent_since, without_known
 from service.hooks.models import parse_hook_request
 from service.record import PatientRecord, build_record
 from service.registry import STANDARD_PREFETCH, service_for_hook
@@ -228,3 +228,12 @@ def test_a_trial_dated_at_the_edge_of_the_calendar_is_searched_without_overflow(
 
 def _dates(value: Any) -> list[str]:
     return value if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
+def test_scores_whose_id_is_not_a_string_are_kept_and_never_break_the_deduplication() -> None:
+    """A server's junk id (an object, a list) once crashed the call (a set of ids cannot hold it)."""
+    known = known_ids([{"id": "o1"}, {"id": {"x": 1}}, {"id": ["o2"]}])
+    assert known == {"o1"}
+    more = [{"id": "o1"}, {"id": "o3"}, {"id": {"x": 1}}, {}]
+    assert without_known(more, known) == [{"id": "o3"}, {"id": {"x": 1}}, {}]
+    assert known == {"o1", "o3"}
