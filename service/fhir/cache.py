@@ -39,7 +39,6 @@ seconds (one WARNING per outage, counted in `/metrics`), never an error of the c
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -47,6 +46,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from service.hooks.models import HookRequest
 from service.observability import observe_cache_failure
@@ -236,7 +237,7 @@ class PatientDataCache:
     def key(self, scope: CacheScope, resource_type: str, query: str) -> str:
         parts = [FORMAT_VERSION, scope.client, scope.fhir_server, scope.user, scope.patient, scope.credential]
         parts.append(resource_type)
-        digest = hashlib.sha256(json.dumps([*parts, query]).encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(orjson.dumps([*parts, query])).hexdigest()
         return self.key_prefix + digest
 
     def lookup(
@@ -265,7 +266,7 @@ class PatientDataCache:
             return
         expires_at = self._clock() + self.ttl_seconds
         items = {
-            self.key(scope, *query): json.dumps({"expires_at": expires_at, "answer": answer}).encode("utf-8")
+            self.key(scope, *query): orjson.dumps({"expires_at": expires_at, "answer": answer})
             for query, answer in answers
         }
         self.store.put_many(items, self.ttl_seconds)
@@ -275,7 +276,7 @@ def _unexpired(value: bytes | None, now: float) -> Answer | None:
     if value is None:
         return None
     try:
-        stored = json.loads(value)
+        stored = orjson.loads(value)
     except ValueError:
         return None
     if not isinstance(stored, dict) or not isinstance(stored.get("answer"), dict):

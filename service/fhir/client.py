@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import quote_plus, unquote_plus, urlsplit
 
 import orjson
 import requests
@@ -166,9 +166,7 @@ class FhirClient:
         """Whether several queries go to this server as one batch (asked for, and not refused lately)."""
         return self._batch and not self._sessions.batch_refusals.refused(self._batch_key)
 
-    def _exchange(
-        self, url: str, params: Mapping[str, Any] | None, body: bytes | None, limit: int | None
-    ) -> tuple[int, bytes, float | None]:
+    def _exchange(self, url: str, body: bytes | None, limit: int | None) -> tuple[int, bytes, float | None]:
         """One GET (a POST of `body`) within the time left: (status, the body of a 200, the
         Retry-After of a 429). A GET's answer is bounded by `max_response_bytes` and counted toward
         `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read."""
@@ -179,7 +177,7 @@ class FhirClient:
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
                 response = self._sessions.adapter().send(
-                    self._prepared(url, params, body), stream=True, timeout=seconds, verify=True, proxies={}
+                    self._prepared(url, body), stream=True, timeout=seconds, verify=True, proxies={}
                 )
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 raise FhirError(NO_ANSWER) from None
@@ -191,13 +189,11 @@ class FhirClient:
                 cap = self.max_response_bytes if limit is None else limit
                 return 200, self._body(response, watch, cap, counted=False), None
 
-    def _prepared(
-        self, url: str, params: Mapping[str, Any] | None, body: bytes | None = None
-    ) -> requests.PreparedRequest:
+    def _prepared(self, url: str, body: bytes | None = None) -> requests.PreparedRequest:
         """A GET (a POST of a FHIR JSON `body`) as `requests` would send it, built directly: the
-        URL with its query (a list value repeats its parameter), this client's headers, no cookies."""
+        URL, this client's headers, no cookies."""
         prepared = requests.PreparedRequest()
-        prepared.url = requote_uri(f"{url}?{urlencode(params, doseq=True)}" if params else url)
+        prepared.url = requote_uri(url)
         prepared.headers = CaseInsensitiveDict(self._headers)
         prepared.hooks = {"response": []}
         prepared.method = "GET" if body is None else "POST"
@@ -237,17 +233,17 @@ class FhirClient:
             if self._received > self.max_call_bytes:
                 raise FhirError(TOO_MUCH)
 
-    def _get(self, url: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._answer(url, params)[0]
+    def _get(self, url: str) -> dict[str, Any]:
+        return self._answer(url)[0]
 
     def _answer(
-        self, url: str, params: Mapping[str, Any] | None, body: bytes | None = None, limit: int | None = None
+        self, url: str, body: bytes | None = None, limit: int | None = None
     ) -> tuple[dict[str, Any], int]:
         """The FHIR resource a GET (a POST of `body`) answered with, and its size in bytes."""
-        status, raw, wait = self._exchange(url, params, body, limit)
+        status, raw, wait = self._exchange(url, body, limit)
         if status == 429 and wait is not None and wait <= min(MAX_RETRY_AFTER_SECONDS, self.remaining()):
             time.sleep(wait)
-            status, raw, wait = self._exchange(url, params, body, limit)
+            status, raw, wait = self._exchange(url, body, limit)
         if 300 <= status < 400:
             raise FhirError(f"refused to follow a redirect (HTTP {status})", status)
         if status != 200:
@@ -281,11 +277,14 @@ class FhirClient:
         return None if wanted is None or wanted[2] in (".", "..") else wanted[0]
 
     def search_path(self, resource_type: str, params: Mapping[str, Any]) -> str:
-        """The search as a URL relative to the base, as `search` sends it (`_count` first)."""
-        return requote_uri(f"{resource_type}?{urlencode(self._paged(params), doseq=True)}")
-
-    def _paged(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"_count": self.page_size, **params}
+        """The search as a URL relative to the base, as `search` sends it (`_count` first): what
+        `urlencode(..., doseq=True)` writes, which needs no requoting."""
+        parts = [
+            _query_part(str(name), str(value))
+            for name, given in {"_count": self.page_size, **params}.items()
+            for value in (given if isinstance(given, list | tuple) else [given])
+        ]
+        return f"{resource_type}?{'&'.join(parts)}"
 
     def batch(self, relative_urls: list[str]) -> list[EntryAnswer]:
         """One batch of GETs (`Type?params` from `search_path`, `Type/id` from `read_path`): the
@@ -299,7 +298,7 @@ class FhirClient:
             left = self.max_call_bytes - self._received
         limit = max(min(left, len(relative_urls) * self.max_response_bytes), 0)
         try:
-            answer, size = self._answer(self.base_url, None, batch_body(relative_urls), limit)
+            answer, size = self._answer(self.base_url, batch_body(relative_urls), limit)
         except FhirError as exc:
             if exc.reason == TOO_LARGE:
                 raise BatchRefused(TOO_LARGE) from None
@@ -335,19 +334,19 @@ class FhirClient:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
-        page = self._get(f"{self.base_url}/{resource_type}", self._paged(params))
+        page = self._get(f"{self.base_url}/{self.search_path(resource_type, params)}")
         return self._searched(page, resource_type, params, first_page)
 
     def _searched(
         self, page: dict[str, Any], resource_type: str, params: Mapping[str, Any], first_page: bool
     ) -> SearchResult:
-        ignored = _ignored_scope(page, params)
+        executed = _executed(page)
+        ignored = _ignored_scope(executed, params)
         if ignored and _link(page, "next"):
             raise FhirError(
                 f"the server ignored the search parameter '{ignored[0]}' and has more than one page "
                 "(other patients' data is not paged through)"
             )
-        executed = _executed(page)
         if first_page and "_sort" in params and (executed is None or "_sort" in executed):
             return replace(self.collect(page, resource_type, max_pages=1), scope_ignored=ignored)
         return replace(self.collect(page, resource_type), scope_ignored=ignored)
@@ -383,6 +382,10 @@ class FhirClient:
                 break
             page = self._get(next_url)
         raise FhirError(f"more than {self.max_pages} pages")
+
+
+def _query_part(name: str, value: str) -> str:
+    return f"{quote_plus(name)}={quote_plus(value)}"
 
 
 def _the_one(path: str, resource: dict[str, Any]) -> dict[str, Any]:
@@ -427,22 +430,25 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def _executed(bundle: dict[str, Any]) -> dict[str, list[str]] | None:
-    """The parameters the search's `self` link shows the server executed (None: no readable self
-    link, which proves nothing either way)."""
+def _executed(bundle: dict[str, Any]) -> frozenset[str] | None:
+    """The names of the parameters the search's `self` link shows the server executed, those with
+    a value as `parse_qs` reads them (their values, long code lists, are not decoded); None: no
+    readable self link, which proves nothing either way."""
     self_url = _link(bundle, "self")
     if not self_url:
         return None
     try:
-        return parse_qs(urlsplit(self_url).query)
+        query = urlsplit(self_url).query
     except ValueError:
         return None
+    return frozenset(
+        unquote_plus(name) for name, _, value in (p.partition("=") for p in query.split("&")) if value
+    )
 
 
-def _ignored_scope(bundle: dict[str, Any], params: Mapping[str, Any]) -> tuple[str, ...]:
+def _ignored_scope(executed: frozenset[str] | None, params: Mapping[str, Any]) -> tuple[str, ...]:
     """The patient-scope parameters a search's `self` link shows the server did not execute (CDS
     Hooks advice: check the self link). The caller must then keep only this patient's resources."""
-    executed = _executed(bundle)
     if executed is None:
         return ()
     return tuple(name for name in PATIENT_SCOPE_PARAMS if name in params and name not in executed)

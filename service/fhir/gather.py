@@ -246,19 +246,24 @@ Unit = tuple[Query, ...]  # what one worker runs: one query, or the queries of o
 def _units(client: FhirClient, queries: list[Query]) -> list[Unit]:
     """The queries as the worker pool runs them: the searches and reads in one batch where the
     server takes batches (at least two of them), every other query on its own."""
-    batched = [q for q in queries if _batch_path(client, q) is not None] if client.batches else []
+    batched = [q for q in queries if _batchable(q)] if client.batches else []
     if len(batched) < 2:
         return [(q,) for q in queries]
     keys = {q.key for q in batched}
     return [tuple(batched)] + [(q,) for q in queries if q.key not in keys]
 
 
-def _batch_path(client: FhirClient, query: Query) -> str | None:
-    """The query as a batch entry's URL; None for one that is not a search or a read."""
+def _batchable(query: Query) -> bool:
+    """Whether the query can be a batch entry: a search, or a read of a reference to one resource."""
     if query.continue_from is not None:
-        return None
+        return False
+    return query.reference is None or FhirClient.read_path(query.reference) is not None
+
+
+def _batch_path(client: FhirClient, query: Query) -> str:
+    """A batchable query as its batch entry's URL."""
     if query.reference is not None:
-        return client.read_path(query.reference)
+        return str(client.read_path(query.reference))
     return client.search_path(query.resource_type, query.params or {})
 
 
@@ -275,7 +280,7 @@ def _run_unit(
         return done
     started = time.monotonic()
     try:
-        answers = client.batch([path for q in unit if (path := _batch_path(client, q)) is not None])
+        answers = client.batch([_batch_path(client, q) for q in unit])
     except BatchRefused as exc:
         log.info("a batch of %d queries was not taken (%s); asking one by one", len(unit), exc.reason)
         return None

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
+from requests.utils import requote_uri
 
-from service.fhir.client import MAX_PAGES, FhirClient, FhirError
+from service.fhir.client import MAX_PAGES, FhirClient, FhirError, _executed
 from tests.builders import searchset
+from tests.fuzz_support import seeded
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-token-123"
@@ -59,7 +64,9 @@ def test_no_authorization_header_without_token() -> None:
 
 @responses.activate
 def test_next_link_to_another_origin_is_refused_and_token_not_sent() -> None:
-    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], "https://evil.example.com/fhir/Condition?page=2"))
+    responses.get(
+        f"{BASE}/Condition", json=searchset([cond(1)], "https://evil.example.com/fhir/Condition?page=2")
+    )
     with pytest.raises(FhirError, match="another server"):
         FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
     assert len(responses.calls) == 1
@@ -270,3 +277,30 @@ def test_the_answers_of_one_call_together_are_bounded() -> None:
         client.search("Condition", {"patient": "p1"})
     assert refused.value.reason == "the FHIR server's answers to this call were too large together"
     assert len(responses.calls) <= 4  # every page is under the per-answer cap: the call's cap stops it
+
+
+@seeded(200)
+@given(
+    st.lists(
+        st.sampled_from(["_sort", "patient", "p%61tient", "a+b", "code", "=", "&", "", "x=", "%zz", "é"]),
+        max_size=8,
+    )
+)
+def test_the_executed_parameters_are_read_from_the_self_link_as_parse_qs_reads_them(parts: list[str]) -> None:
+    query = "&".join(parts) + "=v"
+    bundle = {"link": [{"relation": "self", "url": f"{BASE}/Condition?{query}"}]}
+    assert _executed(bundle) == frozenset(parse_qs(query))
+
+
+@seeded(200)
+@given(
+    st.dictionaries(
+        st.sampled_from(["patient", "code", "date", "_sort", "_include", "a b", "é"]),
+        st.one_of(st.text(max_size=12), st.integers(0, 999), st.lists(st.text(max_size=8), max_size=3)),
+        max_size=4,
+    )
+)
+def test_a_search_path_is_the_query_urlencode_and_requests_would_write(params: dict[str, Any]) -> None:
+    client = FhirClient(BASE, None, 2.0)
+    expected = requote_uri(f"Condition?{urlencode({'_count': client.page_size, **params}, doseq=True)}")
+    assert client.search_path("Condition", params) == expected
