@@ -210,6 +210,11 @@ TARGETS = (
         "figure, no target: scaling curve, 60 / 600 / 2,000 / 20,000 resources in one chart",
         ("scaling.ms_60", "scaling.ms_600", "scaling.ms_2000", "scaling.ms_20000", "scaling.ms_pain-200"),
     ),
+    Target(
+        "figure, no target: hook time with one FHIR batch per round against parallel requests (every "
+        "demo and Synthea patient, median; on loopback, then 50 ms added per request)",
+        ("hook_latency.batch_to_parallel_loopback", "hook_latency.batch_to_parallel_wan"),
+    ),
 )
 
 

@@ -3,7 +3,8 @@
 The service runs under `idds-crd serve` (gunicorn, its default workers and threads) in its own
 process group; a real FHIR server (sekmet-fhir, loaded with the demo patients) runs in another;
 this process drives 1, 4 and 8 concurrent clients (one persistent connection each) posting a pump
-order-sign with no prefetch, so every clinical search goes to the FHIR server. The service's CPU
+order-sign with no prefetch, so every clinical search goes to the FHIR server (one FHIR batch per
+round of queries, the service's default). The service's CPU
 is read from /proc (user + system time of the gunicorn master and its workers) before and after
 each run and divided by the calls made: the FHIR server's and the load generator's CPU are not in
 it. Then the HTTP client alone: the CPU of one `FhirClient.search` on this thread against the same

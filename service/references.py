@@ -19,6 +19,7 @@ _REFERENCE = re.compile(
     r"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
     r"(?:/_history/(?P<version>[A-Za-z0-9\-.]{1,64}))?/?$"
 )
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # an id as `_REFERENCE` reads one
 PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
 
 
@@ -59,6 +60,9 @@ def belongs_to_patient(resource: Mapping[str, Any], patient_id: str, unlinked: b
     link (an order handed over by id may omit it; a search result may not)."""
     for link in PATIENT_LINKS:
         if link in resource:
-            parsed = parse_reference(resource[link])
-            return parsed is not None and parsed.local == f"Patient/{patient_id}"
+            value, wanted = resource[link], f"Patient/{patient_id}"
+            if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
+                return True  # written the plain way (nearly always): no need to parse it
+            parsed = parse_reference(value)
+            return parsed is not None and parsed.local == wanted
     return unlinked

@@ -1,0 +1,55 @@
+"""References read one way everywhere (service/references.py): `belongs_to_patient`'s shortcut for a
+plainly written `Patient/id` answers exactly as reading the reference does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.references import PATIENT_LINKS, belongs_to_patient, parse_reference
+from tests.fuzz_support import seeded
+
+IDS = st.sampled_from(["p1", "demo-meets", "a.b", "..", ".", "", "a_b", "x" * 64, "x" * 65, "é", "p1 "])
+REFERENCES = st.one_of(
+    IDS.map(lambda i: f"Patient/{i}"),
+    IDS.map(lambda i: f"https://ehr.example.org/fhir/Patient/{i}"),
+    IDS.map(lambda i: f"Patient/{i}/_history/2"),
+    IDS.map(lambda i: f" Patient/{i}"),
+    IDS.map(lambda i: f"Group/{i}"),
+    st.text(max_size=12),
+)
+LINK_VALUES = st.one_of(
+    REFERENCES.map(lambda r: {"reference": r}),
+    REFERENCES,
+    st.none(),
+    st.integers(),
+    st.just({"display": "no reference"}),
+)
+
+
+def _by_reading(resource: dict[str, Any], patient_id: str, unlinked: bool) -> bool:
+    for link in PATIENT_LINKS:
+        if link in resource:
+            parsed = parse_reference(resource[link])
+            return parsed is not None and parsed.local == f"Patient/{patient_id}"
+    return unlinked
+
+
+@seeded(300)
+@given(
+    st.dictionaries(st.sampled_from([*PATIENT_LINKS, "performer"]), LINK_VALUES, max_size=3),
+    IDS,
+    st.booleans(),
+)
+def test_belongs_to_patient_answers_as_reading_the_reference_does(
+    resource: dict[str, Any], patient_id: str, unlinked: bool
+) -> None:
+    assert belongs_to_patient(resource, patient_id, unlinked) == _by_reading(resource, patient_id, unlinked)
+
+
+def test_a_plain_reference_to_the_patient_belongs_and_one_to_another_does_not() -> None:
+    assert belongs_to_patient({"subject": {"reference": "Patient/p1"}}, "p1", unlinked=False)
+    assert not belongs_to_patient({"subject": {"reference": "Patient/p2"}}, "p1", unlinked=False)
+    assert not belongs_to_patient({"subject": {"reference": "Patient/a_b"}}, "a_b", unlinked=True)
