@@ -134,29 +134,41 @@ def _neuraxial(resource: Mapping[str, Any], drug_text: str, route_text: str) -> 
     )
 
 
+Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
+
+
 def _medication_fact(
-    resource: Mapping[str, Any], concept: Any, start: datetime | None, end: datetime | None, reason: Any
+    resource: Mapping[str, Any],
+    concept: Any,
+    start: datetime | None,
+    end: datetime | None,
+    reason: Any,
+    named: Named,
 ) -> MedicationFact:
     reason_text = concept_text(reason) or next(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
     text = concept_text(concept)
+    codes = tuple(codings(concept))
     route_text = _route_text(resource)
     return MedicationFact(
         source=reference_of(resource),
-        codes=tuple(codings(concept)),
+        codes=codes,
         text=text,
-        label=first_display(concept),
+        label=first_display(concept, codes),
         status=resource.get("status", ""),
         start=start,
         end=end,
         status_reason=reason_text,
         route_text=route_text,
+        ingredients=named(text, codes),
         neuraxial=_neuraxial(resource, text, route_text),
     )
 
 
-def _medication_request(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> MedicationFact | None:
+def _medication_request(
+    resource: Mapping[str, Any], medications: Mapping[str, Any], named: Named
+) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_REQUEST_STATUSES:
         return None
@@ -167,11 +179,11 @@ def _medication_request(resource: Mapping[str, Any], medications: Mapping[str, A
     if end is None and start is not None:
         supply = duration_days(dispense.get("expectedSupplyDuration"))
         end = start + timedelta(days=supply if supply is not None else DEFAULT_ORDER_DAYS)
-    return _medication_fact(resource, concept, start, end, resource.get("statusReason"))
+    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), named)
 
 
 def _medication_statement(
-    resource: Mapping[str, Any], medications: Mapping[str, Any]
+    resource: Mapping[str, Any], medications: Mapping[str, Any], named: Named
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
@@ -180,7 +192,8 @@ def _medication_statement(
     period = resource.get("effectivePeriod") or {}
     start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
     end = parse_datetime(period.get("end")) or start
-    return _medication_fact(resource, concept, start, end, (resource.get("statusReason") or [None])[0])
+    reason = (resource.get("statusReason") or [None])[0]
+    return _medication_fact(resource, concept, start, end, reason, named)
 
 
 def _procedure(resource: Mapping[str, Any], steroids: ValueSet) -> ProcedureFact | None:
@@ -361,12 +374,11 @@ class _IngredientFinder:
         self.ingredients = ingredients
         self.lowered = tuple((i.name.lower(), i) for i in ingredients)
 
-    def names(self, medication: MedicationFact) -> frozenset[str]:
+    def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
         found: set[str] = set()
-        for code in medication.codes:
+        for code in codes:
             if code.system == RXNORM:
                 found |= self.by_code.get(code.code, frozenset())
-        text = medication.text
         if text and text.isascii():  # beyond ASCII, case folding may differ from the pattern's
             lowered = text.lower()
             found.update(i.name for name, i in self.lowered if name in lowered and i.matches_text(text))
@@ -375,20 +387,18 @@ class _IngredientFinder:
         return frozenset(found)
 
 
-def _with_ingredients(
-    medications: list[MedicationFact], ingredients: tuple[Ingredient, ...]
-) -> list[MedicationFact]:
-    """The medications with the names of the known ingredients each contains (by RxCUI or by name),
-    worked out once per distinct drug (a chart repeats its drugs in every order)."""
+def _ingredient_names(ingredients: tuple[Ingredient, ...]) -> Named:
+    """The known ingredients of a drug (by RxCUI or by name), worked out once per distinct drug of the
+    call (a chart repeats its drugs in every order)."""
     finder = _IngredientFinder(ingredients)  # some 30 µs: made per call, no state kept between calls
     seen: dict[tuple[str, tuple[Code, ...]], frozenset[str]] = {}
-    named = []
-    for medication in medications:
-        key = (medication.text, medication.codes)
-        names = seen.get(key)
+
+    def named(text: str, codes: tuple[Code, ...]) -> frozenset[str]:
+        names = seen.get((text, codes))
         if names is None:
-            names = seen[key] = finder.names(medication)
-        named.append(replace(medication, ingredients=names))
+            names = seen[(text, codes)] = finder.names(text, codes)
+        return names
+
     return named
 
 
@@ -449,9 +459,9 @@ def build_record(
         return parsed
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
-    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
-    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
-    meds = _with_ingredients(meds, terminology.all_ingredients())
+    named = _ingredient_names(terminology.all_ingredients())
+    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, named))
+    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, named))
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
     observations = tuple(facts("Observation", _observation)) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
