@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
@@ -30,7 +30,7 @@ from typing import Any
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service.caller import Caller
 from service.catalog import Catalog
-from service.engine.model import CriterionResult
+from service.engine.model import CriterionResult, Determination
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
@@ -93,7 +93,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _scrubbed(_orders(call.outcome.response), secrets),
-        "determinations": _scrubbed(call.outcome.determinations, secrets),
+        "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
         "request": _redacted_request(call.body, secrets, prefetch.references if call.request else None),
@@ -329,6 +329,47 @@ def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
     if text is not None and _clean(text, secrets):
         return JsonText(text)
     return JsonText(_json(_walked(json.loads(_json(value, allow_nan=True)), secrets), allow_nan=False))
+
+
+def _scrubbed_determinations(determinations: Any, secrets: list[str]) -> JsonText:
+    """`_scrubbed(determinations)`, the criteria results that several determinations share written once
+    (the pump, its catheter and its hardware share their policy's: tests/unit/test_engine_sharing.py)."""
+    try:
+        text = _determinations_text(determinations)
+    except ValueError:  # NaN or Infinity: the general way writes them as text
+        text = None
+    if text is not None and _clean(text, secrets):
+        return JsonText(text)
+    return _scrubbed(determinations, secrets)
+
+
+SHARED_CRITERIA = "\ue000criteria\ue000"  # stands for criteria results written once, then put in place
+
+
+def _determinations_text(determinations: Any) -> str:
+    """What `_json(determinations, allow_nan=False)` writes, each distinct criteria tuple written once.
+
+    JSON is written piece by piece: a determination's text is its fields' with the criteria's text in
+    place of the stand-in's, which occurs once unless some other field holds it too (then that
+    determination is written whole)."""
+    if not isinstance(determinations, tuple | list):
+        return _json(determinations, allow_nan=False)
+    stand_in = _json(SHARED_CRITERIA, allow_nan=False)
+    written: dict[int, str] = {}  # by id of a criteria tuple, which the determinations hold meanwhile
+    parts = []
+    for determination in determinations:
+        if not isinstance(determination, Determination) or not determination.criteria:
+            parts.append(_json(determination, allow_nan=False))
+            continue
+        criteria = written.get(id(determination.criteria))
+        if criteria is None:
+            criteria = written[id(determination.criteria)] = _json(determination.criteria, allow_nan=False)
+        fields_text = _json(replace(determination, criteria=SHARED_CRITERIA), allow_nan=False)
+        if fields_text.count(stand_in) == 1:
+            parts.append(fields_text.replace(stand_in, criteria))
+        else:
+            parts.append(_json(determination, allow_nan=False))
+    return "[" + ",".join(parts) + "]"
 
 
 def _json(value: Any, allow_nan: bool) -> str:
