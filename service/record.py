@@ -53,6 +53,37 @@ DEFAULT_ORDER_DAYS = 30
 RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
 
 
+CodesOf = Callable[[Any], tuple[Code, ...]]  # the recognised codes of a CodeableConcept (`codings`)
+
+
+def _codes_reader() -> CodesOf:
+    """`codings` for one chart, each distinct coding made into a Code once: a chart repeats its
+    codings (every visit's diagnosis, every order's drug). A coding's Code depends on its system,
+    code and display alone."""
+    known: dict[tuple[Any, Any, Any], Code | None] = {}
+
+    def codes_of(concept: Any) -> tuple[Code, ...]:
+        if not isinstance(concept, dict):
+            return ()
+        items = concept.get("coding") if "coding" in concept else [concept]
+        found = []
+        for coding in items if isinstance(items, list) else ():
+            if not isinstance(coding, dict):
+                continue
+            try:
+                key = (coding.get("system"), coding.get("code"), coding.get("display"))
+                code = known[key]
+            except KeyError:
+                code = known[key] = next(codings({"coding": [coding]}), None)
+            except TypeError:  # an element JSON makes a list or object of: unhashable, read as it is
+                code = next(codings({"coding": [coding]}), None)
+            if code is not None:
+                found.append(code)
+        return tuple(found)
+
+    return codes_of
+
+
 def _status_code(concept: Any) -> str | None:
     for coding in dicts(as_dict(concept).get("coding")):
         if isinstance(coding.get("code"), str):
@@ -95,13 +126,13 @@ def _onset(resource: Mapping[str, Any]) -> datetime | None:
     )
 
 
-def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
+def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
         return None
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     return ConditionFact(
         reference_of(resource),
         codes,
@@ -135,6 +166,7 @@ def _neuraxial(resource: Mapping[str, Any], drug_text: str, route_text: str) -> 
 
 
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
+DrugReader = tuple["CodesOf", Named]
 
 
 def _medication_fact(
@@ -143,13 +175,14 @@ def _medication_fact(
     start: datetime | None,
     end: datetime | None,
     reason: Any,
-    named: Named,
+    reader: DrugReader,
 ) -> MedicationFact:
     reason_text = concept_text(reason) or next(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
     text = concept_text(concept)
-    codes = tuple(codings(concept))
+    codes_of, named = reader
+    codes = codes_of(concept)
     route_text = _route_text(resource)
     return MedicationFact(
         source=reference_of(resource),
@@ -167,7 +200,7 @@ def _medication_fact(
 
 
 def _medication_request(
-    resource: Mapping[str, Any], medications: Mapping[str, Any], named: Named
+    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_REQUEST_STATUSES:
@@ -179,11 +212,11 @@ def _medication_request(
     if end is None and start is not None:
         supply = duration_days(dispense.get("expectedSupplyDuration"))
         end = start + timedelta(days=supply if supply is not None else DEFAULT_ORDER_DAYS)
-    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), named)
+    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader)
 
 
 def _medication_statement(
-    resource: Mapping[str, Any], medications: Mapping[str, Any], named: Named
+    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
@@ -193,13 +226,13 @@ def _medication_statement(
     start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
     end = parse_datetime(period.get("end")) or start
     reason = (resource.get("statusReason") or [None])[0]
-    return _medication_fact(resource, concept, start, end, reason, named)
+    return _medication_fact(resource, concept, start, end, reason, reader)
 
 
-def _procedure(resource: Mapping[str, Any], steroids: ValueSet) -> ProcedureFact | None:
+def _procedure(resource: Mapping[str, Any], steroids: ValueSet, codes_of: CodesOf) -> ProcedureFact | None:
     if resource.get("status") != "completed":
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
         as_dict(resource.get("performedPeriod")).get("start")
     )
@@ -237,10 +270,10 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
     return None, None
 
 
-def _observation(resource: Mapping[str, Any]) -> ObservationFact | None:
+def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationFact | None:
     if resource.get("status") not in _OBSERVATION_STATUSES:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     effective = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(
         (resource.get("effectivePeriod") or {}).get("start")
     )
@@ -265,7 +298,7 @@ def _scale_component(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
+def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None:
     if resource.get("status") not in (None, "active"):
         return None
     device_type = resource.get("type")
@@ -273,17 +306,17 @@ def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
         n.get("name") for n in resource.get("deviceName") or [] if isinstance(n, dict) and n.get("name")
     )
     text = " | ".join(p for p in (concept_text(device_type), names) if p)
-    codes = tuple(codings(device_type))
+    codes = codes_of(device_type)
     return DeviceFact(reference_of(resource), codes, text, text or "device of unspecified type")
 
 
-def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
+def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical not in (None, "active"):
         return None
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     return AllergyFact(
         reference_of(resource),
         codes,
@@ -459,22 +492,23 @@ def build_record(
         return parsed
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
-    named = _ingredient_names(terminology.all_ingredients())
-    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, named))
-    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, named))
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
-    observations = tuple(facts("Observation", _observation)) + tuple(
+    codes_of = _codes_reader()
+    drugs = (codes_of, _ingredient_names(terminology.all_ingredients()))
+    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
+    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], codes_of)))
+    observations = tuple(facts("Observation", lambda r: _observation(r, codes_of))) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
     )
     return PatientRecord(
         patient_id=patient_id,
-        conditions=_group_conditions(facts("Condition", _condition)),
+        conditions=_group_conditions(facts("Condition", lambda r: _condition(r, codes_of))),
         medications=tuple(meds),
         exposures=_exposures(meds),
         procedures=procedures,
         observations=observations,
-        devices=tuple(facts("Device", _device)),
-        allergies=tuple(facts("AllergyIntolerance", _allergy)),
+        devices=tuple(facts("Device", lambda r: _device(r, codes_of))),
+        allergies=tuple(facts("AllergyIntolerance", lambda r: _allergy(r, codes_of))),
         assessments=latest_assessments(observations),
         by_code=_index_by_code(observations),
         trial=trial_result(
