@@ -74,14 +74,19 @@ def _codes_reader() -> CodesOf:
                 key = (coding.get("system"), coding.get("code"), coding.get("display"))
                 code = known[key]
             except KeyError:
-                code = known[key] = next(codings({"coding": [coding]}), None)
+                code = known[key] = _code(coding)
             except TypeError:  # an element JSON makes a list or object of: unhashable, read as it is
-                code = next(codings({"coding": [coding]}), None)
+                code = _code(coding)
             if code is not None:
                 found.append(code)
         return tuple(found)
 
     return codes_of
+
+
+def _code(coding: dict[str, Any]) -> Code | None:
+    """The Code of one coding, or None when `codings` skips it."""
+    return next(codings(coding if "coding" not in coding else {"coding": [coding]}), None)
 
 
 def _status_code(concept: Any) -> str | None:
