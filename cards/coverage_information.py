@@ -217,6 +217,18 @@ def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
     return [s for s in dicts(extension.get("extension")) if s.get("url") not in _RESTATED]
 
 
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value, so the answer never shares an object with the request; what JSON does
+    not hold (never in a parsed order) is deep-copied."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if value is None or isinstance(value, str | int | float):  # bool too
+        return value
+    return copy.deepcopy(value)
+
+
 def coverage_actions(
     targets: Iterable[CoverageTarget], rules: AssertionRules, hook_instance: str, today: date
 ) -> list[dict[str, Any]]:
@@ -229,7 +241,7 @@ def coverage_actions(
         per_coverage = target.judgements
         if not per_coverage:
             continue
-        resource = copy.deepcopy(dict(target.resource))
+        resource = _copied(dict(target.resource))
         existing = dicts(resource.get("extension"))
         earlier = {_coverage_of(e): e for e in existing if e.get("url") == EXTENSION_URL}
         judged = {j.coverage for j in per_coverage}

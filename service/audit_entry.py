@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
@@ -30,7 +30,7 @@ from typing import Any
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service.caller import Caller
 from service.catalog import Catalog
-from service.engine.model import CriterionResult
+from service.engine.model import CriterionResult, Determination
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
@@ -79,6 +79,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     `assertion_keys` each coverage assertion's (id, PA number)."""
     secrets = _secrets(call)
     assertions = coverage_assertions(call.outcome.response)
+    prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -92,10 +93,10 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _scrubbed(_orders(call.outcome.response), secrets),
-        "determinations": _scrubbed(call.outcome.determinations, secrets),
+        "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
-        "fhir_access": _scrubbed(_fhir_access(call), secrets),
-        "request": _redacted_request(call.body, secrets, validated=call.request is not None),
+        "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
+        "request": _redacted_request(call.body, secrets, prefetch.references if call.request else None),
         "response": _scrubbed(call.outcome.response, secrets),
         "cards": card_uuids(call.outcome.response),
         "assertion_keys": [
@@ -187,7 +188,7 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
     return payers
 
 
-def _fhir_access(call: AuditedCall) -> dict[str, Any]:
+def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, Any]:
     """Whether the access token was used (CRD metrics' tokenUse) and what was read, by type,
     from prefetch and from the EHR's FHIR server."""
     data = call.outcome.data
@@ -200,7 +201,6 @@ def _fhir_access(call: AuditedCall) -> dict[str, Any]:
         token_use = "rejected"
     else:
         token_use = "used"
-    prefetched = _prefetched_counts(call.request.prefetch if call.request else {})
     resources = []
     for resource_type, found in sorted(data.resources.items()):
         from_prefetch = min(prefetched.get(resource_type, 0), len(found))
@@ -211,17 +211,50 @@ def _fhir_access(call: AuditedCall) -> dict[str, Any]:
     return {"token_use": token_use, "resources": resources, "unavailable": dict(data.unavailable)}
 
 
-def _prefetched_counts(prefetch: Mapping[str, Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in prefetch.values():
-        if not isinstance(value, dict):
-            continue
-        entries = value.get("entry") if value.get("resourceType") == "Bundle" else [{"resource": value}]
-        for entry in entries if isinstance(entries, list) else []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                counts[resource["resourceType"]] = counts.get(resource["resourceType"], 0) + 1
-    return counts
+@dataclass(frozen=True)
+class _PrefetchDigest:
+    """A validated request's prefetch, read once: how many resources of each type it holds, and the
+    prefetch as the record keeps it, each chart resource (in a Bundle's entries too) as its versioned
+    reference and the parties whole."""
+
+    counts: dict[str, int]
+    references: dict[str, Any]
+
+    @classmethod
+    def of(cls, prefetch: Mapping[str, Any]) -> _PrefetchDigest:
+        counts: dict[str, int] = {}
+        references: dict[str, Any] = {}
+        for key, value in prefetch.items():
+            if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+                entries = value.get("entry")
+                listed = entries if isinstance(entries, list) else []
+                references[key] = {**value, "entry": [_entry(e, counts) for e in listed]}
+            else:
+                references[key] = _party_or_reference(value, counts)
+        return cls(counts, references)
+
+
+def _entry(entry: Any, counts: dict[str, int]) -> Any:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    if not isinstance(resource, dict):
+        return entry
+    kept = _party_or_reference(resource, counts)
+    return entry if kept is resource else {"reference": kept}
+
+
+def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
+    """A party whole, any other resource as its (versioned) reference; counted by type."""
+    if not isinstance(resource, dict):
+        return resource
+    kind = resource.get("resourceType")
+    if isinstance(kind, str):
+        counts[kind] = counts.get(kind, 0) + 1
+    if kind in PARTIES:
+        return resource
+    reference = f"{kind}/{resource.get('id')}"
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    return f"{reference}/_history/{version}" if isinstance(version, str) else reference
 
 
 def _id_of(call: AuditedCall, key: str) -> str | None:
@@ -262,12 +295,14 @@ def _secrets(call: AuditedCall) -> list[str]:
     return [s for s in found if s]
 
 
-def _redacted_request(body: Any, secrets: list[str], validated: bool) -> JsonText:
+def _redacted_request(body: Any, secrets: list[str], prefetch: dict[str, Any] | None) -> JsonText:
+    """The body as the record keeps it: a validated request's prefetch as `prefetch` (its digest's
+    references), the access token dropped, secrets scrubbed."""
     if not isinstance(body, dict):
         return _scrubbed(body, secrets)
     kept = dict(body)
-    if validated and isinstance(kept.get("prefetch"), dict):
-        kept["prefetch"] = _prefetch_references(kept["prefetch"])
+    if prefetch is not None and isinstance(kept.get("prefetch"), dict):
+        kept["prefetch"] = prefetch
     authorization = kept.get("fhirAuthorization")
     if isinstance(authorization, dict):
         kept["fhirAuthorization"] = {k: v for k, v in authorization.items() if k in AUTHORIZATION_KEPT}
@@ -276,35 +311,6 @@ def _redacted_request(body: Any, secrets: list[str], validated: bool) -> JsonTex
     elif authorization is not None:
         kept["fhirAuthorization"] = REMOVED
     return _scrubbed(kept, secrets)
-
-
-def _prefetch_references(prefetch: Mapping[str, Any]) -> dict[str, Any]:
-    """The prefetch with each chart resource (in a Bundle's entries too) as its versioned reference."""
-    kept: dict[str, Any] = {}
-    for key, value in prefetch.items():
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            entries = value.get("entry")
-            listed = entries if isinstance(entries, list) else []
-            kept[key] = {**value, "entry": [_entry(e) for e in listed]}
-        else:
-            kept[key] = _party_or_reference(value)
-    return kept
-
-
-def _entry(entry: Any) -> Any:
-    resource = entry.get("resource") if isinstance(entry, dict) else None
-    if not isinstance(resource, dict) or resource.get("resourceType") in PARTIES:
-        return entry
-    return {"reference": _party_or_reference(resource)}
-
-
-def _party_or_reference(resource: Any) -> Any:
-    if not isinstance(resource, dict) or resource.get("resourceType") in PARTIES:
-        return resource
-    reference = f"{resource.get('resourceType')}/{resource.get('id')}"
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, dict) else None
-    return f"{reference}/_history/{version}" if isinstance(version, str) else reference
 
 
 def _holds(text: str, secret: str) -> bool:
@@ -323,6 +329,47 @@ def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
     if text is not None and _clean(text, secrets):
         return JsonText(text)
     return JsonText(_json(_walked(json.loads(_json(value, allow_nan=True)), secrets), allow_nan=False))
+
+
+def _scrubbed_determinations(determinations: Any, secrets: list[str]) -> JsonText:
+    """`_scrubbed(determinations)`, the criteria results that several determinations share written once
+    (the pump, its catheter and its hardware share their policy's: tests/unit/test_engine_sharing.py)."""
+    try:
+        text = _determinations_text(determinations)
+    except ValueError:  # NaN or Infinity: the general way writes them as text
+        text = None
+    if text is not None and _clean(text, secrets):
+        return JsonText(text)
+    return _scrubbed(determinations, secrets)
+
+
+SHARED_CRITERIA = "\ue000criteria\ue000"  # stands for criteria results written once, then put in place
+
+
+def _determinations_text(determinations: Any) -> str:
+    """What `_json(determinations, allow_nan=False)` writes, each distinct criteria tuple written once.
+
+    JSON is written piece by piece: a determination's text is its fields' with the criteria's text in
+    place of the stand-in's, which occurs once unless some other field holds it too (then that
+    determination is written whole)."""
+    if not isinstance(determinations, tuple | list):
+        return _json(determinations, allow_nan=False)
+    stand_in = _json(SHARED_CRITERIA, allow_nan=False)
+    written: dict[int, str] = {}  # by id of a criteria tuple, which the determinations hold meanwhile
+    parts = []
+    for determination in determinations:
+        if not isinstance(determination, Determination) or not determination.criteria:
+            parts.append(_json(determination, allow_nan=False))
+            continue
+        criteria = written.get(id(determination.criteria))
+        if criteria is None:
+            criteria = written[id(determination.criteria)] = _json(determination.criteria, allow_nan=False)
+        fields_text = _json(replace(determination, criteria=SHARED_CRITERIA), allow_nan=False)
+        if fields_text.count(stand_in) == 1:
+            parts.append(fields_text.replace(stand_in, criteria))
+        else:
+            parts.append(_json(determination, allow_nan=False))
+    return "[" + ",".join(parts) + "]"
 
 
 def _json(value: Any, allow_nan: bool) -> str:

@@ -53,6 +53,42 @@ DEFAULT_ORDER_DAYS = 30
 RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
 
 
+CodesOf = Callable[[Any], tuple[Code, ...]]  # the recognised codes of a CodeableConcept (`codings`)
+
+
+def _codes_reader() -> CodesOf:
+    """`codings` for one chart, each distinct coding made into a Code once: a chart repeats its
+    codings (every visit's diagnosis, every order's drug). A coding's Code depends on its system,
+    code and display alone."""
+    known: dict[tuple[Any, Any, Any], Code | None] = {}
+
+    def codes_of(concept: Any) -> tuple[Code, ...]:
+        if not isinstance(concept, dict):
+            return ()
+        items = concept.get("coding") if "coding" in concept else [concept]
+        found = []
+        for coding in items if isinstance(items, list) else ():
+            if not isinstance(coding, dict):
+                continue
+            try:
+                key = (coding.get("system"), coding.get("code"), coding.get("display"))
+                code = known[key]
+            except KeyError:
+                code = known[key] = _code(coding)
+            except TypeError:  # an element JSON makes a list or object of: unhashable, read as it is
+                code = _code(coding)
+            if code is not None:
+                found.append(code)
+        return tuple(found)
+
+    return codes_of
+
+
+def _code(coding: dict[str, Any]) -> Code | None:
+    """The Code of one coding, or None when `codings` skips it."""
+    return next(codings(coding if "coding" not in coding else {"coding": [coding]}), None)
+
+
 def _status_code(concept: Any) -> str | None:
     for coding in dicts(as_dict(concept).get("coding")):
         if isinstance(coding.get("code"), str):
@@ -95,13 +131,13 @@ def _onset(resource: Mapping[str, Any]) -> datetime | None:
     )
 
 
-def _condition(resource: Mapping[str, Any]) -> ConditionFact | None:
+def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
         return None
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     return ConditionFact(
         reference_of(resource),
         codes,
@@ -134,29 +170,43 @@ def _neuraxial(resource: Mapping[str, Any], drug_text: str, route_text: str) -> 
     )
 
 
+Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
+DrugReader = tuple["CodesOf", Named]
+
+
 def _medication_fact(
-    resource: Mapping[str, Any], concept: Any, start: datetime | None, end: datetime | None, reason: Any
+    resource: Mapping[str, Any],
+    concept: Any,
+    start: datetime | None,
+    end: datetime | None,
+    reason: Any,
+    reader: DrugReader,
 ) -> MedicationFact:
     reason_text = concept_text(reason) or next(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
     text = concept_text(concept)
+    codes_of, named = reader
+    codes = codes_of(concept)
     route_text = _route_text(resource)
     return MedicationFact(
         source=reference_of(resource),
-        codes=tuple(codings(concept)),
+        codes=codes,
         text=text,
-        label=first_display(concept),
+        label=first_display(concept, codes),
         status=resource.get("status", ""),
         start=start,
         end=end,
         status_reason=reason_text,
         route_text=route_text,
+        ingredients=named(text, codes),
         neuraxial=_neuraxial(resource, text, route_text),
     )
 
 
-def _medication_request(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> MedicationFact | None:
+def _medication_request(
+    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
+) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_REQUEST_STATUSES:
         return None
@@ -167,11 +217,11 @@ def _medication_request(resource: Mapping[str, Any], medications: Mapping[str, A
     if end is None and start is not None:
         supply = duration_days(dispense.get("expectedSupplyDuration"))
         end = start + timedelta(days=supply if supply is not None else DEFAULT_ORDER_DAYS)
-    return _medication_fact(resource, concept, start, end, resource.get("statusReason"))
+    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader)
 
 
 def _medication_statement(
-    resource: Mapping[str, Any], medications: Mapping[str, Any]
+    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
@@ -180,13 +230,14 @@ def _medication_statement(
     period = resource.get("effectivePeriod") or {}
     start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
     end = parse_datetime(period.get("end")) or start
-    return _medication_fact(resource, concept, start, end, (resource.get("statusReason") or [None])[0])
+    reason = (resource.get("statusReason") or [None])[0]
+    return _medication_fact(resource, concept, start, end, reason, reader)
 
 
-def _procedure(resource: Mapping[str, Any], steroids: ValueSet) -> ProcedureFact | None:
+def _procedure(resource: Mapping[str, Any], steroids: ValueSet, codes_of: CodesOf) -> ProcedureFact | None:
     if resource.get("status") != "completed":
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
         as_dict(resource.get("performedPeriod")).get("start")
     )
@@ -224,10 +275,10 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
     return None, None
 
 
-def _observation(resource: Mapping[str, Any]) -> ObservationFact | None:
+def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationFact | None:
     if resource.get("status") not in _OBSERVATION_STATUSES:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     effective = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(
         (resource.get("effectivePeriod") or {}).get("start")
     )
@@ -252,7 +303,7 @@ def _scale_component(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
+def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None:
     if resource.get("status") not in (None, "active"):
         return None
     device_type = resource.get("type")
@@ -260,17 +311,17 @@ def _device(resource: Mapping[str, Any]) -> DeviceFact | None:
         n.get("name") for n in resource.get("deviceName") or [] if isinstance(n, dict) and n.get("name")
     )
     text = " | ".join(p for p in (concept_text(device_type), names) if p)
-    codes = tuple(codings(device_type))
+    codes = codes_of(device_type)
     return DeviceFact(reference_of(resource), codes, text, text or "device of unspecified type")
 
 
-def _allergy(resource: Mapping[str, Any]) -> AllergyFact | None:
+def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical not in (None, "active"):
         return None
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
-    codes = tuple(codings(resource.get("code")))
+    codes = codes_of(resource.get("code"))
     return AllergyFact(
         reference_of(resource),
         codes,
@@ -361,12 +412,11 @@ class _IngredientFinder:
         self.ingredients = ingredients
         self.lowered = tuple((i.name.lower(), i) for i in ingredients)
 
-    def names(self, medication: MedicationFact) -> frozenset[str]:
+    def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
         found: set[str] = set()
-        for code in medication.codes:
+        for code in codes:
             if code.system == RXNORM:
                 found |= self.by_code.get(code.code, frozenset())
-        text = medication.text
         if text and text.isascii():  # beyond ASCII, case folding may differ from the pattern's
             lowered = text.lower()
             found.update(i.name for name, i in self.lowered if name in lowered and i.matches_text(text))
@@ -375,20 +425,18 @@ class _IngredientFinder:
         return frozenset(found)
 
 
-def _with_ingredients(
-    medications: list[MedicationFact], ingredients: tuple[Ingredient, ...]
-) -> list[MedicationFact]:
-    """The medications with the names of the known ingredients each contains (by RxCUI or by name),
-    worked out once per distinct drug (a chart repeats its drugs in every order)."""
+def _ingredient_names(ingredients: tuple[Ingredient, ...]) -> Named:
+    """The known ingredients of a drug (by RxCUI or by name), worked out once per distinct drug of the
+    call (a chart repeats its drugs in every order)."""
     finder = _IngredientFinder(ingredients)  # some 30 µs: made per call, no state kept between calls
     seen: dict[tuple[str, tuple[Code, ...]], frozenset[str]] = {}
-    named = []
-    for medication in medications:
-        key = (medication.text, medication.codes)
-        names = seen.get(key)
+
+    def named(text: str, codes: tuple[Code, ...]) -> frozenset[str]:
+        names = seen.get((text, codes))
         if names is None:
-            names = seen[key] = finder.names(medication)
-        named.append(replace(medication, ingredients=names))
+            names = seen[(text, codes)] = finder.names(text, codes)
+        return names
+
     return named
 
 
@@ -449,22 +497,23 @@ def build_record(
         return parsed
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
-    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications))
-    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications))
-    meds = _with_ingredients(meds, terminology.all_ingredients())
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"])))
-    observations = tuple(facts("Observation", _observation)) + tuple(
+    codes_of = _codes_reader()
+    drugs = (codes_of, _ingredient_names(terminology.all_ingredients()))
+    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
+    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], codes_of)))
+    observations = tuple(facts("Observation", lambda r: _observation(r, codes_of))) + tuple(
         answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
     )
     return PatientRecord(
         patient_id=patient_id,
-        conditions=_group_conditions(facts("Condition", _condition)),
+        conditions=_group_conditions(facts("Condition", lambda r: _condition(r, codes_of))),
         medications=tuple(meds),
         exposures=_exposures(meds),
         procedures=procedures,
         observations=observations,
-        devices=tuple(facts("Device", _device)),
-        allergies=tuple(facts("AllergyIntolerance", _allergy)),
+        devices=tuple(facts("Device", lambda r: _device(r, codes_of))),
+        allergies=tuple(facts("AllergyIntolerance", lambda r: _allergy(r, codes_of))),
         assessments=latest_assessments(observations),
         by_code=_index_by_code(observations),
         trial=trial_result(

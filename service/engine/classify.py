@@ -60,10 +60,7 @@ def classify_indication(ctx: EvaluationContext) -> str:
     if by_reason is not None and not (ctx.infusates and by_reason in ("spasticity", "dystonia")):
         return by_reason
     conditions = ctx.record.conditions
-    has = {
-        name: any(ctx.terminology[name].matches_any(c.codes) for c in conditions)
-        for name in ("spasticity", "malignancy", "chronic-pain", "pain-cause")
-    }
+    has = ctx.memo(("problem-list-classes",), lambda: _problem_list_classes(ctx))
     pain_drug = bool(ctx.infusate_ingredients(PAIN_INFUSATE_SETS))
     if has["spasticity"] and not pain_drug and not (has["chronic-pain"] or has["pain-cause"]):
         return (
@@ -72,6 +69,15 @@ def classify_indication(ctx: EvaluationContext) -> str:
     if has["malignancy"] and not has["pain-cause"]:
         return "cancer-pain"  # AMB-11: only a coded non-malignant cause outweighs the malignancy
     return "non-malignant-pain"
+
+
+def _problem_list_classes(ctx: EvaluationContext) -> dict[str, bool]:
+    """Which of the indication's value sets the problem list holds a diagnosis of (read from the
+    record alone, so shared by every order and policy of the call)."""
+    return {
+        name: any(ctx.terminology[name].matches_any(c.codes) for c in ctx.record.conditions)
+        for name in ("spasticity", "malignancy", "chronic-pain", "pain-cause")
+    }
 
 
 def indication_evident(ctx: EvaluationContext) -> bool:

@@ -57,13 +57,26 @@ class EvaluationContext:
         else:
             pools = [self.terminology[vs_id].ingredients for vs_id in value_set_ids]
         found: list[tuple[Infusate, Ingredient]] = []
+        named: set[str] = set()
         for infusate in self.infusates:
+            codes = {c.code for c in infusate.codes}
+            text = infusate.text
+            lowered = text.lower() if text.isascii() else None
             for pool in pools:
                 for ingredient in pool:
-                    by_code = any(
-                        c.code == ingredient.code or c.code in ingredient.products for c in infusate.codes
-                    )
-                    named = by_code or ingredient.matches_text(infusate.text)
-                    if named and all(ingredient.name != seen.name for _, seen in found):
+                    if ingredient.name in named:
+                        continue  # the first drug to name an ingredient is the one kept
+                    if (ingredient.code in codes or not codes.isdisjoint(ingredient.products)) or (
+                        _may_name(ingredient, lowered) and ingredient.matches_text(text)
+                    ):
                         found.append((infusate, ingredient))
+                        named.add(ingredient.name)
         return found
+
+
+def _may_name(ingredient: Ingredient, lowered: str | None) -> bool:
+    """Whether a drug's text (`lowered`: in lower case, None beyond ASCII) may name the ingredient as a
+    word: between ASCII texts case-insensitive matching is `str.lower`'s, so a name that does not
+    occur at all cannot match; otherwise only the pattern can tell."""
+    name = ingredient.name
+    return lowered is None or not name.isascii() or name.lower() in lowered

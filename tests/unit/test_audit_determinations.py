@@ -1,0 +1,41 @@
+"""The audit row writes the criteria results that several determinations share (a pump, its catheter
+and its hardware) once, and splices them in: the text is exactly what writing every determination
+whole gives, whatever the determinations hold."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from service.audit_entry import SHARED_CRITERIA, _determinations_text, _json, _scrubbed_determinations
+from service.engine.model import Determination
+from tests.builders import determine, meeting_chart
+
+
+def _shared() -> tuple[Determination, ...]:
+    pump = determine(meeting_chart())
+    catheter = replace(pump, order_reference="ServiceRequest/catheter", order_label="catheter")
+    return pump, catheter, replace(pump, criteria=()), pump
+
+
+def test_shared_criteria_are_written_as_each_determination_whole() -> None:
+    determinations = _shared()
+    assert determinations[0].criteria is determinations[1].criteria
+    assert _determinations_text(determinations) == _json(determinations, allow_nan=False)
+    assert json.loads(_determinations_text(determinations))[1]["criteria"]
+
+
+def test_a_field_holding_the_stand_in_is_written_whole() -> None:
+    pump, catheter, *_ = _shared()
+    odd = replace(catheter, explanation=SHARED_CRITERIA, order_label=SHARED_CRITERIA)
+    determinations = (pump, odd)
+    assert _determinations_text(determinations) == _json(determinations, allow_nan=False)
+    assert json.loads(_determinations_text(determinations))[1]["explanation"] == SHARED_CRITERIA
+
+
+def test_no_determinations_and_a_secret_in_the_shared_criteria() -> None:
+    assert _determinations_text(()) == "[]"
+    pump, catheter, *_ = _shared()
+    secret = pump.criteria[0].finding
+    scrubbed = json.loads(_scrubbed_determinations((pump, catheter), [secret]))
+    assert all(secret not in json.dumps(d) for d in scrubbed)
