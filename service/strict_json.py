@@ -196,6 +196,11 @@ def _nested_within(brackets: bytes, max_depth: int) -> bool:
     return not brackets
 
 
+def nested_within(text: bytes, max_depth: int) -> bool:
+    """Whether valid JSON `text` nests its objects and arrays no more than `max_depth` levels."""
+    return _nested_within(_brackets(text), max_depth)
+
+
 def _strings_within(text: bytes, max_string: int) -> bool:
     """Whether no string or key of valid JSON `text` can be longer than `max_string` characters.
 

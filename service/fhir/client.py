@@ -39,6 +39,7 @@ from service.fhir.outbound import NO_ANSWER, normalise_base, origin
 from service.fhir.transport import Cutoff, Watch, guarded_session
 from service.settings import FhirSettings
 from service.shapes import dicts
+from service.strict_json import nested_within
 
 MAX_PAGES = FhirSettings.max_pages
 PAGE_SIZE = FhirSettings.page_size
@@ -56,6 +57,11 @@ WRONG_RESOURCE = "the FHIR server answered with another resource than the one as
 NOT_A_REFERENCE = "not a reference to a resource (Type/id)"
 NOT_JSON = "response is not JSON"
 NOT_FHIR = "response is not a FHIR resource"
+TOO_DEEP = "the FHIR server's answer was nested too deeply"
+# FHIR resources nest a few dozen levels at most (a Bundle's entry, a QuestionnaireResponse's items);
+# deeper ones could not be copied into cards or written back out (orjson writes 255 levels).
+MAX_ANSWER_DEPTH = 100
+BATCH_LEVELS = 3  # a batch-response wraps each entry's resource in Bundle.entry[].resource
 # A batch answered so says the server does not take batches (remembered): it does not exist there
 # (404, 405, 501), is not understood (400, 406, 415, 422), redirected, or answered with no batch.
 REFUSING_STATUSES = frozenset({400, 404, 405, 406, 415, 422, 501})
@@ -254,6 +260,8 @@ class FhirClient:
             raise FhirError(NOT_JSON) from None
         if not isinstance(answer, dict) or not isinstance(answer.get("resourceType"), str):
             raise FhirError(NOT_FHIR)
+        if not nested_within(raw, MAX_ANSWER_DEPTH + (0 if body is None else BATCH_LEVELS)):
+            raise FhirError(TOO_DEEP)
         return answer, len(raw)
 
     def read(self, reference: str) -> dict[str, Any] | None:
@@ -292,7 +300,7 @@ class FhirClient:
         answered so that it does not take batches (`REFUSING_STATUSES`, a redirect, no batch-response
         of as many entries); `BatchRefused` alone (nothing remembered) when the answer grew past
         what its queries could answer one by one (`max_response_bytes` each) or what is left of
-        `max_call_bytes`, counting nothing toward it. Any other failure (no answer, out of time,
+        `max_call_bytes`, counting nothing toward it, or nested deeper than their own answers may be. Any other failure (no answer, out of time,
         401, 403, 429, 5xx) is a FhirError that stands for every query of the batch."""
         with self._received_lock:
             left = self.max_call_bytes - self._received
@@ -300,8 +308,8 @@ class FhirClient:
         try:
             answer, size = self._answer(self.base_url, batch_body(relative_urls), limit)
         except FhirError as exc:
-            if exc.reason == TOO_LARGE:
-                raise BatchRefused(TOO_LARGE) from None
+            if exc.reason in (TOO_LARGE, TOO_DEEP):  # an entry's own answer would be: asked alone
+                raise BatchRefused(exc.reason) from None
             if exc.reason in REFUSING_REASONS or exc.status in REFUSING_STATUSES or _redirect(exc.status):
                 self._sessions.batch_refusals.remember(self._batch_key)
                 raise BatchRefused(exc.reason, exc.status) from None

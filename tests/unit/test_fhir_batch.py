@@ -373,3 +373,23 @@ def test_refusals_expire_and_are_bounded() -> None:
     passing = BatchRefusals(seconds=0)
     passing.remember("https://a")
     assert not passing.refused("https://a")
+
+
+@responses.activate
+def test_a_batch_nested_too_deep_for_one_entry_is_asked_one_by_one_and_only_that_entry_fails(
+    executor: ThreadPoolExecutor,
+) -> None:
+    deep = mine("Condition", "c1")
+    for _ in range(99):
+        deep = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "x": [deep]}
+    responses.post(BASE, json=batch_response(ANSWERS[0], entry("200 OK", searchset([deep])), ANSWERS[2]))
+    responses.get(f"{BASE}/Patient/p1", json=PATIENT)
+    responses.get(f"{BASE}/Condition", json=searchset([deep]))
+    responses.get(f"{BASE}/Procedure", json=searchset([mine("Procedure", "pr1")]))
+    pool = SessionPool()
+    assert run(client(pool), executor) == {
+        "Patient": ["p1"],
+        "Condition": "the FHIR server's answer was nested too deeply",
+        "Procedure": ["pr1"],
+    }
+    assert client(pool).batches  # a chart's content says nothing of batches

@@ -304,3 +304,25 @@ def test_a_search_path_is_the_query_urlencode_and_requests_would_write(params: d
     client = FhirClient(BASE, None, 2.0)
     expected = requote_uri(f"Condition?{urlencode({'_count': client.page_size, **params}, doseq=True)}")
     assert client.search_path("Condition", params) == expected
+
+
+def nested(resource: dict[str, Any], depth: int) -> dict[str, Any]:
+    """The resource with an element nested `depth` levels below it (lists in objects)."""
+    deep: Any = []
+    for _ in range(depth - 2):
+        deep = [deep]
+    return {**resource, "_deep": deep}
+
+
+@responses.activate
+def test_an_answer_nested_deeper_than_any_fhir_resource_is_refused_and_a_deep_one_is_taken() -> None:
+    responses.get(
+        f"{BASE}/ServiceRequest/sr1", json=nested({"resourceType": "ServiceRequest", "id": "sr1"}, 100)
+    )
+    responses.get(
+        f"{BASE}/ServiceRequest/sr2", json=nested({"resourceType": "ServiceRequest", "id": "sr2"}, 101)
+    )
+    client = FhirClient(BASE, TOKEN, 2.0)
+    assert client.read("ServiceRequest/sr1") is not None
+    with pytest.raises(FhirError, match="nested too deeply"):
+        client.read("ServiceRequest/sr2")

@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 import pytest
+import responses
 
 from service.app import create_app
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
 from tests.support import (
+    FHIR_SERVER,
     RecordingFactory,
     RecordingFhirClient,
     assert_outcome,
@@ -52,6 +54,21 @@ def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
     [card] = answer["cards"]
     assert card["summary"].startswith(f"Coverage not checked for {DISPATCHED}")
     assert "does not have it" in card["detail"]
+
+
+@responses.activate
+def test_a_dispatched_order_nested_too_deeply_to_copy_is_reported_unread_not_a_500() -> None:
+    body = with_fhir(sample("order-dispatch-62362-demo-meets"))
+    order = body["prefetch"].pop("order")
+    deep: Any = []
+    for _ in range(600):
+        deep = [deep]
+    responses.get(f"{FHIR_SERVER}/{DISPATCHED}", json={**order, "extension": [{"url": "x", "_deep": deep}]})
+    client = create_app(open_settings()).test_client()
+    response = client.post("/cds-services/idds-crd-order-dispatch", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    [card] = response.get_json()["cards"]
+    assert card["summary"].startswith(f"Coverage not checked for {DISPATCHED}")
 
 
 @pytest.mark.parametrize(
