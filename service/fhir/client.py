@@ -300,8 +300,9 @@ class FhirClient:
         answered so that it does not take batches (`REFUSING_STATUSES`, a redirect, no batch-response
         of as many entries); `BatchRefused` alone (nothing remembered) when the answer grew past
         what its queries could answer one by one (`max_response_bytes` each) or what is left of
-        `max_call_bytes`, counting nothing toward it, or nested deeper than their own answers may be. Any other failure (no answer, out of time,
-        401, 403, 429, 5xx) is a FhirError that stands for every query of the batch."""
+        `max_call_bytes`, counting nothing toward it, or nested deeper than their own answers may
+        be. Any other failure (no answer, out of time, 401, 403, 429, 5xx) is a FhirError that
+        stands for every query of the batch."""
         with self._received_lock:
             left = self.max_call_bytes - self._received
         limit = max(min(left, len(relative_urls) * self.max_response_bytes), 0)
