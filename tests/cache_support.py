@@ -5,11 +5,12 @@ cache runs on that clock."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ from tests.auth_support import KeyPair, bearer, ec_key, jwks, mint
 from tests.support import running
 
 PUBLIC_BASE = "https://crd.example.org"
+# A generated uuid, or the random tail of a suggested resource's id: masked to compare two answers.
+GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
 FIRST_EHR = "https://first-ehr.example.org"
 SECOND_EHR = "https://second-ehr.example.org"
 
@@ -152,6 +155,13 @@ def cache_app(settings: Settings, catalog: Catalog, clock: HandClock) -> Flask:
     app = create_app(settings, catalog)
     app.extensions["idds_crd"].environment.gatherer.cache = open_cache(settings.cache, clock)
     return app
+
+
+def uncached_app(proxy: CountingProxy, ehr: Ehr, catalog: Catalog, *, batch: bool) -> Flask:
+    """A deployment trusting `ehr` to name the proxy, with no patient-data cache, and FHIR batches
+    on or off."""
+    settings = cache_settings(proxy.base_url, (ehr,), CacheSettings(enabled=False))
+    return cache_app(replace(settings, fhir=replace(settings.fhir, batch=batch)), catalog, HandClock())
 
 
 def call(client: FlaskClient, ehr: Ehr, body: dict[str, Any]) -> TestResponse:

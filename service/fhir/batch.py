@@ -1,11 +1,13 @@
 """Many FHIR searches and reads in one request: a `batch` Bundle of GETs (FHIR R4 §3.1.0.11).
 
 Each HTTP request costs the service far more CPU than the bytes it carries (the HTTP client's own
-work is most of a small search's cost), and each costs the EHR a request too. A hook call's first
-round of queries (Patient, Coverage and the clinical searches) therefore goes to the server as one
-batch whose answer holds one entry per query, in order. Servers that do not take batches (an HTTP
-error, an answer that is not a `batch-response` of as many entries) are remembered for a while and
-asked one query at a time, as before; nothing is lost either way.
+work is most of a small search's cost), and each costs the EHR a request too. Each round of a hook
+call's queries (Patient, Coverage and the clinical searches; then the pain scores' windows; then
+the referenced payer and Medications) therefore goes to the server as one batch whose answer holds
+one entry per query, in order. Servers whose answer says they take no batches (a status such as
+405 or 501, a redirect, anything but a `batch-response` of as many entries: see
+`FhirClient.batch`) are remembered here for a while and asked one query at a time, as before;
+nothing is lost either way.
 """
 
 from __future__ import annotations

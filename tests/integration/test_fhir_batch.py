@@ -5,9 +5,7 @@ query by query at once, and not offered a batch again."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,23 +14,12 @@ from flask import Flask
 from service.catalog import Catalog
 from service.demo.fhir_server import LocalFhirServer
 from service.demo.runner import with_fhir_server
-from service.settings import CacheSettings
-from tests.cache_support import (
-    CountingProxy,
-    Ehr,
-    HandClock,
-    cache_app,
-    cache_settings,
-    call,
-    counting_proxy,
-    two_ehrs,
-)
+from tests.cache_support import GENERATED, CountingProxy, Ehr, call, counting_proxy, two_ehrs, uncached_app
 from tests.integration.conftest import FHIR_TOKEN
 from tests.support import load_sample
 
 pytestmark = pytest.mark.integration
 
-GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
 SAMPLES = ("order-sign-implant-demo-meets.json", "order-select-62362-demo-two-coverages.json")
 
 
@@ -45,11 +32,6 @@ def proxy(fhir_server: LocalFhirServer) -> Iterator[CountingProxy]:
 @pytest.fixture(scope="module")
 def ehr() -> Ehr:
     return two_ehrs()[0]
-
-
-def app_for(proxy: CountingProxy, ehr: Ehr, catalog: Catalog, *, batch: bool) -> Flask:
-    settings = cache_settings(proxy.base_url, (ehr,), CacheSettings(enabled=False))
-    return cache_app(replace(settings, fhir=replace(settings.fhir, batch=batch)), catalog, HandClock())
 
 
 def queried(name: str, proxy: CountingProxy) -> dict[str, Any]:
@@ -69,12 +51,12 @@ def test_a_round_of_queries_goes_as_one_batch_and_answers_as_query_by_query(
     proxy: CountingProxy, ehr: Ehr, compiled_catalog: Catalog, name: str
 ) -> None:
     body = queried(name, proxy)
-    one_by_one = answered(app_for(proxy, ehr, compiled_catalog, batch=False), ehr, body)
+    one_by_one = answered(uncached_app(proxy, ehr, compiled_catalog, batch=False), ehr, body)
     asked_one_by_one, exchanges_one_by_one = dict(proxy.requests), proxy.exchanges
     assert proxy.batches == 0
 
     proxy.reset()
-    batched = answered(app_for(proxy, ehr, compiled_catalog, batch=True), ehr, body)
+    batched = answered(uncached_app(proxy, ehr, compiled_catalog, batch=True), ehr, body)
     assert batched == one_by_one
     assert dict(proxy.requests) == asked_one_by_one  # the very same queries reached the server
     assert {"Patient", "Coverage", "Condition", "Observation", "Procedure"} <= set(proxy.requests)
@@ -86,12 +68,12 @@ def test_a_server_refusing_batches_is_asked_query_by_query_and_not_offered_one_a
     proxy: CountingProxy, ehr: Ehr, compiled_catalog: Catalog
 ) -> None:
     body = queried(SAMPLES[0], proxy)
-    one_by_one = answered(app_for(proxy, ehr, compiled_catalog, batch=False), ehr, body)
+    one_by_one = answered(uncached_app(proxy, ehr, compiled_catalog, batch=False), ehr, body)
     exchanges_one_by_one = proxy.exchanges
 
     proxy.reset()
     proxy.refuse_batches = True
-    app = app_for(proxy, ehr, compiled_catalog, batch=True)
+    app = uncached_app(proxy, ehr, compiled_catalog, batch=True)
     assert answered(app, ehr, body) == one_by_one
     assert proxy.batches == 1
     assert proxy.exchanges == exchanges_one_by_one + 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from service.demo.fhir_server import LocalFhirServer
 from service.demo.runner import patient_files, with_fhir_server
 from service.settings import CacheSettings
 from tests.cache_support import (
+    GENERATED,
     CountingProxy,
     Ehr,
     HandClock,
@@ -40,7 +40,6 @@ from tests.support import load_sample
 pytestmark = pytest.mark.integration
 
 TTL = 60.0
-GENERATED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?<=-)[0-9a-f]{12}\b")
 INJECTABLE_MISSING = "❔ **B. Oral and injectable forms**"
 
 
