@@ -61,6 +61,7 @@ TOO_DEEP = "the FHIR server's answer was nested too deeply"
 # FHIR resources nest a few dozen levels at most (a Bundle's entry, a QuestionnaireResponse's items);
 # deeper ones could not be copied into cards or written back out (orjson writes 255 levels).
 MAX_ANSWER_DEPTH = 100
+MIN_PAGE_SIZE = 20
 BATCH_LEVELS = 3  # a batch-response wraps each entry's resource in Bundle.entry[].resource
 # A batch answered so says the server does not take batches (remembered): it does not exist there
 # (404, 405, 501), is not understood (400, 406, 415, 422), redirected, or answered with no batch.
@@ -337,14 +338,35 @@ class FhirClient:
         self, resource_type: str, params: Mapping[str, Any], answer: EntryAnswer, first_page: bool = False
     ) -> SearchResult:
         """A search's batch entry (its first page), then its `next` pages, as `search` does."""
-        return self._searched(_answered(answer), resource_type, params, first_page)
+        try:
+            page = _answered(answer)
+        except FhirError as exc:
+            smaller = self._smaller_pages(exc, params)
+            if smaller is None:
+                raise
+            return self.search(resource_type, smaller, first_page)
+        return self._searched(page, resource_type, params, first_page)
 
     def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
-        page = self._get(f"{self.base_url}/{self.search_path(resource_type, params)}")
+        try:
+            page = self._get(f"{self.base_url}/{self.search_path(resource_type, params)}")
+        except FhirError as exc:
+            smaller = self._smaller_pages(exc, params)
+            if smaller is None:
+                raise
+            return self.search(resource_type, smaller, first_page)
         return self._searched(page, resource_type, params, first_page)
+
+    def _smaller_pages(self, failure: FhirError, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The search asking for pages a fifth of `page_size`, when its first page at `page_size`
+        was too large (large resources); None when it asked its own `_count` or was refused else."""
+        size = max(self.page_size // 5, MIN_PAGE_SIZE)
+        if failure.reason != TOO_LARGE or "_count" in params or size >= self.page_size:
+            return None
+        return {**params, "_count": size}
 
     def _searched(
         self, page: dict[str, Any], resource_type: str, params: Mapping[str, Any], first_page: bool

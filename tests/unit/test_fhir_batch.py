@@ -307,9 +307,11 @@ def test_a_batch_answer_larger_than_its_queries_could_be_is_asked_one_by_one_wit
 
 @responses.activate
 def test_an_entry_larger_than_its_own_answer_may_be_is_too_large_alone(executor: ThreadPoolExecutor) -> None:
+    """As its own answer would be: asked again in smaller pages, and too large still."""
     bigger = searchset([mine("Condition", f"c{n}") for n in range(30)])
     assert len(json.dumps(bigger)) > 1500
     responses.post(BASE, json=batch_response(ANSWERS[0], entry("200 OK", bigger), ANSWERS[2]))
+    responses.get(f"{BASE}/Condition", json=bigger)
     assert run(client(max_response_bytes=1500), executor) == {
         "Patient": ["p1"],
         "Condition": TOO_LARGE,
@@ -393,3 +395,21 @@ def test_a_batch_nested_too_deep_for_one_entry_is_asked_one_by_one_and_only_that
         "Procedure": ["pr1"],
     }
     assert client(pool).batches  # a chart's content says nothing of batches
+
+
+@responses.activate
+def test_a_batched_search_too_large_for_its_own_answer_is_asked_again_in_smaller_pages(
+    executor: ThreadPoolExecutor,
+) -> None:
+    bigger = searchset([mine("Condition", f"c{n}") for n in range(30)])
+    responses.post(BASE, json=batch_response(ANSWERS[0], entry("200 OK", bigger), ANSWERS[2]))
+    responses.get(
+        f"{BASE}/Condition",
+        json=searchset([mine("Condition", "c1")]),
+        match=[responses.matchers.query_param_matcher({"_count": "100"}, strict_match=False)],
+    )
+    assert run(client(max_response_bytes=1500), executor) == {
+        "Patient": ["p1"],
+        "Condition": ["c1"],
+        "Procedure": ["pr1"],
+    }

@@ -326,3 +326,39 @@ def test_an_answer_nested_deeper_than_any_fhir_resource_is_refused_and_a_deep_on
     assert client.read("ServiceRequest/sr1") is not None
     with pytest.raises(FhirError, match="nested too deeply"):
         client.read("ServiceRequest/sr2")
+
+
+@responses.activate
+def test_a_first_page_too_large_at_the_page_size_is_asked_again_in_pages_a_fifth_the_size() -> None:
+    large = searchset([{**cond(n), "note": [{"text": "x" * 200}]} for n in range(8)])
+    small = searchset([cond(1)], f"{BASE}/Condition?page=2&_count=20")
+    responses.get(
+        f"{BASE}/Condition",
+        json=large,
+        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "100"})],
+    )
+    responses.get(
+        f"{BASE}/Condition",
+        json=small,
+        match=[responses.matchers.query_param_matcher({"patient": "p1", "_count": "20"})],
+    )
+    responses.get(
+        f"{BASE}/Condition",
+        json=searchset([cond(2)]),
+        match=[responses.matchers.query_param_matcher({"page": "2", "_count": "20"})],
+    )
+    client = FhirClient(BASE, TOKEN, 2.0, page_size=100, max_response_bytes=1000)
+    assert [r["id"] for r in client.search("Condition", {"patient": "p1"}).resources] == ["c1", "c2"]
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_a_search_that_asked_its_own_page_size_is_not_asked_again_when_too_large() -> None:
+    large = searchset([{**cond(n), "note": [{"text": "x" * 200}]} for n in range(8)])
+    responses.get(f"{BASE}/Condition", json=large)
+    client = FhirClient(BASE, TOKEN, 2.0, page_size=100, max_response_bytes=1000)
+    with pytest.raises(FhirError, match="too large"):
+        client.search("Condition", {"patient": "p1", "_count": 50})
+    with pytest.raises(FhirError, match="too large"):
+        FhirClient(BASE, TOKEN, 2.0, page_size=20, max_response_bytes=1000).search("Condition", {})
+    assert len(responses.calls) == 2
