@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
@@ -338,21 +338,26 @@ class FhirClient:
         self, resource_type: str, params: Mapping[str, Any], answer: EntryAnswer, first_page: bool = False
     ) -> SearchResult:
         """A search's batch entry (its first page), then its `next` pages, as `search` does."""
-        try:
-            page = _answered(answer)
-        except FhirError as exc:
-            smaller = self._smaller_pages(exc, params)
-            if smaller is None:
-                raise
-            return self.search(resource_type, smaller, first_page)
-        return self._searched(page, resource_type, params, first_page)
+        return self._from_first_page(lambda: _answered(answer), resource_type, params, first_page)
 
     def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
         """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
+        url = f"{self.base_url}/{self.search_path(resource_type, params)}"
+        return self._from_first_page(lambda: self._get(url), resource_type, params, first_page)
+
+    def _from_first_page(
+        self,
+        first: Callable[[], dict[str, Any]],
+        resource_type: str,
+        params: Mapping[str, Any],
+        first_page: bool,
+    ) -> SearchResult:
+        """The search from its first page (`first`), searched again in smaller pages when that page
+        was too large."""
         try:
-            page = self._get(f"{self.base_url}/{self.search_path(resource_type, params)}")
+            page = first()
         except FhirError as exc:
             smaller = self._smaller_pages(exc, params)
             if smaller is None:
