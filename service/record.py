@@ -410,18 +410,15 @@ class _IngredientFinder:
                     by_code.setdefault(rxcui, set()).add(ingredient.name)
         self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
         self.ingredients = ingredients
-        self.lowered = tuple((i.name.lower(), i) for i in ingredients)
 
     def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
         found: set[str] = set()
         for code in codes:
             if code.system == RXNORM:
                 found |= self.by_code.get(code.code, frozenset())
-        if text and text.isascii():  # beyond ASCII, case folding may differ from the pattern's
-            lowered = text.lower()
-            found.update(i.name for name, i in self.lowered if name in lowered and i.matches_text(text))
-        elif text:
-            found.update(i.name for i in self.ingredients if i.matches_text(text))
+        if text:
+            lowered = text.lower() if text.isascii() else None
+            found.update(i.name for i in self.ingredients if i.named_in(text, lowered))
         return frozenset(found)
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from service.shapes import reference_target
 
+_ID_TEXT = r"[A-Za-z0-9\-.]{1,64}"
 _REFERENCE = re.compile(
-    r"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
-    r"(?:/_history/(?P<version>[A-Za-z0-9\-.]{1,64}))?/?$"
+    rf"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{_ID_TEXT})"
+    rf"(?:/_history/(?P<version>{_ID_TEXT}))?/?$"
 )
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # an id as `_REFERENCE` reads one
+_ID = re.compile(_ID_TEXT)  # an id as `_REFERENCE` reads one
 PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
 
 

@@ -186,19 +186,15 @@ def _brackets(text: bytes) -> bytes:
     return _STRING.sub(b"", kept) if b'"' in kept else kept
 
 
-def _nested_within(brackets: bytes, max_depth: int) -> bool:
-    """Whether balanced `brackets` nest no more than `max_depth` levels: each pass takes away every
-    pair with nothing inside, which is one level of the deepest nesting."""
+def nested_within(text: bytes, max_depth: int) -> bool:
+    """Whether valid JSON `text` nests its objects and arrays no more than `max_depth` levels: each
+    pass over its brackets takes away every pair with nothing inside, one level of the deepest."""
+    brackets = _brackets(text)
     for _ in range(max_depth):
         if not brackets:
             return True
         brackets = brackets.replace(b"[]", b"")
     return not brackets
-
-
-def nested_within(text: bytes, max_depth: int) -> bool:
-    """Whether valid JSON `text` nests its objects and arrays no more than `max_depth` levels."""
-    return _nested_within(_brackets(text), max_depth)
 
 
 def _strings_within(text: bytes, max_string: int) -> bool:
@@ -253,7 +249,7 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
         raise _Doubt
     if not _same_keys(text, written):
         raise _Doubt
-    if not _nested_within(_brackets(written), limits.max_depth):
+    if not nested_within(written, limits.max_depth):
         raise _Doubt
     if not _strings_within(written, limits.max_string):
         raise _Doubt

@@ -54,6 +54,14 @@ class Ingredient:
     def matches_text(self, text: str) -> bool:
         return bool(text) and self.pattern.search(text) is not None
 
+    def named_in(self, text: str, lowered: str | None) -> bool:
+        """`matches_text`, given also `lowered`: the text in lower case when it is ASCII, else None.
+        Between ASCII texts case-insensitive matching is `str.lower`'s, so a name that does not occur
+        in the lowered text at all cannot match, and the pattern is not run."""
+        if lowered is not None and self.name.isascii() and self.name.lower() not in lowered:
+            return False
+        return self.matches_text(text)
+
     def matches_code(self, rxcui: str) -> bool:
         return rxcui == self.code or rxcui in self.products
 

@@ -66,17 +66,12 @@ class EvaluationContext:
                 for ingredient in pool:
                     if ingredient.name in named:
                         continue  # the first drug to name an ingredient is the one kept
-                    if (ingredient.code in codes or not codes.isdisjoint(ingredient.products)) or (
-                        _may_name(ingredient, lowered) and ingredient.matches_text(text)
+                    if (
+                        ingredient.code in codes
+                        or not codes.isdisjoint(ingredient.products)
+                        or ingredient.named_in(text, lowered)
                     ):
                         found.append((infusate, ingredient))
                         named.add(ingredient.name)
         return found
 
-
-def _may_name(ingredient: Ingredient, lowered: str | None) -> bool:
-    """Whether a drug's text (`lowered`: in lower case, None beyond ASCII) may name the ingredient as a
-    word: between ASCII texts case-insensitive matching is `str.lower`'s, so a name that does not
-    occur at all cannot match; otherwise only the pattern can tell."""
-    name = ingredient.name
-    return lowered is None or not name.isascii() or name.lower() in lowered
