@@ -1,7 +1,8 @@
 """The audit trail: every hook call and its answer, kept in the service's database (CRD §found-37).
 
-A record is written in the request, in one transaction committed before the answer is sent, so an
-answer the EHR holds is always in the trail, on every replica sharing the database. Records are
+A record is written in the request and committed before the answer is sent (calls recorded at the
+same moment share one transaction: service/store/group_commit.py), so an answer the EHR holds is
+always in the trail, on every replica sharing the database. Records are
 found by hookInstance, by coverage-assertion-id or PA number, and by the uuid of a card they
 issued, which is how feedback on a card is stored with the call that issued it. Records older
 than `store.retention_days` are removed by `purge` (`idds-crd audit purge`).
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
+from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 
 log = logging.getLogger(__name__)
@@ -51,31 +53,17 @@ class FeedbackEntry:
 class AuditTrail:
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._records: GroupCommit[dict[str, Any], int] = GroupCommit(database, _insert_records)
 
     def record(self, row: dict[str, Any]) -> int:
         """Store one call (a row from `audit_row`: the columns' values, and under `cards` and
-        `assertion_keys` what is indexed beside it) and commit; its id. AuditUnavailable on failure."""
-        columns = {key: value for key, value in row.items() if key not in INDEXED}
+        `assertion_keys` what is indexed beside it), committed, with the calls recorded at the same
+        moment (service/store/group_commit.py); its id. AuditUnavailable on failure."""
         try:
-            with self._database.begin() as connection:
-                inserted = connection.execute(insert(audit_records), columns)
-                record_id = int(inserted.inserted_primary_key[0])
-                assertions = [
-                    {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
-                    for assertion_id, pa_number in row["assertion_keys"]
-                ]
-                if assertions:
-                    connection.execute(insert(audit_assertions), assertions)
-                cards = [
-                    {"card_uuid": uuid, "record_id": record_id, "service_id": row["service_id"]}
-                    for uuid in row["cards"]
-                ]
-                if cards:
-                    connection.execute(insert(audit_cards), cards)
-        except SQLAlchemyError as exc:
-            log.error("audit trail: cannot record the %s call: %s", row["service_id"], type(exc).__name__)
+            return self._records.commit(row)
+        except GroupWriteFailed as exc:
+            log.error("audit trail: cannot record the %s call: %s", row["service_id"], exc.cause)
             raise AuditUnavailable("audit trail unavailable") from None
-        return record_id
 
     def find(self, key: str) -> list[dict[str, Any]]:
         """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`."""
@@ -207,6 +195,33 @@ class AuditTrail:
             for card, received, iss, item in feedback
         ]
         return record
+
+
+RECORD_INSERT = insert(audit_records)
+ASSERTIONS_INSERT = insert(audit_assertions)
+CARDS_INSERT = insert(audit_cards)
+
+
+def _insert_records(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert the rows' records, then everything indexed beside them; the records' ids, in order."""
+    ids, assertions, cards = [], [], []
+    for row in rows:
+        inserted = connection.execute(RECORD_INSERT, {k: v for k, v in row.items() if k not in INDEXED})
+        record_id = int(inserted.inserted_primary_key[0])
+        ids.append(record_id)
+        assertions += [
+            {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
+            for assertion_id, pa_number in row["assertion_keys"]
+        ]
+        cards += [
+            {"card_uuid": uuid, "record_id": record_id, "service_id": row["service_id"]}
+            for uuid in row["cards"]
+        ]
+    if assertions:
+        connection.execute(ASSERTIONS_INSERT, assertions)
+    if cards:
+        connection.execute(CARDS_INSERT, cards)
+    return ids
 
 
 def card_uuids(response: dict[str, Any]) -> list[str]:

@@ -9,7 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from flask import Flask
 from sqlalchemy import create_engine, func, select
 
 from service.app import create_app
-from service.audit_entry import AuditedCall, audit_row
+from service.audit_entry import AuditedCall, audit_row, coverage_assertions
 from service.caller import anonymous
 from service.catalog import Catalog
 from service.metrics import metric_data
@@ -94,6 +98,52 @@ def test_exactly_one_record_per_call_under_concurrent_load(
     everything = stored_text(database_url)
     assert not [token for _, _, token in calls if token in everything]
     assert A_JWT not in everything
+
+
+class HeldTurn:
+    """The trail's database, its first transaction held back until `release`: calls arriving
+    meanwhile queue for the group commit. Counts the transactions begun."""
+
+    def __init__(self, database: Any) -> None:
+        self._database = database
+        self.begun = 0
+        self.first = threading.Event()
+        self.released = threading.Event()
+
+    @contextmanager
+    def begin(self) -> Iterator[Any]:
+        self.begun += 1
+        self.first.set()
+        self.released.wait(30)
+        with self._database.begin() as connection:
+            yield connection
+
+
+def test_calls_recorded_at_the_same_moment_share_a_transaction_and_each_finds_its_own_record(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    app = app_on(database_url, compiled_catalog)
+    records = app.extensions["idds_crd"].stores.audit._records
+    held = records._database = HeldTurn(records._database)
+    calls = [secret_call(MIXED_SAMPLES[i % len(MIXED_SAMPLES)]) for i in range(THREADS)]
+    with serving(app) as base, ThreadPoolExecutor(THREADS) as pool:
+        first = pool.submit(requests.post, base + calls[0][0], json=calls[0][1], timeout=60)
+        assert held.first.wait(30)
+        rest = [pool.submit(requests.post, base + path, json=body, timeout=60) for path, body, _ in calls[1:]]
+        deadline = time.monotonic() + 30
+        while len(records._queue) < THREADS - 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        held.released.set()
+        answers = [future.result().json() for future in [first, *rest]]
+    assert held.begun == 1  # every call in the first transaction
+    trail = app.extensions["idds_crd"].stores.audit
+    for (_, body, _), answer in zip(calls, answers, strict=True):
+        [record] = trail.find(body["hookInstance"])
+        assert record["response"] == answer
+        for key in [card["uuid"] for card in answer["cards"]] + [
+            a["assertion_id"] for a in coverage_assertions(answer)
+        ]:
+            assert [r["hook_instance"] for r in trail.find(key)] == [body["hookInstance"]]
 
 
 def test_a_second_process_reads_the_record_when_the_answer_arrives(
