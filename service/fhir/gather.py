@@ -193,6 +193,15 @@ def _rendered(patient_id: str, templates: Mapping[str, str]) -> list[tuple[str, 
     ]
 
 
+def _for_patient(searches: list[tuple[str, Query]], patient_id: str) -> list[tuple[str, Query]]:
+    """`_rendered(patient_id, templates)` from `_rendered(PATIENT, templates)`, read once: a patient
+    id (a FHIR id, service/hooks/models.py) holds nothing a query string would decode or split on."""
+    return [
+        (key, Query(q.key, q.resource_type, {k: v.replace(PATIENT, patient_id) for k, v in q.params.items()}))
+        for key, q in searches
+    ]
+
+
 def clinical_queries(
     patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
 ) -> list[Query]:
@@ -463,6 +472,7 @@ class DataGatherer:
         self._terminology = terminology
         self._pain_codes = policy_pain_codes(terminology) if terminology is not None else frozenset()
         self._templates = clinical_templates(observation_codes, self._pain_codes)
+        self._searches = _rendered(PATIENT, self._templates)
 
     @property
     def clinical_templates(self) -> dict[str, str]:
@@ -548,7 +558,7 @@ class DataGatherer:
         absent or failed, or the remaining pages of a prefetched searchset)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
-        for key, query in _rendered(patient_id, self._templates):
+        for key, query in _for_patient(self._searches, patient_id):
             given = interpret(request.prefetch, key)
             if key == PAIN_KEY and self._pain_prefetched_before(request, given):
                 continue

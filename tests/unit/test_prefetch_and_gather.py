@@ -10,14 +10,24 @@ from typing import Any
 
 import pytest
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.app import create_app
 from service.catalog import Catalog
 from service.demo.runner import request_files
 from service.fhir.client import FhirClient
-from service.fhir.gather import DataGatherer, clinical_queries, prefetchable_queries, query_from_url
+from service.fhir.gather import (
+    DataGatherer,
+    _for_patient,
+    clinical_queries,
+    policy_observation_codes,
+    policy_pain_codes,
+    prefetchable_queries,
+    query_from_url,
+)
 from service.fhir.prefetch import PrefetchState, interpret, render
-from service.hooks.models import HookRequest, parse_hook_request
+from service.hooks.models import ID_PATTERN, HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.builders import searchset
 from tests.prefetch_support import without_uuids
@@ -543,3 +553,15 @@ def hook_body(name: str) -> dict[str, Any]:
     body = sample(name)
     with_fhir(body, TOKEN, BASE)
     return body
+
+
+@settings(max_examples=200, deadline=None)
+@given(patient_id=st.from_regex(ID_PATTERN, fullmatch=True))
+def test_the_searches_read_once_per_gatherer_are_the_templates_rendered_for_each_patient(
+    compiled_catalog: Catalog, patient_id: str
+) -> None:
+    terminology = compiled_catalog.terminology
+    codes = policy_observation_codes(terminology)
+    gatherer = DataGatherer(None, codes, terminology=terminology)
+    expected = prefetchable_queries(patient_id, codes, policy_pain_codes(terminology))
+    assert _for_patient(gatherer._searches, patient_id) == expected
