@@ -79,7 +79,8 @@ def show(name: str, clients: int, measured: Load) -> None:
 
 def measure_service(
     name: str, store_url: str, key: str, body: bytes, args: argparse.Namespace, tmp: Path
-) -> None:
+) -> dict[int, float]:
+    """Calls/s by number of clients (and the figures printed)."""
     port = free_port()
     process = start([*serve_command(tmp / f"{key or 'file'}.yaml", store_url), str(port)], port)
     try:
@@ -90,33 +91,40 @@ def measure_service(
             cards = json.loads(answer.read())["cards"]
         assert cards, "the pump order-sign answered no card"
         drive(port, PUMP_SIGN_PATH, body, min(2.0, args.seconds), max(args.clients))  # warm up
+        rates = {}
         for clients in args.clients:
             measured = drive(port, PUMP_SIGN_PATH, body, args.seconds, clients)
             show(name, clients, measured)
             prefix = f"pump_sign.{key}." if key else "pump_sign."
             figure(f"{prefix}calls_per_s_{clients}", measured.calls_per_s, "calls/s")
             figure(f"{prefix}p99_ms_{clients}", measured.p99_ms, "ms")
+            rates[clients] = measured.calls_per_s
+        return rates
     finally:
         stop(process)
 
 
-def measure_healthchain(args: argparse.Namespace) -> None:
+def measure_healthchain(args: argparse.Namespace) -> dict[int, float]:
+    """HealthChain's calls/s by number of clients (empty when it could not be installed)."""
     python, detail = healthchain_python()
     if python is None:
         print(f"HealthChain: not measured ({detail})")
-        return
+        return {}
     port = free_port()
     process = start([str(python), str(HEALTHCHAIN_APP), str(port)], port, env={"PYTHONPATH": ""})
     name = f"HealthChain {detail}, static card (uvicorn)"
     body = NON_PUMP_SELECT.read_bytes()  # the order-select bench/serving.py sends; the card ignores it
+    rates = {}
     try:
         drive(port, HEALTHCHAIN_PATH, body, min(2.0, args.seconds), max(args.clients))  # warm up
         for clients in args.clients:
             measured = drive(port, HEALTHCHAIN_PATH, body, args.seconds, clients)
             show(name[:40], clients, measured)
             figure(f"healthchain.static_card_calls_per_s_c{clients}", measured.calls_per_s, "calls/s")
+            rates[clients] = measured.calls_per_s
     finally:
         stop(process)
+    return rates
 
 
 def main() -> int:
@@ -147,9 +155,15 @@ def main() -> int:
         small_raw = json.dumps(small).encode()
         print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")
         name = "demo-meets chart only, audit in file"
-        measure_service(name, stores[0][1], "demo_chart", small_raw, args, Path(tmp))
-    if not args.no_healthchain:
-        measure_healthchain(args)
+        demo_chart = measure_service(name, stores[0][1], "demo_chart", small_raw, args, Path(tmp))
+    static_card = {} if args.no_healthchain else measure_healthchain(args)
+    if 4 in demo_chart and static_card.get(4):
+        ratio = demo_chart[4] / static_card[4]
+        print(
+            f"demo-meets's chart at 4 clients: {ratio:.2f} x HealthChain's static card rate in this run "
+            f"(the issue's 300/s was set when that card served 400-550/s: 0.55-0.75 of it)"
+        )
+        figure("pump_sign.demo_chart.to_healthchain_4", ratio, "x HealthChain's static card calls/s")
     return 0
 
 
