@@ -8,7 +8,9 @@ join the queue, and the next leader, the first of them, writes them all in its o
 caller returns only when its own write has committed or failed, so nothing is answered before it is
 kept, and a call alone costs what it did. When a shared transaction fails on what it writes (an
 integrity error, a value that cannot be written), each write is tried again alone, so one bad write
-fails only its own call; when the database is unavailable, every waiting call fails at once.
+fails only its own call. When the database is unavailable (the leader had no turn to write within
+the busy timeout, or the connection failed), every call waiting for that turn fails with it: during
+an outage calls are answered 503 together rather than each after a full timeout of its own.
 """
 
 from __future__ import annotations
@@ -69,17 +71,21 @@ class GroupCommit(Generic[Item, Result]):
             waiting.settled.wait()
         if waiting.leads:
             self._lead()
-        if waiting.failure is not None:
-            raise GroupWriteFailed(waiting.failure)
-        return waiting.result  # type: ignore[return-value]  (set whenever no failure is)
+        if not waiting.written:
+            raise GroupWriteFailed(waiting.failure or "not written")
+        return waiting.result  # type: ignore[return-value]  (set with `written`)
 
     def _lead(self) -> None:
-        """Write every waiting item (the leader's own among them), settle each, hand the lead on."""
+        """Write every waiting item (the leader's own among them), settle each, hand the lead on.
+        Whatever ends the write, the items it took, or would have taken, are settled: none is left
+        in the queue to be led, or waited for, by nobody."""
         group: list[_Waiting[Item, Result]] = []
         try:
             self._write_group(group)
         finally:
             with self._lock:
+                if not group:
+                    self._take_into(group)
                 if self._queue:
                     self._queue[0].leads = True
                     self._queue[0].settled.set()
@@ -96,30 +102,39 @@ class GroupCommit(Generic[Item, Result]):
         and write them in one transaction."""
         try:
             with self._database.begin() as connection:
-                group += self._take()
+                with self._lock:
+                    self._take_into(group)
                 results = self._write(connection, [w.item for w in group])
-            for waiting, result in zip(group, results, strict=True):
-                waiting.result, waiting.written = result, True
-        except UNAVAILABLE as exc:
-            group += [] if group else self._take()
-            for waiting in group:
-                waiting.failure = type(exc).__name__
-        except Exception as exc:  # a write the database refused, or one that could not be made
-            for waiting in group:
-                if len(group) > 1:
-                    self._write_alone(waiting)
-                else:
+        except Exception as exc:  # the database unavailable, or a write it refused or that failed
+            taken = bool(group)
+            if not taken:  # no turn to write: the items waiting for it fail with the leader's
+                with self._lock:
+                    self._take_into(group)
+            if taken and len(group) > 1 and not isinstance(exc, UNAVAILABLE):
+                self._write_each_alone(group)
+            else:
+                for waiting in group:
                     waiting.failure = type(exc).__name__
+            return
+        for waiting, result in zip(group, results, strict=True):
+            waiting.result, waiting.written = result, True
 
-    def _take(self) -> list[_Waiting[Item, Result]]:
-        with self._lock:
-            group, self._queue = self._queue, []
-        return group
+    def _take_into(self, group: list[_Waiting[Item, Result]]) -> None:
+        """Move every waiting item into `group` (the lock held)."""
+        group[:], self._queue = self._queue, []
 
-    def _write_alone(self, waiting: _Waiting[Item, Result]) -> None:
-        try:
-            with self._database.begin() as connection:
-                waiting.result = self._write(connection, [waiting.item])[0]
-            waiting.written = True
-        except Exception as exc:
-            waiting.failure = type(exc).__name__
+    def _write_each_alone(self, group: list[_Waiting[Item, Result]]) -> None:
+        """Each write in a transaction of its own, its caller answered as soon as it is settled; the
+        database becoming unavailable fails the rest at once."""
+        for index, waiting in enumerate(group):
+            try:
+                with self._database.begin() as connection:
+                    waiting.result = self._write(connection, [waiting.item])[0]
+                waiting.written = True
+            except UNAVAILABLE as exc:
+                for rest in group[index:]:
+                    rest.failure = type(exc).__name__
+                return
+            except Exception as exc:
+                waiting.failure = type(exc).__name__
+            waiting.settled.set()

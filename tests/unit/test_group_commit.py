@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 
@@ -24,6 +25,7 @@ class Transactions:
         self.begun = 0
         self.committed: list[list[Any]] = []
         self.down = False
+        self.raising: list[BaseException | None] = []  # raised by the next transactions, in turn
         self.hold = threading.Event()
         self.hold.set()
         self.holding = threading.Event()
@@ -36,6 +38,9 @@ class Transactions:
         self.hold.wait(5)
         if self.down:
             raise OperationalError("BEGIN", {}, Exception("database is locked"))
+        raised = self.raising.pop(0) if self.raising else None
+        if raised is not None:
+            raise raised
         self._pending = []
         yield self
         self.committed.append(self._pending)
@@ -52,9 +57,35 @@ class Transactions:
         return [f"id-{item}" for item in items]
 
 
-def queued(group: GroupCommit[str, str], count: int) -> int:
+def queued(group: GroupCommit[str, str]) -> int:
     with group._lock:
-        return len(group._queue) if count else 0
+        return len(group._queue)
+
+
+class Caller(threading.Thread):
+    """One caller committing one item on a daemon thread: a caller left waiting fails the test
+    instead of hanging the suite."""
+
+    def __init__(self, group: GroupCommit[str, str], item: str) -> None:
+        super().__init__(daemon=True)
+        self.group, self.item = group, item
+        self.outcome: Any = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.outcome = self.group.commit(self.item)
+        except GroupWriteFailed as exc:
+            self.outcome = exc
+
+    def settled(self) -> Any:
+        self.join(5)
+        assert not self.is_alive(), f"the caller of {self.item!r} was never answered"
+        return self.outcome
+
+
+def settled(group: GroupCommit[str, str], item: str) -> Any:
+    return Caller(group, item).settled()
 
 
 def commit_together(database: Transactions, items: list[str]) -> list[Any]:
@@ -62,22 +93,14 @@ def commit_together(database: Transactions, items: list[str]) -> list[Any]:
     other item is waiting; each item's result, or the GroupWriteFailed it raised."""
     group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
     database.hold.clear()
-
-    def one(item: str) -> Any:
-        try:
-            return group.commit(item)
-        except GroupWriteFailed as exc:
-            return exc
-
-    with ThreadPoolExecutor(len(items)) as pool:
-        first = pool.submit(one, items[0])
-        assert database.holding.wait(5)
-        rest = [pool.submit(one, item) for item in items[1:]]
-        deadline = time.monotonic() + 5
-        while queued(group, len(items)) < len(items) - 1 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        database.hold.set()
-        return [first.result(5)] + [future.result(5) for future in rest]
+    first = Caller(group, items[0])
+    assert database.holding.wait(5)
+    rest = [Caller(group, item) for item in items[1:]]
+    deadline = time.monotonic() + 5
+    while queued(group) < len(items) - 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    database.hold.set()
+    return [caller.settled() for caller in [first, *rest]]
 
 
 def test_a_write_alone_is_committed_in_its_own_transaction() -> None:
@@ -111,7 +134,7 @@ def test_a_database_that_is_down_fails_every_waiting_caller_then_writing_resumes
     assert all(isinstance(r, GroupWriteFailed) and r.cause == "OperationalError" for r in results)
     database.down = False
     group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
-    assert group.commit("d") == "id-d"
+    assert settled(group, "d") == "id-d"
 
 
 def test_a_write_that_raises_strands_no_caller_and_the_next_commit_proceeds() -> None:
@@ -120,7 +143,7 @@ def test_a_write_that_raises_strands_no_caller_and_the_next_commit_proceeds() ->
     with pytest.raises(GroupWriteFailed) as failed:
         group.commit("broken")
     assert failed.value.cause == "TypeError"
-    assert group.commit("e") == "id-e"
+    assert settled(group, "e") == "id-e"
     results = commit_together(database, ["x", "broken", "y"])
     assert results[0] == "id-x" and results[2] == "id-y"
     assert isinstance(results[1], GroupWriteFailed) and results[1].cause == "TypeError"
@@ -135,3 +158,27 @@ def test_many_threads_each_get_their_own_result_and_every_write_is_kept_once() -
     assert results == [f"id-{item}" for item in items]
     assert sorted(item for items in database.committed for item in items) == sorted(items)
     assert not group._queue and not group._writing
+
+
+def test_a_failure_of_any_kind_before_the_turn_is_had_fails_the_waiting_callers_and_strands_none() -> None:
+    database = Transactions()
+    database.raising = [PoolTimeout("QueuePool limit reached")]
+    results = commit_together(database, ["a", "b", "c"])
+    assert all(isinstance(r, GroupWriteFailed) and r.cause == "TimeoutError" for r in results)
+    group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
+    database.raising = [KeyboardInterrupt()]
+    with pytest.raises(KeyboardInterrupt):
+        group.commit("d")
+    assert not group._queue and not group._writing
+    assert settled(group, "e") == "id-e"
+    assert database.committed == [["e"]]
+
+
+def test_the_database_failing_while_each_write_is_tried_alone_fails_the_rest_at_once() -> None:
+    database = Transactions()
+    lost = OperationalError("BEGIN", {}, Exception("disk I/O error"))
+    database.raising = [None, None, lost]  # the shared transaction, "a" alone, then the database is gone
+    results = commit_together(database, ["a", "duplicate", "c", "d"])
+    assert results[0] == "id-a"
+    assert [r.cause for r in results[1:] if isinstance(r, GroupWriteFailed)] == ["OperationalError"] * 3
+    assert database.begun == 3  # not one more for each write left
