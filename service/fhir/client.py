@@ -421,7 +421,26 @@ class FhirClient:
 
 
 def _query_part(name: str, value: str) -> str:
-    return f"{quote_plus(name)}={quote_plus(value)}"
+    return f"{_quoted(name)}={_quoted(value)}"
+
+
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _quoted(text: str) -> str:
+    """`quote_plus(text)`; an ASCII text (a search's codes, dates, ids) by replacing each of the few
+    distinct characters it must escape, `%` first and the space (as `+`) last, instead of quoting
+    it byte by byte."""
+    if not text.isascii():
+        return quote_plus(text)
+    escaped = set(text) - UNRESERVED
+    if not escaped:
+        return text
+    if "%" in escaped:
+        text = text.replace("%", "%25")
+    for character in escaped - {"%", " "}:
+        text = text.replace(character, f"%{ord(character):02X}")
+    return text.replace(" ", "+") if " " in escaped else text
 
 
 def _the_one(path: str, resource: dict[str, Any]) -> dict[str, Any]:

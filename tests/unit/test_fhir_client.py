@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote_plus, urlencode
 
 import pytest
 import requests
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from requests.utils import requote_uri
 
-from service.fhir.client import MAX_PAGES, FhirClient, FhirError, _executed
+from service.fhir.client import MAX_PAGES, FhirClient, FhirError, _executed, _quoted
 from tests.builders import searchset
 from tests.fuzz_support import seeded
 
@@ -305,6 +305,12 @@ def test_a_search_path_is_the_query_urlencode_and_requests_would_write(params: d
     expected = requote_uri(f"Condition?{urlencode({'_count': client.page_size, **params}, doseq=True)}")
     assert client.search_path("Condition", params) == expected
 
+
+
+@seeded(300)
+@given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
+def test_a_query_value_is_quoted_as_quote_plus_quotes_it(text: str) -> None:
+    assert _quoted(text) == quote_plus(text)
 
 def nested(resource: dict[str, Any], depth: int) -> dict[str, Any]:
     """The resource with an element nested `depth` levels below it (lists in objects)."""
