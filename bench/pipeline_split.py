@@ -85,7 +85,7 @@ def one_call(samples: Samples, raw: bytes, state: AppState, service: ServiceDefi
         )
     response = timed(samples, "render", respond, decisions, {}, "http://localhost", env.catalog)
     timed(samples, "serialise", dumps, response)
-    outcome = HookOutcome(response, decisions.determinations, data=data)
+    outcome = HookOutcome(response, decisions.determinations, data=data, routes=decisions.routes)
     timed(samples, "audit", audited, state, clock, service, document, request, outcome)
 
 

@@ -34,7 +34,6 @@ from service.engine.model import CriterionResult, Determination
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
-from service.routing import route_coverages
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
 
@@ -165,13 +164,10 @@ def order_code(resource: Mapping[str, Any]) -> Any:
 
 
 def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
-    """Each active Coverage, the payer it was routed to and the policy (and version) that judged it."""
-    data = call.outcome.data
-    if data is None:
-        return []
-    routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
+    """Each active Coverage, the payer it was routed to and the policy (and version) that judged it
+    (the call's own routing, `HookOutcome.routes`)."""
     payers = []
-    for route in routes:
+    for route in call.outcome.routes:
         policy = catalog.policies.get(route.policy_id) if route.policy_id else None
         identifier = min(route.payer.identifiers) if route.payer and route.payer.identifiers else None
         payers.append(

@@ -55,6 +55,7 @@ class HookOutcome:
     determinations: tuple[Determination, ...] = ()
     status: int = 200
     data: GatheredData | None = None
+    routes: tuple[Route, ...] = ()  # each active Coverage of `data` and the payer and policy it went to
 
 
 @dataclass(frozen=True)
@@ -286,4 +287,4 @@ def handle_hook(
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))
     response = respond(decisions, config, base_url.rstrip("/"), env.catalog)
-    return HookOutcome(response, decisions.determinations, data=call.data)
+    return HookOutcome(response, decisions.determinations, data=call.data, routes=decisions.routes)
