@@ -10,7 +10,7 @@ for evidence of absence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -468,6 +468,25 @@ def _index_by_code(
     return {key: tuple(values) for key, values in index.items()}
 
 
+# what reading a malformed element raises: the resource is counted unreadable, the call goes on
+UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError)
+
+
+def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
+    """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
+    a time: a caller asking whether any of them is usable reads no more than it needs."""
+    codes_of = _codes_reader()
+    for resource in resources:
+        if not isinstance(resource, dict):
+            continue
+        try:
+            fact = _observation(resource, codes_of)
+        except UNREADABLE:
+            continue
+        if fact is not None:
+            yield fact
+
+
 def build_record(
     patient_id: str,
     resources: Mapping[str, list[Mapping[str, Any]]],
@@ -485,7 +504,7 @@ def build_record(
                 continue
             try:
                 fact = parse(resource)
-            except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError):
+            except UNREADABLE:
                 log.warning("could not read %s/%s: malformed element", resource_type, resource.get("id"))
                 unreadable[resource_type] = unreadable.get(resource_type, 0) + 1
                 continue

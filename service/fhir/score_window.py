@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.fhirdates import shifted
-from service.record import build_record
+from service.record import build_record, observation_facts
 from service.terminology import Terminology
 from service.trial import BASELINE_MAX_AGE, POST_WINDOW
 
@@ -72,12 +72,9 @@ def missing_windows(
     end), if any, and whether the most recent usable score must be looked for before `since`.
 
     Uses the record's own reading (build_record) of the Procedures and of the recent scores, so
-    "the most recent trial" and "a usable score" mean exactly what the engine will take them for."""
-    partial = build_record(
-        patient_id,
-        {"Procedure": resources.get("Procedure", []), "Observation": list(recent_pain)},
-        terminology,
-    )
+    "the most recent trial" and "a usable score" mean exactly what the engine will take them for;
+    the scores are read only until a usable one is found."""
+    partial = build_record(patient_id, {"Procedure": resources.get("Procedure", [])}, terminology)
     trial = partial.trial.procedure
     window = None
     if trial is not None and trial.performed is not None:
@@ -87,7 +84,7 @@ def missing_windows(
             window = (shifted(start, -EDGE), shifted(end, EDGE))
     usable = any(
         isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
-        for o in partial.observations
+        for o in observation_facts(recent_pain)
     )
     return window, not usable
 

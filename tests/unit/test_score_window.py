@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.catalog import Catalog
 from service.fhir.client import FhirClient
@@ -19,6 +21,7 @@ from service.fhir.score_window import RECENT_DAYS, known_ids, missing_windows, r
 from service.hooks.models import parse_hook_request
 from service.record import PatientRecord, build_record
 from service.registry import STANDARD_PREFETCH, service_for_hook
+from tests.fuzz_support import seeded
 from tests.scaling_support import ChartClient, pain_chart, pain_score, trial_procedure
 from tests.support import load_sample
 
@@ -237,3 +240,61 @@ def test_scores_whose_id_is_not_a_string_are_kept_and_never_break_the_deduplicat
     more = [{"id": "o1"}, {"id": "o3"}, {"id": {"x": 1}}, {}]
     assert without_known(more, known) == [{"id": "o3"}, {"id": {"x": 1}}, {}]
     assert known == {"o1", "o3"}
+
+
+def _as_the_whole_partial_record(
+    resources: dict[str, list[dict[str, Any]]], pain: list[Any], catalog: Catalog
+) -> tuple[Any, bool]:
+    """What `missing_windows` answered when it read every recent score into a record of its own."""
+    partial = build_record(
+        PATIENT, {"Procedure": resources.get("Procedure", []), "Observation": pain}, catalog.terminology
+    )
+    usable = any(
+        isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
+        for o in partial.observations
+    )
+    return partial.trial.procedure, usable
+
+
+SCORE_VARIANTS = st.sampled_from(
+    [
+        {},
+        {"status": "preliminary"},
+        {"valueInteger": True},
+        {"valueInteger": "7"},
+        {"effectiveDateTime": "not a date"},
+        {"effectiveDateTime": None},
+        {"valueQuantity": {"value": 4.5}},
+        {"code": {"coding": "junk"}},
+        {"subject": 7},
+    ]
+)
+
+
+@seeded(150)
+@given(
+    scores=st.lists(st.tuples(st.integers(0, 400), SCORE_VARIANTS), max_size=6),
+    junk=st.lists(st.sampled_from([None, 3, "x", []]), max_size=2),
+    trial_days_ago=st.one_of(st.none(), st.integers(0, 900)),
+)
+def test_the_scores_read_only_until_a_usable_one_answer_as_reading_them_all(
+    compiled_catalog: Catalog,
+    scores: list[tuple[int, dict[str, Any]]],
+    junk: list[Any],
+    trial_days_ago: int | None,
+) -> None:
+    since = recent_since(NOW)
+    pain: list[Any] = [
+        {**pain_score(PATIENT, f"s{n}", NOW - timedelta(days=days), 6), **change}
+        for n, (days, change) in enumerate(scores)
+    ] + junk
+    procedures = (
+        []
+        if trial_days_ago is None
+        else [trial_procedure(PATIENT, "t", NOW - timedelta(days=trial_days_ago))]
+    )
+    resources = {"Procedure": procedures}
+    _, older = missing_windows(PATIENT, resources, pain, since, compiled_catalog.terminology)
+    trial, usable = _as_the_whole_partial_record(resources, pain, compiled_catalog)
+    assert older is not usable
+    assert build_record(PATIENT, resources, compiled_catalog.terminology).trial.procedure == trial
