@@ -2,10 +2,10 @@
 
 A record is written in the request and committed before the answer is sent (calls recorded at the
 same moment share one transaction: service/store/group_commit.py), so an answer the EHR holds is
-always in the trail, on every replica sharing the database. Records are
-found by hookInstance, by coverage-assertion-id or PA number, and by the uuid of a card they
-issued, which is how feedback on a card is stored with the call that issued it. Records older
-than `store.retention_days` are removed by `purge` (`idds-crd audit purge`).
+always in the trail, on every replica sharing the database. Records are found by hookInstance, by
+coverage-assertion-id or PA number, and by the uuid of a card they issued, which is how feedback on
+a card is stored with the call that issued it. Records older than `store.retention_days` are removed
+by `purge` (`idds-crd audit purge`).
 """
 
 from __future__ import annotations

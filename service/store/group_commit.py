@@ -77,8 +77,8 @@ class GroupCommit(Generic[Item, Result]):
 
     def _lead(self) -> None:
         """Write every waiting item (the leader's own among them), settle each, hand the lead on.
-        Whatever ends the write, the items it took, or would have taken, are settled: none is left
-        in the queue to be led, or waited for, by nobody."""
+        Whatever ends the write, every item it took, or would have taken, is settled: none is left
+        waiting with nobody to lead it."""
         group: list[_Waiting[Item, Result]] = []
         try:
             self._write_group(group)

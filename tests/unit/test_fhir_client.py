@@ -306,11 +306,11 @@ def test_a_search_path_is_the_query_urlencode_and_requests_would_write(params: d
     assert client.search_path("Condition", params) == expected
 
 
-
 @seeded(300)
 @given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
 def test_a_query_value_is_quoted_as_quote_plus_quotes_it(text: str) -> None:
     assert _quoted(text) == quote_plus(text)
+
 
 def nested(resource: dict[str, Any], depth: int) -> dict[str, Any]:
     """The resource with an element nested `depth` levels below it (lists in objects)."""

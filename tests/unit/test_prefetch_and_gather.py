@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import responses
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from service.app import create_app
@@ -30,6 +30,7 @@ from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import ID_PATTERN, HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.builders import searchset
+from tests.fuzz_support import seeded
 from tests.prefetch_support import without_uuids
 from tests.support import (
     RecordingFactory,
@@ -555,7 +556,7 @@ def hook_body(name: str) -> dict[str, Any]:
     return body
 
 
-@settings(max_examples=200, deadline=None)
+@seeded(200)
 @given(patient_id=st.from_regex(ID_PATTERN, fullmatch=True))
 def test_the_searches_read_once_per_gatherer_are_the_templates_rendered_for_each_patient(
     compiled_catalog: Catalog, patient_id: str
