@@ -131,7 +131,7 @@ def test_calls_recorded_at_the_same_moment_share_a_transaction_and_each_finds_it
         assert held.first.wait(30)
         rest = [pool.submit(requests.post, base + path, json=body, timeout=60) for path, body, _ in calls[1:]]
         deadline = time.monotonic() + 30
-        while len(records._queue) < THREADS - 1 and time.monotonic() < deadline:
+        while len(records._queue) < THREADS and time.monotonic() < deadline:
             time.sleep(0.005)
         held.released.set()
         answers = [future.result().json() for future in [first, *rest]]

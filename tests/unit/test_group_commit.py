@@ -97,7 +97,7 @@ def commit_together(database: Transactions, items: list[str]) -> list[Any]:
     assert database.holding.wait(5)
     rest = [Caller(group, item) for item in items[1:]]
     deadline = time.monotonic() + 5
-    while queued(group) < len(items) - 1 and time.monotonic() < deadline:
+    while queued(group) < len(items) and time.monotonic() < deadline:
         time.sleep(0.001)
     database.hold.set()
     return [caller.settled() for caller in [first, *rest]]
