@@ -213,6 +213,17 @@ TARGETS = (
         ("scaling.ms_60", "scaling.ms_600", "scaling.ms_2000", "scaling.ms_20000", "scaling.ms_pain-200"),
     ),
     Target(
+        "figure, no target: audit records written by 2 processes x 4 threads on one SQLite file, the group "
+        "commit against one transaction each (records/s ratio; records/s and p99 of each)",
+        (
+            "audit_commit.group_to_alone",
+            "audit_commit.group_records_per_s",
+            "audit_commit.alone_records_per_s",
+            "audit_commit.group_p99_ms",
+            "audit_commit.alone_p99_ms",
+        ),
+    ),
+    Target(
         "figure, no target: hook time with one FHIR batch per round against parallel requests (every "
         "demo and Synthea patient, median; on loopback, then 50 ms added per request)",
         ("hook_latency.batch_to_parallel_loopback", "hook_latency.batch_to_parallel_wan"),
