@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.figures import figure  # noqa: E402
-from bench.support import pump_sign_body  # noqa: E402
+from bench.support import percentile, pump_sign_body  # noqa: E402
 
 RUN_ALL = ["--seconds", "3", "--rounds", "2"]  # arguments in `python -m bench` (bench/__main__.py)
 PROCESSES, THREADS = 2, 4
@@ -106,8 +106,7 @@ def measure(url: str, grouped: bool, row: dict[str, Any], seconds: float) -> tup
     latencies = sorted(latency for _ in processes for latency in results.get(timeout=seconds + 120))
     for process in processes:
         process.join()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return len(latencies) / seconds, statistics.median(latencies) * 1000, p99 * 1000
+    return len(latencies) / seconds, percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
 
 
 def main() -> int:

@@ -472,19 +472,30 @@ def _index_by_code(
 UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError)
 
 
-def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
-    """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
-    a time: a caller asking whether any of them is usable reads no more than it needs."""
-    codes_of = _codes_reader()
+def _read(
+    resources: Iterable[Any],
+    parse: Callable[[Mapping[str, Any]], Any],
+    unreadable: Callable[[Mapping[str, Any]], None] = lambda _: None,
+) -> Iterator[Any]:
+    """Each resource's fact, one at a time: what is not a resource or not used is left out, a
+    malformed one is told to `unreadable` and left out."""
     for resource in resources:
         if not isinstance(resource, dict):
             continue
         try:
-            fact = _observation(resource, codes_of)
+            fact = parse(resource)
         except UNREADABLE:
+            unreadable(resource)
             continue
         if fact is not None:
             yield fact
+
+
+def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
+    """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
+    a time: a caller asking whether any of them is usable reads no more than it needs."""
+    codes_of = _codes_reader()
+    return _read(resources, lambda r: _observation(r, codes_of))
 
 
 def build_record(
@@ -498,19 +509,11 @@ def build_record(
     unreadable: dict[str, int] = {}
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
-        parsed = []
-        for resource in resources.get(resource_type, []):
-            if not isinstance(resource, dict):
-                continue
-            try:
-                fact = parse(resource)
-            except UNREADABLE:
-                log.warning("could not read %s/%s: malformed element", resource_type, resource.get("id"))
-                unreadable[resource_type] = unreadable.get(resource_type, 0) + 1
-                continue
-            if fact is not None:
-                parsed.append(fact)
-        return parsed
+        def counted(resource: Mapping[str, Any]) -> None:
+            log.warning("could not read %s/%s: malformed element", resource_type, resource.get("id"))
+            unreadable[resource_type] = unreadable.get(resource_type, 0) + 1
+
+        return list(_read(resources.get(resource_type, []), parse, counted))
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     codes_of = _codes_reader()
