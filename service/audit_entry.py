@@ -36,6 +36,7 @@ from service.pipeline import HookOutcome
 from service.registry import ServiceDefinition
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
+from service.strict_json import written_fast
 
 REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
@@ -369,7 +370,11 @@ def _determinations_text(determinations: Any) -> str:
 
 
 def _json(value: Any, allow_nan: bool) -> str:
-    """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it)."""
+    """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it); orjson's
+    text when it is the same (`written_fast`, and no character to escape)."""
+    written = written_fast(value)
+    if written is not None and written.isascii():
+        return written.decode()
     return json.dumps(value, default=_plain, allow_nan=allow_nan, separators=(",", ":"))
 
 

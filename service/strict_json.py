@@ -5,7 +5,7 @@ last of two equal keys silently, and writes non-finite floats back out as invali
 uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), so `loads_request`
 refuses it and names the place, as it does for values nested too deeply or strings too long.
 (FHIR servers' answers are read by orjson, which refuses non-finite numbers too; `dumps` never
-writes one.)
+writes one, and writes with orjson whatever it can prove orjson writes as `json` does.)
 
 A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
 reads it the fast way (orjson) and proves it strict with checks that run over bytes only (the raw
@@ -294,6 +294,26 @@ def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
     return document
 
 
+# Dataclasses and dates are left to `json` and the caller's own `default` (orjson would write them its way).
+_LEFT_TO_JSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def written_fast(value: Any) -> bytes | None:
+    """`value` written by orjson, when that is the text compact `json.dumps` (`ensure_ascii=False`)
+    writes but for a float's negative exponent (`1.5e-7` for `1.5e-07`): None when the value holds
+    what the two write differently. orjson writes NaN and Infinity as null, so a text holding null is
+    not taken; it refuses a dataclass, a date, a set, a key that is not a string, an integer past 64
+    bits and a lone surrogate. Several times quicker than `json` on a chart-sized document."""
+    try:
+        written = orjson.dumps(value, option=_LEFT_TO_JSON)
+    except orjson.JSONEncodeError:
+        return None
+    return None if b"null" in written else written
+
+
 def dumps(value: Any) -> str:
     """Compact JSON (CRD §found-40); ValueError rather than ever writing NaN or Infinity."""
+    written = written_fast(value)
+    if written is not None:
+        return written.decode()
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
