@@ -371,9 +371,10 @@ def _determinations_text(determinations: Any) -> str:
 
 def _json(value: Any, allow_nan: bool) -> str:
     """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it); orjson's
-    text when it is the same (`written_fast`, and no character to escape)."""
+    text when it is the same (`written_fast`, and no character `json` escapes here and orjson does not:
+    any beyond ASCII, and DEL, which `_clean` looks for escaped)."""
     written = written_fast(value)
-    if written is not None and written.isascii():
+    if written is not None and written.isascii() and b"\x7f" not in written:
         return written.decode()
     return json.dumps(value, default=_plain, allow_nan=allow_nan, separators=(",", ":"))
 

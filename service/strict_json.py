@@ -303,7 +303,9 @@ def written_fast(value: Any) -> bytes | None:
     writes but for a float's negative exponent (`1.5e-7` for `1.5e-07`): None when the value holds
     what the two write differently. orjson writes NaN and Infinity as null, so a text holding null is
     not taken; it refuses a dataclass, a date, a set, a key that is not a string, an integer past 64
-    bits and a lone surrogate. Several times quicker than `json` on a chart-sized document."""
+    bits and a lone surrogate (and writes an Enum or a UUID, which `json` refuses). Several times
+    quicker than `json` on a chart-sized document. With `ensure_ascii`, `json` also escapes what is
+    beyond ASCII and DEL, which orjson writes as they are."""
     try:
         written = orjson.dumps(value, option=_LEFT_TO_JSON)
     except orjson.JSONEncodeError:

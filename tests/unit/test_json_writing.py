@@ -16,7 +16,9 @@ from service.strict_json import dumps, written_fast
 from tests.support import sign_body
 
 # any text, lone surrogates included (orjson refuses those; `json` writes them escaped)
-TEXT = st.text(st.characters(exclude_categories=()), max_size=12) | st.sampled_from(["null", "→ é", "a\x00b"])
+TEXT = st.text(st.characters(exclude_categories=()), max_size=12) | st.sampled_from(
+    ["null", "→ é", "a\x00b", "del\x7f"]
+)
 KEYS = TEXT | st.integers(-5, 5)  # `json` writes a number key as text; orjson refuses it
 VALUES = st.recursive(
     st.none()
@@ -91,3 +93,11 @@ def test_an_ordinary_hook_body_is_written_the_quick_way() -> None:
     written = written_fast(body)
     assert written is not None and written.isascii()
     assert audit_entry._json(body, allow_nan=False) == json.dumps(body, separators=(",", ":"))
+
+
+def test_a_secret_holding_del_is_scrubbed_from_a_column() -> None:
+    """`json` writes DEL escaped and orjson as it is; the scrubber looks for the escaped form."""
+    secret = "tok\x7fen-0123456789abcdef"
+    for value in ({"access_token": secret}, [secret], {"note": f"Bearer {secret}"}):
+        text = audit_entry._scrubbed(value, [secret])
+        assert secret not in json.loads(text) and secret not in text and "\\u007f" not in text
