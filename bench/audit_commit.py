@@ -60,15 +60,16 @@ def audit_row() -> dict[str, Any]:
 
 def writer(url: str, grouped: bool, row: dict[str, Any], seconds: float, results: Any) -> None:
     """One worker process: THREADS threads recording `row` until `seconds` have passed."""
-    from service.store.audit import AuditTrail, _insert_records
+    from service.store.audit import AuditTrail
     from service.store.database import open_database
 
     database = open_database(url)
     trail = AuditTrail(database)
 
     def alone(fresh: dict[str, Any]) -> None:
+        prepared = trail.inserts.prepare(fresh)
         with database.begin() as connection:
-            _insert_records(connection, [fresh])
+            trail.inserts.write(connection, [prepared])
 
     record = trail.record if grouped else alone
     latencies: list[float] = []

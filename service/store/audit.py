@@ -11,16 +11,17 @@ by `purge` (`idds-crd audit purge`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, or_, select
+from sqlalchemy import Dialect, Row, delete, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
+from service.store.driver_insert import DriverInsert, Parameters
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 
@@ -53,14 +54,22 @@ class FeedbackEntry:
 class AuditTrail:
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._records: GroupCommit[dict[str, Any], int] = GroupCommit(database, _insert_records)
+        self.inserts = AuditInserts.for_dialect(database.engine.dialect)
+        self._records: GroupCommit[PreparedRecord, int] = GroupCommit(database, self.inserts.write)
 
     def record(self, row: dict[str, Any]) -> int:
         """Store one call (a row from `audit_row`: the columns' values, and under `cards` and
         `assertion_keys` what is indexed beside it), committed, with the calls recorded at the same
         moment (service/store/group_commit.py); its id. AuditUnavailable on failure."""
         try:
-            return self._records.commit(row)
+            prepared = self.inserts.prepare(row)
+        except (TypeError, ValueError) as exc:
+            log.error(
+                "audit trail: cannot write the %s call's record: %s", row["service_id"], type(exc).__name__
+            )
+            raise AuditUnavailable("audit trail unavailable") from None
+        try:
+            return self._records.commit(prepared)
         except GroupWriteFailed as exc:
             log.error("audit trail: cannot record the %s call: %s", row["service_id"], exc.cause)
             raise AuditUnavailable("audit trail unavailable") from None
@@ -197,31 +206,65 @@ class AuditTrail:
         return record
 
 
-RECORD_INSERT = insert(audit_records)
-ASSERTIONS_INSERT = insert(audit_assertions)
-CARDS_INSERT = insert(audit_cards)
+@dataclass(frozen=True)
+class PreparedRecord:
+    """An audit row made ready for the driver before the turn to write is taken: the record's
+    parameters, and what is indexed beside it once the record has its id."""
+
+    record: Parameters
+    service_id: str
+    cards: tuple[str, ...]
+    assertion_keys: tuple[tuple[str | None, str | None], ...]
 
 
-def _insert_records(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert the rows' records, then everything indexed beside them; the records' ids, in order."""
-    ids, assertions, cards = [], [], []
-    for row in rows:
-        inserted = connection.execute(RECORD_INSERT, {k: v for k, v in row.items() if k not in INDEXED})
-        record_id = int(inserted.inserted_primary_key[0])
-        ids.append(record_id)
-        assertions += [
-            {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
-            for assertion_id, pa_number in row["assertion_keys"]
-        ]
-        cards += [
-            {"card_uuid": uuid, "record_id": record_id, "service_id": row["service_id"]}
-            for uuid in row["cards"]
-        ]
-    if assertions:
-        connection.execute(ASSERTIONS_INSERT, assertions)
-    if cards:
-        connection.execute(CARDS_INSERT, cards)
-    return ids
+@dataclass(frozen=True)
+class AuditInserts:
+    """The audit trail's inserts, compiled for one database (service/store/driver_insert.py)."""
+
+    record: DriverInsert
+    assertions: DriverInsert
+    cards: DriverInsert
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> AuditInserts:
+        columns = [c.key for c in audit_records.c if not c.primary_key]
+        return cls(
+            DriverInsert.compile(audit_records, columns, dialect, returning=True),
+            DriverInsert.compile(audit_assertions, ["record_id", "assertion_id", "satisfied_pa_id"], dialect),
+            DriverInsert.compile(audit_cards, ["card_uuid", "record_id", "service_id"], dialect),
+        )
+
+    def prepare(self, row: Mapping[str, Any]) -> PreparedRecord:
+        """A row from `audit_row` (its columns, `cards` and `assertion_keys`) as the driver takes it."""
+        columns = {k: v for k, v in row.items() if k not in INDEXED}
+        return PreparedRecord(
+            self.record.parameters(columns),
+            row["service_id"],
+            tuple(row["cards"]),
+            tuple((assertion_id, pa_number) for assertion_id, pa_number in row["assertion_keys"]),
+        )
+
+    def write(self, connection: Connection, rows: Sequence[PreparedRecord]) -> list[int]:
+        """Insert the records, then everything indexed beside them; the records' ids, in order."""
+        ids, assertions, cards = [], [], []
+        for row in rows:
+            record_id = int(self.record.run(connection, row.record))
+            ids.append(record_id)
+            assertions += [
+                self.assertions.parameters(
+                    {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
+                )
+                for assertion_id, pa_number in row.assertion_keys
+            ]
+            cards += [
+                self.cards.parameters(
+                    {"card_uuid": uuid, "record_id": record_id, "service_id": row.service_id}
+                )
+                for uuid in row.cards
+            ]
+        self.assertions.run_many(connection, assertions)
+        self.cards.run_many(connection, cards)
+        return ids
 
 
 def card_uuids(response: dict[str, Any]) -> list[str]:

@@ -1,0 +1,88 @@
+"""Inserts run on the database driver's own cursor, inside a SQLAlchemy transaction.
+
+Every hook call inserts its audit record while it holds the turn to write (the writers of an SQLite
+file take turns: service/store/writer_turns.py), so what the insert costs, every worker waiting for
+the turn pays too. SQLAlchemy's statement execution (cache lookups, parameter construction, result
+set-up) cost about twice the driver's own work on a record (bench/NOTES.md). Here SQLAlchemy still
+compiles each statement, once per dialect, and its parameters are converted by the very bind
+processors SQLAlchemy applies (a date as SQLite stores it, JSON as the column writes it), before the
+turn is taken; the driver then gets what `Connection.execute` would have sent it. A driver error is
+raised as the SQLAlchemy exception `Connection.execute` raises for it (an `IntegrityError`, an
+`OperationalError`), without the parameters in its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy.exc import DBAPIError
+
+Parameters = Sequence[Any] | dict[str, Any]  # as the driver takes them: by position or by name
+
+
+@dataclass(frozen=True)
+class DriverInsert:
+    """One INSERT of `table`'s `columns`, compiled for `dialect`; `returning` the new primary key."""
+
+    sql: str
+    names: tuple[str, ...]  # the parameters, in the order a positional driver takes them
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+    returning: bool
+    driver_error: type[Exception]
+
+    @classmethod
+    def compile(
+        cls, table: Table, columns: Sequence[str], dialect: Dialect, returning: bool = False
+    ) -> DriverInsert:
+        statement = insert(table)
+        if returning:
+            statement = statement.returning(*table.primary_key.columns)
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+        return cls(
+            compiled.string, names, processors, compiled.positional, returning, dialect.loaded_dbapi.Error
+        )
+
+    def parameters(self, values: Mapping[str, Any]) -> Parameters:
+        """`values` (by column) converted as SQLAlchemy binds them, in the driver's parameter style; a
+        column `values` leaves out is SQL NULL, as an insert of the other columns stores it (these
+        tables declare no default), not what its type would make of None (a JSON column's `null`)."""
+        converted = [
+            _bound(values, name, process) for name, process in zip(self.names, self.processors, strict=True)
+        ]
+        return converted if self.positional else dict(zip(self.names, converted, strict=True))
+
+    def run(self, connection: Connection, parameters: Parameters) -> Any:
+        """Insert one row in `connection`'s transaction; its new primary key when `returning`."""
+        return self._on_cursor(connection, lambda cursor: self._one(cursor, parameters))
+
+    def run_many(self, connection: Connection, rows: Sequence[Parameters]) -> None:
+        """Insert every row in `connection`'s transaction."""
+        if rows:
+            self._on_cursor(connection, lambda cursor: cursor.executemany(self.sql, rows))
+
+    def _one(self, cursor: Any, parameters: Parameters) -> Any:
+        cursor.execute(self.sql, parameters)
+        return cursor.fetchone()[0] if self.returning else None
+
+    def _on_cursor(self, connection: Connection, work: Callable[[Any], Any]) -> Any:
+        cursor = connection.connection.cursor()
+        try:
+            return work(cursor)
+        except self.driver_error as exc:
+            raise DBAPIError.instance(self.sql, None, exc, self.driver_error, hide_parameters=True) from exc
+        finally:
+            cursor.close()
+
+
+def _bound(values: Mapping[str, Any], name: str, process: Callable[[Any], Any] | None) -> Any:
+    if name not in values:
+        return None
+    return values[name] if process is None else process(values[name])
