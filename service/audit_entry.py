@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
@@ -361,7 +361,7 @@ def _determinations_text(determinations: Any) -> str:
         criteria = written.get(id(determination.criteria))
         if criteria is None:
             criteria = written[id(determination.criteria)] = _json(determination.criteria, allow_nan=False)
-        fields_text = _json(replace(determination, criteria=SHARED_CRITERIA), allow_nan=False)
+        fields_text = _json({**_plain(determination), "criteria": SHARED_CRITERIA}, allow_nan=False)
         if fields_text.count(stand_in) == 1:
             parts.append(fields_text.replace(stand_in, criteria))
         else:

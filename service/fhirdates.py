@@ -87,9 +87,13 @@ def months_before(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def human_date(moment: date | datetime) -> str:
-    """A date as a card writes it: short and unambiguous in any locale ("20 Apr 2023")."""
-    return f"{moment.day} {moment:%b %Y}"
+    """A date as a card writes it: short and unambiguous in any locale ("20 Apr 2023"), in English
+    whatever the process's locale (`strftime`'s `%b` would follow it)."""
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
 def _plural(count: int, unit: str) -> str:

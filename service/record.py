@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.codes import ASSESSMENT, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
+from service.codes import ASSESSMENT, NEURAXIAL_ROUTES, Code, codings, concept_text, first_display
 from service.facts import (
     AllergyFact,
     ConditionFact,
@@ -29,7 +29,7 @@ from service.facts import (
 from service.fhirdates import duration_days, parse_datetime
 from service.references import local_reference
 from service.shapes import as_dict, dicts, medication_concept, reference_of
-from service.terminology import Ingredient, Terminology, ValueSet
+from service.terminology import IngredientFinder, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
 
 CLINICAL_TYPES = (
@@ -397,35 +397,9 @@ def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFac
     return tuple(merged)
 
 
-class _IngredientFinder:
-    """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`
-    and `Ingredient.matches_text` answer for each ingredient in turn, looked up once per RxCUI and
-    searched by word only where the name occurs in the text at all."""
-
-    def __init__(self, ingredients: tuple[Ingredient, ...]) -> None:
-        by_code: dict[str, set[str]] = {}
-        for ingredient in ingredients:
-            for rxcui in (ingredient.code, *ingredient.products):
-                if rxcui is not None:
-                    by_code.setdefault(rxcui, set()).add(ingredient.name)
-        self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
-        self.ingredients = ingredients
-
-    def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
-        found: set[str] = set()
-        for code in codes:
-            if code.system == RXNORM:
-                found |= self.by_code.get(code.code, frozenset())
-        if text:
-            lowered = text.lower() if text.isascii() else None
-            found.update(i.name for i in self.ingredients if i.named_in(text, lowered))
-        return frozenset(found)
-
-
-def _ingredient_names(ingredients: tuple[Ingredient, ...]) -> Named:
+def _ingredient_names(finder: IngredientFinder) -> Named:
     """The known ingredients of a drug (by RxCUI or by name), worked out once per distinct drug of the
     call (a chart repeats its drugs in every order)."""
-    finder = _IngredientFinder(ingredients)  # some 30 µs: made per call, no state kept between calls
     seen: dict[tuple[str, tuple[Code, ...]], frozenset[str]] = {}
 
     def named(text: str, codes: tuple[Code, ...]) -> frozenset[str]:
@@ -517,7 +491,7 @@ def build_record(
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
     codes_of = _codes_reader()
-    drugs = (codes_of, _ingredient_names(terminology.all_ingredients()))
+    drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], codes_of)))

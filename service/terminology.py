@@ -66,6 +66,32 @@ class Ingredient:
         return rxcui == self.code or rxcui in self.products
 
 
+class IngredientFinder:
+    """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`
+    and `Ingredient.matches_text` answer for each ingredient in turn, looked up once per RxCUI and
+    searched by word only where the name occurs in the text at all. Made once per Terminology (the
+    catalog's ingredients), read by every call."""
+
+    def __init__(self, ingredients: tuple[Ingredient, ...]) -> None:
+        by_code: dict[str, set[str]] = {}
+        for ingredient in ingredients:
+            for rxcui in (ingredient.code, *ingredient.products):
+                if rxcui is not None:
+                    by_code.setdefault(rxcui, set()).add(ingredient.name)
+        self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
+        self.ingredients = ingredients
+
+    def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
+        found: set[str] = set()
+        for code in codes:
+            if code.system == RXNORM:
+                found |= self.by_code.get(code.code, frozenset())
+        if text:
+            lowered = text.lower() if text.isascii() else None
+            found.update(i.name for i in self.ingredients if i.named_in(text, lowered))
+        return frozenset(found)
+
+
 @dataclass(frozen=True)
 class ValueSet:
     """One compiled value set; `matches` answers whether a code (or text) belongs to it."""
@@ -186,6 +212,7 @@ class Terminology:
                     )
                 )
         self._ingredients = tuple(by_name.values())
+        self.ingredient_finder = IngredientFinder(self._ingredients)
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
         try:

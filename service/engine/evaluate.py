@@ -116,11 +116,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     kind = ctx.memo(
         ("kind", ctx.order.reference), lambda: final_request_kind(ctx.order.kind, ctx.episode_kinds, in_place)
     )
-    ctx = replace(ctx, request_kind=kind)
-    ctx = replace(
-        ctx, indication=ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
-    )
+    indication = ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
+    ctx = replace(ctx, request_kind=kind, indication=indication)
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,

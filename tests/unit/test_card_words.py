@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.demo.runner import request_files
 from service.engine.model import CriterionResult, Determination
@@ -245,3 +247,9 @@ def test_day_thresholds_are_never_rounded(days: float, words: str) -> None:
 
 def test_dates_are_short_and_unambiguous() -> None:
     assert human_date(date(2023, 4, 20)) == "20 Apr 2023"
+
+
+@given(st.dates() | st.datetimes())
+def test_a_date_reads_as_the_c_locale_writes_it(moment: date) -> None:
+    """Day, English month abbreviation and year, as `strftime` writes them in the C locale."""
+    assert human_date(moment) == f"{moment.day} {moment:%b %Y}"

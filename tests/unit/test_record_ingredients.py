@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from service.codes import RXNORM, SNOMED, Code
 from service.facts import MedicationFact
-from service.record import _IngredientFinder
-from service.terminology import Ingredient
+from service.terminology import Ingredient, IngredientFinder
 from tests.builders import catalog
 
 INGREDIENTS = catalog().terminology.all_ingredients()
@@ -44,12 +43,12 @@ def medication(text: str, codes: tuple[Code, ...]) -> MedicationFact:
 @given(TEXTS, CODES)
 def test_the_finder_names_what_each_ingredient_matches(text: str, codes: tuple[Code, ...]) -> None:
     drug = medication(text, codes)
-    assert _IngredientFinder(INGREDIENTS).names(drug.text, drug.codes) == one_by_one(drug, INGREDIENTS)
+    assert IngredientFinder(INGREDIENTS).names(drug.text, drug.codes) == one_by_one(drug, INGREDIENTS)
 
 
 def test_names_are_found_by_code_and_by_word_and_not_inside_other_words() -> None:
     morphine = next(i for i in INGREDIENTS if i.name == "morphine")
-    finder = _IngredientFinder(INGREDIENTS)
+    finder = IngredientFinder(INGREDIENTS)
     assert "morphine" in finder.names("", (Code(RXNORM, morphine.code or ""),))
     assert "morphine" in finder.names("Morphine Sulfate 15 MG", ())
     assert "morphine" not in finder.names("hydromorphinex", ())
