@@ -34,6 +34,10 @@ Why these choices (README "Serving" says the same to operators):
   `serve` stops.
 - **Logs**: gunicorn's own lines go through the service's log configuration (JSON lines by
   default); gunicorn's access log stays off, the service's request log has one line per request.
+- **Heartbeat in memory**: each worker touches its heartbeat file on every turn of its loop; on a
+  disk-backed temporary directory that can wait behind the journal (the audit trail's SQLite file
+  syncs to the same disk on every call), so the file goes in `/dev/shm` where it exists, as
+  gunicorn's own documentation advises.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ LIMIT_REQUEST_FIELDS = 50
 LIMIT_REQUEST_FIELD_SIZE = 8190  # a CDS Hooks JWT in Authorization fits well within
 REQUESTS_PER_CONNECTION = 100  # then a kept-alive connection is closed (ConnectionRecycling)
 MAX_TRACKED_CONNECTIONS = 10_000
+HEARTBEAT_DIR = "/dev/shm"  # memory-backed: a worker's heartbeat never waits on the disk's journal
 
 
 def default_workers() -> int:
@@ -98,6 +103,7 @@ class ServeOptions:
             "limit_request_fields": LIMIT_REQUEST_FIELDS,
             "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
             "preload_app": False,
+            "worker_tmp_dir": HEARTBEAT_DIR if os.path.isdir(HEARTBEAT_DIR) else None,
             "accesslog": None,
             "logger_class": ServiceLogger,
             "proc_name": "idds-crd",

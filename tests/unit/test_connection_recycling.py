@@ -1,5 +1,6 @@
 """A kept-alive connection is closed after its share of requests (service/serving.py
-`ConnectionRecycling`, gunicorn's `pre_request` hook), counted per client address, in bounded memory."""
+`ConnectionRecycling`, gunicorn's `pre_request` hook), counted per client address, in bounded memory;
+and the workers' heartbeat file is kept in memory where the machine has /dev/shm."""
 
 from __future__ import annotations
 
@@ -45,3 +46,11 @@ def test_the_count_is_kept_for_so_many_connections_only(monkeypatch: pytest.Monk
 def test_serve_installs_the_hook_with_its_limit() -> None:
     hook = ServeOptions().gunicorn_config()["pre_request"]
     assert isinstance(hook, ConnectionRecycling) and hook.limit == serving.REQUESTS_PER_CONNECTION
+
+
+def test_the_heartbeat_file_is_kept_in_memory_where_it_can_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving, "HEARTBEAT_DIR", "/dev/shm")
+    monkeypatch.setattr(serving.os.path, "isdir", lambda path: path == "/dev/shm")
+    assert ServeOptions().gunicorn_config()["worker_tmp_dir"] == "/dev/shm"
+    monkeypatch.setattr(serving.os.path, "isdir", lambda path: False)
+    assert ServeOptions().gunicorn_config()["worker_tmp_dir"] is None  # gunicorn's own default
