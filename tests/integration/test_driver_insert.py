@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,12 @@ def audit_rows(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["sqlite-file", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     url = f"sqlite:///{tmp_path}/audit.sqlite3"
     if request.param == "postgresql":
         url = str(request.getfixturevalue("postgres_url"))
     opened = open_database(url)
-    yield opened  # type: ignore[misc]
+    yield opened
     opened.close()
 
 
