@@ -229,7 +229,7 @@ class AuditInserts:
     def for_dialect(cls, dialect: Dialect) -> AuditInserts:
         columns = [c.key for c in audit_records.c if not c.primary_key]
         return cls(
-            DriverInsert.compile(audit_records, columns, dialect, returning=True),
+            DriverInsert.compile(audit_records, columns, dialect, keyed=True),
             DriverInsert.compile(audit_assertions, ["record_id", "assertion_id", "satisfied_pa_id"], dialect),
             DriverInsert.compile(audit_cards, ["card_uuid", "record_id", "service_id"], dialect),
         )

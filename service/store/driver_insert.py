@@ -25,20 +25,24 @@ Parameters = Sequence[Any] | dict[str, Any]  # as the driver takes them: by posi
 
 @dataclass(frozen=True)
 class DriverInsert:
-    """One INSERT of `table`'s `columns`, compiled for `dialect`; `returning` the new primary key."""
+    """One INSERT of `table`'s `columns`, compiled for `dialect`. `keyed`: it answers the new row's
+    primary key, by `RETURNING` where the database has it (`returning`), else by the cursor's
+    `lastrowid` (SQLite before 3.35), as SQLAlchemy does."""
 
     sql: str
     names: tuple[str, ...]  # the parameters, in the order a positional driver takes them
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
+    keyed: bool
     returning: bool
     driver_error: type[Exception]
 
     @classmethod
     def compile(
-        cls, table: Table, columns: Sequence[str], dialect: Dialect, returning: bool = False
+        cls, table: Table, columns: Sequence[str], dialect: Dialect, keyed: bool = False
     ) -> DriverInsert:
         statement = insert(table)
+        returning = keyed and bool(dialect.insert_returning)
         if returning:
             statement = statement.returning(*table.primary_key.columns)
         compiled = statement.compile(dialect=dialect, column_keys=list(columns))
@@ -47,7 +51,13 @@ class DriverInsert:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         )
         return cls(
-            compiled.string, names, processors, compiled.positional, returning, dialect.loaded_dbapi.Error
+            compiled.string,
+            names,
+            processors,
+            compiled.positional,
+            keyed,
+            returning,
+            dialect.loaded_dbapi.Error,
         )
 
     def parameters(self, values: Mapping[str, Any]) -> Parameters:
@@ -60,7 +70,7 @@ class DriverInsert:
         return converted if self.positional else dict(zip(self.names, converted, strict=True))
 
     def run(self, connection: Connection, parameters: Parameters) -> Any:
-        """Insert one row in `connection`'s transaction; its new primary key when `returning`."""
+        """Insert one row in `connection`'s transaction; its new primary key when `keyed`."""
         return self._on_cursor(connection, lambda cursor: self._one(cursor, parameters))
 
     def run_many(self, connection: Connection, rows: Sequence[Parameters]) -> None:
@@ -70,7 +80,9 @@ class DriverInsert:
 
     def _one(self, cursor: Any, parameters: Parameters) -> Any:
         cursor.execute(self.sql, parameters)
-        return cursor.fetchone()[0] if self.returning else None
+        if self.returning:
+            return cursor.fetchone()[0]
+        return cursor.lastrowid if self.keyed else None
 
     def _on_cursor(self, connection: Connection, work: Callable[[Any], Any]) -> Any:
         cursor = connection.connection.cursor()

@@ -116,3 +116,34 @@ def test_a_driver_error_is_raised_as_sqlalchemys_without_the_values(database: Da
         trail.inserts.write(connection, [prepared])
     assert isinstance(gone.value, DBAPIError) and "secret-patient-id" not in str(gone.value)
     assert "[parameters:" not in str(gone.value)
+
+
+def test_without_returning_the_new_key_is_the_cursors_lastrowid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.35 has no RETURNING: SQLAlchemy then takes the key from the cursor, and so
+    does the driver insert; the cards and assertions point at the record they came with."""
+    database = open_database(f"sqlite:///{tmp_path}/audit.sqlite3")
+    monkeypatch.setattr(database.engine.dialect, "insert_returning", False)
+    trail = AuditTrail(database)
+    assert "RETURNING" not in trail.inserts.record.sql
+    row = {
+        "received_at": datetime(2026, 12, 3, 21, 0),
+        "answered_at": datetime(2026, 12, 3, 21, 0),
+        "latency_ms": 2.0,
+        "service_id": "idds-crd-order-select",
+        "http_status": 200,
+        **{column: JsonText("[]") for column in JSON_COLUMNS},
+    }
+    recorded = {
+        trail.record(
+            {**row, "hook_instance": f"h{n}", "cards": [f"card-{n}"], "assertion_keys": [(f"a-{n}", None)]}
+        ): n
+        for n in range(3)
+    }
+    assert len(recorded) == 3
+    for record_id, n in recorded.items():
+        [found] = trail.find(f"card-{n}")
+        assert found["id"] == record_id and found["hook_instance"] == f"h{n}"
+        assert [r["id"] for r in trail.find(f"a-{n}")] == [record_id]
+    database.close()
