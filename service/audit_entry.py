@@ -344,38 +344,43 @@ SHARED_CRITERIA = "\ue000criteria\ue000"  # stands for criteria results written 
 
 
 def _determinations_text(determinations: Any) -> str:
-    """What `_json(determinations, allow_nan=False)` writes, each distinct criteria tuple written once.
+    """What `_json(determinations, allow_nan=False)` writes, each distinct criteria tuple written once
+    (by `json` alone: orjson takes no dataclass, and a determination's fields hold nulls and dates).
 
     JSON is written piece by piece: a determination's text is its fields' with the criteria's text in
     place of the stand-in's, which occurs once unless some other field holds it too (then that
     determination is written whole)."""
     if not isinstance(determinations, tuple | list):
-        return _json(determinations, allow_nan=False)
-    stand_in = _json(SHARED_CRITERIA, allow_nan=False)
+        return _json_by_json(determinations, allow_nan=False)
+    stand_in = _json_by_json(SHARED_CRITERIA, allow_nan=False)
     written: dict[int, str] = {}  # by id of a criteria tuple, which the determinations hold meanwhile
     parts = []
     for determination in determinations:
         if not isinstance(determination, Determination) or not determination.criteria:
-            parts.append(_json(determination, allow_nan=False))
+            parts.append(_json_by_json(determination, allow_nan=False))
             continue
         criteria = written.get(id(determination.criteria))
         if criteria is None:
-            criteria = written[id(determination.criteria)] = _json(determination.criteria, allow_nan=False)
-        fields_text = _json({**_plain(determination), "criteria": SHARED_CRITERIA}, allow_nan=False)
+            criteria = written[id(determination.criteria)] = _json_by_json(
+                determination.criteria, allow_nan=False
+            )
+        fields_text = _json_by_json({**_plain(determination), "criteria": SHARED_CRITERIA}, allow_nan=False)
         if fields_text.count(stand_in) == 1:
             parts.append(fields_text.replace(stand_in, criteria))
         else:
-            parts.append(_json(determination, allow_nan=False))
+            parts.append(_json_by_json(determination, allow_nan=False))
     return "[" + ",".join(parts) + "]"
 
 
 def _json(value: Any, allow_nan: bool) -> str:
-    """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it); orjson's
-    text when it is the same (`written_fast`, and no character `json` escapes here and orjson does not:
-    any beyond ASCII, and DEL, which `_clean` looks for escaped)."""
-    written = written_fast(value)
-    if written is not None and written.isascii() and b"\x7f" not in written:
-        return written.decode()
+    """ASCII JSON (as SQLAlchemy writes a JSON column: a database in any encoding stores it), orjson's
+    text when it is the same (`written_fast`): `_clean` then finds a secret as `json` escapes it."""
+    written = written_fast(value, ensure_ascii=True)
+    return written.decode() if written is not None else _json_by_json(value, allow_nan)
+
+
+def _json_by_json(value: Any, allow_nan: bool) -> str:
+    """`_json` written by `json` alone: for values orjson is not given (dataclasses, their fields)."""
     return json.dumps(value, default=_plain, allow_nan=allow_nan, separators=(",", ":"))
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
-from service.store.driver_insert import DriverInsert, Parameters
+from service.store.driver_insert import DriverInsert, Parameters, driver_cursor
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 
@@ -247,23 +247,24 @@ class AuditInserts:
     def write(self, connection: Connection, rows: Sequence[PreparedRecord]) -> list[int]:
         """Insert the records, then everything indexed beside them; the records' ids, in order."""
         ids, assertions, cards = [], [], []
-        for row in rows:
-            record_id = int(self.record.run(connection, row.record))
-            ids.append(record_id)
-            assertions += [
-                self.assertions.parameters(
-                    {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
-                )
-                for assertion_id, pa_number in row.assertion_keys
-            ]
-            cards += [
-                self.cards.parameters(
-                    {"card_uuid": uuid, "record_id": record_id, "service_id": row.service_id}
-                )
-                for uuid in row.cards
-            ]
-        self.assertions.run_many(connection, assertions)
-        self.cards.run_many(connection, cards)
+        with driver_cursor(connection) as cursor:
+            for row in rows:
+                record_id = int(self.record.run(cursor, row.record))
+                ids.append(record_id)
+                assertions += [
+                    self.assertions.parameters(
+                        {"record_id": record_id, "assertion_id": assertion_id, "satisfied_pa_id": pa_number}
+                    )
+                    for assertion_id, pa_number in row.assertion_keys
+                ]
+                cards += [
+                    self.cards.parameters(
+                        {"card_uuid": uuid, "record_id": record_id, "service_id": row.service_id}
+                    )
+                    for uuid in row.cards
+                ]
+            self.assertions.run_many(cursor, assertions)
+            self.cards.run_many(cursor, cards)
         return ids
 
 

@@ -3,7 +3,7 @@
 Every hook call inserts its audit record while it holds the turn to write (the writers of an SQLite
 file take turns: service/store/writer_turns.py), so what the insert costs, every worker waiting for
 the turn pays too. SQLAlchemy's statement execution (cache lookups, parameter construction, result
-set-up) cost about twice the driver's own work on a record (bench/NOTES.md). Here SQLAlchemy still
+set-up) cost two to four times the driver's own work on a record (bench/NOTES.md). Here SQLAlchemy still
 compiles each statement, once per dialect, and its parameters are converted by the very bind
 processors SQLAlchemy applies (a date as SQLite stores it, JSON as the column writes it), before the
 turn is taken; the driver then gets what `Connection.execute` would have sent it. A driver error is
@@ -13,7 +13,8 @@ raised as the SQLAlchemy exception `Connection.execute` raises for it (an `Integ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,6 @@ class DriverInsert:
     positional: bool
     keyed: bool
     returning: bool
-    driver_error: type[Exception]
 
     @classmethod
     def compile(
@@ -57,7 +57,6 @@ class DriverInsert:
             compiled.positional,
             keyed,
             returning,
-            dialect.loaded_dbapi.Error,
         )
 
     def parameters(self, values: Mapping[str, Any]) -> Parameters:
@@ -69,29 +68,31 @@ class DriverInsert:
         ]
         return converted if self.positional else dict(zip(self.names, converted, strict=True))
 
-    def run(self, connection: Connection, parameters: Parameters) -> Any:
-        """Insert one row in `connection`'s transaction; its new primary key when `keyed`."""
-        return self._on_cursor(connection, lambda cursor: self._one(cursor, parameters))
-
-    def run_many(self, connection: Connection, rows: Sequence[Parameters]) -> None:
-        """Insert every row in `connection`'s transaction."""
-        if rows:
-            self._on_cursor(connection, lambda cursor: cursor.executemany(self.sql, rows))
-
-    def _one(self, cursor: Any, parameters: Parameters) -> Any:
+    def run(self, cursor: Any, parameters: Parameters) -> Any:
+        """Insert one row with a cursor from `driver_cursor`; its new primary key when `keyed`."""
         cursor.execute(self.sql, parameters)
         if self.returning:
             return cursor.fetchone()[0]
         return cursor.lastrowid if self.keyed else None
 
-    def _on_cursor(self, connection: Connection, work: Callable[[Any], Any]) -> Any:
-        cursor = connection.connection.cursor()
-        try:
-            return work(cursor)
-        except self.driver_error as exc:
-            raise DBAPIError.instance(self.sql, None, exc, self.driver_error, hide_parameters=True) from exc
-        finally:
-            cursor.close()
+    def run_many(self, cursor: Any, rows: Sequence[Parameters]) -> None:
+        """Insert every row with a cursor from `driver_cursor`."""
+        if rows:
+            cursor.executemany(self.sql, rows)
+
+
+@contextmanager
+def driver_cursor(connection: Connection) -> Iterator[Any]:
+    """A cursor of the driver's own in `connection`'s transaction, closed after the block; a driver
+    error in it is raised as SQLAlchemy's, without parameters."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except driver_error as exc:
+        raise DBAPIError.instance(None, None, exc, driver_error, hide_parameters=True) from exc
+    finally:
+        cursor.close()
 
 
 def _bound(values: Mapping[str, Any], name: str, process: Callable[[Any], Any] | None) -> Any:
