@@ -81,9 +81,10 @@ TARGETS = (
     ),
     Target(
         "pump order-sign from a complete prefetch ≥ 300 calls/s at 4 clients (audit in a SQLite file; "
-        "then in memory, 1 and 8 clients, demo-meets's small chart)",
+        "then `serve --threads 1`, in memory, 1 and 8 clients, demo-meets's small chart)",
         (
             "pump_sign.calls_per_s_4",
+            "pump_sign.one_thread.calls_per_s_4",
             "pump_sign.memory_store.calls_per_s_4",
             "pump_sign.calls_per_s_1",
             "pump_sign.calls_per_s_8",
@@ -96,9 +97,10 @@ TARGETS = (
     ),
     Target(
         "pump order-sign from a complete prefetch: p99 < 30 ms at 4 clients (audit in a SQLite file; "
-        "then in memory, 1 and 8 clients, demo-meets's small chart)",
+        "then `serve --threads 1`, in memory, 1 and 8 clients, demo-meets's small chart)",
         (
             "pump_sign.p99_ms_4",
+            "pump_sign.one_thread.p99_ms_4",
             "pump_sign.memory_store.p99_ms_4",
             "pump_sign.p99_ms_1",
             "pump_sign.p99_ms_8",

@@ -4,12 +4,13 @@ and 8 concurrent clients, beside HealthChain serving one static order-select car
 The call is the demo-meets order-sign for CPT 62362 (with its catheter, pump and infusate), every
 prefetch key filled as an EHR running the discovery templates would fill it: demo-meets's chart plus
 the largest Synthea record re-pointed at demo-meets (bench/support.py `pump_sign_body`). The body
-names no FHIR server, so the service cannot query one. It runs twice: with the audit store as
-deployed (SQLite in a file) and with `store.url: sqlite://` (in memory), so the audit write's share
-shows; and once more with demo-meets's own small chart alone, the size the issue's "130/s" was
-measured at. Clients hold persistent connections (bench/support.py `drive`). HealthChain runs in its own
-virtual environment under ./.bench-venvs/ (made on first use), its CDS Hooks service answering one
-static card, under uvicorn as it ships. Prints figures; asserts nothing.
+names no FHIR server, so the service cannot query one. It runs with the audit store as deployed
+(SQLite in a file); then under `serve --threads 1`, one call at a time per worker, the configuration
+for an EHR that prefetches everything (bench/NOTES.md); then with `store.url: sqlite://` (in memory),
+so the audit write's share shows; and once more with demo-meets's own small chart alone, the size the
+issue's "130/s" was measured at. Clients hold persistent connections (bench/support.py `drive`).
+HealthChain runs in its own virtual environment under ./.bench-venvs/ (made on first use), its CDS
+Hooks service answering one static card, under uvicorn as it ships. Prints figures; asserts nothing.
 
     .venv/bin/python bench/pump_sign.py [--seconds 8] [--clients 1 4 8] [--no-healthchain]
 """
@@ -78,11 +79,18 @@ def show(name: str, clients: int, measured: Load) -> None:
 
 
 def measure_service(
-    name: str, store_url: str, key: str, body: bytes, args: argparse.Namespace, tmp: Path
+    name: str,
+    store_url: str,
+    key: str,
+    body: bytes,
+    args: argparse.Namespace,
+    tmp: Path,
+    options: tuple[str, ...] = (),
 ) -> dict[int, float]:
-    """Calls/s by number of clients (and the figures printed)."""
+    """Calls/s by number of clients (and the figures printed); `options` are given to `serve`."""
     port = free_port()
-    process = start([*serve_command(tmp / f"{key or 'file'}.yaml", store_url), str(port)], port)
+    command = serve_command(tmp / f"{key or 'file'}.yaml", store_url)
+    process = start([*command[:-1], *options, command[-1], str(port)], port)
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{PUMP_SIGN_PATH}", body, {"Content-Type": "application/json"}
@@ -145,17 +153,19 @@ def main() -> int:
     columns = ("clients", "calls/s", "p50 ms", "p95 ms", "p99 ms", "non-200")
     print(f"{'server':40} {columns[0]:>7} " + " ".join(f"{c:>8}" for c in columns[1:]))
     with tempfile.TemporaryDirectory() as tmp:
-        stores = [
-            ("idds-crd serve, audit in SQLite file", f"sqlite:///{tmp}/audit.sqlite3", ""),
-            ("idds-crd serve, audit in memory", "sqlite://", "memory_store"),
+        file_url = f"sqlite:///{tmp}/audit.sqlite3"
+        rows: list[tuple[str, str, str, tuple[str, ...]]] = [
+            ("idds-crd serve, audit in SQLite file", file_url, "", ()),
+            ("idds-crd serve --threads 1, audit in file", file_url, "one_thread", ("--threads", "1")),
+            ("idds-crd serve, audit in memory", "sqlite://", "memory_store", ()),
         ]
-        for name, url, key in stores:
-            measure_service(name, url, key, raw, args, Path(tmp))
+        for name, url, key, options in rows:
+            measure_service(name, url, key, raw, args, Path(tmp), options)
         small, small_resources = pump_sign_body(None)
         small_raw = json.dumps(small).encode()
         print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")
         name = "demo-meets chart only, audit in file"
-        demo_chart = measure_service(name, stores[0][1], "demo_chart", small_raw, args, Path(tmp))
+        demo_chart = measure_service(name, file_url, "demo_chart", small_raw, args, Path(tmp))
     static_card = {} if args.no_healthchain else measure_healthchain(args)
     if 4 in demo_chart and static_card.get(4):
         ratio = demo_chart[4] / static_card[4]
