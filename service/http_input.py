@@ -57,8 +57,17 @@ def _raw_body(request: Request) -> bytes:
 
 def read_json_body(request: Request, limits: JsonLimits = REQUEST_LIMITS) -> Any:
     """The decoded body of `request`; InputRefused (415, 413 or 400) when it cannot be taken."""
+    return decode_json_body(read_body(request), limits)
+
+
+def read_body(request: Request) -> bytes:
+    """The bytes of a JSON body, read whole; InputRefused (415 or 413) when they cannot be taken."""
     _check_media_type(request)
-    raw = _raw_body(request)
+    return _raw_body(request)
+
+
+def decode_json_body(raw: bytes, limits: JsonLimits = REQUEST_LIMITS) -> Any:
+    """The body `read_body` read, decoded; InputRefused (400) when it is not strict JSON in bounds."""
     if not raw.strip():
         raise InputRefused(400, "required", "the request body is empty")
     try:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -24,6 +24,7 @@ from cards.response import respond
 from service.call import CallData, Decisions
 from service.call_orders import booked_appointments, orders_of_call
 from service.catalog import Catalog
+from service.compute_turns import ComputeTurns
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
@@ -68,6 +69,7 @@ class HookEnvironment:
     deadline_seconds: float
     published: Publications
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: answer pump orders only
+    turns: ComputeTurns = field(default_factory=ComputeTurns)  # which of the process's calls computes
 
 
 def default_client_factory(settings: FhirSettings, sessions: SessionPool | None = None) -> ClientFactory:
@@ -282,7 +284,8 @@ def handle_hook(
     config = configuration(request)
     if config.get("coverage-info") is False:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
-    call = gather(request, service, env, deadline, caller)
+    with env.turns.set_aside():  # the FHIR server may take seconds
+        call = gather(request, service, env, deadline, caller)
     decisions = decide(call, env, today, _approvals_allowed(service, config))
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))

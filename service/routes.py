@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -26,7 +26,7 @@ from service.errors import operation_outcome
 from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
-from service.http_input import InputRefused, read_json_body
+from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
 from service.observability import (
     EXPOSITION_CONTENT_TYPE,
     install_metrics,
@@ -39,6 +39,9 @@ from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
 from service.settings import Settings
 from service.strict_json import dumps
+
+if TYPE_CHECKING:
+    from service.app import AppState
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
@@ -117,11 +120,21 @@ def call_service(service_id: str) -> Response:
         return _no_service(service_id)
     annotate(service=service_id)
     try:
-        body = read_json_body(request)
+        raw = read_body(request)
+    except InputRefused as exc:
+        return refused_input(exc)
+    state = current_app.extensions["idds_crd"]
+    with state.environment.turns.held():  # the body read whole first: a slow sender holds no turn
+        return _answer(state, started, service, raw)
+
+
+def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw: bytes) -> Response:
+    """The answer to a hook call whose body has been read: decoded, validated, handled, recorded."""
+    try:
+        body = decode_json_body(raw)
     except InputRefused as exc:
         return refused_input(exc)
     _note_hook_instance(body)
-    state = current_app.extensions["idds_crd"]
     try:
         hook_request = parse_hook_request(body, service)
     except RequestInvalid as exc:

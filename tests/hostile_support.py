@@ -10,7 +10,8 @@ request paths, the most requests it answered at once, answers the client hung up
 - `lie`: reads are answered with something other than what was asked for (`lie` picks what:
   a Bundle, another id, another type, or the resource of another patient); searches get an empty
   searchset;
-- `quiet`: an empty searchset for every search and 404 for every read (for counting connections).
+- `quiet`: an empty searchset for every search and 404 for every read (for counting connections);
+- `held`: answers as `quiet` does, but only once the test calls `release()`.
 
 `tls_server(hostname)` is a well-behaved HTTPS server on loopback with a certificate for
 `hostname` only, to show that TLS still checks the name when the connection goes to an address.
@@ -147,6 +148,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(bytes([byte]))
 
+    def _held(self, owner: HostileFhirServer) -> None:
+        while not owner.released.wait(0.05):
+            if owner.stopping.is_set():
+                return
+        self._quiet(owner)
+
     def _stall(self, owner: HostileFhirServer) -> None:
         if self._gone(owner, None):
             owner.cut += 1
@@ -194,6 +201,7 @@ class HostileFhirServer:
         self.resources = resources or {}  # `Type/id` → the honest answer to a read (for `lie`)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.released = threading.Event()  # mode `held`: answer from now on
         self.connections = 0
         self.requests: list[str] = []
         self.cookies: list[str | None] = []  # the Cookie header of each request (mode "cookie")
@@ -214,6 +222,9 @@ class HostileFhirServer:
     def closed(self) -> None:
         with self.lock:
             self.open -= 1
+
+    def release(self) -> None:
+        self.released.set()
 
     def wait_until_open(self, count: int, timeout: float = 30.0) -> bool:
         """Wait (at most `timeout`) until `count` requests are being answered at once."""
