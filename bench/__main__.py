@@ -93,7 +93,8 @@ TARGETS = (
         ),
         (">=", 300),
         note="Synthea-sized prefetch, see bench/pump_sign.py; to_healthchain: demo-meets's chart over "
-        "HealthChain's static card in the same run, against the issue's 300 / (400-550) = 0.55-0.75",
+        "HealthChain's static card, the median of alternating rounds, against the issue's 300 / (400-550) "
+        "= 0.55-0.75",
     ),
     Target(
         "pump order-sign from a complete prefetch: p99 < 30 ms at 4 clients (audit in a SQLite file; "
