@@ -5,14 +5,15 @@ The call is the demo-meets order-sign for CPT 62362 (with its catheter, pump and
 prefetch key filled as an EHR running the discovery templates would fill it: demo-meets's chart plus
 the largest Synthea record re-pointed at demo-meets (bench/support.py `pump_sign_body`). The body
 names no FHIR server, so the service cannot query one. It runs with the audit store as deployed
-(SQLite in a file); then under `serve --threads 1`, one call at a time per worker, which the default
-should now match (service/compute_turns.py, bench/NOTES.md); then with `store.url: sqlite://` (in memory),
-so the audit write's share shows; and once more with demo-meets's own small chart alone, the size the
-issue's "130/s" was measured at. Clients hold persistent connections (bench/support.py `drive`).
-HealthChain runs in its own virtual environment under ./.bench-venvs/ (made on first use), its CDS
-Hooks service answering one static card, under uvicorn as it ships. The ratio of demo-meets's chart
-to that card is taken with both servers up, in alternating rounds (`--pairs`), because this
-machine's speed swings within minutes. Prints figures; asserts nothing.
+(SQLite in a file); then under `serve --threads 1`, one call at a time per worker, beside which the
+default's compute turn is judged (service/compute_turns.py, bench/NOTES.md); then with
+`store.url: sqlite://` (in memory), so the audit write's share shows; and once more with
+demo-meets's own small chart alone, the size the issue's "130/s" was measured at. Clients hold
+persistent connections (bench/support.py `drive`). HealthChain runs in its own virtual environment
+under ./.bench-venvs/ (made on first use), its CDS Hooks service answering one static card, under
+uvicorn as it ships. The ratio of demo-meets's chart to that card is taken with both servers up, in
+alternating rounds (`--pairs`), because this machine's speed swings within minutes. Prints figures;
+asserts nothing.
 
     .venv/bin/python bench/pump_sign.py [--seconds 8] [--clients 1 4 8] [--no-healthchain] [--pairs 6]
 """
