@@ -12,10 +12,11 @@ decides, answers and writes its audit record, and sets it aside while it gathers
 work beside that.
 
 The turn only orders work; it never makes a call wait for long. A call that has not had it within
-`TURN_WAIT_SECONDS` goes on without it, as every call did before, so nothing can deadlock on it. A
-call takes the turn twice (on arrival and after gathering), so an audit store that hangs with the
-turn held delays each call behind it by twice that at most; they then join its group commit
-(service/store/group_commit.py) and fail with it.
+`TURN_WAIT_SECONDS` goes on without it, as every call did before (counted in `/metrics` as
+`idds_crd_compute_turn_missed_total`), so nothing can deadlock on it. A call takes the turn twice
+(on arrival and after gathering), so an audit store that hangs with the turn held delays each call
+behind it by twice that at most; they then join its group commit (service/store/group_commit.py)
+and fail with it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from service.observability import observe_compute_turn_missed
 
 TURN_WAIT_SECONDS = 0.5  # far beyond a queue of calls computing (tens of milliseconds)
 
@@ -68,7 +71,10 @@ class ComputeTurns:
             self._take()
 
     def _take(self) -> None:
-        self._holder.holds = self._lock.acquire(timeout=self.wait_seconds)
+        taken = self._lock.acquire(timeout=self.wait_seconds)
+        if not taken:
+            observe_compute_turn_missed()
+        self._holder.holds = taken
 
     def _give_back(self) -> None:
         self._holder.holds = False

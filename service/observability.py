@@ -2,8 +2,9 @@
 
 `/metrics` (Prometheus text format) carries hook-call latency by service and outcome (the outcome
 the request log notes for every call), FHIR query latency and failures by resource type,
-patient-data cache hits and misses by resource type (and failures of a shared Redis), and the
-determinations by payer policy and outcome. Labels are bounded: service ids and resource types
+patient-data cache hits and misses by resource type (and failures of a shared Redis), the
+determinations by payer policy and outcome, and the calls that went on without their worker's
+compute turn (service/compute_turns.py). Labels are bounded: service ids and resource types
 come from the registry and the query plan, never from the request.
 
 Each app has its own `CollectorRegistry`, so tests that build many apps in one process do not
@@ -67,6 +68,7 @@ class ServiceMetrics:
     cache_hits: Counter
     cache_misses: Counter
     cache_failures: Counter
+    compute_turn_missed: Counter
 
     def exposition(self) -> bytes:
         if multiprocess_directory() is None:
@@ -123,6 +125,11 @@ def build_metrics() -> ServiceMetrics:
         cache_failures=Counter(
             "idds_crd_cache_failures",
             "Lookups or writes the shared cache (Redis) did not answer in time; each read as misses",
+            registry=into,
+        ),
+        compute_turn_missed=Counter(
+            "idds_crd_compute_turn_missed",
+            "Times a hook call went on without its worker's compute turn after waiting the limit",
             registry=into,
         ),
     )
@@ -190,6 +197,12 @@ def observe_cache_failure() -> None:
     metrics = _current_metrics()
     if metrics is not None:
         metrics.cache_failures.inc()
+
+
+def observe_compute_turn_missed() -> None:
+    metrics = _current_metrics()
+    if metrics is not None:
+        metrics.compute_turn_missed.inc()
 
 
 def observe_determinations(determinations: Iterable[Determination]) -> None:

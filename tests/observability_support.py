@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 Labels = frozenset[tuple[str, str]]
+
+
+def scrape(app: Flask) -> str:
+    """The app's `/metrics`, as Prometheus text."""
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return response.get_data(as_text=True)
 
 
 def samples(exposition: str) -> dict[tuple[str, Labels], float]:

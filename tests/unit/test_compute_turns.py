@@ -1,5 +1,6 @@
 """One call computes at a time in a process (service/compute_turns.py): what the turn keeps out, what
-setting it aside lets in, that no call waits for it long, and where a hook call holds it."""
+setting it aside lets in, that no call waits for it long (and that one that stops waiting is counted),
+and where a hook call holds it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import service.pipeline
+from service.app import create_app
 from service.compute_turns import ComputeTurns
-from tests.support import REQUESTS_DIR
+from tests.builders import catalog
+from tests.observability_support import scrape, value
+from tests.support import REQUESTS_DIR, SELECT_URL, no_client, open_settings, post_json, select_body
 
 LONG = 30.0  # seconds: a turn no test gives up waiting for
 HANG_GUARD = 10.0  # seconds: reached only when a thread that should get on is stuck
@@ -137,3 +141,20 @@ def test_a_hook_call_computes_and_records_with_the_turn_and_gathers_without_it(
     assert answer.status_code == 200
     assert seen == {"gather": False, "decide": True, "audit write": True}
     assert not turns.holds() and not turns._lock.locked()
+
+
+def test_a_call_that_goes_on_without_the_turn_is_counted_in_metrics() -> None:
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    turns = app.extensions["idds_crd"].environment.turns
+    turns.wait_seconds = 0.05
+    client = app.test_client()
+    assert post_json(client, SELECT_URL, select_body()).status_code == 200
+    assert value(scrape(app), "idds_crd_compute_turn_missed_total") == 0
+    release = threading.Event()
+    holder = in_thread(holding(turns, lambda _: release.wait(HANG_GUARD)))
+    while not turns._lock.locked():
+        threading.Event().wait(0.01)
+    assert post_json(client, SELECT_URL, select_body()).status_code == 200  # answered all the same
+    release.set()
+    holder.join(HANG_GUARD)
+    assert value(scrape(app), "idds_crd_compute_turn_missed_total") == 1  # without it, none to take back

@@ -20,7 +20,7 @@ from service.pipeline import handle_hook
 from service.registry import find_service
 from service.settings import MetricsSettings, StoreSettings, settings_from_mapping
 from tests.builders import catalog
-from tests.observability_support import labelled, value
+from tests.observability_support import labelled, scrape, value
 from tests.support import (
     SELECT_URL,
     SIGN_URL,
@@ -36,13 +36,6 @@ from tests.support import (
 
 SELECT_SERVICE = "idds-crd-order-select"
 SIGN_SERVICE = "idds-crd-order-sign"
-
-
-def scrape(app: Flask) -> str:
-    response = app.test_client().get("/metrics")
-    assert response.status_code == 200
-    assert response.content_type.startswith("text/plain")
-    return response.get_data(as_text=True)
 
 
 def prefetch_only_app() -> Flask:
