@@ -21,12 +21,11 @@ and fail with it.
 
 from __future__ import annotations
 
-import os
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from service.after_fork import start_afresh_in_children
 from service.observability import observe_compute_turn_missed
 
 TURN_WAIT_SECONDS = 0.5  # far beyond a queue of calls computing (tens of milliseconds)
@@ -42,7 +41,7 @@ class ComputeTurns:
         self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
         self._holder = threading.local()
-        _EVERY_COMPUTE_TURNS.add(self)
+        start_afresh_in_children(self)
 
     def holds(self) -> bool:
         return getattr(self._holder, "holds", False)
@@ -80,17 +79,6 @@ class ComputeTurns:
         self._holder.holds = False
         self._lock.release()
 
-    def _start_afresh(self) -> None:
+    def start_afresh(self) -> None:
         self._lock = threading.Lock()  # a turn held by a thread of the parent would never come back
         self._holder = threading.local()
-
-
-_EVERY_COMPUTE_TURNS: weakref.WeakSet[ComputeTurns] = weakref.WeakSet()
-
-
-def _start_afresh_after_fork() -> None:
-    for turns in list(_EVERY_COMPUTE_TURNS):
-        turns._start_afresh()
-
-
-os.register_at_fork(after_in_child=_start_afresh_after_fork)

@@ -14,11 +14,12 @@ import fcntl
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
+
+from service.after_fork import start_afresh_in_children
 
 TURN_POLL_SECONDS = 0.0005  # how soon a waiting writer sees that the turn is free
 
@@ -39,7 +40,7 @@ class WriterTurns:
         self.wait_seconds = wait_seconds
         self._threads = threading.Lock()
         self._descriptor: int | None = None
-        _EVERY_WRITER_TURNS.add(self)
+        start_afresh_in_children(self)
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -71,7 +72,7 @@ class WriterTurns:
                 os.close(self._descriptor)
                 self._descriptor = None
 
-    def _start_afresh(self) -> None:
+    def start_afresh(self) -> None:
         if self._descriptor is not None:
             os.close(self._descriptor)  # the child's copy: the parent's lock is the parent's own
         self._threads = threading.Lock()
@@ -88,14 +89,3 @@ def _lock_by(descriptor: int, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise WriterTurnUnavailable("no turn to write within the busy timeout") from None
             time.sleep(TURN_POLL_SECONDS)
-
-
-_EVERY_WRITER_TURNS: weakref.WeakSet[WriterTurns] = weakref.WeakSet()
-
-
-def _start_afresh_after_fork() -> None:
-    for turns in list(_EVERY_WRITER_TURNS):
-        turns._start_afresh()
-
-
-os.register_at_fork(after_in_child=_start_afresh_after_fork)
