@@ -31,8 +31,9 @@ def _serve(args: argparse.Namespace) -> int:
 
         run_simple(args.host, args.port, create_app(settings), threaded=True)
         return 0
-    chosen = {name: getattr(args, name) for name in ("workers", "threads") if getattr(args, name)}
-    serve(settings, ServeOptions(args.host, args.port, **chosen))
+    options = ("workers", "threads", "read_timeout")
+    chosen = {name: getattr(args, name) for name in options if getattr(args, name)}
+    serve(settings, ServeOptions(args.host, args.port, max_body_bytes=settings.max_request_bytes, **chosen))
     return 0
 
 
@@ -40,6 +41,16 @@ def _count(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 3600, got {text!r}")
+    return seconds
 
 
 def _add_serve_command(sub: Any) -> None:
@@ -52,6 +63,11 @@ def _add_serve_command(sub: Any) -> None:
     serve.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")
     serve.add_argument("--workers", type=_count, help="worker processes (default: the number of cores)")
     serve.add_argument("--threads", type=_count, help="threads per worker (default 4)")
+    serve.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        help="seconds a request may take to arrive, from its first byte to its last (default 10)",
+    )
     serve.add_argument(
         "--dev",
         action="store_true",

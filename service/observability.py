@@ -69,6 +69,7 @@ class ServiceMetrics:
     cache_misses: Counter
     cache_failures: Counter
     compute_turn_missed: Counter
+    requests_cut: Counter
 
     def exposition(self) -> bytes:
         if multiprocess_directory() is None:
@@ -130,6 +131,12 @@ def build_metrics() -> ServiceMetrics:
         compute_turn_missed=Counter(
             "idds_crd_compute_turn_missed",
             "Times a hook call went on without its worker's compute turn after waiting the limit",
+            registry=into,
+        ),
+        requests_cut=Counter(
+            "idds_crd_requests_cut",
+            "Connections closed before their request had arrived whole, by reason",
+            ("reason",),
             registry=into,
         ),
     )
@@ -203,6 +210,14 @@ def observe_compute_turn_missed() -> None:
     metrics = _current_metrics()
     if metrics is not None:
         metrics.compute_turn_missed.inc()
+
+
+def observe_request_cut(app: Flask, reason: str) -> None:
+    """Note a connection `idds-crd serve` closed before its request was whole (outside any request:
+    the worker's main loop names its app)."""
+    metrics = app_metrics(app)
+    if metrics is not None:
+        metrics.requests_cut.labels(reason).inc()
 
 
 def observe_determinations(determinations: Iterable[Determination]) -> None:

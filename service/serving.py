@@ -17,16 +17,13 @@ Why these choices (README "Serving" says the same to operators):
   thread pool and its metrics must not be shared across a fork, so each worker opens its own before
   its first request. A broken policy or an unreachable database stops `serve` before any worker
   starts; a worker that gunicorn restarts gets the catalog without compiling it again.
-- **Slow clients**: gunicorn gives a new connection's first byte 5 s in a thread, then parks the
-  connection in the poller (closed after `KEEPALIVE_SECONDS`), so idle connections hold no
-  thread. Once a client has started its request, gunicorn reads the request line, headers and body
-  in the worker thread without a read timeout: a client dripping its headers holds that one thread
-  (not the worker: the other threads and workers go on answering) until it finishes or goes away.
-  `limit_request_line`, `limit_request_fields` and `limit_request_field_size` bound how much it can
-  drip, and `max_request_bytes` bounds the body; `timeout` restarts a worker whose main loop hangs
-  and does not bound one request. Put a buffering reverse proxy that terminates TLS (nginx,
-  envoy, a cloud load balancer) in front of the service: it reads whole requests before passing
-  them on, which is the real protection against slow clients.
+- **Slow clients hold no thread** (`service.whole_requests`): gunicorn's gthread worker, changed to
+  read each request whole in its main loop, without blocking, before a thread takes it. A request
+  must arrive within `--read-timeout` seconds of its first byte (408 otherwise) and a connection
+  that sends nothing is closed after `KEEPALIVE_SECONDS`; on a thread, no read or write waits
+  longer than the read timeout either. `limit_request_line`, `limit_request_fields` and
+  `limit_request_field_size` bound the headers, `max_request_bytes` the body; `timeout` restarts a
+  worker whose main loop hangs and does not bound one request.
 - **Metrics**: every worker writes its values under `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary
   directory unless given, which is then emptied of old values at start-up); `/metrics` answered
   by any worker sums them all. A worker's files stay when it exits (its counts must not vanish
@@ -56,6 +53,7 @@ from gunicorn.glogging import Logger
 
 from service.settings import Settings
 from service.startup_gc import collection_paused, settle
+from service.whole_requests import BUFFER_BUDGET_BYTES, CLIENT_READ_SECONDS, whole_request_worker
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -89,12 +87,14 @@ class ServeOptions:
     port: int = 8080
     workers: int = field(default_factory=default_workers)
     threads: int = DEFAULT_THREADS
+    read_timeout: float = CLIENT_READ_SECONDS
+    max_body_bytes: int = Settings.max_request_bytes
 
     def gunicorn_config(self) -> dict[str, Any]:
         return {
             "bind": f"{self.host}:{self.port}",
             "workers": self.workers,
-            "worker_class": "gthread",
+            "worker_class": whole_request_worker(self.read_timeout, self.max_body_bytes, BUFFER_BUDGET_BYTES),
             "threads": self.threads,
             "keepalive": KEEPALIVE_SECONDS,
             "timeout": TIMEOUT_SECONDS,
@@ -141,12 +141,19 @@ class ConnectionRecycling:
 
 
 class ServiceLogger(Logger):
-    """gunicorn's error log through the service's handlers (JSON lines, as configured)."""
+    """gunicorn's error log through the service's handlers (JSON lines, as configured). A client that
+    let a read or write on its socket time out is one line, not a stack trace."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         self.error_log.handlers.clear()
         self.error_log.propagate = True
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            self.info("a client's connection was closed: it sent or read nothing within the read timeout")
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 def prepare_multiprocess_metrics() -> tuple[str, bool]:

@@ -1,10 +1,12 @@
 """`idds-crd serve` as an operator runs it (issue 12, points 1 and 5): gunicorn gthread workers
-with keep-alive, several workers answering, /readyz and /metrics summed over the workers, a client
-dripping its headers holding one thread and no more, and `--dev` running Werkzeug's server."""
+with keep-alive, several workers answering, /readyz and /metrics summed over the workers, clients
+sending slowly holding no thread (requests read whole before a thread takes them: chunked bodies,
+100-continue, the read timeout), and `--dev` running Werkzeug's server."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import subprocess
 import threading
@@ -145,41 +147,136 @@ def test_several_workers_answer(two_workers: Served) -> None:
     assert len(writers) == 2
 
 
-def drip(port: int, stop_dripping: threading.Event) -> socket.socket:
-    """A client that sends its request line and headers one byte at a time until told to stop."""
+HEALTH_CHECK = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000 + b"\r\n\r\n"
+
+
+def drip(port: int, request: bytes, stop_dripping: threading.Event, before: bytes = b"") -> socket.socket:
+    """A client that sends `before` at once (a whole earlier request on the same connection), then
+    `request` one byte every 50 ms until told to stop or cut off."""
     slow = socket.create_connection(("127.0.0.1", port), timeout=30)
-    request = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000
+    if before:
+        slow.sendall(before)
+        assert read_answer(slow).startswith(b"HTTP/1.1 200 ")
 
     def send() -> None:
         for byte in request:
             if stop_dripping.is_set():
                 return
-            slow.sendall(bytes([byte]))
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:  # cut off by the server
+                return
             time.sleep(0.05)
 
     threading.Thread(target=send, daemon=True).start()
     return slow
 
 
-def test_a_dripping_client_holds_one_thread_not_the_worker(tmp_path: Path) -> None:
-    """One worker with two threads: a client dripping its headers takes one thread; another
-    client is still answered by the other (a generous bound, not a timing assertion)."""
+def read_answer(connection: socket.socket) -> bytes:
+    """One whole answer (status line, headers and a Content-Length body) from `connection`."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536) or b"<closed>"
+        if received.endswith(b"<closed>"):
+            return received
+    head, _, body = received.partition(b"\r\n\r\n")
+    lengths = [
+        line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < int(lengths[0]):
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
+    """One worker with two threads and six clients dripping their requests, two of them on a kept-alive
+    connection after a first request: a seventh client is answered at once, and each dripping
+    client is answered once its request is complete (gunicorn's own gthread worker gave each a
+    thread for as long as it dripped, so the seventh waited for all of them)."""
     served = serve(tmp_path, "--workers", "1", "--threads", "2")
     stop_dripping = threading.Event()
     try:
-        slow = drip(served.port, stop_dripping)
-        time.sleep(1)  # the drip has begun: its connection is on a thread, reading
+        slow = [drip(served.port, HEALTH_CHECK, stop_dripping) for _ in range(4)]
+        slow += [drip(served.port, HEALTH_CHECK, stop_dripping, before=HEALTH_CHECK) for _ in range(2)]
+        time.sleep(1)  # every drip has begun
         started = time.monotonic()
-        answer = requests.get(f"{served.url}/readyz", timeout=20)
+        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
         waited = time.monotonic() - started
-        assert answer.status_code == 200
-        print(f"another client answered in {waited * 1000:.0f} ms while one client dripped its headers")
+        assert answer.status_code == 200 and answer.json()["cards"]
+        assert waited < 5, f"answered after {waited:.1f} s while six clients dripped"
+        print(f"another client answered in {waited * 1000:.0f} ms while six clients dripped their requests")
         stop_dripping.set()
-        slow.sendall(b"\r\n\r\n")
-        assert slow.recv(64).startswith(b"HTTP/1.1 ")
-        slow.close()
+        for connection in slow:
+            connection.sendall(
+                HEALTH_CHECK[HEALTH_CHECK.index(b"\r\n\r\n") :]
+            )  # the rest, ending the headers
+        for connection in slow:
+            assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
+            connection.close()
     finally:
         stop_dripping.set()
+        stop(served)
+
+
+def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: Path) -> None:
+    """`--read-timeout 1`: a client dripping its body is answered 408 and cut off, a client that
+    connects and sends nothing is closed after the keep-alive time, and neither left a stack trace."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    stop_dripping = threading.Event()
+    try:
+        body = json.dumps(select_body()).encode()
+        head = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        slow = drip(served.port, request, stop_dripping)
+        silent = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+        started = time.monotonic()
+        assert read_answer(slow).startswith(b"HTTP/1.1 408 ")
+        assert slow.recv(1) == b""
+        assert 1 <= time.monotonic() - started < 4
+        assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
+        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200
+        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+        assert value(scraped, "idds_crd_requests_cut_total", reason="read-timeout") == 1
+    finally:
+        stop_dripping.set()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_a_client_expecting_100_continue_gets_it_once(tmp_path: Path) -> None:
+    """`Expect: 100-continue`: the service says `100 Continue` when the headers are in, waits for the
+    body, and answers it; the client never sees a second interim answer."""
+    served = serve(tmp_path, "--workers", "1")
+    try:
+        body = json.dumps(select_body()).encode()
+        head = (
+            f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+            connection.sendall(head.encode())
+            assert connection.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            connection.sendall(body)
+            answer = read_answer(connection)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["cards"]
+    finally:
+        stop(served)
+
+
+def test_a_chunked_hook_call_is_answered(tmp_path: Path) -> None:
+    """A body sent in chunks (no Content-Length, as a streaming HTTP client sends it) is framed by
+    its chunks and answered like any other."""
+    served = serve(tmp_path, "--workers", "1")
+    try:
+        body = json.dumps(select_body()).encode()
+        pieces = iter([body[:100], body[100:5000], body[5000:]])
+        answer = requests.post(
+            served.url + SELECT_URL, data=pieces, headers={"Content-Type": "application/json"}, timeout=20
+        )
+        assert answer.request.headers.get("Transfer-Encoding") == "chunked"
+        assert answer.status_code == 200 and answer.json()["cards"]
+    finally:
         stop(served)
 
 
