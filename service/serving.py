@@ -21,7 +21,8 @@ Why these choices (README "Serving" says the same to operators):
   read each request whole in its main loop, without blocking, before a thread takes it. A request
   must arrive within `--read-timeout` seconds of its first byte (408 otherwise) and a connection
   that sends nothing is closed after `KEEPALIVE_SECONDS`; on a thread, no read or write waits
-  longer than the read timeout either. `limit_request_line`, `limit_request_fields` and
+  longer than the read timeout either. What requests not yet answered hold is bounded per worker
+  (`BUFFER_BUDGET_BYTES`). `limit_request_line`, `limit_request_fields` and
   `limit_request_field_size` bound the headers, `max_request_bytes` the body; `timeout` restarts a
   worker whose main loop hangs and does not bound one request.
 - **Metrics**: every worker writes its values under `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary
@@ -150,7 +151,8 @@ class ServiceLogger(Logger):
         self.error_log.propagate = True
 
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
-        if isinstance(sys.exc_info()[1], TimeoutError):
+        failure = sys.exc_info()[1]
+        if isinstance(failure, TimeoutError) and failure.args == ("timed out",):  # a socket's timeout
             self.info("a client's connection was closed: it sent or read nothing within the read timeout")
             return
         super().exception(msg, *args, **kwargs)

@@ -7,12 +7,16 @@ main loop instead, the way a buffering proxy does: a connection's bytes are coll
 blocking, until `service.request_framing` says its request is complete, and only then does a
 thread parse and answer it from those bytes. A request that has not arrived whole within
 `read_seconds` of its first byte is answered 408 and its connection closed; a connection that sends
-nothing is closed after the keep-alive time. What all connections of a worker hold meanwhile is
-bounded by `budget_bytes` (a connection that would go past it is answered 503 and closed).
+nothing is closed after the keep-alive time (at most 2 s once the worker is stopping).
 
-A thread still reads from the socket where the framing hands a request over unfinished (one
-gunicorn must refuse, a body over `max_request_bytes`, a request pipelined behind another), so the
-socket's timeout on a thread is `read_seconds` as well: no read or write there waits longer.
+What all connections of a worker hold, from a request's first byte until its thread is done with
+it (queued for a thread included), is bounded by `budget_bytes`: an unfinished request that would
+go past it is answered 503 and its connection closed. Bytes pipelined behind a request go back to
+this loop, not to the thread. A request gunicorn must refuse is handed over as it stands; one with
+a body over `max_request_bytes` is handed over once the application can tell (413), its connection
+then closed without reading the rest. Closing waits for the client's side as gunicorn does (FIN,
+then at most 2 s or 64 KiB of what it still sends is read and dropped), here without blocking
+the loop. A thread's reads and writes time out after `read_seconds` as well.
 """
 
 from __future__ import annotations
@@ -20,18 +24,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import selectors
+import socket
 import time
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from service.observability import observe_request_cut
-from service.request_framing import frame
+from service.request_framing import RequestFramer
 
 CLIENT_READ_SECONDS = 10.0  # from a request's first byte to its last; EHRs send theirs in milliseconds
-BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # all unfinished requests of one worker together
+BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # all requests of one worker not yet answered, together
 RECEIVE_BYTES = 256 * 1024
+LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
+LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 OVER_BUDGET = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -40,12 +48,18 @@ OVER_BUDGET = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent
 class ArrivingConnection(TConn):  # type: ignore[misc]
     """A connection and the bytes of its next request received so far."""
 
-    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any, read_seconds: float) -> None:
+    def __init__(
+        self, cfg: Any, sock: Any, client: Any, server: Any, read_seconds: float, framer: RequestFramer
+    ) -> None:
         super().__init__(cfg, sock, client, server)
         self.read_seconds = read_seconds
+        self.framer = framer
         self.received = bytearray()
+        self.charged = 0  # bytes counted against the worker's budget until its thread is done
         self.deadline = 0.0
         self.continued = False
+        self.must_close = False
+        self.lingered = 0
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
 
     def init(self) -> None:
@@ -68,7 +82,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: set[ArrivingConnection] = set()
+        self.lingering: set[ArrivingConnection] = set()
         self.buffered = 0
+        self.stop_by = 0.0
         cfg = self.cfg
         self.max_header_bytes = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2) + 4
@@ -82,8 +98,11 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
-        server = listener.getsockname()
-        self._await_request(ArrivingConnection(self.cfg, client_sock, client_addr, server, self.read_seconds))
+        framer = RequestFramer(self.max_header_bytes, self.max_body_bytes)
+        conn = ArrivingConnection(
+            self.cfg, client_sock, client_addr, listener.getsockname(), self.read_seconds, framer
+        )
+        self._await_request(conn)
 
     def on_client_socket_readable(self, conn: ArrivingConnection, client: Any) -> None:
         """A kept-alive connection has begun its next request: read it here, not on a thread."""
@@ -92,68 +111,119 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         self._await_request(conn)
         self._receive(conn, client)
 
-    def _await_request(self, conn: ArrivingConnection) -> None:
+    def _await_request(self, conn: ArrivingConnection, pipelined: bytes = b"") -> None:
+        """Waits for the connection's next request, of which `pipelined` has arrived already."""
         conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + self.cfg.keepalive  # until its first byte
+        conn.received = bytearray()
+        conn.framer.reset()
         conn.continued = False
+        conn.must_close = False
         self.arriving.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._receive, conn))
+        if pipelined:
+            self._take(conn, pipelined)
 
     def _receive(self, conn: ArrivingConnection, _client: Any) -> None:
-        try:
-            data = conn.sock.recv(RECEIVE_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
+        data = _received(conn, RECEIVE_BYTES)
+        if data:
+            self._take(conn, data)
+        elif data is not None:
             self._close(conn)
-            return
-        if not data:
-            self._close(conn)
-            return
-        if self.buffered + len(data) > self.budget_bytes:
-            self._close(conn, OVER_BUDGET)
-            observe_request_cut(self.wsgi, "over-budget")
-            return
+
+    def _take(self, conn: ArrivingConnection, data: bytes) -> None:
+        """Adds bytes of the connection's request; hands it to a thread once whole."""
         if not conn.received:
             conn.deadline = time.monotonic() + self.read_seconds
         conn.received += data
+        conn.charged += len(data)
         self.buffered += len(data)
-        framing = frame(conn.received, self.max_header_bytes, self.max_body_bytes)
-        if framing.expects_continue and not conn.continued:
+        framing = conn.framer.frame(conn.received)
+        if framing.ready:
+            conn.must_close = framing.oversized
+            self._stop_waiting(conn)
+            self.enqueue_req(conn)
+        elif self.buffered > self.budget_bytes:
+            self._close(conn, OVER_BUDGET)
+            observe_request_cut(self.wsgi, "over-budget")
+        elif framing.expects_continue and not conn.continued:
             conn.continued = True
             if not self._send(conn, CONTINUE):
                 self._close(conn)
-                return
-        if framing.ready:
-            self._stop_waiting(conn)
-            self.enqueue_req(conn)
 
     def handle_request(self, req: Any, conn: ArrivingConnection) -> Any:
-        if conn.continued:
-            req._expected_100_continue = False  # this loop has sent it: the client must not get two
+        req._expected_100_continue = False  # the body is here: this loop sent 100 Continue if it was due
+        if conn.must_close:
+            req.must_close = True  # the rest of an oversized body is not read
         return super().handle_request(req, conn)
 
+    def finish_request(self, conn: ArrivingConnection, fs: Future[Any]) -> None:
+        """On the main loop once a thread is done: bytes pipelined behind the request are waited on
+        here like any other request's, and a connection not kept alive is closed without blocking."""
+        self.buffered -= conn.charged
+        conn.charged = 0
+        try:
+            keep_alive = False if fs.cancelled() else fs.result()
+        except BaseException:  # handle() has logged what it could
+            keep_alive = False
+        if keep_alive is True and (pipelined := conn.parser.unreader.take_buffered()):
+            self._await_request(conn, pipelined)
+        elif keep_alive is False:
+            self._linger(conn)
+        else:
+            super().finish_request(conn, fs)
+
     def murder_pending(self) -> None:
-        """Each turn of the main loop: close the connections whose request is overdue; when the
-        worker is stopping, those that have not begun one."""
+        """Each turn of the main loop: close the connections whose request or linger is overdue; once
+        the worker is stopping, those that have not begun a request within 2 s."""
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and not self.stop_by:
+            self.stop_by = now + STOP_KEEPALIVE_LINGER
         for conn in list(self.arriving):
-            overdue = conn.deadline <= now
-            if overdue and conn.received:
+            if not conn.received and self.stop_by:
+                conn.deadline = min(conn.deadline, self.stop_by)
+            if conn.deadline > now:
+                continue
+            if conn.received:
                 self._close(conn, TIMED_OUT)
                 observe_request_cut(self.wsgi, "read-timeout")
-            elif not conn.received and (overdue or not self.alive):
+            else:
                 self._close(conn)
+        for conn in [c for c in self.lingering if c.deadline <= now]:
+            self._close(conn)
+
+    def _linger(self, conn: ArrivingConnection) -> None:
+        """Closes as gunicorn's close_graceful does (RFC 9112 §9.6), the reading done by this loop."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.sock.setblocking(False)
+        conn.deadline = time.monotonic() + LINGER_SECONDS
+        conn.lingered = 0
+        self.lingering.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+
+    def _drain(self, conn: ArrivingConnection, _client: Any) -> None:
+        data = _received(conn, LINGER_BYTES)
+        if data is None:
+            return
+        conn.lingered += len(data)
+        if not data or conn.lingered >= LINGER_BYTES:
+            self._close(conn)
 
     def _stop_waiting(self, conn: ArrivingConnection) -> None:
         self.arriving.discard(conn)
-        self.buffered -= len(conn.received)
+        self.lingering.discard(conn)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
     def _close(self, conn: ArrivingConnection, answer: bytes = b"") -> None:
         self._stop_waiting(conn)
+        self.buffered -= conn.charged
+        conn.charged = 0
         if answer:
             self._send(conn, answer)
         self.nr_conns -= 1
@@ -166,6 +236,17 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             return conn.sock.send(data) == len(data)
         except OSError:
             return False
+
+
+def _received(conn: ArrivingConnection, most: int) -> bytes | None:
+    """What the client has sent, at most `most` bytes: None if nothing yet, b"" if it has closed its
+    side or the connection failed."""
+    try:
+        return conn.sock.recv(most)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def whole_request_worker(

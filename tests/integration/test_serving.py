@@ -1,7 +1,8 @@
 """`idds-crd serve` as an operator runs it (issue 12, points 1 and 5): gunicorn gthread workers
 with keep-alive, several workers answering, /readyz and /metrics summed over the workers, clients
 sending slowly holding no thread (requests read whole before a thread takes them: chunked bodies,
-100-continue, the read timeout), and `--dev` running Werkzeug's server."""
+100-continue, the read timeout, pipelined requests, bodies over the limit), a client connected when
+the service stops still answered, and `--dev` running Werkzeug's server."""
 
 from __future__ import annotations
 
@@ -150,26 +151,47 @@ def test_several_workers_answer(two_workers: Served) -> None:
 HEALTH_CHECK = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000 + b"\r\n\r\n"
 
 
-def drip(port: int, request: bytes, stop_dripping: threading.Event, before: bytes = b"") -> socket.socket:
-    """A client that sends `before` at once (a whole earlier request on the same connection), then
-    `request` one byte every 50 ms until told to stop or cut off."""
-    slow = socket.create_connection(("127.0.0.1", port), timeout=30)
-    if before:
-        slow.sendall(before)
-        assert read_answer(slow).startswith(b"HTTP/1.1 200 ")
+@dataclass
+class Drip:
+    """A client sending `request` one byte every 50 ms on `sock` until told to stop or cut off."""
+
+    sock: socket.socket
+    request: bytes
+    sender: threading.Thread | None = None
+    sent: int = 0
+
+    def finish(self) -> None:
+        """Once told to stop: the rest of the request at once."""
+        assert self.sender is not None
+        self.sender.join()
+        self.sock.sendall(self.request[self.sent :])
+
+
+def drip(
+    port: int, request: bytes, stop_dripping: threading.Event, before: bytes = b"", answered: bytes = b"200"
+) -> Drip:
+    """A client that sends `before` at once (a whole earlier request on the same connection, perhaps
+    with the start of the next) and is `answered` that status (b"" for no answer yet), then drips
+    `request`."""
+    dripping = Drip(socket.create_connection(("127.0.0.1", port), timeout=30), request)
+    dripping.sock.sendall(before)
+    if before and answered:
+        assert read_answer(dripping.sock).startswith(b"HTTP/1.1 " + answered + b" ")
 
     def send() -> None:
         for byte in request:
             if stop_dripping.is_set():
                 return
             try:
-                slow.sendall(bytes([byte]))
+                dripping.sock.sendall(bytes([byte]))
             except OSError:  # cut off by the server
                 return
+            dripping.sent += 1
             time.sleep(0.05)
 
-    threading.Thread(target=send, daemon=True).start()
-    return slow
+    dripping.sender = threading.Thread(target=send, daemon=True)
+    dripping.sender.start()
+    return dripping
 
 
 def read_answer(connection: socket.socket) -> bytes:
@@ -206,16 +228,67 @@ def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
         assert waited < 5, f"answered after {waited:.1f} s while six clients dripped"
         print(f"another client answered in {waited * 1000:.0f} ms while six clients dripped their requests")
         stop_dripping.set()
-        for connection in slow:
-            connection.sendall(
-                HEALTH_CHECK[HEALTH_CHECK.index(b"\r\n\r\n") :]
-            )  # the rest, ending the headers
-        for connection in slow:
-            assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
-            connection.close()
+        for dripping in slow:
+            dripping.finish()
+        for dripping in slow:
+            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
+            dripping.sock.close()
     finally:
         stop_dripping.set()
         stop(served)
+
+
+def test_requests_a_thread_once_waited_on_hold_no_thread(tmp_path: Path) -> None:
+    """One worker with one thread and four clients whose requests gunicorn's thread used to wait on:
+    one that pipelined the start of its next request behind a first, one that began with an empty
+    line, one that declared a huge chunk and drips its data, and one whose declared body is over
+    the limit (413, the connection closed, not drained by a thread) dripping that body anyway. A
+    fifth client is answered at once, and the first two once their requests are complete."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1")
+    stop_dripping = threading.Event()
+    pipelined = HEALTH_CHECK + HEALTH_CHECK[:100]
+    huge_chunk = b"POST /healthz HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n"
+    too_long = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+    too_long += "Content-Length: 6000000\r\n\r\n"
+    try:
+        slow = [
+            drip(served.port, HEALTH_CHECK[100:], stop_dripping, before=pipelined),
+            drip(served.port, b"\r\n" + HEALTH_CHECK, stop_dripping),
+            drip(served.port, b"x" * 1000, stop_dripping, before=huge_chunk + b"x" * 10, answered=b""),
+        ]
+        refused = drip(served.port, b"{" * 1000, stop_dripping, before=too_long.encode(), answered=b"413")
+        time.sleep(1)
+        started = time.monotonic()
+        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200 and answer.json()["cards"]
+        assert waited < 4, f"answered after {waited:.1f} s while four clients dripped"
+        assert refused.sock.recv(1) == b""  # shut after its 413
+        stop_dripping.set()
+        for dripping in slow[:2]:
+            dripping.finish()
+            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
+        for dripping in [*slow, refused]:
+            dripping.sock.close()
+    finally:
+        stop_dripping.set()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: Path) -> None:
+    """A stopping worker keeps a just-accepted connection open a moment (2 s), as it does a kept-alive
+    one, for the request its client may be sending: answered, with `Connection: close`."""
+    served = serve(tmp_path, "--workers", "1")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+        time.sleep(0.2)  # accepted
+        served.process.terminate()
+        time.sleep(1)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+        answer = read_answer(connection)
+    _, logged = served.process.communicate(timeout=30)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" in answer.lower()
+    assert "Traceback" not in logged
 
 
 def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: Path) -> None:
@@ -230,8 +303,8 @@ def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: P
         slow = drip(served.port, request, stop_dripping)
         silent = socket.create_connection(("127.0.0.1", served.port), timeout=30)
         started = time.monotonic()
-        assert read_answer(slow).startswith(b"HTTP/1.1 408 ")
-        assert slow.recv(1) == b""
+        assert read_answer(slow.sock).startswith(b"HTTP/1.1 408 ")
+        assert slow.sock.recv(1) == b""
         assert 1 <= time.monotonic() - started < 4
         assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
         assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200

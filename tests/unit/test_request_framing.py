@@ -1,19 +1,23 @@
 """When a request has arrived whole (service/request_framing.py): `idds-crd serve` hands a connection
-to a thread only then, so every way HTTP/1.1 frames a body must be told right, and anything that
-cannot be framed must go to gunicorn's parser at once rather than be waited for."""
+to a thread only then, so every way HTTP/1.1 frames a body must be told right, anything that
+cannot be framed must go to gunicorn's parser at once rather than be waited for, a body over the
+limit must not be waited for beyond what shows it, and a request arriving a byte at a time must
+cost work in proportion to its length."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from service.request_framing import frame
+from service.request_framing import Framing, RequestFramer
 
 HEADERS = 8 * 1024
 BODY = 1024
 
 
-def framed(data: bytes, max_body: int = BODY):
-    return frame(bytearray(data), HEADERS, max_body)
+def framed(data: bytes, max_body: int = BODY) -> Framing:
+    return RequestFramer(HEADERS, max_body).frame(bytearray(data))
 
 
 def post(body: bytes, *headers: str, length: int | None = None) -> bytes:
@@ -94,10 +98,21 @@ def test_headers_longer_than_gunicorn_takes_are_not_waited_for() -> None:
 
 def test_a_body_over_the_limit_is_not_waited_for() -> None:
     """The application answers 413 on seeing the length; waiting for megabytes would hold memory."""
-    assert framed(post(b"", length=BODY + 1)).ready
+    assert framed(post(b"", length=BODY + 1)) == Framing(ready=True, oversized=True)
     assert not framed(post(b"", length=BODY)).ready
-    over = chunked(b"x" * (BODY + 1))
-    assert framed(over[: len(over) // 2]).ready
+    assert framed(post(b"x" * BODY)) == Framing(ready=True)
+
+
+def test_a_chunked_body_over_the_limit_is_handed_over_once_more_than_the_limit_is_here() -> None:
+    """The application reads one byte more than the limit to tell (413); a chunk declared huge is not
+    a reason to hand over a request whose data is still to come (a thread would wait for it)."""
+    huge = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n"
+    assert not framed(huge).ready
+    assert not framed(huge + b"x" * BODY).ready
+    assert framed(huge + b"x" * (BODY + 1)) == Framing(ready=True, oversized=True)
+    over = chunked(b"x" * (BODY // 2), b"y" * (BODY // 2), b"z")
+    assert framed(over) == Framing(ready=True, oversized=True)
+    assert not framed(over[: over.index(b"z")]).ready
 
 
 def test_a_100_continue_expectation_is_told_once_the_headers_are_here() -> None:
@@ -108,3 +123,85 @@ def test_a_100_continue_expectation_is_told_once_the_headers_are_here() -> None:
     assert framed(request).ready
     http10 = head.replace(b"HTTP/1.1", b"HTTP/1.0")
     assert not framed(http10).expects_continue  # RFC 9110 section 10.1.1: ignored in HTTP/1.0
+
+
+def test_one_empty_line_before_the_request_line_is_allowed() -> None:
+    """RFC 9112 section 2.2, as gunicorn's parser does; a second one is for the parser to refuse."""
+    request = b"\r\n" + post(b"abc")
+    for cut in range(1, len(request)):
+        assert not framed(request[:cut]).ready, cut
+    assert framed(request) == Framing(ready=True)
+    assert framed(b"\r\n\r\n" + post(b"abc")).malformed
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /x HTTP/1.1\nHost: h\n\n",
+        b"GET /x HTTP/1.1\r\nHost: h\n",  # the headers not yet ended
+        b"\nGET /x HTTP/1.1\r\n",
+        chunked(b"abc", trailers=b"X-Checksum: 1\n")[:-2],
+    ],
+)
+def test_a_line_ended_by_a_bare_line_feed_goes_to_the_parser_at_once(request_bytes: bytes) -> None:
+    assert framed(request_bytes) == Framing(ready=True, malformed=True)
+
+
+SAMPLES = [
+    b"GET /readyz HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"\r\n" + post(b'{"hook":"order-sign"}', "Expect: 100-continue"),
+    post(b"x" * (BODY + 1)),
+    chunked(b'{"hook":', b'"order-sign"}', trailers=b"X-Checksum: 1\r\nX-Other: 2\r\n"),
+    chunked(*[b"x"] * (BODY + 1)),
+    b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+    b"GET /x HTTP/1.1\r\nHost: h\r\nX: a\nb\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("request_bytes", SAMPLES)
+def test_bytes_arriving_one_at_a_time_are_framed_as_if_they_came_together(request_bytes: bytes) -> None:
+    """One framer fed a growing buffer, as a connection's is, tells each cut as a fresh framer would."""
+    framer = RequestFramer(HEADERS, BODY)
+    received = bytearray()
+    for byte in request_bytes:
+        received.append(byte)
+        told = framer.frame(received)
+        assert told == framed(bytes(received)), len(received)
+        if told.ready:
+            break
+
+
+class CountingBytes(bytearray):
+    """A receive buffer that counts the bytes the framer searches or copies."""
+
+    examined = 0
+
+    def find(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        first = 0 if start is None else max(0, start)
+        last = len(self) if end is None else min(len(self), end)
+        CountingBytes.examined += max(0, last - first)
+        return super().find(sub, start, end)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            CountingBytes.examined += len(range(*index.indices(len(self))))
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        chunked(*[b"x"] * 3000),  # the dripped body of many one-byte chunks that cost 23 s of a loop
+        b"GET /x HTTP/1.1\r\n" + b"X-Padding: y\r\n" * 400 + b"\r\n",
+        chunked(b"abc", trailers=b"X-Padding: y\r\n" * 400),
+    ],
+)
+def test_a_request_arriving_a_byte_at_a_time_is_examined_in_linear_work(request_bytes: bytes) -> None:
+    framer = RequestFramer(HEADERS * 4, len(request_bytes))
+    received = CountingBytes()
+    CountingBytes.examined = 0
+    for byte in request_bytes:
+        received.append(byte)
+        framer.frame(received)
+    assert framer.frame(received) == Framing(ready=True)
+    assert CountingBytes.examined < 40 * len(request_bytes), CountingBytes.examined

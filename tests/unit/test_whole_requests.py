@@ -1,18 +1,21 @@
 """The main loop of `idds-crd serve`'s worker (service/whole_requests.py) on real sockets: a request
-is handed to a thread only once whole, bytes arriving in pieces are collected, and what all
-unfinished requests hold together stays within the worker's budget (503 beyond it, counted)."""
+is handed to a thread only once whole, bytes arriving in pieces are collected, what all requests
+not yet answered hold together (queued for a thread included) stays within the worker's budget
+(503 beyond it, counted), and bytes pipelined behind a request come back to the loop."""
 
 from __future__ import annotations
 
 import selectors
 import socket
 from collections.abc import Iterator
+from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from service.request_framing import RequestFramer
 from service.whole_requests import ArrivingConnection, WholeRequestWorker
 from tests.observability_support import scrape, value
 
@@ -28,6 +31,7 @@ class LoopOnly(WholeRequestWorker):
         self.cfg = SimpleNamespace(keepalive=5)
         self.poller = selectors.DefaultSelector()
         self.arriving = set()
+        self.lingering = set()
         self.buffered = 0
         self.nr_conns = 0
         self.max_header_bytes = 8192
@@ -41,9 +45,21 @@ class LoopOnly(WholeRequestWorker):
     def connect(self) -> tuple[ArrivingConnection, socket.socket]:
         ours, theirs = socket.socketpair()
         self.nr_conns += 1
-        conn = ArrivingConnection(self.cfg, ours, ("127.0.0.1", 1), ("127.0.0.1", 2), 10.0)
+        framer = RequestFramer(self.max_header_bytes, self.max_body_bytes)
+        conn = ArrivingConnection(self.cfg, ours, ("127.0.0.1", 1), ("127.0.0.1", 2), 10.0, framer)
         self._await_request(conn)
         return conn, theirs
+
+    def thread_done(
+        self, conn: ArrivingConnection, keep_alive: bool, buffered_by_parser: bytes = b""
+    ) -> None:
+        """As gunicorn's thread pool reports a handled request, its parser having read ahead
+        `buffered_by_parser`."""
+        conn.parser = SimpleNamespace(unreader=SimpleNamespace(take_buffered=lambda: buffered_by_parser))
+        done: Future[bool] = Future()
+        done.set_result(keep_alive)
+        self.handed.remove(conn)
+        self.finish_request(conn, done)
 
     def turn(self) -> None:
         for key, _ in self.poller.select(timeout=0.5):
@@ -70,7 +86,9 @@ def test_a_request_arriving_in_pieces_is_handed_over_once_whole(app: Flask, sock
     client.sendall(REQUEST[-1:])
     worker.turn()
     assert worker.handed == [conn] and bytes(conn.received) == REQUEST
-    assert worker.buffered == 0 and worker.arriving == set()
+    assert worker.arriving == set()
+    worker.thread_done(conn, keep_alive=False)
+    assert worker.buffered == 0
 
 
 def test_unfinished_requests_stay_within_the_budget(app: Flask, sockets: list) -> None:
@@ -89,4 +107,61 @@ def test_unfinished_requests_stay_within_the_budget(app: Flask, sockets: list) -
     assert value(scrape(app), "idds_crd_requests_cut_total", reason="over-budget") == before + 1
     first_client.sendall(REQUEST[UNFINISHED:])
     worker.turn()
-    assert worker.handed == [first] and worker.buffered == 0
+    assert worker.handed == [first]
+    worker.thread_done(first, keep_alive=False)
+    assert worker.buffered == 0
+
+
+def test_requests_queued_for_a_thread_count_against_the_budget(app: Flask, sockets: list) -> None:
+    """Whole requests waiting for a busy thread still hold their bytes: an unfinished one arriving
+    beside them is refused once all together would pass the budget, and their bytes count until
+    their thread is done."""
+    worker = LoopOnly(app, budget_bytes=2 * len(REQUEST) + 20)
+    queued = [worker.connect() for _ in range(2)]
+    late, late_client = worker.connect()
+    sockets += [late.sock, late_client] + [s for pair in queued for s in (pair[0].sock, pair[1])]
+    for _, client in queued:
+        client.sendall(REQUEST)
+        worker.turn()
+    assert len(worker.handed) == 2 and worker.buffered == 2 * len(REQUEST)
+    late_client.sendall(REQUEST[:40])
+    worker.turn()
+    assert late_client.recv(100).startswith(b"HTTP/1.1 503 ")
+    worker.thread_done(queued[0][0], keep_alive=False)
+    assert worker.buffered == len(REQUEST)
+
+
+def test_bytes_pipelined_behind_a_request_are_waited_on_in_the_loop(app: Flask, sockets: list) -> None:
+    """A client that sent the start of its next request with the first: the rest is collected by the
+    loop, and a thread gets the connection again only once that request is whole."""
+    worker = LoopOnly(app, budget_bytes=4096)
+    conn, client = worker.connect()
+    sockets += [conn.sock, client]
+    client.sendall(REQUEST + REQUEST[:UNFINISHED])
+    worker.turn()
+    assert worker.handed == [conn]
+    worker.thread_done(conn, keep_alive=True, buffered_by_parser=REQUEST[:UNFINISHED])
+    assert worker.handed == [] and worker.arriving == {conn} and worker.buffered == UNFINISHED
+    client.sendall(REQUEST[UNFINISHED:])
+    worker.turn()
+    assert worker.handed == [conn] and bytes(conn.received) == REQUEST
+
+
+def test_a_connection_not_kept_alive_is_closed_after_the_client_closes_its_side(
+    app: Flask, sockets: list
+) -> None:
+    """The loop sends FIN and reads what the client still sends until it closes, without blocking."""
+    worker = LoopOnly(app, budget_bytes=4096)
+    conn, client = worker.connect()
+    sockets += [conn.sock, client]
+    client.sendall(REQUEST)
+    worker.turn()
+    worker.thread_done(conn, keep_alive=False)
+    assert worker.lingering == {conn} and worker.nr_conns == 1
+    assert client.recv(1) == b""  # the service's side is shut
+    client.sendall(b"the rest of a body nobody reads")
+    worker.turn()
+    assert worker.lingering == {conn}
+    client.shutdown(socket.SHUT_WR)
+    worker.turn()
+    assert worker.lingering == set() and worker.nr_conns == 0
