@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 HEADERS_END = b"\r\n\r\n"
 CRLF = b"\r\n"
-MAX_CHUNK_LINE = 1024  # a chunk size with its extensions
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+MAX_LINE_BYTES = 8190  # a chunk size line with its extensions, as gunicorn's limit_request_field_size
+READ_STEP = 1024  # gunicorn's Body.read asks its reader for at least this much more
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
+_LONGEST_LENGTH = 18  # digits of a Content-Length read as a number; a longer one is over any limit
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,16 @@ class RequestFramer:
     """Follows the next request on one connection as its bytes arrive; `frame` is called with all
     bytes received so far (the same buffer, grown), `reset` before the connection's next request."""
 
-    def __init__(self, max_header_bytes: int, max_body_bytes: int) -> None:
+    def __init__(
+        self, max_header_bytes: int, max_body_bytes: int, max_line_bytes: int = MAX_LINE_BYTES
+    ) -> None:
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
+        self.max_line_bytes = max_line_bytes
         self.reset()
 
     def reset(self) -> None:
-        self._examined = 0  # of the head, for its end and for bare LFs
+        self._examined = 0  # how far the current line search (head, chunk size, trailers) has looked
         self._body_start = -1
         self._length = -1  # the Content-Length; -1 when the body is chunked
         self._waiting = WAITING
@@ -124,16 +129,24 @@ class RequestFramer:
         declared = lengths.pop() if lengths else b"0"
         if not declared.isdigit():
             return REFUSED
-        self._length = int(declared)
+        digits = declared.lstrip(b"0")
+        self._length = int(digits or b"0") if len(digits) <= _LONGEST_LENGTH else self.max_body_bytes + 1
         return None
 
     def _chunked(self, received: bytes | bytearray) -> Framing:
         """Follows the chunks from where the last call stopped: complete after the last chunk and its
-        trailers; oversized once more data than the limit is here."""
+        trailers. A body over the limit is handed over once the application's reading of one byte
+        more than the limit (plus gunicorn's read step) would not run past what is here."""
+        enough = self.max_body_bytes + READ_STEP
         while self._trailers_at < 0:
-            line_end = received.find(CRLF, self._chunk_at, self._chunk_at + MAX_CHUNK_LINE + 2)
+            if self._chunk_data > enough:
+                return OVERSIZED
+            line_end = received.find(
+                CRLF, max(self._chunk_at, self._examined - 1), self._chunk_at + self.max_line_bytes + 2
+            )
             if line_end < 0:
-                return REFUSED if len(received) - self._chunk_at > MAX_CHUNK_LINE else self._waiting
+                self._examined = len(received)
+                return REFUSED if len(received) - self._chunk_at > self.max_line_bytes else self._waiting
             size_text = bytes(received[self._chunk_at : line_end]).split(b";", 1)[0].strip()
             if not _CHUNK_SIZE.fullmatch(size_text):
                 return REFUSED
@@ -143,17 +156,18 @@ class RequestFramer:
                 self._trailers_at = data_at
                 self._examined = data_at
                 break
-            if self._chunk_data + size > self.max_body_bytes:
-                here = self._chunk_data + min(size, max(0, len(received) - data_at))
-                return OVERSIZED if here > self.max_body_bytes else self._waiting
             data_end = data_at + size + len(CRLF)
             if len(received) < data_end:
-                return self._waiting
+                here = self._chunk_data + min(size, max(0, len(received) - data_at))
+                return OVERSIZED if here > enough else self._waiting
             if received[data_end - 2 : data_end] != CRLF:
                 return REFUSED
             self._chunk_data += size
             self._chunk_at = data_end
-        return self._trailers(received)
+        framing = self._trailers(received)
+        if framing == COMPLETE and self._chunk_data > self.max_body_bytes:
+            return OVERSIZED
+        return framing
 
     def _trailers(self, received: bytes | bytearray) -> Framing:
         """After the last chunk: an empty line, or trailer fields and then an empty line."""

@@ -16,7 +16,9 @@ this loop, not to the thread. A request gunicorn must refuse is handed over as i
 a body over `max_request_bytes` is handed over once the application can tell (413), its connection
 then closed without reading the rest. Closing waits for the client's side as gunicorn does (FIN,
 then at most 2 s or 64 KiB of what it still sends is read and dropped), here without blocking
-the loop. A thread's reads and writes time out after `read_seconds` as well.
+the loop. A thread parses only the bytes this loop received, served to gunicorn's parser in
+socket-sized pieces and then as the end of the stream, so it never waits on a client, whatever
+the framing concluded; its writes time out after `read_seconds`.
 """
 
 from __future__ import annotations
@@ -30,19 +32,46 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from gunicorn.http.unreader import SocketUnreader, Unreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from service.observability import observe_request_cut
-from service.request_framing import RequestFramer
+from service.request_framing import REFUSED, RequestFramer
 
 CLIENT_READ_SECONDS = 10.0  # from a request's first byte to its last; EHRs send theirs in milliseconds
 BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # all requests of one worker not yet answered, together
 RECEIVE_BYTES = 256 * 1024
+SOCKET_READ_BYTES = 8192  # gunicorn's SocketUnreader's
 LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
 LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 OVER_BUDGET = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+class ReceivedUnreader(Unreader):  # type: ignore[misc]
+    """The bytes a request arrived in, read by gunicorn's parser as from its socket: 8 KiB at a
+    time, or as much as the caller may consume up to 1 MiB (gunicorn's `SocketUnreader` sizes), then
+    the end of the stream. Small pieces keep gunicorn's chunked reader linear."""
+
+    def __init__(self, received: bytes) -> None:
+        super().__init__()
+        self.received = received
+        self.at = 0
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        size = SOCKET_READ_BYTES
+        if size_hint and size_hint > size:
+            size = min(size_hint, SocketUnreader.max_body_chunk)
+        piece = self.received[self.at : self.at + size]
+        self.at += len(piece)
+        return piece
+
+    def take_buffered(self) -> bytes:
+        """What the parser has not consumed: read ahead, and not yet read."""
+        rest = self.received[self.at :]
+        self.at = len(self.received)
+        return bytes(super().take_buffered()) + rest
 
 
 class ArrivingConnection(TConn):  # type: ignore[misc]
@@ -63,12 +92,11 @@ class ArrivingConnection(TConn):  # type: ignore[misc]
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
 
     def init(self) -> None:
-        """On the thread, before parsing: the parser reads the bytes already received first."""
+        """On the thread, before parsing: the parser reads the bytes received, and no more."""
         super().init()
         self.sock.settimeout(self.read_seconds)
-        if self.received:
-            self.parser.unreader.unread(bytes(self.received))
-            self.received = bytearray()
+        self.parser.unreader = ReceivedUnreader(bytes(self.received))
+        self.received = bytearray()
 
 
 class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
@@ -98,7 +126,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
-        framer = RequestFramer(self.max_header_bytes, self.max_body_bytes)
+        framer = RequestFramer(self.max_header_bytes, self.max_body_bytes, self.cfg.limit_request_field_size)
         conn = ArrivingConnection(
             self.cfg, client_sock, client_addr, listener.getsockname(), self.read_seconds, framer
         )
@@ -138,7 +166,11 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         conn.received += data
         conn.charged += len(data)
         self.buffered += len(data)
-        framing = conn.framer.frame(conn.received)
+        try:
+            framing = conn.framer.frame(conn.received)
+        except Exception:  # a flaw in the framing must cost one connection, not the worker's loop
+            self.log.exception("could not frame a request; gunicorn's parser answers it")
+            framing = REFUSED
         if framing.ready:
             conn.must_close = framing.oversized
             self._stop_waiting(conn)

@@ -1,65 +1,28 @@
 """`idds-crd serve` as an operator runs it (issue 12, points 1 and 5): gunicorn gthread workers
-with keep-alive, several workers answering, /readyz and /metrics summed over the workers, clients
-sending slowly holding no thread (requests read whole before a thread takes them: chunked bodies,
-100-continue, the read timeout, pipelined requests, bodies over the limit), a client connected when
-the service stops still answered, and `--dev` running Werkzeug's server."""
+with keep-alive, several workers answering, /readyz and /metrics summed over the workers, 100-continue
+and chunked bodies answered, and `--dev` running Werkzeug's server (clients sending slowly or
+oddly: test_serving_hostile_clients.py)."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import socket
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from service.demo.fhir_server import free_port
 from service.serving import REQUESTS_PER_CONNECTION
 from tests.observability_support import samples, value
-from tests.support import SELECT_URL, select_body, start_serve_process
+from tests.serving_support import STALE, Served, read_answer, serve, stop
+from tests.support import SELECT_URL, select_body
 
 pytestmark = pytest.mark.integration
 
 ANSWERED = {"service": "idds-crd-order-select", "outcome": "answered"}
-
-
-@dataclass(frozen=True)
-class Served:
-    url: str
-    port: int
-    process: subprocess.Popen[str]
-    metrics_dir: Path
-
-
-STALE = "counter_999999999.db"
-
-
-def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
-    """`idds-crd serve` with `args`; its metrics in tmp/metrics (holding a stale file from an
-    earlier run) unless `env` says otherwise."""
-    config = tmp / "config.yaml"
-    config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n")
-    port = free_port()
-    metrics_dir = tmp / "metrics"
-    metrics_dir.mkdir()
-    (metrics_dir / STALE).write_bytes(b"left by an earlier run")
-    process = start_serve_process(
-        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    )
-    return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
-
-
-def stop(served: Served) -> str:
-    served.process.terminate()
-    _, stderr = served.process.communicate(timeout=30)
-    return stderr
 
 
 @pytest.fixture(scope="module")
@@ -146,174 +109,6 @@ def test_several_workers_answer(two_workers: Served) -> None:
     writers = {int(p.stem.rsplit("_", 1)[1]) for p in two_workers.metrics_dir.glob("histogram_*.db")}
     assert writers <= workers
     assert len(writers) == 2
-
-
-HEALTH_CHECK = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000 + b"\r\n\r\n"
-
-
-@dataclass
-class Drip:
-    """A client sending `request` one byte every 50 ms on `sock` until told to stop or cut off."""
-
-    sock: socket.socket
-    request: bytes
-    sender: threading.Thread | None = None
-    sent: int = 0
-
-    def finish(self) -> None:
-        """Once told to stop: the rest of the request at once."""
-        assert self.sender is not None
-        self.sender.join()
-        self.sock.sendall(self.request[self.sent :])
-
-
-def drip(
-    port: int, request: bytes, stop_dripping: threading.Event, before: bytes = b"", answered: bytes = b"200"
-) -> Drip:
-    """A client that sends `before` at once (a whole earlier request on the same connection, perhaps
-    with the start of the next) and is `answered` that status (b"" for no answer yet), then drips
-    `request`."""
-    dripping = Drip(socket.create_connection(("127.0.0.1", port), timeout=30), request)
-    dripping.sock.sendall(before)
-    if before and answered:
-        assert read_answer(dripping.sock).startswith(b"HTTP/1.1 " + answered + b" ")
-
-    def send() -> None:
-        for byte in request:
-            if stop_dripping.is_set():
-                return
-            try:
-                dripping.sock.sendall(bytes([byte]))
-            except OSError:  # cut off by the server
-                return
-            dripping.sent += 1
-            time.sleep(0.05)
-
-    dripping.sender = threading.Thread(target=send, daemon=True)
-    dripping.sender.start()
-    return dripping
-
-
-def read_answer(connection: socket.socket) -> bytes:
-    """One whole answer (status line, headers and a Content-Length body) from `connection`."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        received += connection.recv(65536) or b"<closed>"
-        if received.endswith(b"<closed>"):
-            return received
-    head, _, body = received.partition(b"\r\n\r\n")
-    lengths = [
-        line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
-    ]
-    while len(body) < int(lengths[0]):
-        body += connection.recv(65536)
-    return head + b"\r\n\r\n" + body
-
-
-def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
-    """One worker with two threads and six clients dripping their requests, two of them on a kept-alive
-    connection after a first request: a seventh client is answered at once, and each dripping
-    client is answered once its request is complete (gunicorn's own gthread worker gave each a
-    thread for as long as it dripped, so the seventh waited for all of them)."""
-    served = serve(tmp_path, "--workers", "1", "--threads", "2")
-    stop_dripping = threading.Event()
-    try:
-        slow = [drip(served.port, HEALTH_CHECK, stop_dripping) for _ in range(4)]
-        slow += [drip(served.port, HEALTH_CHECK, stop_dripping, before=HEALTH_CHECK) for _ in range(2)]
-        time.sleep(1)  # every drip has begun
-        started = time.monotonic()
-        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
-        waited = time.monotonic() - started
-        assert answer.status_code == 200 and answer.json()["cards"]
-        assert waited < 5, f"answered after {waited:.1f} s while six clients dripped"
-        print(f"another client answered in {waited * 1000:.0f} ms while six clients dripped their requests")
-        stop_dripping.set()
-        for dripping in slow:
-            dripping.finish()
-        for dripping in slow:
-            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
-            dripping.sock.close()
-    finally:
-        stop_dripping.set()
-        stop(served)
-
-
-def test_requests_a_thread_once_waited_on_hold_no_thread(tmp_path: Path) -> None:
-    """One worker with one thread and four clients whose requests gunicorn's thread used to wait on:
-    one that pipelined the start of its next request behind a first, one that began with an empty
-    line, one that declared a huge chunk and drips its data, and one whose declared body is over
-    the limit (413, the connection closed, not drained by a thread) dripping that body anyway. A
-    fifth client is answered at once, and the first two once their requests are complete."""
-    served = serve(tmp_path, "--workers", "1", "--threads", "1")
-    stop_dripping = threading.Event()
-    pipelined = HEALTH_CHECK + HEALTH_CHECK[:100]
-    huge_chunk = b"POST /healthz HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n"
-    too_long = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-    too_long += "Content-Length: 6000000\r\n\r\n"
-    try:
-        slow = [
-            drip(served.port, HEALTH_CHECK[100:], stop_dripping, before=pipelined),
-            drip(served.port, b"\r\n" + HEALTH_CHECK, stop_dripping),
-            drip(served.port, b"x" * 1000, stop_dripping, before=huge_chunk + b"x" * 10, answered=b""),
-        ]
-        refused = drip(served.port, b"{" * 1000, stop_dripping, before=too_long.encode(), answered=b"413")
-        time.sleep(1)
-        started = time.monotonic()
-        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
-        waited = time.monotonic() - started
-        assert answer.status_code == 200 and answer.json()["cards"]
-        assert waited < 4, f"answered after {waited:.1f} s while four clients dripped"
-        assert refused.sock.recv(1) == b""  # shut after its 413
-        stop_dripping.set()
-        for dripping in slow[:2]:
-            dripping.finish()
-            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
-        for dripping in [*slow, refused]:
-            dripping.sock.close()
-    finally:
-        stop_dripping.set()
-        logged = stop(served)
-    assert "Traceback" not in logged
-
-
-def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: Path) -> None:
-    """A stopping worker keeps a just-accepted connection open a moment (2 s), as it does a kept-alive
-    one, for the request its client may be sending: answered, with `Connection: close`."""
-    served = serve(tmp_path, "--workers", "1")
-    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
-        time.sleep(0.2)  # accepted
-        served.process.terminate()
-        time.sleep(1)
-        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
-        answer = read_answer(connection)
-    _, logged = served.process.communicate(timeout=30)
-    assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" in answer.lower()
-    assert "Traceback" not in logged
-
-
-def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: Path) -> None:
-    """`--read-timeout 1`: a client dripping its body is answered 408 and cut off, a client that
-    connects and sends nothing is closed after the keep-alive time, and neither left a stack trace."""
-    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
-    stop_dripping = threading.Event()
-    try:
-        body = json.dumps(select_body()).encode()
-        head = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
-        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-        slow = drip(served.port, request, stop_dripping)
-        silent = socket.create_connection(("127.0.0.1", served.port), timeout=30)
-        started = time.monotonic()
-        assert read_answer(slow.sock).startswith(b"HTTP/1.1 408 ")
-        assert slow.sock.recv(1) == b""
-        assert 1 <= time.monotonic() - started < 4
-        assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
-        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200
-        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
-        assert value(scraped, "idds_crd_requests_cut_total", reason="read-timeout") == 1
-    finally:
-        stop_dripping.set()
-        logged = stop(served)
-    assert "Traceback" not in logged
 
 
 def test_a_client_expecting_100_continue_gets_it_once(tmp_path: Path) -> None:

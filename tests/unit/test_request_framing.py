@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.request_framing import Framing, RequestFramer
+from service.request_framing import READ_STEP, Framing, RequestFramer
 
 HEADERS = 8 * 1024
 BODY = 1024
@@ -103,16 +103,35 @@ def test_a_body_over_the_limit_is_not_waited_for() -> None:
     assert framed(post(b"x" * BODY)) == Framing(ready=True)
 
 
-def test_a_chunked_body_over_the_limit_is_handed_over_once_more_than_the_limit_is_here() -> None:
-    """The application reads one byte more than the limit to tell (413); a chunk declared huge is not
-    a reason to hand over a request whose data is still to come (a thread would wait for it)."""
+def test_a_chunked_body_over_the_limit_is_handed_over_once_the_application_can_tell() -> None:
+    """The application reads one byte more than the limit to tell (413), through gunicorn's reader
+    that asks for READ_STEP bytes more: that much is waited for, no more. A chunk declared huge is
+    not a reason to hand over a request whose data is still to come."""
     huge = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n"
+    enough = BODY + READ_STEP + 1
     assert not framed(huge).ready
-    assert not framed(huge + b"x" * BODY).ready
-    assert framed(huge + b"x" * (BODY + 1)) == Framing(ready=True, oversized=True)
-    over = chunked(b"x" * (BODY // 2), b"y" * (BODY // 2), b"z")
-    assert framed(over) == Framing(ready=True, oversized=True)
-    assert not framed(over[: over.index(b"z")]).ready
+    assert not framed(huge + b"x" * (enough - 1)).ready
+    assert framed(huge + b"x" * enough) == Framing(ready=True, oversized=True)
+    many = chunked(*[b"x" * 100] * (enough // 100 + 1))
+    assert framed(many[: many.index(b"0\r\n\r\n")]) == Framing(ready=True, oversized=True)
+    slightly_over = chunked(b"x" * (BODY // 2), b"y" * (BODY // 2), b"z")
+    for cut in range(len(slightly_over) - 40, len(slightly_over)):
+        assert not framed(slightly_over[:cut]).ready, cut
+    assert framed(slightly_over) == Framing(ready=True, oversized=True)  # whole: answered 413, closed
+
+
+def test_lengths_and_chunk_sizes_are_read_as_gunicorn_reads_them() -> None:
+    """Leading zeros and long chunk size lines are valid; a Content-Length of thousands of digits is
+    over the limit, not a number to convert (Python refuses to, and the loop must not fail)."""
+    assert framed(post(b"ab", length=2).replace(b"Length: 2", b"Length: 0002")) == Framing(ready=True)
+    endless_length = post(b"", length=0).replace(b"Length: 0", b"Length: " + b"9" * 5000)
+    assert framed(endless_length) == Framing(ready=True, oversized=True)
+    zeros = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 40 + b"3\r\nabc\r\n0\r\n\r\n"
+    assert framed(zeros) == Framing(ready=True)
+    extended = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;n=" + b"v" * 4000
+    assert not framed(extended).ready
+    assert framed(extended + b"\r\nabc\r\n0\r\n\r\n") == Framing(ready=True)
+    assert framed(extended + b"v" * 5000).malformed  # past gunicorn's limit for the line
 
 
 def test_a_100_continue_expectation_is_told_once_the_headers_are_here() -> None:

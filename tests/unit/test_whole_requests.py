@@ -1,10 +1,12 @@
 """The main loop of `idds-crd serve`'s worker (service/whole_requests.py) on real sockets: a request
 is handed to a thread only once whole, bytes arriving in pieces are collected, what all requests
 not yet answered hold together (queued for a thread included) stays within the worker's budget
-(503 beyond it, counted), and bytes pipelined behind a request come back to the loop."""
+(503 beyond it, counted), bytes pipelined behind a request come back to the loop, and a thread
+parses only the bytes received."""
 
 from __future__ import annotations
 
+import logging
 import selectors
 import socket
 from collections.abc import Iterator
@@ -14,9 +16,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from gunicorn.config import Config
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.parser import RequestParser
 
 from service.request_framing import RequestFramer
-from service.whole_requests import ArrivingConnection, WholeRequestWorker
+from service.whole_requests import ArrivingConnection, ReceivedUnreader, WholeRequestWorker
 from tests.observability_support import scrape, value
 
 REQUEST = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\n" + b"x" * 200
@@ -37,6 +42,7 @@ class LoopOnly(WholeRequestWorker):
         self.max_header_bytes = 8192
         self.budget_bytes = budget_bytes
         self.wsgi = app
+        self.log = logging.getLogger("gunicorn.error")
         self.handed: list[ArrivingConnection] = []
 
     def enqueue_req(self, conn: Any) -> None:
@@ -165,3 +171,39 @@ def test_a_connection_not_kept_alive_is_closed_after_the_client_closes_its_side(
     client.shutdown(socket.SHUT_WR)
     worker.turn()
     assert worker.lingering == set() and worker.nr_conns == 0
+
+
+def test_a_thread_parses_the_bytes_received_and_never_waits_for_more(sockets: list) -> None:
+    """gunicorn's parser over what the loop received: a whole request is parsed from it, whatever lies
+    beyond is handed back for the loop, and a request cut short reaches the end of the stream
+    instead of reading the socket (the client here never sends; a read of it would time out)."""
+    ours, theirs = socket.socketpair()
+    sockets += [ours, theirs]
+    ours.settimeout(1)
+    parser = RequestParser(Config(), ours, ("127.0.0.1", 1))
+    parser.unreader = ReceivedUnreader(REQUEST + REQUEST[:UNFINISHED])
+    assert next(parser).body.read() == b"x" * 200
+    assert parser.unreader.take_buffered() == REQUEST[:UNFINISHED]
+    cut_short = RequestParser(Config(), ours, ("127.0.0.1", 1))
+    cut_short.unreader = ReceivedUnreader(REQUEST[:30])
+    with pytest.raises(NoMoreData):
+        next(cut_short)
+
+
+def test_a_flaw_in_the_framing_costs_one_connection_not_the_loop(
+    app: Flask, sockets: list, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception in the main loop would end the worker and every connection it holds: the request
+    goes to gunicorn's parser as it stands instead, and the flaw is logged."""
+    worker = LoopOnly(app, budget_bytes=4096)
+    conn, client = worker.connect()
+    sockets += [conn.sock, client]
+
+    def flawed(received: bytearray) -> None:
+        raise ValueError("a framing bug")
+
+    monkeypatch.setattr(conn.framer, "frame", flawed)
+    client.sendall(REQUEST[:10])
+    worker.turn()
+    assert worker.handed == [conn]
+    assert "could not frame a request" in caplog.text

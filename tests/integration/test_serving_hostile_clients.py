@@ -1,0 +1,172 @@
+"""`idds-crd serve` against clients that send slowly or oddly (issue 12, point 1): requests are read
+whole in the worker's main loop before a thread takes them (service/whole_requests.py), so no
+client holds a thread by dripping, pipelining, declaring a huge body or chunk, or sending a request
+gunicorn's parser would chew on; a request not whole within the read timeout is answered 408, and
+a client connected when the service stops is still answered. One worker with one or two threads,
+so a held thread shows as another client waiting."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.observability_support import value
+from tests.serving_support import HEALTH_CHECK, drip, read_answer, serve, stop
+from tests.support import SELECT_URL, select_body
+
+pytestmark = pytest.mark.integration
+
+
+def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
+    """One worker with two threads and six clients dripping their requests, two of them on a kept-alive
+    connection after a first request: a seventh client is answered at once, and each dripping
+    client is answered once its request is complete (gunicorn's own gthread worker gave each a
+    thread for as long as it dripped, so the seventh waited for all of them)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "2")
+    stop_dripping = threading.Event()
+    try:
+        slow = [drip(served.port, HEALTH_CHECK, stop_dripping) for _ in range(4)]
+        slow += [drip(served.port, HEALTH_CHECK, stop_dripping, before=HEALTH_CHECK) for _ in range(2)]
+        time.sleep(1)  # every drip has begun
+        started = time.monotonic()
+        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200 and answer.json()["cards"]
+        assert waited < 5, f"answered after {waited:.1f} s while six clients dripped"
+        print(f"another client answered in {waited * 1000:.0f} ms while six clients dripped their requests")
+        stop_dripping.set()
+        for dripping in slow:
+            dripping.finish()
+        for dripping in slow:
+            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
+            dripping.sock.close()
+    finally:
+        stop_dripping.set()
+        stop(served)
+
+
+def test_requests_a_thread_once_waited_on_hold_no_thread(tmp_path: Path) -> None:
+    """One worker with one thread and four clients whose requests gunicorn's thread used to wait on:
+    one that pipelined the start of its next request behind a first, one that began with an empty
+    line, one that declared a huge chunk and drips its data, and one whose declared body is over
+    the limit (413, the connection closed, not drained by a thread) dripping that body anyway. A
+    fifth client is answered at once, and the first two once their requests are complete."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1")
+    stop_dripping = threading.Event()
+    pipelined = HEALTH_CHECK + HEALTH_CHECK[:100]
+    huge_chunk = b"POST /healthz HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\n"
+    too_long = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+    too_long += "Content-Length: 6000000\r\n\r\n"
+    try:
+        slow = [
+            drip(served.port, HEALTH_CHECK[100:], stop_dripping, before=pipelined),
+            drip(served.port, b"\r\n" + HEALTH_CHECK, stop_dripping),
+            drip(served.port, b"x" * 1000, stop_dripping, before=huge_chunk + b"x" * 10, answered=b""),
+        ]
+        refused = drip(served.port, b"{" * 1000, stop_dripping, before=too_long.encode(), answered=b"413")
+        time.sleep(1)
+        started = time.monotonic()
+        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200 and answer.json()["cards"]
+        assert waited < 4, f"answered after {waited:.1f} s while four clients dripped"
+        assert refused.sock.recv(1) == b""  # shut after its 413
+        stop_dripping.set()
+        for dripping in slow[:2]:
+            dripping.finish()
+            assert read_answer(dripping.sock).startswith(b"HTTP/1.1 200 ")
+        for dripping in [*slow, refused]:
+            dripping.sock.close()
+    finally:
+        stop_dripping.set()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: Path) -> None:
+    """A stopping worker keeps a just-accepted connection open a moment (2 s), as it does a kept-alive
+    one, for the request its client may be sending: answered, with `Connection: close`."""
+    served = serve(tmp_path, "--workers", "1")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+        time.sleep(0.2)  # accepted
+        served.process.terminate()
+        time.sleep(1)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
+        answer = read_answer(connection)
+    _, logged = served.process.communicate(timeout=30)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" in answer.lower()
+    assert "Traceback" not in logged
+
+
+def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: Path) -> None:
+    """`--read-timeout 1`: a client dripping its body is answered 408 and cut off, a client that
+    connects and sends nothing is closed after the keep-alive time, and neither left a stack trace."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    stop_dripping = threading.Event()
+    try:
+        body = json.dumps(select_body()).encode()
+        head = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        slow = drip(served.port, request, stop_dripping)
+        silent = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+        started = time.monotonic()
+        assert read_answer(slow.sock).startswith(b"HTTP/1.1 408 ")
+        assert slow.sock.recv(1) == b""
+        assert 1 <= time.monotonic() - started < 4
+        assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
+        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200
+        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+        assert value(scraped, "idds_crd_requests_cut_total", reason="read-timeout") == 1
+    finally:
+        stop_dripping.set()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def answered_within(seconds: float, port: int, request: bytes) -> bytes:
+    """The answer to `request` sent at once on a new connection, if it comes within `seconds`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+        connection.sendall(request)
+        return read_answer(connection)
+
+
+def test_requests_that_cost_gunicorn_s_parser_are_answered_at_once(tmp_path: Path) -> None:
+    """With one thread, each is answered within 5 s and a kept-alive client's connection survives
+    them all: a Content-Length of 5,000 digits (converting it failed in the worker's loop, dropping
+    every connection; gunicorn refuses it), an unfinished head past gunicorn's limit (its thread
+    waited for more), a chunked body just over the limit (the thread waited for gunicorn's next
+    read step, then 500), and a 900 KB body of one-byte chunks (gunicorn's chunked reader, handed
+    it whole, took minutes)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1")
+    health = b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
+    hook = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n".encode()
+    limit = 5 * 1024 * 1024
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=5) as kept:
+            kept.sendall(health)
+            assert read_answer(kept).startswith(b"HTTP/1.1 200 ")
+            endless_length = hook + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n"
+            assert answered_within(5, served.port, endless_length).startswith(b"HTTP/1.1 400 ")
+            endless_head = b"GET /healthz HTTP/1.1\r\nHost: h\r\nX-Padding: " + b"x" * 420_000
+            assert answered_within(5, served.port, endless_head).startswith(b"HTTP/1.1 431 ")
+            just_over = hook + b"Transfer-Encoding: chunked\r\n\r\nA00000\r\n" + b" " * (limit + 1025)
+            assert answered_within(5, served.port, just_over).startswith(b"HTTP/1.1 413 ")
+            padded = json.dumps(select_body()).encode() + b" " * 150_000
+            one_byte_chunks = b"".join(b"1\r\n" + bytes([byte]) + b"\r\n" for byte in padded) + b"0\r\n\r\n"
+            answer = answered_within(
+                5, served.port, hook + b"Transfer-Encoding: chunked\r\n\r\n" + one_byte_chunks
+            )
+            assert (
+                answer.startswith(b"HTTP/1.1 200 ") and json.loads(answer.partition(b"\r\n\r\n")[2])["cards"]
+            )
+            kept.sendall(health)
+            assert read_answer(kept).startswith(b"HTTP/1.1 200 ")
+    finally:
+        logged = stop(served)
+    assert "Traceback" not in logged and "Exception in worker process" not in logged

@@ -1,0 +1,108 @@
+"""Running `idds-crd serve` in a test and talking to it over raw sockets: a served process, clients
+that drip their requests a byte at a time, and reading one whole answer."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.demo.fhir_server import free_port
+from tests.support import start_serve_process
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen[str]
+    metrics_dir: Path
+
+
+STALE = "counter_999999999.db"
+
+
+def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    """`idds-crd serve` with `args`; its metrics in tmp/metrics (holding a stale file from an
+    earlier run) unless `env` says otherwise."""
+    config = tmp / "config.yaml"
+    config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n")
+    port = free_port()
+    metrics_dir = tmp / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / STALE).write_bytes(b"left by an earlier run")
+    process = start_serve_process(
+        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
+    return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
+
+
+def stop(served: Served) -> str:
+    served.process.terminate()
+    _, stderr = served.process.communicate(timeout=30)
+    return stderr
+
+
+HEALTH_CHECK = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 4000 + b"\r\n\r\n"
+
+
+@dataclass
+class Drip:
+    """A client sending `request` one byte every 50 ms on `sock` until told to stop or cut off."""
+
+    sock: socket.socket
+    request: bytes
+    sender: threading.Thread | None = None
+    sent: int = 0
+
+    def finish(self) -> None:
+        """Once told to stop: the rest of the request at once."""
+        assert self.sender is not None
+        self.sender.join()
+        self.sock.sendall(self.request[self.sent :])
+
+
+def drip(
+    port: int, request: bytes, stop_dripping: threading.Event, before: bytes = b"", answered: bytes = b"200"
+) -> Drip:
+    """A client that sends `before` at once (a whole earlier request on the same connection, perhaps
+    with the start of the next) and is `answered` that status (b"" for no answer yet), then drips
+    `request`."""
+    dripping = Drip(socket.create_connection(("127.0.0.1", port), timeout=30), request)
+    dripping.sock.sendall(before)
+    if before and answered:
+        assert read_answer(dripping.sock).startswith(b"HTTP/1.1 " + answered + b" ")
+
+    def send() -> None:
+        for byte in request:
+            if stop_dripping.is_set():
+                return
+            try:
+                dripping.sock.sendall(bytes([byte]))
+            except OSError:  # cut off by the server
+                return
+            dripping.sent += 1
+            time.sleep(0.05)
+
+    dripping.sender = threading.Thread(target=send, daemon=True)
+    dripping.sender.start()
+    return dripping
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """One whole answer (status line, headers and a Content-Length body) from `connection`."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536) or b"<closed>"
+        if received.endswith(b"<closed>"):
+            return received
+    head, _, body = received.partition(b"\r\n\r\n")
+    lengths = [
+        line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
+    while len(body) < int(lengths[0]):
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
