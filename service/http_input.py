@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Request
+from werkzeug.exceptions import HTTPException
 
 from service.strict_json import JsonLimits, JsonRejected, loads_request
 
@@ -45,11 +46,21 @@ def _check_media_type(request: Request) -> None:
 
 def _raw_body(request: Request) -> bytes:
     """The body's bytes. A body of declared length over the limit is refused (413) by Flask before
-    this; a chunked one declares none, so one byte more than the limit is read to tell."""
+    this; a chunked one declares none, so one byte more than the limit is read to tell. A body the
+    server cannot read as sent (a malformed chunk, one cut short) is the client's error (400)."""
     limit = request.max_content_length
-    if request.content_length is not None or limit is None:
-        return request.get_data(cache=False)
-    raw = request.input_stream.read(limit + 1)
+    try:
+        if request.content_length is not None or limit is None:
+            return request.get_data(cache=False)
+        raw = request.input_stream.read(limit + 1)
+    except HTTPException:
+        raise
+    except Exception:  # the WSGI server's own reader: its exception types are its own
+        raise InputRefused(
+            400,
+            "structure",
+            "the request body could not be read: its chunked framing is broken or it ends early",
+        ) from None
     if len(raw) > limit:
         raise InputRefused(413, "too-costly", f"the request body is larger than {limit} bytes")
     return bytes(raw)

@@ -170,3 +170,22 @@ def test_requests_that_cost_gunicorn_s_parser_are_answered_at_once(tmp_path: Pat
     finally:
         logged = stop(served)
     assert "Traceback" not in logged and "Exception in worker process" not in logged
+
+
+def test_a_body_whose_chunks_break_off_is_refused_400(tmp_path: Path) -> None:
+    """gunicorn's reader raises on a malformed chunk (here a chunk extension cut by the CRLF inside
+    its quotes) or a body ending early: the client's error, answered 400 with an OperationOutcome
+    and no stack trace, not 500."""
+    served = serve(tmp_path, "--workers", "1")
+    hook = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n".encode()
+    try:
+        answer = answered_within(
+            5, served.port, hook + b'Transfer-Encoding: chunked\r\n\r\n2;a="x\r\n"\r\n{}\r\n0\r\n\r\n'
+        )
+    finally:
+        logged = stop(served)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    outcome = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "could not be read" in outcome["issue"][0]["diagnostics"]
+    assert "Traceback" not in logged
