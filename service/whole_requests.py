@@ -68,9 +68,11 @@ class ReceivedUnreader(Unreader):  # type: ignore[misc]
         return piece
 
     def take_buffered(self) -> bytes:
-        """What the parser has not consumed: read ahead, and not yet read."""
+        """What the parser has not consumed (read ahead, and not yet read), the rest let go: a
+        kept-alive connection must not hold its last request's bytes while it idles."""
         rest = self.received[self.at :]
-        self.at = len(self.received)
+        self.received = b""
+        self.at = 0
         return bytes(super().take_buffered()) + rest
 
 
@@ -198,7 +200,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             keep_alive = False if fs.cancelled() else fs.result()
         except BaseException:  # handle() has logged what it could
             keep_alive = False
-        if keep_alive is True and (pipelined := conn.parser.unreader.take_buffered()):
+        unreader = getattr(conn.parser, "unreader", None)
+        pipelined = unreader.take_buffered() if isinstance(unreader, ReceivedUnreader) else b""
+        if keep_alive is True and pipelined:
             self._await_request(conn, pipelined)
         elif keep_alive is False:
             self._linger(conn)

@@ -61,7 +61,10 @@ class LoopOnly(WholeRequestWorker):
     ) -> None:
         """As gunicorn's thread pool reports a handled request, its parser having read ahead
         `buffered_by_parser`."""
-        conn.parser = SimpleNamespace(unreader=SimpleNamespace(take_buffered=lambda: buffered_by_parser))
+        assert conn.received.endswith(buffered_by_parser)
+        unreader = ReceivedUnreader(bytes(conn.received))
+        unreader.at = len(conn.received) - len(buffered_by_parser)  # the request parsed, not what follows
+        conn.parser = SimpleNamespace(unreader=unreader)
         done: Future[bool] = Future()
         done.set_result(keep_alive)
         self.handed.remove(conn)
@@ -148,6 +151,7 @@ def test_bytes_pipelined_behind_a_request_are_waited_on_in_the_loop(app: Flask, 
     assert worker.handed == [conn]
     worker.thread_done(conn, keep_alive=True, buffered_by_parser=REQUEST[:UNFINISHED])
     assert worker.handed == [] and worker.arriving == {conn} and worker.buffered == UNFINISHED
+    assert conn.parser.unreader.received == b""  # the answered request's bytes are let go
     client.sendall(REQUEST[UNFINISHED:])
     worker.turn()
     assert worker.handed == [conn] and bytes(conn.received) == REQUEST
