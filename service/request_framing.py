@@ -116,11 +116,12 @@ class RequestFramer:
                 codings += [c.strip().lower() for c in value.split(b",")]
             elif field == b"expect":
                 expects = value.strip().lower() == b"100-continue"
-        if expects and head[0].endswith(b" HTTP/1.1"):  # ignored in HTTP/1.0 (RFC 9110 §10.1.1)
+        http11 = head[0].endswith(b" HTTP/1.1")
+        if expects and http11:  # ignored in HTTP/1.0 (RFC 9110 §10.1.1)
             self._waiting = WAITING_TO_CONTINUE
         self._body_start = body_start
         if codings:
-            if lengths or codings[-1] != b"chunked":
+            if lengths or codings[-1] != b"chunked" or not http11:  # HTTP/1.0 has no chunks (RFC 9112 §6.1)
                 return REFUSED
             self._chunk_at = body_start
             return None

@@ -79,6 +79,7 @@ def test_chunk_extensions_are_allowed() -> None:
         post(b"ab", length=-2),
         post(b"", "Transfer-Encoding: chunked"),  # a length and chunked: a smuggling attempt
         b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc",  # a body with no end
+        b"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",  # HTTP/1.0 has no chunks
         b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a chunk size
         b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",  # no CRLF after the data
         b"GET /x HTTP/1.1\r\nNo colon here\r\n\r\n",
