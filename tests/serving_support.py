@@ -16,6 +16,8 @@ from tests.support import start_serve_process
 
 @dataclass(frozen=True)
 class Served:
+    """A running `idds-crd serve`: where it answers, its process and its metrics directory."""
+
     url: str
     port: int
     process: subprocess.Popen[str]
