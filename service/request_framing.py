@@ -34,12 +34,14 @@ class Framing:
     because gunicorn's parser must see it as it is (`malformed`: to refuse it). `oversized`: the
     body is over the limit; the application answers 413 from what is here and the connection must
     close, its body unread. `expects_continue`: the headers are complete and ask for
-    `100 Continue` before the body is sent."""
+    `100 Continue` before the body is sent. `too_long`: a chunked body whose chunks, with their
+    framing, run past `max_body_bytes` and a quarter again: no thread should read them (413)."""
 
     ready: bool
     malformed: bool = False
     oversized: bool = False
     expects_continue: bool = False
+    too_long: bool = False
 
 
 WAITING = Framing(ready=False)
@@ -47,6 +49,7 @@ WAITING_TO_CONTINUE = Framing(ready=False, expects_continue=True)
 COMPLETE = Framing(ready=True)
 REFUSED = Framing(ready=True, malformed=True)
 OVERSIZED = Framing(ready=True, oversized=True)
+TOO_LONG = Framing(ready=False, too_long=True)
 
 
 class RequestFramer:
@@ -139,6 +142,8 @@ class RequestFramer:
         trailers. A body over the limit is handed over once the application's reading of one byte
         more than the limit (plus gunicorn's read step) would not run past what is here."""
         enough = self.max_body_bytes + READ_STEP
+        if len(received) - self._body_start > enough + self.max_body_bytes // 4:
+            return TOO_LONG  # a million tiny chunks cost seconds of parsing, whatever their data
         while self._trailers_at < 0:
             if self._chunk_data > enough:
                 return OVERSIZED

@@ -10,8 +10,8 @@ thread parse and answer it from those bytes. A request that has not arrived whol
 nothing is closed after the keep-alive time (at most 2 s once the worker is stopping).
 
 What all connections of a worker hold, from a request's first byte until its thread is done with
-it (queued for a thread included), is bounded by `budget_bytes`: an unfinished request that would
-go past it is answered 503 and its connection closed. Bytes pipelined behind a request go back to
+it (queued for a thread included), is bounded by `budget_bytes`: a request that would go past it
+is answered 503 and its connection closed. Bytes pipelined behind a request go back to
 this loop, not to the thread. A request gunicorn must refuse is handed over as it stands; one with
 a body over `max_request_bytes` is handed over once the application can tell (413), its connection
 then closed without reading the rest. Closing waits for the client's side as gunicorn does (FIN,
@@ -32,9 +32,11 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader, Unreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
+from service.connection_answers import OVER_BUDGET, TIMED_OUT, TOO_LONG, StatusLine, answer
 from service.observability import observe_request_cut
 from service.request_framing import REFUSED, RequestFramer
 
@@ -45,8 +47,6 @@ SOCKET_READ_BYTES = 8192  # gunicorn's SocketUnreader's
 LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
 LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-OVER_BUDGET = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class ReceivedUnreader(Unreader):  # type: ignore[misc]
@@ -173,13 +173,15 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         except Exception:  # a flaw in the framing must cost one connection, not the worker's loop
             self.log.exception("could not frame a request; gunicorn's parser answers it")
             framing = REFUSED
-        if framing.ready:
-            conn.must_close = framing.oversized
-            self._stop_waiting(conn)
-            self.enqueue_req(conn)
+        if framing.too_long:
+            self._close(conn, TOO_LONG)
         elif self.buffered > self.budget_bytes:
             self._close(conn, OVER_BUDGET)
             observe_request_cut(self.wsgi, "over-budget")
+        elif framing.ready:
+            conn.must_close = framing.oversized
+            self._stop_waiting(conn)
+            self.enqueue_req(conn)
         elif framing.expects_continue and not conn.continued:
             conn.continued = True
             if not self._send(conn, CONTINUE):
@@ -190,6 +192,18 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         if conn.must_close:
             req.must_close = True  # the rest of an oversized body is not read
         return super().handle_request(req, conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's logging and status for a request it refuses or a failure outside the
+        application; its HTML page replaced by an OperationOutcome (service.connection_answers)."""
+        page = StatusLine()
+        super().handle_error(req, page, addr, exc)
+        status, reason = page.status()
+        diagnostics = f"{reason}: {exc}" if status < 500 else "the request could not be handled"
+        try:
+            util.write_nonblock(client, answer(status, reason, diagnostics))
+        except Exception:  # as gunicorn's own: the client may be gone
+            self.log.debug("Failed to send error message.")
 
     def finish_request(self, conn: ArrivingConnection, fs: Future[Any]) -> None:
         """On the main loop once a thread is done: bytes pipelined behind the request are waited on
@@ -257,11 +271,13 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.unregister(conn.sock)
 
     def _close(self, conn: ArrivingConnection, answer: bytes = b"") -> None:
+        """Closes the connection, at once or, after an answer, once the client has had it (linger)."""
         self._stop_waiting(conn)
         self.buffered -= conn.charged
         conn.charged = 0
-        if answer:
-            self._send(conn, answer)
+        if answer and self._send(conn, answer):
+            self._linger(conn)
+            return
         self.nr_conns -= 1
         conn.close()
 

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -117,7 +118,9 @@ def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: P
         slow = drip(served.port, request, stop_dripping)
         silent = socket.create_connection(("127.0.0.1", served.port), timeout=30)
         started = time.monotonic()
-        assert read_answer(slow.sock).startswith(b"HTTP/1.1 408 ")
+        timed_out = read_answer(slow.sock)
+        assert timed_out.startswith(b"HTTP/1.1 408 ")
+        assert outcome_of(timed_out)["issue"][0]["code"] == "timeout"
         assert slow.sock.recv(1) == b""
         assert 1 <= time.monotonic() - started < 4
         assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
@@ -128,6 +131,13 @@ def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: P
         stop_dripping.set()
         logged = stop(served)
     assert "Traceback" not in logged
+
+
+def outcome_of(answer: bytes) -> dict[str, Any]:
+    """The OperationOutcome an answer carries."""
+    outcome: dict[str, Any] = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert outcome["resourceType"] == "OperationOutcome"
+    return outcome
 
 
 def answered_within(seconds: float, port: int, request: bytes) -> bytes:
@@ -142,8 +152,9 @@ def test_requests_that_cost_gunicorn_s_parser_are_answered_at_once(tmp_path: Pat
     them all: a Content-Length of 5,000 digits (converting it failed in the worker's loop, dropping
     every connection; gunicorn refuses it), an unfinished head past gunicorn's limit (its thread
     waited for more), a chunked body just over the limit (the thread waited for gunicorn's next
-    read step, then 500), and a 900 KB body of one-byte chunks (gunicorn's chunked reader, handed
-    it whole, took minutes)."""
+    read step, then 500), a 900 KB body of one-byte chunks (gunicorn's chunked reader, handed it
+    whole, took minutes), and 6.5 MB of them (past the limit and a quarter in all: refused 413 by
+    the loop, no thread parsing a million chunks)."""
     served = serve(tmp_path, "--workers", "1", "--threads", "1")
     health = b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"
     hook = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n".encode()
@@ -166,6 +177,12 @@ def test_requests_that_cost_gunicorn_s_parser_are_answered_at_once(tmp_path: Pat
             assert (
                 answer.startswith(b"HTTP/1.1 200 ") and json.loads(answer.partition(b"\r\n\r\n")[2])["cards"]
             )
+            wire_cap = limit + 1024 + limit // 4  # past it the loop refuses a chunked body itself
+            fragmented = hook + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * (wire_cap // 6 + 100)
+            answer = answered_within(5, served.port, fragmented)
+            assert (
+                answer.startswith(b"HTTP/1.1 413 ") and outcome_of(answer)["issue"][0]["code"] == "too-costly"
+            )
             kept.sendall(health)
             assert read_answer(kept).startswith(b"HTTP/1.1 200 ")
     finally:
@@ -186,9 +203,7 @@ def test_a_body_whose_chunks_break_off_is_refused_400(tmp_path: Path) -> None:
     finally:
         logged = stop(served)
     assert answer.startswith(b"HTTP/1.1 400 ")
-    outcome = json.loads(answer.partition(b"\r\n\r\n")[2])
-    assert outcome["resourceType"] == "OperationOutcome"
-    assert "could not be read" in outcome["issue"][0]["diagnostics"]
+    assert "could not be read" in outcome_of(answer)["issue"][0]["diagnostics"]
     assert "Traceback" not in logged
 
 
@@ -224,3 +239,23 @@ def test_kept_alive_connections_do_not_hold_their_last_request(tmp_path: Path) -
         for connection in idle:
             connection.close()
         stop(served)
+
+
+def test_requests_gunicorn_refuses_are_answered_with_an_operation_outcome(tmp_path: Path) -> None:
+    """A folded header line, a request line too long, headers past the limit: gunicorn's status, the
+    service's JSON (gunicorn's own answer is an HTML page), the connection closed."""
+    served = serve(tmp_path, "--workers", "1")
+    refused = {
+        b"GET /healthz HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n": b"400",
+        b"GET /" + b"x" * 5000 + b" HTTP/1.1\r\nHost: h\r\n\r\n": b"414",
+        b"GET /healthz HTTP/1.1\r\n" + b"X-A: a\r\n" * 60 + b"\r\n": b"431",
+    }
+    try:
+        for request, status in refused.items():
+            answer = answered_within(5, served.port, request)
+            assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:60]
+            assert b"connection: close" in answer.lower()
+            assert outcome_of(answer)["issue"][0]["diagnostics"]
+    finally:
+        logged = stop(served)
+    assert "Traceback" not in logged

@@ -130,9 +130,10 @@ def test_lengths_and_chunk_sizes_are_read_as_gunicorn_reads_them() -> None:
     zeros = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 40 + b"3\r\nabc\r\n0\r\n\r\n"
     assert framed(zeros) == Framing(ready=True)
     extended = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;n=" + b"v" * 4000
-    assert not framed(extended).ready
-    assert framed(extended + b"\r\nabc\r\n0\r\n\r\n") == Framing(ready=True)
-    assert framed(extended + b"v" * 5000).malformed  # past gunicorn's limit for the line
+    roomy = 64 * 1024  # a body limit the line's length is well within
+    assert not framed(extended, roomy).ready
+    assert framed(extended + b"\r\nabc\r\n0\r\n\r\n", roomy) == Framing(ready=True)
+    assert framed(extended + b"v" * 5000, roomy).malformed  # past gunicorn's limit for the line
 
 
 def test_a_100_continue_expectation_is_told_once_the_headers_are_here() -> None:
@@ -225,3 +226,15 @@ def test_a_request_arriving_a_byte_at_a_time_is_examined_in_linear_work(request_
         framer.frame(received)
     assert framer.frame(received) == Framing(ready=True)
     assert CountingBytes.examined < 40 * len(request_bytes), CountingBytes.examined
+
+
+def test_a_chunked_body_framed_past_a_quarter_over_the_limit_is_not_read() -> None:
+    """One-byte chunks cost six bytes each on the wire and a turn of gunicorn's chunk reader each: past
+    the limit plus a quarter of it (and the read step) in all, the loop refuses the request itself
+    (413) rather than have a thread parse a million chunks."""
+    limit_in_wire = BODY + READ_STEP + BODY // 4
+    tiny = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * (limit_in_wire // 6)
+    assert not framed(tiny).ready and not framed(tiny).too_long
+    assert framed(tiny + b"1\r\nx\r\n") == Framing(ready=False, too_long=True)
+    few = chunked(b"x" * (BODY // 2))  # under the limit whatever its framing
+    assert framed(few) == Framing(ready=True)
