@@ -1,6 +1,6 @@
 """Where an HTTP/1.1 request received so far ends, told from its bytes alone (RFC 9112 §6).
 
-`idds-crd serve` reads each request whole before a thread takes them (service/whole_requests.py), so
+`idds-crd serve` reads each request whole before a thread takes it (service/whole_requests.py), so
 that a client sending slowly holds no thread. That reader must know when a request is complete:
 after the blank line ending its headers, plus `Content-Length` bytes, or through the last chunk
 of a chunked body and its trailers. Anything it cannot frame with certainty (a malformed or
@@ -90,8 +90,6 @@ class RequestFramer:
         """Looks for the end of the headers in the bytes not yet examined; None once the headers
         are read and the body's framing is known."""
         start = 2 if received[:2] == CRLF else 0  # one empty line before the request line (RFC 9112 §2.2)
-        if received[:1] == b"\r" and len(received) < 2:
-            return WAITING
         scan_from = max(start, self._examined - 3)
         end = received.find(HEADERS_END, scan_from)
         if _bare_line_feed(received, max(start, self._examined), len(received) if end < 0 else end + 4):

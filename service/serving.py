@@ -21,8 +21,8 @@ Why these choices (README "Serving" says the same to operators):
   read each request whole in its main loop, without blocking, before a thread takes it. A request
   must arrive within `--read-timeout` seconds of its first byte (408 otherwise) and a connection
   that sends nothing is closed after `KEEPALIVE_SECONDS`; a thread parses only the bytes received
-  and its writes time out after the read timeout. What requests not yet answered hold is bounded per worker
-  (`BUFFER_BUDGET_BYTES`). `limit_request_line`, `limit_request_fields` and
+  and its writes time out after the read timeout. What requests not yet answered hold is bounded
+  per worker (`BUFFER_BUDGET_BYTES`). `limit_request_line`, `limit_request_fields` and
   `limit_request_field_size` bound the headers, `max_request_bytes` the body; `timeout` restarts a
   worker whose main loop hangs and does not bound one request.
 - **Metrics**: every worker writes its values under `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary

@@ -208,8 +208,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def finish_request(self, conn: ArrivingConnection, fs: Future[Any]) -> None:
         """On the main loop once a thread is done: bytes pipelined behind the request are waited on
         here like any other request's, and a connection not kept alive is closed without blocking."""
-        self.buffered -= conn.charged
-        conn.charged = 0
+        self._release(conn)
         try:
             keep_alive = False if fs.cancelled() else fs.result()
         except BaseException:  # handle() has logged what it could
@@ -270,11 +269,15 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
 
+    def _release(self, conn: ArrivingConnection) -> None:
+        """The connection's bytes no longer count against the budget."""
+        self.buffered -= conn.charged
+        conn.charged = 0
+
     def _close(self, conn: ArrivingConnection, answer: bytes = b"") -> None:
         """Closes the connection, at once or, after an answer, once the client has had it (linger)."""
         self._stop_waiting(conn)
-        self.buffered -= conn.charged
-        conn.charged = 0
+        self._release(conn)
         if answer and self._send(conn, answer):
             self._linger(conn)
             return

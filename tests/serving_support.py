@@ -42,6 +42,12 @@ def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
 
 
+def worker_pids(served: Served) -> set[int]:
+    """The gunicorn workers (children of the serve process)."""
+    children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
 def stop(served: Served) -> str:
     served.process.terminate()
     _, stderr = served.process.communicate(timeout=30)

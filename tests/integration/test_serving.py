@@ -17,7 +17,7 @@ import requests
 
 from service.serving import REQUESTS_PER_CONNECTION
 from tests.observability_support import samples, value
-from tests.serving_support import STALE, Served, read_answer, serve, stop
+from tests.serving_support import STALE, Served, read_answer, serve, stop, worker_pids
 from tests.support import SELECT_URL, select_body
 
 pytestmark = pytest.mark.integration
@@ -87,12 +87,6 @@ def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
 
 def determinations(exposition: str) -> float:
     return sum(v for (name, _), v in samples(exposition).items() if name == "idds_crd_determinations_total")
-
-
-def worker_pids(served: Served) -> set[int]:
-    """The gunicorn workers (children of the serve process)."""
-    children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text()
-    return {int(pid) for pid in children.split()}
 
 
 def test_several_workers_answer(two_workers: Served) -> None:

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.observability_support import value
-from tests.serving_support import HEALTH_CHECK, Served, drip, read_answer, serve, stop
+from tests.serving_support import HEALTH_CHECK, Served, drip, read_answer, serve, stop, worker_pids
 from tests.support import SELECT_URL, select_body
 
 pytestmark = pytest.mark.integration
@@ -209,8 +209,7 @@ def test_a_body_whose_chunks_break_off_is_refused_400(tmp_path: Path) -> None:
 
 def worker_rss_mb(served: Served) -> float:
     """The resident memory of `served`'s one worker (Linux /proc)."""
-    pid = served.process.pid
-    [worker] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    [worker] = worker_pids(served)
     for line in Path(f"/proc/{worker}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
