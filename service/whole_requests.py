@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import selectors
 import socket
 import time
@@ -66,6 +67,23 @@ class ReceivedUnreader(Unreader):  # type: ignore[misc]
         piece = self.received[self.at : self.at + size]
         self.at += len(piece)
         return piece
+
+    def read(self, size: int | None = None, read_ahead: int | None = None) -> bytes:
+        """As gunicorn's `Unreader.read`, without reading ahead: the next `size` bytes are what was
+        pushed back (the headers' read-ahead, at most a socket-sized piece) and then those received.
+        Its own way, asked for 1 KiB while it may read ahead to the end of the body (as gunicorn
+        drains a body the application left unread), copies the whole rest of the body through its
+        buffer on every call: 84 ms of CPU for a 5 MiB body."""
+        if not isinstance(size, int) or size <= 0:
+            return bytes(super().read(size, read_ahead))
+        held = self.buf.getvalue()
+        self.buf = io.BytesIO()
+        if len(held) >= size:
+            self.buf.write(held[size:])
+            return held[:size]
+        piece = self.received[self.at : self.at + size - len(held)]
+        self.at += len(piece)
+        return held + piece if held else piece
 
     def take_buffered(self) -> bytes:
         """What the parser has not consumed (read ahead, and not yet read), the rest let go: a

@@ -19,6 +19,8 @@ from flask import Flask
 from gunicorn.config import Config
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.parser import RequestParser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.connection_answers import OVER_BUDGET
 from service.request_framing import RequestFramer
@@ -208,6 +210,56 @@ def test_a_thread_parses_the_bytes_received_and_never_waits_for_more(sockets: li
     cut_short.unreader = ReceivedUnreader(REQUEST[:30])
     with pytest.raises(NoMoreData):
         next(cut_short)
+
+
+READS = st.lists(
+    st.one_of(
+        st.tuples(st.just("read"), st.integers(1, 40_000), st.one_of(st.none(), st.integers(0, 2**20))),
+        st.tuples(st.just("next"), st.none(), st.one_of(st.none(), st.integers(0, 2**20))),
+        st.tuples(st.just("unread"), st.integers(0, 9_000), st.none()),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 100_000), READS)
+def test_the_received_bytes_read_as_one_stream_with_what_is_pushed_back_in_front(
+    length: int, reads: list
+) -> None:
+    """What gunicorn's parser may ask of its reader, in any mix: a sized read gives the next that many
+    bytes, a next-piece read gives some of the next bytes (none only at the end), bytes pushed back
+    come first; and what is left over is handed back whole."""
+    data = bytes(i % 251 for i in range(length))
+    unreader, pending = ReceivedUnreader(data), data
+    for kind, size, read_ahead in reads:
+        if kind == "unread":
+            unreader.unread(data[:size])
+            pending = data[:size] + pending
+            continue
+        got = unreader.read(size if kind == "read" else None, read_ahead)
+        if kind == "read":
+            assert got == pending[:size]
+        else:
+            assert pending.startswith(got) and (got or not pending)
+        pending = pending[len(got) :]
+    assert unreader.take_buffered() == pending
+
+
+def test_a_body_read_in_small_steps_is_not_copied_whole_at_each_step() -> None:
+    """gunicorn drains a body the application left unread 1 KiB at a time, its reader free to read
+    ahead to the body's end: each step must not hold (and so copy) the rest of the body again."""
+    body = b"x" * 2**20
+    parser = RequestParser(Config(), iter(()), ("127.0.0.1", 1))
+    parser.unreader = ReceivedUnreader(
+        b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    request = next(parser)
+    read = b""
+    while piece := request.body.read(1024):
+        read += piece
+        assert len(parser.unreader.buf.getvalue()) <= 8192
+    assert read == body
 
 
 def test_a_flaw_in_the_framing_costs_one_connection_not_the_loop(
