@@ -135,7 +135,7 @@ def build_metrics() -> ServiceMetrics:
         ),
         requests_cut=Counter(
             "idds_crd_requests_cut",
-            "Connections closed before their request had arrived whole, by reason",
+            "Connections cut off before their request had arrived whole or their answer was taken, by reason",
             ("reason",),
             registry=into,
         ),
@@ -213,8 +213,8 @@ def observe_compute_turn_missed() -> None:
 
 
 def observe_request_cut(app: Flask, reason: str) -> None:
-    """Note a connection `idds-crd serve` closed before its request was whole (outside any request:
-    the worker's main loop names its app)."""
+    """Note a connection `idds-crd serve` cut off, its request not whole or its answer not taken
+    (outside any request: the worker's main loop names its app)."""
     metrics = app_metrics(app)
     if metrics is not None:
         metrics.requests_cut.labels(reason).inc()

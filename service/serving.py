@@ -20,8 +20,9 @@ Why these choices (README "Serving" says the same to operators):
 - **Slow clients hold no thread** (`service.whole_requests`): gunicorn's gthread worker, changed to
   read each request whole in its main loop, without blocking, before a thread takes it. A request
   must arrive within `--read-timeout` seconds of its first byte (408 otherwise) and a connection
-  that sends nothing is closed after `KEEPALIVE_SECONDS`; a thread parses only the bytes received
-  and its writes time out after the read timeout. What requests not yet answered hold is bounded
+  that sends nothing is closed after `KEEPALIVE_SECONDS`; a thread parses only the bytes received,
+  and what a client slow to read has not taken of its answer is sent by the loop (the client cut
+  off if it has not taken it within the read timeout). What requests not yet answered hold is bounded
   per worker (`BUFFER_BUDGET_BYTES`). `limit_request_line`, `limit_request_fields` and
   `limit_request_field_size` bound the headers, `max_request_bytes` the body; `timeout` restarts a
   worker whose main loop hangs and does not bound one request.

@@ -18,7 +18,10 @@ then closed without reading the rest. Closing waits for the client's side as gun
 then at most 2 s or 64 KiB of what it still sends is read and dropped), here without blocking
 the loop. A thread parses only the bytes this loop received, served to gunicorn's parser in
 socket-sized pieces and then as the end of the stream, so it never waits on a client, whatever
-the framing concluded; its writes time out after `read_seconds`.
+the framing concluded. Nor does it wait on a client slow to read: what the socket does not take
+at once of an answer is sent by this loop as the client reads it (counted against the budget), and
+a client that has not taken it within `read_seconds` is cut off; only then is the connection's next
+request read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import io
 import selectors
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -94,6 +98,30 @@ class ReceivedUnreader(Unreader):  # type: ignore[misc]
         return bytes(super().take_buffered()) + rest
 
 
+class AnswerWriter:
+    """Stands for a connection's socket while a thread answers on it: what the socket takes at once
+    is sent, the rest (a client slow to read) is kept for the worker's main loop to send, so the
+    thread is free as soon as the answer is made. Anything but writing goes to the socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.unsent = bytearray()
+
+    def sendall(self, data: bytes) -> None:
+        if not self.unsent:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self.unsent += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
 class ArrivingConnection(TConn):  # type: ignore[misc]
     """A connection and the bytes of its next request received so far."""
 
@@ -109,12 +137,14 @@ class ArrivingConnection(TConn):  # type: ignore[misc]
         self.continued = False
         self.must_close = False
         self.lingered = 0
+        self.unsent = memoryview(b"")  # what the client has yet to take of its last answer
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
 
     def init(self) -> None:
-        """On the thread, before parsing: the parser reads the bytes received, and no more."""
+        """On the thread, before parsing: the parser reads the bytes received, and no more, and the
+        answer is written without waiting on the client (`AnswerWriter`)."""
         super().init()
-        self.sock.settimeout(self.read_seconds)
+        self.sock.setblocking(False)
         self.parser.unreader = ReceivedUnreader(bytes(self.received))
         self.received = bytearray()
 
@@ -130,6 +160,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: set[ArrivingConnection] = set()
+        self.answering: set[ArrivingConnection] = set()
         self.lingering: set[ArrivingConnection] = set()
         self.buffered = 0
         self.stop_by = 0.0
@@ -209,7 +240,13 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         req._expected_100_continue = False  # the body is here: this loop sent 100 Continue if it was due
         if conn.must_close:
             req.must_close = True  # the rest of an oversized body is not read
-        return super().handle_request(req, conn)
+        writer = AnswerWriter(conn.sock)
+        conn.sock = writer
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.sock = writer.sock
+            conn.unsent = memoryview(writer.unsent)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's logging and status for a request it refuses or a failure outside the
@@ -224,8 +261,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self.log.debug("Failed to send error message.")
 
     def finish_request(self, conn: ArrivingConnection, fs: Future[Any]) -> None:
-        """On the main loop once a thread is done: bytes pipelined behind the request are waited on
-        here like any other request's, and a connection not kept alive is closed without blocking."""
+        """On the main loop once a thread is done: what the client has yet to take of the answer is
+        sent from here, then bytes pipelined behind the request are waited on here like any other
+        request's, and a connection not kept alive is closed without blocking."""
         self._release(conn)
         try:
             keep_alive = False if fs.cancelled() else fs.result()
@@ -233,12 +271,42 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             keep_alive = False
         unreader = getattr(conn.parser, "unreader", None)
         pipelined = unreader.take_buffered() if isinstance(unreader, ReceivedUnreader) else b""
+        answered = partial(self._answered, conn, fs, keep_alive, pipelined)
+        if conn.unsent and conn.sock.fileno() >= 0:  # gunicorn closes a connection whose answer broke off
+            self._send_rest(conn, answered)
+        else:
+            answered()
+
+    def _answered(self, conn: ArrivingConnection, fs: Future[Any], keep_alive: Any, pipelined: bytes) -> None:
         if keep_alive is True and pipelined:
             self._await_request(conn, pipelined)
         elif keep_alive is False:
             self._linger(conn)
         else:
             super().finish_request(conn, fs)
+
+    def _send_rest(self, conn: ArrivingConnection, answered: Callable[[], None]) -> None:
+        """Sends the rest of an answer as the client takes it, within `read_seconds`; it counts
+        against the budget until then."""
+        conn.charged += len(conn.unsent)
+        self.buffered += len(conn.unsent)
+        conn.deadline = time.monotonic() + self.read_seconds
+        self.answering.add(conn)
+        self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._write, conn, answered))
+
+    def _write(self, conn: ArrivingConnection, answered: Callable[[], None], _client: Any) -> None:
+        try:
+            sent = conn.sock.send(conn.unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        conn.unsent = conn.unsent[sent:]
+        if not conn.unsent:
+            self._stop_waiting(conn)
+            self._release(conn)
+            answered()
 
     def murder_pending(self) -> None:
         """Each turn of the main loop: close the connections whose request or linger is overdue; once
@@ -257,6 +325,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
                 observe_request_cut(self.wsgi, "read-timeout")
             else:
                 self._close(conn)
+        for conn in [c for c in self.answering if c.deadline <= now]:
+            self._close(conn)
+            observe_request_cut(self.wsgi, "write-timeout")
         for conn in [c for c in self.lingering if c.deadline <= now]:
             self._close(conn)
 
@@ -283,6 +354,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
 
     def _stop_waiting(self, conn: ArrivingConnection) -> None:
         self.arriving.discard(conn)
+        self.answering.discard(conn)
         self.lingering.discard(conn)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)

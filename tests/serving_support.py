@@ -114,3 +114,28 @@ def read_answer(connection: socket.socket) -> bytes:
     while len(body) < int(lengths[0]):
         body += connection.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+def read_answers(connection: socket.socket, count: int) -> list[bytes]:
+    """`count` answers pipelined on `connection`, each whole (status line, headers, Content-Length
+    body), in the order they came."""
+    answers, received = [], b""
+    while len(answers) < count:
+        head_end = received.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = received[:head_end]
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            end = head_end + 4 + length
+            if len(received) >= end:
+                answers.append(received[:end])
+                received = received[end:]
+                continue
+        piece = connection.recv(65536)
+        if not piece:
+            break
+        received += piece
+    return answers

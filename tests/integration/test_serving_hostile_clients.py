@@ -19,10 +19,29 @@ import pytest
 import requests
 
 from tests.observability_support import value
-from tests.serving_support import HEALTH_CHECK, Served, drip, read_answer, serve, stop, worker_pids
+from tests.serving_support import (
+    HEALTH_CHECK,
+    Served,
+    drip,
+    read_answer,
+    read_answers,
+    serve,
+    stop,
+    worker_pids,
+)
 from tests.support import SELECT_URL, select_body
 
 pytestmark = pytest.mark.integration
+
+
+def assert_another_client_answered(served: Served, within: float, meanwhile: str) -> None:
+    """A pump order-select from a new client is answered with cards within `within` seconds."""
+    started = time.monotonic()
+    answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=40)
+    waited = time.monotonic() - started
+    assert answer.status_code == 200 and answer.json()["cards"]
+    assert waited < within, f"answered after {waited:.1f} s while {meanwhile}"
+    print(f"another client answered in {waited * 1000:.0f} ms while {meanwhile}")
 
 
 def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
@@ -36,12 +55,7 @@ def test_clients_sending_slowly_hold_no_thread(tmp_path: Path) -> None:
         slow = [drip(served.port, HEALTH_CHECK, stop_dripping) for _ in range(4)]
         slow += [drip(served.port, HEALTH_CHECK, stop_dripping, before=HEALTH_CHECK) for _ in range(2)]
         time.sleep(1)  # every drip has begun
-        started = time.monotonic()
-        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
-        waited = time.monotonic() - started
-        assert answer.status_code == 200 and answer.json()["cards"]
-        assert waited < 5, f"answered after {waited:.1f} s while six clients dripped"
-        print(f"another client answered in {waited * 1000:.0f} ms while six clients dripped their requests")
+        assert_another_client_answered(served, 5, "six clients dripped their requests")
         stop_dripping.set()
         for dripping in slow:
             dripping.finish()
@@ -73,11 +87,7 @@ def test_requests_a_thread_once_waited_on_hold_no_thread(tmp_path: Path) -> None
         ]
         refused = drip(served.port, b"{" * 1000, stop_dripping, before=too_long.encode(), answered=b"413")
         time.sleep(1)
-        started = time.monotonic()
-        answer = requests.post(served.url + SELECT_URL, json=select_body(), timeout=20)
-        waited = time.monotonic() - started
-        assert answer.status_code == 200 and answer.json()["cards"]
-        assert waited < 4, f"answered after {waited:.1f} s while four clients dripped"
+        assert_another_client_answered(served, 4, "four clients dripped")
         assert refused.sock.recv(1) == b""  # shut after its 413
         stop_dripping.set()
         for dripping in slow[:2]:
@@ -106,6 +116,13 @@ def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: P
     assert "Traceback" not in logged
 
 
+def assert_still_serving_after_one_cut(served: Served, reason: str) -> None:
+    """Another client is answered, and /metrics counts one connection cut for `reason`."""
+    assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200
+    scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+    assert value(scraped, "idds_crd_requests_cut_total", reason=reason) == 1
+
+
 def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: Path) -> None:
     """`--read-timeout 1`: a client dripping its body is answered 408 and cut off, a client that
     connects and sends nothing is closed after the keep-alive time, and neither left a stack trace."""
@@ -124,11 +141,64 @@ def test_a_request_not_whole_within_the_read_timeout_is_answered_408(tmp_path: P
         assert slow.sock.recv(1) == b""
         assert 1 <= time.monotonic() - started < 4
         assert silent.recv(1) == b""  # closed after the keep-alive time (5 s), no answer
-        assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200
-        scraped = requests.get(f"{served.url}/metrics", timeout=10).text
-        assert value(scraped, "idds_crd_requests_cut_total", reason="read-timeout") == 1
+        assert_still_serving_after_one_cut(served, "read-timeout")
     finally:
         stop_dripping.set()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+OPENAPI = b"GET /openapi.json HTTP/1.1\r\nHost: h\r\n\r\n"  # a 45 KB answer
+PIPELINED = 100  # 4.6 MB of answers (the most one connection gets): more than the kernel holds (4 MB)
+
+
+def slow_reader(port: int, requests_sent: int) -> socket.socket:
+    """A client with a 4 KiB receive buffer that pipelines `requests_sent` requests for the OpenAPI
+    document (megabytes of answers) and reads none of them yet."""
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.settimeout(30)
+    reader.connect(("127.0.0.1", port))
+    reader.sendall(OPENAPI * requests_sent)
+    return reader
+
+
+def test_clients_slow_to_read_their_answers_hold_no_thread(tmp_path: Path) -> None:
+    """One worker with one thread and two clients that pipelined 100 requests for a 45 KB answer and
+    do not read: another client is answered at once (the answers the slow clients have yet to take
+    are sent by the worker's main loop; a thread used to wait on each for up to the read timeout,
+    30 s here), and each slow client gets all its answers, whole and in order, once it reads."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "30")
+    readers = [slow_reader(served.port, PIPELINED) for _ in range(2)]
+    try:
+        time.sleep(1)  # both have filled what the sockets hold
+        assert_another_client_answered(served, 5, "two clients did not read")
+        expected = requests.get(served.url + "/openapi.json", timeout=10).content
+        for reader in readers:
+            answers = read_answers(reader, PIPELINED)
+            assert len(answers) == PIPELINED
+            assert all(a.startswith(b"HTTP/1.1 200 ") and a.endswith(expected) for a in answers)
+    finally:
+        for reader in readers:
+            reader.close()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_an_answer_not_taken_within_the_read_timeout_closes_the_connection(tmp_path: Path) -> None:
+    """`--read-timeout 1`: a client that takes none of its answers is cut off a second after the
+    first could not be sent whole (counted as a write timeout), and the service answers others."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    reader = slow_reader(served.port, PIPELINED)
+    try:
+        time.sleep(3)
+        received = b""
+        while piece := reader.recv(65536):
+            received += piece
+        assert received.startswith(b"HTTP/1.1 200 ") and len(received) < PIPELINED * 45_000
+        assert_still_serving_after_one_cut(served, "write-timeout")
+    finally:
+        reader.close()
         logged = stop(served)
     assert "Traceback" not in logged
 

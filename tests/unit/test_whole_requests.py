@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from service.connection_answers import OVER_BUDGET
 from service.request_framing import RequestFramer
-from service.whole_requests import ArrivingConnection, ReceivedUnreader, WholeRequestWorker
+from service.whole_requests import AnswerWriter, ArrivingConnection, ReceivedUnreader, WholeRequestWorker
 from tests.observability_support import scrape, value
 
 REQUEST = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\n" + b"x" * 200
@@ -39,6 +39,7 @@ class LoopOnly(WholeRequestWorker):
         self.cfg = SimpleNamespace(keepalive=5)
         self.poller = selectors.DefaultSelector()
         self.arriving = set()
+        self.answering = set()
         self.lingering = set()
         self.buffered = 0
         self.nr_conns = 0
@@ -193,6 +194,34 @@ def test_a_connection_not_kept_alive_is_closed_after_the_client_closes_its_side(
     client.shutdown(socket.SHUT_WR)
     worker.turn()
     assert worker.lingering == set() and worker.nr_conns == 0
+
+
+def test_an_answer_the_client_is_slow_to_take_is_sent_by_the_loop_within_the_budget(
+    app: Flask, sockets: list
+) -> None:
+    """What the socket did not take of an answer while the thread wrote it is sent by the loop as the
+    client reads, counted against the budget until then; only then is the connection closed (or
+    its next request awaited)."""
+    worker = LoopOnly(app, budget_bytes=2**20)
+    conn, client = worker.connect()
+    sockets += [conn.sock, client]
+    client.sendall(REQUEST)
+    worker.turn()
+    answer = bytes(range(256)) * 16384  # 4 MiB, more than a socket pair holds
+    conn.sock.setblocking(False)
+    writer = AnswerWriter(conn.sock)
+    writer.sendall(answer)
+    conn.unsent = memoryview(writer.unsent)
+    assert 0 < len(conn.unsent) < len(answer)
+    worker.thread_done(conn, keep_alive=False)
+    assert worker.answering == {conn} and worker.buffered == len(conn.unsent)
+    received = b""
+    while len(received) < len(answer):
+        received += client.recv(2**20)
+        worker.turn()
+    assert received == answer
+    assert worker.answering == set() and worker.buffered == 0 and worker.lingering == {conn}
+    assert client.recv(1) == b""  # then closed
 
 
 def test_a_thread_parses_the_bytes_received_and_never_waits_for_more(sockets: list) -> None:
