@@ -80,9 +80,7 @@ def _dispatched(
     return _bundle(kept), unread
 
 
-def _chart(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
-) -> OrdersOfCall:
+def _chart(request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float) -> OrdersOfCall:
     """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR, from the
     EHR's prefetch where it gave them (`OPEN_ORDERS_PREFETCH`), else searched."""
     patient = request.context.patient_id

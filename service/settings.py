@@ -442,4 +442,3 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return settings_from_mapping(raw)
     except SettingsError as exc:
         raise SettingsError(f"config file {chosen}: {exc}") from exc
-

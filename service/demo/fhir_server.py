@@ -39,10 +39,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-
 def installed() -> bool:
     """Whether the local FHIR server (the `demo` extra: sekmet-fhir) is installed."""
     return importlib.util.find_spec("sekmet") is not None
+
 
 class LocalFhirServer:
     """`with LocalFhirServer() as fhir: fhir.load(bundle)`; `fhir.base_url` is the FHIR base."""

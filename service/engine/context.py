@@ -74,4 +74,3 @@ class EvaluationContext:
                         found.append((infusate, ingredient))
                         named.add(ingredient.name)
         return found
-

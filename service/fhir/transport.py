@@ -34,6 +34,7 @@ from service.fhir.outbound import TargetRefused, connectable_address
 
 log = logging.getLogger(__name__)
 
+
 class Watch:
     """The sockets of one request and its deadline; `fired` once the cutoff has cut them."""
 

@@ -83,8 +83,6 @@ def pointed_at(name: str, base_url: str, token: str | None = FHIR_TOKEN) -> dict
     return with_fhir_server(sample_request(name), base_url, token)
 
 
-
-
 @dataclass(frozen=True)
 class SyntheaPatient:
     name: str
