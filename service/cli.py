@@ -66,8 +66,8 @@ def _add_serve_command(sub: Any) -> None:
     serve.add_argument(
         "--read-timeout",
         type=_seconds,
-        help="seconds a request may take to arrive, from its first byte to its last, and a client to "
-        "take its answer (default 10)",
+        help="seconds a request may take to arrive, from its first byte to its last, and a client may "
+        "take none of its answer (default 10)",
     )
     serve.add_argument(
         "--dev",

@@ -22,7 +22,7 @@ Why these choices (README "Serving" says the same to operators):
   must arrive within `--read-timeout` seconds of its first byte (408 otherwise) and a connection
   that sends nothing is closed after `KEEPALIVE_SECONDS`; a thread parses only the bytes received,
   and what a client slow to read has not taken of its answer is sent by the loop (the client cut
-  off if it has not taken it within the read timeout). What requests not yet answered hold is bounded
+  off if it takes none of it for the read timeout). What requests not yet answered hold is bounded
   per worker (`BUFFER_BUDGET_BYTES`). `limit_request_line`, `limit_request_fields` and
   `limit_request_field_size` bound the headers, `max_request_bytes` the body; `timeout` restarts a
   worker whose main loop hangs and does not bound one request.

@@ -9,33 +9,37 @@ thread parse and answer it from those bytes. A request that has not arrived whol
 `read_seconds` of its first byte is answered 408 and its connection closed; a connection that sends
 nothing is closed after the keep-alive time (at most 2 s once the worker is stopping).
 
-What all connections of a worker hold, from a request's first byte until its thread is done with
-it (queued for a thread included), is bounded by `budget_bytes`: a request that would go past it
-is answered 503 and its connection closed. Bytes pipelined behind a request go back to
-this loop, not to the thread. A request gunicorn must refuse is handed over as it stands; one with
-a body over `max_request_bytes` is handed over once the application can tell (413), its connection
-then closed without reading the rest. Closing waits for the client's side as gunicorn does (FIN,
-then at most 2 s or 64 KiB of what it still sends is read and dropped), here without blocking
-the loop. A thread parses only the bytes this loop received, served to gunicorn's parser in
-socket-sized pieces and then as the end of the stream, so it never waits on a client, whatever
-the framing concluded. Nor does it wait on a client slow to read: what the socket does not take
-at once of an answer is sent by this loop as the client reads it (counted against the budget), and
-a client that has not taken it within `read_seconds` is cut off; only then is the connection's next
-request read.
+What all connections of a worker hold, from a request's first byte until its thread is done with it
+(queued for a thread included) and until the client has taken its answer, is bounded by
+`budget_bytes`: a request that would go past it is answered 503 and its connection closed. Bytes
+pipelined behind a request go back to this loop, not to the thread. A request gunicorn must refuse
+is handed over as it stands; one with a body over `max_request_bytes` is handed over once the
+application can tell (413), its connection then closed without reading the rest. Closing waits for
+the client's side as gunicorn does (FIN, then at most 2 s or 64 KiB of what it still sends is read
+and dropped), here without blocking the loop. A thread parses only the bytes this loop received,
+served to gunicorn's parser in socket-sized pieces and then as the end of the stream, so it never
+waits on a client, whatever the framing concluded. Nor does it wait on a client slow to read: what
+the socket does not take at once of an answer is sent by this loop as the client reads it, and a
+client that takes none of it for `read_seconds` is cut off (taking shows in what the kernel still
+holds for it: the socket is writable again only once much of that is gone); only then is the
+connection's next request read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import selectors
 import socket
+import struct
+import termios
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader, Unreader
@@ -46,12 +50,14 @@ from service.observability import observe_request_cut
 from service.request_framing import REFUSED, RequestFramer
 
 CLIENT_READ_SECONDS = 10.0  # from a request's first byte to its last; EHRs send theirs in milliseconds
-BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # all requests of one worker not yet answered, together
+BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # a worker's requests not yet answered and answers not yet taken
 RECEIVE_BYTES = 256 * 1024
 SOCKET_READ_BYTES = 8192  # gunicorn's SocketUnreader's
 LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
 LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+FILE_PIECE_BYTES = 64 * 1024
+NOTHING = memoryview(b"")
 
 
 class ReceivedUnreader(Unreader):  # type: ignore[misc]
@@ -99,9 +105,10 @@ class ReceivedUnreader(Unreader):  # type: ignore[misc]
 
 
 class AnswerWriter:
-    """Stands for a connection's socket while a thread answers on it: what the socket takes at once
-    is sent, the rest (a client slow to read) is kept for the worker's main loop to send, so the
-    thread is free as soon as the answer is made. Anything but writing goes to the socket."""
+    """Stands for a connection's socket while a thread handles its request: what the socket takes at
+    once of an answer is sent, the rest (a client slow to read) is kept, and what follows is kept
+    behind it, for the worker's main loop to send, so the thread is free as soon as the answer is
+    made. Anything but writing goes to the socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -117,6 +124,18 @@ class AnswerWriter:
                 return
             data = memoryview(data)[sent:]
         self.unsent += data
+
+    def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> int:
+        """As `socket.sendfile` (gunicorn's way to send a file answer), through `sendall`."""
+        file.seek(offset)
+        total = 0
+        while count is None or total < count:
+            piece = file.read(FILE_PIECE_BYTES if count is None else min(FILE_PIECE_BYTES, count - total))
+            if not piece:
+                break
+            self.sendall(piece)
+            total += len(piece)
+        return total
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)
@@ -137,7 +156,8 @@ class ArrivingConnection(TConn):  # type: ignore[misc]
         self.continued = False
         self.must_close = False
         self.lingered = 0
-        self.unsent = memoryview(b"")  # what the client has yet to take of its last answer
+        self.unsent = NOTHING  # what the client has yet to take of its last answer
+        self.queued: int | None = None  # what the kernel held for the client when last looked at
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
 
     def init(self) -> None:
@@ -240,13 +260,18 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         req._expected_100_continue = False  # the body is here: this loop sent 100 Continue if it was due
         if conn.must_close:
             req.must_close = True  # the rest of an oversized body is not read
+        return super().handle_request(req, conn)
+
+    def handle(self, conn: ArrivingConnection) -> Any:
+        """gunicorn's handling on a thread, every answer (the application's and gunicorn's refusals
+        alike) written through an `AnswerWriter`, whose rest `finish_request` sends."""
         writer = AnswerWriter(conn.sock)
         conn.sock = writer
         try:
-            return super().handle_request(req, conn)
+            return super().handle(conn)
         finally:
             conn.sock = writer.sock
-            conn.unsent = memoryview(writer.unsent)
+            conn.unsent = memoryview(writer.unsent) if writer.unsent else NOTHING
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's logging and status for a request it refuses or a failure outside the
@@ -273,8 +298,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         pipelined = unreader.take_buffered() if isinstance(unreader, ReceivedUnreader) else b""
         answered = partial(self._answered, conn, fs, keep_alive, pipelined)
         if conn.unsent and conn.sock.fileno() >= 0:  # gunicorn closes a connection whose answer broke off
-            self._send_rest(conn, answered)
+            self._send_rest(conn, len(pipelined), answered)
         else:
+            conn.unsent = NOTHING
             answered()
 
     def _answered(self, conn: ArrivingConnection, fs: Future[Any], keep_alive: Any, pipelined: bytes) -> None:
@@ -285,12 +311,14 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         else:
             super().finish_request(conn, fs)
 
-    def _send_rest(self, conn: ArrivingConnection, answered: Callable[[], None]) -> None:
-        """Sends the rest of an answer as the client takes it, within `read_seconds`; it counts
-        against the budget until then."""
-        conn.charged += len(conn.unsent)
-        self.buffered += len(conn.unsent)
+    def _send_rest(self, conn: ArrivingConnection, pipelined: int, answered: Callable[[], None]) -> None:
+        """Sends the rest of an answer as the client takes it; a client that takes none of it for
+        `read_seconds` is cut off. The rest and the `pipelined` bytes held behind it count against
+        the budget meanwhile."""
+        conn.charged += len(conn.unsent) + pipelined
+        self.buffered += len(conn.unsent) + pipelined
         conn.deadline = time.monotonic() + self.read_seconds
+        conn.queued = _queued(conn.sock)
         self.answering.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._write, conn, answered))
 
@@ -302,8 +330,11 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         except OSError:
             self._close(conn)
             return
+        conn.deadline = time.monotonic() + self.read_seconds
+        conn.queued = _queued(conn.sock)
         conn.unsent = conn.unsent[sent:]
         if not conn.unsent:
+            conn.unsent = NOTHING  # the answer's buffer let go
             self._stop_waiting(conn)
             self._release(conn)
             answered()
@@ -326,10 +357,23 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             else:
                 self._close(conn)
         for conn in [c for c in self.answering if c.deadline <= now]:
+            if self._taking(conn):
+                conn.deadline = now + self.read_seconds
+                continue
             self._close(conn)
             observe_request_cut(self.wsgi, "write-timeout")
         for conn in [c for c in self.lingering if c.deadline <= now]:
             self._close(conn)
+
+    @staticmethod
+    def _taking(conn: ArrivingConnection) -> bool:
+        """Whether the client has taken bytes the kernel held for it since last looked at: the
+        socket is writable again only once it has taken a good part of them (with megabytes held,
+        seconds for a client reading steadily but slowly)."""
+        queued = _queued(conn.sock)
+        taking = queued is not None and conn.queued is not None and queued < conn.queued
+        conn.queued = queued
+        return taking
 
     def _linger(self, conn: ArrivingConnection) -> None:
         """Closes as gunicorn's close_graceful does (RFC 9112 §9.6), the reading done by this loop."""
@@ -381,6 +425,15 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             return conn.sock.send(data) == len(data)
         except OSError:
             return False
+
+
+def _queued(sock: socket.socket) -> int | None:
+    """The bytes written to `sock` that its peer has not yet taken (Linux's SIOCOUTQ); None where
+    that cannot be told."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _received(conn: ArrivingConnection, most: int) -> bytes | None:

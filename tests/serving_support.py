@@ -27,11 +27,13 @@ class Served:
 STALE = "counter_999999999.db"
 
 
-def serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
-    """`idds-crd serve` with `args`; its metrics in tmp/metrics (holding a stale file from an
-    earlier run) unless `env` says otherwise."""
+def serve(tmp: Path, *args: str, env: dict[str, str] | None = None, settings: str = "") -> Served:
+    """`idds-crd serve` with `args` and any further `settings` (YAML); its metrics in tmp/metrics
+    (holding a stale file from an earlier run) unless `env` says otherwise."""
     config = tmp / "config.yaml"
-    config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n")
+    config.write_text(
+        f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n{settings}"
+    )
     port = free_port()
     metrics_dir = tmp / "metrics"
     metrics_dir.mkdir()
@@ -116,9 +118,10 @@ def read_answer(connection: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def read_answers(connection: socket.socket, count: int) -> list[bytes]:
+def read_answers(connection: socket.socket, count: int, pause: float = 0.0) -> list[bytes]:
     """`count` answers pipelined on `connection`, each whole (status line, headers, Content-Length
-    body), in the order they came."""
+    body), in the order they came (fewer if the connection closes first); `pause` seconds between
+    reads of at most 64 KiB."""
     answers, received = [], b""
     while len(answers) < count:
         head_end = received.find(b"\r\n\r\n")
@@ -134,7 +137,11 @@ def read_answers(connection: socket.socket, count: int) -> list[bytes]:
                 answers.append(received[:end])
                 received = received[end:]
                 continue
-        piece = connection.recv(65536)
+        time.sleep(pause)
+        try:
+            piece = connection.recv(65536)
+        except ConnectionResetError:
+            break
         if not piece:
             break
         received += piece

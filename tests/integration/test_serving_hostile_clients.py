@@ -116,6 +116,36 @@ def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: P
     assert "Traceback" not in logged
 
 
+def test_a_client_reading_steadily_is_not_cut_off(tmp_path: Path) -> None:
+    """`--read-timeout 1` bounds how long a client may take none of its answer, not how long it may
+    take to read all of them: a client that pipelined 99 requests (4.5 MB of answers) and reads
+    640 KB/s, seven seconds in all, gets every answer."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    reader = slow_reader(served.port, 99)
+    try:
+        answers = read_answers(reader, 99, pause=0.1)
+        assert len(answers) == 99 and all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
+    finally:
+        reader.close()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_file_answers_are_sent_whole(tmp_path: Path) -> None:
+    """The sandbox's page and scripts are files Flask hands gunicorn to send: sent whole, through the
+    same writer as every answer."""
+    sandbox = "sandbox:\n  enabled: true\n  fhir_server: http://127.0.0.1:9/fhir\n"
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", settings=sandbox)
+    try:
+        static = Path(__file__).resolve().parents[2] / "service" / "sandbox" / "static"
+        for path, name in (("/sandbox", "index.html"), ("/sandbox/static/sandbox.js", "sandbox.js")):
+            answer = requests.get(served.url + path, timeout=10)
+            assert answer.status_code == 200 and answer.content == (static / name).read_bytes()
+    finally:
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
 def assert_still_serving_after_one_cut(served: Served, reason: str) -> None:
     """Another client is answered, and /metrics counts one connection cut for `reason`."""
     assert requests.post(served.url + SELECT_URL, json=select_body(), timeout=20).status_code == 200

@@ -6,17 +6,22 @@ parses only the bytes received."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import selectors
 import socket
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.parser import RequestParser
 from hypothesis import given, settings
@@ -77,6 +82,39 @@ class LoopOnly(WholeRequestWorker):
     def turn(self) -> None:
         for key, _ in self.poller.select(timeout=0.5):
             key.data(key.fileobj)
+
+
+class ThreadPart(WholeRequestWorker):
+    """The worker's thread part alone: `handle` on one connection, as gunicorn's thread pool runs
+    it (no arbiter, no main loop)."""
+
+    def __init__(self, app: Flask) -> None:  # gunicorn's Worker.__init__ not run
+        self.cfg = Config()
+        self.wsgi = app
+        self.log = Logger(self.cfg)
+        self.alive = True
+        self.nr = 0
+        self.max_requests = 10**9
+        self.keepalived_conns: deque[Any] = deque()
+        self.max_keepalived = 100
+
+    def connect(self, request: bytes) -> tuple[ArrivingConnection, socket.socket]:
+        """A connection whose `request` has arrived whole."""
+        ours, theirs = socket.socketpair()
+        framer = RequestFramer(8192, 2**20)
+        conn = ArrivingConnection(self.cfg, ours, ("127.0.0.1", 1), ("127.0.0.1", 2), 10.0, framer)
+        conn.received = bytearray(request)
+        return conn, theirs
+
+
+def fill(sock: socket.socket) -> int:
+    """Writes to `sock` until it takes no more (its peer reading none of it); how much it took."""
+    sock.setblocking(False)
+    taken = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            taken += sock.send(b"-" * 65536)
+    return taken
 
 
 def answer_and_close(client: socket.socket) -> bytes:
@@ -200,28 +238,78 @@ def test_an_answer_the_client_is_slow_to_take_is_sent_by_the_loop_within_the_bud
     app: Flask, sockets: list
 ) -> None:
     """What the socket did not take of an answer while the thread wrote it is sent by the loop as the
-    client reads, counted against the budget until then; only then is the connection closed (or
-    its next request awaited)."""
+    client reads; it and the bytes pipelined behind the request count against the budget until
+    then, and the answer's buffer is let go once sent; only then is the next request awaited (or
+    the connection closed)."""
     worker = LoopOnly(app, budget_bytes=2**20)
-    conn, client = worker.connect()
-    sockets += [conn.sock, client]
-    client.sendall(REQUEST)
-    worker.turn()
     answer = bytes(range(256)) * 16384  # 4 MiB, more than a socket pair holds
-    conn.sock.setblocking(False)
-    writer = AnswerWriter(conn.sock)
-    writer.sendall(answer)
-    conn.unsent = memoryview(writer.unsent)
-    assert 0 < len(conn.unsent) < len(answer)
-    worker.thread_done(conn, keep_alive=False)
-    assert worker.answering == {conn} and worker.buffered == len(conn.unsent)
-    received = b""
-    while len(received) < len(answer):
-        received += client.recv(2**20)
+    for keep_alive, pipelined in ((True, REQUEST[:UNFINISHED]), (False, b"")):
+        conn, client = worker.connect()
+        sockets += [conn.sock, client]
+        client.sendall(REQUEST + pipelined)
         worker.turn()
-    assert received == answer
-    assert worker.answering == set() and worker.buffered == 0 and worker.lingering == {conn}
-    assert client.recv(1) == b""  # then closed
+        conn.sock.setblocking(False)
+        writer = AnswerWriter(conn.sock)
+        writer.sendall(answer)
+        conn.unsent = memoryview(writer.unsent)
+        assert 0 < len(conn.unsent) < len(answer)
+        worker.thread_done(conn, keep_alive, buffered_by_parser=pipelined)
+        assert worker.answering == {conn} and worker.buffered == len(conn.unsent) + len(pipelined)
+        received = b""
+        while len(received) < len(answer):
+            received += client.recv(2**20)
+            worker.turn()
+        assert received == answer
+        assert worker.answering == set() and conn.unsent.obj is not writer.unsent
+        if keep_alive:  # the start of the next request, charged again as it is awaited
+            assert worker.arriving == {conn} and worker.buffered == len(pipelined)
+            worker._close(conn)
+        else:
+            assert worker.lingering == {conn} and worker.buffered == 0
+            assert client.recv(1) == b""  # then closed
+
+
+def test_a_file_answer_goes_through_the_writer_in_order(sockets: list, tmp_path: Path) -> None:
+    """gunicorn sends a file answer with `sendfile` (from an offset, a count of bytes): through the
+    writer, behind what it already holds, never past it to the socket."""
+    ours, theirs = socket.socketpair()
+    sockets += [ours, theirs]
+    file = tmp_path / "answer.bin"
+    file.write_bytes(bytes(range(256)) * 1024)
+    taken = fill(ours)
+    writer = AnswerWriter(ours)
+    writer.sendall(b"HEAD")
+    with file.open("rb") as opened:
+        assert writer.sendfile(opened, offset=3, count=200_000) == 200_000
+    assert bytes(writer.unsent) == b"HEAD" + file.read_bytes()[3:200_003]
+    received = b""
+    while len(received) < taken:
+        received += theirs.recv(taken)
+    theirs.setblocking(False)
+    assert received == b"-" * taken
+    with pytest.raises(BlockingIOError):  # nothing of it reached the socket past the writer
+        theirs.recv(1)
+
+
+def test_gunicorn_s_refusal_after_an_answer_not_yet_taken_follows_it(app: Flask, sockets: list) -> None:
+    """A request whose body the application does not read and whose chunks then break off: gunicorn
+    writes its 400 once the application's 200 is written. With the socket full, none of the 200 is
+    taken yet when the 400 is written: the 400 is kept behind it (it was written to the socket
+    first, into the 200's body, or lost when the socket was full)."""
+    worker = ThreadPart(app)
+    broken = b"GET /openapi.json HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\nZZ\r\n"
+    conn, client = worker.connect(broken)
+    sockets += [conn.sock, client]
+    fill(conn.sock)
+    assert worker.handle(conn) is False
+    unsent = bytes(conn.unsent)
+    head, _, rest = unsent.partition(b"\r\n\r\n")
+    length = int(
+        next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")).split(b":")[1]
+    )
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(rest[:length])["openapi"]
+    refusal = rest[length:]
+    assert refusal.startswith(b"HTTP/1.1 400 ") and b"OperationOutcome" in refusal
 
 
 def test_a_thread_parses_the_bytes_received_and_never_waits_for_more(sockets: list) -> None:
