@@ -20,9 +20,9 @@ and dropped), here without blocking the loop. A thread parses only the bytes thi
 served to gunicorn's parser in socket-sized pieces and then as the end of the stream, so it never
 waits on a client, whatever the framing concluded. Nor does it wait on a client slow to read: what
 the socket does not take at once of an answer is sent by this loop as the client reads it, and a
-client that takes none of it for `read_seconds` is cut off (taking shows in what the kernel still
-holds for it: the socket is writable again only once much of that is gone); only then is the
-connection's next request read.
+client that takes none of it for `read_seconds` is cut off by a reset (taking shows in what the
+kernel still holds for it, looked at every `LOOK_SECONDS`: the socket is writable again only once
+much of that is gone); only then is the connection's next request read.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
 LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 FILE_PIECE_BYTES = 64 * 1024
+LOOK_SECONDS = 0.5  # how often the loop looks whether a client is taking its answer
 NOTHING = memoryview(b"")
 
 
@@ -158,6 +159,7 @@ class ArrivingConnection(TConn):  # type: ignore[misc]
         self.lingered = 0
         self.unsent = NOTHING  # what the client has yet to take of its last answer
         self.queued: int | None = None  # what the kernel held for the client when last looked at
+        self.look_at = 0.0  # when to look at that again
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
 
     def init(self) -> None:
@@ -318,6 +320,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         conn.charged += len(conn.unsent) + pipelined
         self.buffered += len(conn.unsent) + pipelined
         conn.deadline = time.monotonic() + self.read_seconds
+        conn.look_at = time.monotonic() + LOOK_SECONDS
         conn.queued = _queued(conn.sock)
         self.answering.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._write, conn, answered))
@@ -356,20 +359,23 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
                 observe_request_cut(self.wsgi, "read-timeout")
             else:
                 self._close(conn)
-        for conn in [c for c in self.answering if c.deadline <= now]:
+        for conn in [c for c in self.answering if c.look_at <= now]:
+            conn.look_at = now + LOOK_SECONDS
             if self._taking(conn):
                 conn.deadline = now + self.read_seconds
-                continue
-            self._close(conn)
-            observe_request_cut(self.wsgi, "write-timeout")
+            elif conn.deadline <= now:
+                _reset(conn.sock)
+                self._close(conn)
+                observe_request_cut(self.wsgi, "write-timeout")
         for conn in [c for c in self.lingering if c.deadline <= now]:
             self._close(conn)
 
     @staticmethod
     def _taking(conn: ArrivingConnection) -> bool:
-        """Whether the client has taken bytes the kernel held for it since last looked at: the
-        socket is writable again only once it has taken a good part of them (with megabytes held,
-        seconds for a client reading steadily but slowly)."""
+        """Whether the client has taken bytes the kernel held for it since last looked at (its
+        kernel acknowledges them as its receive window opens): the socket is writable again only
+        once it has taken a good part of them, seconds later for a client reading steadily but
+        slowly through megabytes held."""
         queued = _queued(conn.sock)
         taking = queued is not None and conn.queued is not None and queued < conn.queued
         conn.queued = queued
@@ -434,6 +440,13 @@ def _queued(sock: socket.socket) -> int | None:
         return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _reset(sock: socket.socket) -> None:
+    """Makes closing `sock` reset the connection: what the kernel holds for a client that takes
+    nothing is let go at once, not kept for as long as the client keeps its end open."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _received(conn: ArrivingConnection, most: int) -> bytes | None:
