@@ -3,8 +3,10 @@ whole in the worker's main loop before a thread takes them (service/whole_reques
 client holds a thread by dripping, pipelining, declaring a huge body or chunk, or sending a request
 gunicorn's parser would chew on; a request not whole within the read timeout is answered 408, a
 client connected when the service stops is still answered, and an idle kept-alive connection holds
-none of its last request's bytes. One worker with one or two threads, so a held thread shows as
-another client waiting."""
+none of its last request's bytes. Nor does a client slow to read its answers hold a thread: the
+main loop sends what it has yet to take, whole and in order, and cuts it off once it takes nothing
+for the read timeout. One worker with one or two threads, so a held thread shows as another client
+waiting."""
 
 from __future__ import annotations
 
@@ -116,36 +118,10 @@ def test_a_client_connected_when_the_service_stops_is_still_answered(tmp_path: P
     assert "Traceback" not in logged
 
 
-def test_a_client_reading_steadily_is_not_cut_off(tmp_path: Path) -> None:
-    """`--read-timeout 1` bounds how long a client may take none of its answer, not how long it may
-    take to read all of them: a client that pipelined 99 requests (4.5 MB of answers) and reads
-    what its 4 KiB receive buffer holds every 5 ms, several seconds in all, gets every answer."""
-    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
-    reader = slow_reader(served.port, 99)
-    try:
-        started = time.monotonic()
-        answers = read_answers(reader, 99, pause=0.005)
-        assert len(answers) == 99 and all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
-        print(f"99 answers read in {time.monotonic() - started:.1f} s with a read timeout of 1 s")
-    finally:
-        reader.close()
-        logged = stop(served)
-    assert "Traceback" not in logged
-
-
-def test_file_answers_are_sent_whole(tmp_path: Path) -> None:
-    """The sandbox's page and scripts are files Flask hands gunicorn to send: sent whole, through the
-    same writer as every answer."""
-    sandbox = "sandbox:\n  enabled: true\n  fhir_server: http://127.0.0.1:9/fhir\n"
-    served = serve(tmp_path, "--workers", "1", "--threads", "1", settings=sandbox)
-    try:
-        static = Path(__file__).resolve().parents[2] / "service" / "sandbox" / "static"
-        for path, name in (("/sandbox", "index.html"), ("/sandbox/static/sandbox.js", "sandbox.js")):
-            answer = requests.get(served.url + path, timeout=10)
-            assert answer.status_code == 200 and answer.content == (static / name).read_bytes()
-    finally:
-        logged = stop(served)
-    assert "Traceback" not in logged
+def cuts(served: Served, reason: str) -> float:
+    """How many connections /metrics counts as cut for `reason`."""
+    scraped = requests.get(f"{served.url}/metrics", timeout=10).text
+    return value(scraped, "idds_crd_requests_cut_total", reason=reason) or 0
 
 
 def assert_still_serving_after_one_cut(served: Served, reason: str) -> None:
@@ -216,10 +192,21 @@ def test_clients_slow_to_read_their_answers_hold_no_thread(tmp_path: Path) -> No
     assert "Traceback" not in logged
 
 
-def cuts(served: Served, reason: str) -> float:
-    """How many connections /metrics counts as cut for `reason`."""
-    scraped = requests.get(f"{served.url}/metrics", timeout=10).text
-    return value(scraped, "idds_crd_requests_cut_total", reason=reason) or 0
+def test_a_client_reading_steadily_is_not_cut_off(tmp_path: Path) -> None:
+    """`--read-timeout 1` bounds how long a client may take none of its answer, not how long it may
+    take to read all of them: a client that pipelined 99 requests (4.5 MB of answers) and reads
+    what its 4 KiB receive buffer holds every 5 ms, several seconds in all, gets every answer."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    reader = slow_reader(served.port, 99)
+    try:
+        started = time.monotonic()
+        answers = read_answers(reader, 99, pause=0.005)
+        assert len(answers) == 99 and all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
+        print(f"99 answers read in {time.monotonic() - started:.1f} s with a read timeout of 1 s")
+    finally:
+        reader.close()
+        logged = stop(served)
+    assert "Traceback" not in logged
 
 
 def test_a_client_taking_none_of_its_answer_is_cut_off_and_let_go(tmp_path: Path) -> None:
@@ -243,6 +230,21 @@ def test_a_client_taking_none_of_its_answer_is_cut_off_and_let_go(tmp_path: Path
         assert_still_serving_after_one_cut(served, "write-timeout")
     finally:
         reader.close()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_file_answers_are_sent_whole(tmp_path: Path) -> None:
+    """The sandbox's page and scripts are files Flask hands gunicorn to send: sent whole, through the
+    same writer as every answer."""
+    sandbox = "sandbox:\n  enabled: true\n  fhir_server: http://127.0.0.1:9/fhir\n"
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", settings=sandbox)
+    try:
+        static = Path(__file__).resolve().parents[2] / "service" / "sandbox" / "static"
+        for path, name in (("/sandbox", "index.html"), ("/sandbox/static/sandbox.js", "sandbox.js")):
+            answer = requests.get(served.url + path, timeout=10)
+            assert answer.status_code == 200 and answer.content == (static / name).read_bytes()
+    finally:
         logged = stop(served)
     assert "Traceback" not in logged
 

@@ -2,7 +2,9 @@
 is handed to a thread only once whole, bytes arriving in pieces are collected, what all requests
 not yet answered hold together (queued for a thread included) stays within the worker's budget
 (503 beyond it, counted), bytes pipelined behind a request come back to the loop, and a thread
-parses only the bytes received."""
+parses only the bytes received, reading them as one stream in linear time. A thread writes without
+waiting on the client: what the socket does not take (file answers and gunicorn's refusals
+included) is kept in order for the loop, which sends it within the budget."""
 
 from __future__ import annotations
 
