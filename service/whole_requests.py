@@ -255,8 +255,18 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self.enqueue_req(conn)
         elif framing.expects_continue and not conn.continued:
             conn.continued = True
-            if not self._send(conn, CONTINUE):
-                self._close(conn)
+            self._continue(conn)
+
+    def _continue(self, conn: ArrivingConnection) -> None:
+        """Sends `100 Continue`; behind answers the client has yet to take, as it takes them, the
+        body not read meanwhile (the client sends none before it has read this)."""
+        conn.unsent = memoryview(CONTINUE)
+        if self._sent_unsent(conn) is False:
+            self.poller.modify(conn.sock, selectors.EVENT_WRITE, partial(self._write_continue, conn))
+
+    def _write_continue(self, conn: ArrivingConnection, _client: Any) -> None:
+        if self._sent_unsent(conn):
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._receive, conn))
 
     def handle_request(self, req: Any, conn: ArrivingConnection) -> Any:
         req._expected_100_continue = False  # the body is here: this loop sent 100 Continue if it was due
@@ -326,25 +336,34 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._write, conn, answered))
 
     def _write(self, conn: ArrivingConnection, answered: Callable[[], None], _client: Any) -> None:
-        try:
-            sent = conn.sock.send(conn.unsent)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(conn)
-            return
-        conn.deadline = time.monotonic() + self.read_seconds
-        conn.queued = _queued(conn.sock)
-        conn.unsent = conn.unsent[sent:]
-        if not conn.unsent:
-            conn.unsent = NOTHING  # the answer's buffer let go
+        if self._sent_unsent(conn):
             self._stop_waiting(conn)
             self._release(conn)
             answered()
 
+    def _sent_unsent(self, conn: ArrivingConnection) -> bool | None:
+        """Sends what the client takes now of `conn.unsent`: True once all of it is sent (its
+        buffer then let go), False while some is left, None when the connection failed (closed)."""
+        try:
+            sent = conn.sock.send(conn.unsent)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            self._close(conn)
+            return None
+        conn.deadline = time.monotonic() + self.read_seconds
+        conn.queued = _queued(conn.sock)
+        conn.unsent = conn.unsent[sent:]
+        if conn.unsent:
+            return False
+        conn.unsent = NOTHING
+        return True
+
     def murder_pending(self) -> None:
-        """Each turn of the main loop: close the connections whose request or linger is overdue; once
-        the worker is stopping, those that have not begun a request within 2 s."""
+        """Each turn of the main loop: close the connections whose request, answer or linger is
+        overdue; once the worker is stopping, those that have not begun a request within 2 s. A
+        client still taking what it was sent before (megabytes of pipelined answers, a `100
+        Continue` behind them) is given the time to send its next request or its body after it."""
         super().murder_pending()
         now = time.monotonic()
         if not self.alive and not self.stop_by:
@@ -353,6 +372,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             if not conn.received and self.stop_by:
                 conn.deadline = min(conn.deadline, self.stop_by)
             if conn.deadline > now:
+                continue
+            if not self.stop_by and self._taking(conn):  # still reading what it was sent before
+                conn.deadline = now + (self.read_seconds if conn.received else self.cfg.keepalive)
                 continue
             if conn.received:
                 self._close(conn, TIMED_OUT)

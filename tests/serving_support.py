@@ -120,10 +120,11 @@ def read_answer(connection: socket.socket) -> bytes:
 
 def read_answers(connection: socket.socket, count: int, pause: float = 0.0) -> list[bytes]:
     """`count` answers pipelined on `connection`, each whole (status line, headers, Content-Length
-    body), in the order they came (fewer if the connection closes first); `pause` seconds between
-    reads of at most 64 KiB."""
+    body), in the order they came (fewer if the connection closes first), and nothing after the
+    last of them; `pause` seconds between reads of at most 64 KiB."""
     answers, received = [], b""
     while len(answers) < count:
+        missing = None  # of the answer being read, once its head is here
         head_end = received.find(b"\r\n\r\n")
         if head_end >= 0:
             head = received[:head_end]
@@ -132,17 +133,27 @@ def read_answers(connection: socket.socket, count: int, pause: float = 0.0) -> l
                 for line in head.split(b"\r\n")
                 if line.lower().startswith(b"content-length:")
             )
-            end = head_end + 4 + length
-            if len(received) >= end:
-                answers.append(received[:end])
-                received = received[end:]
+            missing = head_end + 4 + length - len(received)
+            if missing <= 0:
+                answers.append(received[: head_end + 4 + length])
+                received = received[head_end + 4 + length :]
                 continue
         time.sleep(pause)
         try:
-            piece = connection.recv(65536)
+            piece = _next_piece(connection, received, missing)
         except ConnectionResetError:
             break
         if not piece:
             break
         received += piece
     return answers
+
+
+def _next_piece(connection: socket.socket, received: bytes, missing: int | None) -> bytes:
+    """At most 64 KiB more of the answer being read: `missing` bytes of its body once its head is
+    here, else up to the end of its head (looked at first, not taken, so nothing beyond is read)."""
+    if missing is not None:
+        return connection.recv(min(65536, missing))
+    peeked = connection.recv(65536, socket.MSG_PEEK)
+    at = (received + peeked).find(b"\r\n\r\n")
+    return connection.recv(len(peeked) if at < 0 else at + 4 - len(received)) if peeked else b""

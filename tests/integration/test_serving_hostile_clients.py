@@ -159,14 +159,14 @@ OPENAPI = b"GET /openapi.json HTTP/1.1\r\nHost: h\r\n\r\n"  # a 45 KB answer
 PIPELINED = 100  # 4.6 MB of answers (the most one connection gets): more than the kernel holds (4 MB)
 
 
-def slow_reader(port: int, requests_sent: int) -> socket.socket:
+def slow_reader(port: int, requests_sent: int, then: bytes = b"") -> socket.socket:
     """A client with a 4 KiB receive buffer that pipelines `requests_sent` requests for the OpenAPI
-    document (megabytes of answers) and reads none of them yet."""
+    document (megabytes of answers), and `then`, and reads none of them yet."""
     reader = socket.socket()
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     reader.settimeout(30)
     reader.connect(("127.0.0.1", port))
-    reader.sendall(OPENAPI * requests_sent)
+    reader.sendall(OPENAPI * requests_sent + then)
     return reader
 
 
@@ -228,6 +228,34 @@ def test_a_client_taking_none_of_its_answer_is_cut_off_and_let_go(tmp_path: Path
                 received += piece
         assert len(received) < 1024 * 1024
         assert_still_serving_after_one_cut(served, "write-timeout")
+    finally:
+        reader.close()
+        logged = stop(served)
+    assert "Traceback" not in logged
+
+
+def test_a_request_behind_answers_its_client_is_still_taking_is_given_time(tmp_path: Path) -> None:
+    """`--read-timeout 1`: a client pipelines 40 requests (1.8 MB of answers) and a POST that waits
+    for `100 Continue`, then reads what its 4 KiB receive buffer holds every 5 ms; reaching the
+    `100 Continue` takes it seconds, and it then sends its body. Its request's time runs while it
+    takes nothing, not while it is still reading what it was sent before (408 before)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "1", "--read-timeout", "1")
+    body = json.dumps(select_body()).encode()
+    waiting = f"POST {SELECT_URL} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+    waiting += f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+    reader = slow_reader(served.port, 40, then=waiting.encode())
+    try:
+        started = time.monotonic()
+        answers = read_answers(reader, 40, pause=0.005)
+        assert len(answers) == 40 and all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
+        continued = b""
+        while not continued.endswith(b"\r\n\r\n") and (piece := reader.recv(1)):
+            continued += piece
+        assert continued == b"HTTP/1.1 100 Continue\r\n\r\n"
+        print(f"100 Continue read after {time.monotonic() - started:.1f} s with a read timeout of 1 s")
+        reader.sendall(body)
+        final = read_answer(reader)
+        assert final.startswith(b"HTTP/1.1 200 ") and json.loads(final.partition(b"\r\n\r\n")[2])["cards"]
     finally:
         reader.close()
         logged = stop(served)
