@@ -210,7 +210,7 @@ def test_a_client_reading_steadily_is_not_cut_off(tmp_path: Path) -> None:
 
 
 def test_a_client_taking_none_of_its_answer_is_cut_off_and_let_go(tmp_path: Path) -> None:
-    """`--read-timeout 1`: a client that takes none of its answers is cut off about a second after
+    """`--read-timeout 1`: a client that takes none of its answers is cut off a second or two after
     its kernel stopped taking them (counted as a write timeout), by a reset: what the kernel still
     held for it is let go, not delivered for as long as the client keeps its end open. The service
     answers others."""
@@ -221,7 +221,7 @@ def test_a_client_taking_none_of_its_answer_is_cut_off_and_let_go(tmp_path: Path
         while not cuts(served, "write-timeout") and time.monotonic() - started < 10:
             time.sleep(0.1)
         waited = time.monotonic() - started
-        assert 1 <= waited < 3, f"cut off after {waited:.1f} s"
+        assert 1 <= waited < 4, f"cut off after {waited:.1f} s"  # looked at each 0.5-1 s
         received = b""
         with pytest.raises(ConnectionResetError):
             while piece := reader.recv(65536):
