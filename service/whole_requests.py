@@ -56,7 +56,6 @@ SOCKET_READ_BYTES = 8192  # gunicorn's SocketUnreader's
 LINGER_SECONDS = 2.0  # as gunicorn's close_graceful
 LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-FILE_PIECE_BYTES = 64 * 1024
 LOOK_SECONDS = 0.5  # how often the loop looks whether a client is taking its answer
 NOTHING = memoryview(b"")
 
@@ -129,14 +128,9 @@ class AnswerWriter:
     def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> int:
         """As `socket.sendfile` (gunicorn's way to send a file answer), through `sendall`."""
         file.seek(offset)
-        total = 0
-        while count is None or total < count:
-            piece = file.read(FILE_PIECE_BYTES if count is None else min(FILE_PIECE_BYTES, count - total))
-            if not piece:
-                break
-            self.sendall(piece)
-            total += len(piece)
-        return total
+        data = file.read() if count is None else file.read(count)
+        self.sendall(data)
+        return len(data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)
@@ -329,8 +323,9 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         the budget meanwhile."""
         conn.charged += len(conn.unsent) + pipelined
         self.buffered += len(conn.unsent) + pipelined
-        conn.deadline = time.monotonic() + self.read_seconds
-        conn.look_at = time.monotonic() + LOOK_SECONDS
+        now = time.monotonic()
+        conn.deadline = now + self.read_seconds
+        conn.look_at = now + LOOK_SECONDS
         conn.queued = _queued(conn.sock)
         self.answering.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._write, conn, answered))

@@ -103,19 +103,10 @@ def drip(
 
 
 def read_answer(connection: socket.socket) -> bytes:
-    """One whole answer (status line, headers and a Content-Length body) from `connection`."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        received += connection.recv(65536) or b"<closed>"
-        if received.endswith(b"<closed>"):
-            return received
-    head, _, body = received.partition(b"\r\n\r\n")
-    lengths = [
-        line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
-    ]
-    while len(body) < int(lengths[0]):
-        body += connection.recv(65536)
-    return head + b"\r\n\r\n" + body
+    """One whole answer (status line, headers and a Content-Length body) from `connection`, nothing
+    after it; b"" if the connection closed first."""
+    answers = read_answers(connection, 1)
+    return answers[0] if answers else b""
 
 
 def read_answers(connection: socket.socket, count: int, pause: float = 0.0) -> list[bytes]:
