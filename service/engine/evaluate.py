@@ -76,7 +76,7 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
         status = kleene(spec.logic, [c.status for c in children])
         unchecked = next((c.unchecked_reason for c in children if c.unchecked_reason), None)
         finding = "; ".join(f"{c.label}: {c.finding}" for c in children if c.status == status) or status.value
-        evidence = tuple(e for c in children for e in c.evidence)
+        evidence = tuple(dict.fromkeys(e for c in children for e in c.evidence))  # once each, in order
         return CriterionResult(
             **common,
             status=status,

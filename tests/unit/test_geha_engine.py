@@ -704,3 +704,15 @@ def test_the_most_recent_of_a_device_and_its_removal_decides(
     chart: list[dict[str, Any]], expected: str
 ) -> None:
     assert statuses(determine(chart))["geha.excl.programmable-device"] == expected
+
+
+def test_a_criterion_of_several_parts_states_each_piece_of_evidence_once() -> None:
+    """The opioid criterion's parts (duration, routes, failure) cite the same orders, two of them in the
+    same words: the criterion lists each piece once, in the order its parts found them, and keeps
+    what a part says differently about the same order."""
+    d = determine(meeting_chart())
+    opioids = next(r for r in d.criteria if r.id == "geha.chronic-pain.opioid-failure-6wk")
+    by_parts = [e for part in opioids.children for e in part.evidence]
+    assert len(by_parts) > len(set(by_parts))  # the parts repeat some evidence word for word
+    assert list(opioids.evidence) == list(dict.fromkeys(by_parts))
+    assert len({e.reference for e in opioids.evidence}) < len(opioids.evidence)
