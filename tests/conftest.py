@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -17,9 +16,9 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.catalog import Catalog
 from tests.builders import catalog
-from tests.postgres_support import PostgresServer, PostgresUnavailable, in_ci
+from tests.postgres_support import PostgresServer, PostgresUnavailable
 from tests.redis_support import RedisServer, RedisUnavailable
-from tests.support import no_client, open_settings
+from tests.support import no_client, open_settings, real_server
 
 # The compiled-catalog cache of this run (subprocesses included) lives in a private temporary
 # directory, never in the user's ~/.cache: a test run must not leave state behind or read a stale one.
@@ -41,19 +40,6 @@ def app(compiled_catalog: Catalog) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-Started = TypeVar("Started")
-
-
-def real_server(start: Callable[[], Started], unavailable: type[Exception], name: str) -> Started:
-    """A real server started for this run; the test is skipped where it cannot run, failed in CI."""
-    try:
-        return start()
-    except unavailable as exc:
-        if in_ci():
-            pytest.fail(f"{name} is required in CI: {exc}")
-        pytest.skip(f"{name} cannot run here: {exc}")
 
 
 @pytest.fixture(scope="session")

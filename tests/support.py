@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from socketserver import BaseServer
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
@@ -30,6 +31,7 @@ from service.hooks.models import HookRequest
 from service.registry import OPEN_ORDERS_PREFETCH
 from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
+from tests.postgres_support import in_ci
 
 REQUESTS_DIR = Path(service.__file__).parent / "demo" / "data" / "requests"
 SELECT_URL = "/cds-services/idds-crd-order-select"
@@ -262,3 +264,16 @@ def serving(app: Flask, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     with running(make_server("127.0.0.1", port, app, threaded=True)):
         yield f"http://127.0.0.1:{port}"
+
+
+Started = TypeVar("Started")
+
+
+def real_server(start: Callable[[], Started], unavailable: type[Exception], name: str) -> Started:
+    """A real server started for this run; the test is skipped where it cannot run, failed in CI."""
+    try:
+        return start()
+    except unavailable as exc:
+        if in_ci():
+            pytest.fail(f"{name} is required in CI: {exc}")
+        pytest.skip(f"{name} cannot run here: {exc}")

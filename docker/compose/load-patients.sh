@@ -1,14 +1,16 @@
 #!/bin/sh
-# One-shot: wait for the FHIR server, then load every demo patient (transaction Bundles).
+# One-shot: wait for the FHIR server, then load every demo patient (transaction Bundles from
+# /patients, or PATIENTS_DIR).
 set -eu
 base="$1"
+patients="${PATIENTS_DIR:-/patients}"
 tries=0
 until curl -fsS "$base/metadata" >/dev/null 2>&1; do
     tries=$((tries + 1))
     [ "$tries" -le 120 ] || { echo "fhir-loader: $base never answered" >&2; exit 1; }
     sleep 5
 done
-for bundle in /patients/*.json; do
+for bundle in "$patients"/*.json; do
     curl -fsS -X POST -H "Content-Type: application/fhir+json" --data-binary "@$bundle" "$base" >/dev/null
     echo "fhir-loader: loaded $(basename "$bundle" .json)"
 done

@@ -1,0 +1,256 @@
+"""The compose deployment rehearsed with real parts (issue 13, points 5 and 6). Docker's engine and
+its images are not here, so what compose would run is run on loopback from Debian's packages and
+this repository: the compose file's certificate script, its FHIR loader script (into sekmet-fhir,
+standing in for HAPI), its nginx configuration (tests/proxy_support.py), and two `idds-crd serve`
+replicas loading its config.yaml, on one PostgreSQL and one Redis. Only what Docker supplies is put
+in by hand: addresses for the services' DNS names, ports, and the trusted EHR, whose keys every
+deployment registers. Then an EHR's calls go through TLS to either replica."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from sqlalchemy import create_engine, text
+
+from service.demo.fhir_server import LocalFhirServer, free_port
+from service.demo.runner import patient_files, request_files, with_fhir_server
+from tests.auth_support import ISSUER, KeyPair, bearer, ec_key, jwks, mint
+from tests.postgres_support import PostgresServer
+from tests.proxy_support import Nginx, NginxUnavailable
+from tests.redis_support import RedisServer
+from tests.support import as_queried, real_server, start_serve_process
+
+pytestmark = pytest.mark.integration
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "compose"
+FHIR_TOKEN = "compose-rehearsal-token"
+
+
+@dataclass
+class Deployment:
+    public: str  # what the EHR calls: the proxy, https://localhost:<port>
+    tls_dir: Path  # the compose file's `tls` volume
+    replicas: list[int]  # each replica's own port, as the proxy and Prometheus reach it
+    fhir: LocalFhirServer
+    database: str
+    ehr: KeyPair
+    loader_output: str
+
+    @property
+    def certificate(self) -> Path:
+        return self.tls_dir / "cert.pem"
+
+    def call(self, sample: str, **changes: Any) -> requests.Response:
+        """A packaged sample (its chart read from the FHIR server) sent through the proxy with a
+        signed JWT, as the registered EHR sends it."""
+        path = next(p for p in request_files() if p.stem == sample)
+        body = with_fhir_server(
+            as_queried(json.loads(path.read_text(encoding="utf-8"))), self.fhir.base_url, FHIR_TOKEN
+        )
+        body.update(changes)
+        endpoint = f"/cds-services/idds-crd-{body['hook']}"
+        token = mint(self.ehr, aud=f"{self.public}{endpoint}")
+        return requests.post(
+            f"{self.public}{endpoint}", json=body, headers=bearer(token), verify=self.certificate, timeout=30
+        )
+
+
+def run_script(name: str, *args: str, **env: str) -> str:
+    result = subprocess.run(
+        ["/bin/sh", str(COMPOSE / name), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def replica_config(path: Path, public: str, database: str, cache: str, ehr: KeyPair, fhir: str) -> None:
+    """docker/compose/config.yaml with Docker's names given loopback addresses, and the EHR registered."""
+    config = yaml.safe_load((COMPOSE / "config.yaml").read_text(encoding="utf-8"))
+    assert config["store"]["url"].endswith("@postgres/idds_crd") and config["cache"]["url"].startswith(
+        "redis://redis:"
+    )
+    config["public_base_url"] = public
+    config["store"]["url"] = database
+    config["cache"]["url"] = cache
+    config["auth"]["trusted_clients"] = [{"iss": ISSUER, "jwks": jwks(ehr), "fhir_servers": [fhir]}]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer, redis_server: RedisServer
+) -> Iterator[Deployment]:
+    work = tmp_path_factory.mktemp("compose")
+    tls_dir = work / "tls"
+    tls_dir.mkdir()
+    run_script("make-certificate.sh", TLS_DIR=str(tls_dir))
+    database = postgres_server.new_database()
+    ehr = ec_key()
+    with LocalFhirServer() as fhir:
+        loaded = run_script("load-patients.sh", fhir.base_url, PATIENTS_DIR=str(patient_files()[0].parent))
+        proxy_port = free_port()
+        public = f"https://localhost:{proxy_port}"
+        replicas, processes = [free_port(), free_port()], []
+        try:
+            for number, port in enumerate(replicas):
+                config = work / f"replica-{number}.yaml"
+                replica_config(config, public, database, redis_server.url, ehr, fhir.base_url)
+                processes.append(start_serve_process(config, port, work, "--workers", "1"))
+            (work / "proxy").mkdir()
+            proxy = real_server(
+                lambda: Nginx.launch(replicas, tls_dir, work / "proxy", port=proxy_port),
+                NginxUnavailable,
+                "nginx",
+            )
+            try:
+                yield Deployment(public, tls_dir, replicas, fhir, database, ehr, loaded)
+            finally:
+                proxy.close()
+        finally:
+            for process in processes:
+                process.terminate()
+                process.communicate(timeout=30)
+
+
+def counted(port: int, metric: str) -> float:
+    """The sum of one metric's samples on one replica, read from its own port (as Prometheus does)."""
+    exposition = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(
+        float(value) for value in re.findall(rf"^{metric}(?:{{[^}}]*}})? (\S+)$", exposition, re.MULTILINE)
+    )
+
+
+def hook_counts(deployment: Deployment) -> list[float]:
+    """How many hook calls each replica has answered."""
+    return [counted(port, "idds_crd_hook_seconds_count") for port in deployment.replicas]
+
+
+def answering_replica(deployment: Deployment, before: list[float]) -> int:
+    """The index of the one replica that has answered a hook call since `before`."""
+    now = hook_counts(deployment)
+    grown = [index for index, (was, is_now) in enumerate(zip(before, now, strict=True)) if is_now > was]
+    assert len(grown) == 1, f"hook calls before {before}, after {now}"
+    return grown[0]
+
+
+def test_the_certificate_is_made_once(deployment: Deployment) -> None:
+    made = (deployment.tls_dir / "cert.pem").read_bytes()
+    assert (
+        run_script("make-certificate.sh", TLS_DIR=str(deployment.tls_dir)).strip()
+        == "certificate: already there"
+    )
+    assert (deployment.tls_dir / "cert.pem").read_bytes() == made
+
+
+def test_the_loader_loads_every_demo_patient(deployment: Deployment) -> None:
+    loaded = [line.removeprefix("fhir-loader: loaded ") for line in deployment.loader_output.splitlines()]
+    assert loaded == sorted(p.stem for p in patient_files())
+    for name in loaded:
+        bundle = json.loads(next(p for p in patient_files() if p.stem == name).read_text(encoding="utf-8"))
+        patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        assert requests.get(f"{deployment.fhir.base_url}/Patient/{patient['id']}", timeout=10).ok
+
+
+def test_discovery_over_tls_with_the_made_certificate(deployment: Deployment) -> None:
+    answer = requests.get(f"{deployment.public}/cds-services", verify=deployment.certificate, timeout=10)
+    assert answer.status_code == 200
+    assert len(answer.json()["services"]) == 6
+    with pytest.raises(
+        requests.exceptions.SSLError
+    ):  # the certificate is self-signed: not trusted by default
+        requests.get(f"{deployment.public}/cds-services", timeout=10)
+
+
+def test_a_call_without_a_registered_ehrs_jwt_is_refused(deployment: Deployment) -> None:
+    path = next(p for p in request_files() if p.stem == "order-select-62362-demo-meets")
+    answer = requests.post(
+        f"{deployment.public}/cds-services/idds-crd-order-select",
+        data=path.read_bytes(),
+        headers={"Content-Type": "application/json"},
+        verify=deployment.certificate,
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    stranger = mint(ec_key(), aud=f"{deployment.public}/cds-services/idds-crd-order-select")
+    answer = requests.post(
+        f"{deployment.public}/cds-services/idds-crd-order-select",
+        data=path.read_bytes(),
+        headers={"Content-Type": "application/json", **bearer(stranger)},
+        verify=deployment.certificate,
+        timeout=10,
+    )
+    assert answer.status_code == 401
+
+
+def test_the_registered_ehrs_call_is_answered_with_links_at_the_public_address(
+    deployment: Deployment,
+) -> None:
+    answer = deployment.call("order-select-62362-demo-meets")
+    assert answer.status_code == 200, answer.text
+    cards = answer.json()["cards"]
+    assert cards and any("meets" in card["summary"] for card in cards)
+    links = [
+        link["url"] for card in cards for link in card.get("links", []) if link.get("type") == "absolute"
+    ]
+    assert links and all(url.startswith(f"{deployment.public}/") for url in links)
+    for url in links[:2]:
+        assert requests.get(url, verify=deployment.certificate, timeout=10).status_code == 200
+
+
+def test_order_select_on_one_replica_warms_order_sign_on_the_other(deployment: Deployment) -> None:
+    before = hook_counts(deployment)
+    assert deployment.call("order-select-62362-demo-meets").status_code == 200
+    selected_on = answering_replica(deployment, before)
+    other = deployment.replicas[1 - selected_on]
+    hits_before = counted(other, "idds_crd_cache_hits_total")
+    for _ in range(4):  # the proxy takes turns between the replicas: the other one comes within two calls
+        before = hook_counts(deployment)
+        signed = deployment.call("order-sign-implant-demo-meets", hookInstance=str(uuid.uuid4()))
+        assert signed.status_code == 200, signed.text
+        if answering_replica(deployment, before) != selected_on:
+            break
+    else:
+        pytest.fail("the proxy sent every call to one replica")
+    assert counted(other, "idds_crd_cache_hits_total") > hits_before
+
+
+def test_every_call_is_kept_in_the_shared_audit_trail(deployment: Deployment) -> None:
+    instances = [str(uuid.uuid4()) for _ in range(4)]
+    before = hook_counts(deployment)
+    for instance in instances:
+        assert deployment.call("order-select-62362-demo-meets", hookInstance=instance).status_code == 200
+    after = hook_counts(deployment)
+    assert all(a > b for a, b in zip(after, before, strict=True)), "both replicas answered"
+    engine = create_engine(deployment.database)
+    try:
+        with engine.connect() as connection:
+            kept = connection.execute(
+                text("SELECT hook_instance FROM audit_records WHERE hook_instance = ANY(:ids)"),
+                {"ids": instances},
+            ).scalars()
+            assert sorted(kept) == sorted(instances)
+    finally:
+        engine.dispose()
+
+
+def test_metrics_stay_inside(deployment: Deployment) -> None:
+    """The proxy does not show call rates to the world; Prometheus reads each replica directly."""
+    outside = requests.get(f"{deployment.public}/metrics", verify=deployment.certificate, timeout=10)
+    assert outside.status_code == 404
+    assert "idds_crd_" not in outside.text
+    assert requests.get(f"http://127.0.0.1:{deployment.replicas[0]}/metrics", timeout=10).status_code == 200
