@@ -1,8 +1,9 @@
 """Opening the service's database from a SQLAlchemy URL, with the tables every module declares.
 
 One `MetaData` holds every table (the audit trail's, the replay store's); `open_database` creates
-them if missing. SQLite gets WAL journaling so several worker processes can share one file, and
-their write transactions take turns on a lock file beside it (service/store/writer_turns.py).
+them if missing, one process at a time. SQLite gets WAL journaling so several worker processes can
+share one file, and their write transactions take turns on a lock file beside it
+(service/store/writer_turns.py).
 `sqlite://` (in memory) is one connection shared by the threads of one process, for tests and
 throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas. JSON columns take a
 `JsonText` (a value its writer already wrote as JSON, as the audit trail does to scan it for
@@ -19,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -27,6 +28,7 @@ from service.store.writer_turns import WriterTurns
 
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 
 
 class JsonText(str):
@@ -108,11 +110,23 @@ def open_database(url: str) -> Database:
 
     try:
         engine = _engine(url)
-        metadata.create_all(engine)
+        writers = _writer_turns(engine)
+        _create_tables(engine, writers)
     except (ArgumentError, SQLAlchemyError, ModuleNotFoundError) as exc:
         reason = type(exc).__name__
         raise DatabaseError(f"cannot open the database {_without_password(url)}: {reason}") from None
-    return Database(engine, serialised=url in IN_MEMORY, writers=_writer_turns(engine))
+    return Database(engine, serialised=url in IN_MEMORY, writers=writers)
+
+
+def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
+    """Create the missing tables, one process at a time: replicas (or one host's workers) starting
+    together on a new database would otherwise each find a table missing and all but one fail to
+    create it. PostgreSQL holds a lock every replica takes for the transaction; an SQLite file, the
+    writers' turn."""
+    with writers.turn() if writers else nullcontext(), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        metadata.create_all(connection)
 
 
 def _writer_turns(engine: Engine) -> WriterTurns | None:

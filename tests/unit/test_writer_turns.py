@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.store.database import Database, open_database
+from service.store.database import Database, DatabaseError, open_database
 from service.store.tables import seen_tokens
 from service.store.writer_turns import WriterTurns
 
@@ -78,12 +78,17 @@ def test_a_writer_waits_no_longer_than_its_limit_for_a_turn_held_elsewhere(tmp_p
 
 
 def test_a_lock_file_that_cannot_be_opened_fails_the_write_as_a_database_error(tmp_path: Path) -> None:
-    database = open_database(f"sqlite:///{tmp_path}/audit.sqlite3")
+    database = open_database(f"sqlite:///{tmp_path}/audit.sqlite3")  # creating the tables opened it
+    assert database.writers is not None
+    database.writers.close()  # as a forked worker starts: it opens the file afresh
     (tmp_path / "elsewhere").write_text("")
+    (tmp_path / "audit.sqlite3.writers").unlink()
     (tmp_path / "audit.sqlite3.writers").symlink_to(tmp_path / "elsewhere")  # never followed
     with pytest.raises(SQLAlchemyError, match="lock file"), database.begin() as connection:
         connection.execute(insert(seen_tokens), {"iss": "x", "jti": "1", "expires_at": 1})
     database.close()
+    with pytest.raises(DatabaseError, match="WriterTurnUnavailable"):
+        open_database(f"sqlite:///{tmp_path}/audit.sqlite3")
 
 
 def test_closing_the_database_closes_its_lock_file(tmp_path: Path) -> None:
