@@ -36,6 +36,10 @@ def test_the_services_of_a_deployment() -> None:
     assert "/readyz" in " ".join(services["crd"]["healthcheck"]["test"])
     for name in services:
         assert f"`{name}`" in README, f"the README does not name the compose service {name}"
+    one_shots = {"certificate", "fhir-loader"}
+    assert {name for name, service in services.items() if service.get("restart") == "unless-stopped"} == (
+        set(services) - one_shots
+    )
 
 
 def replica_settings() -> Settings:
