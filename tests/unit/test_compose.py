@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.settings import Settings, load_settings
+from service.settings import Settings, load_settings, settings_from_mapping
 from tests.postgres_support import in_ci
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -108,3 +108,23 @@ def test_the_replicas_share_the_patient_data_cache_in_redis() -> None:
     redis = compose()["services"]["redis"]
     assert redis["command"][redis["command"].index("--save") + 1] == ""  # nothing persisted
     assert "`redis`" in README and "cache.url" in README
+
+
+def test_the_commented_ehr_entries_are_valid_settings_once_uncommented() -> None:
+    """What an integrator uncomments to register an EHR (or the public sandbox) loads, and lets its
+    calls name the compose file's FHIR server as the replicas reach it."""
+    text = (DOCKER / "compose" / "config.yaml").read_text(encoding="utf-8")
+    block = text.split("  # trusted_clients:\n", 1)[1].split("\n# ", 1)[0].split("\ncors_origins", 1)[0]
+    uncommented = "  trusted_clients:\n" + "\n".join(
+        line.replace("  # ", "  ", 1) for line in block.splitlines()
+    )
+    auth = settings_from_mapping(yaml.safe_load(f"auth:\n  required: true\n{uncommented}\n")).auth
+    by_iss = {client.iss: client for client in auth.trusted_clients}
+    assert set(by_iss) == {"https://ehr.example.org", "https://sandbox.cds-hooks.org"}
+    fhir = compose()["services"]["fhir"]
+    assert fhir["image"].startswith("hapiproject/hapi") and by_iss[
+        "https://ehr.example.org"
+    ].fhir_servers == ("http://fhir:8080/fhir",)
+    assert by_iss["https://sandbox.cds-hooks.org"].jku_allowed == (
+        "https://sandbox.cds-hooks.org/.well-known/jwks.json",
+    )
