@@ -254,3 +254,47 @@ def test_metrics_stay_inside(deployment: Deployment) -> None:
     assert outside.status_code == 404
     assert "idds_crd_" not in outside.text
     assert requests.get(f"http://127.0.0.1:{deployment.replicas[0]}/metrics", timeout=10).status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_by_the_proxy_as_the_service_refuses_it(
+    deployment: Deployment,
+) -> None:
+    too_large = b'{"hook": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    answers = []
+    for base in (deployment.public, f"http://127.0.0.1:{deployment.replicas[0]}"):
+        endpoint = "/cds-services/idds-crd-order-select"
+        token = mint(deployment.ehr, aud=f"{deployment.public}{endpoint}")
+        headers = {"Content-Type": "application/json", **bearer(token)}
+        answers.append(
+            requests.post(
+                f"{base}{endpoint}",
+                data=too_large,
+                headers=headers,
+                verify=deployment.certificate,
+                timeout=30,
+            )
+        )
+    through_proxy, direct = answers
+    assert through_proxy.status_code == direct.status_code == 413
+    assert through_proxy.headers["Content-Type"] == direct.headers["Content-Type"] == "application/json"
+    assert through_proxy.json() == direct.json()
+    assert through_proxy.json()["issue"][0]["code"] == "too-costly"
+
+
+def test_no_replica_answering_is_a_transient_operation_outcome(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The same proxy configuration with every replica gone."""
+    proxy = Nginx.launch([free_port()], deployment.tls_dir, tmp_path)
+    try:
+        answer = requests.post(
+            f"https://localhost:{proxy.port}/cds-services/idds-crd-order-select",
+            json={},
+            verify=deployment.certificate,
+            timeout=30,
+        )
+    finally:
+        proxy.close()
+    assert answer.status_code == 503
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["issue"][0]["code"] == "transient"
