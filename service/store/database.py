@@ -29,6 +29,7 @@ from service.store.writer_turns import WriterTurns
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
+SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
 
 
 class JsonText(str):
@@ -83,6 +84,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
+OPENING_FAILURES = (ArgumentError, SQLAlchemyError, ModuleNotFoundError)
 
 
 def _engine(url: str) -> Engine:
@@ -110,23 +112,38 @@ def open_database(url: str) -> Database:
 
     try:
         engine = _engine(url)
-        writers = _writer_turns(engine)
+    except OPENING_FAILURES as exc:
+        raise _cannot_open(url, exc) from None
+    writers = _writer_turns(engine)
+    try:
         _create_tables(engine, writers)
-    except (ArgumentError, SQLAlchemyError, ModuleNotFoundError) as exc:
-        reason = type(exc).__name__
-        raise DatabaseError(f"cannot open the database {_without_password(url)}: {reason}") from None
+    except OPENING_FAILURES as exc:
+        if writers is not None:
+            writers.close()
+        engine.dispose()
+        raise _cannot_open(url, exc) from None
     return Database(engine, serialised=url in IN_MEMORY, writers=writers)
+
+
+def _cannot_open(url: str, failure: Exception) -> DatabaseError:
+    return DatabaseError(f"cannot open the database {_without_password(url)}: {type(failure).__name__}")
 
 
 def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
     """Create the missing tables, one process at a time: replicas (or one host's workers) starting
     together on a new database would otherwise each find a table missing and all but one fail to
     create it. PostgreSQL holds a lock every replica takes for the transaction; an SQLite file, the
-    writers' turn."""
-    with writers.turn() if writers else nullcontext(), engine.begin() as connection:
+    writers' turn. (PostgreSQL reads at READ COMMITTED whatever the database's default, so a replica
+    that waited for the lock sees the tables made meanwhile: a REPEATABLE READ snapshot, taken at the
+    lock, would not.)"""
+    with writers.turn() if writers else nullcontext(), engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        metadata.create_all(connection)
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_WAIT}'"))
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            metadata.create_all(connection)
 
 
 def _writer_turns(engine: Engine) -> WriterTurns | None:

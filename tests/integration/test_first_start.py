@@ -8,7 +8,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
 from service.store.database import metadata, open_database
 from tests.postgres_support import PostgresServer
@@ -27,15 +27,22 @@ def _open(url: str, start: multiprocessing.synchronize.Barrier, failures: multip
 
 
 def replicas_start_together(url: str) -> list[str]:
-    """What each of STARTING_AT_ONCE processes opening `url` at the same moment failed with."""
+    """What each of STARTING_AT_ONCE processes opening `url` at the same moment failed with (a
+    process that died or hung counts as a failure)."""
     context = multiprocessing.get_context("fork")
     start, failures = context.Barrier(STARTING_AT_ONCE), context.Queue()
     processes = [context.Process(target=_open, args=(url, start, failures)) for _ in range(STARTING_AT_ONCE)]
     for process in processes:
         process.start()
+    found = []
     for process in processes:
         process.join(timeout=60)
-    found = []
+        if process.is_alive():
+            process.kill()
+            process.join()
+            found.append("hung")
+        elif process.exitcode != 0:
+            found.append(f"exited with {process.exitcode}")
     while not failures.empty():
         found.append(failures.get())
     return found
@@ -55,6 +62,24 @@ def test_replicas_starting_together_on_a_new_postgresql_database_all_start(
     postgres_server: PostgresServer, attempt: int
 ) -> None:
     assert_all_start_and_make_every_table(postgres_server.new_database())
+
+
+def test_replicas_start_together_on_a_database_that_reads_at_repeatable_read(
+    postgres_server: PostgresServer,
+) -> None:
+    """A replica that waited for another to create the tables sees them, whatever isolation level
+    the database's transactions take by default."""
+    url = postgres_server.new_database()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            name = connection.execute(text("SELECT current_database()")).scalar_one()
+            connection.execute(
+                text(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'")
+            )
+    finally:
+        engine.dispose()
+    assert_all_start_and_make_every_table(url)
 
 
 @pytest.mark.parametrize("attempt", range(3))
