@@ -3,8 +3,8 @@ loopback, for the deployment rehearsal: only what Docker would supply is put in 
 upstream replicas' addresses for the `crd` service's DNS name, the port for 443, the certificate's
 directory for the `tls` volume); everything else is the shipped file as it is.
 
-`.ci/run` installs the `nginx-light` package when it is missing; where nginx is absent or will not
-start, the fixture skips, except when `CI=true`, where it fails.
+`.ci/run` installs the `nginx-light` package when it is missing; where nginx is absent the fixture
+skips, except when `CI=true`, where it fails. nginx refusing the configuration always fails.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ STARTUP_SECONDS = 20.0
 
 
 class NginxUnavailable(RuntimeError):
-    """nginx is missing or would not start; the message says which."""
+    """nginx is not installed here."""
+
+
+class NginxFailed(RuntimeError):
+    """nginx is installed but did not start on the configuration: its error log says why. Never a
+    reason to skip: a broken docker/compose/nginx.conf must fail the tests."""
 
 
 def compose_site(upstreams: list[int], port: int, tls_dir: Path) -> str:
@@ -80,14 +85,14 @@ class Nginx:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise NginxUnavailable(f"nginx exited: {self.error_log()[-2000:]}")
+                raise NginxFailed(f"nginx exited: {self.error_log()[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
                 return
             except OSError:
                 time.sleep(0.1)
         self.close()
-        raise NginxUnavailable(f"nginx did not answer within {STARTUP_SECONDS:.0f} s")
+        raise NginxFailed(f"nginx did not answer within {STARTUP_SECONDS:.0f} s")
 
     def error_log(self) -> str:
         log = self.workdir / "error.log"

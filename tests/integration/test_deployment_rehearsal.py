@@ -66,16 +66,28 @@ class Deployment:
         )
 
 
-def run_script(name: str, *args: str, **env: str) -> str:
-    result = subprocess.run(
+def _script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["/bin/sh", str(COMPOSE / name), *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def run_script(name: str, *args: str, **env: str) -> str:
+    """What one of the compose file's scripts printed, having succeeded."""
+    result = _script(name, *args, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def failed_script(name: str, *args: str, **env: str) -> str:
+    """What one of the compose file's scripts said on failing."""
+    result = _script(name, *args, **env)
+    assert result.returncode != 0, result.stdout
+    return result.stderr
 
 
 def replica_config(path: Path, public: str, database: str, cache: str, ehr: KeyPair, fhir: str) -> None:
@@ -122,9 +134,18 @@ def deployment(
             finally:
                 proxy.close()
         finally:
-            for process in processes:
-                process.terminate()
-                process.communicate(timeout=30)
+            stop_all(processes)
+
+
+def stop_all(processes: list[subprocess.Popen[str]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def counted(port: int, metric: str) -> float:
@@ -148,13 +169,24 @@ def answering_replica(deployment: Deployment, before: list[float]) -> int:
     return grown[0]
 
 
-def test_the_certificate_is_made_once(deployment: Deployment) -> None:
-    made = (deployment.tls_dir / "cert.pem").read_bytes()
-    assert (
-        run_script("make-certificate.sh", TLS_DIR=str(deployment.tls_dir)).strip()
-        == "certificate: already there"
-    )
-    assert (deployment.tls_dir / "cert.pem").read_bytes() == made
+def test_the_certificate_is_made_once_with_its_key_private(deployment: Deployment) -> None:
+    key = deployment.tls_dir / "key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    made = deployment.certificate.read_bytes()
+    key.chmod(0o644)  # as an earlier version of the script left it
+    again = run_script("make-certificate.sh", TLS_DIR=str(deployment.tls_dir))
+    assert again.strip() == "certificate: already there"
+    assert deployment.certificate.read_bytes() == made
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_scripts_say_why_they_fail(tmp_path: Path) -> None:
+    certificate = failed_script("make-certificate.sh", TLS_DIR=str(tmp_path / "missing"))
+    assert certificate.startswith("certificate: openssl failed:") and "missing" in certificate
+    (tmp_path / "empty").mkdir()
+    with LocalFhirServer() as fhir:
+        loader = failed_script("load-patients.sh", fhir.base_url, PATIENTS_DIR=str(tmp_path / "empty"))
+    assert loader.strip() == f"fhir-loader: no patient bundles in {tmp_path / 'empty'}"
 
 
 def test_the_loader_loads_every_demo_patient(deployment: Deployment) -> None:
@@ -252,6 +284,7 @@ def test_metrics_stay_inside(deployment: Deployment) -> None:
     """The proxy does not show call rates to the world; Prometheus reads each replica directly."""
     outside = requests.get(f"{deployment.public}/metrics", verify=deployment.certificate, timeout=10)
     assert outside.status_code == 404
+    assert outside.json()["issue"][0]["code"] == "not-found"
     assert "idds_crd_" not in outside.text
     assert requests.get(f"http://127.0.0.1:{deployment.replicas[0]}/metrics", timeout=10).status_code == 200
 
