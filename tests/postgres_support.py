@@ -101,11 +101,12 @@ class PostgresServer:
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
         )
 
-    def new_database(self) -> str:
-        """A fresh, empty database; its SQLAlchemy URL."""
+    def new_database(self, encoding: str | None = None) -> str:
+        """A fresh, empty database (in `encoding`, under the C locale, when given); its SQLAlchemy URL."""
         name = f"idds_{uuid.uuid4().hex[:12]}"
+        made_in = f" ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" if encoding else ""
         with self.admin() as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{made_in}')
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
     def __enter__(self) -> PostgresServer:

@@ -103,7 +103,12 @@ def _pooling(url: str) -> dict[str, Any]:
             "pool_size": 1,
             "max_overflow": 0,
         }
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    server = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    if url.startswith("postgresql"):
+        # Text both ways in UTF-8 whatever the database's encoding: on an SQL_ASCII database (one
+        # made under the C locale) psycopg would otherwise hand back bytes, and nothing could start.
+        server["connect_args"] = {"client_encoding": "UTF8"}
+    return server
 
 
 def open_database(url: str) -> Database:

@@ -179,6 +179,20 @@ def test_a_second_process_reads_the_record_when_the_answer_arrives(
     assert token not in shown.stdout
 
 
+def test_a_database_made_under_the_c_locale_keeps_every_word_as_answered(
+    compiled_catalog: Catalog, postgres_server: PostgresServer
+) -> None:
+    """An SQL_ASCII database (what `initdb` makes under the C locale) opens, and the record of a call
+    keeps its non-ASCII words (the cards' "—" and "→") as they were answered."""
+    app = app_on(postgres_server.new_database(encoding="SQL_ASCII"), compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    answer = post_json(app.test_client(), path, body)
+    assert answer.status_code == 200
+    assert not json.dumps(answer.json["cards"], ensure_ascii=False).isascii()
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert record["response"]["cards"] == answer.json["cards"]
+
+
 def test_what_json_or_a_column_cannot_hold_is_still_recorded(
     compiled_catalog: Catalog, database_url: str
 ) -> None:
