@@ -66,7 +66,8 @@ class Nginx:
         port = port or free_port()
         (workdir / "site.conf").write_text(compose_site(upstreams, port, tls_dir), encoding="utf-8")
         temp = "".join(f"    {kind}_temp_path {workdir}/{kind};\n" for kind in _TEMP_PATHS)
-        user = "user root root;\n" if os.geteuid() == 0 else ""  # workers may read this directory
+        # As root, nginx would run its workers as another user, who cannot write to `workdir`.
+        user = "user root root;\n" if os.geteuid() == 0 else ""
         (workdir / "nginx.conf").write_text(
             f"{user}worker_processes 1;\npid {workdir}/nginx.pid;\nerror_log {workdir}/error.log warn;\n"
             f"events {{ worker_connections 256; }}\nhttp {{\n    access_log off;\n{temp}"

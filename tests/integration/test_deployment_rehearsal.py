@@ -117,11 +117,11 @@ def deployment(
         loaded = run_script("load-patients.sh", fhir.base_url, PATIENTS_DIR=str(patient_files()[0].parent))
         proxy_port = free_port()
         public = f"https://localhost:{proxy_port}"
+        config = work / "compose.yaml"  # both replicas load the one file, as compose mounts it
+        replica_config(config, public, database, redis_server.url, ehr, fhir.base_url)
         replicas, processes = [free_port(), free_port()], []
         try:
-            for number, port in enumerate(replicas):
-                config = work / f"replica-{number}.yaml"
-                replica_config(config, public, database, redis_server.url, ehr, fhir.base_url)
+            for port in replicas:
                 processes.append(start_serve_process(config, port, work, "--workers", "1"))
             (work / "proxy").mkdir()
             proxy = real_server(
@@ -202,31 +202,21 @@ def test_discovery_over_tls_with_the_made_certificate(deployment: Deployment) ->
     answer = requests.get(f"{deployment.public}/cds-services", verify=deployment.certificate, timeout=10)
     assert answer.status_code == 200
     assert len(answer.json()["services"]) == 6
-    with pytest.raises(
-        requests.exceptions.SSLError
-    ):  # the certificate is self-signed: not trusted by default
+    # self-signed: not trusted unless named
+    with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{deployment.public}/cds-services", timeout=10)
 
 
 def test_a_call_without_a_registered_ehrs_jwt_is_refused(deployment: Deployment) -> None:
-    path = next(p for p in request_files() if p.stem == "order-select-62362-demo-meets")
-    answer = requests.post(
-        f"{deployment.public}/cds-services/idds-crd-order-select",
-        data=path.read_bytes(),
-        headers={"Content-Type": "application/json"},
-        verify=deployment.certificate,
-        timeout=10,
-    )
-    assert answer.status_code == 401
-    stranger = mint(ec_key(), aud=f"{deployment.public}/cds-services/idds-crd-order-select")
-    answer = requests.post(
-        f"{deployment.public}/cds-services/idds-crd-order-select",
-        data=path.read_bytes(),
-        headers={"Content-Type": "application/json", **bearer(stranger)},
-        verify=deployment.certificate,
-        timeout=10,
-    )
-    assert answer.status_code == 401
+    body = next(p for p in request_files() if p.stem == "order-select-62362-demo-meets").read_bytes()
+    endpoint = f"{deployment.public}/cds-services/idds-crd-order-select"
+    stranger = mint(ec_key(), aud=endpoint)
+    for signed in ({}, bearer(stranger)):
+        headers = {"Content-Type": "application/json", **signed}
+        answer = requests.post(
+            endpoint, data=body, headers=headers, verify=deployment.certificate, timeout=10
+        )
+        assert answer.status_code == 401
 
 
 def test_the_registered_ehrs_call_is_answered_with_links_at_the_public_address(
