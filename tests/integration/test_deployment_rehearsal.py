@@ -321,3 +321,29 @@ def test_no_replica_answering_is_a_transient_operation_outcome(
     assert answer.status_code == 503
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json()["issue"][0]["code"] == "transient"
+
+
+def test_the_public_sandboxs_browser_may_call_through_the_proxy(deployment: Deployment) -> None:
+    """The compose configuration's one CORS origin is the public CDS Hooks sandbox: its preflight
+    passes the proxy and is answered for that origin, and no other."""
+    endpoint = f"{deployment.public}/cds-services/idds-crd-order-sign"
+    asked = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    sandbox = requests.options(
+        endpoint,
+        headers={"Origin": "https://sandbox.cds-hooks.org", **asked},
+        verify=deployment.certificate,
+        timeout=10,
+    )
+    assert sandbox.status_code == 200
+    assert sandbox.headers["Access-Control-Allow-Origin"] == "https://sandbox.cds-hooks.org"
+    assert "authorization" in sandbox.headers["Access-Control-Allow-Headers"].lower()
+    other = requests.options(
+        endpoint,
+        headers={"Origin": "https://evil.example", **asked},
+        verify=deployment.certificate,
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in other.headers
