@@ -8,8 +8,10 @@ names no FHIR server, so the service cannot query one. It runs with the audit st
 (SQLite in a file); then under `serve --threads 1`, one call at a time per worker, beside which the
 default's compute turn is judged (service/compute_turns.py, bench/NOTES.md); then with
 `store.url: sqlite://` (in memory), so the audit write's share shows; and once more with
-demo-meets's own small chart alone, the size the issue's "130/s" was measured at. Clients hold
-persistent connections (bench/support.py `drive`). HealthChain runs in its own virtual environment
+demo-meets's own small chart alone, the size the issue's "130/s" was measured at. Beside them, a
+no-op endpoint that only reads and decodes the Synthea-sized body shows what the body alone costs
+under the same server (bench/serving.py's no-op, decoding). Clients hold persistent connections
+(bench/support.py `drive`). HealthChain runs in its own virtual environment
 under ./.bench-venvs/ (made on first use), its CDS Hooks service answering one static card, under
 uvicorn as it ships. The ratio of demo-meets's chart to that card is taken with both servers up, in
 alternating rounds (`--pairs`), because this machine's speed swings within minutes. Prints figures;
@@ -116,6 +118,22 @@ def measure_service(
         stop(process)
 
 
+def measure_body_alone(body: bytes, args: argparse.Namespace) -> None:
+    """What the body alone costs: a no-op endpoint under the same gunicorn configuration that reads
+    the same body and decodes it with orjson (bench/serving.py), at 4 clients."""
+    port = free_port()
+    serving = Path(__file__).resolve().parent / "serving.py"
+    noop = [sys.executable, str(serving), "--noop-path", PUMP_SIGN_PATH, "--noop-decodes", "--serve-noop"]
+    process = start([*noop, str(port)], port)
+    try:
+        drive(port, PUMP_SIGN_PATH, body, min(2.0, args.seconds), 4)  # warm up
+        measured = drive(port, PUMP_SIGN_PATH, body, args.seconds, 4)
+        show("no-op reading + decoding the body", 4, measured)
+        figure("pump_sign.body_alone.calls_per_s_4", measured.calls_per_s, "calls/s")
+    finally:
+        stop(process)
+
+
 def start_healthchain() -> tuple[subprocess.Popen[bytes], int, str] | tuple[None, None, str]:
     """HealthChain's static-card service, started (its process, port and name), or why it cannot be."""
     python, detail = healthchain_python()
@@ -177,6 +195,7 @@ def main() -> int:
         ]
         for name, url, key, options in rows:
             measure_service(name, url, key, raw, args, Path(tmp), options)
+        measure_body_alone(raw, args)
         small, small_resources = pump_sign_body(None)
         small_raw = json.dumps(small).encode()
         print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")

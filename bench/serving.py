@@ -30,12 +30,16 @@ NON_PUMP = ROOT / "service" / "demo" / "data" / "requests" / "order-select-non-p
 SELECT_PATH = "/cds-services/idds-crd-order-select"
 
 
-def serve_noop(port: int) -> None:
-    """A Flask app with one no-op POST endpoint, under gunicorn with `idds-crd serve`'s config."""
-    from flask import Flask, Response
+def serve_noop(port: int, path: str = SELECT_PATH, decode: bool = False) -> None:
+    """A Flask app with one no-op POST endpoint at `path`, under gunicorn with `idds-crd serve`'s
+    config; with `decode`, it reads the body and decodes it with orjson, its worker collecting garbage
+    as the service's do (service/startup_gc.py): what the body alone costs."""
+    import orjson
+    from flask import Flask, Response, request
     from gunicorn.app.base import BaseApplication
 
     from service.serving import ServeOptions
+    from service.startup_gc import settle
 
     class NoOp(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -45,14 +49,18 @@ def serve_noop(port: int) -> None:
         def load(self) -> Flask:
             app = Flask("noop")
 
-            @app.post(SELECT_PATH)
+            @app.post(path)
             def select() -> Response:
+                if decode:
+                    orjson.loads(request.get_data())
                 return Response('{"cards":[]}', mimetype="application/json")
 
             @app.get("/healthz")
             def health() -> Response:
                 return Response('{"status":"ok"}', mimetype="application/json")
 
+            if decode:
+                settle()
             return app
 
     NoOp().run()
@@ -72,9 +80,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--serve-noop", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--noop-path", default=SELECT_PATH, help=argparse.SUPPRESS)
+    parser.add_argument("--noop-decodes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_noop:
-        serve_noop(args.serve_noop)
+        serve_noop(args.serve_noop, args.noop_path, args.noop_decodes)
         return
     body = json.dumps(json.loads(NON_PUMP.read_text(encoding="utf-8"))).encode()
     with tempfile.TemporaryDirectory() as tmp:
