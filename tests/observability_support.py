@@ -30,6 +30,11 @@ def value(exposition: str, name: str, **labels: str) -> float:
     return samples(exposition).get((name, frozenset(labels.items())), 0.0)
 
 
+def total(exposition: str, name: str) -> float:
+    """The sum of the samples called `name`, whatever their labels."""
+    return sum(v for (sample, _), v in samples(exposition).items() if sample == name)
+
+
 def labelled(exposition: str, name: str) -> list[dict[str, str]]:
     """The label sets of the samples called `name`."""
     return [dict(labels) for sample, labels in samples(exposition) if sample == name]

@@ -141,11 +141,12 @@ def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
     writers' turn. (PostgreSQL reads at READ COMMITTED whatever the database's default, so a replica
     that waited for the lock sees the tables made meanwhile: a REPEATABLE READ snapshot, taken at the
     lock, would not.)"""
+    postgresql = engine.dialect.name == "postgresql"
     with writers.turn() if writers else nullcontext(), engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
+        if postgresql:
             connection = connection.execution_options(isolation_level="READ COMMITTED")
         with connection.begin():
-            if connection.dialect.name == "postgresql":
+            if postgresql:
                 connection.execute(text(f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_WAIT}'"))
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(connection)

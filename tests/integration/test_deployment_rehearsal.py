@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from sqlalchemy import create_engine, text
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
 from tests.auth_support import ISSUER, KeyPair, bearer, ec_key, jwks, mint
+from tests.observability_support import total
 from tests.postgres_support import PostgresServer
 from tests.proxy_support import Nginx, NginxUnavailable
 from tests.redis_support import RedisServer
@@ -150,10 +150,7 @@ def stop_all(processes: list[subprocess.Popen[str]]) -> None:
 
 def counted(port: int, metric: str) -> float:
     """The sum of one metric's samples on one replica, read from its own port (as Prometheus does)."""
-    exposition = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return sum(
-        float(value) for value in re.findall(rf"^{metric}(?:{{[^}}]*}})? (\S+)$", exposition, re.MULTILINE)
-    )
+    return total(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text, metric)
 
 
 def hook_counts(deployment: Deployment) -> list[float]:

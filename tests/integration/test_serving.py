@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from service.serving import REQUESTS_PER_CONNECTION
-from tests.observability_support import samples, value
+from tests.observability_support import total, value
 from tests.serving_support import STALE, Served, read_answer, serve, stop, worker_pids
 from tests.support import SELECT_URL, select_body
 
@@ -86,7 +86,7 @@ def test_ready_and_the_hook_histogram_after_a_call(two_workers: Served) -> None:
 
 
 def determinations(exposition: str) -> float:
-    return sum(v for (name, _), v in samples(exposition).items() if name == "idds_crd_determinations_total")
+    return total(exposition, "idds_crd_determinations_total")
 
 
 def test_several_workers_answer(two_workers: Served) -> None:
