@@ -15,6 +15,7 @@ from datetime import date
 
 from cards import items
 from cards.items import Item, Step
+from cards.markdown import plain
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.orders import PumpOrder
@@ -131,7 +132,7 @@ def summary(group: Sequence[Determination]) -> str:
 
 
 def _item_line(item: Item) -> str:
-    line = f"{_MARK[item.status]} **{item.label}**" + (f": {item.finding}" if item.finding else "")
+    line = f"{_MARK[item.status]} **{item.label}**" + (f": {plain(item.finding)}" if item.finding else "")
     if item.todo:
         line += f" — {item.todo}"
     return "- " + shorten(line, ITEM_LIMIT)
@@ -236,7 +237,7 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     else:
         summary = f"{route.payer_display}: no intrathecal pump coverage rules here for {codes}"
         detail = (
-            f"This service holds no coverage policy for {route.payer_display} ({route.matched_by}). "
+            f"This service holds no coverage policy for {plain(route.payer_display)} ({route.matched_by}). "
             "Check the payer's own requirements for intrathecal drug delivery systems."
         )
         label = route.payer_display
@@ -244,13 +245,20 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
 
 
 def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
-    """An honest "could not check" card for a booked appointment whose order could not be read;
-    `label` names the patient's insurer(s) when known."""
+    """An honest "could not check" card for a booked appointment whose order could not be read, or
+    for a dispatched order that could not be; `label` names the patient's insurer(s) when known."""
+    appointment, order = plain(unread.appointment), plain(unread.order)
+    if unread.booked:
+        summary = f"Coverage not checked for {unread.appointment}: its order could not be read"
+        what, again = f"{appointment} is based on {order}, but", "Book again"
+    else:
+        summary = f"Coverage not checked for {unread.order}: the order could not be read"
+        what, again = f"{order} was dispatched, but", "Dispatch it again"
     return card(
-        f"Coverage not checked for {unread.appointment}: its order could not be read",
-        f"{unread.appointment} is based on {unread.order}, but {unread.reason}, so this service could "
-        "not tell whether it is an intrathecal pump order or check the payer's coverage criteria for it. "
-        "Book again once the order is available, or check the payer's requirements directly.",
+        summary,
+        f"{what} {plain(unread.reason)}, so this service could not tell whether it is an intrathecal "
+        f"pump order or check the payer's coverage criteria for it. {again} once the order is available, "
+        "or check the payer's requirements directly.",
         label,
         "coverage-info",
         [unread.appointment],

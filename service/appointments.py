@@ -28,13 +28,19 @@ CONTAINED = "it is contained in the appointment, not an order of its own that ca
 
 @dataclass(frozen=True)
 class UnreadOrder:
-    """An order an Appointment is based on that this call could not use, and why; `resource` is the
-    order when it is at hand (a contained one), so the caller can tell whether it mattered."""
+    """An order this call could not use, and why: one an Appointment (`appointment`) is based on, or
+    a dispatched order itself (`appointment` is then the order). `resource` is the order when it is at
+    hand (a contained one), so the caller can tell whether it mattered."""
 
     appointment: str
     order: str
     reason: str
     resource: Mapping[str, Any] | None = None
+
+    @property
+    def booked(self) -> bool:
+        """Whether the order is one an Appointment being booked is based on."""
+        return self.appointment != self.order
 
 
 def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | None, str]:

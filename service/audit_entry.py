@@ -9,7 +9,7 @@ paid whole (`PARTIES`: the patient, coverage, payer and user resources CRDMetric
 each chart resource as its versioned reference (`Condition/7/_history/2`): the EHR keeps the
 chart, and a Synthea-sized prefetch would otherwise make every record, and its writing, hundreds
 of kilobytes. Likewise each criterion result keeps what was found (status, finding, evidence)
-and not the policy's wording (`POLICY_WORDING`), which its policy id and version pin.
+and not what the policy's id and version pin (`POLICY_PINNED`: its wording, which part is a gate).
 Secrets never reach the row: the FHIR access token is dropped
 from `fhirAuthorization`, and any string holding the token or anything shaped like a JWT is
 replaced wherever it occurs, in the request and in the response.
@@ -42,7 +42,7 @@ REMOVED = "[removed]"
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
-POLICY_WORDING = ("label", "text", "section", "citation", "how_to_document", "reading")
+POLICY_PINNED = ("label", "text", "section", "citation", "how_to_document", "reading", "gate")
 PARTIES = ("Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
@@ -294,10 +294,14 @@ def _secrets(call: AuditedCall) -> list[str]:
 
 def _redacted_request(body: Any, secrets: list[str], prefetch: dict[str, Any] | None) -> JsonText:
     """The body as the record keeps it: a validated request's prefetch as `prefetch` (its digest's
-    references), the access token dropped, secrets scrubbed."""
+    references), the access token dropped, a `fhirServer`'s query and fragment dropped (the service
+    refuses them, and an integrator may have put a token there), secrets scrubbed."""
     if not isinstance(body, dict):
         return _scrubbed(body, secrets)
     kept = dict(body)
+    server = kept.get("fhirServer")
+    if isinstance(server, str) and ("?" in server or "#" in server):
+        kept["fhirServer"] = re.split(r"[?#]", server, maxsplit=1)[0] + "?" + REMOVED
     if prefetch is not None and isinstance(kept.get("prefetch"), dict):
         kept["prefetch"] = prefetch
     authorization = kept.get("fhirAuthorization")
@@ -412,7 +416,7 @@ def _recorded_fields(kind: type) -> tuple[str, ...] | None:
     """The fields of a dataclass the record keeps, by class (None for any other type)."""
     if not is_dataclass(kind):
         return None
-    omitted = POLICY_WORDING if issubclass(kind, CriterionResult) else ()
+    omitted = POLICY_PINNED if issubclass(kind, CriterionResult) else ()
     return tuple(f.name for f in fields(kind) if f.name not in omitted)
 
 

@@ -115,7 +115,7 @@ def _instant(item: dict[str, Any], path: str) -> str:
     if RFC3339.fullmatch(text):
         try:
             return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: in UTC it falls before year 1 or after 9999
             pass
     where = f"{path}.outcomeTimestamp"
     raise RequestInvalid(where, f"{where} must be an RFC 3339 instant")

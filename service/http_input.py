@@ -1,10 +1,11 @@
 """Reading a POST body: the media type, the size, and strict JSON within bounds, or the 4xx saying why.
 
 Bodies must be `application/json` (CDS Hooks) or `application/fhir+json` (what a FHIR-aware client
-may label the same JSON), in UTF-8. Anything else is 415: the media types a browser may send
-cross-origin without a CORS preflight (form posts, text/plain) are thereby refused before the body
-is read. The body's size is bounded by Flask's MAX_CONTENT_LENGTH (413, set from the settings);
-here its JSON must be strict (`service.strict_json`) and within the nesting and string bounds.
+may label the same JSON), in UTF-8, not compressed (a `Content-Encoding` other than `identity`).
+Anything else is 415: the media types a browser may send cross-origin without a CORS preflight
+(form posts, text/plain) are thereby refused before the body is read. The body's size is bounded
+by Flask's MAX_CONTENT_LENGTH (413, set from the settings); here its JSON must be strict
+(`service.strict_json`) and within the nesting and string bounds.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def _check_media_type(request: Request) -> None:
             415,
             "not-supported",
             f"the request body must be application/json in UTF-8 (Content-Type was {given[:100]})",
+        )
+    codings = [c.strip().lower() for c in request.headers.get("Content-Encoding", "").split(",")]
+    if any(c not in ("", "identity") for c in codings):
+        given = request.headers["Content-Encoding"]
+        raise InputRefused(
+            415,
+            "not-supported",
+            f"the request body must not be compressed (Content-Encoding was {given[:100]}): send it as it is",
         )
 
 

@@ -190,7 +190,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
     data = call.data
     if data is None:
         return Decisions(call, today)
-    judged_orders = bool(call.pump_orders or call.in_scope or call.appointments)
+    judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
     if data.required_missing and judged_orders:
         return Decisions(call, today, missing_required=data.required_missing)
     catalog = env.catalog

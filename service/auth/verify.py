@@ -111,6 +111,8 @@ class TokenVerifier:
         jti = payload["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             raise Refused("jti is not a non-empty string")
+        if client.token_reuse:
+            return Verified(client, jti)
         now = int(time.time())
         if not self._replay.claim(client.iss, jti, int(payload["exp"] + self._skew) + 1, now):
             raise Refused("jti already used (replay)")

@@ -516,7 +516,7 @@ class DataGatherer:
             self._absorb(plan, outcomes, request.context.patient_id, data)
             patient_id = request.context.patient_id
             self._complete_pain_scores(client, plan, outcomes, patient_id, data, deadline, scope)
-        if client is not None and (plan or clinical):
+        if client is not None:
             self._follow_references(client, data, deadline, scope)
         return data
 

@@ -92,6 +92,7 @@ def test_every_inferno_request_is_answered_with_coverage_information_for_every_o
     for reference in context.get("dispatchedOrders", [context["order"]] if "order" in context else []):
         assert reference in informed
     assert answer["cards"] == [], "no card for orders no policy here addresses"
+    assert "unnamed payer" not in response.text, "the payer the FHIR server names, though not prefetched"
 
 
 SPEC_CALLS = [p for p in SPEC if json.loads(p.read_text(encoding="utf-8"))["hook"] in SERVED]

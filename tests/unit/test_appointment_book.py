@@ -177,6 +177,13 @@ def test_two_appointments_for_one_order_give_one_action() -> None:
 
 # --------------------------------------------------------------------------- nothing to judge
 
+PAYER_READ = ("read", "Organization/demo-meets-org-geha")  # the prefetched Coverage names it, lacks it
+
+
+def beyond_the_payer(calls: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The EHR queries of a call besides reading the payer Organization the Coverage names."""
+    return [c for c in calls if c != PAYER_READ]
+
 
 @pytest.mark.parametrize(
     "booked",
@@ -191,7 +198,7 @@ def test_appointments_without_a_pump_order_get_no_cards_and_no_queries(booked: d
     """No card and no clinical query; a booked Appointment still gets honest coverage information."""
     answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
     assert answer["cards"] == []
-    assert ehr.calls == []
+    assert beyond_the_payer(ehr.calls) == []
     for action in answer.get("systemActions", []):
         assert action["resource"]["resourceType"] == "Appointment"
         assert assertion_of(action)["covered"] == "conditional"
@@ -329,7 +336,7 @@ def test_references_the_call_cannot_read_are_reported_without_reading(reference:
     answer, ehr = book(book_body(appointment(reference)), meeting_chart(), [pump_order()])
     [card] = answer["cards"]
     assert reason in card["detail"]
-    assert not [c for c in ehr.calls if c[0] == "read"]
+    assert not [c for c in beyond_the_payer(ehr.calls) if c[0] == "read"]
 
 
 def test_an_appointment_for_another_patient_is_not_judged_for_this_one() -> None:
@@ -338,7 +345,7 @@ def test_an_appointment_for_another_patient_is_not_judged_for_this_one() -> None
     answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
     [card] = answer["cards"]
     assert "the appointment is for another patient" in card["detail"]
-    assert ehr.calls == []
+    assert beyond_the_payer(ehr.calls) == []
 
 
 def test_a_contained_pump_order_is_reported_and_a_contained_visit_ignored() -> None:

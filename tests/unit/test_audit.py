@@ -381,6 +381,20 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     assert trail(app).count() == 0
 
 
+@pytest.mark.parametrize("token", ["tok3n", "opaque-ehr-token-7f3a9c2e1b"])
+def test_a_token_put_in_the_fhir_servers_query_is_refused_and_not_kept(
+    compiled_catalog: Catalog, token: str
+) -> None:
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body = load_sample("order-sign-implant-demo-meets.json")
+    body["fhirServer"] = f"https://ehr.example.org/fhir?access_token={token}#{token}"
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert_outcome(response, 400, "fhirServer")
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["request"]["fhirServer"] == "https://ehr.example.org/fhir?[removed]"
+    assert token not in stored_text(app.extensions["idds_crd"].stores.database.engine)
+
+
 @pytest.mark.parametrize("token", ["http", "-", "a"])
 def test_a_short_token_does_not_decide_what_the_record_loses(compiled_catalog: Catalog, token: str) -> None:
     app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))

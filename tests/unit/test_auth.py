@@ -298,6 +298,20 @@ def test_a_reused_jti_is_refused(inline_app: Flask, es384: KeyPair, caplog: pyte
     assert_refused(call(inline_app, fresh_token_same_jti))
 
 
+def test_a_conformance_testers_token_is_accepted_again_until_it_expires(es384: KeyPair) -> None:
+    """The Inferno CRD test kit sends every request of a hook's list with one token: a client
+    registered with `token_reuse` may, and nothing else about its tokens is relaxed."""
+    app = auth_app(auth_settings(trusted(es384, token_reuse=True)))
+    token = mint(es384)
+    assert [call(app, token).status_code for _ in range(3)] == [200, 200, 200]
+    assert_refused(call(app, token, url=SIGN_URL))  # its aud is the order-select endpoint
+    assert_refused(call(app, _expired(es384)))
+    assert_refused(call(app, tampered(token)))
+    strict = auth_app(auth_settings(trusted(es384)))
+    assert call(strict, token).status_code == 200
+    assert_refused(call(strict, token))
+
+
 def _jti_of(token: str) -> str:
     jti: str = jwt.decode(token, options={"verify_signature": False})["jti"]
     return jti
@@ -767,6 +781,7 @@ def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
     inferno = by_iss["https://inferno.healthit.gov/suites/custom/crd_server"]
     assert inferno.jku_allowed == (inferno.iss + "/jwks.json",)
     assert set(inferno.algorithms) == {"ES384", "RS384"}
+    assert inferno.token_reuse and not sandbox.token_reuse
 
 
 def test_the_demo_trusts_its_own_key_kept_private_on_disk(tmp_path: Path) -> None:

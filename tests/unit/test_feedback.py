@@ -166,6 +166,10 @@ def broken(change: Any) -> dict[str, Any]:
         (broken(lambda i: i.update(card="card-1")), "feedback[0].card"),
         (broken(lambda i: i.update(outcome="ignored")), "feedback[0].outcome"),
         (broken(lambda i: i.update(outcomeTimestamp="yesterday")), "feedback[0].outcomeTimestamp"),
+        *(  # before year 1 or after 9999 once in UTC
+            (broken(lambda i, t=t: i.update(outcomeTimestamp=t)), "feedback[0].outcomeTimestamp")
+            for t in ("0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-01:00")
+        ),
         (broken(lambda i: i.update(outcome="accepted")), "feedback[0].acceptedSuggestions"),
         (broken(lambda i: i.update(acceptedSuggestions=[{}])), "feedback[0].acceptedSuggestions[0].id"),
         (broken(lambda i: i.update(overrideReason={})), "feedback[0].overrideReason"),

@@ -52,8 +52,21 @@ def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
     del body["prefetch"]["order"]
     _, answer = sign_with_chart(meeting_chart(), body=body)  # the fake EHR does not hold the order
     [card] = answer["cards"]
-    assert card["summary"].startswith(f"Coverage not checked for {DISPATCHED}")
-    assert "does not have it" in card["detail"]
+    assert card["summary"] == f"Coverage not checked for {DISPATCHED}: the order could not be read"
+    assert card["detail"].startswith(
+        f"{DISPATCHED} was dispatched, but the EHR's FHIR server does not have it"
+    )
+    assert "Dispatch it again" in card["detail"] and "Book" not in card["detail"]
+
+
+def test_a_dispatch_whose_order_patient_and_coverage_cannot_be_had_is_412() -> None:
+    body = sample("order-dispatch-62362-demo-meets")
+    del body["prefetch"]
+    assert "fhirServer" not in body
+    client = create_app(open_settings(), catalog()).test_client()
+    response = post_json(client, "/cds-services/idds-crd-order-dispatch", body)
+    issue = assert_outcome(response, 412, None)
+    assert issue["expression"][0] in ("prefetch.patient", "prefetch.coverage")
 
 
 @responses.activate

@@ -4,6 +4,7 @@ the place; nothing non-finite gets in from a FHIR server or out in an answer."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -291,6 +292,22 @@ def test_bodies_that_are_not_json_are_415(client: FlaskClient, url: str, content
     response = client.post(url, data=json.dumps(sign_body()), headers={"Content-Type": content_type})
     issue = assert_outcome(response, 415, "$", mention="application/json")
     assert issue["code"] == "not-supported"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate, gzip"])
+@pytest.mark.parametrize("url", [SIGN_URL, FEEDBACK_URL])
+def test_compressed_bodies_are_415_naming_the_coding(client: FlaskClient, url: str, coding: str) -> None:
+    """Not "not UTF-8" or a 200 on bytes read as they came: the coding is named."""
+    raw = json.dumps(sign_body()).encode()
+    sent = gzip.compress(raw) if coding == "gzip" else raw
+    headers = {"Content-Type": "application/json", "Content-Encoding": coding}
+    issue = assert_outcome(client.post(url, data=sent, headers=headers), 415, "$", mention=coding)
+    assert issue["code"] == "not-supported"
+
+
+def test_an_identity_coding_is_no_coding(client: FlaskClient) -> None:
+    headers = {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    assert client.post(SIGN_URL, data=json.dumps(sign_body()), headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -635,7 +635,8 @@ def test_non_pump_order_gets_no_card_no_clinical_query_and_honest_coverage_infor
     text = json.dumps(action["resource"]["extension"])
     assert '"valueCode": "conditional"' in text and "holds no coverage rules for code 99213" in text
     assert '"valueCode": "covered"' not in text and "not-covered" not in text
-    assert factory.client.calls == []  # the Coverage was prefetched; nothing clinical is read
+    # the Coverage was prefetched without its payer Organization: that is read, nothing clinical is
+    assert factory.client.calls == [("read", "Organization/demo-meets-org-geha")]
 
 
 def test_behind_a_payer_gateway_orders_without_rules_get_no_answer() -> None:

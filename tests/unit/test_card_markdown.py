@@ -1,0 +1,63 @@
+"""Words from the chart in a card's Markdown detail read as words: a payer's name, a reference or a
+diagnosis's display can open no link, show no image and inject no HTML in the EHR that renders it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from cards.markdown import plain
+from service.app import create_app
+from tests.builders import catalog, payer_coverage, service_request, sign_request
+from tests.calls import sample
+from tests.support import open_settings, post_json
+
+PLANTED = "Acme <img src=x onerror=alert(1)> [Approve prior auth now](https://evil.example/phish)"
+UNESCAPED_MARKUP = re.compile(r"(?<!\\)[<\[\]`]")
+
+
+def answer_to(body: dict[str, Any]) -> dict[str, Any]:
+    response = post_json(
+        create_app(open_settings(), catalog()).test_client(), f"/cds-services/idds-crd-{body['hook']}", body
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("text", "markdown"),
+    [
+        ("Oxycodone Hydrochloride 10 MG Oral Tablet", "Oxycodone Hydrochloride 10 MG Oral Tablet"),
+        ("[click](https://x.example)", r"\[click\](https://x.example)"),
+        ("<b>bold</b> and ![img](x)", r"\<b>bold\</b> and !\[img\](x)"),
+        ("a *b* _c_ `d` \\e", r"a \*b\* \_c\_ \`d\` \\e"),
+        ("two\nlines\r\n- and a list", "two lines - and a list"),
+    ],
+)
+def test_chart_words_are_escaped_and_kept_on_their_line(text: str, markdown: str) -> None:
+    assert plain(text) == markdown
+
+
+def test_an_unknown_payers_name_is_shown_as_words() -> None:
+    coverage = payer_coverage("no-such-payer")
+    coverage["payor"][0]["display"] = PLANTED
+    [card] = answer_to(sign_request(service_request("62362"), coverage=coverage))["cards"]
+    assert "no intrathecal pump coverage rules here" in card["summary"]
+    planted_at = card["detail"].index("Acme")
+    assert UNESCAPED_MARKUP.search(card["detail"], planted_at) is None, card["detail"]
+    assert (
+        r"\<img src=x onerror=alert(1)> \[Approve prior auth now\](https://evil.example/phish)"
+        in card["detail"]
+    )
+
+
+def test_a_booked_appointments_unreadable_order_reference_is_shown_as_words() -> None:
+    body = sample("appointment-book-62362-demo-meets")
+    booked = body["context"]["appointments"]["entry"][0]["resource"]
+    booked["basedOn"] = [{"reference": f"ServiceRequest/x {PLANTED}"}]
+    [card] = [c for c in answer_to(body)["cards"] if c["summary"].startswith("Coverage not checked")]
+    assert UNESCAPED_MARKUP.search(card["detail"]) is None, card["detail"]
+    assert r"\[Approve prior auth now\]" in card["detail"]
