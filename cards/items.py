@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cards.markdown import plain
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
 from service.fhirdates import human_date
 
@@ -47,8 +48,8 @@ class Item:
     @property
     def instruction(self) -> str:
         """The Instructions card's step for it, in the decision card's words (with the cause, when the
-        step is to check again)."""
-        label = f"{self.label} ({self.finding})" if self.step == Step.RECHECK else self.label
+        step is to check again), as Markdown."""
+        label = f"{self.label} ({plain(self.finding)})" if self.step == Step.RECHECK else self.label
         return f"{label}: {self.todo}" if self.todo else label
 
     @property
@@ -72,13 +73,22 @@ def finding(c: CriterionResult) -> str:
     return f"{c.finding}: {deciding}; overrules {'; '.join(_dated(e) for e in c.overruled)}"
 
 
+def _ruled_out(c: CriterionResult) -> bool:
+    """A group whose gate is not met: it does not apply to this patient (the block of the other kind
+    of pain), so it failed on no merit of its own."""
+    return any(child.gate and child.status == Status.NOT_MET for child in c.children)
+
+
 def _failing_leaves(c: CriterionResult) -> list[CriterionResult]:
-    """The not-met leaves reached through not-met parts (what actually fails)."""
+    """The not-met leaves reached through not-met parts (what actually fails), leaving out the parts
+    that were ruled out, unless nothing else failed."""
     if c.status != Status.NOT_MET:
         return []
     if not c.children:
         return [c]
-    return [leaf for child in c.children for leaf in _failing_leaves(child)]
+    failed = [child for child in c.children if child.status == Status.NOT_MET]
+    applying = [child for child in failed if not _ruled_out(child)] or failed
+    return [leaf for child in applying for leaf in _failing_leaves(child)]
 
 
 def open_leaves(c: CriterionResult) -> list[CriterionResult]:

@@ -56,6 +56,7 @@ class CriterionSpec:
     reading: str | None = None
     how_to_document: str | None = None
     forms: tuple[TestSpec, ...] = ()
+    gate: bool = False  # says whether its group applies at all (see CriterionResult.gate)
 
     @property
     def tests(self) -> tuple[TestSpec, ...]:
@@ -270,6 +271,7 @@ class _Compiler:
             "indications": self.words(raw, "indications", "indications", path),
             "reading": self.text(raw, "reading", path, card=False),
             "how_to_document": self.text(raw, "how_to_document", path),
+            "gate": raw.get("gate", False),
         }
         if "test" in raw:
             params = self.test(raw["test"], (*path, "test"), cid)

@@ -70,6 +70,7 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
         "role": spec.role,
         "how_to_document": spec.how_to_document,
         "reading": spec.reading,
+        "gate": spec.gate,
     }
     if spec.logic is not None:
         children = tuple(_evaluate(c, policy, ctx) for c in spec.children)

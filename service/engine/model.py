@@ -72,6 +72,7 @@ class CriterionResult:
     unchecked_reason: str | None = None
     children: tuple[CriterionResult, ...] = ()
     overruled: tuple[Evidence, ...] = ()  # older forms of the same fact that the evidence overrules
+    gate: bool = False  # not met, it rules its group out (the pain block of the other kind of pain)
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

@@ -2,7 +2,7 @@
 
 Scenario patients per indication (non-malignant pain, spasticity, dystonia, cancer pain), per request kind
 (trial, permanent implant, tunneled catheter, replacement; refill and removal out of scope), with the
-boundaries the policy sets: 183 days of analgesics, >= 50 % relief for 8 hours, 42 days of oral
+boundaries the policy sets: six calendar months of analgesics, >= 50 % relief for 8 hours, 42 days of oral
 antispasmodics, Ashworth 3 / Modified Ashworth 2 / spasm frequency 2, a 2-point response for 4 hours.
 """
 
@@ -157,14 +157,15 @@ def test_empty_chart_is_insufficient_and_never_not_met() -> None:
     assert nonind.finding.startswith("none ordered")
 
 
-@pytest.mark.parametrize(("days", "expected"), [(182, "not-met"), (183, "met")])
-def test_analgesics_for_at_least_183_days(days: int, expected: str) -> None:
-    """A course that ended a day short is a documented failure (contract §3, falling short)."""
+@pytest.mark.parametrize(("end", "expected"), [("2025-06-30", "not-met"), ("2025-07-01", "met")])
+def test_analgesics_for_at_least_six_calendar_months(end: str, expected: str) -> None:
+    """1 January to 1 July is six months (calendar months); a course that ended a day short is a
+    documented failure (contract §3, falling short)."""
     chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [
         med_request(
             "Oxycodone Hydrochloride 10 MG Oral Tablet",
             "2025-01-01",
-            days_after("2025-01-01", days),
+            end,
             "stopped",
             reason="ineffective",
             code="1049683",
@@ -187,7 +188,7 @@ def test_a_running_analgesic_course_is_not_documented_yet() -> None:
     d = cmm(chart)
     criterion = "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo"
     assert statuses(d)[criterion] == "not-documented"
-    assert "3 months 20 days so far (since 1 Aug 2026), needs at least 183 days" in card_line(d, criterion)
+    assert "3 months 20 days so far (since 1 Aug 2026), needs at least 6 months" in card_line(d, criterion)
     assert d.outcome == Outcome.INSUFFICIENT
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from cards import items
+from cards.render import summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
 from service.record import CLINICAL_TYPES
@@ -325,8 +327,8 @@ def test_adl_difficulty_is_compared_as_a_number() -> None:
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
-        ("2026-01-01", "2026-07-02", "met"),  # 182 days
-        ("2026-01-01", "2026-07-01", "not-met"),  # 181 days: the course ended short (contract §3)
+        ("2026-01-01", "2026-07-01", "met"),  # six calendar months (181 days)
+        ("2026-01-01", "2026-06-30", "not-met"),  # a day short: the course ended short (contract §3)
         ("2025-03-01", "2026-04-01", "not-met"),  # 13 months, but only 131 days in the last year
         ("2025-05-01", "2026-06-01", "met"),  # 192 days inside the last year
         ("2024-01-01", "2025-11-01", "not-documented"),  # all of it before the last year
@@ -1072,3 +1074,18 @@ def test_the_most_recent_form_of_antispasmodic_failure_decides(
     chart: list[dict[str, Any]], expected: str, criterion: str
 ) -> None:
     assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), criterion) == expected
+
+
+def test_a_non_malignant_request_that_fails_gives_its_own_reason_not_the_cancer_blocks() -> None:
+    """The cancer block does not apply to a patient whose pain is only non-malignant: the card gives the
+    non-malignant block's failure, never the cancer block's gate, as the reason."""
+    chart = [
+        *without_codes(without_codes(non_malignant_chart(), "197807"), "1049683"),
+        med_request("Ibuprofen 800 MG Oral Tablet", "2026-01-01", "2026-03-01", code="197807"),
+        coded_assessment("opioid-trial-outcome", "intolerable", "2026-09-01"),
+    ]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert found(d)["cohere.cancer.applies"] == "not-met"
+    assert [i.criteria for i in items.failing(d)] == [("cohere.pain.conservative.pharm",)]
+    assert summary([d]).startswith("Cohere Health: not covered — Pharmacological modalities")

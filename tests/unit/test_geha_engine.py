@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cards.render import detail
 from service.engine.model import Outcome, Status
 from service.record import CLINICAL_TYPES
 from tests.builders import (
@@ -283,6 +284,16 @@ def test_active_infection_fails_and_old_unstated_infection_does_not() -> None:
     assert statuses(determine([condition(SCT, "91302008", "2020-01-01")]))["geha.ci.infection"] == "not-met"
     old = condition(ICD, "N39.0", "2024-01-01", status=None)
     assert statuses(determine([old]))["geha.ci.infection"] == "met"
+
+
+def test_a_contraindication_found_is_named_on_the_card_as_words() -> None:
+    """The clinician reads which diagnosis blocks the order, and the chart's words stay words."""
+    alcoholism = condition(ICD, "F10.20", "1965-03-04", display="Alcoholism [see](https://x.example) <b>")
+    d = determine([alcoholism])
+    assert statuses(d)["geha.ci.sud"] == "not-met"
+    words = "documented: Alcoholism [see](https://x.example) <b> (onset 4 Mar 1965)"
+    assert card_line(d, "geha.ci.sud").endswith(words)
+    assert r"documented: Alcoholism \[see\](https://x.example) \<b> (onset 4 Mar 1965)" in detail([d])
 
 
 def test_sud_fails_unless_treated_and_nicotine_counts_for_geha() -> None:

@@ -36,6 +36,7 @@ from tests.builders import (
     med_request,
     observation,
     procedure,
+    result_of,
     service_request,
     statuses,
     without_codes,
@@ -460,6 +461,28 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     ]
     assert kstatus(newer_yes, "kpwa.pain.le-3mo.recorded") == "met"
     assert kaiser(newer_yes).outcome == Outcome.MEETS
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "status", "finding"),
+    [
+        (90, "d", "not-met", "2.96 months recorded (90 d; needs at least 3 months)"),
+        (12, "wk", "not-met", "2.8 months recorded (12 wk; needs at least 3 months)"),
+        (3, "mo", "met", "3.0 months recorded (needs at least 3 months)"),
+        (1, "a", "met", "12.0 months recorded (1 a; needs at least 3 months)"),
+    ],
+)
+def test_a_life_expectancy_in_days_or_weeks_is_stated_as_compared(
+    value: float, unit: str, status: str, finding: str
+) -> None:
+    """90 days is 2.96 months: the card never says "3.0 months" of a value it judges short of 3."""
+    chart = [
+        *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
+        life_expectancy(value, unit, "2026-11-20"),
+    ]
+    d = kaiser(chart)
+    assert statuses(d)["kpwa.pain.le-3mo.recorded"] == status
+    assert result_of(d, "kpwa.pain.le-3mo.recorded").finding == finding
 
 
 def test_life_expectancy_assessment_and_terminal_codes() -> None:

@@ -94,6 +94,8 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             "months: expected a positive whole number",
         ),
         (lambda raw: raw["criteria"][0]["test"].pop("months"), "needs months"),
+        (lambda raw: raw["criteria"][2]["all"][0]["test"].update(months=2), "give either days or months"),
+        (lambda raw: raw["criteria"][2]["all"][0]["test"].pop("days"), "give either days or months"),
         (lambda raw: raw["criteria"][0].pop("section"), "criteria.0: 'section' is a required property"),
         (lambda raw: raw["criteria"][1].update(id=raw["criteria"][0]["id"]), "criterion id used twice"),
         (lambda raw: raw["criteria"][0].update(role="optional"), "criteria.0.role: 'optional' is not one of"),

@@ -210,4 +210,4 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, params.get("found_finding", "documented: please confirm")
         )
-    return TestOutcome(Status.NOT_MET, evidence, "documented")
+    return TestOutcome(Status.NOT_MET, evidence, "documented: " + "; ".join(e.text for e in evidence))

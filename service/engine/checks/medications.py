@@ -36,7 +36,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
-from service.fhirdates import human_days, human_span, months_before, start_of_day
+from service.fhirdates import human_days, human_span, months_after, months_before, start_of_day
 from service.terminology import Terminology
 
 ROUTE_WORDS = {
@@ -80,14 +80,17 @@ class Routes(ParamKind):
     params={
         "valuesets": VALUE_SETS,
         "comparator": Param(Comparator()),
-        "days": Param(Number()),
+        "days": optional(Number()),
+        "months": optional(Count()),
         "missing": MISSING_TEXT,
         "within_months": optional(Count()),
     },
     reads=MEDS,
+    check=lambda params: None if ("days" in params) != ("months" in params) else "give either days or months",
 )
 def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Span from the earliest start to the latest end of the class's exposures (contract §3).
+    """Span from the earliest start to the latest end of the class's exposures (contract §3), against
+    `days`, or `months` counted as calendar months (AMB-44: 1 Jan to 1 Jul is six months).
 
     A course that ended short of the threshold is not met (contract §3, falling short); one still
     running (an active order whose computed end is after today) may yet reach it: not documented,
@@ -109,13 +112,12 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     if window_start is not None:
         start = max(start, window_start)
     end = min(max(e.end for e in exposures), today)
-    days = max((end - start).total_seconds() / 86400, 0.0)
     lasted = human_span(start, end)
-    needed = needs(params["comparator"], human_days(float(params["days"])))
+    reached, needed = _lasted(params, start, end)
     sources = {s for e in exposures for s in e.sources}
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
-    if COMPARATORS[params["comparator"]](days, float(params["days"])):
+    if reached:
         return TestOutcome(Status.MET, evidence, f"{lasted} documented, {day_of(start)} → {day_of(end)}")
     if any(m.running_on(today) for m in meds):
         return TestOutcome(
@@ -124,6 +126,19 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     span = f"{day_of(start)} → {day_of(end)}"
     ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
+
+
+def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[bool, str]:
+    """Whether the span from `start` to `end` reaches the test's threshold, and the threshold in words."""
+    comparator = params["comparator"]
+    if "months" in params:
+        months = int(params["months"])
+        months_later = months_after(start.date(), months)  # the day the span is `months` long
+        reached = COMPARATORS[comparator](end.date().toordinal(), months_later.toordinal())
+        return reached, needs(comparator, months, "months")
+    days = max((end - start).total_seconds() / 86400, 0.0)
+    threshold = float(params["days"])
+    return COMPARATORS[comparator](days, threshold), needs(comparator, human_days(threshold))
 
 
 @test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)

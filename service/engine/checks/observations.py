@@ -146,9 +146,23 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
         value *= factor
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     needed = needs(params["comparator"], params["value"], params.get("unit", ""))
-    finding = f"{value:.1f} {params.get('unit', '')} recorded ({needed})".replace("  ", " ")
-    ok = COMPARATORS[params["comparator"]](round(value, 6), float(params["value"]))
+    compared = round(value, 6)
+    shown = _deciding_digits(compared, float(params["value"]))
+    unit = params.get("unit")
+    as_recorded = f"{latest.value_text()}; " if unit and float(latest.value) != value else ""  # type: ignore[arg-type]
+    finding = f"{shown} {unit or ''} recorded ({as_recorded}{needed})".replace("  ", " ")
+    ok = COMPARATORS[params["comparator"]](compared, float(params["value"]))
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+def _deciding_digits(value: float, threshold: float) -> str:
+    """`value` with one decimal, or as many more as it takes not to look equal to `threshold` when it
+    is not (90 days is 2.96 months, not "3.0", against 3 months)."""
+    for places in range(1, 7):
+        shown = f"{value:.{places}f}"
+        if (float(shown) == threshold) == (value == threshold):
+            return shown
+    return f"{value:g}"
 
 
 _TNM_CATEGORY = re.compile(r"^(?:y?[cpra])?([TNM](?:\d|x|is)).*$", re.IGNORECASE)
