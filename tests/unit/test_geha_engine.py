@@ -143,6 +143,20 @@ def test_a_running_opioid_course_is_not_documented_yet_and_asks_for_nothing_it_c
     assert any(step.startswith("B. Opioids > 6 weeks:") for step in documentation_steps(determine(running)))
 
 
+def test_an_order_still_active_past_its_computed_end_is_not_said_to_have_ended() -> None:
+    """An active order's end is computed (authoredOn + 30 days, contract §3): short of the bar, it is
+    not met, and the card says what the orders cover rather than that the course ended."""
+    stale = [
+        med_request(
+            "Acetaminophen 300 MG / HYDROcodone Bitartrate 5 MG Oral Tablet", "2015-07-03", status="active"
+        )
+    ]
+    d = determine(stale)
+    assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-met"
+    line = card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
+    assert "the orders cover 4 weeks 2 days (3 Jul 2015 → 2 Aug 2015), needs more than 6 weeks" in line
+
+
 def test_oral_only_opioids_leave_injectable_undocumented() -> None:
     chart = [
         med_request(

@@ -152,7 +152,7 @@ OPIOIDS_6WK = {"valuesets": ["opioids"], "comparator": ">", "days": 42}
             Status.NOT_DOCUMENTED,
             "5 weeks so far (since 17 Oct 2026), needs more than 6 weeks",
         ),
-        ("active", "2026-11-10", Status.NOT_MET, "the course ended after 24 days"),  # its computed end passed
+        ("active", "2026-11-10", Status.NOT_MET, "the orders cover 24 days"),  # its end passed, still active
         ("active", "2027-03-01", Status.MET, "days documented"),
     ],
 )

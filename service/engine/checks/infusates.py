@@ -46,7 +46,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return TestOutcome(
             Status.NOT_MET,
             tuple(Evidence(f"{a.kind or 'allergy'}: {a.label}", a.source) for a, _ in same_drug[:3]),
-            f"allergy to the ordered drug ({same_drug[0][1].text or same_drug[0][1].reference}) documented",
+            f"allergy to the pump drug ({same_drug[0][1].text or same_drug[0][1].reference}) documented",
         )
     ordered = ctx.infusate_ingredients()
     if ordered:

@@ -124,7 +124,10 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
         )
     span = f"{day_of(start)} → {day_of(end)}"
-    ended = f"the course ended after {lasted} ({span}), {needed}"
+    if any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
+        ended = f"the orders cover {lasted} ({span}), {needed}"
+    else:
+        ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
 
 
