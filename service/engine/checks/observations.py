@@ -134,7 +134,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
-    value = float(latest.value)  # type: ignore[arg-type]
+    recorded = value = float(latest.value)  # type: ignore[arg-type]
     if params.get("unit") == "months":
         factor = _TO_MONTHS.get(str(latest.unit or "").lower())
         if factor is None:
@@ -149,7 +149,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     compared = round(value, 6)
     shown = _deciding_digits(compared, float(params["value"]))
     unit = params.get("unit")
-    as_recorded = f"{latest.value_text()}; " if unit and float(latest.value) != value else ""  # type: ignore[arg-type]
+    as_recorded = f"{latest.value_text()}; " if value != recorded else ""  # converted: as the chart has it
     finding = f"{shown} {unit or ''} recorded ({as_recorded}{needed})".replace("  ", " ")
     ok = COMPARATORS[params["comparator"]](compared, float(params["value"]))
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
