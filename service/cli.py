@@ -29,6 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
 
         from service.app import create_app
 
+        logging.getLogger(__name__).warning(
+            "--dev: Werkzeug's development server (one process, no keep-alive, no read timeout, and "
+            "looser HTTP framing than idds-crd serve): never put it in front of an EHR"
+        )
         run_simple(args.host, args.port, create_app(settings), threaded=True)
         return 0
     options = ("workers", "threads", "read_timeout")

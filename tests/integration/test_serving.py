@@ -166,4 +166,5 @@ def test_dev_runs_werkzeug(tmp_path: Path) -> None:
         assert answer.status_code == 200
         assert answer.headers["Server"].startswith("Werkzeug")
     finally:
-        stop(served)
+        log = stop(served)
+    assert "development server" in log and "never put it in front of an EHR" in log
