@@ -81,14 +81,19 @@ def _ruled_out(c: CriterionResult) -> bool:
 
 def _failing_leaves(c: CriterionResult) -> list[CriterionResult]:
     """The not-met leaves reached through not-met parts (what actually fails), leaving out the parts
-    that were ruled out, unless nothing else failed."""
-    if c.status != Status.NOT_MET:
+    that were ruled out, unless nothing else failed. Inside an either/or still open, the alternatives
+    that fell short too (a trial with 40 % relief beside a waiver not yet documented): the card
+    states them, and what is still missing beside them."""
+    if c.status == Status.MET:
         return []
     if not c.children:
-        return [c]
+        return [c] if c.status == Status.NOT_MET else []
     failed = [child for child in c.children if child.status == Status.NOT_MET]
-    applying = [child for child in failed if not _ruled_out(child)] or failed
-    return [leaf for child in applying for leaf in _failing_leaves(child)]
+    applying = [child for child in failed if not _ruled_out(child)]
+    if c.status == Status.NOT_MET:
+        return [leaf for child in applying or failed for leaf in _failing_leaves(child)]
+    within = [child for child in c.children if child in applying or child.status == Status.NOT_DOCUMENTED]
+    return [leaf for child in within for leaf in _failing_leaves(child)]
 
 
 def open_leaves(c: CriterionResult) -> list[CriterionResult]:

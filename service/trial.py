@@ -35,10 +35,11 @@ class TrialResult:
     baseline: ObservationFact | None = None
     lowest_post: ObservationFact | None = None
     reason: str | None = None
+    explicit_duration: ObservationFact | None = None  # it-trial-relief-duration-h, which decides the hours
 
     @property
     def sources(self) -> list[str]:
-        facts = [self.procedure, self.explicit, self.baseline, self.lowest_post]
+        facts = [self.procedure, self.explicit, self.baseline, self.lowest_post, self.explicit_duration]
         return [f.source for f in facts if f is not None]
 
 
@@ -92,13 +93,16 @@ def trial_result(
     trial_codes: ValueSet,
     pain_codes: ValueSet,
 ) -> TrialResult:
-    """The trial result per contract §4 (explicit assessment first, else computed from scores)."""
+    """The trial result per contract §4: each explicit assessment (the relief, its duration) first,
+    else computed from the scores."""
     procedure = latest_trial_procedure(procedures, trial_codes)
     explicit = latest_assessment(observations, "it-trial-pain-relief-pct")
+    duration = latest_assessment(observations, "it-trial-relief-duration-h")
+    if duration is not None and not isinstance(duration.value, float):
+        duration = None
+    hours = duration.value if duration is not None else None
     if explicit is not None and isinstance(explicit.value, float):
-        duration = latest_assessment(observations, "it-trial-relief-duration-h")
-        hours = duration.value if duration is not None and isinstance(duration.value, float) else None
-        return TrialResult(procedure, explicit.value, hours, explicit=explicit)
+        return TrialResult(procedure, explicit.value, hours, explicit=explicit, explicit_duration=duration)  # type: ignore[arg-type]
     if procedure is None:
         return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
     start = procedure.performed
@@ -129,6 +133,15 @@ def trial_result(
         )
     lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
     relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
+    if duration is not None:
+        return TrialResult(
+            procedure,
+            relief,
+            hours,
+            baseline=baseline,
+            lowest_post=lowest,
+            explicit_duration=duration,  # type: ignore[arg-type]
+        )
     return TrialResult(
         procedure,
         relief,

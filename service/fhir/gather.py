@@ -410,7 +410,10 @@ def _settled(
 
 
 def _own(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
-    """The resources of a query's results that may be used: this patient's (or of an unscoped type)."""
+    """The resources of a query's results that may be used: this patient's (the Patient itself, or a
+    resource linked to it), or any of a type no patient owns (a Medication, an Organization)."""
+    if query.resource_type == "Patient":
+        return [r for r in resources if r.get("id") == patient_id]
     return [
         r
         for r in resources
@@ -489,9 +492,7 @@ class DataGatherer:
         scope: CacheScope | None = None,
     ) -> GatheredData:
         """The call's data; with a `scope`, query answers are taken from and kept in the cache."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        unavailable: dict[str, str] = {}
-        required_missing: dict[str, str] = {}
+        data = GatheredData({}, {}, {}, {})
         plan: list[Query] = []
         for key, template in templates.items():
             rendered = render(template, request)
@@ -500,15 +501,14 @@ class DataGatherer:
             query = query_from_url(key, rendered, required=True)
             given = interpret(request.prefetch, key)
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-                for resource in given.resources:
-                    found.setdefault(resource["resourceType"], []).append(resource)
+                _take_prefetched(query, given.resources, request.context.patient_id, data)
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{key}:next", query.resource_type, continue_from=given.bundle))
             elif client is None:
-                required_missing[key] = given.reason or "not prefetched, and the request has no fhirServer"
+                reason = given.reason or "not prefetched, and the request has no fhirServer"
+                data.required_missing[key] = reason
             else:
                 plan.append(query)
-        data = GatheredData(found, unavailable, required_missing, {})
         if clinical:
             plan += self._clinical_plan(request, client, data)
         if client is not None and plan:

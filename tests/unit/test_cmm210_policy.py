@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cards.render import detail
 from service.engine.model import Determination, Outcome
 from tests.builders import (
     BACLOFEN_TABLET,
@@ -401,6 +402,15 @@ def test_replacement_needs_both_criteria_and_a_non_functional_pump(
         assert d.outcome == outcome
 
 
+def test_a_valid_value_this_payer_does_not_list_is_named_with_the_ones_it_does() -> None:
+    """ "recalled" is a device status of the contract: not "unrecognised", but not CMM-210's reason."""
+    d = cmm(replacement_chart(coded_assessment("device-status", "recalled")), service_request("62362"))
+    open_leaves = [leaf for top in d.criteria for leaf in top.leaves() if leaf.status.value != "met"]
+    lines = [card_line(d, leaf.id) for leaf in open_leaves]
+    assert lines and not any("unrecognised" in line for line in lines)
+    assert any("recorded recalled, not one of end of battery / failed" in line for line in lines), lines
+
+
 # ---------------------------------------------------------------- spasticity and dystonia
 
 
@@ -631,6 +641,16 @@ def test_cancer_permanent_implant_needs_50_percent_relief_without_a_duration(
         d,
         {"cmm210.cancer.permanent.relief-ge50.trial": trial, "cmm210.cancer.permanent.relief-ge50": expected},
     )
+
+
+def test_a_failed_trial_beside_an_undocumented_waiver_is_on_the_card() -> None:
+    """The trial was done and fell short; a waiver could still qualify: the card states the 37.5 %
+    beside what is missing, never only the waiver's items."""
+    d = cmm([*cancer_base(), *trial_scores(8, ("10:00", 5), ("12:00", 5))], "62362")
+    assert d.outcome == Outcome.INSUFFICIENT
+    card = detail([d])
+    assert "❌ **Trial relief >= 50 %**: 38 % relief (needs at least 50 %)" in card, card
+    assert card.index("❌") < card.index("❔")
 
 
 @pytest.mark.parametrize(

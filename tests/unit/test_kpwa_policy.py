@@ -191,6 +191,26 @@ def test_spasticity_trial_response_computed_from_scores() -> None:
     assert no_response["kpwa.spasticity.trial-2pt-4h"] == "not-met"
 
 
+def test_a_lasting_spasm_frequency_response_counts_beside_a_brief_larger_ashworth_one() -> None:
+    """ "a 2-point reduction in the Ashworth Scale or Spasm Frequency score for 4 hours": a scale whose
+    response meets the bar and lasts decides, not the scale with the largest drop."""
+    explicit = ("it-trial-scale-reduction", "it-trial-response-duration-h", "spasm-frequency-score")
+    times = ["2025-10-01T08:30:00Z", *(f"2025-10-01T{h}:00:00Z" for h in ("10", "12", "14", "16"))]
+    spasms = [
+        assessment("spasm-frequency-score", t, valueInteger=v)
+        for v, t in zip((3, 1, 1, 1, 1), times, strict=True)
+    ]
+    ashworth_brief = [
+        ashworth(v, t) for v, t in zip((4, 1, 4), times[:3], strict=True)
+    ]  # 3 points, for no time at all
+    d = kaiser(
+        [*without_codes(spasticity_chart(), *explicit), *spasms, *ashworth_brief], drugs=(BACLOFEN_IT,)
+    )
+    assert statuses(d)["kpwa.spasticity.trial-2pt-4h"] == "met"
+    line = card_line(d, "kpwa.spasticity.trial-2pt-4h")
+    assert line.endswith("2 points on the Penn spasm frequency score (needs 2), for 6 h (needs 4 h)")
+
+
 def test_trial_scores_do_not_replace_the_baseline_severity() -> None:
     found = statuses(kaiser(spasticity_chart_with_scores(1, 1, 1), drugs=(BACLOFEN_IT,)))
     assert found["kpwa.spasticity.ashworth-ge3-or-mas2"] == "met"

@@ -435,6 +435,30 @@ def test_a_prefetched_searchset_keeps_its_includes_and_drops_other_patients() ->
     assert not any("/Medication/" in c.request.url for c in responses.calls)
 
 
+def test_the_patient_and_coverage_keys_give_only_this_patients_patient_and_coverage() -> None:
+    """What else an EHR puts in them (another patient's chart, another Patient, a Coverage another
+    person is the beneficiary of) is never evidence; the payer Organization included is kept."""
+    body = sample()
+    coverage = body["prefetch"]["coverage"]
+    theirs = {**coverage["entry"][0]["resource"], "id": "theirs", "beneficiary": {"reference": "Patient/x"}}
+    coverage["entry"] += [
+        {"resource": theirs},
+        {"resource": {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}},
+        {"resource": mine("Condition", "their-fbss", "someone-else")},
+        {"resource": mine("Condition", "planted-fbss")},
+    ]
+    body["prefetch"]["patient"] = searchset(
+        [body["prefetch"]["patient"], {"resourceType": "Patient", "id": "x"}]
+    )
+    data = DataGatherer(None, []).gather(
+        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5, clinical=False
+    )
+    assert [p["id"] for p in data.resources["Patient"]] == ["demo-meets"]
+    assert [c["id"] for c in data.resources["Coverage"]] == [coverage["entry"][0]["resource"]["id"]]
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+    assert "Condition" not in data.resources
+
+
 def test_without_a_server_prefetched_clinical_keys_are_used_and_the_rest_unavailable() -> None:
     body = sample()
     body["prefetch"]["conditions"] = searchset([mine("Condition", "c1")])

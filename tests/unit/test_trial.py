@@ -105,6 +105,22 @@ def test_explicit_assessment_wins() -> None:
     assert r.explicit is not None
 
 
+def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_computed() -> None:
+    """Contract §4: "it-trial-relief-duration-h ... decides when present", whatever gives the relief."""
+    chart = [
+        procedure("62324", START),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(2, "2025-10-01T12:00:00Z"),
+        pain(2, "2025-10-01T15:00:00Z"),
+        pain(7, "2025-10-02T08:00:00Z"),
+    ]
+    assert result(chart).sustained_hours == pytest.approx(3.0)
+    r = result([*chart, assessment("it-trial-relief-duration-h", valueQuantity={"value": 10, "unit": "h"})])
+    assert r.relief_pct == pytest.approx(75.0) and r.explicit is None
+    assert r.sustained_hours == 10
+    assert r.explicit_duration is not None and r.explicit_duration.source in r.sources
+
+
 def test_preliminary_and_cancelled_observations_are_ignored() -> None:
     prelim = pain(0, "2025-10-01T10:00:00Z")
     prelim["status"] = "preliminary"

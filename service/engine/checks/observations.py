@@ -83,7 +83,16 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
         return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
     if _one_of(found.value, params.get("not_met", ())):
         return TestOutcome(Status.NOT_MET, evidence, f"recorded {found.value_text()}")
-    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {found.value_text()}")
+    taken = " / ".join(_words(v) for v in params.get("met", ()))
+    decides = f"not one of {taken}" if taken else "which decides nothing here"
+    return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"recorded {found.value_text()}, {decides}")
+
+
+def _words(value: Any) -> str:
+    """A listed value as a card writes a recorded one (`ObservationFact.value_text`)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("-", " ")
 
 
 _TO_MONTHS = {

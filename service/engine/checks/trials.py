@@ -14,7 +14,7 @@ from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleC
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.trial import SCALE_CODES, scale_trials
+from service.trial import SCALE_CODES, ScaleTrial, scale_trials
 
 
 @test_type(
@@ -66,6 +66,11 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 trial.lowest_post.source,
                 trial.lowest_post.effective,
             )
+        )
+    if trial.explicit_duration is not None and params.get("min_hours") is not None:
+        recorded = trial.explicit_duration
+        evidence.append(
+            Evidence(f"recorded relief duration {recorded.value_text()}", recorded.source, recorded.effective)
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
     finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
@@ -172,7 +177,15 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     ]
     if not trials:
         return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
-    best = max(trials, key=lambda t: (t.reduction(), t.sustained_hours(points)))
+
+    def standing(trial: ScaleTrial) -> tuple[bool, bool, float, float]:
+        """Ranks the scales: one whose response meets the bar and lasts, else the one closest to it
+        (any of the scales may show the response: "Ashworth or Spasm Frequency")."""
+        reached = trial.reduction() >= points
+        lasted = trial.sustained_hours(points)
+        return reached and (hours is None or lasted >= float(hours)), reached, lasted, trial.reduction()
+
+    best = max(trials, key=standing)
     evidence = (
         Evidence(
             f"{name(best.scale)}: {best.baseline.value_text()} before the trial",
