@@ -111,6 +111,16 @@ def _criteria_results(policy: Policy, ctx: EvaluationContext, evident: bool) -> 
     )
 
 
+def _depends_on_indication(policy: Policy, kind: str) -> bool:
+    """Whether the policy writes different top-level criteria for this request kind per indication,
+    so that an assumed indication chose which were judged (Cohere's replacement reasons)."""
+    return any(
+        spec.indications is not None and spec.indications != policy.indications
+        for spec in policy.criteria
+        if spec.kinds is None or kind in spec.kinds
+    )
+
+
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
     in_place = ctx.memo(("idds-in-place",), lambda: bool(idds_in_place(ctx.record, ctx.terminology)))
@@ -155,9 +165,17 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         failed = [r for r in results if r.status == Status.NOT_MET]
         outcome = Outcome.DOES_NOT_MEET
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
-    elif all(s == Status.MET for s in statuses):
+    elif all(s == Status.MET for s in statuses) and not (
+        not evident and _depends_on_indication(policy, ctx.request_kind)
+    ):
         outcome = Outcome.MEETS
         explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."
+    elif all(s == Status.MET for s in statuses):  # met, but the criteria were chosen by an assumption
+        outcome = Outcome.INSUFFICIENT
+        explanation = (
+            f"What the pump is for is not documented, and {policy.payer}'s criteria for {kind_words} "
+            "depend on it."
+        )
     else:
         missing = [r for r in results if r.status == Status.NOT_DOCUMENTED]
         outcome = Outcome.INSUFFICIENT

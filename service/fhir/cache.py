@@ -44,6 +44,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +59,13 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"  # part of every key: a change of the stored form is a new key, never a misread
 RETRY_REDIS_AFTER_SECONDS = 5.0
+REDIS_COMMANDS_AT_ONCE = 4  # of one process; a command stuck on a dripping Redis holds one of them
+
+
+class RedisTooSlow(Exception):
+    """A Redis command still unanswered after the cache's time: it reads as a failure."""
+
+
 Clock = Callable[[], float]
 Answer = dict[str, Any]  # a query's stored answer: plain JSON (resources, included, pages, ...)
 
@@ -154,7 +163,9 @@ class RedisStore:
     """Values in Redis (SET with EX: they expire there too), shared by replicas. Any failure reads
     as a miss (or a lost write): the first one of an outage logs one WARNING, and for
     RETRY_REDIS_AFTER_SECONDS after it Redis is not asked at all, so a dead or black-holed Redis
-    costs each call nothing."""
+    costs each call nothing. Each command runs on a thread of the store's own and is waited for at
+    most twice `timeout_seconds` in all: the socket timeout bounds each read, not a reply that drips
+    in a byte at a time."""
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
         import redis  # imported only when configured: start-up without Redis does not pay for it
@@ -172,13 +183,20 @@ class RedisStore:
         )
         self._lock = threading.Lock()
         self._resting_until: float | None = None  # monotonic time; None while Redis answers
+        self._commands = ThreadPoolExecutor(REDIS_COMMANDS_AT_ONCE, thread_name_prefix="idds-crd-redis")
+
+    def _within_time(self, command: Callable[[], Any]) -> Any:
+        try:
+            return self._commands.submit(command).result(timeout=2 * self.timeout_seconds)
+        except FutureTimeout:
+            raise RedisTooSlow(f"no answer within {2 * self.timeout_seconds:g} s") from None
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys or self._resting():
             return [None] * len(keys)
         try:
-            values = self._redis.mget(list(keys))
-        except self._errors as exc:
+            values = self._within_time(lambda: self._redis.mget(list(keys)))
+        except (*self._errors, RedisTooSlow) as exc:
             self._failed(exc)
             return [None] * len(keys)
         self._answered()
@@ -188,17 +206,22 @@ class RedisStore:
         if not items or self._resting():
             return
         seconds = max(1, round(ttl_seconds))
-        try:
+
+        def write() -> None:
             with self._redis.pipeline(transaction=False) as pipe:
                 for key, value in items.items():
                     pipe.set(key, value, ex=seconds)
                 pipe.execute()
-        except self._errors as exc:
+
+        try:
+            self._within_time(write)
+        except (*self._errors, RedisTooSlow) as exc:
             self._failed(exc)
             return
         self._answered()
 
     def close(self) -> None:
+        self._commands.shutdown(wait=False, cancel_futures=True)
         self._redis.close()
 
     def _resting(self) -> bool:

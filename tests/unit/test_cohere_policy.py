@@ -798,6 +798,19 @@ def test_technology_upgrade_for_non_malignant_pain_only() -> None:
     assert cancer.outcome == Outcome.INSUFFICIENT
 
 
+def test_a_replacement_reason_met_under_an_assumed_indication_is_not_a_meets() -> None:
+    """Nothing tells what the pump is for: the technology upgrade is a reason only for non-malignant
+    pain, the indication assumed, so the request waits for the indication, never "meets"."""
+    d = cohere(
+        [pump_in_place(), coded_assessment("replacement-reason", "technology-upgrade", "2026-11-10")],
+        drugs=(),
+    )
+    assert not d.indication_evident
+    assert status_of(d, "cohere.pain.replace.upgrade") == "met"
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert [i.label for i in items.missing(d)] == ["What the pump is for"]
+
+
 def test_upgrading_a_functional_device_is_a_non_indication() -> None:
     d = replacement(
         non_malignant_chart(), ("replacement-reason", "technology-upgrade"), ("device-status", "functional")

@@ -303,11 +303,47 @@ class SilentServer:
             except OSError:
                 return
             self.accepted.append(connection)
+            threading.Thread(target=self.serve, args=(connection,), daemon=True).start()
+
+    def serve(self, connection: socket.socket) -> None:
+        """Never answer."""
 
     def close(self) -> None:
         for connection in self.accepted:
             connection.close()
         self.socket.close()
+
+
+class DrippingServer(SilentServer):
+    """A Redis that answers every command, one byte every 20 ms: no single read waits long, the
+    whole reply (a 500-byte value) takes ten seconds."""
+
+    def serve(self, connection: socket.socket) -> None:
+        try:
+            connection.recv(65536)
+            for byte in b"*1\r\n$500\r\n" + b"x" * 500 + b"\r\n":
+                connection.sendall(bytes([byte]))
+                time.sleep(0.02)
+        except OSError:
+            return
+
+
+def test_a_redis_dripping_its_reply_is_given_up_within_the_caches_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dripping = DrippingServer()
+    try:
+        store = RedisStore(f"redis://127.0.0.1:{dripping.port}/0", timeout_seconds=0.1)
+        with caplog.at_level(logging.WARNING, logger="service.fhir.cache"):
+            started = time.monotonic()
+            assert store.get_many(["a"]) == [None]
+            assert time.monotonic() - started < 1.0
+            assert store.get_many(["a"]) == [None]  # left alone a while: not asked again
+        assert len(dripping.accepted) == 1
+        assert "RedisTooSlow" in caplog.text
+        store.close()
+    finally:
+        dripping.close()
 
 
 def test_a_hung_redis_reads_as_misses_with_one_warning_and_is_left_alone_for_a_while(

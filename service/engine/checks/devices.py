@@ -87,9 +87,8 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             p = removal.procedure
             cleared[p.source] = Evidence(f"removal: {p.label} ({day_of(p.performed)})", p.source, p.performed)
     if in_place:
-        return TestOutcome(
-            Status.NOT_MET, tuple(in_place[:4]), "other implanted programmable device documented"
-        )
+        more = f" and {len(in_place) - 1} more" if len(in_place) > 1 else ""
+        return TestOutcome(Status.NOT_MET, tuple(in_place[:4]), f"documented: {in_place[0].text}{more}")
     if cleared:
         return TestOutcome(
             Status.MET, tuple(cleared.values()), "none in place: the device was removed", by_absence=True
