@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 $(BIN)/python:
 	@echo "creating ./.venv with $(PYTHON) ..."
 	@$(PYTHON) -m venv $(VENV)
-	@$(PIP) install --quiet --upgrade pip > /dev/null
+	@$(PIP) install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 
 ## Install the service with its demo FHIR server and run the built-in demo (one line per step;
 ## pip's own output goes to .venv/install.log and is shown only when the install fails).

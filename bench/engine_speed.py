@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.figures import figure  # noqa: E402
 from service.catalog import load_catalog  # noqa: E402
 from service.demo.runner import patient_files, request_files  # noqa: E402
-from service.demo.synthea import SYNTHEA_DIR  # noqa: E402
+from service.demo.synthea import SYNTHEA_DIRS  # noqa: E402
 from service.engine.context import EvaluationContext  # noqa: E402
 from service.engine.evaluate import evaluate_order  # noqa: E402
 from service.orders import DraftOrders, infusates, recognise  # noqa: E402
@@ -33,7 +33,7 @@ from service.record import CLINICAL_TYPES, build_record  # noqa: E402
 
 RUN_ALL = ["--runs", "200"]  # arguments in `python -m bench` (bench/__main__.py)
 
-SYNTHEA = SYNTHEA_DIR / "ts_Erasmo.json"
+SYNTHEA = SYNTHEA_DIRS[0] / "ts_Erasmo.json"
 SIZE = 1000
 
 

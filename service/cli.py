@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -181,8 +182,20 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _audit_trail(settings: Settings) -> Any:
+    """The audit trail `settings` names; one that would be a new SQLite file is refused rather than
+    made (a command run without the service's --config, or from another directory, would otherwise
+    read a new, empty trail and say it holds nothing)."""
+    from sqlalchemy.engine import make_url
+
     from service.store.stores import open_stores
 
+    url = make_url(settings.store.url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        raise SettingsError(
+            f"store.url: no audit trail at {Path(path).resolve()}; give the service's configuration "
+            "with --config (or IDDS_CRD_CONFIG)"
+        )
     return open_stores(settings.store).audit
 
 
@@ -296,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if not isinstance(exc, _reported_failures()):
             raise

@@ -349,6 +349,20 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _ok("Alive.", {"type": "object", "properties": {"status": {"const": "ok"}}}),
             }
         },
+        "/readyz": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Readiness: policies compiled, audit store answering (else 503)",
+                "responses": _ok("Ready.", {"type": "object", "properties": {"status": {"const": "ready"}}}),
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (404 when metrics.enabled is false)",
+                "responses": _ok("The Prometheus text exposition format.", {"type": "string"}, "text/plain"),
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",

@@ -295,6 +295,15 @@ def _check_fhir_servers(urls: tuple[str, ...], where: str) -> None:
             raise SettingsError(f"{where}[{i}]: must not hold credentials, a query or a fragment")
 
 
+def check_public_base_url(auth: AuthSettings, public_base_url: str | None) -> None:
+    """Calls from trusted clients need the URL they call: a JWT's aud must equal it."""
+    if auth.required and auth.trusted_clients and not public_base_url:
+        raise SettingsError(
+            "public_base_url: required when auth.trusted_clients are configured, because a JWT's aud "
+            "must equal the URL the EHR calls, which the Host header of a request cannot be trusted to tell"
+        )
+
+
 def _check_auth(auth: AuthSettings) -> None:
     _check_fhir_servers(auth.open_fhir_servers, "auth.open_fhir_servers")
     issuers = [client.iss for client in auth.trusted_clients]
@@ -402,6 +411,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         public_base_url = public_base_url.rstrip("/")
     auth: AuthSettings = _section(AuthSettings, raw.get("auth"), "auth")
     _check_auth(auth)
+    check_public_base_url(auth, public_base_url)
     sandbox: SandboxSettings = _section(SandboxSettings, raw.get("sandbox"), "sandbox")
     _check_sandbox(sandbox, auth, public_base_url)
     return Settings(

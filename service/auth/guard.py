@@ -20,7 +20,7 @@ from service.auth.verify import Refused, TokenVerifier
 from service.caller import Caller, set_caller
 from service.errors import operation_outcome
 from service.request_log import annotate
-from service.settings import Settings, SettingsError
+from service.settings import Settings, check_public_base_url
 from service.store.replay import ReplayStore
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,7 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
         return
     if not settings.auth.trusted_clients:
         log.warning("auth.required is true and auth.trusted_clients is empty: every hook call gets 401")
-    elif not settings.public_base_url:
-        raise SettingsError(
-            "public_base_url: required when auth.trusted_clients are configured, because a JWT's aud "
-            "must equal the URL the EHR calls, which the Host header of a request cannot be trusted to tell"
-        )
+    check_public_base_url(settings.auth, settings.public_base_url)  # settings made in code, not read
     verifier = TokenVerifier(settings.auth, replay, JwksCache(settings.auth.jwks_cache_seconds))
 
     @app.before_request

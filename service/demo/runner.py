@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ from service.app import create_app
 from service.auth.tokens import PrivateKey, generate_es384_key, private_pem, public_jwks, sign_call_token
 from service.demo.fhir_server import LocalFhirServer
 from service.demo.synthea import load_in_background, synthea_files
+from service.request_log import ACCESS_LOGGER
 from service.settings import AuthSettings, SandboxSettings, Settings, StoreSettings, TrustedClient
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -98,7 +100,10 @@ def write_private_key(key: PrivateKey, path: Path) -> None:
 
 
 def curl_line(url: str, request_file: Path, key_file: Path) -> str:
-    token = f"$(idds-crd token --key {shlex.quote(str(key_file))} --iss {DEMO_ISSUER} --aud {url})"
+    """A curl command that runs as printed: `idds-crd token` named by its path beside this Python
+    (make demo installs into ./.venv, which the user's shell need not have on its PATH)."""
+    command = shlex.quote(str(Path(sys.executable).parent / "idds-crd"))
+    token = f"$({command} token --key {shlex.quote(str(key_file))} --iss {DEMO_ISSUER} --aud {url})"
     return (
         f"curl -s -X POST -H 'Content-Type: application/json' -H \"Authorization: Bearer {token}\" "
         f"--data @{shlex.quote(str(request_file))} {url}"
@@ -108,6 +113,7 @@ def curl_line(url: str, request_file: Path, key_file: Path) -> str:
 def run_demo(host: str, port: int, once: bool = False) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING)  # one line per call would bury the cards
     started = time.monotonic()
     print("FHIR server: starting sekmet-fhir on loopback (simulator off) ...", flush=True)
     with (
@@ -128,7 +134,10 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         print(f"service: ready on {base} after {time.monotonic() - started:.1f} s\n", flush=True)
-        print(f"Calls need a JWT from a trusted EHR; the demo's EHR is {DEMO_ISSUER}, its key {key_file}.")
+        if not once:
+            print(
+                f"Calls need a JWT from a trusted EHR; the demo's EHR is {DEMO_ISSUER}, its key {key_file}."
+            )
         print("Sample calls (each request file already points at the demo FHIR server):")
         for path in request_files():
             body = with_fhir_server(json.loads(path.read_text(encoding="utf-8")), fhir.base_url, DEMO_TOKEN)
@@ -145,9 +154,11 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
                 print(f"    {line}")
             if not response.get("cards"):
                 print("    (no cards: not an intrathecal pump order)")
-            print(f"    {curl_line(url, target, key_file)}")
-        print(f"\nDiscovery: curl -s {base}/cds-services")
-        print(f"Sandbox: open {base}/sandbox in a browser to fire hooks at the demo patients")
+            if not once:  # with --once the service, the key and the files are gone once it returns
+                print(f"    {curl_line(url, target, key_file)}")
+        if not once:
+            print(f"\nDiscovery: curl -s {base}/cds-services")
+            print(f"Sandbox: open {base}/sandbox in a browser to fire hooks at the demo patients")
         try:
             if not once:
                 if synthea := synthea_files():

@@ -13,15 +13,20 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "fhir-fixtures" / "synthea"
+BESIDE_THE_REPOSITORY = Path("..") / "shared" / "fhir-fixtures" / "synthea"
+# Found from this source tree (an editable install, the tests), else from the working directory
+# (`make demo` runs in the repository and installs the package elsewhere, into ./.venv).
+SYNTHEA_DIRS = (Path(__file__).resolve().parents[2] / BESIDE_THE_REPOSITORY, BESIDE_THE_REPOSITORY)
 
 
 class BundleLoader(Protocol):
     def load_file(self, path: Path) -> object: ...
 
 
-def synthea_files(directory: Path = SYNTHEA_DIR) -> list[Path]:
-    return sorted(directory.glob("*.json")) if directory.is_dir() else []
+def synthea_files(directories: tuple[Path, ...] = SYNTHEA_DIRS) -> list[Path]:
+    """The Synthea bundles of the first of `directories` that exists (none when none does)."""
+    found = next((d for d in directories if d.is_dir()), None)
+    return sorted(found.resolve().glob("*.json")) if found is not None else []
 
 
 def load_in_background(fhir: BundleLoader, files: list[Path]) -> threading.Thread | None:

@@ -233,7 +233,7 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         raise RequestInvalid("hook", f"hook is '{hook}' but this service answers '{expected_hook}'")
     hook_instance = _require_string(body, "hookInstance", "hookInstance")
     if not HOOK_INSTANCE.fullmatch(hook_instance):
-        raise RequestInvalid("hookInstance", "hookInstance must be a UUID (8-4-4-4-12 hexadecimal digits)")
+        raise RequestInvalid("hookInstance", "hookInstance must be a UUID (8-4-4-4-12 letters and digits)")
     fhir = _validate_fhir_access(body)
     context = _require_object(body, "context", "context")
     dispatched: tuple[str, ...] = ()

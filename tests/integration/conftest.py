@@ -15,7 +15,7 @@ import requests
 from service.app import create_app
 from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files, request_files, with_fhir_server
-from service.demo.synthea import SYNTHEA_DIR, synthea_files
+from service.demo.synthea import SYNTHEA_DIRS, synthea_files
 from service.settings import FhirSettings
 from tests.conformance import check_response
 from tests.support import as_queried, open_settings, serving
@@ -94,7 +94,7 @@ def synthea_patients(fhir_server: LocalFhirServer) -> list[SyntheaPatient]:
     """All Synthea patients of ../shared/fhir-fixtures, loaded into the session's FHIR server."""
     files = synthea_files()
     if not files:
-        pytest.skip(f"the Synthea fixtures are not beside the repository (looked in {SYNTHEA_DIR})")
+        pytest.skip(f"the Synthea fixtures are not beside the repository (looked in {SYNTHEA_DIRS[0]})")
     patients = []
     for path in files:
         bundle = json.loads(path.read_text(encoding="utf-8"))

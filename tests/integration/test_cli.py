@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -123,9 +122,8 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
     assert "GEHA: 62362 meets all 14 coverage criteria" in result.stdout
     assert "GEHA: not covered — D. Trial relief >= 50 %: 29 % relief" in result.stdout
     assert "HTTP 401" not in result.stdout  # the service requires a JWT: every sample call signed its own
-    assert "curl -s -X POST" in result.stdout
-    assert "Authorization: Bearer $(idds-crd token --key " in result.stdout
-    assert "/sandbox in a browser" in result.stdout  # the demo turns the sandbox page on
+    # the service, its key and the request files are gone when --once returns: nothing to copy
+    assert "curl -s -X POST" not in result.stdout and "/sandbox in a browser" not in result.stdout
 
 
 def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
@@ -212,7 +210,7 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
             break
     assert fhir_base is not None
     assert requests.get(f"{fhir_base}/metadata", timeout=5).status_code in (200, 401)
-    assert_printed_curl_line_works(curl_lines[0], cwd=tmp_path)
+    assert_printed_curl_line_works(curl_lines[0])
     process.terminate()
     assert process.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
@@ -225,22 +223,37 @@ def found(pattern: str, text: str) -> str:
     return match.group(1)
 
 
-def assert_printed_curl_line_works(curl: str, cwd: Path) -> None:
-    """What a user copies from the demo: `idds-crd token` signs the call, the running demo answers
-    it with cards; the same call without the token gets 401."""
-    token_args = shlex.split(found(r"\$\(idds-crd token ([^)]*)\)", curl))
+def assert_printed_curl_line_works(curl: str) -> None:
+    """What a user copies from the demo, pasted into a shell whose PATH knows nothing of the
+    service's virtualenv: it signs its own token each time and the demo answers it with cards; the
+    same call without the token gets 401."""
+    shell = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    for _ in range(2):  # a fresh token each time: no replay
+        pasted = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60, env=shell)
+        assert pasted.returncode == 0 and pasted.stderr == "", pasted.stderr
+        assert json.loads(pasted.stdout)["cards"], pasted.stdout[:300]
     request_file = found(r"--data @(\S+)", curl)
-    url = curl.rsplit(" ", 1)[1]
-    signed = idds_crd("token", *token_args, cwd=cwd)
-    assert signed.returncode == 0, signed.stderr
     body = json.loads(Path(request_file).read_text())
-    token = signed.stdout.strip()
-    answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    assert answer.status_code == 200, answer.text[:300]
-    assert answer.json()["cards"]
-    assert requests.post(url, json=body, timeout=30).status_code == 401
-    replayed = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    assert replayed.status_code == 401
+    assert requests.post(curl.rsplit(" ", 1)[1], json=body, timeout=30).status_code == 401
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`idds-crd policies check | head -c 1`: the reader gone, the command stops with no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", "policies", "check"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
 
 
 def test_token_signs_with_the_key_its_jwks_publishes(tmp_path: Path) -> None:

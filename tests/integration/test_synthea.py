@@ -12,7 +12,7 @@ import pytest
 
 from service.catalog import load_catalog
 from service.demo.fhir_server import LocalFhirServer
-from service.demo.synthea import SYNTHEA_DIR
+from service.demo.synthea import synthea_files
 from service.fhir.client import FhirClient
 from service.fhirdates import parse_datetime
 from service.hooks.models import parse_hook_request
@@ -84,7 +84,9 @@ def test_the_latest_of_forty_old_pain_scores_is_found(
     newest page of the older ones is asked for, and the latest score is the chart's latest."""
     record, data = record_for(fhir_server, BRADLY, page_size=10)
     pain = [o for o in record.observations if any(c.code == "72514-3" for c in o.codes)]
-    bundle = json.loads(next(SYNTHEA_DIR.glob("Bradly_*.json")).read_text(encoding="utf-8"))
+    bundle = json.loads(
+        next(p for p in synthea_files() if p.name.startswith("Bradly_")).read_text(encoding="utf-8")
+    )
     in_chart = [
         parse_datetime(e["resource"]["effectiveDateTime"])
         for e in bundle["entry"]

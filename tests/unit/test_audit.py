@@ -265,6 +265,18 @@ def test_audit_show_by_hook_instance_assertion_id_and_card(
     assert [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
 
 
+@pytest.mark.parametrize("command", [["show", "some-key"], ["export"], ["purge"]])
+def test_the_audit_commands_never_make_a_new_empty_trail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Run without the service's --config, from a directory with no trail: told so, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IDDS_CRD_CONFIG", raising=False)
+    status, _, err = cli(capsys, "audit", *command)
+    assert status == 2 and "no audit trail at" in err and "--config" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_audit_export_writes_crd_metric_data(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

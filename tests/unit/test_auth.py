@@ -152,6 +152,9 @@ def test_aud_may_be_an_array_holding_the_endpoint(inline_app: Flask, es384: KeyP
 def test_trusted_clients_need_a_public_base_url_not_the_host_header(es384: KeyPair) -> None:
     with pytest.raises(SettingsError, match=r"public_base_url: required when auth\.trusted_clients"):
         auth_app(auth_settings(trusted(es384), public_base_url=None))
+    client = {"iss": ISSUER, "jwks": jwks(es384)}
+    with pytest.raises(SettingsError, match=r"public_base_url: required when auth\.trusted_clients"):
+        settings_from_mapping({"auth": {"trusted_clients": [client]}})  # as read, before serve starts
     app = auth_app(auth_settings(trusted(es384)))
     other = "http://other-crd.example.org" + SELECT_URL  # a token the EHR minted for another service
     spoofed = {"Host": "other-crd.example.org", **bearer(mint(es384, other))}
@@ -653,7 +656,7 @@ def test_good_keys_outlive_failed_fetches_until_their_lifetime_and_grace(es384: 
 
 
 def _auth(raw: dict[str, Any]) -> AuthSettings:
-    return settings_from_mapping({"auth": raw}).auth
+    return settings_from_mapping({"public_base_url": PUBLIC_BASE, "auth": raw}).auth
 
 
 @pytest.mark.parametrize(
@@ -774,7 +777,9 @@ def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
     text = (ROOT / "docker" / "config.yaml").read_text(encoding="utf-8")
     commented = text.split("  trusted_clients: []\n", 1)[1]
     uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in commented.splitlines())
-    auth = settings_from_mapping(yaml.safe_load("auth:\n" + uncommented)).auth
+    auth = settings_from_mapping(
+        {"public_base_url": PUBLIC_BASE, **yaml.safe_load("auth:\n" + uncommented)}
+    ).auth
     by_iss = {client.iss: client for client in auth.trusted_clients}
     sandbox = by_iss["https://sandbox.cds-hooks.org"]
     assert sandbox.jku_allowed == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)

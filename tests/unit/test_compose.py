@@ -118,7 +118,8 @@ def test_the_commented_ehr_entries_are_valid_settings_once_uncommented() -> None
     uncommented = "  trusted_clients:\n" + "\n".join(
         line.replace("  # ", "  ", 1) for line in block.splitlines()
     )
-    auth = settings_from_mapping(yaml.safe_load(f"auth:\n  required: true\n{uncommented}\n")).auth
+    raw = yaml.safe_load(f"public_base_url: https://localhost:8443\nauth:\n  required: true\n{uncommented}\n")
+    auth = settings_from_mapping(raw).auth
     by_iss = {client.iss: client for client in auth.trusted_clients}
     assert set(by_iss) == {"https://ehr.example.org", "https://sandbox.cds-hooks.org"}
     fhir = compose()["services"]["fhir"]

@@ -35,7 +35,7 @@ def test_openapi_json_is_served_and_describes_every_registered_service(client: F
     assert response.status_code == 200 and response.mimetype == "application/json"
     document = response.get_json()
     assert document["openapi"].startswith("3.1")
-    expected = {"/cds-services", "/healthz", "/openapi.json", "/policies/{policy_id}"}
+    expected = {"/cds-services", "/healthz", "/readyz", "/metrics", "/openapi.json", "/policies/{policy_id}"}
     expected |= {"/fhir/CodeSystem/{resource_id}", "/fhir/Questionnaire/{resource_id}"}
     for service in SERVICES:
         expected |= {f"/cds-services/{service.id}", f"/cds-services/{service.id}/feedback"}

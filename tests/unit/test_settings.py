@@ -30,6 +30,7 @@ def test_trusted_clients_and_the_store(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "only_orders_with_rules: true\n"
+        "public_base_url: https://crd.example.org\n"
         "store:\n  url: postgresql+psycopg://crd@db/crd\n"
         "auth:\n  trusted_clients:\n"
         "    - iss: https://ehr.example.org\n"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.demo.synthea import SYNTHEA_DIR, synthea_files
+from service.demo.synthea import SYNTHEA_DIRS, synthea_files
 from service.engine.model import Outcome
 from tests.builders import catalog, determine, service_request
 
@@ -20,7 +20,9 @@ def chart_of(path: Path) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"] if isinstance(e.get("resource"), dict)]
 
 
-@pytest.mark.skipif(not FILES, reason=f"the Synthea fixtures are not beside the repository ({SYNTHEA_DIR})")
+@pytest.mark.skipif(
+    not FILES, reason=f"the Synthea fixtures are not beside the repository ({SYNTHEA_DIRS[0]})"
+)
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem[:24])
 def test_every_policy_judges_every_synthea_patient(path: Path) -> None:
     chart = chart_of(path)
