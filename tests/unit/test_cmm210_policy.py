@@ -589,10 +589,37 @@ def test_severity_of_a_permanent_implant_reads_the_baseline_before_the_trial() -
 
 def test_dystonia_alone_is_covered_by_the_same_criteria() -> None:
     """Patient G: generalized dystonia with no spasticity code (AMB-18)."""
-    chart = [condition(ICD, "G24.1", "2012-01-01", "Genetic torsion dystonia"), *scores(ashworth=3, sfs=2)]
+    chart = [
+        condition(ICD, "G24.1", "2012-01-01", "Genetic torsion dystonia"),
+        *scores(ashworth=3, sfs=2),
+        coded_assessment("oral-antispasmodic-outcome", "intolerable"),
+    ]
     d = cmm(chart, drugs=BACLOFEN)
     assert (d.indication, d.outcome) == ("dystonia", Outcome.MEETS)
     expect(d, {"cmm210.spas.indication": "met", "cmm210.spas.trial.either": "met"})
+
+
+@pytest.mark.parametrize(
+    ("oral", "expected"),
+    [
+        ([], "not-documented"),
+        ([coded_assessment("oral-antispasmodic-outcome", "effective")], "not-met"),
+        (
+            [med_request("Baclofen 10 MG Oral Tablet", "2025-03-01", "2025-03-20", "stopped", "drowsiness")],
+            "met",
+        ),
+    ],
+)
+def test_the_indication_asks_that_oral_agents_did_not_help_whichever_way_the_trial_criteria_are_met(
+    oral: list[dict[str, Any]], expected: str
+) -> None:
+    """CMM-210.3: spasticity or dystonia "in individuals who are unresponsive to or cannot tolerate oral
+    anti-spasticity agents": severity scores meet the trial criteria, not that part of the indication."""
+    d = cmm([*spasticity_base(), *scores(ashworth=3, sfs=2), *oral], drugs=BACLOFEN)
+    expect(d, {"cmm210.spas.trial.either": "met", "cmm210.spas.indication.oral-agents": expected})
+    assert d.outcome == {"met": Outcome.MEETS, "not-met": Outcome.DOES_NOT_MEET}.get(
+        expected, Outcome.INSUFFICIENT
+    )
 
 
 def test_spasticity_criteria_never_judge_a_pain_request() -> None:
