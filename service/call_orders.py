@@ -72,7 +72,7 @@ def _dispatched(
                 found.append(order)
     kept = []
     for order in found:
-        if belongs_to_patient(order, patient, unlinked=True):
+        if belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server):
             kept.append(order)
         else:
             reference = reference_of(order)
@@ -100,7 +100,7 @@ def _chart(request: HookRequest, client: FhirClient | None, pool: QueryPool, dea
         for r in candidates
         if r.get("resourceType") in CHART_ORDER_TYPES
         and r.get("status") in OPEN_ORDER_STATUSES
-        and belongs_to_patient(r, patient, unlinked=False)
+        and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
     ]
     return _bundle(found), []
 

@@ -123,7 +123,9 @@ def configuration(request: HookRequest) -> dict[str, Any]:
 DeviceReader = Callable[[str], dict[str, Any] | None]
 
 
-def device_reader(client: FhirClient | None, patient_id: str) -> DeviceReader | None:
+def device_reader(
+    client: FhirClient | None, patient_id: str, server: str | None = None
+) -> DeviceReader | None:
     """Reads a Device an order names, within the call's deadline; a Device of another patient is
     treated as unavailable, never used."""
     if client is None:
@@ -135,7 +137,7 @@ def device_reader(client: FhirClient | None, patient_id: str) -> DeviceReader | 
         except FhirError as exc:
             log.warning("could not read %s: %s", reference, exc.reason)
             return None
-        if device is not None and not belongs_to_patient(device, patient_id, unlinked=True):
+        if device is not None and not belongs_to_patient(device, patient_id, unlinked=True, server=server):
             log.warning("could not use %s: it is another patient's", reference)
             return None
         return device
@@ -158,7 +160,7 @@ def gather(
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
-    fetch_device = device_reader(client, request.context.patient_id)
+    fetch_device = device_reader(client, request.context.patient_id, request.fhir.server)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes)]
     appointments: list[dict[str, Any]] = []

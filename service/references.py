@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.shapes import reference_target
 
@@ -55,15 +56,29 @@ def local_reference(value: Any) -> str | None:
     return parsed.local if parsed else None
 
 
-def belongs_to_patient(resource: Mapping[str, Any], patient_id: str, unlinked: bool) -> bool:
+def belongs_to_patient(
+    resource: Mapping[str, Any], patient_id: str, unlinked: bool, server: str | None = None
+) -> bool:
     """Whether `resource` is about Patient/`patient_id`: its first patient link (subject, patient,
     beneficiary, for) must name that patient. `unlinked` is the answer for a resource with no such
-    link (an order handed over by id may omit it; a search result may not)."""
+    link (an order handed over by id may omit it; a search result may not). A link written as an
+    absolute URL names a server: given the call's FHIR `server`, a Patient of the same id on another
+    server is another person."""
     for link in PATIENT_LINKS:
         if link in resource:
             value, wanted = resource[link], f"Patient/{patient_id}"
             if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
                 return True  # written the plain way (nearly always): no need to parse it
             parsed = parse_reference(value)
-            return parsed is not None and parsed.local == wanted
+            return parsed is not None and parsed.local == wanted and _same_server(parsed.base, server)
     return unlinked
+
+
+def _same_server(base: str | None, server: str | None) -> bool:
+    """A relative link is the server's own; an absolute one must name `server` (any, when unknown)."""
+    return base is None or server is None or _server_key(base) == _server_key(server)
+
+
+def _server_key(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")

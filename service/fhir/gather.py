@@ -443,6 +443,20 @@ def _take_prefetched(
         data.resources.setdefault(resource["resourceType"], []).append(resource)
 
 
+def _drop_other_servers(data: GatheredData, patient_id: str, server: str) -> None:
+    """Leave out what is linked to the patient of the same id on another FHIR server than the call's
+    (an absolute link naming another base): another person's record, never evidence."""
+    for resource_type, resources in data.resources.items():
+        kept = [r for r in resources if belongs_to_patient(r, patient_id, unlinked=True, server=server)]
+        if len(kept) != len(resources):
+            log.warning(
+                "%s: dropped %d resources linked to a patient on another FHIR server",
+                resource_type,
+                len(resources) - len(kept),
+            )
+            data.resources[resource_type] = kept
+
+
 def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
     refs: list[str] = []
     for resource in resources:
@@ -518,6 +532,8 @@ class DataGatherer:
             self._complete_pain_scores(client, plan, outcomes, patient_id, data, deadline, scope)
         if client is not None:
             self._follow_references(client, data, deadline, scope)
+        if request.fhir.server is not None:
+            _drop_other_servers(data, request.context.patient_id, request.fhir.server)
         return data
 
     def _outcomes(

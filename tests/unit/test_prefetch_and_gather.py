@@ -459,6 +459,20 @@ def test_the_patient_and_coverage_keys_give_only_this_patients_patient_and_cover
     assert "Condition" not in data.resources
 
 
+@responses.activate
+def test_a_chart_linked_to_the_same_patient_id_on_another_server_is_left_out() -> None:
+    stub_clinical()
+    body = sample()
+    elsewhere = {
+        **mine("Condition", "theirs"),
+        "subject": {"reference": "https://elsewhere.example/fhir/Patient/demo-meets"},
+    }
+    own = {**mine("Condition", "ours"), "subject": {"reference": f"{BASE}/Patient/demo-meets"}}
+    body["prefetch"]["conditions"] = searchset([mine("Condition", "c1"), elsewhere, own])
+    data = gather(hook_request(body))
+    assert [c["id"] for c in data.resources["Condition"]] == ["c1", "ours"]
+
+
 def test_without_a_server_prefetched_clinical_keys_are_used_and_the_rest_unavailable() -> None:
     body = sample()
     body["prefetch"]["conditions"] = searchset([mine("Condition", "c1")])

@@ -53,3 +53,19 @@ def test_a_plain_reference_to_the_patient_belongs_and_one_to_another_does_not() 
     assert belongs_to_patient({"subject": {"reference": "Patient/p1"}}, "p1", unlinked=False)
     assert not belongs_to_patient({"subject": {"reference": "Patient/p2"}}, "p1", unlinked=False)
     assert not belongs_to_patient({"subject": {"reference": "Patient/a_b"}}, "a_b", unlinked=True)
+
+
+def test_an_absolute_link_belongs_only_when_it_names_the_calls_fhir_server() -> None:
+    """The same id on another server is another person; the call's own server however it is written."""
+    server = "https://ehr.example.org/fhir/r4"
+
+    def linked(reference: str) -> dict[str, Any]:
+        return {"subject": {"reference": reference}}
+
+    for own in ("https://ehr.example.org/fhir/r4/Patient/p1", "https://EHR.Example.org/fhir/r4/Patient/p1"):
+        assert belongs_to_patient(linked(own), "p1", unlinked=False, server=server + "/")
+    elsewhere = linked("https://elsewhere.example/fhir/Patient/p1")
+    assert not belongs_to_patient(elsewhere, "p1", unlinked=False, server=server)
+    assert not belongs_to_patient(linked("https://ehr.example.org/fhir/r5/Patient/p1"), "p1", False, server)
+    assert belongs_to_patient(linked("Patient/p1"), "p1", unlinked=False, server=server)
+    assert belongs_to_patient(elsewhere, "p1", unlinked=False)  # no server named: nothing to tell it by
