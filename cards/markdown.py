@@ -17,3 +17,14 @@ _MARKUP = re.compile(r"([\\`*_\[\]<])")
 def plain(text: str) -> str:
     """`text` as Markdown that shows exactly its words, on one line."""
     return _MARKUP.sub(r"\\\1", " ".join(text.split()))
+
+
+def shortened(markdown: str, limit: int) -> str:
+    """`markdown` cut to `limit` characters with an ellipsis, never between a backslash and the
+    character it escapes (a lone backslash would show)."""
+    if len(markdown) <= limit:
+        return markdown
+    cut = markdown[: limit - 1].rstrip()
+    if (len(cut) - len(cut.rstrip("\\"))) % 2:
+        cut = cut[:-1]
+    return cut + "…"

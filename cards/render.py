@@ -15,7 +15,7 @@ from datetime import date
 
 from cards import items
 from cards.items import Item, Step
-from cards.markdown import plain
+from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.orders import PumpOrder
@@ -135,7 +135,7 @@ def _item_line(item: Item) -> str:
     line = f"{_MARK[item.status]} **{item.label}**" + (f": {plain(item.finding)}" if item.finding else "")
     if item.todo:
         line += f" — {item.todo}"
-    return "- " + shorten(line, ITEM_LIMIT)
+    return "- " + shortened(line, ITEM_LIMIT)
 
 
 def _differing(group: Sequence[Determination], first: Determination) -> list[str]:

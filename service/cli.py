@@ -186,12 +186,16 @@ def _audit_trail(settings: Settings) -> Any:
     made (a command run without the service's --config, or from another directory, would otherwise
     read a new, empty trail and say it holds nothing)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from service.store.stores import open_stores
 
-    url = make_url(settings.store.url)
+    try:
+        url = make_url(settings.store.url)
+    except ArgumentError:
+        return open_stores(settings.store).audit  # which says, in one line, that it cannot open it
     path = url.database if url.get_backend_name() == "sqlite" else None
-    if path and path != ":memory:" and not Path(path).exists():
+    if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
         raise SettingsError(
             f"store.url: no audit trail at {Path(path).resolve()}; give the service's configuration "
             "with --config (or IDDS_CRD_CONFIG)"

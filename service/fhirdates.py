@@ -76,12 +76,7 @@ def duration_days(duration: Any) -> float | None:
 
 def months_before(day: date, months: int) -> date:
     """The same calendar day `months` earlier (clamped to the month's last day): AMB-44 clocks."""
-    return months_after(day, -months)
-
-
-def months_after(day: date, months: int) -> date:
-    """The same calendar day `months` later (clamped to the month's last day): AMB-44 clocks."""
-    month_index = day.year * 12 + (day.month - 1) + months
+    month_index = day.year * 12 + (day.month - 1) - months
     year, month = divmod(month_index, 12)
     month += 1
     for candidate_day in (day.day, 30, 29, 28):

@@ -79,6 +79,18 @@ def _same_server(base: str | None, server: str | None) -> bool:
     return base is None or server is None or _server_key(base) == _server_key(server)
 
 
-def _server_key(url: str) -> tuple[str, str, str]:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _server_key(url: str) -> tuple[str, int | None, str] | None:
+    """A FHIR base however it is written: host in any case (a trailing dot dropped), its scheme's
+    default port as no port, the path without a trailing slash. The scheme itself is not compared:
+    an EHR behind a TLS proxy may write its own links with http."""
     parts = urlsplit(url.strip())
-    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        port = None
+    return (parts.hostname or "").rstrip(".").lower(), port, parts.path.rstrip("/")

@@ -133,7 +133,8 @@ def trial_result(
         )
     lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
     relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
-    if duration is not None:
+    if duration is not None and duration.effective is not None and duration.effective >= start:
+        # recorded for this trial (an older trial's duration says nothing of this one)
         return TrialResult(
             procedure,
             relief,

@@ -188,6 +188,8 @@ class RedisStore:
     def _within_time(self, command: Callable[[], Any]) -> Any:
         try:
             return self._commands.submit(command).result(timeout=2 * self.timeout_seconds)
+        except RuntimeError:  # the store was closed (its worker is stopping): no cache for this call
+            raise RedisTooSlow("the store is closed") from None
         except FutureTimeout:
             raise RedisTooSlow(f"no answer within {2 * self.timeout_seconds:g} s") from None
 

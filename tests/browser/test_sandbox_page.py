@@ -198,6 +198,13 @@ def test_the_page_loads_nothing_from_elsewhere_and_renders_markdown_as_text(
     )
     assert rendered[0] == 0 and rendered[1] == 1  # only the https link became a link
     assert rendered[2] == "<b>bold</b>" and "<img src=x onerror=alert(1)>" in rendered[3]
+    escaped = browser.execute_script(  # chart words as the service escapes them: shown as written
+        "const box = document.createElement('div');"
+        "box.appendChild(SandboxMarkdown.render(arguments[0]));"
+        "return [box.querySelectorAll('a, em, strong').length, box.textContent];",
+        r"SureScan \[W1DR01\] \*dual\_chamber\* \[see\](https://evil.example) \<b>",
+    )
+    assert escaped == [0, "SureScan [W1DR01] *dual_chamber* [see](https://evil.example) <b>"]
 
 
 def test_every_control_is_labelled_focus_shows_and_text_contrast_is_at_least_4_5(

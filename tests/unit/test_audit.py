@@ -277,6 +277,30 @@ def test_the_audit_commands_never_make_a_new_empty_trail(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_audit_store_url_that_cannot_be_read_is_told_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("store:\n  url: not a url\n", encoding="utf-8")
+    status, _, err = cli(capsys, "audit", "export", "--config", str(config))
+    assert status == 2 and "cannot open the database" in err and "Traceback" not in err
+
+
+def test_an_audit_trail_named_by_a_sqlite_uri_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.settings import StoreSettings
+    from service.store.stores import open_stores
+
+    open_stores(StoreSettings(url=f"sqlite:///{tmp_path / 'trail.db'}")).database.close()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"store:\n  url: 'sqlite:///file:{tmp_path / 'trail.db'}?mode=rw&uri=true'\n", encoding="utf-8"
+    )
+    status, out, err = cli(capsys, "audit", "export", "--config", str(config))
+    assert (status, out) == (0, ""), err
+
+
 def test_audit_export_writes_crd_metric_data(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

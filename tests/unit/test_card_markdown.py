@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cards.markdown import plain
+from cards.markdown import plain, shortened
 from service.app import create_app
 from tests.builders import catalog, payer_coverage, service_request, sign_request
 from tests.calls import sample
@@ -61,3 +61,10 @@ def test_a_booked_appointments_unreadable_order_reference_is_shown_as_words() ->
     [card] = [c for c in answer_to(body)["cards"] if c["summary"].startswith("Coverage not checked")]
     assert UNESCAPED_MARKUP.search(card["detail"]) is None, card["detail"]
     assert r"\[Approve prior auth now\]" in card["detail"]
+
+
+def test_a_cut_never_leaves_a_lone_backslash() -> None:
+    line = "x" * 8 + r"\[Prialt\]"
+    assert shortened(line, 10) == "x" * 8 + "…"  # not "xxxxxxxx\\…"
+    assert shortened(line, 11) == "x" * 8 + r"\[" + "…"
+    assert shortened("short", 10) == "short"

@@ -183,6 +183,30 @@ def test_analgesics_for_at_least_six_calendar_months(end: str, expected: str) ->
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        ("2024-08-31", "2025-02-28", "not-met"),  # 5 months 28 days, as the card counts it
+        ("2024-08-31", "2025-03-01", "met"),
+        ("2025-01-31", "2025-07-30", "not-met"),
+        ("2025-01-31", "2025-07-31", "met"),
+    ],
+)
+def test_six_months_from_a_months_end_are_counted_as_the_card_counts_them(
+    start: str, end: str, expected: str
+) -> None:
+    course = med_request(
+        "Oxycodone Hydrochloride 10 MG Oral Tablet", start, end, "stopped", reason="ineffective"
+    )
+    chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [course]
+    d = cmm(chart)
+    criterion = "cmm210.pain.trial.noninvasive-6mo.analgesics-6mo"
+    assert statuses(d)[criterion] == expected
+    assert ("months" in card_line(d, criterion)) and (
+        ("5 months" in card_line(d, criterion)) == (expected != "met")
+    )
+
+
 def test_a_running_analgesic_course_is_not_documented_yet() -> None:
     running = med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2026-08-01", "2027-02-01", "active")
     chart = [r for r in pain_trial_chart() if r["resourceType"] != "MedicationRequest"] + [running]

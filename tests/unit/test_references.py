@@ -62,8 +62,17 @@ def test_an_absolute_link_belongs_only_when_it_names_the_calls_fhir_server() -> 
     def linked(reference: str) -> dict[str, Any]:
         return {"subject": {"reference": reference}}
 
-    for own in ("https://ehr.example.org/fhir/r4/Patient/p1", "https://EHR.Example.org/fhir/r4/Patient/p1"):
-        assert belongs_to_patient(linked(own), "p1", unlinked=False, server=server + "/")
+    for own in (
+        "https://ehr.example.org/fhir/r4/Patient/p1",
+        "https://EHR.Example.org/fhir/r4/Patient/p1",
+        "https://ehr.example.org:443/fhir/r4/Patient/p1",
+        "https://ehr.example.org./fhir/r4/Patient/p1",
+        "http://ehr.example.org/fhir/r4/Patient/p1",  # written by the EHR behind its TLS proxy
+    ):
+        assert belongs_to_patient(linked(own), "p1", unlinked=False, server=server + "/"), own
+    assert not belongs_to_patient(
+        linked("https://ehr.example.org:8443/fhir/r4/Patient/p1"), "p1", False, server
+    )
     elsewhere = linked("https://elsewhere.example/fhir/Patient/p1")
     assert not belongs_to_patient(elsewhere, "p1", unlinked=False, server=server)
     assert not belongs_to_patient(linked("https://ehr.example.org/fhir/r5/Patient/p1"), "p1", False, server)

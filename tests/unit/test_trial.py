@@ -121,6 +121,20 @@ def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_comp
     assert r.explicit_duration is not None and r.explicit_duration.source in r.sources
 
 
+def test_a_duration_recorded_for_an_older_trial_says_nothing_of_the_latest() -> None:
+    chart = [
+        procedure("62324", "2022-03-01T09:00:00Z"),
+        assessment("it-trial-relief-duration-h", "2022-03-02", valueQuantity={"value": 2, "unit": "h"}),
+        procedure("62324", START),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(2, "2025-10-01T12:00:00Z"),
+        pain(2, "2025-10-01T15:00:00Z"),
+        pain(7, "2025-10-02T08:00:00Z"),
+    ]
+    r = result(chart)
+    assert r.sustained_hours == pytest.approx(3.0) and r.explicit_duration is None
+
+
 def test_preliminary_and_cancelled_observations_are_ignored() -> None:
     prelim = pain(0, "2025-10-01T10:00:00Z")
     prelim["status"] = "preliminary"

@@ -36,7 +36,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
-from service.fhirdates import human_days, human_span, months_after, months_before, start_of_day
+from service.fhirdates import human_days, human_span, months_before, start_of_day
 from service.terminology import Terminology
 
 ROUTE_WORDS = {
@@ -136,8 +136,10 @@ def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[
     comparator = params["comparator"]
     if "months" in params:
         months = int(params["months"])
-        months_later = months_after(start.date(), months)  # the day the span is `months` long
-        reached = COMPARATORS[comparator](end.date().toordinal(), months_later.toordinal())
+        # the latest start the span reaches `months` from, counted back from its end as
+        # condition-duration counts (31 Aug to 28 Feb is 5 months 28 days, as the card says)
+        months_earlier = months_before(end.date(), months)
+        reached = COMPARATORS[comparator](months_earlier.toordinal(), start.date().toordinal())
         return reached, needs(comparator, months, "months")
     days = max((end - start).total_seconds() / 86400, 0.0)
     threshold = float(params["days"])

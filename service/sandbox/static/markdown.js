@@ -1,6 +1,7 @@
 /*
  * A small Markdown renderer for card details (CommonMark's everyday subset: paragraphs, line
- * breaks, headings, bullet and numbered lists, **strong**, *em* / _em_, `code`, [links](url)).
+ * breaks, headings, bullet and numbered lists, **strong**, *em* / _em_, `code`, [links](url), and
+ * backslash escapes: "\[" is a "[", as the service escapes the chart's words in a card).
  *
  * Safe by construction: it never parses HTML and never assigns innerHTML. Every piece of the
  * card's text becomes a DOM text node (so "<script>" shows as those characters), elements are
@@ -10,7 +11,7 @@
 (function () {
   "use strict";
 
-  var INLINE = /(`[^`\n]+`)|(\*\*[^\n]+?\*\*)|(\[[^\]\n]+\]\([^)\s]+\))|(\*[^*\s\n][^*\n]*?\*)|(_[^_\s\n][^_\n]*?_)/g;
+  var INLINE = /(`[^`\n]+`)|(\*\*[^\n]+?\*\*)|(\[[^\]\n]+\]\([^)\s]+\))|(\*[^*\s\n][^*\n]*?\*)|(_[^_\s\n][^_\n]*?_)|(\\[!-\/:-@[-`{-~])/g;
 
   function safeHref(url) {
     if (/^https?:\/\//i.test(url)) return url;
@@ -33,7 +34,9 @@
       }
       if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
       var node;
-      if (match[1]) {
+      if (match[6]) {
+        node = document.createTextNode(token.slice(1)); // an escaped character is itself
+      } else if (match[1]) {
         node = document.createElement("code");
         node.textContent = token.slice(1, -1);
       } else if (match[2]) {
