@@ -165,9 +165,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         failed = [r for r in results if r.status == Status.NOT_MET]
         outcome = Outcome.DOES_NOT_MEET
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
-    elif all(s == Status.MET for s in statuses) and not (
-        not evident and _depends_on_indication(policy, ctx.request_kind)
-    ):
+    elif all(s == Status.MET for s in statuses) and (evident or not _depends_on_indication(policy, kind)):
         outcome = Outcome.MEETS
         explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."
     elif all(s == Status.MET for s in statuses):  # met, but the criteria were chosen by an assumption

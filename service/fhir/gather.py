@@ -409,31 +409,38 @@ def _settled(
     return {q.key: None for q in unit} if outcomes is None else dict(outcomes)
 
 
-def _own(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
-    """The resources of a query's results that may be used: this patient's (the Patient itself, or a
-    resource linked to it), or any of a type no patient owns (a Medication, an Organization)."""
-    if query.resource_type == "Patient":
-        return [r for r in resources if r.get("id") == patient_id]
-    return [
-        r
-        for r in resources
-        if query.resource_type in UNSCOPED_TYPES or belongs_to_patient(r, patient_id, unlinked=False)
-    ]
+@dataclass(frozen=True)
+class Owner:
+    """Whose data a call may use: its patient, on the FHIR server the call names (None: none named;
+    a link naming another server is another person's, whatever the id)."""
+
+    patient_id: str
+    server: str | None = None
+
+    def own(self, query: Query, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The resources of a query's results that may be used: this patient's (the Patient itself,
+        or a resource linked to it), or any of a type no patient owns (a Medication, an Organization)."""
+        if query.resource_type == "Patient":
+            return [r for r in resources if r.get("id") == self.patient_id]
+        if query.resource_type in UNSCOPED_TYPES:
+            return resources
+        return [r for r in resources if belongs_to_patient(r, self.patient_id, False, self.server)]
 
 
-def _usable(query: Query, resources: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]] | None:
-    """`_own`, or None when a read was answered with someone else's resource (not evidence at all)."""
-    kept = _own(query, resources, patient_id)
+NO_OWNER = Owner("")  # for reads of the types no patient owns
+
+
+def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list[dict[str, Any]] | None:
+    """`Owner.own`, or None when a read was answered with someone else's resource (not evidence)."""
+    kept = owner.own(query, resources)
     return None if query.reference is not None and len(kept) != len(resources) else kept
 
 
-def _take_prefetched(
-    query: Query, resources: list[dict[str, Any]], patient_id: str, data: GatheredData
-) -> None:
+def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
     """A prefetched searchset, kept as its query's results would be: the patient's matches and the
     Medications/Organizations it includes; another patient's resource is dropped, never evidence."""
     matches = [r for r in resources if r["resourceType"] == query.resource_type]
-    kept = _own(query, matches, patient_id)
+    kept = owner.own(query, matches)
     if len(kept) != len(matches):
         log.warning(
             "prefetch %s: dropped %d resources of other patients", query.key, len(matches) - len(kept)
@@ -441,20 +448,6 @@ def _take_prefetched(
     included = [r for r in resources if r["resourceType"] in INCLUDED_TYPES]
     for resource in kept + included:
         data.resources.setdefault(resource["resourceType"], []).append(resource)
-
-
-def _drop_other_servers(data: GatheredData, patient_id: str, server: str) -> None:
-    """Leave out what is linked to the patient of the same id on another FHIR server than the call's
-    (an absolute link naming another base): another person's record, never evidence."""
-    for resource_type, resources in data.resources.items():
-        kept = [r for r in resources if belongs_to_patient(r, patient_id, unlinked=True, server=server)]
-        if len(kept) != len(resources):
-            log.warning(
-                "%s: dropped %d resources linked to a patient on another FHIR server",
-                resource_type,
-                len(resources) - len(kept),
-            )
-            data.resources[resource_type] = kept
 
 
 def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
@@ -507,6 +500,7 @@ class DataGatherer:
     ) -> GatheredData:
         """The call's data; with a `scope`, query answers are taken from and kept in the cache."""
         data = GatheredData({}, {}, {}, {})
+        owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
         for key, template in templates.items():
             rendered = render(template, request)
@@ -515,7 +509,7 @@ class DataGatherer:
             query = query_from_url(key, rendered, required=True)
             given = interpret(request.prefetch, key)
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-                _take_prefetched(query, given.resources, request.context.patient_id, data)
+                _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{key}:next", query.resource_type, continue_from=given.bundle))
             elif client is None:
@@ -524,16 +518,13 @@ class DataGatherer:
             else:
                 plan.append(query)
         if clinical:
-            plan += self._clinical_plan(request, client, data)
+            plan += self._clinical_plan(request, client, data, owner)
         if client is not None and plan:
-            outcomes = self._outcomes(client, plan, deadline, scope, request.context.patient_id)
-            self._absorb(plan, outcomes, request.context.patient_id, data)
-            patient_id = request.context.patient_id
-            self._complete_pain_scores(client, plan, outcomes, patient_id, data, deadline, scope)
+            outcomes = self._outcomes(client, plan, deadline, scope, owner)
+            self._absorb(plan, outcomes, owner, data)
+            self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
             self._follow_references(client, data, deadline, scope)
-        if request.fhir.server is not None:
-            _drop_other_servers(data, request.context.patient_id, request.fhir.server)
         return data
 
     def _outcomes(
@@ -542,7 +533,7 @@ class DataGatherer:
         plan: list[Query],
         deadline: float,
         scope: CacheScope | None,
-        patient_id: str,
+        owner: Owner,
     ) -> dict[str, QueryOutcome]:
         """The plan's outcomes: cached answers where the cache has them, the rest queried (and
         their successful answers kept). The remaining pages of a prefetch are never cached."""
@@ -562,13 +553,13 @@ class DataGatherer:
         fresh = [
             (wanted[q.key], answer)
             for q in to_run
-            if q.key in wanted and (answer := _answer_of(q, outcomes[q.key], patient_id)) is not None
+            if q.key in wanted and (answer := _answer_of(q, outcomes[q.key], owner)) is not None
         ]
         self.cache.keep(scope, fresh, deadline)
         return {**outcomes, **cached}
 
     def _clinical_plan(
-        self, request: HookRequest, client: FhirClient | None, data: GatheredData
+        self, request: HookRequest, client: FhirClient | None, data: GatheredData, owner: Owner
     ) -> list[Query]:
         """Take what the EHR prefetched for each clinical key; the searches still to run (a key
         absent or failed, or the remaining pages of a prefetched searchset)."""
@@ -583,7 +574,7 @@ class DataGatherer:
             if key == PAIN_KEY and given.state not in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(self._since())}"))
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-                _take_prefetched(query, given.resources, request.context.patient_id, data)
+                _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
             elif client is None:
@@ -611,7 +602,7 @@ class DataGatherer:
         client: FhirClient,
         plan: list[Query],
         outcomes: Mapping[str, QueryOutcome],
-        patient_id: str,
+        owner: Owner,
         data: GatheredData,
         deadline: float,
         scope: CacheScope | None,
@@ -625,9 +616,9 @@ class DataGatherer:
             return  # what is missing is reported as such (the trial cannot be known without Procedures)
         params = {k: v for k, v in recent.params.items() if k != "date"}
         since = since_of(recent.params)
-        mine = _own(recent, outcomes[recent.key].resources, patient_id)
+        mine = owner.own(recent, outcomes[recent.key].resources)
         pain = [r for r in mine if is_pain_score(r, self._pain_codes)]
-        window, older = missing_windows(patient_id, data.resources, pain, since, self._terminology)
+        window, older = missing_windows(owner.patient_id, data.resources, pain, since, self._terminology)
         more: list[Query] = []
         if window is not None:
             bounds = (f"ge{fhir_instant(window[0])}", f"le{fhir_instant(window[1])}")
@@ -637,21 +628,21 @@ class DataGatherer:
             more.append(replace(recent, key=f"{recent.key}:older", params=older_params, first_page=True))
         if not more:
             return
-        found = self._outcomes(client, more, deadline, scope, patient_id)
+        found = self._outcomes(client, more, deadline, scope, owner)
         known = known_ids(data.resources.get("Observation", []))
         for outcome in found.values():
             outcome.resources = without_known(outcome.resources, known)
-        self._absorb(more, found, patient_id, data)
+        self._absorb(more, found, owner, data)
 
     @staticmethod
     def _absorb(
-        plan: list[Query], outcomes: Mapping[str, QueryOutcome], patient_id: str, data: GatheredData
+        plan: list[Query], outcomes: Mapping[str, QueryOutcome], owner: Owner, data: GatheredData
     ) -> None:
         for query in plan:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
             data.pages[query.key] = outcome.pages
-            usable = _usable(query, outcome.resources, patient_id)
+            usable = _usable(query, outcome.resources, owner)
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
             if error is not None or usable is None:
@@ -693,7 +684,7 @@ class DataGatherer:
         refs += [r for r in _referenced(meds, "medicationReference", known) if r.startswith("Medication/")]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if reads:
-            self._absorb(reads, self._outcomes(client, reads, deadline, scope, ""), "", data)
+            self._absorb(reads, self._outcomes(client, reads, deadline, scope, NO_OWNER), NO_OWNER, data)
 
 
 def _cache_query(query: Query) -> tuple[str, str]:
@@ -704,10 +695,10 @@ def _cache_query(query: Query) -> tuple[str, str]:
     return query.resource_type, "?" + urlencode(sorted((query.params or {}).items()))
 
 
-def _answer_of(query: Query, outcome: QueryOutcome, patient_id: str) -> Answer | None:
+def _answer_of(query: Query, outcome: QueryOutcome, owner: Owner) -> Answer | None:
     """What the cache may keep of a query's outcome: only a success, only the patient's own
     resources (and the unscoped ones included); nothing of a read answered with another's."""
-    kept = _usable(query, outcome.resources, patient_id) if outcome.error is None else None
+    kept = _usable(query, outcome.resources, owner) if outcome.error is None else None
     if kept is None:
         return None
     included = [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]
