@@ -41,7 +41,9 @@ def create_app(
     settings: Settings | None = None,
     catalog: Catalog | None = None,
     client_factory: ClientFactory | None = None,
+    request_threads: int | None = None,
 ) -> Flask:
+    """The service's app; `request_threads`: how many threads its server answers requests with."""
     settings = settings or Settings()
     stores = open_stores(settings.store)
     app = Flask(__name__)
@@ -53,6 +55,7 @@ def create_app(
         client_factory,
         settings.only_orders_with_rules,
         open_cache(settings.cache),
+        request_threads,
     )
     app.extensions["idds_crd"] = AppState(settings=settings, environment=environment, stores=stores)
     install_http_edge(app, settings)

@@ -3,9 +3,10 @@
 `/metrics` (Prometheus text format) carries hook-call latency by service and outcome (the outcome
 the request log notes for every call), FHIR query latency and failures by resource type,
 patient-data cache hits and misses by resource type (and failures of a shared Redis), the
-determinations by payer policy and outcome, and the calls that went on without their worker's
-compute turn (service/compute_turns.py). Labels are bounded: service ids and resource types
-come from the registry and the query plan, never from the request.
+determinations by payer policy and outcome, the calls that went on without their worker's compute
+turn (service/compute_turns.py), and the calls that did not ask a FHIR server already holding too
+many of their worker's threads (service/fhir/server_share.py). Labels are bounded: service ids and
+resource types come from the registry and the query plan, never from the request.
 
 Each app has its own `CollectorRegistry`, so tests that build many apps in one process do not
 collide. Under gunicorn (`PROMETHEUS_MULTIPROC_DIR` set before the first import of
@@ -70,6 +71,7 @@ class ServiceMetrics:
     cache_failures: Counter
     compute_turn_missed: Counter
     requests_cut: Counter
+    fhir_held_back: Counter
 
     def exposition(self) -> bytes:
         if multiprocess_directory() is None:
@@ -137,6 +139,11 @@ def build_metrics() -> ServiceMetrics:
             "idds_crd_requests_cut",
             "Connections cut off before their request had arrived whole or their answer was taken, by reason",
             ("reason",),
+            registry=into,
+        ),
+        fhir_held_back=Counter(
+            "idds_crd_fhir_calls_held_back",
+            "Hook calls that did not ask their FHIR server: it held too many of the worker's threads",
             registry=into,
         ),
     )
@@ -210,6 +217,12 @@ def observe_compute_turn_missed() -> None:
     metrics = _current_metrics()
     if metrics is not None:
         metrics.compute_turn_missed.inc()
+
+
+def observe_fhir_held_back() -> None:
+    metrics = _current_metrics()
+    if metrics is not None:
+        metrics.fhir_held_back.inc()
 
 
 def observe_request_cut(app: Flask, reason: str) -> None:

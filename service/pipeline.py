@@ -32,8 +32,11 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.outbound import origin
+from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
+from service.observability import observe_fhir_held_back
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
@@ -70,6 +73,7 @@ class HookEnvironment:
     published: Publications
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: answer pump orders only
     turns: ComputeTurns = field(default_factory=ComputeTurns)  # which of the process's calls computes
+    server_share: ServerShare = field(default_factory=lambda: ServerShare(None, 0.0))
 
 
 def default_client_factory(settings: FhirSettings, sessions: SessionPool | None = None) -> ClientFactory:
@@ -101,7 +105,9 @@ def build_environment(
     client_factory: ClientFactory | None = None,
     only_orders_with_rules: bool = False,
     cache: PatientDataCache | None = None,
+    request_threads: int | None = None,
 ) -> HookEnvironment:
+    """`request_threads`: how many threads a worker answers requests with (None: not known)."""
     codes = policy_observation_codes(catalog.terminology)
     per_call, per_server = settings.max_concurrent_per_call, settings.max_concurrent_per_server
     return HookEnvironment(
@@ -111,6 +117,7 @@ def build_environment(
         settings.deadline_seconds,
         publications(catalog, service_version()),
         only_orders_with_rules,
+        server_share=ServerShare(request_threads, settings.stalled_after_seconds),
     )
 
 
@@ -153,9 +160,26 @@ def gather(
     caller: str | None = None,
 ) -> CallData:
     """All of the call's I/O: its orders (and their devices), then the patient's data when needed;
-    the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it."""
+    the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it.
+    The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
+    server = origin(request.fhir.server) if request.fhir.usable and request.fhir.server else None
+    with env.server_share.wait_on(server, deadline) as admission:
+        client = env.client_factory(request, admission.deadline)
+        if client is not None and admission.held_back is not None:
+            client.hold_back(admission.held_back)
+            observe_fhir_held_back()
+        return _gathered(request, service, env, client, admission.deadline, caller)
+
+
+def _gathered(
+    request: HookRequest,
+    service: ServiceDefinition,
+    env: HookEnvironment,
+    client: FhirClient | None,
+    deadline: float,
+    caller: str | None,
+) -> CallData:
     behaviour = service.behaviour
-    client = env.client_factory(request, deadline)
     bundle, unread = orders_of_call(behaviour.orders_from, request, client, env.gatherer.pool, deadline)
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
@@ -279,10 +303,12 @@ def handle_hook(
     today: date,
     base_url: str = "http://localhost:8080",
     caller: str | None = None,
+    arrived: float | None = None,
 ) -> HookOutcome:
     """Answer one validated hook call. `base_url` is the service's public URL (for policy links);
-    `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached)."""
-    deadline = time.monotonic() + env.deadline_seconds
+    `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
+    `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts."""
+    deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
     config = configuration(request)
     if config.get("coverage-info") is False:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 import policies
 from cards.render import review_overdue_line
+from service.arrival import arrived_at
 from service.audit_call import CallClock, audited, store_feedback
 from service.caller import current_caller
 from service.cors import install_cors
@@ -147,7 +148,9 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
     base_url = state.settings.public_base_url or request.url_root
     try:
         today = datetime.now(UTC).date()
-        outcome = handle_hook(hook_request, service, state.environment, today, base_url, caller.iss)
+        outcome = handle_hook(
+            hook_request, service, state.environment, today, base_url, caller.iss, arrived_at()
+        )
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(internal_error(exc), status=500)
         return json_response(*audited(state, started, service, body, hook_request, failed))

@@ -197,7 +197,7 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         from service.app import create_app
 
-        app = create_app(self.settings, self.catalog)
+        app = create_app(self.settings, self.catalog, request_threads=self.options.threads)
         settle()
         return app
 

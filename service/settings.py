@@ -32,7 +32,11 @@ class FhirSettings:
     `max_workers` threads of the query pool are shared by every call; one call holds at
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
-    `batch`, the searches and reads of one round go to the server as one FHIR batch request.
+    `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
+    `idds-crd serve`, the calls naming one FHIR server hold at most all but one of a worker's
+    threads with their whole deadline; past that, a call waits at most `stalled_after_seconds`, and
+    once one of those calls has waited that long it does not ask the server at all
+    (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5
@@ -45,6 +49,7 @@ class FhirSettings:
     max_concurrent_per_call: int = 8
     max_concurrent_per_server: int = 8
     batch: bool = True
+    stalled_after_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_concurrent_per_server >= self.max_workers:

@@ -45,6 +45,7 @@ from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader, Unreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
+from service.arrival import arrived
 from service.connection_answers import OVER_BUDGET, TIMED_OUT, TOO_LONG, StatusLine, answer
 from service.observability import observe_request_cut
 from service.request_framing import REFUSED, RequestFramer
@@ -155,6 +156,7 @@ class ArrivingConnection(TConn):  # type: ignore[misc]
         self.queued: int | None = None  # what the kernel held for the client when last looked at
         self.look_at = 0.0  # when to look at that again
         self.data_ready = True  # gunicorn's thread must not wait for data: it is here
+        self.arrived = 0.0  # when its request was here whole (service.arrival)
 
     def init(self) -> None:
         """On the thread, before parsing: the parser reads the bytes received, and no more, and the
@@ -244,6 +246,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             self._close(conn, OVER_BUDGET)
             observe_request_cut(self.wsgi, "over-budget")
         elif framing.ready:
+            conn.arrived = time.monotonic()
             conn.must_close = framing.oversized
             self._stop_waiting(conn)
             self.enqueue_req(conn)
@@ -274,7 +277,8 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         writer = AnswerWriter(conn.sock)
         conn.sock = writer
         try:
-            return super().handle(conn)
+            with arrived(conn.arrived):
+                return super().handle(conn)
         finally:
             conn.sock = writer.sock
             conn.unsent = memoryview(writer.unsent) if writer.unsent else NOTHING

@@ -155,12 +155,20 @@ class FhirClient:
         self._headers = {"Accept": "application/fhir+json", "User-Agent": USER_AGENT}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
+        self._held_back: str | None = None
+
+    def hold_back(self, reason: str) -> None:
+        """From now on, ask the server nothing: every request fails at once with `reason`."""
+        self._held_back = reason
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
 
     def remaining(self) -> float:
-        """Seconds left for this call's FHIR work (raises once the deadline has passed)."""
+        """Seconds left for this call's FHIR work (raises once the deadline has passed, or when held
+        back)."""
+        if self._held_back is not None:
+            raise FhirError(self._held_back)
         if self._deadline is None:
             return self._timeout
         left = self._deadline - time.monotonic()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from service.app import create_app
+from service.arrival import arrived
 from service.demo.fhir_server import free_port
 from service.settings import FhirSettings
 from tests.builders import catalog
@@ -116,6 +117,16 @@ def test_clinical_queries_failing_degrade_the_card(mode: str) -> None:
     assert "could not be checked**: the EHR's" in card["detail"]
     assert "meets all" not in card["summary"]
     assert server.requests, "the FHIR server was never called"
+
+
+def test_a_call_that_arrived_a_deadline_ago_asks_the_server_nothing() -> None:
+    """Its deadline counts from its arrival (service/arrival.py): queued for a thread that long, it
+    is answered at once, the clinical criteria unchecked for want of time."""
+    with FaultyFhirServer("fine") as server, arrived(time.monotonic() - DEADLINE - 0.1):
+        response, _ = call(server.base_url)
+    assert response.status_code == 200
+    assert "no answer within the hook's time budget" in response.get_json()["cards"][0]["detail"]
+    assert server.requests == []
 
 
 def test_server_down_degrades_the_card() -> None:
