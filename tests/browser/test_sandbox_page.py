@@ -86,6 +86,12 @@ def at_desktop(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> st
     return fire_for(driver, sandbox, patient, hook)
 
 
+def in_first_screen(driver: Any, element_id: str) -> bool:
+    """Whether the element is wholly within the viewport, the page scrolled to its top."""
+    script = "const r = document.getElementById(arguments[0]).getBoundingClientRect(); return r.bottom;"
+    return bool(0 < driver.execute_script(script, element_id) <= driver.execute_script("return innerHeight"))
+
+
 def card_titled(driver: Any, words: str) -> Any:
     cards = [
         c for c in all_of(driver, "#cards article.card") if words in c.find_element("css selector", "h3").text
@@ -120,6 +126,8 @@ def test_order_sign_shows_the_decision_its_failing_items_and_records_an_override
     shown_request = by_id(browser, "request-json").get_attribute("textContent")
     assert '"hook": "order-sign"' in shown_request and DEMO_TOKEN not in shown_request
     browser.execute_script("window.scrollTo(0, 0)")
+    for control in ("place-orders", "fire-order-select", "fire-order-sign", "call-status"):
+        assert in_first_screen(browser, control), f"#{control} is below the fold at 1280x800"
     save_screenshot(browser, artifacts / "desktop-1280x800-order-sign.png")
     browser.execute_script("document.getElementById('coverage-heading').scrollIntoView()")
     save_screenshot(browser, artifacts / "desktop-1280x800-coverage-information.png")
