@@ -165,8 +165,9 @@ def gather(
     server = origin(request.fhir.server) if request.fhir.usable and request.fhir.server else None
     with env.server_share.wait_on(server, deadline) as admission:
         client = env.client_factory(request, admission.deadline)
-        if client is not None and admission.held_back is not None:
-            client.hold_back(admission.held_back)
+        if client is not None and server is not None:
+            env.server_share.listen(client, server, admission)
+        if admission.held_back is not None:
             observe_fhir_held_back()
         return _gathered(request, service, env, client, admission.deadline, caller)
 

@@ -33,10 +33,8 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, the calls naming one FHIR server hold at most all but one of a worker's
-    threads with their whole deadline; past that, a call waits at most `stalled_after_seconds`, and
-    once one of those calls has waited that long it does not ask the server at all
-    (service/fhir/server_share.py).
+    `idds-crd serve`, a FHIR server silent for `stalled_after_seconds` holds at most all but one of
+    a worker's threads; calls past that are cut short or not sent (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5

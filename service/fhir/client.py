@@ -156,10 +156,15 @@ class FhirClient:
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
         self._held_back: str | None = None
+        self._answered: Callable[[], None] | None = None
 
     def hold_back(self, reason: str) -> None:
         """From now on, ask the server nothing: every request fails at once with `reason`."""
         self._held_back = reason
+
+    def on_answer(self, answered: Callable[[], None]) -> None:
+        """Calls `answered` whenever the server answers a request (whatever its status)."""
+        self._answered = answered
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
@@ -196,6 +201,8 @@ class FhirClient:
                 )
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 raise FhirError(NO_ANSWER) from None
+            if self._answered is not None:
+                self._answered()
             with response:
                 if response.status_code != 200:
                     return response.status_code, b"", _retry_after(response)

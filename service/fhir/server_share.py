@@ -7,10 +7,13 @@ FHIR server (origin), a call that is about to wait on the server is admitted thi
 
 - while fewer than `cap` calls (the worker's threads less one, so one is always left to the other
   callers) wait on that server, it waits with its whole deadline;
-- beyond the cap, while none of those calls has waited `stalled_after` seconds, it waits at most
-  that long: a server answering as servers do is not held back for being busy;
-- beyond the cap, once one of them has waited that long, it does not ask the server: what it
-  needed from there is reported "not asked", with why, and the call is answered at once.
+- beyond the cap, if the server has answered anything (any HTTP status) within the last
+  `stalled_after` seconds, it waits with its whole deadline too: a server that is slow, or busy,
+  but answering is not failing, and its calls are not cut short;
+- beyond the cap, on a server silent that long, it waits at most `stalled_after` seconds while none
+  of the calls on that server has waited that long (a server that has just stopped, or not been
+  heard from yet); once one has, it does not ask the server: what it needed from there is reported
+  "not asked", with why, and the call is answered at once.
 
 Without a thread count (the development server, a test client, another WSGI server) every call is
 admitted with its whole deadline.
@@ -23,7 +26,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import count
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.fhir.client import FhirClient
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class ServerShare:
         self.stalled_after = stalled_after
         self._clock = clock
         self._waiting: dict[str, dict[int, float]] = {}  # by server: when each waiting call began
+        self._heard: dict[str, float] = {}  # by server: when it last answered a request
         self._tickets = count()
         self._lock = threading.Lock()
 
@@ -59,7 +68,7 @@ class ServerShare:
         now = self._clock()
         with self._lock:
             waiting = self._waiting.setdefault(server, {})
-            admission = self._admit(waiting, now, deadline)
+            admission = self._admit(waiting, now, deadline, self._heard.get(server))
             ticket = next(self._tickets)
             if admission.held_back is None:
                 waiting[ticket] = now
@@ -71,9 +80,24 @@ class ServerShare:
                 if not waiting and self._waiting.get(server) is waiting:
                     del self._waiting[server]
 
-    def _admit(self, waiting: dict[int, float], now: float, deadline: float) -> Admission:
+    def heard(self, server: str) -> None:
+        """Notes that `server` has just answered a request."""
+        now = self._clock()
+        with self._lock:
+            self._heard[server] = now
+
+    def listen(self, client: FhirClient, server: str, admission: Admission) -> None:
+        """Makes `client` ask nothing when the admission holds it back, and report its answers."""
+        if admission.held_back is not None:
+            client.hold_back(admission.held_back)
+        elif self.cap is not None:
+            client.on_answer(partial(self.heard, server))
+
+    def _admit(
+        self, waiting: dict[int, float], now: float, deadline: float, heard: float | None
+    ) -> Admission:
         assert self.cap is not None
-        if len(waiting) < self.cap:
+        if len(waiting) < self.cap or (heard is not None and now - heard < self.stalled_after):
             return Admission(deadline)
         longest = now - min(waiting.values())
         if longest >= self.stalled_after:

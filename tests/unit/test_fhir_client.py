@@ -368,3 +368,30 @@ def test_a_search_that_asked_its_own_page_size_is_not_asked_again_when_too_large
     with pytest.raises(FhirError, match="too large"):
         FhirClient(BASE, TOKEN, 2.0, page_size=20, max_response_bytes=1000).search("Condition", {})
     assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_every_answer_is_reported_whatever_its_status_and_no_answer_is_not() -> None:
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
+    responses.get(f"{BASE}/Procedure", status=500)
+    responses.get(f"{BASE}/Device", body=requests.ConnectionError("refused"))
+    heard: list[str] = []
+    client = FhirClient(BASE, None, 2.0)
+    client.on_answer(lambda: heard.append("answer"))
+    client.search("Condition", {})
+    with pytest.raises(FhirError):
+        client.search("Procedure", {})
+    assert heard == ["answer", "answer"]
+    with pytest.raises(FhirError, match="did not answer"):
+        client.search("Device", {})
+    assert len(heard) == 2
+
+
+@responses.activate
+def test_a_client_held_back_asks_nothing() -> None:
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
+    client = FhirClient(BASE, TOKEN, 2.0)
+    client.hold_back("not asked: the FHIR server has kept 3 other calls waiting for 1.2 s")
+    with pytest.raises(FhirError, match="not asked: the FHIR server has kept 3"):
+        client.search("Condition", {})
+    assert len(responses.calls) == 0
