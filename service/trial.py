@@ -10,7 +10,7 @@ the longest run of consecutive post scores that each show at least 50 % relief.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
@@ -155,26 +155,22 @@ def trial_result(
 
 
 SCALE_CODES = ("ashworth-score", "modified-ashworth-score", "spasm-frequency-score")
+MODIFIED_ASHWORTH = "modified-ashworth-score"
 _MAS_POINTS = {"0": 0.0, "1": 1.0, "1+": 1.5, "2": 2.0, "3": 3.0, "4": 4.0}
+_MAS_GRADES = {"0": 0.0, "1": 1.0, "1+": 2.0, "2": 3.0, "3": 4.0, "4": 5.0}  # the 0-5 ordinal
 
 
-def scale_points(observation: ObservationFact) -> float | None:
+def scale_points(observation: ObservationFact, graded: bool = False) -> float | None:
     """A spasticity score as a number: Ashworth and spasm frequency as given, Modified Ashworth's
-    `1+` as 1.5 (contract §5; AMB-14)."""
+    `1+` as 1.5 (contract §5; AMB-14), or with `graded` each of its six grades one step (0-5)."""
     value = observation.value
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
         return value if 0 <= value <= 4 else None
     if isinstance(value, str):
-        return _MAS_POINTS.get(value.strip())
+        return (_MAS_GRADES if graded else _MAS_POINTS).get(value.strip())
     return None
-
-
-def _points_or(observation: ObservationFact, default: float) -> float:
-    """The score's points, `default` only when it has none (a score of 0 is a score)."""
-    points = scale_points(observation)
-    return default if points is None else points
 
 
 @dataclass(frozen=True)
@@ -185,20 +181,31 @@ class ScaleTrial:
     procedure: ProcedureFact
     baseline: ObservationFact
     post: tuple[ObservationFact, ...]
+    graded: bool = False  # Modified Ashworth counted in grades, 1+ one of them (AMB-14 d)
+
+    def counting_grades(self) -> ScaleTrial | None:
+        """The same scores counted in grades, when that can read differently (a 1+ among them)."""
+        scores = (self.baseline, *self.post)
+        if self.scale != MODIFIED_ASHWORTH or not any(scale_points(s) == 1.5 for s in scores):
+            return None
+        return replace(self, graded=True)
+
+    def _drop(self, score: ObservationFact) -> float:
+        """How far `score` is below the baseline (0 for a score without points)."""
+        base = scale_points(self.baseline, self.graded) or 0.0
+        points = scale_points(score, self.graded)
+        return 0.0 if points is None else base - points
 
     def reduction(self) -> float:
-        base = scale_points(self.baseline) or 0.0
-        return max(base - _points_or(p, base) for p in self.post)
+        return max(self._drop(p) for p in self.post)
 
     def relieved_at_last_score(self, points: float) -> bool:
         """The response still held at the last score: how long it lasted is not known."""
-        base = scale_points(self.baseline) or 0.0
-        return base - _points_or(self.post[-1], base) >= points
+        return self._drop(self.post[-1]) >= points
 
     def sustained_hours(self, points: float) -> float:
         """The longest run of consecutive post scores each at least `points` below the baseline."""
-        base = scale_points(self.baseline) or 0.0
-        return _longest_run_hours(self.post, lambda s: base - _points_or(s, base) >= points)
+        return _longest_run_hours(self.post, lambda s: self._drop(s) >= points)
 
 
 def scale_trials(

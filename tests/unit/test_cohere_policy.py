@@ -687,15 +687,17 @@ def test_baclofen_trial_drop_of_one_ashworth_point(scores: tuple[int, int], expe
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
 
 
-def test_modified_ashworth_2_to_1_plus_is_half_a_point() -> None:
+def test_modified_ashworth_2_to_1_plus_is_for_the_reviewer() -> None:
+    """Half a point with 1+ as 1.5, one grade on the six-grade scale (AMB-14 d): Cohere's "drop of
+    one point" is neither met nor failed by it, and the order is not denied for it."""
     trial = [
         procedure("62323", TRIAL, display="Intrathecal baclofen bolus"),
         coded_assessment("modified-ashworth-score", "2", "2026-09-30T15:00:00Z"),
         coded_assessment("modified-ashworth-score", "1+", "2026-10-01T13:00:00Z"),
     ]
     d = cohere([*spasticity_chart(), *trial], drugs=(BACLOFEN_IT,))
-    assert status_of(d, "cohere.spasticity.permanent-ashworth-1") == "not-met"
-    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert status_of(d, "cohere.spasticity.permanent-ashworth-1") == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT
     explicit = [*spasticity_chart(), scale_reduction(1, "ashworth")]
     assert (
         status_of(cohere(explicit, drugs=(BACLOFEN_IT,)), "cohere.spasticity.permanent-ashworth-1") == "met"

@@ -336,3 +336,48 @@ def test_a_device_cleared_by_its_removal_shows_the_removal_but_rests_on_absence(
     assert (outcome.status, outcome.by_absence) == (Status.MET, True)
     assert [e.text for e in outcome.evidence] == ["removal: CPT 33233 (1 May 2023)"]
     assert run("no-device", PACEMAKER_DEVICE, []).finding == "none documented"
+
+
+def mas(score: str, when: str) -> dict[str, Any]:
+    return coded_assessment("modified-ashworth-score", score, when)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "points", "status", "finding"),
+    [
+        # 1+ as 1.5 and 1+ as a grade of its own agree: the reading does not matter
+        ("3", "1", 2, Status.MET, "2 points on the Modified Ashworth scale (needs 2)"),
+        ("2", "1+", 0.5, Status.MET, "0.5 points"),
+        ("2", "2", 1, Status.NOT_MET, "0 points on the Modified Ashworth scale (needs 1)"),
+        # they disagree: never a denial on one reading nor an approval on the other
+        (
+            "2",
+            "1+",
+            1,
+            Status.NOT_DOCUMENTED,
+            "1 grade on the Modified Ashworth scale (needs 1) counting 1+ as a grade",
+        ),
+        (
+            "3",
+            "1+",
+            2,
+            Status.NOT_DOCUMENTED,
+            "but 1.5 points on the Modified Ashworth scale (needs 2) with 1+",
+        ),
+        ("1+", "1", 1, Status.NOT_DOCUMENTED, "for the reviewer"),
+        ("3", "1+", 3, Status.NOT_MET, "1.5 points on the Modified Ashworth scale (needs 3)"),
+    ],
+)
+def test_modified_ashworth_1_plus_in_a_trial_response(
+    before: str, after: str, points: float, status: Status, finding: str
+) -> None:
+    """AMB-14 d: 1+ stored as 1.5 or as one of six grades. A reduction that meets the bar only when
+    1+ counts as a grade is for the reviewer, not a denial (2 -> 1+ under Cohere's one point)."""
+    chart = [
+        procedure("62324", TRIAL),
+        mas(before, "2025-10-01T08:00:00Z"),
+        mas(after, "2025-10-01T12:00:00Z"),
+    ]
+    outcome = run("scale-trial-response", {"points": points}, chart)
+    assert outcome.status == status, outcome.finding
+    assert finding in outcome.finding

@@ -153,9 +153,9 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
                 f"{' or '.join(name(s) for s in sorted(scales))}",
             )
         if explicit.value < points:
-            return short(evidence, f"{explicit.value:g} points (needs {points:g})", explicit.value)
+            return short(evidence, f"{amount(explicit.value, 'point')} (needs {points:g})", explicit.value)
         if hours is None:
-            return TestOutcome(Status.MET, evidence, f"{explicit.value:g} points")
+            return TestOutcome(Status.MET, evidence, amount(explicit.value, "point"))
         lasted = ctx.record.latest_assessment("it-trial-response-duration-h")
         if lasted is None or not isinstance(lasted.value, float):
             return TestOutcome(
@@ -168,7 +168,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
                 lasted.effective,
             ),
         )
-        finding = f"{explicit.value:g} points for {lasted.value:g} h (needs {float(hours):g} h)"
+        finding = f"{amount(explicit.value, 'point')} for {lasted.value:g} h (needs {float(hours):g} h)"
         if lasted.value >= float(hours):
             return TestOutcome(Status.MET, evidence, finding)
         return short(evidence, finding, explicit.value)
@@ -178,33 +178,55 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     if not trials:
         return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
 
-    def standing(trial: ScaleTrial) -> tuple[bool, bool, float, float]:
-        """Ranks the scales: one whose response meets the bar and lasts, else the one closest to it
-        (any of the scales may show the response: "Ashworth or Spasm Frequency")."""
-        reached = trial.reduction() >= points
-        lasted = trial.sustained_hours(points)
-        return reached and (hours is None or lasted >= float(hours)), reached, lasted, trial.reduction()
+    def judged(trials: list[ScaleTrial], unit: str) -> TestOutcome:
+        """The outcome on the scale that shows the best response, counted in `unit`s."""
 
-    best = max(trials, key=standing)
-    evidence = (
-        Evidence(
-            f"{name(best.scale)}: {best.baseline.value_text()} before the trial",
-            best.baseline.source,
-            best.baseline.effective,
-        ),
-    )
-    finding = f"{best.reduction():g} points on the {name(best.scale)} (needs {points:g})"
-    if best.reduction() < points:
-        return short(evidence, finding, best.reduction())
-    if hours is not None:
-        lasted = best.sustained_hours(points)
-        finding += f", for {lasted:g} h (needs {float(hours):g} h)"
-        if lasted < float(hours):
-            if best.relieved_at_last_score(points):
-                return TestOutcome(
-                    Status.NOT_DOCUMENTED,
-                    evidence,
-                    f"{finding}; the response held at the last score, so its duration is not documented",
-                )
+        def standing(trial: ScaleTrial) -> tuple[bool, bool, float, float]:
+            """Ranks the scales: one whose response meets the bar and lasts, else the one closest to
+            it (any of the scales may show the response: "Ashworth or Spasm Frequency")."""
+            reached = trial.reduction() >= points
+            lasted = trial.sustained_hours(points)
+            return reached and (hours is None or lasted >= float(hours)), reached, lasted, trial.reduction()
+
+        best = max(trials, key=standing)
+        evidence = (
+            Evidence(
+                f"{name(best.scale)}: {best.baseline.value_text()} before the trial",
+                best.baseline.source,
+                best.baseline.effective,
+            ),
+        )
+        finding = f"{amount(best.reduction(), unit)} on the {name(best.scale)} (needs {points:g})"
+        if best.reduction() < points:
             return short(evidence, finding, best.reduction())
-    return TestOutcome(Status.MET, evidence, finding)
+        if hours is not None:
+            lasted = best.sustained_hours(points)
+            finding += f", for {lasted:g} h (needs {float(hours):g} h)"
+            if lasted < float(hours):
+                if best.relieved_at_last_score(points):
+                    return TestOutcome(
+                        Status.NOT_DOCUMENTED,
+                        evidence,
+                        f"{finding}; the response held at the last score, so its duration is not documented",
+                    )
+                return short(evidence, finding, best.reduction())
+        return TestOutcome(Status.MET, evidence, finding)
+
+    outcome = judged(trials, "point")
+    graded = [g for t in trials if (g := t.counting_grades()) is not None]
+    if outcome.status is Status.MET or not graded:
+        return outcome
+    in_grades = judged(graded, "grade")
+    if in_grades.status is not Status.MET:
+        return outcome
+    return TestOutcome(  # AMB-14 d: neither reading may deny nor approve on its own
+        Status.NOT_DOCUMENTED,
+        in_grades.evidence,
+        f"{in_grades.finding} counting 1+ as a grade of its own, but {outcome.finding} with 1+ as 1.5: "
+        "the policy does not say how 1+ counts; for the reviewer",
+    )
+
+
+def amount(value: float, unit: str) -> str:
+    """`value` of `unit`: "1 point", "0.5 points", "2 grades"."""
+    return f"{value:g} {unit}" if value == 1 else f"{value:g} {unit}s"
