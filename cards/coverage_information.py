@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from cards import items
-from cards.items import Item
+from cards.items import Item, Step
 from service.codes import CPT, Code
 from service.engine.model import Determination, Outcome, Status
 from service.references import local_reference
@@ -145,7 +145,12 @@ def _assertion(
             text = f"{d.payer}: undecided under {d.policy_title} - the EHR's data could not be read"
             pairs: list[tuple[str, Any]] = [("covered", "indeterminate"), ("pa-needed", "auth-needed")]
         else:
-            text = f"{d.payer}: documentation needed for {d.policy_title} - {_missing(d)}"
+            needed = (
+                "left to the payer's reviewer under"
+                if items.open_only(d, Step.REVIEW)
+                else "documentation needed for"
+            )
+            text = f"{d.payer}: {needed} {d.policy_title} - {_missing(d)}"
             pairs = [("covered", "conditional"), ("pa-needed", "auth-needed"), ("info-needed", "OTH")]
         # CRD §hook-19: never on secondary hooks; and doc-needed launches DTR, so not for payers without it
         if rules.asks_documentation and judgement.dtr:

@@ -4,8 +4,10 @@ in the words and the order that the decision card, the Instructions card and the
 One source keeps the three in step: the Instructions card lists exactly the decision card's missing
 items, and the coverage-information reason names the same criteria. Criteria that could not be
 checked because the EHR's data was unavailable are one item, not one per criterion: the remedy is the
-same for all of them. While nothing tells the pump's indication, documenting it is the one missing
-item: every other open criterion depends on it.
+same for all of them. A criterion the chart documents but the policy leaves to the payer's reviewer
+(a trial relief below an example threshold) is an item with nothing to document. While nothing
+tells the pump's indication, documenting it is the one missing item: every other open criterion
+depends on it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from service.engine.model import CriterionResult, Determination, Evidence, Outco
 from service.fhirdates import human_date
 
 UNCHECKED_PREFIX = "could not be checked: "
+FOR_REVIEWER = "nothing more to document: send the chart with the prior authorization request"
 DOCUMENT_INDICATION = (
     "Record the diagnosis the pump treats (the pain or the spasticity) as the order's reason, or order "
     "the pump drug with the intrathecal or epidural route."
@@ -31,6 +34,7 @@ class Step(StrEnum):
     DOCUMENT = "Document"
     ASK = "Ask the patient"
     RECHECK = "Check again"
+    REVIEW = "Leave to the payer's reviewer"
 
 
 @dataclass(frozen=True)
@@ -162,8 +166,8 @@ def _missing(d: Determination) -> list[Item]:
             leaf.label,
             leaf.section,
             finding(leaf),
-            leaf.how_to_document,
-            _step(leaf.how_to_document),
+            FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document,
+            Step.REVIEW if leaf.for_reviewer else _step(leaf.how_to_document),
             (leaf.id,),
         )
         for leaf in documentable
@@ -181,6 +185,13 @@ def missing(d: Determination) -> tuple[Item, ...]:
     if d.outcome in (Outcome.NOT_APPLICABLE, Outcome.MEETS):
         return ()
     return tuple(_missing(d))
+
+
+def open_only(d: Determination, step: Step) -> bool:
+    """Open only for items of one step: RECHECK, the EHR's data could not be read (nothing to
+    document, only to check again); REVIEW, what is recorded is the payer's reviewer's to judge."""
+    open_items = missing(d)
+    return bool(open_items) and all(i.step == step for i in open_items)
 
 
 def met_count(d: Determination) -> int:

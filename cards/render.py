@@ -102,13 +102,26 @@ def _item_summary(item: Item) -> str:
 
 
 def _unchecked_only(d: Determination) -> bool:
-    """Open only because the EHR's data could not be read: nothing to document, only to check again."""
-    open_items = items.missing(d)
-    return bool(open_items) and all(i.step == Step.RECHECK for i in open_items)
+    return items.open_only(d, Step.RECHECK)
+
+
+def open_count(open_items: Sequence[Item]) -> str:
+    """How many items are open, those for the payer's reviewer counted apart (nothing to document)."""
+    review = sum(1 for i in open_items if i.step == Step.REVIEW)
+    document = len(open_items) - review
+    words = [f"{document} item{'s' if document > 1 else ''} to document"] if document else []
+    if review:
+        words.append(f"{review} item{'s' if review > 1 else ''} left to the payer's reviewer")
+    return " and ".join(words)
 
 
 def verdict(d: Determination) -> str:
-    return "Could not be checked" if _unchecked_only(d) else VERDICT[d.outcome]
+    """The card's first words; an order that is not covered is said so, whatever else is open."""
+    if d.outcome == Outcome.INSUFFICIENT and _unchecked_only(d):
+        return "Could not be checked"
+    if d.outcome == Outcome.INSUFFICIENT and items.open_only(d, Step.REVIEW):
+        return "Left to the payer's reviewer"
+    return VERDICT[d.outcome]
 
 
 def summary(group: Sequence[Determination]) -> str:
@@ -123,9 +136,7 @@ def summary(group: Sequence[Determination]) -> str:
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
         text = f"{d.payer}: not covered — {_item_summary(failed[0])}"
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
-        count = len(open_items)
-        plural = "s" if count > 1 else ""
-        text = f"{d.payer}: {count} item{plural} to document for {codes} — {open_items[0].label}"
+        text = f"{d.payer}: {open_count(open_items)} for {codes} — {open_items[0].label}"
     else:
         text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
     return shorten(text, SUMMARY_LIMIT)
@@ -290,9 +301,7 @@ def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tupl
         steps = tuple((i.step, i.instruction) for i in open_items)
         return "check again once the EHR's data is available", steps
     if open_items:
-        count = len(open_items)
-        steps = tuple((i.step, i.instruction) for i in open_items)
-        return f"{count} item{'s' if count > 1 else ''} to document", steps
+        return open_count(open_items), tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
         failed = "; ".join(i.label for i in items.failing(d))
         return "not covered as ordered", (

@@ -95,6 +95,7 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
         evidence=decision.outcome.evidence,
         unchecked_reason=unchecked,
         overruled=decision.overruled,
+        for_reviewer=decision.outcome.for_reviewer and status == Status.NOT_DOCUMENTED,
     )
 
 

@@ -44,6 +44,7 @@ class TestOutcome:
     evidence: tuple[Evidence, ...] = ()
     finding: str = ""
     by_absence: bool = False
+    for_reviewer: bool = False  # not documented, though recorded: the policy leaves it to a reviewer
 
     @property
     def documents(self) -> bool:
@@ -73,6 +74,7 @@ class CriterionResult:
     children: tuple[CriterionResult, ...] = ()
     overruled: tuple[Evidence, ...] = ()  # older forms of the same fact that the evidence overrules
     gate: bool = False  # not met, it rules its group out (the pain block of the other kind of pain)
+    for_reviewer: bool = False  # not documented, though recorded: the payer's reviewer judges it
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

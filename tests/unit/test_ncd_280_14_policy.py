@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from cards.items import Step, missing
+from cards.render import detail, next_steps, summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
 from service.record import CLINICAL_TYPES
@@ -444,3 +446,35 @@ def test_the_most_recent_of_a_device_and_its_removal_decides(
     chart: list[dict[str, Any]], expected: str
 ) -> None:
     assert nstatus(chart, "ncd280.ci.programmable-device") == expected
+
+
+def test_a_documented_relief_the_ncd_leaves_to_the_reviewer_asks_for_nothing_more() -> None:
+    """12.5 % relief: the NCD names no figure ("adequately acceptable"), so the payer's reviewer judges
+    it. The cards neither ask to document what is recorded nor call the order undocumented."""
+    d = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert summary([d]).startswith(f"{d.payer}: 1 item left to the payer's reviewer for 62362")
+    text = detail([d])
+    assert text.startswith("**Left to the payer's reviewer**") and "item to document" not in text
+    assert "— nothing more to document: send the chart with the prior authorization request" in text
+    headline, steps = next_steps(d)
+    assert headline == "1 item left to the payer's reviewer"
+    assert [step for step, _ in steps] == [Step.REVIEW]
+
+
+def test_a_reviewer_item_beside_items_to_document_is_counted_apart() -> None:
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3", "75327-7"), *catheter_trial(8, 7)]
+    d = medicare(chart)
+    headline, steps = next_steps(d)
+    assert headline == "1 item to document and 1 item left to the payer's reviewer", [s for s in steps]
+    assert detail([d]).startswith("**Documentation needed**")
+
+
+def test_an_order_not_covered_is_said_so_whatever_is_left_open() -> None:
+    """Not met beside criteria the EHR's data left unchecked: the card opens "not covered", never
+    "could not be checked" (it did, when every open item was one to check again)."""
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 9)]
+    d = medicare(chart, unavailable={"AllergyIntolerance": "the FHIR server did not answer"})
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert all(i.step == Step.RECHECK for i in missing(d)) and missing(d)
+    assert detail([d]).startswith("**Not covered as ordered**")

@@ -79,6 +79,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             Status.NOT_DOCUMENTED,
             tuple(evidence),
             f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']:g} %: for the reviewer",
+            for_reviewer=True,
         )
     if ok and params.get("min_hours") is not None:
         hours = trial.sustained_hours
@@ -130,7 +131,10 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     def short(evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
         if params.get("example") and reduction > 0:
             return TestOutcome(
-                Status.NOT_DOCUMENTED, evidence, f"{finding}; below the policy's example, for the reviewer"
+                Status.NOT_DOCUMENTED,
+                evidence,
+                f"{finding}; below the policy's example, for the reviewer",
+                for_reviewer=True,
             )
         return TestOutcome(Status.NOT_MET, evidence, finding)
 
@@ -224,6 +228,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
         in_grades.evidence,
         f"{in_grades.finding} counting 1+ as a grade of its own, but {outcome.finding} with 1+ as 1.5: "
         "the policy does not say how 1+ counts; for the reviewer",
+        for_reviewer=True,
     )
 
 
