@@ -71,6 +71,7 @@ class ObservationFact:
     value: float | bool | str | None
     unit: str | None
     qualifier: str | None = None  # the `scale` component of it-trial-scale-reduction (contract §5)
+    timed: bool = True  # False: dated without a time of day (`2026-10-20`)
 
     def value_text(self) -> str:
         if isinstance(self.value, bool):

@@ -279,13 +279,16 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
     if resource.get("status") not in _OBSERVATION_STATUSES:
         return None
     codes = codes_of(resource.get("code"))
-    effective = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(
-        (resource.get("effectivePeriod") or {}).get("start")
-    )
+    written = resource.get("effectiveDateTime")
+    effective = parse_datetime(written)
+    if effective is None:
+        written = (resource.get("effectivePeriod") or {}).get("start")
+        effective = parse_datetime(written)
     value, unit = _observation_value(resource)
     label = first_display(resource.get("code"), codes)
+    timed = effective is None or "T" in written  # type: ignore[operator]
     return ObservationFact(
-        reference_of(resource), codes, label, effective, value, unit, _scale_component(resource)
+        reference_of(resource), codes, label, effective, value, unit, _scale_component(resource), timed
     )
 
 

@@ -4,14 +4,15 @@ Explicit wins over computed: an `it-trial-pain-relief-pct` assessment decides wh
 Otherwise relief is computed from pain scores around the most recent trial procedure:
 baseline = last score at or before the trial start (no older than 30 days); post scores = scores
 from the start to 48 hours after; relief = (baseline - lowest post) / baseline; sustained hours =
-the longest run of consecutive post scores that each show at least 50 % relief.
+the longest run of consecutive post scores that each show at least 50 % relief. A score dated the
+trial's day without a time of day is neither: it may be from before or after the start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
 from service.fhirdates import shifted
@@ -66,6 +67,23 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 
 
+def _placeable(
+    scores: Sequence[ObservationFact], start: datetime
+) -> tuple[list[ObservationFact], list[ObservationFact]]:
+    """(the scores that can be placed before or after the trial's start, those that cannot): a score
+    dated the trial's day without a time of day may be either (contract §4 orders them by time)."""
+    day = start.date()
+    unplaced = [s for s in scores if not s.timed and s.effective.date() == day]  # type: ignore[union-attr]
+    return [s for s in scores if s not in unplaced], unplaced
+
+
+def _not_placed(unplaced: Sequence[ObservationFact]) -> str:
+    if not unplaced:
+        return ""
+    what = "a score" if len(unplaced) == 1 else f"{len(unplaced)} scores"
+    return f" ({what} dated the trial's day without a time could be from before or after it)"
+
+
 def _longest_run_hours(
     scores: Sequence[ObservationFact], relieved: Callable[[ObservationFact], bool]
 ) -> float:
@@ -107,11 +125,12 @@ def trial_result(
         return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
     start = procedure.performed
     assert start is not None
-    scores = _pain_scores(observations, pain_codes)
+    scores, unplaced = _placeable(_pain_scores(observations, pain_codes), start)
     before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
     post = [s for s in scores if start <= s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]
     if not before:
-        return TrialResult(procedure, None, None, reason="no pain score in the 30 days before the trial")
+        reason = "no pain score in the 30 days before the trial" + _not_placed(unplaced)
+        return TrialResult(procedure, None, None, reason=reason)
     baseline = before[-1]
     post = [s for s in post if s is not baseline]
     if not post:
@@ -120,7 +139,7 @@ def trial_result(
             None,
             None,
             baseline=baseline,
-            reason="no pain score in the 48 hours after the trial started",
+            reason="no pain score in the 48 hours after the trial started" + _not_placed(unplaced),
         )
     base_value = float(baseline.value)  # type: ignore[arg-type]
     if base_value <= 0:
@@ -217,15 +236,18 @@ def scale_trials(
     start = procedure.performed
     trials = []
     for scale in SCALE_CODES:
-        scores = sorted(
-            (
-                o
-                for o in observations
-                if o.effective is not None
-                and scale_points(o) is not None
-                and any(c.code == scale for c in o.codes)
+        scores, _ = _placeable(
+            sorted(
+                (
+                    o
+                    for o in observations
+                    if o.effective is not None
+                    and scale_points(o) is not None
+                    and any(c.code == scale for c in o.codes)
+                ),
+                key=lambda o: o.effective,  # type: ignore[arg-type, return-value]
             ),
-            key=lambda o: o.effective,  # type: ignore[arg-type, return-value]
+            start,
         )
         before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
         post = [s for s in scores if start < s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]

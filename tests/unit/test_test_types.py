@@ -130,6 +130,38 @@ def test_trial_relief_for_eight_hours() -> None:
     assert run("trial-relief", params, longer).status == Status.MET
 
 
+@pytest.mark.parametrize(
+    ("scores", "status", "finding"),
+    [
+        # dated the trial's day without a time: before or after the 09:00 start, nobody can tell
+        (
+            [pain(8, "2025-10-01"), pain(2, "2025-10-01T12:00:00Z")],
+            Status.NOT_DOCUMENTED,
+            "in the 30 days before",
+        ),
+        (
+            [pain(8, "2025-09-30T20:00:00Z"), pain(2, "2025-10-01")],
+            Status.NOT_DOCUMENTED,
+            "in the 48 hours after",
+        ),
+        # a day before or after the trial's day is placed by its date
+        ([pain(8, "2025-09-30"), pain(2, "2025-10-01T12:00:00Z")], Status.MET, "75 % relief"),
+        ([pain(8, "2025-09-30T20:00:00Z"), pain(3, "2025-10-02")], Status.MET, "62 % relief"),
+    ],
+)
+def test_a_score_dated_the_trial_day_without_a_time_is_not_placed(
+    scores: list[dict[str, Any]], status: Status, finding: str
+) -> None:
+    outcome = run("trial-relief", {"comparator": ">=", "percent": 50}, [procedure("62324", TRIAL), *scores])
+    assert outcome.status == status, outcome.finding
+    assert finding in outcome.finding
+    if status == Status.NOT_DOCUMENTED:
+        assert (
+            "(a score dated the trial's day without a time could be from before or after it)"
+            in outcome.finding
+        )
+
+
 def test_medication_duration_within_the_last_year() -> None:
     old = [med_request("Oxycodone 5 MG Oral Tablet", "2024-01-01", "2025-06-01")]
     params = {"valuesets": ["opioids"], "comparator": ">=", "days": 180, "within_months": 12}
