@@ -59,8 +59,12 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
     return decision, unchecked
 
 
-def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> CriterionResult:
+def _evaluate(
+    spec: CriterionSpec, policy: Policy, ctx: EvaluationContext, how_to_document: str | None = None
+) -> CriterionResult:
+    """`how_to_document`: the enclosing criterion's, for a sub-criterion that says none of its own."""
     citation = policy.citation(spec.section)
+    how_to_document = spec.how_to_document or how_to_document
     common = {
         "id": spec.id,
         "label": spec.label,
@@ -68,12 +72,12 @@ def _evaluate(spec: CriterionSpec, policy: Policy, ctx: EvaluationContext) -> Cr
         "section": spec.section,
         "citation": citation,
         "role": spec.role,
-        "how_to_document": spec.how_to_document,
+        "how_to_document": how_to_document,
         "reading": spec.reading,
         "gate": spec.gate,
     }
     if spec.logic is not None:
-        children = tuple(_evaluate(c, policy, ctx) for c in spec.children)
+        children = tuple(_evaluate(c, policy, ctx, how_to_document) for c in spec.children)
         status = kleene(spec.logic, [c.status for c in children])
         unchecked = next((c.unchecked_reason for c in children if c.unchecked_reason), None)
         finding = "; ".join(f"{c.label}: {c.finding}" for c in children if c.status == status) or status.value

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cards import items
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome, Status
 from service.record import CLINICAL_TYPES
@@ -254,6 +255,14 @@ def test_explicit_baclofen_trial_response(points: float, hours: float | None, ex
 )
 def test_ashworth_3_or_modified_ashworth_2(scores: list[dict[str, Any]], expected: str) -> None:
     assert kstatus(scores, "kpwa.spasticity.ashworth-ge3-or-mas2", drugs=(BACLOFEN_IT,)) == expected
+
+
+def test_the_alternative_left_open_says_how_to_document_it() -> None:
+    """Ashworth 2 falls short, the Modified Ashworth alternative is open: its card line and
+    Instructions step carry 2.b's how-to-document, which the alternative does not repeat."""
+    d = kaiser([ashworth(2, "2025-09-01")], drugs=(BACLOFEN_IT,))
+    open_item = next(i for i in items.missing(d) if i.label == "2.b Modified Ashworth >= 2")
+    assert open_item.todo is not None and "Modified Ashworth scale" in open_item.todo
 
 
 @pytest.mark.parametrize(("score", "expected"), [(1, "not-met"), (2, "met"), (4, "met")])
