@@ -20,7 +20,9 @@ from service.engine.model import CriterionResult, Determination, Evidence, Outco
 from service.fhirdates import human_date
 
 UNCHECKED_PREFIX = "could not be checked: "
-FOR_REVIEWER = "nothing more to document: send the chart with the prior authorization request"
+FOR_REVIEWER = (
+    "recorded, for the payer's reviewer to judge: send the chart with the prior authorization request"
+)
 DOCUMENT_INDICATION = (
     "Record the diagnosis the pump treats (the pain or the spasticity) as the order's reason, or order "
     "the pump drug with the intrathecal or epidural route."
@@ -30,6 +32,7 @@ DOCUMENT_INDICATION = (
 class Step(StrEnum):
     """Who does what to close a missing item, in the order the Instructions card groups them."""
 
+    DECIDE = "Before going ahead"
     ORDER = "Order"
     DOCUMENT = "Document"
     ASK = "Ask the patient"

@@ -110,7 +110,9 @@ def open_count(open_items: Sequence[Item]) -> str:
     review = sum(1 for i in open_items if i.step == Step.REVIEW)
     document = len(open_items) - review
     words = [f"{document} item{'s' if document > 1 else ''} to document"] if document else []
-    if review:
+    if review and document:
+        words.append(f"{review} for the payer's reviewer")
+    elif review:
         words.append(f"{review} item{'s' if review > 1 else ''} left to the payer's reviewer")
     return " and ".join(words)
 
@@ -136,7 +138,8 @@ def summary(group: Sequence[Determination]) -> str:
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
         text = f"{d.payer}: not covered — {_item_summary(failed[0])}"
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
-        text = f"{d.payer}: {open_count(open_items)} for {codes} — {open_items[0].label}"
+        top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
+        text = f"{d.payer}: {open_count(open_items)} for {codes} — {top.label}"
     else:
         text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
     return shorten(text, SUMMARY_LIMIT)
@@ -153,7 +156,7 @@ def _differing(group: Sequence[Determination], first: Determination) -> list[str
     """A short line for each order line the payer judges differently from the card's verdict."""
     shape = (first.outcome, items.failing(first), items.missing(first))
     return [
-        f"{order_words(d)}: {VERDICT[d.outcome].lower()}."
+        f"{order_words(d)}: {verdict(d).lower()}."
         for d in group
         if d is not first and (d.outcome, items.failing(d), items.missing(d)) != shape
     ]
@@ -295,19 +298,20 @@ def external_reference_card(
 
 def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:
     """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
-    same words), else what to do next."""
+    same words), after what not being covered asks, else what to do next."""
     open_items = items.missing(d)
-    if open_items and _unchecked_only(d):
-        steps = tuple((i.step, i.instruction) for i in open_items)
-        return "check again once the EHR's data is available", steps
-    if open_items:
-        return open_count(open_items), tuple((i.step, i.instruction) for i in open_items)
+    open_steps = tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
         failed = "; ".join(i.label for i in items.failing(d))
         return "not covered as ordered", (
-            (Step.RECHECK, f"Review what {d.payer} does not accept before submitting: {failed}."),
-            (Step.RECHECK, "If the order goes ahead, give the reason when you override the decision card."),
+            (Step.DECIDE, f"Review what {d.payer} does not accept before submitting: {failed}."),
+            (Step.DECIDE, "If the order goes ahead, give the reason when you override the decision card."),
+            *open_steps,
         )
+    if open_items and _unchecked_only(d):
+        return "check again once the EHR's data is available", open_steps
+    if open_items:
+        return open_count(open_items), open_steps
     if d.outcome == Outcome.MEETS and auto_approved:
         return "approved, no prior authorization request needed", (
             (

@@ -48,13 +48,14 @@ class Publications:
 
     def form_for(self, determination: Determination) -> dict[str, Any] | None:
         """The form asking what this determination lacks (the whole form or a part of it); None
-        when none of its undocumented criteria can be answered on a form."""
+        when none of its undocumented criteria can be answered on a form. What the chart records
+        and the policy leaves to the payer's reviewer is not asked again."""
         codes_of = self.criterion_codes.get(determination.policy_id, {})
         wanted = {
             code
             for criterion in determination.by_status(Status.NOT_DOCUMENTED)
             for leaf in criterion.leaves()
-            if leaf.status == Status.NOT_DOCUMENTED
+            if leaf.status == Status.NOT_DOCUMENTED and not leaf.for_reviewer
             for code in codes_of.get(leaf.id, ())
         }
         whole = self.questionnaires[f"{determination.policy_id}-documentation"]

@@ -202,11 +202,8 @@ class ScaleTrial:
     post: tuple[ObservationFact, ...]
     graded: bool = False  # Modified Ashworth counted in grades, 1+ one of them (AMB-14 d)
 
-    def counting_grades(self) -> ScaleTrial | None:
-        """The same scores counted in grades, when that can read differently (a 1+ among them)."""
-        scores = (self.baseline, *self.post)
-        if self.scale != MODIFIED_ASHWORTH or not any(scale_points(s) == 1.5 for s in scores):
-            return None
+    def counting_grades(self) -> ScaleTrial:
+        """The same scores counted in grades (on the Modified Ashworth scale 1+ is one of six)."""
         return replace(self, graded=True)
 
     def _drop(self, score: ObservationFact) -> float:

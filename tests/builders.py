@@ -331,6 +331,13 @@ def determine(
     return evaluate_order(catalog().policies[policy_id], ctx)
 
 
+def finding_of(d: Determination, criterion: str) -> str:
+    """The finding of one criterion, children included."""
+    found = [r.finding for top in d.criteria for r in top.walk() if r.id == criterion]
+    assert found, criterion
+    return found[0]
+
+
 def statuses(d: Determination) -> dict[str, str]:
     """criterion id → status, children included."""
     result: dict[str, str] = {}

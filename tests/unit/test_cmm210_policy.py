@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cards.items import FOR_REVIEWER, Step, missing
 from cards.render import detail
 from service.engine.model import Determination, Outcome
 from tests.builders import (
@@ -272,6 +273,16 @@ def test_recorded_answers_that_contradict_a_trial_criterion(
     d = cmm([*chart, answer])
     expect(d, {criterion: expected})
     assert d.outcome == (Outcome.DOES_NOT_MEET if expected == "not-met" else Outcome.INSUFFICIENT)
+
+
+def test_a_recorded_refusal_of_further_treatment_is_left_to_the_reviewer() -> None:
+    """CMM-210 does not mention refusal (the reading leaves it to the reviewer): the card must not ask
+    for "not indicated" over what the chart records."""
+    chart = [r for r in pain_trial_chart() if "further-treatment-status" not in str(r.get("code"))]
+    d = cmm([*chart, coded_assessment("further-treatment-status", "refused", "2025-10-05")])
+    [item] = [i for i in missing(d) if i.label == "Further surgery or other treatment not indicated"]
+    assert item.step == Step.REVIEW and item.todo == FOR_REVIEWER
+    assert "recorded refused, which the policy does not address: for the reviewer" in item.finding
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from tests.builders import (
     device,
     documentation_steps,
     drug_failure_forms,
+    finding_of,
     infusate_request,
     life_expectancy,
     med_request,
@@ -107,21 +108,6 @@ def found(d: Determination) -> dict[str, str]:
 
 def status_of(d: Determination, criterion: str) -> str:
     return found(d)[criterion]
-
-
-def finding_of(d: Determination, criterion: str) -> str:
-    def walk(results: Any) -> str | None:
-        for r in results:
-            if r.id == criterion:
-                return str(r.finding)
-            hit = walk(r.children)
-            if hit is not None:
-                return hit
-        return None
-
-    result = walk(d.criteria)
-    assert result is not None, criterion
-    return result
 
 
 # --------------------------------------------------------------------------------------------------

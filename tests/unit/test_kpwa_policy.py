@@ -209,7 +209,7 @@ def test_a_lasting_spasm_frequency_response_counts_beside_a_brief_larger_ashwort
     )
     assert statuses(d)["kpwa.spasticity.trial-2pt-4h"] == "met"
     line = card_line(d, "kpwa.spasticity.trial-2pt-4h")
-    assert line.endswith("2 points on the Penn spasm frequency score (needs 2), for 6 h (needs 4 h)")
+    assert line.endswith("2 points on the Penn spasm frequency score, for 6 h (needs 2 points for 4 h)")
 
 
 def test_trial_scores_do_not_replace_the_baseline_severity() -> None:

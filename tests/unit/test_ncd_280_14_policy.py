@@ -4,15 +4,17 @@ thresholds (no 50 % relief, no psychiatric or substance-use criteria, no opioid-
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
 import pytest
 
-from cards.items import Step, missing
+from cards.items import FOR_REVIEWER, Step, missing
 from cards.render import detail, next_steps, summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
+from service.questionnaires import publications
 from service.record import CLINICAL_TYPES
 from tests.builders import (
     ICD,
@@ -30,6 +32,7 @@ from tests.builders import (
     device,
     device_removal_charts,
     drug_failure_forms,
+    finding_of,
     infusate_request,
     life_expectancy,
     med_request,
@@ -175,6 +178,15 @@ def test_the_trial_must_relieve_pain(after: int, expected: str, outcome: Outcome
     d = medicare(chart)
     assert statuses(d)["ncd280.trial-catheter.relief"] == expected
     assert d.outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("after", "words"), [(4, "50 % relief (needs at least 50 %)"), (9, "needs more than 0 %")]
+)
+def test_the_relief_finding_states_the_bar_that_settles_it(after: int, words: str) -> None:
+    """Met from 50 % (below it the reviewer judges), not met at no relief at all."""
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, after)]
+    assert words in finding_of(medicare(chart), "ncd280.trial-catheter.relief")
 
 
 def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
@@ -456,7 +468,7 @@ def test_a_documented_relief_the_ncd_leaves_to_the_reviewer_asks_for_nothing_mor
     assert summary([d]).startswith(f"{d.payer}: 1 item left to the payer's reviewer for 62362")
     text = detail([d])
     assert text.startswith("**Left to the payer's reviewer**") and "item to document" not in text
-    assert "— nothing more to document: send the chart with the prior authorization request" in text
+    assert f"— {FOR_REVIEWER}" in text
     headline, steps = next_steps(d)
     assert headline == "1 item left to the payer's reviewer"
     assert [step for step, _ in steps] == [Step.REVIEW]
@@ -466,7 +478,7 @@ def test_a_reviewer_item_beside_items_to_document_is_counted_apart() -> None:
     chart = [*without_codes(ncd_chart(), "62324", "72514-3", "75327-7"), *catheter_trial(8, 7)]
     d = medicare(chart)
     headline, steps = next_steps(d)
-    assert headline == "1 item to document and 1 item left to the payer's reviewer", [s for s in steps]
+    assert headline == "1 item to document and 1 for the payer's reviewer", [s for s in steps]
     assert detail([d]).startswith("**Documentation needed**")
 
 
@@ -478,3 +490,51 @@ def test_an_order_not_covered_is_said_so_whatever_is_left_open() -> None:
     assert d.outcome == Outcome.DOES_NOT_MEET
     assert all(i.step == Step.RECHECK for i in missing(d)) and missing(d)
     assert detail([d]).startswith("**Not covered as ordered**")
+
+
+def reviewer_and_acceptance_open() -> list[dict[str, Any]]:
+    """12.5 % relief (for the reviewer) and the patient's acceptance not recorded (to document)."""
+    chart = without_codes(ncd_chart(), "62324", "72514-3", "it-trial-patient-acceptance")
+    return [*chart, *catheter_trial(8, 7)]
+
+
+def test_the_summary_names_an_item_to_act_on_before_one_left_to_the_reviewer() -> None:
+    d = medicare(reviewer_and_acceptance_open())
+    labels = [i.label for i in missing(d)]
+    assert labels.index("Trial relieved pain") < labels.index("Patient accepts the pump"), labels
+    assert "for 62362 — Patient accepts" in summary([d])
+
+
+def test_the_form_asks_nothing_the_reviewer_is_left_to_judge() -> None:
+    forms = publications(load_catalog(), "test")
+    review_only = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
+    assert forms.form_for(review_only) is None
+    form = forms.form_for(medicare(reviewer_and_acceptance_open()))
+    assert form is not None
+    asked = [item["linkId"] for item in form["item"]]
+    assert asked == ["it-trial-patient-acceptance"], asked
+
+
+def test_the_crd_reason_keeps_what_is_left_to_the_reviewer_apart() -> None:
+    call = sign_request(
+        service_request(),
+        infusate_request(),
+        coverage=payer_coverage("kpwa", **plan("Kaiser Medicare Advantage")),
+    )
+    _, response = sign_with_chart(reviewer_and_acceptance_open(), body=call)
+    reasons = [
+        sub["valueCodeableConcept"]["text"]
+        for action in response["systemActions"]
+        for extension in action["resource"].get("extension", [])
+        for sub in extension.get("extension", [])
+        if sub["url"] == "reason"
+    ]
+    assert reasons and all("left to the payer's reviewer: Trial relieved pain" in r for r in reasons), reasons
+    assert all(r.index("Patient accepts the pump") < r.index("left to the payer's reviewer") for r in reasons)
+
+
+def test_another_order_line_left_to_the_reviewer_is_said_so() -> None:
+    review_only = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
+    not_covered = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 9)])
+    text = detail([not_covered, dataclasses.replace(review_only, order_name="62350 catheter")])
+    assert "62350 catheter: left to the payer's reviewer." in text

@@ -378,26 +378,26 @@ def mas(score: str, when: str) -> dict[str, Any]:
     ("before", "after", "points", "status", "finding"),
     [
         # 1+ as 1.5 and 1+ as a grade of its own agree: the reading does not matter
-        ("3", "1", 2, Status.MET, "2 points on the Modified Ashworth scale (needs 2)"),
+        ("3", "1", 2, Status.MET, "2 points on the Modified Ashworth scale (needs 2 points)"),
         ("2", "1+", 0.5, Status.MET, "0.5 points"),
-        ("2", "2", 1, Status.NOT_MET, "0 points on the Modified Ashworth scale (needs 1)"),
+        ("2", "2", 1, Status.NOT_MET, "0 points on the Modified Ashworth scale (needs 1 point)"),
         # they disagree: never a denial on one reading nor an approval on the other
         (
             "2",
             "1+",
             1,
             Status.NOT_DOCUMENTED,
-            "1 grade on the Modified Ashworth scale (needs 1) counting 1+ as a grade",
+            "1 grade with 1+ as a grade of its own, 0.5 points with 1+ as 1.5, on the Modified Ashworth",
         ),
         (
             "3",
             "1+",
             2,
             Status.NOT_DOCUMENTED,
-            "but 1.5 points on the Modified Ashworth scale (needs 2) with 1+",
+            "2 grades with 1+ as a grade of its own, 1.5 points with 1+ as 1.5",
         ),
         ("1+", "1", 1, Status.NOT_DOCUMENTED, "for the reviewer"),
-        ("3", "1+", 3, Status.NOT_MET, "1.5 points on the Modified Ashworth scale (needs 3)"),
+        ("3", "1+", 3, Status.NOT_MET, "1.5 points on the Modified Ashworth scale (needs 3 points)"),
     ],
 )
 def test_modified_ashworth_1_plus_in_a_trial_response(
@@ -413,3 +413,42 @@ def test_modified_ashworth_1_plus_in_a_trial_response(
     outcome = run("scale-trial-response", {"points": points}, chart)
     assert outcome.status == status, outcome.finding
     assert finding in outcome.finding
+
+
+def test_a_response_waiting_on_a_later_score_is_asked_for_not_left_to_the_reviewer() -> None:
+    """3 -> 1+, 1+, then 1 at the last score: 2 points only at the last score, so how long it lasted
+    is open (a later score decides), whatever the grades say."""
+    chart = [
+        procedure("62324", TRIAL),
+        mas("3", "2025-10-01T08:00:00Z"),
+        mas("1+", "2025-10-01T10:00:00Z"),
+        mas("1+", "2025-10-01T14:00:00Z"),
+        mas("1", "2025-10-01T15:00:00Z"),
+    ]
+    outcome = run("scale-trial-response", {"points": 2, "hours": 4, "example": True}, chart)
+    assert outcome.status == Status.NOT_DOCUMENTED and not outcome.for_reviewer, outcome.finding
+    assert "the response held at the last score" in outcome.finding
+    lasting = run(
+        "scale-trial-response", {"points": 2, "hours": 4}, [*chart, mas("1", "2025-10-01T19:00:00Z")]
+    )
+    assert lasting.status == Status.MET
+
+
+@pytest.mark.parametrize(
+    ("value", "points", "status"),
+    [
+        (0.5, 1, Status.NOT_DOCUMENTED),
+        (1.5, 2, Status.NOT_DOCUMENTED),
+        (0.5, 2, Status.NOT_MET),
+        (1, 2, Status.NOT_MET),
+    ],
+)
+def test_a_recorded_half_point_on_the_modified_ashworth_scale_is_for_the_reviewer(
+    value: float, points: float, status: Status
+) -> None:
+    """A half point comes from counting 1+ as 1.5; as a grade of its own it is one more (AMB-14 d)."""
+    reduction = assessment("it-trial-scale-reduction", valueQuantity={"value": value, "unit": "points"})
+    reduction["component"] = [{"code": {"text": "scale"}, "valueString": "modified-ashworth"}]
+    outcome = run("scale-trial-response", {"points": points}, [reduction])
+    assert outcome.status == status, outcome.finding
+    assert outcome.for_reviewer == (status == Status.NOT_DOCUMENTED)

@@ -56,6 +56,7 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
         "code": Param(AssessmentCode()),
         "met": optional(Values()),
         "not_met": optional(Values()),
+        "for_reviewer": optional(Values()),
         "comparator": optional(Comparator()),
         "value": optional(Number()),
         "when_absent": optional(Exactly("met", " (the absence rule)")),
@@ -65,7 +66,8 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
 )
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest project assessment Observation (contract §5) with a value that meets or fails:
-    listed values (`met` / `not_met`), or a number against `comparator` `value`."""
+    listed values (`met` / `not_met`; `for_reviewer`: recorded values the policy leaves to the
+    payer's reviewer), or a number against `comparator` `value`."""
     name = ctx.terminology.assessment_name(params["code"])
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
@@ -83,6 +85,9 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
         return TestOutcome(Status.MET, evidence, f"recorded {found.value_text()}")
     if _one_of(found.value, params.get("not_met", ())):
         return TestOutcome(Status.NOT_MET, evidence, f"recorded {found.value_text()}")
+    if _one_of(found.value, params.get("for_reviewer", ())):
+        finding = f"recorded {found.value_text()}, which the policy does not address: for the reviewer"
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding, for_reviewer=True)
     taken = " / ".join(_words(v) for v in params.get("met", ()))
     decides = f"not one of {taken}" if taken else "which decides nothing here"
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"recorded {found.value_text()}, {decides}")

@@ -7,6 +7,7 @@ is judged against it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from service.engine.checks.common import COMPARATORS, day_of, needs
@@ -14,7 +15,8 @@ from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleC
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.trial import SCALE_CODES, ScaleTrial, scale_trials
+from service.facts import ObservationFact
+from service.trial import MODIFIED_ASHWORTH, SCALE_CODES, ScaleTrial, scale_trials
 
 
 @test_type(
@@ -73,7 +75,10 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             Evidence(f"recorded relief duration {recorded.value_text()}", recorded.source, recorded.effective)
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
-    finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
+    comparator, percent = params["comparator"], params["percent"]
+    if ok and params.get("reviewer_below") is not None:  # the bar that settles it without a reviewer
+        comparator, percent = ">=", params["reviewer_below"]
+    finding = f"{trial.relief_pct:.0f} % relief ({needs(comparator, percent, '%')})"
     if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
         return TestOutcome(
             Status.NOT_DOCUMENTED,
@@ -122,14 +127,40 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     the it-trial-scale-reduction assessment decides (its `scale` component must be one of
     `scales`), else scores around the trial (contract §4). With `example`, the policy gives the
     threshold only as an example ("e.g."), so a smaller response is for the reviewer (not
-    documented), and only no response at all is "not met" (AMB-16)."""
-    points = float(params["points"])
-    hours = params.get("hours")
-    name = ctx.terminology.assessment_name
-    scales = set(params.get("scales", SCALE_CODES))
+    documented), and only no response at all is "not met" (AMB-16). On the Modified Ashworth scale
+    a response that meets the bar only with 1+ counted as a grade of its own, not as 1.5, is for the
+    reviewer too (AMB-14 d)."""
+    judge = _ScaleJudge(params, ctx)
+    explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
+    if explicit is not None and isinstance(explicit.value, float):
+        return judge.recorded(explicit)
+    trials = [
+        t
+        for t in scale_trials(ctx.record.trial.procedure, ctx.record.observations)
+        if t.scale in judge.scales
+    ]
+    if not trials:
+        return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
+    return judge.scored(trials)
 
-    def short(evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
-        if params.get("example") and reduction > 0:
+
+_ONE_PLUS_OPEN = "the policy does not say how 1+ counts; for the reviewer"
+
+
+class _ScaleJudge:
+    """One policy's bar for a spasticity trial response, applied to what the chart records."""
+
+    def __init__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> None:
+        self.points = float(params["points"])
+        self.hours = float(params["hours"]) if params.get("hours") is not None else None
+        self.example = bool(params.get("example"))
+        self.scales = set(params.get("scales", SCALE_CODES))
+        self.ctx = ctx
+        self.name = ctx.terminology.assessment_name
+
+    def short(self, evidence: tuple[Evidence, ...], finding: str, reduction: float) -> TestOutcome:
+        """Below the bar: for the reviewer under an example threshold (some response), else not met."""
+        if self.example and reduction > 0:
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 evidence,
@@ -138,8 +169,13 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
             )
         return TestOutcome(Status.NOT_MET, evidence, finding)
 
-    explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
-    if explicit is not None and isinstance(explicit.value, float):
+    def needs(self, unit: str) -> str:
+        lasting = f" for {self.hours:g} h" if self.hours is not None else ""
+        return f"needs {amount(self.points, unit)}{lasting}"
+
+    def recorded(self, explicit: ObservationFact) -> TestOutcome:
+        """The it-trial-scale-reduction assessment (and it-trial-response-duration-h) decides."""
+        name = self.name
         evidence: tuple[Evidence, ...] = (
             Evidence(
                 f"{name('it-trial-scale-reduction')}: {explicit.value_text()}",
@@ -149,87 +185,104 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
         )
         scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
         recorded_on = f"the {name(scale)}" if scale else (explicit.qualifier or "an unnamed scale")
-        if scale not in scales and set(SCALE_CODES) - scales:
+        if scale not in self.scales and set(SCALE_CODES) - self.scales:
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 evidence,
                 f"the recorded reduction is on {recorded_on}, not the "
-                f"{' or '.join(name(s) for s in sorted(scales))}",
+                f"{' or '.join(name(s) for s in sorted(self.scales))}",
             )
-        if explicit.value < points:
-            return short(evidence, f"{amount(explicit.value, 'point')} (needs {points:g})", explicit.value)
-        if hours is None:
-            return TestOutcome(Status.MET, evidence, amount(explicit.value, "point"))
-        lasted = ctx.record.latest_assessment("it-trial-response-duration-h")
-        if lasted is None or not isinstance(lasted.value, float):
-            return TestOutcome(
-                Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
+        value = float(explicit.value)  # type: ignore[arg-type]
+        # a half point on the Modified Ashworth scale comes from counting 1+ as 1.5: one grade more
+        in_grades_only = value < self.points and scale == MODIFIED_ASHWORTH and value % 1 == 0.5
+        in_grades_only = in_grades_only and value + 0.5 >= self.points
+        if value < self.points and not in_grades_only:
+            return self.short(evidence, f"{amount(value, 'point')} ({self.needs('point')})", value)
+        finding = amount(value, "point")
+        if self.hours is not None:
+            lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
+            if lasted is None or not isinstance(lasted.value, float):
+                return TestOutcome(
+                    Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
+                )
+            evidence += (
+                Evidence(
+                    f"{name('it-trial-response-duration-h')}: {lasted.value_text()}",
+                    lasted.source,
+                    lasted.effective,
+                ),
             )
-        evidence += (
-            Evidence(
-                f"{name('it-trial-response-duration-h')}: {lasted.value_text()}",
-                lasted.source,
-                lasted.effective,
-            ),
+            finding += f" for {lasted.value:g} h"
+            if lasted.value < self.hours:
+                return self.short(evidence, f"{finding} ({self.needs('point')})", value)
+        if not in_grades_only:
+            return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            evidence,
+            f"{finding} recorded on the Modified Ashworth scale ({self.needs('point')}), "
+            f"{amount(value + 0.5, 'grade')} with 1+ as a grade of its own: {_ONE_PLUS_OPEN}",
+            for_reviewer=True,
         )
-        finding = f"{amount(explicit.value, 'point')} for {lasted.value:g} h (needs {float(hours):g} h)"
-        if lasted.value >= float(hours):
-            return TestOutcome(Status.MET, evidence, finding)
-        return short(evidence, finding, explicit.value)
-    trials = [
-        t for t in scale_trials(ctx.record.trial.procedure, ctx.record.observations) if t.scale in scales
-    ]
-    if not trials:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding="no spasticity scores before and after a trial")
 
-    def judged(trials: list[ScaleTrial], unit: str) -> TestOutcome:
-        """The outcome on the scale that shows the best response, counted in `unit`s."""
+    def judged(self, trials: list[ScaleTrial], unit: str) -> tuple[TestOutcome, ScaleTrial]:
+        """The outcome on the scale that shows the best response, counted in `unit`s, and that scale."""
+        points, hours = self.points, self.hours
 
         def standing(trial: ScaleTrial) -> tuple[bool, bool, float, float]:
             """Ranks the scales: one whose response meets the bar and lasts, else the one closest to
             it (any of the scales may show the response: "Ashworth or Spasm Frequency")."""
             reached = trial.reduction() >= points
             lasted = trial.sustained_hours(points)
-            return reached and (hours is None or lasted >= float(hours)), reached, lasted, trial.reduction()
+            return reached and (hours is None or lasted >= hours), reached, lasted, trial.reduction()
 
         best = max(trials, key=standing)
         evidence = (
             Evidence(
-                f"{name(best.scale)}: {best.baseline.value_text()} before the trial",
+                f"{self.name(best.scale)}: {best.baseline.value_text()} before the trial",
                 best.baseline.source,
                 best.baseline.effective,
             ),
         )
-        finding = f"{amount(best.reduction(), unit)} on the {name(best.scale)} (needs {points:g})"
+        finding = f"{amount(best.reduction(), unit)} on the {self.name(best.scale)}"
         if best.reduction() < points:
-            return short(evidence, finding, best.reduction())
+            return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         if hours is not None:
             lasted = best.sustained_hours(points)
-            finding += f", for {lasted:g} h (needs {float(hours):g} h)"
-            if lasted < float(hours):
+            finding += f", for {lasted:g} h"
+            if lasted < hours:
                 if best.relieved_at_last_score(points):
                     return TestOutcome(
                         Status.NOT_DOCUMENTED,
                         evidence,
-                        f"{finding}; the response held at the last score, so its duration is not documented",
-                    )
-                return short(evidence, finding, best.reduction())
-        return TestOutcome(Status.MET, evidence, finding)
+                        f"{finding} ({self.needs(unit)}); the response held at the last score, so its "
+                        "duration is not documented",
+                    ), best
+                return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
+        return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs(unit)})"), best
 
-    outcome = judged(trials, "point")
-    graded = [g for t in trials if (g := t.counting_grades()) is not None]
-    if outcome.status is Status.MET or not graded:
-        return outcome
-    in_grades = judged(graded, "grade")
-    if in_grades.status is not Status.MET:
-        return outcome
-    return TestOutcome(  # AMB-14 d: neither reading may deny nor approve on its own
-        Status.NOT_DOCUMENTED,
-        in_grades.evidence,
-        f"{in_grades.finding} counting 1+ as a grade of its own, but {outcome.finding} with 1+ as 1.5: "
-        "the policy does not say how 1+ counts; for the reviewer",
-        for_reviewer=True,
-    )
+    def scored(self, trials: list[ScaleTrial]) -> TestOutcome:
+        """Scores around the trial; a Modified Ashworth response is counted both ways when the
+        points reading fails or is left to the reviewer (not when it waits on documentation)."""
+        outcome, _ = self.judged(trials, "point")
+        if outcome.status is Status.MET or not (outcome.status is Status.NOT_MET or outcome.for_reviewer):
+            return outcome
+        graded = [t.counting_grades() for t in trials if t.scale == MODIFIED_ASHWORTH]
+        if not graded:
+            return outcome
+        in_grades, best = self.judged(graded, "grade")
+        if in_grades.status is not Status.MET:
+            return outcome
+        as_points = replace(best, graded=False)
+        lasting = f", for {best.sustained_hours(self.points):g} h" if self.hours is not None else ""
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            in_grades.evidence,
+            f"{amount(best.reduction(), 'grade')} with 1+ as a grade of its own, "
+            f"{amount(as_points.reduction(), 'point')} with 1+ as 1.5, "
+            f"on the {self.name(best.scale)}{lasting} ({self.needs('point')}): {_ONE_PLUS_OPEN}",
+            for_reviewer=True,
+        )
 
 
 def amount(value: float, unit: str) -> str:
