@@ -452,3 +452,23 @@ def test_a_recorded_half_point_on_the_modified_ashworth_scale_is_for_the_reviewe
     outcome = run("scale-trial-response", {"points": points}, [reduction])
     assert outcome.status == status, outcome.finding
     assert outcome.for_reviewer == (status == Status.NOT_DOCUMENTED)
+
+
+@pytest.mark.parametrize(
+    ("recorded_at", "status"), [("2025-10-01T16:00:00Z", Status.MET), ("2025-09-20", Status.NOT_DOCUMENTED)]
+)
+def test_a_recorded_response_duration_decides_how_long_a_computed_response_lasted(
+    recorded_at: str, status: Status
+) -> None:
+    """As for pain relief (contract §4, "work the same way"): it-trial-response-duration-h decides
+    beside a reduction computed from scores, when it was recorded for this trial."""
+    chart = [
+        procedure("62324", TRIAL),
+        mas("3", "2025-10-01T08:00:00Z"),
+        mas("1", "2025-10-01T10:00:00Z"),
+        assessment("it-trial-response-duration-h", recorded_at, valueQuantity={"value": 6, "unit": "h"}),
+    ]
+    outcome = run("scale-trial-response", {"points": 2, "hours": 4}, chart)
+    assert outcome.status == status, outcome.finding
+    if status == Status.MET:
+        assert "for 6 h as recorded" in outcome.finding

@@ -248,10 +248,19 @@ class _ScaleJudge:
         if best.reduction() < points:
             return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         if hours is not None:
-            lasted = best.sustained_hours(points)
-            finding += f", for {lasted:g} h"
+            recorded = self.recorded_duration(best)
+            lasted = best.sustained_hours(points) if recorded is None else float(recorded.value)  # type: ignore[arg-type]
+            finding += f", for {lasted:g} h" + (" as recorded" if recorded is not None else "")
+            if recorded is not None:
+                evidence += (
+                    Evidence(
+                        f"{self.name('it-trial-response-duration-h')}: {recorded.value_text()}",
+                        recorded.source,
+                        recorded.effective,
+                    ),
+                )
             if lasted < hours:
-                if best.relieved_at_last_score(points):
+                if recorded is None and best.relieved_at_last_score(points):
                     return TestOutcome(
                         Status.NOT_DOCUMENTED,
                         evidence,
@@ -260,6 +269,15 @@ class _ScaleJudge:
                     ), best
                 return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs(unit)})"), best
+
+    def recorded_duration(self, trial: ScaleTrial) -> ObservationFact | None:
+        """The it-trial-response-duration-h recorded for this trial (at or after its start), which
+        decides how long a computed response lasted, as the relief's duration does (contract §4)."""
+        lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
+        start = trial.procedure.performed
+        if lasted is None or not isinstance(lasted.value, float) or lasted.effective is None or start is None:
+            return None
+        return lasted if lasted.effective >= start else None
 
     def scored(self, trials: list[ScaleTrial]) -> TestOutcome:
         """Scores around the trial; a Modified Ashworth response is counted both ways when the
