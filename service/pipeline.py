@@ -163,13 +163,14 @@ def gather(
     the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it.
     The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
     server = origin(request.fhir.server) if request.fhir.usable and request.fhir.server else None
-    with env.server_share.wait_on(server, deadline) as admission:
-        client = env.client_factory(request, admission.deadline)
+    with env.server_share.wait_on(server) as admission:
+        client = env.client_factory(request, deadline)
         if client is not None and server is not None:
             env.server_share.listen(client, server, admission)
-        if admission.held_back is not None:
-            observe_fhir_held_back()
-        return _gathered(request, service, env, client, admission.deadline, caller)
+        call = _gathered(request, service, env, client, deadline, caller)
+    if client is not None and client.refused:
+        observe_fhir_held_back()
+    return call
 
 
 def _gathered(

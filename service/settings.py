@@ -33,8 +33,9 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, a FHIR server silent for `stalled_after_seconds` holds at most all but one of
-    a worker's threads; calls past that are cut short or not sent (service/fhir/server_share.py).
+    `idds-crd serve`, a FHIR server that has left a request unanswered for `stalled_after_seconds`
+    holds at most all but one of a worker's threads; calls past that are not sent
+    (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5
@@ -47,7 +48,7 @@ class FhirSettings:
     max_concurrent_per_call: int = 8
     max_concurrent_per_server: int = 8
     batch: bool = True
-    stalled_after_seconds: float = 1.0
+    stalled_after_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_concurrent_per_server >= self.max_workers:

@@ -43,6 +43,7 @@ from service.references import PATIENT_LINKS
 from tests.support import running
 
 DRIP_INTERVAL = 0.1
+SLOW_SECONDS = 0.4
 FLOOD_BYTES = 50 * 1024 * 1024
 LIES = ("bundle", "other-id", "other-type", "other-patient")
 
@@ -153,6 +154,11 @@ class _Handler(BaseHTTPRequestHandler):
             if owner.stopping.is_set():
                 return
         self._quiet(owner)
+
+    def _slow(self, owner: HostileFhirServer) -> None:
+        """Answers like `quiet`, each request after SLOW_SECONDS: slow, but answering."""
+        if not self._gone(owner, SLOW_SECONDS):
+            self._quiet(owner)
 
     def _stall(self, owner: HostileFhirServer) -> None:
         if self._gone(owner, None):

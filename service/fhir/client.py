@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
@@ -156,15 +157,17 @@ class FhirClient:
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
         self._held_back: str | None = None
-        self._answered: Callable[[], None] | None = None
+        self.refused = 0  # requests not sent because the client was held back
+        self._in_flight: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def hold_back(self, reason: str) -> None:
         """From now on, ask the server nothing: every request fails at once with `reason`."""
         self._held_back = reason
 
-    def on_answer(self, answered: Callable[[], None]) -> None:
-        """Calls `answered` whenever the server answers a request (whatever its status)."""
-        self._answered = answered
+    def watch_requests(self, in_flight: Callable[[], AbstractContextManager[object]]) -> None:
+        """Runs each request within `in_flight()`: from before it is sent until its answer is read
+        or it has failed."""
+        self._in_flight = in_flight
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
@@ -173,6 +176,7 @@ class FhirClient:
         """Seconds left for this call's FHIR work (raises once the deadline has passed, or when held
         back)."""
         if self._held_back is not None:
+            self.refused += 1
             raise FhirError(self._held_back)
         if self._deadline is None:
             return self._timeout
@@ -194,15 +198,13 @@ class FhirClient:
         if url_origin is None or url_origin != self.origin:
             raise FhirError("refused a link to another server")
         seconds = self.remaining()
-        with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
+        with self._in_flight(), self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
                 response = self._sessions.adapter().send(
                     self._prepared(url, body), stream=True, timeout=seconds, verify=True, proxies={}
                 )
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
                 raise FhirError(NO_ANSWER) from None
-            if self._answered is not None:
-                self._answered()
             with response:
                 if response.status_code != 200:
                     return response.status_code, b"", _retry_after(response)

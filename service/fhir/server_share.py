@@ -7,16 +7,18 @@ FHIR server (origin), a call that is about to wait on the server is admitted thi
 
 - while fewer than `cap` calls (the worker's threads less one, so one is always left to the other
   callers) wait on that server, it waits with its whole deadline;
-- beyond the cap, if the server has answered anything (any HTTP status) within the last
-  `stalled_after` seconds, it waits with its whole deadline too: a server that is slow, or busy,
-  but answering is not failing, and its calls are not cut short;
-- beyond the cap, on a server silent that long, it waits at most `stalled_after` seconds while none
-  of the calls on that server has waited that long (a server that has just stopped, or not been
-  heard from yet); once one has, it does not ask the server: what it needed from there is reported
-  "not asked", with why, and the call is answered at once.
+- beyond the cap, too, unless the server has left one of its requests unanswered for
+  `stalled_after` seconds: then the call does not ask it at all; what it needed from there is
+  reported "not asked", with why, and the call is answered at once.
+
+A request is unanswered until its answer has been read whole (headers followed by a dripping body
+are not an answer), so a server that stalls on one kind of search, or drips, counts as stalled,
+and one that is slow but answers within `stalled_after` (default 2 s, under the per-request
+timeout) never does. The first calls to a server that has just stopped cannot know it yet: they may
+hold the threads for one deadline, after which the calls past the cap are not sent.
 
 Without a thread count (the development server, a test client, another WSGI server) every call is
-admitted with its whole deadline.
+admitted.
 """
 
 from __future__ import annotations
@@ -36,14 +38,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Admission:
-    """How a call may wait on its FHIR server: until `deadline`, or not at all (`held_back` says why)."""
+    """Whether a call may ask its FHIR server: `held_back` says why not."""
 
-    deadline: float
     held_back: str | None = None
 
 
 class ServerShare:
-    """The calls of one worker process waiting on each FHIR server, and who may join them."""
+    """The calls of one worker process waiting on each FHIR server, their requests, and who may join."""
 
     def __init__(
         self,
@@ -55,54 +56,64 @@ class ServerShare:
         self.stalled_after = stalled_after
         self._clock = clock
         self._waiting: dict[str, dict[int, float]] = {}  # by server: when each waiting call began
-        self._heard: dict[str, float] = {}  # by server: when it last answered a request
+        self._requests: dict[str, dict[int, float]] = {}  # by server: when each unanswered request was sent
         self._tickets = count()
         self._lock = threading.Lock()
 
     @contextmanager
-    def wait_on(self, server: str | None, deadline: float) -> Iterator[Admission]:
+    def wait_on(self, server: str | None) -> Iterator[Admission]:
         """Admits a call about to wait on `server` (None: it names none) for as long as it waits."""
         if self.cap is None or server is None:
-            yield Admission(deadline)
+            yield Admission()
             return
-        now = self._clock()
-        with self._lock:
-            waiting = self._waiting.setdefault(server, {})
-            admission = self._admit(waiting, now, deadline, self._heard.get(server))
-            ticket = next(self._tickets)
-            if admission.held_back is None:
-                waiting[ticket] = now
-        try:
+        with self._held(self._waiting, server) as (waiting, ticket, now):
+            admission = self._admit(server, len(waiting) - 1, now)
+            if admission.held_back is not None:
+                del waiting[ticket]
             yield admission
-        finally:
-            with self._lock:
-                waiting.pop(ticket, None)
-                if not waiting and self._waiting.get(server) is waiting:
-                    del self._waiting[server]
 
-    def heard(self, server: str) -> None:
-        """Notes that `server` has just answered a request."""
-        now = self._clock()
-        with self._lock:
-            self._heard[server] = now
+    @contextmanager
+    def in_flight(self, server: str) -> Iterator[None]:
+        """One request to `server`, from before it is sent until its answer is read or it failed."""
+        with self._held(self._requests, server):
+            yield
 
     def listen(self, client: FhirClient, server: str, admission: Admission) -> None:
-        """Makes `client` ask nothing when the admission holds it back, and report its answers."""
+        """Makes `client` ask nothing when the admission holds it back; else has it report its
+        requests."""
         if admission.held_back is not None:
             client.hold_back(admission.held_back)
         elif self.cap is not None:
-            client.on_answer(partial(self.heard, server))
+            client.watch_requests(partial(self.in_flight, server))
 
-    def _admit(
-        self, waiting: dict[int, float], now: float, deadline: float, heard: float | None
-    ) -> Admission:
+    @contextmanager
+    def _held(
+        self, by_server: dict[str, dict[int, float]], server: str
+    ) -> Iterator[tuple[dict[int, float], int, float]]:
+        now = self._clock()
+        with self._lock:
+            held = by_server.setdefault(server, {})
+            ticket = next(self._tickets)
+            held[ticket] = now
+        try:
+            yield held, ticket, now
+        finally:
+            with self._lock:
+                held.pop(ticket, None)
+                if not held and by_server.get(server) is held:
+                    del by_server[server]
+
+    def _admit(self, server: str, others: int, now: float) -> Admission:
         assert self.cap is not None
-        if len(waiting) < self.cap or (heard is not None and now - heard < self.stalled_after):
-            return Admission(deadline)
-        longest = now - min(waiting.values())
-        if longest >= self.stalled_after:
-            calls = "1 other call" if len(waiting) == 1 else f"{len(waiting)} other calls"
-            return Admission(
-                deadline, f"not asked: the FHIR server has kept {calls} waiting for {longest:.1f} s"
-            )
-        return Admission(min(deadline, now + self.stalled_after))
+        with self._lock:
+            sent = list(self._requests.get(server, {}).values())
+        if others < self.cap or not sent:
+            return Admission()
+        unanswered = now - min(sent)
+        if unanswered < self.stalled_after:
+            return Admission()
+        calls = "1 call" if others == 1 else f"{others} calls"
+        return Admission(
+            f"not asked: the FHIR server has left a request unanswered for {unanswered:.1f} s "
+            f"while {calls} of this worker wait on it"
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode
 
@@ -371,20 +373,27 @@ def test_a_search_that_asked_its_own_page_size_is_not_asked_again_when_too_large
 
 
 @responses.activate
-def test_every_answer_is_reported_whatever_its_status_and_no_answer_is_not() -> None:
+def test_every_request_is_watched_until_its_answer_is_read_or_it_fails() -> None:
     responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
     responses.get(f"{BASE}/Procedure", status=500)
     responses.get(f"{BASE}/Device", body=requests.ConnectionError("refused"))
-    heard: list[str] = []
+    watched: list[str] = []
+
+    @contextmanager
+    def in_flight() -> Iterator[None]:
+        watched.append("sent")
+        try:
+            yield
+        finally:
+            watched.append("done")
+
     client = FhirClient(BASE, None, 2.0)
-    client.on_answer(lambda: heard.append("answer"))
+    client.watch_requests(in_flight)
     client.search("Condition", {})
-    with pytest.raises(FhirError):
-        client.search("Procedure", {})
-    assert heard == ["answer", "answer"]
-    with pytest.raises(FhirError, match="did not answer"):
-        client.search("Device", {})
-    assert len(heard) == 2
+    for failing in ("Procedure", "Device"):
+        with pytest.raises(FhirError):
+            client.search(failing, {})
+    assert watched == ["sent", "done"] * 3
 
 
 @responses.activate
@@ -394,4 +403,4 @@ def test_a_client_held_back_asks_nothing() -> None:
     client.hold_back("not asked: the FHIR server has kept 3 other calls waiting for 1.2 s")
     with pytest.raises(FhirError, match="not asked: the FHIR server has kept 3"):
         client.search("Condition", {})
-    assert len(responses.calls) == 0
+    assert len(responses.calls) == 0 and client.refused == 1

@@ -1,5 +1,6 @@
 """Who may wait on a FHIR server (service/fhir/server_share.py): all but one of a worker's threads
-with the whole deadline, past that a short wait, and none once the server has kept calls waiting."""
+whatever the server does; past that, every call unless the server has left a request unanswered
+for `stalled_after` seconds, when the call is not sent at all."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from service.fhir.server_share import Admission, ServerShare
 
 SERVER = "https://ehr.example.org"
 OTHER = "https://other.example.org"
-DEADLINE = 103.5
 
 
 class Clock:
@@ -22,85 +22,67 @@ class Clock:
 
 def share(threads: int | None = 4) -> tuple[ServerShare, Clock]:
     clock = Clock()
-    return ServerShare(threads, stalled_after=1.0, clock=clock), clock
+    return ServerShare(threads, stalled_after=2.0, clock=clock), clock
 
 
-def occupy(servers: ServerShare, waiting: ExitStack, calls: int = 3) -> list[Admission]:
-    """`calls` calls waiting on SERVER until `waiting` closes."""
-    return [waiting.enter_context(servers.wait_on(SERVER, DEADLINE)) for _ in range(calls)]
+def occupy(servers: ServerShare, waiting: ExitStack, calls: int = 3, server: str = SERVER) -> list[Admission]:
+    """`calls` calls waiting on `server`, each with a request sent, until `waiting` closes."""
+    admitted = [waiting.enter_context(servers.wait_on(server)) for _ in range(calls)]
+    for _ in range(calls):
+        waiting.enter_context(servers.in_flight(server))
+    return admitted
 
 
-def test_all_but_one_thread_wait_with_the_whole_deadline() -> None:
-    servers, _ = share(4)
-    with ExitStack() as waiting:
-        admitted = occupy(servers, waiting)
-        assert [a.deadline for a in admitted] == [DEADLINE] * 3
-        assert all(a.held_back is None for a in admitted)
-        with servers.wait_on(SERVER, DEADLINE) as fourth:
-            assert fourth.held_back is None
-            assert fourth.deadline == 101.0  # a server answering as servers do is not held back
-
-
-def test_once_a_call_has_waited_too_long_the_calls_past_the_cap_do_not_ask() -> None:
+def test_a_server_answering_slowly_is_never_held_back() -> None:
     servers, clock = share(4)
     with ExitStack() as waiting:
-        occupy(servers, waiting)
-        clock.now += 1.2
-        with servers.wait_on(SERVER, DEADLINE) as past_the_cap:
-            assert (
-                past_the_cap.held_back
-                == "not asked: the FHIR server has kept 3 other calls waiting for 1.2 s"
-            )
-        with servers.wait_on(OTHER, DEADLINE) as elsewhere:
-            assert elsewhere == type(elsewhere)(DEADLINE)
-        with servers.wait_on(None, DEADLINE) as no_server:
-            assert no_server.held_back is None
-    with servers.wait_on(SERVER, DEADLINE) as after:  # the three are done: the server is free again
-        assert after.held_back is None and after.deadline == DEADLINE
+        assert all(a.held_back is None for a in occupy(servers, waiting))
+        clock.now += 1.9  # every request out for 1.9 s: slow, not stalled
+        with servers.wait_on(SERVER) as fourth, servers.wait_on(SERVER) as fifth:
+            assert fourth.held_back is None and fifth.held_back is None
 
 
-def test_a_call_held_back_does_not_count_as_waiting() -> None:
-    servers, clock = share(2)
-    with servers.wait_on(SERVER, DEADLINE):
-        clock.now += 2
-        for _ in range(3):
-            with servers.wait_on(SERVER, DEADLINE) as held:
-                assert held.held_back is not None
-                assert "kept 1 other call waiting" in held.held_back
-    assert not servers._waiting
-
-
-def test_without_a_thread_count_every_call_waits_its_deadline() -> None:
-    servers, clock = share(None)
-    with ExitStack() as waiting:
-        occupy(servers, waiting, 50)
-        clock.now += 10
-        with servers.wait_on(SERVER, DEADLINE) as admission:
-            assert admission.deadline == DEADLINE and admission.held_back is None
-
-
-def test_one_thread_is_never_held_back() -> None:
-    servers, clock = share(1)
-    with servers.wait_on(SERVER, DEADLINE) as alone:
-        assert alone.deadline == DEADLINE
-    clock.now += 5
-    with servers.wait_on(SERVER, DEADLINE) as next_one:
-        assert next_one.held_back is None and next_one.deadline == DEADLINE
-
-
-def test_a_server_still_answering_is_not_cut_short_however_long_its_calls_wait() -> None:
-    """Slow or busy but answering is not failing: past the cap, a call waits its whole deadline."""
+def test_past_the_share_a_call_to_a_server_sitting_on_a_request_is_not_sent() -> None:
     servers, clock = share(4)
     with ExitStack() as waiting:
         occupy(servers, waiting)
         clock.now += 2.5
-        servers.heard(SERVER)
-        clock.now += 0.9
-        with servers.wait_on(SERVER, DEADLINE) as past_the_cap:
-            assert past_the_cap.held_back is None and past_the_cap.deadline == DEADLINE
-        clock.now += 0.2  # silent for 1.1 s now
-        with servers.wait_on(SERVER, DEADLINE) as later:
-            assert later.held_back == "not asked: the FHIR server has kept 3 other calls waiting for 3.6 s"
-        servers.heard(OTHER)
-        with servers.wait_on(SERVER, DEADLINE) as still:
-            assert still.held_back is not None, "another server's answer says nothing of this one"
+        with servers.wait_on(SERVER) as past_the_share:
+            assert past_the_share.held_back == (
+                "not asked: the FHIR server has left a request unanswered for 2.5 s while 3 calls of "
+                "this worker wait on it"
+            )
+        with servers.wait_on(OTHER) as elsewhere, servers.wait_on(None) as no_server:
+            assert elsewhere.held_back is None and no_server.held_back is None
+    with servers.wait_on(SERVER) as after:  # the calls and their requests are done
+        assert after.held_back is None
+    assert not servers._waiting and not servers._requests
+
+
+def test_within_the_share_a_call_always_asks() -> None:
+    servers, clock = share(4)
+    with ExitStack() as waiting:
+        occupy(servers, waiting, 2)
+        clock.now += 10
+        with servers.wait_on(SERVER) as third:
+            assert third.held_back is None
+
+
+def test_a_call_held_back_does_not_count_as_waiting() -> None:
+    servers, clock = share(2)
+    with ExitStack() as waiting:
+        occupy(servers, waiting, 1)
+        clock.now += 3
+        for _ in range(3):
+            with servers.wait_on(SERVER) as held:
+                assert held.held_back is not None and "while 1 call of this worker" in held.held_back
+        assert len(servers._waiting[SERVER]) == 1
+
+
+def test_without_a_thread_count_every_call_asks() -> None:
+    servers, clock = share(None)
+    with ExitStack() as waiting:
+        occupy(servers, waiting, 50)
+        clock.now += 10
+        with servers.wait_on(SERVER) as admission:
+            assert admission.held_back is None
