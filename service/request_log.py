@@ -24,11 +24,14 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from service.arrival import arrived_at
+
 REQUEST_ID_HEADER = "X-Request-Id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 ACCESS_LOGGER = "idds_crd.request"
 _FIELDS_KEY = "idds_crd_log_fields"
 _STARTED_KEY = "idds_crd_started"
+_QUEUED_KEY = "idds_crd_queued"
 _current_request_id: ContextVar[str | None] = ContextVar("idds_crd_request_id", default=None)
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -90,6 +93,8 @@ def install_request_log(app: Flask) -> None:
     @app.before_request
     def start() -> None:
         setattr(g, _STARTED_KEY, time.perf_counter())
+        arrived = arrived_at()  # under `idds-crd serve`: from then until now it waited for a thread
+        setattr(g, _QUEUED_KEY, None if arrived is None else max(time.monotonic() - arrived, 0.0))
         setattr(g, _FIELDS_KEY, {})
         _current_request_id.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
 
@@ -106,6 +111,9 @@ def install_request_log(app: Flask) -> None:
         }
         if started is not None:
             fields["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        queued = getattr(g, _QUEUED_KEY, None)
+        if queued is not None:
+            fields["queued_ms"] = round(queued * 1000, 1)
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
         log.log(level, "%s %s %d", request.method, fields["path"], response.status_code, extra=fields)
         return response

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
+from service.arrival import arrived
 from service.demo.fhir_server import free_port
 from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
 from service.settings import SettingsError, settings_from_mapping
@@ -84,6 +86,19 @@ def test_a_hook_call_logs_one_json_line_with_its_request_id(client: FlaskClient,
     assert line["cards"] == len(response.get_json()["cards"])
     assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
     assert line["message"] == f"POST {SIGN_URL} 200"
+
+
+def test_the_time_a_request_waited_for_a_thread_is_logged_beside_its_latency(
+    client: FlaskClient, logs: LogLines
+) -> None:
+    """Under `idds-crd serve` the worker notes when a request arrived whole (service/arrival.py)."""
+    with arrived(time.monotonic() - 2.5):
+        client.get("/healthz", headers={"X-Request-Id": "queued-one"})
+    client.get("/healthz", headers={"X-Request-Id": "not-noted"})
+    [queued] = [r for r in logs.access() if r.get("request_id") == "queued-one"]
+    assert 2500 <= queued["queued_ms"] < 60_000 and queued["latency_ms"] < 2500
+    [plain] = [r for r in logs.access() if r.get("request_id") == "not-noted"]
+    assert "queued_ms" not in plain
 
 
 @pytest.mark.parametrize(
