@@ -155,6 +155,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._quiet(owner)
 
+    def _observations_stall(self, owner: HostileFhirServer) -> None:
+        """Answers like `quiet`, except Observation searches, which it never answers."""
+        if "/Observation" in self.path:
+            self._stall(owner)
+        else:
+            self._quiet(owner)
+
     def _slow(self, owner: HostileFhirServer) -> None:
         """Answers like `quiet`, each request after SLOW_SECONDS: slow, but answering."""
         if not self._gone(owner, SLOW_SECONDS):

@@ -42,6 +42,17 @@ def stalled_server() -> Iterator[str]:
         listener.close()
 
 
+@pytest.fixture(params=["never-answers", "observations_stall"])
+def stalling_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A FHIR server that stalls: never answering at all, or answering everything but the
+    Observation searches."""
+    if request.param == "never-answers":
+        yield request.getfixturevalue("stalled_server")
+        return
+    with HostileFhirServer(request.param) as server:
+        yield server.base_url
+
+
 def served(tmp_path: Path, stalled: str, threads: int, deadline: float = DEADLINE) -> tuple[str, Any]:
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -72,13 +83,13 @@ def post_together(url: str, body: dict[str, Any], calls: int) -> list[tuple[requ
 
 
 def test_calls_to_a_stalled_server_leave_a_thread_to_the_other_callers(
-    tmp_path: Path, stalled_server: str
+    tmp_path: Path, stalling_server: str
 ) -> None:
-    """One worker with four threads; three calls wait on a FHIR server that never answers, then five
-    more name it and a call that needs no FHIR request arrives behind them. Before, the fourth
-    thread went to one of the five for a whole deadline and the last call waited behind it."""
-    url, process = served(tmp_path, stalled_server, threads=4)
-    stalled_body = with_fhir(as_queried(select_body()), TOKEN, stalled_server)
+    """One worker with four threads; three calls wait on a FHIR server that stalls, then five more
+    name it and a call that needs no FHIR request arrives behind them. Before, the fourth thread
+    went to one of the five for a whole deadline and the last call waited behind it."""
+    url, process = served(tmp_path, stalling_server, threads=4)
+    stalled_body = with_fhir(as_queried(select_body()), TOKEN, stalling_server)
     prefetched = {k: v for k, v in select_body().items() if k not in ("fhirServer", "fhirAuthorization")}
     try:
         assert timed_post(url, prefetched)[0].status_code == 200  # the worker has built everything
