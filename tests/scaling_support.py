@@ -131,6 +131,8 @@ class ChartClient:
 
     origin = "https://ehr.example.org"
     batches = False  # each search on its own, so that every one is recorded as such
+    held_back = False  # asks its server (service/fhir/server_share.py)
+    refused = 0
 
     def __init__(
         self, resources: list[dict[str, Any]], fails: Callable[[str, Mapping[str, Any]], bool] | None = None

@@ -164,6 +164,10 @@ class FhirClient:
         """From now on, ask the server nothing: every request fails at once with `reason`."""
         self._held_back = reason
 
+    @property
+    def held_back(self) -> bool:
+        return self._held_back is not None
+
     def watch_requests(self, in_flight: Callable[[], AbstractContextManager[object]]) -> None:
         """Runs each request within `in_flight()`: from before it is sent until its answer is read
         or it has failed."""

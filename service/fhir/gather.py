@@ -346,10 +346,11 @@ class QueryPool:
         self.slots = ServerSlots(per_server)
 
     def run(self, client: FhirClient, queries: list[Query], deadline: float) -> dict[str, QueryOutcome]:
-        """Run queries in parallel (serially without an executor), stopping at `deadline`; a batch
-        the server did not take is run again query by query, within the same deadline."""
+        """Run queries in parallel (serially without an executor, or for a client held back, whose
+        queries fail at once and must not wait for the server's slots), stopping at `deadline`; a
+        batch the server did not take is run again query by query, within the same deadline."""
         units = _units(client, queries)
-        if self.executor is None:
+        if self.executor is None or client.held_back:
             outcomes: dict[str, QueryOutcome] = {}
             for unit in units:
                 outcomes.update(_run_unit(client, unit) or {q.key: _run(client, q) for q in unit})

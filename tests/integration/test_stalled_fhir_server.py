@@ -42,10 +42,11 @@ def stalled_server() -> Iterator[str]:
         listener.close()
 
 
-@pytest.fixture(params=["never-answers", "observations_stall"])
+@pytest.fixture(params=["never-answers", "drip", "observations_stall"])
 def stalling_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A FHIR server that stalls: never answering at all, or answering everything but the
-    Observation searches."""
+    """A FHIR server that stalls: never answering at all; sending its answers a byte at a time (and
+    refusing FHIR batches, so that each call's searches take all the server's query slots); or
+    answering everything but the Observation searches."""
     if request.param == "never-answers":
         yield request.getfixturevalue("stalled_server")
         return

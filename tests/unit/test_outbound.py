@@ -261,6 +261,7 @@ class BlockingClient:
     """Answers every search once `release` is set, and counts how many it holds at once."""
 
     batches = False  # each query on its own: the pool's sharing is about single requests
+    held_back = False  # asks its server (service/fhir/server_share.py)
 
     def __init__(
         self, origin: str, counter: dict[str, int], lock: threading.Lock, release: threading.Event
