@@ -101,8 +101,7 @@ def _failed(determination: Determination) -> str:
 def _missing(determination: Determination) -> str:
     """The criteria to document, then apart those the chart records for the payer's reviewer."""
     found = items.missing(determination)
-    to_document = tuple(i for i in found if i.step != Step.REVIEW)
-    for_reviewer = tuple(i for i in found if i.step == Step.REVIEW)
+    to_document, for_reviewer = items.apart(found)
     if to_document and for_reviewer:
         return f"{_named(to_document)}; left to the payer's reviewer: {_named(for_reviewer)}"
     return _named(found) or determination.explanation

@@ -190,6 +190,14 @@ def missing(d: Determination) -> tuple[Item, ...]:
     return tuple(_missing(d))
 
 
+def apart(open_items: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
+    """(the items to act on, those left to the payer's reviewer), each in its order."""
+    return (
+        tuple(i for i in open_items if i.step != Step.REVIEW),
+        tuple(i for i in open_items if i.step == Step.REVIEW),
+    )
+
+
 def open_only(d: Determination, step: Step) -> bool:
     """Open only for items of one step: RECHECK, the EHR's data could not be read (nothing to
     document, only to check again); REVIEW, what is recorded is the payer's reviewer's to judge."""

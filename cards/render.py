@@ -107,8 +107,8 @@ def _unchecked_only(d: Determination) -> bool:
 
 def open_count(open_items: Sequence[Item]) -> str:
     """How many items are open, those for the payer's reviewer counted apart (nothing to document)."""
-    review = sum(1 for i in open_items if i.step == Step.REVIEW)
-    document = len(open_items) - review
+    to_document, for_reviewer = items.apart(tuple(open_items))
+    document, review = len(to_document), len(for_reviewer)
     words = [f"{document} item{'s' if document > 1 else ''} to document"] if document else []
     if review and document:
         words.append(f"{review} for the payer's reviewer")

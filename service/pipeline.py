@@ -32,7 +32,6 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
-from service.fhir.outbound import origin
 from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
@@ -162,11 +161,8 @@ def gather(
     """All of the call's I/O: its orders (and their devices), then the patient's data when needed;
     the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it.
     The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
-    server = origin(request.fhir.server) if request.fhir.usable and request.fhir.server else None
-    with env.server_share.wait_on(server) as admission:
-        client = env.client_factory(request, deadline)
-        if client is not None and server is not None:
-            env.server_share.listen(client, server, admission)
+    client = env.client_factory(request, deadline)
+    with env.server_share.admitted(client):
         call = _gathered(request, service, env, client, deadline, caller)
     if client is not None and client.refused:
         observe_fhir_held_back()

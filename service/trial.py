@@ -67,6 +67,14 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 
 
+def recorded_for_trial(fact: ObservationFact | None, start: datetime | None) -> ObservationFact | None:
+    """`fact` when it was recorded at or after the trial's `start`: an older trial's record says
+    nothing of this one."""
+    if fact is None or fact.effective is None or start is None or fact.effective < start:
+        return None
+    return fact
+
+
 def _placeable(
     scores: Sequence[ObservationFact], start: datetime
 ) -> tuple[list[ObservationFact], list[ObservationFact]]:
@@ -152,8 +160,7 @@ def trial_result(
         )
     lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
     relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
-    if duration is not None and duration.effective is not None and duration.effective >= start:
-        # recorded for this trial (an older trial's duration says nothing of this one)
+    if recorded_for_trial(duration, start) is not None:
         return TrialResult(
             procedure,
             relief,

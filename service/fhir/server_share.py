@@ -78,13 +78,17 @@ class ServerShare:
         with self._held(self._requests, server):
             yield
 
-    def listen(self, client: FhirClient, server: str, admission: Admission) -> None:
-        """Makes `client` ask nothing when the admission holds it back; else has it report its
-        requests."""
-        if admission.held_back is not None:
-            client.hold_back(admission.held_back)
-        elif self.cap is not None:
-            client.watch_requests(partial(self.in_flight, server))
+    @contextmanager
+    def admitted(self, client: FhirClient | None) -> Iterator[None]:
+        """A call's FHIR `client` (None: it has none) for as long as the call waits on its server:
+        made to ask nothing when the call is held back, else to report its requests."""
+        server = None if client is None or client.origin is None else str(client.origin)
+        with self.wait_on(server) as admission:
+            if client is not None and admission.held_back is not None:
+                client.hold_back(admission.held_back)
+            elif client is not None and server is not None and self.cap is not None:
+                client.watch_requests(partial(self.in_flight, server))
+            yield
 
     @contextmanager
     def _held(

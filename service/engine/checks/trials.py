@@ -16,7 +16,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact
-from service.trial import MODIFIED_ASHWORTH, SCALE_CODES, ScaleTrial, scale_trials
+from service.trial import MODIFIED_ASHWORTH, SCALE_CODES, ScaleTrial, recorded_for_trial, scale_trials
 
 
 @test_type(
@@ -169,6 +169,10 @@ class _ScaleJudge:
             )
         return TestOutcome(Status.NOT_MET, evidence, finding)
 
+    def assessed(self, code: str, fact: ObservationFact) -> Evidence:
+        """A recorded assessment as evidence: its name and value."""
+        return Evidence(f"{self.name(code)}: {fact.value_text()}", fact.source, fact.effective)
+
     def needs(self, unit: str) -> str:
         lasting = f" for {self.hours:g} h" if self.hours is not None else ""
         return f"needs {amount(self.points, unit)}{lasting}"
@@ -176,13 +180,7 @@ class _ScaleJudge:
     def recorded(self, explicit: ObservationFact) -> TestOutcome:
         """The it-trial-scale-reduction assessment (and it-trial-response-duration-h) decides."""
         name = self.name
-        evidence: tuple[Evidence, ...] = (
-            Evidence(
-                f"{name('it-trial-scale-reduction')}: {explicit.value_text()}",
-                explicit.source,
-                explicit.effective,
-            ),
-        )
+        evidence: tuple[Evidence, ...] = (self.assessed("it-trial-scale-reduction", explicit),)
         scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
         recorded_on = f"the {name(scale)}" if scale else (explicit.qualifier or "an unnamed scale")
         if scale not in self.scales and set(SCALE_CODES) - self.scales:
@@ -205,13 +203,7 @@ class _ScaleJudge:
                 return TestOutcome(
                     Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
                 )
-            evidence += (
-                Evidence(
-                    f"{name('it-trial-response-duration-h')}: {lasted.value_text()}",
-                    lasted.source,
-                    lasted.effective,
-                ),
-            )
+            evidence += (self.assessed("it-trial-response-duration-h", lasted),)
             finding += f" for {lasted.value:g} h"
             if lasted.value < self.hours:
                 return self.short(evidence, f"{finding} ({self.needs('point')})", value)
@@ -252,13 +244,7 @@ class _ScaleJudge:
             lasted = best.sustained_hours(points) if recorded is None else float(recorded.value)  # type: ignore[arg-type]
             finding += f", for {lasted:g} h" + (" as recorded" if recorded is not None else "")
             if recorded is not None:
-                evidence += (
-                    Evidence(
-                        f"{self.name('it-trial-response-duration-h')}: {recorded.value_text()}",
-                        recorded.source,
-                        recorded.effective,
-                    ),
-                )
+                evidence += (self.assessed("it-trial-response-duration-h", recorded),)
             if lasted < hours:
                 if recorded is None and best.relieved_at_last_score(points):
                     return TestOutcome(
@@ -274,10 +260,9 @@ class _ScaleJudge:
         """The it-trial-response-duration-h recorded for this trial (at or after its start), which
         decides how long a computed response lasted, as the relief's duration does (contract §4)."""
         lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
-        start = trial.procedure.performed
-        if lasted is None or not isinstance(lasted.value, float) or lasted.effective is None or start is None:
+        if lasted is None or not isinstance(lasted.value, float):
             return None
-        return lasted if lasted.effective >= start else None
+        return recorded_for_trial(lasted, trial.procedure.performed)
 
     def scored(self, trials: list[ScaleTrial]) -> TestOutcome:
         """Scores around the trial; a Modified Ashworth response is counted both ways when the
