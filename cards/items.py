@@ -1,4 +1,4 @@
-"""What the cards say about one determination: the criteria that fail or are missing, one item each,
+"""What the cards say about a payer's decision: the criteria that fail or are missing, one item each,
 in the words and the order that the decision card, the Instructions card and the CRD reason share.
 
 One source keeps the three in step: the Instructions card lists exactly the decision card's missing
@@ -7,12 +7,14 @@ checked because the EHR's data was unavailable are one item, not one per criteri
 same for all of them. A criterion the chart documents but the policy leaves to the payer's reviewer
 (a trial relief below an example threshold) is an item with nothing to document. While nothing
 tells the pump's indication, documenting it is the one missing item: every other open criterion
-depends on it.
+depends on it. A card that speaks for several order lines (an `Episode`) lists every line's items,
+each once, naming the lines an item concerns when it is not all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cards.markdown import plain
@@ -51,12 +53,18 @@ class Item:
     todo: str | None
     step: Step
     criteria: tuple[str, ...]
+    only_for: tuple[str, ...] = ()  # the billing codes it concerns, when not every line of its card
+
+    @property
+    def named(self) -> str:
+        """Its label, with the order lines it concerns when a card speaks for others too."""
+        return f"{self.label} (for {', '.join(self.only_for)} only)" if self.only_for else self.label
 
     @property
     def instruction(self) -> str:
         """The Instructions card's step for it, in the decision card's words (with the cause, when the
         step is to check again), as Markdown."""
-        label = f"{self.label} ({plain(self.finding)})" if self.step == Step.RECHECK else self.label
+        label = f"{self.named} ({plain(self.finding)})" if self.step == Step.RECHECK else self.named
         return f"{label}: {self.todo}" if self.todo else label
 
     @property
@@ -207,3 +215,56 @@ def open_only(d: Determination, step: Step) -> bool:
 
 def met_count(d: Determination) -> int:
     return len(d.by_status(Status.MET))
+
+
+_SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """The order lines one decision card speaks for (a payer's decision on one episode), the line
+    that leads it, and the items of all of them: nothing one line lacks goes missing from the card
+    because another line leads it."""
+
+    lines: tuple[Determination, ...]
+    lead: Determination
+    failing: tuple[Item, ...]
+    missing: tuple[Item, ...]
+
+    @classmethod
+    def of(cls, group: Sequence[Determination]) -> Episode:
+        """The lead is the most severe line, so a card never says "meets" while one of its lines does
+        not; among equally severe lines, the one judged against the most criteria, then policy order."""
+        lines = tuple(group)
+        lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), -len(d.criteria)))
+        ordered = (lead, *(d for d in lines if d is not lead))
+        return cls(lines, lead, _merged(ordered, failing), _merged(ordered, missing))
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.billing_code for d in self.lines))
+
+    def open_only(self, step: Step) -> bool:
+        """`open_only` over every line's open items."""
+        return bool(self.missing) and all(i.step == step for i in self.missing)
+
+
+def _merged(
+    lines: Sequence[Determination], pick: Callable[[Determination], tuple[Item, ...]]
+) -> tuple[Item, ...]:
+    """`pick`'s items of each line, each once in the first line's words; an item that concerns only
+    some of the lines names them. The criteria left unchecked are one item for all lines."""
+    found: dict[tuple[object, ...], tuple[Item, list[str]]] = {}
+    for d in lines:
+        for item in pick(d):
+            key = (
+                (item.status, item.step)
+                if item.step == Step.RECHECK
+                else (item.status, item.criteria, item.label)
+            )
+            found.setdefault(key, (item, []))[1].append(d.billing_code)
+    every = set(d.billing_code for d in lines)
+    return tuple(
+        item if set(codes) >= every else replace(item, only_for=tuple(dict.fromkeys(codes)))
+        for item, codes in found.values()
+    )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from cards import items
-from cards.items import Item, Step
+from cards.items import Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
@@ -77,16 +77,9 @@ VERDICT = {
     Outcome.INSUFFICIENT: "Documentation needed",
     Outcome.NOT_APPLICABLE: "No criteria for this request",
 }
-_SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)
 DETAIL_LIMIT = 1500
 ITEM_LIMIT = 300
 _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
-
-
-def lead(group: Sequence[Determination]) -> Determination:
-    """The determination a payer's card for an episode speaks for: its most severe (policy order breaks
-    ties), so a card never says "meets" while one of its lines does not."""
-    return min(group, key=lambda d: _SEVERITY.index(d.outcome))
 
 
 def order_words(d: Determination) -> str:
@@ -98,11 +91,7 @@ def _listing(words: Sequence[str]) -> str:
 
 
 def _item_summary(item: Item) -> str:
-    return f"{item.label}: {item.finding}" if item.finding else item.label
-
-
-def _unchecked_only(d: Determination) -> bool:
-    return items.open_only(d, Step.RECHECK)
+    return f"{item.named}: {item.finding}" if item.finding else item.named
 
 
 def open_count(open_items: Sequence[Item]) -> str:
@@ -117,21 +106,22 @@ def open_count(open_items: Sequence[Item]) -> str:
     return " and ".join(words)
 
 
-def verdict(d: Determination) -> str:
+def verdict(episode: Episode) -> str:
     """The card's first words; an order that is not covered is said so, whatever else is open."""
-    if d.outcome == Outcome.INSUFFICIENT and _unchecked_only(d):
+    outcome = episode.lead.outcome
+    if outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
         return "Could not be checked"
-    if d.outcome == Outcome.INSUFFICIENT and items.open_only(d, Step.REVIEW):
+    if outcome == Outcome.INSUFFICIENT and episode.open_only(Step.REVIEW):
         return "Left to the payer's reviewer"
-    return VERDICT[d.outcome]
+    return VERDICT[outcome]
 
 
-def summary(group: Sequence[Determination]) -> str:
+def summary(episode: Episode) -> str:
     """Payer, verdict and the top reason in under 140 characters."""
-    d = lead(group)
-    codes = ", ".join(dict.fromkeys(x.billing_code for x in group))
-    failed, open_items = items.failing(d), items.missing(d)
-    if d.outcome == Outcome.INSUFFICIENT and _unchecked_only(d):
+    d = episode.lead
+    codes = ", ".join(episode.codes)
+    failed, open_items = episode.failing, episode.missing
+    if d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
         text = f"{d.payer}: {codes} could not be checked — the EHR's data was not available"
     elif d.outcome == Outcome.MEETS:
         text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
@@ -139,27 +129,25 @@ def summary(group: Sequence[Determination]) -> str:
         text = f"{d.payer}: not covered — {_item_summary(failed[0])}"
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
         top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
-        text = f"{d.payer}: {open_count(open_items)} for {codes} — {top.label}"
+        text = f"{d.payer}: {open_count(open_items)} for {codes} — {top.named}"
     else:
         text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
     return shorten(text, SUMMARY_LIMIT)
 
 
 def _item_line(item: Item) -> str:
-    line = f"{_MARK[item.status]} **{item.label}**" + (f": {plain(item.finding)}" if item.finding else "")
+    line = f"{_MARK[item.status]} **{item.named}**" + (f": {plain(item.finding)}" if item.finding else "")
     if item.todo:
         line += f" — {item.todo}"
     return "- " + shortened(line, ITEM_LIMIT)
 
 
-def _differing(group: Sequence[Determination], first: Determination) -> list[str]:
-    """A short line for each order line the payer judges differently from the card's verdict."""
-    shape = (first.outcome, items.failing(first), items.missing(first))
-    return [
-        f"{order_words(d)}: {verdict(d).lower()}."
-        for d in group
-        if d is not first and (d.outcome, items.failing(d), items.missing(d)) != shape
-    ]
+def _differing(episode: Episode) -> list[str]:
+    """A short line for each order line whose own verdict is not the card's (the items it lacks or
+    adds are named with the lines they concern)."""
+    said = verdict(episode)
+    own = [(d, verdict(Episode.of([d]))) for d in episode.lines if d is not episode.lead]
+    return [f"{order_words(d)}: {words.lower()}." for d, words in own if words != said]
 
 
 def _met_line(d: Determination) -> list[str]:
@@ -176,13 +164,13 @@ def _policy_lines(d: Determination) -> list[str]:
     return lines
 
 
-def detail(group: Sequence[Determination]) -> str:
+def detail(episode: Episode) -> str:
     """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
     the policy; within DETAIL_LIMIT characters, dropping the least decisive items first."""
-    d = lead(group)
-    orders = _listing([order_words(x) for x in group])
+    d = episode.lead
+    orders = _listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
-        head = [f"**{verdict(d)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
+        head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
     else:
         head = [
             f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
@@ -190,8 +178,8 @@ def detail(group: Sequence[Determination]) -> str:
         ]
     if d.outcome == Outcome.NOT_APPLICABLE:
         head.append(d.explanation)
-    listed = [_item_line(i) for i in (*items.failing(d), *items.missing(d))]
-    judged = [*_met_line(d), *_differing(group, d)]
+    listed = [_item_line(i) for i in (*episode.failing, *episode.missing)]
+    judged = [*_met_line(d), *_differing(episode)]
     tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int) -> str:
@@ -223,12 +211,14 @@ _OVERRIDE_REASONS = {
 }
 
 
-def decision_card(group: Sequence[Determination]) -> dict[str, object]:
+def decision_card(episode: Episode) -> dict[str, object]:
     """One CDS Hooks card for a payer's decision on an episode's order lines; when they do not clearly
     meet the criteria, the reasons a clinician may give for going ahead anyway."""
-    d = lead(group)
-    orders = [x.order_reference for x in group]
-    decision = card(summary(group), detail(group), d.payer, "coverage-info", orders, _INDICATOR[d.outcome])
+    d = episode.lead
+    orders = [x.order_reference for x in episode.lines]
+    decision = card(
+        summary(episode), detail(episode), d.payer, "coverage-info", orders, _INDICATOR[d.outcome]
+    )
     if d.outcome != Outcome.MEETS:
         decision["overrideReasons"] = [
             {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
@@ -296,19 +286,19 @@ def external_reference_card(
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
 
 
-def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:
+def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:
     """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
     same words), after what not being covered asks, else what to do next."""
-    open_items = items.missing(d)
+    d, open_items = episode.lead, episode.missing
     open_steps = tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
-        failed = "; ".join(i.label for i in items.failing(d))
+        failed = "; ".join(i.named for i in episode.failing)
         return "not covered as ordered", (
             (Step.DECIDE, f"Review what {d.payer} does not accept before submitting: {failed}."),
             (Step.DECIDE, "If the order goes ahead, give the reason when you override the decision card."),
             *open_steps,
         )
-    if open_items and _unchecked_only(d):
+    if open_items and episode.open_only(Step.RECHECK):
         return "check again once the EHR's data is available", open_steps
     if open_items:
         return open_count(open_items), open_steps
@@ -335,12 +325,12 @@ def next_steps(d: Determination, auto_approved: bool = False) -> tuple[str, tupl
 
 
 def instructions_card(
-    determinations: Sequence[Determination], headline: str, steps: Sequence[tuple[Step, str]]
+    episode: Episode, headline: str, steps: Sequence[tuple[Step, str]]
 ) -> dict[str, object]:
     """A text-only card listing `steps` grouped by who does what, numbered across the groups so the
     count is plain; shared by the order lines (of one payer) that need the same steps."""
-    first = determinations[0]
-    codes = ", ".join(dict.fromkeys(d.billing_code for d in determinations))
+    first = episode.lead
+    codes = ", ".join(episode.codes)
     lines: list[str] = []
     number = 0
     for step in Step:
@@ -355,5 +345,5 @@ def instructions_card(
         "\n".join(lines),
         first.payer,
         "clinical-reminder",
-        [d.order_reference for d in determinations],
+        [d.order_reference for d in episode.lines],
     )

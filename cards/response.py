@@ -12,12 +12,12 @@ from typing import Any
 
 from cards.coverage_information import AssertionRules, CoverageJudgement, CoverageTarget, coverage_actions
 from cards.form_completion import FormRequest, form_completion_card
+from cards.items import Episode
 from cards.render import (
     coverage_notice_card,
     decision_card,
     external_reference_card,
     instructions_card,
-    lead,
     next_steps,
     unread_order_card,
 )
@@ -85,21 +85,20 @@ def _decision_cards(
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     determinations = decisions.determinations
-    episodes = _episodes(determinations)
-    cards = [decision_card(group) for group in episodes]
+    episodes = [Episode.of(group) for group in _episodes(determinations)]
+    cards = [decision_card(episode) for episode in episodes]
     if config.get("clinical-reminder") is not False:
         cards += _trial_first_cards(decisions, catalog)
         if decisions.call.behaviour.asks_documentation:
             cards += _form_completion_cards(decisions)
-        for group in episodes:
-            d = lead(group)
-            its_routes = [r for r in decisions.routes if r.coverage in d.coverages]
+        for episode in episodes:
+            its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
             approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
-            headline, steps = next_steps(d, approved)
-            cards.append(instructions_card(group, headline, steps))
+            headline, steps = next_steps(episode, approved)
+            cards.append(instructions_card(episode, headline, steps))
     if config.get("guideline") is not False:
         seen: set[str] = set()
-        for d in determinations:
+        for d in (episode.lead for episode in episodes):
             if d.policy_id not in seen:
                 seen.add(d.policy_id)
                 policy = catalog.policies[d.policy_id]

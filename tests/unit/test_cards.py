@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cards.items import Episode
 from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
 from service.engine.model import Determination, Outcome, Status
 from tests.builders import (
@@ -47,7 +48,7 @@ def determinations() -> list[Determination]:
 
 @pytest.mark.parametrize("d", determinations(), ids=lambda d: d.outcome.value)
 def test_card_shape(d: Determination) -> None:
-    card = decision_card([d])
+    card = decision_card(Episode.of([d]))
     no_empty_values(card)
     assert len(card["summary"]) <= SUMMARY_LIMIT
     assert card["indicator"] in ("info", "warning")
@@ -62,7 +63,7 @@ def test_outcomes_are_all_covered() -> None:
 
 def test_long_payer_names_keep_the_summary_short() -> None:
     d = dataclasses.replace(determine([]), payer="The Extraordinarily Long Named Regional Health Plan " * 4)
-    summary = decision_card([d])["summary"]
+    summary = decision_card(Episode.of([d]))["summary"]
     assert len(summary) <= SUMMARY_LIMIT
     assert summary.endswith("…")
 
@@ -72,7 +73,7 @@ PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker
 
 def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() -> None:
     d = determine([*meeting_chart(), PACEMAKER])
-    lines = decision_card([d])["detail"].splitlines()
+    lines = decision_card(Episode.of([d]))["detail"].splitlines()
     assert lines[0].startswith("**Not covered as ordered** (GEHA) for 62362 programmable pump")
     listed = [line for line in lines if line.startswith("- ")]
     assert listed == [
@@ -83,15 +84,15 @@ def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() 
 
 
 def test_the_summary_gives_payer_verdict_and_top_reason() -> None:
-    failing = decision_card([determine([*meeting_chart(), PACEMAKER])])["summary"]
+    failing = decision_card(Episode.of([determine([*meeting_chart(), PACEMAKER])]))["summary"]
     assert failing.startswith("GEHA: not covered — No other implanted programmable device: ")
-    meeting = decision_card([determine(meeting_chart())])["summary"]
+    meeting = decision_card(Episode.of([determine(meeting_chart())]))["summary"]
     assert meeting == "GEHA: 62362 meets all 14 coverage criteria"
 
 
 def test_missing_items_say_what_to_do() -> None:
     d = determine([med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")])
-    detail = decision_card([d])["detail"]
+    detail = decision_card(Episode.of([d]))["detail"]
     trial = next(line for line in detail.splitlines() if "**D. Trial relief >= 50 %**" in line)
     assert trial.startswith("- ❔ ")
     assert "— Document the trial" in trial
@@ -104,7 +105,7 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
         dataclasses.replace(c, label=c.label + " " + "very long words " * 12) for c in d.criteria
     )
     padded = dataclasses.replace(d, criteria=long_labels)
-    detail = decision_card([padded])["detail"]
+    detail = decision_card(Episode.of([padded]))["detail"]
     assert len(detail) <= DETAIL_LIMIT
     assert "more: see the Instructions card and the policy page." in detail
     assert detail.splitlines()[-2].startswith("_GEHA policy")
@@ -112,7 +113,7 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
 
 def test_one_card_for_the_lines_of_an_episode() -> None:
     pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
-    card = decision_card([pump, catheter])
+    card = decision_card(Episode.of([pump, catheter]))
     assert [r["reference"] for r in card["extension"]["davinci-crd.associated-resource"]] == [
         pump.order_reference,
         catheter.order_reference,
@@ -123,19 +124,19 @@ def test_one_card_for_the_lines_of_an_episode() -> None:
 def test_a_line_the_payer_judges_differently_gets_its_own_short_line() -> None:
     pump = determine([*meeting_chart(), PACEMAKER])
     catheter = determine(meeting_chart(), order=service_request("62350"))
-    card = decision_card([catheter, pump])
+    card = decision_card(Episode.of([catheter, pump]))
     assert card["detail"].startswith("**Not covered as ordered** (GEHA)")
     assert "62350 catheter: meets the criteria." in card["detail"].splitlines()
 
 
 def test_each_card_gets_a_fresh_uuid() -> None:
     d = determine([])
-    assert decision_card([d])["uuid"] != decision_card([d])["uuid"]
+    assert decision_card(Episode.of([d]))["uuid"] != decision_card(Episode.of([d]))["uuid"]
 
 
 @pytest.mark.parametrize("d", determinations(), ids=lambda d: d.outcome.value)
 def test_override_reasons_only_when_the_order_does_not_clearly_meet(d: Determination) -> None:
-    card = decision_card([d])
+    card = decision_card(Episode.of([d]))
     if d.outcome == Outcome.MEETS:
         assert "overrideReasons" not in card
         return

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cards.items import FOR_REVIEWER, Step, missing
+from cards.items import FOR_REVIEWER, Episode, Step, missing
 from cards.render import detail
 from service.engine.model import Determination, Outcome
 from tests.builders import (
@@ -710,7 +710,7 @@ def test_a_failed_trial_beside_an_undocumented_waiver_is_on_the_card() -> None:
     beside what is missing, never only the waiver's items."""
     d = cmm([*cancer_base(), *trial_scores(8, ("10:00", 5), ("12:00", 5))], "62362")
     assert d.outcome == Outcome.INSUFFICIENT
-    card = detail([d])
+    card = detail(Episode.of([d]))
     assert "❌ **Trial relief >= 50 %**: 38 % relief (needs at least 50 %)" in card, card
     assert card.index("❌") < card.index("❔")
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cards import items
+from cards.items import Episode
 from cards.render import summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
@@ -1089,4 +1090,4 @@ def test_a_non_malignant_request_that_fails_gives_its_own_reason_not_the_cancer_
     assert d.outcome == Outcome.DOES_NOT_MEET
     assert found(d)["cohere.cancer.applies"] == "not-met"
     assert [i.criteria for i in items.failing(d)] == [("cohere.pain.conservative.pharm",)]
-    assert summary([d]).startswith("Cohere Health: not covered — Pharmacological modalities")
+    assert summary(Episode.of([d])).startswith("Cohere Health: not covered — Pharmacological modalities")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cards.items import Episode
 from cards.render import detail
 from service.engine.model import Outcome, Status
 from service.record import CLINICAL_TYPES
@@ -307,7 +308,9 @@ def test_a_contraindication_found_is_named_on_the_card_as_words() -> None:
     assert statuses(d)["geha.ci.sud"] == "not-met"
     words = "documented: Alcoholism [see](https://x.example) <b> (onset 4 Mar 1965)"
     assert card_line(d, "geha.ci.sud").endswith(words)
-    assert r"documented: Alcoholism \[see\](https://x.example) \<b> (onset 4 Mar 1965)" in detail([d])
+    assert r"documented: Alcoholism \[see\](https://x.example) \<b> (onset 4 Mar 1965)" in detail(
+        Episode.of([d])
+    )
 
 
 def test_sud_fails_unless_treated_and_nicotine_counts_for_geha() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cards.items import FOR_REVIEWER, Step, missing
+from cards.items import FOR_REVIEWER, Episode, Step, missing
 from cards.render import detail, next_steps, summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
@@ -465,11 +465,11 @@ def test_a_documented_relief_the_ncd_leaves_to_the_reviewer_asks_for_nothing_mor
     it. The cards neither ask to document what is recorded nor call the order undocumented."""
     d = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
     assert d.outcome == Outcome.INSUFFICIENT
-    assert summary([d]).startswith(f"{d.payer}: 1 item left to the payer's reviewer for 62362")
-    text = detail([d])
+    assert summary(Episode.of([d])).startswith(f"{d.payer}: 1 item left to the payer's reviewer for 62362")
+    text = detail(Episode.of([d]))
     assert text.startswith("**Left to the payer's reviewer**") and "item to document" not in text
     assert f"— {FOR_REVIEWER}" in text
-    headline, steps = next_steps(d)
+    headline, steps = next_steps(Episode.of([d]))
     assert headline == "1 item left to the payer's reviewer"
     assert [step for step, _ in steps] == [Step.REVIEW]
 
@@ -477,9 +477,9 @@ def test_a_documented_relief_the_ncd_leaves_to_the_reviewer_asks_for_nothing_mor
 def test_a_reviewer_item_beside_items_to_document_is_counted_apart() -> None:
     chart = [*without_codes(ncd_chart(), "62324", "72514-3", "75327-7"), *catheter_trial(8, 7)]
     d = medicare(chart)
-    headline, steps = next_steps(d)
+    headline, steps = next_steps(Episode.of([d]))
     assert headline == "1 item to document and 1 for the payer's reviewer", [s for s in steps]
-    assert detail([d]).startswith("**Documentation needed**")
+    assert detail(Episode.of([d])).startswith("**Documentation needed**")
 
 
 def test_an_order_not_covered_is_said_so_whatever_is_left_open() -> None:
@@ -489,7 +489,7 @@ def test_an_order_not_covered_is_said_so_whatever_is_left_open() -> None:
     d = medicare(chart, unavailable={"AllergyIntolerance": "the FHIR server did not answer"})
     assert d.outcome == Outcome.DOES_NOT_MEET
     assert all(i.step == Step.RECHECK for i in missing(d)) and missing(d)
-    assert detail([d]).startswith("**Not covered as ordered**")
+    assert detail(Episode.of([d])).startswith("**Not covered as ordered**")
 
 
 def reviewer_and_acceptance_open() -> list[dict[str, Any]]:
@@ -502,7 +502,7 @@ def test_the_summary_names_an_item_to_act_on_before_one_left_to_the_reviewer() -
     d = medicare(reviewer_and_acceptance_open())
     labels = [i.label for i in missing(d)]
     assert labels.index("Trial relieved pain") < labels.index("Patient accepts the pump"), labels
-    assert "for 62362 — Patient accepts" in summary([d])
+    assert "for 62362 — Patient accepts" in summary(Episode.of([d]))
 
 
 def test_the_form_asks_nothing_the_reviewer_is_left_to_judge() -> None:
@@ -536,5 +536,23 @@ def test_the_crd_reason_keeps_what_is_left_to_the_reviewer_apart() -> None:
 def test_another_order_line_left_to_the_reviewer_is_said_so() -> None:
     review_only = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
     not_covered = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 9)])
-    text = detail([not_covered, dataclasses.replace(review_only, order_name="62350 catheter")])
+    text = detail(Episode.of([not_covered, dataclasses.replace(review_only, order_name="62350 catheter")]))
     assert "62350 catheter: left to the payer's reviewer." in text
+
+
+def test_a_card_led_by_one_line_names_what_only_its_other_lines_leave_open() -> None:
+    """A trial line listed before the pump, both needing the life expectancy: the card speaks for the
+    pump (judged against more criteria), and the reviewer item only the pump has stands on both cards,
+    naming the line it concerns."""
+    chart = [*without_codes(ncd_chart(), "62324", "72514-3", "75327-7"), *catheter_trial(8, 6)]
+    trial, pump = medicare(chart, order=service_request("62324")), medicare(chart)
+    assert (trial.outcome, pump.outcome) == (Outcome.INSUFFICIENT, Outcome.INSUFFICIENT)
+    episode = Episode.of([trial, pump])
+    assert episode.lead is pump
+    text = detail(episode)
+    assert "❔ **Trial relieved pain (for 62362 only)**" in text
+    assert "❔ **Life expectancy recorded >= 3 months**:" in text
+    assert "62324" in text.splitlines()[0] and "documentation needed." not in text
+    headline, steps = next_steps(episode)
+    assert headline == "1 item to document and 1 for the payer's reviewer"
+    assert (Step.REVIEW, f"Trial relieved pain (for 62362 only): {FOR_REVIEWER}") in steps

@@ -10,7 +10,7 @@ from flask import Flask
 
 import policies
 from cards import next_steps
-from cards.items import Step
+from cards.items import Episode, Step
 from service.engine.model import Status
 from tests.builders import (
     ICD,
@@ -152,7 +152,7 @@ def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
 
 def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
     d = determine(meeting_chart(), unavailable={"Condition": "HTTP 500"})
-    headline, steps = next_steps(d)
+    headline, steps = next_steps(Episode.of([d]))
     assert headline == "check again once the EHR's data is available"
     [(step, text)] = steps
     assert step == Step.RECHECK
@@ -168,13 +168,13 @@ def baclofen() -> dict[str, Any]:
 
 
 def test_a_met_order_is_told_to_request_prior_authorization() -> None:
-    headline, steps = next_steps(determine(meeting_chart()))
+    headline, steps = next_steps(Episode.of([determine(meeting_chart())]))
     assert headline == "request prior authorization"
     assert steps[0][1].startswith("Request prior authorization from GEHA")
 
 
 def test_an_automatically_approved_order_needs_no_request() -> None:
-    headline, steps = next_steps(determine(meeting_chart()), auto_approved=True)
+    headline, steps = next_steps(Episode.of([determine(meeting_chart())]), auto_approved=True)
     assert headline == "approved, no prior authorization request needed"
     assert "approval number is in the order's coverage information" in steps[0][1]
 
@@ -182,7 +182,7 @@ def test_an_automatically_approved_order_needs_no_request() -> None:
 def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() -> None:
     infection = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
     d = determine([*meeting_chart(), infection])
-    headline, steps = next_steps(d, auto_approved=True)
+    headline, steps = next_steps(Episode.of([d]), auto_approved=True)
     assert headline == "not covered as ordered"
     assert all(c.label in steps[0][1] for c in d.by_status(Status.NOT_MET))
     assert steps[-1][1].startswith("If the order goes ahead, give the reason when you override")
@@ -190,7 +190,7 @@ def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() ->
 
 def test_an_order_needing_documentation_lists_it() -> None:
     d = determine([])
-    headline, steps = next_steps(d)
+    headline, steps = next_steps(Episode.of([d]))
     assert headline == f"{len(documentation_steps(d))} items to document"
     assert tuple(text for _, text in steps) == documentation_steps(d)
 
@@ -198,7 +198,7 @@ def test_an_order_needing_documentation_lists_it() -> None:
 def test_a_request_the_policy_does_not_address_is_sent_to_manual_review() -> None:
     d = determine([condition(ICD, "G35", "2020-01-01", "Multiple sclerosis")], drugs=(baclofen(),))
     assert d.outcome.value == "not-applicable", d.explanation
-    headline, steps = next_steps(d)
+    headline, steps = next_steps(Episode.of([d]))
     assert headline == "ask for a manual review"
     assert "manual review" in steps[0][1]
 
@@ -217,7 +217,7 @@ def test_every_signed_answer_says_what_to_do_next() -> None:
 def test_missing_items_without_documentation_advice_are_still_listed() -> None:
     d = determine(meeting_chart(), policy_id="cms-ncd-280-14")
     assert d.outcome.value == "insufficient"
-    headline, texts = next_steps(d)
+    headline, texts = next_steps(Episode.of([d]))
     steps = [text for _, text in texts]
     assert headline.endswith(("item to document", "items to document"))
     undocumented = [
