@@ -415,6 +415,20 @@ def test_modified_ashworth_1_plus_in_a_trial_response(
     assert finding in outcome.finding
 
 
+def test_a_response_left_to_the_reviewer_in_grades_states_the_recorded_duration() -> None:
+    """3 -> 1+ at one score, and 6 h recorded: the recorded duration decides how long it lasted (contract
+    §4), so the finding the reviewer reads gives the 6 h, not the scores' 0 h."""
+    chart = [
+        procedure("62324", TRIAL),
+        mas("3", "2025-10-01T08:00:00Z"),
+        mas("1+", "2025-10-01T12:00:00Z"),
+        assessment("it-trial-response-duration-h", valueQuantity={"value": 6, "unit": "h"}),
+    ]
+    outcome = run("scale-trial-response", {"points": 2, "hours": 4}, chart)
+    assert (outcome.status, outcome.for_reviewer) == (Status.NOT_DOCUMENTED, True), outcome.finding
+    assert "on the Modified Ashworth scale, for 6 h as recorded (needs 2 points for 4 h)" in outcome.finding
+
+
 def test_a_response_waiting_on_a_later_score_is_asked_for_not_left_to_the_reviewer() -> None:
     """3 -> 1+, 1+, then 1 at the last score: 2 points only at the last score, so how long it lasted
     is open (a later score decides), whatever the grades say."""

@@ -240,9 +240,8 @@ class _ScaleJudge:
         if best.reduction() < points:
             return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         if hours is not None:
-            recorded = self.recorded_duration(best)
-            lasted = best.sustained_hours(points) if recorded is None else float(recorded.value)  # type: ignore[arg-type]
-            finding += f", for {lasted:g} h" + (" as recorded" if recorded is not None else "")
+            lasted, recorded = self.lasted(best)
+            finding += _for_hours(lasted, recorded)
             if recorded is not None:
                 evidence += (self.assessed("it-trial-response-duration-h", recorded),)
             if lasted < hours:
@@ -256,13 +255,16 @@ class _ScaleJudge:
                 return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs(unit)})"), best
 
-    def recorded_duration(self, trial: ScaleTrial) -> ObservationFact | None:
-        """The it-trial-response-duration-h recorded for this trial (at or after its start), which
-        decides how long a computed response lasted, as the relief's duration does (contract §4)."""
-        lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
-        if lasted is None or not isinstance(lasted.value, float):
-            return None
-        return recorded_for_trial(lasted, trial.procedure.performed)
+    def lasted(self, trial: ScaleTrial) -> tuple[float, ObservationFact | None]:
+        """How long `trial`'s response held at the bar, and the record that says so: the
+        it-trial-response-duration-h recorded for this trial (at or after its start) decides, as the
+        relief's duration does (contract §4); else the scores' span."""
+        found = self.ctx.record.latest_assessment("it-trial-response-duration-h")
+        usable = found is not None and isinstance(found.value, float)
+        recorded = recorded_for_trial(found, trial.procedure.performed) if usable else None
+        if recorded is None:
+            return trial.sustained_hours(self.points), None
+        return float(recorded.value), recorded  # type: ignore[arg-type]
 
     def scored(self, trials: list[ScaleTrial]) -> TestOutcome:
         """Scores around the trial; a Modified Ashworth response is counted both ways when the
@@ -277,7 +279,7 @@ class _ScaleJudge:
         if in_grades.status is not Status.MET:
             return outcome
         as_points = replace(best, graded=False)
-        lasting = f", for {best.sustained_hours(self.points):g} h" if self.hours is not None else ""
+        lasting = _for_hours(*self.lasted(best)) if self.hours is not None else ""
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             in_grades.evidence,
@@ -286,6 +288,11 @@ class _ScaleJudge:
             f"on the {self.name(best.scale)}{lasting} ({self.needs('point')}): {_ONE_PLUS_OPEN}",
             for_reviewer=True,
         )
+
+
+def _for_hours(hours: float, recorded: ObservationFact | None) -> str:
+    """How long a response held, as a finding says it: ", for 6 h as recorded"."""
+    return f", for {hours:g} h" + (" as recorded" if recorded is not None else "")
 
 
 def amount(value: float, unit: str) -> str:
