@@ -1,6 +1,6 @@
 """`idds-crd serve` in production: gunicorn, run in-process through its `BaseApplication`.
 
-Why these choices (README "Serving" says the same to operators):
+Why these choices (docs/serving.md says the same to operators):
 
 - **gthread workers**: one process per core (`--workers`, default `os.cpu_count()`), each with a
   few threads (`--threads`, default 4). A hook call waits on the FHIR server most of its time, so

@@ -174,7 +174,7 @@ class SandboxSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the service can be configured with; every key is documented in README.md."""
+    """Everything the service can be configured with; every key is documented in docs/configuration.md."""
 
     public_base_url: str | None = None
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: no answer for orders without rules

@@ -1,0 +1,39 @@
+"""Every configuration key the service reads is documented: docs/configuration.md (and, for the
+cache, docs/api.md's "Caching between calls"), which the README points to."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from service.settings import Settings, TrustedClient
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = (ROOT / "docs" / "configuration.md").read_text("utf-8") + (ROOT / "docs" / "api.md").read_text("utf-8")
+
+
+def keys(cls: type, prefix: str = "") -> list[str]:
+    """The dotted key of every setting under `cls`, sections walked (a client's fields apart)."""
+    found = []
+    for f in dataclasses.fields(cls):
+        kind = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            found += keys(kind, f"{prefix}{f.name}.")
+        else:
+            found.append(f"{prefix}{f.name}")
+    return found
+
+
+def test_every_setting_is_documented_by_its_dotted_key() -> None:
+    listed = keys(Settings)
+    assert "fhir.stalled_after_seconds" in listed and "sandbox.signing_key_file" in listed
+    assert [k for k in listed if f"`{k}`" not in DOCS] == []
+
+
+def test_every_field_of_a_trusted_client_is_documented() -> None:
+    clients = DOCS.split("| `auth.trusted_clients` |", 1)[1].split("\n", 1)[0]
+    assert [f.name for f in dataclasses.fields(TrustedClient) if f"`{f.name}`" not in clients] == []
+
+
+def test_the_readme_points_to_the_full_list() -> None:
+    assert "[docs/configuration.md](docs/configuration.md)" in (ROOT / "README.md").read_text("utf-8")
