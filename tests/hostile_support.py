@@ -89,13 +89,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         owner.requests.append(self.path)
-        owner.opened()
+        owner.opened(self.connection)
         try:
             getattr(self, f"_{owner.mode}")(owner)
         except OSError:
             owner.cut += 1  # the client gave up on the answer
         finally:
-            owner.closed()
+            owner.closed(self.connection)
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -219,7 +219,8 @@ class HostileFhirServer:
         self.requests: list[str] = []
         self.cookies: list[str | None] = []  # the Cookie header of each request (mode "cookie")
         self.open = 0
-        self.most_open = 0
+        self.most_open = 0  # the most requests at once whose clients had not hung up
+        self._answering: set[socket.socket] = set()
         self.most_sent = 0  # the most bytes one answer got out before the client hung up
         self.cut = 0  # answers the client hung up on
         self._server = _Server(self)
@@ -227,14 +228,20 @@ class HostileFhirServer:
         self.base_url = f"http://127.0.0.1:{self.port}/fhir"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def opened(self) -> None:
+    def opened(self, connection: socket.socket) -> None:
+        """A request is being answered. `most_open` counts those whose client is still there: a
+        handler notices a hang-up only at its next look, and a client that has given up on a request
+        (and so freed its slot for another) must not count twice."""
         with self.lock:
             self.open += 1
-            self.most_open = max(self.most_open, self.open)
+            self._answering.add(connection)
+            waiting = sum(1 for c in self._answering if not _hung_up(c))
+            self.most_open = max(self.most_open, waiting)
 
-    def closed(self) -> None:
+    def closed(self, connection: socket.socket) -> None:
         with self.lock:
             self.open -= 1
+            self._answering.discard(connection)
 
     def release(self) -> None:
         self.released.set()
@@ -267,6 +274,15 @@ class HostileFhirServer:
         self.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the client has closed `connection` (looked at once, without waiting)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _self_signed(hostname: str, folder: Path) -> tuple[Path, Path]:
