@@ -30,7 +30,7 @@ def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 
 
-def _prefetched(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every resource the EHR prefetched, by `Type/id` (Bundles opened)."""
     found: dict[str, dict[str, Any]] = {}
     for value in prefetch.values():
@@ -48,7 +48,7 @@ def _dispatched(
 ) -> OrdersOfCall:
     """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
     patient = request.context.patient_id
-    prefetched = _prefetched(request.prefetch)
+    prefetched = prefetched_resources(request.prefetch)
     found: list[dict[str, Any]] = []
     unread: list[UnreadOrder] = []
     to_read: list[str] = []

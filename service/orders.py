@@ -24,6 +24,7 @@ from service.shapes import (
     reference_of,
     reference_target,
 )
+from service.terminology import IngredientFinder
 from service.vocabulary import Vocabulary
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
@@ -84,6 +85,7 @@ class PumpOrder:
     kind: str
     label: str
     name: str = ""  # the short name a card uses ("62362 programmable pump")
+    reasons: tuple[Mapping[str, Any], ...] = ()  # Conditions its reasonReference names within the call
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,18 @@ def recognise(
             label = f"{code.system.upper()} {code.code} {first_display(concept, [code])}".strip()
             name = f"{code.code} {table.names.get(code.code, kind.replace('-', ' '))}"
             reference = reference_of(resource)
-            return PumpOrder(reference, resource["resourceType"], resource, code, kind, label, name)
+            reasons = tuple(_reason_conditions(resource, drafts))
+            return PumpOrder(reference, resource["resourceType"], resource, code, kind, label, name, reasons)
     return None
+
+
+def _reason_conditions(resource: Mapping[str, Any], drafts: DraftOrders) -> Iterator[dict[str, Any]]:
+    """The Conditions an order's `reasonReference` names that the call itself carries: contained in
+    the order, or among the draft orders (those in the chart are the record's to find)."""
+    for ref in map(reference_target, as_list(resource.get("reasonReference"))):
+        found = (contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref)) if ref else None
+        if isinstance(found, dict) and found.get("resourceType") == "Condition":
+            yield found
 
 
 def _routes(resource: Mapping[str, Any]) -> set[str]:
@@ -204,9 +216,12 @@ def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Inf
     return Infusate(reference_of(resource), codes, concept_text(concept), neuraxial)
 
 
-def _ordered_infusates(drafts: DraftOrders, orders: list[PumpOrder]) -> list[Infusate]:
-    """Draft MedicationRequests whose route is intrathecal or epidural (or not given), those a pump
-    order names in `reasonReference` whatever their route, and drugs a pump order names in `orderDetail`."""
+def _ordered_infusates(
+    drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder
+) -> list[Infusate]:
+    """Draft MedicationRequests with an intrathecal or epidural route code, those a pump order names
+    in `reasonReference` whatever their route, and drugs a pump order names in `orderDetail` (an
+    RxNorm code, or a known ingredient in its text: "40 mL reservoir" names no drug)."""
     named = [
         ref
         for order in orders
@@ -217,16 +232,15 @@ def _ordered_infusates(drafts: DraftOrders, orders: list[PumpOrder]) -> list[Inf
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":
             continue
-        routes = _routes(resource)
         referenced = any(drafts.get(ref) is resource for ref in named)
-        if routes and not routes & NEURAXIAL_ROUTES and not referenced:
+        if not _routes(resource) & NEURAXIAL_ROUTES and not referenced:
             continue
         result.append(_infusate(resource, drafts.get))
     for order in orders:
         for detail in dicts(order.resource.get("orderDetail")):
             codes = tuple(c for c in codings(detail) if c.system == RXNORM)
             text = concept_text(detail)
-            if codes or text:
+            if codes or finder.names(text, ()):
                 result.append(Infusate(f"{order.reference} orderDetail", codes, text, False))
     return result
 
@@ -249,9 +263,13 @@ def _chart_infusates(chart: Mapping[str, Iterable[Any]]) -> list[Infusate]:
 
 
 def infusates(
-    drafts: DraftOrders, orders: Iterable[PumpOrder] = (), chart: Mapping[str, Iterable[Any]] | None = None
+    drafts: DraftOrders,
+    finder: IngredientFinder,
+    orders: Iterable[PumpOrder] = (),
+    chart: Mapping[str, Iterable[Any]] | None = None,
 ) -> list[Infusate]:
     """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
-    epidural MedicationRequests in `chart` (the gathered resources by type)."""
-    return _ordered_infusates(drafts, list(orders)) or _chart_infusates(chart or {})
+    epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
+    known ingredients a text names."""
+    return _ordered_infusates(drafts, list(orders), finder) or _chart_infusates(chart or {})

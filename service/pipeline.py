@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -22,7 +22,7 @@ from typing import Any
 
 from cards.response import respond
 from service.call import CallData, Decisions
-from service.call_orders import booked_appointments, orders_of_call
+from service.call_orders import booked_appointments, orders_of_call, prefetched_resources
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
 from service.engine.context import EvaluationContext
@@ -39,7 +39,7 @@ from service.observability import observe_fhir_held_back
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
-from service.references import belongs_to_patient
+from service.references import belongs_to_patient, local_reference
 from service.registry import ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -130,19 +130,28 @@ DeviceReader = Callable[[str], dict[str, Any] | None]
 
 
 def device_reader(
-    client: FhirClient | None, patient_id: str, server: str | None = None
+    client: FhirClient | None,
+    patient_id: str,
+    server: str | None = None,
+    prefetch: Mapping[str, Any] | None = None,
 ) -> DeviceReader | None:
-    """Reads a Device an order names, within the call's deadline; a Device of another patient is
-    treated as unavailable, never used."""
-    if client is None:
+    """Finds a Device an order names: among the prefetched resources (the EHR's own), else read within
+    the call's deadline; a Device of another patient is treated as unavailable, never used."""
+    if client is None and not prefetch:
         return None
 
+    opened: list[dict[str, dict[str, Any]]] = []  # the prefetch by `Type/id`, opened at the first ask
+
     def fetch_device(reference: str) -> dict[str, Any] | None:
-        try:
-            device = client.read(reference)
-        except FhirError as exc:
-            log.warning("could not read %s: %s", reference, exc.reason)
-            return None
+        if not opened:
+            opened.append(prefetched_resources(prefetch or {}))
+        device = opened[0].get(local_reference(reference) or "")
+        if device is None and client is not None:
+            try:
+                device = client.read(reference)
+            except FhirError as exc:
+                log.warning("could not read %s: %s", reference, exc.reason)
+                return None
         if device is not None and not belongs_to_patient(device, patient_id, unlinked=True, server=server):
             log.warning("could not use %s: it is another patient's", reference)
             return None
@@ -182,7 +191,7 @@ def _gathered(
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
-    fetch_device = device_reader(client, request.context.patient_id, request.fhir.server)
+    fetch_device = device_reader(client, request.context.patient_id, request.fhir.server, request.prefetch)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes)]
     appointments: list[dict[str, Any]] = []
@@ -223,7 +232,9 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
     record = build_record(request.context.patient_id, data.resources, catalog.terminology, data.unavailable)
-    drugs = tuple(infusates(call.drafts, call.pump_orders, data.resources))
+    drugs = tuple(
+        infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
+    )
     recognised = (recognise(r, call.drafts, catalog.order_codes) for r in call.drafts.resources)
     episode = frozenset(o.kind for o in recognised if o is not None)
     judged: dict[str, list[Route]] = {}

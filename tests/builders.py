@@ -313,7 +313,7 @@ def context(
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
-    drugs = tuple(infusates(drafts, [pump], by_type))
+    drugs = tuple(infusates(drafts, cat.terminology.ingredient_finder, [pump], by_type))
     return EvaluationContext(record, cat.terminology, today, pump, drugs, episode)
 
 

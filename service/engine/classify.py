@@ -10,7 +10,8 @@ from __future__ import annotations
 from service.codes import Code, codings
 from service.engine.context import EvaluationContext
 from service.record import PatientRecord
-from service.shapes import as_list, reference_target
+from service.references import local_reference
+from service.shapes import as_list
 from service.terminology import Terminology
 
 PAIN_INFUSATE_SETS = ("it-infusates",)
@@ -29,11 +30,20 @@ CLASSIFICATION_VALUE_SETS = (
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
+    """The codes of the order's reason (contract §2): its `reasonCode`, and the Conditions its
+    `reasonReference` names, however the reference is written (relative, absolute, versioned,
+    contained) and whichever copy of a repeated diagnosis it names."""
     resource = ctx.order.resource
     codes = [c for concept in as_list(resource.get("reasonCode")) for c in codings(concept)]
-    for ref in as_list(resource.get("reasonReference")):
-        target = reference_target(ref)
-        codes += [c for cond in ctx.record.conditions if cond.source == target for c in cond.codes]
+    codes += [c for condition in ctx.order.reasons for c in codings(condition.get("code"))]
+    named = {local_reference(ref) for ref in as_list(resource.get("reasonReference"))} - {None}
+    if named:
+        codes += [
+            c
+            for cond in ctx.record.conditions
+            if cond.source in named or not named.isdisjoint(cond.duplicates)
+            for c in cond.codes
+        ]
     return codes
 
 

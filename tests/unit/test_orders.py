@@ -512,6 +512,13 @@ def test_draft_orders_get_by_absolute_reference() -> None:
 # --------------------------------------------------------------------------- infusates
 
 
+def infusates_of(
+    drafts: DraftOrders, orders: list[PumpOrder] | tuple[()] = (), chart: dict[str, Any] | None = None
+) -> list[Infusate]:
+    """`infusates` with the shipped catalog's ingredients."""
+    return infusates(drafts, load_catalog().terminology.ingredient_finder, orders, chart)
+
+
 MORPHINE = concept(coding(RXNORM_URL, "7052", "morphine"), text="morphine 25 MG/ML")
 INTRATHECAL = concept(coding(SNOMED_URL, "72607000", "Intrathecal route"))
 EPIDURAL = concept(coding(SNOMED_URL, "404820008", "Epidural route"))
@@ -519,7 +526,7 @@ INTRAVENOUS = concept(coding(SNOMED_URL, "47625008", "Intravenous route"))
 
 
 def _only_infusate(*resources: dict[str, Any]) -> Infusate:
-    found = infusates(DraftOrders(bundle(*resources)))
+    found = infusates_of(DraftOrders(bundle(*resources)))
     assert len(found) == 1
     return found[0]
 
@@ -548,8 +555,6 @@ def test_infusate_codes_and_text() -> None:
     [
         pytest.param(INTRATHECAL, True, id="intrathecal-72607000"),
         pytest.param(EPIDURAL, True, id="epidural-404820008"),
-        pytest.param({"text": "intrathecal"}, False, id="text-only"),
-        pytest.param(None, False, id="no-route"),
     ],
 )
 def test_infusate_intrathecal_route(route: dict[str, Any] | None, expected: bool) -> None:
@@ -560,12 +565,54 @@ def test_infusate_intrathecal_route(route: dict[str, Any] | None, expected: bool
 @pytest.mark.parametrize(
     "route",
     [
+        pytest.param({"text": "Oral"}, id="route-text-only"),
+        pytest.param({"text": "intrathecal"}, id="intrathecal-in-words-only"),
+        pytest.param(None, id="no-route"),
+    ],
+)
+def test_a_draft_drug_without_a_neuraxial_route_code_is_not_the_pump_drug(
+    route: dict[str, Any] | None,
+) -> None:
+    """Contract §2: the infusate is a draft MedicationRequest with route SNOMED 72607000 or 404820008.
+    An oral oxycodone drafted beside a catheter revision is not the pump's drug: the chart's is."""
+    oxycodone = concept(coding(RXNORM_URL, "7804", "oxycodone"), text="oxycodone 5 MG Oral Tablet")
+    chart = {"MedicationRequest": [chart_request("it-morphine")]}
+    found = infusates_of(
+        *_pump_call(medication_request(rid="oral", medication=oxycodone, route=route)), chart
+    )
+    assert [i.reference for i in found] == ["MedicationRequest/it-morphine"]
+
+
+@pytest.mark.parametrize(
+    ("detail", "names_a_drug"),
+    [
+        pytest.param({"text": "Programmable pump, 40 mL reservoir"}, False, id="hardware-words"),
+        pytest.param({"text": "Left lower quadrant pocket"}, False, id="pocket-site"),
+        pytest.param({"text": "Morphine 25 mg/mL, 2 mg/day"}, True, id="a-known-drug-in-words"),
+        pytest.param(concept(coding(RXNORM_URL, "999999", "a drug")), True, id="an-rxnorm-code"),
+    ],
+)
+def test_an_order_detail_is_the_pump_drug_only_when_it_names_one(
+    detail: dict[str, Any], names_a_drug: bool
+) -> None:
+    """Contract §2: `orderDetail` naming the drug. One that names the reservoir or the pocket orders no
+    drug, so the chart's pump drug is still the infusate."""
+    drafts, pumps = _pump_call(code="62362")
+    pumps[0].resource["orderDetail"] = [detail]
+    found = infusates_of(drafts, pumps, {"MedicationRequest": [chart_request("it-morphine")]})
+    expected = f"{pumps[0].reference} orderDetail" if names_a_drug else "MedicationRequest/it-morphine"
+    assert [i.reference for i in found] == [expected]
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
         pytest.param(INTRAVENOUS, id="intravenous"),
         pytest.param(concept(coding(SNOMED_URL, "26643006", "Oral")), id="oral"),
     ],
 )
 def test_a_drug_for_another_route_is_not_the_infusate(route: dict[str, Any]) -> None:
-    assert infusates(DraftOrders(bundle(medication_request(medication=MORPHINE, route=route)))) == []
+    assert infusates_of(DraftOrders(bundle(medication_request(medication=MORPHINE, route=route)))) == []
 
 
 def test_a_drug_the_pump_order_names_is_the_infusate_whatever_its_route() -> None:
@@ -575,7 +622,7 @@ def test_a_drug_the_pump_order_names_is_the_infusate_whatever_its_route() -> Non
     drafts = DraftOrders(bundle(order, drug))
     pump = recognise(order, drafts, load_catalog().order_codes)
     assert pump is not None
-    assert [i.reference for i in infusates(drafts, [pump])] == ["MedicationRequest/mr-named"]
+    assert [i.reference for i in infusates_of(drafts, [pump])] == ["MedicationRequest/mr-named"]
 
 
 def test_order_detail_naming_the_drug_is_an_infusate() -> None:
@@ -584,7 +631,7 @@ def test_order_detail_naming_the_drug_is_an_infusate() -> None:
     drafts = DraftOrders(bundle(order))
     pump = recognise(order, drafts, load_catalog().order_codes)
     assert pump is not None
-    found = infusates(drafts, [pump])
+    found = infusates_of(drafts, [pump])
     assert [(i.reference.endswith("orderDetail"), [c.code for c in i.codes]) for i in found] == [
         (True, ["7052"])
     ]
@@ -615,7 +662,7 @@ def test_infusate_medication_reference_to_bundle_medication() -> None:
         "id": "med2",
         "code": concept(coding(RXNORM_URL, "68139", "ziconotide")),
     }
-    infusates_found = infusates(
+    infusates_found = infusates_of(
         DraftOrders(
             bundle(medication_request(medication_reference="Medication/med2", route=INTRATHECAL), medication)
         )
@@ -632,7 +679,7 @@ def test_infusate_unresolvable_medication_reference() -> None:
 
 
 def test_infusates_one_per_medication_request_in_order() -> None:
-    found = infusates(
+    found = infusates_of(
         DraftOrders(
             bundle(
                 medication_request(rid="mr-a", medication=MORPHINE, route=INTRATHECAL),
@@ -648,7 +695,7 @@ def test_infusates_one_per_medication_request_in_order() -> None:
 
 def test_no_medication_requests_means_no_infusates() -> None:
     drafts = DraftOrders(bundle(service_request(concept(CPT_62362)), device_request(concept(E0783))))
-    assert infusates(drafts) == []
+    assert infusates_of(drafts) == []
 
 
 def test_duplicate_selections_yield_the_order_once() -> None:
@@ -697,7 +744,7 @@ def test_when_the_call_orders_no_drug_the_charts_active_neuraxial_one_is_the_inf
             chart_request("text-route", route={"text": "intrathecal"}),
         ]
     }
-    found = infusates(*_pump_call(code=code), chart)
+    found = infusates_of(*_pump_call(code=code), chart)
     assert [(i.reference, i.intrathecal_route) for i in found] == [
         ("MedicationRequest/it-morphine", True),
         ("MedicationRequest/epidural", True),
@@ -709,19 +756,21 @@ def test_a_chart_drug_given_as_a_medication_reference_is_resolved_from_the_chart
     baclofen = concept(coding(RXNORM_URL, "1292", "baclofen"))
     medication = {"resourceType": "Medication", "id": "bac", "code": baclofen}
     chart_drug = chart_request("mr", medication_reference="Medication/bac")
-    found = infusates(*_pump_call(), {"MedicationRequest": [chart_drug], "Medication": [medication]})
+    found = infusates_of(*_pump_call(), {"MedicationRequest": [chart_drug], "Medication": [medication]})
     assert [(i.codes, i.text) for i in found] == [((Code(RXNORM, "1292", "baclofen"),), "baclofen")]
 
 
 def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     chart = {"MedicationRequest": [chart_request("chart-drug")]}
-    drafted = infusates(*_pump_call(medication_request(rid="drafted", medication=MORPHINE)), chart)
+    drafted = infusates_of(
+        *_pump_call(medication_request(rid="drafted", medication=MORPHINE, route=INTRATHECAL)), chart
+    )
     assert [i.reference for i in drafted] == ["MedicationRequest/drafted"]
     drafts, pumps = _pump_call()
     pumps[0].resource["orderDetail"] = [concept(coding(RXNORM_URL, "1292", "baclofen"))]
-    assert [i.reference for i in infusates(drafts, pumps, chart)] == ["ServiceRequest/sr1 orderDetail"]
+    assert [i.reference for i in infusates_of(drafts, pumps, chart)] == ["ServiceRequest/sr1 orderDetail"]
 
 
 def test_without_a_chart_or_a_drug_there_is_no_infusate() -> None:
-    assert infusates(*_pump_call()) == []
-    assert infusates(*_pump_call(), {"MedicationRequest": ["not a resource"]}) == []
+    assert infusates_of(*_pump_call()) == []
+    assert infusates_of(*_pump_call(), {"MedicationRequest": ["not a resource"]}) == []

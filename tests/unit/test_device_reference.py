@@ -1,0 +1,73 @@
+"""A hardware order coded through its Device (contract §2: `DeviceRequest.codeReference` to a Device
+whose `type` carries the code) is recognised wherever the call carries that Device: contained, among
+the draft orders, or in the prefetch; with no FHIR server to ask."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from service.pipeline import device_reader
+from tests.calls import prefetch_app
+from tests.support import REQUESTS_DIR
+
+SAMPLE = "order-select-62362-demo-cmm210-replacement.json"
+HARDWARE = "DeviceRequest/demo-cmm210-replacement-select-dr-e0786"
+
+
+def device(rid: str, patient: str = "demo-cmm210-replacement") -> dict[str, Any]:
+    hcpcs = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+    return {
+        "resourceType": "Device",
+        "id": rid,
+        "status": "active",
+        "patient": {"reference": f"Patient/{patient}"},
+        "type": {"coding": [{"system": hcpcs, "code": "E0786"}]},
+    }
+
+
+def hardware_by_reference(where: str) -> dict[str, Any]:
+    """The sample with its E0786 order selected alone, coded through Device/dev-e0786 kept `where`."""
+    body = json.loads((REQUESTS_DIR / SAMPLE).read_text(encoding="utf-8"))  # its whole chart prefetched
+    body["context"]["selections"] = [HARDWARE]
+    order = next(
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "DeviceRequest"
+    )
+    del order["codeCodeableConcept"]
+    if where == "contained":
+        order["contained"] = [device("dev-e0786")]
+        order["codeReference"] = {"reference": "#dev-e0786"}
+        return body
+    order["codeReference"] = {"reference": "Device/dev-e0786"}
+    if where == "draft-orders":
+        body["context"]["draftOrders"]["entry"].append({"resource": device("dev-e0786")})
+    else:
+        body["prefetch"]["patientDevices"]["entry"].append({"resource": device("dev-e0786")})
+    return body
+
+
+@pytest.mark.parametrize("where", ["contained", "draft-orders", "prefetch"])
+def test_a_hardware_order_coded_through_its_device_is_judged(where: str) -> None:
+    body = hardware_by_reference(where)
+    answer = prefetch_app().test_client().post("/cds-services/idds-crd-order-select", json=body)
+    assert answer.status_code == 200
+    cards = answer.get_json()["cards"]
+    decision = next(c for c in cards if c["source"]["topic"]["code"] == "coverage-info")
+    assert "E0786" in decision["summary"], decision["summary"]
+
+
+def test_a_prefetched_device_is_found_by_any_form_of_its_reference_and_only_the_patients() -> None:
+    mine, theirs = device("pump", "p1"), device("other", "p2")
+    prefetch = {
+        "patientDevices": {"resourceType": "Bundle", "entry": [{"resource": mine}, {"resource": theirs}]}
+    }
+    read = device_reader(None, "p1", prefetch=prefetch)
+    assert read is not None
+    assert read("Device/pump") is mine
+    assert read("https://ehr.example.org/fhir/Device/pump/_history/3") is mine
+    assert read("Device/other") is None
+    assert read("Device/absent") is None

@@ -1,0 +1,56 @@
+"""The order's reason (contract §2: `reasonCode`, or `reasonReference` to a Condition) read however an
+EHR writes the reference: relative, absolute, versioned, contained, among the draft orders, or naming
+a later copy of a diagnosis the chart repeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.builders import ICD, condition, determine, meeting_chart, service_request
+
+
+def metastasis(rid: str, onset: str) -> dict[str, Any]:
+    resource = condition(ICD, "C79.51", onset, "Secondary malignant neoplasm of bone")
+    return {**resource, "id": rid}
+
+
+def order_naming(reference: str, contained: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    order = service_request()
+    order["reasonReference"] = [{"reference": reference}]
+    if contained:
+        order["contained"] = contained
+    return order
+
+
+CHART = [*meeting_chart(), metastasis("c-met", "2026-03-02"), metastasis("c-met-2", "2026-06-01")]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        pytest.param("Condition/c-met", id="relative"),
+        pytest.param("https://ehr.example.org/fhir/Condition/c-met", id="absolute"),
+        pytest.param("Condition/c-met/_history/2", id="versioned"),
+        pytest.param("Condition/c-met-2", id="a-later-copy-of-a-repeated-diagnosis"),
+    ],
+)
+def test_a_reason_reference_to_a_chart_condition_gives_the_indication(reference: str) -> None:
+    assert determine(CHART, order=order_naming(reference)).indication == "cancer-pain"
+
+
+def test_a_contained_reason_condition_gives_the_indication() -> None:
+    order = order_naming("#why", contained=[metastasis("why", "2026-03-02")])
+    assert determine(meeting_chart(), order=order).indication == "cancer-pain"
+
+
+@pytest.mark.parametrize("reference", ["urn:uuid:why", "Condition/why"])
+def test_a_reason_condition_among_the_draft_orders_gives_the_indication(reference: str) -> None:
+    why = metastasis("why", "2026-03-02")
+    d = determine(meeting_chart(), order=order_naming(reference), companions=(why,))
+    assert d.indication == "cancer-pain"
+
+
+def test_without_a_reason_the_problem_list_decides() -> None:
+    assert determine(meeting_chart()).indication == "non-malignant-pain"
