@@ -42,12 +42,17 @@ class MedicationFact:
     ingredients: frozenset[str] = frozenset()
     neuraxial: bool = False
 
+    @property
+    def ordered(self) -> bool:
+        """A MedicationRequest (an order), not a MedicationStatement (what the patient reports)."""
+        return self.source.startswith("MedicationRequest/")
+
     def running_on(self, moment: datetime) -> bool:
         """The course is still being taken at `moment`: an active order whose computed end (contract
         §3) is later, or an active statement with no end of its period (its end is its date)."""
         if self.status != "active" or self.start is None:
             return False
-        if self.source.startswith("MedicationStatement/") and self.end == self.start:
+        if not self.ordered and self.end == self.start:
             return True
         return self.end is not None and self.end > moment
 

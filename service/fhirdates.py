@@ -1,7 +1,10 @@
-"""FHIR date, dateTime and Duration parsing into timezone-aware UTC values.
+"""FHIR date, dateTime and Duration parsing into timezone-aware values.
 
 FHIR allows partial dates (`2025`, `2025-03`) and dateTimes with or without an offset; every
-comparison the engine makes needs one comparable type, so everything becomes an aware datetime.
+comparison the engine makes needs one comparable type, so everything becomes an aware datetime. A
+dateTime keeps the offset it was written with: instants compare the same in any offset, and its
+date is the chart's own (`2026-06-03T22:00:00-05:00` is 3 June, as the clinician wrote it, not the
+4 June it is in UTC). Dates, and dateTimes without an offset, are read as UTC.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ _DURATION_DAYS = {
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """A FHIR date or dateTime as an aware UTC datetime (partial dates take their first instant)."""
+    """A FHIR date or dateTime as an aware datetime in its own offset (UTC when it states none; partial
+    dates take their first instant)."""
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
@@ -44,11 +48,12 @@ def parse_datetime(value: Any) -> datetime | None:
     except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
+        parsed.astimezone(UTC)  # an instant beyond the representable years in UTC is unusable
     except OverflowError:
         return None
+    return parsed
 
 
 def shifted(moment: datetime, by: timedelta) -> datetime:

@@ -46,7 +46,8 @@ def contained(resource: Mapping[str, Any], local_id: str) -> dict[str, Any] | No
 
 def medication_concept(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> dict[str, Any] | None:
     """The drug of a MedicationRequest/Statement as one CodeableConcept: `medicationCodeableConcept`,
-    or the referenced Medication's code and ingredient codes (contained, or found by `resolve`)."""
+    or the referenced Medication's code and its ingredients' concepts (contained, or found by
+    `resolve`), their codings together and their texts joined ("Percocet 10/325 | Oxycodone ...")."""
     concept = resource.get("medicationCodeableConcept")
     if concept is not None:
         return as_dict(concept)
@@ -56,8 +57,8 @@ def medication_concept(resource: Mapping[str, Any], resolve: Callable[[str], Any
     medication = as_dict(contained(resource, ref[1:]) if ref.startswith("#") else resolve(ref))
     if not medication:
         return None
-    code = as_dict(medication.get("code"))
-    coding = dicts(code.get("coding"))
-    for ingredient in dicts(medication.get("ingredient")):
-        coding += dicts(as_dict(ingredient.get("itemCodeableConcept")).get("coding"))
-    return {"coding": coding, **({"text": code["text"]} if isinstance(code.get("text"), str) else {})}
+    concepts = [as_dict(medication.get("code"))]
+    concepts += [as_dict(i.get("itemCodeableConcept")) for i in dicts(medication.get("ingredient"))]
+    coding = [c for concept in concepts for c in dicts(concept.get("coding"))]
+    text = " | ".join(t for t in (c.get("text") for c in concepts) if isinstance(t, str) and t.strip())
+    return {"coding": coding, **({"text": text} if text else {})}

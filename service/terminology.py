@@ -65,6 +65,17 @@ class Ingredient:
     def matches_code(self, rxcui: str) -> bool:
         return rxcui == self.code or rxcui in self.products
 
+    def names_substance(self, codes: Iterable[Code], text: str) -> bool:
+        """Whether an allergy or intolerance names this ingredient (contract §3: RxNorm ingredient or
+        SNOMED substance, or text)."""
+        if self.matches_text(text):
+            return True
+        return any(
+            (c.system == RXNORM and self.matches_code(c.code))
+            or (c.system == SNOMED and c.code in self.snomed)
+            for c in codes
+        )
+
 
 class IngredientFinder:
     """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`

@@ -27,6 +27,7 @@ from tests.builders import (
     device_removal_charts,
     documentation_steps,
     drug_failure_forms,
+    finding_of,
     infusate_request,
     med_request,
     meeting_chart,
@@ -84,10 +85,32 @@ def test_chronic_pain_strictly_more_than_six_months(onset: str, expected: str) -
     assert statuses(determine(chart))["geha.chronic-pain.duration-6mo"] == expected
 
 
-def test_recent_recorded_date_without_onset_is_not_documented() -> None:
-    chart = [condition(ICD, "M96.1", onset=None, recorded="2026-10-01")]
+@pytest.mark.parametrize(
+    ("onset", "expected", "since"),
+    [
+        ("2026-05-20T22:00:00-05:00", "met", "since 20 May 2026"),  # 21 May in UTC
+        ("2026-05-21T01:00:00+09:00", "not-met", "since 21 May 2026"),  # 20 May in UTC
+    ],
+)
+def test_a_condition_is_dated_by_the_day_the_chart_wrote(onset: str, expected: str, since: str) -> None:
+    """Contract §3: today (21 Nov 2026) minus the condition's date, the date as written with its offset;
+    more than 6 months needs a date before 21 May."""
+    chart = [
+        condition(ICD, "M96.1", onset),
+        *without(meeting_chart(), lambda r: r["resourceType"] == "Condition"),
+    ]
     d = determine(chart)
-    assert statuses(d)["geha.chronic-pain.duration-6mo"] == "not-documented"
+    assert statuses(d)["geha.chronic-pain.duration-6mo"] == expected
+    assert since in finding_of(d, "geha.chronic-pain.duration-6mo")
+
+
+@pytest.mark.parametrize(("recorded", "expected"), [("2026-10-01", "not-met"), ("2025-10-01", "met")])
+def test_a_diagnosis_without_onset_is_dated_by_its_recorded_date(recorded: str, expected: str) -> None:
+    """Contract §3: a Condition's date is its onset, else its recorded date; a pain history that falls
+    short of six months by that date fails the criterion ("falling short"), it is not undocumented."""
+    chart = [condition(ICD, "M96.1", onset=None, recorded=recorded)]
+    d = determine(chart)
+    assert statuses(d)["geha.chronic-pain.duration-6mo"] == expected
 
 
 def test_snomed_only_chronic_pain_counts_for_duration_but_not_cause() -> None:
@@ -371,11 +394,21 @@ def test_removed_stimulator_and_inactive_device_do_not_exclude() -> None:
     assert statuses(determine(chart))["geha.excl.programmable-device"] == "met"
 
 
-def test_existing_intrathecal_pump_is_a_replacement_not_an_exclusion() -> None:
-    chart = [*meeting_chart(), device({"text": "SynchroMed II intrathecal pump"})]
+@pytest.mark.parametrize(
+    "text", ["SynchroMed II intrathecal pump", "Implanted infusion pump", "Implantable drug pump"]
+)
+def test_existing_intrathecal_pump_is_a_replacement_not_an_exclusion(text: str) -> None:
+    """Contract §2: an implant is a replacement when "an active Device that is an implanted infusion
+    pump" is in place, however its type names it."""
+    chart = [*meeting_chart(), device({"text": text})]
     d = determine(chart)
     assert d.request_kind == "replacement"
     assert statuses(d)["geha.excl.programmable-device"] == "met"
+
+
+def test_an_external_infusion_pump_is_not_a_pump_in_place() -> None:
+    chart = [*meeting_chart(), device({"text": "Ambulatory infusion pump"})]
+    assert determine(chart).request_kind == "permanent-implant"
 
 
 @pytest.mark.parametrize(

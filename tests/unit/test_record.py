@@ -47,17 +47,31 @@ def test_exposures_group_orders_by_ingredient_including_product_codes() -> None:
     assert not any("zzzfakeamine" in name for name in exposures)  # only ingredients a value set names
 
 
-def test_medication_reference_is_resolved() -> None:
+def ordered_by_reference(**medication: Any) -> Any:
+    """The record of an order whose drug is the referenced Medication with these elements."""
     order = med_request("x", "2025-01-01", "2025-03-01")
     del order["medicationCodeableConcept"]
     order["medicationReference"] = {"reference": "Medication/m1"}
-    medication = {
-        "resourceType": "Medication",
-        "id": "m1",
-        "code": {"text": "Morphine Sulfate 15 MG Oral Tablet"},
-    }
-    facts = record(order, medication)
+    return record(order, {"resourceType": "Medication", "id": "m1", **medication})
+
+
+def test_medication_reference_is_resolved() -> None:
+    facts = ordered_by_reference(code={"text": "Morphine Sulfate 15 MG Oral Tablet"})
     assert [e.ingredient for e in facts.exposures] == ["morphine"]
+
+
+def test_a_medications_ingredient_named_only_in_its_text_is_read() -> None:
+    """Contract §3: a referenced `Medication.ingredient.itemCodeableConcept` is a form of the drug; its
+    text names the ingredient ("Percocet 10/325" with "Oxycodone Hydrochloride" is oxycodone)."""
+    facts = ordered_by_reference(
+        code={"text": "Percocet 10/325"},
+        ingredient=[
+            {"itemCodeableConcept": {"text": "Oxycodone Hydrochloride"}},
+            {"itemCodeableConcept": {"text": "Acetaminophen"}},
+        ],
+    )
+    assert [e.ingredient for e in facts.exposures] == ["oxycodone"]
+    assert facts.medications[0].text == "Percocet 10/325 | Oxycodone Hydrochloride | Acetaminophen"
 
 
 @pytest.mark.parametrize(

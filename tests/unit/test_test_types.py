@@ -17,6 +17,7 @@ from tests.builders import (
     ICD,
     LOINC,
     RX,
+    SCT,
     allergy,
     assessment,
     catalog,
@@ -328,6 +329,31 @@ def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
     assert recorded.dated is not None and recorded.dated.date().isoformat() == "2025-08-01"
     only_outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart[3:])
     assert only_outcome.status == Status.NOT_DOCUMENTED
+
+
+def test_an_intolerance_coded_as_a_snomed_substance_is_a_drug_failure() -> None:
+    """Contract §3 names the drug of an AllergyIntolerance by RxNorm ingredient or SNOMED substance, or
+    text: morphine (SNOMED 373529000) with no display is an intolerance to an opioid."""
+    intolerance = allergy("", kind="intolerance", recorded="2025-06-01")
+    intolerance["code"] = concept(SCT, "373529000")
+    outcome = run("medication-failure", {"valuesets": ["opioids"]}, [intolerance])
+    assert outcome.status == Status.MET, outcome.finding
+
+
+def test_a_stopped_statement_is_not_a_drug_failure() -> None:
+    """Contract §3: a stopped MedicationRequest with a reason is a failure; a MedicationStatement,
+    what the patient reports taking, is not one of the forms."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-oxy",
+        "status": "stopped",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": concept(RX, "7804", "oxycodone 5 MG Oral Tablet"),
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-03-01"},
+        "statusReason": [{"text": "ineffective"}],
+    }
+    outcome = run("medication-failure", {"valuesets": ["opioids"]}, [statement])
+    assert outcome.status == Status.NOT_DOCUMENTED, outcome.finding
 
 
 PACEMAKER_DEVICE = {

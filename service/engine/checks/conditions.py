@@ -75,20 +75,16 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         )
     earliest = min(found, key=lambda c: c.date)  # type: ignore[arg-type, return-value]
     months = int(params["months"])
-    cutoff = start_of_day(months_before(ctx.today, months))
+    cutoff = months_before(ctx.today, months)
     since = earliest.date
     assert since is not None
-    ok = since < cutoff if params["comparator"] == ">" else since <= cutoff
+    day = since.date()  # the chart's own date (contract §3: today minus the condition's date)
+    ok = day < cutoff if params["comparator"] == ">" else day <= cutoff
     evidence = (condition_evidence(earliest),)
     lasted = human_span(since, start_of_day(ctx.today))
     finding = f"{lasted} since {day_of(since)} ({needs(params['comparator'], months, 'months')})"
-    if ok:
-        return TestOutcome(Status.MET, evidence, finding)
-    if earliest.onset is not None:
-        return TestOutcome(Status.NOT_MET, evidence, finding)
-    return TestOutcome(
-        Status.NOT_DOCUMENTED, evidence, finding + "; only the recorded date is known, not the onset"
-    )
+    # a recorded date stands for the onset when none is given (contract §3), so falling short fails
+    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
 def _clearance_after(

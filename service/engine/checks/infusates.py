@@ -8,26 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.codes import RXNORM, SNOMED
 from service.engine.checks.common import named_value_sets
 from service.engine.checks.params import VALUE_SETS, Flag, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.facts import AllergyFact
-from service.terminology import Ingredient
-
-
-def _allergy_matches(allergy: AllergyFact, ingredient: Ingredient) -> bool:
-    """An allergy names the ingredient: by name, RxNorm code or SNOMED substance."""
-    if ingredient.matches_text(allergy.text):
-        return True
-    for code in allergy.codes:
-        if code.system == RXNORM and (code.code == ingredient.code or code.code in ingredient.products):
-            return True
-        if code.system == SNOMED and code.code in ingredient.snomed:
-            return True
-    return False
 
 
 @test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance",))
@@ -50,7 +35,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         )
     ordered = ctx.infusate_ingredients()
     if ordered:
-        hits = [(a, i) for a in allergies for _, i in ordered if _allergy_matches(a, i)]
+        hits = [(a, i) for a in allergies for _, i in ordered if i.names_substance(a.codes, a.text)]
         names = ", ".join(i.name for _, i in ordered)
         if hits:
             return TestOutcome(
@@ -60,7 +45,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             )
         return TestOutcome(Status.MET, finding=f"no allergy to {names} documented", by_absence=True)
     candidates = [i for vs in value_set_ids for i in ctx.terminology[vs].ingredients]
-    hits = [(a, i) for a in allergies for i in candidates if _allergy_matches(a, i)]
+    hits = [(a, i) for a in allergies for i in candidates if i.names_substance(a.codes, a.text)]
     if hits:
         return TestOutcome(
             Status.NOT_DOCUMENTED,

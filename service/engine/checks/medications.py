@@ -161,16 +161,21 @@ def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
 
 @test_type("medication-failure", params={"valuesets": VALUE_SETS}, reads=(*MEDS, "AllergyIntolerance"))
 def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Failure or intolerance on record: a stopped order of the class with a reason, or an intolerance
-    to it (contract §3). The outcome assessment is another form of the same fact: a policy lists it
-    beside this test under `forms:`, so the most recent of them decides; each line carries its date."""
+    """Failure or intolerance on record: a stopped order (MedicationRequest) of the class with a reason,
+    or an intolerance to it (contract §3). The outcome assessment is another form of the same fact: a
+    policy lists it beside this test under `forms:`, so the most recent of them decides; each line
+    carries its date."""
     value_sets = named_value_sets(ctx, params)
-    stopped = [m for m in matching_medications(ctx, value_sets) if m.status == "stopped" and m.status_reason]
+    meds = matching_medications(ctx, value_sets)
+    stopped = [m for m in meds if m.ordered and m.status == "stopped" and m.status_reason]
     intolerant = [
         a
         for a in ctx.record.allergies
         if a.kind == "intolerance"
-        and any(vs.ingredients_in_text(a.text) or vs.matches_any(a.codes) for vs in value_sets)
+        and any(
+            vs.matches_any(a.codes) or any(i.names_substance(a.codes, a.text) for i in vs.ingredients)
+            for vs in value_sets
+        )
     ]
     evidence = [_stopped_evidence(m) for m in _latest_first(stopped, lambda m: m.end or m.start)[:3]]
     evidence += [
