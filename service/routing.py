@@ -23,7 +23,12 @@ from service.yamlsource import SourceError, check_schema, load
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
 SOPT_MEDICARE = re.compile(r"1\d{0,2}")  # 1 MEDICARE and its children 1x, 1xx
 MEDICARE_WORD = re.compile(r"\bmedicare\b", re.IGNORECASE)
-NEGATED_MEDICARE = re.compile(r"\b(?:non|not)[\s-]*medicare\b", re.IGNORECASE)
+# "non-Medicare" however the hyphen is typed: ASCII, Unicode hyphens and dashes (U+2010-2015),
+# minus signs, or none; any whitespace, a no-break space too
+NEGATED_MEDICARE = re.compile(r"\b(?:non|not)[\s\-\u2010-\u2015\u2212\ufe63\uff0d]*medicare\b", re.IGNORECASE)
+PRODUCT_CLASSES = frozenset(
+    {"plan", "subplan", "group", "subgroup"}
+)  # Coverage.class types naming the product
 ACTIVE_STATUSES = (None, "active")
 
 
@@ -113,11 +118,19 @@ def _type_codes(coverage: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _names(coverage: Mapping[str, Any]) -> list[str]:
-    """The words naming the product: the type's text and displays, and the Coverage.class names."""
+    """The words naming the product (contract §6): the type's text and displays, and the names of the
+    Coverage's plan and group classes (an Rx plan's name says nothing of the medical product)."""
     kind = as_dict(coverage.get("type"))
     names = [as_str(kind.get("text")), *(as_str(c.get("display")) for c in dicts(kind.get("coding")))]
-    names += [as_str(item.get("name")) for item in dicts(coverage.get("class"))]
+    names += [as_str(item.get("name")) for item in dicts(coverage.get("class")) if _product_class(item)]
     return [name for name in names if name]
+
+
+def _product_class(item: Mapping[str, Any]) -> bool:
+    """A Coverage.class that is a plan or group (its type coded in the coverage-class system, or said)."""
+    kind = as_dict(item.get("type"))
+    words = [as_str(c.get("code")) for c in dicts(kind.get("coding"))] + [as_str(kind.get("text"))]
+    return any(w is not None and w.strip().lower() in PRODUCT_CLASSES for w in words)
 
 
 def is_medicare(coverage: Mapping[str, Any]) -> bool:

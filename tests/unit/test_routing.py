@@ -123,6 +123,26 @@ def test_a_type_coded_in_another_system_is_coded_and_says_nothing_of_medicare() 
         ({"type": {"text": "Commercial PPO"}}, False),
         (plan("Medicareplus"), False),
         ({"class": [{"type": {"text": "group"}, "value": "MEDICARE", "name": "Acme staff"}]}, False),
+        (plan("Commercial (non\u2013Medicare)"), False),  # an en dash
+        ({"type": {"text": "Non\u2011Medicare commercial"}}, False),  # a non-breaking hyphen
+        ({"type": {"text": "non\u00a0Medicare"}}, False),  # a no-break space
+        (
+            {
+                "class": [
+                    {"type": {"coding": [{"code": "group"}]}, "value": "G1", "name": "Medicare retirees"}
+                ]
+            },
+            True,
+        ),
+        (  # contract §6: plan or group names; an Rx plan says nothing of the medical product
+            {
+                "class": [
+                    {"type": {"coding": [{"code": "rxplan"}]}, "value": "D1", "name": "Medicare Part D Rx"},
+                    {"type": {"coding": [{"code": "plan"}]}, "value": "P1", "name": "Kaiser Commercial"},
+                ]
+            },
+            False,
+        ),
     ],
 )
 def test_without_a_coded_type_the_names_decide(extra: dict[str, Any], expected: bool) -> None:
