@@ -263,7 +263,7 @@ def _merged(
                 else (item.status, item.criteria, item.label)
             )
             found.setdefault(key, (item, []))[1].append(d.billing_code)
-    every = set(d.billing_code for d in lines)
+    every = {d.billing_code for d in lines}
     return tuple(
         item if set(codes) >= every else replace(item, only_for=tuple(dict.fromkeys(codes)))
         for item, codes in found.values()

@@ -25,10 +25,10 @@ SOPT_MEDICARE = re.compile(r"1\d{0,2}")  # 1 MEDICARE and its children 1x, 1xx
 MEDICARE_WORD = re.compile(r"\bmedicare\b", re.IGNORECASE)
 # "non-Medicare" however the hyphen is typed: ASCII, Unicode hyphens and dashes (U+2010-2015),
 # minus signs, or none; any whitespace, a no-break space too
-NEGATED_MEDICARE = re.compile(r"\b(?:non|not)[\s\-\u2010-\u2015\u2212\ufe63\uff0d]*medicare\b", re.IGNORECASE)
-PRODUCT_CLASSES = frozenset(
-    {"plan", "subplan", "group", "subgroup"}
-)  # Coverage.class types naming the product
+_HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d"
+NEGATED_MEDICARE = re.compile(rf"\b(?:non|not)[\s{_HYPHENS}]*medicare\b", re.IGNORECASE)
+# the Coverage.class types whose names name the product (contract §6: plan or group names)
+PRODUCT_CLASSES = frozenset({"plan", "subplan", "group", "subgroup"})
 ACTIVE_STATUSES = (None, "active")
 
 
