@@ -217,7 +217,7 @@ def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Inf
 
 
 def _ordered_infusates(
-    drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder
+    drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder, resolve: Callable[[str], Any]
 ) -> list[Infusate]:
     """Draft MedicationRequests with an intrathecal or epidural route code, those a pump order names
     in `reasonReference` whatever their route, and drugs a pump order names in `orderDetail` (an
@@ -235,7 +235,7 @@ def _ordered_infusates(
         referenced = any(drafts.get(ref) is resource for ref in named)
         if not _routes(resource) & NEURAXIAL_ROUTES and not referenced:
             continue
-        result.append(_infusate(resource, drafts.get))
+        result.append(_infusate(resource, resolve))
     for order in orders:
         for detail in dicts(order.resource.get("orderDetail")):
             codes = tuple(c for c in codings(detail) if c.system == RXNORM)
@@ -245,14 +245,9 @@ def _ordered_infusates(
     return result
 
 
-def _chart_infusates(chart: Mapping[str, Iterable[Any]]) -> list[Infusate]:
+def _chart_infusates(chart: Mapping[str, Iterable[Any]], resolve: Callable[[str], Any]) -> list[Infusate]:
     """The pump's current drug: the chart's active MedicationRequests with an intrathecal or epidural
     route code (a stopped order or a drug given by another route is not what the pump holds)."""
-    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
-
-    def resolve(reference: str) -> Any:
-        return medications.get("/".join(reference.split("/")[-2:]))
-
     return [
         _infusate(resource, resolve)
         for resource in chart.get("MedicationRequest", ())
@@ -272,4 +267,11 @@ def infusates(
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
     epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
     known ingredients a text names."""
-    return _ordered_infusates(drafts, list(orders), finder) or _chart_infusates(chart or {})
+    chart = chart or {}
+    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
+
+    def resolve(reference: str) -> Any:
+        """A drug's Medication: among the draft orders, else the chart's (prefetched or read)."""
+        return drafts.get(reference) or medications.get(local_reference(reference) or "")
+
+    return _ordered_infusates(drafts, list(orders), finder, resolve) or _chart_infusates(chart, resolve)

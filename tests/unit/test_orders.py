@@ -760,6 +760,20 @@ def test_a_chart_drug_given_as_a_medication_reference_is_resolved_from_the_chart
     assert [(i.codes, i.text) for i in found] == [((Code(RXNORM, "1292", "baclofen"),), "baclofen")]
 
 
+def test_a_drafted_drugs_medication_is_found_among_the_gathered_ones() -> None:
+    """A draft order naming its drug by `medicationReference` to a Medication the EHR prefetched (with
+    `_include=MedicationRequest:medication`) rather than put among the draft orders."""
+    baclofen = concept(coding(RXNORM_URL, "1292", "baclofen"))
+    medication = {"resourceType": "Medication", "id": "bac", "code": baclofen}
+    drafted = medication_request(
+        rid="drafted", medication_reference="Medication/bac/_history/1", route=INTRATHECAL
+    )
+    found = infusates_of(*_pump_call(drafted), {"Medication": [medication]})
+    assert [(i.reference, i.codes) for i in found] == [
+        ("MedicationRequest/drafted", (Code(RXNORM, "1292", "baclofen"),))
+    ]
+
+
 def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     chart = {"MedicationRequest": [chart_request("chart-drug")]}
     drafted = infusates_of(
