@@ -216,6 +216,9 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 
 
 def _list(value: Any, where: str) -> list[Any]:
+    """A list; a key given with nothing under it (every entry commented out) is an empty one."""
+    if value is None:
+        return []
     if not isinstance(value, list):
         raise SettingsError(f"{where}: expected a list, got {type(value).__name__}")
     return value
@@ -449,10 +452,14 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise SettingsError(f"cannot read config file {chosen}: {exc.strerror}") from exc
     import yaml  # only a config file needs it: a worker started with the defaults never loads it
 
+    from service.yamlsource import strict_loader
+
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=strict_loader())  # a safe loader that refuses repeated keys
     except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {chosen} is not valid YAML: {exc}") from exc
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        where = f"{chosen}:{mark.line + 1}" if mark is not None else str(chosen)
+        raise SettingsError(f"config file {where} is not valid YAML: {problem or exc}") from exc
     if raw is not None and not isinstance(raw, dict):
         raise SettingsError(f"config file {chosen}: top level must be a mapping")
     try:

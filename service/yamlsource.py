@@ -6,8 +6,10 @@ Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not jus
 
 Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
 (its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
-message of a file that does not parse, so an author sees the same message either way. jsonschema is
-imported only when a file is checked, and PyYAML only when one is parsed: a worker whose catalog
+message of a file that does not parse, so an author sees the same message either way. A key given
+twice in one mapping is refused, never silently overridden by the later one (an operator who
+uncomments `cors_origins: [...]` above a `cors_origins: []` must not get the empty one). jsonschema
+is imported only when a file is checked, and PyYAML only when one is parsed: a worker whose catalog
 comes from the cache loads neither.
 """
 
@@ -64,11 +66,32 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
             _walk(item, (*path, index), lines)
 
 
-def _fast_loader() -> type[yaml.SafeLoader]:
+@cache
+def strict_loader(fast: bool = True) -> type[yaml.SafeLoader]:
+    """PyYAML's safe loader (libyaml's parser when `fast` and PyYAML has it) refusing a key given
+    twice in one mapping, at the line of its second appearance."""
     import yaml
 
-    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return loader
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
+
+    class Strict(base):  # type: ignore[valid-type, misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is None or key == "<<":
+                    continue
+                if key in first:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"'{key}' is given twice (first on line {first[key]})",
+                        key_node.start_mark,
+                    )
+                first[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+    return Strict
 
 
 def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.Node | None]:
@@ -87,7 +110,7 @@ def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceEr
 
     error = fast_error
     try:
-        _parse(text, yaml.SafeLoader)
+        _parse(text, strict_loader(fast=False))
     except yaml.YAMLError as exc:
         error = exc
     mark = getattr(error, "problem_mark", None)
@@ -101,7 +124,7 @@ def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None) -> Locat
 
     text = path.read_text(encoding="utf-8")
     try:
-        data, node = _parse(text, loader_class or _fast_loader())
+        data, node = _parse(text, loader_class or strict_loader())
     except yaml.YAMLError as exc:
         raise _syntax_error(path, text, exc) from None
     lines: dict[Path_, int] = {}

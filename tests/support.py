@@ -279,3 +279,14 @@ def real_server(start: Callable[[], Started], unavailable: type[Exception], name
         if in_ci():
             pytest.fail(f"{name} is required in CI: {exc}")
         pytest.skip(f"{name} cannot run here: {exc}")
+
+
+def uncommented_entries(text: str) -> str:
+    """A YAML configuration with every commented-out list entry (`# - iss: ...` and its `#   key:`
+    lines) uncommented, as an integrator enabling them does; other comments stay comments."""
+    lines = []
+    for line in text.splitlines():
+        indent, mark, rest = line.partition("# ")
+        entry = mark and not indent.strip() and (rest.startswith("- ") or rest.startswith("  "))
+        lines.append(indent + rest if entry else line)
+    return "\n".join(lines) + "\n"

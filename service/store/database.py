@@ -125,13 +125,27 @@ def open_database(url: str) -> Database:
     except OPENING_FAILURES as exc:
         if writers is not None:
             writers.close()
+        folder = _sqlite_folder(engine)
         engine.dispose()
-        raise _cannot_open(url, exc) from None
+        raise _cannot_open(url, exc, folder) from None
     return Database(engine, serialised=url in IN_MEMORY, writers=writers)
 
 
-def _cannot_open(url: str, failure: Exception) -> DatabaseError:
-    return DatabaseError(f"cannot open the database {_without_password(url)}: {type(failure).__name__}")
+def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> DatabaseError:
+    """Why a database cannot be opened, without the driver's words (they may hold the password): the
+    failure's kind, or, for an SQLite file, that its folder does not exist."""
+    why = type(failure).__name__
+    if folder is not None and not os.path.isdir(folder):
+        why = f"the folder {folder} does not exist (store.url names an SQLite file in it)"
+    return DatabaseError(f"cannot open the database {_without_password(url)}: {why}")
+
+
+def _sqlite_folder(engine: Engine) -> str | None:
+    """The folder of an SQLite database file (None for memory or a server)."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return os.path.dirname(os.path.abspath(path))
 
 
 def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
@@ -154,10 +168,11 @@ def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
 
 def _writer_turns(engine: Engine) -> WriterTurns | None:
     """Turns on `<file>.writers` beside an SQLite database file (none for memory or a server)."""
-    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    folder = _sqlite_folder(engine)
+    if folder is None:
         return None
-    return WriterTurns(f"{os.path.abspath(path)}.writers", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    path = os.path.abspath(str(engine.url.database))
+    return WriterTurns(f"{path}.writers", SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def _without_password(url: str) -> str:

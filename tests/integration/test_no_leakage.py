@@ -243,6 +243,7 @@ REVIEWED_CACHES = {
     "service/openapi.py:openapi_document": "the OpenAPI document, built from the registry",
     "service/version.py:service_version": "the installed package's version",
     "service/yamlsource.py:_validator": "the JSON Schema of the policy files, by file name",
+    "service/yamlsource.py:strict_loader": "a YAML loader class, by whether libyaml's parser is used",
 }
 
 

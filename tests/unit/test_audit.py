@@ -286,6 +286,19 @@ def test_an_audit_store_url_that_cannot_be_read_is_told_in_one_line(
     assert status == 2 and "cannot open the database" in err and "Traceback" not in err
 
 
+def test_an_sqlite_file_in_a_folder_that_does_not_exist_is_named_so() -> None:
+    """A copied container configuration names the image's volume (/var/lib/idds-crd): the message
+    says the folder is missing, not only the kind of failure."""
+    from service.store.database import DatabaseError, open_database
+
+    with pytest.raises(DatabaseError) as caught:
+        open_database("sqlite:////nonexistent-idds-folder/idds-crd.sqlite3")
+    assert str(caught.value) == (
+        "cannot open the database sqlite:////nonexistent-idds-folder/idds-crd.sqlite3: the folder "
+        "/nonexistent-idds-folder does not exist (store.url names an SQLite file in it)"
+    )
+
+
 def test_an_audit_trail_named_by_a_sqlite_uri_is_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

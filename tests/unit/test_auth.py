@@ -63,6 +63,7 @@ from tests.support import (
     post_json,
     select_body,
     start_serve_process,
+    uncommented_entries,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -774,12 +775,8 @@ def test_a_jti_accepted_by_one_process_is_refused_by_another(
 
 def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
     """The commented sandbox and Inferno entries of docker/config.yaml work once uncommented."""
-    text = (ROOT / "docker" / "config.yaml").read_text(encoding="utf-8")
-    commented = text.split("  trusted_clients: []\n", 1)[1]
-    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in commented.splitlines())
-    auth = settings_from_mapping(
-        {"public_base_url": PUBLIC_BASE, **yaml.safe_load("auth:\n" + uncommented)}
-    ).auth
+    text = uncommented_entries((ROOT / "docker" / "config.yaml").read_text(encoding="utf-8"))
+    auth = settings_from_mapping({**yaml.safe_load(text), "public_base_url": PUBLIC_BASE}).auth
     by_iss = {client.iss: client for client in auth.trusted_clients}
     sandbox = by_iss["https://sandbox.cds-hooks.org"]
     assert sandbox.jku_allowed == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)

@@ -14,6 +14,7 @@ import yaml
 
 from service.settings import Settings, load_settings, settings_from_mapping
 from tests.postgres_support import in_ci
+from tests.support import uncommented_entries
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 README = (DOCKER.parent / "README.md").read_text(encoding="utf-8")
@@ -113,12 +114,8 @@ def test_the_replicas_share_the_patient_data_cache_in_redis() -> None:
 def test_the_commented_ehr_entries_are_valid_settings_once_uncommented() -> None:
     """What an integrator uncomments to register an EHR (or the public sandbox) loads, and lets its
     calls name the compose file's FHIR server as the replicas reach it."""
-    text = (DOCKER / "compose" / "config.yaml").read_text(encoding="utf-8")
-    block = text.split("  # trusted_clients:\n", 1)[1].split("\n# ", 1)[0].split("\ncors_origins", 1)[0]
-    uncommented = "  trusted_clients:\n" + "\n".join(
-        line.replace("  # ", "  ", 1) for line in block.splitlines()
-    )
-    raw = yaml.safe_load(f"public_base_url: https://localhost:8443\nauth:\n  required: true\n{uncommented}\n")
+    text = uncommented_entries((DOCKER / "compose" / "config.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(text)
     auth = settings_from_mapping(raw).auth
     by_iss = {client.iss: client for client in auth.trusted_clients}
     assert set(by_iss) == {"https://ehr.example.org", "https://sandbox.cds-hooks.org"}

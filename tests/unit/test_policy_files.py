@@ -234,6 +234,20 @@ def test_a_file_that_is_not_yaml_names_file_line_and_the_parsers_words(tmp_path:
     assert message.endswith(str(pure.value.problem)), message
 
 
+def test_a_key_given_twice_is_refused_at_its_second_line(tmp_path: Path) -> None:
+    """YAML keeps the later of two equal keys silently; a policy author meant one of them."""
+    root = copy_policies(tmp_path)
+    path = root / "geha.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    title = next(i for i, row in enumerate(lines) if row.startswith("title:"))
+    lines.insert(title + 1, "title: Another title")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(root)
+    twice = f"geha.yaml:{title + 2}: not valid YAML: 'title' is given twice (first on line {title + 1})"
+    assert str(caught.value) == twice
+
+
 def test_a_broken_policy_reads_the_same_with_and_without_the_catalog_cache(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     mutate_geha(root, lambda raw: raw["criteria"][0]["test"].update(months="six"))

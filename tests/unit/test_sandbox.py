@@ -37,7 +37,7 @@ from tests.auth_support import PUBLIC_BASE, auth_app
 from tests.builders import catalog
 from tests.hostile_support import HostileFhirServer
 from tests.sandbox_support import at_public_address
-from tests.support import select_body
+from tests.support import select_body, uncommented_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = Path(service.__file__).parent / "sandbox" / "static"
@@ -351,12 +351,8 @@ def test_every_static_file_of_the_sandbox_ships_with_the_package() -> None:
 
 def test_the_shipped_config_lets_the_public_sandbox_call_from_the_browser_once_uncommented() -> None:
     text = (ROOT / "docker" / "config.yaml").read_text(encoding="utf-8")
-    assert "# cors_origins: [https://sandbox.cds-hooks.org]" in text
-    uncommented = text.replace(
-        "# cors_origins: [https://sandbox.cds-hooks.org]\ncors_origins: []\n",
-        "cors_origins: [https://sandbox.cds-hooks.org]\n",
-    )
-    settings = settings_from_mapping(yaml.safe_load(uncommented))
+    assert "  # - https://sandbox.cds-hooks.org\n" in text
+    settings = settings_from_mapping(yaml.safe_load(uncommented_entries(text)))
     assert settings.cors_origins == ("https://sandbox.cds-hooks.org",) and not settings.sandbox.enabled
     app = auth_app(replace(settings, public_base_url=PUBLIC_BASE, store=StoreSettings(url="sqlite://")))
     preflight = app.test_client().options(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.settings import CONFIG_ENV_VAR, Settings, SettingsError, load_settings
+from tests.support import uncommented_entries
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -103,6 +104,11 @@ def test_explicit_path_wins_over_the_environment(tmp_path: Path, monkeypatch: py
         ("cache:\n  url: http://redis:6379\n", "cache.url: expected a Redis URL"),
         ("cache:\n  timeout_seconds: 2\n", "cache.timeout_seconds: at most 1 second"),
         ("cache:\n  key_prefix: ''\n", "cache.key_prefix: must not be empty"),
+        (  # an uncommented line above the default it meant to replace: refused, not the last one kept
+            "cors_origins: [https://sandbox.cds-hooks.org]\ncors_origins: []\n",
+            "config.yaml:2 is not valid YAML: 'cors_origins' is given twice (first on line 1)",
+        ),
+        ("auth:\n  required: false\n  required: true\n", "'required' is given twice (first on line 2)"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -121,7 +127,24 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, "")) == Settings()
 
 
+SHIPPED = Path(__file__).resolve().parents[2] / "docker" / "config.yaml"
+
+
 def test_the_container_configuration_loads() -> None:
-    shipped = load_settings(Path(__file__).resolve().parents[2] / "docker" / "config.yaml")
+    shipped = load_settings(SHIPPED)
     assert shipped.store.url == "sqlite:////var/lib/idds-crd/idds-crd.sqlite3"
     assert shipped.public_base_url == "https://crd.example.org"
+    assert (shipped.cors_origins, shipped.auth.trusted_clients) == ((), ())
+
+
+def test_its_commented_entries_load_once_uncommented(tmp_path: Path) -> None:
+    """The README's public-sandbox steps: uncomment the sandbox's origin and its trusted client (here
+    every commented entry) and the copy loads, with each of them."""
+    copy = write(tmp_path, uncommented_entries(SHIPPED.read_text(encoding="utf-8")))
+    settings = load_settings(copy)
+    assert settings.cors_origins == ("https://sandbox.cds-hooks.org",)
+    assert [c.iss for c in settings.auth.trusted_clients] == [
+        "https://ehr.example.org",
+        "https://sandbox.cds-hooks.org",
+        "https://inferno.healthit.gov/suites/custom/crd_server",
+    ]
