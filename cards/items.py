@@ -232,11 +232,13 @@ class Episode:
     missing: tuple[Item, ...]
 
     @classmethod
-    def of(cls, group: Sequence[Determination]) -> Episode:
+    def of(cls, group: Sequence[Determination], rank: Callable[[str], int] = lambda kind: 0) -> Episode:
         """The lead is the most severe line, so a card never says "meets" while one of its lines does
-        not; among equally severe lines, the one judged against the most criteria, then policy order."""
+        not; among equally severe lines, the episode's principal kind of order (`rank`: the
+        vocabulary's precedence, a pump implant before its trial or hardware), then the line judged
+        against the most criteria, then policy order."""
         lines = tuple(group)
-        lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), -len(d.criteria)))
+        lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
         return cls(lines, lead, _merged(ordered, failing), _merged(ordered, missing))
 

@@ -85,7 +85,7 @@ def _decision_cards(
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     determinations = decisions.determinations
-    episodes = [Episode.of(group) for group in _episodes(determinations)]
+    episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
     cards = [decision_card(episode) for episode in episodes]
     if config.get("clinical-reminder") is not False:
         cards += _trial_first_cards(decisions, catalog)

@@ -25,6 +25,7 @@ PAYER_ID = "payer-id"
 ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
 NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
+NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {
@@ -112,3 +113,12 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
         if code.display:
             return code.display
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
+
+
+def neuraxial_route(route: Any) -> bool:
+    """A route (CodeableConcept) that is intrathecal or epidural: SNOMED 72607000 or 404820008, or
+    those words in its text or a coding's display (an EHR's own route codes, or a route typed)."""
+    if any(code.code in NEURAXIAL_ROUTES for code in codings(route)):
+        return True
+    words = concept_text(route).lower()
+    return any(word in words for word in NEURAXIAL_WORDS)

@@ -58,12 +58,15 @@ def parse_datetime(value: Any) -> datetime | None:
 
 def shifted(moment: datetime, by: timedelta) -> datetime:
     """`moment + by`, held at the first or last representable instant instead of overflowing (a
-    chart may date a procedure in year 1 or 9999)."""
+    chart may date a procedure in year 1 or 9999). The edge is in UTC: in `moment`'s own offset it
+    could lie outside the years UTC can hold (1 January of year 1 at +05:00)."""
     try:
-        return moment + by
+        shifted_moment = moment + by
+        shifted_moment.astimezone(UTC)
+        return shifted_moment
     except OverflowError:
         edge = datetime.min if by < timedelta(0) else datetime.max
-        return edge.replace(tzinfo=moment.tzinfo)
+        return edge.replace(tzinfo=UTC)
 
 
 def start_of_day(day: date) -> datetime:
@@ -80,10 +83,13 @@ def duration_days(duration: Any) -> float | None:
 
 
 def months_before(day: date, months: int) -> date:
-    """The same calendar day `months` earlier (clamped to the month's last day): AMB-44 clocks."""
+    """The same calendar day `months` earlier (clamped to the month's last day): AMB-44 clocks. Before
+    year 1 (a chart's placeholder date) it is the first day there is."""
     month_index = day.year * 12 + (day.month - 1) - months
     year, month = divmod(month_index, 12)
     month += 1
+    if year < 1:
+        return date.min
     for candidate_day in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, candidate_day))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, HCPCS, NEURAXIAL_ROUTES, RXNORM, Code, codings, concept_text, first_display
+from service.codes import CPT, HCPCS, RXNORM, Code, codings, concept_text, first_display, neuraxial_route
 from service.references import local_reference, parse_reference
 from service.shapes import (
     as_dict,
@@ -203,25 +203,24 @@ def _reason_conditions(resource: Mapping[str, Any], drafts: DraftOrders) -> Iter
             yield found
 
 
-def _routes(resource: Mapping[str, Any]) -> set[str]:
-    return {
-        c.code for dosage in dicts(resource.get("dosageInstruction")) for c in codings(dosage.get("route"))
-    }
+def _neuraxial(resource: Mapping[str, Any]) -> bool:
+    """A drug order given intrathecally or epidurally, by one of its dosages' routes."""
+    return any(neuraxial_route(dosage.get("route")) for dosage in dicts(resource.get("dosageInstruction")))
 
 
 def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Infusate:
     concept = medication_concept(resource, resolve)
     codes = tuple(c for c in codings(concept) if c.system == RXNORM)
-    neuraxial = bool(_routes(resource) & NEURAXIAL_ROUTES)
-    return Infusate(reference_of(resource), codes, concept_text(concept), neuraxial)
+    return Infusate(reference_of(resource), codes, concept_text(concept), _neuraxial(resource))
 
 
 def _ordered_infusates(
     drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder, resolve: Callable[[str], Any]
 ) -> list[Infusate]:
-    """Draft MedicationRequests with an intrathecal or epidural route code, those a pump order names
-    in `reasonReference` whatever their route, and drugs a pump order names in `orderDetail` (an
-    RxNorm code, or a known ingredient in its text: "40 mL reservoir" names no drug)."""
+    """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
+    words), those a pump order names in `reasonReference` whatever their route, and drugs a pump
+    order names in `orderDetail` (an RxNorm code, or a known ingredient in its text: "40 mL
+    reservoir" names no drug). An oral drug drafted beside a pump order is not the pump's."""
     named = [
         ref
         for order in orders
@@ -233,7 +232,7 @@ def _ordered_infusates(
         if resource.get("resourceType") != "MedicationRequest":
             continue
         referenced = any(drafts.get(ref) is resource for ref in named)
-        if not _routes(resource) & NEURAXIAL_ROUTES and not referenced:
+        if not _neuraxial(resource) and not referenced:
             continue
         result.append(_infusate(resource, resolve))
     for order in orders:
@@ -246,14 +245,12 @@ def _ordered_infusates(
 
 
 def _chart_infusates(chart: Mapping[str, Iterable[Any]], resolve: Callable[[str], Any]) -> list[Infusate]:
-    """The pump's current drug: the chart's active MedicationRequests with an intrathecal or epidural
-    route code (a stopped order or a drug given by another route is not what the pump holds)."""
+    """The pump's current drug: the chart's active MedicationRequests given intrathecally or
+    epidurally (a stopped order or a drug given by another route is not what the pump holds)."""
     return [
         _infusate(resource, resolve)
         for resource in chart.get("MedicationRequest", ())
-        if isinstance(resource, dict)
-        and resource.get("status") == "active"
-        and _routes(resource) & NEURAXIAL_ROUTES
+        if isinstance(resource, dict) and resource.get("status") == "active" and _neuraxial(resource)
     ]
 
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.codes import ASSESSMENT, NEURAXIAL_ROUTES, Code, codings, concept_text, first_display
+from service.codes import (
+    ASSESSMENT,
+    NEURAXIAL_WORDS,
+    Code,
+    codings,
+    concept_text,
+    first_display,
+    neuraxial_route,
+)
 from service.facts import (
     AllergyFact,
     ConditionFact,
@@ -131,12 +139,19 @@ def _onset(resource: Mapping[str, Any]) -> datetime | None:
     )
 
 
-def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
+def condition_counts(resource: Mapping[str, Any]) -> bool:
+    """Contract §3's filter for a Condition: its clinicalStatus absent or active, recurrence or
+    relapse, and it is not refuted or entered in error."""
     clinical = _status_code(resource.get("clinicalStatus"))
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
+        return False
+    return _status_code(resource.get("verificationStatus")) not in _EXCLUDED_VERIFICATION
+
+
+def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
+    if not condition_counts(resource):
         return None
-    if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
-        return None
+    clinical = _status_code(resource.get("clinicalStatus"))
     codes = codes_of(resource.get("code"))
     return ConditionFact(
         reference_of(resource),
@@ -161,12 +176,12 @@ def _route_text(resource: Mapping[str, Any]) -> str:
     return " | ".join(p for p in (concept_text(d.get("route")) for d in _dosages(resource)) if p)
 
 
-def _neuraxial(resource: Mapping[str, Any], drug_text: str, route_text: str) -> bool:
-    """Given intrathecally or epidurally: a pump or trial drug, not a systemic drug trial."""
-    routes = {c.code for d in _dosages(resource) for c in codings(d.get("route"))}
-    words = f"{route_text} | {drug_text}".lower()
-    return bool(routes & NEURAXIAL_ROUTES) or any(
-        w in words for w in ("intrathecal", "epidural", "intraspinal")
+def _neuraxial(resource: Mapping[str, Any], drug_text: str) -> bool:
+    """Given intrathecally or epidurally (by a route, or the drug's own name): a pump or trial drug,
+    not a systemic drug trial."""
+    drug_words = drug_text.lower()
+    return any(neuraxial_route(d.get("route")) for d in _dosages(resource)) or any(
+        word in drug_words for word in NEURAXIAL_WORDS
     )
 
 
@@ -200,7 +215,7 @@ def _medication_fact(
         status_reason=reason_text,
         route_text=route_text,
         ingredients=named(text, codes),
-        neuraxial=_neuraxial(resource, text, route_text),
+        neuraxial=_neuraxial(resource, text),
     )
 
 

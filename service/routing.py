@@ -24,8 +24,8 @@ SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.or
 SOPT_MEDICARE = re.compile(r"1\d{0,2}")  # 1 MEDICARE and its children 1x, 1xx
 MEDICARE_WORD = re.compile(r"\bmedicare\b", re.IGNORECASE)
 # "non-Medicare" however the hyphen is typed: ASCII, Unicode hyphens and dashes (U+2010-2015),
-# minus signs, or none; any whitespace, a no-break space too
-_HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d"
+# minus signs, a soft hyphen, a zero-width space, or none; any whitespace, a no-break space too
+_HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
 NEGATED_MEDICARE = re.compile(rf"\b(?:non|not)[\s{_HYPHENS}]*medicare\b", re.IGNORECASE)
 # the Coverage.class types whose names name the product (contract §6: plan or group names)
 PRODUCT_CLASSES = frozenset({"plan", "subplan", "group", "subgroup"})

@@ -78,11 +78,23 @@ def recorded_for_trial(fact: ObservationFact | None, start: datetime | None) -> 
 def _placeable(
     scores: Sequence[ObservationFact], start: datetime
 ) -> tuple[list[ObservationFact], list[ObservationFact]]:
-    """(the scores that can be placed before or after the trial's start, those that cannot): a score
-    dated the trial's day without a time of day may be either (contract §4 orders them by time)."""
+    """(the scores that can be placed before or after the trial's start, in time order; those that
+    cannot). A score dated without a time of day is placed by its date in the trial's own calendar
+    (its start's offset): dated the trial's day it may be either (contract §4 orders them by time);
+    dated another day it stands at that day's start there."""
     day = start.date()
-    unplaced = [s for s in scores if not s.timed and s.effective.date() == day]  # type: ignore[union-attr]
-    return [s for s in scores if s not in unplaced], unplaced
+    placed: list[ObservationFact] = []
+    unplaced: list[ObservationFact] = []
+    for score in scores:
+        assert score.effective is not None
+        if score.timed:
+            placed.append(score)
+        elif score.effective.date() == day:
+            unplaced.append(score)
+        else:
+            placed.append(replace(score, effective=score.effective.replace(tzinfo=start.tzinfo)))
+    placed.sort(key=lambda score: score.effective)  # type: ignore[arg-type, return-value]
+    return placed, unplaced
 
 
 def _not_placed(unplaced: Sequence[ObservationFact]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from service.codes import Code, codings
 from service.engine.context import EvaluationContext
-from service.record import PatientRecord
+from service.record import PatientRecord, condition_counts
 from service.references import local_reference
 from service.shapes import as_list
 from service.terminology import Terminology
@@ -32,10 +32,11 @@ CLASSIFICATION_VALUE_SETS = (
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
     """The codes of the order's reason (contract §2): its `reasonCode`, and the Conditions its
     `reasonReference` names, however the reference is written (relative, absolute, versioned,
-    contained) and whichever copy of a repeated diagnosis it names."""
+    contained) and whichever copy of a repeated diagnosis it names; a Condition counts as the record's
+    do (contract §3: not refuted, not resolved)."""
     resource = ctx.order.resource
     codes = [c for concept in as_list(resource.get("reasonCode")) for c in codings(concept)]
-    codes += [c for condition in ctx.order.reasons for c in codings(condition.get("code"))]
+    codes += [c for cond in ctx.order.reasons if condition_counts(cond) for c in codings(cond.get("code"))]
     named = {local_reference(ref) for ref in as_list(resource.get("reasonReference"))} - {None}
     if named:
         codes += [

@@ -13,6 +13,7 @@ from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
 from service.engine.model import Determination, Outcome, Status
 from tests.builders import (
     ICD,
+    catalog,
     condition,
     determine,
     infusate_request,
@@ -127,6 +128,18 @@ def test_a_line_the_payer_judges_differently_gets_its_own_short_line() -> None:
     card = decision_card(Episode.of([catheter, pump]))
     assert card["detail"].startswith("**Not covered as ordered** (GEHA)")
     assert "62350 catheter: meets the criteria." in card["detail"].splitlines()
+
+
+def test_among_equally_severe_lines_the_principal_order_leads() -> None:
+    """A new pump's lines with a replacement hardware line of the same payer: the implant leads (the
+    vocabulary's precedence), though the replacement line is judged against more criteria."""
+    implant = determine([])
+    replacement = dataclasses.replace(
+        implant, request_kind="replacement", criteria=(*implant.criteria, implant.criteria[0])
+    )
+    assert implant.outcome == replacement.outcome
+    assert Episode.of([replacement, implant], catalog().vocabulary.rank).lead is implant
+    assert Episode.of([replacement, implant]).lead is replacement  # no precedence given: the most criteria
 
 
 def test_each_card_gets_a_fresh_uuid() -> None:

@@ -54,3 +54,18 @@ def test_a_reason_condition_among_the_draft_orders_gives_the_indication(referenc
 
 def test_without_a_reason_the_problem_list_decides() -> None:
     assert determine(meeting_chart()).indication == "non-malignant-pain"
+
+
+@pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
+def test_a_reason_condition_carried_in_the_call_counts_only_as_the_charts_do(verification: str) -> None:
+    """Contract §3's filter holds for a Condition the order carries too: a metastasis refuted, or
+    entered in error, says nothing of the indication, contained or among the draft orders."""
+    why = metastasis("why", "2026-03-02")
+    why["verificationStatus"] = {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}
+        ]
+    }
+    contained = determine(meeting_chart(), order=order_naming("#why", contained=[why]))
+    drafted = determine(meeting_chart(), order=order_naming("Condition/why"), companions=(why,))
+    assert (contained.indication, drafted.indication) == ("non-malignant-pain", "non-malignant-pain")

@@ -566,11 +566,11 @@ def test_infusate_intrathecal_route(route: dict[str, Any] | None, expected: bool
     "route",
     [
         pytest.param({"text": "Oral"}, id="route-text-only"),
-        pytest.param({"text": "intrathecal"}, id="intrathecal-in-words-only"),
+        pytest.param(concept(coding(SNOMED_URL, "26643006", "Oral")), id="oral-coded"),
         pytest.param(None, id="no-route"),
     ],
 )
-def test_a_draft_drug_without_a_neuraxial_route_code_is_not_the_pump_drug(
+def test_a_draft_drug_without_a_neuraxial_route_is_not_the_pump_drug(
     route: dict[str, Any] | None,
 ) -> None:
     """Contract §2: the infusate is a draft MedicationRequest with route SNOMED 72607000 or 404820008.
@@ -581,6 +581,27 @@ def test_a_draft_drug_without_a_neuraxial_route_code_is_not_the_pump_drug(
         *_pump_call(medication_request(rid="oral", medication=oxycodone, route=route)), chart
     )
     assert [i.reference for i in found] == ["MedicationRequest/it-morphine"]
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param({"text": "Intrathecal"}, id="typed-route"),
+        pytest.param(
+            concept(coding("urn:oid:1.2.840.114350.1.13.0.1.7.4.698288.330", "24", "Intrathecal")),
+            id="an-ehrs-own-route-code",
+        ),
+        pytest.param(EPIDURAL, id="snomed-epidural"),
+    ],
+)
+def test_a_draft_drug_given_intrathecally_in_any_words_is_the_pump_drug(route: dict[str, Any]) -> None:
+    """Contract §2 names the SNOMED route codes; a route an EHR codes its own way, or types, but
+    whose words say intrathecal or epidural is read the same way as a drug named only in words."""
+    chart = {"MedicationRequest": [chart_request("it-morphine")]}
+    found = infusates_of(
+        *_pump_call(medication_request(rid="drafted", medication=MORPHINE, route=route)), chart
+    )
+    assert [(i.reference, i.intrathecal_route) for i in found] == [("MedicationRequest/drafted", True)]
 
 
 @pytest.mark.parametrize(
@@ -748,6 +769,7 @@ def test_when_the_call_orders_no_drug_the_charts_active_neuraxial_one_is_the_inf
     assert [(i.reference, i.intrathecal_route) for i in found] == [
         ("MedicationRequest/it-morphine", True),
         ("MedicationRequest/epidural", True),
+        ("MedicationRequest/text-route", True),  # its route typed: still the intrathecal drug
     ]
     assert found[0].codes == (Code(RXNORM, "7052", "morphine"),)
 

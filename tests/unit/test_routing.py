@@ -126,6 +126,8 @@ def test_a_type_coded_in_another_system_is_coded_and_says_nothing_of_medicare() 
         (plan("Commercial (non\u2013Medicare)"), False),  # an en dash
         ({"type": {"text": "Non\u2011Medicare commercial"}}, False),  # a non-breaking hyphen
         ({"type": {"text": "non\u00a0Medicare"}}, False),  # a no-break space
+        ({"type": {"text": "Non\u00adMedicare"}}, False),  # a soft hyphen
+        ({"type": {"text": "Non-\u200bMedicare"}}, False),  # a zero-width space
         (
             {
                 "class": [

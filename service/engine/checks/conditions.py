@@ -73,7 +73,7 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
             Status.NOT_DOCUMENTED,
             finding="diagnosis has no onset or recorded date" if undated else "no qualifying diagnosis found",
         )
-    earliest = min(found, key=lambda c: c.date)  # type: ignore[arg-type, return-value]
+    earliest = min(found, key=lambda c: (c.date.date(), c.date))  # type: ignore[union-attr]
     months = int(params["months"])
     cutoff = months_before(ctx.today, months)
     since = earliest.date

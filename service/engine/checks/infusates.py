@@ -14,6 +14,10 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 
+# what a check says when the call orders no drug for the pump: a drug drafted for another route is
+# not one (contract §2)
+NO_PUMP_DRUG = "no drug for the pump is ordered (a drug order with the intrathecal or epidural route)"
+
 
 @test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance",))
 def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -50,8 +54,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             tuple(Evidence(f"allergy: {a.label}", a.source) for a, _ in hits[:3]),
-            "the drug to be infused is not named in the order, and the patient has an allergy "
-            "to an intrathecal agent",
+            f"{NO_PUMP_DRUG}, and the patient has an allergy to an intrathecal agent",
         )
     return TestOutcome(Status.MET, finding="no allergy to any intrathecal agent documented", by_absence=True)
 
@@ -83,7 +86,7 @@ def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     FDA-approved for the route); with `includes`, one of its drugs is (an opioid mixed with
     bupivacaine is still an opioid infusion); `single_ingredient` refuses mixtures."""
     if not ctx.infusates:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding="the drug to be infused is not named in the order")
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=NO_PUMP_DRUG)
     permitted = frozenset().union(*(vs.ingredient_names for vs in named_value_sets(ctx, params)))
     every = ctx.infusate_ingredients()
     evidence = tuple(
