@@ -71,6 +71,11 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def demo_store_url(directory: Path) -> str:
+    """The demo's audit trail: an SQLite file in its working directory, gone when it stops."""
+    return f"sqlite:///{directory / 'idds-crd-demo.sqlite3'}"
+
+
 def demo_settings(
     base_url: str, fhir_base_url: str, key: PrivateKey, directory: Path, key_file: Path | None = None
 ) -> Settings:
@@ -87,9 +92,18 @@ def demo_settings(
     return Settings(
         public_base_url=base_url,
         auth=AuthSettings(required=True, trusted_clients=(client,)),
-        store=StoreSettings(url=f"sqlite:///{directory / 'idds-crd-demo.sqlite3'}"),
+        store=StoreSettings(url=demo_store_url(directory)),
         sandbox=sandbox,
     )
+
+
+def audit_command(directory: Path) -> str:
+    """The `idds-crd audit show` line that reads the demo's audit trail while the demo runs (a config
+    naming its store, written beside it)."""
+    config = directory / "audit-config.yaml"
+    config.write_text(f"store:\n  url: {json.dumps(demo_store_url(directory))}\n", encoding="utf-8")
+    command = shlex.quote(str(Path(sys.executable).parent / "idds-crd"))
+    return f"{command} audit show KEY --config {shlex.quote(str(config))}"
 
 
 def write_private_key(key: PrivateKey, path: Path) -> None:
@@ -159,6 +173,7 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         if not once:
             print(f"\nDiscovery: curl -s {base}/cds-services")
             print(f"Sandbox: open {base}/sandbox in a browser to fire hooks at the demo patients")
+            print(f"Audit trail: {audit_command(outdir)}  (KEY: a hookInstance, card uuid or assertion id)")
         try:
             if not once:
                 if synthea := synthea_files():

@@ -201,16 +201,24 @@ def test_demo_stops_its_fhir_server_when_terminated(tmp_path: Path) -> None:
     assert process.stdout is not None
     fhir_base = None
     curl_lines = []
+    audit = ""
     for line in process.stdout:
         if line.startswith("patients: "):
             fhir_base = line.split(" loaded into ")[1].strip()
         if line.strip().startswith("curl -s -X POST"):
             curl_lines.append(line.strip())
+        if line.startswith("Audit trail: "):
+            audit = line.removeprefix("Audit trail: ").split("  (KEY", 1)[0]
         if "Press Ctrl-C" in line:
             break
     assert fhir_base is not None
     assert requests.get(f"{fhir_base}/metadata", timeout=5).status_code in (200, 401)
     assert_printed_curl_line_works(curl_lines[0])
+    hook_instance = json.loads(Path(found(r"--data @(\S+)", curl_lines[0])).read_text())["hookInstance"]
+    shown = subprocess.run(
+        ["bash", "-c", audit.replace("KEY", hook_instance)], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and hook_instance in shown.stdout, shown.stderr  # the calls just made
     process.terminate()
     assert process.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
