@@ -7,6 +7,7 @@ so an alias is handled in exactly one place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
 NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
 NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
+_NEGATED_NEURAXIAL = re.compile(r"\b(?:non|not(?:\s+for)?)[\s\-]*(?:intrathecal|epidural|intraspinal)")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {
@@ -116,9 +118,14 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
 
 
 def neuraxial_route(route: Any) -> bool:
-    """A route (CodeableConcept) that is intrathecal or epidural: SNOMED 72607000 or 404820008, or
-    those words in its text or a coding's display (an EHR's own route codes, or a route typed)."""
-    if any(code.code in NEURAXIAL_ROUTES for code in codings(route)):
+    """A route (CodeableConcept) that is intrathecal or epidural: SNOMED 72607000 or 404820008. A
+    route coded in SNOMED is what its code says ("Oral (not for intrathecal use)" is oral); one coded
+    only the EHR's own way, or typed, is read by its words, a negated one ("non-intrathecal") not
+    counting."""
+    codes = list(codings(route))
+    if any(code.code in NEURAXIAL_ROUTES for code in codes):
         return True
-    words = concept_text(route).lower()
+    if any(code.system == SNOMED for code in codes):
+        return False
+    words = _NEGATED_NEURAXIAL.sub(" ", concept_text(route).lower())
     return any(word in words for word in NEURAXIAL_WORDS)

@@ -61,12 +61,14 @@ def shifted(moment: datetime, by: timedelta) -> datetime:
     chart may date a procedure in year 1 or 9999). The edge is in UTC: in `moment`'s own offset it
     could lie outside the years UTC can hold (1 January of year 1 at +05:00)."""
     try:
-        shifted_moment = moment + by
-        shifted_moment.astimezone(UTC)
-        return shifted_moment
+        result = moment + by
     except OverflowError:
-        edge = datetime.min if by < timedelta(0) else datetime.max
-        return edge.replace(tzinfo=UTC)
+        return (datetime.min if by < timedelta(0) else datetime.max).replace(tzinfo=UTC)
+    try:
+        result.astimezone(UTC)
+    except OverflowError:  # within its own offset's years, past UTC's: at the edge it is near
+        return (datetime.max if result.year > 1 else datetime.min).replace(tzinfo=UTC)
+    return result
 
 
 def start_of_day(day: date) -> datetime:

@@ -26,6 +26,7 @@ from service.shapes import (
 )
 from service.terminology import IngredientFinder
 from service.vocabulary import Vocabulary
+from service.yamlsource import load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
@@ -46,9 +47,7 @@ class OrderCodeTable:
 
 
 def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
-    import yaml  # compiling the catalog needs it; a worker whose catalog comes from the cache does not
-
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = load(path).data or {}  # a key given twice is refused, as in every policy file
     table: dict[tuple[str, str], str] = {}
     for kind, systems in (raw.get("kinds") or {}).items():
         if vocabulary.unknown([kind], "request_kinds"):

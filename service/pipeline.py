@@ -218,22 +218,6 @@ def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrd
     return min(orders, key=lambda o: vocabulary.rank(o.kind))
 
 
-def _without_ordered_devices(
-    resources: Mapping[str, list[dict[str, Any]]], drafts: DraftOrders
-) -> Mapping[str, list[dict[str, Any]]]:
-    """The chart less the Devices the call's hardware orders name (`DeviceRequest.codeReference`):
-    the pump being ordered is not one already in place, nor another implanted device."""
-    ordered = {
-        local_reference(r.get("codeReference"))
-        for r in drafts.resources
-        if r.get("resourceType") == "DeviceRequest"
-    } - {None}
-    devices = resources.get("Device", [])
-    if not ordered or not devices:
-        return resources
-    return {**resources, "Device": [d for d in devices if reference_of(d) not in ordered]}
-
-
 def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -> Decisions:
     """Pure: the patient record, the routes, and every (order, policy) Determination."""
     data = call.data
@@ -247,8 +231,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
-    chart = _without_ordered_devices(data.resources, call.drafts)
-    record = build_record(request.context.patient_id, chart, catalog.terminology, data.unavailable)
+    record = build_record(request.context.patient_id, data.resources, catalog.terminology, data.unavailable)
     drugs = tuple(
         infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
     )

@@ -242,6 +242,8 @@ def _trusted_client(raw: Any, where: str) -> TrustedClient:
     if not isinstance(_mapping(raw, where).get("iss"), str) or not raw["iss"]:
         raise SettingsError(f"{where}.iss: required, the issuer (iss claim) of the client's JWTs")
     client: TrustedClient = _section(TrustedClient, raw, where)
+    if not client.algorithms:
+        raise SettingsError(f"{where}.algorithms: name at least one (the default is ES384, RS384)")
     unsupported = sorted(set(client.algorithms) - set(SUPPORTED_ALGORITHMS))
     if unsupported:
         raise SettingsError(

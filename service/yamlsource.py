@@ -66,6 +66,22 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
             _walk(item, (*path, index), lines)
 
 
+def _refuse_repeated_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
+    """A ConstructorError at the second of two keys the document's reader takes for one (`1` and
+    `true` too, as Python's dict would); merge keys (`<<`) and keys that are not scalars aside."""
+    import yaml
+
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        if key in first:
+            twice = f"'{key_node.value}' is given twice (first on line {first[key]})"
+            raise yaml.constructor.ConstructorError(None, None, twice, key_node.start_mark)
+        first[key] = key_node.start_mark.line + 1
+
+
 @cache
 def strict_loader(fast: bool = True) -> type[yaml.SafeLoader]:
     """PyYAML's safe loader (libyaml's parser when `fast` and PyYAML has it) refusing a key given
@@ -76,19 +92,10 @@ def strict_loader(fast: bool = True) -> type[yaml.SafeLoader]:
 
     class Strict(base):  # type: ignore[valid-type, misc]
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-            first: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-                if key is None or key == "<<":
-                    continue
-                if key in first:
-                    raise yaml.constructor.ConstructorError(
-                        None,
-                        None,
-                        f"'{key}' is given twice (first on line {first[key]})",
-                        key_node.start_mark,
-                    )
-                first[key] = key_node.start_mark.line + 1
+            checked: set[int] = self.__dict__.setdefault("checked_mappings", set())
+            if id(node) not in checked:  # PyYAML merges `<<` into the node itself: look before, once
+                checked.add(id(node))
+                _refuse_repeated_keys(self, node)
             return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
 
     return Strict

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import policies
 from service.orders import OrderCodeTable
+from service.yamlsource import load
 
 CPT_URI = "http://www.ama-assn.org/go/cpt"
 HCPCS_URI = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -109,7 +108,7 @@ def order_kits(table: OrderCodeTable) -> tuple[OrderKit, ...]:
 def infusates(policy_directory: Path | None = None) -> tuple[Infusate, ...]:
     """The intrathecal infusates with an RxNorm ingredient code (the value set's coded rows)."""
     path = (policy_directory or policies.directory()) / "valuesets" / "it-infusates.yaml"
-    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["rxnorm"]
+    rows = load(path).data["rxnorm"]
     return tuple(Infusate(str(row["ingredient"]), str(row["code"])) for row in rows if row.get("code"))
 
 

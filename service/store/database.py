@@ -136,7 +136,8 @@ def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> Dat
     failure's kind, or, for an SQLite file, that its folder does not exist."""
     why = type(failure).__name__
     if folder is not None and not os.path.isdir(folder):
-        why = f"the folder {folder} does not exist (store.url names an SQLite file in it)"
+        missing = "is not a folder" if os.path.exists(folder) else "does not exist"
+        why = f"the folder {folder} {missing} (store.url names an SQLite file in it)"
     return DatabaseError(f"cannot open the database {_without_password(url)}: {why}")
 
 

@@ -286,7 +286,7 @@ def test_an_audit_store_url_that_cannot_be_read_is_told_in_one_line(
     assert status == 2 and "cannot open the database" in err and "Traceback" not in err
 
 
-def test_an_sqlite_file_in_a_folder_that_does_not_exist_is_named_so() -> None:
+def test_an_sqlite_file_in_a_folder_that_does_not_exist_is_named_so(tmp_path: Path) -> None:
     """A copied container configuration names the image's volume (/var/lib/idds-crd): the message
     says the folder is missing, not only the kind of failure."""
     from service.store.database import DatabaseError, open_database
@@ -297,6 +297,10 @@ def test_an_sqlite_file_in_a_folder_that_does_not_exist_is_named_so() -> None:
         "cannot open the database sqlite:////nonexistent-idds-folder/idds-crd.sqlite3: the folder "
         "/nonexistent-idds-folder does not exist (store.url names an SQLite file in it)"
     )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("", encoding="utf-8")
+    with pytest.raises(DatabaseError, match=f"the folder {a_file} is not a folder"):
+        open_database(f"sqlite:///{a_file}/idds-crd.sqlite3")
 
 
 def test_an_audit_trail_named_by_a_sqlite_uri_is_read(

@@ -36,6 +36,8 @@ def test_a_shift_past_the_first_instant_stops_there_in_utc() -> None:
     assert trial is not None
     edge = shifted(trial, -timedelta(days=30))
     assert edge.tzinfo == UTC and fhir_instant(edge) == "0001-01-01T00:00:00Z"
+    late = parse_datetime("9999-12-31T20:00:00-05:00")  # a later instant than UTC can hold
+    assert late is None or shifted(late, -timedelta(hours=1)).year == 9999
 
 
 def run_relief(chart: list[dict[str, Any]]) -> Any:

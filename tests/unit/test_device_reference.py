@@ -71,25 +71,3 @@ def test_a_prefetched_device_is_found_by_any_form_of_its_reference_and_only_the_
     assert read("https://ehr.example.org/fhir/Device/pump/_history/3") is mine
     assert read("Device/other") is None
     assert read("Device/absent") is None
-
-
-def test_the_device_an_order_names_is_not_a_pump_already_in_place() -> None:
-    """A new implant's E0783 coded through its Device, which the EHR also prefetched as the patient's
-    (typed "Implantable infusion pump"): the pump being ordered is not one in place, so the order is
-    a permanent implant, not a replacement."""
-    body = json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text(encoding="utf-8"))
-    order = next(
-        e["resource"]
-        for e in body["context"]["draftOrders"]["entry"]
-        if e["resource"]["id"].endswith("e0783")
-    )
-    ordered = {
-        **device("dev-1", "demo-meets"),
-        "type": {**order.pop("codeCodeableConcept"), "text": "Implantable infusion pump, programmable"},
-    }
-    order["codeReference"] = {"reference": "Device/dev-1"}
-    body["prefetch"]["patientDevices"].setdefault("entry", []).append({"resource": ordered})
-    answer = prefetch_app().test_client().post("/cds-services/idds-crd-order-sign", json=body)
-    assert answer.status_code == 200
-    guideline = next(c for c in answer.get_json()["cards"] if c["source"]["topic"]["code"] == "guideline")
-    assert "criteria for permanent implant requests" in guideline["detail"], guideline["detail"]

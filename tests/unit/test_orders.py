@@ -567,6 +567,11 @@ def test_infusate_intrathecal_route(route: dict[str, Any] | None, expected: bool
     [
         pytest.param({"text": "Oral"}, id="route-text-only"),
         pytest.param(concept(coding(SNOMED_URL, "26643006", "Oral")), id="oral-coded"),
+        pytest.param(
+            concept(coding(SNOMED_URL, "26643006", "Oral"), text="Oral (not for intrathecal use)"),
+            id="snomed-code-decides-over-words",
+        ),
+        pytest.param({"text": "Non-intrathecal"}, id="negated-words"),
         pytest.param(None, id="no-route"),
     ],
 )

@@ -14,7 +14,7 @@ from service.catalog import cached_catalog, load_catalog
 from service.codes import Code
 from service.policy import PolicyError
 from service.terminology import ValueSetError
-from service.yamlsource import load
+from service.yamlsource import load, strict_loader
 from tests.builders import GEHA_CRITERIA
 from tests.catalog_support import copy_policies
 
@@ -246,6 +246,30 @@ def test_a_key_given_twice_is_refused_at_its_second_line(tmp_path: Path) -> None
         load_catalog(root)
     twice = f"geha.yaml:{title + 2}: not valid YAML: 'title' is given twice (first on line {title + 1})"
     assert str(caught.value) == twice
+
+
+def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> None:
+    """The order codes are read as every policy file is: the later of two names no longer wins."""
+    root = copy_policies(tmp_path)
+    path = root / "order-codes.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace('  "62320": trial', '  "62320": first name\n  "62320": trial', 1), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=r"order-codes.yaml:\d+: not valid YAML: '62320' is given twice"):
+        load_catalog(root)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_keys_are_repeated_when_the_reader_takes_them_for_one(fast: bool) -> None:
+    """`true` and `True` are one key; `1` and `'1'` are two; a merge key's values may be overridden,
+    however deep the merged mapping is (PyYAML merges into the node itself)."""
+    loader = strict_loader(fast)
+    with pytest.raises(yaml.YAMLError, match="'True' is given twice"):
+        yaml.load("true: a\nTrue: b\n", Loader=loader)
+    assert yaml.load("1: a\n'1': b\n", Loader=loader) == {1: "a", "1": "b"}
+    merged = "outer:\n  inner: &i {a: 1, c: 2}\nm:\n  n:\n    <<: *i\n    a: 2\nk:\n  <<: *i\n"
+    assert yaml.load(merged, Loader=loader)["m"] == {"n": {"a": 2, "c": 2}}
 
 
 def test_a_broken_policy_reads_the_same_with_and_without_the_catalog_cache(tmp_path: Path) -> None:

@@ -109,6 +109,11 @@ def test_explicit_path_wins_over_the_environment(tmp_path: Path, monkeypatch: py
             "config.yaml:2 is not valid YAML: 'cors_origins' is given twice (first on line 1)",
         ),
         ("auth:\n  required: false\n  required: true\n", "'required' is given twice (first on line 2)"),
+        (
+            "auth:\n  trusted_clients:\n    - iss: https://ehr.example.org\n"
+            "      jwks_url: https://ehr.example.org/jwks\n      algorithms:\n",
+            "auth.trusted_clients[0].algorithms: name at least one",
+        ),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:
