@@ -76,7 +76,11 @@ class ObservationFact:
     value: float | bool | str | None
     unit: str | None
     qualifier: str | None = None  # the `scale` component of it-trial-scale-reduction (contract §5)
-    timed: bool = True  # False: dated without a time of day (`2026-10-20`)
+    precision: str = "time"  # how its date is written: with a time, or only its "day", "month" or "year"
+
+    @property
+    def timed(self) -> bool:
+        return self.precision == "time"
 
     def value_text(self) -> str:
         if isinstance(self.value, bool):

@@ -301,10 +301,23 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
         effective = parse_datetime(written)
     value, unit = _observation_value(resource)
     label = first_display(resource.get("code"), codes)
-    timed = effective is None or "T" in written  # type: ignore[operator]
     return ObservationFact(
-        reference_of(resource), codes, label, effective, value, unit, _scale_component(resource), timed
+        reference_of(resource),
+        codes,
+        label,
+        effective,
+        value,
+        unit,
+        _scale_component(resource),
+        _precision(written),
     )
+
+
+def _precision(written: Any) -> str:
+    """How a FHIR date or dateTime is written: with a time, or only its day, month or year."""
+    if not isinstance(written, str) or "T" in written:
+        return "time"
+    return {4: "year", 7: "month"}.get(len(written.strip()), "day")
 
 
 def _scale_component(resource: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import MAXYEAR, date, datetime, time, timedelta, tzinfo
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
 from service.fhirdates import shifted
@@ -79,29 +79,47 @@ def _placeable(
     scores: Sequence[ObservationFact], start: datetime
 ) -> tuple[list[ObservationFact], list[ObservationFact]]:
     """(the scores that can be placed before or after the trial's start, in time order; those that
-    cannot). A score dated without a time of day is placed by its date in the trial's own calendar
-    (its start's offset): dated the trial's day it may be either (contract §4 orders them by time);
-    dated another day it stands at that day's start there."""
-    day = start.date()
+    cannot). A score dated without a time of day stands for its whole day (or month, or year) in the
+    trial's own calendar (its start's offset): one whose period holds the trial's start may be from
+    before or after it (contract §4 orders them by time), so it is not placed; one whose period holds
+    the end of the 30-day baseline window or of the 48-hour window may be in it or not, so it is left
+    out; any other is placed at its period's start."""
     placed: list[ObservationFact] = []
     unplaced: list[ObservationFact] = []
+    window_edges = (shifted(start, -BASELINE_MAX_AGE), shifted(start, POST_WINDOW))
     for score in scores:
         assert score.effective is not None
         if score.timed:
             placed.append(score)
-        elif score.effective.date() == day:
+            continue
+        begins, ends = _period(score, start.tzinfo)
+        if begins <= start < ends:
             unplaced.append(score)
-        else:
-            placed.append(replace(score, effective=score.effective.replace(tzinfo=start.tzinfo)))
+        elif not any(begins <= edge < ends for edge in window_edges):
+            placed.append(replace(score, effective=begins))
     placed.sort(key=lambda score: score.effective)  # type: ignore[arg-type, return-value]
     return placed, unplaced
+
+
+def _period(score: ObservationFact, zone: tzinfo | None) -> tuple[datetime, datetime]:
+    """The day, month or year a score dated without a time stands for, in the time zone `zone`."""
+    first = score.effective.date()  # type: ignore[union-attr]
+    if first.year == MAXYEAR:
+        after = date.max  # the last year there is: to (nearly) its end
+    elif score.precision == "year":
+        after = date(first.year + 1, 1, 1)
+    elif score.precision == "month":
+        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    else:
+        after = first + timedelta(days=1)
+    return datetime.combine(first, time(), zone), datetime.combine(after, time(), zone)
 
 
 def _not_placed(unplaced: Sequence[ObservationFact]) -> str:
     if not unplaced:
         return ""
     what = "a score" if len(unplaced) == 1 else f"{len(unplaced)} scores"
-    return f" ({what} dated the trial's day without a time could be from before or after it)"
+    return f" ({what} dated without a time, on the trial's day (or month), could be from before or after it)"
 
 
 def _longest_run_hours(

@@ -148,6 +148,18 @@ def test_trial_relief_for_eight_hours() -> None:
         # a day before or after the trial's day is placed by its date
         ([pain(8, "2025-09-30"), pain(2, "2025-10-01T12:00:00Z")], Status.MET, "75 % relief"),
         ([pain(8, "2025-09-30T20:00:00Z"), pain(3, "2025-10-02")], Status.MET, "62 % relief"),
+        # dated only by the trial's month: before or after, nobody can tell either
+        (
+            [pain(8, "2025-10"), pain(2, "2025-10-01T12:00:00Z")],
+            Status.NOT_DOCUMENTED,
+            "in the 30 days before",
+        ),
+        # the day the 48 hours end (3 Oct, 09:00) may be in them or not: left out
+        (
+            [pain(8, "2025-09-30T20:00:00Z"), pain(2, "2025-10-03"), pain(6, "2025-10-01T12:00:00Z")],
+            Status.NOT_MET,
+            "25 % relief",
+        ),
     ],
 )
 def test_a_score_dated_the_trial_day_without_a_time_is_not_placed(
@@ -158,7 +170,7 @@ def test_a_score_dated_the_trial_day_without_a_time_is_not_placed(
     assert finding in outcome.finding
     if status == Status.NOT_DOCUMENTED:
         assert (
-            "(a score dated the trial's day without a time could be from before or after it)"
+            "(a score dated without a time, on the trial's day (or month), could be from before or after it)"
             in outcome.finding
         )
 
