@@ -142,16 +142,20 @@ def _onset(resource: Mapping[str, Any]) -> datetime | None:
 def condition_counts(resource: Mapping[str, Any]) -> bool:
     """Contract §3's filter for a Condition: its clinicalStatus absent or active, recurrence or
     relapse, and it is not refuted or entered in error."""
-    clinical = _status_code(resource.get("clinicalStatus"))
+    return _counts(_status_code(resource.get("clinicalStatus")), resource)
+
+
+def _counts(clinical: str | None, resource: Mapping[str, Any]) -> bool:
+    """`condition_counts`, its clinicalStatus already read."""
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
         return False
     return _status_code(resource.get("verificationStatus")) not in _EXCLUDED_VERIFICATION
 
 
 def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
-    if not condition_counts(resource):
-        return None
     clinical = _status_code(resource.get("clinicalStatus"))
+    if not _counts(clinical, resource):
+        return None
     codes = codes_of(resource.get("code"))
     return ConditionFact(
         reference_of(resource),

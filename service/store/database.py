@@ -125,9 +125,9 @@ def open_database(url: str) -> Database:
     except OPENING_FAILURES as exc:
         if writers is not None:
             writers.close()
-        folder = _sqlite_folder(engine)
+        file = _sqlite_file(engine)
         engine.dispose()
-        raise _cannot_open(url, exc, folder) from None
+        raise _cannot_open(url, exc, os.path.dirname(file) if file else None) from None
     return Database(engine, serialised=url in IN_MEMORY, writers=writers)
 
 
@@ -141,12 +141,12 @@ def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> Dat
     return DatabaseError(f"cannot open the database {_without_password(url)}: {why}")
 
 
-def _sqlite_folder(engine: Engine) -> str | None:
-    """The folder of an SQLite database file (None for memory or a server)."""
+def _sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of an SQLite database file (None for memory or a server)."""
     path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
-    return os.path.dirname(os.path.abspath(path))
+    return os.path.abspath(path)
 
 
 def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
@@ -169,11 +169,8 @@ def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
 
 def _writer_turns(engine: Engine) -> WriterTurns | None:
     """Turns on `<file>.writers` beside an SQLite database file (none for memory or a server)."""
-    folder = _sqlite_folder(engine)
-    if folder is None:
-        return None
-    path = os.path.abspath(str(engine.url.database))
-    return WriterTurns(f"{path}.writers", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    file = _sqlite_file(engine)
+    return None if file is None else WriterTurns(f"{file}.writers", SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def _without_password(url: str) -> str:
