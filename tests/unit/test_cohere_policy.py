@@ -351,6 +351,17 @@ def test_conservative_care_needs_pt_home_exercise_injections_and_cbt() -> None:
     assert status_of(cohere(refused, order=TRIAL_ORDER), "cohere.pain.conservative.pt-hep") == "not-met"
 
 
+@pytest.mark.parametrize(
+    ("code", "what"),
+    [("63047", "Laminectomy"), ("22612", "Lumbar fusion"), ("63685", "Stimulator generator")],
+)
+def test_spine_surgery_or_a_stimulator_is_not_an_interventional_pain_injection(code: str, what: str) -> None:
+    chart = [*without_codes(non_malignant_chart(), "64483"), procedure(code, "2025-04-01", display=what)]
+    s = found(cohere(chart, order=TRIAL_ORDER))
+    assert s["cohere.pain.conservative.injections-if-indicated"] == "not-documented"
+    assert s["cohere.pain.targeted-tx-failed"] == "met"
+
+
 def test_epidural_steroid_injection_coded_62322_counts_as_an_injection() -> None:
     esi = procedure("62322", "2025-04-01", display="Lumbar epidural steroid injection")
     esi["usedCode"] = [{"text": "triamcinolone acetonide 40 MG/ML"}]
@@ -615,6 +626,25 @@ def test_intolerance_needs_no_six_weeks() -> None:
     assert s["cohere.spasticity.oral-6wk.intolerant"] == "met"
     assert s["cohere.spasticity.oral-6wk"] == "met"
     assert s["cohere.spasticity.noninvasive-fail"] == "met"
+
+
+def test_an_intolerance_on_the_allergy_list_is_not_tolerating_the_medication() -> None:
+    """Cohere's "(or patient cannot tolerate prescribed medication)": the allergy list's intolerance is
+    one form of it; a stopped order's reason alone is not (it may say the drug failed)."""
+    short_course = [
+        *without_codes(spasticity_chart(), "999999"),
+        med_request("Baclofen 10 MG Oral Tablet", "2026-01-01", "2026-01-14", "stopped", reason="drowsiness"),
+    ]
+    intolerant = [*short_course, allergy("Baclofen", "1292", kind="intolerance", recorded="2026-01-14")]
+    s = found(cohere(intolerant, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))
+    assert s["cohere.spasticity.oral-6wk.intolerant"] == "met"
+    assert s["cohere.spasticity.oral-6wk"] == "met"
+    assert (
+        found(cohere(short_course, order=TRIAL_ORDER, drugs=(BACLOFEN_IT,)))[
+            "cohere.spasticity.oral-6wk.intolerant"
+        ]
+        == "not-documented"
+    )
 
 
 def test_oral_medication_controlling_symptoms_does_not_meet() -> None:

@@ -326,20 +326,28 @@ def test_active_infection_fails_and_old_unstated_infection_does_not() -> None:
 
 def test_a_contraindication_found_is_named_on_the_card_as_words() -> None:
     """The clinician reads which diagnosis blocks the order, and the chart's words stay words."""
-    alcoholism = condition(ICD, "F10.20", "1965-03-04", display="Alcoholism [see](https://x.example) <b>")
-    d = determine([alcoholism])
-    assert statuses(d)["geha.ci.sud"] == "not-met"
-    words = "documented: Alcoholism [see](https://x.example) <b> (onset 4 Mar 1965)"
-    assert card_line(d, "geha.ci.sud").endswith(words)
-    assert r"documented: Alcoholism \[see\](https://x.example) \<b> (onset 4 Mar 1965)" in detail(
+    cellulitis = condition(ICD, "L03.115", "2026-11-04", display="Cellulitis [see](https://x.example) <b>")
+    d = determine([cellulitis])
+    assert statuses(d)["geha.ci.infection"] == "not-met"
+    words = "documented: Cellulitis [see](https://x.example) <b> (onset 4 Nov 2026)"
+    assert card_line(d, "geha.ci.infection").endswith(words)
+    assert r"documented: Cellulitis \[see\](https://x.example) \<b> (onset 4 Nov 2026)" in detail(
         Episode.of([d])
     )
 
 
-def test_sud_fails_unless_treated_and_nicotine_counts_for_geha() -> None:
-    assert statuses(determine([condition(ICD, "F11.20", "2024-01-01")]))["geha.ci.sud"] == "not-met"
-    assert statuses(determine([condition(ICD, "F17.210", "2024-01-01")]))["geha.ci.sud"] == "not-met"
-    assert statuses(determine([condition(SCT, "5602001", "2024-01-01")]))["geha.ci.sud"] == "not-met"
+def test_sud_is_not_documented_until_its_treatment_is_and_nicotine_counts_for_geha() -> None:
+    """GEHA G, "No diagnosed substance-related disorder, or patient currently receiving active treatment": a
+    disorder found leaves it open until the treatment is documented, never "not met" by the
+    treatment's absence (contract §3: absent, not disproved; AMB-20's in-treatment fact)."""
+    assert statuses(determine([]))["geha.ci.sud"] == "met"
+    for diagnosis in (condition(ICD, "F11.20", "2024-01-01"), condition(ICD, "F17.210", "2024-01-01")):
+        assert statuses(determine([diagnosis]))["geha.ci.sud"] == "not-documented"
+    abuse = determine([condition(SCT, "5602001", "2024-01-01", "Opioid abuse")])
+    assert statuses(abuse)["geha.ci.sud"] == "not-documented"
+    found = "documented (Opioid abuse); no active treatment of it documented"
+    assert finding_of(abuse, "geha.ci.sud") == found
+    assert abuse.outcome == Outcome.INSUFFICIENT
     treated = [
         condition(ICD, "F11.20", "2024-01-01"),
         med_request("Buprenorphine 8 MG Sublingual Tablet", "2026-10-01", status="active", code="1819"),
@@ -653,7 +661,7 @@ def test_buprenorphine_does_not_treat_nicotine_dependence() -> None:
         condition(ICD, "F17.210", "2024-01-01"),
         med_request("Buprenorphine 10 MCG/HR Transdermal System", "2026-10-01", status="active", code="1819"),
     ]
-    assert statuses(determine(chart))["geha.ci.sud"] == "not-met"
+    assert statuses(determine(chart))["geha.ci.sud"] == "not-documented"
 
 
 def test_pain_scores_outside_zero_to_ten_are_ignored() -> None:
@@ -724,7 +732,7 @@ def test_an_intolerance_does_not_exclude_but_counts_as_opioid_failure() -> None:
 
 def test_a_treated_opioid_dependence_does_not_clear_an_alcohol_use_disorder() -> None:
     chart = [condition(ICD, "F10.20", "2024-01-01"), condition(SCT, "1081000119105", "2024-01-01")]
-    assert statuses(determine(chart))["geha.ci.sud"] == "not-met"
+    assert statuses(determine(chart))["geha.ci.sud"] == "not-documented"
 
 
 def test_cancer_with_a_bare_chronic_pain_code_is_cancer_pain() -> None:

@@ -597,9 +597,9 @@ def test_acute_psychiatric_instability_and_clearance() -> None:
     ("chart", "expected"),
     [
         ([condition(ICD, "F17.210", "2020-01-01", "Nicotine dependence, cigarettes")], "met"),
-        ([condition(ICD, "F10.20", "2024-01-01")], "not-met"),
-        ([condition(ICD, "F11.21", "2020-01-01", "Opioid dependence, in remission")], "not-met"),
-        ([condition(SCT, "66214007", "2024-01-01")], "not-met"),
+        ([condition(ICD, "F10.20", "2024-01-01")], "not-documented"),
+        ([condition(ICD, "F11.21", "2020-01-01", "Opioid dependence, in remission")], "not-documented"),
+        ([condition(SCT, "66214007", "2024-01-01")], "not-documented"),
         (
             [
                 condition(ICD, "F11.20", "2024-01-01"),
@@ -616,11 +616,13 @@ def test_acute_psychiatric_instability_and_clearance() -> None:
                     "Buprenorphine 8 MG Sublingual Tablet", "2026-10-01", status="active", code="1819"
                 ),
             ],
-            "not-met",
+            "not-documented",
         ),
     ],
 )
 def test_substance_related_disorder_other_than_nicotine(chart: list[dict[str, Any]], expected: str) -> None:
+    """A disorder found is "not documented" until its active treatment is: being in treatment is the
+    exception's own fact, absent from the chart rather than disproved (contract §3)."""
     assert kstatus(chart, "kpwa.pain.no-sud-except-nicotine") == expected
 
 

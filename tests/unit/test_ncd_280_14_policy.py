@@ -181,10 +181,15 @@ def test_the_trial_must_relieve_pain(after: int, expected: str, outcome: Outcome
 
 
 @pytest.mark.parametrize(
-    ("after", "words"), [(4, "50 % relief (needs at least 50 %)"), (9, "needs more than 0 %")]
+    ("after", "words"),
+    [
+        (4, "50 % relief (at least 50 %, read as acceptable: the policy sets no number)"),
+        (9, "needs more than 0 %"),
+    ],
 )
 def test_the_relief_finding_states_the_bar_that_settles_it(after: int, words: str) -> None:
-    """Met from 50 % (below it the reviewer judges), not met at no relief at all."""
+    """Met from 50 % (below it the reviewer judges), not met at no relief at all; the 50 % is the
+    service's reading, not a number the NCD sets."""
     chart = [*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, after)]
     assert words in finding_of(medicare(chart), "ncd280.trial-catheter.relief")
 
@@ -235,6 +240,16 @@ def test_a_trial_request_is_judged_without_the_trial_results() -> None:
     assert "ncd280.trial-catheter" not in statuses(d)
     assert d.outcome == Outcome.MEETS
     assert medicare(before_the_trial).outcome == Outcome.INSUFFICIENT
+
+
+def test_the_implantation_contraindications_do_not_judge_a_trial() -> None:
+    """The NCD: "The implantation of an infusion pump is contraindicated in the following"."""
+    pacemaker = condition(ICD, "Z95.0", "2019-01-01", "Presence of cardiac pacemaker")
+    trial = medicare([*ncd_chart()[:3], pacemaker], order=service_request("62326"))
+    assert trial.request_kind == "trial"
+    assert not any(criterion.startswith("ncd280.ci.") for criterion in statuses(trial))
+    assert trial.outcome == Outcome.MEETS
+    assert nstatus([*ncd_chart(), pacemaker], "ncd280.ci.programmable-device") == "not-met"
 
 
 def test_replacement_is_judged_like_an_implant() -> None:

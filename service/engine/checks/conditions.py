@@ -124,7 +124,9 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     A condition is current when it is explicitly active (if `active_counts`) or dated within
     `recent_days` of the request; an undated one inside a window cannot be placed and is not
     documented either way. `unless_treated_by` accepts conditions under active treatment (only
-    those in `treatment_covers`, when given); `cleared_by` accepts them when an assessment dated
+    those in `treatment_covers`, when given), and without it the criterion is not documented, not
+    failed: the treatment is the exception's own fact, absent from the data rather than shown not to
+    be there (contract §3); `cleared_by` accepts them when an assessment dated
     after them records clearance. When the data that could clear a condition could not be
     fetched, the result is "not documented", never "not met".
     """
@@ -183,6 +185,13 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
             )
+        untreated = uncovered or found
+        names = ", ".join(dict.fromkeys(c.label for c in untreated[:2]))
+        return TestOutcome(  # being in treatment is the exception's fact: absent, not disproved
+            Status.NOT_DOCUMENTED,
+            evidence + tuple(medication_evidence(m) for m in treated[:2]),
+            f"documented ({names}); no active treatment of it documented",
+        )
     if params.get("cleared_by"):
         if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(

@@ -26,6 +26,7 @@ from service.engine.checks.params import (
     VALUE_SETS,
     Comparator,
     Count,
+    Flag,
     Number,
     Param,
     ParamKind,
@@ -159,14 +160,20 @@ def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"no {' or '.join(missing)} form documented")
 
 
-@test_type("medication-failure", params={"valuesets": VALUE_SETS}, reads=(*MEDS, "AllergyIntolerance"))
+@test_type(
+    "medication-failure",
+    params={"valuesets": VALUE_SETS, "intolerance_only": optional(Flag())},
+    reads=(*MEDS, "AllergyIntolerance"),
+)
 def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Failure or intolerance on record: a stopped order (MedicationRequest) of the class with a reason,
-    or an intolerance to it (contract §3). The outcome assessment is another form of the same fact: a
-    policy lists it beside this test under `forms:`, so the most recent of them decides; each line
-    carries its date."""
+    or an intolerance to it (contract §3); with `intolerance_only`, the intolerance alone (a stopped
+    order's reason may be that the drug failed). The outcome assessment is another form of the same
+    fact: a policy lists it beside this test under `forms:`, so the most recent of them decides; each
+    line carries its date."""
     value_sets = named_value_sets(ctx, params)
-    meds = matching_medications(ctx, value_sets)
+    intolerance_only = bool(params.get("intolerance_only"))
+    meds = [] if intolerance_only else matching_medications(ctx, value_sets)
     stopped = [m for m in meds if m.ordered and m.status == "stopped" and m.status_reason]
     intolerant = [
         a
@@ -182,9 +189,10 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         Evidence(f"intolerance: {a.label}", a.source, a.date)
         for a in _latest_first(intolerant, lambda a: a.date)[:2]
     ]
+    what = "intolerance" if intolerance_only else "failure or intolerance"
     if evidence:
-        return TestOutcome(Status.MET, tuple(evidence), "failure or intolerance documented")
-    return TestOutcome(Status.NOT_DOCUMENTED, finding="no failure or intolerance documented")
+        return TestOutcome(Status.MET, tuple(evidence), f"{what} documented")
+    return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no {what} documented")
 
 
 def _latest_first(facts: list[Any], date: Callable[[Any], datetime | None]) -> list[Any]:

@@ -75,10 +75,12 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             Evidence(f"recorded relief duration {recorded.value_text()}", recorded.source, recorded.effective)
         )
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
-    comparator, percent = params["comparator"], params["percent"]
-    if ok and params.get("reviewer_below") is not None:  # the bar that settles it without a reviewer
-        comparator, percent = ">=", params["reviewer_below"]
-    finding = f"{trial.relief_pct:.0f} % relief ({needs(comparator, percent, '%')})"
+    finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
+    if ok and params.get("reviewer_below") is not None:  # the service's bar, not the policy's
+        finding = (
+            f"{trial.relief_pct:.0f} % relief (at least {params['reviewer_below']:g} %, read as acceptable: "
+            "the policy sets no number)"
+        )
     if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
         return TestOutcome(
             Status.NOT_DOCUMENTED,
