@@ -3,20 +3,32 @@
 An EHR renders a card's `detail` as GitHub-flavoured Markdown, and some of what a card says comes
 from the chart: a payer's name, a drug's or a diagnosis's display, a reference, a FHIR server's
 complaint. Escaped where it enters the detail, such text reads as the words it is: it cannot open a
-link, show an image, emphasise, or become HTML, and it stays on its line. The policies' own words
-are written for the cards and enter them as they are.
+link (GFM's bare `https://…`, `www.…` and `name@host` ones included), show an image, emphasise,
+strike through, or become HTML, and it stays on its line. The policies' own words are written for
+the cards and enter them as they are.
 """
 
 from __future__ import annotations
 
 import re
 
-_MARKUP = re.compile(r"([\\`*_\[\]<])")
+_MARKUP = re.compile(r"([\\`*_\[\]<~])")
+_BARE_LINK_START = re.compile(r"(?i):(?=//)|(?<=www)\.")  # a scheme's `://`, the dot after `www`
+_ADDRESS_AT = re.compile(r"(?<=[A-Za-z0-9.+\-_])@")  # an `@` after what may end an address's name
+WORD_JOINER = "\u2060"
 
 
 def plain(text: str) -> str:
     """`text` as Markdown that shows exactly its words, on one line."""
-    return _MARKUP.sub(r"\\\1", " ".join(text.split()))
+    return _unlinked(_MARKUP.sub(r"\\\1", " ".join(text.split())))
+
+
+def _unlinked(markdown: str) -> str:
+    """`markdown` in which GFM finds no bare link. It looks for `https://` and `www.` as it reads
+    the text, so escaping their `:` or `.` is enough and shows the same characters; it finds an
+    e-mail address (`mailto:`, `xmpp:` too) in the text once escapes are read, so nothing but a
+    character between the address's name and its `@` stops it: an invisible word joiner."""
+    return _ADDRESS_AT.sub(WORD_JOINER + "@", _BARE_LINK_START.sub(r"\\\g<0>", markdown))
 
 
 def shortened(markdown: str, limit: int) -> str:

@@ -10,9 +10,10 @@ each chart resource as its versioned reference (`Condition/7/_history/2`): the E
 chart, and a Synthea-sized prefetch would otherwise make every record, and its writing, hundreds
 of kilobytes. Likewise each criterion result keeps what was found (status, finding, evidence)
 and not what the policy's id and version pin (`POLICY_PINNED`: its wording, which part is a gate).
-Secrets never reach the row: the FHIR access token is dropped
-from `fhirAuthorization`, and any string holding the token or anything shaped like a JWT is
-replaced wherever it occurs, in the request and in the response.
+Secrets never reach the row, whatever the body's shape: every `fhirAuthorization` in it keeps no
+token and every `fhirServer` no user information, path parameters, query or fragment; any string
+holding such a token or user information, or anything shaped like a JWT, is replaced wherever it
+occurs, in the request and in the response.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from service.store.database import JsonText
 from service.strict_json import written_fast
 
 REMOVED = "[removed]"
+# A fhirServer as written, in parts: `scheme://`, `user:password@host:port`, the path up to any `;`,
+# then what the service refuses after it (path parameters, query, fragment).
+SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[^;?#]*)(?P<rest>.*)", re.S)
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
@@ -77,9 +81,10 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (its JSON columns written as `JsonText`, scrubbed), and
     what `AuditTrail.record` indexes beside it: under `cards` the uuids of the cards it issued, under
     `assertion_keys` each coverage assertion's (id, PA number)."""
-    secrets = _secrets(call)
-    assertions = coverage_assertions(call.outcome.response)
     prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
+    request, carried = _request_kept(call.body, prefetch.references if call.request else None)
+    secrets = _secrets(call, carried)
+    assertions = coverage_assertions(call.outcome.response)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -96,7 +101,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
-        "request": _redacted_request(call.body, secrets, prefetch.references if call.request else None),
+        "request": _scrubbed(request, secrets),
         "response": _scrubbed(call.outcome.response, secrets),
         "cards": card_uuids(call.outcome.response),
         "assertion_keys": [
@@ -280,38 +285,80 @@ def _bounded(value: str | None, limit: int) -> str | None:
     return value[:limit] if value is not None else None
 
 
-def _secrets(call: AuditedCall) -> list[str]:
-    """The token strings to remove wherever they occur: the one the request validated to, and
-    any string a refused body carried in `fhirAuthorization`."""
-    found = []
+def _secrets(call: AuditedCall, carried: list[str]) -> list[str]:
+    """The token strings to remove wherever they occur: the one the request validated to, and the
+    credentials its body carried (`carried`, from `_request_kept`)."""
+    found = list(carried)
     if call.request is not None and call.request.fhir.access_token:
         found.append(call.request.fhir.access_token)
-    authorization = call.body.get("fhirAuthorization") if isinstance(call.body, dict) else None
-    if isinstance(authorization, dict):
-        found += [v for k, v in authorization.items() if k in SECRET_KEYS and isinstance(v, str)]
     return [s for s in found if s]
 
 
-def _redacted_request(body: Any, secrets: list[str], prefetch: dict[str, Any] | None) -> JsonText:
-    """The body as the record keeps it: a validated request's prefetch as `prefetch` (its digest's
-    references), the access token dropped, a `fhirServer`'s query and fragment dropped (the service
-    refuses them, and an integrator may have put a token there), secrets scrubbed."""
-    if not isinstance(body, dict):
-        return _scrubbed(body, secrets)
-    kept = dict(body)
-    server = kept.get("fhirServer")
-    if isinstance(server, str) and ("?" in server or "#" in server):
-        kept["fhirServer"] = re.split(r"[?#]", server, maxsplit=1)[0] + "?" + REMOVED
-    if prefetch is not None and isinstance(kept.get("prefetch"), dict):
-        kept["prefetch"] = prefetch
-    authorization = kept.get("fhirAuthorization")
-    if isinstance(authorization, dict):
-        kept["fhirAuthorization"] = {k: v for k, v in authorization.items() if k in AUTHORIZATION_KEPT}
-        if "access_token" in authorization:
-            kept["fhirAuthorization"]["access_token"] = REMOVED
-    elif authorization is not None:
-        kept["fhirAuthorization"] = REMOVED
-    return _scrubbed(kept, secrets)
+def _request_kept(body: Any, prefetch: dict[str, Any] | None) -> tuple[Any, list[str]]:
+    """The body as the record keeps it, before scrubbing, and the credentials it carried: a validated
+    request's prefetch as `prefetch` (its digest's references), then every credential taken out
+    whatever the body's shape (`_without_credentials`)."""
+    if prefetch is not None and isinstance(body, dict) and isinstance(body.get("prefetch"), dict):
+        body = {**body, "prefetch": prefetch}
+    carried: list[str] = []
+    return _without_credentials(body, carried), carried
+
+
+def _without_credentials(value: Any, carried: list[str]) -> Any:
+    """`value` with every object in it, at any depth, holding no credential: a `fhirAuthorization`
+    keeps only `AUTHORIZATION_KEPT`, a `fhirServer` loses its user information, path parameters,
+    query and fragment. What was taken out is added to `carried`, to be scrubbed wherever else it
+    occurs. Any depth, because a refused body need not be a request (an array around one)."""
+    if isinstance(value, list):
+        return [_without_credentials(item, carried) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept = {}
+    for key, item in value.items():
+        if key == "fhirAuthorization":
+            kept[key] = _authorization_kept(item, carried)
+        elif key == "fhirServer" and isinstance(item, str):
+            kept[key] = _server_kept(item, carried)
+        else:
+            kept[key] = _without_credentials(item, carried)
+    return kept
+
+
+def _authorization_kept(authorization: Any, carried: list[str]) -> Any:
+    """A `fhirAuthorization` without its tokens (an access token present is marked removed); one
+    that is not an object is removed whole."""
+    if not isinstance(authorization, dict):
+        carried += _strings_in(authorization)
+        return None if authorization is None else REMOVED
+    carried += [t for k, v in authorization.items() if k in SECRET_KEYS for t in _strings_in(v)]
+    kept = {k: v for k, v in authorization.items() if k in AUTHORIZATION_KEPT}
+    if "access_token" in authorization:
+        kept["access_token"] = REMOVED
+    return kept
+
+
+def _strings_in(value: Any) -> list[str]:
+    """Every string in a JSON value (a token may come as a string, or in a list)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings_in(item)]
+    return []
+
+
+def _server_kept(server: str, carried: list[str]) -> str:
+    """A `fhirServer` without user information (`user:password@`), path parameters (`;…`), query or
+    fragment: the service refuses them all, and an integrator may have put a credential in any."""
+    parts = SERVER_URL.fullmatch(server)
+    assert parts is not None  # every part may be empty
+    userinfo, at, host = parts["authority"].rpartition("@")
+    if at:
+        carried += [userinfo, userinfo.partition(":")[2]]  # a token may also stand as the user name
+    authority = f"{REMOVED}@{host}" if at else host
+    rest = f"{parts['rest'][0]}{REMOVED}" if parts["rest"] else ""
+    return f"{parts['scheme'] or ''}{authority}{parts['path']}{rest}"
 
 
 def _holds(text: str, secret: str) -> bool:

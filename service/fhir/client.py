@@ -1,10 +1,11 @@
 """A small FHIR R4 REST client for the EHR's server: reads and paged searches with a bearer token.
 
-Sends `Authorization: Bearer` on every call (including `next` pages) but refuses to follow a link
-or redirect to another origin, so the EHR's token never leaves the EHR. A search whose `self` link
-shows that the server dropped the patient parameter is reported as such when it fits on one page
-(the caller keeps only this patient's resources) and refused when it does not: other patients'
-data is never paged through. Every failure becomes a `FhirError` with a
+Sends `Authorization: Bearer` on every call (including `next` pages) but refuses to follow a
+redirect, or a link outside the FHIR base URL the call names (another origin, or another path on
+the same one: one host may serve several tenants), so the EHR's token never leaves that server. A
+search whose `self` link shows that the server dropped the patient parameter is reported as such
+when it fits on one page (the caller keeps only this patient's resources) and refused when it does
+not: other patients' data is never paged through. Every failure becomes a `FhirError` with a
 short, token-free reason that the engine can show as "could not be checked".
 
 Each request is bounded in time and size: it ends at the call's deadline however slowly the server
@@ -36,7 +37,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
 from service.fhir.batch import UNREADABLE, BatchRefusals, EntryAnswer, batch_body, entry_answers
-from service.fhir.outbound import NO_ANSWER, normalise_base, origin
+from service.fhir.outbound import NO_ANSWER, normalise_base, origin, within_base
 from service.fhir.transport import Cutoff, Watch, guarded_session
 from service.settings import FhirSettings
 from service.shapes import dicts
@@ -198,8 +199,7 @@ class FhirClient:
         """One GET (a POST of `body`) within the time left: (status, the body of a 200, the
         Retry-After of a 429). A GET's answer is bounded by `max_response_bytes` and counted toward
         `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read."""
-        url_origin = origin(url)
-        if url_origin is None or url_origin != self.origin:
+        if not within_base(url, self.base_url):
             raise FhirError("refused a link to another server")
         seconds = self.remaining()
         with self._in_flight(), self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
@@ -362,7 +362,7 @@ class FhirClient:
         return self._from_first_page(lambda: _answered(answer), resource_type, params, first_page)
 
     def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
-        """All matches of a search, following `next` links verbatim (same origin) up to `max_pages`.
+        """All matches of a search, following `next` links verbatim (under the base) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
         url = f"{self.base_url}/{self.search_path(resource_type, params)}"

@@ -28,7 +28,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -120,6 +120,34 @@ def origin(url: str) -> str | None:
         return None
     scheme, _, rest = base.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def within_base(url: str, base: str) -> bool:
+    """Whether `url` is the FHIR base `base` or lies under it: the same scheme, host and port, and the
+    base's path segments leading its own. Trust is registered per base URL and one host may serve
+    several (a tenant each), so a link sharing only the origin could carry the token to another's.
+    A dot segment, or one hiding a slash or backslash behind percent-encoding, is never under a base:
+    the server could resolve it to a path outside."""
+    link, home = normalise_base(url.split("?", 1)[0].split("#", 1)[0]), normalise_base(base)
+    if link is None or home is None or origin(link) != origin(home):
+        return False
+    link_segments, home_segments = _path_segments(link), _path_segments(home)
+    if any(_may_leave_its_place(segment) for segment in link_segments):
+        return False
+    return link_segments[: len(home_segments)] == home_segments
+
+
+def _path_segments(normalised: str) -> list[str]:
+    """The path segments of a normalised base URL (`https://h/r4/fhir` has `r4` and `fhir`)."""
+    path = urlsplit(normalised).path
+    return path.split("/")[1:] if path else []
+
+
+def _may_leave_its_place(segment: str) -> bool:
+    """A path segment a server could resolve to another place: `.` or `..`, or one that decodes to a
+    slash or backslash (`%2e%2e`, `..%2F..`)."""
+    decoded = unquote(segment)
+    return decoded in (".", "..") or "/" in decoded or "\\" in decoded
 
 
 def same_base(one: str, other: str) -> bool:

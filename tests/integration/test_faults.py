@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,8 +29,15 @@ DEADLINE = 1.0
 MARGIN = 1.5
 
 
+NEXT_LINKS: dict[str, Callable[[FaultyFhirServer, str], str]] = {
+    "loop": lambda server, path: f"{server.base_url}{path[5:]}",
+    "other-tenant": lambda server, path: f"http://127.0.0.1:{server.port}/other-tenant{path[5:]}",
+}
+
+
 class FaultyFhirServer:
-    """Answers every FHIR request the way `mode` says: slow, 500, garbage, endless paging, or fine."""
+    """Answers every FHIR request the way `mode` says: slow, 500, garbage, endless paging, paging off
+    its base to another tenant's path on the same host, or fine."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -60,12 +68,12 @@ class FaultyFhirServer:
                     self._send(200, b'{"resourceType": "Bundle", "entry": [{"resource": ')
                 elif owner.mode == "html":
                     self._send(200, b"<html>maintenance</html>", "text/html")
-                elif owner.mode == "loop":
+                elif owner.mode in NEXT_LINKS:
                     bundle = {
                         "resourceType": "Bundle",
                         "type": "searchset",
                         "entry": [],
-                        "link": [{"relation": "next", "url": f"{owner.base_url}{self.path[5:]}"}],
+                        "link": [{"relation": "next", "url": NEXT_LINKS[owner.mode](owner, self.path)}],
                     }
                     self._send(200, json.dumps(bundle).encode())
                 else:
@@ -170,3 +178,13 @@ def test_endless_next_loop_stops() -> None:
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert any(reason in text for reason in ("more than 1000 pages", "did not answer", "time budget"))
+
+
+def test_a_next_link_off_the_base_on_the_same_host_is_not_followed() -> None:
+    """One host may serve several FHIR bases (a tenant each): a `next` link to another path of it
+    would carry this EHR's token there, so it is refused as a link to another server is."""
+    with FaultyFhirServer("other-tenant") as server:
+        response, _ = call(server.base_url)
+    assert response.status_code == 200
+    assert "refused a link to another server" in response.get_json()["cards"][0]["detail"]
+    assert server.requests and all(path.startswith("/fhir/") for path in server.requests), server.requests

@@ -448,6 +448,52 @@ def test_a_token_put_in_the_fhir_servers_query_is_refused_and_not_kept(
     assert token not in stored_text(app.extensions["idds_crd"].stores.database.engine)
 
 
+def with_server(body: dict[str, Any], server: str) -> dict[str, Any]:
+    return {**body, "fhirServer": server}
+
+
+def with_token(body: dict[str, Any], token: str) -> dict[str, Any]:
+    return {**body, "fhirAuthorization": {**body["fhirAuthorization"], "access_token": token}}
+
+
+REFUSED_SHAPES = {  # how a refused call may carry a credential, with what the record keeps of fhirServer
+    "userinfo": lambda body, secret: with_server(body, f"https://crd:{secret}@ehr.example.org/fhir"),
+    "user-name": lambda body, secret: with_server(body, f"https://{secret}@ehr.example.org/fhir"),
+    "path-parameter": lambda body, secret: with_server(body, f"https://ehr.example.org/fhir;token={secret}"),
+    "array-body": lambda body, secret: [with_token(body, secret)],
+    "array-body-userinfo": lambda body, secret: [
+        with_server(body, f"https://crd:{secret}@ehr.example.org/fhir")
+    ],
+    "nested-body": lambda body, secret: {"request": {"calls": [with_token(body, secret)]}},
+}
+
+
+@pytest.mark.parametrize("shape", REFUSED_SHAPES)
+@pytest.mark.parametrize("secret", ["pw7", "opaque-ehr-secret-7f3a9c2e1b"])
+def test_no_credential_of_a_refused_call_is_kept_whatever_its_shape(
+    compiled_catalog: Catalog, shape: str, secret: str
+) -> None:
+    """A password in fhirServer's user information, a token in its path parameters, a token inside a
+    body that is not a request object (an array around one): refused, and recorded without them."""
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body = REFUSED_SHAPES[shape](with_fhir(load_sample("order-sign-implant-demo-meets.json")), secret)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert response.status_code == 400
+    assert trail(app).count() == 1
+    stored = stored_text(app.extensions["idds_crd"].stores.database.engine)
+    assert secret not in stored
+    assert "[removed]" in stored
+
+
+def test_a_refused_fhir_server_is_kept_without_its_user_information(compiled_catalog: Catalog) -> None:
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body = load_sample("order-sign-implant-demo-meets.json")
+    body["fhirServer"] = "https://crd:pw7@ehr.example.org/fhir"
+    assert_outcome(post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body), 400, "fhirServer")
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["request"]["fhirServer"] == "https://[removed]@ehr.example.org/fhir"
+
+
 @pytest.mark.parametrize("token", ["http", "-", "a"])
 def test_a_short_token_does_not_decide_what_the_record_loses(compiled_catalog: Catalog, token: str) -> None:
     app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cards.markdown import plain, shortened
+from cards.markdown import WORD_JOINER, plain, shortened
 from service.app import create_app
 from tests.builders import catalog, payer_coverage, service_request, sign_request
 from tests.calls import sample
@@ -31,7 +31,7 @@ def answer_to(body: dict[str, Any]) -> dict[str, Any]:
     ("text", "markdown"),
     [
         ("Oxycodone Hydrochloride 10 MG Oral Tablet", "Oxycodone Hydrochloride 10 MG Oral Tablet"),
-        ("[click](https://x.example)", r"\[click\](https://x.example)"),
+        ("[click](https://x.example)", r"\[click\](https\://x.example)"),
         ("<b>bold</b> and ![img](x)", r"\<b>bold\</b> and !\[img\](x)"),
         ("a *b* _c_ `d` \\e", r"a \*b\* \_c\_ \`d\` \\e"),
         ("two\nlines\r\n- and a list", "two lines - and a list"),
@@ -39,6 +39,42 @@ def answer_to(body: dict[str, Any]) -> dict[str, Any]:
 )
 def test_chart_words_are_escaped_and_kept_on_their_line(text: str, markdown: str) -> None:
     assert plain(text) == markdown
+
+
+@pytest.mark.parametrize(
+    ("text", "markdown"),
+    [
+        ("at https://evil.example/pa now", r"at https\://evil.example/pa now"),
+        ("HTTP://evil.example and ftp://evil.example", r"HTTP\://evil.example and ftp\://evil.example"),
+        ("(www.evil.example) or WWW.EVIL.EXAMPLE", r"(www\.evil.example) or WWW\.EVIL.EXAMPLE"),
+        (
+            "[Click here](https://evil.example/phish)",
+            r"\[Click here\](https\://evil.example/phish)",
+        ),
+        ("x ~strike~ and ~~strike~~", r"x \~strike\~ and \~\~strike\~\~"),
+        ("Dx: chronic pain, 10:30", "Dx: chronic pain, 10:30"),
+    ],
+)
+def test_chart_words_never_become_a_bare_link_or_strike_through(text: str, markdown: str) -> None:
+    """GFM links a bare `https://…` or `www.…` as it reads the text: an escaped `:` or `.` stops it and
+    shows the same character. A tilde is escaped, one or two (both strike through in GFM)."""
+    assert plain(text) == markdown
+
+
+@pytest.mark.parametrize(
+    ("text", "markdown"),
+    [
+        ("write to pa_desk@evil.example", "write to pa\\_desk\u2060@evil.example"),
+        ("mailto:bob@evil.example", "mailto:bob\u2060@evil.example"),
+        ("xmpp:bob@evil.example/pa", "xmpp:bob\u2060@evil.example/pa"),
+        ("@ the clinic", "@ the clinic"),
+    ],
+)
+def test_an_address_in_chart_words_is_no_link(text: str, markdown: str) -> None:
+    """GFM finds an e-mail address once escapes are read, so an escaped `@` would still link: an
+    invisible word joiner before it keeps the address as it reads and makes it no link."""
+    assert plain(text) == markdown
+    assert plain(text).replace(WORD_JOINER, "") == text.replace("_", "\\_")
 
 
 def test_an_unknown_payers_name_is_shown_as_words() -> None:
@@ -49,7 +85,7 @@ def test_an_unknown_payers_name_is_shown_as_words() -> None:
     planted_at = card["detail"].index("Acme")
     assert UNESCAPED_MARKUP.search(card["detail"], planted_at) is None, card["detail"]
     assert (
-        r"\<img src=x onerror=alert(1)> \[Approve prior auth now\](https://evil.example/phish)"
+        r"\<img src=x onerror=alert(1)> \[Approve prior auth now\](https\://evil.example/phish)"
         in card["detail"]
     )
 
@@ -68,3 +104,10 @@ def test_a_cut_never_leaves_a_lone_backslash() -> None:
     assert shortened(line, 10) == "x" * 8 + "…"  # not "xxxxxxxx\\…"
     assert shortened(line, 11) == "x" * 8 + r"\[" + "…"
     assert shortened("short", 10) == "short"
+
+
+def test_a_payers_name_with_bare_links_is_shown_as_words() -> None:
+    coverage = payer_coverage("no-such-payer")
+    coverage["payor"][0]["display"] = "Acme - submit PA at https://evil.example/pa or www.evil.example ~~"
+    [card] = answer_to(sign_request(service_request("62362"), coverage=coverage))["cards"]
+    assert r"Acme - submit PA at https\://evil.example/pa or www\.evil.example \~\~" in card["detail"]

@@ -263,6 +263,38 @@ def test_next_links_off_the_origin_are_refused(next_url: str) -> None:
     assert len(responses.calls) == 1
 
 
+OFF_THE_BASE = [
+    "https://ehr.example.org/other-tenant/Condition?page=2",
+    "https://ehr.example.org/Condition?page=2",
+    "https://ehr.example.org/fhir-admin/Condition?page=2",
+    "https://ehr.example.org/fhir/../other-tenant/Condition?page=2",
+    "https://ehr.example.org/fhir/%2e%2e/other-tenant/Condition?page=2",
+    "https://ehr.example.org/fhir/x%2F..%2F..%2Fother-tenant/Condition?page=2",
+]
+UNDER_THE_BASE = [
+    "https://ehr.example.org/fhir?_getpages=abc&_offset=1",
+    "https://EHR.example.org:443/fhir/Condition?page=2",
+    "https://ehr.example.org/fhir/Condition/_search?page=2",
+]
+
+
+@pytest.mark.parametrize(
+    ("next_url", "followed"), [(url, False) for url in OFF_THE_BASE] + [(url, True) for url in UNDER_THE_BASE]
+)
+@responses.activate
+def test_next_links_are_followed_only_under_the_base(next_url: str, followed: bool) -> None:
+    """One host may serve several FHIR bases (a tenant each): the token goes only under the one named."""
+    responses.get(f"{BASE}/Condition", json=searchset([cond(1)], next_url))
+    responses.get(next_url, json=searchset([cond(2)]))
+    if not followed:
+        with pytest.raises(FhirError, match="another server"):
+            FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+        assert len(responses.calls) == 1
+        return
+    found = FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert [r["id"] for r in found.resources] == ["c1", "c2"]
+
+
 @responses.activate
 def test_the_answers_of_one_call_together_are_bounded() -> None:
     padding = [cond(n) | {"note": [{"text": "x" * 1000}]} for n in range(900)]  # about 1 MB a page

@@ -331,7 +331,7 @@ def test_a_contraindication_found_is_named_on_the_card_as_words() -> None:
     assert statuses(d)["geha.ci.infection"] == "not-met"
     words = "documented: Cellulitis [see](https://x.example) <b> (onset 4 Nov 2026)"
     assert card_line(d, "geha.ci.infection").endswith(words)
-    assert r"documented: Cellulitis \[see\](https://x.example) \<b> (onset 4 Nov 2026)" in detail(
+    assert r"documented: Cellulitis \[see\](https\://x.example) \<b> (onset 4 Nov 2026)" in detail(
         Episode.of([d])
     )
 
