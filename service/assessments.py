@@ -23,6 +23,14 @@ class AssessmentConcept:
     answer_type: str  # boolean, integer, quantity or choice: how a Questionnaire asks for it
     unit: str | None = None
     options: tuple[str, ...] = ()
+    qualifier: str | None = None  # a component qualifying the value (contract §5: a reduction's `scale`)
+    qualifier_options: tuple[str, ...] = ()
+
+
+def qualifier_link(code: str, qualifier: str) -> str:
+    """The linkId of the sub-question qualifying an assessment's answer in a documentation
+    Questionnaire (`it-trial-scale-reduction.scale`): a form answer carries no Observation component."""
+    return f"{code}.{qualifier}"
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ def load_assessment_codes(path: Path) -> AssessmentCodeSystem:
             c["answer"]["type"],
             c["answer"].get("unit"),
             tuple(c["answer"].get("options", ())),
+            c["answer"].get("qualifier", {}).get("name"),
+            tuple(c["answer"].get("qualifier", {}).get("options", ())),
         )
         for c in raw["concepts"]
     )

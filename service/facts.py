@@ -77,6 +77,9 @@ class ObservationFact:
     unit: str | None
     qualifier: str | None = None  # the `scale` component of it-trial-scale-reduction (contract §5)
     precision: str = "time"  # how its date is written: with a time, or only its "day", "month" or "year"
+    value_forms: tuple[
+        str, ...
+    ] = ()  # a coded value's every code, display and text: other ways it is written
 
     @property
     def timed(self) -> bool:
@@ -109,6 +112,7 @@ class AllergyFact:
     label: str
     kind: str | None
     date: datetime | None = None  # onset, else recordedDate: when the reaction is documented to date from
+    current: bool = True  # clinicalStatus active or absent; an inactive or resolved one is history
 
 
 @dataclass(frozen=True)

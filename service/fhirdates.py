@@ -9,7 +9,8 @@ date is the chart's own (`2026-06-03T22:00:00-05:00` is 3 June, as the clinician
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from calendar import monthrange
+from datetime import MAXYEAR, UTC, date, datetime, timedelta
 from typing import Any
 
 _DURATION_DAYS = {
@@ -29,6 +30,8 @@ _DURATION_DAYS = {
     "hour": 1 / 24,
     "hours": 1 / 24,
 }
+_CALENDAR_MONTHS = {"mo": 1, "month": 1, "months": 1, "a": 12, "year": 12, "years": 12}
+_MOST_MONTHS = 12 * MAXYEAR  # a longer supply ends past the calendar in days as well
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -71,6 +74,19 @@ def shifted(moment: datetime, by: timedelta) -> datetime:
     return result
 
 
+def days_later(moment: datetime, days: float) -> datetime:
+    """`moment` plus `days` (a supply duration of any size), held at the calendar's first or last
+    instant as `shifted` is: an order authored late in year 9999 still has an end to compare."""
+    bound = timedelta.max.days
+    return shifted(moment, timedelta(days=min(max(days, -bound), bound)))
+
+
+def open_ended(moment: datetime) -> bool:
+    """A date in the calendar's last year stands for "no end": EHRs write 9999-12-31 for an
+    open-ended prescription, and no real course is planned that far."""
+    return moment.year == MAXYEAR
+
+
 def start_of_day(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -84,14 +100,33 @@ def duration_days(duration: Any) -> float | None:
     return None if factor is None else float(duration["value"]) * factor
 
 
+def supply_end(start: datetime, duration: Any) -> datetime | None:
+    """When a supply of `duration` (a FHIR Duration) from `start` runs out: whole months and years in
+    calendar months (a 6-month supply from 1 March lasts to 1 September, as "6 months" is counted),
+    other units in days; None when the duration has no usable unit."""
+    days = duration_days(duration)
+    if days is None:
+        return None
+    unit = str(duration.get("code") or duration.get("unit")).lower()
+    value = float(duration["value"])
+    months = _CALENDAR_MONTHS.get(unit)
+    if months is None or not value.is_integer() or abs(value) > _MOST_MONTHS:
+        return days_later(start, days)
+    day = months_before(start.date(), -int(value) * months)
+    return datetime.combine(day, start.timetz())
+
+
 def months_before(day: date, months: int) -> date:
     """The same calendar day `months` earlier (clamped to the month's last day): AMB-44 clocks. Before
-    year 1 (a chart's placeholder date) it is the first day there is."""
+    year 1 (a chart's placeholder date) it is the first day there is; past year 9999 (`months`
+    negative: later), the last."""
     month_index = day.year * 12 + (day.month - 1) - months
     year, month = divmod(month_index, 12)
     month += 1
     if year < 1:
         return date.min
+    if year > MAXYEAR:
+        return date.max
     for candidate_day in (day.day, 30, 29, 28):
         try:
             return date(year, month, min(day.day, candidate_day))
@@ -152,5 +187,6 @@ def human_span(start: datetime, end: datetime) -> str:
 
 
 def _month_length(first: date) -> int:
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return (following - first).days
+    """Days in `first`'s month, counted without stepping into the month after (December of year
+    9999 has no month after it)."""
+    return monthrange(first.year, first.month)[1]

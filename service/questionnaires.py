@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.assessments import AssessmentCodeSystem, AssessmentConcept
+from service.assessments import AssessmentCodeSystem, AssessmentConcept, qualifier_link
 from service.catalog import Catalog
 from service.engine.checks import TEST_TYPES
 from service.engine.model import Determination, Status
@@ -137,11 +137,21 @@ def _item(concept: AssessmentConcept, system: str, criterion: CriterionSpec) -> 
             }
         ]
     if concept.options:
-        item["answerOption"] = [
-            {"valueCoding": {"system": system, "code": option, "display": option}}
-            for option in concept.options
+        item["answerOption"] = _options(system, concept.options)
+    if concept.qualifier:  # answered under the value, as its Observation's component carries it
+        item["item"] = [
+            {
+                "linkId": qualifier_link(concept.code, concept.qualifier),
+                "text": concept.qualifier.capitalize(),
+                "type": "choice",
+                "answerOption": _options(system, concept.qualifier_options),
+            }
         ]
     return item
+
+
+def _options(system: str, options: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"valueCoding": {"system": system, "code": option, "display": option}} for option in options]
 
 
 def questionnaire(policy: Policy, assessments: AssessmentCodeSystem, version: str) -> dict[str, Any]:

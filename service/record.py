@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from service.codes import (
@@ -34,7 +34,7 @@ from service.facts import (
     ProcedureFact,
     latest_assessments,
 )
-from service.fhirdates import duration_days, parse_datetime
+from service.fhirdates import days_later, parse_datetime, supply_end
 from service.references import local_reference
 from service.shapes import as_dict, dicts, medication_concept, reference_of
 from service.terminology import IngredientFinder, Terminology, ValueSet
@@ -234,8 +234,8 @@ def _medication_request(
     dispense = resource.get("dispenseRequest") or {}
     end = parse_datetime((dispense.get("validityPeriod") or {}).get("end"))
     if end is None and start is not None:
-        supply = duration_days(dispense.get("expectedSupplyDuration"))
-        end = start + timedelta(days=supply if supply is not None else DEFAULT_ORDER_DAYS)
+        supplied = supply_end(start, dispense.get("expectedSupplyDuration"))
+        end = supplied or days_later(start, DEFAULT_ORDER_DAYS)
     return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader)
 
 
@@ -285,13 +285,38 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
         for code in codings(concept):
             if code.system == ASSESSMENT:
                 return code.code, None
+        text = concept.get("text").strip() if isinstance(concept.get("text"), str) else None
+        if text and _is_assessment(resource):  # contract §5: a bare text equal to the code is the answer
+            return text, None
         for coding in concept.get("coding") or []:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return coding["code"], None
-        return (concept.get("text").strip() if isinstance(concept.get("text"), str) else None), None
+        return text, None
     if isinstance(resource.get("valueString"), str):
         return resource["valueString"].strip(), None
     return None, None
+
+
+def _is_assessment(resource: Mapping[str, Any]) -> bool:
+    """Whether an Observation is coded in the project's assessment code system (contract §5)."""
+    return any(code.system == ASSESSMENT for code in codings(resource.get("code")))
+
+
+def _value_forms(resource: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every way a coded value is written (each coding's code and display, the text): an AJCC M1 stage
+    may be coded in SNOMED CT with "cM1" in its display or text."""
+    concept = resource.get("valueCodeableConcept")
+    if not isinstance(concept, dict):
+        return ()
+    forms = [
+        part.strip()
+        for coding in dicts(concept.get("coding"))
+        for part in (coding.get("code"), coding.get("display"))
+        if isinstance(part, str) and part.strip()
+    ]
+    if isinstance(concept.get("text"), str) and concept["text"].strip():
+        forms.append(concept["text"].strip())
+    return tuple(forms)
 
 
 def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationFact | None:
@@ -314,6 +339,7 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
         unit,
         _scale_component(resource),
         _precision(written),
+        _value_forms(resource),
     )
 
 
@@ -347,13 +373,14 @@ def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None
     )
     text = " | ".join(p for p in (concept_text(device_type), names) if p)
     codes = codes_of(device_type)
-    return DeviceFact(reference_of(resource), codes, text, text or "device of unspecified type")
+    label = text or (first_display(device_type, codes) if codes else "device of unspecified type")
+    return DeviceFact(reference_of(resource), codes, text, label)
 
 
 def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | None:
-    clinical = _status_code(resource.get("clinicalStatus"))
-    if clinical not in (None, "active"):
-        return None
+    """An allergy-list entry, unless refuted or entered in error. One no longer active is kept as
+    history: an allergy to the infusate must be current (contract §3), while a past intolerance still
+    records that a drug failed."""
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
     codes = codes_of(resource.get("code"))
@@ -364,6 +391,7 @@ def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | No
         first_display(resource.get("code"), codes),
         resource.get("type"),
         _onset(resource) or parse_datetime(resource.get("recordedDate")),
+        _status_code(resource.get("clinicalStatus")) in (None, "active"),
     )
 
 
@@ -380,6 +408,18 @@ def _answer_value(answer: Mapping[str, Any]) -> tuple[float | bool | str | None,
     if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
         return float(quantity["value"]), quantity.get("code") or quantity.get("unit")
     return None, None
+
+
+def _qualifier(link_id: str, children: list[dict[str, Any]]) -> str | None:
+    """The coded answer to an item's qualifying sub-question (`<linkId>.scale`, the service's own
+    form): what the Observation's `scale` component says (contract §5)."""
+    for child in children:
+        if isinstance(child.get("linkId"), str) and child["linkId"].startswith(f"{link_id}."):
+            for answer in dicts(child.get("answer")):
+                value, _ = _answer_value(answer)
+                if isinstance(value, str):
+                    return value
+    return None
 
 
 def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]:
@@ -399,8 +439,13 @@ def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]
                 value, unit = _answer_value(answers[0])
                 if value is not None:
                     code = Code(ASSESSMENT, link_id)
+                    qualifier = _qualifier(
+                        link_id, [*dicts(answers[0].get("item")), *dicts(item.get("item"))]
+                    )
                     facts.append(
-                        ObservationFact(reference_of(resource), (code,), link_id, authored, value, unit)
+                        ObservationFact(
+                            reference_of(resource), (code,), link_id, authored, value, unit, qualifier
+                        )
                     )
             walk(item.get("item"))
             for answer in answers:
@@ -408,6 +453,20 @@ def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]
 
     walk(resource.get("item"))
     return facts
+
+
+PAIN_SCALE = (0.0, 10.0)  # contract §3: a pain severity's value is 0-10
+
+
+def _off_scale(observation: ObservationFact, pain_codes: ValueSet) -> bool:
+    """A pain score whose number is outside the 0-10 scale: not a pain severity at all (a typo, or
+    another scale under a pain code), so no criterion and no trial reads it."""
+    value = observation.value
+    return (
+        isinstance(value, float)
+        and not PAIN_SCALE[0] <= value <= PAIN_SCALE[1]
+        and pain_codes.matches_any(observation.codes)
+    )
 
 
 def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFact, ...]:
@@ -530,9 +589,10 @@ def build_record(
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], codes_of)))
-    observations = tuple(facts("Observation", lambda r: _observation(r, codes_of))) + tuple(
-        answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr
-    )
+    pain_codes = terminology["pain-score"]
+    observations = tuple(
+        o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)
+    ) + tuple(answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr)
     return PatientRecord(
         patient_id=patient_id,
         conditions=_group_conditions(facts("Condition", lambda r: _condition(r, codes_of))),

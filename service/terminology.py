@@ -151,8 +151,10 @@ class ValueSet:
         return [i for i in self.ingredients if i.matches_text(text)]
 
     def matches_text(self, text: str) -> bool:
+        """Whether a listed phrase is in `text` as whole words, singular or plural ("spinal cord
+        stimulators" names a spinal cord stimulator)."""
         lowered = text.lower()
-        return any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in self.text_words)
+        return any(re.search(rf"\b{re.escape(w)}(?:e?s)?\b", lowered) for w in self.text_words)
 
 
 def _string_list(raw: Any, where: str) -> list[str]:

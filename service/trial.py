@@ -21,7 +21,6 @@ from service.terminology import ValueSet
 BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
-PAIN_SCALE_MIN, PAIN_SCALE_MAX = 0.0, 10.0
 
 
 @dataclass(frozen=True)
@@ -59,20 +58,22 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     scores = [
         o
         for o in observations
-        if o.effective is not None
-        and isinstance(o.value, float)
-        and PAIN_SCALE_MIN <= o.value <= PAIN_SCALE_MAX
-        and pain_codes.matches_any(o.codes)
+        if o.effective is not None and isinstance(o.value, float) and pain_codes.matches_any(o.codes)
     ]
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 
 
 def recorded_for_trial(fact: ObservationFact | None, start: datetime | None) -> ObservationFact | None:
-    """`fact` when it was recorded at or after the trial's `start`: an older trial's record says
-    nothing of this one."""
-    if fact is None or fact.effective is None or start is None or fact.effective < start:
-        return None
-    return fact
+    """`fact` unless it is dated wholly before the trial's day: an older trial's record says nothing
+    of this one. A present record decides (contract §4), so one recorded on the trial's day (at any
+    hour, or dated by that day, month or year in the trial's calendar), later, or undated is kept."""
+    if fact is None or fact.effective is None or start is None:
+        return fact
+    if fact.timed:
+        last_day = fact.effective.astimezone(start.tzinfo).date()
+    else:
+        last_day = _period(fact, start.tzinfo)[1].date() - timedelta(days=1)
+    return fact if last_day >= start.date() else None
 
 
 def _placeable(

@@ -431,6 +431,11 @@ def drug_failure_forms(drug: tuple[str, str], outcome: str) -> list[Any]:
             id="newer-effective-overrules-stopped-order",
         ),
         pytest.param(
+            [stopped("2025-02-01", newer), coded_assessment(outcome, "effective", older)],
+            "not-met",
+            id="an-order-dated-by-its-authoredOn-not-its-supply-end",
+        ),
+        pytest.param(
             [allergy(drug[0], drug[1], "intolerance", newer), coded_assessment(outcome, "effective", older)],
             "met",
             id="newer-intolerance-overrules-effective",
@@ -462,6 +467,11 @@ def device_removal_charts() -> list[Any]:
             [condition(ICD, "Z96.41", "2018-01-01"), procedure("33233", "2024-01-01")],
             "not-met",
             id="a-pacemaker-removal-leaves-an-insulin-pump",
+        ),
+        pytest.param(
+            [condition(ICD, "z950", "2018-01-01"), procedure("33233", "2024-01-01")],
+            "met",
+            id="undotted-lower-case-presence-then-removal",
         ),
         pytest.param([], "met", id="none-documented"),
     ]

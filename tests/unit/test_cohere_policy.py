@@ -1086,6 +1086,16 @@ def test_painful_spasticity_needs_at_least_moderate_pain(score: int, expected: s
     assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), "cohere.spasticity.impact.painful") == expected
 
 
+def test_a_pain_score_off_the_0_10_scale_is_no_pain_score() -> None:
+    """Contract §3: a pain severity's value is 0-10; a later 30 (a typo, another scale) decides nothing."""
+    chart = [
+        condition(ICD, "G35.A", "2019-05-01"),
+        pain(2, "2026-10-01T10:00:00Z"),
+        pain(30, "2026-11-01T10:00:00Z"),
+    ]
+    assert status_of(cohere(chart, drugs=(BACLOFEN_IT,)), "cohere.spasticity.impact.painful") == "not-met"
+
+
 @pytest.mark.parametrize(("chart", "expected"), drug_failure_forms(OXYCODONE_TABLET, "opioid-trial-outcome"))
 @pytest.mark.parametrize(
     "criterion", ["cohere.pain.opioid-failure.failure", "cohere.cancer.opioid-failure.failure"]

@@ -420,6 +420,32 @@ def test_each_contraindication_does_not_meet(evidence: dict[str, Any], criterion
     assert d.outcome == Outcome.DOES_NOT_MEET
 
 
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("Implantable pulse generator, spinal cord stimulation", "not-met"),
+        ("Vagus nerve stimulator", "not-met"),
+        ("Sacral nerve stimulator (InterStim)", "not-met"),
+        ("Deep brain stimulation system", "not-met"),
+        ("Spinal cord stimulators (Medtronic Intellis)", "not-met"),
+        (
+            "Transcutaneous electrical nerve stimulator",
+            "met",
+        ),  # a TENS unit: neither implanted nor programmable
+    ],
+)
+def test_a_device_type_naming_a_neurostimulator_in_common_words_is_one(words: str, expected: str) -> None:
+    """Contract §3: an active Device "whose type says so (SNOMED or text)"."""
+    assert nstatus([*ncd_chart(), device({"text": words})], "ncd280.ci.programmable-device") == expected
+
+
+def test_a_device_coded_only_in_snomed_is_named_by_its_code() -> None:
+    defibrillator = device({"coding": [{"system": SCT, "code": "72506001"}]})
+    d = medicare([*ncd_chart(), defibrillator])
+    assert statuses(d)["ncd280.ci.programmable-device"] == "not-met"
+    assert finding_of(d, "ncd280.ci.programmable-device") == "documented: device: SNOMED 72506001"
+
+
 def test_body_size_proxies_only_ask() -> None:
     cachexia = condition(ICD, "R64", "2026-09-01", "Cachexia")
     d = medicare([*ncd_chart(), cachexia])

@@ -10,9 +10,11 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 
 from service.app import create_app
 from service.codes import ASSESSMENT_SYSTEM
+from service.engine.checks import TEST_TYPES
+from service.engine.model import Status
 from service.questionnaires import QUESTIONNAIRE_BASE, questionnaire, questionnaire_id
 from service.version import service_version
-from tests.builders import ICD, catalog, condition, determine, meeting_chart, statuses, without_codes
+from tests.builders import ICD, catalog, condition, context, determine, meeting_chart, statuses, without_codes
 from tests.calls import answer, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.support import open_settings
@@ -104,6 +106,10 @@ def test_order_select_never_names_a_questionnaire() -> None:
     assert not any(s["url"] == "questionnaire" for info in infos for s in info["extension"])
 
 
+def run_test(test_type: str, params: dict[str, Any], chart: list[dict[str, Any]]) -> Any:
+    return TEST_TYPES[test_type].function(params, context(chart))
+
+
 def response_to(form: dict[str, Any], answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A completed QuestionnaireResponse answering `answers` (linkId → FHIR answer) of `form`."""
     return {
@@ -137,6 +143,29 @@ def test_answers_to_the_questionnaire_are_read_as_evidence() -> None:
     after = statuses(determine([*chart, completed]))
     assert after["geha.trial.no-side-effects"] == "met"
     assert after["geha.trial.patient-acceptance"] == "met"
+
+
+def test_the_form_asks_which_scale_a_spasticity_response_is_on_and_the_answer_counts() -> None:
+    """Contract §5: it-trial-scale-reduction's `scale` component. The service's own form asks it as a
+    sub-question, and Cohere's Ashworth criterion reads the answer like the Observation."""
+    form = questionnaire(catalog().policies["cohere-intrathecal-pain-pumps"], catalog().assessments, "1")
+    Questionnaire.model_validate(form)
+    reduction = next(i for i in form["item"] if i["linkId"] == "it-trial-scale-reduction")
+    (scale,) = reduction["item"]
+    assert scale["linkId"] == "it-trial-scale-reduction.scale"
+    assert [o["valueCoding"]["code"] for o in scale["answerOption"]] == [
+        "ashworth",
+        "modified-ashworth",
+        "spasm-frequency",
+    ]
+    ashworth = next(o for o in scale["answerOption"] if o["valueCoding"]["code"] == "ashworth")
+    two_points = {"valueQuantity": {"value": 2, "unit": "points"}}
+    answered = response_to(form, {"it-trial-scale-reduction": two_points})
+    unnamed = run_test("scale-trial-response", {"points": 1, "scales": ["ashworth-score"]}, [answered])
+    assert unnamed.status == Status.NOT_DOCUMENTED
+    answered["item"][0]["answer"][0]["item"] = [{"linkId": scale["linkId"], "answer": [ashworth]}]
+    on_ashworth = run_test("scale-trial-response", {"points": 1, "scales": ["ashworth-score"]}, [answered])
+    assert on_ashworth.status == Status.MET, on_ashworth.finding
 
 
 # --------------------------------------------------------------------------- the form a call names

@@ -224,8 +224,9 @@ def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() 
 
     ended = statement({"start": "2026-09-01", "end": "2026-10-01"})
     assert run("medication-duration", OPIOIDS_6WK, [ended]).status == Status.NOT_MET
-    running = statement({"start": "2026-10-17"})
-    assert run("medication-duration", OPIOIDS_6WK, [running]).status == Status.NOT_DOCUMENTED
+    running = run("medication-duration", OPIOIDS_6WK, [statement({"start": "2026-10-17"})])
+    assert running.status == Status.NOT_DOCUMENTED
+    assert running.finding == "5 weeks so far (since 17 Oct 2026), needs more than 6 weeks"  # to today
 
 
 @pytest.mark.parametrize(
@@ -241,6 +242,52 @@ def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() 
 def test_observation_category_reads_a_coded_stage(value: str, status: Status) -> None:
     params = {"loinc": ["21907-1", "21901-4"], "met": ["M1"], "not_met": ["M0"]}
     assert run("observation-category", params, [metastasis_stage(value, "2026-09-01")]).status == status
+
+
+@pytest.mark.parametrize(
+    ("valueset", "code", "display"),
+    [
+        ("physical-therapy", "91251008", "Physical therapy procedure"),
+        ("underlying-treatment", "387731002", "Laminectomy"),
+        ("underlying-treatment", "50172003", "Lumbar spinal fusion"),
+        ("psych-evaluation", "10197000", "Psychiatric interview and evaluation"),
+    ],
+)
+def test_a_therapy_coded_in_snomed_is_read(valueset: str, code: str, display: str) -> None:
+    """Contract §3: therapies tried are `Procedure.code` in CPT or SNOMED CT."""
+    done = procedure(code, "2025-06-01", system=SCT, display=display)
+    assert run("procedure-history", {"valuesets": [valueset]}, [done]).status == Status.MET
+
+
+MCODE_CM1 = {"system": SCT, "code": "1229903009", "display": "American Joint Committee on Cancer cM1"}
+
+
+@pytest.mark.parametrize(
+    ("stage", "status"),
+    [
+        ({"coding": [MCODE_CM1]}, Status.MET),  # mCODE's SNOMED CT coding: the stage in its display
+        ({"coding": [{**MCODE_CM1, "display": None}], "text": "cM1"}, Status.MET),
+        ({"coding": [MCODE_CM1, {"system": "http://cancerstaging.org", "code": "cM1"}]}, Status.MET),
+        ({"coding": [{"system": SCT, "code": "1229901006", "display": "AJCC cM0"}]}, Status.NOT_MET),
+        ({"coding": [{"system": SCT, "code": "1229903009"}]}, Status.NOT_DOCUMENTED),  # no words to read
+    ],
+)
+def test_a_stage_coded_in_snomed_is_read_from_its_words(stage: dict[str, Any], status: Status) -> None:
+    """Contract §3: LOINC 21907-1 / 21901-4 "with an M1 value", in whichever coding or text says it."""
+    params = {"loinc": ["21907-1", "21901-4"], "met": ["M1"], "not_met": ["M0"]}
+    observation_ = observation(LOINC, "21907-1", "2026-09-01", valueCodeableConcept=stage)
+    outcome = run("observation-category", params, [observation_])
+    assert outcome.status == status
+    if status == Status.MET:
+        assert "cM1" in outcome.finding
+
+
+def test_an_assessment_answered_in_text_beside_a_foreign_coding_is_read_by_its_text() -> None:
+    """Contract §5: "a bare `text` equal to the code is accepted too", whatever other coding the EHR adds."""
+    params = {"code": "it-trial-side-effects", "met": ["none", "minimal"], "not_met": ["unacceptable"]}
+    local = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "SE-0", "display": "None"}], "text": "none"}
+    answered = assessment("it-trial-side-effects", valueCodeableConcept=local)
+    assert run("assessment", params, [answered]).status == Status.MET
 
 
 def test_assessment_absence_rule_when_asked() -> None:
@@ -317,8 +364,9 @@ def test_every_declared_parameter_kind_checks_its_values() -> None:
 
 
 def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
-    """Stopped-with-reason orders and intolerances, newest first, each dated (a stopped order by its end,
-    an intolerance by its onset, else its recordedDate); the outcome assessment is a form of its own."""
+    """Stopped-with-reason orders and intolerances, newest first, each dated (a stopped order by its
+    authoredOn, as contract §3 dates a MedicationRequest; an intolerance by its onset, else its
+    recordedDate); the outcome assessment is a form of its own."""
     older = med_request("Oxycodone 5 MG Oral Tablet", "2024-01-01", "2024-02-01", "stopped", reason="nausea")
     newer = med_request(
         "Oxycodone 10 MG Oral Tablet", "2025-05-01", "2025-06-01", "stopped", reason="no relief"
@@ -329,8 +377,8 @@ def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
     outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart)
     assert outcome.status == Status.MET
     assert [(e.text, e.date and e.date.date().isoformat()) for e in outcome.evidence] == [
-        ("Oxycodone 10 MG Oral Tablet stopped: no relief", "2025-06-01"),
-        ("Oxycodone 5 MG Oral Tablet stopped: nausea", "2024-02-01"),
+        ("Oxycodone 10 MG Oral Tablet stopped: no relief", "2025-05-01"),
+        ("Oxycodone 5 MG Oral Tablet stopped: nausea", "2024-01-01"),
         ("intolerance: Morphine", "2025-07-01"),
     ]
     recorded = run(
@@ -341,6 +389,20 @@ def test_medication_failure_reads_the_records_and_dates_each_line() -> None:
     assert recorded.dated is not None and recorded.dated.date().isoformat() == "2025-08-01"
     only_outcome = run("medication-failure", {"valuesets": ["opioids"]}, chart[3:])
     assert only_outcome.status == Status.NOT_DOCUMENTED
+
+
+@pytest.mark.parametrize("status", ["inactive", "resolved"])
+def test_an_intolerance_no_longer_active_still_records_the_drug_failed(status: str) -> None:
+    """Contract §3's drug-failure row has no clinicalStatus filter (the allergy row has): an intolerance
+    set inactive once the drug was stopped still documents the failure, and is no allergy now."""
+    past = allergy("Oxycodone", "7804", "intolerance", recorded="2025-04-10")
+    past["clinicalStatus"] = {"coding": [{"code": status}]}
+    assert run("medication-failure", {"valuesets": ["opioids"]}, [past]).status == Status.MET
+    morphine_allergy = allergy("Morphine", "7052", "allergy", recorded="2025-04-10")
+    past_allergy = {**morphine_allergy, "clinicalStatus": past["clinicalStatus"]}
+    params = {"valuesets": ["it-infusates"]}
+    for entry, status_now in ((morphine_allergy, Status.NOT_MET), (past_allergy, Status.MET)):
+        assert run("no-infusate-allergy", params, [entry], drugs=(infusate_request(),)).status == status_now
 
 
 def test_an_intolerance_coded_as_a_snomed_substance_is_a_drug_failure() -> None:

@@ -135,6 +135,34 @@ def test_a_duration_recorded_for_an_older_trial_says_nothing_of_the_latest() -> 
     assert r.sustained_hours == pytest.approx(3.0) and r.explicit_duration is None
 
 
+@pytest.mark.parametrize(
+    ("recorded", "kept"),
+    [
+        ("2025-10-01", True),  # dated by the trial's day, without a time
+        (None, True),  # undated: present, so it decides
+        ("2025-10-01T08:00:00Z", True),  # timed on the trial's day, an hour before its recorded start
+        ("2025-10", True),  # dated by the trial's month
+        ("2025-09-30", False),  # the day before: another trial's record
+        ("2025-09-30T23:30:00-05:00", True),  # the trial's day in UTC, where the trial is dated
+    ],
+)
+def test_a_recorded_duration_of_the_trial_day_decides(recorded: str | None, kept: bool) -> None:
+    """Contract §4: "it-trial-relief-duration-h decides when present"; only a record dated wholly before
+    the trial's day is another trial's."""
+    chart = [
+        procedure("62324", START),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(3, "2025-10-01T12:00:00Z"),
+        pain(6, "2025-10-01T18:00:00Z"),
+    ]
+    duration = assessment("it-trial-relief-duration-h", valueQuantity={"value": 12, "unit": "h"})
+    duration.pop("effectiveDateTime", None)
+    if recorded is not None:
+        duration["effectiveDateTime"] = recorded
+    r = result([*chart, duration])
+    assert (r.sustained_hours, r.explicit_duration is not None) == ((12, True) if kept else (0, False))
+
+
 def test_preliminary_and_cancelled_observations_are_ignored() -> None:
     prelim = pain(0, "2025-10-01T10:00:00Z")
     prelim["status"] = "preliminary"

@@ -13,7 +13,7 @@ from typing import Any
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
-from service.fhirdates import human_date, human_span
+from service.fhirdates import human_date, human_span, open_ended
 from service.terminology import ValueSet
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
@@ -113,6 +113,8 @@ def condition_evidence(c: ConditionFact) -> Evidence:
 
 
 def medication_evidence(m: MedicationFact) -> Evidence:
+    if m.end and open_ended(m.end):
+        return Evidence(f"{m.label} ({m.status}, {day_of(m.start)} → open-ended)", m.source, m.start)
     span = f"{day_of(m.start)} → {day_of(m.end)}" if m.end and m.end != m.start else day_of(m.start)
     took = f", {human_span(m.start, m.end)}" if m.start and m.end and m.end != m.start else ""
     return Evidence(f"{m.label} ({m.status}, {span}{took})", m.source, m.start)

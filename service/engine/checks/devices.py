@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service.codes import CPT
+from service.codes import CPT, icd10_key
 from service.engine.checks.common import condition_evidence, day_of, matching_conditions, matching_procedures
 from service.engine.checks.params import CodeMap, Param, ValueSetId, optional
 from service.engine.checks.testtype import test_type
@@ -30,7 +30,7 @@ class _Removal:
 
 def _removals(ctx: EvaluationContext, cancels: Mapping[str, list[str]]) -> list[_Removal]:
     return [
-        _Removal(p, frozenset(cancels[c.code]))
+        _Removal(p, frozenset(icd10_key(code) for code in cancels[c.code]))
         for p in ctx.record.procedures
         for c in p.codes
         if c.system == CPT and c.code in cancels
@@ -68,13 +68,13 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     ]
     cleared: dict[str, Evidence] = {}
     presences = [
-        (condition_evidence(c), {x.code for x in c.codes if devices_vs.matches(x)}, c.date)
+        (condition_evidence(c), {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)}, c.date)
         for c in matching_conditions(ctx, [devices_vs])
     ]
     presences += [
         (
             Evidence(f"implant: {p.label} ({day_of(p.performed)})", p.source, p.performed),
-            {c.code for c in p.codes if devices_vs.matches(c)},
+            {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
         )
         for p in matching_procedures(ctx, [devices_vs])

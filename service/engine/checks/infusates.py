@@ -21,10 +21,11 @@ NO_PUMP_DRUG = "no drug for the pump is ordered (a drug order with the intrathec
 
 @test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance",))
 def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """No allergy or hypersensitivity to the drug to be infused. An AllergyIntolerance of type
-    `intolerance` (a side effect, which is also how a failed drug trial is recorded) is not one."""
+    """No allergy or hypersensitivity to the drug to be infused: a current allergy-list entry (contract
+    §3). An AllergyIntolerance of type `intolerance` (a side effect, which is also how a failed drug
+    trial is recorded) is not one."""
     value_set_ids = tuple(params["valuesets"])
-    allergies = [a for a in ctx.record.allergies if a.kind != "intolerance"]
+    allergies = [a for a in ctx.record.allergies if a.current and a.kind != "intolerance"]
     same_drug = [
         (a, inf)
         for a in allergies

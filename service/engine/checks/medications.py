@@ -120,9 +120,10 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     if reached:
         return TestOutcome(Status.MET, evidence, f"{lasted} documented, {day_of(start)} → {day_of(end)}")
-    if any(m.running_on(today) for m in meds):
+    if any(m.running_on(today) for m in meds):  # how far it has come is up to today (contract §3)
+        so_far = human_span(start, max(end, today))
         return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
+            Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {day_of(start)}), {needed}"
         )
     span = f"{day_of(start)} → {day_of(end)}"
     if any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
@@ -184,7 +185,7 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
             for vs in value_sets
         )
     ]
-    evidence = [_stopped_evidence(m) for m in _latest_first(stopped, lambda m: m.end or m.start)[:3]]
+    evidence = [_stopped_evidence(m) for m in _latest_first(stopped, lambda m: m.start)[:3]]
     evidence += [
         Evidence(f"intolerance: {a.label}", a.source, a.date)
         for a in _latest_first(intolerant, lambda a: a.date)[:2]
@@ -201,6 +202,7 @@ def _latest_first(facts: list[Any], date: Callable[[Any], datetime | None]) -> l
 
 
 def _stopped_evidence(m: MedicationFact) -> Evidence:
-    """A stopped order dated by its end (its validity end or computed supply end), else its start."""
-    when = m.end or m.start
-    return Evidence(f"{m.label} stopped: {m.status_reason}", m.source, when)
+    """A stopped order, dated as contract §3 dates a MedicationRequest: by its authoredOn. Its end is
+    when its supply was due to run out, not when it was stopped, and must not outrank a later
+    assessment."""
+    return Evidence(f"{m.label} stopped: {m.status_reason}", m.source, m.start)

@@ -180,12 +180,24 @@ def _deciding_digits(value: float, threshold: float) -> str:
 
 
 _TNM_CATEGORY = re.compile(r"^(?:y?[cpra])?([TNM](?:\d|x|is)).*$", re.IGNORECASE)
+_TNM_WORD = re.compile(r"\b(?:y?[cpra])?([TNM](?:\d|x|is))[a-d]?\d?\b", re.IGNORECASE)
 
 
 def _category(value: str) -> str:
     """A coded stage as its category: the c/p/yp prefix dropped and M1a read as M1 (AJCC TNM)."""
     match = _TNM_CATEGORY.match(value.strip())
     return match.group(1).upper() if match else value.strip().upper()
+
+
+def _categories(observation: ObservationFact) -> list[tuple[str, str]]:
+    """The categories a coded stage is written as, each with the words that say it: its value, then
+    each code, display and text, a stage named inside words ("American Joint Committee on Cancer cM1")
+    read as well."""
+    found = [(_category(str(observation.value)), observation.value_text())]
+    for form in observation.value_forms:
+        found.append((_category(form), form))
+        found += [(word.upper(), form) for word in _TNM_WORD.findall(form)]
+    return found
 
 
 @test_type(
@@ -200,11 +212,15 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
-    category = _category(str(latest.value))
-    if category in {_category(v) for v in params.get("met", ())}:
-        return TestOutcome(Status.MET, evidence, f"recorded {latest.value_text()}")
-    if category in {_category(v) for v in params.get("not_met", ())}:
-        return TestOutcome(Status.NOT_MET, evidence, f"recorded {latest.value_text()}")
+    met = {_category(v) for v in params.get("met", ())}
+    not_met = {_category(v) for v in params.get("not_met", ())}
+    category, written = next(
+        ((c, words) for c, words in _categories(latest) if c in met or c in not_met), (None, "")
+    )
+    if category in met:
+        return TestOutcome(Status.MET, evidence, f"recorded {written}")
+    if category in not_met:
+        return TestOutcome(Status.NOT_MET, evidence, f"recorded {written}")
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
 
 
