@@ -417,13 +417,19 @@ class FhirClient:
     ) -> SearchResult:
         """The matches of a searchset Bundle already in hand and of its `next` pages (only of the
         `next` pages when `include_first` is false: the caller already has the first page's);
-        with `max_pages`, no more pages than that (the rest are left, not an error)."""
+        with `max_pages`, no more pages than that (the rest are left, not an error). A search is
+        read to `max_pages` pages of `page_size` at most, however the server pages it: one that
+        gives more on fewer pages (ignoring `_count`) fails as one with more pages does, before its
+        resources cost the call any more time."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
+        most = self.page_size * self.max_pages
         for pages_read in range(1, (max_pages or self.max_pages) + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
             entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
+            if len(matches) + len(included) + len(entries) > most:
+                raise FhirError(f"more than {most} results")
             for entry in entries:
                 resource = entry.get("resource")
                 if not isinstance(resource, dict):

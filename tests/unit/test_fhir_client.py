@@ -192,6 +192,17 @@ def test_429_with_a_long_retry_after_is_not_waited_for() -> None:
     assert len(responses.calls) == 1
 
 
+@responses.activate
+def test_a_server_giving_more_results_than_pages_of_page_size_hold_fails_the_search() -> None:
+    """What `max_pages` pages of `page_size` hold is the most a search is read to, however it is paged:
+    a server ignoring `_count` with one huge page costs the call no more than a paging one."""
+    responses.get(f"{BASE}/Condition", json=searchset([cond(n) for n in range(16)]))
+    with pytest.raises(FhirError, match="more than 15 results"):
+        FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
+    responses.replace(responses.GET, f"{BASE}/Condition", json=searchset([cond(n) for n in range(15)]))
+    assert len(FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {}).resources) == 15
+
+
 @pytest.mark.parametrize("status", [404, 410])
 @responses.activate
 def test_read_of_a_missing_resource_is_none(status: int) -> None:
