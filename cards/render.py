@@ -238,6 +238,11 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
             "could be applied. If the patient is insured, make sure the insurance is recorded as active."
         )
         label = "idds-crd"
+    elif route.elsewhere is not None:
+        summary = f"{route.payer_display}: coverage rules for {codes} not checked for this plan"
+        why = plain(route.elsewhere)
+        detail = f"{why[:1].upper()}{why[1:]}. This service does not hold those rules."
+        label = route.payer_display
     else:
         summary = f"{route.payer_display}: no intrathecal pump coverage rules here for {codes}"
         detail = (

@@ -8,6 +8,7 @@ information). Pure: values in, a dict out.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from cards.coverage_information import AssertionRules, CoverageJudgement, CoverageTarget, coverage_actions
@@ -162,16 +163,17 @@ def _judgements(decisions: Decisions) -> dict[str, tuple[CoverageJudgement, ...]
         for route in decisions.routes:
             d = by_key.get((order.reference, route.coverage))
             form = decisions.forms.get((d.order_reference, d.policy_id)) if d else None
-            per_route.append(
-                CoverageJudgement(
-                    route.coverage,
-                    route.payer_display,
-                    d,
-                    canonical_of(form) if form else None,
-                    _auto_approves(route, decisions),
-                    dtr=not _without_dtr(route),
-                )
+            judgement = CoverageJudgement(
+                route.coverage,
+                route.payer_display,
+                d,
+                canonical_of(form) if form else None,
+                _auto_approves(route, decisions),
+                dtr=not _without_dtr(route),
             )
+            if route.elsewhere is not None:
+                judgement = replace(judgement, undecided=route.elsewhere)
+            per_route.append(judgement)
         judgements[order.reference] = tuple(per_route)
     return judgements
 

@@ -170,8 +170,8 @@ def order_code(resource: Mapping[str, Any]) -> Any:
 
 
 def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
-    """Each active Coverage, the payer it was routed to and the policy (and version) that judged it
-    (the call's own routing, `HookOutcome.routes`)."""
+    """Each active Coverage, the payer it was routed to and the policy (and version) that judged it,
+    or why the payer's policy did not (the call's own routing, `HookOutcome.routes`)."""
     payers = []
     for route in call.outcome.routes:
         policy = catalog.policies.get(route.policy_id) if route.policy_id else None
@@ -185,6 +185,7 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
                 "policy_id": route.policy_id,
                 "policy_version": policy.version if policy else None,
                 "medicare": route.medicare,
+                "not_judged_because": route.elsewhere,
             }
         )
     return payers

@@ -37,6 +37,19 @@ class RoutingError(SourceError):
 
 
 @dataclass(frozen=True)
+class ProductElsewhere:
+    """A product of the payer that its policy does not apply to, and where its rules are."""
+
+    names: tuple[str, ...]
+    refer_to: str
+
+    def named_in(self, words: Iterable[str]) -> bool:
+        """Whether any of `words` names the product, by any of its names, as whole words."""
+        patterns = [re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE) for name in self.names]
+        return any(pattern.search(text) for text in words for pattern in patterns)
+
+
+@dataclass(frozen=True)
 class Payer:
     key: str
     name: str
@@ -46,6 +59,19 @@ class Payer:
     medicare_policy_id: str | None = None
     auto_approval: bool = False  # meets the policy → PA satisfied, no request needed
     uses_dtr: bool = True  # documentation is gathered with DTR, not with a form-completion Task
+    products_elsewhere: tuple[ProductElsewhere, ...] = ()
+
+    def elsewhere(self, coverage: Mapping[str, Any]) -> str | None:
+        """Why this payer's policy does not judge `coverage`: its product is one the policy sends
+        elsewhere (named in the Coverage's type or plan/group names, contract §6's product words)."""
+        words = _names(coverage)
+        for product in self.products_elsewhere:
+            if product.named_in(words):
+                name = product.names[0]
+                return (
+                    f"this payer's policy does not apply to {name} members; refer to the {product.refer_to}"
+                )
+        return None
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class Route:
     matched_by: str
     medicare: bool = False
     payer_reference: dict[str, Any] | None = None  # the payer Organization, as a Task requester
+    elsewhere: str | None = None  # why the payer's policy does not judge this Coverage's product
 
 
 def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, Any]:
@@ -102,6 +129,10 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
                 medicare_policy_id=raw.get("medicare_policy"),
                 auto_approval=raw.get("auto_approval", False),
                 uses_dtr=raw.get("dtr", True),
+                products_elsewhere=tuple(
+                    ProductElsewhere(tuple(p["names"]), p["refer_to"])
+                    for p in raw.get("products_elsewhere", [])
+                ),
             )
         )
     return tuple(payers)
@@ -193,21 +224,23 @@ def route_coverages(
         for payor, org in _payer_organizations(coverage, by_ref) or [({}, None)]:
             payer, how = _match(payers, payor, org)
             display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
-            policy = None
+            policy = elsewhere = None
             if payer is not None:
                 policy = (
                     payer.medicare_policy_id if medicare and payer.medicare_policy_id else payer.policy_id
                 )
+                elsewhere = None if medicare and payer.medicare_policy_id else payer.elsewhere(coverage)
             name = payer.name if payer else display
             routes.append(
                 Route(
                     reference_of(coverage),
                     name,
                     payer,
-                    policy,
+                    None if elsewhere else policy,
                     how,
                     medicare,
                     _payer_reference(payor, org, display),
+                    elsewhere,
                 )
             )
     return routes

@@ -81,6 +81,7 @@ def test_a_hook_call_is_recorded_with_everything_it_decided(compiled_catalog: Ca
     [payer] = record["payers"]
     policy = compiled_catalog.policies[payer["policy_id"]]
     assert (payer["payer"], payer["policy_version"]) == ("geha", policy.version)
+    assert payer["not_judged_because"] is None
     drafts = {
         f"{e['resource']['resourceType']}/{e['resource']['id']}"
         for e in body["context"]["draftOrders"]["entry"]

@@ -251,3 +251,23 @@ def test_the_reason_names_the_failing_criterion_not_its_group() -> None:
     reason = pump["reason"]["text"]
     assert "Criteria for the type of treatment" not in reason
     assert "3.b Life expectancy recorded >= 3 months (" in reason  # the criterion, then its policy section
+
+
+def test_a_plan_the_payers_policy_sends_elsewhere_is_not_judged_and_says_where_its_rules_are() -> None:
+    """Capital Blue Cross MP 1.058, Product Variations: "FEP PPO - Refer to FEP Medical Policy Manual."."""
+    body = sign_body()
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["payor"] = [{"identifier": {"system": "http://idds-crd.org/fhir/sid/payer-id", "value": "cbc"}}]
+    coverage["class"] = [
+        {"type": {"coding": [{"code": "plan"}]}, "value": "FEP-STD", "name": "FEP Blue Standard"}
+    ]
+    _, response = sign_with_chart(meeting_chart(), body=body)
+    (notice,) = response["cards"]
+    assert (
+        notice["summary"]
+        == "Capital Blue Cross: coverage rules for 62362, 62350, E0783 not checked for this plan"
+    )
+    assert "FEP members; refer to the FEP Medical Policy Manual" in notice["detail"]
+    for subs in only(response):
+        assert subs["covered"] == "conditional"
+        assert "FEP members; refer to the FEP Medical Policy Manual" in subs["reason"]["text"]

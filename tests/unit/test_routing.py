@@ -166,6 +166,32 @@ def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], poli
     assert (route.policy_id, route.medicare) == (policy, policy == "cms-ncd-280-14")
 
 
+@pytest.mark.parametrize(
+    ("extra", "elsewhere"),
+    [
+        (plan("FEP Blue Standard (Federal Employee Program PPO)"), True),
+        (plan("Federal Employee Program"), True),
+        ({"type": {"text": "fep ppo"}}, True),
+        (plan("Capital Blue Cross PPO"), False),
+        (plan("FEPlus Dental"), False),  # not the word
+    ],
+)
+def test_a_product_the_policy_sends_elsewhere_is_not_judged_here(
+    extra: dict[str, Any], elsewhere: bool
+) -> None:
+    """MP 1.058, Product Variations: "FEP PPO - Refer to FEP Medical Policy Manual."."""
+    cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "cbc"}}, **extra)
+    route = route_coverages([cov], [], PAYERS)[0]
+    if elsewhere:
+        assert route.policy_id is None
+        assert (
+            route.elsewhere is not None
+            and "FEP members; refer to the FEP Medical Policy Manual" in route.elsewhere
+        )
+    else:
+        assert (route.policy_id, route.elsewhere) == ("cbc-mp-1-058", None)
+
+
 def test_odd_shapes_do_not_break_routing() -> None:
     odd = {"resourceType": "Coverage", "id": "c9", "payor": "GEHA", "type": 5, "class": {"x": 1}}
     assert route_coverages([odd], ["not a resource"], PAYERS)[0].policy_id is None  # type: ignore[list-item]
