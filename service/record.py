@@ -10,6 +10,7 @@ for evidence of absence.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -286,8 +287,8 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
             if code.system == ASSESSMENT:
                 return code.code, None
         text = concept.get("text").strip() if isinstance(concept.get("text"), str) else None
-        if text and _is_assessment(resource):  # contract §5: a bare text equal to the code is the answer
-            return text, None
+        if text and _ANSWER_CODE.fullmatch(text) and _is_assessment(resource):
+            return text, None  # contract §5: a bare text equal to the code is the answer
         for coding in concept.get("coding") or []:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return coding["code"], None
@@ -295,6 +296,9 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
     if isinstance(resource.get("valueString"), str):
         return resource["valueString"].strip(), None
     return None, None
+
+
+_ANSWER_CODE = re.compile(r"[a-z0-9+-]+")  # how the assessment answers are written ("end-of-battery", "1+")
 
 
 def _is_assessment(resource: Mapping[str, Any]) -> bool:

@@ -64,16 +64,14 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
 
 
 def recorded_for_trial(fact: ObservationFact | None, start: datetime | None) -> ObservationFact | None:
-    """`fact` unless it is dated wholly before the trial's day: an older trial's record says nothing
-    of this one. A present record decides (contract §4), so one recorded on the trial's day (at any
-    hour, or dated by that day, month or year in the trial's calendar), later, or undated is kept."""
+    """`fact` unless it was recorded before the trial: an older trial's record says nothing of this
+    one. A present record decides (contract §4), so one undated, timed at or after the start, or
+    dated without a time by a day (month, year) of the trial's calendar that reaches the start is kept."""
     if fact is None or fact.effective is None or start is None:
         return fact
     if fact.timed:
-        last_day = fact.effective.astimezone(start.tzinfo).date()
-    else:
-        last_day = _period(fact, start.tzinfo)[1].date() - timedelta(days=1)
-    return fact if last_day >= start.date() else None
+        return fact if fact.effective >= start else None
+    return fact if _period(fact, start.tzinfo)[1] > start else None
 
 
 def _placeable(

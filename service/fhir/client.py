@@ -428,8 +428,6 @@ class FhirClient:
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
             entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
-            if len(matches) + len(included) + len(entries) > most:
-                raise FhirError(f"more than {most} results")
             for entry in entries:
                 resource = entry.get("resource")
                 if not isinstance(resource, dict):
@@ -438,6 +436,8 @@ class FhirClient:
                     matches.append(resource)
                 elif resource.get("resourceType") != "OperationOutcome":
                     included.append(resource)
+            if len(matches) > most:  # what it _include-s comes with its matches, bounded by them
+                raise FhirError(f"more than {most} results")
             next_url = _link(page, "next")
             if not next_url or pages_read == max_pages:
                 return SearchResult(matches, included, pages_read)

@@ -199,8 +199,13 @@ def test_a_server_giving_more_results_than_pages_of_page_size_hold_fails_the_sea
     responses.get(f"{BASE}/Condition", json=searchset([cond(n) for n in range(16)]))
     with pytest.raises(FhirError, match="more than 15 results"):
         FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
-    responses.replace(responses.GET, f"{BASE}/Condition", json=searchset([cond(n) for n in range(15)]))
-    assert len(FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {}).resources) == 15
+    fifteen_with_includes = searchset([cond(n) for n in range(15)])
+    fifteen_with_includes["entry"] += [
+        {"resource": {"resourceType": "Organization", "id": f"o{n}"}} for n in range(15)
+    ]
+    responses.replace(responses.GET, f"{BASE}/Condition", json=fifteen_with_includes)
+    found = FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
+    assert (len(found.resources), len(found.included)) == (15, 15)  # what it includes is not counted
 
 
 @pytest.mark.parametrize("status", [404, 410])

@@ -735,6 +735,22 @@ def test_a_treated_opioid_dependence_does_not_clear_an_alcohol_use_disorder() ->
     assert statuses(determine(chart))["geha.ci.sud"] == "not-documented"
 
 
+def test_whether_a_disorder_no_code_here_shows_the_treatment_of_is_treated_is_for_the_reviewer() -> None:
+    """No order the chart could hold counts as treating alcohol dependence here, so the card must not
+    ask the clinician for one: the payer's reviewer judges the treatment. An opioid use disorder's
+    treatment (buprenorphine, methadone, naltrexone) is asked for."""
+    naltrexone = med_request("naltrexone 50 MG Oral Tablet", "2026-10-01", status="active", code="7243")
+    alcohol = determine([condition(ICD, "F10.20", "2024-01-01", "Alcohol dependence"), naltrexone])
+    sud = next(r for r in alcohol.criteria if r.id == "geha.ci.sud")
+    assert (sud.status, sud.for_reviewer) == (Status.NOT_DOCUMENTED, True)
+    assert (
+        sud.finding
+        == "documented (Alcohol dependence); whether it is under active treatment is for the reviewer"
+    )
+    opioid = determine([condition(ICD, "F11.20", "2024-01-01")])
+    assert not next(r for r in opioid.criteria if r.id == "geha.ci.sud").for_reviewer
+
+
 def test_cancer_with_a_bare_chronic_pain_code_is_cancer_pain() -> None:
     chart = [
         condition(ICD, "C50.911", "2025-01-01"),

@@ -428,10 +428,8 @@ def test_each_contraindication_does_not_meet(evidence: dict[str, Any], criterion
         ("Sacral nerve stimulator (InterStim)", "not-met"),
         ("Deep brain stimulation system", "not-met"),
         ("Spinal cord stimulators (Medtronic Intellis)", "not-met"),
-        (
-            "Transcutaneous electrical nerve stimulator",
-            "met",
-        ),  # a TENS unit: neither implanted nor programmable
+        ("Transcutaneous electrical nerve stimulator", "met"),  # a TENS unit: not implanted
+        ("Spinal cord stimulation trial lead", "met"),  # a lead, not the programmable generator
     ],
 )
 def test_a_device_type_naming_a_neurostimulator_in_common_words_is_one(words: str, expected: str) -> None:

@@ -226,7 +226,10 @@ def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() 
     assert run("medication-duration", OPIOIDS_6WK, [ended]).status == Status.NOT_MET
     running = run("medication-duration", OPIOIDS_6WK, [statement({"start": "2026-10-17"})])
     assert running.status == Status.NOT_DOCUMENTED
-    assert running.finding == "5 weeks so far (since 17 Oct 2026), needs more than 6 weeks"  # to today
+    assert running.finding == (
+        "a medication statement records it since 17 Oct 2026 with no end, so how long it was taken is not "
+        "documented (needs more than 6 weeks): record the orders or when it ended"
+    )
 
 
 @pytest.mark.parametrize(
@@ -288,6 +291,12 @@ def test_an_assessment_answered_in_text_beside_a_foreign_coding_is_read_by_its_t
     local = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "SE-0", "display": "None"}], "text": "none"}
     answered = assessment("it-trial-side-effects", valueCodeableConcept=local)
     assert run("assessment", params, [answered]).status == Status.MET
+    prose = {
+        "coding": [{"system": "urn:oid:1.2.3.4", "code": "minimal"}],
+        "text": "Mild nausea, settled in a day",
+    }
+    by_its_code = assessment("it-trial-side-effects", valueCodeableConcept=prose)
+    assert run("assessment", params, [by_its_code]).status == Status.MET  # prose is no answer code
 
 
 def test_assessment_absence_rule_when_asked() -> None:

@@ -140,15 +140,15 @@ def test_a_duration_recorded_for_an_older_trial_says_nothing_of_the_latest() -> 
     [
         ("2025-10-01", True),  # dated by the trial's day, without a time
         (None, True),  # undated: present, so it decides
-        ("2025-10-01T08:00:00Z", True),  # timed on the trial's day, an hour before its recorded start
+        ("2025-10-01T08:00:00Z", False),  # timed before the trial started: not of this trial
         ("2025-10", True),  # dated by the trial's month
         ("2025-09-30", False),  # the day before: another trial's record
-        ("2025-09-30T23:30:00-05:00", True),  # the trial's day in UTC, where the trial is dated
+        ("2025-10-01T06:00:00-05:00", True),  # 11:00 UTC: after the trial's start, in another offset
     ],
 )
 def test_a_recorded_duration_of_the_trial_day_decides(recorded: str | None, kept: bool) -> None:
-    """Contract §4: "it-trial-relief-duration-h decides when present"; only a record dated wholly before
-    the trial's day is another trial's."""
+    """Contract §4: "it-trial-relief-duration-h decides when present"; only a record made before the
+    trial (timed before its start, or dated by a day that ends before it) is another trial's."""
     chart = [
         procedure("62324", START),
         pain(8, "2025-09-30T15:00:00Z"),

@@ -126,7 +126,9 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     documented either way. `unless_treated_by` accepts conditions under active treatment (only
     those in `treatment_covers`, when given), and without it the criterion is not documented, not
     failed: the treatment is the exception's own fact, absent from the data rather than shown not to
-    be there (contract §3); `cleared_by` accepts them when an assessment dated
+    be there (contract §3). A condition outside `treatment_covers` has no treatment a chart could
+    show here, so its treatment is left to the payer's reviewer. `cleared_by` accepts them when an
+    assessment dated
     after them records clearance. When the data that could clear a condition could not be
     fetched, the result is "not documented", never "not met".
     """
@@ -185,11 +187,15 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
             )
-        untreated = uncovered or found
-        names = ", ".join(dict.fromkeys(c.label for c in untreated[:2]))
+        treatments = tuple(medication_evidence(m) for m in treated[:2])
+        if uncovered:  # no code here tells this disorder's treatment: the reviewer judges it
+            names = ", ".join(dict.fromkeys(c.label for c in uncovered[:2]))
+            finding = f"documented ({names}); whether it is under active treatment is for the reviewer"
+            return TestOutcome(Status.NOT_DOCUMENTED, evidence + treatments, finding, for_reviewer=True)
+        names = ", ".join(dict.fromkeys(c.label for c in found[:2]))
         return TestOutcome(  # being in treatment is the exception's fact: absent, not disproved
             Status.NOT_DOCUMENTED,
-            evidence + tuple(medication_evidence(m) for m in treated[:2]),
+            evidence + treatments,
             f"documented ({names}); no active treatment of it documented",
         )
     if params.get("cleared_by"):

@@ -120,10 +120,17 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     if reached:
         return TestOutcome(Status.MET, evidence, f"{lasted} documented, {day_of(start)} → {day_of(end)}")
-    if any(m.running_on(today) for m in meds):  # how far it has come is up to today (contract §3)
-        so_far = human_span(start, max(end, today))
+    running = [m for m in meds if m.running_on(today)]
+    if any(m.ordered for m in running):
         return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {day_of(start)}), {needed}"
+            Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
+        )
+    if running:  # an open statement: its end is its date (contract §3), so how long it ran is unknown
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            evidence,
+            f"a medication statement records it since {day_of(start)} with no end, so how long it was "
+            f"taken is not documented ({needed}): record the orders or when it ended",
         )
     span = f"{day_of(start)} → {day_of(end)}"
     if any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
