@@ -44,9 +44,14 @@ class ProductElsewhere:
     refer_to: str
 
     def named_in(self, words: Iterable[str]) -> bool:
-        """Whether any of `words` names the product, by any of its names, as whole words."""
-        patterns = [re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE) for name in self.names]
-        return any(pattern.search(text) for text in words for pattern in patterns)
+        """Whether any of `words` names the product, by any of its names, as whole words; "non-FEP" or
+        "not FEP" (however the hyphen is typed) names another product, as for Medicare."""
+        for name in self.names:
+            named = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+            negated = re.compile(rf"\b(?:non|not)[\s{_HYPHENS}]*{re.escape(name)}\b", re.IGNORECASE)
+            if any(named.search(negated.sub(" ", text)) for text in words):
+                return True
+        return False
 
 
 @dataclass(frozen=True)

@@ -152,9 +152,14 @@ class ValueSet:
 
     def matches_text(self, text: str) -> bool:
         """Whether a listed phrase is in `text` as whole words, singular or plural ("spinal cord
-        stimulators" names a spinal cord stimulator)."""
+        stimulators" names a spinal cord stimulator), and not negated ("non-implantable pulse
+        generator" names an external one)."""
         lowered = text.lower()
-        return any(re.search(rf"\b{re.escape(w)}(?:e?s)?\b", lowered) for w in self.text_words)
+        for word in self.text_words:
+            phrase = rf"{re.escape(word)}(?:e?s)?\b"
+            if re.search(rf"\b{phrase}", re.sub(rf"\b(?:non|not)[\s-]*{phrase}", " ", lowered)):
+                return True
+        return False
 
 
 def _string_list(raw: Any, where: str) -> list[str]:

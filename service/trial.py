@@ -36,6 +36,7 @@ class TrialResult:
     lowest_post: ObservationFact | None = None
     reason: str | None = None
     explicit_duration: ObservationFact | None = None  # it-trial-relief-duration-h, which decides the hours
+    previous_start: datetime | None = None  # the trial before this one: records after it may be of it
 
     @property
     def sources(self) -> list[str]:
@@ -63,15 +64,40 @@ def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) 
     return sorted(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
 
 
-def recorded_for_trial(fact: ObservationFact | None, start: datetime | None) -> ObservationFact | None:
-    """`fact` unless it was recorded before the trial: an older trial's record says nothing of this
-    one. A present record decides (contract §4), so one undated, timed at or after the start, or
-    dated without a time by a day (month, year) of the trial's calendar that reaches the start is kept."""
+def recorded_for_trial(
+    fact: ObservationFact | None, start: datetime | None, previous: datetime | None = None
+) -> ObservationFact | None:
+    """`fact` unless it is another trial's record. A present record decides (contract §4), so one is
+    kept when undated, timed at or after the trial's start, dated without a time by a day (month,
+    year) of the trial's calendar that reaches the start, or timed earlier on the trial's own day
+    (a clock or a charting time off by minutes or hours) unless it came after a `previous` trial,
+    which it may describe."""
     if fact is None or fact.effective is None or start is None:
         return fact
-    if fact.timed:
-        return fact if fact.effective >= start else None
-    return fact if _period(fact, start.tzinfo)[1] > start else None
+    if not fact.timed:
+        return fact if _period(fact, start.tzinfo)[1] > start else None
+    if fact.effective >= start:
+        return fact
+    same_day = fact.effective.astimezone(start.tzinfo).date() == start.date()
+    after_previous = previous is not None and fact.effective >= previous
+    return fact if same_day and not after_previous else None
+
+
+def previous_trial_start(
+    procedures: Sequence[ProcedureFact], trial_codes: ValueSet, latest: ProcedureFact | None
+) -> datetime | None:
+    """When the trial before `latest` (the most recent) was performed, if there was one."""
+    if latest is None or latest.performed is None:
+        return None
+    earlier = [
+        p.performed
+        for p in procedures
+        if p.performed is not None
+        and p.performed < latest.performed
+        and trial_codes.matches_any(p.codes)
+        and not p.steroid_injection
+    ]
+    return max(earlier, default=None)
 
 
 def _placeable(
@@ -151,6 +177,17 @@ def trial_result(
     """The trial result per contract §4: each explicit assessment (the relief, its duration) first,
     else computed from the scores."""
     procedure = latest_trial_procedure(procedures, trial_codes)
+    previous = previous_trial_start(procedures, trial_codes, procedure)
+    return replace(_trial_result(procedure, previous, observations, pain_codes), previous_start=previous)
+
+
+def _trial_result(
+    procedure: ProcedureFact | None,
+    previous: datetime | None,
+    observations: Sequence[ObservationFact],
+    pain_codes: ValueSet,
+) -> TrialResult:
+    """`trial_result` of the most recent trial `procedure`, `previous` the one before it."""
     explicit = latest_assessment(observations, "it-trial-pain-relief-pct")
     duration = latest_assessment(observations, "it-trial-relief-duration-h")
     if duration is not None and not isinstance(duration.value, float):
@@ -189,7 +226,7 @@ def trial_result(
         )
     lowest = min(post, key=lambda s: float(s.value))  # type: ignore[arg-type]
     relief = (base_value - float(lowest.value)) / base_value * 100  # type: ignore[arg-type]
-    if recorded_for_trial(duration, start) is not None:
+    if recorded_for_trial(duration, start, previous) is not None:
         return TrialResult(
             procedure,
             relief,

@@ -436,7 +436,7 @@ class FhirClient:
                     matches.append(resource)
                 elif resource.get("resourceType") != "OperationOutcome":
                     included.append(resource)
-            if len(matches) > most:  # what it _include-s comes with its matches, bounded by them
+            if len(matches) > most or len(included) > most:  # matches and what they _include, each
                 raise FhirError(f"more than {most} results")
             next_url = _link(page, "next")
             if not next_url or pages_read == max_pages:

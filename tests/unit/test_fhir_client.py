@@ -205,7 +205,11 @@ def test_a_server_giving_more_results_than_pages_of_page_size_hold_fails_the_sea
     ]
     responses.replace(responses.GET, f"{BASE}/Condition", json=fifteen_with_includes)
     found = FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
-    assert (len(found.resources), len(found.included)) == (15, 15)  # what it includes is not counted
+    assert (len(found.resources), len(found.included)) == (15, 15)  # counted apart from the matches
+    fifteen_with_includes["entry"].append({"resource": {"resourceType": "Organization", "id": "o-more"}})
+    responses.replace(responses.GET, f"{BASE}/Condition", json=fifteen_with_includes)
+    with pytest.raises(FhirError, match="more than 15 results"):
+        FhirClient(BASE, None, 2.0, page_size=5, max_pages=3).search("Condition", {})
 
 
 @pytest.mark.parametrize("status", [404, 410])

@@ -740,7 +740,8 @@ def test_whether_a_disorder_no_code_here_shows_the_treatment_of_is_treated_is_fo
     ask the clinician for one: the payer's reviewer judges the treatment. An opioid use disorder's
     treatment (buprenorphine, methadone, naltrexone) is asked for."""
     naltrexone = med_request("naltrexone 50 MG Oral Tablet", "2026-10-01", status="active", code="7243")
-    alcohol = determine([condition(ICD, "F10.20", "2024-01-01", "Alcohol dependence"), naltrexone])
+    alcohol_chart = [condition(ICD, "F10.20", "2024-01-01", "Alcohol dependence"), naltrexone]
+    alcohol = determine(alcohol_chart)
     sud = next(r for r in alcohol.criteria if r.id == "geha.ci.sud")
     assert (sud.status, sud.for_reviewer) == (Status.NOT_DOCUMENTED, True)
     assert (
@@ -749,6 +750,17 @@ def test_whether_a_disorder_no_code_here_shows_the_treatment_of_is_treated_is_fo
     )
     opioid = determine([condition(ICD, "F11.20", "2024-01-01")])
     assert not next(r for r in opioid.criteria if r.id == "geha.ci.sud").for_reviewer
+    opioid_dependence = condition(ICD, "F11.20", "2024-01-01", "Opioid dependence")
+    assert next(
+        r for r in determine([opioid_dependence, *alcohol_chart]).criteria if r.id == "geha.ci.sud"
+    ).for_reviewer
+    both = determine([opioid_dependence, alcohol_chart[0]])  # the opioid dependence untreated
+    sud = next(r for r in both.criteria if r.id == "geha.ci.sud")
+    assert (sud.status, sud.for_reviewer) == (Status.NOT_DOCUMENTED, False)  # the opioid treatment is asked
+    assert sud.finding == (
+        "documented (Opioid dependence); no active treatment of it documented; whether Alcohol dependence "
+        "is under active treatment is for the reviewer"
+    )
 
 
 def test_cancer_with_a_bare_chronic_pain_code_is_cancer_pain() -> None:

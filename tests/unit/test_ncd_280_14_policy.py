@@ -430,6 +430,7 @@ def test_each_contraindication_does_not_meet(evidence: dict[str, Any], criterion
         ("Spinal cord stimulators (Medtronic Intellis)", "not-met"),
         ("Transcutaneous electrical nerve stimulator", "met"),  # a TENS unit: not implanted
         ("Spinal cord stimulation trial lead", "met"),  # a lead, not the programmable generator
+        ("Non-implantable pulse generator", "met"),  # external
     ],
 )
 def test_a_device_type_naming_a_neurostimulator_in_common_words_is_one(words: str, expected: str) -> None:

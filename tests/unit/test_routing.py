@@ -174,6 +174,10 @@ def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], poli
         ({"type": {"text": "fep ppo"}}, True),
         (plan("Capital Blue Cross PPO"), False),
         (plan("FEPlus Dental"), False),  # not the word
+        (plan("Capital PPO non-FEP"), False),
+        (plan("PPO (not FEP)"), False),
+        (plan("Non\u2011Federal Employee Program PPO"), False),  # a non-breaking hyphen
+        (plan("Blue Cross and Blue Shield Service Benefit Plan"), True),  # FEP's own name
     ],
 )
 def test_a_product_the_policy_sends_elsewhere_is_not_judged_here(

@@ -230,6 +230,9 @@ def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() 
         "a medication statement records it since 17 Oct 2026 with no end, so how long it was taken is not "
         "documented (needs more than 6 weeks): record the orders or when it ended"
     )
+    older_order = med_request("Oxycodone 5 MG Oral Tablet", "2026-10-01", "2026-10-05", "completed")
+    beside = run("medication-duration", OPIOIDS_6WK, [older_order, statement({"start": "2026-10-17"})])
+    assert "statement records it since 17 Oct 2026" in beside.finding  # its own start, not the order's
 
 
 @pytest.mark.parametrize(

@@ -140,15 +140,16 @@ def test_a_duration_recorded_for_an_older_trial_says_nothing_of_the_latest() -> 
     [
         ("2025-10-01", True),  # dated by the trial's day, without a time
         (None, True),  # undated: present, so it decides
-        ("2025-10-01T08:00:00Z", False),  # timed before the trial started: not of this trial
+        ("2025-10-01T08:00:00Z", True),  # timed earlier on the trial's day, no trial before it
+        ("2025-10-01T00:00:00Z", True),  # a date charted as midnight
         ("2025-10", True),  # dated by the trial's month
         ("2025-09-30", False),  # the day before: another trial's record
         ("2025-10-01T06:00:00-05:00", True),  # 11:00 UTC: after the trial's start, in another offset
     ],
 )
 def test_a_recorded_duration_of_the_trial_day_decides(recorded: str | None, kept: bool) -> None:
-    """Contract §4: "it-trial-relief-duration-h decides when present"; only a record made before the
-    trial (timed before its start, or dated by a day that ends before it) is another trial's."""
+    """Contract §4: "it-trial-relief-duration-h decides when present"; only a record dated before the
+    trial's day is another trial's (or one after an earlier trial: the next test)."""
     chart = [
         procedure("62324", START),
         pain(8, "2025-09-30T15:00:00Z"),
@@ -161,6 +162,24 @@ def test_a_recorded_duration_of_the_trial_day_decides(recorded: str | None, kept
         duration["effectiveDateTime"] = recorded
     r = result([*chart, duration])
     assert (r.sustained_hours, r.explicit_duration is not None) == ((12, True) if kept else (0, False))
+
+
+def test_a_duration_recorded_after_an_earlier_trial_and_before_the_latest_is_the_earlier_ones() -> None:
+    """A 62324 trial on 30 September, its 3 h duration charted at 07:30 the next morning, then the latest
+    trial at 09:00: the record is of the first trial, and the latest's scores (18 h) decide."""
+    chart = [
+        procedure("62324", "2025-09-30T09:00:00Z"),
+        assessment(
+            "it-trial-relief-duration-h", "2025-10-01T07:30:00Z", valueQuantity={"value": 3, "unit": "h"}
+        ),
+        procedure("62324", START),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(2, "2025-10-01T12:00:00Z"),
+        pain(2, "2025-10-02T06:00:00Z"),
+        pain(7, "2025-10-02T08:00:00Z"),
+    ]
+    r = result(chart)
+    assert (r.sustained_hours, r.explicit_duration) == (pytest.approx(18.0), None)
 
 
 def test_preliminary_and_cancelled_observations_are_ignored() -> None:

@@ -103,6 +103,11 @@ def _clearance_after(
     return clearance if cleared else None
 
 
+def _named(conditions: list[ConditionFact]) -> str:
+    """The first two conditions' labels, each once."""
+    return ", ".join(dict.fromkeys(c.label for c in conditions[:2]))
+
+
 @test_type(
     "no-condition",
     params={
@@ -188,16 +193,14 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it is treated {unchecked}"
             )
         treatments = tuple(medication_evidence(m) for m in treated[:2])
-        if uncovered:  # no code here tells this disorder's treatment: the reviewer judges it
-            names = ", ".join(dict.fromkeys(c.label for c in uncovered[:2]))
-            finding = f"documented ({names}); whether it is under active treatment is for the reviewer"
+        covered = [c for c in found if c not in uncovered]
+        reviewer = "is under active treatment is for the reviewer"  # no code here tells that treatment
+        if not covered or treated_conditions or treated:
+            finding = f"documented ({_named(uncovered)}); whether it {reviewer}"
             return TestOutcome(Status.NOT_DOCUMENTED, evidence + treatments, finding, for_reviewer=True)
-        names = ", ".join(dict.fromkeys(c.label for c in found[:2]))
-        return TestOutcome(  # being in treatment is the exception's fact: absent, not disproved
-            Status.NOT_DOCUMENTED,
-            evidence + treatments,
-            f"documented ({names}); no active treatment of it documented",
-        )
+        finding = f"documented ({_named(covered)}); no active treatment of it documented"
+        finding += f"; whether {_named(uncovered)} {reviewer}" if uncovered else ""
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence + treatments, finding)  # absent, not disproved
     if params.get("cleared_by"):
         if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(

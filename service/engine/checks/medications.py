@@ -129,7 +129,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             evidence,
-            f"a medication statement records it since {day_of(start)} with no end, so how long it was "
+            f"a medication statement records it since {day_of(min(m.start for m in running if m.start))} "
+            "with no end, so how long it was "
             f"taken is not documented ({needed}): record the orders or when it ended",
         )
     span = f"{day_of(start)} → {day_of(end)}"

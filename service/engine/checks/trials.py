@@ -259,11 +259,12 @@ class _ScaleJudge:
 
     def lasted(self, trial: ScaleTrial) -> tuple[float, ObservationFact | None]:
         """How long `trial`'s response held at the bar, and the record that says so: the
-        it-trial-response-duration-h recorded for this trial (at or after its start) decides, as the
+        it-trial-response-duration-h recorded for this trial (`recorded_for_trial`) decides, as the
         relief's duration does (contract §4); else the scores' span."""
         found = self.ctx.record.latest_assessment("it-trial-response-duration-h")
         usable = found is not None and isinstance(found.value, float)
-        recorded = recorded_for_trial(found, trial.procedure.performed) if usable else None
+        previous = self.ctx.record.trial.previous_start
+        recorded = recorded_for_trial(found, trial.procedure.performed, previous) if usable else None
         if recorded is None:
             return trial.sustained_hours(self.points), None
         return float(recorded.value), recorded  # type: ignore[arg-type]
