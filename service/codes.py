@@ -27,7 +27,18 @@ ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
 NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
 NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
-_NEGATED_NEURAXIAL = re.compile(r"\b(?:non|not(?:\s+for)?)[\s\-]*(?:intrathecal|epidural|intraspinal)")
+# a hyphen however it is typed: ASCII, Unicode hyphens and dashes (U+2010-2015), minus signs, a soft
+# hyphen, a zero-width space
+HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
+
+
+def negated(phrase: str, negation: str = r"(?:non|not)") -> re.Pattern[str]:
+    """`phrase` (a regular expression) negated by the words before it: "non-Medicare", "not FEP",
+    "non-implantable pulse generator", with any space or hyphen between; case-insensitive."""
+    return re.compile(rf"\b{negation}[\s{HYPHENS}]*(?:{phrase})", re.IGNORECASE)
+
+
+_NEGATED_NEURAXIAL = negated("intrathecal|epidural|intraspinal", r"(?:non|not(?:\s+for)?)")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 SYSTEM_ALIASES: dict[str, str] = {

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.codes import negated
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
 from service.yamlsource import SourceError, check_schema, load
@@ -23,10 +24,7 @@ from service.yamlsource import SourceError, check_schema, load
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
 SOPT_MEDICARE = re.compile(r"1\d{0,2}")  # 1 MEDICARE and its children 1x, 1xx
 MEDICARE_WORD = re.compile(r"\bmedicare\b", re.IGNORECASE)
-# "non-Medicare" however the hyphen is typed: ASCII, Unicode hyphens and dashes (U+2010-2015),
-# minus signs, a soft hyphen, a zero-width space, or none; any whitespace, a no-break space too
-_HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
-NEGATED_MEDICARE = re.compile(rf"\b(?:non|not)[\s{_HYPHENS}]*medicare\b", re.IGNORECASE)
+NEGATED_MEDICARE = negated(r"medicare\b")  # "non-Medicare", "not Medicare", however hyphenated
 # the Coverage.class types whose names name the product (contract §6: plan or group names)
 PRODUCT_CLASSES = frozenset({"plan", "subplan", "group", "subgroup"})
 ACTIVE_STATUSES = (None, "active")
@@ -48,8 +46,8 @@ class ProductElsewhere:
         "not FEP" (however the hyphen is typed) names another product, as for Medicare."""
         for name in self.names:
             named = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
-            negated = re.compile(rf"\b(?:non|not)[\s{_HYPHENS}]*{re.escape(name)}\b", re.IGNORECASE)
-            if any(named.search(negated.sub(" ", text)) for text in words):
+            other = negated(rf"{re.escape(name)}\b")
+            if any(named.search(other.sub(" ", text)) for text in words):
                 return True
         return False
 

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key
+from service.codes import CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key, negated
 from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
@@ -157,7 +157,7 @@ class ValueSet:
         lowered = text.lower()
         for word in self.text_words:
             phrase = rf"{re.escape(word)}(?:e?s)?\b"
-            if re.search(rf"\b{phrase}", re.sub(rf"\b(?:non|not)[\s-]*{phrase}", " ", lowered)):
+            if re.search(rf"\b{phrase}", negated(phrase).sub(" ", lowered)):
                 return True
         return False
 

@@ -44,15 +44,19 @@ class TrialResult:
         return [f.source for f in facts if f is not None]
 
 
-def latest_trial_procedure(
-    procedures: Sequence[ProcedureFact], trial_codes: ValueSet
-) -> ProcedureFact | None:
-    trials = [
+def _trials(procedures: Sequence[ProcedureFact], trial_codes: ValueSet) -> list[ProcedureFact]:
+    """The dated trial procedures (an epidural steroid injection coded as one is not a trial)."""
+    return [
         p
         for p in procedures
         if p.performed is not None and trial_codes.matches_any(p.codes) and not p.steroid_injection
     ]
-    return max(trials, key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
+
+
+def latest_trial_procedure(
+    procedures: Sequence[ProcedureFact], trial_codes: ValueSet
+) -> ProcedureFact | None:
+    return max(_trials(procedures, trial_codes), key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
 
 
 def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) -> list[ObservationFact]:
@@ -89,15 +93,8 @@ def previous_trial_start(
     """When the trial before `latest` (the most recent) was performed, if there was one."""
     if latest is None or latest.performed is None:
         return None
-    earlier = [
-        p.performed
-        for p in procedures
-        if p.performed is not None
-        and p.performed < latest.performed
-        and trial_codes.matches_any(p.codes)
-        and not p.steroid_injection
-    ]
-    return max(earlier, default=None)
+    earlier = [p.performed for p in _trials(procedures, trial_codes) if p.performed < latest.performed]  # type: ignore[operator]
+    return max(earlier, default=None)  # type: ignore[type-var]
 
 
 def _placeable(
