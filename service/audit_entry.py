@@ -40,6 +40,10 @@ from service.store.database import JsonText
 from service.strict_json import written_fast
 
 REMOVED = "[removed]"
+# A request carries a token or two. Every credential is gone from the stored request whatever their
+# number; only the first ones are also looked for in the record's other columns, so a body crafted
+# with thousands of them cannot make scrubbing its record cost the call seconds.
+MOST_CARRIED_SECRETS = 16
 # A fhirServer as written, in parts: `scheme://`, `user:password@host:port`, the path up to any `;`,
 # then what the service refuses after it (path parameters, query, fragment).
 SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[^;?#]*)(?P<rest>.*)", re.S)
@@ -302,7 +306,8 @@ def _request_kept(body: Any, prefetch: dict[str, Any] | None) -> tuple[Any, list
     if prefetch is not None and isinstance(body, dict) and isinstance(body.get("prefetch"), dict):
         body = {**body, "prefetch": prefetch}
     carried: list[str] = []
-    return _without_credentials(body, carried), carried
+    kept = _without_credentials(body, carried)
+    return kept, list(dict.fromkeys(s for s in carried if s))[:MOST_CARRIED_SECRETS]
 
 
 def _without_credentials(value: Any, carried: list[str]) -> Any:

@@ -486,6 +486,17 @@ def test_no_credential_of_a_refused_call_is_kept_whatever_its_shape(
     assert "[removed]" in stored
 
 
+def test_a_body_carrying_thousands_of_tokens_keeps_none_and_scrubs_the_first_elsewhere() -> None:
+    """Every credential leaves the stored request; only the first `MOST_CARRIED_SECRETS` are also
+    looked for in the record's other columns (each one a search through every column's text)."""
+    tokens = [f"crafted-token-{n:05d}" for n in range(5000)]
+    body = [{"fhirAuthorization": {"access_token": tokens}, "echo": [tokens[0], tokens[-1]]}]
+    request, carried = audit_entry._request_kept(body, None)
+    assert carried == tokens[: audit_entry.MOST_CARRIED_SECRETS]
+    assert request[0]["fhirAuthorization"] == {"access_token": "[removed]"}
+    assert tokens[0] not in str(audit_entry._scrubbed(request, carried))
+
+
 def test_a_refused_fhir_server_is_kept_without_its_user_information(compiled_catalog: Catalog) -> None:
     app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
     body = load_sample("order-sign-implant-demo-meets.json")
