@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,15 @@ class ProductElsewhere:
     def named_in(self, words: Iterable[str]) -> bool:
         """Whether any of `words` names the product, by any of its names, as whole words; "non-FEP" or
         "not FEP" (however the hyphen is typed) names another product, as for Medicare."""
-        for name in self.names:
-            named = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
-            other = negated(rf"{re.escape(name)}\b")
-            if any(named.search(other.sub(" ", text)) for text in words):
-                return True
-        return False
+        return any(named.search(other.sub(" ", text)) for text in words for named, other in self._patterns)
+
+    @cached_property
+    def _patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
+        """Per name: the pattern naming the product and the one negating it, compiled once."""
+        return tuple(
+            (re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE), negated(rf"{re.escape(name)}\b"))
+            for name in self.names
+        )
 
 
 @dataclass(frozen=True)

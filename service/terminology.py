@@ -155,11 +155,13 @@ class ValueSet:
         stimulators" names a spinal cord stimulator), and not negated ("non-implantable pulse
         generator" names an external one)."""
         lowered = text.lower()
-        for word in self.text_words:
-            phrase = rf"{re.escape(word)}(?:e?s)?\b"
-            if re.search(rf"\b{phrase}", negated(phrase).sub(" ", lowered)):
-                return True
-        return False
+        return any(named.search(not_this.sub(" ", lowered)) for named, not_this in self._text_patterns)
+
+    @cached_property
+    def _text_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
+        """Per text word: the pattern naming it and the one negating it, compiled once."""
+        phrases = [rf"{re.escape(word)}(?:e?s)?\b" for word in self.text_words]
+        return tuple((re.compile(rf"\b{phrase}"), negated(phrase)) for phrase in phrases)
 
 
 def _string_list(raw: Any, where: str) -> list[str]:

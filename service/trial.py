@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import MAXYEAR, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
-from service.fhirdates import shifted
+from service.fhirdates import months_before, shifted
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
+_CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: months it spans
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,10 @@ def _placeable(
 def _period(score: ObservationFact, zone: tzinfo | None) -> tuple[datetime, datetime]:
     """The day, month or year a score dated without a time stands for, in the time zone `zone`."""
     first = score.effective.date()  # type: ignore[union-attr]
-    if first.year == MAXYEAR:
-        after = date.max  # the last year there is: to (nearly) its end
-    elif score.precision == "year":
-        after = date(first.year + 1, 1, 1)
-    elif score.precision == "month":
-        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    if score.precision in _CALENDAR_PERIODS:  # the calendar's last month and year end at its last day
+        after = months_before(first, -_CALENDAR_PERIODS[score.precision])
     else:
-        after = first + timedelta(days=1)
+        after = first + timedelta(days=1) if first < date.max else date.max
     return datetime.combine(first, time(), zone), datetime.combine(after, time(), zone)
 
 
