@@ -7,7 +7,9 @@ order-sign with no prefetch, so every clinical search goes to the FHIR server (o
 round of queries, the service's default). The service's CPU
 is read from /proc (user + system time of the gunicorn master and its workers) before and after
 each run and divided by the calls made: the FHIR server's and the load generator's CPU are not in
-it. Then the HTTP client alone: the CPU of one `FhirClient.search` on this thread against the same
+it. "not asked" counts the answers of a call held back from the FHIR server, past its share of a
+worker's threads (service/fhir/server_share.py): a figure from such calls would flatter. Then the
+HTTP client alone: the CPU of one `FhirClient.search` on this thread against the same
 server, beside a bare `http.client` GET of the same URL (the floor any client pays).
 
     PYTHONPATH=. .venv/bin/python bench/fhir_cpu.py [--seconds 5] [--clients 1 4 8]
@@ -86,7 +88,10 @@ def main() -> None:
         print(
             f"pump order-sign, no prefetch (every search to sekmet-fhir on loopback), {os.cpu_count()} cores"
         )
-        print(f"{'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'CPU ms/call':>12}")
+        print(
+            f"{'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'CPU ms/call':>12} "
+            f"{'not asked':>10}"
+        )
         try:
             drive(port, SIGN_PATH, body, min(2.0, args.seconds), 2)  # warm up: workers' pools, connections
             for clients in args.clients:
@@ -95,7 +100,10 @@ def main() -> None:
                 calls = max(round(load.calls_per_s * args.seconds), 1)
                 cpu_ms = (process_tree_cpu(service.pid) - cpu_before) * 1000 / calls
                 rate, p50, p95, p99 = load.calls_per_s, load.p50_ms, load.p95_ms, load.p99_ms
-                print(f"{clients:7d} {rate:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {cpu_ms:12.1f}")
+                print(
+                    f"{clients:7d} {rate:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {cpu_ms:12.1f} "
+                    f"{load.held_back:10d}"
+                )
                 figure(f"order_sign.fhir.calls_per_s_c{clients}", rate, "calls/s")
                 figure(f"order_sign.fhir.p50_ms_c{clients}", p50, "ms")
                 figure(f"order_sign.fhir.p95_ms_c{clients}", p95, "ms")

@@ -76,13 +76,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @dataclass(frozen=True)
 class Load:
-    """What `drive` measured: calls per second, latency percentiles, answers other than 200."""
+    """What `drive` measured: calls per second, latency percentiles, answers other than 200, and
+    answers that did not ask their FHIR server (held back: "not asked", service/fhir/server_share.py)."""
 
     calls_per_s: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
     failures: int
+    held_back: int
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -94,6 +96,7 @@ def drive(port: int, path: str, body: bytes, seconds: float, clients: int) -> Lo
     server closes it), posting `body` to `path` for `seconds`."""
     latencies: list[float] = []
     failures = [0]
+    held_back = [0]
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     headers = {"Content-Type": "application/json"}
@@ -101,13 +104,14 @@ def drive(port: int, path: str, body: bytes, seconds: float, clients: int) -> Lo
     def client() -> None:
         mine: list[float] = []
         bad = 0
+        held = 0
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while time.monotonic() < stop_at:
             started = time.perf_counter()
             try:
                 connection.request("POST", path, body=body, headers=headers)
                 answer = connection.getresponse()
-                answer.read()
+                held += b"not asked:" in answer.read()
                 bad += answer.status != 200
                 if answer.will_close:
                     connection.close()
@@ -120,6 +124,7 @@ def drive(port: int, path: str, body: bytes, seconds: float, clients: int) -> Lo
         with lock:
             latencies.extend(mine)
             failures[0] += bad
+            held_back[0] += held
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
@@ -133,6 +138,7 @@ def drive(port: int, path: str, body: bytes, seconds: float, clients: int) -> Lo
         percentile(ordered, 0.95) * 1000,
         percentile(ordered, 0.99) * 1000,
         failures[0],
+        held_back[0],
     )
 
 

@@ -33,9 +33,9 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, a FHIR server that has left a request unanswered for `stalled_after_seconds`
-    holds at most all but one of a worker's threads; calls past that are not sent
-    (service/fhir/server_share.py).
+    `idds-crd serve`, a FHIR server that has left a request unanswered for `stalled_after_seconds`,
+    or is not known to have answered the latest call that asked it in time, holds at most all but
+    one of a worker's threads; calls past that are not sent (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5

@@ -11,6 +11,7 @@ request paths, the most requests it answered at once, answers the client hung up
   a Bundle, another id, another type, or the resource of another patient); searches get an empty
   searchset;
 - `quiet`: an empty searchset for every search and 404 for every read (for counting connections);
+- `slow`: answers as `quiet` does, each request after `slow_seconds` (0.4 s unless given);
 - `held`: answers as `quiet` does, but only once the test calls `release()`.
 
 `tls_server(hostname)` is a well-behaved HTTPS server on loopback with a certificate for
@@ -163,8 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._quiet(owner)
 
     def _slow(self, owner: HostileFhirServer) -> None:
-        """Answers like `quiet`, each request after SLOW_SECONDS: slow, but answering."""
-        if not self._gone(owner, SLOW_SECONDS):
+        """Answers like `quiet`, each request after `slow_seconds`: slow, but answering."""
+        if not self._gone(owner, owner.slow_seconds):
             self._quiet(owner)
 
     def _stall(self, owner: HostileFhirServer) -> None:
@@ -207,10 +208,15 @@ class HostileFhirServer:
     """`with HostileFhirServer("drip") as server:`; `server.base_url` is its FHIR base."""
 
     def __init__(
-        self, mode: str, resources: dict[str, dict[str, Any]] | None = None, lie: str = "bundle"
+        self,
+        mode: str,
+        resources: dict[str, dict[str, Any]] | None = None,
+        lie: str = "bundle",
+        slow_seconds: float = SLOW_SECONDS,
     ) -> None:
         self.mode = mode
         self.lie = lie
+        self.slow_seconds = slow_seconds  # mode `slow`: how long each answer takes
         self.resources = resources or {}  # `Type/id` → the honest answer to a read (for `lie`)
         self.lock = threading.Lock()
         self.stopping = threading.Event()

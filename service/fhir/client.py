@@ -169,6 +169,11 @@ class FhirClient:
     def held_back(self) -> bool:
         return self._held_back is not None
 
+    @property
+    def deadline(self) -> float | None:
+        """When this call's FHIR work must end (monotonic seconds; None: only each request's timeout)."""
+        return self._deadline
+
     def watch_requests(self, in_flight: Callable[[], AbstractContextManager[object]]) -> None:
         """Runs each request within `in_flight()`: from before it is sent until its answer is read
         or it has failed."""
