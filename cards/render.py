@@ -228,9 +228,11 @@ def decision_card(episode: Episode) -> dict[str, object]:
 
 
 def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> dict[str, object]:
-    """An info card for a Coverage no policy here judges, or for a patient with no active Coverage."""
+    """An info card for a Coverage no policy here judges, or for a patient with no active Coverage;
+    for a product the payer's policy sends elsewhere, with a link to where its rules are when known."""
     order_list = list(orders)
     codes = ", ".join(o.code.code for o in order_list)
+    links = []
     if route is None:
         summary = f"No active coverage found: coverage rules for {codes} were not checked"
         detail = (
@@ -243,6 +245,9 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
         why = plain(route.elsewhere)
         detail = f"{why[:1].upper()}{why[1:]}. This service does not hold those rules."
         label = route.payer_display
+        product = route.product_elsewhere
+        if product is not None and product.url is not None:
+            links.append({"label": product.refer_to, "url": product.url, "type": "absolute"})
     else:
         summary = f"{route.payer_display}: no intrathecal pump coverage rules here for {codes}"
         detail = (
@@ -250,7 +255,8 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
             "Check the payer's own requirements for intrathecal drug delivery systems."
         )
         label = route.payer_display
-    return card(summary, detail, label, "coverage-info", [o.reference for o in order_list])
+    extra = {"links": links} if links else {}
+    return card(summary, detail, label, "coverage-info", [o.reference for o in order_list], **extra)
 
 
 def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:

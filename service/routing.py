@@ -37,10 +37,12 @@ class RoutingError(SourceError):
 
 @dataclass(frozen=True)
 class ProductElsewhere:
-    """A product of the payer that its policy does not apply to, and where its rules are."""
+    """A product of the payer that its policy does not apply to, and where its rules are (`url`: the
+    address the policy gives for them)."""
 
     names: tuple[str, ...]
     refer_to: str
+    url: str | None = None
 
     def named_in(self, words: Iterable[str]) -> bool:
         """Whether any of `words` names the product, by any of its names, as whole words; "non-FEP" or
@@ -68,17 +70,11 @@ class Payer:
     uses_dtr: bool = True  # documentation is gathered with DTR, not with a form-completion Task
     products_elsewhere: tuple[ProductElsewhere, ...] = ()
 
-    def elsewhere(self, coverage: Mapping[str, Any]) -> str | None:
-        """Why this payer's policy does not judge `coverage`: its product is one the policy sends
-        elsewhere (named in the Coverage's type or plan/group names, contract §6's product words)."""
+    def product_elsewhere(self, coverage: Mapping[str, Any]) -> ProductElsewhere | None:
+        """The product of `coverage` that this payer's policy sends elsewhere, if it is one (named in
+        the Coverage's type or plan/group names, contract §6's product words)."""
         words = _names(coverage)
-        for product in self.products_elsewhere:
-            if product.named_in(words):
-                name = product.names[0]
-                return (
-                    f"this payer's policy does not apply to {name} members; refer to the {product.refer_to}"
-                )
-        return None
+        return next((p for p in self.products_elsewhere if p.named_in(words)), None)
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,18 @@ class Route:
     matched_by: str
     medicare: bool = False
     payer_reference: dict[str, Any] | None = None  # the payer Organization, as a Task requester
-    elsewhere: str | None = None  # why the payer's policy does not judge this Coverage's product
+    product_elsewhere: ProductElsewhere | None = (
+        None  # the Coverage's product, which the policy sends elsewhere
+    )
+
+    @property
+    def elsewhere(self) -> str | None:
+        """Why the payer's policy does not judge this Coverage (None: it does, or no policy here)."""
+        product = self.product_elsewhere
+        if product is None:
+            return None
+        members = product.names[0]
+        return f"this payer's policy does not apply to {members} members; refer to the {product.refer_to}"
 
 
 def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
                 auto_approval=raw.get("auto_approval", False),
                 uses_dtr=raw.get("dtr", True),
                 products_elsewhere=tuple(
-                    ProductElsewhere(tuple(p["names"]), p["refer_to"])
+                    ProductElsewhere(tuple(p["names"]), p["refer_to"], p.get("refer_to_url"))
                     for p in raw.get("products_elsewhere", [])
                 ),
             )
@@ -236,7 +243,9 @@ def route_coverages(
                 policy = (
                     payer.medicare_policy_id if medicare and payer.medicare_policy_id else payer.policy_id
                 )
-                elsewhere = None if medicare and payer.medicare_policy_id else payer.elsewhere(coverage)
+                elsewhere = (
+                    None if medicare and payer.medicare_policy_id else payer.product_elsewhere(coverage)
+                )
             name = payer.name if payer else display
             routes.append(
                 Route(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import policies
 from service.app import create_app
 from service.catalog import Catalog
 from service.engine.model import Status
@@ -268,6 +269,10 @@ def test_a_plan_the_payers_policy_sends_elsewhere_is_not_judged_and_says_where_i
         == "Capital Blue Cross: coverage rules for 62362, 62350, E0783 not checked for this plan"
     )
     assert "FEP members; refer to the FEP Medical Policy Manual" in notice["detail"]
+    (link,) = notice["links"]
+    assert (link["label"], link["type"]) == ("FEP Medical Policy Manual", "absolute")
+    source = (policies.directory() / "sources" / "002_a8ee541f432101c2.txt").read_text(encoding="utf-8")
+    assert f"The FEP Medical Policy manual can be found at:\n\n<{link['url']}>" in source
     for subs in only(response):
         assert subs["covered"] == "conditional"
         assert "FEP members; refer to the FEP Medical Policy Manual" in subs["reason"]["text"]
