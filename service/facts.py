@@ -13,7 +13,7 @@ from datetime import datetime
 from service.codes import ASSESSMENT, Code
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConditionFact:
     source: str
     codes: tuple[Code, ...]
@@ -28,7 +28,7 @@ class ConditionFact:
         return self.onset or self.recorded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationFact:
     source: str
     codes: tuple[Code, ...]
@@ -57,7 +57,7 @@ class MedicationFact:
         return self.end is not None and self.end > moment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcedureFact:
     source: str
     codes: tuple[Code, ...]
@@ -67,7 +67,7 @@ class ProcedureFact:
     steroid_injection: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservationFact:
     source: str
     codes: tuple[Code, ...]
@@ -96,7 +96,7 @@ class ObservationFact:
         return "no value"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceFact:
     source: str
     codes: tuple[Code, ...]
@@ -104,7 +104,7 @@ class DeviceFact:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllergyFact:
     source: str
     codes: tuple[Code, ...]
@@ -115,7 +115,7 @@ class AllergyFact:
     current: bool = True  # clinicalStatus active or absent; an inactive or resolved one is history
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationExposure:
     """All orders and statements of one ingredient, as one span (contract §3, drug-trial duration)."""
 

@@ -52,6 +52,8 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
+    if 1 < parsed.year < MAXYEAR:
+        return parsed  # an offset is under a day: in UTC it is still inside the calendar
     try:
         parsed.astimezone(UTC)  # an instant beyond the representable years in UTC is unusable
     except OverflowError:

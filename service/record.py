@@ -177,15 +177,15 @@ def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
     return dicts(resource.get("dosageInstruction")) + dicts(resource.get("dosage"))
 
 
-def _route_text(resource: Mapping[str, Any]) -> str:
-    return " | ".join(p for p in (concept_text(d.get("route")) for d in _dosages(resource)) if p)
+def _route_text(dosages: list[dict[str, Any]]) -> str:
+    return " | ".join(p for p in (concept_text(d.get("route")) for d in dosages) if p)
 
 
-def _neuraxial(resource: Mapping[str, Any], drug_text: str) -> bool:
-    """Given intrathecally or epidurally (by a route, or the drug's own name): a pump or trial drug,
-    not a systemic drug trial."""
+def _neuraxial(dosages: list[dict[str, Any]], drug_text: str) -> bool:
+    """Given intrathecally or epidurally (by a route of its `dosages`, or the drug's own name): a pump
+    or trial drug, not a systemic drug trial."""
     drug_words = drug_text.lower()
-    return any(neuraxial_route(d.get("route")) for d in _dosages(resource)) or any(
+    return any(neuraxial_route(d.get("route")) for d in dosages) or any(
         word in drug_words for word in NEURAXIAL_WORDS
     )
 
@@ -208,7 +208,8 @@ def _medication_fact(
     text = concept_text(concept)
     codes_of, named = reader
     codes = codes_of(concept)
-    route_text = _route_text(resource)
+    dosages = _dosages(resource)
+    route_text = _route_text(dosages)
     return MedicationFact(
         source=reference_of(resource),
         codes=codes,
@@ -220,7 +221,7 @@ def _medication_fact(
         status_reason=reason_text,
         route_text=route_text,
         ingredients=named(text, codes),
-        neuraxial=_neuraxial(resource, text),
+        neuraxial=_neuraxial(dosages, text),
     )
 
 

@@ -26,7 +26,9 @@ def as_str(value: Any) -> str | None:
 
 def dicts(value: Any) -> list[dict[str, Any]]:
     """The objects of a JSON array (anything else in it, or a non-array, is skipped)."""
-    return [item for item in as_list(value) if isinstance(item, dict)]
+    if not isinstance(value, list):
+        return []  # `as_list`'s test written out: the record reads several arrays of every resource
+    return [item for item in value if isinstance(item, dict)]
 
 
 def reference_of(resource: Mapping[str, Any]) -> str:
