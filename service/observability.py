@@ -143,8 +143,8 @@ def build_metrics() -> ServiceMetrics:
         ),
         fhir_held_back=Counter(
             "idds_crd_fhir_calls_held_back",
-            "Hook calls that did not ask their FHIR server: it held all but one of the worker's threads "
-            "and was not known to keep time",
+            "Hook calls that did not ask their FHIR server: its calls held all but one of the worker's "
+            "threads and none ended within the wait",
             registry=into,
         ),
     )

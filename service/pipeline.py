@@ -32,7 +32,7 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
-from service.fhir.server_share import ServerShare
+from service.fhir.server_share import ServerShare, held_back
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
@@ -116,7 +116,7 @@ def build_environment(
         settings.deadline_seconds,
         publications(catalog, service_version()),
         only_orders_with_rules,
-        server_share=ServerShare(request_threads, settings.stalled_after_seconds),
+        server_share=ServerShare(request_threads, settings.share_wait_seconds),
     )
 
 
@@ -289,10 +289,14 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
 def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     key, reason = next(iter(missing.items()))
     what = ", ".join(sorted(missing))
+    remedy = (
+        "send it as prefetch, or call again in a moment"
+        if held_back(reason)
+        else "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
+    )
     body = operation_outcome(
         "incomplete",
-        f"{what} was not prefetched and could not be read from the EHR's FHIR server ({reason}); "
-        "send it as prefetch or provide a reachable fhirServer with fhirAuthorization",
+        f"{what} was not prefetched and could not be read from the EHR's FHIR server ({reason}); {remedy}",
         f"prefetch.{key}",
     )
     return HookOutcome(body, status=412)

@@ -33,9 +33,9 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, a FHIR server that has left a request unanswered for `stalled_after_seconds`,
-    or is not known to have answered the latest call that asked it in time, holds at most all but
-    one of a worker's threads; calls past that are not sent (service/fhir/server_share.py).
+    `idds-crd serve`, the calls naming one FHIR server hold at most all but one of a worker's
+    threads; a call past that waits `share_wait_seconds`, from when the share filled, for a place in
+    it, and is otherwise not sent (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5
@@ -48,7 +48,7 @@ class FhirSettings:
     max_concurrent_per_call: int = 8
     max_concurrent_per_server: int = 8
     batch: bool = True
-    stalled_after_seconds: float = 2.0
+    share_wait_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_concurrent_per_server >= self.max_workers:

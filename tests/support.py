@@ -142,7 +142,6 @@ class RecordingFhirClient:
     batches = False  # each query on its own, so that every one is recorded as such
     refused = 0  # never held back (service/fhir/server_share.py)
     held_back = False
-    deadline = None
 
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []

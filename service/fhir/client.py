@@ -24,7 +24,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus, urlsplit
@@ -159,7 +158,6 @@ class FhirClient:
             self._headers["Authorization"] = f"Bearer {access_token}"
         self._held_back: str | None = None
         self.refused = 0  # requests not sent because the client was held back
-        self._in_flight: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def hold_back(self, reason: str) -> None:
         """From now on, ask the server nothing: every request fails at once with `reason`."""
@@ -168,16 +166,6 @@ class FhirClient:
     @property
     def held_back(self) -> bool:
         return self._held_back is not None
-
-    @property
-    def deadline(self) -> float | None:
-        """When this call's FHIR work must end (monotonic seconds; None: only each request's timeout)."""
-        return self._deadline
-
-    def watch_requests(self, in_flight: Callable[[], AbstractContextManager[object]]) -> None:
-        """Runs each request within `in_flight()`: from before it is sent until its answer is read
-        or it has failed."""
-        self._in_flight = in_flight
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
@@ -207,7 +195,7 @@ class FhirClient:
         if not within_base(url, self.base_url):
             raise FhirError("refused a link to another server")
         seconds = self.remaining()
-        with self._in_flight(), self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
+        with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
                 response = self._sessions.adapter().send(
                     self._prepared(url, body), stream=True, timeout=seconds, verify=True, proxies={}

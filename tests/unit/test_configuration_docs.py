@@ -26,7 +26,7 @@ def keys(cls: type, prefix: str = "") -> list[str]:
 
 def test_every_setting_is_documented_by_its_dotted_key() -> None:
     listed = keys(Settings)
-    assert "fhir.stalled_after_seconds" in listed and "sandbox.signing_key_file" in listed
+    assert "fhir.share_wait_seconds" in listed and "sandbox.signing_key_file" in listed
     assert [k for k in listed if f"`{k}`" not in DOCS] == []
 
 

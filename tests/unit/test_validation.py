@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.fhir.client import FhirError
+from service.fhir.server_share import NOT_ASKED
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -470,6 +471,23 @@ def test_null_prefetch_without_fhir_server_is_412(client: FlaskClient) -> None:
     body = response.get_json()
     assert body["resourceType"] == "OperationOutcome"
     assert body["issue"][0]["expression"][0] in ("prefetch.patient", "prefetch.coverage")
+
+
+@pytest.mark.parametrize(
+    ("failure", "remedy"),
+    [
+        (NOT_ASKED, "send it as prefetch, or call again in a moment"),
+        ("HTTP 503", "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"),
+    ],
+)
+def test_a_412_says_to_call_again_when_the_server_was_not_asked(failure: str, remedy: str) -> None:
+    """A call held back from its FHIR server (service/fhir/server_share.py) was not let ask a server
+    that may well be reachable: the remedy is to call again, not to fix the fhirServer."""
+    client = build_app(RecordingFactory(RecordingFhirClient(FhirError(failure)))).test_client()
+    response = post_json(client, SELECT_URL, with_fhir(mutate(select_body(), ("prefetch",), None)))
+    assert response.status_code == 412
+    text = response.get_json()["issue"][0]["diagnostics"]
+    assert f"({failure}); {remedy}" in text
 
 
 def test_prefetch_object_is_accepted(client: FlaskClient) -> None:
