@@ -145,7 +145,7 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         f"{affected} of {len(d.criteria)} criteria could not be checked",
         "",
         reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
-        "call again once the EHR's data is available",
+        "call again in a moment, or once the EHR's data is available",
         Step.RECHECK,
         ids,
     )

@@ -32,7 +32,7 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
-from service.fhir.server_share import ServerShare, held_back
+from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
@@ -287,16 +287,19 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
 
 
 def precondition_failed(missing: dict[str, str]) -> HookOutcome:
+    """412: data the call cannot be answered without (the patient, the Coverage) was neither
+    prefetched nor read; the remedy depends on whether the FHIR server was asked at all."""
     key, reason = next(iter(missing.items()))
-    what = ", ".join(sorted(missing))
-    remedy = (
-        "send it as prefetch, or call again in a moment"
-        if held_back(reason)
-        else "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
-    )
+    names = sorted(missing)
+    what = f"{names[0]} was" if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]} were"
+    if not_asked(reason):
+        read, remedy = "not read", "send it as prefetch, or call again in a moment"
+    else:
+        read = "could not be read"
+        remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
     body = operation_outcome(
         "incomplete",
-        f"{what} was not prefetched and could not be read from the EHR's FHIR server ({reason}); {remedy}",
+        f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}",
         f"prefetch.{key}",
     )
     return HookOutcome(body, status=412)

@@ -13,8 +13,9 @@ server share all but one of the worker's threads (`cap`), and the last is left t
 
 A server that answers a call in less than `place_wait` frees places as fast as they are needed, so
 its calls are all asked however many come at once; one whose calls hold the share longer than that
-gets the share and no more, whatever its history, so the other callers wait at most `place_wait`
-behind it. Nothing is remembered between calls but who holds the share now.
+gets the share and no more, whatever its history. A call waits at most `place_wait`, so the other
+callers wait about that long behind one, a little longer when places free and fill again meanwhile.
+Nothing is remembered between calls but who holds the share now.
 
 Without a thread count (the development server, a test client, another WSGI server) every call is
 admitted.
@@ -42,7 +43,7 @@ class Admission:
     held_back: str | None = None
 
 
-def held_back(reason: str) -> bool:
+def not_asked(reason: str) -> bool:
     """Whether a FHIR failure's `reason` is that the call was not let ask the server at all."""
     return reason.startswith(NOT_ASKED)
 
@@ -83,15 +84,17 @@ class ServerShare:
             yield
 
     def _enter(self, server: str) -> Admission:
-        """A place in the server's share, waited for while the share has been full less than
-        `place_wait` (a call that takes a place freed meanwhile fills it anew); called holding
-        `_changed`."""
+        """A place in the server's share, waited for until `place_wait` after the share filled, as it
+        was when the call came (a place another call takes meanwhile does not prolong the wait);
+        called holding `_changed`."""
         assert self.cap is not None
-        while self._holding.get(server, 0) >= self.cap:
-            left = self._full_since[server] + self.place_wait - time.monotonic()
-            if left <= 0:
-                return Admission(NOT_ASKED)
-            self._changed.wait(left)
+        if self._holding.get(server, 0) >= self.cap:
+            give_up = self._full_since[server] + self.place_wait
+            while self._holding.get(server, 0) >= self.cap:
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    return Admission(NOT_ASKED)
+                self._changed.wait(left)
         holding = self._holding[server] = self._holding.get(server, 0) + 1
         if holding >= self.cap:
             self._full_since[server] = time.monotonic()

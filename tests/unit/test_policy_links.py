@@ -157,7 +157,8 @@ def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
     [(step, text)] = steps
     assert step == Step.RECHECK
     assert text.startswith("4 of 14 criteria could not be checked (")
-    assert "HTTP 500" in text and text.endswith(": call again once the EHR's data is available")
+    assert "HTTP 500" in text
+    assert text.endswith(": call again in a moment, or once the EHR's data is available")
 
 
 # --------------------------------------------------------------------------- what to do next

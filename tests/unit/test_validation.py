@@ -487,7 +487,11 @@ def test_a_412_says_to_call_again_when_the_server_was_not_asked(failure: str, re
     response = post_json(client, SELECT_URL, with_fhir(mutate(select_body(), ("prefetch",), None)))
     assert response.status_code == 412
     text = response.get_json()["issue"][0]["diagnostics"]
-    assert f"({failure}); {remedy}" in text
+    read = "not read" if failure == NOT_ASKED else "could not be read"
+    assert text == (
+        f"coverage and patient were not prefetched and {read} from the EHR's FHIR server "
+        f"({failure}); {remedy}"
+    )
 
 
 def test_prefetch_object_is_accepted(client: FlaskClient) -> None:
