@@ -88,9 +88,7 @@ class Route:
     matched_by: str
     medicare: bool = False
     payer_reference: dict[str, Any] | None = None  # the payer Organization, as a Task requester
-    product_elsewhere: ProductElsewhere | None = (
-        None  # the Coverage's product, which the policy sends elsewhere
-    )
+    product_elsewhere: ProductElsewhere | None = None  # a product the payer's policy sends elsewhere
 
     @property
     def elsewhere(self) -> str | None:
