@@ -12,7 +12,8 @@ server share all but one of the worker's threads (`cap`), and the last is left t
   needed from there is reported "not asked", and the call is answered at once.
 
 A server that answers a call in less than `place_wait` frees places as fast as they are needed, so
-its calls are all asked however many come at once; one whose calls hold the share longer than that
+its calls are all asked however many come at once (a waiting call can rarely lose a freed place to
+a newer one that reaches the lock first); one whose calls hold the share longer than that
 gets the share and no more, whatever its history. A call waits at most `place_wait`, so the other
 callers wait about that long behind one, a little longer when places free and fill again meanwhile.
 Nothing is remembered between calls but who holds the share now.

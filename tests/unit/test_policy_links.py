@@ -12,6 +12,7 @@ import policies
 from cards import next_steps
 from cards.items import Episode, Step
 from service.engine.model import Status
+from service.fhir.server_share import NOT_ASKED
 from tests.builders import (
     ICD,
     cards_of,
@@ -150,15 +151,20 @@ def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
     assert any(step.startswith("D. Trial relief") for step in steps)
 
 
-def test_data_the_ehr_did_not_return_is_listed_as_a_recheck() -> None:
-    d = determine(meeting_chart(), unavailable={"Condition": "HTTP 500"})
+@pytest.mark.parametrize(
+    ("reason", "remedy"),
+    [("HTTP 500", "call again once the EHR's data is available"), (NOT_ASKED, "call again in a moment")],
+)
+def test_data_the_ehr_did_not_return_is_listed_as_a_recheck(reason: str, remedy: str) -> None:
+    """A FHIR server not asked (service/fhir/server_share.py) had the data: call again in a moment."""
+    d = determine(meeting_chart(), unavailable={"Condition": reason})
     headline, steps = next_steps(Episode.of([d]))
     assert headline == "check again once the EHR's data is available"
     [(step, text)] = steps
     assert step == Step.RECHECK
     assert text.startswith("4 of 14 criteria could not be checked (")
-    assert "HTTP 500" in text
-    assert text.endswith(": call again in a moment, or once the EHR's data is available")
+    assert reason in text
+    assert text.endswith(f": {remedy}")
 
 
 # --------------------------------------------------------------------------- what to do next
