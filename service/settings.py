@@ -33,7 +33,7 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, the calls naming one FHIR server hold at most all but one of a worker's
+    `idds-crd serve`, the calls asking one FHIR server hold at most all but one of a worker's
     threads; a call past that waits `share_wait_seconds`, from when the share filled, for a place in
     it, and is otherwise not sent (service/fhir/server_share.py).
     """

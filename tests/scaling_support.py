@@ -15,6 +15,7 @@ from typing import Any
 
 from service.fhir.client import FhirError, SearchResult
 from service.fhirdates import parse_datetime
+from tests.support import AskingClient
 
 LOINC = "http://loinc.org"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -126,13 +127,10 @@ def observations_answer(
     return [o for o in observations if not _code_matches(o, ",".join(f"{LOINC}|{c}" for c in PAIN_LOINC))]
 
 
-class ChartClient:
+class ChartClient(AskingClient):
     """Answers searches from a chart held in memory, as a FHIR server would; records each search."""
 
     origin = "https://ehr.example.org"
-    batches = False  # each search on its own, so that every one is recorded as such
-    held_back = False  # asks its server (service/fhir/server_share.py)
-    refused = 0
 
     def __init__(
         self, resources: list[dict[str, Any]], fails: Callable[[str, Mapping[str, Any]], bool] | None = None

@@ -135,13 +135,21 @@ def no_client(request: HookRequest, deadline: float) -> None:
     return None
 
 
-class RecordingFhirClient:
+class AskingClient:
+    """What the service reads of a FhirClient besides its queries, for stand-ins that send each
+    query on its own and are always let ask their server (service/fhir/server_share.py)."""
+
+    batches = False
+    refused = 0
+
+    def refusal(self) -> str | None:
+        return None
+
+
+class RecordingFhirClient(AskingClient):
     """Stands in for FhirClient: records every search/read; optionally fails every call."""
 
     origin = "https://ehr.example.org"
-    batches = False  # each query on its own, so that every one is recorded as such
-    refused = 0  # never held back (service/fhir/server_share.py)
-    held_back = False
 
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []

@@ -157,25 +157,33 @@ class FhirClient:
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
         self._held_back: str | None = None
+        self._admission: Callable[[float | None], str | None] | None = None
         self.refused = 0  # requests not sent because the client was held back
 
     def hold_back(self, reason: str) -> None:
         """From now on, ask the server nothing: every request fails at once with `reason`."""
         self._held_back = reason
 
-    @property
-    def held_back(self) -> bool:
-        return self._held_back is not None
+    def ask_through(self, admission: Callable[[float | None], str | None]) -> None:
+        """Before its first request, let `admission` (given the deadline) say whether the server may
+        be asked: a reason it gives holds the client back (service/fhir/server_share.py)."""
+        self._admission = admission
+
+    def refusal(self) -> str | None:
+        """None when the server may be asked, else why not; settles the admission if it was not yet."""
+        if self._held_back is None and self._admission is not None:
+            self._held_back = self._admission(self._deadline)
+        return self._held_back
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
 
     def remaining(self) -> float:
         """Seconds left for this call's FHIR work (raises once the deadline has passed, or when held
-        back)."""
-        if self._held_back is not None:
+        back); the first request settles the client's admission."""
+        if (refusal := self.refusal()) is not None:
             self.refused += 1
-            raise FhirError(self._held_back)
+            raise FhirError(refusal)
         if self._deadline is None:
             return self._timeout
         left = self._deadline - time.monotonic()

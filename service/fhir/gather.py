@@ -350,7 +350,7 @@ class QueryPool:
         queries fail at once and must not wait for the server's slots), stopping at `deadline`; a
         batch the server did not take is run again query by query, within the same deadline."""
         units = _units(client, queries)
-        if self.executor is None or client.held_back:
+        if self.executor is None or client.refusal() is not None:
             outcomes: dict[str, QueryOutcome] = {}
             for unit in units:
                 outcomes.update(_run_unit(client, unit) or {q.key: _run(client, q) for q in unit})

@@ -19,6 +19,7 @@ import requests
 
 from service.demo.fhir_server import free_port
 from service.fhir.server_share import NOT_ASKED
+from tests.demo_support import packaged_sample
 from tests.hostile_support import HostileFhirServer
 from tests.observability_support import value
 from tests.support import SELECT_URL, TOKEN, as_queried, select_body, start_serve_process, with_fhir
@@ -131,6 +132,39 @@ def test_calls_to_a_hogging_server_leave_a_thread_to_the_other_callers(
     held_back = [d for d in details if NOT_ASKED in d]
     assert len(held_back) == CROWD - 3 and all("could not be checked" in d for d in held_back)
     assert value(metrics, "idds_crd_fhir_calls_held_back_total") == len(held_back)
+
+
+def test_a_call_that_needs_nothing_from_a_hogged_server_does_not_wait_for_its_share(
+    tmp_path: Path, stalled_server: str
+) -> None:
+    """Three calls hold the stalled server's share (of four threads) when a call naming the same
+    server arrives with everything prefetched: it asks the server nothing, so it takes no place and
+    is answered at once, whole. Before, it waited for a place like a call about to ask (up to the
+    2 s share wait here) and, given one, kept it from a call that needed it."""
+    url, process = served(tmp_path, stalled_server, threads=4, share_wait=2.0)
+    try:
+        assert timed_post(url, prefetched())[0].status_code == 200  # the worker has built everything
+        hogs = [
+            threading.Thread(
+                target=timed_post, args=(url, with_fhir(as_queried(select_body()), TOKEN, stalled_server))
+            )
+            for _ in range(3)
+        ]
+        for hog in hogs:
+            hog.start()
+        time.sleep(0.5)
+        answer, waited = timed_post(
+            url, with_fhir(packaged_sample("order-select-62362-demo-meets"), TOKEN, stalled_server)
+        )
+        for hog in hogs:
+            hog.join()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert waited < MARGIN, f"the prefetched call waited {waited:.2f} s"
+    detail = answer.json()["cards"][0]["detail"]
+    assert "could not be checked" not in detail and NOT_ASKED not in detail
 
 
 def test_a_server_answering_calls_within_the_wait_is_asked_by_every_call(tmp_path: Path) -> None:

@@ -36,7 +36,15 @@ from service.pipeline import device_reader
 from service.settings import FhirSettings, SettingsError, settings_from_mapping
 from tests.builders import catalog
 from tests.hostile_support import FLOOD_BYTES, HostileFhirServer, tls_server
-from tests.support import SELECT_URL, assert_outcome, open_settings, post_json, select_body, with_fhir
+from tests.support import (
+    SELECT_URL,
+    AskingClient,
+    assert_outcome,
+    open_settings,
+    post_json,
+    select_body,
+    with_fhir,
+)
 
 EHR = "https://ehr.example.org/fhir"
 
@@ -257,11 +265,8 @@ def test_a_device_of_another_patient_is_not_used() -> None:
 # The pool: per-call and per-server shares.
 
 
-class BlockingClient:
+class BlockingClient(AskingClient):
     """Answers every search once `release` is set, and counts how many it holds at once."""
-
-    batches = False  # each query on its own: the pool's sharing is about single requests
-    held_back = False  # asks its server (service/fhir/server_share.py)
 
     def __init__(
         self, origin: str, counter: dict[str, int], lock: threading.Lock, release: threading.Event

@@ -1,6 +1,7 @@
-"""Who may wait on a FHIR server (service/fhir/server_share.py): all but one of a worker's threads;
-past that, a call waits for a place for at most `place_wait` seconds from when the share filled, and
-is otherwise not sent at all."""
+"""Who may ask a FHIR server (service/fhir/server_share.py): the calls holding a place share all but
+one of a worker's threads; a call takes its place when it first asks, and past the share it waits,
+first come first served, for at most `place_wait` seconds from when the share filled and never past
+its own deadline, and is otherwise not sent at all."""
 
 from __future__ import annotations
 
@@ -8,106 +9,193 @@ import threading
 import time
 from contextlib import ExitStack
 
-from service.fhir.server_share import NOT_ASKED, Admission, ServerShare, not_asked
+import pytest
+import responses
+
+from service.fhir.client import FhirClient, FhirError
+from service.fhir.server_share import NOT_ASKED, Place, ServerShare, not_asked
+from tests.builders import searchset
 
 SERVER = "https://ehr.example.org"
 OTHER = "https://other.example.org"
 
 
-def occupy(servers: ServerShare, waiting: ExitStack, calls: int = 3, server: str = SERVER) -> list[Admission]:
-    """`calls` calls waiting on `server` until `waiting` closes."""
-    return [waiting.enter_context(servers.wait_on(server)) for _ in range(calls)]
+def occupy(servers: ServerShare, holding: ExitStack, calls: int = 3, server: str = SERVER) -> list[Place]:
+    """`calls` calls holding a place with `server` until `holding` closes (each place's release)."""
+    places = []
+    for _ in range(calls):
+        place = servers.place(server)
+        assert place.take() is None
+        holding.callback(place.release)
+        places.append(place)
+    return places
 
 
-def timed_admission(servers: ServerShare, server: str | None = SERVER) -> tuple[Admission, float]:
-    """A call's admission to `server`, and how long it took; the call ends at once."""
+def timed_take(
+    servers: ServerShare, server: str = SERVER, deadline: float | None = None
+) -> tuple[str | None, float]:
+    """Why a call asking `server` may not (None: it may), and how long that took; the call ends at once."""
     started = time.monotonic()
-    with servers.wait_on(server) as admission:
-        return admission, time.monotonic() - started
+    place = servers.place(server)
+    try:
+        return place.take(deadline), time.monotonic() - started
+    finally:
+        place.release()
+
+
+class Waiting:
+    """A call waiting for its place in another thread: `answer` once it has it or gave up."""
+
+    def __init__(self, servers: ServerShare, server: str = SERVER) -> None:
+        self.place = servers.place(server)
+        self.answer: list[str | None] = []
+        self._thread = threading.Thread(target=lambda: self.answer.append(self.place.take()))
+        waiting_before = len(servers._waiting.get(server, ()))
+        self._thread.start()
+        deadline = time.monotonic() + 5
+        while len(servers._waiting.get(server, ())) == waiting_before and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def join(self) -> str | None:
+        self._thread.join(timeout=10)
+        [answer] = self.answer
+        return answer
 
 
 def test_within_the_share_a_call_asks_at_once() -> None:
     servers = ServerShare(4, place_wait=30.0)
-    with ExitStack() as waiting:
-        occupy(servers, waiting, 2)
-        admission, took = timed_admission(servers)
-    assert admission.held_back is None and took < 1.0
+    with ExitStack() as holding:
+        occupy(servers, holding, 2)
+        refusal, took = timed_take(servers)
+    assert refusal is None and took < 1.0
 
 
 def test_past_the_share_a_call_takes_a_place_that_frees_while_it_waits() -> None:
     servers = ServerShare(4, place_wait=30.0)
-    with ExitStack() as waiting:
-        occupy(servers, waiting, 2)
-        last = ExitStack()
-        last.enter_context(servers.wait_on(SERVER))
-        ending = threading.Timer(0.2, last.close)
+    with ExitStack() as holding:
+        occupy(servers, holding, 2)
+        [last] = occupy(servers, ExitStack(), 1)
+        ending = threading.Timer(0.2, last.release)
         ending.start()
-        admission, took = timed_admission(servers)
+        refusal, took = timed_take(servers)
         ending.join()
-    assert admission.held_back is None and 0.1 < took < 10
+    assert refusal is None and 0.1 < took < 10
 
 
 def test_past_a_share_that_stays_full_the_call_is_not_sent() -> None:
     servers = ServerShare(4, place_wait=0.2)
-    with ExitStack() as waiting:
-        occupy(servers, waiting)
-        admission, took = timed_admission(servers)
-        assert admission.held_back == NOT_ASKED and not_asked(admission.held_back)
+    with ExitStack() as holding:
+        occupy(servers, holding)
+        refusal, took = timed_take(servers)
+        assert refusal == NOT_ASKED and not_asked(refusal)
         assert 0.1 < took < 10
-        with servers.wait_on(OTHER) as elsewhere, servers.wait_on(None) as no_server:
-            assert elsewhere.held_back is None and no_server.held_back is None
+        assert timed_take(servers, OTHER)[0] is None
 
 
 def test_once_the_share_has_been_full_longer_than_the_wait_a_call_is_not_sent_at_once() -> None:
     servers = ServerShare(4, place_wait=1.0)
-    with ExitStack() as waiting:
-        occupy(servers, waiting)
+    with ExitStack() as holding:
+        occupy(servers, holding)
         time.sleep(1.1)
-        admission, took = timed_admission(servers)
-    assert admission.held_back == NOT_ASKED and took < 0.5
+        refusal, took = timed_take(servers)
+    assert refusal == NOT_ASKED and took < 0.5
 
 
-def test_a_place_taken_by_another_call_meanwhile_does_not_prolong_the_wait() -> None:
-    """Places that free and are taken again at once (a freed thread's next call, quicker than the
-    waiter to the lock) keep the share full: the waiter still gives up `place_wait` after the
-    share filled, not after the latest refill."""
-    servers = ServerShare(4, place_wait=0.3)
-    stop = threading.Event()
+def test_a_call_waits_no_longer_than_its_own_deadline() -> None:
+    servers = ServerShare(2, place_wait=30.0)
+    with ExitStack() as holding:
+        occupy(servers, holding, 1)
+        refusal, took = timed_take(servers, deadline=time.monotonic() + 0.2)
+    assert refusal == NOT_ASKED and took < 5, f"waited {took:.2f} s"
 
-    def churn() -> None:
-        while not stop.wait(0.02):
-            with servers._changed:  # leave and enter as one step, as a lost race to the lock does
-                servers._leave(SERVER)
-                servers._enter(SERVER)
 
-    answered: list[tuple[Admission, float]] = []
-    with ExitStack() as waiting:
-        occupy(servers, waiting)
-        churning = threading.Thread(target=churn)
-        churning.start()
-        waiter = threading.Thread(target=lambda: answered.append(timed_admission(servers)))
-        waiter.start()
-        waiter.join(timeout=3.0)
-        stop.set()
-        churning.join()
-        waiter.join()
-    [(admission, took)] = answered
-    assert admission.held_back == NOT_ASKED and took < 1.5, f"waited {took:.2f} s"
+def test_a_freed_place_goes_to_the_call_waiting_longest() -> None:
+    """Even when a newer call reaches the lock before the waiting one wakes: the place is handed
+    over as it frees, so the newer call finds the share full."""
+    servers = ServerShare(2, place_wait=30.0)
+    with ExitStack() as holding:
+        [first] = occupy(servers, ExitStack(), 1)
+        earlier, later = Waiting(servers), Waiting(servers)
+        with servers._changed:
+            first.release()
+            newer = servers.place(SERVER).take(deadline=time.monotonic())
+        assert newer == NOT_ASKED
+        assert earlier.join() is None and not later.answer
+        earlier.place.release()
+        assert later.join() is None
+        holding.callback(later.place.release)
+    assert not servers._holding and not servers._waiting and not servers._full_since
+
+
+def test_a_handover_meanwhile_does_not_prolong_the_wait_of_those_behind() -> None:
+    """The share is full from when it filled until no one waits: a call still waiting gives up
+    `place_wait` after the share filled as it found it, not after a place went to the call ahead."""
+    servers = ServerShare(2, place_wait=1.0)
+    with ExitStack() as holding:
+        [first] = occupy(servers, ExitStack(), 1)
+        started = time.monotonic()
+        ahead, behind = Waiting(servers), Waiting(servers)
+        time.sleep(0.5)
+        first.release()
+        assert ahead.join() is None
+        holding.callback(ahead.place.release)
+        assert behind.join() == NOT_ASKED
+        took = time.monotonic() - started
+    assert took < 1.3, f"waited {took:.2f} s"
 
 
 def test_a_call_held_back_holds_no_place() -> None:
     servers = ServerShare(2, place_wait=0.05)
-    with ExitStack() as waiting:
-        occupy(servers, waiting, 1)
+    with ExitStack() as holding:
+        occupy(servers, holding, 1)
         for _ in range(3):
-            assert timed_admission(servers)[0].held_back == NOT_ASKED
-        assert servers._holding == {SERVER: 1}
+            assert timed_take(servers)[0] == NOT_ASKED
+        assert servers._holding == {SERVER: 1} and not servers._waiting
     assert not servers._holding and not servers._full_since
-    assert timed_admission(servers)[0].held_back is None
+    assert timed_take(servers)[0] is None
+
+
+def test_a_place_released_before_it_was_taken_leaves_nothing_held() -> None:
+    servers = ServerShare(2, place_wait=0.05)
+    place = servers.place(SERVER)
+    place.release()
+    assert place.take() is None and not servers._holding
 
 
 def test_without_a_thread_count_every_call_asks() -> None:
     servers = ServerShare(None, place_wait=0.05)
-    with ExitStack() as waiting:
-        occupy(servers, waiting, 50)
-        assert timed_admission(servers)[0].held_back is None
+    client = FhirClient(f"{SERVER}/fhir", None, 2.0)
+    for _ in range(50):
+        with servers.admitted(client):
+            assert client.refusal() is None
+    assert not servers._holding
+
+
+@responses.activate
+def test_a_call_takes_its_place_when_it_first_asks_and_holds_it_until_it_ends() -> None:
+    responses.get(f"{SERVER}/fhir/Condition", json=searchset([]))
+    servers = ServerShare(4, place_wait=0.05)
+    client = FhirClient(f"{SERVER}/fhir", None, 2.0)
+    with servers.admitted(client):
+        assert not servers._holding
+        client.search("Condition", {})
+        client.search("Condition", {})
+        assert servers._holding == {SERVER: 1}
+    assert not servers._holding
+    with servers.admitted(None):
+        assert not servers._holding
+
+
+@responses.activate
+def test_a_call_not_let_ask_sends_nothing() -> None:
+    responses.get(f"{SERVER}/fhir/Condition", json=searchset([]))
+    servers = ServerShare(4, place_wait=0.05)
+    client = FhirClient(f"{SERVER}/fhir", None, 2.0)
+    with ExitStack() as holding:
+        occupy(servers, holding)
+        with servers.admitted(client):
+            for _ in range(2):
+                with pytest.raises(FhirError, match=NOT_ASKED):
+                    client.search("Condition", {})
+    assert len(responses.calls) == 0 and client.refused == 2
+    assert not servers._holding
