@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from cards.markdown import plain
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
-from service.fhir.server_share import NOT_ASKED
+from service.fhir.server_share import not_asked
 from service.fhirdates import human_date
 
 UNCHECKED_PREFIX = "could not be checked: "
@@ -147,7 +147,7 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         "",
         reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
         "call again in a moment"
-        if all(NOT_ASKED in reason for reason in reasons)
+        if all(not_asked(reason) for reason in reasons)
         else "call again once the EHR's data is available",
         Step.RECHECK,
         ids,

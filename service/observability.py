@@ -143,8 +143,8 @@ def build_metrics() -> ServiceMetrics:
         ),
         fhir_held_back=Counter(
             "idds_crd_fhir_calls_held_back",
-            "Hook calls that did not ask their FHIR server: its calls held all but one of the worker's "
-            "threads and none ended within the wait",
+            "Hook calls that did not ask their FHIR server: its calls, or all FHIR servers' calls, held "
+            "every place of the worker's threads they may and none ended within the wait",
             registry=into,
         ),
     )

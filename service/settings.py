@@ -33,9 +33,9 @@ class FhirSettings:
     most `max_concurrent_per_call` of them, and all calls to one FHIR server together at most
     `max_concurrent_per_server`, which must leave some of the pool to the other servers. With
     `batch`, the searches and reads of one round go to the server as one FHIR batch request. Under
-    `idds-crd serve`, the calls asking one FHIR server hold at most all but one of a worker's
-    threads; a call past that waits `share_wait_seconds`, from when the share filled, for a place in
-    it, and is otherwise not sent (service/fhir/server_share.py).
+    `idds-crd serve`, the calls asking FHIR servers hold at most all but one of a worker's threads,
+    those asking one server all but two; a call past that waits `share_wait_seconds`, from when the
+    limit was reached, for a place, and is otherwise not sent (service/fhir/server_share.py).
     """
 
     deadline_seconds: float = 3.5

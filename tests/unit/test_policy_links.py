@@ -12,7 +12,7 @@ import policies
 from cards import next_steps
 from cards.items import Episode, Step
 from service.engine.model import Status
-from service.fhir.server_share import NOT_ASKED
+from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
 from tests.builders import (
     ICD,
     cards_of,
@@ -153,7 +153,11 @@ def test_an_empty_chart_lists_how_to_document_each_missing_criterion() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "remedy"),
-    [("HTTP 500", "call again once the EHR's data is available"), (NOT_ASKED, "call again in a moment")],
+    [
+        ("HTTP 500", "call again once the EHR's data is available"),
+        (NOT_ASKED, "call again in a moment"),
+        (NOT_ASKED_OTHERS, "call again in a moment"),
+    ],
 )
 def test_data_the_ehr_did_not_return_is_listed_as_a_recheck(reason: str, remedy: str) -> None:
     """A FHIR server not asked (service/fhir/server_share.py) had the data: call again in a moment."""

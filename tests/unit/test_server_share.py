@@ -1,7 +1,7 @@
-"""Who may ask a FHIR server (service/fhir/server_share.py): the calls holding a place share all but
-one of a worker's threads; a call takes its place when it first asks, and past the share it waits,
-first come first served, for at most `place_wait` seconds from when the share filled and never past
-its own deadline, and is otherwise not sent at all."""
+"""Who may ask a FHIR server (service/fhir/server_share.py): the calls holding a place hold all but
+one of a worker's threads, those of one server all but two; a call takes its place when it first
+asks, and past a limit it waits, first come first served, for at most `place_wait` seconds from when
+the limit was reached and never past its own deadline, and is otherwise not sent at all."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ import pytest
 import responses
 
 from service.fhir.client import FhirClient, FhirError
-from service.fhir.server_share import NOT_ASKED, Place, ServerShare, not_asked
+from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS, Place, ServerShare, not_asked
 from tests.builders import searchset
 
 SERVER = "https://ehr.example.org"
 OTHER = "https://other.example.org"
+THIRD = "https://third.example.org"
 
 
-def occupy(servers: ServerShare, holding: ExitStack, calls: int = 3, server: str = SERVER) -> list[Place]:
+def occupy(servers: ServerShare, holding: ExitStack, calls: int = 2, server: str = SERVER) -> list[Place]:
     """`calls` calls holding a place with `server` until `holding` closes (each place's release)."""
     places = []
     for _ in range(calls):
@@ -50,10 +51,10 @@ class Waiting:
         self.place = servers.place(server)
         self.answer: list[str | None] = []
         self._thread = threading.Thread(target=lambda: self.answer.append(self.place.take()))
-        waiting_before = len(servers._waiting.get(server, ()))
+        waiting_before = len(servers._waiting)
         self._thread.start()
         deadline = time.monotonic() + 5
-        while len(servers._waiting.get(server, ())) == waiting_before and time.monotonic() < deadline:
+        while len(servers._waiting) == waiting_before and time.monotonic() < deadline:
             time.sleep(0.005)
 
     def join(self) -> str | None:
@@ -65,7 +66,7 @@ class Waiting:
 def test_within_the_share_a_call_asks_at_once() -> None:
     servers = ServerShare(4, place_wait=30.0)
     with ExitStack() as holding:
-        occupy(servers, holding, 2)
+        occupy(servers, holding, 1)
         refusal, took = timed_take(servers)
     assert refusal is None and took < 1.0
 
@@ -73,7 +74,7 @@ def test_within_the_share_a_call_asks_at_once() -> None:
 def test_past_the_share_a_call_takes_a_place_that_frees_while_it_waits() -> None:
     servers = ServerShare(4, place_wait=30.0)
     with ExitStack() as holding:
-        occupy(servers, holding, 2)
+        occupy(servers, holding, 1)
         [last] = occupy(servers, ExitStack(), 1)
         ending = threading.Timer(0.2, last.release)
         ending.start()
@@ -90,6 +91,37 @@ def test_past_a_share_that_stays_full_the_call_is_not_sent() -> None:
         assert refusal == NOT_ASKED and not_asked(refusal)
         assert 0.1 < took < 10
         assert timed_take(servers, OTHER)[0] is None
+
+
+def test_the_servers_together_leave_the_last_thread_to_the_calls_that_ask_none() -> None:
+    """Four threads: one server's calls hold at most two places, so a call to another server finds
+    one; the servers together hold at most three, so a call to a third server finds none."""
+    servers = ServerShare(4, place_wait=0.1)
+    with ExitStack() as holding:
+        occupy(servers, holding)
+        assert timed_take(servers)[0] == NOT_ASKED
+        occupy(servers, holding, 1, OTHER)
+        assert timed_take(servers, OTHER)[0] == NOT_ASKED_OTHERS
+        assert timed_take(servers, THIRD)[0] == NOT_ASKED_OTHERS
+        assert timed_take(servers)[0] == NOT_ASKED
+        assert servers._held == 3 and not_asked(NOT_ASKED_OTHERS)
+
+
+def test_a_freed_place_goes_to_the_longest_waiting_call_it_can_serve() -> None:
+    """The servers together hold every place they may when a call to SERVER (at its own limit too)
+    and then one to THIRD wait: OTHER's place, freed, cannot serve SERVER's call and goes to THIRD's;
+    then SERVER's, freed, goes to SERVER's."""
+    servers = ServerShare(4, place_wait=30.0)
+    first, second = occupy(servers, ExitStack())
+    [other] = occupy(servers, ExitStack(), 1, OTHER)
+    to_server, to_third = Waiting(servers), Waiting(servers, THIRD)
+    other.release()
+    assert to_third.join() is None and not to_server.answer
+    first.release()
+    assert to_server.join() is None
+    for place in (second, to_third.place, to_server.place):
+        place.release()
+    assert not servers._holding and not servers._held and not servers._waiting and not servers._full_since
 
 
 def test_once_the_share_has_been_full_longer_than_the_wait_a_call_is_not_sent_at_once() -> None:
@@ -124,7 +156,7 @@ def test_a_freed_place_goes_to_the_call_waiting_longest() -> None:
         earlier.place.release()
         assert later.join() is None
         holding.callback(later.place.release)
-    assert not servers._holding and not servers._waiting and not servers._full_since
+    assert not servers._holding and not servers._held and not servers._waiting and not servers._full_since
 
 
 def test_a_handover_meanwhile_does_not_prolong_the_wait_of_those_behind() -> None:
