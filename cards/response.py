@@ -23,12 +23,13 @@ from cards.render import (
     unread_order_card,
 )
 from cards.suggestions import trial_first_card
+from service.appointments import based_on
 from service.call import Decisions
 from service.catalog import Catalog
 from service.codes import codings, concept_text
 from service.engine.model import Determination
+from service.orders import DraftOrders
 from service.questionnaires import canonical_of
-from service.references import local_reference
 from service.routing import Route
 from service.shapes import dicts, reference_of
 
@@ -223,9 +224,9 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
             targets.append(CoverageTarget(reference, resource, None, unaddressed))
+    booking = DraftOrders(call.request.context.appointments or {})
     for appointment in call.appointments:
-        based_on = [local_reference(b) for b in dicts(appointment.get("basedOn"))]
-        pump = next((pumps[ref] for ref in based_on if ref in pumps), None)
+        pump = next((pumps[ref] for ref in based_on(appointment, booking) if ref in pumps), None)
         reference = reference_of(appointment)
         unread = next((u for u in call.unread if u.appointment == reference), None)
         if pump is not None:

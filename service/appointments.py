@@ -16,7 +16,7 @@ from typing import Any
 from service.fhir.client import FhirError
 from service.fhir.outbound import same_base
 from service.orders import DraftOrders
-from service.references import belongs_to_patient, parse_reference
+from service.references import belongs_to_patient, local_reference, parse_reference
 from service.shapes import contained, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
@@ -54,6 +54,18 @@ def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | Non
     if parsed.base and not same_base(parsed.base, fhir_server or ""):
         return None, "it is held on another FHIR server than the one this call names"
     return parsed.local, ""
+
+
+def based_on(appointment: Mapping[str, Any], booking: DraftOrders) -> list[str]:
+    """`Type/id` of each order the Appointment is `basedOn`: the order in the `booking`'s Bundle
+    the reference resolves to (by its fullUrl too), else the order the reference names."""
+    orders = []
+    for target in (reference_target(b) for b in dicts(appointment.get("basedOn"))):
+        order = booking.get(target) if target else None
+        reference = reference_of(order) if order is not None else local_reference(target)
+        if reference:
+            orders.append(reference)
+    return orders
 
 
 def for_patient(appointment: Mapping[str, Any], patient_id: str) -> bool:

@@ -49,6 +49,8 @@ def parse_datetime(value: Any) -> datetime | None:
             return datetime.fromisoformat(text).replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
+        if text[16:19] == ":60":  # a leap second, which FHIR allows and Python cannot hold: the one before
+            return parse_datetime(f"{text[:17]}59{text[19:]}")
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)

@@ -29,7 +29,19 @@ from service.vocabulary import Vocabulary
 from service.yamlsource import load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
-ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
+ORDER_TYPES = ("ServiceRequest", "DeviceRequest")  # the orders that can be pump orders
+# The orders CRD's draftOrders may hold; other resources there (a Device, Medication or Condition an
+# order references) are read as the orders' detail and never get coverage information.
+REQUEST_TYPES = frozenset(
+    {
+        "CommunicationRequest",
+        "DeviceRequest",
+        "MedicationRequest",
+        "NutritionOrder",
+        "ServiceRequest",
+        "VisionPrescription",
+    }
+)
 
 DeviceFetcher = Callable[[str], dict[str, Any] | None]
 
@@ -118,13 +130,18 @@ class DraftOrders:
         return self._by_ref.get(local_reference(reference) or "")
 
     def in_scope(self, selections: Iterable[str] | None) -> list[dict[str, Any]]:
-        """order-select: only the selected orders; order-sign (selections None): all drafts."""
+        """order-select: only the selected orders; order-sign (selections None): all the orders. The
+        other resources of the Bundle are no orders (REQUEST_TYPES)."""
         if selections is None:
-            return list(self.resources)
+            return [r for r in self.resources if r.get("resourceType") in REQUEST_TYPES]
         chosen: list[dict[str, Any]] = []
         for ref in selections:
             resource = self.get(ref)
-            if resource is not None and not any(resource is seen for seen in chosen):
+            if (
+                resource is not None
+                and resource.get("resourceType") in REQUEST_TYPES
+                and not any(resource is seen for seen in chosen)
+            ):
                 chosen.append(resource)
         return chosen
 

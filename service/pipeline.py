@@ -32,6 +32,7 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.outbound import same_base
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
@@ -39,7 +40,7 @@ from service.observability import observe_fhir_held_back
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
-from service.references import belongs_to_patient, local_reference
+from service.references import belongs_to_patient, parse_reference
 from service.registry import ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -135,8 +136,9 @@ def device_reader(
     server: str | None = None,
     prefetch: Mapping[str, Any] | None = None,
 ) -> DeviceReader | None:
-    """Finds a Device an order names: among the prefetched resources (the EHR's own), else read within
-    the call's deadline; a Device of another patient is treated as unavailable, never used."""
+    """Finds a Device an order names: among the prefetched resources (the EHR's own), else read from
+    the call's FHIR server (however the reference names it) within the call's deadline; a Device of
+    another patient, or held on another server, is treated as unavailable, never used."""
     if client is None and not prefetch:
         return None
 
@@ -145,10 +147,14 @@ def device_reader(
     def fetch_device(reference: str) -> dict[str, Any] | None:
         if not opened:
             opened.append(prefetched_resources(prefetch or {}))
-        device = opened[0].get(local_reference(reference) or "")
-        if device is None and client is not None:
+        parsed = parse_reference(reference)
+        device = opened[0].get(parsed.local) if parsed is not None else None
+        if device is None and client is not None and parsed is not None:
+            if parsed.base and not same_base(parsed.base, server or ""):
+                log.warning("could not read %s: it is held on another FHIR server", reference)
+                return None
             try:
-                device = client.read(reference)
+                device = client.read(parsed.local)
             except FhirError as exc:
                 log.warning("could not read %s: %s", reference, exc.reason)
                 return None
@@ -205,7 +211,9 @@ def _gathered(
     )
     scope = scope_of(request, caller)
     if pump:
-        data = env.gatherer.gather(request, service.prefetch, client, deadline, scope=scope)
+        data = env.gatherer.gather(
+            request, service.prefetch, client, deadline, scope=scope, drafts=drafts.resources
+        )
     elif unread or in_scope or appointments:
         data = env.gatherer.gather(request, service.prefetch, client, deadline, clinical=False, scope=scope)
     else:

@@ -18,8 +18,9 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from service.orders import REQUEST_TYPES
+
 COVERAGE_INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-ORDER_TYPES = {"DeviceRequest", "MedicationRequest", "NutritionOrder", "ServiceRequest", "VisionPrescription"}
 ONLY_2_2 = {
     "covered": {"indeterminate"},
     "pa-needed": {"indeterminate"},
@@ -314,7 +315,8 @@ def check_response(
         _empties(card, f"cards[{i}]", errors)
         _check_card(card, f"cards[{i}]", errors)
     if orders is None:
-        orders = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
+        drafted = [e["resource"] for e in request["context"].get("draftOrders", {}).get("entry", [])]
+        orders = [r for r in drafted if r.get("resourceType") in REQUEST_TYPES]
         orders += _dispatched_from_prefetch(request)
     appointments = [
         e["resource"]
@@ -332,7 +334,7 @@ def check_response(
         ):
             coverage_actions += 1
             informed.add(f"{resource.get('resourceType')}/{resource.get('id')}")
-            allowed = ORDER_TYPES | ({"Appointment"} if hook == "appointment-book" else set())
+            allowed = REQUEST_TYPES | ({"Appointment"} if hook == "appointment-book" else set())
             if resource.get("resourceType") not in allowed:
                 errors.append(f"systemActions[{i}].resource: coverage information on a non-order resource")
             _check_coverage_action(action, request, drafts, f"systemActions[{i}]", errors)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -498,8 +498,10 @@ class DataGatherer:
         deadline: float,
         clinical: bool = True,
         scope: CacheScope | None = None,
+        drafts: Sequence[Mapping[str, Any]] = (),
     ) -> GatheredData:
-        """The call's data; with a `scope`, query answers are taken from and kept in the cache."""
+        """The call's data; with a `scope`, query answers are taken from and kept in the cache. The
+        Medications the draft orders `drafts` name but do not hold are read with the chart's."""
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
@@ -525,7 +527,7 @@ class DataGatherer:
             self._absorb(plan, outcomes, owner, data)
             self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
-            self._follow_references(client, data, deadline, scope)
+            self._follow_references(client, data, deadline, scope, drafts)
         return data
 
     def _outcomes(
@@ -673,12 +675,19 @@ class DataGatherer:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
 
     def _follow_references(
-        self, client: FhirClient, data: GatheredData, deadline: float, scope: CacheScope | None
+        self,
+        client: FhirClient,
+        data: GatheredData,
+        deadline: float,
+        scope: CacheScope | None,
+        drafts: Sequence[Mapping[str, Any]],
     ) -> None:
-        """Read the payer Organizations and the Medications that the results reference."""
+        """Read the payer Organizations and the Medications that the results reference, and the
+        Medications the draft orders reference that are not among them."""
         found = data.resources
-        known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in found.values() for r in rs}
-        meds = found.get("MedicationRequest", []) + found.get("MedicationStatement", [])
+        known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in (*found.values(), drafts) for r in rs}
+        drafted = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
+        meds = found.get("MedicationRequest", []) + found.get("MedicationStatement", []) + drafted
         refs = [
             r for r in _referenced(found.get("Coverage", []), "payor", known) if r.startswith("Organization/")
         ]

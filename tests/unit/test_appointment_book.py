@@ -15,6 +15,7 @@ from service.fhir.client import FhirError, SearchResult
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
+from tests.demo_support import packaged_sample
 from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
@@ -257,6 +258,20 @@ def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> No
     answer = response.get_json()
     assert check_response(answer, body, [order]) == []
     assert answer["systemActions"][0]["resource"]["id"] == "sr-implant"
+
+
+def test_an_appointment_based_on_the_full_url_of_the_order_in_the_call_carries_its_determination() -> None:
+    """Before, the order was judged but its Appointment said "no coverage rules": the link from the
+    Appointment to its order was made from `Type/id` references only."""
+    body, full_url = packaged_sample("appointment-book-62362-demo-meets"), f"urn:uuid:{uuid.uuid4()}"
+    booked_appointment, order = (e["resource"] for e in body["context"]["appointments"]["entry"])
+    body["context"]["appointments"]["entry"][1]["fullUrl"] = full_url
+    booked_appointment["basedOn"] = [{"reference": full_url}]
+    answer = post_json(create_app(open_settings(), catalog()).test_client(), BOOK_URL, body).get_json()
+    assert check_response(answer, body, [order]) == []
+    [booked] = actions_on(answer, "Appointment")
+    [ordered] = actions_on(answer, "ServiceRequest")
+    assert assertion_of(booked)["covered"] == assertion_of(ordered)["covered"] == "covered"
 
 
 def test_orders_come_from_the_call_before_the_server() -> None:

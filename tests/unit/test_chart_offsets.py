@@ -222,3 +222,19 @@ def test_a_six_month_supply_is_six_months_of_treatment() -> None:
         "2025-01-15",
         "2025-07-15",
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2016-12-31T23:59:60Z", "2016-12-31T23:59:59+00:00"),
+        ("2025-10-01T09:00:60.25-05:00", "2025-10-01T09:00:59.250000-05:00"),
+        ("2025-10-01T09:00:61Z", None),
+        ("2025-10-01T09:60:00Z", None),
+    ],
+)
+def test_a_leap_second_is_read_as_the_second_before_it(written: str, read: str | None) -> None:
+    """FHIR's dateTime allows second 60, which Python's datetime cannot hold; before, a Procedure so
+    dated (a trial) was read as undated and dropped."""
+    parsed = parse_datetime(written)
+    assert (parsed.isoformat() if parsed else None) == read

@@ -11,6 +11,7 @@ import pytest
 
 from service.pipeline import device_reader
 from tests.calls import prefetch_app
+from tests.conformance import check_response
 from tests.support import REQUESTS_DIR
 
 SAMPLE = "order-select-62362-demo-cmm210-replacement.json"
@@ -71,3 +72,37 @@ def test_a_prefetched_device_is_found_by_any_form_of_its_reference_and_only_the_
     assert read("https://ehr.example.org/fhir/Device/pump/_history/3") is mine
     assert read("Device/other") is None
     assert read("Device/absent") is None
+
+
+def test_on_order_sign_the_device_among_the_draft_orders_gets_no_coverage_information() -> None:
+    """Only orders carry coverage information; a Device (Medication, Condition) an order references
+    and the EHR sends beside it in draftOrders is no order. Before, each got an update of its own."""
+    body = hardware_by_reference("draft-orders")
+    body["hook"] = "order-sign"
+    del body["context"]["selections"]
+    answer = prefetch_app().test_client().post("/cds-services/idds-crd-order-sign", json=body)
+    assert answer.status_code == 200
+    updated = [action["resource"]["resourceType"] for action in answer.get_json()["systemActions"]]
+    assert "DeviceRequest" in updated and "Device" not in updated
+    assert check_response(answer.get_json(), body) == []
+
+
+class DeviceServer:
+    """Stands in for the call's FHIR client: reads answer with a Device of the patient's."""
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def read(self, reference: str) -> dict[str, Any]:
+        self.reads.append(reference)
+        return device(reference.split("/")[1], "p1")
+
+
+def test_a_device_is_read_from_the_calls_server_however_named_and_never_from_another() -> None:
+    server = DeviceServer()
+    read = device_reader(server, "p1", "https://ehr.example.org/fhir")  # type: ignore[arg-type]
+    assert read is not None
+    assert read("https://ehr.example.org/fhir/Device/pump")["id"] == "pump"  # type: ignore[index]
+    assert read("Device/other")["id"] == "other"  # type: ignore[index]
+    assert read("https://elsewhere.example.org/fhir/Device/far") is None
+    assert server.reads == ["Device/pump", "Device/other"]
