@@ -1,7 +1,7 @@
 """The calling EHRs' public keys: JWK Sets fetched from their URLs, cached, re-fetched on rotation.
 
 A JWK Set URL is fetched with a size cap, no redirects, and one deadline for the whole exchange,
-connection to last byte: a watchdog (the FHIR transport's `Cutoff`) shuts the socket down at the
+connection to last byte: a watchdog (`Cutoff`, service/cutoff.py) shuts the socket down at the
 deadline, so a key host that drips its answer byte by byte cannot hold the fetch (socket timeouts
 alone bound each read, not the sum).
 
@@ -33,7 +33,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from service.fhir.transport import WATCHED_POOLS, Cutoff, Watch
+from service.cutoff import Cutoff, Watch
+from service.fhir.transport import WATCHED_POOLS
 
 MAX_JWKS_BYTES = 256 * 1024
 FETCH_TIMEOUT_SECONDS = 3.0

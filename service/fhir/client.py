@@ -35,9 +35,10 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
+from service.cutoff import Cutoff, Watch
 from service.fhir.batch import UNREADABLE, BatchRefusals, EntryAnswer, batch_body, entry_answers
 from service.fhir.outbound import NO_ANSWER, normalise_base, origin, within_base
-from service.fhir.transport import Cutoff, Watch, guarded_session
+from service.fhir.transport import guarded_session
 from service.settings import FhirSettings
 from service.shapes import dicts
 from service.strict_json import nested_within

@@ -5,23 +5,16 @@ Two things `requests` cannot do on its own:
 - Connect only where `outbound.connectable_address` allows, to the very address that was checked
   (no second DNS lookup between the check and the connection). TLS still verifies the host name.
 - Bound a request's total time. Socket timeouts bound each read, so a server that drips one byte
-  every 100 ms would hold a worker for as long as it likes. A `Cutoff` (one watchdog thread per
-  session pool) shuts down the socket of every request still running at its deadline; the reading
-  thread then fails at once and its worker is free again.
+  every 100 ms would hold a worker for as long as it likes. A `Cutoff` (service/cutoff.py, one
+  watchdog thread per session pool) shuts down the socket of every request still running at its
+  deadline; the reading thread then fails at once and its worker is free again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import http.cookiejar
-import itertools
 import logging
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any
 
 import requests
@@ -30,83 +23,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from service.cutoff import current_watch
 from service.fhir.outbound import TargetRefused, connectable_address
 
 log = logging.getLogger(__name__)
-
-
-class Watch:
-    """The sockets of one request and its deadline; `fired` once the cutoff has cut them."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.fired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if not self.fired:
-                return
-        _shut(sock)
-
-    def fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    """Shut the socket down under whatever reads it (also under TLS), without closing its fd."""
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-_CURRENT: ContextVar[Watch | None] = ContextVar("idds_crd_fhir_watch", default=None)
-
-
-class Cutoff:
-    """A daemon thread that fires every `Watch` whose deadline has passed (only while any is left)."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._heap: list[tuple[float, int, Watch]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    @contextlib.contextmanager
-    def until(self, deadline: float) -> Iterator[Watch]:
-        """Watch the connections this thread uses inside the block; cut them at `deadline`."""
-        watch = Watch(deadline)
-        with self._condition:
-            heapq.heappush(self._heap, (deadline, next(self._order), watch))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="idds-crd-fhir-cutoff", daemon=True)
-                self._thread.start()
-            elif self._heap[0][2] is watch:  # due before the one the thread waits for: wake it
-                self._condition.notify()
-        token = _CURRENT.set(watch)
-        try:
-            yield watch
-        finally:
-            _CURRENT.reset(token)
-            with watch._lock:
-                watch._sockets.clear()  # done: the connection may be reused by the next request
-
-    def _run(self) -> None:
-        """Fire each watch at its deadline; end when none is left (`until` starts a new thread)."""
-        while True:
-            with self._condition:
-                while self._heap and self._heap[0][0] > time.monotonic():
-                    self._condition.wait(self._heap[0][0] - time.monotonic())
-                if not self._heap:
-                    self._thread = None
-                    return
-                _, _, watch = heapq.heappop(self._heap)
-            watch.fire()
 
 
 class Watched:
@@ -117,13 +37,13 @@ class Watched:
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
-        watch = _CURRENT.get()
+        watch = current_watch()
         if watch is not None:
             watch.add(sock)
         return sock
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        watch = _CURRENT.get()
+        watch = current_watch()
         if watch is not None and self.sock is not None:
             watch.add(self.sock)
         return super().getresponse(*args, **kwargs)  # type: ignore[misc]

@@ -13,21 +13,32 @@ secrets) as it is, instead of writing it again.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+from urllib.parse import quote_plus
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from service.cutoff import Cutoff, current_watch
 from service.store.writer_turns import WriterTurns
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_TIMEOUT_SECONDS = 2.0  # each use of a database server (store.timeout_seconds)
+CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its least)
+MAX_REASON_CHARACTERS = 300  # of the driver's words in a start-up refusal
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
 
@@ -44,29 +55,41 @@ class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
 
 
+class SchemaOutOfDate(SQLAlchemyError):
+    """A table made by an earlier release lacks a column that cannot be added to its rows."""
+
+
 @dataclass(frozen=True)
 class Database:
     """The engine; whether its one shared in-memory connection must be used by one thread at a time
-    (SQLite's connection object is not safe for concurrent use); the turns writers take on a file."""
+    (SQLite's connection object is not safe for concurrent use); the turns writers take on a file;
+    for a database server, the `cutoff` that ends each use of it after `timeout` seconds."""
 
     engine: Engine
     serialised: bool = False
     writers: WriterTurns | None = None
+    cutoff: Cutoff | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
     _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
     def _turn(self) -> Any:
         return self._lock if self.serialised else nullcontext()
 
+    def _bounded(self) -> Any:
+        """A server's connections used inside the block are cut after `timeout` seconds (see
+        `_watched_checkout`): the use then fails as a lost connection would."""
+        return self.cutoff.until(time.monotonic() + self.timeout) if self.cutoff else nullcontext()
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
         writing = self.writers.turn() if self.writers else nullcontext()
-        with self._turn(), writing, self.engine.begin() as connection:
+        with self._bounded(), self._turn(), writing, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._turn(), self.engine.connect() as connection:
+        with self._bounded(), self._turn(), self.engine.connect() as connection:
             yield connection
 
     def close(self) -> None:
@@ -91,7 +114,28 @@ def _engine(url: str) -> Engine:
     engine = create_engine(url, json_serializer=_json_column_text, **_pooling(url))
     if url.startswith("sqlite") and url not in IN_MEMORY:
         event.listen(engine, "connect", _sqlite_pragmas)
+    if _served(engine):
+        event.listen(engine, "checkout", partial(_watched_checkout, engine.dialect))
     return engine
+
+
+def _served(engine: Engine) -> bool:
+    """Whether the database is a server the service reaches over a connection (not an SQLite file)."""
+    return engine.dialect.name != "sqlite"
+
+
+def _watched_checkout(dialect: Any, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A connection taken from the pool joins the current `Database._bounded` block's watch, then
+    is tried (the pool's own pre-ping would run before the watch could see it, and a server that
+    stopped answering would hold it for ever); one that does not answer is replaced."""
+    watch = current_watch()
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if watch is not None and fileno is not None:
+        watch.add(socket.socket(fileno=os.dup(fileno())), owned=True)
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise DisconnectionError(type(exc).__name__) from None
 
 
 def _pooling(url: str) -> dict[str, Any]:
@@ -103,16 +147,21 @@ def _pooling(url: str) -> dict[str, Any]:
             "pool_size": 1,
             "max_overflow": 0,
         }
-    server = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    server: dict[str, Any] = {"pool_size": 5, "max_overflow": 10}
     if url.startswith("postgresql"):
         # Text both ways in UTF-8 whatever the database's encoding: on an SQL_ASCII database (one
         # made under the C locale) psycopg would otherwise hand back bytes, and nothing could start.
+        # A server that does not answer a new connection is given up after connect_timeout.
+        given = make_url(url).query
         server["connect_args"] = {"client_encoding": "UTF8"}
+        if "connect_timeout" not in given:
+            server["connect_args"]["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     return server
 
 
-def open_database(url: str) -> Database:
-    """Connect to `url` and create any missing table; raises DatabaseError when that fails."""
+def open_database(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Database:
+    """Connect to `url` and create any missing table; raises DatabaseError when that fails. Each
+    later use of a database server is cut after `timeout` seconds."""
     import service.store.tables  # noqa: F401  (declares every table on `metadata`)
 
     try:
@@ -128,16 +177,29 @@ def open_database(url: str) -> Database:
         file = _sqlite_file(engine)
         engine.dispose()
         raise _cannot_open(url, exc, os.path.dirname(file) if file else None) from None
-    return Database(engine, serialised=url in IN_MEMORY, writers=writers)
+    cutoff = Cutoff() if _served(engine) else None
+    return Database(engine, serialised=url in IN_MEMORY, writers=writers, cutoff=cutoff, timeout=timeout)
 
 
 def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> DatabaseError:
-    """Why a database cannot be opened, without the driver's words (they may hold the password): the
-    failure's kind, or, for an SQLite file, that its folder does not exist."""
+    """Why a database cannot be opened: for an SQLite file, that its folder does not exist; else the
+    failure's kind and the driver's first line ("password authentication failed for user …",
+    "database … does not exist") with the URL's password masked. A URL SQLAlchemy could not read
+    gets its kind alone: its words would quote the URL, password and all."""
     why = type(failure).__name__
     if folder is not None and not os.path.isdir(folder):
         missing = "is not a folder" if os.path.exists(folder) else "does not exist"
         why = f"the folder {folder} {missing} (store.url names an SQLite file in it)"
+    elif not isinstance(failure, ArgumentError):
+        words = str(getattr(failure, "orig", None) or failure).strip().splitlines()
+        said = words[0].strip() if words else ""
+        password = make_url(url).password
+        for written in {str(password), quote_plus(str(password))} if password else ():
+            said = said.replace(written, "***")
+        if said:
+            why = f"{why}: {said[:MAX_REASON_CHARACTERS]}"
+    if url.startswith("postgres:"):
+        why += " (write postgresql+psycopg:// for PostgreSQL)"
     return DatabaseError(f"cannot open the database {_without_password(url)}: {why}")
 
 
@@ -165,6 +227,29 @@ def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
                 connection.execute(text(f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_WAIT}'"))
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(connection)
+            _add_missing_columns(connection)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Bring tables an earlier release made up to date: a column it lacked that may be empty is
+    added (its rows get none); one that may not stops start-up, naming it."""
+    found = inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in found.get_columns(table.name)}
+        missing = [column for column in table.columns if column.name not in present]
+        required = [column.name for column in missing if not column.nullable]
+        if required:
+            raise SchemaOutOfDate(
+                f"the table {table.name} lacks the column(s) {', '.join(required)}, which an earlier "
+                "release did not make and which cannot be added to its rows; see docs/configuration.md"
+            )
+        for column in missing:
+            kind = column.type.compile(dialect=connection.dialect)
+            name, into = connection.dialect.identifier_preparer.quote, table.name
+            connection.execute(text(f"ALTER TABLE {name(into)} ADD COLUMN {name(column.name)} {kind}"))
+            log.warning(
+                "database: added the column %s.%s, which an earlier release did not make", into, column.name
+            )
 
 
 def _writer_turns(engine: Engine) -> WriterTurns | None:
@@ -175,8 +260,6 @@ def _writer_turns(engine: Engine) -> WriterTurns | None:
 
 def _without_password(url: str) -> str:
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(unparseable URL)"

@@ -20,5 +20,5 @@ class Stores:
 
 def open_stores(settings: StoreSettings) -> Stores:
     """Open `settings.url` once and build every store on it (DatabaseError when it cannot be opened)."""
-    database = open_database(settings.url)
+    database = open_database(settings.url, settings.timeout_seconds)
     return Stores(database, AuditTrail(database), ReplayStore(database))

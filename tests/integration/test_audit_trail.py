@@ -22,6 +22,7 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.audit_entry import AuditedCall, audit_row, coverage_assertions
@@ -42,6 +43,7 @@ from tests.audit_support import (
 )
 from tests.conformance import COVERAGE_INFO
 from tests.postgres_support import PostgresServer
+from tests.relay_support import FreezableRelay
 from tests.support import assert_outcome, no_client, open_settings, post_json, serving
 
 pytestmark = pytest.mark.integration
@@ -285,6 +287,41 @@ def test_a_record_that_cannot_be_written_turns_a_200_into_503_and_keeps_a_refusa
     assert "cannot write the idds-crd-order-select call's record: ValueError" in caplog.text
     body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
     assert_outcome(post_json(app.test_client(), path, body), 400, "context.selections[0]")
+
+
+def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
+    compiled_catalog: Catalog, postgres_url: str
+) -> None:
+    """The database keeps its connections open and answers nothing (a frozen server, a hung disk, a
+    partition): the call is refused 503 and /readyz says so within `store.timeout_seconds`, and
+    both recover when it answers again. Before, both waited for as long as the database did."""
+    server_port = make_url(postgres_url).port
+    with FreezableRelay(server_port) as relay:
+        url = make_url(postgres_url).set(port=relay.port).render_as_string(hide_password=False)
+        settings = open_settings(store=StoreSettings(url=url, timeout_seconds=1.0))
+        client = create_app(settings, compiled_catalog, client_factory=no_client).test_client()
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(client, path, body).status_code == 200
+        relay.freeze()
+        thawing = threading.Timer(15, relay.thaw)  # so that a service that waits is not waited for ever
+        thawing.start()
+        try:
+            started = time.monotonic()
+            path, body, _ = secret_call("order-select-62362-demo-meets")
+            refused = post_json(client, path, body)
+            refused_after = time.monotonic() - started
+            started = time.monotonic()
+            readiness = client.get("/readyz")
+            readiness_after = time.monotonic() - started
+        finally:
+            thawing.cancel()
+            relay.thaw()
+        assert_outcome(refused, 503, None)
+        assert refused_after < 5, f"the call waited {refused_after:.1f} s"
+        assert readiness.status_code == 503 and readiness_after < 5, f"/readyz waited {readiness_after:.1f} s"
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(client, path, body).status_code == 200
+        assert client.get("/readyz").status_code == 200
 
 
 def test_with_the_database_down_a_call_is_refused_with_503(

@@ -204,6 +204,17 @@ def test_discovery_over_tls_with_the_made_certificate(deployment: Deployment) ->
         requests.get(f"{deployment.public}/cds-services", timeout=10)
 
 
+def test_the_ehrs_request_id_goes_through_the_proxy(deployment: Deployment) -> None:
+    """Before, the proxy put its own id in place of the EHR's, which docs/api.md says is echoed."""
+    given = {"X-Request-Id": "ehr-call-12345"}
+    echoed = requests.get(
+        f"{deployment.public}/healthz", headers=given, verify=deployment.certificate, timeout=10
+    )
+    made = requests.get(f"{deployment.public}/healthz", verify=deployment.certificate, timeout=10)
+    assert echoed.headers["X-Request-Id"] == "ehr-call-12345"
+    assert made.headers["X-Request-Id"] not in ("", "ehr-call-12345")
+
+
 def test_a_call_without_a_registered_ehrs_jwt_is_refused(deployment: Deployment) -> None:
     body = next(p for p in request_files() if p.stem == "order-select-62362-demo-meets").read_bytes()
     endpoint = f"{deployment.public}/cds-services/idds-crd-order-select"

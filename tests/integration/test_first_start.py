@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from service.store.database import metadata, open_database
+from service.store.database import DatabaseError, metadata, open_database
 from tests.postgres_support import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -85,3 +85,57 @@ def test_replicas_start_together_on_a_database_that_reads_at_repeatable_read(
 @pytest.mark.parametrize("attempt", range(3))
 def test_workers_starting_together_on_a_new_sqlite_file_all_start(tmp_path: Path, attempt: int) -> None:
     assert_all_start_and_make_every_table(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite-file":
+        return f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    return str(request.getfixturevalue("postgres_server").new_database())
+
+
+def made_by_an_earlier_release(url: str, *dropped: tuple[str, str]) -> None:
+    """Today's tables at `url` less the `dropped` (table, column)s, as an earlier release made them."""
+    engine = create_engine(url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as connection:
+            for table, column in dropped:
+                connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    finally:
+        engine.dispose()
+
+
+def test_a_column_an_earlier_release_did_not_make_is_added(empty_database: str) -> None:
+    """The release before 1ff5ad6 made audit_feedback without who sent each item: before, such a
+    database started 'ready' and then refused every feedback call with 503."""
+    made_by_an_earlier_release(
+        empty_database, ("audit_feedback", "client_iss"), ("audit_feedback", "client_jti")
+    )
+    database = open_database(empty_database)
+    try:
+        columns = {c["name"] for c in inspect(database.engine).get_columns("audit_feedback")}
+    finally:
+        database.close()
+    assert {"client_iss", "client_jti"} <= columns
+
+
+def test_a_required_column_an_earlier_release_did_not_make_stops_start_up_naming_it(
+    empty_database: str,
+) -> None:
+    made_by_an_earlier_release(empty_database, ("audit_cards", "service_id"))
+    with pytest.raises(DatabaseError, match=r"the table audit_cards lacks the column\(s\) service_id"):
+        open_database(empty_database)
+
+
+def test_a_database_that_cannot_be_opened_says_why_without_the_password(
+    postgres_server: PostgresServer,
+) -> None:
+    """Before, every such failure read as its kind alone (OperationalError), whatever the cause."""
+    url = f"postgresql+psycopg://postgres:hunter2@127.0.0.1:{postgres_server.port}/no_such_database"
+    with pytest.raises(DatabaseError) as refused:
+        open_database(url)
+    assert 'database "no_such_database" does not exist' in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+    with pytest.raises(DatabaseError, match=r"write postgresql\+psycopg://"):
+        open_database(url.replace("postgresql+psycopg:", "postgres:"))

@@ -1,0 +1,65 @@
+"""A TCP relay on loopback that can stop passing bytes while keeping its connections open: what a
+database server that stopped answering looks like to its clients (a frozen process, a hung disk, a
+network partition), where refusing the connection would be the easy case."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from types import TracebackType
+
+
+class FreezableRelay:
+    """`with FreezableRelay(upstream_port) as relay:` clients connect to `relay.port`; `freeze()`
+    holds every byte (both ways, open connections and new ones), `thaw()` passes them on again."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    def __enter__(self) -> FreezableRelay:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._closed = True
+        self.thaw()
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self._upstream)
+            except OSError:
+                return
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._pass, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pass, args=(upstream, client), daemon=True).start()
+
+    def _pass(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self._flowing.wait()
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)
