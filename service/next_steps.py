@@ -19,12 +19,17 @@ def missing_trial(
 ) -> tuple[CriterionResult, ...]:
     """The implant's trial criteria when all are undocumented because no trial happened at all, else ().
 
-    Not when the trial is among the draft orders, not when a trial procedure is on the chart (then
-    its result is what is missing: the instructions say so), and not when the data could not be read.
+    Not when the trial is among the draft orders, not when a trial procedure is on the chart, dated
+    or not (then its result is what is missing: the instructions say so), and not when the data could
+    not be read.
     """
     if d.request_kind != "permanent-implant" or "trial" in episode_kinds:
         return ()
-    if record.trial.procedure is not None or record.trial.explicit is not None:
+    if (
+        record.trial.procedure is not None
+        or record.trial.explicit is not None
+        or record.trial.undated is not None
+    ):
         return ()
     trial_ids = {i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ())}
     results = tuple(r for top in d.criteria for r in top.walk() if r.id in trial_ids)

@@ -38,6 +38,7 @@ class TrialResult:
     reason: str | None = None
     explicit_duration: ObservationFact | None = None  # it-trial-relief-duration-h, which decides the hours
     previous_start: datetime | None = None  # the trial before this one: records after it may be of it
+    undated: ProcedureFact | None = None  # with no dated trial, one the chart records without a date
 
     @property
     def sources(self) -> list[str]:
@@ -45,12 +46,15 @@ class TrialResult:
         return [f.source for f in facts if f is not None]
 
 
-def _trials(procedures: Sequence[ProcedureFact], trial_codes: ValueSet) -> list[ProcedureFact]:
-    """The dated trial procedures (an epidural steroid injection coded as one is not a trial)."""
+def _trials(
+    procedures: Sequence[ProcedureFact], trial_codes: ValueSet, dated: bool = True
+) -> list[ProcedureFact]:
+    """The trial procedures, dated (or not: `dated` False); an epidural steroid injection coded as
+    one is not a trial."""
     return [
         p
         for p in procedures
-        if p.performed is not None and trial_codes.matches_any(p.codes) and not p.steroid_injection
+        if (p.performed is not None) == dated and trial_codes.matches_any(p.codes) and not p.steroid_injection
     ]
 
 
@@ -172,7 +176,16 @@ def trial_result(
     else computed from the scores."""
     procedure = latest_trial_procedure(procedures, trial_codes)
     previous = previous_trial_start(procedures, trial_codes, procedure)
-    return replace(_trial_result(procedure, previous, observations, pain_codes), previous_start=previous)
+    result = replace(_trial_result(procedure, previous, observations, pain_codes), previous_start=previous)
+    undated = (
+        None if procedure is not None else next(iter(_trials(procedures, trial_codes, dated=False)), None)
+    )
+    if undated is None or result.relief_pct is not None:
+        return replace(result, undated=undated)
+    reason = (
+        f"the trial procedure {undated.label} has no date, so its result cannot be read from the pain scores"
+    )
+    return replace(result, undated=undated, reason=reason)
 
 
 def _trial_result(

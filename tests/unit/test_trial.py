@@ -90,6 +90,21 @@ def test_missing_pieces_leave_the_result_undocumented(chart: list[dict[str, Any]
     assert reason in r.reason
 
 
+def test_an_undated_trial_is_a_trial_whose_result_cannot_be_read() -> None:
+    """Contract §3: a trial is a completed Procedure with CPT 62320-62327, dated or not. Before, an
+    undated one read as no trial at all ("no intrathecal trial procedure found")."""
+    undated = procedure("62324", START)
+    del undated["performedDateTime"]
+    r = result([undated, pain(8, "2025-09-30T10:00:00Z"), pain(2, "2025-10-01T10:00:00Z")])
+    assert r.relief_pct is None and r.procedure is None
+    assert r.undated is not None and "62324" in r.undated.label
+    assert "has no date" in r.reason and "no intrathecal trial" not in r.reason
+    dated = result(
+        [undated, procedure("62326", START), pain(8, "2025-09-30T10:00:00Z"), pain(4, "2025-10-01T12:00:00Z")]
+    )
+    assert dated.undated is None and dated.relief_pct == pytest.approx(50.0)
+
+
 def test_explicit_assessment_wins() -> None:
     r = result(
         [

@@ -49,6 +49,9 @@ def test_not_when_the_trial_is_on_the_chart() -> None:
     assert missing(meeting_chart()) == ()
     # a trial whose result is undocumented is a documentation gap, not a missing trial
     assert missing([*NO_TRIAL[:3], procedure("62324", "2025-10-01T09:00:00Z")]) == ()
+    undated = procedure("62324", "2025-10-01T09:00:00Z")
+    del undated["performedDateTime"]  # its date cannot be read: still a trial that happened
+    assert missing([*NO_TRIAL, undated]) == ()
 
 
 def test_not_when_the_trial_is_among_the_draft_orders() -> None:
