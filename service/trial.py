@@ -177,11 +177,11 @@ def trial_result(
     procedure = latest_trial_procedure(procedures, trial_codes)
     previous = previous_trial_start(procedures, trial_codes, procedure)
     result = replace(_trial_result(procedure, previous, observations, pain_codes), previous_start=previous)
-    undated = (
-        None if procedure is not None else next(iter(_trials(procedures, trial_codes, dated=False)), None)
-    )
-    if undated is None or result.relief_pct is not None:
-        return replace(result, undated=undated)
+    if procedure is not None or result.relief_pct is not None:
+        return result
+    undated = next(iter(_trials(procedures, trial_codes, dated=False)), None)
+    if undated is None:
+        return result
     reason = (
         f"the trial procedure {undated.label} has no date, so its result cannot be read from the pain scores"
     )

@@ -161,10 +161,6 @@ class FhirClient:
         self._admission: Callable[[float | None], str | None] | None = None
         self.refused = 0  # requests not sent because the client was held back
 
-    def hold_back(self, reason: str) -> None:
-        """From now on, ask the server nothing: every request fails at once with `reason`."""
-        self._held_back = reason
-
     def ask_through(self, admission: Callable[[float | None], str | None]) -> None:
         """Before its first request, let `admission` (given the deadline) say whether the server may
         be asked: a reason it gives holds the client back (service/fhir/server_share.py)."""

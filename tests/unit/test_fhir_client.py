@@ -427,7 +427,10 @@ def test_a_search_that_asked_its_own_page_size_is_not_asked_again_when_too_large
 def test_a_client_held_back_asks_nothing() -> None:
     responses.get(f"{BASE}/Condition", json=searchset([cond(1)]))
     client = FhirClient(BASE, TOKEN, 2.0)
-    client.hold_back(NOT_ASKED)
-    with pytest.raises(FhirError, match=NOT_ASKED):
-        client.search("Condition", {})
-    assert len(responses.calls) == 0 and client.refused == 1
+    admissions: list[float | None] = []
+    client.ask_through(lambda deadline: admissions.append(deadline) or NOT_ASKED)
+    for _ in range(2):
+        with pytest.raises(FhirError, match=NOT_ASKED):
+            client.search("Condition", {})
+    assert len(responses.calls) == 0 and client.refused == 2
+    assert len(admissions) == 1  # settled once, at the first request
