@@ -55,6 +55,10 @@ class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
 
 
+class DatabaseTimedOut(SQLAlchemyError):
+    """A use of the database server ran out of its time before it could connect."""
+
+
 class SchemaOutOfDate(SQLAlchemyError):
     """A table made by an earlier release lacks a column that cannot be added to its rows."""
 
@@ -115,8 +119,17 @@ def _engine(url: str) -> Engine:
     if url.startswith("sqlite") and url not in IN_MEMORY:
         event.listen(engine, "connect", _sqlite_pragmas)
     if _served(engine):
+        event.listen(engine, "do_connect", _connect_in_time)
         event.listen(engine, "checkout", partial(_watched_checkout, engine.dialect))
     return engine
+
+
+def _connect_in_time(_dialect: Any, _record: Any, _args: Any, _params: Any) -> None:
+    """A new connection is not tried once the `Database._bounded` block's time is up (a pooled one
+    that was cut, replaced by the pool, would otherwise add a connect_timeout to the wait)."""
+    watch = current_watch()
+    if watch is not None and (watch.fired or watch.deadline <= time.monotonic()):
+        raise DatabaseTimedOut("the database did not answer in time")
 
 
 def _served(engine: Engine) -> bool:

@@ -23,13 +23,18 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from service.store.database import Database
+from service.store.database import Database, DatabaseTimedOut
 from service.store.writer_turns import WriterTurnUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Write = Callable[[Connection, Sequence[Item]], list[Result]]  # results in the items' order
-UNAVAILABLE = (OperationalError, InterfaceError, WriterTurnUnavailable)  # the database, not the write
+UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    WriterTurnUnavailable,
+    DatabaseTimedOut,
+)  # the database, not the write
 
 
 class GroupWriteFailed(RuntimeError):

@@ -317,8 +317,11 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
             thawing.cancel()
             relay.thaw()
         assert_outcome(refused, 503, None)
-        assert refused_after < 5, f"the call waited {refused_after:.1f} s"
-        assert readiness.status_code == 503 and readiness_after < 5, f"/readyz waited {readiness_after:.1f} s"
+        # the timeout and a margin for a loaded machine, not another connect_timeout (2 s) on top
+        assert refused_after < 2.5, f"the call waited {refused_after:.1f} s"
+        assert readiness.status_code == 503 and readiness_after < 2.5, (
+            f"/readyz waited {readiness_after:.1f} s"
+        )
         path, body, _ = secret_call("order-select-62362-demo-meets")
         assert post_json(client, path, body).status_code == 200
         assert client.get("/readyz").status_code == 200
