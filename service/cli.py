@@ -193,14 +193,15 @@ def _audit_trail(settings: Settings) -> Any:
     try:
         url = make_url(settings.store.url)
     except ArgumentError:
-        return open_stores(settings.store).audit  # which says, in one line, that it cannot open it
+        # which says, in one line, that it cannot open it
+        return open_stores(settings.store, bounded=False).audit
     path = url.database if url.get_backend_name() == "sqlite" else None
     if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
         raise SettingsError(
             f"store.url: no audit trail at {Path(path).resolve()}; give the service's configuration "
             "with --config (or IDDS_CRD_CONFIG)"
         )
-    return open_stores(settings.store).audit
+    return open_stores(settings.store, bounded=False).audit
 
 
 def _audit_show(args: argparse.Namespace) -> int:

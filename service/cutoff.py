@@ -40,6 +40,16 @@ class Watch:
                 return
         _shut(sock)
 
+    def discard(self, sock: socket.socket) -> None:
+        """Stop watching `sock` (its connection went back to a pool: the next user's now); one
+        `owned` is closed. Once this returns, the watch firing no longer touches it."""
+        with self._lock:
+            self._sockets = [s for s in self._sockets if s is not sock]
+            owned = any(s is sock for s in self._owned)
+            self._owned = [s for s in self._owned if s is not sock]
+        if owned:
+            sock.close()
+
     def end(self) -> None:
         """The block is over: its connections may serve the next one, unwatched."""
         with self._lock:
@@ -49,11 +59,10 @@ class Watch:
             sock.close()
 
     def fire(self) -> None:
-        with self._lock:
+        with self._lock:  # shut under the lock: a socket discarded or ended meanwhile is left alone
             self.fired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
+            for sock in self._sockets:
+                _shut(sock)
 
 
 def _shut(sock: socket.socket) -> None:

@@ -42,7 +42,7 @@ from service.codes import ASSESSMENT_SYSTEM
 from service.fhir.batch import EntryAnswer
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, SearchResult
-from service.fhir.outbound import NO_ANSWER
+from service.fhir.outbound import NO_ANSWER, same_base
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
 from service.fhir.score_window import (
     PAIN_KEY,
@@ -58,7 +58,7 @@ from service.fhir.score_window import (
 )
 from service.hooks.models import HookRequest
 from service.observability import observe_cache, observe_fhir_query
-from service.references import belongs_to_patient, local_reference
+from service.references import belongs_to_patient, parse_reference
 from service.terminology import Terminology
 
 log = logging.getLogger(__name__)
@@ -451,13 +451,20 @@ def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner
         data.resources.setdefault(resource["resourceType"], []).append(resource)
 
 
-def _referenced(resources: Iterable[Mapping[str, Any]], element: str, known: set[str]) -> list[str]:
+def _referenced(
+    resources: Iterable[Mapping[str, Any]], element: str, known: set[str], server: str | None = None
+) -> list[str]:
+    """`Type/id` of what the resources' `element` references and `known` lacks; with `server`, a
+    reference written as another server's URL is left out (that server's resource, not this one's)."""
     refs: list[str] = []
     for resource in resources:
         values = resource.get(element)
         for value in values if isinstance(values, list) else [values]:
-            tail = local_reference(value)
-            if tail is not None and tail not in known and tail not in refs:
+            parsed = parse_reference(value)
+            if parsed is None or (server is not None and parsed.base and not same_base(parsed.base, server)):
+                continue
+            tail = parsed.local
+            if tail not in known and tail not in refs:
                 refs.append(tail)
     return refs[:MAX_REFERENCE_READS]
 
@@ -527,7 +534,7 @@ class DataGatherer:
             self._absorb(plan, outcomes, owner, data)
             self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
-            self._follow_references(client, data, deadline, scope, drafts)
+            self._follow_references(client, data, deadline, scope, drafts, owner.server)
         return data
 
     def _outcomes(
@@ -681,9 +688,11 @@ class DataGatherer:
         deadline: float,
         scope: CacheScope | None,
         drafts: Sequence[Mapping[str, Any]],
+        server: str | None = None,
     ) -> None:
         """Read the payer Organizations and the Medications that the results reference, and the
-        Medications the draft orders reference that are not among them."""
+        Medications the draft orders reference that are not among them (a Medication named by
+        another server's URL than the call's `server` is that server's: not read from this one)."""
         found = data.resources
         known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in (*found.values(), drafts) for r in rs}
         drafted = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
@@ -691,7 +700,9 @@ class DataGatherer:
         refs = [
             r for r in _referenced(found.get("Coverage", []), "payor", known) if r.startswith("Organization/")
         ]
-        refs += [r for r in _referenced(meds, "medicationReference", known) if r.startswith("Medication/")]
+        refs += [
+            r for r in _referenced(meds, "medicationReference", known, server) if r.startswith("Medication/")
+        ]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if reads:
             self._absorb(reads, self._outcomes(client, reads, deadline, scope, NO_OWNER), NO_OWNER, data)

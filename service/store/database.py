@@ -39,6 +39,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_TIMEOUT_SECONDS = 2.0  # each use of a database server (store.timeout_seconds)
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its least)
 MAX_REASON_CHARACTERS = 300  # of the driver's words in a start-up refusal
+WATCHED = "idds_crd_watched"  # a pooled connection's record: (the use's Watch, its watched duplicate)
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
 
@@ -81,7 +82,8 @@ class Database:
 
     def _bounded(self) -> Any:
         """A server's connections used inside the block are cut after `timeout` seconds (see
-        `_watched_checkout`): the use then fails as a lost connection would."""
+        `_watched_checkout`): the use then fails as a lost connection would. Without a `cutoff` (an
+        SQLite file, or a maintenance command's unbounded use) nothing is cut."""
         return self.cutoff.until(time.monotonic() + self.timeout) if self.cutoff else nullcontext()
 
     @contextmanager
@@ -121,6 +123,7 @@ def _engine(url: str) -> Engine:
     if _served(engine):
         event.listen(engine, "do_connect", _connect_in_time)
         event.listen(engine, "checkout", partial(_watched_checkout, engine.dialect))
+        event.listen(engine, "checkin", _unwatched_checkin)
     return engine
 
 
@@ -137,18 +140,29 @@ def _served(engine: Engine) -> bool:
     return engine.dialect.name != "sqlite"
 
 
-def _watched_checkout(dialect: Any, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+def _watched_checkout(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """A connection taken from the pool joins the current `Database._bounded` block's watch, then
     is tried (the pool's own pre-ping would run before the watch could see it, and a server that
     stopped answering would hold it for ever); one that does not answer is replaced."""
     watch = current_watch()
     fileno = getattr(dbapi_connection, "fileno", None)
     if watch is not None and fileno is not None:
-        watch.add(socket.socket(fileno=os.dup(fileno())), owned=True)
+        watched = socket.socket(fileno=os.dup(fileno()))
+        record.info[WATCHED] = (watch, watched)
+        watch.add(watched, owned=True)
     try:
         dialect.do_ping(dbapi_connection)
     except Exception as exc:
         raise DisconnectionError(type(exc).__name__) from None
+
+
+def _unwatched_checkin(_dbapi_connection: Any, record: Any) -> None:
+    """A connection back in the pool leaves the watch of the use that had it: that use's deadline
+    may pass while its block is still ending, and must not cut the connection's next user."""
+    watched = record.info.pop(WATCHED, None) if record is not None else None
+    if watched is not None:
+        watch, sock = watched
+        watch.discard(sock)
 
 
 def _pooling(url: str) -> dict[str, Any]:
@@ -172,9 +186,10 @@ def _pooling(url: str) -> dict[str, Any]:
     return server
 
 
-def open_database(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Database:
+def open_database(url: str, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Database:
     """Connect to `url` and create any missing table; raises DatabaseError when that fails. Each
-    later use of a database server is cut after `timeout` seconds."""
+    later use of a database server is cut after `timeout` seconds (None: never, for the maintenance
+    commands, whose one transaction may rightly take longer than a hook call's use)."""
     import service.store.tables  # noqa: F401  (declares every table on `metadata`)
 
     try:
@@ -190,8 +205,14 @@ def open_database(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Databas
         file = _sqlite_file(engine)
         engine.dispose()
         raise _cannot_open(url, exc, os.path.dirname(file) if file else None) from None
-    cutoff = Cutoff() if _served(engine) else None
-    return Database(engine, serialised=url in IN_MEMORY, writers=writers, cutoff=cutoff, timeout=timeout)
+    cutoff = Cutoff() if _served(engine) and timeout is not None else None
+    return Database(
+        engine,
+        serialised=url in IN_MEMORY,
+        writers=writers,
+        cutoff=cutoff,
+        timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
+    )
 
 
 def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> DatabaseError:

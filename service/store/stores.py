@@ -18,7 +18,9 @@ class Stores:
     replay: ReplayStore
 
 
-def open_stores(settings: StoreSettings) -> Stores:
-    """Open `settings.url` once and build every store on it (DatabaseError when it cannot be opened)."""
-    database = open_database(settings.url, settings.timeout_seconds)
+def open_stores(settings: StoreSettings, bounded: bool = True) -> Stores:
+    """Open `settings.url` once and build every store on it (DatabaseError when it cannot be opened).
+    `bounded`: each use of a database server is cut after `settings.timeout_seconds` (the service);
+    the `idds-crd audit` commands' uses are not (a purge of many records is one long transaction)."""
+    database = open_database(settings.url, settings.timeout_seconds if bounded else None)
     return Stores(database, AuditTrail(database), ReplayStore(database))

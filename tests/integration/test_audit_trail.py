@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from service import cli, cutoff
 from service.app import create_app
 from service.audit_entry import AuditedCall, audit_row, coverage_assertions
 from service.caller import anonymous
@@ -32,6 +33,7 @@ from service.metrics import metric_data
 from service.pipeline import HookOutcome
 from service.registry import find_service
 from service.settings import AuthSettings, StoreSettings
+from service.store.database import open_database
 from service.store.tables import audit_records
 from tests.audit_support import (
     A_JWT,
@@ -325,6 +327,93 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
         path, body, _ = secret_call("order-select-62362-demo-meets")
         assert post_json(client, path, body).status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+def test_audit_purge_is_not_cut_at_the_store_timeout(postgres_url: str, tmp_path: Path) -> None:
+    """`idds-crd audit purge` is one transaction over every old record: on a large trail it rightly
+    takes longer than one hook call's use of the database. Here another session holds the old
+    record's row for 1.5 s against a 0.3 s store timeout. Before, the command was cut like a hook call's use
+    (OperationalError, a traceback, nothing purged), so a big enough trail could never be purged."""
+    open_database(postgres_url).close()  # the tables
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                audit_records.insert().values(
+                    received_at=datetime(2015, 1, 1),
+                    answered_at=datetime(2015, 1, 1),
+                    latency_ms=1.0,
+                    service_id="s",
+                    http_status=200,
+                    payers=[],
+                    orders=[],
+                    determinations=[],
+                    assertions=[],
+                    fhir_access={},
+                    response={},
+                )
+            )
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({"store": {"url": postgres_url, "timeout_seconds": 0.3}}))
+        held = threading.Event()
+
+        def hold_the_table() -> None:
+            with engine.begin() as connection:
+                connection.exec_driver_sql("SELECT id FROM audit_records FOR UPDATE")
+                held.set()
+                time.sleep(1.5)
+
+        holder = threading.Thread(target=hold_the_table)
+        holder.start()
+        assert held.wait(10)
+        try:
+            status = cli.main(["audit", "purge", "--days", "30", "--config", str(config)])
+        finally:
+            holder.join()
+        with engine.connect() as connection:
+            left = connection.execute(select(func.count()).select_from(audit_records)).scalar_one()
+    finally:
+        engine.dispose()
+    assert status == 0 and left == 0
+
+
+def test_a_use_that_ended_does_not_cut_the_next_use_of_its_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A use's watch fires at its deadline; if its block has handed the connection back to the pool
+    but not yet ended its watch (its thread preempted there: widened to 1 s here), the next use of
+    that connection must not be cut by it. Before, it was: the next use, well within its own
+    timeout, failed with "server closed the connection unexpectedly"."""
+    database = open_database(postgres_url, 0.5)
+    returned = threading.Event()
+    first = threading.current_thread()
+    ending = cutoff.Watch.end
+
+    def preempted_end(watch: cutoff.Watch) -> None:
+        if threading.current_thread() is not first:
+            returned.set()
+            time.sleep(1.0)
+        ending(watch)
+
+    def earlier_use() -> None:
+        with database.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        with database.connect() as connection:  # the pool's one connection so far
+            connection.execute(text("SELECT 1"))
+        monkeypatch.setattr(cutoff.Watch, "end", preempted_end)
+        earlier = threading.Thread(target=earlier_use)
+        earlier.start()
+        assert returned.wait(5)
+        time.sleep(0.2)
+        started = time.monotonic()
+        with database.connect() as connection:  # the same connection (the pool hands it back)
+            connection.execute(text("SELECT pg_sleep(0.45)"))
+        assert time.monotonic() - started < 0.5 + 0.4
+        earlier.join()
+    finally:
+        database.close()
 
 
 def test_with_the_database_down_a_call_is_refused_with_503(

@@ -38,11 +38,18 @@ def drafted(body: dict[str, Any], resource_type: str) -> dict[str, Any]:
     )
 
 
-def test_the_pump_drugs_medication_held_on_the_server_is_read(
-    fhir_server: LocalFhirServer, live_service: LiveService
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("Medication/{id}", True), ("https://formulary.example.org/fhir/Medication/{id}", False)],
+    ids=["on-the-calls-server", "on-another-server"],
+)
+def test_the_pump_drugs_medication_is_read_from_the_calls_server_only(
+    fhir_server: LocalFhirServer, live_service: LiveService, written: str, read: bool
 ) -> None:
     """Before, only the chart's drug orders had their Medications read: Kaiser's card asked for the
-    opioid infusate ("the ordered drug could not be identified") although it was ordered."""
+    opioid infusate ("the ordered drug could not be identified") although it was ordered. One named
+    by another server's URL is that server's: the call's server holding a Medication of the same id
+    is no answer (as for a hardware order's Device)."""
     loaded(
         fhir_server,
         {
@@ -54,11 +61,12 @@ def test_the_pump_drugs_medication_held_on_the_server_is_read(
     body = pointed_at("order-select-62362-demo-kpwa-meets", fhir_server.base_url)
     drug = drafted(body, "MedicationRequest")
     del drug["medicationCodeableConcept"]
-    drug["medicationReference"] = {"reference": "Medication/idds-test-draft-morphine"}
+    drug["medicationReference"] = {"reference": written.format(id="idds-test-draft-morphine")}
     answer = live_service.call(body)
     assert answer.status_code == 200
     [decision] = cards_of(answer.json()["cards"])
-    assert decision["summary"] == "Kaiser Permanente Washington: 62362 meets all 6 coverage criteria"
+    met = decision["summary"] == "Kaiser Permanente Washington: 62362 meets all 6 coverage criteria"
+    assert met == read, decision["summary"]
 
 
 def test_a_hardware_orders_device_named_by_its_full_url_on_the_calls_server_is_read(
