@@ -691,14 +691,16 @@ class DataGatherer:
         server: str | None = None,
     ) -> None:
         """Read the payer Organizations and the Medications that the results reference, and the
-        Medications the draft orders reference that are not among them (a Medication named by
-        another server's URL than the call's `server` is that server's: not read from this one)."""
+        Medications the draft orders reference that are not among them (a resource named by another
+        server's URL than the call's `server` is that server's: not read from this one)."""
         found = data.resources
         known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in (*found.values(), drafts) for r in rs}
         drafted = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
         meds = found.get("MedicationRequest", []) + found.get("MedicationStatement", []) + drafted
         refs = [
-            r for r in _referenced(found.get("Coverage", []), "payor", known) if r.startswith("Organization/")
+            r
+            for r in _referenced(found.get("Coverage", []), "payor", known, server)
+            if r.startswith("Organization/")
         ]
         refs += [
             r for r in _referenced(meds, "medicationReference", known, server) if r.startswith("Medication/")

@@ -329,6 +329,21 @@ def test_referenced_payer_and_medications_are_read() -> None:
 
 
 @responses.activate
+def test_a_payer_named_by_another_servers_url_is_not_read_from_the_calls_server() -> None:
+    """Its Organization is that server's: the call's server holding one of the same id is no answer
+    (a wrong payer would route the order to another payer's policy). Before, it was read by id."""
+    stub_clinical()
+    body = sample()
+    [entry] = body["prefetch"]["coverage"]["entry"]
+    entry["resource"]["payor"] = [
+        {"reference": "https://payer.example.org/fhir/Organization/demo-meets-org-geha"}
+    ]
+    data = gather(hook_request(body))
+    assert "Organization" not in data.resources
+    assert not any("/Organization/" in call.request.url for call in responses.calls)
+
+
+@responses.activate
 def test_included_medications_are_not_read_again() -> None:
     stub_clinical()
     responses.replace(
