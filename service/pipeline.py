@@ -32,7 +32,6 @@ from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
-from service.fhir.outbound import same_base
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial
@@ -40,7 +39,7 @@ from service.observability import observe_fhir_held_back
 from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
-from service.references import belongs_to_patient, parse_reference
+from service.references import belongs_to_patient, on_server, parse_reference
 from service.registry import ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -150,7 +149,7 @@ def device_reader(
         parsed = parse_reference(reference)
         device = opened[0].get(parsed.local) if parsed is not None else None
         if device is None and client is not None and parsed is not None:
-            if parsed.base and not same_base(parsed.base, server or ""):
+            if not on_server(parsed, server):
                 log.warning("could not read %s: it is held on another FHIR server", reference)
                 return None
             try:

@@ -74,6 +74,12 @@ def belongs_to_patient(
     return unlinked
 
 
+def on_server(reference: Reference, server: str | None) -> bool:
+    """Whether `reference` names a resource of the call's FHIR `server`: relative, or written as that
+    server's URL (another server's resource is not this one's, whatever its id)."""
+    return _same_server(reference.base, server)
+
+
 def _same_server(base: str | None, server: str | None) -> bool:
     """A relative link is the server's own; an absolute one must name `server` (any, when unknown)."""
     return base is None or server is None or _server_key(base) == _server_key(server)

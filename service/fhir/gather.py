@@ -42,7 +42,7 @@ from service.codes import ASSESSMENT_SYSTEM
 from service.fhir.batch import EntryAnswer
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, SearchResult
-from service.fhir.outbound import NO_ANSWER, same_base
+from service.fhir.outbound import NO_ANSWER
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
 from service.fhir.score_window import (
     PAIN_KEY,
@@ -58,7 +58,7 @@ from service.fhir.score_window import (
 )
 from service.hooks.models import HookRequest
 from service.observability import observe_cache, observe_fhir_query
-from service.references import belongs_to_patient, parse_reference
+from service.references import belongs_to_patient, on_server, parse_reference
 from service.terminology import Terminology
 
 log = logging.getLogger(__name__)
@@ -461,7 +461,7 @@ def _referenced(
         values = resource.get(element)
         for value in values if isinstance(values, list) else [values]:
             parsed = parse_reference(value)
-            if parsed is None or (server is not None and parsed.base and not same_base(parsed.base, server)):
+            if parsed is None or not on_server(parsed, server):
                 continue
             tail = parsed.local
             if tail not in known and tail not in refs:
