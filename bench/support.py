@@ -183,7 +183,7 @@ def pump_sign_body(record: Path | None) -> tuple[dict[str, Any], int]:
     patient's chart re-pointed at demo-meets. The Observation template names the codes the policies
     read, so only Observations with those codes are sent (as the EHR's search would return)."""
     from service.catalog import load_catalog
-    from service.fhir.gather import policy_templates
+    from service.fhir.queries import policy_templates
 
     body = json.loads(PUMP_SIGN_SAMPLE.read_text(encoding="utf-8"))
     demo = json.loads((PATIENTS / f"{PATIENT_ID}.json").read_text(encoding="utf-8"))

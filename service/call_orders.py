@@ -13,8 +13,9 @@ from typing import Any
 
 from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
 from service.fhir.client import FhirClient
-from service.fhir.gather import Query, QueryPool, query_from_url
 from service.fhir.prefetch import PrefetchState, interpret, render
+from service.fhir.queries import Query, query_from_url
+from service.fhir.query_pool import QueryPool
 from service.hooks.models import HookRequest
 from service.references import belongs_to_patient
 from service.registry import OPEN_ORDERS_PREFETCH, OrderSource

@@ -31,7 +31,8 @@ from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
 from service.fhir.client import FhirClient, FhirError, SessionPool
-from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.gather import DataGatherer, GatheredData
+from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.next_steps import missing_trial

@@ -26,7 +26,7 @@ from werkzeug.test import TestResponse
 
 import service
 from service.fhir.client import SearchResult
-from service.fhir.gather import CLINICAL_KEYS
+from service.fhir.queries import CLINICAL_KEYS
 from service.hooks.models import HookRequest
 from service.registry import OPEN_ORDERS_PREFETCH
 from service.settings import AuthSettings, Settings, StoreSettings

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from service.catalog import load_catalog
-from service.fhir.gather import policy_templates
 from service.fhir.prefetch import TOKEN
+from service.fhir.queries import policy_templates
 from service.references import belongs_to_patient
 from service.registry import discovery_document
 

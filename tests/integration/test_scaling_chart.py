@@ -19,7 +19,8 @@ import pytest
 from service.catalog import Catalog
 from service.demo.fhir_server import LocalFhirServer
 from service.fhir.client import FhirClient
-from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.gather import DataGatherer, GatheredData
+from service.fhir.queries import policy_observation_codes
 from service.hooks.models import parse_hook_request
 from service.record import build_record
 from service.registry import service_for_hook

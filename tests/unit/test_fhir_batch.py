@@ -15,8 +15,9 @@ import responses
 
 from service.fhir.batch import BatchRefusals, EntryAnswer, batch_body, entry_answers
 from service.fhir.client import TOO_LARGE, WRONG_RESOURCE, BatchRefused, FhirClient, FhirError, SessionPool
-from service.fhir.gather import Query, QueryOutcome, QueryPool
 from service.fhir.outbound import NO_ANSWER
+from service.fhir.queries import Query
+from service.fhir.query_pool import QueryOutcome, QueryPool
 from tests.builders import searchset
 
 BASE = "https://ehr.example.org/fhir"

@@ -21,7 +21,6 @@ import responses
 from service.app import create_app
 from service.fhir import transport
 from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, SearchResult
-from service.fhir.gather import Query, QueryPool
 from service.fhir.outbound import (
     NO_ANSWER,
     TargetRefused,
@@ -31,6 +30,8 @@ from service.fhir.outbound import (
     normalise_base,
     refusal,
 )
+from service.fhir.queries import Query
+from service.fhir.query_pool import QueryPool
 from service.fhir.transport import guarded_session
 from service.pipeline import device_reader
 from service.settings import FhirSettings, SettingsError, settings_from_mapping

@@ -17,16 +17,16 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.demo.runner import request_files
 from service.fhir.client import FhirClient
-from service.fhir.gather import (
-    DataGatherer,
-    _for_patient,
+from service.fhir.gather import DataGatherer
+from service.fhir.prefetch import PrefetchState, interpret, render
+from service.fhir.queries import (
     clinical_queries,
     policy_observation_codes,
     policy_pain_codes,
     prefetchable_queries,
     query_from_url,
+    searches_for_patient,
 )
-from service.fhir.prefetch import PrefetchState, interpret, render
 from service.hooks.models import ID_PATTERN, HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.builders import searchset
@@ -618,4 +618,4 @@ def test_the_searches_read_once_per_gatherer_are_the_templates_rendered_for_each
     codes = policy_observation_codes(terminology)
     gatherer = DataGatherer(None, codes, terminology=terminology)
     expected = prefetchable_queries(patient_id, codes, policy_pain_codes(terminology))
-    assert _for_patient(gatherer._searches, patient_id) == expected
+    assert searches_for_patient(gatherer._searches, patient_id) == expected

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from service.catalog import Catalog
 from service.fhir.client import FhirClient
-from service.fhir.gather import DataGatherer, GatheredData, policy_observation_codes
+from service.fhir.gather import DataGatherer, GatheredData
+from service.fhir.queries import policy_observation_codes
 from service.fhir.score_window import RECENT_DAYS, known_ids, missing_windows, recent_since, without_known
 from service.hooks.models import parse_hook_request
 from service.record import PatientRecord, build_record

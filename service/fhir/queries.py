@@ -1,0 +1,144 @@
+"""What the service asks a FHIR server for: one interaction as a `Query`, and the clinical
+searches of the contract (section 3) as CDS Hooks prefetch templates generated from the codes the
+compiled policies read. Discovery declares these templates and the gather runs them, so what the
+EHR is asked to prefetch and what the service searches for are one list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from service.codes import ASSESSMENT_SYSTEM
+from service.fhir.score_window import PAIN_KEY
+from service.terminology import Terminology
+
+
+@dataclass(frozen=True)
+class Query:
+    """One FHIR interaction: a search (`params`), a read (`reference`), or the remaining pages
+    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412."""
+
+    key: str
+    resource_type: str
+    params: Mapping[str, str | list[str]] | None = None
+    reference: str | None = None
+    continue_from: Mapping[str, Any] | None = None
+    required: bool = False
+    first_page: bool = False  # a sorted search whose first page is all that is wanted
+
+
+def query_from_url(key: str, relative: str, required: bool = False) -> Query:
+    """A rendered prefetch template (`Patient/1`, `Coverage?patient=1&status=active`) as a Query."""
+    path, _, query = relative.partition("?")
+    path = path.strip("/")
+    if query or "/" not in path:
+        return Query(key, path, params=dict(parse_qsl(query, keep_blank_values=True)), required=required)
+    return Query(key, path.split("/")[0], reference=path, required=required)
+
+
+PATIENT = "{{context.patientId}}"
+# The clinical searches of the contract (section 3), by prefetch key. Keys are stable (the EHR-facing
+# contract) and avoid CRD's standard `devices`/`medications` keys, which mean the draft orders' own.
+# `_sort` puts the newest first where R4 defines a date parameter for it; a server that refuses it is
+# asked again without it (query_pool.py). Observations come in two searches: the pain scores (a chart
+# can hold thousands; searched by time, see score_window.py) and the other coded Observations
+# (few; all of them, in any order).
+_CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("conditions", "Condition", (("_sort", "-onset-date"),)),
+    (
+        "medicationRequests",
+        "MedicationRequest",
+        (("_include", "MedicationRequest:medication"), ("_sort", "-authoredon")),
+    ),
+    ("medicationStatements", "MedicationStatement", (("_include", "MedicationStatement:medication"),)),
+    ("procedures", "Procedure", (("_sort", "-date"),)),
+    ("observations", "Observation", (("code", ""),)),
+    (PAIN_KEY, "Observation", (("code", ""),)),
+    ("patientDevices", "Device", ()),
+    ("allergyIntolerances", "AllergyIntolerance", ()),
+    ("questionnaireResponses", "QuestionnaireResponse", ()),
+)
+
+
+CLINICAL_KEYS = tuple(key for key, _, _ in _CLINICAL_SEARCHES)
+
+
+def clinical_templates(
+    observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
+) -> dict[str, str]:
+    """The clinical searches as CDS Hooks prefetch templates (key → template): what discovery
+    declares and, rendered, what the service queries when the EHR did not prefetch a key (the pain
+    scores narrowed further by date, see `DataGatherer`). The Observation searches are narrowed to
+    the codes the policies read: the pain-severity codes (`pain_codes`, LOINC) in `painScores`, the
+    other codes plus the assessment system in `observations` (all of them there without pain codes)."""
+    pain = frozenset(pain_codes)
+    other = [f"{system}|{code}" for system, code in observation_codes if code not in pain]
+    codes_of = {
+        "observations": ",".join([*other, f"{ASSESSMENT_SYSTEM}|"]),
+        PAIN_KEY: ",".join(f"http://loinc.org|{code}" for code in sorted(pain)),
+    }
+    templates = {}
+    for key, resource_type, params in _CLINICAL_SEARCHES:
+        if key == PAIN_KEY and not pain:
+            continue
+        values = [(name, codes_of[key] if name == "code" else value) for name, value in params]
+        query = "".join(f"&{name}={quote(value, safe=':/|,-')}" for name, value in values)
+        templates[key] = f"{resource_type}?patient={PATIENT}{query}"
+    return templates
+
+
+def prefetchable_queries(
+    patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
+) -> list[tuple[str, Query]]:
+    """Each clinical search with its prefetch key: the template, rendered for one patient (the
+    query keeps the resource type as its key, which timings and logs name; `Observation:painScores`
+    for the pain scores)."""
+    return render_searches(patient_id, clinical_templates(observation_codes, pain_codes))
+
+
+def render_searches(patient_id: str, templates: Mapping[str, str]) -> list[tuple[str, Query]]:
+    rendered = [(key, query_from_url(key, t.replace(PATIENT, patient_id))) for key, t in templates.items()]
+    return [
+        (key, replace(query, key=query.resource_type if key != PAIN_KEY else f"{query.resource_type}:{key}"))
+        for key, query in rendered
+    ]
+
+
+def searches_for_patient(searches: list[tuple[str, Query]], patient_id: str) -> list[tuple[str, Query]]:
+    """`render_searches(patient_id, templates)` from `render_searches(PATIENT, templates)`, read
+    once: a patient id (a FHIR id, service/hooks/models.py) holds nothing a query string would decode
+    or split on."""
+    return [
+        (key, Query(q.key, q.resource_type, {k: v.replace(PATIENT, patient_id) for k, v in q.params.items()}))
+        for key, q in searches
+    ]
+
+
+def clinical_queries(
+    patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
+) -> list[Query]:
+    """The searches the clinical data contract needs (section 3), scoped to one patient: the
+    clinical prefetch templates, rendered."""
+    return [query for _, query in prefetchable_queries(patient_id, observation_codes, pain_codes)]
+
+
+def policy_observation_codes(terminology: Terminology) -> list[tuple[str, str]]:
+    """The Observation codes the compiled policies read (LOINC), as (system, code)."""
+    return observation_codes_from(terminology["observation-evidence"].codes.get("loinc", ()))
+
+
+def policy_pain_codes(terminology: Terminology) -> frozenset[str]:
+    """The pain-severity LOINC codes, searched on their own (`painScores`)."""
+    return frozenset(terminology["pain-score"].codes.get("loinc", ()))
+
+
+def policy_templates(terminology: Terminology) -> dict[str, str]:
+    """The clinical prefetch templates of the compiled policies: what discovery declares."""
+    return clinical_templates(policy_observation_codes(terminology), policy_pain_codes(terminology))
+
+
+def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:
+    return [("http://loinc.org", code) for code in sorted(loinc_codes)]

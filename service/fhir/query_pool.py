@@ -1,0 +1,246 @@
+"""Running a call's queries on the process's shared FHIR worker pool: in parallel, as one batch
+where the server takes batches, within the call's deadline and its fair share.
+
+- The pool (`fhir.max_workers` threads) is shared by every call of the process. A query takes a
+  worker only once it has a slot: each FHIR server (origin) has `fhir.max_concurrent_per_server`
+  slots for all calls together, fewer than the pool has workers, so the calls to one server can
+  never hold the whole pool. A call waits for a slot in its own (request) thread, never on a
+  worker, and only until its deadline.
+- One call has at most `fhir.max_concurrent_per_call` queries on the pool at once; the rest wait
+  in the call's own thread for one of its queries to finish. So a call never queues more than its
+  share in front of other calls.
+- A query that could not start before the deadline answers "no answer within the hook's time
+  budget"; one still running at the deadline is cut there (the client's transport shuts its
+  connection down, so its worker is free again at once) and answers "the FHIR server did not
+  answer".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.fhir.batch import EntryAnswer
+from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, SearchResult
+from service.fhir.outbound import NO_ANSWER
+from service.fhir.queries import Query
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_PER_CALL = 8
+MAX_CONCURRENT_PER_SERVER = 8
+
+
+@dataclass
+class QueryOutcome:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    included: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    pages: int = 0
+    scope_ignored: tuple[str, ...] = ()
+
+
+def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:
+    """The search (its first page given as a batch entry `answer`, or searched); asked again
+    without `_sort` when the server refuses it (HTTP 400): the order is a nicety, the data is not."""
+    params = dict(query.params or {})
+    try:
+        if answer is not None:
+            return client.search_answered(query.resource_type, params, answer, first_page=query.first_page)
+        return client.search(query.resource_type, params, first_page=query.first_page)
+    except FhirError as exc:
+        if exc.status != 400 or "_sort" not in params:
+            raise
+        log.info("%s: the server refused _sort=%s; searching unsorted", query.key, params.pop("_sort"))
+        return client.search(query.resource_type, params)
+
+
+def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> QueryOutcome:
+    """The query's outcome: from its own request, or from its entry of a batch (`answer`)."""
+    started = time.monotonic()
+    try:
+        if query.reference is not None:
+            if answer is not None:
+                found = client.read_answered(query.reference, answer)
+            else:
+                found = client.read(query.reference)
+            outcome = QueryOutcome(resources=[found] if found else [], pages=1)
+        else:
+            if query.continue_from is not None:
+                result = client.collect(query.continue_from, query.resource_type, include_first=False)
+            else:
+                result = _search(client, query, answer)
+            outcome = QueryOutcome(
+                result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
+            )
+    except FhirError as exc:
+        outcome = QueryOutcome(error=exc.reason)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+Unit = tuple[Query, ...]  # what one worker runs: one query, or the queries of one batch
+
+
+def _units(client: FhirClient, queries: list[Query]) -> list[Unit]:
+    """The queries as the worker pool runs them: the searches and reads in one batch where the
+    server takes batches (at least two of them), every other query on its own."""
+    batched = [q for q in queries if _batchable(q)] if client.batches else []
+    if len(batched) < 2:
+        return [(q,) for q in queries]
+    keys = {q.key for q in batched}
+    return [tuple(batched)] + [(q,) for q in queries if q.key not in keys]
+
+
+def _batchable(query: Query) -> bool:
+    """Whether the query can be a batch entry: a search, or a read of a reference to one resource."""
+    if query.continue_from is not None:
+        return False
+    return query.reference is None or FhirClient.read_path(query.reference) is not None
+
+
+def _batch_path(client: FhirClient, query: Query) -> str:
+    """A batchable query as its batch entry's URL."""
+    if query.reference is not None:
+        return str(client.read_path(query.reference))
+    return client.search_path(query.resource_type, query.params or {})
+
+
+def _run_unit(
+    client: FhirClient, unit: Unit, done: dict[str, QueryOutcome] | None = None
+) -> dict[str, QueryOutcome] | None:
+    """The outcomes of a unit's queries, each put in `done` as soon as it is known (those known by
+    the deadline count even while the others still page on); None when the server did not take
+    their batch (the caller then runs them one by one). A batch that failed otherwise (no answer,
+    out of time, 401, 429…) fails each of its queries the same way."""
+    done = {} if done is None else done
+    if len(unit) == 1:
+        done[unit[0].key] = _run(client, unit[0])
+        return done
+    started = time.monotonic()
+    try:
+        answers = client.batch([_batch_path(client, q) for q in unit])
+    except BatchRefused as exc:
+        log.info("a batch of %d queries was not taken (%s); asking one by one", len(unit), exc.reason)
+        return None
+    except FhirError as exc:
+        for query in unit:
+            done[query.key] = QueryOutcome(error=exc.reason, seconds=time.monotonic() - started)
+        return done
+    answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)
+    for query, answer in answered:
+        outcome = _run(client, query, answer)
+        outcome.seconds = time.monotonic() - started
+        done[query.key] = outcome
+    return done
+
+
+class ServerSlots:
+    """How many queries each FHIR server (origin) has on the worker pool, across all calls, capped."""
+
+    def __init__(self, per_server: int) -> None:
+        self.per_server = per_server
+        self._busy: dict[str, int] = {}
+        self._condition = threading.Condition()
+
+    def acquire(self, server: str, deadline: float) -> bool:
+        """Take one of the server's slots, waiting until `deadline` at most."""
+        with self._condition:
+            while self._busy.get(server, 0) >= self.per_server:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.wait(left)
+            self._busy[server] = self._busy.get(server, 0) + 1
+            return True
+
+    def release(self, server: str) -> None:
+        with self._condition:
+            self._busy[server] -= 1
+            if not self._busy[server]:
+                del self._busy[server]
+            self._condition.notify_all()
+
+
+class QueryPool:
+    """The shared worker pool as one call may use it: its fair share, within its deadline."""
+
+    def __init__(
+        self,
+        executor: Executor | None,
+        per_call: int = MAX_CONCURRENT_PER_CALL,
+        per_server: int = MAX_CONCURRENT_PER_SERVER,
+    ) -> None:
+        self.executor = executor
+        self.per_call = per_call
+        self.slots = ServerSlots(per_server)
+
+    def run(self, client: FhirClient, queries: list[Query], deadline: float) -> dict[str, QueryOutcome]:
+        """Run queries in parallel (serially without an executor, or for a client held back, whose
+        queries fail at once and must not wait for the server's slots), stopping at `deadline`; a
+        batch the server did not take is run again query by query, within the same deadline."""
+        units = _units(client, queries)
+        if self.executor is None or client.refusal() is not None:
+            outcomes: dict[str, QueryOutcome] = {}
+            for unit in units:
+                outcomes.update(_run_unit(client, unit) or {q.key: _run(client, q) for q in unit})
+            return outcomes
+        settled = self._run_units(self.executor, client, units, deadline)
+        for unit in units:
+            if len(unit) > 1 and settled[unit[0].key] is None:
+                settled.update(self._run_units(self.executor, client, [(q,) for q in unit], deadline))
+        return {q.key: settled[q.key] or QueryOutcome(error=OUT_OF_TIME) for q in queries}
+
+    def _run_units(
+        self, executor: Executor, client: FhirClient, units: list[Unit], deadline: float
+    ) -> dict[str, QueryOutcome | None]:
+        """Each unit on the pool, in parallel within the call's share and its server's slots: the
+        outcome of every query (None for those of a batch the server did not take)."""
+        server = str(client.origin)
+        started: list[Future[dict[str, QueryOutcome] | None]] = []
+        done: list[dict[str, QueryOutcome]] = [{} for _ in units]
+        for unit in units:
+            if not self._make_room(started, deadline) or not self.slots.acquire(server, deadline):
+                break
+            try:
+                future = executor.submit(_run_unit, client, unit, done[len(started)])
+            except RuntimeError:  # the pool is shutting down
+                self.slots.release(server)
+                break
+            future.add_done_callback(lambda _: self.slots.release(server))
+            started.append(future)
+        wait(started, timeout=max(deadline - time.monotonic(), 0))
+        settled: dict[str, QueryOutcome | None] = {}
+        for index, unit in enumerate(units):
+            settled.update(_settled(unit, started[index] if index < len(started) else None, done[index]))
+        return settled
+
+    def _make_room(self, futures: Iterable[Future[Any]], deadline: float) -> bool:
+        """Wait until fewer than `per_call` of the call's queries are unfinished (False: deadline)."""
+        while True:
+            unfinished = [f for f in futures if not f.done()]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if len(unfinished) < self.per_call:
+                return True
+            wait(unfinished, timeout=left, return_when=FIRST_COMPLETED)
+
+
+def _settled(
+    unit: Unit, future: Future[dict[str, QueryOutcome] | None] | None, done: dict[str, QueryOutcome]
+) -> dict[str, QueryOutcome | None]:
+    """A unit's outcomes at the deadline: its results (None for a batch not taken), those it had
+    when it is still running, or why there are none."""
+    if future is None or future.cancel():
+        return {q.key: QueryOutcome(error=OUT_OF_TIME) for q in unit}
+    if not future.done():
+        return {q.key: done.get(q.key) or QueryOutcome(error=NO_ANSWER) for q in unit}
+    outcomes = future.result()
+    return {q.key: None for q in unit} if outcomes is None else dict(outcomes)
