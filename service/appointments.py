@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirError
-from service.fhir.outbound import same_base
 from service.orders import DraftOrders
-from service.references import belongs_to_patient, local_reference, parse_reference
+from service.references import belongs_to_patient, local_reference, on_server, parse_reference
 from service.shapes import contained, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
@@ -51,7 +50,7 @@ def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | Non
         return None, "the reference is not a valid FHIR reference" if "ServiceRequest/" in reference else ""
     if parsed.type != "ServiceRequest":
         return None, ""
-    if parsed.base and not same_base(parsed.base, fhir_server or ""):
+    if not on_server(parsed, fhir_server):
         return None, "it is held on another FHIR server than the one this call names"
     return parsed.local, ""
 
@@ -68,14 +67,15 @@ def based_on(appointment: Mapping[str, Any], booking: DraftOrders) -> list[str]:
     return orders
 
 
-def for_patient(appointment: Mapping[str, Any], patient_id: str) -> bool:
-    """Whether the Appointment is for the call's patient (or names no patient at all)."""
+def for_patient(appointment: Mapping[str, Any], patient_id: str, server: str | None = None) -> bool:
+    """Whether the Appointment is for the call's patient (or names no patient at all): a Patient
+    participant of the same id held on another FHIR server than the call's is another person."""
     patients = [
-        parsed.id
+        parsed
         for p in dicts(appointment.get("participant"))
         if (parsed := parse_reference(p.get("actor"))) and parsed.type == "Patient"
     ]
-    return not patients or patient_id in patients
+    return not patients or any(p.id == patient_id and on_server(p, server) for p in patients)
 
 
 def appointment_orders(
@@ -90,7 +90,7 @@ def appointment_orders(
         if appointment.get("resourceType") != "Appointment" or appointment.get("status") in CANCELLED:
             continue
         targets = [t for t in (reference_target(b) for b in dicts(appointment.get("basedOn"))) if t]
-        if targets and not for_patient(appointment, patient_id):
+        if targets and not for_patient(appointment, patient_id, fhir_server):
             unread += [
                 UnreadOrder(reference_of(appointment), t, "the appointment is for another patient")
                 for t in targets
@@ -114,7 +114,9 @@ def appointment_orders(
                 if reference in found:
                     continue
                 order, reason = _read(read, reference)
-            if order is not None and not belongs_to_patient(order, patient_id, unlinked=True):
+            if order is not None and not belongs_to_patient(
+                order, patient_id, unlinked=True, server=fhir_server
+            ):
                 order, reason = None, "it is an order for another patient"
             if order is None:
                 unread.append(UnreadOrder(where, reference, reason))

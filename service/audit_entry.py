@@ -34,6 +34,7 @@ from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
+from service.references import local_reference
 from service.registry import ServiceDefinition
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
@@ -89,7 +90,10 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
     request, carried = _request_kept(call.body, prefetch.references if call.request else None)
     secrets = _secrets(call, carried)
-    assertions = coverage_assertions(call.outcome.response)
+    judged = {route.coverage for route in call.outcome.routes}  # not another server's, kept on the order
+    assertions = [
+        a for a in coverage_assertions(call.outcome.response) if local_reference(a.get("coverage")) in judged
+    ]
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),

@@ -34,6 +34,7 @@ class CallData:
     unread: tuple[UnreadOrder, ...] = ()
     appointments: tuple[dict[str, Any], ...] = ()  # booked Appointments that carry coverage information
     data: GatheredData | None = None
+    episode_kinds: frozenset[str] = frozenset()  # base kinds of every pump order among `drafts`
 
 
 @dataclass(frozen=True)

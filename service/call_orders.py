@@ -154,5 +154,5 @@ def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:
         if isinstance(a := e.get("resource"), dict)
         and a.get("resourceType") == "Appointment"
         and a.get("status") not in CANCELLED
-        and for_patient(a, request.context.patient_id)
+        and for_patient(a, request.context.patient_id, request.fhir.server)
     ]

@@ -138,5 +138,10 @@ def neuraxial_route(route: Any) -> bool:
         return True
     if any(code.system == SNOMED for code in codes):
         return False
-    words = _NEGATED_NEURAXIAL.sub(" ", concept_text(route).lower())
+    return says_neuraxial(concept_text(route))
+
+
+def says_neuraxial(text: str) -> bool:
+    """Words that say intrathecal or epidural; a negated one ("not for intrathecal use") does not count."""
+    words = _NEGATED_NEURAXIAL.sub(" ", text.lower())
     return any(word in words for word in NEURAXIAL_WORDS)

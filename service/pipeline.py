@@ -198,8 +198,10 @@ def _gathered(
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
     fetch_device = device_reader(client, request.context.patient_id, request.fhir.server, request.prefetch)
-    pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes)]
+    recognised = {id(r): o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device))}
+    pump = [recognised[id(r)] for r in in_scope if id(r) in recognised]
+    episode = frozenset(o.kind for o in recognised.values())
+    unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes, fetch_device)]
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:
         appointments = booked_appointments(request) if behaviour.on_appointments else []
@@ -207,7 +209,14 @@ def _gathered(
         pump_refs = {o.reference for o in pump}
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
     call = CallData(
-        request, behaviour, drafts, tuple(in_scope), tuple(pump), tuple(unread), tuple(appointments)
+        request,
+        behaviour,
+        drafts,
+        tuple(in_scope),
+        tuple(pump),
+        tuple(unread),
+        tuple(appointments),
+        episode_kinds=episode,
     )
     scope = scope_of(request, caller)
     if pump:
@@ -243,8 +252,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
     drugs = tuple(
         infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
     )
-    recognised = (recognise(r, call.drafts, catalog.order_codes) for r in call.drafts.resources)
-    episode = frozenset(o.kind for o in recognised if o is not None)
+    episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}
     for route in routes:
         if route.policy_id is not None:

@@ -18,12 +18,12 @@ from typing import Any
 
 from service.codes import (
     ASSESSMENT,
-    NEURAXIAL_WORDS,
     Code,
     codings,
     concept_text,
     first_display,
     neuraxial_route,
+    says_neuraxial,
 )
 from service.facts import (
     AllergyFact,
@@ -184,10 +184,7 @@ def _route_text(dosages: list[dict[str, Any]]) -> str:
 def _neuraxial(dosages: list[dict[str, Any]], drug_text: str) -> bool:
     """Given intrathecally or epidurally (by a route of its `dosages`, or the drug's own name): a pump
     or trial drug, not a systemic drug trial."""
-    drug_words = drug_text.lower()
-    return any(neuraxial_route(d.get("route")) for d in dosages) or any(
-        word in drug_words for word in NEURAXIAL_WORDS
-    )
+    return any(neuraxial_route(d.get("route")) for d in dosages) or says_neuraxial(drug_text)
 
 
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes

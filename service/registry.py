@@ -44,7 +44,6 @@ class HookBehaviour:
     """What a service does with a call, as data the pipeline and the card renderer read."""
 
     orders_from: OrderSource
-    primary: bool  # CRD primary hook: coverage information for every order (§hook-16)
     may_approve: bool  # may carry an automatic approval (pa-needed=satisfied)
     asks_documentation: bool  # may ask for documentation (doc-needed, forms; never on secondary hooks)
     every_order: bool = True  # every order in scope gets coverage information, not only pump orders
@@ -115,11 +114,10 @@ class ServiceDefinition:
         }
 
 
-_SECONDARY = HookBehaviour(OrderSource.SELECTIONS, primary=False, may_approve=False, asks_documentation=False)
-_PRIMARY = HookBehaviour(OrderSource.DRAFT_ORDERS, primary=True, may_approve=True, asks_documentation=True)
+_SECONDARY = HookBehaviour(OrderSource.SELECTIONS, may_approve=False, asks_documentation=False)
+_PRIMARY = HookBehaviour(OrderSource.DRAFT_ORDERS, may_approve=True, asks_documentation=True)
 _CHART = HookBehaviour(
     OrderSource.CHART,
-    primary=False,
     may_approve=False,
     asks_documentation=False,
     every_order=False,
@@ -151,9 +149,7 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         title="Intrathecal pump coverage requirements (order dispatch)",
         description=f"When intrathecal drug delivery system orders are dispatched to a performer, {_JUDGES}"
         "evidence from the chart, as on order-sign.",
-        behaviour=HookBehaviour(
-            OrderSource.DISPATCHED, primary=True, may_approve=True, asks_documentation=True
-        ),
+        behaviour=HookBehaviour(OrderSource.DISPATCHED, may_approve=True, asks_documentation=True),
     ),
     ServiceDefinition(
         id="idds-crd-appointment-book",
@@ -164,7 +160,6 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         "coverage criteria and records the coverage information on the Appointment and the ServiceRequest.",
         behaviour=HookBehaviour(
             OrderSource.APPOINTMENTS,
-            primary=True,
             may_approve=True,
             asks_documentation=True,
             on_appointments=True,

@@ -291,6 +291,89 @@ def test_orders_come_from_the_call_before_the_server() -> None:
     assert (reads, unread) == ([], [])
 
 
+@pytest.mark.parametrize(
+    ("based_on", "subject", "server", "read_as", "reason"),
+    [
+        ("http://ehr.example/fhir/ServiceRequest/sr-implant", None, "https://ehr.example/fhir", True, None),
+        (
+            "https://other.example/fhir/ServiceRequest/sr-implant",
+            None,
+            "https://ehr.example/fhir",
+            False,
+            "it is held on another FHIR server than the one this call names",
+        ),
+        (
+            "https://ehr.example/fhir/ServiceRequest/sr-implant",
+            None,
+            None,
+            False,
+            "the call gave no FHIR server to read it from",
+        ),
+        (
+            "ServiceRequest/sr-implant",
+            f"https://other.example/fhir/Patient/{PATIENT_ID}",
+            "https://ehr.example/fhir",
+            True,
+            "it is an order for another patient",
+        ),
+    ],
+    ids=["own-server-written-with-http", "other-server", "no-server", "order-of-another-servers-patient"],
+)
+def test_an_order_an_appointment_is_based_on_is_the_calls_servers_by_the_one_rule_for_links(
+    based_on: str, subject: str | None, server: str | None, read_as: bool, reason: str | None
+) -> None:
+    """The rule every other link follows (service/references.py `on_server`): the call's server
+    however its scheme is written (an EHR behind a TLS proxy may write http), never another's.
+    Before, a booking's link written with http was refused as another server's, and an order read
+    back naming another server's patient of the same id was taken as the call's patient's."""
+    order = pump_order()
+    if subject is not None:
+        order["subject"] = {"reference": subject}
+    reads: list[str] = []
+
+    def read(reference: str) -> dict[str, Any] | None:
+        reads.append(reference)
+        return order
+
+    bundle, unread = appointment_orders(
+        book_body(appointment(based_on))["context"]["appointments"],
+        PATIENT_ID,
+        read if server else None,
+        server,
+    )
+    assert reads == (["ServiceRequest/sr-implant"] if read_as else [])
+    if reason is None:
+        assert ([e["resource"]["id"] for e in bundle["entry"]], unread) == (["sr-implant"], [])
+    else:
+        assert (bundle["entry"], [u.reason for u in unread]) == ([], [reason])
+
+
+@pytest.mark.parametrize(
+    ("patient_base", "for_the_patient"),
+    [("http://ehr.example/fhir/", True), ("https://other.example/fhir/", False), ("", True)],
+)
+def test_an_appointment_is_the_calls_patients_only_if_its_patient_is_on_the_calls_server(
+    patient_base: str, for_the_patient: bool
+) -> None:
+    """Another server's Patient of the same id is another person, as everywhere else; before, only
+    the id was compared."""
+    booked = appointment("ServiceRequest/sr-implant")
+    booked["participant"][0]["actor"]["reference"] = f"{patient_base}Patient/{PATIENT_ID}"
+    bundle, unread = appointment_orders(
+        book_body(booked, pump_order())["context"]["appointments"],
+        PATIENT_ID,
+        None,
+        "https://ehr.example/fhir",
+    )
+    if for_the_patient:
+        assert ([e["resource"]["id"] for e in bundle["entry"]], unread) == (["sr-implant"], [])
+    else:
+        assert (bundle["entry"], [u.reason for u in unread]) == (
+            [],
+            ["the appointment is for another patient"],
+        )
+
+
 # --------------------------------------------------------------------------- validation
 
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text, update
 
+from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service import audit_entry, routes
 from service.app import create_app
 from service.caller import Caller, set_caller
@@ -130,6 +131,35 @@ def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Cat
         for i in x.get("coverageInfo", [])
     }
     assert exported - {None} == issued
+
+
+def test_an_assertion_another_server_put_on_the_order_is_not_recorded_as_this_calls(
+    compiled_catalog: Catalog,
+) -> None:
+    """The answer keeps coverage information the order already carried for a Coverage this call did
+    not judge (another CRD server's); the audit must not index its PA number as one this call issued.
+    Before, the record's assertions were read back from the answer, that one included."""
+    app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
+    path, body, _ = secret_call("order-sign-implant-demo-meets")
+    theirs = {
+        "url": COVERAGE_INFORMATION,
+        "extension": [
+            {"url": "coverage", "valueReference": {"reference": "Coverage/other-payer"}},
+            {"url": "covered", "valueCode": "covered"},
+            {"url": "pa-needed", "valueCode": "satisfied"},
+            {"url": "satisfied-pa-id", "valueString": "OTHERPAYER-123"},
+            {"url": "date", "valueDate": "2026-01-02"},
+            {"url": "coverage-assertion-id", "valueString": "their-assertion"},
+        ],
+    }
+    for entry in body["context"]["draftOrders"]["entry"]:
+        entry["resource"].setdefault("extension", []).append(theirs)
+    answer = post_json(app.test_client(), path, body).get_json()
+    assert "OTHERPAYER-123" in json.dumps(answer["systemActions"]), "the order keeps what it carried"
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["assertions"], "GEHA's own assertions are recorded"
+    assert {a["coverage"] for a in record["assertions"]} == {"Coverage/demo-meets-coverage-geha"}
+    assert trail(app).find("OTHERPAYER-123") == trail(app).find("their-assertion") == []
 
 
 def test_no_token_and_no_jwt_anywhere_in_any_column(compiled_catalog: Catalog) -> None:

@@ -5,11 +5,14 @@ the draft orders, or in the prefetch; with no FHIR server to ask."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 
-from service.pipeline import device_reader
+from service.hooks.models import parse_hook_request
+from service.pipeline import device_reader, handle_hook
+from service.registry import find_service
 from tests.calls import prefetch_app
 from tests.conformance import check_response
 from tests.support import REQUESTS_DIR
@@ -106,3 +109,38 @@ def test_a_device_is_read_from_the_calls_server_however_named_and_never_from_ano
     assert read("Device/other")["id"] == "other"  # type: ignore[index]
     assert read("https://elsewhere.example.org/fhir/Device/far") is None
     assert server.reads == ["Device/pump", "Device/other"]
+
+
+def implant_without_its_pump_line(hardware_via_device: bool) -> dict[str, Any]:
+    """demo-meets's order-sign of a pump implant with the 62362 line taken out, so the pump is known
+    from its E0783 hardware order alone: coded on the order, or through a prefetched Device."""
+    body = json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text(encoding="utf-8"))
+    entries = body["context"]["draftOrders"]["entry"]
+    entries[:] = [e for e in entries if e["resource"]["id"] != "demo-meets-sign-sr-62362"]
+    if hardware_via_device:
+        order = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "DeviceRequest")
+        concept = order.pop("codeCodeableConcept")
+        body["prefetch"]["orderDevice"] = {
+            "resourceType": "Device",
+            "id": "dev-e0783",
+            "status": "inactive",
+            "patient": order["subject"],
+            "type": concept,
+        }
+        order["codeReference"] = {"reference": "Device/dev-e0783"}
+    return body
+
+
+def test_an_episode_whose_pump_is_known_through_its_device_judges_the_catheter_as_part_of_the_implant() -> (
+    None
+):
+    """The catheter ordered with a pump is judged as the implant it is part of. Before, the episode
+    was worked out again in `decide` without the Device: the catheter was judged on its own."""
+    env = prefetch_app().extensions["idds_crd"].environment
+    service = find_service("idds-crd-order-sign")
+    kinds = {}
+    for via_device in (False, True):
+        request = parse_hook_request(implant_without_its_pump_line(via_device), service)
+        outcome = handle_hook(request, service, env, date(2026, 1, 5))
+        kinds[via_device] = sorted((d.billing_code, d.request_kind) for d in outcome.determinations)
+    assert kinds[True] == kinds[False] == [("62350", "permanent-implant"), ("E0783", "permanent-implant")]

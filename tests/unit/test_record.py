@@ -148,3 +148,25 @@ def test_the_trial_and_the_criteria_cite_the_same_assessment_on_a_timestamp_tie(
         latest = record.latest_assessment("it-trial-pain-relief-pct")
         assert latest is not None and latest.source == f"Observation/{chart[-1]['id']}"
         assert record.trial.relief_pct == latest.value
+
+
+@pytest.mark.parametrize(
+    ("name", "route", "neuraxial"),
+    [
+        ("Baclofen 10 MG Oral Tablet (not for intrathecal use)", "oral", False),
+        ("Baclofen 10 MG Oral Tablet, non-intrathecal", None, False),
+        ("Baclofen 0.05 MG/ML Intrathecal Solution", None, True),
+        ("Morphine Sulfate 25 MG/ML Injection", "intrathecal", True),
+    ],
+)
+def test_a_drug_is_neuraxial_by_its_route_or_name_but_not_by_a_name_that_negates_it(
+    name: str, route: str | None, neuraxial: bool
+) -> None:
+    """A neuraxial drug is the pump's or a trial's and never counts as a systemic drug trial. The
+    name is read by the route's own words rule: before, "not for intrathecal use" made an oral
+    baclofen neuraxial, and a documented failed oral trial no longer counted."""
+    order = med_request(name, "2025-01-01", "2025-03-01")
+    if route is not None:
+        order["dosageInstruction"] = [{"route": {"text": route}}]
+    [fact] = record(order).medications
+    assert fact.neuraxial is neuraxial
