@@ -1,4 +1,5 @@
-"""Rendering of Determinations into CDS Hooks cards (pure: dicts in, dicts out)."""
+"""Rendering of Determinations into CDS Hooks cards: values in, dicts out (pure but for each card's
+fresh uuid, see cards/response.py)."""
 
 from cards.render import (
     coverage_notice_card,

@@ -36,6 +36,7 @@ HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
 REASON_LIMIT = 3
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+PA_PREFIX = "IDDS-"  # of the PA numbers this service issues (any other is another's approval)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def prior_authorization_number(hook_instance: str, order: str, coverage: str) ->
     """The PA number of an automatic approval: stable for the order and coverage in this call,
     distinct across coverages (CRD: distinct satisfied-pa-ids), short enough for an X12 837 REF."""
     digest = uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{hook_instance}|{order}|{coverage}").hex
-    return "IDDS-" + digest[:16].upper()
+    return PA_PREFIX + digest[:16].upper()
 
 
 def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
@@ -218,7 +219,7 @@ def _coverage_of(extension: Mapping[str, Any]) -> str | None:
 def _approved_elsewhere(extension: Mapping[str, Any]) -> bool:
     """A PA number this service did not issue: an approval we must never take back."""
     return any(
-        s.get("url") == "satisfied-pa-id" and not str(s.get("valueString", "")).startswith("IDDS-")
+        s.get("url") == "satisfied-pa-id" and not str(s.get("valueString", "")).startswith(PA_PREFIX)
         for s in dicts(extension.get("extension"))
     )
 

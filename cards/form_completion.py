@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cards.coverage_information import CRD_TEMP
 from cards.render import card
 from service.engine.model import Determination
 from service.questionnaires import canonical_of
 
 TASK_PROFILE = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/profile-taskquestionnaire"
 SDC_TEMP = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
-CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cards.markdown import plain
-from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+from service.engine.model import UNCHECKED_PREFIX, CriterionResult, Determination, Evidence, Outcome, Status
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date
 
-UNCHECKED_PREFIX = "could not be checked: "
 FOR_REVIEWER = (
     "recorded, for the payer's reviewer to judge: send the chart with the prior authorization request"
 )

@@ -18,9 +18,11 @@ from cards.items import Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
+from service.fhirdates import human_month
 from service.orders import PumpOrder
 from service.routing import Route
 
+SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 SUMMARY_LIMIT = 139
 _INDICATOR = {
@@ -195,7 +197,7 @@ def detail(episode: Episode) -> str:
 
 def review_overdue_line(payer: str, due: date) -> str:
     """One line saying a policy is past the next-review date its publisher stated."""
-    when = f"{due:%B %Y}" if due.day == 1 else f"{due.day} {due:%B %Y}"
+    when = human_month(due) if due.day == 1 else f"{due.day} {human_month(due)}"
     return (
         f"⚠ Past its review date: {payer} said it would review this policy by {when}; "
         f"check {payer} for a newer version."
@@ -239,7 +241,7 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
             "The EHR holds no active insurance for this patient, so no payer's intrathecal pump policy "
             "could be applied. If the patient is insured, make sure the insurance is recorded as active."
         )
-        label = "idds-crd"
+        label = SERVICE_LABEL
     elif route.elsewhere is not None:
         summary = f"{route.payer_display}: coverage rules for {codes} not checked for this plan"
         why = plain(route.elsewhere)
@@ -290,8 +292,8 @@ def external_reference_card(
     if payer_url:
         links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
     detail = (
-        f"The {d.payer} criteria for {d.request_kind.replace('-', ' ')} requests "
-        f"({d.indication_words or d.indication}), with the policy's own words, the readings this service "
+        f"The {d.payer} criteria for {d.kind_words} ({d.indication_words}), with the policy's own words, "
+        "the readings this service "
         f"applies and the source text ({d.policy_version})."
     )
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
@@ -329,8 +331,8 @@ def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tupl
     return "ask for a manual review", (
         (
             Step.ORDER,
-            f"{d.payer}'s policy has no criteria for this {d.request_kind.replace('-', ' ')} request "
-            f"({d.indication.replace('-', ' ')}): ask {d.payer} for a manual review.",
+            f"{d.payer}'s policy has no criteria for {d.kind_words} ({d.indication_words}): ask {d.payer} "
+            "for a manual review.",
         ),
     )
 

@@ -3,7 +3,8 @@
 Takes the call's `Decisions` and the call's configuration options and returns the CDS Hooks
 response. Everything a service does differently comes from its behaviour in the registry (may it
 approve, may it ask for documentation, does every order or each booked Appointment get coverage
-information). Pure: values in, a dict out.
+information). Pure but for one thing: values in, a dict out, each card and suggestion with a
+fresh uuid (CDS Hooks feedback names a card by it, so a retried call must not reuse one).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cards.coverage_information import AssertionRules, CoverageJudgement, Covera
 from cards.form_completion import FormRequest, form_completion_card
 from cards.items import Episode
 from cards.render import (
+    SERVICE_LABEL,
     coverage_notice_card,
     decision_card,
     external_reference_card,
@@ -34,7 +36,6 @@ from service.routing import Route
 from service.shapes import dicts, reference_of
 
 DEFAULT_MAX_CARDS = 10  # as advertised in discovery (service/registry.py)
-SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
 
 

@@ -9,6 +9,7 @@ through the call's FHIR client, whose deadline bounds them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
@@ -17,14 +18,27 @@ from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, query_from_url
 from service.fhir.query_pool import QueryPool
 from service.hooks.models import HookRequest
+from service.orders import ORDER_TYPES
 from service.references import belongs_to_patient
-from service.registry import OPEN_ORDERS_PREFETCH, OrderSource
+from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 
+# what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
 OPEN_ORDER_STATUSES = ("draft", "active")
-CHART_ORDER_TYPES = ("ServiceRequest", "DeviceRequest")
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
+
+
+@dataclass(frozen=True)
+class OrderSearch:
+    """What finding a call's orders needs: where its service finds them (`behaviour`), the call,
+    its FHIR client (None: no server named) and the worker pool, within the call's deadline."""
+
+    behaviour: HookBehaviour
+    request: HookRequest
+    client: FhirClient | None
+    pool: QueryPool
+    deadline: float
 
 
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,10 +58,9 @@ def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any
     return found
 
 
-def _dispatched(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
-) -> OrdersOfCall:
+def _dispatched(call: OrderSearch) -> OrdersOfCall:
     """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
+    request, client = call.request, call.client
     patient = request.context.patient_id
     prefetched = prefetched_resources(request.prefetch)
     found: list[dict[str, Any]] = []
@@ -62,7 +75,7 @@ def _dispatched(
         unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
     elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
-        for reference, outcome in pool.run(client, queries, deadline).items():
+        for reference, outcome in call.pool.run(client, queries, call.deadline).items():
             order = outcome.resources[0] if outcome.resources else None
             if outcome.error is not None:
                 why = f"the EHR's FHIR server did not return it ({outcome.error})"
@@ -81,50 +94,48 @@ def _dispatched(
     return _bundle(kept), unread
 
 
-def _chart(request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float) -> OrdersOfCall:
+def _chart(call: OrderSearch) -> OrdersOfCall:
     """encounter-start/-discharge: the patient's open (draft or active) orders in the EHR, from the
-    EHR's prefetch where it gave them (`OPEN_ORDERS_PREFETCH`), else searched."""
+    EHR's prefetch where it gave them (the service's `order_prefetch`), else searched."""
+    request, client = call.request, call.client
     patient = request.context.patient_id
     candidates: list[dict[str, Any]] = []
     queries = []
-    for key, template in OPEN_ORDERS_PREFETCH.items():
+    for key, template in call.behaviour.order_prefetch:
         given = interpret(request.prefetch, key)
         if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
             candidates += given.resources
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
     if client is not None and queries:
-        outcomes = pool.run(client, queries, deadline).values()
+        outcomes = call.pool.run(client, queries, call.deadline).values()
         candidates += [r for outcome in outcomes for r in outcome.resources]
     found = [
         r
         for r in candidates
-        if r.get("resourceType") in CHART_ORDER_TYPES
+        if r.get("resourceType") in ORDER_TYPES
         and r.get("status") in OPEN_ORDER_STATUSES
         and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
     ]
     return _bundle(found), []
 
 
-def _appointments(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
-) -> OrdersOfCall:
+def _appointments(call: OrderSearch) -> OrdersOfCall:
+    request = call.request
     assert request.context.appointments is not None  # validated for appointment-book
     return appointment_orders(
         request.context.appointments,
         request.context.patient_id,
-        client.read if client else None,
+        call.client.read if call.client else None,
         request.fhir.server,
     )
 
 
-def _draft_orders(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
-) -> OrdersOfCall:
-    return request.context.draft_orders, []
+def _draft_orders(call: OrderSearch) -> OrdersOfCall:
+    return call.request.context.draft_orders, []
 
 
-Reader = Callable[[HookRequest, FhirClient | None, QueryPool, float], OrdersOfCall]
+Reader = Callable[[OrderSearch], OrdersOfCall]
 READERS: dict[OrderSource, Reader] = {
     OrderSource.DRAFT_ORDERS: _draft_orders,
     OrderSource.SELECTIONS: _draft_orders,
@@ -134,15 +145,10 @@ READERS: dict[OrderSource, Reader] = {
 }
 
 
-def orders_of_call(
-    source: OrderSource,
-    request: HookRequest,
-    client: FhirClient | None,
-    pool: QueryPool,
-    deadline: float,
-) -> OrdersOfCall:
-    """(the Bundle of the orders the call judges, the orders it could not use)."""
-    return READERS[source](request, client, pool, deadline)
+def orders_of_call(call: OrderSearch) -> OrdersOfCall:
+    """(the Bundle of the orders the call judges, the orders it could not use), found where the
+    service's behaviour says its orders come from."""
+    return READERS[call.behaviour.orders_from](call)
 
 
 def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:

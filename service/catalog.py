@@ -15,13 +15,13 @@ import policies
 from service import catalog_cache
 from service.assessments import AssessmentCodesError, AssessmentCodeSystem, load_assessment_codes
 from service.codes import ASSESSMENT_SYSTEM
-from service.engine.classify import CLASSIFICATION_VALUE_SETS
+from service.engine.classify import CLASSIFICATION_VALUE_SETS, INDICATIONS_CLASSIFIED, KINDS_NAMED_IN_CODE
 from service.orders import OrderCodeTable, load_order_codes
 from service.policy import Policy, load_policies
 from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
 from service.terminology import Terminology, ValueSetError, load_terminology
-from service.vocabulary import Vocabulary, load_vocabulary
+from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 
 REQUIRED_VALUE_SETS = (
     *CLASSIFICATION_VALUE_SETS,
@@ -62,6 +62,12 @@ def compile_catalog(root: Path) -> Catalog:
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
     vocabulary = load_vocabulary(root / "vocabulary.yaml")
+    undefined = vocabulary.unknown(INDICATIONS_CLASSIFIED, "indications")
+    undefined += vocabulary.unknown(KINDS_NAMED_IN_CODE, "request_kinds")
+    if undefined:
+        raise VocabularyError(
+            f"vocabulary.yaml: the service classifies orders by {', '.join(undefined)}, not defined here"
+        )
     compiled = load_policies(root, terminology, vocabulary)
     payers = load_payers(root / "payers.yaml", compiled)
     order_codes = load_order_codes(root / "order-codes.yaml", vocabulary)

@@ -139,13 +139,32 @@ def months_before(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+MONTHS = tuple(name[:3] for name in MONTH_NAMES)
 
 
 def human_date(moment: date | datetime) -> str:
     """A date as a card writes it: short and unambiguous in any locale ("20 Apr 2023"), in English
     whatever the process's locale (`strftime`'s `%b` would follow it)."""
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def human_month(moment: date | datetime) -> str:
+    """A month as a sentence names it ("January 2022"), in English whatever the process's locale."""
+    return f"{MONTH_NAMES[moment.month - 1]} {moment.year}"
 
 
 def _plural(count: int, unit: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, HCPCS, RXNORM, Code, codings, concept_text, first_display, neuraxial_route
+from service.codes import CPT, RXNORM, Code, codings, concept_text, first_display, neuraxial_route
 from service.references import local_reference, parse_reference
 from service.shapes import (
     as_dict,
@@ -26,7 +26,7 @@ from service.shapes import (
 )
 from service.terminology import IngredientFinder
 from service.vocabulary import Vocabulary
-from service.yamlsource import load
+from service.yamlsource import SourceError, check_schema, load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")  # the orders that can be pump orders
@@ -42,6 +42,11 @@ REQUEST_TYPES = frozenset(
         "VisionPrescription",
     }
 )
+
+
+class OrderCodesError(SourceError):
+    """The order-code table is invalid, or uses a kind the vocabulary does not define."""
+
 
 DeviceFetcher = Callable[[str], dict[str, Any] | None]
 
@@ -59,29 +64,43 @@ class OrderCodeTable:
 
 
 def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
-    raw = load(path).data or {}  # a key given twice is refused, as in every policy file
+    """The order-code table of `path`; raises OrderCodesError naming the file, line and element of
+    the first thing wrong (its shape is policies/schema/order-codes.schema.json)."""
+    try:
+        source = load(path)  # a key given twice is refused, as in every policy file
+        check_schema(source, "order-codes.schema.json")
+    except SourceError as exc:
+        raise OrderCodesError(str(exc)) from None
+    raw = source.data
     table: dict[tuple[str, str], str] = {}
-    for kind, systems in (raw.get("kinds") or {}).items():
+    for kind, systems in raw["kinds"].items():
         if vocabulary.unknown([kind], "request_kinds"):
-            raise ValueError(f"{path.name}: '{kind}' is not a request kind of vocabulary.yaml")
-        for system, codes in systems.items():
-            if system not in (CPT, HCPCS):
-                raise ValueError(f"{path.name}: kind '{kind}' uses unknown system '{system}'")
-            for code in codes:
-                key = (system, str(code).upper())
+            raise OrderCodesError(
+                f"{source.at(('kinds', kind))}: '{kind}' is not a request kind of vocabulary.yaml"
+            )
+        for system, codes in systems.items():  # `cpt` and `hcpcs`, as service/codes.py names them
+            for i, code in enumerate(codes):
+                key = (system, code.upper())
                 if key in table:
-                    raise ValueError(f"{path.name}: code {code} is listed under two kinds")
+                    where = source.at(("kinds", kind, system, i))
+                    raise OrderCodesError(
+                        f"{where}: code {code} is listed under two kinds ({table[key]}, {kind})"
+                    )
                 table[key] = kind
     trials: list[Code] = []
-    for entry in raw.get("trial_first") or []:
-        code = Code(CPT, str(entry["code"]).upper(), entry.get("display"))
+    for i, entry in enumerate(raw.get("trial_first") or []):
+        code = Code(CPT, entry["code"].upper(), entry.get("display"))
         if table.get((CPT, code.code)) != "trial":
-            raise ValueError(f"{path.name}: trial_first code {code.code} is not a trial code")
+            where = source.at(("trial_first", i, "code"))
+            raise OrderCodesError(f"{where}: trial_first code {code.code} is not a CPT trial code of `kinds`")
         trials.append(code)
-    names = {str(code).upper(): str(name) for code, name in (raw.get("names") or {}).items()}
-    unknown = sorted(code for code in names if not any(key[1] == code for key in table))
-    if unknown:
-        raise ValueError(f"{path.name}: names given for codes that are not order codes: {', '.join(unknown)}")
+    names = {written.upper(): name for written, name in (raw.get("names") or {}).items()}
+    for written in raw.get("names") or {}:
+        if not any(key[1] == written.upper() for key in table):
+            where = source.at(("names", written))
+            raise OrderCodesError(
+                f"{where}: a name is given for {written}, which is not an order code of `kinds`"
+            )
     return OrderCodeTable(table, tuple(trials), names)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from cards.response import respond
 from service.call import CallData, Decisions
-from service.call_orders import booked_appointments, orders_of_call, prefetched_resources
+from service.call_orders import OrderSearch, booked_appointments, orders_of_call, prefetched_resources
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
 from service.engine.context import EvaluationContext
@@ -193,7 +193,7 @@ def _gathered(
     caller: str | None,
 ) -> CallData:
     behaviour = service.behaviour
-    bundle, unread = orders_of_call(behaviour.orders_from, request, client, env.gatherer.pool, deadline)
+    bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes

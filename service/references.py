@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 from service.shapes import reference_target
 
-_ID_TEXT = r"[A-Za-z0-9\-.]{1,64}"
+FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the R4 `id` datatype
+# A FHIR id that is never `.` or `..`, as the last part of a pattern: ids end up in URLs.
+URL_SAFE_ID = rf"(?!\.{{1,2}}$){FHIR_ID}"
 _REFERENCE = re.compile(
-    rf"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{_ID_TEXT})"
-    rf"(?:/_history/(?P<version>{_ID_TEXT}))?/?$"
+    rf"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{FHIR_ID})"
+    rf"(?:/_history/(?P<version>{FHIR_ID}))?/?$"
 )
-_ID = re.compile(_ID_TEXT)  # an id as `_REFERENCE` reads one
+_ID = re.compile(FHIR_ID)  # an id as `_REFERENCE` reads one
 PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
 
 

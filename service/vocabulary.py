@@ -1,8 +1,10 @@
 """The indications and request kinds, as data (`policies/vocabulary.yaml`) compiled once.
 
 Policies, the order-code table, the engine and the cards all speak of "spasticity" or "a catheter";
-keeping the ids and the words a card uses for them in one file means a new kind or indication is a
-data change that the loaders check everywhere it is used.
+keeping the ids and the words a card uses for them in one file means renaming one, or a card's words
+for it, is a data change that the loaders check everywhere it is used. Which indication a chart
+shows and which kind an episode makes is code (service/engine/classify.py): the ids it names are
+checked against this file at start-up too.
 """
 
 from __future__ import annotations

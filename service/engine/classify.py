@@ -15,6 +15,10 @@ from service.shapes import as_list
 from service.terminology import Terminology
 
 PAIN_INFUSATE_SETS = ("it-infusates",)
+# The indications and request kinds the code itself names by id (here, service/next_steps.py and
+# service/orders.py); the catalog checks at start-up that vocabulary.yaml defines each of them.
+INDICATIONS_CLASSIFIED = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
+KINDS_NAMED_IN_CODE = ("permanent-implant", "replacement", "catheter", "trial")
 # The value sets this module and the record read by id; the catalog checks they exist at start-up.
 CLASSIFICATION_VALUE_SETS = (
     "spasticity",

@@ -31,7 +31,8 @@ class EvaluationContext:
     _memo: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def memo(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
-        """A value computed once per record and shared by every criterion of every policy."""
+        """A value computed once per call and shared by every criterion of every policy and order that
+        asks for it by the same `key` (keys that name an order are that order's)."""
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[no-any-return]

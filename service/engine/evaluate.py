@@ -1,8 +1,10 @@
 """Evaluation of one policy for one order: the criteria tree, Kleene logic, and the outcome.
 
 Outcome rules (issue 4 / design notes): does-not-meet when any applicable criterion is not met
-(an exclusion documented, or a requirement contradicted); meets when every one is met; otherwise
-insufficient; not-applicable when the policy does not address the indication or request kind.
+(an exclusion documented, or a requirement contradicted); meets when every one is met, unless the
+chart does not tell the indication and the policy's criteria depend on it (insufficient: they were
+chosen by an assumption); otherwise insufficient; not-applicable when the policy does not address the
+indication or request kind.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     indication = ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
     ctx = replace(ctx, request_kind=kind, indication=indication)
+    kind_words = policy.vocabulary.kind_words(kind)
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,
@@ -148,9 +151,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "indication": ctx.indication,
         "indication_evident": evident,
         "indication_words": policy.vocabulary.indication_words(ctx.indication),
+        "kind_words": kind_words,
         "review_overdue_since": policy.currency.overdue(ctx.today),
     }
-    kind_words = policy.vocabulary.kind_words(ctx.request_kind)
     if ctx.indication not in policy.indications:
         reason = policy.not_addressed.get(ctx.indication) or (
             f"{policy.payer}'s policy does not address {policy.vocabulary.indication_words(ctx.indication)}."

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+UNCHECKED_PREFIX = "could not be checked: "  # how a criterion's `unchecked_reason` begins
+
 
 class Status(StrEnum):
     MET = "met"
@@ -106,6 +108,7 @@ class Determination:
     review_overdue_since: date | None = None  # the policy's own next-review date, when it has passed
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
+    kind_words: str = ""  # the request kind as a card says it ("a pump replacement")
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

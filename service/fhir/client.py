@@ -39,6 +39,7 @@ from service.cutoff import Cutoff, Watch
 from service.fhir.batch import UNREADABLE, BatchRefusals, EntryAnswer, batch_body, entry_answers
 from service.fhir.outbound import NO_ANSWER, normalise_base, origin, within_base
 from service.fhir.transport import guarded_session
+from service.references import URL_SAFE_ID
 from service.settings import FhirSettings
 from service.shapes import dicts
 from service.strict_json import nested_within
@@ -51,7 +52,7 @@ CHUNK_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 1.0
 USER_AGENT = "idds-crd"
 PATIENT_SCOPE_PARAMS = ("patient", "subject", "beneficiary")
-READ_REFERENCE = re.compile(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+READ_REFERENCE = re.compile(rf"([A-Za-z]+)/({URL_SAFE_ID})")
 OUT_OF_TIME = "no answer within the hook's time budget"
 TOO_LARGE = "the FHIR server's answer was too large"
 TOO_MUCH = "the FHIR server's answers to this call were too large together"
@@ -302,7 +303,7 @@ class FhirClient:
     def read_path(reference: str) -> str | None:
         """`Type/id` of a reference that names one resource on this server; None otherwise."""
         wanted = READ_REFERENCE.fullmatch(reference.lstrip("/"))
-        return None if wanted is None or wanted[2] in (".", "..") else wanted[0]
+        return None if wanted is None else wanted[0]
 
     def search_path(self, resource_type: str, params: Mapping[str, Any]) -> str:
         """The search as a URL relative to the base, as `search` sends it (`_count` first): what

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.references import URL_SAFE_ID
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 
-# A FHIR id, but never `.` or `..`: ids end up in URLs (`Patient/{{context.patientId}}`).
-ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$")
-USER_REFERENCE = re.compile(
-    r"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$"
-)
-ORDER_REFERENCE = re.compile(r"^[A-Za-z]+/(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$")
+# Ids end up in URLs (`Patient/{{context.patientId}}`): never `.` or `..`.
+ID_PATTERN = re.compile(rf"^{URL_SAFE_ID}$")
+USER_REFERENCE = re.compile(rf"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/{URL_SAFE_ID}$")
+ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")
 MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
 MAX_PREFETCH_ENTRIES = 1000  # entries of one prefetched Bundle
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

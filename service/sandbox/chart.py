@@ -14,12 +14,13 @@ from typing import Any
 
 import requests
 
+from service.references import FHIR_ID
 from service.shapes import dicts
 
 TIMEOUT_SECONDS = 10.0
 PAGE = 100
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
-PATIENT_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+PATIENT_ID = re.compile(FHIR_ID)
 
 
 class ChartUnavailable(RuntimeError):

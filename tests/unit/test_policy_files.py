@@ -12,6 +12,7 @@ import policies
 from service.app import create_app
 from service.catalog import cached_catalog, load_catalog
 from service.codes import Code
+from service.orders import OrderCodesError
 from service.policy import PolicyError
 from service.terminology import ValueSetError
 from service.yamlsource import load, strict_loader
@@ -257,6 +258,65 @@ def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> Non
         text.replace('  "62320": trial', '  "62320": first name\n  "62320": trial', 1), encoding="utf-8"
     )
     with pytest.raises(ValueError, match=r"order-codes.yaml:\d+: not valid YAML: '62320' is given twice"):
+        load_catalog(root)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            '{code: "62322"',
+            '{kode: "62322"',
+            r"trial_first\.0: Additional properties are not allowed \('kode' was unexpected\)",
+        ),
+        (
+            '    cpt: ["62355", "62365"]',
+            '    cpt: "62355"',
+            r"kinds\.removal\.cpt: '62355' is not of type 'array'",
+        ),
+        (
+            '    cpt: ["62355", "62365"]',
+            "    cpt: [62355]",
+            r"kinds\.removal\.cpt\.0: 62355 is not of type 'string'",
+        ),
+        (
+            '    cpt: ["62355", "62365"]',
+            '    icd: ["62355"]',
+            r"kinds\.removal: Additional properties are not allowed",
+        ),
+        ("  removal:\n", "  explant:\n", r"'explant' is not a request kind of vocabulary\.yaml"),
+        (
+            '    cpt: ["62355", "62365"]',
+            '    cpt: ["62355", "62350"]',
+            r"code 62350 is listed under two kinds",
+        ),
+        (
+            '  "62365": pump removal',
+            '  "62366": pump removal',
+            r"a name is given for 62366, which is not an order",
+        ),
+    ],
+    ids=[
+        "misspelt-key",
+        "code-not-in-a-list",
+        "code-not-a-string",
+        "unknown-system",
+        "unknown-kind",
+        "twice",
+        "name",
+    ],
+)
+def test_a_broken_order_code_table_stops_start_up_naming_the_line_and_element(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    """As every other table: the file, the line and what is wrong. Before, a misspelt key stopped
+    start-up with a bare KeyError('code'), and a code not in a list was read letter by letter."""
+    root = copy_policies(tmp_path)
+    path = root / "order-codes.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(OrderCodesError, match=rf"^order-codes\.yaml:\d+: .*{message}"):
         load_catalog(root)
 
 

@@ -71,7 +71,9 @@ def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
     table = (Path(__file__).resolve().parents[2] / "policies" / "order-codes.yaml").read_text()
     broken = tmp_path / "order-codes.yaml"
     broken.write_text(table.replace('code: "62326"', 'code: "62362"'), encoding="utf-8")
-    with pytest.raises(ValueError, match="62362 is not a trial code"):
+    with pytest.raises(
+        ValueError, match=r"order-codes.yaml:\d+: trial_first code 62362 is not a CPT trial code"
+    ):
         load_order_codes(broken, catalog().vocabulary)
     assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
 

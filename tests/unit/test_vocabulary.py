@@ -3,6 +3,7 @@ and that the engine's words come from."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -60,3 +61,20 @@ def test_a_broken_vocabulary_names_the_element(tmp_path: Path) -> None:
     path.write_text("indications:\n  Pain: pain\nrequest_kinds:\n  trial: a trial\n", "utf-8")
     with pytest.raises(VocabularyError, match="indications"):
         load_vocabulary(path)
+
+
+@pytest.mark.parametrize("word", ["dystonia", "catheter"])
+def test_an_id_the_classification_names_stops_start_up_when_renamed_everywhere_else(
+    tmp_path: Path, word: str
+) -> None:
+    """Renamed in every data file, an id the code classifies orders by would match nothing: start-up
+    stops and names it instead of judging no order by it."""
+    root = copied(tmp_path)
+    as_id = re.compile(rf"(?<![\w-]){word}(?![\w-])")
+    # its places as an id: a key, or an item of a list of indications or kinds (not a value set's name)
+    places = re.compile(rf"^\s*{word}:|^\s*(?:indications|kinds|request_kinds):\s*\[.*$", re.M)
+    for path in root.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(places.sub(lambda line: as_id.sub(f"renamed-{word}", line[0]), text), "utf-8")
+    with pytest.raises(VocabularyError, match=f"classifies orders by {word}, not defined"):
+        load_catalog(root)

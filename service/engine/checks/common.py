@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from service.engine.context import EvaluationContext
-from service.engine.model import Evidence
+from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import human_date, human_span, open_ended
 from service.terminology import ValueSet
@@ -140,4 +140,4 @@ def could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | Non
     parts = "; ".join(
         f"{_listed(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
     )
-    return f"could not be checked: the EHR's {parts}"
+    return f"{UNCHECKED_PREFIX}the EHR's {parts}"
