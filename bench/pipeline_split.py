@@ -39,7 +39,7 @@ from service.hooks.models import HookRequest, parse_hook_request  # noqa: E402
 from service.http_input import REQUEST_LIMITS  # noqa: E402
 from service.pipeline import HookOutcome, decide, gather  # noqa: E402
 from service.record import build_record  # noqa: E402
-from service.registry import ServiceDefinition, service_for_hook  # noqa: E402
+from service.registry import CallOptions, ServiceDefinition, service_for_hook  # noqa: E402
 from service.settings import AuthSettings, Settings, StoreSettings  # noqa: E402
 from service.startup_gc import settle  # noqa: E402
 from service.strict_json import dumps, loads_request  # noqa: E402
@@ -78,12 +78,16 @@ def one_call(samples: Samples, raw: bytes, state: AppState, service: ServiceDefi
     assert data is not None and call.pump_orders, "the call holds no pump order"
     patient = request.context.patient_id
     timed(samples, "record", build_record, patient, data.resources, env.catalog.terminology, data.unavailable)
-    decisions = timed(samples, "engine", decide, call, env, datetime.now(UTC).date(), True)
+    decisions = timed(
+        samples, "engine", decide, call, env.catalog, env.published, datetime.now(UTC).date(), True
+    )
     for suffix in ("", " wall"):  # decide builds the record too
         samples[f"engine{suffix}"][-1] = max(
             0.0, samples[f"engine{suffix}"][-1] - samples[f"record{suffix}"][-1]
         )
-    response = timed(samples, "render", respond, decisions, {}, "http://localhost", env.catalog)
+    response = timed(
+        samples, "render", respond, decisions, CallOptions.of({}), "http://localhost", env.catalog
+    )
     timed(samples, "serialise", dumps, response)
     outcome = HookOutcome(response, decisions.determinations, data=data, routes=decisions.routes)
     timed(samples, "audit", audited, state, clock, service, document, request, outcome)

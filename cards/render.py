@@ -265,6 +265,16 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     """An honest "could not check" card for a booked appointment whose order could not be read, or
     for a dispatched order that could not be; `label` names the patient's insurer(s) when known."""
     appointment, order = plain(unread.appointment), plain(unread.order)
+    if unread.searched:
+        return card(
+            f"Coverage not checked: {unread.order} could not be searched",
+            f"The EHR's FHIR server could not be searched for {order} ({plain(unread.reason)}), so this "
+            "service could not tell whether an intrathecal pump order is open for this patient, or check "
+            "the payer's coverage criteria for one. Check again once the FHIR server answers, or check "
+            "the payer's requirements directly.",
+            label,
+            "coverage-info",
+        )
     if unread.booked:
         summary = f"Coverage not checked for {unread.appointment}: its order could not be read"
         what, again = f"{appointment} is based on {order}, but", "Book again"

@@ -32,18 +32,11 @@ from service.codes import codings, concept_text
 from service.engine.model import Determination
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
+from service.registry import CallOptions
 from service.routing import Route
 from service.shapes import dicts, reference_of
 
-DEFAULT_MAX_CARDS = 10  # as advertised in discovery (service/registry.py)
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
-
-
-def _max_cards(config: dict[str, Any]) -> int:
-    value = config.get("max-cards")
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return DEFAULT_MAX_CARDS
 
 
 def _payer_label(routes: tuple[Route, ...]) -> str:
@@ -60,10 +53,10 @@ def _without_dtr(route: Route) -> bool:
     return route.payer is not None and not route.payer.uses_dtr
 
 
-def respond(decisions: Decisions, config: dict[str, Any], base_url: str, catalog: Catalog) -> dict[str, Any]:
+def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
     """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions."""
-    cards = _decision_cards(decisions, config, base_url, catalog) + _notices(decisions)
-    response: dict[str, Any] = {"cards": cards[: _max_cards(config)]}
+    cards = _decision_cards(decisions, options, base_url, catalog) + _notices(decisions)
+    response: dict[str, Any] = {"cards": cards[: options.max_cards]}
     rules = AssertionRules(decisions.call.behaviour.asks_documentation, decisions.request.crd_version)
     actions = coverage_actions(_targets(decisions), rules, decisions.request.hook_instance, decisions.today)
     if actions:
@@ -84,13 +77,13 @@ def _notices(decisions: Decisions) -> list[dict[str, Any]]:
 
 
 def _decision_cards(
-    decisions: Decisions, config: dict[str, Any], base_url: str, catalog: Catalog
+    decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links."""
     determinations = decisions.determinations
     episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
     cards = [decision_card(episode) for episode in episodes]
-    if config.get("clinical-reminder") is not False:
+    if options.clinical_reminder:
         cards += _trial_first_cards(decisions, catalog)
         if decisions.call.behaviour.asks_documentation:
             cards += _form_completion_cards(decisions)
@@ -99,7 +92,7 @@ def _decision_cards(
             approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
             headline, steps = next_steps(episode, approved)
             cards.append(instructions_card(episode, headline, steps))
-    if config.get("guideline") is not False:
+    if options.guideline:
         seen: set[str] = set()
         for d in (episode.lead for episode in episodes):
             if d.policy_id not in seen:

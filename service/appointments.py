@@ -35,6 +35,7 @@ class UnreadOrder:
     order: str
     reason: str
     resource: Mapping[str, Any] | None = None
+    searched: bool = False  # not one order: the search for the patient's open orders failed
 
     @property
     def booked(self) -> bool:

@@ -41,7 +41,7 @@ from service.orders import DraftOrders, PumpOrder, infusates, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.registry import ServiceDefinition
+from service.registry import CallOptions, ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
 from service.shapes import reference_of
@@ -121,10 +121,9 @@ def build_environment(
     )
 
 
-def configuration(request: HookRequest) -> dict[str, Any]:
-    """The call's `davinci-crd.configuration` options (empty when absent or malformed)."""
-    config = request.extension.get("davinci-crd.configuration")
-    return config if isinstance(config, dict) else {}
+def call_options(request: HookRequest) -> CallOptions:
+    """The call's `davinci-crd.configuration` options (the declared defaults where absent or malformed)."""
+    return CallOptions.of(request.extension.get("davinci-crd.configuration"))
 
 
 DeviceReader = Callable[[str], dict[str, Any] | None]
@@ -235,7 +234,9 @@ def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrd
     return min(orders, key=lambda o: vocabulary.rank(o.kind))
 
 
-def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -> Decisions:
+def decide(
+    call: CallData, catalog: Catalog, published: Publications, today: date, approvals: bool
+) -> Decisions:
     """Pure: the patient record, the routes, and every (order, policy) Determination."""
     data = call.data
     if data is None:
@@ -243,7 +244,6 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
     judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
     if data.required_missing and judged_orders:
         return Decisions(call, today, missing_required=data.required_missing)
-    catalog = env.catalog
     routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
@@ -286,7 +286,7 @@ def decide(call: CallData, env: HookEnvironment, today: date, approvals: bool) -
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     )
     forms = {  # the documentation form each order needing answers asks for, worked out once
-        (d.order_reference, d.policy_id): env.published.form_for(d)
+        (d.order_reference, d.policy_id): published.form_for(d)
         for d in determinations
         if d.outcome == Outcome.INSUFFICIENT
     }
@@ -321,11 +321,11 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
-def _approvals_allowed(service: ServiceDefinition, config: dict[str, Any]) -> bool:
+def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool:
     """Whether this call may carry an automatic approval: only on services that may approve, and
     not when the call forbids unsolicited determinations (CRD what-if calls set
     `unsolicited-determ` to false)."""
-    return service.behaviour.may_approve and config.get("unsolicited-determ") is not False
+    return service.behaviour.may_approve and options.unsolicited_determ
 
 
 def handle_hook(
@@ -341,13 +341,13 @@ def handle_hook(
     `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
     `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts."""
     deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
-    config = configuration(request)
-    if config.get("coverage-info") is False:
+    options = call_options(request)
+    if not options.coverage_info:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
         call = gather(request, service, env, deadline, caller)
-    decisions = decide(call, env, today, _approvals_allowed(service, config))
+    decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))
-    response = respond(decisions, config, base_url.rstrip("/"), env.catalog)
+    response = respond(decisions, options, base_url.rstrip("/"), env.catalog)
     return HookOutcome(response, decisions.determinations, data=call.data, routes=decisions.routes)

@@ -8,7 +8,7 @@ pipeline reads these values and never asks which hook it is serving.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -89,6 +89,35 @@ CONFIGURATION_OPTIONS = [
         "default": 10,
     },
 ]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """A call's `davinci-crd.configuration` as the service reads it: each option of
+    CONFIGURATION_OPTIONS as the EHR gave it when it is of the declared type (a count not below
+    zero), else its declared default."""
+
+    coverage_info: bool
+    unsolicited_determ: bool
+    guideline: bool
+    clinical_reminder: bool
+    max_cards: int
+
+    @classmethod
+    def of(cls, configuration: Any) -> CallOptions:
+        given = configuration if isinstance(configuration, dict) else {}
+        values = {}
+        for option in CONFIGURATION_OPTIONS:
+            value = given.get(option["code"])
+            wanted = _OPTION_TYPES[option["type"]](value)
+            values[str(option["code"]).replace("-", "_")] = value if wanted else option["default"]
+        return cls(**values)
+
+
+_OPTION_TYPES: dict[str, Callable[[Any], bool]] = {
+    "boolean": lambda value: isinstance(value, bool),
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+}
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,7 @@ class DataGatherer:
     def _absorb(
         plan: list[Query], outcomes: Mapping[str, QueryOutcome], owner: Owner, data: GatheredData
     ) -> None:
+        failed: dict[str, list[str]] = {}  # the keys of the queries that failed, by reason: one line
         for query in plan:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
@@ -334,7 +335,7 @@ class DataGatherer:
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
             if error is not None or usable is None:
-                log.warning("%s query failed: %s", query.key, error)
+                failed.setdefault(str(error), []).append(query.key)
                 if query.required:
                     data.required_missing[query.key] = error
                 else:
@@ -358,6 +359,8 @@ class DataGatherer:
                 )
             for resource in kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
+        for error, keys in failed.items():  # a server that is down fails every query of a round alike
+            log.warning("%s %s failed: %s", ", ".join(keys), "query" if len(keys) == 1 else "queries", error)
 
     def _follow_references(
         self,

@@ -188,3 +188,19 @@ def test_a_next_link_off_the_base_on_the_same_host_is_not_followed() -> None:
     assert response.status_code == 200
     assert "refused a link to another server" in response.get_json()["cards"][0]["detail"]
     assert server.requests and all(path.startswith("/fhir/") for path in server.requests), server.requests
+
+
+@pytest.mark.parametrize("mode", ["error", "closed-port"])
+def test_an_encounter_whose_open_orders_cannot_be_searched_says_so(mode: str) -> None:
+    """encounter-start judges the open orders it searches for. A failed search is not "no open
+    orders": the answer says they could not be searched, and why. Before, it was no card at all."""
+    with FaultyFhirServer("error") as server:
+        base_url = server.base_url if mode == "error" else f"http://127.0.0.1:{free_port()}/fhir"
+        body = pointed_at("encounter-start-demo-meets", base_url)
+        body["prefetch"] = {key: body["prefetch"][key] for key in ("patient", "coverage")}
+        response = service_for(base_url).post("/cds-services/idds-crd-encounter-start", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    [card] = response.get_json()["cards"]
+    assert card["summary"] == "Coverage not checked: the patient's open orders could not be searched"
+    reason = "HTTP 500" if mode == "error" else "the FHIR server did not answer"
+    assert reason in card["detail"]

@@ -159,9 +159,12 @@ def test_two_hogging_servers_leave_a_thread_to_the_other_callers(tmp_path: Path,
                 )
                 for server in [stalled_server] * 3 + [other.base_url] * 2
             ]
-            for caller in callers:
+            for caller in callers:  # in this order: the stalled server's three, then the other's two
                 caller.start()
-            time.sleep(0.5)
+                time.sleep(0.2)
+            until = time.monotonic() + MARGIN
+            while len(crowd) < 2 and time.monotonic() < until:  # the two kept out are answered at once
+                time.sleep(0.02)
             light, waited = timed_post(url, prefetched())
             for caller in callers:
                 caller.join()

@@ -20,6 +20,7 @@ from werkzeug.test import TestResponse
 from service.app import create_app
 from service.fhir.client import FhirError
 from service.fhir.server_share import NOT_ASKED
+from service.registry import CONFIGURATION_OPTIONS, CallOptions
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -624,6 +625,25 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
         if option["type"] == "integer":
             assert not isinstance(default, bool), option
     assert any(o["type"] == "boolean" for o in options)
+
+
+def test_a_call_reads_each_advertised_option_with_its_advertised_default() -> None:
+    """The options a call is answered by are the ones discovery advertises, defaults included: one
+    declaration (service/registry.py), read as given when of the declared type, else the default."""
+    defaults = CallOptions.of(None)
+    for option in CONFIGURATION_OPTIONS:
+        field = option["code"].replace("-", "_")
+        assert getattr(defaults, field) == option["default"], option["code"]
+    given = CallOptions.of(
+        {"guideline": False, "max-cards": 3, "coverage-info": "false", "unsolicited-determ": 0}
+    )
+    assert (given.guideline, given.max_cards, given.coverage_info, given.unsolicited_determ) == (
+        False,
+        3,
+        True,
+        True,
+    )
+    assert CallOptions.of({"max-cards": -1}).max_cards == CallOptions.of({"max-cards": True}).max_cards == 10
 
 
 def test_discovery_service_ids_are_callable(client: FlaskClient) -> None:
