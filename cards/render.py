@@ -262,8 +262,9 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
 
 
 def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
-    """An honest "could not check" card for a booked appointment whose order could not be read, or
-    for a dispatched order that could not be; `label` names the patient's insurer(s) when known."""
+    """An honest "could not check" card for a booked appointment whose order could not be read, a
+    dispatched order that could not be, or the patient's open orders an encounter hook could not
+    search for; `label` names the patient's insurer(s) when known."""
     appointment, order = plain(unread.appointment), plain(unread.order)
     if unread.searched:
         return card(

@@ -25,6 +25,7 @@ from service.shapes import dicts, reference_of
 
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
 OPEN_ORDER_STATUSES = ("draft", "active")
+OPEN_ORDERS = "the patient's open orders"
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
 
@@ -101,6 +102,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     patient = request.context.patient_id
     candidates: list[dict[str, Any]] = []
     queries = []
+    failures: list[str] = []
     for key, template in call.behaviour.order_prefetch:
         given = interpret(request.prefetch, key)
         if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
@@ -108,8 +110,9 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
     if client is not None and queries:
-        outcomes = call.pool.run(client, queries, call.deadline).values()
+        outcomes = list(call.pool.run(client, queries, call.deadline).values())
         candidates += [r for outcome in outcomes for r in outcome.resources]
+        failures = sorted({outcome.error for outcome in outcomes if outcome.error})
     found = [
         r
         for r in candidates
@@ -117,7 +120,9 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         and r.get("status") in OPEN_ORDER_STATUSES
         and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
     ]
-    return _bundle(found), []
+    # A failed search is not "no open orders": the answer says what could not be checked.
+    unread = [UnreadOrder(OPEN_ORDERS, OPEN_ORDERS, "; ".join(failures), searched=True)] if failures else []
+    return _bundle(found), unread
 
 
 def _appointments(call: OrderSearch) -> OrdersOfCall:
