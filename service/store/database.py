@@ -127,12 +127,18 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _connect_in_time(_dialect: Any, _record: Any, _args: Any, _params: Any) -> None:
+def _connect_in_time(dialect: Any, _record: Any, args: Any, params: Any) -> Any:
     """A new connection is not tried once the `Database._bounded` block's time is up (a pooled one
-    that was cut, replaced by the pool, would otherwise add a connect_timeout to the wait)."""
+    that was cut, replaced by the pool, would otherwise add a connect_timeout to the wait). A failed
+    attempt's traceback is dropped: it holds the driver's connect frame and, through it, the attempt's
+    open socket, which would stay open (queued at a frozen server) until a cyclic collection."""
     watch = current_watch()
     if watch is not None and (watch.fired or watch.deadline <= time.monotonic()):
         raise DatabaseTimedOut("the database did not answer in time")
+    try:
+        return dialect.connect(*args, **params)
+    except Exception as exc:
+        raise exc.with_traceback(None) from None
 
 
 def _served(engine: Engine) -> bool:

@@ -5,6 +5,8 @@ database is down."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import subprocess
@@ -33,6 +35,7 @@ from service.metrics import metric_data
 from service.pipeline import HookOutcome
 from service.registry import find_service
 from service.settings import AuthSettings, StoreSettings
+from service.startup_gc import YOUNG_COLLECTION_THRESHOLD
 from service.store.database import open_database
 from service.store.tables import audit_records
 from tests.audit_support import (
@@ -45,7 +48,7 @@ from tests.audit_support import (
 )
 from tests.conformance import COVERAGE_INFO
 from tests.postgres_support import PostgresServer
-from tests.relay_support import FreezableRelay
+from tests.relay_support import FreezableRelay, connections_to
 from tests.support import assert_outcome, no_client, open_settings, post_json, serving
 
 pytestmark = pytest.mark.integration
@@ -327,6 +330,34 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
         path, body, _ = secret_call("order-select-62362-demo-meets")
         assert post_json(client, path, body).status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+def test_uses_of_a_database_that_stopped_answering_leave_no_connection_open(postgres_url: str) -> None:
+    """Each use during the outage tries a new connection, which the frozen server never answers and
+    libpq gives up. Before, the failed attempt's traceback kept its socket open until a cyclic
+    collection (a worker's come seldom, service/startup_gc.py): the attempts piled up in the
+    server's queue, 43-59 per worker in a three-minute freeze, and landed on it together."""
+    with FreezableRelay(make_url(postgres_url).port) as relay:
+        url = make_url(postgres_url).set(port=relay.port).render_as_string(hide_password=False)
+        database = open_database(url, timeout=1.0)
+        gc.collect()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
+        try:
+            relay.freeze()
+
+            def use(_: int) -> None:
+                with contextlib.suppress(Exception), database.begin() as connection:
+                    connection.execute(text("select 1"))
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(use, range(4)))
+            left_open = connections_to(relay.port)
+        finally:
+            gc.set_threshold(*thresholds)
+            relay.thaw()
+            database.close()
+    assert left_open == 0, f"{left_open} connections to the frozen server left open"
 
 
 def test_audit_purge_is_not_cut_at_the_store_timeout(postgres_url: str, tmp_path: Path) -> None:

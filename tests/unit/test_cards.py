@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cards.items import Episode
+from cards.items import Episode, failing
 from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
-from service.engine.model import Determination, Outcome, Status
+from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests.builders import (
     ICD,
     catalog,
@@ -160,3 +160,33 @@ def test_override_reasons_only_when_the_order_does_not_clearly_meet(d: Determina
         assert set(reason) == {"system", "code", "display"}
         assert reason["system"] == "http://idds-crd.org/fhir/CodeSystem/idds-override-reason"
         assert reason["display"].strip()
+
+
+def _result(cid: str, status: Status, *children: CriterionResult) -> CriterionResult:
+    return CriterionResult(cid, cid, "", "s", "c", "required", status, f"{cid} finding", children=children)
+
+
+def test_an_open_either_or_inside_an_open_group_states_the_alternative_that_fell_short() -> None:
+    """Inside an either/or still open, the alternatives that fell short are stated (a trial with 40 %
+    relief beside a waiver not yet documented), however deep the either/or sits."""
+    either = _result(
+        "g.or",
+        Status.NOT_DOCUMENTED,
+        _result("g.or.trial", Status.NOT_MET),
+        _result("g.or.waiver", Status.NOT_DOCUMENTED),
+    )
+    group = _result("g", Status.NOT_DOCUMENTED, either, _result("g.other", Status.MET))
+    d = dataclasses.replace(determine([]), outcome=Outcome.INSUFFICIENT, criteria=(group,))
+    assert [i.criteria for i in failing(d)] == [("g.or.trial",)]
+
+
+def test_a_line_no_criteria_address_does_not_lead_the_card_of_a_line_that_meets() -> None:
+    meets = determine(meeting_chart())
+    refill = dataclasses.replace(
+        meets,
+        outcome=Outcome.NOT_APPLICABLE,
+        criteria=(),
+        order_reference="ServiceRequest/refill",
+        billing_code="95990",
+    )
+    assert Episode.of([refill, meets]).lead is meets

@@ -196,6 +196,27 @@ def test_a_changed_assertion_replaces_the_earlier_one_for_that_coverage() -> Non
         assert [s["covered"] for s in subs] == ["covered"]
 
 
+def test_an_assertion_for_a_coverage_not_judged_in_the_call_is_kept() -> None:
+    """Each Coverage keeps one repetition: the one judged again is replaced, another Coverage's (an
+    earlier call's, another payer's) stays as it was."""
+    _, first = sign_with_chart(without_codes(meeting_chart(), "it-trial-side-effects"))
+    body = resigned(first)
+    for entry in body["context"]["draftOrders"]["entry"]:
+        extensions = entry["resource"].get("extension") or []
+        for extension in [e for e in extensions if e["url"] == COVERAGE_INFO]:
+            other = copy.deepcopy(extension)
+            for sub in other["extension"]:
+                if sub["url"] == "coverage":
+                    sub["valueReference"]["reference"] = "Coverage/another-plan"
+                if sub["url"] == "coverage-assertion-id":
+                    sub["valueString"] = "assertion-of-another-plan"
+            extensions.append(other)
+    _, again = sign_with_chart(meeting_chart(), body=body)
+    assert assertions(again)
+    for subs in assertions(again).values():
+        assert sorted(s["covered"] for s in subs) == ["conditional", "covered"]
+
+
 def test_an_order_with_a_null_extension_is_still_judged() -> None:
     body = sign_body()
     for entry in body["context"]["draftOrders"]["entry"]:
@@ -239,6 +260,17 @@ def test_an_approval_issued_elsewhere_is_never_taken_back() -> None:
                     )
     _, again = sign_with_chart(meeting_chart(), body=body)  # GEHA no longer auto-approves
     assert "systemActions" not in again  # nothing this service may change
+
+
+def test_an_approval_this_service_issued_is_taken_back_when_the_order_no_longer_meets() -> None:
+    """Only a PA number issued elsewhere is never replaced: this service's own (IDDS-) approval follows
+    the chart, so an order that no longer meets is not left marked satisfied."""
+    _, first = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    assert all(s["pa-needed"] == "satisfied" for s in only(first))
+    _, again = sign_with_chart([*meeting_chart(), INFECTION], auto_approving_catalog(), body=resigned(first))
+    for subs in only(again):
+        assert subs["covered"] == "not-covered"
+        assert "satisfied-pa-id" not in subs
 
 
 def test_the_reason_names_the_failing_criterion_not_its_group() -> None:

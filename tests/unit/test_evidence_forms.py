@@ -143,3 +143,22 @@ def test_a_newer_stopped_order_overrules_an_older_effective_outcome_on_one_line(
     assert "overrules outcome of systemic opioids: effective (1 Mar 2025" in card_line(
         d, "geha.chronic-pain.opioid-failure-6wk.failure"
     )
+
+
+def test_a_dated_form_decides_over_an_undated_one_on_a_charts_dates() -> None:
+    """The tie rule (policies/README.md), on the offset-aware dates a chart gives: dated beats undated
+    (the decide() cases above use naive dates, which an undated form's placeholder compares with)."""
+    undated = assessment("life-expectancy-ge-3mo", valueBoolean=False)
+    del undated["effectiveDateTime"]
+    result = run_fact([undated, life_expectancy(6, "mo", "2026-11-20")])
+    assert result.status == MET
+    assert [e.text for e in result.overruled] == ["life expectancy at least 3 months: no"]
+
+
+def test_a_dated_loinc_value_is_later_than_an_undated_one() -> None:
+    """The latest LOINC 75327-7 value decides its form; one with no date is not the latest."""
+    undated = life_expectancy(2, "mo", "2026-11-20")
+    del undated["effectiveDateTime"]
+    result = run_fact([undated, life_expectancy(6, "mo", "2026-11-01")])
+    assert result.status == MET
+    assert [e.text for e in result.evidence] == ["LOINC 75327-7: 6 mo"]

@@ -132,6 +132,42 @@ def test_refuted_and_resolved_conditions_do_not_count() -> None:
     assert statuses(determine([refuted, resolved]))["geha.chronic-pain.known-cause"] == "not-documented"
 
 
+@pytest.mark.parametrize("status", ["active", "recurrence", "relapse"])
+def test_a_recurring_or_relapsed_infection_is_current(status: str) -> None:
+    """Contract §3: a Condition counts when its clinicalStatus is active, recurrence or relapse."""
+    chart = [*meeting_chart(), condition(ICD, "L03.115", "2026-11-01", status=status)]
+    d = determine(chart)
+    assert statuses(d)["geha.ci.infection"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_an_infection_recorded_twice_is_current_when_either_record_says_active() -> None:
+    """Duplicates of one diagnosis are one fact dated by the earliest; it is explicitly active when
+    any of them says so, so an old infection still active is not outside the 30-day window."""
+    chart = [
+        *meeting_chart(),
+        condition(ICD, "L03.115", "2025-01-01", status=None),
+        condition(ICD, "L03.115", "2025-06-01", status="active"),
+    ]
+    assert statuses(determine(chart))["geha.ci.infection"] == "not-met"
+
+
+def test_an_intrathecal_opioid_is_no_systemic_opioid_course() -> None:
+    """The policies' drug trials are systemic: an intrathecal morphine order in the chart is the pump
+    drug, and its months do not count toward the > 6 weeks of opioids (criterion B)."""
+    intrathecal = med_request(
+        "morphine sulfate 10 MG/ML Injectable Solution",
+        "2025-01-01",
+        "2025-06-01",
+        "completed",
+        code="892531",
+        route="Intrathecal",
+    )
+    assert statuses(determine([intrathecal]))["geha.chronic-pain.opioid-failure-6wk.duration"] == (
+        "not-documented"
+    )
+
+
 @pytest.mark.parametrize(("end", "expected"), [("2025-02-21", "not-met"), ("2025-02-22", "met")])
 def test_opioids_strictly_more_than_42_days(end: str, expected: str) -> None:
     chart = [
@@ -298,6 +334,22 @@ def test_patient_refusal_is_not_met() -> None:
     assert statuses(determine(chart))["geha.trial.patient-acceptance"] == "not-met"
 
 
+def test_a_psych_clearance_answered_no_clears_nothing() -> None:
+    """Criterion G: only a psych-clearance of yes, dated after the condition, clears it; a recorded "no"
+    leaves the recent suicidal ideation a contraindication."""
+    recent = condition(ICD, "R45.851", "2026-10-01")
+    refused = [recent, assessment("psych-clearance", "2026-10-15", valueBoolean=False)]
+    assert statuses(determine(refused))["geha.ci.psych-instability"] == "not-met"
+
+
+def test_an_undated_psych_condition_is_cleared_by_a_clearance() -> None:
+    """An undated condition cannot be placed in the 90-day window; a clearance of yes settles it."""
+    undated = condition(ICD, "R45.851", None)
+    assert statuses(determine([undated]))["geha.ci.psych-instability"] == "not-documented"
+    cleared = [undated, assessment("psych-clearance", "2026-10-15", valueBoolean=True)]
+    assert statuses(determine(cleared))["geha.ci.psych-instability"] == "met"
+
+
 def test_recent_suicidal_ideation_fails_and_clearance_restores() -> None:
     recent = condition(ICD, "R45.851", "2026-10-01")
     assert statuses(determine([recent]))["geha.ci.psych-instability"] == "not-met"
@@ -355,6 +407,43 @@ def test_sud_is_not_documented_until_its_treatment_is_and_nicotine_counts_for_ge
     assert statuses(determine(treated))["geha.ci.sud"] == "met"
 
 
+def test_a_past_course_of_sud_treatment_is_not_active_treatment() -> None:
+    """GEHA G: "currently receiving active treatment": a completed buprenorphine course is history."""
+    past = [
+        condition(ICD, "F11.20", "2024-01-01"),
+        med_request("Buprenorphine 8 MG Sublingual Tablet", "2024-03-01", status="completed", code="1819"),
+    ]
+    assert statuses(determine(past))["geha.ci.sud"] == "not-documented"
+
+
+@pytest.mark.parametrize(("onset", "expected"), [("2026-10-22", "not-met"), ("2026-10-21", "met")])
+def test_an_infection_30_days_old_is_current_and_one_31_days_old_is_not(onset: str, expected: str) -> None:
+    """GEHA F: no infection within 30 days of the request (21 Nov 2026): the 30th day before counts;
+    the infection's clinical status is not given, so only its date places it."""
+    chart = [*meeting_chart(), condition(ICD, "L03.115", onset, status=None)]
+    assert statuses(determine(chart))["geha.ci.infection"] == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [("completed", "ineffective"), ("active", "ineffective"), ("stopped", None)]
+)
+def test_only_a_stopped_order_with_a_reason_records_a_drug_failure(status: str, reason: str | None) -> None:
+    """Contract §3: drug failure is a stopped MedicationRequest with a statusReason; the same reason on
+    an order that ran its course (or still runs), or a stop without a reason, records no failure."""
+    display, code = OXYCODONE_TABLET
+    course = med_request(display, "2025-01-10", "2025-04-10", status, reason=reason, code=code)
+    assert statuses(determine([course]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "not-documented"
+
+
+def test_an_allergy_is_not_an_intolerance_that_records_a_drug_failure() -> None:
+    """Contract §3: an AllergyIntolerance of type intolerance records a failure; an allergy does not."""
+    assert statuses(determine([allergy("Morphine", "7052")]))[
+        "geha.chronic-pain.opioid-failure-6wk.failure"
+    ] == ("not-documented")
+    intolerant = allergy("Morphine", "7052", kind="intolerance")
+    assert statuses(determine([intolerant]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "met"
+
+
 def test_allergy_to_ordered_infusate_fails() -> None:
     chart = [allergy("Morphine", "7052")]
     assert statuses(determine(chart))["geha.ci.allergy-agent"] == "not-met"
@@ -365,6 +454,21 @@ def test_allergy_to_ordered_infusate_fails() -> None:
         "no allergy to ziconotide documented"
     )
     assert statuses(determine([allergy("Penicillin V", "7984")]))["geha.ci.allergy-agent"] == "met"
+
+
+@pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
+def test_a_refuted_allergy_to_the_infusate_does_not_count(verification: str) -> None:
+    """Contract §3: an allergy to the infusate counts when it is not refuted (or entered in error)."""
+    morphine = allergy("Morphine", "7052")
+    morphine["verificationStatus"] = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": verification,
+            }
+        ]
+    }
+    assert statuses(determine([morphine]))["geha.ci.allergy-agent"] == "met"
 
 
 def test_allergy_unknown_infusate_with_it_drug_allergy_is_undocumented() -> None:
@@ -388,6 +492,15 @@ def test_allergy_unknown_infusate_with_it_drug_allergy_is_undocumented() -> None
 )
 def test_other_programmable_device_excludes(evidence: dict[str, Any]) -> None:
     d = determine([*meeting_chart(), evidence])
+    assert statuses(d)["geha.excl.programmable-device"] == "not-met"
+    assert d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_a_device_without_a_status_is_in_place() -> None:
+    """Only an inactive (or otherwise not active) Device is history: one with no status is there."""
+    pacemaker = device({"text": "Cardiac pacemaker"})
+    del pacemaker["status"]
+    d = determine([*meeting_chart(), pacemaker])
     assert statuses(d)["geha.excl.programmable-device"] == "not-met"
     assert d.outcome == Outcome.DOES_NOT_MEET
 
@@ -520,6 +633,15 @@ def test_positive_evidence_still_counts_when_another_query_failed() -> None:
     found = statuses(d)
     assert found["geha.chronic-pain.known-cause"] == "met"
     assert found["geha.ci.allergy-agent"] == "not-documented"
+
+
+def test_a_conditions_onset_dates_it_before_its_recorded_date() -> None:
+    """Contract §3: a Condition's date is onsetDateTime, else onsetPeriod.start, else recordedDate: a pain
+    present since 2024 and put on the problem list last month has lasted more than 6 months."""
+    chart = [condition(ICD, "M96.1", "2024-01-01", recorded="2026-10-15")]
+    assert statuses(determine(chart))["geha.chronic-pain.duration-6mo"] == "met"
+    recorded_only = [condition(ICD, "M96.1", None, recorded="2026-10-15")]
+    assert statuses(determine(recorded_only))["geha.chronic-pain.duration-6mo"] == "not-met"
 
 
 def test_not_met_wins_over_not_documented() -> None:

@@ -181,6 +181,16 @@ def test_a_2_2_client_with_readable_data_gets_the_same_determination() -> None:
     ]
 
 
+def test_a_2_2_client_gets_conditional_for_documentation_the_chart_lacks() -> None:
+    """CRD 2.2's `indeterminate` (reason `technical`) is for data that could not be read; documentation
+    the chart does not hold is `conditional` with info-needed, whatever the version."""
+    _, answer = sign_with_chart(without_codes(meeting_chart(), "62324"), body=versioned("2.2"))
+    pump = next(a for a in answer["systemActions"] if a["resource"]["id"] == "demo-meets-sign-sr-62362")
+    subs = assertion_of(pump)
+    assert (subs["covered"], subs["info-needed"]) == ("conditional", "OTH")
+    assert "coding" not in subs["reason"] and "documentation needed" in subs["reason"]["text"]
+
+
 def test_an_unknown_requested_version_is_400() -> None:
     response = post_json(
         create_app(open_settings(), catalog()).test_client(),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from service.record import build_record
-from tests.builders import ICD, SCT, assessment, catalog, condition, med_request
+from tests.builders import ASSESS, ICD, RX, SCT, assessment, catalog, condition, med_request, procedure
 
 
 def record(*resources: dict[str, Any]) -> Any:
@@ -24,6 +24,24 @@ def test_duplicate_conditions_become_one_fact_with_the_earliest_onset() -> None:
     assert facts[0].onset.year == 2005
     assert len(facts[0].duplicates) == 2
     assert facts[0].source == f"Condition/{copies[1]['id']}"
+
+
+def test_duplicate_conditions_are_dated_by_the_earliest_dated_one() -> None:
+    """Contract §3: the earliest matching Condition wins; an undated duplicate does not hide its date."""
+    [fact] = record(condition(ICD, "M96.1", None), condition(ICD, "M96.1", "2023-03-01")).conditions
+    assert fact.date is not None and fact.date.date().isoformat() == "2023-03-01"
+
+
+def test_an_answer_coded_in_another_system_too_is_read_by_its_assessment_code() -> None:
+    """Contract §5: a CodeableConcept answer is the coding in the assessment CodeSystem, wherever it is."""
+    coded = {
+        "coding": [
+            {"system": SCT, "code": "260413007", "display": "None"},
+            {"system": ASSESS, "code": "none"},
+        ]
+    }
+    found = record(assessment("it-trial-side-effects", valueCodeableConcept=coded))
+    assert found.latest_assessment("it-trial-side-effects").value == "none"
 
 
 def test_different_concepts_stay_apart() -> None:
@@ -92,6 +110,122 @@ def test_medication_request_status_filter(status: str, kept: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        ("active", 1),
+        ("completed", 1),
+        ("stopped", 1),
+        ("entered-in-error", 0),
+        ("not-taken", 0),
+        ("intended", 0),
+    ],
+)
+def test_medication_statement_status_filter(status: str, kept: int) -> None:
+    """A statement of a drug taken (active, completed, or stopped: history) is a drug exposure
+    (contract §3), as a MedicationRequest of those statuses is."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": f"ms-{status}",
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": RX, "code": "1049683", "display": "Oxycodone Hydrochloride 10 MG Oral Tablet"}
+            ]
+        },
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-03-01"},
+    }
+    found = record(statement)
+    assert len(found.medications) == kept
+    assert [(e.ingredient, e.days) for e in found.exposures] == [("oxycodone", 59.0)] * kept
+
+
+def test_a_medication_statement_dated_by_effective_date_time_is_read_from_that_date() -> None:
+    """Contract §3: a MedicationStatement's date is effectiveDateTime, else effectivePeriod.start."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-dated",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "oxycodone 5 mg oral tablet"},
+        "effectiveDateTime": "2025-02-01",
+    }
+    [med] = record(statement).medications
+    assert med.start is not None and med.start.date().isoformat() == "2025-02-01"
+    assert med.end == med.start  # no period: its end is its date
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        ("final", True),
+        ("amended", True),
+        ("corrected", True),
+        ("preliminary", False),
+        ("registered", False),
+        ("cancelled", False),
+        ("entered-in-error", False),
+    ],
+)
+def test_observation_status_filter(status: str, kept: bool) -> None:
+    """Contract §3: an Observation counts when its status is final, amended or corrected."""
+    answer = assessment("life-expectancy-ge-3mo", "2025-10-01", valueBoolean=True)
+    answer["status"] = status
+    assert (record(answer).latest_assessment("life-expectancy-ge-3mo") is not None) is kept
+
+
+def test_an_amended_questionnaire_response_is_read() -> None:
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr-amended",
+        "status": "amended",
+        "authored": "2025-10-03",
+        "item": [{"linkId": "psych-clearance", "answer": [{"valueBoolean": True}]}],
+    }
+    found = record(response).latest_assessment("psych-clearance")
+    assert found is not None and found.value is True
+
+
+def test_an_observation_dated_by_its_effective_period_is_dated_by_its_start() -> None:
+    """Contract §3: an Observation's date is effectiveDateTime, else effectivePeriod.start."""
+    answer = assessment("psych-clearance", valueBoolean=True)
+    del answer["effectiveDateTime"]
+    answer["effectivePeriod"] = {"start": "2025-09-01T10:00:00Z", "end": "2025-09-02T10:00:00Z"}
+    found = record(answer).latest_assessment("psych-clearance")
+    assert found is not None and found.effective is not None
+    assert found.effective.isoformat() == "2025-09-01T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        ("completed", 1),
+        ("in-progress", 0),
+        ("preparation", 0),
+        ("not-done", 0),
+        ("stopped", 0),
+        ("entered-in-error", 0),
+    ],
+)
+def test_procedure_status_filter(status: str, kept: int) -> None:
+    """Contract §3: a Procedure counts when its status is completed (a trial not done is no trial)."""
+    found = record(procedure("62324", "2025-10-01T09:00:00Z", status=status))
+    assert len(found.procedures) == kept
+    assert (found.trial.procedure is not None) == bool(kept)
+
+
+@pytest.mark.parametrize("unit", [{"code": "d"}, {"unit": "days"}, {"unit": "Days"}, {"unit": "DAY"}])
+def test_a_supply_duration_unit_is_read_whatever_its_case(unit: dict[str, str]) -> None:
+    """Contract §3: an order's end is authoredOn + expectedSupplyDuration; EHRs write the unit's
+    words in any case ("Days"), and a 90-day supply is not the 30-day default."""
+    order = med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")
+    order["dispenseRequest"] = {"expectedSupplyDuration": {"value": 90, **unit}}
+    [med] = record(order).medications
+    assert med.start is not None and med.end is not None
+    assert (med.end - med.start).days == 90
+
+
 def test_questionnaire_answers_are_read_as_assessments() -> None:
     response = {
         "resourceType": "QuestionnaireResponse",
@@ -138,6 +272,16 @@ def test_malformed_resources_do_not_break_the_record() -> None:
     ]
     facts = record(*odd)
     assert len(facts.conditions) == 2
+
+
+def test_a_dated_assessment_is_later_than_an_undated_one_in_either_order() -> None:
+    """Contract §5: the most recent Observation of a code wins; one with no date is not more recent."""
+    dated = assessment("psych-clearance", "2025-10-02", valueBoolean=True)
+    undated = assessment("psych-clearance", valueBoolean=False)
+    del undated["effectiveDateTime"]
+    for chart in ([dated, undated], [undated, dated]):
+        latest = record(*chart).latest_assessment("psych-clearance")
+        assert latest is not None and latest.value is True
 
 
 def test_the_trial_and_the_criteria_cite_the_same_assessment_on_a_timestamp_tie() -> None:

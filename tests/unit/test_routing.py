@@ -166,6 +166,16 @@ def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], poli
     assert (route.policy_id, route.medicare) == (policy, policy == "cms-ncd-280-14")
 
 
+@pytest.mark.parametrize("payer", ["geha", "cbc", "cohere", "cmm210"])
+def test_a_medicare_product_of_a_payer_without_a_medicare_policy_goes_to_its_policy(payer: str) -> None:
+    """Contract §6: a payer's medicare_policy applies instead of its policy; a payer with none keeps
+    its own policy for its Medicare products (the product is still said to be Medicare)."""
+    cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": payer}}, **typed(SOPT_OID, "1"))
+    route = route_coverages([cov], [], PAYERS)[0]
+    expected = next(p.policy_id for p in PAYERS if p.key == payer)
+    assert (route.policy_id, route.medicare) == (expected, True)
+
+
 @pytest.mark.parametrize(
     ("extra", "elsewhere"),
     [

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from service.facts import ObservationFact
 from service.record import build_record
-from service.trial import trial_result
+from service.trial import scale_points, scale_trials, trial_result
 from tests.builders import assessment, catalog, pain, procedure
 
 
@@ -39,6 +40,67 @@ def test_relief_uses_last_baseline_and_lowest_post_score() -> None:
     assert r.relief_pct == pytest.approx(75.0)
     assert r.baseline.value == 8
     assert r.lowest_post.value == 2
+
+
+def test_the_ends_of_the_pain_scale_are_scores() -> None:
+    """Contract §3: a pain severity is 0-10, both ends included (10 is the worst pain, 0 none)."""
+    r = result([procedure("62326", START), pain(10, "2025-09-30T15:00:00Z"), pain(0, "2025-10-01T12:00:00Z")])
+    assert r.baseline is not None and r.baseline.value == 10
+    assert r.relief_pct == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(("when", "lowest"), [("2025-10-03T09:00:00Z", 2), ("2025-10-03T09:00:01Z", 4)])
+def test_the_post_window_is_48_hours_from_the_start_inclusive(when: str, lowest: float) -> None:
+    """Contract §4: post scores are those from the trial's start to 48 hours after it."""
+    r = result(
+        [
+            procedure("62326", START),
+            pain(8, "2025-09-30T15:00:00Z"),
+            pain(4, "2025-10-01T12:00:00Z"),
+            pain(2, when),
+        ]
+    )
+    assert r.lowest_post.value == lowest
+
+
+@pytest.mark.parametrize(("when", "found"), [("2025-09-01T09:00:00Z", True), ("2025-09-01T08:59:59Z", False)])
+def test_a_baseline_may_be_30_days_old_and_no_older(when: str, found: bool) -> None:
+    """Contract §4: the baseline is the last score at or before the start, no older than 30 days."""
+    r = result([procedure("62326", START), pain(8, when), pain(4, "2025-10-01T12:00:00Z")])
+    assert (r.relief_pct is not None) is found
+
+
+def test_a_day_only_score_on_a_day_only_trial_is_not_placed() -> None:
+    """A trial dated without a time starts at its day's first instant; a score dated that day without a
+    time may be from before or after it, so it is neither the baseline nor a post score."""
+    r = result(
+        [
+            procedure("62326", "2025-10-01"),
+            pain(8, "2025-09-30T15:00:00Z"),
+            pain(2, "2025-10-01"),
+            pain(6, "2025-10-01T12:00:00Z"),
+        ]
+    )
+    assert (r.baseline.value, r.lowest_post.value) == (8, 6)
+    assert r.relief_pct == pytest.approx(25.0)
+
+
+def test_a_score_at_the_trials_start_is_its_baseline_and_not_a_post_score() -> None:
+    """Contract §4: the baseline is the last score at or before the start; it is not also a post score,
+    so a lone score at the start leaves the result undocumented, not a 0 % relief."""
+    r = result([procedure("62326", START), pain(8, START), pain(4, "2025-10-01T12:00:00Z")])
+    assert (r.baseline.value, r.relief_pct) == (8, pytest.approx(50.0))
+    alone = result([procedure("62326", START), pain(8, START)])
+    assert alone.relief_pct is None and alone.baseline.value == 8
+
+
+@pytest.mark.parametrize(
+    ("value", "points"), [(0.0, 0.0), (4.0, 4.0), (4.5, None), (5.0, None), (-1.0, None)]
+)
+def test_an_ashworth_score_is_0_to_4(value: float, points: float | None) -> None:
+    """Contract §5: ashworth-score is 0-4; a number outside it is no score."""
+    score = ObservationFact("Observation/a", (), "Ashworth", None, value, None)
+    assert scale_points(score) == points
 
 
 def test_sustained_hours_is_the_longest_run_of_relieved_scores() -> None:
@@ -204,3 +266,15 @@ def test_preliminary_and_cancelled_observations_are_ignored() -> None:
         [procedure("62324", START), pain(8, "2025-09-30T10:00:00Z"), prelim, pain(6, "2025-10-01T11:00:00Z")]
     )
     assert r.relief_pct == pytest.approx(25.0)
+
+
+def test_a_spasticity_score_at_the_trials_start_is_its_baseline_only() -> None:
+    """Contract §4, spasticity trials work the same way: a score at the start is the baseline (at or
+    before the start), never a post score, so alone it makes no trial response at all."""
+    terms = catalog().terminology
+    both = [procedure("62324", START), assessment("ashworth-score", START, valueInteger=3)]
+    later = assessment("ashworth-score", "2025-10-01T13:00:00Z", valueInteger=1)
+    for chart, reductions in ((both, []), ([*both, later], [2.0])):
+        record = build_record("p1", {"Procedure": chart[:1], "Observation": chart[1:]}, terms)
+        trials = scale_trials(record.trial.procedure, record.observations)
+        assert [t.reduction() for t in trials] == reductions
