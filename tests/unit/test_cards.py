@@ -52,7 +52,8 @@ def test_card_shape(d: Determination) -> None:
     card = decision_card(Episode.of([d]))
     no_empty_values(card)
     assert len(card["summary"]) <= SUMMARY_LIMIT
-    assert card["indicator"] in ("info", "warning")
+    # a clinician must see a warning exactly where the order does not meet the policy
+    assert card["indicator"] == ("warning" if d.outcome is Outcome.DOES_NOT_MEET else "info")
     assert card["source"]["label"] == "GEHA"
     assert card["source"]["topic"]["code"] == "coverage-info"
     uuid.UUID(card["uuid"])
