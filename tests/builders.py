@@ -93,6 +93,28 @@ def condition(
     return resource
 
 
+def med_statement(
+    drug: dict[str, Any],
+    status: str = "active",
+    start: str | None = None,
+    end: str | None = None,
+    **dated: Any,
+) -> dict[str, Any]:
+    """A MedicationStatement of `drug` (a CodeableConcept), dated by `effectivePeriod` from `start`
+    (to `end`) or by what `dated` gives (`effectiveDateTime=...`)."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": _id("ms"),
+        "status": status,
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "medicationCodeableConcept": drug,
+        **dated,
+    }
+    if start is not None:
+        resource["effectivePeriod"] = {"start": start, **({"end": end} if end else {})}
+    return resource
+
+
 def med_request(
     display: str,
     authored: str,

@@ -30,6 +30,7 @@ from tests.builders import (
     finding_of,
     infusate_request,
     med_request,
+    med_statement,
     meeting_chart,
     oxycodone,
     pain,
@@ -765,14 +766,7 @@ def test_future_validity_does_not_count_as_exposure() -> None:
 
 
 def test_statement_statuses_that_are_not_exposure_are_ignored() -> None:
-    statement = {
-        "resourceType": "MedicationStatement",
-        "id": "ms1",
-        "status": "intended",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "Oxycodone 5 MG Oral Tablet"},
-        "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"},
-    }
+    statement = med_statement({"text": "Oxycodone 5 MG Oral Tablet"}, "intended", "2025-01-01", "2025-06-01")
     assert (
         statuses(determine([statement]))["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-documented"
     )

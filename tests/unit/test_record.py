@@ -7,7 +7,18 @@ from typing import Any
 import pytest
 
 from service.record import build_record
-from tests.builders import ASSESS, ICD, RX, SCT, assessment, catalog, condition, med_request, procedure
+from tests.builders import (
+    ASSESS,
+    ICD,
+    RX,
+    SCT,
+    assessment,
+    catalog,
+    condition,
+    med_request,
+    med_statement,
+    procedure,
+)
 
 
 def record(*resources: dict[str, Any]) -> Any:
@@ -92,65 +103,44 @@ def test_a_medications_ingredient_named_only_in_its_text_is_read() -> None:
     assert facts.medications[0].text == "Percocet 10/325 | Oxycodone Hydrochloride | Acetaminophen"
 
 
-@pytest.mark.parametrize(
-    ("status", "kept"),
-    [
-        ("active", 1),
-        ("completed", 1),
-        ("stopped", 1),
-        ("entered-in-error", 0),
-        ("draft", 0),
-        ("cancelled", 0),
-    ],
-)
-def test_medication_request_status_filter(status: str, kept: int) -> None:
-    assert (
-        len(record(med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01", status=status)).medications)
-        == kept
-    )
+OXYCODONE_10 = {
+    "coding": [{"system": RX, "code": "1049683", "display": "Oxycodone Hydrochloride 10 MG Oral Tablet"}]
+}
 
 
 @pytest.mark.parametrize(
-    ("status", "kept"),
+    ("kind", "status", "kept"),
     [
-        ("active", 1),
-        ("completed", 1),
-        ("stopped", 1),
-        ("entered-in-error", 0),
-        ("not-taken", 0),
-        ("intended", 0),
+        *(
+            (kind, status, 1)
+            for kind in ("request", "statement")
+            for status in ("active", "completed", "stopped")
+        ),
+        *(("request", status, 0) for status in ("entered-in-error", "draft", "cancelled")),
+        *(("statement", status, 0) for status in ("entered-in-error", "not-taken", "intended")),
     ],
 )
-def test_medication_statement_status_filter(status: str, kept: int) -> None:
-    """A statement of a drug taken (active, completed, or stopped: history) is a drug exposure
-    (contract §3), as a MedicationRequest of those statuses is."""
-    statement = {
-        "resourceType": "MedicationStatement",
-        "id": f"ms-{status}",
-        "status": status,
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {
-            "coding": [
-                {"system": RX, "code": "1049683", "display": "Oxycodone Hydrochloride 10 MG Oral Tablet"}
-            ]
-        },
-        "effectivePeriod": {"start": "2025-01-01", "end": "2025-03-01"},
-    }
-    found = record(statement)
+def test_drug_status_filter(kind: str, status: str, kept: int) -> None:
+    """Contract §3: an order or a statement of a drug taken (active, completed, or stopped:
+    history) is a drug exposure; a draft, a cancelled order, a drug not taken or only intended is not."""
+    if kind == "request":
+        drug = med_request(
+            "Oxycodone Hydrochloride 10 MG Oral Tablet",
+            "2025-01-01",
+            "2025-03-01",
+            status=status,
+            code="1049683",
+        )
+    else:
+        drug = med_statement(OXYCODONE_10, status, "2025-01-01", "2025-03-01")
+    found = record(drug)
     assert len(found.medications) == kept
     assert [(e.ingredient, e.days) for e in found.exposures] == [("oxycodone", 59.0)] * kept
 
 
 def test_a_medication_statement_dated_by_effective_date_time_is_read_from_that_date() -> None:
     """Contract §3: a MedicationStatement's date is effectiveDateTime, else effectivePeriod.start."""
-    statement = {
-        "resourceType": "MedicationStatement",
-        "id": "ms-dated",
-        "status": "active",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "oxycodone 5 mg oral tablet"},
-        "effectiveDateTime": "2025-02-01",
-    }
+    statement = med_statement({"text": "oxycodone 5 mg oral tablet"}, effectiveDateTime="2025-02-01")
     [med] = record(statement).medications
     assert med.start is not None and med.start.date().isoformat() == "2025-02-01"
     assert med.end == med.start  # no period: its end is its date
