@@ -28,7 +28,8 @@ from service.demo.runner import patient_files, request_files  # noqa: E402
 from service.demo.synthea import SYNTHEA_DIRS  # noqa: E402
 from service.engine.context import EvaluationContext  # noqa: E402
 from service.engine.evaluate import evaluate_order  # noqa: E402
-from service.orders import DraftOrders, infusates, recognise  # noqa: E402
+from service.infusates import infusates  # noqa: E402
+from service.orders import DraftOrders, recognise  # noqa: E402
 from service.record import CLINICAL_TYPES, build_record  # noqa: E402
 
 RUN_ALL = ["--runs", "200"]  # arguments in `python -m bench` (bench/__main__.py)

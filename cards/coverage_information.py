@@ -25,14 +25,12 @@ from typing import Any
 
 from cards import items
 from cards.items import Item, Step
-from service.codes import CPT, Code
+from service.codes import CANONICAL_SYSTEM, Code
 from service.engine.model import Determination, Outcome, Status
 from service.references import local_reference
 from service.shapes import dicts, reference_target
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
-CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
-HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
 REASON_LIMIT = 3
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
@@ -196,7 +194,7 @@ def coverage_extension(
     subs = [_sub("coverage", judgement.coverage)]
     subs += [_sub(url, value) for url, value in pairs]
     if target.billing is not None:
-        system = CPT_SYSTEM if target.billing.system == CPT else HCPCS_SYSTEM
+        system = CANONICAL_SYSTEM[target.billing.system]
         subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
     subs += [
         _sub("date", today.isoformat()),

@@ -21,6 +21,7 @@ from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_month
 from service.orders import PumpOrder
 from service.routing import Route
+from service.wording import listing
 
 SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
@@ -86,10 +87,6 @@ _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
 
 def order_words(d: Determination) -> str:
     return d.order_name or f"{d.billing_code} {d.request_kind.replace('-', ' ')}"
-
-
-def _listing(words: Sequence[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _item_summary(item: Item) -> str:
@@ -170,7 +167,7 @@ def detail(episode: Episode) -> str:
     """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
     the policy; within DETAIL_LIMIT characters, dropping the least decisive items first."""
     d = episode.lead
-    orders = _listing([order_words(x) for x in episode.lines])
+    orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
     else:

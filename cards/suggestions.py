@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from cards.coverage_information import CPT_SYSTEM
 from cards.render import card
-from service.codes import Code
+from service.codes import CANONICAL_SYSTEM, CPT, Code
 from service.engine.model import CriterionResult, Determination
 
 
@@ -30,7 +29,7 @@ def trial_order(
         "id": f"trial-{trial.code}-{uuid.uuid4().hex[:12]}",
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [{"system": CPT_SYSTEM, "code": trial.code, "display": trial.display}]},
+        "code": {"coding": [{"system": CANONICAL_SYSTEM[CPT], "code": trial.code, "display": trial.display}]},
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": today.isoformat(),
     }

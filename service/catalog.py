@@ -23,6 +23,11 @@ from service.routing import Payer, load_payers
 from service.terminology import Terminology, ValueSetError, load_terminology
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 
+ASSESSMENT_CODES = "assessment-codes.yaml"
+ORDER_CODES = "order-codes.yaml"
+PAYERS = "payers.yaml"
+VOCABULARY = "vocabulary.yaml"
+TABLES = (ASSESSMENT_CODES, ORDER_CODES, PAYERS, VOCABULARY)  # every other YAML file there is a policy
 REQUIRED_VALUE_SETS = (
     *CLASSIFICATION_VALUE_SETS,
     *RECORD_VALUE_SETS,
@@ -54,21 +59,21 @@ def cached_catalog(root: Path, cache_directory: Path | None) -> Catalog:
 
 def compile_catalog(root: Path) -> Catalog:
     """Read, check and compile every file of a policy directory; raises on the first broken one."""
-    assessments = load_assessment_codes(root / "assessment-codes.yaml")
+    assessments = load_assessment_codes(root / ASSESSMENT_CODES)
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"assessment-codes.yaml: url must be {ASSESSMENT_SYSTEM} (contract §5)")
     terminology = load_terminology(root / "valuesets", assessments.displays)
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
-    vocabulary = load_vocabulary(root / "vocabulary.yaml")
+    vocabulary = load_vocabulary(root / VOCABULARY)
     undefined = vocabulary.unknown(INDICATIONS_CLASSIFIED, "indications")
     undefined += vocabulary.unknown(KINDS_NAMED_IN_CODE, "request_kinds")
     if undefined:
         raise VocabularyError(
             f"vocabulary.yaml: the service classifies orders by {', '.join(undefined)}, not defined here"
         )
-    compiled = load_policies(root, terminology, vocabulary)
-    payers = load_payers(root / "payers.yaml", compiled)
-    order_codes = load_order_codes(root / "order-codes.yaml", vocabulary)
+    compiled = load_policies(root, terminology, vocabulary, TABLES)
+    payers = load_payers(root / PAYERS, compiled)
+    order_codes = load_order_codes(root / ORDER_CODES, vocabulary)
     return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary)

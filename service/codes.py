@@ -41,15 +41,20 @@ def negated(phrase: str, negation: str = r"(?:non|not)") -> re.Pattern[str]:
 _NEGATED_NEURAXIAL = negated("intrathecal|epidural|intraspinal", r"(?:non|not(?:\s+for)?)")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
+# The URL the service writes each of these systems with (coverage information, suggested orders,
+# searches); SYSTEM_ALIASES reads the other spellings as well.
+CANONICAL_SYSTEM = {
+    CPT: "http://www.ama-assn.org/go/cpt",
+    HCPCS: "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    LOINC: "http://loinc.org",
+}
 SYSTEM_ALIASES: dict[str, str] = {
+    **{url: name for name, url in CANONICAL_SYSTEM.items()},
     "http://hl7.org/fhir/sid/icd-10-cm": ICD10CM,
     "http://hl7.org/fhir/sid/icd-10": ICD10CM,
     "http://snomed.info/sct": SNOMED,
     "http://www.nlm.nih.gov/research/umls/rxnorm": RXNORM,
-    "http://loinc.org": LOINC,
-    "http://www.ama-assn.org/go/cpt": CPT,
     "urn:oid:2.16.840.1.113883.6.12": CPT,
-    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
     "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
     "https://bluebutton.cms.gov/resources/codesystem/hcpcs": HCPCS,
     "urn:oid:2.16.840.1.113883.6.285": HCPCS,

@@ -35,9 +35,10 @@ from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
+from service.infusates import infusates
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
-from service.orders import DraftOrders, PumpOrder, infusates, recognise
+from service.orders import DraftOrders, PumpOrder, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import belongs_to_patient, on_server, parse_reference
@@ -47,6 +48,7 @@ from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
 from service.vocabulary import Vocabulary
+from service.wording import listing
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +309,7 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     prefetched nor read; the remedy depends on whether the FHIR server was asked at all."""
     key, reason = next(iter(missing.items()))
     names = sorted(missing)
-    what = f"{names[0]} was" if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]} were"
+    what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
     if not_asked(reason):
         read, remedy = "not read", "send it as prefetch, or call again in a moment"
     else:

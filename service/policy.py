@@ -10,7 +10,7 @@ policy stops start-up with the file and the reason instead of misjudging a patie
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -23,7 +23,6 @@ from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load
 
 _FINDING_PARAMS = ("missing", "found_finding")  # test parameters a card shows as the finding
-NON_POLICY_FILES = ("order-codes.yaml", "payers.yaml", "assessment-codes.yaml", "vocabulary.yaml")
 
 
 class PolicyError(SourceError):
@@ -335,11 +334,13 @@ def compile_policy(source: Located, terminology: Terminology, vocabulary: Vocabu
     return _Compiler(source, terminology, vocabulary).policy()
 
 
-def load_policies(directory: Path, terminology: Terminology, vocabulary: Vocabulary) -> dict[str, Policy]:
-    """Compile every `*.yaml` policy in `directory` (NON_POLICY_FILES, the other tables, excluded)."""
+def load_policies(
+    directory: Path, terminology: Terminology, vocabulary: Vocabulary, tables: Iterable[str] = ()
+) -> dict[str, Policy]:
+    """Compile every `*.yaml` file in `directory` as a policy, but the other tables named in `tables`."""
     compiled: dict[str, Policy] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name in NON_POLICY_FILES:
+        if path.name in tables:
             continue
         try:
             source = load(path)

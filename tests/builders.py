@@ -14,7 +14,8 @@ from service.catalog import Catalog, load_catalog
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import CriterionResult, Determination
-from service.orders import DraftOrders, infusates, recognise
+from service.infusates import infusates
+from service.orders import DraftOrders, recognise
 from service.record import build_record
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

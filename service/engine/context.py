@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
 
-from service.orders import Infusate, PumpOrder
+from service.infusates import Infusate
+from service.orders import PumpOrder
 from service.record import PatientRecord
 from service.terminology import Ingredient, Terminology
 from service.trial import TrialResult

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from service.codes import ASSESSMENT_SYSTEM
+from service.codes import ASSESSMENT_SYSTEM, CANONICAL_SYSTEM, LOINC
 from service.fhir.score_window import PAIN_KEY
 from service.terminology import Terminology
 
@@ -78,7 +78,7 @@ def clinical_templates(
     other = [f"{system}|{code}" for system, code in observation_codes if code not in pain]
     codes_of = {
         "observations": ",".join([*other, f"{ASSESSMENT_SYSTEM}|"]),
-        PAIN_KEY: ",".join(f"http://loinc.org|{code}" for code in sorted(pain)),
+        PAIN_KEY: ",".join(f"{CANONICAL_SYSTEM[LOINC]}|{code}" for code in sorted(pain)),
     }
     templates = {}
     for key, resource_type, params in _CLINICAL_SEARCHES:
@@ -141,4 +141,4 @@ def policy_templates(terminology: Terminology) -> dict[str, str]:
 
 
 def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:
-    return [("http://loinc.org", code) for code in sorted(loinc_codes)]
+    return [(CANONICAL_SYSTEM[LOINC], code) for code in sorted(loinc_codes)]

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.codes import CANONICAL_SYSTEM, LOINC
 from service.fhirdates import shifted
 from service.record import build_record, observation_facts
 from service.terminology import Terminology
@@ -56,7 +57,7 @@ def is_pain_score(resource: Mapping[str, Any], pain_codes: frozenset[str]) -> bo
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
     return isinstance(codings, list) and any(
-        isinstance(c, dict) and c.get("system") == "http://loinc.org" and c.get("code") in pain_codes
+        isinstance(c, dict) and c.get("system") == CANONICAL_SYSTEM[LOINC] and c.get("code") in pain_codes
         for c in codings
     )
 

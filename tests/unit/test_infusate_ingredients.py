@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from service.codes import RXNORM, SNOMED, Code
 from service.engine.context import EvaluationContext
-from service.orders import Infusate
+from service.infusates import Infusate
 from service.terminology import Ingredient
 from tests.builders import catalog, context, meeting_chart
 

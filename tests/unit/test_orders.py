@@ -14,15 +14,8 @@ import yaml
 import policies
 from service.catalog import load_catalog
 from service.codes import CPT, HCPCS, RXNORM, Code
-from service.orders import (
-    BILLING_OPTIONS_URL,
-    DraftOrders,
-    Infusate,
-    OrderCodeTable,
-    PumpOrder,
-    infusates,
-    recognise,
-)
+from service.infusates import Infusate, infusates
+from service.orders import BILLING_OPTIONS_URL, DraftOrders, OrderCodeTable, PumpOrder, recognise
 
 CPT_SYSTEMS = ["http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"]
 HCPCS_SYSTEMS = [

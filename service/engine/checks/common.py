@@ -15,6 +15,7 @@ from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import human_date, human_span, open_ended
 from service.terminology import ValueSet
+from service.wording import listing
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -120,10 +121,6 @@ def medication_evidence(m: MedicationFact) -> Evidence:
     return Evidence(f"{m.label} ({m.status}, {span}{took})", m.source, m.start)
 
 
-def _listed(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
-
-
 def _verb(words: list[str]) -> str:
     return "were" if len(words) > 1 or words[0].endswith("s") else "was"
 
@@ -138,6 +135,6 @@ def could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | Non
     for t in failed:
         by_reason.setdefault(ctx.record.unavailable[t], []).append(CHART_PARTS.get(t, t))
     parts = "; ".join(
-        f"{_listed(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
+        f"{listing(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
     )
     return f"{UNCHECKED_PREFIX}the EHR's {parts}"
