@@ -16,12 +16,14 @@ from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, query_from_url
-from service.fhir.query_pool import QueryPool
+from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest
+from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPES
 from service.references import belongs_to_patient
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
+from service.wording import listing
 
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
 OPEN_ORDER_STATUSES = ("draft", "active")
@@ -59,6 +61,20 @@ def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any
     return found
 
 
+def _asked(call: OrderSearch, client: FhirClient, queries: list[Query]) -> dict[str, QueryOutcome]:
+    """The queries' outcomes, each timed and counted as the gather's are, with one warning per
+    reason they failed for."""
+    outcomes = call.pool.run(client, queries, call.deadline)
+    failed: dict[str, list[str]] = {}
+    for query in queries:
+        outcome = outcomes[query.key]
+        observe_fhir_query(query.resource_type, outcome.seconds, failed=outcome.error is not None)
+        if outcome.error is not None:
+            failed.setdefault(outcome.error, []).append(query.key)
+    log_failures(failed)
+    return outcomes
+
+
 def _dispatched(call: OrderSearch) -> OrdersOfCall:
     """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
     request, client = call.request, call.client
@@ -76,7 +92,7 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
         unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
     elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
-        for reference, outcome in call.pool.run(client, queries, call.deadline).items():
+        for reference, outcome in _asked(call, client, queries).items():
             order = outcome.resources[0] if outcome.resources else None
             if outcome.error is not None:
                 why = f"the EHR's FHIR server did not return it ({outcome.error})"
@@ -109,10 +125,12 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             candidates += given.resources
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
+    unsearched: list[str] = []
     if client is not None and queries:
-        outcomes = list(call.pool.run(client, queries, call.deadline).values())
-        candidates += [r for outcome in outcomes for r in outcome.resources]
-        failures = sorted({outcome.error for outcome in outcomes if outcome.error})
+        answered = _asked(call, client, queries)
+        candidates += [r for outcome in answered.values() for r in outcome.resources]
+        failures = sorted({outcome.error for outcome in answered.values() if outcome.error})
+        unsearched = [q.resource_type for q in queries if answered[q.key].error]
     found = [
         r
         for r in candidates
@@ -121,7 +139,11 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
     ]
     # A failed search is not "no open orders": the answer says what could not be checked.
-    unread = [UnreadOrder(OPEN_ORDERS, OPEN_ORDERS, "; ".join(failures), searched=True)] if failures else []
+    # Name the orders not searched when the others were (their orders are judged on this answer).
+    what = OPEN_ORDERS
+    if 0 < len(unsearched) < len(call.behaviour.order_prefetch):
+        what = f"the patient's open {listing([f'{t}s' for t in unsearched])}"
+    unread = [UnreadOrder(what, what, "; ".join(failures), searched=True)] if failures else []
     return _bundle(found), unread
 
 

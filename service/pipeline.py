@@ -199,9 +199,12 @@ def _gathered(
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
     fetch_device = device_reader(client, request.context.patient_id, request.fhir.server, request.prefetch)
-    recognised = {id(r): o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device))}
-    pump = [recognised[id(r)] for r in in_scope if id(r) in recognised]
-    episode = frozenset(o.kind for o in recognised.values())
+    pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
+    episode = frozenset(o.kind for o in pump)
+    if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
+        chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
+        others = (recognise(r, drafts, codes, fetch_device) for r in drafts.resources if id(r) not in chosen)
+        episode |= {o.kind for o in others if o is not None}
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes, fetch_device)]
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:

@@ -335,7 +335,7 @@ def compile_policy(source: Located, terminology: Terminology, vocabulary: Vocabu
 
 
 def load_policies(
-    directory: Path, terminology: Terminology, vocabulary: Vocabulary, tables: Iterable[str] = ()
+    directory: Path, terminology: Terminology, vocabulary: Vocabulary, tables: Iterable[str]
 ) -> dict[str, Policy]:
     """Compile every `*.yaml` file in `directory` as a policy, but the other tables named in `tables`."""
     compiled: dict[str, Policy] = {}

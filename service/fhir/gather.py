@@ -41,6 +41,7 @@ from service.fhir.query_pool import (
     MAX_CONCURRENT_PER_SERVER,
     QueryOutcome,
     QueryPool,
+    log_failures,
 )
 from service.fhir.score_window import (
     PAIN_KEY,
@@ -359,8 +360,7 @@ class DataGatherer:
                 )
             for resource in kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
-        for error, keys in failed.items():  # a server that is down fails every query of a round alike
-            log.warning("%s %s failed: %s", ", ".join(keys), "query" if len(keys) == 1 else "queries", error)
+        log_failures(failed)
 
     def _follow_references(
         self,

@@ -150,11 +150,6 @@ def _may_leave_its_place(segment: str) -> bool:
     return decoded in (".", "..") or "/" in decoded or "\\" in decoded
 
 
-def same_base(one: str, other: str) -> bool:
-    normalised = normalise_base(one)
-    return normalised is not None and normalised == normalise_base(other)
-
-
 def refusal(server: str | None, allowed: Iterable[str]) -> str | None:
     """Why a call may not name `server` as its fhirServer (None: it may, or it names none)."""
     if server is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,6 +231,13 @@ class QueryPool:
             if len(unfinished) < self.per_call:
                 return True
             wait(unfinished, timeout=left, return_when=FIRST_COMPLETED)
+
+
+def log_failures(failed: Mapping[str, list[str]]) -> None:
+    """One warning per reason a round of queries failed for, naming its queries (`failed`: reason →
+    query keys): a server that is down fails every query of a round alike."""
+    for error, keys in failed.items():
+        log.warning("%s %s failed: %s", ", ".join(keys), "query" if len(keys) == 1 else "queries", error)
 
 
 def _settled(

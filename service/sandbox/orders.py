@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import policies
+from service.codes import CANONICAL_SYSTEM
 from service.orders import OrderCodeTable
 from service.yamlsource import load
 
-CPT_URI = "http://www.ama-assn.org/go/cpt"
-HCPCS_URI = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 RXNORM_URI = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED_URI = "http://snomed.info/sct"
 INTRATHECAL_ROUTE = {"system": SNOMED_URI, "code": "72607000", "display": "Intrathecal route"}
@@ -114,7 +113,7 @@ def infusates(policy_directory: Path | None = None) -> tuple[Infusate, ...]:
 
 def _order(line: OrderLine, order_id: str, patient_id: str, coverage_id: str | None) -> dict[str, Any]:
     coding = {
-        "system": CPT_URI if line.system == "cpt" else HCPCS_URI,
+        "system": CANONICAL_SYSTEM[line.system],
         "code": line.code,
         "display": line.display,
     }

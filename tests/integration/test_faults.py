@@ -20,6 +20,7 @@ from service.demo.fhir_server import free_port
 from service.settings import FhirSettings
 from tests.builders import catalog
 from tests.conformance import check_response
+from tests.demo_support import packaged_sample
 from tests.integration.conftest import pointed_at
 from tests.support import open_settings
 
@@ -204,3 +205,17 @@ def test_an_encounter_whose_open_orders_cannot_be_searched_says_so(mode: str) ->
     assert card["summary"] == "Coverage not checked: the patient's open orders could not be searched"
     reason = "HTTP 500" if mode == "error" else "the FHIR server did not answer"
     assert reason in card["detail"]
+
+
+def test_an_encounter_names_the_open_orders_it_could_not_search_beside_those_it_judged() -> None:
+    """The EHR prefetched the open ServiceRequests (the pump order is judged on them); the
+    DeviceRequest search failed: the card names that search, not "the patient's open orders"."""
+    with FaultyFhirServer("error") as server:
+        body = pointed_at("encounter-start-demo-meets", server.base_url)
+        body["prefetch"] = {**packaged_sample("encounter-start-demo-meets")["prefetch"], **body["prefetch"]}
+        del body["prefetch"]["openDeviceRequests"]
+        response = service_for(server.base_url).post("/cds-services/idds-crd-encounter-start", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    summaries = [card["summary"] for card in response.get_json()["cards"]]
+    assert "Coverage not checked: the patient's open DeviceRequests could not be searched" in summaries
+    assert any(summary.startswith("GEHA: 62362") for summary in summaries)

@@ -10,15 +10,28 @@ from typing import Any
 
 import pytest
 
+from service.app import create_app
+from service.codes import CANONICAL_SYSTEM, CPT
 from service.hooks.models import parse_hook_request
 from service.pipeline import device_reader, handle_hook
 from service.registry import find_service
+from tests.builders import catalog
 from tests.calls import prefetch_app
 from tests.conformance import check_response
-from tests.support import REQUESTS_DIR
+from tests.support import (
+    REQUESTS_DIR,
+    SELECT_URL,
+    RecordingFactory,
+    RecordingFhirClient,
+    open_settings,
+    post_json,
+    select_body,
+    with_fhir,
+)
 
 SAMPLE = "order-select-62362-demo-cmm210-replacement.json"
 HARDWARE = "DeviceRequest/demo-cmm210-replacement-select-dr-e0786"
+CPT_URL = CANONICAL_SYSTEM[CPT]
 
 
 def device(rid: str, patient: str = "demo-cmm210-replacement") -> dict[str, Any]:
@@ -144,3 +157,31 @@ def test_an_episode_whose_pump_is_known_through_its_device_judges_the_catheter_a
         outcome = handle_hook(request, service, env, date(2026, 1, 5))
         kinds[via_device] = sorted((d.billing_code, d.request_kind) for d in outcome.determinations)
     assert kinds[True] == kinds[False] == [("62350", "permanent-implant"), ("E0783", "permanent-implant")]
+
+
+def test_the_devices_of_unselected_orders_are_read_only_when_a_selected_order_is_a_pump_order() -> None:
+    """order-select reads the Device of an unselected DeviceRequest only for the episode of a selected
+    pump order: a call that selects no pump order reads none (each read waits in the call's thread)."""
+    reads = {}
+    for pump_selected in (False, True):
+        body = with_fhir(select_body())
+        entries = body["context"]["draftOrders"]["entry"]
+        if not pump_selected:
+            entries[0]["resource"]["code"] = {"coding": [{"system": CPT_URL, "code": "99213"}]}
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "DeviceRequest",
+                    "id": "dr-unselected",
+                    "status": "draft",
+                    "intent": "order",
+                    "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+                    "codeReference": {"reference": "Device/dev-unselected"},
+                }
+            }
+        )
+        client = RecordingFhirClient()
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(client))
+        assert post_json(app.test_client(), SELECT_URL, body).status_code == 200
+        reads[pump_selected] = [args for kind, args in client.calls if kind == "read" and "Device/" in args]
+    assert reads == {False: [], True: ["Device/dev-unselected"]}

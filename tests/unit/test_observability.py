@@ -26,6 +26,7 @@ from tests.support import (
     SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
+    load_sample,
     no_client,
     open_settings,
     post_json,
@@ -36,6 +37,7 @@ from tests.support import (
 
 SELECT_SERVICE = "idds-crd-order-select"
 SIGN_SERVICE = "idds-crd-order-sign"
+ENCOUNTER_URL = "/cds-services/idds-crd-encounter-start"
 
 
 def prefetch_only_app() -> Flask:
@@ -112,6 +114,18 @@ def test_failed_fhir_queries_are_counted_by_resource_type() -> None:
         assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type=resource_type) == (
             searched.count(resource_type)
         )
+
+
+def test_failed_searches_for_an_encounters_open_orders_are_counted() -> None:
+    """The open-order searches of encounter-start run before the gather: their failures are counted
+    as its are (the card says they could not be searched; the metric must not say all is well)."""
+    client = RecordingFhirClient(FhirError("HTTP 503", 503))
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(client))
+    body = with_fhir(load_sample("encounter-start-demo-meets.json"))
+    assert post_json(app.test_client(), ENCOUNTER_URL, body).status_code == 200
+    exposition = scrape(app)
+    for resource_type in ("ServiceRequest", "DeviceRequest"):
+        assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type=resource_type) == 1
 
 
 def test_each_app_has_its_own_metrics() -> None:
