@@ -119,18 +119,22 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     candidates: list[dict[str, Any]] = []
     queries = []
     failures: list[str] = []
+    unsearched: list[str] = []
     for key, template in call.behaviour.order_prefetch:
         given = interpret(request.prefetch, key)
         if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
             candidates += given.resources
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
-    unsearched: list[str] = []
+        elif given.state is PrefetchState.FAILED:  # the EHR's own search failed, and none can be made
+            failures.append(given.reason or "the EHR's prefetch failed")
+            unsearched.append(query_from_url(key, template).resource_type)
     if client is not None and queries:
         answered = _asked(call, client, queries)
         candidates += [r for outcome in answered.values() for r in outcome.resources]
-        failures = sorted({outcome.error for outcome in answered.values() if outcome.error})
-        unsearched = [q.resource_type for q in queries if answered[q.key].error]
+        failures += [outcome.error for outcome in answered.values() if outcome.error]
+        unsearched += [q.resource_type for q in queries if answered[q.key].error]
+    failures = sorted(set(failures))
     found = [
         r
         for r in candidates

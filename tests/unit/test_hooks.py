@@ -141,6 +141,23 @@ def test_an_encounter_does_not_read_the_chart_without_open_pump_orders() -> None
     assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
 
 
+def test_an_encounter_whose_ehr_says_its_open_order_prefetch_failed_says_they_were_not_searched() -> None:
+    """No FHIR server to search, and the EHR's own prefetch of the open ServiceRequests failed (an
+    OperationOutcome): not "no open orders" but a card naming what could not be searched. Before,
+    no card."""
+    body = copy.deepcopy(sample("encounter-start-demo-meets"))
+    body.pop("fhirServer", None)
+    body["prefetch"]["openServiceRequests"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "exception"}],
+    }
+    app = create_app(open_settings(), catalog())
+    answer = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body).get_json()
+    [card] = answer["cards"]
+    assert card["summary"] == "Coverage not checked: the patient's open ServiceRequests could not be searched"
+    assert "the EHR reported an error for prefetch 'openServiceRequests'" in card["detail"]
+
+
 # --------------------------------------------------------------------------- CRD version negotiation
 
 
