@@ -38,7 +38,7 @@ def negated(phrase: str, negation: str = r"(?:non|not)") -> re.Pattern[str]:
     return re.compile(rf"\b{negation}[\s{HYPHENS}]*(?:{phrase})", re.IGNORECASE)
 
 
-_NEGATED_NEURAXIAL = negated("intrathecal|epidural|intraspinal", r"(?:non|not(?:\s+for)?)")
+_NEGATED_NEURAXIAL = negated("|".join(NEURAXIAL_WORDS), r"(?:non|not(?:\s+for)?)")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 # The URL the service writes each of these systems with (coverage information, suggested orders,
