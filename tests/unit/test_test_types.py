@@ -108,6 +108,16 @@ def test_scale_trial_response_computed_with_duration() -> None:
     assert run("scale-trial-response", {"points": 4}, chart).status == Status.NOT_MET
 
 
+def test_an_undated_scale_score_beside_a_dated_trial_is_no_baseline() -> None:
+    """The baseline severity is the latest score taken before the trial; a score with no date
+    cannot be placed before it and is left out (never compared with the trial's date)."""
+    undated = ashworth(1, TRIAL)
+    del undated["effectiveDateTime"]
+    chart = [procedure("62324", TRIAL), ashworth(3, "2025-09-20T08:00:00Z"), undated]
+    outcome = run("scale-score", {"code": "ashworth-score", "comparator": ">=", "value": 2}, chart)
+    assert outcome.status == Status.MET
+
+
 def test_scale_trial_response_explicit_and_missing() -> None:
     explicit = [
         assessment("it-trial-scale-reduction", valueQuantity={"value": 2, "unit": "points"}),
