@@ -61,7 +61,7 @@ def compile_catalog(root: Path) -> Catalog:
     """Read, check and compile every file of a policy directory; raises on the first broken one."""
     assessments = load_assessment_codes(root / ASSESSMENT_CODES)
     if assessments.url != ASSESSMENT_SYSTEM:
-        raise AssessmentCodesError(f"assessment-codes.yaml: url must be {ASSESSMENT_SYSTEM} (contract §5)")
+        raise AssessmentCodesError(f"{ASSESSMENT_CODES}: url must be {ASSESSMENT_SYSTEM} (contract §5)")
     terminology = load_terminology(root / "valuesets", assessments.displays)
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
@@ -71,7 +71,7 @@ def compile_catalog(root: Path) -> Catalog:
     undefined += vocabulary.unknown(KINDS_NAMED_IN_CODE, "request_kinds")
     if undefined:
         raise VocabularyError(
-            f"vocabulary.yaml: the service classifies orders by {', '.join(undefined)}, not defined here"
+            f"{VOCABULARY}: the service classifies orders by {', '.join(undefined)}, not defined here"
         )
     compiled = load_policies(root, terminology, vocabulary, TABLES)
     payers = load_payers(root / PAYERS, compiled)
