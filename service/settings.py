@@ -102,11 +102,13 @@ class StoreSettings:
     """Where the audit trail and the JWT replay store live: one SQLAlchemy database URL shared by
     every replica (PostgreSQL for several replicas, an embedded SQLite file by default); how many
     days audit records are kept (`idds-crd audit purge` removes older ones); how long one use of a
-    database server may take before it is given up (the call is then answered 503)."""
+    database server may take before it is given up (the call is then answered 503), and for how
+    long after such a failure uses fail at once before one tries the server again."""
 
     url: str = "sqlite:///idds-crd.sqlite3"
     retention_days: int = 2555  # seven years
     timeout_seconds: float = 2.0
+    retry_after_seconds: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from service.cutoff import Cutoff, current_watch
+from service.settings import StoreSettings
+from service.store.outage import DatabaseTimedOut, Outage
 from service.store.writer_turns import WriterTurns
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-DEFAULT_TIMEOUT_SECONDS = 2.0  # each use of a database server (store.timeout_seconds)
+DEFAULT_TIMEOUT_SECONDS = StoreSettings.timeout_seconds  # each use of a database server
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its least)
 MAX_REASON_CHARACTERS = 300  # of the driver's words in a start-up refusal
 WATCHED = "idds_crd_watched"  # a pooled connection's record: (the use's Watch, its watched duplicate)
@@ -56,10 +58,6 @@ class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
 
 
-class DatabaseTimedOut(SQLAlchemyError):
-    """A use of the database server ran out of its time before it could connect."""
-
-
 class SchemaOutOfDate(SQLAlchemyError):
     """A table made by an earlier release lacks a column that cannot be added to its rows."""
 
@@ -68,13 +66,15 @@ class SchemaOutOfDate(SQLAlchemyError):
 class Database:
     """The engine; whether its one shared in-memory connection must be used by one thread at a time
     (SQLite's connection object is not safe for concurrent use); the turns writers take on a file;
-    for a database server, the `cutoff` that ends each use of it after `timeout` seconds."""
+    for a database server, the `cutoff` that ends each use of it after `timeout` seconds and the
+    `outage` that leaves it alone for a moment after it failed to answer."""
 
     engine: Engine
     serialised: bool = False
     writers: WriterTurns | None = None
     cutoff: Cutoff | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    outage: Outage | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
     def _turn(self) -> Any:
@@ -86,16 +86,23 @@ class Database:
         SQLite file, or a maintenance command's unbounded use) nothing is cut."""
         return self.cutoff.until(time.monotonic() + self.timeout) if self.cutoff else nullcontext()
 
+    def _watched(self) -> Any:
+        return self.outage.use() if self.outage else nullcontext()
+
+    def refusing(self) -> bool:
+        """Whether a use starting now would fail at once, the server being left alone (outage.py)."""
+        return self.outage is not None and self.outage.refusing()
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
         writing = self.writers.turn() if self.writers else nullcontext()
-        with self._bounded(), self._turn(), writing, self.engine.begin() as connection:
+        with self._watched(), self._bounded(), self._turn(), writing, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._bounded(), self._turn(), self.engine.connect() as connection:
+        with self._watched(), self._bounded(), self._turn(), self.engine.connect() as connection:
             yield connection
 
     def close(self) -> None:
@@ -192,10 +199,15 @@ def _pooling(url: str) -> dict[str, Any]:
     return server
 
 
-def open_database(url: str, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> Database:
+def open_database(
+    url: str,
+    timeout: float | None = DEFAULT_TIMEOUT_SECONDS,
+    rest_seconds: float = StoreSettings.retry_after_seconds,
+) -> Database:
     """Connect to `url` and create any missing table; raises DatabaseError when that fails. Each
-    later use of a database server is cut after `timeout` seconds (None: never, for the maintenance
-    commands, whose one transaction may rightly take longer than a hook call's use)."""
+    later use of a database server is cut after `timeout` seconds, and after one that failed to
+    answer the server is left alone for `rest_seconds` (None: neither, for the maintenance commands,
+    whose one transaction may rightly take longer than a hook call's use)."""
     import service.store.tables  # noqa: F401  (declares every table on `metadata`)
 
     try:
@@ -211,13 +223,14 @@ def open_database(url: str, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> 
         file = _sqlite_file(engine)
         engine.dispose()
         raise _cannot_open(url, exc, os.path.dirname(file) if file else None) from None
-    cutoff = Cutoff() if _served(engine) and timeout is not None else None
+    bounded = _served(engine) and timeout is not None
     return Database(
         engine,
         serialised=url in IN_MEMORY,
         writers=writers,
-        cutoff=cutoff,
+        cutoff=Cutoff() if bounded else None,
         timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
+        outage=Outage(rest_seconds) if bounded else None,
     )
 
 

@@ -10,7 +10,9 @@ kept, and a call alone costs what it did. When a shared transaction fails on wha
 integrity error, a value that cannot be written), each write is tried again alone, so one bad write
 fails only its own call. When the database is unavailable (the leader had no turn to write within
 the busy timeout, or the connection failed), every call waiting for that turn fails with it: during
-an outage calls are answered 503 together rather than each after a full timeout of its own.
+an outage calls are answered 503 together rather than each after a full timeout of its own, and
+while the server is left alone after failing to answer (service/store/outage.py) a call fails at
+once, not queued behind the one use trying it.
 """
 
 from __future__ import annotations
@@ -21,20 +23,15 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from service.store.database import Database, DatabaseTimedOut
+from service.store.database import Database
+from service.store.outage import NOT_ANSWERING, DatabaseResting
 from service.store.writer_turns import WriterTurnUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Write = Callable[[Connection, Sequence[Item]], list[Result]]  # results in the items' order
-UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    WriterTurnUnavailable,
-    DatabaseTimedOut,
-)  # the database, not the write
+UNAVAILABLE = (*NOT_ANSWERING, WriterTurnUnavailable)  # the database, not the write
 
 
 class GroupWriteFailed(RuntimeError):
@@ -67,6 +64,8 @@ class GroupCommit(Generic[Item, Result]):
         self._writing = False
 
     def commit(self, item: Item) -> Result:
+        if self._database.refusing():  # not queued behind the one use trying the server
+            raise GroupWriteFailed(DatabaseResting.__name__)
         waiting: _Waiting[Item, Result] = _Waiting(item)
         with self._lock:
             self._queue.append(waiting)

@@ -20,7 +20,10 @@ class Stores:
 
 def open_stores(settings: StoreSettings, bounded: bool = True) -> Stores:
     """Open `settings.url` once and build every store on it (DatabaseError when it cannot be opened).
-    `bounded`: each use of a database server is cut after `settings.timeout_seconds` (the service);
-    the `idds-crd audit` commands' uses are not (a purge of many records is one long transaction)."""
-    database = open_database(settings.url, settings.timeout_seconds if bounded else None)
+    `bounded`: each use of a database server is cut after `settings.timeout_seconds`, and the server
+    left alone for `settings.retry_after_seconds` after one failed (the service); the `idds-crd audit`
+    commands' uses are not (a purge of many records is one long transaction)."""
+    database = open_database(
+        settings.url, settings.timeout_seconds if bounded else None, settings.retry_after_seconds
+    )
     return Stores(database, AuditTrail(database), ReplayStore(database))

@@ -117,6 +117,9 @@ class HeldTurn:
         self.first = threading.Event()
         self.released = threading.Event()
 
+    def refusing(self) -> bool:
+        return bool(self._database.refusing())
+
     @contextmanager
     def begin(self) -> Iterator[Any]:
         self.begun += 1
@@ -299,11 +302,13 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
 ) -> None:
     """The database keeps its connections open and answers nothing (a frozen server, a hung disk, a
     partition): the call is refused 503 and /readyz says so within `store.timeout_seconds`, and
-    both recover when it answers again. Before, both waited for as long as the database did."""
+    both recover when it answers again (once `store.retry_after_seconds` is over). Before, both
+    waited for as long as the database did."""
     server_port = make_url(postgres_url).port
     with FreezableRelay(server_port) as relay:
         url = make_url(postgres_url).set(port=relay.port).render_as_string(hide_password=False)
-        settings = open_settings(store=StoreSettings(url=url, timeout_seconds=1.0))
+        store = StoreSettings(url=url, timeout_seconds=1.0, retry_after_seconds=0.2)
+        settings = open_settings(store=store)
         client = create_app(settings, compiled_catalog, client_factory=no_client).test_client()
         path, body, _ = secret_call("order-select-62362-demo-meets")
         assert post_json(client, path, body).status_code == 200
@@ -327,9 +332,46 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
         assert readiness.status_code == 503 and readiness_after < 2.5, (
             f"/readyz waited {readiness_after:.1f} s"
         )
+        time.sleep(store.retry_after_seconds)
         path, body, _ = secret_call("order-select-62362-demo-meets")
         assert post_json(client, path, body).status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+def test_after_the_database_failed_to_answer_it_is_left_alone_for_the_rest_then_tried_again(
+    compiled_catalog: Catalog, postgres_url: str
+) -> None:
+    """During an outage each use would otherwise wait out `store.timeout_seconds`: every call held
+    for it before its 503, and a worker's request threads all held, `/healthz` waiting behind them.
+    After the first failure the calls and `/readyz` are refused at once for `store.retry_after_seconds`,
+    not trying the server: here it answers again at once, and is still not asked until the rest is
+    over. Before, the second call reached the thawed server and was answered 200."""
+    with FreezableRelay(make_url(postgres_url).port) as relay:
+        url = make_url(postgres_url).set(port=relay.port).render_as_string(hide_password=False)
+        store = StoreSettings(url=url, timeout_seconds=1.0, retry_after_seconds=3.0)
+        client = create_app(
+            open_settings(store=store), compiled_catalog, client_factory=no_client
+        ).test_client()
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(client, path, body).status_code == 200
+        relay.freeze()
+        try:
+            path, body, _ = secret_call("order-select-62362-demo-meets")
+            assert_outcome(post_json(client, path, body), 503, None)
+        finally:
+            relay.thaw()
+        rested_from = time.monotonic()
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        refused = post_json(client, path, body)
+        readiness = client.get("/readyz")
+        within_rest = time.monotonic() - rested_from < store.retry_after_seconds
+        time.sleep(max(0.0, store.retry_after_seconds - (time.monotonic() - rested_from)))
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        answered = post_json(client, path, body)
+    assert within_rest, "the machine was too slow for the test to ask within the rest"
+    assert_outcome(refused, 503, None)
+    assert readiness.status_code == 503
+    assert answered.status_code == 200 and client.get("/readyz").status_code == 200
 
 
 def test_uses_of_a_database_that_stopped_answering_leave_no_connection_open(postgres_url: str) -> None:

@@ -19,17 +19,21 @@ from service.store.group_commit import GroupCommit, GroupWriteFailed
 
 class Transactions:
     """A stand-in database: counts transactions, can hold the first one back until released, can be
-    down, and keeps what each committed transaction wrote."""
+    down or left alone after an outage (`resting`), and keeps what each committed transaction wrote."""
 
     def __init__(self) -> None:
         self.begun = 0
         self.committed: list[list[Any]] = []
         self.down = False
+        self.resting = False
         self.raising: list[BaseException | None] = []  # raised by the next transactions, in turn
         self.hold = threading.Event()
         self.hold.set()
         self.holding = threading.Event()
         self._pending: list[Any] | None = None
+
+    def refusing(self) -> bool:
+        return self.resting
 
     @contextmanager
     def begin(self) -> Iterator[Any]:
@@ -135,6 +139,19 @@ def test_a_database_that_is_down_fails_every_waiting_caller_then_writing_resumes
     database.down = False
     group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
     assert settled(group, "d") == "id-d"
+
+
+def test_a_database_left_alone_after_an_outage_fails_a_caller_at_once_without_a_transaction() -> None:
+    """Not queued behind the one use trying the server (service/store/outage.py): such a caller
+    would hold its request thread until that use's timeout."""
+    database = Transactions()
+    group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
+    database.resting = True
+    refused = settled(group, "a")
+    assert isinstance(refused, GroupWriteFailed) and refused.cause == "DatabaseResting"
+    assert database.begun == 0
+    database.resting = False
+    assert settled(group, "b") == "id-b"
 
 
 def test_a_write_that_raises_strands_no_caller_and_the_next_commit_proceeds() -> None:

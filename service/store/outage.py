@@ -1,0 +1,92 @@
+"""A database server that failed to answer is left alone for a moment, then tried by one use.
+
+During an outage (PostgreSQL stopped, frozen, or out of reach) each use of the database would
+otherwise wait out its own timeout (`store.timeout_seconds`) before failing: every hook call held
+for seconds before its 503, every request thread of a worker waiting, `/healthz` and discovery
+queued behind them. Here the first failure starts a rest (`store.retry_after_seconds`) during
+which uses fail at once (`DatabaseResting`); after it, one use at a time tries the server while
+the others still fail at once, until one is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseTimedOut(SQLAlchemyError):
+    """A use of the database server ran out of its time before it could connect."""
+
+
+class DatabaseResting(SQLAlchemyError):
+    """The database server failed to answer a moment ago: this use was not tried."""
+
+
+NOT_ANSWERING = (OperationalError, InterfaceError, DisconnectionError, DatabaseTimedOut, DatabaseResting)
+
+
+class Outage:
+    """Whether the database server is being left alone. `use()` wraps each use of it."""
+
+    def __init__(self, rest_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rest_seconds = rest_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._resting_until: float | None = None  # None while the server answers
+        self._trying = False  # a use is trying the server after a rest
+
+    def refusing(self) -> bool:
+        """Whether a use starting now would fail at once (resting, or another use is trying)."""
+        with self._lock:
+            return self._resting_until is not None and (self._trying or self._clock() < self._resting_until)
+
+    @contextmanager
+    def use(self) -> Iterator[None]:
+        """One use of the server: refused (DatabaseResting) while it rests; its ending, a failure to
+        answer (NOT_ANSWERING) or anything else, tells whether the server answered."""
+        trying = self._admit()
+        answered: bool | None = None
+        try:
+            yield
+            answered = True
+        except NOT_ANSWERING:
+            answered = False
+            raise
+        except Exception:
+            answered = True
+            raise
+        finally:
+            self._settle(trying, answered)
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self._resting_until is None:
+                return False
+            if self._trying or self._clock() < self._resting_until:
+                raise DatabaseResting(f"the database did not answer less than {self.rest_seconds:g} s ago")
+            self._trying = True
+            return True
+
+    def _settle(self, trying: bool, answered: bool | None) -> None:
+        with self._lock:
+            if trying:
+                self._trying = False
+            first = self._resting_until is None
+            if answered is False:
+                self._resting_until = self._clock() + self.rest_seconds
+            elif answered:
+                self._resting_until = None
+        if answered is False and first:
+            log.warning(
+                "database: the server does not answer; uses fail at once for %g s, then one tries it",
+                self.rest_seconds,
+            )
+        elif answered and not first:
+            log.info("database: the server answers again")
