@@ -152,6 +152,8 @@ def _assertion(
             needed = (
                 "left to the payer's reviewer under"
                 if items.open_only(d, Step.REVIEW)
+                else "not checked, the EHR's data could not be read, under"
+                if items.open_only(d, Step.RECHECK)
                 else "documentation needed for"
             )
             text = f"{d.payer}: {needed} {d.policy_title} - {_missing(d)}"

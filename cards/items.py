@@ -154,6 +154,15 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
 
 
 def _missing(d: Determination) -> list[Item]:
+    documentable: list[CriterionResult] = []
+    unchecked: list[CriterionResult] = []
+    for top in d.by_status(Status.NOT_DOCUMENTED):
+        for leaf in open_leaves(top):
+            bucket = unchecked if leaf.unchecked_reason else documentable
+            if all(leaf.id != known.id for known in bucket):
+                bucket.append(leaf)
+    if not d.indication_evident and d.indication_unread and unchecked:
+        return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
     if not d.indication_evident:
         return [
             Item(
@@ -166,13 +175,6 @@ def _missing(d: Determination) -> list[Item]:
                 (),
             )
         ]
-    documentable: list[CriterionResult] = []
-    unchecked: list[CriterionResult] = []
-    for top in d.by_status(Status.NOT_DOCUMENTED):
-        for leaf in open_leaves(top):
-            bucket = unchecked if leaf.unchecked_reason else documentable
-            if all(leaf.id != known.id for known in bucket):
-                bucket.append(leaf)
     items = [
         Item(
             Status.NOT_DOCUMENTED,

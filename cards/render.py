@@ -170,6 +170,8 @@ def detail(episode: Episode) -> str:
     orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
+    elif episode.open_only(Step.RECHECK):  # what the pump is for may be in what could not be read
+        head = [f"**{verdict(episode)}** ({d.payer}) for {orders}."]
     else:
         head = [
             f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
@@ -264,21 +266,22 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     search for; `label` names the patient's insurer(s) when known."""
     appointment, order = plain(unread.appointment), plain(unread.order)
     if unread.searched:
+        which = "another intrathecal pump order" if unread.others_searched else "an intrathecal pump order"
         return card(
             f"Coverage not checked: {unread.order} could not be searched",
-            f"The EHR's FHIR server could not be searched for {order} ({plain(unread.reason)}), so this "
-            "service could not tell whether an intrathecal pump order is open for this patient, or check "
-            "the payer's coverage criteria for one. Check again once the FHIR server answers, or check "
-            "the payer's requirements directly.",
+            f"{order[:1].upper()}{order[1:]} could not be searched ({plain(unread.reason)}), so this service "
+            f"could not tell whether {which} is open for this patient, or check the payer's coverage "
+            "criteria for one. Check again once the EHR's data is available, or check the payer's "
+            "requirements directly.",
             label,
             "coverage-info",
         )
     if unread.booked:
-        summary = f"Coverage not checked for {unread.appointment}: its order could not be read"
-        what, again = f"{appointment} is based on {order}, but", "Book again"
+        summary = "Coverage not checked: the order this appointment is for could not be read"
+        what, again = f"The appointment ({appointment}) is based on {order}, but", "Book again"
     else:
-        summary = f"Coverage not checked for {unread.order}: the order could not be read"
-        what, again = f"{order} was dispatched, but", "Dispatch it again"
+        summary = "Coverage not checked: the dispatched order could not be read"
+        what, again = f"The dispatched order ({order}) could not be used:", "Dispatch it again"
     return card(
         summary,
         f"{what} {plain(unread.reason)}, so this service could not tell whether it is an intrathecal "

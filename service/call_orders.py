@@ -19,7 +19,7 @@ from service.fhir.queries import Query, query_from_url
 from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest
 from service.observability import observe_fhir_query
-from service.orders import ORDER_TYPES
+from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES
 from service.references import belongs_to_patient
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
@@ -126,8 +126,8 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             candidates += given.resources
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
-        elif given.state is PrefetchState.FAILED:  # the EHR's own search failed, and none can be made
-            failures.append(given.reason or "the EHR's prefetch failed")
+        elif given.state is PrefetchState.FAILED or client is None:  # not given, and none can be made
+            failures.append(given.reason or "not prefetched, and the call gave no FHIR server to search")
             unsearched.append(query_from_url(key, template).resource_type)
     if client is not None and queries:
         answered = _asked(call, client, queries)
@@ -144,10 +144,12 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     ]
     # A failed search is not "no open orders": the answer says what could not be checked.
     # Name the orders not searched when the others were (their orders are judged on this answer).
+    partly = 0 < len(unsearched) < len(call.behaviour.order_prefetch)
     what = OPEN_ORDERS
-    if 0 < len(unsearched) < len(call.behaviour.order_prefetch):
-        what = f"the patient's open {listing([f'{t}s' for t in unsearched])}"
-    unread = [UnreadOrder(what, what, "; ".join(failures), searched=True)] if failures else []
+    if partly:
+        what = f"the patient's open {listing([ORDER_TYPE_WORDS[t] for t in unsearched])}"
+    reason = "; ".join(failures)
+    unread = [UnreadOrder(what, what, reason, searched=True, others_searched=partly)] if failures else []
     return _bundle(found), unread
 
 

@@ -28,6 +28,7 @@ from service.yamlsource import SourceError, check_schema, load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")  # the orders that can be pump orders
+ORDER_TYPE_WORDS = {"ServiceRequest": "procedure orders", "DeviceRequest": "device (pump hardware) orders"}
 # The orders CRD's draftOrders may hold; other resources there (a Device, Medication or Condition an
 # order references) are read as the orders' detail and never get coverage information.
 REQUEST_TYPES = frozenset(

@@ -105,6 +105,17 @@ def indication_evident(ctx: EvaluationContext) -> bool:
     return _classify_codes(diagnoses, ctx.terminology) is not None
 
 
+# The chart data that can tell the indication, besides the call: the problem list, and the pump's
+# current drug (the chart's intrathecal MedicationRequests, service/infusates.py).
+INDICATION_SOURCES = ("Condition", "MedicationRequest")
+
+
+def indication_unread(ctx: EvaluationContext) -> bool:
+    """Whether chart data that could tell the indication (INDICATION_SOURCES) could not be read: an
+    indication not evident is then unknown, not undocumented."""
+    return any(resource_type in ctx.record.unavailable for resource_type in INDICATION_SOURCES)
+
+
 def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
     """References showing an intrathecal pump is already in place (contract §2), newest first."""
     in_place = terminology["idds-in-place"]

@@ -13,7 +13,13 @@ from dataclasses import replace
 
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
-from service.engine.classify import classify_indication, final_request_kind, idds_in_place, indication_evident
+from service.engine.classify import (
+    classify_indication,
+    final_request_kind,
+    idds_in_place,
+    indication_evident,
+    indication_unread,
+)
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
 from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
@@ -150,6 +156,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "request_kind": ctx.request_kind,
         "indication": ctx.indication,
         "indication_evident": evident,
+        "indication_unread": not evident and indication_unread(ctx),
         "indication_words": policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
         "review_overdue_since": policy.currency.overdue(ctx.today),

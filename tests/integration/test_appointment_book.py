@@ -56,7 +56,8 @@ def test_an_order_the_server_does_not_have_is_reported(
     appointment = body["context"]["appointments"]["entry"][0]["resource"]
     appointment["basedOn"] = [{"reference": "ServiceRequest/no-such-order"}]
     [card] = live_service.call(body).json()["cards"]
-    assert card["summary"].startswith("Coverage not checked for Appointment/demo-meets-implant-appointment")
+    assert card["summary"] == "Coverage not checked: the order this appointment is for could not be read"
+    assert "Appointment/demo-meets-implant-appointment" in card["detail"]
     assert "ServiceRequest/no-such-order" in card["detail"] and "does not have it" in card["detail"]
 
 

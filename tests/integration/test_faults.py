@@ -217,5 +217,8 @@ def test_an_encounter_names_the_open_orders_it_could_not_search_beside_those_it_
         response = service_for(server.base_url).post("/cds-services/idds-crd-encounter-start", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     summaries = [card["summary"] for card in response.get_json()["cards"]]
-    assert "Coverage not checked: the patient's open DeviceRequests could not be searched" in summaries
+    assert (
+        "Coverage not checked: the patient's open device (pump hardware) orders could not be searched"
+        in summaries
+    )
     assert any(summary.startswith("GEHA: 62362") for summary in summaries)

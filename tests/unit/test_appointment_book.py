@@ -238,7 +238,10 @@ def test_an_order_that_cannot_be_read_is_reported_not_guessed(
         book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), held, read_error=error
     )
     [card] = answer["cards"]
-    assert card["summary"] == "Coverage not checked for Appointment/apt-1: its order could not be read"
+    assert card["summary"] == "Coverage not checked: the order this appointment is for could not be read"
+    assert card["detail"].startswith(
+        "The appointment (Appointment/apt-1) is based on ServiceRequest/sr-implant"
+    )
     assert card["source"]["label"] == "GEHA"  # the patient's insurer, from the Coverage
     assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
     assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]

@@ -22,6 +22,8 @@ from tests.builders import (
     sign_request,
 )
 from tests.calls import sign_with_chart
+from tests.card_scenarios import CLINICAL_TYPES_READ
+from tests.support import assertion_of
 
 SPASTICITY_WORDS = re.compile(r"baclofen|ashworth|spastic|spasm", re.IGNORECASE)
 PAIN_WORDS = re.compile(r"opioid|pain relief|life expectancy|relief >", re.IGNORECASE)
@@ -101,6 +103,36 @@ def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer:
     assert decision["detail"].startswith("**What the pump is for is not documented**")
     missing = [line for line in decision["detail"].splitlines() if line.startswith("- ❔")]
     assert len(missing) == len(steps)
+
+
+@pytest.mark.parametrize("payer", ["geha", "kpwa", "cbc", "cohere", "cmm210"])
+def test_when_the_chart_that_could_tell_the_indication_could_not_be_read_the_order_could_not_be_checked(
+    payer: str,
+) -> None:
+    """The pump's drug is the chart's, and every clinical search fails: the problem list and the drug
+    were never read, so nothing says what the pump is for is undocumented, and the payer is not told
+    documentation is needed. Before, the card read "1 item to document — What the pump is for:
+    neither the order's reason, its drug nor the problem list tells" (clinical review 3, H1)."""
+    chart = [*meeting_chart(), infusate_request(status="active")]
+    call = sign_request(service_request("62362"), coverage=payer_coverage(payer))
+    _, response = sign_with_chart(chart, body=call, failing=CLINICAL_TYPES_READ)
+    [decision] = cards_of(response["cards"])
+    assert "could not be checked" in decision["summary"], decision["summary"]
+    assert decision["detail"].startswith("**Could not be checked**")
+    [reminder] = cards_of(response["cards"], "clinical-reminder")
+    assert "What the pump is for" not in decision["detail"] + reminder["detail"]
+    assert "call again once the EHR's data is available" in reminder["detail"]
+    reason = assertion_of(response["systemActions"][0])["reason"]["text"]
+    assert "documentation needed" not in reason and "the EHR's data could not be read" in reason, reason
+
+
+def test_an_indication_nothing_read_tells_is_still_the_one_item_when_only_other_data_failed() -> None:
+    """The problem list and the medications were read and tell nothing: the pain scores failing
+    does not make what the pump is for unknown."""
+    call = sign_request(service_request("62362"), coverage=payer_coverage("geha"))
+    _, response = sign_with_chart([], body=call, failing=("Observation",))
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"] == "GEHA: 1 item to document for 62362 — What the pump is for"
 
 
 def decision_lines(response: dict[str, Any]) -> list[str]:

@@ -52,9 +52,9 @@ def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
     del body["prefetch"]["order"]
     _, answer = sign_with_chart(meeting_chart(), body=body)  # the fake EHR does not hold the order
     [card] = answer["cards"]
-    assert card["summary"] == f"Coverage not checked for {DISPATCHED}: the order could not be read"
+    assert card["summary"] == "Coverage not checked: the dispatched order could not be read"
     assert card["detail"].startswith(
-        f"{DISPATCHED} was dispatched, but the EHR's FHIR server does not have it"
+        f"The dispatched order ({DISPATCHED}) could not be used: the EHR's FHIR server does not have it"
     )
     assert "Dispatch it again" in card["detail"] and "Book" not in card["detail"]
 
@@ -81,7 +81,8 @@ def test_a_dispatched_order_nested_too_deeply_to_copy_is_reported_unread_not_a_5
     response = client.post("/cds-services/idds-crd-order-dispatch", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     [card] = response.get_json()["cards"]
-    assert card["summary"].startswith(f"Coverage not checked for {DISPATCHED}")
+    assert card["summary"] == "Coverage not checked: the dispatched order could not be read"
+    assert DISPATCHED in card["detail"]
 
 
 @pytest.mark.parametrize(
@@ -143,19 +144,53 @@ def test_an_encounter_does_not_read_the_chart_without_open_pump_orders() -> None
 
 def test_an_encounter_whose_ehr_says_its_open_order_prefetch_failed_says_they_were_not_searched() -> None:
     """No FHIR server to search, and the EHR's own prefetch of the open ServiceRequests failed (an
-    OperationOutcome): not "no open orders" but a card naming what could not be searched. Before,
-    no card."""
+    OperationOutcome): not "no open orders" but a card naming what could not be searched, which
+    claims no search of a FHIR server the call did not name. Before, no card."""
     body = copy.deepcopy(sample("encounter-start-demo-meets"))
     body.pop("fhirServer", None)
     body["prefetch"]["openServiceRequests"] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "exception"}],
     }
+    body["prefetch"]["openDeviceRequests"] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
     app = create_app(open_settings(), catalog())
     answer = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body).get_json()
     [card] = answer["cards"]
-    assert card["summary"] == "Coverage not checked: the patient's open ServiceRequests could not be searched"
-    assert "the EHR reported an error for prefetch 'openServiceRequests'" in card["detail"]
+    assert (
+        card["summary"] == "Coverage not checked: the patient's open procedure orders could not be searched"
+    )
+    assert card["detail"].startswith(
+        "The patient's open procedure orders could not be searched (the EHR reported an error for prefetch "
+        "'openServiceRequests')"
+    )
+    assert "FHIR server" not in card["detail"], card["detail"]
+    assert "whether another intrathecal pump order is open" in card["detail"]
+
+
+def test_an_encounter_with_no_open_order_prefetch_and_no_fhir_server_says_they_were_not_searched() -> None:
+    """The EHR left the open-order keys out and names no FHIR server: the open orders were never
+    looked at, so the answer says so instead of an empty "nothing to say" (Inferno review 2, B).
+    Before, {"cards": []}."""
+    body = copy.deepcopy(sample("encounter-start-demo-meets"))
+    body.pop("fhirServer", None)
+    assert "openServiceRequests" not in body["prefetch"] and "openDeviceRequests" not in body["prefetch"]
+    app = create_app(open_settings(), catalog())
+    answer = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body).get_json()
+    [card] = answer["cards"]
+    assert card["summary"] == "Coverage not checked: the patient's open orders could not be searched"
+    assert "not prefetched, and the call gave no FHIR server to search" in card["detail"]
+
+
+def test_an_encounter_with_nothing_prefetched_and_no_fhir_server_is_a_precondition_failure() -> None:
+    """No prefetch and no FHIR server: neither the open orders nor the Patient and Coverage can be
+    had, which CDS Hooks answers with 412. Before, 200 with {"cards": []}."""
+    body = copy.deepcopy(sample("encounter-start-demo-meets"))
+    body.pop("fhirServer", None)
+    body.pop("prefetch")
+    app = create_app(open_settings(), catalog())
+    response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
+    outcome = assert_outcome(response, 412, None)
+    assert "coverage and patient were not prefetched" in outcome["diagnostics"]
 
 
 # --------------------------------------------------------------------------- CRD version negotiation
