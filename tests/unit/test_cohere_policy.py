@@ -396,6 +396,20 @@ def test_psychological_evaluation_and_clearance_are_both_needed() -> None:
     assert s["cohere.pain.psych-clearance.cleared"] == "not-documented"
 
 
+def test_a_clearance_coded_yes_is_not_the_yes_no_answer_read_and_the_card_says_so_plainly() -> None:
+    """Contract §5 reads `psych-clearance` as a valueBoolean. Before, a coded "yes" read "recorded
+    yes, not one of yes" (clinical review 3, M5)."""
+    coded = [
+        *without_codes(non_malignant_chart(), "psych-clearance"),
+        coded_assessment("psych-clearance", "yes", "2026-08-03"),
+    ]
+    d = cohere(coded, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.psych-clearance.cleared") == "not-documented"
+    assert finding_of(d, "cohere.pain.psych-clearance.cleared") == (
+        "recorded yes as a code, where a yes/no answer is read"
+    )
+
+
 @pytest.mark.parametrize(
     ("opioid", "expected_routes"),
     [

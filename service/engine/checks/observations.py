@@ -88,7 +88,12 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
     if _one_of(found.value, params.get("for_reviewer", ())):
         finding = f"recorded {found.value_text()}, which the policy does not address: for the reviewer"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding, for_reviewer=True)
-    taken = " / ".join(_words(v) for v in params.get("met", ()))
+    listed = params.get("met", ())
+    if listed and all(isinstance(v, bool) for v in listed):  # contract §5: a valueBoolean answer
+        form = " as a code" if isinstance(found.value, str) else ""
+        finding = f"recorded {found.value_text()}{form}, where a yes/no answer is read"
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
+    taken = " / ".join(_words(v) for v in listed)
     decides = f"not one of {taken}" if taken else "which decides nothing here"
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"recorded {found.value_text()}, {decides}")
 
