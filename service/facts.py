@@ -65,6 +65,8 @@ class ProcedureFact:
     performed: datetime | None
     used_text: str = ""
     steroid_injection: bool = False
+    based_on: tuple[str, ...] = ()  # the orders it carried out (`basedOn`, as `Type/id`)
+    devices: tuple[str, ...] = ()  # the Devices it put in or changed (`focalDevice.manipulated`)
 
 
 @dataclass(frozen=True, slots=True)

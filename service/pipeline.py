@@ -253,7 +253,10 @@ def decide(
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
-    record = build_record(request.context.patient_id, data.resources, catalog.terminology, data.unavailable)
+    pump_refs = {o.reference for o in call.pump_orders}
+    record = build_record(
+        request.context.patient_id, data.resources, catalog.terminology, data.unavailable
+    ).before(pump_refs)
     drugs = tuple(
         infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
     )
@@ -277,7 +280,6 @@ def decide(
         for order in call.pump_orders
         for policy_id, policy_routes in judged.items()
     )
-    pump_refs = {o.reference for o in call.pump_orders}
     principal = _principal(call.pump_orders, catalog.vocabulary).reference
     episode_orders = {
         drug.reference: principal

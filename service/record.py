@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from service.facts import (
 )
 from service.fhirdates import days_later, parse_datetime, supply_end
 from service.references import local_reference
-from service.shapes import as_dict, dicts, medication_concept, reference_of
+from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
 from service.terminology import IngredientFinder, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
 
@@ -122,6 +122,21 @@ class PatientRecord:
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
+
+    def before(self, orders: Collection[str]) -> PatientRecord:
+        """The record as it stood before `orders` (`Type/id`) were carried out: without a Procedure
+        done for one of them (its `basedOn`), nor the Devices that Procedure put in. An order still
+        open when judged after it was done (encounter-discharge after the implant) is judged on the
+        chart it was placed on: the pump it put in is not one "already in place" (contract §2)."""
+        done = [p for p in self.procedures if not set(orders).isdisjoint(p.based_on)]
+        if not done:
+            return self
+        placed = {device for p in done for device in p.devices}
+        return replace(
+            self,
+            procedures=tuple(p for p in self.procedures if p not in done),
+            devices=tuple(d for d in self.devices if d.source not in placed),
+        )
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -266,7 +281,13 @@ def _procedure(resource: Mapping[str, Any], steroids: ValueSet, codes_of: CodesO
         or any(steroids.matches(c) for u in used_codes for c in codings(u))
     )
     label = first_display(resource.get("code"), codes)
-    return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid)
+    based_on = _local_references(as_list(resource.get("basedOn")))
+    devices = _local_references(f.get("manipulated") for f in dicts(resource.get("focalDevice")))
+    return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
+
+
+def _local_references(references: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(ref for ref in map(local_reference, references) if ref is not None)
 
 
 def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str | None, str | None]:
