@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, select
+from werkzeug.test import TestResponse
 
 from service.catalog import Catalog
 from service.fhir.client import SearchResult
 from service.hooks.models import HookRequest
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
-from tests.support import RecordingFhirClient, load_sample, with_fhir
+from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
 
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
 # A JWT-shaped string (header {"alg":"ES384"}, payload {"iss":"x"}): never to be stored.
@@ -43,6 +47,26 @@ def secret_call(name: str) -> tuple[str, dict[str, Any], str]:
     with_fhir(body, token=token)
     body.setdefault("extension", {})["x-echo"] = {"token": token, "jwt": A_JWT}
     return f"/cds-services/idds-crd-{body['hook']}", body, token
+
+
+def posted_call(client: FlaskClient, name: str = "order-select-62362-demo-meets") -> TestResponse:
+    """The answer to a fresh `secret_call(name)` posted to `client`."""
+    path, body, _ = secret_call(name)
+    return post_json(client, path, body)
+
+
+def right_after_a_refusal(
+    client: FlaskClient, fault: AbstractContextManager[object]
+) -> tuple[TestResponse, TestResponse, float]:
+    """A call answered 200, one refused 503 while `fault` holds, then, the fault over, another call
+    and /readyz: (that call's answer, /readyz's, seconds from the fault's end to both answered)."""
+    assert posted_call(client).status_code == 200
+    with fault:
+        refused = posted_call(client)
+    assert refused.status_code == 503, refused.get_data(as_text=True)
+    since = time.monotonic()
+    answer, readiness = posted_call(client), client.get("/readyz")
+    return answer, readiness, time.monotonic() - since
 
 
 def approving(catalog: Catalog, payer_key: str) -> Catalog:

@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 
@@ -30,6 +31,15 @@ class FreezableRelay:
 
     def thaw(self) -> None:
         self._flowing.set()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Frozen for the block, thawed however it ends."""
+        self.freeze()
+        try:
+            yield
+        finally:
+            self.thaw()
 
     def __enter__(self) -> FreezableRelay:
         threading.Thread(target=self._accept, daemon=True).start()

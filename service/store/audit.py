@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from service.store.database import Database
 from service.store.driver_insert import DriverInsert, Parameters, driver_cursor
 from service.store.group_commit import GroupCommit, GroupWriteFailed
+from service.store.outage import DatabaseResting
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ class AuditTrail:
         try:
             return self._records.commit(prepared)
         except GroupWriteFailed as exc:
-            log.error("audit trail: cannot record the %s call: %s", row["service_id"], exc.cause)
+            # the rest after an outage began was logged once (outage.py); the 503 is, per call
+            level = logging.DEBUG if exc.cause == DatabaseResting.__name__ else logging.ERROR
+            log.log(level, "audit trail: cannot record the %s call: %s", row["service_id"], exc.cause)
             raise AuditUnavailable("audit trail unavailable") from None
 
     def find(self, key: str) -> list[dict[str, Any]]:

@@ -30,6 +30,18 @@ class DatabaseResting(SQLAlchemyError):
 
 
 NOT_ANSWERING = (OperationalError, InterfaceError, DisconnectionError, DatabaseTimedOut, DatabaseResting)
+# SQLSTATE classes a server sends when it cannot serve at all: connection exception, insufficient
+# resources (too many connections, disk full), operator intervention (shutting down, starting up).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def server_answered(exc: BaseException) -> bool:
+    """Whether a use that failed with one of NOT_ANSWERING was the server answering after all: an
+    error it sent about the use itself (a lock or statement timeout, a deadlock, a serialization
+    failure), which the driver's error carries the SQLSTATE of, rather than no answer (refused, cut,
+    connection lost: no SQLSTATE) or one saying it cannot serve at all."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and not sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 class Outage:
@@ -56,8 +68,8 @@ class Outage:
         try:
             yield
             answered = True
-        except NOT_ANSWERING:
-            answered = False
+        except NOT_ANSWERING as exc:
+            answered = server_answered(exc)
             raise
         except Exception:
             answered = True

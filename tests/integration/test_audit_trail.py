@@ -43,6 +43,8 @@ from tests.audit_support import (
     MIXED_SAMPLES,
     hook_instances_stored,
     metric_problems,
+    posted_call,
+    right_after_a_refusal,
     secret_call,
     stored_text,
 )
@@ -310,15 +312,13 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
         store = StoreSettings(url=url, timeout_seconds=1.0, retry_after_seconds=0.2)
         settings = open_settings(store=store)
         client = create_app(settings, compiled_catalog, client_factory=no_client).test_client()
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        assert post_json(client, path, body).status_code == 200
+        assert posted_call(client).status_code == 200
         relay.freeze()
         thawing = threading.Timer(15, relay.thaw)  # so that a service that waits is not waited for ever
         thawing.start()
         try:
             started = time.monotonic()
-            path, body, _ = secret_call("order-select-62362-demo-meets")
-            refused = post_json(client, path, body)
+            refused = posted_call(client)
             refused_after = time.monotonic() - started
             started = time.monotonic()
             readiness = client.get("/readyz")
@@ -333,13 +333,12 @@ def test_a_database_that_stops_answering_is_given_up_after_the_store_timeout(
             f"/readyz waited {readiness_after:.1f} s"
         )
         time.sleep(store.retry_after_seconds)
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        assert post_json(client, path, body).status_code == 200
+        assert posted_call(client).status_code == 200
         assert client.get("/readyz").status_code == 200
 
 
 def test_after_the_database_failed_to_answer_it_is_left_alone_for_the_rest_then_tried_again(
-    compiled_catalog: Catalog, postgres_url: str
+    compiled_catalog: Catalog, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """During an outage each use would otherwise wait out `store.timeout_seconds`: every call held
     for it before its 503, and a worker's request threads all held, `/healthz` waiting behind them.
@@ -352,24 +351,14 @@ def test_after_the_database_failed_to_answer_it_is_left_alone_for_the_rest_then_
         client = create_app(
             open_settings(store=store), compiled_catalog, client_factory=no_client
         ).test_client()
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        assert post_json(client, path, body).status_code == 200
-        relay.freeze()
-        try:
-            path, body, _ = secret_call("order-select-62362-demo-meets")
-            assert_outcome(post_json(client, path, body), 503, None)
-        finally:
-            relay.thaw()
-        rested_from = time.monotonic()
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        refused = post_json(client, path, body)
-        readiness = client.get("/readyz")
-        within_rest = time.monotonic() - rested_from < store.retry_after_seconds
-        time.sleep(max(0.0, store.retry_after_seconds - (time.monotonic() - rested_from)))
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        answered = post_json(client, path, body)
-    assert within_rest, "the machine was too slow for the test to ask within the rest"
+        refused, readiness, after = right_after_a_refusal(client, relay.frozen())
+        time.sleep(max(0.0, store.retry_after_seconds - after))
+        answered = posted_call(client)
+    assert after < store.retry_after_seconds, "the machine was too slow for the test to ask within the rest"
     assert_outcome(refused, 503, None)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert sum("cannot record" in e for e in errors) == 1, errors  # not again for each call refused
+    assert sum("answering 503" in e for e in errors) == 2, errors
     assert readiness.status_code == 503
     assert answered.status_code == 200 and client.get("/readyz").status_code == 200
 
@@ -504,3 +493,32 @@ def test_with_the_database_down_a_call_is_refused_with_503(
         assert "could not be recorded" in caplog.text
         body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
         assert_outcome(post_json(app.test_client(), path, body), 400, "context.selections[0]")
+
+
+def test_an_error_the_database_server_sends_about_one_use_does_not_leave_it_alone(
+    compiled_catalog: Catalog, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server answers, refusing one write (here its lock_timeout, set by the DBA, runs out behind
+    another session's lock; a deadlock or a statement_timeout alike): that call is answered 503, and
+    the next one, the lock gone, is answered 200 and /readyz 200, with no WARNING that the server
+    does not answer. Before, the refusal was taken for a server not answering: every use failed at
+    once for `store.retry_after_seconds`."""
+    url = make_url(postgres_url).update_query_dict({"options": "-c lock_timeout=300"})
+    store = StoreSettings(url=url.render_as_string(hide_password=False), retry_after_seconds=3.0)
+    client = create_app(open_settings(store=store), compiled_catalog, client_factory=no_client).test_client()
+
+    @contextlib.contextmanager
+    def locked() -> Iterator[None]:
+        other = create_engine(postgres_url)
+        try:
+            with other.begin() as connection:
+                connection.execute(text("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE"))
+                yield
+        finally:
+            other.dispose()
+
+    answered, readiness, after = right_after_a_refusal(client, locked())
+    assert after < store.retry_after_seconds, "too slow to ask within the rest"
+    assert answered.status_code == 200, answered.get_data(as_text=True)
+    assert readiness.status_code == 200
+    assert not [r.getMessage() for r in caplog.records if r.name == "service.store.outage"]

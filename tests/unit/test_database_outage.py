@@ -98,3 +98,26 @@ def test_an_outage_is_logged_once_when_it_begins_and_once_when_it_ends(
         ("WARNING", "database: the server does not answer; uses fail at once for 1 s, then one tries it"),
         ("INFO", "database: the server answers again"),
     ]
+
+
+class SentByServer(Exception):
+    """A driver error carrying the SQLSTATE the server sent (psycopg's `sqlstate`)."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize("sqlstate", ["55P03", "57014", "40P01", "40001"])
+def test_an_error_the_server_sent_about_the_use_is_an_answer(sqlstate: str) -> None:
+    """A lock or statement timeout, a deadlock, a serialization failure: the server answered."""
+    outage = Outage(1.0, Clock())
+    fail_with(outage, OperationalError("INSERT", {}, SentByServer(sqlstate)))
+    assert not outage.refusing() and used(outage)
+
+
+@pytest.mark.parametrize("sqlstate", ["08006", "53300", "57P01", "57P03"])
+def test_an_error_saying_the_server_cannot_serve_starts_the_rest(sqlstate: str) -> None:
+    outage = Outage(1.0, Clock())
+    fail_with(outage, OperationalError("SELECT 1", {}, SentByServer(sqlstate)))
+    assert outage.refusing()
