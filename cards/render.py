@@ -276,16 +276,22 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
             label,
             "coverage-info",
         )
-    if unread.booked:
+    if unread.device is not None:
+        summary = "Coverage not checked: the device this order is for could not be read"
+        what = f"{order} orders the device {plain(unread.device)}, but"
+        again = "Check again once the device's record is available"
+    elif unread.booked:
         summary = "Coverage not checked: the order this appointment is for could not be read"
-        what, again = f"The appointment ({appointment}) is based on {order}, but", "Book again"
+        what = f"The appointment ({appointment}) is based on {order}, but"
+        again = "Book again once the order is available"
     else:
         summary = "Coverage not checked: the dispatched order could not be read"
-        what, again = f"The dispatched order ({order}) could not be used:", "Dispatch it again"
+        what = f"The dispatched order ({order}) could not be used:"
+        again = "Dispatch it again once the order is available"
     return card(
         summary,
         f"{what} {plain(unread.reason)}, so this service could not tell whether it is an intrathecal "
-        f"pump order or check the payer's coverage criteria for it. {again} once the order is available, "
+        f"pump order or check the payer's coverage criteria for it. {again}, "
         "or check the payer's requirements directly.",
         label,
         "coverage-info",

@@ -207,6 +207,7 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
     call = decisions.call
     pumps = {o.reference: o for o in call.pump_orders}
     judgements = _judgements(decisions)
+    devices_unread = {u.order: u for u in call.unread if u.device is not None}
     targets = []
     for resource in call.in_scope:
         reference = reference_of(resource)
@@ -215,6 +216,10 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
         elif reference in decisions.episode_orders:
             judged = judgements[decisions.episode_orders[reference]]
             targets.append(CoverageTarget(reference, resource, None, judged))
+        elif reference in devices_unread:
+            why = devices_unread[reference].reason
+            text = f"the device it orders could not be read ({why}), so it was not checked"
+            targets.append(CoverageTarget(reference, resource, None, _undecided(decisions, text)))
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
             targets.append(CoverageTarget(reference, resource, None, unaddressed))

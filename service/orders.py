@@ -160,10 +160,17 @@ def _billing_codes(element: Any) -> Iterator[Code]:
             yield from codings(ext.get("valueCodeableConcept"))
 
 
+def named_device(resource: Mapping[str, Any]) -> str | None:
+    """The reference of the Device a DeviceRequest is coded by (`codeReference`), when it is."""
+    if resource.get("resourceType") != "DeviceRequest" or resource.get("codeCodeableConcept") is not None:
+        return None
+    return reference_target(resource.get("codeReference"))
+
+
 def _device_for(
     resource: Mapping[str, Any], drafts: DraftOrders, fetch_device: DeviceFetcher | None
 ) -> dict[str, Any] | None:
-    ref = reference_target(resource.get("codeReference"))
+    ref = named_device(resource)
     if ref is None:
         return None
     if ref.startswith("#"):

@@ -12,17 +12,17 @@ from the FHIR server does the call end in 412 (CRD §found-32).
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 from cards.response import respond
+from service.appointments import UnreadOrder
 from service.call import CallData, Decisions
-from service.call_orders import OrderSearch, booked_appointments, orders_of_call, prefetched_resources
+from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
 from service.engine.context import EvaluationContext
@@ -30,7 +30,7 @@ from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.cache import PatientDataCache, scope_of
-from service.fhir.client import FhirClient, FhirError, SessionPool
+from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
@@ -38,10 +38,10 @@ from service.hooks.models import HookRequest
 from service.infusates import infusates
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
-from service.orders import DraftOrders, PumpOrder, recognise
+from service.order_devices import DeviceReader
+from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
-from service.references import belongs_to_patient, on_server, parse_reference
 from service.registry import CallOptions, ServiceDefinition
 from service.routing import Route, route_coverages
 from service.settings import FhirSettings
@@ -49,8 +49,6 @@ from service.shapes import reference_of
 from service.version import service_version
 from service.vocabulary import Vocabulary
 from service.wording import listing
-
-log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[HookRequest, float], FhirClient | None]
 
@@ -128,45 +126,6 @@ def call_options(request: HookRequest) -> CallOptions:
     return CallOptions.of(request.extension.get("davinci-crd.configuration"))
 
 
-DeviceReader = Callable[[str], dict[str, Any] | None]
-
-
-def device_reader(
-    client: FhirClient | None,
-    patient_id: str,
-    server: str | None = None,
-    prefetch: Mapping[str, Any] | None = None,
-) -> DeviceReader | None:
-    """Finds a Device an order names: among the prefetched resources (the EHR's own), else read from
-    the call's FHIR server (however the reference names it) within the call's deadline; a Device of
-    another patient, or held on another server, is treated as unavailable, never used."""
-    if client is None and not prefetch:
-        return None
-
-    opened: list[dict[str, dict[str, Any]]] = []  # the prefetch by `Type/id`, opened at the first ask
-
-    def fetch_device(reference: str) -> dict[str, Any] | None:
-        if not opened:
-            opened.append(prefetched_resources(prefetch or {}))
-        parsed = parse_reference(reference)
-        device = opened[0].get(parsed.local) if parsed is not None else None
-        if device is None and client is not None and parsed is not None:
-            if not on_server(parsed, server):
-                log.warning("could not read %s: it is held on another FHIR server", reference)
-                return None
-            try:
-                device = client.read(parsed.local)
-            except FhirError as exc:
-                log.warning("could not read %s: %s", reference, exc.reason)
-                return None
-        if device is not None and not belongs_to_patient(device, patient_id, unlinked=True, server=server):
-            log.warning("could not use %s: it is another patient's", reference)
-            return None
-        return device
-
-    return fetch_device
-
-
 def gather(
     request: HookRequest,
     service: ServiceDefinition,
@@ -198,8 +157,9 @@ def _gathered(
     drafts = DraftOrders(bundle)
     in_scope = drafts.in_scope(request.context.selections)
     codes = env.catalog.order_codes
-    fetch_device = device_reader(client, request.context.patient_id, request.fhir.server, request.prefetch)
+    fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
+    unread += _devices_unread(in_scope, pump, fetch_device)
     episode = frozenset(o.kind for o in pump)
     if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
@@ -232,6 +192,21 @@ def _gathered(
     else:
         return call
     return replace(call, data=data)
+
+
+def _devices_unread(
+    in_scope: list[dict[str, Any]], pump: list[PumpOrder], devices: DeviceReader
+) -> list[UnreadOrder]:
+    """The orders whose code is their Device's (`codeReference`) and whose Device could not be had:
+    not checked, where they would otherwise read as orders with no rules here."""
+    recognised = {o.reference for o in pump}
+    return [
+        UnreadOrder(reference, reference, why, device=device)
+        for resource in in_scope
+        if (reference := reference_of(resource)) not in recognised
+        and (device := named_device(resource)) is not None
+        and (why := devices.failed.get(device)) is not None
+    ]
 
 
 def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrder:

@@ -12,8 +12,10 @@ import pytest
 
 from service.app import create_app
 from service.codes import CANONICAL_SYSTEM, CPT
+from service.fhir.client import FhirError
 from service.hooks.models import parse_hook_request
-from service.pipeline import device_reader, handle_hook
+from service.order_devices import DeviceReader
+from service.pipeline import handle_hook
 from service.registry import find_service
 from tests.builders import catalog
 from tests.calls import prefetch_app
@@ -23,6 +25,7 @@ from tests.support import (
     SELECT_URL,
     RecordingFactory,
     RecordingFhirClient,
+    assertion_of,
     open_settings,
     post_json,
     select_body,
@@ -62,9 +65,9 @@ def hardware_by_reference(where: str) -> dict[str, Any]:
     order["codeReference"] = {"reference": "Device/dev-e0786"}
     if where == "draft-orders":
         body["context"]["draftOrders"]["entry"].append({"resource": device("dev-e0786")})
-    else:
+    elif where == "prefetch":
         body["prefetch"]["patientDevices"]["entry"].append({"resource": device("dev-e0786")})
-    return body
+    return body  # "nowhere": on the EHR's FHIR server at best
 
 
 @pytest.mark.parametrize("where", ["contained", "draft-orders", "prefetch"])
@@ -77,13 +80,49 @@ def test_a_hardware_order_coded_through_its_device_is_judged(where: str) -> None
     assert "E0786" in decision["summary"], decision["summary"]
 
 
+class DeviceReadsFail(RecordingFhirClient):
+    """The EHR's FHIR server, failing every read of a Device."""
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        if reference.startswith("Device/"):
+            super().read(reference)
+            raise FhirError("HTTP 503", 503)
+        return super().read(reference)
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        (False, "the call gave no FHIR server to read it from"),
+        (True, "the EHR's FHIR server did not return it (HTTP 503)"),
+    ],
+    ids=["no-server", "read-fails"],
+)
+def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(server: bool, why: str) -> None:
+    """Its code is its Device's: not readable, the order is not known to be a pump order or not.
+    Before, it silently left the episode and its coverage information said this service holds no
+    coverage rules for it (clinical review 3, M1)."""
+    body = hardware_by_reference("nowhere")
+    if server:
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
+        body = with_fhir(body)
+    else:
+        app = prefetch_app()
+    answer = post_json(app.test_client(), SELECT_URL, body).get_json()
+    [card] = [c for c in answer["cards"] if c["summary"].startswith("Coverage not checked")]
+    assert card["summary"] == "Coverage not checked: the device this order is for could not be read"
+    assert card["detail"].startswith(f"{HARDWARE} orders the device Device/dev-e0786, but {why}")
+    [action] = [a for a in answer["systemActions"] if f"DeviceRequest/{a['resource']['id']}" == HARDWARE]
+    reason = assertion_of(action)["reason"]["text"]
+    assert "the device it orders could not be read" in reason and "no coverage rules" not in reason, reason
+
+
 def test_a_prefetched_device_is_found_by_any_form_of_its_reference_and_only_the_patients() -> None:
     mine, theirs = device("pump", "p1"), device("other", "p2")
     prefetch = {
         "patientDevices": {"resourceType": "Bundle", "entry": [{"resource": mine}, {"resource": theirs}]}
     }
-    read = device_reader(None, "p1", prefetch=prefetch)
-    assert read is not None
+    read = DeviceReader(None, "p1", prefetch=prefetch)
     assert read("Device/pump") is mine
     assert read("https://ehr.example.org/fhir/Device/pump/_history/3") is mine
     assert read("Device/other") is None
@@ -116,8 +155,7 @@ class DeviceServer:
 
 def test_a_device_is_read_from_the_calls_server_however_named_and_never_from_another() -> None:
     server = DeviceServer()
-    read = device_reader(server, "p1", "https://ehr.example.org/fhir")  # type: ignore[arg-type]
-    assert read is not None
+    read = DeviceReader(server, "p1", "https://ehr.example.org/fhir")  # type: ignore[arg-type]
     assert read("https://ehr.example.org/fhir/Device/pump")["id"] == "pump"  # type: ignore[index]
     assert read("Device/other")["id"] == "other"  # type: ignore[index]
     assert read("https://elsewhere.example.org/fhir/Device/far") is None

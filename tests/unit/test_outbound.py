@@ -33,7 +33,7 @@ from service.fhir.outbound import (
 from service.fhir.queries import Query
 from service.fhir.query_pool import QueryPool
 from service.fhir.transport import guarded_session
-from service.pipeline import device_reader
+from service.order_devices import DeviceReader
 from service.settings import FhirSettings, SettingsError, settings_from_mapping
 from tests.builders import catalog
 from tests.hostile_support import FLOOD_BYTES, HostileFhirServer, tls_server
@@ -256,8 +256,7 @@ def test_a_device_of_another_patient_is_not_used() -> None:
         f"{EHR}/Device/theirs",
         json={"resourceType": "Device", "id": "theirs", "patient": {"reference": "Patient/p2"}},
     )
-    read = device_reader(FhirClient(EHR, None, 2.0), "p1")
-    assert read is not None
+    read = DeviceReader(FhirClient(EHR, None, 2.0), "p1")
     assert read("Device/mine") is not None
     assert read("Device/loose") is not None
     assert read("Device/theirs") is None

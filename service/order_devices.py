@@ -1,0 +1,69 @@
+"""The Device a DeviceRequest names (`codeReference`), where its code may be: found among the EHR's
+prefetch, else read from the call's FHIR server within the call's deadline. A Device that cannot be
+had is remembered with the reason, so that an order whose code could not be read is reported as not
+checked rather than taken for an order this service holds no rules for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from service.call_orders import prefetched_resources
+from service.fhir.client import FhirClient, FhirError
+from service.references import belongs_to_patient, on_server, parse_reference
+
+log = logging.getLogger(__name__)
+
+
+class DeviceReader:
+    """`reader(reference)`: the Device, or None when it cannot be had (then `failed[reference]` says
+    why). A Device of another patient, or held on another server, is treated as unavailable, never
+    used."""
+
+    def __init__(
+        self,
+        client: FhirClient | None,
+        patient_id: str,
+        server: str | None = None,
+        prefetch: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._client, self._patient_id, self._server = client, patient_id, server
+        self._prefetch = prefetch or {}
+        self._prefetched: dict[str, dict[str, Any]] | None = None  # by `Type/id`, opened at the first ask
+        self.failed: dict[str, str] = {}
+
+    def __call__(self, reference: str) -> dict[str, Any] | None:
+        device = self._find(reference)
+        if device is not None and not belongs_to_patient(
+            device, self._patient_id, unlinked=True, server=self._server
+        ):
+            return self._unavailable(reference, "it is another patient's")
+        return device
+
+    def _find(self, reference: str) -> dict[str, Any] | None:
+        if self._prefetched is None:
+            self._prefetched = prefetched_resources(self._prefetch)
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return None
+        device = self._prefetched.get(parsed.local)
+        if device is not None:
+            return device
+        if self._client is None:
+            return self._unavailable(reference, "the call gave no FHIR server to read it from")
+        if not on_server(parsed, self._server):
+            return self._unavailable(reference, "it is held on another FHIR server")
+        try:
+            device = self._client.read(parsed.local)
+        except FhirError as exc:
+            return self._unavailable(reference, f"the EHR's FHIR server did not return it ({exc.reason})")
+        if device is None:
+            return self._unavailable(reference, "the EHR's FHIR server does not have it")
+        return device
+
+    def _unavailable(self, reference: str, why: str) -> None:
+        log.warning("could not use %s: %s", reference, why)
+        self.failed[reference] = why
+        return None
