@@ -66,7 +66,7 @@ class ProcedureFact:
     used_text: str = ""
     steroid_injection: bool = False
     based_on: tuple[str, ...] = ()  # the orders it carried out (`basedOn`, as `Type/id`)
-    devices: tuple[str, ...] = ()  # the Devices it put in or changed (`focalDevice.manipulated`)
+    devices: tuple[str, ...] = ()  # the Devices it put in (`focalDevice.manipulated`, see record._put_in)
 
 
 @dataclass(frozen=True, slots=True)

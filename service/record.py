@@ -282,8 +282,26 @@ def _procedure(resource: Mapping[str, Any], steroids: ValueSet, codes_of: CodesO
     )
     label = first_display(resource.get("code"), codes)
     based_on = _local_references(as_list(resource.get("basedOn")))
-    devices = _local_references(f.get("manipulated") for f in dicts(resource.get("focalDevice")))
+    devices = _local_references(
+        f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f)
+    )
     return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
+
+
+# focalDevice.action codes saying the device was put in (SNOMED CT: insertion, implantation)
+_PUT_IN_ACTIONS = frozenset({"257867005", "71861002"})
+_PUT_IN_WORDS = re.compile(r"\b(implant|insert|placed\b|placement\b)")  # not "replaced", "replacement"
+
+
+def _put_in(focal: Mapping[str, Any]) -> bool:
+    """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying
+    so. A device it revised, replaced, refilled or removed was in place before it (the pump a
+    catheter revision names is one already in place)."""
+    action = focal.get("action")
+    if action is None:
+        return True
+    put_in = _PUT_IN_WORDS.search(concept_text(action).lower()) is not None
+    return put_in or any(c.code in _PUT_IN_ACTIONS for c in codings(action))
 
 
 def _local_references(references: Iterable[Any]) -> tuple[str, ...]:

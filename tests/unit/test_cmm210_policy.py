@@ -29,8 +29,10 @@ from tests.builders import (
     condition,
     determine,
     drug_failure_forms,
+    finding_of,
     infusate_request,
     med_request,
+    meeting_chart,
     metastasis_stage,
     oxycodone,
     pain,
@@ -788,3 +790,16 @@ def test_the_most_recent_form_of_antispasmodic_failure_decides(
     chart: list[dict[str, Any]], expected: str
 ) -> None:
     expect(cmm(chart, drugs=BACLOFEN), {"cmm210.spas.trial.oral-pt-6wk.drugs.course.failure": expected})
+
+
+def test_a_recorded_no_to_a_yes_no_assessment_is_read_as_the_answer_it_is() -> None:
+    """CMM-210's home exercise program is met by yes and has no "not met": a valueBoolean false is a
+    yes/no answer, not one recorded in another form. Before: "recorded no, where a yes/no answer is
+    read"."""
+    d = determine(
+        [*meeting_chart(), assessment("home-exercise-program", valueBoolean=False)],
+        order=service_request("62324"),
+        policy_id=POLICY,
+    )
+    finding = finding_of(d, "cmm210.pain.trial.noninvasive-6mo.rehab.home-exercise")
+    assert finding == "recorded no, not one of yes", finding

@@ -89,7 +89,8 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
         finding = f"recorded {found.value_text()}, which the policy does not address: for the reviewer"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding, for_reviewer=True)
     listed = params.get("met", ())
-    if listed and all(isinstance(v, bool) for v in listed):  # contract §5: a valueBoolean answer
+    yes_no = bool(listed) and all(isinstance(v, bool) for v in listed)
+    if yes_no and not isinstance(found.value, bool):  # contract §5: a valueBoolean answer
         form = " as a code" if isinstance(found.value, str) else ""
         finding = f"recorded {found.value_text()}{form}, where a yes/no answer is read"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
