@@ -9,6 +9,7 @@ trail and in `idds-crd evaluate --determinations`, not in the card.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -70,8 +71,25 @@ def card(
     return built
 
 
+ASIDE = re.compile(r"\s*\([^()]*\)")
+
+
 def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` within `limit` characters, cut after a whole word (when one ends near the limit)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", len(cut) - 20)
+    return (cut[:space] if space > 0 else cut).rstrip(" ,;:—") + "…"
+
+
+def _fitted(lead: str, reason: str) -> str:
+    """`lead` + `reason` with the reason's asides in parentheses (dates, a count) left out, the last
+    first, while it is longer than a summary may be: rather than cut in the middle of one."""
+    while len(lead + reason) > SUMMARY_LIMIT and (asides := list(ASIDE.finditer(reason))):
+        last = asides[-1]
+        reason = reason[: last.start()] + reason[last.end() :]
+    return lead + reason
 
 
 VERDICT = {
@@ -125,7 +143,7 @@ def summary(episode: Episode) -> str:
     elif d.outcome == Outcome.MEETS:
         text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
-        text = f"{d.payer}: not covered — {_item_summary(failed[0])}"
+        text = _fitted(f"{d.payer}: not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
         top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
         text = f"{d.payer}: {open_count(open_items)} for {codes} — {top.named}"
@@ -308,11 +326,14 @@ def external_reference_card(
     ]
     if payer_url:
         links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
-    detail = (
-        f"The {d.payer} criteria for {d.kind_words} ({d.indication_words}), with the policy's own words, "
-        "the readings this service "
-        f"applies and the source text ({d.policy_version})."
+    what = (
+        f"The {d.payer} policy in its own words"
+        if d.outcome == Outcome.NOT_APPLICABLE
+        else f"The {d.payer} criteria for {d.kind_words} ({d.indication_words}), with the policy's own words"
     )
+    detail = f"{what}, the readings this service applies and the source text ({d.policy_version})."
+    if d.outcome == Outcome.NOT_APPLICABLE:  # as the decision card beside it says, with the reason
+        detail += f" It has no criteria for {d.kind_words} ({d.indication_words})."
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
 
 

@@ -11,16 +11,21 @@ import pytest
 from cards.items import Episode, failing
 from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
 from service.engine.model import CriterionResult, Determination, Outcome, Status
+from tests import card_scenarios
 from tests.builders import (
     ICD,
+    cards_of,
     catalog,
     condition,
     determine,
     infusate_request,
     med_request,
     meeting_chart,
+    payer_coverage,
     service_request,
+    sign_request,
 )
+from tests.calls import sign_with_chart
 
 
 def no_empty_values(value: Any, path: str = "card") -> None:
@@ -68,6 +73,16 @@ def test_long_payer_names_keep_the_summary_short() -> None:
     summary = decision_card(Episode.of([d]))["summary"]
     assert len(summary) <= SUMMARY_LIMIT
     assert summary.endswith("…")
+
+
+def test_a_long_summary_leaves_out_its_closing_aside_rather_than_cut_it() -> None:
+    """Before: "… the orders cover 4 weeks 2 days (17 Oct 2026 → 16 Nov…" (clinical review 3, L4)."""
+    call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
+    _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
+    [decision] = cards_of(response["cards"])
+    summary = decision["summary"]
+    assert summary.startswith("CMM-210 (eviCore): not covered — Opioids or other analgesics"), summary
+    assert len(summary) <= SUMMARY_LIMIT and summary.count("(") == summary.count(")"), summary
 
 
 PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")

@@ -22,6 +22,9 @@ from tests.builders import (
     documentation_steps,
     infusate_request,
     meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
 )
 from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
@@ -98,6 +101,18 @@ def test_policy_link_uses_the_configured_public_url() -> None:
 def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
     link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]
     assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
+
+
+def test_the_policy_card_of_an_order_the_policy_gives_no_criteria_for_says_so() -> None:
+    """Capital Blue Cross writes no trial criteria. Before, its policy card spoke of "the Capital Blue
+    Cross criteria for an intrathecal trial" beside the decision card saying there are none (clinical
+    review 3, L3)."""
+    call = sign_request(service_request("62324"), coverage=payer_coverage("cbc"))
+    _, response = sign_with_chart(meeting_chart(), body=call)
+    [guideline] = cards_of(response["cards"], "guideline")
+    assert guideline["detail"].startswith("The Capital Blue Cross policy in its own words, the readings")
+    no_criteria = "It has no criteria for an intrathecal trial (chronic non-malignant pain)."
+    assert guideline["detail"].endswith(no_criteria), guideline["detail"]
 
 
 def test_one_decision_and_one_policy_link_however_many_lines_are_signed() -> None:
