@@ -73,14 +73,14 @@ def one_call(samples: Samples, raw: bytes, state: AppState, service: ServiceDefi
     env = state.environment
     clock = CallClock()
     document, request = timed(samples, "parse", parsed, raw, service)
-    call = timed(samples, "gather", gather, request, service, env, time.monotonic() + env.deadline_seconds)
+    today = datetime.now(UTC).date()
+    deadline = time.monotonic() + env.deadline_seconds
+    call = timed(samples, "gather", gather, request, service, env, deadline, today)
     data = call.data
     assert data is not None and call.pump_orders, "the call holds no pump order"
     patient = request.context.patient_id
     timed(samples, "record", build_record, patient, data.resources, env.catalog.terminology, data.unavailable)
-    decisions = timed(
-        samples, "engine", decide, call, env.catalog, env.published, datetime.now(UTC).date(), True
-    )
+    decisions = timed(samples, "engine", decide, call, env.catalog, env.published, today, True)
     for suffix in ("", " wall"):  # decide builds the record too
         samples[f"engine{suffix}"][-1] = max(
             0.0, samples[f"engine{suffix}"][-1] - samples[f"record{suffix}"][-1]

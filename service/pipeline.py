@@ -131,14 +131,15 @@ def gather(
     service: ServiceDefinition,
     env: HookEnvironment,
     deadline: float,
+    today: date,
     caller: str | None = None,
 ) -> CallData:
-    """All of the call's I/O: its orders (and their devices), then the patient's data when needed;
-    the patient's data from the cache for the trusted client `caller` (its `iss`) where it has it.
-    The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
+    """All of the call's I/O, as of `today`: its orders (and their devices), then the patient's data
+    when needed; the patient's data from the cache for the trusted client `caller` (its `iss`) where
+    it has it. The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
     client = env.client_factory(request, deadline)
     with env.server_share.admitted(client):
-        call = _gathered(request, service, env, client, deadline, caller)
+        call = _gathered(request, service, env, client, deadline, today, caller)
     if client is not None and client.refused:
         observe_fhir_held_back()
     return call
@@ -150,6 +151,7 @@ def _gathered(
     env: HookEnvironment,
     client: FhirClient | None,
     deadline: float,
+    today: date,
     caller: str | None,
 ) -> CallData:
     behaviour = service.behaviour
@@ -185,10 +187,12 @@ def _gathered(
     scope = scope_of(request, caller)
     if pump:
         data = env.gatherer.gather(
-            request, service.prefetch, client, deadline, scope=scope, drafts=drafts.resources
+            request, service.prefetch, client, deadline, today=today, scope=scope, drafts=drafts.resources
         )
     elif unread or in_scope or appointments:
-        data = env.gatherer.gather(request, service.prefetch, client, deadline, clinical=False, scope=scope)
+        data = env.gatherer.gather(
+            request, service.prefetch, client, deadline, today=today, clinical=False, scope=scope
+        )
     else:
         return call
     return replace(call, data=data)
@@ -327,7 +331,7 @@ def handle_hook(
     if not options.coverage_info:
         return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
-        call = gather(request, service, env, deadline, caller)
+        call = gather(request, service, env, deadline, today, caller)
     decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))

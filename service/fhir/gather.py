@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -182,11 +182,14 @@ class DataGatherer:
         templates: Mapping[str, str],
         client: FhirClient | None,
         deadline: float,
+        *,
+        today: date,
         clinical: bool = True,
         scope: CacheScope | None = None,
         drafts: Sequence[Mapping[str, Any]] = (),
     ) -> GatheredData:
-        """The call's data; with a `scope`, query answers are taken from and kept in the cache. The
+        """The call's data as of `today` (UTC; the recent pain scores are searched from it, see
+        score_window.py); with a `scope`, query answers are taken from and kept in the cache. The
         Medications the draft orders `drafts` name but do not hold are read with the chart's."""
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
@@ -207,7 +210,7 @@ class DataGatherer:
             else:
                 plan.append(query)
         if clinical:
-            plan += self._clinical_plan(request, client, data, owner)
+            plan += self._clinical_plan(request, client, data, owner, recent_since(today))
         if client is not None and plan:
             outcomes = self._outcomes(client, plan, deadline, scope, owner)
             self._absorb(plan, outcomes, owner, data)
@@ -248,10 +251,16 @@ class DataGatherer:
         return {**outcomes, **cached}
 
     def _clinical_plan(
-        self, request: HookRequest, client: FhirClient | None, data: GatheredData, owner: Owner
+        self,
+        request: HookRequest,
+        client: FhirClient | None,
+        data: GatheredData,
+        owner: Owner,
+        recent_from: datetime,
     ) -> list[Query]:
         """Take what the EHR prefetched for each clinical key; the searches still to run (a key
-        absent or failed, or the remaining pages of a prefetched searchset)."""
+        absent or failed, or the remaining pages of a prefetched searchset; the pain scores from
+        `recent_from`)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
         for key, query in searches_for_patient(self._searches, patient_id):
@@ -261,7 +270,7 @@ class DataGatherer:
             if key == PAIN_KEY and given.has_more_pages:
                 given = Prefetched(PrefetchState.ABSENT)  # one page of many: searched by time instead
             if key == PAIN_KEY and given.state not in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-                query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(self._since())}"))
+                query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(recent_from)}"))
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None:
@@ -271,10 +280,6 @@ class DataGatherer:
             else:
                 plan.append(query)
         return plan
-
-    @staticmethod
-    def _since() -> datetime:
-        return recent_since(datetime.now(UTC))
 
     def _pain_prefetched_before(self, request: HookRequest, given: Prefetched) -> bool:
         """`painScores` not prefetched, but `observations` by the template of earlier versions, which

@@ -17,7 +17,7 @@ Observations, or sort them slowly), and everything the policies read is still th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from service.codes import CANONICAL_SYSTEM, LOINC
@@ -38,11 +38,11 @@ def fhir_instant(moment: datetime) -> str:
     return _aware(moment).astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def recent_since(now: datetime) -> datetime:
-    """The start of the recent window: midnight UTC `RECENT_DAYS` ago, the same for every call of a
-    day, so that the search (and its cached answer) is the same for order-select and order-sign."""
-    start = _aware(now).astimezone(UTC) - timedelta(days=RECENT_DAYS)
-    return start.replace(hour=0, minute=0, second=0, microsecond=0)
+def recent_since(today: date) -> datetime:
+    """The start of the recent window: midnight UTC `RECENT_DAYS` before `today` (the call's date,
+    UTC), the same for every call of a day, so that the search (and its cached answer) is the same for
+    order-select and order-sign."""
+    return datetime.combine(today - timedelta(days=RECENT_DAYS), time(), UTC)
 
 
 def within(params: Mapping[str, Any], *dates: str) -> dict[str, str | list[str]]:

@@ -51,7 +51,7 @@ def gathered(server: LocalFhirServer, catalog: Catalog, patient: str) -> Gathere
     gatherer = DataGatherer(None, codes, terminology=catalog.terminology)
     deadline = time.monotonic() + 120
     client = FhirClient(server.base_url, None, 60.0, deadline=deadline)
-    return gatherer.gather(request, {}, client, deadline)
+    return gatherer.gather(request, {}, client, deadline, today=NOW.date())
 
 
 def read_by_policies(catalog: Catalog, patient: str, data: GatheredData) -> tuple[Any, ...]:

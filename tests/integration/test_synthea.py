@@ -6,6 +6,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -51,7 +52,8 @@ def record_for(
         env = build_environment(settings, catalog, pool)
         client = default_client_factory(settings)(request, time.monotonic() + 30)
         assert isinstance(client, FhirClient)
-        data = env.gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 30)
+        today = datetime.now(UTC).date()
+        data = env.gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 30, today=today)
     assert data.unavailable == {}  # sekmet ignores QuestionnaireResponse?patient=: kept by subject instead
     assert all(
         qr["subject"]["reference"] == f"Patient/{patient_id}"

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from service.registry import STANDARD_PREFETCH, service_for_hook
 from service.settings import CacheSettings, SettingsError, load_settings
 from tests.cache_support import HandClock
 from tests.support import FHIR_SERVER, TOKEN, RecordingFhirClient, select_body, with_fhir
+
+TODAY = datetime.now(UTC).date()
 
 SCOPE = CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/1", "demo-meets")
 ANSWER = {"resources": [{"resourceType": "Condition", "id": "c1"}], "included": [], "pages": 1}
@@ -217,7 +220,7 @@ def gather_with(
 ) -> Any:
     request = request_of(with_fhir(body, TOKEN, FHIR_SERVER))
     gatherer = DataGatherer(None, [], cache=cache)
-    return gatherer.gather(request, STANDARD_PREFETCH, client, LATER, scope=scope)  # type: ignore[arg-type]
+    return gatherer.gather(request, STANDARD_PREFETCH, client, LATER, today=TODAY, scope=scope)  # type: ignore[arg-type]
 
 
 def no_prefetch() -> dict[str, Any]:

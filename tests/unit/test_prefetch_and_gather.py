@@ -6,6 +6,7 @@ import copy
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ from tests.support import (
     with_fhir,
 )
 
+TODAY = datetime.now(UTC).date()
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "prefetch-test-token"
 
@@ -72,7 +74,7 @@ def stub_clinical(patient: str = "demo-meets") -> None:
 def gather(request: HookRequest, *, clinical: bool = True, executor: Any = None) -> Any:
     client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
     return DataGatherer(executor, []).gather(
-        request, STANDARD_PREFETCH, client, time.monotonic() + 5, clinical=clinical
+        request, STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY, clinical=clinical
     )
 
 
@@ -212,7 +214,7 @@ def test_missing_prefetch_without_a_server_is_required_missing() -> None:
     body = sample()
     del body["prefetch"]
     data = DataGatherer(None, []).gather(
-        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5
+        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY
     )
     assert set(data.required_missing) == {"patient", "coverage"}
     assert data.unavailable["Condition"] == "the EHR gave no FHIR server address"
@@ -466,7 +468,12 @@ def test_the_patient_and_coverage_keys_give_only_this_patients_patient_and_cover
         [body["prefetch"]["patient"], {"resourceType": "Patient", "id": "x"}]
     )
     data = DataGatherer(None, []).gather(
-        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5, clinical=False
+        hook_request(body, with_server=False),
+        STANDARD_PREFETCH,
+        None,
+        time.monotonic() + 5,
+        today=TODAY,
+        clinical=False,
     )
     assert [p["id"] for p in data.resources["Patient"]] == ["demo-meets"]
     assert [c["id"] for c in data.resources["Coverage"]] == [coverage["entry"][0]["resource"]["id"]]
@@ -493,7 +500,7 @@ def test_without_a_server_prefetched_clinical_keys_are_used_and_the_rest_unavail
     body["prefetch"]["conditions"] = searchset([mine("Condition", "c1")])
     body["prefetch"]["patientDevices"] = {"resourceType": "OperationOutcome", "issue": []}
     data = DataGatherer(None, []).gather(
-        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5
+        hook_request(body, with_server=False), STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY
     )
     assert [c["id"] for c in data.resources["Condition"]] == ["c1"]
     assert "Condition" not in data.unavailable

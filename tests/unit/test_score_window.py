@@ -38,7 +38,7 @@ def gather(catalog: Catalog, client: Any, prefetch: dict[str, Any] | None = None
     request = parse_hook_request(body, service_for_hook(body["hook"]))
     codes = policy_observation_codes(catalog.terminology)
     gatherer = DataGatherer(None, codes, terminology=catalog.terminology)
-    return gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 10)
+    return gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 10, today=NOW.date())
 
 
 def record_of(catalog: Catalog, resources: dict[str, list[dict[str, Any]]]) -> PatientRecord:
@@ -95,7 +95,7 @@ def test_a_trial_within_the_recent_window_needs_no_second_search(compiled_catalo
     client = ChartClient(pain_chart(PATIENT, NOW - timedelta(days=10), NOW, filler=100))
     gather(compiled_catalog, client)
     [recent] = pain_searches(client)
-    assert recent["date"] == f"ge{recent_since(NOW):%Y-%m-%d}" + recent["date"][12:]
+    assert recent["date"] == f"ge{recent_since(NOW.date()):%Y-%m-%d}" + recent["date"][12:]
     assert "_sort" not in recent
 
 
@@ -284,7 +284,7 @@ def test_the_scores_read_only_until_a_usable_one_answer_as_reading_them_all(
     junk: list[Any],
     trial_days_ago: int | None,
 ) -> None:
-    since = recent_since(NOW)
+    since = recent_since(NOW.date())
     pain: list[Any] = [
         {**pain_score(PATIENT, f"s{n}", NOW - timedelta(days=days), 6), **change}
         for n, (days, change) in enumerate(scores)
