@@ -36,7 +36,7 @@ class UnreadOrder:
     reason: str
     resource: Mapping[str, Any] | None = None
     searched: bool = False  # not one order: the search for the patient's open orders failed
-    device: str | None = None  # the order itself is at hand; the Device it is coded by could not be
+    device: str | None = None  # the order is at hand, but not the Device it is coded by (this one)
     others_searched: bool = False  # (searched) the patient's other open orders were found and judged
 
     @property

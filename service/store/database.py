@@ -206,8 +206,8 @@ def open_database(
 ) -> Database:
     """Connect to `url` and create any missing table; raises DatabaseError when that fails. Each
     later use of a database server is cut after `timeout` seconds, and after one that failed to
-    answer the server is left alone for `rest_seconds` (None: neither, for the maintenance commands,
-    whose one transaction may rightly take longer than a hook call's use)."""
+    answer the server is left alone for `rest_seconds` (`timeout` None: neither, for the maintenance
+    commands, whose one transaction may rightly take longer than a hook call's use)."""
     import service.store.tables  # noqa: F401  (declares every table on `metadata`)
 
     try:
