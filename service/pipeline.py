@@ -205,11 +205,10 @@ def _devices_unread(
     not checked, where they would otherwise read as orders with no rules here."""
     recognised = {o.reference for o in pump}
     return [
-        UnreadOrder(reference, reference, why, device=device)
+        UnreadOrder(reference, reference, why, device=named_device(resource))
         for resource in in_scope
         if (reference := reference_of(resource)) not in recognised
-        and (device := named_device(resource)) is not None
-        and (why := devices.failed.get(device)) is not None
+        and (why := devices.why_unavailable(resource)) is not None
     ]
 
 

@@ -58,8 +58,8 @@ def hardware_by_reference(where: str) -> dict[str, Any]:
         if e["resource"]["resourceType"] == "DeviceRequest"
     )
     del order["codeCodeableConcept"]
-    if where == "contained":
-        order["contained"] = [device("dev-e0786")]
+    if where in ("contained", "not-contained"):
+        order["contained"] = [device("dev-e0786")] if where == "contained" else []
         order["codeReference"] = {"reference": "#dev-e0786"}
         return body
     order["codeReference"] = {"reference": "Device/dev-e0786"}
@@ -91,18 +91,21 @@ class DeviceReadsFail(RecordingFhirClient):
 
 
 @pytest.mark.parametrize(
-    ("server", "why"),
+    ("where", "server", "why"),
     [
-        (False, "the call gave no FHIR server to read it from"),
-        (True, "the EHR's FHIR server did not return it (HTTP 503)"),
+        ("nowhere", False, "Device/dev-e0786, but the call gave no FHIR server to read it from"),
+        ("nowhere", True, "Device/dev-e0786, but the EHR's FHIR server did not return it (HTTP 503)"),
+        ("not-contained", False, "#dev-e0786, but the order does not contain it"),
     ],
-    ids=["no-server", "read-fails"],
+    ids=["no-server", "read-fails", "not-contained"],
 )
-def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(server: bool, why: str) -> None:
+def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(
+    where: str, server: bool, why: str
+) -> None:
     """Its code is its Device's: not readable, the order is not known to be a pump order or not.
     Before, it silently left the episode and its coverage information said this service holds no
-    coverage rules for it (clinical review 3, M1)."""
-    body = hardware_by_reference("nowhere")
+    coverage rules for it (clinical review 3, M1; session review s34, F6 for the contained one)."""
+    body = hardware_by_reference(where)
     if server:
         app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
         body = with_fhir(body)
@@ -111,7 +114,7 @@ def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(server
     answer = post_json(app.test_client(), SELECT_URL, body).get_json()
     [card] = [c for c in answer["cards"] if c["summary"].startswith("Coverage not checked")]
     assert card["summary"] == "Coverage not checked: the device this order is for could not be read"
-    assert card["detail"].startswith(f"{HARDWARE} orders the device Device/dev-e0786, but {why}")
+    assert card["detail"].startswith(f"{HARDWARE} orders the device {why}"), card["detail"]
     [action] = [a for a in answer["systemActions"] if f"DeviceRequest/{a['resource']['id']}" == HARDWARE]
     reason = assertion_of(action)["reason"]["text"]
     assert "the device it orders could not be read" in reason and "no coverage rules" not in reason, reason
