@@ -332,6 +332,35 @@ def test_conservative_care_six_months_within_the_last_year(start: str, end: str,
     assert s["cohere.pain.conservative-6mo-in-12mo"] == expected
 
 
+def ibuprofen(start: str, end: str) -> dict[str, Any]:
+    return med_request("Ibuprofen 800 MG Oral Tablet", start, end, code="197807")
+
+
+@pytest.mark.parametrize(
+    ("courses", "expected", "from_day"),
+    [
+        ([("2020-01-01", "2020-02-01"), ("2026-10-01", "2026-11-01")], "not-met", "1 Oct 2026"),
+        (
+            [("2019-05-01", "2019-06-01"), ("2026-01-05", "2026-02-05"), ("2026-06-10", "2026-07-10")],
+            "met",
+            "5 Jan 2026",
+        ),
+        ([("2025-10-01", "2026-06-01")], "met", "21 Nov 2025"),  # cut at the window's start
+    ],
+    ids=["old-order-of-the-same-drug", "window-course-from-its-first-order", "order-into-the-window"],
+)
+def test_the_course_within_the_last_year_spans_the_orders_inside_it(
+    courses: list[tuple[str, str]], expected: str, from_day: str
+) -> None:
+    """Synthea charts repeat one drug for decades. Before, an order of the same drug years before the
+    window stretched the window's course back to the window's start: one 30-day order in the last
+    year read "6 months 9 days documented" (Synthea review, F1)."""
+    chart = [*without_codes(non_malignant_chart(), "197807"), *(ibuprofen(*c) for c in courses)]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.conservative.pharm") == expected
+    assert from_day in finding_of(d, "cohere.pain.conservative.pharm")
+
+
 def test_conservative_care_needs_pt_home_exercise_injections_and_cbt() -> None:
     chart = non_malignant_chart()
     for code in ("97110", "home-exercise-program", "64483", "90834"):

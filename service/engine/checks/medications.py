@@ -100,22 +100,32 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     names = {i.name for vs in value_sets for i in vs.ingredients}
     exposures = [e for e in ctx.record.exposures if e.ingredient in names]
     today = start_of_day(ctx.today)
+    sources = {s for e in exposures for s in e.sources}
     if params.get("within_months"):
+        # the window holds the orders and statements that reach into it, each on its own: an
+        # ingredient's exposure spans all its orders, decades apart in a real chart, and would
+        # otherwise stretch the course in the window back to the window's start
         window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
-        exposures = [e for e in exposures if e.end > window_start]
+        inside = [
+            (m.source, m.start, m.end or m.start)
+            for m in ctx.record.medications
+            if m.source in sources and m.start is not None and (m.end or m.start) > window_start
+        ]
+        spans = [(began, ended) for _, began, ended in inside]
+        sources = {source for source, _, _ in inside}
     else:
         window_start = None
-    if not exposures:
+        spans = [(e.start, e.end) for e in exposures]
+    if not spans:
         missing = params.get("missing", "no qualifying medication found")
         within = f" within the last {params['within_months']} months" if window_start else ""
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"{missing}{within}")
-    start = min(e.start for e in exposures)
+    start = min(s for s, _ in spans)
     if window_start is not None:
         start = max(start, window_start)
-    end = min(max(e.end for e in exposures), today)
+    end = min(max(e for _, e in spans), today)
     lasted = human_span(start, end)
     reached, needed = _lasted(params, start, end)
-    sources = {s for e in exposures for s in e.sources}
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     if reached:
