@@ -243,13 +243,22 @@ def decide(
     for route in routes:
         if route.policy_id is not None:
             judged.setdefault(route.policy_id, []).append(route)
+    principal = _principal(call.pump_orders, catalog.vocabulary)
+    pump_orders = (principal, *(o for o in call.pump_orders if o is not principal))
     shared: dict[tuple[str, ...], Any] = {}  # record-level matches, computed once for every policy
     determinations = tuple(
         replace(
             evaluate_order(
                 catalog.policies[policy_id],
                 EvaluationContext(
-                    record, catalog.terminology, today, order, drugs, episode_kinds=episode, _memo=shared
+                    record,
+                    catalog.terminology,
+                    today,
+                    order,
+                    drugs,
+                    episode_kinds=episode,
+                    episode_orders=pump_orders,
+                    _memo=shared,
                 ),
             ),
             payer=policy_routes[0].payer_display,
@@ -258,9 +267,8 @@ def decide(
         for order in call.pump_orders
         for policy_id, policy_routes in judged.items()
     )
-    principal = _principal(call.pump_orders, catalog.vocabulary).reference
     episode_orders = {
-        drug.reference: principal
+        drug.reference: principal.reference
         for drug in drugs
         if drug.reference not in pump_refs and call.drafts.get(drug.reference) is not None
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from service.codes import Code, codings
 from service.engine.context import EvaluationContext
+from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
 from service.references import local_reference
 from service.shapes import as_list
@@ -34,13 +35,25 @@ CLASSIFICATION_VALUE_SETS = (
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
-    """The codes of the order's reason (contract §2): its `reasonCode`, and the Conditions its
-    `reasonReference` names, however the reference is written (relative, absolute, versioned,
-    contained) and whichever copy of a repeated diagnosis it names; a Condition counts as the record's
-    do (contract §3: not refuted, not resolved)."""
-    resource = ctx.order.resource
+    """The codes of the order's reason (contract §2); for an order that gives none, those of the
+    episode's other pump orders (the reason EHRs often put on one order of an implant only): one
+    episode, one indication."""
+    own = _order_reason_codes(ctx, ctx.order)
+    if own:
+        return own
+    return [
+        c for other in ctx.episode_orders if other is not ctx.order for c in _order_reason_codes(ctx, other)
+    ]
+
+
+def _order_reason_codes(ctx: EvaluationContext, order: PumpOrder) -> list[Code]:
+    """The codes of one order's reason: its `reasonCode`, and the Conditions its `reasonReference`
+    names, however the reference is written (relative, absolute, versioned, contained) and whichever
+    copy of a repeated diagnosis it names; a Condition counts as the record's do (contract §3: not
+    refuted, not resolved)."""
+    resource = order.resource
     codes = [c for concept in as_list(resource.get("reasonCode")) for c in codings(concept)]
-    codes += [c for cond in ctx.order.reasons if condition_counts(cond) for c in codings(cond.get("code"))]
+    codes += [c for cond in order.reasons if condition_counts(cond) for c in codings(cond.get("code"))]
     named = {local_reference(ref) for ref in as_list(resource.get("reasonReference"))} - {None}
     if named:
         codes += [

@@ -19,7 +19,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class EvaluationContext:
     """`episode_kinds` are the base kinds of every pump order in the call (a catheter ordered with a
-    pump is part of the implant); `request_kind` and `indication` are set once classified."""
+    pump is part of the implant), `episode_orders` the pump orders the call judges, principal first;
+    `request_kind` and `indication` are set once classified."""
 
     record: PatientRecord
     terminology: Terminology
@@ -27,6 +28,7 @@ class EvaluationContext:
     order: PumpOrder
     infusates: tuple[Infusate, ...] = field(default_factory=tuple)
     episode_kinds: frozenset[str] = frozenset()
+    episode_orders: tuple[PumpOrder, ...] = ()
     request_kind: str = ""
     indication: str = ""
     _memo: dict[tuple[str, ...], Any] = field(default_factory=dict, compare=False, repr=False)

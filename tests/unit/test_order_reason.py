@@ -8,7 +8,19 @@ from typing import Any
 
 import pytest
 
-from tests.builders import ICD, condition, determine, meeting_chart, service_request
+from tests.builders import (
+    ICD,
+    cards_of,
+    concept,
+    condition,
+    determine,
+    meeting_chart,
+    service_request,
+    sign_request,
+    without_codes,
+)
+from tests.calls import sign_with_chart
+from tests.support import assertion_of
 
 
 def metastasis(rid: str, onset: str) -> dict[str, Any]:
@@ -50,6 +62,23 @@ def test_a_reason_condition_among_the_draft_orders_gives_the_indication(referenc
     why = metastasis("why", "2026-03-02")
     d = determine(meeting_chart(), order=order_naming(reference), companions=(why,))
     assert d.indication == "cancer-pain"
+
+
+def test_an_order_of_the_episode_without_a_reason_takes_the_reason_of_the_one_that_gives_it() -> None:
+    """EHRs often put the reason on one order of an implant only. With a malignancy and no pain cause
+    on the problem list, the catheter ordered beside a 62362 whose reason is postlaminectomy syndrome
+    was judged for cancer pain, the 62362 for non-malignant pain: GEHA's coverage information said
+    cancer pain is not addressed for the one and documentation needed for the other, and the card
+    said the catheter had no criteria (Synthea review, F2)."""
+    chart = [*without_codes(meeting_chart(), "M96.1"), metastasis("c-met", "2026-03-02")]
+    pump, catheter = service_request("62362"), service_request("62350")
+    pump["reasonCode"] = [concept(ICD, "M96.1", "Postlaminectomy syndrome")]
+    _, response = sign_with_chart(chart, body=sign_request(pump, catheter))
+    reasons = [assertion_of(action)["reason"]["text"] for action in response["systemActions"]]
+    assert len(reasons) == 2 and not any("cancer pain" in r for r in reasons), reasons
+    [decision] = cards_of(response["cards"])
+    assert "for chronic non-malignant pain" in decision["detail"]
+    assert "no criteria for this request" not in decision["detail"], decision["detail"]
 
 
 def test_without_a_reason_the_problem_list_decides() -> None:
