@@ -141,9 +141,13 @@ def test_pain_diagnosis_off_capitals_list_is_never_not_met(dx: str) -> None:
     assert d.outcome == Outcome.INSUFFICIENT
 
 
-def test_snomed_only_chronic_pain_is_not_documented() -> None:
-    d = cbc([condition(SCT, "82423001", "2023-03-01", "Chronic pain"), *trial(8, 3)], drugs=morphine())
-    assert statuses(d)[PAIN_DX] == "not-documented"
+@pytest.mark.parametrize(("code", "display"), [("82423001", "Chronic pain"), ("128200000", "CRPS")])
+def test_a_pain_diagnosis_of_the_list_coded_in_snomed_is_recognised(code: str, display: str) -> None:
+    """Contract §3: a diagnosis MUST be recognised in ICD-10-CM or SNOMED CT. Before, a chart coded
+    only in SNOMED CT (every Synthea chart) could never meet it, and the card asked for a pain diagnosis
+    beside "Chronic pain" on the problem list (Synthea review, F4)."""
+    d = cbc([condition(SCT, code, "2023-03-01", display), *trial(8, 3)], drugs=morphine())
+    assert statuses(d)[PAIN_DX] == "met"
 
 
 @pytest.mark.parametrize(
