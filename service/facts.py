@@ -41,6 +41,7 @@ class MedicationFact:
     route_text: str
     ingredients: frozenset[str] = frozenset()
     neuraxial: bool = False
+    end_assumed: bool = False  # an order with no supply length: its end is the contract's default
 
     @property
     def ordered(self) -> bool:

@@ -213,6 +213,7 @@ def _medication_fact(
     end: datetime | None,
     reason: Any,
     reader: DrugReader,
+    end_assumed: bool = False,
 ) -> MedicationFact:
     reason_text = concept_text(reason) or next(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
@@ -234,6 +235,7 @@ def _medication_fact(
         route_text=route_text,
         ingredients=named(text, codes),
         neuraxial=_neuraxial(dosages, text),
+        end_assumed=end_assumed,
     )
 
 
@@ -247,10 +249,12 @@ def _medication_request(
     start = parse_datetime(resource.get("authoredOn"))
     dispense = resource.get("dispenseRequest") or {}
     end = parse_datetime((dispense.get("validityPeriod") or {}).get("end"))
+    assumed = False
     if end is None and start is not None:
         supplied = supply_end(start, dispense.get("expectedSupplyDuration"))
+        assumed = supplied is None
         end = supplied or days_later(start, DEFAULT_ORDER_DAYS)
-    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader)
+    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader, assumed)
 
 
 def _medication_statement(

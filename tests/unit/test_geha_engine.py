@@ -35,6 +35,7 @@ from tests.builders import (
     oxycodone,
     pain,
     procedure,
+    result_of,
     service_request,
     statuses,
 )
@@ -206,7 +207,8 @@ def test_a_running_opioid_course_is_not_documented_yet_and_asks_for_nothing_it_c
 
 def test_an_order_still_active_past_its_computed_end_is_not_said_to_have_ended() -> None:
     """An active order's end is computed (authoredOn + 30 days, contract §3): short of the bar, it is
-    not met, and the card says what the orders cover rather than that the course ended."""
+    not met, and the card says what the orders cover rather than that the course ended, and that the
+    end is the default, not charted (Synthea review, F5: before, the assumed end read as a fact)."""
     stale = [
         med_request(
             "Acetaminophen 300 MG / HYDROcodone Bitartrate 5 MG Oral Tablet", "2015-07-03", status="active"
@@ -215,7 +217,12 @@ def test_an_order_still_active_past_its_computed_end_is_not_said_to_have_ended()
     d = determine(stale)
     assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "not-met"
     line = card_line(d, "geha.chronic-pain.opioid-failure-6wk.duration")
-    assert "the orders cover 4 weeks 2 days (3 Jul 2015 → 2 Aug 2015), needs more than 6 weeks" in line
+    assert (
+        "the orders cover 4 weeks 2 days (3 Jul 2015 → 2 Aug 2015; the last order gives no supply length, "
+        "so it counts as 30 days), needs more than 6 weeks"
+    ) in line
+    [evidence] = result_of(d, "geha.chronic-pain.opioid-failure-6wk.duration").evidence
+    assert evidence.text.endswith("4 weeks 2 days, no supply length: 30 days counted)"), evidence.text
 
 
 def test_oral_only_opioids_leave_injectable_undocumented() -> None:

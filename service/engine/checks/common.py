@@ -14,6 +14,7 @@ from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import human_date, human_span, open_ended
+from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
 from service.wording import listing
 
@@ -118,7 +119,8 @@ def medication_evidence(m: MedicationFact) -> Evidence:
         return Evidence(f"{m.label} ({m.status}, {day_of(m.start)} → open-ended)", m.source, m.start)
     span = f"{day_of(m.start)} → {day_of(m.end)}" if m.end and m.end != m.start else day_of(m.start)
     took = f", {human_span(m.start, m.end)}" if m.start and m.end and m.end != m.start else ""
-    return Evidence(f"{m.label} ({m.status}, {span}{took})", m.source, m.start)
+    assumed = f", no supply length: {DEFAULT_ORDER_DAYS} days counted" if m.end_assumed else ""
+    return Evidence(f"{m.label} ({m.status}, {span}{took}{assumed})", m.source, m.start)
 
 
 def _verb(words: list[str]) -> str:

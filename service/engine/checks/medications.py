@@ -38,6 +38,7 @@ from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
 from service.fhirdates import human_days, human_span, months_before, start_of_day
+from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import Terminology
 
 ROUTE_WORDS = {
@@ -144,6 +145,10 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"taken is not documented ({needed}): record the orders or when it ended",
         )
     span = f"{day_of(start)} → {day_of(end)}"
+    latest = max(e for _, e in spans)
+    last = [m for m in meds if (m.end or m.start) == latest]
+    if last and all(m.end_assumed for m in last):  # the end the card states is the contract's default
+        span += f"; the last order gives no supply length, so it counts as {DEFAULT_ORDER_DAYS} days"
     if any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
         ended = f"the orders cover {lasted} ({span}), {needed}"
     else:
