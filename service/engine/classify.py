@@ -35,15 +35,16 @@ CLASSIFICATION_VALUE_SETS = (
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
-    """The codes of the order's reason (contract §2); for an order that gives none, those of the
-    episode's other pump orders (the reason EHRs often put on one order of an implant only): one
-    episode, one indication."""
+    """The codes of the order's reason (contract §2); for an order whose reason tells no indication
+    (none, or a code such as Z45.49 device adjustment), those of the first of the episode's other
+    pump orders, principal first, whose reason does (EHRs often put the reason on one order of an
+    implant only): one episode, one indication. The first, not all of them pooled: a pooled pain
+    cause on a catheter would outweigh the principal's malignancy (AMB-11) for the orders beside it."""
     own = _order_reason_codes(ctx, ctx.order)
-    if own:
+    if _classify_codes(own, ctx.terminology) is not None:
         return own
-    return [
-        c for other in ctx.episode_orders if other is not ctx.order for c in _order_reason_codes(ctx, other)
-    ]
+    others = (_order_reason_codes(ctx, o) for o in ctx.episode_orders if o is not ctx.order)
+    return next((codes for codes in others if _classify_codes(codes, ctx.terminology) is not None), own)
 
 
 def _order_reason_codes(ctx: EvaluationContext, order: PumpOrder) -> list[Code]:

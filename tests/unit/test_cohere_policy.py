@@ -23,11 +23,13 @@ from tests.builders import (
     ICD,
     LOINC,
     OXYCODONE_TABLET,
+    RX,
     SCT,
     allergy,
     assessment,
     card_line,
     coded_assessment,
+    concept,
     condition,
     determine,
     device,
@@ -37,6 +39,7 @@ from tests.builders import (
     infusate_request,
     life_expectancy,
     med_request,
+    med_statement,
     metastasis_stage,
     observation,
     oxycodone,
@@ -359,6 +362,22 @@ def test_the_course_within_the_last_year_spans_the_orders_inside_it(
     d = cohere(chart, order=TRIAL_ORDER)
     assert status_of(d, "cohere.pain.conservative.pharm") == expected
     assert from_day in finding_of(d, "cohere.pain.conservative.pharm")
+
+
+def test_a_statement_still_open_from_before_the_year_keeps_the_course_in_it_from_reading_as_ended() -> None:
+    """An active MedicationStatement with no end, begun before the window, says the drug is still
+    taken: how long it was taken in the year is not documented, as for an open statement anywhere
+    (late review). Before, it fell outside the window and the one order in it read 'the course ended
+    after 4 weeks 3 days': not met."""
+    statement = med_statement(concept(RX, "197807", "Ibuprofen 800 MG Oral Tablet"), "active", "2020-01-01")
+    chart = [
+        *without_codes(non_malignant_chart(), "197807"),
+        statement,
+        ibuprofen("2026-10-01", "2026-11-01"),
+    ]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.conservative.pharm") == "not-documented"
+    assert "since 1 Jan 2020 with no end" in finding_of(d, "cohere.pain.conservative.pharm")
 
 
 def test_conservative_care_needs_pt_home_exercise_injections_and_cbt() -> None:

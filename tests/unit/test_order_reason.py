@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.builders import (
+    HCPCS,
     ICD,
     cards_of,
     concept,
@@ -79,6 +80,44 @@ def test_an_order_of_the_episode_without_a_reason_takes_the_reason_of_the_one_th
     [decision] = cards_of(response["cards"])
     assert "for chronic non-malignant pain" in decision["detail"]
     assert "no criteria for this request" not in decision["detail"], decision["detail"]
+
+
+def _indications(orders: list[dict[str, Any]], chart: list[dict[str, Any]]) -> dict[str, bool]:
+    """Whether GEHA's coverage information for each order of one call says cancer pain (GEHA does
+    not address it), by the order's code."""
+    _, response = sign_with_chart(chart, body=sign_request(*orders))
+    said = {}
+    for action in response["systemActions"]:
+        code = action["resource"]["code"]["coding"][0]["code"]
+        said[code] = "cancer pain" in assertion_of(action)["reason"]["text"]
+    return said
+
+
+def test_an_order_whose_reason_tells_no_indication_takes_the_episodes() -> None:
+    """A catheter whose reason is Z45.49 (device adjustment), beside a 62362 for postlaminectomy
+    syndrome, with a malignancy on the problem list: the same implant (late review). Before, its
+    reason, though it told nothing, kept the 62362's from it, and it was judged for cancer pain."""
+    chart = [*without_codes(meeting_chart(), "M96.1"), metastasis("c-met", "2026-03-02")]
+    pump, catheter = service_request("62362"), service_request("62350")
+    pump["reasonCode"] = [concept(ICD, "M96.1", "Postlaminectomy syndrome")]
+    catheter["reasonCode"] = [concept(ICD, "Z45.49", "Encounter for adjustment of implanted nervous device")]
+    assert _indications([pump, catheter], chart) == {"62362": False, "62350": False}
+
+
+def test_an_order_without_a_reason_takes_the_principals_not_a_pooled_one() -> None:
+    """The 62362 for a bone metastasis, the catheter for postlaminectomy syndrome (contradicting), the
+    E0783 with none: it is the 62362's device and is judged as the 62362 is (late review). Before, the
+    reasons of both others were pooled, the catheter's pain cause outweighed the malignancy (AMB-11),
+    and the E0783 was judged for non-malignant pain beside a 62362 judged for cancer pain."""
+    chart = [*without_codes(meeting_chart(), "M96.1"), metastasis("c-met", "2026-03-02")]
+    pump, catheter, device = (
+        service_request("62362"),
+        service_request("62350"),
+        service_request("E0783", HCPCS),
+    )
+    pump["reasonCode"] = [concept(ICD, "C79.51", "Secondary malignant neoplasm of bone")]
+    catheter["reasonCode"] = [concept(ICD, "M96.1", "Postlaminectomy syndrome")]
+    assert _indications([pump, catheter, device], chart) == {"62362": True, "62350": False, "E0783": True}
 
 
 def test_without_a_reason_the_problem_list_decides() -> None:

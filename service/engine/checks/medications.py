@@ -105,15 +105,23 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     if params.get("within_months"):
         # the window holds the orders and statements that reach into it, each on its own: an
         # ingredient's exposure spans all its orders, decades apart in a real chart, and would
-        # otherwise stretch the course in the window back to the window's start
+        # otherwise stretch the course in the window back to the window's start. An active statement
+        # with no end begun before the window says the drug is still taken: it adds no span (its end is
+        # its date, contract §3) but is kept, so the course is not read as ended (the `running` case)
         window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
         inside = [
-            (m.source, m.start, m.end or m.start)
+            m
             for m in ctx.record.medications
-            if m.source in sources and m.start is not None and (m.end or m.start) > window_start
+            if m.source in sources
+            and m.start is not None
+            and ((m.end or m.start) > window_start or m.running_on(today))
         ]
-        spans = [(began, ended) for _, began, ended in inside]
-        sources = {source for source, _, _ in inside}
+        spans = [
+            (m.start, m.end or m.start)
+            for m in inside
+            if m.start is not None and (m.end or m.start) > window_start
+        ]
+        sources = {m.source for m in inside}
     else:
         window_start = None
         spans = [(e.start, e.end) for e in exposures]
@@ -124,7 +132,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     start = min(s for s, _ in spans)
     if window_start is not None:
         start = max(start, window_start)
-    end = min(max(e for _, e in spans), today)
+    latest = max(e for _, e in spans)
+    end = min(latest, today)
     lasted = human_span(start, end)
     reached, needed = _lasted(params, start, end)
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
@@ -145,11 +154,15 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"taken is not documented ({needed}): record the orders or when it ended",
         )
     span = f"{day_of(start)} → {day_of(end)}"
-    latest = max(e for _, e in spans)
     last = [m for m in meds if (m.end or m.start) == latest]
-    if last and all(m.end_assumed for m in last):  # the end the card states is the contract's default
-        span += f"; the last order gives no supply length, so it counts as {DEFAULT_ORDER_DAYS} days"
-    if any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
+    if last and all(m.end_assumed for m in last):
+        # the end is the contract's default, not charted: said outside the dates, which a summary
+        # drops first (cards/render.py), and never as the course's end
+        ended = (
+            f"the orders cover {lasted} if the last ran {DEFAULT_ORDER_DAYS} days "
+            f"({span}; it gives no supply length), {needed}"
+        )
+    elif any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
         ended = f"the orders cover {lasted} ({span}), {needed}"
     else:
         ended = f"the course ended after {lasted} ({span}), {needed}"
