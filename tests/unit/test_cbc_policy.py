@@ -305,6 +305,16 @@ def test_listed_spasticity_diagnoses_count(dx: str) -> None:
     assert statuses(d)[SPAS_DX] == "met"
 
 
+@pytest.mark.parametrize(
+    ("code", "display"), [("24700007", "Multiple sclerosis"), ("128188000", "Cerebral palsy")]
+)
+def test_a_listed_spasticity_diagnosis_coded_in_snomed_counts(code: str, display: str) -> None:
+    """Contract §3: a diagnosis MUST be recognised in ICD-10-CM or SNOMED CT (late review: after the
+    pain list gained its SNOMED forms, a multiple sclerosis coded in SNOMED still never met this)."""
+    d = cbc([condition(SCT, code, "2015-01-01", display), oral_baclofen()], drugs=baclofen())
+    assert statuses(d)[SPAS_DX] == "met"
+
+
 def test_spasticity_off_capitals_list_is_not_documented() -> None:
     chart = [
         condition(ICD, "I69.351", "2024-01-01", "Hemiplegia following cerebral infarction"),
