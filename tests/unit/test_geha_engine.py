@@ -230,6 +230,21 @@ def test_an_order_still_active_past_its_computed_end_is_not_said_to_have_ended()
     assert evidence.text.endswith("4 weeks 2 days, no supply length: 30 days counted)"), evidence.text
 
 
+def test_a_course_met_only_by_an_assumed_end_says_so() -> None:
+    """Six weeks are reached only if the last order, which gives no supply length, ran the contract's
+    30 days: met, and the finding says on what (late review; before, the end read as charted)."""
+    oxycodone_text, oxycodone_code = OXYCODONE_TABLET
+    chart = [
+        med_request(oxycodone_text, "2026-01-01", "2026-02-01", code=oxycodone_code),
+        med_request(oxycodone_text, "2026-02-01", code=oxycodone_code),
+    ]
+    d = determine(chart)
+    assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.duration"] == "met"
+    assert finding_of(d, "geha.chronic-pain.opioid-failure-6wk.duration").startswith(
+        "8 weeks 5 days documented if the last ran 30 days, 1 Jan 2026 → 3 Mar 2026"
+    )
+
+
 def test_oral_only_opioids_leave_injectable_undocumented() -> None:
     chart = [
         med_request(

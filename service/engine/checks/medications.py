@@ -138,8 +138,15 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     reached, needed = _lasted(params, start, end)
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
+    last = [m for m in meds if (m.end or m.start) == latest]
+    # the course's end is the contract's default, not charted: said outside the dates, which a summary
+    # drops first (cards/render.py)
+    assumed = end == latest and bool(last) and all(m.end_assumed for m in last)
+    if_assumed = f" if the last ran {DEFAULT_ORDER_DAYS} days" if assumed else ""
     if reached:
-        return TestOutcome(Status.MET, evidence, f"{lasted} documented, {day_of(start)} → {day_of(end)}")
+        return TestOutcome(
+            Status.MET, evidence, f"{lasted} documented{if_assumed}, {day_of(start)} → {day_of(end)}"
+        )
     running = [m for m in meds if m.running_on(today)]
     if any(m.ordered for m in running):
         return TestOutcome(
@@ -154,14 +161,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"taken is not documented ({needed}): record the orders or when it ended",
         )
     span = f"{day_of(start)} → {day_of(end)}"
-    last = [m for m in meds if (m.end or m.start) == latest]
-    if last and all(m.end_assumed for m in last):
-        # the end is the contract's default, not charted: said outside the dates, which a summary
-        # drops first (cards/render.py), and never as the course's end
-        ended = (
-            f"the orders cover {lasted} if the last ran {DEFAULT_ORDER_DAYS} days "
-            f"({span}; it gives no supply length), {needed}"
-        )
+    if assumed:  # never as the course's end
+        ended = f"the orders cover {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
     elif any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
         ended = f"the orders cover {lasted} ({span}), {needed}"
     else:
