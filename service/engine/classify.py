@@ -35,6 +35,12 @@ CLASSIFICATION_VALUE_SETS = (
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
+    """`_episode_reason_codes`, worked out once per order (the indication and whether it is evident
+    both read it, for every policy)."""
+    return ctx.memo(("reason-codes", ctx.order.reference), lambda: _episode_reason_codes(ctx))
+
+
+def _episode_reason_codes(ctx: EvaluationContext) -> list[Code]:
     """The codes of the order's reason (contract §2); for an order whose reason tells no indication
     (none, or a code such as Z45.49 device adjustment), those of the first of the episode's other
     pump orders, principal first, whose reason does (EHRs often put the reason on one order of an

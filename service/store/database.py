@@ -86,7 +86,8 @@ class Database:
         SQLite file, or a maintenance command's unbounded use) nothing is cut."""
         return self.cutoff.until(time.monotonic() + self.timeout) if self.cutoff else nullcontext()
 
-    def _watched(self) -> Any:
+    def _rested(self) -> Any:
+        """A use of a database server, refused at once while it is left alone (outage.py)."""
         return self.outage.use() if self.outage else nullcontext()
 
     def refusing(self) -> bool:
@@ -97,12 +98,12 @@ class Database:
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
         writing = self.writers.turn() if self.writers else nullcontext()
-        with self._watched(), self._bounded(), self._turn(), writing, self.engine.begin() as connection:
+        with self._rested(), self._bounded(), self._turn(), writing, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._watched(), self._bounded(), self._turn(), self.engine.connect() as connection:
+        with self._rested(), self._bounded(), self._turn(), self.engine.connect() as connection:
             yield connection
 
     def close(self) -> None:
