@@ -22,6 +22,7 @@ class ConditionFact:
     recorded: datetime | None
     explicitly_active: bool
     duplicates: tuple[str, ...] = ()
+    from_order: bool = False  # the reason an order gives (classify.reason_diagnosis), not the problem list's
 
     @property
     def date(self) -> datetime | None:

@@ -7,8 +7,9 @@ intrathecal pump is already in place).
 
 from __future__ import annotations
 
-from service.codes import Code, codings
+from service.codes import Code, codings, first_display
 from service.engine.context import EvaluationContext
+from service.facts import ConditionFact
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
 from service.references import local_reference
@@ -35,22 +36,44 @@ CLASSIFICATION_VALUE_SETS = (
 
 
 def _reason_codes(ctx: EvaluationContext) -> list[Code]:
-    """`_episode_reason_codes`, worked out once per order (the indication and whether it is evident
-    both read it, for every policy)."""
-    return ctx.memo(("reason-codes", ctx.order.reference), lambda: _episode_reason_codes(ctx))
+    """The codes of `_episode_reason`."""
+    return _episode_reason(ctx)[1]
 
 
-def _episode_reason_codes(ctx: EvaluationContext) -> list[Code]:
-    """The codes of the order's reason (contract §2); for an order whose reason tells no indication
-    (none, or a code such as Z45.49 device adjustment), those of the first of the episode's other
-    pump orders, principal first, whose reason does (EHRs often put the reason on one order of an
-    implant only): one episode, one indication. The first, not all of them pooled: a pooled pain
-    cause on a catheter would outweigh the principal's malignancy (AMB-11) for the orders beside it."""
+def _episode_reason(ctx: EvaluationContext) -> tuple[PumpOrder, list[Code]]:
+    """`_find_episode_reason`, worked out once per order (the indication, whether it is evident and
+    the policies' "applies" checks all read it)."""
+    return ctx.memo(("reason-codes", ctx.order.reference), lambda: _find_episode_reason(ctx))
+
+
+def _find_episode_reason(ctx: EvaluationContext) -> tuple[PumpOrder, list[Code]]:
+    """The order whose reason tells the indication, and the codes of that reason (contract §2): the
+    order's own; for an order whose reason tells no indication (none, or a code such as Z45.49
+    device adjustment), the first of the episode's other pump orders, principal first, whose reason
+    does (EHRs often put the reason on one order of an implant only): one episode, one indication.
+    The first, not all of them pooled: a pooled pain cause on a catheter would outweigh the
+    principal's malignancy (AMB-11) for the orders beside it."""
     own = _order_reason_codes(ctx, ctx.order)
     if _classify_codes(own, ctx.terminology) is not None:
-        return own
-    others = (_order_reason_codes(ctx, o) for o in ctx.episode_orders if o is not ctx.order)
-    return next((codes for codes in others if _classify_codes(codes, ctx.terminology) is not None), own)
+        return ctx.order, own
+    for other in ctx.episode_orders:
+        if other is not ctx.order:
+            codes = _order_reason_codes(ctx, other)
+            if _classify_codes(codes, ctx.terminology) is not None:
+                return other, codes
+    return ctx.order, own
+
+
+def reason_diagnosis(ctx: EvaluationContext) -> ConditionFact | None:
+    """The reason the order is for (`_episode_reason`) as a current diagnosis the clinician gives with
+    it, for the checks that read the indication's diagnoses (contract §2: the order's reason is a
+    form of the indication); None when the order gives no reason."""
+    order, codes = _episode_reason(ctx)
+    if not codes:
+        return None
+    return ConditionFact(
+        order.reference, tuple(codes), first_display(None, codes), None, None, True, from_order=True
+    )
 
 
 def _order_reason_codes(ctx: EvaluationContext, order: PumpOrder) -> list[Code]:

@@ -636,6 +636,48 @@ def test_cancer_with_a_chronic_pain_code_is_cancer_pain_and_meets_the_cancer_blo
     assert d.outcome == Outcome.MEETS
 
 
+def test_a_pump_ordered_for_chronic_pain_with_no_malignancy_is_not_asked_for_the_cancer_block() -> None:
+    """The pain diagnosis only on the order (the usual EHR shape), none on the problem list: the order's
+    reason is a form of the indication (contract §2), so the cancer block does not apply."""
+    chart = without_codes(non_malignant_chart(), "M96.1")
+    order = service_request("62324", reason=[concept(ICD, "G89.4", "Chronic pain syndrome")])
+    d = cohere(chart, order=order)
+    s = found(d)
+    assert d.indication == "non-malignant-pain"
+    assert s["cohere.cancer.applies"] == "not-met"
+    assert card_line(d, "cohere.cancer.applies").endswith("Chronic pain syndrome (the order's reason)")
+    assert s["cohere.pain.applies"] == "met"
+    steps = " ".join(documentation_steps(d)).lower()
+    assert "metastatic" not in steps and "life expectancy" not in steps
+    assert "cause of the pain" in steps  # what the non-malignant block still needs
+
+
+def test_a_pump_ordered_for_metastatic_cancer_pain_is_not_asked_for_the_non_malignant_block() -> None:
+    order = service_request("62324", reason=[concept(ICD, "C79.51", "Secondary malignant neoplasm of bone")])
+    d = cohere([], order=order)
+    s = found(d)
+    assert d.indication == "cancer-pain"
+    assert s["cohere.pain.applies"] == "not-met"
+    assert s["cohere.cancer.applies"] == "met"
+    assert "psychological" not in " ".join(documentation_steps(d)).lower()
+
+
+def test_a_chronic_pain_reason_beside_a_malignancy_leaves_both_pain_blocks_open() -> None:
+    """G89.29 given as the order's reason reads as it does on the problem list (AMB-11)."""
+    malignancy = [r for r in cancer_chart() if r["resourceType"] == "Condition"]
+    order = service_request("62324", reason=[concept(ICD, "G89.29", "Other chronic pain")])
+    s = found(cohere(malignancy, order=order))
+    assert (s["cohere.cancer.applies"], s["cohere.pain.applies"]) == ("met", "met")
+
+
+def test_a_replacement_for_chronic_pain_is_not_asked_for_the_cancer_recall() -> None:
+    chart = [*without_codes(non_malignant_chart(), "M96.1"), pump_in_place()]
+    chart.append(coded_assessment("replacement-reason", "recall", "2026-11-20"))
+    order = service_request("62362", reason=[concept(ICD, "G89.4", "Chronic pain syndrome")])
+    s = found(cohere(chart, order=order))
+    assert s["cohere.pain.replace.cancer-recall.applies"] == "not-met"
+
+
 # --------------------------------------------------------------------------------------------------
 # Spasticity
 # --------------------------------------------------------------------------------------------------

@@ -105,7 +105,9 @@ def medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
 
 def condition_evidence(c: ConditionFact) -> Evidence:
     when = (
-        f"onset {day_of(c.onset)}"
+        "the order's reason"
+        if c.from_order
+        else f"onset {day_of(c.onset)}"
         if c.onset
         else f"recorded {day_of(c.recorded)}"
         if c.recorded

@@ -36,6 +36,7 @@ from service.engine.checks.params import (
     optional,
 )
 from service.engine.checks.testtype import test_type
+from service.engine.classify import reason_diagnosis
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ConditionFact, ObservationFact
@@ -103,6 +104,17 @@ def _clearance_after(
     return clearance if cleared else None
 
 
+def _diagnoses(ctx: EvaluationContext, params: Mapping[str, Any], key: str) -> list[ConditionFact]:
+    """The conditions of the value sets `params[key]` names; with `order_reason`, the order's reason
+    too when it is of one of them."""
+    value_sets = named_value_sets(ctx, params, key)
+    found = matching_conditions(ctx, value_sets)
+    reason = reason_diagnosis(ctx) if params.get("order_reason") else None
+    if reason is not None and any(vs.matches_any(reason.codes) for vs in value_sets):
+        found.append(reason)
+    return found
+
+
 def _named(conditions: list[ConditionFact]) -> str:
     """The first two conditions' labels, each once."""
     return ", ".join(dict.fromkeys(c.label for c in conditions[:2]))
@@ -120,6 +132,7 @@ def _named(conditions: list[ConditionFact]) -> str:
         "unless_present": optional(ValueSets()),
         "when_found": optional(Exactly("not-documented")),
         "found_finding": optional(Text()),
+        "order_reason": optional(Flag()),
     },
     reads=("Condition",),
 )
@@ -135,21 +148,23 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     show here, so its treatment is left to the payer's reviewer. `cleared_by` accepts them when an
     assessment dated
     after them records clearance. When the data that could clear a condition could not be
-    fetched, the result is "not documented", never "not met".
+    fetched, the result is "not documented", never "not met". With `order_reason`, the reason the
+    order gives counts as a current diagnosis beside the problem list's (the checks that read the
+    indication, which the order's reason is a form of: contract §2).
     """
     recent_days = params.get("recent_days")
     window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
     active_counts = params.get("active_counts", True)
-    matching = matching_conditions(ctx, named_value_sets(ctx, params))
+    matching = _diagnoses(ctx, params, "valuesets")
 
     def current(c: ConditionFact) -> bool:
-        if window_start is None or (active_counts and c.explicitly_active):
+        if window_start is None or c.from_order or (active_counts and c.explicitly_active):
             return True
         return c.date is not None and c.date >= window_start
 
     found = [c for c in matching if current(c)]
     if found and params.get("unless_present"):
-        others = matching_conditions(ctx, named_value_sets(ctx, params, "unless_present"))
+        others = _diagnoses(ctx, params, "unless_present")
         if others:
             evidence = tuple(condition_evidence(c) for c in (found[:2] + others[:2]))
             return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
