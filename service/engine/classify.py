@@ -153,6 +153,21 @@ def indication_evident(ctx: EvaluationContext) -> bool:
 INDICATION_SOURCES = ("Condition", "MedicationRequest")
 
 
+# How a card names the indication when the pump's drug says pain but not which (`pain_kind_unread`).
+PAIN_OF_UNREAD_KIND = "pain (cancer-related or not: the problem list could not be read)"
+
+
+def pain_kind_unread(ctx: EvaluationContext) -> bool:
+    """The pump is for pain (its drug says so), but whether for cancer pain is not told: the order's
+    reason does not say, and the problem list, which would, could not be read. Its non-malignant pain
+    (`classify_indication`) is then only the default."""
+    return (
+        ctx.indication == "non-malignant-pain"
+        and "Condition" in ctx.record.unavailable
+        and _classify_codes(_reason_codes(ctx), ctx.terminology) is None
+    )
+
+
 def indication_unread(ctx: EvaluationContext) -> bool:
     """Whether chart data that could tell the indication (INDICATION_SOURCES) could not be read: an
     indication not evident is then unknown, not undocumented."""

@@ -14,11 +14,13 @@ from dataclasses import replace
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
 from service.engine.classify import (
+    PAIN_OF_UNREAD_KIND,
     classify_indication,
     final_request_kind,
     idds_in_place,
     indication_evident,
     indication_unread,
+    pain_kind_unread,
 )
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
@@ -157,7 +159,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "indication": ctx.indication,
         "indication_evident": evident,
         "indication_unread": not evident and indication_unread(ctx),
-        "indication_words": policy.vocabulary.indication_words(ctx.indication),
+        "indication_words": PAIN_OF_UNREAD_KIND
+        if evident and pain_kind_unread(ctx)
+        else policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
         "review_overdue_since": policy.currency.overdue(ctx.today),
     }

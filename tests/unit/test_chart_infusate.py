@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from tests.builders import (
+    ICD,
     ORAL_ROUTE,
     baclofen_request,
     cards_of,
     catalog,
+    concept,
     device,
     infusate_request,
     meeting_chart,
@@ -124,6 +126,26 @@ def test_when_the_chart_that_could_tell_the_indication_could_not_be_read_the_ord
     assert "call again once the EHR's data is available" in reminder["detail"]
     reason = assertion_of(response["systemActions"][0])["reason"]["text"]
     assert "documentation needed" not in reason and "the EHR's data could not be read" in reason, reason
+
+
+@pytest.mark.parametrize("payer", ["geha", "cohere"])
+def test_a_drafted_pain_drug_with_the_problem_list_unread_does_not_name_the_kind_of_pain(payer: str) -> None:
+    """The drug says pain; whether cancer pain only the problem list would tell, and it could not be
+    read: the cards do not state "chronic non-malignant pain", the default the order is judged under
+    (clinical review 3, L1)."""
+    call = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage(payer))
+    _, response = sign_with_chart(meeting_chart(), body=call, failing=("Condition",))
+    text = " ".join(c["summary"] + " " + c["detail"] for c in response["cards"])
+    assert "non-malignant" not in text, text
+    [decision] = cards_of(response["cards"])
+    assert "for pain (cancer-related or not: the problem list could not be read)." in decision["detail"]
+    told = sign_request(
+        service_request("62362", reason=[concept(ICD, "M96.1", "Postlaminectomy syndrome")]),
+        infusate_request(),
+        coverage=payer_coverage(payer),
+    )
+    _, response = sign_with_chart(meeting_chart(), body=told, failing=("Condition",))
+    assert "for chronic non-malignant pain." in cards_of(response["cards"])[0]["detail"]
 
 
 def test_an_indication_nothing_read_tells_is_still_the_one_item_when_only_other_data_failed() -> None:
