@@ -12,9 +12,8 @@ from typing import Any
 
 from service.call_orders import prefetched_resources
 from service.fhir.client import FhirClient, FhirError
-from service.orders import named_device
+from service.orders import DraftOrders, device_lookup, named_device
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.shapes import contained
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +43,15 @@ class DeviceReader:
             return self._unavailable(reference, "it is another patient's")
         return device
 
-    def why_unavailable(self, order: Mapping[str, Any]) -> str | None:
-        """Why the Device an order is coded by (`orders.named_device`) could not be had; None when it
-        was, or the order names none. A contained one is the order's own to hold."""
-        device = named_device(order)
-        if device is None:
-            return None
-        if device.startswith("#"):
-            return None if contained(order, device[1:]) is not None else "the order does not contain it"
-        return self.failed.get(device)
+    def why_unavailable(self, order: Mapping[str, Any], drafts: DraftOrders) -> str | None:
+        """Why the Device an order is coded by (`orders.device_lookup`) could not be had: as the call
+        shows it, else as this reader found when it was asked; None when it was had, or the order
+        names none."""
+        device, why = device_lookup(order, drafts)
+        if why is not None or device is not None:
+            return why
+        reference = named_device(order)
+        return self.failed.get(reference) if reference is not None else None
 
     def _find(self, reference: str) -> dict[str, Any] | None:
         if self._prefetched is None:

@@ -167,19 +167,30 @@ def named_device(resource: Mapping[str, Any]) -> str | None:
     return reference_target(resource.get("codeReference"))
 
 
-def _device_for(
-    resource: Mapping[str, Any], drafts: DraftOrders, fetch_device: DeviceFetcher | None
-) -> dict[str, Any] | None:
+def device_lookup(
+    resource: Mapping[str, Any], drafts: DraftOrders, fetch_device: DeviceFetcher | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The Device a DeviceRequest is coded by (`named_device`): contained in it, among the call's
+    orders, else read by `fetch_device`; and, when the call itself shows it cannot be had, why. (None,
+    None) when the order names none, or the fetcher could not give it (the fetcher's to tell why)."""
     ref = named_device(resource)
     if ref is None:
-        return None
+        return None, None
     if ref.startswith("#"):
-        return contained(resource, ref[1:])
-    found = drafts.get(ref)
-    parsed = parse_reference(ref)
-    if found is None and fetch_device is not None and parsed is not None and parsed.type == "Device":
-        found = fetch_device(ref)
-    return found if isinstance(found, dict) and found.get("resourceType") == "Device" else None
+        found = contained(resource, ref[1:])
+        if found is None:
+            return None, "the order does not contain it"
+    elif (found := drafts.get(ref)) is None:
+        parsed = parse_reference(ref)
+        if parsed is None or parsed.type != "Device":
+            return None, "the call's orders do not hold it"
+        found = fetch_device(ref) if fetch_device is not None else None
+        if found is None:
+            return None, None
+    kind = found.get("resourceType")
+    if kind != "Device":
+        return None, f"it is a {kind if isinstance(kind, str) else 'resource of no type'}, not a Device"
+    return found, None
 
 
 def _coded(concept: Any, *more: Iterable[Code]) -> list[tuple[Any, Code]]:
@@ -198,7 +209,7 @@ def order_codings(
     elif rtype == "DeviceRequest":
         concept = resource.get("codeCodeableConcept")
         found += _coded(concept)
-        device = _device_for(resource, drafts, fetch_device) if concept is None else None
+        device = device_lookup(resource, drafts, fetch_device)[0] if concept is None else None
         if device is not None:
             found += _coded(device.get("type"), _billing_codes(device))
     found += [(resource.get("code"), c) for c in _billing_codes(resource)]

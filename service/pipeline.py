@@ -161,7 +161,7 @@ def _gathered(
     codes = env.catalog.order_codes
     fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    unread += _devices_unread(in_scope, pump, fetch_device)
+    unread += _devices_unread(in_scope, pump, drafts, fetch_device)
     episode = frozenset(o.kind for o in pump)
     if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
@@ -199,7 +199,7 @@ def _gathered(
 
 
 def _devices_unread(
-    in_scope: list[dict[str, Any]], pump: list[PumpOrder], devices: DeviceReader
+    in_scope: list[dict[str, Any]], pump: list[PumpOrder], drafts: DraftOrders, devices: DeviceReader
 ) -> list[UnreadOrder]:
     """The orders whose code is their Device's (`codeReference`) and whose Device could not be had:
     not checked, where they would otherwise read as orders with no rules here."""
@@ -208,7 +208,7 @@ def _devices_unread(
         UnreadOrder(reference, reference, why, device=named_device(resource))
         for resource in in_scope
         if (reference := reference_of(resource)) not in recognised
-        and (why := devices.why_unavailable(resource)) is not None
+        and (why := devices.why_unavailable(resource, drafts)) is not None
     ]
 
 

@@ -58,15 +58,27 @@ def hardware_by_reference(where: str) -> dict[str, Any]:
         if e["resource"]["resourceType"] == "DeviceRequest"
     )
     del order["codeCodeableConcept"]
-    if where in ("contained", "not-contained"):
-        order["contained"] = [device("dev-e0786")] if where == "contained" else []
+    if where in ("contained", "not-contained", "contained-not-a-device"):
+        order["contained"] = {
+            "contained": [device("dev-e0786")],
+            "not-contained": [],
+            "contained-not-a-device": [{**device("dev-e0786"), "resourceType": "Substance"}],
+        }[where]
         order["codeReference"] = {"reference": "#dev-e0786"}
+        return body
+    if where == "urn-not-in-bundle":
+        order["codeReference"] = {"reference": "urn:uuid:6f1c2a4e-0b7d-4a57-9d3e-2c8f1b0a9e11"}
         return body
     order["codeReference"] = {"reference": "Device/dev-e0786"}
     if where == "draft-orders":
         body["context"]["draftOrders"]["entry"].append({"resource": device("dev-e0786")})
     elif where == "prefetch":
         body["prefetch"]["patientDevices"]["entry"].append({"resource": device("dev-e0786")})
+    elif where == "draft-orders-not-a-device":
+        fullurl = "http://ehr.example/fhir/Device/dev-e0786"
+        entry = {"fullUrl": fullurl, "resource": {**device("dev-x"), "resourceType": "Substance"}}
+        body["context"]["draftOrders"]["entry"].append(entry)
+        order["codeReference"] = {"reference": fullurl}
     return body  # "nowhere": on the EHR's FHIR server at best
 
 
@@ -96,15 +108,27 @@ class DeviceReadsFail(RecordingFhirClient):
         ("nowhere", False, "Device/dev-e0786, but the call gave no FHIR server to read it from"),
         ("nowhere", True, "Device/dev-e0786, but the EHR's FHIR server did not return it (HTTP 503)"),
         ("not-contained", False, "#dev-e0786, but the order does not contain it"),
+        ("contained-not-a-device", False, "#dev-e0786, but it is a Substance, not a Device"),
+        (
+            "draft-orders-not-a-device",
+            False,
+            "http\\://ehr.example/fhir/Device/dev-e0786, but it is a Substance, not a Device",
+        ),
+        (
+            "urn-not-in-bundle",
+            False,
+            "urn:uuid:6f1c2a4e-0b7d-4a57-9d3e-2c8f1b0a9e11, but the call's orders do not hold it",
+        ),
     ],
-    ids=["no-server", "read-fails", "not-contained"],
+    ids=["no-server", "read-fails", "not-contained", "contained-not-device", "bundle-not-device", "urn"],
 )
 def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(
     where: str, server: bool, why: str
 ) -> None:
     """Its code is its Device's: not readable, the order is not known to be a pump order or not.
     Before, it silently left the episode and its coverage information said this service holds no
-    coverage rules for it (clinical review 3, M1; session review s34, F6 for the contained one)."""
+    coverage rules for it (clinical review 3, M1; session review s34, F6 for the contained one; the
+    late review for one that names no Device, or a Bundle entry the call does not hold)."""
     body = hardware_by_reference(where)
     if server:
         app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
