@@ -14,7 +14,6 @@ $(BIN)/python:
 ## Install the service with its demo FHIR server and run the built-in demo (one line per step;
 ## pip's own output goes to .venv/install.log and is shown only when the install fails).
 demo: $(BIN)/python
-	@rm -rf build
 	@echo "install: idds-crd and its demo FHIR server into ./.venv (about a minute the first time) ..."
 	@$(PIP) install --quiet '.[demo]' > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@$(BIN)/idds-crd demo
@@ -29,19 +28,18 @@ lint: $(BIN)/python
 	$(BIN)/ruff check .
 
 serve: $(BIN)/python
-	rm -rf build
 	$(PIP) install --quiet .
 	$(BIN)/idds-crd serve
 
 ## Pin every package the Docker image installs (the service and its PostgreSQL driver) in
 ## docker/constraints.txt, from a fresh install into a throwaway venv; run after changing dependencies.
 lock:
-	@rm -rf build /tmp/idds-crd-lock && $(PYTHON) -m venv /tmp/idds-crd-lock
+	@rm -rf /tmp/idds-crd-lock && $(PYTHON) -m venv /tmp/idds-crd-lock
 	@/tmp/idds-crd-lock/bin/python -m pip install --quiet --disable-pip-version-check '.[postgres]'
 	@{ echo "# Written by \`make lock\`: the versions the Docker image installs. Do not edit by hand."; \
 	  /tmp/idds-crd-lock/bin/python -m pip freeze --disable-pip-version-check --exclude idds-crd; } \
 	  > docker/constraints.txt
-	@rm -rf build /tmp/idds-crd-lock
+	@rm -rf /tmp/idds-crd-lock
 	@echo "docker/constraints.txt: $$(grep -c '==' docker/constraints.txt) packages pinned"
 
 clean:

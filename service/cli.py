@@ -16,6 +16,7 @@ from typing import Any
 
 from service.settings import Settings, SettingsError, load_settings
 from service.startup_gc import collection_paused
+from service.yamlsource import SourceError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -325,11 +326,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reported_failures() -> tuple[type[Exception], ...]:
-    """Failures reported in one line with exit status 2 (imported here: `token` and `policies check`
-    never touch the database, so they do not import SQLAlchemy)."""
+    """Failures reported in one line with exit status 2: a configuration, the database, or a policy
+    file that does not compile (imported here: `token` and `policies check` never touch the database,
+    so they do not import SQLAlchemy)."""
     from service.store.database import DatabaseError
 
-    return (SettingsError, DatabaseError)
+    return (SettingsError, DatabaseError, SourceError)
 
 
 if __name__ == "__main__":

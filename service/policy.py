@@ -349,5 +349,23 @@ def load_policies(
         policy = compile_policy(source, terminology, vocabulary)
         if policy.id in compiled:
             raise PolicyError(f"{source.at(('id',))}: policy id '{policy.id}' is already used")
+        _check_quotes(source, policy, directory / SOURCES)
         compiled[policy.id] = policy
     return compiled
+
+
+SOURCES = "sources"  # beside the policies: each policy's source document, as its `source` names it
+
+
+def _check_quotes(source: Located, policy: Policy, sources: Path) -> None:
+    """Every criterion's `text` and the policy's `dates_as_stated` are its source document's own words
+    (whitespace aside), from the copy shipped in `sources` (the policy page shows it): a reviewer
+    must find each cited sentence in the policy it is cited from."""
+    document = sources / Path(policy.source).name
+    if not document.is_file():
+        raise PolicyError(f"{source.at(('source',))}: source: {SOURCES}/{document.name} is not there")
+    words = " ".join(document.read_text(encoding="utf-8").split())
+    quoted = [(spec.id, spec.text) for spec in policy.all_criteria()]
+    for what, text in [*quoted, ("dates_as_stated", policy.currency.stated)]:
+        if " ".join(text.split()) not in words:
+            raise PolicyError(f"{source.at(('id',))}: {what}: its text is not in {SOURCES}/{document.name}")

@@ -126,11 +126,13 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
     except SourceError as exc:
         raise RoutingError(str(exc)) from None
     known = set(policy_ids)
-    payers = []
+    payers: list[Payer] = []
     for i, raw in enumerate(source.data["payers"]):
         for key in ("policy", "medicare_policy"):
             if key in raw and raw[key] not in known:
                 raise RoutingError(f"{source.at(('payers', i, key))}: no policy with id '{raw[key]}'")
+        if any(p.key == raw["key"] for p in payers):  # the audit trail and metrics name a payer by it
+            raise RoutingError(f"{source.at(('payers', i, 'key'))}: payer key '{raw['key']}' is already used")
         payers.append(
             Payer(
                 key=raw["key"],

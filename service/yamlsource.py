@@ -150,11 +150,16 @@ def _validator(schema_name: str) -> Draft202012Validator:
 
 
 def check_schema(located: Located, schema_name: str) -> None:
-    """Raise SourceError for the first schema violation, naming file, line and element."""
+    """Raise SourceError for the first schema violation, naming file, line and element; for missing
+    keys, every key the element misses at once (an author starting a file learns them in one run)."""
     from jsonschema.exceptions import best_match
 
     error = best_match(_validator(schema_name).iter_errors(located.data))
     if error is not None:
         where: Path_ = tuple(error.absolute_path)
         element = ".".join(str(p) for p in where) or "(top level)"
-        raise SourceError(f"{located.at(where)}: {element}: {error.message}")
+        message = error.message
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [repr(k) for k in error.validator_value if k not in error.instance]
+            message = f"{', '.join(missing)} are required properties" if len(missing) > 1 else message
+        raise SourceError(f"{located.at(where)}: {element}: {message}")

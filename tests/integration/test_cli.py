@@ -127,7 +127,9 @@ def test_demo_once_runs_the_sample_calls(tmp_path: Path) -> None:
 
 
 def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
-    """A non-editable install ships the policies, value sets and demo data as package data."""
+    """A non-editable install ships the policies, value sets and demo data as package data, and only
+    what the checkout holds now: a policy an earlier build left in `build/lib` (since renamed or
+    withdrawn) would stop the service (its id used twice) or stay live."""
     source = tmp_path / "source"
     tracked = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -139,6 +141,9 @@ def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
+    stale = source / "build" / "lib" / "policies" / "withdrawn.yaml"
+    stale.parent.mkdir(parents=True)
+    shutil.copy2(ROOT / "policies" / "geha.yaml", stale)
     target = tmp_path / "site"
     build = subprocess.run(
         [
@@ -176,6 +181,7 @@ def test_plain_pip_install_works_from_any_directory(tmp_path: Path) -> None:
     assert "could not be checked" in card["detail"]  # no fhirServer given: honest, not a crash
     located = installed("-c", "import policies, service; print(policies.__file__)")
     assert located.strip().startswith(str(target))
+    assert not (target / "policies" / "withdrawn.yaml").exists()
     status, shipped_source = installed("-c", POLICY_PAGE_SCRIPT).split()
     assert status == "200" and shipped_source == "True"
 
@@ -295,6 +301,23 @@ def test_token_refuses_a_file_that_is_not_a_key(tmp_path: Path) -> None:
     result = idds_crd("token", "--key", str(not_a_key), "--iss", "i", "--aud", "https://a", cwd=tmp_path)
     assert result.returncode == 2
     assert "not an unencrypted PEM private key" in result.stderr
+
+
+def test_serve_refuses_a_broken_policy_in_one_line(tmp_path: Path) -> None:
+    """A policy file that does not compile stops serve as a broken config does: one line naming the
+    file and the problem, exit status 2, no traceback (the README review, R5). The service is run from
+    a copy whose policies hold one file twice, as a stale install once did."""
+    for package in ("service", "cards", "policies"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "policies" / "geha.yaml", tmp_path / "policies" / "geha-copy.yaml")
+    config = tmp_path / "config.yaml"
+    config.write_text("auth:\n  required: false\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "IDDS_CRD_CATALOG_CACHE": str(tmp_path / "cache")}
+    result = idds_crd("serve", "--config", str(config), "--port", str(free_port()), cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = result.stderr.splitlines()
+    assert len(error) == 1 and error[0].startswith("idds-crd: geha"), result.stderr[-2000:]
+    assert "yaml:5: policy id 'geha-idds-chronic-pain' is already used" in error[0]
 
 
 def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_adding_a_value_set_file_invalidates_the_entry(root: Path, cache: Path) 
     compiler = CountingCompiler()
     load(root, cache, compiler)
     (root / "valuesets" / "zz-extra.yaml").write_text(
-        "id: zz-extra\ntitle: An extra set\nreference: test\nsnomed: ['123']\n", encoding="utf-8"
+        "id: zz-extra\ntitle: An extra set\nreference: test\nsnomed: ['123456']\n", encoding="utf-8"
     )
     assert "zz-extra" in load(root, cache, compiler).terminology
     assert compiler.calls == 2

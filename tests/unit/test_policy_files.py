@@ -14,6 +14,7 @@ from service.catalog import cached_catalog, load_catalog
 from service.codes import Code
 from service.orders import OrderCodesError
 from service.policy import PolicyError
+from service.routing import RoutingError
 from service.terminology import ValueSetError
 from service.yamlsource import load, strict_loader
 from tests.builders import GEHA_CRITERIA
@@ -98,6 +99,22 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
         (lambda raw: raw["criteria"][2]["all"][0]["test"].update(months=2), "give either days or months"),
         (lambda raw: raw["criteria"][2]["all"][0]["test"].pop("days"), "give either days or months"),
         (lambda raw: raw["criteria"][0].pop("section"), "criteria.0: 'section' is a required property"),
+        (
+            lambda raw: raw["criteria"][0].update(text="Chronic pain for more than 3 months"),
+            "geha.chronic-pain.duration-6mo: its text is not in sources/000_77fb8b59100a0397.txt",
+        ),
+        (
+            lambda raw: raw.update(dates_as_stated="Origination: Jan 2026"),
+            "dates_as_stated: its text is not in sources/",
+        ),
+        (
+            lambda raw: raw.update(source="seeds/withdrawn.txt"),
+            "source: sources/withdrawn.txt is not there",
+        ),
+        (
+            lambda raw: [raw.pop(key) for key in ("payer", "title", "dates_as_stated")],
+            "(top level): 'payer', 'title', 'dates_as_stated' are required properties",
+        ),
         (lambda raw: raw["criteria"][1].update(id=raw["criteria"][0]["id"]), "criterion id used twice"),
         (lambda raw: raw["criteria"][0].update(role="optional"), "criteria.0.role: 'optional' is not one of"),
         (
@@ -174,6 +191,43 @@ def test_the_line_number_points_at_the_broken_criterion(tmp_path: Path) -> None:
         load_catalog(root)
     reported = int(str(caught.value).split(":")[1])
     assert abs(reported - line) <= 1
+
+
+@pytest.mark.parametrize(
+    ("file", "field", "code"),
+    [
+        ("programmable-device.yaml", "cpt", "9711X"),
+        ("malignancy.yaml", "icd10cm", "C50-911"),
+        ("chronic-pain.yaml", "snomed", "8242300l"),
+        ("opioids.yaml", "rxnorm.0.products", "RX892531"),
+    ],
+)
+def test_a_malformed_code_in_a_value_set_is_refused(tmp_path: Path, file: str, field: str, code: str) -> None:
+    """A code that cannot be one of its system (a typo) would never match: it is refused, not shipped."""
+    root = copy_policies(tmp_path)
+    path = root / "valuesets" / file
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    where = raw
+    *parents, last = field.split(".")
+    for step in parents:
+        where = where[int(step)] if step.isdigit() else where[step]
+    where[last] = [code, *where.get(last, [])]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ValueSetError, match=rf"{file}:\d+: {re.escape(field)}.0: '{code}' does not match"):
+        load_catalog(root)
+
+
+def test_a_payer_key_used_twice_is_refused(tmp_path: Path) -> None:
+    """The audit trail and the metrics name a payer by its key: two payers under one key would merge."""
+    root = copy_policies(tmp_path)
+    path = root / "payers.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["payers"][1]["key"] = raw["payers"][0]["key"]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(
+        RoutingError, match=rf"payers.yaml:\d+: payer key '{raw['payers'][0]['key']}' is already used"
+    ):
+        load_catalog(root)
 
 
 def test_broken_value_set_names_the_file_and_line(tmp_path: Path) -> None:
