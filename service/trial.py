@@ -194,16 +194,43 @@ def _trial_result(
     observations: Sequence[ObservationFact],
     pain_codes: ValueSet,
 ) -> TrialResult:
-    """`trial_result` of the most recent trial `procedure`, `previous` the one before it."""
+    """`trial_result` of the most recent trial `procedure`, `previous` the one before it. Each explicit
+    assessment decides its own quantity (contract §4): a recorded relief with no recorded duration
+    still has the hours the scores around the trial show. A relief off its 0-100 % scale (§5) is no
+    relief, as a pain score off its scale is no pain score."""
     explicit = latest_assessment(observations, "it-trial-pain-relief-pct")
     duration = latest_assessment(observations, "it-trial-relief-duration-h")
     if duration is not None and not isinstance(duration.value, float):
         duration = None
-    hours = duration.value if duration is not None else None
-    if explicit is not None and isinstance(explicit.value, float):
-        return TrialResult(procedure, explicit.value, hours, explicit=explicit, explicit_duration=duration)  # type: ignore[arg-type]
+    if explicit is not None and isinstance(explicit.value, float) and 0 <= explicit.value <= 100:
+        relief: float = explicit.value
+        if duration is not None or procedure is None:
+            hours = duration.value if duration is not None else None
+            return TrialResult(procedure, relief, hours, explicit=explicit, explicit_duration=duration)  # type: ignore[arg-type]
+        scored = _scored(procedure, previous, observations, pain_codes, None)
+        return TrialResult(
+            procedure,
+            relief,
+            scored.sustained_hours,
+            explicit=explicit,
+            baseline=scored.baseline if scored.sustained_hours is not None else None,
+            relief_at_last_score=scored.relief_at_last_score,
+        )
     if procedure is None:
         return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
+    return _scored(procedure, previous, observations, pain_codes, duration)
+
+
+def _scored(
+    procedure: ProcedureFact,
+    previous: datetime | None,
+    observations: Sequence[ObservationFact],
+    pain_codes: ValueSet,
+    duration: ObservationFact | None,
+) -> TrialResult:
+    """The trial result computed from the pain scores around `procedure` (contract §4), the hours
+    from `duration` when it was recorded for this trial."""
+    hours = duration.value if duration is not None else None
     start = procedure.performed
     assert start is not None
     scores, unplaced = _placeable(_pain_scores(observations, pain_codes), start)

@@ -321,6 +321,34 @@ def test_relief_whose_end_is_not_recorded_is_not_documented() -> None:
 
 
 @pytest.mark.parametrize(
+    ("after", "expected", "finding"),
+    [
+        (
+            (("10:00", 3), ("14:00", 3), ("19:00", 4), ("23:00", 7)),
+            "met",
+            "62 % relief (needs at least 50 %), lasting 9 h",
+        ),
+        ((("10:00", 3), ("14:00", 6), ("19:00", 7)), "not-met", "lasting 0 h (needs 8 h)"),
+    ],
+)
+def test_a_recorded_relief_with_no_recorded_duration_takes_the_hours_from_the_scores(
+    after: tuple[tuple[str, float], ...], expected: str, finding: str
+) -> None:
+    """Contract §4: the recorded relief decides the relief; with no recorded duration the scores
+    around the trial give the hours. Before, recording the relief made the hours "not documented"
+    whatever the scores showed (contract review F4)."""
+    chart = [
+        *pain_trial_chart(),
+        *trial_scores(8, *after),
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": 62, "unit": "%"}),
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+    d = cmm(chart, "62362")
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": expected})
+    assert finding in card_line(d, "cmm210.pain.permanent.relief-ge50-8h")
+
+
+@pytest.mark.parametrize(
     ("relief", "hours", "expected"),
     [(50, 8, "met"), (49.9, 12, "not-met"), (80, 7.5, "not-met"), (80, None, "not-documented")],
 )

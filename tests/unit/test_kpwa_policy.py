@@ -143,6 +143,32 @@ def spasticity_chart_with_scores(*post: int) -> list[dict[str, Any]]:
     return [*without_codes(spasticity_chart(), *explicit), *scores_around_the_trial(*post)]
 
 
+@pytest.mark.parametrize(
+    ("post", "expected", "finding"),
+    [
+        ((1, 1, 1), "met", "2.5 points, for 4 h by the scores"),
+        (
+            (1, 3, 3),
+            "not-documented",
+            "for 0 h by the scores (needs 2 points for 4 h); below the policy's example",
+        ),
+    ],
+)
+def test_a_recorded_reduction_with_no_recorded_duration_takes_the_hours_from_the_scores(
+    post: tuple[int, ...], expected: str, finding: str
+) -> None:
+    """Contract §4: it-trial-scale-reduction decides the reduction; with no recorded duration the
+    Ashworth scores around the trial give how long it held (contract review F4). Before, both read
+    "how long the response lasted is not documented"."""
+    chart = [
+        *without_codes(spasticity_chart(), "it-trial-response-duration-h"),
+        *scores_around_the_trial(*post),
+    ]
+    d = kaiser(chart, drugs=(BACLOFEN_IT,))
+    assert statuses(d)["kpwa.spasticity.trial-2pt-4h"] == expected
+    assert finding in card_line(d, "kpwa.spasticity.trial-2pt-4h")
+
+
 # --------------------------------------------------------------------------- patient 1: pain, meets
 
 

@@ -182,6 +182,37 @@ def test_explicit_assessment_wins() -> None:
     assert r.explicit is not None
 
 
+@pytest.mark.parametrize(("later", "hours", "held_at_last"), [(3, 9.0, True), (6, 0.0, False)])
+def test_an_explicit_relief_without_a_recorded_duration_leaves_the_hours_to_the_scores(
+    later: int, hours: float, held_at_last: bool
+) -> None:
+    """Contract §4: it-trial-pain-relief-pct decides the relief and it-trial-relief-duration-h the
+    hours, each when present; otherwise the service computes from the pain scores. Before, an
+    explicit relief made the hours "not documented" whatever the scores showed (contract review F4)."""
+    chart = [
+        procedure("62324", START),
+        pain(8, "2025-10-01T03:00:00Z"),
+        pain(3, "2025-10-01T10:00:00Z"),
+        pain(3, "2025-10-01T14:00:00Z"),
+        pain(later, "2025-10-01T19:00:00Z"),
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": 62, "unit": "%"}),
+    ]
+    r = result(chart)
+    assert r.relief_pct == 62 and r.explicit is not None and r.explicit_duration is None
+    assert r.sustained_hours == pytest.approx(hours if held_at_last else 4.0)
+    assert r.relief_at_last_score is held_at_last
+    assert r.baseline is not None and r.baseline.source in r.sources
+
+
+def test_a_recorded_relief_off_its_scale_is_no_relief() -> None:
+    """Contract §5: it-trial-pain-relief-pct is 0-100 %. A recorded 150 % read as 150 % relief met
+    every bar (contract review F9); the scores decide instead, as they do with no relief recorded."""
+    chart = [procedure("62324", START), pain(8, "2025-10-01T08:00:00Z"), pain(6, "2025-10-01T12:00:00Z")]
+    recorded = assessment("it-trial-pain-relief-pct", valueQuantity={"value": 150, "unit": "%"})
+    r = result([*chart, recorded])
+    assert r.explicit is None and r.relief_pct == pytest.approx(25.0)
+
+
 def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_computed() -> None:
     """Contract §4: "it-trial-relief-duration-h ... decides when present", whatever gives the relief."""
     chart = [

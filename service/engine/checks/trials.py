@@ -53,6 +53,14 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 f"recorded relief {trial.relief_pct:g} %", trial.explicit.source, trial.explicit.effective
             )
         )
+        if trial.baseline is not None and params.get("min_hours") is not None:  # the hours, by the scores
+            evidence.append(
+                Evidence(
+                    f"pain {trial.baseline.value_text()} before the trial; hours from the scores after it",
+                    trial.baseline.source,
+                    trial.baseline.effective,
+                )
+            )
     else:
         assert trial.baseline is not None and trial.lowest_post is not None and trial.procedure is not None
         evidence.append(
@@ -202,9 +210,7 @@ class _ScaleJudge:
         if self.hours is not None:
             lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
             if lasted is None or not isinstance(lasted.value, float):
-                return TestOutcome(
-                    Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
-                )
+                return self.recorded_without_duration(explicit, scale, evidence, finding, value)
             evidence += (self.assessed("it-trial-response-duration-h", lasted),)
             finding += f" for {lasted.value:g} h"
             if lasted.value < self.hours:
@@ -218,6 +224,47 @@ class _ScaleJudge:
             f"{amount(value + 0.5, 'grade')} with 1+ as a grade of its own: {_ONE_PLUS_OPEN}",
             for_reviewer=True,
         )
+
+    def recorded_without_duration(
+        self,
+        explicit: ObservationFact,
+        scale: str | None,
+        evidence: tuple[Evidence, ...],
+        finding: str,
+        value: float,
+    ) -> TestOutcome:
+        """A recorded reduction with no recorded duration: how long the response held is read from the
+        scores around the trial on the recorded scale (contract §4: each explicit assessment decides
+        only its own quantity)."""
+        trials = [
+            t
+            for t in scale_trials(self.ctx.record.trial.procedure, self.ctx.record.observations)
+            if t.scale == scale or (scale is None and t.scale in self.scales)
+        ]
+        if not trials:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED, evidence, "how long the response lasted is not documented"
+            )
+        best = max(trials, key=lambda t: t.sustained_hours(self.points))
+        hours = best.sustained_hours(self.points)
+        evidence += (
+            Evidence(
+                f"{self.name(best.scale)}: {best.baseline.value_text()} before the trial",
+                best.baseline.source,
+                best.baseline.effective,
+            ),
+        )
+        finding += f", for {hours:g} h by the scores"
+        if hours >= self.hours:  # type: ignore[operator]
+            return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
+        if best.relieved_at_last_score(self.points):
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                evidence,
+                f"{finding} ({self.needs('point')}); the response held at the last score, so its duration "
+                "is not documented",
+            )
+        return self.short(evidence, f"{finding} ({self.needs('point')})", value)
 
     def judged(self, trials: list[ScaleTrial], unit: str) -> tuple[TestOutcome, ScaleTrial]:
         """The outcome on the scale that shows the best response, counted in `unit`s, and that scale."""
