@@ -116,13 +116,16 @@ OXYCODONE_10 = {
             for kind in ("request", "statement")
             for status in ("active", "completed", "stopped")
         ),
+        ("statement", "on-hold", 1),
         *(("request", status, 0) for status in ("entered-in-error", "draft", "cancelled")),
         *(("statement", status, 0) for status in ("entered-in-error", "not-taken", "intended")),
     ],
 )
 def test_drug_status_filter(kind: str, status: str, kept: int) -> None:
     """Contract §3: an order or a statement of a drug taken (active, completed, or stopped:
-    history) is a drug exposure; a draft, a cancelled order, a drug not taken or only intended is not."""
+    history) is a drug exposure; a draft, a cancelled order, a drug not taken or only intended is not.
+    The contract names no filter for statements: one on hold records a drug taken, then paused
+    (contract review F8)."""
     if kind == "request":
         drug = med_request(
             "Oxycodone Hydrochloride 10 MG Oral Tablet",
