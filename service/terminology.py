@@ -30,6 +30,7 @@ _KNOWN_KEYS = {
     "icd10cm_exclude",
     "rxnorm",
     "text",
+    "removals",
     *_FLAT_SYSTEMS,
 }
 
@@ -116,6 +117,8 @@ class ValueSet:
     codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ingredients: tuple[Ingredient, ...] = ()
     text_words: tuple[str, ...] = ()
+    # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
+    removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def matches(self, code: Code) -> bool:
         """Whether `code` belongs to the value set: `matches_any` of it alone (the rule is written once)."""
@@ -208,6 +211,10 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         codes=codes,
         ingredients=tuple(ingredients),
         text_words=tuple(w.lower() for w in _string_list(raw.get("text", []), f"{where}.text")),
+        removals={
+            removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
+            for removal, undone in (raw.get("removals") or {}).items()
+        },
     )
     if not (value_set.icd10_prefixes or codes or ingredients or value_set.text_words):
         raise ValueSetError(f"{where}: value set '{value_set.id}' has no codes")

@@ -469,7 +469,7 @@ def drug_failure_forms(drug: tuple[str, str], outcome: str) -> list[Any]:
 
 def device_removal_charts() -> list[Any]:
     """Charts where a device's presence and its removal (CPT 33233 pacemaker generator removal, which
-    the policies' `removal_cancels` ties to Z95.0) disagree, with the status of the "no other programmable
+    the value set's `removals` ties to Z95.0) disagree, with the status of the "no other programmable
     device" exclusion the most recent documented one gives (contract §3)."""
     pacemaker = ("Z95.0", "2018-01-01", "Presence of cardiac pacemaker")
     return [

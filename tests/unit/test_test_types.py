@@ -452,10 +452,22 @@ def test_a_stopped_statement_is_not_a_drug_failure() -> None:
     assert outcome.status == Status.NOT_DOCUMENTED, outcome.finding
 
 
-PACEMAKER_DEVICE = {
-    "valueset": "programmable-device",
-    "removal_cancels": {"33233": ["33206", "33207", "33208", "Z95.0"]},
-}
+PACEMAKER_DEVICE = {"valueset": "programmable-device"}
+
+
+@pytest.mark.parametrize(
+    ("implant", "removal"),
+    [("33249", "33241"), ("33270", "33241"), ("61885", "61888"), ("64568", "64570"), ("64590", "64595")],
+)
+def test_a_later_removal_of_the_generator_undoes_the_implant(implant: str, removal: str) -> None:
+    """Contract §3: "a completed implant Procedure with no later removal". Only the pacemaker's and
+    the spinal stimulator's removals undid an implant before: a defibrillator taken out still read as
+    in place, and the order as not covered (contract review F2)."""
+    implanted = procedure(implant, "2019-01-01")
+    removed = run("no-device", PACEMAKER_DEVICE, [implanted, procedure(removal, "2024-03-01")])
+    assert (removed.status, removed.finding) == (Status.MET, "none in place: the device was removed")
+    put_back = [implanted, procedure(removal, "2024-03-01"), procedure(implant, "2025-06-01")]
+    assert run("no-device", PACEMAKER_DEVICE, put_back).status == Status.NOT_MET
 
 
 @pytest.mark.parametrize(

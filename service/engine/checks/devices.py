@@ -3,7 +3,7 @@
 "A device is in place" is documented per device, and a removal is a dated "that device is gone"
 (contract §3: the most recent documented form decides). The forms of several devices are not one
 fact - removing a pacemaker says nothing of an insulin pump - so the recency rule is applied here,
-per device, through `removal_cancels`, rather than by `forms:` across the whole criterion.
+per device, through the value set's `removals`, rather than by `forms:` across the whole criterion.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from service.codes import CPT, icd10_key
 from service.engine.checks.common import condition_evidence, day_of, matching_conditions, matching_procedures
-from service.engine.checks.params import CodeMap, Param, ValueSetId, optional
+from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
@@ -28,9 +28,9 @@ class _Removal:
     undoes: frozenset[str]  # the implant and presence codes of the device it takes out
 
 
-def _removals(ctx: EvaluationContext, cancels: Mapping[str, list[str]]) -> list[_Removal]:
+def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> list[_Removal]:
     return [
-        _Removal(p, frozenset(icd10_key(code) for code in cancels[c.code]))
+        _Removal(p, cancels[c.code])
         for p in ctx.record.procedures
         for c in p.codes
         if c.system == CPT and c.code in cancels
@@ -51,16 +51,16 @@ def _removed_by(removals: list[_Removal], codes: set[str], when: datetime | None
 
 @test_type(
     "no-device",
-    params={"valueset": Param(ValueSetId()), "removal_cancels": optional(CodeMap())},
+    params={"valueset": Param(ValueSetId())},
     reads=("Device", "Condition", "Procedure"),
 )
 def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No other implanted programmable device: an active Device, a presence Condition, or an implant
-    Procedure, unless a later removal of that device undoes it (`removal_cancels`: removal CPT → the
-    implant CPT and presence codes it undoes). An active Device is the record's current state and
+    Procedure, unless a later removal of that device undoes it (the value set's `removals`: removal
+    CPT → the implant CPT and presence codes it undoes). An active Device is the record's current state and
     carries no implant date: only marking it inactive clears it."""
     devices_vs = ctx.terminology[params["valueset"]]
-    removals = _removals(ctx, params.get("removal_cancels", {}))
+    removals = _removals(ctx, devices_vs.removals)
     in_place: list[Evidence] = [
         Evidence(f"device: {device.label}", device.source)
         for device in ctx.record.devices

@@ -10,7 +10,6 @@ them. Kinds that belong to one family (the routes of `medications.py`) are decla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,19 +124,6 @@ class Codes(ParamKind):
     def check(self, value: Any, terminology: Terminology) -> str | None:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             return expected("a non-empty list of codes", value)
-        return None
-
-
-@dataclass(frozen=True)
-class CodeMap(ParamKind):
-    """A mapping of a code to a list of codes (a removal to the implants it undoes)."""
-
-    def check(self, value: Any, terminology: Terminology) -> str | None:
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-            for k, v in value.items()
-        ):
-            return expected("a mapping of code to a list of codes", value)
         return None
 
 
