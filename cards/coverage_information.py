@@ -224,6 +224,20 @@ def _approved_elsewhere(extension: Mapping[str, Any]) -> bool:
     )
 
 
+def _kept_description(judgement: CoverageJudgement, extension: Mapping[str, Any]) -> str:
+    """What the action says of an approval issued elsewhere that it keeps in place of its own answer."""
+    number = next(
+        (
+            s.get("valueString")
+            for s in dicts(extension.get("extension"))
+            if s.get("url") == "satisfied-pa-id"
+        ),
+        None,
+    )
+    kept = f"prior authorization {number} issued elsewhere"
+    return f"{judgement.payer}: earlier coverage information kept ({kept})"
+
+
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
     return [s for s in dicts(extension.get("extension")) if s.get("url") not in _RESTATED]
 
@@ -263,6 +277,8 @@ def coverage_actions(
             if before is not None and (
                 _approved_elsewhere(before) or _assertion_content(before) == _assertion_content(extension)
             ):
+                if _assertion_content(before) != _assertion_content(extension):
+                    description = _kept_description(judgement, before)  # say what the order keeps
                 extension = before
             else:
                 changed = True

@@ -29,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
+from cards.coverage_information import assertion_id
 from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination
@@ -92,7 +93,9 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another server's, kept on the order
     assertions = [
-        a for a in coverage_assertions(call.outcome.response) if local_reference(a.get("coverage")) in judged
+        _marked_carried(a, call.request.hook_instance if call.request else None)
+        for a in coverage_assertions(call.outcome.response)
+        if local_reference(a.get("coverage")) in judged
     ]
     return {
         "received_at": utc_naive(call.received_at),
@@ -116,7 +119,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "assertion_keys": [
             (_key(a["assertion_id"], secrets), _key(a.get("satisfied_pa_id"), secrets))
             for a in assertions
-            if isinstance(a.get("assertion_id"), str)
+            if isinstance(a.get("assertion_id"), str) and not a.get("carried")
         ],
     }
 
@@ -135,6 +138,19 @@ def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
             if isinstance(extension, dict) and extension.get("url") == COVERAGE_INFORMATION:
                 found.append({"order": target, **_assertion_values(extension.get("extension") or [])})
     return found
+
+
+def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dict[str, Any]:
+    """The assertion, marked `carried` when this call did not issue it: the order arrived with it (an
+    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it. Only
+    the assertions a call issues are indexed under their id and PA number, and exported."""
+    coverage = assertion.get("coverage")
+    issued = (
+        hook_instance is not None
+        and isinstance(coverage, str)
+        and assertion.get("assertion_id") == assertion_id(hook_instance, assertion["order"], coverage)
+    )
+    return assertion if issued else {**assertion, "carried": True}
 
 
 def _assertion_values(subs: list[Any]) -> dict[str, Any]:

@@ -156,6 +156,8 @@ def _coverage_info(
 ) -> dict[str, Any] | None:
     if coverages is not None and assertion.get("coverage") not in coverages[0]:
         return None
+    if assertion.get("carried"):  # kept from the order as it arrived, not issued by this call
+        return None
     info: dict[str, Any] = _required("assertionId", assertion.get("assertion_id"))
     for name, key in (("covered", "covered"), ("paNeeded", "pa_needed"), ("docNeeded", "doc_needed")):
         if assertion.get(key):
