@@ -196,7 +196,9 @@ def order_code(resource: Mapping[str, Any]) -> Any:
 
 def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
     """Each active Coverage, the payer it was routed to and the policy (and version) that judged it,
-    or why the payer's policy did not (the call's own routing, `HookOutcome.routes`)."""
+    with the digest of the rules it was read by (the payer's version label does not change when this
+    service's reading of the document does), or why the payer's policy did not judge it (the call's
+    own routing, `HookOutcome.routes`)."""
     payers = []
     for route in call.outcome.routes:
         policy = catalog.policies.get(route.policy_id) if route.policy_id else None
@@ -209,6 +211,7 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
                 "identifier": {"system": identifier[0], "value": identifier[1]} if identifier else None,
                 "policy_id": route.policy_id,
                 "policy_version": policy.version if policy else None,
+                "rules_digest": catalog.rules_digest if policy else None,
                 "medicare": route.medicare,
                 "not_judged_because": route.elsewhere,
             }

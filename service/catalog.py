@@ -43,6 +43,9 @@ class Catalog:
     payers: tuple[Payer, ...]
     assessments: AssessmentCodeSystem
     vocabulary: Vocabulary
+    # which rules judged a call (kept in its audit record): the policy data and the service code that
+    # reads it, where the payer's own version label of a policy names only the document
+    rules_digest: str
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
@@ -76,4 +79,5 @@ def compile_catalog(root: Path) -> Catalog:
     compiled = load_policies(root, terminology, vocabulary, TABLES)
     payers = load_payers(root / PAYERS, compiled)
     order_codes = load_order_codes(root / ORDER_CODES, vocabulary)
-    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary)
+    rules = catalog_cache.catalog_key(root)[:16]
+    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary, rules)

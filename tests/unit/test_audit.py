@@ -20,13 +20,14 @@ from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service import audit_entry, routes
 from service.app import create_app
 from service.caller import Caller, set_caller
-from service.catalog import Catalog
+from service.catalog import Catalog, compile_catalog
 from service.cli import main
 from service.metrics import metric_data
 from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
 from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
 from tests.builders import meeting_chart
+from tests.catalog_support import copy_policies
 from tests.demo_support import packaged_sample
 from tests.support import (
     FHIR_SERVER,
@@ -64,6 +65,24 @@ def call(app: Flask, name: str) -> tuple[dict[str, Any], Any, str]:
     return body, post_json(app.test_client(), path, body), token
 
 
+def test_the_record_names_the_rules_that_decided_beyond_the_payers_version_label(tmp_path: Path) -> None:
+    """The payer's version label of a policy names the document, not this service's reading of it,
+    which changes between releases: a reviewer holding a record must tell which rules decided (UM
+    review, UM-4)."""
+    root = copy_policies(tmp_path)
+    shipped = compile_catalog(root)
+    path = root / "geha.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("months: 6", "months: 7", 1), encoding="utf-8")
+    changed = compile_catalog(root)
+    policy = "geha-idds-chronic-pain"
+    assert changed.policies[policy].version == shipped.policies[policy].version
+    assert (
+        changed.rules_digest
+        != shipped.rules_digest
+        == compile_catalog(copy_policies(tmp_path / "again")).rules_digest
+    )
+
+
 def test_a_hook_call_is_recorded_with_everything_it_decided(compiled_catalog: Catalog) -> None:
     app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
     body, response, _ = call(app, "order-sign-implant-demo-meets")
@@ -82,6 +101,7 @@ def test_a_hook_call_is_recorded_with_everything_it_decided(compiled_catalog: Ca
     [payer] = record["payers"]
     policy = compiled_catalog.policies[payer["policy_id"]]
     assert (payer["payer"], payer["policy_version"]) == ("geha", policy.version)
+    assert payer["rules_digest"] == compiled_catalog.rules_digest
     assert payer["not_judged_because"] is None
     drafts = {
         f"{e['resource']['resourceType']}/{e['resource']['id']}"
