@@ -11,7 +11,8 @@ present, and no 2.2-only codes; a 2.2 call whose determination could not be made
 EHR's data could not be read gets 2.2's `indeterminate` with reason `technical`. An order that
 meets the policy of a payer configured for automatic approval gets `pa-needed=satisfied` and a PA
 number, unless the call forbids unsolicited determinations (CRD "what-if" calls set the
-`unsolicited-determ` option to false). Pure: dicts in, dicts out.
+`unsolicited-determ` option to false), or the assertion names no billing code to bound it (the pump's
+drug: CRD §resp-30, qualifiers SHALL be part of the annotation). Pure: dicts in, dicts out.
 """
 
 from __future__ import annotations
@@ -126,13 +127,14 @@ def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
 
 
 def _assertion(
-    judgement: CoverageJudgement, rules: AssertionRules, pa_number: str
+    judgement: CoverageJudgement, rules: AssertionRules, pa_number: str, billed: bool
 ) -> tuple[list[tuple[str, Any]], str]:
-    """(sub-extension url, value) pairs beyond the common ones, and a one-line description."""
+    """(sub-extension url, value) pairs beyond the common ones, and a one-line description. A PA
+    number is issued only for an assertion bounded by its billing code (`billed`)."""
     d = judgement.determination
     if d is None:
         return _undecided(f"{judgement.payer}: {judgement.undecided}")
-    if d.outcome == Outcome.MEETS and judgement.auto_approve:
+    if d.outcome == Outcome.MEETS and judgement.auto_approve and billed:
         return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number)], (
             f"{d.payer}: meets {d.policy_title}; prior authorization satisfied, number {pa_number}"
         )
@@ -192,7 +194,7 @@ def coverage_extension(
     today: date,
 ) -> tuple[dict[str, Any], str]:
     pa_number = prior_authorization_number(hook_instance, target.reference, judgement.coverage)
-    pairs, description = _assertion(judgement, rules, pa_number)
+    pairs, description = _assertion(judgement, rules, pa_number, target.billing is not None)
     subs = [_sub("coverage", judgement.coverage)]
     subs += [_sub(url, value) for url, value in pairs]
     if target.billing is not None:

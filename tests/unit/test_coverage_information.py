@@ -129,14 +129,30 @@ def test_automatic_approval_gives_a_prior_authorization_number() -> None:
     _, response = sign_with_chart(meeting_chart(), auto_approving_catalog())
     numbers = []
     for subs in only(response):
+        if "billingCode" not in subs:
+            continue
         assert (subs["covered"], subs["pa-needed"]) == ("covered", "satisfied")
         assert subs["satisfied-pa-id"].startswith("IDDS-")
         assert len(subs["satisfied-pa-id"]) <= 50
         numbers.append(subs["satisfied-pa-id"])
-    assert len(set(numbers)) == 4  # pump, catheter, hardware and the drug: one number each
-    assert all("prior authorization satisfied" in a["description"] for a in response["systemActions"])
+    assert len(set(numbers)) == 3  # pump, catheter and hardware: one number each
     _, again = sign_with_chart(meeting_chart(), auto_approving_catalog())
-    assert [s["satisfied-pa-id"] for s in only(again)] == numbers  # same hookInstance, same numbers
+    assert [s["satisfied-pa-id"] for s in only(again) if "billingCode" in s] == numbers  # same numbers
+
+
+def test_an_approval_is_never_issued_without_a_billing_code_to_bound_it() -> None:
+    """The pump's drug (a MedicationRequest coded by RxNorm only) carries the pump's determination
+    but no billing code: a PA number on it would approve whatever claim line quotes it (CRD
+    §resp-30: qualifiers SHALL be part of the annotation; UM review UM-1)."""
+    _, response = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    [drug] = [a for a in response["systemActions"] if a["resource"]["resourceType"] == "MedicationRequest"]
+    [subs] = [
+        {s["url"]: next(v for k, v in s.items() if k.startswith("value")) for s in e["extension"]}
+        for e in drug["resource"]["extension"]
+    ]
+    assert (subs["covered"], subs["pa-needed"]) == ("covered", "auth-needed")
+    assert "satisfied-pa-id" not in subs and "billingCode" not in subs
+    assert "prior authorization needed" in drug["description"]
 
 
 def test_a_what_if_call_gets_no_unsolicited_approval() -> None:
@@ -242,6 +258,8 @@ def test_approval_numbers_differ_across_coverages() -> None:
     _, response = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=body)
     for subs in assertions(response).values():
         assert len(subs) == 2
+        if "billingCode" not in subs[0]:
+            continue  # the pump's drug: no number without a billing code
         assert len({s["satisfied-pa-id"] for s in subs}) == 2
         assert len({s["coverage-assertion-id"] for s in subs}) == 2
 
@@ -251,6 +269,8 @@ def test_an_approval_issued_elsewhere_is_never_taken_back() -> None:
     body = resigned(first)
     for entry in body["context"]["draftOrders"]["entry"]:
         for extension in entry["resource"].get("extension") or []:
+            if not any(sub["url"] == "satisfied-pa-id" for sub in extension.get("extension", [])):
+                continue
             for sub in extension.get("extension", []):
                 if sub["url"] == "satisfied-pa-id":
                     sub["valueString"] = "GEHA-PAS-778812"
@@ -266,7 +286,7 @@ def test_an_approval_this_service_issued_is_taken_back_when_the_order_no_longer_
     """Only a PA number issued elsewhere is never replaced: this service's own (IDDS-) approval follows
     the chart, so an order that no longer meets is not left marked satisfied."""
     _, first = sign_with_chart(meeting_chart(), auto_approving_catalog())
-    assert all(s["pa-needed"] == "satisfied" for s in only(first))
+    assert all(s["pa-needed"] == "satisfied" for s in only(first) if "billingCode" in s)
     _, again = sign_with_chart([*meeting_chart(), INFECTION], auto_approving_catalog(), body=resigned(first))
     for subs in only(again):
         assert subs["covered"] == "not-covered"
