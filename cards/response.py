@@ -201,7 +201,8 @@ def _code_words(resource: dict[str, Any]) -> str:
 def _targets(decisions: Decisions) -> list[CoverageTarget]:
     """Every resource that gets coverage information: each pump order its own determination, the
     other orders of its episode the principal order's, any other order and booked Appointment an
-    honest "no rules here" (or the pump order it is based on)."""
+    honest "no rules here" (or the pump order it is based on; under CRD 2.2 an Appointment based on a
+    pump order the answer annotates gets none of its own: one assertion per service and Coverage)."""
     if not decisions.routes:
         return []
     call = decisions.call
@@ -224,10 +225,13 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
             unaddressed = _no_rules(decisions, _code_words(resource))
             targets.append(CoverageTarget(reference, resource, None, unaddressed))
     booking = DraftOrders(call.request.context.appointments or {})
+    annotated = {t.reference for t in targets}
     for appointment in call.appointments:
         pump = next((pumps[ref] for ref in based_on(appointment, booking) if ref in pumps), None)
         reference = reference_of(appointment)
         unread = next((u for u in call.unread if u.appointment == reference), None)
+        if pump is not None and pump.reference in annotated and call.request.crd_version == "2.2":
+            continue  # CRD 2.2: an Appointment based on a ServiceRequest is annotated on the request
         if pump is not None:
             targets.append(CoverageTarget(reference, appointment, pump.code, judgements[pump.reference]))
         elif unread is not None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-CRD_VERSIONS = ("2.2",)  # advertised (crdver-1 allows no "2.0"); 2.0.1 clients send no requestedVersion
+# Advertised: more than one, so a CRD 2.2 client SHALL name the one it wants (§dev-3), and a call that
+# names none is a 2.0.1 client's, answered as 2.0 (crdver-1's pattern allows no "2.0" here).
+CRD_VERSIONS = ("2.1", "2.2")
 ANSWERED_VERSIONS = ("2.0", "2.1", "2.2")  # what a call may request; only 2.2 gets 2.2-only content
 STANDARD_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",

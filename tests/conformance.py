@@ -348,10 +348,15 @@ def check_response(
     if hook in PRIMARY_HOOKS and judged and not coverage_actions and not already_told:
         errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
     if hook in PRIMARY_HOOKS and coverage_actions:
-        # appointment-book: every booked Appointment (the orders behind them may not be readable)
+        # appointment-book: every booked Appointment (the orders behind them may not be readable); under
+        # CRD 2.2 one based on a ServiceRequest is annotated on that request instead
         must_carry = [(reference_of(a), a) for a in appointments] if appointments else drafts.items()
+        crd_2_2 = (request.get("extension") or {}).get("davinci-crd.requestedVersion") == "2.2"
         for ref, resource in must_carry:
             told = COVERAGE_INFO in json.dumps(resource.get("extension", []))  # §resp-35
+            based_on = {b.get("reference") for b in resource.get("basedOn") or [] if isinstance(b, dict)}
+            if crd_2_2 and based_on & informed:
+                continue
             if ref not in informed and not told:
                 errors.append(f"systemActions: no coverage information for {ref} (CRD §resp-29)")
     return errors

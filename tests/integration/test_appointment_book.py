@@ -49,6 +49,21 @@ def test_a_booked_implant_is_judged_and_its_order_gets_the_coverage_information(
     assert subs["coverage"]["valueReference"]["reference"] == "Coverage/demo-meets-coverage-geha"
 
 
+def test_under_crd_2_2_only_the_order_a_booking_is_based_on_gets_the_coverage_information(
+    fhir_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    """CRD 2.2: an Appointment based on a ServiceRequest is annotated on the ServiceRequest, not the
+    Appointment: one assertion per service and Coverage (UM review UM-2). A 2.0.1 call keeps both (the
+    Inferno kit looks for it on the Appointment)."""
+    body = pointed_at(SAMPLE, fhir_server.base_url)
+    body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    response = live_service.call(body, [held(fhir_server, BOOKED_ORDER)])
+    targets = [
+        f"{a['resource']['resourceType']}/{a['resource']['id']}" for a in response.json()["systemActions"]
+    ]
+    assert targets == [BOOKED_ORDER]
+
+
 def test_an_order_the_server_does_not_have_is_reported(
     fhir_server: LocalFhirServer, live_service: LiveService
 ) -> None:

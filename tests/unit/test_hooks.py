@@ -253,9 +253,11 @@ def test_an_unknown_requested_version_is_400() -> None:
 
 
 def test_discovery_advertises_the_served_versions() -> None:
+    """More than one, so a CRD 2.2 client names the version it wants (§dev-2, §dev-3): with 2.2 alone
+    advertised it could omit it and be answered as a 2.0.1 client (UM review UM-3)."""
     app = create_app(open_settings(), catalog())
     services = app.test_client().get("/cds-services").get_json()["services"]
-    assert all(s["extension"]["davinci-crd.version"] == ["2.2"] for s in services)
+    assert all(s["extension"]["davinci-crd.version"] == ["2.1", "2.2"] for s in services)
 
 
 # --------------------------------------------------------------------------- suggested orders
