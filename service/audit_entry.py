@@ -119,7 +119,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "assertion_keys": [
             (_key(a["assertion_id"], secrets), _key(a.get("satisfied_pa_id"), secrets))
             for a in assertions
-            if isinstance(a.get("assertion_id"), str) and not a.get("carried")
+            if isinstance(a.get("assertion_id"), str)
         ],
     }
 
@@ -142,8 +142,9 @@ def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dict[str, Any]:
     """The assertion, marked `carried` when this call did not issue it: the order arrived with it (an
-    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it. Only
-    the assertions a call issues are indexed under their id and PA number, and exported."""
+    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it. Every
+    assertion is indexed under its id and PA number (a reviewer finds each call an approval was seen
+    in), but only those a call issues are exported as its determinations."""
     coverage = assertion.get("coverage")
     issued = (
         hook_instance is not None

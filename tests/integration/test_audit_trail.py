@@ -281,6 +281,8 @@ def test_an_earlier_assertion_with_long_ids_sent_back_is_recorded_and_found_by_i
     [record] = trail.find(long_pa[:128])
     assert record["hook_instance"] == body["hookInstance"]
     assert [record] == trail.find(long_id[:128])
+    [kept] = [a for a in record["assertions"] if a["assertion_id"] == long_id]
+    assert kept["carried"] is True  # the answer kept it; this call did not issue it
 
 
 def test_a_record_that_cannot_be_written_turns_a_200_into_503_and_keeps_a_refusal(

@@ -1,7 +1,7 @@
 """An order that arrives carrying another system's approval (`satisfied`, a PA number this service
 did not issue) for a Coverage the call judges. The answer keeps that approval (an approval issued
-elsewhere is never taken back), but it must not describe the opposite, and the audit trail must not
-record or export it as an assertion this call issued (UM review, UM-5)."""
+elsewhere is never taken back), but it must not describe the opposite, and the audit trail must mark
+it as carried, not issued, and not export it as this call's determination (UM review, UM-5)."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def test_a_kept_approval_is_described_as_kept_and_not_recorded_as_issued(compile
     assert THEIR_PA in geha_part
 
     trail = app.extensions["idds_crd"].stores.audit
-    assert trail.find(THEIR_PA) == [] and trail.find("their-assertion") == []
     [record] = trail.find(body["hookInstance"])
+    assert trail.find(THEIR_PA) == [record] == trail.find("their-assertion")  # where it was seen
     carried = [a for a in record["assertions"] if a.get("satisfied_pa_id") == THEIR_PA]
     assert carried and all(a.get("carried") for a in carried), record["assertions"]
     exported = json.dumps(list(metric_data(record)))
