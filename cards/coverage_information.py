@@ -160,8 +160,11 @@ def _assertion(
             )
             text = f"{d.payer}: {needed} {d.policy_title} - {_missing(d)}"
             pairs = [("covered", "conditional"), ("pa-needed", "auth-needed"), ("info-needed", "OTH")]
-        # CRD §hook-19: never on secondary hooks; and doc-needed launches DTR, so not for payers without it
-        if rules.asks_documentation and judgement.dtr:
+        # CRD §hook-19: never on secondary hooks; doc-needed launches DTR, so not for payers without it,
+        # nor to retype what the chart holds but could not be read this time (§resp-39: DTR only where
+        # computable access is not possible)
+        unread_only = technical or items.open_only(d, Step.RECHECK)
+        if rules.asks_documentation and judgement.dtr and not unread_only:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             if judgement.questionnaire:
                 pairs.append(("questionnaire", judgement.questionnaire))

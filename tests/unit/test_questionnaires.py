@@ -82,8 +82,19 @@ def coverage_information(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def test_a_chart_that_could_not_be_read_does_not_send_the_clinician_to_the_form() -> None:
+    """The chart holds what the criteria read, but could not be read this time: the answer says so and
+    asks for no documentation, which would launch DTR to retype it (CRD §resp-39; UM review UM-6)."""
+    body, request = answer("order-sign-implant-demo-meets")  # prefetch only, no FHIR server
+    assert check_response(body, request) == []
+    for info in coverage_information(body):
+        subs = {s["url"]: s for s in info["extension"]}
+        assert "could not be read" in str(subs["reason"])
+        assert "doc-needed" not in subs and "questionnaire" not in subs
+
+
 def test_order_sign_needing_documentation_names_the_questionnaire() -> None:
-    body, request = answer("order-sign-implant-demo-meets")  # prefetch only: documentation needed
+    request, body = sign_with_chart([])  # a chart read, and nothing the form asks is in it
     assert check_response(body, request) == []
     infos = coverage_information(body)
     assert len(infos) == 4  # three pump lines and their drug
