@@ -507,6 +507,8 @@ def test_cancer_trial_meets_every_criterion() -> None:
     assert s["cohere.pain.applies"] == "not-met"  # only a malignancy: the non-malignant block does not apply
     assert s["cohere.pain"] == "not-met"
     assert [s[c] for c in NON_INDICATIONS] == ["met"] * len(NON_INDICATIONS)
+    # the audit's reading of the met check: not "Cancer-related pain: none documented" (UM review UM-9)
+    assert finding_of(d, "cohere.cancer.applies") == "no non-malignant pain diagnosis to rule it out"
 
 
 def test_cancer_permanent_pump_needs_the_trial_result() -> None:

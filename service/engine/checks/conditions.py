@@ -133,6 +133,7 @@ def _named(conditions: list[ConditionFact]) -> str:
         "when_found": optional(Exactly("not-documented")),
         "found_finding": optional(Text()),
         "order_reason": optional(Flag()),
+        "none_finding": optional(Text()),
     },
     reads=("Condition",),
 )
@@ -150,7 +151,8 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     after them records clearance. When the data that could clear a condition could not be
     fetched, the result is "not documented", never "not met". With `order_reason`, the reason the
     order gives counts as a current diagnosis beside the problem list's (the checks that read the
-    indication, which the order's reason is a form of: contract §2).
+    indication, which the order's reason is a form of: contract §2). `none_finding` says what finding
+    none means where "none documented" would read as the opposite (a check that a block applies).
     """
     recent_days = params.get("recent_days")
     window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
@@ -189,7 +191,8 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             if older
             else ""
         )
-        return TestOutcome(Status.MET, finding=f"none documented{aside}", by_absence=True)
+        none = params.get("none_finding", "none documented")
+        return TestOutcome(Status.MET, finding=f"{none}{aside}", by_absence=True)
     evidence = tuple(condition_evidence(c) for c in found[:3])
     if params.get("unless_treated_by"):
         treatment = ctx.terminology[params["unless_treated_by"]]
