@@ -318,9 +318,10 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
 
 
 def external_reference_card(
-    d: Determination, policy_url: str, payer_url: str | None = None
+    d: Determination, policy_url: str, payer_url: str | None = None, orders: Iterable[str] = ()
 ) -> dict[str, object]:
-    """A card linking to the policy as this service checks it (and to the payer's page when known)."""
+    """A card linking to the policy as this service checks it (and to the payer's page when known),
+    about the `orders` that policy judged."""
     links = [
         {"label": f"{d.payer} policy as checked: {d.policy_title}", "url": policy_url, "type": "absolute"}
     ]
@@ -334,7 +335,7 @@ def external_reference_card(
     detail = f"{what}, the readings this service applies and the source text ({d.policy_version})."
     if d.outcome == Outcome.NOT_APPLICABLE:  # as the decision card beside it says, with the reason
         detail += f" It has no criteria for {d.kind_words} ({d.indication_words})."
-    return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", links=links)
+    return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", orders, links=links)
 
 
 def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:

@@ -93,12 +93,14 @@ def _decision_cards(
             headline, steps = next_steps(episode, approved)
             cards.append(instructions_card(episode, headline, steps))
     if options.guideline:
-        seen: set[str] = set()
+        judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)
+        for episode in episodes:
+            judged.setdefault(episode.lead.policy_id, []).extend(x.order_reference for x in episode.lines)
         for d in (episode.lead for episode in episodes):
-            if d.policy_id not in seen:
-                seen.add(d.policy_id)
+            if d.policy_id in judged:
                 policy = catalog.policies[d.policy_id]
-                cards.append(external_reference_card(d, f"{base_url}/policies/{d.policy_id}", policy.url))
+                url = f"{base_url}/policies/{d.policy_id}"
+                cards.append(external_reference_card(d, url, policy.url, judged.pop(d.policy_id)))
     return cards
 
 

@@ -111,9 +111,13 @@ def _requests(
     if not orders:
         orders = [(f"{r['resourceType']}/{r['id']}", order_code(r)) for r in _ordered_resources(body)]
     engagement = {f["card"]: ENGAGEMENT[f["outcome"]] for f in record.get("feedback") or [] if "outcome" in f}
+    routed = record.get("payers") or []
+    others = {
+        p["payer_name"] for p in routed if coverages is not None and p.get("coverage") not in coverages[0]
+    } - {None}
     requests = []
     for reference, code in orders:
-        responses = _card_responses(record, reference, engagement)
+        responses = _card_responses(record, reference, engagement, others)
         infos = [
             _coverage_info(a, coverages) for a in record.get("assertions") or [] if a["order"] == reference
         ]
@@ -130,8 +134,10 @@ def _requests(
 
 
 def _card_responses(
-    record: Mapping[str, Any], reference: str, engagement: dict[str, str]
+    record: Mapping[str, Any], reference: str, engagement: dict[str, str], others: set[str]
 ) -> list[dict[str, Any]]:
+    """The cards about the order `reference`, but those of the other payers the call was routed to
+    (`others`: their names, as a payer's cards carry it in `source.label`)."""
     responses = []
     for card in (record.get("response") or {}).get("cards") or []:
         associated = [
@@ -139,7 +145,7 @@ def _card_responses(
             for r in (card.get("extension") or {}).get("davinci-crd.associated-resource") or []
             if isinstance(r, dict)
         ]
-        if reference not in associated:
+        if reference not in associated or (card.get("source") or {}).get("label") in others:
             continue
         response: dict[str, Any] = {"focus": sorted({str(r).split("/")[0] for r in associated})}
         topic = (card.get("source") or {}).get("topic") or {}

@@ -426,6 +426,29 @@ def test_audit_export_writes_crd_metric_data(
     assert len(cli(capsys, "audit", "export", "--until", tomorrow, "--config", config)[1].splitlines()) == 3
 
 
+def test_each_payers_metric_line_holds_its_own_cards_and_its_policy_card(compiled_catalog: Catalog) -> None:
+    """Two Coverages, two payers: each CRDMetricData line lists the cards about the order of its own
+    payer only, its policy-link (External Reference) card among them. Before, each line listed both
+    payers' cards and the policy cards were in none (UM review UM-7)."""
+    app = audited_app(compiled_catalog)
+    body, response, _ = call(app, "order-select-62362-demo-two-coverages")
+    assert response.status_code == 200
+    [record] = trail(app).find(body["hookInstance"])
+    lines = list(metric_data(record))
+    assert len(lines) == 2
+    by_uuid = {c["uuid"]: c for c in response.get_json()["cards"]}
+    labels = {
+        c["source"]["label"] for c in by_uuid.values() if c["source"]["topic"]["code"] == "coverage-info"
+    }
+    assert len(labels) == 2
+    for line in lines:
+        [request] = line["request"]
+        types = [r.get("type") for r in request["response"]]
+        assert types.count("coverage-info") == 2  # its decision card and its coverage information
+        assert "guideline" in types
+    assert all(metric_problems(line) == [] for line in lines)
+
+
 def test_a_refused_call_exports_its_issue(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
