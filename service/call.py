@@ -50,6 +50,7 @@ class Decisions:
     forms: Mapping[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     approvals: bool = False  # automatic approvals may be given in this call
     missing_required: Mapping[str, str] = field(default_factory=dict)  # → 412
+    coverage_refused: str | None = None  # why the call's Coverage cannot be answered under CRD 2.2 → 400
 
     @property
     def request(self) -> HookRequest:

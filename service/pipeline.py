@@ -43,7 +43,7 @@ from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.registry import CallOptions, ServiceDefinition
-from service.routing import Route, route_coverages
+from service.routing import Route, coverage_not_answered, route_coverages
 from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
@@ -228,6 +228,8 @@ def decide(
     if data.required_missing and judged_orders:
         return Decisions(call, today, missing_required=data.required_missing)
     routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
+    if call.request.crd_version == "2.2" and (refused := coverage_not_answered(routes)) is not None:
+        return Decisions(call, today, tuple(routes), coverage_refused=refused)
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
@@ -314,6 +316,18 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     return HookOutcome(body, status=412)
 
 
+def coverage_refused(decisions: Decisions) -> HookOutcome:
+    """400 (CRD 2.2 §hook-13): the call's Coverage is not one this service can answer for."""
+    request = decisions.request
+    field_name = "prefetch.coverage" if "coverage" in request.prefetch else "context.patientId"
+    body = operation_outcome(
+        "invalid",
+        f"{field_name}: {decisions.coverage_refused} (CRD 2.2: a call is sent for its one primary Coverage)",
+        field_name,
+    )
+    return HookOutcome(body, status=400, data=decisions.call.data, routes=decisions.routes)
+
+
 def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool:
     """Whether this call may carry an automatic approval: only on services that may approve, and
     not when the call forbids unsolicited determinations (CRD what-if calls set
@@ -342,5 +356,7 @@ def handle_hook(
     decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
     if decisions.missing_required:
         return precondition_failed(dict(decisions.missing_required))
+    if decisions.coverage_refused is not None:
+        return coverage_refused(decisions)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog)
     return HookOutcome(response, decisions.determinations, data=call.data, routes=decisions.routes)

@@ -223,6 +223,21 @@ def _match(
     return None, "no payer identifier or name in the routing table"
 
 
+def coverage_not_answered(routes: Iterable[Route]) -> str | None:
+    """Why a CRD 2.2 call cannot be answered for its Coverage (§hook-13: the client sends the one
+    primary Coverage; none, several, or one whose payer this service does not serve is a bad
+    request), or None when it can."""
+    found = list(routes)
+    coverages = {r.coverage for r in found}
+    if not coverages:
+        return "no active Coverage was sent or found"
+    if len(coverages) > 1:
+        return f"{len(coverages)} active Coverages were sent or found, not one"
+    if any(r.payer is None for r in found):
+        return "the Coverage's payer is not one this service answers for"
+    return None
+
+
 def route_coverages(
     coverages: Iterable[Mapping[str, Any]],
     organizations: Iterable[Mapping[str, Any]],

@@ -243,6 +243,45 @@ def test_a_2_2_client_gets_conditional_for_documentation_the_chart_lacks() -> No
     assert "coding" not in subs["reason"] and "documentation needed" in subs["reason"]["text"]
 
 
+def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
+    """The sample's Coverage prefetch made none, two, or one of a payer this service does not serve."""
+    bundle = body["prefetch"]["coverage"]
+    if how == "none":
+        bundle["entry"] = []
+    elif how == "two":
+        second = copy.deepcopy(bundle["entry"][0])
+        second["resource"]["id"] += "-2"
+        bundle["entry"].append(second)
+    else:
+        bundle["entry"][0]["resource"]["payor"] = [{"display": "Acme Health Plan"}]
+        bundle["entry"][0]["resource"].pop("contained", None)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("none", "no active Coverage was sent or found"),
+        ("two", "2 active Coverages were sent or found, not one"),
+        ("other-payer", "the Coverage's payer is not one this service answers for"),
+    ],
+)
+def test_a_2_2_call_not_for_one_coverage_of_a_served_payer_is_400(how: str, why: str) -> None:
+    """CRD 2.2 §hook-13: a call is sent for its one primary Coverage; none, several, or one whose payer
+    this endpoint does not serve is a 400 (Inferno review C). A 2.0.1 call is answered as before."""
+    app = create_app(open_settings(), catalog())
+    body = _coverages(versioned("2.2"), how)
+    refused = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    issue = assert_outcome(refused, 400, "prefetch.coverage")
+    assert issue["diagnostics"].startswith(f"prefetch.coverage: {why}")
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert (record["http_status"], record["response"]) == (400, refused.get_json())
+    answered = post_json(
+        app.test_client(), "/cds-services/idds-crd-order-sign", _coverages(versioned(None), how)
+    )
+    assert answered.status_code == 200
+
+
 def test_an_unknown_requested_version_is_400() -> None:
     response = post_json(
         create_app(open_settings(), catalog()).test_client(),
