@@ -64,6 +64,14 @@ def _find_episode_reason(ctx: EvaluationContext) -> tuple[PumpOrder, list[Code]]
     return ctx.order, own
 
 
+def reason_source(ctx: EvaluationContext) -> str:
+    """The order whose reason tells the indication (`_episode_reason`), "" when none does: a test that
+    reads the reason (`reason_diagnosis`) is that order's, not the call's (evaluate._run and the criteria
+    memo key on it). A reason that tells no indication is of none of the value sets those tests read."""
+    order, codes = _episode_reason(ctx)
+    return order.reference if _classify_codes(codes, ctx.terminology) is not None else ""
+
+
 def reason_diagnosis(ctx: EvaluationContext) -> ConditionFact | None:
     """The reason the order is for (`_episode_reason`) as a current diagnosis the clinician gives with
     it, for the checks that read the indication's diagnoses (contract §2: the order's reason is a

@@ -21,6 +21,7 @@ from service.engine.classify import (
     indication_evident,
     indication_unread,
     pain_kind_unread,
+    reason_source,
 )
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
@@ -54,6 +55,8 @@ def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
     made anew on each reading, but its parameters belong to the compiled catalog, which lives as
     long as the process: their id (with the type) names the test."""
     key = ("test", test.type, str(id(test.params)))
+    if test.params.get("order_reason"):  # reads the order's reason (classify.reason_diagnosis)
+        key += (reason_source(ctx),)
     return ctx.memo(key, lambda: TEST_TYPES[test.type].function(test.params, ctx))
 
 
@@ -176,7 +179,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     results = ctx.memo(
-        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(evident)),
+        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(evident), reason_source(ctx)),
         lambda: _criteria_results(policy, ctx, evident),
     )
     statuses = [r.status for r in results]

@@ -1237,3 +1237,15 @@ def test_a_non_malignant_request_that_fails_gives_its_own_reason_not_the_cancer_
     assert found(d)["cohere.cancer.applies"] == "not-met"
     assert [i.criteria for i in items.failing(d)] == [("cohere.pain.conservative.pharm",)]
     assert summary(Episode.of([d])).startswith("Cohere Health: not covered — Pharmacological modalities")
+
+
+def test_the_order_reason_does_not_close_a_pain_block_while_the_problem_list_is_unread() -> None:
+    """The reason (G89.4) is found, but the malignancy that would open the cancer block beside it
+    (AMB-11) may be on the problem list, which could not be read: not documented, never not met
+    (s35 review R2)."""
+    chart = [r for r in cancer_chart() if r["resourceType"] != "Condition"]
+    chart.append(assessment("psych-clearance", "2026-08-02", valueBoolean=False))
+    order = service_request("62324", reason=[concept(ICD, "G89.4", "Chronic pain syndrome")])
+    d = cohere(chart, order=order, unavailable={"Condition": "HTTP 503"})
+    assert status_of(d, "cohere.cancer.applies") == "not-documented"
+    assert d.outcome == Outcome.INSUFFICIENT

@@ -170,6 +170,13 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         if others:
             evidence = tuple(condition_evidence(c) for c in (found[:2] + others[:2]))
             return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
+        unchecked = could_not_check(ctx, ("Condition",))  # the order's reason found, the problem list unread
+        if unchecked:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                tuple(condition_evidence(c) for c in found[:2]),
+                f"documented; whether a diagnosis beside it {unchecked}",
+            )
     undated = [c for c in matching if c not in found and c.date is None]
     older = [c for c in matching if c not in found and c.date is not None]
     older_active = [c for c in older if c.explicitly_active]
