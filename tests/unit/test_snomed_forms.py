@@ -78,3 +78,19 @@ def test_a_snomed_coded_breast_cancer_with_bone_metastases_is_cancer_pain() -> N
     assert d.outcome == Outcome.NOT_APPLICABLE  # GEHA addresses non-malignant pain only
     cohere = determine(chart, order=service_request("62324"), policy_id="cohere-intrathecal-pain-pumps")
     assert statuses(cohere)["cohere.cancer.metastatic"] == "met"
+
+
+def test_a_snomed_coded_bone_metastasis_raises_the_thecal_sac_question_as_c79_51_does() -> None:
+    """The metastasis set reads 94222008 as C79.51; so must the thecal-sac proxies, or the SNOMED chart
+    meets Cohere's cancer block with no imaging answer while its ICD twin asks for it (s35 review R8)."""
+    from tests.unit.test_cohere_policy import TRIAL_ORDER, cancer_chart, cohere
+
+    base = [r for r in cancer_chart() if "C78.7" not in str(r)]
+    outcomes = {
+        code: cohere([*base, condition(system, code, "2026-05-01")], order=TRIAL_ORDER)
+        for system, code in ((ICD, "C79.51"), (SCT, "94222008"))
+    }
+    assert [statuses(d)["cohere.nonind.thecal-sac-tumor"] for d in outcomes.values()] == [
+        "not-documented"
+    ] * 2
+    assert outcomes["C79.51"].outcome == outcomes["94222008"].outcome
