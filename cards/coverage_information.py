@@ -163,7 +163,7 @@ def _assertion(
         # CRD §hook-19: never on secondary hooks; doc-needed launches DTR, so not for payers without it,
         # nor to retype what the chart holds but could not be read this time (§resp-39: DTR only where
         # computable access is not possible)
-        unread_only = technical or items.open_only(d, Step.RECHECK)
+        unread_only = items.open_only(d, Step.RECHECK)  # not `technical`: that is any unread leaf
         if rules.asks_documentation and judgement.dtr and not unread_only:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             if judgement.questionnaire:

@@ -317,3 +317,14 @@ def test_the_proposed_trial_is_a_complete_crd_order() -> None:
         assert order["requester"] == {"reference": body["context"]["userId"]}
         assert order["encounter"] == {"reference": "Encounter/enc-1"}
         assert order["authoredOn"] and order["code"]["coding"][0]["code"].startswith("623")
+
+
+def test_a_2_2_client_is_asked_for_the_documentation_the_readable_chart_lacks() -> None:
+    """Open both for data that could not be read and for documentation the chart lacks (no psychological
+    evaluation): under 2.2 too the answer asks for the documentation (doc-needed launches DTR); only a
+    determination open for unread data alone asks for none (s35 review R7)."""
+    chart = without_codes(meeting_chart(), "90791")
+    for version in (None, "2.2"):
+        _, answer = sign_with_chart(chart, body=versioned(version), failing=("MedicationRequest",))
+        pump = next(a for a in answer["systemActions"] if a["resource"]["id"] == "demo-meets-sign-sr-62362")
+        assert assertion_of(pump).get("doc-needed") == "clinical", version
