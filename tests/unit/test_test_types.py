@@ -470,6 +470,17 @@ def test_a_later_removal_of_the_generator_undoes_the_implant(implant: str, remov
     assert run("no-device", PACEMAKER_DEVICE, put_back).status == Status.NOT_MET
 
 
+@pytest.mark.parametrize("removal", ["63688", "61888", "64570", "64595"])
+def test_one_neurostimulators_removal_leaves_the_presence_of_any_neurostimulator_in_place(
+    removal: str,
+) -> None:
+    """Z96.82 is the presence code of every neurostimulator: the removal of one says nothing of another
+    (session review s35, R5), so an active Z96.82 stays until the problem list resolves it."""
+    chart = [condition(ICD, "Z96.82", "2019-01-01"), procedure(removal, "2024-03-01")]
+    outcome = run("no-device", PACEMAKER_DEVICE, chart)
+    assert outcome.status == Status.NOT_MET, outcome.finding
+
+
 @pytest.mark.parametrize(
     ("chart", "status"),
     [
