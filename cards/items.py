@@ -134,6 +134,20 @@ def _failing(d: Determination) -> list[Item]:
     ]
 
 
+def _pain_kind_item() -> Item:
+    """The item for a pain pump whose criteria depend on whether the pain is cancer-related, which only
+    the problem list could tell, and it could not be read."""
+    return Item(
+        Status.NOT_DOCUMENTED,
+        "Whether the pain is cancer-related",
+        "",
+        "the problem list could not be read",
+        "call again once the EHR's data is available",
+        Step.RECHECK,
+        (),
+    )
+
+
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     """One item for every criterion the EHR's missing data left open: how many, and why."""
     why = [(leaf.unchecked_reason or "").removeprefix(UNCHECKED_PREFIX) for leaf in leaves]
@@ -163,6 +177,9 @@ def _missing(d: Determination) -> list[Item]:
                 bucket.append(leaf)
     if not d.indication_evident and d.indication_unread and unchecked:
         return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
+    # the unread problem list, when no criterion it left unchecked says so already
+    kind_unread = [_pain_kind_item()] if d.pain_kind_unread and d.outcome == Outcome.INSUFFICIENT else []
+    kind_unread = [] if unchecked else kind_unread
     if not d.indication_evident:
         return [
             Item(
@@ -187,7 +204,7 @@ def _missing(d: Determination) -> list[Item]:
         )
         for leaf in documentable
     ]
-    return items + ([_unchecked_item(d, unchecked)] if unchecked else [])
+    return kind_unread + items + ([_unchecked_item(d, unchecked)] if unchecked else [])
 
 
 def failing(d: Determination) -> tuple[Item, ...]:

@@ -129,6 +129,14 @@ def _criteria_results(policy: Policy, ctx: EvaluationContext, evident: bool) -> 
     )
 
 
+def _only_for_the_assumed_indication(policy: Policy, failed: list[CriterionResult]) -> bool:
+    """Whether every failed criterion is one the policy writes for some of its indications only: failed
+    under a default indication, it may not be the patient's criterion at all (a criterion of every
+    indication, an exclusion say, fails whatever the indication)."""
+    scoped = {spec.id: spec.indications for spec in policy.criteria}
+    return all(scoped.get(r.id) is not None and scoped[r.id] != policy.indications for r in failed)
+
+
 def _depends_on_indication(policy: Policy, kind: str) -> bool:
     """Whether the policy writes different top-level criteria for this request kind per indication,
     so that an assumed indication chose which were judged (Cohere's replacement reasons)."""
@@ -162,6 +170,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "indication": ctx.indication,
         "indication_evident": evident,
         "indication_unread": not evident and indication_unread(ctx),
+        "pain_kind_unread": evident and pain_kind_unread(ctx),
         "indication_words": PAIN_OF_UNREAD_KIND
         if evident and pain_kind_unread(ctx)
         else policy.vocabulary.indication_words(ctx.indication),
@@ -178,16 +187,25 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
+    # the criteria were chosen by a default indication: none told it, or the drug told pain but not which
+    chosen = evident and not base["pain_kind_unread"]
     results = ctx.memo(
-        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(evident), reason_source(ctx)),
-        lambda: _criteria_results(policy, ctx, evident),
+        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(chosen), reason_source(ctx)),
+        lambda: _criteria_results(policy, ctx, chosen),
     )
     statuses = [r.status for r in results]
-    if Status.NOT_MET in statuses:
-        failed = [r for r in results if r.status == Status.NOT_MET]
+    failed = [r for r in results if r.status == Status.NOT_MET]
+    if failed and not chosen and _only_for_the_assumed_indication(policy, failed):
+        outcome = Outcome.INSUFFICIENT
+        explanation = (
+            f"Not met under {policy.payer}'s criteria for "
+            f"{policy.vocabulary.indication_words(ctx.indication)}, judged by default (the chart read does "
+            "not tell what the pump is for): " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
+        )
+    elif failed:
         outcome = Outcome.DOES_NOT_MEET
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
-    elif all(s == Status.MET for s in statuses) and (evident or not _depends_on_indication(policy, kind)):
+    elif all(s == Status.MET for s in statuses) and (chosen or not _depends_on_indication(policy, kind)):
         outcome = Outcome.MEETS
         explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."
     elif all(s == Status.MET for s in statuses):  # met, but the criteria were chosen by an assumption

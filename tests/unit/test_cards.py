@@ -16,6 +16,7 @@ from tests.builders import (
     ICD,
     cards_of,
     catalog,
+    concept,
     condition,
     determine,
     infusate_request,
@@ -77,12 +78,24 @@ def test_long_payer_names_keep_the_summary_short() -> None:
 
 def test_a_long_summary_leaves_out_its_closing_aside_rather_than_cut_it() -> None:
     """Before: "… the orders cover 4 weeks 2 days (17 Oct 2026 → 16 Nov…" (clinical review 3, L4)."""
-    call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
+    reason = [concept(ICD, "G89.4", "Chronic pain syndrome")]  # the criteria are not chosen by default
+    call = sign_request(service_request("62362", reason=reason), coverage=payer_coverage("cmm210"))
     _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
     [decision] = cards_of(response["cards"])
     summary = decision["summary"]
     assert summary.startswith("CMM-210 (eviCore): not covered — Opioids or other analgesics"), summary
     assert len(summary) <= SUMMARY_LIMIT and summary.count("(") == summary.count(")"), summary
+
+
+def test_criteria_chosen_by_default_that_fail_do_not_make_the_order_not_covered() -> None:
+    """Nothing read tells what the pump is for (no reason, no drug, an acute back pain): CMM-210's
+    non-malignant criteria are judged by default, and their failures rest on that default (session
+    review s35, R6); a failure of a criterion of every indication would not."""
+    call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
+    _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"] == "CMM-210 (eviCore): 1 item to document for 62362 — What the pump is for"
+    assert "❌ **Opioids or other analgesics" in decision["detail"]  # what fails under the default, shown
 
 
 PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")

@@ -311,6 +311,23 @@ def test_relief_of_at_least_50_percent_for_8_hours(
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
 
 
+def test_a_failure_under_the_default_pain_kind_is_not_final_when_the_problem_list_was_unread() -> None:
+    """The drug says pain; only the problem list could say cancer pain, and it could not be read.
+    CMM-210's non-malignant 8-hour rule fails a 7-hour relief that its cancer criteria accept: not
+    covered rested on the default (session review s35, R6). Read, the same chart is not covered."""
+    chart = [
+        *pain_trial_chart(),
+        *trial_scores(8, ("10:00", 4), ("17:00", 4), ("19:00", 7)),  # 50 % relief for 7 h
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+    drug = (infusate_request(),)
+    unread = cmm(chart, "62362", drugs=drug, unavailable={"Condition": "HTTP 503"})
+    assert (unread.outcome, unread.pain_kind_unread) == (Outcome.INSUFFICIENT, True)
+    assert statuses(unread)["cmm210.pain.permanent.relief-ge50-8h"] == "not-met"
+    assert next(i.label for i in missing(unread)) == "Whether the pain is cancer-related"
+    assert cmm(chart, "62362", drugs=drug).outcome == Outcome.DOES_NOT_MEET
+
+
 def test_relief_whose_end_is_not_recorded_is_not_documented() -> None:
     chart = [
         *pain_trial_chart(),
