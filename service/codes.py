@@ -18,6 +18,7 @@ ICD10CM = "icd10cm"
 SNOMED = "snomed"
 RXNORM = "rxnorm"
 LOINC = "loinc"
+LOINC_CODE = re.compile(r"[0-9]{1,7}-[0-9]")  # a LOINC code: its number, a hyphen, its check digit
 CPT = "cpt"
 HCPCS = "hcpcs"
 ASSESSMENT = "assessment"

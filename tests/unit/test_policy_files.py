@@ -217,6 +217,27 @@ def test_a_malformed_code_in_a_value_set_is_refused(tmp_path: Path, file: str, f
         load_catalog(root)
 
 
+def test_a_malformed_code_a_removal_undoes_is_refused(tmp_path: Path) -> None:
+    """A typo in what a removal undoes would make the removal undo nothing (session review s35, R7)."""
+    root = copy_policies(tmp_path)
+    path = root / "valuesets" / "programmable-device.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["removals"]["33241"] = ["3324"]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(
+        ValueSetError, match=r"programmable-device.yaml:\d+: removals.33241.0: '3324' does not match"
+    ):
+        load_catalog(root)
+
+
+def test_a_malformed_loinc_code_in_a_policy_test_is_refused(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "cohere.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("21907-1", "219071", 1), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"cohere\.yaml:\d+: .*loinc.*'219071'"):
+        load_catalog(root)
+
+
 def test_a_payer_key_used_twice_is_refused(tmp_path: Path) -> None:
     """The audit trail and the metrics name a payer by its key: two payers under one key would merge."""
     root = copy_policies(tmp_path)

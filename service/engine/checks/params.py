@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from service.codes import LOINC_CODE
 from service.engine.checks.common import COMPARATORS
 from service.terminology import Terminology
 from service.trial import SCALE_CODES
@@ -119,12 +120,13 @@ class Values(ParamKind):
 
 @dataclass(frozen=True)
 class Codes(ParamKind):
-    """A non-empty list of codes of a code system (LOINC)."""
+    """A non-empty list of LOINC codes (a typo would match no Observation, silently)."""
 
     def check(self, value: Any, terminology: Terminology) -> str | None:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
             return expected("a non-empty list of codes", value)
-        return None
+        malformed = [v for v in value if not LOINC_CODE.fullmatch(v)]
+        return expected("LOINC codes (digits, a hyphen, a check digit)", malformed[0]) if malformed else None
 
 
 @dataclass(frozen=True)
