@@ -178,8 +178,8 @@ def _missing(d: Determination) -> list[Item]:
     if not d.indication_evident and d.indication_unread and unchecked:
         return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
     # the unread problem list, when no criterion it left unchecked says so already
-    kind_unread = [_pain_kind_item()] if d.pain_kind_unread and d.outcome == Outcome.INSUFFICIENT else []
-    kind_unread = [] if unchecked else kind_unread
+    pain_kind_open = d.pain_kind_unread and d.outcome == Outcome.INSUFFICIENT and not unchecked
+    kind_unread = [_pain_kind_item()] if pain_kind_open else []
     if not d.indication_evident:
         return [
             Item(

@@ -156,6 +156,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     indication = ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
     ctx = replace(ctx, request_kind=kind, indication=indication)
+    kind_of_pain_unread = evident and pain_kind_unread(ctx)
     kind_words = policy.vocabulary.kind_words(kind)
     base = {
         "policy_id": policy.id,
@@ -170,9 +171,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "indication": ctx.indication,
         "indication_evident": evident,
         "indication_unread": not evident and indication_unread(ctx),
-        "pain_kind_unread": evident and pain_kind_unread(ctx),
+        "pain_kind_unread": kind_of_pain_unread,
         "indication_words": PAIN_OF_UNREAD_KIND
-        if evident and pain_kind_unread(ctx)
+        if kind_of_pain_unread
         else policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
         "review_overdue_since": policy.currency.overdue(ctx.today),
@@ -188,7 +189,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     # the criteria were chosen by a default indication: none told it, or the drug told pain but not which
-    chosen = evident and not base["pain_kind_unread"]
+    chosen = evident and not kind_of_pain_unread
     results = ctx.memo(
         ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(chosen), reason_source(ctx)),
         lambda: _criteria_results(policy, ctx, chosen),
@@ -199,8 +200,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         outcome = Outcome.INSUFFICIENT
         explanation = (
             f"Not met under {policy.payer}'s criteria for "
-            f"{policy.vocabulary.indication_words(ctx.indication)}, judged by default (the chart read does "
-            "not tell what the pump is for): " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
+            f"{policy.vocabulary.indication_words(ctx.indication)}, judged by default (nothing read tells "
+            "which of its indications this is): " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
         )
     elif failed:
         outcome = Outcome.DOES_NOT_MEET

@@ -247,13 +247,7 @@ class _ScaleJudge:
             )
         best = max(trials, key=lambda t: t.sustained_hours(self.points))
         hours = best.sustained_hours(self.points)
-        evidence += (
-            Evidence(
-                f"{self.name(best.scale)}: {best.baseline.value_text()} before the trial",
-                best.baseline.source,
-                best.baseline.effective,
-            ),
-        )
+        evidence += (self.before_the_trial(best),)
         finding += f", for {hours:g} h by the scores"
         if hours >= self.hours:  # type: ignore[operator]
             return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
@@ -265,6 +259,15 @@ class _ScaleJudge:
                 "is not documented",
             )
         return self.short(evidence, f"{finding} ({self.needs('point')})", value)
+
+    def before_the_trial(self, trial: ScaleTrial) -> Evidence:
+        """The score before the trial, as evidence of the response read from the scores after it."""
+        baseline = trial.baseline
+        return Evidence(
+            f"{self.name(trial.scale)}: {baseline.value_text()} before the trial",
+            baseline.source,
+            baseline.effective,
+        )
 
     def judged(self, trials: list[ScaleTrial], unit: str) -> tuple[TestOutcome, ScaleTrial]:
         """The outcome on the scale that shows the best response, counted in `unit`s, and that scale."""
@@ -278,13 +281,7 @@ class _ScaleJudge:
             return reached and (hours is None or lasted >= hours), reached, lasted, trial.reduction()
 
         best = max(trials, key=standing)
-        evidence = (
-            Evidence(
-                f"{self.name(best.scale)}: {best.baseline.value_text()} before the trial",
-                best.baseline.source,
-                best.baseline.effective,
-            ),
-        )
+        evidence = (self.before_the_trial(best),)
         finding = f"{amount(best.reduction(), unit)} on the {self.name(best.scale)}"
         if best.reduction() < points:
             return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
