@@ -161,6 +161,8 @@ def indication_evident(ctx: EvaluationContext) -> bool:
 INDICATION_SOURCES = ("Condition", "MedicationRequest")
 
 
+# The indications a pain pump may be for (`pain_kind_unread`: its drug tells no more than that).
+PAIN_INDICATIONS = frozenset({"non-malignant-pain", "cancer-pain"})
 # How a card names the indication when the pump's drug says pain but not which (`pain_kind_unread`).
 PAIN_OF_UNREAD_KIND = "pain (cancer-related or not: the problem list could not be read)"
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
 from service.engine.classify import (
+    PAIN_INDICATIONS,
     PAIN_OF_UNREAD_KIND,
     classify_indication,
     final_request_kind,
@@ -116,16 +117,18 @@ def _evaluate(
     )
 
 
-def _criteria_results(policy: Policy, ctx: EvaluationContext, evident: bool) -> tuple[CriterionResult, ...]:
-    """The results of the policy's criteria that apply to the context's kind and indication. They
+def _criteria_results(
+    policy: Policy, ctx: EvaluationContext, branches: frozenset[str] | None
+) -> tuple[CriterionResult, ...]:
+    """The results of the policy's criteria that apply to the context's kind and indication, their
+    branches those of the `branches` indications (None: all, for an indication only assumed). They
     read nothing of the order itself (its tests are shared per call, see `_run`), so the orders of
     one episode that share a kind and an indication share them too (`evaluate_order`)."""
-    branches_of = ctx.indication if evident else None  # an assumed indication rules out no branch
     return tuple(
         _evaluate(scoped, policy, ctx)
         for spec in policy.criteria
         if applies(spec, ctx.request_kind, ctx.indication)
-        and (scoped := for_indication(spec, branches_of)) is not None
+        and (scoped := for_indication(spec, branches)) is not None
     )
 
 
@@ -190,9 +193,18 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
     # the criteria were chosen by a default indication: none told it, or the drug told pain but not which
     chosen = evident and not kind_of_pain_unread
+    # the branches of the indications the order may be for: its own, either kind of pain, or any
+    branches = frozenset({ctx.indication}) if chosen else PAIN_INDICATIONS if kind_of_pain_unread else None
     results = ctx.memo(
-        ("criteria", str(id(policy)), ctx.request_kind, ctx.indication, str(chosen), reason_source(ctx)),
-        lambda: _criteria_results(policy, ctx, chosen),
+        (
+            "criteria",
+            str(id(policy)),
+            ctx.request_kind,
+            ctx.indication,
+            str(sorted(branches or ())),
+            reason_source(ctx),
+        ),
+        lambda: _criteria_results(policy, ctx, branches),
     )
     statuses = [r.status for r in results]
     failed = [r for r in results if r.status == Status.NOT_MET]

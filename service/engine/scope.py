@@ -5,7 +5,8 @@ Payers write one list for several indications ("pain OR spasticity, each with it
 the order's indication is known, the branches written for another indication are dropped before
 evaluation, so neither the judgement nor the card speaks of the other indication's criteria; a
 group left with one branch is that branch. While the indication is not evident every branch is
-kept: the policy's own words, judged with three-valued logic.
+kept: the policy's own words, judged with three-valued logic; while only its kind is known (pain,
+its drug says, but whether cancer pain is unread), the branches of that kind are.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ def applies(spec: CriterionSpec, kind: str, indication: str) -> bool:
     )
 
 
-def for_indication(spec: CriterionSpec, indication: str | None) -> CriterionSpec | None:
-    """`spec` without the sub-criteria of other indications (None when nothing of it is left); a group
-    left with one sub-criterion is that sub-criterion. `indication` None keeps every branch."""
-    if indication is None:
+def for_indication(spec: CriterionSpec, indications: frozenset[str] | None) -> CriterionSpec | None:
+    """`spec` without the sub-criteria of indications other than `indications` (the order's, or the
+    ones it may be; None when nothing of it is left); a group left with one sub-criterion is that
+    sub-criterion. `indications` None keeps every branch."""
+    if indications is None:
         return spec
-    if spec.indications is not None and indication not in spec.indications:
+    if spec.indications is not None and indications.isdisjoint(spec.indications):
         return None
     if spec.logic is None:
         return spec
     children = tuple(
-        kept for child in spec.children if (kept := for_indication(child, indication)) is not None
+        kept for child in spec.children if (kept := for_indication(child, indications)) is not None
     )
     if not children:
         return None

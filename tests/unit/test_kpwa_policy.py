@@ -169,6 +169,16 @@ def test_a_recorded_reduction_with_no_recorded_duration_takes_the_hours_from_the
     assert finding in card_line(d, "kpwa.spasticity.trial-2pt-4h")
 
 
+def test_a_morphine_pump_with_the_problem_list_unread_is_judged_on_the_pain_branches_only() -> None:
+    """The drug says pain, not which; Kaiser's spasticity branches are no kind of pain: before, with
+    the problem list unread every branch was judged, and the card asked for a baclofen trial for a
+    morphine pump (Synthea A/B review, D6)."""
+    d = kaiser(pain_chart(), unavailable={"Condition": "HTTP 503"})
+    assert d.pain_kind_unread
+    judged = [r.id for top in d.criteria for r in top.walk()]
+    assert judged and not [i for i in judged if "spasticity" in i]
+
+
 # --------------------------------------------------------------------------- patient 1: pain, meets
 
 
