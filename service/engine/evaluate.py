@@ -14,6 +14,7 @@ from dataclasses import replace
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
 from service.engine.classify import (
+    INDICATIONS_CLASSIFIED,
     PAIN_INDICATIONS,
     PAIN_OF_UNREAD_KIND,
     classify_indication,
@@ -132,12 +133,18 @@ def _criteria_results(
     )
 
 
-def _only_for_the_assumed_indication(policy: Policy, failed: list[CriterionResult]) -> bool:
-    """Whether every failed criterion is one the policy writes for some of its indications only: failed
-    under a default indication, it may not be the patient's criterion at all (a criterion of every
-    indication, an exclusion say, fails whatever the indication)."""
-    scoped = {spec.id: spec.indications for spec in policy.criteria}
-    return all(scoped.get(r.id) is not None and scoped[r.id] != policy.indications for r in failed)
+ANY = frozenset(INDICATIONS_CLASSIFIED)  # nothing tells what the pump is for
+
+
+def _rests_on_the_default(policy: Policy, failed: list[CriterionResult], possible: frozenset[str]) -> bool:
+    """Whether criteria failed under a default indication fail only because of it: the order may be
+    for an indication the policy does not address (then it has no criteria at all), or every failed
+    criterion is written for some of the indications it may be for only. A criterion of every
+    indication it may be for, an exclusion say, fails whatever the indication."""
+    if not possible <= policy.indications:
+        return True
+    scope = {spec.id: spec.indications for spec in policy.criteria}
+    return not any((written_for := scope.get(r.id)) is None or possible <= written_for for r in failed)
 
 
 def _depends_on_indication(policy: Policy, kind: str) -> bool:
@@ -191,10 +198,12 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
-    # the criteria were chosen by a default indication: none told it, or the drug told pain but not which
+    # the indications the order may be for: its own, either kind of pain (its drug says pain, the unread
+    # problem list alone could say which), or any (nothing told it); unless its own, the criteria were
+    # chosen by a default indication, and the branches kept are those of every indication it may be
     chosen = evident and not kind_of_pain_unread
-    # the branches of the indications the order may be for: its own, either kind of pain, or any
-    branches = frozenset({ctx.indication}) if chosen else PAIN_INDICATIONS if kind_of_pain_unread else None
+    possible = frozenset({ctx.indication}) if chosen else PAIN_INDICATIONS if kind_of_pain_unread else ANY
+    branches = None if possible is ANY else possible
     results = ctx.memo(
         (
             "criteria",
@@ -208,7 +217,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     )
     statuses = [r.status for r in results]
     failed = [r for r in results if r.status == Status.NOT_MET]
-    if failed and not chosen and _only_for_the_assumed_indication(policy, failed):
+    if failed and not chosen and _rests_on_the_default(policy, failed, possible):
         outcome = Outcome.INSUFFICIENT
         explanation = (
             f"Not met under {policy.payer}'s criteria for "
@@ -218,7 +227,9 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     elif failed:
         outcome = Outcome.DOES_NOT_MEET
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
-    elif all(s == Status.MET for s in statuses) and (chosen or not _depends_on_indication(policy, kind)):
+    elif all(s == Status.MET for s in statuses) and (
+        chosen or (possible <= policy.indications and not _depends_on_indication(policy, kind))
+    ):
         outcome = Outcome.MEETS
         explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."
     elif all(s == Status.MET for s in statuses):  # met, but the criteria were chosen by an assumption

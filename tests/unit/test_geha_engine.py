@@ -154,6 +154,18 @@ def test_an_infection_recorded_twice_is_current_when_either_record_says_active()
     assert statuses(determine(chart))["geha.ci.infection"] == "not-met"
 
 
+def test_a_failure_is_not_final_when_the_pain_may_be_cancer_pain_geha_does_not_address() -> None:
+    """GEHA addresses non-malignant pain only; with the problem list unread the morphine pump's pain may
+    be cancer pain, for which GEHA has no criteria (manual review). A failed exclusion judged under the
+    default was "not covered" (Synthea A/B review, U1); read as non-malignant pain it is."""
+    chart = [*meeting_chart(), device({"text": "Cardiac pacemaker"})]
+    drugs = (infusate_request(),)
+    unread = determine(chart, drugs=drugs, unavailable={"Condition": "HTTP 503"})
+    assert statuses(unread)["geha.excl.programmable-device"] == "not-met"
+    assert unread.outcome == Outcome.INSUFFICIENT
+    assert determine(chart, drugs=drugs).outcome == Outcome.DOES_NOT_MEET
+
+
 def test_an_intrathecal_opioid_is_no_systemic_opioid_course() -> None:
     """The policies' drug trials are systemic: an intrathecal morphine order in the chart is the pump
     drug, and its months do not count toward the > 6 weeks of opioids (criterion B)."""
