@@ -668,8 +668,11 @@ def test_a_chronic_pain_reason_beside_a_malignancy_leaves_both_pain_blocks_open(
     """G89.29 given as the order's reason reads as it does on the problem list (AMB-11)."""
     malignancy = [r for r in cancer_chart() if r["resourceType"] == "Condition"]
     order = service_request("62324", reason=[concept(ICD, "G89.29", "Other chronic pain")])
-    s = found(cohere(malignancy, order=order))
+    d = cohere(malignancy, order=order)
+    s = found(d)
     assert (s["cohere.cancer.applies"], s["cohere.pain.applies"]) == ("met", "met")
+    # the finding names what it found (Synthea A/B review, U4)
+    assert finding_of(d, "cohere.cancer.applies").startswith("Other chronic pain documented, but alongside ")
 
 
 def test_a_replacement_for_chronic_pain_is_not_asked_for_the_cancer_recall() -> None:

@@ -169,7 +169,8 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         others = _diagnoses(ctx, params, "unless_present")
         if others:
             evidence = tuple(condition_evidence(c) for c in (found[:2] + others[:2]))
-            return TestOutcome(Status.MET, evidence, "documented, but alongside a specific diagnosis")
+            finding = f"{_named(found)} documented, but alongside {_named(others)}"
+            return TestOutcome(Status.MET, evidence, finding)
         unchecked = could_not_check(ctx, ("Condition",))  # the order's reason found, the problem list unread
         if unchecked:
             return TestOutcome(
