@@ -134,12 +134,13 @@ def _failing(d: Determination) -> list[Item]:
     ]
 
 
-def _pain_kind_item() -> Item:
-    """The item for a pain pump whose criteria depend on whether the pain is cancer-related, which only
-    the problem list could tell, and it could not be read."""
+def _kind_item(d: Determination) -> Item:
+    """The item for a pump whose criteria depend on which of its drug's family of indications it is for
+    (cancer pain or not, spasticity or dystonia), which only the problem list could tell, and it could
+    not be read."""
     return Item(
         Status.NOT_DOCUMENTED,
-        "Whether the pain is cancer-related",
+        d.kind_unread,
         "",
         "the problem list could not be read",
         "call again once the EHR's data is available",
@@ -177,9 +178,14 @@ def _missing(d: Determination) -> list[Item]:
                 bucket.append(leaf)
     if not d.indication_evident and d.indication_unread and unchecked:
         return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
+    kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
+    if kind_open and d.by_status(Status.NOT_MET):
+        # failed under the default: documenting its other criteria cannot make the order covered (the
+        # failure stands) and they are not the other indication's; only what the problem list tells
+        # decides (late review 2, F3)
+        return [_kind_item(d)] + ([_unchecked_item(d, unchecked)] if unchecked else [])
     # the unread problem list, when no criterion it left unchecked says so already
-    pain_kind_open = d.pain_kind_unread and d.outcome == Outcome.INSUFFICIENT and not unchecked
-    kind_unread = [_pain_kind_item()] if pain_kind_open else []
+    kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
     if not d.indication_evident:
         return [
             Item(

@@ -7,6 +7,8 @@ intrathecal pump is already in place).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from service.codes import Code, codings, first_display
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
@@ -118,6 +120,9 @@ def _classify_codes(codes: list[Code], terminology: Terminology) -> str | None:
 def classify_indication(ctx: EvaluationContext) -> str:
     """non-malignant-pain, cancer-pain, spasticity or dystonia."""
     if ctx.infusate_ingredients(("antispasmodic-infusates",)):
+        by_reason = _classify_codes(_reason_codes(ctx), ctx.terminology)
+        if by_reason in ("spasticity", "dystonia"):  # the order's reason first (contract §2)
+            return by_reason
         by_record = _classify_codes(
             [c for cond in ctx.record.conditions for c in cond.codes], ctx.terminology
         )
@@ -161,21 +166,37 @@ def indication_evident(ctx: EvaluationContext) -> bool:
 INDICATION_SOURCES = ("Condition", "MedicationRequest")
 
 
-# The indications a pain pump may be for (`pain_kind_unread`: its drug tells no more than that).
-PAIN_INDICATIONS = frozenset({"non-malignant-pain", "cancer-pain"})
-# How a card names the indication when the pump's drug says pain but not which (`pain_kind_unread`).
-PAIN_OF_UNREAD_KIND = "pain (cancer-related or not: the problem list could not be read)"
+@dataclass(frozen=True)
+class Family:
+    """Indications a pump's drug tells apart from the others but not from each other: which one, only
+    the order's reason or the problem list says."""
+
+    indications: frozenset[str]
+    words: str  # how a card names the indication when only the family is known
+    question: str  # the item a card lists for what would tell which
 
 
-def pain_kind_unread(ctx: EvaluationContext) -> bool:
-    """The pump is for pain (its drug says so), but whether for cancer pain is not told: the order's
-    reason does not say, and the problem list, which would, could not be read. Its non-malignant pain
-    (`classify_indication`) is then only the default."""
-    return (
-        ctx.indication == "non-malignant-pain"
-        and "Condition" in ctx.record.unavailable
-        and _classify_codes(_reason_codes(ctx), ctx.terminology) is None
-    )
+PAIN = Family(
+    frozenset({"non-malignant-pain", "cancer-pain"}),
+    "pain (cancer-related or not: the problem list could not be read)",
+    "Whether the pain is cancer-related",
+)
+SPASM = Family(
+    frozenset({"spasticity", "dystonia"}),
+    "spasticity or dystonia (the problem list could not be read)",
+    "Whether it is spasticity or dystonia",
+)
+
+
+def family_unread(ctx: EvaluationContext) -> Family | None:
+    """The family of indications the pump's drug says it is for, when which of them is not told: the
+    order's reason does not say, and the problem list, which would, could not be read. The indication
+    `classify_indication` gives is then only the family's default."""
+    if "Condition" not in ctx.record.unavailable or _classify_codes(_reason_codes(ctx), ctx.terminology):
+        return None
+    if ctx.infusate_ingredients(("antispasmodic-infusates",)):
+        return SPASM
+    return PAIN if ctx.indication == "non-malignant-pain" and ctx.infusate_ingredients() else None
 
 
 def indication_unread(ctx: EvaluationContext) -> bool:

@@ -15,14 +15,12 @@ from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
 from service.engine.classify import (
     INDICATIONS_CLASSIFIED,
-    PAIN_INDICATIONS,
-    PAIN_OF_UNREAD_KIND,
     classify_indication,
+    family_unread,
     final_request_kind,
     idds_in_place,
     indication_evident,
     indication_unread,
-    pain_kind_unread,
     reason_source,
 )
 from service.engine.context import EvaluationContext
@@ -166,7 +164,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     indication = ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
     ctx = replace(ctx, request_kind=kind, indication=indication)
-    kind_of_pain_unread = evident and pain_kind_unread(ctx)
+    family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
     kind_words = policy.vocabulary.kind_words(kind)
     base = {
         "policy_id": policy.id,
@@ -181,10 +179,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "indication": ctx.indication,
         "indication_evident": evident,
         "indication_unread": not evident and indication_unread(ctx),
-        "pain_kind_unread": kind_of_pain_unread,
-        "indication_words": PAIN_OF_UNREAD_KIND
-        if kind_of_pain_unread
-        else policy.vocabulary.indication_words(ctx.indication),
+        "kind_unread": family.question if family else "",
+        "indication_words": family.words if family else policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
         "review_overdue_since": policy.currency.overdue(ctx.today),
     }
@@ -198,11 +194,11 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
         return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
-    # the indications the order may be for: its own, either kind of pain (its drug says pain, the unread
-    # problem list alone could say which), or any (nothing told it); unless its own, the criteria were
-    # chosen by a default indication, and the branches kept are those of every indication it may be
-    chosen = evident and not kind_of_pain_unread
-    possible = frozenset({ctx.indication}) if chosen else PAIN_INDICATIONS if kind_of_pain_unread else ANY
+    # the indications the order may be for: its own, its drug's family (the unread problem list alone
+    # could say which of it), or any (nothing told it); unless its own, the criteria were chosen by a
+    # default indication, and the branches kept are those of every indication it may be
+    chosen = evident and family is None
+    possible = frozenset({ctx.indication}) if chosen else family.indications if family else ANY
     branches = None if possible is ANY else possible
     results = ctx.memo(
         (

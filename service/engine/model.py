@@ -106,7 +106,7 @@ class Determination:
     coverages: tuple[str, ...] = ()
     indication_evident: bool = True  # False: nothing told the indication, `indication` is the default
     indication_unread: bool = False  # not evident, and chart data that could tell it could not be read
-    pain_kind_unread: bool = False  # pain by its drug, but cancer-related or not is in a problem list unread
+    kind_unread: str = ""  # the drug tells the family, the unread problem list would tell which: the question
     review_overdue_since: date | None = None  # the policy's own next-review date, when it has passed
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")

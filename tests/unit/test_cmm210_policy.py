@@ -322,7 +322,10 @@ def test_a_failure_under_the_default_pain_kind_is_not_final_when_the_problem_lis
     ]
     drug = (infusate_request(),)
     unread = cmm(chart, "62362", drugs=drug, unavailable={"Condition": "HTTP 503"})
-    assert (unread.outcome, unread.pain_kind_unread) == (Outcome.INSUFFICIENT, True)
+    assert (unread.outcome, unread.kind_unread) == (
+        Outcome.INSUFFICIENT,
+        "Whether the pain is cancer-related",
+    )
     assert statuses(unread)["cmm210.pain.permanent.relief-ge50-8h"] == "not-met"
     assert next(i.label for i in missing(unread)) == "Whether the pain is cancer-related"
     assert cmm(chart, "62362", drugs=drug).outcome == Outcome.DOES_NOT_MEET

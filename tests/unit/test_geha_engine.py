@@ -34,11 +34,15 @@ from tests.builders import (
     meeting_chart,
     oxycodone,
     pain,
+    payer_coverage,
     procedure,
     result_of,
     service_request,
+    sign_request,
     statuses,
 )
+from tests.calls import sign_with_chart
+from tests.support import assertion_of
 
 
 def without(chart: list[dict[str, Any]], predicate: Any) -> list[dict[str, Any]]:
@@ -164,6 +168,16 @@ def test_a_failure_is_not_final_when_the_pain_may_be_cancer_pain_geha_does_not_a
     assert statuses(unread)["geha.excl.programmable-device"] == "not-met"
     assert unread.outcome == Outcome.INSUFFICIENT
     assert determine(chart, drugs=drugs).outcome == Outcome.DOES_NOT_MEET
+
+
+def test_the_coverage_information_of_a_failure_under_a_default_indication_names_it() -> None:
+    """The payer reads what failed under the default, beside what could not be read (late review 2, F4)."""
+    call = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage("geha"))
+    chart = [*meeting_chart(), device({"text": "Cardiac pacemaker"})]
+    _, response = sign_with_chart(chart, body=call, failing=("Condition",))
+    [pump] = [a for a in response["systemActions"] if a["resource"]["resourceType"] == "ServiceRequest"]
+    reason = assertion_of(pump)["reason"]["text"]
+    assert "not met under the criteria judged by default: No other implanted programmable device" in reason
 
 
 def test_an_intrathecal_opioid_is_no_systemic_opioid_course() -> None:

@@ -27,6 +27,7 @@ from tests.builders import (
     assessment,
     card_line,
     coded_assessment,
+    concept,
     condition,
     determine,
     device,
@@ -174,7 +175,7 @@ def test_a_morphine_pump_with_the_problem_list_unread_is_judged_on_the_pain_bran
     the problem list unread every branch was judged, and the card asked for a baclofen trial for a
     morphine pump (Synthea A/B review, D6)."""
     d = kaiser(pain_chart(), unavailable={"Condition": "HTTP 503"})
-    assert d.pain_kind_unread
+    assert d.kind_unread == "Whether the pain is cancer-related"
     judged = [r.id for top in d.criteria for r in top.walk()]
     assert judged and not [i for i in judged if "spasticity" in i]
 
@@ -816,3 +817,28 @@ def test_the_most_recent_of_a_device_and_its_removal_decides(
     chart: list[dict[str, Any]], expected: str
 ) -> None:
     assert kstatus(chart, "kpwa.ci.programmable-device") == expected
+
+
+def test_a_baclofen_pump_with_the_problem_list_unread_may_be_for_dystonia_kaiser_does_not_address() -> None:
+    """The drug says spasticity or dystonia; only the unread problem list (or a reason) says which, and
+    Kaiser addresses dystonia nowhere: a failed contraindication judged under the default spasticity
+    was a final "not covered" (late review 2, F2); read as spasticity, it is."""
+    chart = [*spasticity_chart(), condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")]
+    unread = kaiser(chart, drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
+    assert unread.kind_unread == "Whether it is spasticity or dystonia"
+    assert unread.indication_words == "spasticity or dystonia (the problem list could not be read)"
+    assert unread.outcome == Outcome.INSUFFICIENT
+    device_chart = [*spasticity_chart(), device({"text": "Cardiac pacemaker"})]
+    assert kaiser(device_chart, drugs=(BACLOFEN_IT,)).outcome == Outcome.DOES_NOT_MEET
+    device_unread = kaiser(device_chart, drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
+    assert statuses(device_unread)["kpwa.ci.programmable-device"] == "not-met"
+    assert device_unread.outcome == Outcome.INSUFFICIENT
+
+
+def test_a_baclofen_pump_ordered_for_dystonia_is_not_judged_as_spasticity() -> None:
+    """The order's reason is the indication (contract §2): G24.1 with a baclofen drug and nothing on the
+    problem list is dystonia, which Kaiser does not address (late2 review F1); it was judged as
+    spasticity and a contraindication made it "not covered"."""
+    order = service_request("62362", reason=[concept(ICD, "G24.1", "Genetic torsion dystonia")])
+    d = kaiser([], order=order, drugs=(BACLOFEN_IT,))
+    assert (d.indication, d.outcome) == ("dystonia", Outcome.NOT_APPLICABLE)
