@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 import policies
 
@@ -13,3 +17,10 @@ def copy_policies(tmp_path: Path) -> Path:
     target = tmp_path / "policies"
     shutil.copytree(policies.directory(), target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     return target
+
+
+def edit_yaml(path: Path, edit: Callable[[Any], object]) -> None:
+    """Rewrite the YAML file at `path` with `edit` applied to its parsed data."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(raw)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
