@@ -192,11 +192,14 @@ def family_unread(ctx: EvaluationContext) -> Family | None:
     """The family of indications the pump's drug says it is for, when which of them is not told: the
     order's reason does not say, and the problem list, which would, could not be read. The indication
     `classify_indication` gives is then only the family's default."""
-    if "Condition" not in ctx.record.unavailable or _classify_codes(_reason_codes(ctx), ctx.terminology):
+    if "Condition" not in ctx.record.unavailable:
         return None
     if ctx.infusate_ingredients(("antispasmodic-infusates",)):
-        return SPASM
-    return PAIN if ctx.indication == "non-malignant-pain" and ctx.infusate_ingredients() else None
+        family: Family | None = SPASM
+    else:
+        family = PAIN if ctx.indication == "non-malignant-pain" and ctx.infusate_ingredients() else None
+    told = _classify_codes(_reason_codes(ctx), ctx.terminology)  # a reason of another family tells nothing
+    return None if family is None or told in family.indications else family
 
 
 def indication_unread(ctx: EvaluationContext) -> bool:

@@ -835,6 +835,23 @@ def test_a_baclofen_pump_with_the_problem_list_unread_may_be_for_dystonia_kaiser
     assert device_unread.outcome == Outcome.INSUFFICIENT
 
 
+@pytest.mark.parametrize(
+    ("drug", "reason", "question"),
+    [
+        (BACLOFEN_IT, ("G89.4", "Chronic pain syndrome"), "Whether it is spasticity or dystonia"),
+        (MORPHINE, ("G35", "Multiple sclerosis"), "Whether the pain is cancer-related"),
+    ],
+)
+def test_a_reason_of_another_family_does_not_tell_which_of_the_drugs_family(
+    drug: dict[str, Any], reason: tuple[str, str], question: str
+) -> None:
+    """A baclofen pump ordered for chronic pain, or a morphine pump for multiple sclerosis: the reason
+    tells nothing the drug's family is about, so with the problem list unread which of it stays unknown."""
+    order = service_request("62362", reason=[concept(ICD, *reason)])
+    d = kaiser(spasticity_chart(), order=order, drugs=(drug,), unavailable={"Condition": "HTTP 503"})
+    assert d.kind_unread == question
+
+
 def test_a_baclofen_pump_ordered_for_dystonia_is_not_judged_as_spasticity() -> None:
     """The order's reason is the indication (contract §2): G24.1 with a baclofen drug and nothing on the
     problem list is dystonia, which Kaiser does not address (late2 review F1); it was judged as
