@@ -159,7 +159,8 @@ def _assertion(
                 else "documentation needed for"
             )
             text = f"{d.payer}: {needed} {d.policy_title} - {_missing(d)}"
-            if failing := items.failing(d):  # failed only under a default indication (engine/evaluate.py)
+            by_default = bool(d.kind_unread) or not d.indication_evident  # engine/evaluate.py
+            if by_default and (failing := items.failing(d)):
                 text += f"; not met under the criteria judged by default: {_named(failing)}"
             pairs = [("covered", "conditional"), ("pa-needed", "auth-needed"), ("info-needed", "OTH")]
         # CRD §hook-19: never on secondary hooks; doc-needed launches DTR, so not for payers without it,

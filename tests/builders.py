@@ -415,6 +415,11 @@ def codes_of(resource: dict[str, Any]) -> set[str]:
     return {c.get("code") for c in concept.get("coding", [])}
 
 
+def problem_list_unread(chart: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chart` as a call sees it when the EHR's Condition search failed: none of its Conditions."""
+    return [r for r in chart if r.get("resourceType") != "Condition"]
+
+
 def without_codes(chart: list[dict[str, Any]], *codes: str) -> list[dict[str, Any]]:
     """The chart without the resources coded with any of `codes` (what scenario tests remove by)."""
     return [r for r in chart if not codes_of(r) & set(codes)]

@@ -199,7 +199,19 @@ def family_unread(ctx: EvaluationContext) -> Family | None:
     else:
         family = PAIN if ctx.indication == "non-malignant-pain" and ctx.infusate_ingredients() else None
     told = _classify_codes(_reason_codes(ctx), ctx.terminology)  # a reason of another family tells nothing
-    return None if family is None or told in family.indications else family
+    if family is None or told in family.indications or _decided_by_what_was_read(ctx, family):
+        return None
+    return family
+
+
+def _decided_by_what_was_read(ctx: EvaluationContext, family: Family) -> bool:
+    """Whether the part of the problem list that was read (a first page, say) already decides which of
+    the family it is, whatever the unread part holds: a spasticity that is not dystonia alone stays
+    spasticity, and a coded cause of pain keeps pain non-malignant beside any malignancy (AMB-11)."""
+    read = [c for cond in ctx.record.conditions for c in cond.codes]
+    if family is SPASM:
+        return _classify_codes(read, ctx.terminology) == "spasticity"
+    return ctx.terminology["pain-cause"].matches_any(read)
 
 
 def indication_unread(ctx: EvaluationContext) -> bool:

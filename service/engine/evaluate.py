@@ -145,11 +145,15 @@ def _rests_on_the_default(policy: Policy, failed: list[CriterionResult], possibl
     return not any((written_for := scope.get(r.id)) is None or possible <= written_for for r in failed)
 
 
-def _depends_on_indication(policy: Policy, kind: str) -> bool:
-    """Whether the policy writes different top-level criteria for this request kind per indication,
-    so that an assumed indication chose which were judged (Cohere's replacement reasons)."""
+def _depends_on_indication(policy: Policy, kind: str, possible: frozenset[str]) -> bool:
+    """Whether the policy writes different top-level criteria for this request kind for the
+    indications the order may be for, so that an assumed one chose which were judged (Cohere's
+    replacement reasons); CMM-210's spasticity criteria, written for spasticity and dystonia alike,
+    do not depend on which of them a baclofen pump is for."""
     return any(
-        spec.indications is not None and spec.indications != policy.indications
+        spec.indications is not None
+        and not possible.isdisjoint(spec.indications)
+        and not possible <= spec.indications
         for spec in policy.criteria
         if spec.kinds is None or kind in spec.kinds
     )
@@ -224,7 +228,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         outcome = Outcome.DOES_NOT_MEET
         explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
     elif all(s == Status.MET for s in statuses) and (
-        chosen or (possible <= policy.indications and not _depends_on_indication(policy, kind))
+        chosen or (possible <= policy.indications and not _depends_on_indication(policy, kind, possible))
     ):
         outcome = Outcome.MEETS
         explanation = f"Every {policy.payer} criterion for {kind_words} is met with evidence."

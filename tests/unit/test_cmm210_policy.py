@@ -36,10 +36,15 @@ from tests.builders import (
     metastasis_stage,
     oxycodone,
     pain,
+    payer_coverage,
+    problem_list_unread,
     procedure,
     service_request,
+    sign_request,
     statuses,
 )
+from tests.calls import sign_with_chart
+from tests.support import assertion_of
 
 POLICY = "cmm-210-idds"
 TRIAL_AT = "2025-10-01T09:00:00Z"
@@ -321,7 +326,7 @@ def test_a_failure_under_the_default_pain_kind_is_not_final_when_the_problem_lis
         assessment("it-trial-function-improved", valueBoolean=True),
     ]
     drug = (infusate_request(),)
-    unread = cmm(chart, "62362", drugs=drug, unavailable={"Condition": "HTTP 503"})
+    unread = cmm(problem_list_unread(chart), "62362", drugs=drug, unavailable={"Condition": "HTTP 503"})
     assert (unread.outcome, unread.kind_unread) == (
         Outcome.INSUFFICIENT,
         "Whether the pain is cancer-related",
@@ -329,6 +334,19 @@ def test_a_failure_under_the_default_pain_kind_is_not_final_when_the_problem_lis
     assert statuses(unread)["cmm210.pain.permanent.relief-ge50-8h"] == "not-met"
     assert next(i.label for i in missing(unread)) == "Whether the pain is cancer-related"
     assert cmm(chart, "62362", drugs=drug).outcome == Outcome.DOES_NOT_MEET
+
+
+def test_the_coverage_information_of_an_open_either_or_says_nothing_of_a_default() -> None:
+    """Cancer pain told by the problem list, a 37.5 % trial beside a trial waiver not yet documented:
+    the alternative that fell short is no criterion judged by default (late review 3, #3)."""
+    chart = [
+        condition(ICD, "C50.911", "2024-01-01", "Malignant neoplasm of right female breast"),
+        *trial_scores(8, ("10:00", 5), ("14:00", 5)),
+    ]
+    call = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage("cmm210"))
+    _, response = sign_with_chart(chart, body=call)
+    [pump] = [a for a in response["systemActions"] if a["resource"]["resourceType"] == "ServiceRequest"]
+    assert "judged by default" not in assertion_of(pump)["reason"]["text"]
 
 
 def test_relief_whose_end_is_not_recorded_is_not_documented() -> None:

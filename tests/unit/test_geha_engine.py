@@ -35,6 +35,7 @@ from tests.builders import (
     oxycodone,
     pain,
     payer_coverage,
+    problem_list_unread,
     procedure,
     result_of,
     service_request,
@@ -164,7 +165,7 @@ def test_a_failure_is_not_final_when_the_pain_may_be_cancer_pain_geha_does_not_a
     default was "not covered" (Synthea A/B review, U1); read as non-malignant pain it is."""
     chart = [*meeting_chart(), device({"text": "Cardiac pacemaker"})]
     drugs = (infusate_request(),)
-    unread = determine(chart, drugs=drugs, unavailable={"Condition": "HTTP 503"})
+    unread = determine(problem_list_unread(chart), drugs=drugs, unavailable={"Condition": "HTTP 503"})
     assert statuses(unread)["geha.excl.programmable-device"] == "not-met"
     assert unread.outcome == Outcome.INSUFFICIENT
     assert determine(chart, drugs=drugs).outcome == Outcome.DOES_NOT_MEET

@@ -37,6 +37,7 @@ from tests.builders import (
     life_expectancy,
     med_request,
     observation,
+    problem_list_unread,
     procedure,
     result_of,
     service_request,
@@ -174,7 +175,7 @@ def test_a_morphine_pump_with_the_problem_list_unread_is_judged_on_the_pain_bran
     """The drug says pain, not which; Kaiser's spasticity branches are no kind of pain: before, with
     the problem list unread every branch was judged, and the card asked for a baclofen trial for a
     morphine pump (Synthea A/B review, D6)."""
-    d = kaiser(pain_chart(), unavailable={"Condition": "HTTP 503"})
+    d = kaiser(problem_list_unread(pain_chart()), unavailable={"Condition": "HTTP 503"})
     assert d.kind_unread == "Whether the pain is cancer-related"
     judged = [r.id for top in d.criteria for r in top.walk()]
     assert judged and not [i for i in judged if "spasticity" in i]
@@ -824,13 +825,15 @@ def test_a_baclofen_pump_with_the_problem_list_unread_may_be_for_dystonia_kaiser
     Kaiser addresses dystonia nowhere: a failed contraindication judged under the default spasticity
     was a final "not covered" (late review 2, F2); read as spasticity, it is."""
     chart = [*spasticity_chart(), condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")]
-    unread = kaiser(chart, drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
+    unread = kaiser(problem_list_unread(chart), drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
     assert unread.kind_unread == "Whether it is spasticity or dystonia"
     assert unread.indication_words == "spasticity or dystonia (the problem list could not be read)"
     assert unread.outcome == Outcome.INSUFFICIENT
     device_chart = [*spasticity_chart(), device({"text": "Cardiac pacemaker"})]
     assert kaiser(device_chart, drugs=(BACLOFEN_IT,)).outcome == Outcome.DOES_NOT_MEET
-    device_unread = kaiser(device_chart, drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
+    device_unread = kaiser(
+        problem_list_unread(device_chart), drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"}
+    )
     assert statuses(device_unread)["kpwa.ci.programmable-device"] == "not-met"
     assert device_unread.outcome == Outcome.INSUFFICIENT
 
@@ -848,8 +851,18 @@ def test_a_reason_of_another_family_does_not_tell_which_of_the_drugs_family(
     """A baclofen pump ordered for chronic pain, or a morphine pump for multiple sclerosis: the reason
     tells nothing the drug's family is about, so with the problem list unread which of it stays unknown."""
     order = service_request("62362", reason=[concept(ICD, *reason)])
-    d = kaiser(spasticity_chart(), order=order, drugs=(drug,), unavailable={"Condition": "HTTP 503"})
+    chart = problem_list_unread(spasticity_chart())
+    d = kaiser(chart, order=order, drugs=(drug,), unavailable={"Condition": "HTTP 503"})
     assert d.kind_unread == question
+
+
+def test_a_problem_list_read_in_part_that_already_tells_spasticity_decides() -> None:
+    """The first page of the problem list read (multiple sclerosis), the next page failed: no missing
+    page could make it dystonia, so the default is no default and a failed contraindication is final
+    (late review 3, #1)."""
+    chart = [*spasticity_chart(), device({"text": "Cardiac pacemaker"})]  # G35.A among what was read
+    d = kaiser(chart, drugs=(BACLOFEN_IT,), unavailable={"Condition": "HTTP 503"})
+    assert (d.kind_unread, d.outcome) == ("", Outcome.DOES_NOT_MEET)
 
 
 def test_a_baclofen_pump_ordered_for_dystonia_is_not_judged_as_spasticity() -> None:
