@@ -178,12 +178,13 @@ def _missing(d: Determination) -> list[Item]:
                 bucket.append(leaf)
     if not d.indication_evident and d.indication_unread and unchecked:
         return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
+    rechecks = [_unchecked_item(d, unchecked)] if unchecked else []
     kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
     if kind_open and d.by_status(Status.NOT_MET):
         # failed under the default: documenting its other criteria cannot make the order covered (the
         # failure stands) and they are not the other indication's; only what the problem list tells
         # decides (late review 2, F3)
-        return [_kind_item(d)] + ([_unchecked_item(d, unchecked)] if unchecked else [])
+        return [_kind_item(d), *rechecks]
     # the unread problem list, when no criterion it left unchecked says so already
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
     if not d.indication_evident:
@@ -210,7 +211,7 @@ def _missing(d: Determination) -> list[Item]:
         )
         for leaf in documentable
     ]
-    return kind_unread + items + ([_unchecked_item(d, unchecked)] if unchecked else [])
+    return kind_unread + items + rechecks
 
 
 def failing(d: Determination) -> tuple[Item, ...]:

@@ -121,7 +121,7 @@ def classify_indication(ctx: EvaluationContext) -> str:
     """non-malignant-pain, cancer-pain, spasticity or dystonia."""
     if ctx.infusate_ingredients(("antispasmodic-infusates",)):
         by_reason = _classify_codes(_reason_codes(ctx), ctx.terminology)
-        if by_reason in ("spasticity", "dystonia"):  # the order's reason first (contract §2)
+        if by_reason in SPASM.indications:  # the order's reason first (contract §2)
             return by_reason
         by_record = _classify_codes(
             [c for cond in ctx.record.conditions for c in cond.codes], ctx.terminology

@@ -142,7 +142,7 @@ def _rests_on_the_default(policy: Policy, failed: list[CriterionResult], possibl
     if not possible <= policy.indications:
         return True
     scope = {spec.id: spec.indications for spec in policy.criteria}
-    return not any((written_for := scope.get(r.id)) is None or possible <= written_for for r in failed)
+    return not any(_written_for_all(scope.get(r.id), possible) for r in failed)
 
 
 def _depends_on_indication(policy: Policy, kind: str, possible: frozenset[str]) -> bool:
@@ -151,12 +151,16 @@ def _depends_on_indication(policy: Policy, kind: str, possible: frozenset[str]) 
     replacement reasons); CMM-210's spasticity criteria, written for spasticity and dystonia alike,
     do not depend on which of them a baclofen pump is for."""
     return any(
-        spec.indications is not None
-        and not possible.isdisjoint(spec.indications)
-        and not possible <= spec.indications
+        not _written_for_all(spec.indications, possible) and not possible.isdisjoint(spec.indications or ())
         for spec in policy.criteria
         if spec.kinds is None or kind in spec.kinds
     )
+
+
+def _written_for_all(written_for: frozenset[str] | None, possible: frozenset[str]) -> bool:
+    """Whether a criterion written for `written_for` (None: every indication of its policy) is one of
+    every indication the order may be for."""
+    return written_for is None or possible <= written_for
 
 
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
@@ -210,23 +214,24 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             str(id(policy)),
             ctx.request_kind,
             ctx.indication,
-            str(sorted(branches or ())),
+            ",".join(sorted(possible)),
             reason_source(ctx),
         ),
         lambda: _criteria_results(policy, ctx, branches),
     )
     statuses = [r.status for r in results]
     failed = [r for r in results if r.status == Status.NOT_MET]
+    not_met = "; ".join(f"{r.label} ({r.finding})" for r in failed)
     if failed and not chosen and _rests_on_the_default(policy, failed, possible):
         outcome = Outcome.INSUFFICIENT
         explanation = (
             f"Not met under {policy.payer}'s criteria for "
             f"{policy.vocabulary.indication_words(ctx.indication)}, judged by default (nothing read tells "
-            "which of its indications this is): " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
+            f"which of its indications this is): {not_met}"
         )
     elif failed:
         outcome = Outcome.DOES_NOT_MEET
-        explanation = "Not met: " + "; ".join(f"{r.label} ({r.finding})" for r in failed)
+        explanation = f"Not met: {not_met}"
     elif all(s == Status.MET for s in statuses) and (
         chosen or (possible <= policy.indications and not _depends_on_indication(policy, kind, possible))
     ):
