@@ -7,8 +7,9 @@ checked because the EHR's data was unavailable are one item, not one per criteri
 same for all of them. A criterion the chart documents but the policy leaves to the payer's reviewer
 (a trial relief below an example threshold) is an item with nothing to document. While nothing
 tells the pump's indication, documenting it is the one missing item: every other open criterion
-depends on it. A card that speaks for several order lines (an `Episode`) lists every line's items,
-each once, naming the lines an item concerns when it is not all of them.
+depends on it; while what could tell it could not be read, the items are the criteria that stand
+whatever it tells, beside the recheck. A card that speaks for several order lines (an `Episode`)
+lists every line's items, each once, naming the lines an item concerns when it is not all of them.
 """
 
 from __future__ import annotations
@@ -176,15 +177,14 @@ def _missing(d: Determination) -> list[Item]:
             bucket = unchecked if leaf.unchecked_reason else documentable
             if all(leaf.id != known.id for known in bucket):
                 bucket.append(leaf)
-    if not d.indication_evident and d.indication_unread and unchecked:
-        return [_unchecked_item(d, unchecked)]  # what the pump is for may be in what could not be read
     rechecks = [_unchecked_item(d, unchecked)] if unchecked else []
+    if unknown_for_now(d, bool(unchecked)):
+        return [*_items(_standing(d, documentable)), *rechecks]
     kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
     if kind_open and d.by_status(Status.NOT_MET):
-        # failed under the default: documenting its other criteria cannot make the order covered (the
-        # failure stands) and they are not the other indication's; only what the problem list tells
-        # decides (late review 2, F3)
-        return [_kind_item(d), *rechecks]
+        # failed under the default: what the problem list tells decides (late review 2, F3); of the
+        # other criteria, those whatever it tells, while some indication is left for the order
+        return [_kind_item(d), *_items(_standing(d, documentable)), *rechecks]
     # the unread problem list, when no criterion it left unchecked says so already
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
     if not d.indication_evident:
@@ -199,7 +199,11 @@ def _missing(d: Determination) -> list[Item]:
                 (),
             )
         ]
-    items = [
+    return kind_unread + _items(documentable) + rechecks
+
+
+def _items(documentable: list[CriterionResult]) -> list[Item]:
+    return [
         Item(
             Status.NOT_DOCUMENTED,
             leaf.label,
@@ -211,7 +215,23 @@ def _missing(d: Determination) -> list[Item]:
         )
         for leaf in documentable
     ]
-    return kind_unread + items + rechecks
+
+
+def unknown_for_now(d: Determination, unchecked: bool) -> bool:
+    """Whether what the pump is for is not known because chart data that may tell it could not be
+    read, and `unchecked`: criteria were left unchecked: not undocumented, only unread for now."""
+    return not d.indication_evident and d.indication_unread and unchecked
+
+
+def _standing(d: Determination, documentable: list[CriterionResult]) -> list[CriterionResult]:
+    """The undocumented criteria that stand whichever indication the order turns out to be for (of
+    the policy's, those it may be for that no failure has closed): a gap the clinician can close
+    before what could not be read is read again (Synthea A/B review, U5; late review 3, #5). None
+    when every such indication has failed: documenting cannot make the order covered."""
+    possible = frozenset(d.possible_indications)
+    closed = {i for r in d.by_status(Status.NOT_MET) for i in (r.written_for or possible)}
+    left = possible - closed
+    return [leaf for leaf in documentable if left and left <= (leaf.written_for or possible)]
 
 
 def failing(d: Determination) -> tuple[Item, ...]:

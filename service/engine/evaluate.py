@@ -73,11 +73,17 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
 
 
 def _evaluate(
-    spec: CriterionSpec, policy: Policy, ctx: EvaluationContext, how_to_document: str | None = None
+    spec: CriterionSpec,
+    policy: Policy,
+    ctx: EvaluationContext,
+    how_to_document: str | None = None,
+    within: frozenset[str] | None = None,
 ) -> CriterionResult:
-    """`how_to_document`: the enclosing criterion's, for a sub-criterion that says none of its own."""
+    """`how_to_document`: the enclosing criterion's, for a sub-criterion that says none of its own;
+    `within`: the indications the enclosing criterion is written for (a sub-criterion's only narrow them)."""
     citation = policy.citation(spec.section)
     how_to_document = spec.how_to_document or how_to_document
+    written_for = spec.indications if spec.indications is not None else within
     common = {
         "id": spec.id,
         "label": spec.label,
@@ -88,9 +94,10 @@ def _evaluate(
         "how_to_document": how_to_document,
         "reading": spec.reading,
         "gate": spec.gate,
+        "written_for": written_for,
     }
     if spec.logic is not None:
-        children = tuple(_evaluate(c, policy, ctx, how_to_document) for c in spec.children)
+        children = tuple(_evaluate(c, policy, ctx, how_to_document, written_for) for c in spec.children)
         status = kleene(spec.logic, [c.status for c in children])
         unchecked = next((c.unchecked_reason for c in children if c.unchecked_reason), None)
         finding = "; ".join(f"{c.label}: {c.finding}" for c in children if c.status == status) or status.value
@@ -141,8 +148,7 @@ def _rests_on_the_default(policy: Policy, failed: list[CriterionResult], possibl
     indication it may be for, an exclusion say, fails whatever the indication."""
     if not possible <= policy.indications:
         return True
-    scope = {spec.id: spec.indications for spec in policy.criteria}
-    return not any(_written_for_all(scope.get(r.id), possible) for r in failed)
+    return not any(_written_for_all(r.written_for, possible) for r in failed)
 
 
 def _depends_on_indication(policy: Policy, kind: str, possible: frozenset[str]) -> bool:
@@ -247,4 +253,10 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         missing = [r for r in results if r.status == Status.NOT_DOCUMENTED]
         outcome = Outcome.INSUFFICIENT
         explanation = "Not documented: " + "; ".join(r.label for r in missing)
-    return Determination(**base, outcome=outcome, explanation=explanation, criteria=results)
+    return Determination(
+        **base,
+        outcome=outcome,
+        explanation=explanation,
+        criteria=results,
+        possible_indications=tuple(sorted(possible & policy.indications)),
+    )

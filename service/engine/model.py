@@ -77,6 +77,7 @@ class CriterionResult:
     overruled: tuple[Evidence, ...] = ()  # older forms of the same fact that the evidence overrules
     gate: bool = False  # not met, it rules its group out (the pain block of the other kind of pain)
     for_reviewer: bool = False  # not documented, though recorded: the payer's reviewer judges it
+    written_for: frozenset[str] | None = None  # its indications, its groups' included (None: the policy's)
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""
@@ -111,6 +112,8 @@ class Determination:
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
     kind_words: str = ""  # the request kind as a card says it ("a pump replacement")
+    # the indications the order may be for that the policy addresses: its own, when evident
+    possible_indications: tuple[str, ...] = ()
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

@@ -4,9 +4,10 @@ sub-criteria of an either/or group by indication.
 Payers write one list for several indications ("pain OR spasticity, each with its own drug"). Once
 the order's indication is known, the branches written for another indication are dropped before
 evaluation, so neither the judgement nor the card speaks of the other indication's criteria; a
-group left with one branch is that branch. While the indication is not evident every branch is
-kept: the policy's own words, judged with three-valued logic; while only its kind is known (pain,
-its drug says, but whether cancer pain is unread), the branches of that kind are.
+group left with one branch is that branch, written for the indications of both. While the
+indication is not evident every branch is kept: the policy's own words, judged with three-valued
+logic; while only its kind is known (pain, its drug says, but whether cancer pain is unread), the
+branches of that kind are.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def for_indication(spec: CriterionSpec, indications: frozenset[str] | None) -> C
     )
     if not children:
         return None
-    if len(children) == 1:
-        return children[0]
+    if len(children) == 1:  # it stands for its group: written for the group's indications at most
+        [child] = children
+        return child if child.indications is not None else replace(child, indications=spec.indications)
     return replace(spec, children=children)

@@ -44,6 +44,7 @@ from tests.builders import (
     observation,
     oxycodone,
     pain,
+    problem_list_unread,
     procedure,
     service_request,
     statuses,
@@ -1240,6 +1241,20 @@ def test_a_non_malignant_request_that_fails_gives_its_own_reason_not_the_cancer_
     assert found(d)["cohere.cancer.applies"] == "not-met"
     assert [i.criteria for i in items.failing(d)] == [("cohere.pain.conservative.pharm",)]
     assert summary(Episode.of([d])).startswith("Cohere Health: not covered — Pharmacological modalities")
+
+
+def test_a_failure_under_the_default_kind_of_pain_lists_what_the_other_kind_would_need() -> None:
+    """A morphine pump whose non-malignant trial relief falls short, its problem list unread: if the
+    re-read shows a cancer, the cancer block decides, and its undocumented life expectancy is a gap
+    to close now; before, the card listed only the question and the recheck (late review 3, #5)."""
+    chart = [*non_malignant_chart(), *pain_trial(post=6)]
+    d = cohere(problem_list_unread(chart), unavailable={"Condition": "HTTP 503"})
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert [i.label for i in items.failing(d)] == ["Trial improvement >= 50 %"]
+    listed = [i.label for i in items.missing(d)]
+    assert listed[0] == "Whether the pain is cancer-related"
+    assert "Life expectancy recorded >= 3 months" in listed
+    assert cohere(chart).outcome == Outcome.DOES_NOT_MEET
 
 
 def test_the_order_reason_does_not_close_a_pain_block_while_the_problem_list_is_unread() -> None:

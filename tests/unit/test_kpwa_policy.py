@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from cards import items
-from service.catalog import load_catalog
+from service.catalog import compile_catalog, load_catalog
+from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome, Status
 from service.record import CLINICAL_TYPES
 from tests.builders import (
@@ -29,6 +30,7 @@ from tests.builders import (
     coded_assessment,
     concept,
     condition,
+    context,
     determine,
     device,
     device_removal_charts,
@@ -47,6 +49,7 @@ from tests.builders import (
 from tests.builders import (
     pain_trial as lumbar_or_cervical_trial,
 )
+from tests.catalog_support import copy_policies, edit_yaml
 
 KPWA = "kpwa-implanted-infusion-pumps"
 TRIAL = "2025-10-01T09:00:00Z"
@@ -179,6 +182,51 @@ def test_a_morphine_pump_with_the_problem_list_unread_is_judged_on_the_pain_bran
     assert d.kind_unread == "Whether the pain is cancer-related"
     judged = [r.id for top in d.criteria for r in top.walk()]
     assert judged and not [i for i in judged if "spasticity" in i]
+
+
+def test_a_trial_for_an_unknown_indication_lists_no_criterion_of_one_kind_of_treatment() -> None:
+    """With no drug, no reason and the problem list unread, the trial may be for spasticity, which
+    Kaiser also covers: its pain criteria (3.b, 3.c) may not apply, and only the recheck is listed."""
+    chart = without_codes(pain_chart(), "life-expectancy-ge-3mo", "opioid-reduction-agreement")
+    read = kaiser(chart, drugs=(), order=service_request("62324"))
+    assert "3.b Life expectancy recorded >= 3 months" in [i.label for i in items.missing(read)]
+    d = kaiser(
+        problem_list_unread(chart), drugs=(), order=service_request("62324"), unavailable={"Condition": "503"}
+    )
+    assert not d.indication_evident
+    assert [i.step for i in items.missing(d)] == [items.Step.RECHECK]
+
+
+def test_a_failed_branch_written_for_one_kind_of_pain_is_not_final_while_the_kind_is_unread(
+    tmp_path: Path,
+) -> None:
+    """A group left with one branch stands for that branch, which keeps its indications: with the
+    pain branch written for non-malignant pain only, its failure under the default is no answer for a
+    morphine pump whose pain may be cancer pain. Before, the branch's scope was looked up among the
+    top-level criteria, missed, and taken as every indication's (late review 3, #7)."""
+    root = copy_policies(tmp_path)
+
+    def narrow(raw: Any) -> None:
+        treatment = raw["criteria"][0]
+        treatment["indications"] = ["spasticity", "non-malignant-pain"]
+        [pain_branch] = [c for c in treatment["any"] if c["id"] == "kpwa.pain"]
+        pain_branch["indications"] = ["non-malignant-pain"]
+
+    edit_yaml(root / "kpwa.yaml", narrow)
+    narrowed = compile_catalog(root).policies[KPWA]
+    chart = [
+        *without_codes(pain_chart(), "opioid-reduction-agreement"),
+        assessment("opioid-reduction-agreement", "2025-09-01", valueBoolean=False),
+    ]
+    unread = context(problem_list_unread(chart), drugs=(MORPHINE,), unavailable={"Condition": "HTTP 503"})
+    d = evaluate_order(narrowed, unread)
+    assert statuses(d)["kpwa.pain.agree-opioid-reduction-50"] == "not-met"
+    assert (d.outcome, d.kind_unread) == (Outcome.INSUFFICIENT, "Whether the pain is cancer-related")
+    assert evaluate_order(narrowed, context(chart, drugs=(MORPHINE,))).outcome == Outcome.DOES_NOT_MEET
+    # as shipped, the branch is written for both kinds of pain: its failure is final either way
+    assert kaiser(problem_list_unread(chart), unavailable={"Condition": "HTTP 503"}).outcome == (
+        Outcome.DOES_NOT_MEET
+    )
 
 
 # --------------------------------------------------------------------------- patient 1: pain, meets
