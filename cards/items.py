@@ -193,7 +193,7 @@ def _missing(d: Determination) -> list[Item]:
                 Status.NOT_DOCUMENTED,
                 "What the pump is for",
                 "",
-                "neither the order's reason, its drug nor the problem list tells",
+                "neither the order's reason nor its drug tells, and the problem list does not decide",
                 DOCUMENT_INDICATION,
                 Step.DOCUMENT,
                 (),

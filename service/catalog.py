@@ -78,6 +78,6 @@ def compile_catalog(root: Path) -> Catalog:
         )
     compiled = load_policies(root, terminology, vocabulary, TABLES)
     payers = load_payers(root / PAYERS, compiled)
-    order_codes = load_order_codes(root / ORDER_CODES, vocabulary)
+    order_codes = load_order_codes(root / ORDER_CODES, vocabulary, terminology.ingredient_finder)
     rules = catalog_cache.catalog_key(root)[:16]
     return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary, rules)

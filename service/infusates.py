@@ -40,9 +40,10 @@ def _ordered_infusates(
     drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder, resolve: Callable[[str], Any]
 ) -> list[Infusate]:
     """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
-    words), those a pump order names in `reasonReference` whatever their route, and drugs a pump
-    order names in `orderDetail` (an RxNorm code, or a known ingredient in its text: "40 mL
-    reservoir" names no drug). An oral drug drafted beside a pump order is not the pump's."""
+    words), those a pump order names in `reasonReference` whatever their route, drugs a pump order
+    names in `orderDetail` (an RxNorm code, or a known ingredient in its text: "40 mL reservoir"
+    names no drug), and the drug a pump order's code names (J0476, the baclofen of a trial). An oral
+    drug drafted beside a pump order is not the pump's."""
     named = [
         ref
         for order in orders
@@ -58,6 +59,8 @@ def _ordered_infusates(
             continue
         result.append(_infusate(resource, resolve))
     for order in orders:
+        if order.drug:
+            result.append(Infusate(f"{order.reference} code", (), order.drug, True))
         for detail in dicts(order.resource.get("orderDetail")):
             codes = tuple(c for c in codings(detail) if c.system == RXNORM)
             text = concept_text(detail)

@@ -23,8 +23,9 @@ from service.shapes import (
     reference_of,
     reference_target,
 )
+from service.terminology import IngredientFinder
 from service.vocabulary import Vocabulary
-from service.yamlsource import SourceError, check_schema, load
+from service.yamlsource import Located, SourceError, check_schema, load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")  # the orders that can be pump orders
@@ -57,14 +58,16 @@ class OrderCodeTable:
     kinds: Mapping[tuple[str, str], str]
     trial_first: tuple[Code, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)  # code → the short name a card uses
+    drugs: Mapping[str, str] = field(default_factory=dict)  # code → the drug its order line names
 
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
 
 
-def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
+def load_order_codes(path: Path, vocabulary: Vocabulary, finder: IngredientFinder) -> OrderCodeTable:
     """The order-code table of `path`; raises OrderCodesError naming the file, line and element of
-    the first thing wrong (its shape is policies/schema/order-codes.schema.json)."""
+    the first thing wrong (its shape is policies/schema/order-codes.schema.json). `finder`: the value
+    sets' ingredients, one of which each drug an order code names must be."""
     try:
         source = load(path)  # a key given twice is refused, as in every policy file
         check_schema(source, "order-codes.schema.json")
@@ -93,14 +96,26 @@ def load_order_codes(path: Path, vocabulary: Vocabulary) -> OrderCodeTable:
             where = source.at(("trial_first", i, "code"))
             raise OrderCodesError(f"{where}: trial_first code {code.code} is not a CPT trial code of `kinds`")
         trials.append(code)
-    names = {written.upper(): name for written, name in (raw.get("names") or {}).items()}
-    for written in raw.get("names") or {}:
-        if not any(key[1] == written.upper() for key in table):
-            where = source.at(("names", written))
+    names = _by_order_code(source, raw, table, "names", "a name")
+    drugs = _by_order_code(source, raw, table, "drugs", "a drug")
+    for written, drug in (raw.get("drugs") or {}).items():
+        if not finder.names(drug, ()):
+            where = source.at(("drugs", written))
+            raise OrderCodesError(f"{where}: {written} names {drug}, no ingredient of the value sets")
+    return OrderCodeTable(table, tuple(trials), names, drugs)
+
+
+def _by_order_code(
+    source: Located, raw: Mapping[str, Any], table: Mapping[tuple[str, str], str], key: str, what: str
+) -> dict[str, str]:
+    """The table's `key` section (code → text), each code one of `kinds`."""
+    for written in raw.get(key) or {}:
+        if not any(code[1] == written.upper() for code in table):
+            where = source.at((key, written))
             raise OrderCodesError(
-                f"{where}: a name is given for {written}, which is not an order code of `kinds`"
+                f"{where}: {what} is given for {written}, which is not an order code of `kinds`"
             )
-    return OrderCodeTable(table, tuple(trials), names)
+    return {written.upper(): text for written, text in (raw.get(key) or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ class PumpOrder:
     label: str
     name: str = ""  # the short name a card uses ("62362 programmable pump")
     reasons: tuple[Mapping[str, Any], ...] = ()  # Conditions its reasonReference names within the call
+    drug: str = ""  # the drug its code names (a drug order line: J0476 baclofen for the trial)
 
 
 class DraftOrders:
@@ -232,7 +248,10 @@ def recognise(
             name = f"{code.code} {table.names.get(code.code, kind.replace('-', ' '))}"
             reference = reference_of(resource)
             reasons = tuple(_reason_conditions(resource, drafts))
-            return PumpOrder(reference, resource["resourceType"], resource, code, kind, label, name, reasons)
+            drug = table.drugs.get(code.code, "")
+            return PumpOrder(
+                reference, resource["resourceType"], resource, code, kind, label, name, reasons, drug
+            )
     return None
 
 

@@ -335,8 +335,9 @@ def context(
     for resource in chart:
         by_type.setdefault(resource["resourceType"], []).append(resource)
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
-    episode = frozenset(o.kind for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes)))
-    drugs = tuple(infusates(drafts, cat.terminology.ingredient_finder, [pump], by_type))
+    orders = [o for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes))]
+    episode = frozenset(o.kind for o in orders)
+    drugs = tuple(infusates(drafts, cat.terminology.ingredient_finder, orders, by_type))
     return EvaluationContext(record, cat.terminology, today, pump, drugs, episode)
 
 

@@ -154,11 +154,18 @@ def _problem_list_classes(ctx: EvaluationContext) -> dict[str, bool]:
 def indication_evident(ctx: EvaluationContext) -> bool:
     """Whether the call or the chart tells the indication (a known pump drug, the order's reason, or a
     problem-list diagnosis that classifies it); if not, `classify_indication`'s non-malignant pain is
-    only its default."""
+    only its default. A problem list with both a spasticity and a pain diagnosis tells neither, with
+    no drug or reason to choose: a man with multiple sclerosis and central pain may be given either
+    pump (peds review F3)."""
     if ctx.infusate_ingredients():
         return True
-    diagnoses = [*_reason_codes(ctx), *(c for cond in ctx.record.conditions for c in cond.codes)]
-    return _classify_codes(diagnoses, ctx.terminology) is not None
+    if _classify_codes(_reason_codes(ctx), ctx.terminology) is not None:
+        return True
+    has = ctx.memo(("problem-list-classes",), lambda: _problem_list_classes(ctx))
+    if has["spasticity"] and (has["chronic-pain"] or has["pain-cause"]):
+        return False
+    conditions = [c for cond in ctx.record.conditions for c in cond.codes]
+    return _classify_codes(conditions, ctx.terminology) is not None
 
 
 # The chart data that can tell the indication, besides the call: the problem list, and the pump's

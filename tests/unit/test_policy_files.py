@@ -364,6 +364,8 @@ def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> Non
             '  "62366": pump removal',
             r"a name is given for 62366, which is not an order",
         ),
+        ("  J0475: baclofen  #", "  J3490: baclofen  #", r"a drug is given for J3490"),
+        ("  J0475: baclofen  #", "  J0475: baclophen  #", r"J0475 names baclophen, no ingredient"),
     ],
     ids=[
         "misspelt-key",
@@ -373,6 +375,8 @@ def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> Non
         "unknown-kind",
         "twice",
         "name",
+        "drug-not-an-order-code",
+        "drug-unknown",
     ],
 )
 def test_a_broken_order_code_table_stops_start_up_naming_the_line_and_element(

@@ -74,7 +74,7 @@ def test_trial_codes_must_be_trial_codes(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match=r"order-codes.yaml:\d+: trial_first code 62362 is not a CPT trial code"
     ):
-        load_order_codes(broken, catalog().vocabulary)
+        load_order_codes(broken, catalog().vocabulary, catalog().terminology.ingredient_finder)
     assert [c.code for c in catalog().order_codes.trial_first] == ["62322", "62326"]
 
 
