@@ -31,6 +31,7 @@ from tests.builders import (
     drug_failure_forms,
     finding_of,
     infusate_request,
+    life_expectancy,
     med_request,
     meeting_chart,
     metastasis_stage,
@@ -829,6 +830,80 @@ def test_advanced_disease_from_a_distant_metastasis_stage(stage: str, expected: 
     """An M1 stage is a third form of advanced disease; M0 does not rule out a terminal illness."""
     d = cmm([*cancer_base(), metastasis_stage(stage, "2026-09-01")], "62362")
     assert statuses(d)["cmm210.cancer.trial-waiver.advanced-disease"] == expected
+
+
+TERMINAL = condition(SCT, "300936002", "2026-01-01", "Terminal illness")
+PALLIATIVE = condition(ICD, "Z51.5", "2026-01-01", "Encounter for palliative care")
+HIGH_RISK = coded_assessment("trial-waiver-reason", "high-procedural-risk", "2026-11-01")
+
+
+@pytest.mark.parametrize(
+    ("life", "expected"),
+    [
+        ([life_expectancy(1, "mo", "2026-11-10")], "met"),  # a short estimate is limited survival
+        ([assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=False)], "met"),
+        ([life_expectancy(5, "a", "2026-11-10")], "not-met"),
+        ([assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=True)], "not-met"),
+        ([TERMINAL, life_expectancy(5, "a", "2026-11-10")], "not-met"),  # the newer estimate decides
+        ([life_expectancy(5, "a", "2025-11-10"), TERMINAL], "met"),  # the newer code decides
+        (
+            [
+                assessment("life-expectancy-ge-3mo", "2026-01-10", valueBoolean=True),
+                life_expectancy(1, "mo", "2026-11-10"),
+            ],
+            "met",
+        ),
+    ],
+)
+def test_the_most_recent_form_of_the_life_expectancy_decides_limited_survival(
+    life: list[dict[str, Any]], expected: str
+) -> None:
+    """Contract §3 lists LOINC 75327-7 and life-expectancy-ge-3mo as the forms of the life expectancy;
+    CMM-210 reads them, as the other payers do, beside the terminal codes."""
+    d = cmm([*cancer_base(), *life], "62362")
+    expect(d, {"cmm210.cancer.trial-waiver.limited-survival": expected})
+
+
+def test_a_newer_long_life_expectancy_outweighs_a_palliative_care_code_and_waives_no_trial() -> None:
+    """Cross-payer review 1: Z51.5 in January, then a 5-year estimate, covered a pump with no trial."""
+    chart = [*cancer_base(), condition(ICD, "C79.51", "2025-06-01", "Bone metastasis"), HIGH_RISK]
+    d = cmm([*chart, PALLIATIVE, life_expectancy(5, "a", "2026-11-10")], "62362")
+    expect(
+        d,
+        {
+            "cmm210.cancer.trial-waiver.limited-survival": "not-met",
+            "cmm210.cancer.trial-waiver.advanced-disease": "met",  # the metastasis stands
+            "cmm210.cancer.trial-waiver": "not-met",
+        },
+    )
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert "overrules Encounter for palliative care" in card_line(
+        d, "cmm210.cancer.trial-waiver.limited-survival"
+    )
+    short = cmm([*chart, life_expectancy(1, "mo", "2026-11-10")], "62362")
+    assert short.outcome == Outcome.MEETS
+
+
+def test_a_newer_long_life_expectancy_undoes_a_terminal_code_as_advanced_disease_but_not_a_metastasis() -> (
+    None
+):
+    d = cmm([*cancer_base(), TERMINAL, life_expectancy(5, "a", "2026-11-10")], "62362")
+    expect(
+        d,
+        {
+            "cmm210.cancer.trial-waiver.advanced-disease.terminal": "not-met",
+            "cmm210.cancer.trial-waiver.advanced-disease": "not-documented",
+        },
+    )
+    metastatic = cmm(
+        [
+            *cancer_base(),
+            condition(ICD, "C79.51", "2025-06-01", "Bone metastasis"),
+            life_expectancy(5, "a", "2026-11-10"),
+        ],
+        "62362",
+    )
+    expect(metastatic, {"cmm210.cancer.trial-waiver.advanced-disease": "met"})
 
 
 # ---------------------------------------------------------------- the policy's own words
