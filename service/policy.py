@@ -159,17 +159,8 @@ def _check_test(test: Mapping[str, Any], where: str, terminology: Terminology) -
             f"{where}: unknown test type '{test['type']}'; known: {', '.join(sorted(TEST_TYPES))}"
         )
     params = {k: v for k, v in test.items() if k != "type"}
-    missing = sorted(name for name, spec in test_type.params.items() if spec.required and name not in params)
-    unknown = sorted(set(params) - set(test_type.params))
-    if missing:
-        raise PolicyError(f"{where}: '{test['type']}' needs {', '.join(missing)}")
-    if unknown:
-        raise PolicyError(f"{where}: '{test['type']}' does not take {', '.join(unknown)}")
-    for name, value in params.items():
-        if problem := test_type.params[name].kind.check(value, terminology):
-            raise PolicyError(f"{where}.{name}: {problem}")
-    if test_type.check is not None and (problem := test_type.check(params)):
-        raise PolicyError(f"{where}: {problem}")
+    if problem := test_type.problem(params, terminology):
+        raise PolicyError(f"{where}{problem}")
     return params
 
 

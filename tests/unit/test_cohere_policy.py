@@ -617,6 +617,16 @@ def test_hospice_asks_to_confirm_life_expectancy() -> None:
     assert status_of(cohere(confirmed, order=TRIAL_ORDER), "cohere.cancer.le-3mo") == "met"
 
 
+def test_a_newer_loinc_life_expectancy_confirms_hospice() -> None:
+    """Cross-payer review 1: LOINC 75327-7 is a form of the life expectancy (contract §3) and clears too."""
+    hospice = condition(SCT, "385763009", "2026-11-10", "Hospice care")
+    chart = [*without_codes(cancer_chart(), "life-expectancy-ge-3mo"), hospice]
+    confirmed = cohere([*chart, life_expectancy(5, "a", "2026-11-15")], order=TRIAL_ORDER)
+    assert status_of(confirmed, "cohere.cancer.le-3mo.no-terminal-conflict") == "met"
+    older = cohere([*chart, life_expectancy(5, "a", "2026-11-01")], order=TRIAL_ORDER)
+    assert status_of(older, "cohere.cancer.le-3mo.no-terminal-conflict") == "not-documented"
+
+
 def test_cancer_and_a_non_malignant_cause_may_meet_either_block() -> None:
     chart = [*cancer_chart(), condition(ICD, "M96.1", "2022-01-01")]
     d = cohere(chart, order=TRIAL_ORDER)

@@ -621,6 +621,28 @@ def test_life_expectancy_assessment_and_terminal_codes() -> None:
     assert kstatus(palliative, "kpwa.pain.le-3mo.no-terminal-conflict") == "not-documented"
 
 
+@pytest.mark.parametrize(
+    ("estimate", "expected"),
+    [
+        (life_expectancy(5, "a", "2026-11-10"), "met"),  # a newer estimate of 3 months or more confirms
+        (life_expectancy(3, "mo", "2026-11-10"), "met"),
+        (life_expectancy(2, "mo", "2026-11-10"), "not-documented"),  # too short: no clearance
+        (life_expectancy(5, "a", "2025-11-10"), "not-documented"),  # older than the code
+    ],
+)
+def test_a_newer_loinc_life_expectancy_confirms_a_terminal_code(
+    estimate: dict[str, Any], expected: str
+) -> None:
+    """Cross-payer review 1: the card asked for "(or LOINC 75327-7 with a unit)", which never cleared."""
+    palliative = condition(ICD, "Z51.5", "2026-01-01", "Encounter for palliative care")
+    assert kstatus([palliative, estimate], "kpwa.pain.le-3mo.no-terminal-conflict") == expected
+    # the most recent form of the clearance decides: a newer "no" undoes an older long estimate
+    newer_no = assessment("life-expectancy-ge-3mo", "2026-11-15", valueBoolean=False)
+    assert (
+        kstatus([palliative, estimate, newer_no], "kpwa.pain.le-3mo.no-terminal-conflict") == "not-documented"
+    )
+
+
 # --------------------------------------------------------------------------- patient 9: less invasive therapy
 
 

@@ -114,6 +114,15 @@ def test_ncd_patient_meets_every_criterion() -> None:
     assert all(r.citation.startswith("Centers for Medicare & Medicaid Services (CMS)") for r in d.criteria)
 
 
+def test_a_newer_loinc_life_expectancy_confirms_a_terminal_code() -> None:
+    """Cross-payer review 1: the newer estimate of at least 3 months clears, as the assessment does."""
+    terminal = condition(SCT, "300936002", "2026-01-01", "Terminal illness")
+    assert (
+        nstatus([terminal, life_expectancy(1, "a", "2026-11-10")], "ncd280.le-3mo.no-terminal-conflict")
+        == "met"
+    )
+
+
 def test_no_other_payers_criteria_leak_into_the_ncd() -> None:
     chart = [
         *ncd_chart(),

@@ -1,12 +1,15 @@
 """Test types about diagnoses: one is documented, has lasted long enough, or is absent.
 
 `no-condition` is an absence rule with its ways out (under treatment, cleared, alongside a more
-specific diagnosis, or only to be confirmed), so it reads medications and assessments as well.
+specific diagnosis, or only to be confirmed), so it reads medications and assessments as well. A
+clearance may be documented in several forms (an assessment, a LOINC value: contract §3), decided as a
+criterion's forms are (`forms.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +24,7 @@ from service.engine.checks.common import (
     named_value_sets,
     needs,
 )
+from service.engine.checks.observations import assessment, observation_value
 from service.engine.checks.params import (
     MISSING_TEXT,
     VALUE_SETS,
@@ -30,17 +34,21 @@ from service.engine.checks.params import (
     Exactly,
     Flag,
     Param,
+    ParamKind,
     Text,
     ValueSetId,
     ValueSets,
+    expected,
     optional,
 )
 from service.engine.checks.testtype import test_type
 from service.engine.classify import reason_diagnosis
 from service.engine.context import EvaluationContext
-from service.engine.model import Evidence, Status, TestOutcome
-from service.facts import ConditionFact, ObservationFact
+from service.engine.forms import decide
+from service.engine.model import Status, TestOutcome
+from service.facts import ConditionFact
 from service.fhirdates import human_days, human_span, months_before, start_of_day
+from service.terminology import Terminology
 
 
 @test_type(
@@ -88,19 +96,38 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
+@dataclass(frozen=True)
+class ObservationValue(ParamKind):
+    """The parameters of an `observation-value` test: a LOINC form of a clearance."""
+
+    def check(self, value: Any, terminology: Terminology) -> str | None:
+        if not isinstance(value, Mapping):
+            return expected("the parameters of an observation-value test", value)
+        problem = observation_value.problem(value, terminology)
+        return problem.lstrip(":. ") if problem else None
+
+
+def _check_no_condition(params: Mapping[str, Any]) -> str | None:
+    if "cleared_by_value" in params and "cleared_by" not in params:
+        return "'cleared_by_value' is a form of the 'cleared_by' clearance: give both"
+    return None
+
+
 def _clearance_after(
     ctx: EvaluationContext, params: Mapping[str, Any], conditions: list[ConditionFact]
-) -> ObservationFact | None:
-    """A `cleared_by` assessment of yes, dated on or after the latest of the conditions."""
+) -> TestOutcome | None:
+    """The clearance, dated on or after the latest of the conditions: the `cleared_by` assessment of
+    yes, or the `cleared_by_value` LOINC value that meets, whichever of them is the most recent
+    documented form (a newer "no" or a newer value that falls short is no clearance)."""
     if not params.get("cleared_by"):
         return None
-    clearance = ctx.record.latest_assessment(params["cleared_by"])
+    forms = [assessment({"code": params["cleared_by"], "met": [True], "not_met": [False]}, ctx)]
+    if params.get("cleared_by_value"):
+        forms.append(observation_value(params["cleared_by_value"], ctx))
+    clearance = decide(forms).outcome
     latest = max((c.date for c in conditions if c.date), default=None)
-    cleared = (
-        clearance is not None
-        and clearance.value is True
-        and (latest is None or (clearance.effective is not None and clearance.effective >= latest))
-    )
+    dated = clearance.dated
+    cleared = clearance.status == Status.MET and (latest is None or (dated is not None and dated >= latest))
     return clearance if cleared else None
 
 
@@ -129,6 +156,7 @@ def _named(conditions: list[ConditionFact]) -> str:
         "unless_treated_by": optional(ValueSetId()),
         "treatment_covers": optional(ValueSetId()),
         "cleared_by": optional(AssessmentCode()),
+        "cleared_by_value": optional(ObservationValue()),
         "unless_present": optional(ValueSets()),
         "when_found": optional(Exactly("not-documented")),
         "found_finding": optional(Text()),
@@ -136,6 +164,7 @@ def _named(conditions: list[ConditionFact]) -> str:
         "none_finding": optional(Text()),
     },
     reads=("Condition",),
+    check=_check_no_condition,
 )
 def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Absence rule: met when no matching current condition is documented.
@@ -147,12 +176,13 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     failed: the treatment is the exception's own fact, absent from the data rather than shown not to
     be there (contract §3). A condition outside `treatment_covers` has no treatment a chart could
     show here, so its treatment is left to the payer's reviewer. `cleared_by` accepts them when an
-    assessment dated
-    after them records clearance. When the data that could clear a condition could not be
-    fetched, the result is "not documented", never "not met". With `order_reason`, the reason the
-    order gives counts as a current diagnosis beside the problem list's (the checks that read the
-    indication, which the order's reason is a form of: contract §2). `none_finding` says what finding
-    none means where "none documented" would read as the opposite (a check that a block applies).
+    assessment dated after them records clearance, or, with `cleared_by_value`, an Observation value
+    that meets those parameters, the most recent of the two deciding. When the data that could clear
+    a condition could not be fetched, the result is "not documented", never "not met". With
+    `order_reason`, the reason the order gives counts as a current diagnosis beside the problem
+    list's (the checks that read the indication, which the order's reason is a form of: contract
+    §2). `none_finding` says what finding none means where "none documented" would read as the
+    opposite (a check that a block applies).
     """
     recent_days = params.get("recent_days")
     window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
@@ -229,18 +259,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         return TestOutcome(Status.NOT_DOCUMENTED, evidence + treatments, finding)  # absent, not disproved
     if params.get("cleared_by"):
         if (clearance := _clearance_after(ctx, params, found)) is not None:
-            return TestOutcome(
-                Status.MET,
-                (
-                    *evidence,
-                    Evidence(
-                        f"{ctx.terminology.assessment_name(params['cleared_by'])}: yes",
-                        clearance.source,
-                        clearance.effective,
-                    ),
-                ),
-                "documented, then cleared",
-            )
+            return TestOutcome(Status.MET, (*evidence, *clearance.evidence), "documented, then cleared")
         unchecked = could_not_check(ctx, ("Observation",))
         if unchecked:
             return TestOutcome(

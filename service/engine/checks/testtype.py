@@ -15,6 +15,7 @@ from typing import Any
 from service.engine.checks.params import Param
 from service.engine.context import EvaluationContext
 from service.engine.model import TestOutcome
+from service.terminology import Terminology
 
 TestFunction = Callable[[Mapping[str, Any], EvaluationContext], TestOutcome]
 CrossCheck = Callable[[Mapping[str, Any]], str | None]
@@ -36,6 +37,22 @@ class TestType:
 
     def __call__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         return self.function(params, ctx)
+
+    def problem(self, params: Mapping[str, Any], terminology: Terminology) -> str | None:
+        """Why `params` cannot be this type's parameters, to follow where they are (": ..." or
+        ".name: ..."); None when they can."""
+        missing = sorted(name for name, spec in self.params.items() if spec.required and name not in params)
+        unknown = sorted(set(params) - set(self.params))
+        if missing:
+            return f": '{self.name}' needs {', '.join(missing)}"
+        if unknown:
+            return f": '{self.name}' does not take {', '.join(unknown)}"
+        for name, value in params.items():
+            if found := self.params[name].kind.check(value, terminology):
+                return f".{name}: {found}"
+        if self.check is not None and (found := self.check(params)):
+            return f": {found}"
+        return None
 
 
 def test_type(
