@@ -2,7 +2,8 @@
 
 Kept apart from the engine (which judges criteria) and from the cards (which only render): the one
 step here is "order the intrathecal trial first", for a permanent implant ordered while neither the
-chart nor the other draft orders show any trial, and the payer's policy asks for one.
+chart nor the other draft orders show any trial, and the payer's policy asks for one: not when the
+policy's criteria are met another way (CMM-210's cancer-pain trial waiver).
 """
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ def missing_trial(
         or record.trial.undated is not None
     ):
         return ()
-    trial_ids = {i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ())}
-    results = tuple(r for top in d.criteria for r in top.walk() if r.id in trial_ids)
+    trial_ids = frozenset(i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ()))
+    results = tuple(r for top in d.criteria for r in _asked(top, trial_ids))
     if all(r.status == Status.NOT_DOCUMENTED and r.unchecked_reason is None for r in results):
         return results
     return ()
+
+
+def _asked(result: CriterionResult, trial_ids: frozenset[str]) -> list[CriterionResult]:
+    """The trial criteria at or below `result` that the policy still asks for: none below a criterion
+    that is met without them (an `any:` of the trial and its waiver, the waiver met)."""
+    if result.id in trial_ids:
+        return [result]
+    if result.status == Status.MET:
+        return []
+    return [r for child in result.children for r in _asked(child, trial_ids)]

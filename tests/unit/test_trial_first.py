@@ -11,11 +11,16 @@ from service.engine.model import Determination
 from service.next_steps import missing_trial
 from service.orders import load_order_codes
 from tests.builders import (
+    ICD,
+    SCT,
     cards_of,
     catalog,
+    coded_assessment,
+    condition,
     context,
     determine,
     meeting_chart,
+    oxycodone,
     procedure,
     service_request,
     without_codes,
@@ -56,6 +61,22 @@ def test_not_when_the_trial_is_on_the_chart() -> None:
 
 def test_not_when_the_trial_is_among_the_draft_orders() -> None:
     assert missing(NO_TRIAL, companions=(service_request("62324"),)) == ()
+
+
+def test_not_when_the_policy_waives_the_trial() -> None:
+    """Cross-payer review 1: CMM-210's cancer-pain waiver met, its criteria ask for no trial."""
+    cancer = [
+        condition(ICD, "C50.911", "2024-01-01", "Malignant neoplasm of right female breast"),
+        condition(ICD, "C79.51", "2025-06-01", "Secondary malignant neoplasm of bone"),
+        oxycodone(),
+        coded_assessment("trial-waiver-reason", "high-procedural-risk", "2026-11-01"),
+    ]
+    terminal = condition(SCT, "300936002", "2026-10-01", "Terminal illness")
+    implant = service_request("62362")
+    assert missing([*cancer, terminal], implant, policy_id="cmm-210-idds") == ()
+    assert missing(cancer, implant, policy_id="cmm-210-idds") == (
+        "cmm210.cancer.permanent.relief-ge50.trial",
+    )
 
 
 def test_not_for_a_trial_or_catheter_order() -> None:
