@@ -84,6 +84,7 @@ class ObservationFact:
     value_forms: tuple[
         str, ...
     ] = ()  # a coded value's every code, display and text: other ways it is written
+    body_site: str | None = None  # the muscle a per-muscle score is of (`bodySite`, contract §5)
 
     @property
     def timed(self) -> bool:

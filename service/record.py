@@ -385,7 +385,17 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
         _scale_component(resource),
         _precision(written),
         _value_forms(resource),
+        _body_site(resource.get("bodySite")),
     )
+
+
+def _body_site(concept: Any) -> str | None:
+    """The muscle a score is of, as one key: its first recognised coding (system and code), else its
+    text or first display in lower case; None for a score of no named muscle (an average, contract §5)."""
+    for code in codings(concept):
+        return f"{code.system}|{code.code}"
+    words = [as_dict(concept).get("text"), *(c.get("display") for c in dicts(as_dict(concept).get("coding")))]
+    return next((w.strip().lower() for w in words if isinstance(w, str) and w.strip()), None)
 
 
 def _precision(written: Any) -> str:

@@ -10,9 +10,10 @@ trial's day without a time of day is neither: it may be from before or after the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Protocol, TypeVar
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
 from service.fhirdates import months_before, shifted
@@ -145,9 +146,15 @@ def _not_placed(unplaced: Sequence[ObservationFact]) -> str:
     return f" ({what} dated without a time, on the trial's day (or month), could be from before or after it)"
 
 
-def _longest_run_hours(
-    scores: Sequence[ObservationFact], relieved: Callable[[ObservationFact], bool]
-) -> float:
+class _Timed(Protocol):
+    @property
+    def effective(self) -> datetime | None: ...
+
+
+_T = TypeVar("_T", bound=_Timed)
+
+
+def _longest_run_hours(scores: Sequence[_T], relieved: Callable[[_T], bool]) -> float:
     """Hours spanned by the longest run of consecutive scores that are all `relieved`."""
     best, run_start = 0.0, None
     for score in scores:
@@ -300,24 +307,74 @@ def scale_points(observation: ObservationFact, graded: bool = False) -> float | 
 
 
 @dataclass(frozen=True)
+class Examination:
+    """The scores of one spasticity scale taken at one time: one examination.
+
+    Contract §5 lets a chart record a scale as an average or one score per muscle (`bodySite`); so
+    an examination is read as one value, the average of its muscles (Kaiser's and CMM-210's
+    "baseline average Ashworth"), each muscle's scores at that time averaged first. Averaging is
+    why no order of the resources can change the value, and a trial (`ScaleTrial.drop`) compares
+    two examinations only over the muscles both scored. `scores` are in source order."""
+
+    effective: datetime | None
+    scores: tuple[ObservationFact, ...]
+
+    @property
+    def source(self) -> str:
+        return self.scores[0].source
+
+    def muscles(self, graded: bool = False) -> dict[str | None, float] | None:
+        """Per muscle (None: no named muscle) the average of its points; None when a score is unreadable."""
+        points: dict[str | None, list[float]] = {}
+        for score in self.scores:
+            value = scale_points(score, graded)
+            if value is None:
+                return None
+            points.setdefault(score.body_site, []).append(value)
+        return {muscle: sum(values) / len(values) for muscle, values in points.items()}
+
+    def points(self, graded: bool = False) -> float | None:
+        """The examination's value: the average over its muscles (None: a score is unreadable)."""
+        muscles = self.muscles(graded)
+        return None if muscles is None else sum(muscles.values()) / len(muscles)
+
+    def value_text(self) -> str:
+        """Its score, or the average of its scores and what they were (contract §5, per muscle)."""
+        if len(self.scores) == 1:
+            return self.scores[0].value_text()
+        values = ", ".join(s.value_text() for s in self.scores)
+        points = self.points()
+        return values if points is None else f"{round(points, 2):g} (average of {values})"
+
+
+def examinations(scores: Iterable[ObservationFact]) -> list[Examination]:
+    """The scores of one scale as examinations (one per time, `Examination`), in time order, the
+    undated ones first as one examination of their own."""
+    by_time: dict[datetime | None, list[ObservationFact]] = {}
+    for score in scores:
+        by_time.setdefault(score.effective, []).append(score)
+    times = sorted(by_time, key=lambda when: (when is not None, when or datetime.min))
+    return [Examination(when, tuple(sorted(by_time[when], key=lambda s: s.source))) for when in times]
+
+
+@dataclass(frozen=True)
 class ScaleTrial:
-    """Scores of one spasticity scale around the most recent trial (contract §4, in points)."""
+    """The examinations of one spasticity scale around the most recent trial (contract §4, in points):
+    the last before it, and those after it that scored a muscle it scored."""
 
     scale: str
     procedure: ProcedureFact
-    baseline: ObservationFact
-    post: tuple[ObservationFact, ...]
+    baseline: Examination
+    post: tuple[Examination, ...]
     graded: bool = False  # Modified Ashworth counted in grades, 1+ one of them (AMB-14 d)
 
     def counting_grades(self) -> ScaleTrial:
         """The same scores counted in grades (on the Modified Ashworth scale 1+ is one of six)."""
         return replace(self, graded=True)
 
-    def _drop(self, score: ObservationFact) -> float:
-        """How far `score` is below the baseline (0 for a score without points)."""
-        base = scale_points(self.baseline, self.graded) or 0.0
-        points = scale_points(score, self.graded)
-        return 0.0 if points is None else base - points
+    def _drop(self, exam: Examination) -> float:
+        """How far `exam` is below the baseline: the average drop over the muscles both scored."""
+        return _drop(self.baseline, exam, self.graded) or 0.0
 
     def reduction(self) -> float:
         return max(self._drop(p) for p in self.post)
@@ -327,14 +384,24 @@ class ScaleTrial:
         return self._drop(self.post[-1]) >= points
 
     def sustained_hours(self, points: float) -> float:
-        """The longest run of consecutive post scores each at least `points` below the baseline."""
+        """The longest run of consecutive post examinations each at least `points` below the baseline."""
         return _longest_run_hours(self.post, lambda s: self._drop(s) >= points)
+
+
+def _drop(baseline: Examination, exam: Examination, graded: bool = False) -> float | None:
+    """The average, over the muscles both examinations scored, of how far `exam` is below `baseline`
+    (None: they share no muscle, so they cannot be compared)."""
+    before, after = baseline.muscles(graded), exam.muscles(graded)
+    shared = [m for m in (before or {}) if m in (after or {})]
+    if not shared:
+        return None
+    return sum(before[m] - after[m] for m in shared) / len(shared)  # type: ignore[index]
 
 
 def scale_trials(
     procedure: ProcedureFact | None, observations: Sequence[ObservationFact]
 ) -> list[ScaleTrial]:
-    """Per scale, the baseline and post-trial scores around `procedure`, the most recent trial."""
+    """Per scale, the baseline and post-trial examinations around `procedure`, the most recent trial."""
     if procedure is None or procedure.performed is None:
         return []
     start = procedure.performed
@@ -353,8 +420,16 @@ def scale_trials(
             ),
             start,
         )
-        before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
-        post = [s for s in scores if start < s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]
-        if before and post:
+        exams = examinations(scores)
+        before = [e for e in exams if shifted(start, -BASELINE_MAX_AGE) <= e.effective <= start]  # type: ignore[operator]
+        if not before:
+            continue
+        post = [
+            e
+            for e in exams
+            if start < e.effective <= shifted(start, POST_WINDOW)  # type: ignore[operator]
+            and _drop(before[-1], e) is not None
+        ]
+        if post:
             trials.append(ScaleTrial(scale, procedure, before[-1], tuple(post)))
     return trials

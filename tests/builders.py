@@ -203,6 +203,11 @@ def coded_assessment(code: str, value: str, when: str = "2025-10-02") -> dict[st
     return assessment(code, when, valueCodeableConcept=concept(ASSESS, value))
 
 
+def muscle_ashworth(score: int, when: str, muscle: str) -> dict[str, Any]:
+    """An Ashworth score of one muscle group (contract §5, "per muscle": `bodySite` as text)."""
+    return assessment("ashworth-score", when, valueInteger=score, bodySite={"text": muscle})
+
+
 def device(type_concept: dict[str, Any], status: str = "active") -> dict[str, Any]:
     return {
         "resourceType": "Device",

@@ -41,6 +41,7 @@ from tests.builders import (
     med_request,
     med_statement,
     metastasis_stage,
+    muscle_ashworth,
     observation,
     oxycodone,
     pain,
@@ -822,6 +823,21 @@ def test_baclofen_trial_drop_of_one_ashworth_point(scores: tuple[int, int], expe
     assert s["cohere.spasticity.permanent-ashworth-1"] == expected
     assert "cohere.cancer.permanent-trial-ge50" not in s and "cohere.pain.permanent-trial-ge50" not in s
     assert d.outcome == (Outcome.MEETS if expected == "met" else Outcome.DOES_NOT_MEET)
+
+
+def test_no_drop_in_any_muscle_is_no_drop_whatever_the_order_of_the_scores() -> None:
+    """Hamstrings 2 and adductors 4 before the bolus, hamstrings 2 after: no muscle dropped a point, so
+    "a drop of one point or more on the Ashworth Scale" is not shown, listed in either order (peds
+    review F2 D: adductors 4 before was read against hamstrings 2 after as a 2-point drop)."""
+    before = [
+        muscle_ashworth(2, "2026-09-30T15:00:00Z", "hamstrings"),
+        muscle_ashworth(4, "2026-09-30T15:00:00Z", "adductors"),
+    ]
+    after = [muscle_ashworth(2, "2026-10-01T13:00:00Z", "hamstrings")]
+    for listed in (before, before[::-1]):
+        trial = [procedure("62323", TRIAL, display="Intrathecal baclofen bolus"), *listed, *after]
+        d = cohere([*spasticity_chart(), *trial], drugs=(BACLOFEN_IT,))
+        assert status_of(d, "cohere.spasticity.permanent-ashworth-1") == "not-met"
 
 
 def test_modified_ashworth_2_to_1_plus_is_for_the_reviewer() -> None:

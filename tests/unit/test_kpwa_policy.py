@@ -35,9 +35,11 @@ from tests.builders import (
     device,
     device_removal_charts,
     drug_failure_forms,
+    finding_of,
     infusate_request,
     life_expectancy,
     med_request,
+    muscle_ashworth,
     observation,
     problem_list_unread,
     procedure,
@@ -349,6 +351,40 @@ def test_the_alternative_left_open_says_how_to_document_it() -> None:
     d = kaiser([ashworth(2, "2025-09-01")], drugs=(BACLOFEN_IT,))
     open_item = next(i for i in items.missing(d) if i.label == "2.b Modified Ashworth >= 2")
     assert open_item.todo is not None and "Modified Ashworth scale" in open_item.todo
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_the_baseline_average_ashworth_of_per_muscle_scores_is_their_average(order: int) -> None:
+    """2.b "a baseline average Ashworth Scale score of at least 3": the scores of one examination (one
+    time, one per muscle, contract §5) are averaged, whatever the order of the resources (peds review
+    F2 C: elbow flexors 2 and hamstrings 3 were judged on whichever came first)."""
+    exam = [muscle_ashworth(2, "2025-09-01", "elbow flexors"), muscle_ashworth(3, "2025-09-01", "hamstrings")]
+    d = kaiser(exam[::order], drugs=(BACLOFEN_IT,))
+    assert statuses(d)["kpwa.spasticity.ashworth-ge3-or-mas2.ashworth"] == "not-met"
+    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2.ashworth").endswith(
+        "2.5 (average of 2, 3) (needs at least 3)"
+    )
+
+
+def test_a_trial_response_is_not_read_across_muscles() -> None:
+    """2.c "a 2-point reduction in the Ashworth Scale ... score": hamstrings 3 -> 2 with the adductors
+    (4) not scored again is a 1-point response, not adductors 4 -> hamstrings 2 (peds review F2 E)."""
+    explicit = ("it-trial-scale-reduction", "it-trial-response-duration-h", "ashworth-score")
+    before = [
+        muscle_ashworth(3, "2025-10-01T08:30:00Z", "hamstrings"),
+        muscle_ashworth(4, "2025-10-01T08:30:00Z", "adductors"),
+    ]
+    after = [muscle_ashworth(2, f"2025-10-01T{h}:00:00Z", "hamstrings") for h in ("10", "12", "14")]
+    d = kaiser([*without_codes(spasticity_chart(), *explicit), *before, *after], drugs=(BACLOFEN_IT,))
+    assert statuses(d)["kpwa.spasticity.trial-2pt-4h"] == "not-documented"  # below the example: reviewer
+    assert "1 point on the Ashworth" in card_line(d, "kpwa.spasticity.trial-2pt-4h")
+    assert d.outcome != Outcome.MEETS
+
+
+def test_a_missing_spasm_frequency_score_is_named_once() -> None:
+    """The card reads "no “Penn spasm frequency score” recorded", not "... score score" (peds review L3)."""
+    d = kaiser([ashworth(3, "2025-09-01")], drugs=(BACLOFEN_IT,))
+    assert finding_of(d, "kpwa.spasticity.spasm-freq-ge2") == "no “Penn spasm frequency score” recorded"
 
 
 @pytest.mark.parametrize(("score", "expected"), [(1, "not-met"), (2, "met"), (4, "met")])

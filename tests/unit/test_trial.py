@@ -9,7 +9,7 @@ import pytest
 from service.facts import ObservationFact
 from service.record import build_record
 from service.trial import scale_points, scale_trials, trial_result
-from tests.builders import assessment, catalog, pain, procedure
+from tests.builders import assessment, catalog, muscle_ashworth, pain, procedure
 
 
 def result(chart: list[dict[str, Any]]) -> Any:
@@ -307,5 +307,36 @@ def test_a_spasticity_score_at_the_trials_start_is_its_baseline_only() -> None:
     later = assessment("ashworth-score", "2025-10-01T13:00:00Z", valueInteger=1)
     for chart, reductions in ((both, []), ([*both, later], [2.0])):
         record = build_record("p1", {"Procedure": chart[:1], "Observation": chart[1:]}, terms)
+        trials = scale_trials(record.trial.procedure, record.observations)
+        assert [t.reduction() for t in trials] == reductions
+
+
+@pytest.mark.parametrize(
+    ("baseline", "post", "reductions"),
+    [
+        # no muscle changed: hamstrings 2 -> 2, the adductors (4) not scored again (peds review F2 D)
+        ([("hamstrings", 2), ("adductors", 4)], [("hamstrings", 2)], [0.0]),
+        # hamstrings 3 -> 2 is the only response: 1 point, never adductors 4 -> hamstrings 2 (F2 E)
+        ([("hamstrings", 3), ("adductors", 4)], [("hamstrings", 2)], [1.0]),
+        # both muscles scored again: the examination's average, 3.5 -> 2
+        ([("hamstrings", 3), ("adductors", 4)], [("hamstrings", 2), ("adductors", 2)], [1.5]),
+        # no muscle scored both before and after: nothing to compare
+        ([("adductors", 4)], [("hamstrings", 1)], []),
+    ],
+)
+def test_per_muscle_scores_are_compared_muscle_by_muscle_whatever_their_order(
+    baseline: list[tuple[str, int]], post: list[tuple[str, int]], reductions: list[float]
+) -> None:
+    """Contract §5, Ashworth "average, or per muscle": an examination (the scores taken at one time)
+    is read as its average, and a trial compares two only over the muscles both scored, so no muscle's
+    baseline is set against another's post-bolus score and the order of the resources decides nothing
+    (peds review F2)."""
+    terms = catalog().terminology
+    before = [muscle_ashworth(v, "2025-10-01T08:30:00Z", m) for m, v in baseline]
+    after = [
+        muscle_ashworth(v, t, m) for t in ("2025-10-01T10:00:00Z", "2025-10-01T14:00:00Z") for m, v in post
+    ]
+    for scores in (before + after, list(reversed(before)) + list(reversed(after))):
+        record = build_record("p1", {"Procedure": [procedure("62324", START)], "Observation": scores}, terms)
         trials = scale_trials(record.trial.procedure, record.observations)
         assert [t.reduction() for t in trials] == reductions

@@ -1,5 +1,5 @@
 """Test types that read one Observation: a project assessment (contract §5), a LOINC value or
-category (life expectancy, TNM stage), or a spasticity scale's baseline score."""
+category (life expectancy, TNM stage), or a spasticity scale's baseline score (one examination)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact
-from service.trial import scale_points
+from service.trial import Examination, examinations
 
 
 def _one_of(value: Any, expected: Iterable[Any]) -> bool:
@@ -230,20 +230,19 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
 
 
-def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None:
-    """The latest score of a scale taken before any intrathecal trial (a post-dose score measures
-    the trial, not the patient's baseline severity)."""
+def _baseline_exam(ctx: EvaluationContext, code: str) -> Examination | None:
+    """The latest examination of a scale (`examinations`: one value per time, a muscle's scores never
+    set against another's) taken before any intrathecal trial (a post-dose score measures the trial,
+    not the patient's baseline severity)."""
     trial = ctx.record.trial.procedure  # the latest trial procedure, found once per record
+    end = trial.performed if trial else None
     scores = [
         o
         for o in ctx.record.observations_with(ASSESSMENT, code)
-        if (
-            trial is None
-            or trial.performed is None
-            or (o.effective is not None and o.effective <= trial.performed)
-        )
+        if end is None or (o.effective is not None and o.effective <= end)
     ]
-    return max(scores, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
+    exams = examinations(scores)
+    return exams[-1] if exams else None
 
 
 @test_type(
@@ -252,12 +251,13 @@ def _baseline_score(ctx: EvaluationContext, code: str) -> ObservationFact | None
     reads=("Observation",),
 )
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5)."""
+    """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);
+    per-muscle scores of one examination are averaged (`Examination`)."""
     name = ctx.terminology.assessment_name(params["code"])
-    found = _baseline_score(ctx, params["code"])
+    found = _baseline_exam(ctx, params["code"])
     if found is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no {name} score recorded")
-    points = scale_points(found)
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
+    points = found.points()
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if points is None:
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unreadable score {found.value_text()}")
