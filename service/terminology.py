@@ -144,6 +144,11 @@ class ValueSet:
     def ingredient_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.ingredients)
 
+    def holds_drug(self, ingredients: frozenset[str], codes: Iterable[Code]) -> bool:
+        """Whether a drug is in the set, by whatever route: by one of its `ingredients` (found by
+        name when the record was built) or by a code."""
+        return bool(ingredients & self.ingredient_names) or self.matches_any(codes)
+
     def ingredient_for_code(self, rxcui: str) -> Ingredient | None:
         for ingredient in self.ingredients:
             if rxcui == ingredient.code or rxcui in ingredient.products:

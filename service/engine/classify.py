@@ -8,6 +8,7 @@ intrathecal pump is already in place).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from service.codes import Code, codings, first_display
 from service.engine.context import EvaluationContext
@@ -229,19 +230,47 @@ def indication_unread(ctx: EvaluationContext) -> bool:
 
 def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
     """References showing an intrathecal pump is already in place (contract §2), newest first."""
+    return [source for source, _ in _idds_records(record, terminology)]
+
+
+def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
+    """`idds_in_place`'s records, each with its date (a Device has none)."""
     in_place = terminology["idds-in-place"]
     removal = terminology["idds-removal"]
     removals = [p.performed for p in record.procedures if removal.matches_any(p.codes) and p.performed]
-    sources = [
-        d.source for d in record.devices if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
+    found: list[tuple[str, datetime | None]] = [
+        (d.source, None)
+        for d in record.devices
+        if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
     ]
-    sources += [c.source for c in record.conditions if in_place.matches_any(c.codes)]
+    found += [(c.source, c.date) for c in record.conditions if in_place.matches_any(c.codes)]
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         if in_place.matches_any(p.codes) and not any(r and p.performed and r > p.performed for r in removals):
-            sources.append(p.source)
-    return sources
+            found.append((p.source, p.performed))
+    return found
+
+
+ALWAYS = datetime.min.replace(tzinfo=UTC)  # `intrathecal_since` of a pump no record dates
+
+
+def intrathecal_since(record: PatientRecord, terminology: Terminology) -> datetime | None:
+    """When the patient with a pump in place (`idds_in_place`) is known to have been on intrathecal
+    therapy: the earliest date of the records showing the pump and of the intrathecal baclofen orders
+    and statements; ALWAYS when none of them is dated (no score can be shown to be from before it).
+    None: no pump in place. A score from then on measures the therapy, not the patient's baseline."""
+    pump = _idds_records(record, terminology)
+    if not pump:
+        return None
+    baclofen = terminology["antispasmodic-infusates"]
+    dates = [when for _, when in pump if when is not None]
+    dates += [
+        m.start
+        for m in record.medications
+        if m.neuraxial and m.start is not None and baclofen.holds_drug(m.ingredients, m.codes)
+    ]
+    return min(dates, default=ALWAYS)
 
 
 IMPLANT_KINDS = frozenset({"permanent-implant", "replacement"})

@@ -381,6 +381,68 @@ def test_a_trial_response_is_not_read_across_muscles() -> None:
     assert d.outcome != Outcome.MEETS
 
 
+def on_the_pump(pump: dict[str, Any], *baseline: dict[str, Any]) -> Determination:
+    """An end-of-battery replacement of a baclofen pump put in elsewhere, no trial in the chart: the
+    chart's intrathecal baclofen (authored 2026-06-01) and today's scores on it, Ashworth 1 and spasm
+    frequency 0, with `baseline` scores."""
+    itb = infusate_request("baclofen 2 MG/ML Injectable Solution", "1292", status="active")
+    itb["authoredOn"] = "2026-06-01"
+    chart = [
+        condition(ICD, "G80.1", "2012-03-01", "Spastic diplegic cerebral palsy"),
+        pump,
+        itb,
+        ashworth(1, "2026-10-01"),
+        assessment("spasm-frequency-score", "2026-10-01", valueInteger=0),
+        coded_assessment("device-status", "end-of-battery", "2026-11-01"),
+        coded_assessment("replacement-reason", "end-of-battery", "2026-11-01"),
+        *baseline,
+    ]
+    return kaiser(chart, order=service_request("62362"), drugs=())
+
+
+SEVERITY = ("kpwa.spasticity.ashworth-ge3-or-mas2.ashworth", "kpwa.spasticity.spasm-freq-ge2")
+PUMPS = {
+    "device": device({"text": "SynchroMed II implantable infusion pump"}),
+    "implant": procedure("62362", "2019-06-15T09:00:00Z"),
+}
+
+
+@pytest.mark.parametrize("pump", sorted(PUMPS))
+def test_scores_on_the_pump_are_not_the_baseline(pump: str) -> None:
+    """2.b asks for a *baseline* score: one taken while the pump works measures the therapy. With
+    only such scores the baseline is not documented, never "not met" (peds review F1)."""
+    d = on_the_pump(PUMPS[pump])
+    assert d.request_kind == "replacement"
+    assert [statuses(d)[c] for c in SEVERITY] == ["not-documented", "not-documented"]
+    assert d.outcome != Outcome.DOES_NOT_MEET
+    assert finding_of(d, "kpwa.spasticity.spasm-freq-ge2").endswith(
+        "from before the intrathecal trial or therapy"
+    )
+
+
+def test_the_baseline_from_before_the_pump_decides() -> None:
+    """The pre-pump baseline (2019: Ashworth 4, spasm frequency 3) is 2.b's, not today's scores on
+    intrathecal baclofen (peds review F1)."""
+    before = (ashworth(4, "2019-04-01"), assessment("spasm-frequency-score", "2019-04-01", valueInteger=3))
+    d = on_the_pump(PUMPS["device"], *before)
+    assert [statuses(d)[c] for c in SEVERITY] == ["met", "met"]
+    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2.ashworth").endswith("4 (needs at least 3)")
+
+
+def test_a_pump_no_record_dates_leaves_no_score_as_baseline() -> None:
+    """A pump in place that nothing dates (a Device, no pump drug in the chart): no score can be shown
+    to be from before it, so 2.b's baseline is not documented (peds review F1)."""
+    chart = [
+        condition(ICD, "G80.1", "2012-03-01", "Spastic diplegic cerebral palsy"),
+        PUMPS["device"],
+        ashworth(1, "2019-04-01"),
+        assessment("spasm-frequency-score", "2019-04-01", valueInteger=0),
+    ]
+    d = kaiser(chart, order=service_request("62362"), drugs=(BACLOFEN_IT,))
+    assert d.request_kind == "replacement"
+    assert [statuses(d)[c] for c in SEVERITY] == ["not-documented", "not-documented"]
+
+
 def test_a_missing_spasm_frequency_score_is_named_once() -> None:
     """The card reads "no “Penn spasm frequency score” recorded", not "... score score" (peds review L3)."""
     d = kaiser([ashworth(3, "2025-09-01")], drugs=(BACLOFEN_IT,))

@@ -100,7 +100,7 @@ def medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
     Intrathecal and epidural drugs never count: the policies' drug trials are systemic ones."""
     if med.neuraxial:
         return False
-    return any(med.ingredients & vs.ingredient_names or vs.matches_any(med.codes) for vs in value_sets)
+    return any(vs.holds_drug(med.ingredients, med.codes) for vs in value_sets)
 
 
 def condition_evidence(c: ConditionFact) -> Evidence:

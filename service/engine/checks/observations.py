@@ -22,6 +22,7 @@ from service.engine.checks.params import (
     optional,
 )
 from service.engine.checks.testtype import test_type
+from service.engine.classify import intrathecal_since
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact
@@ -230,19 +231,18 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
 
 
-def _baseline_exam(ctx: EvaluationContext, code: str) -> Examination | None:
+def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | None, bool]:
     """The latest examination of a scale (`examinations`: one value per time, a muscle's scores never
-    set against another's) taken before any intrathecal trial (a post-dose score measures the trial,
-    not the patient's baseline severity)."""
+    set against another's) from before intrathecal therapy, and whether later scores were left out:
+    a score after the latest trial procedure measures the trial, and one from when a pump was in
+    place (`intrathecal_since`) measures the therapy, not the patient's baseline severity."""
+    recorded = ctx.record.observations_with(ASSESSMENT, code)
     trial = ctx.record.trial.procedure  # the latest trial procedure, found once per record
-    end = trial.performed if trial else None
-    scores = [
-        o
-        for o in ctx.record.observations_with(ASSESSMENT, code)
-        if end is None or (o.effective is not None and o.effective <= end)
-    ]
+    since = ctx.memo(("intrathecal-since",), lambda: intrathecal_since(ctx.record, ctx.terminology))
+    ends = [end for end in (trial.performed if trial else None, since) if end is not None]
+    scores = [o for o in recorded if not ends or (o.effective is not None and o.effective <= min(ends))]
     exams = examinations(scores)
-    return exams[-1] if exams else None
+    return (exams[-1] if exams else None), len(scores) < len(recorded)
 
 
 @test_type(
@@ -254,9 +254,10 @@ def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);
     per-muscle scores of one examination are averaged (`Examination`)."""
     name = ctx.terminology.assessment_name(params["code"])
-    found = _baseline_exam(ctx, params["code"])
+    found, later_left_out = _baseline_exam(ctx, params["code"])
     if found is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
+        on_therapy = " from before the intrathecal trial or therapy" if later_left_out else ""
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded{on_therapy}")
     points = found.points()
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if points is None:
