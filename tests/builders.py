@@ -166,6 +166,16 @@ def procedure(
     }
 
 
+def steroid_injection(
+    code: str, when: str, steroid: str = "triamcinolone acetonide 40 MG/ML Injectable Suspension"
+) -> dict[str, Any]:
+    """A procedure of `code` that injected a steroid (`usedCode`): an epidural steroid injection
+    whatever the code, even one of the trial codes 62320-62327 (AMB-34)."""
+    resource = procedure(code, when)
+    resource["usedCode"] = [{"text": steroid}]
+    return resource
+
+
 def observation(system: str, code: str, when: str, **value: Any) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",

@@ -41,6 +41,7 @@ from tests.builders import (
     service_request,
     sign_request,
     statuses,
+    steroid_injection,
     without_codes,
 )
 from tests.calls import sign_with_chart
@@ -783,12 +784,6 @@ def test_scs_trial_leads_are_treatment_not_a_programmable_device() -> None:
     found = statuses(determine(chart))
     assert found["geha.chronic-pain.underlying-tx-failed"] == "met"
     assert found["geha.excl.programmable-device"] == "met"
-
-
-def steroid_injection(code: str, when: str) -> dict[str, Any]:
-    resource = procedure(code, when)
-    resource["usedCode"] = [{"text": "triamcinolone acetonide 40 MG/ML Injectable Suspension"}]
-    return resource
 
 
 def test_an_epidural_steroid_injection_is_treatment_not_a_trial() -> None:

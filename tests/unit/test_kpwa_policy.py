@@ -46,6 +46,7 @@ from tests.builders import (
     result_of,
     service_request,
     statuses,
+    steroid_injection,
     without_codes,
 )
 from tests.builders import (
@@ -522,6 +523,20 @@ def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
     assert found["kpwa.pain.trial-gt50-function.catheter"] == "not-documented"
     assert found["kpwa.pain.trial-gt50-function"] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_a_steroid_infusion_through_a_catheter_is_not_a_catheter_trial() -> None:
+    """62326 that infused methylprednisolone is an epidural steroid injection (AMB-34): the trial
+    result has no trial, and neither has the catheter item (xpayer finding 3)."""
+    _, *scores = pain_trial()
+    esi = steroid_injection("62326", TRIAL, "methylprednisolone")
+    d = kaiser([*without_codes(pain_chart(), "62326", "72514-3"), esi, *scores])
+    found = statuses(d)
+    assert found["kpwa.pain.trial-gt50-function.relief-gt50"] == "not-documented"
+    assert found["kpwa.pain.trial-gt50-function.catheter"] == "not-documented"
+    assert "was an epidural steroid injection, not a drug trial" in finding_of(
+        d, "kpwa.pain.trial-gt50-function.catheter"
+    )
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ from tests.builders import (
     service_request,
     sign_request,
     statuses,
+    steroid_injection,
     without_codes,
 )
 from tests.calls import sign_with_chart
@@ -210,6 +211,18 @@ def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
     assert found["ncd280.trial-catheter.relief"] == "met"
     assert found["ncd280.trial-catheter.catheter"] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_a_steroid_infusion_through_a_catheter_is_not_a_catheter_trial() -> None:
+    """62324 that infused methylprednisolone is an epidural steroid injection (AMB-34), not the
+    preliminary opioid trial (xpayer finding 3)."""
+    _, *scores = catheter_trial()
+    esi = steroid_injection("62324", TRIAL, "methylprednisolone")
+    d = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), esi, *scores])
+    found = statuses(d)
+    assert found["ncd280.trial-catheter.relief"] == "not-documented"
+    assert found["ncd280.trial-catheter.catheter"] == "not-documented"
+    assert "epidural steroid injection" in finding_of(d, "ncd280.trial-catheter.catheter")
 
 
 @pytest.mark.parametrize(

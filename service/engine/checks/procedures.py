@@ -10,6 +10,13 @@ from service.engine.checks.params import MISSING_TEXT, VALUE_SETS, Flag, optiona
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
+from service.facts import ProcedureFact
+
+
+def _evidence(procedures: list[ProcedureFact]) -> tuple[Evidence, ...]:
+    """The three most recent procedures (the undated last), as evidence lines."""
+    latest = sorted(procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True)
+    return tuple(Evidence(f"{p.label} ({day_of(p.performed)})", p.source, p.performed) for p in latest[:3])
 
 
 @test_type(
@@ -18,24 +25,33 @@ from service.engine.model import Evidence, Status, TestOutcome
         "valuesets": VALUE_SETS,
         "missing": MISSING_TEXT,
         "steroid_injections": optional(Flag()),
+        "trials": optional(Flag()),
         "outcome_required": optional(Flag()),
     },
     reads=("Procedure",),
 )
 def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """A completed procedure in the value sets (and, with `steroid_injections`, any epidural steroid
-    injection, whatever its CPT code: 62320-62323 report those as well as intrathecal trials)."""
+    injection, whatever its CPT code: 62320-62323 report those as well as intrathecal trials).
+
+    With `trials` the value sets are of drug trials, and a procedure is one as the trial module
+    (service/trial.py) reads it: an epidural steroid injection coded as a trial is not one, so a
+    criterion never calls a steroid infusion a trial whose result the same card says is not on record.
+    """
     value_sets = named_value_sets(ctx, params)
     with_steroids = bool(params.get("steroid_injections"))
     found = list(matching_procedures(ctx, value_sets))
+    not_trials = [p for p in found if p.steroid_injection] if params.get("trials") else []
+    found = [p for p in found if p not in not_trials]
     if with_steroids:
         found += [p for p in ctx.record.procedures if p.steroid_injection and p not in found]
     if not found:
-        return TestOutcome(
-            Status.NOT_DOCUMENTED, finding=params.get("missing", "no qualifying procedure found")
-        )
-    found.sort(key=lambda p: (p.performed is not None, p.performed or 0), reverse=True)
-    evidence = tuple(Evidence(f"{p.label} ({day_of(p.performed)})", p.source, p.performed) for p in found[:3])
+        missing = params.get("missing", "no qualifying procedure found")
+        steroids = _evidence(not_trials)
+        if steroids:
+            missing += f"; {steroids[0].text} was an epidural steroid injection, not a drug trial"
+        return TestOutcome(Status.NOT_DOCUMENTED, steroids, missing)
+    evidence = _evidence(found)
     if params.get("outcome_required"):
         return TestOutcome(
             Status.NOT_DOCUMENTED,
