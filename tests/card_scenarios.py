@@ -66,7 +66,7 @@ def pain_meets() -> Chart:
         assessment("life-expectancy-ge-3mo", "2026-10-01", valueBoolean=True),
         assessment("opioid-reduction-agreement", "2025-09-01", valueBoolean=True),
         assessment("mental-health-attestation", valueBoolean=True),
-        coded_assessment("psych-clearance", "yes", "2025-08-01"),
+        assessment("psych-clearance", "2025-08-01", valueBoolean=True),
         coded_assessment("opioid-trial-outcome", "ineffective"),
         coded_assessment("further-treatment-status", "not-indicated"),
         assessment("adl-difficulty-months", "2026-10-20", valueInteger=14),

@@ -630,24 +630,23 @@ def test_psych_evaluation_documentation() -> None:
     assert statuses(determine([]))["geha.doc.psych-eval"] == "not-documented"
 
 
-def test_the_most_recent_form_of_the_psych_evaluation_decides() -> None:
+def test_a_visit_with_no_result_does_not_overrule_a_recorded_not_cleared() -> None:
+    """A 90791 records that an evaluation was done, not that it cleared the patient (contract §5
+    psych-clearance: "evaluation done and patient cleared"): a later visit leaves a recorded "no"
+    standing, and only a later answer changes it (xpayer finding 4)."""
     refused = assessment("psych-clearance", "2025-01-01", valueBoolean=False)
-    re_evaluated = [refused, procedure("90791", "2026-06-01")]
-    d = determine(re_evaluated)
-    assert statuses(d)["geha.doc.psych-eval"] == "met"
-    assert "overrules psychological evaluation done and patient cleared: no (1 Jan 2025" in card_line(
-        d, "geha.doc.psych-eval"
-    )
+    re_evaluated = determine([refused, procedure("90791", "2026-06-01")])
+    found = statuses(re_evaluated)
+    assert (found["geha.doc.psych-eval"], found["geha.doc.psych-eval.done"]) == ("not-met", "met")
+    assert "overrules" not in card_line(re_evaluated, "geha.doc.psych-eval")
+    assert finding_of(re_evaluated, "geha.doc.psych-eval.cleared") == "recorded no"
+    cleared_later = [refused, assessment("psych-clearance", "2026-06-01", valueBoolean=True)]
+    assert statuses(determine(cleared_later))["geha.doc.psych-eval"] == "met"
     refused_after = [
         procedure("90791", "2025-01-01"),
         assessment("psych-clearance", "2026-06-01", valueBoolean=False),
     ]
     assert statuses(determine(refused_after))["geha.doc.psych-eval"] == "not-met"
-    same_day = [
-        procedure("90791", "2026-06-01"),
-        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
-    ]
-    assert statuses(determine(same_day))["geha.doc.psych-eval"] == "not-met"  # tie: not met wins
 
 
 @pytest.mark.parametrize(
