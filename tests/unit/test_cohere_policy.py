@@ -323,7 +323,7 @@ def test_adl_difficulty_is_compared_as_a_number() -> None:
         ("2026-01-01", "2026-06-30", "not-met"),  # a day short: the course ended short (contract §3)
         ("2025-03-01", "2026-04-01", "not-met"),  # 13 months, but only 131 days in the last year
         ("2025-05-01", "2026-06-01", "met"),  # 192 days inside the last year
-        ("2024-01-01", "2025-11-01", "not-documented"),  # all of it before the last year
+        ("2024-01-01", "2025-11-01", "not-met"),  # all of it before the last year: none in it
     ],
 )
 def test_conservative_care_six_months_within_the_last_year(start: str, end: str, expected: str) -> None:
@@ -364,6 +364,29 @@ def test_the_course_within_the_last_year_spans_the_orders_inside_it(
     d = cohere(chart, order=TRIAL_ORDER)
     assert status_of(d, "cohere.pain.conservative.pharm") == expected
     assert from_day in finding_of(d, "cohere.pain.conservative.pharm")
+
+
+def test_a_course_that_ended_before_the_year_is_named_and_falls_short() -> None:
+    """Courses on record that all ended before the last 12 months are documented evidence that falls
+    short (contract §3), as CMM-210 reads the same course, and one ending a day into the year is not
+    met too. Before, the card said no prescription was found (xpayer finding 5)."""
+    chart = [*without_codes(non_malignant_chart(), "197807"), ibuprofen("2024-01-01", "2025-10-15")]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.conservative.pharm") == "not-met"
+    assert finding_of(d, "cohere.pain.conservative.pharm") == (
+        "none in the last 12 months (since 21 Nov 2025): the last course, Ibuprofen 800 MG Oral Tablet, "
+        "ended 15 Oct 2025, needs at least 6 months"
+    )
+
+
+def test_a_statement_still_open_from_before_the_year_and_nothing_else_is_not_read_as_none() -> None:
+    """An open statement begun before the window is the only record: how long the drug was taken in
+    the year is unknown, not absent. Before, it read 'no ... prescription found'."""
+    statement = med_statement(concept(RX, "197807", "Ibuprofen 800 MG Oral Tablet"), "active", "2020-01-01")
+    chart = [*without_codes(non_malignant_chart(), "197807"), statement]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.conservative.pharm") == "not-documented"
+    assert "since 1 Jan 2020 with no end" in finding_of(d, "cohere.pain.conservative.pharm")
 
 
 def test_a_statement_still_open_from_before_the_year_keeps_the_course_in_it_from_reading_as_ended() -> None:

@@ -121,6 +121,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             for m in inside
             if m.start is not None and (m.end or m.start) > window_start
         ]
+        if not spans and sources:
+            return _none_in_window(params, ctx, sources, window_start, inside)
         sources = {m.source for m in inside}
     else:
         window_start = None
@@ -152,14 +154,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
         )
-    if running:  # an open statement: its end is its date (contract §3), so how long it ran is unknown
-        return TestOutcome(
-            Status.NOT_DOCUMENTED,
-            evidence,
-            f"a medication statement records it since {day_of(min(m.start for m in running if m.start))} "
-            "with no end, so how long it was "
-            f"taken is not documented ({needed}): record the orders or when it ended",
-        )
+    if running:
+        return _open_statement(running, evidence, needed)
     span = f"{day_of(start)} → {day_of(end)}"
     if assumed:  # never as the course's end
         ended = f"the orders cover {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
@@ -170,19 +166,63 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     return TestOutcome(Status.NOT_MET, evidence, ended)
 
 
+def _open_statement(
+    running: list[MedicationFact], evidence: tuple[Evidence, ...], needed: str
+) -> TestOutcome:
+    """Open statements and no order: a statement's end is its date (contract §3), so how long the drug
+    was taken is unknown, not short."""
+    since = day_of(min(m.start for m in running if m.start))
+    return TestOutcome(
+        Status.NOT_DOCUMENTED,
+        evidence,
+        f"a medication statement records it since {since} with no end, so how long it was "
+        f"taken is not documented ({needed}): record the orders or when it ended",
+    )
+
+
+def _none_in_window(
+    params: Mapping[str, Any],
+    ctx: EvaluationContext,
+    sources: set[str],
+    window_start: datetime,
+    running: list[MedicationFact],
+) -> TestOutcome:
+    """The class is on record (`sources`) but no course reaches into the window. A course that ended
+    before it is documented evidence that falls short (contract §3): not met, as one ending a day into
+    the window is, naming the last course and its end, never "none found". Open statements begun
+    before the window (`running`) leave how long the drug was taken in it unknown: not documented."""
+    needed = _threshold(params)
+    if running:
+        return _open_statement(running, tuple(medication_evidence(m) for m in running[:4]), needed)
+    meds = [m for m in ctx.record.medications if m.source in sources and m.start is not None]
+    last = max(meds, key=lambda m: (m.end or m.start, m.start))  # type: ignore[operator, return-value]
+    if_assumed = f" if it ran {DEFAULT_ORDER_DAYS} days" if last.end_assumed else ""
+    return TestOutcome(
+        Status.NOT_MET,
+        (medication_evidence(last),),
+        f"none in the last {params['within_months']} months (since {day_of(window_start)}): the last course, "
+        f"{last.label}, ended {day_of(last.end or last.start)}{if_assumed}, {needed}",
+    )
+
+
+def _threshold(params: Mapping[str, Any]) -> str:
+    """The test's threshold in words ("needs at least 6 months")."""
+    if "months" in params:
+        return needs(params["comparator"], int(params["months"]), "months")
+    return needs(params["comparator"], human_days(float(params["days"])))
+
+
 def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[bool, str]:
     """Whether the span from `start` to `end` reaches the test's threshold, and the threshold in words."""
     comparator = params["comparator"]
     if "months" in params:
-        months = int(params["months"])
         # the latest start the span reaches `months` from, counted back from its end as
         # condition-duration counts (31 Aug to 28 Feb is 5 months 28 days, as the card says)
-        months_earlier = months_before(end.date(), months)
+        months_earlier = months_before(end.date(), int(params["months"]))
         reached = COMPARATORS[comparator](months_earlier.toordinal(), start.date().toordinal())
-        return reached, needs(comparator, months, "months")
+        return reached, _threshold(params)
     days = max((end - start).total_seconds() / 86400, 0.0)
-    threshold = float(params["days"])
-    return COMPARATORS[comparator](days, threshold), needs(comparator, human_days(threshold))
+    return COMPARATORS[comparator](days, float(params["days"])), _threshold(params)
 
 
 @test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)
