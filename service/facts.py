@@ -41,6 +41,7 @@ class MedicationFact:
     status_reason: str | None
     route_text: str
     ingredients: frozenset[str] = frozenset()
+    route_codes: tuple[Code, ...] = ()  # the codes of its dosages' routes (a coded route may have no text)
     neuraxial: bool = False
     end_assumed: bool = False  # an order with no supply length: its end is the contract's default
 

@@ -233,6 +233,7 @@ def _medication_fact(
         end=end,
         status_reason=reason_text,
         route_text=route_text,
+        route_codes=tuple(c for d in dosages for c in codes_of(d.get("route"))),
         ingredients=named(text, codes),
         neuraxial=_neuraxial(dosages, text),
         end_assumed=end_assumed,

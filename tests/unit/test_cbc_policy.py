@@ -13,10 +13,12 @@ from service.engine.model import Determination, Outcome
 from tests.builders import (
     BACLOFEN_TABLET,
     ICD,
+    ORAL_ROUTE,
     SCT,
     allergy,
     assessment,
     coded_assessment,
+    concept,
     condition,
     determine,
     drug_failure_forms,
@@ -370,6 +372,17 @@ def test_contraindicated_oral_baclofen_is_not_documented() -> None:
     d = cbc(chart, drugs=baclofen())
     assert statuses(d)[ORAL_FAIL] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_an_oral_route_coded_without_words_is_oral_baclofen() -> None:
+    """A pediatric order names no dose form ("baclofen 10 MG") and codes its route SNOMED 26643006
+    with no text. Before, only words were read and the oral course was not documented (peds L1)."""
+    coded = med_request("baclofen 10 MG", "2025-01-10", "2025-05-10", "stopped", "no effect", code="1292")
+    coded["dosageInstruction"] = [{"route": concept(SCT, ORAL_ROUTE)}]
+    chart = [condition(ICD, "G80.1", "2012-06-01"), coded]
+    assert statuses(cbc(chart, drugs=baclofen()))[ORAL_FORM] == "met"
+    uncoded = [condition(ICD, "G80.1", "2012-06-01"), {**coded, "dosageInstruction": []}]
+    assert statuses(cbc(uncoded, drugs=baclofen()))[ORAL_FORM] == "not-documented"
 
 
 def test_tizanidine_failure_is_not_oral_baclofen() -> None:

@@ -1,12 +1,11 @@
 """Test types about drug trials: how long a drug class was taken, in which forms, and whether it failed.
 
-The routes a drug's form may show (`ROUTE_WORDS`) and their parameter kind (`Routes`) live here,
-the only family that reads them.
+The routes a drug was given by are value sets (`route-oral`: its codes and its dose-form words); their
+parameter kind (`Routes`) lives here, the only family that reads them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,42 +38,30 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
 from service.fhirdates import human_days, human_span, months_before, start_of_day
 from service.record import DEFAULT_ORDER_DAYS
-from service.terminology import Terminology
+from service.terminology import Terminology, ValueSet
 
-ROUTE_WORDS = {
-    "oral": ("oral", "tablet", "capsule", "by mouth", "solution, oral", "elixir"),
-    "injectable": (
-        "inject",
-        "injection",
-        "injectable",
-        "intravenous",
-        "intramuscular",
-        "subcutaneous",
-        "cartridge",
-        "prefilled syringe",
-    ),
-    "transdermal": ("transdermal", "patch"),
-}
+ROUTE_VALUE_SET = "route-{}"  # the value set of a route: its codes, and the words of its dose forms
 
 
-_ROUTE_PATTERNS = {
-    route: re.compile("|".join(rf"\b{re.escape(w)}" for w in words)) for route, words in ROUTE_WORDS.items()
-}
+def _route_value_set(terminology: Terminology, route: str) -> ValueSet:
+    return terminology[ROUTE_VALUE_SET.format(route)]
 
 
-def _routes_of(med: MedicationFact) -> set[str]:
-    text = f"{med.route_text} | {med.text}".lower()
-    return {route for route, pattern in _ROUTE_PATTERNS.items() if pattern.search(text)}
+def _has_route(med: MedicationFact, routes: ValueSet) -> bool:
+    """The drug was given by the route: its dosage's route is one of the route's codes, or the
+    route's words are in the route's text or the drug's name (its dose form)."""
+    return routes.matches_any(med.route_codes) or routes.matches_text(f"{med.route_text} | {med.text}")
 
 
 @dataclass(frozen=True)
 class Routes(ParamKind):
-    """A non-empty list of the routes of `ROUTE_WORDS`."""
+    """A non-empty list of routes, each with its value set (`ROUTE_VALUE_SET`: `oral` is `route-oral`)."""
 
     def check(self, value: Any, terminology: Terminology) -> str | None:
-        if not isinstance(value, list) or not value or any(r not in ROUTE_WORDS for r in value):
-            return expected(f"a list of routes from {', '.join(ROUTE_WORDS)}", value)
-        return None
+        if not isinstance(value, list) or not value:
+            return expected("a non-empty list of routes", value)
+        unknown = [r for r in value if ROUTE_VALUE_SET.format(r) not in terminology]
+        return f"no value set for the route(s) {', '.join(map(str, unknown))}" if unknown else None
 
 
 @test_type(
@@ -227,10 +214,14 @@ def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[
 
 @test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)
 def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """Every route in `routes` is documented among matching drugs (from route or dose form)."""
+    """Every route in `routes` is documented among matching drugs (from the route, coded or in words, or
+    the dose form)."""
     meds = matching_medications(ctx, named_value_sets(ctx, params))
     wanted = list(params["routes"])
-    found = {route: next((m for m in meds if route in _routes_of(m)), None) for route in wanted}
+    found = {
+        route: next((m for m in meds if _has_route(m, _route_value_set(ctx.terminology, route))), None)
+        for route in wanted
+    }
     evidence = tuple(medication_evidence(m) for m in found.values() if m is not None)
     missing = [route for route, m in found.items() if m is None]
     if not missing:
