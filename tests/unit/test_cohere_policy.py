@@ -1174,6 +1174,7 @@ def test_tumor_encroaching_the_thecal_sac(extra: list[dict[str, Any]], expected:
     ("extra", "expected"),
     [
         ([condition(ICD, "Z68.51", "2026-09-01")], "not-documented"),
+        ([condition(ICD, "R62.51", "2026-09-01")], "not-documented"),  # failure to thrive (child): peds L2
         (
             [
                 condition(ICD, "Z68.51", "2026-09-01"),

@@ -896,6 +896,8 @@ def test_infection() -> None:
         ([assessment("body-size-adequate", "2026-10-01", valueBoolean=False)], "not-met"),
         ([assessment("body-size-adequate", "2026-10-01", valueBoolean=True)], "met"),
         ([condition(ICD, "R64", "2026-09-01", "Cachexia")], "not-documented"),
+        ([condition(ICD, "R62.51", "2026-09-01", "Failure to thrive (child)")], "not-documented"),  # peds L2
+        ([condition(ICD, "R63.6", "2026-09-01", "Underweight")], "not-documented"),
         (
             [
                 condition(ICD, "Z68.1", "2026-09-01", status=None),
