@@ -785,6 +785,17 @@ def test_a_therapy_on_record_is_not_proof_that_it_failed(therapy: dict[str, Any]
     assert kstatus([therapy], "kpwa.pain.less-invasive-any") == "not-documented"
 
 
+def test_whether_a_therapy_on_record_failed_is_left_to_the_reviewer() -> None:
+    """No code records that physical therapy failed, so nothing the clinician could record would close
+    the item: the visits go to Kaiser's reviewer. Before, the card asked to "record ... the physical
+    therapy or psychotherapy visits" already on the chart (cross-payer review 2)."""
+    chart = [c for c in pain_chart() if "Gabapentin" not in str(c)]  # no drug failure: 3.d is open
+    d = kaiser([*chart, procedure("97110", "2025-03-01")])
+    [pt] = [i for i in items.missing(d) if i.label == "3.d Physical therapy failed"]
+    assert (pt.step, pt.finding) == (items.Step.REVIEW, "tried; no code records whether it failed")
+    assert pt.todo == items.FOR_REVIEWER
+
+
 def test_unproven_therapies_are_not_documented_never_not_met() -> None:
     chart = [
         med_request("Ibuprofen 800 MG Oral Tablet", "2025-01-01", "2025-06-01", "completed", code="0"),

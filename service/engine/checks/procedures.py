@@ -52,10 +52,8 @@ def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
             missing += f"; {steroids[0].text} was an epidural steroid injection, not a drug trial"
         return TestOutcome(Status.NOT_DOCUMENTED, steroids, missing)
     evidence = _evidence(found)
-    if params.get("outcome_required"):
+    if params.get("outcome_required"):  # no code records a therapy's outcome: the chart tells the reviewer
         return TestOutcome(
-            Status.NOT_DOCUMENTED,
-            evidence,
-            "tried, but no code records whether it failed: document the outcome",
+            Status.NOT_DOCUMENTED, evidence, "tried; no code records whether it failed", for_reviewer=True
         )
     return TestOutcome(Status.MET, evidence, f"{len(found)} qualifying procedure(s)")
