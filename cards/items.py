@@ -14,7 +14,7 @@ lists every line's items, each once, naming the lines an item concerns when it i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -122,6 +122,23 @@ def open_leaves(c: CriterionResult) -> list[CriterionResult]:
     return [leaf for child in c.children for leaf in open_leaves(child)]
 
 
+def _alternatives(result: CriterionResult) -> dict[str, CriterionResult]:
+    """Each open leaf at or below `result` that is itself one way to meet an undocumented either/or
+    (a Kaiser 3.d therapy, an Ashworth or Modified Ashworth score), with that either/or: documenting
+    any one of its ways closes it. A way that is a group of criteria (a block of an indication) is
+    not one fact to document, and its leaves are not."""
+    if result.status != Status.NOT_DOCUMENTED:
+        return {}
+    found = {
+        child.id: result
+        for child in result.children
+        if result.either_or and not child.children and child.status == Status.NOT_DOCUMENTED
+    }
+    for child in result.children:
+        found.update(_alternatives(child))
+    return found
+
+
 def _step(todo: str | None) -> Step:
     verb = (todo or "").split(" ", 1)[0].lower()
     return {"order": Step.ORDER, "ask": Step.ASK}.get(verb, Step.DOCUMENT)
@@ -179,12 +196,12 @@ def _missing(d: Determination) -> list[Item]:
                 bucket.append(leaf)
     rechecks = [_unchecked_item(d, unchecked)] if unchecked else []
     if unknown_for_now(d, bool(unchecked)):
-        return [*_items(_standing(d, documentable)), *rechecks]
+        return [*_items(d, _standing(d, documentable)), *rechecks]
     kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
     if kind_open and d.by_status(Status.NOT_MET):
         # failed under the default: what the problem list tells decides (late review 2, F3); of the
         # other criteria, those whatever it tells, while some indication is left for the order
-        return [_kind_item(d), *_items(_standing(d, documentable)), *rechecks]
+        return [_kind_item(d), *_items(d, _standing(d, documentable)), *rechecks]
     # the unread problem list, when no criterion it left unchecked says so already
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
     if not d.indication_evident:
@@ -199,22 +216,63 @@ def _missing(d: Determination) -> list[Item]:
                 (),
             )
         ]
-    return kind_unread + _items(documentable) + rechecks
+    return kind_unread + _items(d, documentable) + rechecks
 
 
-def _items(documentable: list[CriterionResult]) -> list[Item]:
-    return [
-        Item(
-            Status.NOT_DOCUMENTED,
-            leaf.label,
-            leaf.section,
-            finding(leaf),
-            FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document,
-            Step.REVIEW if leaf.for_reviewer else _step(leaf.how_to_document),
-            (leaf.id,),
-        )
-        for leaf in documentable
-    ]
+def _items(d: Determination, documentable: list[CriterionResult]) -> list[Item]:
+    """One item per leaf to document, except that the ways to meet one either/or are one item (any of
+    them is enough: three of them are not three items to document); one item per leaf the chart
+    records for the payer's reviewer."""
+    alternatives = {leaf_id: group for top in d.criteria for leaf_id, group in _alternatives(top).items()}
+    ways: dict[str, list[CriterionResult]] = {}
+    for leaf in documentable:
+        if not leaf.for_reviewer and leaf.id in alternatives:
+            ways.setdefault(alternatives[leaf.id].id, []).append(leaf)
+    items: list[Item] = []
+    done: set[str] = set()
+    for leaf in documentable:
+        group = alternatives.get(leaf.id)
+        if leaf.for_reviewer or group is None or len(ways[group.id]) < 2:
+            items.append(_leaf_item(leaf))
+        elif group.id not in done:
+            done.add(group.id)
+            items.append(_either_or_item(group, ways[group.id]))
+    return items
+
+
+def _either(instructions: Iterable[str | None]) -> str | None:
+    """Instructions as alternatives: "Record A; or record B." (None when there are none)."""
+    said = [i.rstrip(".") for i in dict.fromkeys(i for i in instructions if i)]
+    if not said:
+        return None
+    return "; or ".join([said[0], *(i[:1].lower() + i[1:] for i in said[1:])]) + "."
+
+
+def _leaf_item(leaf: CriterionResult) -> Item:
+    return Item(
+        Status.NOT_DOCUMENTED,
+        leaf.label,
+        leaf.section,
+        finding(leaf),
+        FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document,
+        Step.REVIEW if leaf.for_reviewer else _step(leaf.how_to_document),
+        (leaf.id,),
+    )
+
+
+def _either_or_item(group: CriterionResult, ways: list[CriterionResult]) -> Item:
+    """The item for an either/or none of whose ways is documented, and what documents any of them
+    (each way's own instruction, when the either/or gives none)."""
+    todo = group.how_to_document or _either(way.how_to_document for way in ways)
+    return Item(
+        Status.NOT_DOCUMENTED,
+        group.label,
+        group.section,
+        f"none of its {len(ways)} alternatives documented",
+        todo,
+        _step(todo),
+        tuple(way.id for way in ways),
+    )
 
 
 def unknown_for_now(d: Determination, unchecked: bool) -> bool:

@@ -100,6 +100,7 @@ VERDICT = {
 }
 DETAIL_LIMIT = 1500
 ITEM_LIMIT = 300
+MIN_FINDING = 40  # the least of a finding worth keeping before what to do
 _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
 
 
@@ -153,10 +154,14 @@ def summary(episode: Episode) -> str:
 
 
 def _item_line(item: Item) -> str:
-    line = f"{_MARK[item.status]} **{item.named}**" + (f": {plain(item.finding)}" if item.finding else "")
-    if item.todo:
-        line += f" — {item.todo}"
-    return "- " + shortened(line, ITEM_LIMIT)
+    """The item's line; what to do is kept whole where it fits: a long finding is cut first."""
+    head = f"{_MARK[item.status]} **{item.named}**"
+    todo = f" — {item.todo}" if item.todo else ""
+    if item.finding:
+        room = ITEM_LIMIT - len(head) - len(todo) - 2
+        found = plain(item.finding)
+        head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
+    return "- " + shortened(head + todo, ITEM_LIMIT)
 
 
 def _differing(episode: Episode) -> list[str]:

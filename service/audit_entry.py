@@ -52,7 +52,17 @@ SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
-POLICY_PINNED = ("label", "text", "section", "citation", "how_to_document", "reading", "gate", "written_for")
+POLICY_PINNED = (
+    "label",
+    "text",
+    "section",
+    "citation",
+    "how_to_document",
+    "reading",
+    "gate",
+    "written_for",
+    "either_or",
+)
 PARTIES = ("Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret

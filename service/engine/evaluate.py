@@ -95,6 +95,7 @@ def _evaluate(
         "reading": spec.reading,
         "gate": spec.gate,
         "written_for": written_for,
+        "either_or": spec.logic == "any",
     }
     if spec.logic is not None:
         children = tuple(_evaluate(c, policy, ctx, how_to_document, written_for) for c in spec.children)

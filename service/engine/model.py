@@ -78,6 +78,7 @@ class CriterionResult:
     gate: bool = False  # not met, it rules its group out (the pain block of the other kind of pain)
     for_reviewer: bool = False  # not documented, though recorded: the payer's reviewer judges it
     written_for: frozenset[str] | None = None  # its indications, its groups' included (None: the policy's)
+    either_or: bool = False  # met when any one of its sub-criteria is
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

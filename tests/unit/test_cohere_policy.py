@@ -28,6 +28,7 @@ from tests.builders import (
     allergy,
     assessment,
     card_line,
+    cards_of,
     coded_assessment,
     concept,
     condition,
@@ -45,12 +46,15 @@ from tests.builders import (
     observation,
     oxycodone,
     pain,
+    payer_coverage,
     problem_list_unread,
     procedure,
     service_request,
+    sign_request,
     statuses,
     without_codes,
 )
+from tests.calls import sign_with_chart
 
 COHERE = "cohere-intrathecal-pain-pumps"
 TRIAL = "2026-10-01T09:00:00Z"
@@ -829,6 +833,25 @@ def test_no_spasticity_impact_documented() -> None:
     assert s["cohere.spasticity.impact.complication-risk"] == "not-documented"
     assert s["cohere.spasticity.impact-any"] == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_the_ways_to_show_a_spasticity_impact_are_one_item_to_document() -> None:
+    """Any one of the three impacts is enough: the card lists one item with each way's finding, and
+    its headline counts one. Before, it said "3 items to document" (peds review L4)."""
+    chart = without_codes(spasticity_chart(), "L89.154")
+    call = sign_request(service_request("62323"), BACLOFEN_IT, coverage=payer_coverage("cohere"))
+    _, response = sign_with_chart(chart, body=call)
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"] == (
+        "Cohere Health: 1 item to document for 62323 — Painful, complication risk, or impact on mobility "
+        "and ADLs (ANY)"
+    )
+    [line] = [line for line in decision["detail"].splitlines() if line.startswith("- ")]
+    assert line == (
+        "- ❔ **Painful, complication risk, or impact on mobility and ADLs (ANY)**: none of its 3 "
+        "alternatives documented — Record a pain score, the contracture or pressure injury on the problem "
+        "list, or “months of difficulty with activities of daily living”."
+    )
 
 
 @pytest.mark.parametrize(
