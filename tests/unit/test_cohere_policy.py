@@ -327,7 +327,7 @@ def test_adl_difficulty_is_compared_as_a_number() -> None:
         ("2026-01-01", "2026-06-30", "not-met"),  # a day short: the course ended short (contract §3)
         ("2025-03-01", "2026-04-01", "not-met"),  # 13 months, but only 131 days in the last year
         ("2025-05-01", "2026-06-01", "met"),  # 192 days inside the last year
-        ("2024-01-01", "2025-11-01", "not-met"),  # all of it before the last year: none in it
+        ("2024-01-01", "2025-11-01", "not-documented"),  # all of it before the last year: none in it
     ],
 )
 def test_conservative_care_six_months_within_the_last_year(start: str, end: str, expected: str) -> None:
@@ -370,13 +370,14 @@ def test_the_course_within_the_last_year_spans_the_orders_inside_it(
     assert from_day in finding_of(d, "cohere.pain.conservative.pharm")
 
 
-def test_a_course_that_ended_before_the_year_is_named_and_falls_short() -> None:
-    """Courses on record that all ended before the last 12 months are documented evidence that falls
-    short (contract §3), as CMM-210 reads the same course, and one ending a day into the year is not
-    met too. Before, the card said no prescription was found (xpayer finding 5)."""
+def test_a_course_that_ended_before_the_year_is_named() -> None:
+    """Courses on record that all ended before the last 12 months: none is in the year, so it is not
+    documented as a chart with no analgesic is (contract §3: absent; more history never reads worse
+    than none: session review s36, #3), but the card names the last course. Before, it said no
+    prescription was found (xpayer finding 5)."""
     chart = [*without_codes(non_malignant_chart(), "197807"), ibuprofen("2024-01-01", "2025-10-15")]
     d = cohere(chart, order=TRIAL_ORDER)
-    assert status_of(d, "cohere.pain.conservative.pharm") == "not-met"
+    assert status_of(d, "cohere.pain.conservative.pharm") == "not-documented"
     assert finding_of(d, "cohere.pain.conservative.pharm") == (
         "none in the last 12 months (since 21 Nov 2025): the last course, Ibuprofen 800 MG Oral Tablet, "
         "ended 15 Oct 2025, needs at least 6 months"

@@ -174,10 +174,11 @@ def _none_in_window(
     window_start: datetime,
     running: list[MedicationFact],
 ) -> TestOutcome:
-    """The class is on record (`sources`) but no course reaches into the window. A course that ended
-    before it is documented evidence that falls short (contract §3): not met, as one ending a day into
-    the window is, naming the last course and its end, never "none found". Open statements begun
-    before the window (`running`) leave how long the drug was taken in it unknown: not documented."""
+    """The class is on record (`sources`) but no course reaches into the window: in it the drug is
+    absent, so the criterion is not documented (contract §3: "not documented" is for what is absent;
+    a class with no record at all is not worse off), and the finding names the last course and its
+    end, never "none found". Open statements begun before the window (`running`) leave how long the
+    drug was taken in it unknown."""
     needed = _threshold(params)
     if running:
         return _open_statement(running, tuple(medication_evidence(m) for m in running[:4]), needed)
@@ -185,7 +186,7 @@ def _none_in_window(
     last = max(meds, key=lambda m: (m.end or m.start, m.start))  # type: ignore[operator, return-value]
     if_assumed = f" if it ran {DEFAULT_ORDER_DAYS} days" if last.end_assumed else ""
     return TestOutcome(
-        Status.NOT_MET,
+        Status.NOT_DOCUMENTED,
         (medication_evidence(last),),
         f"none in the last {params['within_months']} months (since {day_of(window_start)}): the last course, "
         f"{last.label}, ended {day_of(last.end or last.start)}{if_assumed}, {needed}",
