@@ -74,6 +74,26 @@ class Item:
         return f"{self.label} ({self.section})" if self.section else self.label
 
 
+WHAT_FOR = Item(
+    Status.NOT_DOCUMENTED,
+    "What the pump is for",
+    "",
+    "neither the order's reason nor its drug tells, and the problem list does not decide",
+    DOCUMENT_INDICATION,
+    Step.DOCUMENT,
+    (),
+)
+UNREAD_INDICATION = Item(
+    Status.NOT_DOCUMENTED,
+    "What the pump is for",
+    "",
+    "the chart data that could tell it (the problem list, the pump's drug) could not be read",
+    "call again once the EHR's data is available",
+    Step.RECHECK,
+    (),
+)
+
+
 def _dated(e: Evidence) -> str:
     if e.date is None or human_date(e.date) in e.text:
         return e.text
@@ -195,8 +215,11 @@ def _missing(d: Determination) -> list[Item]:
             if all(leaf.id != known.id for known in bucket):
                 bucket.append(leaf)
     rechecks = [_unchecked_item(d, unchecked)] if unchecked else []
-    if unknown_for_now(d, bool(unchecked)):
-        return [*_items(d, _standing(d, documentable)), *rechecks]
+    if not d.indication_evident:  # then only the criteria whatever it is for (`_standing`)
+        standing = _items(d, _standing(d, documentable))
+        if unknown_for_now(d):  # reading again comes first: what could not be read may tell it
+            return [*(rechecks or [UNREAD_INDICATION]), *standing]
+        return [WHAT_FOR, *standing]
     kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
     if kind_open and d.by_status(Status.NOT_MET):
         # failed under the default: what the problem list tells decides (late review 2, F3); of the
@@ -204,18 +227,6 @@ def _missing(d: Determination) -> list[Item]:
         return [_kind_item(d), *_items(d, _standing(d, documentable)), *rechecks]
     # the unread problem list, when no criterion it left unchecked says so already
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
-    if not d.indication_evident:
-        return [
-            Item(
-                Status.NOT_DOCUMENTED,
-                "What the pump is for",
-                "",
-                "neither the order's reason nor its drug tells, and the problem list does not decide",
-                DOCUMENT_INDICATION,
-                Step.DOCUMENT,
-                (),
-            )
-        ]
     return kind_unread + _items(d, documentable) + rechecks
 
 
@@ -275,18 +286,22 @@ def _either_or_item(group: CriterionResult, ways: list[CriterionResult]) -> Item
     )
 
 
-def unknown_for_now(d: Determination, unchecked: bool) -> bool:
+def unknown_for_now(d: Determination) -> bool:
     """Whether what the pump is for is not known because chart data that may tell it could not be
-    read, and `unchecked`: criteria were left unchecked: not undocumented, only unread for now."""
-    return not d.indication_evident and d.indication_unread and unchecked
+    read: not undocumented, only unread for now."""
+    return not d.indication_evident and d.indication_unread
 
 
 def _standing(d: Determination, documentable: list[CriterionResult]) -> list[CriterionResult]:
-    """The undocumented criteria that stand whichever indication the order turns out to be for (of
-    the policy's, those it may be for that no failure has closed): a gap the clinician can close
-    before what could not be read is read again (Synthea A/B review, U5; late review 3, #5). None
-    when every such indication has failed: documenting cannot make the order covered."""
+    """The undocumented criteria that stand whichever indication the order turns out to be for, of
+    those it may be for that no failure has closed: a gap the clinician can close before what could
+    not be read is read again (Synthea A/B review, U5; late review 3, #5). None when the order may be
+    for an indication the policy does not address (a GEHA pain criterion for what may be a baclofen
+    pump: Synthea A/B review 36, F1), or when every indication has failed: documenting cannot make the
+    order covered."""
     possible = frozenset(d.possible_indications)
+    if not possible <= frozenset(d.policy_indications):
+        return []
     closed = {i for r in d.by_status(Status.NOT_MET) for i in (r.written_for or possible)}
     left = possible - closed
     return [leaf for leaf in documentable if left and left <= (leaf.written_for or possible)]

@@ -193,7 +193,7 @@ def detail(episode: Episode) -> str:
     orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
-    elif items.unknown_for_now(d, any(i.step == Step.RECHECK for i in episode.missing)):
+    elif items.unknown_for_now(d):
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}."]
     else:
         head = [

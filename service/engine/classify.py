@@ -23,6 +23,7 @@ PAIN_INFUSATE_SETS = ("it-infusates",)
 # The indications and request kinds the code itself names by id (here, service/next_steps.py and
 # service/orders.py); the catalog checks at start-up that vocabulary.yaml defines each of them.
 INDICATIONS_CLASSIFIED = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
+DEFAULT_INDICATION = "non-malignant-pain"  # judged while nothing tells the indication (every policy has it)
 KINDS_NAMED_IN_CODE = ("permanent-implant", "replacement", "catheter", "trial")
 # The value sets this module and the record read by id; the catalog checks they exist at start-up.
 CLASSIFICATION_VALUE_SETS = (
@@ -140,7 +141,7 @@ def classify_indication(ctx: EvaluationContext) -> str:
         )
     if has["malignancy"] and not has["pain-cause"]:
         return "cancer-pain"  # AMB-11: only a coded non-malignant cause outweighs the malignancy
-    return "non-malignant-pain"
+    return DEFAULT_INDICATION
 
 
 def _problem_list_classes(ctx: EvaluationContext) -> dict[str, bool]:
@@ -155,15 +156,15 @@ def _problem_list_classes(ctx: EvaluationContext) -> dict[str, bool]:
 def indication_evident(ctx: EvaluationContext) -> bool:
     """Whether the call or the chart tells the indication (a known pump drug, the order's reason, or a
     problem-list diagnosis that classifies it); if not, `classify_indication`'s non-malignant pain is
-    only its default. A problem list with both a spasticity and a pain diagnosis tells neither, with
-    no drug or reason to choose: a man with multiple sclerosis and central pain may be given either
-    pump (peds review F3)."""
+    only its default. A problem list with both a spasticity and a pain or cancer diagnosis tells
+    neither, with no drug or reason to choose: a man with multiple sclerosis and central pain, or
+    bone metastases, may be given either pump (peds review F3; session review s36, #4)."""
     if ctx.infusate_ingredients():
         return True
     if _classify_codes(_reason_codes(ctx), ctx.terminology) is not None:
         return True
     has = ctx.memo(("problem-list-classes",), lambda: _problem_list_classes(ctx))
-    if has["spasticity"] and (has["chronic-pain"] or has["pain-cause"]):
+    if has["spasticity"] and (has["chronic-pain"] or has["pain-cause"] or has["malignancy"]):
         return False
     conditions = [c for cond in ctx.record.conditions for c in cond.codes]
     return _classify_codes(conditions, ctx.terminology) is not None

@@ -14,6 +14,7 @@ from dataclasses import replace
 from service.engine.checks import TEST_TYPES
 from service.engine.checks.common import could_not_check
 from service.engine.classify import (
+    DEFAULT_INDICATION,
     INDICATIONS_CLASSIFIED,
     classify_indication,
     family_unread,
@@ -176,8 +177,13 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     kind = ctx.memo(
         ("kind", ctx.order.reference), lambda: final_request_kind(ctx.order.kind, ctx.episode_kinds, in_place)
     )
-    indication = ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
     evident = ctx.memo(("indication-evident", ctx.order.reference), lambda: indication_evident(ctx))
+    # while nothing tells it, the default: never a policy's "not addressed" for what is only assumed
+    indication = (
+        ctx.memo(("indication", ctx.order.reference), lambda: classify_indication(ctx))
+        if evident
+        else DEFAULT_INDICATION
+    )
     ctx = replace(ctx, request_kind=kind, indication=indication)
     family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
     kind_words = policy.vocabulary.kind_words(kind)
@@ -259,5 +265,6 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         outcome=outcome,
         explanation=explanation,
         criteria=results,
-        possible_indications=tuple(sorted(possible & policy.indications)),
+        possible_indications=tuple(sorted(possible)),
+        policy_indications=tuple(sorted(policy.indications)),
     )

@@ -113,8 +113,8 @@ class Determination:
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
     kind_words: str = ""  # the request kind as a card says it ("a pump replacement")
-    # the indications the order may be for that the policy addresses: its own, when evident
-    possible_indications: tuple[str, ...] = ()
+    possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
+    policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

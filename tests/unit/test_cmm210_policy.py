@@ -28,6 +28,7 @@ from tests.builders import (
     coded_assessment,
     condition,
     determine,
+    device,
     drug_failure_forms,
     finding_of,
     infusate_request,
@@ -944,3 +945,24 @@ def test_a_recorded_no_to_a_yes_no_assessment_is_read_as_the_answer_it_is() -> N
     )
     finding = finding_of(d, "cmm210.pain.trial.noninvasive-6mo.rehab.home-exercise")
     assert finding == "recorded no, not one of yes", finding
+
+
+def test_a_replacement_with_the_problem_list_unread_lists_what_it_needs_whatever_the_pump_is_for() -> None:
+    """No drug in the call or the chart, the problem list unread: what the pump is for is unknown, but
+    CMM-210 addresses every indication and its replacement criteria are the same for all, so the
+    undocumented device status is a gap to close now, listed after the recheck. Before, the card
+    asked only what the pump is for, saying the problem list did not decide it (Synthea A/B review,
+    U5; late review 3, #5)."""
+    chart = [
+        condition(ICD, "G35", "2019-01-01", "Multiple sclerosis"),
+        device({"text": "SynchroMed II pump"}),
+    ]
+    call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
+    _, response = sign_with_chart(chart, body=call, failing=("Condition",))
+    decision = response["cards"][0]
+    assert decision["detail"].startswith(
+        "**Documentation needed** (CMM-210 (eviCore)) for 62362 programmable pump."
+    )
+    listed = [line.split("**")[1] for line in decision["detail"].splitlines() if line.startswith("- ")]
+    assert listed == ["What the pump is for", "End of battery life, failed beyond repair, or failure alert"]
+    assert "could not be read" in decision["detail"].splitlines()[2]

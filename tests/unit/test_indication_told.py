@@ -45,15 +45,25 @@ def test_a_baclofen_trial_dose_line_tells_spasticity() -> None:
     assert geha.outcome == Outcome.NOT_APPLICABLE
 
 
+MULTIPLE_SCLEROSIS_WITH_BONE_METASTASES = [
+    condition(ICD, "G35", "2015-01-01", "Multiple sclerosis"),
+    condition(ICD, "C79.51", "2026-05-01", "Secondary malignant neoplasm of bone"),
+]
+
+
 @pytest.mark.parametrize("payer", ["geha", "kpwa", "cohere", "cmm210"])
-def test_a_problem_list_with_spasticity_and_chronic_pain_does_not_tell_what_the_pump_is_for(
-    payer: str,
+@pytest.mark.parametrize(
+    "chart", [CEREBRAL_PALSY_WITH_HIP_PAIN, MULTIPLE_SCLEROSIS_WITH_BONE_METASTASES], ids=["pain", "cancer"]
+)
+def test_a_problem_list_with_spasticity_and_pain_does_not_tell_what_the_pump_is_for(
+    payer: str, chart: list[dict[str, object]]
 ) -> None:
-    """No drug and no reason: a child with cerebral palsy and chronic hip pain may be given a baclofen
-    pump or a pain pump. Before, the pain diagnosis made it a pain pump for certain, and the card
-    listed the opioid criteria (peds review F3)."""
+    """No drug and no reason: a child with cerebral palsy and chronic hip pain, or a woman with multiple
+    sclerosis and bone metastases, may be given a baclofen pump or a pain pump. Before, the pain
+    diagnosis made it a pain pump for certain and the card listed the opioid criteria, and the cancer
+    made it a baclofen pump (peds review F3; session review s36, #4)."""
     call = sign_request(service_request("62362"), coverage=payer_coverage(payer))
-    _, response = sign_with_chart(CEREBRAL_PALSY_WITH_HIP_PAIN, body=call)
+    _, response = sign_with_chart(chart, body=call)
     [decision] = cards_of(response["cards"])
     assert decision["summary"].endswith("1 item to document for 62362 — What the pump is for"), decision[
         "summary"
