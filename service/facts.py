@@ -85,7 +85,8 @@ class ObservationFact:
     value_forms: tuple[
         str, ...
     ] = ()  # a coded value's every code, display and text: other ways it is written
-    body_site: str | None = None  # the muscle a per-muscle score is of (`bodySite`, contract §5)
+    # the muscle a per-muscle score is of (`bodySite`, contract §5): its codes and words; () for an average
+    body_site: frozenset[str] = frozenset()
 
     @property
     def timed(self) -> bool:

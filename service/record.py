@@ -390,13 +390,14 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
     )
 
 
-def _body_site(concept: Any) -> str | None:
-    """The muscle a score is of, as one key: its first recognised coding (system and code), else its
-    text or first display in lower case; None for a score of no named muscle (an average, contract §5)."""
-    for code in codings(concept):
-        return f"{code.system}|{code.code}"
+def _body_site(concept: Any) -> frozenset[str]:
+    """The muscle a score is of, by every name it is given: each coding (system and code), the text
+    and the displays in lower case, so a muscle named in words on one score and coded on another is
+    one muscle; empty for a score of no named muscle (an average, contract §5)."""
+    names = {f"{code.system}|{code.code}" for code in codings(concept)}
     words = [as_dict(concept).get("text"), *(c.get("display") for c in dicts(as_dict(concept).get("coding")))]
-    return next((w.strip().lower() for w in words if isinstance(w, str) and w.strip()), None)
+    names |= {" ".join(w.lower().split()) for w in words if isinstance(w, str) and w.strip()}
+    return frozenset(names)
 
 
 def _precision(written: Any) -> str:

@@ -313,8 +313,9 @@ class Examination:
     Contract §5 lets a chart record a scale as an average or one score per muscle (`bodySite`); so
     an examination is read as one value, the average of its muscles (Kaiser's and CMM-210's
     "baseline average Ashworth"), each muscle's scores at that time averaged first. Averaging is
-    why no order of the resources can change the value, and a trial (`ScaleTrial.drop`) compares
-    two examinations only over the muscles both scored. `scores` are in source order."""
+    why no order of the resources can change the value, and a trial (`_drop`) compares two
+    examinations over the muscles both scored, or as averages where either is one. `scores` are in
+    source order."""
 
     effective: datetime | None
     scores: tuple[ObservationFact, ...]
@@ -323,9 +324,10 @@ class Examination:
     def source(self) -> str:
         return self.scores[0].source
 
-    def muscles(self, graded: bool = False) -> dict[str | None, float] | None:
-        """Per muscle (None: no named muscle) the average of its points; None when a score is unreadable."""
-        points: dict[str | None, list[float]] = {}
+    def muscles(self, graded: bool = False) -> dict[frozenset[str], float] | None:
+        """Per muscle (by its names; empty: no named muscle) the average of its points; None when a score
+        is unreadable."""
+        points: dict[frozenset[str], list[float]] = {}
         for score in self.scores:
             value = scale_points(score, graded)
             if value is None:
@@ -389,13 +391,19 @@ class ScaleTrial:
 
 
 def _drop(baseline: Examination, exam: Examination, graded: bool = False) -> float | None:
-    """The average, over the muscles both examinations scored, of how far `exam` is below `baseline`
-    (None: they share no muscle, so they cannot be compared)."""
+    """How far `exam` is below `baseline`: the average drop over the muscles both scored (a muscle
+    named alike on both, by a code or a word), or, where either examination is an average of no
+    named muscle (contract §5 allows both forms), the drop of their averages. None: a score is
+    unreadable, or each scored only muscles the other did not, so they cannot be compared."""
     before, after = baseline.muscles(graded), exam.muscles(graded)
-    shared = [m for m in (before or {}) if m in (after or {})]
-    if not shared:
+    if before is None or after is None:
         return None
-    return sum(before[m] - after[m] for m in shared) / len(shared)  # type: ignore[index]
+    if frozenset() in before or frozenset() in after:
+        return sum(before.values()) / len(before) - sum(after.values()) / len(after)
+    pairs = [(was, now) for was in before for now in after if was & now]
+    if not pairs:
+        return None
+    return sum(before[was] - after[now] for was, now in pairs) / len(pairs)
 
 
 def scale_trials(

@@ -9,7 +9,7 @@ import pytest
 from service.facts import ObservationFact
 from service.record import build_record
 from service.trial import scale_points, scale_trials, trial_result
-from tests.builders import assessment, catalog, muscle_ashworth, pain, procedure
+from tests.builders import SCT, assessment, catalog, muscle_ashworth, pain, procedure
 
 
 def result(chart: list[dict[str, Any]]) -> Any:
@@ -340,3 +340,52 @@ def test_per_muscle_scores_are_compared_muscle_by_muscle_whatever_their_order(
         record = build_record("p1", {"Procedure": [procedure("62324", START)], "Observation": scores}, terms)
         trials = scale_trials(record.trial.procedure, record.observations)
         assert [t.reduction() for t in trials] == reductions
+
+
+HAMSTRING_CODED = {
+    "coding": [{"system": SCT, "code": "102292000", "display": "Hamstring muscle"}],
+    "text": "hamstrings",
+}
+
+
+@pytest.mark.parametrize(
+    ("baseline", "post", "reduction"),
+    [
+        # an average (no muscle named) before, per-muscle scores after: their averages, 3 -> 1
+        ([assessment("ashworth-score", "2025-10-01T08:30:00Z", valueInteger=3)], [("hamstrings", 1)], 2.0),
+        # per-muscle before, an average after: 3.5 -> 2
+        (
+            [
+                muscle_ashworth(3, "2025-10-01T08:30:00Z", "hamstrings"),
+                muscle_ashworth(4, "2025-10-01T08:30:00Z", "adductors"),
+            ],
+            [(None, 2)],
+            1.5,
+        ),
+        # one muscle, in words before and coded (with the same words) after
+        ([muscle_ashworth(3, "2025-10-01T08:30:00Z", "Hamstrings")], [("coded", 1)], 2.0),
+    ],
+    ids=["average-then-muscles", "muscles-then-average", "words-then-code"],
+)
+def test_an_average_and_per_muscle_scores_or_a_muscle_named_two_ways_are_compared(
+    baseline: list[dict[str, Any]], post: list[tuple[str | None, int]], reduction: float
+) -> None:
+    """Contract §5 allows both forms on either side of a trial; a muscle is one muscle whether a score
+    names it in words or codes it too. Before, such scores read "no spasticity scores before and after
+    a trial" (session review s36, #1)."""
+
+    def after(muscle: str | None, value: int, when: str) -> dict[str, Any]:
+        if muscle is None:
+            return assessment("ashworth-score", when, valueInteger=value)
+        site = HAMSTRING_CODED if muscle == "coded" else {"text": muscle}
+        return assessment("ashworth-score", when, valueInteger=value, bodySite=site)
+
+    scores = [
+        *baseline,
+        *(after(m, v, t) for t in ("2025-10-01T10:00:00Z", "2025-10-01T14:00:00Z") for m, v in post),
+    ]
+    record = build_record(
+        "p1", {"Procedure": [procedure("62324", START)], "Observation": scores}, catalog().terminology
+    )
+    [trial] = scale_trials(record.trial.procedure, record.observations)
+    assert trial.reduction() == reduction
