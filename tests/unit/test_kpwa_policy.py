@@ -442,6 +442,11 @@ def test_a_pump_no_record_dates_leaves_no_score_as_baseline() -> None:
     d = kaiser(chart, order=service_request("62362"), drugs=(BACLOFEN_IT,))
     assert d.request_kind == "replacement"
     assert [statuses(d)[c] for c in SEVERITY] == ["not-documented", "not-documented"]
+    # what would let a score count: the card asks for the implant's date (Synthea A/B review 36, F2)
+    assert finding_of(d, "kpwa.spasticity.spasm-freq-ge2") == (
+        "no “Penn spasm frequency score” recorded from before the pump, which no record dates (record the "
+        "implant procedure with its date)"
+    )
 
 
 def test_a_missing_spasm_frequency_score_is_named_once() -> None:

@@ -22,7 +22,7 @@ from service.engine.checks.params import (
     optional,
 )
 from service.engine.checks.testtype import test_type
-from service.engine.classify import intrathecal_since
+from service.engine.classify import ALWAYS, intrathecal_since
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact
@@ -231,18 +231,24 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unrecognised value {latest.value_text()}")
 
 
-def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | None, bool]:
+def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | None, str]:
     """The latest examination of a scale (`examinations`: one value per time, a muscle's scores never
-    set against another's) from before intrathecal therapy, and whether later scores were left out:
-    a score after the latest trial procedure measures the trial, and one from when a pump was in
-    place (`intrathecal_since`) measures the therapy, not the patient's baseline severity."""
+    set against another's) from before intrathecal therapy, and what a finding says of the scores
+    left out: a score after the latest trial procedure measures the trial, and one from when a pump
+    was in place (`intrathecal_since`) measures the therapy, not the patient's baseline severity."""
     recorded = ctx.record.observations_with(ASSESSMENT, code)
     trial = ctx.record.trial.procedure  # the latest trial procedure, found once per record
     since = ctx.memo(("intrathecal-since",), lambda: intrathecal_since(ctx.record, ctx.terminology))
     ends = [end for end in (trial.performed if trial else None, since) if end is not None]
     scores = [o for o in recorded if not ends or (o.effective is not None and o.effective <= min(ends))]
     exams = examinations(scores)
-    return (exams[-1] if exams else None), len(scores) < len(recorded)
+    if len(scores) == len(recorded):
+        left_out = ""
+    elif since == ALWAYS:  # no score can be placed before a pump nothing dates: say what would date it
+        left_out = " from before the pump, which no record dates (record the implant procedure with its date)"
+    else:
+        left_out = " from before the intrathecal trial or therapy"
+    return (exams[-1] if exams else None), left_out
 
 
 @test_type(
@@ -254,10 +260,9 @@ def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);
     per-muscle scores of one examination are averaged (`Examination`)."""
     name = ctx.terminology.assessment_name(params["code"])
-    found, later_left_out = _baseline_exam(ctx, params["code"])
+    found, left_out = _baseline_exam(ctx, params["code"])
     if found is None:
-        on_therapy = " from before the intrathecal trial or therapy" if later_left_out else ""
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded{on_therapy}")
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded{left_out}")
     points = found.points()
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if points is None:
