@@ -3,7 +3,9 @@
 A fact such as "life expectancy at least 3 months" can be documented as a LOINC value or as an
 assessment; a policy lists both as the `forms` of one criterion. A form that documents the fact,
 for or against, decides over one that is absent, and the most recent documented form decides over
-older ones. "Met because nothing was found" (`by_absence`) documents nothing. The tie rule is in
+older ones. "Met because nothing was found" (`by_absence`) documents nothing; a recorded value the
+policy leaves to the payer's reviewer documents the fact, and when it is the most recent, leaves it
+to the reviewer. The tie rule is in
 `policies/README.md`: dated beats undated; on the same date (or both undated) "not met" beats
 "met"; after that the form listed first in the policy decides.
 """

@@ -50,8 +50,13 @@ class TestOutcome:
 
     @property
     def documents(self) -> bool:
-        """The outcome rests on a record that decides the fact, for or against (not on absence)."""
-        return self.status == Status.NOT_MET or (self.status == Status.MET and not self.by_absence)
+        """The outcome rests on a record of the fact: one that decides it, for or against (not on
+        absence), or one the policy leaves to the payer's reviewer."""
+        return (
+            self.status == Status.NOT_MET
+            or (self.status == Status.MET and not self.by_absence)
+            or self.for_reviewer
+        )
 
     @property
     def dated(self) -> datetime | None:

@@ -41,6 +41,7 @@ from tests.builders import (
     payer_coverage,
     problem_list_unread,
     procedure,
+    result_of,
     service_request,
     sign_request,
     statuses,
@@ -843,9 +844,11 @@ HIGH_RISK = coded_assessment("trial-waiver-reason", "high-procedural-risk", "202
     [
         ([life_expectancy(1, "mo", "2026-11-10")], "met"),  # a short estimate is limited survival
         ([assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=False)], "met"),
-        ([life_expectancy(5, "a", "2026-11-10")], "not-met"),
-        ([assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=True)], "not-met"),
-        ([TERMINAL, life_expectancy(5, "a", "2026-11-10")], "not-met"),  # the newer estimate decides
+        # CMM-210 draws no line: a longer life expectancy is for the payer's reviewer (session review s36, #2)
+        ([life_expectancy(4, "mo", "2026-11-10")], "not-documented"),
+        ([life_expectancy(5, "a", "2026-11-10")], "not-documented"),
+        ([assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=True)], "not-documented"),
+        ([TERMINAL, life_expectancy(5, "a", "2026-11-10")], "not-documented"),  # the newer estimate decides
         ([life_expectancy(5, "a", "2025-11-10"), TERMINAL], "met"),  # the newer code decides
         (
             [
@@ -863,6 +866,8 @@ def test_the_most_recent_form_of_the_life_expectancy_decides_limited_survival(
     CMM-210 reads them, as the other payers do, beside the terminal codes."""
     d = cmm([*cancer_base(), *life], "62362")
     expect(d, {"cmm210.cancer.trial-waiver.limited-survival": expected})
+    survival = result_of(d, "cmm210.cancer.trial-waiver.limited-survival")
+    assert survival.for_reviewer == (expected == "not-documented")
 
 
 def test_a_newer_long_life_expectancy_outweighs_a_palliative_care_code_and_waives_no_trial() -> None:
@@ -872,9 +877,9 @@ def test_a_newer_long_life_expectancy_outweighs_a_palliative_care_code_and_waive
     expect(
         d,
         {
-            "cmm210.cancer.trial-waiver.limited-survival": "not-met",
+            "cmm210.cancer.trial-waiver.limited-survival": "not-documented",  # for the reviewer
             "cmm210.cancer.trial-waiver.advanced-disease": "met",  # the metastasis stands
-            "cmm210.cancer.trial-waiver": "not-met",
+            "cmm210.cancer.trial-waiver": "not-documented",
         },
     )
     assert d.outcome == Outcome.INSUFFICIENT
@@ -892,7 +897,7 @@ def test_a_newer_long_life_expectancy_undoes_a_terminal_code_as_advanced_disease
     expect(
         d,
         {
-            "cmm210.cancer.trial-waiver.advanced-disease.terminal": "not-met",
+            "cmm210.cancer.trial-waiver.advanced-disease.terminal": "not-documented",
             "cmm210.cancer.trial-waiver.advanced-disease": "not-documented",
         },
     )

@@ -146,12 +146,15 @@ def _no_loinc(codes: list[str]) -> str:
         "comparator": Param(Comparator()),
         "value": Param(Number()),
         "unit": optional(Exactly("months")),
+        "otherwise": optional(Exactly("for-reviewer")),
     },
     reads=("Observation",),
 )
 def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
-    converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48)."""
+    converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48). With
+    `otherwise: for-reviewer`, a value the comparison does not meet is not against the fact: the
+    policy draws no line there, and leaves it to the payer's reviewer."""
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
@@ -173,6 +176,8 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     as_recorded = f"{latest.value_text()}; " if value != recorded else ""  # converted: as the chart has it
     finding = f"{shown} {unit or ''} recorded ({as_recorded}{needed})".replace("  ", " ")
     ok = COMPARATORS[params["comparator"]](compared, float(params["value"]))
+    if not ok and params.get("otherwise") == "for-reviewer":
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"{finding}: for the reviewer", for_reviewer=True)
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
