@@ -474,6 +474,19 @@ def test_psychological_evaluation_and_clearance_are_both_needed() -> None:
     assert s["cohere.pain.psych-clearance.cleared"] == "not-documented"
 
 
+def test_a_not_cleared_before_a_later_evaluation_answers_for_the_earlier_one_only() -> None:
+    """As GEHA's: the later evaluation's result is not documented; a stale "no" is not "not covered"
+    (session review s36, #5)."""
+    chart = [
+        *without_codes(non_malignant_chart(), "psych-clearance", "90791"),
+        assessment("psych-clearance", "2025-03-01", valueBoolean=False),
+        procedure("90791", "2026-08-01", display="Psychiatric diagnostic evaluation"),
+    ]
+    d = cohere(chart, order=TRIAL_ORDER)
+    assert status_of(d, "cohere.pain.psych-clearance.cleared") == "not-documented"
+    assert d.outcome != Outcome.DOES_NOT_MEET
+
+
 def test_a_clearance_coded_yes_is_not_the_yes_no_answer_read_and_the_card_says_so_plainly() -> None:
     """Contract §5 reads `psych-clearance` as a valueBoolean. Before, a coded "yes" read "recorded
     yes, not one of yes" (clinical review 3, M5)."""

@@ -625,14 +625,23 @@ def test_psych_evaluation_documentation() -> None:
 
 def test_a_visit_with_no_result_does_not_overrule_a_recorded_not_cleared() -> None:
     """A 90791 records that an evaluation was done, not that it cleared the patient (contract §5
-    psych-clearance: "evaluation done and patient cleared"): a later visit leaves a recorded "no"
-    standing, and only a later answer changes it (xpayer finding 4)."""
+    psych-clearance: "evaluation done and patient cleared"): a later visit never makes a recorded "no"
+    a "yes" (xpayer finding 4), but the "no" answered for the earlier evaluation only: the later one's
+    result is not documented, never "not covered" on a stale answer (session review s36, #5). A "no"
+    given the day of the visit is that visit's result."""
     refused = assessment("psych-clearance", "2025-01-01", valueBoolean=False)
     re_evaluated = determine([refused, procedure("90791", "2026-06-01")])
     found = statuses(re_evaluated)
-    assert (found["geha.doc.psych-eval"], found["geha.doc.psych-eval.done"]) == ("not-met", "met")
+    assert (found["geha.doc.psych-eval"], found["geha.doc.psych-eval.done"]) == ("not-documented", "met")
     assert "overrules" not in card_line(re_evaluated, "geha.doc.psych-eval")
-    assert finding_of(re_evaluated, "geha.doc.psych-eval.cleared") == "recorded no"
+    assert finding_of(re_evaluated, "geha.doc.psych-eval.cleared") == (
+        "recorded no (1 Jan 2025), before the later CPT 90791 (1 Jun 2026), whose result is not recorded"
+    )
+    same_day = [
+        assessment("psych-clearance", "2026-06-01", valueBoolean=False),
+        procedure("90791", "2026-06-01"),
+    ]
+    assert statuses(determine(same_day))["geha.doc.psych-eval"] == "not-met"
     cleared_later = [refused, assessment("psych-clearance", "2026-06-01", valueBoolean=True)]
     assert statuses(determine(cleared_later))["geha.doc.psych-eval"] == "met"
     refused_after = [

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import ASSESSMENT
-from service.engine.checks.common import COMPARATORS, needs
+from service.engine.checks.common import COMPARATORS, day_of, matching_procedures, named_value_sets, needs
 from service.engine.checks.params import (
     AssessmentCode,
     Codes,
@@ -19,13 +19,14 @@ from service.engine.checks.params import (
     Param,
     ScaleCode,
     Values,
+    ValueSets,
     optional,
 )
 from service.engine.checks.testtype import test_type
 from service.engine.classify import ALWAYS, intrathecal_since
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
-from service.facts import ObservationFact
+from service.facts import ObservationFact, ProcedureFact
 from service.trial import Examination, examinations
 
 
@@ -41,6 +42,20 @@ def _one_of(value: Any, expected: Iterable[Any]) -> bool:
         elif isinstance(item, str) and isinstance(value, str) and item == value:
             return True
     return False
+
+
+def _later_procedure(
+    ctx: EvaluationContext, params: Mapping[str, Any], answer: ObservationFact
+) -> ProcedureFact | None:
+    """The latest procedure of the `superseded_by` value sets done on a later day than `answer` (an
+    answer given the day of the procedure is its result), or None."""
+    answered = answer.effective.date() if answer.effective else None
+    later = [
+        p
+        for p in matching_procedures(ctx, named_value_sets(ctx, params, "superseded_by"))
+        if p.performed is not None and (answered is None or p.performed.date() > answered)
+    ]
+    return max(later, key=lambda p: p.performed, default=None)
 
 
 def _check_assessment(params: Mapping[str, Any]) -> str | None:
@@ -61,6 +76,7 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
         "comparator": optional(Comparator()),
         "value": optional(Number()),
         "when_absent": optional(Exactly("met", " (the absence rule)")),
+        "superseded_by": optional(ValueSets()),
     },
     reads=("Observation",),
     check=_check_assessment,
@@ -68,7 +84,9 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The latest project assessment Observation (contract §5) with a value that meets or fails:
     listed values (`met` / `not_met`; `for_reviewer`: recorded values the policy leaves to the
-    payer's reviewer), or a number against `comparator` `value`."""
+    payer's reviewer), or a number against `comparator` `value`. With `superseded_by`, an answer
+    about a procedure of those value sets (an evaluation's result) that a later one of them follows
+    answers for the earlier only: the later one's result is not documented."""
     name = ctx.terminology.assessment_name(params["code"])
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
@@ -76,6 +94,14 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
             return TestOutcome(Status.MET, finding=f"none documented (no “{name}” recorded)", by_absence=True)
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
+    if params.get("superseded_by") and (later := _later_procedure(ctx, params, found)) is not None:
+        since = Evidence(f"{later.label} ({day_of(later.performed)})", later.source, later.performed)
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            (*evidence, since),
+            f"recorded {found.value_text()} ({day_of(found.effective)}), before the later {since.text}, "
+            "whose result is not recorded",
+        )
     if "comparator" in params:
         if isinstance(found.value, bool) or not isinstance(found.value, float):
             return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"not a number: {found.value_text()}")
