@@ -5,10 +5,10 @@ One source keeps the three in step: the Instructions card lists exactly the deci
 items, and the coverage-information reason names the same criteria. Criteria that could not be
 checked because the EHR's data was unavailable are one item, not one per criterion: the remedy is the
 same for all of them. A criterion the chart documents but the policy leaves to the payer's reviewer
-(a trial relief below an example threshold) is an item with nothing to document. While nothing
-tells the pump's indication, documenting it is the one missing item: every other open criterion
-depends on it; while what could tell it could not be read, the items are the criteria that stand
-whatever it tells, beside the recheck. A card that speaks for several order lines (an `Episode`)
+(a trial relief below an example threshold) is an item with nothing to document. The ways to meet
+one either/or are one item: any of them is enough. While nothing tells the pump's indication,
+documenting it (or reading again what could tell it) comes first, beside only the criteria that
+stand whatever it tells. A card that speaks for several order lines (an `Episode`)
 lists every line's items, each once, naming the lines an item concerns when it is not all of them.
 """
 
