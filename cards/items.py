@@ -218,7 +218,7 @@ def _missing(d: Determination) -> list[Item]:
     if not d.indication_evident:  # then only the criteria whatever it is for (`_standing`)
         standing = _items(d, _standing(d, documentable))
         if unknown_for_now(d):  # reading again comes first: what could not be read may tell it
-            return [*(rechecks or [UNREAD_INDICATION]), *standing]
+            return [UNREAD_INDICATION, *rechecks, *standing]
         return [WHAT_FOR, *standing]
     kind_open = bool(d.kind_unread) and d.outcome == Outcome.INSUFFICIENT
     if kind_open and d.by_status(Status.NOT_MET):
@@ -272,14 +272,16 @@ def _leaf_item(leaf: CriterionResult) -> Item:
 
 
 def _either_or_item(group: CriterionResult, ways: list[CriterionResult]) -> Item:
-    """The item for an either/or none of whose ways is documented, and what documents any of them
-    (each way's own instruction, when the either/or gives none)."""
+    """The item for an either/or none of whose ways is documented: what each way found (a score on
+    record but unreadable, or from when a pump was in place, is said), and what documents any of
+    them (each way's own instruction, when the either/or gives none)."""
     todo = group.how_to_document or _either(way.how_to_document for way in ways)
+    found = "; ".join(f"{way.label}: {finding(way)}" for way in ways)
     return Item(
         Status.NOT_DOCUMENTED,
         group.label,
         group.section,
-        f"none of its {len(ways)} alternatives documented",
+        f"any one is enough: {found}",
         todo,
         _step(todo),
         tuple(way.id for way in ways),
@@ -380,8 +382,8 @@ def _merged(
     found: dict[tuple[object, ...], tuple[Item, list[str]]] = {}
     for d in lines:
         for item in pick(d):
-            key = (
-                (item.status, item.step)
+            key = (  # the criteria left unchecked are one item, what would tell the indication another
+                (item.status, item.step, bool(item.criteria))
                 if item.step == Step.RECHECK
                 else (item.status, item.criteria, item.label)
             )

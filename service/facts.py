@@ -85,8 +85,7 @@ class ObservationFact:
     value_forms: tuple[
         str, ...
     ] = ()  # a coded value's every code, display and text: other ways it is written
-    # the muscle a per-muscle score is of (`bodySite`, contract §5): its codes and words; () for an average
-    body_site: frozenset[str] = frozenset()
+    body_site: str = ""  # the muscle a per-muscle score is of (`bodySite`, contract §5); "" for an average
 
     @property
     def timed(self) -> bool:

@@ -390,14 +390,15 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
     )
 
 
-def _body_site(concept: Any) -> frozenset[str]:
-    """The muscle a score is of, by every name it is given: each coding (system and code), the text
-    and the displays in lower case, so a muscle named in words on one score and coded on another is
-    one muscle; empty for a score of no named muscle (an average, contract §5)."""
-    names = {f"{code.system}|{code.code}" for code in codings(concept)}
-    words = [as_dict(concept).get("text"), *(c.get("display") for c in dicts(as_dict(concept).get("coding")))]
-    names |= {" ".join(w.lower().split()) for w in words if isinstance(w, str) and w.strip()}
-    return frozenset(names)
+def _body_site(concept: Any) -> str:
+    """The muscle a score is of, as one key: its text in lower case (the words a clinician gave it,
+    the same whether or not a coding sits beside them, and which say the side a coding's generic
+    display does not), else its codings (system and code); "" for a score of no named muscle (an
+    average, contract §5)."""
+    text = as_dict(concept).get("text")
+    if isinstance(text, str) and text.strip():
+        return " ".join(text.lower().split())
+    return " ".join(sorted(f"{code.system}|{code.code}" for code in codings(concept)))
 
 
 def _precision(written: Any) -> str:

@@ -306,6 +306,9 @@ def scale_points(observation: ObservationFact, graded: bool = False) -> float | 
     return None
 
 
+AVERAGE = ""  # the muscle key of a score of no named muscle: an average (`record._body_site`)
+
+
 @dataclass(frozen=True)
 class Examination:
     """The scores of one spasticity scale taken at one time: one examination.
@@ -324,10 +327,10 @@ class Examination:
     def source(self) -> str:
         return self.scores[0].source
 
-    def muscles(self, graded: bool = False) -> dict[frozenset[str], float] | None:
-        """Per muscle (by its names; empty: no named muscle) the average of its points; None when a score
-        is unreadable."""
-        points: dict[frozenset[str], list[float]] = {}
+    def muscles(self, graded: bool = False) -> dict[str, float] | None:
+        """Per muscle (its key; "": no named muscle, a recorded average) the average of its points; None
+        when a score is unreadable."""
+        points: dict[str, list[float]] = {}
         for score in self.scores:
             value = scale_points(score, graded)
             if value is None:
@@ -336,9 +339,14 @@ class Examination:
         return {muscle: sum(values) / len(values) for muscle, values in points.items()}
 
     def points(self, graded: bool = False) -> float | None:
-        """The examination's value: the average over its muscles (None: a score is unreadable)."""
+        """The examination's value: the average it records, else the average over its muscles (None: a
+        score is unreadable); a recorded average is never averaged in as one more muscle."""
         muscles = self.muscles(graded)
-        return None if muscles is None else sum(muscles.values()) / len(muscles)
+        if muscles is None:
+            return None
+        if AVERAGE in muscles:
+            return muscles[AVERAGE]
+        return sum(muscles.values()) / len(muscles)
 
     def value_text(self) -> str:
         """Its score, or the average of its scores and what they were (contract §5, per muscle)."""
@@ -391,19 +399,19 @@ class ScaleTrial:
 
 
 def _drop(baseline: Examination, exam: Examination, graded: bool = False) -> float | None:
-    """How far `exam` is below `baseline`: the average drop over the muscles both scored (a muscle
-    named alike on both, by a code or a word), or, where either examination is an average of no
-    named muscle (contract §5 allows both forms), the drop of their averages. None: a score is
-    unreadable, or each scored only muscles the other did not, so they cannot be compared."""
+    """How far `exam` is below `baseline`: the average drop over the muscles both scored (named alike:
+    `record._body_site`), or, where either examination records an average (contract §5 allows both
+    forms), the drop of their values (`Examination.points`). None: a score is unreadable, or each
+    scored only muscles the other did not, so they cannot be compared."""
     before, after = baseline.muscles(graded), exam.muscles(graded)
     if before is None or after is None:
         return None
-    if frozenset() in before or frozenset() in after:
-        return sum(before.values()) / len(before) - sum(after.values()) / len(after)
-    pairs = [(was, now) for was in before for now in after if was & now]
-    if not pairs:
+    if AVERAGE in before or AVERAGE in after:
+        return baseline.points(graded) - exam.points(graded)  # type: ignore[operator]
+    shared = [muscle for muscle in before if muscle in after]
+    if not shared:
         return None
-    return sum(before[was] - after[now] for was, now in pairs) / len(pairs)
+    return sum(before[m] - after[m] for m in shared) / len(shared)
 
 
 def scale_trials(

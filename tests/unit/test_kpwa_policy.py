@@ -197,7 +197,7 @@ def test_a_trial_for_an_unknown_indication_lists_no_criterion_of_one_kind_of_tre
         problem_list_unread(chart), drugs=(), order=service_request("62324"), unavailable={"Condition": "503"}
     )
     assert not d.indication_evident
-    assert [i.step for i in items.missing(d)] == [items.Step.RECHECK]
+    assert {i.step for i in items.missing(d)} == {items.Step.RECHECK}
 
 
 def test_a_failed_branch_written_for_one_kind_of_pain_is_not_final_while_the_kind_is_unread(
@@ -442,11 +442,14 @@ def test_a_pump_no_record_dates_leaves_no_score_as_baseline() -> None:
     d = kaiser(chart, order=service_request("62362"), drugs=(BACLOFEN_IT,))
     assert d.request_kind == "replacement"
     assert [statuses(d)[c] for c in SEVERITY] == ["not-documented", "not-documented"]
-    # what would let a score count: the card asks for the implant's date (Synthea A/B review 36, F2)
+    # what would let a score count: the card asks for the implant's date (Synthea A/B review 36, F2),
+    # in the Ashworth either/or's item too (late review 36, H1)
     assert finding_of(d, "kpwa.spasticity.spasm-freq-ge2") == (
         "no “Penn spasm frequency score” recorded from before the pump, which no record dates (record the "
         "implant procedure with its date)"
     )
+    [ashworth_item] = [i for i in items.missing(d) if i.label.startswith("2.b Ashworth")]
+    assert "recorded from before the pump, which no record dates" in ashworth_item.finding
 
 
 def test_a_missing_spasm_frequency_score_is_named_once() -> None:

@@ -389,3 +389,50 @@ def test_an_average_and_per_muscle_scores_or_a_muscle_named_two_ways_are_compare
     )
     [trial] = scale_trials(record.trial.procedure, record.observations)
     assert trial.reduction() == reduction
+
+
+def test_a_recorded_average_is_the_examinations_value_beside_its_muscles() -> None:
+    """An examination recording its average beside the muscles' scores is that average, never the
+    average counted as one more muscle (late review 36, M1)."""
+    at = "2025-10-01T08:30:00Z"
+    baseline = [
+        assessment("ashworth-score", at, valueInteger=3),
+        muscle_ashworth(2, at, "hamstrings"),
+        muscle_ashworth(2, at, "adductors"),
+    ]
+    post = [
+        assessment("ashworth-score", t, valueInteger=1)
+        for t in ("2025-10-01T10:00:00Z", "2025-10-01T14:00:00Z")
+    ]
+    record = build_record(
+        "p1",
+        {"Procedure": [procedure("62324", START)], "Observation": [*baseline, *post]},
+        catalog().terminology,
+    )
+    [trial] = scale_trials(record.trial.procedure, record.observations)
+    assert trial.reduction() == 2.0
+
+
+def test_muscles_of_one_code_but_two_sides_are_two_muscles() -> None:
+    """A coding's display names the muscle, not the side: the text does ("left quadriceps"). Before,
+    left and right were one muscle by the shared coding, and the left's 2-point drop read as 1
+    (late review 36, M2)."""
+
+    def quadriceps(score: int, when: str, side: str) -> dict[str, Any]:
+        site = {
+            "coding": [{"system": SCT, "code": "22428009", "display": "Quadriceps muscle"}],
+            "text": f"{side} quadriceps",
+        }
+        return assessment("ashworth-score", when, valueInteger=score, bodySite=site)
+
+    at = "2025-10-01T08:30:00Z"
+    scores = [
+        quadriceps(4, at, "left"),
+        quadriceps(2, at, "right"),
+        *(quadriceps(2, t, "left") for t in ("2025-10-01T10:00:00Z", "2025-10-01T14:00:00Z")),
+    ]
+    record = build_record(
+        "p1", {"Procedure": [procedure("62324", START)], "Observation": scores}, catalog().terminology
+    )
+    [trial] = scale_trials(record.trial.procedure, record.observations)
+    assert trial.reduction() == 2.0

@@ -202,8 +202,11 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     as_recorded = f"{latest.value_text()}; " if value != recorded else ""  # converted: as the chart has it
     finding = f"{shown} {unit or ''} recorded ({as_recorded}{needed})".replace("  ", " ")
     ok = COMPARATORS[params["comparator"]](compared, float(params["value"]))
-    if not ok and params.get("otherwise") == "for-reviewer":
-        return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"{finding}: for the reviewer", for_reviewer=True)
+    if not ok and params.get("otherwise") == "for-reviewer":  # the policy draws no line: none is said
+        said = f"{shown} {unit or ''} recorded{f' ({latest.value_text()})' if as_recorded else ''}"
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, f"{said.replace('  ', ' ')}: for the reviewer", for_reviewer=True
+        )
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
 
 
