@@ -165,7 +165,10 @@ def _step(todo: str | None) -> Step:
 
 
 def _failing(d: Determination) -> list[Item]:
-    leaves = {leaf.id: leaf for top in d.criteria for leaf in _failing_leaves(top)}
+    """What fails: first the criteria that fail (what decides "not covered"), then the alternatives
+    that fell short inside an either/or still open, each in policy order."""
+    deciding_first = sorted(d.criteria, key=lambda top: top.status != Status.NOT_MET)
+    leaves = {leaf.id: leaf for top in deciding_first for leaf in _failing_leaves(top)}
     return [
         Item(Status.NOT_MET, leaf.label, leaf.section, finding(leaf), None, Step.DOCUMENT, (leaf.id,))
         for leaf in leaves.values()
@@ -310,7 +313,7 @@ def _standing(d: Determination, documentable: list[CriterionResult]) -> list[Cri
 
 
 def failing(d: Determination) -> tuple[Item, ...]:
-    """What fails, most decisive first (policy order)."""
+    """What fails, what decides first (`_failing`)."""
     return tuple(_failing(d)) if d.outcome != Outcome.NOT_APPLICABLE else ()
 
 

@@ -1357,3 +1357,22 @@ def test_the_order_reason_does_not_close_a_pain_block_while_the_problem_list_is_
     d = cohere(chart, order=order, unavailable={"Condition": "HTTP 503"})
     assert status_of(d, "cohere.cancer.applies") == "not-documented"
     assert d.outcome == Outcome.INSUFFICIENT
+
+
+def test_the_headline_of_a_not_covered_order_names_what_decides_it() -> None:
+    """A pain score under Cohere's bar is one way of showing a spasticity impact that fell short, beside
+    two ways still open: it decides nothing. The order is not covered for the opioid addiction, and
+    the headline says so. Before, it named the pain score (Synthea A/B review 36, F4)."""
+    chart = [
+        *without_codes(spasticity_chart(), "L89.154"),
+        pain(2, "2026-11-01T10:00:00Z"),
+        condition(ICD, "F11.20", "2024-01-01", "Opioid dependence, uncomplicated"),
+    ]
+    call = sign_request(service_request("62323"), BACLOFEN_IT, coverage=payer_coverage("cohere"))
+    _, response = sign_with_chart(chart, body=call)
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"].startswith("Cohere Health: not covered — No opioid addiction"), decision[
+        "summary"
+    ]
+    failed = [line for line in decision["detail"].splitlines() if line.startswith("- ❌")]
+    assert "Painful spasticity" in failed[-1]  # still stated, after what decides
