@@ -6,8 +6,8 @@ for or against, decides over one that is absent, and the most recent documented 
 older ones. "Met because nothing was found" (`by_absence`) documents nothing; a recorded value the
 policy leaves to the payer's reviewer documents the fact, and when it is the most recent, leaves it
 to the reviewer. The tie rule is in
-`policies/README.md`: dated beats undated; on the same date (or both undated) "not met" beats
-"met"; after that the form listed first in the policy decides.
+`policies/README.md`: dated beats undated; on the same date (or both undated) "not met" beats a value
+left to the reviewer, which beats "met"; after that the form listed first in the policy decides.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ class Decision:
     overruled: tuple[Evidence, ...] = ()
 
 
-def _recency(indexed: tuple[int, TestOutcome]) -> tuple[bool, datetime, bool, int]:
+def _recency(indexed: tuple[int, TestOutcome]) -> tuple[bool, datetime, int, int]:
+    """Newest first; on one date "not met", then "for the reviewer", before "met" (the chart that
+    contradicts itself that day claims nothing); then the policy's order."""
     index, outcome = indexed
     dated = outcome.dated
-    return (dated is not None, dated or datetime.min, outcome.status == Status.NOT_MET, -index)
+    claims = 2 if outcome.status == Status.NOT_MET else 1 if outcome.for_reviewer else 0
+    return (dated is not None, dated or datetime.min, claims, -index)
 
 
 def _undocumented(outcomes: list[TestOutcome]) -> TestOutcome:

@@ -857,6 +857,14 @@ HIGH_RISK = coded_assessment("trial-waiver-reason", "high-procedural-risk", "202
             ],
             "met",
         ),
+        # one day, two answers: the chart contradicts itself, so "limited" is not claimed (late review 36)
+        (
+            [
+                assessment("life-expectancy-ge-3mo", "2026-11-10", valueBoolean=True),
+                life_expectancy(1, "mo", "2026-11-10"),
+            ],
+            "not-documented",
+        ),
     ],
 )
 def test_the_most_recent_form_of_the_life_expectancy_decides_limited_survival(
