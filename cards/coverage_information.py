@@ -164,13 +164,12 @@ def _assertion(
                 text += f"; not met under the criteria judged by default: {_named(failing)}"
             pairs = [("covered", "conditional"), ("pa-needed", "auth-needed"), ("info-needed", "OTH")]
         # CRD §hook-19: never on secondary hooks; doc-needed launches DTR, so not for payers without it,
-        # nor to retype what the chart holds but could not be read this time (§resp-39: DTR only where
-        # computable access is not possible)
-        unread_only = items.open_only(d, Step.RECHECK)  # not `technical`: that is any unread leaf
-        if rules.asks_documentation and judgement.dtr and not unread_only:
+        # and only with the form that asks what the cards ask to document (§resp-38): never to retype
+        # what the chart holds but could not be read this time (§resp-39), nor for what is left to the
+        # payer's reviewer, nor with no form (DTR would pick its own)
+        if rules.asks_documentation and judgement.dtr and judgement.questionnaire:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
-            if judgement.questionnaire:
-                pairs.append(("questionnaire", judgement.questionnaire))
+            pairs.append(("questionnaire", judgement.questionnaire))
         reason = {"coding": [{"system": CRD_TEMP, "code": "technical"}], "text": text} if technical else text
         return [*pairs, ("reason", reason)], text
     return _undecided(f"{d.payer}: {d.explanation}")

@@ -324,6 +324,12 @@ def missing(d: Determination) -> tuple[Item, ...]:
     return tuple(_missing(d))
 
 
+def to_document(d: Determination) -> frozenset[str]:
+    """The criteria the cards ask to document (what a documentation form may ask): not those left to
+    the payer's reviewer or to a recheck."""
+    return frozenset(c for i in missing(d) if i.step not in (Step.REVIEW, Step.RECHECK) for c in i.criteria)
+
+
 def apart(open_items: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
     """(the items to act on, those left to the payer's reviewer), each in its order."""
     return (

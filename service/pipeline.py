@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from cards.items import to_document
 from cards.response import respond
 from service.appointments import UnreadOrder
 from service.call import CallData, Decisions
@@ -281,7 +282,7 @@ def decide(
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     )
     forms = {  # the documentation form each order needing answers asks for, worked out once
-        (d.order_reference, d.policy_id): published.form_for(d)
+        (d.order_reference, d.policy_id): published.form_for(d, to_document(d))
         for d in determinations
         if d.outcome == Outcome.INSUFFICIENT
     }

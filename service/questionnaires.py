@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from service.assessments import AssessmentCodeSystem, AssessmentConcept, qualifier_link
 from service.catalog import Catalog
 from service.engine.checks import TEST_TYPES
-from service.engine.model import Determination, Status
+from service.engine.model import Determination
 from service.policy import CriterionSpec, Policy
 
 QUESTIONNAIRE_BASE = "http://idds-crd.org/fhir/Questionnaire"
@@ -46,18 +46,13 @@ class Publications:
             return None  # the whole form has one id only; larger masks name no item
         return _part(whole, resource_id, bits)
 
-    def form_for(self, determination: Determination) -> dict[str, Any] | None:
-        """The form asking what this determination lacks (the whole form or a part of it); None
-        when none of its undocumented criteria can be answered on a form. What the chart records
-        and the policy leaves to the payer's reviewer is not asked again."""
+    def form_for(self, determination: Determination, asked: Collection[str]) -> dict[str, Any] | None:
+        """The form asking what this determination lacks (the whole form or a part of it): the
+        criteria `asked` (those its cards ask to document: never what the chart records for the
+        payer's reviewer, what could not be read, or the criteria of an indication the order may not
+        be for); None when none of them can be answered on a form."""
         codes_of = self.criterion_codes.get(determination.policy_id, {})
-        wanted = {
-            code
-            for criterion in determination.by_status(Status.NOT_DOCUMENTED)
-            for leaf in criterion.leaves()
-            if leaf.status == Status.NOT_DOCUMENTED and not leaf.for_reviewer
-            for code in codes_of.get(leaf.id, ())
-        }
+        wanted = {code for criterion in asked for code in codes_of.get(criterion, ())}
         whole = self.questionnaires[f"{determination.policy_id}-documentation"]
         bits = sum(1 << i for i, item in enumerate(whole["item"]) if item["linkId"] in wanted)
         if bits == 0:

@@ -20,6 +20,7 @@ from tests.builders import (
     sign_request,
 )
 from tests.calls import sign_with_chart
+from tests.support import assertion_of
 
 KPWA = "kpwa-implanted-infusion-pumps"
 CEREBRAL_PALSY_WITH_HIP_PAIN = [
@@ -68,6 +69,9 @@ def test_a_problem_list_with_spasticity_and_pain_does_not_tell_what_the_pump_is_
     assert decision["summary"].endswith("1 item to document for 62362 — What the pump is for"), decision[
         "summary"
     ]
+    # no form asks what the pump is for: no DTR launched to ask every branch's questions (UM review 36)
+    pump = next(a for a in response["systemActions"] if a["resource"]["resourceType"] == "ServiceRequest")
+    assert "doc-needed" not in assertion_of(pump)
 
 
 @pytest.mark.parametrize(

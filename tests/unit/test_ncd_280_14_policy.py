@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cards.items import FOR_REVIEWER, Episode, Step, missing
+from cards.items import FOR_REVIEWER, Episode, Step, missing, to_document
 from cards.render import detail, next_steps, summary
 from service.catalog import load_catalog
 from service.engine.model import Determination, Outcome
@@ -570,8 +570,9 @@ def test_the_summary_names_an_item_to_act_on_before_one_left_to_the_reviewer() -
 def test_the_form_asks_nothing_the_reviewer_is_left_to_judge() -> None:
     forms = publications(load_catalog(), "test")
     review_only = medicare([*without_codes(ncd_chart(), "62324", "72514-3"), *catheter_trial(8, 7)])
-    assert forms.form_for(review_only) is None
-    form = forms.form_for(medicare(reviewer_and_acceptance_open()))
+    assert forms.form_for(review_only, to_document(review_only)) is None
+    open_ones = medicare(reviewer_and_acceptance_open())
+    form = forms.form_for(open_ones, to_document(open_ones))
     assert form is not None
     asked = [item["linkId"] for item in form["item"]]
     assert asked == ["it-trial-patient-acceptance"], asked

@@ -235,14 +235,18 @@ def test_answering_the_named_form_completes_the_chart() -> None:
     assert named_form([*chart, completed]) is None
 
 
-def test_no_form_when_nothing_missing_can_be_answered_on_one() -> None:
+def test_no_form_and_no_dtr_when_nothing_missing_can_be_answered_on_one() -> None:
+    """What is missing is the chart's own (the diagnoses, on the problem list): DTR is launched by
+    doc-needed, and with no form it would pick its own to ask what the EHR computes (CRD §resp-38,
+    §resp-39). Before, doc-needed went out with no questionnaire (UM review 36)."""
     chart = [r for r in meeting_chart() if r["resourceType"] != "Condition"]
     d = determine(chart)
     assert d.outcome.value == "insufficient"
     _, response = sign_with_chart(chart)
     for info in coverage_information(response):
-        subs = {s["url"] for s in info["extension"]}
-        assert "doc-needed" in subs and "questionnaire" not in subs
+        subs = {s["url"]: s for s in info["extension"]}
+        assert "doc-needed" not in subs and "questionnaire" not in subs
+        assert subs["covered"]["valueCode"] == "conditional" and "info-needed" in subs
 
 
 @pytest.mark.parametrize(
