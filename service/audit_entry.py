@@ -52,17 +52,8 @@ SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
-POLICY_PINNED = (
-    "label",
-    "text",
-    "section",
-    "citation",
-    "how_to_document",
-    "reading",
-    "gate",
-    "written_for",
-    "either_or",
-)
+# `written_for` is kept: a group left with one branch narrows it by the order's indication
+POLICY_PINNED = ("label", "text", "section", "citation", "how_to_document", "reading", "gate", "either_or")
 PARTIES = ("Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
@@ -522,7 +513,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, date):  # datetime too
         return value.isoformat()
     if isinstance(value, frozenset | set):
-        return list(value)
+        return sorted(value, key=str)  # in one order whatever the process's hash seed
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"{type(value).__name__} is not JSON")

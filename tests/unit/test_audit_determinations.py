@@ -39,3 +39,14 @@ def test_no_determinations_and_a_secret_in_the_shared_criteria() -> None:
     secret = pump.criteria[0].finding
     scrubbed = json.loads(_scrubbed_determinations((pump, catheter), [secret]))
     assert all(secret not in json.dumps(d) for d in scrubbed)
+
+
+def test_the_record_keeps_what_each_result_is_written_for_in_one_order() -> None:
+    """A group left with one branch is written for the group's indications and the branch's: the
+    service works it out, the policy alone does not say it, so the record keeps it; a set is written
+    sorted, the same in every process (UM review 36)."""
+    kaiser = determine(meeting_chart(), policy_id="kpwa-implanted-infusion-pumps")
+    recorded = json.loads(_determinations_text((kaiser,)))[0]["criteria"]
+    pain = next(r for r in recorded if r["id"] == "kpwa.pain")
+    assert pain["written_for"] == ["cancer-pain", "non-malignant-pain"]
+    assert "label" not in pain and "either_or" not in pain
