@@ -142,20 +142,25 @@ def open_leaves(c: CriterionResult) -> list[CriterionResult]:
     return [leaf for child in c.children for leaf in open_leaves(child)]
 
 
-def _alternatives(result: CriterionResult) -> dict[str, CriterionResult]:
+def _alternatives(
+    result: CriterionResult, outer: CriterionResult | None = None
+) -> dict[str, CriterionResult]:
     """Each open leaf at or below `result` that is itself one way to meet an undocumented either/or
     (a Kaiser 3.d therapy, an Ashworth or Modified Ashworth score), with that either/or: documenting
-    any one of its ways closes it. A way that is a group of criteria (a block of an indication) is
-    not one fact to document, and its leaves are not."""
+    any one of its ways closes it. An either/or of either/ors is one (Cohere's three replacement
+    reasons, each a device status or a replacement reason): `outer`, the outermost. A way that
+    needs several criteria together (a block of an indication) is not one fact to document, and
+    its leaves are not."""
     if result.status != Status.NOT_DOCUMENTED:
         return {}
-    found = {
-        child.id: result
-        for child in result.children
-        if result.either_or and not child.children and child.status == Status.NOT_DOCUMENTED
-    }
+    either_or = (outer or result) if result.either_or else None
+    found: dict[str, CriterionResult] = {}
     for child in result.children:
-        found.update(_alternatives(child))
+        if not child.children:
+            if either_or is not None and child.status == Status.NOT_DOCUMENTED:
+                found[child.id] = either_or
+        else:
+            found.update(_alternatives(child, either_or if child.either_or else None))
     return found
 
 

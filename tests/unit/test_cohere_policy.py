@@ -1376,3 +1376,14 @@ def test_the_headline_of_a_not_covered_order_names_what_decides_it() -> None:
     ]
     failed = [line for line in decision["detail"].splitlines() if line.startswith("- ❌")]
     assert "Painful spasticity" in failed[-1]  # still stated, after what decides
+
+
+def test_an_either_or_of_either_ors_is_one_item_to_document() -> None:
+    """Cohere's replacement reasons are three, each shown by the device's status or the replacement's
+    reason: any one of the six records is enough, so the card lists one item. Before, three ('3 items
+    to document') (late review 36, LOW)."""
+    d = cohere([*spasticity_chart(), pump_in_place()], drugs=(BACLOFEN_IT,))
+    assert d.request_kind == "replacement"
+    assert [i.label for i in items.missing(d)] == [
+        "Replacement: not functioning, recalled, or impending failure"
+    ]
