@@ -450,6 +450,18 @@ def oxycodone(
     )
 
 
+def fentanyl_patch_stopped() -> dict[str, Any]:
+    """Transdermal fentanyl stopped for sedation: the systemic opioid trial of the cancer-pain scenarios."""
+    return med_request(
+        "fentanyl 25 MCG/HR Transdermal System",
+        "2026-06-01",
+        "2026-08-01",
+        "stopped",
+        reason="sedation",
+        code="245134",
+    )
+
+
 OXYCODONE_TABLET = ("Oxycodone Hydrochloride 10 MG Oral Tablet", "1049683")
 BACLOFEN_TABLET = ("baclofen 10 MG Oral Tablet", "1292")
 

@@ -36,6 +36,7 @@ from tests.builders import (
     device,
     documentation_steps,
     drug_failure_forms,
+    fentanyl_patch_stopped,
     finding_of,
     infusate_request,
     life_expectancy,
@@ -159,14 +160,7 @@ def cancer_chart() -> list[dict[str, Any]]:
         condition(ICD, "C78.7", "2026-05-01", "Secondary malignant neoplasm of liver"),
         condition(ICD, "G89.3", "2026-05-01", "Neoplasm related pain"),
         assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=True),
-        med_request(
-            "fentanyl 25 MCG/HR Transdermal System",
-            "2026-06-01",
-            "2026-08-01",
-            "stopped",
-            reason="sedation",
-            code="245134",
-        ),
+        fentanyl_patch_stopped(),
     ]
 
 

@@ -67,21 +67,14 @@ def test_orders_of_one_call_with_different_reasons_do_not_share_the_tests_that_r
     """Cohere's "applies" checks read the order's reason (no-condition `order_reason`): two trials of
     one call, one for chronic pain, one for bone-metastasis pain, each judged by its own reason, in
     whichever order the call lists them (s35 review R1)."""
-    from tests.builders import ICD, assessment, concept, condition, med_request, metastasis_stage
+    from tests.builders import ICD, assessment, concept, condition, fentanyl_patch_stopped, metastasis_stage
 
     policy = catalog().policies["cohere-intrathecal-pain-pumps"]
     chart = [
         condition(ICD, "M96.1", "2022-03-01", "Postlaminectomy syndrome"),
         metastasis_stage("M1", "2026-05-01"),
         assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=True),
-        med_request(
-            "fentanyl 25 MCG/HR Transdermal System",
-            "2026-06-01",
-            "2026-08-01",
-            "stopped",
-            reason="sedation",
-            code="245134",
-        ),
+        fentanyl_patch_stopped(),
     ]
     drugs = (infusate_request(),)
     cancer = service_request("62324", reason=[concept(ICD, "C79.51", "Secondary malignant neoplasm of bone")])

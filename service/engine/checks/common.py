@@ -116,6 +116,11 @@ def condition_evidence(c: ConditionFact) -> Evidence:
     return Evidence(f"{c.label} ({when})", c.source, c.date)
 
 
+def procedure_evidence(p: ProcedureFact, role: str = "") -> Evidence:
+    """A procedure as evidence: its label and day, after what it was (`role`: "implant: ")."""
+    return Evidence(f"{role}{p.label} ({day_of(p.performed)})", p.source, p.performed)
+
+
 def medication_evidence(m: MedicationFact) -> Evidence:
     if m.end and open_ended(m.end):
         return Evidence(f"{m.label} ({m.status}, {day_of(m.start)} → open-ended)", m.source, m.start)

@@ -14,7 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import CPT, icd10_key
-from service.engine.checks.common import condition_evidence, day_of, matching_conditions, matching_procedures
+from service.engine.checks.common import (
+    condition_evidence,
+    matching_conditions,
+    matching_procedures,
+    procedure_evidence,
+)
 from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -73,7 +78,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     ]
     presences += [
         (
-            Evidence(f"implant: {p.label} ({day_of(p.performed)})", p.source, p.performed),
+            procedure_evidence(p, "implant: "),
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
         )
@@ -85,7 +90,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             in_place.append(evidence)
         else:
             p = removal.procedure
-            cleared[p.source] = Evidence(f"removal: {p.label} ({day_of(p.performed)})", p.source, p.performed)
+            cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place:
         more = f" and {len(in_place) - 1} more" if len(in_place) > 1 else ""
         return TestOutcome(Status.NOT_MET, tuple(in_place[:4]), f"documented: {in_place[0].text}{more}")

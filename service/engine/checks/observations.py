@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import ASSESSMENT
-from service.engine.checks.common import COMPARATORS, day_of, matching_procedures, named_value_sets, needs
+from service.engine.checks.common import (
+    COMPARATORS,
+    day_of,
+    matching_procedures,
+    named_value_sets,
+    needs,
+    procedure_evidence,
+)
 from service.engine.checks.params import (
     AssessmentCode,
     Codes,
@@ -95,7 +102,7 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if params.get("superseded_by") and (later := _later_procedure(ctx, params, found)) is not None:
-        since = Evidence(f"{later.label} ({day_of(later.performed)})", later.source, later.performed)
+        since = procedure_evidence(later)
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             (*evidence, since),

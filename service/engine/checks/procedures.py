@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.engine.checks.common import day_of, matching_procedures, named_value_sets
+from service.engine.checks.common import matching_procedures, named_value_sets, procedure_evidence
 from service.engine.checks.params import MISSING_TEXT, VALUE_SETS, Flag, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -16,7 +16,7 @@ from service.facts import ProcedureFact
 def _evidence(procedures: list[ProcedureFact]) -> tuple[Evidence, ...]:
     """The three most recent procedures (the undated last), as evidence lines."""
     latest = sorted(procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True)
-    return tuple(Evidence(f"{p.label} ({day_of(p.performed)})", p.source, p.performed) for p in latest[:3])
+    return tuple(procedure_evidence(p) for p in latest[:3])
 
 
 @test_type(
