@@ -13,24 +13,20 @@ from calendar import monthrange
 from datetime import MAXYEAR, UTC, date, datetime, timedelta
 from typing import Any
 
-_DURATION_DAYS = {
-    "d": 1.0,
-    "day": 1.0,
-    "days": 1.0,
-    "wk": 7.0,
-    "week": 7.0,
-    "weeks": 7.0,
-    "mo": 30.0,
-    "month": 30.0,
-    "months": 30.0,
-    "a": 365.0,
-    "year": 365.0,
-    "years": 365.0,
-    "h": 1 / 24,
-    "hour": 1 / 24,
-    "hours": 1 / 24,
+# A time unit as a chart spells it (UCUM code or word): its days, and its calendar months when it
+# counts in months (a month's supply runs to the same day of the next month; as days it is 30).
+_TIME_UNITS: dict[str, tuple[float, int | None]] = {
+    spelling: (days, months)
+    for spellings, days, months in (
+        (("h", "hour", "hours"), 1 / 24, None),
+        (("d", "day", "days"), 1.0, None),
+        (("wk", "week", "weeks"), 7.0, None),
+        (("mo", "month", "months"), 30.0, 1),
+        (("a", "yr", "year", "years"), 365.0, 12),
+    )
+    for spelling in spellings
 }
-_CALENDAR_MONTHS = {"mo": 1, "month": 1, "months": 1, "a": 12, "year": 12, "years": 12}
+_DAYS_PER_MONTH = 365.25 / 12
 _MOST_MONTHS = 12 * MAXYEAR  # a longer supply ends past the calendar in days as well
 
 
@@ -99,9 +95,18 @@ def duration_days(duration: Any) -> float | None:
     """Days in a FHIR Duration (`{value, unit|code}`), or None when it has no usable unit."""
     if not isinstance(duration, dict) or not isinstance(duration.get("value"), int | float):
         return None
-    unit = duration.get("code") or duration.get("unit")
-    factor = _DURATION_DAYS.get(str(unit).lower()) if unit else None
-    return None if factor is None else float(duration["value"]) * factor
+    known = _TIME_UNITS.get(str(duration.get("code") or duration.get("unit") or "").lower())
+    return None if known is None else float(duration["value"]) * known[0]
+
+
+def in_months(value: float, unit: str | None) -> float | None:
+    """`value` of a time `unit` in months (a year 12, a week or a day by the average month), or None
+    when the unit is not a time unit."""
+    known = _TIME_UNITS.get(str(unit or "").lower())
+    if known is None:
+        return None
+    days, months = known
+    return value * months if months is not None else value * days / _DAYS_PER_MONTH
 
 
 def supply_end(start: datetime, duration: Any) -> datetime | None:
@@ -113,7 +118,7 @@ def supply_end(start: datetime, duration: Any) -> datetime | None:
         return None
     unit = str(duration.get("code") or duration.get("unit")).lower()
     value = float(duration["value"])
-    months = _CALENDAR_MONTHS.get(unit)
+    months = _TIME_UNITS[unit][1]
     if months is None or not value.is_integer() or abs(value) > _MOST_MONTHS:
         return days_later(start, days)
     day = months_before(start.date(), -int(value) * months)

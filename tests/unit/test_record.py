@@ -219,6 +219,19 @@ def test_a_supply_duration_unit_is_read_whatever_its_case(unit: dict[str, str]) 
     assert (med.end - med.start).days == 90
 
 
+@pytest.mark.parametrize(("unit", "days"), [({"unit": "yr"}, 365), ({"code": "a"}, 365), ({"unit": "wk"}, 7)])
+def test_a_supply_of_years_or_weeks_ends_a_calendar_year_or_seven_days_later(
+    unit: dict[str, str], days: int
+) -> None:
+    """A year's supply, whichever spelling the chart uses for it (one table of time units serves
+    supplies and life expectancies alike), ends the same day a year later."""
+    order = med_request("Oxycodone 5 MG Oral Tablet", "2025-01-01")
+    order["dispenseRequest"] = {"expectedSupplyDuration": {"value": 1, **unit}}
+    [med] = record(order).medications
+    assert med.start is not None and med.end is not None
+    assert (med.end - med.start).days == days
+
+
 def test_questionnaire_answers_are_read_as_assessments() -> None:
     response = {
         "resourceType": "QuestionnaireResponse",

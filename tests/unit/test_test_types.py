@@ -68,7 +68,10 @@ def test_infusate_in_refuses_mixtures_when_asked() -> None:
         (1, "a", Status.MET),
         (10, "wk", Status.NOT_MET),
         (120, "d", Status.MET),
+        (48, "h", Status.NOT_MET),
+        (2, "yr", Status.MET),
         (5, None, Status.NOT_DOCUMENTED),
+        (5, "mg", Status.NOT_DOCUMENTED),
     ],
 )
 def test_life_expectancy_in_months(value: float, unit: str | None, status: Status) -> None:

@@ -34,6 +34,7 @@ from service.engine.classify import ALWAYS, intrathecal_since
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact, ProcedureFact
+from service.fhirdates import in_months
 from service.trial import Examination, examinations
 
 
@@ -140,23 +141,6 @@ def _words(value: Any) -> str:
     return str(value).replace("-", " ")
 
 
-_TO_MONTHS = {
-    "a": 12.0,
-    "yr": 12.0,
-    "year": 12.0,
-    "years": 12.0,
-    "mo": 1.0,
-    "month": 1.0,
-    "months": 1.0,
-    "wk": 12 / 52.18,
-    "week": 12 / 52.18,
-    "weeks": 12 / 52.18,
-    "d": 12 / 365.25,
-    "day": 12 / 365.25,
-    "days": 12 / 365.25,
-}
-
-
 def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> ObservationFact | None:
     """The most recent Observation with one of the LOINC codes and a value of `kind` (number or code)."""
     found = [
@@ -193,14 +177,14 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
         return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
     recorded = value = float(latest.value)  # type: ignore[arg-type]
     if params.get("unit") == "months":
-        factor = _TO_MONTHS.get(str(latest.unit or "").lower())
-        if factor is None:
+        months = in_months(value, latest.unit)
+        if months is None:
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),),
                 "the value has no time unit",
             )
-        value *= factor
+        value = months
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     needed = needs(params["comparator"], params["value"], params.get("unit", ""))
     compared = round(value, 6)
