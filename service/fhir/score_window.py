@@ -57,7 +57,10 @@ def is_pain_score(resource: Mapping[str, Any], pain_codes: frozenset[str]) -> bo
     code = resource.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
     return isinstance(codings, list) and any(
-        isinstance(c, dict) and c.get("system") == CANONICAL_SYSTEM[LOINC] and c.get("code") in pain_codes
+        isinstance(c, dict)
+        and c.get("system") == CANONICAL_SYSTEM[LOINC]
+        and isinstance(c.get("code"), str)
+        and c["code"] in pain_codes
         for c in codings
     )
 

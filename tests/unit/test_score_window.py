@@ -18,7 +18,14 @@ from service.catalog import Catalog
 from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
-from service.fhir.score_window import RECENT_DAYS, known_ids, missing_windows, recent_since, without_known
+from service.fhir.score_window import (
+    RECENT_DAYS,
+    is_pain_score,
+    known_ids,
+    missing_windows,
+    recent_since,
+    without_known,
+)
 from service.hooks.models import parse_hook_request
 from service.record import PatientRecord, build_record
 from service.registry import STANDARD_PREFETCH, service_for_hook
@@ -299,3 +306,16 @@ def test_the_scores_read_only_until_a_usable_one_answer_as_reading_them_all(
     trial, usable = _as_the_whole_partial_record(resources, pain, compiled_catalog)
     assert older is not usable
     assert build_record(PATIENT, resources, compiled_catalog.terminology).trial.procedure == trial
+
+
+@pytest.mark.parametrize("code", [["38208-5"], {"code": "38208-5"}, 38208, None])
+def test_a_pain_code_of_the_wrong_json_type_is_no_pain_score_and_no_failure(code: Any) -> None:
+    """A FHIR server's junk (a code as a list, found by the chart fuzz test) is not a pain score; it
+    never fails the call (it was a TypeError: a list is not hashable)."""
+    observation = {
+        "resourceType": "Observation",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+    }
+    assert not is_pain_score(observation, frozenset({"38208-5"}))
+    observation["code"]["coding"].append({"system": "http://loinc.org", "code": "38208-5"})
+    assert is_pain_score(observation, frozenset({"38208-5"}))
