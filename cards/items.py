@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cards.markdown import plain
-from service.engine.model import UNCHECKED_PREFIX, CriterionResult, Determination, Evidence, Outcome, Status
+from service.engine.model import (
+    UNCHECKED_PREFIX,
+    CriterionResult,
+    Determination,
+    Evidence,
+    Outcome,
+    Status,
+    indications_left,
+)
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date
 
@@ -223,6 +231,8 @@ def _missing(d: Determination) -> list[Item]:
             if all(leaf.id != known.id for known in bucket):
                 bucket.append(leaf)
     rechecks = [_unchecked_item(d, unchecked)] if unchecked else []
+    if not d.indication_evident and d.outcome == Outcome.DOES_NOT_MEET:
+        return rechecks  # failed whatever the pump is for: what it is for decides nothing
     if not d.indication_evident:  # then only the criteria whatever it is for (`_standing`)
         standing = _items(d, _standing(d, documentable))
         if unknown_for_now(d):  # reading again comes first: what could not be read may tell it
@@ -312,8 +322,7 @@ def _standing(d: Determination, documentable: list[CriterionResult]) -> list[Cri
     possible = frozenset(d.possible_indications)
     if not possible <= frozenset(d.policy_indications):
         return []
-    closed = {i for r in d.by_status(Status.NOT_MET) for i in (r.written_for or possible)}
-    left = possible - closed
+    left = indications_left(d.by_status(Status.NOT_MET), possible)
     return [leaf for leaf in documentable if left and left <= (leaf.written_for or possible)]
 
 

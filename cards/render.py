@@ -193,7 +193,7 @@ def detail(episode: Episode) -> str:
     orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
-    elif items.unknown_for_now(d):
+    elif items.unknown_for_now(d) or d.outcome == Outcome.DOES_NOT_MEET:  # the latter, whatever it is for
         head = [f"**{verdict(episode)}** ({d.payer}) for {orders}."]
     else:
         head = [

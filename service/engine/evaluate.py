@@ -26,7 +26,14 @@ from service.engine.classify import (
 )
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
-from service.engine.model import CriterionResult, Determination, Outcome, Status, TestOutcome
+from service.engine.model import (
+    CriterionResult,
+    Determination,
+    Outcome,
+    Status,
+    TestOutcome,
+    indications_left,
+)
 from service.engine.scope import applies, for_indication
 from service.policy import CriterionSpec, Policy, TestSpec
 
@@ -145,12 +152,11 @@ ANY = frozenset(INDICATIONS_CLASSIFIED)  # nothing tells what the pump is for
 
 def _rests_on_the_default(policy: Policy, failed: list[CriterionResult], possible: frozenset[str]) -> bool:
     """Whether criteria failed under a default indication fail only because of it: the order may be
-    for an indication the policy does not address (then it has no criteria at all), or every failed
-    criterion is written for some of the indications it may be for only. A criterion of every
-    indication it may be for, an exclusion say, fails whatever the indication."""
-    if not possible <= policy.indications:
-        return True
-    return not any(_written_for_all(r.written_for, possible) for r in failed)
+    for an indication the policy does not address (then it has no criteria at all), or some indication
+    it may be for is left by every failure (`indications_left`). A criterion of every indication it
+    may be for, an exclusion say, fails whatever the indication; so do failures that together close
+    every one."""
+    return not possible <= policy.indications or bool(indications_left(failed, possible))
 
 
 def _depends_on_indication(policy: Policy, kind: str, possible: frozenset[str]) -> bool:

@@ -7,6 +7,7 @@ the citation, the status, and the evidence (or what is missing and how to docume
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -123,3 +124,10 @@ class Determination:
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]
+
+
+def indications_left(failed: Iterable[CriterionResult], possible: frozenset[str]) -> frozenset[str]:
+    """Of the indications an order may be for, those no failed criterion closes: a failure closes every
+    indication its criterion is written for (None: all). An order none is left for is not covered
+    whatever it turns out to be for; one with some left rests on what it is for."""
+    return possible - {i for r in failed for i in (r.written_for or possible)}

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from cards.items import Episode, missing
+from cards.render import detail, summary
 from service.engine.evaluate import evaluate_order, kleene
-from service.engine.model import Determination, Status
+from service.engine.model import Determination, Outcome, Status
 from service.policy import Policy, compile_policy
 from service.yamlsource import load
 from tests.builders import ICD, assessment, baclofen_request, catalog, condition, context, infusate_request
@@ -134,3 +136,53 @@ def test_a_diagnosis_on_the_problem_list_tells_the_indication(policy: Policy) ->
 @pytest.mark.parametrize("logic", ["all", "any"])
 def test_a_group_of_one_has_its_childs_verdict(logic: str, status: Status) -> None:
     assert kleene(logic, [status]) == status
+
+
+SPLIT = """
+id: split
+payer: Split Health
+title: Split
+version: "1"
+document: "Split"
+source: "seeds/split.txt"
+effective: "2024-01-01"
+next_review: null
+dates_as_stated: "Effective 1/1/2024"
+scope:
+  indications: [non-malignant-pain, cancer-pain, spasticity, dystonia]
+  request_kinds: [permanent-implant]
+criteria:
+  - id: agreement
+    label: "Patient agrees"
+    section: "1"
+    text: "a patient in pain agrees"
+    role: required
+    indications: [non-malignant-pain, cancer-pain]
+    test: {type: assessment, code: it-trial-patient-acceptance, met: [true], not_met: [false]}
+  - id: tone
+    label: "Ashworth at least 3"
+    section: "2"
+    text: "a patient with non-malignant pain, spasticity or dystonia has a tone score"
+    role: required
+    indications: [non-malignant-pain, spasticity, dystonia]
+    test: {type: scale-score, code: ashworth-score, comparator: ">=", value: 3}
+"""
+
+
+def test_failures_that_together_close_every_indication_decide_without_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Nothing tells what the pump is for; one failure is written for the pain indications, the other
+    for the rest (each with the default): whatever the pump is for, one of them fails it. Not covered,
+    not a question of what it is for; the cards list no criterion as standing either."""
+    path: Path = tmp_path_factory.mktemp("policies") / "split.yaml"
+    path.write_text(SPLIT, encoding="utf-8")
+    split = compile_policy(load(path), catalog().terminology, catalog().vocabulary)
+    refuses = assessment("it-trial-patient-acceptance", valueBoolean=False)
+    d = judge(split, [refuses, assessment("ashworth-score", valueInteger=1)], ())
+    assert (d.indication_evident, tree(d)) == (False, {"agreement": "not-met", "tone": "not-met"})
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert missing(d) == ()
+    card = detail(Episode.of([d]))
+    assert card.startswith("**Not covered as ordered** (Split Health)") and "pump is for" not in card
+    assert summary(Episode.of([d])).startswith("Split Health: not covered — Patient agrees")
