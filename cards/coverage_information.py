@@ -8,11 +8,14 @@ covered or not-covered). Unless the call asked for CRD 2.2, only content valid u
 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever `covered` is not `not-covered`,
 `info-needed` exactly when something is `conditional`, a `reason` whenever `doc-purpose` is
 present, and no 2.2-only codes; a 2.2 call whose determination could not be made because the
-EHR's data could not be read gets 2.2's `indeterminate` with reason `technical`. An order that
-meets the policy of a payer configured for automatic approval gets `pa-needed=satisfied` and a PA
-number, unless the call forbids unsolicited determinations (CRD "what-if" calls set the
-`unsolicited-determ` option to false), or the assertion names no billing code to bound it (the pump's
-drug: CRD §resp-30, qualifiers SHALL be part of the annotation). Pure: dicts in, dicts out.
+EHR's data could not be read gets 2.2's `indeterminate` with reason `technical`, and a 2.2 call's
+assertion that rests on a policy's criteria names it in a `detail` coded `policy-link` whose value
+is this service's page of the policy (2.0.1 has no such code, no detail category, no url value).
+An order that meets the policy of a payer configured for automatic approval gets
+`pa-needed=satisfied` and a PA number, unless the call forbids unsolicited determinations (CRD
+"what-if" calls set the `unsolicited-determ` option to false), or the assertion names no billing
+code to bound it (the pump's drug: CRD §resp-30, qualifiers SHALL be part of the annotation).
+Pure: dicts in, dicts out.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-cove
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
 REASON_LIMIT = 3
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+POLICY_LINK = {"system": CRD_TEMP, "code": "policy-link", "display": "Policy Link"}  # CRD 2.2's temp code
 PA_PREFIX = "IDDS-"  # of the PA numbers this service issues (any other is another's approval)
 
 
@@ -50,6 +54,18 @@ class CoverageJudgement:
     auto_approve: bool = False  # the payer approves what meets its policy and the call allows it
     dtr: bool = True  # the payer gathers documentation with DTR (doc-needed sends the EHR there)
     undecided: str = "this service holds no intrathecal pump coverage rules for this payer"
+    policy_page: str | None = None  # this service's page of the determination's policy
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A CRD 2.2 `detail` of an assertion: its category (coverage-information-codes), its code, a URL
+    value and the words that qualify it."""
+
+    category: str
+    code: Mapping[str, str]
+    url: str
+    qualification: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,13 @@ class AssertionRules:
     @property
     def indeterminate(self) -> bool:
         """CRD 2.2's `indeterminate` (with reason `technical`) may be used."""
+        return self.crd_version == "2.2"
+
+    @property
+    def policy_link(self) -> bool:
+        """A `detail` coded `policy-link` (category `cat-other`, `valueUrl`) may be sent: CRD 2.2 only.
+        In 2.0.1 the temp CodeSystem (content complete) and the detail code value set have no
+        `policy-link`, a detail has no `category` and its value no `url` type."""
         return self.crd_version == "2.2"
 
 
@@ -126,25 +149,38 @@ def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
     ], text
 
 
+def _policy_link(judgement: CoverageJudgement, rules: AssertionRules) -> list[tuple[str, Any]]:
+    """The `detail` naming the policy whose criteria an assertion rests on, and where to read it as
+    this service checks it (CRD 2.2 only; none without a determination or the policy's page)."""
+    d = judgement.determination
+    if d is None or judgement.policy_page is None or not rules.policy_link:
+        return []
+    words = f"{d.payer} policy as checked: {d.policy_title} ({d.policy_version})"
+    return [("detail", Detail("cat-other", POLICY_LINK, judgement.policy_page, words))]
+
+
 def _assertion(
     judgement: CoverageJudgement, rules: AssertionRules, pa_number: str, billed: bool
 ) -> tuple[list[tuple[str, Any]], str]:
     """(sub-extension url, value) pairs beyond the common ones, and a one-line description. A PA
-    number is issued only for an assertion bounded by its billing code (`billed`)."""
+    number is issued only for an assertion bounded by its billing code (`billed`). An assertion made
+    under a policy's criteria links the policy; one of no rules here, of a policy that does not
+    address the order, or `indeterminate` (nothing decided: the EHR's data could not be read) does not."""
     d = judgement.determination
     if d is None:
         return _undecided(f"{judgement.payer}: {judgement.undecided}")
+    link = _policy_link(judgement, rules)
     if d.outcome == Outcome.MEETS and judgement.auto_approve and billed:
-        return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number)], (
+        return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number), *link], (
             f"{d.payer}: meets {d.policy_title}; prior authorization satisfied, number {pa_number}"
         )
     if d.outcome == Outcome.MEETS:
-        return [("covered", "covered"), ("pa-needed", "auth-needed")], (
+        return [("covered", "covered"), ("pa-needed", "auth-needed"), *link], (
             f"{d.payer}: meets {d.policy_title}; prior authorization needed"
         )
     if d.outcome == Outcome.DOES_NOT_MEET:
         text = f"{d.payer}: not covered under {d.policy_title} - not met: {_failed(d)}"
-        return [("covered", "not-covered"), ("reason", text)], text
+        return [("covered", "not-covered"), ("reason", text), *link], text
     if d.outcome == Outcome.INSUFFICIENT:
         technical = rules.indeterminate and _technical(d)
         if technical:
@@ -171,7 +207,7 @@ def _assertion(
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             pairs.append(("questionnaire", judgement.questionnaire))
         reason = {"coding": [{"system": CRD_TEMP, "code": "technical"}], "text": text} if technical else text
-        return [*pairs, ("reason", reason)], text
+        return [*pairs, ("reason", reason), *([] if technical else link)], text
     return _undecided(f"{d.payer}: {d.explanation}")
 
 
@@ -188,6 +224,16 @@ def _sub(url: str, value: Any) -> dict[str, Any]:
         return {"url": url, "valueDate": value}
     if url in ("coverage-assertion-id", "satisfied-pa-id"):
         return {"url": url, "valueString": value}
+    if url == "detail":
+        return {
+            "url": url,
+            "extension": [
+                {"url": "category", "valueCode": value.category},
+                {"url": "code", "valueCodeableConcept": {"coding": [dict(value.code)]}},
+                {"url": "value", "valueUrl": value.url},
+                {"url": "qualification", "valueString": value.qualification},
+            ],
+        }
     return {"url": url, "valueCode": value}
 
 

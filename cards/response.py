@@ -53,12 +53,19 @@ def _without_dtr(route: Route) -> bool:
     return route.payer is not None and not route.payer.uses_dtr
 
 
+def policy_page(base_url: str, policy_id: str) -> str:
+    """This service's page of a policy as it checks it (`GET /policies/<policy_id>`), linked from the
+    policy-link card and from a CRD 2.2 assertion's `policy-link` detail."""
+    return f"{base_url}/policies/{policy_id}"
+
+
 def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
     """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions."""
     cards = _decision_cards(decisions, options, base_url, catalog) + _notices(decisions)
     response: dict[str, Any] = {"cards": cards[: options.max_cards]}
     rules = AssertionRules(decisions.call.behaviour.asks_documentation, decisions.request.crd_version)
-    actions = coverage_actions(_targets(decisions), rules, decisions.request.hook_instance, decisions.today)
+    targets = _targets(decisions, base_url)
+    actions = coverage_actions(targets, rules, decisions.request.hook_instance, decisions.today)
     if actions:
         response["systemActions"] = actions
     return response
@@ -99,7 +106,7 @@ def _decision_cards(
         for d in (episode.lead for episode in episodes):
             if d.policy_id in judged:
                 policy = catalog.policies[d.policy_id]
-                url = f"{base_url}/policies/{d.policy_id}"
+                url = policy_page(base_url, d.policy_id)
                 cards.append(external_reference_card(d, url, policy.url, judged.pop(d.policy_id)))
     return cards
 
@@ -151,8 +158,9 @@ def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:
     ]
 
 
-def _judgements(decisions: Decisions) -> dict[str, tuple[CoverageJudgement, ...]]:
-    """Per pump order, what each active Coverage's payer says (no determination: no rules here)."""
+def _judgements(decisions: Decisions, base_url: str) -> dict[str, tuple[CoverageJudgement, ...]]:
+    """Per pump order, what each active Coverage's payer says (no determination: no rules here), with
+    this service's page of the policy that judged it."""
     by_key = {(d.order_reference, cov): d for d in decisions.determinations for cov in d.coverages}
     judgements: dict[str, tuple[CoverageJudgement, ...]] = {}
     for order in decisions.call.pump_orders:
@@ -167,6 +175,7 @@ def _judgements(decisions: Decisions) -> dict[str, tuple[CoverageJudgement, ...]
                 canonical_of(form) if form else None,
                 _auto_approves(route, decisions),
                 dtr=not _without_dtr(route),
+                policy_page=policy_page(base_url, d.policy_id) if d else None,
             )
             if route.elsewhere is not None:
                 judgement = replace(judgement, undecided=route.elsewhere)
@@ -200,7 +209,7 @@ def _code_words(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')} {resource.get('id')}"
 
 
-def _targets(decisions: Decisions) -> list[CoverageTarget]:
+def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     """Every resource that gets coverage information: each pump order its own determination, the
     other orders of its episode the principal order's, any other order and booked Appointment an
     honest "no rules here" (or the pump order it is based on; under CRD 2.2 an Appointment based on a
@@ -209,7 +218,7 @@ def _targets(decisions: Decisions) -> list[CoverageTarget]:
         return []
     call = decisions.call
     pumps = {o.reference: o for o in call.pump_orders}
-    judgements = _judgements(decisions)
+    judgements = _judgements(decisions, base_url)
     devices_unread = {u.order: u for u in call.unread if u.device is not None}
     targets = []
     for resource in call.in_scope:

@@ -4,7 +4,8 @@ It implements the server-side assertions of the Inferno Da Vinci CRD test kit (d
 response fields, cards, links, suggestions, system actions, coverage-information actions) and the
 coverage-information invariants of CRD 2.0.1 and 2.2 (digest §6.3): a call without
 `davinci-crd.requestedVersion` 2.2 must get content valid under both versions; a 2.2 call may get
-2.2-only codes (`indeterminate`, with a reason) and is held to the 2.2 invariants. On the primary
+2.2-only content (`indeterminate`, with a reason; a `detail`, whose category 2.0.1 lacks) and is
+held to the 2.2 invariants. On the primary
 hooks every order (and on appointment-book every booked Appointment) must carry coverage
 information. `check_response` returns a list of errors.
 """
@@ -44,6 +45,25 @@ KNOWN_SUBS = {
     "dependency",
     "questionnaire",
     "satisfied-pa-id",
+}
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+# a `detail` per version (CRD input/fsh/extensions/CoverageInformation.fsh, codesystems/CRDTempCodes.fsh
+# and valuesets/CRDCoverageDetailCodes.fsh at tags 2.0.1 and 2.2.1): its parts, its value types and the
+# detail codes of the temp CodeSystem (content complete: any other temp code is unknown). 2.0.1 has no
+# category, no url value and no policy-link.
+DETAIL_PARTS = {
+    "2.0.1": {"code", "value", "qualification"},
+    "2.2": {"category", "code", "value", "qualification"},
+}
+DETAIL_VALUES = {
+    "2.0.1": {"valueBoolean", "valueString", "valueQuantity", "valuePeriod"},
+    "2.2": {"valueBoolean", "valueString", "valueUrl", "valueQuantity", "valuePeriod"},
+}
+DETAIL_CATEGORIES = {"cat-limitation", "cat-decisional", "cat-other"}
+_DETAIL_CODES = {"allowed-quantity", "allowed-period", "in-network-copay", "out-network-copay"}
+TEMP_DETAIL_CODES = {
+    "2.0.1": {*_DETAIL_CODES, "concurrent-review", "appropriate-use-needed", "auth-out-network-only"},
+    "2.2": {*_DETAIL_CODES, "concurrent-review", "appropriate-use-needed", "policy-link", "instructions"},
 }
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -221,6 +241,52 @@ def _check_coverage_information(
     for coding in subs.get("billingCode", []):
         if not isinstance(coding, dict) or not coding.get("system") or not coding.get("code"):
             errors.append(f"{path}.billingCode: system and code required")
+    for i, detail in enumerate(s for s in extension.get("extension", []) if s.get("url") == "detail"):
+        _check_detail(detail, version, f"{path}.detail[{i}]", errors)
+
+
+def _check_detail(detail: dict[str, Any], version: str, path: str, errors: list[str]) -> None:
+    """A coverage-information `detail` in the shape of the version asked for; none unless 2.2 is asked
+    for, as none is valid under both 2.0.1 (no category) and 2.2 (category 1..1)."""
+    if version != "2.2":
+        errors.append(f"{path}: no detail is valid under both CRD 2.0.1 and 2.2 (category)")
+    if any(k.startswith("value") for k in detail):
+        errors.append(f"{path}: a detail has parts, not a value")
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for part in detail.get("extension", []):
+        parts.setdefault(part.get("url"), []).append(part)
+    for url, found in parts.items():
+        if url not in DETAIL_PARTS[version]:
+            errors.append(f"{path}: '{url}' is not a part of a detail in CRD {version}")
+        elif len(found) > 1:
+            errors.append(f"{path}: '{url}' at most once")
+    for url in ("category", "code", "value") if version == "2.2" else ("code", "value"):
+        if url not in parts:
+            errors.append(f"{path}: '{url}' required (1..1) in CRD {version}")
+    category = (parts.get("category") or [{}])[0]
+    if "category" in parts and category.get("valueCode") not in DETAIL_CATEGORIES:
+        errors.append(f"{path}.category: '{category.get('valueCode')}' is not a detail category")
+    value = (parts.get("value") or [{}])[0]
+    kinds = [k for k in value if k.startswith("value")]
+    if "value" in parts and (len(kinds) != 1 or kinds[0] not in DETAIL_VALUES[version]):
+        errors.append(f"{path}.value: {kinds} is not a detail value type in CRD {version}")
+    code = (parts.get("code") or [{}])[0]
+    codings = (code.get("valueCodeableConcept") or {}).get("coding") or []
+    if "code" in parts and not isinstance(code.get("valueCodeableConcept"), dict):
+        errors.append(f"{path}.code: a valueCodeableConcept required")
+    for coding in codings:
+        temp = coding.get("system") == CRD_TEMP
+        if temp and coding.get("code") not in TEMP_DETAIL_CODES[version]:
+            errors.append(f"{path}.code: '{coding.get('code')}' is not a detail code of CRD {version}")
+        if (
+            temp
+            and coding.get("code") == "policy-link"
+            and (category.get("valueCode") != "cat-other" or "valueUrl" not in value)
+        ):
+            errors.append(f"{path}: a policy-link is category cat-other with a valueUrl (CRD 2.2)")
+    qualification = (parts.get("qualification") or [{}])[0]
+    if "qualification" in parts and not isinstance(qualification.get("valueString"), str):
+        errors.append(f"{path}.qualification: a valueString")
 
 
 def _check_coverage_action(

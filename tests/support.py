@@ -121,10 +121,13 @@ def mutate(body: dict[str, Any], path: JsonPath, value: Any) -> dict[str, Any]:
 
 
 def assertion_of(action: dict[str, Any]) -> dict[str, Any]:
-    """The sub-extensions (by url, their values) of the one coverage-information repetition that a
-    system action carries."""
+    """The sub-extensions (by url, their values; a complex one's parts, as a `detail`'s) of the one
+    coverage-information repetition that a system action carries."""
     [info] = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
-    return {s["url"]: next(v for k, v in s.items() if k.startswith("value")) for s in info["extension"]}
+    return {
+        s["url"]: next((v for k, v in s.items() if k.startswith("value")), s.get("extension"))
+        for s in info["extension"]
+    }
 
 
 def post_json(client: FlaskClient, url: str, body: Any) -> TestResponse:

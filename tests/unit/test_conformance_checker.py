@@ -237,3 +237,64 @@ def test_coverage_information_on_an_appointment_only_on_appointment_book() -> No
     body, request = answer("order-select-62362-demo-meets")
     body["systemActions"][0]["resource"]["resourceType"] = "Appointment"
     assert any("coverage information on a non-order resource" in e for e in check_response(body, request))
+
+
+TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+RETIRED = {"system": TEMP, "code": "auth-out-network-only"}  # a 2.0.1 detail code that 2.2 dropped
+
+
+def policy_link(**changes: Any) -> dict[str, Any]:
+    """A CRD 2.2 `detail` coded policy-link (the IG's annotated example), its parts changed by `changes`
+    (a part set to None is dropped)."""
+    parts: dict[str, Any] = {
+        "category": {"valueCode": "cat-other"},
+        "code": {"valueCodeableConcept": {"coding": [{"system": TEMP, "code": "policy-link"}]}},
+        "value": {"valueUrl": "https://crd.example.org/policies/geha-idds-chronic-pain"},
+        "qualification": {"valueString": "GEHA policy as checked"},
+        **changes,
+    }
+    return {"url": "detail", "extension": [{"url": u, **v} for u, v in parts.items() if v is not None]}
+
+
+def with_detail(detail: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    body, request = answer("order-select-62362-demo-meets")
+    coverage_subs(body).append(detail)
+    return body, request
+
+
+def test_a_2_2_answer_may_carry_a_policy_link_detail() -> None:
+    body, request = with_detail(policy_link())
+    assert check_response(body, as_2_2(request)) == []
+
+
+def test_no_detail_is_valid_under_both_versions() -> None:
+    """A 2.0.1 client (Inferno) gets no detail: 2.0.1 has no category, which 2.2 requires, and no
+    policy-link code (its temp CodeSystem is complete without it) nor url value."""
+    errors = check_response(*with_detail(policy_link()))
+    assert any("no detail is valid under both CRD 2.0.1 and 2.2" in e for e in errors)
+    assert any("'category' is not a part of a detail in CRD 2.0.1" in e for e in errors)
+    assert any("'policy-link' is not a detail code of CRD 2.0.1" in e for e in errors)
+    assert any("['valueUrl'] is not a detail value type in CRD 2.0.1" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"category": None}, "'category' required (1..1) in CRD 2.2"),
+        ({"category": {"valueCode": "cat-policy"}}, "'cat-policy' is not a detail category"),
+        ({"category": {"valueCode": "cat-limitation"}}, "a policy-link is category cat-other"),
+        ({"value": {"valueString": "https://crd.example.org/p"}}, "category cat-other with a valueUrl"),
+        ({"value": {"valueCode": "x"}}, "['valueCode'] is not a detail value type in CRD 2.2"),
+        ({"value": None}, "'value' required (1..1) in CRD 2.2"),
+        ({"code": None}, "'code' required (1..1) in CRD 2.2"),
+        (
+            {"code": {"valueCodeableConcept": {"coding": [RETIRED]}}},
+            "'auth-out-network-only' is not a detail",
+        ),
+        ({"qualification": {"valueCode": "x"}}, "qualification: a valueString"),
+        ({"dependency": {"valueString": "x"}}, "'dependency' is not a part of a detail in CRD 2.2"),
+    ],
+)
+def test_a_2_2_detail_out_of_shape_is_refused(changes: dict[str, Any], error: str) -> None:
+    body, request = with_detail(policy_link(**changes))
+    assert any(error in e for e in check_response(body, as_2_2(request)))

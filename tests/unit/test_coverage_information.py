@@ -30,8 +30,17 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import sign_with_chart
-from tests.conformance import COVERAGE_INFO
-from tests.support import open_settings, select_body, sign_body
+from tests.conformance import COVERAGE_INFO, check_response
+from tests.support import (
+    SELECT_URL,
+    RecordingFactory,
+    RecordingFhirClient,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
 
@@ -328,3 +337,130 @@ def test_a_plan_the_payers_policy_sends_elsewhere_is_not_judged_and_says_where_i
     for subs in only(response):
         assert subs["covered"] == "conditional"
         assert "FEP members; refer to the FEP Medical Policy Manual" in subs["reason"]["text"]
+
+
+# --------------------------------------------------------------------------- the policy that judged (CRD 2.2)
+
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+GEHA_POLICY = "geha-idds-chronic-pain"
+
+
+def asking(version: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`body` (the sample order-sign) asking for CRD `version` (None: no requestedVersion)."""
+    body = body or sign_body()
+    if version is not None:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    return body
+
+
+def parts(detail: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `detail`'s parts, {url: value}."""
+    return {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in detail}
+
+
+def policy_card_link(response: dict[str, Any]) -> str:
+    """The URL of the policy-link card's link to the policy as this service checks it."""
+    [card] = [c for c in response["cards"] if c["source"].get("topic", {}).get("code") == "guideline"]
+    return str(card["links"][0]["url"])
+
+
+@pytest.mark.parametrize(
+    ("chart", "catalog_of", "covered"),
+    [
+        (meeting_chart(), catalog, "covered"),
+        (meeting_chart(), auto_approving_catalog, "covered"),
+        ([*meeting_chart(), INFECTION], catalog, "not-covered"),
+        (without_codes(meeting_chart(), "it-trial-side-effects"), catalog, "conditional"),
+    ],
+    ids=["meets", "auto-approved", "does-not-meet", "insufficient"],
+)
+def test_a_2_2_assertion_names_the_policy_that_judged_the_order_and_links_its_page(
+    chart: list[dict[str, Any]], catalog_of: Any, covered: str
+) -> None:
+    """UM-8: a payer system receiving the order learns which policy judged it and where to read it:
+    CRD 2.2's detail `policy-link` (category cat-other, valueUrl), as in the IG's annotated example;
+    the URL is the one the policy-link card links, the service's own page of the policy."""
+    _, response = sign_with_chart(chart, catalog_of(), body=asking("2.2"))  # checked for conformance
+    page = policy_card_link(response)
+    assert page.endswith(f"/policies/{GEHA_POLICY}")
+    policy = catalog().policies[GEHA_POLICY]
+    for subs in only(response):  # the pump, its catheter, hardware and drug: one determination
+        assert subs["covered"] == covered
+        detail = parts(subs["detail"])
+        assert detail["category"] == "cat-other"
+        [coding] = detail["code"]["coding"]
+        assert (coding["system"], coding["code"]) == (CRD_TEMP, "policy-link")
+        assert detail["value"] == page
+        assert detail["qualification"] == f"GEHA policy as checked: {policy.title} ({policy.version})"
+    app = create_app(open_settings())
+    shown = app.test_client().get(page.removeprefix("http://localhost"))
+    assert shown.status_code == 200 and policy.title in shown.get_data(as_text=True)
+
+
+def test_the_policy_link_is_on_the_configured_public_url() -> None:
+    """The one way the service names its policy pages: the card's link and the detail agree."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(public_base_url="https://crd.example.org/"), client_factory=factory)
+    request = with_fhir(asking("2.2", select_body()))
+    response = post_json(app.test_client(), SELECT_URL, request).get_json()
+    assert check_response(response, request) == []
+    page = "https://crd.example.org/policies/geha-idds-chronic-pain"
+    assert policy_card_link(response) == page
+    assert [parts(s["detail"])["value"] for s in only(response)] == [page]
+
+
+@pytest.mark.parametrize("version", [None, "2.0", "2.1"])
+def test_an_older_client_gets_no_detail(version: str | None) -> None:
+    """CRD 2.0.1 (Inferno) has no `policy-link` detail code (its temp CodeSystem is complete without
+    it), no detail category and no url value: nothing carries a detail valid under both versions."""
+    _, response = sign_with_chart(meeting_chart(), body=asking(version))
+    assert all("detail" not in subs for subs in only(response))
+
+
+def test_no_policy_link_when_nothing_was_decided_because_the_ehr_data_could_not_be_read() -> None:
+    """A 2.2 `indeterminate` rests on the failure to read the EHR's data, not on the policy."""
+    _, response = sign_with_chart(meeting_chart(), body=asking("2.2"), failing=("Procedure",))
+    for subs in only(response):
+        assert subs["covered"] == "indeterminate"
+        assert "detail" not in subs
+
+
+def test_no_policy_link_for_an_order_the_policy_does_not_address() -> None:
+    """GEHA's policy gives no criteria for a refill (not-applicable): it judged nothing."""
+    body = asking("2.2", sign_request(service_request("95990"), infusate_request()))
+    _, response = sign_with_chart(meeting_chart(), body=body)
+    for subs in only(response):
+        assert subs["covered"] == "conditional"
+        assert "GEHA review of a refill is manual" in subs["reason"]["text"]
+        assert "detail" not in subs
+
+
+def test_no_policy_link_for_an_order_no_policy_here_covers() -> None:
+    mri = service_request("70553")
+    body = asking("2.2", sign_request(service_request("62362"), mri))
+    _, response = sign_with_chart(meeting_chart(), body=body)
+    found = assertions(response)
+    [unaddressed] = found.pop(f"ServiceRequest/{mri['id']}")
+    assert "holds no coverage rules for code 70553" in unaddressed["reason"]["text"]
+    assert "detail" not in unaddressed
+    assert all("detail" in subs for per_order in found.values() for subs in per_order)
+
+
+def test_no_policy_link_for_a_plan_whose_rules_are_elsewhere() -> None:
+    body = asking("2.2")
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["payor"] = [{"identifier": {"system": "http://idds-crd.org/fhir/sid/payer-id", "value": "cbc"}}]
+    coverage["class"] = [
+        {"type": {"coding": [{"code": "plan"}]}, "value": "FEP-STD", "name": "FEP Blue Standard"}
+    ]
+    _, response = sign_with_chart(meeting_chart(), body=body)
+    for subs in only(response):
+        assert "FEP Medical Policy Manual" in subs["reason"]["text"]
+        assert "detail" not in subs
+
+
+def test_a_2_2_re_sign_with_the_same_policy_link_sends_no_update() -> None:
+    """CRD §resp-35 holds with the detail: the same assertion, link included, is not sent again."""
+    _, first = sign_with_chart(meeting_chart(), body=asking("2.2"))
+    _, again = sign_with_chart(meeting_chart(), body=asking("2.2", resigned(first)))
+    assert "systemActions" not in again
