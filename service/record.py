@@ -272,19 +272,22 @@ def _medication_statement(
     return _medication_fact(resource, concept, start, end, reason, reader)
 
 
-def _procedure(resource: Mapping[str, Any], steroids: ValueSet, codes_of: CodesOf) -> ProcedureFact | None:
+def _procedure(resource: Mapping[str, Any], steroids: ValueSet, reader: DrugReader) -> ProcedureFact | None:
+    """A completed Procedure. What it used (`usedCode`) is read as a drug order's drug is, by name or
+    RxNorm code (an ingredient's or a product's) through the catalog's ingredients: one that holds a
+    corticosteroid makes it an epidural steroid injection, which the trial module and every
+    procedure-history test read alike (contract §4, AMB-34)."""
     if resource.get("status") != "completed":
         return None
+    codes_of, named = reader
     codes = codes_of(resource.get("code"))
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
         as_dict(resource.get("performedPeriod")).get("start")
     )
     used_codes = dicts(resource.get("usedCode"))
     used = " | ".join(concept_text(c) for c in used_codes)
-    steroid = bool(used_codes) and (
-        bool(steroids.ingredients_in_text(used))
-        or any(steroids.matches(c) for u in used_codes for c in codings(u))
-    )
+    drug_codes = tuple(c for u in used_codes for c in codes_of(u))
+    steroid = bool(used_codes) and steroids.holds_drug(named(used, drug_codes), drug_codes)
     label = first_display(resource.get("code"), codes)
     based_on = _local_references(as_list(resource.get("basedOn")))
     devices = _local_references(
@@ -646,7 +649,7 @@ def build_record(
     drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], codes_of)))
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], drugs)))
     pain_codes = terminology["pain-score"]
     observations = tuple(
         o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)

@@ -155,9 +155,6 @@ class ValueSet:
                 return ingredient
         return None
 
-    def ingredients_in_text(self, text: str) -> list[Ingredient]:
-        return [i for i in self.ingredients if i.matches_text(text)]
-
     def matches_text(self, text: str) -> bool:
         """Whether a listed phrase is in `text` as whole words, singular or plural ("spinal cord
         stimulators" names a spinal cord stimulator), and not negated ("non-implantable pulse

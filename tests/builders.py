@@ -167,13 +167,32 @@ def procedure(
 
 
 def steroid_injection(
-    code: str, when: str, steroid: str = "triamcinolone acetonide 40 MG/ML Injectable Suspension"
+    code: str,
+    when: str,
+    steroid: str = "triamcinolone acetonide 40 MG/ML Injectable Suspension",
+    rxcui: str | None = None,
 ) -> dict[str, Any]:
     """A procedure of `code` that injected a steroid (`usedCode`): an epidural steroid injection
-    whatever the code, even one of the trial codes 62320-62327 (AMB-34)."""
+    whatever the code, even one of the trial codes 62320-62327 (AMB-34). With `rxcui` the steroid is
+    recorded by that RxNorm code alone: no text, no display."""
     resource = procedure(code, when)
-    resource["usedCode"] = [{"text": steroid}]
+    resource["usedCode"] = [concept(RX, rxcui)] if rxcui else [{"text": steroid}]
     return resource
+
+
+# RxNorm codes of steroids an epidural injection uses, each an ingredient or an injectable product of
+# it (policies/notes/rxnorm.md): the codes a Procedure may record its steroid by, with no name.
+STEROID_RXCUIS = {
+    "6902": "methylprednisolone",
+    "1743779": "1 ML methylprednisolone acetate 40 MG/ML Injection",
+    "1358612": "methylprednisolone acetate 40 MG/ML Injectable Suspension [Depo-Medrol]",
+    "10759": "triamcinolone",
+    "1085754": "triamcinolone acetonide 40 MG/ML Injectable Suspension",
+    "3264": "dexamethasone",
+    "1812194": "1 ML dexamethasone phosphate 4 MG/ML Injection",
+    "1514": "betamethasone",
+    "578803": "betamethasone 3 MG/ML / betamethasone acetate 3 MG/ML Injectable Suspension",
+}
 
 
 def observation(system: str, code: str, when: str, **value: Any) -> dict[str, Any]:

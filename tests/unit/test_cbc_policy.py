@@ -28,6 +28,7 @@ from tests.builders import (
     procedure,
     service_request,
     statuses,
+    steroid_injection,
 )
 
 POLICY = "cbc-mp-1-058"
@@ -191,6 +192,19 @@ def test_epidural_steroid_injection_is_not_a_trial() -> None:
     chart = [
         condition(ICD, "M96.1", "2023-03-01"),
         esi,
+        pain(8, "2026-09-30T15:00:00Z"),
+        pain(2, "2026-10-01T12:00:00Z"),
+    ]
+    assert statuses(cbc(chart, drugs=morphine()))[TRIAL_GT50] == "not-documented"
+
+
+@pytest.mark.parametrize("rxcui", ["1085754", "6902", "578803"])
+def test_a_steroid_recorded_by_rxnorm_code_alone_is_not_a_trial(rxcui: str) -> None:
+    """s36 #6: a 62322 that used triamcinolone acetonide 40 MG/ML (or methylprednisolone, or
+    betamethasone) recorded by its RxNorm code alone is an epidural steroid injection, not the trial."""
+    chart = [
+        condition(ICD, "M96.1", "2023-03-01"),
+        steroid_injection("62322", "2026-10-01T09:00:00Z", rxcui=rxcui),
         pain(8, "2026-09-30T15:00:00Z"),
         pain(2, "2026-10-01T12:00:00Z"),
     ]

@@ -17,6 +17,7 @@ from tests.builders import (
     ICD,
     OXYCODONE_TABLET,
     SCT,
+    STEROID_RXCUIS,
     allergy,
     assessment,
     card_line,
@@ -798,6 +799,20 @@ def test_an_epidural_steroid_injection_is_treatment_not_a_trial() -> None:
     assert statuses(d)["geha.trial.relief-ge50"] == "met"  # still the October trial, not the injection
     only_esi = [steroid_injection("62323", "2024-01-01")]
     assert statuses(determine(only_esi))["geha.chronic-pain.underlying-tx-failed"] == "met"
+
+
+@pytest.mark.parametrize("rxcui", sorted(STEROID_RXCUIS))
+def test_a_steroid_recorded_by_rxnorm_code_alone_is_treatment_not_a_trial(rxcui: str) -> None:
+    """s36 #6: the chart's only 62322 used methylprednisolone (or another corticosteroid, as an
+    ingredient or an injectable product) recorded by its RxNorm code alone. It is an epidural steroid
+    injection (AMB-34): the scores around it measure no trial, and it is the underlying treatment tried."""
+    chart = [
+        *without_codes(meeting_chart(), "62324", "64483"),
+        steroid_injection("62322", "2025-10-01T09:00:00Z", rxcui=rxcui),
+    ]
+    found = statuses(determine(chart))
+    assert found["geha.trial.relief-ge50"] == "not-documented"
+    assert found["geha.chronic-pain.underlying-tx-failed"] == "met"
 
 
 def test_snomed_coded_morphine_allergy_is_found() -> None:

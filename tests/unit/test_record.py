@@ -12,12 +12,14 @@ from tests.builders import (
     ICD,
     RX,
     SCT,
+    STEROID_RXCUIS,
     assessment,
     catalog,
     condition,
     med_request,
     med_statement,
     procedure,
+    steroid_injection,
 )
 
 
@@ -206,6 +208,26 @@ def test_procedure_status_filter(status: str, kept: int) -> None:
     found = record(procedure("62324", "2025-10-01T09:00:00Z", status=status))
     assert len(found.procedures) == kept
     assert (found.trial.procedure is not None) == bool(kept)
+
+
+@pytest.mark.parametrize("rxcui", sorted(STEROID_RXCUIS))
+def test_a_steroid_used_by_rxnorm_code_alone_makes_a_steroid_injection_not_a_trial(rxcui: str) -> None:
+    """AMB-34: a 62322 whose usedCode is only an RxNorm coding of a corticosteroid (ingredient or
+    injectable product, no text or display) is an epidural steroid injection, so the trial module
+    finds no trial in it (s36 #6)."""
+    found = record(steroid_injection("62322", "2025-10-01T09:00:00Z", rxcui=rxcui))
+    assert [p.steroid_injection for p in found.procedures] == [True]
+    assert found.trial.procedure is None
+
+
+@pytest.mark.parametrize("rxcui", ["7052", "892531", "1292", "1815"])
+def test_an_analgesic_used_by_rxnorm_code_alone_leaves_the_trial_a_trial(rxcui: str) -> None:
+    """A 62322 that used morphine, baclofen or bupivacaine (by code alone) is the trial it is coded as."""
+    trial = procedure("62322", "2025-10-01T09:00:00Z")
+    trial["usedCode"] = [{"coding": [{"system": RX, "code": rxcui}]}]
+    found = record(trial)
+    assert [p.steroid_injection for p in found.procedures] == [False]
+    assert found.trial.procedure is not None
 
 
 @pytest.mark.parametrize("unit", [{"code": "d"}, {"unit": "days"}, {"unit": "Days"}, {"unit": "DAY"}])
