@@ -50,10 +50,12 @@ def kleene(logic: str, statuses: list[Status]) -> Status:
 
 
 def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationContext) -> str | None:
-    """Why a result cannot be trusted: a resource type that `tests` read could not be fetched."""
+    """Why a result cannot be trusted: a resource type it rests on could not be fetched: those `tests`
+    read, for a result that rests on no record of the fact; those its outcome names, for any."""
     if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
-        return None
-    return could_not_check(ctx, tuple(t for test in tests for t in TEST_TYPES[test.type].reads))
+        return could_not_check(ctx, outcome.rests_on)
+    reads = tuple(t for test in tests for t in TEST_TYPES[test.type].reads)
+    return could_not_check(ctx, (*outcome.rests_on, *reads))
 
 
 def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:

@@ -48,6 +48,7 @@ class TestOutcome:
     finding: str = ""
     by_absence: bool = False
     for_reviewer: bool = False  # not documented, though recorded: the policy leaves it to a reviewer
+    rests_on: tuple[str, ...] = ()  # resource types beyond its test's reads whose records could change it
 
     @property
     def documents(self) -> bool:

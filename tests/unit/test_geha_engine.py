@@ -652,6 +652,21 @@ def test_a_visit_with_no_result_does_not_overrule_a_recorded_not_cleared() -> No
     assert statuses(determine(refused_after))["geha.doc.psych-eval"] == "not-met"
 
 
+@pytest.mark.parametrize("answer", [True, False])
+def test_an_evaluation_answer_cannot_be_trusted_while_the_procedures_are_unread(answer: bool) -> None:
+    """A psych-clearance answer holds only for evaluations before it: with the procedures unread, a
+    later evaluation could have superseded it, so it is neither met nor not met but could not be
+    checked (the card offers to call again); read, the same answer decides."""
+    chart = [assessment("psych-clearance", "2025-01-01", valueBoolean=answer)]
+    unread = determine(chart, unavailable={"Procedure": "HTTP 503"})
+    cleared = next(r for top in unread.criteria for r in top.walk() if r.id == "geha.doc.psych-eval.cleared")
+    assert cleared.status == Status.NOT_DOCUMENTED
+    assert cleared.unchecked_reason is not None and "procedure history" in cleared.unchecked_reason
+    assert statuses(determine(chart))["geha.doc.psych-eval"] == ("met" if answer else "not-met")
+    no_answer = determine([], unavailable={"Procedure": "HTTP 503"})
+    assert statuses(no_answer)["geha.doc.psych-eval.cleared"] == "met"  # nothing to supersede
+
+
 @pytest.mark.parametrize(
     ("chart", "drug", "indication"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -94,7 +95,15 @@ def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome
     listed values (`met` / `not_met`; `for_reviewer`: recorded values the policy leaves to the
     payer's reviewer), or a number against `comparator` `value`. With `superseded_by`, an answer
     about a procedure of those value sets (an evaluation's result) that a later one of them follows
-    answers for the earlier only: the later one's result is not documented."""
+    answers for the earlier only: the later one's result is not documented; while the procedures
+    cannot be read, whether one followed cannot be checked (`rests_on`)."""
+    outcome = _assessed(params, ctx)
+    if params.get("superseded_by") and outcome.evidence:  # an answer on record, which a later one supersedes
+        return replace(outcome, rests_on=("Procedure",))
+    return outcome
+
+
+def _assessed(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     name = ctx.terminology.assessment_name(params["code"])
     found = ctx.record.latest_assessment(params["code"])
     if found is None:
