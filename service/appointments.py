@@ -38,6 +38,9 @@ class UnreadOrder:
     searched: bool = False  # not one order: the search for the patient's open orders failed
     device: str | None = None  # the order is at hand, but not the Device it is coded by (this one)
     others_searched: bool = False  # (searched) the patient's other open orders were found and judged
+    # the request element naming an order that was neither prefetched nor readable (the call names no
+    # FHIR server): data the call cannot be answered without, so the answer is 412, not a card
+    needed_at: str | None = None
 
     @property
     def booked(self) -> bool:

@@ -38,6 +38,15 @@ class CallData:
 
 
 @dataclass(frozen=True)
+class Unobtainable:
+    """Data the call cannot be answered without, neither prefetched nor read (→ 412)."""
+
+    name: str  # as the answer names it: the prefetch key (`coverage`) or the order (`ServiceRequest/1`)
+    expression: str  # the request element to fix: `prefetch.coverage`, `context.dispatchedOrders[0]`
+    reason: str
+
+
+@dataclass(frozen=True)
 class Decisions:
     """What the call decided: per (order, policy) Determinations and everything cards need beside."""
 
@@ -49,7 +58,7 @@ class Decisions:
     trial_missing: tuple[tuple[Determination, tuple[CriterionResult, ...]], ...] = ()
     forms: Mapping[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     approvals: bool = False  # automatic approvals may be given in this call
-    missing_required: Mapping[str, str] = field(default_factory=dict)  # → 412
+    missing_required: tuple[Unobtainable, ...] = ()  # → 412
     coverage_refused: str | None = None  # why the call's Coverage cannot be answered under CRD 2.2 → 400
 
     @property

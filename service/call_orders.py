@@ -76,7 +76,8 @@ def _asked(call: OrderSearch, client: FhirClient, queries: list[Query]) -> dict[
 
 
 def _dispatched(call: OrderSearch) -> OrdersOfCall:
-    """order-dispatch: each dispatched order from prefetch, else read from the EHR."""
+    """order-dispatch: each dispatched order from prefetch, else read from the EHR; one that can be
+    neither is needed data (`needed_at`, 412), one the EHR's FHIR server fails to give is reported."""
     request, client = call.request, call.client
     patient = request.context.patient_id
     prefetched = prefetched_resources(request.prefetch)
@@ -88,8 +89,11 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
             found.append(prefetched[reference])
         else:
             to_read.append(reference)
-    if to_read and client is None:
-        unread += [UnreadOrder(r, r, "the call gave no FHIR server to read it from") for r in to_read]
+    if to_read and client is None:  # neither prefetched nor readable: CDS Hooks answers 412
+        why = "the call gave no FHIR server to read it from"
+        for r in to_read:
+            where = request.context.dispatched_at.get(r, "context.dispatchedOrders")
+            unread.append(UnreadOrder(r, r, why, needed_at=where))
     elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
         for reference, outcome in _asked(call, client, queries).items():

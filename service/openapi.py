@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from service.feedback import MAX_COMMENT, MAX_ITEMS, OUTCOMES, RFC3339
+from service.hooks.contexts import context_rules
 from service.hooks.models import (
     BEARER_TOKEN,
     CANONICAL_UUID,
@@ -21,7 +22,7 @@ from service.hooks.models import (
     MAX_ORDERS,
     MAX_PREFETCH_ENTRIES,
     ORDER_REFERENCE,
-    USER_REFERENCE,
+    typed_reference,
 )
 from service.http_input import JSON_MEDIA_TYPES
 from service.registry import ANSWERED_VERSIONS, SERVICES, OrderSource, ServiceDefinition
@@ -74,36 +75,44 @@ def _orders_bundle(must_hold: str | None = None) -> Schema:
     return bundle
 
 
-def _references(min_items: int = 1) -> Schema:
-    return {
-        "type": "array",
-        "minItems": min_items,
-        "maxItems": MAX_ORDERS,
-        "items": _pattern(ORDER_REFERENCE.pattern),
-    }
+def _references(item: Schema, min_items: int = 1) -> Schema:
+    return {"type": "array", "minItems": min_items, "maxItems": MAX_ORDERS, "items": item}
 
 
-def _context(source: OrderSource) -> Schema:
-    """The context a service needs, by where it finds its orders."""
+def _precondition(service: ServiceDefinition) -> str:
+    """What a 412 from the service means: what it needs and could neither find nor read."""
+    if service.behaviour.orders_from == OrderSource.DISPATCHED:
+        return (
+            "Patient, Coverage or a dispatched order neither prefetched nor readable from fhirServer "
+            "(the OperationOutcome names each: prefetch.patient, context.dispatchedOrders[0], ...)."
+        )
+    return "Patient or Coverage neither prefetched nor readable from fhirServer."
+
+
+def _context(service: ServiceDefinition) -> Schema:
+    """The context a service needs: who and where by its hook's row of HOOK_CONTEXTS, the orders by
+    where it finds them."""
+    source, rules = service.behaviour.orders_from, context_rules(service.hook)
     properties: Schema = {"patientId": _ref("FhirId"), "encounterId": _ref("FhirId")}
     required = ["patientId"]
     extra: Schema = {}
-    if source == OrderSource.DISPATCHED:
-        properties |= {
-            "dispatchedOrders": _references(),
-            "order": _pattern(ORDER_REFERENCE.pattern),
-            "performer": NON_BLANK,
-        }
-        required.append("performer")
-        extra["anyOf"] = [{"required": ["dispatchedOrders"]}, {"required": ["order"]}]
-    else:
-        properties["userId"] = _pattern(USER_REFERENCE.pattern)
+    if rules.encounter_required:
+        required.append("encounterId")
+    if rules.user_types:
+        properties["userId"] = _pattern(typed_reference(rules.user_types).pattern)
         required.append("userId")
+    if rules.performer:
+        properties["performer"] = _pattern(ORDER_REFERENCE.pattern)
+        required.append("performer")
+    if source == OrderSource.DISPATCHED:
+        order = _pattern(typed_reference(tuple(sorted(rules.order_types))).pattern)
+        properties |= {"dispatchedOrders": _references(order), "order": order}
+        extra["anyOf"] = [{"required": ["dispatchedOrders"]}, {"required": ["order"]}]
     if source in (OrderSource.DRAFT_ORDERS, OrderSource.SELECTIONS):
         properties["draftOrders"] = _orders_bundle()
         required.append("draftOrders")
     if source == OrderSource.SELECTIONS:
-        properties["selections"] = _references()
+        properties["selections"] = _references(_pattern(ORDER_REFERENCE.pattern))
         required.append("selections")
         extra["description"] = "Each selection names an entry of draftOrders (Type/id or its fullUrl)."
     if source == OrderSource.APPOINTMENTS:
@@ -126,7 +135,7 @@ def hook_request_schema(service: ServiceDefinition) -> Schema:
                 "description": "The EHR's FHIR base URL (absolute http(s), a host, a valid port).",
             },
             "fhirAuthorization": _ref("FhirAuthorization"),
-            "context": _context(service.behaviour.orders_from),
+            "context": _context(service),
             "prefetch": {
                 "type": ["object", "null"],
                 "description": "Key → resource, searchset Bundle, OperationOutcome or null. Values that "
@@ -276,7 +285,7 @@ def _service_paths(service: ServiceDefinition) -> Schema:
                 **_ok("Cards and system actions.", _ref("CdsResponse")),
                 **_refusals("400", "401", "404", "413", "415"),
                 "412": {
-                    "description": "Patient or Coverage neither prefetched nor readable from fhirServer.",
+                    "description": _precondition(service),
                     "content": {"application/json": {"schema": _ref("OperationOutcome")}},
                 },
             },

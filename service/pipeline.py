@@ -7,7 +7,8 @@ renders the cards and the coverage-information actions. What a service does diff
 from its registry entry, never from the hook's name. A clinical query that fails never fails the
 hook: the affected resource types are marked unavailable and the criteria that need them say
 "could not be checked". Only when the Patient or Coverage can be had neither from prefetch nor
-from the FHIR server does the call end in 412 (CRD §found-32).
+from the FHIR server, or a dispatched order neither from prefetch nor from a FHIR server the call
+names, does the call end in 412 (CDS Hooks 2.0, CRD §found-32).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from cards.items import to_document
 from cards.response import respond
 from service.appointments import UnreadOrder
-from service.call import CallData, Decisions
+from service.call import CallData, Decisions, Unobtainable
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
@@ -222,12 +223,11 @@ def decide(
     call: CallData, catalog: Catalog, published: Publications, today: date, approvals: bool
 ) -> Decisions:
     """Pure: the patient record, the routes, and every (order, policy) Determination."""
+    if unobtainable := _unobtainable(call):
+        return Decisions(call, today, missing_required=unobtainable)
     data = call.data
     if data is None:
         return Decisions(call, today)
-    judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
-    if data.required_missing and judged_orders:
-        return Decisions(call, today, missing_required=data.required_missing)
     routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
     if call.request.crd_version == "2.2" and (refused := coverage_not_answered(routes)) is not None:
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
@@ -298,11 +298,25 @@ def decide(
     )
 
 
-def precondition_failed(missing: dict[str, str]) -> HookOutcome:
-    """412: data the call cannot be answered without (the patient, the Coverage) was neither
-    prefetched nor read; the remedy depends on whether the FHIR server was asked at all."""
-    key, reason = next(iter(missing.items()))
-    names = sorted(missing)
+def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
+    """What the call cannot be answered without and could neither find in prefetch nor read: the
+    Patient or Coverage (when there are orders to judge), and a dispatched order (CDS Hooks 412)."""
+    data = call.data
+    judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
+    missing = [
+        Unobtainable(key, f"prefetch.{key}", reason)
+        for key, reason in (data.required_missing.items() if data is not None and judged_orders else ())
+    ]
+    missing += [Unobtainable(u.order, u.needed_at, u.reason) for u in call.unread if u.needed_at]
+    return tuple(missing)
+
+
+def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
+    """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
+    was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all.
+    The issue names each request element to fix, the first one's reason given."""
+    reason = missing[0].reason
+    names = sorted(m.name for m in missing)
     what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
     if not_asked(reason):
         read, remedy = "not read", "send it as prefetch, or call again in a moment"
@@ -312,8 +326,9 @@ def precondition_failed(missing: dict[str, str]) -> HookOutcome:
     body = operation_outcome(
         "incomplete",
         f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}",
-        f"prefetch.{key}",
+        missing[0].expression,
     )
+    body["issue"][0]["expression"] = [m.expression for m in missing]
     return HookOutcome(body, status=412)
 
 
@@ -356,7 +371,7 @@ def handle_hook(
         call = gather(request, service, env, deadline, today, caller)
     decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
     if decisions.missing_required:
-        return precondition_failed(dict(decisions.missing_required))
+        return precondition_failed(decisions.missing_required)
     if decisions.coverage_refused is not None:
         return coverage_refused(decisions)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog)

@@ -1,26 +1,29 @@
 """The validated shape of a CDS Hooks call, and the checks that produce it.
 
-Validation follows CDS Hooks 2.0 and the 1.0 definitions of the hooks CRD uses (order-select,
-order-sign, order-dispatch, appointment-book, encounter-start, encounter-discharge); which context
-a call must carry follows from where its service finds its orders (`OrderSource`). Every failure
-names the offending field (as a FHIRPath-like expression) so the edge can answer 400 with an
-OperationOutcome that tells the EHR engineer exactly what to fix. Unknown fields are ignored.
+Validation follows CDS Hooks 2.0 and the definitions of the hooks CRD uses (order-select,
+order-sign, order-dispatch, appointment-book, encounter-start, encounter-discharge): who the user
+may be, whether `encounterId` is required, and what order-dispatch's performer and orders are, come
+from the hook's row of `contexts.HOOK_CONTEXTS`; which orders a call must carry follows from where
+its service finds them (`OrderSource`). Every failure names the offending field (as a FHIRPath-like
+expression) so the edge can answer 400 with an OperationOutcome that tells the EHR engineer exactly
+what to fix. Unknown fields are ignored.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.hooks.contexts import HookContextRules, context_rules
 from service.references import URL_SAFE_ID
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 
 # Ids end up in URLs (`Patient/{{context.patientId}}`): never `.` or `..`.
 ID_PATTERN = re.compile(rf"^{URL_SAFE_ID}$")
-USER_REFERENCE = re.compile(rf"^(Practitioner|PractitionerRole|Patient|RelatedPerson)/{URL_SAFE_ID}$")
-ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")
+ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")  # `{type}/{id}` (CDS Hooks ord-1)
 MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
 MAX_PREFETCH_ENTRIES = 1000  # entries of one prefetched Bundle
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -61,6 +64,8 @@ class HookContext:
     appointments: dict[str, Any] | None = None  # appointment-book only
     dispatched: tuple[str, ...] = ()  # order-dispatch: `Type/id` of the orders dispatched
     performer: str | None = None  # order-dispatch: who the orders go to
+    # order-dispatch: where the request names each dispatched order (`context.dispatchedOrders[0]`)
+    dispatched_at: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,8 +194,55 @@ def _validate_selections(context: dict[str, Any], bundle: dict[str, Any]) -> tup
     return tuple(selections)
 
 
-def _validate_dispatched(context: dict[str, Any]) -> tuple[str, ...]:
-    """order-dispatch: `dispatchedOrders` (hook 1.0), or the single `order` of earlier drafts."""
+def _either(words: Sequence[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def typed_reference(types: tuple[str, ...]) -> re.Pattern[str]:
+    """`{type}/{id}` whose type is one of `types`."""
+    return re.compile(rf"^(?:{'|'.join(types)})/{URL_SAFE_ID}$")
+
+
+def _validate_user(context: dict[str, Any], hook: str, rules: HookContextRules) -> str:
+    """context.userId: a reference to one of the user types the hook allows."""
+    user_id = _require_string(context, "userId", "context.userId")
+    if not typed_reference(rules.user_types).fullmatch(user_id):
+        raise RequestInvalid(
+            "context.userId",
+            f"context.userId must be a reference to a {_either(rules.user_types)} (the users {hook} "
+            f"allows), such as {rules.user_types[0]}/123",
+        )
+    return user_id
+
+
+def _validate_encounter(context: dict[str, Any], hook: str, rules: HookContextRules) -> str | None:
+    """context.encounterId: a bare id; REQUIRED where the hook says so, else checked when present."""
+    encounter_id = context.get("encounterId")
+    if encounter_id is None and rules.encounter_required:
+        raise RequestInvalid("context.encounterId", f"context.encounterId is required for {hook}")
+    valid = isinstance(encounter_id, str) and ID_PATTERN.fullmatch(encounter_id)
+    if encounter_id is not None and not valid:
+        raise RequestInvalid(
+            "context.encounterId", "context.encounterId must be a bare FHIR id (not . or ..)"
+        )
+    return encounter_id
+
+
+def _validate_performer(context: dict[str, Any]) -> str:
+    """order-dispatch: context.performer, whom the orders go to, a `{type}/{id}` reference (ord-1)."""
+    performer = _require_string(context, "performer", "context.performer")
+    if not ORDER_REFERENCE.fullmatch(performer):
+        raise RequestInvalid(
+            "context.performer",
+            "context.performer must be a reference of the form Type/id, such as Organization/123",
+        )
+    return performer
+
+
+def _validate_dispatched(context: dict[str, Any], order_types: frozenset[str]) -> dict[str, str]:
+    """order-dispatch: `dispatchedOrders` (hook 1.0), or the single `order` of earlier drafts; each a
+    `Type/id` of an order type (`order_types`). Each order (once) → where the request names it."""
     if "dispatchedOrders" in context:
         orders = context["dispatchedOrders"]
         path = "context.dispatchedOrders"
@@ -202,11 +254,17 @@ def _validate_dispatched(context: dict[str, Any]) -> tuple[str, ...]:
     else:
         path = "context.dispatchedOrders"
         raise RequestInvalid(path, f"{path} is required for order-dispatch")
+    named: dict[str, str] = {}
     for i, ref in enumerate(orders):
         where = f"{path}[{i}]" if path.endswith("Orders") else path
         if not isinstance(ref, str) or not ORDER_REFERENCE.fullmatch(ref):
             raise RequestInvalid(where, f"{where} must be a reference of the form Type/id")
-    return tuple(dict.fromkeys(orders))
+        if ref.partition("/")[0] not in order_types:
+            raise RequestInvalid(
+                where, f"{where} ({ref}) must name an order: a {_either(sorted(order_types))}"
+            )
+        named.setdefault(ref, where)
+    return named
 
 
 def _requested_version(extension: dict[str, Any]) -> str:
@@ -235,29 +293,18 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         raise RequestInvalid("hookInstance", "hookInstance must be a UUID (8-4-4-4-12 letters and digits)")
     fhir = _validate_fhir_access(body)
     context = _require_object(body, "context", "context")
-    dispatched: tuple[str, ...] = ()
-    performer = None
+    rules = context_rules(expected_hook)
+    dispatched_at: dict[str, str] = {}
     if orders_from == OrderSource.DISPATCHED:
-        user_id = None
-        dispatched = _validate_dispatched(context)
-        performer = _require_string(context, "performer", "context.performer")
-    else:
-        user_id = _require_string(context, "userId", "context.userId")
-        if not USER_REFERENCE.fullmatch(user_id):
-            raise RequestInvalid(
-                "context.userId", "context.userId must be a reference such as Practitioner/123"
-            )
+        dispatched_at = _validate_dispatched(context, rules.order_types)
+    performer = _validate_performer(context) if rules.performer else None
+    user_id = _validate_user(context, hook, rules) if rules.user_types else None
     patient_id = _require_string(context, "patientId", "context.patientId")
     if not ID_PATTERN.fullmatch(patient_id):
         raise RequestInvalid(
             "context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/'; not . or ..)"
         )
-    encounter_id = context.get("encounterId")
-    valid_encounter = isinstance(encounter_id, str) and ID_PATTERN.fullmatch(encounter_id)
-    if encounter_id is not None and not valid_encounter:
-        raise RequestInvalid(
-            "context.encounterId", "context.encounterId must be a bare FHIR id (not . or ..)"
-        )
+    encounter_id = _validate_encounter(context, hook, rules)
     appointments = None
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": []}
     if orders_from == OrderSource.APPOINTMENTS:
@@ -288,8 +335,9 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
             bundle,
             selections,
             appointments,
-            dispatched,
+            tuple(dispatched_at),
             performer,
+            dispatched_at,
         ),
         prefetch=prefetch,
         extension=extension,

@@ -11,6 +11,9 @@ import pytest
 import responses
 
 from service.app import create_app
+from service.fhir.client import FhirError
+from service.hooks.contexts import HOOK_CONTEXTS
+from service.registry import SERVICES
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
 from tests.support import (
@@ -67,6 +70,63 @@ def test_a_dispatch_whose_order_patient_and_coverage_cannot_be_had_is_412() -> N
     response = post_json(client, "/cds-services/idds-crd-order-dispatch", body)
     issue = assert_outcome(response, 412, None)
     assert issue["expression"][0] in ("prefetch.patient", "prefetch.coverage")
+    assert sorted(issue["expression"]) == [
+        "context.dispatchedOrders[0]",
+        "prefetch.coverage",
+        "prefetch.patient",
+    ]
+    assert f"{DISPATCHED}, coverage and patient were not prefetched" in issue["diagnostics"]
+
+
+def dispatch(body: dict[str, Any], factory: Any = None) -> Any:
+    app = create_app(open_settings(), catalog(), **({"client_factory": factory} if factory else {}))
+    return post_json(app.test_client(), "/cds-services/idds-crd-order-dispatch", body)
+
+
+def test_a_dispatched_order_neither_prefetched_nor_readable_is_412_naming_it() -> None:
+    """CDS Hooks 2.0: data the service needs, not prefetched and with no fhirServer to read it from,
+    is a 412 (as for the Patient and Coverage). The order is what the call is about: without it there
+    is nothing to put coverage information on. Before, 200 with a "could not be read" card and no
+    systemActions on a primary hook (hooks review H6)."""
+    body = sample("order-dispatch-62362-demo-meets")
+    del body["prefetch"]["order"]  # the Patient, Coverage and chart are prefetched
+    assert "fhirServer" not in body
+    issue = assert_outcome(dispatch(body), 412, "context.dispatchedOrders[0]", mention=DISPATCHED)
+    assert issue["expression"] == ["context.dispatchedOrders[0]"]
+    assert issue["diagnostics"] == (
+        f"{DISPATCHED} was not prefetched and could not be read from the EHR's FHIR server (the call "
+        "gave no FHIR server to read it from); send it as prefetch or provide a reachable fhirServer "
+        "with fhirAuthorization"
+    )
+
+
+@pytest.mark.parametrize(
+    ("context", "expression"),
+    [
+        ({"dispatchedOrders": [DISPATCHED, "DeviceRequest/pump-1"]}, "context.dispatchedOrders[1]"),
+        ({"order": "DeviceRequest/pump-1"}, "context.order"),  # the Inferno kit's 2.0.1 shape
+    ],
+    ids=["second-of-two", "inferno-order"],
+)
+def test_the_412_names_where_the_request_names_the_order_it_could_not_have(
+    context: dict[str, Any], expression: str
+) -> None:
+    body = sample("order-dispatch-62362-demo-meets")
+    body["context"].pop("dispatchedOrders")
+    body["context"].update(context)
+    assert_outcome(dispatch(body), 412, expression, mention="DeviceRequest/pump-1")
+
+
+def test_a_dispatched_order_the_fhir_server_fails_to_give_is_still_a_degraded_answer() -> None:
+    """A FHIR server that fails degrades the answer, never ends it: a "could not be read" card."""
+    body = with_fhir(sample("order-dispatch-62362-demo-meets"))
+    del body["prefetch"]["order"]
+    factory = RecordingFactory(RecordingFhirClient(FhirError("HTTP 503", 503)))
+    response = dispatch(body, factory)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [card] = response.get_json()["cards"]
+    assert card["summary"] == "Coverage not checked: the dispatched order could not be read"
+    assert ("read", DISPATCHED) in factory.client.calls
 
 
 @responses.activate
@@ -102,6 +162,117 @@ def test_a_malformed_dispatch_is_400_naming_the_field(change: Any, expression: s
         create_app(open_settings(), catalog()).test_client(), "/cds-services/idds-crd-order-dispatch", body
     )
     assert_outcome(response, 400, expression)
+
+
+# --------------------------------------------------------------------------- each hook's own context
+# The hook definitions (CDS Hooks library; the Inferno kit checks the same): service/hooks/contexts.py
+
+SAMPLES = {
+    "order-select": "order-select-62362-demo-meets",
+    "order-sign": "order-sign-implant-demo-meets",
+    "order-dispatch": "order-dispatch-62362-demo-meets",
+    "appointment-book": "appointment-book-62362-demo-meets",
+    "encounter-start": "encounter-start-demo-meets",
+    "encounter-discharge": "encounter-discharge-demo-meets",
+}
+
+
+def called(hook: str, change: Any) -> Any:
+    body = sample(SAMPLES[hook])
+    change(body["context"])
+    return post_json(
+        create_app(open_settings(), catalog()).test_client(), f"/cds-services/idds-crd-{hook}", body
+    )
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_encounter_hook_without_its_encounter_is_400(hook: str) -> None:
+    """encounterId is REQUIRED for encounter-start/-discharge (the Encounter being started or ended).
+    Before, answered 200 (hooks review H8)."""
+    response = called(hook, lambda c: c.pop("encounterId"))
+    issue = assert_outcome(response, 400, "context.encounterId")
+    assert issue["diagnostics"] == f"context.encounterId is required for {hook}"
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "order-dispatch", "appointment-book"])
+def test_the_encounter_stays_optional_where_the_hook_says_so(hook: str) -> None:
+    response = called(hook, lambda c: c.pop("encounterId", None))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("hook", "user"),
+    [
+        ("encounter-start", "Patient/demo-meets"),
+        ("encounter-discharge", "RelatedPerson/mother"),
+        ("order-select", "Patient/demo-meets"),
+        ("order-sign", "RelatedPerson/mother"),
+        ("appointment-book", "Organization/front-desk"),
+    ],
+)
+def test_a_user_the_hook_does_not_allow_is_400(hook: str, user: str) -> None:
+    """Order and encounter hooks are a clinician's (or staff's): Practitioner or PractitionerRole;
+    appointment-book also lets the patient or their proxy book. Before, a Patient user was accepted
+    on every hook (hooks review H8)."""
+    response = called(hook, lambda c: c.update(userId=user))
+    issue = assert_outcome(response, 400, "context.userId")
+    assert f"(the users {hook} allows)" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("hook", "user"),
+    [
+        ("encounter-start", "PractitionerRole/nurse"),
+        ("order-sign", "PractitionerRole/nurse"),
+        ("appointment-book", "Patient/demo-meets"),  # self-scheduling in a patient portal
+        ("appointment-book", "RelatedPerson/mother"),
+    ],
+)
+def test_a_user_the_hook_allows_is_answered(hook: str, user: str) -> None:
+    response = called(hook, lambda c: c.update(userId=user))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "expression"),
+    [
+        (lambda c: c.update(performer="Dr. Smith"), "context.performer"),
+        (lambda c: c.update(performer="Organization/"), "context.performer"),
+        (lambda c: c.update(dispatchedOrders=["Patient/demo-meets"]), "context.dispatchedOrders[0]"),
+        (lambda c: c.update(dispatchedOrders=[DISPATCHED, "Encounter/e1"]), "context.dispatchedOrders[1]"),
+        (lambda c: (c.pop("dispatchedOrders"), c.update(order="Coverage/c1")), "context.order"),
+    ],
+    ids=[
+        "performer-free-text",
+        "performer-no-id",
+        "order-a-patient",
+        "second-an-encounter",
+        "order-coverage",
+    ],
+)
+def test_a_dispatch_naming_what_the_hook_does_not_define_is_400(change: Any, expression: str) -> None:
+    """The performer is a `{type}/{id}` reference (ord-1); the dispatched orders are request
+    resources. Before, 200 (for a Patient: {"cards": []}, no systemActions; hooks review H8)."""
+    assert_outcome(called("order-dispatch", change), 400, expression)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.update(performer="CareTeam/implant-team"),
+        lambda c: c.update(performer="Organization/implant-center"),
+        lambda c: c.update(dispatchedOrders=[DISPATCHED, DISPATCHED]),
+    ],
+    ids=["careteam", "organization", "named-twice"],
+)
+def test_a_dispatch_the_hook_defines_is_answered(change: Any) -> None:
+    response = called("order-dispatch", change)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert targets(response.get_json()) == [DISPATCHED]
+
+
+def test_every_served_hook_has_its_context_rules() -> None:
+    assert {s.hook for s in SERVICES} == set(HOOK_CONTEXTS) == set(SAMPLES)
 
 
 # --------------------------------------------------------------------------- encounter-start/-discharge

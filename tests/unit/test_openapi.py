@@ -155,6 +155,76 @@ def test_the_request_schema_accepts_what_the_service_accepts(
     assert request_validator(service.id).is_valid(body) == service_accepts
 
 
+def _context_change(change: Callable[[Body], Any]) -> Callable[[Body], Body]:
+    def changed(body: Body) -> Body:
+        change(body["context"])
+        return body
+
+    return changed
+
+
+HOOK_CASES = [  # each hook's own context rules (service/hooks/contexts.py)
+    pytest.param("encounter-start-demo-meets", lambda b: b, id="encounter-sample"),
+    pytest.param(
+        "encounter-start-demo-meets", _context_change(lambda c: c.pop("encounterId")), id="encounter-no-id"
+    ),
+    pytest.param(
+        "encounter-discharge-demo-meets",
+        _context_change(lambda c: c.update(userId="Patient/demo-meets")),
+        id="discharge-patient-user",
+    ),
+    pytest.param(
+        "appointment-book-62362-demo-meets",
+        _context_change(lambda c: c.update(userId="RelatedPerson/r-1")),
+        id="booking-proxy-user",
+    ),
+    pytest.param(
+        "appointment-book-62362-demo-meets",
+        _context_change(lambda c: c.update(userId="Organization/o-1")),
+        id="booking-organization-user",
+    ),
+    pytest.param(
+        "order-dispatch-62362-demo-meets",
+        _context_change(lambda c: c.update(performer="Dr. Smith")),
+        id="dispatch-performer-text",
+    ),
+    pytest.param(
+        "order-dispatch-62362-demo-meets",
+        _context_change(lambda c: c.update(performer="CareTeam/t-1")),
+        id="dispatch-performer-careteam",
+    ),
+    pytest.param(
+        "order-dispatch-62362-demo-meets",
+        _context_change(lambda c: c.update(dispatchedOrders=["Patient/demo-meets"])),
+        id="dispatch-a-patient",
+    ),
+    pytest.param(
+        "order-dispatch-62362-demo-meets",
+        _context_change(lambda c: (c.pop("dispatchedOrders"), c.update(order="DeviceRequest/d-1"))),
+        id="dispatch-inferno-order",
+    ),
+    pytest.param(
+        "order-dispatch-62362-demo-meets",
+        _context_change(lambda c: (c.pop("dispatchedOrders"), c.update(order="Coverage/c-1"))),
+        id="dispatch-inferno-order-coverage",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "change"), HOOK_CASES)
+def test_each_hooks_request_schema_accepts_what_the_service_accepts(
+    name: str, change: Callable[[Body], Body]
+) -> None:
+    body = change(load_sample(f"{name}.json"))
+    service = next(s for s in SERVICES if s.hook == body["hook"])
+    try:
+        parse_hook_request(body, service)
+        service_accepts = True
+    except RequestInvalid:
+        service_accepts = False
+    assert request_validator(service.id).is_valid(body) == service_accepts
+
+
 CARD = "1b0f1a4e-3c2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
