@@ -163,6 +163,10 @@ def _gathered(
     codes = env.catalog.order_codes
     fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
+    if not pump and behaviour.every_order and not env.only_orders_with_rules and _drug_selected(in_scope):
+        # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
+        # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
+        pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     unread += _devices_unread(in_scope, pump, drafts, fetch_device)
     episode = frozenset(o.kind for o in pump)
     if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
@@ -200,6 +204,10 @@ def _gathered(
     return replace(call, data=data)
 
 
+def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
+    return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
+
+
 def _devices_unread(
     in_scope: list[dict[str, Any]], pump: list[PumpOrder], drafts: DraftOrders, devices: DeviceReader
 ) -> list[UnreadOrder]:
@@ -235,12 +243,15 @@ def decide(
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
     pump_refs = {o.reference for o in call.pump_orders}
-    record = build_record(
-        request.context.patient_id, data.resources, catalog.terminology, data.unavailable
-    ).before(pump_refs)
     drugs = tuple(
         infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
     )
+    selected = {reference_of(r) for r in call.in_scope}
+    if selected.isdisjoint(pump_refs) and selected.isdisjoint(d.reference for d in drugs):
+        return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
+    record = build_record(
+        request.context.patient_id, data.resources, catalog.terminology, data.unavailable
+    ).before(pump_refs)
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}
     for route in routes:

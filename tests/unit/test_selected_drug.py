@@ -1,0 +1,70 @@
+"""order-select of a pump's drug alone (hooks review H9): the drug belongs to its pump's episode, so
+its coverage information is the pump's, as order-sign gives it; a drug that is not the pump's is
+still an order this service holds no rules for, with no pump cards."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from tests.support import REQUESTS_DIR, assertion_of, post_json
+
+SELECT_URL = "/cds-services/idds-crd-order-select"
+PUMP = "ServiceRequest/demo-meets-select-sr-62362"
+DRUG = "MedicationRequest/demo-meets-select-mr-infusate"
+
+
+def selected(*references: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """demo-meets's order-select (every prefetch key filled) with `references` selected."""
+    body = json.loads((REQUESTS_DIR / "order-select-62362-demo-meets.json").read_text(encoding="utf-8"))
+    body["context"]["selections"] = list(references)
+    if extra is not None:
+        body["context"]["draftOrders"]["entry"].append({"resource": extra})
+    return body
+
+
+def answer(client: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200
+    found: dict[str, Any] = response.get_json()
+    return found
+
+
+def assertions(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each annotated order's coverage information (without the per-call assertion id)."""
+    return {
+        f"{a['resource']['resourceType']}/{a['resource']['id']}": {
+            k: v for k, v in assertion_of(a).items() if k not in ("coverage-assertion-id", "date")
+        }
+        for a in found.get("systemActions", [])
+    }
+
+
+def test_the_pump_drug_selected_alone_is_covered_as_its_pump_is(client: FlaskClient) -> None:
+    pump_alone = assertions(answer(client, selected(PUMP)))
+    drug_alone = answer(client, selected(DRUG))
+    [(reference, drug)] = assertions(drug_alone).items()
+    assert reference == DRUG  # only the selection is annotated
+    assert (drug["covered"], drug["pa-needed"]) == (
+        pump_alone[PUMP]["covered"],
+        pump_alone[PUMP]["pa-needed"],
+    )
+    assert drug["covered"] == "covered"
+    assert drug_alone["cards"]  # the episode's cards, as for the pump
+
+
+def test_a_drug_that_is_not_the_pumps_gets_no_pump_cards(client: FlaskClient) -> None:
+    body = selected(DRUG)
+    oral = copy.deepcopy(body["context"]["draftOrders"]["entry"][1]["resource"])
+    oral["id"] = "oral-oxycodone"
+    oral["medicationCodeableConcept"] = {"text": "oxycodone 5 MG Oral Tablet"}
+    oral["dosageInstruction"] = [{"text": "1 tablet by mouth", "route": {"text": "oral"}}]
+    found = answer(client, selected("MedicationRequest/oral-oxycodone", extra=oral))
+    [(reference, drug)] = assertions(found).items()
+    assert reference == "MedicationRequest/oral-oxycodone"
+    assert drug["covered"] == "conditional"
+    assert "holds no coverage rules for 'oxycodone 5 MG Oral Tablet'" in drug["reason"]["text"]
+    assert found["cards"] == []
