@@ -84,6 +84,7 @@ class AssertionRules:
 
     asks_documentation: bool  # primary hooks may ask for documentation (never order-select, §hook-19)
     crd_version: str = "2.0"
+    may_approve: bool = False  # the call may carry an automatic approval (a primary hook, not a what-if)
 
     @property
     def indeterminate(self) -> bool:
@@ -269,26 +270,26 @@ def _coverage_of(extension: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _approved_elsewhere(extension: Mapping[str, Any]) -> bool:
-    """A PA number this service did not issue: an approval we must never take back."""
-    return any(
-        s.get("url") == "satisfied-pa-id" and not str(s.get("valueString", "")).startswith(PA_PREFIX)
-        for s in dicts(extension.get("extension"))
-    )
+_DOCUMENTATION_REQUEST = ("doc-needed", "doc-purpose", "questionnaire")  # what only a primary hook asks
 
 
-def _kept_description(judgement: CoverageJudgement, extension: Mapping[str, Any]) -> str:
-    """What the action says of an approval issued elsewhere that it keeps in place of its own answer."""
-    number = next(
-        (
-            s.get("valueString")
-            for s in dicts(extension.get("extension"))
-            if s.get("url") == "satisfied-pa-id"
-        ),
-        None,
+def _kept_whatever_judged(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
+    """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
+    an approval issued elsewhere is never taken back, and a call cannot restate what it may not say
+    (service/registry.py, HookBehaviour): an approval when it may not approve, a request for
+    documentation when it may not ask for any."""
+    subs = dicts(extension.get("extension"))
+    number = next((str(s.get("valueString", "")) for s in subs if s.get("url") == "satisfied-pa-id"), None)
+    approved = number is not None or any(
+        s.get("url") == "pa-needed" and s.get("valueCode") == "satisfied" for s in subs
     )
-    kept = f"prior authorization {number} issued elsewhere"
-    return f"{judgement.payer}: earlier coverage information kept ({kept})"
+    if number is not None and not number.startswith(PA_PREFIX):
+        return f"prior authorization {number} issued elsewhere"
+    if approved and not rules.may_approve:
+        return f"prior authorization {number or 'satisfied'}, which this call may not restate"
+    if not rules.asks_documentation and any(s.get("url") in _DOCUMENTATION_REQUEST for s in subs):
+        return "its request for documentation, which this call may not restate"
+    return None
 
 
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
@@ -313,7 +314,8 @@ def coverage_actions(
     """One `update` system action per target with at least one judged Coverage whose assertion is
     new or changed (CRD §resp-35). A resource that already carries an assertion for a Coverage
     (from an earlier hook) gets it replaced, so each Coverage has one repetition; an unchanged one
-    is kept as it was, with its assertion id and any PA number."""
+    is kept as it was, with its assertion id and any PA number, and so is one this call may not
+    replace (`_kept_whatever_judged`)."""
     actions = []
     for target in targets:
         per_coverage = target.judgements
@@ -327,11 +329,12 @@ def coverage_actions(
         for judgement in per_coverage:
             extension, description = coverage_extension(judgement, target, rules, hook_instance, today)
             before = earlier.get(judgement.coverage)
+            kept = _kept_whatever_judged(before, rules) if before is not None else None
             if before is not None and (
-                _approved_elsewhere(before) or _assertion_content(before) == _assertion_content(extension)
+                kept is not None or _assertion_content(before) == _assertion_content(extension)
             ):
-                if _assertion_content(before) != _assertion_content(extension):
-                    description = _kept_description(judgement, before)  # say what the order keeps
+                if kept is not None and _assertion_content(before) != _assertion_content(extension):
+                    description = f"{judgement.payer}: earlier coverage information kept ({kept})"
                 extension = before
             else:
                 changed = True

@@ -186,9 +186,10 @@ def _policy_lines(d: Determination) -> list[str]:
     return lines
 
 
-def detail(episode: Episode) -> str:
+def detail(episode: Episode, instructions: bool = True) -> str:
     """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
-    the policy; within DETAIL_LIMIT characters, dropping the least decisive items first."""
+    the policy; within DETAIL_LIMIT characters, dropping the least decisive items first (pointing to
+    the Instructions card for them when the answer carries one)."""
     d = episode.lead
     orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
@@ -207,7 +208,8 @@ def detail(episode: Episode) -> str:
     tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int) -> str:
-        more = [f"- … and {dropped} more: see the Instructions card and the policy page."] if dropped else []
+        where = "the Instructions card and the policy page" if instructions else "the policy page"
+        more = [f"- … and {dropped} more: see {where}."] if dropped else []
         sections = [head, [*kept, *more], tail]
         return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
@@ -235,14 +237,14 @@ _OVERRIDE_REASONS = {
 }
 
 
-def decision_card(episode: Episode) -> dict[str, object]:
+def decision_card(episode: Episode, instructions: bool = True) -> dict[str, object]:
     """One CDS Hooks card for a payer's decision on an episode's order lines; when they do not clearly
-    meet the criteria, the reasons a clinician may give for going ahead anyway."""
+    meet the criteria, the reasons a clinician may give for going ahead anyway. `instructions`: the
+    answer carries an Instructions card beside it."""
     d = episode.lead
     orders = [x.order_reference for x in episode.lines]
-    decision = card(
-        summary(episode), detail(episode), d.payer, "coverage-info", orders, _INDICATOR[d.outcome]
-    )
+    text = detail(episode, instructions)
+    decision = card(summary(episode), text, d.payer, "coverage-info", orders, _INDICATOR[d.outcome])
     if d.outcome != Outcome.MEETS:
         decision["overrideReasons"] = [
             {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}

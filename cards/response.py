@@ -2,9 +2,10 @@
 
 Takes the call's `Decisions` and the call's configuration options and returns the CDS Hooks
 response. Everything a service does differently comes from its behaviour in the registry (may it
-approve, may it ask for documentation, does every order or each booked Appointment get coverage
-information). Pure but for one thing: values in, a dict out, each card and suggestion with a
-fresh uuid (CDS Hooks feedback names a card by it, so a retried call must not reuse one).
+approve, may it ask for documentation, does its user place the order, does every order or each
+booked Appointment get coverage information). Pure but for one thing: values in, a dict out, each
+card and suggestion with a fresh uuid (CDS Hooks feedback names a card by it, so a retried call must
+not reuse one).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from service.registry import CallOptions
 from service.routing import Route
 from service.shapes import dicts, reference_of
 
+ORDERING_USERS = ("Practitioner", "PractitionerRole")  # who may be a proposed order's requester
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
 
 
@@ -63,7 +65,8 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
     """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions."""
     cards = _decision_cards(decisions, options, base_url, catalog) + _notices(decisions)
     response: dict[str, Any] = {"cards": cards[: options.max_cards]}
-    rules = AssertionRules(decisions.call.behaviour.asks_documentation, decisions.request.crd_version)
+    asks_documentation = decisions.call.behaviour.asks_documentation
+    rules = AssertionRules(asks_documentation, decisions.request.crd_version, may_approve=decisions.approvals)
     targets = _targets(decisions, base_url)
     actions = coverage_actions(targets, rules, decisions.request.hook_instance, decisions.today)
     if actions:
@@ -86,14 +89,20 @@ def _notices(decisions: Decisions) -> list[dict[str, Any]]:
 def _decision_cards(
     decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog
 ) -> list[dict[str, Any]]:
-    """Decision cards first, then orders to add and what to document or do next, then the policy links."""
+    """Decision cards first, then orders to add and what to document or do next, then the policy links.
+    Orders to add and the Instructions card only where the hook's user places the order (the
+    behaviour's `places_order`): elsewhere the order was placed before."""
+    behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
-    cards = [decision_card(episode) for episode in episodes]
+    instructions = options.clinical_reminder and behaviour.places_order
+    cards = [decision_card(episode, instructions) for episode in episodes]
     if options.clinical_reminder:
-        cards += _trial_first_cards(decisions, catalog)
-        if decisions.call.behaviour.asks_documentation:
+        if behaviour.places_order:
+            cards += _trial_first_cards(decisions, catalog)
+        if behaviour.asks_documentation:
             cards += _form_completion_cards(decisions)
+    if instructions:
         for episode in episodes:
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
             approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
@@ -122,11 +131,14 @@ def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determinat
 
 def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:
     """One card for the implant orders (pump, hardware) of a call when a payer wants a trial that
-    never happened: the trial comes once before the whole implant, however many lines it has."""
+    never happened: the trial comes once before the whole implant, however many lines it has. The
+    proposed order's requester is the hook's user when a practitioner (the one placing the order),
+    else none: never a patient or another party."""
     if not decisions.trial_missing:
         return []
     context = decisions.request.context
-    requester = context.user_id or context.performer
+    user = context.user_id or ""
+    requester = user if user.split("/", 1)[0] in ORDERING_USERS else None
     return [
         trial_first_card(
             decisions.trial_missing,

@@ -2,7 +2,8 @@
 
 Each service has a stable id and exactly one hook, and carries its own behaviour as data (where
 its orders come from, whether it is a CRD primary hook that may approve and ask for documentation,
-which resources carry coverage information), in the manner of HAPI FHIR's CDS Hooks module: the
+and so replace an assertion that does, whether its user places the order, which resources carry
+coverage information), in the manner of HAPI FHIR's CDS Hooks module: the
 pipeline reads these values and never asks which hook it is serving.
 """
 
@@ -43,11 +44,29 @@ class OrderSource(StrEnum):
 
 @dataclass(frozen=True)
 class HookBehaviour:
-    """What a service does with a call, as data the pipeline and the card renderer read."""
+    """What a service does with a call, as data the pipeline and the card renderer read.
+
+    `may_approve` and `asks_documentation` bound what the call's coverage information may say, and so
+    what it may replace: an order that already carries coverage information for a Coverage (from an
+    earlier call) has it replaced only by a call that may say all it says. One that may not approve
+    (or, being a what-if call, does not) cannot restate an approval (`satisfied` and its PA number),
+    one that may not ask for documentation cannot restate a request for it (`doc-needed`, the form):
+    such a call leaves that assertion, its id and PA number as they are, whatever it judges (CRD
+    §resp-35, §found-11; the assertion id is what the claim, DTR and PAS carry, §resp-31). A call
+    that may say it all replaces it when its judgement differs, so an approval this service issued
+    follows the chart there.
+
+    `places_order` says which cards the answer carries: the hook's user is the one placing the order
+    (order-select, order-sign), so the ordering-time cards belong there: the proposal of orders to add
+    (the trial first, requested by that user) and the Instructions card (what to document, then to
+    request prior authorization). On the other hooks the order was placed before (and may have been
+    carried out): the decision card, the policy link and the forms a primary hook asks for only.
+    """
 
     orders_from: OrderSource
-    may_approve: bool  # may carry an automatic approval (pa-needed=satisfied)
+    may_approve: bool  # may carry an automatic approval (pa-needed=satisfied), and so replace one
     asks_documentation: bool  # may ask for documentation (doc-needed, forms; never on secondary hooks)
+    places_order: bool  # the hook's user places the order: order proposals and the Instructions card
     every_order: bool = True  # every order in scope gets coverage information, not only pump orders
     on_appointments: bool = False  # coverage information also goes on each booked Appointment
     order_prefetch: tuple[tuple[str, str], ...] = ()  # (key, template) of the orders' own prefetch
@@ -145,12 +164,17 @@ class ServiceDefinition:
         }
 
 
-_SECONDARY = HookBehaviour(OrderSource.SELECTIONS, may_approve=False, asks_documentation=False)
-_PRIMARY = HookBehaviour(OrderSource.DRAFT_ORDERS, may_approve=True, asks_documentation=True)
+_SECONDARY = HookBehaviour(
+    OrderSource.SELECTIONS, may_approve=False, asks_documentation=False, places_order=True
+)
+_PRIMARY = HookBehaviour(
+    OrderSource.DRAFT_ORDERS, may_approve=True, asks_documentation=True, places_order=True
+)
 _CHART = HookBehaviour(
     OrderSource.CHART,
     may_approve=False,
     asks_documentation=False,
+    places_order=False,
     every_order=False,
     order_prefetch=tuple(OPEN_ORDERS_PREFETCH.items()),
 )
@@ -180,7 +204,9 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         title="Intrathecal pump coverage requirements (order dispatch)",
         description=f"When intrathecal drug delivery system orders are dispatched to a performer, {_JUDGES}"
         "evidence from the chart, as on order-sign.",
-        behaviour=HookBehaviour(OrderSource.DISPATCHED, may_approve=True, asks_documentation=True),
+        behaviour=HookBehaviour(
+            OrderSource.DISPATCHED, may_approve=True, asks_documentation=True, places_order=False
+        ),
     ),
     ServiceDefinition(
         id="idds-crd-appointment-book",
@@ -193,6 +219,7 @@ SERVICES: tuple[ServiceDefinition, ...] = (
             OrderSource.APPOINTMENTS,
             may_approve=True,
             asks_documentation=True,
+            places_order=False,
             on_appointments=True,
         ),
     ),

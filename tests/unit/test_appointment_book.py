@@ -161,7 +161,9 @@ def test_a_booking_needing_documentation_asks_for_it() -> None:
     subs = {s["url"]: s for s in info["extension"]}
     assert subs["doc-needed"]["valueCode"] == "clinical"
     assert subs["questionnaire"]["valueCanonical"].startswith("http://idds-crd.org/fhir/Questionnaire/")
-    assert cards_of(answer["cards"], "clinical-reminder")
+    [decision] = cards_of(answer["cards"])
+    assert "- ❔ " in decision["detail"]  # what is missing, on the decision card
+    assert not cards_of(answer["cards"], "clinical-reminder")  # the order was placed: no what-to-order-next
 
 
 def test_two_appointments_for_one_order_give_one_action() -> None:

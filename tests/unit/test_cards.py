@@ -141,6 +141,18 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
     assert detail.splitlines()[-2].startswith("_GEHA policy")
 
 
+def test_an_answer_without_an_instructions_card_does_not_point_to_one() -> None:
+    """On a hook whose user does not place the order the answer carries no Instructions card (service/
+    registry.py, `places_order`): what the detail left out is on the policy page."""
+    d = determine([])
+    long_labels = tuple(
+        dataclasses.replace(c, label=c.label + " " + "very long words " * 12) for c in d.criteria
+    )
+    detail = decision_card(Episode.of([dataclasses.replace(d, criteria=long_labels)]), False)["detail"]
+    assert len(detail) <= DETAIL_LIMIT
+    assert "more: see the policy page." in detail and "Instructions card" not in detail
+
+
 def test_one_card_for_the_lines_of_an_episode() -> None:
     pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
     card = decision_card(Episode.of([pump, catheter]))

@@ -29,12 +29,13 @@ from tests.builders import (
     sign_request,
     without_codes,
 )
-from tests.calls import sign_with_chart
+from tests.calls import sample, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.support import (
     SELECT_URL,
     RecordingFactory,
     RecordingFhirClient,
+    assertion_of,
     open_settings,
     post_json,
     select_body,
@@ -300,6 +301,101 @@ def test_an_approval_this_service_issued_is_taken_back_when_the_order_no_longer_
     for subs in only(again):
         assert subs["covered"] == "not-covered"
         assert "satisfied-pa-id" not in subs
+
+
+# --------------------------------------------------------------------------- a later call on the signed order
+
+PUMP = "ServiceRequest/demo-meets-sign-sr-62362"
+
+
+def on_pump(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The system actions that update the sample's pump order."""
+    return [
+        a
+        for a in response.get("systemActions", [])
+        if f"{a['resource']['resourceType']}/{a['resource']['id']}" == PUMP
+    ]
+
+
+def later_call(
+    hook: str,
+    signed: dict[str, Any],
+    chart: list[dict[str, Any]],
+    payers: Catalog | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """The answer of a later `hook` call about the pump order as the EHR holds it after applying the
+    order-sign answer `signed` (active, carrying its coverage information): selected again, dispatched
+    (prefetched), or open in the chart at an encounter."""
+    [action] = on_pump(signed)
+    order = copy.deepcopy(action["resource"])
+    if hook == "order-select":
+        body = resigned(signed)
+        body["hook"] = "order-select"
+        body["context"]["selections"] = [PUMP]
+        return sign_with_chart(chart, payers, body, **options)[1]
+    order["status"] = "active"
+    if hook == "order-dispatch":
+        body = sample("order-dispatch-62362-demo-meets")
+        body["prefetch"]["order"] = order
+        return sign_with_chart(chart, payers, body, **options)[1]
+    return sign_with_chart([*chart, order], payers, sample(f"{hook}-demo-meets"), **options)[1]
+
+
+@pytest.mark.parametrize(
+    ("hook", "options"),
+    [
+        ("encounter-start", {}),
+        ("encounter-discharge", {}),
+        ("order-select", {}),
+        ("order-dispatch", {"unsolicited-determ": False}),
+    ],
+    ids=["encounter-start", "encounter-discharge", "order-select", "what-if-dispatch"],
+)
+def test_a_call_that_may_not_approve_leaves_the_approval_as_it_was(
+    hook: str, options: dict[str, Any]
+) -> None:
+    """It cannot restate an approval (pa-needed=satisfied, the PA number), so it does not replace it:
+    the order keeps its assertion id, which the claim, DTR and PAS carry (CRD §resp-31, §resp-35,
+    §found-11; hooks review H1), even when the chart changed since (a call that may approve follows
+    the chart: `test_an_approval_this_service_issued_is_taken_back_when_the_order_no_longer_meets`)."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    assert assertion_of(on_pump(signed)[0])["pa-needed"] == "satisfied"
+    unchanged = later_call(hook, signed, meeting_chart(), auto_approving_catalog(), **options)
+    not_met = later_call(hook, signed, [*meeting_chart(), INFECTION], auto_approving_catalog(), **options)
+    assert on_pump(unchanged) == [] and on_pump(not_met) == []
+    [decision] = cards_of(not_met["cards"])  # the cards say what the chart says now
+    assert decision["summary"].startswith("GEHA: not covered")
+
+
+def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
+    """order-dispatch may approve, as order-sign may: its judgement replaces the approval."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    answer = later_call("order-dispatch", signed, [*meeting_chart(), INFECTION], auto_approving_catalog())
+    [subs] = [assertion_of(a) for a in on_pump(answer)]
+    assert subs["covered"] == "not-covered" and "satisfied-pa-id" not in subs
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge", "order-select"])
+def test_a_call_that_may_not_ask_for_documentation_leaves_the_request_for_it_as_it_was(hook: str) -> None:
+    """CRD §hook-19: a secondary hook never asks for documentation, so it cannot restate order-sign's
+    doc-needed and form (DTR holds its assertion id): it leaves them, documented since or not."""
+    chart = without_codes(meeting_chart(), "it-trial-side-effects")
+    _, signed = sign_with_chart(chart)
+    asked = assertion_of(on_pump(signed)[0])
+    assert asked["doc-needed"] == "clinical" and asked["questionnaire"]
+    for later_chart in (chart, meeting_chart()):
+        assert on_pump(later_call(hook, signed, later_chart)) == [], hook
+
+
+def test_a_call_replaces_an_assertion_it_may_restate_when_the_chart_changed() -> None:
+    """What the encounter may say itself (covered, prior authorization needed) it replaces when the
+    chart no longer supports it: the order's coverage information follows the chart."""
+    _, signed = sign_with_chart(meeting_chart())
+    assert assertion_of(on_pump(signed)[0])["pa-needed"] == "auth-needed"
+    assert on_pump(later_call("encounter-start", signed, meeting_chart())) == []  # nothing new
+    [changed] = on_pump(later_call("encounter-start", signed, [*meeting_chart(), INFECTION]))
+    assert assertion_of(changed)["covered"] == "not-covered"
 
 
 def test_the_reason_names_the_failing_criterion_not_its_group() -> None:

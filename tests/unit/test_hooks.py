@@ -13,17 +13,20 @@ import responses
 from service.app import create_app
 from service.fhir.client import FhirError
 from service.hooks.contexts import HOOK_CONTEXTS
-from service.registry import SERVICES
+from service.registry import SERVICES, service_for_hook
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
 from tests.support import (
     FHIR_SERVER,
+    REQUESTS_DIR,
     RecordingFactory,
     RecordingFhirClient,
+    as_queried,
     assert_outcome,
     assertion_of,
     open_settings,
     post_json,
+    select_body,
     sign_body,
     with_fhir,
 )
@@ -490,6 +493,23 @@ def test_the_proposed_trial_is_a_complete_crd_order() -> None:
         assert order["authoredOn"] and order["code"]["coding"][0]["code"].startswith("623")
 
 
+def test_the_proposed_trial_is_requested_only_by_a_practitioner_user() -> None:
+    """The hook's user places the order and so requests the trial it is offered, when a practitioner;
+    a patient (or anyone else a hook may name) is never made its requester (hooks review H7)."""
+    chart = without_codes(meeting_chart(), "62324")  # no trial on the chart
+    for user, requester in [
+        ("PractitionerRole/pain-clinic-md", {"reference": "PractitionerRole/pain-clinic-md"}),
+        ("Patient/demo-meets", None),
+    ]:
+        body = copy.deepcopy(sign_body())
+        body["context"]["userId"] = user
+        _, answer = sign_with_chart(chart, body=body)
+        [proposal] = [c for c in answer["cards"] if "suggestions" in c]
+        for suggestion in proposal["suggestions"]:
+            [action] = suggestion["actions"]
+            assert action["resource"].get("requester") == requester, user
+
+
 def test_a_2_2_client_is_asked_for_the_documentation_the_readable_chart_lacks() -> None:
     """Open both for data that could not be read and for documentation the chart lacks (no psychological
     evaluation): under 2.2 too the answer asks for the documentation (doc-needed launches DTR); only a
@@ -499,3 +519,50 @@ def test_a_2_2_client_is_asked_for_the_documentation_the_readable_chart_lacks() 
         _, answer = sign_with_chart(chart, body=versioned(version), failing=("MedicationRequest",))
         pump = next(a for a in answer["systemActions"] if a["resource"]["id"] == "demo-meets-sign-sr-62362")
         assert assertion_of(pump).get("doc-needed") == "clinical", version
+
+
+# --------------------------------------------------------------------------- what each hook's answer carries
+
+ORDERING = {"order-select", "order-sign"}  # the hooks whose user places the order
+
+
+def implant_call(hook: str, chart: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer of `hook` about the sample patient's 62362 implant against a FHIR server holding
+    `chart`: drafted on order-select/-sign, signed (active) on the hooks that come after."""
+    if hook in ORDERING:
+        body = select_body() if hook == "order-select" else sign_body()
+    elif hook == "order-dispatch":
+        body = sample("order-dispatch-62362-demo-meets")
+    elif hook == "appointment-book":
+        booked = REQUESTS_DIR / "appointment-book-62362-demo-meets.json"
+        raw = json.loads(booked.read_text(encoding="utf-8"))
+        body = as_queried(copy.deepcopy(raw))
+        body["context"]["appointments"] = raw["context"]["appointments"]  # the booked order in the call
+    else:
+        body = sample(f"{hook}-demo-meets")
+        chart = [*chart, open_pump_order("active")]
+    return sign_with_chart(chart, body=body)[1]
+
+
+def test_the_registry_says_whose_user_places_the_order() -> None:
+    assert {s.hook for s in SERVICES if s.behaviour.places_order} == ORDERING
+
+
+@pytest.mark.parametrize("hook", [s.hook for s in SERVICES])
+def test_only_the_user_placing_the_order_is_offered_orders_and_what_to_order_next(hook: str) -> None:
+    """The trial proposal and the Instructions card ("request prior authorization") are for whoever
+    places the order; on the hooks after it (dispatch to a performer, booking, an encounter, a
+    discharge after the implant) the answer is the decision and the policy (hooks review H2, H7)."""
+    places_order = service_for_hook(hook).behaviour.places_order
+    no_trial = implant_call(hook, without_codes(meeting_chart(), "62324"))
+    meeting = implant_call(hook, meeting_chart())
+    proposals = [c["summary"] for c in no_trial["cards"] if "suggestions" in c]
+    reminders = [c["summary"] for c in cards_of(meeting["cards"], "clinical-reminder")]
+    for answer in (no_trial, meeting):
+        assert cards_of(answer["cards"]) and cards_of(answer["cards"], "guideline")
+    if places_order:
+        assert [p.split(" before ")[0] for p in proposals] == ["GEHA: order the trial"]
+        assert [r.split(" for ")[0] for r in reminders] == ["GEHA: request prior authorization"]
+    else:
+        assert proposals == [] and reminders == []
+        assert '"requester"' not in json.dumps(no_trial["cards"])  # no order proposed, by the performer least
