@@ -31,13 +31,13 @@ from service.call import Decisions
 from service.catalog import Catalog
 from service.codes import codings, concept_text
 from service.engine.model import Determination
+from service.hooks.contexts import CLINICIANS
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
 from service.routing import Route
 from service.shapes import dicts, reference_of
 
-ORDERING_USERS = ("Practitioner", "PractitionerRole")  # who may be a proposed order's requester
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
 
 
@@ -138,7 +138,7 @@ def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str,
         return []
     context = decisions.request.context
     user = context.user_id or ""
-    requester = user if user.split("/", 1)[0] in ORDERING_USERS else None
+    requester = user if user.split("/", 1)[0] in CLINICIANS else None
     return [
         trial_first_card(
             decisions.trial_missing,
