@@ -3,9 +3,11 @@ assessments its criteria read (clinical-data-contract.md §5). Each item's linkI
 code, so a QuestionnaireResponse that comes back is read as evidence by the PatientRecord.
 
 A call names the form that asks only what its chart did not show: the policy's form cut to the
-items its undocumented criteria read. Such a form's id is the policy form's id plus a hexadecimal
-mask over the policy form's items (`geha-idds-chronic-pain-documentation-18`), so any subset can be
-served later without storing anything, and the same gaps always give the same canonical."""
+items its undocumented criteria read. Such a form's id is the policy form's id, the digest of the
+policy form's version and a hexadecimal mask over its items
+(`geha-idds-chronic-pain-documentation-efb47b5c-18`), so any subset can be served later without
+storing anything, the same gaps always give the same canonical, and a part made for an earlier
+version of the form (its items changed, so the mask's bits mean others) names no form at all."""
 
 from __future__ import annotations
 
@@ -37,14 +39,27 @@ class Publications:
         """A policy's form, or the part of it a mask in the id selects; None for any other id."""
         if resource_id in self.questionnaires:
             return self.questionnaires[resource_id]
-        base, _, mask = resource_id.rpartition("-")
-        whole = self.questionnaires.get(base)
-        if whole is None or not re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
+        whole, digest, mask = self._parted(resource_id)
+        if whole is None or digest != _digest(whole) or not re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
             return None
         bits = int(mask, 16)
         if bits >= (1 << len(whole["item"])) - 1:
             return None  # the whole form has one id only; larger masks name no item
         return _part(whole, resource_id, bits)
+
+    def earlier_part(self, resource_id: str) -> str | None:
+        """The current canonical of the form `resource_id` is a part of, when that part was made for
+        another version of it (whose items differ: the mask cannot be read against today's)."""
+        whole, digest, _ = self._parted(resource_id)
+        if whole is None or digest == _digest(whole) or not re.fullmatch(r"[0-9a-f]{8}", digest):
+            return None
+        return canonical_of(whole)
+
+    def _parted(self, resource_id: str) -> tuple[dict[str, Any] | None, str, str]:
+        """(the whole form a part id names, the form version digest in it, its mask)."""
+        rest, _, mask = resource_id.rpartition("-")
+        base, _, digest = rest.rpartition("-")
+        return self.questionnaires.get(base), digest, mask
 
     def form_for(self, determination: Determination, asked: Collection[str]) -> dict[str, Any] | None:
         """The form asking what this determination lacks (the whole form or a part of it): the
@@ -59,7 +74,12 @@ class Publications:
             return None
         if bits == (1 << len(whole["item"])) - 1:
             return whole
-        return _part(whole, f"{whole['id']}-{bits:x}", bits)
+        return _part(whole, f"{whole['id']}-{_digest(whole)}-{bits:x}", bits)
+
+
+def _digest(whole: Mapping[str, Any]) -> str:
+    """The digest of a whole form's items that its version carries (`0.1.0+efb47b5c`)."""
+    return str(whole["version"]).rpartition("+")[2]
 
 
 def canonical_of(form: Mapping[str, Any]) -> str:

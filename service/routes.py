@@ -204,9 +204,13 @@ def code_system(resource_id: str) -> Response:
 @bp.get("/fhir/Questionnaire/<resource_id>")
 def documentation_questionnaire(resource_id: str) -> Response:
     """A policy's documentation Questionnaire, or the part of it a call named (coverage information)."""
-    form = current_app.extensions["idds_crd"].environment.published.questionnaire(resource_id)
+    published = current_app.extensions["idds_crd"].environment.published
+    form = published.questionnaire(resource_id)
     if form is None:
-        return refusal(404, "not-found", f"no Questionnaire with id '{resource_id[:100]}'")
+        said = f"no Questionnaire with id '{resource_id[:100]}'"
+        if (current := published.earlier_part(resource_id)) is not None:
+            said += f": a part of an earlier version of {current}, whose items changed; call the hook again"
+        return refusal(404, "not-found", said)
     return fhir_response(form)
 
 

@@ -268,8 +268,32 @@ def test_ids_that_name_no_part_of_a_form_are_404(resource_id: str) -> None:
 def test_the_whole_form_has_one_id_only() -> None:
     whole = served("geha-idds-chronic-pain-documentation").get_json()
     every_item = (1 << len(whole["item"])) - 1
-    assert served(f"geha-idds-chronic-pain-documentation-{every_item:x}").status_code == 404
-    assert served(f"geha-idds-chronic-pain-documentation-{every_item - 1:x}").status_code == 200
+    digest = whole["version"].rpartition("+")[2]
+    assert served(f"geha-idds-chronic-pain-documentation-{digest}-{every_item:x}").status_code == 404
+    assert served(f"geha-idds-chronic-pain-documentation-{digest}-{every_item - 1:x}").status_code == 200
+
+
+def test_a_part_of_an_earlier_version_of_the_form_is_not_served_as_other_items() -> None:
+    """A part's mask counts the whole form's items of its version: once a policy's form gains an item
+    the same bits name other items (Synthea A/B 36, F5), so a part made before is a 404 saying so,
+    never a form asking other questions."""
+    whole = served("geha-idds-chronic-pain-documentation").get_json()
+    digest = whole["version"].rpartition("+")[2]
+    assert served(f"geha-idds-chronic-pain-documentation-{digest}-3").status_code == 200
+    earlier = "0" * 8 if digest != "0" * 8 else "1" * 8
+    refused = served(f"geha-idds-chronic-pain-documentation-{earlier}-3")
+    assert refused.status_code == 404
+    said = refused.get_json()["issue"][0]["diagnostics"]
+    assert f"an earlier version of {whole['url']}|{whole['version']}" in said
+
+
+def test_every_part_id_is_a_fhir_id() -> None:
+    """At most 64 characters: the longest is a form's id, its digest and the mask of all its items but
+    one (FHIR R4 id)."""
+    for policy_id in POLICY_IDS:
+        whole = served(f"{policy_id}-documentation").get_json()
+        digest = whole["version"].rpartition("+")[2]
+        assert len(f"{whole['id']}-{digest}-{(1 << len(whole['item'])) - 2:x}") <= 64
 
 
 def test_a_form_with_other_questions_gets_another_version() -> None:
