@@ -3,6 +3,8 @@
 One `update` action per resource that carries coverage information (every order in scope, and on
 appointment-book each booked Appointment), carrying the complete resource with one
 `ext-coverage-information` repetition per active Coverage added (existing extensions kept). An
+Appointment judged under the order it is based on repeats that order's assertion, with its
+assertion id and PA number (one service, one assertion: the claim carries one, CRD §resp-31). An
 order no policy here addresses gets an honest "no rules here" assertion (conditional, never
 covered or not-covered). Unless the call asked for CRD 2.2, only content valid under both CRD
 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever `covered` is not `not-covered`,
@@ -23,7 +25,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -55,6 +57,7 @@ class CoverageJudgement:
     dtr: bool = True  # the payer gathers documentation with DTR (doc-needed sends the EHR there)
     undecided: str = "this service holds no intrathecal pump coverage rules for this payer"
     policy_page: str | None = None  # this service's page of the determination's policy
+    technical: bool = False  # (undecided) because the EHR's FHIR server failed: CRD 2.2 §resp-43
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,15 @@ class Detail:
 
 @dataclass(frozen=True)
 class CoverageTarget:
-    """A resource that gets coverage information, and the billing code its assertions are about."""
+    """A resource that gets coverage information, and the billing code its assertions are about.
+    `of_order`: the order whose assertions it repeats (an Appointment judged under the order it is
+    based on): one service, one assertion, so the order's assertion id and PA number."""
 
     reference: str
     resource: Mapping[str, Any]
     billing: Code | None
     judgements: tuple[CoverageJudgement, ...]
+    of_order: CoverageTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,21 @@ def _technical(determination: Determination) -> bool:
     )
 
 
-def _undecided(text: str) -> tuple[list[tuple[str, Any]], str]:
-    """No determination here: coverage and PA depend on the payer's own review."""
+def _technical_reason(text: str) -> dict[str, Any]:
+    """CRD 2.2's reason for an assertion a technical failure left open (§resp-43, q9)."""
+    return {"coding": [{"system": CRD_TEMP, "code": "technical"}], "text": text}
+
+
+def _undecided(text: str, technical: bool = False) -> tuple[list[tuple[str, Any]], str]:
+    """No determination here: coverage and PA depend on the payer's own review. `technical` (CRD 2.2
+    only): none could be made because the EHR's FHIR server failed, which §resp-43 answers with
+    `indeterminate` and reason `technical` (2.0.1 has neither: conditional + OTH + the text there)."""
+    if technical:
+        return [
+            ("covered", "indeterminate"),
+            ("pa-needed", "indeterminate"),
+            ("reason", _technical_reason(text)),
+        ], text
     return [
         ("covered", "conditional"),
         ("pa-needed", "conditional"),
@@ -169,7 +188,9 @@ def _assertion(
     address the order, or `indeterminate` (nothing decided: the EHR's data could not be read) does not."""
     d = judgement.determination
     if d is None:
-        return _undecided(f"{judgement.payer}: {judgement.undecided}")
+        return _undecided(
+            f"{judgement.payer}: {judgement.undecided}", rules.indeterminate and judgement.technical
+        )
     link = _policy_link(judgement, rules)
     if d.outcome == Outcome.MEETS and judgement.auto_approve and billed:
         return [("covered", "covered"), ("pa-needed", "satisfied"), ("satisfied-pa-id", pa_number), *link], (
@@ -207,7 +228,7 @@ def _assertion(
         if rules.asks_documentation and judgement.dtr and judgement.questionnaire:
             pairs += [("doc-needed", "clinical"), ("doc-purpose", "withpa")]
             pairs.append(("questionnaire", judgement.questionnaire))
-        reason = {"coding": [{"system": CRD_TEMP, "code": "technical"}], "text": text} if technical else text
+        reason = _technical_reason(text) if technical else text
         return [*pairs, ("reason", reason), *([] if technical else link)], text
     return _undecided(f"{d.payer}: {d.explanation}")
 
@@ -245,8 +266,13 @@ def coverage_extension(
     hook_instance: str,
     today: date,
 ) -> tuple[dict[str, Any], str]:
-    pa_number = prior_authorization_number(hook_instance, target.reference, judgement.coverage)
-    pairs, description = _assertion(judgement, rules, pa_number, target.billing is not None)
+    """One Coverage's repetition on the target, and a one-line description. Its assertion id and PA
+    number are made here, per call, order and Coverage; a target repeating an order's assertion
+    (`of_order`) gets the repetition the order carries once this answer is applied (`_on_order`)."""
+    about = target.of_order or target
+    pa_number = prior_authorization_number(hook_instance, about.reference, judgement.coverage)
+    billed = target.billing is not None
+    pairs, description = _assertion(judgement, rules, pa_number, billed)
     subs = [_sub("coverage", judgement.coverage)]
     subs += [_sub(url, value) for url, value in pairs]
     if target.billing is not None:
@@ -254,9 +280,36 @@ def coverage_extension(
         subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
     subs += [
         _sub("date", today.isoformat()),
-        _sub("coverage-assertion-id", assertion_id(hook_instance, target.reference, judgement.coverage)),
+        _sub("coverage-assertion-id", assertion_id(hook_instance, about.reference, judgement.coverage)),
     ]
-    return {"url": EXTENSION_URL, "extension": subs}, description
+    extension = {"url": EXTENSION_URL, "extension": subs}
+    if target.of_order is None:
+        return extension, description
+    carried = _on_order(judgement, target.of_order, rules, hook_instance, today)
+    if carried is None:  # the order is not annotated for this Coverage: nothing to repeat
+        return extension, description
+    if _assertion_content(carried) != _assertion_content(extension):  # the order keeps an earlier one
+        if (why := _kept_whatever_judged(carried, rules)) is not None:
+            return carried, f"{judgement.payer}: earlier coverage information kept ({why})"
+        return carried, f"{judgement.payer}: as {target.of_order.reference} carries it"
+    number = _string_of(carried, "satisfied-pa-id") or pa_number
+    return carried, _assertion(judgement, rules, number, billed)[1]
+
+
+def _on_order(
+    judgement: CoverageJudgement,
+    order: CoverageTarget,
+    rules: AssertionRules,
+    hook_instance: str,
+    today: date,
+) -> dict[str, Any] | None:
+    """The order's repetition for the judgement's Coverage once this answer is applied, by the rule
+    `coverage_actions` applies to the order itself: this call's assertion, or the one the order keeps
+    (the same assertion from an earlier call, with its ids and PA number, or an approval issued
+    elsewhere). An Appointment judged under the order repeats it: one service, one assertion."""
+    actions = coverage_actions([replace(order, judgements=(judgement,))], rules, hook_instance, today)
+    carried = _repetition(actions[0]["resource"] if actions else order.resource, judgement.coverage)
+    return _copied(carried) if carried is not None else None  # never an object of the request
 
 
 _RESTATED = ("date", "coverage-assertion-id", "satisfied-pa-id")  # differ between calls saying the same
@@ -271,6 +324,26 @@ def _coverage_of(extension: Mapping[str, Any]) -> str | None:
 
 
 _DOCUMENTATION_REQUEST = ("doc-needed", "doc-purpose", "questionnaire")  # what only a primary hook asks
+
+
+def _repetition(resource: Mapping[str, Any], coverage: str) -> dict[str, Any] | None:
+    """The resource's coverage-information repetition for `coverage` (`Coverage/id`), if any."""
+    return next(
+        (
+            e
+            for e in dicts(resource.get("extension"))
+            if e.get("url") == EXTENSION_URL and _coverage_of(e) == coverage
+        ),
+        None,
+    )
+
+
+def _string_of(extension: Mapping[str, Any], url: str) -> str | None:
+    """The `valueString` of a repetition's sub-extension `url` (an assertion id, a PA number)."""
+    value = next(
+        (s.get("valueString") for s in dicts(extension.get("extension")) if s.get("url") == url), None
+    )
+    return value if isinstance(value, str) else None
 
 
 def _kept_whatever_judged(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:

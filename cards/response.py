@@ -196,9 +196,13 @@ def _judgements(decisions: Decisions, base_url: str) -> dict[str, tuple[Coverage
     return judgements
 
 
-def _undecided(decisions: Decisions, text: str) -> tuple[CoverageJudgement, ...]:
-    """Every Coverage's honest answer for a resource this service did not judge, and why."""
-    return tuple(CoverageJudgement(r.coverage, r.payer_display, undecided=text) for r in decisions.routes)
+def _undecided(decisions: Decisions, text: str, technical: bool = False) -> tuple[CoverageJudgement, ...]:
+    """Every Coverage's honest answer for a resource this service did not judge, and why (`technical`:
+    because the EHR's FHIR server failed)."""
+    return tuple(
+        CoverageJudgement(r.coverage, r.payer_display, undecided=text, technical=technical)
+        for r in decisions.routes
+    )
 
 
 def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
@@ -223,9 +227,11 @@ def _code_words(resource: dict[str, Any]) -> str:
 
 def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     """Every resource that gets coverage information: each pump order its own determination, the
-    other orders of its episode the principal order's, any other order and booked Appointment an
-    honest "no rules here" (or the pump order it is based on; under CRD 2.2 an Appointment based on a
-    pump order the answer annotates gets none of its own: one assertion per service and Coverage)."""
+    other orders of its episode the principal order's, any other order an honest "no rules here". A
+    booked Appointment repeats the assertion of the order it is based on (a pump order first), or
+    says it could not be read; under CRD 2.2 an Appointment based on an order the answer annotates
+    gets none of its own (one assertion per service and Coverage). An Appointment based on no order
+    is an order of the call itself (profile-appointment-no-order)."""
     if not decisions.routes:
         return []
     call = decisions.call
@@ -241,25 +247,33 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             judged = judgements[decisions.episode_orders[reference]]
             targets.append(CoverageTarget(reference, resource, None, judged))
         elif reference in devices_unread:
-            why = devices_unread[reference].reason
-            text = f"the device it orders could not be read ({why}), so it was not checked"
-            targets.append(CoverageTarget(reference, resource, None, _undecided(decisions, text)))
+            unread_device = devices_unread[reference]
+            text = f"the device it orders could not be read ({unread_device.reason}), so it was not checked"
+            undecided = _undecided(decisions, text, unread_device.technical)
+            targets.append(CoverageTarget(reference, resource, None, undecided))
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
             targets.append(CoverageTarget(reference, resource, None, unaddressed))
     booking = DraftOrders(call.request.context.appointments or {})
-    annotated = {t.reference for t in targets}
+    annotated = {t.reference: t for t in targets}
     for appointment in call.appointments:
-        pump = next((pumps[ref] for ref in based_on(appointment, booking) if ref in pumps), None)
         reference = reference_of(appointment)
+        if reference in annotated:
+            continue  # based on no order: judged above as the order it is (profile-appointment-no-order)
+        orders = based_on(appointment, booking)
+        pump = next((pumps[ref] for ref in orders if ref in pumps), None)
         unread = next((u for u in call.unread if u.appointment == reference), None)
-        if pump is not None and pump.reference in annotated and call.request.crd_version == "2.2":
+        order = annotated.get(pump.reference) if pump is not None else None
+        if order is None and unread is None:
+            order = next((annotated[ref] for ref in orders if ref in annotated), None)
+        if order is not None and call.request.crd_version == "2.2":
             continue  # CRD 2.2: an Appointment based on a ServiceRequest is annotated on the request
-        if pump is not None:
-            targets.append(CoverageTarget(reference, appointment, pump.code, judgements[pump.reference]))
+        if order is not None:  # judged under the order: its assertion
+            targets.append(CoverageTarget(reference, appointment, order.billing, order.judgements, order))
         elif unread is not None:
             text = f"the order it is based on could not be read ({unread.reason}), so it was not checked"
-            targets.append(CoverageTarget(reference, appointment, None, _undecided(decisions, text)))
+            undecided = _undecided(decisions, text, unread.technical)
+            targets.append(CoverageTarget(reference, appointment, None, undecided))
         else:
             unaddressed = _no_rules(decisions, _code_words(appointment))
             targets.append(CoverageTarget(reference, appointment, None, unaddressed))

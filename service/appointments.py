@@ -3,8 +3,10 @@
 An appointment-book call carries Appointments, not orders. CRD puts coverage information for an
 Appointment that is `basedOn` a ServiceRequest on that ServiceRequest, so this module finds those
 ServiceRequests (in the call's Bundle, or read from the EHR's FHIR server) and hands the rest of
-the pipeline the same kind of order Bundle order-sign would send. An order that cannot be had is
-reported, with the reason, so the answer can say what it could not check.
+the pipeline the same kind of order Bundle order-sign would send. An Appointment based on no order
+codes what is booked on itself (CRD 2.2 profile-appointment-no-order: `serviceType`), so it is
+handed on as an order of its own. An order that cannot be had is reported, with the reason, so the
+answer can say what it could not check.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class UnreadOrder:
     # the request element naming an order that was neither prefetched nor readable (the call names no
     # FHIR server): data the call cannot be answered without, so the answer is 412, not a card
     needed_at: str | None = None
+    technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
 
     @property
     def booked(self) -> bool:
@@ -59,6 +62,16 @@ def _order_reference(reference: str, fhir_server: str | None) -> tuple[str | Non
     if not on_server(parsed, fhir_server):
         return None, "it is held on another FHIR server than the one this call names"
     return parsed.local, ""
+
+
+def _may_be_order(target: str, in_call: DraftOrders, fhir_server: str | None) -> bool:
+    """Whether a `basedOn` reference names an order (a ServiceRequest, contained, in the call or on a
+    server), or one that cannot be told (then reported unread); not: a reference to anything else."""
+    order = in_call.get(target)
+    if target.startswith("#") or (order is not None and order.get("resourceType") == "ServiceRequest"):
+        return True
+    reference, reason = _order_reference(target, fhir_server)
+    return reference is not None or bool(reason)
 
 
 def based_on(appointment: Mapping[str, Any], booking: DraftOrders) -> list[str]:
@@ -87,16 +100,22 @@ def for_patient(appointment: Mapping[str, Any], patient_id: str, server: str | N
 def appointment_orders(
     appointments: Mapping[str, Any], patient_id: str, read: Reader | None, fhir_server: str | None = None
 ) -> tuple[dict[str, Any], list[UnreadOrder]]:
-    """(a collection Bundle of the ServiceRequests the booked Appointments are based on, the ones
-    that could not be read). Cancelled appointments are skipped; each order appears once."""
+    """(a collection Bundle of the ServiceRequests the booked Appointments are based on, and of the
+    patient's Appointments based on none, the orders that could not be read). Cancelled appointments
+    are skipped; each order appears once."""
     in_call = DraftOrders(appointments)
     found: dict[str, dict[str, Any]] = {}
     unread: list[UnreadOrder] = []
     for appointment in in_call.resources:
         if appointment.get("resourceType") != "Appointment" or appointment.get("status") in CANCELLED:
             continue
-        targets = [t for t in (reference_target(b) for b in dicts(appointment.get("basedOn"))) if t]
-        if targets and not for_patient(appointment, patient_id, fhir_server):
+        based = (reference_target(b) for b in dicts(appointment.get("basedOn")))
+        targets = [t for t in based if t and _may_be_order(t, in_call, fhir_server)]
+        if not targets:  # based on no order: it is the order (profile-appointment-no-order)
+            if for_patient(appointment, patient_id, fhir_server):
+                found.setdefault(reference_of(appointment), appointment)
+            continue
+        if not for_patient(appointment, patient_id, fhir_server):
             unread += [
                 UnreadOrder(reference_of(appointment), t, "the appointment is for another patient")
                 for t in targets
@@ -108,7 +127,7 @@ def appointment_orders(
                 inside = contained(appointment, target[1:])
                 unread.append(UnreadOrder(where, target, CONTAINED, inside))
                 continue
-            order = in_call.get(target)
+            order, technical = in_call.get(target), False
             if order is not None and order.get("resourceType") == "ServiceRequest":
                 reference, reason = reference_of(order), ""
             else:
@@ -119,26 +138,27 @@ def appointment_orders(
                     continue
                 if reference in found:
                     continue
-                order, reason = _read(read, reference)
+                order, reason, technical = _read(read, reference)
             if order is not None and not belongs_to_patient(
                 order, patient_id, unlinked=True, server=fhir_server
             ):
                 order, reason = None, "it is an order for another patient"
             if order is None:
-                unread.append(UnreadOrder(where, reference, reason))
+                unread.append(UnreadOrder(where, reference, reason, technical=technical))
             else:
                 found[reference] = order
     entries = [{"resource": order} for order in found.values()]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}, unread
 
 
-def _read(read: Reader | None, reference: str) -> tuple[dict[str, Any] | None, str]:
+def _read(read: Reader | None, reference: str) -> tuple[dict[str, Any] | None, str, bool]:
+    """(the order, why not, whether why is the FHIR server's failure)."""
     if read is None:
-        return None, "the call gave no FHIR server to read it from"
+        return None, "the call gave no FHIR server to read it from", False
     try:
         order = read(reference)
     except FhirError as exc:
-        return None, f"the EHR's FHIR server did not return it ({exc.reason})"
+        return None, f"the EHR's FHIR server did not return it ({exc.reason})", True
     if order is None or order.get("resourceType") != "ServiceRequest":
-        return None, "the EHR's FHIR server does not have it"
-    return order, ""
+        return None, "the EHR's FHIR server does not have it", False
+    return order, "", False

@@ -143,7 +143,8 @@ def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dict[str, Any]:
     """The assertion, marked `carried` when this call did not issue it: the order arrived with it (an
-    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it. Every
+    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it, or an
+    Appointment repeats the assertion of the order it is based on (issued once, on the order). Every
     assertion is indexed under its id and PA number (a reviewer finds each call an approval was seen
     in), but only those a call issues are exported as its determinations."""
     coverage = assertion.get("coverage")

@@ -34,6 +34,7 @@ class DeviceReader:
         self._prefetch = prefetch or {}
         self._prefetched: dict[str, dict[str, Any]] | None = None  # by `Type/id`, opened at the first ask
         self.failed: dict[str, str] = {}
+        self.server_failed: set[str] = set()  # of `failed`, those the FHIR server failed to answer for
 
     def __call__(self, reference: str) -> dict[str, Any] | None:
         device = self._find(reference)
@@ -69,6 +70,7 @@ class DeviceReader:
         try:
             device = self._client.read(parsed.local)
         except FhirError as exc:
+            self.server_failed.add(reference)
             return self._unavailable(reference, f"the EHR's FHIR server did not return it ({exc.reason})")
         if device is None:
             return self._unavailable(reference, "the EHR's FHIR server does not have it")

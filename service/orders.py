@@ -29,6 +29,9 @@ from service.yamlsource import Located, SourceError, check_schema, load
 
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 ORDER_TYPES = ("ServiceRequest", "DeviceRequest")  # the orders that can be pump orders
+# appointment-book: an Appointment based on no order is the order itself, what is booked coded on it
+# (CRD 2.2 profile-appointment-no-order: `serviceType` from the order codes, with billing options)
+BOOKED = "Appointment"
 ORDER_TYPE_WORDS = {"ServiceRequest": "procedure orders", "DeviceRequest": "device (pump hardware) orders"}
 # The orders CRD's draftOrders may hold; other resources there (a Device, Medication or Condition an
 # order references) are read as the orders' detail and never get coverage information.
@@ -153,11 +156,13 @@ class DraftOrders:
             return self._by_ref[reference]
         return self._by_ref.get(local_reference(reference) or "")
 
-    def in_scope(self, selections: Iterable[str] | None) -> list[dict[str, Any]]:
-        """order-select: only the selected orders; order-sign (selections None): all the orders. The
-        other resources of the Bundle are no orders (REQUEST_TYPES)."""
+    def in_scope(self, selections: Iterable[str] | None, appointments: bool = False) -> list[dict[str, Any]]:
+        """order-select: only the selected orders; order-sign (selections None): all the orders, and
+        with `appointments` (appointment-book) the Appointments among them (BOOKED). The other
+        resources of the Bundle are no orders (REQUEST_TYPES)."""
         if selections is None:
-            return [r for r in self.resources if r.get("resourceType") in REQUEST_TYPES]
+            kinds = REQUEST_TYPES | {BOOKED} if appointments else REQUEST_TYPES
+            return [r for r in self.resources if r.get("resourceType") in kinds]
         chosen: list[dict[str, Any]] = []
         for ref in selections:
             resource = self.get(ref)
@@ -228,6 +233,9 @@ def order_codings(
         device = device_lookup(resource, drafts, fetch_device)[0] if concept is None else None
         if device is not None:
             found += _coded(device.get("type"), _billing_codes(device))
+    elif rtype == BOOKED:
+        for concept in (*as_list(resource.get("serviceType")), resource.get("appointmentType")):
+            found += _coded(concept)
     found += [(resource.get("code"), c) for c in _billing_codes(resource)]
     return found
 
@@ -238,8 +246,9 @@ def recognise(
     table: OrderCodeTable,
     fetch_device: DeviceFetcher | None = None,
 ) -> PumpOrder | None:
-    """The PumpOrder for a draft order whose code is an IDDS code, else None."""
-    if resource.get("resourceType") not in ORDER_TYPES:
+    """The PumpOrder for a draft order (or an Appointment standing for one, BOOKED) whose code is an
+    IDDS code, else None."""
+    if resource.get("resourceType") not in (*ORDER_TYPES, BOOKED):
         return None
     for concept, code in order_codings(resource, drafts, fetch_device):
         kind = table.kind_of(code)

@@ -159,7 +159,7 @@ def _gathered(
     behaviour = service.behaviour
     bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
     drafts = DraftOrders(bundle)
-    in_scope = drafts.in_scope(request.context.selections)
+    in_scope = drafts.in_scope(request.context.selections, appointments=behaviour.on_appointments)
     codes = env.catalog.order_codes
     fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
@@ -215,10 +215,11 @@ def _devices_unread(
     not checked, where they would otherwise read as orders with no rules here."""
     recognised = {o.reference for o in pump}
     return [
-        UnreadOrder(reference, reference, why, device=named_device(resource))
+        UnreadOrder(reference, reference, why, device=device, technical=device in devices.server_failed)
         for resource in in_scope
         if (reference := reference_of(resource)) not in recognised
         and (why := devices.why_unavailable(resource, drafts)) is not None
+        and (device := named_device(resource)) is not None
     ]
 
 

@@ -7,7 +7,8 @@ coverage-information invariants of CRD 2.0.1 and 2.2 (digest §6.3): a call with
 2.2-only content (`indeterminate`, with a reason; a `detail`, whose category 2.0.1 lacks) and is
 held to the 2.2 invariants. On the primary
 hooks every order (and on appointment-book every booked Appointment) must carry coverage
-information. `check_response` returns a list of errors.
+information, and an Appointment carrying the assertion of the order it is based on carries that
+order's assertion id and PA number. `check_response` returns a list of errors.
 """
 
 from __future__ import annotations
@@ -425,4 +426,61 @@ def check_response(
                 continue
             if ref not in informed and not told:
                 errors.append(f"systemActions: no coverage information for {ref} (CRD §resp-29)")
+    if hook == "appointment-book":
+        _check_appointment_repeats_its_order(body, request, orders, errors)
     return errors
+
+
+def _order_named(reference: Any, full_urls: dict[str, str]) -> str | None:
+    """`Type/id` of an Appointment's `basedOn` reference: a Bundle fullUrl, relative or absolute."""
+    if not isinstance(reference, str):
+        return None
+    if reference in full_urls:
+        return full_urls[reference]
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None
+
+
+def _check_appointment_repeats_its_order(
+    body: dict[str, Any], request: dict[str, Any], orders: list[dict[str, Any]], errors: list[str]
+) -> None:
+    """An Appointment annotated with the assertion of an order it is based on (the same content for
+    the same Coverage) carries that order's coverage-assertion-id and PA number, as the order has
+    them once the answer is applied: one booked service, one assertion and one approval (the claim
+    carries one id and one PA number, CRD §resp-31; an update targets the ServiceRequest an
+    Appointment is based on, cards.md)."""
+    ids = ("coverage-assertion-id", "satisfied-pa-id")
+    entries = request["context"].get("appointments", {}).get("entry", [])
+    full_urls = {
+        e["fullUrl"]: reference_of(e["resource"]) for e in entries if isinstance(e.get("fullUrl"), str)
+    }
+    updated = {
+        reference_of(a["resource"]): a["resource"]
+        for a in body.get("systemActions", [])
+        if isinstance(a, dict) and isinstance(a.get("resource"), dict)
+    }
+    held = {reference_of(o): o for o in orders}
+
+    def assertions(resource: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+        found = [_subs(e) for e in resource.get("extension", []) if e.get("url") == COVERAGE_INFO]
+        return {str((s.get("coverage") or [{}])[0]): s for s in found}
+
+    def content(subs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {url: values for url, values in subs.items() if url not in (*ids, "date")}
+
+    for ref, resource in updated.items():
+        if resource.get("resourceType") != "Appointment":
+            continue
+        for based in resource.get("basedOn") or []:
+            order_ref = _order_named(based.get("reference") if isinstance(based, dict) else None, full_urls)
+            order = updated.get(order_ref or "") or held.get(order_ref or "")
+            on_order = assertions(order) if order is not None else {}
+            for coverage, subs in assertions(resource).items():
+                theirs = on_order.get(coverage)
+                if theirs is None or content(theirs) != content(subs):
+                    continue  # not the order's assertion that it carries
+                for url in ids:
+                    if subs.get(url) != theirs.get(url):
+                        errors.append(
+                            f"systemActions: {ref} repeats {order_ref} with another {url} (§resp-31)"
+                        )

@@ -4,6 +4,7 @@ with the coverage information on that ServiceRequest."""
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import Any
 
@@ -11,7 +12,11 @@ import pytest
 
 from service.app import create_app
 from service.appointments import appointment_orders
+from service.catalog import Catalog
 from service.fhir.client import FhirError, SearchResult
+from service.metrics import metric_data
+from service.settings import StoreSettings
+from tests.audit_support import approving
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
@@ -102,10 +107,15 @@ class EhrClient(RecordingFhirClient):
 
 
 def book(
-    body: dict[str, Any], chart: list[dict[str, Any]], held: list[dict[str, Any]], **client: Any
+    body: dict[str, Any],
+    chart: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    *,
+    policies: Catalog | None = None,
+    **client: Any,
 ) -> tuple[dict[str, Any], EhrClient]:
     ehr = EhrClient(chart, held, **client)
-    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(ehr))
+    app = create_app(open_settings(), policies or catalog(), client_factory=RecordingFactory(ehr))
     response = post_json(app.test_client(), BOOK_URL, with_fhir(body))
     assert response.status_code == 200
     answer: dict[str, Any] = response.get_json()
@@ -478,3 +488,214 @@ def test_max_cards_also_caps_the_could_not_check_cards() -> None:
     body["extension"] = {"davinci-crd.configuration": {"max-cards": 1}}
     answer, _ = book(body, meeting_chart(), [])
     assert len(answer["cards"]) == 1
+
+
+# --------------------------------------------------------------------------- one service, one assertion
+
+
+def approved(action: dict[str, Any]) -> tuple[str, str]:
+    """(assertion id, PA number) of an action's one coverage-information repetition."""
+    told = assertion_of(action)
+    assert told["pa-needed"] == "satisfied", told
+    return told["coverage-assertion-id"], told["satisfied-pa-id"]
+
+
+def test_a_booked_appointment_carries_the_assertion_and_pa_number_of_its_order() -> None:
+    """CRD 2.0.1 (no requestedVersion): the Appointments are annotated too, with the order's assertion.
+    Before, each Appointment got its own assertion id and its own PA number: one implant, three
+    approvals a payer would hold, where the claim carries one (review H4, CRD §resp-31)."""
+    body = book_body(
+        appointment("ServiceRequest/sr-implant", appointment_id="apt-trial"),
+        appointment("ServiceRequest/sr-implant", appointment_id="apt-implant"),
+    )
+    answer, _ = book(body, meeting_chart(), [pump_order()], policies=approving(catalog(), "geha"))
+    [order] = actions_on(answer, "ServiceRequest")
+    booked = actions_on(answer, "Appointment")
+    assert len(booked) == 2
+    assert {approved(a) for a in booked} == {approved(order)}
+    assert approved(order)[1].startswith("IDDS-")
+
+
+def test_rebooking_an_approved_order_repeats_its_pa_number() -> None:
+    """The order comes back carrying the number this service issued: a new Appointment for it repeats
+    that number and assertion, and the order gets no update (§resp-35). Before, every rebooking
+    minted another PA number."""
+    policies = approving(catalog(), "geha")
+    first, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant")),
+        meeting_chart(),
+        [pump_order()],
+        policies=policies,
+    )
+    [signed] = actions_on(first, "ServiceRequest")
+    again, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant", appointment_id="apt-again"), signed["resource"]),
+        meeting_chart(),
+        [],
+        policies=policies,
+    )
+    assert actions_on(again, "ServiceRequest") == []
+    [rebooked] = actions_on(again, "Appointment")
+    assert approved(rebooked) == approved(signed)
+    assert rebooked["description"].endswith(f"prior authorization satisfied, number {approved(signed)[1]}")
+
+
+def test_an_appointment_repeats_an_approval_its_order_carries_from_elsewhere() -> None:
+    """The order keeps an approval another system issued; its Appointment says the same, not a
+    request for prior authorization the order does not need."""
+    first, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [pump_order()])
+    [judged] = actions_on(first, "ServiceRequest")
+    order = copy.deepcopy(judged["resource"])
+    [info] = [e for e in order["extension"] if e["url"] == COVERAGE_INFO]
+    for sub in info["extension"]:
+        if sub["url"] == "pa-needed":
+            sub["valueCode"] = "satisfied"
+    info["extension"].append({"url": "satisfied-pa-id", "valueString": "PAYER-PA-77"})
+    answer, _ = book(book_body(appointment("ServiceRequest/sr-implant"), order), meeting_chart(), [])
+    assert actions_on(answer, "ServiceRequest") == []
+    [booked] = actions_on(answer, "Appointment")
+    assert assertion_of(booked)["satisfied-pa-id"] == "PAYER-PA-77"
+    assert "PAYER-PA-77 issued elsewhere" in booked["description"]
+
+
+# --------------------------------------------------------------------------- technical failures (CRD 2.2)
+
+
+@pytest.mark.parametrize(
+    ("version", "error", "covered"),
+    [
+        ("2.2", FhirError("HTTP 503", 503), "indeterminate"),
+        ("2.2", FhirError("the FHIR server did not answer"), "indeterminate"),
+        ("2.2", None, "conditional"),  # the server does not have it: nothing failed
+        (None, FhirError("HTTP 503", 503), "conditional"),  # 2.0.1 has no indeterminate
+    ],
+    ids=["2.2-http-503", "2.2-no-answer", "2.2-missing", "2.0-http-503"],
+)
+def test_an_order_the_fhir_server_failed_to_return_is_indeterminate_under_crd_2_2(
+    version: str | None, error: FhirError | None, covered: str
+) -> None:
+    """CRD 2.2 §resp-43: a technical issue is `indeterminate` with reason `technical`. Before, an
+    unreadable order was `conditional` + OTH under every version (review H5)."""
+    body = book_body(appointment("ServiceRequest/sr-implant"))
+    if version:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    answer, _ = book(body, meeting_chart(), [], read_error=error)
+    [booked] = actions_on(answer, "Appointment")
+    told = assertion_of(booked)
+    assert told["covered"] == covered
+    if covered == "indeterminate":
+        assert told["pa-needed"] == "indeterminate" and "info-needed" not in told
+        assert told["reason"]["coding"] == [
+            {"system": "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp", "code": "technical"}
+        ]
+        assert "could not be read" in told["reason"]["text"]
+    else:
+        assert (told["pa-needed"], told["info-needed"]) == ("conditional", "OTH")
+        assert "coding" not in told["reason"]
+
+
+# --------------------------------------------------------------------------- an appointment with no order
+
+
+def coded_appointment(
+    element: str = "serviceType", appointment_id: str = "apt-coded", **extra: Any
+) -> dict[str, Any]:
+    """An Appointment based on no order, what is booked coded on it (CRD profile-appointment-no-order):
+    the 62362 implant and the order's reason."""
+    implant = copy.deepcopy(pump_order()["code"])
+    booked = appointment(appointment_id=appointment_id)
+    booked[element] = [implant] if element == "serviceType" else implant
+    booked["reasonCode"] = copy.deepcopy(pump_order()["reasonCode"])
+    return {**booked, **extra}
+
+
+@pytest.mark.parametrize("element", ["serviceType", "appointmentType"])
+@pytest.mark.parametrize("version", [None, "2.2"])
+def test_an_appointment_coded_as_a_pump_service_is_judged_as_that_order(
+    element: str, version: str | None
+) -> None:
+    """Before, an Appointment coding CPT 62362 with no `basedOn` was told "this service holds no
+    coverage rules for code 62362", with no card (review H3)."""
+    body = book_body(coded_appointment(element))
+    if version:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    answer, _ = book(body, meeting_chart(), [])
+    [decision] = cards_of(answer["cards"])
+    assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    assert decision["extension"]["davinci-crd.associated-resource"] == [
+        {"reference": "Appointment/apt-coded"}
+    ]
+    [booked] = answer["systemActions"]
+    told = assertion_of(booked)
+    assert (told["covered"], told["pa-needed"], told["billingCode"]["code"]) == (
+        "covered",
+        "auth-needed",
+        "62362",
+    )
+    assert "no coverage rules" not in json.dumps(answer)
+
+
+def test_an_appointment_whose_based_on_names_no_order_is_judged_by_its_own_code() -> None:
+    """`basedOn` a CarePlan is no order behind it: what is booked is what the Appointment codes."""
+    booked = coded_appointment(basedOn=[{"reference": "CarePlan/plan-1"}])
+    answer, ehr = book(book_body(booked), meeting_chart(), [])
+    assert [c["summary"] for c in cards_of(answer["cards"])] == ["GEHA: 62362 meets all 14 coverage criteria"]
+    assert not [c for c in ehr.calls if c == ("read", "CarePlan/plan-1")]
+
+
+def test_another_patients_coded_appointment_is_not_judged() -> None:
+    booked = coded_appointment()
+    booked["participant"][0]["actor"]["reference"] = "Patient/someone-else"
+    answer, ehr = book(book_body(booked), meeting_chart(), [])
+    assert answer["cards"] == [] and "systemActions" not in answer
+    assert beyond_the_payer(ehr.calls) == []
+
+
+def test_a_coded_appointment_is_an_order_of_the_booking_beside_the_orders_of_the_others() -> None:
+    bundle, unread = appointment_orders(
+        book_body(coded_appointment(), appointment("ServiceRequest/sr-implant"), pump_order())["context"][
+            "appointments"
+        ],
+        PATIENT_ID,
+        None,
+    )
+    assert [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]] == [
+        "Appointment/apt-coded",
+        "ServiceRequest/sr-implant",
+    ]
+    assert unread == []
+
+
+def test_behind_a_payers_gateway_a_coded_appointment_is_still_judged() -> None:
+    """`only_orders_with_rules`: the other Appointments are the gateway's; one coding a pump service
+    is a pump order here."""
+    ehr = EhrClient(meeting_chart(), [])
+    settings = open_settings(only_orders_with_rules=True)
+    app = create_app(settings, catalog(), client_factory=RecordingFactory(ehr))
+    body = book_body(coded_appointment(), appointment(appointment_id="apt-visit"))
+    answer = post_json(app.test_client(), BOOK_URL, with_fhir(body)).get_json()
+    assert [a["resource"]["id"] for a in answer["systemActions"]] == ["apt-coded"]
+    assert assertion_of(answer["systemActions"][0])["covered"] == "covered"
+
+
+def test_the_audit_trail_holds_one_approval_for_a_booked_order() -> None:
+    """The Appointment's repetition is the order's assertion: indexed once, exported once (as the
+    order's determination), not as a second approval this call issued."""
+    ehr = EhrClient(meeting_chart(), [pump_order()])
+    settings = open_settings(store=StoreSettings(url="sqlite://"))
+    app = create_app(settings, approving(catalog(), "geha"), client_factory=RecordingFactory(ehr))
+    body = book_body(appointment("ServiceRequest/sr-implant"))
+    answer = post_json(app.test_client(), BOOK_URL, with_fhir(body)).get_json()
+    [order] = actions_on(answer, "ServiceRequest")
+    assertion, number = approved(order)
+    trail = app.extensions["idds_crd"].stores.audit
+    [record] = trail.find(body["hookInstance"])
+    assert trail.find(number) == [record]
+    by_target = {a["order"]: a for a in record["assertions"]}
+    assert not by_target["ServiceRequest/sr-implant"].get("carried")
+    assert (
+        by_target["Appointment/apt-1"]["carried"]
+        and by_target["Appointment/apt-1"]["satisfied_pa_id"] == number
+    )
+    exported = json.dumps(list(metric_data(record)))
+    assert exported.count('"satisfiedId"') == 1 and exported.count(assertion) == 1

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from service.demo.runner import request_files
-from tests.calls import answer
+from tests.calls import answer, prefetch_app
 from tests.conformance import COVERAGE_INFO, check_response
+from tests.demo_support import packaged_sample
 
 
 def coverage_subs(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -237,6 +238,27 @@ def test_coverage_information_on_an_appointment_only_on_appointment_book() -> No
     body, request = answer("order-select-62362-demo-meets")
     body["systemActions"][0]["resource"]["resourceType"] = "Appointment"
     assert any("coverage information on a non-order resource" in e for e in check_response(body, request))
+
+
+@pytest.mark.parametrize("url", ["coverage-assertion-id", "satisfied-pa-id"])
+def test_an_appointment_repeating_its_orders_assertion_must_carry_its_ids(url: str) -> None:
+    """One booked service, one assertion and one PA number (CRD §resp-31: the claim carries one)."""
+    request = packaged_sample("appointment-book-62362-demo-meets")  # the order in the booking's Bundle
+    response = prefetch_app().test_client().post("/cds-services/idds-crd-appointment-book", json=request)
+    body = response.get_json()
+    orders = [e["resource"] for e in request["context"]["appointments"]["entry"][1:]]
+    assert check_response(body, request, orders) == []
+    by_type = {a["resource"]["resourceType"]: a for a in body["systemActions"]}
+    for action in by_type.values():  # the order approved, and the Appointment repeating it
+        [info] = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+        for sub in info["extension"]:
+            if sub["url"] == "pa-needed":
+                sub["valueCode"] = "satisfied"
+        info["extension"].append({"url": "satisfied-pa-id", "valueString": "IDDS-0123456789ABCDEF"})
+    assert check_response(body, request, orders) == []
+    [info] = [e for e in by_type["Appointment"]["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    next(s for s in info["extension"] if s["url"] == url)["valueString"] = "IDDS-FEDCBA9876543210"
+    assert any(f"with another {url}" in e for e in check_response(body, request, orders))
 
 
 TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"

@@ -144,6 +144,27 @@ def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(
     assert "the device it orders could not be read" in reason and "no coverage rules" not in reason, reason
 
 
+@pytest.mark.parametrize(("server", "covered"), [(True, "indeterminate"), (False, "conditional")])
+def test_under_crd_2_2_a_device_the_fhir_server_failed_to_return_is_indeterminate(
+    server: bool, covered: str
+) -> None:
+    """CRD 2.2 §resp-43: the FHIR server's failure is a technical issue, `indeterminate` with reason
+    `technical`; a call that gave no server to read it from failed nothing (review H5)."""
+    body = hardware_by_reference("nowhere")
+    body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    if server:
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
+        body = with_fhir(body)
+    else:
+        app = prefetch_app()
+    answer = post_json(app.test_client(), SELECT_URL, body).get_json()
+    assert check_response(answer, body) == []
+    [action] = [a for a in answer["systemActions"] if f"DeviceRequest/{a['resource']['id']}" == HARDWARE]
+    told = assertion_of(action)
+    assert (told["covered"], told["pa-needed"]) == (covered, covered)
+    assert ("technical" in json.dumps(told["reason"])) == server
+
+
 def test_a_prefetched_device_is_found_by_any_form_of_its_reference_and_only_the_patients() -> None:
     mine, theirs = device("pump", "p1"), device("other", "p2")
     prefetch = {

@@ -486,6 +486,30 @@ def test_in_scope_order_sign_returns_all() -> None:
     assert drafts.in_scope(None) == [visit, implant, pump]
 
 
+def test_an_appointment_is_an_order_only_of_a_booking(table: OrderCodeTable) -> None:
+    """appointment-book: an Appointment based on no order codes what is booked (CRD 2.2
+    profile-appointment-no-order, `serviceType`), and is recognised as that order; among the draft
+    orders of order-sign it is none (CRD's request Bundle holds no Appointment)."""
+    booked = {
+        "resourceType": "Appointment",
+        "id": "apt",
+        "status": "proposed",
+        "serviceType": [concept(CPT_62362)],
+    }
+    drafts = DraftOrders(bundle(booked))
+    assert drafts.in_scope(None) == []
+    assert drafts.in_scope(None, appointments=True) == [booked]
+    order = recognise(booked, drafts, table)
+    assert order is not None and (order.reference, order.code.code) == ("Appointment/apt", "62362")
+    typed = {
+        **booked,
+        "serviceType": [concept(coding(SNOMED_URL, "394882004"))],
+        "appointmentType": concept(CPT_62362),
+    }
+    assert recognise(typed, drafts, table) is not None
+    assert recognise({**booked, "serviceType": [concept(coding(CPT_URL, "99213"))]}, drafts, table) is None
+
+
 def test_in_scope_ignores_unknown_selection() -> None:
     drafts, _visit, implant, _pump = _two_pump_drafts()
     assert drafts.in_scope(["ServiceRequest/unknown", "ServiceRequest/sr-implant"]) == [implant]
