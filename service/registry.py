@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from service.orders import REQUEST_TYPES
+
 # Advertised: more than one, so a CRD 2.2 client SHALL name the one it wants (§dev-3), and a call that
 # names none is a 2.0.1 client's, answered as 2.0 (crdver-1's pattern allows no "2.0" here).
 CRD_VERSIONS = ("2.1", "2.2")
@@ -29,6 +31,13 @@ STANDARD_PREFETCH = {
 OPEN_ORDERS_PREFETCH = {
     "openServiceRequests": "ServiceRequest?patient={{context.patientId}}&status=draft,active",
     "openDeviceRequests": "DeviceRequest?patient={{context.patientId}}&status=draft,active",
+}
+# The orders order-dispatch names, by CRD 2.2.1's own expressions (CRDServices.json; §found-29: a 2.2
+# client resolves them, CDS Hooks 3.0's FHIRPath tokens), under keys of their own (CRD's names, such as
+# `medicationRequests`, are the clinical keys' here); a prefetched order is found under any key.
+DISPATCHED_PREFETCH = {
+    f"dispatched{kind}s": f"{kind}?_id={{{{context.dispatchedOrders.resolve().ofType({kind}).id}}}}"
+    for kind in sorted(REQUEST_TYPES)
 }
 
 
@@ -205,7 +214,11 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         description=f"When intrathecal drug delivery system orders are dispatched to a performer, {_JUDGES}"
         "evidence from the chart, as on order-sign.",
         behaviour=HookBehaviour(
-            OrderSource.DISPATCHED, may_approve=True, asks_documentation=True, places_order=False
+            OrderSource.DISPATCHED,
+            may_approve=True,
+            asks_documentation=True,
+            places_order=False,
+            order_prefetch=tuple(DISPATCHED_PREFETCH.items()),
         ),
     ),
     ServiceDefinition(

@@ -355,7 +355,16 @@ def _dispatched_from_prefetch(request: dict[str, Any]) -> list[dict[str, Any]]:
     context = request["context"]
     dispatched = set(context.get("dispatchedOrders", [context["order"]] if "order" in context else []))
     prefetched = [v for v in (request.get("prefetch") or {}).values() if isinstance(v, dict)]
-    return [r for r in prefetched if reference_of(r) in dispatched]
+    return [r for value in prefetched for r in _opened(value) if reference_of(r) in dispatched]
+
+
+def _opened(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prefetched value's resources: a Bundle's (the templates' searchsets) opened, as the service
+    reads them (`prefetched_resources`), junk left out."""
+    entries = value.get("entry")
+    if not isinstance(entries, list) or not entries:
+        return [value]
+    return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
 def requested_version(request: dict[str, Any]) -> str:

@@ -180,10 +180,14 @@ def discovery_templates() -> dict[str, dict[str, str]]:
 
 
 def prefetch_for(body: Mapping[str, Any], chart: PatientChart, templates: Mapping[str, str]) -> Resource:
-    """The complete prefetch of `body`: every template rendered for its patient and run on `chart`."""
+    """The complete prefetch of `body`: every template rendered for its patient and run on `chart`;
+    but those of the orders the call is about (order-dispatch's), which no patient bundle holds: the
+    sample carries them itself (under a key of its own)."""
     patient_id = body["context"]["patientId"]
     prefetch: Resource = {}
     for key, template in templates.items():
+        if any(token.startswith("context.dispatchedOrders.") for token in TOKEN.findall(template)):
+            continue
         rendered = TOKEN.sub(lambda m: patient_id if m.group(1) == "context.patientId" else "\0", template)
         if "\0" in rendered:
             raise UnsupportedTemplate(f"prefetch {key}: only {{{{context.patientId}}}} is filled in")
@@ -216,8 +220,8 @@ def with_booked_orders(context: Mapping[str, Any], chart: PatientChart) -> Resou
 
 def with_prefetch(body: Mapping[str, Any], templates: Mapping[str, dict[str, str]]) -> Resource:
     """`body` with the prefetch of its hook's templates generated (and, for appointment-book, the
-    booked orders); prefetch keys of its own that discovery does not declare (order-dispatch's
-    `order`) and the other members are kept as they are, in order."""
+    booked orders); prefetch keys it fills itself (order-dispatch's `dispatchedServiceRequests`, the
+    orders the call is about) and the other members are kept as they are, in order."""
     chart = chart_of(body["context"]["patientId"])
     generated = prefetch_for(body, chart, templates[body["hook"]])
     own = {key: value for key, value in body.get("prefetch", {}).items() if key not in generated}

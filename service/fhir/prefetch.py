@@ -49,6 +49,11 @@ def _token_value(token: str, request: HookRequest) -> str | None:
     if draft:
         ids = _draft_ids(request, draft.group(1))
         return ",".join(ids) if ids else None
+    dispatched = re.fullmatch(r"context\.dispatchedOrders\.resolve\(\)\.ofType\(([A-Za-z]+)\)\.id", token)
+    if dispatched:
+        named = (reference.partition("/") for reference in context.dispatched)
+        of_type = [rid for kind, _, rid in named if kind == dispatched[1]]
+        return ",".join(of_type) if of_type else None
     return None
 
 

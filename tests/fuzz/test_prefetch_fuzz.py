@@ -213,7 +213,8 @@ def call_with_junk_prefetch(draw: st.DrawFn) -> tuple[str, dict[str, Any], bool]
             body["prefetch"][key] = draw(junk_prefetch_value(body["prefetch"][key]))
     if draw(st.booleans()):
         body["prefetch"][draw(st.text(max_size=8))] = draw(JUNK)
-    orders_intact = body["prefetch"].get("order") == _samples()["order-dispatch"][1]["prefetch"]["order"]
+    key = "dispatchedServiceRequests"
+    orders_intact = body["prefetch"].get(key) == _samples()["order-dispatch"][1]["prefetch"][key]
     return url, body, orders_intact or body["hook"] != "order-dispatch"
 
 

@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 from service.app import create_app
 from service.fhir.client import FhirError
 from service.fhir.server_share import NOT_ASKED
-from service.registry import CONFIGURATION_OPTIONS, CallOptions
+from service.registry import CONFIGURATION_OPTIONS, DISPATCHED_PREFETCH, CallOptions
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -597,7 +597,13 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     }
     if entry["hook"].startswith("encounter-"):  # the open orders those services judge
         clinical |= {"openServiceRequests": "ServiceRequest", "openDeviceRequests": "DeviceRequest"}
-    assert set(prefetch) == {"patient", "coverage", *clinical}
+    dispatched = DISPATCHED_PREFETCH if entry["hook"] == "order-dispatch" else {}
+    assert set(prefetch) == {"patient", "coverage", *clinical, *dispatched}
+    for key, template in dispatched.items():  # CRD 2.2.1's own (CRDServices.json)
+        resource_type = template.split("?", 1)[0]
+        assert prefetch[key] == (
+            f"{resource_type}?_id={{{{context.dispatchedOrders.resolve().ofType({resource_type}).id}}}}"
+        )
     for key, resource_type in clinical.items():
         assert prefetch[key].startswith(f"{resource_type}?patient={{{{context.patientId}}}}"), key
         assert not set(re.findall(r"\{\{([^}]*)\}\}", prefetch[key])) - {"context.patientId"}, key
