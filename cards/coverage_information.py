@@ -268,7 +268,9 @@ def coverage_extension(
 ) -> tuple[dict[str, Any], str]:
     """One Coverage's repetition on the target, and a one-line description. Its assertion id and PA
     number are made here, per call, order and Coverage; a target repeating an order's assertion
-    (`of_order`) gets the repetition the order carries once this answer is applied (`_on_order`)."""
+    (`of_order`) gets the repetition the order carries once this answer is applied (`_on_order`), in
+    this call's CRD version; but when the order keeps what this call may not say (an approval, to a
+    what-if call), this call's own judgement."""
     about = target.of_order or target
     pa_number = prior_authorization_number(hook_instance, about.reference, judgement.coverage)
     billed = target.billing is not None
@@ -288,12 +290,15 @@ def coverage_extension(
     carried = _on_order(judgement, target.of_order, rules, hook_instance, today)
     if carried is None:  # the order is not annotated for this Coverage: nothing to repeat
         return extension, description
+    repeated = _in_version(carried, rules)
     if _assertion_content(carried) != _assertion_content(extension):  # the order keeps an earlier one
-        if (why := _kept_whatever_judged(carried, rules)) is not None:
-            return carried, f"{judgement.payer}: earlier coverage information kept ({why})"
-        return carried, f"{judgement.payer}: as {target.of_order.reference} carries it"
+        if _not_restatable(carried, rules) is not None:  # not to be said again here: its own judgement
+            return extension, description
+        if (why := _kept_whatever_judged(carried, rules, judgement)) is not None:
+            return repeated, f"{judgement.payer}: earlier coverage information kept ({why})"
+        return repeated, f"{judgement.payer}: as {target.of_order.reference} carries it"
     number = _string_of(carried, "satisfied-pa-id") or pa_number
-    return carried, _assertion(judgement, rules, number, billed)[1]
+    return repeated, _assertion(judgement, rules, number, billed)[1]
 
 
 def _on_order(
@@ -312,7 +317,9 @@ def _on_order(
     return _copied(carried) if carried is not None else None  # never an object of the request
 
 
-_RESTATED = ("date", "coverage-assertion-id", "satisfied-pa-id")  # differ between calls saying the same
+# when, under which ids, and where the policy is read (a detail follows the call's CRD version and
+# address): what differs between calls that judge the same
+_NOT_JUDGED = ("date", "coverage-assertion-id", "satisfied-pa-id", "detail")
 
 
 def _coverage_of(extension: Mapping[str, Any]) -> str | None:
@@ -346,18 +353,33 @@ def _string_of(extension: Mapping[str, Any], url: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _kept_whatever_judged(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
+def _kept_whatever_judged(
+    extension: Mapping[str, Any], rules: AssertionRules, judgement: CoverageJudgement
+) -> str | None:
     """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
-    an approval issued elsewhere is never taken back, and a call cannot restate what it may not say
-    (service/registry.py, HookBehaviour): an approval when it may not approve, a request for
-    documentation when it may not ask for any."""
+    an approval issued elsewhere is never taken back; a call cannot restate what it may not say
+    (`_not_restatable`); and a call that could not read what it judges by decided nothing (an order
+    "could not be checked" has not stopped meeting its policy: session review s37, S37-2)."""
+    number = _string_of(extension, "satisfied-pa-id")
+    if number is not None and not number.startswith(PA_PREFIX):
+        return f"prior authorization {number} issued elsewhere"
+    if (why := _not_restatable(extension, rules)) is not None:
+        return why
+    d = judgement.determination
+    if judgement.technical or (d is not None and d.outcome == Outcome.INSUFFICIENT and _technical(d)):
+        return "this call could not read the EHR's data to judge it again"
+    return None
+
+
+def _not_restatable(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
+    """What of an assertion a call may not say (service/registry.py, HookBehaviour), and so neither
+    replace nor repeat: an approval when it may not approve, a request for documentation when it may
+    not ask for any; None when it may say it all."""
     subs = dicts(extension.get("extension"))
-    number = next((str(s.get("valueString", "")) for s in subs if s.get("url") == "satisfied-pa-id"), None)
+    number = _string_of(extension, "satisfied-pa-id")
     approved = number is not None or any(
         s.get("url") == "pa-needed" and s.get("valueCode") == "satisfied" for s in subs
     )
-    if number is not None and not number.startswith(PA_PREFIX):
-        return f"prior authorization {number} issued elsewhere"
     if approved and not rules.may_approve:
         return f"prior authorization {number or 'satisfied'}, which this call may not restate"
     if not rules.asks_documentation and any(s.get("url") in _DOCUMENTATION_REQUEST for s in subs):
@@ -366,7 +388,16 @@ def _kept_whatever_judged(extension: Mapping[str, Any], rules: AssertionRules) -
 
 
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
-    return [s for s in dicts(extension.get("extension")) if s.get("url") not in _RESTATED]
+    return [s for s in dicts(extension.get("extension")) if s.get("url") not in _NOT_JUDGED]
+
+
+def _in_version(extension: dict[str, Any], rules: AssertionRules) -> dict[str, Any]:
+    """A repetition restated in this call's answer, without what its CRD version cannot carry (a 2.2
+    policy-link detail in a 2.0 answer)."""
+    if rules.policy_link:
+        return extension
+    subs = [s for s in dicts(extension.get("extension")) if s.get("url") != "detail"]
+    return {**extension, "extension": subs}
 
 
 def _copied(value: Any) -> Any:
@@ -402,7 +433,7 @@ def coverage_actions(
         for judgement in per_coverage:
             extension, description = coverage_extension(judgement, target, rules, hook_instance, today)
             before = earlier.get(judgement.coverage)
-            kept = _kept_whatever_judged(before, rules) if before is not None else None
+            kept = _kept_whatever_judged(before, rules, judgement) if before is not None else None
             if before is not None and (
                 kept is not None or _assertion_content(before) == _assertion_content(extension)
             ):

@@ -188,8 +188,9 @@ def _policy_lines(d: Determination) -> list[str]:
 
 def detail(episode: Episode, instructions: bool = True) -> str:
     """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
-    the policy; within DETAIL_LIMIT characters, dropping the least decisive items first (pointing to
-    the Instructions card for them when the answer carries one)."""
+    the policy; within DETAIL_LIMIT characters, dropping the least decisive items' lines first
+    (pointing to the Instructions card for them when the answer carries one, else naming them: this
+    card is the only one that lists them)."""
     d = episode.lead
     orders = listing([order_words(x) for x in episode.lines])
     if d.indication_evident:
@@ -203,14 +204,17 @@ def detail(episode: Episode, instructions: bool = True) -> str:
         ]
     if d.outcome == Outcome.NOT_APPLICABLE:
         head.append(d.explanation)
-    listed = [_item_line(i) for i in (*episode.failing, *episode.missing)]
+    open_items = (*episode.failing, *episode.missing)
+    listed = [_item_line(i) for i in open_items]
     judged = [*_met_line(d), *_differing(episode)]
     tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int) -> str:
-        where = "the Instructions card and the policy page" if instructions else "the policy page"
-        more = [f"- … and {dropped} more: see {where}."] if dropped else []
-        sections = [head, [*kept, *more], tail]
+        if instructions:
+            more = "see the Instructions card and the policy page"
+        else:
+            more = shorten("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
+        sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], tail]
         return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
     kept = list(listed)

@@ -49,11 +49,16 @@ class Publications:
 
     def earlier_part(self, resource_id: str) -> str | None:
         """The current canonical of the form `resource_id` is a part of, when that part was made for
-        another version of it (whose items differ: the mask cannot be read against today's)."""
+        another version of it (whose items differ: the mask cannot be read against today's), or named
+        before parts named their version (`…-documentation-6`: which items it meant is not known)."""
         whole, digest, _ = self._parted(resource_id)
-        if whole is None or digest == _digest(whole) or not re.fullmatch(r"[0-9a-f]{8}", digest):
-            return None
-        return canonical_of(whole)
+        if whole is not None and digest != _digest(whole) and re.fullmatch(r"[0-9a-f]{8}", digest):
+            return canonical_of(whole)
+        base, _, mask = resource_id.rpartition("-")
+        unversioned = self.questionnaires.get(base)
+        if unversioned is not None and re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
+            return canonical_of(unversioned)
+        return None
 
     def _parted(self, resource_id: str) -> tuple[dict[str, Any] | None, str, str]:
         """(the whole form a part id names, the form version digest in it, its mask)."""

@@ -699,3 +699,44 @@ def test_the_audit_trail_holds_one_approval_for_a_booked_order() -> None:
     )
     exported = json.dumps(list(metric_data(record)))
     assert exported.count('"satisfiedId"') == 1 and exported.count(assertion) == 1
+
+
+def test_a_what_if_booking_does_not_copy_an_approval_onto_the_appointment() -> None:
+    """A call that may not approve (`unsolicited-determ` false) leaves the order's approval, and does
+    not state it on the Appointment either (least of all when its own cards say the order no longer
+    meets): the Appointment gets what this call judges (session review s37, S37-3)."""
+    policies = approving(catalog(), "geha")
+    booked = book_body(appointment("ServiceRequest/sr-implant"))
+    first, _ = book(booked, meeting_chart(), [pump_order()], policies=policies)
+    [signed] = actions_on(first, "ServiceRequest")
+    again = appointment("ServiceRequest/sr-implant", appointment_id="apt-again")
+    what_if = book_body(again, signed["resource"])
+    what_if["extension"] = {"davinci-crd.configuration": {"unsolicited-determ": False}}
+    changed = without_codes(meeting_chart(), "62324")  # the trial gone from the chart since
+    answer, _ = book(what_if, changed, [], policies=policies)
+    assert actions_on(answer, "ServiceRequest") == []
+    [rebooked] = actions_on(answer, "Appointment")
+    told = assertion_of(rebooked)
+    assert told["covered"] == "conditional" and "satisfied-pa-id" not in told
+
+
+def test_an_appointment_repeating_its_orders_assertion_carries_only_what_its_crd_version_can() -> None:
+    """The order carries a CRD 2.2 assertion (with its policy-link detail); a 2.0 booking repeats it on
+    the Appointment without the detail, which 2.0.1 cannot carry (session review s37, S37-3)."""
+    first_body = book_body(appointment("ServiceRequest/sr-implant"))
+    first_body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    first, _ = book(first_body, meeting_chart(), [pump_order()])
+    [signed] = actions_on(first, "ServiceRequest")
+    assert "detail" in assertion_of(signed)
+    again, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant", appointment_id="apt-again"), signed["resource"]),
+        meeting_chart(),
+        [],
+    )
+    assert actions_on(again, "ServiceRequest") == []  # the same judgement: nothing new for the order
+    [rebooked] = actions_on(again, "Appointment")
+    told = assertion_of(rebooked)
+    assert (
+        "detail" not in told
+        and told["coverage-assertion-id"] == assertion_of(signed)["coverage-assertion-id"]
+    )

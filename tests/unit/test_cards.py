@@ -141,16 +141,21 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
     assert detail.splitlines()[-2].startswith("_GEHA policy")
 
 
-def test_an_answer_without_an_instructions_card_does_not_point_to_one() -> None:
+def test_an_answer_without_an_instructions_card_names_what_its_detail_left_out() -> None:
     """On a hook whose user does not place the order the answer carries no Instructions card (service/
-    registry.py, `places_order`): what the detail left out is on the policy page."""
+    registry.py, `places_order`), and the policy page is not this patient's gaps: the lines left out
+    for length are named, so no item is listed nowhere (session review s37, S37-4)."""
     d = determine([])
     long_labels = tuple(
-        dataclasses.replace(c, label=c.label + " " + "very long words " * 12) for c in d.criteria
+        dataclasses.replace(c, label=c.label + " " + "very long words " * 6) for c in d.criteria
     )
-    detail = decision_card(Episode.of([dataclasses.replace(d, criteria=long_labels)]), False)["detail"]
-    assert len(detail) <= DETAIL_LIMIT
-    assert "more: see the policy page." in detail and "Instructions card" not in detail
+    episode = Episode.of([dataclasses.replace(d, criteria=long_labels)])
+    detail = decision_card(episode, False)["detail"]
+    assert len(detail) <= DETAIL_LIMIT and "Instructions card" not in detail
+    [more] = [line for line in detail.splitlines() if line.startswith("- … and ")]
+    dropped = int(more.split()[3])
+    open_items = (*episode.failing, *episode.missing)
+    assert dropped and more.startswith(f"- … and {dropped} more: {open_items[-dropped].named[:40]}")
 
 
 def test_one_card_for_the_lines_of_an_episode() -> None:

@@ -337,7 +337,7 @@ def later_call(
     order["status"] = "active"
     if hook == "order-dispatch":
         body = sample("order-dispatch-62362-demo-meets")
-        body["prefetch"]["order"] = order
+        body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"] = order
         return sign_with_chart(chart, payers, body, **options)[1]
     return sign_with_chart([*chart, order], payers, sample(f"{hook}-demo-meets"), **options)[1]
 
@@ -560,3 +560,37 @@ def test_a_2_2_re_sign_with_the_same_policy_link_sends_no_update() -> None:
     _, first = sign_with_chart(meeting_chart(), body=asking("2.2"))
     _, again = sign_with_chart(meeting_chart(), body=asking("2.2", resigned(first)))
     assert "systemActions" not in again
+
+
+@pytest.mark.parametrize(("first", "then"), [(None, "2.2"), ("2.2", None)])
+def test_a_call_for_another_crd_version_judging_the_same_sends_no_update(
+    first: str | None, then: str | None
+) -> None:
+    """A 2.2 answer names the policy's page in a `detail` a 2.0 answer cannot carry: where the policy
+    is read, not what is judged. The same judgement in the other version is nothing new (§resp-35):
+    no update, the assertion id the claim carries stands (session review s37, S37-1)."""
+    body = sign_body()
+    if first:
+        body["extension"] = {"davinci-crd.requestedVersion": first}
+    _, signed = sign_with_chart(meeting_chart(), body=body)
+    again = resigned(signed)
+    again.pop("extension", None)
+    if then:
+        again["extension"] = {"davinci-crd.requestedVersion": then}
+    _, answer = sign_with_chart(meeting_chart(), body=again)
+    assert on_pump(answer) == []
+
+
+@pytest.mark.parametrize("version", [None, "2.2"])
+def test_a_call_that_could_not_read_the_chart_leaves_the_approval_as_it_was(version: str | None) -> None:
+    """An order whose chart could not be read "could not be checked": that call decided nothing, so
+    the approval this service issued stands (session review s37, S37-2); read again, the chart decides."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    again = resigned(signed)
+    if version:
+        again["extension"] = {"davinci-crd.requestedVersion": version}
+    _, unread = sign_with_chart(meeting_chart(), auto_approving_catalog(), again, failing=("Observation",))
+    assert on_pump(unread) == []
+    _, not_met = sign_with_chart([*meeting_chart(), INFECTION], auto_approving_catalog(), resigned(signed))
+    [subs] = [assertion_of(a) for a in on_pump(not_met)]
+    assert subs["covered"] == "not-covered"

@@ -12,8 +12,10 @@ import responses
 
 from service.app import create_app
 from service.fhir.client import FhirError
+from service.fhir.prefetch import render
 from service.hooks.contexts import HOOK_CONTEXTS
-from service.registry import SERVICES, service_for_hook
+from service.hooks.models import parse_hook_request
+from service.registry import DISPATCHED_PREFETCH, SERVICES, service_for_hook
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
 from tests.support import (
@@ -55,7 +57,7 @@ def test_a_dispatched_pump_order_is_judged_as_on_order_sign() -> None:
 
 def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
     body = sample("order-dispatch-62362-demo-meets")
-    del body["prefetch"]["order"]
+    del body["prefetch"]["dispatchedServiceRequests"]
     _, answer = sign_with_chart(meeting_chart(), body=body)  # the fake EHR does not hold the order
     [card] = answer["cards"]
     assert card["summary"] == "Coverage not checked: the dispatched order could not be read"
@@ -92,7 +94,7 @@ def test_a_dispatched_order_neither_prefetched_nor_readable_is_412_naming_it() -
     is nothing to put coverage information on. Before, 200 with a "could not be read" card and no
     systemActions on a primary hook (hooks review H6)."""
     body = sample("order-dispatch-62362-demo-meets")
-    del body["prefetch"]["order"]  # the Patient, Coverage and chart are prefetched
+    del body["prefetch"]["dispatchedServiceRequests"]  # the Patient, Coverage and chart are prefetched
     assert "fhirServer" not in body
     issue = assert_outcome(dispatch(body), 412, "context.dispatchedOrders[0]", mention=DISPATCHED)
     assert issue["expression"] == ["context.dispatchedOrders[0]"]
@@ -103,27 +105,64 @@ def test_a_dispatched_order_neither_prefetched_nor_readable_is_412_naming_it() -
     )
 
 
+def test_discovery_asks_a_crd_2_2_client_to_prefetch_the_dispatched_orders() -> None:
+    """CRD 2.2.1's expressions for the dispatched orders (§found-29), one key per request type; each
+    renders to the ids of the dispatched orders of its type, and an EHR that prefetches the order under
+    its key, with no FHIR server named, is answered from it (before, only under a key no discovery
+    declared: a prefetch-only EHR got a 412, hooks review H6)."""
+    body = sample("order-dispatch-62362-demo-meets")
+    body["context"]["dispatchedOrders"] = [DISPATCHED, "DeviceRequest/pump-1", "ServiceRequest/sr-2"]
+    request = parse_hook_request(body, service_for_hook("order-dispatch"))
+    rendered = {key: render(template, request) for key, template in DISPATCHED_PREFETCH.items()}
+    assert rendered["dispatchedServiceRequests"] == "ServiceRequest?_id=demo-meets-sign-sr-62362,sr-2"
+    assert rendered["dispatchedDeviceRequests"] == "DeviceRequest?_id=pump-1"
+    assert rendered["dispatchedMedicationRequests"] is None  # none dispatched: the key is not needed
+    order = sample("order-dispatch-62362-demo-meets")  # the order prefetched as that template asks
+    assert [e["resource"]["id"] for e in order["prefetch"]["dispatchedServiceRequests"]["entry"]] == [
+        "demo-meets-sign-sr-62362"
+    ]
+    assert "fhirServer" not in order
+    answer = dispatch(order)
+    assert answer.status_code == 200
+    assert targets(answer.get_json()) == [DISPATCHED]
+
+
 @pytest.mark.parametrize(
-    ("context", "expression"),
+    ("context", "expressions"),
     [
-        ({"dispatchedOrders": [DISPATCHED, "DeviceRequest/pump-1"]}, "context.dispatchedOrders[1]"),
-        ({"order": "DeviceRequest/pump-1"}, "context.order"),  # the Inferno kit's 2.0.1 shape
+        ({"dispatchedOrders": ["DeviceRequest/pump-2", "DeviceRequest/pump-1"]}, [0, 1]),
+        ({"order": "DeviceRequest/pump-1"}, None),  # the Inferno kit's 2.0.1 shape
     ],
-    ids=["second-of-two", "inferno-order"],
+    ids=["two-of-two", "inferno-order"],
 )
-def test_the_412_names_where_the_request_names_the_order_it_could_not_have(
-    context: dict[str, Any], expression: str
+def test_the_412_names_where_the_request_names_the_orders_it_could_not_have(
+    context: dict[str, Any], expressions: list[int] | None
 ) -> None:
     body = sample("order-dispatch-62362-demo-meets")
     body["context"].pop("dispatchedOrders")
     body["context"].update(context)
-    assert_outcome(dispatch(body), 412, expression, mention="DeviceRequest/pump-1")
+    named = [f"context.dispatchedOrders[{i}]" for i in expressions] if expressions else ["context.order"]
+    issue = assert_outcome(dispatch(body), 412, named[0], mention="DeviceRequest/pump-1")
+    assert sorted(issue["expression"]) == named
+
+
+def test_an_order_that_cannot_be_had_beside_one_at_hand_is_reported_and_the_other_answered() -> None:
+    """A lab order dispatched with the pump, not prefetched and with no FHIR server to read it from:
+    the pump order still gets its coverage information and the lab a "could not be read" card; a 412
+    would lose what the call can answer (session review s37, S37-5)."""
+    body = sample("order-dispatch-62362-demo-meets")
+    body["context"]["dispatchedOrders"] = [DISPATCHED, "ServiceRequest/lab-xyz"]
+    answer = dispatch(body)
+    assert answer.status_code == 200
+    found = answer.get_json()
+    assert targets(found) == [DISPATCHED]
+    assert any("ServiceRequest/lab-xyz" in card.get("detail", "") for card in found["cards"])
 
 
 def test_a_dispatched_order_the_fhir_server_fails_to_give_is_still_a_degraded_answer() -> None:
     """A FHIR server that fails degrades the answer, never ends it: a "could not be read" card."""
     body = with_fhir(sample("order-dispatch-62362-demo-meets"))
-    del body["prefetch"]["order"]
+    del body["prefetch"]["dispatchedServiceRequests"]
     factory = RecordingFactory(RecordingFhirClient(FhirError("HTTP 503", 503)))
     response = dispatch(body, factory)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -135,7 +174,8 @@ def test_a_dispatched_order_the_fhir_server_fails_to_give_is_still_a_degraded_an
 @responses.activate
 def test_a_dispatched_order_nested_too_deeply_to_copy_is_reported_unread_not_a_500() -> None:
     body = with_fhir(sample("order-dispatch-62362-demo-meets"))
-    order = body["prefetch"].pop("order")
+    [entry] = body["prefetch"].pop("dispatchedServiceRequests")["entry"]
+    order = entry["resource"]
     deep: Any = []
     for _ in range(600):
         deep = [deep]

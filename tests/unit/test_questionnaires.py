@@ -285,6 +285,9 @@ def test_a_part_of_an_earlier_version_of_the_form_is_not_served_as_other_items()
     assert refused.status_code == 404
     said = refused.get_json()["issue"][0]["diagnostics"]
     assert f"an earlier version of {whole['url']}|{whole['version']}" in said
+    unversioned = served("geha-idds-chronic-pain-documentation-3")  # named before parts had versions
+    assert unversioned.status_code == 404
+    assert "an earlier version of" in unversioned.get_json()["issue"][0]["diagnostics"]
 
 
 def test_every_part_id_is_a_fhir_id() -> None:
