@@ -358,8 +358,8 @@ def _kept_whatever_judged(
 ) -> str | None:
     """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
     an approval issued elsewhere is never taken back; a call cannot restate what it may not say
-    (`_not_restatable`); and a call that could not read what it judges by decided nothing (an order
-    "could not be checked" has not stopped meeting its policy: session review s37, S37-2)."""
+    (`_not_restatable`); and a call that could not read the data it judges by has decided nothing (an
+    order that "could not be checked" has not stopped meeting its policy: session review s37, S37-2)."""
     number = _string_of(extension, "satisfied-pa-id")
     if number is not None and not number.startswith(PA_PREFIX):
         return f"prior authorization {number} issued elsewhere"

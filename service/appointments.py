@@ -41,7 +41,7 @@ class UnreadOrder:
     device: str | None = None  # the order is at hand, but not the Device it is coded by (this one)
     others_searched: bool = False  # (searched) the patient's other open orders were found and judged
     # the request element naming an order that was neither prefetched nor readable (the call names no
-    # FHIR server): data the call cannot be answered without, so the answer is 412, not a card
+    # FHIR server): when no order of the call is at hand, the call cannot be answered (412)
     needed_at: str | None = None
     technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
 

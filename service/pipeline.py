@@ -7,7 +7,7 @@ renders the cards and the coverage-information actions. What a service does diff
 from its registry entry, never from the hook's name. A clinical query that fails never fails the
 hook: the affected resource types are marked unavailable and the criteria that need them say
 "could not be checked". Only when the Patient or Coverage can be had neither from prefetch nor
-from the FHIR server, or a dispatched order neither from prefetch nor from a FHIR server the call
+from the FHIR server, or none of the dispatched orders from prefetch or a FHIR server the call
 names, does the call end in 412 (CDS Hooks 2.0, CRD §found-32).
 """
 
