@@ -291,6 +291,8 @@ def coverage_extension(
     if carried is None:  # the order is not annotated for this Coverage: nothing to repeat
         return extension, description
     repeated = _in_version(carried, rules)
+    if repeated is None:  # what the order carries, this call's version cannot say: its own judgement
+        return extension, description
     if _assertion_content(carried) != _assertion_content(extension):  # the order keeps an earlier one
         if _not_restatable(carried, rules) is not None:  # not to be said again here: its own judgement
             return extension, description
@@ -358,17 +360,28 @@ def _kept_whatever_judged(
 ) -> str | None:
     """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
     an approval issued elsewhere is never taken back; a call cannot restate what it may not say
-    (`_not_restatable`); and a call that could not read the data it judges by has decided nothing (an
-    order that "could not be checked" has not stopped meeting its policy: session review s37, S37-2)."""
+    (`_not_restatable`); and a call that decided nothing does not take back what an earlier one
+    decided (`_decided_nothing`)."""
     number = _string_of(extension, "satisfied-pa-id")
     if number is not None and not number.startswith(PA_PREFIX):
         return f"prior authorization {number} issued elsewhere"
     if (why := _not_restatable(extension, rules)) is not None:
         return why
-    d = judgement.determination
-    if judgement.technical or (d is not None and d.outcome == Outcome.INSUFFICIENT and _technical(d)):
+    if _decided_nothing(judgement, approved=number is not None):
         return "this call could not read the EHR's data to judge it again"
     return None
+
+
+def _decided_nothing(judgement: CoverageJudgement, approved: bool) -> bool:
+    """Whether a call decided nothing about an earlier assertion: it could not read the order or its
+    Device (nothing was judged), or, for an approval, all it lacks is data it could not read (an
+    order that "could not be checked" has not stopped meeting its policy: session review s37, S37-2).
+    A gap the call did read (the trial gone from the chart) is a judgement, as is any other earlier
+    assertion's basis read again (s38, S38-1)."""
+    d = judgement.determination
+    if judgement.technical or d is None:
+        return judgement.technical
+    return approved and d.outcome == Outcome.INSUFFICIENT and items.open_only(d, Step.RECHECK)
 
 
 def _not_restatable(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
@@ -391,13 +404,16 @@ def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
     return [s for s in dicts(extension.get("extension")) if s.get("url") not in _NOT_JUDGED]
 
 
-def _in_version(extension: dict[str, Any], rules: AssertionRules) -> dict[str, Any]:
+def _in_version(extension: dict[str, Any], rules: AssertionRules) -> dict[str, Any] | None:
     """A repetition restated in this call's answer, without what its CRD version cannot carry (a 2.2
-    policy-link detail in a 2.0 answer)."""
+    policy-link detail in a 2.0 answer); None when what it says cannot be said in that version (2.2's
+    `indeterminate`)."""
+    subs = dicts(extension.get("extension"))
+    if not rules.indeterminate and any(s.get("valueCode") == "indeterminate" for s in subs):
+        return None
     if rules.policy_link:
         return extension
-    subs = [s for s in dicts(extension.get("extension")) if s.get("url") != "detail"]
-    return {**extension, "extension": subs}
+    return {**extension, "extension": [s for s in subs if s.get("url") != "detail"]}
 
 
 def _copied(value: Any) -> Any:

@@ -209,7 +209,8 @@ def documentation_questionnaire(resource_id: str) -> Response:
     if form is None:
         said = f"no Questionnaire with id '{resource_id[:100]}'"
         if (current := published.earlier_part(resource_id)) is not None:
-            said += f": a part of an earlier version of {current}, whose items changed; call the hook again"
+            said += f": a part named for an earlier version of {current}, whose items may differ; "
+            said += "call the hook again"
         return refusal(404, "not-found", said)
     return fhir_response(form)
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from datetime import date
 from functools import cache
 from typing import Any
 
 import pytest
 
 import policies
+from cards.coverage_information import (
+    EXTENSION_URL,
+    AssertionRules,
+    CoverageJudgement,
+    CoverageTarget,
+    coverage_extension,
+)
 from service.app import create_app
 from service.catalog import Catalog
 from service.engine.model import Status
@@ -594,3 +602,57 @@ def test_a_call_that_could_not_read_the_chart_leaves_the_approval_as_it_was(vers
     _, not_met = sign_with_chart([*meeting_chart(), INFECTION], auto_approving_catalog(), resigned(signed))
     [subs] = [assertion_of(a) for a in on_pump(not_met)]
     assert subs["covered"] == "not-covered"
+
+
+def test_a_call_that_reads_a_gap_takes_the_approval_back_though_other_data_could_not_be_read() -> None:
+    """Only a call that decided nothing keeps the approval: one that read the trial gone from the chart
+    decided that much, whatever else it could not read (session review s38, S38-1)."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    chart = without_codes(meeting_chart(), "62324")  # the trial gone, read
+    _, answer = sign_with_chart(
+        chart, auto_approving_catalog(), resigned(signed), failing=("AllergyIntolerance",)
+    )
+    [subs] = [assertion_of(a) for a in on_pump(answer)]
+    assert subs["pa-needed"] != "satisfied" and "satisfied-pa-id" not in subs
+
+
+def test_a_call_that_could_not_read_the_chart_replaces_what_was_not_an_approval() -> None:
+    """Not covered for an infection the chart no longer shows: read again, though another part could
+    not be read, the assertion follows what was read (session review s38, S38-1)."""
+    _, refused = sign_with_chart([*meeting_chart(), INFECTION])
+    assert assertion_of(on_pump(refused)[0])["covered"] == "not-covered"
+    _, answer = sign_with_chart(meeting_chart(), body=resigned(refused), failing=("AllergyIntolerance",))
+    [subs] = [assertion_of(a) for a in on_pump(answer)]
+    assert subs["covered"] == "conditional"
+
+
+def test_an_appointment_in_a_2_0_answer_never_repeats_a_2_2_indeterminate() -> None:
+    """The order keeps a CRD 2.2 `indeterminate` (this call could not read its Device either); a 2.0
+    answer cannot say that, so its Appointment gets this call's own judgement (session review s38,
+    S38-2)."""
+    coverage = "Coverage/c1"
+    kept = {
+        "url": EXTENSION_URL,
+        "extension": [
+            {"url": "coverage", "valueReference": {"reference": coverage}},
+            {"url": "covered", "valueCode": "indeterminate"},
+            {"url": "pa-needed", "valueCode": "indeterminate"},
+            {"url": "reason", "valueCodeableConcept": {"coding": [{"code": "technical"}], "text": "down"}},
+            {"url": "date", "valueDate": "2026-12-01"},
+            {"url": "coverage-assertion-id", "valueString": "a1"},
+        ],
+    }
+    judgement = CoverageJudgement(coverage, "GEHA", undecided="its Device could not be read", technical=True)
+    order = CoverageTarget(
+        "ServiceRequest/sr",
+        {"resourceType": "ServiceRequest", "id": "sr", "extension": [kept]},
+        None,
+        (judgement,),
+    )
+    booked = CoverageTarget(
+        "Appointment/a", {"resourceType": "Appointment", "id": "a"}, None, (judgement,), order
+    )
+    rules = AssertionRules(True, "2.0", may_approve=True)
+    extension, _ = coverage_extension(judgement, booked, rules, "hook-1", date(2026, 12, 5))
+    said = {s["url"]: s.get("valueCode") for s in extension["extension"]}
+    assert (said["covered"], said["pa-needed"]) == ("conditional", "conditional")
