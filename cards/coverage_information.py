@@ -271,8 +271,7 @@ def coverage_extension(
     (`of_order`) gets the repetition the order carries once this answer is applied (`_on_order`), in
     this call's CRD version; but when the order keeps what this call may not say (an approval, to a
     what-if call), this call's own judgement."""
-    about = target.of_order or target
-    pa_number = prior_authorization_number(hook_instance, about.reference, judgement.coverage)
+    pa_number = prior_authorization_number(hook_instance, target.reference, judgement.coverage)
     billed = target.billing is not None
     pairs, description = _assertion(judgement, rules, pa_number, billed)
     subs = [_sub("coverage", judgement.coverage)]
@@ -282,7 +281,7 @@ def coverage_extension(
         subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
     subs += [
         _sub("date", today.isoformat()),
-        _sub("coverage-assertion-id", assertion_id(hook_instance, about.reference, judgement.coverage)),
+        _sub("coverage-assertion-id", assertion_id(hook_instance, target.reference, judgement.coverage)),
     ]
     extension = {"url": EXTENSION_URL, "extension": subs}
     if target.of_order is None:

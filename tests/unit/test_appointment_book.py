@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cards.coverage_information import assertion_id
 from service.app import create_app
 from service.appointments import appointment_orders
 from service.catalog import Catalog
@@ -718,6 +719,11 @@ def test_a_what_if_booking_does_not_copy_an_approval_onto_the_appointment() -> N
     [rebooked] = actions_on(answer, "Appointment")
     told = assertion_of(rebooked)
     assert told["covered"] == "conditional" and "satisfied-pa-id" not in told
+    # its own assertion, under its own id (the audit trail records it as this call's: audit review AR-1)
+    coverage = told["coverage"]["reference"]
+    assert told["coverage-assertion-id"] == assertion_id(
+        what_if["hookInstance"], "Appointment/apt-again", coverage
+    )
 
 
 def test_an_appointment_repeating_its_orders_assertion_carries_only_what_its_crd_version_can() -> None:
