@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -110,7 +110,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "patient_id": _key(_patient_of(call), secrets),
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
-        "orders": _scrubbed(_orders(call.outcome.response), secrets),
+        "orders": _scrubbed(_orders(call.outcome.response, call.outcome.determinations), secrets),
         "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
@@ -174,8 +174,10 @@ def _assertion_values(subs: list[Any]) -> dict[str, Any]:
     return values
 
 
-def _orders(response: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The orders (and booked Appointments) the answer speaks of, with their codes."""
+def _orders(response: Mapping[str, Any], determinations: Iterable[Determination]) -> list[dict[str, Any]]:
+    """The orders (and booked Appointments) the answer speaks of, with their codes: those its system
+    actions annotate, then any other its determinations judged (its cards speak of it, its assertion
+    kept from an earlier call: audit review AR-2), named as the cards name it."""
     orders: dict[str, dict[str, Any]] = {}
     actions = response.get("systemActions")
     for action in actions if isinstance(actions, list) else []:
@@ -183,6 +185,8 @@ def _orders(response: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(resource, dict):
             reference = f"{resource.get('resourceType')}/{resource.get('id')}"
             orders.setdefault(reference, {"reference": reference, "code": order_code(resource)})
+    for d in determinations:
+        orders.setdefault(d.order_reference, {"reference": d.order_reference, "code": {"text": d.order_name}})
     return list(orders.values())
 
 

@@ -654,3 +654,25 @@ def test_of_a_prefetched_chart_the_record_keeps_references_and_the_parties_whole
     chart = [json.dumps(e["resource"]) for e in sent_chart]
     assert not any(text in json.dumps(record["request"]) for text in chart)
     assert record["request"]["context"] == body["context"]
+
+
+def test_a_call_that_keeps_an_earlier_assertion_still_records_the_order_its_cards_are_about(
+    compiled_catalog: Catalog,
+) -> None:
+    """The order comes back carrying this service's assertion and the call judges the same: no system
+    action (nothing new, §resp-35), yet its cards are about the order, so the record names it and the
+    CRD metric line has its request (audit review AR-2: none before, `request is required`)."""
+    app = audited_app(compiled_catalog)
+    path, first_body, _ = secret_call("order-dispatch-62362-demo-meets")
+    first = post_json(app.test_client(), path, first_body).get_json()
+    [action] = first["systemActions"]
+    path, again, _ = secret_call("order-dispatch-62362-demo-meets")
+    again["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"] = action["resource"]
+    answer = post_json(app.test_client(), path, again).get_json()
+    assert "systemActions" not in answer and answer["cards"]
+    [record] = trail(app).find(again["hookInstance"])
+    assert [o["reference"] for o in record["orders"]] == [f"ServiceRequest/{action['resource']['id']}"]
+    [line] = metric_data(record)
+    assert metric_problems(line) == []
+    [request] = line["request"]
+    assert request["type"] == "ServiceRequest" and request["response"]
