@@ -154,12 +154,14 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(internal_error(exc), status=500)
         return json_response(*audited(state, started, service, body, hook_request, failed))
-    observe_determinations(outcome.determinations)
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))
     else:
         annotate(outcome="precondition-failed")
-    return json_response(*audited(state, started, service, body, hook_request, outcome))
+    answer, status = audited(state, started, service, body, hook_request, outcome)
+    if status == outcome.status:  # answered as decided, not refused because it could not be recorded
+        observe_determinations(outcome.determinations)
+    return json_response(answer, status)
 
 
 @bp.post("/cds-services/<service_id>/feedback")

@@ -29,6 +29,7 @@ from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems,
 from tests.builders import meeting_chart
 from tests.catalog_support import copy_policies
 from tests.demo_support import packaged_sample
+from tests.observability_support import scrape, total
 from tests.support import (
     FHIR_SERVER,
     assert_outcome,
@@ -245,8 +246,11 @@ def test_an_answer_that_cannot_be_recorded_is_not_sent(
     app = audited_app(compiled_catalog)
     with app.extensions["idds_crd"].stores.database.engine.begin() as connection:
         connection.execute(text("DROP TABLE audit_records"))  # the database now refuses every write
+    counted = total(scrape(app), "idds_crd_determinations_total")
     _, response, _ = call(app, "order-select-62362-demo-meets")
     issue = assert_outcome(response, 503, None)
+    # not answered, so no determination was made for anyone (audit review AR-4)
+    assert total(scrape(app), "idds_crd_determinations_total") == counted
     assert "audit trail unavailable" in issue["diagnostics"]
     assert "systemActions" not in response.get_json()
     assert "could not be recorded" in caplog.text
