@@ -102,6 +102,18 @@ class DeviceReadsFail(RecordingFhirClient):
         return super().read(reference)
 
 
+def selected(body: dict[str, Any], server: bool) -> dict[str, Any]:
+    """The order-select answer for `body` (pointed at the FHIR server, when `server`, in place), its
+    Devices read from a server failing every read, or prefetch alone."""
+    if server:
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
+        body = with_fhir(body)
+    else:
+        app = prefetch_app()
+    answer: dict[str, Any] = post_json(app.test_client(), SELECT_URL, body).get_json()
+    return answer
+
+
 @pytest.mark.parametrize(
     ("where", "server", "why"),
     [
@@ -129,13 +141,7 @@ def test_a_hardware_order_whose_device_cannot_be_read_is_said_not_checked(
     Before, it silently left the episode and its coverage information said this service holds no
     coverage rules for it (clinical review 3, M1; session review s34, F6 for the contained one; the
     late review for one that names no Device, or a Bundle entry the call does not hold)."""
-    body = hardware_by_reference(where)
-    if server:
-        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
-        body = with_fhir(body)
-    else:
-        app = prefetch_app()
-    answer = post_json(app.test_client(), SELECT_URL, body).get_json()
+    answer = selected(hardware_by_reference(where), server)
     [card] = [c for c in answer["cards"] if c["summary"].startswith("Coverage not checked")]
     assert card["summary"] == "Coverage not checked: the device this order is for could not be read"
     assert card["detail"].startswith(f"{HARDWARE} orders the device {why}"), card["detail"]
@@ -152,12 +158,7 @@ def test_under_crd_2_2_a_device_the_fhir_server_failed_to_return_is_indeterminat
     `technical`; a call that gave no server to read it from failed nothing (review H5)."""
     body = hardware_by_reference("nowhere")
     body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
-    if server:
-        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceReadsFail()))
-        body = with_fhir(body)
-    else:
-        app = prefetch_app()
-    answer = post_json(app.test_client(), SELECT_URL, body).get_json()
+    answer = selected(body, server)
     assert check_response(answer, body) == []
     [action] = [a for a in answer["systemActions"] if f"DeviceRequest/{a['resource']['id']}" == HARDWARE]
     told = assertion_of(action)

@@ -533,26 +533,17 @@ def test_a_single_shot_trial_is_not_a_catheter_trial() -> None:
     assert d.outcome == Outcome.INSUFFICIENT
 
 
-def test_a_steroid_infusion_through_a_catheter_is_not_a_catheter_trial() -> None:
+@pytest.mark.parametrize(
+    "used",
+    [{"steroid": "methylprednisolone"}, {"rxcui": "6902"}, {"rxcui": "1743779"}, {"rxcui": "3264"}],
+    ids=["named", "ingredient-code", "product-code", "dexamethasone-code"],
+)
+def test_a_steroid_infusion_through_a_catheter_is_not_a_catheter_trial(used: dict[str, str]) -> None:
     """62326 that infused methylprednisolone is an epidural steroid injection (AMB-34): the trial
-    result has no trial, and neither has the catheter item (xpayer finding 3)."""
+    result has no trial, and neither has the catheter item (xpayer finding 3); so when its usedCode is
+    only the RxNorm code of the steroid, of an injectable product of it, or of dexamethasone (s36 #6)."""
     _, *scores = pain_trial()
-    esi = steroid_injection("62326", TRIAL, "methylprednisolone")
-    d = kaiser([*without_codes(pain_chart(), "62326", "72514-3"), esi, *scores])
-    found = statuses(d)
-    assert found["kpwa.pain.trial-gt50-function.relief-gt50"] == "not-documented"
-    assert found["kpwa.pain.trial-gt50-function.catheter"] == "not-documented"
-    assert "was an epidural steroid injection, not a drug trial" in finding_of(
-        d, "kpwa.pain.trial-gt50-function.catheter"
-    )
-
-
-@pytest.mark.parametrize("rxcui", ["6902", "1743779", "3264"])
-def test_a_steroid_recorded_by_rxnorm_code_alone_is_not_a_catheter_trial(rxcui: str) -> None:
-    """s36 #6: 62326 whose usedCode is only the RxNorm code of methylprednisolone (or of an injectable
-    product of it, or of dexamethasone) is an epidural steroid injection (AMB-34), as one naming it is."""
-    _, *scores = pain_trial()
-    esi = steroid_injection("62326", TRIAL, rxcui=rxcui)
+    esi = steroid_injection("62326", TRIAL, **used)
     d = kaiser([*without_codes(pain_chart(), "62326", "72514-3"), esi, *scores])
     found = statuses(d)
     assert found["kpwa.pain.trial-gt50-function.relief-gt50"] == "not-documented"
