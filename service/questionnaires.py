@@ -25,6 +25,8 @@ from service.engine.model import Determination
 from service.policy import CriterionSpec, Policy
 
 QUESTIONNAIRE_BASE = "http://idds-crd.org/fhir/Questionnaire"
+MASK = re.compile(r"[1-9a-f][0-9a-f]{0,15}")  # a part's items, as bits over the whole form's
+DIGEST = re.compile(r"[0-9a-f]{8}")  # the whole form's version digest, as a part id names it
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Publications:
         if resource_id in self.questionnaires:
             return self.questionnaires[resource_id]
         whole, digest, mask = self._parted(resource_id)
-        if whole is None or digest != _digest(whole) or not re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
+        if whole is None or digest != _digest(whole) or not MASK.fullmatch(mask):
             return None
         bits = int(mask, 16)
         if bits >= (1 << len(whole["item"])) - 1:
@@ -51,12 +53,11 @@ class Publications:
         """The current canonical of the form `resource_id` is a part of, when that part was made for
         another version of it (whose items differ: the mask cannot be read against today's), or named
         before parts named their version (`…-documentation-6`: which items it meant is not known)."""
-        whole, digest, _ = self._parted(resource_id)
-        if whole is not None and digest != _digest(whole) and re.fullmatch(r"[0-9a-f]{8}", digest):
+        whole, digest, mask = self._parted(resource_id)
+        if whole is not None and digest != _digest(whole) and DIGEST.fullmatch(digest):
             return canonical_of(whole)
-        base, _, mask = resource_id.rpartition("-")
-        unversioned = self.questionnaires.get(base)
-        if unversioned is not None and re.fullmatch(r"[1-9a-f][0-9a-f]{0,15}", mask):
+        unversioned = self.questionnaires.get(resource_id.rpartition("-")[0])
+        if unversioned is not None and MASK.fullmatch(mask):
             return canonical_of(unversioned)
         return None
 
