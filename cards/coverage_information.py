@@ -399,6 +399,19 @@ def _not_restatable(extension: Mapping[str, Any], rules: AssertionRules) -> str 
     return None
 
 
+def _unchanged(before: Mapping[str, Any], extension: Mapping[str, Any], own_id: str) -> bool:
+    """Whether the repetition a resource carries already says what this call would: the same content,
+    and, where this call repeats another resource's assertion (an Appointment its order's), under that
+    assertion's ids. An Appointment annotated with its own ids before it repeated its order's gets the
+    order's (session review s37, S37-7)."""
+    if _assertion_content(before) != _assertion_content(extension):
+        return False
+    ids = ("coverage-assertion-id", "satisfied-pa-id")
+    return _string_of(extension, ids[0]) == own_id or all(
+        _string_of(before, url) == _string_of(extension, url) for url in ids
+    )
+
+
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
     return [s for s in dicts(extension.get("extension")) if s.get("url") not in _NOT_JUDGED]
 
@@ -449,9 +462,8 @@ def coverage_actions(
             extension, description = coverage_extension(judgement, target, rules, hook_instance, today)
             before = earlier.get(judgement.coverage)
             kept = _kept_whatever_judged(before, rules, judgement) if before is not None else None
-            if before is not None and (
-                kept is not None or _assertion_content(before) == _assertion_content(extension)
-            ):
+            own_id = assertion_id(hook_instance, target.reference, judgement.coverage)
+            if before is not None and (kept is not None or _unchanged(before, extension, own_id)):
                 if kept is not None and _assertion_content(before) != _assertion_content(extension):
                     description = f"{judgement.payer}: earlier coverage information kept ({kept})"
                 extension = before

@@ -420,7 +420,9 @@ def check_response(
     judged = [
         c for c in body["cards"] if isinstance(c, dict) and not str(c.get("summary", "")).startswith(UNJUDGED)
     ]
-    already_told = any(COVERAGE_INFO in json.dumps(o.get("extension", [])) for o in orders)  # §resp-35
+    already_told = any(
+        COVERAGE_INFO in json.dumps(o.get("extension", [])) for o in drafts.values()
+    )  # §resp-35
     if hook in PRIMARY_HOOKS and judged and not coverage_actions and not already_told:
         errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
     if hook in PRIMARY_HOOKS and coverage_actions:

@@ -746,3 +746,42 @@ def test_an_appointment_repeating_its_orders_assertion_carries_only_what_its_crd
         "detail" not in told
         and told["coverage-assertion-id"] == assertion_of(signed)["coverage-assertion-id"]
     )
+
+
+def test_an_appointment_carrying_its_own_earlier_assertion_is_given_its_orders() -> None:
+    """An Appointment annotated before it repeated its order's assertion (its own id and PA number, the
+    same content) gets the order's when booked again: one implant, one approval (review s37, S37-7).
+    Before, equal content was enough to leave it as it was, with the second approval number."""
+    policies = approving(catalog(), "geha")
+    first, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant")),
+        meeting_chart(),
+        [pump_order()],
+        policies=policies,
+    )
+    [signed] = actions_on(first, "ServiceRequest")
+    [booked] = actions_on(first, "Appointment")
+    legacy = copy.deepcopy(booked["resource"])
+    [info] = [e for e in legacy["extension"] if e["url"] == COVERAGE_INFO]
+    own = {"coverage-assertion-id": "legacy-appointment-assertion", "satisfied-pa-id": "IDDS-LEGACY0000000"}
+    for sub in info["extension"]:
+        if sub["url"] in own:
+            sub["valueString"] = own[sub["url"]]
+    again, _ = book(book_body(legacy, signed["resource"]), meeting_chart(), [], policies=policies)
+    assert actions_on(again, "ServiceRequest") == []
+    [rebooked] = actions_on(again, "Appointment")
+    assert approved(rebooked) == approved(signed)
+
+
+def test_an_appointment_already_repeating_its_orders_assertion_gets_no_update() -> None:
+    policies = approving(catalog(), "geha")
+    first, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant")),
+        meeting_chart(),
+        [pump_order()],
+        policies=policies,
+    )
+    [signed] = actions_on(first, "ServiceRequest")
+    [booked] = actions_on(first, "Appointment")
+    again, _ = book(book_body(booked["resource"], signed["resource"]), meeting_chart(), [], policies=policies)
+    assert "systemActions" not in again
