@@ -162,7 +162,20 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
         rid = _require_string(resource, "id", f"{path}.resource.id")
         if not ID_PATTERN.fullmatch(rid):
             raise RequestInvalid(f"{path}.resource.id", f"{path}.resource.id is not a valid FHIR id")
+        _validate_extensions(resource.get("extension"), f"{path}.resource.extension")
     return bundle
+
+
+def _validate_extensions(extensions: Any, path: str) -> None:
+    """A resource's `extension`, absent or an array of objects: the resource is sent back with coverage
+    information added among them, so what is there must be kept as it is."""
+    if extensions is None:
+        return
+    if not isinstance(extensions, list):
+        raise RequestInvalid(path, f"{path} must be an array of extensions")
+    for i, extension in enumerate(extensions):
+        if not isinstance(extension, dict):
+            raise RequestInvalid(f"{path}[{i}]", f"{path}[{i}] must be an extension (a JSON object)")
 
 
 def _validate_appointments(context: dict[str, Any]) -> dict[str, Any]:

@@ -184,6 +184,21 @@ FIELD_CASES = [
     pytest.param((*RESOURCE1, "id"), "x" * 65, f"{RESOURCE1_PATH}.id", None, id="resource-id-too-long"),
     pytest.param((*RESOURCE1, "id"), "mr_1", f"{RESOURCE1_PATH}.id", None, id="resource-id-underscore"),
     pytest.param((*RESOURCE1, "id"), 17, f"{RESOURCE1_PATH}.id", None, id="resource-id-number"),
+    # an order's extensions are sent back with coverage information added: never one that is not FHIR's
+    # (fidelity review F-5: an object or a null among them was dropped from the order sent back)
+    pytest.param(
+        (*RESOURCE1, "extension"), {"url": "x"}, f"{RESOURCE1_PATH}.extension", None, id="extension-object"
+    ),
+    pytest.param(
+        (*RESOURCE1, "extension"), [None], f"{RESOURCE1_PATH}.extension[0]", None, id="extension-item-null"
+    ),
+    pytest.param(
+        (*RESOURCE1, "extension"),
+        [{"url": "x"}, "y"],
+        f"{RESOURCE1_PATH}.extension[1]",
+        None,
+        id="extension-item-string",
+    ),
     # context.selections (order-select only)
     pytest.param(("context", "selections"), MISSING, "context.selections", None, id="selections-missing"),
     pytest.param(("context", "selections"), [], "context.selections", None, id="selections-empty"),
