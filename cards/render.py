@@ -309,6 +309,10 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
         summary = "Coverage not checked: the device this order is for could not be read"
         what = f"{order} orders the device {plain(unread.device)}, but"
         again = "Check again once the device's record is available"
+    elif unread.modifiers:
+        summary = "Coverage not checked: the order carries an extension that changes its meaning"
+        what = f"{order[:1].upper()}{order[1:]} was not checked:"
+        again = "Check the order"
     elif unread.booked:
         summary = "Coverage not checked: the order this appointment is for could not be read"
         what = f"The appointment ({appointment}) is based on {order}, but"

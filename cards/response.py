@@ -238,6 +238,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     pumps = {o.reference: o for o in call.pump_orders}
     judgements = _judgements(decisions, base_url)
     devices_unread = {u.order: u for u in call.unread if u.device is not None}
+    modified = {u.order: u for u in call.unread if u.modifiers}
     targets = []
     for resource in call.in_scope:
         reference = reference_of(resource)
@@ -250,6 +251,9 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             unread_device = devices_unread[reference]
             text = f"the device it orders could not be read ({unread_device.reason}), so it was not checked"
             undecided = _undecided(decisions, text, unread_device.technical)
+            targets.append(CoverageTarget(reference, resource, None, undecided))
+        elif reference in modified:
+            undecided = _undecided(decisions, f"{modified[reference].reason}, so it was not checked")
             targets.append(CoverageTarget(reference, resource, None, undecided))
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))

@@ -44,6 +44,7 @@ class UnreadOrder:
     # FHIR server): when no order of the call is at hand, the call cannot be answered (412)
     needed_at: str | None = None
     technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
+    modifiers: tuple[str, ...] = ()  # the order is at hand, but carries these modifier extensions
 
     @property
     def booked(self) -> bool:

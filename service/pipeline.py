@@ -47,7 +47,7 @@ from service.record import build_record
 from service.registry import CallOptions, ServiceDefinition
 from service.routing import Route, coverage_not_answered, route_coverages
 from service.settings import FhirSettings
-from service.shapes import reference_of
+from service.shapes import dicts, reference_of
 from service.version import service_version
 from service.vocabulary import Vocabulary
 from service.wording import listing
@@ -167,7 +167,8 @@ def _gathered(
         # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
         # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    unread += _devices_unread(in_scope, pump, drafts, fetch_device)
+    pump, modified = _modified_unread(pump)
+    unread += modified + _devices_unread(in_scope, pump, drafts, fetch_device)
     episode = frozenset(o.kind for o in pump)
     if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
@@ -206,6 +207,24 @@ def _gathered(
 
 def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
     return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
+
+
+def _modified_unread(pump: list[PumpOrder]) -> tuple[list[PumpOrder], list[UnreadOrder]]:
+    """The pump orders to judge, and those not checked because they carry a modifier extension, which
+    changes what the order means in a way this service cannot know: FHIR R4 forbids processing a
+    resource as if an unknown modifier were not there (extensibility.html#modifierExtension)."""
+    judged, modified = [], []
+    for order in pump:
+        extensions = dicts(order.resource.get("modifierExtension"))
+        if not extensions:
+            judged.append(order)
+            continue
+        urls = tuple(sorted({u if isinstance(u := e.get("url"), str) else "no url" for e in extensions}))
+        why = f"it carries a modifier extension this service does not understand ({listing(list(urls))})"
+        modified.append(
+            UnreadOrder(order.reference, order.reference, why, resource=order.resource, modifiers=urls)
+        )
+    return judged, modified
 
 
 def _devices_unread(

@@ -601,20 +601,29 @@ def _index_by_code(
 UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError)
 
 
+MALFORMED = "could not be read"
+MODIFIED = "carry a modifier extension this service does not understand"
+
+
 def _read(
     resources: Iterable[Any],
     parse: Callable[[Mapping[str, Any]], Any],
-    unreadable: Callable[[Mapping[str, Any]], None] = lambda _: None,
+    unreadable: Callable[[Mapping[str, Any], str], None] = lambda _, __: None,
 ) -> Iterator[Any]:
-    """Each resource's fact, one at a time: what is not a resource or not used is left out, a
-    malformed one is told to `unreadable` and left out."""
+    """Each resource's fact, one at a time: what is not a resource or not used is left out; a
+    malformed one, or one carrying a modifier extension (which changes what it means in a way this
+    service cannot know: FHIR R4 forbids reading it as if the modifier were not there), is told to
+    `unreadable` with which it is, and left out."""
     for resource in resources:
         if not isinstance(resource, dict):
+            continue
+        if resource.get("modifierExtension"):
+            unreadable(resource, MODIFIED)
             continue
         try:
             fact = parse(resource)
         except UNREADABLE:
-            unreadable(resource)
+            unreadable(resource, MALFORMED)
             continue
         if fact is not None:
             yield fact
@@ -635,12 +644,15 @@ def build_record(
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3."""
 
-    unreadable: dict[str, int] = {}
+    unreadable: dict[str, dict[str, int]] = {}
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
-        def counted(resource: Mapping[str, Any]) -> None:
-            log.warning("could not read %s/%s: malformed element", resource_type, resource.get("id"))
-            unreadable[resource_type] = unreadable.get(resource_type, 0) + 1
+        def counted(resource: Mapping[str, Any], why: str) -> None:
+            log.warning(
+                "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
+            )
+            counts = unreadable.setdefault(resource_type, {})
+            counts[why] = counts.get(why, 0) + 1
 
         return list(_read(resources.get(resource_type, []), parse, counted))
 
@@ -669,7 +681,7 @@ def build_record(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),
         unavailable={
-            **{t: f"{n} record(s) could not be read" for t, n in unreadable.items()},
+            **{t: "; ".join(f"{n} record(s) {why}" for why, n in c.items()) for t, c in unreadable.items()},
             **dict(unavailable or {}),
         },
     )

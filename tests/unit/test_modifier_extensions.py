@@ -1,0 +1,64 @@
+"""Resources carrying a modifier extension: FHIR R4 forbids reading them as if the modifier were not
+there (a modifier can negate a Condition or make an order something else), and this service knows
+none. An order carrying one is not judged, and says so; a chart resource carrying one is left out and
+its kind reads as not wholly available (fidelity review F-7)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from tests.builders import cards_of, meeting_chart
+from tests.calls import sign_with_chart
+from tests.support import assertion_of, sign_body
+
+IMPLANT = "ServiceRequest/demo-meets-sign-sr-62362"
+WHAT_IF = {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
+
+
+def signed_with_modified_implant() -> dict[str, Any]:
+    body = sign_body()
+    [implant] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if f"{e['resource']['resourceType']}/{e['resource']['id']}" == IMPLANT
+    ]
+    implant["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
+    return body
+
+
+def action_on(answer: dict[str, Any], reference: str) -> dict[str, Any]:
+    [action] = [
+        a
+        for a in answer["systemActions"]
+        if f"{a['resource']['resourceType']}/{a['resource']['id']}" == reference
+    ]
+    return action
+
+
+def test_an_order_with_a_modifier_extension_is_not_judged_and_says_why() -> None:
+    _, answer = sign_with_chart(meeting_chart(), body=signed_with_modified_implant())
+    told = assertion_of(action_on(answer, IMPLANT))
+    assert told["covered"] == "conditional" and told["pa-needed"] == "conditional"
+    reason = action_on(answer, IMPLANT)["description"]
+    assert "modifier extension this service does not understand" in reason and WHAT_IF["url"] in reason
+    summaries = [c["summary"] for c in cards_of(answer["cards"])]
+    assert "Coverage not checked: the order carries an extension that changes its meaning" in summaries
+    assert not any("meets" in s and "62362" in s for s in summaries)
+
+
+def test_the_same_order_without_one_is_judged() -> None:
+    _, answer = sign_with_chart(meeting_chart())
+    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
+
+
+def test_a_condition_with_a_modifier_extension_is_not_evidence() -> None:
+    """The only pain diagnosis carries a modifier (it might say "not present"): the diagnosis criterion
+    cannot be met by it, and the problem list reads as not wholly available."""
+    chart = meeting_chart()
+    [diagnosis] = [r for r in chart if r["resourceType"] == "Condition"]
+    diagnosis["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
+    _, answer = sign_with_chart(chart)
+    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
+    assert "meets all" not in decision["summary"]
+    assert "carry a modifier extension this service does not understand" in decision["detail"]
