@@ -30,6 +30,7 @@ from service.engine.model import (
 )
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date
+from service.record import unreadable_in_chart
 
 FOR_REVIEWER = (
     "recorded, for the payer's reviewer to judge: send the chart with the prior authorization request"
@@ -82,6 +83,8 @@ class Item:
         return f"{self.label} ({self.section})" if self.section else self.label
 
 
+# what to do about criteria left unchecked by records of the chart this service cannot read
+CHECK_THE_CHART = "check those records in the chart: calling again reads the same"
 WHAT_FOR = Item(
     Status.NOT_DOCUMENTED,
     "What the pump is for",
@@ -214,12 +217,19 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         f"{affected} of {len(d.criteria)} criteria could not be checked",
         "",
         reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
-        "call again in a moment"
-        if all(not_asked(reason) for reason in reasons)
-        else "call again once the EHR's data is available",
+        _recheck(reasons),
         Step.RECHECK,
         ids,
     )
+
+
+def _recheck(reasons: list[str]) -> str:
+    """What to do about criteria the EHR's data left unchecked, by why it was not available."""
+    if all(not_asked(reason) for reason in reasons):
+        return "call again in a moment"
+    if all(unreadable_in_chart(reason) for reason in reasons):
+        return CHECK_THE_CHART
+    return "call again once the EHR's data is available"
 
 
 def _missing(d: Determination) -> list[Item]:

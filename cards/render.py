@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from cards import items
-from cards.items import Episode, Item, Step
+from cards.items import CHECK_THE_CHART, Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
@@ -366,6 +366,8 @@ def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tupl
             *open_steps,
         )
     if open_items and episode.open_only(Step.RECHECK):
+        if all(i.instruction.endswith(CHECK_THE_CHART) for i in open_items):
+            return "check the chart's records this service could not read", open_steps
         return "check again once the EHR's data is available", open_steps
     if open_items:
         return open_count(open_items), open_steps

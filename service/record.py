@@ -605,6 +605,12 @@ MALFORMED = "could not be read"
 MODIFIED = "carry a modifier extension this service does not understand"
 
 
+def unreadable_in_chart(reason: str) -> bool:
+    """Whether a reason a kind of data is not wholly available is records of the chart this service
+    cannot read (malformed, or carrying a modifier extension): asking again gives the same records."""
+    return any(f"record(s) {why}" in reason for why in (MALFORMED, MODIFIED))
+
+
 def _read(
     resources: Iterable[Any],
     parse: Callable[[Mapping[str, Any]], Any],

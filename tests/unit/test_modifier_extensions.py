@@ -62,3 +62,7 @@ def test_a_condition_with_a_modifier_extension_is_not_evidence() -> None:
     [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
     assert "meets all" not in decision["summary"]
     assert "carry a modifier extension this service does not understand" in decision["detail"]
+    # calling again reads the same records: the card says where to look instead
+    assert "check those records in the chart" in decision["detail"]
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert "GEHA: check the chart's records this service could not read for 62362, 62350, E0783" in summaries
