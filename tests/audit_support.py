@@ -8,6 +8,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, create_engine, select
 from werkzeug.test import TestResponse
 
 from service.catalog import Catalog
-from service.fhir.client import SearchResult
+from service.fhir.client import FhirError, SearchResult
 from service.hooks.models import HookRequest
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
@@ -78,20 +79,25 @@ def approving(catalog: Catalog, payer_key: str) -> Catalog:
 
 class ChartFactory:
     """A client factory whose FHIR client answers every search from `chart`, each resource made the
-    calling patient's."""
+    calling patient's, and fails the searches of the `failing` types (the EHR's FHIR server down for
+    them: a technical failure)."""
 
-    def __init__(self, chart: list[dict[str, Any]]) -> None:
+    def __init__(self, chart: list[dict[str, Any]], failing: Collection[str] = ()) -> None:
         self.chart = chart
+        self.failing = failing
 
     def __call__(self, request: HookRequest, deadline: float) -> RecordingFhirClient:
         subject = {"reference": f"Patient/{request.context.patient_id}"}
         resources = [{**r, "subject": subject, "patient": subject} for r in self.chart]
+        failing = self.failing
 
         class ChartClient(RecordingFhirClient):
             def search(
                 self, resource_type: str, params: dict[str, Any], first_page: bool = False
             ) -> SearchResult:
                 super().search(resource_type, params)
+                if resource_type in failing:
+                    raise FhirError("HTTP 503", 503)
                 return SearchResult([r for r in resources if r["resourceType"] == resource_type], [], 1)
 
         return ChartClient()
@@ -121,8 +127,11 @@ def hook_instances_stored(database: Engine | str) -> list[str]:
     return found
 
 
-# CRDMetricData (CRD 2.2, input/fsh/logicals/CRDMetricData.fsh): the elements with a lower
-# cardinality of 1, per path, and the required code bindings.
+# CRDMetricData (CRD 2.2.1, input/fsh/logicals/CRDMetricData.fsh): the elements with a lower
+# cardinality of 1, per path, and the required code bindings. coverageInfo's codes are bound to the
+# coverage-information extension's own value sets (valuesets/CoverageInformationValuesets.fsh:
+# CRDCoveredInfo, CRDCoveragePaDetail, CRDAdditionalDoc, CRDInformationNeeded), which CRD 2.2 gave
+# `indeterminate` for a technical failure (§resp-43).
 REQUIRED = {
     "": (
         "source",
@@ -149,13 +158,29 @@ CODES = {
     "source": {"provider-src", "payer-src"},
     "tokenUse": {"used", "not-used", "rejected"},
     "request.response.engagement": {"ignore", "accept", "override"},
-    "request.response.coverageInfo.covered": {"covered", "not-covered", "conditional"},
+    "request.response.coverageInfo.covered": {"covered", "not-covered", "conditional", "indeterminate"},
     "request.response.coverageInfo.paNeeded": {
         "auth-needed",
         "no-auth",
         "satisfied",
         "performpa",
         "conditional",
+        "indeterminate",
+    },
+    "request.response.coverageInfo.docNeeded": {
+        "clinical",
+        "admin",
+        "patient",
+        "conditional",
+        "indeterminate",
+    },
+    "request.response.coverageInfo.infoNeeded": {
+        "performer",
+        "location",
+        "timeframe",
+        "contract-window",
+        "detail-code",
+        "OTH",
     },
 }
 INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
@@ -168,6 +193,13 @@ def _present(element: dict[str, Any], name: str) -> bool:
         return True
     absent = element.get(f"_{name}") or {}
     return any(e.get("url") == DATA_ABSENT for e in absent.get("extension", []))
+
+
+def coverage_infos(metric: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every coverageInfo of a CRDMetricData record, in the order of its requests and responses."""
+    return [
+        i for r in metric.get("request", []) for x in r.get("response", []) for i in x.get("coverageInfo", [])
+    ]
 
 
 def metric_problems(metric: dict[str, Any]) -> list[str]:

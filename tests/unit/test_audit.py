@@ -25,7 +25,15 @@ from service.cli import main
 from service.metrics import metric_data
 from service.settings import SettingsError, StoreSettings, settings_from_mapping
 from service.store.tables import audit_records
-from tests.audit_support import A_JWT, ChartFactory, approving, metric_problems, secret_call, stored_text
+from tests.audit_support import (
+    A_JWT,
+    ChartFactory,
+    approving,
+    coverage_infos,
+    metric_problems,
+    secret_call,
+    stored_text,
+)
 from tests.builders import meeting_chart
 from tests.catalog_support import copy_policies
 from tests.demo_support import packaged_sample
@@ -145,12 +153,7 @@ def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Cat
         assert [r["id"] for r in trail(app).find(number)] == [record["id"]]
     [metric] = metric_data(record)
     assert metric_problems(metric) == []
-    exported = {
-        i.get("satisfiedId")
-        for r in metric["request"]
-        for x in r.get("response", [])
-        for i in x.get("coverageInfo", [])
-    }
+    exported = {i.get("satisfiedId") for i in coverage_infos(metric)}
     assert exported - {None} == issued
 
 
@@ -417,12 +420,7 @@ def test_audit_export_writes_crd_metric_data(
     [info] = [i for r in request["response"] for i in r.get("coverageInfo", [])]
     assert info["assertionId"] and info["covered"] == "conditional"
     medicare = by_instance[calls[1][0]["hookInstance"]]
-    assert any(
-        i.get("businessLine")
-        for r in medicare["request"]
-        for x in r["response"]
-        for i in x.get("coverageInfo", [])
-    )
+    assert any(i.get("businessLine") for i in coverage_infos(medicare))
     signed = by_instance[calls[2][0]["hookInstance"]]
     assert len(signed["request"]) == len(calls[2][0]["context"]["draftOrders"]["entry"])
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()

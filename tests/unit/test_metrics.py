@@ -13,7 +13,8 @@ from flask import Flask
 from service.app import create_app
 from service.catalog import Catalog
 from service.metrics import metric_data
-from tests.audit_support import metric_problems, secret_call
+from tests.audit_support import ChartFactory, coverage_infos, metric_problems, secret_call
+from tests.builders import meeting_chart
 from tests.support import no_client, open_settings, post_json
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -61,6 +62,23 @@ def test_npis_the_call_does_not_carry_are_data_absent(app: Flask) -> None:
     assert metric["providerId"]["_value"]["extension"][0]["valueCode"] == "unknown"
 
 
+def test_a_crd_2_2_technical_assertion_is_exported_as_the_model_allows(compiled_catalog: Catalog) -> None:
+    """Under CRD 2.2 a technical failure is `covered: indeterminate` (§resp-43), a code of the
+    CRDMetricData binding (CRD 2.2.1 CRDCoveredInfo, the coverage-information extension's own).
+    Before, the checker knew only CRD 2.0.1's three codes and rejected this export (audit review,
+    "not a finding, noted")."""
+    app = create_app(
+        open_settings(),
+        compiled_catalog,
+        client_factory=ChartFactory(meeting_chart(), failing=("Procedure",)),
+    )
+    path, body, _ = secret_call("order-sign-implant-demo-meets")
+    body["extension"]["davinci-crd.requestedVersion"] = "2.2"
+    [metric] = metric_data(recorded(app, body, path))
+    assert "indeterminate" in [i.get("covered") for i in coverage_infos(metric)]
+    assert metric_problems(metric) == []
+
+
 def test_a_call_routed_to_two_payers_gives_one_record_per_payer(app: Flask) -> None:
     path, body, _ = secret_call("order-select-62362-demo-meets")
     record = recorded(app, body, path)
@@ -75,10 +93,7 @@ def test_a_call_routed_to_two_payers_gives_one_record_per_payer(app: Flask) -> N
     assert [m["payerId"]["value"] for m in metrics] == [payer["identifier"]["value"], "other"]
     for metric, expected in zip(metrics, [assertion["assertion_id"], "second-assertion"], strict=True):
         assert metric_problems(metric) == []
-        infos = [
-            i for r in metric["request"] for x in r.get("response", []) for i in x.get("coverageInfo", [])
-        ]
-        assert [i["assertionId"] for i in infos] == [expected]
+        assert [i["assertionId"] for i in coverage_infos(metric)] == [expected]
 
 
 @pytest.mark.parametrize(
@@ -90,6 +105,10 @@ def test_a_call_routed_to_two_payers_gives_one_record_per_payer(app: Flask) -> N
         (lambda m: m["request"][0].pop("orderDetail"), "request.orderDetail is required"),
         (lambda m: m.update(requestTime="yesterday"), "requestTime"),
         (lambda m: m["payerId"].pop("system"), "payerId.system is required"),
+        (lambda m: coverage_infos(m)[0].update(covered="unknown"), "coverageInfo.covered"),
+        (lambda m: coverage_infos(m)[0].update(paNeeded="maybe"), "coverageInfo.paNeeded"),
+        (lambda m: coverage_infos(m)[0].update(docNeeded="both"), "coverageInfo.docNeeded"),
+        (lambda m: coverage_infos(m)[0].update(infoNeeded="payer"), "coverageInfo.infoNeeded"),
     ],
 )
 def test_the_checker_finds_what_the_model_forbids(app: Flask, change: Any, problem: str) -> None:
