@@ -24,9 +24,12 @@ required value the call did not give (the user's NPI when no resource in the cal
 payer of a call routed to none) is present with the FHIR `data-absent-reason` extension instead of
 a value (`_value` in JSON). `infoNeeded` is 0..1 in the model; the first of the assertion's
 `info-needed` codes is given. `engagement` is `accept` or `override` from feedback on the card and
-absent when none came. `request` is every order (and booked Appointment) the answer gave coverage
-information for, else every order of the request body; a refused call whose body named no order
-has no `request` (the only element the trail cannot fill).
+absent when none came. `coverageInfo` is what the call issued, each assertion once: not one the
+order arrived with and the answer kept (`carried`), nor one an earlier record of the same call
+issued first (an EHR's retry, `retry_of`: service/store/audit.py), whose record is still exported,
+as a call, with its orders and cards. `request` is every order (and booked Appointment) the answer
+gave coverage information for, else every order of the request body; a refused call whose body
+named no order has no `request` (the only element the trail cannot fill).
 """
 
 from __future__ import annotations
@@ -162,8 +165,8 @@ def _coverage_info(
 ) -> dict[str, Any] | None:
     if coverages is not None and assertion.get("coverage") not in coverages[0]:
         return None
-    if assertion.get("carried"):  # kept from the order as it arrived, not issued by this call
-        return None
+    if assertion.get("carried") or assertion.get("retry_of") is not None:
+        return None  # not issued by this call: kept from the order as it arrived, or a retry's repeat
     info: dict[str, Any] = _required("assertionId", assertion.get("assertion_id"))
     for name, key in (("covered", "covered"), ("paNeeded", "pa_needed"), ("docNeeded", "doc_needed")):
         if assertion.get(key):

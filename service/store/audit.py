@@ -95,7 +95,7 @@ class AuditTrail:
             .order_by(audit_records.c.id)
         )
         with self._database.connect() as connection:
-            return [self._with_feedback(connection, row) for row in connection.execute(query)]
+            return self._read(connection, connection.execute(query).all())
 
     def between(
         self, since: datetime | None = None, until: datetime | None = None
@@ -110,7 +110,7 @@ class AuditTrail:
         while True:
             with self._database.connect() as connection:
                 page = connection.execute(query.where(audit_records.c.id > last)).all()
-                records = [self._with_feedback(connection, row) for row in page]
+                records = self._read(connection, page)
             yield from records
             if len(page) < PAGE:
                 return
@@ -188,6 +188,11 @@ class AuditTrail:
                 connection.execute(delete(table).where(table.c.record_id.in_(old)))
             removed = connection.execute(delete(audit_records).where(audit_records.c.received_at < cutoff))
             return int(removed.rowcount)
+
+    def _read(self, connection: Connection, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """The records of `rows` as `find` and `between` give them: each with its feedback, and each
+        assertion an earlier record already issued marked (`_retries_marked`)."""
+        return _retries_marked(connection, [self._with_feedback(connection, row) for row in rows])
 
     @staticmethod
     def _with_feedback(connection: Connection, row: Row[Any]) -> dict[str, Any]:
@@ -269,6 +274,51 @@ class AuditInserts:
             self.assertions.run_many(cursor, assertions)
             self.cards.run_many(cursor, cards)
         return ids
+
+
+def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`records`, each assertion an earlier record issued first marked `retry_of` (that record's id).
+
+    An EHR that lost an answer sends the same call again (the same hookInstance and body): both calls
+    are recorded, and the second answer issues the same assertions, under the same ids (`assertion_id`:
+    hookInstance, order, Coverage). The export issues each assertion once, from the first record that
+    issued it (service/metrics.py), whether or not that record is in its window; the retry is still
+    exported as a call. Only a record of the same hookInstance issues the same ids, so those are the
+    ones read (one query for all `records`; the column, cut and scrubbed, may find more, and the ids
+    decide). Done when the trail is read, not when a call is recorded: the call reads nothing more."""
+    held = {record["id"] for record in records}
+    instances = {record["hook_instance"] for record in records} - {None}
+    earlier: list[tuple[int, Any]] = []
+    if instances:
+        others = select(audit_records.c.id, audit_records.c.assertions).where(
+            audit_records.c.hook_instance.in_(instances),
+            audit_records.c.id < max(held),
+            audit_records.c.id.not_in(held),
+        )
+        earlier = [(row.id, row.assertions) for row in connection.execute(others)]
+    first: dict[str, int] = {}
+    read = [*earlier, *((record["id"], record["assertions"]) for record in records)]
+    for record_id, assertions in sorted(read, key=lambda pair: pair[0]):
+        for assertion in assertions if isinstance(assertions, list) else []:
+            if (issued := _issued_id(assertion)) is not None:
+                first.setdefault(issued, record_id)
+    for record in records:
+        record["assertions"] = [
+            {**a, "retry_of": first[issued]}
+            if (issued := _issued_id(a)) is not None and first[issued] < record["id"]
+            else a
+            for a in record["assertions"] or []
+        ]
+    return records
+
+
+def _issued_id(assertion: Any) -> str | None:
+    """The id of an assertion (of a record's `assertions` column) its call issued; None for one it
+    carried (kept from the order as it arrived: service/audit_entry.py)."""
+    if isinstance(assertion, dict) and not assertion.get("carried"):
+        issued = assertion.get("assertion_id")
+        return issued if isinstance(issued, str) else None
+    return None
 
 
 def card_uuids(response: dict[str, Any]) -> list[str]:

@@ -467,13 +467,59 @@ def test_a_refused_call_exports_its_issue(
     assert metric["tokenUse"] == "not-used"
 
 
-def age(app: Flask, hook_instance: str, days: int) -> None:
+def age(app: Flask, hook_instance: str, days: int, record_id: int | None = None) -> None:
+    """Make the records of `hook_instance` (only the one `record_id`, when given) `days` old."""
+    chosen = update(audit_records).where(audit_records.c.hook_instance == hook_instance)
+    if record_id is not None:
+        chosen = chosen.where(audit_records.c.id == record_id)
     with app.extensions["idds_crd"].stores.database.engine.begin() as connection:
         connection.execute(
-            update(audit_records)
-            .where(audit_records.c.hook_instance == hook_instance)
-            .values(received_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days))
+            chosen.values(received_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days))
         )
+
+
+def test_a_retried_call_exports_each_assertion_once_from_the_first_record(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An EHR retrying a call whose answer it lost (the same hookInstance and body) gets the same
+    assertions, under the same deterministic ids, and both calls are recorded. The export issues each
+    assertion once, from the first record, whether or not that record is in the export's window; the
+    retry's line is still written (it was a call), its orders and cards without coverage information.
+    Before, each assertionId was exported twice (audit review AR-6)."""
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    body, first, _ = call(app, "order-sign-implant-demo-meets")
+    retried = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    issued = sorted(a["assertion_id"] for a in audit_entry.coverage_assertions(first.get_json()))
+    assert issued == sorted(a["assertion_id"] for a in audit_entry.coverage_assertions(retried.get_json()))
+    status, out, _ = cli(capsys, "audit", "show", body["hookInstance"], "--config", config)
+    assert status == 0 and [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
+
+    def exported(*window: str) -> list[list[str]]:
+        """The assertion ids of each line `audit export` writes, every line conforming; the orders and
+        cards of every line the same."""
+        status, out, _ = cli(capsys, "audit", "export", *window, "--config", config)
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert status == 0 and [metric_problems(m) for m in lines] == [[]] * len(lines)
+        assert {m["hookInstance"] for m in lines} == {body["hookInstance"]}
+        cards = [
+            [
+                (r["orderDetail"], [x for x in r.get("response", []) if "coverageInfo" not in x])
+                for r in m["request"]
+            ]
+            for m in lines
+        ]
+        assert all(c == cards[0] and any(responses for _, responses in c) for c in cards)
+        return [sorted(i["assertionId"] for i in coverage_infos(m)) for m in lines]
+
+    assert exported() == [issued, []]
+    [earlier, retry] = trail(app).find(body["hookInstance"])
+    assert {a.get("retry_of") for a in earlier["assertions"]} == {None}
+    assert {a.get("retry_of") for a in retry["assertions"]} == {earlier["id"]}  # as `audit show` shows it
+    age(app, body["hookInstance"], 2, earlier["id"])
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert exported("--since", yesterday) == [[]]  # issued by the first record, outside the window
+    assert exported("--until", yesterday) == [issued]
 
 
 def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
