@@ -109,7 +109,8 @@ def build_metrics() -> ServiceMetrics:
         ),
         determinations=Counter(
             "idds_crd_determinations",
-            "Coverage determinations made, by payer policy and outcome",
+            "Order lines judged, per call, by payer policy and outcome (evaluations, not distinct decisions "
+            "issued: an order judged again by a later call counts again)",
             ("policy", "outcome"),
             registry=into,
         ),
