@@ -3,13 +3,14 @@
 Pure: given the request body as received, the answer, the caller and the clock readings, it
 returns the row `AuditTrail.record` stores — who called (JWT `iss` and `jti`), about whom, which
 payers and policy versions judged which orders, every criterion result with its evidence
-references, the coverage assertions and PA numbers issued, what was read from the EHR, and the
-request and response themselves. Of a validated request's prefetch the row keeps who and what
-paid whole (`PARTIES`: the patient, coverage, payer and user resources CRDMetricData reads) and
-each chart resource as its versioned reference (`Condition/7/_history/2`): the EHR keeps the
-chart, and a Synthea-sized prefetch would otherwise make every record, and its writing, hundreds
-of kilobytes. Likewise each criterion result keeps what was found (status, finding, evidence)
-and not what the policy's id and version pin (`POLICY_PINNED`: its wording, which part is a gate).
+references, the coverage assertions and PA numbers issued (and, marked carried, those its orders
+came with and it kept), what was read from the EHR, and the request and response themselves. Of a
+validated request's prefetch the row keeps who and what paid whole (`PARTIES`: the patient,
+coverage, payer and user resources CRDMetricData reads) and each chart resource as its versioned
+reference (`Condition/7/_history/2`): the EHR keeps the chart, and a Synthea-sized prefetch would
+otherwise make every record, and its writing, hundreds of kilobytes. Likewise each criterion result
+keeps what was found (status, finding, evidence) and not what the policy's id and version pin
+(`POLICY_PINNED`: its wording, which part is a gate).
 Secrets never reach the row, whatever the body's shape: every `fhirAuthorization` in it keeps no
 token and every `fhirServer` no user information, path parameters, query or fragment; any string
 holding such a token or user information, or anything shaped like a JWT, is replaced wherever it
@@ -37,6 +38,7 @@ from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.references import local_reference
 from service.registry import ServiceDefinition
+from service.shapes import dicts
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
 from service.strict_json import written_fast
@@ -88,16 +90,18 @@ class AuditedCall:
 def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (its JSON columns written as `JsonText`, scrubbed), and
     what `AuditTrail.record` indexes beside it: under `cards` the uuids of the cards it issued, under
-    `assertion_keys` each coverage assertion's (id, PA number)."""
+    `assertion_keys` each coverage assertion's (id, PA number), those the call kept too."""
     prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
     request, carried = _request_kept(call.body, prefetch.references if call.request else None)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another server's, kept on the order
+    answered = coverage_assertions(call.outcome.response)
     assertions = [
         _marked_carried(a, call.request.hook_instance if call.request else None)
-        for a in coverage_assertions(call.outcome.response)
+        for a in answered
         if local_reference(a.get("coverage")) in judged
     ]
+    assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -128,17 +132,46 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
 def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every coverage-information repetition of the answer's system actions, flattened: the order
     it is on, its coverage, determination, assertion id and any PA number (satisfied-pa-id)."""
-    found = []
-    actions = response.get("systemActions")
-    for action in actions if isinstance(actions, list) else []:
-        resource = action.get("resource") if isinstance(action, dict) else None
-        if not isinstance(resource, dict):
-            continue
-        target = f"{resource.get('resourceType')}/{resource.get('id')}"
-        for extension in resource.get("extension") or []:
-            if isinstance(extension, dict) and extension.get("url") == COVERAGE_INFORMATION:
-                found.append({"order": target, **_assertion_values(extension.get("extension") or [])})
-    return found
+    return [
+        assertion
+        for action in dicts(response.get("systemActions"))
+        for assertion in _repetitions(action.get("resource"))
+    ]
+
+
+def _repetitions(resource: Any) -> list[dict[str, Any]]:
+    """The coverage-information repetitions of one resource, as `coverage_assertions` gives them
+    (read from an answer, or from an order as the EHR sent it: whatever its shape)."""
+    if not isinstance(resource, dict):
+        return []
+    target = f"{resource.get('resourceType')}/{resource.get('id')}"
+    return [
+        {"order": target, **_assertion_values(extension.get("extension"))}
+        for extension in dicts(resource.get("extension"))
+        if extension.get("url") == COVERAGE_INFORMATION
+    ]
+
+
+def _kept_unsaid(
+    orders: Iterable[Mapping[str, Any]], updated: set[str], judged: set[str]
+) -> list[dict[str, Any]]:
+    """What the orders (and booked Appointments) the call judged came with for a Coverage it judged,
+    on those its answer leaves as they are (no system action: an approval, or an earlier assertion
+    judged the same, kept): `carried`, not issued by this call, and so never exported as its
+    determination, but indexed under its id and PA number, so a reviewer finds each call that judged
+    an approval and kept it (audit review AR-3). Another payer's, on the same order, is not this
+    call's to index."""
+    kept: dict[tuple[str, str], dict[str, Any]] = {}
+    for order in orders:
+        for assertion in _repetitions(order):
+            identifier = assertion.get("assertion_id")
+            if (
+                assertion["order"] not in updated
+                and local_reference(assertion.get("coverage")) in judged
+                and isinstance(identifier, str)
+            ):
+                kept.setdefault((assertion["order"], identifier), {**assertion, "carried": True})
+    return list(kept.values())
 
 
 def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dict[str, Any]:
@@ -146,7 +179,8 @@ def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dic
     approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it, or an
     Appointment repeats the assertion of the order it is based on (issued once, on the order). Every
     assertion is indexed under its id and PA number (a reviewer finds each call an approval was seen
-    in), but only those a call issues are exported as its determinations."""
+    in; those the answer kept without restating them too: `_kept_unsaid`), but only those a call
+    issues are exported as its determinations."""
     coverage = assertion.get("coverage")
     issued = (
         hook_instance is not None
@@ -156,12 +190,12 @@ def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dic
     return assertion if issued else {**assertion, "carried": True}
 
 
-def _assertion_values(subs: list[Any]) -> dict[str, Any]:
+def _assertion_values(subs: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"info_needed": [], "questionnaires": []}
-    for sub in subs:
-        if not isinstance(sub, dict):
-            continue
+    for sub in dicts(subs):
         url = sub.get("url")
+        if not isinstance(url, str):  # an order as the EHR sent it may hold anything
+            continue
         value = next((v for k, v in sub.items() if k.startswith("value")), None)
         if url == "coverage" and isinstance(value, dict):
             values["coverage"] = value.get("reference")

@@ -62,6 +62,9 @@ class HookOutcome:
     status: int = 200
     data: GatheredData | None = None
     routes: tuple[Route, ...] = ()  # each active Coverage of `data` and the payer and policy it went to
+    # the orders (and booked Appointments) given coverage information, as they came: the audit trail
+    # indexes what they carried and the answer kept (service/audit_entry.py)
+    judged_orders: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -409,4 +412,10 @@ def handle_hook(
     if decisions.coverage_refused is not None:
         return coverage_refused(decisions)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog)
-    return HookOutcome(response, decisions.determinations, data=call.data, routes=decisions.routes)
+    return HookOutcome(
+        response,
+        decisions.determinations,
+        data=call.data,
+        routes=decisions.routes,
+        judged_orders=(*call.in_scope, *call.appointments),
+    )

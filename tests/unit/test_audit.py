@@ -4,6 +4,7 @@ that cannot be recorded becomes 503; `idds-crd audit show|export|purge`."""
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -157,6 +158,103 @@ def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Cat
     assert exported - {None} == issued
 
 
+THEIRS = {  # another CRD server's approval, for a Coverage no call here is routed to
+    "url": COVERAGE_INFORMATION,
+    "extension": [
+        {"url": "coverage", "valueReference": {"reference": "Coverage/other-payer"}},
+        {"url": "covered", "valueCode": "covered"},
+        {"url": "pa-needed", "valueCode": "satisfied"},
+        {"url": "satisfied-pa-id", "valueString": "OTHERPAYER-123"},
+        {"url": "date", "valueDate": "2026-01-02"},
+        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
+    ],
+}
+PUMP = "ServiceRequest/demo-meets-sign-sr-62362"
+
+
+def approved_orders(app: Flask) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The pump's assertion (with its PA number) of an order-sign that GEHA approves, and the orders
+    as that answer leaves them, by id."""
+    path, body, _ = secret_call("order-sign-implant-demo-meets")
+    answer = post_json(app.test_client(), path, body).get_json()
+    [approval] = [a for a in audit_entry.coverage_assertions(answer) if a["order"] == PUMP]
+    assert approval["satisfied_pa_id"], "GEHA approves a chart that meets its policy"
+    return approval, {a["resource"]["id"]: a["resource"] for a in answer["systemActions"]}
+
+
+def signed_again(approved: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any], str]:
+    """`secret_call` of the order-sign again, its orders as `approved` left them."""
+    path, body, token = secret_call("order-sign-implant-demo-meets")
+    for entry in body["context"]["draftOrders"]["entry"]:
+        entry["resource"] = copy.deepcopy(approved.get(entry["resource"]["id"], entry["resource"]))
+    return path, body, token
+
+
+def test_each_later_call_that_keeps_an_approval_is_found_by_it_and_does_not_export_it(
+    compiled_catalog: Catalog,
+) -> None:
+    """Later calls judge the approved pump again and keep its approval (nothing new, no system
+    action): the order as signed again, as dispatched (prefetched) and as found open in the chart at
+    encounter-start (read from the EHR). A reviewer finds each of them by the PA number and the
+    assertion id, their records hold it as carried, and their metric lines do not issue it again.
+    Before, only the call that issued it was found (audit review AR-3)."""
+    factory = ChartFactory(meeting_chart())
+    app = audited_app(approving(compiled_catalog, "geha"), factory=factory)
+    approval, approved = approved_orders(app)
+    pump = {**approved[PUMP.split("/")[1]], "status": "active"}
+    dispatch_path, dispatch, _ = secret_call("order-dispatch-62362-demo-meets")
+    dispatch["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"] = pump
+    encounter_path, encounter, _ = secret_call("encounter-start-demo-meets")
+    assert "openServiceRequests" not in encounter["prefetch"]  # searched for in the EHR's chart
+    factory.chart = [*meeting_chart(), pump]
+    later = [signed_again(approved)[:2], (dispatch_path, dispatch), (encounter_path, encounter)]
+    for path, body in later:
+        answer = post_json(app.test_client(), path, body).get_json()
+        assert answer["cards"] and "systemActions" not in answer, answer
+    found = trail(app).find(approval["satisfied_pa_id"])
+    assert [r["hook"] for r in found] == ["order-sign", "order-sign", "order-dispatch", "encounter-start"]
+    assert [r["hook_instance"] for r in found[1:]] == [body["hookInstance"] for _, body in later]
+    assert trail(app).find(approval["assertion_id"]) == found
+    for record in found[1:]:
+        [kept] = [a for a in record["assertions"] if a["assertion_id"] == approval["assertion_id"]]
+        assert (kept["order"], kept["satisfied_pa_id"], kept["carried"]) == (
+            PUMP,
+            approval["satisfied_pa_id"],
+            True,
+        )
+        [line] = metric_data(record)
+        assert metric_problems(line) == [] and coverage_infos(line) == []
+
+
+def test_a_kept_assertion_is_indexed_only_for_a_coverage_the_call_judged_and_without_secrets(
+    compiled_catalog: Catalog,
+) -> None:
+    """The pump signed again carries another server's approval beside GEHA's, whose PA number the EHR
+    has overwritten with the call's access token: both are kept, neither restated. GEHA's is indexed,
+    its PA number scrubbed like every key; the other server's is not this call's to index."""
+    app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
+    approval, approved = approved_orders(app)
+    path, body, token = signed_again(approved)
+    [pump] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if f"ServiceRequest/{e['resource']['id']}" == PUMP
+    ]
+    [ours] = pump["extension"]
+    [number] = [s for s in ours["extension"] if s["url"] == "satisfied-pa-id"]
+    number["valueString"] = token
+    pump["extension"].append(THEIRS)
+    answer = post_json(app.test_client(), path, body).get_json()
+    assert "systemActions" not in answer, answer
+    assert [r["hook_instance"] for r in trail(app).find(approval["assertion_id"])][1:] == [
+        body["hookInstance"]
+    ]
+    assert trail(app).find("OTHERPAYER-123") == trail(app).find("their-assertion") == []
+    [record] = trail(app).find(body["hookInstance"])
+    assert {a["coverage"] for a in record["assertions"]} == {"Coverage/demo-meets-coverage-geha"}
+    assert token not in stored_text(app.extensions["idds_crd"].stores.database.engine)
+
+
 def test_an_assertion_another_server_put_on_the_order_is_not_recorded_as_this_calls(
     compiled_catalog: Catalog,
 ) -> None:
@@ -165,19 +263,8 @@ def test_an_assertion_another_server_put_on_the_order_is_not_recorded_as_this_ca
     Before, the record's assertions were read back from the answer, that one included."""
     app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
     path, body, _ = secret_call("order-sign-implant-demo-meets")
-    theirs = {
-        "url": COVERAGE_INFORMATION,
-        "extension": [
-            {"url": "coverage", "valueReference": {"reference": "Coverage/other-payer"}},
-            {"url": "covered", "valueCode": "covered"},
-            {"url": "pa-needed", "valueCode": "satisfied"},
-            {"url": "satisfied-pa-id", "valueString": "OTHERPAYER-123"},
-            {"url": "date", "valueDate": "2026-01-02"},
-            {"url": "coverage-assertion-id", "valueString": "their-assertion"},
-        ],
-    }
     for entry in body["context"]["draftOrders"]["entry"]:
-        entry["resource"].setdefault("extension", []).append(theirs)
+        entry["resource"].setdefault("extension", []).append(THEIRS)
     answer = post_json(app.test_client(), path, body).get_json()
     assert "OTHERPAYER-123" in json.dumps(answer["systemActions"]), "the order keeps what it carried"
     [record] = trail(app).find(body["hookInstance"])
