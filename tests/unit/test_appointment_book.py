@@ -517,10 +517,8 @@ def test_a_booked_appointment_carries_the_assertion_and_pa_number_of_its_order()
     assert approved(order)[1].startswith("IDDS-")
 
 
-def test_rebooking_an_approved_order_repeats_its_pa_number() -> None:
-    """The order comes back carrying the number this service issued: a new Appointment for it repeats
-    that number and assertion, and the order gets no update (§resp-35). Before, every rebooking
-    minted another PA number."""
+def approved_booking() -> tuple[Catalog, dict[str, Any], dict[str, Any]]:
+    """(policies, the order as signed, its Appointment as booked) of an approving payer's first booking."""
     policies = approving(catalog(), "geha")
     first, _ = book(
         book_body(appointment("ServiceRequest/sr-implant")),
@@ -529,6 +527,15 @@ def test_rebooking_an_approved_order_repeats_its_pa_number() -> None:
         policies=policies,
     )
     [signed] = actions_on(first, "ServiceRequest")
+    [booked] = actions_on(first, "Appointment")
+    return policies, signed, booked
+
+
+def test_rebooking_an_approved_order_repeats_its_pa_number() -> None:
+    """The order comes back carrying the number this service issued: a new Appointment for it repeats
+    that number and assertion, and the order gets no update (§resp-35). Before, every rebooking
+    minted another PA number."""
+    policies, signed, _ = approved_booking()
     again, _ = book(
         book_body(appointment("ServiceRequest/sr-implant", appointment_id="apt-again"), signed["resource"]),
         meeting_chart(),
@@ -706,10 +713,7 @@ def test_a_what_if_booking_does_not_copy_an_approval_onto_the_appointment() -> N
     """A call that may not approve (`unsolicited-determ` false) leaves the order's approval, and does
     not state it on the Appointment either (least of all when its own cards say the order no longer
     meets): the Appointment gets what this call judges (session review s37, S37-3)."""
-    policies = approving(catalog(), "geha")
-    booked = book_body(appointment("ServiceRequest/sr-implant"))
-    first, _ = book(booked, meeting_chart(), [pump_order()], policies=policies)
-    [signed] = actions_on(first, "ServiceRequest")
+    policies, signed, _ = approved_booking()
     again = appointment("ServiceRequest/sr-implant", appointment_id="apt-again")
     what_if = book_body(again, signed["resource"])
     what_if["extension"] = {"davinci-crd.configuration": {"unsolicited-determ": False}}
@@ -752,15 +756,7 @@ def test_an_appointment_carrying_its_own_earlier_assertion_is_given_its_orders()
     """An Appointment annotated before it repeated its order's assertion (its own id and PA number, the
     same content) gets the order's when booked again: one implant, one approval (review s37, S37-7).
     Before, equal content was enough to leave it as it was, with the second approval number."""
-    policies = approving(catalog(), "geha")
-    first, _ = book(
-        book_body(appointment("ServiceRequest/sr-implant")),
-        meeting_chart(),
-        [pump_order()],
-        policies=policies,
-    )
-    [signed] = actions_on(first, "ServiceRequest")
-    [booked] = actions_on(first, "Appointment")
+    policies, signed, booked = approved_booking()
     legacy = copy.deepcopy(booked["resource"])
     [info] = [e for e in legacy["extension"] if e["url"] == COVERAGE_INFO]
     own = {"coverage-assertion-id": "legacy-appointment-assertion", "satisfied-pa-id": "IDDS-LEGACY0000000"}
@@ -774,14 +770,6 @@ def test_an_appointment_carrying_its_own_earlier_assertion_is_given_its_orders()
 
 
 def test_an_appointment_already_repeating_its_orders_assertion_gets_no_update() -> None:
-    policies = approving(catalog(), "geha")
-    first, _ = book(
-        book_body(appointment("ServiceRequest/sr-implant")),
-        meeting_chart(),
-        [pump_order()],
-        policies=policies,
-    )
-    [signed] = actions_on(first, "ServiceRequest")
-    [booked] = actions_on(first, "Appointment")
+    policies, signed, booked = approved_booking()
     again, _ = book(book_body(booked["resource"], signed["resource"]), meeting_chart(), [], policies=policies)
     assert "systemActions" not in again
