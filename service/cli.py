@@ -1,5 +1,8 @@
 """The `idds-crd` command: serve the hooks, evaluate one request offline, run the demo, or sign a
-CDS Hooks JWT as an EHR would (to call a deployment that requires one)."""
+CDS Hooks JWT as an EHR would (to call a deployment that requires one).
+
+`evaluate` reads and writes JSON as the service does (`strict_json`), so the orders in its answer
+keep their numbers as written, as a served answer's do."""
 
 from __future__ import annotations
 
@@ -97,10 +100,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from service.hooks.models import RequestInvalid, parse_hook_request
     from service.pipeline import build_environment, handle_hook
     from service.registry import service_for_hook
+    from service.strict_json import dumps, loads_exact
 
     settings = load_settings(args.config)
     try:
-        body = json.loads(Path(args.request).read_text(encoding="utf-8"))
+        body = loads_exact(Path(args.request).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(
             json.dumps(operation_outcome("structure", f"cannot read {args.request}: {exc}", "$")),
@@ -124,7 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     result: dict[str, Any] = outcome.response
     if args.determinations:
         result = {"response": outcome.response, "determinations": [asdict(d) for d in outcome.determinations]}
-    print(json.dumps(result, indent=2, default=_jsonable, ensure_ascii=False))
+    print(dumps(result, indent=True, default=_jsonable))
     return 0
 
 

@@ -4,13 +4,21 @@ Python's `json` accepts `NaN`, `Infinity` and `-Infinity`, turns `1e999` into in
 last of two equal keys silently, and writes non-finite floats back out as invalid JSON. A body that
 uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), so `loads_request`
 refuses it and names the place, as it does for values nested too deeply or strings too long.
-(FHIR servers' answers are read by orjson, which refuses non-finite numbers too; `dumps` never
-writes one, and writes with orjson whatever it can prove orjson writes as `json` does.)
+(FHIR servers' answers are read by `loads_exact`, which refuses them too; `dumps` never writes one,
+and writes with orjson whatever it can prove orjson writes as `json` does.)
+
+Numbers keep the text they were written as. The service sends the EHR's own orders back with its
+coverage information added (CDS Hooks `update`), where CRD §resp-37 forbids changing any other
+element and FHIR makes a decimal's precision significant (`2.50` is not `2.5`, `1e2` not `100.0`).
+So every number with a fraction or an exponent (and an integer `-0`) is decoded as a `DecimalText`:
+a float, so all arithmetic and comparison is unchanged, that also holds its text, which every
+writer here puts back verbatim. Integers stay Python ints, exact however long.
 
 A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
-reads it the fast way (orjson) and proves it strict with checks that run over bytes only (the raw
-text and the decoded document written back by orjson), never visiting a Python object; any doubt
-sends it the careful way (`json` with a hook on every object), which alone words the refusals.
+reads it the fast way (`loads_exact`: `json` with no hook on objects) and proves it strict with
+checks that run over bytes only (the raw text and the decoded document written back by orjson),
+never visiting a Python object; any doubt sends it the careful way (`json` with a hook on every
+object), which alone words the refusals.
 Both ways accept the same documents and decode them alike.
 """
 
@@ -19,8 +27,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
@@ -44,6 +53,64 @@ class JsonLimits:
 
     max_depth: int
     max_string: int
+
+
+class DecimalText(float):
+    """A JSON number as read: its value (a float) and the text it was written as (`text`).
+
+    A number no float can hold (`1e999`) is a ValueError, as orjson refuses it: JSON has no infinity.
+    """
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> DecimalText:
+        number = super().__new__(cls, text)
+        if not math.isfinite(number):
+            raise ValueError(f"{text} is beyond what a JSON number may be here")
+        number.text = text
+        return number
+
+    def __reduce__(self) -> tuple[type[DecimalText], tuple[str]]:
+        return DecimalText, (self.text,)  # a copy keeps the text
+
+
+# An integer written `-0` (which `json` reads as 0): a number token `-0` ends at a delimiter. Its
+# text is kept by reading every integer through `_int_or_negative_zero`, only where this matches (a
+# string holding `-0,` costs that reading, never a wrong value); dates' `-05` never match.
+_NEGATIVE_ZERO = re.compile(r"-0[\s,\]}]")
+
+
+def _int_or_negative_zero(text: str) -> int | DecimalText:
+    return DecimalText(text) if text == "-0" else int(text)
+
+
+def _int_reader(text: str) -> type[int] | Callable[[str], int | DecimalText]:
+    return _int_or_negative_zero if _NEGATIVE_ZERO.search(text) else int
+
+
+def _not_a_number(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# An escaped UTF-16 surrogate: `json` reads a lone one as it is, orjson refuses it.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def loads_exact(raw: bytes | str) -> Any:
+    """JSON as this service reads what it may write back: numbers as `DecimalText` or int, as written.
+
+    ValueError for what orjson (which read these before) refuses: bytes that are not UTF-8, a byte
+    order mark, NaN and ±Infinity, a number beyond a float, an unpaired surrogate (checked by orjson
+    itself, where the text escapes any surrogate at all: seldom).
+    """
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    document = json.loads(
+        text, parse_float=DecimalText, parse_int=_int_reader(text), parse_constant=_not_a_number
+    )
+    if "\\u" in text and _ESCAPED_SURROGATE.search(text):
+        orjson.loads(text)
+    return document
 
 
 class _NonFinite:
@@ -73,9 +140,11 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
-def _finite_or_marker(text: str) -> float | _NonFinite:
-    value = float(text)
-    return value if math.isfinite(value) else _NonFinite(text)
+def _finite_or_marker(text: str) -> DecimalText | _NonFinite:
+    try:
+        return DecimalText(text)
+    except ValueError:
+        return _NonFinite(text)
 
 
 def render_path(parts: Sequence[PathPart]) -> str:
@@ -94,7 +163,7 @@ def _children(value: dict[str, Any] | list[Any]) -> Iterator[tuple[PathPart, Any
     return iter(value.items()) if isinstance(value, dict) else enumerate(value)
 
 
-_PLAIN = (int, float, bool, type(None))  # nothing to check (non-finite floats arrive as _NonFinite)
+_PLAIN = (int, DecimalText, float, bool, type(None))  # nothing to check (non-finite: _NonFinite)
 
 
 def _first_problem(document: Any, limits: JsonLimits) -> tuple[str, str] | None:
@@ -153,15 +222,6 @@ class _Doubt(Exception):
     """The fast reading cannot vouch for the document: read it the careful way."""
 
 
-# orjson keeps integers in [-2**63, 2**64) and makes floats of larger ones, where `json` keeps an int;
-# it writes floats from 1e16 up with an exponent and a `+` (`1.8446744073709552e+19`; since orjson
-# 3.11.7, which pyproject.toml requires). Integers of 18 digits or fewer fit, so a document that
-# wrote such a float (`e+` somewhere: a chart's texts hold `+` often, in every timestamp's offset,
-# `e+` seldom; the pattern finds it in a third of the time `in` takes, whose search for two bytes
-# stumbles on every `e`) and has a run of 19 digits is left to the careful way.
-_EXPONENT = re.compile(rb"e\+")
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 19
 # Brackets (`{` and `[` alike) and quotes; all else goes.
 _AS_SQUARE = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKET_OR_QUOTE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
@@ -230,26 +290,25 @@ def _same_keys(raw: bytes, written: bytes) -> bool:
 def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     """The document when the fast reading can prove it strict and within bounds; _Doubt otherwise.
 
-    orjson refuses what strict JSON refuses (NaN, ±Infinity, numbers beyond a float, unpaired
-    surrogates, bytes that are not UTF-8, a byte order mark). What it reads differently from the
-    careful reading (big integers, a repeated key) and the bounds are checked over the raw bytes and
-    the decoded document written back compactly by orjson (quick: no Python object is visited).
+    `loads_exact` refuses what strict JSON refuses (NaN, ±Infinity, numbers beyond a float, bytes
+    that are not UTF-8, a byte order mark) and reads numbers as the careful reading does. What it
+    reads differently (a repeated key) and the bounds are checked over the raw bytes and the decoded
+    document written back compactly by orjson (quick: no Python object is visited), which refuses
+    an unpaired surrogate, an integer past 64 bits and nesting deeper than 255.
     """
     text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if limits.max_depth < 1:
         raise _Doubt
     try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        document = loads_exact(raw)
+    except (ValueError, RecursionError):
         raise _Doubt from None
     if type(document) is not dict and type(document) is not list:
         raise _Doubt  # a bare value is no hook call: the careful way words the refusal
     try:
-        written = orjson.dumps(document)
-    except orjson.JSONEncodeError:  # nested deeper than orjson writes (255): the careful way words it
+        written = orjson.dumps(document, default=as_written)
+    except orjson.JSONEncodeError:  # the careful way keeps big integers and words the rest
         raise _Doubt from None
-    if _EXPONENT.search(written) and _LONG_DIGIT_RUN in text.translate(_DIGITS_AS_ZERO):
-        raise _Doubt
     if not _same_keys(text, written):
         raise _Doubt
     if not nested_within(written, limits.max_depth):
@@ -288,8 +347,13 @@ def _utf8_text(raw: bytes | str) -> str:
 
 def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
     """`loads_request` without the fast reading: every object through a hook, every value checked."""
+    text = _utf8_text(raw)
     document = json.loads(
-        _utf8_text(raw), object_pairs_hook=_object, parse_constant=_NonFinite, parse_float=_finite_or_marker
+        text,
+        object_pairs_hook=_object,
+        parse_constant=_NonFinite,
+        parse_float=_finite_or_marker,
+        parse_int=_int_reader(text),
     )
     found = _first_problem(document, limits)
     if found is not None:
@@ -299,28 +363,75 @@ def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
 
 # Dataclasses and dates are left to `json` and the caller's own `default` (orjson would write them its way).
 _LEFT_TO_JSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+# A run of bytes past ASCII, or DEL: whole characters (UTF-8 continues a character with bytes past
+# ASCII only), always inside a string (JSON's own characters are ASCII).
+_NOT_ASCII = re.compile(rb"[\x7f-\xff]+")
+Default = Callable[[Any], Any]
 
 
-def written_fast(value: Any, ensure_ascii: bool = False) -> bytes | None:
-    """`value` written by orjson, when that is the text compact `json.dumps` writes but for a float's
-    negative exponent (`1.5e-7` for `1.5e-07`): None when the value holds what the two write
-    differently. orjson writes NaN and Infinity as null, so a text holding null is not taken; it
-    refuses a dataclass, a date, a set, a key that is not a string, an integer past 64 bits and a
-    lone surrogate (and writes an Enum or a UUID, which `json` refuses). With `ensure_ascii`, `json`
-    escapes what is beyond ASCII and DEL, which orjson writes as they are: such a text is not taken
-    either. Several times quicker than `json` on a chart-sized document."""
-    try:
-        written = orjson.dumps(value, option=_LEFT_TO_JSON)
-    except orjson.JSONEncodeError:
-        return None
-    if b"null" in written or (ensure_ascii and (not written.isascii() or b"\x7f" in written)):
-        return None
+def _escaped(run: re.Match[bytes]) -> bytes:
+    """A run of `_NOT_ASCII` as `json` escapes it with `ensure_ascii`."""
+    return encode_basestring_ascii(run[0].decode())[1:-1].encode()
+
+
+def _written_as_read(default: Default | None) -> Default:
+    """orjson's `default`: a `DecimalText` as its text (orjson takes no float subclass, so it asks),
+    anything else as the caller's `default` writes it (TypeError without one)."""
+
+    def written(value: Any) -> Any:
+        if type(value) is DecimalText:
+            return orjson.Fragment(value.text)
+        if default is None:
+            raise TypeError
+        return default(value)
+
     return written
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON (CRD §found-40); ValueError rather than ever writing NaN or Infinity."""
-    written = written_fast(value)
+as_written = _written_as_read(None)  # for `orjson.dumps(..., default=as_written)`
+
+
+def _json_takes(value: Any, default: Default | None) -> bool:
+    """Whether `json` writes `value` (which orjson wrote) without refusing it: it holds no NaN or
+    infinity (orjson writes them as null), nor an Enum or a UUID."""
+    try:
+        json.dumps(value, default=default, allow_nan=False, check_circular=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def written_fast(
+    value: Any, ensure_ascii: bool = False, indent: bool = False, default: Default | None = None
+) -> bytes | None:
+    """`value` written by orjson, when that is the text `json.dumps` writes (compact, or indented by
+    two) but for numbers: a float's negative exponent (`1.5e-7` for `1.5e-07`), and a `DecimalText`
+    as its own text (`json` writes its value: `2.5` for `2.50`). None when the value holds what the
+    two write differently: orjson refuses a dataclass, a date or a set `default` does not write, a
+    key that is not a string, an integer past 64 bits and a lone surrogate (and writes an Enum or a
+    UUID, which `json` refuses); it writes NaN and Infinity as null, so a text holding null is taken
+    once `json` has found none in the value. With `ensure_ascii`, what is beyond ASCII and DEL is
+    escaped as `json` escapes it. Several times quicker than `json` on a chart-sized document."""
+    option = _LEFT_TO_JSON | (orjson.OPT_INDENT_2 if indent else 0)
+    try:
+        written = orjson.dumps(value, default=_written_as_read(default), option=option)
+    except orjson.JSONEncodeError:
+        return None
+    if b"null" in written and not _json_takes(value, default):
+        return None
+    if ensure_ascii and (not written.isascii() or b"\x7f" in written):
+        return _NOT_ASCII.sub(_escaped, written)
+    return written
+
+
+def dumps(value: Any, indent: bool = False, default: Default | None = None) -> str:
+    """Compact JSON (CRD §found-40), or indented by two; ValueError rather than ever writing NaN or
+    Infinity. Numbers as they were read wherever orjson writes the value (`written_fast`): where it
+    cannot, `json` writes a `DecimalText` by its value (`2.5` for `2.50`), which the reading of a
+    request never gives it but for an order holding an integer past 64 bits beside a decimal."""
+    written = written_fast(value, indent=indent, default=default)
     if written is not None:
         return written.decode()
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if indent:
+        return json.dumps(value, indent=2, default=default, ensure_ascii=False, allow_nan=False)
+    return json.dumps(value, separators=(",", ":"), default=default, ensure_ascii=False, allow_nan=False)

@@ -33,7 +33,8 @@ stored value and is checked against the cache's clock (injectable for tests); Re
 the key itself (SET with EX). In the process, a bounded LRU (`max_entries`, `max_bytes` of JSON)
 held by the app (never module state); with `cache.url`, Redis, shared by every replica. A Redis that
 is down or slow costs at most `cache.timeout_seconds` once, then reads as a miss for a few
-seconds (one WARNING per outage, counted in `/metrics`), never an error of the call.
+seconds (one WARNING per outage, counted in `/metrics`), never an error of the call. Answers are
+stored as JSON with their numbers as written (`strict_json`): one comes back as the server gave it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import orjson
 from service.hooks.models import HookRequest
 from service.observability import observe_cache_failure
 from service.settings import CacheSettings
+from service.strict_json import as_written, loads_exact
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +293,9 @@ class PatientDataCache:
             return
         expires_at = self._clock() + self.ttl_seconds
         items = {
-            self.key(scope, *query): orjson.dumps({"expires_at": expires_at, "answer": answer})
+            self.key(scope, *query): orjson.dumps(
+                {"expires_at": expires_at, "answer": answer}, default=as_written
+            )
             for query, answer in answers
         }
         self.store.put_many(items, self.ttl_seconds)
@@ -301,7 +305,7 @@ def _unexpired(value: bytes | None, now: float) -> Answer | None:
     if value is None:
         return None
     try:
-        stored = orjson.loads(value)
+        stored = loads_exact(value)
     except ValueError:
         return None
     if not isinstance(stored, dict) or not isinstance(stored.get("answer"), dict):

@@ -14,6 +14,10 @@ passes `max_response_bytes`, and whatever happens on the way (no route, closed p
 the same: "the FHIR server did not answer". A read (`GET Type/id`) must answer with that very
 resource; anything else (a Bundle, another type, another id) counts as a failed read.
 
+Answers are read by `strict_json.loads_exact`, numbers kept as written: an order read here (a
+dispatched one, the order an Appointment is based on, an open order searched at encounter-start)
+goes back to the EHR in an `update` action, which may not change its decimals.
+
 With `batch`, several searches and reads go out as one FHIR batch (service/fhir/batch.py); each
 entry of its answer is then judged exactly as the answer of its own request would be.
 """
@@ -42,7 +46,7 @@ from service.fhir.transport import guarded_session
 from service.references import URL_SAFE_ID
 from service.settings import FhirSettings
 from service.shapes import dicts
-from service.strict_json import nested_within
+from service.strict_json import as_written, loads_exact, nested_within
 
 MAX_PAGES = FhirSettings.max_pages
 PAGE_SIZE = FhirSettings.page_size
@@ -276,7 +280,7 @@ class FhirClient:
         if status != 200:
             raise FhirError(f"HTTP {status}", status)
         try:
-            answer = orjson.loads(raw)  # refuses NaN, Infinity and numbers beyond a double, like loads_finite
+            answer = loads_exact(raw)  # refuses NaN, Infinity and numbers beyond a double
         except (ValueError, RecursionError):
             raise FhirError(NOT_JSON) from None
         if not isinstance(answer, dict) or not isinstance(answer.get("resourceType"), str):
@@ -494,7 +498,7 @@ def _within(answer: EntryAnswer, limit: int) -> EntryAnswer:
     if answer.resource is None:
         return answer
     try:
-        size = len(orjson.dumps(answer.resource))
+        size = len(orjson.dumps(answer.resource, default=as_written))
     except orjson.JSONEncodeError:
         size = limit + 1
     return answer if size <= limit else replace(answer, resource=None, too_large=True)

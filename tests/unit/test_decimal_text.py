@@ -1,0 +1,225 @@
+"""The EHR's orders come back in `update` actions with their numbers as the EHR wrote them.
+
+CRD §resp-37: the service SHALL NOT change any element but its coverage information; FHIR R4: a
+decimal's precision is significant (`2.50` is not `2.5`, `1e2` not `100.0`). Whatever hook, CRD
+version and source of the order (the call's context, its prefetch, the EHR's FHIR server, the
+`evaluate` command), and whether or not the answer holds a null elsewhere. The numbers' values
+are judged as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+
+from service.app import create_app
+from service.cli import main
+from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
+from service.fhir.client import FhirClient, FhirError
+from service.http_input import REQUEST_LIMITS
+from service.strict_json import (
+    DecimalText,
+    dumps,
+    loads_exact,
+    loads_request,
+    loads_request_carefully,
+    written_fast,
+)
+from tests.builders import catalog
+from tests.demo_support import packaged_sample
+from tests.number_support import (
+    LITERALS,
+    as_written,
+    numbered_extensions,
+    updated,
+    with_literals,
+    without_coverage_information,
+)
+from tests.support import FHIR_SERVER, JsonPath, no_client, open_settings, with_fhir
+
+DRAFT, DISPATCHED, OPEN = (
+    ("context", "draftOrders"),
+    ("prefetch", "dispatchedServiceRequests"),
+    ("prefetch", "openServiceRequests"),
+)
+# (sample, where the order sits in it, the order), by hook and where the order comes from
+SOURCES = {
+    "order-sign-context": (
+        "order-sign-implant-demo-meets",
+        (*DRAFT, "entry", 3, "resource"),
+        "MedicationRequest/demo-meets-sign-mr-infusate",
+    ),
+    "order-select-context": (
+        "order-select-62362-demo-meets",
+        (*DRAFT, "entry", 0, "resource"),
+        "ServiceRequest/demo-meets-select-sr-62362",
+    ),
+    "order-dispatch-prefetch": (
+        "order-dispatch-62362-demo-meets",
+        (*DISPATCHED, "entry", 0, "resource"),
+        "ServiceRequest/demo-meets-sign-sr-62362",
+    ),
+    "encounter-start-prefetch": (
+        "encounter-start-demo-meets",
+        (*OPEN, "entry", 0, "resource"),
+        "ServiceRequest/demo-meets-booked-sr-62362",
+    ),
+}
+A_NULL = {"instantiatesUri": ["http://example.org/protocol", None], "_instantiatesUri": [None, {"id": "u2"}]}
+ORDER_READ = "ServiceRequest/demo-meets-sign-sr-62362"
+JSON = "application/json"
+
+
+@cache
+def offline_app() -> Flask:
+    return create_app(open_settings(), catalog(), client_factory=no_client)
+
+
+def at(body: Any, path: JsonPath) -> Any:
+    for key in path:
+        body = body[key]
+    return body
+
+
+def with_numbers(order: dict[str, Any], null: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order carrying every literal (markers in their place), and a null elsewhere if `null`."""
+    extensions, literals = numbered_extensions()
+    changed = {**order, **(A_NULL if null else {}), "extension": [*order.get("extension", []), *extensions]}
+    return changed, literals
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.2"])
+@pytest.mark.parametrize("null", [False, True], ids=["no-null", "a-null"])
+@pytest.mark.parametrize(("name", "path", "reference"), list(SOURCES.values()), ids=list(SOURCES))
+def test_the_order_comes_back_with_its_numbers_as_written(
+    name: str, path: JsonPath, reference: str, null: bool, version: str
+) -> None:
+    body = packaged_sample(name)
+    body["extension"] = {"davinci-crd.requestedVersion": version}
+    order, literals = with_numbers(at(body, path), null)
+    at(body, path[:-1])[path[-1]] = order
+    raw = with_literals(body, literals)
+    response = (
+        offline_app()
+        .test_client()
+        .post(f"/cds-services/idds-crd-{body['hook']}", data=raw, content_type=JSON)
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    sent = at(as_written(raw), path)
+    assert without_coverage_information(updated(response.get_data(), reference)) == sent
+
+
+@responses.activate
+def test_an_order_read_from_the_fhir_server_comes_back_with_its_numbers_as_written() -> None:
+    body = with_fhir(packaged_sample("order-dispatch-62362-demo-meets"))
+    [entry] = body["prefetch"].pop("dispatchedServiceRequests")["entry"]
+    order, literals = with_numbers(entry["resource"], null=False)
+    served = with_literals(order, literals)
+    responses.get(f"{FHIR_SERVER}/{ORDER_READ}", body=served, content_type="application/fhir+json")
+    response = (
+        create_app(open_settings(), catalog())
+        .test_client()
+        .post("/cds-services/idds-crd-order-dispatch", json=body)
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert without_coverage_information(updated(response.get_data(), ORDER_READ)) == as_written(served)
+
+
+def test_evaluate_prints_the_order_with_its_numbers_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = packaged_sample("order-sign-implant-demo-meets")
+    path = ("context", "draftOrders", "entry", 3, "resource")
+    order, literals = with_numbers(at(body, path), null=True)
+    at(body, path[:-1])[path[-1]] = order
+    request = tmp_path / "request.json"
+    request.write_bytes(with_literals(body, literals))
+    assert main(["evaluate", str(request)]) == 0
+    printed = capsys.readouterr().out
+    assert without_coverage_information(
+        updated(printed, "MedicationRequest/demo-meets-sign-mr-infusate")
+    ) == at(as_written(request.read_bytes()), path)
+    assert printed.startswith('{\n  "cards": [\n')  # indented as before
+
+
+@responses.activate
+def test_the_fhir_client_reads_numbers_as_written_and_integers_past_64_bits_exactly() -> None:
+    served = b'{"resourceType":"Observation","id":"o1","value":[2.50,1e2,-0,0.000001,1.5e-7]}'
+    responses.get(f"{FHIR_SERVER}/Observation/o1", body=served, content_type="application/fhir+json")
+    big = b'{"resourceType":"Observation","id":"o2","value":18446744073709551616}'
+    responses.get(f"{FHIR_SERVER}/Observation/o2", body=big, content_type="application/fhir+json")
+    client = FhirClient(FHIR_SERVER, None, 2.0)
+    assert dumps(client.read("Observation/o1")).encode() == served
+    read = client.read("Observation/o2")
+    assert read is not None and type(read["value"]) is int and dumps(read).encode() == big
+
+
+@responses.activate
+@pytest.mark.parametrize("text", ['"\\ud800"', '"a\\udc00"', '"\\ud83d\\u0041"'])
+def test_a_fhir_answer_with_an_unpaired_surrogate_still_counts_as_a_failed_read(text: str) -> None:
+    served = f'{{"resourceType":"Observation","id":"o1","note":[{{"text":{text}}}]}}'
+    responses.get(f"{FHIR_SERVER}/Observation/o1", body=served, content_type="application/fhir+json")
+    with pytest.raises(FhirError, match="not JSON"):
+        FhirClient(FHIR_SERVER, None, 2.0).read("Observation/o1")
+
+
+def test_a_paired_surrogate_or_an_escaped_backslash_before_one_is_read() -> None:
+    assert loads_exact(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]
+
+
+def test_the_patient_data_cache_gives_numbers_back_as_written() -> None:
+    cached = PatientDataCache(MemoryStore(10, 100_000, lambda: 0.0), 60.0, "t:", clock=lambda: 0.0)
+    scope = CacheScope("client", FHIR_SERVER, "user", "patient")
+    answer = loads_exact(b'{"resourceType":"Bundle","entry":[{"resource":{"value":2.50,"n":-0}}]}')
+    cached.keep(scope, [(("Observation", "q"), answer)], deadline=float("inf"))
+    found = cached.lookup(scope, {"o": ("Observation", "q")}, deadline=float("inf"))
+    assert dumps(found["o"]) == '{"resourceType":"Bundle","entry":[{"resource":{"value":2.50,"n":-0}}]}'
+
+
+def test_the_number_form_does_not_depend_on_a_null_or_on_escaping() -> None:
+    document = loads_request(b'{"a":[1.5e-7,0.000001,2.50],"b":"\\u00e9"}', REQUEST_LIMITS)
+    with_null = {**document, "c": None}
+    assert dumps(document) == '{"a":[1.5e-7,0.000001,2.50],"b":"é"}'
+    assert dumps(with_null) == '{"a":[1.5e-7,0.000001,2.50],"b":"é","c":null}'
+    assert (
+        written_fast(with_null, ensure_ascii=True) == b'{"a":[1.5e-7,0.000001,2.50],"b":"\\u00e9","c":null}'
+    )
+
+
+def test_a_decimal_is_its_value_in_arithmetic_and_keeps_its_text_when_copied() -> None:
+    number = loads_exact("2.50")
+    assert number == 2.5 and number + 1 == 3.5 and type(number + 1) is float and number < 2.51
+    assert isinstance(number, DecimalText) and copy.deepcopy(number).text == "2.50"
+
+
+@pytest.mark.parametrize("literal", ["4", "4.0", "4.00", "40e-1", "4.000000000000000000001"])
+def test_the_engine_judges_a_pain_score_by_its_value_however_written(literal: str) -> None:
+    def answer(score: str) -> Any:
+        body = packaged_sample("order-sign-implant-demo-meets")
+        observation = body["prefetch"]["painScores"]["entry"][1]["resource"]
+        del observation["valueInteger"]
+        observation["valueQuantity"] = {"value": "<score>", "unit": "{score}"}
+        raw = with_literals(body, {"<score>": score})
+        response = (
+            offline_app().test_client().post("/cds-services/idds-crd-order-sign", data=raw, content_type=JSON)
+        )
+        assert response.status_code == 200
+        answered = json.loads(response.get_data())
+        return {**answered, "cards": [{**card, "uuid": None} for card in answered["cards"]]}
+
+    assert answer(literal) == answer("4")
+
+
+@pytest.mark.parametrize("literal", LITERALS)
+def test_the_fast_and_the_careful_reading_keep_the_same_text(literal: str) -> None:
+    raw = f'{{"a": [{literal}, "x-0,"], "b": {{"c": {literal}}}}}'.encode()
+    written = raw.decode().replace(" ", "")
+    assert dumps(loads_request(raw, REQUEST_LIMITS)) == written
+    assert dumps(loads_request_carefully(raw, REQUEST_LIMITS)) == written
