@@ -41,7 +41,7 @@ from service.registry import ServiceDefinition
 from service.shapes import dicts
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
-from service.strict_json import written_fast
+from service.strict_json import DecimalText, written_fast
 
 REMOVED = "[removed]"
 # A request carries a token or two. Every credential is gone from the stored request whatever their
@@ -452,7 +452,12 @@ def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
         text = None
     if text is not None and _clean(text, secrets):
         return JsonText(text)
-    return JsonText(_json(_walked(json.loads(_json(value, allow_nan=True)), secrets), allow_nan=False))
+    return JsonText(
+        _json(
+            _walked(json.loads(_json(value, allow_nan=True), parse_float=DecimalText), secrets),
+            allow_nan=False,
+        )
+    )
 
 
 def _scrubbed_determinations(determinations: Any, secrets: list[str]) -> JsonText:

@@ -292,6 +292,19 @@ def test_no_token_and_no_jwt_anywhere_in_any_column(compiled_catalog: Catalog) -
     assert "[removed]" in everything
 
 
+def test_the_record_keeps_a_decimal_as_written_where_a_secret_was_scrubbed(compiled_catalog: Catalog) -> None:
+    """The request and answer columns keep an order's `12345.50` as the EHR wrote it, also when the
+    record is walked to take out a token the body repeated (the walk read it back as a float)."""
+    app = audited_app(compiled_catalog)
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["quantityQuantity"] = {"value": 12345.5}
+    raw = json.dumps(body).replace("12345.5", "12345.50")
+    assert app.test_client().post(path, data=raw, content_type="application/json").status_code == 200
+    with app.extensions["idds_crd"].stores.database.engine.connect() as connection:
+        [(request, response)] = connection.execute(text("SELECT request, response FROM audit_records")).all()
+    assert '"value":12345.50' in request and '"value":12345.50' in response
+
+
 def test_a_refused_call_is_recorded_with_its_operation_outcome(compiled_catalog: Catalog) -> None:
     app = audited_app(compiled_catalog)
     path, body, _ = secret_call("order-select-62362-demo-meets")
