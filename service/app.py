@@ -1,8 +1,9 @@
 """The Flask application factory: `create_app(settings)` builds a fully configured app.
 
-Nothing is created at import time. The factory compiles the policy catalog once (so a broken
-policy stops start-up), opens the database once (the audit trail and the JWT replay store), installs
-the authentication guard, and stores per-app state in `app.extensions`, never in globals.
+Nothing is created at import time. The factory compiles the policy catalog once (the installed
+policies, or the folder the `policies` setting names; a broken policy stops start-up), opens the
+database once (the audit trail and the JWT replay store), installs the authentication guard, and
+stores per-app state in `app.extensions`, never in globals.
 
 Importing this module imports everything a hook call needs (so the first call does not wait for an
 import), with the garbage collector paused and what the imports made frozen (`service.startup_gc`).
@@ -50,7 +51,7 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(
         settings.fhir,
-        catalog or load_catalog(),
+        catalog or load_catalog(settings.policies),
         executor,
         client_factory,
         settings.only_orders_with_rules,
@@ -62,7 +63,7 @@ def create_app(
     if settings.sandbox.enabled:
         from service.sandbox import install_sandbox
 
-        install_sandbox(app, settings.sandbox, environment.catalog.order_codes)
+        install_sandbox(app, settings.sandbox, environment.catalog)
     install_guard(app, settings, stores.replay)  # after the request log: a 401 gets its id and log line
     return app
 

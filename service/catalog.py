@@ -4,10 +4,18 @@ Built once when the application is created (never per request) and shared read-o
 requests; a broken file raises here, so the service refuses to start on a broken policy. A worker
 takes the compiled catalog from a private on-disk cache when its files have not changed
 (service/catalog_cache.py), so starting another worker costs milliseconds, not a compilation.
+
+The policy directory is the one shipped inside the package unless the operator names their own
+(the `policies` setting, `idds-crd policies check DIR`): a folder outside the package can be edited,
+mounted into a container or kept under the operator's own version control without reinstalling.
+Its files are checked against the installed schemas, never a copy in the folder: the schemas say
+what this version of the compiler reads, so a folder's own (older, or loosened) copy would pass
+files that the service then misreads or cannot compile.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +30,7 @@ from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
 from service.terminology import Terminology, ValueSetError, load_terminology
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
+from service.yamlsource import SourceError
 
 ASSESSMENT_CODES = "assessment-codes.yaml"
 ORDER_CODES = "order-codes.yaml"
@@ -33,6 +42,8 @@ REQUIRED_VALUE_SETS = (
     *RECORD_VALUE_SETS,
     "observation-evidence",
 )
+SCHEMA = "schema"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,11 +57,34 @@ class Catalog:
     # which rules judged a call (kept in its audit record): the policy data and the service code that
     # reads it, where the payer's own version label of a policy names only the document
     rules_digest: str
+    directory: Path  # the policy directory it was compiled from (the policy page reads its sources)
+
+
+class PoliciesFolderError(SourceError):
+    """The policy directory asked for is not there."""
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
     """The catalog of `directory` (default: the shipped policies), through the configured cache."""
-    return cached_catalog(directory or policies.directory(), catalog_cache.configured_directory())
+    root = (directory or policies.directory()).resolve()
+    if not root.is_dir():
+        raise PoliciesFolderError(f"{directory}: no such policies folder")
+    for ignored in foreign_schemas(root):
+        log.warning("%s differs from the installed schema, which is the one used", ignored)
+    return cached_catalog(root, catalog_cache.configured_directory())
+
+
+def foreign_schemas(root: Path) -> list[Path]:
+    """The JSON Schemas in `root/schema` that differ from (or are not) the installed ones: they are not
+    used (see the module's docstring)."""
+    installed = policies.directory() / SCHEMA
+    if root / SCHEMA == installed or not (root / SCHEMA).is_dir():
+        return []
+    return [
+        own
+        for own in sorted((root / SCHEMA).glob("*.json"))
+        if not (installed / own.name).is_file() or own.read_bytes() != (installed / own.name).read_bytes()
+    ]
 
 
 def cached_catalog(root: Path, cache_directory: Path | None) -> Catalog:
@@ -79,5 +113,5 @@ def compile_catalog(root: Path) -> Catalog:
     compiled = load_policies(root, terminology, vocabulary, TABLES)
     payers = load_payers(root / PAYERS, compiled)
     order_codes = load_order_codes(root / ORDER_CODES, vocabulary, terminology.ingredient_finder)
-    rules = catalog_cache.catalog_key(root)[:16]
-    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary, rules)
+    rules = catalog_cache.rules_key(root)[:16]
+    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary, rules, root)

@@ -2,10 +2,10 @@
 
 Parsing, schema-checking and compiling every policy, value set and table costs a few hundred
 milliseconds per worker, on every start. The compiled catalog (frozen dataclasses) is pickled under a
-key that digests every file of the policy directory, the shipped JSON Schemas, the service's own
-source code and version, and the Python and PyYAML versions: any edit makes a new key, so a stale
-entry is never used, and a broken policy is never cached, so it still stops start-up with its
-`file:line:` message.
+key that digests every file of the policy directory and where it is, the shipped JSON Schemas, the
+service's own source code and version, and the Python and PyYAML versions: any edit makes a new key
+(and two policy directories never share one), so a stale entry is never used, and a broken policy is
+never cached, so it still stops start-up with its `file:line:` message.
 
 Unpickling runs code named by the data, so the cache is trusted only as far as its files could only
 have been written by this user: the directory must be the user's own, a real directory (not a link)
@@ -92,8 +92,9 @@ def _yaml_build() -> tuple[str, bool]:
     return importlib.metadata.version("PyYAML"), with_libyaml
 
 
-def catalog_key(root: Path) -> str:
-    """A digest of everything the compiled catalog of `root` depends on."""
+def rules_key(root: Path) -> str:
+    """A digest of the rules the catalog of `root` holds: its files, the schemas and the code that
+    compile them, wherever the folder is."""
     digest = hashlib.sha256()
     versions = (service_version(), sys.version, *_yaml_build())
     digest.update(repr(versions).encode())
@@ -101,6 +102,13 @@ def catalog_key(root: Path) -> str:
     _digest_tree(digest, "schema", policies.directory() / "schema")
     _digest_tree(digest, "service", Path(service.__file__).parent, ".py")
     return digest.hexdigest()
+
+
+def catalog_key(root: Path) -> str:
+    """A digest of everything the compiled catalog of `root` depends on: its rules and the folder
+    itself (a catalog reads its policies' source documents there), so two folders never share an entry."""
+    folder = str(root.resolve()).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(rules_key(root).encode() + b"\0folder\0" + folder).hexdigest()
 
 
 def _is_private(status: os.stat_result) -> bool:

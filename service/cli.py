@@ -120,7 +120,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=settings.fhir.max_workers) as executor:
-        environment = build_environment(settings.fhir, load_catalog(), executor)
+        environment = build_environment(settings.fhir, load_catalog(settings.policies), executor)
         outcome = handle_hook(request, service, environment, datetime.now(UTC).date())
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)
@@ -164,8 +164,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     from service.demo.runner import run_demo
 
+    policies = load_settings(args.config).policies  # the demo's other settings are its own
     configure_logging()
-    return run_demo(args.host, args.port, once=args.once)
+    return run_demo(args.host, args.port, once=args.once, policies=policies)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -299,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--once", action="store_true", help="make the sample calls, print them, and exit")
+    demo.add_argument(
+        "--config", help="YAML config file whose `policies` folder to judge by (default: $IDDS_CRD_CONFIG)"
+    )
     demo.set_defaults(run=_demo)
     token = sub.add_parser(
         "token", help="print a fresh signed CDS Hooks JWT for one call (or the key's public JWK Set)"

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-import policies
 from cards.render import review_overdue_line
 from service.arrival import arrived_at
 from service.audit_call import CallClock, audited, store_feedback
@@ -36,6 +35,7 @@ from service.observability import (
     readiness_problems,
 )
 from service.pipeline import HookOutcome, handle_hook
+from service.policy import SOURCES
 from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
 from service.settings import Settings
@@ -186,7 +186,8 @@ def policy_page(policy_id: str) -> Response:
     policy = state.environment.catalog.policies.get(policy_id)
     if policy is None:
         return refusal(404, "not-found", f"no policy with id '{policy_id[:100]}'")
-    source = policies.directory() / "sources" / Path(policy.source).name
+    catalog = state.environment.catalog
+    source = catalog.directory / SOURCES / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
     overdue = policy.currency.overdue(datetime.now(UTC).date())
     overdue_line = review_overdue_line(policy.payer, overdue) if overdue else None

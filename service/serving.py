@@ -218,7 +218,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
             from service.catalog import load_catalog
             from service.store.database import open_database
 
-            catalog = load_catalog()
+            catalog = load_catalog(settings.policies)  # once: every worker inherits it
             open_database(settings.store.url).close()  # creates the tables once, before workers race to
         ServiceApplication(settings, catalog, options, metrics_dir).run()
     finally:

@@ -192,6 +192,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
     log_level: str = "INFO"
+    policies: Path | None = None  # the operator's policy directory (None: the policies installed with it)
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
@@ -391,6 +392,17 @@ def _cors_origins(value: Any) -> tuple[str, ...]:
     return origins
 
 
+def _folder(value: Any, where: str) -> Path | None:
+    """A directory path (`~` expanded; a relative one is taken from the working directory). Whether it
+    is there is for whoever reads it to say: `idds-crd serve` stops at start-up when it is not."""
+    chosen = _coerce(value, None, where)
+    if chosen is None:
+        return None
+    if not chosen.strip():
+        raise SettingsError(f"{where}: expected a directory path, got an empty string")
+    return Path(chosen).expanduser()
+
+
 def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
     if value not in choices:
         raise SettingsError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
@@ -413,6 +425,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "cors_origins",
         "log_format",
         "log_level",
+        "policies",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -444,6 +457,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         cors_origins=_cors_origins(raw.get("cors_origins", [])),
         log_format=_choice(raw.get("log_format", Settings.log_format), LOG_FORMATS, "log_format"),
         log_level=_choice(raw.get("log_level", Settings.log_level), LOG_LEVELS, "log_level"),
+        policies=_folder(raw.get("policies"), "policies"),
     )
 
 

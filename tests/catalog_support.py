@@ -24,3 +24,6 @@ def edit_yaml(path: Path, edit: Callable[[Any], object]) -> None:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     edit(raw)
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+
+
+CMM210_SOURCE = "004_5570c996f0b09eba.txt"  # the CMM-210 document cmm210.yaml cites

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
@@ -301,3 +302,16 @@ def uncommented_entries(text: str) -> str:
         entry = mark and not indent.strip() and (rest.startswith("- ") or rest.startswith("  "))
         lines.append(indent + rest if entry else line)
     return "\n".join(lines) + "\n"
+
+
+DOCKER = Path(service.__file__).resolve().parents[1] / "docker"
+
+
+def replica_mounts() -> dict[str, Path]:
+    """What docker/compose.yaml mounts into each `crd` replica: path inside → the host's file or folder."""
+    crd = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))["services"]["crd"]
+    return {
+        volume.split(":")[1]: (DOCKER / volume.split(":")[0]).resolve()
+        for volume in crd["volumes"]
+        if ":" in volume
+    }

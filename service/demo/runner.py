@@ -77,10 +77,16 @@ def demo_store_url(directory: Path) -> str:
 
 
 def demo_settings(
-    base_url: str, fhir_base_url: str, key: PrivateKey, directory: Path, key_file: Path | None = None
+    base_url: str,
+    fhir_base_url: str,
+    key: PrivateKey,
+    directory: Path,
+    key_file: Path | None = None,
+    policies: Path | None = None,
 ) -> Settings:
     """A deployment that trusts only the demo's own key, whose calls may name the demo FHIR server;
-    with the key's file, the sandbox page is on and signs its calls with it."""
+    with the key's file, the sandbox page is on and signs its calls with it. `policies`: the policy
+    directory to judge by (None: the installed one)."""
     client = TrustedClient(iss=DEMO_ISSUER, jwks=public_jwks(key), fhir_servers=(fhir_base_url,))
     sandbox = SandboxSettings(
         enabled=key_file is not None,
@@ -94,6 +100,7 @@ def demo_settings(
         auth=AuthSettings(required=True, trusted_clients=(client,)),
         store=StoreSettings(url=demo_store_url(directory)),
         sandbox=sandbox,
+        policies=policies,
     )
 
 
@@ -124,7 +131,7 @@ def curl_line(url: str, request_file: Path, key_file: Path) -> str:
     )
 
 
-def run_demo(host: str, port: int, once: bool = False) -> int:
+def run_demo(host: str, port: int, once: bool = False, policies: Path | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING)  # one line per call would bury the cards
@@ -143,7 +150,7 @@ def run_demo(host: str, port: int, once: bool = False) -> int:
         key = generate_es384_key()
         key_file = outdir / "demo-ehr-key.pem"
         write_private_key(key, key_file)
-        app = create_app(demo_settings(base, fhir.base_url, key, outdir, key_file))
+        app = create_app(demo_settings(base, fhir.base_url, key, outdir, key_file, policies))
         server = make_server(host, port, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

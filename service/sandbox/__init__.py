@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.orders import OrderCodeTable
+from service.catalog import Catalog
 from service.sandbox.orders import infusates, order_kits
 from service.sandbox.signer import load_signer
 from service.sandbox.views import SandboxState, bp
 from service.settings import SandboxSettings
 
 
-def install_sandbox(app: Flask, settings: SandboxSettings, order_codes: OrderCodeTable) -> None:
-    """Serve the sandbox on `app` when `settings.enabled` (else nothing: /sandbox stays a 404)."""
+def install_sandbox(app: Flask, settings: SandboxSettings, catalog: Catalog) -> None:
+    """Serve the sandbox on `app` when `settings.enabled` (else nothing: /sandbox stays a 404), its
+    orders from the policies the service judges by."""
     if not settings.enabled:
         return
     app.extensions["idds_crd_sandbox"] = SandboxState(
-        settings, load_signer(settings), order_kits(order_codes), infusates()
+        settings, load_signer(settings), order_kits(catalog.order_codes), infusates(catalog.directory)
     )
     app.register_blueprint(bp)

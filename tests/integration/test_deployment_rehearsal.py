@@ -29,7 +29,7 @@ from tests.observability_support import total
 from tests.postgres_support import PostgresServer
 from tests.proxy_support import Nginx, NginxUnavailable
 from tests.redis_support import RedisServer
-from tests.support import as_queried, real_server, start_serve_process
+from tests.support import as_queried, real_server, replica_mounts, start_serve_process
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,8 @@ def failed_script(name: str, *args: str, **env: str) -> str:
 
 
 def replica_config(path: Path, public: str, database: str, cache: str, ehr: KeyPair, fhir: str) -> None:
-    """docker/compose/config.yaml with Docker's names given loopback addresses, and the EHR registered."""
+    """docker/compose/config.yaml with Docker's names given loopback addresses and its mounts their
+    folders, and the EHR registered."""
     config = yaml.safe_load((COMPOSE / "config.yaml").read_text(encoding="utf-8"))
     assert config["store"]["url"].endswith("@postgres/idds_crd") and config["cache"]["url"].startswith(
         "redis://redis:"
@@ -99,6 +100,7 @@ def replica_config(path: Path, public: str, database: str, cache: str, ehr: KeyP
     config["public_base_url"] = public
     config["store"]["url"] = database
     config["cache"]["url"] = cache
+    config["policies"] = str(replica_mounts()[config["policies"]])
     config["auth"]["trusted_clients"] = [{"iss": ISSUER, "jwks": jwks(ehr), "fhir_servers": [fhir]}]
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from service.catalog import load_catalog
 from service.settings import Settings, load_settings, settings_from_mapping
 from tests.postgres_support import in_ci
-from tests.support import uncommented_entries
+from tests.support import replica_mounts, uncommented_entries
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 README = (DOCKER.parent / "README.md").read_text(encoding="utf-8")
@@ -45,11 +46,7 @@ def test_the_services_of_a_deployment() -> None:
 
 def replica_settings() -> Settings:
     """The settings each replica loads: the file compose mounts where IDDS_CRD_CONFIG points."""
-    crd = compose()["services"]["crd"]
-    mounted = {
-        volume.split(":")[1]: DOCKER / volume.split(":")[0] for volume in crd["volumes"] if ":" in volume
-    }
-    return load_settings(mounted[crd["environment"]["IDDS_CRD_CONFIG"]])
+    return load_settings(replica_mounts()[compose()["services"]["crd"]["environment"]["IDDS_CRD_CONFIG"]])
 
 
 def test_each_replica_loads_a_valid_configuration_on_the_shared_database() -> None:
@@ -60,6 +57,16 @@ def test_each_replica_loads_a_valid_configuration_on_the_shared_database() -> No
     assert settings.public_base_url == "https://localhost:8443"
     postgres = compose()["services"]["postgres"]["environment"]
     assert f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@" in settings.store.url
+
+
+def test_the_replicas_judge_by_the_policies_folder_mounted_into_them() -> None:
+    """An operator swaps the mount for their own folder: no image rebuild for a policy or a payer."""
+    folder = replica_settings().policies
+    assert folder is not None and str(folder) in replica_mounts()
+    assert f":{folder}:ro" in " ".join(compose()["services"]["crd"]["volumes"])
+    catalog = load_catalog(replica_mounts()[str(folder)])
+    assert catalog.directory == (DOCKER.parent / "policies").resolve() and catalog.payers
+    assert "`policies`" in README
 
 
 def test_the_scripts_it_runs_are_shipped() -> None:
