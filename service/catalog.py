@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import policies
@@ -28,6 +29,7 @@ from service.orders import OrderCodeTable, load_order_codes
 from service.policy import Policy, load_policies
 from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
+from service.succession import Successions
 from service.terminology import Terminology, ValueSetError, load_terminology
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 from service.yamlsource import SourceError
@@ -57,6 +59,7 @@ class Catalog:
     # which rules judged a call (kept in its audit record): the policy data and the service code that
     # reads it, where the payer's own version label of a policy names only the document
     rules_digest: str
+    successions: Successions  # each policy's chain of versions (`supersedes`)
     directory: Path  # the policy directory it was compiled from (the policy page reads its sources)
 
 
@@ -94,8 +97,9 @@ def cached_catalog(root: Path, cache_directory: Path | None) -> Catalog:
     return catalog_cache.load_or_compile(root, compile_catalog, Catalog, cache_directory)
 
 
-def compile_catalog(root: Path) -> Catalog:
-    """Read, check and compile every file of a policy directory; raises on the first broken one."""
+def compile_catalog(root: Path, today: date | None = None) -> Catalog:
+    """Read, check and compile every file of a policy directory; raises on the first broken one.
+    `today` (default: the UTC date now) is the day every payer's policy must have a version in force."""
     assessments = load_assessment_codes(root / ASSESSMENT_CODES)
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"{ASSESSMENT_CODES}: url must be {ASSESSMENT_SYSTEM} (contract §5)")
@@ -111,7 +115,10 @@ def compile_catalog(root: Path) -> Catalog:
             f"{VOCABULARY}: the service classifies orders by {', '.join(undefined)}, not defined here"
         )
     compiled = load_policies(root, terminology, vocabulary, TABLES)
-    payers = load_payers(root / PAYERS, compiled)
+    successions = Successions.of(compiled)
+    payers = load_payers(root / PAYERS, successions, today or datetime.now(UTC).date())
     order_codes = load_order_codes(root / ORDER_CODES, vocabulary, terminology.ingredient_finder)
     rules = catalog_cache.rules_key(root)[:16]
-    return Catalog(terminology, order_codes, compiled, payers, assessments, vocabulary, rules, root)
+    return Catalog(
+        terminology, order_codes, compiled, payers, assessments, vocabulary, rules, successions, root
+    )

@@ -5,7 +5,9 @@ milliseconds per worker, on every start. The compiled catalog (frozen dataclasse
 key that digests every file of the policy directory and where it is, the shipped JSON Schemas, the
 service's own source code and version, and the Python and PyYAML versions: any edit makes a new key
 (and two policy directories never share one), so a stale entry is never used, and a broken policy is
-never cached, so it still stops start-up with its `file:line:` message.
+never cached, so it still stops start-up with its `file:line:` message. A catalog compiled on one day
+is still good on a later one: what the compiler checks against the date (a payer's policy has a
+version in force, service/succession.py) stays true once true.
 
 Unpickling runs code named by the data, so the cache is trusted only as far as its files could only
 have been written by this user: the directory must be the user's own, a real directory (not a link)

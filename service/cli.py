@@ -146,8 +146,13 @@ def _check_policies(args: argparse.Namespace) -> int:
         f"policies OK: {len(catalog.policies)} policies, {criteria} criteria (every one cited), "
         f"{len(catalog.terminology.ids())} value sets, {len(catalog.order_codes.kinds)} order codes"
     )
+    today = datetime.now(UTC).date()
     for policy in catalog.policies.values():
-        print(f"  {policy.id}: {policy.payer}, {len(policy.all_criteria())} criteria, {policy.version}")
+        standing = catalog.successions[policy.id].standing(policy.id, today)
+        print(
+            f"  {policy.id}: {policy.payer}, {len(policy.all_criteria())} criteria, {policy.version}"
+            + (f" ({standing})" if standing else "")
+        )
     return 0
 
 

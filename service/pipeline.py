@@ -253,13 +253,15 @@ def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrd
 def decide(
     call: CallData, catalog: Catalog, published: Publications, today: date, approvals: bool
 ) -> Decisions:
-    """Pure: the patient record, the routes, and every (order, policy) Determination."""
+    """Pure: the patient record, the routes (to the policy versions in force `today`), and every
+    (order, policy) Determination."""
     if unobtainable := _unobtainable(call):
         return Decisions(call, today, missing_required=unobtainable)
     data = call.data
     if data is None:
         return Decisions(call, today)
-    routes = route_coverages(data.coverages, data.resources.get("Organization", []), catalog.payers)
+    organizations = data.resources.get("Organization", [])
+    routes = route_coverages(data.coverages, organizations, catalog.payers, today)
     if call.request.crd_version == "2.2" and (refused := coverage_not_answered(routes)) is not None:
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
     if not call.pump_orders:

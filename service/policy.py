@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.engine.checks import TEST_TYPES
+from service.succession import check_supersedes
 from service.terminology import Terminology
 from service.vocabulary import Vocabulary
 from service.yamlsource import Located, SourceError, check_schema, load
@@ -98,6 +99,7 @@ class Policy:
     not_addressed: Mapping[str, str]
     criteria: tuple[CriterionSpec, ...]
     vocabulary: Vocabulary = field(compare=False, repr=False)  # the words its scope is written in
+    supersedes: str | None = None  # the version it replaces from its effective date (service/succession.py)
 
     def citation(self, section: str) -> str:
         return f"{self.payer}, {self.title} ({self.version}), {section}"
@@ -304,6 +306,7 @@ class _Compiler:
             not_addressed=self.not_addressed(scope.get("not_addressed") or {}),
             criteria=criteria,
             vocabulary=self.vocabulary,
+            supersedes=raw.get("supersedes"),
         )
 
     def not_addressed(self, raw: Mapping[str, str]) -> dict[str, str]:
@@ -330,6 +333,7 @@ def load_policies(
 ) -> dict[str, Policy]:
     """Compile every `*.yaml` file in `directory` as a policy, but the other tables named in `tables`."""
     compiled: dict[str, Policy] = {}
+    files: dict[str, Located] = {}
     for path in sorted(directory.glob("*.yaml")):
         if path.name in tables:
             continue
@@ -342,6 +346,8 @@ def load_policies(
             raise PolicyError(f"{source.at(('id',))}: policy id '{policy.id}' is already used")
         _check_quotes(source, policy, directory / SOURCES)
         compiled[policy.id] = policy
+        files[policy.id] = source
+    check_supersedes(compiled, files)
     return compiled
 
 

@@ -189,9 +189,13 @@ def policy_page(policy_id: str) -> Response:
     catalog = state.environment.catalog
     source = catalog.directory / SOURCES / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
-    overdue = policy.currency.overdue(datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
+    overdue = policy.currency.overdue(today)
     overdue_line = review_overdue_line(policy.payer, overdue) if overdue else None
-    html = render_template("policy.html", policy=policy, source_text=source_text, overdue_line=overdue_line)
+    standing = catalog.successions[policy_id].standing(policy_id, today)
+    html = render_template(
+        "policy.html", policy=policy, source_text=source_text, overdue_line=overdue_line, standing=standing
+    )
     return Response(html, mimetype="text/html")
 
 

@@ -4,7 +4,9 @@ Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contai
 the reference's identifier/display) → its identifiers first, then its name, looked up in
 `policies/payers.yaml`. Every active Coverage is routed, not only the first; a Medicare product
 (decided by the coded `Coverage.type`, names only when no type is coded) goes to the payer's
-`medicare_policy` when it has one. Pure: resources in, routes out.
+`medicare_policy` when it has one. The policy a payer names may be one version of a chain (a policy
+file's `supersedes`, service/succession.py): the call is judged by the version in force on its date.
+Pure: resources and the call's date in, routes out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 from service.codes import negated
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
+from service.succession import Succession, Successions
 from service.yamlsource import SourceError, check_schema, load
 
 # PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
@@ -64,11 +68,19 @@ class Payer:
     name: str
     identifiers: frozenset[tuple[str, str]]
     names: frozenset[str]
-    policy_id: str
+    policy_id: str  # as payers.yaml names it: any version of its chain
+    policies: Succession  # the chain of `policy_id`
     medicare_policy_id: str | None = None
+    medicare_policies: Succession | None = None
     auto_approval: bool = False  # meets the policy → PA satisfied, no request needed
     uses_dtr: bool = True  # documentation is gathered with DTR, not with a form-completion Task
     products_elsewhere: tuple[ProductElsewhere, ...] = ()
+
+    def policy_on(self, day: date, medicare: bool) -> str:
+        """The policy judging its members' orders on `day`: the version in force then of its
+        `medicare_policy` for a Medicare product when it has one, else of its `policy`."""
+        chain = self.medicare_policies if medicare and self.medicare_policies else self.policies
+        return chain.in_force(day)
 
     def product_elsewhere(self, coverage: Mapping[str, Any]) -> ProductElsewhere | None:
         """The product of `coverage` that this payer's policy sends elsewhere, if it is one (named in
@@ -119,18 +131,18 @@ def _name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
 
 
-def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
+def load_payers(path: Path, chains: Successions, today: date) -> tuple[Payer, ...]:
+    """The payer table; each policy it names must have a version in force on `today`."""
     try:
         source = load(path)
         check_schema(source, "payers.schema.json")
     except SourceError as exc:
         raise RoutingError(str(exc)) from None
-    known = set(policy_ids)
     payers: list[Payer] = []
     for i, raw in enumerate(source.data["payers"]):
         for key in ("policy", "medicare_policy"):
-            if key in raw and raw[key] not in known:
-                raise RoutingError(f"{source.at(('payers', i, key))}: no policy with id '{raw[key]}'")
+            if key in raw and (problem := chains.problem(raw[key], today)):
+                raise RoutingError(f"{source.at(('payers', i, key))}: {problem}")
         if any(p.key == raw["key"] for p in payers):  # the audit trail and metrics name a payer by it
             raise RoutingError(f"{source.at(('payers', i, 'key'))}: payer key '{raw['key']}' is already used")
         payers.append(
@@ -140,7 +152,9 @@ def load_payers(path: Path, policy_ids: Iterable[str]) -> tuple[Payer, ...]:
                 identifiers=frozenset((i_["system"], i_["value"]) for i_ in raw.get("identifiers", [])),
                 names=frozenset(_name_key(n) for n in [raw["name"], *raw.get("names", [])]),
                 policy_id=raw["policy"],
+                policies=chains[raw["policy"]],
                 medicare_policy_id=raw.get("medicare_policy"),
+                medicare_policies=chains[raw["medicare_policy"]] if "medicare_policy" in raw else None,
                 auto_approval=raw.get("auto_approval", False),
                 uses_dtr=raw.get("dtr", True),
                 products_elsewhere=tuple(
@@ -242,8 +256,9 @@ def route_coverages(
     coverages: Iterable[Mapping[str, Any]],
     organizations: Iterable[Mapping[str, Any]],
     payers: tuple[Payer, ...],
+    today: date,
 ) -> list[Route]:
-    """A Route for every active Coverage (and every payor it names)."""
+    """A Route for every active Coverage (and every payor it names), to the policies in force `today`."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
     for coverage in coverages:
@@ -255,9 +270,7 @@ def route_coverages(
             display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
             policy = elsewhere = None
             if payer is not None:
-                policy = (
-                    payer.medicare_policy_id if medicare and payer.medicare_policy_id else payer.policy_id
-                )
+                policy = payer.policy_on(today, medicare)
                 elsewhere = (
                     None if medicare and payer.medicare_policy_id else payer.product_elsewhere(coverage)
                 )

@@ -65,12 +65,13 @@ def decisions_of(outcome: HookOutcome) -> dict[str, set[str]]:
     return found
 
 
-def answer(app: Flask, body: dict[str, Any]) -> HookOutcome:
-    """The service's whole pipeline for `body` on the demo day (the golden cards' way of calling)."""
+def answer(app: Flask, body: dict[str, Any], day: date = DAY) -> HookOutcome:
+    """The service's whole pipeline for `body` on `day` (by default the demo day: the golden cards'
+    way of calling)."""
     service = find_service(f"idds-crd-{body['hook']}")
     assert service is not None
     environment = app.extensions["idds_crd"].environment
-    return handle_hook(parse_hook_request(body, service), service, environment, DAY, PUBLIC_URL)
+    return handle_hook(parse_hook_request(body, service), service, environment, day, PUBLIC_URL)
 
 
 @contextmanager

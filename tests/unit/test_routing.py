@@ -8,6 +8,7 @@ import pytest
 
 from service.catalog import load_catalog
 from service.routing import is_medicare, route_coverages
+from tests.builders import TODAY
 
 PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
 PAYERS = load_catalog().payers
@@ -38,6 +39,7 @@ def test_identifier_wins_over_name() -> None:
         [coverage("c1", {"reference": "Organization/o1", "display": "Someone Else"})],
         [org("o1", "Misleading Name", "geha")],
         PAYERS,
+        TODAY,
     )
     assert [(r.policy_id, r.matched_by) for r in routes] == [
         ("geha-idds-chronic-pain", f"identifier {PAYER_ID}|geha")
@@ -50,16 +52,17 @@ def test_name_is_the_fallback() -> None:
         [coverage("c1", {"reference": "Organization/o1"})],
         [org("o1", "Government Employees Health Association")],
         PAYERS,
+        TODAY,
     )
     assert routes[0].policy_id == "geha-idds-chronic-pain"
-    display_only = route_coverages([coverage("c2", {"display": "geha"})], [], PAYERS)
+    display_only = route_coverages([coverage("c2", {"display": "geha"})], [], PAYERS, TODAY)
     assert display_only[0].policy_id == "geha-idds-chronic-pain"
 
 
 def test_contained_organization_and_logical_identifier() -> None:
     contained = coverage("c1", {"reference": "#payer"}, contained=[org("payer", value="geha")])
     logical = coverage("c2", {"identifier": {"system": PAYER_ID, "value": "geha"}})
-    assert [r.policy_id for r in route_coverages([contained, logical], [], PAYERS)] == [
+    assert [r.policy_id for r in route_coverages([contained, logical], [], PAYERS, TODAY)] == [
         "geha-idds-chronic-pain",
         "geha-idds-chronic-pain",
     ]
@@ -68,7 +71,10 @@ def test_contained_organization_and_logical_identifier() -> None:
 def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
     cancelled = coverage("c3", {"display": "GEHA"}, status="cancelled")
     routes = route_coverages(
-        [coverage("c1", {"display": "GEHA"}), coverage("c2", {"display": "Medicaid"}), cancelled], [], PAYERS
+        [coverage("c1", {"display": "GEHA"}), coverage("c2", {"display": "Medicaid"}), cancelled],
+        [],
+        PAYERS,
+        TODAY,
     )
     assert [(r.coverage, r.policy_id) for r in routes] == [
         ("Coverage/c1", "geha-idds-chronic-pain"),
@@ -162,7 +168,7 @@ def test_without_a_coded_type_the_names_decide(extra: dict[str, Any], expected: 
 )
 def test_medicare_products_go_to_the_medicare_policy(extra: dict[str, Any], policy: str) -> None:
     cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "kpwa"}}, **extra)
-    route = route_coverages([cov], [], PAYERS)[0]
+    route = route_coverages([cov], [], PAYERS, TODAY)[0]
     assert (route.policy_id, route.medicare) == (policy, policy == "cms-ncd-280-14")
 
 
@@ -171,7 +177,7 @@ def test_a_medicare_product_of_a_payer_without_a_medicare_policy_goes_to_its_pol
     """Contract §6: a payer's medicare_policy applies instead of its policy; a payer with none keeps
     its own policy for its Medicare products (the product is still said to be Medicare)."""
     cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": payer}}, **typed(SOPT_OID, "1"))
-    route = route_coverages([cov], [], PAYERS)[0]
+    route = route_coverages([cov], [], PAYERS, TODAY)[0]
     expected = next(p.policy_id for p in PAYERS if p.key == payer)
     assert (route.policy_id, route.medicare) == (expected, True)
 
@@ -195,7 +201,7 @@ def test_a_product_the_policy_sends_elsewhere_is_not_judged_here(
 ) -> None:
     """MP 1.058, Product Variations: "FEP PPO - Refer to FEP Medical Policy Manual."."""
     cov = coverage("c1", {"identifier": {"system": PAYER_ID, "value": "cbc"}}, **extra)
-    route = route_coverages([cov], [], PAYERS)[0]
+    route = route_coverages([cov], [], PAYERS, TODAY)[0]
     if elsewhere:
         assert route.policy_id is None
         assert (
@@ -208,7 +214,7 @@ def test_a_product_the_policy_sends_elsewhere_is_not_judged_here(
 
 def test_odd_shapes_do_not_break_routing() -> None:
     odd = {"resourceType": "Coverage", "id": "c9", "payor": "GEHA", "type": 5, "class": {"x": 1}}
-    assert route_coverages([odd], ["not a resource"], PAYERS)[0].policy_id is None  # type: ignore[list-item]
+    assert route_coverages([odd], ["not a resource"], PAYERS, TODAY)[0].policy_id is None  # type: ignore[list-item]
 
 
 def test_payers_table_must_name_existing_policies(tmp_path: Any) -> None:
@@ -217,14 +223,14 @@ def test_payers_table_must_name_existing_policies(tmp_path: Any) -> None:
     path = tmp_path / "payers.yaml"
     path.write_text("payers:\n  - key: x\n    name: X\n    names: [X]\n    policy: nowhere\n")
     with pytest.raises(RoutingError, match=r"payers.yaml:5: no policy with id 'nowhere'"):
-        load_payers(path, ["geha-idds-chronic-pain"])
+        load_payers(path, load_catalog().successions, TODAY)
 
 
 def test_each_route_names_the_payer_as_a_reference_usable_outside_the_coverage() -> None:
     fetched = coverage("c1", {"reference": "Organization/o1"})
     contained = coverage("c2", {"reference": "#payer"}, contained=[org("payer", "GEHA", value="geha")])
     logical = coverage("c3", {"identifier": {"system": PAYER_ID, "value": "geha"}, "display": "GEHA"})
-    routes = route_coverages([fetched, contained, logical], [org("o1", "GEHA", "geha")], PAYERS)
+    routes = route_coverages([fetched, contained, logical], [org("o1", "GEHA", "geha")], PAYERS, TODAY)
     assert [r.payer_reference for r in routes] == [
         {"reference": "Organization/o1", "display": "GEHA"},
         {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
