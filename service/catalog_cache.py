@@ -39,6 +39,7 @@ from typing import TypeVar
 import policies
 import service
 from service.version import service_version
+from service.yamlsource import read_bytes
 
 CACHE_ENV_VAR = "IDDS_CRD_CATALOG_CACHE"
 DISABLED = "off"
@@ -76,8 +77,9 @@ def _files(root: Path) -> Iterable[Path]:
 def _digest_tree(digest: hashlib._Hash, label: str, root: Path, suffix: str = "") -> None:
     for path in _files(root):
         if path.name.endswith(suffix):
-            digest.update(f"\0{label}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
+            name = f"{label}/{path.relative_to(root).as_posix()}"
+            digest.update(f"\0{name}\0".encode())
+            digest.update(read_bytes(path, name))  # unreadable: the one-line error of a broken file
 
 
 def _yaml_build() -> tuple[str, bool]:

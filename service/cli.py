@@ -133,12 +133,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check_policies(args: argparse.Namespace) -> int:
+    """Every file of a policy folder checked as start-up checks it: a broken one is a SourceError whose
+    message is `file:line: element: reason` (anything else escaping is a bug, and shows as one)."""
     from service.catalog import load_catalog
-    from service.yamlsource import SourceError
 
     try:
         catalog = load_catalog(Path(args.directory) if args.directory else None)
-    except (SourceError, ValueError) as exc:
+    except SourceError as exc:
         print(f"idds-crd policies check: {exc}", file=sys.stderr)
         return 1
     criteria = sum(len(p.all_criteria()) for p in catalog.policies.values())

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from service.engine.checks import TEST_TYPES
+from service.stated_dates import stated_dates
 from service.succession import check_supersedes
 from service.terminology import Terminology
 from service.vocabulary import Vocabulary
-from service.yamlsource import Located, SourceError, check_schema, load
+from service.yamlsource import Located, Path_, SourceError, check_schema, element, load, read_text
 
 _FINDING_PARAMS = ("missing", "found_finding")  # test parameters a card shows as the finding
 
@@ -173,7 +174,7 @@ class _Compiler:
         self.source = source
         self.terminology = terminology
         self.vocabulary = vocabulary
-        self.seen: set[str] = set()
+        self.paths: dict[str, Path_] = {}  # where each criterion is, by id
         self.card_words = CardWords(terminology.assessment_codes)
 
     def words(
@@ -190,8 +191,7 @@ class _Compiler:
         return frozenset(raw[key])
 
     def where(self, path: tuple[str | int, ...], criterion_id: str | None = None) -> str:
-        element = ".".join(str(p) for p in path)
-        return f"{self.source.at(path)}: {element}" + (f" ({criterion_id})" if criterion_id else "")
+        return f"{self.source.at(path)}: {element(path)}" + (f" ({criterion_id})" if criterion_id else "")
 
     def test(self, raw: Mapping[str, Any], path: tuple[str | int, ...], criterion_id: str) -> dict[str, Any]:
         params = _check_test(raw, self.where(path, criterion_id), self.terminology)
@@ -242,9 +242,10 @@ class _Compiler:
         parent_scope: frozenset[str],
     ) -> CriterionSpec:
         cid = raw["id"]
-        if cid in self.seen:
-            raise PolicyError(f"{self.where(path, cid)}: criterion id used twice")
-        self.seen.add(cid)
+        if cid in self.paths:
+            first = self.source.line(self.paths[cid])
+            raise PolicyError(f"{self.where(path, cid)}: criterion id used twice (first on line {first})")
+        self.paths[cid] = path
         role = raw.get("role", parent_role)
         if role is None:
             raise PolicyError(f"{self.where(path, cid)}: a top-level criterion needs a role")
@@ -295,11 +296,7 @@ class _Compiler:
             version=_words(raw["version"]),
             document=_words(raw["document"]),
             source=raw["source"],
-            currency=Currency(
-                date.fromisoformat(raw["effective"]),
-                date.fromisoformat(raw["next_review"]) if raw["next_review"] else None,
-                _words(raw["dates_as_stated"]),
-            ),
+            currency=self.currency(raw),
             url=raw.get("url"),
             indications=indications,
             request_kinds=self.words(scope, "request_kinds", "request_kinds", ("scope",)) or frozenset(),
@@ -308,6 +305,49 @@ class _Compiler:
             vocabulary=self.vocabulary,
             supersedes=raw.get("supersedes"),
         )
+
+    def iso_date(self, raw: Mapping[str, Any], key: str) -> date | None:
+        """The ISO date under `key` (None for null); the schema has its form, this its calendar."""
+        if raw[key] is None:
+            return None
+        try:
+            return date.fromisoformat(raw[key])
+        except ValueError as exc:
+            raise PolicyError(f"{self.where((key,))}: '{raw[key]}' is not a date: {exc}") from None
+
+    def currency(self, raw: Mapping[str, Any]) -> Currency:
+        """The policy's dates, which must be in order and agree with every date its words state
+        (`dates_as_stated` and the `version` label a card shows: see service/stated_dates.py)."""
+        dates = {key: self.iso_date(raw, key) for key in ("effective", "next_review")}
+        effective, next_review = dates["effective"], dates["next_review"]
+        assert effective is not None  # the schema requires a string
+        if next_review is not None and next_review < effective:
+            raise PolicyError(
+                f"{self.where(('next_review',))}: {next_review} is before effective {effective}"
+            )
+        for words in ("dates_as_stated", "version"):
+            for stated in stated_dates(_words(raw[words])):
+                if stated.day != dates[stated.key]:
+                    said = "no real day" if stated.day is None else stated.day.isoformat()
+                    given = raw[stated.key] or "null"
+                    raise PolicyError(
+                        f"{self.where((stated.key,))}: {given} is not what {words} states: "
+                        f"'{stated.words}' ({said})"
+                    )
+        return Currency(effective, next_review, _words(raw["dates_as_stated"]))
+
+    def quotes(self, policy: Policy, sources: Path) -> None:
+        """Every criterion's `text` and the policy's `dates_as_stated` are its source document's own
+        words (whitespace aside), from the copy shipped in `sources` (the policy page shows it): a
+        reviewer must find each cited sentence in the policy it is cited from."""
+        document = sources / Path(policy.source).name
+        if not document.is_file():
+            raise PolicyError(f"{self.where(('source',))}: {SOURCES}/{document.name} is not there")
+        words = _words(read_text(document, f"{SOURCES}/{document.name}"))
+        quoted = [((*self.paths[spec.id], "text"), spec.id, spec.text) for spec in policy.all_criteria()]
+        for path, cid, text in [*quoted, (("dates_as_stated",), None, policy.currency.stated)]:
+            if _words(text) not in words:
+                raise PolicyError(f"{self.where(path, cid)}: its text is not in {SOURCES}/{document.name}")
 
     def not_addressed(self, raw: Mapping[str, str]) -> dict[str, str]:
         """Why the policy gives no criteria, per indication or request kind it leaves out."""
@@ -319,13 +359,20 @@ class _Compiler:
         return {k: self.card_words(v, self.where(("scope", "not_addressed", k))) for k, v in raw.items()}
 
 
-def compile_policy(source: Located, terminology: Terminology, vocabulary: Vocabulary) -> Policy:
-    """Check a parsed policy file against the schema, the registry and the vocabulary, and compile it."""
+def compile_policy(
+    source: Located, terminology: Terminology, vocabulary: Vocabulary, sources: Path | None = None
+) -> Policy:
+    """Check a parsed policy file against the schema, the registry and the vocabulary, and compile it;
+    given the folder of the `sources`, check its quotes against its source document there too."""
     try:
         check_schema(source, "policy.schema.json")
     except SourceError as exc:
         raise PolicyError(str(exc)) from None
-    return _Compiler(source, terminology, vocabulary).policy()
+    compiler = _Compiler(source, terminology, vocabulary)
+    policy = compiler.policy()
+    if sources is not None:
+        compiler.quotes(policy, sources)
+    return policy
 
 
 def load_policies(
@@ -333,7 +380,7 @@ def load_policies(
 ) -> dict[str, Policy]:
     """Compile every `*.yaml` file in `directory` as a policy, but the other tables named in `tables`."""
     compiled: dict[str, Policy] = {}
-    files: dict[str, Located] = {}
+    files: dict[str, Located] = {}  # each policy's parsed file, by policy id
     for path in sorted(directory.glob("*.yaml")):
         if path.name in tables:
             continue
@@ -341,10 +388,12 @@ def load_policies(
             source = load(path)
         except SourceError as exc:
             raise PolicyError(str(exc)) from None
-        policy = compile_policy(source, terminology, vocabulary)
+        policy = compile_policy(source, terminology, vocabulary, directory / SOURCES)
         if policy.id in compiled:
-            raise PolicyError(f"{source.at(('id',))}: policy id '{policy.id}' is already used")
-        _check_quotes(source, policy, directory / SOURCES)
+            raise PolicyError(
+                f"{source.at(('id',))}: id: policy id '{policy.id}' is already used "
+                f"({files[policy.id].at(('id',))})"
+            )
         compiled[policy.id] = policy
         files[policy.id] = source
     check_supersedes(compiled, files)
@@ -352,17 +401,3 @@ def load_policies(
 
 
 SOURCES = "sources"  # beside the policies: each policy's source document, as its `source` names it
-
-
-def _check_quotes(source: Located, policy: Policy, sources: Path) -> None:
-    """Every criterion's `text` and the policy's `dates_as_stated` are its source document's own words
-    (whitespace aside), from the copy shipped in `sources` (the policy page shows it): a reviewer
-    must find each cited sentence in the policy it is cited from."""
-    document = sources / Path(policy.source).name
-    if not document.is_file():
-        raise PolicyError(f"{source.at(('source',))}: source: {SOURCES}/{document.name} is not there")
-    words = " ".join(document.read_text(encoding="utf-8").split())
-    quoted = [(spec.id, spec.text) for spec in policy.all_criteria()]
-    for what, text in [*quoted, ("dates_as_stated", policy.currency.stated)]:
-        if " ".join(text.split()) not in words:
-            raise PolicyError(f"{source.at(('id',))}: {what}: its text is not in {SOURCES}/{document.name}")

@@ -23,7 +23,7 @@ from service.codes import negated
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
-from service.yamlsource import SourceError, check_schema, load
+from service.yamlsource import Path_, SourceError, check_schema, element, load
 
 # PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
@@ -131,6 +131,28 @@ def _name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
 
 
+def _claims(raw: Mapping[str, Any], i: int) -> list[tuple[tuple[str, ...], str, Path_]]:
+    """What payer entry `i` claims that no other entry may, each with its words and path: its key
+    (the audit trail and metrics name a payer by it), and every identifier and name (as `_match`
+    reads it) routing finds it by: routing takes the first entry that matches, so a second claim
+    would silently send one payer's members to another's policy, or never be matched."""
+    claims: list[tuple[tuple[str, ...], str, Path_]] = [
+        (("key", raw["key"]), f"payer key '{raw['key']}'", ("payers", i, "key"))
+    ]
+    for j, identifier in enumerate(raw.get("identifiers", [])):
+        system, value = identifier["system"], identifier["value"]
+        claims.append(
+            (("identifier", system, value), f"identifier {system}|{value}", ("payers", i, "identifiers", j))
+        )
+    names = [
+        (("payers", i, "name"), raw["name"]),
+        *((("payers", i, "names", j), n) for j, n in enumerate(raw.get("names", []))),
+    ]
+    for where, name in names:
+        claims.append((("name", _name_key(name)), f"name '{name}'", where))
+    return claims
+
+
 def load_payers(path: Path, chains: Successions, today: date) -> tuple[Payer, ...]:
     """The payer table; each policy it names must have a version in force on `today`."""
     try:
@@ -139,12 +161,16 @@ def load_payers(path: Path, chains: Successions, today: date) -> tuple[Payer, ..
     except SourceError as exc:
         raise RoutingError(str(exc)) from None
     payers: list[Payer] = []
+    claimed: dict[tuple[str, ...], tuple[int, str, int]] = {}  # -> the entry, its key and line
     for i, raw in enumerate(source.data["payers"]):
         for key in ("policy", "medicare_policy"):
             if key in raw and (problem := chains.problem(raw[key], today)):
                 raise RoutingError(f"{source.at(('payers', i, key))}: {problem}")
-        if any(p.key == raw["key"] for p in payers):  # the audit trail and metrics name a payer by it
-            raise RoutingError(f"{source.at(('payers', i, 'key'))}: payer key '{raw['key']}' is already used")
+        for claim, what, path in _claims(raw, i):
+            first, owner, line = claimed.setdefault(claim, (i, raw["key"], source.line(path)))
+            if first != i:
+                where = f"{source.at(path)}: {element(path)}"
+                raise RoutingError(f"{where}: {what} is already used by payer '{owner}' (line {line})")
         payers.append(
             Payer(
                 key=raw["key"],

@@ -231,11 +231,7 @@ class Terminology:
     ) -> None:
         # the project CodeSystem's codes (contract §5), each with its display: the words cards use for it
         self.assessment_codes: Mapping[str, str] = dict(assessment_codes or {})
-        self._by_id: dict[str, ValueSet] = {}
-        for vs in value_sets:
-            if vs.id in self._by_id:
-                raise ValueSetError(f"value set id '{vs.id}' is defined twice")
-            self._by_id[vs.id] = vs
+        self._by_id = {vs.id: vs for vs in value_sets}  # load_terminology refuses an id given twice
         by_name: dict[str, Ingredient] = {}
         for vs in self._by_id.values():
             for ingredient in vs.ingredients:
@@ -260,7 +256,7 @@ class Terminology:
             raise ValueSetError(f"unknown value set '{value_set_id}'") from None
 
     def __contains__(self, value_set_id: object) -> bool:
-        return value_set_id in self._by_id
+        return isinstance(value_set_id, str) and value_set_id in self._by_id
 
     def assessment_name(self, code: str) -> str:
         """The display of an assessment code (contract §5): how a card names the assessment."""
@@ -275,13 +271,22 @@ class Terminology:
 
 
 def load_terminology(directory: Path, assessment_codes: Mapping[str, str] | None = None) -> Terminology:
-    """Load, schema-check and compile every `*.yaml` file of a value-set directory."""
+    """Load, schema-check and compile every `*.yaml` file of a value-set directory; an id given twice
+    is refused naming both files (a policy naming it would get whichever came last)."""
     value_sets = []
+    defined: dict[str, str] = {}  # id -> `file:line` of its `id`
     for path in sorted(directory.glob("*.yaml")):
         try:
             source = load(path)
             check_schema(source, "valueset.schema.json")
         except SourceError as exc:
             raise ValueSetError(str(exc)) from None
-        value_sets.append(compile_value_set(source.data, path.name))
+        value_set = compile_value_set(source.data, path.name)
+        if value_set.id in defined:
+            where = source.at(("id",))
+            raise ValueSetError(
+                f"{where}: id: value set id '{value_set.id}' is already used ({defined[value_set.id]})"
+            )
+        defined[value_set.id] = source.at(("id",))
+        value_sets.append(value_set)
     return Terminology(value_sets, assessment_codes)

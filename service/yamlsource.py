@@ -2,7 +2,9 @@
 
 Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not just what is wrong.
 `load` returns the parsed data with a locator that maps a path inside it (`("criteria", 3,
-"test")`) to the line where that element starts.
+"test")`) to the line where that element starts. Whatever is wrong with a file (it cannot be read,
+a byte is not UTF-8, it does not parse, it breaks its schema) is a SourceError with that location,
+the one error `policies check` and start-up report in a line: never a traceback.
 
 Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
 (its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
@@ -16,6 +18,8 @@ comes from the cache loads neither.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +30,7 @@ import policies
 if TYPE_CHECKING:
     import yaml
     from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 Path_ = tuple[str | int, ...]
 
@@ -51,6 +56,56 @@ class Located:
     def at(self, path: Path_) -> str:
         """`file:line` of an element, for error messages."""
         return f"{self.name}:{self.line(path)}"
+
+    def on_line(self, line: int) -> Path_:
+        """The innermost element that starts on `line` (else the last one before it)."""
+        before = [(at, len(path), path) for path, at in self.lines.items() if at <= line]
+        return max(before, key=lambda found: found[:2])[2] if before else ()
+
+
+def element(path: Path_) -> str:
+    """An element as messages name it: `criteria.0.test`, or `(top level)`."""
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _no_element(text: str, line: int) -> str:
+    return "(text)"
+
+
+def read_bytes(path: Path, name: str | None = None) -> bytes:
+    """The bytes of a file of the policy folder; a SourceError naming it (`name`, default its own)
+    if it cannot be read (missing, a folder, a dangling link, no permission)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{name or path.name}: cannot be read: {exc.strerror or exc}") from None
+
+
+def read_text(
+    path: Path, name: str | None = None, element_on: Callable[[str, int], str] = _no_element
+) -> str:
+    """The text of a UTF-8 file (`read_bytes`); a SourceError naming the line and the element
+    (`element_on(text, line)`) of a byte that is not UTF-8, as a Windows editor saving Latin-1 writes it."""
+    name = name or path.name
+    raw = read_bytes(path, name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        where = element_on(raw.decode("utf-8", errors="replace"), line)
+        raise SourceError(
+            f"{name}:{line}: {where}: byte 0x{raw[exc.start]:02x} is not UTF-8 (save the file as UTF-8)"
+        ) from None
+
+
+def _yaml_element_on(text: str, line: int) -> str:
+    """The element of a YAML text that starts on `line`, for a message (`(file)` if it does not parse)."""
+    import yaml
+
+    try:
+        return element(_located("", text, strict_loader(fast=False)).on_line(line))
+    except yaml.YAMLError:
+        return "(file)"
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
@@ -129,15 +184,19 @@ def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None) -> Locat
     """Parse a YAML file, recording the line of every element (libyaml's parser unless told)."""
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, element_on=_yaml_element_on)
     try:
-        data, node = _parse(text, loader_class or strict_loader())
+        return _located(path.name, text, loader_class or strict_loader())
     except yaml.YAMLError as exc:
         raise _syntax_error(path, text, exc) from None
+
+
+def _located(name: str, text: str, loader_class: type[yaml.SafeLoader]) -> Located:
+    data, node = _parse(text, loader_class)
     lines: dict[Path_, int] = {}
     if node is not None:
         _walk(node, (), lines)
-    return Located(path.name, data, lines)
+    return Located(name, data, lines)
 
 
 @cache
@@ -146,7 +205,18 @@ def _validator(schema_name: str) -> Draft202012Validator:
 
     schema = json.loads((policies.directory() / "schema" / schema_name).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def _registry() -> Registry:
+    """Every shipped schema under its `$id`, so that one schema refers to another's definitions
+    instead of copying them (the order codes take the value sets' CPT and HCPCS patterns)."""
+    from referencing import Registry, Resource
+
+    schemas = [
+        json.loads(p.read_text(encoding="utf-8")) for p in (policies.directory() / "schema").glob("*.json")
+    ]
+    return Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas if "$id" in s)
 
 
 def check_schema(located: Located, schema_name: str) -> None:
@@ -157,9 +227,17 @@ def check_schema(located: Located, schema_name: str) -> None:
     error = best_match(_validator(schema_name).iter_errors(located.data))
     if error is not None:
         where: Path_ = tuple(error.absolute_path)
-        element = ".".join(str(p) for p in where) or "(top level)"
         message = error.message
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [repr(k) for k in error.validator_value if k not in error.instance]
             message = f"{', '.join(missing)} are required properties" if len(missing) > 1 else message
-        raise SourceError(f"{located.at(where)}: {element}: {message}")
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            where = (*where, *_unexpected_keys(error.instance, error.schema)[:1])  # at the key's own line
+        raise SourceError(f"{located.at(where)}: {element(where)}: {message}")
+
+
+def _unexpected_keys(instance: dict[Any, Any], schema: dict[str, Any]) -> list[Any]:
+    """The keys of `instance` that an `additionalProperties: false` of `schema` refuses."""
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    known = schema.get("properties", {})
+    return [k for k in instance if k not in known and not any(p.search(str(k)) for p in patterns)]

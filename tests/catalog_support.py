@@ -65,3 +65,18 @@ def name_policy(root: Path, payer_key: str, policy_id: str, key: str = "policy")
         root / "payers.yaml",
         lambda raw: next(p for p in raw["payers"] if p["key"] == payer_key).update({key: policy_id}),
     )
+
+
+def replace_once(path: Path, old: str, new: str) -> int:
+    """Replace the first `old` in the file at `path` with `new`; the line where `new` starts."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return text[: text.index(old)].count("\n") + 1
+
+
+def line_of(path: Path, words: str) -> int:
+    """The line of the file at `path` where `words` first occur."""
+    text = path.read_text(encoding="utf-8")
+    assert words in text, f"{words!r} is not in {path.name}"
+    return text[: text.index(words)].count("\n") + 1

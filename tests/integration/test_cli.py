@@ -303,21 +303,54 @@ def test_token_refuses_a_file_that_is_not_a_key(tmp_path: Path) -> None:
     assert "not an unencrypted PEM private key" in result.stderr
 
 
-def test_serve_refuses_a_broken_policy_in_one_line(tmp_path: Path) -> None:
+def _break_policies(policies: Path, breakage: str) -> None:
+    if breakage == "one-file-twice":
+        shutil.copy2(policies / "geha.yaml", policies / "geha-copy.yaml")
+        return
+    path = policies / ("geha.yaml" if breakage == "impossible-date" else "payers.yaml")
+    old, new = {
+        "impossible-date": ('effective: "2021-01-01"', 'effective: "2021-02-30"'),
+        "not-utf8": ("name: Cohere Health", "name: Soci\udce9t\udce9"),
+        "identifier-twice": ("value: cbc}", "value: geha}"),
+    }[breakage]
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(text.replace(old, new, 1).encode("utf-8", errors="surrogateescape"))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (
+            "one-file-twice",
+            r"geha\.yaml:5: id: policy id 'geha-idds-chronic-pain' is already used \(geha-copy\.yaml:5\)",
+        ),
+        (
+            "impossible-date",
+            r"geha\.yaml:\d+: effective: '2021-02-30' is not a date: day is out of range for month",
+        ),
+        ("not-utf8", r"payers\.yaml:\d+: payers\.3\.name: byte 0xe9 is not UTF-8 \(save the file as UTF-8\)"),
+        (
+            "identifier-twice",
+            r"payers\.yaml:\d+: payers\.2\.identifiers\.0: identifier \S+\|geha is already used",
+        ),
+    ],
+)
+def test_serve_refuses_a_broken_policy_in_one_line(tmp_path: Path, breakage: str, message: str) -> None:
     """A policy file that does not compile stops serve as a broken config does: one line naming the
-    file and the problem, exit status 2, no traceback (the README review, R5). The service is run from
-    a copy whose policies hold one file twice, as a stale install once did."""
+    file and the problem, exit status 2, no traceback (the README review, R5; the payer review, P-1 and
+    P-2: an impossible date and a byte that is not UTF-8 once ended in a traceback). The service is
+    run from a copy of the package whose policies are broken, one file held twice as a stale install
+    once did."""
     for package in ("service", "cards", "policies"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(ROOT / "policies" / "geha.yaml", tmp_path / "policies" / "geha-copy.yaml")
+    _break_policies(tmp_path / "policies", breakage)
     config = tmp_path / "config.yaml"
     config.write_text("auth:\n  required: false\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "IDDS_CRD_CATALOG_CACHE": str(tmp_path / "cache")}
     result = idds_crd("serve", "--config", str(config), "--port", str(free_port()), cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr[-2000:]
     error = result.stderr.splitlines()
-    assert len(error) == 1 and error[0].startswith("idds-crd: geha"), result.stderr[-2000:]
-    assert "yaml:5: policy id 'geha-idds-chronic-pain' is already used" in error[0]
+    assert len(error) == 1 and re.match(f"idds-crd: {message}", error[0]), result.stderr[-2000:]
 
 
 def test_serve_takes_its_config_path_from_the_environment(tmp_path: Path) -> None:

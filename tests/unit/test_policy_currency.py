@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from service.catalog import Catalog
 from service.policy import Currency
+from service.stated_dates import StatedDate, stated_dates
 from tests.calls import answer
 
 OVERDUE = "Past its review date"
@@ -52,3 +55,26 @@ def test_the_policy_page_states_the_dates_and_the_overdue_review(client) -> None
     cbc = client.get("/policies/cbc-mp-1-058").get_data(as_text=True)
     assert "Effective 2025-07-01; the document states no next-review date" in cbc
     assert OVERDUE not in cbc
+
+
+@pytest.mark.parametrize(
+    ("words", "read"),
+    [
+        ("Effective August 1, 2019", [("effective", date(2019, 8, 1))]),
+        ("Effective Date: 7/1/2025", [("effective", date(2025, 7, 1))]),
+        ("Infusion Pumps (280.14) became effective December 17, 2004.", [("effective", date(2004, 12, 17))]),
+        (
+            "Origination Date: Jan 2021 Peer Reviewed: Dec 2020 Next Review Date: Jan 2022",
+            [("next_review", date(2022, 1, 1))],
+        ),
+        ("next review Sept. 2024", [("next_review", date(2024, 9, 1))]),
+        ("Effective February 30, 2019", [("effective", None)]),
+        ("Document last updated: 3/29/2024", []),
+        ("07/05/2022 ^{MPC} , 07/11/2023 ^{MPC} 07/24/2023", []),
+        ("ineffective 7/1/2025; effective as of 2019; effective Monday 2019", []),
+    ],
+)
+def test_only_labelled_dates_are_read_from_the_words(words: str, read: list[tuple[str, date | None]]) -> None:
+    """What the words say a date is (payer review P-7); wordings that do not say it are not guessed at."""
+    assert [(s.key, s.day) for s in stated_dates(words)] == read
+    assert all(isinstance(s, StatedDate) and s.words in words for s in stated_dates(words))

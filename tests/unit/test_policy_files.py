@@ -17,9 +17,9 @@ from service.orders import OrderCodesError
 from service.policy import PolicyError
 from service.routing import RoutingError
 from service.terminology import ValueSetError
-from service.yamlsource import load, strict_loader
+from service.yamlsource import SourceError, load, strict_loader
 from tests.builders import GEHA_CRITERIA
-from tests.catalog_support import copy_policies, edit_yaml
+from tests.catalog_support import copy_policies, edit_yaml, line_of, replace_once
 
 
 def test_shipped_catalog_compiles_with_every_geha_criterion_cited() -> None:
@@ -99,7 +99,8 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
         (lambda raw: raw["criteria"][0].pop("section"), "criteria.0: 'section' is a required property"),
         (
             lambda raw: raw["criteria"][0].update(text="Chronic pain for more than 3 months"),
-            "geha.chronic-pain.duration-6mo: its text is not in sources/000_77fb8b59100a0397.txt",
+            "criteria.0.text (geha.chronic-pain.duration-6mo): its text is not in "
+            "sources/000_77fb8b59100a0397.txt",
         ),
         (
             lambda raw: raw.update(dates_as_stated="Origination: Jan 2026"),
@@ -113,7 +114,10 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             lambda raw: [raw.pop(key) for key in ("payer", "title", "dates_as_stated")],
             "(top level): 'payer', 'title', 'dates_as_stated' are required properties",
         ),
-        (lambda raw: raw["criteria"][1].update(id=raw["criteria"][0]["id"]), "criterion id used twice"),
+        (
+            lambda raw: raw["criteria"][1].update(id=raw["criteria"][0]["id"]),
+            "criterion id used twice (first on line",
+        ),
         (lambda raw: raw["criteria"][0].update(role="optional"), "criteria.0.role: 'optional' is not one of"),
         (
             lambda raw: raw["scope"].update(indications=["migraine"]),
@@ -147,6 +151,11 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
         (
             lambda raw: raw["criteria"][5]["test"].update(code="made-up"),
             "'made-up' is not an assessment code",
+        ),
+        (lambda raw: raw["criteria"][5]["test"].update(code=[]), "'[]' is not an assessment code"),
+        (
+            lambda raw: raw["criteria"][0]["test"].update(valuesets=[["chronic-pain"]]),
+            "unknown value set '['chronic-pain']'",
         ),
         (
             lambda raw: raw["criteria"][5]["test"].update(comparator=">=", value=1),
@@ -241,7 +250,9 @@ def test_a_payer_key_used_twice_is_refused(tmp_path: Path) -> None:
     """The audit trail and the metrics name a payer by its key: two payers under one key would merge."""
     root = copy_policies(tmp_path)
     edit_yaml(root / "payers.yaml", lambda raw: raw["payers"][1].update(key=raw["payers"][0]["key"]))
-    with pytest.raises(RoutingError, match=r"payers.yaml:\d+: payer key '[a-z0-9-]+' is already used"):
+    with pytest.raises(
+        RoutingError, match=r"payers.yaml:\d+: payers.1.key: payer key '[a-z0-9-]+' is already used by payer"
+    ):
         load_catalog(root)
 
 
@@ -336,7 +347,7 @@ def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> Non
         (
             '{code: "62322"',
             '{kode: "62322"',
-            r"trial_first\.0: Additional properties are not allowed \('kode' was unexpected\)",
+            r"trial_first\.0\.kode: Additional properties are not allowed \('kode' was unexpected\)",
         ),
         (
             '    cpt: ["62355", "62365"]',
@@ -351,7 +362,7 @@ def test_a_name_given_twice_in_the_order_codes_is_refused(tmp_path: Path) -> Non
         (
             '    cpt: ["62355", "62365"]',
             '    icd: ["62355"]',
-            r"kinds\.removal: Additional properties are not allowed",
+            r"kinds\.removal\.icd: Additional properties are not allowed",
         ),
         ("  removal:\n", "  explant:\n", r"'explant' is not a request kind of vocabulary\.yaml"),
         (
@@ -415,3 +426,281 @@ def test_a_broken_policy_reads_the_same_with_and_without_the_catalog_cache(tmp_p
         messages.append(str(caught.value))
     assert len(set(messages)) == 1 and re.match(r"geha\.yaml:\d+: criteria\.0\.test", messages[0]), messages
     assert not list((tmp_path / "cache").glob("*.catalog"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('effective: "2021-01-01"', 'effective: "2021-13-01"'),
+        ('effective: "2021-01-01"', 'effective: "2021-02-30"'),
+        ('next_review: "2022-01-01"', 'next_review: "2022-02-29"'),
+    ],
+)
+def test_an_impossible_date_names_file_line_and_element(tmp_path: Path, old: str, new: str) -> None:
+    """The schema takes any digits in the date's shape; the calendar is checked with a location, not
+    left to stop start-up with a traceback (payer review P-1)."""
+    root = copy_policies(tmp_path)
+    line = replace_once(root / "geha.yaml", old, new)
+    key, value = new.split(": ")
+    with pytest.raises(
+        PolicyError, match=rf"^geha\.yaml:{line}: {key}: '{value.strip(chr(34))}' is not a date: "
+    ):
+        load_catalog(root)
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "element"),
+    [
+        ("payers.yaml", "name: Cohere Health", "name: Soci\udce9t\udce9 Mutuelle", "payers.3.name"),
+        ("geha.yaml", "payer: GEHA", "payer: GEHA Soci\udce9t\udce9", "payer"),
+        ("order-codes.yaml", "  J0475: baclofen  #", "  J0475: baclof\udce8ne  #", "drugs.J0475"),
+        ("valuesets/physical-therapy.yaml", "title: ", "title: Kin\udce9 ", "title"),
+        ("sources/000_77fb8b59100a0397.txt", "Origination Date", "Origination D\udce9te", "(text)"),
+    ],
+)
+def test_a_byte_that_is_not_utf8_names_file_line_and_element(
+    tmp_path: Path, file: str, old: str, new: str, element: str
+) -> None:
+    """A Latin-1 byte, as a Windows editor saves "é", in any file the catalog reads (payer review P-1)."""
+    root = copy_policies(tmp_path)
+    path = root / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_bytes(text.replace(old, new, 1).encode("utf-8", errors="surrogateescape"))
+    line = text[: text.index(old)].count("\n") + 1
+    name = file if file.startswith("sources/") else path.name
+    with pytest.raises(SourceError) as caught:
+        load_catalog(root)
+    assert str(caught.value).startswith(f"{name}:{line}: {element}: byte 0x"), str(caught.value)
+
+
+@pytest.mark.parametrize("breakage", ["missing", "folder", "dangling-link"])
+def test_a_file_that_cannot_be_read_is_named(tmp_path: Path, breakage: str) -> None:
+    root = copy_policies(tmp_path)
+    path = root / "payers.yaml"
+    path.unlink()
+    if breakage == "folder":
+        path.mkdir()
+    elif breakage == "dangling-link":
+        path.symlink_to(tmp_path / "nowhere.yaml")
+    for cache in (None, tmp_path / "cache"):  # the cache reads every file first
+        with pytest.raises(SourceError, match=r"payers\.yaml: cannot be read: "):
+            cached_catalog(root, cache)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "claimed", "owner", "owner_line"),
+    [
+        (
+            "value: cbc}",
+            "value: geha}",
+            r"identifiers\.0: identifier http://idds-crd\.org/fhir/sid/payer-id\|geha",
+            "geha",
+            "value: geha}",
+        ),
+        (
+            "names: [Cohere Health, Cohere]",
+            "names: [Cohere Health, KAISER-permanente]",
+            r"names\.1: name 'KAISER-permanente'",
+            "kpwa",
+            "names: [Kaiser Permanente Washington",
+        ),
+        (
+            "name: Cohere Health",
+            "name: GOVERNMENT-employees health  association",
+            r"name: name 'GOVERNMENT-employees health  association'",
+            "geha",
+            "names: [GEHA, Government Employees Health Association]",
+        ),
+    ],
+    ids=["identifier", "name-written-otherwise", "name-as-routing-reads-it"],
+)
+def test_an_identifier_or_name_two_payers_claim_is_refused_naming_both_lines(
+    tmp_path: Path, old: str, new: str, claimed: str, owner: str, owner_line: str
+) -> None:
+    """Routing takes the first payer that matches: a second claim would send one payer's members to
+    another's policy, or never be matched (payer review P-2). Names compare as routing reads them."""
+    root = copy_policies(tmp_path)
+    path = root / "payers.yaml"
+    line = replace_once(path, old, new)
+    first = line_of(path, owner_line)
+    with pytest.raises(RoutingError) as caught:
+        load_catalog(root)
+    expected = (
+        rf"payers\.yaml:{line}: payers\.\d\.{claimed} is already used by payer '{owner}' \(line {first}\)"
+    )
+    assert re.fullmatch(expected, str(caught.value)), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "element"),
+    [
+        (
+            'cpt: ["62360", "62361", "62362"]',
+            'cpt: ["62360", "62361", "6236X"]',
+            "kinds.permanent-implant.cpt.2",
+        ),
+        ('cpt: ["62350", "62351"]', 'cpt: ["62350", "E0783"]', "kinds.catheter.cpt.1"),
+        ("hcpcs: [E0785, E0786]", 'hcpcs: [E0785, "62399"]', "kinds.replacement.hcpcs.1"),
+        ("hcpcs: [E0785, E0786]", "hcpcs: [E0785, Z9999]", "kinds.replacement.hcpcs.1"),
+        ('{code: "62322"', '{code: "C2626"', "trial_first.0.code"),
+    ],
+)
+def test_a_malformed_order_code_is_refused_at_its_own_line(
+    tmp_path: Path, old: str, new: str, element: str
+) -> None:
+    """CPT and HCPCS codes are checked by the value sets' patterns (payer review P-4): a typo is named
+    where it is, not by the `names:` entry it leaves without a code."""
+    root = copy_policies(tmp_path)
+    line = replace_once(root / "order-codes.yaml", old, new)
+    with pytest.raises(OrderCodesError, match=rf"^order-codes\.yaml:{line}: {re.escape(element)}: '"):
+        load_catalog(root)
+
+
+def test_the_order_codes_take_their_code_patterns_from_the_value_set_schema() -> None:
+    """One definition of a CPT and a HCPCS code, not a copy that can drift (payer review P-4)."""
+    schema = (policies.directory() / "schema" / "order-codes.schema.json").read_text(encoding="utf-8")
+    assert "[0-9]{4}" not in schema and "[A-Va-v]" not in schema, schema
+    assert "valueset.schema.json#/$defs/cpt" in schema and "valueset.schema.json#/$defs/hcpcs" in schema
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "element"),
+    [
+        (
+            "cmm210.yaml",
+            "(i.e., an objective basis for the pain complaint)",
+            "(an objective basis for the pain complaint)",
+            r"criteria\.0\.text \(cmm210\.pain\.trial\.pathology\): its text is not in sources/",
+        ),
+        (
+            "geha.yaml",
+            "dates_as_stated:",
+            'retired: "2026-12-31"\ndates_as_stated:',
+            r"retired: Additional properties are not allowed",
+        ),
+    ],
+    ids=["quote-not-in-source", "unexpected-key"],
+)
+def test_an_error_is_reported_at_the_line_of_the_element_at_fault(
+    tmp_path: Path, file: str, old: str, new: str, element: str
+) -> None:
+    """Not at the policy's `id:` or the mapping holding an unexpected key (payer review P-6)."""
+    root = copy_policies(tmp_path)
+    line = replace_once(root / file, old, new)
+    with pytest.raises(PolicyError, match=rf"^{re.escape(file)}:{line}: {element}"):
+        load_catalog(root)
+
+
+def test_a_value_set_id_defined_twice_names_both_files(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    folder = root / "valuesets"
+    (folder / "physical-therapy-copy.yaml").write_bytes((folder / "physical-therapy.yaml").read_bytes())
+    with pytest.raises(ValueSetError) as caught:
+        load_catalog(root)
+    assert str(caught.value) == (
+        "physical-therapy.yaml:1: id: value set id 'physical-therapy' is already used "
+        "(physical-therapy-copy.yaml:1)"
+    )
+
+
+def test_a_policy_id_used_twice_names_the_other_file(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    (root / "cmm210-v2.yaml").write_bytes((root / "cmm210.yaml").read_bytes())
+    line = line_of(root / "cmm210.yaml", "id: cmm-210-idds")
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(root)
+    assert str(caught.value) == (
+        f"cmm210.yaml:{line}: id: policy id 'cmm-210-idds' is already used (cmm210-v2.yaml:{line})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        (
+            "cmm210.yaml",
+            'effective: "2019-08-01"',
+            'effective: "2031-05-05"',
+            "effective: 2031-05-05 is not what dates_as_stated states: "
+            "'Effective August 1, 2019' (2019-08-01)",
+        ),
+        (
+            "cbc.yaml",
+            'effective: "2025-07-01"',
+            'effective: "2025-01-07"',
+            "effective: 2025-01-07 is not what dates_as_stated states: "
+            "'Effective Date: 7/1/2025' (2025-07-01)",
+        ),
+        (
+            "geha.yaml",
+            'next_review: "2022-01-01"',
+            'next_review: "2022-01-15"',
+            "next_review: 2022-01-15 is not what dates_as_stated states: "
+            "'Next Review Date: Jan 2022' (2022-01-01)",
+        ),
+        (
+            "geha.yaml",
+            'next_review: "2022-01-01"',
+            "next_review: null",
+            "next_review: null is not what dates_as_stated states: 'Next Review Date: Jan 2022' (2022-01-01)",
+        ),
+        (
+            "ncd-280-14.yaml",
+            "NCD effective December 17, 2004",
+            "NCD effective December 18, 2004",
+            "effective: 2004-12-17 is not what version states: 'effective December 18, 2004' (2004-12-18)",
+        ),
+        (
+            "cmm210.yaml",
+            "next_review: null",
+            'next_review: "2001-01-01"',
+            "next_review: 2001-01-01 is before effective 2019-08-01",
+        ),
+    ],
+    ids=["month-name", "month-day-year", "month-only", "null", "version-label", "review-before-effective"],
+)
+def test_the_iso_dates_agree_with_the_dates_the_words_state(
+    tmp_path: Path, file: str, old: str, new: str, message: str
+) -> None:
+    """The card shows the document's words, the policy page the ISO date: they must not disagree
+    (payer review P-7), and a review cannot come before the text it reviews."""
+    root = copy_policies(tmp_path)
+    replace_once(root / file, old, new)
+    key = message.split(":")[0]
+    line = line_of(root / file, f"{key}:")
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(root)
+    assert str(caught.value) == f"{file}:{line}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ('effective: "2021-01-01"', 'effective: "2021-02-30"'),
+            r"geha\.yaml:\d+: effective: '2021-02-30' is not",
+        ),
+        (
+            ("name: Cohere Health", "name: Soci\udce9t\udce9"),
+            r"payers\.yaml:\d+: payers\.3\.name: byte 0xe9 is not",
+        ),
+        (
+            ("value: cbc}", "value: geha}"),
+            r"payers\.yaml:\d+: payers\.2\.identifiers\.0: identifier .*\|geha is",
+        ),
+    ],
+    ids=["impossible-date", "not-utf8", "payer-identifier-twice"],
+)
+def test_policies_check_reports_a_broken_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], message: str
+) -> None:
+    from service.cli import main
+
+    root = copy_policies(tmp_path)
+    file = "geha.yaml" if "effective" in edit[0] else "payers.yaml"
+    text = (root / file).read_text(encoding="utf-8").replace(*edit, 1)
+    (root / file).write_bytes(text.encode("utf-8", errors="surrogateescape"))
+    assert main(["policies", "check", str(root)]) == 1
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and re.match(rf"idds-crd policies check: {message}", error), error

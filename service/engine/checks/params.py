@@ -145,7 +145,7 @@ class AssessmentCode(ParamKind):
     """A code of the project's assessment CodeSystem (clinical-data-contract.md §5)."""
 
     def check(self, value: Any, terminology: Terminology) -> str | None:
-        if value not in terminology.assessment_codes:
+        if not isinstance(value, str) or value not in terminology.assessment_codes:
             return f"'{value}' is not an assessment code of clinical-data-contract.md §5"
         return None
 
