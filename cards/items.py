@@ -402,6 +402,12 @@ class Episode:
     def codes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.billing_code for d in self.lines))
 
+    @property
+    def chart_unreadable(self) -> bool:
+        """Whether all that is open is criteria left unchecked by records of the chart this service
+        cannot read: asking again reads the same (`CHECK_THE_CHART`)."""
+        return bool(self.missing) and all(i.instruction.endswith(CHECK_THE_CHART) for i in self.missing)
+
     def open_only(self, step: Step) -> bool:
         """`open_only` over every line's open items."""
         return bool(self.missing) and all(i.step == step for i in self.missing)

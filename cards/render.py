@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from cards import items
-from cards.items import CHECK_THE_CHART, Episode, Item, Step
+from cards.items import Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
@@ -139,7 +139,9 @@ def summary(episode: Episode) -> str:
     d = episode.lead
     codes = ", ".join(episode.codes)
     failed, open_items = episode.failing, episode.missing
-    if d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
+    if d.outcome == Outcome.INSUFFICIENT and episode.chart_unreadable:
+        text = f"{d.payer}: {codes} could not be checked — records in the chart could not be read"
+    elif d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
         text = f"{d.payer}: {codes} could not be checked — the EHR's data was not available"
     elif d.outcome == Outcome.MEETS:
         text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
@@ -366,7 +368,7 @@ def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tupl
             *open_steps,
         )
     if open_items and episode.open_only(Step.RECHECK):
-        if all(i.instruction.endswith(CHECK_THE_CHART) for i in open_items):
+        if episode.chart_unreadable:
             return "check the chart's records this service could not read", open_steps
         return "check again once the EHR's data is available", open_steps
     if open_items:

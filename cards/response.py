@@ -32,6 +32,7 @@ from service.catalog import Catalog
 from service.codes import codings, concept_text
 from service.engine.model import Determination
 from service.hooks.contexts import CLINICIANS
+from service.modifiers import not_understood, order_modifiers
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
@@ -205,6 +206,13 @@ def _undecided(decisions: Decisions, text: str, technical: bool = False) -> tupl
     )
 
 
+def _modified(decisions: Decisions, resource: dict[str, Any]) -> tuple[CoverageJudgement, ...]:
+    """Every Coverage's "not checked" for a resource carrying a modifier extension (service/modifiers.py):
+    a pump order, its drug or a booked Appointment alike; none when it carries none."""
+    urls = order_modifiers(resource)
+    return _undecided(decisions, f"{not_understood(urls)}, so it was not checked") if urls else ()
+
+
 def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
     """Every Coverage's honest answer for a resource no policy here addresses."""
     return _undecided(
@@ -238,11 +246,12 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     pumps = {o.reference: o for o in call.pump_orders}
     judgements = _judgements(decisions, base_url)
     devices_unread = {u.order: u for u in call.unread if u.device is not None}
-    modified = {u.order: u for u in call.unread if u.modifiers}
     targets = []
     for resource in call.in_scope:
         reference = reference_of(resource)
-        if reference in pumps:
+        if modifiers := _modified(decisions, resource):
+            targets.append(CoverageTarget(reference, resource, None, modifiers))
+        elif reference in pumps:
             targets.append(CoverageTarget(reference, resource, pumps[reference].code, judgements[reference]))
         elif reference in decisions.episode_orders:
             judged = judgements[decisions.episode_orders[reference]]
@@ -251,9 +260,6 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             unread_device = devices_unread[reference]
             text = f"the device it orders could not be read ({unread_device.reason}), so it was not checked"
             undecided = _undecided(decisions, text, unread_device.technical)
-            targets.append(CoverageTarget(reference, resource, None, undecided))
-        elif reference in modified:
-            undecided = _undecided(decisions, f"{modified[reference].reason}, so it was not checked")
             targets.append(CoverageTarget(reference, resource, None, undecided))
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
@@ -272,7 +278,9 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             order = next((annotated[ref] for ref in orders if ref in annotated), None)
         if order is not None and call.request.crd_version == "2.2":
             continue  # CRD 2.2: an Appointment based on a ServiceRequest is annotated on the request
-        if order is not None:  # judged under the order: its assertion
+        if modifiers := _modified(decisions, appointment):
+            targets.append(CoverageTarget(reference, appointment, None, modifiers))
+        elif order is not None:  # judged under the order: its assertion
             targets.append(CoverageTarget(reference, appointment, order.billing, order.judgements, order))
         elif unread is not None:
             text = f"the order it is based on could not be read ({unread.reason}), so it was not checked"

@@ -38,6 +38,7 @@ from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import infusates
+from service.modifiers import not_understood, order_modifiers
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
@@ -47,7 +48,7 @@ from service.record import build_record
 from service.registry import CallOptions, ServiceDefinition
 from service.routing import Route, coverage_not_answered, route_coverages
 from service.settings import FhirSettings
-from service.shapes import dicts, reference_of
+from service.shapes import reference_of
 from service.version import service_version
 from service.vocabulary import Vocabulary
 from service.wording import listing
@@ -170,19 +171,22 @@ def _gathered(
         # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
         # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    pump, modified = _modified_unread(pump)
-    unread += modified + _devices_unread(in_scope, pump, drafts, fetch_device)
+    modified = _modified_unread(pump)
+    held_out = {u.order for u in modified}
+    pump = [o for o in pump if o.reference not in held_out]
+    unread += _devices_unread(in_scope, pump, drafts, fetch_device)
     episode = frozenset(o.kind for o in pump)
     if pump:  # the episode's other pump orders (order-select's unselected drafts), their Devices read
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
         others = (recognise(r, drafts, codes, fetch_device) for r in drafts.resources if id(r) not in chosen)
         episode |= {o.kind for o in others if o is not None}
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes, fetch_device)]
+    unread += modified
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:
         appointments = booked_appointments(request) if behaviour.on_appointments else []
     else:
-        pump_refs = {o.reference for o in pump}
+        pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
     call = CallData(
         request,
@@ -212,22 +216,17 @@ def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
     return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
 
 
-def _modified_unread(pump: list[PumpOrder]) -> tuple[list[PumpOrder], list[UnreadOrder]]:
-    """The pump orders to judge, and those not checked because they carry a modifier extension, which
-    changes what the order means in a way this service cannot know: FHIR R4 forbids processing a
-    resource as if an unknown modifier were not there (extensibility.html#modifierExtension)."""
-    judged, modified = [], []
+def _modified_unread(pump: list[PumpOrder]) -> list[UnreadOrder]:
+    """The pump orders not judged because they carry a modifier extension (service/modifiers.py),
+    each with the card's reason; their coverage information says the same (cards/response.py)."""
+    modified = []
     for order in pump:
-        extensions = dicts(order.resource.get("modifierExtension"))
-        if not extensions:
-            judged.append(order)
-            continue
-        urls = tuple(sorted({u if isinstance(u := e.get("url"), str) else "no url" for e in extensions}))
-        why = f"it carries a modifier extension this service does not understand ({listing(list(urls))})"
-        modified.append(
-            UnreadOrder(order.reference, order.reference, why, resource=order.resource, modifiers=urls)
-        )
-    return judged, modified
+        if urls := order_modifiers(order.resource):
+            why = not_understood(urls)
+            modified.append(
+                UnreadOrder(order.reference, order.reference, why, resource=order.resource, modifiers=urls)
+            )
+    return modified
 
 
 def _devices_unread(

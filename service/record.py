@@ -36,6 +36,7 @@ from service.facts import (
     latest_assessments,
 )
 from service.fhirdates import days_later, parse_datetime, supply_end
+from service.modifiers import modifies
 from service.references import local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
 from service.terminology import IngredientFinder, Terminology, ValueSet
@@ -614,22 +615,21 @@ def unreadable_in_chart(reason: str) -> bool:
 def _read(
     resources: Iterable[Any],
     parse: Callable[[Mapping[str, Any]], Any],
-    unreadable: Callable[[Mapping[str, Any], str], None] = lambda _, __: None,
+    unreadable: Callable[[Mapping[str, Any], str, Any], None] = lambda _, __, ___: None,
 ) -> Iterator[Any]:
     """Each resource's fact, one at a time: what is not a resource or not used is left out; a
-    malformed one, or one carrying a modifier extension (which changes what it means in a way this
-    service cannot know: FHIR R4 forbids reading it as if the modifier were not there), is told to
-    `unreadable` with which it is, and left out."""
+    malformed one, or a used one carrying a modifier extension (service/modifiers.py), is told to
+    `unreadable` with which it is (and the fact it would have given), and left out."""
     for resource in resources:
         if not isinstance(resource, dict):
-            continue
-        if resource.get("modifierExtension"):
-            unreadable(resource, MODIFIED)
             continue
         try:
             fact = parse(resource)
         except UNREADABLE:
-            unreadable(resource, MALFORMED)
+            unreadable(resource, MALFORMED, None)
+            continue
+        if fact is not None and modifies(resource):
+            unreadable(resource, MODIFIED, fact)
             continue
         if fact is not None:
             yield fact
@@ -653,7 +653,10 @@ def build_record(
     unreadable: dict[str, dict[str, int]] = {}
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
-        def counted(resource: Mapping[str, Any], why: str) -> None:
+        def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
+            codes = getattr(fact, "codes", None)  # (a questionnaire's answers have their own)
+            if why == MODIFIED and codes and not terminology.reads(codes):
+                return  # a record no policy reads (a code in none of its value sets) changes nothing
             log.warning(
                 "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
             )

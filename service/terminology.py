@@ -265,6 +265,13 @@ class Terminology:
     def ids(self) -> list[str]:
         return sorted(self._by_id)
 
+    def reads(self, codes: Iterable[Code]) -> bool:
+        """Whether any of `codes` is one a policy reads: in a value set, or an assessment code."""
+        codes = tuple(codes)
+        return any(c.code in self.assessment_codes for c in codes) or any(
+            vs.matches_any(codes) for vs in self._by_id.values()
+        )
+
     def all_ingredients(self) -> tuple[Ingredient, ...]:
         """Every RxNorm ingredient any value set names, once per name (for exposure grouping)."""
         return self._ingredients

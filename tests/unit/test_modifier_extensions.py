@@ -8,9 +8,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.builders import cards_of, meeting_chart
+from service.app import create_app
+from tests.builders import cards_of, condition, meeting_chart
 from tests.calls import sign_with_chart
-from tests.support import assertion_of, sign_body
+from tests.support import assertion_of, open_settings, post_json, sign_body
+
+SIGN_URL = "/cds-services/idds-crd-order-sign"
 
 IMPLANT = "ServiceRequest/demo-meets-sign-sr-62362"
 WHAT_IF = {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
@@ -60,9 +63,46 @@ def test_a_condition_with_a_modifier_extension_is_not_evidence() -> None:
     diagnosis["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
     _, answer = sign_with_chart(chart)
     [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
-    assert "meets all" not in decision["summary"]
+    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
     assert "carry a modifier extension this service does not understand" in decision["detail"]
     # calling again reads the same records: the card says where to look instead
     assert "check those records in the chart" in decision["detail"]
     summaries = [c["summary"] for c in answer["cards"]]
     assert "GEHA: check the chart's records this service could not read for 62362, 62350, E0783" in summaries
+
+
+def test_a_record_no_policy_reads_carrying_one_changes_nothing() -> None:
+    """Hypertension with a modifier is left unread as it always was: the problem list is still wholly
+    read (session review s39, S39-1: the whole kind was "not available" for it)."""
+    chart = [*meeting_chart(), condition("http://hl7.org/fhir/sid/icd-10-cm", "I10", "2020-01-01")]
+    chart[-1]["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
+    _, answer = sign_with_chart(chart)
+    assert [c["summary"] for c in cards_of(answer["cards"])] == [
+        "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    ]
+
+
+def test_the_pumps_drug_with_a_modifier_deep_in_it_is_not_checked() -> None:
+    """A modifier on a dosage instruction changes the drug order as much as one at its top (S39-4,
+    S39-5): the drug order's coverage information says it was not checked."""
+    body = sign_body()
+    [drug] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    ]
+    drug.setdefault("dosageInstruction", [{"text": "as programmed"}])[0]["modifierExtension"] = [
+        copy.deepcopy(WHAT_IF)
+    ]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    told = action_on(answer, f"MedicationRequest/{drug['id']}")
+    assert assertion_of(told)["covered"] == "conditional"
+    assert WHAT_IF["url"] in told["description"]
+    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
+
+
+def test_behind_a_payers_gateway_the_modified_pump_order_still_gets_coverage_information() -> None:
+    """`only_orders_with_rules` keeps the pump orders: the one not checked says so (S39-7)."""
+    app = create_app(open_settings(only_orders_with_rules=True))
+    answer = post_json(app.test_client(), SIGN_URL, signed_with_modified_implant()).get_json()
+    assert "modifier extension" in action_on(answer, IMPLANT)["description"]
