@@ -473,7 +473,12 @@ def coverage_actions(
             descriptions.append(description)
         if not changed:
             continue
-        kept = [e for e in existing if e.get("url") != EXTENSION_URL or _coverage_of(e) not in judged]
+        listed = resource.get("extension")  # an order from prefetch or the server may hold what is not
+        kept = [  # an extension: it goes back as it came (a draft order's is refused: hooks/models.py)
+            e
+            for e in (listed if isinstance(listed, list) else [])
+            if not isinstance(e, dict) or e.get("url") != EXTENSION_URL or _coverage_of(e) not in judged
+        ]
         resource["extension"] = kept + added
         actions.append(
             {

@@ -17,6 +17,7 @@ from cards.coverage_information import (
     AssertionRules,
     CoverageJudgement,
     CoverageTarget,
+    coverage_actions,
     coverage_extension,
 )
 from service.app import create_app
@@ -656,3 +657,18 @@ def test_an_appointment_in_a_2_0_answer_never_repeats_a_2_2_indeterminate() -> N
     extension, _ = coverage_extension(judgement, booked, rules, "hook-1", date(2026, 12, 5))
     said = {s["url"]: s.get("valueCode") for s in extension["extension"]}
     assert (said["covered"], said["pa-needed"]) == ("conditional", "conditional")
+
+
+def test_what_is_not_an_extension_in_an_orders_extensions_goes_back_as_it_came() -> None:
+    """An order read from prefetch or the EHR's server (not refused as a draft order is) keeps a
+    `null` or a string among its extensions (session review s39, S39-6: they were dropped)."""
+    target = CoverageTarget(
+        "ServiceRequest/sr-1",
+        {"resourceType": "ServiceRequest", "id": "sr-1", "extension": [None, "odd", {"url": "x"}]},
+        None,
+        (CoverageJudgement("Coverage/c1", "GEHA", undecided="not checked"),),
+    )
+    [action] = coverage_actions(
+        [target], AssertionRules(asks_documentation=True), "hook-1", date(2026, 12, 5)
+    )
+    assert action["resource"]["extension"][:3] == [None, "odd", {"url": "x"}]
