@@ -51,7 +51,15 @@ MOST_CARRIED_SECRETS = 16
 # A fhirServer as written, in parts: `scheme://`, `user:password@host:port`, the path up to any `;`,
 # then what the service refuses after it (path parameters, query, fragment).
 SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[^;?#]*)(?P<rest>.*)", re.S)
-JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+# A JWT: a base64url run holding `eyJ` with two more characters after it, a dot, a run of two or more, a
+# dot, and what follows. A match starts only where a base64url run starts (the lookbehind), its part up
+# to the first `eyJ` is tried once (the atomic group) and each run is taken whole (possessive): so each
+# run is scanned a bounded number of times and a search is linear in the text's length, where the plain
+# pattern tried every `eyJ` of a run, each to the run's end (quadratic: security review S-1). It removes
+# what that pattern did, and the part of the run before the `eyJ` with it.
+JWT_SHAPE = re.compile(
+    r"(?<![A-Za-z0-9_-])(?>[A-Za-z0-9_-]*?eyJ)[A-Za-z0-9_-]{2,}+\.[A-Za-z0-9_-]{2,}+\.[A-Za-z0-9_-]*+"
+)
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
 # `written_for` is kept: a group left with one branch narrows it by the order's indication

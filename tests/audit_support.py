@@ -26,6 +26,10 @@ from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
 # A JWT-shaped string (header {"alg":"ES384"}, payload {"iss":"x"}): never to be stored.
 A_JWT = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1lbmQ"
+# What the scrubber took for a JWT before it was made linear (security review S-1): the reference its
+# detector is checked against. Quadratic in a long base64url run holding many `eyJ`: short texts only.
+PLAIN_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 MIXED_SAMPLES = (
     "order-select-62362-demo-meets",
     "order-select-62362-demo-does-not-meet",
