@@ -18,7 +18,7 @@ from typing import Any
 from service.fhir.client import FhirError
 from service.orders import DraftOrders
 from service.references import belongs_to_patient, local_reference, on_server, parse_reference
-from service.shapes import contained, dicts, reference_of, reference_target
+from service.shapes import contained_by_id, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
 CANCELLED = ("cancelled", "noshow", "entered-in-error")
@@ -122,10 +122,11 @@ def appointment_orders(
                 for t in targets
             ]
             continue
+        inside_by_id = contained_by_id(appointment)
         for target in targets:
             where = reference_of(appointment)
             if target.startswith("#"):
-                inside = contained(appointment, target[1:])
+                inside = inside_by_id.get(target[1:])
                 unread.append(UnreadOrder(where, target, CONTAINED, inside))
                 continue
             order, technical = in_call.get(target), False

@@ -19,6 +19,7 @@ from service.shapes import (
     as_dict,
     as_list,
     contained,
+    contained_by_id,
     dicts,
     reference_of,
     reference_target,
@@ -267,7 +268,8 @@ def recognise(
 def _reason_conditions(resource: Mapping[str, Any], drafts: DraftOrders) -> Iterator[dict[str, Any]]:
     """The Conditions an order's `reasonReference` names that the call itself carries: contained in
     the order, or among the draft orders (those in the chart are the record's to find)."""
+    inside_by_id = contained_by_id(resource)
     for ref in map(reference_target, as_list(resource.get("reasonReference"))):
-        found = (contained(resource, ref[1:]) if ref.startswith("#") else drafts.get(ref)) if ref else None
+        found = (inside_by_id.get(ref[1:]) if ref.startswith("#") else drafts.get(ref)) if ref else None
         if isinstance(found, dict) and found.get("resourceType") == "Condition":
             yield found

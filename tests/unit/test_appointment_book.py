@@ -23,6 +23,7 @@ from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.demo_support import packaged_sample
 from tests.support import (
+    CountedItems,
     RecordingFactory,
     RecordingFhirClient,
     assert_outcome,
@@ -473,6 +474,29 @@ def test_a_contained_pump_order_is_reported_and_a_contained_visit_ignored() -> N
     answer, _ = book(book_body(visit), meeting_chart(), [])
     assert answer["cards"] == []
     assert [a["resource"]["id"] for a in answer["systemActions"]] == ["apt-1"]
+
+
+@pytest.mark.parametrize("count", [10, 400])
+def test_an_appointments_contained_orders_are_found_in_one_pass_over_its_contained(count: int) -> None:
+    """Each `#id` it is based on was found by scanning `contained` again: a body with thousands of
+    both took tens of seconds (security review S-2). Now the work is proportional to the body."""
+    booked = appointment(*(f"#c{n}" for n in range(count)))
+    booked["contained"] = CountedItems([{**pump_order(), "id": f"c{n}"} for n in range(count)])
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": booked}]}
+    _, unread = appointment_orders(bundle, PATIENT_ID, None)
+    assert [(u.order, u.resource and u.resource["id"]) for u in unread] == [
+        (f"#c{n}", f"c{n}") for n in range(count)
+    ]
+    assert booked["contained"].read == count
+
+
+def test_of_contained_resources_sharing_an_id_the_first_is_the_one_referred_to() -> None:
+    booked = appointment("#order", "#missing")
+    booked["contained"] = [{**pump_order(), "id": "order"}, {**pump_order(code="99213"), "id": "order"}, {}]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": booked}]}
+    _, [first, missing] = appointment_orders(bundle, PATIENT_ID, None)
+    assert first.resource is booked["contained"][0]
+    assert (missing.order, missing.resource) == ("#missing", None)
 
 
 def test_rebooking_an_order_that_already_carries_the_same_assertion_sends_no_update() -> None:

@@ -16,6 +16,7 @@ from service.catalog import load_catalog
 from service.codes import CPT, HCPCS, RXNORM, Code
 from service.infusates import Infusate, infusates
 from service.orders import BILLING_OPTIONS_URL, DraftOrders, OrderCodeTable, PumpOrder, recognise
+from tests.support import CountedItems
 
 CPT_SYSTEMS = ["http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"]
 HCPCS_SYSTEMS = [
@@ -832,3 +833,18 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
 def test_without_a_chart_or_a_drug_there_is_no_infusate() -> None:
     assert infusates_of(*_pump_call()) == []
     assert infusates_of(*_pump_call(), {"MedicationRequest": ["not a resource"]}) == []
+
+
+@pytest.mark.parametrize("count", [10, 400])
+def test_an_orders_contained_reasons_are_found_in_one_pass_over_its_contained(
+    table: OrderCodeTable, count: int
+) -> None:
+    """Each `#id` of `reasonReference` was found by scanning `contained` again (security review S-2)."""
+    order = service_request(concept(CPT_62362))
+    order["reasonReference"] = [{"reference": f"#why{n}"} for n in range(count)]
+    reasons = [{"resourceType": "Condition", "id": f"why{n}"} for n in range(count)]
+    later = {"resourceType": "Condition", "id": "why0", "note": "a second why0: the first is meant"}
+    order["contained"] = CountedItems([*reasons, later])
+    recognised = recognise_alone(order, table)
+    assert recognised is not None and list(recognised.reasons) == reasons
+    assert order["contained"].read == count + 1
