@@ -6,7 +6,8 @@ the same one: one host may serve several tenants), so the EHR's token never leav
 search whose `self` link shows that the server dropped the patient parameter is reported as such
 when it fits on one page (the caller keeps only this patient's resources) and refused when it does
 not: other patients' data is never paged through. Every failure becomes a `FhirError` with a
-short, token-free reason that the engine can show as "could not be checked".
+short, token-free reason that the engine can show as "could not be checked"; where it repeats what
+the server wrote, only a short marked excerpt (`server_words`).
 
 Each request is bounded in time and size: it ends at the call's deadline however slowly the server
 answers (the transport's `Cutoff` cuts the connection), its body is streamed and given up once it
@@ -74,10 +75,34 @@ BATCH_LEVELS = 3  # a batch-response wraps each entry's resource in Bundle.entry
 # (404, 405, 501), is not understood (400, 406, 415, 422), redirected, or answered with no batch.
 REFUSING_STATUSES = frozenset({400, 404, 405, 406, 415, 422, 501})
 REFUSING_REASONS = frozenset({NOT_JSON, NOT_FHIR})
+# A FHIR name (a resource type) a reason repeats as the server wrote it; other text only in part.
+FHIR_NAME = re.compile(r"[A-Z][A-Za-z]{0,63}")
+MAX_SERVER_WORDS = 40
+QUOTATION_MARKS = frozenset("“”")
+JSON_KINDS = {dict: "an object", list: "an array", bool: "true or false", type(None): "nothing"}
+
+
+def server_words(value: Any) -> str:
+    """What a FHIR server wrote where the service expected something else, as a reason (shown in a
+    card, logged, audited) may repeat it: a FHIR name as it is; any other text as its first
+    `MAX_SERVER_WORDS` characters in quotation marks, cut with an ellipsis, control and format
+    characters (and quotation marks) escaped; anything else by its JSON kind. So the server's words
+    can neither flood a card or a log line nor read as the service's own, or the payer's (security
+    review S-3)."""
+    if not isinstance(value, str):
+        return JSON_KINDS.get(type(value), "a number")
+    if FHIR_NAME.fullmatch(value):
+        return value
+    shown = "".join(
+        c if c.isprintable() and c not in QUOTATION_MARKS else c.encode("unicode_escape").decode("ascii")
+        for c in value[:MAX_SERVER_WORDS]
+    )
+    return f"“{shown}{'…' if len(value) > MAX_SERVER_WORDS else ''}”"
 
 
 class FhirError(Exception):
-    """A FHIR call failed; `reason` is safe to show and log (no token, no body)."""
+    """A FHIR call failed; `reason` is safe to show and log (no token, no body, and of the server's own
+    words no more than `server_words` lets through)."""
 
     def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
@@ -429,7 +454,7 @@ class FhirClient:
         most = self.page_size * self.max_pages
         for pages_read in range(1, (max_pages or self.max_pages) + 1):
             if page.get("resourceType") != "Bundle":
-                raise FhirError(f"search returned {page.get('resourceType')}, not a Bundle")
+                raise FhirError(f"search returned {server_words(page.get('resourceType'))}, not a Bundle")
             entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
             for entry in entries:
                 resource = entry.get("resource")
