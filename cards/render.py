@@ -9,7 +9,6 @@ trail and in `idds-crd evaluate --determinations`, not in the card.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -71,9 +70,6 @@ def card(
     return built
 
 
-ASIDE = re.compile(r"\s*\([^()]*\)")
-
-
 def shorten(text: str, limit: int) -> str:
     """`text` within `limit` characters, cut after a whole word (when one ends near the limit)."""
     if len(text) <= limit:
@@ -85,11 +81,48 @@ def shorten(text: str, limit: int) -> str:
 
 def _fitted(lead: str, reason: str) -> str:
     """`lead` + `reason` with the reason's asides in parentheses (dates, a count) left out, the last
-    first, while it is longer than a summary may be: rather than cut in the middle of one."""
-    while len(lead + reason) > SUMMARY_LIMIT and (asides := list(ASIDE.finditer(reason))):
-        last = asides[-1]
-        reason = reason[: last.start()] + reason[last.end() :]
-    return lead + reason
+    first, while it is longer than a summary may be: rather than cut in the middle of one. An aside
+    goes with the space before it; one left out can leave the parentheses around it an aside.
+
+    Found once, however many asides a reason holds (its words may be the chart's: a condition's name):
+    they go in the order their opening parentheses come from the end, each taking with it those inside
+    it, already gone. Searching the text again for its last aside after each one (and a search for
+    spaces then a parenthesis, from every space of a long run) was quadratic in its length."""
+    room, length = SUMMARY_LIMIT - len(lead), len(reason)
+    left_out: list[tuple[int, int]] = []  # (start, end), starts falling: the top is the leftmost
+    for start, end in _asides(reason):
+        if length <= room:
+            break
+        inside = 0
+        while left_out and left_out[-1][0] < end:  # begins within this one: so it lies inside it
+            inner_start, inner_end = left_out.pop()
+            inside += inner_end - inner_start
+        left_out.append((start, end))
+        length -= end - start - inside
+    kept, at = [], 0
+    for start, end in reversed(left_out):
+        kept.append(reason[at:start])
+        at = end
+    return lead + "".join(kept) + reason[at:]
+
+
+def _asides(text: str) -> list[tuple[int, int]]:
+    """Each pair of matching parentheses of `text` as (start, end), its start where the spaces before
+    it start, the pairs by their opening parenthesis from the last to the first."""
+    pairs: dict[int, int] = {}
+    opened: list[int] = []
+    for at, character in enumerate(text):
+        if character == "(":
+            opened.append(at)
+        elif character == ")" and opened:
+            pairs[opened.pop()] = at + 1
+    asides = []
+    for opening in sorted(pairs, reverse=True):
+        start = opening
+        while start > 0 and text[start - 1].isspace():
+            start -= 1
+        asides.append((start, pairs[opening]))
+    return asides
 
 
 VERDICT = {
