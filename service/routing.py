@@ -21,7 +21,7 @@ from typing import Any
 
 from service.codes import negated
 from service.references import local_reference
-from service.shapes import as_dict, as_str, contained, dicts, reference_of, reference_target
+from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
 from service.yamlsource import Path_, SourceError, check_schema, element, load
 
@@ -234,11 +234,12 @@ def _payer_organizations(
     coverage: Mapping[str, Any], organizations: Mapping[str, Mapping[str, Any]]
 ) -> list[tuple[dict[str, Any], Mapping[str, Any] | None]]:
     found = []
+    inside = contained_by_id(coverage)
     for payor in dicts(coverage.get("payor")):
         ref = reference_target(payor)
         organization: Mapping[str, Any] | None = None
         if ref and ref.startswith("#"):
-            organization = contained(coverage, ref[1:])
+            organization = inside.get(ref[1:])
         elif ref:
             organization = organizations.get(local_reference(ref) or "")
         found.append((payor, organization))

@@ -9,6 +9,7 @@ import pytest
 from service.catalog import load_catalog
 from service.routing import is_medicare, route_coverages
 from tests.builders import TODAY
+from tests.support import CountedItems
 
 PAYER_ID = "http://idds-crd.org/fhir/sid/payer-id"
 PAYERS = load_catalog().payers
@@ -236,3 +237,14 @@ def test_each_route_names_the_payer_as_a_reference_usable_outside_the_coverage()
         {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
         {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
     ]
+
+
+def test_many_payors_of_contained_organizations_read_the_contained_list_once() -> None:
+    """Each `#id` payor is looked up in an index of the Coverage's contained resources, not by a scan
+    per payor: 300 of each read 300 items, not 90,000 (security review S-2, the routing case)."""
+    many = coverage("c1", {"reference": "#p0"})
+    many["payor"] = [{"reference": f"#p{i}"} for i in range(300)]
+    many["contained"] = CountedItems([org(f"p{i}", value="geha") for i in range(300)])
+    routes = route_coverages([many], [], PAYERS, TODAY)
+    assert {r.policy_id for r in routes} == {"geha-idds-chronic-pain"}
+    assert many["contained"].read == 300
