@@ -35,6 +35,7 @@ held by the app (never module state); with `cache.url`, Redis, shared by every r
 is down or slow costs at most `cache.timeout_seconds` once, then reads as a miss for a few
 seconds (one WARNING per outage, counted in `/metrics`), never an error of the call. Answers are
 stored as JSON with their numbers as written (`strict_json`): one comes back as the server gave it.
+An answer orjson cannot write that way (an integer past 64 bits) is not stored, never an error.
 """
 
 from __future__ import annotations
@@ -293,12 +294,23 @@ class PatientDataCache:
             return
         expires_at = self._clock() + self.ttl_seconds
         items = {
-            self.key(scope, *query): orjson.dumps(
-                {"expires_at": expires_at, "answer": answer}, default=as_written
-            )
+            self.key(scope, *query): value
             for query, answer in answers
+            if (value := _stored({"expires_at": expires_at, "answer": answer})) is not None
         }
-        self.store.put_many(items, self.ttl_seconds)
+        if items:
+            self.store.put_many(items, self.ttl_seconds)
+
+
+def _stored(value: dict[str, Any]) -> bytes | None:
+    """`value` as the store keeps it (orjson, numbers as written); None for an answer orjson cannot
+    write (an integer past 64 bits, which the FHIR client keeps exact, or nesting past 255 levels),
+    which is then not kept: the next call asks the server again and reads it exactly as this one
+    did, where writing it another way (`json`) would give back its decimals by value."""
+    try:
+        return orjson.dumps(value, default=as_written)
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _unexpired(value: bytes | None, now: float) -> Answer | None:

@@ -47,7 +47,7 @@ from service.fhir.transport import guarded_session
 from service.references import URL_SAFE_ID
 from service.settings import FhirSettings
 from service.shapes import dicts
-from service.strict_json import as_written, loads_exact, nested_within
+from service.strict_json import as_written, dumps, loads_exact, nested_within
 
 MAX_PAGES = FhirSettings.max_pages
 PAGE_SIZE = FhirSettings.page_size
@@ -519,13 +519,18 @@ def _answered(answer: EntryAnswer) -> dict[str, Any]:
 
 def _within(answer: EntryAnswer, limit: int) -> EntryAnswer:
     """The entry, or the entry marked too large when its resource would not have been taken as the
-    answer to its own request (more than `limit` bytes; or deeper than can be measured)."""
+    answer to its own request (more than `limit` bytes; or deeper than can be measured). Measured as
+    orjson writes it, or as `json` does where orjson cannot (an integer past 64 bits, which is no
+    reason to drop the entry: its own answer is read exactly)."""
     if answer.resource is None:
         return answer
     try:
         size = len(orjson.dumps(answer.resource, default=as_written))
     except orjson.JSONEncodeError:
-        size = limit + 1
+        try:
+            size = len(dumps(answer.resource).encode())
+        except RecursionError:
+            size = limit + 1
     return answer if size <= limit else replace(answer, resource=None, too_large=True)
 
 

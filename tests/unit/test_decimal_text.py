@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from flask import Flask
 
 from service.app import create_app
 from service.cli import main
-from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
+from service.fhir.cache import CacheScope, CacheStore, MemoryStore, PatientDataCache, RedisStore
 from service.fhir.client import FhirClient, FhirError
 from service.http_input import REQUEST_LIMITS
+from service.settings import CacheSettings
 from service.strict_json import (
     DecimalText,
     dumps,
@@ -33,6 +36,7 @@ from service.strict_json import (
     written_fast,
 )
 from tests.builders import catalog
+from tests.cache_support import HandClock, cache_app, cache_settings, call, two_ehrs
 from tests.demo_support import packaged_sample
 from tests.number_support import (
     LITERALS,
@@ -181,6 +185,76 @@ def test_the_patient_data_cache_gives_numbers_back_as_written() -> None:
     cached.keep(scope, [(("Observation", "q"), answer)], deadline=float("inf"))
     found = cached.lookup(scope, {"o": ("Observation", "q")}, deadline=float("inf"))
     assert dumps(found["o"]) == '{"resourceType":"Bundle","entry":[{"resource":{"value":2.50,"n":-0}}]}'
+
+
+BIG = b'{"url":"http://example.org/x","valueInteger64":18446744073709551616}'
+
+
+def _store(kind: str, request: pytest.FixtureRequest) -> CacheStore:
+    if kind == "memory":
+        return MemoryStore(10, 100_000, lambda: 0.0)
+    return RedisStore(request.getfixturevalue("redis_server").url, 2.0)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_answer_the_cache_cannot_keep_as_read_is_asked_again_and_the_others_are_kept(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    store = _store(kind, request)
+    cached = PatientDataCache(store, 60.0, f"t:{uuid.uuid4()}:", clock=lambda: 0.0)
+    scope = CacheScope("client", FHIR_SERVER, "user", "patient")
+    big = loads_exact(b'{"resourceType":"Observation","value":2.50,"extension":[' + BIG + b"]}")
+    plain = loads_exact(b'{"resourceType":"Observation","value":2.50}')
+    cached.keep(scope, [(("Observation", "big"), big), (("Observation", "plain"), plain)], float("inf"))
+    wanted = {"big": ("Observation", "big"), "plain": ("Observation", "plain")}
+    found = cached.lookup(scope, wanted, deadline=float("inf"))
+    assert list(found) == ["plain"] and dumps(found["plain"]) == '{"resourceType":"Observation","value":2.50}'
+    if isinstance(store, RedisStore):
+        store.close()
+
+
+def _served_with_a_big_integer(request: Any) -> tuple[int, dict[str, str], bytes]:
+    """The FHIR server's answers: every search empty but the Observations', which hold BIG."""
+    searched = request.url.split(FHIR_SERVER, 1)[1].lstrip("/").split("?")[0]
+    entries = b""
+    if searched == "Observation":
+        entries = b'{"resource":{"resourceType":"Observation","id":"big","status":"final",'
+        entries += b'"subject":{"reference":"Patient/demo-meets"},"code":{"text":"x"},"extension":['
+        entries += BIG + b"]}}"
+    body = b'{"resourceType":"Bundle","type":"searchset","entry":[' + entries + b"]}"
+    return 200, {"Content-Type": "application/fhir+json"}, body
+
+
+@responses.activate
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_fhir_answer_holding_an_integer_past_64_bits_is_answered_with_the_cache_on(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    anywhere = re.compile(re.escape(FHIR_SERVER) + ".*")
+    responses.add_callback(responses.GET, anywhere, _served_with_a_big_integer)
+    responses.add(responses.POST, anywhere, status=400, json={})
+    body = with_fhir(packaged_sample("order-sign-implant-demo-meets"))
+    del body["prefetch"]["painScores"]  # searched for on the FHIR server
+    url = None if kind == "memory" else request.getfixturevalue("redis_server").url
+    ehr, _ = two_ehrs()
+    app = cache_app(cache_settings(FHIR_SERVER, (ehr,), CacheSettings(url=url)), catalog(), HandClock())
+    searches = []
+    for _ in range(2):  # the second call asks the server again for what was not kept
+        response = call(app.test_client(), ehr, body)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        searches.append(sum("/Observation?" in c.request.url for c in responses.calls))
+    assert searches[1] == 2 * searches[0] > 0
+
+
+@responses.activate
+def test_a_batch_entry_holding_an_integer_past_64_bits_is_not_taken_for_a_too_large_one() -> None:
+    resource = b'{"resourceType":"Observation","id":"big","extension":[' + BIG + b"]}"
+    entry = b'{"response":{"status":"200 OK"},"resource":' + resource + b"}"
+    answer = b'{"resourceType":"Bundle","type":"batch-response","entry":[' + entry + b"," + entry + b"]}"
+    responses.post(FHIR_SERVER, body=answer, content_type="application/fhir+json")
+    client = FhirClient(FHIR_SERVER, None, 2.0, max_response_bytes=len(answer) - 1)
+    entries = client.batch(["Observation/big", "Observation/big"])
+    assert [dumps(e.resource).encode() for e in entries] == [resource, resource]
 
 
 def test_the_number_form_does_not_depend_on_a_null_or_on_escaping() -> None:
