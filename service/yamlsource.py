@@ -3,8 +3,9 @@
 Policy authors edit YAML by hand; an error must say `geha.yaml:42: ...`, not just what is wrong.
 `load` returns the parsed data with a locator that maps a path inside it (`("criteria", 3,
 "test")`) to the line where that element starts. Whatever is wrong with a file (it cannot be read,
-a byte is not UTF-8, it does not parse, it breaks its schema) is a SourceError with that location,
-the one error `policies check` and start-up report in a line: never a traceback.
+a byte is not UTF-8, it does not parse, YAML cannot read a value of it, such as the unquoted date
+`2019-02-30`, it breaks its schema) is a SourceError with that location, the one error `policies
+check` and start-up report in a line: never a traceback.
 
 Parsing is most of start-up, so a file is parsed once, by libyaml's C parser when PyYAML has it
 (its nodes carry line marks too); the pure-Python parser is used without libyaml, and to word the
@@ -99,13 +100,23 @@ def read_text(
 
 
 def _yaml_element_on(text: str, line: int) -> str:
-    """The element of a YAML text that starts on `line`, for a message (`(file)` if it does not parse)."""
+    """The element of a YAML text that starts on `line`, for a message (`(file)` if it does not parse).
+    Read from the node tree alone: no value is constructed (one may be what the message is about)."""
     import yaml
 
     try:
-        return element(_located("", text, strict_loader(fast=False)).on_line(line))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return "(file)"
+    return element(Located("", None, _lines(node)).on_line(line))
+
+
+def _lines(node: yaml.Node | None) -> dict[Path_, int]:
+    """The line of every element of a document's node tree (none for an empty document)."""
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return lines
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
@@ -137,10 +148,22 @@ def _refuse_repeated_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> No
         first[key] = key_node.start_mark.line + 1
 
 
+def _unreadable(node: yaml.Node, exc: ValueError) -> yaml.YAMLError:
+    """The ConstructorError, at `node`, for a scalar YAML's own reading refuses with a bare ValueError
+    (an unquoted date that is no date: `2019-02-30`, `2019-13-01`)."""
+    import yaml
+
+    what = "is not a date" if node.tag == "tag:yaml.org,2002:timestamp" else "cannot be read"
+    error = yaml.constructor.ConstructorError(None, None, f"'{node.value}' {what}: {exc}", node.start_mark)
+    error.unreadable_value = True  # type: ignore[attr-defined]
+    return error
+
+
 @cache
 def strict_loader(fast: bool = True) -> type[yaml.SafeLoader]:
     """PyYAML's safe loader (libyaml's parser when `fast` and PyYAML has it) refusing a key given
-    twice in one mapping, at the line of its second appearance."""
+    twice in one mapping, at the line of its second appearance, and a value its reading refuses
+    (`_unreadable`) at that value's line."""
     import yaml
 
     base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
@@ -152,6 +175,12 @@ def strict_loader(fast: bool = True) -> type[yaml.SafeLoader]:
                 checked.add(id(node))
                 _refuse_repeated_keys(self, node)
             return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep)
+            except ValueError as exc:  # the innermost node: its parents see a YAMLError
+                raise _unreadable(node, exc) from None
 
     return Strict
 
@@ -188,15 +217,16 @@ def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None) -> Locat
     try:
         return _located(path.name, text, loader_class or strict_loader())
     except yaml.YAMLError as exc:
+        if getattr(exc, "unreadable_value", False):
+            line = exc.problem_mark.line + 1  # type: ignore[attr-defined]
+            where = _yaml_element_on(text, line)
+            raise SourceError(f"{path.name}:{line}: {where}: {exc.problem}") from None  # type: ignore[attr-defined]
         raise _syntax_error(path, text, exc) from None
 
 
 def _located(name: str, text: str, loader_class: type[yaml.SafeLoader]) -> Located:
     data, node = _parse(text, loader_class)
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
-    return Located(name, data, lines)
+    return Located(name, data, _lines(node))
 
 
 @cache

@@ -307,9 +307,10 @@ def _break_policies(policies: Path, breakage: str) -> None:
     if breakage == "one-file-twice":
         shutil.copy2(policies / "geha.yaml", policies / "geha-copy.yaml")
         return
-    path = policies / ("geha.yaml" if breakage == "impossible-date" else "payers.yaml")
+    path = policies / ("geha.yaml" if breakage.startswith("impossible-date") else "payers.yaml")
     old, new = {
         "impossible-date": ('effective: "2021-01-01"', 'effective: "2021-02-30"'),
+        "impossible-date-unquoted": ('effective: "2021-01-01"', "effective: 2021-02-30"),
         "not-utf8": ("name: Cohere Health", "name: Soci\udce9t\udce9"),
         "identifier-twice": ("value: cbc}", "value: geha}"),
     }[breakage]
@@ -327,6 +328,10 @@ def _break_policies(policies: Path, breakage: str) -> None:
         (
             "impossible-date",
             r"geha\.yaml:\d+: effective: '2021-02-30' is not a date: day is out of range for month",
+        ),
+        (
+            "impossible-date-unquoted",
+            r"geha\.yaml:\d+: effective: '2021-02-30' is not a date: day is out of range for month$",
         ),
         ("not-utf8", r"payers\.yaml:\d+: payers\.3\.name: byte 0xe9 is not UTF-8 \(save the file as UTF-8\)"),
         (

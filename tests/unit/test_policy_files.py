@@ -682,15 +682,29 @@ def test_the_iso_dates_agree_with_the_dates_the_words_state(
             r"geha\.yaml:\d+: effective: '2021-02-30' is not",
         ),
         (
+            ('effective: "2021-01-01"', "effective: 2021-02-30"),
+            r"geha\.yaml:\d+: effective: '2021-02-30' is not a date: day is out of range for month$",
+        ),
+        (
             ("name: Cohere Health", "name: Soci\udce9t\udce9"),
             r"payers\.yaml:\d+: payers\.3\.name: byte 0xe9 is not",
+        ),
+        (
+            ("name: Cohere Health", "name: 2024-13-01"),
+            r"payers\.yaml:\d+: payers\.3\.name: '2024-13-01' is not a date: month must be in 1\.\.12$",
         ),
         (
             ("value: cbc}", "value: geha}"),
             r"payers\.yaml:\d+: payers\.2\.identifiers\.0: identifier .*\|geha is",
         ),
     ],
-    ids=["impossible-date", "not-utf8", "payer-identifier-twice"],
+    ids=[
+        "impossible-date",
+        "impossible-date-unquoted",
+        "not-utf8",
+        "payer-unquoted-impossible-date",
+        "payer-identifier-twice",
+    ],
 )
 def test_policies_check_reports_a_broken_file_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], message: str
