@@ -41,7 +41,7 @@ from service.registry import ServiceDefinition
 from service.shapes import dicts
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
-from service.strict_json import DecimalText, written_fast
+from service.strict_json import loads_exact, written_fast
 
 REMOVED = "[removed]"
 # A request carries a token or two. Every credential is gone from the stored request whatever their
@@ -462,7 +462,7 @@ def _scrubbed(value: Any, secrets: list[str]) -> JsonText:
         return JsonText(text)
     return JsonText(
         _json(
-            _walked(json.loads(_json(value, allow_nan=True), parse_float=DecimalText), secrets),
+            _walked(loads_exact(_json(value, allow_nan=True), non_finite=True), secrets),
             allow_nan=False,
         )
     )

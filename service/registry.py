@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from service.orders import REQUEST_TYPES
+from service.strict_json import whole_number
 
 # Advertised: more than one, so a CRD 2.2 client SHALL name the one it wants (§dev-3), and a call that
 # names none is a 2.0.1 client's, answered as 2.0 (crdver-1's pattern allows no "2.0" here).
@@ -138,15 +139,20 @@ class CallOptions:
         given = configuration if isinstance(configuration, dict) else {}
         values = {}
         for option in CONFIGURATION_OPTIONS:
-            value = given.get(option["code"])
-            wanted = _OPTION_TYPES[option["type"]](value)
-            values[str(option["code"]).replace("-", "_")] = value if wanted else option["default"]
+            value = _OPTION_TYPES[option["type"]](given.get(option["code"]))
+            values[str(option["code"]).replace("-", "_")] = option["default"] if value is None else value
         return cls(**values)
 
 
-_OPTION_TYPES: dict[str, Callable[[Any], bool]] = {
-    "boolean": lambda value: isinstance(value, bool),
-    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+def _count(value: Any) -> int | None:
+    whole = whole_number(value)
+    return whole if whole is not None and whole >= 0 else None
+
+
+# Each option's value as its type reads it, None for a value not of that type (the default is taken).
+_OPTION_TYPES: dict[str, Callable[[Any], Any]] = {
+    "boolean": lambda value: value if isinstance(value, bool) else None,
+    "integer": _count,
 }
 
 

@@ -89,6 +89,17 @@ def _int_reader(text: str) -> type[int] | Callable[[str], int | DecimalText]:
     return _int_or_negative_zero if _NEGATIVE_ZERO.search(text) else int
 
 
+def whole_number(value: Any) -> int | None:
+    """`value` as a check wanting a JSON integer takes it: an int (never a bool), or the integer `-0`
+    (a `DecimalText`, to be written back as it was) as 0; None for anything else. orjson writes an
+    int subclass by its value, never asking `default`, so `-0` cannot be an int that keeps its text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if type(value) is DecimalText and value.text == "-0":
+        return 0
+    return None
+
+
 def _not_a_number(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -97,18 +108,23 @@ def _not_a_number(name: str) -> None:
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def loads_exact(raw: bytes | str) -> Any:
+def loads_exact(raw: bytes | str, non_finite: bool = False) -> Any:
     """JSON as this service reads what it may write back: numbers as `DecimalText` or int, as written.
 
     ValueError for what orjson (which read these before) refuses: bytes that are not UTF-8, a byte
     order mark, NaN and ±Infinity, a number beyond a float, an unpaired surrogate (checked by orjson
-    itself, where the text escapes any surrogate at all: seldom).
+    itself, where the text escapes any surrogate at all: seldom). With `non_finite` (a text this
+    service wrote itself with `json`'s `allow_nan`), NaN and ±Infinity are floats and an unpaired
+    surrogate is kept, as `json` reads them.
     """
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     document = json.loads(
-        text, parse_float=DecimalText, parse_int=_int_reader(text), parse_constant=_not_a_number
+        text,
+        parse_float=DecimalText,
+        parse_int=_int_reader(text),
+        parse_constant=float if non_finite else _not_a_number,
     )
-    if "\\u" in text and _ESCAPED_SURROGATE.search(text):
+    if not non_finite and "\\u" in text and _ESCAPED_SURROGATE.search(text):
         orjson.loads(text)
     return document
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from service.hooks.contexts import HookContextRules, context_rules
 from service.references import URL_SAFE_ID
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
+from service.strict_json import whole_number
 
 # Ids end up in URLs (`Patient/{{context.patientId}}`): never `.` or `..`.
 ID_PATTERN = re.compile(rf"^{URL_SAFE_ID}$")
@@ -135,7 +136,7 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
                 "fhirAuthorization.token_type", "fhirAuthorization.token_type must be Bearer"
             )
         expires_in = auth.get("expires_in")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+        if whole_number(expires_in) is None:
             raise RequestInvalid(
                 "fhirAuthorization.expires_in", "fhirAuthorization.expires_in is required (whole seconds)"
             )

@@ -38,6 +38,7 @@ from tests.audit_support import (
 from tests.builders import meeting_chart
 from tests.catalog_support import copy_policies
 from tests.demo_support import packaged_sample
+from tests.number_support import numbered_extensions, with_literals
 from tests.observability_support import scrape, total
 from tests.support import (
     FHIR_SERVER,
@@ -620,6 +621,40 @@ def test_a_retried_call_exports_each_assertion_once_from_the_first_record(
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     assert exported("--since", yesterday) == [[]]  # issued by the first record, outside the window
     assert exported("--until", yesterday) == [issued]
+
+
+NUMBERS = ("12345.50", "-0")
+
+
+def numbers_call(app: Flask, with_token: bool) -> tuple[dict[str, Any], str]:
+    """(request body, token) of an order-select whose order carries NUMBERS as written, the token
+    repeated in the body (the record is then walked to remove it) or not sent at all."""
+    path, body, token = secret_call("order-select-62362-demo-meets")
+    if not with_token:
+        body["extension"].pop("x-echo")
+        body.pop("fhirAuthorization")
+        body.pop("fhirServer")
+    extensions, literals = numbered_extensions(NUMBERS)
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["extension"] = [*order.get("extension", []), *extensions]
+    response = app.test_client().post(
+        path, data=with_literals(body, literals), content_type="application/json"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return body, token
+
+
+@pytest.mark.parametrize("with_token", [False, True], ids=["as-written", "walked-for-a-token"])
+def test_the_record_keeps_the_orders_numbers_as_written(compiled_catalog: Catalog, with_token: bool) -> None:
+    """Walked to remove a token or not, the stored request and response hold `12345.50` and `-0`
+    (the walk once wrote the integer `-0` as `0`: review S39-8)."""
+    app = audited_app(compiled_catalog)
+    _, token = numbers_call(app, with_token)
+    with app.extensions["idds_crd"].stores.database.engine.connect() as connection:
+        [(request, response)] = connection.execute(text("SELECT request, response FROM audit_records")).all()
+    assert token not in request
+    for column in (request, response):
+        assert [n in column for n in ('"valueDecimal":12345.50}', '"valueDecimal":-0}')] == [True, True]
 
 
 def test_purge_removes_records_past_retention_with_their_cards_and_feedback(

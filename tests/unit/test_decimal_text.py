@@ -26,6 +26,7 @@ from service.cli import main
 from service.fhir.cache import CacheScope, CacheStore, MemoryStore, PatientDataCache, RedisStore
 from service.fhir.client import FhirClient, FhirError
 from service.http_input import REQUEST_LIMITS
+from service.registry import CallOptions
 from service.settings import CacheSettings
 from service.strict_json import (
     DecimalText,
@@ -255,6 +256,22 @@ def test_a_batch_entry_holding_an_integer_past_64_bits_is_not_taken_for_a_too_la
     client = FhirClient(FHIR_SERVER, None, 2.0, max_response_bytes=len(answer) - 1)
     entries = client.batch(["Observation/big", "Observation/big"])
     assert [dumps(e.resource).encode() for e in entries] == [resource, resource]
+
+
+def test_an_integer_written_minus_zero_is_a_whole_number_where_the_request_wants_one() -> None:
+    """`-0` is read as a `DecimalText` (to be written back as `-0`): a check wanting an integer takes
+    it as 0, as it did when every integer was read by value."""
+    body = with_fhir(packaged_sample("order-select-62362-demo-meets"))
+    body["fhirAuthorization"]["expires_in"] = "<seconds>"
+    raw = with_literals(body, {"<seconds>": "-0"})
+    response = (
+        offline_app()
+        .test_client()
+        .post(f"/cds-services/idds-crd-{body['hook']}", data=raw, content_type=JSON)
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    options = CallOptions.of({"max-cards": loads_exact("-0")})
+    assert options.max_cards == 0 and type(options.max_cards) is int
 
 
 def test_the_number_form_does_not_depend_on_a_null_or_on_escaping() -> None:
