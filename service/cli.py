@@ -217,6 +217,8 @@ def _audit_trail(settings: Settings) -> Any:
 
 
 def _audit_show(args: argparse.Namespace) -> int:
+    from service.strict_json import dumps  # numbers as the record stores them (`12345.50`, `-0`)
+
     records = _audit_trail(load_settings(args.config)).find(args.key)
     if not records:
         print(
@@ -224,7 +226,7 @@ def _audit_show(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
+    print(dumps(records[0] if len(records) == 1 else records, indent=True))
     return 0
 
 
@@ -244,10 +246,11 @@ def _positive(text: str) -> int:
 
 def _audit_export(args: argparse.Namespace) -> int:
     from service.metrics import metric_data
+    from service.strict_json import dumps
 
     for record in _audit_trail(load_settings(args.config)).between(args.since, args.until):
         for metric in metric_data(record):
-            sys.stdout.write(json.dumps(metric, separators=(",", ":"), ensure_ascii=False) + "\n")
+            sys.stdout.write(dumps(metric) + "\n")
     return 0
 
 

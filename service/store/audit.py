@@ -196,7 +196,8 @@ class AuditTrail:
 
     @staticmethod
     def _with_feedback(connection: Connection, row: Row[Any]) -> dict[str, Any]:
-        record = {key: _jsonable(value) for key, value in row._mapping.items()}
+        # str(key): a column's name is a `quoted_name`, a str subclass no fast JSON writer takes as a key
+        record = {str(key): _jsonable(value) for key, value in row._mapping.items()}
         feedback = connection.execute(
             select(
                 audit_feedback.c.card_uuid,

@@ -7,7 +7,7 @@ share one file, and their write transactions take turns on a lock file beside it
 `sqlite://` (in memory) is one connection shared by the threads of one process, for tests and
 throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas. JSON columns take a
 `JsonText` (a value its writer already wrote as JSON, as the audit trail does to scan it for
-secrets) as it is, instead of writing it again.
+secrets) as it is, instead of writing it again, and are read back with their numbers as stored.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from service.cutoff import Cutoff, current_watch
 from service.settings import StoreSettings
 from service.store.outage import DatabaseTimedOut, Outage
 from service.store.writer_turns import WriterTurns
+from service.strict_json import loads_exact
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -52,6 +53,12 @@ class JsonText(str):
 
 def _json_column_text(value: Any) -> str:
     return value if isinstance(value, JsonText) else json.dumps(value)
+
+
+def _json_column_value(text: str) -> Any:
+    """A JSON column's value with its numbers as stored (`2.50`, `-0`: `loads_exact`); NaN or
+    Infinity, which the audit trail writes as text, read as `json` would."""
+    return loads_exact(text, non_finite=True)
 
 
 class DatabaseError(RuntimeError):
@@ -125,7 +132,9 @@ OPENING_FAILURES = (ArgumentError, SQLAlchemyError, ModuleNotFoundError)
 
 
 def _engine(url: str) -> Engine:
-    engine = create_engine(url, json_serializer=_json_column_text, **_pooling(url))
+    engine = create_engine(
+        url, json_serializer=_json_column_text, json_deserializer=_json_column_value, **_pooling(url)
+    )
     if url.startswith("sqlite") and url not in IN_MEMORY:
         event.listen(engine, "connect", _sqlite_pragmas)
     if _served(engine):

@@ -657,6 +657,20 @@ def test_the_record_keeps_the_orders_numbers_as_written(compiled_catalog: Catalo
         assert [n in column for n in ('"valueDecimal":12345.50}', '"valueDecimal":-0}')] == [True, True]
 
 
+@pytest.mark.parametrize("with_token", [False, True], ids=["as-written", "walked-for-a-token"])
+def test_audit_show_prints_the_numbers_the_record_stores(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str], with_token: bool
+) -> None:
+    """`12345.50` and `-0` as the record stores them, never by value (`12345.5`, `0`: review S39-9)."""
+    config = config_for(tmp_path)
+    body, _ = numbers_call(file_app(compiled_catalog, config), with_token)
+    status, out, _ = cli(capsys, "audit", "show", body["hookInstance"], "--config", config)
+    assert status == 0 and json.loads(out)["hook_instance"] == body["hookInstance"]
+    assert (
+        out.count('"valueDecimal": 12345.50\n') == out.count('"valueDecimal": -0\n') == 2
+    )  # request, response
+
+
 def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
