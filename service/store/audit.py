@@ -10,6 +10,7 @@ by `purge` (`idds-crd audit purge`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -284,8 +285,10 @@ def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> li
     are recorded, and the second answer issues the same assertions, under the same ids (`assertion_id`:
     hookInstance, order, Coverage). The export issues each assertion once, from the first record that
     issued it (service/metrics.py), whether or not that record is in its window; the retry is still
-    exported as a call. Only a record of the same hookInstance issues the same ids, so those are the
-    ones read (one query for all `records`; the column, cut and scrubbed, may find more, and the ids
+    exported as a call. An assertion is that repeat only when it also says what the earlier one said
+    (`_issued`: a second call of the hookInstance judged otherwise issued its own determination, which
+    is exported). Only a record of the same hookInstance issues the same ids, so those are the ones
+    read (one query for all `records`; the column, cut and scrubbed, may find more, and the ids
     decide). Done when the trail is read, not when a call is recorded: the call reads nothing more."""
     held = {record["id"] for record in records}
     instances = {record["hook_instance"] for record in records} - {None}
@@ -301,24 +304,30 @@ def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> li
     read = [*earlier, *((record["id"], record["assertions"]) for record in records)]
     for record_id, assertions in sorted(read, key=lambda pair: pair[0]):
         for assertion in assertions if isinstance(assertions, list) else []:
-            if (issued := _issued_id(assertion)) is not None:
+            if (issued := _issued(assertion)) is not None:
                 first.setdefault(issued, record_id)
     for record in records:
         record["assertions"] = [
             {**a, "retry_of": first[issued]}
-            if (issued := _issued_id(a)) is not None and first[issued] < record["id"]
+            if (issued := _issued(a)) is not None and first[issued] < record["id"]
             else a
             for a in record["assertions"] or []
         ]
     return records
 
 
-def _issued_id(assertion: Any) -> str | None:
-    """The id of an assertion (of a record's `assertions` column) its call issued; None for one it
-    carried (kept from the order as it arrived: service/audit_entry.py)."""
+# What an assertion says: the same under one id (hookInstance, order, Coverage) makes a retry's repeat.
+ASSERTED = ("covered", "pa_needed", "doc_needed", "info_needed", "satisfied_pa_id", "questionnaires")
+
+
+def _issued(assertion: Any) -> str | None:
+    """An assertion (of a record's `assertions` column) its call issued, as its id and what it says
+    (equal for a retry's repeat only); None for one it carried (kept from the order as it arrived:
+    service/audit_entry.py)."""
     if isinstance(assertion, dict) and not assertion.get("carried"):
         issued = assertion.get("assertion_id")
-        return issued if isinstance(issued, str) else None
+        said = [assertion.get(key) for key in ASSERTED]
+        return json.dumps([issued, said], default=str) if isinstance(issued, str) else None
     return None
 
 

@@ -671,6 +671,35 @@ def test_audit_show_prints_the_numbers_the_record_stores(
     )  # request, response
 
 
+def test_a_second_call_judged_otherwise_under_the_same_ids_is_exported_as_issued(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same hookInstance, the second chart without its pain scores: the assertions keep their ids
+    but say otherwise, so they are no retry's repeat and the export gives both determinations. A third
+    call, the second's retry, issues nothing anew (review S39-10)."""
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    body = {**packaged_sample("order-sign-implant-demo-meets"), "hookInstance": str(uuid.uuid4())}
+    second = copy.deepcopy(body)
+    second["prefetch"]["painScores"]["entry"] = []
+    answers = [
+        post_json(app.test_client(), "/cds-services/idds-crd-order-sign", b) for b in (body, second, second)
+    ]
+    said = [
+        {a["assertion_id"]: (a.get("covered"), a["info_needed"]) for a in audit_entry.coverage_assertions(r)}
+        for r in (answer.get_json() for answer in answers)
+    ]
+    issued = sorted(said[0])
+    assert said[0].keys() == said[1].keys() and all(said[0][i] != said[1][i] for i in issued)
+    assert said[1] == said[2]
+    status, out, _ = cli(capsys, "audit", "export", "--config", config)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [metric_problems(m) for m in lines] == [[]] * 3
+    assert [sorted(i["assertionId"] for i in coverage_infos(m)) for m in lines] == [issued, issued, []]
+    [_, judged_otherwise, retry] = trail(app).find(body["hookInstance"])
+    assert {a.get("retry_of") for a in retry["assertions"]} == {judged_otherwise["id"]}
+
+
 def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
