@@ -290,22 +290,35 @@ def test_a_decimal_is_its_value_in_arithmetic_and_keeps_its_text_when_copied() -
     assert isinstance(number, DecimalText) and copy.deepcopy(number).text == "2.50"
 
 
-@pytest.mark.parametrize("literal", ["4", "4.0", "4.00", "40e-1", "4.000000000000000000001"])
-def test_the_engine_judges_a_pain_score_by_its_value_however_written(literal: str) -> None:
-    def answer(score: str) -> Any:
-        body = packaged_sample("order-sign-implant-demo-meets")
-        observation = body["prefetch"]["painScores"]["entry"][1]["resource"]
-        del observation["valueInteger"]
-        observation["valueQuantity"] = {"value": "<score>", "unit": "{score}"}
-        raw = with_literals(body, {"<score>": score})
-        response = (
-            offline_app().test_client().post("/cds-services/idds-crd-order-sign", data=raw, content_type=JSON)
-        )
-        assert response.status_code == 200
-        answered = json.loads(response.get_data())
-        return {**answered, "cards": [{**card, "uuid": None} for card in answered["cards"]]}
+def _answer_with_the_baseline_pain_score(score: str) -> Any:
+    """The answer to the demo order-sign whose baseline pain score (the trial's reference: the pump
+    meets its criterion when the scores after the trial are at least half lower) is written `score`,
+    the cards' generated uuids aside."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    baseline = body["prefetch"]["painScores"]["entry"][0]["resource"]
+    assert baseline["id"] == "demo-meets-obs-pain-baseline"
+    del baseline["valueInteger"]
+    baseline["valueQuantity"] = {"value": "<score>", "unit": "{score}"}
+    raw = with_literals(body, {"<score>": score})
+    response = (
+        offline_app().test_client().post("/cds-services/idds-crd-order-sign", data=raw, content_type=JSON)
+    )
+    assert response.status_code == 200
+    answered = json.loads(response.get_data())
+    return {**answered, "cards": [{**card, "uuid": None} for card in answered["cards"]]}
 
-    assert answer(literal) == answer("4")
+
+def test_the_baseline_pain_score_decides_the_answer() -> None:
+    """What makes the next test able to fail: a baseline of 5 (the scores after, 3, are not half
+    lower) or 0 (a misread) changes the answer given for 8."""
+    written_as_8 = _answer_with_the_baseline_pain_score("8")
+    assert written_as_8 != _answer_with_the_baseline_pain_score("5")
+    assert written_as_8 != _answer_with_the_baseline_pain_score("0")
+
+
+@pytest.mark.parametrize("literal", ["8.0", "8.00", "80e-1", "0.8e1", "8.000000000000000000001"])
+def test_the_engine_judges_a_pain_score_by_its_value_however_written(literal: str) -> None:
+    assert _answer_with_the_baseline_pain_score(literal) == _answer_with_the_baseline_pain_score("8")
 
 
 @pytest.mark.parametrize("literal", LITERALS)
