@@ -60,6 +60,7 @@ SERVER_URL = re.compile(r"(?P<scheme>[^/?#]*//)?(?P<authority>[^/?#]*)(?P<path>[
 JWT_SHAPE = re.compile(
     r"(?<![A-Za-z0-9_-])(?>[A-Za-z0-9_-]*?eyJ)[A-Za-z0-9_-]{2,}+\.[A-Za-z0-9_-]{2,}+\.[A-Za-z0-9_-]*+"
 )
+JWT_START = "eyJ"  # in every match of JWT_SHAPE: `{"` base64url-encoded, how a JWT's header begins
 AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")  # never access_token
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
 # `written_for` is kept: a group left with one branch narrows it by the order's indication
@@ -528,16 +529,22 @@ def _clean(text: str, secrets: list[str]) -> bool:
     """Whether a value written as `text` certainly needs no scrubbing, from one search. JSON escapes
     character by character, so a string holding a secret or a JWT leaves it (escaped) in the text;
     a match here only means the value is walked string by string."""
-    if JWT_SHAPE.search(text):
+    if _jwt_shaped(text):
         return False
     return not any(json.dumps(secret)[1:-1] in text for secret in secrets)
+
+
+def _jwt_shaped(text: str) -> bool:
+    """Whether `text` holds a JWT. Every one holds `eyJ`, which `in` finds at C speed where the linear
+    pattern, starting with no literal, walks the text position by position (40x slower on a chart)."""
+    return JWT_START in text and JWT_SHAPE.search(text) is not None
 
 
 def _walked(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         if any(_holds(value, secret) for secret in secrets):
             return REMOVED
-        return JWT_SHAPE.sub(REMOVED, value)
+        return JWT_SHAPE.sub(REMOVED, value) if JWT_START in value else value
     if isinstance(value, dict):
         return {_walked(k, secrets): _walked(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
