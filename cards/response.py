@@ -32,7 +32,7 @@ from service.catalog import Catalog
 from service.codes import codings, concept_text
 from service.engine.model import Determination
 from service.hooks.contexts import CLINICIANS
-from service.modifiers import not_understood, order_modifiers
+from service.modifiers import not_understood
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
@@ -206,10 +206,10 @@ def _undecided(decisions: Decisions, text: str, technical: bool = False) -> tupl
     )
 
 
-def _modified(decisions: Decisions, resource: dict[str, Any]) -> tuple[CoverageJudgement, ...]:
+def _modified(decisions: Decisions, reference: str) -> tuple[CoverageJudgement, ...]:
     """Every Coverage's "not checked" for a resource carrying a modifier extension (service/modifiers.py):
     a pump order, its drug or a booked Appointment alike; none when it carries none."""
-    urls = order_modifiers(resource)
+    urls = decisions.call.modifiers.get(reference)
     return _undecided(decisions, f"{not_understood(urls)}, so it was not checked") if urls else ()
 
 
@@ -249,7 +249,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     targets = []
     for resource in call.in_scope:
         reference = reference_of(resource)
-        if modifiers := _modified(decisions, resource):
+        if modifiers := _modified(decisions, reference):
             targets.append(CoverageTarget(reference, resource, None, modifiers))
         elif reference in pumps:
             targets.append(CoverageTarget(reference, resource, pumps[reference].code, judgements[reference]))
@@ -278,7 +278,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             order = next((annotated[ref] for ref in orders if ref in annotated), None)
         if order is not None and call.request.crd_version == "2.2":
             continue  # CRD 2.2: an Appointment based on a ServiceRequest is annotated on the request
-        if modifiers := _modified(decisions, appointment):
+        if modifiers := _modified(decisions, reference):
             targets.append(CoverageTarget(reference, appointment, None, modifiers))
         elif order is not None:  # judged under the order: its assertion
             targets.append(CoverageTarget(reference, appointment, order.billing, order.judgements, order))

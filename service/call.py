@@ -35,6 +35,8 @@ class CallData:
     appointments: tuple[dict[str, Any], ...] = ()  # booked Appointments that carry coverage information
     data: GatheredData | None = None
     episode_kinds: frozenset[str] = frozenset()  # base kinds of every pump order among `drafts`
+    # the modifier extensions' urls of each order and Appointment carrying any (service/modifiers.py)
+    modifiers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

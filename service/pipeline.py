@@ -171,7 +171,8 @@ def _gathered(
         # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
         # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    modified = _modified_unread(pump)
+    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump)])
+    modified = _modified_unread(pump, modifiers)
     held_out = {u.order for u in modified}
     pump = [o for o in pump if o.reference not in held_out]
     unread += _devices_unread(in_scope, pump, drafts, fetch_device)
@@ -185,6 +186,7 @@ def _gathered(
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:
         appointments = booked_appointments(request) if behaviour.on_appointments else []
+        modifiers |= _modifiers_of(appointments)
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
@@ -197,6 +199,7 @@ def _gathered(
         tuple(unread),
         tuple(appointments),
         episode_kinds=episode,
+        modifiers=modifiers,
     )
     scope = scope_of(request, caller)
     if pump:
@@ -216,17 +219,20 @@ def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
     return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
 
 
-def _modified_unread(pump: list[PumpOrder]) -> list[UnreadOrder]:
+def _modifiers_of(resources: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """The modifier extensions' urls of each resource carrying any, by reference: each walked once."""
+    walked = {id(r): r for r in resources}.values()
+    return {reference_of(r): urls for r in walked if (urls := order_modifiers(r))}
+
+
+def _modified_unread(pump: list[PumpOrder], modifiers: dict[str, tuple[str, ...]]) -> list[UnreadOrder]:
     """The pump orders not judged because they carry a modifier extension (service/modifiers.py),
     each with the card's reason; their coverage information says the same (cards/response.py)."""
-    modified = []
-    for order in pump:
-        if urls := order_modifiers(order.resource):
-            why = not_understood(urls)
-            modified.append(
-                UnreadOrder(order.reference, order.reference, why, resource=order.resource, modifiers=urls)
-            )
-    return modified
+    return [
+        UnreadOrder(o.reference, o.reference, not_understood(urls), resource=o.resource, modifiers=urls)
+        for o in pump
+        if (urls := modifiers.get(o.reference))
+    ]
 
 
 def _devices_unread(
