@@ -440,14 +440,47 @@ def written_fast(
     return written
 
 
+def _finite_as_written(number: float) -> str:
+    """A float as `json` writes it, but a `DecimalText` as its own text; ValueError for NaN or ±Infinity."""
+    if type(number) is DecimalText:
+        return number.text
+    if not math.isfinite(number):
+        raise ValueError(f"{float.__repr__(number)} is not a JSON number")
+    return float.__repr__(number)
+
+
+class _TextKeepingEncoder(json.JSONEncoder):
+    """`json`'s writer for what orjson will not write (an integer past 64 bits, a key that is not a
+    string): the C writer takes every float by its value, so this one runs `json`'s own Python
+    writer, which asks `_finite_as_written` for each float."""
+
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Iterator[str]:
+        encode_text = json.encoder.encode_basestring  # type: ignore[attr-defined]
+        make_iterencode = json.encoder._make_iterencode  # type: ignore[attr-defined]
+        markers: dict[int, Any] | None = {} if self.check_circular else None
+        write = make_iterencode(
+            markers,
+            self.default,
+            encode_text,
+            self.indent,
+            _finite_as_written,
+            self.key_separator,
+            self.item_separator,
+            self.sort_keys,
+            self.skipkeys,
+            _one_shot,
+        )
+        return write(o, 0)  # type: ignore[no-any-return]
+
+
 def dumps(value: Any, indent: bool = False, default: Default | None = None) -> str:
     """Compact JSON (CRD §found-40), or indented by two; ValueError rather than ever writing NaN or
-    Infinity. Numbers as they were read wherever orjson writes the value (`written_fast`): where it
-    cannot, `json` writes a `DecimalText` by its value (`2.5` for `2.50`), which the reading of a
-    request never gives it but for an order holding an integer past 64 bits beside a decimal."""
+    Infinity. Numbers as they were read: by orjson where it writes the value (`written_fast`), else
+    by `json`'s Python writer told to keep a `DecimalText`'s text (`_TextKeepingEncoder`)."""
     written = written_fast(value, indent=indent, default=default)
     if written is not None:
         return written.decode()
-    if indent:
-        return json.dumps(value, indent=2, default=default, ensure_ascii=False, allow_nan=False)
-    return json.dumps(value, separators=(",", ":"), default=default, ensure_ascii=False, allow_nan=False)
+    layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+    return json.dumps(
+        value, cls=_TextKeepingEncoder, default=default, ensure_ascii=False, allow_nan=False, **layout
+    )

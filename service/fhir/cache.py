@@ -305,8 +305,8 @@ class PatientDataCache:
 def _stored(value: dict[str, Any]) -> bytes | None:
     """`value` as the store keeps it (orjson, numbers as written); None for an answer orjson cannot
     write (an integer past 64 bits, which the FHIR client keeps exact, or nesting past 255 levels),
-    which is then not kept: the next call asks the server again and reads it exactly as this one
-    did, where writing it another way (`json`) would give back its decimals by value."""
+    which is then not kept (seldom: the next call asks the server again and reads it as this one
+    did), rather than written by `json`'s slower Python writer on every call that stores it."""
     try:
         return orjson.dumps(value, default=as_written)
     except orjson.JSONEncodeError:

@@ -93,22 +93,31 @@ def at(body: Any, path: JsonPath) -> Any:
     return body
 
 
-def with_numbers(order: dict[str, Any], null: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """The order carrying every literal (markers in their place), and a null elsewhere if `null`."""
-    extensions, literals = numbered_extensions()
+# an integer orjson will not write, which sends the whole answer to `json`'s writer
+PAST_64_BITS = "123456789012345678901234567890"
+
+
+def with_numbers(
+    order: dict[str, Any], null: bool, big: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order carrying every literal (markers in their place), a null elsewhere if `null`, and an
+    integer past 64 bits if `big`."""
+    extensions, literals = numbered_extensions(LITERALS + ((PAST_64_BITS,) if big else ()))
     changed = {**order, **(A_NULL if null else {}), "extension": [*order.get("extension", []), *extensions]}
     return changed, literals
 
 
 @pytest.mark.parametrize("version", ["2.0", "2.2"])
-@pytest.mark.parametrize("null", [False, True], ids=["no-null", "a-null"])
+@pytest.mark.parametrize(
+    ("null", "big"), [(False, False), (True, False), (True, True)], ids=["no-null", "a-null", "a-big-integer"]
+)
 @pytest.mark.parametrize(("name", "path", "reference"), list(SOURCES.values()), ids=list(SOURCES))
 def test_the_order_comes_back_with_its_numbers_as_written(
-    name: str, path: JsonPath, reference: str, null: bool, version: str
+    name: str, path: JsonPath, reference: str, null: bool, big: bool, version: str
 ) -> None:
     body = packaged_sample(name)
     body["extension"] = {"davinci-crd.requestedVersion": version}
-    order, literals = with_numbers(at(body, path), null)
+    order, literals = with_numbers(at(body, path), null, big)
     at(body, path[:-1])[path[-1]] = order
     raw = with_literals(body, literals)
     response = (
@@ -137,12 +146,13 @@ def test_an_order_read_from_the_fhir_server_comes_back_with_its_numbers_as_writt
     assert without_coverage_information(updated(response.get_data(), ORDER_READ)) == as_written(served)
 
 
+@pytest.mark.parametrize("big", [False, True], ids=["", "a-big-integer"])
 def test_evaluate_prints_the_order_with_its_numbers_as_written(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], big: bool
 ) -> None:
     body = packaged_sample("order-sign-implant-demo-meets")
     path = ("context", "draftOrders", "entry", 3, "resource")
-    order, literals = with_numbers(at(body, path), null=True)
+    order, literals = with_numbers(at(body, path), null=True, big=big)
     at(body, path[:-1])[path[-1]] = order
     request = tmp_path / "request.json"
     request.write_bytes(with_literals(body, literals))
