@@ -1,8 +1,9 @@
 """The `idds-crd` command: serve the hooks, evaluate one request offline, run the demo, or sign a
 CDS Hooks JWT as an EHR would (to call a deployment that requires one).
 
-`evaluate` reads and writes JSON as the service does (`strict_json`), so the orders in its answer
-keep their numbers as written, as a served answer's do."""
+`evaluate` reads and writes JSON as the service does (`http_input`, `strict_json`): it refuses the
+bodies a served call refuses, in the same words (exit 2), and the orders in its answer keep their
+numbers as written, as a served answer's do."""
 
 from __future__ import annotations
 
@@ -98,18 +99,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     from service.catalog import load_catalog
     from service.errors import operation_outcome
     from service.hooks.models import RequestInvalid, parse_hook_request
+    from service.http_input import InputRefused, decode_json_body
     from service.pipeline import build_environment, handle_hook
     from service.registry import service_for_hook
-    from service.strict_json import dumps, loads_exact
+    from service.strict_json import dumps
 
     settings = load_settings(args.config)
     try:
-        body = loads_exact(Path(args.request).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        body = decode_json_body(Path(args.request).read_bytes())
+    except OSError as exc:
         print(
             json.dumps(operation_outcome("structure", f"cannot read {args.request}: {exc}", "$")),
             file=sys.stderr,
         )
+        return 2
+    except InputRefused as refused:  # the body the service would refuse, in the words it would use
+        print(json.dumps(operation_outcome(refused.code, refused.message, refused.field)), file=sys.stderr)
         return 2
     if args.fhir_server and isinstance(body, dict):
         body["fhirServer"] = args.fhir_server

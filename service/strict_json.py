@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
@@ -35,7 +36,7 @@ from typing import Any
 import orjson
 
 PathPart = str | int
-MAX_KEY_IN_PATH = 80  # characters of an odd key shown in an error's path
+MAX_SHOWN = 80  # characters of an odd key or number shown in an error
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # from an escape UTF-8 cannot encode
 
 
@@ -156,6 +157,25 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
+class _TooManyDigits:
+    """Stands where the text held an integer longer than Python reads (`sys.get_int_max_str_digits`)."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def _int_or_marker(
+    read: Callable[[str], int | DecimalText],
+) -> Callable[[str], int | DecimalText | _TooManyDigits]:
+    def reader(text: str) -> int | DecimalText | _TooManyDigits:
+        try:
+            return read(text)
+        except ValueError:  # the only one an integer's text can raise: too many digits
+            return _TooManyDigits(text)
+
+    return reader
+
+
 def _finite_or_marker(text: str) -> DecimalText | _NonFinite:
     try:
         return DecimalText(text)
@@ -170,7 +190,7 @@ def render_path(parts: Sequence[PathPart]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            key = part if len(part) <= MAX_KEY_IN_PATH else part[:MAX_KEY_IN_PATH] + "…"
+            key = part if len(part) <= MAX_SHOWN else part[:MAX_SHOWN] + "…"
             text += f".{key}" if text else key
     return text or "$"
 
@@ -179,7 +199,7 @@ def _children(value: dict[str, Any] | list[Any]) -> Iterator[tuple[PathPart, Any
     return iter(value.items()) if isinstance(value, dict) else enumerate(value)
 
 
-_PLAIN = (int, DecimalText, float, bool, type(None))  # nothing to check (non-finite: _NonFinite)
+_PLAIN = (int, DecimalText, float, bool, type(None))  # nothing to check (_NonFinite, _TooManyDigits)
 
 
 def _first_problem(document: Any, limits: JsonLimits) -> tuple[str, str] | None:
@@ -222,15 +242,19 @@ def _problem(value: Any, depth: int, limits: JsonLimits) -> str | None:
             return "holds an unpaired UTF-16 surrogate, which is not text"
         return None
     if isinstance(value, _NonFinite):
-        return f"is {value.text}, which is not a JSON number (finite numbers only)"
+        shown = value.text if len(value.text) <= MAX_SHOWN else value.text[:MAX_SHOWN] + "…"
+        return f"is {shown}, which is not a JSON number (finite numbers only)"
+    if isinstance(value, _TooManyDigits):
+        most = sys.get_int_max_str_digits()
+        return f"is an integer of {value.digits} digits, longer than this service reads ({most})"
     if isinstance(value, dict | list) and depth >= limits.max_depth:
         return f"is nested more than {limits.max_depth} levels deep"
-    if isinstance(value, _WithDuplicateKey):
-        return f"names the key '{value.duplicate[:MAX_KEY_IN_PATH]}' more than once"
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # keys first: a refusal that names a key must be able to write it
         for key in value:
             if len(key) > limits.max_string or LONE_SURROGATE.search(key):
                 return "has a key that is too long or not text"
+    if isinstance(value, _WithDuplicateKey):
+        return f"names the key '{value.duplicate[:MAX_SHOWN]}' more than once"
     return None
 
 
@@ -369,7 +393,7 @@ def loads_request_carefully(raw: bytes | str, limits: JsonLimits) -> Any:
         object_pairs_hook=_object,
         parse_constant=_NonFinite,
         parse_float=_finite_or_marker,
-        parse_int=_int_reader(text),
+        parse_int=_int_or_marker(_int_reader(text)),
     )
     found = _first_problem(document, limits)
     if found is not None:

@@ -318,7 +318,7 @@ def _unexpired(value: bytes | None, now: float) -> Answer | None:
         return None
     try:
         stored = loads_exact(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # not what this cache wrote: a miss, never an error
         return None
     if not isinstance(stored, dict) or not isinstance(stored.get("answer"), dict):
         return None

@@ -75,6 +75,26 @@ def test_evaluate_rejects_an_invalid_request_with_the_field(tmp_path: Path) -> N
     assert json.loads(result.stderr)["issue"][0]["expression"] == ["context.patientId"]
 
 
+REFUSED_BODIES = {
+    "nested-past-the-parser": (b"[" * 2000 + b"]" * 2000, "$", "nested too deeply"),
+    "nested-past-the-bound": (b'{"a":' + b"[" * 60 + b"]" * 60 + b"}", "a" + "[0]" * 39, "nested more than"),
+    "repeated-key": (b'{"hook": "order-select", "hook": "order-sign"}', "$", "'hook' more than once"),
+    "byte-order-mark": (b'\xef\xbb\xbf{"hook": "order-select"}', "$", "byte order mark"),
+    "integer-too-long": (b'{"a": ' + b"7" * 4301 + b"}", "a", "4301 digits"),
+}
+
+
+@pytest.mark.parametrize(("raw", "field", "mention"), REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
+def test_evaluate_refuses_what_the_service_refuses_in_its_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes, field: str, mention: str
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_bytes(raw)
+    assert main(["evaluate", str(request)]) == 2
+    [issue] = json.loads(capsys.readouterr().err)["issue"]
+    assert issue["expression"] == [field] and mention in issue["diagnostics"], issue
+
+
 def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(

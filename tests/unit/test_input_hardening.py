@@ -83,6 +83,19 @@ def test_unpaired_surrogates_are_refused(client: FlaskClient) -> None:
     assert response.get_json()["issue"][0]["diagnostics"].endswith("which is not text")
 
 
+@pytest.mark.parametrize("url", [SELECT_URL, SELECT_URL + "/feedback"])
+def test_a_repeated_key_that_is_no_text_is_refused_as_no_text(client: FlaskClient, url: str) -> None:
+    """The refusal of a repeated key quotes it: an unpaired surrogate in it could not be written out."""
+    text = json.dumps(select_body()).replace('"context": {', '"context": {"\\udfff": 1, "\\udfff": 2, ', 1)
+    assert_outcome(post_raw(client, url, text), 400, "context", mention="too long or not text")
+
+
+def test_an_integer_longer_than_python_reads_is_refused_naming_it(client: FlaskClient) -> None:
+    text = json.dumps(select_body()).replace('"context": {', '"context": {"n": [1, ' + "9" * 4301 + "], ", 1)
+    issue = assert_outcome(post_raw(client, SELECT_URL, text), 400, "context.n[1]", mention="4301 digits")
+    assert "set_int_max_str_digits" not in issue["diagnostics"]
+
+
 @pytest.mark.parametrize(
     ("encoding", "mention"),
     [("utf-16-le", "not valid JSON"), ("utf-16", "not UTF-8"), ("utf-32", "not UTF-8")],

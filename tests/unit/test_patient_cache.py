@@ -140,6 +140,16 @@ def test_no_lookup_when_the_store_could_not_answer_before_the_deadline() -> None
     assert cache.lookup(SCOPE, {"q": query}, time.monotonic() - 1) == {}
 
 
+@pytest.mark.parametrize("value", [b"not json", b"[" * 5000 + b"]" * 5000, b'{"answer": 1}'])
+def test_a_stored_value_this_cache_did_not_write_reads_as_a_miss(value: bytes) -> None:
+    """A shared Redis may hold anything under a key: what is not an answer is a miss, never an error."""
+    clock = HandClock()
+    cache = memory_cache(clock)
+    query = ("Condition", "?patient=demo-meets")
+    cache.store.put_many({cache.key(SCOPE, *query): value}, 60)
+    assert cache.lookup(SCOPE, {"q": query}, LATER) == {}
+
+
 def request_of(body: dict[str, Any]) -> HookRequest:
     return parse_hook_request(body, service_for_hook(body["hook"]))
 
