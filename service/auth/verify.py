@@ -167,7 +167,8 @@ class TokenVerifier:
 
 
 def _header(token: str) -> dict[str, Any]:
-    """The header, judged before anything else: a signature algorithm we accept at all, a key id."""
+    """The header, judged before anything else: a signature algorithm we accept at all, a key id, and
+    `typ` JWT (CDS Hooks 2.0, Trusting CDS Clients: each REQUIRED)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
@@ -178,7 +179,9 @@ def _header(token: str) -> dict[str, Any]:
     if not isinstance(header.get("kid"), str) or not header["kid"]:
         raise Refused("kid missing from the header")
     typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+    if typ is None:
+        raise Refused("typ missing from the header")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
         raise Refused("typ is not JWT")
     return header
 

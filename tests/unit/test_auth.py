@@ -230,6 +230,7 @@ REFUSALS: list[Any] = [
     ),
     pytest.param(lambda key: mint(key, headers=jwt_header(key, kid=MISSING)), "kid missing", id="no-kid"),
     pytest.param(lambda key: mint(key, headers=jwt_header(key, typ="JOSE+JSON")), "typ is not JWT", id="typ"),
+    pytest.param(lambda key: mint(key, headers=jwt_header(key, typ=None)), "typ missing", id="no-typ"),
     pytest.param(
         lambda key: mint(key, headers=jwt_header(key, jku="https://evil.example.org/jwks.json")),
         "jku is not on the issuer's allow-list",
