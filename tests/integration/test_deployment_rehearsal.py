@@ -46,6 +46,7 @@ class Deployment:
     database: str
     ehr: KeyPair
     loader_output: str
+    proxy: Nginx
 
     @property
     def certificate(self) -> Path:
@@ -54,11 +55,16 @@ class Deployment:
     def call(self, sample: str, **changes: Any) -> requests.Response:
         """A packaged sample (its chart read from the FHIR server) sent through the proxy with a
         signed JWT, as the registered EHR sends it."""
-        path = next(p for p in request_files() if p.stem == sample)
-        body = with_fhir_server(
-            as_queried(json.loads(path.read_text(encoding="utf-8"))), self.fhir.base_url, FHIR_TOKEN
-        )
-        body.update(changes)
+        return self.send({**self.sample(sample, queried=True), **changes})
+
+    def sample(self, name: str, queried: bool) -> dict[str, Any]:
+        """A packaged sample pointed at the FHIR server, its chart in its prefetch or (`queried`) not."""
+        path = next(p for p in request_files() if p.stem == name)
+        packaged = json.loads(path.read_text(encoding="utf-8"))
+        return with_fhir_server(as_queried(packaged) if queried else packaged, self.fhir.base_url, FHIR_TOKEN)
+
+    def send(self, body: dict[str, Any]) -> requests.Response:
+        """`body` sent through the proxy with the registered EHR's signed JWT."""
         endpoint = f"/cds-services/idds-crd-{body['hook']}"
         token = mint(self.ehr, aud=f"{self.public}{endpoint}")
         return requests.post(
@@ -132,7 +138,7 @@ def deployment(
                 "nginx",
             )
             try:
-                yield Deployment(public, tls_dir, replicas, fhir, database, ehr, loaded)
+                yield Deployment(public, tls_dir, replicas, fhir, database, ehr, loaded, proxy)
             finally:
                 proxy.close()
         finally:
@@ -278,6 +284,18 @@ def test_every_call_is_kept_in_the_shared_audit_trail(deployment: Deployment) ->
             assert sorted(kept) == sorted(instances)
     finally:
         engine.dispose()
+
+
+def test_a_prefetched_chart_and_its_answer_never_reach_the_proxys_disk(deployment: Deployment) -> None:
+    """nginx writes a body or an answer larger than its buffers to a temporary file (the patient's
+    chart on the proxy's disk) and logs a warning for each (ops review s16, OPS-3)."""
+    body = deployment.sample("order-sign-implant-demo-meets", queried=False)
+    for entry in body["context"]["draftOrders"]["entry"]:  # each order goes back whole in the answer
+        entry["resource"]["note"] = [{"text": "x" * 4000} for _ in range(8)]
+    answer = deployment.send({**body, "hookInstance": str(uuid.uuid4())})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.request.body or b"") > 64 * 1024 and len(answer.content) > 64 * 1024
+    assert "temporary file" not in deployment.proxy.error_log()
 
 
 def test_metrics_stay_inside(deployment: Deployment) -> None:
