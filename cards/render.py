@@ -12,8 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from cards import items
+from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
@@ -24,7 +26,7 @@ from service.routing import Route
 from service.wording import listing
 
 SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
-CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
+CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"  # CRD 2.2.1
 SUMMARY_LIMIT = 139
 _INDICATOR = {
     Outcome.MEETS: "info",
@@ -44,6 +46,17 @@ _TOPIC_DISPLAY = {
 def topic(code: str) -> dict[str, str]:
     """A `source.topic` Coding from the CDS Hooks card-type code system."""
     return {"system": CARD_TYPE_SYSTEM, "code": code, "display": _TOPIC_DISPLAY[code]}
+
+
+def in_crd_version(cards: list[dict[str, Any]], crd_version: str) -> list[dict[str, Any]]:
+    """The cards with their topics in the card-type code system of the caller's CRD version: CRD
+    2.2.1's terminology.hl7.org system, or for an earlier version's caller (2.0.1, 2.1) the CRD
+    `temp` system its card-type value set holds the same codes in."""
+    if crd_version == "2.2":
+        return cards
+    return [
+        {**c, "source": {**c["source"], "topic": {**c["source"]["topic"], "system": CRD_TEMP}}} for c in cards
+    ]
 
 
 def card(

@@ -21,6 +21,7 @@ from cards.render import (
     coverage_notice_card,
     decision_card,
     external_reference_card,
+    in_crd_version,
     instructions_card,
     next_steps,
     unread_order_card,
@@ -63,9 +64,17 @@ def policy_page(base_url: str, policy_id: str) -> str:
 
 
 def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
-    """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions."""
-    cards = _decision_cards(decisions, options, base_url, catalog) + _notices(decisions)
-    response: dict[str, Any] = {"cards": cards[: options.max_cards]}
+    """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions; with
+    `coverage-info: false`, neither coverage information nor the cards of that type (§dev-5: the
+    option switches off its card type), the other types as their own options say."""
+    cards = _decision_cards(decisions, options, base_url, catalog)
+    if options.coverage_info:
+        cards += _notices(decisions)
+    response: dict[str, Any] = {
+        "cards": in_crd_version(cards[: options.max_cards], decisions.request.crd_version)
+    }
+    if not options.coverage_info:
+        return response
     asks_documentation = decisions.call.behaviour.asks_documentation
     rules = AssertionRules(asks_documentation, decisions.request.crd_version, may_approve=decisions.approvals)
     targets = _targets(decisions, base_url)
@@ -97,7 +106,7 @@ def _decision_cards(
     determinations = decisions.determinations
     episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
     instructions = options.clinical_reminder and behaviour.places_order
-    cards = [decision_card(episode, instructions) for episode in episodes]
+    cards = [decision_card(episode, instructions) for episode in episodes] if options.coverage_info else []
     if options.clinical_reminder:
         if behaviour.places_order:
             cards += _trial_first_cards(decisions, catalog)

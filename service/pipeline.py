@@ -409,8 +409,8 @@ def handle_hook(
     `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts."""
     deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
     options = call_options(request)
-    if not options.coverage_info:
-        return HookOutcome({"cards": []})  # the only card type we offer is switched off: no work at all
+    if options.no_card_type:
+        return HookOutcome({"cards": []})  # every card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
         call = gather(request, service, env, deadline, today, caller)
     decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))

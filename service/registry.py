@@ -134,6 +134,11 @@ class CallOptions:
     clinical_reminder: bool
     max_cards: int
 
+    @property
+    def no_card_type(self) -> bool:
+        """Whether the EHR switched off every card type (and so the coverage information) offered."""
+        return not (self.coverage_info or self.guideline or self.clinical_reminder)
+
     @classmethod
     def of(cls, configuration: Any) -> CallOptions:
         given = configuration if isinstance(configuration, dict) else {}

@@ -439,6 +439,25 @@ def test_an_older_client_gets_only_what_crd_2_0_1_allows(version: str | None) ->
     assert (assertion_of(pump)["covered"], assertion_of(pump)["info-needed"]) == ("conditional", "OTH")
 
 
+@pytest.mark.parametrize(
+    ("version", "system"),
+    [
+        (None, "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"),
+        ("2.0", "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"),
+        ("2.1", "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"),
+        ("2.2", "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"),
+    ],
+)
+def test_card_topics_are_in_the_card_type_system_of_the_callers_crd_version(
+    version: str | None, system: str
+) -> None:
+    """CRD 2.2.1 moved the card types to terminology.hl7.org; 2.0.1's value set holds them in `temp`."""
+    _, answer = sign_with_chart(meeting_chart(), body=versioned(version))
+    topics = [card["source"]["topic"] for card in answer["cards"]]
+    assert len(topics) >= 3 and {t["system"] for t in topics} == {system}
+    assert {t["code"] for t in topics} == {"coverage-info", "clinical-reminder", "guideline"}
+
+
 def test_a_2_2_client_with_readable_data_gets_the_same_determination() -> None:
     _, older = sign_with_chart(meeting_chart(), body=versioned(None))
     _, newer = sign_with_chart(meeting_chart(), body=versioned("2.2"))

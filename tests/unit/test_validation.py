@@ -799,13 +799,25 @@ def test_odd_shapes_in_draft_orders_never_fail(client: FlaskClient, path: JsonPa
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
 
 
-def test_coverage_info_false_reads_nothing_and_returns_no_cards() -> None:
+def test_every_card_type_switched_off_reads_nothing_and_returns_no_cards() -> None:
     factory = RecordingFactory(RecordingFhirClient())
     body = with_fhir(select_body())
-    body["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
+    off = {"coverage-info": False, "guideline": False, "clinical-reminder": False}
+    body["extension"] = {"davinci-crd.configuration": off}
     response = post_json(build_app(factory).test_client(), SELECT_URL, body)
     assert response.get_json() == {"cards": []}
     assert factory.client.calls == []
+
+
+@pytest.mark.parametrize("url", [SELECT_URL, SIGN_URL])
+def test_coverage_info_false_switches_off_its_card_type_and_the_coverage_information_only(url: str) -> None:
+    """CDS Hooks §dev-5 (CRD): an option set to false suppresses that card type; discovery offers
+    `guideline` and `clinical-reminder` as options of their own."""
+    body = with_fhir(select_body() if url == SELECT_URL else sign_body())
+    body["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
+    answer = post_json(build_app(RecordingFactory(RecordingFhirClient())).test_client(), url, body).get_json()
+    topics = {card["source"]["topic"]["code"] for card in answer["cards"]}
+    assert topics == {"guideline", "clinical-reminder"} and "systemActions" not in answer
 
 
 # Uncapped, the three signed lines (no data) give one decision card for the payer, one proposal to
