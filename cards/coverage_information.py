@@ -86,11 +86,14 @@ class CoverageTarget:
 
 @dataclass(frozen=True)
 class AssertionRules:
-    """What the call allows an assertion to say: the hook's permissions and the CRD version."""
+    """What the call allows an assertion to say: the hook's permissions and the CRD version; and the
+    call's FHIR server, whose Coverages its assertions are about (a repetition naming another server's
+    Coverage, whatever its id, is not this call's to replace)."""
 
     asks_documentation: bool  # primary hooks may ask for documentation (never order-select, §hook-19)
     crd_version: str = "2.0"
     may_approve: bool = False  # the call may carry an automatic approval (a primary hook, not a what-if)
+    fhir_server: str | None = None  # the call's fhirServer (None: any absolute reference is its own)
 
     @property
     def indeterminate(self) -> bool:
@@ -314,7 +317,7 @@ def _on_order(
     (the same assertion from an earlier call, with its ids and PA number, or an approval issued
     elsewhere). An Appointment judged under the order repeats it: one service, one assertion."""
     actions = coverage_actions([replace(order, judgements=(judgement,))], rules, hook_instance, today)
-    carried = _repetition(actions[0]["resource"] if actions else order.resource, judgement.coverage)
+    carried = _repetition(actions[0]["resource"] if actions else order.resource, judgement.coverage, rules)
     return _copied(carried) if carried is not None else None  # never an object of the request
 
 
@@ -323,24 +326,25 @@ def _on_order(
 _NOT_JUDGED = ("date", "coverage-assertion-id", "satisfied-pa-id", "detail")
 
 
-def _coverage_of(extension: Mapping[str, Any]) -> str | None:
-    """`Coverage/id` of a repetition, however the reference was written (absolute, versioned)."""
+def _coverage_of(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
+    """`Coverage/id` of a repetition, however the reference was written (absolute, versioned); None
+    when it names another server's Coverage (service/references.py, `local_reference`)."""
     for sub in dicts(extension.get("extension")):
         if sub.get("url") == "coverage" and (ref := reference_target(sub.get("valueReference"))):
-            return local_reference(ref)
+            return local_reference(ref, rules.fhir_server)
     return None
 
 
 _DOCUMENTATION_REQUEST = ("doc-needed", "doc-purpose", "questionnaire")  # what only a primary hook asks
 
 
-def _repetition(resource: Mapping[str, Any], coverage: str) -> dict[str, Any] | None:
+def _repetition(resource: Mapping[str, Any], coverage: str, rules: AssertionRules) -> dict[str, Any] | None:
     """The resource's coverage-information repetition for `coverage` (`Coverage/id`), if any."""
     return next(
         (
             e
             for e in dicts(resource.get("extension"))
-            if e.get("url") == EXTENSION_URL and _coverage_of(e) == coverage
+            if e.get("url") == EXTENSION_URL and _coverage_of(e, rules) == coverage
         ),
         None,
     )
@@ -455,7 +459,7 @@ def coverage_actions(
             continue
         resource = _copied(dict(target.resource))
         existing = dicts(resource.get("extension"))
-        earlier = {_coverage_of(e): e for e in existing if e.get("url") == EXTENSION_URL}
+        earlier = {_coverage_of(e, rules): e for e in existing if e.get("url") == EXTENSION_URL}
         judged = {j.coverage for j in per_coverage}
         added, descriptions, changed = [], [], False
         for judgement in per_coverage:
@@ -477,7 +481,9 @@ def coverage_actions(
         kept = [  # an extension: it goes back as it came (a draft order's is refused: hooks/models.py)
             e
             for e in (listed if isinstance(listed, list) else [])
-            if not isinstance(e, dict) or e.get("url") != EXTENSION_URL or _coverage_of(e) not in judged
+            if not isinstance(e, dict)
+            or e.get("url") != EXTENSION_URL
+            or _coverage_of(e, rules) not in judged
         ]
         resource["extension"] = kept + added
         actions.append(

@@ -76,7 +76,13 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
     if not options.coverage_info:
         return response
     asks_documentation = decisions.call.behaviour.asks_documentation
-    rules = AssertionRules(asks_documentation, decisions.request.crd_version, may_approve=decisions.approvals)
+    request = decisions.request
+    rules = AssertionRules(
+        asks_documentation,
+        request.crd_version,
+        may_approve=decisions.approvals,
+        fhir_server=request.fhir.server,
+    )
     targets = _targets(decisions, base_url)
     actions = coverage_actions(targets, rules, decisions.request.hook_instance, decisions.today)
     if actions:

@@ -103,14 +103,15 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
     request, carried = _request_kept(call.body, prefetch.references if call.request else None)
     secrets = _secrets(call, carried)
-    judged = {route.coverage for route in call.outcome.routes}  # not another server's, kept on the order
+    judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
+    server = call.request.fhir.server if call.request else None  # nor another server's Coverage
     answered = coverage_assertions(call.outcome.response)
     assertions = [
         _marked_carried(a, call.request.hook_instance if call.request else None)
         for a in answered
-        if local_reference(a.get("coverage")) in judged
+        if local_reference(a.get("coverage"), server) in judged
     ]
-    assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged)
+    assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged, server)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -162,21 +163,21 @@ def _repetitions(resource: Any) -> list[dict[str, Any]]:
 
 
 def _kept_unsaid(
-    orders: Iterable[Mapping[str, Any]], updated: set[str], judged: set[str]
+    orders: Iterable[Mapping[str, Any]], updated: set[str], judged: set[str], server: str | None
 ) -> list[dict[str, Any]]:
     """What the orders (and booked Appointments) the call judged came with for a Coverage it judged,
     on those its answer leaves as they are (no system action: an approval, or an earlier assertion
     judged the same, kept): `carried`, not issued by this call, and so never exported as its
     determination, but indexed under its id and PA number, so a reviewer finds each call that judged
     an approval and kept it (audit review AR-3). Another payer's, on the same order, is not this
-    call's to index."""
+    call's to index, nor one naming another FHIR `server`'s Coverage of the same id."""
     kept: dict[tuple[str, str], dict[str, Any]] = {}
     for order in orders:
         for assertion in _repetitions(order):
             identifier = assertion.get("assertion_id")
             if (
                 assertion["order"] not in updated
-                and local_reference(assertion.get("coverage")) in judged
+                and local_reference(assertion.get("coverage"), server) in judged
                 and isinstance(identifier, str)
             ):
                 kept.setdefault((assertion["order"], identifier), {**assertion, "carried": True})

@@ -19,8 +19,8 @@ from service.shapes import reference_target
 FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the R4 `id` datatype
 # A FHIR id that is never `.` or `..`, as the last part of a pattern: ids end up in URLs.
 URL_SAFE_ID = rf"(?!\.{{1,2}}$){FHIR_ID}"
-_REFERENCE = re.compile(
-    rf"^(?:(?P<base>https?://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{FHIR_ID})"
+_REFERENCE = re.compile(  # a URL's scheme in any case (RFC 3986 §3.1)
+    rf"^(?:(?P<base>(?i:https?)://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{FHIR_ID})"
     rf"(?:/_history/(?P<version>{FHIR_ID}))?/?$"
 )
 _ID = re.compile(FHIR_ID)  # an id as `_REFERENCE` reads one
@@ -52,10 +52,12 @@ def parse_reference(value: Any) -> Reference | None:
     return Reference(match["type"], match["id"], match["base"], match["version"])
 
 
-def local_reference(value: Any) -> str | None:
-    """`Type/id` of a reference string or element, however written; None when it has none."""
+def local_reference(value: Any, server: str | None = None) -> str | None:
+    """`Type/id` of a reference string or element, however written; None when it has none. Given the
+    call's FHIR `server`, also None for a reference written as another server's URL: the same id
+    there names another resource (`on_server`)."""
     parsed = parse_reference(value)
-    return parsed.local if parsed else None
+    return parsed.local if parsed is not None and on_server(parsed, server) else None
 
 
 def belongs_to_patient(

@@ -256,16 +256,26 @@ def test_a_kept_assertion_is_indexed_only_for_a_coverage_the_call_judged_and_wit
     assert token not in stored_text(app.extensions["idds_crd"].stores.database.engine)
 
 
+@pytest.mark.parametrize(
+    "coverage",
+    [
+        "Coverage/other-payer",
+        # another FHIR server's Coverage of the same id as this call's: another Coverage (review F-4)
+        "https://other-ehr.example.com/fhir/Coverage/demo-meets-coverage-geha",
+    ],
+)
 def test_an_assertion_another_server_put_on_the_order_is_not_recorded_as_this_calls(
-    compiled_catalog: Catalog,
+    compiled_catalog: Catalog, coverage: str
 ) -> None:
     """The answer keeps coverage information the order already carried for a Coverage this call did
     not judge (another CRD server's); the audit must not index its PA number as one this call issued.
     Before, the record's assertions were read back from the answer, that one included."""
     app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
     path, body, _ = secret_call("order-sign-implant-demo-meets")
+    theirs = copy.deepcopy(THEIRS)
+    theirs["extension"][0]["valueReference"]["reference"] = coverage
     for entry in body["context"]["draftOrders"]["entry"]:
-        entry["resource"].setdefault("extension", []).append(THEIRS)
+        entry["resource"].setdefault("extension", []).append(theirs)
     answer = post_json(app.test_client(), path, body).get_json()
     assert "OTHERPAYER-123" in json.dumps(answer["systemActions"]), "the order keeps what it carried"
     [record] = trail(app).find(body["hookInstance"])

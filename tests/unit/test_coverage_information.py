@@ -41,6 +41,7 @@ from tests.builders import (
 from tests.calls import sample, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.support import (
+    FHIR_SERVER,
     SELECT_URL,
     RecordingFactory,
     RecordingFhirClient,
@@ -250,6 +251,55 @@ def test_an_assertion_for_a_coverage_not_judged_in_the_call_is_kept() -> None:
     assert assertions(again)
     for subs in assertions(again).values():
         assert sorted(s["covered"] for s in subs) == ["conditional", "covered"]
+
+
+def with_earlier_assertion(coverage: str) -> dict[str, Any]:
+    """The sample order-sign with an earlier assertion on each order naming `coverage` (this call's
+    Coverage's id, however written): conditional, under an id no call of this service gives."""
+    body = sign_body()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        subs = [
+            {"url": "coverage", "valueReference": {"reference": coverage}},
+            {"url": "covered", "valueCode": "conditional"},
+            {"url": "pa-needed", "valueCode": "auth-needed"},
+            {"url": "info-needed", "valueCode": "OTH"},
+            {"url": "reason", "valueCodeableConcept": {"text": "an earlier assertion"}},
+            {"url": "date", "valueDate": "2026-11-01"},
+            {"url": "coverage-assertion-id", "valueString": "earlier-1"},
+        ]
+        entry["resource"]["extension"] = [{"url": COVERAGE_INFO, "extension": subs}]
+    return body
+
+
+def test_an_assertion_naming_another_servers_coverage_of_the_same_id_is_kept() -> None:
+    """An absolute reference names a server: another EHR's Coverage/<same id> is another Coverage, so
+    its repetition is kept beside this call's own (fidelity review F-4)."""
+    foreign = "https://other-ehr.example.com/fhir/Coverage/demo-meets-coverage-geha"
+    _, response = sign_with_chart(meeting_chart(), body=with_earlier_assertion(foreign))
+    found = assertions(response)
+    assert len(found) == 4
+    for subs in found.values():
+        assert [s["coverage"]["reference"] for s in subs] == [foreign, "Coverage/demo-meets-coverage-geha"]
+        assert [s["coverage-assertion-id"] == "earlier-1" for s in subs] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "own",
+    [
+        "Coverage/demo-meets-coverage-geha",
+        f"{FHIR_SERVER}/Coverage/demo-meets-coverage-geha",
+        "HTTPS://EHR.Example.ORG/fhir/Coverage/demo-meets-coverage-geha",
+        f"{FHIR_SERVER}/Coverage/demo-meets-coverage-geha/_history/2",
+    ],
+)
+def test_an_assertion_naming_this_calls_coverage_however_written_is_replaced(own: str) -> None:
+    _, response = sign_with_chart(meeting_chart(), body=with_earlier_assertion(own))
+    found = assertions(response)
+    assert len(found) == 4
+    for subs in found.values():
+        assert [(s["coverage"]["reference"], s["covered"]) for s in subs] == [
+            ("Coverage/demo-meets-coverage-geha", "covered")
+        ]
 
 
 def test_an_order_with_a_null_extension_is_still_judged() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.references import PATIENT_LINKS, belongs_to_patient, parse_reference
+from service.references import PATIENT_LINKS, belongs_to_patient, local_reference, parse_reference
 from tests.fuzz_support import seeded
 
 IDS = st.sampled_from(["p1", "demo-meets", "a.b", "..", ".", "", "a_b", "x" * 64, "x" * 65, "é", "p1 "])
@@ -78,3 +78,20 @@ def test_an_absolute_link_belongs_only_when_it_names_the_calls_fhir_server() -> 
     assert not belongs_to_patient(linked("https://ehr.example.org/fhir/r5/Patient/p1"), "p1", False, server)
     assert belongs_to_patient(linked("Patient/p1"), "p1", unlinked=False, server=server)
     assert belongs_to_patient(elsewhere, "p1", unlinked=False)  # no server named: nothing to tell it by
+
+
+def test_a_reference_has_its_local_form_only_on_the_calls_fhir_server() -> None:
+    """`Type/id` names a resource of the call's server: written relative, or as that server's URL
+    (scheme and host in any case, a trailing slash); another server's of the same id is none."""
+    server = "https://ehr.example.org/fhir/"
+    for own in (
+        "Coverage/c1",
+        "https://ehr.example.org/fhir/Coverage/c1",
+        "HTTPS://EHR.Example.org/fhir/Coverage/c1/_history/2",
+        "https://ehr.example.org/fhir/Coverage/c1/",
+    ):
+        assert local_reference(own, server) == "Coverage/c1", own
+        assert local_reference({"reference": own}, server.rstrip("/")) == "Coverage/c1", own
+    elsewhere = "https://other-ehr.example.com/fhir/Coverage/c1"
+    assert local_reference(elsewhere, server) is None
+    assert local_reference(elsewhere) == "Coverage/c1"  # no server named: nothing to tell it by
