@@ -1,15 +1,23 @@
 """The drugs the pump is to deliver (contract §2): those the call orders or names, else the pump's
 current drug in the chart. Which orders are pump orders is service/orders.py's.
+
+A drug order carrying a modifier extension (service/modifiers.py) is neither its drug nor none: it
+is left out, as a chart record carrying one is (service/record.py), and the criteria that read the
+pump's drug could not be checked (`PUMP_DRUG` in the record's `unavailable`), so the card says to
+check it in the chart. A drug order of the call is walked whole (gather's `CallData.modifiers`), a
+chart record at its top, as every chart record is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
+from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
+from service.record import MODIFIED, left_out
 from service.references import local_reference
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
 from service.terminology import IngredientFinder
@@ -25,6 +33,26 @@ class Infusate:
     intrathecal_route: bool
 
 
+# `PatientRecord.unavailable`'s key for the drug orders the pump's drug is read from (checks/common.py
+# names it for a card): what reads the pump's drug could not be checked when one of them was left out
+PUMP_DRUG = "pump drug"
+
+
+@dataclass(frozen=True)
+class PumpDrugs:
+    """The pump's drugs (`found`), and the drug orders they were to be read from that were left out
+    because they carry a modifier extension (`left_out`, by reference)."""
+
+    found: tuple[Infusate, ...]
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """The record's `unavailable` entry for the orders left out, in the words of a chart's records
+        left out (`unreadable_in_chart` knows them); none when none was."""
+        return {PUMP_DRUG: left_out(len(self.left_out), MODIFIED)} if self.left_out else {}
+
+
 def _neuraxial(resource: Mapping[str, Any]) -> bool:
     """A drug order given intrathecally or epidurally, by one of its dosages' routes."""
     return any(neuraxial_route(dosage.get("route")) for dosage in dicts(resource.get("dosageInstruction")))
@@ -38,12 +66,13 @@ def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Inf
 
 def _ordered_infusates(
     drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder, resolve: Callable[[str], Any]
-) -> list[Infusate]:
+) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
     """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
     words), those a pump order names in `reasonReference` whatever their route, drugs a pump order
     names in `orderDetail` (an RxNorm code, or a known ingredient in its text: "40 mL reservoir"
     names no drug), and the drug a pump order's code names (J0476, the baclofen of a trial). An oral
-    drug drafted beside a pump order is not the pump's."""
+    drug drafted beside a pump order is not the pump's. Each with the drug order it is read from
+    (None: read from the pump order)."""
     named = [
         ref
         for order in orders
@@ -57,23 +86,26 @@ def _ordered_infusates(
         referenced = any(drafts.get(ref) is resource for ref in named)
         if not _neuraxial(resource) and not referenced:
             continue
-        result.append(_infusate(resource, resolve))
+        result.append((_infusate(resource, resolve), resource))
     for order in orders:
         if order.drug:
-            result.append(Infusate(f"{order.reference} code", (), order.drug, True))
+            result.append((Infusate(f"{order.reference} code", (), order.drug, True), None))
         for detail in dicts(order.resource.get("orderDetail")):
             codes = tuple(c for c in codings(detail) if c.system == RXNORM)
             text = concept_text(detail)
             if codes or finder.names(text, ()):
-                result.append(Infusate(f"{order.reference} orderDetail", codes, text, False))
+                result.append((Infusate(f"{order.reference} orderDetail", codes, text, False), None))
     return result
 
 
-def _chart_infusates(chart: Mapping[str, Iterable[Any]], resolve: Callable[[str], Any]) -> list[Infusate]:
+def _chart_infusates(
+    chart: Mapping[str, Iterable[Any]], resolve: Callable[[str], Any]
+) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
     """The pump's current drug: the chart's active MedicationRequests given intrathecally or
-    epidurally (a stopped order or a drug given by another route is not what the pump holds)."""
+    epidurally (a stopped order or a drug given by another route is not what the pump holds), each
+    with its record."""
     return [
-        _infusate(resource, resolve)
+        (_infusate(resource, resolve), resource)
         for resource in chart.get("MedicationRequest", ())
         if isinstance(resource, dict) and resource.get("status") == "active" and _neuraxial(resource)
     ]
@@ -84,11 +116,14 @@ def infusates(
     finder: IngredientFinder,
     orders: Iterable[PumpOrder] = (),
     chart: Mapping[str, Iterable[Any]] | None = None,
-) -> list[Infusate]:
+    modified: Collection[str] = (),
+) -> PumpDrugs:
     """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
     epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
-    known ingredients a text names."""
+    known ingredients a text names. A drug order of the call among `modified` (those carrying a
+    modifier extension, by reference), or a chart record carrying one at its top, is left out; one
+    of the call's left out is still a drug the call orders (the chart's does not stand in for it)."""
     chart = chart or {}
     medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
 
@@ -96,4 +131,16 @@ def infusates(
         """A drug's Medication: among the draft orders, else the chart's (prefetched or read)."""
         return drafts.get(reference) or medications.get(local_reference(reference) or "")
 
-    return _ordered_infusates(drafts, list(orders), finder, resolve) or _chart_infusates(chart, resolve)
+    ordered = _ordered_infusates(drafts, list(orders), finder, resolve)
+    if ordered:
+        return _read_as_the_pumps(ordered, lambda order: reference_of(order) in modified)
+    return _read_as_the_pumps(_chart_infusates(chart, resolve), modifies)
+
+
+def _read_as_the_pumps(
+    drugs: list[tuple[Infusate, Mapping[str, Any] | None]], modifying: Callable[[Mapping[str, Any]], bool]
+) -> PumpDrugs:
+    """The drugs, but those whose drug order carries a modifier extension (`modifying`) left out."""
+    kept = [drug for drug, order in drugs if order is None or not modifying(order)]
+    left = [drug.reference for drug, order in drugs if order is not None and modifying(order)]
+    return PumpDrugs(tuple(kept), tuple(dict.fromkeys(left)))

@@ -171,7 +171,8 @@ def _gathered(
         # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
         # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
-    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump)])
+    drugs = [r for r in drafts.resources if r.get("resourceType") == "MedicationRequest"]  # the pump's?
+    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump), *drugs])  # (service/infusates.py)
     modified = _modified_unread(pump, modifiers)
     held_out = {u.order for u in modified}
     pump = [o for o in pump if o.reference not in held_out]
@@ -273,14 +274,16 @@ def decide(
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
     pump_refs = {o.reference for o in call.pump_orders}
-    drugs = tuple(
-        infusates(call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources)
+    pump_drugs = infusates(
+        call.drafts, catalog.terminology.ingredient_finder, call.pump_orders, data.resources, call.modifiers
     )
+    drugs = pump_drugs.found
     selected = {reference_of(r) for r in call.in_scope}
     if selected.isdisjoint(pump_refs) and selected.isdisjoint(d.reference for d in drugs):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
+    unavailable = {**data.unavailable, **pump_drugs.unavailable}
     record = build_record(
-        request.context.patient_id, data.resources, catalog.terminology, data.unavailable
+        request.context.patient_id, data.resources, catalog.terminology, unavailable
     ).before(pump_refs)
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}

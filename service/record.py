@@ -606,6 +606,12 @@ MALFORMED = "could not be read"
 MODIFIED = "carry a modifier extension this service does not understand"
 
 
+def left_out(count: int, why: str) -> str:
+    """How a kind of data reads as not wholly available when `count` of its records were left out
+    `why` (MALFORMED, MODIFIED): the words `unreadable_in_chart` knows."""
+    return f"{count} record(s) {why}"
+
+
 def unreadable_in_chart(reason: str) -> bool:
     """Whether a reason a kind of data is not wholly available is records of the chart this service
     cannot read (malformed, or carrying a modifier extension): asking again gives the same records."""
@@ -690,7 +696,7 @@ def build_record(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),
         unavailable={
-            **{t: "; ".join(f"{n} record(s) {why}" for why, n in c.items()) for t, c in unreadable.items()},
+            **{t: "; ".join(left_out(n, why) for why, n in c.items()) for t, c in unreadable.items()},
             **dict(unavailable or {}),
         },
     )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from service.codes import Code, codings, first_display
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
+from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
 from service.references import local_reference
@@ -171,8 +172,9 @@ def indication_evident(ctx: EvaluationContext) -> bool:
 
 
 # The chart data that can tell the indication, besides the call: the problem list, and the pump's
-# current drug (the chart's intrathecal MedicationRequests, service/infusates.py).
-INDICATION_SOURCES = ("Condition", "MedicationRequest")
+# current drug (the chart's intrathecal MedicationRequests, service/infusates.py); and the pump's drug
+# orders, when one was left out (`PUMP_DRUG`: it carries a modifier extension).
+INDICATION_SOURCES = ("Condition", "MedicationRequest", PUMP_DRUG)
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,24 @@ import copy
 from typing import Any
 
 from service.app import create_app
-from tests.builders import cards_of, condition, meeting_chart
+from tests.builders import (
+    cards_of,
+    condition,
+    device,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+)
 from tests.calls import sign_with_chart
-from tests.support import assertion_of, open_settings, post_json, sign_body
+from tests.support import assertion_of, open_settings, post_json, select_body, sign_body
 
 SIGN_URL = "/cds-services/idds-crd-order-sign"
 
 IMPLANT = "ServiceRequest/demo-meets-sign-sr-62362"
 WHAT_IF = {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
+PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})  # a catheter is ordered for it
 
 
 def signed_with_modified_implant() -> dict[str, Any]:
@@ -82,10 +92,8 @@ def test_a_record_no_policy_reads_carrying_one_changes_nothing() -> None:
     ]
 
 
-def test_the_pumps_drug_with_a_modifier_deep_in_it_is_not_checked() -> None:
-    """A modifier on a dosage instruction changes the drug order as much as one at its top (S39-4,
-    S39-5): the drug order's coverage information says it was not checked."""
-    body = sign_body()
+def with_modified_drug(body: dict[str, Any]) -> str:
+    """`body`'s drug order given a modifier on its dosage instruction; its reference."""
     [drug] = [
         e["resource"]
         for e in body["context"]["draftOrders"]["entry"]
@@ -94,11 +102,57 @@ def test_the_pumps_drug_with_a_modifier_deep_in_it_is_not_checked() -> None:
     drug.setdefault("dosageInstruction", [{"text": "as programmed"}])[0]["modifierExtension"] = [
         copy.deepcopy(WHAT_IF)
     ]
+    return f"MedicationRequest/{drug['id']}"
+
+
+# what a decision card says of the criteria that read the pump's drug, when its order was left out
+PUMP_DRUG_LEFT_OUT = (
+    "the EHR's pump drug orders were not available (1 record(s) carry a modifier extension this service"
+    " does not understand) — check those records in the chart: calling again reads the same"
+)
+
+
+def test_the_pumps_drug_with_a_modifier_deep_in_it_is_not_checked() -> None:
+    """A modifier on a dosage instruction changes the drug order as much as one at its top (S39-4,
+    S39-5): the drug order's coverage information says it was not checked, and the pump orders'
+    criteria that read the pump's drug are not judged by it either: they could not be checked, and
+    the card says to check that order (before, the drug still counted as the pump's: "covered")."""
+    body = sign_body()
+    drug = with_modified_drug(body)
     _, answer = sign_with_chart(meeting_chart(), body=body)
-    told = action_on(answer, f"MedicationRequest/{drug['id']}")
+    told = action_on(answer, drug)
     assert assertion_of(told)["covered"] == "conditional"
     assert WHAT_IF["url"] in told["description"]
-    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
+    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "conditional"
+    [decision] = cards_of(answer["cards"])
+    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
+    assert f"2 of 14 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision["detail"]
+
+
+def test_an_unselected_drug_with_a_modifier_is_not_read_as_the_pumps_drug() -> None:
+    """order-select of the pump order alone: the drug drafted beside it, which it would be read from,
+    carries a modifier, so what reads the pump's drug could not be checked."""
+    body = select_body()
+    with_modified_drug(body)
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [decision] = cards_of(answer["cards"])
+    assert PUMP_DRUG_LEFT_OUT in decision["detail"]
+
+
+def test_the_charts_pump_drug_with_a_modifier_is_not_read_as_the_pumps_drug() -> None:
+    """A catheter ordered without a drug is judged by the pump's drug in the chart (contract §2); that
+    record carrying a modifier at its top is left out as every chart record carrying one is, and the
+    card says to check it rather than judging by it."""
+
+    def decision(drug: dict[str, Any]) -> dict[str, Any]:
+        call = sign_request(service_request("62350"), coverage=payer_coverage("kpwa"))
+        _, answer = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE, drug], body=call)
+        [card] = cards_of(answer["cards"])
+        return card
+
+    assert PUMP_DRUG_LEFT_OUT not in decision(infusate_request(status="active"))["detail"]
+    modified = {**infusate_request(status="active"), "modifierExtension": [copy.deepcopy(WHAT_IF)]}
+    assert f"2 of 6 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision(modified)["detail"]
 
 
 def test_behind_a_payers_gateway_the_modified_pump_order_still_gets_coverage_information() -> None:

@@ -14,7 +14,7 @@ import yaml
 import policies
 from service.catalog import load_catalog
 from service.codes import CPT, HCPCS, RXNORM, Code
-from service.infusates import Infusate, infusates
+from service.infusates import PUMP_DRUG, Infusate, infusates
 from service.orders import BILLING_OPTIONS_URL, DraftOrders, OrderCodeTable, PumpOrder, recognise
 from tests.support import CountedItems
 
@@ -534,7 +534,7 @@ def infusates_of(
     drafts: DraftOrders, orders: list[PumpOrder] | tuple[()] = (), chart: dict[str, Any] | None = None
 ) -> list[Infusate]:
     """`infusates` with the shipped catalog's ingredients."""
-    return infusates(drafts, load_catalog().terminology.ingredient_finder, orders, chart)
+    return list(infusates(drafts, load_catalog().terminology.ingredient_finder, orders, chart).found)
 
 
 MORPHINE = concept(coding(RXNORM_URL, "7052", "morphine"), text="morphine 25 MG/ML")
@@ -828,6 +828,28 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     drafts, pumps = _pump_call()
     pumps[0].resource["orderDetail"] = [concept(coding(RXNORM_URL, "1292", "baclofen"))]
     assert [i.reference for i in infusates_of(drafts, pumps, chart)] == ["ServiceRequest/sr1 orderDetail"]
+
+
+WHAT_IF = {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
+
+
+def test_a_drug_order_carrying_a_modifier_is_left_out_and_the_chart_does_not_stand_in_for_it() -> None:
+    """A drafted pump drug whose order carries a modifier extension (gather walked it: `modified`) is
+    left out, and is still the drug the call orders: the chart's is not read in its place (contract
+    §2: the chart's only when the call orders none). A chart record carrying one at its top is left
+    out too, as every chart record carrying one is."""
+    chart = {"MedicationRequest": [chart_request("chart-drug")]}
+    drafts, pumps = _pump_call(medication_request(rid="drafted", medication=MORPHINE, route=INTRATHECAL))
+    finder = load_catalog().terminology.ingredient_finder
+    drugs = infusates(drafts, finder, pumps, chart, modified={"MedicationRequest/drafted"})
+    assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/drafted",))
+    assert drugs.unavailable == {
+        PUMP_DRUG: "1 record(s) carry a modifier extension this service does not understand"
+    }
+    chart["MedicationRequest"][0]["modifierExtension"] = [WHAT_IF]
+    drafts, pumps = _pump_call()
+    drugs = infusates(drafts, finder, pumps, chart)
+    assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/chart-drug",))
 
 
 def test_without_a_chart_or_a_drug_there_is_no_infusate() -> None:

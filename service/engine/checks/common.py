@@ -14,6 +14,7 @@ from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import human_date, human_span, open_ended
+from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
 from service.wording import listing
@@ -38,6 +39,7 @@ CHART_PARTS = {
     "QuestionnaireResponse": "questionnaire answers",
     "Device": "implanted devices",
     "DocumentReference": "documents",
+    PUMP_DRUG: "pump drug orders",  # the call's, else the chart's (service/infusates.py)
 }
 
 

@@ -1,6 +1,8 @@
 """Test types about the drug to be infused: which it is, and whether the patient is allergic to it.
 
-They read the order's infusates (`EvaluationContext.infusates`), not the chart's medication history.
+They read the order's infusates (`EvaluationContext.infusates`), not the chart's medication history;
+a drug order they would be read from but that was left out (service/infusates.py, `PUMP_DRUG`) leaves
+what rests on no drug found unchecked, as a chart record left out does for what reads its kind.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from service.engine.checks.params import VALUE_SETS, Flag, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
+from service.infusates import PUMP_DRUG
 
 # what a check says when the call orders no drug for the pump: a drug drafted for another route is
 # not one (contract §2)
 NO_PUMP_DRUG = "no drug for the pump is ordered (a drug order with the intrathecal or epidural route)"
 
 
-@test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance",))
+@test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance", PUMP_DRUG))
 def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No allergy or hypersensitivity to the drug to be infused: a current allergy-list entry (contract
     §3). An AllergyIntolerance of type `intolerance` (a side effect, which is also how a failed drug
@@ -60,7 +63,7 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     return TestOutcome(Status.MET, finding="no allergy to any intrathecal agent documented", by_absence=True)
 
 
-@test_type("infusate-not-in", params={"valuesets": VALUE_SETS}, reads=())
+@test_type("infusate-not-in", params={"valuesets": VALUE_SETS}, reads=(PUMP_DRUG,))
 def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is none of the excluded drugs (absence rule when no drug is named)."""
     found = ctx.infusate_ingredients(tuple(params["valuesets"]))
@@ -80,7 +83,7 @@ def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOu
 @test_type(
     "infusate-in",
     params={"valuesets": VALUE_SETS, "single_ingredient": optional(Flag()), "includes": optional(Flag())},
-    reads=(),
+    reads=(PUMP_DRUG,),
 )
 def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is one of the value sets' drugs (e.g. an intrathecal opioid, or a drug
