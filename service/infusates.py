@@ -5,7 +5,7 @@ A drug order carrying a modifier extension (service/modifiers.py) is neither its
 is left out, as a chart record carrying one is (service/record.py), and the criteria that read the
 pump's drug could not be checked (`PUMP_DRUG` in the record's `unavailable`), so the card says to
 check it in the chart. A drug order of the call is walked whole (gather's `CallData.modifiers`), a
-chart record at its top, as every chart record is.
+chart record where it is read, as every chart record is (`modifies`).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def infusates(
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
     epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
     known ingredients a text names. A drug order of the call among `modified` (those carrying a
-    modifier extension, by reference), or a chart record carrying one at its top, is left out; one
-    of the call's left out is still a drug the call orders (the chart's does not stand in for it)."""
+    modifier extension, by reference), or a chart record carrying one where it is read, is left out;
+    one of the call's left out is still a drug the call orders (the chart's does not stand in for it)."""
     chart = chart or {}
     medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
 

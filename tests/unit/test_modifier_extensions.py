@@ -8,7 +8,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from service.app import create_app
+from service.modifiers import modifies
 from tests.builders import (
     cards_of,
     condition,
@@ -139,10 +142,11 @@ def test_an_unselected_drug_with_a_modifier_is_not_read_as_the_pumps_drug() -> N
     assert PUMP_DRUG_LEFT_OUT in decision["detail"]
 
 
-def test_the_charts_pump_drug_with_a_modifier_is_not_read_as_the_pumps_drug() -> None:
+@pytest.mark.parametrize("where", ["top", "dosageInstruction"])
+def test_the_charts_pump_drug_with_a_modifier_is_not_read_as_the_pumps_drug(where: str) -> None:
     """A catheter ordered without a drug is judged by the pump's drug in the chart (contract §2); that
-    record carrying a modifier at its top is left out as every chart record carrying one is, and the
-    card says to check it rather than judging by it."""
+    record carrying a modifier (at its top, or on the dosage its route is read from) is left out as
+    every chart record carrying one is, and the card says to check it rather than judging by it."""
 
     def decision(drug: dict[str, Any]) -> dict[str, Any]:
         call = sign_request(service_request("62350"), coverage=payer_coverage("kpwa"))
@@ -151,8 +155,44 @@ def test_the_charts_pump_drug_with_a_modifier_is_not_read_as_the_pumps_drug() ->
         return card
 
     assert PUMP_DRUG_LEFT_OUT not in decision(infusate_request(status="active"))["detail"]
-    modified = {**infusate_request(status="active"), "modifierExtension": [copy.deepcopy(WHAT_IF)]}
+    modified = infusate_request(status="active")
+    holder = modified if where == "top" else modified[where][0]
+    holder["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
     assert f"2 of 6 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision(modified)["detail"]
+
+
+def test_a_chart_record_with_a_modifier_on_a_part_that_is_read_is_not_evidence() -> None:
+    """R4 allows a modifier on any backbone element: one on a component of a pain score (an
+    Observation's components are read: contract §5's `scale`) changes that score, so the record is
+    left out and the card says to check it (before, only a record's top was looked at)."""
+    chart = meeting_chart()
+    [score, *_] = [r for r in chart if r["resourceType"] == "Observation"]
+    score["component"] = [
+        {
+            "code": {"text": "position"},
+            "valueString": "sitting",
+            "modifierExtension": [copy.deepcopy(WHAT_IF)],
+        }
+    ]
+    _, answer = sign_with_chart(chart)
+    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
+    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
+    assert (
+        "the EHR's observations were not available (1 record(s) carry a modifier extension this service"
+        " does not understand) — check those records in the chart" in decision["detail"]
+    )
+
+
+def test_a_modifier_on_a_part_of_a_chart_record_that_is_not_read_changes_nothing() -> None:
+    """A modifier changes the element holding it: on the evidence of the pain diagnosis (not read), the
+    diagnosis still counts, and the problem list is wholly read."""
+    chart = meeting_chart()
+    [diagnosis] = [r for r in chart if r["resourceType"] == "Condition"]
+    diagnosis["evidence"] = [{"detail": [{"display": "MRI"}], "modifierExtension": [copy.deepcopy(WHAT_IF)]}]
+    _, answer = sign_with_chart(chart)
+    assert [c["summary"] for c in cards_of(answer["cards"])] == [
+        "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    ]
 
 
 def test_behind_a_payers_gateway_the_modified_pump_order_still_gets_coverage_information() -> None:
@@ -160,3 +200,30 @@ def test_behind_a_payers_gateway_the_modified_pump_order_still_gets_coverage_inf
     app = create_app(open_settings(only_orders_with_rules=True))
     answer = post_json(app.test_client(), SIGN_URL, signed_with_modified_implant()).get_json()
     assert "modifier extension" in action_on(answer, IMPLANT)["description"]
+
+
+MODIFIED_PART = {"modifierExtension": [WHAT_IF]}
+
+
+@pytest.mark.parametrize(
+    ("record", "left_out"),
+    [
+        ({"resourceType": "MedicationRequest", "dosageInstruction": [{"timing": MODIFIED_PART}]}, True),
+        ({"resourceType": "MedicationRequest", "dispenseRequest": MODIFIED_PART}, True),
+        ({"resourceType": "MedicationRequest", "substitution": MODIFIED_PART}, False),  # not read
+        ({"resourceType": "MedicationStatement", "dosage": [MODIFIED_PART]}, True),
+        ({"resourceType": "Procedure", "focalDevice": [MODIFIED_PART]}, True),
+        ({"resourceType": "Procedure", "performer": [MODIFIED_PART]}, False),
+        ({"resourceType": "Observation", "component": [MODIFIED_PART]}, True),
+        ({"resourceType": "Observation", "referenceRange": [MODIFIED_PART]}, False),
+        ({"resourceType": "Device", "deviceName": [MODIFIED_PART]}, True),
+        ({"resourceType": "QuestionnaireResponse", "item": [{"answer": [{"item": [MODIFIED_PART]}]}]}, True),
+        ({"resourceType": "Condition", "evidence": [MODIFIED_PART]}, False),
+        ({"resourceType": "Condition", **MODIFIED_PART}, True),
+        ({"resourceType": "Observation", "component": [{"modifierExtension": []}]}, False),  # empty
+    ],
+)
+def test_a_chart_record_is_looked_at_for_modifiers_where_it_is_read(
+    record: dict[str, Any], left_out: bool
+) -> None:
+    assert modifies(record) is left_out
