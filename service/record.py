@@ -641,6 +641,17 @@ def _read(
             yield fact
 
 
+def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
+    """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
+    in no value set, and nothing else of it is read. A drug is read by the ingredients found in its
+    words too (contract §3: a product code the service does not know), a Procedure by the steroid it
+    used, an allergy or a device by their words: those count whatever their codes."""
+    codes = getattr(fact, "codes", None)  # (a questionnaire's answers have their own)
+    if not codes or terminology.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
+        return False
+    return not getattr(fact, "ingredients", None) and not getattr(fact, "steroid_injection", False)
+
+
 def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
     """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
     a time: a caller asking whether any of them is usable reads no more than it needs."""
@@ -660,9 +671,8 @@ def build_record(
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
         def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
-            codes = getattr(fact, "codes", None)  # (a questionnaire's answers have their own)
-            if why == MODIFIED and codes and not terminology.reads(codes):
-                return  # a record no policy reads (a code in none of its value sets) changes nothing
+            if why == MODIFIED and _read_by_no_policy(fact, terminology):
+                return  # a record no policy reads changes nothing
             log.warning(
                 "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
             )

@@ -183,6 +183,26 @@ def test_a_chart_record_with_a_modifier_on_a_part_that_is_read_is_not_evidence()
     )
 
 
+@pytest.mark.parametrize("where", ["top", "dispenseRequest"])
+def test_a_drug_order_read_by_its_ingredient_with_a_modifier_is_not_silently_left_out(where: str) -> None:
+    """The oral opioid course is coded with a product code no value set lists, and read by the
+    ingredient its display names (contract §3). Carrying a modifier (at its top, or on the dispense
+    request its span is read from), it is left out, and the card says so and to check it: before, it
+    was taken for a record no policy reads and left out silently (the oral form read as undocumented)."""
+    chart = meeting_chart()
+    [course, *_] = [r for r in chart if r["resourceType"] == "MedicationRequest"]
+    assert "Oxycodone" in course["medicationCodeableConcept"]["coding"][0]["display"]
+    holder = course if where == "top" else course[where]
+    holder["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
+    _, answer = sign_with_chart(chart)
+    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
+    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
+    assert (
+        "the EHR's medication orders were not available (1 record(s) carry a modifier extension this"
+        " service does not understand) — check those records in the chart" in decision["detail"]
+    )
+
+
 def test_a_modifier_on_a_part_of_a_chart_record_that_is_not_read_changes_nothing() -> None:
     """A modifier changes the element holding it: on the evidence of the pain diagnosis (not read), the
     diagnosis still counts, and the problem list is wholly read."""
