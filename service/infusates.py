@@ -11,7 +11,7 @@ chart record where it is read, as every chart record is (`modifies`).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
@@ -34,23 +34,28 @@ class Infusate:
 
 
 # `PatientRecord.unavailable`'s key for the drug orders the pump's drug is read from (checks/common.py
-# names it for a card): what reads the pump's drug could not be checked when one of them was left out
+# names it for a card): what reads the pump's drug could not be checked when one of them was left out,
+# or when they are the chart's and the chart's drug orders could not be read
 PUMP_DRUG = "pump drug"
 
 
 @dataclass(frozen=True)
 class PumpDrugs:
-    """The pump's drugs (`found`), and the drug orders they were to be read from that were left out
-    because they carry a modifier extension (`left_out`, by reference)."""
+    """The pump's drugs (`found`), the drug orders they were to be read from that were left out
+    because they carry a modifier extension (`left_out`, by reference), and, when they are the
+    chart's, why its drug orders are not wholly available (`unread`: the search failed)."""
 
     found: tuple[Infusate, ...]
     left_out: tuple[str, ...] = ()
+    unread: str | None = None
 
     @property
     def unavailable(self) -> dict[str, str]:
         """The record's `unavailable` entry for the orders left out, in the words of a chart's records
-        left out (`unreadable_in_chart` knows them); none when none was."""
-        return {PUMP_DRUG: left_out(len(self.left_out), MODIFIED)} if self.left_out else {}
+        left out (`unreadable_in_chart` knows them), and for the chart's unread; none when neither."""
+        reasons = [left_out(len(self.left_out), MODIFIED)] if self.left_out else []
+        reasons += [self.unread] if self.unread else []
+        return {PUMP_DRUG: "; ".join(reasons)} if reasons else {}
 
 
 def _neuraxial(resource: Mapping[str, Any]) -> bool:
@@ -117,13 +122,16 @@ def infusates(
     orders: Iterable[PumpOrder] = (),
     chart: Mapping[str, Iterable[Any]] | None = None,
     modified: Collection[str] = (),
+    chart_unread: str | None = None,
 ) -> PumpDrugs:
     """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
     epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
     known ingredients a text names. A drug order of the call among `modified` (those carrying a
     modifier extension, by reference), or a chart record carrying one where it is read, is left out;
-    one of the call's left out is still a drug the call orders (the chart's does not stand in for it)."""
+    one of the call's left out is still a drug the call orders (the chart's does not stand in for it).
+    `chart_unread`: why the chart's MedicationRequests are not wholly available, which leaves the
+    pump's current drug unknown when the call orders none."""
     chart = chart or {}
     medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
 
@@ -134,7 +142,7 @@ def infusates(
     ordered = _ordered_infusates(drafts, list(orders), finder, resolve)
     if ordered:
         return _read_as_the_pumps(ordered, lambda order: reference_of(order) in modified)
-    return _read_as_the_pumps(_chart_infusates(chart, resolve), modifies)
+    return replace(_read_as_the_pumps(_chart_infusates(chart, resolve), modifies), unread=chart_unread)
 
 
 def _read_as_the_pumps(

@@ -196,3 +196,17 @@ def test_with_the_medication_orders_unread_the_card_says_what_the_pump_is_for_co
     assert decision["detail"].startswith("**Could not be checked** (GEHA)")
     listed = [line.split("**")[1] for line in decision["detail"].splitlines() if line.startswith("- ")]
     assert listed[0] == "What the pump is for"
+
+
+def test_with_the_medication_orders_unread_the_pumps_drug_is_not_taken_for_none() -> None:
+    """A catheter for the pump in place, ordered without a drug: the pump's drug is the chart's
+    (contract §2), whose medication orders could not be read. What reads the pump's drug could not be
+    checked; before, it read as no drug ordered, and the card asked to order the infusate."""
+    call = sign_request(service_request("62350"), coverage=payer_coverage("kpwa"))
+    _, response = sign_with_chart(
+        [*meeting_chart(), PUMP_IN_PLACE], body=call, failing=("MedicationRequest",)
+    )
+    text = "\n".join(c["detail"] for c in response["cards"])
+    assert "no drug for the pump is ordered" not in text
+    assert "Order the opioid infusate" not in text
+    assert "the EHR's pump drug orders were not available (HTTP 503)" in text
