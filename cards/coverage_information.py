@@ -5,6 +5,8 @@ appointment-book each booked Appointment), carrying the complete resource with o
 `ext-coverage-information` repetition per active Coverage added (existing extensions kept). An
 Appointment judged under the order it is based on repeats that order's assertion, with its
 assertion id and PA number (one service, one assertion: the claim carries one, CRD §resp-31). An
+assertion's id and PA number name it: the hook, hookInstance and resource of the call that issued it
+and what it asserts (`assertion_ids`), so a retry gets them again and nothing else does. An
 order no policy here addresses gets an honest "no rules here" assertion (conditional, never
 covered or not-covered). Unless the call asked for CRD 2.2, only content valid under both CRD
 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever `covered` is not `not-covered`,
@@ -23,6 +25,8 @@ Pure: dicts in, dicts out.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -108,17 +112,52 @@ class AssertionRules:
         return self.crd_version == "2.2"
 
 
-def prior_authorization_number(hook_instance: str, order: str, coverage: str) -> str:
-    """The PA number of an automatic approval: stable for the order and coverage in this call,
-    distinct across coverages (CRD: distinct satisfied-pa-ids), short enough for an X12 837 REF."""
-    digest = uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{hook_instance}|{order}|{coverage}").hex
-    return PA_PREFIX + digest[:16].upper()
+@dataclass(frozen=True)
+class HookCall:
+    """The call that issues assertions: its hook and hookInstance (a retry has both the same)."""
+
+    hook: str
+    hook_instance: str
 
 
-def assertion_id(hook_instance: str, order: str, coverage: str) -> str:
-    """Stable for repetitions about the same order and coverage in one call, distinct across
-    coverages, and traceable to the call (the hookInstance is in the audit log)."""
-    return str(uuid.uuid5(ASSERTION_NAMESPACE, f"{hook_instance}|{order}|{coverage}"))
+@dataclass(frozen=True)
+class AssertionIds:
+    """What names an assertion: its coverage-assertion-id and, were it an approval, its PA number."""
+
+    assertion_id: str
+    pa_number: str  # short enough for an X12 837 REF
+
+
+# what a repetition holds besides what it asserts: when it was made (a retry on the next day asserts
+# the same) and the ids themselves
+_NOT_ASSERTED = ("date", "coverage-assertion-id", "satisfied-pa-id")
+
+
+def assertion_ids(call: HookCall, reference: str, subs: Any) -> AssertionIds:
+    """The ids of the assertion whose sub-extensions are `subs`, on the resource `reference`, issued
+    in `call`: named by the hook, the hookInstance, the resource and what it asserts (every
+    sub-extension but the date and the ids: its Coverage, so distinct across Coverages, its codes,
+    reason, billing code, form and detail). A retry (the same hook, hookInstance and content) gets the
+    same ids, on any day; a call of another hook, or one under the same hookInstance judging otherwise
+    (a body edited, the chart changed), gets its own: one id never names two assertions (inferno
+    review I-2). The audit trail tells the assertions a call issued by these (`issued_in`)."""
+    said = sorted(
+        json.dumps(sub, sort_keys=True, separators=(",", ":"), default=str)
+        for sub in dicts(subs)
+        if sub.get("url") not in _NOT_ASSERTED
+    )
+    content = hashlib.sha256("\n".join(said).encode()).hexdigest()
+    name = f"{call.hook}|{call.hook_instance}|{reference}|{content}"
+    number = uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{name}").hex
+    return AssertionIds(str(uuid.uuid5(ASSERTION_NAMESPACE, name)), PA_PREFIX + number[:16].upper())
+
+
+def issued_in(call: HookCall, reference: str, extension: Mapping[str, Any]) -> bool:
+    """Whether the repetition `extension` on the resource `reference` is an assertion `call` issued:
+    its id is the one `call` gives what it asserts there. One the resource came with (an earlier
+    call's, another's) or repeats (an Appointment its order's, with the order's ids) is not."""
+    written = _string_of(extension, "coverage-assertion-id")
+    return written == assertion_ids(call, reference, extension.get("extension")).assertion_id
 
 
 def _named(found: tuple[Item, ...]) -> str:
@@ -266,30 +305,26 @@ def coverage_extension(
     judgement: CoverageJudgement,
     target: CoverageTarget,
     rules: AssertionRules,
-    hook_instance: str,
+    call: HookCall,
     today: date,
 ) -> tuple[dict[str, Any], str]:
     """One Coverage's repetition on the target, and a one-line description. Its assertion id and PA
-    number are made here, per call, order and Coverage; a target repeating an order's assertion
-    (`of_order`) gets the repetition the order carries once this answer is applied (`_on_order`), in
-    this call's CRD version; but when the order keeps what this call may not say (an approval, to a
-    what-if call), this call's own judgement."""
-    pa_number = prior_authorization_number(hook_instance, target.reference, judgement.coverage)
+    number are made here, from the call, the target and what it asserts (`assertion_ids`); a target
+    repeating an order's assertion (`of_order`) gets the repetition the order carries once this answer
+    is applied (`_on_order`), in this call's CRD version; but when the order keeps what this call may
+    not say (an approval, to a what-if call), this call's own judgement."""
     billed = target.billing is not None
-    pairs, description = _assertion(judgement, rules, pa_number, billed)
-    subs = [_sub("coverage", judgement.coverage)]
-    subs += [_sub(url, value) for url, value in pairs]
-    if target.billing is not None:
-        system = CANONICAL_SYSTEM[target.billing.system]
-        subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
-    subs += [
-        _sub("date", today.isoformat()),
-        _sub("coverage-assertion-id", assertion_id(hook_instance, target.reference, judgement.coverage)),
-    ]
+    pairs, description = _assertion(judgement, rules, "", billed)  # the PA number: of what it asserts
+    subs = _asserted(judgement, target, pairs, today)
+    ids = assertion_ids(call, target.reference, subs)
+    if any(url == "satisfied-pa-id" for url, _ in pairs):  # an approval, under its number
+        pairs, description = _assertion(judgement, rules, ids.pa_number, billed)
+        subs = _asserted(judgement, target, pairs, today)
+    subs.append(_sub("coverage-assertion-id", ids.assertion_id))
     extension = {"url": EXTENSION_URL, "extension": subs}
     if target.of_order is None:
         return extension, description
-    carried = _on_order(judgement, target.of_order, rules, hook_instance, today)
+    carried = _on_order(judgement, target.of_order, rules, call, today)
     if carried is None:  # the order is not annotated for this Coverage: nothing to repeat
         return extension, description
     repeated = _in_version(carried, rules)
@@ -301,22 +336,36 @@ def coverage_extension(
         if (why := _kept_whatever_judged(carried, rules, judgement)) is not None:
             return repeated, f"{judgement.payer}: earlier coverage information kept ({why})"
         return repeated, f"{judgement.payer}: as {target.of_order.reference} carries it"
-    number = _string_of(carried, "satisfied-pa-id") or pa_number
+    number = _string_of(carried, "satisfied-pa-id") or ids.pa_number
     return repeated, _assertion(judgement, rules, number, billed)[1]
+
+
+def _asserted(
+    judgement: CoverageJudgement, target: CoverageTarget, pairs: list[tuple[str, Any]], today: date
+) -> list[dict[str, Any]]:
+    """A repetition's sub-extensions but its assertion id: the Coverage, what `_assertion` says, the
+    billing code and the date."""
+    subs = [_sub("coverage", judgement.coverage)]
+    subs += [_sub(url, value) for url, value in pairs]
+    if target.billing is not None:
+        system = CANONICAL_SYSTEM[target.billing.system]
+        subs.append(_sub("billingCode", {"system": system, "code": target.billing.code}))
+    subs.append(_sub("date", today.isoformat()))
+    return subs
 
 
 def _on_order(
     judgement: CoverageJudgement,
     order: CoverageTarget,
     rules: AssertionRules,
-    hook_instance: str,
+    call: HookCall,
     today: date,
 ) -> dict[str, Any] | None:
     """The order's repetition for the judgement's Coverage once this answer is applied, by the rule
     `coverage_actions` applies to the order itself: this call's assertion, or the one the order keeps
     (the same assertion from an earlier call, with its ids and PA number, or an approval issued
     elsewhere). An Appointment judged under the order repeats it: one service, one assertion."""
-    actions = coverage_actions([replace(order, judgements=(judgement,))], rules, hook_instance, today)
+    actions = coverage_actions([replace(order, judgements=(judgement,))], rules, call, today)
     carried = _repetition(actions[0]["resource"] if actions else order.resource, judgement.coverage, rules)
     return _copied(carried) if carried is not None else None  # never an object of the request
 
@@ -403,17 +452,16 @@ def _not_restatable(extension: Mapping[str, Any], rules: AssertionRules) -> str 
     return None
 
 
-def _unchanged(before: Mapping[str, Any], extension: Mapping[str, Any], own_id: str) -> bool:
+def _unchanged(before: Mapping[str, Any], extension: Mapping[str, Any], own: bool) -> bool:
     """Whether the repetition a resource carries already says what this call would: the same content,
-    and, where this call repeats another resource's assertion (an Appointment its order's), under that
-    assertion's ids. An Appointment annotated with its own ids before it repeated its order's gets the
-    order's (session review s37, S37-7)."""
+    and, where this call repeats another resource's assertion (an Appointment its order's; `own`:
+    `extension` is this call's assertion on the resource), under that assertion's ids. An Appointment
+    annotated with its own ids before it repeated its order's gets the order's (session review s37,
+    S37-7)."""
     if _assertion_content(before) != _assertion_content(extension):
         return False
     ids = ("coverage-assertion-id", "satisfied-pa-id")
-    return _string_of(extension, ids[0]) == own_id or all(
-        _string_of(before, url) == _string_of(extension, url) for url in ids
-    )
+    return own or all(_string_of(before, url) == _string_of(extension, url) for url in ids)
 
 
 def _assertion_content(extension: Mapping[str, Any]) -> list[Any]:
@@ -445,7 +493,7 @@ def _copied(value: Any) -> Any:
 
 
 def coverage_actions(
-    targets: Iterable[CoverageTarget], rules: AssertionRules, hook_instance: str, today: date
+    targets: Iterable[CoverageTarget], rules: AssertionRules, call: HookCall, today: date
 ) -> list[dict[str, Any]]:
     """One `update` system action per target with at least one judged Coverage whose assertion is
     new or changed (CRD §resp-35). A resource that already carries an assertion for a Coverage
@@ -463,11 +511,11 @@ def coverage_actions(
         judged = {j.coverage for j in per_coverage}
         added, descriptions, changed = [], [], False
         for judgement in per_coverage:
-            extension, description = coverage_extension(judgement, target, rules, hook_instance, today)
+            extension, description = coverage_extension(judgement, target, rules, call, today)
             before = earlier.get(judgement.coverage)
             kept = _kept_whatever_judged(before, rules, judgement) if before is not None else None
-            own_id = assertion_id(hook_instance, target.reference, judgement.coverage)
-            if before is not None and (kept is not None or _unchanged(before, extension, own_id)):
+            own = issued_in(call, target.reference, extension)
+            if before is not None and (kept is not None or _unchanged(before, extension, own)):
                 if kept is not None and _assertion_content(before) != _assertion_content(extension):
                     description = f"{judgement.payer}: earlier coverage information kept ({kept})"
                 extension = before

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cards.coverage_information import AssertionRules, CoverageJudgement, CoverageTarget, coverage_actions
+from cards.coverage_information import (
+    AssertionRules,
+    CoverageJudgement,
+    CoverageTarget,
+    HookCall,
+    coverage_actions,
+)
 from cards.form_completion import FormRequest, form_completion_card
 from cards.items import Episode
 from cards.render import (
@@ -84,7 +90,8 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
         fhir_server=request.fhir.server,
     )
     targets = _targets(decisions, base_url)
-    actions = coverage_actions(targets, rules, decisions.request.hook_instance, decisions.today)
+    issuer = HookCall(decisions.request.hook, decisions.request.hook_instance)
+    actions = coverage_actions(targets, rules, issuer, decisions.today)
     if actions:
         response["systemActions"] = actions
     return response

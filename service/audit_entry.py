@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any
 
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
-from cards.coverage_information import assertion_id
+from cards.coverage_information import HookCall, issued_in
 from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination
@@ -102,12 +102,13 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     `assertion_keys` each coverage assertion's (id, PA number), those the call kept too."""
     prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
     request, carried = _request_kept(call.body, prefetch.references if call.request else None)
+    issued_by_this_call = _issued(call)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
     server = call.request.fhir.server if call.request else None  # nor another server's Coverage
     answered = coverage_assertions(call.outcome.response)
     assertions = [
-        _marked_carried(a, call.request.hook_instance if call.request else None)
+        _marked_carried(a, issued_by_this_call)
         for a in answered
         if local_reference(a.get("coverage"), server) in judged
     ]
@@ -152,14 +153,18 @@ def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _repetitions(resource: Any) -> list[dict[str, Any]]:
     """The coverage-information repetitions of one resource, as `coverage_assertions` gives them
     (read from an answer, or from an order as the EHR sent it: whatever its shape)."""
+    return [
+        {"order": target, **_assertion_values(extension.get("extension"))}
+        for target, extension in _coverage_information(resource)
+    ]
+
+
+def _coverage_information(resource: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(`Type/id` of the resource, repetition) of each coverage-information repetition it holds."""
     if not isinstance(resource, dict):
         return []
     target = f"{resource.get('resourceType')}/{resource.get('id')}"
-    return [
-        {"order": target, **_assertion_values(extension.get("extension"))}
-        for extension in dicts(resource.get("extension"))
-        if extension.get("url") == COVERAGE_INFORMATION
-    ]
+    return [(target, e) for e in dicts(resource.get("extension")) if e.get("url") == COVERAGE_INFORMATION]
 
 
 def _kept_unsaid(
@@ -184,20 +189,30 @@ def _kept_unsaid(
     return list(kept.values())
 
 
-def _marked_carried(assertion: dict[str, Any], hook_instance: str | None) -> dict[str, Any]:
-    """The assertion, marked `carried` when this call did not issue it: the order arrived with it (an
-    approval issued elsewhere, or an earlier call's unchanged answer) and the answer kept it, or an
-    Appointment repeats the assertion of the order it is based on (issued once, on the order). Every
-    assertion is indexed under its id and PA number (a reviewer finds each call an approval was seen
-    in; those the answer kept without restating them too: `_kept_unsaid`), but only those a call
-    issues are exported as its determinations."""
-    coverage = assertion.get("coverage")
-    issued = (
-        hook_instance is not None
-        and isinstance(coverage, str)
-        and assertion.get("assertion_id") == assertion_id(hook_instance, assertion["order"], coverage)
-    )
-    return assertion if issued else {**assertion, "carried": True}
+def _issued(call: AuditedCall) -> set[tuple[str, Any, Any]]:
+    """(resource, coverage, assertion id) of each repetition of the answer the call issued: its id is
+    the one the call gives what it asserts there (cards/coverage_information.py, `issued_in`)."""
+    if call.request is None:
+        return set()
+    issuer = HookCall(call.request.hook, call.request.hook_instance)
+    found = set()
+    for action in dicts(call.outcome.response.get("systemActions")):
+        for target, extension in _coverage_information(action.get("resource")):
+            if issued_in(issuer, target, extension):
+                values = _assertion_values(extension.get("extension"))
+                found.add((target, values.get("coverage"), values.get("assertion_id")))
+    return found
+
+
+def _marked_carried(assertion: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+    """The assertion, marked `carried` when this call did not issue it (`issued`, by `_issued`): the
+    order arrived with it (an approval issued elsewhere, or an earlier call's unchanged answer) and the
+    answer kept it, or an Appointment repeats the assertion of the order it is based on (issued once,
+    on the order). Every assertion is indexed under its id and PA number (a reviewer finds each call an
+    approval was seen in; those the answer kept without restating them too: `_kept_unsaid`), but only
+    those a call issues are exported as its determinations."""
+    key = (assertion["order"], assertion.get("coverage"), assertion.get("assertion_id"))
+    return assertion if key in issued else {**assertion, "carried": True}
 
 
 def _assertion_values(subs: Any) -> dict[str, Any]:

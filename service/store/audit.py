@@ -282,14 +282,16 @@ def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> li
     """`records`, each assertion an earlier record issued first marked `retry_of` (that record's id).
 
     An EHR that lost an answer sends the same call again (the same hookInstance and body): both calls
-    are recorded, and the second answer issues the same assertions, under the same ids (`assertion_id`:
-    hookInstance, order, Coverage). The export issues each assertion once, from the first record that
-    issued it (service/metrics.py), whether or not that record is in its window; the retry is still
-    exported as a call. An assertion is that repeat only when it also says what the earlier one said
-    (`_issued`: a second call of the hookInstance judged otherwise issued its own determination, which
-    is exported). Only a record of the same hookInstance issues the same ids, so those are the ones
-    read (one query for all `records`; the column, cut and scrubbed, may find more, and the ids
-    decide). Done when the trail is read, not when a call is recorded: the call reads nothing more."""
+    are recorded, and the second answer issues the same assertions, under the same ids (`assertion_ids`
+    in cards/coverage_information.py: hook, hookInstance, resource and what it asserts). The export
+    issues each assertion once, from the first record that issued it (service/metrics.py), whether or
+    not that record is in its window; the retry is still exported as a call. An assertion is that
+    repeat only when it also says what the earlier one said (`_issued`: a second call of the
+    hookInstance judged otherwise issued its own determination, which is exported; its ids differ too,
+    but a record written before they named the content has them the same). Only a record of the same
+    hookInstance issues the same ids, so those are the ones read (one query for all `records`; the
+    column, cut and scrubbed, may find more, and the ids decide). Done when the trail is read, not
+    when a call is recorded: the call reads nothing more."""
     held = {record["id"] for record in records}
     instances = {record["hook_instance"] for record in records} - {None}
     earlier: list[tuple[int, Any]] = []
@@ -316,7 +318,8 @@ def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> li
     return records
 
 
-# What an assertion says: the same under one id (hookInstance, order, Coverage) makes a retry's repeat.
+# What an assertion says: the same under one id makes a retry's repeat (an id names what it asserts, but
+# one recorded before it did names only the hookInstance, order and Coverage).
 ASSERTED = ("covered", "pa_needed", "doc_needed", "info_needed", "satisfied_pa_id", "questionnaires")
 
 

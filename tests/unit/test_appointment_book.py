@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cards.coverage_information import assertion_id
+from cards.coverage_information import HookCall, issued_in
 from service.app import create_app
 from service.appointments import appointment_orders
 from service.catalog import Catalog
@@ -748,10 +748,8 @@ def test_a_what_if_booking_does_not_copy_an_approval_onto_the_appointment() -> N
     told = assertion_of(rebooked)
     assert told["covered"] == "conditional" and "satisfied-pa-id" not in told
     # its own assertion, under its own id (the audit trail records it as this call's: audit review AR-1)
-    coverage = told["coverage"]["reference"]
-    assert told["coverage-assertion-id"] == assertion_id(
-        what_if["hookInstance"], "Appointment/apt-again", coverage
-    )
+    [info] = [e for e in rebooked["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    assert issued_in(HookCall("appointment-book", what_if["hookInstance"]), "Appointment/apt-again", info)
 
 
 def test_an_appointment_repeating_its_orders_assertion_carries_only_what_its_crd_version_can() -> None:

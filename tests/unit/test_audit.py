@@ -681,12 +681,14 @@ def test_audit_show_prints_the_numbers_the_record_stores(
     )  # request, response
 
 
-def test_a_second_call_judged_otherwise_under_the_same_ids_is_exported_as_issued(
+def test_a_second_call_judged_otherwise_is_issued_under_its_own_ids(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same hookInstance, the second chart without its pain scores: the assertions keep their ids
-    but say otherwise, so they are no retry's repeat and the export gives both determinations. A third
-    call, the second's retry, issues nothing anew (review S39-10)."""
+    """The same hookInstance, the second chart without its pain scores: the assertions say otherwise,
+    so they are other assertions, under other ids, and the export gives both determinations; a third
+    call, the second's retry, issues nothing anew (review S39-10). An assertion id names one assertion:
+    before, the second call's carried the first's ids (inferno review I-2), and `audit show` of one
+    gave both calls as its originals."""
     config = config_for(tmp_path)
     app = file_app(compiled_catalog, config)
     body = {**packaged_sample("order-sign-implant-demo-meets"), "hookInstance": str(uuid.uuid4())}
@@ -699,15 +701,50 @@ def test_a_second_call_judged_otherwise_under_the_same_ids_is_exported_as_issued
         {a["assertion_id"]: (a.get("covered"), a["info_needed"]) for a in audit_entry.coverage_assertions(r)}
         for r in (answer.get_json() for answer in answers)
     ]
-    issued = sorted(said[0])
-    assert said[0].keys() == said[1].keys() and all(said[0][i] != said[1][i] for i in issued)
-    assert said[1] == said[2]
+    issued = [sorted(said[0]), sorted(said[1])]
+    assert len(said[0]) == len(said[1]) == 4 and not said[0].keys() & said[1].keys()
+    assert sorted(said[0].values()) != sorted(said[1].values()) and said[1] == said[2]
     status, out, _ = cli(capsys, "audit", "export", "--config", config)
     lines = [json.loads(line) for line in out.splitlines()]
     assert status == 0 and [metric_problems(m) for m in lines] == [[]] * 3
-    assert [sorted(i["assertionId"] for i in coverage_infos(m)) for m in lines] == [issued, issued, []]
-    [_, judged_otherwise, retry] = trail(app).find(body["hookInstance"])
+    assert [sorted(i["assertionId"] for i in coverage_infos(m)) for m in lines] == [*issued, []]
+    [first, judged_otherwise, retry] = trail(app).find(body["hookInstance"])
     assert {a.get("retry_of") for a in retry["assertions"]} == {judged_otherwise["id"]}
+    assert {a.get("retry_of") for a in judged_otherwise["assertions"]} == {None}
+    for assertion_id in issued[0]:
+        assert [r["id"] for r in trail(app).find(assertion_id)] == [first["id"]]
+
+
+def test_the_same_orders_on_another_hook_under_the_same_hook_instance_are_no_retry(
+    compiled_catalog: Catalog, tmp_path: Path
+) -> None:
+    """A client reusing a hookInstance on order-select for the drafts it sent on order-sign: the
+    assertions say the same, but another hook issued them, under its own ids, each its own call's
+    (issued, not carried) and none a retry of order-sign's. Before, they were filed as its retry
+    (inferno review I-2)."""
+    app = file_app(compiled_catalog, config_for(tmp_path))
+    signed = {**packaged_sample("order-sign-implant-demo-meets"), "hookInstance": str(uuid.uuid4())}
+    selected = {**copy.deepcopy(signed), "hook": "order-select"}
+    drafts = selected["context"]["draftOrders"]["entry"]
+    selected["context"]["selections"] = [
+        f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts
+    ]
+    answers = [
+        post_json(app.test_client(), f"/cds-services/idds-crd-{b['hook']}", b).get_json()
+        for b in (signed, selected)
+    ]
+    said = [{a["order"]: a for a in audit_entry.coverage_assertions(answer)} for answer in answers]
+
+    def content(assertion: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in assertion.items() if k != "assertion_id"}
+
+    assert said[0].keys() == said[1].keys() and len(said[0]) == 4
+    same = [order for order in said[0] if content(said[0][order]) == content(said[1][order])]
+    assert same, "some order is told the same on both hooks"
+    assert all(said[0][o]["assertion_id"] != said[1][o]["assertion_id"] for o in said[0])
+    [_, on_select] = trail(app).find(signed["hookInstance"])
+    assert on_select["hook"] == "order-select" and len(on_select["assertions"]) == 4
+    assert all(a.get("retry_of") is None and not a.get("carried") for a in on_select["assertions"])
 
 
 def test_purge_removes_records_past_retention_with_their_cards_and_feedback(

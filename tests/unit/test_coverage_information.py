@@ -17,11 +17,13 @@ from cards.coverage_information import (
     AssertionRules,
     CoverageJudgement,
     CoverageTarget,
+    HookCall,
     coverage_actions,
     coverage_extension,
 )
 from service.app import create_app
 from service.catalog import Catalog
+from service.codes import CPT, Code
 from service.engine.model import Status
 from service.registry import discovery_document
 from tests.builders import (
@@ -54,6 +56,7 @@ from tests.support import (
 )
 
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
+HOOK_CALL = HookCall("order-sign", "d1a0c0de-0000-4000-8000-000000000001")
 
 
 @cache
@@ -704,7 +707,7 @@ def test_an_appointment_in_a_2_0_answer_never_repeats_a_2_2_indeterminate() -> N
         "Appointment/a", {"resourceType": "Appointment", "id": "a"}, None, (judgement,), order
     )
     rules = AssertionRules(True, "2.0", may_approve=True)
-    extension, _ = coverage_extension(judgement, booked, rules, "hook-1", date(2026, 12, 5))
+    extension, _ = coverage_extension(judgement, booked, rules, HOOK_CALL, date(2026, 12, 5))
     said = {s["url"]: s.get("valueCode") for s in extension["extension"]}
     assert (said["covered"], said["pa-needed"]) == ("conditional", "conditional")
 
@@ -719,6 +722,50 @@ def test_what_is_not_an_extension_in_an_orders_extensions_goes_back_as_it_came()
         (CoverageJudgement("Coverage/c1", "GEHA", undecided="not checked"),),
     )
     [action] = coverage_actions(
-        [target], AssertionRules(asks_documentation=True), "hook-1", date(2026, 12, 5)
+        [target], AssertionRules(asks_documentation=True), HOOK_CALL, date(2026, 12, 5)
     )
     assert action["resource"]["extension"][:3] == [None, "odd", {"url": "x"}]
+
+
+def ids_of(extension: dict[str, Any]) -> tuple[str, str | None]:
+    """(coverage-assertion-id, satisfied-pa-id or None) of a repetition."""
+    subs = {s["url"]: s.get("valueString") for s in extension["extension"]}
+    return subs["coverage-assertion-id"], subs.get("satisfied-pa-id")
+
+
+def test_an_assertions_ids_name_what_it_asserts_in_which_call_not_when() -> None:
+    """One hookInstance reused with other content (a kit body edited, the chart changed) or on another
+    hook asserts something else, under other ids and PA number; a retry (the same hook, hookInstance
+    and content) gets the same ids, on the next day too (inferno review I-2: the ids were made of the
+    hookInstance, order and Coverage alone, so one id named two assertions)."""
+    meets = determine(meeting_chart())
+    page = "https://crd.example.org/policies/geha-idds-chronic-pain"  # a CRD 2.2 assertion links it
+    approved = CoverageJudgement("Coverage/c1", "GEHA", meets, auto_approve=True, policy_page=page)
+    target = CoverageTarget(
+        "ServiceRequest/sr", {"resourceType": "ServiceRequest", "id": "sr"}, Code(CPT, "62362"), (approved,)
+    )
+    rules = AssertionRules(True, "2.0", may_approve=True)
+    day = date(2026, 12, 5)
+
+    def ids(judgement: CoverageJudgement, call: HookCall = HOOK_CALL, today: date = day) -> tuple[str, ...]:
+        extension, _ = coverage_extension(
+            judgement, replace(target, judgements=(judgement,)), rules, call, today
+        )
+        return ids_of(extension)
+
+    first = ids(approved)
+    assert first[1] is not None and first[1].startswith("IDDS-")
+    assert ids(approved) == first  # a retry
+    assert ids(approved, today=date(2026, 12, 6)) == first  # a retry on the next day
+    other_hook = ids(approved, HookCall("order-dispatch", HOOK_CALL.hook_instance))
+    other_version = coverage_extension(approved, target, replace(rules, crd_version="2.2"), HOOK_CALL, day)[0]
+    assert other_hook[1] is not None and ids_of(other_version)[1] is not None
+    others = [other_hook, ids_of(other_version)]
+    others.append(ids(CoverageJudgement("Coverage/c1", "GEHA", meets)))  # not approved: auth-needed
+    others.append(
+        ids(CoverageJudgement("Coverage/c1", "GEHA", determine(without_codes(meeting_chart(), "62324"))))
+    )
+    others.append(ids(replace(approved, coverage="Coverage/c2")))
+    assert len({i[0] for i in [first, *others]}) == 6  # one id per assertion
+    numbers = [i[1] for i in [first, *others] if i[1] is not None]
+    assert len(numbers) == len(set(numbers)) == 4  # one PA number per approval
