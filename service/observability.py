@@ -14,8 +14,9 @@ prometheus_client; `idds-crd serve` sets it) every worker writes its values to f
 directory and `/metrics` sums all workers' files, whichever worker answers the scrape. This is
 not in `service/metrics.py`, which exports CRD metric data from the audit trail.
 
-`readiness_problems` says what keeps the app from serving calls: no compiled policies, or an
-audit store that does not answer `SELECT 1`.
+`readiness_problems` says what keeps the app from serving calls: no compiled policies, an audit
+store that does not answer, or one that answers but refuses the writes every call needs (a
+read-only standby, a missing grant, a write refused a moment ago: service/store/write_refusals.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.registry import find_service
@@ -254,10 +254,14 @@ def readiness_problems(state: AppState) -> list[str]:
     problems: list[str] = []
     if not state.environment.catalog.policies:
         problems.append("no payer policy is compiled")
+    database = state.stores.database
     try:
-        with state.stores.database.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        found = database.write_problem()
     except SQLAlchemyError as exc:
         log.warning("readiness: the audit store does not answer: %s", type(exc).__name__)
         problems.append("the audit store (store.url) does not answer")
+        return problems
+    database.refusals.checked(found)  # logged once per outage, with the reason
+    if found is not None or database.refusals.recent() is not None:
+        problems.append("the audit store (store.url) answers but refuses writes (the log says why)")
     return problems

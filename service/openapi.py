@@ -361,7 +361,7 @@ def openapi_document() -> dict[str, Any]:
         "/readyz": {
             "get": {
                 "operationId": "ready",
-                "summary": "Readiness: policies compiled, audit store answering (else 503)",
+                "summary": "Readiness: policies compiled, audit store taking writes (else 503)",
                 "responses": _ok("Ready.", {"type": "object", "properties": {"status": {"const": "ready"}}}),
             }
         },

@@ -236,7 +236,7 @@ def health() -> Response:
 
 @bp.get("/readyz")
 def readiness() -> Response:
-    """Readiness: policies compiled and the audit store answering; else 503 naming what is not."""
+    """Readiness: policies compiled and the audit store taking writes; else 503 naming what is not."""
     problems = readiness_problems(current_app.extensions["idds_crd"])
     if problems:
         return json_response(operation_outcome("transient", "not ready: " + "; ".join(problems)), 503)

@@ -70,9 +70,11 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
             annotate(outcome="unauthorized")
             return unauthorized()
         except SQLAlchemyError as exc:  # the replay store cannot tell whether the jti is fresh
-            log.error("replay store unavailable: %s; answering 503", type(exc).__name__)
+            # why the database refuses writes is logged once per outage (service/store/write_refusals.py)
+            log.error("replay store (store.url) unavailable: %s; answering 503", type(exc).__name__)
             annotate(outcome="unavailable")
-            body = operation_outcome("transient", "the service cannot check tokens right now; retry")
+            said = "the service cannot record the token in its database right now; retry"
+            body = operation_outcome("transient", said)
             return routes.json_response(body, 503)
         set_caller(Caller(verified.client.iss, verified.jti, verified.client.fhir_servers))
         return None

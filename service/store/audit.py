@@ -71,12 +71,17 @@ class AuditTrail:
             )
             raise AuditUnavailable("audit trail unavailable") from None
         try:
-            return self._records.commit(prepared)
+            record_id = self._records.commit(prepared)
         except GroupWriteFailed as exc:
-            # the rest after an outage began was logged once (outage.py); the 503 is, per call
+            # the rest after an outage began was logged once (outage.py), and so is why the database
+            # refuses writes (write_refusals.py); the 503 is, per call
             level = logging.DEBUG if exc.cause == DatabaseResting.__name__ else logging.ERROR
             log.log(level, "audit trail: cannot record the %s call: %s", row["service_id"], exc.cause)
+            if exc.refusal is not None:
+                self._database.refusals.refused(exc.refusal)
             raise AuditUnavailable("audit trail unavailable") from None
+        self._database.refusals.written()
+        return record_id
 
     def find(self, key: str) -> list[dict[str, Any]]:
         """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`."""
@@ -151,6 +156,8 @@ class AuditTrail:
                 kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at, sender)
         except SQLAlchemyError as exc:
             log.error("audit trail: cannot record feedback for %s: %s", service_id, type(exc).__name__)
+            if (refusal := self._database.refusal(exc)) is not None:
+                self._database.refusals.refused(refusal)
             raise AuditUnavailable("audit trail unavailable") from None
         return kept
 

@@ -23,7 +23,6 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import quote_plus
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -33,6 +32,7 @@ from sqlalchemy.pool import StaticPool
 from service.cutoff import Cutoff, current_watch
 from service.settings import StoreSettings
 from service.store.outage import DatabaseTimedOut, Outage
+from service.store.write_refusals import WriteRefusals, driver_words, refusal_reason
 from service.store.writer_turns import WriterTurns
 from service.strict_json import loads_exact
 
@@ -41,7 +41,6 @@ metadata = MetaData()
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_TIMEOUT_SECONDS = StoreSettings.timeout_seconds  # each use of a database server
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its least)
-MAX_REASON_CHARACTERS = 300  # of the driver's words in a start-up refusal
 WATCHED = "idds_crd_watched"  # a pooled connection's record: (the use's Watch, its watched duplicate)
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
@@ -82,6 +81,7 @@ class Database:
     cutoff: Cutoff | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     outage: Outage | None = None
+    refusals: WriteRefusals = field(default_factory=WriteRefusals, compare=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
     def _turn(self) -> Any:
@@ -113,10 +113,66 @@ class Database:
         with self._rested(), self._bounded(), self._turn(), self.engine.connect() as connection:
             yield connection
 
+    def refusal(self, failure: BaseException) -> str | None:
+        """Why the database refused a write that failed with `failure`, in words fit for the log
+        (write_refusals.py); None when it is not the database refusing writes."""
+        password = self.engine.url.password
+        return refusal_reason(failure, None if password is None else str(password))
+
+    def write_problem(self) -> str | None:
+        """What stops the service's writes that can be seen without writing, checked with one use
+        (an SQLAlchemyError when the database does not answer); None when nothing does."""
+        if self.engine.dialect.name == "postgresql":
+            with self.connect() as connection:
+                return _postgresql_write_problem(connection)
+        with self.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        file = _sqlite_file(self.engine)
+        if file is not None and not (os.access(file, os.W_OK) and os.access(os.path.dirname(file), os.W_OK)):
+            return f"this process may not write the SQLite file {file} or its folder (store.url)"
+        return None
+
     def close(self) -> None:
         self.engine.dispose()
         if self.writers is not None:
             self.writers.close()
+
+
+# What a hook call writes (its audit record, its JWT's claim): the privileges the role needs.
+WRITES = (
+    ("audit_records", "INSERT"),
+    ("audit_assertions", "INSERT"),
+    ("audit_cards", "INSERT"),
+    ("audit_feedback", "INSERT"),
+    ("seen_tokens", "INSERT"),
+    ("seen_tokens", "DELETE"),
+)
+POSTGRESQL_WRITE_CHECK = text(
+    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user, "
+    + ", ".join(f"has_table_privilege(:t{i}, :p{i})" for i in range(len(WRITES)))
+)
+
+
+def _postgresql_write_problem(connection: Connection) -> str | None:
+    """Whether PostgreSQL would take the service's writes: not a standby, transactions not read-only,
+    every privilege WRITES names granted to the role (one query: what a readiness probe may cost)."""
+    parameters = {}
+    for i, (table, privilege) in enumerate(WRITES):
+        parameters[f"t{i}"], parameters[f"p{i}"] = table, privilege
+    standby, read_only, role, *granted = connection.execute(POSTGRESQL_WRITE_CHECK, parameters).one()
+    if standby:
+        return "the server is a standby in recovery, which takes no writes (point store.url at the primary)"
+    if read_only == "on":
+        return (
+            "its transactions are read-only (default_transaction_read_only is on for the role, the "
+            "database or the server)"
+        )
+    missing = [
+        f"{privilege} on {table}" for (table, privilege), ok in zip(WRITES, granted, strict=True) if not ok
+    ]
+    if missing:
+        return f"the role {role} lacks the privilege(s) {', '.join(missing)} (GRANT them)"
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -254,13 +310,10 @@ def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> Dat
         missing = "is not a folder" if os.path.exists(folder) else "does not exist"
         why = f"the folder {folder} {missing} (store.url names an SQLite file in it)"
     elif not isinstance(failure, ArgumentError):
-        words = str(getattr(failure, "orig", None) or failure).strip().splitlines()
-        said = words[0].strip() if words else ""
         password = make_url(url).password
-        for written in {str(password), quote_plus(str(password))} if password else ():
-            said = said.replace(written, "***")
+        said = driver_words(failure, None if password is None else str(password))
         if said:
-            why = f"{why}: {said[:MAX_REASON_CHARACTERS]}"
+            why = f"{why}: {said}"
     if url.startswith("postgres:"):
         why += " (write postgresql+psycopg:// for PostgreSQL)"
     return DatabaseError(f"cannot open the database {_without_password(url)}: {why}")

@@ -35,11 +35,13 @@ UNAVAILABLE = (*NOT_ANSWERING, WriterTurnUnavailable)  # the database, not the w
 
 
 class GroupWriteFailed(RuntimeError):
-    """This caller's write was not committed; `cause` is the database error's class name."""
+    """This caller's write was not committed; `cause` is the database error's class name, `refusal`
+    the database's reason when it answered refusing writes (Database.refusal), else None."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, refusal: str | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
+        self.refusal = refusal
 
 
 @dataclass(eq=False)
@@ -50,6 +52,7 @@ class _Waiting(Generic[Item, Result]):
     written: bool = False
     result: Result | None = None
     failure: str | None = None
+    refusal: str | None = None
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -76,7 +79,7 @@ class GroupCommit(Generic[Item, Result]):
         if waiting.leads:
             self._lead()
         if not waiting.written:
-            raise GroupWriteFailed(waiting.failure or "not written")
+            raise GroupWriteFailed(waiting.failure or "not written", waiting.refusal)
         return waiting.result  # type: ignore[return-value]  (set with `written`)
 
     def _lead(self) -> None:
@@ -117,8 +120,7 @@ class GroupCommit(Generic[Item, Result]):
             if taken and len(group) > 1 and not isinstance(exc, UNAVAILABLE):
                 self._write_each_alone(group)
             else:
-                for waiting in group:
-                    waiting.failure = type(exc).__name__
+                self._failed(group, exc)
             return
         for waiting, result in zip(group, results, strict=True):
             waiting.result, waiting.written = result, True
@@ -136,9 +138,14 @@ class GroupCommit(Generic[Item, Result]):
                     waiting.result = self._write(connection, [waiting.item])[0]
                 waiting.written = True
             except UNAVAILABLE as exc:
-                for rest in group[index:]:
-                    rest.failure = type(exc).__name__
+                self._failed(group[index:], exc)
                 return
             except Exception as exc:
-                waiting.failure = type(exc).__name__
+                self._failed([waiting], exc)
             waiting.settled.set()
+
+    def _failed(self, group: Sequence[_Waiting[Item, Result]], exc: Exception) -> None:
+        """Each of `group` failed with `exc` (its class name, and the reason if the database refused)."""
+        refusal = self._database.refusal(exc)
+        for waiting in group:
+            waiting.failure, waiting.refusal = type(exc).__name__, refusal

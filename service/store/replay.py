@@ -4,7 +4,7 @@ issuer within the token's lifetime, by an INSERT that the database's primary key
 from __future__ import annotations
 
 from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
 from service.store.tables import seen_tokens
@@ -15,7 +15,18 @@ class ReplayStore:
         self._database = database
 
     def claim(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
-        """True the first time (iss, jti) is seen among unexpired tokens; False on a replay."""
+        """True the first time (iss, jti) is seen among unexpired tokens; False on a replay. An
+        SQLAlchemyError when the database cannot tell (a refusal to write is noted: write_refusals.py)."""
+        try:
+            fresh = self._claimed(iss, jti, expires_at, now)
+        except SQLAlchemyError as exc:
+            if (refusal := self._database.refusal(exc)) is not None:
+                self._database.refusals.refused(refusal)
+            raise
+        self._database.refusals.written()
+        return fresh
+
+    def _claimed(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         with self._database.begin() as connection:
             connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < now))
         try:

@@ -35,6 +35,9 @@ class Transactions:
     def refusing(self) -> bool:
         return self.resting
 
+    def refusal(self, _failure: BaseException) -> str | None:
+        return None
+
     @contextmanager
     def begin(self) -> Iterator[Any]:
         self.begun += 1
