@@ -7,7 +7,7 @@ service the same way (gunicorn's own are HTML pages).
 
 from __future__ import annotations
 
-from service.errors import operation_outcome
+from service.errors import RETRY_AFTER, operation_outcome, retry_after
 from service.strict_json import dumps
 
 ISSUE_CODES = {  # FHIR issue type of each status; "exception" for the rest
@@ -24,9 +24,12 @@ ISSUE_CODES = {  # FHIR issue type of each status; "exception" for the rest
 
 
 def answer(status: int, reason: str, diagnostics: str) -> bytes:
-    """The whole HTTP answer: status line, `Connection: close`, and the OperationOutcome."""
+    """The whole HTTP answer: status line, `Connection: close`, (a 503) `Retry-After: 1`, and the
+    OperationOutcome."""
     body = dumps(operation_outcome(ISSUE_CODES.get(status, "exception"), diagnostics)).encode()
     head = f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    if status == 503:
+        head += f"{RETRY_AFTER}: {retry_after(1)}\r\n"
     return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 

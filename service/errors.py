@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+RETRY_AFTER = "Retry-After"
+
+
+def retry_after(seconds: float) -> str:
+    """A `Retry-After` value for a 503: `seconds` in whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def operation_outcome(

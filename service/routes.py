@@ -22,7 +22,7 @@ from service.arrival import arrived_at
 from service.audit_call import CallClock, audited, store_feedback
 from service.caller import current_caller
 from service.cors import install_cors
-from service.errors import operation_outcome
+from service.errors import RETRY_AFTER, operation_outcome, retry_after
 from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
@@ -253,13 +253,22 @@ def metrics() -> Response:
 
 
 def install_http_edge(app: Flask, settings: Settings) -> None:
-    """The routes, the body size bound, CORS for the configured origins, the request log, and the
-    error answers (OperationOutcomes) for whatever the routes do not answer themselves."""
+    """The routes, the body size bound, CORS for the configured origins, the request log, the error
+    answers (OperationOutcomes) for whatever the routes do not answer themselves, and `Retry-After`
+    on every 503."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.register_blueprint(bp)
     install_request_log(app)
     install_metrics(app, settings)
     install_cors(app, settings.cors_origins)
+
+    @app.after_request
+    def unavailable_for_a_moment(response: Response) -> Response:
+        """Every 503 the app answers (the audit store down or refusing writes, the replay store, not
+        ready) says when to try again: when the database is next tried (`store.retry_after_seconds`)."""
+        if response.status_code == 503:
+            response.headers.setdefault(RETRY_AFTER, retry_after(settings.store.retry_after_seconds))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -835,3 +835,4 @@ def test_a_replay_store_that_cannot_answer_means_503_not_a_guess(
     response = call(inline_app, mint(es384))
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["code"] == "transient"
+    assert response.headers["Retry-After"] == "1"  # store.retry_after_seconds

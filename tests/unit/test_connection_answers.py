@@ -34,6 +34,11 @@ def test_the_loop_s_own_answers() -> None:
     assert parts(OVER_BUDGET)[0] == "HTTP/1.1 503 Service Unavailable"
 
 
+def test_a_503_says_when_to_try_again_and_no_other_answer_does() -> None:
+    assert parts(OVER_BUDGET)[1]["retry-after"] == "1"
+    assert "retry-after" not in parts(TIMED_OUT)[1]
+
+
 def test_the_status_of_gunicorn_s_error_page_is_read_back() -> None:
     page = StatusLine()
     util.write_error(page, 431, "Request Header Fields Too Large", "Error parsing headers")

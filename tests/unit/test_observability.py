@@ -10,7 +10,9 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from flask import Flask
 
 from service.app import create_app
@@ -158,6 +160,26 @@ def test_not_ready_without_compiled_policies() -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["issue"][0]["diagnostics"] == "not ready: no payer policy is compiled"
+
+
+def test_every_503_says_when_to_try_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not ready, or a call that cannot be recorded: `Retry-After`, the seconds until the database is
+    tried again (`store.retry_after_seconds`, rounded up); no other answer carries one (review s16)."""
+    store = StoreSettings(url="sqlite://", retry_after_seconds=2.5)
+    unready = create_app(
+        open_settings(store=store), replace(catalog(), policies={}), client_factory=no_client
+    )
+    assert unready.test_client().get("/readyz").headers["Retry-After"] == "3"
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    answered = post_json(app.test_client(), SELECT_URL, select_body())
+    assert answered.status_code == 200 and "Retry-After" not in answered.headers
+
+    def unwritable(*_: Any) -> dict[str, Any]:
+        raise ValueError("a value JSON cannot hold")
+
+    monkeypatch.setattr("service.audit_call.audit_row", unwritable)
+    refused = post_json(app.test_client(), SELECT_URL, select_body())
+    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "1")
 
 
 def test_not_ready_when_the_audit_store_is_gone(tmp_path: Path) -> None:
