@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
+from functools import partial
 from pathlib import Path
 
 import policies
 from service import catalog_cache
 from service.assessments import AssessmentCodesError, AssessmentCodeSystem, load_assessment_codes
+from service.call_day import call_date
 from service.codes import ASSESSMENT_SYSTEM
 from service.engine.classify import CLASSIFICATION_VALUE_SETS, INDICATIONS_CLASSIFIED, KINDS_NAMED_IN_CODE
 from service.orders import OrderCodeTable, load_order_codes
@@ -67,14 +69,15 @@ class PoliciesFolderError(SourceError):
     """The policy directory asked for is not there."""
 
 
-def load_catalog(directory: Path | None = None) -> Catalog:
-    """The catalog of `directory` (default: the shipped policies), through the configured cache."""
+def load_catalog(directory: Path | None = None, today: date | None = None) -> Catalog:
+    """The catalog of `directory` (default: the shipped policies), through the configured cache;
+    `today` as `compile_catalog` takes it."""
     root = (directory or policies.directory()).resolve()
     if not root.is_dir():
         raise PoliciesFolderError(f"{directory}: no such policies folder")
     for ignored in foreign_schemas(root):
         log.warning("%s differs from the installed schema, which is the one used", ignored)
-    return cached_catalog(root, catalog_cache.configured_directory())
+    return cached_catalog(root, catalog_cache.configured_directory(), today)
 
 
 def foreign_schemas(root: Path) -> list[Path]:
@@ -90,16 +93,18 @@ def foreign_schemas(root: Path) -> list[Path]:
     ]
 
 
-def cached_catalog(root: Path, cache_directory: Path | None) -> Catalog:
+def cached_catalog(root: Path, cache_directory: Path | None, today: date | None = None) -> Catalog:
     """The catalog of `root`, from `cache_directory` if it holds it (None: no cache), else compiled."""
+    compile_on_day = partial(compile_catalog, today=today)
     if cache_directory is None:
-        return compile_catalog(root)
-    return catalog_cache.load_or_compile(root, compile_catalog, Catalog, cache_directory)
+        return compile_on_day(root)
+    return catalog_cache.load_or_compile(root, compile_on_day, Catalog, cache_directory)
 
 
 def compile_catalog(root: Path, today: date | None = None) -> Catalog:
     """Read, check and compile every file of a policy directory; raises on the first broken one.
-    `today` (default: the UTC date now) is the day every payer's policy must have a version in force."""
+    `today` (default: the call date now in UTC, service/call_day.py; the service gives the date in its
+    `timezone`) is the day every payer's policy must have a version in force."""
     assessments = load_assessment_codes(root / ASSESSMENT_CODES)
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"{ASSESSMENT_CODES}: url must be {ASSESSMENT_SYSTEM} (contract §5)")
@@ -116,7 +121,7 @@ def compile_catalog(root: Path, today: date | None = None) -> Catalog:
         )
     compiled = load_policies(root, terminology, vocabulary, TABLES)
     successions = Successions.of(compiled)
-    payers = load_payers(root / PAYERS, successions, today or datetime.now(UTC).date())
+    payers = load_payers(root / PAYERS, successions, today or call_date())
     order_codes = load_order_codes(root / ORDER_CODES, vocabulary, terminology.ingredient_finder)
     rules = catalog_cache.rules_key(root)[:16]
     return Catalog(

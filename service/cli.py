@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from service.call_day import call_date
 from service.settings import Settings, SettingsError, load_settings
 from service.startup_gc import collection_paused
 from service.yamlsource import SourceError
@@ -125,8 +126,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=settings.fhir.max_workers) as executor:
-        environment = build_environment(settings.fhir, load_catalog(settings.policies), executor)
-        outcome = handle_hook(request, service, environment, datetime.now(UTC).date())
+        today = call_date(settings.timezone)
+        environment = build_environment(settings.fhir, load_catalog(settings.policies, today), executor)
+        outcome = handle_hook(request, service, environment, today)
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)
         return 3
@@ -142,8 +144,9 @@ def _check_policies(args: argparse.Namespace) -> int:
     message is `file:line: element: reason` (anything else escaping is a bug, and shows as one)."""
     from service.catalog import load_catalog
 
+    today = call_date(load_settings(args.config).timezone)
     try:
-        catalog = load_catalog(Path(args.directory) if args.directory else None)
+        catalog = load_catalog(Path(args.directory) if args.directory else None, today)
     except SourceError as exc:
         print(f"idds-crd policies check: {exc}", file=sys.stderr)
         return 1
@@ -152,7 +155,6 @@ def _check_policies(args: argparse.Namespace) -> int:
         f"policies OK: {len(catalog.policies)} policies, {criteria} criteria (every one cited), "
         f"{len(catalog.terminology.ids())} value sets, {len(catalog.order_codes.kinds)} order codes"
     )
-    today = datetime.now(UTC).date()
     for policy in catalog.policies.values():
         standing = catalog.successions[policy.id].standing(policy.id, today)
         print(
@@ -309,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate every policy and value set; exit 1 naming file and line"
     )
     check.add_argument("directory", nargs="?", help="a policies folder (default: the installed policies)")
+    check.add_argument(
+        "--config", help="YAML config file whose `timezone` dates the check (default: $IDDS_CRD_CONFIG)"
+    )
     check.set_defaults(run=_check_policies)
     demo = sub.add_parser("demo", help="run the service against a local FHIR server with demo patients")
     demo.add_argument("--host", default="127.0.0.1")

@@ -10,7 +10,6 @@ failure to a 500 whose body is an OperationOutcome without internals. Every answ
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from cards.render import review_overdue_line
 from service.arrival import arrived_at
 from service.audit_call import CallClock, audited, store_feedback
+from service.call_day import call_date
 from service.caller import current_caller
 from service.cors import install_cors
 from service.errors import RETRY_AFTER, operation_outcome, retry_after
@@ -147,7 +147,7 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         return _recorded_refusal(state, started, service, body, hook_request, why)
     base_url = state.settings.public_base_url or request.url_root
     try:
-        today = datetime.now(UTC).date()
+        today = call_date(state.settings.timezone)
         outcome = handle_hook(
             hook_request, service, state.environment, today, base_url, caller.iss, arrived_at()
         )
@@ -189,7 +189,7 @@ def policy_page(policy_id: str) -> Response:
     catalog = state.environment.catalog
     source = catalog.directory / SOURCES / Path(policy.source).name
     source_text = source.read_text(encoding="utf-8") if source.is_file() else None
-    today = datetime.now(UTC).date()
+    today = call_date(state.settings.timezone)
     overdue = policy.currency.overdue(today)
     overdue_line = review_overdue_line(policy.payer, overdue) if overdue else None
     standing = catalog.successions[policy_id].standing(policy_id, today)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from service.call_day import DEFAULT_TIME_ZONE, UnknownTimeZone, time_zone
+
 CONFIG_ENV_VAR = "IDDS_CRD_CONFIG"
 
 
@@ -193,6 +195,13 @@ class Settings:
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
     log_level: str = "INFO"
     policies: Path | None = None  # the operator's policy directory (None: the policies installed with it)
+    timezone: str = DEFAULT_TIME_ZONE  # whose calendar day a call is on (service/call_day.py)
+
+    def __post_init__(self) -> None:
+        try:
+            time_zone(self.timezone)
+        except UnknownTimeZone as exc:
+            raise SettingsError(f"timezone: {exc}") from None
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
@@ -426,6 +435,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "log_format",
         "log_level",
         "policies",
+        "timezone",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -458,6 +468,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         log_format=_choice(raw.get("log_format", Settings.log_format), LOG_FORMATS, "log_format"),
         log_level=_choice(raw.get("log_level", Settings.log_level), LOG_LEVELS, "log_level"),
         policies=_folder(raw.get("policies"), "policies"),
+        timezone=_coerce(raw.get("timezone", DEFAULT_TIME_ZONE), DEFAULT_TIME_ZONE, "timezone"),
     )
 
 

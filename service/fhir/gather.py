@@ -188,9 +188,10 @@ class DataGatherer:
         scope: CacheScope | None = None,
         drafts: Sequence[Mapping[str, Any]] = (),
     ) -> GatheredData:
-        """The call's data as of `today` (UTC; the recent pain scores are searched from it, see
-        score_window.py); with a `scope`, query answers are taken from and kept in the cache. The
-        Medications the draft orders `drafts` name but do not hold are read with the chart's."""
+        """The call's data as of `today` (the call's date, service/call_day.py; the recent pain scores
+        are searched from it, see score_window.py); with a `scope`, query answers are taken from and
+        kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
+        with the chart's."""
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []

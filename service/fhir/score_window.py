@@ -39,9 +39,9 @@ def fhir_instant(moment: datetime) -> str:
 
 
 def recent_since(today: date) -> datetime:
-    """The start of the recent window: midnight UTC `RECENT_DAYS` before `today` (the call's date,
-    UTC), the same for every call of a day, so that the search (and its cached answer) is the same for
-    order-select and order-sign."""
+    """The start of the recent window: midnight UTC `RECENT_DAYS` before `today` (the call's date:
+    service/call_day.py), the same for every call of a day, so that the search (and its cached
+    answer) is the same for order-select and order-sign."""
     return datetime.combine(today - timedelta(days=RECENT_DAYS), time(), UTC)
 
 

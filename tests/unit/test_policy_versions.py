@@ -5,7 +5,7 @@ versions ordered by date is refused with the file and line (service/succession.p
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +224,45 @@ def test_a_payer_whose_policy_has_no_version_in_force_is_refused(tmp_path: Path)
         f"'{V3}', takes effect on 2027-01-01"
     ), message
     assert V3 in compile_catalog(root, SWITCH).policies  # on its date it may stand alone
+
+
+NEW_YORK_EVENING = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)  # 22:00 EST on 31 December 2026
+
+
+@pytest.mark.parametrize(("zone", "judged_by"), [("UTC", V3), ("America/New_York", V2)])
+def test_the_calls_date_is_the_day_in_the_configured_timezone(
+    root: Path, monkeypatch: pytest.MonkeyPatch, zone: str, judged_by: str
+) -> None:
+    """Version 3 takes effect on 1 January: at 22:00 EST on 31 December it is in force by the UTC
+    date, not yet in New York's (review s16 OPS-2). The call, its audit record and the policy page
+    all go by the configured zone's day."""
+    monkeypatch.setattr("service.call_day._now", lambda: NEW_YORK_EVENING)
+    app = create_app(open_settings(timezone=zone), load_catalog(root))
+    body = packaged_sample(REPLACEMENT)
+    assert app.test_client().post("/cds-services/idds-crd-order-select", json=body).status_code == 200
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert [payer["policy_id"] for payer in record["payers"]] == [judged_by]
+    page = app.test_client().get(f"/policies/{V3}").get_data(as_text=True)
+    assert ("not yet in force" in page) == (judged_by == V2)
+
+
+def test_policies_check_dates_its_standings_by_the_configured_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_policies(tmp_path)
+    republish_cmm210(root, V3, SWITCH, supersedes=V2)
+    monkeypatch.setattr("service.call_day._now", lambda: NEW_YORK_EVENING)
+    config = tmp_path / "config.yaml"
+    config.write_text("timezone: America/New_York\n", encoding="utf-8")
+    assert main(["policies", "check", str(root), "--config", str(config)]) == 0
+    assert f"  {V3}: CMM-210, 44 criteria, Version 3.0.2027, effective January 1, 2027 (not yet in force" in (
+        capsys.readouterr().out
+    )
+    config.write_text("timezone: UTC\n", encoding="utf-8")
+    assert main(["policies", "check", str(root), "--config", str(config)]) == 0
+    assert f"  {V3}: CMM-210, 44 criteria, Version 3.0.2027, effective January 1, 2027 (in force" in (
+        capsys.readouterr().out
+    )
 
 
 def test_policies_check_lists_each_versions_standing_and_refuses_with_file_and_line(

@@ -153,3 +153,17 @@ def test_its_commented_entries_load_once_uncommented(tmp_path: Path) -> None:
         "https://sandbox.cds-hooks.org",
         "https://inferno.healthit.gov/suites/custom/crd_server",
     ]
+
+
+def test_the_timezone_is_an_iana_name_checked_at_start(tmp_path: Path) -> None:
+    """Whose calendar day a call is on (review s16 OPS-2): default UTC, a known IANA name accepted,
+    anything else refused naming the key, in the file or in code."""
+    assert Settings().timezone == "UTC"
+    assert load_settings(write(tmp_path, "timezone: America/New_York\n")).timezone == "America/New_York"
+    for wrong in ("America/New_Yrok", "EST-ish", "../../etc/passwd", ""):
+        with pytest.raises(SettingsError, match=r": timezone: .* is not an IANA time zone name"):
+            load_settings(write(tmp_path, f"timezone: '{wrong}'\n"))
+    with pytest.raises(SettingsError, match=r": timezone: expected a string"):
+        load_settings(write(tmp_path, "timezone: 5\n"))
+    with pytest.raises(SettingsError, match=r"^timezone: "):
+        Settings(timezone="Mars/Olympus_Mons")

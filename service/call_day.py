@@ -1,0 +1,44 @@
+"""Which calendar day a call is on: the one place that says it.
+
+Everything the service dates by day takes the call's date from here: the policy version in force
+(`effective`, `supersedes`: service/succession.py), a review overdue (`next_review`), the criteria's
+windows counted in days and months back from it (clinical-data-contract.md §3; their edges are the
+start of those days as the chart's dates are read, a date without an offset as UTC), the recent
+pain-score search, the dates the cards and coverage information write (`authoredOn`, `date`), and
+the start-up check that every payer has a policy version in force. A payer's dates ("effective March
+1") are days of its own calendar, so the day is the one in the operator's `timezone` (an IANA name
+such as `America/New_York`; default UTC) when the call arrives: with UTC, a US payer's new version
+would judge orders from 19:00 EST the evening before it takes effect.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TIME_ZONE = "UTC"
+
+
+class UnknownTimeZone(ValueError):
+    """The name is not an IANA time zone this system's time zone data holds."""
+
+
+def time_zone(name: object) -> ZoneInfo:
+    """The time zone named `name` (IANA: `America/New_York`, `UTC`); UnknownTimeZone if there is none."""
+    try:
+        return ZoneInfo(name)  # type: ignore[arg-type]  (anything else is refused below)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise UnknownTimeZone(
+            f"{name!r} is not an IANA time zone name this system's time zone data knows "
+            "(such as America/New_York or UTC; the data comes from the system's tzdata package, or "
+            "`pip install tzdata` where there is none)"
+        ) from exc
+
+
+def call_date(zone: str = DEFAULT_TIME_ZONE, now: datetime | None = None) -> date:
+    """The calendar day, in the time zone named `zone`, of `now` (default: the present instant)."""
+    return (now or _now()).astimezone(time_zone(zone)).date()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
