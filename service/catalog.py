@@ -16,7 +16,8 @@ files that the service then misreads or cannot compile.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -28,13 +29,13 @@ from service.call_day import call_date
 from service.codes import ASSESSMENT_SYSTEM
 from service.engine.classify import CLASSIFICATION_VALUE_SETS, INDICATIONS_CLASSIFIED, KINDS_NAMED_IN_CODE
 from service.orders import OrderCodeTable, load_order_codes
-from service.policy import Policy, load_policies
+from service.policy import SOURCES, Policy, load_policies
 from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
 from service.succession import Successions
 from service.terminology import Terminology, ValueSetError, load_terminology
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
-from service.yamlsource import SourceError
+from service.yamlsource import SourceError, read_text
 
 ASSESSMENT_CODES = "assessment-codes.yaml"
 ORDER_CODES = "order-codes.yaml"
@@ -62,7 +63,10 @@ class Catalog:
     # reads it, where the payer's own version label of a policy names only the document
     rules_digest: str
     successions: Successions  # each policy's chain of versions (`supersedes`)
-    directory: Path  # the policy directory it was compiled from (the policy page reads its sources)
+    directory: Path  # the policy directory it was compiled from
+    # each policy's source document as it was read when the catalog was compiled, by policy id (the
+    # policy page shows it: the text the service judges by, not an edit made since)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 class PoliciesFolderError(SourceError):
@@ -125,5 +129,25 @@ def compile_catalog(root: Path, today: date | None = None) -> Catalog:
     order_codes = load_order_codes(root / ORDER_CODES, vocabulary, terminology.ingredient_finder)
     rules = catalog_cache.rules_key(root)[:16]
     return Catalog(
-        terminology, order_codes, compiled, payers, assessments, vocabulary, rules, successions, root
+        terminology,
+        order_codes,
+        compiled,
+        payers,
+        assessments,
+        vocabulary,
+        rules,
+        successions,
+        root,
+        source_documents(root, compiled),
     )
+
+
+def source_documents(root: Path, compiled: Mapping[str, Policy]) -> dict[str, str]:
+    """Each policy's source document (`sources/<its source's name>`, which compiling it checked the
+    quotes against), by policy id."""
+    return {
+        policy.id: read_text(
+            root / SOURCES / Path(policy.source).name, f"{SOURCES}/{Path(policy.source).name}"
+        )
+        for policy in compiled.values()
+    }

@@ -10,7 +10,6 @@ failure to a 500 whose body is an OperationOutcome without internals. Every answ
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -35,7 +34,6 @@ from service.observability import (
     readiness_problems,
 )
 from service.pipeline import HookOutcome, handle_hook
-from service.policy import SOURCES
 from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
 from service.settings import Settings
@@ -187,8 +185,7 @@ def policy_page(policy_id: str) -> Response:
     if policy is None:
         return refusal(404, "not-found", f"no policy with id '{policy_id[:100]}'")
     catalog = state.environment.catalog
-    source = catalog.directory / SOURCES / Path(policy.source).name
-    source_text = source.read_text(encoding="utf-8") if source.is_file() else None
+    source_text = catalog.sources.get(policy_id)  # as compiled: an edit shows after the restart
     today = call_date(state.settings.timezone)
     overdue = policy.currency.overdue(today)
     overdue_line = review_overdue_line(policy.payer, overdue) if overdue else None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from service.app import create_app
 from service.catalog import load_catalog
@@ -60,6 +61,19 @@ def test_the_app_factory_judges_by_the_folder_the_setting_names(own: Path) -> No
     catalog = app.extensions["idds_crd"].environment.catalog
     assert catalog.directory == own.resolve()
     assert next(p for p in catalog.payers if p.key == "cmm210").name == OWN_NAME
+
+
+def test_the_policy_page_shows_the_source_judged_by_not_an_edit_made_since(own: Path) -> None:
+    """The page shows the source document read when the policies were compiled: an edit made after
+    start-up (which the service judges by only after a restart) does not show before it (review s16
+    OPS-6). Before, the page read the file on every request."""
+    client = create_app(open_settings(policies=own)).test_client()
+    document = own / "sources" / CMM210_SOURCE
+    first_line = document.read_text(encoding="utf-8").splitlines()[0]
+    document.write_text("AN EDIT MADE AFTER START-UP\n", encoding="utf-8")
+    page = client.get(f"/policies/{CMM210}").get_data(as_text=True)
+    assert "AN EDIT MADE AFTER START-UP" not in page
+    assert escape(first_line) in page
 
 
 def test_evaluate_judges_by_the_configured_folder(
