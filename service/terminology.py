@@ -283,12 +283,13 @@ def load_terminology(directory: Path, assessment_codes: Mapping[str, str] | None
     value_sets = []
     defined: dict[str, str] = {}  # id -> `file:line` of its `id`
     for path in sorted(directory.glob("*.yaml")):
+        name = f"{directory.name}/{path.name}"  # as the policies folder's other errors name a file
         try:
-            source = load(path)
+            source = load(path, name=name)
             check_schema(source, "valueset.schema.json")
         except SourceError as exc:
             raise ValueSetError(str(exc)) from None
-        value_set = compile_value_set(source.data, path.name)
+        value_set = compile_value_set(source.data, name)
         if value_set.id in defined:
             where = source.at(("id",))
             raise ValueSetError(

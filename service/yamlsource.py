@@ -195,7 +195,7 @@ def _parse(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.No
         loader.dispose()
 
 
-def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceError:
+def _syntax_error(name: str, text: str, fast_error: yaml.YAMLError) -> SourceError:
     """The `file:line:` message of a file that does not parse, worded by the pure-Python parser."""
     import yaml
 
@@ -206,22 +206,25 @@ def _syntax_error(path: Path, text: str, fast_error: yaml.YAMLError) -> SourceEr
         error = exc
     mark = getattr(error, "problem_mark", None)
     line = mark.line + 1 if mark is not None else 1
-    return SourceError(f"{path.name}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
+    return SourceError(f"{name}:{line}: not valid YAML: {getattr(error, 'problem', error)}")
 
 
-def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None) -> Located:
-    """Parse a YAML file, recording the line of every element (libyaml's parser unless told)."""
+def load(path: Path, loader_class: type[yaml.SafeLoader] | None = None, name: str | None = None) -> Located:
+    """Parse a YAML file, recording the line of every element (libyaml's parser unless told); `name`
+    is how messages name the file (default: its name; a file in a subfolder of the policies folder is
+    named from there, `valuesets/pain-cause.yaml`)."""
     import yaml
 
-    text = read_text(path, element_on=_yaml_element_on)
+    name = name or path.name
+    text = read_text(path, name, element_on=_yaml_element_on)
     try:
-        return _located(path.name, text, loader_class or strict_loader())
+        return _located(name, text, loader_class or strict_loader())
     except yaml.YAMLError as exc:
         if getattr(exc, "unreadable_value", False):
             line = exc.problem_mark.line + 1  # type: ignore[attr-defined]
             where = _yaml_element_on(text, line)
-            raise SourceError(f"{path.name}:{line}: {where}: {exc.problem}") from None  # type: ignore[attr-defined]
-        raise _syntax_error(path, text, exc) from None
+            raise SourceError(f"{name}:{line}: {where}: {exc.problem}") from None  # type: ignore[attr-defined]
+        raise _syntax_error(name, text, exc) from None
 
 
 def _located(name: str, text: str, loader_class: type[yaml.SafeLoader]) -> Located:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -468,10 +469,33 @@ def test_a_byte_that_is_not_utf8_names_file_line_and_element(
     assert old in text
     path.write_bytes(text.replace(old, new, 1).encode("utf-8", errors="surrogateescape"))
     line = text[: text.index(old)].count("\n") + 1
-    name = file if file.startswith("sources/") else path.name
+    name = file  # from the policies folder: `valuesets/physical-therapy.yaml` (review s16 OPS-7)
     with pytest.raises(SourceError) as caught:
         load_catalog(root)
     assert str(caught.value).startswith(f"{name}:{line}: {element}: byte 0x"), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda text: text + "\n: : :\n", r"valuesets/pain-cause\.yaml:\d+: not valid YAML: "),
+        (lambda text: text + "\nunexpected: 1\n", r"valuesets/pain-cause\.yaml:\d+: "),
+        (lambda text: text.replace("title:", "titel:", 1), r"valuesets/pain-cause\.yaml"),
+    ],
+    ids=["not-yaml", "schema", "compiled"],
+)
+def test_a_broken_value_set_is_named_from_the_policies_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], breakage: Callable[[str], str], message: str
+) -> None:
+    """As every other file of the folder is named (review s16 OPS-7: it was `pain-cause.yaml:28`)."""
+    from service.cli import main
+
+    root = copy_policies(tmp_path)
+    path = root / "valuesets" / "pain-cause.yaml"
+    path.write_text(breakage(path.read_text(encoding="utf-8")), encoding="utf-8")
+    assert main(["policies", "check", str(root)]) == 1
+    error = capsys.readouterr().err
+    assert re.match(rf"idds-crd policies check: {message}", error), error
 
 
 @pytest.mark.parametrize("breakage", ["missing", "folder", "dangling-link"])
@@ -599,8 +623,8 @@ def test_a_value_set_id_defined_twice_names_both_files(tmp_path: Path) -> None:
     with pytest.raises(ValueSetError) as caught:
         load_catalog(root)
     assert str(caught.value) == (
-        "physical-therapy.yaml:1: id: value set id 'physical-therapy' is already used "
-        "(physical-therapy-copy.yaml:1)"
+        "valuesets/physical-therapy.yaml:1: id: value set id 'physical-therapy' is already used "
+        "(valuesets/physical-therapy-copy.yaml:1)"
     )
 
 
