@@ -258,9 +258,11 @@ def readiness_problems(state: AppState) -> list[str]:
     try:
         found = database.write_problem()
     except SQLAlchemyError as exc:
-        log.warning("readiness: the audit store does not answer: %s", type(exc).__name__)
-        problems.append("the audit store (store.url) does not answer")
-        return problems
+        found = database.refusal(exc)  # the check itself refused (a table gone): an answer
+        if found is None:
+            log.warning("readiness: the audit store does not answer: %s", type(exc).__name__)
+            problems.append("the audit store (store.url) does not answer")
+            return problems
     database.refusals.checked(found)  # logged once per outage, with the reason
     if found is not None or database.refusals.recent() is not None:
         problems.append("the audit store (store.url) answers but refuses writes (the log says why)")

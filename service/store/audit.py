@@ -154,10 +154,9 @@ class AuditTrail:
             kept = 0
             for key, entry in {e.key: e for e in entries}.items():
                 kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at, sender)
-        except SQLAlchemyError as exc:
-            log.error("audit trail: cannot record feedback for %s: %s", service_id, type(exc).__name__)
-            if (refusal := self._database.refusal(exc)) is not None:
-                self._database.refusals.refused(refusal)
+        except SQLAlchemyError as exc:  # with the database's reason when it refuses the write
+            why = self._database.refusal(exc) or type(exc).__name__
+            log.error("audit trail: cannot record feedback for %s: %s", service_id, why)
             raise AuditUnavailable("audit trail unavailable") from None
         return kept
 

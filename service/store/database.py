@@ -138,12 +138,13 @@ class Database:
             self.writers.close()
 
 
-# What a hook call writes (its audit record, its JWT's claim): the privileges the role needs.
+# What a hook call writes (its audit record, its JWT's claim): the privileges the role needs. Not
+# `audit_feedback`: feedback that cannot be kept is refused 503 itself, and is no reason to send a
+# replica no hook calls.
 WRITES = (
     ("audit_records", "INSERT"),
     ("audit_assertions", "INSERT"),
     ("audit_cards", "INSERT"),
-    ("audit_feedback", "INSERT"),
     ("seen_tokens", "INSERT"),
     ("seen_tokens", "DELETE"),
 )

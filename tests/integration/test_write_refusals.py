@@ -140,3 +140,16 @@ def test_a_read_only_database_refuses_the_jwt_claim_and_says_why(
     assert readiness.status_code == 503
     [logged] = refusals_logged(caplog)
     assert "SQLSTATE 25006" in logged and "read-only transaction" in logged
+
+
+def test_feedback_that_cannot_be_kept_takes_no_replica_out(
+    compiled_catalog: Catalog, postgres_server: PostgresServer, role_url: str
+) -> None:
+    """Only what a hook call writes decides readiness: a revoked INSERT on the feedback table refuses
+    feedback (503) but leaves the replica ready for hook calls, which are still recorded."""
+    app = create_app(open_settings(store=StoreSettings(url=role_url)), compiled_catalog, no_client)
+    client = app.test_client()
+    change = f"REVOKE INSERT ON audit_feedback FROM {ROLE}"
+    with refusing(app, postgres_server, role_url, change, f"GRANT INSERT ON audit_feedback TO {ROLE}"):
+        assert client.get("/readyz").status_code == 200
+        assert posted_call(client).status_code == 200
