@@ -346,7 +346,7 @@ def test_no_replica_answering_is_a_transient_operation_outcome(
         )
     finally:
         proxy.close()
-    assert answer.status_code == 503
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json()["issue"][0]["code"] == "transient"
 
