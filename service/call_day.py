@@ -29,9 +29,8 @@ def time_zone(name: object) -> ZoneInfo:
         return ZoneInfo(name)  # type: ignore[arg-type]  (anything else is refused below)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise UnknownTimeZone(
-            f"{name!r} is not an IANA time zone name this system's time zone data knows "
-            "(such as America/New_York or UTC; the data comes from the system's tzdata package, or "
-            "`pip install tzdata` where there is none)"
+            f"{name!r} is not an IANA time zone name (such as America/New_York or UTC) that the "
+            "system's time zone data or the tzdata package installed with the service knows"
         ) from exc
 
 
