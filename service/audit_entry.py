@@ -38,7 +38,7 @@ from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.references import local_reference
 from service.registry import ServiceDefinition
-from service.shapes import dicts
+from service.shapes import dicts, reference_of
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
 from service.strict_json import loads_exact, written_fast
@@ -125,7 +125,9 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "patient_id": _key(_patient_of(call), secrets),
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
-        "orders": _scrubbed(_orders(call.outcome.response, call.outcome.determinations), secrets),
+        "orders": _scrubbed(
+            _orders(call.outcome.response, call.outcome.determinations, call.outcome.judged_orders), secrets
+        ),
         "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
@@ -233,10 +235,14 @@ def _assertion_values(subs: Any) -> dict[str, Any]:
     return values
 
 
-def _orders(response: Mapping[str, Any], determinations: Iterable[Determination]) -> list[dict[str, Any]]:
+def _orders(
+    response: Mapping[str, Any], determinations: Iterable[Determination], judged: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """The orders (and booked Appointments) the answer speaks of, with their codes: those its system
     actions annotate, then any other its determinations judged (its cards speak of it, its assertion
-    kept from an earlier call: audit review AR-2), named as the cards name it."""
+    kept from an earlier call: audit review AR-2; or the call asked for no coverage information), with
+    the code the order carries (`judged`: the orders the call judged), else named as the cards name it
+    (review s16 R-11)."""
     orders: dict[str, dict[str, Any]] = {}
     actions = response.get("systemActions")
     for action in actions if isinstance(actions, list) else []:
@@ -244,8 +250,10 @@ def _orders(response: Mapping[str, Any], determinations: Iterable[Determination]
         if isinstance(resource, dict):
             reference = f"{resource.get('resourceType')}/{resource.get('id')}"
             orders.setdefault(reference, {"reference": reference, "code": order_code(resource)})
+    codes = {reference_of(r): code for r in judged if (code := order_code(r)) is not None}
     for d in determinations:
-        orders.setdefault(d.order_reference, {"reference": d.order_reference, "code": {"text": d.order_name}})
+        code = codes.get(d.order_reference) or {"text": d.order_name}
+        orders.setdefault(d.order_reference, {"reference": d.order_reference, "code": code})
     return list(orders.values())
 
 

@@ -392,10 +392,11 @@ def coverage_refused(decisions: Decisions) -> HookOutcome:
 
 
 def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool:
-    """Whether this call may carry an automatic approval: only on services that may approve, and
-    not when the call forbids unsolicited determinations (CRD what-if calls set
-    `unsolicited-determ` to false)."""
-    return service.behaviour.may_approve and options.unsolicited_determ
+    """Whether this call may carry an automatic approval: only on services that may approve, not
+    when the call forbids unsolicited determinations (CRD what-if calls set `unsolicited-determ` to
+    false), and not when it asks for no coverage information (`coverage-info` false), which is where
+    an approval and its number would be issued."""
+    return service.behaviour.may_approve and options.unsolicited_determ and options.coverage_info
 
 
 def handle_hook(

@@ -159,6 +159,23 @@ def test_a_pa_number_issued_is_recorded_found_and_exported(compiled_catalog: Cat
     assert exported - {None} == issued
 
 
+def test_a_call_asking_for_no_coverage_information_is_told_of_no_approval(compiled_catalog: Catalog) -> None:
+    """An approval and its number are issued in the coverage information: a call that switched it
+    off (`coverage-info: false`) gets none, and no card may say the order was approved."""
+    app = audited_app(approving(compiled_catalog, "geha"), factory=ChartFactory(meeting_chart()))
+    path, body, _ = secret_call("order-sign-implant-demo-meets")
+    body["extension"] = {"davinci-crd.configuration": {"coverage-info": False}}
+    answer = post_json(app.test_client(), path, body).get_json()
+    assert answer["cards"] and "systemActions" not in answer
+    assert not [c["summary"] for c in answer["cards"] if "approv" in (c["summary"] + c["detail"]).lower()]
+    [record] = trail(app).find(body["hookInstance"])
+    assert record["assertions"] == []
+    [metric] = metric_data(record)  # each order exported with its code, not only its name (R-11)
+    assert metric_problems(metric) == []
+    details = {r["orderDetail"]["coding"][0]["code"] for r in metric["request"]}
+    assert {"62362", "62350", "E0783"} <= details
+
+
 THEIRS = {  # another CRD server's approval, for a Coverage no call here is routed to
     "url": COVERAGE_INFORMATION,
     "extension": [
