@@ -119,12 +119,13 @@ class Database:
         password = self.engine.url.password
         return refusal_reason(failure, None if password is None else str(password))
 
-    def write_problem(self) -> str | None:
+    def write_problem(self, tokens: bool = True) -> str | None:
         """What stops the service's writes that can be seen without writing, checked with one use
-        (an SQLAlchemyError when the database does not answer); None when nothing does."""
+        (an SQLAlchemyError when the database does not answer); None when nothing does. `tokens`:
+        whether calls' JWTs are recorded (auth.required), else the replay store is never written."""
         if self.engine.dialect.name == "postgresql":
             with self.connect() as connection:
-                return _postgresql_write_problem(connection)
+                return _postgresql_write_problem(connection, WRITES if tokens else CALL_WRITES)
         with self.connect() as connection:
             connection.execute(text("SELECT 1"))
         file = _sqlite_file(self.engine)
@@ -138,29 +139,28 @@ class Database:
             self.writers.close()
 
 
-# What a hook call writes (its audit record, its JWT's claim): the privileges the role needs. Not
-# `audit_feedback`: feedback that cannot be kept is refused 503 itself, and is no reason to send a
-# replica no hook calls.
-WRITES = (
+# What a hook call writes (its audit record; and its JWT's claim, where calls are authenticated): the
+# privileges the role needs. Not `audit_feedback`: feedback that cannot be kept is refused 503 itself,
+# and is no reason to send a replica no hook calls.
+CALL_WRITES = (
     ("audit_records", "INSERT"),
     ("audit_assertions", "INSERT"),
     ("audit_cards", "INSERT"),
-    ("seen_tokens", "INSERT"),
-    ("seen_tokens", "DELETE"),
 )
-POSTGRESQL_WRITE_CHECK = text(
-    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user, "
-    + ", ".join(f"has_table_privilege(:t{i}, :p{i})" for i in range(len(WRITES)))
-)
+WRITES = (*CALL_WRITES, ("seen_tokens", "INSERT"), ("seen_tokens", "DELETE"))
 
 
-def _postgresql_write_problem(connection: Connection) -> str | None:
+def _postgresql_write_problem(connection: Connection, writes: tuple[tuple[str, str], ...]) -> str | None:
     """Whether PostgreSQL would take the service's writes: not a standby, transactions not read-only,
-    every privilege WRITES names granted to the role (one query: what a readiness probe may cost)."""
+    every privilege `writes` names granted to the role (one query: what a readiness probe may cost)."""
+    check = text(
+        "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user, "
+        + ", ".join(f"has_table_privilege(:t{i}, :p{i})" for i in range(len(writes)))
+    )
     parameters = {}
-    for i, (table, privilege) in enumerate(WRITES):
+    for i, (table, privilege) in enumerate(writes):
         parameters[f"t{i}"], parameters[f"p{i}"] = table, privilege
-    standby, read_only, role, *granted = connection.execute(POSTGRESQL_WRITE_CHECK, parameters).one()
+    standby, read_only, role, *granted = connection.execute(check, parameters).one()
     if standby:
         return "the server is a standby in recovery, which takes no writes (point store.url at the primary)"
     if read_only == "on":
@@ -169,7 +169,7 @@ def _postgresql_write_problem(connection: Connection) -> str | None:
             "database or the server)"
         )
     missing = [
-        f"{privilege} on {table}" for (table, privilege), ok in zip(WRITES, granted, strict=True) if not ok
+        f"{privilege} on {table}" for (table, privilege), ok in zip(writes, granted, strict=True) if not ok
     ]
     if missing:
         return f"the role {role} lacks the privilege(s) {', '.join(missing)} (GRANT them)"

@@ -142,14 +142,28 @@ def test_a_read_only_database_refuses_the_jwt_claim_and_says_why(
     assert "SQLSTATE 25006" in logged and "read-only transaction" in logged
 
 
-def test_feedback_that_cannot_be_kept_takes_no_replica_out(
-    compiled_catalog: Catalog, postgres_server: PostgresServer, role_url: str
+@pytest.mark.parametrize("table", ["audit_feedback", "seen_tokens"])
+def test_a_table_hook_calls_do_not_write_takes_no_replica_out(
+    compiled_catalog: Catalog, postgres_server: PostgresServer, role_url: str, table: str
 ) -> None:
     """Only what a hook call writes decides readiness: a revoked INSERT on the feedback table refuses
-    feedback (503) but leaves the replica ready for hook calls, which are still recorded."""
+    feedback (503), and on the replay store matters only where calls are authenticated; either way
+    the replica stays ready for hook calls, which are still recorded."""
     app = create_app(open_settings(store=StoreSettings(url=role_url)), compiled_catalog, no_client)
     client = app.test_client()
-    change = f"REVOKE INSERT ON audit_feedback FROM {ROLE}"
-    with refusing(app, postgres_server, role_url, change, f"GRANT INSERT ON audit_feedback TO {ROLE}"):
+    change = f"REVOKE INSERT ON {table} FROM {ROLE}"
+    with refusing(app, postgres_server, role_url, change, f"GRANT INSERT ON {table} TO {ROLE}"):
         assert client.get("/readyz").status_code == 200
         assert posted_call(client).status_code == 200
+
+
+def test_an_authenticating_replica_whose_replay_store_refuses_writes_is_not_ready(
+    postgres_server: PostgresServer, role_url: str
+) -> None:
+    app = auth_app(auth_settings(trusted(ec_key("ES384")), store_url=role_url))
+    client = app.test_client()
+    change = f"REVOKE INSERT ON seen_tokens FROM {ROLE}"
+    with refusing(app, postgres_server, role_url, change, f"GRANT INSERT ON seen_tokens TO {ROLE}"):
+        readiness = client.get("/readyz")
+    assert readiness.status_code == 503
+    assert "refuses writes" in readiness.get_json()["issue"][0]["diagnostics"]
