@@ -129,22 +129,24 @@ class AssertionIds:
 
 
 # what a repetition holds besides what it asserts: when it was made (a retry on the next day asserts
-# the same) and the ids themselves
-_NOT_ASSERTED = ("date", "coverage-assertion-id", "satisfied-pa-id")
+# the same), the ids themselves, and where the policy is read (a detail follows the call's CRD
+# version and the address it was called at): what differs between calls that judge the same
+_NOT_JUDGED = ("date", "coverage-assertion-id", "satisfied-pa-id", "detail")
 
 
 def assertion_ids(call: HookCall, reference: str, subs: Any) -> AssertionIds:
     """The ids of the assertion whose sub-extensions are `subs`, on the resource `reference`, issued
     in `call`: named by the hook, the hookInstance, the resource and what it asserts (every
-    sub-extension but the date and the ids: its Coverage, so distinct across Coverages, its codes,
-    reason, billing code, form and detail). A retry (the same hook, hookInstance and content) gets the
-    same ids, on any day; a call of another hook, or one under the same hookInstance judging otherwise
-    (a body edited, the chart changed), gets its own: one id never names two assertions (inferno
-    review I-2). The audit trail tells the assertions a call issued by these (`issued_in`)."""
+    sub-extension but the date, the ids and the policy-link detail: its Coverage, so distinct across
+    Coverages, its codes, reason, billing code and form). A retry (the same hook, hookInstance and
+    content) gets the same ids, on any day; a call of another hook, or one under the same
+    hookInstance judging otherwise (a body edited, the chart changed), gets its own: one id never
+    names two assertions (inferno review I-2). The audit trail tells the assertions a call issued
+    by these (`issued_in`)."""
     said = sorted(
         json.dumps(sub, sort_keys=True, separators=(",", ":"), default=str)
         for sub in dicts(subs)
-        if sub.get("url") not in _NOT_ASSERTED
+        if sub.get("url") not in _NOT_JUDGED
     )
     content = hashlib.sha256("\n".join(said).encode()).hexdigest()
     name = f"{call.hook}|{call.hook_instance}|{reference}|{content}"
@@ -368,11 +370,6 @@ def _on_order(
     actions = coverage_actions([replace(order, judgements=(judgement,))], rules, call, today)
     carried = _repetition(actions[0]["resource"] if actions else order.resource, judgement.coverage, rules)
     return _copied(carried) if carried is not None else None  # never an object of the request
-
-
-# when, under which ids, and where the policy is read (a detail follows the call's CRD version and
-# address): what differs between calls that judge the same
-_NOT_JUDGED = ("date", "coverage-assertion-id", "satisfied-pa-id", "detail")
 
 
 def _coverage_of(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
