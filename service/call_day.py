@@ -23,9 +23,16 @@ class UnknownTimeZone(ValueError):
     """The name is not an IANA time zone this system's time zone data holds."""
 
 
+# Files of the system's time zone data that name no zone of their own: Debian's `localtime` is the
+# host's clock setting (/etc/localtime), which would decide the call's day unseen (review s16 R-10).
+NOT_ZONES = frozenset({"localtime", "posixrules"})
+
+
 def time_zone(name: object) -> ZoneInfo:
     """The time zone named `name` (IANA: `America/New_York`, `UTC`); UnknownTimeZone if there is none."""
     try:
+        if name in NOT_ZONES:
+            raise ValueError(name)
         return ZoneInfo(name)  # type: ignore[arg-type]  (anything else is refused below)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise UnknownTimeZone(

@@ -99,10 +99,11 @@ def foreign_schemas(root: Path) -> list[Path]:
 
 def cached_catalog(root: Path, cache_directory: Path | None, today: date | None = None) -> Catalog:
     """The catalog of `root`, from `cache_directory` if it holds it (None: no cache), else compiled."""
-    compile_on_day = partial(compile_catalog, today=today)
+    day = today or call_date()
+    compile_on_day = partial(compile_catalog, today=day)
     if cache_directory is None:
         return compile_on_day(root)
-    return catalog_cache.load_or_compile(root, compile_on_day, Catalog, cache_directory)
+    return catalog_cache.load_or_compile(root, compile_on_day, Catalog, cache_directory, day.isoformat())
 
 
 def compile_catalog(root: Path, today: date | None = None) -> Catalog:

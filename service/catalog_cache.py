@@ -191,13 +191,21 @@ def _prune(directory: Path) -> None:
 
 
 def load_or_compile(
-    root: Path, compile_catalog: Callable[[Path], Compiled], expected: type[Compiled], directory: Path
+    root: Path,
+    compile_catalog: Callable[[Path], Compiled],
+    expected: type[Compiled],
+    directory: Path,
+    day: str = "",
 ) -> Compiled:
     """The compiled catalog of `root`: from the cache in `directory` if a valid entry is there, else
-    compiled (errors propagate unchanged) and stored for the next start."""
+    compiled (errors propagate unchanged) and stored for the next start. `day`: the date the compile
+    checks against (every payer has a policy version in force on it), part of the entry's key, so a
+    start on another day (or in another time zone's day) checks again."""
     if not usable_directory(directory):
         return compile_catalog(root)
     key = catalog_key(root)
+    if day:
+        key = hashlib.sha256(f"{key}\0day\0{day}".encode()).hexdigest()
     path = directory / f"{key}{_SUFFIX}"
     cached = _read(path, key, expected)
     if cached is not None:

@@ -25,6 +25,8 @@ def test_the_call_date_is_the_day_in_the_zone(instant: datetime, zone: str, day:
     assert call_date(zone, instant) == day
 
 
-def test_an_unknown_zone_is_refused_with_what_to_write() -> None:
+@pytest.mark.parametrize("name", ["Eastern", "localtime", "posixrules", "", "../etc/passwd"])
+def test_an_unknown_zone_is_refused_with_what_to_write(name: str) -> None:
+    """`localtime` is a file of Debian's time zone data, the host's clock setting: no zone of its own."""
     with pytest.raises(UnknownTimeZone, match="such as America/New_York"):
-        time_zone("Eastern")
+        time_zone(name)

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from service.app import create_app
-from service.catalog import Catalog, compile_catalog, load_catalog
+from service.catalog import Catalog, cached_catalog, compile_catalog, load_catalog
 from service.cli import main
 from service.routing import RoutingError, route_coverages
 from service.succession import SuccessionError
@@ -224,6 +224,19 @@ def test_a_payer_whose_policy_has_no_version_in_force_is_refused(tmp_path: Path)
         f"'{V3}', takes effect on 2027-01-01"
     ), message
     assert V3 in compile_catalog(root, SWITCH).policies  # on its date it may stand alone
+
+
+def test_a_cached_catalog_is_checked_again_on_another_day(tmp_path: Path) -> None:
+    """The catalog cache kept the check of one day: a process starting on the day before (or in a
+    time zone still on it) took the entry and judged by a version not yet in force (review s16 R-6)."""
+    root = copy_policies(tmp_path / "policies")
+    republish_cmm210(root, V3, SWITCH)  # not a version of anything: in force from SWITCH alone
+    name_policy(root, "cmm210", V3)
+    cache = tmp_path / "cache"
+    assert V3 in cached_catalog(root, cache, SWITCH).policies
+    with pytest.raises(RoutingError, match="is in force on 2026-12-31"):
+        cached_catalog(root, cache, SWITCH - timedelta(days=1))
+    assert V3 in cached_catalog(root, cache, SWITCH).policies
 
 
 NEW_YORK_EVENING = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)  # 22:00 EST on 31 December 2026
