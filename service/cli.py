@@ -107,7 +107,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     try:
-        body = decode_json_body(Path(args.request).read_bytes())
+        raw = Path(args.request).read_bytes()
+        if len(raw) > settings.max_request_bytes:  # as the service refuses it (413)
+            limit = settings.max_request_bytes
+            raise InputRefused(413, "too-costly", f"the request body is larger than {limit} bytes")
+        body = decode_json_body(raw)
     except OSError as exc:
         print(
             json.dumps(operation_outcome("structure", f"cannot read {args.request}: {exc}", "$")),

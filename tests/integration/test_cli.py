@@ -81,6 +81,7 @@ REFUSED_BODIES = {
     "repeated-key": (b'{"hook": "order-select", "hook": "order-sign"}', "$", "'hook' more than once"),
     "byte-order-mark": (b'\xef\xbb\xbf{"hook": "order-select"}', "$", "byte order mark"),
     "integer-too-long": (b'{"a": ' + b"7" * 4301 + b"}", "a", "4301 digits"),
+    "larger-than-served": (b'{"a": "' + b"x" * (6 * 1024 * 1024) + b'"}', "$", "larger than 5242880 bytes"),
 }
 
 
