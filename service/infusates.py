@@ -5,7 +5,8 @@ A drug order carrying a modifier extension (service/modifiers.py) is neither its
 is left out, as a chart record carrying one is (service/record.py), and the criteria that read the
 pump's drug could not be checked (`PUMP_DRUG` in the record's `unavailable`), so the card says to
 check it in the chart. A drug order of the call is walked whole (gather's `CallData.modifiers`), a
-chart record where it is read, as every chart record is (`modifies`).
+chart record where it is read, as every chart record is (`modifies`); each with the Medication it
+names its drug by (`drug_resolver` finds it), which it is read through.
 """
 
 from __future__ import annotations
@@ -133,16 +134,19 @@ def infusates(
     `chart_unread`: why the chart's MedicationRequests are not wholly available, which leaves the
     pump's current drug unknown when the call orders none."""
     chart = chart or {}
-    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
-
-    def resolve(reference: str) -> Any:
-        """A drug's Medication: among the draft orders, else the chart's (prefetched or read)."""
-        return drafts.get(reference) or medications.get(local_reference(reference) or "")
-
+    resolve = drug_resolver(drafts, chart)
     ordered = _ordered_infusates(drafts, list(orders), finder, resolve)
     if ordered:
         return _read_as_the_pumps(ordered, lambda order: reference_of(order) in modified)
-    return replace(_read_as_the_pumps(_chart_infusates(chart, resolve), modifies), unread=chart_unread)
+    chart_drugs = _chart_infusates(chart, resolve)
+    return replace(_read_as_the_pumps(chart_drugs, lambda r: modifies(r, resolve)), unread=chart_unread)
+
+
+def drug_resolver(drafts: DraftOrders, chart: Mapping[str, Iterable[Any]]) -> Callable[[str], Any]:
+    """What a drug order's `medicationReference` names: among the draft orders, else the chart's
+    Medications (`chart`: the gathered resources by type, prefetched or read)."""
+    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
+    return lambda reference: drafts.get(reference) or medications.get(local_reference(reference) or "")
 
 
 def _read_as_the_pumps(

@@ -1,7 +1,9 @@
 """The Device a DeviceRequest names (`codeReference`), where its code may be: found among the EHR's
 prefetch, else read from the call's FHIR server within the call's deadline. A Device that cannot be
 had is remembered with the reason, so that an order whose code could not be read is reported as not
-checked rather than taken for an order this service holds no rules for.
+checked rather than taken for an order this service holds no rules for. Each Device is asked for
+once a call: recognising the orders, and looking at what they are read through for modifier
+extensions (service/modifiers.py), ask again for the same one.
 """
 
 from __future__ import annotations
@@ -35,8 +37,14 @@ class DeviceReader:
         self._prefetched: dict[str, dict[str, Any]] | None = None  # by `Type/id`, opened at the first ask
         self.failed: dict[str, str] = {}
         self.server_failed: set[str] = set()  # of `failed`, those the FHIR server failed to answer for
+        self._asked: dict[str, dict[str, Any] | None] = {}  # each reference's answer: it is read once
 
     def __call__(self, reference: str) -> dict[str, Any] | None:
+        if reference not in self._asked:
+            self._asked[reference] = self._usable(reference)
+        return self._asked[reference]
+
+    def _usable(self, reference: str) -> dict[str, Any] | None:
         device = self._find(reference)
         if device is not None and not belongs_to_patient(
             device, self._patient_id, unlinked=True, server=self._server

@@ -14,7 +14,7 @@ names, does the call end in 412 (CDS Hooks 2.0, CRD §found-32).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -37,14 +37,15 @@ from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
-from service.infusates import infusates
-from service.modifiers import not_understood, order_modifiers
+from service.infusates import drug_resolver, infusates
+from service.modifiers import Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
+from service.references import parse_reference
 from service.registry import CallOptions, ServiceDefinition
 from service.routing import Route, coverage_not_answered, route_coverages
 from service.settings import FhirSettings
@@ -172,7 +173,8 @@ def _gathered(
         # episode's (as at order-sign), so the pump orders among the drafts are judged for it (`decide`)
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     drugs = [r for r in drafts.resources if r.get("resourceType") == "MedicationRequest"]  # the pump's?
-    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump), *drugs])  # (service/infusates.py)
+    through = _read_through(drafts, fetch_device)  # what an order is read through (service/modifiers.py)
+    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump), *drugs], through)  # (infusates.py)
     modified = _modified_unread(pump, modifiers)
     held_out = {u.order for u in modified}
     pump = [o for o in pump if o.reference not in held_out]
@@ -187,7 +189,7 @@ def _gathered(
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:
         appointments = booked_appointments(request) if behaviour.on_appointments else []
-        modifiers |= _modifiers_of(appointments)
+        modifiers |= _modifiers_of(appointments, through)
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
@@ -213,17 +215,38 @@ def _gathered(
         )
     else:
         return call
-    return replace(call, data=data)
+    if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
+        modifiers = modifiers | _modifiers_of(drugs, _read_through(drafts, fetch_device, data.resources))
+    return replace(call, data=data, modifiers=modifiers)
 
 
 def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
     return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
 
 
-def _modifiers_of(resources: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
-    """The modifier extensions' urls of each resource carrying any, by reference: each walked once."""
+def _modifiers_of(resources: list[dict[str, Any]], through: Resolve) -> dict[str, tuple[str, ...]]:
+    """The modifier extensions' urls of each resource carrying any, by reference, those of what it is
+    read through (found by `through`) among them: each walked once."""
     walked = {id(r): r for r in resources}.values()
-    return {reference_of(r): urls for r in walked if (urls := order_modifiers(r))}
+    return {reference_of(r): urls for r in walked if (urls := order_modifiers(r, through))}
+
+
+def _read_through(
+    drafts: DraftOrders, devices: DeviceReader, chart: Mapping[str, list[Any]] | None = None
+) -> Resolve:
+    """What an order of the call names and is read through (service/modifiers.py `READ_THROUGH`), found
+    where its reader finds it: among the call's orders; a Device by the call's `devices` reader
+    (prefetch, else the FHIR server), as `orders.device_lookup` reads it; a drug's Medication among
+    the `chart`'s too, once gathered (`infusates.drug_resolver`)."""
+    drugs = drug_resolver(drafts, chart or {})
+
+    def resolve(reference: str) -> Any:
+        parsed = parse_reference(reference)
+        if parsed is not None and parsed.type == "Device" and drafts.get(reference) is None:
+            return devices(reference)
+        return drugs(reference)
+
+    return resolve
 
 
 def _modified_unread(pump: list[PumpOrder], modifiers: dict[str, tuple[str, ...]]) -> list[UnreadOrder]:

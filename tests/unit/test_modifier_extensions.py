@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 from service.app import create_app
+from service.infusates import infusates
 from service.modifiers import modifies
+from service.orders import DraftOrders, recognise
+from service.record import build_record
 from tests.builders import (
+    PATIENT,
+    bundle,
     cards_of,
+    catalog,
     condition,
     device,
     infusate_request,
@@ -22,8 +28,18 @@ from tests.builders import (
     service_request,
     sign_request,
 )
-from tests.calls import sign_with_chart
-from tests.support import assertion_of, open_settings, post_json, select_body, sign_body
+from tests.calls import prefetch_app, sign_with_chart
+from tests.demo_support import packaged_sample
+from tests.support import (
+    RecordingFactory,
+    RecordingFhirClient,
+    assertion_of,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
 
 SIGN_URL = "/cds-services/idds-crd-order-sign"
 
@@ -223,6 +239,8 @@ def test_behind_a_payers_gateway_the_modified_pump_order_still_gets_coverage_inf
 
 
 MODIFIED_PART = {"modifierExtension": [WHAT_IF]}
+MEDICATION = {"resourceType": "Medication", "id": "m"}
+MEDICATION_REFERENCE = {"resourceType": "MedicationStatement", "medicationReference": {"reference": "#m"}}
 
 
 @pytest.mark.parametrize(
@@ -241,9 +259,193 @@ MODIFIED_PART = {"modifierExtension": [WHAT_IF]}
         ({"resourceType": "Condition", "evidence": [MODIFIED_PART]}, False),
         ({"resourceType": "Condition", **MODIFIED_PART}, True),
         ({"resourceType": "Observation", "component": [{"modifierExtension": []}]}, False),  # empty
+        # read through a contained Medication (READ_THROUGH): its top, an ingredient, a part not read
+        ({**MEDICATION_REFERENCE, "contained": [{**MEDICATION, **MODIFIED_PART}]}, True),
+        ({**MEDICATION_REFERENCE, "contained": [{**MEDICATION, "ingredient": [MODIFIED_PART]}]}, True),
+        ({**MEDICATION_REFERENCE, "contained": [{**MEDICATION, "batch": MODIFIED_PART}]}, False),
+        (
+            {"resourceType": "MedicationStatement", "contained": [{**MEDICATION, **MODIFIED_PART}]},
+            False,
+        ),  # unnamed
     ],
 )
 def test_a_chart_record_is_looked_at_for_modifiers_where_it_is_read(
     record: dict[str, Any], left_out: bool
 ) -> None:
     assert modifies(record) is left_out
+
+
+# What an order or record is read through (service/modifiers.py READ_THROUGH): a modifier there is one
+# on the order or record (json review F4, fixer s16-a's remaining medium).
+
+HARDWARE = "DeviceRequest/demo-meets-sign-dr-e0783"
+DRUG = "MedicationRequest/demo-meets-sign-mr-infusate"
+
+
+def draft(body: dict[str, Any], reference: str) -> dict[str, Any]:
+    [resource] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if f"{e['resource']['resourceType']}/{e['resource']['id']}" == reference
+    ]
+    return resource
+
+
+def carrying(resource: dict[str, Any], modified: bool) -> dict[str, Any]:
+    return {**resource, "modifierExtension": [copy.deepcopy(WHAT_IF)]} if modified else resource
+
+
+class DeviceOnServer(RecordingFhirClient):
+    """The EHR's FHIR server holding one Device, the chart's searches finding nothing."""
+
+    def __init__(self, held: dict[str, Any]) -> None:
+        super().__init__()
+        self.held = held
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        return self.held if reference == f"Device/{self.held['id']}" else None
+
+
+def hardware_coded_by_its_device(where: str, modified: bool) -> dict[str, Any]:
+    """demo-meets's order-sign (its chart prefetched) answered, its E0783 order coded by a Device
+    (`codeReference`) kept `where`, the Device carrying a modifier when `modified`."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    order = draft(body, HARDWARE)
+    held = carrying(
+        {
+            "resourceType": "Device",
+            "id": "pump-dev",
+            "patient": order["subject"],
+            "type": order["codeCodeableConcept"],
+        },
+        modified,
+    )
+    del order["codeCodeableConcept"]
+    order["codeReference"] = {"reference": "#pump-dev" if where == "contained" else "Device/pump-dev"}
+    app = prefetch_app()
+    if where == "contained":
+        order["contained"] = [held]
+    elif where == "draft-orders":
+        body["context"]["draftOrders"]["entry"].append({"resource": held})
+    elif where == "prefetch":
+        body["prefetch"]["patientDevices"]["entry"] = [{"resource": held}]
+    else:  # read from the EHR's FHIR server
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(DeviceOnServer(held)))
+        body = with_fhir(body)
+    answer: dict[str, Any] = post_json(app.test_client(), SIGN_URL, body).get_json()
+    return answer
+
+
+@pytest.mark.parametrize("where", ["contained", "draft-orders", "prefetch", "server"])
+def test_a_hardware_order_coded_by_a_device_carrying_a_modifier_is_not_judged(where: str) -> None:
+    """The E0783 order's code is its Device's type: a modifier on that Device changes what is ordered
+    as one on the order does. Before, only a contained Device was looked at (the order is walked whole):
+    one among the call's orders, prefetched or read from the FHIR server was read as if it carried none,
+    and the order judged "covered"."""
+    assert (
+        assertion_of(action_on(hardware_coded_by_its_device(where, False), HARDWARE))["covered"] == "covered"
+    )
+    answer = hardware_coded_by_its_device(where, True)
+    told = action_on(answer, HARDWARE)
+    assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
+    summaries = [c["summary"] for c in cards_of(answer["cards"])]
+    assert "Coverage not checked: the order carries an extension that changes its meaning" in summaries
+    # the others are judged (a prefetched Device is a chart record too: left out, the record's devices
+    # read as not wholly available)
+    assert any(s.startswith("GEHA: 62362, 62350 ") for s in summaries), summaries
+
+
+def drug_coded_by_its_medication(where: str, modified: bool) -> dict[str, Any]:
+    """demo-meets's order-sign (its chart prefetched) answered, the pump's drug order naming its drug by
+    a Medication kept `where` (among the draft orders, contained, or the chart's: prefetched with the
+    medication orders), the Medication carrying a modifier when `modified`."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    order = draft(body, DRUG)
+    held = carrying(
+        {"resourceType": "Medication", "id": "drug", "code": order.pop("medicationCodeableConcept")}, modified
+    )
+    order["medicationReference"] = {"reference": "#drug" if where == "contained" else "Medication/drug"}
+    if where == "contained":
+        order["contained"] = [held]
+    elif where == "draft-orders":
+        body["context"]["draftOrders"]["entry"].append({"resource": held})
+    else:
+        body["prefetch"]["medicationRequests"]["entry"].append(
+            {"resource": held, "search": {"mode": "include"}}
+        )
+    answer: dict[str, Any] = post_json(prefetch_app().test_client(), SIGN_URL, body).get_json()
+    return answer
+
+
+@pytest.mark.parametrize("where", ["contained", "draft-orders", "chart"])
+def test_the_pumps_drug_named_by_a_medication_carrying_a_modifier_is_not_read(where: str) -> None:
+    """The drug order's drug is its Medication's code: with a modifier on that Medication, the order
+    says it was not checked and the pump's drug is not read from it (the criteria reading it could not
+    be checked), as with one on the order. Before, a Medication among the call's orders or the chart's
+    was read as if it carried none: "meets all 14"."""
+    assert assertion_of(action_on(drug_coded_by_its_medication(where, False), DRUG))["covered"] == "covered"
+    answer = drug_coded_by_its_medication(where, True)
+    told = action_on(answer, DRUG)
+    assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
+    [decision, *_] = cards_of(answer["cards"])
+    assert f"2 of 14 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision["detail"]
+
+
+def test_an_orders_reason_among_the_calls_orders_carrying_a_modifier_is_not_read() -> None:
+    """A pump order's reason may be a Condition the call carries beside it (`reasonReference`): read
+    as the order's indication, a modifier on it (it might say "not present") changes the order's
+    reason, so the order is not judged by it."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    implant = draft(body, IMPLANT)
+    reason = {"resourceType": "Condition", "id": "why", "code": implant.pop("reasonCode")[0]}
+    implant["reasonReference"] = [{"reference": "Condition/why"}]
+    body["context"]["draftOrders"]["entry"].append({"resource": carrying(reason, True)})
+    answer = post_json(prefetch_app().test_client(), SIGN_URL, body).get_json()
+    told = action_on(answer, IMPLANT)
+    assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
+
+
+def the_charts_pump_drug_by_its_medication(contained: bool, modified: bool) -> dict[str, Any]:
+    """The chart's pump drug (a catheter is ordered without one: contract §2) named by a Medication,
+    contained in it or the chart's, carrying a modifier when `modified`: the records as gathered."""
+    drug = infusate_request(status="active")
+    medication = carrying(
+        {"resourceType": "Medication", "id": "bac", "code": drug.pop("medicationCodeableConcept")}, modified
+    )
+    if contained:
+        drug["contained"] = [medication]
+        drug["medicationReference"] = {"reference": "#bac"}
+        return {"MedicationRequest": [drug]}
+    drug["medicationReference"] = {"reference": "Medication/bac"}
+    return {"MedicationRequest": [drug], "Medication": [medication]}
+
+
+@pytest.mark.parametrize("contained", [True, False])
+def test_the_charts_pump_drug_is_not_read_from_a_medication_carrying_a_modifier(contained: bool) -> None:
+    """The chart's drug record read through its Medication: one with a modifier is left out, as the
+    record itself carrying one is. Before, the Medication was never looked at (fixer s16-a's
+    probe_medication_modifier.py; json review F5, D, for a contained one)."""
+    catalog_ = catalog()
+    order = service_request("62350")
+    drafts = DraftOrders(bundle(order))
+    pump = [recognise(order, drafts, catalog_.order_codes)]
+    finder = catalog_.terminology.ingredient_finder
+    plain = infusates(drafts, finder, pump, the_charts_pump_drug_by_its_medication(contained, False))
+    assert [d.text for d in plain.found] and not plain.left_out
+    modified = infusates(drafts, finder, pump, the_charts_pump_drug_by_its_medication(contained, True))
+    assert not modified.found and len(modified.left_out) == 1
+
+
+@pytest.mark.parametrize("contained", [True, False])
+def test_a_chart_drug_record_read_through_a_medication_carrying_a_modifier_is_left_out(
+    contained: bool,
+) -> None:
+    """build_record reads a drug record's drug from its Medication: with a modifier there, the record
+    is left out and its kind reads as not wholly available."""
+    catalog_ = catalog()
+    for modified in (False, True):
+        chart = the_charts_pump_drug_by_its_medication(contained, modified)
+        record = build_record(PATIENT, chart, catalog_.terminology)
+        assert len(record.medications) == (0 if modified else 1)
+        assert ("MedicationRequest" in record.unavailable) is modified
