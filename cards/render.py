@@ -339,8 +339,9 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
 
 def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     """An honest "could not check" card for a booked appointment whose order could not be read, a
-    dispatched order that could not be, or the patient's open orders an encounter hook could not
-    search for; `label` names the patient's insurer(s) when known."""
+    dispatched order that could not be, the patient's open orders an encounter hook could not search
+    for, or an order (or the appointment booking it) carrying a modifier extension; `label` names the
+    patient's insurer(s) when known."""
     appointment, order = plain(unread.appointment), plain(unread.order)
     if unread.searched:
         which = "another intrathecal pump order" if unread.others_searched else "an intrathecal pump order"
@@ -357,6 +358,10 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
         summary = "Coverage not checked: the device this order is for could not be read"
         what = f"{order} orders the device {plain(unread.device)}, but"
         again = "Check again once the device's record is available"
+    elif unread.modifiers and unread.booked:
+        summary = "Coverage not checked: the appointment carries an extension that changes its meaning"
+        what = f"The appointment ({appointment}), which books {order}, was not checked:"
+        again = "Check the appointment"
     elif unread.modifiers:
         summary = "Coverage not checked: the order carries an extension that changes its meaning"
         what = f"{order[:1].upper()}{order[1:]} was not checked:"

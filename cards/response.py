@@ -230,9 +230,17 @@ def _undecided(decisions: Decisions, text: str, technical: bool = False) -> tupl
 
 def _modified(decisions: Decisions, reference: str) -> tuple[CoverageJudgement, ...]:
     """Every Coverage's "not checked" for a resource carrying a modifier extension (service/modifiers.py):
-    a pump order, its drug or a booked Appointment alike; none when it carries none."""
-    urls = decisions.call.modifiers.get(reference)
-    return _undecided(decisions, f"{not_understood(urls)}, so it was not checked") if urls else ()
+    a pump order, its drug or a booked Appointment alike, or a pump order an Appointment carrying one
+    books (gather's `_modified_unread`: what is booked may not be the plain order); none otherwise."""
+    if urls := decisions.call.modifiers.get(reference):
+        return _undecided(decisions, f"{not_understood(urls)}, so it was not checked")
+    booking = next(
+        (u for u in decisions.call.unread if u.modifiers and u.booked and u.order == reference), None
+    )
+    if booking is None:
+        return ()
+    holder = f"the appointment booking it ({booking.appointment})"
+    return _undecided(decisions, f"{not_understood(booking.modifiers, holder)}, so it was not checked")
 
 
 def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
@@ -294,7 +302,8 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             continue  # based on no order: judged above as the order it is (profile-appointment-no-order)
         orders = based_on(appointment, booking)
         pump = next((pumps[ref] for ref in orders if ref in pumps), None)
-        unread = next((u for u in call.unread if u.appointment == reference), None)
+        # its order could not be read (one at hand that it books carrying a modifier is annotated above)
+        unread = next((u for u in call.unread if u.appointment == reference and not u.modifiers), None)
         order = annotated.get(pump.reference) if pump is not None else None
         if order is None and unread is None:
             order = next((annotated[ref] for ref in orders if ref in annotated), None)

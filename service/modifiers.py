@@ -102,9 +102,10 @@ def order_modifiers(resource: Mapping[str, Any], resolve: Resolve | None = None)
     return tuple(sorted(urls))
 
 
-def not_understood(urls: tuple[str, ...]) -> str:
-    """Why an order carrying the modifier extensions `urls` was not judged, as cards say it."""
-    return f"it carries a modifier extension this service does not understand ({listing(list(urls))})"
+def not_understood(urls: tuple[str, ...], holder: str = "it") -> str:
+    """Why an order was not judged, as cards say it: `holder` (the order, or what books it) carries
+    the modifier extensions `urls`."""
+    return f"{holder} carries a modifier extension this service does not understand ({listing(list(urls))})"
 
 
 def _carries(value: Any) -> bool:

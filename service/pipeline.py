@@ -22,7 +22,7 @@ from typing import Any
 
 from cards.items import to_document
 from cards.response import respond
-from service.appointments import UnreadOrder
+from service.appointments import UnreadOrder, based_on
 from service.call import CallData, Decisions, Unobtainable
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
@@ -174,8 +174,10 @@ def _gathered(
         pump = [o for r in drafts.resources if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     drugs = [r for r in drafts.resources if r.get("resourceType") == "MedicationRequest"]  # the pump's?
     through = _read_through(drafts, fetch_device)  # what an order is read through (service/modifiers.py)
-    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump), *drugs], through)  # (infusates.py)
-    modified = _modified_unread(pump, modifiers)
+    booked = booked_appointments(request) if behaviour.on_appointments else []
+    # (the pump's drug: service/infusates.py; a booking: what is booked, `_modified_unread`)
+    modifiers = _modifiers_of([*in_scope, *(o.resource for o in pump), *drugs, *booked], through)
+    modified = _modified_unread(pump, modifiers, _bookings(request, booked))
     held_out = {u.order for u in modified}
     pump = [o for o in pump if o.reference not in held_out]
     unread += _devices_unread(in_scope, pump, drafts, fetch_device)
@@ -188,8 +190,7 @@ def _gathered(
     unread += modified
     appointments: list[dict[str, Any]] = []
     if behaviour.every_order and not env.only_orders_with_rules:
-        appointments = booked_appointments(request) if behaviour.on_appointments else []
-        modifiers |= _modifiers_of(appointments, through)
+        appointments = booked
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
@@ -249,14 +250,34 @@ def _read_through(
     return resolve
 
 
-def _modified_unread(pump: list[PumpOrder], modifiers: dict[str, tuple[str, ...]]) -> list[UnreadOrder]:
-    """The pump orders not judged because they carry a modifier extension (service/modifiers.py),
-    each with the card's reason; their coverage information says the same (cards/response.py)."""
-    return [
-        UnreadOrder(o.reference, o.reference, not_understood(urls), resource=o.resource, modifiers=urls)
-        for o in pump
-        if (urls := modifiers.get(o.reference))
-    ]
+def _bookings(request: HookRequest, booked: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Each booked Appointment's reference, with the orders it is based on (appointment-book)."""
+    booking = DraftOrders(request.context.appointments or {})
+    return [(reference_of(a), based_on(a, booking)) for a in booked]
+
+
+def _modified_unread(
+    pump: list[PumpOrder], modifiers: dict[str, tuple[str, ...]], bookings: list[tuple[str, list[str]]]
+) -> list[UnreadOrder]:
+    """The pump orders not judged because they carry a modifier extension (service/modifiers.py), or
+    an Appointment booking them does (`bookings`: what is booked may not be the plain order, and the
+    booking's coverage information is the order's under CRD 2.2), each with the card's reason; their
+    coverage information says the same (cards/response.py)."""
+    unread = []
+    for o in pump:
+        if urls := modifiers.get(o.reference):
+            unread.append(
+                UnreadOrder(
+                    o.reference, o.reference, not_understood(urls), resource=o.resource, modifiers=urls
+                )
+            )
+            continue
+        unread += [
+            UnreadOrder(appointment, o.reference, not_understood(urls), resource=o.resource, modifiers=urls)
+            for appointment, orders in bookings
+            if o.reference in orders and (urls := modifiers.get(appointment))
+        ]
+    return unread
 
 
 def _devices_unread(

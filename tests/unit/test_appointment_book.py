@@ -795,3 +795,64 @@ def test_an_appointment_already_repeating_its_orders_assertion_gets_no_update() 
     policies, signed, booked = approved_booking()
     again, _ = book(book_body(booked["resource"], signed["resource"]), meeting_chart(), [], policies=policies)
     assert "systemActions" not in again
+
+
+# --------------------------------------------------------------------------- a booking carrying a modifier
+
+WHAT_IF = {
+    "url": "http://ehr.example/fhir/StructureDefinition/booked-as-something-else",
+    "valueBoolean": True,
+}
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "2.2"])
+@pytest.mark.parametrize("where", ["top", "participant"])
+def test_a_booking_carrying_a_modifier_is_not_judged_as_a_plain_booking(version: str, where: str) -> None:
+    """An Appointment carrying a modifier extension may book something other than its plain order
+    (FHIR R4 forbids reading it as if the modifier were not there): the order it books is not judged
+    for it, as an order carrying one is not. The order's coverage information (where CRD 2.2 puts the
+    booking's) says it was not checked and why; under 2.0.1 the Appointment's says so too; and a card
+    says the appointment was not checked. Before, under 2.2 nothing mentioned the modifier and the
+    order was judged "covered"; under 2.0.1 only the Appointment's coverage information did (inferno
+    review I-5, json review Q1)."""
+    booked = appointment("ServiceRequest/sr-implant")
+    holder = booked if where == "top" else booked["participant"][0]
+    holder["modifierExtension"] = [WHAT_IF]
+    body = book_body(booked)
+    if version == "2.2":
+        body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    answer, _ = book(body, meeting_chart(), [pump_order()])
+    [order] = actions_on(answer, "ServiceRequest")
+    told = assertion_of(order)
+    assert (told["covered"], told["pa-needed"]) == ("conditional", "conditional")
+    assert (
+        "the appointment booking it (Appointment/apt-1) carries a modifier extension" in order["description"]
+    )
+    assert WHAT_IF["url"] in order["description"]
+    on_appointment = actions_on(answer, "Appointment")
+    if version == "2.2":
+        assert on_appointment == []  # one assertion per Coverage: the booking's is on its order
+    else:
+        [own] = on_appointment
+        assert assertion_of(own)["covered"] == "conditional" and WHAT_IF["url"] in own["description"]
+    [card] = cards_of(answer["cards"])
+    assert (
+        card["summary"]
+        == "Coverage not checked: the appointment carries an extension that changes its meaning"
+    )
+    assert card["detail"].startswith(
+        "The appointment (Appointment/apt-1), which books ServiceRequest/sr-implant, was not checked:"
+        " it carries"
+    )
+
+
+def test_a_plain_appointment_beside_one_carrying_a_modifier_changes_nothing_for_another_order() -> None:
+    """Only the orders the modified Appointment books are held back: another booking's order is judged."""
+    modified = appointment("ServiceRequest/sr-implant")
+    modified["modifierExtension"] = [WHAT_IF]
+    plain = appointment("ServiceRequest/sr-other", appointment_id="apt-2")
+    answer, _ = book(
+        book_body(modified, plain), meeting_chart(), [pump_order(), pump_order(order_id="sr-other")]
+    )
+    told = {a["resource"]["id"]: assertion_of(a)["covered"] for a in actions_on(answer, "ServiceRequest")}
+    assert told == {"sr-implant": "conditional", "sr-other": "covered"}
