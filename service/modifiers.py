@@ -21,13 +21,14 @@ reader does (`Resolve`): gather among the call's orders, the EHR's prefetch or F
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from service.shapes import contained, dicts, reference_target
+from service.shapes import contained, reference_target
 from service.wording import listing
 
 MODIFIER = "modifierExtension"
+_CONTAINERS = (dict, list)
 
 Resolve = Callable[[str], Any]  # the resource a (non-contained) reference names, where it is found; else None
 
@@ -79,14 +80,14 @@ def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) ->
 
 
 def modifies(resource: Mapping[str, Any], resolve: Resolve | None = None) -> bool:
-    """Whether a chart record carries a modifier extension (any value but an empty one) at its top or
+    """Whether a chart record carries a modifier extension (`present`) at its top or
     in a backbone element of it that is read (`READ_BACKBONES`), or one of the resources it is read
     through does (`read_through`, which finds those not contained by `resolve`)."""
     return _modifies_itself(resource) or any(_modifies_itself(r) for r in read_through(resource, resolve))
 
 
 def _modifies_itself(resource: Mapping[str, Any]) -> bool:
-    if resource.get(MODIFIER):
+    if present(resource.get(MODIFIER)):
         return True
     parts = READ_BACKBONES.get(resource.get("resourceType"), ())
     return any(_carries(value) for part in parts if (value := resource.get(part)) is not None)
@@ -96,7 +97,7 @@ def order_modifiers(resource: Mapping[str, Any], resolve: Resolve | None = None)
     """The urls of every modifier extension anywhere in an order, or in a resource it is read through
     (`read_through`, those not contained found by `resolve`), walked whole too (`no url` for one
     without); empty when it carries none."""
-    urls = set(_urls(resource))
+    urls = _urls(resource)
     for named in read_through(resource, resolve):
         urls.update(_urls(named))
     return tuple(sorted(urls))
@@ -108,33 +109,94 @@ def not_understood(urls: tuple[str, ...], holder: str = "it") -> str:
     return f"{holder} carries a modifier extension this service does not understand ({listing(list(urls))})"
 
 
+def present(value: Any) -> bool:
+    """Whether a `modifierExtension` slot holds anything: any value but none (absent, or null, as an
+    absent `extension` is read) and an empty array. A value that is not an array of extensions
+    (`false`, `0`, `""`, `{}`) is not nothing: it is a modifier this service does not understand
+    (`no url`) where the request does not refuse it (service/hooks/models.py)."""
+    return value is not None and value != []
+
+
 def _carries(value: Any) -> bool:
-    """Whether a modifier extension (any value but an empty one) is anywhere in `value`: `_urls`'s
-    answer, without its generators (every read record of a chart is looked at)."""
-    stack = [value]
+    """Whether a modifier extension (`present`) is anywhere in `value`: `_urls`'s answer, stopping at
+    the first (every read record of a chart is looked at)."""
+    return _holder(value, present) is not None
+
+
+def _holder(value: Any, holds: Callable[[Any], bool]) -> dict[str, Any] | None:
+    """The first object anywhere in `value` whose `modifierExtension` `holds`, else None. One walk
+    without recursion that pushes only non-empty objects and arrays: a resource parsed from JSON is
+    dicts and lists, and the request's arrays may hold hundreds of thousands of items."""
+    stack = [value] if isinstance(value, _CONTAINERS) else []  # (a malformed record's part: a scalar)
+    push, pop = stack.append, stack.pop
     while stack:
-        item = stack.pop()
-        if isinstance(item, Mapping):
-            if item.get(MODIFIER):
-                return True
-            stack.extend(v for v in item.values() if isinstance(v, Mapping | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, Mapping | list))
-    return False
+        item = pop()
+        if isinstance(item, dict):
+            if MODIFIER in item and holds(item[MODIFIER]):
+                return item
+            item = item.values()
+        for child in item:
+            if child and isinstance(child, _CONTAINERS):
+                push(child)
+    return None
 
 
-def _urls(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        found = value.get(MODIFIER)
-        if found:
-            extensions = (
-                dicts(found) if isinstance(found, list) else [found] if isinstance(found, dict) else []
-            )
-            urls = [u if isinstance(u := e.get("url"), str) else "no url" for e in extensions]
-            yield from urls or ["no url"]
-        for key, item in value.items():
-            if key != MODIFIER and isinstance(item, Mapping | list):
-                yield from _urls(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _urls(item)
+def _urls(value: Any) -> set[str]:
+    """The urls of the modifier extensions (`present`) anywhere in `value`, as `_holder` walks it."""
+    urls: set[str] = set()
+    stack = [value] if isinstance(value, _CONTAINERS) else []  # (a malformed record's part: a scalar)
+    push, pop = stack.append, stack.pop
+    while stack:
+        item = pop()
+        if isinstance(item, dict):
+            if MODIFIER in item and present(found := item[MODIFIER]):
+                urls.update(_named(found))
+            item = [child for key, child in item.items() if key != MODIFIER]
+        for child in item:
+            if child and isinstance(child, _CONTAINERS):
+                push(child)
+    return urls
+
+
+def _named(found: Any) -> list[str]:
+    """The urls a present `modifierExtension` value names: each extension's, `no url` for one without,
+    for an item that is no extension, and for a value that is not an array (one object: its url)."""
+    extensions = found if isinstance(found, list) else [found]
+    return [u if isinstance(e, dict) and isinstance(u := e.get("url"), str) else "no url" for e in extensions]
+
+
+def malformed(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Where in `resource` a `modifierExtension` is present (`present`) but not an array of
+    extensions (JSON objects), as a path from the resource (`.dosageInstruction[0].modifierExtension`,
+    `[1]` after it for an item that is no object), with what it must be; None when every one is well
+    formed. For the request's own resources, refused as their `extension` is (service/hooks/models.py).
+    Looked for as `_holder` walks, the path worked out only for a resource that has one."""
+    return None if _holder(resource, _ill_formed) is None else _where_ill_formed(resource)
+
+
+def _ill_formed(value: Any) -> bool:
+    return present(value) and (not isinstance(value, list) or not all(isinstance(e, dict) for e in value))
+
+
+def _where_ill_formed(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    stack: list[tuple[Any, Any]] = [(resource, None)]  # (value, (where its holder is, its key) or None)
+    while stack:
+        item, at = stack.pop()
+        for key, value in item.items() if isinstance(item, dict) else enumerate(item):
+            if key == MODIFIER and isinstance(item, dict) and _ill_formed(value):
+                if not isinstance(value, list):
+                    return _path((at, key)), "must be an array of extensions"
+                i = next(i for i, e in enumerate(value) if not isinstance(e, dict))
+                return _path(((at, key), i)), "must be an extension (a JSON object)"
+            if isinstance(value, _CONTAINERS):
+                stack.append((value, (at, key)))
+    return None
+
+
+def _path(at: Any) -> str:
+    """`.key` and `[index]` from the resource down to `at` ((holder's place, key) links)."""
+    steps = []
+    while at is not None:
+        at, key = at
+        steps.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(steps))

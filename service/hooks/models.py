@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.hooks.contexts import HookContextRules, context_rules
+from service.modifiers import malformed
 from service.references import URL_SAFE_ID
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 from service.strict_json import whole_number
@@ -164,6 +165,11 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
         if not ID_PATTERN.fullmatch(rid):
             raise RequestInvalid(f"{path}.resource.id", f"{path}.resource.id is not a valid FHIR id")
         _validate_extensions(resource.get("extension"), f"{path}.resource.extension")
+        if (
+            found := malformed(resource)
+        ) is not None:  # a modifier that is none of FHIR's: not taken for none
+            where, must = found
+            raise RequestInvalid(f"{path}.resource{where}", f"{path}.resource{where} {must}")
     return bundle
 
 

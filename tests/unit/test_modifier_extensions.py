@@ -33,6 +33,7 @@ from tests.demo_support import packaged_sample
 from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
+    assert_outcome,
     assertion_of,
     open_settings,
     post_json,
@@ -449,3 +450,80 @@ def test_a_chart_drug_record_read_through_a_medication_carrying_a_modifier_is_le
         record = build_record(PATIENT, chart, catalog_.terminology)
         assert len(record.medications) == (0 if modified else 1)
         assert ("MedicationRequest" in record.unavailable) is modified
+
+
+# A modifierExtension that is not an array of extensions is never taken for none (json review F9):
+# the request's own is refused, naming it; any other source's is a modifier not understood.
+
+ILL_FORMED = [False, 0, "", {}, "what-if", {"url": WHAT_IF["url"]}, [None], [[WHAT_IF]], [WHAT_IF, "x"]]
+
+
+@pytest.mark.parametrize("value", ILL_FORMED, ids=repr)
+@pytest.mark.parametrize(
+    ("hook", "where"),
+    [
+        ("order-sign", "top"),
+        ("order-sign", "dosage"),
+        ("order-sign", "contained"),
+        ("appointment-book", "top"),
+    ],
+)
+def test_a_draft_order_or_appointment_whose_modifier_extension_is_no_array_of_extensions_is_400(
+    hook: str, where: str, value: Any
+) -> None:
+    """Before, `false`, `0`, `""` and `{}` read as no modifier and the order was judged covered (and
+    the others as one without a url): like a draft order's `extension`, the request is refused."""
+    if hook == "appointment-book":
+        body = packaged_sample("appointment-book-62362-demo-meets")
+        bundle_key, holder = "appointments", body["context"]["appointments"]["entry"][0]["resource"]
+        assert holder["resourceType"] == "Appointment"
+    else:
+        body = packaged_sample("order-sign-implant-demo-meets")
+        bundle_key, holder = "draftOrders", draft(body, DRUG)
+    field = f"context.{bundle_key}.entry[0].resource"
+    if where == "dosage":
+        holder, field = holder["dosageInstruction"][0], f"{field}.dosageInstruction[0]"
+    elif where == "contained":
+        holder["contained"] = [{"resourceType": "Condition", "id": "c"}]
+        holder, field = holder["contained"][0], f"{field}.contained[0]"
+    holder["modifierExtension"] = copy.deepcopy(value)
+    field += ".modifierExtension"
+    if isinstance(value, list):
+        field += f"[{next(i for i, e in enumerate(value) if not isinstance(e, dict))}]"
+    if hook == "order-sign":
+        draft_orders = body["context"]["draftOrders"]["entry"]
+        draft_orders.insert(0, draft_orders.pop(3))  # the drug order first: entry[0]
+    response = post_json(prefetch_app().test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert_outcome(response, 400, field)
+
+
+@pytest.mark.parametrize("value", [[], None])
+def test_an_empty_or_null_modifier_extension_is_none(value: Any) -> None:
+    """`[]` holds nothing, and null is read as an absent `extension` is: the order is judged."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    draft(body, IMPLANT)["modifierExtension"] = value
+    answer = post_json(prefetch_app().test_client(), SIGN_URL, body).get_json()
+    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
+
+
+@pytest.mark.parametrize("value", ILL_FORMED, ids=repr)
+def test_an_ill_formed_modifier_on_an_order_read_from_the_ehr_is_one_not_understood(value: Any) -> None:
+    """An order the EHR's prefetch holds (order-dispatch) is not the request's to refuse: one whose
+    modifierExtension is no array of extensions is not judged, as one carrying a modifier is not."""
+    body = packaged_sample("order-dispatch-62362-demo-meets")
+    [entry] = body["prefetch"]["dispatchedServiceRequests"]["entry"]
+    entry["resource"]["modifierExtension"] = copy.deepcopy(value)
+    answer = post_json(prefetch_app().test_client(), "/cds-services/idds-crd-order-dispatch", body).get_json()
+    told = action_on(answer, f"ServiceRequest/{entry['resource']['id']}")
+    assert assertion_of(told)["covered"] == "conditional"
+    assert "modifier extension this service does not understand" in told["description"]
+
+
+@pytest.mark.parametrize("value", ILL_FORMED, ids=repr)
+def test_a_chart_record_whose_modifier_extension_is_no_array_of_extensions_is_left_out(value: Any) -> None:
+    """A chart record is the EHR's: one whose modifierExtension (at its top, or on a part that is read)
+    is no array of extensions is left out, as one carrying a modifier is, never read as carrying none."""
+    assert modifies({"resourceType": "Condition", "modifierExtension": copy.deepcopy(value)})
+    assert modifies(
+        {"resourceType": "Observation", "component": [{"modifierExtension": copy.deepcopy(value)}]}
+    )
