@@ -1030,3 +1030,53 @@ def test_a_criterion_of_several_parts_states_each_piece_of_evidence_once() -> No
     assert len(by_parts) > len(set(by_parts))  # the parts repeat some evidence word for word
     assert list(opioids.evidence) == list(dict.fromkeys(by_parts))
     assert len({e.reference for e in opioids.evidence}) < len(opioids.evidence)
+
+
+def answered_in_a_questionnaire(link_id: str, **value: Any) -> dict[str, Any]:
+    """A completed QuestionnaireResponse answering one item (contract §5: its linkId is the code)."""
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"qr-{link_id}",
+        "status": "completed",
+        "authored": "2025-10-02",
+        "item": [{"linkId": link_id, "answer": [value]}],
+    }
+
+
+def test_with_the_questionnaire_answers_unread_an_assessment_not_observed_could_not_be_checked() -> None:
+    """A project assessment may be recorded as an Observation or as a questionnaire answer (contract
+    §5): with the QuestionnaireResponse search failing, "Patient accepts the procedure" missing from
+    the Observations is not known to be undocumented. Before, the assessment tests declared only the
+    Observations they read, and the card asked to document what the chart may record (json review F6)."""
+    chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
+    _, plain = sign_with_chart(chart)
+    assert "D. Patient accepts the procedure" in plain["cards"][0]["summary"]  # not recorded: to document
+    _, unread = sign_with_chart(chart, failing=("QuestionnaireResponse",))
+    decision = unread["cards"][0]
+    assert (
+        decision["summary"]
+        == "GEHA: 62362, 62350, E0783 could not be checked — the EHR's data was not available"
+    )
+    assert "questionnaire answers were not available (HTTP 503)" in decision["detail"]
+
+
+def test_an_assessment_recorded_in_the_observations_is_read_with_the_questionnaire_answers_unread() -> None:
+    """A record of it decides, as every test's records do: the meeting chart's acceptance (an
+    Observation) is met. A fact with other forms, one of which is an assessment (the opioid trial's
+    outcome), stays unchecked while the answers that could hold a later form are unread, as it does
+    while the Observations are (evaluate._leaf: the most recent form decides)."""
+    for unread in ("QuestionnaireResponse", "Observation"):
+        d = determine(meeting_chart(), unavailable={unread: "HTTP 503"})
+        assert statuses(d)["geha.trial.patient-acceptance"] == "met"
+        assert statuses(d)["geha.chronic-pain.opioid-failure-6wk.failure"] == "not-documented"
+    d = determine(meeting_chart(), unavailable={"QuestionnaireResponse": "HTTP 503"})
+    assert "questionnaire answers were not available" in finding_of(
+        d, "geha.chronic-pain.opioid-failure-6wk.failure"
+    )
+
+
+def test_an_assessment_recorded_only_as_a_questionnaire_answer_is_read() -> None:
+    chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
+    chart.append(answered_in_a_questionnaire("it-trial-patient-acceptance", valueBoolean=True))
+    _, answer = sign_with_chart(chart)
+    assert answer["cards"][0]["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"

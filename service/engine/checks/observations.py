@@ -11,6 +11,7 @@ from typing import Any
 
 from service.codes import ASSESSMENT
 from service.engine.checks.common import (
+    ASSESSMENTS,
     COMPARATORS,
     day_of,
     matching_procedures,
@@ -87,7 +88,7 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
         "when_absent": optional(Exactly("met", " (the absence rule)")),
         "superseded_by": optional(ValueSets()),
     },
-    reads=("Observation",),
+    reads=ASSESSMENTS,
     check=_check_assessment,
 )
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -288,7 +289,7 @@ def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | Non
 @test_type(
     "scale-score",
     params={"code": Param(ScaleCode()), "comparator": Param(Comparator()), "value": Param(Number())},
-    reads=("Observation",),
+    reads=ASSESSMENTS,
 )
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);
