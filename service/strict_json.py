@@ -4,8 +4,14 @@ Python's `json` accepts `NaN`, `Infinity` and `-Infinity`, turns `1e999` into in
 last of two equal keys silently, and writes non-finite floats back out as invalid JSON. A body that
 uses any of these is ambiguous (two `patientId`s: which one did the EHR mean?), so `loads_request`
 refuses it and names the place, as it does for values nested too deeply or strings too long.
-(FHIR servers' answers are read by `loads_exact`, which refuses them too; `dumps` never writes one,
-and writes with orjson whatever it can prove orjson writes as `json` does.)
+(FHIR servers' answers are read by `loads_exact`, which refuses NaN, ±Infinity and a decimal beyond a
+float too, but not a repeated key: it keeps the last of two equal keys, as `json` does. Finding one
+costs what `loads_request`'s proof does for a body, the whole decoded answer written back by orjson
+(or a hook on every object), on every FHIR answer of every call, for what FHIR JSON already forbids a
+server to send; it is not paid, so such an answer is read with its last value: a repeated
+`modifierExtension` whose last value is `[]` reads as none, and an order read from the server goes
+back without the first. `dumps` never writes one, and writes with orjson whatever it can prove orjson
+writes as `json` does.)
 
 Numbers keep the text they were written as. The service sends the EHR's own orders back with its
 coverage information added (CDS Hooks `update`), where CRD §resp-37 forbids changing any other
@@ -114,7 +120,8 @@ def loads_exact(raw: bytes | str, non_finite: bool = False) -> Any:
 
     ValueError for what orjson (which read these before) refuses: bytes that are not UTF-8, a byte
     order mark, NaN and ±Infinity, a number beyond a float, an unpaired surrogate (checked by orjson
-    itself, where the text escapes any surrogate at all: seldom). With `non_finite` (a text this
+    itself, where the text escapes any surrogate at all: seldom). A repeated key is not refused: the
+    last is kept (the module's docstring says why). With `non_finite` (a text this
     service wrote itself with `json`'s `allow_nan`), NaN and ±Infinity are floats and an unpaired
     surrogate is kept, as `json` reads them.
     """
