@@ -300,7 +300,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
         reference = reference_of(appointment)
         if reference in annotated:
             continue  # based on no order: judged above as the order it is (profile-appointment-no-order)
-        orders = based_on(appointment, booking)
+        orders = based_on(appointment, booking, call.request.fhir.server)
         pump = next((pumps[ref] for ref in orders if ref in pumps), None)
         # its order could not be read (one at hand that it books carrying a modifier is annotated above)
         unread = next((u for u in call.unread if u.appointment == reference and not u.modifiers), None)

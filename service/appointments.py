@@ -75,13 +75,14 @@ def _may_be_order(target: str, in_call: DraftOrders, fhir_server: str | None) ->
     return reference is not None or bool(reason)
 
 
-def based_on(appointment: Mapping[str, Any], booking: DraftOrders) -> list[str]:
+def based_on(appointment: Mapping[str, Any], booking: DraftOrders, server: str | None = None) -> list[str]:
     """`Type/id` of each order the Appointment is `basedOn`: the order in the `booking`'s Bundle
-    the reference resolves to (by its fullUrl too), else the order the reference names."""
+    the reference resolves to (by its fullUrl too), else the order the reference names on the call's
+    FHIR `server` (one named as another server's is another order, whatever its id)."""
     orders = []
     for target in (reference_target(b) for b in dicts(appointment.get("basedOn"))):
         order = booking.get(target) if target else None
-        reference = reference_of(order) if order is not None else local_reference(target)
+        reference = reference_of(order) if order is not None else local_reference(target, server)
         if reference:
             orders.append(reference)
     return orders

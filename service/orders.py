@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from service.codes import CPT, Code, codings, first_display
-from service.references import local_reference, parse_reference
+from service.references import on_server, parse_reference
 from service.shapes import (
     as_dict,
     as_list,
@@ -143,19 +143,30 @@ class DraftOrders:
     def __init__(self, bundle: Mapping[str, Any]) -> None:
         self.resources: list[dict[str, Any]] = []
         self._by_ref: dict[str, dict[str, Any]] = {}
+        self._held_at: dict[str, str] = {}  # `Type/id` -> the server base its http(s) fullUrl names
         for entry in dicts(bundle.get("entry")):
             resource = entry.get("resource")
             if not isinstance(resource, dict):
                 continue
             self.resources.append(resource)
             self._by_ref[reference_of(resource)] = resource
-            if isinstance(entry.get("fullUrl"), str):
-                self._by_ref[entry["fullUrl"]] = resource
+            if isinstance(full_url := entry.get("fullUrl"), str):
+                self._by_ref[full_url] = resource
+                if (held := parse_reference(full_url)) is not None and held.base is not None:
+                    self._held_at[held.local] = held.base
 
     def get(self, reference: str) -> dict[str, Any] | None:
+        """The resource `reference` names: by `Type/id`, `fullUrl`, or an absolute URL of the server
+        its entry's fullUrl names (one naming another server's resource of the same id is not it)."""
         if reference in self._by_ref:
             return self._by_ref[reference]
-        return self._by_ref.get(local_reference(reference) or "")
+        parsed = parse_reference(reference)
+        if parsed is None:
+            return None
+        held_at = self._held_at.get(parsed.local)
+        if parsed.base is not None and held_at is not None and not on_server(parsed, held_at):
+            return None
+        return self._by_ref.get(parsed.local)
 
     def in_scope(self, selections: Iterable[str] | None, appointments: bool = False) -> list[dict[str, Any]]:
         """order-select: only the selected orders; order-sign (selections None): all the orders, and

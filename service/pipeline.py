@@ -253,7 +253,7 @@ def _read_through(
 def _bookings(request: HookRequest, booked: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     """Each booked Appointment's reference, with the orders it is based on (appointment-book)."""
     booking = DraftOrders(request.context.appointments or {})
-    return [(reference_of(a), based_on(a, booking)) for a in booked]
+    return [(reference_of(a), based_on(a, booking, request.fhir.server)) for a in booked]
 
 
 def _modified_unread(

@@ -291,6 +291,29 @@ def test_an_appointment_based_on_the_full_url_of_the_order_in_the_call_carries_i
     assert assertion_of(booked)["covered"] == assertion_of(ordered)["covered"] == "covered"
 
 
+@pytest.mark.parametrize(
+    ("base", "judged"),
+    [
+        ("http://ehr.example.org/fhir", True),  # the server the order's entry names
+        ("HTTP://EHR.example.org:80/fhir/", True),
+        ("https://other.example.org/fhir", False),  # another server's order of the same id
+    ],
+)
+def test_an_appointment_based_on_an_absolute_url_is_based_on_the_order_held_there(
+    base: str, judged: bool
+) -> None:
+    """The booking's ServiceRequest is held at http://ehr.example.org/fhir (its entry's fullUrl): an
+    Appointment naming another server's ServiceRequest of the same id is not based on it (review s16
+    R-7: it repeated that order's assertion)."""
+    body = packaged_sample("appointment-book-62362-demo-meets")
+    booked_appointment, order = (e["resource"] for e in body["context"]["appointments"]["entry"])
+    booked_appointment["basedOn"] = [{"reference": f"{base}/ServiceRequest/{order['id']}"}]
+    answer = post_json(create_app(open_settings(), catalog()).test_client(), BOOK_URL, body).get_json()
+    [booked] = actions_on(answer, "Appointment")
+    assert (assertion_of(booked)["covered"] == "covered") is judged
+    assert bool(actions_on(answer, "ServiceRequest")) is judged
+
+
 def test_orders_come_from_the_call_before_the_server() -> None:
     order = pump_order()
     reads: list[str] = []
