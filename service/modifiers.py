@@ -24,10 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 from service.shapes import contained, reference_target
+from service.strict_json import as_written
 from service.wording import listing
 
 MODIFIER = "modifierExtension"
+_MODIFIER_KEY = b'"modifierExtension"'  # as orjson writes the key (nothing in it is escaped)
 _CONTAINERS = (dict, list)
 
 Resolve = Callable[[str], Any]  # the resource a (non-contained) reference names, where it is found; else None
@@ -119,7 +123,14 @@ def present(value: Any) -> bool:
 
 def _carries(value: Any) -> bool:
     """Whether a modifier extension (`present`) is anywhere in `value`: `_urls`'s answer, stopping at
-    the first (every read record of a chart is looked at)."""
+    the first. Every read record of a chart is looked at, most holding none: the key not found in
+    `value` written by orjson (a pass in C) says so at once, 16 times quicker than the walk on a
+    chart of large questionnaires (review s16 R-8); found, or not writable so, the walk decides."""
+    try:
+        if _MODIFIER_KEY not in orjson.dumps(value, default=as_written):
+            return False
+    except orjson.JSONEncodeError:  # an integer past 64 bits, a key that is not text: walked
+        pass
     return _holder(value, present) is not None
 
 

@@ -179,6 +179,17 @@ def test_the_charts_pump_drug_with_a_modifier_is_not_read_as_the_pumps_drug(wher
     assert f"2 of 6 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision(modified)["detail"]
 
 
+def assert_told_to_check(answer: dict[str, Any], kind: str) -> None:
+    """GEHA's decision card could not check the pump: one record of the chart's `kind` (in the card's
+    words) carries a modifier, and the card says to check those records."""
+    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
+    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
+    assert (
+        f"the EHR's {kind} were not available (1 record(s) carry a modifier extension this service does"
+        " not understand) — check those records in the chart" in decision["detail"]
+    )
+
+
 def test_a_chart_record_with_a_modifier_on_a_part_that_is_read_is_not_evidence() -> None:
     """R4 allows a modifier on any backbone element: one on a component of a pain score (an
     Observation's components are read: contract §5's `scale`) changes that score, so the record is
@@ -193,12 +204,7 @@ def test_a_chart_record_with_a_modifier_on_a_part_that_is_read_is_not_evidence()
         }
     ]
     _, answer = sign_with_chart(chart)
-    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
-    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
-    assert (
-        "the EHR's observations were not available (1 record(s) carry a modifier extension this service"
-        " does not understand) — check those records in the chart" in decision["detail"]
-    )
+    assert_told_to_check(answer, "observations")
 
 
 @pytest.mark.parametrize("where", ["top", "dispenseRequest"])
@@ -213,12 +219,7 @@ def test_a_drug_order_read_by_its_ingredient_with_a_modifier_is_not_silently_lef
     holder = course if where == "top" else course[where]
     holder["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
     _, answer = sign_with_chart(chart)
-    [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
-    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
-    assert (
-        "the EHR's medication orders were not available (1 record(s) carry a modifier extension this"
-        " service does not understand) — check those records in the chart" in decision["detail"]
-    )
+    assert_told_to_check(answer, "medication orders")
 
 
 def test_a_modifier_on_a_part_of_a_chart_record_that_is_not_read_changes_nothing() -> None:
@@ -549,12 +550,7 @@ def test_an_assessment_recorded_only_in_a_questionnaire_carrying_a_modifier_coul
     questionnaire answers, and the card asked to document it (json review F6)."""
     chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
     _, answer = sign_with_chart([*chart, questionnaire_answer("it-trial-patient-acceptance", True)])
-    decision = cards_of(answer["cards"])[0]
-    assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
-    assert (
-        "the EHR's questionnaire answers were not available (1 record(s) carry a modifier extension this"
-        " service does not understand) — check those records in the chart" in decision["detail"]
-    )
+    assert_told_to_check(answer, "questionnaire answers")
 
 
 def test_a_questionnaire_no_policy_reads_carrying_a_modifier_changes_nothing() -> None:
@@ -563,3 +559,20 @@ def test_a_questionnaire_no_policy_reads_carrying_a_modifier_changes_nothing() -
     chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
     _, answer = sign_with_chart([*chart, questionnaire_answer("phq-9-item-1", True)])
     assert cards_of(answer["cards"])[0]["summary"].endswith("— D. Patient accepts the procedure")
+
+
+@pytest.mark.parametrize(
+    ("component", "carries"),
+    [
+        ({"valueString": "modifierExtension"}, False),  # the word as a value is no modifier
+        ({"modifierExtension": []}, False),
+        ({"modifierExtension": [{"url": "http://example.org/x"}]}, True),
+        ({"valueInteger": 2**70, "modifierExtension": [{"url": "http://example.org/x"}]}, True),
+        ({"valueInteger": 2**70}, False),
+    ],
+)
+def test_a_read_part_is_looked_at_whatever_it_holds(component: dict[str, Any], carries: bool) -> None:
+    """The quick look (the key in the part written by orjson) and the walk agree: a part orjson cannot
+    write (an integer past 64 bits) is walked."""
+    record = {"resourceType": "Observation", "id": "o", "component": [{"code": {"text": "c"}, **component}]}
+    assert modifies(record) is carries
