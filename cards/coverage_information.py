@@ -33,12 +33,15 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+import orjson
+
 from cards import items
 from cards.items import Item, Step
 from service.codes import CANONICAL_SYSTEM, Code
 from service.engine.model import Determination, Outcome, Status
 from service.references import local_reference
 from service.shapes import dicts, reference_target
+from service.strict_json import DecimalText
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
@@ -143,15 +146,25 @@ def assertion_ids(call: HookCall, reference: str, subs: Any) -> AssertionIds:
     hookInstance judging otherwise (a body edited, the chart changed), gets its own: one id never
     names two assertions (inferno review I-2). The audit trail tells the assertions a call issued
     by these (`issued_in`)."""
-    said = sorted(
-        json.dumps(sub, sort_keys=True, separators=(",", ":"), default=str)
-        for sub in dicts(subs)
-        if sub.get("url") not in _NOT_JUDGED
-    )
-    content = hashlib.sha256("\n".join(said).encode()).hexdigest()
+    said = sorted(_written(sub) for sub in dicts(subs) if sub.get("url") not in _NOT_JUDGED)
+    content = hashlib.sha256(b"\n".join(said)).hexdigest()
     name = f"{call.hook}|{call.hook_instance}|{reference}|{content}"
     number = uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{name}").hex
     return AssertionIds(str(uuid.uuid5(ASSERTION_NAMESPACE, name)), PA_PREFIX + number[:16].upper())
+
+
+def _written(sub: Mapping[str, Any]) -> bytes:
+    """One sub-extension as the text its assertion's digest reads: keys sorted, a decimal as written
+    (orjson, a call's few dozen of these costing what one `json` writing did); what orjson will not
+    write (an integer past 64 bits, in what an EHR sent back) as `json` writes it."""
+    try:
+        return orjson.dumps(sub, default=_as_text, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(sub, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _as_text(value: Any) -> Any:
+    return orjson.Fragment(value.text) if type(value) is DecimalText else str(value)
 
 
 def issued_in(call: HookCall, reference: str, extension: Mapping[str, Any]) -> bool:
