@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from service.shapes import contained, reference_target
+from service.shapes import contained_by_id, reference_target
 from service.strict_json import as_written
 from service.wording import listing
 
@@ -68,16 +68,17 @@ def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) ->
     """The resources `resource` is read through (`READ_THROUGH`): contained in it, else as `resolve`
     finds them; one that cannot be found, or is of another kind than is read there, is not."""
     found = []
+    inside: dict[str, dict[str, Any]] | None = None  # its contained resources by id, indexed once
     for element, kind in READ_THROUGH.get(resource.get("resourceType"), ()):
         value = resource.get(element)  # one Reference (codeReference) or several (reasonReference)
         for target in map(reference_target, value if isinstance(value, list) else [value]):
             if not target:
                 continue
-            named = (
-                contained(resource, target[1:])
-                if target.startswith("#")
-                else (resolve(target) if resolve else None)
-            )
+            if target.startswith("#"):
+                inside = contained_by_id(resource) if inside is None else inside
+                named = inside.get(target[1:])
+            else:
+                named = resolve(target) if resolve else None
             if isinstance(named, Mapping) and named.get("resourceType") == kind:
                 found.append(named)
     return found
