@@ -27,7 +27,6 @@ from tests.builders import (
     payer_coverage,
     service_request,
     sign_request,
-    without_codes,
 )
 from tests.calls import prefetch_app, sign_with_chart
 from tests.demo_support import packaged_sample
@@ -530,36 +529,6 @@ def test_a_chart_record_whose_modifier_extension_is_no_array_of_extensions_is_le
     assert modifies(
         {"resourceType": "Observation", "component": [{"modifierExtension": copy.deepcopy(value)}]}
     )
-
-
-def questionnaire_answer(link_id: str, modified: bool) -> dict[str, Any]:
-    """A completed QuestionnaireResponse answering `link_id` yes, carrying a modifier when `modified`."""
-    answered = {
-        "resourceType": "QuestionnaireResponse",
-        "id": f"qr-{link_id}",
-        "status": "completed",
-        "authored": "2025-10-02",
-        "item": [{"linkId": link_id, "answer": [{"valueBoolean": True}]}],
-    }
-    return carrying(answered, modified)
-
-
-def test_an_assessment_recorded_only_in_a_questionnaire_carrying_a_modifier_could_not_be_checked() -> None:
-    """ "Patient accepts the procedure" answered only in a QuestionnaireResponse carrying a modifier:
-    the record is left out, and the criterion could not be checked (check the records in the chart),
-    as for an Observation carrying one. Before, the assessment tests did not declare they read
-    questionnaire answers, and the card asked to document it (json review F6)."""
-    chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
-    _, answer = sign_with_chart([*chart, questionnaire_answer("it-trial-patient-acceptance", True)])
-    assert_told_to_check(answer, "questionnaire answers")
-
-
-def test_a_questionnaire_no_policy_reads_carrying_a_modifier_changes_nothing() -> None:
-    """One whose answers are no assessment a policy reads is left out silently, as such an Observation
-    is: the missing acceptance is still one to document, not "could not be checked"."""
-    chart = without_codes(meeting_chart(), "it-trial-patient-acceptance")
-    _, answer = sign_with_chart([*chart, questionnaire_answer("phq-9-item-1", True)])
-    assert cards_of(answer["cards"])[0]["summary"].endswith("— D. Patient accepts the procedure")
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,6 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 MEDS = ("MedicationRequest", "MedicationStatement")  # the resource types a drug history is read from
-# the resource types a project assessment is read from (contract §5): its Observation, or a
-# QuestionnaireResponse item whose linkId is its code (service/record.py `_questionnaire_answers`)
-ASSESSMENTS = ("Observation", "QuestionnaireResponse")
 COMPARATOR_WORDS = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 # The part of the chart each resource type the engine reads is, in the words a clinician uses for it:
 # a card says "the problem list was not available", never the resource type.

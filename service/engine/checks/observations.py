@@ -11,7 +11,6 @@ from typing import Any
 
 from service.codes import ASSESSMENT
 from service.engine.checks.common import (
-    ASSESSMENTS,
     COMPARATORS,
     day_of,
     matching_procedures,
@@ -88,7 +87,7 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
         "when_absent": optional(Exactly("met", " (the absence rule)")),
         "superseded_by": optional(ValueSets()),
     },
-    reads=ASSESSMENTS,
+    reads=("Observation",),
     check=_check_assessment,
 )
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -289,7 +288,7 @@ def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | Non
 @test_type(
     "scale-score",
     params={"code": Param(ScaleCode()), "comparator": Param(Comparator()), "value": Param(Number())},
-    reads=ASSESSMENTS,
+    reads=("Observation",),
 )
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);
