@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -296,6 +299,38 @@ def test_a_prefetched_chart_and_its_answer_never_reach_the_proxys_disk(deploymen
     assert answer.status_code == 200, answer.text
     assert len(answer.request.body or b"") > 64 * 1024 and len(answer.content) > 64 * 1024
     assert "temporary file" not in deployment.proxy.error_log()
+
+
+def test_one_address_holding_too_many_connections_is_told_so(deployment: Deployment) -> None:
+    """64 calls at once from one address whose bodies have not come yet (slow clients hold the proxy's
+    memory before any authentication): the 65th is told it is one too many, not that no replica
+    answered (review s16 review2 F-9)."""
+    context = ssl.create_default_context(cafile=str(deployment.certificate))
+    host, port = "localhost", int(deployment.public.rsplit(":", 1)[1])
+    head = (
+        b"POST /cds-services/idds-crd-order-select HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    held = []
+    try:
+        for _ in range(64):
+            connection = context.wrap_socket(
+                socket.create_connection((host, port), timeout=10), server_hostname=host
+            )
+            connection.sendall(head)
+            held.append(connection)
+        time.sleep(0.5)  # nginx counts a connection once it has read its request's head
+        answer = requests.post(
+            f"{deployment.public}/cds-services/idds-crd-order-select",
+            json={},
+            verify=deployment.certificate,
+            timeout=10,
+        )
+    finally:
+        for connection in held:
+            connection.close()
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    assert answer.json()["issue"][0]["code"] == "throttled"
 
 
 def test_metrics_stay_inside(deployment: Deployment) -> None:
