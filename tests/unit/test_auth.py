@@ -752,7 +752,7 @@ def second_process(es384: KeyPair, shared_database_url: str, tmp_path: Path) -> 
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.communicate(timeout=10)
+        process.communicate(timeout=30)  # gunicorn waits up to its graceful_timeout, 10 s
 
 
 def test_a_jti_accepted_by_one_process_is_refused_by_another(

@@ -242,7 +242,7 @@ def test_serve_writes_json_lines_with_the_request_id(tmp_path: Path) -> None:
         assert answer.headers["X-Request-Id"] == "probe-1"
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=10)
+        _, stderr = process.communicate(timeout=30)  # gunicorn waits up to its graceful_timeout, 10 s
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert lines and len(lines) == len([line for line in stderr.splitlines() if line.strip()])
     [access] = [r for r in lines if r["logger"] == ACCESS_LOGGER and r.get("request_id") == "probe-1"]
