@@ -73,25 +73,21 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
     """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions; with
     `coverage-info: false`, neither coverage information nor the cards of that type (§dev-5: the
     option switches off its card type), the other types as their own options say."""
+    request = decisions.request
     cards = _decision_cards(decisions, options, base_url, catalog)
     if options.coverage_info:
         cards += _notices(decisions)
-    response: dict[str, Any] = {
-        "cards": in_crd_version(cards[: options.max_cards], decisions.request.crd_version)
-    }
+    response: dict[str, Any] = {"cards": in_crd_version(cards[: options.max_cards], request.crd_version)}
     if not options.coverage_info:
         return response
-    asks_documentation = decisions.call.behaviour.asks_documentation
-    request = decisions.request
     rules = AssertionRules(
-        asks_documentation,
+        decisions.call.behaviour.asks_documentation,
         request.crd_version,
         may_approve=decisions.approvals,
         fhir_server=request.fhir.server,
     )
-    targets = _targets(decisions, base_url)
-    issuer = HookCall(decisions.request.hook, decisions.request.hook_instance)
-    actions = coverage_actions(targets, rules, issuer, decisions.today)
+    issuer = HookCall(request.hook, request.hook_instance)
+    actions = coverage_actions(_targets(decisions, base_url), rules, issuer, decisions.today)
     if actions:
         response["systemActions"] = actions
     return response
