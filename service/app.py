@@ -22,8 +22,7 @@ with collection_paused(freeze=True):
     from flask import Flask
 
     from service.auth.guard import install_guard
-    from service.call_day import call_date
-    from service.catalog import Catalog, load_catalog
+    from service.catalog import Catalog, configured_catalog
     from service.fhir.cache import open_cache
     from service.pipeline import ClientFactory, HookEnvironment, build_environment
     from service.request_log import configure_logging
@@ -52,7 +51,7 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=settings.fhir.max_workers, thread_name_prefix="idds-crd-fhir")
     environment = build_environment(
         settings.fhir,
-        catalog or load_catalog(settings.policies, call_date(settings.timezone)),
+        catalog or configured_catalog(settings),
         executor,
         client_factory,
         settings.only_orders_with_rules,

@@ -32,6 +32,7 @@ from service.orders import OrderCodeTable, load_order_codes
 from service.policy import SOURCES, Policy, load_policies
 from service.record import RECORD_VALUE_SETS
 from service.routing import Payer, load_payers
+from service.settings import Settings
 from service.succession import Successions
 from service.terminology import Terminology, ValueSetError, load_terminology
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
@@ -82,6 +83,11 @@ def load_catalog(directory: Path | None = None, today: date | None = None) -> Ca
     for ignored in foreign_schemas(root):
         log.warning("%s differs from the installed schema, which is the one used", ignored)
     return cached_catalog(root, catalog_cache.configured_directory(), today)
+
+
+def configured_catalog(settings: Settings) -> Catalog:
+    """The catalog the configuration names (`policies`), checked on the call date of its `timezone`."""
+    return load_catalog(settings.policies, call_date(settings.timezone))
 
 
 def foreign_schemas(root: Path) -> list[Path]:

@@ -215,12 +215,11 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     try:
         with collection_paused(freeze=True):  # frozen before the fork: shared, never walked again
             import service.app  # noqa: F401  (imported once here, so a forked worker only builds the app)
-            from service.call_day import call_date
-            from service.catalog import load_catalog
+            from service.catalog import configured_catalog
             from service.store.database import open_database
 
             # once: every worker inherits it
-            catalog = load_catalog(settings.policies, call_date(settings.timezone))
+            catalog = configured_catalog(settings)
             open_database(settings.store.url).close()  # creates the tables once, before workers race to
         ServiceApplication(settings, catalog, options, metrics_dir).run()
     finally:
