@@ -36,7 +36,7 @@ from service.facts import (
     latest_assessments,
 )
 from service.fhirdates import days_later, parse_datetime, supply_end
-from service.modifiers import Resolve, modifies
+from service.modifiers import may_carry, modifies
 from service.references import local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
 from service.terminology import IngredientFinder, Terminology, ValueSet
@@ -622,12 +622,12 @@ def _read(
     resources: Iterable[Any],
     parse: Callable[[Mapping[str, Any]], Any],
     unreadable: Callable[[Mapping[str, Any], str, Any], None] = lambda _, __, ___: None,
-    through: Resolve | None = None,
+    modified: Callable[[Mapping[str, Any]], bool] | None = modifies,
 ) -> Iterator[Any]:
     """Each resource's fact, one at a time: what is not a resource or not used is left out; a
-    malformed one, or a used one carrying a modifier extension (service/modifiers.py: it, or what it
-    is read through, such as its drug's Medication, found by `through` when not contained), is told
-    to `unreadable` with which it is (and the fact it would have given), and left out."""
+    malformed one, or a used one that is `modified` (carries a modifier extension, service/modifiers.py:
+    it, or what it is read through, such as its drug's Medication; None when none of `resources` can),
+    is told to `unreadable` with which it is (and the fact it would have given), and left out."""
     for resource in resources:
         if not isinstance(resource, dict):
             continue
@@ -636,7 +636,7 @@ def _read(
         except UNREADABLE:
             unreadable(resource, MALFORMED, None)
             continue
-        if fact is not None and modifies(resource, through):
+        if fact is not None and modified is not None and modified(resource):
             unreadable(resource, MODIFIED, fact)
             continue
         if fact is not None:
@@ -681,13 +681,16 @@ def build_record(
             counts = unreadable.setdefault(resource_type, {})
             counts[why] = counts.get(why, 0) + 1
 
-        return list(_read(resources.get(resource_type, []), parse, counted, medication))
+        return list(_read(resources.get(resource_type, []), parse, counted, modified))
 
     medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
 
     def medication(reference: str) -> Any:
         """A drug record's Medication, as `_drug` finds it."""
         return medications.get(local_reference(reference) or "")
+
+    # each record is looked at only in a chart that may hold a modifier anywhere (most hold none)
+    modified = (lambda resource: modifies(resource, medication)) if may_carry(resources) else None
 
     codes_of = _codes_reader()
     drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))

@@ -558,3 +558,43 @@ def test_what_an_order_is_read_through_is_found_in_one_pass_over_its_contained(c
     order["contained"] = CountedItems(reasons)
     assert read_through(order) == reasons
     assert order["contained"].read == count
+
+
+def _record_looks(monkeypatch: pytest.MonkeyPatch, chart: list[dict[str, Any]]) -> tuple[int, Any]:
+    """How many records `build_record` looks at for modifiers one by one, and the record it builds."""
+    looked: list[str] = []
+
+    def counted(resource: dict[str, Any], resolve: Any = None) -> bool:
+        looked.append(resource["id"])
+        return modifies(resource, resolve)
+
+    monkeypatch.setattr("service.record.modifies", counted)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in chart:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    record = build_record(PATIENT, by_type, catalog().terminology)
+    return len(looked), record
+
+
+def test_a_chart_holding_no_modifier_anywhere_is_not_looked_at_record_by_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looked, record = _record_looks(monkeypatch, meeting_chart())
+    assert looked == 0 and not record.unavailable
+
+
+@pytest.mark.parametrize("huge", [False, True])
+def test_a_chart_holding_one_anywhere_is_looked_at_record_by_record(
+    monkeypatch: pytest.MonkeyPatch, huge: bool
+) -> None:
+    """Found by the quick look over the whole chart, or (an integer past 64 bits, which orjson cannot
+    write) looked for in every record."""
+    chart = meeting_chart()
+    [diagnosis] = [r for r in chart if r["resourceType"] == "Condition"]
+    diagnosis["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
+    if huge:
+        chart.append(
+            {"resourceType": "Observation", "id": "huge", "code": {"text": "x"}, "valueInteger": 2**70}
+        )
+    looked, record = _record_looks(monkeypatch, chart)
+    assert looked > 0 and "Condition" in record.unavailable
