@@ -311,7 +311,7 @@ def decide(
     if data is None:
         return Decisions(call, today)
     organizations = data.resources.get("Organization", [])
-    routes = route_coverages(data.coverages, organizations, catalog.payers, today)
+    routes = route_coverages(data.coverages, organizations, catalog.payers, today, call.request.fhir.server)
     if call.request.crd_version == "2.2" and (refused := coverage_not_answered(routes)) is not None:
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
     if not call.pump_orders:

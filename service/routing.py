@@ -231,8 +231,11 @@ def is_medicare(coverage: Mapping[str, Any]) -> bool:
 
 
 def _payer_organizations(
-    coverage: Mapping[str, Any], organizations: Mapping[str, Mapping[str, Any]]
+    coverage: Mapping[str, Any], organizations: Mapping[str, Mapping[str, Any]], server: str | None
 ) -> list[tuple[dict[str, Any], Mapping[str, Any] | None]]:
+    """Each payor of `coverage` with the Organization it names: contained, else among `organizations`
+    (the call's FHIR `server`'s: a payor written as another server's URL names another Organization,
+    whatever its id, and is matched by what the payor itself says)."""
     found = []
     inside = contained_by_id(coverage)
     for payor in dicts(coverage.get("payor")):
@@ -241,7 +244,7 @@ def _payer_organizations(
         if ref and ref.startswith("#"):
             organization = inside.get(ref[1:])
         elif ref:
-            organization = organizations.get(local_reference(ref) or "")
+            organization = organizations.get(local_reference(ref, server) or "")
         found.append((payor, organization))
     return found
 
@@ -284,15 +287,17 @@ def route_coverages(
     organizations: Iterable[Mapping[str, Any]],
     payers: tuple[Payer, ...],
     today: date,
+    server: str | None = None,
 ) -> list[Route]:
-    """A Route for every active Coverage (and every payor it names), to the policies in force `today`."""
+    """A Route for every active Coverage (and every payor it names), to the policies in force `today`;
+    `organizations` are the call's FHIR `server`'s."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
     for coverage in coverages:
         if coverage.get("status") not in ACTIVE_STATUSES:
             continue
         medicare = is_medicare(coverage)
-        for payor, org in _payer_organizations(coverage, by_ref) or [({}, None)]:
+        for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
             payer, how = _match(payers, payor, org)
             display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
             policy = elsewhere = None

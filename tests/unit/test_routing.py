@@ -60,6 +60,29 @@ def test_name_is_the_fallback() -> None:
     assert display_only[0].policy_id == "geha-idds-chronic-pain"
 
 
+@pytest.mark.parametrize(
+    ("payor", "routed_to"),
+    [
+        ("https://ehr.example.org/fhir/Organization/o1", "geha-idds-chronic-pain"),  # the call's server
+        ("Organization/o1", "geha-idds-chronic-pain"),
+        ("https://payer.example.org/fhir/Organization/o1", None),  # another server's o1: not this one
+    ],
+)
+def test_a_payor_naming_another_servers_organization_is_not_read_by_this_servers_of_that_id(
+    payor: str, routed_to: str | None
+) -> None:
+    """Review s16 fix-a (as F-4 for Coverage references): the same id on another server names another
+    Organization, so this server's o1 (GEHA by identifier) says nothing of that payor's payer."""
+    routes = route_coverages(
+        [coverage("c1", {"reference": payor})],
+        [org("o1", value="geha")],
+        PAYERS,
+        TODAY,
+        "https://ehr.example.org/fhir",
+    )
+    assert [r.policy_id for r in routes] == [routed_to]
+
+
 def test_contained_organization_and_logical_identifier() -> None:
     contained = coverage("c1", {"reference": "#payer"}, contained=[org("payer", value="geha")])
     logical = coverage("c2", {"identifier": {"system": PAYER_ID, "value": "geha"}})
