@@ -31,7 +31,7 @@ from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
-from service.fhir.cache import PatientDataCache, scope_of
+from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
@@ -435,6 +435,18 @@ def coverage_refused(decisions: Decisions) -> HookOutcome:
     return HookOutcome(body, status=400, data=decisions.call.data, routes=decisions.routes)
 
 
+def forget_unsettled(decisions: Decisions, env: HookEnvironment, scope: CacheScope | None) -> None:
+    """Drop from the patient-data cache what the call read there or kept (service/fhir/cache.py), when
+    its answer leaves the clinician something to do about the chart: an order that does not meet its
+    policy (documentation to add, a record to correct) or could not be checked. The next call, most
+    often order-sign right after the documenting, reads the chart again rather than as it was."""
+    data = decisions.call.data
+    settled = (Outcome.MEETS, Outcome.NOT_APPLICABLE)
+    if data is not None and any(d.outcome not in settled for d in decisions.determinations):
+        with env.turns.set_aside():  # the cache may be Redis
+            env.gatherer.forget(scope, data)
+
+
 def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool:
     """Whether this call may carry an automatic approval: only on services that may approve, not
     when the call forbids unsolicited determinations (CRD what-if calls set `unsolicited-determ` to
@@ -462,6 +474,7 @@ def handle_hook(
     with env.turns.set_aside():  # the FHIR server may take seconds
         call = gather(request, service, env, deadline, today, caller)
     decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
+    forget_unsettled(decisions, env, scope_of(request, caller))
     if decisions.missing_required:
         return precondition_failed(decisions.missing_required)
     if decisions.coverage_refused is not None:

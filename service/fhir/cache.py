@@ -28,12 +28,16 @@ Unauthenticated callers (a development deployment without `auth.required`) are n
 without a client identity anyone naming a patient would read what another caller's token fetched.
 
 Answers expire `cache.ttl_seconds` after they were stored (one minute by default: long enough for
-select → sign, short enough that a chart change shows soon). The expiry time travels inside the
-stored value and is checked against the cache's clock (injectable for tests); Redis also drops
-the key itself (SET with EX). In the process, a bounded LRU (`max_entries`, `max_bytes` of JSON)
-held by the app (never module state); with `cache.url`, Redis, shared by every replica. A Redis that
-is down or slow costs at most `cache.timeout_seconds` once, then reads as a miss for a few
-seconds (one WARNING per outage, counted in `/metrics`), never an error of the call. Answers are
+select → sign, short enough that a chart change shows soon). A call whose answer leaves something
+for the clinician to do about the chart (an order that does not meet its policy, or could not be
+checked) drops what it read from the cache (service/pipeline.py `forget_unsettled`): the clinician
+asked to document something and signing a moment later is answered from the chart as it is then.
+The expiry time travels inside the stored value and is checked against the cache's clock
+(injectable for tests); Redis also drops the key itself (SET with EX). In the process, a bounded
+LRU (`max_entries`, `max_bytes` of JSON) held by the app (never module state); with `cache.url`,
+Redis, shared by every replica. A Redis that is down or slow costs at most `cache.timeout_seconds`
+once, then reads as a miss for a few seconds (one WARNING per outage, counted in `/metrics`),
+never an error of the call. Answers are
 stored as JSON with their numbers as written (`strict_json`): one comes back as the server gave it.
 An answer orjson cannot write that way (an integer past 64 bits) is not stored, never an error.
 """
@@ -104,6 +108,8 @@ class CacheStore(Protocol):
 
     def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None: ...
 
+    def drop_many(self, keys: Sequence[str]) -> None: ...
+
 
 class MemoryStore:
     """A thread-safe LRU of at most `max_entries` values and `max_bytes` bytes, each dropped at its
@@ -156,6 +162,12 @@ class MemoryStore:
                 self._bytes += len(value)
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._drop(next(iter(self._entries)))
+
+    def drop_many(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                if key in self._entries:
+                    self._drop(key)
 
     def _drop(self, key: str) -> None:
         _, value = self._entries.pop(key)
@@ -220,6 +232,16 @@ class RedisStore:
 
         try:
             self._within_time(write)
+        except (*self._errors, RedisTooSlow) as exc:
+            self._failed(exc)
+            return
+        self._answered()
+
+    def drop_many(self, keys: Sequence[str]) -> None:
+        if not keys or self._resting():
+            return
+        try:
+            self._within_time(lambda: self._redis.delete(*keys))
         except (*self._errors, RedisTooSlow) as exc:
             self._failed(exc)
             return
@@ -300,6 +322,10 @@ class PatientDataCache:
         }
         if items:
             self.store.put_many(items, self.ttl_seconds)
+
+    def forget(self, scope: CacheScope, queries: Sequence[tuple[str, str]]) -> None:
+        """Drop the answers of `queries` ((resource type, exact query)), whenever they were kept."""
+        self.store.drop_many([self.key(scope, *query) for query in dict.fromkeys(queries)])
 
 
 def _stored(value: dict[str, Any]) -> bytes | None:

@@ -79,6 +79,7 @@ class GatheredData:
     required_missing: dict[str, str]
     timings: dict[str, float]
     pages: dict[str, int] = field(default_factory=dict)
+    cached: list[tuple[str, str]] = field(default_factory=list)  # the queries looked for in the cache
 
     @property
     def patient(self) -> dict[str, Any] | None:
@@ -171,6 +172,12 @@ class DataGatherer:
         self._templates = clinical_templates(observation_codes, self._pain_codes)
         self._searches = render_searches(PATIENT, self._templates)
 
+    def forget(self, scope: CacheScope | None, data: GatheredData) -> None:
+        """Drop from the cache what `data`'s call looked for in it: the next call reads the chart
+        again (`pipeline.forget_unsettled`)."""
+        if self.cache is not None and scope is not None and data.cached:
+            self.cache.forget(scope, data.cached)
+
     @property
     def clinical_templates(self) -> dict[str, str]:
         """The clinical prefetch templates discovery declares (the same searches `gather` runs)."""
@@ -213,7 +220,7 @@ class DataGatherer:
         if clinical:
             plan += self._clinical_plan(request, client, data, owner, recent_since(today))
         if client is not None and plan:
-            outcomes = self._outcomes(client, plan, deadline, scope, owner)
+            outcomes = self._outcomes(client, plan, deadline, scope, owner, data)
             self._absorb(plan, outcomes, owner, data)
             self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
@@ -227,12 +234,15 @@ class DataGatherer:
         deadline: float,
         scope: CacheScope | None,
         owner: Owner,
+        data: GatheredData,
     ) -> dict[str, QueryOutcome]:
         """The plan's outcomes: cached answers where the cache has them, the rest queried (and
-        their successful answers kept). The remaining pages of a prefetch are never cached."""
+        their successful answers kept; each looked for noted in `data.cached`). The remaining pages
+        of a prefetch are never cached."""
         if self.cache is None or scope is None:
             return self.pool.run(client, plan, deadline)
         wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None}
+        data.cached.extend(wanted.values())
         cached = {
             key: outcome
             for key, answer in self.cache.lookup(scope, wanted, deadline).items()
@@ -323,7 +333,7 @@ class DataGatherer:
             more.append(replace(recent, key=f"{recent.key}:older", params=older_params, first_page=True))
         if not more:
             return
-        found = self._outcomes(client, more, deadline, scope, owner)
+        found = self._outcomes(client, more, deadline, scope, owner, data)
         known = known_ids(data.resources.get("Observation", []))
         for outcome in found.values():
             outcome.resources = without_known(outcome.resources, known)
@@ -394,7 +404,8 @@ class DataGatherer:
         ]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if reads:
-            self._absorb(reads, self._outcomes(client, reads, deadline, scope, NO_OWNER), NO_OWNER, data)
+            outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
+            self._absorb(reads, outcomes, NO_OWNER, data)
 
 
 def _cache_query(query: Query) -> tuple[str, str]:

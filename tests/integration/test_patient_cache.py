@@ -70,7 +70,9 @@ def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
     copies = {
         "cache-meets-a": "demo-meets",
         "cache-meets-b": "demo-meets",
-        "cache-changing": "demo-insufficient",
+        "cache-changing": "demo-meets",
+        "cache-documenting": "demo-insufficient",
+        "cache-documenting-shared": "demo-insufficient",
     }
     for patient_id, base in copies.items():
         fhir_server.load(_renamed(_chart(base), base, patient_id))
@@ -202,23 +204,53 @@ def test_two_trusted_ehrs_never_share_what_they_fetched(world: World) -> None:
     assert world.queries(app, sign_after(select), world.second) == 0
 
 
+def _injectable(patient_id: str, **changed: Any) -> dict[str, Any]:
+    """demo-meets's stopped injectable morphine order, as `patient_id`'s (with `changed` fields), as a
+    transaction Bundle: what documents criterion B (oral and injectable forms)."""
+    chart = _renamed(_chart("demo-meets"), "demo-meets", patient_id)
+    [entry] = [e for e in chart["entry"] if e["resource"]["id"] == f"{patient_id}-medrx-morphine-inj"]
+    return {**chart, "entry": [{**entry, "resource": {**entry["resource"], **changed}}]}
+
+
 def test_a_chart_changed_after_expiry_gives_the_new_answer(
     world: World, fhir_server: LocalFhirServer
 ) -> None:
+    """A chart whose orders met their policies stays cached: a change within the time is seen once it
+    has passed (docs/api.md "Caching between calls")."""
     app = world.app()
-    select = world.select("cache-changing", "demo-insufficient")
+    select = world.select("cache-changing")
     before = world.answer(app, select)
-    assert INJECTABLE_MISSING in before["cards"][0]["detail"]
+    assert INJECTABLE_MISSING not in before["cards"][0]["detail"]
 
-    chart = _renamed(_chart("demo-meets"), "demo-meets", "cache-changing")
-    [injectable] = [e for e in chart["entry"] if e["resource"]["id"] == "cache-changing-medrx-morphine-inj"]
-    fhir_server.load({**chart, "entry": [injectable]})
+    fhir_server.load(_injectable("cache-changing", status="entered-in-error"))
 
     within_ttl = world.answer(app, sign_after(select))
-    assert INJECTABLE_MISSING in within_ttl["cards"][0]["detail"]  # the chart as it was a moment ago
+    assert INJECTABLE_MISSING not in within_ttl["cards"][0]["detail"]  # the chart as it was a moment ago
     world.clock.advance(TTL + 1)
     after_expiry = world.answer(app, sign_after(select))
-    assert INJECTABLE_MISSING not in after_expiry["cards"][0]["detail"]
+    assert INJECTABLE_MISSING in after_expiry["cards"][0]["detail"]
+
+
+def test_a_call_asking_for_documentation_leaves_nothing_cached_so_what_is_documented_is_read(
+    world: World, fhir_server: LocalFhirServer
+) -> None:
+    """Review s17 ehr M-1: order-select asks for criterion B to be documented, the clinician documents
+    it and signs within the minute, and was told to document it again from the cached chart."""
+    app = world.app()
+    select = world.select("cache-documenting", "demo-insufficient")
+    world.proxy.reset()
+    before = world.answer(app, select)
+    queries_of_a_call = world.proxy.total
+    assert INJECTABLE_MISSING in before["cards"][0]["detail"]
+
+    fhir_server.load(_injectable("cache-documenting"))
+
+    world.proxy.reset()
+    signed = world.answer(app, sign_after(select))
+    assert world.proxy.total == queries_of_a_call  # every query asked again
+    assert INJECTABLE_MISSING not in signed["cards"][0]["detail"]
+    assert "items to document" in signed["cards"][0]["summary"]  # others are still to document: read again
+    assert world.queries(app, sign_after(select)) == queries_of_a_call
 
 
 @pytest.fixture
@@ -239,6 +271,16 @@ def test_two_replicas_share_the_cache_in_redis(world: World, redis: RedisServer)
     assert queries_of_a_call > 0
     assert world.queries(two, sign_after(select)) == 0
     world.clock.advance(TTL + 1)  # the expiry inside each stored value holds in Redis too
+    assert world.queries(two, sign_after(select)) == queries_of_a_call
+
+
+def test_a_replica_asking_for_documentation_drops_what_it_read_from_the_shared_redis(
+    world: World, redis: RedisServer
+) -> None:
+    one, two = world.app(url=redis.url), world.app(url=redis.url)
+    select = world.select("cache-documenting-shared", "demo-insufficient")
+    queries_of_a_call = world.queries(one, select)
+    assert queries_of_a_call > 0 and redis.client().keys("*") == []
     assert world.queries(two, sign_after(select)) == queries_of_a_call
 
 
