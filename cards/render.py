@@ -195,16 +195,31 @@ def summary(episode: Episode) -> str:
         text = _fitted(f"{d.payer}: not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
         top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
-        text = f"{d.payer}: {open_count(open_items)} for {codes} — {top.named}"
+        concerned = tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.outcome != Outcome.MEETS))
+        named = top.label if set(top.only_for) == set(concerned) else top.named  # the codes said already
+        text = f"{d.payer}: {open_count(open_items)} for {', '.join(concerned)} — {named}"
     else:
         text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
     return shorten(text, SUMMARY_LIMIT)
 
 
-def _item_line(item: Item) -> str:
+AS_ABOVE = "as above"  # what to do, on the line after one that says the same
+
+
+def _item_lines(open_items: Sequence[Item]) -> list[str]:
+    """A line for each item; what to do said once for a run of items that share it (a policy's one
+    instruction for several criteria), so that each of them keeps room for what the chart shows."""
+    lines, said = [], None
+    for item in open_items:
+        lines.append(_item_line(item, AS_ABOVE if item.todo is not None and item.todo == said else item.todo))
+        said = item.todo
+    return lines
+
+
+def _item_line(item: Item, todo_words: str | None) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first."""
     head = f"{_MARK[item.status]} **{item.named}**"
-    todo = f" — {item.todo}" if item.todo else ""
+    todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
         room = ITEM_LIMIT - len(head) - len(todo) - 2
         found = plain(item.finding)
@@ -253,7 +268,7 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     if d.outcome == Outcome.NOT_APPLICABLE:
         head.append(d.explanation)
     open_items = (*episode.failing, *episode.missing)
-    listed = [_item_line(i) for i in open_items]
+    listed = _item_lines(open_items)
     judged = [*_met_line(d), *_differing(episode)]
     tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 

@@ -236,3 +236,30 @@ def test_a_line_no_criteria_address_does_not_lead_the_card_of_a_line_that_meets(
         billing_code="95990",
     )
     assert Episode.of([refill, meets]).lead is meets
+
+
+def test_items_sharing_one_instruction_say_it_once_and_keep_room_for_what_the_chart_shows() -> None:
+    """Review s17 ehr L-1: Cohere's one instruction for its conservative-care criteria was repeated on
+    each of their lines, cutting what the chart shows ("since 6 Dec…") to keep it, and pushing items
+    off the card."""
+    d = determine(meeting_chart(), policy_id="cohere-intrathecal-pain-pumps")
+    lines = [
+        line for line in decision_card(Episode.of([d]))["detail"].splitlines() if line.startswith("- ❔")
+    ]
+    todos = [line.rpartition(" — ")[2] for line in lines]
+    first = next(i for i, todo in enumerate(todos) if todo.startswith("Record the analgesic prescriptions"))
+    assert todos[first + 1 : first + 4] == ["as above"] * 3, lines  # PT, home exercise, CBT
+    assert (
+        "Physical therapy**: no physical therapy visit (CPT 97110, 97112, 97116, 97140, 97530) found"
+        in lines[first + 1]
+    )
+
+
+def test_the_summary_names_only_the_orders_the_items_to_document_concern() -> None:
+    """Review s17 ehr L-2: "3 items to document for 62362, 62323, E0783" read as if the trial, which
+    meets its criteria, needed documents too."""
+    chart = [r for r in meeting_chart() if r["resourceType"] != "Procedure" or "62" not in str(r)]
+    implant, trial = determine(chart), determine(chart, order=service_request("62323"))
+    assert (implant.outcome, trial.outcome) == (Outcome.INSUFFICIENT, Outcome.MEETS)
+    summary = decision_card(Episode.of([implant, trial]))["summary"]
+    assert summary == "GEHA: 1 item to document for 62362 — D. Trial relief >= 50 %"
