@@ -647,8 +647,12 @@ def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
     """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
     in no value set, and nothing else of it is read. A drug is read by the ingredients found in its
     words too (contract §3: a product code the service does not know), a Procedure by the steroid it
-    used, an allergy or a device by their words: those count whatever their codes."""
-    codes = getattr(fact, "codes", None)  # (a questionnaire's answers have their own)
+    used, an allergy or a device by their words: those count whatever their codes. A questionnaire's
+    answers are read each by its own code (its linkId): no policy reads a response none of whose
+    answers is an assessment a policy reads (or that has none)."""
+    if isinstance(fact, list):  # a QuestionnaireResponse's answers (`_questionnaire_answers`)
+        return not any(terminology.reads(answer.codes) for answer in fact)
+    codes = getattr(fact, "codes", None)
     if not codes or terminology.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
         return False
     return not getattr(fact, "ingredients", None) and not getattr(fact, "steroid_injection", False)

@@ -40,11 +40,12 @@ def sign_with_chart(
     catalog: Catalog | None = None,
     body: dict[str, Any] | None = None,
     failing: Collection[str] = (),
+    failing_status: int = 503,
     **options: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(request, response) of an order-sign (the sample unless `body`; any hook `body` names) against
-    a fake FHIR server holding `chart` whose searches of the `failing` types fail, with `options` as
-    the call's davinci-crd.configuration."""
+    a fake FHIR server holding `chart` whose searches of the `failing` types fail (HTTP
+    `failing_status`), with `options` as the call's davinci-crd.configuration."""
     body = body or sign_body()
     request = with_fhir(configured(body, **options) if options else body)
     url = f"/cds-services/idds-crd-{request['hook']}"
@@ -59,7 +60,7 @@ def sign_with_chart(
         ) -> SearchResult:
             super().search(resource_type, params)
             if resource_type in failing:
-                raise FhirError("HTTP 503", 503)
+                raise FhirError(f"HTTP {failing_status}", failing_status)
             found = by_type.get(resource_type, [])
             if resource_type == "Observation":
                 found = observations_answer(found, params, first_page)

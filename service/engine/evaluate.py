@@ -51,10 +51,15 @@ def kleene(logic: str, statuses: list[Status]) -> Status:
 
 def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationContext) -> str | None:
     """Why a result cannot be trusted: a resource type it rests on could not be fetched: those `tests`
-    read, for a result that rests on no record of the fact; those its outcome names, for any."""
+    read, for a result that rests on no record of the fact (their `also_reads` too, for one not
+    documented: an absence is judged on the data the contract names, §3); those its outcome names,
+    for any."""
     if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
         return could_not_check(ctx, outcome.rests_on)
-    reads = tuple(t for test in tests for t in TEST_TYPES[test.type].reads)
+    kinds = [TEST_TYPES[test.type] for test in tests]
+    reads = [t for kind in kinds for t in kind.reads]
+    if outcome.status == Status.NOT_DOCUMENTED:
+        reads += [t for kind in kinds for t in kind.also_reads]
     return could_not_check(ctx, (*outcome.rests_on, *reads))
 
 
@@ -72,7 +77,8 @@ def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
 
 def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | None]:
     """The decision of a leaf (its one test, or the form that decides the fact) and why it cannot
-    be trusted; a "met" that one form decides stays untrusted while another form could not be read."""
+    be trusted; a "met" that one form decides stays untrusted while another form could not be read
+    (what the other forms read, not what may only add a record of them: their `also_reads`)."""
     forms = list(spec.tests)
     decision = decide([_run(test, ctx) for test in forms])
     others = [test for i, test in enumerate(forms) if i != decision.form]

@@ -28,9 +28,11 @@ from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
 from service.fhir.queries import (
+    OFFERED_OR_NONE,
     PATIENT,
     Query,
     clinical_templates,
+    not_offered,
     policy_pain_codes,
     query_from_url,
     render_searches,
@@ -286,10 +288,11 @@ class DataGatherer:
                 _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
-            elif client is None:
-                data.unavailable[query.resource_type] = given.reason or "the EHR gave no FHIR server address"
-            else:
+            elif client is not None:
                 plan.append(query)
+            elif given.state is not PrefetchState.ABSENT or query.resource_type not in OFFERED_OR_NONE:
+                data.unavailable[query.resource_type] = given.reason or "the EHR gave no FHIR server address"
+            # (else a kind the EHR need not offer, not prefetched and no server to ask: it gives none)
         return plan
 
     def _pain_prefetched_before(self, request: HookRequest, given: Prefetched) -> bool:
@@ -351,6 +354,9 @@ class DataGatherer:
             usable = _usable(query, outcome.resources, owner)
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
+            if outcome.error is not None and not_offered(query.resource_type, outcome.status):
+                log.info("%s: the FHIR server does not offer it (%s); read as none", query.key, error)
+                continue
             if error is not None or usable is None:
                 failed.setdefault(str(error), []).append(query.key)
                 if query.required:

@@ -65,6 +65,22 @@ _CLINICAL_SEARCHES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 
 CLINICAL_KEYS = tuple(key for key, _, _ in _CLINICAL_SEARCHES)
 
+# The kinds of record searched that the contract does not ask of an EHR: an assessment's form is its
+# `Observation.code` (contract §3's last row, §5), and a QuestionnaireResponse answers the service's
+# own documentation Questionnaire (§5: its item codes). An EHR that does not offer them (the key not
+# prefetched and no FHIR server; a search the server answers as not supported or not permitted,
+# `NOT_OFFERED`) gives none, as one with none to give does: §3's absence rule reads "the data above".
+# Only one it offers and that could not be read (an error, no answer by the deadline) is unavailable.
+OFFERED_OR_NONE = frozenset({"QuestionnaireResponse"})
+NOT_OFFERED = frozenset({400, 403, 404, 405, 501})  # a search's HTTP statuses that say it is not offered
+
+
+def not_offered(resource_type: str, status: int | None) -> bool:
+    """Whether a search of `resource_type` that failed with HTTP `status` (None: no HTTP answer, or none
+    asked for) says the EHR does not offer that kind of record: only a kind the contract does not ask
+    of it (`OFFERED_OR_NONE`), then read as none."""
+    return resource_type in OFFERED_OR_NONE and status in NOT_OFFERED
+
 
 def clinical_templates(
     observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()

@@ -44,6 +44,7 @@ class QueryOutcome:
     seconds: float = 0.0
     pages: int = 0
     scope_ignored: tuple[str, ...] = ()
+    status: int | None = None  # the HTTP status of a failed query, when the server answered one
 
 
 def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:
@@ -80,7 +81,7 @@ def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) ->
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
     except FhirError as exc:
-        outcome = QueryOutcome(error=exc.reason)
+        outcome = QueryOutcome(error=exc.reason, status=exc.status)
     outcome.seconds = time.monotonic() - started
     return outcome
 

@@ -26,6 +26,10 @@ COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
 }
 MEDS = ("MedicationRequest", "MedicationStatement")  # the resource types a drug history is read from
+# What a project assessment is read from besides its Observation (contract §3, §5): the answers to the
+# service's documentation questionnaire, whose item codes are the assessment codes (a test's
+# `also_reads`: they only add a record, so they count for a result not documented)
+ANSWERS = ("QuestionnaireResponse",)
 COMPARATOR_WORDS = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 # The part of the chart each resource type the engine reads is, in the words a clinician uses for it:
 # a card says "the problem list was not available", never the resource type.

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from service.engine.checks.common import (
+    ANSWERS,
     MEDS,
     condition_evidence,
     could_not_check,
@@ -260,7 +261,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     if params.get("cleared_by"):
         if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(Status.MET, (*evidence, *clearance.evidence), "documented, then cleared")
-        unchecked = could_not_check(ctx, ("Observation",))
+        unchecked = could_not_check(ctx, ("Observation", *ANSWERS))  # no clearance found
         if unchecked:
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"

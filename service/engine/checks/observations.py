@@ -11,6 +11,7 @@ from typing import Any
 
 from service.codes import ASSESSMENT
 from service.engine.checks.common import (
+    ANSWERS,
     COMPARATORS,
     day_of,
     matching_procedures,
@@ -88,6 +89,7 @@ def _check_assessment(params: Mapping[str, Any]) -> str | None:
         "superseded_by": optional(ValueSets()),
     },
     reads=("Observation",),
+    also_reads=ANSWERS,
     check=_check_assessment,
 )
 def assessment(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -289,6 +291,7 @@ def _baseline_exam(ctx: EvaluationContext, code: str) -> tuple[Examination | Non
     "scale-score",
     params={"code": Param(ScaleCode()), "comparator": Param(Comparator()), "value": Param(Number())},
     reads=("Observation",),
+    also_reads=ANSWERS,
 )
 def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The baseline spasticity score of one scale against a threshold (Modified Ashworth 1+ = 1.5);

@@ -24,7 +24,14 @@ CrossCheck = Callable[[Mapping[str, Any]], str | None]
 @dataclass(frozen=True)
 class TestType:
     """A registered test type: its function, its parameters, the resource types it reads, and the
-    assessment codes it reads without a parameter naming them (a documentation form asks for these)."""
+    assessment codes it reads without a parameter naming them (a documentation form asks for these).
+    `also_reads`: the resource types that may add a record of its fact besides the forms the contract
+    names (`reads`): the answers to the service's documentation questionnaire (contract §5's item
+    codes, service/record.py `_questionnaire_answers`). While one cannot be read, a result not
+    documented cannot be trusted (the card would ask to record what the chart may record); a result a
+    record settles, this test's or another form's of the fact (evaluate.py `_leaf`), can (contract §3:
+    a form that documents the fact decides over a form that is absent), and so can one met by absence
+    (§3: no evidence found "in the data above", the forms the contract names)."""
 
     __test__ = False  # not a pytest test class, whatever its name
 
@@ -34,6 +41,7 @@ class TestType:
     reads: tuple[str, ...]
     asks: tuple[str, ...] = ()
     check: CrossCheck | None = None  # rules across parameters: the problem, or None
+    also_reads: tuple[str, ...] = ()
 
     def __call__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         return self.function(params, ctx)
@@ -62,11 +70,12 @@ def test_type(
     reads: tuple[str, ...],
     asks: tuple[str, ...] = (),
     check: CrossCheck | None = None,
+    also_reads: tuple[str, ...] = (),
 ) -> Callable[[TestFunction], TestType]:
     """Declare the decorated function as the test type `name` (the word a policy file uses)."""
 
     def declare(function: TestFunction) -> TestType:
-        return TestType(name, function, MappingProxyType(dict(params)), reads, asks, check)
+        return TestType(name, function, MappingProxyType(dict(params)), reads, asks, check, also_reads)
 
     return declare
 

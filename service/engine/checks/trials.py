@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from service.engine.checks.common import COMPARATORS, day_of, needs
+from service.engine.checks.common import ANSWERS, COMPARATORS, day_of, needs
 from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleCodes, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -28,6 +28,7 @@ from service.trial import MODIFIED_ASHWORTH, SCALE_CODES, ScaleTrial, recorded_f
         "reviewer_below": optional(Number()),
     },
     reads=("Procedure", "Observation"),
+    also_reads=ANSWERS,
     asks=("it-trial-pain-relief-pct", "it-trial-relief-duration-h"),
 )
 def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -130,6 +131,7 @@ SCALE_OF_COMPONENT = {
         "example": optional(Flag()),
     },
     reads=("Procedure", "Observation"),
+    also_reads=ANSWERS,
     asks=("it-trial-scale-reduction", "it-trial-response-duration-h"),
 )
 def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:

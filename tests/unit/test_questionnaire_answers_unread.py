@@ -1,0 +1,137 @@
+"""Questionnaire answers that could not be read: what they change, and what they never change.
+
+A project assessment's form is its Observation (contract §3's last row, §5); the service also reads
+the answers to its own documentation Questionnaire, whose item codes are the assessment codes (§5),
+from the EHR's QuestionnaireResponses. Those only ever add a record of an assessment. So while they
+cannot be read (their search failed, or a response carrying a modifier extension was left out), a
+criterion not documented could not be checked, never "to document" (json review F6). A criterion a
+record settles (an Observation, a Procedure: another form of the fact) stays as it is (contract §3: a
+form that documents the fact decides over a form that is absent; review2 F-2), and so does an absence
+rule, judged on the data the contract names (§3). An EHR that does not offer QuestionnaireResponses
+at all gives none: nothing is unavailable.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.builders import codes_of, determine, meeting_chart, statuses, without_codes
+from tests.calls import prefetch_app, sign_with_chart
+from tests.demo_support import packaged_sample
+
+ACCEPTANCE = "it-trial-patient-acceptance"
+TO_DOCUMENT = "GEHA: 1 item to document for 62362, 62350, E0783 — D. Patient accepts the procedure"
+MODIFIER = {"url": "http://ehr.example/fhir/StructureDefinition/not-asked", "valueBoolean": True}
+
+
+def answered(link_id: str, modified: bool = False, **value: Any) -> dict[str, Any]:
+    """A completed QuestionnaireResponse answering one item (its linkId is the assessment code)."""
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"qr-{link_id}",
+        "status": "completed",
+        "authored": "2025-10-02",
+        "item": [{"linkId": link_id, "answer": [value]}],
+    }
+    if modified:
+        response["modifierExtension"] = [copy.deepcopy(MODIFIER)]
+    return response
+
+
+def summary(answer: dict[str, Any]) -> str:
+    return str(answer["cards"][0]["summary"])
+
+
+def test_with_the_answers_search_failed_an_assessment_not_recorded_could_not_be_checked() -> None:
+    """Patient acceptance recorded nowhere the service could read: with the answers' search failed it
+    may be recorded there, so the card does not ask to document it."""
+    chart = without_codes(meeting_chart(), ACCEPTANCE)
+    assert summary(sign_with_chart(chart)[1]) == TO_DOCUMENT  # every kind read: not recorded
+    _, unread = sign_with_chart(chart, failing=("QuestionnaireResponse",))
+    decision = unread["cards"][0]
+    assert (
+        summary(unread) == "GEHA: 62362, 62350, E0783 could not be checked — the EHR's data was not available"
+    )
+    assert "questionnaire answers were not available (HTTP 503)" in decision["detail"]
+
+
+def test_an_answer_left_out_for_a_modifier_makes_what_it_could_record_could_not_be_checked() -> None:
+    chart = [
+        *without_codes(meeting_chart(), ACCEPTANCE),
+        answered(ACCEPTANCE, modified=True, valueBoolean=True),
+    ]
+    _, answer = sign_with_chart(chart)
+    assert (
+        summary(answer)
+        == "GEHA: 62362, 62350, E0783 could not be checked — records in the chart could not be read"
+    )
+    assert (
+        "questionnaire answers were not available (1 record(s) carry a modifier"
+        in answer["cards"][0]["detail"]
+    )
+
+
+def test_an_answer_no_policy_reads_left_out_for_a_modifier_changes_nothing() -> None:
+    chart = [*meeting_chart(), answered("favourite-colour", modified=True, valueString="blue")]
+    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+
+
+def test_the_answers_unread_never_unsettle_a_criterion_a_record_settles() -> None:
+    """Every criterion of the meeting chart is met by a record (an Observation, a Procedure, a drug
+    order): with the answers unread, each stays met, those with several forms too (the psychiatric
+    evaluation done, met by its procedure; the opioid trial's failure, met by its drug orders)."""
+    whole = determine(meeting_chart())
+    unread = determine(meeting_chart(), unavailable={"QuestionnaireResponse": "HTTP 503"})
+    assert unread.outcome == whole.outcome and statuses(unread) == statuses(whole)
+    assert set(statuses(whole).values()) == {"met"}
+
+
+def test_an_absence_rule_is_judged_on_the_data_the_contract_names() -> None:
+    """The meeting chart records no psych-clearance: "Cleared, when a result is recorded" is met by
+    absence, judged on the data the contract names (§3: "no evidence of X is found in the data above";
+    an assessment's form there is its Observation, unread it could not be checked). The answers to the
+    service's questionnaire are not among them: unread, the absence stands."""
+    chart = meeting_chart()
+    assert "psych-clearance" not in {c for r in chart for c in codes_of(r)}
+    answers_unread = statuses(determine(chart, unavailable={"QuestionnaireResponse": "HTTP 503"}))
+    assert answers_unread["geha.doc.psych-eval.done"] == "met"  # its procedure
+    assert answers_unread["geha.doc.psych-eval.cleared"] == "met"
+    observations_unread = statuses(determine(chart, unavailable={"Observation": "HTTP 503"}))
+    assert observations_unread["geha.doc.psych-eval.cleared"] == "not-documented"
+
+
+def test_an_answer_read_records_the_assessment() -> None:
+    chart = [*without_codes(meeting_chart(), ACCEPTANCE), answered(ACCEPTANCE, valueBoolean=True)]
+    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 501])
+def test_an_ehr_that_does_not_offer_the_answers_gives_none(status: int) -> None:
+    """A QuestionnaireResponse search answered as not supported or not permitted: the EHR gives none,
+    as the contract allows (it asks for an assessment's Observation): a criterion recorded nowhere is
+    to document, and a met one stays met."""
+    failing = ("QuestionnaireResponse",)
+    _, met = sign_with_chart(meeting_chart(), failing=failing, failing_status=status)
+    assert summary(met) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    chart = without_codes(meeting_chart(), ACCEPTANCE)
+    assert summary(sign_with_chart(chart, failing=failing, failing_status=status)[1]) == TO_DOCUMENT
+
+
+def test_an_ehr_that_prefetches_no_answers_and_names_no_fhir_server_gives_none() -> None:
+    """The demo 'meets' call without its acceptance Observation, its prefetch without
+    `questionnaireResponses` and no fhirServer: acceptance is to document (review2 F-2 (a)). The
+    answers' prefetch reported failed is another thing: they could not be read."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    observations = body["prefetch"]["observations"]["entry"]
+    observations[:] = [e for e in observations if e["resource"]["id"] != f"demo-meets-obs-{ACCEPTANCE}"]
+    del body["prefetch"]["questionnaireResponses"]
+    client = prefetch_app().test_client()
+    assert summary(client.post("/cds-services/idds-crd-order-sign", json=body).get_json()) == TO_DOCUMENT
+    body["prefetch"]["questionnaireResponses"] = {"resourceType": "OperationOutcome", "issue": []}
+    answer = client.post("/cds-services/idds-crd-order-sign", json=body).get_json()
+    assert (
+        summary(answer) == "GEHA: 62362, 62350, E0783 could not be checked — the EHR's data was not available"
+    )
