@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from service.references import parse_reference
 from service.shapes import contained_by_id, reference_target
 from service.strict_json import as_written
 from service.wording import listing
@@ -66,7 +67,9 @@ READ_BACKBONES: Mapping[str, tuple[str, ...]] = {
 
 def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) -> list[Mapping[str, Any]]:
     """The resources `resource` is read through (`READ_THROUGH`): contained in it, else as `resolve`
-    finds them; one that cannot be found, or is of another kind than is read there, is not."""
+    finds them; one that cannot be found, or is of another kind than is read there, is not. A reference
+    that names another kind (`Device/1` as a reason) is never resolved: `resolve` may read the EHR's
+    FHIR server, and an order's reasons may name hundreds (review2 F-4), none of them read."""
     found = []
     inside: dict[str, dict[str, Any]] | None = None  # its contained resources by id, indexed once
     for element, kind in READ_THROUGH.get(resource.get("resourceType"), ()):
@@ -77,11 +80,20 @@ def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) ->
             if target.startswith("#"):
                 inside = contained_by_id(resource) if inside is None else inside
                 named = inside.get(target[1:])
+            elif _names_other_kind(target, kind):
+                continue
             else:
                 named = resolve(target) if resolve else None
             if isinstance(named, Mapping) and named.get("resourceType") == kind:
                 found.append(named)
     return found
+
+
+def _names_other_kind(target: str, kind: str) -> bool:
+    """Whether a reference names its resource's type, and that is not `kind` (a `urn:uuid:` one names
+    none: only what it resolves to tells)."""
+    parsed = parse_reference(target)
+    return parsed is not None and parsed.type != kind
 
 
 def modifies(resource: Mapping[str, Any], resolve: Resolve | None = None) -> bool:

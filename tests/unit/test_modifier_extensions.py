@@ -409,6 +409,26 @@ def test_an_orders_reason_among_the_calls_orders_carrying_a_modifier_is_not_read
     assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
 
 
+def test_an_orders_reasons_naming_devices_are_never_read() -> None:
+    """R4 allows a reason to be a Condition, Observation, DiagnosticReport or DocumentReference; only a
+    Condition is read there (READ_THROUGH). An order whose reasons name 500 Devices made 500 reads on the
+    EHR's FHIR server, enough against a slow one to use up the call's deadline (review2 F-4): none is
+    read, and the order is judged on its Device read once."""
+    body = packaged_sample("order-sign-implant-demo-meets")
+    implant = draft(body, IMPLANT)
+    implant["reasonReference"] = [{"reference": f"Device/d{i}"} for i in range(500)]
+    hardware = draft(body, HARDWARE)
+    held = {"resourceType": "Device", "id": "pump-dev", "patient": hardware["subject"]}
+    held["type"] = hardware.pop("codeCodeableConcept")
+    hardware["codeReference"] = {"reference": "Device/pump-dev"}
+    server = DeviceOnServer(held)
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+    answer = post_json(app.test_client(), SIGN_URL, with_fhir(body)).get_json()
+    assert [r for kind, r in server.calls if kind == "read"] == ["Device/pump-dev"]
+    assert answer["cards"][0]["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert read_through(implant, lambda reference: pytest.fail(f"{reference} resolved")) == []
+
+
 def the_charts_pump_drug_by_its_medication(contained: bool, modified: bool) -> dict[str, Any]:
     """The chart's pump drug (a catheter is ordered without one: contract §2) named by a Medication,
     contained in it or the chart's, carrying a modifier when `modified`: the records as gathered."""
