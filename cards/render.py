@@ -377,10 +377,11 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
         summary = "Coverage not checked: the appointment carries an extension that changes its meaning"
         what = f"The appointment ({appointment}), which books {order}, was not checked:"
         again = "Check the appointment"
-    elif unread.modifiers:
-        summary = "Coverage not checked: the order carries an extension that changes its meaning"
+    elif unread.modifiers:  # on the order, or on a record it is read through (its device, drug, reason)
+        holder = unread.modifiers.holder("the order's")
+        summary = f"Coverage not checked: {holder} carries an extension that changes its meaning"
         what = f"{order[:1].upper()}{order[1:]} was not checked:"
-        again = "Check the order"
+        again = f"Check {holder}"
     elif unread.booked:
         summary = "Coverage not checked: the order this appointment is for could not be read"
         what = f"The appointment ({appointment}) is based on {order}, but"

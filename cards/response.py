@@ -236,7 +236,8 @@ def _modified(decisions: Decisions, reference: str) -> tuple[CoverageJudgement, 
     if booking is None:
         return ()
     holder = f"the appointment booking it ({booking.appointment})"
-    return _undecided(decisions, f"{not_understood(booking.modifiers, holder)}, so it was not checked")
+    said = not_understood(booking.modifiers, holder, "that appointment's")
+    return _undecided(decisions, f"{said}, so it was not checked")
 
 
 def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:

@@ -12,10 +12,11 @@ answer can say what it could not check.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.fhir.client import FhirError
+from service.modifiers import Carried
 from service.orders import DraftOrders
 from service.references import belongs_to_patient, local_reference, on_server, parse_reference
 from service.shapes import contained_by_id, dicts, reference_of, reference_target
@@ -44,7 +45,8 @@ class UnreadOrder:
     # FHIR server): when no order of the call is at hand, the call cannot be answered (412)
     needed_at: str | None = None
     technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
-    modifiers: tuple[str, ...] = ()  # the order is at hand, but carries these modifier extensions
+    # the order is at hand, but carries these modifier extensions (or what it is read through does)
+    modifiers: Carried = field(default_factory=Carried)
 
     @property
     def booked(self) -> bool:

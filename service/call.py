@@ -17,6 +17,7 @@ from service.appointments import UnreadOrder
 from service.engine.model import CriterionResult, Determination
 from service.fhir.gather import GatheredData
 from service.hooks.models import HookRequest
+from service.modifiers import Carried
 from service.orders import DraftOrders, PumpOrder
 from service.registry import HookBehaviour
 from service.routing import Route
@@ -36,7 +37,7 @@ class CallData:
     data: GatheredData | None = None
     episode_kinds: frozenset[str] = frozenset()  # base kinds of every pump order among `drafts`
     # the modifier extensions' urls of each order and Appointment carrying any (service/modifiers.py)
-    modifiers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    modifiers: Mapping[str, Carried] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

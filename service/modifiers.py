@@ -22,6 +22,7 @@ reader does (`Resolve`): gather among the call's orders, the EHR's prefetch or F
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -70,6 +71,13 @@ def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) ->
     finds them; one that cannot be found, or is of another kind than is read there, is not. A reference
     that names another kind (`Device/1` as a reason) is never resolved: `resolve` may read the EHR's
     FHIR server, and an order's reasons may name hundreds (review2 F-4), none of them read."""
+    return [named for _, named in _named_through(resource, resolve)]
+
+
+def _named_through(
+    resource: Mapping[str, Any], resolve: Resolve | None
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """`read_through`'s resources, each with the reference naming it (as written)."""
     found = []
     inside: dict[str, dict[str, Any]] | None = None  # its contained resources by id, indexed once
     for element, kind in READ_THROUGH.get(resource.get("resourceType"), ()):
@@ -85,7 +93,7 @@ def read_through(resource: Mapping[str, Any], resolve: Resolve | None = None) ->
             else:
                 named = resolve(target) if resolve else None
             if isinstance(named, Mapping) and named.get("resourceType") == kind:
-                found.append(named)
+                found.append((target, named))
     return found
 
 
@@ -110,20 +118,62 @@ def _modifies_itself(resource: Mapping[str, Any]) -> bool:
     return any(_carries(value) for part in parts if (value := resource.get(part)) is not None)
 
 
-def order_modifiers(resource: Mapping[str, Any], resolve: Resolve | None = None) -> tuple[str, ...]:
-    """The urls of every modifier extension anywhere in an order, or in a resource it is read through
-    (`read_through`, those not contained found by `resolve`), walked whole too (`no url` for one
-    without); empty when it carries none."""
-    urls = _urls(resource)
-    for named in read_through(resource, resolve):
-        urls.update(_urls(named))
-    return tuple(sorted(urls))
+# What each kind of resource an order is read through is to it, as a card names it (`not_understood`).
+THROUGH_WORDS = {"Device": "device record", "Medication": "drug record", "Condition": "reason"}
 
 
-def not_understood(urls: tuple[str, ...], holder: str = "it") -> str:
+@dataclass(frozen=True)
+class Carried:
+    """The modifier extensions of an order (or Appointment), by what holds them (`order_modifiers`):
+    the urls on itself (`own`), and on each resource it is read through (`through`: its kind, the
+    reference naming it, the urls); false when none holds any. A card names the one holding them."""
+
+    own: tuple[str, ...] = ()
+    through: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.own or self.through)
+
+    def holder(self, whose: str) -> str:
+        """What holds them, after `whose` ("the order's"): "the order" itself when it holds any, else
+        the first record it is read through by its kind ("the order's device record")."""
+        if self.own or not self.through:
+            return whose.removesuffix("'s")
+        return f"{whose} {THROUGH_WORDS.get(self.through[0][0], 'record')}"
+
+
+def order_modifiers(resource: Mapping[str, Any], resolve: Resolve | None = None) -> Carried:
+    """The modifier extensions anywhere in an order, and in each resource it is read through
+    (`read_through`, those not contained found by `resolve`), walked whole too: their urls (`no url`
+    for one without) by what holds them."""
+    through: dict[tuple[str, str], set[str]] = {}
+    named_through = _named_through(resource, resolve)
+    for target, named in named_through:
+        if urls := _urls(named):
+            through.setdefault((str(named["resourceType"]), target), set()).update(urls)
+    itself = dict(resource)  # less what it contains and is read through: those hold their own
+    if isinstance(contained := resource.get("contained"), list):
+        read = {id(named) for _, named in named_through}
+        itself["contained"] = [r for r in contained if id(r) not in read]
+    return Carried(
+        tuple(sorted(_urls(itself))),
+        tuple((kind, target, tuple(sorted(urls))) for (kind, target), urls in through.items()),
+    )
+
+
+def not_understood(carried: Carried, holder: str = "it", whose: str = "its") -> str:
     """Why an order was not judged, as cards say it: `holder` (the order, or what books it) carries
-    the modifier extensions `urls`."""
-    return f"{holder} carries a modifier extension this service does not understand ({listing(list(urls))})"
+    the modifier extensions of `carried`, or a record it is read through does (`whose` device record,
+    drug record or reason, with its reference)."""
+    said = [(holder, carried.own)] if carried.own else []
+    said += [
+        (f"{whose} {THROUGH_WORDS.get(kind, 'record')} ({target})", urls)
+        for kind, target, urls in carried.through
+    ]
+    return "; ".join(
+        f"{who} carries a modifier extension this service does not understand ({listing(list(urls))})"
+        for who, urls in said
+    )
 
 
 def present(value: Any) -> bool:

@@ -38,7 +38,7 @@ from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
-from service.modifiers import Resolve, not_understood, order_modifiers
+from service.modifiers import Carried, Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
@@ -225,11 +225,11 @@ def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
     return any(r.get("resourceType") == "MedicationRequest" for r in in_scope)
 
 
-def _modifiers_of(resources: list[dict[str, Any]], through: Resolve) -> dict[str, tuple[str, ...]]:
-    """The modifier extensions' urls of each resource carrying any, by reference, those of what it is
-    read through (found by `through`) among them: each walked once."""
+def _modifiers_of(resources: list[dict[str, Any]], through: Resolve) -> dict[str, Carried]:
+    """The modifier extensions of each resource carrying any, by reference, those of what it is read
+    through (found by `through`) among them, by what holds them: each walked once."""
     walked = {id(r): r for r in resources}.values()
-    return {reference_of(r): urls for r in walked if (urls := order_modifiers(r, through))}
+    return {reference_of(r): carried for r in walked if (carried := order_modifiers(r, through))}
 
 
 def _read_through(
@@ -257,7 +257,7 @@ def _bookings(request: HookRequest, booked: list[dict[str, Any]]) -> list[tuple[
 
 
 def _modified_unread(
-    pump: list[PumpOrder], modifiers: dict[str, tuple[str, ...]], bookings: list[tuple[str, list[str]]]
+    pump: list[PumpOrder], modifiers: dict[str, Carried], bookings: list[tuple[str, list[str]]]
 ) -> list[UnreadOrder]:
     """The pump orders not judged because they carry a modifier extension (service/modifiers.py), or
     an Appointment booking them does (`bookings`: what is booked may not be the plain order, and the

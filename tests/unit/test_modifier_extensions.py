@@ -12,7 +12,7 @@ import pytest
 
 from service.app import create_app
 from service.infusates import infusates
-from service.modifiers import modifies, read_through
+from service.modifiers import modifies, not_understood, order_modifiers, read_through
 from service.orders import DraftOrders, recognise
 from service.record import build_record
 from tests.builders import (
@@ -353,7 +353,12 @@ def test_a_hardware_order_coded_by_a_device_carrying_a_modifier_is_not_judged(wh
     told = action_on(answer, HARDWARE)
     assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
     summaries = [c["summary"] for c in cards_of(answer["cards"])]
-    assert "Coverage not checked: the order carries an extension that changes its meaning" in summaries
+    # worded as on the Device, not the order (review2 F-5)
+    assert (
+        "Coverage not checked: the order's device record carries an extension that changes its meaning"
+        in summaries
+    )
+    assert "its device record (" in told["description"] and "it carries" not in told["description"]
     # the others are judged (a prefetched Device is a chart record too: left out, the record's devices
     # read as not wholly available)
     assert any(s.startswith("GEHA: 62362, 62350 ") for s in summaries), summaries
@@ -391,6 +396,8 @@ def test_the_pumps_drug_named_by_a_medication_carrying_a_modifier_is_not_read(wh
     answer = drug_coded_by_its_medication(where, True)
     told = action_on(answer, DRUG)
     assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
+    named = "#drug" if where == "contained" else "Medication/drug"  # worded as on it (review2 F-5)
+    assert f"GEHA: its drug record ({named}) carries a modifier extension" in told["description"]
     [decision, *_] = cards_of(answer["cards"])
     assert f"2 of 14 criteria could not be checked**: {PUMP_DRUG_LEFT_OUT}" in decision["detail"]
 
@@ -407,6 +414,30 @@ def test_an_orders_reason_among_the_calls_orders_carrying_a_modifier_is_not_read
     answer = post_json(prefetch_app().test_client(), SIGN_URL, body).get_json()
     told = action_on(answer, IMPLANT)
     assert assertion_of(told)["covered"] == "conditional" and WHAT_IF["url"] in told["description"]
+    assert "GEHA: its reason (Condition/why) carries a modifier extension" in told["description"]
+    summaries = [c["summary"] for c in cards_of(answer["cards"])]
+    assert (
+        "Coverage not checked: the order's reason carries an extension that changes its meaning" in summaries
+    )
+
+
+def test_a_modifier_on_the_order_and_on_its_device_is_worded_on_each() -> None:
+    """Each holder is named with what it carries, the order first (review2 F-5)."""
+    device = {"resourceType": "Device", "id": "d", "modifierExtension": [{"url": "http://x/on-device"}]}
+    order = {
+        "resourceType": "DeviceRequest",
+        "modifierExtension": [{"url": "http://x/on-order"}],
+        "codeReference": {"reference": "#d"},
+        "contained": [device],
+    }
+    carried = order_modifiers(order)
+    assert carried.holder("the order's") == "the order"
+    assert not_understood(carried) == (
+        "it carries a modifier extension this service does not understand (http://x/on-order); "
+        "its device record (#d) carries a modifier extension this service does not understand (http://x/on-device)"
+    )
+    del order["modifierExtension"]
+    assert order_modifiers(order).holder("the order's") == "the order's device record"
 
 
 def test_an_orders_reasons_naming_devices_are_never_read() -> None:
