@@ -352,12 +352,14 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     return card(summary, detail, label, "coverage-info", [o.reference for o in order_list], **extra)
 
 
-def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
+def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = ()) -> dict[str, object]:
     """An honest "could not check" card for a booked appointment whose order could not be read, a
     dispatched order that could not be, the patient's open orders an encounter hook could not search
     for, or an order (or the appointment booking it) carrying a modifier extension; `label` names the
-    patient's insurer(s) when known."""
+    patient's insurer(s) when known; `orders`: for an appointment carrying one, every order it books
+    (one card for them all), else the order's."""
     appointment, order = plain(unread.appointment), plain(unread.order)
+    booked = plain(listing(list(orders))) if orders else order
     if unread.searched:
         which = "another intrathecal pump order" if unread.others_searched else "an intrathecal pump order"
         return card(
@@ -375,7 +377,7 @@ def unread_order_card(unread: UnreadOrder, label: str) -> dict[str, object]:
         again = "Check again once the device's record is available"
     elif unread.modifiers and unread.booked:
         summary = "Coverage not checked: the appointment carries an extension that changes its meaning"
-        what = f"The appointment ({appointment}), which books {order}, was not checked:"
+        what = f"The appointment ({appointment}), which books {booked}, was not checked:"
         again = "Check the appointment"
     elif unread.modifiers:  # on the order, or on a record it is read through (its device, drug, reason)
         holder = unread.modifiers.holder("the order's")

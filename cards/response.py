@@ -10,6 +10,7 @@ not reuse one).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -33,7 +34,7 @@ from cards.render import (
     unread_order_card,
 )
 from cards.suggestions import trial_first_card
-from service.appointments import based_on
+from service.appointments import UnreadOrder, based_on
 from service.call import Decisions
 from service.catalog import Catalog
 from service.codes import codings, concept_text
@@ -96,13 +97,30 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
 def _notices(decisions: Decisions) -> list[dict[str, Any]]:
     """Cards that say what was not checked: unreadable orders, Coverages without rules here."""
     call = decisions.call
-    notices = [unread_order_card(u, _payer_label(decisions.routes)) for u in call.unread]
+    label = _payer_label(decisions.routes)
+    notices = [unread_order_card(u, label, orders) for u, orders in _one_per_booking(call.unread)]
     if call.pump_orders:
         unjudged = [r for r in decisions.routes if r.policy_id is None]
         notices += [coverage_notice_card(r, call.pump_orders) for r in unjudged]
         if not decisions.routes:
             notices.append(coverage_notice_card(None, call.pump_orders))
     return notices
+
+
+def _one_per_booking(unread: Iterable[UnreadOrder]) -> list[tuple[UnreadOrder, list[str]]]:
+    """Each order not checked, with the orders its card names: an Appointment carrying a modifier
+    extension holds back every pump order it books (gather's `_modified_unread`, one each for their
+    coverage information), and gets one card naming them all (review2 F-7), not one per order."""
+    cards: list[tuple[UnreadOrder, list[str]]] = []
+    by_booking: dict[str, list[str]] = {}
+    for u in unread:
+        if not (u.modifiers and u.booked):
+            cards.append((u, [u.order]))
+        elif u.appointment in by_booking:
+            by_booking[u.appointment].append(u.order)
+        else:
+            cards.append((u, by_booking.setdefault(u.appointment, [u.order])))
+    return cards
 
 
 def _decision_cards(

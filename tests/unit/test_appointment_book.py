@@ -869,6 +869,23 @@ def test_a_booking_carrying_a_modifier_is_not_judged_as_a_plain_booking(version:
     )
 
 
+def test_a_booking_carrying_a_modifier_gets_one_card_naming_every_order_it_books() -> None:
+    """Each order it books is held back and told so in its own coverage information, but the card is
+    the booking's: one, naming them all. Before, one identical card per order, 99 orders filling
+    `max-cards` with ten (review2 F-7)."""
+    booked = appointment("ServiceRequest/sr-implant")
+    booked["basedOn"].append({"reference": "ServiceRequest/sr-other"})
+    booked["modifierExtension"] = [WHAT_IF]
+    answer, _ = book(book_body(booked), meeting_chart(), [pump_order(), pump_order(order_id="sr-other")])
+    told = {a["resource"]["id"]: assertion_of(a)["covered"] for a in actions_on(answer, "ServiceRequest")}
+    assert told == {"sr-implant": "conditional", "sr-other": "conditional"}
+    [card] = cards_of(answer["cards"])
+    assert card["detail"].startswith(
+        "The appointment (Appointment/apt-1), which books ServiceRequest/sr-implant and"
+        " ServiceRequest/sr-other, was not checked: it carries"
+    )
+
+
 def test_a_plain_appointment_beside_one_carrying_a_modifier_changes_nothing_for_another_order() -> None:
     """Only the orders the modified Appointment books are held back: another booking's order is judged."""
     modified = appointment("ServiceRequest/sr-implant")
