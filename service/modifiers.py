@@ -16,7 +16,9 @@ Device is read by that Device's type, a drug order or record naming its drug by 
 Medication's code and ingredients, an order's reason by the Condition it names within the call. A
 modifier there changes what the order or record says as much as one on it, so it is counted as one on
 it: an order walks them whole, a chart record where they are read. Each caller finds them where its
-reader does (`Resolve`): gather among the call's orders, the EHR's prefetch or FHIR server, the chart.
+reader does (`Resolve`): gather among the call's orders, the EHR's prefetch or FHIR server, the chart;
+only a reference to the kind read there is resolved. A card names the record holding one (`Carried`):
+the order, or its device record, drug record or reason.
 """
 
 from __future__ import annotations
