@@ -131,6 +131,15 @@ class AssertionIds:
     pa_number: str  # short enough for an X12 837 REF
 
 
+@dataclass(frozen=True)
+class HeldApproval:
+    """An approval an order holds for one Coverage once an answer is applied: its PA number ("" for
+    none), and whether the answer's call issued it (else the order came carrying it)."""
+
+    number: str
+    issued: bool
+
+
 # what a repetition holds besides what it asserts: when it was made (a retry on the next day asserts
 # the same), the ids themselves, and where the policy is read (a detail follows the call's CRD
 # version and the address it was called at): what differs between calls that judge the same
@@ -446,16 +455,39 @@ def _decided_nothing(judgement: CoverageJudgement, approved: bool) -> bool:
     return approved and d.outcome == Outcome.INSUFFICIENT and items.open_only(d, Step.RECHECK)
 
 
+def _approval(extension: Mapping[str, Any]) -> str | None:
+    """The PA number of the approval a repetition asserts (`pa-needed` satisfied, or a
+    `satisfied-pa-id`): "" for one without a number; None when it asserts none."""
+    number = _string_of(extension, "satisfied-pa-id")
+    satisfied = any(
+        s.get("url") == "pa-needed" and s.get("valueCode") == "satisfied"
+        for s in dicts(extension.get("extension"))
+    )
+    return number if number is not None else "" if satisfied else None
+
+
+def approval_held(
+    resource: Mapping[str, Any], reference: str, coverage: str, rules: AssertionRules, call: HookCall
+) -> HeldApproval | None:
+    """The approval the resource `reference` holds for `coverage` (`Coverage/id`), as `resource` is once
+    the answer of `call` is applied (its `update` action's resource, else the resource as it came:
+    an assertion kept is not sent again); None when it holds none. The cards read this, so they say
+    what the coverage information says: an approval the order keeps is still an approval, whether or
+    not this call may issue one (review s16 review2 F-3)."""
+    repetition = _repetition(resource, coverage, rules)
+    number = _approval(repetition) if repetition is not None else None
+    if repetition is None or number is None:
+        return None
+    return HeldApproval(number, issued_in(call, reference, repetition))
+
+
 def _not_restatable(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
     """What of an assertion a call may not say (service/registry.py, HookBehaviour), and so neither
     replace nor repeat: an approval when it may not approve, a request for documentation when it may
     not ask for any; None when it may say it all."""
     subs = dicts(extension.get("extension"))
-    number = _string_of(extension, "satisfied-pa-id")
-    approved = number is not None or any(
-        s.get("url") == "pa-needed" and s.get("valueCode") == "satisfied" for s in subs
-    )
-    if approved and not rules.may_approve:
+    number = _approval(extension)
+    if number is not None and not rules.may_approve:
         return f"prior authorization {number or 'satisfied'}, which this call may not restate"
     if not rules.asks_documentation and any(s.get("url") in _DOCUMENTATION_REQUEST for s in subs):
         return "its request for documentation, which this call may not restate"

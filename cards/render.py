@@ -424,9 +424,13 @@ def external_reference_card(
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", orders, links=links)
 
 
-def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tuple[tuple[Step, str], ...]]:
+def next_steps(
+    episode: Episode, auto_approved: bool = False, kept: tuple[str, ...] = ()
+) -> tuple[str, tuple[tuple[Step, str], ...]]:
     """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
-    same words), after what not being covered asks, else what to do next."""
+    same words), after what not being covered asks, else what to do next. `auto_approved`: the orders
+    hold an approval once the answer is applied; `kept`: the PA numbers of those the orders came
+    carrying (an earlier call's, or the payer's), which the card names instead of a new approval."""
     d, open_items = episode.lead, episode.missing
     open_steps = tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
@@ -442,6 +446,20 @@ def next_steps(episode: Episode, auto_approved: bool = False) -> tuple[str, tupl
         return "check again once the EHR's data is available", open_steps
     if open_items:
         return open_count(open_items), open_steps
+    if d.outcome == Outcome.MEETS and auto_approved and kept:
+        numbers = ", ".join(dict.fromkeys(n for n in kept if n)) or "satisfied"
+        holder, its = (
+            ("The orders already carry", "their")
+            if len(episode.lines) > 1
+            else ("The order already carries", "its")
+        )
+        return "approved, no prior authorization request needed", (
+            (
+                Step.ORDER,
+                f"{holder} {d.payer}'s prior authorization approval ({numbers}) in {its} coverage "
+                "information: no new prior authorization request is needed.",
+            ),
+        )
     if d.outcome == Outcome.MEETS and auto_approved:
         return "approved, no prior authorization request needed", (
             (

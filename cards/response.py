@@ -10,7 +10,7 @@ not reuse one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +18,9 @@ from cards.coverage_information import (
     AssertionRules,
     CoverageJudgement,
     CoverageTarget,
+    HeldApproval,
     HookCall,
+    approval_held,
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
@@ -75,12 +77,6 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
     `coverage-info: false`, neither coverage information nor the cards of that type (§dev-5: the
     option switches off its card type), the other types as their own options say."""
     request = decisions.request
-    cards = _decision_cards(decisions, options, base_url, catalog)
-    if options.coverage_info:
-        cards += _notices(decisions)
-    response: dict[str, Any] = {"cards": in_crd_version(cards[: options.max_cards], request.crd_version)}
-    if not options.coverage_info:
-        return response
     rules = AssertionRules(
         decisions.call.behaviour.asks_documentation,
         request.crd_version,
@@ -88,10 +84,37 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
         fhir_server=request.fhir.server,
     )
     issuer = HookCall(request.hook, request.hook_instance)
-    actions = coverage_actions(_targets(decisions, base_url), rules, issuer, decisions.today)
+    actions = (
+        coverage_actions(_targets(decisions, base_url), rules, issuer, decisions.today)
+        if options.coverage_info
+        else []
+    )
+    held = _approvals_held(decisions, actions, rules, issuer)
+    cards = _decision_cards(decisions, options, base_url, catalog, held)
+    if options.coverage_info:
+        cards += _notices(decisions)
+    response: dict[str, Any] = {"cards": in_crd_version(cards[: options.max_cards], request.crd_version)}
     if actions:
         response["systemActions"] = actions
     return response
+
+
+def _approvals_held(
+    decisions: Decisions, actions: list[dict[str, Any]], rules: AssertionRules, issuer: HookCall
+) -> dict[tuple[str, str], HeldApproval]:
+    """(pump order, Coverage) → the approval the order holds once this answer is applied: the one
+    its coverage information issues, or the one it came carrying and keeps (a call that may not
+    approve, or sends no coverage information, leaves it as it was)."""
+    updated = {reference_of(a["resource"]): a["resource"] for a in actions}
+    held = {}
+    for order in decisions.call.pump_orders:
+        resource = updated.get(order.reference, order.resource)
+        for route in decisions.routes:
+            if (
+                approval := approval_held(resource, order.reference, route.coverage, rules, issuer)
+            ) is not None:
+                held[(order.reference, route.coverage)] = approval
+    return held
 
 
 def _notices(decisions: Decisions) -> list[dict[str, Any]]:
@@ -124,11 +147,16 @@ def _one_per_booking(unread: Iterable[UnreadOrder]) -> list[tuple[UnreadOrder, l
 
 
 def _decision_cards(
-    decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog
+    decisions: Decisions,
+    options: CallOptions,
+    base_url: str,
+    catalog: Catalog,
+    held: Mapping[tuple[str, str], HeldApproval],
 ) -> list[dict[str, Any]]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links.
     Orders to add and the Instructions card only where the hook's user places the order (the
-    behaviour's `places_order`): elsewhere the order was placed before."""
+    behaviour's `places_order`): elsewhere the order was placed before. The Instructions card says
+    approved when every line of the episode holds an approval for each of its Coverages (`held`)."""
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
@@ -142,8 +170,10 @@ def _decision_cards(
     if instructions:
         for episode in episodes:
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
-            approved = bool(its_routes) and all(_auto_approves(r, decisions) for r in its_routes)
-            headline, steps = next_steps(episode, approved)
+            approvals = [held.get((x.order_reference, r.coverage)) for r in its_routes for x in episode.lines]
+            approved = bool(approvals) and all(a is not None for a in approvals)
+            kept = tuple(a.number for a in approvals if a is not None and not a.issued)
+            headline, steps = next_steps(episode, approved, kept)
             cards.append(instructions_card(episode, headline, steps))
     if options.guideline:
         judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)

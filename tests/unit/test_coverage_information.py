@@ -4,6 +4,7 @@ assertion ids, automatic approval and the request's say over unsolicited determi
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import date
 from functools import cache
@@ -368,6 +369,7 @@ def test_an_approval_this_service_issued_is_taken_back_when_the_order_no_longer_
 # --------------------------------------------------------------------------- a later call on the signed order
 
 PUMP = "ServiceRequest/demo-meets-sign-sr-62362"
+GEHA_COVERAGE = "Coverage/demo-meets-coverage-geha"
 
 
 def on_pump(response: dict[str, Any]) -> list[dict[str, Any]]:
@@ -428,6 +430,73 @@ def test_a_call_that_may_not_approve_leaves_the_approval_as_it_was(
     assert on_pump(unchanged) == [] and on_pump(not_met) == []
     [decision] = cards_of(not_met["cards"])  # the cards say what the chart says now
     assert decision["summary"].startswith("GEHA: not covered")
+
+
+def instructions(response: dict[str, Any]) -> str:
+    """The words of the answer's one Instructions card (summary and detail)."""
+    [card] = cards_of(response["cards"], "clinical-reminder")
+    return f"{card['summary']}\n{card['detail']}"
+
+
+@pytest.mark.parametrize(
+    ("hook", "options"),
+    [
+        ("order-sign", {"coverage-info": False}),
+        ("order-sign", {"unsolicited-determ": False}),
+        ("order-select", {}),
+        ("order-select", {"coverage-info": False}),
+    ],
+    ids=["no-coverage-info", "what-if", "order-select", "order-select-no-coverage-info"],
+)
+def test_an_order_keeping_its_approval_is_not_told_to_request_prior_authorization(
+    hook: str, options: dict[str, Any]
+) -> None:
+    """A call that may not approve, or asks for no coverage information, leaves the approval the
+    order carries as it was; the Instructions card says what the order holds, the approval and its
+    number, not "request prior authorization" (review s16 review2 F-3). No new approval is issued."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    number = assertion_of(on_pump(signed)[0])["satisfied-pa-id"]
+    if hook == "order-sign":
+        _, answer = sign_with_chart(meeting_chart(), auto_approving_catalog(), resigned(signed), **options)
+    else:
+        answer = later_call(hook, signed, meeting_chart(), auto_approving_catalog(), **options)
+    assert on_pump(answer) == []  # the approval kept as it was, none issued anew
+    words = instructions(answer)
+    assert "approved, no prior authorization request needed" in words and number in words, words
+    assert "Request prior authorization" not in words
+
+
+def test_an_order_without_an_approval_gets_none_from_a_call_that_may_not_approve() -> None:
+    _, answer = sign_with_chart(meeting_chart(), auto_approving_catalog(), **{"unsolicited-determ": False})
+    assert not any("satisfied-pa-id" in json.dumps(a) for a in answer.get("systemActions", []))
+    words = instructions(answer)
+    assert "request prior authorization" in words and "approved" not in words, words
+
+
+def test_an_approval_issued_elsewhere_is_named_on_the_instructions_card() -> None:
+    """GEHA does not approve automatically here; the episode's billed orders carry the payer's own
+    approval, which the answer keeps: the card names it rather than asking for a request."""
+    body = sign_body()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["resourceType"] != "MedicationRequest":
+            entry["resource"]["extension"] = [
+                {
+                    "url": EXTENSION_URL,
+                    "extension": [
+                        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
+                        {"url": "covered", "valueCode": "covered"},
+                        {"url": "pa-needed", "valueCode": "satisfied"},
+                        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
+                        {"url": "date", "valueDate": "2026-11-01"},
+                        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
+                    ],
+                }
+            ]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    assert on_pump(answer) == []
+    words = instructions(answer)
+    assert "approved" in words and "GEHA-PAS-778812" in words, words
+    assert "Request prior authorization" not in words
 
 
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
