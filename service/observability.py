@@ -256,7 +256,7 @@ def readiness_problems(state: AppState) -> list[str]:
         problems.append("no payer policy is compiled")
     database = state.stores.database
     try:
-        found = database.write_problem(tokens=state.settings.auth.required)
+        found = database.write_problem(tokens=state.settings.auth.claims_tokens)
     except SQLAlchemyError as exc:
         found = database.refusal(exc)  # the check itself refused (a table gone): an answer
         if found is None:

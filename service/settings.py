@@ -98,6 +98,13 @@ class AuthSettings:
     trusted_clients: tuple[TrustedClient, ...] = ()
     open_fhir_servers: tuple[str, ...] = ()
 
+    @property
+    def claims_tokens(self) -> bool:
+        """Whether calls' JWTs are claimed in the replay store (`seen_tokens`): calls are
+        authenticated and some trusted client's tokens are refused a second use (a `token_reuse`
+        client's never are: service/auth/verify.py)."""
+        return self.required and any(not c.token_reuse for c in self.trusted_clients)
+
 
 @dataclass(frozen=True)
 class StoreSettings:

@@ -122,7 +122,8 @@ class Database:
     def write_problem(self, tokens: bool = True) -> str | None:
         """What stops the service's writes that can be seen without writing, checked with one use
         (an SQLAlchemyError when the database does not answer); None when nothing does. `tokens`:
-        whether calls' JWTs are recorded (auth.required), else the replay store is never written."""
+        whether calls' JWTs are claimed (AuthSettings.claims_tokens: calls are authenticated and some
+        trusted client is not `token_reuse`), else the replay store is never written."""
         if self.engine.dialect.name == "postgresql":
             with self.connect() as connection:
                 return _postgresql_write_problem(connection, WRITES if tokens else CALL_WRITES)

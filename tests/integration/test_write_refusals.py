@@ -21,7 +21,7 @@ from service.settings import StoreSettings
 from tests.audit_support import posted_call
 from tests.auth_support import SELECT_AUD, auth_app, auth_settings, bearer, ec_key, mint, trusted
 from tests.postgres_support import PostgresServer
-from tests.support import assert_outcome, no_client, open_settings, select_body
+from tests.support import SELECT_URL, assert_outcome, no_client, open_settings, select_body
 
 pytestmark = pytest.mark.integration
 ROLE, PASSWORD = "idds_writer", "pw-Zq81-never-logged"
@@ -167,3 +167,23 @@ def test_an_authenticating_replica_whose_replay_store_refuses_writes_is_not_read
         readiness = client.get("/readyz")
     assert readiness.status_code == 503
     assert "refuses writes" in readiness.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("reuse", "ready"), [((True,), 200), ((True, False), 503)], ids=["reuse", "mixed"])
+def test_the_replay_store_matters_only_where_some_client_claims_its_tokens(
+    postgres_server: PostgresServer, role_url: str, reuse: tuple[bool, ...], ready: int
+) -> None:
+    """A `token_reuse` client's token is never claimed (service/auth/verify.py), so where it is the only
+    one, a replay store refusing writes keeps no hook call from being answered and recorded: the replica
+    is ready. Beside a client whose tokens are claimed, it is not (review s16 review2 F-8)."""
+    key = ec_key("ES384")
+    clients = [trusted(key, iss=f"https://ehr{i}.example.org", token_reuse=r) for i, r in enumerate(reuse)]
+    app = auth_app(auth_settings(*clients, store_url=role_url))
+    client = app.test_client()
+    change = f"REVOKE INSERT, DELETE ON seen_tokens FROM {ROLE}"
+    with refusing(app, postgres_server, role_url, change, f"GRANT INSERT, DELETE ON seen_tokens TO {ROLE}"):
+        readiness = client.get("/readyz")
+        token = mint(key, SELECT_AUD, iss=clients[0].iss)
+        calls = [client.post(SELECT_URL, json=select_body(), headers=bearer(token)) for _ in range(2)]
+    assert readiness.status_code == ready, readiness.get_json()
+    assert [c.status_code for c in calls] == [200, 200]  # the reusing client's token, twice: recorded
