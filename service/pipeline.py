@@ -312,7 +312,11 @@ def decide(
         return Decisions(call, today)
     organizations = data.resources.get("Organization", [])
     routes = route_coverages(data.coverages, organizations, catalog.payers, today, call.request.fhir.server)
-    if call.request.crd_version == "2.2" and (refused := coverage_not_answered(routes)) is not None:
+    one_coverage = call.request.crd_version == "2.2"  # §hook-13: every hook, for its one Coverage
+    # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
+    # version (§hook-16), told apart from "nothing to say" (review s16 inferno I-6)
+    refused = coverage_not_answered(routes, one_coverage) if one_coverage or call.behaviour.primary else None
+    if refused is not None:
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
@@ -424,14 +428,17 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
 
 
 def coverage_refused(decisions: Decisions) -> HookOutcome:
-    """400 (CRD 2.2 §hook-13): the call's Coverage is not one this service can answer for."""
+    """400: the call's Coverage is not one this service can answer for (CRD 2.2 §hook-13), or, on a
+    primary hook of any version, there is none to name in its coverage information (§hook-16; CRD
+    2.0.1 §8.1, and an EHR calls only for a patient with active coverage, §dev-26)."""
     request = decisions.request
     field_name = "prefetch.coverage" if "coverage" in request.prefetch else "context.patientId"
-    body = operation_outcome(
-        "invalid",
-        f"{field_name}: {decisions.coverage_refused} (CRD 2.2: a call is sent for its one primary Coverage)",
-        field_name,
+    rule = (
+        "CRD 2.2: a call is sent for its one primary Coverage"
+        if request.crd_version == "2.2"
+        else "CRD: this hook is answered for the patient's active Coverage, named by its coverage information"
     )
+    body = operation_outcome("invalid", f"{field_name}: {decisions.coverage_refused} ({rule})", field_name)
     return HookOutcome(body, status=400, data=decisions.call.data, routes=decisions.routes)
 
 

@@ -81,6 +81,13 @@ class HookBehaviour:
     on_appointments: bool = False  # coverage information also goes on each booked Appointment
     order_prefetch: tuple[tuple[str, str], ...] = ()  # (key, template) of the orders' own prefetch
 
+    @property
+    def primary(self) -> bool:
+        """A CRD primary hook (appointment-book, order-sign, order-dispatch): the hooks that may ask
+        for documentation (§hook-19), whose answer SHALL carry coverage information unless erroring
+        (§hook-16; CRD 2.0.1 §8.1: "at minimum, return a Coverage Information system action")."""
+        return self.asks_documentation
+
 
 CONFIGURATION_OPTIONS = [
     {

@@ -267,14 +267,17 @@ def _match(
     return None, "no payer identifier or name in the routing table"
 
 
-def coverage_not_answered(routes: Iterable[Route]) -> str | None:
-    """Why a CRD 2.2 call cannot be answered for its Coverage (§hook-13: the client sends the one
-    primary Coverage; none, several, or one whose payer this service does not serve is a bad
-    request), or None when it can."""
+def coverage_not_answered(routes: Iterable[Route], one_coverage: bool = True) -> str | None:
+    """Why a call cannot be answered for its Coverage, or None when it can. With no active Coverage
+    none can (coverage information names one); under CRD 2.2 (`one_coverage`, §hook-13: the client
+    sends the one primary Coverage) neither can one sent for several, or for one whose payer this
+    service does not serve. Each is a bad request."""
     found = list(routes)
     coverages = {r.coverage for r in found}
     if not coverages:
         return "no active Coverage was sent or found"
+    if not one_coverage:
+        return None
     if len(coverages) > 1:
         return f"{len(coverages)} active Coverages were sent or found, not one"
     if any(r.payer is None for r in found):

@@ -103,10 +103,18 @@ def test_the_kits_example_requests_are_answered_conformantly(
     path: Path, inferno_server: LocalFhirServer, live_service: LiveService
 ) -> None:
     """The kit's spec examples name a patient the test data does not hold (no Coverage can be
-    found, so no coverage information can be given): answered 200, conformant, never a 5xx."""
+    found, so no coverage information can be given): never a 5xx. A primary hook, whose answer SHALL
+    carry coverage information unless erroring (§hook-16), is answered 400 naming the missing
+    Coverage, so the EHR can tell "could not look" from "nothing to say" (review s16 inferno I-6);
+    a secondary hook, which may answer nothing (§hook-17), 200 and conformant."""
     body = replayed(path, inferno_server)
     response = live_service.call(body, held_orders(body, inferno_server))
-    assert response.status_code == 200, response.text
+    if body["hook"] not in PRIMARY_HOOKS:
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 400, response.text
+    [issue] = response.json()["issue"]
+    assert "no active Coverage was sent or found" in issue["diagnostics"]
 
 
 def test_there_are_inferno_bodies_for_every_primary_hook() -> None:

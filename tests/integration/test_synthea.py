@@ -62,12 +62,31 @@ def record_for(
     return build_record(patient_id, data.resources, catalog.terminology, data.unavailable), data
 
 
+def insured(patient: SyntheaPatient) -> bool:
+    """Whether the patient's Synthea bundle holds an active Coverage (most hold none)."""
+    path = next(p for p in synthea_files() if p.stem == patient.name)
+    entries = json.loads(path.read_text(encoding="utf-8"))["entry"]
+    return any(
+        e["resource"]["resourceType"] == "Coverage" and e["resource"].get("status") == "active"
+        for e in entries
+    )
+
+
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 def test_every_synthea_patient_gets_an_answer(
     hook: str, fhir_server: LocalFhirServer, live_service: LiveService, synthea_patients: list[SyntheaPatient]
 ) -> None:
+    """Every patient gets an answer; on order-sign, a primary hook, one with no active Coverage is
+    told so (400 naming the patient whose Coverage was searched), not given an answer without
+    coverage information (review s16 inferno I-6). order-select says it on a card."""
     for patient in synthea_patients:
         response = live_service.call(synthea_request(hook, patient.patient_id, fhir_server.base_url))
+        if hook == "order-sign" and not insured(patient):
+            assert response.status_code == 400, (patient.name, response.text[:500])
+            [issue] = response.json()["issue"]
+            assert issue["expression"] == ["context.patientId"]
+            assert "no active Coverage was sent or found" in issue["diagnostics"]
+            continue
         assert response.status_code == 200, (patient.name, response.text[:500])
         cards = response.json()["cards"]
         assert cards, patient.name

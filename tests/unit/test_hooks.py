@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +19,17 @@ from service.hooks.models import parse_hook_request
 from service.registry import DISPATCHED_PREFETCH, SERVICES, service_for_hook
 from tests.builders import cards_of, catalog, meeting_chart, service_request, without_codes
 from tests.calls import sample, sign_with_chart
+from tests.demo_support import packaged_sample
 from tests.support import (
     FHIR_SERVER,
     REQUESTS_DIR,
+    SELECT_URL,
     RecordingFactory,
     RecordingFhirClient,
     as_queried,
     assert_outcome,
     assertion_of,
+    no_client,
     open_settings,
     post_json,
     select_body,
@@ -501,7 +505,9 @@ def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
 )
 def test_a_2_2_call_not_for_one_coverage_of_a_served_payer_is_400(how: str, why: str) -> None:
     """CRD 2.2 §hook-13: a call is sent for its one primary Coverage; none, several, or one whose payer
-    this endpoint does not serve is a 400 (Inferno review C). A 2.0.1 call is answered as before."""
+    this endpoint does not serve is a 400 (Inferno review C). A 2.0.1 call is answered for each active
+    Coverage it carries, but with none, a primary hook has no coverage information to give: 400 too
+    (`test_a_primary_hook_with_no_coverage_is_400_in_every_version`)."""
     app = create_app(open_settings(), catalog())
     body = _coverages(versioned("2.2"), how)
     refused = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
@@ -512,7 +518,58 @@ def test_a_2_2_call_not_for_one_coverage_of_a_served_payer_is_400(how: str, why:
     answered = post_json(
         app.test_client(), "/cds-services/idds-crd-order-sign", _coverages(versioned(None), how)
     )
-    assert answered.status_code == 200
+    assert answered.status_code == (400 if how == "none" else 200)
+
+
+INFERNO_BODIES = Path(__file__).resolve().parents[3] / "shared" / "inferno-crd" / "preset-bodies"
+KIT_PRIMARY = (
+    "order_sign_request_bodies_1",
+    "appointment_book_request_bodies_1",
+    "order_dispatch_request_bodies_1",
+)
+
+
+@pytest.mark.parametrize("version", [None, "2.1"])
+@pytest.mark.parametrize("coverage", ["null", "empty"])
+@pytest.mark.parametrize(
+    "name", ["order-sign-implant-demo-meets", "appointment-book-62362-demo-meets", *KIT_PRIMARY]
+)
+def test_a_primary_hook_with_no_coverage_is_400_in_every_version(
+    name: str, coverage: str, version: str | None
+) -> None:
+    """A primary hook's answer SHALL carry coverage information unless erroring (§hook-16; CRD 2.0.1
+    §8.1), and coverage information names a Coverage: with none sent or found, the EHR is told it
+    could not be looked at (400 naming the Coverage), not answered `{"cards": []}`, which says
+    "nothing to say" (review s16 inferno I-6). Pump orders and any other (the Inferno kit's) alike."""
+    kit = INFERNO_BODIES / f"{name}.json"
+    if not name.endswith("demo-meets") and not kit.is_file():
+        pytest.skip(f"the Inferno CRD test data is not beside the repository (looked for {kit})")
+    body = (
+        packaged_sample(name) if name.endswith("demo-meets") else json.loads(kit.read_text(encoding="utf-8"))
+    )
+    body["prefetch"]["coverage"] = (
+        None if coverage == "null" else {"resourceType": "Bundle", "type": "searchset"}
+    )
+    if version is not None:
+        body.setdefault("extension", {})["davinci-crd.requestedVersion"] = version
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    refused = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
+    issue = assert_outcome(refused, 400, "prefetch.coverage")
+    assert issue["diagnostics"].startswith("prefetch.coverage: no active Coverage was sent or found")
+
+
+def test_a_secondary_hook_with_no_coverage_still_says_so_on_a_card() -> None:
+    """order-select may answer with nothing (§hook-17): with no Coverage, a pump order is told on a card
+    that its coverage rules were not checked, as before."""
+    body = packaged_sample("order-select-62362-demo-meets")
+    body["prefetch"]["coverage"] = None
+    answer = post_json(
+        create_app(open_settings(), catalog(), client_factory=no_client).test_client(), SELECT_URL, body
+    )
+    assert answer.status_code == 200
+    assert [c["summary"] for c in answer.get_json()["cards"]] == [
+        "No active coverage found: coverage rules for 62362 were not checked"
+    ]
 
 
 def test_an_unknown_requested_version_is_400() -> None:
