@@ -423,8 +423,12 @@ def check_response(
     already_told = any(
         COVERAGE_INFO in json.dumps(o.get("extension", [])) for o in drafts.values()
     )  # §resp-35
-    if hook in PRIMARY_HOOKS and judged and not coverage_actions and not already_told:
+    configuration = (request.get("extension") or {}).get("davinci-crd.configuration") or {}
+    asked = configuration.get("coverage-info") is not False  # §resp-28: unless the call switches it off
+    if hook in PRIMARY_HOOKS and asked and judged and not coverage_actions and not already_told:
         errors.append(f"systemActions: coverage information required on {hook} (Inferno; CRD §hook-16)")
+    if not asked and coverage_actions:
+        errors.append("systemActions: coverage information sent though the call set coverage-info false")
     if hook in PRIMARY_HOOKS and coverage_actions:
         # appointment-book: every booked Appointment (the orders behind them may not be readable); under
         # CRD 2.2 one based on a ServiceRequest is annotated on that request instead

@@ -198,6 +198,16 @@ def test_order_sign_without_coverage_information_is_refused() -> None:
     assert any("required on order-sign" in e for e in check_response(body, request))
 
 
+def test_a_call_that_switches_coverage_information_off_gets_none_and_is_not_faulted_for_it() -> None:
+    """§resp-28: coverage information is SHALL on a primary hook unless `coverage-info` is false."""
+    body, request = answer("order-sign-implant-demo-meets")
+    request = {**request, "extension": {"davinci-crd.configuration": {"coverage-info": False}}}
+    assert not any(
+        "required on order-sign" in e for e in check_response({**body, "systemActions": []}, request)
+    )
+    assert any("coverage-info false" in e for e in check_response(body, request))
+
+
 def test_an_order_sign_answer_missing_one_order_is_refused() -> None:
     """CRD §resp-29: on a primary hook every order gets coverage information."""
     body, request = answer("order-sign-implant-demo-meets")
