@@ -438,21 +438,30 @@ def _kept_whatever_judged(
         return f"prior authorization {number} issued elsewhere"
     if (why := _not_restatable(extension, rules)) is not None:
         return why
-    if _decided_nothing(judgement, approved=number is not None):
+    if _decided_nothing(judgement, covered=_code_of(extension, "covered") == "covered"):
         return "this call could not read the EHR's data to judge it again"
     return None
 
 
-def _decided_nothing(judgement: CoverageJudgement, approved: bool) -> bool:
-    """Whether a call decided nothing about an earlier assertion: it could not read the order or its
-    Device (nothing was judged), or, for an approval, all it lacks is data it could not read (an
-    order that "could not be checked" has not stopped meeting its policy: session review s37, S37-2).
-    A gap the call did read (the trial gone from the chart) is a judgement, as is any other earlier
-    assertion's basis read again (s38, S38-1)."""
+def _code_of(extension: Mapping[str, Any], url: str) -> str | None:
+    """The `valueCode` of a repetition's sub-extension `url` (what `covered` says)."""
+    return next((s.get("valueCode") for s in dicts(extension.get("extension")) if s.get("url") == url), None)
+
+
+def _decided_nothing(judgement: CoverageJudgement, covered: bool) -> bool:
+    """Whether a call decided nothing about an earlier assertion (`covered`: one that the order is
+    covered, an approval or not): it could not read the order or its Device (nothing was judged);
+    no criterion was judged on data it read, every one left open by data not at hand this time (a
+    search failed or timed out: `items.read_nothing`; ehr review s17, H-1); or, for a `covered`, all
+    it lacks is such data (`items.open_for_now`: an order that "could not be checked" has not stopped
+    meeting its policy, session review s37, S37-2). A gap the call did read (the trial gone from the
+    chart) is a judgement, as is any other earlier assertion's basis read again (s38, S38-1), and so
+    are records read but left out as unreadable or modified: calling again reads the same, they are
+    the chart as it is."""
     d = judgement.determination
     if judgement.technical or d is None:
         return judgement.technical
-    return approved and d.outcome == Outcome.INSUFFICIENT and items.open_only(d, Step.RECHECK)
+    return items.read_nothing(d) or (covered and items.open_for_now(d))
 
 
 def _approval(extension: Mapping[str, Any]) -> str | None:

@@ -369,6 +369,35 @@ def open_only(d: Determination, step: Step) -> bool:
     return bool(open_items) and all(i.step == step for i in open_items)
 
 
+def unread_for_now(leaf: CriterionResult) -> bool:
+    """Whether a criterion is open only because the data it reads was not at hand this time (a FHIR
+    search that failed, timed out or was not asked, a key neither prefetched nor fetchable): asking
+    again once the EHR's data is available may decide it. Records that were read but left out (they
+    could not be read, or carry a modifier extension) are the chart as it is: asking again reads the
+    same, so a criterion they leave open was judged on the chart as read."""
+    reason = leaf.unchecked_reason
+    return leaf.status == Status.NOT_DOCUMENTED and bool(reason) and not unreadable_in_chart(reason or "")
+
+
+def read_nothing(d: Determination) -> bool:
+    """Whether no criterion of an insufficient determination was judged on data read: every one is
+    open only because the data it reads was not at hand (`unread_for_now`), so its outcome tells
+    nothing of the chart."""
+    found = [leaf for top in d.criteria for leaf in top.leaves()]
+    return d.outcome == Outcome.INSUFFICIENT and bool(found) and all(unread_for_now(leaf) for leaf in found)
+
+
+def open_for_now(d: Determination) -> bool:
+    """Whether all that keeps an insufficient determination open is data not at hand this time: no
+    criterion read fails or is to document, and every criterion left open is `unread_for_now`."""
+    unchecked = [leaf for top in d.criteria for leaf in open_leaves(top) if leaf.unchecked_reason]
+    return (
+        d.outcome == Outcome.INSUFFICIENT
+        and open_only(d, Step.RECHECK)
+        and all(unread_for_now(leaf) for leaf in unchecked)
+    )
+
+
 def met_count(d: Determination) -> int:
     return len(d.by_status(Status.MET))
 

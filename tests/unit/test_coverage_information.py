@@ -749,6 +749,103 @@ def test_a_call_that_could_not_read_the_chart_replaces_what_was_not_an_approval(
     assert subs["covered"] == "conditional"
 
 
+# what a chart meeting the policy needs read (every clinical search; the orders themselves are at hand)
+CLINICAL = (
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Procedure",
+    "Observation",
+    "Device",
+    "AllergyIntolerance",
+    "QuestionnaireResponse",
+)
+EARLIER = {
+    "covered": meeting_chart(),
+    "not-covered": [*meeting_chart(), INFECTION],
+    "documentation": without_codes(meeting_chart(), "it-trial-side-effects"),
+}
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "encounter-start", "encounter-discharge"])
+@pytest.mark.parametrize("earlier", sorted(EARLIER))
+def test_a_call_that_could_read_none_of_the_chart_leaves_any_earlier_assertion(
+    hook: str, earlier: str
+) -> None:
+    """Every clinical search failed, so every criterion "could not be checked": the call judged nothing,
+    and what order-sign asserted (covered, not covered, documentation needed) stands, its id with it
+    (no update), while the cards say the chart could not be read now (ehr review s17, H-1: the order
+    got "not checked" and a new assertion id)."""
+    _, signed = sign_with_chart(EARLIER[earlier])
+    assert assertion_of(on_pump(signed)[0])["covered"] == earlier.replace("documentation", "conditional")
+    answer = later_call(hook, signed, meeting_chart(), failing=CLINICAL)
+    assert on_pump(answer) == []
+    [decision] = cards_of(answer["cards"])
+    assert "could not be checked" in decision["summary"]
+
+
+def test_a_call_that_judged_the_drug_it_was_given_decided_that_much() -> None:
+    """order-select gets the pump's drug among its draft orders and judges it (GEHA's excluded
+    infusates: none ordered) with the rest of the chart unread: a criterion judged on data read, so
+    a `not-covered` (which that criterion could have overturned) is replaced; a `covered` stands, as
+    nothing read stops the order meeting the policy."""
+    _, refused = sign_with_chart(EARLIER["not-covered"])
+    [changed] = on_pump(later_call("order-select", refused, meeting_chart(), failing=CLINICAL))
+    assert assertion_of(changed)["covered"] == "conditional"
+    _, signed = sign_with_chart(EARLIER["covered"])
+    assert on_pump(later_call("order-select", signed, meeting_chart(), failing=CLINICAL)) == []
+
+
+def test_a_2_2_call_that_could_read_none_of_the_chart_sends_no_indeterminate() -> None:
+    """Under CRD 2.2 that call's own assertion would be `indeterminate`/`technical`: nothing decided,
+    so the earlier `covered` stands."""
+    _, signed = sign_with_chart(meeting_chart())
+    body = sample("order-dispatch-62362-demo-meets")
+    [action] = on_pump(signed)
+    body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"] = {
+        **copy.deepcopy(action["resource"]),
+        "status": "active",
+    }
+    _, answer = sign_with_chart(meeting_chart(), body=asking("2.2", body), failing=CLINICAL)
+    assert on_pump(answer) == []
+
+
+def test_a_covered_order_stands_while_only_data_not_at_hand_is_open_but_not_past_a_gap_read() -> None:
+    """`covered` rests on every criterion met, as an approval does (S37-2): a call that read the rest
+    of the chart and lacks only what it could not fetch has not found it stopped meeting; one that
+    read a reason it does not (an infection) has (S38-1)."""
+    _, signed = sign_with_chart(meeting_chart())
+    assert on_pump(later_call("order-dispatch", signed, meeting_chart(), failing=("Procedure",))) == []
+    infected = [*meeting_chart(), INFECTION]
+    [changed] = on_pump(later_call("order-dispatch", signed, infected, failing=("Procedure",)))
+    assert assertion_of(changed)["covered"] == "not-covered"
+
+
+def test_a_call_that_read_part_of_the_chart_replaces_documentation_asked_for() -> None:
+    """Not every criterion unread: the trial's side effects, asked for, now read as recorded, though
+    the procedures could not be fetched: the call judged that much, so its assertion replaces the
+    request for documentation (S38-1's rule for what is not `covered`)."""
+    _, asked = sign_with_chart(EARLIER["documentation"])
+    [changed] = on_pump(later_call("order-dispatch", asked, meeting_chart(), failing=("Procedure",)))
+    assert "doc-needed" not in assertion_of(changed)
+
+
+def test_records_left_out_as_modified_are_the_chart_as_it_is_and_take_an_approval_back() -> None:
+    """The trial's Procedure now carries a modifier extension, so it is left out and the trial
+    criterion "could not be checked": calling again reads the same, so this is the chart as read, not
+    data not at hand: the approval does not stand on it (a new order on this chart would get none)."""
+    _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())
+    chart = meeting_chart()
+    [trial] = [r for r in chart if r["resourceType"] == "Procedure" and "62324" in str(r["code"])]
+    trial["modifierExtension"] = [
+        {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
+    ]
+    _, answer = sign_with_chart(chart, auto_approving_catalog(), resigned(signed))
+    [subs] = [assertion_of(a) for a in on_pump(answer)]
+    assert subs["pa-needed"] != "satisfied" and "satisfied-pa-id" not in subs
+    assert "2 of 14 criteria could not be checked" in subs["reason"]["text"]
+
+
 def test_an_appointment_in_a_2_0_answer_never_repeats_a_2_2_indeterminate() -> None:
     """The order keeps a CRD 2.2 `indeterminate` (this call could not read its Device either); a 2.0
     answer cannot say that, so its Appointment gets this call's own judgement (session review s38,
