@@ -40,7 +40,7 @@ from service.appointments import UnreadOrder, based_on
 from service.call import Decisions
 from service.catalog import Catalog
 from service.codes import codings, concept_text
-from service.engine.model import Determination
+from service.engine.model import Determination, Outcome
 from service.hooks.contexts import CLINICIANS
 from service.modifiers import not_understood
 from service.orders import DraftOrders
@@ -189,10 +189,12 @@ def _decision_cards(
 
 def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:
     """The call's determinations per payer decision: one group per policy and Coverage, holding every
-    order line of the episode (pump, catheter, hardware) that the payer judges."""
-    groups: dict[tuple[str, tuple[str, ...]], list[Determination]] = {}
+    order line of the episode (pump, catheter, hardware) that the payer judges, and apart from them
+    the lines its policy has no criteria for (a refill beside the implant: left to a manual review,
+    which no card speaking for the judged lines can say; sandbox review s17, S-4)."""
+    groups: dict[tuple[str, tuple[str, ...], bool], list[Determination]] = {}
     for d in determinations:
-        groups.setdefault((d.policy_id, d.coverages), []).append(d)
+        groups.setdefault((d.policy_id, d.coverages, d.outcome == Outcome.NOT_APPLICABLE), []).append(d)
     return list(groups.values())
 
 

@@ -263,3 +263,18 @@ def test_the_summary_names_only_the_orders_the_items_to_document_concern() -> No
     assert (implant.outcome, trial.outcome) == (Outcome.INSUFFICIENT, Outcome.MEETS)
     summary = decision_card(Episode.of([implant, trial]))["summary"]
     assert summary == "GEHA: 1 item to document for 62362 — D. Trial relief >= 50 %"
+
+
+def test_an_order_the_policy_has_no_criteria_for_gets_its_own_card_beside_the_judged_ones() -> None:
+    """Sandbox review s17, S-4: a refill drafted beside the implant read "62362, 95990 meets all 14
+    coverage criteria" and "request prior authorization for 62362, 95990", while the refill's own
+    coverage information said GEHA reviews refills by hand."""
+    call = sign_request(service_request("62362"), service_request("95990"), coverage=payer_coverage("geha"))
+    _, response = sign_with_chart(meeting_chart(), body=call)
+    summaries = [c["summary"] for c in response["cards"]]
+    assert summaries[:4] == [
+        "GEHA: 62362 meets all 14 coverage criteria",
+        "GEHA: no coverage criteria for this 95990 request — manual review",
+        "GEHA: request prior authorization for 62362",
+        "GEHA: ask for a manual review for 95990",
+    ]
