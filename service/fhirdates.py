@@ -18,7 +18,9 @@ from typing import Any
 _TIME_UNITS: dict[str, tuple[float, int | None]] = {
     spelling: (days, months)
     for spellings, days, months in (
-        (("h", "hour", "hours"), 1 / 24, None),
+        (("s", "sec", "second", "seconds"), 1 / 86400, None),
+        (("min", "mins", "minute", "minutes"), 1 / 1440, None),
+        (("h", "hr", "hrs", "hour", "hours"), 1 / 24, None),
         (("d", "day", "days"), 1.0, None),
         (("wk", "week", "weeks"), 7.0, None),
         (("mo", "month", "months"), 30.0, 1),
@@ -107,6 +109,13 @@ def in_months(value: float, unit: str | None) -> float | None:
         return None
     days, months = known
     return value * months if months is not None else value * days / _DAYS_PER_MONTH
+
+
+def in_hours(value: float, unit: str | None) -> float | None:
+    """`value` of a time `unit` in hours (a month 30 days, a year 365), or None when the unit is not a
+    time unit: 300 min are 5 hours, 1 d is 24."""
+    known = _TIME_UNITS.get(str(unit or "").strip().lower())
+    return None if known is None else value * known[0] * 24
 
 
 def supply_end(start: datetime, duration: Any) -> datetime | None:

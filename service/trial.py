@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
-from service.fhirdates import months_before, shifted
+from service.fhirdates import in_hours, months_before, shifted
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
@@ -40,6 +40,7 @@ class TrialResult:
     explicit_duration: ObservationFact | None = None  # it-trial-relief-duration-h, which decides the hours
     previous_start: datetime | None = None  # the trial before this one: records after it may be of it
     undated: ProcedureFact | None = None  # with no dated trial, one the chart records without a date
+    unread_duration: ObservationFact | None = None  # a duration of this trial in a unit that is not a time
 
     @property
     def sources(self) -> list[str]:
@@ -173,6 +174,16 @@ def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
     )
 
 
+def recorded_hours(duration: ObservationFact | None) -> float | None:
+    """The hours a recorded duration (`it-trial-relief-duration-h`, `it-trial-response-duration-h`:
+    contract §5, `valueQuantity` h) states: its value converted from the time unit it is written in
+    (300 min are 5 hours, 1 d is 24), a number without a unit in the code's own hours. None when it
+    is no number, or its unit is not a time ("300 mg" says nothing of how long): not a duration."""
+    if duration is None or not isinstance(duration.value, float):
+        return None
+    return duration.value if not duration.unit else in_hours(duration.value, duration.unit)
+
+
 def trial_result(
     procedures: Sequence[ProcedureFact],
     observations: Sequence[ObservationFact],
@@ -183,7 +194,11 @@ def trial_result(
     else computed from the scores."""
     procedure = latest_trial_procedure(procedures, trial_codes)
     previous = previous_trial_start(procedures, trial_codes, procedure)
-    result = replace(_trial_result(procedure, previous, observations, pain_codes), previous_start=previous)
+    result = replace(
+        _trial_result(procedure, previous, observations, pain_codes),
+        previous_start=previous,
+        unread_duration=_unread_duration(observations, procedure, previous),
+    )
     if procedure is not None or result.relief_pct is not None:
         return result
     undated = next(iter(_trials(procedures, trial_codes, dated=False)), None)
@@ -193,6 +208,17 @@ def trial_result(
         f"the trial procedure {undated.label} has no date, so its result cannot be read from the pain scores"
     )
     return replace(result, undated=undated, reason=reason)
+
+
+def _unread_duration(
+    observations: Sequence[ObservationFact], procedure: ProcedureFact | None, previous: datetime | None
+) -> ObservationFact | None:
+    """The latest it-trial-relief-duration-h when it is a number of a unit that is not a time and was
+    recorded for this trial: documented, but no duration (`recorded_hours`), so the card says why."""
+    found = latest_assessment(observations, "it-trial-relief-duration-h")
+    if found is None or not isinstance(found.value, float) or recorded_hours(found) is not None:
+        return None
+    return recorded_for_trial(found, procedure.performed if procedure else None, previous)
 
 
 def _trial_result(
@@ -207,13 +233,13 @@ def _trial_result(
     relief, as a pain score off its scale is no pain score."""
     explicit = latest_assessment(observations, "it-trial-pain-relief-pct")
     duration = latest_assessment(observations, "it-trial-relief-duration-h")
-    if duration is not None and not isinstance(duration.value, float):
+    if recorded_hours(duration) is None:
         duration = None
     if explicit is not None and isinstance(explicit.value, float) and 0 <= explicit.value <= 100:
         relief: float = explicit.value
         if duration is not None or procedure is None:
-            hours = duration.value if duration is not None else None
-            return TrialResult(procedure, relief, hours, explicit=explicit, explicit_duration=duration)  # type: ignore[arg-type]
+            hours = recorded_hours(duration)
+            return TrialResult(procedure, relief, hours, explicit=explicit, explicit_duration=duration)
         scored = _scored(procedure, previous, observations, pain_codes, None)
         return TrialResult(
             procedure,
@@ -237,7 +263,7 @@ def _scored(
 ) -> TrialResult:
     """The trial result computed from the pain scores around `procedure` (contract §4), the hours
     from `duration` when it was recorded for this trial."""
-    hours = duration.value if duration is not None else None
+    hours = recorded_hours(duration)
     start = procedure.performed
     assert start is not None
     scores, unplaced = _placeable(_pain_scores(observations, pain_codes), start)

@@ -408,6 +408,56 @@ def test_explicit_trial_relief_and_duration(relief: float, hours: float | None, 
 
 
 @pytest.mark.parametrize(
+    ("quantity", "expected", "outcome", "finding"),
+    [
+        ({"value": 300, "unit": "min", "code": "min"}, "not-met", Outcome.DOES_NOT_MEET, "lasting 5 h"),
+        ({"value": 1, "unit": "d", "code": "d"}, "met", Outcome.MEETS, "lasting 24 h"),
+        (
+            {"value": 300, "unit": "mg"},
+            "not-documented",
+            Outcome.INSUFFICIENT,
+            "the recorded 300 mg is not a time",
+        ),
+    ],
+)
+def test_the_recorded_relief_duration_is_read_in_its_unit(
+    quantity: dict[str, Any], expected: str, outcome: Outcome, finding: str
+) -> None:
+    """Contract §5: it-trial-relief-duration-h is a `valueQuantity` in h. Its unit was ignored: a
+    5-hour relief recorded as 300 min met the 8-hour rule (covered, and a PA number under
+    auto-approval), 1 d failed it (contract review s17 F2). A unit that is no time is no duration."""
+    chart = [
+        *pain_trial_chart(),
+        procedure("62322", TRIAL_AT),
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": 70, "unit": "%"}),
+        assessment("it-trial-function-improved", valueBoolean=True),
+        assessment("it-trial-relief-duration-h", valueQuantity=quantity),
+    ]
+    d = cmm(chart, "62362")
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": expected, "cmm210.pain.permanent.function": "met"})
+    assert d.outcome == outcome
+    assert finding in finding_of(d, "cmm210.pain.permanent.relief-ge50-8h")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "expected"),
+    [({"value": 0.25, "unit": "d"}, "met"), ({"value": 4, "unit": "s"}, "not-documented")],
+)
+def test_the_recorded_response_duration_is_read_in_its_unit(quantity: dict[str, Any], expected: str) -> None:
+    """As the relief's (contract §4, spasticity trials "work the same way"): it-trial-response-duration-h
+    in another time unit is converted (0.25 d are 6 hours, over the 4 the policy asks; read as 0.25 h
+    it fell short), and 4 s read as 4 h met it."""
+    chart = [
+        *spasticity_base(),
+        *oral_and_pt(),
+        procedure("62323", TRIAL_AT),
+        assessment("it-trial-scale-reduction", valueQuantity={"value": 2, "unit": "points"}),
+        assessment("it-trial-response-duration-h", valueQuantity=quantity),
+    ]
+    expect(cmm(chart, "62362", drugs=BACLOFEN), {"cmm210.spas.permanent.response": expected})
+
+
+@pytest.mark.parametrize(
     ("drug", "code"),
     [
         ("Insulin Glargine 100 UNT/ML Injectable Solution", "0"),

@@ -229,6 +229,47 @@ def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_comp
     assert r.explicit_duration is not None and r.explicit_duration.source in r.sources
 
 
+@pytest.mark.parametrize(
+    ("quantity", "hours"),
+    [
+        ({"value": 300, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}, 5.0),
+        ({"value": 1, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"}, 24.0),
+        ({"value": 0.5, "unit": "wk"}, 84.0),
+        ({"value": 9, "unit": "hours"}, 9.0),
+        ({"value": 9}, 9.0),  # no unit: the code's own (it-trial-relief-duration-h, contract §5 "h")
+    ],
+)
+def test_a_recorded_duration_is_read_in_its_unit(quantity: dict[str, Any], hours: float) -> None:
+    """Contract §5: it-trial-relief-duration-h is a `valueQuantity` in h; one written in another time
+    unit is converted. The unit was ignored: 300 min read as 300 hours met the 8-hour rule, 1 d read
+    as 1 hour failed it (contract review s17 F2)."""
+    chart = [procedure("62324", START), pain(8, "2025-10-01T08:00:00Z"), pain(2, "2025-10-01T12:00:00Z")]
+    relief = assessment("it-trial-pain-relief-pct", valueQuantity={"value": 70, "unit": "%"})
+    duration = assessment("it-trial-relief-duration-h", valueQuantity=quantity)
+    for r in (result([*chart, duration]), result([*chart, relief, duration])):
+        assert r.sustained_hours == pytest.approx(hours) and r.explicit_duration is not None
+
+
+def test_a_recorded_duration_that_is_not_a_time_is_not_read_as_hours() -> None:
+    """A number in a unit that is not a time ("300 mg") says nothing of how long relief lasted: it is
+    no duration (not hours), the scores decide as with none recorded, and the result keeps it so the
+    card can say why it was not read."""
+    chart = [
+        procedure("62324", START),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(2, "2025-10-01T12:00:00Z"),
+        pain(2, "2025-10-01T15:00:00Z"),
+        pain(7, "2025-10-02T08:00:00Z"),
+    ]
+    duration = assessment("it-trial-relief-duration-h", valueQuantity={"value": 300, "unit": "mg"})
+    r = result([*chart, duration])
+    assert r.sustained_hours == pytest.approx(3.0) and r.explicit_duration is None
+    assert r.unread_duration is not None and r.unread_duration.value == 300
+    relief = assessment("it-trial-pain-relief-pct", valueQuantity={"value": 70, "unit": "%"})
+    alone = result([procedure("62324", START), relief, duration])
+    assert alone.sustained_hours is None and alone.unread_duration is not None
+
+
 def test_a_duration_recorded_for_an_older_trial_says_nothing_of_the_latest() -> None:
     chart = [
         procedure("62324", "2022-03-01T09:00:00Z"),

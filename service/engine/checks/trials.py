@@ -16,7 +16,14 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact
-from service.trial import MODIFIED_ASHWORTH, SCALE_CODES, ScaleTrial, recorded_for_trial, scale_trials
+from service.trial import (
+    MODIFIED_ASHWORTH,
+    SCALE_CODES,
+    ScaleTrial,
+    recorded_for_trial,
+    recorded_hours,
+    scale_trials,
+)
 
 
 @test_type(
@@ -97,11 +104,27 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']:g} %: for the reviewer",
             for_reviewer=True,
         )
+    if trial.unread_duration is not None and params.get("min_hours") is not None:
+        unread = trial.unread_duration
+        evidence.append(
+            Evidence(
+                f"recorded relief duration {unread.value_text()}: not a time, not read",
+                unread.source,
+                unread.effective,
+            )
+        )
     if ok and params.get("min_hours") is not None:
         hours = trial.sustained_hours
         if hours is None:
+            unread_note = (
+                f" (the recorded {trial.unread_duration.value_text()} is not a time)"
+                if trial.unread_duration is not None
+                else ""
+            )
             return TestOutcome(
-                Status.NOT_DOCUMENTED, tuple(evidence), f"{finding}; how long it lasted is not documented"
+                Status.NOT_DOCUMENTED,
+                tuple(evidence),
+                f"{finding}; how long it lasted is not documented{unread_note}",
             )
         finding += f", lasting {hours:g} h (needs {params['min_hours']:g} h)"
         if hours < float(params["min_hours"]):
@@ -211,11 +234,12 @@ class _ScaleJudge:
         finding = amount(value, "point")
         if self.hours is not None:
             lasted = self.ctx.record.latest_assessment("it-trial-response-duration-h")
-            if lasted is None or not isinstance(lasted.value, float):
+            hours = recorded_hours(lasted)
+            if lasted is None or hours is None:
                 return self.recorded_without_duration(explicit, scale, evidence, finding, value)
             evidence += (self.assessed("it-trial-response-duration-h", lasted),)
-            finding += f" for {lasted.value:g} h"
-            if lasted.value < self.hours:
+            finding += f" for {hours:g} h"
+            if hours < self.hours:
                 return self.short(evidence, f"{finding} ({self.needs('point')})", value)
         if not in_grades_only:
             return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
@@ -308,12 +332,13 @@ class _ScaleJudge:
         it-trial-response-duration-h recorded for this trial (`recorded_for_trial`) decides, as the
         relief's duration does (contract §4); else the scores' span."""
         found = self.ctx.record.latest_assessment("it-trial-response-duration-h")
-        usable = found is not None and isinstance(found.value, float)
+        usable = recorded_hours(found) is not None
         previous = self.ctx.record.trial.previous_start
         recorded = recorded_for_trial(found, trial.procedure.performed, previous) if usable else None
-        if recorded is None:
+        hours = recorded_hours(recorded)
+        if recorded is None or hours is None:
             return trial.sustained_hours(self.points), None
-        return float(recorded.value), recorded  # type: ignore[arg-type]
+        return hours, recorded
 
     def scored(self, trials: list[ScaleTrial]) -> TestOutcome:
         """Scores around the trial; a Modified Ashworth response is counted both ways when the
