@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
-from service.fhirdates import in_hours, months_before, shifted
+from service.fhirdates import in_hours, months_before, shifted, start_of_day
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
@@ -33,7 +33,7 @@ class TrialResult:
     relief_pct: float | None
     sustained_hours: float | None
     explicit: ObservationFact | None = None
-    relief_at_last_score: bool = False
+    held_since: datetime | None = None  # relief still held at the last post score: since when (`held_since`)
     baseline: ObservationFact | None = None
     lowest_post: ObservationFact | None = None
     reason: str | None = None
@@ -41,6 +41,10 @@ class TrialResult:
     previous_start: datetime | None = None  # the trial before this one: records after it may be of it
     undated: ProcedureFact | None = None  # with no dated trial, one the chart records without a date
     unread_duration: ObservationFact | None = None  # a duration of this trial in a unit that is not a time
+
+    @property
+    def relief_at_last_score(self) -> bool:
+        return self.held_since is not None
 
     @property
     def sources(self) -> list[str]:
@@ -167,11 +171,37 @@ def _longest_run_hours(scores: Sequence[_T], relieved: Callable[[_T], bool]) -> 
     return best
 
 
+def held_since(scores: Sequence[_T], relieved: Callable[[_T], bool]) -> datetime | None:
+    """When the run of `relieved` scores that reaches the last score began; None when the last score
+    shows no relief."""
+    since = None
+    for score in reversed(scores):
+        if not relieved(score):
+            break
+        since = score.effective
+    return since
+
+
+def may_yet_last(trial_start: datetime | None, since: datetime | None, hours: float, today: date) -> bool:
+    """Whether a response still held at its last score, `since` then, is "a course still running that
+    may yet reach the threshold" (contract §3, Falling short) of `hours`. Only the scores of the 48
+    hours after the trial's start count (§4): once that window has closed before the call's day, the
+    run the scores show is the documented one, and shorter than `hours` it falls short; while it is
+    open (or closes on the call's day: the call may come before), a later score may still lengthen
+    the run, up to the window's end."""
+    if trial_start is None or since is None:
+        return False
+    window_end = shifted(trial_start, POST_WINDOW)
+    return window_end > start_of_day(today) and shifted(since, timedelta(hours=hours)) <= window_end
+
+
+def _relieved(baseline: float) -> Callable[[ObservationFact], bool]:
+    """Whether a post score shows at least 50 % relief from `baseline` (contract §4)."""
+    return lambda s: (baseline - float(s.value)) / baseline * 100 >= SUSTAINED_THRESHOLD_PCT  # type: ignore[arg-type]
+
+
 def _sustained_hours(baseline: float, post: list[ObservationFact]) -> float:
-    return _longest_run_hours(
-        post,
-        lambda s: (baseline - float(s.value)) / baseline * 100 >= SUSTAINED_THRESHOLD_PCT,  # type: ignore[arg-type]
-    )
+    return _longest_run_hours(post, _relieved(baseline))
 
 
 def recorded_hours(duration: ObservationFact | None) -> float | None:
@@ -247,7 +277,7 @@ def _trial_result(
             scored.sustained_hours,
             explicit=explicit,
             baseline=scored.baseline if scored.sustained_hours is not None else None,
-            relief_at_last_score=scored.relief_at_last_score,
+            held_since=scored.held_since,
         )
     if procedure is None:
         return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
@@ -308,8 +338,7 @@ def _scored(
         _sustained_hours(base_value, post),
         baseline=baseline,
         lowest_post=lowest,
-        relief_at_last_score=(base_value - float(post[-1].value)) / base_value * 100
-        >= SUSTAINED_THRESHOLD_PCT,  # type: ignore[arg-type]
+        held_since=held_since(post, _relieved(base_value)),
     )
 
 
@@ -415,9 +444,9 @@ class ScaleTrial:
     def reduction(self) -> float:
         return max(self._drop(p) for p in self.post)
 
-    def relieved_at_last_score(self, points: float) -> bool:
-        """The response still held at the last score: how long it lasted is not known."""
-        return self._drop(self.post[-1]) >= points
+    def held_since(self, points: float) -> datetime | None:
+        """When the response of at least `points` still held at the last score began (`held_since`)."""
+        return held_since(self.post, lambda s: self._drop(s) >= points)
 
     def sustained_hours(self, points: float) -> float:
         """The longest run of consecutive post examinations each at least `points` below the baseline."""

@@ -352,13 +352,52 @@ def test_the_coverage_information_of_an_open_either_or_says_nothing_of_a_default
     assert "judged by default" not in assertion_of(pump)["reason"]["text"]
 
 
-def test_relief_whose_end_is_not_recorded_is_not_documented() -> None:
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2025, 10, 2), "not-documented"),  # the trial's 48 hours still running
+        (date(2025, 10, 3), "not-documented"),  # they end at 09:00 on the call's day: it may come before
+        (date(2025, 10, 4), "not-met"),
+        (date(2026, 11, 21), "not-met"),
+    ],
+)
+def test_relief_held_at_the_last_score_is_not_documented_only_while_more_scores_can_count(
+    today: date, expected: str
+) -> None:
+    """Contract §3, Falling short: a run that falls short "fails the criterion; it is not
+    "undocumented". "Not documented" is for what is absent, or for a course still running that may
+    yet reach the threshold". The post scores end 48 hours after the trial (§4): relief held at the
+    last score is still running only while they can come. It was "not documented" at any time (commit
+    9ddd5c9, older than that paragraph; contract review s17 F1)."""
     chart = [
         *pain_trial_chart(),
         *trial_scores(8, ("12:00", 2)),
         assessment("it-trial-function-improved", valueBoolean=True),
     ]
-    expect(cmm(chart, "62362"), {"cmm210.pain.permanent.relief-ge50-8h": "not-documented"})
+    d = cmm(chart, "62362", today=today)
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": expected})
+    finding = finding_of(d, "cmm210.pain.permanent.relief-ge50-8h")
+    if expected == "not-met":
+        assert "lasting 0 h (needs 8 h) by the scores (relief still held at the last one" in finding
+    else:
+        assert "lasting 0 h (needs 8 h) so far; relief still held at the last score" in finding
+
+
+def test_a_computed_run_of_seven_hours_falls_short_of_eight() -> None:
+    """The contract review's case (s17 F1): 8 before, 2 at +1 h, 3 at +5 h, 4 at +8 h, nothing later:
+    75 % relief for 7 h under CMM-210's 8-hour rule is a documented shortfall, so the implant does not
+    meet the policy (it was insufficient, asking for documentation that cannot come)."""
+    chart = [
+        *pain_trial_chart(),
+        *trial_scores(8, ("10:00", 2), ("14:00", 3), ("17:00", 4)),
+        assessment("it-trial-function-improved", valueBoolean=True),
+    ]
+    d = cmm(chart, "62362")
+    expect(d, {"cmm210.pain.permanent.relief-ge50-8h": "not-met"})
+    assert d.outcome == Outcome.DOES_NOT_MEET
+    assert "75 % relief (needs at least 50 %), lasting 7 h (needs 8 h)" in finding_of(
+        d, "cmm210.pain.permanent.relief-ge50-8h"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from datetime import date
 from typing import Any
 
 import pytest
@@ -355,12 +356,36 @@ def test_assessment_codes_in_questionnaire_answers_are_read() -> None:
     assert concept(ASSESS, "x")["coding"][0]["system"] == ASSESS  # builders speak the contract's system
 
 
-def test_relief_still_present_at_the_last_score_is_not_documented() -> None:
-    chart = [procedure("62324", TRIAL), pain(8, "2025-10-01T08:00:00Z"), pain(3, "2025-10-01T10:00:00Z")]
+@pytest.mark.parametrize(
+    ("today", "later", "status"),
+    [
+        (date(2025, 10, 2), (), Status.NOT_DOCUMENTED),  # within the 48 hours: a later score may come
+        (date(2025, 10, 4), (), Status.NOT_MET),  # they are over: 0 h is the documented run
+        (
+            date(2025, 10, 2),
+            (("2025-10-01T12:00:00Z", 6), ("2025-10-02T20:00:00Z", 2)),
+            Status.NOT_DOCUMENTED,
+        ),
+        (date(2025, 10, 2), (("2025-10-01T12:00:00Z", 6), ("2025-10-03T05:00:00Z", 2)), Status.NOT_MET),
+    ],
+)
+def test_relief_still_present_at_the_last_score_is_not_documented_while_it_may_yet_last(
+    today: date, later: tuple[tuple[str, float], ...], status: Status
+) -> None:
+    """Contract §3: "Not documented" is "for a course still running that may yet reach the threshold";
+    evidence that falls short fails. The post scores end 48 hours after the trial's start (§4), so
+    relief held at the last score may yet last 8 hours only while a later score can still count and
+    the run began at least 8 hours before they end (relief lost at +3 h, back at +35 h: it may; back at
+    +44 h: it cannot)."""
+    chart = [
+        procedure("62324", TRIAL),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(3, "2025-10-01T10:00:00Z"),
+        *(pain(score, when) for when, score in later),
+    ]
     params = {"comparator": ">=", "percent": 50, "min_hours": 8}
-    outcome = run("trial-relief", params, chart)
-    assert outcome.status == Status.NOT_DOCUMENTED
-    assert "duration is not documented" in outcome.finding
+    outcome = run("trial-relief", params, chart, today=today)
+    assert outcome.status == status, outcome.finding
 
 
 def test_a_test_type_declared_twice_stops_start_up() -> None:
@@ -581,8 +606,10 @@ def test_a_response_left_to_the_reviewer_in_grades_states_the_recorded_duration(
 
 
 def test_a_response_waiting_on_a_later_score_is_asked_for_not_left_to_the_reviewer() -> None:
-    """3 -> 1+, 1+, then 1 at the last score: 2 points only at the last score, so how long it lasted
-    is open (a later score decides), whatever the grades say."""
+    """3 -> 1+, 1+, then 1 at the last score, the day after the trial: 2 points only at the last
+    score, and the trial's 48 hours not over, so how long it lasts is open (a later score decides,
+    contract §3 "a course still running"), whatever the grades say. Once they are over, the 0 h the
+    scores show is the response (below the policy's example: for the reviewer)."""
     chart = [
         procedure("62324", TRIAL),
         mas("3", "2025-10-01T08:00:00Z"),
@@ -590,9 +617,12 @@ def test_a_response_waiting_on_a_later_score_is_asked_for_not_left_to_the_review
         mas("1+", "2025-10-01T14:00:00Z"),
         mas("1", "2025-10-01T15:00:00Z"),
     ]
-    outcome = run("scale-trial-response", {"points": 2, "hours": 4, "example": True}, chart)
+    params = {"points": 2, "hours": 4, "example": True}
+    outcome = run("scale-trial-response", params, chart, today=date(2025, 10, 2))
     assert outcome.status == Status.NOT_DOCUMENTED and not outcome.for_reviewer, outcome.finding
-    assert "the response held at the last score" in outcome.finding
+    assert "the response held at the last score, within the 48 hours after the trial" in outcome.finding
+    over = run("scale-trial-response", params, chart, today=date(2025, 10, 4))
+    assert over.status == Status.NOT_DOCUMENTED and over.for_reviewer, over.finding
     lasting = run(
         "scale-trial-response", {"points": 2, "hours": 4}, [*chart, mas("1", "2025-10-01T19:00:00Z")]
     )
@@ -620,13 +650,14 @@ def test_a_recorded_half_point_on_the_modified_ashworth_scale_is_for_the_reviewe
 
 
 @pytest.mark.parametrize(
-    ("recorded_at", "status"), [("2025-10-01T16:00:00Z", Status.MET), ("2025-09-20", Status.NOT_DOCUMENTED)]
+    ("recorded_at", "status"), [("2025-10-01T16:00:00Z", Status.MET), ("2025-09-20", Status.NOT_MET)]
 )
 def test_a_recorded_response_duration_decides_how_long_a_computed_response_lasted(
     recorded_at: str, status: Status
 ) -> None:
     """As for pain relief (contract §4, "work the same way"): it-trial-response-duration-h decides
-    beside a reduction computed from scores, when it was recorded for this trial."""
+    beside a reduction computed from scores, when it was recorded for this trial. One of an earlier
+    trial does not, and the 0 h the scores show, the trial's 48 hours long over, falls short."""
     chart = [
         procedure("62324", TRIAL),
         mas("3", "2025-10-01T08:00:00Z"),

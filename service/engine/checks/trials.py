@@ -20,6 +20,8 @@ from service.trial import (
     MODIFIED_ASHWORTH,
     SCALE_CODES,
     ScaleTrial,
+    TrialResult,
+    may_yet_last,
     recorded_for_trial,
     recorded_hours,
     scale_trials,
@@ -128,14 +130,27 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             )
         finding += f", lasting {hours:g} h (needs {params['min_hours']:g} h)"
         if hours < float(params["min_hours"]):
-            if trial.relief_at_last_score:
-                return TestOutcome(
-                    Status.NOT_DOCUMENTED,
-                    tuple(evidence),
-                    f"{finding}; relief still held at the last score, so its duration is not documented",
-                )
-            return TestOutcome(Status.NOT_MET, tuple(evidence), finding)
+            return _short_relief(trial, float(params["min_hours"]), ctx, tuple(evidence), finding)
     return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
+
+
+def _short_relief(
+    trial: TrialResult, min_hours: float, ctx: EvaluationContext, evidence: tuple[Evidence, ...], finding: str
+) -> TestOutcome:
+    """Relief that lasted fewer than `min_hours`: a documented run that falls short fails (contract §3,
+    Falling short), unless it still held at the last score of a post window still open on the call's
+    day, a course still running that may yet reach the bar (`may_yet_last`)."""
+    start = trial.procedure.performed if trial.procedure else None
+    if may_yet_last(start, trial.held_since, min_hours, ctx.today):
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            evidence,
+            f"{finding} so far; relief still held at the last score, within the 48 hours after the trial: "
+            "how long it lasts is not yet documented",
+        )
+    if trial.held_since is not None:
+        finding += " by the scores (relief still held at the last one; a recorded duration would decide)"
+    return TestOutcome(Status.NOT_MET, evidence, finding)
 
 
 SCALE_OF_COMPONENT = {
@@ -277,14 +292,24 @@ class _ScaleJudge:
         finding += f", for {hours:g} h by the scores"
         if hours >= self.hours:  # type: ignore[operator]
             return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
-        if best.relieved_at_last_score(self.points):
-            return TestOutcome(
-                Status.NOT_DOCUMENTED,
-                evidence,
-                f"{finding} ({self.needs('point')}); the response held at the last score, so its duration "
-                "is not documented",
-            )
+        if self.may_yet_last(best):
+            return self.still_running(evidence, f"{finding} ({self.needs('point')})")
         return self.short(evidence, f"{finding} ({self.needs('point')})", value)
+
+    def may_yet_last(self, trial: ScaleTrial) -> bool:
+        """Whether the response, held at the last score, may yet last the hours asked (`may_yet_last`)."""
+        since = trial.held_since(self.points)
+        return may_yet_last(trial.procedure.performed, since, self.hours or 0.0, self.ctx.today)
+
+    @staticmethod
+    def still_running(evidence: tuple[Evidence, ...], finding: str) -> TestOutcome:
+        """A response still held at the last score of a post window still open: not yet documented."""
+        return TestOutcome(
+            Status.NOT_DOCUMENTED,
+            evidence,
+            f"{finding}; the response held at the last score, within the 48 hours after the trial: how "
+            "long it lasts is not yet documented",
+        )
 
     def before_the_trial(self, trial: ScaleTrial) -> Evidence:
         """The score before the trial, as evidence of the response read from the scores after it."""
@@ -317,13 +342,8 @@ class _ScaleJudge:
             if recorded is not None:
                 evidence += (self.assessed("it-trial-response-duration-h", recorded),)
             if lasted < hours:
-                if recorded is None and best.relieved_at_last_score(points):
-                    return TestOutcome(
-                        Status.NOT_DOCUMENTED,
-                        evidence,
-                        f"{finding} ({self.needs(unit)}); the response held at the last score, so its "
-                        "duration is not documented",
-                    ), best
+                if recorded is None and self.may_yet_last(best):
+                    return self.still_running(evidence, f"{finding} ({self.needs(unit)})"), best
                 return self.short(evidence, f"{finding} ({self.needs(unit)})", best.reduction()), best
         return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs(unit)})"), best
 
