@@ -402,6 +402,12 @@ def met_count(d: Determination) -> int:
     return len(d.by_status(Status.MET))
 
 
+def none_documented(d: Determination) -> tuple[str, ...]:
+    """The labels of the criteria met because nothing in the chart shows what they rule out (a
+    contraindication, "no X": contract §3, Absence), in the policy's order."""
+    return tuple(leaf.label for top in d.criteria for leaf in top.leaves() if leaf.by_absence)
+
+
 _SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)
 
 

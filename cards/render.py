@@ -3,8 +3,9 @@
 Written for a clinician with ten seconds: the summary says the payer, the verdict and the top reason
 in under 140 characters; the detail opens with the verdict and the order lines it covers, then only
 what fails or is missing (one line each: the criterion, the chart's value, what to do), then one line
-on what is met, then the policy. The full per-criterion checklist is on the policy page, in the audit
-trail and in `idds-crd evaluate --determinations`, not in the card.
+on what is met (naming the criteria met because none of what they rule out is documented), then the
+policy. The full per-criterion checklist is on the policy page, in the audit trail and in `idds-crd
+evaluate --determinations`, not in the card.
 """
 
 from __future__ import annotations
@@ -235,11 +236,25 @@ def _differing(episode: Episode) -> list[str]:
     return [f"{order_words(d)}: {words.lower()}." for d, words in own if words != said]
 
 
-def _met_line(d: Determination) -> list[str]:
+def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
+    """What is met in one line of at most `room` characters where it can: the count, and the criteria
+    met because none of what they rule out is documented (contract §3, Absence: "the card says "none
+    documented""), which a clinician who knows otherwise can correct; as many as fit, the rest
+    counted (with no room, only counted)."""
     met, total = items.met_count(d), len(d.criteria)
     if not total:
         return []
-    return [f"✅ All {total} criteria met." if met == total else f"✅ {met} of {total} criteria met."]
+    line = f"✅ All {total} criteria met." if met == total else f"✅ {met} of {total} criteria met."
+    absent = items.none_documented(d)
+    if not absent:
+        return [line]
+    lead = f"{line} Met, none documented: "
+    for shown in range(len(absent), 0, -1):
+        more = f"; and {len(absent) - shown} more" if shown < len(absent) else ""
+        text = f"{lead}{'; '.join(absent[:shown])}{more}."
+        if len(text) <= room:
+            return [text]
+    return [f"{lead}{len(absent)} criteria." if len(absent) > 1 else f"{lead}1 criterion."]
 
 
 def _policy_lines(d: Determination) -> list[str]:
@@ -269,21 +284,27 @@ def detail(episode: Episode, instructions: bool = True) -> str:
         head.append(d.explanation)
     open_items = (*episode.failing, *episode.missing)
     listed = _item_lines(open_items)
-    judged = [*_met_line(d), *_differing(episode)]
-    tail = [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
-    def text(kept: list[str], dropped: int) -> str:
+    def tail(room: int) -> list[str]:
+        judged = [*_met_line(d, room), *_differing(episode)]
+        return [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
+
+    def text(kept: list[str], dropped: int, ending: list[str]) -> str:
         if instructions:
             more = "see the Instructions card and the policy page"
         else:
             more = shorten("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
-        sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], tail]
+        sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], ending]
         return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
+    ending = tail(ITEM_LIMIT)
+    over = len(text(listed, 0, ending)) - DETAIL_LIMIT
+    if over > 0:  # what is open goes before what none documents: that list gives way first
+        ending = tail(len(ending[0]) - over)
     kept = list(listed)
-    while len(text(kept, len(listed) - len(kept))) > DETAIL_LIMIT and kept:
+    while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
-    return text(kept, len(listed) - len(kept))
+    return text(kept, len(listed) - len(kept), ending)
 
 
 def review_overdue_line(payer: str, due: date) -> str:

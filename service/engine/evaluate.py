@@ -137,6 +137,7 @@ def _evaluate(
         unchecked_reason=unchecked,
         overruled=decision.overruled,
         for_reviewer=decision.outcome.for_reviewer and status == Status.NOT_DOCUMENTED,
+        by_absence=decision.outcome.by_absence and status == Status.MET,
     )
 
 

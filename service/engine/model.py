@@ -86,6 +86,7 @@ class CriterionResult:
     for_reviewer: bool = False  # not documented, though recorded: the payer's reviewer judges it
     written_for: frozenset[str] | None = None  # its indications, its groups' included (None: the policy's)
     either_or: bool = False  # met when any one of its sub-criteria is
+    by_absence: bool = False  # met because nothing in the data shows the fact (contract §3, Absence)
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

@@ -32,7 +32,9 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     detail = card["detail"]
     assert "❌" not in detail and "❔" not in detail
     assert detail.startswith("**Meets the criteria** (GEHA) for 62362 programmable pump")
-    assert "✅ All 14 criteria met." in detail.splitlines()
+    [met] = [line for line in detail.splitlines() if line.startswith("✅")]
+    assert met.startswith("✅ All 14 criteria met. Met, none documented: ")  # contract §3, Absence
+    assert "F. No current infection" in met
     assert card["extension"]["davinci-crd.associated-resource"] == [
         {"reference": "ServiceRequest/demo-meets-select-sr-62362"}
     ]

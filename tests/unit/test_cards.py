@@ -109,8 +109,44 @@ def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() 
     assert listed == [
         "- ❌ **No other implanted programmable device**: " + d.by_status(Status.NOT_MET)[0].finding
     ]
-    assert "✅ 13 of 14 criteria met." in lines
+    assert any(line.startswith("✅ 13 of 14 criteria met. Met, none documented: ") for line in lines)
     assert lines[-2].startswith("_GEHA policy: Implantable Intrathecal Infusion Pump")
+
+
+def test_the_card_says_none_documented_for_what_is_met_by_absence() -> None:
+    """Contract §3, Absence: a contraindication or "no X" criterion "counts as met when no evidence of
+    X is found in the data above (and the card says "none documented")". Since the cards list only
+    what fails or is missing, no card said it (contract review s17 F3): the line of what is met names
+    them, for a clinician who knows of an infection the chart does not hold."""
+    d = determine(meeting_chart())
+    [met] = [line for line in decision_card(Episode.of([d]))["detail"].splitlines() if line.startswith("✅")]
+    absent = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "none documented"]
+    assert "F. No current infection" in absent and "No other implanted programmable device" in absent
+    assert met.startswith("✅ All 14 criteria met. Met, none documented: E. No acute psychiatric")
+    assert all(label in met for label in absent)
+    recorded = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "recorded yes"]
+    assert recorded and not any(label in met for label in recorded)  # a documented "met" is not absence
+
+
+def test_what_none_documents_gives_way_to_what_is_open() -> None:
+    """The list of what is met by absence is cut (to a count at the least) before an item to act on is
+    left out of the card: here three items whose lines are long leave room for only some of it."""
+    d = determine([r for r in meeting_chart() if r["resourceType"] != "Observation"])
+
+    def met_line(pad: int) -> tuple[str, str]:
+        open_long = tuple(
+            dataclasses.replace(c, label=c.label + " long" * pad) if c.status != Status.MET else c
+            for c in d.criteria
+        )
+        detail = decision_card(Episode.of([dataclasses.replace(d, criteria=open_long)]))["detail"]
+        assert len(detail) <= DETAIL_LIMIT and "… and" not in detail  # no item left out
+        return detail, next(line for line in detail.splitlines() if line.startswith("✅"))
+
+    _, whole = met_line(0)
+    detail, cut = met_line(40)
+    assert whole.startswith("✅ 11 of 14 criteria met. Met, none documented: E. No acute psychiatric")
+    assert cut.startswith("✅ 11 of 14 criteria met. Met, none documented: ") and len(cut) < len(whole)
+    assert len(detail.splitlines()) == len(met_line(0)[0].splitlines())
 
 
 def test_the_summary_gives_payer_verdict_and_top_reason() -> None:
