@@ -2,7 +2,9 @@
 
 Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
 the reference's identifier/display) → its identifiers first, then its name, looked up in
-`policies/payers.yaml`. Every active Coverage is routed, not only the first; a Medicare product
+`policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, and in force
+on the call's day (its `period` holds it; one that ended or has not begun is no coverage for the
+order); a Medicare product
 (decided by the coded `Coverage.type`, names only when no type is coded) goes to the payer's
 `medicare_policy` when it has one. The policy a payer names may be one version of a chain (a policy
 file's `supersedes`, service/succession.py): the call is judged by the version in force on its date.
@@ -14,12 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from service.codes import negated
+from service.fhirdates import months_before, parse_datetime
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
@@ -267,19 +270,43 @@ def _match(
     return None, "no payer identifier or name in the routing table"
 
 
+def in_force(coverage: Mapping[str, Any], today: date) -> bool:
+    """Whether the Coverage's `period` holds `today` (contract §6, "the single relevant Coverage": one
+    that ended 30 days ago, or begins next month, is not the patient's coverage for this order). Its
+    ends are days, both included: a dateTime's own date, a partial date its whole month or year; an
+    end that cannot be read bounds nothing."""
+    period = as_dict(coverage.get("period"))
+    start, end = _first_day(period.get("start")), _last_day(period.get("end"))
+    return (start is None or start <= today) and (end is None or today <= end)
+
+
+def _first_day(value: Any) -> date | None:
+    moment = parse_datetime(value)
+    return moment.date() if moment is not None else None
+
+
+def _last_day(value: Any) -> date | None:
+    """The last day a period's `end` covers: a year's 31 December, a month's last day, else its date."""
+    first = _first_day(value)
+    if first is None or len(value.strip()) not in (4, 7):
+        return first
+    after = months_before(first, -12 if len(value.strip()) == 4 else -1)
+    return date.max if after == date.max else after - timedelta(days=1)
+
+
 def coverage_not_answered(routes: Iterable[Route], one_coverage: bool = True) -> str | None:
     """Why a call cannot be answered for its Coverage, or None when it can. With no active Coverage
-    none can (coverage information names one); under CRD 2.2 (`one_coverage`, §hook-13: the client
-    sends the one primary Coverage) neither can one sent for several, or for one whose payer this
-    service does not serve. Each is a bad request."""
+    in force on the call's day none can (coverage information names one); under CRD 2.2
+    (`one_coverage`, §hook-13: the client sends the one primary Coverage) neither can one sent for
+    several, or for one whose payer this service does not serve. Each is a bad request."""
     found = list(routes)
     coverages = {r.coverage for r in found}
     if not coverages:
-        return "no active Coverage was sent or found"
+        return "no active Coverage in force today was sent or found"
     if not one_coverage:
         return None
     if len(coverages) > 1:
-        return f"{len(coverages)} active Coverages were sent or found, not one"
+        return f"{len(coverages)} active Coverages in force today were sent or found, not one"
     if any(r.payer is None for r in found):
         return "the Coverage's payer is not one this service answers for"
     return None
@@ -292,12 +319,12 @@ def route_coverages(
     today: date,
     server: str | None = None,
 ) -> list[Route]:
-    """A Route for every active Coverage (and every payor it names), to the policies in force `today`;
-    `organizations` are the call's FHIR `server`'s."""
+    """A Route for every relevant Coverage (active and `in_force` `today`, the call's day) and every
+    payor it names, to the policies in force `today`; `organizations` are the call's FHIR `server`'s."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
     for coverage in coverages:
-        if coverage.get("status") not in ACTIVE_STATUSES:
+        if coverage.get("status") not in ACTIVE_STATUSES or not in_force(coverage, today):
             continue
         medicare = is_medicare(coverage)
         for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:

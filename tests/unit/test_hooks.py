@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -481,10 +482,13 @@ def test_a_2_2_client_gets_conditional_for_documentation_the_chart_lacks() -> No
 
 
 def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
-    """The sample's Coverage prefetch made none, two, or one of a payer this service does not serve."""
+    """The sample's Coverage prefetch made none, one that ended in 2020, two, or one of a payer this
+    service does not serve."""
     bundle = body["prefetch"]["coverage"]
     if how == "none":
         bundle["entry"] = []
+    elif how == "ended":
+        bundle["entry"][0]["resource"]["period"] = {"start": "2020-01-01", "end": "2020-12-31"}
     elif how == "two":
         second = copy.deepcopy(bundle["entry"][0])
         second["resource"]["id"] += "-2"
@@ -498,8 +502,9 @@ def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("how", "why"),
     [
-        ("none", "no active Coverage was sent or found"),
-        ("two", "2 active Coverages were sent or found, not one"),
+        ("none", "no active Coverage in force today was sent or found"),
+        ("ended", "no active Coverage in force today was sent or found"),
+        ("two", "2 active Coverages in force today were sent or found, not one"),
         ("other-payer", "the Coverage's payer is not one this service answers for"),
     ],
 )
@@ -555,7 +560,9 @@ def test_a_primary_hook_with_no_coverage_is_400_in_every_version(
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     refused = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
     issue = assert_outcome(refused, 400, "prefetch.coverage")
-    assert issue["diagnostics"].startswith("prefetch.coverage: no active Coverage was sent or found")
+    assert issue["diagnostics"].startswith(
+        "prefetch.coverage: no active Coverage in force today was sent or found"
+    )
 
 
 def test_a_secondary_hook_with_no_coverage_still_says_so_on_a_card() -> None:
@@ -570,6 +577,35 @@ def test_a_secondary_hook_with_no_coverage_still_says_so_on_a_card() -> None:
     assert [c["summary"] for c in answer.get_json()["cards"]] == [
         "No active coverage found: coverage rules for 62362 were not checked"
     ]
+
+
+CALL_AT = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)  # 22:00 on 31 December 2026 in New York
+
+
+@pytest.mark.parametrize(("zone", "judged"), [("UTC", False), ("America/New_York", True)])
+def test_a_coverage_ending_the_day_before_the_call_is_not_judged_on_the_services_day(
+    monkeypatch: pytest.MonkeyPatch, zone: str, judged: bool
+) -> None:
+    """Contract §6, "the single relevant Coverage": one whose period ended is not (contract review s17
+    F5). The call's day is the service's (its `timezone`, service/call_day.py): a Coverage to 31
+    December still holds at 22:00 in New York, not on UTC's 1 January."""
+    monkeypatch.setattr("service.call_day._now", lambda: CALL_AT)
+    body = versioned(None)
+    body["prefetch"]["coverage"]["entry"][0]["resource"]["period"] = {
+        "start": "2020-01-01",
+        "end": "2026-12-31",
+    }
+    app = create_app(open_settings(timezone=zone), catalog())
+    answered = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    if not judged:  # no Coverage in force: a primary hook's bad request (inferno I-6)
+        assert (
+            "no active Coverage in force today"
+            in assert_outcome(answered, 400, "prefetch.coverage")["diagnostics"]
+        )
+        return
+    assert answered.status_code == 200
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert record["payers"]
 
 
 def test_an_unknown_requested_version_is_400() -> None:

@@ -107,6 +107,44 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
     assert routes[1].payer_display == "Medicaid"
 
 
+@pytest.mark.parametrize(
+    ("period", "routed"),
+    [
+        ({"end": "2026-10-22"}, False),  # ended 30 days before the call
+        ({"end": "2026-11-20"}, False),  # ended the day before
+        ({"end": "2026-11-21"}, True),  # ends on the call's day: that day is covered
+        ({"end": "2026-11-21T02:00:00+09:00"}, True),  # a dateTime's own date
+        ({"end": "2026-11"}, True),  # a month: to its last day
+        ({"end": "2026-10"}, False),
+        ({"end": "2026"}, True),  # a year: to 31 December
+        ({"start": "2026-11-22"}, False),  # begins the day after
+        ({"start": "2026-11-21T23:00:00Z", "end": "2027-06-30"}, True),
+        ({"start": "2026-12"}, False),
+        ({"start": "2020-01-01"}, True),
+        ({"end": "soon"}, True),  # an end that cannot be read bounds nothing
+        ({}, True),
+    ],
+)
+def test_a_coverage_whose_period_does_not_hold_the_calls_day_is_not_routed(
+    period: dict[str, str], routed: bool
+) -> None:
+    """Contract §6: "The payer comes from the single relevant `Coverage`". An active Coverage whose
+    period ended 30 days ago was routed and judged (contract review s17 F5): it is not the patient's
+    coverage for an order placed today."""
+    routes = route_coverages([coverage("c1", {"display": "GEHA"}, period=period)], [], PAYERS, TODAY)
+    assert [r.coverage for r in routes] == (["Coverage/c1"] if routed else [])
+
+
+def test_an_ended_coverage_leaves_the_one_that_replaced_it() -> None:
+    """The review's case: GEHA ended 30 days ago, Cohere since 29 days ago: Cohere alone judges."""
+    ended = coverage("geha", {"display": "GEHA"}, period={"start": "2024-01-01", "end": "2026-10-22"})
+    current = coverage("cohere", {"display": "Cohere Health"}, period={"start": "2026-10-23"})
+    routes = route_coverages([ended, current], [], PAYERS, TODAY)
+    assert [(r.coverage, r.policy_id) for r in routes] == [
+        ("Coverage/cohere", "cohere-intrathecal-pain-pumps")
+    ]
+
+
 SOPT_OID = "urn:oid:2.16.840.1.113883.3.221.5"
 SOPT_URL = "https://nahdo.org/sopt"
 
