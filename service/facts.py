@@ -99,6 +99,8 @@ class ObservationFact:
             return f"{number} {self.unit}" if self.unit and self.unit not in ("{score}", "1") else number
         if isinstance(self.value, str):
             return self.value.replace("-", " ")  # an answer code ("end-of-battery") read as words
+        if self.value_forms:  # coded, but not in the system its code reads (an assessment's: contract §5)
+            return f"“{self.value_forms[0]}” in another code system"
         return "no value"
 
 

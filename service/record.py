@@ -24,6 +24,7 @@ from service.codes import (
     first_display,
     neuraxial_route,
     says_neuraxial,
+    system_key,
 )
 from service.facts import (
     AllergyFact,
@@ -333,8 +334,8 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
             if code.system == ASSESSMENT:
                 return code.code, None
         text = concept.get("text").strip() if isinstance(concept.get("text"), str) else None
-        if text and _ANSWER_CODE.fullmatch(text) and _is_assessment(resource):
-            return text, None  # contract §5: a bare text equal to the code is the answer
+        if _is_assessment(resource):
+            return _assessment_answer(concept, text), None
         for coding in concept.get("coding") or []:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return coding["code"], None
@@ -345,6 +346,23 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
 
 
 _ANSWER_CODE = re.compile(r"[a-z0-9+-]+")  # how the assessment answers are written ("end-of-battery", "1+")
+
+
+def _assessment_answer(concept: Mapping[str, Any], text: str | None) -> str | None:
+    """The answer of an assessment's coded value with no coding of the assessment CodeSystem. Contract
+    §5: "the coding's system is the same CodeSystem URL; a bare text equal to the code is accepted
+    too": the text when it is written as a code, else a coding's code written bare (no system). A
+    coding of another system is not the answer ("effective" in SNOMED CT once overruled a documented
+    opioid failure: contract review s17 F4): None, unless free text is all there is, kept as words."""
+    if text and _ANSWER_CODE.fullmatch(text):
+        return text
+    written = [
+        c for c in dicts(concept.get("coding")) if isinstance(c.get("code"), str) and c["code"].strip()
+    ]
+    bare = [c["code"].strip() for c in written if not c.get("system")]
+    if bare:
+        return bare[0]
+    return None if written else text
 
 
 def _is_assessment(resource: Mapping[str, Any]) -> bool:
@@ -464,8 +482,11 @@ def _answer_value(answer: Mapping[str, Any]) -> tuple[float | bool | str | None,
     for key in ("valueInteger", "valueDecimal"):
         if isinstance(answer.get(key), int | float) and not isinstance(answer.get(key), bool):
             return float(answer[key]), None
-    if isinstance(answer.get("valueCoding"), dict) and isinstance(answer["valueCoding"].get("code"), str):
-        return answer["valueCoding"]["code"], None
+    coding = answer.get("valueCoding")
+    if isinstance(coding, dict) and isinstance(coding.get("code"), str):  # contract §5: its system, or none
+        system = coding.get("system")
+        foreign = bool(system) and not (isinstance(system, str) and system_key(system) == ASSESSMENT)
+        return (None if foreign else coding["code"]), None
     quantity = answer.get("valueQuantity")
     if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
         return float(quantity["value"]), quantity.get("code") or quantity.get("unit")

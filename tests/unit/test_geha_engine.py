@@ -1013,6 +1013,28 @@ def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, An
     assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == expected
 
 
+def test_an_opioid_outcome_coded_in_another_system_does_not_overrule_a_documented_failure() -> None:
+    """Contract §5: an assessment's coded value is in the assessment CodeSystem (or a bare text equal to
+    the code). A SNOMED CT-coded "effective" a week after a stopped opioid with its reason was read as
+    the outcome and overruled the failure (contract review s17 F4)."""
+    stopped = med_request(
+        OXYCODONE_TABLET[0],
+        "2025-06-01",
+        "2025-09-01",
+        "stopped",
+        reason="inadequate relief",
+        code=OXYCODONE_TABLET[1],
+    )
+    foreign = assessment(
+        "opioid-trial-outcome",
+        "2025-09-08",
+        valueCodeableConcept={"coding": [{"system": SCT, "code": "effective"}]},
+    )
+    assert statuses(determine([stopped, foreign]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "met"
+    ours = coded_assessment("opioid-trial-outcome", "effective", "2025-09-08")
+    assert statuses(determine([stopped, ours]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "not-met"
+
+
 @pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
 def test_the_most_recent_of_a_device_and_its_removal_decides(
     chart: list[dict[str, Any]], expected: str

@@ -279,6 +279,31 @@ def test_questionnaire_answers_are_read_as_assessments() -> None:
     assert facts.latest_assessment("it-trial-side-effects").source == "QuestionnaireResponse/qr1"
 
 
+@pytest.mark.parametrize(
+    ("system", "read"),
+    [
+        ("http://idds-crd.org/fhir/CodeSystem/idds-assessment", "none"),
+        (None, "none"),  # the code written bare
+        ("http://snomed.info/sct", None),
+    ],
+)
+def test_a_questionnaire_answer_coded_in_another_system_is_no_answer(
+    system: str | None, read: str | None
+) -> None:
+    """Contract §5 (a coded value's system is the assessment CodeSystem), for the answers to the
+    service's own Questionnaire as for Observations (contract review s17 F4)."""
+    coding = {"code": "none", **({"system": system} if system else {})}
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr1",
+        "status": "completed",
+        "authored": "2025-10-03",
+        "item": [{"linkId": "it-trial-side-effects", "answer": [{"valueCoding": coding}]}],
+    }
+    found = record(response).latest_assessment("it-trial-side-effects")
+    assert (found.value if found is not None else None) == read
+
+
 def test_in_progress_questionnaire_is_ignored() -> None:
     response = {
         "resourceType": "QuestionnaireResponse",

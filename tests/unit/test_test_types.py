@@ -316,7 +316,31 @@ def test_an_assessment_answered_in_text_beside_a_foreign_coding_is_read_by_its_t
         "text": "Mild nausea, settled in a day",
     }
     by_its_code = assessment("it-trial-side-effects", valueCodeableConcept=prose)
-    assert run("assessment", params, [by_its_code]).status == Status.MET  # prose is no answer code
+    # prose is no answer code, and a code of another system is no answer (contract review s17 F4)
+    assert run("assessment", params, [by_its_code]).status == Status.NOT_DOCUMENTED
+
+
+@pytest.mark.parametrize(
+    ("coding", "status"),
+    [
+        ({"system": ASSESS, "code": "none"}, Status.MET),
+        ({"code": "none"}, Status.MET),  # the code written bare, as a bare text may be
+        ({"system": "http://example.org/other", "code": "none"}, Status.NOT_DOCUMENTED),
+        ({"system": SCT, "code": "none", "display": "None"}, Status.NOT_DOCUMENTED),
+    ],
+)
+def test_an_assessment_answer_coded_in_another_code_system_is_no_answer(
+    coding: dict[str, Any], status: Status
+) -> None:
+    """Contract §5: "For a CodeableConcept value the coding's system is the same CodeSystem URL; a bare
+    `text` equal to the code is accepted too." A coding of any system was read as the answer
+    (contract review s17 F4)."""
+    params = {"code": "it-trial-side-effects", "met": ["none", "minimal"], "not_met": ["unacceptable"]}
+    answered = assessment("it-trial-side-effects", valueCodeableConcept={"coding": [coding]})
+    outcome = run("assessment", params, [answered])
+    assert outcome.status == status, outcome.finding
+    if status == Status.NOT_DOCUMENTED:
+        assert outcome.finding == "recorded “none” in another code system: not read as an answer"
 
 
 def test_assessment_absence_rule_when_asked() -> None:

@@ -121,6 +121,10 @@ def _assessed(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             f"recorded {found.value_text()} ({day_of(found.effective)}), before the later {since.text}, "
             "whose result is not recorded",
         )
+    if found.value is None and found.value_forms:  # coded, not in the assessment CodeSystem (§5)
+        return TestOutcome(
+            Status.NOT_DOCUMENTED, evidence, f"recorded {found.value_text()}: not read as an answer"
+        )
     if "comparator" in params:
         if isinstance(found.value, bool) or not isinstance(found.value, float):
             return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"not a number: {found.value_text()}")
