@@ -67,6 +67,15 @@ class OrderCodeTable:
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
 
+    def cpt_codes(self, kind: str) -> tuple[str, ...]:
+        """The CPT codes that imply `kind`, sorted."""
+        return tuple(sorted(code for (system, code), of in self.kinds.items() if (system, of) == (CPT, kind)))
+
+    def proposed_trial_codes(self) -> tuple[str, ...]:
+        """The CPT trial codes, when the table proposes a trial before an implant (`trial_first`): an
+        open order of any of them is a trial already ordered (service/next_steps.py); none otherwise."""
+        return self.cpt_codes("trial") if self.trial_first else ()
+
 
 def load_order_codes(path: Path, vocabulary: Vocabulary, finder: IngredientFinder) -> OrderCodeTable:
     """The order-code table of `path`; raises OrderCodesError naming the file, line and element of

@@ -39,14 +39,14 @@ from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
-from service.next_steps import missing_trial
+from service.next_steps import missing_trial, trials_ordered
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import parse_reference
-from service.registry import CallOptions, ServiceDefinition
+from service.registry import CallOptions, HookBehaviour, ServiceDefinition
 from service.routing import Route, coverage_not_answered, route_coverages
 from service.settings import FhirSettings
 from service.shapes import reference_of
@@ -119,7 +119,15 @@ def build_environment(
     per_call, per_server = settings.max_concurrent_per_call, settings.max_concurrent_per_server
     return HookEnvironment(
         catalog,
-        DataGatherer(executor, codes, per_call, per_server, cache, catalog.terminology),
+        DataGatherer(
+            executor,
+            codes,
+            per_call,
+            per_server,
+            cache,
+            catalog.terminology,
+            catalog.order_codes.proposed_trial_codes(),
+        ),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,
         publications(catalog, service_version()),
@@ -208,7 +216,14 @@ def _gathered(
     scope = scope_of(request, caller)
     if pump:
         data = env.gatherer.gather(
-            request, service.prefetch, client, deadline, today=today, scope=scope, drafts=drafts.resources
+            request,
+            service.prefetch,
+            client,
+            deadline,
+            today=today,
+            scope=scope,
+            drafts=drafts.resources,
+            trial_orders=_may_propose_trial(behaviour, episode),
         )
     elif unread or in_scope or appointments:
         data = env.gatherer.gather(
@@ -219,6 +234,13 @@ def _gathered(
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
         modifiers = modifiers | _modifiers_of(drugs, _read_through(drafts, fetch_device, data.resources))
     return replace(call, data=data, modifiers=modifiers)
+
+
+def _may_propose_trial(behaviour: HookBehaviour, episode: frozenset[str]) -> bool:
+    """Whether the answer may propose the trial before the implant (service/next_steps.py), and so
+    needs the trials already ordered: where the user places the order, for an implant ordered with
+    no trial among the call's orders."""
+    return behaviour.places_order and "permanent-implant" in episode and "trial" not in episode
 
 
 def _drug_selected(in_scope: list[dict[str, Any]]) -> bool:
@@ -367,11 +389,12 @@ def decide(
         for drug in drugs
         if drug.reference not in pump_refs and call.drafts.get(drug.reference) is not None
     }
+    ordered = bool(trials_ordered(data.resources.get("ServiceRequest", []), catalog.order_codes))
     trial_missing = tuple(
         (d, criteria)
         for d in determinations
         if catalog.order_codes.trial_first
-        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
+        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, ordered))
     )
     forms = {  # the documentation form each order needing answers asks for, worked out once
         (d.order_reference, d.policy_id): published.form_for(d, to_document(d))

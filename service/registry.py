@@ -177,13 +177,23 @@ class ServiceDefinition:
     behaviour: HookBehaviour
     prefetch: dict[str, str] = field(default_factory=lambda: dict(STANDARD_PREFETCH))
 
-    def discovery_entry(self, clinical_prefetch: Mapping[str, str]) -> dict[str, Any]:
+    def discovery_entry(
+        self, clinical_prefetch: Mapping[str, str], trial_prefetch: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Its discovery entry; `trial_prefetch` (the open trial orders) only where the user places the
+        order, the one place a trial is proposed (`HookBehaviour.places_order`)."""
+        ordering = dict(trial_prefetch or {}) if self.behaviour.places_order else {}
         return {
             "hook": self.hook,
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": {**self.prefetch, **dict(self.behaviour.order_prefetch), **clinical_prefetch},
+            "prefetch": {
+                **self.prefetch,
+                **dict(self.behaviour.order_prefetch),
+                **clinical_prefetch,
+                **ordering,
+            },
             "extension": {
                 "davinci-crd.version": list(CRD_VERSIONS),
                 "davinci-crd.configuration-options": [dict(o) for o in CONFIGURATION_OPTIONS],
@@ -282,7 +292,10 @@ def service_for_hook(hook: object) -> ServiceDefinition:
     return next((s for s in SERVICES if s.hook == hook), SERVICES[0])
 
 
-def discovery_document(clinical_prefetch: Mapping[str, str] | None = None) -> dict[str, Any]:
+def discovery_document(
+    clinical_prefetch: Mapping[str, str] | None = None, trial_prefetch: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Discovery; `clinical_prefetch` are the templates of the clinical searches, generated from the
-    compiled catalog (`DataGatherer.clinical_templates`), declared by every service."""
-    return {"services": [s.discovery_entry(clinical_prefetch or {}) for s in SERVICES]}
+    compiled catalog (`DataGatherer.clinical_templates`), declared by every service; `trial_prefetch`
+    the open trial orders' (`DataGatherer.trial_templates`), declared by the services placing orders."""
+    return {"services": [s.discovery_entry(clinical_prefetch or {}, trial_prefetch) for s in SERVICES]}

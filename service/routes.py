@@ -72,7 +72,7 @@ def _note_hook_instance(body: Any) -> None:
 @bp.get("/cds-services")
 def discovery() -> Response:
     gatherer = current_app.extensions["idds_crd"].environment.gatherer
-    return json_response(discovery_document(gatherer.clinical_templates))
+    return json_response(discovery_document(gatherer.clinical_templates, gatherer.trial_templates))
 
 
 @bp.get("/openapi.json")

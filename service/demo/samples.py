@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from service.catalog import load_catalog
 from service.fhir.prefetch import TOKEN
-from service.fhir.queries import policy_templates
+from service.fhir.queries import policy_templates, policy_trial_templates
 from service.references import belongs_to_patient
 from service.registry import discovery_document
 
@@ -175,7 +175,10 @@ def _entry(resource: Resource, mode: str) -> Resource:
 
 def discovery_templates() -> dict[str, dict[str, str]]:
     """Each hook's prefetch templates, as the shipped catalog's discovery document declares them."""
-    document = discovery_document(policy_templates(load_catalog().terminology))
+    catalog = load_catalog()
+    document = discovery_document(
+        policy_templates(catalog.terminology), policy_trial_templates(catalog.order_codes)
+    )
     return {service["hook"]: service.get("prefetch", {}) for service in document["services"]}
 
 

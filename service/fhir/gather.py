@@ -37,6 +37,7 @@ from service.fhir.queries import (
     query_from_url,
     render_searches,
     searches_for_patient,
+    trial_order_templates,
 )
 from service.fhir.query_pool import (
     MAX_CONCURRENT_PER_CALL,
@@ -166,6 +167,7 @@ class DataGatherer:
         per_server: int = MAX_CONCURRENT_PER_SERVER,
         cache: PatientDataCache | None = None,
         terminology: Terminology | None = None,
+        trial_codes: Iterable[str] = (),
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
         self.cache = cache
@@ -173,6 +175,8 @@ class DataGatherer:
         self._pain_codes = policy_pain_codes(terminology) if terminology is not None else frozenset()
         self._templates = clinical_templates(observation_codes, self._pain_codes)
         self._searches = render_searches(PATIENT, self._templates)
+        self._trial_templates = trial_order_templates(trial_codes)
+        self._trial_searches = render_searches(PATIENT, self._trial_templates)
 
     def forget(self, scope: CacheScope | None, data: GatheredData) -> None:
         """Drop from the cache what `data`'s call looked for in it: the next call reads the chart
@@ -185,6 +189,12 @@ class DataGatherer:
         """The clinical prefetch templates discovery declares (the same searches `gather` runs)."""
         return dict(self._templates)
 
+    @property
+    def trial_templates(self) -> dict[str, str]:
+        """The open-trial-orders prefetch template the services placing orders declare (the search
+        `gather` runs with `trial_orders`); none when the catalog proposes no trial."""
+        return dict(self._trial_templates)
+
     def gather(
         self,
         request: HookRequest,
@@ -196,11 +206,13 @@ class DataGatherer:
         clinical: bool = True,
         scope: CacheScope | None = None,
         drafts: Sequence[Mapping[str, Any]] = (),
+        trial_orders: bool = False,
     ) -> GatheredData:
         """The call's data as of `today` (the call's date, service/call_day.py; the recent pain scores
         are searched from it, see score_window.py); with a `scope`, query answers are taken from and
         kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
-        with the chart's."""
+        with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
+        (`trial_templates`: prefetched, else one more search in the same round), as ServiceRequests."""
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
@@ -220,7 +232,8 @@ class DataGatherer:
             else:
                 plan.append(query)
         if clinical:
-            plan += self._clinical_plan(request, client, data, owner, recent_since(today))
+            searches = self._searches + (self._trial_searches if trial_orders else [])
+            plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)
         if client is not None and plan:
             outcomes = self._outcomes(client, plan, deadline, scope, owner, data)
             self._absorb(plan, outcomes, owner, data)
@@ -270,13 +283,14 @@ class DataGatherer:
         data: GatheredData,
         owner: Owner,
         recent_from: datetime,
+        searches: list[tuple[str, Query]],
     ) -> list[Query]:
-        """Take what the EHR prefetched for each clinical key; the searches still to run (a key
+        """Take what the EHR prefetched for each key of `searches`; the searches still to run (a key
         absent or failed, or the remaining pages of a prefetched searchset; the pain scores from
         `recent_from`)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
-        for key, query in searches_for_patient(self._searches, patient_id):
+        for key, query in searches_for_patient(searches, patient_id):
             given = interpret(request.prefetch, key)
             if key == PAIN_KEY and self._pain_prefetched_before(request, given):
                 continue

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from service.codes import ASSESSMENT_SYSTEM, CANONICAL_SYSTEM, LOINC
+from service.codes import ASSESSMENT_SYSTEM, CANONICAL_SYSTEM, CPT, LOINC, SYSTEM_ALIASES
 from service.fhir.score_window import PAIN_KEY
+from service.orders import OrderCodeTable
 from service.terminology import Terminology
 
 
@@ -106,6 +107,27 @@ def clinical_templates(
     return templates
 
 
+# The order hooks' search of the trials already ordered (service/next_steps.py): the patient's open
+# (active or on-hold) ServiceRequests of the trial codes, in every CPT system the contract accepts (§1).
+OPEN_TRIAL_ORDERS = "openTrialOrders"
+OPEN_TRIAL_STATUSES = ("active", "on-hold")
+
+
+def trial_order_templates(trial_codes: Iterable[str]) -> dict[str, str]:
+    """The prefetch template of the patient's open trial orders (key → template), narrowed to the
+    CPT `trial_codes` as the Observation searches are to the codes the policies read; none without
+    trial codes. Declared by the services whose user places the order (service/registry.py) and
+    searched only when the call orders an implant without a trial (`DataGatherer.gather`)."""
+    codes = sorted(set(trial_codes))
+    if not codes:
+        return {}
+    systems = [url for url, name in SYSTEM_ALIASES.items() if name == CPT]
+    tokens = ",".join(f"{system}|{code}" for system in systems for code in codes)
+    statuses = ",".join(OPEN_TRIAL_STATUSES)
+    search = f"status={statuses}&code={quote(tokens, safe=':/|,-')}"
+    return {OPEN_TRIAL_ORDERS: f"ServiceRequest?patient={PATIENT}&{search}"}
+
+
 def prefetchable_queries(
     patient_id: str, observation_codes: Iterable[tuple[str, str]], pain_codes: Iterable[str] = ()
 ) -> list[tuple[str, Query]]:
@@ -154,6 +176,12 @@ def policy_pain_codes(terminology: Terminology) -> frozenset[str]:
 def policy_templates(terminology: Terminology) -> dict[str, str]:
     """The clinical prefetch templates of the compiled policies: what discovery declares."""
     return clinical_templates(policy_observation_codes(terminology), policy_pain_codes(terminology))
+
+
+def policy_trial_templates(order_codes: OrderCodeTable) -> dict[str, str]:
+    """The open-trial-orders prefetch template of the catalog's order codes: what discovery declares
+    for the services that place orders (none when the catalog proposes no trial)."""
+    return trial_order_templates(order_codes.proposed_trial_codes())
 
 
 def observation_codes_from(loinc_codes: Iterable[str]) -> list[tuple[str, str]]:

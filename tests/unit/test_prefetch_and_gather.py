@@ -21,6 +21,7 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import (
+    OPEN_TRIAL_ORDERS,
     clinical_queries,
     policy_observation_codes,
     policy_pain_codes,
@@ -509,11 +510,12 @@ def test_without_a_server_prefetched_clinical_keys_are_used_and_the_rest_unavail
 
 
 def complete_prefetch(body: dict[str, Any]) -> dict[str, Any]:
-    """`body` with every clinical key prefetched and the payer Organization in the coverage Bundle."""
+    """`body` with every clinical key prefetched (and the open trial orders, which the order hooks
+    declare) and the payer Organization in the coverage Bundle."""
     body["prefetch"]["coverage"]["entry"].append(
         {"resource": {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}}
     )
-    for key in APP_CLINICAL_KEYS:
+    for key in [*APP_CLINICAL_KEYS, OPEN_TRIAL_ORDERS]:
         body["prefetch"][key] = searchset([])
     return body
 
@@ -603,7 +605,8 @@ def test_through_the_app_a_complete_prefetch_calls_no_fhir_client_and_answers_as
 
     queried = hook_body("order-sign-implant-demo-meets")
     from_queries = answer(queried)
-    assert {call[1][0] for call in factory.client.calls if call[0] == "search"} == set(CLINICAL_KEYS.values())
+    searched = {call[1][0] for call in factory.client.calls if call[0] == "search"}
+    assert searched == {*CLINICAL_KEYS.values(), "ServiceRequest"}  # and the trials already ordered
     factory.client.calls.clear()
     from_prefetch = answer(complete_prefetch(hook_body("order-sign-implant-demo-meets")))
     assert factory.client.calls == []

@@ -1,0 +1,113 @@
+"""A trial already ordered in the EHR (signed and dispatched, not yet done) is a trial ordered: the
+implant's order-select/-sign proposes no other one (session review s17/ehr, M-2).
+
+An open trial ServiceRequest is no trial done (contract §3: the trial is "a completed Procedure with
+CPT 62320-62327 ... plus its result"), so the trial criteria stay undocumented; only the proposal of a
+second trial order, and its sentence "No intrathecal trial is on the chart or among the draft orders",
+go. The open trial orders are read from the order hooks' own prefetch key `openTrialOrders` (declared
+in discovery, narrowed by the trial codes), else one search, made only when the call orders an implant
+without a trial.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.registry import SERVICES
+from tests.builders import cards_of, meeting_chart, service_request, without_codes
+from tests.builders import catalog as compiled_catalog
+from tests.calls import sample, sign_with_chart
+from tests.support import (
+    RecordingFactory,
+    RecordingFhirClient,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
+
+OPEN_TRIAL_ORDERS = "openTrialOrders"  # the prefetch key (service/fhir/queries.py), as an EHR writes it
+NO_TRIAL = without_codes(meeting_chart(), "62324")
+
+
+def _trial_order(status: str, code: str = "62323") -> dict[str, Any]:
+    order = service_request(code)
+    order["status"] = status
+    order["authoredOn"] = "2026-11-30"
+    return order
+
+
+def _proposals(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cards_of(cards, "clinical-reminder") if "suggestions" in c]
+
+
+@pytest.mark.parametrize("body", [sign_body, select_body], ids=["order-sign", "order-select"])
+@pytest.mark.parametrize("status", ["active", "on-hold"])
+def test_an_open_trial_order_in_the_ehr_is_a_trial_ordered(body: Any, status: str) -> None:
+    _, without = sign_with_chart(NO_TRIAL, body=body())
+    assert len(_proposals(without["cards"])) == 1  # the same call with no trial ordered: proposed
+
+    _, response = sign_with_chart([*NO_TRIAL, _trial_order(status)], body=body())
+    assert _proposals(response["cards"]) == []
+    assert not any("order the trial" in c["summary"] for c in response["cards"])
+    # the trial is ordered, not done: its result is still what the implant's criteria lack
+    [decision] = cards_of(response["cards"])
+    assert "Trial relief" in decision["detail"]
+
+
+@pytest.mark.parametrize("status", ["completed", "revoked", "entered-in-error", "draft"])
+def test_a_trial_order_done_withdrawn_or_unsigned_is_no_trial_ordered(status: str) -> None:
+    """A completed order is a trial done only when its Procedure is on the chart (contract §3); a
+    revoked or mistaken one orders nothing; a draft in the EHR (not among the call's) is not signed."""
+    _, response = sign_with_chart([*NO_TRIAL, _trial_order(status)])
+    assert len(_proposals(response["cards"])) == 1
+
+
+def test_an_open_order_of_another_code_is_no_trial_ordered() -> None:
+    _, response = sign_with_chart([*NO_TRIAL, _trial_order("active", code="62350")])
+    assert len(_proposals(response["cards"])) == 1
+
+
+def _searches(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ServiceRequest searches the service made for `body`, against a server holding nothing."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(), compiled_catalog(), client_factory=factory)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
+    assert response.status_code == 200
+    return [args for kind, args in factory.client.calls if kind == "search" and args[0] == "ServiceRequest"]
+
+
+def test_one_search_only_when_the_call_orders_an_implant_without_a_trial() -> None:
+    [(_, params)] = _searches(sign_body())
+    assert params["status"] == "active,on-hold"
+    codes = params["code"].split(",")
+    assert "http://www.ama-assn.org/go/cpt|62323" in codes
+    assert "urn:oid:2.16.840.1.113883.6.12|62323" in codes  # the contract's other CPT system (§1)
+    assert not any(c.endswith(("|62362", "|62350")) for c in codes)  # trial codes only
+
+    trial = sign_body()
+    for entry in trial["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["resourceType"] == "ServiceRequest":
+            entry["resource"]["code"]["coding"][0]["code"] = "62324"
+    assert _searches(trial) == []  # a trial order: nothing to propose
+    assert _searches(sample("order-select-95990-demo-refill")) == []
+    assert _searches(sample("order-dispatch-62362-demo-meets")) == []  # proposes no order
+
+
+def test_prefetched_open_trial_orders_are_not_searched() -> None:
+    body = sign_body()
+    body["prefetch"][OPEN_TRIAL_ORDERS] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    assert _searches(body) == []
+
+
+def test_discovery_declares_the_open_trial_orders_for_the_hooks_that_place_orders() -> None:
+    app = create_app(open_settings(), compiled_catalog())
+    services = app.test_client().get("/cds-services").get_json()["services"]
+    declaring = {s["hook"] for s in services if OPEN_TRIAL_ORDERS in s["prefetch"]}
+    assert declaring == {s.hook for s in SERVICES if s.behaviour.places_order}
+    template = next(s for s in services if s["hook"] == "order-sign")["prefetch"][OPEN_TRIAL_ORDERS]
+    assert template.startswith("ServiceRequest?patient={{context.patientId}}&status=active,on-hold&code=")
