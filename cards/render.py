@@ -271,10 +271,13 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     card is the only one that lists them)."""
     d = episode.lead
     orders = listing([order_words(x) for x in episode.lines])
+    # an implant code read as a replacement: the policy card names the kind, this one says why
+    read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
+    verdict_for = f"**{verdict(episode)}** ({d.payer}) for {orders}{read}"
     if d.indication_evident:
-        head = [f"**{verdict(episode)}** ({d.payer}) for {orders}, for {d.indication_words or d.indication}."]
+        head = [f"{verdict_for}, for {d.indication_words or d.indication}."]
     elif items.unknown_for_now(d) or d.outcome == Outcome.DOES_NOT_MEET:  # the latter, whatever it is for
-        head = [f"**{verdict(episode)}** ({d.payer}) for {orders}."]
+        head = [f"{verdict_for}."]
     else:
         head = [
             f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from service.codes import Code, codings, first_display
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
+from service.fhirdates import human_date
 from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
@@ -253,6 +254,26 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         if in_place.matches_any(p.codes) and not any(r and p.performed and r > p.performed for r in removals):
             found.append((p.source, p.performed))
     return found
+
+
+def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:
+    """The first `most` records `idds_in_place` finds, as a card names them (a Device by the first of
+    its type and names, a Procedure or diagnosis by its code and date): why an implant code reads as a
+    replacement."""
+    named = {
+        **{d.source: f"an active Device “{d.label.split(' | ')[0]}”" for d in record.devices},
+        **{c.source: _dated(f"diagnosis {_code(c.codes)}", c.date, "since") for c in record.conditions},
+        **{p.source: _dated(f"Procedure {_code(p.codes)}", p.performed, "on") for p in record.procedures},
+    }
+    return "; ".join(named[source] for source in idds_in_place(record, terminology)[:most])
+
+
+def _code(codes: tuple[Code, ...]) -> str:
+    return codes[0].code if codes else "(uncoded)"
+
+
+def _dated(words: str, when: datetime | None, preposition: str) -> str:
+    return f"{words} {preposition} {human_date(when)}" if when is not None else words
 
 
 ALWAYS = datetime.min.replace(tzinfo=UTC)  # `intrathecal_since` of a pump no record dates

@@ -20,6 +20,7 @@ from service.engine.classify import (
     family_unread,
     final_request_kind,
     idds_in_place,
+    in_place_words,
     indication_evident,
     indication_unread,
     reason_source,
@@ -186,6 +187,14 @@ def _written_for_all(written_for: frozenset[str] | None, possible: frozenset[str
     return written_for is None or possible <= written_for
 
 
+def _read_as_replacement(ctx: EvaluationContext, kind: str) -> str:
+    """For an order whose code is not a replacement's but which is read as one (a pump is already in
+    place, contract §2), the records showing that pump (`in_place_words`), so the card says why; else ""."""
+    if kind != "replacement" or ctx.order.kind == "replacement":
+        return ""
+    return ctx.memo(("idds-in-place-words",), lambda: in_place_words(ctx.record, ctx.terminology))
+
+
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
     in_place = ctx.memo(("idds-in-place",), lambda: bool(idds_in_place(ctx.record, ctx.terminology)))
@@ -218,6 +227,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "kind_unread": family.question if family else "",
         "indication_words": family.words if family else policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
+        "in_place": _read_as_replacement(ctx, kind),
         "review_overdue_since": policy.currency.overdue(ctx.today),
     }
     if ctx.indication not in policy.indications:

@@ -121,6 +121,7 @@ class Determination:
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
     kind_words: str = ""  # the request kind as a card says it ("a pump replacement")
+    in_place: str = ""  # an implant or catheter code read as a replacement: the records of the pump in place
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
 

@@ -1063,7 +1063,8 @@ def test_a_replacement_with_the_problem_list_unread_lists_what_it_needs_whatever
     _, response = sign_with_chart(chart, body=call, failing=("Condition",))
     decision = response["cards"][0]
     assert decision["detail"].startswith(
-        "**Documentation needed** (CMM-210 (eviCore)) for 62362 programmable pump."
+        "**Documentation needed** (CMM-210 (eviCore)) for 62362 programmable pump, read as a pump "
+        "replacement (a pump is already in place: an active Device “SynchroMed II pump”)."
     )
     listed = [line.split("**")[1] for line in decision["detail"].splitlines() if line.startswith("- ")]
     assert listed == ["What the pump is for", "End of battery life, failed beyond repair, or failure alert"]

@@ -4,12 +4,17 @@ with such an action) is a device already in place."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
+from service.record import PumpSigns, build_record
 from tests.builders import (
+    PATIENT,
+    SCT,
     cards_of,
+    catalog,
     device,
     meeting_chart,
     procedure,
@@ -59,3 +64,99 @@ def test_what_carrying_out_the_order_put_in_is_not_a_pump_already_in_place_but_w
     _, answer = sign_with_chart(chart, body=sample("encounter-discharge-demo-meets"))
     [guideline] = cards_of(answer["cards"], "guideline")
     assert f"criteria for {kind}" in guideline["detail"], guideline["detail"]
+
+
+def _implanted(authored: str | None, performed: str, pumps: int = 1) -> list[dict[str, Any]]:
+    """An open implant order (`authored`: its authoredOn, None: not given) and the implant as an OR
+    system records it: a completed 62362 Procedure naming neither the order (`basedOn`) nor the pump
+    (`focalDevice`), and `pumps` active pump Devices."""
+    order = service_request("62362")
+    order["status"] = "active"
+    if authored is not None:
+        order["authoredOn"] = authored
+    done = procedure("62362", performed, display="Implantation of programmable intrathecal pump")
+    pump = {
+        "coding": [{"system": SCT, "code": "700226009", "display": "Implantable intrathecal infusion pump"}]
+    }
+    return [order, done, *(device(pump) for _ in range(pumps))]
+
+
+@pytest.mark.parametrize(
+    ("authored", "performed", "pumps", "kind"),
+    [
+        (
+            "2026-12-04",
+            "2026-12-04T08:00:00Z",
+            1,
+            "a permanent pump implant",
+        ),  # this morning (review s17 M-3)
+        ("2026-11-20", "2026-12-04T08:00:00Z", 1, "a permanent pump implant"),  # weeks after the order
+        # the order written later the same day than the OR's start time: still the pump it put in
+        ("2026-12-04T15:30:00-05:00", "2026-12-04T08:00:00-05:00", 1, "a permanent pump implant"),
+        ("2026-12-04", "2026-12-03T08:00:00Z", 1, "a pump replacement"),  # a pump before the order
+        (None, "2026-12-04T08:00:00Z", 1, "a pump replacement"),  # no authoredOn: as before
+        # two pumps recorded, one implant: which one was there before cannot be told
+        ("2026-12-04", "2026-12-04T08:00:00Z", 2, "a pump replacement"),
+    ],
+)
+def test_a_pump_recorded_on_or_after_the_order_was_placed_is_not_one_already_in_place(
+    authored: str | None, performed: str, pumps: int, kind: str
+) -> None:
+    """Real OR records rarely name the order or the device. An implant performed on or after the day
+    the implant order was placed (its `authoredOn`) is that order carried out, and a pump Device no
+    Procedure names is the one it put in (session review s17/ehr, M-3)."""
+    chart = [*meeting_chart(), *_implanted(authored, performed, pumps)]
+    _, answer = sign_with_chart(chart, body=sample("encounter-discharge-demo-meets"))
+    [guideline] = cards_of(answer["cards"], "guideline")
+    assert f"criteria for {kind}" in guideline["detail"], guideline["detail"]
+
+
+def test_a_pump_an_earlier_procedure_names_stays_in_place() -> None:
+    """The pump an earlier catheter revision named (its `focalDevice`) was in place before the order:
+    an implant this morning that names no device does not account for it."""
+    chart = [*meeting_chart(), *_implanted("2026-12-04", "2026-12-04T08:00:00Z")]
+    revision = procedure("62350", "2024-05-02T08:00:00Z")
+    revision["focalDevice"] = [
+        {"action": {"text": "revised"}, "manipulated": {"reference": f"Device/{chart[-1]['id']}"}}
+    ]
+    _, answer = sign_with_chart([*chart, revision], body=sample("encounter-discharge-demo-meets"))
+    [guideline] = cards_of(answer["cards"], "guideline")
+    assert "criteria for a pump replacement" in guideline["detail"], guideline["detail"]
+
+
+def test_a_decision_read_as_a_replacement_says_which_record_shows_the_pump_in_place() -> None:
+    """The policy card named the kind ("criteria for a pump replacement") while the decision card
+    beside it said only "meets all 14 coverage criteria" (GEHA judges implant and replacement alike):
+    the decision card says it reads the implant code as a replacement, and which record makes it one
+    (session review s17/ehr, M-3)."""
+    chart = [*meeting_chart(), *_implanted("2026-12-04", "2026-12-01T08:00:00Z")]  # before the order
+    _, answer = sign_with_chart(chart, body=sample("encounter-discharge-demo-meets"))
+    [decision] = cards_of(answer["cards"])
+    assert (
+        "read as a pump replacement (a pump is already in place: an active Device “Implantable "
+        "intrathecal infusion pump”; Procedure 62362 on 1 Dec 2026)" in decision["detail"]
+    ), decision["detail"]
+
+    _, implant = sign_with_chart(meeting_chart(), body=sample("encounter-discharge-demo-meets"))
+    assert not any("read as" in c.get("detail", "") for c in implant["cards"])
+
+
+def test_only_pump_devices_go_with_an_implant_naming_none() -> None:
+    """A pacemaker no Procedure names is no pump an implant put in: it stays (GEHA's exclusion of other
+    programmable devices reads it)."""
+    _, done, pump = _implanted("2026-12-04", "2026-12-04T08:00:00Z")
+    pacemaker = device({"text": "Cardiac pacemaker"})
+    terminology = catalog().terminology
+    record = build_record(PATIENT, _by_type([done, pump, pacemaker]), terminology, {})
+    signs = PumpSigns(frozenset({"62360", "62361", "62362"}), terminology["idds-in-place"])
+    before = record.before((), date(2026, 12, 4), signs)
+    assert [d.source for d in before.devices] == [f"Device/{pacemaker['id']}"]
+    assert before.procedures == ()
+    assert record.before((), date(2026, 12, 5), signs) == record  # the implant before that day: in place
+
+
+def _by_type(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        found.setdefault(resource["resourceType"], []).append(resource)
+    return found
