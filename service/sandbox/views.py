@@ -4,7 +4,7 @@ service's order table, mint a short-lived call token). The hook calls and the fe
 service's ordinary CDS Hooks endpoints, exactly as an EHR's would.
 
 Every sandbox answer forbids loading anything from elsewhere (Content-Security-Policy), and the
-token endpoint answers only the service's own origin, whatever `cors_origins` allows.
+token endpoint answers only the origins the page is served at, whatever `cors_origins` allows.
 """
 
 from __future__ import annotations
@@ -65,6 +65,13 @@ def _answered_hosts(public_base_url: str) -> set[str]:
         port = f":{public.port}" if public.port else ""
         hosts |= {f"{name}{port}" for name in LOOPBACK_NAMES}
     return hosts
+
+
+def page_origins(public_base_url: str) -> set[str]:
+    """The origins the sandbox page is served at (the public scheme with each answered Host): the
+    Origin a browser sends when that page asks for a token."""
+    scheme = urlsplit(public_base_url).scheme
+    return {f"{scheme}://{host}" for host in _answered_hosts(public_base_url)}
 
 
 @bp.before_request
@@ -174,11 +181,11 @@ def orders() -> Response:
 
 @bp.post("/sandbox/api/token")
 def token() -> Response:
-    if current_app.extensions["idds_crd"].settings.public_base_url is None:
+    configured = current_app.extensions["idds_crd"].settings.public_base_url
+    if configured is None:
         return refusal(403, "forbidden", "sandbox tokens are signed only for a configured public_base_url")
-    own = urlsplit(base_url())
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{own.scheme}://{own.netloc}":
+    if origin is not None and origin.lower() not in page_origins(configured):
         return refusal(403, "forbidden", "sandbox tokens are minted for the sandbox page only")
     try:
         body = read_json_body(request)

@@ -65,12 +65,13 @@ def all_of(driver_or_element: Any, css: str) -> list[Any]:
     return list(driver_or_element.find_elements(By.CSS_SELECTOR, css))
 
 
-def fire_for(driver: Any, sandbox: DemoSandbox, patient: str, hook: str) -> str:
-    """Open the page, choose `patient` (its first coverage, the default order kit), draft the
-    orders and fire `hook`; the call status line once the answer is shown."""
+def fire_for(driver: Any, sandbox: DemoSandbox, patient: str, hook: str, page_url: str | None = None) -> str:
+    """Open the page (at `page_url`, else the demo's address), choose `patient` (its preselected
+    coverage, the default order kit), draft the orders and fire `hook`; the call status line once
+    the answer is shown."""
     from selenium.webdriver.support.ui import Select
 
-    driver.get(sandbox.page_url)
+    driver.get(page_url or sandbox.page_url)
     wait(driver, lambda d: by_id(d, "patient").is_enabled())
     Select(by_id(driver, "patient")).select_by_value(patient)
     wait(driver, lambda d: by_id(d, "place-orders").is_enabled())
@@ -231,3 +232,12 @@ def test_every_control_is_labelled_focus_shows_and_text_contrast_is_at_least_4_5
     assert outline == "solid"
     low = browser.execute_script(CONTRAST_SCRIPT.read_text(encoding="utf-8"))
     assert low == [], low[:5]
+
+
+def test_the_page_opened_at_localhost_makes_its_calls(browser: Any, sandbox: DemoSandbox) -> None:
+    """The service answers the page at every loopback spelling: there, too, it gets its call tokens."""
+    set_viewport(browser, 1280, 800)
+    at_localhost = sandbox.page_url.replace("://127.0.0.1:", "://localhost:")
+    status = fire_for(browser, sandbox, "demo-meets", "order-sign", at_localhost)
+    assert re.search(r"order-sign: HTTP 200 in \d+ ms", status), status
+    assert card_titled(browser, "GEHA")  # the answer is shown

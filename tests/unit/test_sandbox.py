@@ -172,6 +172,30 @@ def test_no_token_for_a_page_of_another_origin(demo_app: Flask) -> None:
     assert own.status_code == 200 and own.get_json()["token"]
 
 
+def test_the_page_gets_tokens_at_every_address_it_is_served_at_and_no_other_origin_does(
+    tmp_path: Path,
+) -> None:
+    """The page opened at localhost (answered on purpose beside 127.0.0.1) sends its own Origin: it gets a
+    token that its hook call is accepted with; a page of any other origin, even on loopback, gets none."""
+    client = auth_app(sandbox_settings(tmp_path, "http://127.0.0.1:8080")).test_client()
+    asked = {"service": "idds-crd-order-select"}
+    for page in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"):
+        minted = client.post("/sandbox/api/token", json=asked, headers={"Origin": page}, base_url=page)
+        assert minted.status_code == 200, (page, minted.get_json())
+        called = client.post(
+            "/cds-services/idds-crd-order-select",
+            json=select_body(),
+            headers={"Authorization": f"Bearer {minted.get_json()['token']}", "Origin": page},
+            base_url=page,
+        )
+        assert called.status_code == 200, (page, called.get_json())
+    for other in ("http://localhost:8081", "https://localhost:8080", "http://evil.example:8080", "null"):
+        refused = client.post(
+            "/sandbox/api/token", json=asked, headers={"Origin": other}, base_url="http://localhost:8080"
+        )
+        assert refused.status_code == 403 and "token" not in refused.get_json(), other
+
+
 def _sandbox(**values: Any) -> dict[str, Any]:
     return {"sandbox": {"enabled": True, **values}}
 
