@@ -101,6 +101,27 @@ def card_titled(driver: Any, words: str) -> Any:
     return cards[0]
 
 
+def put_chart(sandbox: DemoSandbox, *resources: dict[str, Any]) -> None:
+    """Write `resources` to the demo's FHIR server (PUT, as the demo bundles are loaded)."""
+    import requests
+
+    entries = [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+        for r in resources
+    ]
+    answer = requests.post(
+        sandbox.fhir_base_url,
+        json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+        headers={"Authorization": f"Bearer {DEMO_TOKEN}", "Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+
+
+def patient(patient_id: str, family: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": patient_id, "name": [{"given": ["Sandbox"], "family": family}]}
+
+
 def feedback_items(sandbox: DemoSandbox, card_uuid: str) -> list[dict[str, Any]]:
     records = sandbox.audit.find(card_uuid)
     return [item for record in records for item in record["feedback"] if item["card"] == card_uuid]
@@ -241,3 +262,30 @@ def test_the_page_opened_at_localhost_makes_its_calls(browser: Any, sandbox: Dem
     status = fire_for(browser, sandbox, "demo-meets", "order-sign", at_localhost)
     assert re.search(r"order-sign: HTTP 200 in \d+ ms", status), status
     assert card_titled(browser, "GEHA")  # the answer is shown
+
+
+def test_no_answer_stays_on_screen_under_another_patient_or_a_failed_call(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Cards and coverage information are one call's: choosing another patient takes them away, and a
+    call that fails shows none (not the earlier call's, with their Accept and Override live)."""
+    from selenium.webdriver.support.ui import Select
+
+    put_chart(sandbox, patient("sandbox-uncovered", "Uncovered"))  # no Coverage: order-sign is a 400
+    assert "HTTP 200" in at_desktop(browser, sandbox, "demo-meets", "order-sign")
+    assert all_of(browser, "#cards article.card") and "GEHA" in by_id(browser, "coverage-info").text
+
+    Select(by_id(browser, "patient")).select_by_value("sandbox-uncovered")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    assert all_of(browser, "#cards article.card") == []
+    assert "GEHA" not in by_id(browser, "coverage-info").text
+    assert by_id(browser, "response-json").get_attribute("textContent") == ""
+
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    by_id(browser, "fire-order-sign").click()
+    status = wait(browser, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t)
+    assert "order-sign: HTTP 400" in status, status
+    assert all_of(browser, "#cards article.card") == [] and all_of(browser, "#cards button") == []
+    assert "the call failed" in by_id(browser, "cards").text
+    assert "GEHA" not in by_id(browser, "coverage-info").text

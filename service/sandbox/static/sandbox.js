@@ -139,6 +139,7 @@
     clear(coverage);
     state.drafts = [];
     state.changed = {};
+    clearAnswer("No call yet for this patient.");
     renderDrafts();
     $("place-orders").disabled = true;
     var patient = state.patients[id];
@@ -270,7 +271,7 @@
   function fire(hook) {
     var service = serviceFor(hook);
     var request = hookRequest(hook);
-    setStatus("call-status", hook + ": calling ...");
+    clearAnswer(hook + ": calling ...");
     $("request-json").textContent = shown(request);
     return mint(service.id, false).then(function (token) {
       var started = performance.now();
@@ -280,6 +281,7 @@
         $("response-json").textContent = shown(answer.body);
         if (!answer.ok) {
           setStatus("call-status", hook + ": " + problem(answer.body, answer.status) + " after " + elapsed + " ms", true);
+          showNoAnswer("No cards: the call failed (above).");
           return;
         }
         var cards = answer.body.cards || [];
@@ -290,10 +292,31 @@
         $("answer").focus({ preventScroll: true }); // keyboard and narrow screens: go to the answer
         $("answer").scrollIntoView({ block: "start" });
       });
-    }).catch(function (error) { setStatus("call-status", hook + ": " + error.message, true); });
+    }).catch(function (error) {
+      setStatus("call-status", hook + ": " + error.message, true);
+      showNoAnswer("No cards: the call failed (above).");
+    });
   }
 
   /* ---------- the answer ---------- */
+
+  function showNoAnswer(words) {
+    // Cards and coverage information belong to one call: none stays on screen under another.
+    clear($("cards"));
+    $("cards").appendChild(el("p", { className: "hint", text: words }));
+    clear($("coverage-info"));
+    $("coverage-info").appendChild(el("p", { className: "hint", text: "Appears here after a call." }));
+  }
+
+  function clearAnswer(status) {
+    // A new call, or another patient: the earlier answer (cards, coverage information, JSON) goes.
+    state.lastHook = null;
+    setStatus("call-status", status);
+    showNoAnswer("");
+    clear($("cards"));
+    $("request-json").textContent = "";
+    $("response-json").textContent = "";
+  }
 
   var INDICATORS = { info: "Info", warning: "Warning", critical: "Critical" };
 
