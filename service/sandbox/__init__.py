@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from service.catalog import Catalog
-from service.sandbox.orders import infusates, order_kits
+from service.sandbox.orders import infusates, order_kits, sample_infusates
 from service.sandbox.signer import load_signer
 from service.sandbox.views import SandboxState, bp
 from service.settings import SandboxSettings
@@ -19,7 +19,8 @@ def install_sandbox(app: Flask, settings: SandboxSettings, catalog: Catalog) -> 
     orders from the policies the service judges by."""
     if not settings.enabled:
         return
+    offered = infusates(catalog.directory)
     app.extensions["idds_crd_sandbox"] = SandboxState(
-        settings, load_signer(settings), order_kits(catalog.order_codes), infusates(catalog.directory)
+        settings, load_signer(settings), order_kits(catalog.order_codes), offered, sample_infusates(offered)
     )
     app.register_blueprint(bp)

@@ -1,5 +1,6 @@
 """The draft orders the sandbox page can place: a few order kits (pump implant, trial, catheter,
-refill, replacement, a non-pump visit) built as FHIR draft orders for the chosen patient and coverage.
+refill, replacement, a non-pump visit) built as FHIR draft orders for the chosen patient and coverage,
+and the infusate each demo patient's own sample requests draft (what the page preselects for it).
 
 Every pump code comes from the service's own order table (`policies/order-codes.yaml`), so the page
 never orders a code the service does not know; the infusates come from the `it-infusates` value set
@@ -23,9 +24,8 @@ from service.yamlsource import load
 RXNORM_URI = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED_URI = "http://snomed.info/sct"
 INTRATHECAL_ROUTE = {"system": SNOMED_URI, "code": "72607000", "display": "Intrathecal route"}
-NON_PUMP_SAMPLE = (
-    Path(__file__).resolve().parents[1] / "demo" / "data" / "requests" / "order-select-non-pump.json"
-)
+SAMPLE_REQUESTS = Path(__file__).resolve().parents[1] / "demo" / "data" / "requests"
+NON_PUMP_SAMPLE = SAMPLE_REQUESTS / "order-select-non-pump.json"
 MAX_KITS = 10
 
 
@@ -109,6 +109,39 @@ def infusates(policy_directory: Path | None = None) -> tuple[Infusate, ...]:
     path = (policy_directory or policies.directory()) / "valuesets" / "it-infusates.yaml"
     rows = load(path).data["rxnorm"]
     return tuple(Infusate(str(row["ingredient"]), str(row["code"])) for row in rows if row.get("code"))
+
+
+def _drafted_infusates(request: dict[str, Any], offered: set[str]) -> list[str]:
+    """The offered RxNorm codes of the MedicationRequests a sample request drafts (or books)."""
+    context = request.get("context") or {}
+    found = []
+    for key in ("draftOrders", "appointments"):
+        for entry in (context.get(key) or {}).get("entry", []):
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") != "MedicationRequest":
+                continue
+            codings = (resource.get("medicationCodeableConcept") or {}).get("coding", [])
+            found += [
+                c["code"] for c in codings if c.get("system") == RXNORM_URI and c.get("code") in offered
+            ]
+    return found
+
+
+def sample_infusates(available: Sequence[Infusate], folder: Path = SAMPLE_REQUESTS) -> dict[str, str | None]:
+    """Per patient of the packaged sample requests, the infusate they draft (the first, in file order),
+    or None where they draft none: the page preselects it, so that a demo patient tried there is judged
+    on the orders the demo data README and `idds-crd demo` judge it on."""
+    offered = {i.code for i in available}
+    chosen: dict[str, str | None] = {}
+    for path in sorted(folder.glob("*.json")):
+        request = json.loads(path.read_text(encoding="utf-8"))
+        patient_id = (request.get("context") or {}).get("patientId")
+        if not isinstance(patient_id, str):
+            continue
+        drafted = _drafted_infusates(request, offered)
+        if chosen.get(patient_id) is None:
+            chosen[patient_id] = drafted[0] if drafted else None
+    return chosen
 
 
 def _order(line: OrderLine, order_id: str, patient_id: str, coverage_id: str | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class SandboxState:
     signer: SandboxSigner
     kits: tuple[OrderKit, ...]
     infusates: tuple[Infusate, ...]
+    patient_infusates: dict[str, str | None]  # the infusate each demo patient's sample requests draft
 
 
 def _state() -> SandboxState:
@@ -121,6 +122,7 @@ def setup() -> Response:
                 for k in kits
             ],
             "infusates": [asdict(i) for i in infusates],
+            "patientInfusates": _state().patient_infusates,
         }
     )
 

@@ -289,3 +289,20 @@ def test_no_answer_stays_on_screen_under_another_patient_or_a_failed_call(
     assert all_of(browser, "#cards article.card") == [] and all_of(browser, "#cards button") == []
     assert "the call failed" in by_id(browser, "cards").text
     assert "GEHA" not in by_id(browser, "coverage-info").text
+
+
+def test_a_demo_patient_gets_the_infusate_of_its_own_sample_and_the_verdict_the_demo_gives(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Drew Spastic's sample drafts baclofen: with the page's defaults GEHA has no criteria for it (the
+    data README's 'not applicable'), not a morphine pump's missing pain items; Lane Upgrade's drafts none."""
+    from selenium.webdriver.support.ui import Select
+
+    status = at_desktop(browser, sandbox, "demo-spasticity", "order-select")
+    assert "HTTP 200" in status, status
+    assert Select(by_id(browser, "infusate")).first_selected_option.get_attribute("value") == "1292"
+    assert any("baclofen" in li.text for li in all_of(browser, "#drafts li"))
+    assert "manual review" in card_titled(browser, "GEHA: no coverage criteria").text
+    Select(by_id(browser, "patient")).select_by_value("demo-cohere-replacement")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    assert Select(by_id(browser, "infusate")).first_selected_option.get_attribute("value") == ""

@@ -23,7 +23,7 @@ from service.auth.tokens import generate_es384_key
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, DEMO_TOKEN, demo_settings, write_private_key
 from service.sandbox import chart
-from service.sandbox.orders import OrderChoiceInvalid, draft_orders, infusates, order_kits
+from service.sandbox.orders import OrderChoiceInvalid, draft_orders, infusates, order_kits, sample_infusates
 from service.sandbox.views import CONTENT_SECURITY_POLICY
 from service.settings import (
     AuthSettings,
@@ -254,6 +254,22 @@ def test_every_pump_kit_orders_codes_of_the_service_order_table_and_the_visit_no
         "non-pump": [None],
     }
     assert {i.ingredient for i in infusates()} >= {"morphine", "baclofen"}
+
+
+def test_each_demo_patient_is_offered_the_infusate_its_own_sample_request_drafts(demo_app: Flask) -> None:
+    """The page preselects these: the spasticity patients' baclofen pump is not made a morphine one, and
+    a patient whose sample drafts no infusate gets none (the chart's active intrathecal order counts)."""
+    offered = sample_infusates(infusates())
+    assert {p: offered[p] for p in ("demo-spasticity", "demo-cmm210-spasticity", "demo-kpwa-spasticity")} == {
+        "demo-spasticity": "1292",
+        "demo-cmm210-spasticity": "1292",
+        "demo-kpwa-spasticity": "1292",
+    }
+    assert offered["demo-meets"] == offered["demo-insufficient"] == "7052"  # morphine, as their samples
+    assert offered["demo-cohere-replacement"] is offered["demo-cmm210-replacement"] is None
+    assert offered["demo-refill"] is None
+    setup = demo_app.test_client().get("/sandbox/api/setup").get_json()
+    assert setup["patientInfusates"] == offered
 
 
 def test_drafted_orders_are_fhir_drafts_for_the_patient_and_the_chosen_coverage() -> None:

@@ -106,7 +106,7 @@
       setup.infusates.forEach(function (i) {
         infusate.appendChild(el("option", { value: i.code, text: i.ingredient + " (RxNorm " + i.code + ")" }));
       });
-      infusate.value = setup.infusates.length ? setup.infusates[0].code : "";
+      infusate.value = ""; // until a patient is chosen: then what its demo sample request drafts
       var buttons = $("hook-buttons");
       setup.services.forEach(function (service) {
         var button = el("button", { type: "button", id: "fire-" + service.hook, text: service.hook });
@@ -142,6 +142,10 @@
     clearAnswer("No call yet for this patient.");
     renderDrafts();
     $("place-orders").disabled = true;
+    // The infusate the patient's own demo sample request drafts (none where it drafts none, or where
+    // the patient has no sample): a baclofen-pump patient is not made a morphine-pump order unasked.
+    var drafted = state.setup.patientInfusates;
+    $("infusate").value = (Object.prototype.hasOwnProperty.call(drafted, id) && drafted[id]) || "";
     var patient = state.patients[id];
     $("patient-facts").textContent = patient
       ? [patient.gender, patient.birthDate ? "born " + patient.birthDate : null].filter(Boolean).join(", ")
