@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from service.catalog import Catalog
+from service.sandbox import chart
 from service.sandbox.orders import infusates, order_kits, sample_infusates
 from service.sandbox.signer import load_signer
 from service.sandbox.views import SandboxState, bp
@@ -21,6 +22,11 @@ def install_sandbox(app: Flask, settings: SandboxSettings, catalog: Catalog) -> 
         return
     offered = infusates(catalog.directory)
     app.extensions["idds_crd_sandbox"] = SandboxState(
-        settings, load_signer(settings), order_kits(catalog.order_codes), offered, sample_infusates(offered)
+        settings,
+        load_signer(settings),
+        order_kits(catalog.order_codes),
+        offered,
+        sample_infusates(offered),
+        chart.demo_patient_ids(),
     )
     app.register_blueprint(bp)

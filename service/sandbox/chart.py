@@ -1,4 +1,5 @@
-"""What the sandbox page shows to choose from: the patients of its FHIR server and their coverages.
+"""What the sandbox page shows to choose from: the patients of its FHIR server (the demo patients
+first) and their coverages.
 
 Read on the server side, with the sandbox's own access token for that server, so the page needs
 neither CORS on the FHIR server nor a FHIR client of its own. Each answer is bounded (one page, a
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -21,6 +24,7 @@ TIMEOUT_SECONDS = 10.0
 PAGE = 100
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 PATIENT_ID = re.compile(FHIR_ID)
+DEMO_PATIENTS = Path(__file__).resolve().parents[1] / "demo" / "data" / "patients"
 
 
 class ChartUnavailable(RuntimeError):
@@ -75,8 +79,21 @@ def _name(patient: dict[str, Any]) -> str:
     return str(patient.get("id", "?"))
 
 
-def patients(fhir_server: str, token: str | None) -> list[dict[str, Any]]:
-    """Every patient on the server's first page, sorted by id, each with a name to show."""
+def demo_patient_ids(folder: Path = DEMO_PATIENTS) -> frozenset[str]:
+    """The ids of the Patients of the packaged demo bundles (`service/demo/data/patients`)."""
+    ids = set()
+    for path in folder.glob("*.json"):
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+        for entry in dicts(bundle.get("entry")):
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+                ids.add(str(resource.get("id")))
+    return frozenset(ids)
+
+
+def patients(fhir_server: str, token: str | None, demo: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Every patient on the server's first page, each with a name to show and whether it is one of
+    `demo` (the demo patients, listed first), sorted by id within each group."""
     found = _search(fhir_server, token, "Patient", {"_count": str(PAGE)})
     rows = [
         {
@@ -84,12 +101,13 @@ def patients(fhir_server: str, token: str | None) -> list[dict[str, Any]]:
             "name": _name(p),
             "birthDate": p.get("birthDate"),
             "gender": p.get("gender"),
+            "demo": p["id"] in demo,
             "resource": p,
         }
         for p in found
         if isinstance(p.get("id"), str)
     ]
-    return sorted(rows, key=lambda row: row["id"])
+    return sorted(rows, key=lambda row: (not row["demo"], row["id"]))
 
 
 def _payer(coverage: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ class SandboxState:
     kits: tuple[OrderKit, ...]
     infusates: tuple[Infusate, ...]
     patient_infusates: dict[str, str | None]  # the infusate each demo patient's sample requests draft
+    demo_patients: frozenset[str]  # listed first
 
 
 def _state() -> SandboxState:
@@ -132,7 +133,11 @@ def patients() -> Response:
     settings = _state().settings
     try:
         return json_response(
-            {"patients": chart.patients(settings.fhir_server or "", settings.fhir_access_token)}
+            {
+                "patients": chart.patients(
+                    settings.fhir_server or "", settings.fhir_access_token, _state().demo_patients
+                )
+            }
         )
     except chart.ChartUnavailable as exc:
         return refusal(502, "transient", str(exc))

@@ -306,3 +306,54 @@ def test_a_demo_patient_gets_the_infusate_of_its_own_sample_and_the_verdict_the_
     Select(by_id(browser, "patient")).select_by_value("demo-cohere-replacement")
     wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
     assert Select(by_id(browser, "infusate")).first_selected_option.get_attribute("value") == ""
+
+
+def coverage(coverage_id: str, patient_id: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Coverage",
+        "id": coverage_id,
+        "status": status,
+        "beneficiary": {"reference": f"Patient/{patient_id}"},
+        "payor": [{"display": "GEHA"}],
+    }
+
+
+def test_demo_patients_come_first_an_active_coverage_is_chosen_and_none_active_is_said_before_the_call(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Another patient on the FHIR server sorts after the demo ones; its active Coverage is preselected
+    though a cancelled one comes first; with none active, the page says so before order-sign's 400."""
+    from selenium.webdriver.support.ui import Select
+
+    put_chart(
+        sandbox,
+        patient("0-lapsed", "Lapsed"),
+        coverage("0-lapsed-a-cancelled", "0-lapsed", "cancelled"),
+        coverage("0-lapsed-b-active", "0-lapsed", "active"),
+        patient("0-cancelled", "Cancelled"),
+        coverage("0-cancelled-only", "0-cancelled", "cancelled"),
+    )
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    listed = [o.get_attribute("value") for o in all_of(browser, "#patient option")][1:]
+    assert listed[0].startswith("demo-") and listed.index("0-lapsed") > listed.index("demo-two-coverages")
+    patients = Select(by_id(browser, "patient"))
+    patients.select_by_value("0-lapsed")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    assert (
+        Select(by_id(browser, "coverage")).first_selected_option.get_attribute("value") == "0-lapsed-b-active"
+    )
+    assert not by_id(browser, "coverage-note").is_displayed()
+    Select(by_id(browser, "coverage")).select_by_value("0-lapsed-a-cancelled")
+    assert "This coverage is cancelled, not active" in by_id(browser, "coverage-note").text
+
+    patients.select_by_value("0-cancelled")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    note = by_id(browser, "coverage-note").text
+    assert "No active coverage on file for this patient" in note and "HTTP 400" in note, note
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    by_id(browser, "fire-order-sign").click()
+    status = wait(browser, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t)
+    assert "order-sign: HTTP 400" in status and "no active Coverage" in status, status

@@ -367,6 +367,30 @@ def test_patients_and_coverages_are_read_with_the_sandbox_token() -> None:
 
 
 @responses.activate
+def test_the_demo_patients_are_listed_first_and_marked(demo_app: Flask) -> None:
+    """Other patients on the FHIR server (the Synthea ones `idds-crd demo` loads, whose ids are UUIDs)
+    come after the fifteen demo patients, whose ids are those of the packaged bundles."""
+    demo = chart.demo_patient_ids()
+    assert len(demo) == 15 and {"demo-meets", "demo-spasticity", "demo-refill"} <= demo
+    people = [("08bb5ad8-79b2", "Harland DuBuque"), ("demo-meets", "Avery Meets"), ("0abec82b", "Margarette")]
+    responses.get(
+        f"{FHIR}/Patient",
+        json={
+            "resourceType": "Bundle",
+            "entry": [
+                {"resource": {"resourceType": "Patient", "id": i, "name": [{"text": n}]}} for i, n in people
+            ],
+        },
+    )
+    listed = demo_app.test_client().get("/sandbox/api/patients").get_json()["patients"]
+    assert [(p["id"], p["demo"]) for p in listed] == [
+        ("demo-meets", True),
+        ("08bb5ad8-79b2", False),
+        ("0abec82b", False),
+    ]
+
+
+@responses.activate
 def test_a_failing_fhir_server_is_a_502_that_names_no_token(demo_app: Flask) -> None:
     responses.get(f"{FHIR}/Patient", status=401, body="Bearer demo-access-token refused")
     answer = demo_app.test_client().get("/sandbox/api/patients")

@@ -9,7 +9,7 @@
   "use strict";
 
   var USER = "Practitioner/demo-practitioner";
-  var state = { setup: null, patients: {}, coverages: {}, drafts: [], selections: [], changed: {}, lastHook: null };
+  var state = { setup: null, patients: {}, coverages: {}, coveragesOf: null, drafts: [], selections: [], changed: {}, lastHook: null };
 
   function $(id) { return document.getElementById(id); }
 
@@ -125,10 +125,12 @@
       var select = $("patient");
       clear(select);
       select.appendChild(el("option", { value: "", text: "choose a patient (" + body.patients.length + ")" }));
+      var groups = { demo: el("optgroup", { label: "Demo patients" }), other: el("optgroup", { label: "Other patients on the FHIR server" }) };
       body.patients.forEach(function (p) {
         state.patients[p.id] = p;
-        select.appendChild(el("option", { value: p.id, text: p.name + " — " + p.id }));
+        groups[p.demo ? "demo" : "other"].appendChild(el("option", { value: p.id, text: p.name + " — " + p.id }));
       });
+      [groups.demo, groups.other].forEach(function (group) { if (group.firstChild) select.appendChild(group); });
       select.disabled = false;
     });
   }
@@ -137,6 +139,9 @@
     var id = $("patient").value;
     var coverage = $("coverage");
     clear(coverage);
+    state.coverages = {};
+    state.coveragesOf = null;
+    describeCoverage();
     state.drafts = [];
     state.changed = {};
     clearAnswer("No call yet for this patient.");
@@ -157,6 +162,7 @@
     }
     coverage.appendChild(el("option", { value: "", text: "loading coverages ..." }));
     return getJson("/sandbox/api/patients/" + encodeURIComponent(id) + "/coverages").then(function (body) {
+      if ($("patient").value !== id) return; // another patient was chosen meanwhile
       clear(coverage);
       state.coverages = {};
       body.coverages.forEach(function (c) {
@@ -165,9 +171,33 @@
         coverage.appendChild(el("option", { value: c.id, text: words }));
       });
       if (!body.coverages.length) coverage.appendChild(el("option", { value: "", text: "no coverage on file" }));
+      var active = body.coverages.filter(function (c) { return c.status === "active"; })[0];
+      if (active) coverage.value = active.id; // the prefetch template asks for the active Coverage
+      state.coveragesOf = id;
       coverage.disabled = false;
+      describeCoverage();
       $("place-orders").disabled = false;
     }).catch(function (error) { setStatus("setup-status", error.message, true); });
+  }
+
+  function describeCoverage() {
+    // Before any call: what a patient without an active Coverage, or a Coverage that is not active,
+    // will be answered, so that the HTTP 400 of order-sign and appointment-book is no surprise.
+    var chosen = state.coverages[$("coverage").value];
+    var anyActive = Object.keys(state.coverages).some(function (id) { return state.coverages[id].status === "active"; });
+    var words = "";
+    if (state.coveragesOf !== $("patient").value || !state.coveragesOf) words = ""; // none chosen, or loading
+    else if (!anyActive) {
+      words = "No active coverage on file for this patient: order-select answers with a notice card, and " +
+        "order-sign and appointment-book answer HTTP 400 naming the missing Coverage (CRD: those hooks are " +
+        "answered for the patient's active Coverage).";
+    } else if (chosen && chosen.status !== "active") {
+      words = "This coverage is " + (chosen.status || "without a status") + ", not active: the calls find no " +
+        "active Coverage, so order-sign and appointment-book answer HTTP 400. Choose an active one to have " +
+        "the orders judged.";
+    }
+    $("coverage-note").textContent = words;
+    $("coverage-note").hidden = !words;
   }
 
   function placeOrders() {
@@ -524,6 +554,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     $("patient").addEventListener("change", choosePatient);
+    $("coverage").addEventListener("change", describeCoverage);
     $("place-orders").addEventListener("click", placeOrders);
     loadSetup().then(loadPatients).catch(function (error) { setStatus("setup-status", error.message, true); });
   });
