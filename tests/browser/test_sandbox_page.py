@@ -204,6 +204,11 @@ def test_accepting_a_suggestion_changes_the_draft_orders_and_reaches_the_audit_t
     added = [li for li in all_of(browser, "#drafts li.changed") if "62322" in li.text]
     assert added and "added" in added[0].text
     assert len(all_of(browser, "#drafts li")) == len(drafts_before) + 1
+    # the trial card's selectionBehavior is at-most-one: its other suggestion can no longer be accepted
+    (other,) = all_of(card, ".suggestion button")[1:]
+    assert not other.is_enabled()
+    assert "Not taken" in all_of(card, ".suggestion [role=status]")[1].text
+    assert "at most one" in card.find_element("css selector", ".selection-note").text
     items = feedback_items(sandbox, card.get_attribute("data-uuid"))
     assert [i["outcome"] for i in items] == ["accepted"]
     assert len(items[0]["accepted_suggestions"]) == 1

@@ -383,8 +383,12 @@
           el("span", { className: "code", text: link.type === "smart" ? " (SMART app)" : "" })
         ]));
       });
+      var accepts = []; // the card's Accept buttons: at-most-one lets only one of them be pressed
+      if (card.selectionBehavior === "at-most-one" && (card.suggestions || []).length > 1) {
+        article.appendChild(el("p", { className: "hint selection-note", text: "Accept at most one of these suggestions." }));
+      }
       (card.suggestions || []).forEach(function (suggestion) {
-        article.appendChild(suggestionBlock(card, suggestion, service));
+        article.appendChild(suggestionBlock(card, suggestion, service, accepts));
       });
       if ((card.overrideReasons || []).length) article.appendChild(overrideBlock(card, index, service));
       holder.appendChild(article);
@@ -396,7 +400,7 @@
     return action.type + " " + target + (action.description ? ": " + action.description : "");
   }
 
-  function suggestionBlock(card, suggestion, service) {
+  function suggestionBlock(card, suggestion, service, accepts) {
     var block = el("div", { className: "suggestion" });
     block.appendChild(el("p", {}, [el("strong", { text: "Suggestion: " }), suggestion.label || ""]));
     var actions = el("ul", {});
@@ -405,8 +409,17 @@
     var button = el("button", { type: "button", className: "primary", text: "Accept" });
     button.setAttribute("aria-label", "Accept: " + (suggestion.label || "suggestion"));
     var outcome = el("span", { role: "status" });
+    accepts.push({ button: button, outcome: outcome });
     button.addEventListener("click", function () {
       button.disabled = true;
+      if (card.selectionBehavior === "at-most-one") {
+        // CDS Hooks: the user may choose at most one of the card's suggestions.
+        accepts.forEach(function (other) {
+          if (other.button === button || other.button.disabled) return;
+          other.button.disabled = true;
+          other.outcome.textContent = " Not taken: another suggestion of this card was accepted.";
+        });
+      }
       applyActions(suggestion.actions || []);
       var item = { card: card.uuid, outcome: "accepted", acceptedSuggestions: [{ id: suggestion.uuid }],
         outcomeTimestamp: new Date().toISOString() };
