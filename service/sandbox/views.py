@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from service.http_input import InputRefused, read_json_body
+from service.questionnaires import QUESTIONNAIRE_BASE
 from service.registry import SERVICES
 from service.routes import json_response, refusal, refused_input
 from service.sandbox import chart
@@ -124,6 +125,7 @@ def setup() -> Response:
             ],
             "infusates": [asdict(i) for i in infusates],
             "patientInfusates": _state().patient_infusates,
+            "questionnaireBase": QUESTIONNAIRE_BASE,  # canonicals the service serves at /fhir/Questionnaire/
         }
     )
 

@@ -362,3 +362,24 @@ def test_demo_patients_come_first_an_active_coverage_is_chosen_and_none_active_i
     by_id(browser, "fire-order-sign").click()
     status = wait(browser, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t)
     assert "order-sign: HTTP 400" in status and "no active Coverage" in status, status
+
+
+def test_the_documentation_form_of_the_coverage_information_is_a_link_to_the_form_served_here(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """The coverage information names the form by canonical, on a host that is not this service; the
+    service serves it at /fhir/Questionnaire/{id}, so the page links there."""
+    import requests
+
+    assert "HTTP 200" in at_desktop(browser, sandbox, "demo-insufficient", "order-sign")
+    forms = browser.execute_script(
+        "return [...document.querySelectorAll('#coverage-info dt')]"
+        ".filter(dt => dt.textContent === 'Questionnaire to complete')"
+        ".map(dt => dt.nextElementSibling)"
+        ".map(dd => [dd.textContent, (dd.querySelector('a') || {}).href])"
+    )
+    assert forms, by_id(browser, "coverage-info").text
+    for canonical, href in forms:
+        assert href and href.startswith(f"{sandbox.base_url}/fhir/Questionnaire/"), (canonical, href)
+        served = requests.get(href, timeout=10).json()
+        assert served["resourceType"] == "Questionnaire" and served["url"] == canonical.split("|")[0]

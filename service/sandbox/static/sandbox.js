@@ -536,6 +536,16 @@
     return "";
   }
 
+  function servedForm(canonical) {
+    // A documentation form's canonical (url|version) names a Questionnaire this service serves at
+    // /fhir/Questionnaire/{id}: the address to open it at, else null.
+    var base = state.setup.questionnaireBase + "/";
+    var id = canonical.split("|")[0];
+    if (id.indexOf(base) !== 0) return null;
+    id = id.slice(base.length);
+    return /^[A-Za-z0-9\-.]{1,64}$/.test(id) ? "/fhir/Questionnaire/" + id : null;
+  }
+
   function renderCoverage(actions) {
     var holder = $("coverage-info");
     clear(holder);
@@ -554,7 +564,10 @@
           var known = sub.url === "coverage" && state.coverages[String(value).replace(/^Coverage\//, "")];
           if (known) value = known.payer + " (" + value + ")";
           list.appendChild(el("dt", { text: words.label }));
-          list.appendChild(el("dd", { text: words[value] || value }));
+          var form = sub.url === "questionnaire" && servedForm(String(value));
+          list.appendChild(form
+            ? el("dd", {}, [el("a", { href: form, target: "_blank", rel: "noopener noreferrer", text: value })])
+            : el("dd", { text: words[value] || value }));
         });
         item.appendChild(list);
         holder.appendChild(item);
