@@ -383,3 +383,18 @@ def test_the_documentation_form_of_the_coverage_information_is_a_link_to_the_for
         assert href and href.startswith(f"{sandbox.base_url}/fhir/Questionnaire/"), (canonical, href)
         served = requests.get(href, timeout=10).json()
         assert served["resourceType"] == "Questionnaire" and served["url"] == canonical.split("|")[0]
+
+
+def test_a_policy_page_a_card_links_to_is_laid_out_for_a_phone(browser: Any, sandbox: DemoSandbox) -> None:
+    """A phone lays a page without a viewport meta out 980 px wide and shrinks it: the policy page is
+    laid out at the phone's own width, nothing past its right edge."""
+    assert "HTTP 200" in at_desktop(browser, sandbox, "demo-meets", "order-sign")
+    link = card_titled(browser, "GEHA policy").find_element("css selector", "a").get_attribute("href")
+    assert link.startswith(f"{sandbox.base_url}/policies/"), link
+    set_viewport(browser, 390, 844, mobile=True)
+    browser.get(link)
+    wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+    widths = browser.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+    )
+    assert widths[0] == 390 and widths[1] <= 390, widths
