@@ -267,8 +267,8 @@ def _policy_lines(d: Determination) -> list[str]:
 def detail(episode: Episode, instructions: bool = True) -> str:
     """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
     the policy; within DETAIL_LIMIT characters, dropping the least decisive items' lines first
-    (pointing to the Instructions card for them when the answer carries one, else naming them: this
-    card is the only one that lists them)."""
+    (pointing to the Instructions card for them, by the title it shows, when the answer carries one,
+    else naming them: this card is the only one that lists them)."""
     d = episode.lead
     orders = listing([order_words(x) for x in episode.lines])
     # an implant code read as a replacement: the policy card names the kind, this one says why
@@ -293,8 +293,9 @@ def detail(episode: Episode, instructions: bool = True) -> str:
         return [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:
-        if instructions:
-            more = "see the Instructions card and the policy page"
+        if instructions:  # the headline is the one of its open items, whatever approvals are held
+            listing_card = plain(instructions_summary(episode, next_steps(episode)[0]))
+            more = f"all are listed on the card “{listing_card}” and the policy page"
         else:
             more = shorten("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
         sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], ending]
@@ -507,13 +508,17 @@ def next_steps(
     )
 
 
+def instructions_summary(episode: Episode, headline: str) -> str:
+    """The Instructions card's title, as shown (the decision card points to it by these words)."""
+    return shorten(f"{episode.lead.payer}: {headline} for {', '.join(episode.codes)}", SUMMARY_LIMIT)
+
+
 def instructions_card(
     episode: Episode, headline: str, steps: Sequence[tuple[Step, str]]
 ) -> dict[str, object]:
     """A text-only card listing `steps` grouped by who does what, numbered across the groups so the
     count is plain; shared by the order lines (of one payer) that need the same steps."""
     first = episode.lead
-    codes = ", ".join(episode.codes)
     lines: list[str] = []
     number = 0
     for step in Step:
@@ -524,7 +529,7 @@ def instructions_card(
             number += 1
             lines.append(f"{number}. {text}")
     return card(
-        f"{first.payer}: {headline} for {codes}",
+        instructions_summary(episode, headline),
         "\n".join(lines),
         first.payer,
         "clinical-reminder",

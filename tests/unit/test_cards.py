@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cards.items import Episode, failing
-from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card
+from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests import card_scenarios
 from tests.builders import (
@@ -171,9 +171,12 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
         dataclasses.replace(c, label=c.label + " " + "very long words " * 12) for c in d.criteria
     )
     padded = dataclasses.replace(d, criteria=long_labels)
-    detail = decision_card(Episode.of([padded]))["detail"]
+    episode = Episode.of([padded])
+    detail = decision_card(episode)["detail"]
     assert len(detail) <= DETAIL_LIMIT
-    assert "more: see the Instructions card and the policy page." in detail
+    # it points to the Instructions card by the title that card shows (no card is titled "Instructions")
+    listing = instructions_card(episode, *next_steps(episode))["summary"]
+    assert f"more: all are listed on the card “{listing}” and the policy page." in detail
     assert detail.splitlines()[-2].startswith("_GEHA policy")
 
 
