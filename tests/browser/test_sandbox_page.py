@@ -398,3 +398,19 @@ def test_a_policy_page_a_card_links_to_is_laid_out_for_a_phone(browser: Any, san
         "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
     )
     assert widths[0] == 390 and widths[1] <= 390, widths
+
+
+def test_appointment_book_judges_the_same_drafts_as_order_sign(browser: Any, sandbox: DemoSandbox) -> None:
+    """The same drafts go to every button: the booked pump order names the drafted infusate (the drug
+    the sandbox never writes to the chart), so Elliot's verdict does not change between the hooks."""
+    import json
+
+    assert "HTTP 200" in at_desktop(browser, sandbox, "demo-kaiser-medicare", "order-sign")
+    signed = all_of(browser, "#cards article.card h3")[0].text
+    by_id(browser, "fire-appointment-book").click()
+    wait(browser, lambda d: "appointment-book: HTTP 200" in by_id(d, "call-status").text)
+    assert all_of(browser, "#cards article.card h3")[0].text == signed
+    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    booked = [e["resource"] for e in sent["context"]["appointments"]["entry"]]
+    [order] = [r for r in booked if r["resourceType"] == "ServiceRequest"]
+    assert [c["code"] for d in order["orderDetail"] for c in d["coding"]] == ["7052"]

@@ -255,10 +255,25 @@
     return { resourceType: "Bundle", type: type, entry: resources.map(function (r) { return { resource: r }; }) };
   }
 
+  function withDrug(order) {
+    // A booked order after signing: the drug drafted beside it would be the chart's active order by
+    // then, but the sandbox writes nothing to the chart, so the booked order names it (orderDetail, as
+    // the service reads a pump order's drug); else appointment-book judged the pump with no drug.
+    var nonPump = state.setup.kits.filter(function (k) { return k.id === "non-pump"; })
+      .reduce(function (codes, k) { return codes.concat(k.lines.map(function (l) { return l.code; })); }, []);
+    var coding = ((order.code || {}).coding || [])[0] || {};
+    var drugs = state.drafts.filter(function (o) { return o.resourceType === "MedicationRequest"; })
+      .map(function (o) { return JSON.parse(JSON.stringify(o.medicationCodeableConcept)); });
+    if (!drugs.length || nonPump.indexOf(coding.code) >= 0) return order;
+    var booked = JSON.parse(JSON.stringify(order));
+    booked.orderDetail = (booked.orderDetail || []).concat(drugs);
+    return booked;
+  }
+
   function appointments(patientId) {
     var start = new Date(Date.now() + 7 * 86400000);
     start.setUTCHours(8, 0, 0, 0);
-    var orders = state.drafts.filter(function (o) { return o.resourceType === "ServiceRequest"; });
+    var orders = state.drafts.filter(function (o) { return o.resourceType === "ServiceRequest"; }).map(withDrug);
     var booked = orders.map(function (order, n) {
       return {
         resourceType: "Appointment",
