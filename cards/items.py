@@ -404,8 +404,15 @@ def met_count(d: Determination) -> int:
 
 def none_documented(d: Determination) -> tuple[str, ...]:
     """The labels of the criteria met because nothing in the chart shows what they rule out (a
-    contraindication, "no X": contract §3, Absence), in the policy's order."""
-    return tuple(leaf.label for top in d.criteria for leaf in top.leaves() if leaf.by_absence)
+    contraindication, "no X": contract §3, Absence), in the policy's order: the criteria as the card
+    counts them ("N of M criteria met"), not their parts, each met on absence alone (not one met by a
+    record, such as a cancer diagnosis, beside an absence: review s17 F-4)."""
+    return tuple(top.label for top in d.criteria if top.status == Status.MET and _met_by_absence(top))
+
+
+def _met_by_absence(top: CriterionResult) -> bool:
+    met = [leaf for leaf in top.leaves() if leaf.status == Status.MET]
+    return bool(met) and all(leaf.by_absence for leaf in met)
 
 
 _SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome.NOT_APPLICABLE)

@@ -248,13 +248,14 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
     absent = items.none_documented(d)
     if not absent:
         return [line]
-    lead = f"{line} Met, none documented: "
+    lead = f"{line} None documented: "
     for shown in range(len(absent), 0, -1):
         more = f"; and {len(absent) - shown} more" if shown < len(absent) else ""
         text = f"{lead}{'; '.join(absent[:shown])}{more}."
         if len(text) <= room:
             return [text]
-    return [f"{lead}{len(absent)} criteria." if len(absent) > 1 else f"{lead}1 criterion."]
+    counted = f"{len(absent)} criteria" if len(absent) > 1 else "1 criterion"
+    return [f"{line} None documented of what {counted} rule out."]
 
 
 def _policy_lines(d: Determination) -> list[str]:
@@ -295,7 +296,7 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:
         if instructions:  # the headline is the one of its open items, whatever approvals are held
             listing_card = plain(instructions_summary(episode, next_steps(episode)[0]))
-            more = f"all are listed on the card “{listing_card}” and the policy page"
+            more = f"see the card “{listing_card}”"
         else:
             more = shorten("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
         sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], ending]

@@ -109,7 +109,7 @@ def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() 
     assert listed == [
         "- ❌ **No other implanted programmable device**: " + d.by_status(Status.NOT_MET)[0].finding
     ]
-    assert any(line.startswith("✅ 13 of 14 criteria met. Met, none documented: ") for line in lines)
+    assert any(line.startswith("✅ 13 of 14 criteria met. None documented: ") for line in lines)
     assert lines[-2].startswith("_GEHA policy: Implantable Intrathecal Infusion Pump")
 
 
@@ -122,7 +122,7 @@ def test_the_card_says_none_documented_for_what_is_met_by_absence() -> None:
     [met] = [line for line in decision_card(Episode.of([d]))["detail"].splitlines() if line.startswith("✅")]
     absent = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "none documented"]
     assert "F. No current infection" in absent and "No other implanted programmable device" in absent
-    assert met.startswith("✅ All 14 criteria met. Met, none documented: E. No acute psychiatric")
+    assert met.startswith("✅ All 14 criteria met. None documented: E. No acute psychiatric")
     assert all(label in met for label in absent)
     recorded = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "recorded yes"]
     assert recorded and not any(label in met for label in recorded)  # a documented "met" is not absence
@@ -144,8 +144,8 @@ def test_what_none_documents_gives_way_to_what_is_open() -> None:
 
     _, whole = met_line(0)
     detail, cut = met_line(40)
-    assert whole.startswith("✅ 11 of 14 criteria met. Met, none documented: E. No acute psychiatric")
-    assert cut.startswith("✅ 11 of 14 criteria met. Met, none documented: ") and len(cut) < len(whole)
+    assert whole.startswith("✅ 11 of 14 criteria met. None documented: E. No acute psychiatric")
+    assert cut.startswith("✅ 11 of 14 criteria met. None documented: ") and len(cut) < len(whole)
     assert len(detail.splitlines()) == len(met_line(0)[0].splitlines())
 
 
@@ -176,7 +176,7 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
     assert len(detail) <= DETAIL_LIMIT
     # it points to the Instructions card by the title that card shows (no card is titled "Instructions")
     listing = instructions_card(episode, *next_steps(episode))["summary"]
-    assert f"more: all are listed on the card “{listing}” and the policy page." in detail
+    assert f"more: see the card “{listing}”." in detail
     assert detail.splitlines()[-2].startswith("_GEHA policy")
 
 
