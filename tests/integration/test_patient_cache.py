@@ -73,9 +73,13 @@ def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
         "cache-changing": "demo-meets",
         "cache-documenting": "demo-insufficient",
         "cache-documenting-shared": "demo-insufficient",
+        "cache-uninsured": "demo-meets",
     }
     for patient_id, base in copies.items():
-        fhir_server.load(_renamed(_chart(base), base, patient_id))
+        chart = _renamed(_chart(base), base, patient_id)
+        if patient_id == "cache-uninsured":  # its Coverage is recorded later (a test does)
+            chart["entry"] = [e for e in chart["entry"] if e["resource"]["resourceType"] != "Coverage"]
+        fhir_server.load(chart)
     return copies
 
 
@@ -274,6 +278,25 @@ def test_two_replicas_share_the_cache_in_redis(world: World, redis: RedisServer)
     assert world.queries(two, sign_after(select)) == 0
     world.clock.advance(TTL + 1)  # the expiry inside each stored value holds in Redis too
     assert world.queries(two, sign_after(select)) == queries_of_a_call
+
+
+def test_a_call_refused_for_its_coverage_leaves_nothing_cached_so_the_retry_reads_the_coverage(
+    world: World, fhir_server: LocalFhirServer
+) -> None:
+    """Review s17 F-3: an order-sign refused (400) for want of a Coverage kept the empty Coverage search
+    in the cache, and the EHR's retry once the registrar recorded the Coverage was refused from it."""
+    app = world.app()
+    sign = sign_after(world.select("cache-uninsured"))
+    response = call(app.test_client(), world.first, sign)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    chart = _renamed(_chart("demo-meets"), "demo-meets", "cache-uninsured")
+    fhir_server.load(
+        {**chart, "entry": [e for e in chart["entry"] if e["resource"]["resourceType"] == "Coverage"]}
+    )
+    world.proxy.reset()
+    retried = call(app.test_client(), world.first, sign)
+    assert retried.status_code == 200, retried.get_data(as_text=True)[:300]
+    assert "Coverage" in world.proxy.requests
 
 
 def test_a_replica_asking_for_documentation_drops_what_it_read_from_the_shared_redis(
