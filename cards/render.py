@@ -355,9 +355,9 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     if route is None:
         summary = f"No active coverage found: coverage rules for {codes} were not checked"
         detail = (
-            "The EHR holds no active insurance in force today for this patient (none is active, or its "
-            "period has ended or not begun), so no payer's intrathecal pump policy could be applied. If "
-            "the patient is insured, make sure the insurance is recorded as active, with its current period."
+            "The EHR holds no active insurance for this patient (none is active, or its period has "
+            "ended), so no payer's intrathecal pump policy could be applied. If the patient is insured, "
+            "make sure the insurance is recorded as active, with its current period."
         )
         label = SERVICE_LABEL
     elif route.elsewhere is not None:

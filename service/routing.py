@@ -270,14 +270,14 @@ def _match(
     return None, "no payer identifier or name in the routing table"
 
 
-def in_force(coverage: Mapping[str, Any], today: date) -> bool:
-    """Whether the Coverage's `period` holds `today` (contract §6, "the single relevant Coverage": one
-    that ended 30 days ago, or begins next month, is not the patient's coverage for this order). Its
-    ends are days, both included: a dateTime's own date, a partial date its whole month or year; an
-    end that cannot be read bounds nothing."""
-    period = as_dict(coverage.get("period"))
-    start, end = _first_day(period.get("start")), _last_day(period.get("end"))
-    return (start is None or start <= today) and (end is None or today <= end)
+def not_ended(coverage: Mapping[str, Any], today: date) -> bool:
+    """Whether the Coverage's `period` has not ended before `today` (contract §6, "the single relevant
+    Coverage": one that ended 30 days ago is not the patient's coverage for this order). Its end is a
+    day, included: a dateTime's own date, a partial date its whole month or year; an end that cannot
+    be read bounds nothing. A Coverage that begins later is relevant: an order placed in December is
+    often carried out in January, under the plan that begins then (session review s17 F-2)."""
+    end = _last_day(as_dict(coverage.get("period")).get("end"))
+    return end is None or today <= end
 
 
 def _first_day(value: Any) -> date | None:
@@ -296,17 +296,17 @@ def _last_day(value: Any) -> date | None:
 
 def coverage_not_answered(routes: Iterable[Route], one_coverage: bool = True) -> str | None:
     """Why a call cannot be answered for its Coverage, or None when it can. With no active Coverage
-    in force on the call's day none can (coverage information names one); under CRD 2.2
+    whose period has not ended none can (coverage information names one); under CRD 2.2
     (`one_coverage`, §hook-13: the client sends the one primary Coverage) neither can one sent for
     several, or for one whose payer this service does not serve. Each is a bad request."""
     found = list(routes)
     coverages = {r.coverage for r in found}
     if not coverages:
-        return "no active Coverage in force today was sent or found"
+        return "no active Coverage was sent or found"
     if not one_coverage:
         return None
     if len(coverages) > 1:
-        return f"{len(coverages)} active Coverages in force today were sent or found, not one"
+        return f"{len(coverages)} active Coverages were sent or found, not one"
     if any(r.payer is None for r in found):
         return "the Coverage's payer is not one this service answers for"
     return None
@@ -319,12 +319,12 @@ def route_coverages(
     today: date,
     server: str | None = None,
 ) -> list[Route]:
-    """A Route for every relevant Coverage (active and `in_force` `today`, the call's day) and every
+    """A Route for every relevant Coverage (active and `not_ended` by `today`, the call's day) and every
     payor it names, to the policies in force `today`; `organizations` are the call's FHIR `server`'s."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
     for coverage in coverages:
-        if coverage.get("status") not in ACTIVE_STATUSES or not in_force(coverage, today):
+        if coverage.get("status") not in ACTIVE_STATUSES or not not_ended(coverage, today):
             continue
         medicare = is_medicare(coverage)
         for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:

@@ -114,7 +114,7 @@ def test_the_kits_example_requests_are_answered_conformantly(
         return
     assert response.status_code == 400, response.text
     [issue] = response.json()["issue"]
-    assert "no active Coverage in force today was sent or found" in issue["diagnostics"]
+    assert "no active Coverage was sent or found" in issue["diagnostics"]
 
 
 def test_there_are_inferno_bodies_for_every_primary_hook() -> None:

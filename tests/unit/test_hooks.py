@@ -502,9 +502,9 @@ def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("how", "why"),
     [
-        ("none", "no active Coverage in force today was sent or found"),
-        ("ended", "no active Coverage in force today was sent or found"),
-        ("two", "2 active Coverages in force today were sent or found, not one"),
+        ("none", "no active Coverage was sent or found"),
+        ("ended", "no active Coverage was sent or found"),
+        ("two", "2 active Coverages were sent or found, not one"),
         ("other-payer", "the Coverage's payer is not one this service answers for"),
     ],
 )
@@ -560,9 +560,7 @@ def test_a_primary_hook_with_no_coverage_is_400_in_every_version(
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     refused = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
     issue = assert_outcome(refused, 400, "prefetch.coverage")
-    assert issue["diagnostics"].startswith(
-        "prefetch.coverage: no active Coverage in force today was sent or found"
-    )
+    assert issue["diagnostics"].startswith("prefetch.coverage: no active Coverage was sent or found")
 
 
 def test_a_secondary_hook_with_no_coverage_still_says_so_on_a_card() -> None:
@@ -599,7 +597,7 @@ def test_a_coverage_ending_the_day_before_the_call_is_not_judged_on_the_services
     answered = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
     if not judged:  # no Coverage in force: a primary hook's bad request (inferno I-6)
         assert (
-            "no active Coverage in force today"
+            "no active Coverage was sent or found"
             in assert_outcome(answered, 400, "prefetch.coverage")["diagnostics"]
         )
         return

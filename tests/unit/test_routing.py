@@ -117,20 +117,21 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
         ({"end": "2026-11"}, True),  # a month: to its last day
         ({"end": "2026-10"}, False),
         ({"end": "2026"}, True),  # a year: to 31 December
-        ({"start": "2026-11-22"}, False),  # begins the day after
+        ({"start": "2026-11-22"}, True),  # begins the day after: the order may be carried out then
         ({"start": "2026-11-21T23:00:00Z", "end": "2027-06-30"}, True),
-        ({"start": "2026-12"}, False),
+        ({"start": "2026-12"}, True),
         ({"start": "2020-01-01"}, True),
         ({"end": "soon"}, True),  # an end that cannot be read bounds nothing
         ({}, True),
     ],
 )
-def test_a_coverage_whose_period_does_not_hold_the_calls_day_is_not_routed(
+def test_a_coverage_whose_period_ended_before_the_calls_day_is_not_routed(
     period: dict[str, str], routed: bool
 ) -> None:
     """Contract §6: "The payer comes from the single relevant `Coverage`". An active Coverage whose
     period ended 30 days ago was routed and judged (contract review s17 F5): it is not the patient's
-    coverage for an order placed today."""
+    coverage for an order placed today. One that begins later is (session review s17 F-2: an order
+    placed in December under the plan that begins in January)."""
     routes = route_coverages([coverage("c1", {"display": "GEHA"}, period=period)], [], PAYERS, TODAY)
     assert [r.coverage for r in routes] == (["Coverage/c1"] if routed else [])
 
