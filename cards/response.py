@@ -73,7 +73,8 @@ def policy_page(base_url: str, policy_id: str) -> str:
 
 
 def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
-    """The CDS Hooks response of one call: cards (capped by `max-cards`) and system actions; with
+    """The CDS Hooks response of one call: cards (capped by `max-cards`, the last of the others giving
+    way before a notice of what was not checked: session review s17 F-10) and system actions; with
     `coverage-info: false`, neither coverage information nor the cards of that type (§dev-5: the
     option switches off its card type), the other types as their own options say."""
     request = decisions.request
@@ -91,9 +92,9 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
     )
     held = _approvals_held(decisions, actions, rules, issuer)
     cards = _decision_cards(decisions, options, base_url, catalog, held)
-    if options.coverage_info:
-        cards += _notices(decisions)
-    response: dict[str, Any] = {"cards": in_crd_version(cards[: options.max_cards], request.crd_version)}
+    notices = _notices(decisions) if options.coverage_info else []
+    kept = [*cards[: max(options.max_cards - len(notices), 0)], *notices][: options.max_cards]
+    response: dict[str, Any] = {"cards": in_crd_version(kept, request.crd_version)}
     if actions:
         response["systemActions"] = actions
     return response
@@ -172,7 +173,9 @@ def _decision_cards(
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
             approvals = [held.get((x.order_reference, r.coverage)) for r in its_routes for x in episode.lines]
             approved = bool(approvals) and all(a is not None for a in approvals)
-            kept = tuple(a.number for a in approvals if a is not None and not a.issued)
+            # named as the orders' own only when no line's approval is this call's (review s17 F-6)
+            kept = tuple(a.number for a in approvals if a is not None) if approved else ()
+            kept = () if any(a is not None and a.issued for a in approvals) else kept
             headline, steps = next_steps(episode, approved, kept)
             cards.append(instructions_card(episode, headline, steps))
     if options.guideline:

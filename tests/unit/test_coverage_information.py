@@ -499,6 +499,30 @@ def test_an_approval_issued_elsewhere_is_named_on_the_instructions_card() -> Non
     assert "Request prior authorization" not in words
 
 
+def test_approvals_kept_beside_ones_issued_now_are_not_all_said_to_be_the_orders_own() -> None:
+    """Session review s17 F-6: the implant came carrying its approval, the other lines were approved by
+    this call, and the card said "The orders already carry GEHA's approval (the implant's number)"."""
+    body = sign_body()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        if "62362" in str(entry["resource"].get("code")):
+            entry["resource"]["extension"] = [
+                {
+                    "url": EXTENSION_URL,
+                    "extension": [
+                        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
+                        {"url": "covered", "valueCode": "covered"},
+                        {"url": "pa-needed", "valueCode": "satisfied"},
+                        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
+                        {"url": "date", "valueDate": "2026-11-01"},
+                        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
+                    ],
+                }
+            ]
+    _, answer = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=body)
+    words = instructions(answer)
+    assert "approved" in words and "already carry" not in words, words
+
+
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
     """order-dispatch may approve, as order-sign may: its judgement replaces the approval."""
     _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())

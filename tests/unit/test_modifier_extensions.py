@@ -81,6 +81,18 @@ def test_an_order_with_a_modifier_extension_is_not_judged_and_says_why() -> None
     assert not any("meets" in s and "62362" in s for s in summaries)
 
 
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_cards_keeps_the_notice_of_an_order_not_checked(limit: int) -> None:
+    """Session review s17 F-10: the notice came last and was the first card `max-cards` left out, so
+    no card told the clinician the order was not checked."""
+    body = signed_with_modified_implant()
+    body["extension"] = {"davinci-crd.configuration": {"max-cards": limit}}
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert len(summaries) == limit
+    assert summaries[-1] == "Coverage not checked: the order carries an extension that changes its meaning"
+
+
 def test_the_same_order_without_one_is_judged() -> None:
     _, answer = sign_with_chart(meeting_chart())
     assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
