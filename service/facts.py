@@ -70,7 +70,6 @@ class ProcedureFact:
     steroid_injection: bool = False
     based_on: tuple[str, ...] = ()  # the orders it carried out (`basedOn`, as `Type/id`)
     devices: tuple[str, ...] = ()  # the Devices it put in (`focalDevice.manipulated`, see record._put_in)
-    named: tuple[str, ...] = ()  # every Device it names (`focalDevice.manipulated`), put in or not
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,6 @@ from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
-from service.fhirdates import parse_datetime
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
@@ -45,7 +44,7 @@ from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
-from service.record import PumpSigns, build_record
+from service.record import build_record
 from service.references import parse_reference
 from service.registry import CallOptions, HookBehaviour, ServiceDefinition
 from service.routing import Route, coverage_not_answered, route_coverages
@@ -353,12 +352,9 @@ def decide(
     if selected.isdisjoint(pump_refs) and selected.isdisjoint(d.reference for d in drugs):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
     unavailable = {**data.unavailable, **pump_drugs.unavailable}
-    implants = PumpSigns(
-        frozenset(catalog.order_codes.cpt_codes("permanent-implant")), catalog.terminology["idds-in-place"]
-    )
     record = build_record(
         request.context.patient_id, data.resources, catalog.terminology, unavailable
-    ).before(pump_refs, _implants_placed(call.pump_orders), implants)
+    ).before(pump_refs)
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}
     for route in routes:
@@ -415,21 +411,6 @@ def decide(
         forms,
         approvals,
     )
-
-
-def _implants_placed(orders: tuple[PumpOrder, ...]) -> date | None:
-    """The day the call's implant orders were placed (PatientRecord.before): the latest `authoredOn`
-    (at least a whole date) of its permanent-implant orders; None when there are none or one does not
-    say, so that only a Procedure naming an order is taken as carried out for it."""
-    days = [_authored_day(o.resource) for o in orders if o.kind == "permanent-implant"]
-    known = [day for day in days if day is not None]
-    return max(known) if known and len(known) == len(days) else None
-
-
-def _authored_day(order: Mapping[str, Any]) -> date | None:
-    written = order.get("authoredOn")
-    moment = parse_datetime(written) if isinstance(written, str) and len(written.strip()) >= 10 else None
-    return moment.date() if moment is not None else None
 
 
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:

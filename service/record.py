@@ -13,12 +13,11 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from service.codes import (
     ASSESSMENT,
-    CPT,
     Code,
     codings,
     concept_text,
@@ -126,44 +125,20 @@ class PatientRecord:
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
 
-    def before(
-        self, orders: Collection[str], placed: date | None = None, pump: PumpSigns | None = None
-    ) -> PatientRecord:
+    def before(self, orders: Collection[str]) -> PatientRecord:
         """The record as it stood before `orders` (`Type/id`) were carried out: without a Procedure
         done for one of them (its `basedOn`), nor the Devices that Procedure put in. An order still
         open when judged after it was done (encounter-discharge after the implant) is judged on the
-        chart it was placed on: the pump it put in is not one "already in place" (contract §2).
-
-        Operating-room records rarely name the order or the device. With `placed` (the day the
-        implant orders were placed, their `authoredOn`; None: not known) an implant Procedure
-        (`pump.implants`) performed on or after that day is taken as carried out for them too: the
-        pump it put in came after the order, so it is not one already in place. With `pump`, the
-        pump Devices no Procedure names are the ones the implants left out here that name no device
-        put in, when there are no more of them than those implants (more: which one was there before
-        cannot be told, and all stay)."""
-        done = [
-            p
-            for p in self.procedures
-            if not set(orders).isdisjoint(p.based_on) or _implanted_since(p, placed, pump)
-        ]
+        chart it was placed on: the pump it put in is not one "already in place" (contract §2)."""
+        done = [p for p in self.procedures if not set(orders).isdisjoint(p.based_on)]
         if not done:
             return self
-        put_in = {device for p in done for device in p.devices} | self._unnamed_pumps(done, pump)
+        placed = {device for p in done for device in p.devices}
         return replace(
             self,
             procedures=tuple(p for p in self.procedures if p not in done),
-            devices=tuple(d for d in self.devices if d.source not in put_in),
+            devices=tuple(d for d in self.devices if d.source not in placed),
         )
-
-    def _unnamed_pumps(self, done: list[ProcedureFact], pump: PumpSigns | None) -> set[str]:
-        """The pump Devices the implants among `done` that name no device put in (`before`): those no
-        Procedure names, when there are no more of them than such implants; else none."""
-        if pump is None:
-            return set()
-        implants = [p for p in done if pump.implant(p) and not p.named]
-        named = {device for p in self.procedures for device in p.named}
-        unnamed = {d.source for d in self.devices if d.source not in named and pump.is_pump(d)}
-        return unnamed if len(unnamed) <= len(implants) else set()
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -172,30 +147,6 @@ class PatientRecord:
     def observations_with(self, system: str, code: str) -> tuple[ObservationFact, ...]:
         """The observations carrying one code, in record order."""
         return self.by_code.get((system, code), ())
-
-
-@dataclass(frozen=True)
-class PumpSigns:
-    """How `PatientRecord.before` tells a pump implant: a Procedure of one of the `implants` codes
-    (CPT 62360-62362, contract §2), and a Device that is an implanted pump (`pumps`, the
-    idds-in-place value set, by type code or text, as service/engine/classify.py reads it)."""
-
-    implants: frozenset[str]
-    pumps: ValueSet
-
-    def implant(self, procedure: ProcedureFact) -> bool:
-        return any(c.system == CPT and c.code in self.implants for c in procedure.codes)
-
-    def is_pump(self, device: DeviceFact) -> bool:
-        return self.pumps.matches_any(device.codes) or self.pumps.matches_text(device.text)
-
-
-def _implanted_since(procedure: ProcedureFact, placed: date | None, pump: PumpSigns | None) -> bool:
-    """Whether `procedure` is a pump implant performed on or after the day `placed` (the chart's own
-    dates: a dateTime's day is the one it was written in)."""
-    if placed is None or pump is None or procedure.performed is None:
-        return False
-    return pump.implant(procedure) and procedure.performed.date() >= placed
 
 
 def _onset(resource: Mapping[str, Any]) -> datetime | None:
@@ -341,12 +292,10 @@ def _procedure(resource: Mapping[str, Any], steroids: ValueSet, reader: DrugRead
     steroid = bool(used_codes) and steroids.holds_drug(named(used, drug_codes), drug_codes)
     label = first_display(resource.get("code"), codes)
     based_on = _local_references(as_list(resource.get("basedOn")))
-    focal = dicts(resource.get("focalDevice"))
-    devices = _local_references(f.get("manipulated") for f in focal if _put_in(f))
-    named = _local_references(f.get("manipulated") for f in focal)
-    return ProcedureFact(
-        reference_of(resource), codes, label, performed, used, steroid, based_on, devices, named
+    devices = _local_references(
+        f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f)
     )
+    return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
 
 
 # focalDevice.action codes saying the device was put in (SNOMED CT: insertion, implantation)
