@@ -254,8 +254,8 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
         text = f"{lead}{'; '.join(absent[:shown])}{more}."
         if len(text) <= room:
             return [text]
-    counted = f"{len(absent)} criteria" if len(absent) > 1 else "1 criterion"
-    return [f"{line} None documented of what {counted} rule out."]
+    counted = f"{len(absent)} criteria rule" if len(absent) > 1 else "1 criterion rules"
+    return [f"{line} None documented of what {counted} out."]
 
 
 def _policy_lines(d: Determination) -> list[str]:

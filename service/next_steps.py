@@ -26,14 +26,20 @@ def trials_ordered(
     service_requests: Iterable[Mapping[str, Any]], codes: OrderCodeTable
 ) -> tuple[Mapping[str, Any], ...]:
     """The trials already ordered among the patient's gathered ServiceRequests (`openTrialOrders`):
-    open (active or on-hold; not done, revoked or entered in error, nor an unsigned draft) and coded
-    with a trial code. Checked here again: a server may ignore a search parameter."""
+    open (active or on-hold; not done, revoked or entered in error, nor an unsigned draft), an order
+    (not a proposal or a plan), not one saying the trial is not to be done (`doNotPerform`: review2
+    N-4), and coded with a trial code. Checked here again: a server may ignore a search parameter."""
     return tuple(
         r
         for r in service_requests
         if r.get("status") in OPEN_TRIAL_STATUSES
+        and r.get("intent") not in NOT_ORDERS
+        and r.get("doNotPerform") is not True
         and any(codes.kind_of(c) == "trial" for c in codings(r.get("code")))
     )
+
+
+NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # ServiceRequest intents that order nothing
 
 
 def missing_trial(

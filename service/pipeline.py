@@ -473,7 +473,8 @@ def forget_unsettled(decisions: Decisions, env: HookEnvironment, scope: CacheSco
     reads the chart again rather than as it was."""
     data = decisions.call.data
     settled = (Outcome.MEETS, Outcome.NOT_APPLICABLE)
-    refused = decisions.coverage_refused is not None  # the registrar fixes the Coverage, the EHR retries
+    # no Coverage to judge by, refused or told on a card: the registrar records it, the EHR calls again
+    refused = decisions.coverage_refused is not None or not decisions.routes
     if data is not None and (refused or any(d.outcome not in settled for d in decisions.determinations)):
         with env.turns.set_aside():  # the cache may be Redis
             env.gatherer.forget(scope, data)

@@ -280,6 +280,20 @@ def not_ended(coverage: Mapping[str, Any], today: date) -> bool:
     return end is None or today <= end
 
 
+def relevant(coverages: Iterable[Mapping[str, Any]], today: date) -> list[Mapping[str, Any]]:
+    """The relevant Coverages on `today`, the call's day (contract §6): the active ones that have not
+    ended (`not_ended`); of those, the ones already begun when any has, else the ones that begin later
+    (a plan recorded ahead of its year is not a second Coverage beside the one in force: review2 N-3,
+    a CRD 2.2 call refused for "2 active Coverages" during a plan change)."""
+    found = [c for c in coverages if c.get("status") in ACTIVE_STATUSES and not_ended(c, today)]
+    begun = [
+        c
+        for c in found
+        if (start := _first_day(as_dict(c.get("period")).get("start"))) is None or start <= today
+    ]
+    return begun or found
+
+
 def _first_day(value: Any) -> date | None:
     moment = parse_datetime(value)
     return moment.date() if moment is not None else None
@@ -319,13 +333,11 @@ def route_coverages(
     today: date,
     server: str | None = None,
 ) -> list[Route]:
-    """A Route for every relevant Coverage (active and `not_ended` by `today`, the call's day) and every
-    payor it names, to the policies in force `today`; `organizations` are the call's FHIR `server`'s."""
+    """A Route for every relevant Coverage (`relevant`) and every payor it names, to the policies in
+    force `today`; `organizations` are the call's FHIR `server`'s."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
-    for coverage in coverages:
-        if coverage.get("status") not in ACTIVE_STATUSES or not not_ended(coverage, today):
-            continue
+    for coverage in relevant(coverages, today):
         medicare = is_medicare(coverage)
         for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
             payer, how = _match(payers, payor, org)

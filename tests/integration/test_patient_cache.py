@@ -74,10 +74,11 @@ def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
         "cache-documenting": "demo-insufficient",
         "cache-documenting-shared": "demo-insufficient",
         "cache-uninsured": "demo-meets",
+        "cache-uninsured-select": "demo-meets",
     }
     for patient_id, base in copies.items():
         chart = _renamed(_chart(base), base, patient_id)
-        if patient_id == "cache-uninsured":  # its Coverage is recorded later (a test does)
+        if patient_id.startswith("cache-uninsured"):  # its Coverage is recorded later (a test does)
             chart["entry"] = [e for e in chart["entry"] if e["resource"]["resourceType"] != "Coverage"]
         fhir_server.load(chart)
     return copies
@@ -297,6 +298,23 @@ def test_a_call_refused_for_its_coverage_leaves_nothing_cached_so_the_retry_read
     retried = call(app.test_client(), world.first, sign)
     assert retried.status_code == 200, retried.get_data(as_text=True)[:300]
     assert "Coverage" in world.proxy.requests
+
+
+def test_an_order_select_finding_no_coverage_leaves_nothing_cached_for_the_order_sign(
+    world: World, fhir_server: LocalFhirServer
+) -> None:
+    """Review s17 review2 N-2: order-select's "No active coverage found" card left the empty Coverage
+    search cached, and the order-sign after the registrar recorded the Coverage was refused from it."""
+    app = world.app()
+    select = world.select("cache-uninsured-select")
+    notice = world.answer(app, select)
+    assert notice["cards"][0]["summary"].startswith("No active coverage found")
+    chart = _renamed(_chart("demo-meets"), "demo-meets", "cache-uninsured-select")
+    fhir_server.load(
+        {**chart, "entry": [e for e in chart["entry"] if e["resource"]["resourceType"] == "Coverage"]}
+    )
+    signed = call(app.test_client(), world.first, sign_after(select))
+    assert signed.status_code == 200, signed.get_data(as_text=True)[:300]
 
 
 def test_a_replica_asking_for_documentation_drops_what_it_read_from_the_shared_redis(

@@ -136,6 +136,23 @@ def test_a_coverage_whose_period_ended_before_the_calls_day_is_not_routed(
     assert [r.coverage for r in routes] == (["Coverage/c1"] if routed else [])
 
 
+@pytest.mark.parametrize(
+    ("plans", "routed"),
+    [
+        (("current", "next"), ["Coverage/current"]),  # next year's plan recorded ahead: not a second one
+        (("next",), ["Coverage/next"]),  # a plan that begins later, and none before it: the order's
+    ],
+)
+def test_a_plan_recorded_ahead_of_its_year_is_relevant_only_without_one_in_force(
+    plans: tuple[str, ...], routed: list[str]
+) -> None:
+    """Review s17 review2 N-3: with next year's plan recorded, a CRD 2.2 call was refused for "2 active
+    Coverages"; and (F-2) an order placed before the only plan begins is judged by it."""
+    periods = {"current": {"start": "2020-01-01"}, "next": {"start": "2027-01-01"}}
+    found = [coverage(p, {"display": "GEHA"}, period=periods[p]) for p in plans]
+    assert [r.coverage for r in route_coverages(found, [], PAYERS, TODAY)] == routed
+
+
 def test_an_ended_coverage_leaves_the_one_that_replaced_it() -> None:
     """The review's case: GEHA ended 30 days ago, Cohere since 29 days ago: Cohere alone judges."""
     ended = coverage("geha", {"display": "GEHA"}, period={"start": "2024-01-01", "end": "2026-10-22"})

@@ -67,6 +67,14 @@ def test_a_trial_order_done_withdrawn_or_unsigned_is_no_trial_ordered(status: st
     assert len(_proposals(response["cards"])) == 1
 
 
+@pytest.mark.parametrize("change", [{"doNotPerform": True}, {"intent": "proposal"}, {"intent": "plan"}])
+def test_an_open_trial_order_that_orders_no_trial_is_no_trial_ordered(change: dict[str, Any]) -> None:
+    """Review s17 review2 N-4: an open trial ServiceRequest saying not to do it, or only proposing or
+    planning it, was taken as the trial ordered and the proposal withheld."""
+    _, response = sign_with_chart([*NO_TRIAL, {**_trial_order("active"), **change}])
+    assert len(_proposals(response["cards"])) == 1
+
+
 def test_an_open_order_of_another_code_is_no_trial_ordered() -> None:
     _, response = sign_with_chart([*NO_TRIAL, _trial_order("active", code="62350")])
     assert len(_proposals(response["cards"])) == 1
