@@ -26,6 +26,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.codes import CPT, Code
 from service.engine.model import Status
+from service.record import CLINICAL_TYPES
 from service.registry import discovery_document
 from tests.builders import (
     ICD,
@@ -473,25 +474,27 @@ def test_an_order_without_an_approval_gets_none_from_a_call_that_may_not_approve
     assert "request prior authorization" in words and "approved" not in words, words
 
 
+# GEHA's own approval, as an order carries it back from the payer's prior authorization
+PAYERS_OWN_APPROVAL = {
+    "url": EXTENSION_URL,
+    "extension": [
+        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
+        {"url": "covered", "valueCode": "covered"},
+        {"url": "pa-needed", "valueCode": "satisfied"},
+        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
+        {"url": "date", "valueDate": "2026-11-01"},
+        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
+    ],
+}
+
+
 def test_an_approval_issued_elsewhere_is_named_on_the_instructions_card() -> None:
     """GEHA does not approve automatically here; the episode's billed orders carry the payer's own
     approval, which the answer keeps: the card names it rather than asking for a request."""
     body = sign_body()
     for entry in body["context"]["draftOrders"]["entry"]:
         if entry["resource"]["resourceType"] != "MedicationRequest":
-            entry["resource"]["extension"] = [
-                {
-                    "url": EXTENSION_URL,
-                    "extension": [
-                        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
-                        {"url": "covered", "valueCode": "covered"},
-                        {"url": "pa-needed", "valueCode": "satisfied"},
-                        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
-                        {"url": "date", "valueDate": "2026-11-01"},
-                        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
-                    ],
-                }
-            ]
+            entry["resource"]["extension"] = [PAYERS_OWN_APPROVAL]
     _, answer = sign_with_chart(meeting_chart(), body=body)
     assert on_pump(answer) == []
     words = instructions(answer)
@@ -505,19 +508,7 @@ def test_approvals_kept_beside_ones_issued_now_are_not_all_said_to_be_the_orders
     body = sign_body()
     for entry in body["context"]["draftOrders"]["entry"]:
         if "62362" in str(entry["resource"].get("code")):
-            entry["resource"]["extension"] = [
-                {
-                    "url": EXTENSION_URL,
-                    "extension": [
-                        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
-                        {"url": "covered", "valueCode": "covered"},
-                        {"url": "pa-needed", "valueCode": "satisfied"},
-                        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
-                        {"url": "date", "valueDate": "2026-11-01"},
-                        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
-                    ],
-                }
-            ]
+            entry["resource"]["extension"] = [PAYERS_OWN_APPROVAL]
     _, answer = sign_with_chart(meeting_chart(), auto_approving_catalog(), body=body)
     words = instructions(answer)
     assert "approved" in words and "already carry" not in words, words
@@ -774,16 +765,7 @@ def test_a_call_that_could_not_read_the_chart_replaces_what_was_not_an_approval(
 
 
 # what a chart meeting the policy needs read (every clinical search; the orders themselves are at hand)
-CLINICAL = (
-    "Condition",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Procedure",
-    "Observation",
-    "Device",
-    "AllergyIntolerance",
-    "QuestionnaireResponse",
-)
+CLINICAL = CLINICAL_TYPES
 EARLIER = {
     "covered": meeting_chart(),
     "not-covered": [*meeting_chart(), INFECTION],

@@ -213,15 +213,20 @@ def test_a_recorded_relief_off_its_scale_is_no_relief() -> None:
     assert r.explicit is None and r.relief_pct == pytest.approx(25.0)
 
 
-def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_computed() -> None:
-    """Contract §4: "it-trial-relief-duration-h ... decides when present", whatever gives the relief."""
-    chart = [
+def three_hours_of_relief() -> list[dict[str, Any]]:
+    """A trial whose scores show 75 % relief for three hours (8 → 2 at 12:00 and 15:00, 7 next morning)."""
+    return [
         procedure("62324", START),
         pain(8, "2025-10-01T08:00:00Z"),
         pain(2, "2025-10-01T12:00:00Z"),
         pain(2, "2025-10-01T15:00:00Z"),
         pain(7, "2025-10-02T08:00:00Z"),
     ]
+
+
+def test_an_explicit_duration_wins_over_the_computed_one_when_the_relief_is_computed() -> None:
+    """Contract §4: "it-trial-relief-duration-h ... decides when present", whatever gives the relief."""
+    chart = three_hours_of_relief()
     assert result(chart).sustained_hours == pytest.approx(3.0)
     r = result([*chart, assessment("it-trial-relief-duration-h", valueQuantity={"value": 10, "unit": "h"})])
     assert r.relief_pct == pytest.approx(75.0) and r.explicit is None
@@ -254,13 +259,7 @@ def test_a_recorded_duration_that_is_not_a_time_is_not_read_as_hours() -> None:
     """A number in a unit that is not a time ("300 mg") says nothing of how long relief lasted: it is
     no duration (not hours), the scores decide as with none recorded, and the result keeps it so the
     card can say why it was not read."""
-    chart = [
-        procedure("62324", START),
-        pain(8, "2025-10-01T08:00:00Z"),
-        pain(2, "2025-10-01T12:00:00Z"),
-        pain(2, "2025-10-01T15:00:00Z"),
-        pain(7, "2025-10-02T08:00:00Z"),
-    ]
+    chart = three_hours_of_relief()
     duration = assessment("it-trial-relief-duration-h", valueQuantity={"value": 300, "unit": "mg"})
     r = result([*chart, duration])
     assert r.sustained_hours == pytest.approx(3.0) and r.explicit_duration is None
