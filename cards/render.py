@@ -191,7 +191,8 @@ def summary(episode: Episode) -> str:
     elif d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
         text = f"{d.payer}: {codes} could not be checked — the EHR's data was not available"
     elif d.outcome == Outcome.MEETS:
-        text = f"{d.payer}: {codes} meets all {len(d.criteria)} coverage criteria"
+        verb = "meets" if len(episode.codes) == 1 else "meet"
+        text = f"{d.payer}: {codes} {verb} {_all_criteria(len(d.criteria))}"
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
         text = _fitted(f"{d.payer}: not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
@@ -205,6 +206,13 @@ def summary(episode: Episode) -> str:
 
 
 AS_ABOVE = "as above"  # what to do, on the line after one that says the same
+
+
+def _all_criteria(count: int) -> str:
+    """How a summary says every criterion of a policy was met (sandbox review s17, S-7)."""
+    if count == 1:
+        return "its one coverage criterion"
+    return "both coverage criteria" if count == 2 else f"all {count} coverage criteria"
 
 
 def _item_lines(open_items: Sequence[Item]) -> list[str]:

@@ -135,7 +135,7 @@ def test_order_sign_answers_for_every_pump_line(
         "ServiceRequest/demo-meets-sign-sr-62350",
         "ServiceRequest/demo-meets-sign-sr-62362",
     ]
-    assert card["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert card["summary"] == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
 
 
 def test_non_pump_order_gets_no_cards(fhir_server: LocalFhirServer, live_service: LiveService) -> None:

@@ -86,4 +86,4 @@ def test_answers_stored_in_the_ehr_are_read_on_the_next_call(
     coverage = coverage_of(after, order_id)
     assert coverage["covered"] == "covered" and "questionnaire" not in coverage
     [decision] = cards_of(after["cards"])
-    assert decision["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert decision["summary"] == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"

@@ -55,7 +55,7 @@ def test_a_dispatched_pump_order_is_judged_as_on_order_sign() -> None:
     [decision] = cards_of(dispatched["cards"])
     assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
     [signed_decision] = cards_of(signed["cards"])  # the pump, its catheter and hardware as one decision
-    assert signed_decision["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert signed_decision["summary"] == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     assert targets(dispatched) == [DISPATCHED]
     assert assertion_of(dispatched["systemActions"][0])["covered"] == "covered"
 

@@ -121,7 +121,7 @@ def test_a_record_no_policy_reads_carrying_one_changes_nothing() -> None:
     chart[-1]["modifierExtension"] = [copy.deepcopy(WHAT_IF)]
     _, answer = sign_with_chart(chart)
     assert [c["summary"] for c in cards_of(answer["cards"])] == [
-        "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+        "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     ]
 
 
@@ -242,7 +242,7 @@ def test_a_modifier_on_a_part_of_a_chart_record_that_is_not_read_changes_nothing
     diagnosis["evidence"] = [{"detail": [{"display": "MRI"}], "modifierExtension": [copy.deepcopy(WHAT_IF)]}]
     _, answer = sign_with_chart(chart)
     assert [c["summary"] for c in cards_of(answer["cards"])] == [
-        "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+        "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     ]
 
 
@@ -468,7 +468,7 @@ def test_an_orders_reasons_naming_devices_are_never_read() -> None:
     app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
     answer = post_json(app.test_client(), SIGN_URL, with_fhir(body)).get_json()
     assert [r for kind, r in server.calls if kind == "read"] == ["Device/pump-dev"]
-    assert answer["cards"][0]["summary"] == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert answer["cards"][0]["summary"] == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     assert read_through(implant, lambda reference: pytest.fail(f"{reference} resolved")) == []
 
 

@@ -76,7 +76,7 @@ def test_an_answer_left_out_for_a_modifier_makes_what_it_could_record_could_not_
 
 def test_an_answer_no_policy_reads_left_out_for_a_modifier_changes_nothing() -> None:
     chart = [*meeting_chart(), answered("favourite-colour", modified=True, valueString="blue")]
-    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
 
 
 def test_the_answers_unread_never_unsettle_a_criterion_a_record_settles() -> None:
@@ -105,7 +105,7 @@ def test_an_absence_rule_is_judged_on_the_data_the_contract_names() -> None:
 
 def test_an_answer_read_records_the_assessment() -> None:
     chart = [*without_codes(meeting_chart(), ACCEPTANCE), answered(ACCEPTANCE, valueBoolean=True)]
-    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 405, 501])
@@ -115,7 +115,7 @@ def test_an_ehr_that_does_not_offer_the_answers_gives_none(status: int) -> None:
     to document, and a met one stays met."""
     failing = ("QuestionnaireResponse",)
     _, met = sign_with_chart(meeting_chart(), failing=failing, failing_status=status)
-    assert summary(met) == "GEHA: 62362, 62350, E0783 meets all 14 coverage criteria"
+    assert summary(met) == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     chart = without_codes(meeting_chart(), ACCEPTANCE)
     assert summary(sign_with_chart(chart, failing=failing, failing_status=status)[1]) == TO_DOCUMENT
 

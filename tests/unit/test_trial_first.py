@@ -131,5 +131,5 @@ def test_the_proposal_follows_the_clinical_reminder_option() -> None:
 def test_a_chart_with_the_trial_gets_no_proposal() -> None:
     _, response = sign_with_chart(meeting_chart())
     [decision] = cards_of(response["cards"])
-    assert decision["summary"].endswith("meets all 14 coverage criteria")
+    assert decision["summary"].endswith("meet all 14 coverage criteria")
     assert not any("suggestions" in c for c in response["cards"])
