@@ -172,10 +172,11 @@ def _decision_cards(
         for episode in episodes:
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
             approvals = [held.get((x.order_reference, r.coverage)) for r in its_routes for x in episode.lines]
-            approved = bool(approvals) and all(a is not None for a in approvals)
+            found = [a for a in approvals if a is not None]
+            approved = bool(approvals) and len(found) == len(approvals)
             # named as the orders' own only when no line's approval is this call's (review s17 F-6)
-            kept = tuple(a.number for a in approvals if a is not None) if approved else ()
-            kept = () if any(a is not None and a.issued for a in approvals) else kept
+            carried = approved and not any(a.issued for a in found)
+            kept = tuple(a.number for a in found) if carried else ()
             headline, steps = next_steps(episode, approved, kept)
             cards.append(instructions_card(episode, headline, steps))
     if options.guideline:

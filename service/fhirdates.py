@@ -153,6 +153,25 @@ def months_before(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
+_CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: the months it spans
+
+
+def precision(written: Any) -> str:
+    """How a FHIR date or dateTime is written: with a time, or only its day, month or year."""
+    if not isinstance(written, str) or "T" in written:
+        return "time"
+    return {4: "year", 7: "month"}.get(len(written.strip()), "day")
+
+
+def period_after(first: date, written_to: str) -> date:
+    """The first day after the day, month or year that a date written to `written_to` (`precision`)
+    and starting on `first` stands for: a month and a year end at the calendar's last day; the last
+    day there is when that is past the calendar."""
+    if written_to in _CALENDAR_PERIODS:
+        return months_before(first, -_CALENDAR_PERIODS[written_to])
+    return first + timedelta(days=1) if first < date.max else date.max
+
+
 MONTH_NAMES = (
     "January",
     "February",

@@ -22,6 +22,9 @@ from service.record import PatientRecord
 TRIAL_TEST_TYPES = frozenset({"trial-relief", "scale-trial-response"})
 
 
+NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # ServiceRequest intents that order nothing
+
+
 def trials_ordered(
     service_requests: Iterable[Mapping[str, Any]], codes: OrderCodeTable
 ) -> tuple[Mapping[str, Any], ...]:
@@ -37,9 +40,6 @@ def trials_ordered(
         and r.get("doNotPerform") is not True
         and any(codes.kind_of(c) == "trial" for c in codings(r.get("code")))
     )
-
-
-NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # ServiceRequest intents that order nothing
 
 
 def missing_trial(

@@ -468,14 +468,15 @@ def coverage_refused(decisions: Decisions) -> HookOutcome:
 def forget_unsettled(decisions: Decisions, env: HookEnvironment, scope: CacheScope | None) -> None:
     """Drop from the patient-data cache what the call read there or kept (service/fhir/cache.py), when
     its answer leaves the clinician something to do about the chart: an order that does not meet its
-    policy (documentation to add, a record to correct) or could not be checked, or a call refused for
-    its Coverage (review s17 F-3). The next call, most often order-sign right after the documenting,
-    reads the chart again rather than as it was."""
+    policy (documentation to add, a record to correct) or could not be checked, or a call with no
+    Coverage to judge by, refused for it or told so on a card (review s17 F-3, review2 N-2). The next
+    call, most often order-sign right after the documenting, reads the chart again rather than as it
+    was."""
     data = decisions.call.data
     settled = (Outcome.MEETS, Outcome.NOT_APPLICABLE)
     # no Coverage to judge by, refused or told on a card: the registrar records it, the EHR calls again
-    refused = decisions.coverage_refused is not None or not decisions.routes
-    if data is not None and (refused or any(d.outcome not in settled for d in decisions.determinations)):
+    uncovered = decisions.coverage_refused is not None or not decisions.routes
+    if data is not None and (uncovered or any(d.outcome not in settled for d in decisions.determinations)):
         with env.turns.set_aside():  # the cache may be Redis
             env.gatherer.forget(scope, data)
 

@@ -36,7 +36,7 @@ from service.facts import (
     ProcedureFact,
     latest_assessments,
 )
-from service.fhirdates import days_later, parse_datetime, supply_end
+from service.fhirdates import days_later, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
 from service.references import local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
@@ -406,7 +406,7 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
         value,
         unit,
         _scale_component(resource),
-        _precision(written),
+        precision(written),
         _value_forms(resource),
         _body_site(resource.get("bodySite")),
     )
@@ -421,13 +421,6 @@ def _body_site(concept: Any) -> str:
     if isinstance(text, str) and text.strip():
         return " ".join(text.lower().split())
     return " ".join(sorted(f"{code.system}|{code.code}" for code in codings(concept)))
-
-
-def _precision(written: Any) -> str:
-    """How a FHIR date or dateTime is written: with a time, or only its day, month or year."""
-    if not isinstance(written, str) or "T" in written:
-        return "time"
-    return {4: "year", 7: "month"}.get(len(written.strip()), "day")
 
 
 def _scale_component(resource: Mapping[str, Any]) -> str | None:

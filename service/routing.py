@@ -2,9 +2,8 @@
 
 Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
 the reference's identifier/display) → its identifiers first, then its name, looked up in
-`policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, and in force
-on the call's day (its `period` holds it; one that ended or has not begun is no coverage for the
-order); a Medicare product
+`policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, its `period`
+not ended by the call's day, and already begun when any is (`relevant`); a Medicare product
 (decided by the coded `Coverage.type`, names only when no type is coded) goes to the payer's
 `medicare_policy` when it has one. The policy a payer names may be one version of a chain (a policy
 file's `supersedes`, service/succession.py): the call is judged by the version in force on its date.
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from service.codes import negated
-from service.fhirdates import months_before, parse_datetime
+from service.fhirdates import parse_datetime, period_after, precision
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
@@ -301,10 +300,10 @@ def _first_day(value: Any) -> date | None:
 
 def _last_day(value: Any) -> date | None:
     """The last day a period's `end` covers: a year's 31 December, a month's last day, else its date."""
-    first = _first_day(value)
-    if first is None or len(value.strip()) not in (4, 7):
+    first, written_to = _first_day(value), precision(value)
+    if first is None or written_to in ("day", "time"):
         return first
-    after = months_before(first, -12 if len(value.strip()) == 4 else -1)
+    after = period_after(first, written_to)
     return date.max if after == date.max else after - timedelta(days=1)
 
 

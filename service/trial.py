@@ -16,13 +16,12 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
 from service.facts import ObservationFact, ProcedureFact, latest_assessment
-from service.fhirdates import in_hours, months_before, shifted, start_of_day
+from service.fhirdates import in_hours, period_after, shifted, start_of_day
 from service.terminology import ValueSet
 
 BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
-_CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: months it spans
 
 
 @dataclass(frozen=True)
@@ -137,10 +136,7 @@ def _placeable(
 def _period(score: ObservationFact, zone: tzinfo | None) -> tuple[datetime, datetime]:
     """The day, month or year a score dated without a time stands for, in the time zone `zone`."""
     first = score.effective.date()  # type: ignore[union-attr]
-    if score.precision in _CALENDAR_PERIODS:  # the calendar's last month and year end at its last day
-        after = months_before(first, -_CALENDAR_PERIODS[score.precision])
-    else:
-        after = first + timedelta(days=1) if first < date.max else date.max
+    after = period_after(first, score.precision)
     return datetime.combine(first, time(), zone), datetime.combine(after, time(), zone)
 
 

@@ -30,15 +30,16 @@ without a client identity anyone naming a patient would read what another caller
 Answers expire `cache.ttl_seconds` after they were stored (one minute by default: long enough for
 select → sign, short enough that a chart change shows soon). A call whose answer leaves something
 for the clinician to do about the chart (an order that does not meet its policy, or could not be
-checked) drops what it read from the cache (service/pipeline.py `forget_unsettled`): the clinician
-asked to document something and signing a moment later is answered from the chart as it is then.
+checked; no Coverage to judge by) drops what it read from the cache (service/pipeline.py
+`forget_unsettled`): the clinician asked to document something and signing a moment later is
+answered from the chart as it is then.
 The expiry time travels inside the stored value and is checked against the cache's clock
 (injectable for tests); Redis also drops the key itself (SET with EX). In the process, a bounded
 LRU (`max_entries`, `max_bytes` of JSON) held by the app (never module state); with `cache.url`,
 Redis, shared by every replica. A Redis that is down or slow costs at most `cache.timeout_seconds`
 once, then reads as a miss for a few seconds (one WARNING per outage, counted in `/metrics`),
-never an error of the call. Answers are
-stored as JSON with their numbers as written (`strict_json`): one comes back as the server gave it.
+never an error of the call. Answers are stored as JSON with their numbers as written
+(`strict_json`): one comes back as the server gave it.
 An answer orjson cannot write that way (an integer past 64 bits) is not stored, never an error.
 """
 
