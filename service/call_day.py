@@ -8,12 +8,15 @@ pain-score search, the dates the cards and coverage information write (`authored
 the start-up check that every payer has a policy version in force. A payer's dates ("effective March
 1") are days of its own calendar, so the day is the one in the operator's `timezone` (an IANA name
 such as `America/New_York`; default UTC) when the call arrives: with UTC, a US payer's new version
-would judge orders from 19:00 EST the evening before it takes effect.
+would judge orders from 19:00 EST the evening before it takes effect. What a chart writes as an
+instant (a Coverage period's dateTime `start` or `end`) is compared with the call's instant
+(`call_instant`), not its day: a plan ending 2026-12-31T23:59:59-05:00 is in force until 04:59:59
+UTC on 1 January, whatever the time zone.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -44,6 +47,17 @@ def time_zone(name: object) -> ZoneInfo:
 def call_date(zone: str = DEFAULT_TIME_ZONE, now: datetime | None = None) -> date:
     """The calendar day, in the time zone named `zone`, of `now` (default: the present instant)."""
     return (now or _now()).astimezone(time_zone(zone)).date()
+
+
+def call_instant() -> datetime:
+    """The present instant, in UTC: the call's, whose day `call_date` gives."""
+    return _now()
+
+
+def midday(day: date) -> datetime:
+    """The instant taken for a call known only by its `day` (tests, benches, what-if runs): noon UTC,
+    which is on that day in every time zone from UTC-12:00 to UTC+11:59."""
+    return datetime.combine(day, time(12), UTC)
 
 
 def _now() -> datetime:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service.call_day import call_date
+from service.call_day import call_date, call_instant
 from service.settings import Settings, SettingsError, load_settings
 from service.startup_gc import collection_paused
 from service.yamlsource import SourceError
@@ -130,9 +130,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=settings.fhir.max_workers) as executor:
-        today = call_date(settings.timezone)
+        now = call_instant()
+        today = call_date(settings.timezone, now)
         environment = build_environment(settings.fhir, load_catalog(settings.policies, today), executor)
-        outcome = handle_hook(request, service, environment, today)
+        outcome = handle_hook(request, service, environment, today, now=now)
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)
         return 3

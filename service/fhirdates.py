@@ -172,6 +172,34 @@ def period_after(first: date, written_to: str) -> date:
     return first + timedelta(days=1) if first < date.max else date.max
 
 
+def begun_by(written: Any, day: date, instant: datetime) -> bool | None:
+    """Whether what starts at `written` (a FHIR date or dateTime: a period's `start`) has begun for a
+    call at `instant`, whose day is `day` (in the service's time zone, service/call_day.py): a dateTime
+    is the instant it names, in whatever offset it is written; a date or partial date is its first
+    day. None when `written` cannot be read."""
+    moment = parse_datetime(written)
+    if moment is None:
+        return None
+    if precision(written) == "time":
+        return moment <= instant
+    return moment.date() <= day
+
+
+def not_over_by(written: Any, day: date, instant: datetime) -> bool | None:
+    """Whether what ends at `written` (a FHIR date or dateTime: a period's `end`) has not ended for a
+    call at `instant` on `day`: a dateTime ends at the instant it names (2026-12-31T23:59:59-05:00 is
+    04:59:59 UTC on 1 January); a date covers its whole day, a month or year to its last day
+    (`period_after`). None when `written` cannot be read."""
+    moment = parse_datetime(written)
+    if moment is None:
+        return None
+    written_to = precision(written)
+    if written_to == "time":
+        return instant <= moment
+    after = period_after(moment.date(), written_to)
+    return after == date.max or day < after
+
+
 MONTH_NAMES = (
     "January",
     "February",

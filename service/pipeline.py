@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cards.items import to_document
 from cards.response import respond
 from service.appointments import UnreadOrder, based_on
 from service.call import CallData, Decisions, Unobtainable
+from service.call_day import midday
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
@@ -323,17 +324,23 @@ def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrd
 
 
 def decide(
-    call: CallData, catalog: Catalog, published: Publications, today: date, approvals: bool
+    call: CallData,
+    catalog: Catalog,
+    published: Publications,
+    today: date,
+    approvals: bool,
+    now: datetime,
 ) -> Decisions:
-    """Pure: the patient record, the routes (to the policy versions in force `today`), and every
-    (order, policy) Determination."""
+    """Pure: the patient record, the routes (the Coverages relevant at `now`, the call's instant, to
+    the policy versions in force `today`), and every (order, policy) Determination."""
     if unobtainable := _unobtainable(call):
         return Decisions(call, today, missing_required=unobtainable)
     data = call.data
     if data is None:
         return Decisions(call, today)
     organizations = data.resources.get("Organization", [])
-    routes = route_coverages(data.coverages, organizations, catalog.payers, today, call.request.fhir.server)
+    server = call.request.fhir.server
+    routes = route_coverages(data.coverages, organizations, catalog.payers, today, server, now)
     one_coverage = call.request.crd_version == "2.2"  # §hook-13: every hook, for its one Coverage
     # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
     # version (§hook-16), told apart from "nothing to say" (review s16 inferno I-6)
@@ -497,17 +504,20 @@ def handle_hook(
     base_url: str = "http://localhost:8080",
     caller: str | None = None,
     arrived: float | None = None,
+    now: datetime | None = None,
 ) -> HookOutcome:
-    """Answer one validated hook call. `base_url` is the service's public URL (for policy links);
-    `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
-    `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts."""
+    """Answer one validated hook call on `today`. `base_url` is the service's public URL (for policy
+    links); `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
+    `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts;
+    `now` the call's instant, on `today` (None: call_day.midday of `today`)."""
     deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
     options = call_options(request)
     if options.no_card_type:
         return HookOutcome({"cards": []})  # every card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
         call = gather(request, service, env, deadline, today, caller)
-    decisions = decide(call, env.catalog, env.published, today, _approvals_allowed(service, options))
+    approvals = _approvals_allowed(service, options)
+    decisions = decide(call, env.catalog, env.published, today, approvals, now or midday(today))
     forget_unsettled(decisions, env, scope_of(request, caller))
     if decisions.missing_required:
         return precondition_failed(decisions.missing_required)

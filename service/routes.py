@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from cards.render import review_overdue_line
 from service.arrival import arrived_at
 from service.audit_call import CallClock, audited, store_feedback
-from service.call_day import call_date
+from service.call_day import call_date, call_instant
 from service.caller import current_caller
 from service.cors import install_cors
 from service.errors import RETRY_AFTER, operation_outcome, retry_after
@@ -145,9 +145,10 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         return _recorded_refusal(state, started, service, body, hook_request, why)
     base_url = state.settings.public_base_url or request.url_root
     try:
-        today = call_date(state.settings.timezone)
+        now = call_instant()
+        today = call_date(state.settings.timezone, now)
         outcome = handle_hook(
-            hook_request, service, state.environment, today, base_url, caller.iss, arrived_at()
+            hook_request, service, state.environment, today, base_url, caller.iss, arrived_at(), now
         )
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(internal_error(exc), status=500)

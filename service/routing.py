@@ -3,11 +3,12 @@
 Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
 the reference's identifier/display) → its identifiers first, then its name, looked up in
 `policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, its `period`
-not ended by the call's day, and already begun when any is (`relevant`); a Medicare product
-(decided by the coded `Coverage.type`, names only when no type is coded) goes to the payer's
-`medicare_policy` when it has one. The policy a payer names may be one version of a chain (a policy
-file's `supersedes`, service/succession.py): the call is judged by the version in force on its date.
-Pure: resources and the call's date in, routes out.
+not ended at the call's instant (a dateTime bound) or day (a date), and already begun when any is
+(`relevant`); a Medicare product (decided by the coded `Coverage.type`, names only when no type is
+coded) goes to the payer's `medicare_policy` when it has one. The policy a payer names may be one
+version of a chain (a policy file's `supersedes`, service/succession.py): the call is judged by the
+version in force on its date.
+Pure: resources and the call's date and instant in, routes out.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from service.call_day import midday
 from service.codes import negated
-from service.fhirdates import parse_datetime, period_after, precision
+from service.fhirdates import begun_by, not_over_by
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
@@ -269,42 +271,24 @@ def _match(
     return None, "no payer identifier or name in the routing table"
 
 
-def not_ended(coverage: Mapping[str, Any], today: date) -> bool:
-    """Whether the Coverage's `period` has not ended before `today` (contract §6, "the single relevant
-    Coverage": one that ended 30 days ago is not the patient's coverage for this order). Its end is a
-    day, included: a dateTime's own date, a partial date its whole month or year; an end that cannot
-    be read bounds nothing. A Coverage that begins later is relevant: an order placed in December is
-    often carried out in January, under the plan that begins then (session review s17 F-2)."""
-    end = _last_day(as_dict(coverage.get("period")).get("end"))
-    return end is None or today <= end
+def not_ended(coverage: Mapping[str, Any], today: date, now: datetime) -> bool:
+    """Whether the Coverage's `period` has not ended for a call at `now`, on `today` (contract §6,
+    "the single relevant Coverage": one that ended 30 days ago is not the patient's coverage for this
+    order). A dateTime end is an instant, a date covers its day and a partial date its whole month or
+    year (fhirdates.not_over_by); an end that cannot be read bounds nothing. A Coverage that begins
+    later is relevant: an order placed in December is often carried out in January, under the plan
+    that begins then (session review s17 F-2)."""
+    return not_over_by(as_dict(coverage.get("period")).get("end"), today, now) is not False
 
 
-def relevant(coverages: Iterable[Mapping[str, Any]], today: date) -> list[Mapping[str, Any]]:
-    """The relevant Coverages on `today`, the call's day (contract §6): the active ones that have not
-    ended (`not_ended`); of those, the ones already begun when any has, else the ones that begin later
-    (a plan recorded ahead of its year is not a second Coverage beside the one in force: review2 N-3,
-    a CRD 2.2 call refused for "2 active Coverages" during a plan change)."""
-    found = [c for c in coverages if c.get("status") in ACTIVE_STATUSES and not_ended(c, today)]
-    begun = [
-        c
-        for c in found
-        if (start := _first_day(as_dict(c.get("period")).get("start"))) is None or start <= today
-    ]
+def relevant(coverages: Iterable[Mapping[str, Any]], today: date, now: datetime) -> list[Mapping[str, Any]]:
+    """The relevant Coverages for a call at `now`, on `today` (contract §6): the active ones that have
+    not ended (`not_ended`); of those, the ones already begun (fhirdates.begun_by) when any has, else
+    the ones that begin later (a plan recorded ahead of its year is not a second Coverage beside the
+    one in force: review2 N-3, a CRD 2.2 call refused for "2 active Coverages" during a plan change)."""
+    found = [c for c in coverages if c.get("status") in ACTIVE_STATUSES and not_ended(c, today, now)]
+    begun = [c for c in found if begun_by(as_dict(c.get("period")).get("start"), today, now) is not False]
     return begun or found
-
-
-def _first_day(value: Any) -> date | None:
-    moment = parse_datetime(value)
-    return moment.date() if moment is not None else None
-
-
-def _last_day(value: Any) -> date | None:
-    """The last day a period's `end` covers: a year's 31 December, a month's last day, else its date."""
-    first, written_to = _first_day(value), precision(value)
-    if first is None or written_to in ("day", "time"):
-        return first
-    after = period_after(first, written_to)
-    return date.max if after == date.max else after - timedelta(days=1)
 
 
 def coverage_not_answered(routes: Iterable[Route], one_coverage: bool = True) -> str | None:
@@ -331,12 +315,14 @@ def route_coverages(
     payers: tuple[Payer, ...],
     today: date,
     server: str | None = None,
+    now: datetime | None = None,
 ) -> list[Route]:
-    """A Route for every relevant Coverage (`relevant`) and every payor it names, to the policies in
-    force `today`; `organizations` are the call's FHIR `server`'s."""
+    """A Route for every Coverage relevant to a call at `now` on `today` (`relevant`; `now` None:
+    call_day.midday) and every payor it names, to the policies in force `today`; `organizations` are
+    the call's FHIR `server`'s."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
     routes = []
-    for coverage in relevant(coverages, today):
+    for coverage in relevant(coverages, today, now or midday(today)):
         medicare = is_medicare(coverage)
         for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
             payer, how = _match(payers, payor, org)

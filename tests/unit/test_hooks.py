@@ -606,6 +606,34 @@ def test_a_coverage_ending_the_day_before_the_call_is_not_judged_on_the_services
     assert record["payers"]
 
 
+@pytest.mark.parametrize(
+    ("end", "zone", "judged"),
+    [
+        ("2026-12-31T23:59:59-05:00", "UTC", True),  # 04:59:59 UTC on 1 January: still in force at 03:00
+        ("2026-12-31T21:00:00-05:00", "America/New_York", False),  # ended at 02:00 UTC, an hour before
+    ],
+)
+def test_a_coverage_period_ending_at_an_instant_is_judged_at_the_calls_instant(
+    monkeypatch: pytest.MonkeyPatch, end: str, zone: str, judged: bool
+) -> None:
+    """A dateTime `end` is an instant, compared with the call's instant whatever the service's time zone
+    (session review s17 F-8): a plan ending 23:59:59 in New York was out of force for a UTC service's
+    call at 03:00 UTC, and one that ended at 21:00 there still held at 22:00, because each end was read
+    by its own calendar date."""
+    monkeypatch.setattr("service.call_day._now", lambda: CALL_AT)
+    body = versioned(None)
+    body["prefetch"]["coverage"]["entry"][0]["resource"]["period"] = {"start": "2020-01-01", "end": end}
+    app = create_app(open_settings(timezone=zone), catalog())
+    answered = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    if not judged:
+        diagnostics = assert_outcome(answered, 400, "prefetch.coverage")["diagnostics"]
+        assert "no active Coverage was sent or found" in diagnostics
+        return
+    assert answered.status_code == 200
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert record["payers"]
+
+
 def test_an_unknown_requested_version_is_400() -> None:
     response = post_json(
         create_app(open_settings(), catalog()).test_client(),

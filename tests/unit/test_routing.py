@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from service.call_day import call_date
 from service.catalog import load_catalog
 from service.routing import is_medicare, route_coverages
 from tests.builders import TODAY
@@ -113,7 +115,8 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
         ({"end": "2026-10-22"}, False),  # ended 30 days before the call
         ({"end": "2026-11-20"}, False),  # ended the day before
         ({"end": "2026-11-21"}, True),  # ends on the call's day: that day is covered
-        ({"end": "2026-11-21T02:00:00+09:00"}, True),  # a dateTime's own date
+        ({"end": "2026-11-21T02:00:00+09:00"}, False),  # an instant: 17:00 UTC the day before
+        ({"end": "2026-11-21T12:00:00Z"}, True),  # the instant the call is taken at (call_day.midday)
         ({"end": "2026-11"}, True),  # a month: to its last day
         ({"end": "2026-10"}, False),
         ({"end": "2026"}, True),  # a year: to 31 December
@@ -134,6 +137,41 @@ def test_a_coverage_whose_period_ended_before_the_calls_day_is_not_routed(
     placed in December under the plan that begins in January)."""
     routes = route_coverages([coverage("c1", {"display": "GEHA"}, period=period)], [], PAYERS, TODAY)
     assert [r.coverage for r in routes] == (["Coverage/c1"] if routed else [])
+
+
+CALL_AT = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("period", "zone", "routed"),
+    [
+        ({"end": "2026-12-31T23:59:59-05:00"}, "UTC", True),  # ends at 04:59:59 UTC on 1 January
+        ({"end": "2027-01-01T02:59:59Z"}, "UTC", False),  # a second before the call
+        ({"end": "2027-01-01T03:00:00+00:00"}, "UTC", True),  # at the call's instant: still in force
+        ({"end": "2026-12-31T21:00:00-05:00"}, "America/New_York", False),  # 02:00 UTC: an hour before
+        ({"end": "2026-12-31"}, "America/New_York", True),  # a date: New York's 31 December, whole
+        ({"end": "2026-12-31"}, "UTC", False),  # UTC's day is 1 January
+        ({"end": "2026-12"}, "America/New_York", True),  # a month: to its last day, the service's
+        ({"start": "2027-01-01T00:00:00+14:00"}, "UTC", True),  # began at 10:00 UTC on 31 December
+        ({"start": "2027-01-01T04:00:01+01:00"}, "UTC", False),  # begins a second after the call
+        ({"start": "2027-01-01T04:00:00+01:00"}, "UTC", True),  # begins at the call's instant
+        ({"start": "2027-01-01"}, "America/New_York", False),  # a date: New York's day is 31 December
+        ({"start": "2027-01-01"}, "UTC", True),
+    ],
+)
+def test_a_coverage_period_bound_written_as_an_instant_is_compared_with_the_calls_instant(
+    period: dict[str, str], zone: str, routed: bool
+) -> None:
+    """Session review s17 F-8: a dateTime bound of a Coverage period is the instant it names, compared
+    with the call's instant; a date or partial date is whole days of the service's calendar (the call's
+    day in its `timezone`, service/call_day.py). A plan ending 23:59:59 in New York was read as ended at
+    03:00 UTC on 1 January, and one beginning at midnight in Kiribati as not begun at noon UTC on 31
+    December. A Coverage in force all along stands beside it, so one not yet begun is left out."""
+    held = coverage("held", {"display": "GEHA"}, period={"start": "2020-01-01"})
+    probe = coverage("c1", {"display": "GEHA"}, period=period)
+    today = call_date(zone, CALL_AT)
+    found = [r.coverage for r in route_coverages([probe, held], [], PAYERS, today, now=CALL_AT)]
+    assert ("Coverage/c1" in found) is routed
 
 
 @pytest.mark.parametrize(
