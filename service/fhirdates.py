@@ -11,24 +11,23 @@ from __future__ import annotations
 
 from calendar import monthrange
 from datetime import MAXYEAR, UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-# A time unit as a chart spells it (UCUM code or word): its days, and its calendar months when it
-# counts in months (a month's supply runs to the same day of the next month; as days it is 30).
+# A time unit as a chart spells it (UCUM code or word): its days, its calendar months when it counts
+# in months (a month's supply runs to the same day of the next month; as days it is 30), and its word.
+_UNITS: tuple[tuple[tuple[str, ...], float, int | None, str], ...] = (
+    (("s", "sec", "second", "seconds"), 1 / 86400, None, "second"),
+    (("min", "mins", "minute", "minutes"), 1 / 1440, None, "minute"),
+    (("h", "hr", "hrs", "hour", "hours"), 1 / 24, None, "hour"),
+    (("d", "day", "days"), 1.0, None, "day"),
+    (("wk", "week", "weeks"), 7.0, None, "week"),
+    (("mo", "month", "months"), 30.0, 1, "month"),
+    (("a", "yr", "year", "years"), 365.0, 12, "year"),
+)
 _TIME_UNITS: dict[str, tuple[float, int | None]] = {
-    spelling: (days, months)
-    for spellings, days, months in (
-        (("s", "sec", "second", "seconds"), 1 / 86400, None),
-        (("min", "mins", "minute", "minutes"), 1 / 1440, None),
-        (("h", "hr", "hrs", "hour", "hours"), 1 / 24, None),
-        (("d", "day", "days"), 1.0, None),
-        (("wk", "week", "weeks"), 7.0, None),
-        (("mo", "month", "months"), 30.0, 1),
-        (("a", "yr", "year", "years"), 365.0, 12),
-    )
-    for spelling in spellings
+    spelling: (days, months) for spellings, days, months, _ in _UNITS for spelling in spellings
 }
-_DAYS_PER_MONTH = 365.25 / 12
+_UNIT_WORDS = {spelling: word for spellings, _, _, word in _UNITS for spelling in spellings}
 _MOST_MONTHS = 12 * MAXYEAR  # a longer supply ends past the calendar in days as well
 
 
@@ -101,14 +100,11 @@ def duration_days(duration: Any) -> float | None:
     return None if known is None else float(duration["value"]) * known[0]
 
 
-def in_months(value: float, unit: str | None) -> float | None:
-    """`value` of a time `unit` in months (a year 12, a week or a day by the average month), or None
-    when the unit is not a time unit."""
-    known = _TIME_UNITS.get(str(unit or "").lower())
-    if known is None:
-        return None
-    days, months = known
-    return value * months if months is not None else value * days / _DAYS_PER_MONTH
+def in_calendar_months(value: float, unit: str | None) -> float | None:
+    """`value` of a `unit` that counts in calendar months (mo, a: 1 a is 12 mo) in months; None for
+    any other unit (days and weeks are not a fixed part of a month: `quantity_against_months`)."""
+    known = _TIME_UNITS.get(str(unit or "").strip().lower())
+    return None if known is None or known[1] is None else value * known[1]
 
 
 def in_hours(value: float, unit: str | None) -> float | None:
@@ -151,6 +147,55 @@ def months_before(day: date, months: int) -> date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
+
+
+Moment = TypeVar("Moment", date, datetime)
+
+
+def against_months(start: Moment, end: Moment, months: int, *, from_start: bool = False) -> int:
+    """How the time from `start` to `end` compares with `months` calendar months (AMB-44: "month =
+    calendar months from the request date"): 1 longer, 0 exactly as long, -1 shorter. The months are
+    counted back from `end` (a pain history to the request date, a course to its last day: 31 August to
+    28 February is 5 months 28 days, as `human_span` says), or forward from `start` with `from_start`
+    (a life expectancy from the request date: 90 days from 30 November reach 28 February, 3 months).
+    The one rule every threshold in months is judged by."""
+    if from_start:
+        return _sign(end, _months_later(start, months))
+    return _sign(_months_later(end, -months), start)
+
+
+def _months_later(moment: Moment, months: int) -> Moment:
+    """`moment` `months` calendar months later (earlier when negative), at the same time of day."""
+    if isinstance(moment, datetime):
+        return datetime.combine(months_before(moment.date(), -months), moment.timetz())
+    return months_before(moment, -months)
+
+
+def _sign(later: Moment, earlier: Moment) -> int:
+    return (later > earlier) - (later < earlier)
+
+
+def quantity_against_months(value: float, unit: str | None, months: int, day: date) -> int | None:
+    """A time quantity (`value` `unit`: a life expectancy of 90 d) against `months` calendar months
+    from `day`, the request date (`against_months`): a quantity in months or years compares as months
+    (1 a is 12 mo), one in days, weeks or hours as the time it runs from `day` (90 days from 6 December
+    reach 6 March: 3 months). None when `unit` is not a time unit."""
+    known = _TIME_UNITS.get(str(unit or "").strip().lower())
+    if known is None:
+        return None
+    in_months = in_calendar_months(value, unit)
+    if in_months is not None:
+        return _sign(in_months, float(months))
+    start = start_of_day(day)
+    return against_months(start, days_later(start, value * known[0]), months, from_start=True)
+
+
+def human_quantity(value: float, unit: str | None) -> str | None:
+    """A time quantity in words, as recorded ("90 days", "13 weeks", "1 year"); None for another unit."""
+    word = _UNIT_WORDS.get(str(unit or "").strip().lower())
+    if word is None:
+        return None
+    return f"{value:g} {word}" if value == 1 else f"{value:g} {word}s"
 
 
 _CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: the months it spans

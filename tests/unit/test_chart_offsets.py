@@ -14,7 +14,16 @@ import pytest
 from service.engine.checks import TEST_TYPES
 from service.engine.model import Status
 from service.fhir.score_window import fhir_instant
-from service.fhirdates import days_later, human_span, months_before, parse_datetime, shifted, supply_end
+from service.fhirdates import (
+    against_months,
+    days_later,
+    human_span,
+    months_before,
+    parse_datetime,
+    quantity_against_months,
+    shifted,
+    supply_end,
+)
 from service.record import build_record
 from tests.builders import (
     ICD,
@@ -238,3 +247,40 @@ def test_a_leap_second_is_read_as_the_second_before_it(written: str, read: str |
     dated (a trial) was read as undated and dropped."""
     parsed = parse_datetime(written)
     assert (parsed.isoformat() if parsed else None) == read
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "from_start", "against"),
+    [
+        (date(2026, 1, 1), date(2026, 7, 1), False, 0),  # AMB-44: 1 January to 1 July is six months
+        (date(2026, 1, 2), date(2026, 7, 1), False, -1),
+        (date(2025, 8, 31), date(2026, 2, 28), False, -1),  # counted back from the end: 5 months 28 days
+        (date(2025, 8, 31), date(2026, 2, 28), True, 0),  # forward from the start: 31 August + 6 = 28 Feb
+        (date(2026, 7, 1), date(2026, 1, 1), False, -1),  # a span that runs backwards is short of any
+    ],
+)
+def test_months_are_counted_by_the_calendar_from_one_end(
+    start: date, end: date, from_start: bool, against: int
+) -> None:
+    """The one rule every threshold in months is judged by (AMB-44, contract review s17 F9): a pain
+    history or a course counts back from its end, a life expectancy forward from the request date."""
+    assert against_months(start, end, 6, from_start=from_start) == against
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "against"),
+    [
+        (90, "d", 0),
+        (89.9, "d", -1),
+        (13, "wk", 1),
+        (3, "mo", 0),
+        (0.25, "a", 0),
+        (2, "a", 1),
+        (5, "mg", None),
+    ],
+)
+def test_a_time_quantity_against_months_from_the_request_date(
+    value: float, unit: str, against: int | None
+) -> None:
+    """3 months from 6 December 2026 reach 6 March 2027: 90 days; months and years compare as months."""
+    assert quantity_against_months(value, unit, 3, date(2026, 12, 6)) == against

@@ -705,19 +705,28 @@ def test_the_most_recent_form_of_life_expectancy_decides() -> None:
     assert kaiser(newer_yes).outcome == Outcome.MEETS
 
 
+FROM_CALL = "3 months from 21 Nov 2026 are 92 days"  # to 21 February 2027
+
+
 @pytest.mark.parametrize(
     ("value", "unit", "status", "finding"),
     [
-        (90, "d", "not-met", "2.96 months recorded (90 d; needs at least 3 months)"),
-        (12, "wk", "not-met", "2.8 months recorded (12 wk; needs at least 3 months)"),
+        (92, "d", "met", f"92 days recorded ({FROM_CALL}; needs at least 3 months)"),
+        (91, "d", "not-met", f"91 days recorded ({FROM_CALL}; needs at least 3 months)"),
+        (13, "wk", "not-met", f"13 weeks recorded (91 days; {FROM_CALL}; needs at least 3 months)"),
+        (14, "wk", "met", f"14 weeks recorded (98 days; {FROM_CALL}; needs at least 3 months)"),
         (3, "mo", "met", "3.0 months recorded (needs at least 3 months)"),
         (1, "a", "met", "12.0 months recorded (1 a; needs at least 3 months)"),
+        (0.2499, "a", "not-met", "2.999 months recorded (0.2499 a; needs at least 3 months)"),
     ],
 )
-def test_a_life_expectancy_in_days_or_weeks_is_stated_as_compared(
+def test_a_life_expectancy_in_days_or_weeks_is_stated_as_recorded_and_compared_by_the_calendar(
     value: float, unit: str, status: str, finding: str
 ) -> None:
-    """90 days is 2.96 months: the card never says "3.0 months" of a value it judges short of 3."""
+    """AMB-44: "month = calendar months from the request date" (contract review s17 F9). Days and weeks
+    are compared with the days the months run from the call's day (92 from 21 November), not with an
+    average month, and the card says them as recorded with that count, never as "2.96 months"; a value
+    in years is months (1 a is 12 mo), never shown as "3.0" when it is short of 3."""
     chart = [
         *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
         life_expectancy(value, unit, "2026-11-20"),

@@ -84,6 +84,41 @@ def test_life_expectancy_in_months(value: float, unit: str | None, status: Statu
     assert run("observation-value", params, chart).status == status
 
 
+@pytest.mark.parametrize(
+    ("today", "value", "unit", "status"),
+    [
+        (date(2026, 12, 6), 90, "d", Status.MET),  # 6 March 2027 is 90 days on: 3 months (contract s17 F9)
+        (date(2026, 12, 6), 89, "d", Status.NOT_MET),
+        (date(2026, 12, 6), 13, "wk", Status.MET),  # 91 days
+        (date(2026, 11, 30), 90, "d", Status.MET),  # to 28 February 2027: the month has no 30th
+        (date(2026, 5, 31), 92, "d", Status.MET),  # to 31 August
+        (date(2026, 5, 31), 91, "d", Status.NOT_MET),
+        (date(2026, 5, 31), 2184, "h", Status.NOT_MET),  # 91 days in hours
+        (date(2026, 5, 31), 2208, "h", Status.MET),  # 92 days
+    ],
+)
+def test_a_life_expectancy_in_days_weeks_or_hours_counts_calendar_months_from_the_call(
+    today: date, value: float, unit: str, status: Status
+) -> None:
+    """AMB-44, "month = calendar months from the request date": 3 months from the call's day reach the
+    same day 3 months on, so 90 days are 3 months from 6 December and not from 31 May (contract review
+    s17 F9: 90 d and 13 wk were read as 2.96 and 2.99 months by the average month)."""
+    chart = [observation(LOINC, "75327-7", "2026-05-01", valueQuantity={"value": value, "code": unit})]
+    params = {"loinc": ["75327-7"], "comparator": ">=", "value": 3, "unit": "months"}
+    assert run("observation-value", params, chart, today=today).status == status
+    below = {**params, "comparator": "<"}  # CMM-210's terminal line, the other side of the same count
+    flipped = {Status.MET: Status.NOT_MET, Status.NOT_MET: Status.MET}[status]
+    assert run("observation-value", below, chart, today=today).status == flipped
+
+
+def test_a_threshold_in_months_is_whole_calendar_months() -> None:
+    """Calendar months from the request date (AMB-44) are whole: a policy cannot ask for 2.5 of them."""
+    problem = TEST_TYPES["observation-value"].problem(
+        {"loinc": ["75327-7"], "comparator": ">=", "value": 2.5, "unit": "months"}, catalog().terminology
+    )
+    assert problem == ": a threshold in months is whole calendar months (AMB-44)"
+
+
 @pytest.mark.parametrize(("score", "status"), [("2", Status.MET), ("1+", Status.NOT_MET), ("3", Status.MET)])
 def test_modified_ashworth_threshold(score: str, status: Status) -> None:
     chart = [coded_assessment("modified-ashworth-score", score)]

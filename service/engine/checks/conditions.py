@@ -15,6 +15,7 @@ from typing import Any
 
 from service.engine.checks.common import (
     ANSWERS,
+    COMPARATORS,
     MEDS,
     condition_evidence,
     could_not_check,
@@ -48,7 +49,7 @@ from service.engine.context import EvaluationContext
 from service.engine.forms import decide
 from service.engine.model import Status, TestOutcome
 from service.facts import ConditionFact
-from service.fhirdates import human_days, human_span, months_before, start_of_day
+from service.fhirdates import against_months, human_days, human_span, start_of_day
 from service.terminology import Terminology
 
 
@@ -85,11 +86,10 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         )
     earliest = min(found, key=lambda c: (c.date.date(), c.date))  # type: ignore[union-attr]
     months = int(params["months"])
-    cutoff = months_before(ctx.today, months)
     since = earliest.date
     assert since is not None
     day = since.date()  # the chart's own date (contract §3: today minus the condition's date)
-    ok = day < cutoff if params["comparator"] == ">" else day <= cutoff
+    ok = COMPARATORS[params["comparator"]](against_months(day, ctx.today, months), 0)  # AMB-44
     evidence = (condition_evidence(earliest),)
     lasted = human_span(since, start_of_day(ctx.today))
     finding = f"{lasted} since {day_of(since)} ({needs(params['comparator'], months, 'months')})"

@@ -36,7 +36,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
-from service.fhirdates import human_days, human_span, months_before, start_of_day
+from service.fhirdates import against_months, human_days, human_span, months_before, start_of_day
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import Terminology, ValueSet
 
@@ -203,12 +203,9 @@ def _threshold(params: Mapping[str, Any]) -> str:
 def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[bool, str]:
     """Whether the span from `start` to `end` reaches the test's threshold, and the threshold in words."""
     comparator = params["comparator"]
-    if "months" in params:
-        # the latest start the span reaches `months` from, counted back from its end as
-        # condition-duration counts (31 Aug to 28 Feb is 5 months 28 days, as the card says)
-        months_earlier = months_before(end.date(), int(params["months"]))
-        reached = COMPARATORS[comparator](months_earlier.toordinal(), start.date().toordinal())
-        return reached, _threshold(params)
+    if "months" in params:  # calendar months, by the days (AMB-44), as condition-duration counts
+        against = against_months(start.date(), end.date(), int(params["months"]))
+        return COMPARATORS[comparator](against, 0), _threshold(params)
     days = max((end - start).total_seconds() / 86400, 0.0)
     return COMPARATORS[comparator](days, float(params["days"])), _threshold(params)
 

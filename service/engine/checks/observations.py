@@ -36,7 +36,14 @@ from service.engine.classify import ALWAYS, intrathecal_since
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ObservationFact, ProcedureFact
-from service.fhirdates import in_months
+from service.fhirdates import (
+    duration_days,
+    human_date,
+    human_quantity,
+    in_calendar_months,
+    months_before,
+    quantity_against_months,
+)
 from service.trial import Examination, examinations
 
 
@@ -171,6 +178,12 @@ def _no_loinc(codes: list[str]) -> str:
     return f"no LOINC {', '.join(sorted(codes))} result recorded"
 
 
+def _whole_months(params: Mapping[str, Any]) -> str | None:
+    if params.get("unit") == "months" and not float(params["value"]).is_integer():
+        return "a threshold in months is whole calendar months (AMB-44)"
+    return None
+
+
 @test_type(
     "observation-value",
     params={
@@ -181,44 +194,65 @@ def _no_loinc(codes: list[str]) -> str:
         "otherwise": optional(Exactly("for-reviewer")),
     },
     reads=("Observation",),
+    check=_whole_months,
 )
 def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
-    """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months
-    converts a, mo, wk and d; a value without a usable unit is not documented, AMB-48). With
-    `otherwise: for-reviewer`, a value the comparison does not meet is not against the fact: the
-    policy draws no line there, and leaves it to the payer's reviewer."""
+    """The latest Observation with one of the LOINC codes, compared with `value` (in `unit`: months are
+    calendar months from the request date, AMB-44, a quantity in a, mo, wk, d or h read by its unit; a
+    value without a usable unit is not documented, AMB-48). With `otherwise: for-reviewer`, a value the
+    comparison does not meet is not against the fact: the policy draws no line there, and leaves it to
+    the payer's reviewer."""
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
-    recorded = value = float(latest.value)  # type: ignore[arg-type]
-    if params.get("unit") == "months":
-        months = in_months(value, latest.unit)
-        if months is None:
-            return TestOutcome(
-                Status.NOT_DOCUMENTED,
-                (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),),
-                "the value has no time unit",
-            )
-        value = months
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
-    needed = needs(params["comparator"], params["value"], params.get("unit", ""))
-    compared = round(value, 6)
-    shown = _deciding_digits(compared, float(params["value"]))
-    unit = params.get("unit")
-    as_recorded = f"{latest.value_text()}; " if value != recorded else ""  # converted: as the chart has it
-    finding = f"{shown} {unit or ''} recorded ({as_recorded}{needed})".replace("  ", " ")
-    ok = COMPARATORS[params["comparator"]](compared, float(params["value"]))
+    threshold = float(params["value"])
+    if params.get("unit") == "months":
+        judged = _against_months(latest, int(threshold), ctx)
+        if judged is None:
+            return TestOutcome(Status.NOT_DOCUMENTED, evidence, "the value has no time unit")
+        against, said, detail = judged
+        ok = COMPARATORS[params["comparator"]](against, 0)
+    else:
+        compared = round(float(latest.value), 6)  # type: ignore[arg-type]
+        said, detail = _deciding_digits(compared, threshold), ""
+        ok = COMPARATORS[params["comparator"]](compared, threshold)
     if not ok and params.get("otherwise") == "for-reviewer":  # the policy draws no line: none is said
-        said = f"{shown} {unit or ''} recorded{f' ({latest.value_text()})' if as_recorded else ''}"
+        aside = f" ({detail})" if detail else ""
         return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{said.replace('  ', ' ')}: for the reviewer", for_reviewer=True
+            Status.NOT_DOCUMENTED, evidence, f"{said} recorded{aside}: for the reviewer", for_reviewer=True
         )
+    needed = needs(params["comparator"], params["value"], params.get("unit", ""))
+    finding = f"{said} recorded ({f'{detail}; ' if detail else ''}{needed})"
     return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+
+
+def _against_months(
+    latest: ObservationFact, months: int, ctx: EvaluationContext
+) -> tuple[int, str, str] | None:
+    """The recorded time quantity against `months` calendar months from the request date
+    (fhirdates.quantity_against_months), with the value as the card says it and how it was compared:
+    a quantity in months or years as months ("12.0 months", "1 a"), one in days or weeks as recorded,
+    with the days the months are from the call's day ("90 days", "3 months from 6 Dec 2026 are 90
+    days"), never as a fraction of an average month. None when the unit is not a time unit."""
+    value = float(latest.value)  # type: ignore[arg-type]
+    against = quantity_against_months(value, latest.unit, months, ctx.today)
+    if against is None:
+        return None
+    as_months = in_calendar_months(value, latest.unit)
+    if as_months is not None:
+        said = f"{_deciding_digits(round(as_months, 6), months)} months"
+        return against, said, "" if as_months == value else latest.value_text()
+    days = duration_days({"value": value, "code": (latest.unit or "").strip()}) or 0.0
+    limit = (months_before(ctx.today, -months) - ctx.today).days
+    in_days = f"{days:g} days; " if days != value else ""  # 13 weeks are 91 days
+    detail = f"{in_days}{months} months from {human_date(ctx.today)} are {limit} days"
+    return against, str(human_quantity(value, latest.unit)), detail
 
 
 def _deciding_digits(value: float, threshold: float) -> str:
     """`value` with one decimal, or as many more as it takes not to look equal to `threshold` when it
-    is not (90 days is 2.96 months, not "3.0", against 3 months)."""
+    is not (0.2499 years are 2.9988 months: "2.999", not "3.0", against 3 months)."""
     for places in range(1, 7):
         shown = f"{value:.{places}f}"
         if (float(shown) == threshold) == (value == threshold):
