@@ -24,7 +24,6 @@ from service.codes import (
     first_display,
     neuraxial_route,
     says_neuraxial,
-    system_key,
 )
 from service.facts import (
     AllergyFact,
@@ -329,23 +328,30 @@ def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str 
     if isinstance(resource.get("valueBoolean"), bool):
         return resource["valueBoolean"], None
     if isinstance(resource.get("valueCodeableConcept"), dict):
-        concept = resource["valueCodeableConcept"]
-        for code in codings(concept):
-            if code.system == ASSESSMENT:
-                return code.code, None
-        text = concept.get("text").strip() if isinstance(concept.get("text"), str) else None
-        if _is_assessment(resource):
-            return _assessment_answer(concept, text), None
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                return coding["code"], None
-        return text, None
+        return _coded_value(resource["valueCodeableConcept"], _is_assessment(resource)), None
     if isinstance(resource.get("valueString"), str):
         return resource["valueString"].strip(), None
     return None, None
 
 
 _ANSWER_CODE = re.compile(r"[a-z0-9+-]+")  # how the assessment answers are written ("end-of-battery", "1+")
+
+
+def _coded_value(concept: Mapping[str, Any], assessment: bool) -> str | None:
+    """The value a coded value is read as: a coding of the assessment CodeSystem's code; for an
+    `assessment`'s value (an Observation coded in that system, or an answer to the service's own
+    Questionnaire) `_assessment_answer`, else the first coding's code, else the text. What the value
+    is written as besides is `_value_forms`."""
+    for code in codings(concept):
+        if code.system == ASSESSMENT:
+            return code.code
+    text = concept.get("text").strip() if isinstance(concept.get("text"), str) else None
+    if assessment:
+        return _assessment_answer(concept, text)
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            return coding["code"]
+    return text
 
 
 def _assessment_answer(concept: Mapping[str, Any], text: str | None) -> str | None:
@@ -370,10 +376,10 @@ def _is_assessment(resource: Mapping[str, Any]) -> bool:
     return any(code.system == ASSESSMENT for code in codings(resource.get("code")))
 
 
-def _value_forms(resource: Mapping[str, Any]) -> tuple[str, ...]:
+def _value_forms(concept: Any) -> tuple[str, ...]:
     """Every way a coded value is written (each coding's code and display, the text): an AJCC M1 stage
-    may be coded in SNOMED CT with "cM1" in its display or text."""
-    concept = resource.get("valueCodeableConcept")
+    may be coded in SNOMED CT with "cM1" in its display or text; an assessment answer coded in another
+    code system is named by them (`ObservationFact.value_text`)."""
     if not isinstance(concept, dict):
         return ()
     forms = [
@@ -407,7 +413,7 @@ def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationF
         unit,
         _scale_component(resource),
         precision(written),
-        _value_forms(resource),
+        _value_forms(resource.get("valueCodeableConcept")),
         _body_site(resource.get("bodySite")),
     )
 
@@ -475,15 +481,19 @@ def _answer_value(answer: Mapping[str, Any]) -> tuple[float | bool | str | None,
     for key in ("valueInteger", "valueDecimal"):
         if isinstance(answer.get(key), int | float) and not isinstance(answer.get(key), bool):
             return float(answer[key]), None
-    coding = answer.get("valueCoding")
-    if isinstance(coding, dict) and isinstance(coding.get("code"), str):  # contract §5: its system, or none
-        system = coding.get("system")
-        foreign = bool(system) and not (isinstance(system, str) and system_key(system) == ASSESSMENT)
-        return (None if foreign else coding["code"]), None
+    if (concept := _answer_concept(answer)) is not None:  # contract §5, read as an assessment Observation's
+        return _coded_value(concept, assessment=True), None
     quantity = answer.get("valueQuantity")
     if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
         return float(quantity["value"]), quantity.get("code") or quantity.get("unit")
     return None, None
+
+
+def _answer_concept(answer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An answer's `valueCoding` as the coded value of an Observation (a concept of that one coding),
+    so that it is read, and named when not read, as that Observation's value is."""
+    coding = answer.get("valueCoding")
+    return {"coding": [coding]} if isinstance(coding, dict) else None
 
 
 def _qualifier(link_id: str, children: list[dict[str, Any]]) -> str | None:
@@ -513,14 +523,22 @@ def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]
             answers = [a for a in item.get("answer") or [] if isinstance(a, dict)]
             if isinstance(link_id, str) and answers:
                 value, unit = _answer_value(answers[0])
-                if value is not None:
+                forms = _value_forms(_answer_concept(answers[0]))
+                if value is not None or forms:  # one coded in another system is kept, named by its forms
                     code = Code(ASSESSMENT, link_id)
                     qualifier = _qualifier(
                         link_id, [*dicts(answers[0].get("item")), *dicts(item.get("item"))]
                     )
                     facts.append(
                         ObservationFact(
-                            reference_of(resource), (code,), link_id, authored, value, unit, qualifier
+                            reference_of(resource),
+                            (code,),
+                            link_id,
+                            authored,
+                            value,
+                            unit,
+                            qualifier,
+                            value_forms=forms,
                         )
                     )
             walk(item.get("item"))

@@ -1035,6 +1035,47 @@ def test_an_opioid_outcome_coded_in_another_system_does_not_overrule_a_documente
     assert statuses(determine([stopped, ours]))["geha.chronic-pain.opioid-failure-6wk.failure"] == "not-met"
 
 
+def _foreign_outcome(form: str) -> dict[str, Any]:
+    """A SNOMED CT-coded "effective" opioid outcome on 8 Sep 2025, as an Observation or as the answer
+    to the service's own Questionnaire."""
+    coding = {"system": SCT, "code": "effective"}
+    if form == "Observation":
+        return assessment("opioid-trial-outcome", "2025-09-08", valueCodeableConcept={"coding": [coding]})
+    item = {"linkId": "opioid-trial-outcome", "answer": [{"valueCoding": coding}]}
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr-foreign",
+        "status": "completed",
+        "authored": "2025-09-08",
+        "item": [item],
+    }
+
+
+@pytest.mark.parametrize("form", ["Observation", "QuestionnaireResponse"])
+def test_a_foreign_coded_outcome_is_the_newest_form_and_named_whichever_record_holds_it(form: str) -> None:
+    """Contract §3 ("the most recent documented one decides") and §5: an outcome coded in another code
+    system is kept as the newest record of the assessment and named on the card, as an answer to the
+    service's Questionnaire as well as an Observation. The answer was dropped, so an older outcome
+    overruled the stopped opioid the newer record leaves to decide (review s17 F-9)."""
+    criterion = "geha.chronic-pain.opioid-failure-6wk.failure"
+    foreign = _foreign_outcome(form)
+    alone = determine([foreign])
+    assert statuses(alone)[criterion] == "not-documented"
+    assert finding_of(alone, criterion) == (
+        "recorded “effective” in another code system: not read as an answer"
+    )
+    stopped = med_request(
+        OXYCODONE_TABLET[0],
+        "2025-06-01",
+        "2025-09-01",
+        "stopped",
+        reason="inadequate relief",
+        code=OXYCODONE_TABLET[1],
+    )
+    older = coded_assessment("opioid-trial-outcome", "effective", "2025-09-04")
+    assert statuses(determine([stopped, older, foreign]))[criterion] == "met"
+
+
 @pytest.mark.parametrize(("chart", "expected"), device_removal_charts())
 def test_the_most_recent_of_a_device_and_its_removal_decides(
     chart: list[dict[str, Any]], expected: str

@@ -301,7 +301,10 @@ def test_a_questionnaire_answer_coded_in_another_system_is_no_answer(
         "item": [{"linkId": "it-trial-side-effects", "answer": [{"valueCoding": coding}]}],
     }
     found = record(response).latest_assessment("it-trial-side-effects")
-    assert (found.value if found is not None else None) == read
+    assert found is not None  # one of another system is kept, as that Observation is (review s17 F-9)
+    assert found.value == read
+    if read is None:
+        assert found.value_text() == "“none” in another code system"
 
 
 def test_in_progress_questionnaire_is_ignored() -> None:
