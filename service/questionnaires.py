@@ -122,15 +122,7 @@ def questionnaire_id(policy: Policy) -> str:
 def codes_read(criterion: CriterionSpec) -> list[str]:
     """The assessment codes one criterion reads: per test (each evidence form), its type's own and
     those its parameters name."""
-    codes: list[str] = []
-    for test in criterion.tests:
-        test_type = TEST_TYPES[test.type]
-        codes += test_type.asks
-        for name, value in test.params.items():
-            param = test_type.params.get(name)
-            if param is not None:
-                codes += param.kind.assessment_codes(value)
-    return codes
+    return [code for test in criterion.tests for code in TEST_TYPES[test.type].codes_named(test.params)]
 
 
 def asked_codes(policy: Policy) -> list[tuple[str, CriterionSpec]]:

@@ -4,7 +4,8 @@ The engine never sees raw FHIR. This module applies the contract's common filter
 which statuses count, which date is a resource's date), reduces codings to `Code`s, and keeps
 the source reference of every fact so cards and audit records can cite it. Resource types that
 could not be fetched are listed in `unavailable`, so that absence of evidence is never mistaken
-for evidence of absence.
+for evidence of absence; a kind only some codes of which could not be read (a QuestionnaireResponse
+left out answers only its own items) is listed by those codes in `unavailable_codes`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class PatientRecord:
     trial: TrialResult = field(default_factory=lambda: TrialResult(None, None, None, reason="no data"))
     unavailable: Mapping[str, str] = field(default_factory=dict)
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
+    # kind → code → why: the records of a kind left out that are read only by those codes (`unread`)
+    unavailable_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
 
@@ -138,6 +141,17 @@ class PatientRecord:
             procedures=tuple(p for p in self.procedures if p not in done),
             devices=tuple(d for d in self.devices if d.source not in placed),
         )
+
+    def unread(self, kind: str, codes: Iterable[str] | None = None) -> str | None:
+        """Why `kind` is not wholly available to a reader of `codes` (the assessment codes it reads;
+        None: a reader of any), or None when it is: the whole kind could not be read (`unavailable`),
+        or records of it read by one of those codes were left out (`unavailable_codes`)."""
+        if kind in self.unavailable:
+            return self.unavailable[kind]
+        by_code = self.unavailable_codes.get(kind)
+        if not by_code:
+            return None
+        return next((by_code[c] for c in (by_code if codes is None else codes) if c in by_code), None)
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -679,15 +693,24 @@ def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
     """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
     in no value set, and nothing else of it is read. A drug is read by the ingredients found in its
     words too (contract §3: a product code the service does not know), a Procedure by the steroid it
-    used, an allergy or a device by their words: those count whatever their codes. A questionnaire's
-    answers are read each by its own code (its linkId): no policy reads a response none of whose
-    answers is an assessment a policy reads (or that has none)."""
+    used, an allergy or a device by their words: those count whatever their codes. No policy reads a
+    questionnaire response none of whose answers is an assessment a policy reads (`_read_by_codes`)."""
     if isinstance(fact, list):  # a QuestionnaireResponse's answers (`_questionnaire_answers`)
-        return not any(terminology.reads(answer.codes) for answer in fact)
+        return not _read_by_codes(fact, terminology)
     codes = getattr(fact, "codes", None)
     if not codes or terminology.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
         return False
     return not getattr(fact, "ingredients", None) and not getattr(fact, "steroid_injection", False)
+
+
+def _read_by_codes(fact: Any, terminology: Terminology) -> tuple[str, ...] | None:
+    """The codes by which alone policies read a record's fact, so that leaving it out leaves only the
+    readers of those codes without it; None for a record read as a whole. A questionnaire's answers
+    are read each by its own code (its linkId, an assessment code): those a policy reads."""
+    if not isinstance(fact, list):
+        return None
+    read = (code.code for answer in fact if terminology.reads(answer.codes) for code in answer.codes)
+    return tuple(dict.fromkeys(read))
 
 
 def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
@@ -705,7 +728,8 @@ def build_record(
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3."""
 
-    unreadable: dict[str, dict[str, int]] = {}
+    # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
+    unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
         def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
@@ -714,8 +738,10 @@ def build_record(
             log.warning(
                 "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
             )
-            counts = unreadable.setdefault(resource_type, {})
-            counts[why] = counts.get(why, 0) + 1
+            by_codes = _read_by_codes(fact, terminology)  # None for a malformed one: read as a whole
+            for code in (None,) if by_codes is None else by_codes:
+                counts = unreadable.setdefault((resource_type, code), {})
+                counts[why] = counts.get(why, 0) + 1
 
         return list(_read(resources.get(resource_type, []), parse, counted, modified))
 
@@ -751,8 +777,30 @@ def build_record(
         trial=trial_result(
             procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
         ),
-        unavailable={
-            **{t: "; ".join(left_out(n, why) for why, n in c.items()) for t, c in unreadable.items()},
-            **dict(unavailable or {}),
-        },
+        unavailable={**_wholly(unreadable), **dict(unavailable or {})},
+        unavailable_codes=_by_code(unreadable),
     )
+
+
+Unreadable = Mapping[tuple[str, str | None], Mapping[str, int]]  # (kind, code or None) → why → how many
+
+
+def _left_out(counts: Mapping[str, int]) -> str:
+    """Why a kind (or its records of one code) is not wholly available: how many were left out, why."""
+    return "; ".join(left_out(n, why) for why, n in counts.items())
+
+
+def _wholly(unreadable: Unreadable) -> dict[str, str]:
+    """The kinds some of whose records read as a whole were left out, each with why
+    (`PatientRecord.unavailable`)."""
+    return {kind: _left_out(counts) for (kind, code), counts in unreadable.items() if code is None}
+
+
+def _by_code(unreadable: Unreadable) -> dict[str, dict[str, str]]:
+    """kind → code → why, for the records left out that are read by codes alone
+    (`PatientRecord.unavailable_codes`)."""
+    found: dict[str, dict[str, str]] = {}
+    for (kind, code), counts in unreadable.items():
+        if code is not None:
+            found.setdefault(kind, {})[code] = _left_out(counts)
+    return found

@@ -61,7 +61,13 @@ def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationConte
     reads = [t for kind in kinds for t in kind.reads]
     if outcome.status == Status.NOT_DOCUMENTED:
         reads += [t for kind in kinds for t in kind.also_reads]
-    return could_not_check(ctx, (*outcome.rests_on, *reads))
+    return could_not_check(ctx, (*outcome.rests_on, *reads), _codes_read(tests))
+
+
+def _codes_read(tests: list[TestSpec]) -> tuple[str, ...]:
+    """The assessment codes `tests` read (`TestType.codes_read`): a kind left out only for some codes
+    (`PatientRecord.unavailable_codes`) leaves a reader of none of them whole."""
+    return tuple(code for test in tests for code in TEST_TYPES[test.type].codes_read(test.params))
 
 
 def _run(test: TestSpec, ctx: EvaluationContext) -> TestOutcome:
@@ -85,7 +91,8 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
     others = [test for i, test in enumerate(forms) if i != decision.form]
     unchecked = _unchecked(forms if decision.form is None else [forms[decision.form]], decision.outcome, ctx)
     if unchecked is None and decision.outcome.status == Status.MET and others:
-        unchecked = could_not_check(ctx, tuple(t for test in others for t in TEST_TYPES[test.type].reads))
+        others_read = tuple(t for test in others for t in TEST_TYPES[test.type].reads)
+        unchecked = could_not_check(ctx, others_read, _codes_read(others))
     return decision, unchecked
 
 

@@ -18,7 +18,17 @@ from typing import Any
 
 import pytest
 
-from tests.builders import codes_of, determine, meeting_chart, statuses, without_codes
+from tests.builders import (
+    ASSESS,
+    ICD,
+    codes_of,
+    condition,
+    determine,
+    finding_of,
+    meeting_chart,
+    statuses,
+    without_codes,
+)
 from tests.calls import prefetch_app, sign_with_chart
 from tests.demo_support import packaged_sample
 
@@ -77,6 +87,60 @@ def test_an_answer_left_out_for_a_modifier_makes_what_it_could_record_could_not_
 def test_an_answer_no_policy_reads_left_out_for_a_modifier_changes_nothing() -> None:
     chart = [*meeting_chart(), answered("favourite-colour", modified=True, valueString="blue")]
     assert summary(sign_with_chart(chart)[1]) == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
+
+
+def test_a_response_left_out_for_a_modifier_leaves_unread_only_the_assessments_it_answers() -> None:
+    """A response answers only its own items (their linkIds, the assessment codes): left out for a
+    modifier, it leaves unread the criteria reading those, not every criterion the answers could
+    record (fix-f's leftover, s17). The acceptance, recorded nowhere, stays to document beside a
+    response left out that answers the side effects (which a policy reads, and which its Observation
+    settles), and could not be checked while the response left out answers it too."""
+    chart = without_codes(meeting_chart(), ACCEPTANCE)
+    side_effects = {
+        "linkId": "it-trial-side-effects",
+        "answer": [{"valueCoding": {"system": ASSESS, "code": "none"}}],
+    }
+    other = answered("it-trial-side-effects", modified=True, valueCoding={"system": ASSESS, "code": "none"})
+    assert summary(sign_with_chart([*chart, other])[1]) == TO_DOCUMENT
+    both = answered(ACCEPTANCE, modified=True, valueBoolean=True)
+    both["item"].append(side_effects)
+    assert (
+        summary(sign_with_chart([*chart, both])[1])
+        == "GEHA: 62362, 62350, E0783 could not be checked — records in the chart could not be read"
+    )
+
+
+def test_a_clearance_is_unread_only_while_a_response_left_out_answers_it() -> None:
+    """Recent suicidal ideation with no clearance is not met; whether it was cleared could not be
+    checked while a response answering the clearance was left out, not while one answering another
+    assessment was."""
+    recent = condition(ICD, "R45.851", "2026-10-01")
+    criterion = "geha.ci.psych-instability"
+    clearance = answered("psych-clearance", modified=True, valueBoolean=True)
+    assert statuses(determine([recent, clearance]))[criterion] == "not-documented"
+    assert "whether it was cleared could not be checked" in finding_of(
+        determine([recent, clearance]), criterion
+    )
+    other = answered("opioid-reduction-agreement", modified=True, valueBoolean=True)
+    assert statuses(determine([recent, other]))[criterion] == "not-met"
+
+
+def test_a_spasticity_trial_reads_the_answers_of_every_scale_its_policy_leaves_unnamed() -> None:
+    """Kaiser's trial response names no scale: any scale's scores around the trial count, so a
+    response left out answering one could record them; one answering another assessment could not."""
+    from tests.unit.test_kpwa_policy import BACLOFEN_IT, kaiser, spasticity_chart
+
+    chart = without_codes(spasticity_chart(), "it-trial-scale-reduction", "it-trial-response-duration-h")
+    criterion = "kpwa.spasticity.trial-2pt-4h"
+    assert finding_of(kaiser(chart, drugs=(BACLOFEN_IT,)), criterion) == (
+        "no spasticity scores before and after a trial"
+    )
+    scores = answered("modified-ashworth-score", modified=True, valueCoding={"system": ASSESS, "code": "1"})
+    assert "could not be checked" in finding_of(kaiser([*chart, scores], drugs=(BACLOFEN_IT,)), criterion)
+    other = answered("opioid-reduction-agreement", modified=True, valueBoolean=True)
+    assert finding_of(kaiser([*chart, other], drugs=(BACLOFEN_IT,)), criterion) == (
+        "no spasticity scores before and after a trial"
+    )
 
 
 def test_the_answers_unread_never_unsettle_a_criterion_a_record_settles() -> None:

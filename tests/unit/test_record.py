@@ -370,3 +370,31 @@ def test_a_drug_is_neuraxial_by_its_route_or_name_but_not_by_a_name_that_negates
         order["dosageInstruction"] = [{"route": {"text": route}}]
     [fact] = record(order).medications
     assert fact.neuraxial is neuraxial
+
+
+def test_a_response_left_out_for_a_modifier_is_unavailable_for_the_assessments_it_answers() -> None:
+    """A questionnaire response is read answer by answer, each by its own code: left out for a
+    modifier, the answers it gives are unread (`unavailable_codes`), the kind is not (fix-f's
+    leftover, s17); a failed search still makes the whole kind unavailable."""
+    modifier = [{"url": "http://ehr.example/fhir/StructureDefinition/not-asked", "valueBoolean": True}]
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr1",
+        "status": "completed",
+        "authored": "2025-10-03",
+        "modifierExtension": modifier,
+        "item": [
+            {"linkId": "it-trial-side-effects", "answer": [{"valueString": "none"}]},
+            {"linkId": "favourite-colour", "answer": [{"valueString": "blue"}]},
+        ],
+    }
+    facts = record(response)
+    why = "1 record(s) carry a modifier extension this service does not understand"
+    assert not facts.unavailable and not facts.observations
+    assert facts.unavailable_codes == {"QuestionnaireResponse": {"it-trial-side-effects": why}}
+    assert facts.unread("QuestionnaireResponse", ("it-trial-side-effects",)) == why
+    assert facts.unread("QuestionnaireResponse", ("it-trial-patient-acceptance",)) is None
+    assert facts.unread("QuestionnaireResponse") == why  # a reader of any code
+    assert facts.unread("Observation", ("it-trial-side-effects",)) is None
+    failed = build_record("p1", {}, catalog().terminology, {"QuestionnaireResponse": "HTTP 503"})
+    assert failed.unread("QuestionnaireResponse", ()) == "HTTP 503"

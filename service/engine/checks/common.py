@@ -140,15 +140,20 @@ def _verb(words: list[str]) -> str:
     return "were" if len(words) > 1 or words[0].endswith("s") else "was"
 
 
-def could_not_check(ctx: EvaluationContext, types: tuple[str, ...]) -> str | None:
-    """Why a result cannot be trusted: a part of the chart it reads could not be fetched, named as a
-    clinician knows it ("the EHR's problem list and medication orders were not available (…)")."""
-    failed = [t for t in dict.fromkeys(types) if t in ctx.record.unavailable]
-    if not failed:
+def could_not_check(
+    ctx: EvaluationContext, types: tuple[str, ...], codes: tuple[str, ...] | None = None
+) -> str | None:
+    """Why a result cannot be trusted: a part of the chart it reads, for the assessment `codes` it
+    reads (None: any, `PatientRecord.unread`), could not be fetched or read, named as a clinician
+    knows it ("the EHR's problem list and medication orders were not available (…)")."""
+    if not ctx.record.unavailable and not ctx.record.unavailable_codes:
         return None
     by_reason: dict[str, list[str]] = {}
-    for t in failed:
-        by_reason.setdefault(ctx.record.unavailable[t], []).append(CHART_PARTS.get(t, t))
+    for t in dict.fromkeys(types):
+        if (reason := ctx.record.unread(t, codes)) is not None:
+            by_reason.setdefault(reason, []).append(CHART_PARTS.get(t, t))
+    if not by_reason:
+        return None
     parts = "; ".join(
         f"{listing(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
     )

@@ -261,7 +261,8 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     if params.get("cleared_by"):
         if (clearance := _clearance_after(ctx, params, found)) is not None:
             return TestOutcome(Status.MET, (*evidence, *clearance.evidence), "documented, then cleared")
-        unchecked = could_not_check(ctx, ("Observation", *ANSWERS))  # no clearance found
+        # no clearance found: the answers to the clearance only (a response answering others is whole)
+        unchecked = could_not_check(ctx, ("Observation", *ANSWERS), (params["cleared_by"],))
         if unchecked:
             return TestOutcome(
                 Status.NOT_DOCUMENTED, evidence, f"documented; whether it was cleared {unchecked}"

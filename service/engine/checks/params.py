@@ -35,6 +35,11 @@ class ParamKind(ABC):
         """The assessment codes (contract §5) that a value of this kind names; none for most kinds."""
         return ()
 
+    def unnamed_codes(self) -> tuple[str, ...]:
+        """The assessment codes a test reads when a policy leaves a parameter of this kind out (what
+        the test takes in its place); none for most kinds."""
+        return ()
+
 
 def _unknown_value_set(value_set_id: Any) -> str:
     return f"unknown value set '{value_set_id}'"
@@ -175,6 +180,9 @@ class ScaleCodes(ParamKind):
 
     def assessment_codes(self, value: Any) -> tuple[str, ...]:
         return tuple(value)
+
+    def unnamed_codes(self) -> tuple[str, ...]:
+        return SCALE_CODES  # left out, every scale counts (trials.py `_ScaleJudge`)
 
 
 @dataclass(frozen=True)

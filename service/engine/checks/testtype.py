@@ -27,11 +27,12 @@ class TestType:
     assessment codes it reads without a parameter naming them (a documentation form asks for these).
     `also_reads`: the resource types that may add a record of its fact besides the forms the contract
     names (`reads`): the answers to the service's documentation questionnaire (contract §5's item
-    codes, service/record.py `_questionnaire_answers`). While one cannot be read, a result not
-    documented cannot be trusted (the card would ask to record what the chart may record); a result a
-    record settles, this test's or another form's of the fact (evaluate.py `_leaf`), can (contract §3:
-    a form that documents the fact decides over a form that is absent), and so can one met by absence
-    (§3: no evidence found "in the data above", the forms the contract names)."""
+    codes, service/record.py `_questionnaire_answers`; of them, those answering the assessment codes
+    it reads, `codes_read`). While one cannot be read, a result not documented cannot be trusted (the
+    card would ask to record what the chart may record); a result a record settles, this test's or
+    another form's of the fact (evaluate.py `_leaf`), can (contract §3: a form that documents the
+    fact decides over a form that is absent), and so can one met by absence (§3: no evidence found
+    "in the data above", the forms the contract names)."""
 
     __test__ = False  # not a pytest test class, whatever its name
 
@@ -45,6 +46,30 @@ class TestType:
 
     def __call__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         return self.function(params, ctx)
+
+    def codes_named(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The assessment codes a test of this type with `params` reads that a documentation form
+        asks for: the type's own (`asks`) and those its parameters name."""
+        named = (
+            code
+            for name, value in params.items()
+            if (param := self.params.get(name)) is not None
+            for code in param.kind.assessment_codes(value)
+        )
+        return (*self.asks, *named)
+
+    def codes_read(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """Every assessment code a test of this type with `params` reads: those named
+        (`codes_named`), and those a parameter the policy leaves out stands for (a spasticity trial
+        without `scales` reads every scale). Which records of `also_reads` it reads: a response
+        left out answering none of them leaves it whole (`PatientRecord.unread`)."""
+        unnamed = (
+            code
+            for name, param in self.params.items()
+            if name not in params
+            for code in param.kind.unnamed_codes()
+        )
+        return (*self.codes_named(params), *unnamed)
 
     def problem(self, params: Mapping[str, Any], terminology: Terminology) -> str | None:
         """Why `params` cannot be this type's parameters, to follow where they are (": ..." or
