@@ -19,7 +19,7 @@ from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
 from service.record import MODIFIED, left_out
-from service.references import local_reference
+from service.references import chart_lookup
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
 from service.terminology import IngredientFinder
 
@@ -124,6 +124,7 @@ def infusates(
     chart: Mapping[str, Iterable[Any]] | None = None,
     modified: Collection[str] = (),
     chart_unread: str | None = None,
+    server: str | None = None,
 ) -> PumpDrugs:
     """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
@@ -132,9 +133,10 @@ def infusates(
     modifier extension, by reference), or a chart record carrying one where it is read, is left out;
     one of the call's left out is still a drug the call orders (the chart's does not stand in for it).
     `chart_unread`: why the chart's MedicationRequests are not wholly available, which leaves the
-    pump's current drug unknown when the call orders none."""
+    pump's current drug unknown when the call orders none. `server`: the call's FHIR server, which
+    `chart` was read from (`drug_resolver`)."""
     chart = chart or {}
-    resolve = drug_resolver(drafts, chart)
+    resolve = drug_resolver(drafts, chart, server)
     ordered = _ordered_infusates(drafts, list(orders), finder, resolve)
     if ordered:
         return _read_as_the_pumps(ordered, lambda order: reference_of(order) in modified)
@@ -142,11 +144,14 @@ def infusates(
     return replace(_read_as_the_pumps(chart_drugs, lambda r: modifies(r, resolve)), unread=chart_unread)
 
 
-def drug_resolver(drafts: DraftOrders, chart: Mapping[str, Iterable[Any]]) -> Callable[[str], Any]:
+def drug_resolver(
+    drafts: DraftOrders, chart: Mapping[str, Iterable[Any]], server: str | None = None
+) -> Callable[[str], Any]:
     """What a drug order's `medicationReference` names: among the draft orders, else the chart's
-    Medications (`chart`: the gathered resources by type, prefetched or read)."""
-    medications = {reference_of(m): m for m in chart.get("Medication", ()) if isinstance(m, dict)}
-    return lambda reference: drafts.get(reference) or medications.get(local_reference(reference) or "")
+    Medications (`chart`: the gathered resources by type, prefetched or read from the call's FHIR
+    `server`; a reference written as another server's URL names none of them)."""
+    medication = chart_lookup(chart.get("Medication", ()), server)
+    return lambda reference: drafts.get(reference) or medication(reference)
 
 
 def _read_as_the_pumps(

@@ -233,7 +233,8 @@ def _gathered(
     else:
         return call
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
-        modifiers = modifiers | _modifiers_of(drugs, _read_through(drafts, fetch_device, data.resources))
+        chart_through = _read_through(drafts, fetch_device, data.resources, request.fhir.server)
+        modifiers = modifiers | _modifiers_of(drugs, chart_through)
     return replace(call, data=data, modifiers=modifiers)
 
 
@@ -256,13 +257,16 @@ def _modifiers_of(resources: list[dict[str, Any]], through: Resolve) -> dict[str
 
 
 def _read_through(
-    drafts: DraftOrders, devices: DeviceReader, chart: Mapping[str, list[Any]] | None = None
+    drafts: DraftOrders,
+    devices: DeviceReader,
+    chart: Mapping[str, list[Any]] | None = None,
+    server: str | None = None,
 ) -> Resolve:
     """What an order of the call names and is read through (service/modifiers.py `READ_THROUGH`), found
     where its reader finds it: among the call's orders; a Device by the call's `devices` reader
     (prefetch, else the FHIR server), as `orders.device_lookup` reads it; a drug's Medication among
-    the `chart`'s too, once gathered (`infusates.drug_resolver`)."""
-    drugs = drug_resolver(drafts, chart or {})
+    the `chart`'s too (read from the call's FHIR `server`), once gathered (`infusates.drug_resolver`)."""
+    drugs = drug_resolver(drafts, chart or {}, server)
 
     def resolve(reference: str) -> Any:
         parsed = parse_reference(reference)
@@ -353,14 +357,17 @@ def decide(
     pump_refs = {o.reference for o in call.pump_orders}
     finder = catalog.terminology.ingredient_finder
     unread = data.unavailable.get("MedicationRequest")  # the chart's drug orders, the pump's drug's too
-    pump_drugs = infusates(call.drafts, finder, call.pump_orders, data.resources, call.modifiers, unread)
+    server = request.fhir.server  # the chart's: a reference to another server's names none of it
+    pump_drugs = infusates(
+        call.drafts, finder, call.pump_orders, data.resources, call.modifiers, unread, server
+    )
     drugs = pump_drugs.found
     selected = {reference_of(r) for r in call.in_scope}
     if selected.isdisjoint(pump_refs) and selected.isdisjoint(d.reference for d in drugs):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
     unavailable = {**data.unavailable, **pump_drugs.unavailable}
     record = build_record(
-        request.context.patient_id, data.resources, catalog.terminology, unavailable
+        request.context.patient_id, data.resources, catalog.terminology, unavailable, server
     ).before(pump_refs)
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}

@@ -38,7 +38,7 @@ from service.facts import (
 )
 from service.fhirdates import days_later, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
-from service.references import local_reference
+from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
 from service.terminology import IngredientFinder, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
@@ -126,6 +126,12 @@ class PatientRecord:
     unavailable_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
+    server: str | None = None  # the FHIR server the facts were read from (None: not known)
+
+    def local(self, reference: Any) -> str | None:
+        """`Type/id` of the record's resource a reference names, as its facts' `source`s are written;
+        None for one written as another server's URL than the record's (`local_reference`)."""
+        return local_reference(reference, self.server)
 
     def before(self, orders: Collection[str]) -> PatientRecord:
         """The record as it stood before `orders` (`Type/id`) were carried out: without a Procedure
@@ -198,9 +204,12 @@ def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact 
     )
 
 
-def _drug(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The drug of a request or statement; a referenced Medication is looked up by its `Type/id`."""
-    return medication_concept(resource, lambda ref: medications.get(local_reference(ref) or ""))
+Lookup = Callable[[Any], Any]  # the chart's resource a reference names (`chart_lookup`), else None
+
+
+def _drug(resource: Mapping[str, Any], medication: Lookup) -> dict[str, Any] | None:
+    """The drug of a request or statement; a referenced Medication is the chart's `medication` names."""
+    return medication_concept(resource, medication)
 
 
 def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -256,12 +265,12 @@ def _medication_fact(
 
 
 def _medication_request(
-    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
+    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_REQUEST_STATUSES:
         return None
-    concept = _drug(resource, medications)
+    concept = _drug(resource, medication)
     start = parse_datetime(resource.get("authoredOn"))
     dispense = resource.get("dispenseRequest") or {}
     end = parse_datetime((dispense.get("validityPeriod") or {}).get("end"))
@@ -274,12 +283,12 @@ def _medication_request(
 
 
 def _medication_statement(
-    resource: Mapping[str, Any], medications: Mapping[str, Any], reader: DrugReader
+    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
         return None
-    concept = _drug(resource, medications)
+    concept = _drug(resource, medication)
     period = resource.get("effectivePeriod") or {}
     start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
     end = parse_datetime(period.get("end")) or start
@@ -287,11 +296,14 @@ def _medication_statement(
     return _medication_fact(resource, concept, start, end, reason, reader)
 
 
-def _procedure(resource: Mapping[str, Any], steroids: ValueSet, reader: DrugReader) -> ProcedureFact | None:
+def _procedure(
+    resource: Mapping[str, Any], steroids: ValueSet, reader: DrugReader, server: str | None = None
+) -> ProcedureFact | None:
     """A completed Procedure. What it used (`usedCode`) is read as a drug order's drug is, by name or
     RxNorm code (an ingredient's or a product's) through the catalog's ingredients: one that holds a
     corticosteroid makes it an epidural steroid injection, which the trial module and every
-    procedure-history test read alike (contract §4, AMB-34)."""
+    procedure-history test read alike (contract §4, AMB-34). The orders it was done for and the
+    devices it put in are the chart's (the FHIR `server`'s) that it names."""
     if resource.get("status") != "completed":
         return None
     codes_of, named = reader
@@ -304,9 +316,9 @@ def _procedure(resource: Mapping[str, Any], steroids: ValueSet, reader: DrugRead
     drug_codes = tuple(c for u in used_codes for c in codes_of(u))
     steroid = bool(used_codes) and steroids.holds_drug(named(used, drug_codes), drug_codes)
     label = first_display(resource.get("code"), codes)
-    based_on = _local_references(as_list(resource.get("basedOn")))
+    based_on = _local_references(as_list(resource.get("basedOn")), server)
     devices = _local_references(
-        f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f)
+        (f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f)), server
     )
     return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
 
@@ -327,8 +339,9 @@ def _put_in(focal: Mapping[str, Any]) -> bool:
     return put_in or any(c.code in _PUT_IN_ACTIONS for c in codings(action))
 
 
-def _local_references(references: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(ref for ref in map(local_reference, references) if ref is not None)
+def _local_references(references: Iterable[Any], server: str | None) -> tuple[str, ...]:
+    """`Type/id` of each reference naming a resource of the FHIR `server` (`local_reference`)."""
+    return tuple(ref for ref in (local_reference(r, server) for r in references) if ref is not None)
 
 
 def _observation_value(resource: Mapping[str, Any]) -> tuple[float | bool | str | None, str | None]:
@@ -725,8 +738,11 @@ def build_record(
     resources: Mapping[str, list[Mapping[str, Any]]],
     terminology: Terminology,
     unavailable: Mapping[str, str] | None = None,
+    server: str | None = None,
 ) -> PatientRecord:
-    """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3."""
+    """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3. `server`:
+    the call's FHIR server, which `resources` were read from; a reference in them written as another
+    server's URL names none of them (service/references.py)."""
 
     # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
     unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
@@ -745,20 +761,16 @@ def build_record(
 
         return list(_read(resources.get(resource_type, []), parse, counted, modified))
 
-    medications = {reference_of(m): m for m in resources.get("Medication", []) if isinstance(m, dict)}
-
-    def medication(reference: str) -> Any:
-        """A drug record's Medication, as `_drug` finds it."""
-        return medications.get(local_reference(reference) or "")
-
+    medication = chart_lookup(resources.get("Medication", []), server)  # a drug record's Medication
     # each record is looked at only in a chart that may hold a modifier anywhere (most hold none)
     modified = (lambda resource: modifies(resource, medication)) if may_carry(resources) else None
 
     codes_of = _codes_reader()
     drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))
-    meds = facts("MedicationRequest", lambda r: _medication_request(r, medications, drugs))
-    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medications, drugs))
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, terminology["steroids"], drugs)))
+    meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
+    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
+    steroids = terminology["steroids"]
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, drugs, server)))
     pain_codes = terminology["pain-score"]
     observations = tuple(
         o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)
@@ -779,6 +791,7 @@ def build_record(
         ),
         unavailable={**_wholly(unreadable), **dict(unavailable or {})},
         unavailable_codes=_by_code(unreadable),
+        server=server,
     )
 
 

@@ -2,19 +2,21 @@
 
 EHRs write the same reference as `Patient/1`, `Patient/1/_history/3` or
 `https://ehr.example/fhir/Patient/1`; comparing such strings by hand in each module gave eight
-slightly different rules. `parse_reference` is the one reading, and `belongs_to_patient` the one
-answer to "is this resource about the call's patient".
+slightly different rules. `parse_reference` is the one reading, `belongs_to_patient` the one
+answer to "is this resource about the call's patient", and `local_reference` (`chart_lookup` for
+the resource itself) the one answer to "which of the chart's resources does this name": given the
+call's FHIR server, none for a reference written as another server's URL.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.shapes import reference_target
+from service.shapes import reference_of, reference_target
 
 FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the R4 `id` datatype
 # A FHIR id that is never `.` or `..`, as the last part of a pattern: ids end up in URLs.
@@ -58,6 +60,16 @@ def local_reference(value: Any, server: str | None = None) -> str | None:
     there names another resource (`on_server`)."""
     parsed = parse_reference(value)
     return parsed.local if parsed is not None and on_server(parsed, server) else None
+
+
+def chart_lookup(
+    resources: Iterable[Any], server: str | None = None
+) -> Callable[[Any], dict[str, Any] | None]:
+    """What a reference (string or element) names among `resources`, the chart's as read from the
+    call's FHIR `server`: found by its `Type/id` however it is written, and never for one written as
+    another server's URL (`local_reference`: that server's resource of the same id is another one)."""
+    by_reference = {reference_of(r): r for r in resources if isinstance(r, dict)}
+    return lambda reference: by_reference.get(local_reference(reference, server) or "")
 
 
 def belongs_to_patient(

@@ -17,7 +17,6 @@ from service.fhirdates import human_date
 from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
-from service.references import local_reference
 from service.shapes import as_list
 from service.terminology import Terminology
 
@@ -94,11 +93,12 @@ def _order_reason_codes(ctx: EvaluationContext, order: PumpOrder) -> list[Code]:
     """The codes of one order's reason: its `reasonCode`, and the Conditions its `reasonReference`
     names, however the reference is written (relative, absolute, versioned, contained) and whichever
     copy of a repeated diagnosis it names; a Condition counts as the record's do (contract §3: not
-    refuted, not resolved)."""
+    refuted, not resolved). One written as another FHIR server's URL names none of the record's
+    (`PatientRecord.local`): that server's Condition of the same id is another."""
     resource = order.resource
     codes = [c for concept in as_list(resource.get("reasonCode")) for c in codings(concept)]
     codes += [c for cond in order.reasons if condition_counts(cond) for c in codings(cond.get("code"))]
-    named = {local_reference(ref) for ref in as_list(resource.get("reasonReference"))} - {None}
+    named = {ctx.record.local(ref) for ref in as_list(resource.get("reasonReference"))} - {None}
     if named:
         codes += [
             c
