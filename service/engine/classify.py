@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.codes import Code, codings, first_display
+from service.codes import CPT, Code, codings, first_display, icd10_key
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
 from service.fhirdates import human_date
@@ -36,7 +36,6 @@ CLASSIFICATION_VALUE_SETS = (
     "antispasmodic-infusates",
     "it-infusates",
     "idds-in-place",
-    "idds-removal",
 )
 
 
@@ -238,10 +237,17 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 
 
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
-    """`idds_in_place`'s records, each with its date (a Device has none)."""
+    """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, a
+    diagnosis (Z45.1), and a Procedure of the value set that no later removal undoes (its `removals`:
+    62365 undoes the 62360-62362 implant; nothing undoes a refill or analysis, contract §2)."""
     in_place = terminology["idds-in-place"]
-    removal = terminology["idds-removal"]
-    removals = [p.performed for p in record.procedures if removal.matches_any(p.codes) and p.performed]
+    removals = [
+        (p.performed, in_place.removals[c.code])
+        for p in record.procedures
+        if p.performed is not None
+        for c in p.codes
+        if c.system == CPT and c.code in in_place.removals
+    ]
     found: list[tuple[str, datetime | None]] = [
         (d.source, None)
         for d in record.devices
@@ -251,9 +257,18 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
-        if in_place.matches_any(p.codes) and not any(r and p.performed and r > p.performed for r in removals):
+        codes = {icd10_key(c.code) for c in p.codes if in_place.matches(c)}
+        if codes and not _removed_later(codes, p.performed, removals):
             found.append((p.source, p.performed))
     return found
+
+
+def _removed_later(
+    codes: set[str], performed: datetime | None, removals: list[tuple[datetime, frozenset[str]]]
+) -> bool:
+    """Whether a removal done after `performed` undoes every one of a Procedure's `codes` (a Procedure
+    coded as both an implant and a refill still shows the pump, as the refill alone would)."""
+    return performed is not None and any(when > performed and codes <= undone for when, undone in removals)
 
 
 def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:

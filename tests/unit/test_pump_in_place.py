@@ -1,0 +1,55 @@
+"""Contract §2: an implant code is a replacement "when an intrathecal pump is already in place: an active
+Device that is an implanted infusion pump, or a completed Procedure 62360-62362 with no later 62365, or
+ICD-10-CM Z45.1 / a refill procedure (62369, 62370, 95990, 95991)". The later removal undoes the implant
+alone (idds-in-place.yaml `removals`); a refill or analysis shows a pump in place as Z45.1 does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.engine.classify import idds_in_place
+from service.record import build_record
+from tests.builders import ICD, catalog, condition, determine, meeting_chart, procedure, service_request
+
+EARLIER, REMOVED, LATER = "2025-01-10T09:00:00Z", "2025-06-10T09:00:00Z", "2025-09-10T09:00:00Z"
+
+
+def in_place(*resources: dict[str, Any]) -> bool:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return bool(idds_in_place(build_record("p1", by_type, catalog().terminology), catalog().terminology))
+
+
+@pytest.mark.parametrize("code", ["62360", "62361", "62362"])
+def test_a_later_removal_undoes_the_implant_and_an_earlier_one_does_not(code: str) -> None:
+    assert in_place(procedure(code, EARLIER))
+    assert not in_place(procedure(code, EARLIER), procedure("62365", REMOVED))
+    assert in_place(procedure(code, LATER), procedure("62365", REMOVED))
+
+
+@pytest.mark.parametrize("code", ["62367", "62368", "62369", "62370", "95990", "95991"])
+def test_a_refill_or_analysis_shows_a_pump_in_place_whatever_follows_it(code: str) -> None:
+    """Contract review s17 F6: the refill form has no removal clause; before, a 62365 after a refill
+    made the next 62362 a first implant, while a Z45.1 before the same removal kept it a replacement."""
+    assert in_place(procedure(code, EARLIER), procedure("62365", REMOVED))
+
+
+def test_an_adjustment_diagnosis_shows_a_pump_in_place_whatever_follows_it() -> None:
+    assert in_place(condition(ICD, "Z45.1", "2025-01-10"), procedure("62365", REMOVED))
+
+
+def test_a_procedure_coded_as_an_implant_and_a_refill_is_a_refill_too() -> None:
+    both = procedure("62362", EARLIER)
+    both["code"]["coding"].append({"system": both["code"]["coding"][0]["system"], "code": "95990"})
+    assert in_place(both, procedure("62365", REMOVED))
+
+
+@pytest.mark.parametrize(("earlier", "kind"), [("62362", "permanent-implant"), ("62370", "replacement")])
+def test_an_implant_ordered_after_a_removal_is_read_by_what_the_removal_followed(
+    earlier: str, kind: str
+) -> None:
+    chart = [*meeting_chart(), procedure(earlier, EARLIER), procedure("62365", REMOVED)]
+    assert determine(chart, service_request("62362")).request_kind == kind
