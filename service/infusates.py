@@ -18,7 +18,7 @@ from typing import Any
 from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
-from service.record import MODIFIED, left_out
+from service.record import MODIFIED, left_out, medication_request_counts
 from service.references import chart_lookup
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
 from service.terminology import IngredientFinder
@@ -70,29 +70,58 @@ def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Inf
     return Infusate(reference_of(resource), codes, concept_text(concept), _neuraxial(resource))
 
 
+@dataclass(frozen=True)
+class _Named:
+    """What the pump orders name in `reasonReference` (contract §2: "reasonReference naming it"): the
+    call's draft resources (`drafted`), and the chart's drug orders the call does not carry (`charted`)."""
+
+    drafted: tuple[Mapping[str, Any], ...]
+    charted: tuple[Mapping[str, Any], ...]
+
+
+def _one_of(resource: Mapping[str, Any], resources: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether `resource` is one of `resources` (the same record, not an equal one)."""
+    return any(resource is other for other in resources)
+
+
+def _named(orders: list[PumpOrder], drafts: DraftOrders, chart_orders: Callable[[Any], Any]) -> _Named:
+    """The resources the pump orders' `reasonReference`s name: among the draft orders, else among the
+    chart's MedicationRequests (`chart_orders`: those gathered, by reference; none is read one by one),
+    one the record reads (contract §3: active, completed or stopped)."""
+    drafted: list[Mapping[str, Any]] = []
+    charted: list[Mapping[str, Any]] = []
+    for order in orders:
+        for ref in map(reference_target, as_list(order.resource.get("reasonReference"))):
+            if not ref:
+                continue
+            if (draft := drafts.get(ref)) is not None:
+                drafted.append(draft)
+            elif (found := chart_orders(ref)) is not None and medication_request_counts(found):
+                charted += [] if _one_of(found, charted) else [found]
+    return _Named(tuple(drafted), tuple(charted))
+
+
 def _ordered_infusates(
-    drafts: DraftOrders, orders: list[PumpOrder], finder: IngredientFinder, resolve: Callable[[str], Any]
+    drafts: DraftOrders,
+    orders: list[PumpOrder],
+    finder: IngredientFinder,
+    resolve: Callable[[str], Any],
+    named: _Named,
 ) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
     """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
-    words), those a pump order names in `reasonReference` whatever their route, drugs a pump order
-    names in `orderDetail` (an RxNorm code, or a known ingredient in its text: "40 mL reservoir"
-    names no drug), and the drug a pump order's code names (J0476, the baclofen of a trial). An oral
-    drug drafted beside a pump order is not the pump's. Each with the drug order it is read from
-    (None: read from the pump order)."""
-    named = [
-        ref
-        for order in orders
-        for ref in map(reference_target, as_list(order.resource.get("reasonReference")))
-        if ref
-    ]
+    words), those a pump order names in `reasonReference` whatever their route (`named`: drafted,
+    else the chart's), drugs a pump order names in `orderDetail` (an RxNorm code, or a known
+    ingredient in its text: "40 mL reservoir" names no drug), and the drug a pump order's code names
+    (J0476, the baclofen of a trial). An oral drug drafted beside a pump order is not the pump's.
+    Each with the drug order it is read from (None: read from the pump order)."""
     result = []
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":
             continue
-        referenced = any(drafts.get(ref) is resource for ref in named)
-        if not _neuraxial(resource) and not referenced:
+        if not _neuraxial(resource) and not _one_of(resource, named.drafted):
             continue
         result.append((_infusate(resource, resolve), resource))
+    result += [(_infusate(resource, resolve), resource) for resource in named.charted]
     for order in orders:
         if order.drug:
             result.append((Infusate(f"{order.reference} code", (), order.drug, True), None))
@@ -126,7 +155,8 @@ def infusates(
     chart_unread: str | None = None,
     server: str | None = None,
 ) -> PumpDrugs:
-    """The drugs the pump is to deliver (contract §2): those the call orders or names, else, when it
+    """The drugs the pump is to deliver (contract §2): those the call orders or names (a pump order's
+    `reasonReference` may name a drug order of the call or of the chart), else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
     epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
     known ingredients a text names. A drug order of the call among `modified` (those carrying a
@@ -137,9 +167,17 @@ def infusates(
     `chart` was read from (`drug_resolver`)."""
     chart = chart or {}
     resolve = drug_resolver(drafts, chart, server)
-    ordered = _ordered_infusates(drafts, list(orders), finder, resolve)
-    if ordered:
-        return _read_as_the_pumps(ordered, lambda order: reference_of(order) in modified)
+    orders = list(orders)
+    named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server))
+    ordered = _ordered_infusates(drafts, orders, finder, resolve, named)
+    if ordered:  # the call's drug orders as the call's (`modified`), the chart's as the chart's
+
+        def modifying(order: Mapping[str, Any]) -> bool:
+            if _one_of(order, named.charted):
+                return modifies(order, resolve)
+            return reference_of(order) in modified
+
+        return _read_as_the_pumps(ordered, modifying)
     chart_drugs = _chart_infusates(chart, resolve)
     return replace(_read_as_the_pumps(chart_drugs, lambda r: modifies(r, resolve)), unread=chart_unread)
 

@@ -182,6 +182,12 @@ def condition_counts(resource: Mapping[str, Any]) -> bool:
     return _counts(_status_code(resource.get("clinicalStatus")), resource)
 
 
+def medication_request_counts(resource: Mapping[str, Any]) -> bool:
+    """Contract §3's filter for a MedicationRequest: its status active, completed or stopped (history);
+    not entered in error, cancelled, a draft or on hold."""
+    return resource.get("status") in _MED_REQUEST_STATUSES
+
+
 def _counts(clinical: str | None, resource: Mapping[str, Any]) -> bool:
     """`condition_counts`, its clinicalStatus already read."""
     if clinical is not None and clinical not in _ACTIVE_CONDITION:
@@ -267,8 +273,7 @@ def _medication_fact(
 def _medication_request(
     resource: Mapping[str, Any], medication: Lookup, reader: DrugReader
 ) -> MedicationFact | None:
-    status = resource.get("status")
-    if status not in _MED_REQUEST_STATUSES:
+    if not medication_request_counts(resource):
         return None
     concept = _drug(resource, medication)
     start = parse_datetime(resource.get("authoredOn"))

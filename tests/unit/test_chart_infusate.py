@@ -92,6 +92,21 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
     assert not SPASTICITY_WORDS.findall(instructions(response))
 
 
+@pytest.mark.parametrize("code", ["62350", "95990"])
+def test_a_chart_drug_order_the_pump_order_names_tells_the_indication(code: str) -> None:
+    """Contract §2: the infusate is "... or `ServiceRequest.orderDetail` / `reasonReference` naming it";
+    the chart's baclofen order the refill names (completed, no route given) is the pump's drug, found
+    among the chart's gathered drug orders. Before, only a draft order was followed (contract review
+    s17 F7), and the order was judged for the problem list's pain."""
+    named = baclofen_request(status="completed")
+    del named["dosageInstruction"]
+    order = service_request(code)
+    order["reasonReference"] = [{"reference": f"MedicationRequest/{named['id']}"}]
+    response = hook([named], order)
+    assert indications(response) == {"spasticity"}
+    assert not PAIN_WORDS.findall(instructions(response))
+
+
 @pytest.mark.parametrize("payer", ["kpwa", "cbc", "cohere", "cmm210"])
 @pytest.mark.parametrize("code", ["62350", "62362"])
 def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer: str, code: str) -> None:

@@ -852,6 +852,55 @@ def test_a_drug_order_carrying_a_modifier_is_left_out_and_the_chart_does_not_sta
     assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/chart-drug",))
 
 
+@pytest.mark.parametrize(
+    ("status", "route", "followed"),
+    [
+        ("active", None, True),  # no route: the pump order's naming it makes it the pump's drug
+        ("active", INTRAVENOUS, True),
+        ("completed", INTRATHECAL, True),  # the record's statuses (contract §3): history too
+        ("stopped", None, True),
+        ("entered-in-error", INTRATHECAL, False),
+        ("cancelled", INTRATHECAL, False),
+    ],
+)
+def test_a_drug_order_of_the_chart_the_pump_order_names_is_the_infusate(
+    status: str, route: dict[str, Any] | None, followed: bool
+) -> None:
+    """Contract §2: the infusate is "... or `ServiceRequest.orderDetail` / `reasonReference` naming it"; a
+    reasonReference to the chart's drug order, not the call's, was followed only among the draft orders
+    (contract review s17 F7). It is found among the chart's gathered MedicationRequests; a refill
+    naming it is judged for that drug, not for the chart's active intrathecal one beside it."""
+    drafts, pumps = _pump_call(code="95990")
+    pumps[0].resource["reasonReference"] = [{"reference": "MedicationRequest/named"}]
+    baclofen = {"medication": concept(coding(RXNORM_URL, "1292", "baclofen"))}
+    chart = {"MedicationRequest": [chart_request("named", status, route, **baclofen), chart_request("it")]}
+    found = infusates_of(drafts, pumps, chart)
+    expected = "MedicationRequest/named" if followed else "MedicationRequest/it"
+    assert [i.reference for i in found] == [expected]
+
+
+def test_a_charts_drug_order_the_pump_order_names_carrying_a_modifier_is_left_out() -> None:
+    """Read as a chart record is: one carrying a modifier extension is left out (the pump's drug could
+    not be checked), and the chart's active pump drug does not stand in for it."""
+    drafts, pumps = _pump_call(code="95990")
+    pumps[0].resource["reasonReference"] = [{"reference": "MedicationRequest/named"}]
+    named = {**chart_request("named", route=None), "modifierExtension": [WHAT_IF]}
+    finder = load_catalog().terminology.ingredient_finder
+    drugs = infusates(drafts, finder, pumps, {"MedicationRequest": [named, chart_request("it")]})
+    assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/named",))
+
+
+def test_a_drug_order_of_another_fhir_server_the_pump_order_names_is_not_the_charts() -> None:
+    drafts, pumps = _pump_call(code="95990")
+    pumps[0].resource["reasonReference"] = [
+        {"reference": "https://other.example/fhir/MedicationRequest/named"}
+    ]
+    chart = {"MedicationRequest": [chart_request("named", route=None)]}
+    finder = load_catalog().terminology.ingredient_finder
+    drugs = infusates(drafts, finder, pumps, chart, server="https://ehr.example.org/fhir")
+    assert drugs.found == ()
+
+
 def test_without_a_chart_or_a_drug_there_is_no_infusate() -> None:
     assert infusates_of(*_pump_call()) == []
     assert infusates_of(*_pump_call(), {"MedicationRequest": ["not a resource"]}) == []
