@@ -214,7 +214,8 @@ Lookup = Callable[[Any], Any]  # the chart's resource a reference names (`chart_
 
 
 def _drug(resource: Mapping[str, Any], medication: Lookup) -> dict[str, Any] | None:
-    """The drug of a request or statement; a referenced Medication is the chart's `medication` names."""
+    """The drug of a request or statement; a referenced Medication is the one `medication` finds among
+    the chart's (`chart_lookup`: by `Type/id`, none of another FHIR server's)."""
     return medication_concept(resource, medication)
 
 
