@@ -10,8 +10,8 @@ not reuse one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cards.coverage_information import (
@@ -73,10 +73,10 @@ def policy_page(base_url: str, policy_id: str) -> str:
 
 
 def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
-    """The CDS Hooks response of one call: cards (capped by `max-cards`, the last of the others giving
-    way before a notice of what was not checked: session review s17 F-10) and system actions; with
-    `coverage-info: false`, neither coverage information nor the cards of that type (§dev-5: the
-    option switches off its card type), the other types as their own options say."""
+    """The CDS Hooks response of one call: cards (at most `max-cards`, kept by importance: `_within`)
+    and system actions; with `coverage-info: false`, neither coverage information nor the cards of
+    that type (§dev-5: the option switches off its card type), the other types as their own options
+    say."""
     request = decisions.request
     rules = AssertionRules(
         decisions.call.behaviour.asks_documentation,
@@ -91,13 +91,48 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
         else []
     )
     held = _approvals_held(decisions, actions, rules, issuer)
-    cards = _decision_cards(decisions, options, base_url, catalog, held)
-    notices = _notices(decisions) if options.coverage_info else []
-    kept = [*cards[: max(options.max_cards - len(notices), 0)], *notices][: options.max_cards]
+    slots = _decision_cards(decisions, options, base_url, catalog, held)
+    if options.coverage_info:
+        slots += [_Slot(notice, _NOTICE) for notice in _notices(decisions)]
+    kept = _within(slots, options.max_cards)
     response: dict[str, Any] = {"cards": in_crd_version(kept, request.crd_version)}
     if actions:
         response["systemActions"] = actions
     return response
+
+
+# how much a card matters when `max-cards` leaves out some (lower first)
+_NOT_COVERED, _NOTICE, _DECISION, _OTHER = range(4)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A card of the answer before `max-cards` is applied: how much it matters (`rank`), and for a
+    decision card that points to its Instructions card, and for that Instructions card, the episode
+    they share (`episode`, with `listing`: this is the Instructions card)."""
+
+    card: dict[str, Any]
+    rank: int
+    episode: Episode | None = None
+    listing: bool = False
+
+
+def _within(slots: Sequence[_Slot], limit: int) -> list[dict[str, Any]]:
+    """At most `limit` cards, in the answer's order, kept by importance: first the decision cards
+    saying an order is not covered (indicator warning: session review s17 review2 N-6), then the
+    notices of what was not checked (an info card saying an order meets must not hide that another
+    was not checked: review s17 F-10), then the other decision cards, then the rest in the answer's
+    order. A decision card whose Instructions card is left out names the items its detail could not
+    hold itself, instead of pointing to a card the answer does not show (review2 N-7)."""
+    by_importance = sorted(range(len(slots)), key=lambda i: (slots[i].rank, i))
+    kept = [slots[i] for i in sorted(by_importance[: max(limit, 0)])]
+    listed = [s.episode for s in kept if s.listing]
+    return [
+        decision_card(s.episode, instructions=False)
+        if s.episode is not None and not s.listing and not any(e is s.episode for e in listed)
+        else s.card
+        for s in kept
+    ]
 
 
 def _approvals_held(
@@ -153,7 +188,7 @@ def _decision_cards(
     base_url: str,
     catalog: Catalog,
     held: Mapping[tuple[str, str], HeldApproval],
-) -> list[dict[str, Any]]:
+) -> list[_Slot]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links.
     Orders to add and the Instructions card only where the hook's user places the order (the
     behaviour's `places_order`): elsewhere the order was placed before. The Instructions card says
@@ -162,12 +197,12 @@ def _decision_cards(
     determinations = decisions.determinations
     episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
     instructions = options.clinical_reminder and behaviour.places_order
-    cards = [decision_card(episode, instructions) for episode in episodes] if options.coverage_info else []
+    slots = [_decision_slot(episode, instructions) for episode in episodes] if options.coverage_info else []
     if options.clinical_reminder:
         if behaviour.places_order:
-            cards += _trial_first_cards(decisions, catalog)
+            slots += [_Slot(c, _OTHER) for c in _trial_first_cards(decisions, catalog)]
         if behaviour.asks_documentation:
-            cards += _form_completion_cards(decisions)
+            slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
     if instructions:
         for episode in episodes:
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
@@ -178,7 +213,7 @@ def _decision_cards(
             carried = approved and not any(a.issued for a in found)
             kept = tuple(a.number for a in found) if carried else ()
             headline, steps = next_steps(episode, approved, kept)
-            cards.append(instructions_card(episode, headline, steps))
+            slots.append(_Slot(instructions_card(episode, headline, steps), _OTHER, episode, listing=True))
     if options.guideline:
         judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)
         for episode in episodes:
@@ -187,8 +222,17 @@ def _decision_cards(
             if d.policy_id in judged:
                 policy = catalog.policies[d.policy_id]
                 url = policy_page(base_url, d.policy_id)
-                cards.append(external_reference_card(d, url, policy.url, judged.pop(d.policy_id)))
-    return cards
+                card = external_reference_card(d, url, policy.url, judged.pop(d.policy_id))
+                slots.append(_Slot(card, _OTHER))
+    return slots
+
+
+def _decision_slot(episode: Episode, instructions: bool) -> _Slot:
+    """A decision card (pointing to its Instructions card when the answer carries one: `instructions`),
+    ranked by whether it says the order is not covered."""
+    decision = decision_card(episode, instructions)
+    rank = _NOT_COVERED if decision["indicator"] in ("warning", "critical") else _DECISION
+    return _Slot(decision, rank, episode if instructions else None)
 
 
 def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:
