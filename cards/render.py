@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -459,13 +460,28 @@ def external_reference_card(
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", orders, links=links)
 
 
+@dataclass(frozen=True)
+class LineApproval:
+    """An order line of an episode that holds an approval for each of its Coverages once the answer is
+    applied: its billing code, the PA numbers ("" for none), and whether this call issued any."""
+
+    code: str
+    numbers: tuple[str, ...]
+    issued: bool
+
+
 def next_steps(
-    episode: Episode, auto_approved: bool = False, kept: tuple[str, ...] = ()
+    episode: Episode,
+    auto_approved: bool = False,
+    kept: tuple[str, ...] = (),
+    partly: Sequence[LineApproval] = (),
 ) -> tuple[str, tuple[tuple[Step, str], ...]]:
     """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
     same words), after what not being covered asks, else what to do next. `auto_approved`: the orders
     hold an approval once the answer is applied; `kept`: the PA numbers of those the orders came
-    carrying (an earlier call's, or the payer's), which the card names instead of a new approval."""
+    carrying (an earlier call's, or the payer's), which the card names instead of a new approval;
+    `partly`: the lines holding one when not all do, which the card names, asking a prior
+    authorization for the others only (`awaiting`)."""
     d, open_items = episode.lead, episode.missing
     open_steps = tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
@@ -503,6 +519,8 @@ def next_steps(
                 "needed; the approval number is in the order's coverage information.",
             ),
         )
+    if d.outcome == Outcome.MEETS and partly:
+        return "request prior authorization", _partly_approved(episode, partly)
     if d.outcome == Outcome.MEETS:
         return "request prior authorization", (
             (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is documented."),
@@ -517,16 +535,74 @@ def next_steps(
     )
 
 
-def instructions_summary(episode: Episode, headline: str) -> str:
-    """The Instructions card's title, as shown (the decision card points to it by these words)."""
-    return shorten(f"{episode.lead.payer}: {headline} for {', '.join(episode.codes)}", SUMMARY_LIMIT)
+def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[tuple[Step, str], ...]:
+    """The steps of an episode that meets when some of its lines hold an approval and others do not
+    (fix-e, s17): which hold one (their numbers, or that this call issued it), and a prior
+    authorization request for the others only."""
+    d = episode.lead
+    issued = [a.code for a in partly if a.issued]
+    carried = [a for a in partly if not a.issued]
+    steps: list[tuple[Step, str]] = []
+    if carried:
+        codes = listing(list(dict.fromkeys(a.code for a in carried)))
+        numbers = ", ".join(dict.fromkeys(n for a in carried for n in a.numbers if n)) or "satisfied"
+        verb, its, it = ("carries", "its", "it") if len(carried) == 1 else ("carry", "their", "them")
+        approval = f"{d.payer}'s prior authorization approval ({numbers})"
+        steps.append(
+            (
+                Step.ORDER,
+                f"{codes} already {verb} {approval} in {its} coverage information: no new request is "
+                f"needed for {it}.",
+            )
+        )
+    if issued:
+        approved = list(dict.fromkeys(issued))
+        numbers_in = (
+            "the approval number is in its" if len(approved) == 1 else "the approval numbers are in their"
+        )
+        steps.append(
+            (
+                Step.ORDER,
+                f"{d.payer} approves {listing(approved)} as ordered: {numbers_in} coverage information.",
+            )
+        )
+    others = listing(list(awaiting(episode, partly)))
+    return (
+        *steps,
+        (
+            Step.ORDER,
+            f"Request prior authorization from {d.payer} for {others}: every criterion is documented.",
+        ),
+        (Step.ORDER, "Send the chart evidence for each criterion with the request."),
+    )
+
+
+def awaiting(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str, ...]:
+    """The billing codes of the episode's lines the Instructions card is about: with some lines holding
+    an approval (`partly`) on an episode that meets, those still to request one; else all."""
+    if not partly or episode.lead.outcome != Outcome.MEETS:
+        return episode.codes
+    approved = {a.code for a in partly}
+    return tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.billing_code not in approved))
+
+
+def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:
+    """The Instructions card's title, as shown (the decision card points to it by these words): the
+    lines it is about (`awaiting`)."""
+    return shorten(
+        f"{episode.lead.payer}: {headline} for {', '.join(awaiting(episode, partly))}", SUMMARY_LIMIT
+    )
 
 
 def instructions_card(
-    episode: Episode, headline: str, steps: Sequence[tuple[Step, str]]
+    episode: Episode,
+    headline: str,
+    steps: Sequence[tuple[Step, str]],
+    partly: Sequence[LineApproval] = (),
 ) -> dict[str, object]:
     """A text-only card listing `steps` grouped by who does what, numbered across the groups so the
-    count is plain; shared by the order lines (of one payer) that need the same steps."""
+    count is plain; shared by the order lines (of one payer) that need the same steps; `partly`: as
+    `next_steps` was given it."""
     first = episode.lead
     lines: list[str] = []
     number = 0
@@ -538,7 +614,7 @@ def instructions_card(
             number += 1
             lines.append(f"{number}. {text}")
     return card(
-        instructions_summary(episode, headline),
+        instructions_summary(episode, headline, partly),
         "\n".join(lines),
         first.payer,
         "clinical-reminder",

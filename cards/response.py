@@ -27,6 +27,7 @@ from cards.form_completion import FormRequest, form_completion_card
 from cards.items import Episode
 from cards.render import (
     SERVICE_LABEL,
+    LineApproval,
     coverage_notice_card,
     decision_card,
     external_reference_card,
@@ -206,14 +207,15 @@ def _decision_cards(
     if instructions:
         for episode in episodes:
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
-            approvals = [held.get((x.order_reference, r.coverage)) for r in its_routes for x in episode.lines]
-            found = [a for a in approvals if a is not None]
-            approved = bool(approvals) and len(found) == len(approvals)
+            lines = _lines_approved(episode, its_routes, held)
+            approved = len(lines) == len(episode.lines)
             # named as the orders' own only when no line's approval is this call's (review s17 F-6)
-            carried = approved and not any(a.issued for a in found)
-            kept = tuple(a.number for a in found) if carried else ()
-            headline, steps = next_steps(episode, approved, kept)
-            slots.append(_Slot(instructions_card(episode, headline, steps), _OTHER, episode, listing=True))
+            carried = approved and not any(a.issued for a in lines)
+            kept = tuple(n for a in lines for n in a.numbers) if carried else ()
+            partly = () if approved else lines  # some lines hold one, the others do not (fix-e, s17)
+            headline, steps = next_steps(episode, approved, kept, partly)
+            listing = instructions_card(episode, headline, steps, partly)
+            slots.append(_Slot(listing, _OTHER, episode, listing=True))
     if options.guideline:
         judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)
         for episode in episodes:
@@ -225,6 +227,22 @@ def _decision_cards(
                 card = external_reference_card(d, url, policy.url, judged.pop(d.policy_id))
                 slots.append(_Slot(card, _OTHER))
     return slots
+
+
+def _lines_approved(
+    episode: Episode, routes: Sequence[Route], held: Mapping[tuple[str, str], HeldApproval]
+) -> tuple[LineApproval, ...]:
+    """The episode's lines that hold an approval for each of its Coverages (`routes`) once the answer
+    is applied, in the episode's order; none when it has no Coverage."""
+    lines = []
+    for x in episode.lines:
+        approvals = [held.get((x.order_reference, r.coverage)) for r in routes]
+        found = [a for a in approvals if a is not None]
+        if found and len(found) == len(approvals):
+            lines.append(
+                LineApproval(x.billing_code, tuple(a.number for a in found), any(a.issued for a in found))
+            )
+    return tuple(lines)
 
 
 def _decision_slot(episode: Episode, instructions: bool) -> _Slot:

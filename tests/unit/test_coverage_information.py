@@ -514,6 +514,36 @@ def test_approvals_kept_beside_ones_issued_now_are_not_all_said_to_be_the_orders
     assert "approved" in words and "already carry" not in words, words
 
 
+@pytest.mark.parametrize(
+    ("catalog_of", "options"),
+    [(lambda: None, {}), (auto_approving_catalog, {"unsolicited-determ": False})],
+    ids=["payer-approves-nothing-here", "what-if"],
+)
+def test_a_partly_approved_episode_asks_prior_authorization_only_for_the_lines_without_one(
+    catalog_of: Any, options: dict[str, Any]
+) -> None:
+    """fix-e's leftover (s17 stop note): only the implant carries GEHA's approval, and this call issues
+    none for the catheter and the device; the card said "request prior authorization" for all three.
+    It names the approval the implant holds and asks for the others only."""
+    body = sign_body()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        if "62362" in str(entry["resource"].get("code")):
+            entry["resource"]["extension"] = [PAYERS_OWN_APPROVAL]
+    _, answer = sign_with_chart(meeting_chart(), catalog_of(), body=body, **options)
+    assert on_pump(answer) == []
+    [card] = cards_of(answer["cards"], "clinical-reminder")
+    assert card["summary"] == "GEHA: request prior authorization for 62350, E0783"
+    steps = card["detail"].splitlines()
+    assert steps[1] == (
+        "1. 62362 already carries GEHA's prior authorization approval (GEHA-PAS-778812) in its coverage "
+        "information: no new request is needed for it."
+    )
+    assert (
+        steps[2]
+        == "2. Request prior authorization from GEHA for 62350 and E0783: every criterion is documented."
+    )
+
+
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
     """order-dispatch may approve, as order-sign may: its judgement replaces the approval."""
     _, signed = sign_with_chart(meeting_chart(), auto_approving_catalog())

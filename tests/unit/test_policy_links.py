@@ -11,9 +11,11 @@ from flask import Flask
 import policies
 from cards import next_steps
 from cards.items import Episode, Step
+from cards.render import LineApproval, instructions_card
 from service.engine.model import Status
 from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
 from tests.builders import (
+    HCPCS,
     ICD,
     cards_of,
     catalog,
@@ -203,6 +205,25 @@ def test_an_automatically_approved_order_needs_no_request() -> None:
     headline, steps = next_steps(Episode.of([determine(meeting_chart())]), auto_approved=True)
     assert headline == "approved, no prior authorization request needed"
     assert "approval number is in the order's coverage information" in steps[0][1]
+
+
+def test_lines_this_call_approves_beside_ones_it_does_not_are_named_apart() -> None:
+    """fix-e's leftover (s17): the implant and catheter approved in this answer, the device not; the
+    card names the approved lines and asks a prior authorization for the device only."""
+    pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
+    device = determine(meeting_chart(), order=service_request("E0783", HCPCS))
+    episode = Episode.of([pump, catheter, device])
+    partly = (LineApproval("62362", ("PA-1",), True), LineApproval("62350", ("PA-2",), True))
+    headline, steps = next_steps(episode, partly=partly)
+    assert headline == "request prior authorization"
+    assert [text for _, text in steps] == [
+        "GEHA approves 62362 and 62350 as ordered: the approval numbers are in their coverage information.",
+        "Request prior authorization from GEHA for E0783: every criterion is documented.",
+        "Send the chart evidence for each criterion with the request.",
+    ]
+    assert instructions_card(episode, headline, steps, partly)["summary"] == (
+        "GEHA: request prior authorization for E0783"
+    )
 
 
 def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() -> None:
