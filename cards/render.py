@@ -249,22 +249,23 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
     """What is met in one line of at most `room` characters where it can: the count, and the criteria
     met because none of what they rule out is documented (contract §3, Absence: "the card says "none
     documented""), which a clinician who knows otherwise can correct; as many as fit, the rest
-    counted (with no room, only counted)."""
+    counted (with no room, only counted). Said as met with none documented against them, so that a
+    criterion worded as what must hold ("Body size supports the device") does not read as undocumented
+    (review2 N-9)."""
     met, total = items.met_count(d), len(d.criteria)
     if not total:
         return []
-    line = f"✅ All {total} criteria met." if met == total else f"✅ {met} of {total} criteria met."
+    line = f"✅ All {total} criteria met" if met == total else f"✅ {met} of {total} criteria met"
     absent = items.none_documented(d)
     if not absent:
-        return [line]
-    lead = f"{line} None documented: "
+        return [f"{line}."]
+    counted = f"{line}, {len(absent)} with none documented against {'it' if len(absent) == 1 else 'them'}"
     for shown in range(len(absent), 0, -1):
         more = f"; and {len(absent) - shown} more" if shown < len(absent) else ""
-        text = f"{lead}{'; '.join(absent[:shown])}{more}."
+        text = f"{counted}: {'; '.join(absent[:shown])}{more}."
         if len(text) <= room:
             return [text]
-    counted = f"{len(absent)} criteria rule" if len(absent) > 1 else "1 criterion rules"
-    return [f"{line} None documented of what {counted} out."]
+    return [f"{counted}."]
 
 
 def _policy_lines(d: Determination) -> list[str]:

@@ -33,7 +33,8 @@ def test_order_select_62362_for_a_patient_who_meets_geha(
     assert "❌" not in detail and "❔" not in detail
     assert detail.startswith("**Meets the criteria** (GEHA) for 62362 programmable pump")
     [met] = [line for line in detail.splitlines() if line.startswith("✅")]
-    assert met.startswith("✅ All 14 criteria met. None documented: ")  # contract §3, Absence
+    # contract §3, Absence: the card says "none documented"
+    assert met.startswith("✅ All 14 criteria met, 6 with none documented against them: ")
     assert "F. No current infection" in met
     assert card["extension"]["davinci-crd.associated-resource"] == [
         {"reference": "ServiceRequest/demo-meets-select-sr-62362"}

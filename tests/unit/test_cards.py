@@ -26,7 +26,9 @@ from tests.builders import (
     service_request,
     sign_request,
 )
-from tests.calls import sign_with_chart
+from tests.calls import prefetch_app, sign_with_chart
+from tests.demo_support import packaged_sample
+from tests.support import post_json
 
 
 def no_empty_values(value: Any, path: str = "card") -> None:
@@ -109,7 +111,9 @@ def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() 
     assert listed == [
         "- ❌ **No other implanted programmable device**: " + d.by_status(Status.NOT_MET)[0].finding
     ]
-    assert any(line.startswith("✅ 13 of 14 criteria met. None documented: ") for line in lines)
+    assert any(
+        line.startswith("✅ 13 of 14 criteria met, 5 with none documented against them: ") for line in lines
+    )
     assert lines[-2].startswith("_GEHA policy: Implantable Intrathecal Infusion Pump")
 
 
@@ -122,10 +126,42 @@ def test_the_card_says_none_documented_for_what_is_met_by_absence() -> None:
     [met] = [line for line in decision_card(Episode.of([d]))["detail"].splitlines() if line.startswith("✅")]
     absent = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "none documented"]
     assert "F. No current infection" in absent and "No other implanted programmable device" in absent
-    assert met.startswith("✅ All 14 criteria met. None documented: E. No acute psychiatric")
+    assert met.startswith(
+        "✅ All 14 criteria met, 6 with none documented against them: E. No acute psychiatric"
+    )
     assert all(label in met for label in absent)
     recorded = [leaf.label for top in d.criteria for leaf in top.leaves() if leaf.finding == "recorded yes"]
     assert recorded and not any(label in met for label in recorded)  # a documented "met" is not absence
+
+
+@pytest.mark.parametrize(
+    ("sample", "met"),
+    [
+        (
+            "order-select-62362-demo-kpwa-spasticity",
+            "✅ 4 of 6 criteria met, 4 with none documented against them: No allergy to the drug being used; "
+            "No infection; Body size supports the device; No other implanted programmable device.",
+        ),
+        (
+            "order-select-62362-demo-cmm210-spasticity",
+            "✅ All 4 criteria met, 1 with none documented against it: Not a pump for insulin, antibiotics "
+            "or heparin.",
+        ),
+        (
+            "order-select-62362-demo-cmm210-short-course",
+            "✅ 2 of 8 criteria met, 1 with none documented against it.",
+        ),
+    ],
+)
+def test_what_is_met_on_absence_reads_as_met_with_none_documented_against_it(sample: str, met: str) -> None:
+    """Review2 N-9: "None documented: … Body size supports the device" read as no documentation that
+    the body size supports the device, and "None documented of what 1 criterion rules out." was hard
+    to parse. The line says how many of the met criteria have none documented against them, then
+    names them (or only counts them, with no room)."""
+    body = packaged_sample(sample)
+    cards = post_json(prefetch_app().test_client(), f"/cds-services/idds-crd-{body['hook']}", body).get_json()
+    [line] = [x for c in cards_of(cards["cards"]) for x in c["detail"].splitlines() if x.startswith("✅")]
+    assert line == met
 
 
 def test_what_none_documents_gives_way_to_what_is_open() -> None:
@@ -144,8 +180,12 @@ def test_what_none_documents_gives_way_to_what_is_open() -> None:
 
     _, whole = met_line(0)
     detail, cut = met_line(40)
-    assert whole.startswith("✅ 11 of 14 criteria met. None documented: E. No acute psychiatric")
-    assert cut.startswith("✅ 11 of 14 criteria met. None documented: ") and len(cut) < len(whole)
+    assert whole.startswith(
+        "✅ 11 of 14 criteria met, 6 with none documented against them: E. No acute psychiatric"
+    )
+    assert cut.startswith("✅ 11 of 14 criteria met, 6 with none documented against them: ") and len(
+        cut
+    ) < len(whole)
     assert len(detail.splitlines()) == len(met_line(0)[0].splitlines())
 
 
