@@ -14,11 +14,13 @@ lists every line's items, each once, naming the lines an item concerns when it i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from cards.markdown import plain
+from service.codes import codings
 from service.engine.model import (
     UNCHECKED_PREFIX,
     CriterionResult,
@@ -29,7 +31,7 @@ from service.engine.model import (
     indications_left,
 )
 from service.fhir.server_share import not_asked
-from service.fhirdates import human_date
+from service.fhirdates import human_date, parse_datetime
 from service.record import unreadable_in_chart
 
 FOR_REVIEWER = (
@@ -430,15 +432,22 @@ class Episode:
     missing: tuple[Item, ...]
 
     @classmethod
-    def of(cls, group: Sequence[Determination], rank: Callable[[str], int] = lambda kind: 0) -> Episode:
+    def of(
+        cls,
+        group: Sequence[Determination],
+        rank: Callable[[str], int] = lambda kind: 0,
+        awaiting: Mapping[str, str] | None = None,
+    ) -> Episode:
         """The lead is the most severe line, so a card never says "meets" while one of its lines does
         not; among equally severe lines, the episode's principal kind of order (`rank`: the
         vocabulary's precedence, a pump implant before its trial or hardware), then the line judged
-        against the most criteria, then policy order."""
+        against the most criteria, then policy order. `awaiting`: criterion id → the words naming
+        the trial ordered in the EHR that is to document it (`trial_ordered`)."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
-        return cls(lines, lead, _merged(ordered, failing), _merged(ordered, missing))
+        open_items = tuple(trial_ordered(i, awaiting or {}) for i in _merged(ordered, missing))
+        return cls(lines, lead, _merged(ordered, failing), open_items)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -473,4 +482,34 @@ def _merged(
     return tuple(
         item if set(codes) >= every else replace(item, only_for=tuple(dict.fromkeys(codes)))
         for item, codes in found.values()
+    )
+
+
+def trial_order_words(orders: Iterable[Mapping[str, Any]]) -> str:
+    """How a card names the trials ordered in the EHR and not yet done: each one's code, the day it
+    was written and, when not active, its status ("62323, 30 Nov 2026"; "62322, on hold")."""
+    named = []
+    for order in orders:
+        code = next(iter(codings(order.get("code"))), None)
+        written = parse_datetime(order.get("authoredOn"))
+        status = str(order.get("status") or "").replace("-", " ")
+        parts = [
+            code.code if code is not None else "the trial",
+            *([human_date(written)] if written is not None else []),
+            *([status] if status and status != "active" else []),
+        ]
+        named.append(", ".join(parts))
+    return "; ".join(dict.fromkeys(named))
+
+
+def trial_ordered(item: Item, awaiting: Mapping[str, str]) -> Item:
+    """An item whose criteria a trial ordered in the EHR (and not yet done) is to document, with that
+    order named in what to do: the order card no longer proposes one, so the step says it is known
+    (review2 N-9)."""
+    words = next((awaiting[c] for c in item.criteria if c in awaiting), None)
+    if words is None:
+        return item
+    todo = item.todo or "record its result"
+    return replace(
+        item, todo=f"The trial is already ordered ({words}); once it is done, {todo[:1].lower()}{todo[1:]}"
     )

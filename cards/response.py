@@ -24,7 +24,7 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import Episode
+from cards.items import Episode, trial_order_words
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -196,7 +196,10 @@ def _decision_cards(
     approved when every line of the episode holds an approval for each of its Coverages (`held`)."""
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
-    episodes = [Episode.of(group, catalog.vocabulary.rank) for group in _episodes(determinations)]
+    episodes = [
+        Episode.of(group, catalog.vocabulary.rank, _awaiting(decisions, group))
+        for group in _episodes(determinations)
+    ]
     instructions = options.clinical_reminder and behaviour.places_order
     slots = [_decision_slot(episode, instructions) for episode in episodes] if options.coverage_info else []
     if options.clinical_reminder:
@@ -251,6 +254,19 @@ def _decision_slot(episode: Episode, instructions: bool) -> _Slot:
     decision = decision_card(episode, instructions)
     rank = _NOT_COVERED if decision["indicator"] in ("warning", "critical") else _DECISION
     return _Slot(decision, rank, episode if instructions else None)
+
+
+def _awaiting(decisions: Decisions, group: Sequence[Determination]) -> dict[str, str]:
+    """Criterion id → the words naming the trials ordered in the EHR that are to document it, for the
+    lines of one episode (`Decisions.awaiting_trial`)."""
+    if not decisions.trials_ordered:
+        return {}
+    words = trial_order_words(decisions.trials_ordered)
+    return {
+        criterion: words
+        for d in group
+        for criterion in decisions.awaiting_trial.get((d.order_reference, d.policy_id), ())
+    }
 
 
 def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:

@@ -59,6 +59,10 @@ class Decisions:
     determinations: tuple[Determination, ...] = ()
     episode_orders: Mapping[str, str] = field(default_factory=dict)  # other order → pump order it joins
     trial_missing: tuple[tuple[Determination, tuple[CriterionResult, ...]], ...] = ()
+    # the trials ordered in the EHR and not yet done (`openTrialOrders`), and per (order, policy) the
+    # trial criteria whose result they are to document (the cards name the order: review2 N-9)
+    trials_ordered: tuple[Mapping[str, Any], ...] = ()
+    awaiting_trial: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     forms: Mapping[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     approvals: bool = False  # automatic approvals may be given in this call
     missing_required: tuple[Unobtainable, ...] = ()  # → 412

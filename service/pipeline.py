@@ -403,13 +403,19 @@ def decide(
         for drug in drugs
         if drug.reference not in pump_refs and call.drafts.get(drug.reference) is not None
     }
-    ordered = bool(trials_ordered(data.resources.get("ServiceRequest", []), catalog.order_codes))
+    ordered = trials_ordered(data.resources.get("ServiceRequest", []), catalog.order_codes)
     trial_missing = tuple(
         (d, criteria)
         for d in determinations
         if catalog.order_codes.trial_first
-        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, ordered))
+        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, bool(ordered)))
     )
+    # what an open trial order is to document: the criteria the trial would have been proposed for
+    awaiting_trial = {
+        (d.order_reference, d.policy_id): frozenset(r.id for c in criteria for r in c.walk())
+        for d in (determinations if ordered else ())
+        if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
+    }
     forms = {  # the documentation form each order needing answers asks for, worked out once
         (d.order_reference, d.policy_id): published.form_for(d, to_document(d))
         for d in determinations
@@ -422,6 +428,8 @@ def decide(
         determinations,
         episode_orders,
         trial_missing,
+        ordered if awaiting_trial else (),
+        awaiting_trial,
         forms,
         approvals,
     )

@@ -59,6 +59,27 @@ def test_an_open_trial_order_in_the_ehr_is_a_trial_ordered(body: Any, status: st
     assert "Trial relief" in decision["detail"]
 
 
+@pytest.mark.parametrize(
+    ("status", "named"), [("active", "62323, 30 Nov 2026"), ("on-hold", "62323, 30 Nov 2026, on hold")]
+)
+def test_the_step_to_document_the_trial_names_the_trial_already_ordered(status: str, named: str) -> None:
+    """Review2 N-9: with the trial ordered, the "order the trial" card is gone, and the decision and
+    Instructions cards still said "Document the trial: …" as if nothing was ordered. The step names
+    the open order (its code, the day it was written, its status when not active)."""
+    _, response = sign_with_chart([*NO_TRIAL, _trial_order(status)])
+    step = f"The trial is already ordered ({named}); once it is done, document the trial: pain score"
+    [decision] = cards_of(response["cards"])
+    [trial] = [line for line in decision["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line]
+    assert f"— {step}" in trial, trial
+    [listing] = cards_of(response["cards"], "clinical-reminder")
+    assert f"1. D. Trial relief >= 50 %: {step}" in listing["detail"], listing["detail"]
+
+
+def test_with_no_trial_ordered_the_step_is_as_before() -> None:
+    _, response = sign_with_chart([*NO_TRIAL, _trial_order("completed")])
+    assert "already ordered" not in str(response["cards"])
+
+
 @pytest.mark.parametrize("status", ["completed", "revoked", "entered-in-error", "draft"])
 def test_a_trial_order_done_withdrawn_or_unsigned_is_no_trial_ordered(status: str) -> None:
     """A completed order is a trial done only when its Procedure is on the chart (contract §3); a
