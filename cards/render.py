@@ -482,7 +482,7 @@ def next_steps(
     hold an approval once the answer is applied; `kept`: the PA numbers of those the orders came
     carrying (an earlier call's, or the payer's), which the card names instead of a new approval;
     `partly`: the lines holding one when not all do, which the card names, asking a prior
-    authorization for the others only (`awaiting`)."""
+    authorization for the others only (`still_to_request`)."""
     d, open_items = episode.lead, episode.missing
     open_steps = tuple((i.step, i.instruction) for i in open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
@@ -567,7 +567,7 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
                 f"{d.payer} approves {listing(approved)} as ordered: {numbers_in} coverage information.",
             )
         )
-    others = listing(list(awaiting(episode, partly)))
+    others = listing(list(still_to_request(episode, partly)))
     return (
         *steps,
         (
@@ -578,7 +578,7 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
     )
 
 
-def awaiting(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str, ...]:
+def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str, ...]:
     """The billing codes of the episode's lines the Instructions card is about: with some lines holding
     an approval (`partly`) on an episode that meets, those still to request one; else all."""
     if not partly or episode.lead.outcome != Outcome.MEETS:
@@ -589,9 +589,9 @@ def awaiting(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str
 
 def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:
     """The Instructions card's title, as shown (the decision card points to it by these words): the
-    lines it is about (`awaiting`)."""
+    lines it is about (`still_to_request`)."""
     return shorten(
-        f"{episode.lead.payer}: {headline} for {', '.join(awaiting(episode, partly))}", SUMMARY_LIMIT
+        f"{episode.lead.payer}: {headline} for {', '.join(still_to_request(episode, partly))}", SUMMARY_LIMIT
     )
 
 
