@@ -510,6 +510,4 @@ def trial_ordered(item: Item, awaiting: Mapping[str, str]) -> Item:
     if words is None:
         return item
     todo = item.todo or "record its result"
-    return replace(
-        item, todo=f"The trial is already ordered ({words}); once it is done, {todo[:1].lower()}{todo[1:]}"
-    )
+    return replace(item, todo=f"Trial already ordered ({words}): once done, {todo[:1].lower()}{todo[1:]}")

@@ -67,7 +67,7 @@ def test_the_step_to_document_the_trial_names_the_trial_already_ordered(status: 
     Instructions cards still said "Document the trial: …" as if nothing was ordered. The step names
     the open order (its code, the day it was written, its status when not active)."""
     _, response = sign_with_chart([*NO_TRIAL, _trial_order(status)])
-    step = f"The trial is already ordered ({named}); once it is done, document the trial: pain score"
+    step = f"Trial already ordered ({named}): once done, document the trial: pain score"
     [decision] = cards_of(response["cards"])
     [trial] = [line for line in decision["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line]
     assert f"— {step}" in trial, trial
