@@ -9,9 +9,12 @@ the server cannot start, the fixtures skip, except when `CI=true`, where they fa
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -84,6 +87,17 @@ class RedisServer:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server stalled (SIGSTOP: as by a fork for a save, a slow disk, a busy host), its
+        connections open and unanswered, and going on again (SIGCONT) afterwards."""
+        assert self._process is not None and self.running
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """Stop the server (its data is gone: nothing is persisted)."""

@@ -38,8 +38,13 @@ The expiry time travels inside the stored value and is checked against the cache
 LRU (`max_entries`, `max_bytes` of JSON) held by the app (never module state); with `cache.url`,
 Redis, shared by every replica. A Redis that is down or slow costs at most `cache.timeout_seconds`
 once, then reads as a miss for a few seconds (one WARNING per outage, counted in `/metrics`),
-never an error of the call. Answers are stored as JSON with their numbers as written
-(`strict_json`): one comes back as the server gave it.
+never an error of the call. A drop that cannot reach Redis then is not lost (`UnsentDrops`): the
+process that made it serves none of the dropped keys from Redis until their TTL has passed, and
+sends the DEL again every RETRY_REDIS_AFTER_SECONDS until Redis takes it. Another process (worker
+or replica) learns of a drop only from Redis: until the retried DEL reaches it, that process may
+still be answered from what was dropped (review s17 F-5).
+Answers are stored as JSON with their numbers as written (`strict_json`): one comes back as the
+server gave it.
 An answer orjson cannot write that way (an integer past 64 bits) is not stored, never an error.
 """
 
@@ -68,6 +73,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = "1"  # part of every key: a change of the stored form is a new key, never a misread
 RETRY_REDIS_AFTER_SECONDS = 5.0
 REDIS_COMMANDS_AT_ONCE = 4  # of one process; a command stuck on a dripping Redis holds one of them
+MAX_UNSENT_DROPS = 50_000  # keys remembered one by one; past it, nothing is served from Redis a while
 
 
 class RedisTooSlow(Exception):
@@ -109,7 +115,9 @@ class CacheStore(Protocol):
 
     def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None: ...
 
-    def drop_many(self, keys: Sequence[str]) -> None: ...
+    def drop_many(self, keys: Sequence[str], ttl_seconds: float) -> None:
+        """Drop `keys`; `ttl_seconds`: the longest a value stored before the drop may still live."""
+        ...
 
 
 class MemoryStore:
@@ -164,8 +172,8 @@ class MemoryStore:
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._drop(next(iter(self._entries)))
 
-    def drop_many(self, keys: Sequence[str]) -> None:
-        with self._lock:
+    def drop_many(self, keys: Sequence[str], ttl_seconds: float = 0.0) -> None:
+        with self._lock:  # never fails: nothing to remember (`ttl_seconds` is for RedisStore)
             for key in keys:
                 if key in self._entries:
                     self._drop(key)
@@ -175,13 +183,73 @@ class MemoryStore:
         self._bytes -= len(value)
 
 
+class UnsentDrops:
+    """The keys a process dropped whose DEL Redis has not taken yet, each until (monotonic time) every
+    value stored before the drop has expired: meanwhile none of them is served from Redis, and the DEL
+    is sent again. Past MAX_UNSENT_DROPS keys, no key at all is served until the newest of them would
+    have been (the memory stays bounded; the keys not remembered are not sent again). Thread-safe."""
+
+    def __init__(self, clock: Clock = time.monotonic, most: int = MAX_UNSENT_DROPS) -> None:
+        self._clock = clock
+        self._most = most
+        self._until: dict[str, float] = {}
+        self._all_until = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, keys: Sequence[str], seconds: float) -> None:
+        until = self._clock() + seconds
+        with self._lock:
+            self._prune()
+            for key in keys:
+                if key in self._until or len(self._until) < self._most:
+                    self._until[key] = until
+                else:
+                    self._all_until = max(self._all_until, until)
+
+    def hides(self, keys: Sequence[str]) -> list[bool]:
+        """For each of `keys`, whether a drop of it may not have reached Redis (it must not be served)."""
+        now = self._clock()
+        with self._lock:
+            if now < self._all_until:
+                return [True] * len(keys)
+            return [now < self._until.get(key, now) for key in keys]
+
+    def due(self, keys: Sequence[str] | None = None) -> dict[str, float]:
+        """The remembered drops (of `keys`, or all) still to send, each with its time."""
+        with self._lock:
+            self._prune()
+            if keys is None:
+                return dict(self._until)
+            return {key: self._until[key] for key in keys if key in self._until}
+
+    def settled(self, sent: Mapping[str, float]) -> None:
+        """Forget the drops of `sent` (as `due` gave them) that Redis now holds: a DEL it took, or a
+        SET of a value read after the drop. A drop of the same key made since (another time) stays."""
+        with self._lock:
+            for key, until in sent.items():
+                if self._until.get(key) == until:
+                    del self._until[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._prune()
+            return len(self._until)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for key in [key for key, until in self._until.items() if until <= now]:
+            del self._until[key]
+
+
 class RedisStore:
     """Values in Redis (SET with EX: they expire there too), shared by replicas. Any failure reads
     as a miss (or a lost write): the first one of an outage logs one WARNING, and for
     RETRY_REDIS_AFTER_SECONDS after it Redis is not asked at all, so a dead or black-holed Redis
     costs each call nothing. Each command runs on a thread of the store's own and is waited for at
     most twice `timeout_seconds` in all: the socket timeout bounds each read, not a reply that drips
-    in a byte at a time."""
+    in a byte at a time. A drop is never lost to a failure (`UnsentDrops`): its keys are not served
+    by this process until their values must have expired, and its DEL is sent again, from a timer,
+    every RETRY_REDIS_AFTER_SECONDS until Redis takes it."""
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
         import redis  # imported only when configured: start-up without Redis does not pay for it
@@ -200,6 +268,9 @@ class RedisStore:
         self._lock = threading.Lock()
         self._resting_until: float | None = None  # monotonic time; None while Redis answers
         self._commands = ThreadPoolExecutor(REDIS_COMMANDS_AT_ONCE, thread_name_prefix="idds-crd-redis")
+        self.unsent = UnsentDrops()
+        self._retry: threading.Timer | None = None  # the next try of the unsent drops, when one waits
+        self._closed = False
 
     def _within_time(self, command: Callable[[], Any]) -> Any:
         try:
@@ -218,7 +289,9 @@ class RedisStore:
             self._failed(exc)
             return [None] * len(keys)
         self._answered()
-        return [value if isinstance(value, bytes) else None for value in values]
+        hidden = self.unsent.hides(keys)  # asked after the answer: a drop made meanwhile counts too
+        pairs = zip(values, hidden, strict=True)
+        return [value if isinstance(value, bytes) and not gone else None for value, gone in pairs]
 
     def put_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
         if not items or self._resting():
@@ -231,24 +304,57 @@ class RedisStore:
                     pipe.set(key, value, ex=seconds)
                 pipe.execute()
 
+        replaced = self.unsent.due(list(items))  # a value read after the drop: stored, it settles it
         try:
             self._within_time(write)
         except (*self._errors, RedisTooSlow) as exc:
             self._failed(exc)
             return
         self._answered()
+        self.unsent.settled(replaced)
 
-    def drop_many(self, keys: Sequence[str]) -> None:
-        if not keys or self._resting():
+    def drop_many(self, keys: Sequence[str], ttl_seconds: float) -> None:
+        """Drop `keys`: remembered first (not served by this process from now on), then sent with any
+        earlier drop Redis has not taken. Each is remembered for `ttl_seconds` (and the one second
+        Redis may round EX up by), the longest a value stored before the drop can live."""
+        if not keys:
+            return
+        self.unsent.add(keys, ttl_seconds + 1)
+        self._send_drops()
+
+    def _send_drops(self) -> None:
+        """Send the remembered drops (one DEL); on a failure, or while resting, try again later."""
+        with self._lock:
+            self._retry = None
+        due = self.unsent.due()
+        if not due or self._closed:
+            return
+        if self._resting():
+            self._retry_later()
             return
         try:
-            self._within_time(lambda: self._redis.delete(*keys))
+            self._within_time(lambda: self._redis.delete(*due))
         except (*self._errors, RedisTooSlow) as exc:
             self._failed(exc)
+            self._retry_later()
             return
         self._answered()
+        self.unsent.settled(due)
+
+    def _retry_later(self) -> None:
+        """One timer at a time: the drops are sent again once Redis is to be asked again."""
+        with self._lock:
+            if self._retry is not None or self._closed:
+                return
+            self._retry = threading.Timer(RETRY_REDIS_AFTER_SECONDS + 0.1, self._send_drops)
+            self._retry.daemon = True
+            self._retry.start()
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._retry is not None:
+                self._retry.cancel()
         self._commands.shutdown(wait=False, cancel_futures=True)
         self._redis.close()
 
@@ -325,8 +431,10 @@ class PatientDataCache:
             self.store.put_many(items, self.ttl_seconds)
 
     def forget(self, scope: CacheScope, queries: Sequence[tuple[str, str]]) -> None:
-        """Drop the answers of `queries` ((resource type, exact query)), whenever they were kept."""
-        self.store.drop_many([self.key(scope, *query) for query in dict.fromkeys(queries)])
+        """Drop the answers of `queries` ((resource type, exact query)), whenever they were kept (with
+        Redis: a drop it cannot take is remembered and sent again, see `UnsentDrops`)."""
+        keys = [self.key(scope, *query) for query in dict.fromkeys(queries)]
+        self.store.drop_many(keys, self.ttl_seconds)
 
 
 def _stored(value: dict[str, Any]) -> bytes | None:

@@ -3,22 +3,27 @@
 order-select warms order-sign (no FHIR request at all, the same answer), a miss for another
 patient or user, expiry on the cache's clock, no sharing between two trusted EHRs, a chart
 changed after expiry read anew, replicas sharing Redis, Redis stopped mid-run read as misses,
-and no token anywhere in what is stored."""
+a drop Redis could not take (stalled or failing) not served again, and no token anywhere in what is
+stored."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+import service.fhir.cache as cache_module
 from service.catalog import Catalog
 from service.demo.fhir_server import LocalFhirServer
 from service.demo.runner import patient_files, with_fhir_server
+from service.fhir.cache import CacheScope, PatientDataCache, RedisStore
 from service.settings import CacheSettings
 from tests.cache_support import (
     GENERATED,
@@ -347,6 +352,78 @@ def test_redis_stopped_mid_run_reads_as_misses_with_one_warning(
     assert "does not answer" in warnings[0].getMessage()
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert "idds_crd_cache_failures_total 1.0" in metrics
+
+
+HICCUP_SCOPE = CacheScope("https://ehr.example.org", "http://ehr.example.org/fhir", "Practitioner/1", "p1")
+PROCEDURES = ("Procedure", "Procedure?patient=p1")
+WANTED = {"procedures": PROCEDURES}
+AT_SELECT = {"resources": [], "as": "the chart at order-select"}
+
+
+def _later() -> float:
+    return time.monotonic() + 30
+
+
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _resting_lookup(cache: PatientDataCache, redis: RedisServer) -> None:
+    """A lookup that times out on the stalled Redis: the store then rests (asks Redis nothing)."""
+    with redis.paused():
+        assert cache.lookup(HICCUP_SCOPE, WANTED, _later()) == {}
+
+
+def _failing_del(cache: PatientDataCache, redis: RedisServer) -> None:
+    """The DEL itself fails once (a dropped connection), Redis answering everything else."""
+    store = cache.store
+    assert isinstance(store, RedisStore)
+    sent = store._redis.delete
+
+    def fails_once(*keys: str) -> int:
+        store._redis.delete = sent  # type: ignore[method-assign]
+        raise RedisConnectionError("connection reset")
+
+    store._redis.delete = fails_once  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("hiccup", [_resting_lookup, _failing_del], ids=["store-resting", "del-failed"])
+def test_a_drop_redis_could_not_take_is_not_lost(
+    redis: RedisServer,
+    hiccup: Callable[[PatientDataCache, RedisServer], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review s17 F-5: a forget during a Redis hiccup (the store resting after a timeout, or the DEL
+    failing) was skipped silently, and the order-sign after the clinician documented was answered from
+    the chart order-select had seen once Redis answered again. Now the replica that dropped serves none
+    of it, and sends the DEL again until Redis takes it; then no replica is served it."""
+    monkeypatch.setattr(cache_module, "RETRY_REDIS_AFTER_SECONDS", 0.5)
+    one = PatientDataCache(RedisStore(redis.url, timeout_seconds=0.1), TTL, "hiccup:")
+    two = PatientDataCache(RedisStore(redis.url, timeout_seconds=0.1), TTL, "hiccup:")  # another replica
+    try:
+        one.keep(HICCUP_SCOPE, [(PROCEDURES, AT_SELECT)], _later())
+        key = one.key(HICCUP_SCOPE, *PROCEDURES)
+        assert one.lookup(HICCUP_SCOPE, WANTED, _later()) == {"procedures": AT_SELECT}
+        hiccup(one, redis)
+        one.forget(HICCUP_SCOPE, [PROCEDURES])  # the order-select's answer asks to document something
+        assert redis.client().exists(key) == 1  # Redis could not take the drop
+        time.sleep(0.6)  # the order-sign comes once Redis is asked again, well within the TTL
+        assert one.lookup(HICCUP_SCOPE, WANTED, _later()) == {}
+        assert _until(lambda: redis.client().exists(key) == 0)  # the DEL is sent again, and taken
+        assert two.lookup(HICCUP_SCOPE, WANTED, _later()) == {}
+        fresh = {"resources": [{"resourceType": "Procedure", "id": "trial"}]}
+        one.keep(HICCUP_SCOPE, [(PROCEDURES, fresh)], _later())  # the chart read after the drop
+        assert one.lookup(HICCUP_SCOPE, WANTED, _later()) == {"procedures": fresh}
+        assert two.lookup(HICCUP_SCOPE, WANTED, _later()) == {"procedures": fresh}
+    finally:
+        for cache in (one, two):
+            assert isinstance(cache.store, RedisStore)
+            cache.store.close()
 
 
 def test_no_token_and_no_patient_id_in_any_stored_key_or_value(world: World, redis: RedisServer) -> None:

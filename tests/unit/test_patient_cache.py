@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache, RedisStore, open_cache, scope_of
+from service.fhir.cache import (
+    CacheScope,
+    MemoryStore,
+    PatientDataCache,
+    RedisStore,
+    UnsentDrops,
+    open_cache,
+    scope_of,
+)
 from service.fhir.client import FhirError, SearchResult
 from service.fhir.gather import DataGatherer
 from service.hooks.models import HookRequest, parse_hook_request
@@ -375,3 +383,67 @@ def test_a_hung_redis_reads_as_misses_with_one_warning_and_is_left_alone_for_a_w
         store.close()
     finally:
         silent.close()
+
+
+# --------------------------------------------------------------------------- drops Redis has not taken
+
+
+def test_an_unsent_drop_hides_its_keys_until_every_value_stored_before_it_has_expired() -> None:
+    clock = HandClock()
+    unsent = UnsentDrops(clock)
+    unsent.add(["a", "b"], 61)
+    assert unsent.hides(["a", "b", "c"]) == [True, True, False]
+    clock.advance(60)
+    assert unsent.hides(["a"]) == [True] and len(unsent) == 2
+    clock.advance(1)
+    assert unsent.hides(["a", "b"]) == [False, False] and len(unsent) == 0 and unsent.due() == {}
+
+
+def test_a_settled_drop_is_forgotten_but_one_made_again_since_stays() -> None:
+    clock = HandClock()
+    unsent = UnsentDrops(clock)
+    unsent.add(["a", "b"], 61)
+    sent = unsent.due()
+    clock.advance(1)
+    unsent.add(["b"], 61)  # dropped again while the first DEL was on its way
+    unsent.settled(sent)
+    assert unsent.hides(["a", "b"]) == [False, True]
+    assert list(unsent.due()) == ["b"]
+
+
+def test_past_its_bound_no_key_is_served_until_the_newest_drop_would_have_expired() -> None:
+    clock = HandClock()
+    unsent = UnsentDrops(clock, most=2)
+    unsent.add(["a", "b", "c"], 61)
+    assert len(unsent) == 2  # the memory stays bounded
+    assert unsent.hides(["c", "never-dropped"]) == [True, True]
+    clock.advance(61)
+    assert unsent.hides(["c", "never-dropped"]) == [False, False]
+
+
+def test_memory_store_drops_at_once() -> None:
+    clock = HandClock()
+    cache = memory_cache(clock)
+    query = ("Condition", "Condition?patient=demo-meets")
+    cache.keep(SCOPE, [(query, ANSWER)], LATER)
+    cache.forget(SCOPE, [query])
+    assert cache.lookup(SCOPE, {"q": query}, LATER) == {}
+
+
+def test_redis_does_not_serve_a_key_whose_drop_it_has_not_taken(request: pytest.FixtureRequest) -> None:
+    """The part of review s17 F-5's fix that holds between the failure and the DEL sent again: the
+    value is still in Redis, and this process reads it as a miss."""
+    server = request.getfixturevalue("redis_server")
+    if not server.running:
+        server.restart()
+    store = RedisStore(server.url, 2.0)
+    try:
+        store.put_many({"unit:dropped": b"stale", "unit:kept": b"fresh"}, 60)
+        store.unsent.add(["unit:dropped"], 61)
+        assert store.get_many(["unit:dropped", "unit:kept"]) == [None, b"fresh"]
+        assert server.client().get("unit:dropped") == b"stale"
+        store.put_many({"unit:dropped": b"read after the drop"}, 60)  # a SET after the drop settles it
+        assert store.get_many(["unit:dropped"]) == [b"read after the drop"] and len(store.unsent) == 0
+    finally:
+        server.client().delete("unit:dropped", "unit:kept")
+        store.close()
