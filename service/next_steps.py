@@ -3,18 +3,21 @@
 Kept apart from the engine (which judges criteria) and from the cards (which only render): the one
 step here is "order the intrathecal trial first", for a permanent implant ordered while neither the
 chart nor the other draft orders show any trial, nor is one already ordered in the EHR (an open trial
-order, not yet done), and the payer's policy asks for one: not when the policy's criteria are met
-another way (CMM-210's cancer-pain trial waiver).
+order, not yet done, written or planned within the order-code table's `trial_ordered_days`), and the
+payer's policy asks for one: not when the policy's criteria are met another way (CMM-210's
+cancer-pain trial waiver).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, timedelta
 from typing import Any
 
 from service.codes import codings
 from service.engine.model import CriterionResult, Determination, Status
-from service.fhir.queries import OPEN_TRIAL_STATUSES
+from service.fhir.queries import OPEN_TRIAL_STATUSES, TRIAL_ORDER_KEYS
+from service.fhirdates import parse_datetime, period_after, precision
 from service.orders import OrderCodeTable
 from service.policy import Policy
 from service.record import PatientRecord
@@ -22,24 +25,59 @@ from service.record import PatientRecord
 TRIAL_TEST_TYPES = frozenset({"trial-relief", "scale-trial-response"})
 
 
-NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # ServiceRequest intents that order nothing
+NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # request intents that order nothing
+ORDER_CODE = {"ServiceRequest": "code", "DeviceRequest": "codeCodeableConcept"}  # what `code=` searches
 
 
 def trials_ordered(
-    service_requests: Iterable[Mapping[str, Any]], codes: OrderCodeTable
+    resources: Mapping[str, Iterable[Mapping[str, Any]]], codes: OrderCodeTable, today: date
 ) -> tuple[Mapping[str, Any], ...]:
-    """The trials already ordered among the patient's gathered ServiceRequests (`openTrialOrders`):
-    open (active or on-hold; not done, revoked or entered in error, nor an unsigned draft), an order
-    (not a proposal or a plan), not one saying the trial is not to be done (`doNotPerform`: review2
-    N-4), and coded with a trial code. Checked here again: a server may ignore a search parameter."""
+    """The trials already ordered among the patient's gathered orders (`openTrialOrders`, a ServiceRequest;
+    `openTrialDeviceOrders`, a DeviceRequest such as C2626's temporary pump): open (active or on-hold;
+    not done, revoked or entered in error, nor an unsigned draft), an order (not a proposal or a plan),
+    not one saying the trial is not to be done (`doNotPerform`), coded with a trial code (review2 N-4),
+    and not left behind: written or planned within `codes.trial_ordered_days` of `today` (an order
+    giving no date counts). Checked here again: a server may ignore a search parameter."""
+    since = today - timedelta(days=codes.trial_ordered_days)
     return tuple(
         r
-        for r in service_requests
-        if r.get("status") in OPEN_TRIAL_STATUSES
+        for rtype in TRIAL_ORDER_KEYS.values()
+        for r in resources.get(rtype, ())
+        if r.get("resourceType") == rtype
+        and r.get("status") in OPEN_TRIAL_STATUSES
         and r.get("intent") not in NOT_ORDERS
         and r.get("doNotPerform") is not True
-        and any(codes.kind_of(c) == "trial" for c in codings(r.get("code")))
+        and any(codes.kind_of(c) == "trial" for c in codings(r.get(ORDER_CODE[rtype])))
+        and ((latest := last_day(r)) is None or latest >= since)
     )
+
+
+def last_day(order: Mapping[str, Any]) -> date | None:
+    """The latest day an order names as when it was written or is to be done (`authoredOn`, its
+    `occurrence` dateTime, period or timing); a month or a year written alone stands for its last day.
+    None when it names none."""
+    return max(_days(order), default=None)
+
+
+def _days(order: Mapping[str, Any]) -> Iterator[date]:
+    period = order.get("occurrencePeriod")
+    timing = order.get("occurrenceTiming")
+    written: list[Any] = [order.get("authoredOn"), order.get("occurrenceDateTime")]
+    if isinstance(period, Mapping):
+        written += [period.get("start"), period.get("end")]
+    if isinstance(timing, Mapping):
+        events = timing.get("event")
+        written += events if isinstance(events, list) else []
+        repeat = timing.get("repeat")
+        bounds = repeat.get("boundsPeriod") if isinstance(repeat, Mapping) else None
+        if isinstance(bounds, Mapping):
+            written += [bounds.get("start"), bounds.get("end")]
+    for value in written:
+        moment = parse_datetime(value)
+        if moment is not None:
+            written_to = precision(value)
+            day = moment.date()
+            yield period_after(day, written_to) - timedelta(days=1) if written_to != "time" else day
 
 
 def missing_trial(

@@ -403,7 +403,7 @@ def decide(
         for drug in drugs
         if drug.reference not in pump_refs and call.drafts.get(drug.reference) is not None
     }
-    ordered = trials_ordered(data.resources.get("ServiceRequest", []), catalog.order_codes)
+    ordered = trials_ordered(data.resources, catalog.order_codes, today)
     trial_missing = tuple(
         (d, criteria)
         for d in determinations

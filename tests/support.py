@@ -27,7 +27,7 @@ from werkzeug.test import TestResponse
 
 import service
 from service.fhir.client import SearchResult
-from service.fhir.queries import CLINICAL_KEYS, OPEN_TRIAL_ORDERS
+from service.fhir.queries import CLINICAL_KEYS, TRIAL_ORDER_KEYS
 from service.hooks.models import HookRequest
 from service.registry import OPEN_ORDERS_PREFETCH
 from service.settings import AuthSettings, Settings, StoreSettings
@@ -68,7 +68,7 @@ def as_queried(body: dict[str, Any]) -> dict[str, Any]:
     discovery declares is prefetched); tests of the query path use them in this older shape, the demo
     sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
     appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
-    clinical = {*CLINICAL_KEYS, *OPEN_ORDERS_PREFETCH, OPEN_TRIAL_ORDERS}
+    clinical = {*CLINICAL_KEYS, *OPEN_ORDERS_PREFETCH, *TRIAL_ORDER_KEYS}
     prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
     coverage = prefetch.get("coverage")
     if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":

@@ -90,7 +90,8 @@ def _references(value: Any) -> list[str]:
 
 
 def _codings(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
-    code = resource.get("code")
+    """The codings `code` searches: a DeviceRequest's `codeCodeableConcept`, else `code`."""
+    code = resource.get("codeCodeableConcept" if resource.get("resourceType") == "DeviceRequest" else "code")
     codings = code.get("coding", []) if isinstance(code, Mapping) else []
     return [(c.get("system", ""), c.get("code", "")) for c in codings]
 

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from service.codes import Code
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
@@ -167,7 +168,7 @@ class DataGatherer:
         per_server: int = MAX_CONCURRENT_PER_SERVER,
         cache: PatientDataCache | None = None,
         terminology: Terminology | None = None,
-        trial_codes: Iterable[str] = (),
+        trial_codes: Iterable[Code] = (),
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
         self.cache = cache
@@ -191,7 +192,7 @@ class DataGatherer:
 
     @property
     def trial_templates(self) -> dict[str, str]:
-        """The open-trial-orders prefetch template the services placing orders declare (the search
+        """The open-trial-orders prefetch templates the services placing orders declare (the searches
         `gather` runs with `trial_orders`); none when the catalog proposes no trial."""
         return dict(self._trial_templates)
 
@@ -212,7 +213,8 @@ class DataGatherer:
         are searched from it, see score_window.py); with a `scope`, query answers are taken from and
         kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
         with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
-        (`trial_templates`: prefetched, else one more search in the same round), as ServiceRequests."""
+        (`trial_templates`: prefetched, else two more searches in the same round), as ServiceRequests
+        and DeviceRequests."""
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []

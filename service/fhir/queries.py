@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from service.codes import ASSESSMENT_SYSTEM, CANONICAL_SYSTEM, CPT, LOINC, SYSTEM_ALIASES
+from service.codes import ASSESSMENT_SYSTEM, CANONICAL_SYSTEM, LOINC, SYSTEM_ALIASES, Code
 from service.fhir.score_window import PAIN_KEY
 from service.orders import OrderCodeTable
 from service.terminology import Terminology
@@ -107,25 +107,37 @@ def clinical_templates(
     return templates
 
 
-# The order hooks' search of the trials already ordered (service/next_steps.py): the patient's open
-# (active or on-hold) ServiceRequests of the trial codes, in every CPT system the contract accepts (§1).
+# The order hooks' searches of the trials already ordered (service/next_steps.py): the patient's open
+# (active or on-hold) orders of a trial code, of the kinds a draft order is recognised from
+# (service/orders.py ORDER_TYPES: a procedure ServiceRequest, a device DeviceRequest, contract §2), each
+# code in every system spelling the contract accepts (§1: two for CPT, four for HCPCS).
 OPEN_TRIAL_ORDERS = "openTrialOrders"
+OPEN_TRIAL_DEVICE_ORDERS = "openTrialDeviceOrders"
+TRIAL_ORDER_KEYS = {OPEN_TRIAL_ORDERS: "ServiceRequest", OPEN_TRIAL_DEVICE_ORDERS: "DeviceRequest"}
 OPEN_TRIAL_STATUSES = ("active", "on-hold")
 
 
-def trial_order_templates(trial_codes: Iterable[str]) -> dict[str, str]:
-    """The prefetch template of the patient's open trial orders (key → template), narrowed to the
-    CPT `trial_codes` as the Observation searches are to the codes the policies read; none without
-    trial codes. Declared by the services whose user places the order (service/registry.py) and
-    searched only when the call orders an implant without a trial (`DataGatherer.gather`)."""
-    codes = sorted(set(trial_codes))
+def trial_order_templates(trial_codes: Iterable[Code]) -> dict[str, str]:
+    """The prefetch templates of the patient's open trial orders (key → template), one per order kind,
+    narrowed to the `trial_codes` (CPT and HCPCS) as the Observation searches are to the codes the
+    policies read; none without trial codes. Declared by the services whose user places the order
+    (service/registry.py) and searched only when the call orders an implant without a trial
+    (`DataGatherer.gather`). A DeviceRequest's `code` search reads `codeCodeableConcept`: one coded
+    by a `codeReference` to a Device is not found."""
+    codes = sorted({(code.system, code.code) for code in trial_codes})
     if not codes:
         return {}
-    systems = [url for url, name in SYSTEM_ALIASES.items() if name == CPT]
-    tokens = ",".join(f"{system}|{code}" for system in systems for code in codes)
+    systems = sorted({system for system, _ in codes})
+    tokens = ",".join(
+        f"{url}|{code}"
+        for system in systems
+        for url in (url for url, name in SYSTEM_ALIASES.items() if name == system)
+        for of, code in codes
+        if of == system
+    )
     statuses = ",".join(OPEN_TRIAL_STATUSES)
-    search = f"status={statuses}&code={quote(tokens, safe=':/|,-')}"
-    return {OPEN_TRIAL_ORDERS: f"ServiceRequest?patient={PATIENT}&{search}"}
+    search = f"patient={PATIENT}&status={statuses}&code={quote(tokens, safe=':/|,-')}"
+    return {key: f"{resource_type}?{search}" for key, resource_type in TRIAL_ORDER_KEYS.items()}
 
 
 def prefetchable_queries(
@@ -179,7 +191,7 @@ def policy_templates(terminology: Terminology) -> dict[str, str]:
 
 
 def policy_trial_templates(order_codes: OrderCodeTable) -> dict[str, str]:
-    """The open-trial-orders prefetch template of the catalog's order codes: what discovery declares
+    """The open-trial-orders prefetch templates of the catalog's order codes: what discovery declares
     for the services that place orders (none when the catalog proposes no trial)."""
     return trial_order_templates(order_codes.proposed_trial_codes())
 

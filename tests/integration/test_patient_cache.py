@@ -161,7 +161,8 @@ def test_order_sign_after_order_select_makes_no_fhir_request_and_gives_the_same_
 def test_encounter_start_warms_order_sign(world: World) -> None:
     """encounter-start reads the patient's open pump orders from the chart and judges them: the
     same clinical searches, so the order-sign that follows needs none of them again; only its own
-    search of the trials already ordered (`openTrialOrders`, which encounter-start does not run)."""
+    searches of the trials already ordered (`openTrialOrders`, `openTrialDeviceOrders`, which
+    encounter-start does not run)."""
     app = world.app()
     encounter = load_sample("encounter-start-demo-meets.json")
     del encounter["prefetch"]
@@ -170,8 +171,8 @@ def test_encounter_start_warms_order_sign(world: World) -> None:
     )
     assert world.queries(app, encounter) > 0
     assert "Condition" in world.proxy.requests
-    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == 1
-    assert dict(world.proxy.requests) == {"ServiceRequest": 1}
+    assert world.queries(app, sign_after(world.select("cache-meets-b"))) == 2
+    assert dict(world.proxy.requests) == {"ServiceRequest": 1, "DeviceRequest": 1}
 
 
 def test_another_patient_or_another_user_is_a_miss(world: World) -> None:

@@ -21,7 +21,7 @@ from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import (
-    OPEN_TRIAL_ORDERS,
+    TRIAL_ORDER_KEYS,
     clinical_queries,
     policy_observation_codes,
     policy_pain_codes,
@@ -515,7 +515,7 @@ def complete_prefetch(body: dict[str, Any]) -> dict[str, Any]:
     body["prefetch"]["coverage"]["entry"].append(
         {"resource": {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}}
     )
-    for key in [*APP_CLINICAL_KEYS, OPEN_TRIAL_ORDERS]:
+    for key in [*APP_CLINICAL_KEYS, *TRIAL_ORDER_KEYS]:
         body["prefetch"][key] = searchset([])
     return body
 
@@ -606,7 +606,7 @@ def test_through_the_app_a_complete_prefetch_calls_no_fhir_client_and_answers_as
     queried = hook_body("order-sign-implant-demo-meets")
     from_queries = answer(queried)
     searched = {call[1][0] for call in factory.client.calls if call[0] == "search"}
-    assert searched == {*CLINICAL_KEYS.values(), "ServiceRequest"}  # and the trials already ordered
+    assert searched == {*CLINICAL_KEYS.values(), *TRIAL_ORDER_KEYS.values()}  # and the trials ordered
     factory.client.calls.clear()
     from_prefetch = answer(complete_prefetch(hook_body("order-sign-implant-demo-meets")))
     assert factory.client.calls == []

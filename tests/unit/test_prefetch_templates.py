@@ -10,7 +10,7 @@ from flask import Flask
 
 from service.app import create_app
 from service.catalog import Catalog
-from service.fhir.queries import OPEN_TRIAL_ORDERS
+from service.fhir.queries import TRIAL_ORDER_KEYS
 from service.registry import DISPATCHED_PREFETCH, OPEN_ORDERS_PREFETCH
 from tests.prefetch_support import catalog_with_observation_code, recorded_searches
 from tests.support import open_settings, sign_body
@@ -45,7 +45,7 @@ def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Ca
     order-dispatch its dispatched orders', order-select and order-sign the trials already ordered."""
     services = create_app(open_settings(), compiled_catalog).test_client().get("/cds-services").get_json()
     declared = {s["hook"]: s["prefetch"] for s in services["services"]}
-    trials = {OPEN_TRIAL_ORDERS: declared["order-sign"][OPEN_TRIAL_ORDERS]}
+    trials = {key: declared["order-sign"][key] for key in TRIAL_ORDER_KEYS}
     common = {k: v for k, v in declared["order-sign"].items() if k not in trials}
     for hook, prefetch in declared.items():
         own = OPEN_ORDERS_PREFETCH if hook.startswith("encounter-") else {}

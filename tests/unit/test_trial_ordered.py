@@ -6,20 +6,28 @@ CPT 62320-62327 ... plus its result"), so the trial criteria stay undocumented; 
 second trial order, and its sentence "No intrathecal trial is on the chart or among the draft orders",
 go. The open trial orders are read from the order hooks' own prefetch key `openTrialOrders` (declared
 in discovery, narrowed by the trial codes), else one search, made only when the call orders an implant
-without a trial.
+without a trial; a DeviceRequest of a trial code (C2626's temporary pump) the same way, under
+`openTrialDeviceOrders`. An open order written and planned more than `trial_ordered_days` (90, in
+policies/order-codes.yaml) ago is left behind, no trial ordered (review s17 review2 N-4).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.app import create_app
+from service.catalog import load_catalog
+from service.next_steps import last_day
 from service.registry import SERVICES
 from tests.builders import cards_of, meeting_chart, service_request, without_codes
 from tests.builders import catalog as compiled_catalog
 from tests.calls import sample, sign_with_chart
+from tests.catalog_support import copy_policies, edit_yaml
 from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
@@ -30,15 +38,39 @@ from tests.support import (
     with_fhir,
 )
 
-OPEN_TRIAL_ORDERS = "openTrialOrders"  # the prefetch key (service/fhir/queries.py), as an EHR writes it
+OPEN_TRIAL_ORDERS = "openTrialOrders"  # the prefetch keys (service/fhir/queries.py), as an EHR writes them
+OPEN_TRIAL_DEVICE_ORDERS = "openTrialDeviceOrders"
 NO_TRIAL = without_codes(meeting_chart(), "62324")
+HCPCS_SYSTEMS = (
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
+    "urn:oid:2.16.840.1.113883.6.285",
+)
+
+
+def _days_from_today(days: int) -> str:
+    """A date `days` after the call's day (UTC, the test deployment's time zone); before it when negative."""
+    return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
 
 
 def _trial_order(status: str, code: str = "62323") -> dict[str, Any]:
     order = service_request(code)
     order["status"] = status
-    order["authoredOn"] = "2026-11-30"
+    order["authoredOn"] = _days_from_today(-6)
     return order
+
+
+def _trial_device_order(status: str = "active", code: str = "C2626") -> dict[str, Any]:
+    """A trial ordered as a device (contract §2: HCPCS in `DeviceRequest.codeCodeableConcept`)."""
+    return {
+        "resourceType": "DeviceRequest",
+        "id": f"dr-{code}-{status}",
+        "status": status,
+        "intent": "order",
+        "codeCodeableConcept": {"coding": [{"system": HCPCS_SYSTEMS[0], "code": code}]},
+        "authoredOn": _days_from_today(-6),
+    }
 
 
 def _proposals(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,13 +133,15 @@ def test_an_open_order_of_another_code_is_no_trial_ordered() -> None:
     assert len(_proposals(response["cards"])) == 1
 
 
-def _searches(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The ServiceRequest searches the service made for `body`, against a server holding nothing."""
+def _searches(
+    body: dict[str, Any], resource_type: str = "ServiceRequest"
+) -> list[tuple[str, dict[str, Any]]]:
+    """The `resource_type` searches the service made for `body`, against a server holding nothing."""
     factory = RecordingFactory(RecordingFhirClient())
     app = create_app(open_settings(), compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
     assert response.status_code == 200
-    return [args for kind, args in factory.client.calls if kind == "search" and args[0] == "ServiceRequest"]
+    return [args for kind, args in factory.client.calls if kind == "search" and args[0] == resource_type]
 
 
 def test_one_search_only_when_the_call_orders_an_implant_without_a_trial() -> None:
@@ -129,8 +163,9 @@ def test_one_search_only_when_the_call_orders_an_implant_without_a_trial() -> No
 
 def test_prefetched_open_trial_orders_are_not_searched() -> None:
     body = sign_body()
-    body["prefetch"][OPEN_TRIAL_ORDERS] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-    assert _searches(body) == []
+    for key in (OPEN_TRIAL_ORDERS, OPEN_TRIAL_DEVICE_ORDERS):
+        body["prefetch"][key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    assert _searches(body) == [] and _searches(body, "DeviceRequest") == []
 
 
 def test_discovery_declares_the_open_trial_orders_for_the_hooks_that_place_orders() -> None:
@@ -140,3 +175,104 @@ def test_discovery_declares_the_open_trial_orders_for_the_hooks_that_place_order
     assert declaring == {s.hook for s in SERVICES if s.behaviour.places_order}
     template = next(s for s in services if s["hook"] == "order-sign")["prefetch"][OPEN_TRIAL_ORDERS]
     assert template.startswith("ServiceRequest?patient={{context.patientId}}&status=active,on-hold&code=")
+    devices = {s["hook"] for s in services if OPEN_TRIAL_DEVICE_ORDERS in s["prefetch"]}
+    assert devices == declaring
+    template = next(s for s in services if s["hook"] == "order-sign")["prefetch"][OPEN_TRIAL_DEVICE_ORDERS]
+    assert template.startswith("DeviceRequest?patient={{context.patientId}}&status=active,on-hold&code=")
+    assert f"{HCPCS_SYSTEMS[0]}|C2626" in template
+
+
+# --------------------------------------------------------------------------- review s17 review2 N-4
+
+
+@pytest.mark.parametrize(
+    ("dates", "ordered"),
+    [
+        ({"authoredOn": "2019-02-01"}, False),  # the review's: open for years, never done
+        ({"authoredOn": _days_from_today(-100)}, False),
+        ({"authoredOn": _days_from_today(-80)}, True),
+        ({"authoredOn": "2019-02-01", "occurrenceDateTime": _days_from_today(7)}, True),  # planned
+        ({"authoredOn": "2019-02-01", "occurrencePeriod": {"start": _days_from_today(-100)}}, False),
+        ({"authoredOn": "2019-02-01", "occurrenceTiming": {"event": [_days_from_today(-10)]}}, True),
+        ({"authoredOn": _days_from_today(0)[:7]}, True),  # a month written alone stands for its last day
+        ({"authoredOn": str(int(_days_from_today(0)[:4]) - 2)}, False),  # a year: its 31 December
+        ({}, True),  # no date at all: nothing says it is left behind
+    ],
+    ids=[
+        "2019",
+        "100-days",
+        "80-days",
+        "planned-next-week",
+        "planned-100-days-ago",
+        "timing",
+        "month",
+        "year",
+        "undated",
+    ],
+)
+def test_an_open_trial_order_left_behind_is_no_trial_ordered(dates: dict[str, Any], ordered: bool) -> None:
+    order = {k: v for k, v in _trial_order("active").items() if k != "authoredOn"} | dates
+    _, response = sign_with_chart([*NO_TRIAL, order])
+    assert len(_proposals(response["cards"])) == (0 if ordered else 1)
+
+
+@pytest.mark.parametrize(
+    ("order", "day"),
+    [
+        ({"authoredOn": "2019"}, date(2019, 12, 31)),
+        ({"authoredOn": "2019-02"}, date(2019, 2, 28)),
+        ({"authoredOn": "2019-02-01T23:30:00-05:00"}, date(2019, 2, 1)),  # its own calendar day
+        (
+            {"authoredOn": "2019-02-01", "occurrencePeriod": {"start": "2019-03-01", "end": "2019-04-01"}},
+            date(2019, 4, 1),
+        ),
+        ({"occurrenceTiming": {"repeat": {"boundsPeriod": {"end": "2020-01-05"}}}}, date(2020, 1, 5)),
+        ({"authoredOn": "not a date"}, None),
+    ],
+)
+def test_the_last_day_an_order_names(order: dict[str, Any], day: date | None) -> None:
+    assert last_day(order) == day
+
+
+def test_how_long_an_open_trial_order_counts_is_the_order_code_tables(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "order-codes.yaml", lambda raw: raw.update(trial_ordered_days=7))
+    assert load_catalog(root).order_codes.trial_ordered_days == 7
+    assert compiled_catalog().order_codes.trial_ordered_days == 90  # the shipped default
+    old = {**_trial_order("active"), "authoredOn": "2019-02-01"}
+    catalog = compiled_catalog()
+    lenient = replace(catalog, order_codes=replace(catalog.order_codes, trial_ordered_days=365 * 20))
+    _, response = sign_with_chart([*NO_TRIAL, old], catalog=lenient)
+    assert _proposals(response["cards"]) == []
+
+
+@pytest.mark.parametrize("body", [sign_body, select_body], ids=["order-sign", "order-select"])
+def test_a_trial_ordered_as_a_device_is_a_trial_ordered(body: Any) -> None:
+    """Contract §2 and criteria-and-codes §4.2/§4.4: C2626 (a temporary trial pump) is ordered as a
+    DeviceRequest; an open one was not searched, and the proposal of a second trial was made."""
+    _, response = sign_with_chart([*NO_TRIAL, _trial_device_order()], body=body())
+    assert _proposals(response["cards"]) == []
+    assert not any("order the trial" in c["summary"] for c in response["cards"])
+
+
+@pytest.mark.parametrize("status", ["completed", "draft", "revoked"])
+def test_a_device_trial_order_done_withdrawn_or_unsigned_is_no_trial_ordered(status: str) -> None:
+    _, response = sign_with_chart([*NO_TRIAL, _trial_device_order(status)])
+    assert len(_proposals(response["cards"])) == 1
+
+
+def test_a_device_order_of_another_code_is_no_trial_ordered() -> None:
+    _, response = sign_with_chart([*NO_TRIAL, _trial_device_order(code="E0783")])
+    assert len(_proposals(response["cards"])) == 1
+
+
+def test_both_searches_ask_for_every_trial_code_of_the_table() -> None:
+    """The HCPCS trial codes (C2626, J0476) in the four HCPCS systems of contract §1, as the draft
+    orders are recognised (policies/order-codes.yaml `kinds: trial`), on both order kinds."""
+    [(_, services)] = _searches(sign_body())
+    [(_, devices)] = _searches(sign_body(), "DeviceRequest")
+    assert devices["status"] == "active,on-hold"
+    for params in (services, devices):
+        codes = params["code"].split(",")
+        assert {f"{system}|{code}" for system in HCPCS_SYSTEMS for code in ("C2626", "J0476")} <= set(codes)
+        assert "http://www.ama-assn.org/go/cpt|62323" in codes

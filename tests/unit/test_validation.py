@@ -613,7 +613,7 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     if entry["hook"].startswith("encounter-"):  # the open orders those services judge
         clinical |= {"openServiceRequests": "ServiceRequest", "openDeviceRequests": "DeviceRequest"}
     if entry["hook"] in ("order-select", "order-sign"):  # the trials already ordered (next_steps.py)
-        clinical |= {"openTrialOrders": "ServiceRequest"}
+        clinical |= {"openTrialOrders": "ServiceRequest", "openTrialDeviceOrders": "DeviceRequest"}
     dispatched = DISPATCHED_PREFETCH if entry["hook"] == "order-dispatch" else {}
     assert set(prefetch) == {"patient", "coverage", *clinical, *dispatched}
     for key, template in dispatched.items():  # CRD 2.2.1's own (CRDServices.json)
