@@ -322,10 +322,14 @@ class RedisStore:
         self.unsent.add(keys, ttl_seconds + 1)
         self._send_drops()
 
-    def _send_drops(self) -> None:
-        """Send the remembered drops (one DEL); on a failure, or while resting, try again later."""
+    def _retry_now(self) -> None:
+        """The timer's: it is spent, and the drops are sent (or it is set again)."""
         with self._lock:
             self._retry = None
+        self._send_drops()
+
+    def _send_drops(self) -> None:
+        """Send the remembered drops (one DEL); on a failure, or while resting, try again later."""
         due = self.unsent.due()
         if not due or self._closed:
             return
@@ -346,7 +350,7 @@ class RedisStore:
         with self._lock:
             if self._retry is not None or self._closed:
                 return
-            self._retry = threading.Timer(RETRY_REDIS_AFTER_SECONDS + 0.1, self._send_drops)
+            self._retry = threading.Timer(RETRY_REDIS_AFTER_SECONDS + 0.1, self._retry_now)
             self._retry.daemon = True
             self._retry.start()
 

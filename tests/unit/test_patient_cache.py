@@ -447,3 +447,23 @@ def test_redis_does_not_serve_a_key_whose_drop_it_has_not_taken(request: pytest.
     finally:
         server.client().delete("unit:dropped", "unit:kept")
         store.close()
+
+
+def test_drops_redis_does_not_take_wait_on_one_timer_and_none_after_close() -> None:
+    silent = SilentServer()
+    try:
+        store = RedisStore(f"redis://127.0.0.1:{silent.port}/0", timeout_seconds=0.05)
+        for n in range(5):  # the first times out, the others meet the store resting
+            store.drop_many([f"k{n}"], 60)
+        timers = [
+            t
+            for t in threading.enumerate()
+            if isinstance(t, threading.Timer) and getattr(t.function, "__self__", None) is store
+        ]
+        assert len(timers) == 1 and len(store.unsent) == 5
+        assert store.get_many(["k0"]) == [None]
+        store.close()
+        timers[0].join(1.0)
+        assert not timers[0].is_alive()
+    finally:
+        silent.close()
