@@ -486,11 +486,12 @@ def _merged(
 
 
 def trial_order_words(orders: Iterable[Mapping[str, Any]]) -> str:
-    """How a card names the trials ordered in the EHR and not yet done: each one's code, the day it
-    was written and, when not active, its status ("62323, 30 Nov 2026"; "62322, on hold")."""
+    """How a card names the trials ordered in the EHR and not yet done (a ServiceRequest's `code`, a
+    DeviceRequest's `codeCodeableConcept`): each one's code, the day it was written and, when not
+    active, its status ("62323, 30 Nov 2026"; "62322, on hold"; "C2626, 1 Dec 2026")."""
     named = []
     for order in orders:
-        code = next(iter(codings(order.get("code"))), None)
+        code = next(iter(codings(order.get("code") or order.get("codeCodeableConcept"))), None)
         written = parse_datetime(order.get("authoredOn"))
         status = str(order.get("status") or "").replace("-", " ")
         parts = [

@@ -22,6 +22,7 @@ import pytest
 
 from service.app import create_app
 from service.catalog import load_catalog
+from service.fhirdates import human_date
 from service.next_steps import last_day
 from service.registry import SERVICES
 from tests.builders import cards_of, meeting_chart, service_request, without_codes
@@ -92,13 +93,23 @@ def test_an_open_trial_order_in_the_ehr_is_a_trial_ordered(body: Any, status: st
 
 
 @pytest.mark.parametrize(
-    ("status", "named"), [("active", "62323, 30 Nov 2026"), ("on-hold", "62323, 30 Nov 2026, on hold")]
+    ("order", "named"),
+    [
+        (_trial_order("active"), "62323, {written}"),
+        (_trial_order("on-hold"), "62323, {written}, on hold"),
+        (_trial_device_order(), "C2626, {written}"),
+    ],
+    ids=["active", "on-hold", "device"],
 )
-def test_the_step_to_document_the_trial_names_the_trial_already_ordered(status: str, named: str) -> None:
+def test_the_step_to_document_the_trial_names_the_trial_already_ordered(
+    order: dict[str, Any], named: str
+) -> None:
     """Review2 N-9: with the trial ordered, the "order the trial" card is gone, and the decision and
     Instructions cards still said "Document the trial: …" as if nothing was ordered. The step names
-    the open order (its code, the day it was written, its status when not active)."""
-    _, response = sign_with_chart([*NO_TRIAL, _trial_order(status)])
+    the open order (its code, the day it was written, its status when not active), a DeviceRequest's
+    by its `codeCodeableConcept`."""
+    named = named.format(written=human_date(date.fromisoformat(order["authoredOn"])))
+    _, response = sign_with_chart([*NO_TRIAL, order])
     step = f"Trial already ordered ({named}): once done, document the trial: pain score"
     [decision] = cards_of(response["cards"])
     [trial] = [line for line in decision["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line]
