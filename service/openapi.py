@@ -199,7 +199,7 @@ def _components() -> Schema:
             },
             "FhirAuthorization": {
                 "type": "object",
-                "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
+                "required": ["access_token", "expires_in"],  # token_type, scope, subject: hooks/models.py
                 "properties": {
                     "access_token": _pattern(BEARER_TOKEN.pattern),
                     "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},

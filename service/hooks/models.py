@@ -90,6 +90,11 @@ def _require_string(container: dict[str, Any], key: str, path: str) -> str:
     return value
 
 
+def _optional_string(container: dict[str, Any], key: str, path: str) -> str | None:
+    """`container[key]` when present (a non-empty string, else a 400 naming `path`), None when absent."""
+    return None if container.get(key) is None else _require_string(container, key, path)
+
+
 def _bounded(items: list[Any], path: str, limit: int = MAX_ORDERS) -> None:
     if len(items) > limit:
         raise RequestInvalid(path, f"{path} holds more than {limit} items")
@@ -131,7 +136,11 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
             raise RequestInvalid(
                 "fhirAuthorization.access_token", "fhirAuthorization.access_token is not a valid bearer token"
             )
-        token_type = _require_string(auth, "token_type", "fhirAuthorization.token_type")
+        # token_type (only Bearer is usable), scope and subject are REQUIRED by CDS Hooks, but the service
+        # uses only the access token: the Inferno kit sends `{access_token, expires_in}` alone when the
+        # body it is given has none (jobs/invoke_hook.rb), so absent they are taken as Bearer and unsaid
+        # (inferno review s18 K-2); present, they must be what they say
+        token_type = _optional_string(auth, "token_type", "fhirAuthorization.token_type") or "Bearer"
         if token_type.lower() != "bearer":
             raise RequestInvalid(
                 "fhirAuthorization.token_type", "fhirAuthorization.token_type must be Bearer"
@@ -141,8 +150,8 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
             raise RequestInvalid(
                 "fhirAuthorization.expires_in", "fhirAuthorization.expires_in is required (whole seconds)"
             )
-        _require_string(auth, "scope", "fhirAuthorization.scope")
-        _require_string(auth, "subject", "fhirAuthorization.subject")
+        _optional_string(auth, "scope", "fhirAuthorization.scope")
+        _optional_string(auth, "subject", "fhirAuthorization.subject")
     return FhirAccess(server.rstrip("/") if isinstance(server, str) else None, token)
 
 

@@ -121,6 +121,16 @@ AGREEMENT_CASES = [
         lambda b: mutate(with_fhir(b), ("fhirAuthorization", "expires_in"), "30"),
         id="expires-in-string",
     ),
+    pytest.param(
+        sign_body,
+        lambda b: mutate(with_fhir(b), ("fhirAuthorization",), {"access_token": "t", "expires_in": 300}),
+        id="token-and-expiry-alone",
+    ),
+    pytest.param(
+        sign_body,
+        lambda b: mutate(with_fhir(b), ("fhirAuthorization", "token_type"), "MAC"),
+        id="token-type-mac",
+    ),
     pytest.param(sign_body, _set(("prefetch",), None), id="prefetch-null"),
     pytest.param(sign_body, _set(("prefetch",), []), id="prefetch-list"),
     pytest.param(sign_body, _set(("prefetch", "coverage"), 5), id="prefetch-junk-value"),

@@ -20,7 +20,8 @@ from werkzeug.test import TestResponse
 from service.app import create_app
 from service.fhir.client import FhirError
 from service.fhir.server_share import NOT_ASKED
-from service.registry import CONFIGURATION_OPTIONS, DISPATCHED_PREFETCH, CallOptions
+from service.hooks.models import parse_hook_request
+from service.registry import CONFIGURATION_OPTIONS, DISPATCHED_PREFETCH, CallOptions, find_service
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -390,10 +391,10 @@ def test_fhir_authorization_without_fhir_server_is_400_on_fhir_server(client: Fl
             id="access_token-number",
         ),
         pytest.param(
-            ("fhirAuthorization", "token_type"),
-            MISSING,
-            "fhirAuthorization.token_type",
-            id="token_type-missing",
+            ("fhirAuthorization", "token_type"), "", "fhirAuthorization.token_type", id="token_type-empty"
+        ),
+        pytest.param(
+            ("fhirAuthorization", "token_type"), 1, "fhirAuthorization.token_type", id="token_type-number"
         ),
         pytest.param(
             ("fhirAuthorization", "token_type"), "MAC", "fhirAuthorization.token_type", id="token_type-mac"
@@ -427,7 +428,8 @@ def test_fhir_authorization_without_fhir_server_is_400_on_fhir_server(client: Fl
         pytest.param(
             ("fhirAuthorization", "expires_in"), "30", "fhirAuthorization.expires_in", id="expires_in-string"
         ),
-        pytest.param(("fhirAuthorization", "scope"), MISSING, "fhirAuthorization.scope", id="scope-missing"),
+        pytest.param(("fhirAuthorization", "scope"), " ", "fhirAuthorization.scope", id="scope-blank"),
+        pytest.param(("fhirAuthorization", "scope"), ["a"], "fhirAuthorization.scope", id="scope-list"),
         pytest.param(("fhirAuthorization", "subject"), 7, "fhirAuthorization.subject", id="subject-number"),
     ],
 )
@@ -444,6 +446,18 @@ def test_valid_fhir_access_is_accepted(client: FlaskClient, token_type: str) -> 
     response = post_json(client, SELECT_URL, body)
     assert response.status_code == 200
     assert isinstance(response.get_json()["cards"], list)
+
+
+def test_the_inferno_kits_token_alone_is_accepted_and_used(client: FlaskClient) -> None:
+    """Today's Inferno kit, given a body without `fhirAuthorization`, sends only `access_token` and
+    `expires_in` (jobs/invoke_hook.rb); the service uses only the token, as a Bearer one, so it is
+    accepted: without token_type, scope or subject (inferno review s18 K-2)."""
+    body = with_fhir(select_body())
+    body["fhirAuthorization"] = {"expires_in": 300, "access_token": TOKEN}
+    response = post_json(client, SELECT_URL, body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    request = parse_hook_request(body, find_service("idds-crd-order-select"))
+    assert (request.fhir.access_token, request.fhir.usable) == (TOKEN, True)
 
 
 # --------------------------------------------------------------------------- tolerated input
