@@ -32,6 +32,7 @@ from service.auth.tokens import generate_es384_key, load_private_key, sign_call_
 from service.caller import current_caller
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, demo_settings, write_private_key
+from service.fhir.outbound import refusal as fhir_server_refusal
 from service.settings import AuthSettings, SettingsError, TrustedClient, settings_from_mapping
 from service.store.replay import ReplayStore
 from tests.auth_support import (
@@ -781,10 +782,33 @@ def test_the_shipped_trusted_client_examples_are_valid_settings() -> None:
     by_iss = {client.iss: client for client in auth.trusted_clients}
     sandbox = by_iss["https://sandbox.cds-hooks.org"]
     assert sandbox.jku_allowed == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)
-    inferno = by_iss["https://inferno.healthit.gov/suites/custom/crd_server"]
-    assert inferno.jku_allowed == (inferno.iss + "/jwks.json",)
-    assert set(inferno.algorithms) == {"ES384", "RS384"}
-    assert inferno.token_reuse and not sandbox.token_reuse
+    for suite in ("crd_server", "crd_server_v221"):  # the kit's CRD 2.0.1 and 2.2.1 suites
+        inferno = by_iss[f"https://inferno.healthit.gov/suites/custom/{suite}"]
+        assert inferno.jku_allowed == (inferno.iss + "/jwks.json",)
+        assert set(inferno.algorithms) == {"ES384", "RS384"}
+        assert inferno.token_reuse and not sandbox.token_reuse
+
+
+@pytest.mark.parametrize("suite", ["crd_server", "crd_server_v221"])
+def test_the_shipped_inferno_entries_admit_the_fhir_servers_the_kit_names(suite: str) -> None:
+    """Today's kit sends `fhirServer` = its suite's mock EHR, `<inferno>/custom/<suite>/fhir`, on every
+    call (server_base_urls.rb `fhir_url`); its older preset bodies name the reference server. The
+    shipped entry admits both, and only what it lists: another suite's mock EHR, a path below or
+    beside it, are still refused (inferno review s18 K-3)."""
+    text = uncommented_entries((ROOT / "docker" / "config.yaml").read_text(encoding="utf-8"))
+    auth = settings_from_mapping({**yaml.safe_load(text), "public_base_url": PUBLIC_BASE}).auth
+    base = f"https://inferno.healthit.gov/suites/custom/{suite}"
+    [inferno] = [client for client in auth.trusted_clients if client.iss == base]
+    for named in (f"{base}/fhir", f"{base}/fhir/", "https://inferno.healthit.gov/reference-server/r4"):
+        assert fhir_server_refusal(named, inferno.fhir_servers) is None, named
+    other = "crd_server_v221" if suite == "crd_server" else "crd_server"
+    for named in (
+        f"https://inferno.healthit.gov/suites/custom/{other}/fhir",
+        f"{base}/fhir/Patient",
+        f"{base}",
+        "https://inferno.healthit.gov/suites",
+    ):
+        assert fhir_server_refusal(named, inferno.fhir_servers) is not None, named
 
 
 def test_the_demo_trusts_its_own_key_kept_private_on_disk(tmp_path: Path) -> None:
