@@ -152,6 +152,7 @@ def test_its_commented_entries_load_once_uncommented(tmp_path: Path) -> None:
         "https://ehr.example.org",
         "https://sandbox.cds-hooks.org",
         "https://inferno.healthit.gov/suites/custom/crd_server",
+        "https://inferno.healthit.gov/suites/custom/crd_server_v221",
     ]
 
 
