@@ -8,8 +8,10 @@ assertion id and PA number (one service, one assertion: the claim carries one, C
 assertion's id and PA number name it: the hook, hookInstance and resource of the call that issued it
 and what it asserts (`assertion_ids`), so a retry gets them again and nothing else does. An
 order no policy here addresses gets an honest "no rules here" assertion (conditional, never
-covered or not-covered). Unless the call asked for CRD 2.2, only content valid under both CRD
-2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed` whenever `covered` is not `not-covered`,
+covered or not-covered); every resource of a call whose one Coverage is not active is `not-covered`
+for it, CRD 2.2's reason `no-active-coverage` (2.0.1: its words alone). Unless the call asked for
+CRD 2.2, only content valid under both CRD 2.0.1 and 2.2 is emitted (digest §6.3): `pa-needed`
+whenever `covered` is not `not-covered`,
 `info-needed` exactly when something is `conditional`, a `reason` whenever `doc-purpose` is
 present, and no 2.2-only codes; a 2.2 call whose determination could not be made because the
 EHR's data could not be read gets 2.2's `indeterminate` with reason `technical`, and a 2.2 call's
@@ -65,6 +67,7 @@ class CoverageJudgement:
     undecided: str = "this service holds no intrathecal pump coverage rules for this payer"
     policy_page: str | None = None  # this service's page of the determination's policy
     technical: bool = False  # (undecided) because the EHR's FHIR server failed: CRD 2.2 §resp-43
+    inactive: str | None = None  # why the Coverage is not active: not covered, whatever was ordered
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,12 @@ class AssertionRules:
     @property
     def indeterminate(self) -> bool:
         """CRD 2.2's `indeterminate` (with reason `technical`) may be used."""
+        return self.crd_version == "2.2"
+
+    @property
+    def reason_codes(self) -> bool:
+        """CRD 2.2's coverage assertion reason codes (`no-active-coverage`) may be sent; 2.0.1's value
+        set has none of them, so its reason is the text alone."""
         return self.crd_version == "2.2"
 
     @property
@@ -235,6 +244,16 @@ def _undecided(text: str, technical: bool = False) -> tuple[list[tuple[str, Any]
     ], text
 
 
+def _not_active(payer: str, why: str, rules: AssertionRules) -> tuple[list[tuple[str, Any]], str]:
+    """The Coverage is not active (`why`: "ended 2024-12-31", "cancelled"): `not-covered`, with CRD
+    2.2's reason `no-active-coverage` ("the referenced insurance coverage for the member is not
+    active, so no coverage information can be provided"); in 2.0.1 the same words as the reason's
+    text alone (§6.7; inferno review s18 K-1)."""
+    text = f"{payer}: the patient's coverage is not active ({why}), so no coverage information can be given"
+    reason: Any = {"coding": [{"system": CRD_TEMP, "code": "no-active-coverage"}], "text": text}
+    return [("covered", "not-covered"), ("reason", reason if rules.reason_codes else text)], text
+
+
 def _policy_link(judgement: CoverageJudgement, rules: AssertionRules) -> list[tuple[str, Any]]:
     """The `detail` naming the policy whose criteria an assertion rests on, and where to read it as
     this service checks it (CRD 2.2 only; none without a determination or the policy's page)."""
@@ -252,6 +271,8 @@ def _assertion(
     number is issued only for an assertion bounded by its billing code (`billed`). An assertion made
     under a policy's criteria links the policy; one of no rules here, of a policy that does not
     address the order, or `indeterminate` (nothing decided: the EHR's data could not be read) does not."""
+    if judgement.inactive is not None:
+        return _not_active(judgement.payer, judgement.inactive, rules)
     d = judgement.determination
     if d is None:
         return _undecided(

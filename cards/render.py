@@ -389,6 +389,19 @@ def coverage_notice_card(route: Route | None, orders: Iterable[PumpOrder]) -> di
     return card(summary, detail, label, "coverage-info", [o.reference for o in order_list], **extra)
 
 
+def inactive_coverage_card(route: Route, orders: Sequence[str]) -> dict[str, object]:
+    """An info card for the call's one Coverage, not active (`route.inactive`: "ended 2024-12-31"),
+    for which every order (`orders`) is answered not covered (inferno review s18 K-1)."""
+    why = route.inactive or "not active"
+    summary = f"{route.payer_display}: coverage not active ({why}); no coverage information"
+    detail = (
+        f"The patient's {plain(route.payer_display)} coverage ({plain(route.coverage)}) is not active: "
+        f"{plain(why)}. No coverage rules were checked for {plain(listing(list(orders)))}. If the patient "
+        "has current insurance, record it as active, with its current period, and call again."
+    )
+    return card(summary, detail, route.payer_display, "coverage-info", orders)
+
+
 def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = ()) -> dict[str, object]:
     """An honest "could not check" card for a booked appointment whose order could not be read, a
     dispatched order that could not be, the patient's open orders an encounter hook could not search

@@ -32,6 +32,7 @@ from cards.render import (
     decision_card,
     external_reference_card,
     in_crd_version,
+    inactive_coverage_card,
     instructions_card,
     next_steps,
     unread_order_card,
@@ -155,11 +156,16 @@ def _approvals_held(
 
 
 def _notices(decisions: Decisions) -> list[dict[str, Any]]:
-    """Cards that say what was not checked: unreadable orders, Coverages without rules here."""
+    """Cards that say what was not checked: unreadable orders, Coverages without rules here, or the
+    one Coverage, not active, that every order is answered not covered for."""
     call = decisions.call
     label = _payer_label(decisions.routes)
     notices = [unread_order_card(u, label, orders) for u, orders in _one_per_booking(call.unread)]
-    if call.pump_orders:
+    inactive = next((r for r in decisions.routes if r.inactive), None)
+    answered = [reference_of(r) for r in (*call.in_scope, *call.appointments)]
+    if inactive is not None:
+        notices += [inactive_coverage_card(inactive, answered)] if answered else []
+    elif call.pump_orders:
         unjudged = [r for r in decisions.routes if r.policy_id is None]
         notices += [coverage_notice_card(r, call.pump_orders) for r in unjudged]
         if not decisions.routes:
@@ -339,6 +345,7 @@ def _judgements(decisions: Decisions, base_url: str) -> dict[str, tuple[Coverage
                 _auto_approves(route, decisions),
                 dtr=not _without_dtr(route),
                 policy_page=policy_page(base_url, d.policy_id) if d else None,
+                inactive=route.inactive,
             )
             if route.elsewhere is not None:
                 judgement = replace(judgement, undecided=route.elsewhere)
@@ -351,7 +358,9 @@ def _undecided(decisions: Decisions, text: str, technical: bool = False) -> tupl
     """Every Coverage's honest answer for a resource this service did not judge, and why (`technical`:
     because the EHR's FHIR server failed)."""
     return tuple(
-        CoverageJudgement(r.coverage, r.payer_display, undecided=text, technical=technical)
+        CoverageJudgement(
+            r.coverage, r.payer_display, undecided=text, technical=technical, inactive=r.inactive
+        )
         for r in decisions.routes
     )
 

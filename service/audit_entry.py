@@ -287,7 +287,8 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
                 "policy_version": policy.version if policy else None,
                 "rules_digest": catalog.rules_digest if policy else None,
                 "medicare": route.medicare,
-                "not_judged_because": route.elsewhere,
+                "not_judged_because": route.elsewhere
+                or (f"the Coverage is not active: {route.inactive}" if route.inactive else None),
             }
         )
     return payers

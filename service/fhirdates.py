@@ -230,6 +230,18 @@ def begun_by(written: Any, day: date, instant: datetime) -> bool | None:
     return moment.date() <= day
 
 
+def last_day_of(written: Any) -> str | None:
+    """The last day a FHIR date or dateTime covers, as an ISO date: a dateTime's or a date's own day, a
+    month's or a year's last (`period_after`); None when `written` cannot be read."""
+    moment = parse_datetime(written)
+    if moment is None:
+        return None
+    written_to = precision(written)
+    if written_to in ("day", "time"):
+        return moment.date().isoformat()
+    return (period_after(moment.date(), written_to) - timedelta(days=1)).isoformat()
+
+
 def not_over_by(written: Any, day: date, instant: datetime) -> bool | None:
     """Whether what ends at `written` (a FHIR date or dateTime: a period's `end`) has not ended for a
     call at `instant` on `day`: a dateTime ends at the instant it names (2026-12-31T23:59:59-05:00 is

@@ -348,9 +348,13 @@ def decide(
     one_coverage = call.request.crd_version == "2.2"  # §hook-13: every hook, for its one Coverage
     # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
     # version (§hook-16), told apart from "nothing to say" (review s16 inferno I-6)
-    refused = coverage_not_answered(routes, one_coverage) if one_coverage or call.behaviour.primary else None
-    if refused is not None:
+    refused = coverage_not_answered(routes, one_coverage)
+    if refused is not None and (one_coverage or call.behaviour.primary):
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
+    if refused is not None:  # a CRD 2.0.1 secondary hook: no Coverage to answer for, said on a card
+        routes = []
+    if any(r.inactive for r in routes):  # its one Coverage is not active: nothing to judge (§resp-45)
+        return Decisions(call, today, tuple(routes), approvals=approvals)
     if not call.pump_orders:
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
@@ -491,13 +495,19 @@ def forget_unsettled(decisions: Decisions, env: HookEnvironment, scope: CacheSco
     """Drop from the patient-data cache what the call read there or kept (service/fhir/cache.py), when
     its answer leaves the clinician something to do about the chart: an order that does not meet its
     policy (documentation to add, a record to correct) or could not be checked, or a call with no
-    Coverage to judge by, refused for it or told so on a card (review s17 F-3, review2 N-2). The next
+    Coverage to judge by, refused for it, told so on a card, or answered that its Coverage is not
+    active (review s17 F-3, review2 N-2, inferno s18 K-1). The next
     call, most often order-sign right after the documenting, reads the chart again rather than as it
     was."""
     data = decisions.call.data
     settled = (Outcome.MEETS, Outcome.NOT_APPLICABLE)
-    # no Coverage to judge by, refused or told on a card: the registrar records it, the EHR calls again
-    uncovered = decisions.coverage_refused is not None or not decisions.routes
+    # no Coverage to judge by, refused or told on a card, or only one that is not active (answered
+    # not-covered): the registrar records the patient's current one, the EHR calls again
+    uncovered = (
+        decisions.coverage_refused is not None
+        or not decisions.routes
+        or any(r.inactive for r in decisions.routes)
+    )
     if data is not None and (uncovered or any(d.outcome not in settled for d in decisions.determinations)):
         with env.turns.set_aside():  # the cache may be Redis
             env.gatherer.forget(scope, data)

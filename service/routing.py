@@ -5,9 +5,10 @@ the reference's identifier/display) → its identifiers first, then its name, lo
 `policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, its `period`
 not ended at the call's instant (a dateTime bound) or day (a date), and already begun when any is
 (`relevant`); a Medicare product (decided by the coded `Coverage.type`, names only when no type is
-coded) goes to the payer's `medicare_policy` when it has one. The policy a payer names may be one
-version of a chain (a policy file's `supersedes`, service/succession.py): the call is judged by the
-version in force on its date.
+coded) goes to the payer's `medicare_policy` when it has one; with none relevant, the call's one
+Coverage that is not active is routed to be answered "no active coverage", judged by no policy. The
+policy a payer names may be one version of a chain (a policy file's `supersedes`,
+service/succession.py): the call is judged by the version in force on its date.
 Pure: resources and the call's date and instant in, routes out.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from service.call_day import midday
 from service.codes import negated
-from service.fhirdates import begun_by, not_over_by
+from service.fhirdates import begun_by, last_day_of, not_over_by
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
@@ -105,6 +106,9 @@ class Route:
     medicare: bool = False
     payer_reference: dict[str, Any] | None = None  # the payer Organization, as a Task requester
     product_elsewhere: ProductElsewhere | None = None  # a product the payer's policy sends elsewhere
+    # why the Coverage is not active ("ended 2024-12-31", "cancelled"): the call's only Coverage, none
+    # active, answered `not-covered` / `no-active-coverage` rather than judged (`route_coverages`)
+    inactive: str | None = None
 
     @property
     def elsewhere(self) -> str | None:
@@ -291,15 +295,33 @@ def relevant(coverages: Iterable[Mapping[str, Any]], today: date, now: datetime)
     return begun or found
 
 
+def not_active(coverage: Mapping[str, Any], today: date, now: datetime) -> str:
+    """Why a Coverage `relevant` leaves out is not the patient's coverage for a call at `now` on
+    `today`, in a few words for a clinician: its status ("cancelled"), else the last day its period
+    covers ("ended 2024-12-31"; a dateTime's own date)."""
+    status = coverage.get("status")
+    if status not in ACTIVE_STATUSES:
+        return "cancelled" if status == "cancelled" else f"status {status}"
+    end = as_dict(coverage.get("period")).get("end")
+    if not_over_by(end, today, now) is False:
+        return f"ended {last_day_of(end)}"
+    return "not active"
+
+
 def coverage_not_answered(routes: Iterable[Route], one_coverage: bool = True) -> str | None:
-    """Why a call cannot be answered for its Coverage, or None when it can. With no active Coverage
-    whose period has not ended none can (coverage information names one); under CRD 2.2
+    """Why a call cannot be answered for its Coverage, or None when it can. With no Coverage sent or
+    found, or several none of which is active, none can (coverage information names one); nor with
+    one that is not active (`Route.inactive`, answered `no-active-coverage`) of a payer this service
+    does not serve: it cannot say for another payer that the member is not covered. Under CRD 2.2
     (`one_coverage`, §hook-13: the client sends the one primary Coverage) neither can one sent for
     several, or for one whose payer this service does not serve. Each is a bad request."""
     found = list(routes)
     coverages = {r.coverage for r in found}
     if not coverages:
         return "no active Coverage was sent or found"
+    inactive = next((r.inactive for r in found if r.inactive), None)
+    if inactive is not None and any(r.payer is None for r in found):
+        return f"the Coverage is not active ({inactive}) and its payer is not one this service answers for"
     if not one_coverage:
         return None
     if len(coverages) > 1:
@@ -319,31 +341,54 @@ def route_coverages(
 ) -> list[Route]:
     """A Route for every Coverage relevant to a call at `now` on `today` (`relevant`; `now` None:
     call_day.midday) and every payor it names, to the policies in force `today`; `organizations` are
-    the call's FHIR `server`'s."""
+    the call's FHIR `server`'s. With none relevant, the routes of the call's one Coverage that is not
+    active (ended, cancelled), if it has exactly one (one entered in error is none), each saying why
+    (`Route.inactive`) and judged by no policy: the call is answered `not-covered`, reason
+    `no-active-coverage` (CRD §resp-45; inferno review s18 K-1)."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
+    now = now or midday(today)
+    found = relevant(coverages, today, now)
+    routes = [r for c in found for r in _routes_of(c, by_ref, payers, today, server)]
+    if routes:
+        return routes
+    recorded = {reference_of(c): c for c in coverages if c.get("status") != "entered-in-error"}
+    if len(recorded) != 1:
+        return []
+    [coverage] = recorded.values()
+    why = not_active(coverage, today, now)
+    return [
+        replace(r, policy_id=None, inactive=why) for r in _routes_of(coverage, by_ref, payers, today, server)
+    ]
+
+
+def _routes_of(
+    coverage: Mapping[str, Any],
+    by_ref: Mapping[str, Mapping[str, Any]],
+    payers: tuple[Payer, ...],
+    today: date,
+    server: str | None,
+) -> list[Route]:
+    """A Route for every payor `coverage` names, to the policies in force `today`."""
     routes = []
-    for coverage in relevant(coverages, today, now or midday(today)):
-        medicare = is_medicare(coverage)
-        for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
-            payer, how = _match(payers, payor, org)
-            display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
-            policy = elsewhere = None
-            if payer is not None:
-                policy = payer.policy_on(today, medicare)
-                elsewhere = (
-                    None if medicare and payer.medicare_policy_id else payer.product_elsewhere(coverage)
-                )
-            name = payer.name if payer else display
-            routes.append(
-                Route(
-                    reference_of(coverage),
-                    name,
-                    payer,
-                    None if elsewhere else policy,
-                    how,
-                    medicare,
-                    _payer_reference(payor, org, display),
-                    elsewhere,
-                )
+    medicare = is_medicare(coverage)
+    for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
+        payer, how = _match(payers, payor, org)
+        display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
+        policy = elsewhere = None
+        if payer is not None:
+            policy = payer.policy_on(today, medicare)
+            elsewhere = None if medicare and payer.medicare_policy_id else payer.product_elsewhere(coverage)
+        name = payer.name if payer else display
+        routes.append(
+            Route(
+                reference_of(coverage),
+                name,
+                payer,
+                None if elsewhere else policy,
+                how,
+                medicare,
+                _payer_reference(payor, org, display),
+                elsewhere,
             )
+        )
     return routes

@@ -69,6 +69,14 @@ def ehrs() -> tuple[Ehr, Ehr]:
     return two_ehrs()
 
 
+def _coverage_period(chart: dict[str, Any], period: dict[str, str]) -> dict[str, Any]:
+    """The chart with its Coverage's period set to `period`."""
+    for entry in chart["entry"]:
+        if entry["resource"]["resourceType"] == "Coverage":
+            entry["resource"]["period"] = period
+    return chart
+
+
 @pytest.fixture(scope="module")
 def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
     """Copies of demo charts under ids of this module's own (chart name → base patient)."""
@@ -80,11 +88,14 @@ def charts(fhir_server: LocalFhirServer) -> dict[str, str]:
         "cache-documenting-shared": "demo-insufficient",
         "cache-uninsured": "demo-meets",
         "cache-uninsured-select": "demo-meets",
+        "cache-ended-select": "demo-meets",
     }
     for patient_id, base in copies.items():
         chart = _renamed(_chart(base), base, patient_id)
         if patient_id.startswith("cache-uninsured"):  # its Coverage is recorded later (a test does)
             chart["entry"] = [e for e in chart["entry"] if e["resource"]["resourceType"] != "Coverage"]
+        if patient_id.startswith("cache-ended"):  # its Coverage has ended (a test renews it)
+            _coverage_period(chart, {"start": "2020-01-01", "end": "2024-12-31"})
         fhir_server.load(chart)
     return copies
 
@@ -321,6 +332,38 @@ def test_an_order_select_finding_no_coverage_leaves_nothing_cached_for_the_order
     )
     signed = call(app.test_client(), world.first, sign_after(select))
     assert signed.status_code == 200, signed.get_data(as_text=True)[:300]
+
+
+def test_an_order_select_finding_the_coverage_ended_leaves_nothing_cached_for_the_order_sign(
+    world: World, fhir_server: LocalFhirServer
+) -> None:
+    """Inferno review s18 K-1: a call whose one Coverage is not active is answered not covered; the
+    registrar then records the renewed Coverage, and the order-sign reads it again rather than being
+    answered not covered from the cached Coverage search."""
+    app = world.app()
+    select = world.select("cache-ended-select")
+    notice = world.answer(app, select)
+    assert (
+        notice["cards"][0]["summary"]
+        == "GEHA: coverage not active (ended 2024-12-31); no coverage information"
+    )
+    chart = _coverage_period(
+        _renamed(_chart("demo-meets"), "demo-meets", "cache-ended-select"), {"start": "2020-01-01"}
+    )
+    fhir_server.load(
+        {**chart, "entry": [e for e in chart["entry"] if e["resource"]["resourceType"] == "Coverage"]}
+    )
+    world.proxy.reset()
+    signed = world.answer(app, sign_after(select))
+    assert "Coverage" in world.proxy.requests
+    covered = {
+        e["valueCode"]
+        for a in signed["systemActions"]
+        for x in a["resource"]["extension"]
+        for e in x.get("extension", [])
+        if e["url"] == "covered"
+    }
+    assert covered and "not-covered" not in covered
 
 
 def test_a_replica_asking_for_documentation_drops_what_it_read_from_the_shared_redis(

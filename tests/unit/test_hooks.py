@@ -503,7 +503,6 @@ def _coverages(body: dict[str, Any], how: str) -> dict[str, Any]:
     ("how", "why"),
     [
         ("none", "no active Coverage was sent or found"),
-        ("ended", "no active Coverage was sent or found"),
         ("two", "2 active Coverages were sent or found, not one"),
         ("other-payer", "the Coverage's payer is not one this service answers for"),
     ],
@@ -512,7 +511,8 @@ def test_a_2_2_call_not_for_one_coverage_of_a_served_payer_is_400(how: str, why:
     """CRD 2.2 §hook-13: a call is sent for its one primary Coverage; none, several, or one whose payer
     this endpoint does not serve is a 400 (Inferno review C). A 2.0.1 call is answered for each active
     Coverage it carries, but with none, a primary hook has no coverage information to give: 400 too
-    (`test_a_primary_hook_with_no_coverage_is_400_in_every_version`)."""
+    (`test_a_primary_hook_with_no_coverage_is_400_in_every_version`). One Coverage that has ended is
+    answered not covered (tests/unit/test_no_active_coverage.py)."""
     app = create_app(open_settings(), catalog())
     body = _coverages(versioned("2.2"), how)
     refused = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
@@ -523,7 +523,7 @@ def test_a_2_2_call_not_for_one_coverage_of_a_served_payer_is_400(how: str, why:
     answered = post_json(
         app.test_client(), "/cds-services/idds-crd-order-sign", _coverages(versioned(None), how)
     )
-    assert answered.status_code == (400 if how in ("none", "ended") else 200)  # no Coverage: I-6
+    assert answered.status_code == (400 if how == "none" else 200)  # no Coverage: I-6
 
 
 INFERNO_BODIES = Path(__file__).resolve().parents[3] / "shared" / "inferno-crd" / "preset-bodies"
@@ -595,15 +595,14 @@ def test_a_coverage_ending_the_day_before_the_call_is_not_judged_on_the_services
     }
     app = create_app(open_settings(timezone=zone), catalog())
     answered = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
-    if not judged:  # no Coverage in force: a primary hook's bad request (inferno I-6)
-        assert (
-            "no active Coverage was sent or found"
-            in assert_outcome(answered, 400, "prefetch.coverage")["diagnostics"]
-        )
-        return
     assert answered.status_code == 200
+    covered = {assertion_of(a)["covered"] for a in answered.get_json()["systemActions"]}
+    if not judged:  # no Coverage in force: not covered, no active coverage (inferno s18 K-1)
+        assert covered == {"not-covered"}
+        return
+    assert "not-covered" not in covered
     [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
-    assert record["payers"]
+    assert record["payers"] and record["payers"][0]["policy_id"]
 
 
 @pytest.mark.parametrize(
@@ -625,13 +624,12 @@ def test_a_coverage_period_ending_at_an_instant_is_judged_at_the_calls_instant(
     body["prefetch"]["coverage"]["entry"][0]["resource"]["period"] = {"start": "2020-01-01", "end": end}
     app = create_app(open_settings(timezone=zone), catalog())
     answered = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
-    if not judged:
-        diagnostics = assert_outcome(answered, 400, "prefetch.coverage")["diagnostics"]
-        assert "no active Coverage was sent or found" in diagnostics
-        return
     assert answered.status_code == 200
     [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
-    assert record["payers"]
+    [payer] = record["payers"]
+    # ended: answered not covered, no active coverage (inferno review s18 K-1), judged by no policy
+    assert (payer["policy_id"] is not None) == judged, payer
+    assert ({a["covered"] for a in record["assertions"]} == {"not-covered"}) != judged
 
 
 def test_an_unknown_requested_version_is_400() -> None:

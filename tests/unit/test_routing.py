@@ -110,33 +110,54 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
 
 
 @pytest.mark.parametrize(
-    ("period", "routed"),
+    ("period", "ended"),
     [
-        ({"end": "2026-10-22"}, False),  # ended 30 days before the call
-        ({"end": "2026-11-20"}, False),  # ended the day before
-        ({"end": "2026-11-21"}, True),  # ends on the call's day: that day is covered
-        ({"end": "2026-11-21T02:00:00+09:00"}, False),  # an instant: 17:00 UTC the day before
-        ({"end": "2026-11-21T12:00:00Z"}, True),  # the instant the call is taken at (call_day.midday)
-        ({"end": "2026-11"}, True),  # a month: to its last day
-        ({"end": "2026-10"}, False),
-        ({"end": "2026"}, True),  # a year: to 31 December
-        ({"start": "2026-11-22"}, True),  # begins the day after: the order may be carried out then
-        ({"start": "2026-11-21T23:00:00Z", "end": "2027-06-30"}, True),
-        ({"start": "2026-12"}, True),
-        ({"start": "2020-01-01"}, True),
-        ({"end": "soon"}, True),  # an end that cannot be read bounds nothing
-        ({}, True),
+        ({"end": "2026-10-22"}, "ended 2026-10-22"),  # ended 30 days before the call
+        ({"end": "2026-11-20"}, "ended 2026-11-20"),  # ended the day before
+        ({"end": "2026-11-21"}, None),  # ends on the call's day: that day is covered
+        ({"end": "2026-11-21T02:00:00+09:00"}, "ended 2026-11-21"),  # an instant: 17:00 UTC the day before
+        ({"end": "2026-11-21T12:00:00Z"}, None),  # the instant the call is taken at (call_day.midday)
+        ({"end": "2026-11"}, None),  # a month: to its last day
+        ({"end": "2026-10"}, "ended 2026-10-31"),
+        ({"end": "2026"}, None),  # a year: to 31 December
+        ({"start": "2026-11-22"}, None),  # begins the day after: the order may be carried out then
+        ({"start": "2026-11-21T23:00:00Z", "end": "2027-06-30"}, None),
+        ({"start": "2026-12"}, None),
+        ({"start": "2020-01-01"}, None),
+        ({"end": "soon"}, None),  # an end that cannot be read bounds nothing
+        ({}, None),
     ],
 )
-def test_a_coverage_whose_period_ended_before_the_calls_day_is_not_routed(
-    period: dict[str, str], routed: bool
+def test_a_coverage_whose_period_ended_before_the_calls_day_is_not_judged(
+    period: dict[str, str], ended: str | None
 ) -> None:
     """Contract §6: "The payer comes from the single relevant `Coverage`". An active Coverage whose
     period ended 30 days ago was routed and judged (contract review s17 F5): it is not the patient's
-    coverage for an order placed today. One that begins later is (session review s17 F-2: an order
-    placed in December under the plan that begins in January)."""
-    routes = route_coverages([coverage("c1", {"display": "GEHA"}, period=period)], [], PAYERS, TODAY)
-    assert [r.coverage for r in routes] == (["Coverage/c1"] if routed else [])
+    coverage for an order placed today, so no policy judges it; as the call's only Coverage it is
+    routed to be answered not active (inferno review s18 K-1). One that begins later is judged
+    (session review s17 F-2: an order placed in December under the plan that begins in January)."""
+    [route] = route_coverages([coverage("c1", {"display": "GEHA"}, period=period)], [], PAYERS, TODAY)
+    assert (route.coverage, route.inactive) == ("Coverage/c1", ended)
+    assert (route.policy_id is None) == (ended is not None)
+
+
+@pytest.mark.parametrize(
+    ("found", "inactive"),
+    [
+        ([("c1", "cancelled", {})], ["cancelled"]),
+        ([("c1", "draft", {})], ["status draft"]),
+        ([("c1", "entered-in-error", {})], []),  # recorded in error: no Coverage at all
+        ([("c1", "cancelled", {}), ("c2", "entered-in-error", {})], ["cancelled"]),
+        ([("c1", "cancelled", {}), ("c2", "active", {"end": "2020-12-31"})], []),  # two: not one to name
+        ([("c1", "cancelled", {}), ("c2", "active", {})], [None]),  # an active one: it is routed
+    ],
+)
+def test_the_calls_one_coverage_not_active_is_routed_saying_why(
+    found: list[tuple[str, str, dict[str, str]]], inactive: list[str | None]
+) -> None:
+    coverages = [{**coverage(i, {"display": "GEHA"}, period=p), "status": status} for i, status, p in found]
+    routes = route_coverages(coverages, [], PAYERS, TODAY)
+    assert [r.inactive for r in routes] == inactive
 
 
 CALL_AT = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)

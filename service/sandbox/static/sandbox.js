@@ -181,20 +181,19 @@
   }
 
   function describeCoverage() {
-    // Before any call: what a patient without an active Coverage, or a Coverage that is not active,
-    // will be answered, so that the HTTP 400 of order-sign and appointment-book is no surprise.
+    // Before any call: what a patient without a Coverage, or with a Coverage that is not active, will
+    // be answered, so that the HTTP 400 or the "not covered" of order-sign and appointment-book is no surprise.
     var chosen = state.coverages[$("coverage").value];
-    var anyActive = Object.keys(state.coverages).some(function (id) { return state.coverages[id].status === "active"; });
     var words = "";
     if (state.coveragesOf !== $("patient").value || !state.coveragesOf) words = ""; // none chosen, or loading
-    else if (!anyActive) {
-      words = "No active coverage on file for this patient: order-select answers with a notice card, and " +
+    else if (!chosen || chosen.status === "entered-in-error") {
+      words = "No coverage on file for this patient: order-select answers with a notice card, and " +
         "order-sign and appointment-book answer HTTP 400 naming the missing Coverage (CRD: those hooks are " +
-        "answered for the patient's active Coverage).";
-    } else if (chosen && chosen.status !== "active") {
-      words = "This coverage is " + (chosen.status || "without a status") + ", not active: the calls find no " +
-        "active Coverage, so order-sign and appointment-book answer HTTP 400. Choose an active one to have " +
-        "the orders judged.";
+        "answered for the patient's Coverage).";
+    } else if (chosen.status !== "active") {
+      words = "This coverage is " + (chosen.status || "without a status") + ", not active: every order is " +
+        "answered not covered for it (no active coverage), with a card saying so. Choose an active one to " +
+        "have the orders judged.";
     }
     $("coverage-note").textContent = words;
     $("coverage-note").hidden = !words;
