@@ -117,6 +117,12 @@ class Policy:
                 found.setdefault(test.type, set()).add(c.id)
         return {test_type: frozenset(ids) for test_type, ids in found.items()}
 
+    @cached_property
+    def reads_order_reason(self) -> bool:
+        """Whether a test of its criteria reads the order's reason (`order_reason`): only then do its
+        criteria results differ between orders of one kind and indication (engine/evaluate.py's memo)."""
+        return any(test.params.get("order_reason") for c in self.all_criteria() for test in c.tests)
+
 
 def _words(text: str) -> str:
     return " ".join(text.split())

@@ -260,7 +260,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             ctx.request_kind,
             ctx.indication,
             ",".join(sorted(possible)),
-            reason_source(ctx),
+            reason_source(ctx) if policy.reads_order_reason else "",  # else orders of other reasons share
         ),
         lambda: _criteria_results(policy, ctx, branches),
     )

@@ -85,3 +85,24 @@ def test_orders_of_one_call_with_different_reasons_do_not_share_the_tests_that_r
     second = evaluate.evaluate_order(policy, replace(first, order=context(chart, cancer, drugs).order))
     assert alone.outcome == second.outcome
     assert [r.status for r in alone.criteria] == [r.status for r in second.criteria]
+
+
+def test_orders_of_other_reasons_share_the_criteria_results_of_a_policy_whose_tests_read_none() -> None:
+    """An implant and its catheter each giving a reason of the one indication (a chronic pain code on
+    one, postlaminectomy on the other): GEHA reads no order's reason, so its criteria are judged once
+    for both, as for orders giving none; Cohere's, whose tests read the reason, are each order's."""
+    from tests.builders import ICD, concept
+
+    chart, drugs = meeting_chart(), (infusate_request(),)
+    pain = service_request(reason=[concept(ICD, "G89.4", "Chronic pain syndrome")])
+    laminectomy = service_request("62350", reason=[concept(ICD, "M96.1", "Postlaminectomy syndrome")])
+    implant = context(chart, pain, drugs, companions=(laminectomy,))
+    catheter = replace(implant, order=context(chart, laminectomy, drugs, companions=(pain,)).order)
+    geha = catalog().policies["geha-idds-chronic-pain"]
+    cohere = catalog().policies["cohere-intrathecal-pain-pumps"]
+    assert not geha.reads_order_reason and cohere.reads_order_reason
+    first, second = evaluate.evaluate_order(geha, implant), evaluate.evaluate_order(geha, catheter)
+    assert (first.request_kind, first.indication) == (second.request_kind, second.indication)
+    assert second.criteria is first.criteria
+    first, second = evaluate.evaluate_order(cohere, implant), evaluate.evaluate_order(cohere, catheter)
+    assert second.criteria is not first.criteria
