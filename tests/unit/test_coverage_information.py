@@ -977,3 +977,26 @@ def test_an_assertions_ids_name_what_it_asserts_in_which_call_not_when() -> None
     assert len({i[0] for i in [first, *others]}) == 5  # one id per assertion
     numbers = [i[1] for i in [first, *others] if i[1] is not None]
     assert len(numbers) == len(set(numbers)) == 3  # one PA number per approval
+
+
+@pytest.mark.parametrize(
+    "name", ["", "pa|order-sign|1|ServiceRequest/a|00ff", "order-select|é-😀|Appointment/x|" + "9" * 300]
+)
+def test_an_assertions_ids_are_rfc_4122_version_5_uuids_of_what_names_it(name: str) -> None:
+    """`_uuid5_hex` writes what `uuid.uuid5` does (a cheaper way to the same ids), and `assertion_ids`
+    are those of the hook, hookInstance, resource and content's digest, as issued before."""
+    import hashlib
+    import uuid
+
+    from cards.coverage_information import ASSERTION_NAMESPACE, PA_PREFIX, HookCall, _uuid5_hex, assertion_ids
+
+    assert _uuid5_hex(name) == uuid.uuid5(ASSERTION_NAMESPACE, name).hex
+    subs = [
+        {"url": "coverage", "valueReference": {"reference": "Coverage/c"}},
+        {"url": "date", "valueDate": "x"},
+    ]
+    ids = assertion_ids(HookCall("order-sign", name), "ServiceRequest/s", subs)
+    content = hashlib.sha256(b'{"url":"coverage","valueReference":{"reference":"Coverage/c"}}').hexdigest()
+    named = f"order-sign|{name}|ServiceRequest/s|{content}"
+    assert ids.assertion_id == str(uuid.uuid5(ASSERTION_NAMESPACE, named))
+    assert ids.pa_number == PA_PREFIX + uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{named}").hex[:16].upper()
