@@ -222,8 +222,11 @@ def _holder(value: Any, holds: Callable[[Any], bool]) -> dict[str, Any] | None:
 
 
 def _urls(value: Any) -> set[str]:
-    """The urls of the modifier extensions (`present`) anywhere in `value`, as `_holder` walks it."""
+    """The urls of the modifier extensions (`present`) anywhere in `value`, as `_holder` walks it,
+    walked only where `may_carry` (an order and what it is read through, each call)."""
     urls: set[str] = set()
+    if not may_carry(value):
+        return urls
     stack = [value] if isinstance(value, _CONTAINERS) else []  # (a malformed record's part: a scalar)
     push, pop = stack.append, stack.pop
     while stack:
@@ -250,8 +253,11 @@ def malformed(resource: Mapping[str, Any]) -> tuple[str, str] | None:
     extensions (JSON objects), as a path from the resource (`.dosageInstruction[0].modifierExtension`,
     `[1]` after it for an item that is no object), with what it must be; None when every one is well
     formed. For the request's own resources, refused as their `extension` is (service/hooks/models.py).
-    Looked for as `_holder` walks, the path worked out only for a resource that has one."""
-    return None if _holder(resource, _ill_formed) is None else _where_ill_formed(resource)
+    Looked for as `_holder` walks, only where `may_carry`; the path worked out only for a resource that
+    has one."""
+    if not may_carry(resource) or _holder(resource, _ill_formed) is None:
+        return None
+    return _where_ill_formed(resource)
 
 
 def _ill_formed(value: Any) -> bool:

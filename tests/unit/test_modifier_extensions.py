@@ -661,3 +661,28 @@ def test_a_chart_holding_one_anywhere_is_looked_at_record_by_record(
         )
     looked, record = _record_looks(monkeypatch, chart)
     assert looked > 0 and "Condition" in record.unavailable
+
+
+class _Unwalked(dict):  # type: ignore[type-arg]
+    """An object whose members may not be walked in Python (orjson writes a dict subclass natively)."""
+
+    def items(self) -> Any:
+        raise AssertionError("walked")
+
+    def values(self) -> Any:
+        raise AssertionError("walked")
+
+
+def test_an_order_holding_no_modifier_key_is_not_walked_for_one() -> None:
+    """`order_modifiers` and `malformed` walk an order (a dozen a call, each twice) only where its text
+    as orjson writes it holds the key, as the chart's records are looked at (`may_carry`)."""
+    from service.modifiers import malformed
+
+    order = service_request()
+    order["code"] = _Unwalked(order["code"])
+    order["contained"] = [_Unwalked({"resourceType": "Condition", "id": "c"})]
+    order["reasonReference"] = [{"reference": "#c"}]
+    assert not order_modifiers(order) and malformed(order) is None
+    order["code"]["modifierExtension"] = [{"url": "http://example.org/x"}]
+    with pytest.raises(AssertionError, match="walked"):
+        order_modifiers(order)
