@@ -432,7 +432,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
         else:
             unaddressed = _no_rules(decisions, _code_words(resource))
             targets.append(CoverageTarget(reference, resource, None, unaddressed))
-    booking = DraftOrders(call.request.context.appointments or {})
+    booking = DraftOrders(call.request.context.appointments or {}, call.request.fhir.server)
     annotated = {t.reference: t for t in targets}
     for appointment in call.appointments:
         reference = reference_of(appointment)

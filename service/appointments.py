@@ -107,7 +107,7 @@ def appointment_orders(
     """(a collection Bundle of the ServiceRequests the booked Appointments are based on, and of the
     patient's Appointments based on none, the orders that could not be read). Cancelled appointments
     are skipped; each order appears once."""
-    in_call = DraftOrders(appointments)
+    in_call = DraftOrders(appointments, fhir_server)
     found: dict[str, dict[str, Any]] = {}
     unread: list[UnreadOrder] = []
     for appointment in in_call.resources:

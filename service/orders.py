@@ -157,9 +157,12 @@ class PumpOrder:
 
 
 class DraftOrders:
-    """Index over the `draftOrders` Bundle: resolves `Type/id`, `fullUrl` and contained references."""
+    """Index over the `draftOrders` Bundle: resolves `Type/id`, `fullUrl` and contained references.
+    The drafts are the call's, held on the call's FHIR `server` unless an entry's http(s) fullUrl names
+    another (service/references.py `on_server`; None: not known, any server's URL may name them)."""
 
-    def __init__(self, bundle: Mapping[str, Any]) -> None:
+    def __init__(self, bundle: Mapping[str, Any], server: str | None = None) -> None:
+        self.server = server
         self.resources: list[dict[str, Any]] = []
         self._by_ref: dict[str, dict[str, Any]] = {}
         self._held_at: dict[str, str] = {}  # `Type/id` -> the server base its http(s) fullUrl names
@@ -176,13 +179,14 @@ class DraftOrders:
 
     def get(self, reference: str) -> dict[str, Any] | None:
         """The resource `reference` names: by `Type/id`, `fullUrl`, or an absolute URL of the server
-        its entry's fullUrl names (one naming another server's resource of the same id is not it)."""
+        the draft is held on, the one its entry's http(s) fullUrl names, else the call's (a `urn:uuid:`
+        fullUrl or none); one naming another server's resource of the same id is not it."""
         if reference in self._by_ref:
             return self._by_ref[reference]
         parsed = parse_reference(reference)
         if parsed is None:
             return None
-        held_at = self._held_at.get(parsed.local)
+        held_at = self._held_at.get(parsed.local, self.server)
         if parsed.base is not None and held_at is not None and not on_server(parsed, held_at):
             return None
         return self._by_ref.get(parsed.local)

@@ -172,7 +172,7 @@ def _gathered(
 ) -> CallData:
     behaviour = service.behaviour
     bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
-    drafts = DraftOrders(bundle)
+    drafts = DraftOrders(bundle, request.fhir.server)  # the call's drafts, on its FHIR server
     in_scope = drafts.in_scope(request.context.selections, appointments=behaviour.on_appointments)
     codes = env.catalog.order_codes
     fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
@@ -279,7 +279,7 @@ def _read_through(
 
 def _bookings(request: HookRequest, booked: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     """Each booked Appointment's reference, with the orders it is based on (appointment-book)."""
-    booking = DraftOrders(request.context.appointments or {})
+    booking = DraftOrders(request.context.appointments or {}, request.fhir.server)
     return [(reference_of(a), based_on(a, booking, request.fhir.server)) for a in booked]
 
 
