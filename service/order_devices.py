@@ -68,13 +68,13 @@ class DeviceReader:
         parsed = parse_reference(reference)
         if parsed is None:
             return None
+        if not on_server(parsed, self._server):  # the prefetch is the call's server's too
+            return self._unavailable(reference, "it is held on another FHIR server")
         device = self._prefetched.get(parsed.local)
         if device is not None:
             return device
         if self._client is None:
             return self._unavailable(reference, "the call gave no FHIR server to read it from")
-        if not on_server(parsed, self._server):
-            return self._unavailable(reference, "it is held on another FHIR server")
         try:
             device = self._client.read(parsed.local)
         except FhirError as exc:

@@ -211,6 +211,22 @@ def test_a_device_is_read_from_the_calls_server_however_named_and_never_from_ano
     assert server.reads == ["Device/pump", "Device/other"]
 
 
+@pytest.mark.parametrize("client", [None, DeviceServer()], ids=["prefetch alone", "server to read"])
+def test_a_prefetched_device_is_not_another_servers_device_of_the_same_id(client: Any) -> None:
+    """The prefetch is the call's FHIR server's: another server's Device/pump is not the prefetched
+    Device/pump, and the call's server is not asked for it. Before, the prefetch was looked up by
+    `Type/id` before the server was compared (fix-q, s18)."""
+    mine = device("pump", "p1")
+    prefetch = {"patientDevices": {"resourceType": "Bundle", "entry": [{"resource": mine}]}}
+    read = DeviceReader(client, "p1", "https://ehr.example.org/fhir", prefetch)
+    assert read("https://ehr.example.org/fhir/Device/pump") is mine
+    assert read("https://elsewhere.example.org/fhir/Device/pump") is None
+    assert read.failed == {
+        "https://elsewhere.example.org/fhir/Device/pump": "it is held on another FHIR server"
+    }
+    assert client is None or client.reads == []
+
+
 def implant_without_its_pump_line(hardware_via_device: bool) -> dict[str, Any]:
     """demo-meets's order-sign of a pump implant with the 62362 line taken out, so the pump is known
     from its E0783 hardware order alone: coded on the order, or through a prefetched Device."""
