@@ -32,6 +32,7 @@ from service.engine.model import (
 )
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date, parse_datetime
+from service.orders import BilledLine
 from service.record import unreadable_in_chart
 
 FOR_REVIEWER = (
@@ -430,6 +431,7 @@ class Episode:
     lead: Determination
     failing: tuple[Item, ...]
     missing: tuple[Item, ...]
+    billed: tuple[BilledLine, ...] = ()  # orders billed as lines of these (a J2274 drug order)
 
     @classmethod
     def of(
@@ -437,21 +439,34 @@ class Episode:
         group: Sequence[Determination],
         rank: Callable[[str], int] = lambda kind: 0,
         awaiting: Mapping[str, str] | None = None,
+        billed: Iterable[BilledLine] = (),
     ) -> Episode:
         """The lead is the most severe line, so a card never says "meets" while one of its lines does
         not; among equally severe lines, the episode's principal kind of order (`rank`: the
         vocabulary's precedence, a pump implant before its trial or hardware), then the line judged
         against the most criteria, then policy order. `awaiting`: criterion id → the words naming
-        the trial ordered in the EHR that is to document it (`trial_ordered`)."""
+        the trial ordered in the EHR that is to document it (`trial_ordered`). `billed`: the orders
+        billed as lines of the call's pump orders (service/billed_lines.py), those of these lines
+        kept: they share these lines' coverage information, and the card names them."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
         open_items = tuple(trial_ordered(i, awaiting or {}) for i in _merged(ordered, missing))
-        return cls(lines, lead, _merged(ordered, failing), open_items)
+        references = {d.order_reference for d in lines}
+        its_billed = tuple(b for b in billed if b.joins in references)
+        return cls(lines, lead, _merged(ordered, failing), open_items, its_billed)
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(d.billing_code for d in self.lines))
+        """The billing codes of the lines the card speaks for, those billed with them last."""
+        return tuple(dict.fromkeys([*(d.billing_code for d in self.lines), *(b.code for b in self.billed)]))
+
+    @property
+    def orders(self) -> tuple[str, ...]:
+        """The references of the orders the card speaks for, those billed with its lines last."""
+        return tuple(
+            dict.fromkeys([*(d.order_reference for d in self.lines), *(b.reference for b in self.billed)])
+        )
 
     @property
     def chart_unreadable(self) -> bool:

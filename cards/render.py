@@ -281,7 +281,7 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     (pointing to the Instructions card for them, by the title it shows, when the answer carries one,
     else naming them: this card is the only one that lists them)."""
     d = episode.lead
-    orders = listing([order_words(x) for x in episode.lines])
+    orders = listing([*(order_words(x) for x in episode.lines), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
     read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
     verdict_for = f"**{verdict(episode)}** ({d.payer}) for {orders}{read}"
@@ -345,9 +345,8 @@ def decision_card(episode: Episode, instructions: bool = True) -> dict[str, obje
     meet the criteria, the reasons a clinician may give for going ahead anyway. `instructions`: the
     answer carries an Instructions card beside it."""
     d = episode.lead
-    orders = [x.order_reference for x in episode.lines]
     text = detail(episode, instructions)
-    decision = card(summary(episode), text, d.payer, "coverage-info", orders, _INDICATOR[d.outcome])
+    decision = card(summary(episode), text, d.payer, "coverage-info", episode.orders, _INDICATOR[d.outcome])
     if d.outcome != Outcome.MEETS:
         decision["overrideReasons"] = [
             {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
@@ -632,5 +631,5 @@ def instructions_card(
         "\n".join(lines),
         first.payer,
         "clinical-reminder",
-        [d.order_reference for d in episode.lines],
+        episode.orders,
     )

@@ -203,7 +203,7 @@ def _decision_cards(
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     episodes = [
-        Episode.of(group, catalog.vocabulary.rank, _awaiting(decisions, group))
+        Episode.of(group, catalog.vocabulary.rank, _awaiting(decisions, group), decisions.billed_lines)
         for group in _episodes(determinations)
     ]
     instructions = options.clinical_reminder and behaviour.places_order

@@ -18,7 +18,7 @@ from service.engine.model import CriterionResult, Determination
 from service.fhir.gather import GatheredData
 from service.hooks.models import HookRequest
 from service.modifiers import Carried
-from service.orders import DraftOrders, PumpOrder
+from service.orders import BilledLine, DraftOrders, PumpOrder
 from service.registry import HookBehaviour
 from service.routing import Route
 
@@ -67,6 +67,8 @@ class Decisions:
     approvals: bool = False  # automatic approvals may be given in this call
     missing_required: tuple[Unobtainable, ...] = ()  # → 412
     coverage_refused: str | None = None  # why the call's Coverage cannot be answered under CRD 2.2 → 400
+    # of `episode_orders`, those billed as a line of the pump order they join, which its card names
+    billed_lines: tuple[BilledLine, ...] = ()
 
     @property
     def request(self) -> HookRequest:

@@ -73,6 +73,10 @@ class OrderCodeTable:
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
 
+    def line_name(self, code: Code, kind: str) -> str:
+        """How a card names an order line of `code` (of `kind`): "62362 programmable pump"."""
+        return f"{code.code} {self.names.get(code.code, kind.replace('-', ' '))}"
+
     def cpt_codes(self, kind: str) -> tuple[str, ...]:
         """The CPT codes that imply `kind`, sorted."""
         return tuple(sorted(code for (system, code), of in self.kinds.items() if (system, of) == (CPT, kind)))
@@ -154,6 +158,18 @@ class PumpOrder:
     name: str = ""  # the short name a card uses ("62362 programmable pump")
     reasons: tuple[Mapping[str, Any], ...] = ()  # Conditions its reasonReference names within the call
     drug: str = ""  # the drug its code names (a drug order line: J0476 baclofen for the trial)
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """An order of the call that is no pump order but is billed as a line of one (`joins`): a drug
+    order coded with an order code (J2274 morphine beside a 95990 refill, `billed_code`). It shares
+    that order's coverage information and the decision card speaking for that order names it."""
+
+    reference: str
+    code: str  # its order code ("J2274")
+    name: str  # how a card names it ("J2274 morphine")
+    joins: str  # the pump order it is billed with
 
 
 class DraftOrders:
@@ -289,13 +305,27 @@ def recognise(
         kind = table.kind_of(code)
         if kind is not None:
             label = f"{code.system.upper()} {code.code} {first_display(concept, [code])}".strip()
-            name = f"{code.code} {table.names.get(code.code, kind.replace('-', ' '))}"
+            name = table.line_name(code, kind)
             reference = reference_of(resource)
             reasons = tuple(_reason_conditions(resource, drafts))
             drug = table.drugs.get(code.code, "")
             return PumpOrder(
                 reference, resource["resourceType"], resource, code, kind, label, name, reasons, drug
             )
+    return None
+
+
+def billed_code(resource: Mapping[str, Any], table: OrderCodeTable) -> tuple[Code, str] | None:
+    """The order code a drug order (MedicationRequest) is coded with, in `medicationCodeableConcept`
+    or the CRD billing options on it, and the kind the table lists it under (J2274: refill-analysis);
+    None for any other resource, or a drug order coded otherwise (RxNorm). A drug order is no pump
+    order (ORDER_TYPES) and is the pump's drug only as contract §2 says (service/infusates.py): its
+    order code tells only which pump order's line it is billed as (service/billed_lines.py)."""
+    if resource.get("resourceType") != "MedicationRequest":
+        return None
+    for _, code in _coded(resource.get("medicationCodeableConcept")):
+        if (kind := table.kind_of(code)) is not None:
+            return code, kind
     return None
 
 

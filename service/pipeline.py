@@ -23,6 +23,7 @@ from typing import Any
 from cards.items import to_document
 from cards.response import respond
 from service.appointments import UnreadOrder, based_on
+from service.billed_lines import billed_lines, may_be_billed
 from service.call import CallData, Decisions, Unobtainable
 from service.call_day import midday
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
@@ -367,7 +368,11 @@ def decide(
     )
     drugs = pump_drugs.found
     selected = {reference_of(r) for r in call.in_scope}
-    if selected.isdisjoint(pump_refs) and selected.isdisjoint(d.reference for d in drugs):
+    if (
+        selected.isdisjoint(pump_refs)
+        and selected.isdisjoint(d.reference for d in drugs)
+        and not may_be_billed(call.in_scope, call.pump_orders, catalog.order_codes)
+    ):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
     unavailable = {**data.unavailable, **pump_drugs.unavailable}
     record = build_record(
@@ -402,11 +407,17 @@ def decide(
         for order in call.pump_orders
         for policy_id, policy_routes in judged.items()
     )
-    episode_orders = {
+    pump_drug_orders = {
         drug.reference: principal.reference
         for drug in drugs
         if drug.reference not in pump_refs and call.drafts.get(drug.reference) is not None
     }
+    # and a drug order billed with a pump order left to a manual review (J2274 beside a 95990 refill)
+    episode_orders, billed = billed_lines(
+        call.in_scope, call.pump_orders, pump_drug_orders, catalog.order_codes, determinations
+    )
+    if selected.isdisjoint(pump_refs) and selected.isdisjoint(episode_orders):
+        return Decisions(call, today, tuple(routes), approvals=approvals)  # a drug the payer judges apart
     ordered = trials_ordered(data.resources, catalog.order_codes, today)
     trial_missing = tuple(
         (d, criteria)
@@ -436,6 +447,7 @@ def decide(
         awaiting_trial,
         forms,
         approvals,
+        billed_lines=billed,
     )
 
 
