@@ -247,6 +247,9 @@ def device(type_concept: dict[str, Any], status: str = "active") -> dict[str, An
     }
 
 
+PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})  # an implanted pump, by its words
+
+
 def allergy(
     display: str, code: str = "0", kind: str = "allergy", recorded: str | None = None
 ) -> dict[str, Any]:

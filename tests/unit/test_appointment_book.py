@@ -18,6 +18,7 @@ from service.fhir.client import FhirError, SearchResult
 from service.metrics import metric_data
 from service.settings import StoreSettings
 from tests.audit_support import approving
+from tests.booking_support import PATIENT_ID, actions_on, appointment, pump_order
 from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
@@ -35,31 +36,6 @@ from tests.support import (
 )
 
 BOOK_URL = "/cds-services/idds-crd-appointment-book"
-PATIENT_ID = "demo-meets"
-
-
-def pump_order(
-    code: str = "62362", order_id: str = "sr-implant", patient: str = PATIENT_ID
-) -> dict[str, Any]:
-    """A signed (active) ServiceRequest as the EHR holds it; the sample order-sign's 62362 line."""
-    order = copy.deepcopy(sign_body()["context"]["draftOrders"]["entry"][0]["resource"])
-    order.update(id=order_id, status="active", subject={"reference": f"Patient/{patient}"})
-    order["code"]["coding"][0]["code"] = code
-    return order
-
-
-def appointment(*based_on: str, appointment_id: str = "apt-1", status: str = "proposed") -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Appointment",
-        "id": appointment_id,
-        "status": status,
-        "start": "2026-12-03T09:00:00Z",
-        "end": "2026-12-03T11:00:00Z",
-        "participant": [{"actor": {"reference": f"Patient/{PATIENT_ID}"}, "status": "accepted"}],
-    }
-    if based_on:
-        resource["basedOn"] = [{"reference": ref} for ref in based_on]
-    return resource
 
 
 def book_body(*resources: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +99,6 @@ def book(
     answer: dict[str, Any] = response.get_json()
     assert check_response(answer, body, held) == []
     return answer, ehr
-
-
-def actions_on(answer: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
-    return [a for a in answer.get("systemActions", []) if a["resource"]["resourceType"] == resource_type]
 
 
 # --------------------------------------------------------------------------- the determination

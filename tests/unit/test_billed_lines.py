@@ -16,6 +16,7 @@ from service.orders import billed_code
 from tests.builders import (
     HCPCS,
     PATIENT,
+    PUMP_IN_PLACE,
     RX,
     SCT,
     baclofen_request,
@@ -28,8 +29,8 @@ from tests.builders import (
     sign_request,
 )
 from tests.calls import sign_with_chart
+from tests.reference_support import indications
 from tests.support import assertion_of
-from tests.unit.test_chart_infusate import PUMP_IN_PLACE, indications
 
 MORPHINE_J2274 = "Injection, morphine sulfate, preservative-free"
 BACLOFEN_J0476 = "Injection, baclofen, 50 mcg for intrathecal trial"

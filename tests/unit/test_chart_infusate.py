@@ -12,11 +12,11 @@ import pytest
 from tests.builders import (
     ICD,
     ORAL_ROUTE,
+    PUMP_IN_PLACE,
     baclofen_request,
     cards_of,
     catalog,
     concept,
-    device,
     infusate_request,
     meeting_chart,
     payer_coverage,
@@ -25,11 +25,11 @@ from tests.builders import (
 )
 from tests.calls import sign_with_chart
 from tests.card_scenarios import CLINICAL_TYPES_READ
+from tests.reference_support import indications
 from tests.support import assertion_of
 
 SPASTICITY_WORDS = re.compile(r"baclofen|ashworth|spastic|spasm", re.IGNORECASE)
 PAIN_WORDS = re.compile(r"opioid|pain relief|life expectancy|relief >", re.IGNORECASE)
-PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})
 ORDERS_WITHOUT_A_DRUG = ["62350", "62355", "62369", "95990"]
 
 
@@ -38,14 +38,6 @@ def hook(chart: list[dict[str, Any]], *orders: dict[str, Any], payer: str = "kpw
     call = sign_request(*orders, coverage=payer_coverage(payer))
     _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE, *chart], body=call)
     return response
-
-
-def indications(response: dict[str, Any]) -> set[str]:
-    """The indication each decision card states at the end of its first line (`…, for spasticity.`), as
-    the vocabulary's id."""
-    ids = {words: key for key, words in catalog().vocabulary.indications.items()}
-    first_lines = [c["detail"].splitlines()[0] for c in cards_of(response["cards"])]
-    return {ids[re.findall(r", for ([^,]+)\.$", line)[0]] for line in first_lines}
 
 
 def instructions(response: dict[str, Any]) -> str:

@@ -32,11 +32,9 @@ from tests.builders import (
     coded_assessment,
     concept,
     condition,
-    determine,
     device,
     documentation_steps,
     drug_failure_forms,
-    fentanyl_patch_stopped,
     finding_of,
     infusate_request,
     life_expectancy,
@@ -56,13 +54,13 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import sign_with_chart
+from tests.policy_charts import TRIAL_ORDER, cancer_chart, cohere
 
 COHERE = "cohere-intrathecal-pain-pumps"
 TRIAL = "2026-10-01T09:00:00Z"
 MORPHINE = infusate_request()
 BACLOFEN_IT = infusate_request("baclofen 2 MG/ML Injectable Solution", "1292")
 IMPLANT = service_request("62362")
-TRIAL_ORDER = service_request("62324")
 
 NON_MALIGNANT = [
     "cohere.pain.applies",
@@ -104,15 +102,6 @@ NON_INDICATIONS = [
 REPLACEMENT_NON_INDICATIONS = ["cohere.nonind.replace-convenience", "cohere.nonind.replace-functional"]
 
 
-def cohere(
-    chart: list[dict[str, Any]],
-    order: dict[str, Any] | None = None,
-    drugs: tuple[dict[str, Any], ...] | None = (MORPHINE,),
-    **kwargs: Any,
-) -> Determination:
-    return determine(chart, order=order or IMPLANT, drugs=drugs, policy_id=COHERE, **kwargs)
-
-
 def found(d: Determination) -> dict[str, str]:
     return statuses(d)
 
@@ -150,17 +139,6 @@ def pain_trial(post: float = 4, baseline: float = 8) -> list[dict[str, Any]]:
         pain(post, "2026-10-01T15:00:00Z"),
         coded_assessment("it-trial-side-effects", "minimal", "2026-10-02"),
         assessment("it-trial-patient-acceptance", "2026-10-02", valueBoolean=True),
-    ]
-
-
-def cancer_chart() -> list[dict[str, Any]]:
-    """Breast cancer with liver metastases meeting every Cohere cancer-pain criterion for a trial."""
-    return [
-        condition(ICD, "C50.911", "2024-02-01", "Malignant neoplasm of right female breast"),
-        condition(ICD, "C78.7", "2026-05-01", "Secondary malignant neoplasm of liver"),
-        condition(ICD, "G89.3", "2026-05-01", "Neoplasm related pain"),
-        assessment("life-expectancy-ge-3mo", "2026-11-01", valueBoolean=True),
-        fentanyl_patch_stopped(),
     ]
 
 

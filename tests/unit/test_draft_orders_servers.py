@@ -16,8 +16,10 @@ import pytest
 from service.appointments import appointment_orders, based_on
 from service.infusates import infusates
 from service.orders import DraftOrders, recognise
+from tests.booking_support import PATIENT_ID, actions_on, appointment, pump_order
 from tests.builders import (
     ICD,
+    PUMP_IN_PLACE,
     RX,
     baclofen_request,
     bundle,
@@ -33,18 +35,12 @@ from tests.builders import (
 )
 from tests.calls import sign_with_chart
 from tests.demo_support import packaged_sample
+from tests.reference_support import OTHER, WRITTEN, WRITTEN_IDS, indications
 from tests.support import FHIR_SERVER, assertion_of
-from tests.unit.test_appointment_book import PATIENT_ID, actions_on, appointment, pump_order
-from tests.unit.test_chart_infusate import indications
 
-OTHER = "https://other.example/fhir"
-# how a reference to a draft's `Type/id` is written, and whether it names that draft
-WRITTEN = [("{}", True), (f"{FHIR_SERVER}/{{}}", True), (f"{OTHER}/{{}}", False)]
-WRITTEN_IDS = ["relative", "the call's server's URL", "another server's URL"]
 # the fullUrl a draft's entry is sent with (None: none); an http(s) one names the server it is held on
 FULL_URLS = ["urn:uuid:5f1c2a4e-0b7d-4a57-9d3e-2c8f1b0a9e11", None, f"{FHIR_SERVER}/MedicationRequest/mr1"]
 FULL_URL_IDS = ["urn:uuid fullUrl", "no fullUrl", "fullUrl on the call's server"]
-PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})
 
 
 def drafts_of(*resources: dict[str, Any], server: str | None = FHIR_SERVER) -> DraftOrders:

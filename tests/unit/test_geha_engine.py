@@ -1013,11 +1013,9 @@ def test_the_most_recent_form_of_opioid_failure_decides(chart: list[dict[str, An
     assert statuses(determine(chart))["geha.chronic-pain.opioid-failure-6wk.failure"] == expected
 
 
-def test_an_opioid_outcome_coded_in_another_system_does_not_overrule_a_documented_failure() -> None:
-    """Contract §5: an assessment's coded value is in the assessment CodeSystem (or a bare text equal to
-    the code). A SNOMED CT-coded "effective" a week after a stopped opioid with its reason was read as
-    the outcome and overruled the failure (contract review s17 F4)."""
-    stopped = med_request(
+def _oxycodone_stopped() -> dict[str, Any]:
+    """Oxycodone from June to September 2025, stopped for inadequate relief: a documented failure."""
+    return med_request(
         OXYCODONE_TABLET[0],
         "2025-06-01",
         "2025-09-01",
@@ -1025,6 +1023,13 @@ def test_an_opioid_outcome_coded_in_another_system_does_not_overrule_a_documente
         reason="inadequate relief",
         code=OXYCODONE_TABLET[1],
     )
+
+
+def test_an_opioid_outcome_coded_in_another_system_does_not_overrule_a_documented_failure() -> None:
+    """Contract §5: an assessment's coded value is in the assessment CodeSystem (or a bare text equal to
+    the code). A SNOMED CT-coded "effective" a week after a stopped opioid with its reason was read as
+    the outcome and overruled the failure (contract review s17 F4)."""
+    stopped = _oxycodone_stopped()
     foreign = assessment(
         "opioid-trial-outcome",
         "2025-09-08",
@@ -1064,14 +1069,7 @@ def test_a_foreign_coded_outcome_is_the_newest_form_and_named_whichever_record_h
     assert finding_of(alone, criterion) == (
         "recorded “effective” in another code system: not read as an answer"
     )
-    stopped = med_request(
-        OXYCODONE_TABLET[0],
-        "2025-06-01",
-        "2025-09-01",
-        "stopped",
-        reason="inadequate relief",
-        code=OXYCODONE_TABLET[1],
-    )
+    stopped = _oxycodone_stopped()
     older = coded_assessment("opioid-trial-outcome", "effective", "2025-09-04")
     assert statuses(determine([stopped, older, foreign]))[criterion] == "met"
 

@@ -31,7 +31,6 @@ from tests.builders import (
     concept,
     condition,
     context,
-    determine,
     device,
     device_removal_charts,
     drug_failure_forms,
@@ -53,11 +52,12 @@ from tests.builders import (
     pain_trial as lumbar_or_cervical_trial,
 )
 from tests.catalog_support import copy_policies, edit_yaml
+from tests.policy_charts import BACLOFEN_IT, ashworth, kaiser
+from tests.policy_charts import kpwa_spasticity_chart as spasticity_chart
 
 KPWA = "kpwa-implanted-infusion-pumps"
 TRIAL = "2025-10-01T09:00:00Z"
 MORPHINE = infusate_request()
-BACLOFEN_IT = infusate_request("baclofen 2 MG/ML Injectable Solution", "1292")
 
 PAIN_CRITERIA = [
     "kpwa.pain.it-epidural-opioid",
@@ -89,15 +89,6 @@ PAIN_TRIAL_PARTS = [
 ]
 
 
-def kaiser(
-    chart: list[dict[str, Any]],
-    drugs: tuple[dict[str, Any], ...] = (MORPHINE,),
-    order: dict[str, Any] | None = None,
-    **kwargs: Any,
-) -> Determination:
-    return determine(chart, order=order, drugs=drugs, policy_id=KPWA, **kwargs)
-
-
 def kstatus(chart: list[dict[str, Any]], criterion: str, **kwargs: Any) -> str:
     return statuses(kaiser(chart, **kwargs))[criterion]
 
@@ -118,25 +109,6 @@ def pain_chart() -> list[dict[str, Any]]:
         assessment("it-trial-function-improved", valueBoolean=True),
         coded_assessment("it-trial-side-effects", "minimal"),
         assessment("it-trial-patient-acceptance", valueBoolean=True),
-    ]
-
-
-def ashworth(score: int, when: str) -> dict[str, Any]:
-    return assessment("ashworth-score", when, valueInteger=score)
-
-
-def spasticity_chart() -> list[dict[str, Any]]:
-    """Multiple sclerosis spasticity meeting every Kaiser criterion for an intrathecal baclofen pump."""
-    return [
-        condition(ICD, "G35.A", "2015-01-01", "Relapsing-remitting multiple sclerosis"),
-        ashworth(3, "2025-09-01"),
-        assessment("spasm-frequency-score", "2025-09-01", valueInteger=2),
-        med_request(
-            "Baclofen 10 MG Oral Tablet", "2025-01-01", "2025-03-01", "stopped", "inadequate control"
-        ),
-        procedure("62323", TRIAL),
-        assessment("it-trial-scale-reduction", "2025-10-01", valueQuantity={"value": 2.5, "unit": "points"}),
-        assessment("it-trial-response-duration-h", "2025-10-01", valueQuantity={"value": 6, "unit": "h"}),
     ]
 
 

@@ -17,11 +17,11 @@ from service.orders import DraftOrders, recognise
 from service.record import build_record
 from tests.builders import (
     PATIENT,
+    PUMP_IN_PLACE,
     bundle,
     cards_of,
     catalog,
     condition,
-    device,
     infusate_request,
     meeting_chart,
     payer_coverage,
@@ -47,7 +47,6 @@ SIGN_URL = "/cds-services/idds-crd-order-sign"
 
 IMPLANT = "ServiceRequest/demo-meets-sign-sr-62362"
 WHAT_IF = {"url": "http://ehr.example/fhir/StructureDefinition/what-if", "valueBoolean": True}
-PUMP_IN_PLACE = device({"text": "SynchroMed II intrathecal pump"})  # a catheter is ordered for it
 
 
 def signed_with_modified_implant() -> dict[str, Any]:

@@ -15,13 +15,13 @@ from service.orders import DraftOrders, recognise
 from service.record import build_record
 from tests.builders import (
     ICD,
+    PUMP_IN_PLACE,
     RX,
     bundle,
     cards_of,
     catalog,
     concept,
     condition,
-    device,
     infusate_request,
     meeting_chart,
     payer_coverage,
@@ -31,13 +31,9 @@ from tests.builders import (
     sign_request,
 )
 from tests.calls import sample, sign_with_chart
+from tests.reference_support import WRITTEN, WRITTEN_IDS, indications
 from tests.support import FHIR_SERVER
-from tests.unit.test_chart_infusate import indications
 
-OTHER = "https://other.example/fhir"
-# how a reference to the chart's `Type/id` is written, and whether it names the chart's resource
-WRITTEN = [("{}", True), (f"{FHIR_SERVER}/{{}}", True), (f"{OTHER}/{{}}", False)]
-WRITTEN_IDS = ["relative", "the call's server's URL", "another server's URL"]
 WHAT_IF = {"url": "http://example.org/fhir/StructureDefinition/what-if", "valueBoolean": True}
 
 
@@ -155,8 +151,7 @@ def test_the_charts_pump_drug_tells_the_indication_only_through_the_calls_server
     call = sign_request(service_request("62350"), coverage=payer_coverage("kpwa"))
     drugs = [by_medication(written, "active"), BACLOFEN]
     call["prefetch"]["medicationRequests"] = searchset(drugs)
-    pump = device({"text": "SynchroMed II intrathecal pump"})
-    _, response = sign_with_chart([*meeting_chart(), pump], body=call)
+    _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=call)
     assert indications(response) == {"spasticity" if names else "non-malignant-pain"}
 
 

@@ -128,7 +128,8 @@ def test_a_clearance_is_unread_only_while_a_response_left_out_answers_it() -> No
 def test_a_spasticity_trial_reads_the_answers_of_every_scale_its_policy_leaves_unnamed() -> None:
     """Kaiser's trial response names no scale: any scale's scores around the trial count, so a
     response left out answering one could record them; one answering another assessment could not."""
-    from tests.unit.test_kpwa_policy import BACLOFEN_IT, kaiser, spasticity_chart
+    from tests.policy_charts import BACLOFEN_IT, kaiser
+    from tests.policy_charts import kpwa_spasticity_chart as spasticity_chart
 
     chart = without_codes(spasticity_chart(), "it-trial-scale-reduction", "it-trial-response-duration-h")
     criterion = "kpwa.spasticity.trial-2pt-4h"

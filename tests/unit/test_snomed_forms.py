@@ -83,7 +83,7 @@ def test_a_snomed_coded_breast_cancer_with_bone_metastases_is_cancer_pain() -> N
 def test_a_snomed_coded_bone_metastasis_raises_the_thecal_sac_question_as_c79_51_does() -> None:
     """The metastasis set reads 94222008 as C79.51; so must the thecal-sac proxies, or the SNOMED chart
     meets Cohere's cancer block with no imaging answer while its ICD twin asks for it (s35 review R8)."""
-    from tests.unit.test_cohere_policy import TRIAL_ORDER, cancer_chart, cohere
+    from tests.policy_charts import TRIAL_ORDER, cancer_chart, cohere
 
     base = [r for r in cancer_chart() if "C78.7" not in str(r)]
     outcomes = {
