@@ -43,7 +43,7 @@ from service.demo.runner import patient_files, request_files, with_fhir_server  
 from service.fhir.cache import open_cache  # noqa: E402
 from service.hooks.models import HookRequest, parse_hook_request  # noqa: E402
 from service.pipeline import HookEnvironment, build_environment, handle_hook  # noqa: E402
-from service.registry import STANDARD_PREFETCH, service_for_hook  # noqa: E402
+from service.registry import PAYER_PREFETCH, STANDARD_PREFETCH, service_for_hook  # noqa: E402
 from service.settings import CacheSettings, FhirSettings  # noqa: E402
 
 RUN_ALL = ["--repeat", "5"]  # arguments in `python -m bench` (bench/__main__.py)
@@ -54,7 +54,8 @@ def bodies(patient: str, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]
     """The patient's packaged order-select for 62362 and the order-sign of the same orders."""
     path = next(p for p in request_files() if p.stem == f"order-select-62362-{patient}")
     select = with_fhir_server(json.loads(path.read_text(encoding="utf-8")), base_url, None)
-    select["prefetch"] = {k: v for k, v in select["prefetch"].items() if k in STANDARD_PREFETCH}
+    kept = {**STANDARD_PREFETCH, **PAYER_PREFETCH}  # the Patient, the Coverage and its payer, as before
+    select["prefetch"] = {k: v for k, v in select["prefetch"].items() if k in kept}
     sign = {k: v for k, v in select.items() if k != "hookInstance"}
     sign["context"] = {k: v for k, v in select["context"].items() if k != "selections"}
     sign["hook"] = "order-sign"

@@ -21,9 +21,18 @@ from service.strict_json import whole_number
 # names none is a 2.0.1 client's, answered as 2.0 (crdver-1's pattern allows no "2.0" here).
 CRD_VERSIONS = ("2.1", "2.2")
 ANSWERED_VERSIONS = ("2.0", "2.1", "2.2")  # what a call may request; only 2.2 gets 2.2-only content
+# CRD 2.2.1's own expressions for the patient and the Coverage (CRDServices.json; §found-29: a server
+# needing those data SHALL use them, so the Coverage search includes nothing).
 STANDARD_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
-    "coverage": "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor",
+    "coverage": "Coverage?patient={{context.patientId}}&status=active",
+}
+# The payer Organizations the patient's Coverages name (`Coverage.payor`, contract §6), under a key of
+# their own: an R4 reverse chain (`_has`), so that a complete prefetch needs no FHIR request. Not
+# required, and searched only with the Coverages (the same round): a Coverage prefetched without its
+# payer (or an earlier `coverage` Bundle that `_include`d it) has only what is missing read by reference.
+PAYER_PREFETCH = {
+    "payerOrganizations": "Organization?_has:Coverage:payor:patient={{context.patientId}}",
 }
 
 # encounter-start/-discharge judge the patient's open orders in the EHR: the searches an EHR may
@@ -175,7 +184,7 @@ class ServiceDefinition:
     title: str
     description: str
     behaviour: HookBehaviour
-    prefetch: dict[str, str] = field(default_factory=lambda: dict(STANDARD_PREFETCH))
+    prefetch: dict[str, str] = field(default_factory=lambda: {**STANDARD_PREFETCH, **PAYER_PREFETCH})
 
     def discovery_entry(
         self, clinical_prefetch: Mapping[str, str], trial_prefetch: Mapping[str, str] | None = None

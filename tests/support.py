@@ -29,7 +29,7 @@ import service
 from service.fhir.client import SearchResult
 from service.fhir.queries import CLINICAL_KEYS, TRIAL_ORDER_KEYS
 from service.hooks.models import HookRequest
-from service.registry import OPEN_ORDERS_PREFETCH
+from service.registry import OPEN_ORDERS_PREFETCH, PAYER_PREFETCH
 from service.settings import AuthSettings, Settings, StoreSettings
 from tests.conformance import COVERAGE_INFO
 from tests.postgres_support import in_ci
@@ -63,12 +63,13 @@ def load_sample(name: str) -> dict[str, Any]:
 
 
 def as_queried(body: dict[str, Any]) -> dict[str, Any]:
-    """`body` with only the Patient and the Coverage prefetched (without its payer Organization), so
-    that the service queries the chart itself. The packaged samples are self-contained (every key
+    """`body` with only the Patient and the Coverage prefetched (without its payer Organization, under
+    `coverage` or `payerOrganizations`: it is read by reference), so that the service queries the
+    chart itself. The packaged samples are self-contained (every key
     discovery declares is prefetched); tests of the query path use them in this older shape, the demo
     sample tests (tests/demo_support.py) whole. Prefetch keys discovery does not declare stay; an
     appointment-book call keeps only its Appointments (the booked order is read from the EHR)."""
-    clinical = {*CLINICAL_KEYS, *OPEN_ORDERS_PREFETCH, *TRIAL_ORDER_KEYS}
+    clinical = {*CLINICAL_KEYS, *OPEN_ORDERS_PREFETCH, *TRIAL_ORDER_KEYS, *PAYER_PREFETCH}
     prefetch = {key: value for key, value in body.get("prefetch", {}).items() if key not in clinical}
     coverage = prefetch.get("coverage")
     if isinstance(coverage, dict) and coverage.get("resourceType") == "Bundle":

@@ -46,13 +46,15 @@ SEARCHED_TYPES = frozenset(
         "MedicationRequest",
         "MedicationStatement",
         "Observation",
+        "Organization",
         "Procedure",
         "QuestionnaireResponse",
         "ServiceRequest",
     }
 )
 
-# `_include` targets: the element of the searched resource whose references are included.
+# `_include` targets (and `_has` reverse chains): the element of the searched resource whose
+# references are included (the resources found by those references).
 INCLUDES = {
     "Coverage:payor": "payor",
     "MedicationRequest:medication": "medicationReference",
@@ -131,6 +133,9 @@ class PatientChart:
                 matches = [r for r in matches if r.get("status") in value.split(",")]
             elif name == "code":
                 matches = [r for r in matches if _token_matches(r, value)]
+            elif name.startswith("_has:"):
+                referenced = self._referenced_by(name, value)
+                matches = [r for r in matches if f"{r['resourceType']}/{r['id']}" in referenced]
             elif name == "_include" and value in INCLUDES:
                 includes.append(INCLUDES[value])
             elif name == "_sort" and value.lstrip("-") in SORT_DATES:
@@ -147,6 +152,21 @@ class PatientChart:
         if entries:  # FHIR JSON has no empty arrays: an empty searchset has no `entry`
             bundle["entry"] = entries
         return bundle
+
+    def _referenced_by(self, name: str, value: str) -> set[str]:
+        """`_has:<type>:<param>:<child>` = `value`: what `<param>` references in the `<type>` resources
+        that `<child>=value` finds (`_has:Coverage:payor:patient=p1`: the payers of p1's Coverages)."""
+        parts = name.split(":", 3)
+        element = INCLUDES.get(":".join(parts[1:3])) if len(parts) == 4 else None
+        if element is None:
+            raise UnsupportedTemplate(f"{name}={value} is not implemented")
+        found = self.search(parts[1], [(parts[3], value)]).get("entry", [])
+        return {
+            ref
+            for e in found
+            if e["search"]["mode"] == "match"
+            for ref in _references(e["resource"].get(element))
+        }
 
     def _included(self, matches: list[Resource], elements: list[str]) -> list[Resource]:
         found: dict[str, Resource] = {}

@@ -1,7 +1,8 @@
 """Getting the data a hook call needs: prefetch first, then parallel FHIR queries within a deadline.
 
-The plan: the service's prefetch keys (Patient, Coverage with its payer), rendered from their
-templates and queried only when the EHR did not prefetch them; then, only when a pump order is in
+The plan: the service's prefetch keys (Patient, Coverage, the payer Organizations), rendered from their
+templates and queried only when the EHR did not prefetch them (the payers only with the Coverages:
+else those a prefetched Coverage names are read by reference); then, only when a pump order is in
 scope, the clinical searches the contract names, each also a prefetch template (`clinical_templates`,
 generated from the codes the policies read) and searched only when the EHR did not prefetch it; all
 of it at once on a bounded worker pool; then the resources those results reference and did not
@@ -122,17 +123,41 @@ def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list
 
 
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
-    """A prefetched searchset, kept as its query's results would be: the patient's matches and the
-    Medications/Organizations it includes; another patient's resource is dropped, never evidence."""
+    """A prefetched searchset, kept as its query's results would be: the patient's matches (a payer
+    search's Organizations, which no patient owns: all) and the Medications/Organizations it includes;
+    another patient's resource is dropped, never evidence."""
     matches = [r for r in resources if r["resourceType"] == query.resource_type]
     kept = owner.own(query, matches)
     if len(kept) != len(matches):
         log.warning(
             "prefetch %s: dropped %d resources of other patients", query.key, len(matches) - len(kept)
         )
-    included = [r for r in resources if r["resourceType"] in INCLUDED_TYPES]
+    brought = [t for t in INCLUDED_TYPES if t != query.resource_type]  # a payer search's are its matches
+    included = [r for r in resources if r["resourceType"] in brought]
     for resource in kept + included:
         data.resources.setdefault(resource["resourceType"], []).append(resource)
+
+
+def _alongside(referenced: list[Query], plan: list[Query]) -> list[Query]:
+    """The searches of `referenced` (a reverse chain, `Organization?_has:Coverage:payor:patient=1`)
+    whose referring resources are searched in `plan`: run in the same round, so that what those
+    reference comes with them. The others are not run: what a prefetched resource references and
+    no prefetch gave is read by reference (`DataGatherer._follow_references`), and only that."""
+    searched = {q.resource_type for q in plan if q.params is not None}
+    return [q for q in referenced if _referrers(q) & searched]
+
+
+def _referrers(query: Query) -> set[str]:
+    """The resource types whose references a search follows back (`_has:<type>:<param>:...`)."""
+    return {
+        name.split(":")[1] for name in query.params or {} if name.startswith("_has:") and name.count(":") >= 3
+    }
+
+
+def _read_instead(query: Query) -> bool:
+    """Whether a failed query is a search of what the chart's resources reference (an Organization, a
+    Medication): not data the call lacks, since each one referenced is then read by reference."""
+    return query.params is not None and query.resource_type in INCLUDED_TYPES
 
 
 def _referenced(
@@ -218,6 +243,7 @@ class DataGatherer:
         data = GatheredData({}, {}, {}, {})
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
+        referenced: list[Query] = []  # searches of what the chart's resources reference (the payers)
         for key, template in templates.items():
             rendered = render(template, request)
             if rendered is None:
@@ -228,11 +254,15 @@ class DataGatherer:
                 _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{key}:next", query.resource_type, continue_from=given.bundle))
+            elif query.resource_type in INCLUDED_TYPES:
+                referenced.append(replace(query, required=False))
             elif client is None:
                 reason = given.reason or "not prefetched, and the request has no fhirServer"
                 data.required_missing[key] = reason
             else:
                 plan.append(query)
+        if client is not None:
+            plan += _alongside(referenced, plan)
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)
@@ -377,7 +407,7 @@ class DataGatherer:
                 failed.setdefault(str(error), []).append(query.key)
                 if query.required:
                     data.required_missing[query.key] = error
-                else:
+                elif not _read_instead(query):
                     data.unavailable.setdefault(query.resource_type, error)
                 continue
             kept = usable

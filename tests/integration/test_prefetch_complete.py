@@ -65,16 +65,45 @@ def test_complete_prefetch_makes_no_fhir_request_and_answers_as_the_queries_do(
     assert without_uuids(from_prefetch) == without_uuids(from_queries)
 
 
-def test_the_coverage_template_brings_the_payer_organization(
+def test_the_coverage_template_is_crds_and_the_payers_come_by_their_own(
     counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer
 ) -> None:
+    """`coverage` is CRD 2.2.1's expression (§found-29), so it brings the Coverage alone; the FHIR
+    server runs `payerOrganizations`' reverse chain (`_has`) to exactly the payer it names."""
     app, _ = counted
     [entry, *_] = app.test_client().get("/cds-services").get_json()["services"]
-    coverage = ehr_prefetch(
-        {"coverage": entry["prefetch"]["coverage"]}, fhir_server.base_url, FHIR_TOKEN, "demo-meets"
-    )["coverage"]
-    types = [e["resource"]["resourceType"] for e in coverage["entry"]]
-    assert types.count("Coverage") == 1 and "Organization" in types
+    assert entry["prefetch"]["coverage"] == "Coverage?patient={{context.patientId}}&status=active"
+    keys = {key: entry["prefetch"][key] for key in ("coverage", "payerOrganizations")}
+    filled = ehr_prefetch(keys, fhir_server.base_url, FHIR_TOKEN, "demo-meets")
+    [coverage] = [e["resource"] for e in filled["coverage"]["entry"]]
+    assert coverage["resourceType"] == "Coverage"
+    payers = [e["resource"] for e in filled["payerOrganizations"]["entry"]]
+    assert [f"Organization/{o['id']}" for o in payers] == [p["reference"] for p in coverage["payor"]]
+
+
+def test_an_ehr_on_the_earlier_coverage_template_still_needs_no_fhir_request(
+    counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer
+) -> None:
+    """Backwards compatible: the payer `_include`d in `coverage` (the template before CRD 2.2.1's), and
+    no `payerOrganizations`, is a complete prefetch still, answered as the queries are."""
+    app, factory = counted
+    queried = with_fhir_server(
+        load_sample("order-sign-implant-demo-meets.json"), fhir_server.base_url, FHIR_TOKEN
+    )
+    del queried["prefetch"]
+    from_queries, _ = call(app, factory, queried)
+    [entry] = [
+        s
+        for s in app.test_client().get("/cds-services").get_json()["services"]
+        if s["id"] == "idds-crd-order-sign"
+    ]
+    templates = {key: template for key, template in entry["prefetch"].items() if key != "payerOrganizations"}
+    templates["coverage"] += "&_include=Coverage:payor"
+    prefetch = ehr_prefetch(templates, fhir_server.base_url, FHIR_TOKEN, "demo-meets")
+    assert "Organization" in {e["resource"]["resourceType"] for e in prefetch["coverage"]["entry"]}
+    from_prefetch, prefetch_calls = call(app, factory, dict(queried, prefetch=prefetch))
+    assert prefetch_calls == []
+    assert without_uuids(from_prefetch) == without_uuids(from_queries)
 
 
 def test_a_sorted_search_is_accepted_by_the_fhir_server(

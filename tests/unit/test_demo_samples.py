@@ -72,9 +72,10 @@ def test_every_key_discovery_declares_is_prefetched(offline_app: Flask, name: st
     assert needed <= set(body["prefetch"])  # a template naming no order of the call is not needed
     assert body["prefetch"]["patient"]["id"] == body["context"]["patientId"]
     coverage = [e["resource"] for e in body["prefetch"]["coverage"]["entry"]]
-    included = {f"Organization/{r['id']}" for r in coverage if r["resourceType"] == "Organization"}
-    payors = {p["reference"] for r in coverage if r["resourceType"] == "Coverage" for p in r["payor"]}
-    assert payors and payors <= included
+    assert {r["resourceType"] for r in coverage} == {"Coverage"}  # CRD's expression includes nothing
+    payers = {f"Organization/{e['resource']['id']}" for e in body["prefetch"]["payerOrganizations"]["entry"]}
+    payors = {p["reference"] for r in coverage for p in r["payor"]}
+    assert payors and payors <= payers
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -120,9 +121,27 @@ def test_a_modified_ashworth_score_of_zero_after_the_trial_counts_as_zero(offlin
 
 
 @pytest.mark.parametrize(
-    "query", ["Encounter?patient=demo-meets", "Condition?patient=demo-meets&clinical-status=active"]
+    "query",
+    [
+        "Encounter?patient=demo-meets",
+        "Condition?patient=demo-meets&clinical-status=active",
+        "Organization?_has:Coverage:subscriber:patient=demo-meets",  # only the `_include`d references
+        "Organization?_has:Coverage:payor=demo-meets",  # malformed
+    ],
 )
 def test_a_template_the_generator_cannot_run_is_an_error_not_an_empty_result(query: str) -> None:
     chart = PatientChart(json.loads(next(p for p in patient_files() if p.stem == "demo-meets").read_text()))
     with pytest.raises(UnsupportedTemplate):
         chart.run(query)
+
+
+def test_the_payers_reverse_chain_finds_the_organizations_the_patients_coverages_name() -> None:
+    chart = PatientChart(json.loads(next(p for p in patient_files() if p.stem == "demo-meets").read_text()))
+    found = chart.run("Organization?_has:Coverage:payor:patient=demo-meets")
+    assert found is not None
+    assert [e["resource"]["id"] for e in found["entry"]] == ["demo-meets-org-geha"]
+    assert chart.run("Organization?_has:Coverage:payor:patient=someone-else") == {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 0,
+    }

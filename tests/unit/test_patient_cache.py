@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -235,10 +236,11 @@ def gather_with(
     client: RecordingFhirClient,
     body: dict[str, Any],
     scope: CacheScope | None = SCOPE,
+    templates: Mapping[str, str] = STANDARD_PREFETCH,
 ) -> Any:
     request = request_of(with_fhir(body, TOKEN, FHIR_SERVER))
     gatherer = DataGatherer(None, [], cache=cache)
-    return gatherer.gather(request, STANDARD_PREFETCH, client, LATER, today=TODAY, scope=scope)  # type: ignore[arg-type]
+    return gatherer.gather(request, templates, client, LATER, today=TODAY, scope=scope)  # type: ignore[arg-type]
 
 
 def no_prefetch() -> dict[str, Any]:
@@ -260,6 +262,22 @@ def test_a_second_gather_reads_everything_from_the_cache() -> None:
     warm = gather_with(cache, second, no_prefetch())
     assert second.calls == []
     assert warm.resources == cold.resources and warm.unavailable == cold.unavailable == {}
+
+
+def test_the_payer_search_is_cached_with_the_coverages() -> None:
+    """The payers come by their own search now that the Coverage search is CRD's (no `_include`):
+    its answer is kept, so the next call of the episode asks the FHIR server nothing either."""
+    cache = memory_cache(HandClock())
+    templates = service_for_hook("order-sign").prefetch
+    first = AnsweringClient()
+    cold = gather_with(cache, first, no_prefetch(), templates=templates)
+    searches = [call[1] for call in first.calls if call[0] == "search"]
+    assert ("Organization", {"_has:Coverage:payor:patient": "demo-meets"}) in searches
+    assert [o["id"] for o in cold.resources["Organization"]] == ["Organization-1"]
+    second = AnsweringClient()
+    warm = gather_with(cache, second, no_prefetch(), templates=templates)
+    assert second.calls == []
+    assert warm.resources["Organization"] == cold.resources["Organization"]
 
 
 def test_without_a_scope_nothing_is_cached() -> None:

@@ -152,8 +152,8 @@ def test_absent_keys_are_queried_with_the_rendered_template() -> None:
             [{"resourceType": "Coverage", "id": "cov1", "beneficiary": {"reference": "Patient/demo-meets"}}]
         ),
         match=[
-            responses.matchers.query_param_matcher(
-                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "500"}
+            responses.matchers.query_param_matcher(  # CRD 2.2.1's expression as it is: nothing included
+                {"patient": "demo-meets", "status": "active", "_count": "500"}
             )
         ],
     )
@@ -544,6 +544,107 @@ def test_the_coverage_search_includes_the_payer_so_it_is_not_read_again() -> Non
     data = gather(hook_request(body))
     assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
     assert not any(c.request.url == ORG_URL for c in responses.calls)
+
+
+SERVICE_TEMPLATES = service_for_hook("order-sign").prefetch  # patient, coverage and payerOrganizations
+PAYERS_SEARCH = f"{BASE}/Organization"
+PAYERS_PARAMS = {"_has:Coverage:payor:patient": "demo-meets", "_count": "500"}
+GEHA = {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}
+
+
+def gather_all(body: dict[str, Any], with_server: bool = True) -> Any:
+    """`body` gathered with the service's own templates (the payers' key too), the chart left out."""
+    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5) if with_server else None
+    return DataGatherer(None, []).gather(
+        hook_request(body, with_server),
+        SERVICE_TEMPLATES,
+        client,
+        time.monotonic() + 5,
+        today=TODAY,
+        clinical=False,
+    )
+
+
+def requested() -> list[str]:
+    return [c.request.url.split("?")[0] for c in responses.calls]
+
+
+@responses.activate
+def test_with_nothing_prefetched_the_payers_are_searched_with_the_coverages_not_read_after() -> None:
+    """The Coverage search is CRD's (no `_include`); its payers come from the `payerOrganizations`
+    search in the same round, so no second round reads them."""
+    body = sample()
+    del body["prefetch"]
+    responses.get(f"{BASE}/Patient/demo-meets", json={"resourceType": "Patient", "id": "demo-meets"})
+    coverage = body_coverage()
+    responses.get(
+        f"{BASE}/Coverage",
+        json=searchset([coverage]),
+        match=[
+            responses.matchers.query_param_matcher(
+                {"patient": "demo-meets", "status": "active", "_count": "500"}
+            )
+        ],
+    )
+    responses.get(
+        PAYERS_SEARCH, json=searchset([GEHA]), match=[responses.matchers.query_param_matcher(PAYERS_PARAMS)]
+    )
+    stub_payer()
+    data = gather_all(body)
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+    assert sorted(requested()) == sorted([f"{BASE}/Patient/demo-meets", f"{BASE}/Coverage", PAYERS_SEARCH])
+    assert data.unavailable == {} and not data.required_missing
+
+
+def body_coverage() -> dict[str, Any]:
+    [entry] = sample()["prefetch"]["coverage"]["entry"]
+    return dict(entry["resource"])
+
+
+@responses.activate
+def test_a_prefetched_coverage_has_only_its_missing_payer_read_and_no_payer_search() -> None:
+    stub_payer()
+    data = gather_all(sample())  # the Coverage prefetched as CRD's expression gives it, no payers' key
+    assert requested() == [ORG_URL]
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+
+
+@responses.activate
+def test_an_earlier_coverage_bundle_with_its_payer_included_still_needs_no_request() -> None:
+    """An EHR still running the earlier template (`...&_include=Coverage:payor`) and not the payers'."""
+    body = sample()
+    body["prefetch"]["coverage"]["entry"].append({"resource": GEHA, "search": {"mode": "include"}})
+    data = gather_all(body)
+    assert len(responses.calls) == 0
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+
+
+@responses.activate
+def test_prefetched_payers_are_taken_once_and_nothing_is_requested() -> None:
+    body = sample()
+    body["prefetch"]["payerOrganizations"] = searchset([GEHA])
+    data = gather_all(body)
+    assert len(responses.calls) == 0
+    assert data.resources["Organization"] == [GEHA]
+
+
+@responses.activate
+def test_a_payer_search_the_server_refuses_is_no_missing_data_the_payer_is_read_instead() -> None:
+    body = sample()
+    del body["prefetch"]["coverage"]
+    responses.get(f"{BASE}/Coverage", json=searchset([body_coverage()]))
+    responses.get(PAYERS_SEARCH, status=400, json={"resourceType": "OperationOutcome", "issue": []})
+    stub_payer()
+    data = gather_all(body)
+    assert PAYERS_SEARCH in requested() and requested()[-1] == ORG_URL  # read in the next round
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
+    assert data.unavailable == {} and not data.required_missing
+
+
+def test_without_a_server_the_payers_key_is_not_required() -> None:
+    data = gather_all(sample(), with_server=False)
+    assert data.unavailable == {} and not data.required_missing
+    assert [c["id"] for c in data.coverages] == ["demo-meets-coverage-geha"]
 
 
 @responses.activate

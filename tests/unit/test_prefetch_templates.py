@@ -63,8 +63,9 @@ def test_each_template_rendered_is_the_search_the_service_runs(tmp_path: Path) -
     searches = recorded_searches(variant, body)
     templates = discovery_prefetch(create_app(open_settings(), variant))
     assert "Coverage" not in {resource_type for resource_type, _ in searches}  # the sample prefetched it
+    assert "Organization" not in {resource_type for resource_type, _ in searches}  # and its payers
     for key, template in templates.items():
-        if key in ("patient", "coverage"):
+        if key in ("patient", "coverage", "payerOrganizations"):
             continue
         resource_type, _, query = template.replace("{{context.patientId}}", patient).partition("?")
         wanted = dict(parse_qsl(query))

@@ -610,9 +610,8 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
         assert isinstance(entry[key], str) and entry[key].strip(), key
     prefetch = entry["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
-    assert prefetch["coverage"] == (
-        "Coverage?patient={{context.patientId}}&status=active&_include=Coverage:payor"
-    )
+    assert prefetch["coverage"] == "Coverage?patient={{context.patientId}}&status=active"  # CRD 2.2.1's
+    assert prefetch["payerOrganizations"] == "Organization?_has:Coverage:payor:patient={{context.patientId}}"
     clinical = {
         "conditions": "Condition",
         "medicationRequests": "MedicationRequest",
@@ -629,7 +628,7 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     if entry["hook"] in ("order-select", "order-sign"):  # the trials already ordered (next_steps.py)
         clinical |= {"openTrialOrders": "ServiceRequest", "openTrialDeviceOrders": "DeviceRequest"}
     dispatched = DISPATCHED_PREFETCH if entry["hook"] == "order-dispatch" else {}
-    assert set(prefetch) == {"patient", "coverage", *clinical, *dispatched}
+    assert set(prefetch) == {"patient", "coverage", "payerOrganizations", *clinical, *dispatched}
     for key, template in dispatched.items():  # CRD 2.2.1's own (CRDServices.json)
         resource_type = template.split("?", 1)[0]
         assert prefetch[key] == (
