@@ -469,7 +469,13 @@ def _kept_whatever_judged(
     """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
     an approval issued elsewhere is never taken back; a call cannot restate what it may not say
     (`_not_restatable`); and a call that decided nothing does not take back what an earlier one
-    decided (`_decided_nothing`)."""
+    decided (`_decided_nothing`). But an assertion for a Coverage the call knows is not active
+    (`judgement.inactive`: ended, cancelled) never stands, whoever issued it: every hook answers
+    `not-covered` for it (replacing an approval is taking it back, not restating it), as an approval,
+    this service's or another's, is one under a plan that no longer covers the patient (session
+    review s18 R-1)."""
+    if judgement.inactive is not None:
+        return None
     number = _string_of(extension, "satisfied-pa-id")
     if number is not None and not number.startswith(PA_PREFIX):
         return f"prior authorization {number} issued elsewhere"
@@ -478,6 +484,15 @@ def _kept_whatever_judged(
     if _decided_nothing(judgement, covered=_code_of(extension, "covered") == "covered"):
         return "this call could not read the EHR's data to judge it again"
     return None
+
+
+def _taken_back(before: Mapping[str, Any] | None, judgement: CoverageJudgement) -> str:
+    """What the description of an assertion for a Coverage that is not active adds when it replaces an
+    approval the order carried (this service's or another's): that approval no longer stands."""
+    number = _approval(before) if before is not None and judgement.inactive is not None else None
+    if number is None:
+        return ""
+    return f"; replaces the approval it carried (prior authorization {number or 'satisfied'})"
 
 
 def _code_of(extension: Mapping[str, Any], url: str) -> str | None:
@@ -609,6 +624,7 @@ def coverage_actions(
                 extension = before
             else:
                 changed = True
+                description += _taken_back(before, judgement)
             added.append(extension)
             descriptions.append(description)
         if not changed:

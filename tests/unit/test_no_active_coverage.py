@@ -14,12 +14,13 @@ import pytest
 from service.app import create_app
 from tests.builders import catalog
 from tests.calls import _orders_outside_draft_orders
-from tests.conformance import check_response
+from tests.conformance import COVERAGE_INFO, check_response
 from tests.demo_support import packaged_sample
 from tests.support import assert_outcome, assertion_of, no_client, open_settings, post_json
 
 COVERAGE = "Coverage/demo-meets-coverage-geha"
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+CPT = "http://www.ama-assn.org/go/cpt"
 HOOKS = (
     "order-sign-implant-demo-meets",
     "order-select-62362-demo-meets",
@@ -165,3 +166,54 @@ def test_coverage_info_switched_off_gives_neither_action_nor_card() -> None:
     _, response = _call(body)
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
+
+
+def _approved(body: dict[str, Any], number: str) -> int:
+    """The call's 62362 order (draft, dispatched or booked, wherever the body holds it) made to carry
+    an approval for the call's Coverage (`pa-needed` satisfied, `satisfied-pa-id` `number`), as an
+    earlier call left it; how many resources were changed."""
+    approval = {
+        "url": COVERAGE_INFO,
+        "extension": [
+            {"url": "coverage", "valueReference": {"reference": COVERAGE}},
+            {"url": "covered", "valueCode": "covered"},
+            {"url": "pa-needed", "valueCode": "satisfied"},
+            {"url": "satisfied-pa-id", "valueString": number},
+            {"url": "billingCode", "valueCoding": {"system": CPT, "code": "62362"}},
+            {"url": "date", "valueDate": "2024-06-01"},
+            {"url": "coverage-assertion-id", "valueString": "0f6f2b4e-1c1d-4f7e-9a61-3f1b9b1c2a10"},
+        ],
+    }
+    bundles = [body["context"].get(k, {}) for k in ("draftOrders", "appointments")]
+    bundles += [v for v in body.get("prefetch", {}).values() if isinstance(v, dict)]
+    changed = 0
+    for bundle in bundles:
+        for entry in bundle.get("entry", []):
+            resource = entry.get("resource", {})
+            codes = {c.get("code") for c in resource.get("code", {}).get("coding", [])}
+            if resource.get("resourceType") == "ServiceRequest" and "62362" in codes:
+                resource["extension"] = [copy.deepcopy(approval)]
+                changed += 1
+    return changed
+
+
+@pytest.mark.parametrize("number", ["IDDS-0123456789ABCDEF", "PA-777"])
+@pytest.mark.parametrize("version", [None, "2.2"])
+@pytest.mark.parametrize("name", HOOKS)
+def test_an_approval_for_a_coverage_no_longer_active_is_taken_back_on_every_hook(
+    name: str, version: str | None, number: str
+) -> None:
+    """An order approved earlier (by this service: IDDS-…, or by another system: PA-777) whose one
+    Coverage has since ended: on every hook, order-select too, the approval does not stand; the order
+    is answered `not-covered` for that Coverage and the audit records that, not the approval (session
+    review s18 R-1: order-select left the approval standing, silently, and recorded it as its answer)."""
+    body = _body(name, version, "ended")
+    assert _approved(body, number)
+    app, response = _call(body)
+    assert response.status_code == 200
+    [pump] = [a for a in response.get_json()["systemActions"] if "62362" in a["resource"]["id"]]
+    subs = assertion_of(pump)
+    assert (subs["covered"], "pa-needed" in subs, "satisfied-pa-id" in subs) == ("not-covered", False, False)
+    assert f"replaces the approval it carried (prior authorization {number})" in pump["description"]
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    assert {a["covered"] for a in record["assertions"]} == {"not-covered"}
