@@ -239,7 +239,8 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
     """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, a
     diagnosis (Z45.1), and a Procedure of the value set that no later removal undoes (its `removals`:
-    62365 undoes the 62360-62362 implant; nothing undoes a refill or analysis, contract §2)."""
+    62365 undoes the 62360-62362 implant; nothing undoes a refill, contract §2; an analysis, 62367/62368,
+    is in neither list: idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
         (p.performed, in_place.removals[c.code])

@@ -1,7 +1,8 @@
 """Contract §2: an implant code is a replacement "when an intrathecal pump is already in place: an active
 Device that is an implanted infusion pump, or a completed Procedure 62360-62362 with no later 62365, or
 ICD-10-CM Z45.1 / a refill procedure (62369, 62370, 95990, 95991)". The later removal undoes the implant
-alone (idds-in-place.yaml `removals`); a refill or analysis shows a pump in place as Z45.1 does."""
+alone (idds-in-place.yaml `removals`); a refill shows a pump in place as Z45.1 does; an analysis
+(62367/62368), in none of the contract's forms, shows none."""
 
 from __future__ import annotations
 
@@ -30,11 +31,23 @@ def test_a_later_removal_undoes_the_implant_and_an_earlier_one_does_not(code: st
     assert in_place(procedure(code, LATER), procedure("62365", REMOVED))
 
 
-@pytest.mark.parametrize("code", ["62367", "62368", "62369", "62370", "95990", "95991"])
-def test_a_refill_or_analysis_shows_a_pump_in_place_whatever_follows_it(code: str) -> None:
+@pytest.mark.parametrize("code", ["62369", "62370", "95990", "95991"])
+def test_a_refill_shows_a_pump_in_place_whatever_follows_it(code: str) -> None:
     """Contract review s17 F6: the refill form has no removal clause; before, a 62365 after a refill
     made the next 62362 a first implant, while a Z45.1 before the same removal kept it a replacement."""
     assert in_place(procedure(code, EARLIER), procedure("62365", REMOVED))
+
+
+@pytest.mark.parametrize("code", ["62367", "62368"])
+def test_an_analysis_is_not_a_pump_in_place(code: str) -> None:
+    """Session review s18 R-2: contract §2 lists as "in place" an active pump Device, an implant with no
+    later removal, Z45.1 and the refills 62369, 62370, 95990, 95991; an electronic analysis is none of
+    them, so an analysis done before a removal does not make the next 62362 a replacement."""
+    assert not in_place(procedure(code, EARLIER))
+    history = [procedure("62362", EARLIER), procedure(code, REMOVED), procedure("62365", LATER)]
+    assert not in_place(*history)
+    chart = [*meeting_chart(), *history]
+    assert determine(chart, service_request("62362")).request_kind == "permanent-implant"
 
 
 def test_an_adjustment_diagnosis_shows_a_pump_in_place_whatever_follows_it() -> None:
