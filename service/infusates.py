@@ -18,7 +18,7 @@ from typing import Any
 from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
-from service.record import MODIFIED, left_out, medication_request_counts
+from service.record import MODIFIED, left_out
 from service.references import chart_lookup
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
 from service.terminology import IngredientFinder
@@ -64,6 +64,23 @@ def _neuraxial(resource: Mapping[str, Any]) -> bool:
     return any(neuraxial_route(dosage.get("route")) for dosage in dicts(resource.get("dosageInstruction")))
 
 
+def _could_be_the_pumps(resource: Mapping[str, Any]) -> bool:
+    """Whether a chart drug order a pump order names (`reasonReference`) could be the pump's drug: active,
+    as the chart's current pump drug is (a stopped or completed order is not what the pump is to
+    deliver), and given intrathecally or epidurally, or by no route it says; a route present and not
+    neuraxial (oral, intravenous) says it is another drug: the failed oral opioid a pump order names as
+    its reason (session review s18 R-6)."""
+    if resource.get("status") != "active":
+        return False
+    routes = [d.get("route") for d in dicts(resource.get("dosageInstruction")) if _said(d.get("route"))]
+    return not routes or any(neuraxial_route(route) for route in routes)
+
+
+def _said(route: Any) -> bool:
+    """A route that says something: a coding or words (an empty one is no route)."""
+    return bool(list(codings(route)) or concept_text(route).strip())
+
+
 def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Infusate:
     concept = medication_concept(resource, resolve)
     codes = tuple(c for c in codings(concept) if c.system == RXNORM)
@@ -87,7 +104,9 @@ def _one_of(resource: Mapping[str, Any], resources: Iterable[Mapping[str, Any]])
 def _named(orders: list[PumpOrder], drafts: DraftOrders, chart_orders: Callable[[Any], Any]) -> _Named:
     """The resources the pump orders' `reasonReference`s name: among the draft orders, else among the
     chart's MedicationRequests (`chart_orders`: those gathered, by reference; none is read one by one),
-    one the record reads (contract §3: active, completed or stopped)."""
+    one that could be the pump's drug (`_could_be_the_pumps`: active, and by no route but a neuraxial
+    one; a drug order the record reads as history, stopped or oral, is named as the pump's reason, not
+    its drug)."""
     drafted: list[Mapping[str, Any]] = []
     charted: list[Mapping[str, Any]] = []
     for order in orders:
@@ -96,7 +115,7 @@ def _named(orders: list[PumpOrder], drafts: DraftOrders, chart_orders: Callable[
                 continue
             if (draft := drafts.get(ref)) is not None:
                 drafted.append(draft)
-            elif (found := chart_orders(ref)) is not None and medication_request_counts(found):
+            elif (found := chart_orders(ref)) is not None and _could_be_the_pumps(found):
                 charted += [] if _one_of(found, charted) else [found]
     return _Named(tuple(drafted), tuple(charted))
 
@@ -109,11 +128,11 @@ def _ordered_infusates(
     named: _Named,
 ) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
     """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
-    words), those a pump order names in `reasonReference` whatever their route (`named`: drafted,
-    else the chart's), drugs a pump order names in `orderDetail` (an RxNorm code, or a known
-    ingredient in its text: "40 mL reservoir" names no drug), and the drug a pump order's code names
-    (J0476, the baclofen of a trial). An oral drug drafted beside a pump order is not the pump's.
-    Each with the drug order it is read from (None: read from the pump order)."""
+    words), those a pump order names in `reasonReference` (`named`: drafted, whatever their route,
+    else the chart's that could be the pump's), drugs a pump order names in `orderDetail` (an RxNorm
+    code, or a known ingredient in its text: "40 mL reservoir" names no drug), and the drug a pump
+    order's code names (J0476, the baclofen of a trial). An oral drug drafted beside a pump order is
+    not the pump's. Each with the drug order it is read from (None: read from the pump order)."""
     result = []
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":

@@ -13,6 +13,8 @@ from tests.builders import (
     ICD,
     ORAL_ROUTE,
     PUMP_IN_PLACE,
+    SCT,
+    allergy,
     baclofen_request,
     cards_of,
     catalog,
@@ -23,7 +25,7 @@ from tests.builders import (
     service_request,
     sign_request,
 )
-from tests.calls import sign_with_chart
+from tests.calls import sign_body, sign_with_chart
 from tests.card_scenarios import CLINICAL_TYPES_READ
 from tests.reference_support import indications
 from tests.support import assertion_of
@@ -87,10 +89,10 @@ def test_a_drug_the_call_orders_wins_over_the_chart() -> None:
 @pytest.mark.parametrize("code", ["62350", "95990"])
 def test_a_chart_drug_order_the_pump_order_names_tells_the_indication(code: str) -> None:
     """Contract §2: the infusate is "... or `ServiceRequest.orderDetail` / `reasonReference` naming it";
-    the chart's baclofen order the refill names (completed, no route given) is the pump's drug, found
+    the chart's baclofen order the refill names (active, no route given) is the pump's drug, found
     among the chart's gathered drug orders. Before, only a draft order was followed (contract review
     s17 F7), and the order was judged for the problem list's pain."""
-    named = baclofen_request(status="completed")
+    named = baclofen_request(status="active")
     del named["dosageInstruction"]
     order = service_request(code)
     order["reasonReference"] = [{"reference": f"MedicationRequest/{named['id']}"}]
@@ -217,3 +219,26 @@ def test_with_the_medication_orders_unread_the_pumps_drug_is_not_taken_for_none(
     assert "no drug for the pump is ordered" not in text
     assert "Order the opioid infusate" not in text
     assert "the EHR's pump drug orders were not available (HTTP 503)" in text
+
+
+@pytest.mark.parametrize("named", ["stopped", "active oral"])
+def test_the_failed_oral_opioid_a_pump_order_names_as_its_reason_is_not_the_pumps_drug(named: str) -> None:
+    """Session review s18 R-6: the implant's reasonReference names the chart's oral oxycodone order (the
+    failed systemic opioid: why the pump is ordered), and the chart records an allergy to oxycodone. The
+    pump's drug is the call's intrathecal morphine: the order meets the policy, never "not covered -
+    allergy to the infused agent" (a chart drug order named by reasonReference was read as the pump's
+    whatever its route and status). A stopped order, or one given by another route, is not one the
+    pump could deliver."""
+    chart = [*meeting_chart(), allergy("oxycodone", "7804")]
+    oxycodone = next(r for r in chart if "Oxycodone" in str(r.get("medicationCodeableConcept")))
+    if named == "active oral":
+        oxycodone["status"] = "active"
+        oxycodone["dosageInstruction"] = [{"route": concept(SCT, ORAL_ROUTE, "Oral route")}]
+    body = sign_body()
+    pump = next(
+        e["resource"] for e in body["context"]["draftOrders"]["entry"] if "62362" in str(e["resource"])
+    )
+    pump["reasonReference"] = [{"reference": f"MedicationRequest/{oxycodone['id']}"}]
+    _, response = sign_with_chart(chart, body=body)
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"] == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"

@@ -541,6 +541,7 @@ MORPHINE = concept(coding(RXNORM_URL, "7052", "morphine"), text="morphine 25 MG/
 INTRATHECAL = concept(coding(SNOMED_URL, "72607000", "Intrathecal route"))
 EPIDURAL = concept(coding(SNOMED_URL, "404820008", "Epidural route"))
 INTRAVENOUS = concept(coding(SNOMED_URL, "47625008", "Intravenous route"))
+ORAL = concept(coding(SNOMED_URL, "26643006", "Oral route"))
 
 
 def _only_infusate(*resources: dict[str, Any]) -> Infusate:
@@ -856,9 +857,15 @@ def test_a_drug_order_carrying_a_modifier_is_left_out_and_the_chart_does_not_sta
     ("status", "route", "followed"),
     [
         ("active", None, True),  # no route: the pump order's naming it makes it the pump's drug
-        ("active", INTRAVENOUS, True),
-        ("completed", INTRATHECAL, True),  # the record's statuses (contract §3): history too
-        ("stopped", None, True),
+        ("active", INTRATHECAL, True),
+        ("active", EPIDURAL, True),
+        ("active", {"text": "intrathecal"}, True),
+        ("active", {"text": ""}, True),  # a route that says nothing is none
+        ("active", INTRAVENOUS, False),  # another route: another drug (session review s18 R-6)
+        ("active", ORAL, False),
+        ("completed", INTRATHECAL, False),  # history (contract §3), not what the pump is to deliver
+        ("stopped", None, False),
+        ("on-hold", None, False),
         ("entered-in-error", INTRATHECAL, False),
         ("cancelled", INTRATHECAL, False),
     ],
@@ -869,7 +876,10 @@ def test_a_drug_order_of_the_chart_the_pump_order_names_is_the_infusate(
     """Contract §2: the infusate is "... or `ServiceRequest.orderDetail` / `reasonReference` naming it"; a
     reasonReference to the chart's drug order, not the call's, was followed only among the draft orders
     (contract review s17 F7). It is found among the chart's gathered MedicationRequests; a refill
-    naming it is judged for that drug, not for the chart's active intrathecal one beside it."""
+    naming it is judged for that drug, not for the chart's active intrathecal one beside it. Only one
+    that could be the pump's drug (session review s18 R-6): active, as the chart's current pump drug
+    is, and by no route but a neuraxial one; else it is the order's reason (the failed oral opioid),
+    and the chart's active intrathecal drug is the pump's."""
     drafts, pumps = _pump_call(code="95990")
     pumps[0].resource["reasonReference"] = [{"reference": "MedicationRequest/named"}]
     baclofen = {"medication": concept(coding(RXNORM_URL, "1292", "baclofen"))}
