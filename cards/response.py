@@ -157,14 +157,18 @@ def _approvals_held(
 
 def _notices(decisions: Decisions) -> list[dict[str, Any]]:
     """Cards that say what was not checked: unreadable orders, Coverages without rules here, or the
-    one Coverage, not active, that every order is answered not covered for."""
+    one Coverage, not active, that every order is answered not covered for. Each only for a call
+    about a pump order (one judged, or one not checked): this service's cards are about the pump; a
+    call about nothing else (an office visit) gets its coverage information alone, whether its
+    Coverage has rules here or is not active (session review s18 R-7)."""
     call = decisions.call
     label = _payer_label(decisions.routes)
     notices = [unread_order_card(u, label, orders) for u, orders in _one_per_booking(call.unread)]
     inactive = next((r for r in decisions.routes if r.inactive), None)
     answered = [reference_of(r) for r in (*call.in_scope, *call.appointments)]
     if inactive is not None:
-        notices += [inactive_coverage_card(inactive, answered)] if answered else []
+        about_a_pump = bool(call.pump_orders or call.unread)
+        notices += [inactive_coverage_card(inactive, answered)] if answered and about_a_pump else []
     elif call.pump_orders:
         unjudged = [r for r in decisions.routes if r.policy_id is None]
         notices += [coverage_notice_card(r, call.pump_orders) for r in unjudged]

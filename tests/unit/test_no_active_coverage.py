@@ -217,3 +217,28 @@ def test_an_approval_for_a_coverage_no_longer_active_is_taken_back_on_every_hook
     assert f"replaces the approval it carried (prior authorization {number})" in pump["description"]
     [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
     assert {a["covered"] for a in record["assertions"]} == {"not-covered"}
+
+
+@pytest.mark.parametrize("version", [None, "2.2"])
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_a_call_about_no_pump_order_is_answered_not_covered_without_a_card(
+    hook: str, version: str | None
+) -> None:
+    """Session review s18 R-7: an office visit (99213) ordered for a patient whose one Coverage ended gets
+    its coverage information (`not-covered`, payer-wide, as the kit checks) but no card: this service's
+    cards are about the pump, and one on every order of a lapsed patient is noise (before the not-active
+    answer, the "No active coverage found" card too came only with a pump order)."""
+    body = _body("order-select-non-pump", version, "ended")
+    if hook == "order-sign":  # the same office visit, signed
+        visit = body["context"]["draftOrders"]
+        body = _body("order-sign-implant-demo-meets", version, "ended")
+        body["context"]["draftOrders"] = visit
+    _, response = _call(body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert answer["cards"] == []
+    [action] = answer["systemActions"]
+    assert (action["resource"]["id"], assertion_of(action)["covered"]) == (
+        "demo-meets-select-sr-99213",
+        "not-covered",
+    )
