@@ -17,10 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 from cards.markdown import plain
-from service.codes import codings
 from service.engine.model import (
     UNCHECKED_PREFIX,
     CriterionResult,
@@ -32,6 +30,7 @@ from service.engine.model import (
 )
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date, parse_datetime
+from service.next_steps import TrialOrder
 from service.orders import BilledLine
 from service.record import unreadable_in_chart
 
@@ -500,17 +499,18 @@ def _merged(
     )
 
 
-def trial_order_words(orders: Iterable[Mapping[str, Any]]) -> str:
-    """How a card names the trials ordered in the EHR and not yet done (a ServiceRequest's `code`, a
-    DeviceRequest's `codeCodeableConcept`): each one's code, the day it was written and, when not
-    active, its status ("62323, 30 Nov 2026"; "62322, on hold"; "C2626, 1 Dec 2026")."""
+def trial_order_words(orders: Iterable[TrialOrder]) -> str:
+    """How a card names the trials ordered in the EHR and not yet done: each one's trial code (the
+    coding it was recognised by, not its first: service/next_steps.py `trial_code`), the day it was
+    written and, when not active, its status ("62323, 30 Nov 2026"; "62322, on hold"; "C2626, 1 Dec
+    2026")."""
     named = []
-    for order in orders:
-        code = next(iter(codings(order.get("code") or order.get("codeCodeableConcept"))), None)
+    for trial in orders:
+        order = trial.resource
         written = parse_datetime(order.get("authoredOn"))
         status = str(order.get("status") or "").replace("-", " ")
         parts = [
-            code.code if code is not None else "the trial",
+            trial.code.code,
             *([human_date(written)] if written is not None else []),
             *([status] if status and status != "active" else []),
         ]

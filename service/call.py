@@ -18,6 +18,7 @@ from service.engine.model import CriterionResult, Determination
 from service.fhir.gather import GatheredData
 from service.hooks.models import HookRequest
 from service.modifiers import Carried
+from service.next_steps import TrialOrder
 from service.orders import BilledLine, DraftOrders, PumpOrder
 from service.registry import HookBehaviour
 from service.routing import Route
@@ -61,7 +62,7 @@ class Decisions:
     trial_missing: tuple[tuple[Determination, tuple[CriterionResult, ...]], ...] = ()
     # the trials ordered in the EHR and not yet done (`openTrialOrders`), and per (order, policy) the
     # trial criteria whose result they are to document (the cards name the order: review2 N-9)
-    trials_ordered: tuple[Mapping[str, Any], ...] = ()
+    trials_ordered: tuple[TrialOrder, ...] = ()
     awaiting_trial: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     forms: Mapping[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     approvals: bool = False  # automatic approvals may be given in this call

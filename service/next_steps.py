@@ -11,10 +11,11 @@ cancer-pain trial waiver).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from service.codes import codings
+from service.codes import Code, codings
 from service.engine.model import CriterionResult, Determination, Status
 from service.fhir.queries import OPEN_TRIAL_STATUSES, TRIAL_ORDER_KEYS
 from service.fhirdates import parse_datetime, period_after, precision
@@ -29,9 +30,27 @@ NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # request intents tha
 ORDER_CODE = {"ServiceRequest": "code", "DeviceRequest": "codeCodeableConcept"}  # what `code=` searches
 
 
+@dataclass(frozen=True)
+class TrialOrder:
+    """A trial ordered in the EHR and not yet done (`trials_ordered`): the order, and the code it was
+    recognised by as a trial (`trial_code`), the one a card names it by."""
+
+    resource: Mapping[str, Any]
+    code: Code
+
+
+def trial_code(order: Mapping[str, Any], codes: OrderCodeTable) -> Code | None:
+    """The coding of an order (a ServiceRequest's `code`, a DeviceRequest's `codeCodeableConcept`) that
+    the order-code table calls a trial (`codes.kind_of`): the first such; None when none is. The one
+    place that tells which of an order's codings is its trial code: an order coded SNOMED first and
+    CPT 62323 second is a trial by 62323, and is named so (session review s18 R-3)."""
+    field = ORDER_CODE.get(str(order.get("resourceType")), "code")
+    return next((c for c in codings(order.get(field)) if codes.kind_of(c) == "trial"), None)
+
+
 def trials_ordered(
     resources: Mapping[str, Iterable[Mapping[str, Any]]], codes: OrderCodeTable, today: date
-) -> tuple[Mapping[str, Any], ...]:
+) -> tuple[TrialOrder, ...]:
     """The trials already ordered among the patient's gathered orders (`openTrialOrders`, a ServiceRequest;
     `openTrialDeviceOrders`, a DeviceRequest such as C2626's temporary pump): open (active or on-hold;
     not done, revoked or entered in error, nor an unsigned draft), an order (not a proposal or a plan),
@@ -40,14 +59,14 @@ def trials_ordered(
     giving no date counts). Checked here again: a server may ignore a search parameter."""
     since = today - timedelta(days=codes.trial_ordered_days)
     return tuple(
-        r
+        TrialOrder(r, code)
         for rtype in TRIAL_ORDER_KEYS.values()
         for r in resources.get(rtype, ())
         if r.get("resourceType") == rtype
         and r.get("status") in OPEN_TRIAL_STATUSES
         and r.get("intent") not in NOT_ORDERS
         and r.get("doNotPerform") is not True
-        and any(codes.kind_of(c) == "trial" for c in codings(r.get(ORDER_CODE[rtype])))
+        and (code := trial_code(r, codes)) is not None
         and ((latest := last_day(r)) is None or latest >= since)
     )
 

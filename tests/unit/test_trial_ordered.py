@@ -74,6 +74,15 @@ def _trial_device_order(status: str = "active", code: str = "C2626") -> dict[str
     }
 
 
+def _snomed_first() -> dict[str, Any]:
+    """A trial order its EHR codes in SNOMED first (here a code of no trial), CPT 62323 second: a trial
+    by 62323 (session review s18 R-3: the step named it by its first coding, "232717009, …")."""
+    order = _trial_order("active")
+    snomed = {"system": "http://snomed.info/sct", "code": "232717009", "display": "Coronary artery bypass"}
+    order["code"]["coding"].insert(0, snomed)
+    return order
+
+
 def _proposals(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for c in cards_of(cards, "clinical-reminder") if "suggestions" in c]
 
@@ -98,8 +107,9 @@ def test_an_open_trial_order_in_the_ehr_is_a_trial_ordered(body: Any, status: st
         (_trial_order("active"), "62323, {written}"),
         (_trial_order("on-hold"), "62323, {written}, on hold"),
         (_trial_device_order(), "C2626, {written}"),
+        (_snomed_first(), "62323, {written}"),
     ],
-    ids=["active", "on-hold", "device"],
+    ids=["active", "on-hold", "device", "by-its-trial-code"],
 )
 def test_the_step_to_document_the_trial_names_the_trial_already_ordered(
     order: dict[str, Any], named: str
