@@ -242,6 +242,22 @@ def last_day_of(written: Any) -> str | None:
     return (period_after(moment.date(), written_to) - timedelta(days=1)).isoformat()
 
 
+def end_words(written: Any) -> str | None:
+    """When what ends at `written` (a FHIR date or dateTime: a period's `end`) ended, in words that
+    cannot mislead: a date, month or year as the last day it covers (`last_day_of`); a dateTime as the
+    instant it names, in UTC ("2026-12-05 17:00 UTC", with its seconds when it names any), not its
+    own date, which may be another day than the service's (2026-12-06T02:00:00+09:00 ended on 5
+    December in UTC: session review s18 R-4). None when `written` cannot be read."""
+    moment = parse_datetime(written)
+    if moment is None or precision(written) != "time":
+        return last_day_of(written)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # an instant at the very edge of the calendar: its own day
+        return last_day_of(written)
+    return utc.strftime("%Y-%m-%d %H:%M:%S UTC" if utc.second else "%Y-%m-%d %H:%M UTC")
+
+
 def not_over_by(written: Any, day: date, instant: datetime) -> bool | None:
     """Whether what ends at `written` (a FHIR date or dateTime: a period's `end`) has not ended for a
     call at `instant` on `day`: a dateTime ends at the instant it names (2026-12-31T23:59:59-05:00 is

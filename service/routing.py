@@ -24,7 +24,7 @@ from typing import Any
 
 from service.call_day import midday
 from service.codes import negated
-from service.fhirdates import begun_by, last_day_of, not_over_by
+from service.fhirdates import begun_by, end_words, not_over_by
 from service.references import local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
@@ -297,14 +297,15 @@ def relevant(coverages: Iterable[Mapping[str, Any]], today: date, now: datetime)
 
 def not_active(coverage: Mapping[str, Any], today: date, now: datetime) -> str:
     """Why a Coverage `relevant` leaves out is not the patient's coverage for a call at `now` on
-    `today`, in a few words for a clinician: its status ("cancelled"), else the last day its period
-    covers ("ended 2024-12-31"; a dateTime's own date)."""
+    `today`, in a few words for a clinician: its status ("cancelled"), else when its period ended
+    (`end_words`: "ended 2024-12-31", the last day a date covers; "ended 2026-12-05 17:00 UTC", the
+    instant a dateTime names)."""
     status = coverage.get("status")
     if status not in ACTIVE_STATUSES:
         return "cancelled" if status == "cancelled" else f"status {status}"
     end = as_dict(coverage.get("period")).get("end")
     if not_over_by(end, today, now) is False:
-        return f"ended {last_day_of(end)}"
+        return f"ended {end_words(end)}"
     return "not active"
 
 

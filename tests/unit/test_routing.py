@@ -115,7 +115,10 @@ def test_every_active_coverage_is_routed_and_inactive_ones_are_not() -> None:
         ({"end": "2026-10-22"}, "ended 2026-10-22"),  # ended 30 days before the call
         ({"end": "2026-11-20"}, "ended 2026-11-20"),  # ended the day before
         ({"end": "2026-11-21"}, None),  # ends on the call's day: that day is covered
-        ({"end": "2026-11-21T02:00:00+09:00"}, "ended 2026-11-21"),  # an instant: 17:00 UTC the day before
+        # an instant: 17:00 UTC the day before, said as the instant in UTC, not its own date, which in
+        # its +09:00 offset is the call's day (session review s18 R-4)
+        ({"end": "2026-11-21T02:00:00+09:00"}, "ended 2026-11-20 17:00 UTC"),
+        ({"end": "2026-11-21T11:59:30Z"}, "ended 2026-11-21 11:59:30 UTC"),
         ({"end": "2026-11-21T12:00:00Z"}, None),  # the instant the call is taken at (call_day.midday)
         ({"end": "2026-11"}, None),  # a month: to its last day
         ({"end": "2026-10"}, "ended 2026-10-31"),
