@@ -101,6 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from service.errors import operation_outcome
     from service.hooks.models import RequestInvalid, parse_hook_request
     from service.http_input import InputRefused, decode_json_body
+    from service.modifiers import text_may_carry
     from service.pipeline import build_environment, handle_hook
     from service.registry import service_for_hook
     from service.strict_json import dumps
@@ -125,7 +126,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         body["fhirServer"] = args.fhir_server
     service = service_for_hook(body.get("hook") if isinstance(body, dict) else None)
     try:
-        request = parse_hook_request(body, service)
+        request = parse_hook_request(body, service, text_may_carry(raw))
     except RequestInvalid as exc:
         print(json.dumps(operation_outcome("invalid", exc.message, exc.field), indent=2), file=sys.stderr)
         return 2

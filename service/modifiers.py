@@ -23,6 +23,7 @@ the order, or its device record, drug record or reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ from service.wording import listing
 
 MODIFIER = "modifierExtension"
 _MODIFIER_KEY = b'"modifierExtension"'  # as orjson writes the key (nothing in it is escaped)
+_MODIFIER_TEXT = MODIFIER.encode()  # the key's letters as written plainly
+# A `\u` escape of a character from U+0040 to U+007F: the only escape that can write a letter
+_ESCAPED_LETTER = re.compile(rb"\\u00[4-7]")
 _CONTAINERS = (dict, list)
 
 Resolve = Callable[[str], Any]  # the resource a (non-contained) reference names, where it is found; else None
@@ -195,6 +199,16 @@ def may_carry(value: Any) -> bool:
         return _MODIFIER_KEY in orjson.dumps(value, default=as_written)
     except orjson.JSONEncodeError:
         return True
+
+
+def text_may_carry(text: bytes) -> bool:
+    """Whether JSON `text` (a request body as it came) may hold a `modifierExtension` key anywhere:
+    not when its bytes hold neither the key's letters as they are nor a `\\u` escape of a letter (a
+    key may write any of its letters so, and no other escape writes one), which says so for every
+    resource the EHR sent (its prefetch, its orders) in one pass over bytes, before any is written."""
+    if _MODIFIER_TEXT in text:
+        return True
+    return b"\\" in text and _ESCAPED_LETTER.search(text) is not None  # (no backslash: a quick look)
 
 
 def _carries(value: Any) -> bool:

@@ -376,7 +376,12 @@ def decide(
         return Decisions(call, today, tuple(routes), approvals=approvals)  # judged for a drug not the pump's
     unavailable = {**data.unavailable, **pump_drugs.unavailable}
     record = build_record(
-        request.context.patient_id, data.resources, catalog.terminology, unavailable, server
+        request.context.patient_id,
+        data.resources,
+        catalog.terminology,
+        unavailable,
+        server,
+        data.may_carry_modifiers(),
     ).before(pump_refs)
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}

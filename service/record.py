@@ -745,10 +745,13 @@ def build_record(
     terminology: Terminology,
     unavailable: Mapping[str, str] | None = None,
     server: str | None = None,
+    may_modify: bool | None = None,
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3. `server`:
     the call's FHIR server, which `resources` were read from; a reference in them written as another
-    server's URL names none of them (service/references.py)."""
+    server's URL names none of them (service/references.py). `may_modify`: whether any of `resources`
+    may carry a modifier extension, where the caller knows (`GatheredData.may_carry_modifiers`);
+    None: looked at here (`may_carry`)."""
 
     # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
     unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
@@ -769,7 +772,8 @@ def build_record(
 
     medication = chart_lookup(resources.get("Medication", []), server)  # a drug record's Medication
     # each record is looked at only in a chart that may hold a modifier anywhere (most hold none)
-    modified = (lambda resource: modifies(resource, medication)) if may_carry(resources) else None
+    may_modify = may_carry(resources) if may_modify is None else may_modify
+    modified = (lambda resource: modifies(resource, medication)) if may_modify else None
 
     codes_of = _codes_reader()
     drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))

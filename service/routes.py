@@ -26,6 +26,7 @@ from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
+from service.modifiers import text_may_carry
 from service.observability import (
     EXPOSITION_CONTENT_TYPE,
     install_metrics,
@@ -135,7 +136,7 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         return refused_input(exc)
     _note_hook_instance(body)
     try:
-        hook_request = parse_hook_request(body, service)
+        hook_request = parse_hook_request(body, service, text_may_carry(raw))
     except RequestInvalid as exc:
         return _recorded_refusal(state, started, service, body, None, ("invalid", exc.message, exc.field))
     caller = current_caller(state.settings.auth)

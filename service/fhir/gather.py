@@ -61,6 +61,7 @@ from service.fhir.score_window import (
     without_known,
 )
 from service.hooks.models import HookRequest
+from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
 from service.terminology import Terminology
@@ -85,6 +86,16 @@ class GatheredData:
     timings: dict[str, float]
     pages: dict[str, int] = field(default_factory=dict)
     cached: list[tuple[str, str]] = field(default_factory=list)  # the queries looked for in the cache
+    # whether what the EHR prefetched may carry a modifier extension (`HookRequest.may_carry_modifiers`)
+    prefetch_may_carry: bool = True
+    # of `resources`, those read from the FHIR server or the cache (the rest came in the request)
+    fetched: list[dict[str, Any]] = field(default_factory=list)
+
+    def may_carry_modifiers(self) -> bool:
+        """Whether any of `resources` may carry a modifier extension (`modifiers.may_carry`): those
+        read from the FHIR server or the cache are looked at, those the EHR prefetched only where the
+        request's text may hold one (a large prefetch holds none: it is not written again to tell)."""
+        return may_carry(self.resources if self.prefetch_may_carry else self.fetched)
 
     @property
     def patient(self) -> dict[str, Any] | None:
@@ -240,7 +251,7 @@ class DataGatherer:
         with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
         (`trial_templates`: prefetched, else two more searches in the same round), as ServiceRequests
         and DeviceRequests."""
-        data = GatheredData({}, {}, {}, {})
+        data = GatheredData({}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers)
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
         referenced: list[Query] = []  # searches of what the chart's resources reference (the payers)
@@ -428,6 +439,7 @@ class DataGatherer:
                 )
             for resource in kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
+                data.fetched.append(resource)
         log_failures(failed)
 
     def _follow_references(

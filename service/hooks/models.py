@@ -79,6 +79,9 @@ class HookRequest:
     prefetch: dict[str, Any]
     extension: dict[str, Any]
     crd_version: str = "2.0"  # the CRD version whose content the answer keeps to (requestedVersion)
+    # whether the body may hold a modifierExtension anywhere, its prefetch included, as its text told
+    # (service/modifiers.py `text_may_carry`); true where that is not known
+    may_carry_modifiers: bool = True
 
 
 def _require_string(container: dict[str, Any], key: str, path: str) -> str:
@@ -309,8 +312,12 @@ def _requested_version(extension: dict[str, Any]) -> str:
     return str(requested)
 
 
-def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
-    """Validate a decoded JSON body for `service`: its hook, and the context its order source needs."""
+def parse_hook_request(
+    body: Any, service: ServiceDefinition, may_carry_modifiers: bool = True
+) -> HookRequest:
+    """Validate a decoded JSON body for `service`: its hook, and the context its order source needs.
+    `may_carry_modifiers`: whether the body's text may hold a modifier extension (kept on the request:
+    `HookRequest.may_carry_modifiers`)."""
     expected_hook, orders_from = service.hook, service.behaviour.orders_from
     if not isinstance(body, dict):
         raise RequestInvalid("$", "the request body must be a JSON object")
@@ -371,4 +378,5 @@ def parse_hook_request(body: Any, service: ServiceDefinition) -> HookRequest:
         prefetch=prefetch,
         extension=extension,
         crd_version=_requested_version(extension),
+        may_carry_modifiers=may_carry_modifiers,
     )
