@@ -1,8 +1,11 @@
 """Getting the data a hook call needs: prefetch first, then parallel FHIR queries within a deadline.
 
 The plan: the service's prefetch keys (Patient, Coverage, the payer Organizations), rendered from their
-templates and queried only when the EHR did not prefetch them (the payers only with the Coverages:
-else those a prefetched Coverage names are read by reference); then, only when a pump order is in
+templates and queried only when the EHR did not prefetch them; the service's own Coverage search
+includes its payers (`SEARCH_INCLUDES`: one request, as CRD's template, which includes nothing, cannot
+say), and it never runs the payers' reverse chain itself (a server may be slow on, ignore or refuse
+`_has`: review s18 R2-1..R2-3): what a prefetched Coverage names and no prefetch gave is read by
+reference; then, only when a pump order is in
 scope, the clinical searches the contract names, each also a prefetch template (`clinical_templates`,
 generated from the codes the policies read) and searched only when the EHR did not prefetch it; all
 of it at once on a bounded worker pool; then the resources those results reference and did not
@@ -149,26 +152,17 @@ def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner
         data.resources.setdefault(resource["resourceType"], []).append(resource)
 
 
-def _alongside(referenced: list[Query], plan: list[Query]) -> list[Query]:
-    """The searches of `referenced` (a reverse chain, `Organization?_has:Coverage:payor:patient=1`)
-    whose referring resources are searched in `plan`: run in the same round, so that what those
-    reference comes with them. The others are not run: what a prefetched resource references and
-    no prefetch gave is read by reference (`DataGatherer._follow_references`), and only that."""
-    searched = {q.resource_type for q in plan if q.params is not None}
-    return [q for q in referenced if _referrers(q) & searched]
+# What the service's own search of a type includes (the template CRD gives for the key includes
+# nothing): a Coverage's payer Organizations, so that they come in the same request (contract §6).
+SEARCH_INCLUDES = {"Coverage": "Coverage:payor"}
 
 
-def _referrers(query: Query) -> set[str]:
-    """The resource types whose references a search follows back (`_has:<type>:<param>:...`)."""
-    return {
-        name.split(":")[1] for name in query.params or {} if name.startswith("_has:") and name.count(":") >= 3
-    }
-
-
-def _read_instead(query: Query) -> bool:
-    """Whether a failed query is a search of what the chart's resources reference (an Organization, a
-    Medication): not data the call lacks, since each one referenced is then read by reference."""
-    return query.params is not None and query.resource_type in INCLUDED_TYPES
+def _including(query: Query) -> Query:
+    """`query` as the service runs it: a search of a type of `SEARCH_INCLUDES` with its `_include`."""
+    include = SEARCH_INCLUDES.get(query.resource_type)
+    if include is None or query.params is None or "_include" in query.params:
+        return query
+    return replace(query, params={**query.params, "_include": include})
 
 
 def _referenced(
@@ -254,7 +248,6 @@ class DataGatherer:
         data = GatheredData({}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers)
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
-        referenced: list[Query] = []  # searches of what the chart's resources reference (the payers)
         for key, template in templates.items():
             rendered = render(template, request)
             if rendered is None:
@@ -266,14 +259,12 @@ class DataGatherer:
                 if given.has_more_pages and given.bundle is not None:
                     plan.append(Query(f"{key}:next", query.resource_type, continue_from=given.bundle))
             elif query.resource_type in INCLUDED_TYPES:
-                referenced.append(replace(query, required=False))
+                continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
                 reason = given.reason or "not prefetched, and the request has no fhirServer"
                 data.required_missing[key] = reason
             else:
-                plan.append(query)
-        if client is not None:
-            plan += _alongside(referenced, plan)
+                plan.append(_including(query))
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)
@@ -418,7 +409,7 @@ class DataGatherer:
                 failed.setdefault(str(error), []).append(query.key)
                 if query.required:
                     data.required_missing[query.key] = error
-                elif not _read_instead(query):
+                else:
                     data.unavailable.setdefault(query.resource_type, error)
                 continue
             kept = usable

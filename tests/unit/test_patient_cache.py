@@ -264,20 +264,22 @@ def test_a_second_gather_reads_everything_from_the_cache() -> None:
     assert warm.resources == cold.resources and warm.unavailable == cold.unavailable == {}
 
 
-def test_the_payer_search_is_cached_with_the_coverages() -> None:
-    """The payers come by their own search now that the Coverage search is CRD's (no `_include`):
-    its answer is kept, so the next call of the episode asks the FHIR server nothing either."""
+def test_the_coverage_search_includes_its_payers_is_cached_and_no_payer_search_runs() -> None:
+    """CRD's `coverage` template includes nothing: the service's own Coverage search includes the
+    payers, its answer is kept, and the payers' reverse chain is never run by the service (review s18
+    R2-1..R2-3), so the next call of the episode asks the FHIR server nothing either."""
     cache = memory_cache(HandClock())
     templates = service_for_hook("order-sign").prefetch
     first = AnsweringClient()
-    cold = gather_with(cache, first, no_prefetch(), templates=templates)
+    gather_with(cache, first, no_prefetch(), templates=templates)
     searches = [call[1] for call in first.calls if call[0] == "search"]
-    assert ("Organization", {"_has:Coverage:payor:patient": "demo-meets"}) in searches
-    assert [o["id"] for o in cold.resources["Organization"]] == ["Organization-1"]
+    assert [params for kind, params in searches if kind == "Coverage"] == [
+        {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor"}
+    ]
+    assert not any(kind == "Organization" for kind, _ in searches)
     second = AnsweringClient()
-    warm = gather_with(cache, second, no_prefetch(), templates=templates)
+    gather_with(cache, second, no_prefetch(), templates=templates)
     assert second.calls == []
-    assert warm.resources["Organization"] == cold.resources["Organization"]
 
 
 def test_without_a_scope_nothing_is_cached() -> None:

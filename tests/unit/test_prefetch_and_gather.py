@@ -152,8 +152,8 @@ def test_absent_keys_are_queried_with_the_rendered_template() -> None:
             [{"resourceType": "Coverage", "id": "cov1", "beneficiary": {"reference": "Patient/demo-meets"}}]
         ),
         match=[
-            responses.matchers.query_param_matcher(  # CRD 2.2.1's expression as it is: nothing included
-                {"patient": "demo-meets", "status": "active", "_count": "500"}
+            responses.matchers.query_param_matcher(  # CRD 2.2.1's expression, the payers included
+                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "500"}
             )
         ],
     )
@@ -547,8 +547,6 @@ def test_the_coverage_search_includes_the_payer_so_it_is_not_read_again() -> Non
 
 
 SERVICE_TEMPLATES = service_for_hook("order-sign").prefetch  # patient, coverage and payerOrganizations
-PAYERS_SEARCH = f"{BASE}/Organization"
-PAYERS_PARAMS = {"_has:Coverage:payor:patient": "demo-meets", "_count": "500"}
 GEHA = {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}
 
 
@@ -570,29 +568,26 @@ def requested() -> list[str]:
 
 
 @responses.activate
-def test_with_nothing_prefetched_the_payers_are_searched_with_the_coverages_not_read_after() -> None:
-    """The Coverage search is CRD's (no `_include`); its payers come from the `payerOrganizations`
-    search in the same round, so no second round reads them."""
+def test_with_nothing_prefetched_the_coverage_search_includes_its_payers_and_no_reverse_chain_runs() -> None:
+    """CRD's `coverage` template includes nothing; the service's own Coverage search includes the
+    payers (one request, no second round), and it never runs the `payerOrganizations` reverse chain,
+    which a server may be slow on, ignore or refuse (review s18 R2-1..R2-3)."""
     body = sample()
     del body["prefetch"]
     responses.get(f"{BASE}/Patient/demo-meets", json={"resourceType": "Patient", "id": "demo-meets"})
     coverage = body_coverage()
     responses.get(
         f"{BASE}/Coverage",
-        json=searchset([coverage]),
+        json=searchset([coverage, GEHA]),
         match=[
             responses.matchers.query_param_matcher(
-                {"patient": "demo-meets", "status": "active", "_count": "500"}
+                {"patient": "demo-meets", "status": "active", "_include": "Coverage:payor", "_count": "500"}
             )
         ],
     )
-    responses.get(
-        PAYERS_SEARCH, json=searchset([GEHA]), match=[responses.matchers.query_param_matcher(PAYERS_PARAMS)]
-    )
-    stub_payer()
     data = gather_all(body)
     assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
-    assert sorted(requested()) == sorted([f"{BASE}/Patient/demo-meets", f"{BASE}/Coverage", PAYERS_SEARCH])
+    assert sorted(requested()) == sorted([f"{BASE}/Patient/demo-meets", f"{BASE}/Coverage"])
     assert data.unavailable == {} and not data.required_missing
 
 
@@ -626,19 +621,6 @@ def test_prefetched_payers_are_taken_once_and_nothing_is_requested() -> None:
     data = gather_all(body)
     assert len(responses.calls) == 0
     assert data.resources["Organization"] == [GEHA]
-
-
-@responses.activate
-def test_a_payer_search_the_server_refuses_is_no_missing_data_the_payer_is_read_instead() -> None:
-    body = sample()
-    del body["prefetch"]["coverage"]
-    responses.get(f"{BASE}/Coverage", json=searchset([body_coverage()]))
-    responses.get(PAYERS_SEARCH, status=400, json={"resourceType": "OperationOutcome", "issue": []})
-    stub_payer()
-    data = gather_all(body)
-    assert PAYERS_SEARCH in requested() and requested()[-1] == ORG_URL  # read in the next round
-    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
-    assert data.unavailable == {} and not data.required_missing
 
 
 def test_without_a_server_the_payers_key_is_not_required() -> None:
