@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,10 @@ from bench.support import largest_synthea_record, pump_sign_body  # noqa: E402
 from cards.response import respond  # noqa: E402
 from service.app import AppState, create_app  # noqa: E402
 from service.audit_call import CallClock, audited  # noqa: E402
+from service.call_day import DEFAULT_TIME_ZONE, call_date, call_instant  # noqa: E402
 from service.hooks.models import HookRequest, parse_hook_request  # noqa: E402
 from service.http_input import REQUEST_LIMITS  # noqa: E402
+from service.modifiers import text_may_carry  # noqa: E402
 from service.pipeline import HookOutcome, decide, gather  # noqa: E402
 from service.record import build_record  # noqa: E402
 from service.registry import CallOptions, ServiceDefinition, service_for_hook  # noqa: E402
@@ -65,7 +66,7 @@ def _empty() -> Samples:
 
 def parsed(raw: bytes, service: ServiceDefinition) -> tuple[Any, HookRequest]:
     document = loads_request(raw, REQUEST_LIMITS)
-    return document, parse_hook_request(document, service)
+    return document, parse_hook_request(document, service, text_may_carry(raw))
 
 
 def one_call(samples: Samples, raw: bytes, state: AppState, service: ServiceDefinition) -> None:
@@ -73,14 +74,27 @@ def one_call(samples: Samples, raw: bytes, state: AppState, service: ServiceDefi
     env = state.environment
     clock = CallClock()
     document, request = timed(samples, "parse", parsed, raw, service)
-    today = datetime.now(UTC).date()
+    now = call_instant()
+    today = call_date(DEFAULT_TIME_ZONE, now)
     deadline = time.monotonic() + env.deadline_seconds
     call = timed(samples, "gather", gather, request, service, env, deadline, today)
     data = call.data
     assert data is not None and call.pump_orders, "the call holds no pump order"
     patient = request.context.patient_id
-    timed(samples, "record", build_record, patient, data.resources, env.catalog.terminology, data.unavailable)
-    decisions = timed(samples, "engine", decide, call, env.catalog, env.published, today, True)
+    terminology, server = env.catalog.terminology, request.fhir.server
+    modify = data.may_carry_modifiers()
+    timed(
+        samples,
+        "record",
+        build_record,
+        patient,
+        data.resources,
+        terminology,
+        data.unavailable,
+        server,
+        modify,
+    )
+    decisions = timed(samples, "engine", decide, call, env.catalog, env.published, today, True, now)
     for suffix in ("", " wall"):  # decide builds the record too
         samples[f"engine{suffix}"][-1] = max(
             0.0, samples[f"engine{suffix}"][-1] - samples[f"record{suffix}"][-1]
