@@ -527,6 +527,15 @@ def test_allergy_to_ordered_infusate_fails() -> None:
     assert statuses(determine([allergy("Penicillin V", "7984")]))["geha.ci.allergy-agent"] == "met"
 
 
+def test_an_allergy_to_one_of_the_pumps_drugs_names_that_drug_alone() -> None:
+    """Morphine with bupivacaine in the pump and an allergy to bupivacaine: the finding names the drug
+    the allergy hit, not both (fix-r's loose end, s18)."""
+    drugs = (infusate_request(), infusate_request("bupivacaine 7.5 MG/ML Injectable Solution", "1815"))
+    d = determine([allergy("Bupivacaine")], drugs=drugs)
+    assert statuses(d)["geha.ci.allergy-agent"] == "not-met"
+    assert finding_of(d, "geha.ci.allergy-agent") == "allergy to bupivacaine documented"
+
+
 @pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
 def test_a_refuted_allergy_to_the_infusate_does_not_count(verification: str) -> None:
     """Contract §3: an allergy to the infusate counts when it is not refuted (or entered in error)."""

@@ -44,13 +44,13 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     ordered = ctx.infusate_ingredients()
     if ordered:
         hits = [(a, i) for a in allergies for _, i in ordered if i.names_substance(a.codes, a.text)]
-        names = ", ".join(i.name for _, i in ordered)
-        if hits:
+        if hits:  # named by the ingredients the allergies hit, not every drug of the pump
             return TestOutcome(
                 Status.NOT_MET,
                 tuple(Evidence(f"{a.kind or 'allergy'}: {a.label}", a.source) for a, _ in hits[:3]),
-                f"allergy to {names} documented",
+                f"allergy to {', '.join(dict.fromkeys(i.name for _, i in hits))} documented",
             )
+        names = ", ".join(i.name for _, i in ordered)
         return TestOutcome(Status.MET, finding=f"no allergy to {names} documented", by_absence=True)
     candidates = [i for vs in value_set_ids for i in ctx.terminology[vs].ingredients]
     hits = [(a, i) for a in allergies for i in candidates if i.names_substance(a.codes, a.text)]
