@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cards.coverage_information import EXTENSION_URL
 from cards.items import finding, missing
 from service.catalog import Catalog, load_catalog
 from service.engine.context import EvaluationContext
@@ -570,3 +571,24 @@ def cards_of(cards: list[dict[str, Any]], topic: str = "coverage-info") -> list[
 def documentation_steps(d: Determination) -> tuple[str, ...]:
     """The Instructions card's steps for what the determination leaves missing."""
     return tuple(item.instruction for item in missing(d))
+
+
+def carried_approval(
+    coverage: str, number: str, written: str, assertion_id: str, billing_code: str | None = None
+) -> dict[str, Any]:
+    """A coverage-information repetition an order carries back: covered, prior authorization
+    `number` satisfied for `coverage` (`Coverage/id`), asserted on `written` (a date) as
+    `assertion_id`, for the CPT `billing_code` when one is given."""
+    subs: list[dict[str, Any]] = [
+        {"url": "coverage", "valueReference": {"reference": coverage}},
+        {"url": "covered", "valueCode": "covered"},
+        {"url": "pa-needed", "valueCode": "satisfied"},
+        {"url": "satisfied-pa-id", "valueString": number},
+    ]
+    if billing_code is not None:
+        subs.append({"url": "billingCode", "valueCoding": {"system": CPT, "code": billing_code}})
+    subs += [
+        {"url": "date", "valueDate": written},
+        {"url": "coverage-assertion-id", "valueString": assertion_id},
+    ]
+    return {"url": EXTENSION_URL, "extension": subs}

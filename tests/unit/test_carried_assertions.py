@@ -9,11 +9,11 @@ import json
 import uuid
 from typing import Any
 
-from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from service.app import create_app
 from service.catalog import Catalog
 from service.metrics import metric_data
 from service.settings import StoreSettings
+from tests.builders import carried_approval
 from tests.support import REQUESTS_DIR, no_client, open_settings, post_json
 
 GEHA = "Coverage/demo-two-coverages-coverage-geha"
@@ -34,19 +34,7 @@ def _carrying_their_approval() -> dict[str, Any]:
         for e in body["context"]["draftOrders"]["entry"]
         if e["resource"]["resourceType"] == "ServiceRequest"
     ]
-    order["extension"] = [
-        {
-            "url": COVERAGE_INFORMATION,
-            "extension": [
-                {"url": "coverage", "valueReference": {"reference": GEHA}},
-                {"url": "covered", "valueCode": "covered"},
-                {"url": "pa-needed", "valueCode": "satisfied"},
-                {"url": "satisfied-pa-id", "valueString": THEIR_PA},
-                {"url": "date", "valueDate": "2026-11-01"},
-                {"url": "coverage-assertion-id", "valueString": "their-assertion"},
-            ],
-        }
-    ]
+    order["extension"] = [carried_approval(GEHA, THEIR_PA, "2026-11-01", "their-assertion")]
     return body
 
 

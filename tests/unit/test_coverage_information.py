@@ -31,6 +31,7 @@ from service.registry import discovery_document
 from tests.builders import (
     ICD,
     cards_of,
+    carried_approval,
     catalog,
     condition,
     determine,
@@ -475,17 +476,7 @@ def test_an_order_without_an_approval_gets_none_from_a_call_that_may_not_approve
 
 
 # GEHA's own approval, as an order carries it back from the payer's prior authorization
-PAYERS_OWN_APPROVAL = {
-    "url": EXTENSION_URL,
-    "extension": [
-        {"url": "coverage", "valueReference": {"reference": GEHA_COVERAGE}},
-        {"url": "covered", "valueCode": "covered"},
-        {"url": "pa-needed", "valueCode": "satisfied"},
-        {"url": "satisfied-pa-id", "valueString": "GEHA-PAS-778812"},
-        {"url": "date", "valueDate": "2026-11-01"},
-        {"url": "coverage-assertion-id", "valueString": "their-assertion"},
-    ],
-}
+PAYERS_OWN_APPROVAL = carried_approval(GEHA_COVERAGE, "GEHA-PAS-778812", "2026-11-01", "their-assertion")
 
 
 def test_an_approval_issued_elsewhere_is_named_on_the_instructions_card() -> None:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from service.app import create_app
-from tests.builders import catalog
+from tests.builders import carried_approval, catalog
 from tests.calls import _orders_outside_draft_orders
-from tests.conformance import COVERAGE_INFO, check_response
+from tests.conformance import check_response
 from tests.demo_support import packaged_sample
 from tests.support import assert_outcome, assertion_of, no_client, open_settings, post_json
 
@@ -172,18 +172,9 @@ def _approved(body: dict[str, Any], number: str) -> int:
     """The call's 62362 order (draft, dispatched or booked, wherever the body holds it) made to carry
     an approval for the call's Coverage (`pa-needed` satisfied, `satisfied-pa-id` `number`), as an
     earlier call left it; how many resources were changed."""
-    approval = {
-        "url": COVERAGE_INFO,
-        "extension": [
-            {"url": "coverage", "valueReference": {"reference": COVERAGE}},
-            {"url": "covered", "valueCode": "covered"},
-            {"url": "pa-needed", "valueCode": "satisfied"},
-            {"url": "satisfied-pa-id", "valueString": number},
-            {"url": "billingCode", "valueCoding": {"system": CPT, "code": "62362"}},
-            {"url": "date", "valueDate": "2024-06-01"},
-            {"url": "coverage-assertion-id", "valueString": "0f6f2b4e-1c1d-4f7e-9a61-3f1b9b1c2a10"},
-        ],
-    }
+    approval = carried_approval(
+        COVERAGE, number, "2024-06-01", "0f6f2b4e-1c1d-4f7e-9a61-3f1b9b1c2a10", billing_code="62362"
+    )
     bundles = [body["context"].get(k, {}) for k in ("draftOrders", "appointments")]
     bundles += [v for v in body.get("prefetch", {}).values() if isinstance(v, dict)]
     changed = 0
