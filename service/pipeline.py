@@ -344,7 +344,7 @@ def decide(
     if data is None:
         return Decisions(call, today)
     organizations = data.resources.get("Organization", [])
-    server = call.request.fhir.server
+    server = call.request.fhir.server  # the chart's: a reference to another server's names none of it
     routes = route_coverages(data.coverages, organizations, catalog.payers, today, server, now)
     one_coverage = call.request.crd_version == "2.2"  # §hook-13: every hook, for its one Coverage
     # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
@@ -362,7 +362,6 @@ def decide(
     pump_refs = {o.reference for o in call.pump_orders}
     finder = catalog.terminology.ingredient_finder
     unread = data.unavailable.get("MedicationRequest")  # the chart's drug orders, the pump's drug's too
-    server = request.fhir.server  # the chart's: a reference to another server's names none of it
     pump_drugs = infusates(
         call.drafts, finder, call.pump_orders, data.resources, call.modifiers, unread, server
     )
