@@ -57,6 +57,7 @@ class CriterionSpec:
     reading: str | None = None
     how_to_document: str | None = None
     forms: tuple[TestSpec, ...] = ()
+    either_on_one_date: bool = False  # forms whose bars differ: on one date "met" decides (engine.forms)
     gate: bool = False  # says whether its group applies at all (see CriterionResult.gate)
 
     @property
@@ -280,7 +281,7 @@ class _Compiler:
                 TestSpec(form["type"], self.test(form, (*path, "forms", i), cid))
                 for i, form in enumerate(raw["forms"])
             )
-            return CriterionSpec(**common, forms=forms)
+            return CriterionSpec(**common, forms=forms, either_on_one_date=raw.get("same_day") == "either")
         self.branches(raw, path, scope)
         logic = "all" if "all" in raw else "any"
         children = tuple(

@@ -87,7 +87,7 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
     be trusted; a "met" that one form decides stays untrusted while another form could not be read
     (what the other forms read, not what may only add a record of them: their `also_reads`)."""
     forms = list(spec.tests)
-    decision = decide([_run(test, ctx) for test in forms])
+    decision = decide([_run(test, ctx) for test in forms], spec.either_on_one_date)
     others = [test for i, test in enumerate(forms) if i != decision.form]
     unchecked = _unchecked(forms if decision.form is None else [forms[decision.form]], decision.outcome, ctx)
     if unchecked is None and decision.outcome.status == Status.MET and others:

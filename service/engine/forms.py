@@ -7,7 +7,9 @@ older ones. "Met because nothing was found" (`by_absence`) documents nothing; a 
 policy leaves to the payer's reviewer documents the fact, and when it is the most recent, leaves it
 to the reviewer. The tie rule is in
 `policies/README.md`: dated beats undated; on the same date (or both undated) "not met" beats a value
-left to the reviewer, which beats "met"; after that the form listed first in the policy decides.
+left to the reviewer, which beats "met"; after that the form listed first in the policy decides. Forms
+whose bars differ (two scales of one severity, each with its own threshold) do not contradict each
+other on one date: for them (`either_on_one_date`) "met" comes first there (the policy's "or").
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ class Decision:
     overruled: tuple[Evidence, ...] = ()
 
 
-def _recency(indexed: tuple[int, TestOutcome]) -> tuple[bool, datetime, int, int]:
+def _recency(indexed: tuple[int, TestOutcome], either_on_one_date: bool) -> tuple[bool, datetime, int, int]:
     """Newest first; on one date "not met", then "for the reviewer", before "met" (the chart that
-    contradicts itself that day claims nothing); then the policy's order."""
+    contradicts itself that day claims nothing), or "met" first where the forms' bars differ; then
+    the policy's order."""
     index, outcome = indexed
     dated = outcome.dated
-    claims = 2 if outcome.status == Status.NOT_MET else 1 if outcome.for_reviewer else 0
+    first = Status.MET if either_on_one_date else Status.NOT_MET
+    claims = 2 if outcome.status == first else 1 if outcome.for_reviewer else 0
     return (dated is not None, dated or datetime.min, claims, -index)
 
 
@@ -50,12 +54,12 @@ def _undocumented(outcomes: list[TestOutcome]) -> TestOutcome:
     return TestOutcome(Status.NOT_DOCUMENTED, finding="; ".join(findings))
 
 
-def decide(outcomes: list[TestOutcome]) -> Decision:
+def decide(outcomes: list[TestOutcome], either_on_one_date: bool = False) -> Decision:
     """The deciding outcome among the outcomes of one fact's forms, in the policy's order."""
     documented = [(i, o) for i, o in enumerate(outcomes) if o.documents]
     if not documented:
         return Decision(_undocumented(outcomes), None)
-    form, deciding = max(documented, key=_recency)
+    form, deciding = max(documented, key=lambda indexed: _recency(indexed, either_on_one_date))
     overruled = tuple(
         e for i, o in documented if i != form and o.status != deciding.status for e in o.evidence
     )

@@ -656,11 +656,11 @@ def test_spasticity_trial_met_by_the_oral_and_pt_failure_alone() -> None:
     ("ashworth", "mas", "sfs", "expected"),
     [
         (3, None, 2, "met"),
-        (2, None, 2, "not-documented"),  # Ashworth 2 alone: a Modified Ashworth 2 could still be recorded
+        (2, None, 2, "not-met"),  # Ashworth 2 alone falls short: the scale not recorded leaves nothing open
         (2, "1+", 2, "not-met"),
         (None, "2", 2, "met"),
         (None, "3", 2, "met"),
-        (None, "1+", 2, "not-documented"),
+        (None, "1+", 2, "not-met"),
         (2, "2", 2, "met"),
         (4, None, 1, "not-met"),
         (3, None, None, "not-documented"),

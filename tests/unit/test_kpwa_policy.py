@@ -304,13 +304,22 @@ def test_explicit_baclofen_trial_response(points: float, hours: float | None, ex
         ([ashworth(3, "2025-09-01")], "met"),
         ([ashworth(4, "2025-09-01")], "met"),
         ([coded_assessment("modified-ashworth-score", "2", "2025-09-01")], "met"),
-        # one scale failing leaves the other alternative open (Kleene OR): asked, not refused
-        ([coded_assessment("modified-ashworth-score", "1+", "2025-09-01")], "not-documented"),
+        # one baseline severity on two scales (contract §3): a score recorded below the bar fails 2.b,
+        # the scale never recorded leaves nothing open (contract audit C19-F2)
+        ([coded_assessment("modified-ashworth-score", "1+", "2025-09-01")], "not-met"),
         (
             [ashworth(2, "2025-09-01"), coded_assessment("modified-ashworth-score", "1+", "2025-09-01")],
             "not-met",
         ),
-        ([ashworth(2, "2025-09-01")], "not-documented"),  # the Modified Ashworth alternative is still open
+        ([ashworth(2, "2025-09-01")], "not-met"),
+        # on one date either scale meeting its own bar meets 2.b (the policy's "or"; AMB-14 (b))
+        ([ashworth(2, "2025-09-01"), coded_assessment("modified-ashworth-score", "2", "2025-09-01")], "met"),
+        # on different dates the most recent baseline decides
+        (
+            [ashworth(3, "2025-06-01"), coded_assessment("modified-ashworth-score", "1+", "2025-09-01")],
+            "not-met",
+        ),
+        ([coded_assessment("modified-ashworth-score", "1+", "2025-06-01"), ashworth(3, "2025-09-01")], "met"),
         ([], "not-documented"),
     ],
 )
@@ -318,12 +327,23 @@ def test_ashworth_3_or_modified_ashworth_2(scores: list[dict[str, Any]], expecte
     assert kstatus(scores, "kpwa.spasticity.ashworth-ge3-or-mas2", drugs=(BACLOFEN_IT,)) == expected
 
 
-def test_the_alternative_left_open_says_how_to_document_it() -> None:
-    """Ashworth 2 falls short, the Modified Ashworth alternative is open: its card line and
-    Instructions step carry 2.b's how-to-document, which the alternative does not repeat."""
+def test_a_severity_below_the_bar_is_not_asked_for_on_the_other_scale() -> None:
+    """Ashworth 2 falls short of 2.b: the card says so with the score and asks for no Modified Ashworth
+    score in its place (a recorded shortfall is not undocumented, contract §3)."""
     d = kaiser([ashworth(2, "2025-09-01")], drugs=(BACLOFEN_IT,))
-    open_item = next(i for i in items.missing(d) if i.label == "2.b Modified Ashworth >= 2")
-    assert open_item.todo is not None and "Modified Ashworth scale" in open_item.todo
+    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2").endswith("2 (needs at least 3)")
+    assert not [i for i in items.missing(d) if "Ashworth" in i.label]
+
+
+def test_the_severity_not_recorded_says_how_to_document_either_scale() -> None:
+    """With no score on either scale, 2.b's Instructions step names both."""
+    d = kaiser([], drugs=(BACLOFEN_IT,))
+    open_item = next(i for i in items.missing(d) if i.label == "2.b Ashworth >= 3 or Modified Ashworth >= 2")
+    assert (
+        open_item.todo is not None
+        and "Modified Ashworth" in open_item.todo
+        and "Ashworth scale" in open_item.todo
+    )
 
 
 @pytest.mark.parametrize("order", [1, -1])
@@ -333,8 +353,8 @@ def test_the_baseline_average_ashworth_of_per_muscle_scores_is_their_average(ord
     F2 C: elbow flexors 2 and hamstrings 3 were judged on whichever came first)."""
     exam = [muscle_ashworth(2, "2025-09-01", "elbow flexors"), muscle_ashworth(3, "2025-09-01", "hamstrings")]
     d = kaiser(exam[::order], drugs=(BACLOFEN_IT,))
-    assert statuses(d)["kpwa.spasticity.ashworth-ge3-or-mas2.ashworth"] == "not-met"
-    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2.ashworth").endswith(
+    assert statuses(d)["kpwa.spasticity.ashworth-ge3-or-mas2"] == "not-met"
+    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2").endswith(
         "2.5 (average of 2, 3) (needs at least 3)"
     )
 
@@ -373,7 +393,7 @@ def on_the_pump(pump: dict[str, Any], *baseline: dict[str, Any]) -> Determinatio
     return kaiser(chart, order=service_request("62362"), drugs=())
 
 
-SEVERITY = ("kpwa.spasticity.ashworth-ge3-or-mas2.ashworth", "kpwa.spasticity.spasm-freq-ge2")
+SEVERITY = ("kpwa.spasticity.ashworth-ge3-or-mas2", "kpwa.spasticity.spasm-freq-ge2")
 PUMPS = {
     "device": device({"text": "SynchroMed II implantable infusion pump"}),
     "implant": procedure("62362", "2019-06-15T09:00:00Z"),
@@ -399,7 +419,7 @@ def test_the_baseline_from_before_the_pump_decides() -> None:
     before = (ashworth(4, "2019-04-01"), assessment("spasm-frequency-score", "2019-04-01", valueInteger=3))
     d = on_the_pump(PUMPS["device"], *before)
     assert [statuses(d)[c] for c in SEVERITY] == ["met", "met"]
-    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2.ashworth").endswith("4 (needs at least 3)")
+    assert card_line(d, "kpwa.spasticity.ashworth-ge3-or-mas2").endswith("4 (needs at least 3)")
 
 
 def test_a_pump_no_record_dates_leaves_no_score_as_baseline() -> None:

@@ -178,6 +178,17 @@ def mutate_geha(root: Path, edit) -> None:  # type: ignore[no-untyped-def]
             ),
             "forms.1 (geha.",
         ),
+        (lambda raw: raw["criteria"][5].update(same_day="either"), "'forms' is a dependency of 'same_day'"),
+        (
+            lambda raw: raw["criteria"][5].update(
+                forms=[
+                    raw["criteria"][5].pop("test"),
+                    {"type": "assessment", "code": "psych-clearance", "met": [True]},
+                ],
+                same_day="both",
+            ),
+            "same_day: 'both' is not one of ['either']",
+        ),
     ],
 )
 def test_broken_policy_names_file_line_and_reason(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
