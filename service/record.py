@@ -152,12 +152,20 @@ class PatientRecord:
         """Why `kind` is not wholly available to a reader of `codes` (the assessment codes it reads;
         None: a reader of any), or None when it is: the whole kind could not be read (`unavailable`),
         or records of it read by one of those codes were left out (`unavailable_codes`)."""
+        return next(iter(self.unread_by_reason(kind, codes)), None)
+
+    def unread_by_reason(self, kind: str, codes: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """`unread`, each reason with the codes among `codes` (None: any) whose records it left out, so
+        that a card can name the assessments whose answers it could not read; () for a reason the
+        whole kind could not be read. Empty when the kind is wholly available to that reader."""
         if kind in self.unavailable:
-            return self.unavailable[kind]
-        by_code = self.unavailable_codes.get(kind)
-        if not by_code:
-            return None
-        return next((by_code[c] for c in (by_code if codes is None else codes) if c in by_code), None)
+            return {self.unavailable[kind]: ()}
+        by_code = self.unavailable_codes.get(kind) or {}
+        found: dict[str, tuple[str, ...]] = {}
+        for code in dict.fromkeys(by_code if codes is None else codes):
+            if code in by_code:
+                found[by_code[code]] = (*found.get(by_code[code], ()), code)
+        return found
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""

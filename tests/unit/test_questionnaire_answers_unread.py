@@ -79,8 +79,8 @@ def test_an_answer_left_out_for_a_modifier_makes_what_it_could_record_could_not_
         == "GEHA: 62362, 62350, E0783 could not be checked — records in the chart could not be read"
     )
     assert (
-        "questionnaire answers were not available (1 record(s) carry a modifier"
-        in answer["cards"][0]["detail"]
+        "questionnaire answers to “patient accepts the procedure” were not available (1 record(s) carry a"
+        " modifier" in answer["cards"][0]["detail"]
     )
 
 
@@ -108,6 +108,48 @@ def test_a_response_left_out_for_a_modifier_leaves_unread_only_the_assessments_i
         summary(sign_with_chart([*chart, both])[1])
         == "GEHA: 62362, 62350, E0783 could not be checked — records in the chart could not be read"
     )
+
+
+def test_an_answer_left_out_is_named_by_the_assessments_it_leaves_unread_for_the_criterion() -> None:
+    """A response left out for a modifier is named by the assessments it answers that the criterion
+    reads, as a card names them (contract §5's displays), so that the clinician knows which answers to
+    look at: a response answering the acceptance and the side effects leaves the acceptance unread
+    (the side effects' Observation settles theirs); the clearance's words name the clearance; a
+    spasticity trial naming no scale names the scale the response answers, not every scale."""
+    chart = without_codes(meeting_chart(), ACCEPTANCE)
+    both = answered(ACCEPTANCE, modified=True, valueBoolean=True)
+    both["item"].append(
+        {"linkId": "it-trial-side-effects", "answer": [{"valueCoding": {"system": ASSESS, "code": "none"}}]}
+    )
+    detail = sign_with_chart([*chart, both])[1]["cards"][0]["detail"]
+    assert (
+        "the EHR's questionnaire answers to “patient accepts the procedure” were not available (1 record(s)"
+        in detail
+    )
+    assert "side effects of the trial" not in detail
+    recent = condition(ICD, "R45.851", "2026-10-01")
+    clearance = answered("psych-clearance", modified=True, valueBoolean=True)
+    assert finding_of(determine([recent, clearance]), "geha.ci.psych-instability") == (
+        "documented; whether it was cleared could not be checked: the EHR's questionnaire answers to"
+        " “psychological evaluation done and patient cleared” were not available (1 record(s) carry a"
+        " modifier extension this service does not understand)"
+    )
+    from tests.policy_charts import BACLOFEN_IT, kaiser
+    from tests.policy_charts import kpwa_spasticity_chart as spasticity_chart
+
+    chart = without_codes(spasticity_chart(), "it-trial-scale-reduction", "it-trial-response-duration-h")
+    scores = answered("modified-ashworth-score", modified=True, valueCoding={"system": ASSESS, "code": "1"})
+    assert finding_of(kaiser([*chart, scores], drugs=(BACLOFEN_IT,)), "kpwa.spasticity.trial-2pt-4h") == (
+        "could not be checked: the EHR's questionnaire answers to “Modified Ashworth scale” were not"
+        " available (1 record(s) carry a modifier extension this service does not understand)"
+    )
+
+
+def test_answers_left_out_for_the_whole_kind_name_no_assessment() -> None:
+    """A failed search leaves every answer unread: the card names the chart part alone."""
+    chart = without_codes(meeting_chart(), ACCEPTANCE)
+    _, unread = sign_with_chart(chart, failing=("QuestionnaireResponse",))
+    assert "the EHR's questionnaire answers were not available (HTTP 503)" in unread["cards"][0]["detail"]
 
 
 def test_a_clearance_is_unread_only_while_a_response_left_out_answers_it() -> None:

@@ -148,13 +148,23 @@ def could_not_check(
     knows it ("the EHR's problem list and medication orders were not available (…)")."""
     if not ctx.record.unavailable and not ctx.record.unavailable_codes:
         return None
-    by_reason: dict[str, list[str]] = {}
+    by_reason: dict[str, list[tuple[str, str]]] = {}  # why → (chart part, the assessments it names)
     for t in dict.fromkeys(types):
-        if (reason := ctx.record.unread(t, codes)) is not None:
-            by_reason.setdefault(reason, []).append(CHART_PARTS.get(t, t))
+        for reason, left in ctx.record.unread_by_reason(t, codes).items():
+            by_reason.setdefault(reason, []).append((CHART_PARTS.get(t, t), _answers_to(ctx, left)))
     if not by_reason:
         return None
     parts = "; ".join(
-        f"{listing(words)} {_verb(words)} not available ({reason})" for reason, words in by_reason.items()
+        f"{listing([part + to for part, to in named])} {_verb([part for part, _ in named])} not available "
+        f"({reason})"
+        for reason, named in by_reason.items()
     )
     return f"{UNCHECKED_PREFIX}the EHR's {parts}"
+
+
+def _answers_to(ctx: EvaluationContext, codes: tuple[str, ...]) -> str:
+    """The assessments a part of the chart left out only for some codes is named by, as cards name
+    them (' to “Modified Ashworth scale”'); nothing for a part left out whole."""
+    if not codes:
+        return ""
+    return " to " + listing([f"“{ctx.terminology.assessment_name(code)}”" for code in codes])
