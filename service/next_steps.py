@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from service.codes import Code, codings
+from service.codes import Code
 from service.engine.model import CriterionResult, Determination, Status
 from service.fhir.queries import OPEN_TRIAL_STATUSES, TRIAL_ORDER_KEYS
 from service.fhirdates import parse_datetime, period_after, precision
-from service.orders import OrderCodeTable
+from service.orders import DeviceFetcher, DraftOrders, OrderCodeTable, order_codings
 from service.policy import Policy
 from service.record import PatientRecord
+from service.references import chart_lookup
 
 TRIAL_TEST_TYPES = frozenset({"trial-relief", "scale-trial-response"})
 
 
 NOT_ORDERS = frozenset({"proposal", "plan", "directive"})  # request intents that order nothing
-ORDER_CODE = {"ServiceRequest": "code", "DeviceRequest": "codeCodeableConcept"}  # what `code=` searches
+NO_DRAFTS = DraftOrders({})  # a chart's order names none of the call's drafts
 
 
 @dataclass(frozen=True)
@@ -39,25 +40,36 @@ class TrialOrder:
     code: Code
 
 
-def trial_code(order: Mapping[str, Any], codes: OrderCodeTable) -> Code | None:
-    """The coding of an order (a ServiceRequest's `code`, a DeviceRequest's `codeCodeableConcept`) that
-    the order-code table calls a trial (`codes.kind_of`): the first such; None when none is. The one
-    place that tells which of an order's codings is its trial code: an order coded SNOMED first and
-    CPT 62323 second is a trial by 62323, and is named so (session review s18 R-3)."""
-    field = ORDER_CODE.get(str(order.get("resourceType")), "code")
-    return next((c for c in codings(order.get(field)) if codes.kind_of(c) == "trial"), None)
+def trial_code(
+    order: Mapping[str, Any], codes: OrderCodeTable, device: DeviceFetcher | None = None
+) -> Code | None:
+    """The coding of an order that the order-code table calls a trial (`codes.kind_of`): the first
+    such; None when none is. The one place that tells which of an order's codings is its trial code:
+    an order coded SNOMED first and CPT 62323 second is a trial by 62323, and is named so (session
+    review s18 R-3). Its codings are read where a draft order's are (`orders.order_codings`, contract
+    §2): a ServiceRequest's `code`, a DeviceRequest's `codeCodeableConcept` or else the `type` of the
+    Device its `codeReference` names, contained in it or given by `device` (the chart's; never read
+    from a server)."""
+    return next((c for _, c in order_codings(order, NO_DRAFTS, device) if codes.kind_of(c) == "trial"), None)
 
 
 def trials_ordered(
-    resources: Mapping[str, Iterable[Mapping[str, Any]]], codes: OrderCodeTable, today: date
+    resources: Mapping[str, Iterable[Mapping[str, Any]]],
+    codes: OrderCodeTable,
+    today: date,
+    server: str | None = None,
 ) -> tuple[TrialOrder, ...]:
     """The trials already ordered among the patient's gathered orders (`openTrialOrders`, a ServiceRequest;
     `openTrialDeviceOrders`, a DeviceRequest such as C2626's temporary pump): open (active or on-hold;
     not done, revoked or entered in error, nor an unsigned draft), an order (not a proposal or a plan),
     not one saying the trial is not to be done (`doNotPerform`), coded with a trial code (review2 N-4),
     and not left behind: written or planned within `codes.trial_ordered_days` of `today` (an order
-    giving no date counts). Checked here again: a server may ignore a search parameter."""
+    giving no date counts). Checked here again: a server may ignore a search parameter, and the device
+    orders are searched of any code (queries.py `trial_order_templates`). A device order coded by its
+    Device is read by the Device as the chart holds it (read from the call's FHIR `server`; one written
+    as another server's URL is none of it, service/references.py)."""
     since = today - timedelta(days=codes.trial_ordered_days)
+    device = chart_lookup(resources.get("Device", ()), server)
     return tuple(
         TrialOrder(r, code)
         for rtype in TRIAL_ORDER_KEYS.values()
@@ -66,7 +78,7 @@ def trials_ordered(
         and r.get("status") in OPEN_TRIAL_STATUSES
         and r.get("intent") not in NOT_ORDERS
         and r.get("doNotPerform") is not True
-        and (code := trial_code(r, codes)) is not None
+        and (code := trial_code(r, codes, device)) is not None
         and ((latest := last_day(r)) is None or latest >= since)
     )
 

@@ -422,7 +422,7 @@ def decide(
     )
     if selected.isdisjoint(pump_refs) and selected.isdisjoint(episode_orders):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # a drug the payer judges apart
-    ordered = trials_ordered(data.resources, catalog.order_codes, today)
+    ordered = trials_ordered(data.resources, catalog.order_codes, today, server)
     trial_missing = tuple(
         (d, criteria)
         for d in determinations

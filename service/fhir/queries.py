@@ -108,9 +108,10 @@ def clinical_templates(
 
 
 # The order hooks' searches of the trials already ordered (service/next_steps.py): the patient's open
-# (active or on-hold) orders of a trial code, of the kinds a draft order is recognised from
-# (service/orders.py ORDER_TYPES: a procedure ServiceRequest, a device DeviceRequest, contract §2), each
-# code in every system spelling the contract accepts (§1: two for CPT, four for HCPCS).
+# (active or on-hold) orders, of the kinds a draft order is recognised from (service/orders.py
+# ORDER_TYPES: a procedure ServiceRequest, a device DeviceRequest, contract §2); the procedure orders
+# of a trial code, each code in every system spelling the contract accepts (§1: two for CPT, four for
+# HCPCS), the device orders of any (`trial_order_templates`).
 OPEN_TRIAL_ORDERS = "openTrialOrders"
 OPEN_TRIAL_DEVICE_ORDERS = "openTrialDeviceOrders"
 TRIAL_ORDER_KEYS = {OPEN_TRIAL_ORDERS: "ServiceRequest", OPEN_TRIAL_DEVICE_ORDERS: "DeviceRequest"}
@@ -119,11 +120,13 @@ OPEN_TRIAL_STATUSES = ("active", "on-hold")
 
 def trial_order_templates(trial_codes: Iterable[Code]) -> dict[str, str]:
     """The prefetch templates of the patient's open trial orders (key → template), one per order kind,
-    narrowed to the `trial_codes` (CPT and HCPCS) as the Observation searches are to the codes the
-    policies read; none without trial codes. Declared by the services whose user places the order
-    (service/registry.py) and searched only when the call orders an implant without a trial
-    (`DataGatherer.gather`). A DeviceRequest's `code` search reads `codeCodeableConcept`: one coded
-    by a `codeReference` to a Device is not found."""
+    the procedure orders narrowed to the `trial_codes` (CPT and HCPCS) as the Observation searches are
+    to the codes the policies read; none without trial codes. Declared by the services whose user
+    places the order (service/registry.py) and searched only when the call orders an implant without
+    a trial (`DataGatherer.gather`). The device orders are not narrowed: R4's DeviceRequest `code` search
+    parameter reads `codeCodeableConcept` alone, and contract §2 codes a device order by a
+    `codeReference` to a Device too (a patient has few open device orders; their trial code is checked
+    by service/next_steps.py `trials_ordered`)."""
     codes = sorted({(code.system, code.code) for code in trial_codes})
     if not codes:
         return {}
@@ -135,9 +138,11 @@ def trial_order_templates(trial_codes: Iterable[Code]) -> dict[str, str]:
         for of, code in codes
         if of == system
     )
-    statuses = ",".join(OPEN_TRIAL_STATUSES)
-    search = f"patient={PATIENT}&status={statuses}&code={quote(tokens, safe=':/|,-')}"
-    return {key: f"{resource_type}?{search}" for key, resource_type in TRIAL_ORDER_KEYS.items()}
+    open_orders = f"patient={PATIENT}&status={','.join(OPEN_TRIAL_STATUSES)}"
+    return {
+        OPEN_TRIAL_ORDERS: f"ServiceRequest?{open_orders}&code={quote(tokens, safe=':/|,-')}",
+        OPEN_TRIAL_DEVICE_ORDERS: f"DeviceRequest?{open_orders}",
+    }
 
 
 def prefetchable_queries(

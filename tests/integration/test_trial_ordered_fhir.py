@@ -1,7 +1,8 @@
 """The trials already ordered, read from the real FHIR server (sekmet-fhir) by the two searches the
 order hooks declare (`openTrialOrders`, `openTrialDeviceOrders`): an open C2626 DeviceRequest (the
-temporary trial pump, contract §2) withholds the "order the trial" proposal as an open trial
-ServiceRequest does; one written in 2019 and never done does not (review s17 review2 N-4)."""
+temporary trial pump, contract §2, coded in `codeCodeableConcept` or by the patient's Device its
+`codeReference` names) withholds the "order the trial" proposal as an open trial ServiceRequest does;
+one written in 2019 and never done does not (review s17 review2 N-4)."""
 
 from __future__ import annotations
 
@@ -27,18 +28,37 @@ def _renamed(value: Any, patient_id: str) -> Any:
     return json.loads(json.dumps(value).replace(BASE, patient_id))
 
 
-def _order(patient_id: str, resource_type: str, system: str, code: str, authored: str) -> dict[str, Any]:
-    element = "code" if resource_type == "ServiceRequest" else "codeCodeableConcept"
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
+    url = f"{resource['resourceType']}/{resource['id']}"
+    return {"resource": resource, "request": {"method": "PUT", "url": url}}
+
+
+def _order(
+    patient_id: str, resource_type: str, system: str, code: str, authored: str
+) -> list[dict[str, Any]]:
+    """The open order's transaction entries: a `DeviceRequest:device` one is coded by its Device
+    (`codeReference`, contract §2), the patient's, which the entries hold too (inactive: not in use)."""
+    concept = {"coding": [{"system": system, "code": code}]}
     resource = {
-        "resourceType": resource_type,
+        "resourceType": resource_type.partition(":")[0],
         "id": f"{patient_id}-trial",
         "status": "active",
         "intent": "order",
         "subject": {"reference": f"Patient/{patient_id}"},
-        element: {"coding": [{"system": system, "code": code}]},
         "authoredOn": authored,
     }
-    return {"resource": resource, "request": {"method": "PUT", "url": f"{resource_type}/{resource['id']}"}}
+    if resource_type == "ServiceRequest":
+        return [_entry({**resource, "code": concept})]
+    if resource_type == "DeviceRequest":
+        return [_entry({**resource, "codeCodeableConcept": concept})]
+    device = {
+        "resourceType": "Device",
+        "id": f"{patient_id}-pump",
+        "status": "inactive",
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "type": concept,
+    }
+    return [_entry({**resource, "codeReference": {"reference": f"Device/{device['id']}"}}), _entry(device)]
 
 
 def _days_ago(days: int) -> str:
@@ -50,9 +70,10 @@ def _days_ago(days: int) -> str:
     [
         ("trial-ordered-sr", "ServiceRequest", CPT, "62323", _days_ago(6), False),
         ("trial-ordered-device", "DeviceRequest", HCPCS, "C2626", _days_ago(6), False),
+        ("trial-ordered-device-ref", "DeviceRequest:device", HCPCS, "C2626", _days_ago(6), False),
         ("trial-ordered-2019", "ServiceRequest", CPT, "62323", "2019-02-01", True),
     ],
-    ids=["service-request", "device-request", "left-behind-since-2019"],
+    ids=["service-request", "device-request", "device-request-coded-by-its-device", "left-behind-since-2019"],
 )
 def test_the_trials_already_ordered_are_read_from_the_fhir_server(
     fhir_server: LocalFhirServer,
@@ -67,7 +88,7 @@ def test_the_trials_already_ordered_are_read_from_the_fhir_server(
     chart = _renamed(
         json.loads(next(p for p in patient_files() if p.stem == BASE).read_text("utf-8")), patient_id
     )
-    chart["entry"].append(_order(patient_id, resource_type, system, code, authored))
+    chart["entry"] += _order(patient_id, resource_type, system, code, authored)
     fhir_server.load(chart)
     body = _renamed(pointed_at(f"order-select-62362-{BASE}", fhir_server.base_url), patient_id)
     response = live_service.call(body)

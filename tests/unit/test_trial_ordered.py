@@ -30,6 +30,7 @@ from tests.builders import catalog as compiled_catalog
 from tests.calls import sample, sign_with_chart
 from tests.catalog_support import copy_policies, edit_yaml
 from tests.support import (
+    FHIR_SERVER,
     RecordingFactory,
     RecordingFhirClient,
     open_settings,
@@ -72,6 +73,33 @@ def _trial_device_order(status: str = "active", code: str = "C2626") -> dict[str
         "codeCodeableConcept": {"coding": [{"system": HCPCS_SYSTEMS[0], "code": code}]},
         "authoredOn": _days_from_today(-6),
     }
+
+
+def _trial_pump(device_id: str = "trial-pump") -> dict[str, Any]:
+    """The temporary trial pump a DeviceRequest may be coded by (contract §2: a `Device` whose `type`
+    carries the code), not yet in use (inactive: no device in place for the record)."""
+    return {
+        "resourceType": "Device",
+        "id": device_id,
+        "status": "inactive",
+        "type": {"coding": [{"system": HCPCS_SYSTEMS[2], "code": "C2626"}]},
+    }
+
+
+def _trial_device_order_by_reference(reference: str, contained: bool = False) -> dict[str, Any]:
+    """A trial ordered as a device coded only by `codeReference` (contract §2; FHIR R4
+    `DeviceRequest.code[x]`: Reference(Device)), to the Device the reference names."""
+    order = {
+        "resourceType": "DeviceRequest",
+        "id": "dr-by-reference",
+        "status": "active",
+        "intent": "order",
+        "codeReference": {"reference": reference},
+        "authoredOn": _days_from_today(-6),
+    }
+    if contained:
+        order["contained"] = [_trial_pump(reference.removeprefix("#"))]
+    return order
 
 
 def _snomed_first() -> dict[str, Any]:
@@ -199,8 +227,7 @@ def test_discovery_declares_the_open_trial_orders_for_the_hooks_that_place_order
     devices = {s["hook"] for s in services if OPEN_TRIAL_DEVICE_ORDERS in s["prefetch"]}
     assert devices == declaring
     template = next(s for s in services if s["hook"] == "order-sign")["prefetch"][OPEN_TRIAL_DEVICE_ORDERS]
-    assert template.startswith("DeviceRequest?patient={{context.patientId}}&status=active,on-hold&code=")
-    assert f"{HCPCS_SYSTEMS[0]}|C2626" in template
+    assert template == "DeviceRequest?patient={{context.patientId}}&status=active,on-hold"  # of any code
 
 
 # --------------------------------------------------------------------------- review s17 review2 N-4
@@ -287,13 +314,64 @@ def test_a_device_order_of_another_code_is_no_trial_ordered() -> None:
     assert len(_proposals(response["cards"])) == 1
 
 
-def test_both_searches_ask_for_every_trial_code_of_the_table() -> None:
+def test_the_procedure_search_asks_for_every_trial_code_of_the_table() -> None:
     """The HCPCS trial codes (C2626, J0476) in the four HCPCS systems of contract §1, as the draft
-    orders are recognised (policies/order-codes.yaml `kinds: trial`), on both order kinds."""
+    orders are recognised (policies/order-codes.yaml `kinds: trial`). The device orders are searched of
+    any code (`test_the_device_orders_are_searched_whatever_they_are_coded_by`)."""
     [(_, services)] = _searches(sign_body())
+    codes = services["code"].split(",")
+    assert {f"{system}|{code}" for system in HCPCS_SYSTEMS for code in ("C2626", "J0476")} <= set(codes)
+    assert "http://www.ama-assn.org/go/cpt|62323" in codes
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [
+        [_trial_device_order_by_reference("#pump", contained=True)],
+        [_trial_device_order_by_reference("Device/trial-pump"), _trial_pump()],
+        [_trial_device_order_by_reference(f"{FHIR_SERVER}/Device/trial-pump"), _trial_pump()],
+    ],
+    ids=["contained", "in-the-chart", "the-call-server-url"],
+)
+def test_a_trial_device_order_coded_by_its_device_is_a_trial_ordered(chart: list[dict[str, Any]]) -> None:
+    """Contract §2: a device order's code is in `codeCodeableConcept`, or in the `type` of the Device
+    its `codeReference` names. An open C2626 order coded by its Device (contained in the order, or among
+    the patient's Devices, named however the call's server writes it) was not found, and a second trial
+    was proposed. The step names the order by the code its Device carries."""
+    _, response = sign_with_chart([*NO_TRIAL, *chart])
+    assert _proposals(response["cards"]) == []
+    written = human_date(date.fromisoformat(chart[0]["authoredOn"]))
+    [decision] = cards_of(response["cards"])
+    assert f"Trial already ordered (C2626, {written}): once done" in decision["detail"]
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [
+        [_trial_device_order_by_reference("https://other.example/fhir/Device/trial-pump"), _trial_pump()],
+        [_trial_device_order_by_reference("Device/elsewhere"), _trial_pump()],
+        [
+            _trial_device_order_by_reference("DeviceDefinition/trial-pump"),
+            {**_trial_pump(), "resourceType": "DeviceDefinition"},
+        ],
+    ],
+    ids=["another-server", "not-in-the-chart", "device-definition"],
+)
+def test_a_device_order_whose_device_the_chart_does_not_hold_is_no_trial_ordered(
+    chart: list[dict[str, Any]],
+) -> None:
+    """The Device is read only where the chart holds it: one named by another server's URL is that
+    server's (never followed), one the chart lacks is not read from anywhere, and a DeviceDefinition is
+    no Device (contract §2 and R4 `DeviceRequest.codeReference`: Reference(Device)). The proposal
+    stands."""
+    _, response = sign_with_chart([*NO_TRIAL, *chart])
+    assert len(_proposals(response["cards"])) == 1
+
+
+def test_the_device_orders_are_searched_whatever_they_are_coded_by() -> None:
+    """FHIR R4's DeviceRequest `code` search parameter reads `codeCodeableConcept` only: a search
+    narrowed by it never returns an order coded by its Device (`codeReference`, contract §2). The
+    device orders are searched open, of any code, and their trial code is checked here (next_steps.py
+    `trials_ordered`); the procedure orders stay narrowed by the trial codes."""
     [(_, devices)] = _searches(sign_body(), "DeviceRequest")
-    assert devices["status"] == "active,on-hold"
-    for params in (services, devices):
-        codes = params["code"].split(",")
-        assert {f"{system}|{code}" for system in HCPCS_SYSTEMS for code in ("C2626", "J0476")} <= set(codes)
-        assert "http://www.ama-assn.org/go/cpt|62323" in codes
+    assert devices == {"patient": devices["patient"], "status": "active,on-hold"}
