@@ -8,7 +8,7 @@ so an alias is handled in exactly one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +145,21 @@ def neuraxial_route(route: Any) -> bool:
     if any(code.system == SNOMED for code in codes):
         return False
     return says_neuraxial(concept_text(route))
+
+
+def neuraxial_order(resource: Mapping[str, Any], drug_text: str) -> bool | None:
+    """Whether a drug order (or statement) gives its drug intrathecally or epidurally, the one reading
+    of contract §2's "intrathecal or epidural MedicationRequest": the pump's drug (service/infusates.py),
+    and for the record a pump or trial drug, never a systemic drug trial (service/record.py). The routes
+    it is given by decide, where it says one (`neuraxial_route`: True when one is intrathecal or
+    epidural, False when all are others, oral or intravenous); else its drug's own words (`drug_text`:
+    "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for intrathecal trial":
+    True); None when neither says."""
+    routes = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
+    said = [route for route in routes if list(codings(route)) or concept_text(route).strip()]
+    if said:
+        return any(neuraxial_route(route) for route in said)
+    return True if says_neuraxial(drug_text) else None
 
 
 def says_neuraxial(text: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.codes import RXNORM, Code, codings, concept_text, neuraxial_route
+from service.codes import RXNORM, Code, codings, concept_text, neuraxial_order
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
 from service.record import MODIFIED, left_out
@@ -59,32 +59,25 @@ class PumpDrugs:
         return {PUMP_DRUG: "; ".join(reasons)} if reasons else {}
 
 
-def _neuraxial(resource: Mapping[str, Any]) -> bool:
-    """A drug order given intrathecally or epidurally, by one of its dosages' routes."""
-    return any(neuraxial_route(dosage.get("route")) for dosage in dicts(resource.get("dosageInstruction")))
+def _neuraxial(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> bool | None:
+    """Whether a drug order gives its drug intrathecally or epidurally, read as the record reads it
+    (`codes.neuraxial_order`: by the routes it says, else its drug's words; None when neither says)."""
+    return neuraxial_order(resource, concept_text(medication_concept(resource, resolve)))
 
 
-def _could_be_the_pumps(resource: Mapping[str, Any]) -> bool:
-    """Whether a chart drug order a pump order names (`reasonReference`) could be the pump's drug: active,
-    as the chart's current pump drug is (a stopped or completed order is not what the pump is to
-    deliver), and given intrathecally or epidurally, or by no route it says; a route present and not
-    neuraxial (oral, intravenous) says it is another drug: the failed oral opioid a pump order names as
-    its reason (session review s18 R-6)."""
-    if resource.get("status") != "active":
-        return False
-    routes = [d.get("route") for d in dicts(resource.get("dosageInstruction")) if _said(d.get("route"))]
-    return not routes or any(neuraxial_route(route) for route in routes)
-
-
-def _said(route: Any) -> bool:
-    """A route that says something: a coding or words (an empty one is no route)."""
-    return bool(list(codings(route)) or concept_text(route).strip())
+def _could_be_the_pumps(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> bool:
+    """Whether a drug order a pump order names (`reasonReference`) could be the pump's drug, the call's
+    or the chart's alike: given intrathecally or epidurally, or by no route it says; a route present
+    and not neuraxial (oral, intravenous) says it is another drug: the failed oral opioid a pump order
+    names as its reason (session review s18 R-6)."""
+    return _neuraxial(resource, resolve) is not False
 
 
 def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Infusate:
     concept = medication_concept(resource, resolve)
     codes = tuple(c for c in codings(concept) if c.system == RXNORM)
-    return Infusate(reference_of(resource), codes, concept_text(concept), _neuraxial(resource))
+    text = concept_text(concept)
+    return Infusate(reference_of(resource), codes, text, neuraxial_order(resource, text) is True)
 
 
 @dataclass(frozen=True)
@@ -101,12 +94,18 @@ def _one_of(resource: Mapping[str, Any], resources: Iterable[Mapping[str, Any]])
     return any(resource is other for other in resources)
 
 
-def _named(orders: list[PumpOrder], drafts: DraftOrders, chart_orders: Callable[[Any], Any]) -> _Named:
-    """The resources the pump orders' `reasonReference`s name: among the draft orders, else among the
-    chart's MedicationRequests (`chart_orders`: those gathered, by reference; none is read one by one),
-    one that could be the pump's drug (`_could_be_the_pumps`: active, and by no route but a neuraxial
-    one; a drug order the record reads as history, stopped or oral, is named as the pump's reason, not
-    its drug)."""
+def _named(
+    orders: list[PumpOrder],
+    drafts: DraftOrders,
+    chart_orders: Callable[[Any], Any],
+    resolve: Callable[[str], Any],
+) -> _Named:
+    """The drug orders the pump orders' `reasonReference`s name that could be the pump's drug
+    (`_could_be_the_pumps`: by no route but a neuraxial one; a drug order given orally is named as the
+    pump's reason, not its drug): among the draft orders, else among the chart's MedicationRequests
+    (`chart_orders`: those gathered, by reference; none is read one by one), there only an active one,
+    as the chart's current pump drug is (one the record reads as history, stopped or completed, is not
+    what the pump is to deliver)."""
     drafted: list[Mapping[str, Any]] = []
     charted: list[Mapping[str, Any]] = []
     for order in orders:
@@ -114,8 +113,12 @@ def _named(orders: list[PumpOrder], drafts: DraftOrders, chart_orders: Callable[
             if not ref:
                 continue
             if (draft := drafts.get(ref)) is not None:
-                drafted.append(draft)
-            elif (found := chart_orders(ref)) is not None and _could_be_the_pumps(found):
+                drafted += [draft] if _could_be_the_pumps(draft, resolve) else []
+            elif (
+                (found := chart_orders(ref)) is not None
+                and found.get("status") == "active"
+                and _could_be_the_pumps(found, resolve)
+            ):
                 charted += [] if _one_of(found, charted) else [found]
     return _Named(tuple(drafted), tuple(charted))
 
@@ -127,9 +130,9 @@ def _ordered_infusates(
     resolve: Callable[[str], Any],
     named: _Named,
 ) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
-    """Draft MedicationRequests given intrathecally or epidurally (by route code, or the route's
-    words), those a pump order names in `reasonReference` (`named`: drafted, whatever their route,
-    else the chart's that could be the pump's), drugs a pump order names in `orderDetail` (an RxNorm
+    """Draft MedicationRequests given intrathecally or epidurally (`_neuraxial`: by their routes, else
+    their drug's words), those a pump order names in `reasonReference` (`named`: drafted or the chart's,
+    those that could be the pump's), drugs a pump order names in `orderDetail` (an RxNorm
     code, or a known ingredient in its text: "40 mL reservoir" names no drug), and the drug a pump
     order's code names (J0476, the baclofen of a trial). An oral drug drafted beside a pump order is
     not the pump's. Each with the drug order it is read from (None: read from the pump order)."""
@@ -137,7 +140,7 @@ def _ordered_infusates(
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":
             continue
-        if not _neuraxial(resource) and not _one_of(resource, named.drafted):
+        if _neuraxial(resource, resolve) is not True and not _one_of(resource, named.drafted):
             continue
         result.append((_infusate(resource, resolve), resource))
     result += [(_infusate(resource, resolve), resource) for resource in named.charted]
@@ -161,7 +164,9 @@ def _chart_infusates(
     return [
         (_infusate(resource, resolve), resource)
         for resource in chart.get("MedicationRequest", ())
-        if isinstance(resource, dict) and resource.get("status") == "active" and _neuraxial(resource)
+        if isinstance(resource, dict)
+        and resource.get("status") == "active"
+        and _neuraxial(resource, resolve) is True
     ]
 
 
@@ -187,7 +192,7 @@ def infusates(
     chart = chart or {}
     resolve = drug_resolver(drafts, chart, server)
     orders = list(orders)
-    named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server))
+    named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server), resolve)
     ordered = _ordered_infusates(drafts, orders, finder, resolve, named)
     if ordered:  # the call's drug orders as the call's (`modified`), the chart's as the chart's
 

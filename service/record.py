@@ -23,8 +23,7 @@ from service.codes import (
     codings,
     concept_text,
     first_display,
-    neuraxial_route,
-    says_neuraxial,
+    neuraxial_order,
 )
 from service.facts import (
     AllergyFact,
@@ -235,12 +234,6 @@ def _route_text(dosages: list[dict[str, Any]]) -> str:
     return " | ".join(p for p in (concept_text(d.get("route")) for d in dosages) if p)
 
 
-def _neuraxial(dosages: list[dict[str, Any]], drug_text: str) -> bool:
-    """Given intrathecally or epidurally (by a route of its `dosages`, or the drug's own name): a pump
-    or trial drug, not a systemic drug trial."""
-    return any(neuraxial_route(d.get("route")) for d in dosages) or says_neuraxial(drug_text)
-
-
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
 DrugReader = tuple["CodesOf", Named]
 
@@ -274,7 +267,7 @@ def _medication_fact(
         route_text=route_text,
         route_codes=tuple(c for d in dosages for c in codes_of(d.get("route"))),
         ingredients=named(text, codes),
-        neuraxial=_neuraxial(dosages, text),
+        neuraxial=neuraxial_order(resource, text) is True,  # a pump or trial drug, not a systemic one
         end_assumed=end_assumed,
     )
 

@@ -35,6 +35,7 @@ from tests.support import assertion_of
 MORPHINE_J2274 = "Injection, morphine sulfate, preservative-free"
 BACLOFEN_J0476 = "Injection, baclofen, 50 mcg for intrathecal trial"
 INTRATHECAL = "72607000"
+INTRAVENOUS = "47625008"
 
 
 def coded_drug(code: str, display: str, route: str | None = None, rid: str = "mr-j") -> dict[str, Any]:
@@ -111,16 +112,30 @@ def test_the_refill_drug_without_a_route_is_still_not_the_pumps_drug() -> None:
 
 
 def test_a_drug_coded_for_a_judged_order_is_not_joined_to_it() -> None:
-    """A J0476 baclofen trial dose with no route beside a 62322 trial GEHA judges (meets): the trial's
-    "covered" speaks for criteria read without this drug, so the drug keeps "no rules here" and the
-    trial's card does not name it. A guard: as before the change."""
+    """A J0476 baclofen trial dose given by another route (not the pump's drug) beside a 62322 trial
+    GEHA judges (meets): the trial's "covered" speaks for criteria read without this drug, so the drug
+    keeps "no rules here" and the trial's card does not name it. A guard: as before the change."""
     trial = service_request("62322")
-    answer = answered(trial, coded_drug("J0476", BACLOFEN_J0476))
+    answer = answered(trial, coded_drug("J0476", BACLOFEN_J0476, INTRAVENOUS))
     told = coverage_of(answer)
     assert told[f"ServiceRequest/{trial['id']}"]["covered"] == "covered"
     assert "holds no coverage rules for code J0476" in told["MedicationRequest/mr-j"]["reason"]["text"]
     [decision] = cards_of(answer["cards"])
     assert "J0476" not in decision["summary"] and associated(decision) == [f"ServiceRequest/{trial['id']}"]
+
+
+def test_a_j0476_with_no_route_is_the_trials_drug_by_its_words() -> None:
+    """J0476's own words ("Injection, baclofen, 50 mcg for intrathecal trial") say intrathecal: with no
+    route, the drug order is an intrathecal one, the trial's drug, as the record reads such an order
+    (one definition, codes.neuraxial_order; loose end 3, s19). Before, the call's drug order was read
+    by its route alone and this one was "no rules here" beside a pain trial "covered", though the trial
+    is of baclofen: now the trial is judged with its drug (spasticity, which GEHA does not address)
+    and the drug is a line of it."""
+    trial = service_request("62322")
+    answer = answered(trial, coded_drug("J0476", BACLOFEN_J0476))
+    told = coverage_of(answer)
+    assert told["MedicationRequest/mr-j"] == told[f"ServiceRequest/{trial['id']}"]
+    assert "spasticity (baclofen pumps) is not addressed" in told["MedicationRequest/mr-j"]["reason"]["text"]
 
 
 def test_a_pump_drug_coded_with_its_orders_kind_is_named_on_its_card() -> None:
@@ -193,10 +208,12 @@ def test_the_order_code_a_drug_order_is_billed_with(resource: dict[str, Any], ex
 
 
 def test_order_select_of_a_drug_coded_for_a_judged_order_alone_gets_no_pump_cards() -> None:
-    """A J0476 with no route selected alone beside a 62322 trial GEHA judges: not joined (above), so
-    no card speaks for the unselected trial, as before the change (tests/unit/test_selected_drug.py)."""
+    """A J0476 given by another route selected alone beside a 62322 trial GEHA judges: not joined
+    (above), so no card speaks for the unselected trial, as before the change
+    (tests/unit/test_selected_drug.py)."""
     trial = service_request("62322")
-    body = sign_request(trial, coded_drug("J0476", BACLOFEN_J0476), coverage=payer_coverage("geha"))
+    drug = coded_drug("J0476", BACLOFEN_J0476, INTRAVENOUS)
+    body = sign_request(trial, drug, coverage=payer_coverage("geha"))
     body["hook"] = "order-select"
     body["context"]["selections"] = ["MedicationRequest/mr-j"]
     _, found = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=body)

@@ -16,6 +16,7 @@ from service.catalog import load_catalog
 from service.codes import CPT, HCPCS, RXNORM, Code
 from service.infusates import PUMP_DRUG, Infusate, infusates
 from service.orders import BILLING_OPTIONS_URL, DraftOrders, OrderCodeTable, PumpOrder, recognise
+from service.record import build_record
 from tests.support import CountedItems
 
 CPT_SYSTEMS = ["http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.12"]
@@ -660,14 +661,35 @@ def test_a_drug_for_another_route_is_not_the_infusate(route: dict[str, Any]) -> 
     assert infusates_of(DraftOrders(bundle(medication_request(medication=MORPHINE, route=route)))) == []
 
 
-def test_a_drug_the_pump_order_names_is_the_infusate_whatever_its_route() -> None:
-    drug = medication_request(rid="mr-named", medication=MORPHINE, route=INTRAVENOUS)
+@pytest.mark.parametrize(
+    ("route", "named"),
+    [
+        pytest.param(None, True, id="no-route"),
+        pytest.param({"text": "Intrathecal"}, True, id="intrathecal-words"),
+        pytest.param(INTRAVENOUS, False, id="intravenous"),
+        pytest.param(ORAL, False, id="oral"),
+    ],
+)
+def test_a_draft_drug_the_pump_order_names_could_be_the_pumps_as_a_charts_could(
+    route: dict[str, Any] | None, named: bool
+) -> None:
+    """Contract §2: the pump order's `reasonReference` naming its drug. A drug order it names could be
+    the pump's drug by one definition, whether the call or the chart holds it: given by no route it
+    says, or by a neuraxial one; a route said and not neuraxial says it is another drug (session
+    review s18 R-6, then held for the chart's only: a drafted intravenous morphine the order named was
+    the pump's, a charted one not)."""
+    drug = medication_request(rid="mr-named", medication=MORPHINE, route=route)
     order = service_request(concept(CPT_62362))
     order["reasonReference"] = [{"reference": "MedicationRequest/mr-named"}]
     drafts = DraftOrders(bundle(order, drug))
     pump = recognise(order, drafts, load_catalog().order_codes)
     assert pump is not None
-    assert [i.reference for i in infusates_of(drafts, [pump])] == ["MedicationRequest/mr-named"]
+    found = [i.reference for i in infusates_of(drafts, [pump])]
+    assert found == (["MedicationRequest/mr-named"] if named else [])
+    chart = {"MedicationRequest": [{**drug, "status": "active"}]}
+    drafts, pumps = _pump_call(code="95990")
+    pumps[0].resource["reasonReference"] = [{"reference": "MedicationRequest/mr-named"}]
+    assert [i.reference for i in infusates_of(drafts, pumps, chart)] == found
 
 
 def test_order_detail_naming_the_drug_is_an_infusate() -> None:
@@ -929,3 +951,34 @@ def test_an_orders_contained_reasons_are_found_in_one_pass_over_its_contained(
     recognised = recognise_alone(order, table)
     assert recognised is not None and list(recognised.reasons) == reasons
     assert order["contained"].read == count + 1
+
+
+@pytest.mark.parametrize(
+    ("route", "drug", "intrathecal"),
+    [
+        pytest.param(INTRATHECAL, "baclofen 2000 MCG/ML", True, id="intrathecal-route"),
+        pytest.param(None, "Baclofen 2000 MCG/ML Intrathecal Solution", True, id="its-name-says-intrathecal"),
+        pytest.param(None, "Morphine Sulfate 25 MG/ML Epidural Injection", True, id="its-name-says-epidural"),
+        pytest.param(None, "baclofen 2000 MCG/ML", False, id="nothing-says"),
+        pytest.param(ORAL, "baclofen 10 MG Oral Tablet", False, id="oral"),
+        pytest.param(ORAL, "baclofen (not for intrathecal use)", False, id="negated-words"),
+        pytest.param(ORAL, "Baclofen 2000 MCG/ML Intrathecal Solution", False, id="its-route-decides"),
+    ],
+)
+def test_the_record_and_the_pumps_drug_read_a_drug_order_as_intrathecal_by_one_definition(
+    route: dict[str, Any] | None, drug: str, intrathecal: bool
+) -> None:
+    """Contract §2: "the patient's active intrathecal or epidural MedicationRequest in the chart" is
+    the pump's drug; the record reads the same orders as pump or trial drugs, never a systemic drug
+    trial (`MedicationFact.neuraxial`). The two read an order's route and its drug's own words alike
+    (the route it says decides; with none, the drug's words): an order whose drug's name says
+    intrathecal, with no route, was the record's intrathecal drug but not the pump's (its route alone
+    was read there), and one given orally was the record's intrathecal drug by its name."""
+    resource = chart_request("drug", route=route, medication=concept(text=drug))
+    chart = {"MedicationRequest": [resource]}
+    [fact] = build_record("p1", chart, load_catalog().terminology).medications
+    found = infusates_of(*_pump_call(code="95990"), chart)
+    assert (fact.neuraxial, [i.reference for i in found]) == (
+        intrathecal,
+        ["MedicationRequest/drug"] if intrathecal else [],
+    )
