@@ -146,3 +146,43 @@ def at_public_address(app: Flask, public_base_url: str) -> Flask:
 
     app.test_client_class = PublicClient
     return app
+
+
+# The page's fetch, wrapped: the answers to URLs starting with window.__holdPrefix are held until
+# window.__release() (window.__held counts those waiting, window.__delivered those handed on), and in
+# those to /cds-services/ each documentation form canonical's version becomes window.__formVersion
+# when set. A test so has an answer land late, or name a form version this service does not hold.
+WRAP_FETCH = r"""
+if (!window.__wrapped) {
+  window.__wrapped = true;
+  const original = window.fetch.bind(window);
+  const waiting = [];
+  window.__held = 0; window.__delivered = 0;
+  window.__release = () => { while (waiting.length) waiting.shift()(); };
+  window.fetch = async (url, init) => {
+    const answer = await original(url, init);
+    const hold = window.__holdPrefix && String(url).startsWith(window.__holdPrefix);
+    if (!hold && !(window.__formVersion && String(url).startsWith('/cds-services/'))) return answer;
+    let text = await answer.text();
+    if (window.__formVersion) {
+      text = text.replace(/(Questionnaire\/[A-Za-z0-9.-]+)\|[^"]+/g, '$1|' + window.__formVersion);
+    }
+    if (hold) {
+      window.__held += 1;
+      await new Promise(resolve => waiting.push(resolve));
+      setTimeout(() => { window.__delivered += 1; }, 0);
+    }
+    return new Response(text, { status: answer.status, headers: answer.headers });
+  };
+}
+"""
+
+
+def wrap_fetch(driver: Any, hold_prefix: str | None = None, form_version: str | None = None) -> None:
+    """Wrap the open page's fetch (WRAP_FETCH): hold the answers to URLs starting with `hold_prefix`,
+    rewrite the form canonicals' versions of hook answers to `form_version`."""
+    driver.execute_script(
+        WRAP_FETCH + "window.__holdPrefix = arguments[0]; window.__formVersion = arguments[1];",
+        hold_prefix,
+        form_version,
+    )

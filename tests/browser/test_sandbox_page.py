@@ -22,6 +22,7 @@ from tests.sandbox_support import (
     require_browser,
     save_screenshot,
     set_viewport,
+    wrap_fetch,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -294,6 +295,64 @@ def test_no_answer_stays_on_screen_under_another_patient_or_a_failed_call(
     assert all_of(browser, "#cards article.card") == [] and all_of(browser, "#cards button") == []
     assert "the call failed" in by_id(browser, "cards").text
     assert "GEHA" not in by_id(browser, "coverage-info").text
+
+
+def released_late(driver: Any) -> None:
+    """Hand on the answers `wrap_fetch` holds, and give the page a moment to (wrongly) show them."""
+    import time
+
+    driver.execute_script("window.__release()")
+    wait(driver, lambda d: d.execute_script("return window.__delivered") >= 1)
+    time.sleep(0.5)
+
+
+def test_a_call_answered_after_another_patient_was_chosen_is_not_shown_for_that_patient(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Casey's order-sign, still in flight when Avery is chosen, lands on Avery's page as neither
+    cards nor a status line nor raw JSON (review N-5)."""
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    wrap_fetch(browser, hold_prefix="/cds-services/")
+    Select(by_id(browser, "patient")).select_by_value("demo-does-not-meet")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    by_id(browser, "fire-order-sign").click()
+    wait(browser, lambda d: d.execute_script("return window.__held") == 1)
+
+    Select(by_id(browser, "patient")).select_by_value("demo-meets")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    released_late(browser)
+    assert all_of(browser, "#cards article.card") == []
+    assert by_id(browser, "call-status").text == "No call yet for this patient."
+    assert by_id(browser, "response-json").get_attribute("textContent") == ""
+
+
+def test_drafts_answered_after_another_patient_was_chosen_are_not_that_patients(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Draft orders asked for Casey and answered once Avery is chosen would be sent for Avery with
+    Casey as their subject: they are dropped (review N-5's sibling)."""
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    wrap_fetch(browser, hold_prefix="/sandbox/api/orders")
+    Select(by_id(browser, "patient")).select_by_value("demo-does-not-meet")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: d.execute_script("return window.__held") == 1)
+
+    Select(by_id(browser, "patient")).select_by_value("demo-meets")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    released_late(browser)
+    assert all_of(browser, "#drafts li") == []
+    assert not by_id(browser, "fire-order-sign").is_enabled()
 
 
 def test_a_demo_patient_gets_the_infusate_of_its_own_sample_and_the_verdict_the_demo_gives(

@@ -9,7 +9,11 @@
   "use strict";
 
   var USER = "Practitioner/demo-practitioner";
-  var state = { setup: null, patients: {}, coverages: {}, coveragesOf: null, drafts: [], selections: [], changed: {}, lastHook: null };
+  // `answerFor` counts the calls and patient choices, `patientChoice` the patient choices: a call answered
+  // after another call or patient was chosen, or drafts after another patient, are the earlier one's and
+  // are dropped rather than shown on this one's page.
+  var state = { setup: null, patients: {}, coverages: {}, coveragesOf: null, drafts: [], selections: [], changed: {},
+    lastHook: null, answerFor: 0, patientChoice: 0 };
 
   function $(id) { return document.getElementById(id); }
 
@@ -137,6 +141,7 @@
 
   function choosePatient() {
     var id = $("patient").value;
+    state.patientChoice += 1;
     var coverage = $("coverage");
     clear(coverage);
     state.coverages = {};
@@ -209,7 +214,9 @@
       kits: kits,
       infusate: $("infusate").value || null
     };
+    var asked = state.patientChoice;
     return postJson("/sandbox/api/orders", body).then(function (answer) {
+      if (asked !== state.patientChoice) return; // drafted for the patient chosen before
       if (!answer.ok) throw new Error(problem(answer.body, answer.status));
       state.drafts = answer.body.orders;
       state.selections = answer.body.orders.filter(function (o) { return o.resourceType !== "MedicationRequest"; })
@@ -320,10 +327,12 @@
     var service = serviceFor(hook);
     var request = hookRequest(hook);
     clearAnswer(hook + ": calling ...");
+    var asked = state.answerFor;
     $("request-json").textContent = shown(request);
     return mint(service.id, false).then(function (token) {
       var started = performance.now();
       return postJson("/cds-services/" + service.id, request, token).then(function (answer) {
+        if (asked !== state.answerFor) return; // another patient or call was chosen meanwhile
         var elapsed = Math.round(performance.now() - started);
         state.lastHook = { service: service, request: request, response: answer.body };
         $("response-json").textContent = shown(answer.body);
@@ -341,6 +350,7 @@
         $("answer").scrollIntoView({ block: "start" });
       });
     }).catch(function (error) {
+      if (asked !== state.answerFor) return;
       setStatus("call-status", hook + ": " + error.message, true);
       showNoAnswer("No cards: the call failed (above).");
     });
@@ -359,6 +369,7 @@
   function clearAnswer(status) {
     // A new call, or another patient: the earlier answer (cards, coverage information, JSON) goes.
     state.lastHook = null;
+    state.answerFor += 1;
     setStatus("call-status", status);
     showNoAnswer("");
     clear($("cards"));
