@@ -9,7 +9,7 @@ from flask import Flask
 
 from service.catalog import Catalog
 from service.sandbox import chart
-from service.sandbox.orders import infusates, order_kits, sample_infusates
+from service.sandbox.orders import infusates, order_kits, sample_infusates, sample_kits
 from service.sandbox.signer import load_signer
 from service.sandbox.views import SandboxState, bp
 from service.settings import SandboxSettings
@@ -21,12 +21,14 @@ def install_sandbox(app: Flask, settings: SandboxSettings, catalog: Catalog) -> 
     if not settings.enabled:
         return
     offered = infusates(catalog.directory)
+    kits = order_kits(catalog.order_codes)
     app.extensions["idds_crd_sandbox"] = SandboxState(
         settings,
         load_signer(settings),
-        order_kits(catalog.order_codes),
+        kits,
         offered,
         sample_infusates(offered),
+        sample_kits(kits),
         chart.demo_patient_ids(),
     )
     app.register_blueprint(bp)

@@ -1,6 +1,7 @@
 """The draft orders the sandbox page can place: a few order kits (pump implant, trial, catheter,
 refill, replacement, a non-pump visit) built as FHIR draft orders for the chosen patient and coverage,
-and the infusate each demo patient's own sample requests draft (what the page preselects for it).
+and the kits and infusate each demo patient's own sample requests draft (what the page preselects for
+it: Remy Refill a refill, Morgan Battery a replacement, not every patient an implant).
 
 Every pump code comes from the service's own order table (`policies/order-codes.yaml`), so the page
 never orders a code the service does not know; the infusates come from the `it-infusates` value set
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import policies
-from service.codes import CANONICAL_SYSTEM
+from service.codes import CANONICAL_SYSTEM, SYSTEM_ALIASES
 from service.orders import OrderCodeTable
 from service.yamlsource import load
 
@@ -27,6 +28,7 @@ INTRATHECAL_ROUTE = {"system": SNOMED_URI, "code": "72607000", "display": "Intra
 SAMPLE_REQUESTS = Path(__file__).resolve().parents[1] / "demo" / "data" / "requests"
 NON_PUMP_SAMPLE = SAMPLE_REQUESTS / "order-select-non-pump.json"
 MAX_KITS = 10
+DEFAULT_KITS = ("implant",)  # preselected for a patient without a sample request: the service's main order
 
 
 class OrderChoiceInvalid(ValueError):
@@ -125,6 +127,46 @@ def _drafted_infusates(request: dict[str, Any], offered: set[str]) -> list[str]:
                 c["code"] for c in codings if c.get("system") == RXNORM_URI and c.get("code") in offered
             ]
     return found
+
+
+def _drafted_codes(request: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (system, code) of the orders a sample request drafts (or books), in the kits' systems."""
+    context = request.get("context") or {}
+    found = set()
+    for key in ("draftOrders", "appointments"):
+        for entry in (context.get(key) or {}).get("entry", []):
+            resource = entry.get("resource") or {}
+            concept = resource.get("code") or resource.get("codeCodeableConcept") or {}
+            for coding in concept.get("coding", []) if isinstance(concept, dict) else []:
+                system = SYSTEM_ALIASES.get(coding.get("system", ""))
+                if system in CANONICAL_SYSTEM and isinstance(coding.get("code"), str):
+                    found.add((system, coding["code"]))
+    return found
+
+
+def _kits_drafting(kits: Sequence[OrderKit], codes: set[tuple[str, str]]) -> list[str]:
+    """The kits that place `codes`: the larger kits first (62362 with E0786 is a replacement, not an
+    implant beside a pump device), each of whose lines are all among the codes not yet placed."""
+    left, chosen = set(codes), []
+    for kit in sorted(kits, key=lambda k: -len(k.lines)):
+        lines = {(line.system, line.code) for line in kit.lines}
+        if lines <= left:
+            chosen.append(kit.id)
+            left -= lines
+    return chosen
+
+
+def sample_kits(kits: Sequence[OrderKit], folder: Path = SAMPLE_REQUESTS) -> dict[str, list[str]]:
+    """Per patient of the packaged sample requests, the kits its first sample (in file order) that
+    drafts any places: the page preselects them, as `sample_infusates` the infusate, so that a demo
+    patient is tried on the order its story is about (a refill for the refill patient)."""
+    chosen: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.json")):
+        request = json.loads(path.read_text(encoding="utf-8"))
+        patient_id = (request.get("context") or {}).get("patientId")
+        if isinstance(patient_id, str) and not chosen.get(patient_id):
+            chosen[patient_id] = _kits_drafting(kits, _drafted_codes(request))
+    return {patient: found for patient, found in chosen.items() if found}
 
 
 def sample_infusates(available: Sequence[Infusate], folder: Path = SAMPLE_REQUESTS) -> dict[str, str | None]:

@@ -20,7 +20,7 @@ from service.questionnaires import QUESTIONNAIRE_BASE
 from service.registry import SERVICES
 from service.routes import json_response, refusal, refused_input
 from service.sandbox import chart
-from service.sandbox.orders import Infusate, OrderChoiceInvalid, OrderKit, draft_orders
+from service.sandbox.orders import DEFAULT_KITS, Infusate, OrderChoiceInvalid, OrderKit, draft_orders
 from service.sandbox.signer import SandboxSigner, UnknownEndpoint
 from service.settings import SandboxSettings
 
@@ -42,6 +42,7 @@ class SandboxState:
     kits: tuple[OrderKit, ...]
     infusates: tuple[Infusate, ...]
     patient_infusates: dict[str, str | None]  # the infusate each demo patient's sample requests draft
+    patient_kits: dict[str, list[str]]  # the kits each demo patient's sample requests draft
     demo_patients: frozenset[str]  # listed first
 
 
@@ -125,6 +126,8 @@ def setup() -> Response:
             ],
             "infusates": [asdict(i) for i in infusates],
             "patientInfusates": _state().patient_infusates,
+            "patientKits": _state().patient_kits,
+            "defaultKits": list(DEFAULT_KITS),  # for a patient without a sample request
             "questionnaireBase": QUESTIONNAIRE_BASE,  # canonicals the service serves at /fhir/Questionnaire/
         }
     )

@@ -372,6 +372,40 @@ def test_a_demo_patient_gets_the_infusate_of_its_own_sample_and_the_verdict_the_
     assert Select(by_id(browser, "infusate")).first_selected_option.get_attribute("value") == ""
 
 
+def checked_kits(driver: Any) -> list[str]:
+    return [box.get_attribute("value") for box in all_of(driver, "#kits input:checked")]
+
+
+def test_each_demo_patient_is_offered_the_order_its_story_is_about_and_any_other_can_be_chosen(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Remy Refill's sample orders a refill, Morgan Battery's a replacement: the page preselects
+    those, not the implant for everyone (review S-3); a patient without a sample gets the implant,
+    and the tester can still choose any other order the service handles."""
+    from selenium.webdriver.support.ui import Select
+
+    status = at_desktop(browser, sandbox, "demo-refill", "order-select")
+    assert "HTTP 200" in status, status
+    assert checked_kits(browser) == ["refill"]
+    assert [li.get_attribute("data-ref") for li in all_of(browser, "#drafts li")] == [
+        "ServiceRequest/sandbox-refill-95990-0"
+    ]
+    assert "as its demo sample orders" in by_id(browser, "kits-note").text
+    patients = Select(by_id(browser, "patient"))
+    patients.select_by_value("demo-cmm210-replacement")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    assert checked_kits(browser) == ["replacement"]
+    put_chart(sandbox, patient("0-no-sample", "NoSample"))
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    Select(by_id(browser, "patient")).select_by_value("0-no-sample")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    assert checked_kits(browser) == ["implant"]
+    assert "no demo sample" in by_id(browser, "kits-note").text
+    offered = {box.get_attribute("value") for box in all_of(browser, "#kits input")}
+    assert offered >= {"trial", "implant", "replacement", "refill"}
+
+
 def coverage(coverage_id: str, patient_id: str, status: str) -> dict[str, Any]:
     return {
         "resourceType": "Coverage",

@@ -23,7 +23,14 @@ from service.auth.tokens import generate_es384_key
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, DEMO_TOKEN, demo_settings, write_private_key
 from service.sandbox import chart
-from service.sandbox.orders import OrderChoiceInvalid, draft_orders, infusates, order_kits, sample_infusates
+from service.sandbox.orders import (
+    OrderChoiceInvalid,
+    draft_orders,
+    infusates,
+    order_kits,
+    sample_infusates,
+    sample_kits,
+)
 from service.sandbox.views import CONTENT_SECURITY_POLICY
 from service.settings import (
     AuthSettings,
@@ -270,6 +277,19 @@ def test_each_demo_patient_is_offered_the_infusate_its_own_sample_request_drafts
     assert offered["demo-refill"] is None
     setup = demo_app.test_client().get("/sandbox/api/setup").get_json()
     assert setup["patientInfusates"] == offered
+
+
+def test_each_demo_patient_is_offered_the_orders_its_own_sample_request_drafts(demo_app: Flask) -> None:
+    """The page preselects these (review S-3): the refill patient a refill, the replacement patient
+    whose sample drafts 62362 with E0786 a replacement (not an implant beside it), the rest the implant
+    their samples draft; a patient with no sample is given the implant."""
+    offered = sample_kits(order_kits(catalog().order_codes))
+    assert offered["demo-refill"] == ["refill"]
+    assert offered["demo-cmm210-replacement"] == ["replacement"]
+    assert offered["demo-meets"] == offered["demo-insufficient"] == ["implant"]
+    assert offered["demo-cohere-replacement"] == ["implant"]  # its sample orders 62362 (a pump in place)
+    setup = demo_app.test_client().get("/sandbox/api/setup").get_json()
+    assert setup["patientKits"] == offered and setup["defaultKits"] == ["implant"]
 
 
 def test_drafted_orders_are_fhir_drafts_for_the_patient_and_the_chosen_coverage() -> None:

@@ -100,7 +100,7 @@
       setup.kits.forEach(function (kit) {
         var codes = kit.lines.map(function (l) { return l.system.toUpperCase() + " " + l.code + " " + l.display; });
         var box = el("input", { type: "checkbox", id: "kit-" + kit.id, value: kit.id });
-        if (kit.id === "implant") box.checked = true;
+        box.checked = setup.defaultKits.indexOf(kit.id) >= 0;
         kits.appendChild(el("label", { for: "kit-" + kit.id, className: "choice" }, [
           box, el("span", {}, [kit.label + " ", el("span", { className: "code", text: "(" + codes.join("; ") + ")" })])
         ]));
@@ -156,6 +156,16 @@
     // the patient has no sample): a baclofen-pump patient is not made a morphine-pump order unasked.
     var drafted = state.setup.patientInfusates;
     $("infusate").value = (Object.prototype.hasOwnProperty.call(drafted, id) && drafted[id]) || "";
+    // Likewise the orders it drafts (a refill for the refill patient, a replacement for the replacement
+    // one); a patient without a sample gets the implant, which the service judges as a replacement where
+    // a pump is already in place and answers with a trial to order first where no trial is recorded.
+    var sample = Object.prototype.hasOwnProperty.call(state.setup.patientKits, id) ? state.setup.patientKits[id] : null;
+    var kits = sample || state.setup.defaultKits;
+    Array.prototype.forEach.call(document.querySelectorAll("#kits input"), function (box) {
+      box.checked = kits.indexOf(box.value) >= 0;
+    });
+    $("kits-note").textContent = !id ? "" : sample ? "(preselected: as its demo sample orders)"
+      : "(preselected: the implant; no demo sample)";
     var patient = state.patients[id];
     $("patient-facts").textContent = patient
       ? [patient.gender, patient.birthDate ? "born " + patient.birthDate : null].filter(Boolean).join(", ")
