@@ -2,9 +2,11 @@
 first) and their coverages.
 
 Read on the server side, with the sandbox's own access token for that server, so the page needs
-neither CORS on the FHIR server nor a FHIR client of its own. Each answer is bounded (one page, a
-short timeout, at most `MAX_ANSWER_BYTES`; no proxy from the environment); a server that fails is
-reported as `ChartUnavailable` with a token-free reason.
+neither CORS on the FHIR server nor a FHIR client of its own. Each Coverage says whether the service
+would take it as the patient's coverage today, and if not why (`inactive`, the service's own words:
+"cancelled", "ended 2024-12-31"), so that the page marks it before the call. Each answer is
+bounded (one page, a short timeout, at most `MAX_ANSWER_BYTES`; no proxy from the environment); a
+server that fails is reported as `ChartUnavailable` with a token-free reason.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from service.references import FHIR_ID
+from service.routing import not_active, relevant
 from service.shapes import dicts
 
 TIMEOUT_SECONDS = 10.0
@@ -122,15 +126,26 @@ def _plan(coverage: dict[str, Any]) -> str:
     return " · ".join(dict.fromkeys(w for w in words if isinstance(w, str) and w))
 
 
-def coverages(fhir_server: str, token: str | None, patient_id: str) -> list[dict[str, Any]]:
-    """The patient's Coverages, each with its payer and plan in words."""
+def coverages(
+    fhir_server: str, token: str | None, patient_id: str, today: date, now: datetime
+) -> list[dict[str, Any]]:
+    """The patient's Coverages, each with its payer and plan in words and, for one that a call at
+    `now` (on `today`) would not take as the patient's coverage (routing.relevant), why not (routing's
+    `not_active`: "cancelled", "ended 2024-12-31"); a Coverage a status leaves active may have ended."""
     if not PATIENT_ID.fullmatch(patient_id):
         raise ValueError("patient id: not a FHIR id")
     found = _search(
         fhir_server, token, "Coverage", {"beneficiary": f"Patient/{patient_id}", "_count": str(PAGE)}
     )
     return [
-        {"id": c["id"], "status": c.get("status"), "payer": _payer(c), "plan": _plan(c), "resource": c}
+        {
+            "id": c["id"],
+            "status": c.get("status"),
+            "inactive": None if relevant([c], today, now) else not_active(c, today, now),
+            "payer": _payer(c),
+            "plan": _plan(c),
+            "resource": c,
+        }
         for c in found
         if isinstance(c.get("id"), str)
     ]

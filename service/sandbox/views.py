@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
+from service.call_day import call_date, call_instant
 from service.http_input import InputRefused, read_json_body
 from service.questionnaires import QUESTIONNAIRE_BASE
 from service.registry import SERVICES
@@ -151,8 +152,11 @@ def patients() -> Response:
 @bp.get("/sandbox/api/patients/<patient_id>/coverages")
 def coverages(patient_id: str) -> Response:
     settings = _state().settings
+    now = call_instant()
+    today = call_date(current_app.extensions["idds_crd"].settings.timezone, now)
     try:
-        found = chart.coverages(settings.fhir_server or "", settings.fhir_access_token, patient_id)
+        server, token = settings.fhir_server or "", settings.fhir_access_token
+        found = chart.coverages(server, token, patient_id, today, now)
     except ValueError as exc:
         return refusal(400, "invalid", str(exc), "patientId")
     except chart.ChartUnavailable as exc:

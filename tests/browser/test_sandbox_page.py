@@ -406,14 +406,55 @@ def test_each_demo_patient_is_offered_the_order_its_story_is_about_and_any_other
     assert offered >= {"trial", "implant", "replacement", "refill"}
 
 
-def coverage(coverage_id: str, patient_id: str, status: str) -> dict[str, Any]:
+def coverage(coverage_id: str, patient_id: str, status: str, **period: str) -> dict[str, Any]:
     return {
         "resourceType": "Coverage",
         "id": coverage_id,
         "status": status,
         "beneficiary": {"reference": f"Patient/{patient_id}"},
         "payor": [{"display": "GEHA"}],
+        **({"period": period} if period else {}),
     }
+
+
+def test_a_coverage_whose_period_ended_is_marked_not_active_and_sent_as_chosen(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """A Coverage still `active` whose period ended in 2024 is not the patient's coverage to the
+    service: the picker marks it so and preselects the current one; chosen by hand it is sent as it is,
+    and the service's no-active-coverage answer is shown (review S-5)."""
+    from selenium.webdriver.support.ui import Select
+
+    put_chart(
+        sandbox,
+        patient("0-ended", "Ended"),
+        coverage("0-ended-a-2024", "0-ended", "active", start="2024-01-01", end="2024-12-31"),
+        coverage("0-ended-b-current", "0-ended", "active", start="2025-01-01"),
+    )
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    Select(by_id(browser, "patient")).select_by_value("0-ended")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    picker = Select(by_id(browser, "coverage"))
+    assert picker.first_selected_option.get_attribute("value") == "0-ended-b-current"
+    assert [o.text for o in picker.options] == ["GEHA (not active: ended 2024-12-31)", "GEHA (active)"]
+    assert not by_id(browser, "coverage-note").is_displayed()
+    picker.select_by_value("0-ended-a-2024")
+    assert "This coverage is not active (ended 2024-12-31)" in by_id(browser, "coverage-note").text
+
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    by_id(browser, "fire-order-sign").click()
+    status = wait(browser, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t)
+    assert "order-sign: HTTP 200" in status, status
+    assert "GEHA: coverage not active (ended 2024-12-31)" in by_id(browser, "cards").text
+    import json
+
+    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    assert [e["resource"]["id"] for e in sent["prefetch"]["coverage"]["entry"]] == ["0-ended-a-2024"]
+    shown = by_id(browser, "coverage-info").text
+    assert "Covered\nno" in shown and "coverage is not active (ended 2024-12-31)" in shown, shown
 
 
 def test_demo_patients_come_first_an_active_coverage_is_chosen_and_none_active_is_said_before_the_call(
@@ -445,12 +486,12 @@ def test_demo_patients_come_first_an_active_coverage_is_chosen_and_none_active_i
     )
     assert not by_id(browser, "coverage-note").is_displayed()
     Select(by_id(browser, "coverage")).select_by_value("0-lapsed-a-cancelled")
-    assert "This coverage is cancelled, not active" in by_id(browser, "coverage-note").text
+    assert "This coverage is not active (cancelled)" in by_id(browser, "coverage-note").text
 
     patients.select_by_value("0-cancelled")
     wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
     note = by_id(browser, "coverage-note").text
-    assert "This coverage is cancelled, not active" in note and "not covered" in note, note
+    assert "This coverage is not active (cancelled)" in note and "not covered" in note, note
     by_id(browser, "place-orders").click()
     wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
     by_id(browser, "fire-order-sign").click()

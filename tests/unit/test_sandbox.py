@@ -9,6 +9,7 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from flask import Flask
 
 import service
 from service.auth.tokens import generate_es384_key
+from service.call_day import midday
 from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, DEMO_TOKEN, demo_settings, write_private_key
 from service.sandbox import chart
@@ -50,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = Path(service.__file__).parent / "sandbox" / "static"
 FHIR = "http://127.0.0.1:9/fhir"
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+TODAY = date(2026, 12, 6)
 
 
 def sandbox_settings(tmp_path: Path, public_base_url: str = PUBLIC_BASE) -> Settings:
@@ -381,9 +384,42 @@ def test_patients_and_coverages_are_read_with_the_sandbox_token() -> None:
     found = chart.patients(FHIR, "secret")
     assert [(p["id"], p["name"]) for p in found] == [("a", "Avery Meets"), ("b", "Blake Undocumented")]
     assert responses.calls[0].request.headers["Authorization"] == "Bearer secret"
-    (coverage,) = chart.coverages(FHIR, "secret", "a")
+    (coverage,) = chart.coverages(FHIR, "secret", "a", TODAY, midday(TODAY))
     assert (coverage["payer"], coverage["plan"]) == ("GEHA", "Medicare · Kaiser Medicare Advantage")
+    assert coverage["inactive"] is None
     assert "beneficiary=Patient%2Fa" in responses.calls[1].request.url
+
+
+@responses.activate
+def test_each_coverage_says_whether_the_service_takes_it_as_the_patients_today_and_if_not_why() -> None:
+    """A Coverage still `active` whose period ended is not the patient's coverage to the service
+    (routing.relevant): the page is told so in the service's words, as for a cancelled one (review
+    S-5); one that begins later is (an order placed now is often carried out then)."""
+
+    def cov(coverage_id: str, status: str, period: dict[str, str]) -> dict[str, Any]:
+        return {
+            "resource": {"resourceType": "Coverage", "id": coverage_id, "status": status, "period": period}
+        }
+
+    responses.get(
+        f"{FHIR}/Coverage",
+        json={
+            "resourceType": "Bundle",
+            "entry": [
+                cov("ended", "active", {"start": "2024-01-01", "end": "2024-12-31"}),
+                cov("cancelled", "cancelled", {}),
+                cov("current", "active", {"start": "2025-01-01"}),
+                cov("next-year", "active", {"start": "2027-01-01"}),
+            ],
+        },
+    )
+    found = chart.coverages(FHIR, None, "a", TODAY, midday(TODAY))
+    assert {c["id"]: c["inactive"] for c in found} == {
+        "ended": "ended 2024-12-31",
+        "cancelled": "cancelled",
+        "current": None,
+        "next-year": None,
+    }
 
 
 @responses.activate

@@ -182,11 +182,13 @@
       state.coverages = {};
       body.coverages.forEach(function (c) {
         state.coverages[c.id] = c;
-        var words = c.payer + (c.plan ? " — " + c.plan : "") + " (" + (c.status || "no status") + ")";
+        // Marked as the service takes it: an `active` Coverage whose period ended is not active to it.
+        var standing = c.inactive ? "not active: " + c.inactive : (c.status || "no status");
+        var words = c.payer + (c.plan ? " — " + c.plan : "") + " (" + standing + ")";
         coverage.appendChild(el("option", { value: c.id, text: words }));
       });
       if (!body.coverages.length) coverage.appendChild(el("option", { value: "", text: "no coverage on file" }));
-      var active = body.coverages.filter(function (c) { return c.status === "active"; })[0];
+      var active = body.coverages.filter(function (c) { return !c.inactive; })[0];
       if (active) coverage.value = active.id; // the prefetch template asks for the active Coverage
       state.coveragesOf = id;
       coverage.disabled = false;
@@ -205,10 +207,10 @@
       words = "No coverage on file for this patient: order-select answers with a notice card, and " +
         "order-sign and appointment-book answer HTTP 400 naming the missing Coverage (CRD: those hooks are " +
         "answered for the patient's Coverage).";
-    } else if (chosen.status !== "active") {
-      words = "This coverage is " + (chosen.status || "without a status") + ", not active: every order is " +
-        "answered not covered for it (no active coverage), with a card saying so. Choose an active one to " +
-        "have the orders judged.";
+    } else if (chosen.inactive) {
+      words = "This coverage is not active (" + chosen.inactive + "): it is sent as chosen, and every order " +
+        "is answered not covered for it (reason: no active coverage), with a card saying so. Choose an " +
+        "active one to have the orders judged.";
     }
     $("coverage-note").textContent = words;
     $("coverage-note").hidden = !words;
