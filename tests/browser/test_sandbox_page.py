@@ -66,13 +66,21 @@ def all_of(driver_or_element: Any, css: str) -> list[Any]:
     return list(driver_or_element.find_elements(By.CSS_SELECTOR, css))
 
 
-def fire_for(driver: Any, sandbox: DemoSandbox, patient: str, hook: str, page_url: str | None = None) -> str:
-    """Open the page (at `page_url`, else the demo's address), choose `patient` (its preselected
-    coverage, the default order kit), draft the orders and fire `hook`; the call status line once
-    the answer is shown."""
+def fire_for(
+    driver: Any,
+    sandbox: DemoSandbox,
+    patient: str,
+    hook: str,
+    page_url: str | None = None,
+    reload: bool = True,
+) -> str:
+    """Open the page (at `page_url`, else the demo's address; `reload` False: the page already open),
+    choose `patient` (its preselected coverage, the default order kit), draft the orders and fire
+    `hook`; the call status line once the answer is shown."""
     from selenium.webdriver.support.ui import Select
 
-    driver.get(page_url or sandbox.page_url)
+    if reload:
+        driver.get(page_url or sandbox.page_url)
     wait(driver, lambda d: by_id(d, "patient").is_enabled())
     Select(by_id(driver, "patient")).select_by_value(patient)
     wait(driver, lambda d: by_id(d, "place-orders").is_enabled())
@@ -508,17 +516,46 @@ def test_the_documentation_form_of_the_coverage_information_is_a_link_to_the_for
     import requests
 
     assert "HTTP 200" in at_desktop(browser, sandbox, "demo-insufficient", "order-sign")
-    forms = browser.execute_script(
-        "return [...document.querySelectorAll('#coverage-info dt')]"
-        ".filter(dt => dt.textContent === 'Questionnaire to complete')"
-        ".map(dt => dt.nextElementSibling)"
-        ".map(dd => [dd.textContent, (dd.querySelector('a') || {}).href])"
-    )
+    forms = documentation_forms(browser)
     assert forms, by_id(browser, "coverage-info").text
     for canonical, href in forms:
         assert href and href.startswith(f"{sandbox.base_url}/fhir/Questionnaire/"), (canonical, href)
         served = requests.get(href, timeout=10).json()
         assert served["resourceType"] == "Questionnaire" and served["url"] == canonical.split("|")[0]
+        assert served["version"] == canonical.split("|")[1]
+
+
+def test_a_form_of_another_version_than_the_one_served_here_is_not_linked_as_if_it_were(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """An answer naming a version of the form this service does not hold (another release's answer,
+    or a form changed since the call) is not a link to the form of another version: the page says which
+    version is held (review S-8)."""
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    wrap_fetch(browser, form_version="0.0.1+00000000")
+    assert "HTTP 200" in fire_for(
+        browser, sandbox, "demo-insufficient", "order-sign", page_url=None, reload=False
+    )
+    forms = documentation_forms(browser)
+    assert forms, by_id(browser, "coverage-info").text
+    for shown, href in forms:
+        assert href is None, (shown, href)
+        assert "this service holds version 0.1" in shown and "not 0.0.1+00000000" in shown, shown
+
+
+def documentation_forms(driver: Any) -> list[tuple[str, str | None]]:
+    """Each documentation form of the coverage information, as shown (once its version is checked)
+    and the address it links to (None: not linked)."""
+    script = (
+        "return [...document.querySelectorAll('#coverage-info dt')]"
+        ".filter(dt => dt.textContent === 'Questionnaire to complete')"
+        ".map(dt => dt.nextElementSibling)"
+        ".map(dd => [dd.textContent, (dd.querySelector('a') || {}).href || null])"
+    )
+    wait(driver, lambda d: not any("checking" in shown for shown, _ in d.execute_script(script)))
+    return [(shown, href) for shown, href in driver.execute_script(script)]
 
 
 def test_a_policy_page_a_card_links_to_is_laid_out_for_a_phone(browser: Any, sandbox: DemoSandbox) -> None:

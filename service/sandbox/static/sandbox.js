@@ -583,10 +583,35 @@
     return /^[A-Za-z0-9\-.]{1,64}$/.test(id) ? "/fhir/Questionnaire/" + id : null;
   }
 
+  function formEntry(canonical, address, read) {
+    // The form a canonical (url|version) names, linked only once the form this service serves at
+    // `address` is that version: an answer from another release of the service (or a form changed
+    // since the call) names another set of questions, and the link would open the wrong one.
+    var entry = el("dd", { text: canonical + " (checking the version served here ...)" });
+    var version = canonical.indexOf("|") >= 0 ? canonical.slice(canonical.indexOf("|") + 1) : null;
+    if (!read[address]) read[address] = getJson(address);
+    read[address].then(function (form) {
+      clear(entry);
+      if (version === null || form.version === version) {
+        entry.appendChild(el("a", { href: address, target: "_blank", rel: "noopener noreferrer", text: canonical }));
+        if (version === null) entry.appendChild(document.createTextNode(" (no version named; served: " + form.version + ")"));
+      } else {
+        entry.className = "failed";
+        entry.textContent = canonical + ": this service holds version " + form.version + " of this form, not " +
+          version + "; call the hook again for the current one.";
+      }
+    }).catch(function (error) {
+      entry.className = "failed";
+      entry.textContent = canonical + ": not served here (" + error.message + ").";
+    });
+    return entry;
+  }
+
   function renderCoverage(actions) {
     var holder = $("coverage-info");
     clear(holder);
     var shownAny = false;
+    var read = {}; // each form's address once per answer
     actions.forEach(function (action) {
       var resource = action.resource || {};
       (resource.extension || []).filter(function (e) { return e.url === EXTENSION; }).forEach(function (ext) {
@@ -602,9 +627,7 @@
           if (known) value = known.payer + " (" + value + ")";
           list.appendChild(el("dt", { text: words.label }));
           var form = sub.url === "questionnaire" && servedForm(String(value));
-          list.appendChild(form
-            ? el("dd", {}, [el("a", { href: form, target: "_blank", rel: "noopener noreferrer", text: value })])
-            : el("dd", { text: words[value] || value }));
+          list.appendChild(form ? formEntry(String(value), form, read) : el("dd", { text: words[value] || value }));
         });
         item.appendChild(list);
         holder.appendChild(item);
