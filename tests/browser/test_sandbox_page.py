@@ -223,6 +223,10 @@ def test_accepting_a_suggestion_changes_the_draft_orders_and_reaches_the_audit_t
     assert len(items[0]["accepted_suggestions"]) == 1
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", added[0])
     save_screenshot(browser, artifacts / "phone-390-suggestion-accepted.png")
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_id(browser, "patient")).select_by_value("demo-meets")  # the feedback was that call's
+    assert by_id(browser, "feedback-json").get_attribute("textContent") == ""
 
 
 def test_the_page_loads_nothing_from_elsewhere_and_renders_markdown_as_text(
@@ -380,6 +384,35 @@ def test_a_demo_patient_gets_the_infusate_of_its_own_sample_and_the_verdict_the_
     assert Select(by_id(browser, "infusate")).first_selected_option.get_attribute("value") == ""
 
 
+def test_the_drafts_name_the_coverage_chosen_after_them_and_orders_ticked_after_them_are_said_undrafted(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Dana's orders drafted under GEHA, then Capital Blue Cross chosen: the call names Capital Blue
+    Cross in every draft's `insurance` as in its prefetch (not GEHA beside it), and the GEHA answer
+    goes; an order ticked after drafting is said not to be drafted yet (tester pass, sandbox19)."""
+    import json
+
+    from selenium.webdriver.support.ui import Select
+
+    assert "HTTP 200" in at_desktop(browser, sandbox, "demo-two-coverages", "order-sign")
+    assert "GEHA" in by_id(browser, "coverage-info").text
+    Select(by_id(browser, "coverage")).select_by_value("demo-two-coverages-coverage-cbc")
+    assert all_of(browser, "#cards article.card") == [] and "GEHA" not in by_id(browser, "coverage-info").text
+    by_id(browser, "fire-order-sign").click()
+    wait(browser, lambda d: "order-sign: HTTP 200" in by_id(d, "call-status").text)
+    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    named = {
+        i["reference"]
+        for e in sent["context"]["draftOrders"]["entry"]
+        for i in e["resource"].get("insurance", [])
+    }
+    assert named == {"Coverage/demo-two-coverages-coverage-cbc"}, named
+    assert card_titled(browser, "Capital Blue Cross")
+
+    by_id(browser, "kit-trial").click()
+    assert "Not drafted yet" in by_id(browser, "setup-status").text
+
+
 def checked_kits(driver: Any) -> list[str]:
     return [box.get_attribute("value") for box in all_of(driver, "#kits input:checked")]
 
@@ -398,7 +431,7 @@ def test_each_demo_patient_is_offered_the_order_its_story_is_about_and_any_other
     assert [li.get_attribute("data-ref") for li in all_of(browser, "#drafts li")] == [
         "ServiceRequest/sandbox-refill-95990-0"
     ]
-    assert "as its demo sample orders" in by_id(browser, "kits-note").text
+    assert "as its demo sample" in by_id(browser, "kits-note").text
     patients = Select(by_id(browser, "patient"))
     patients.select_by_value("demo-cmm210-replacement")
     wait(browser, lambda d: by_id(d, "place-orders").is_enabled())

@@ -164,8 +164,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("#kits input"), function (box) {
       box.checked = kits.indexOf(box.value) >= 0;
     });
-    $("kits-note").textContent = !id ? "" : sample ? "(preselected: as its demo sample orders)"
-      : "(preselected: the implant; no demo sample)";
+    $("kits-note").textContent = !id ? "" : sample ? "(as its demo sample)" : "(the implant: no demo sample)";
     var patient = state.patients[id];
     $("patient-facts").textContent = patient
       ? [patient.gender, patient.birthDate ? "born " + patient.birthDate : null].filter(Boolean).join(", ")
@@ -216,6 +215,29 @@
     $("coverage-note").hidden = !words;
   }
 
+  function chooseCoverage() {
+    // The drafts name the Coverage chosen now (as the prefetch does), not the one they were drafted
+    // under; the answer shown was for that one, so it goes.
+    describeCoverage();
+    if (!state.drafts.length) return;
+    var chosen = $("coverage").value;
+    state.drafts.forEach(function (order) {
+      if (!order.insurance) return;
+      if (chosen) order.insurance = [{ reference: "Coverage/" + chosen }];
+      else delete order.insurance;
+    });
+    renderDrafts();
+    clearAnswer("No call yet for this coverage.");
+  }
+
+  function choiceNotDrafted() {
+    // Ticking an order drafts nothing: the hooks send the draft orders listed.
+    if (state.drafts.length) {
+      setStatus("setup-status", "Not drafted yet: press Draft these orders to send the orders chosen " +
+        "(the hooks send the draft orders listed).");
+    }
+  }
+
   function placeOrders() {
     var kits = Array.prototype.filter.call(document.querySelectorAll("#kits input"), function (b) { return b.checked; })
       .map(function (b) { return b.value; });
@@ -235,7 +257,8 @@
         .map(function (o) { return o.resourceType + "/" + o.id; });
       state.changed = {};
       renderDrafts();
-      setStatus("setup-status", state.drafts.length + " draft orders for " + body.patientId + ".");
+      setStatus("setup-status", state.drafts.length + (state.drafts.length === 1 ? " draft order" : " draft orders") +
+        " for " + body.patientId + ".");
     }).catch(function (error) { setStatus("setup-status", error.message, true); });
   }
 
@@ -379,7 +402,8 @@
   }
 
   function clearAnswer(status) {
-    // A new call, or another patient: the earlier answer (cards, coverage information, JSON) goes.
+    // A new call, or another patient or coverage: the earlier answer (cards, coverage information, JSON,
+    // the feedback sent on its cards) goes.
     state.lastHook = null;
     state.answerFor += 1;
     setStatus("call-status", status);
@@ -387,6 +411,7 @@
     clear($("cards"));
     $("request-json").textContent = "";
     $("response-json").textContent = "";
+    $("feedback-json").textContent = "";
   }
 
   var INDICATORS = { info: "Info", warning: "Warning", critical: "Critical" };
@@ -640,7 +665,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     $("patient").addEventListener("change", choosePatient);
-    $("coverage").addEventListener("change", describeCoverage);
+    $("coverage").addEventListener("change", chooseCoverage);
+    $("kits").addEventListener("change", choiceNotDrafted);
+    $("infusate").addEventListener("change", choiceNotDrafted);
     $("place-orders").addEventListener("click", placeOrders);
     loadSetup().then(loadPatients).catch(function (error) { setStatus("setup-status", error.message, true); });
   });
