@@ -263,6 +263,25 @@ def test_a_course_short_of_the_threshold_fails_once_it_has_ended(
     assert finding in result.finding
 
 
+def test_a_met_course_names_its_longest_time_without_an_order() -> None:
+    """Contract §3 spans a course from its first start to its last end, so two one-month orders five
+    months apart meet "at least 6 months" (synthea19 H3): the finding says the span holds no order from
+    the first's end to the second's start, for the reviewer; orders a few days apart say nothing more."""
+    six_months = {"valuesets": ["opioids"], "comparator": ">=", "months": 6}
+    apart = [
+        med_request("Oxycodone 5 MG Oral Tablet", "2025-07-07", "2025-08-06"),
+        med_request("Oxycodone 5 MG Oral Tablet", "2025-12-19", "2026-01-18"),
+    ]
+    result = run("medication-duration", six_months, apart)
+    assert result.status == Status.MET
+    assert result.finding.endswith("7 Jul 2025 → 18 Jan 2026; no order 6 Aug 2025 → 19 Dec 2025")
+    close = [
+        med_request("Oxycodone 5 MG Oral Tablet", "2025-07-07", "2025-10-06"),
+        med_request("Oxycodone 5 MG Oral Tablet", "2025-10-20", "2026-01-18"),
+    ]
+    assert run("medication-duration", six_months, close).finding.endswith("7 Jul 2025 → 18 Jan 2026")
+
+
 def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() -> None:
     def statement(period: dict[str, str]) -> dict[str, Any]:
         return {

@@ -41,6 +41,10 @@ from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import Terminology, ValueSet
 
 ROUTE_VALUE_SET = "route-{}"  # the value set of a route: its codes, and the words of its dose forms
+# A course is the span from its first start to its last end (contract §3), however far apart its orders:
+# a met course names its longest time with no order of the class once that reaches a month, so a reviewer
+# sees "2 orders five months apart" or "one in 1928, then 1992-95" for what it is.
+GAP_SHOWN_DAYS = 30
 
 
 def _route_value_set(terminology: Terminology, route: str) -> ValueSet:
@@ -133,8 +137,12 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     assumed = end == latest and bool(last) and all(m.end_assumed for m in last)
     if_assumed = f" if the last ran {DEFAULT_ORDER_DAYS} days" if assumed else ""
     if reached:
+        gap = _longest_gap([(m.start, m.end or m.start) for m in meds if m.start is not None], start, end)
+        no_order = f"; no order {day_of(gap[0])} → {day_of(gap[1])}" if gap else ""
         return TestOutcome(
-            Status.MET, evidence, f"{lasted} documented{if_assumed}, {day_of(start)} → {day_of(end)}"
+            Status.MET,
+            evidence,
+            f"{lasted} documented{if_assumed}, {day_of(start)} → {day_of(end)}{no_order}",
         )
     running = [m for m in meds if m.running_on(today)]
     if any(m.ordered for m in running):
@@ -151,6 +159,23 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     else:
         ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
+
+
+def _longest_gap(
+    spans: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The longest time between `start` and `end` that no span covers, when it is `GAP_SHOWN_DAYS` or
+    more."""
+    longest: tuple[datetime, datetime] | None = None
+    covered = start
+    for first, last in sorted(spans):
+        first, last = max(first, start), min(last, end)
+        if first > covered and (longest is None or first - covered > longest[1] - longest[0]):
+            longest = (covered, first)
+        covered = max(covered, last)
+    if longest is None or (longest[1] - longest[0]).days < GAP_SHOWN_DAYS:
+        return None
+    return longest
 
 
 def _open_statement(
