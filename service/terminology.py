@@ -16,10 +16,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key, negated
+from service.codes import CPT, HCPCS, HYPHENS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key, negated
 from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
+# Words that make a diagnosis's words name something other than the disorder now: its history, a
+# screening for it, its prevention, a risk of or exposure to it, a carrier state, a ruled-out or resolved
+# one, or its after-effects ("History of pneumonia", "Screening for infection", "At risk for infection",
+# "Post-infectious glomerulonephritis"). Read by `ValueSet.names_in_words`.
+_NOT_THE_DISORDER = re.compile(
+    r"\b(?:history|h/o|screening|screen|prevention|preventive|prophylaxis|prophylactic|vaccination|"
+    r"vaccine|immuni[sz]ation|risk|exposure|exposed|contact with|carrier|ruled out|rule out|r/o|"
+    rf"resolved|healed|sequelae?|late effects?|status post|s/p|post[\s{HYPHENS}]*infect\w*)\b"
+)
+# A word negated by a "no" up to three words before it, in the same clause ("no evidence of infection",
+# "non-infective", "negative for sepsis"); `negated`'s "non" / "not" among them.
+_NEGATION_BEFORE = (
+    r"(?:no|not|non|without|negative\s+for|free\s+of|absence\s+of|denies)"
+    rf"(?:[\s{HYPHENS}]+[\w/]+){{0,3}}?[\s{HYPHENS}]+"
+)
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
     "id",
@@ -167,6 +182,23 @@ class ValueSet:
         """Per text word: the pattern naming it and the one negating it, compiled once."""
         phrases = [rf"{re.escape(word)}(?:e?s)?\b" for word in self.text_words]
         return tuple((re.compile(rf"\b{phrase}"), negated(phrase)) for phrase in phrases)
+
+    def names_in_words(self, words: str) -> bool:
+        """Whether a diagnosis's own words (its text and displays) name the concept: a listed word, not
+        negated before it ("no evidence of infection", "non-infective"), in words that do not name a
+        history, a screening, a prevention, a risk, an exposure or an after-effect of it instead
+        ("History of pneumonia", "At risk for infection"). Not a code match: what it means is the
+        engine's (an absence rule leaves such a diagnosis to the payer's reviewer)."""
+        lowered = words.lower()
+        if not self.text_words or _NOT_THE_DISORDER.search(lowered):
+            return False
+        return any(named.search(not_this.sub(" ", lowered)) for named, not_this in self._word_patterns)
+
+    @cached_property
+    def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
+        """`_text_patterns`, negated by any of `_NEGATION_BEFORE`'s words."""
+        phrases = [rf"{re.escape(word)}(?:e?s)?\b" for word in self.text_words]
+        return tuple((re.compile(rf"\b{phrase}"), negated(phrase, _NEGATION_BEFORE)) for phrase in phrases)
 
 
 def _string_list(raw: Any, where: str) -> list[str]:

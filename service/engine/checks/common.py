@@ -94,6 +94,23 @@ def matching_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> l
     return _matching(ctx, "conditions", ctx.record.conditions, value_sets)
 
 
+def worded_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[ConditionFact]:
+    """The record's conditions that none of the value sets codes but whose own words (text, displays)
+    name one of them (`ValueSet.names_in_words`: "Infection of tooth" coded only by a SNOMED CT
+    descendant not listed); computed once per value set for the whole call."""
+    coded = {id(c) for c in matching_conditions(ctx, value_sets)}
+    return [
+        c
+        for c in _matching(ctx, "worded-conditions", ctx.record.conditions, value_sets, _words_name)
+        if id(c) not in coded
+    ]
+
+
+def _words_name(c: ConditionFact, value_set: ValueSet) -> bool:
+    words = " | ".join([c.label, *(code.display for code in c.codes if code.display)])
+    return value_set.names_in_words(words)
+
+
 def matching_medications(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[MedicationFact]:
     """The record's medications of the classes (`medication_matches`)."""
     return _matching(

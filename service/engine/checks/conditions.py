@@ -25,6 +25,7 @@ from service.engine.checks.common import (
     medication_evidence,
     named_value_sets,
     needs,
+    worded_conditions,
 )
 from service.engine.checks.observations import assessment, observation_value
 from service.engine.checks.params import (
@@ -183,7 +184,10 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     `order_reason`, the reason the order gives counts as a current diagnosis beside the problem
     list's (the checks that read the indication, which the order's reason is a form of: contract
     §2). `none_finding` says what finding none means where "none documented" would read as the
-    opposite (a check that a block applies).
+    opposite (a check that a block applies). A current condition none of the value sets codes but
+    whose own words name one of them (their `text` words: "Infection of tooth" under a SNOMED CT
+    code not listed) is not "none documented" (contract §3: met only when no evidence is found): it
+    is left to the payer's reviewer, with the record named.
     """
     recent_days = params.get("recent_days")
     window_start = start_of_day(ctx.today) - timedelta(days=recent_days) if recent_days else None
@@ -224,6 +228,14 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 tuple(condition_evidence(c) for c in unplaced[:3]),
                 f"{what}: record whether it is current or stable"
                 + (f" (“{ctx.terminology.assessment_name(cleared_by)}”)" if cleared_by else ""),
+            )
+        worded = [c for c in worded_conditions(ctx, named_value_sets(ctx, params)) if current(c)]
+        if worded and _clearance_after(ctx, params, worded) is None:
+            return TestOutcome(
+                Status.NOT_DOCUMENTED,
+                tuple(condition_evidence(c) for c in worded[:3]),
+                f"{_named(worded)}: not coded as one, but its words name one: for the reviewer",
+                for_reviewer=True,
             )
         aside = (
             f" within {human_days(recent_days)} (older: {', '.join(c.label for c in older[:2])})"

@@ -1,0 +1,133 @@
+"""Infections and cancers as real-world (Synthea-shaped) charts carry them: an infection coded by a SNOMED CT
+descendant, or named only in a diagnosis's words, is no "none documented"; a generic chronic-pain reason
+beside an active cancer is cancer pain too.
+
+Review s19 (synthea19, H1 and H2): each test failed on the code as reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.demo.synthea import SYNTHEA_DIRS, synthea_files
+from tests.builders import (
+    SCT,
+    concept,
+    condition,
+    determine,
+    meeting_chart,
+    result_of,
+    service_request,
+    statuses,
+)
+
+CHRONIC_PAIN_REASON = [concept(SCT, "82423001", "Chronic pain")]
+CYSTITIS = ("307426000", "Acute infective cystitis (disorder)")
+POLICIES_WITH_INFECTION = {
+    "geha-idds-chronic-pain": "geha.ci.infection",
+    "kpwa-implanted-infusion-pumps": "kpwa.ci.infection",
+    "cms-ncd-280-14": "ncd280.ci.infection",
+}
+MARGARETTE = "ts_Margarette.json"
+
+
+def test_an_active_acute_infective_cystitis_is_a_current_infection() -> None:
+    """Synthea codes a urinary infection as SNOMED 307426000 "Acute infective cystitis" (ts_Margarette:
+    active, with active doxycycline orders). It is a kind of 68566005 "Urinary tract infectious disease",
+    which the infection value set lists; contract §0: codes "in the same standard group ... MUST also
+    count", and the policies' reading: "Current means an infection diagnosis that is marked active"."""
+    chart = [*meeting_chart(), condition(SCT, CYSTITIS[0], "2026-11-01", CYSTITIS[1])]
+    for policy_id, criterion in POLICIES_WITH_INFECTION.items():
+        d = determine(chart, policy_id=policy_id)
+        assert statuses(d)[criterion] == "not-met", (policy_id, d.explanation)
+
+
+@pytest.mark.skipif(
+    not any(p.name == MARGARETTE for p in synthea_files()),
+    reason=f"the Synthea fixtures are not beside the repository ({SYNTHEA_DIRS[0]})",
+)
+def test_margarettes_active_cystitis_is_not_read_as_no_infection() -> None:
+    """The Synthea chart itself: an active 307426000 since 2006, never abated, and doxycycline orders."""
+    path = next(p for p in synthea_files() if p.name == MARGARETTE)
+    chart = [e["resource"] for e in json.loads(path.read_text(encoding="utf-8"))["entry"]]
+    order = service_request("62362", reason=CHRONIC_PAIN_REASON)
+    for policy_id, criterion in POLICIES_WITH_INFECTION.items():
+        d = determine(chart, order=order, policy_id=policy_id)
+        assert statuses(d)[criterion] == "not-met", (policy_id, d.explanation)
+
+
+# The infections Synthea's modules code (urinary_tract_infections, sinusitis, sore_throat), SNOMED CT
+# descendants of the listed 68566005 "Urinary tract infectious disease" and 40733004 "Infectious disease".
+SYNTHEA_INFECTIONS = [
+    ("307426000", "Acute infective cystitis (disorder)"),
+    ("45816000", "Pyelonephritis (disorder)"),
+    ("197927001", "Recurrent urinary tract infection (disorder)"),
+    ("444814009", "Viral sinusitis (disorder)"),
+    ("75498004", "Acute bacterial sinusitis (disorder)"),
+    ("195662009", "Acute viral pharyngitis (disorder)"),
+    ("43878008", "Streptococcal sore throat (disorder)"),
+]
+
+
+@pytest.mark.parametrize(("code", "display"), SYNTHEA_INFECTIONS)
+def test_each_infection_synthea_codes_is_a_current_infection(code: str, display: str) -> None:
+    """Coded without a display too: the code decides, not the words."""
+    chart = [*meeting_chart(), condition(SCT, code, "2026-11-01")]
+    d = determine(chart)
+    assert statuses(d)["geha.ci.infection"] == "not-met", (code, display, d.explanation)
+
+
+WORDED = "Infection of tooth (disorder)"  # SNOMED 427898007 is not listed; its words name an infection
+
+
+def test_an_active_diagnosis_whose_words_name_an_infection_is_left_to_the_reviewer() -> None:
+    """Contract §3: a "no X" criterion is met only when no evidence of X is found. A diagnosis the value
+    set does not code but whose words plainly name an infection is evidence to weigh, not "none
+    documented": the reviewer gets it, with the record named."""
+    infection = condition(SCT, "427898007", "2006-01-01", WORDED)
+    chart = [*meeting_chart(), infection]
+    for policy_id, criterion in POLICIES_WITH_INFECTION.items():
+        result = result_of(determine(chart, policy_id=policy_id), criterion)
+        assert (result.status.value, result.for_reviewer) == ("not-documented", True), policy_id
+        assert [e.reference for e in result.evidence] == [f"Condition/{infection['id']}"]
+        assert result.finding.startswith("Infection of tooth (disorder): not coded as one")
+
+
+def test_a_diagnosis_named_only_in_words_counts_as_its_code_would() -> None:
+    """An EHR's own code with the text "Urinary tract infection" (no standard coding): the words alone."""
+    local = {"coding": [{"system": "urn:ehr:local", "code": "UTI1"}], "text": "Urinary tract infection"}
+    worded = {**condition(SCT, "x", "2026-11-20"), "code": local}
+    chart = [*meeting_chart(), worded]
+    assert result_of(determine(chart), "geha.ci.infection").for_reviewer
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "History of pneumonia (situation)",
+        "Screening for infection",
+        "At risk for infection (finding)",
+        "Infection prevention",
+        "No evidence of infection",
+        "Non-infective cystitis",
+        "Exposure to infectious disease",
+        "Post-infectious glomerulonephritis",
+        "Chronic sinusitis (disorder)",
+    ],
+)
+def test_words_that_name_no_current_infection_leave_the_criterion_met(words: str) -> None:
+    """A history, a screening, a prevention, a risk, an exposure, a negation or an after-effect of an
+    infection is not one; nor is a diagnosis whose words name none (Synthea models chronic sinusitis as
+    an inflammation, not an infection)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    assert statuses(determine(chart))["geha.ci.infection"] == "met"
+
+
+def test_a_worded_infection_outside_the_window_and_not_marked_active_is_not_current() -> None:
+    """GEHA's reading: current is marked active, or dated within 30 days when no status is given."""
+    old = condition(SCT, "427898007", "2026-01-01", WORDED, status=None)
+    assert statuses(determine([*meeting_chart(), old]))["geha.ci.infection"] == "met"
+    recent = condition(SCT, "427898007", "2026-11-20", WORDED, status=None)
+    assert statuses(determine([*meeting_chart(), recent]))["geha.ci.infection"] == "not-documented"
