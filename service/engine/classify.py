@@ -130,11 +130,13 @@ def classify_indication(ctx: EvaluationContext) -> str:
             [c for cond in ctx.record.conditions for c in cond.codes], ctx.terminology
         )
         return "dystonia" if by_record == "dystonia" else "spasticity"
-    by_reason = _classify_codes(_reason_codes(ctx), ctx.terminology)
+    by_reason = _told_by_reason(ctx)
+    has = ctx.memo(("problem-list-classes",), lambda: _problem_list_classes(ctx))
+    if by_reason is PAIN:  # the reason says chronic pain, not which: the problem list's malignancy does
+        return "cancer-pain" if has["malignancy"] and not has["pain-cause"] else DEFAULT_INDICATION
     if by_reason is not None and not (ctx.infusates and by_reason in ("spasticity", "dystonia")):
         return by_reason
     conditions = ctx.record.conditions
-    has = ctx.memo(("problem-list-classes",), lambda: _problem_list_classes(ctx))
     pain_drug = bool(ctx.infusate_ingredients(PAIN_INFUSATE_SETS))
     if has["spasticity"] and not pain_drug and not (has["chronic-pain"] or has["pain-cause"]):
         return (
@@ -143,6 +145,19 @@ def classify_indication(ctx: EvaluationContext) -> str:
     if has["malignancy"] and not has["pain-cause"]:
         return "cancer-pain"  # AMB-11: only a coded non-malignant cause outweighs the malignancy
     return DEFAULT_INDICATION
+
+
+def _told_by_reason(ctx: EvaluationContext) -> str | Family | None:
+    """What the order's reason tells of the indication: `_classify_codes` of it, except that a reason of
+    chronic pain alone (a chronicity code such as SNOMED 82423001 "Chronic pain" or G89.29, with no
+    coded cause and no malignancy) tells pain but not which kind: the PAIN family. Chronic pain is
+    cancer pain too, so such a reason weighs as the same code on the problem list does, and only a coded
+    non-malignant cause outweighs a malignancy (criteria-and-codes.md §4.3.2, AMB-11)."""
+    codes = _reason_codes(ctx)
+    told = _classify_codes(codes, ctx.terminology)
+    if told == "non-malignant-pain" and not ctx.terminology["pain-cause"].matches_any(codes):
+        return PAIN
+    return told
 
 
 def _problem_list_classes(ctx: EvaluationContext) -> dict[str, bool]:
@@ -209,7 +224,7 @@ def family_unread(ctx: EvaluationContext) -> Family | None:
         family: Family | None = SPASM
     else:
         family = PAIN if ctx.indication == "non-malignant-pain" and ctx.infusate_ingredients() else None
-    told = _classify_codes(_reason_codes(ctx), ctx.terminology)  # a reason of another family tells nothing
+    told = _told_by_reason(ctx)  # a reason of another family tells nothing, nor one of the family alone
     if family is None or told in family.indications or _decided_by_what_was_read(ctx, family):
         return None
     return family

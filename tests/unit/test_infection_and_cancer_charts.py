@@ -12,15 +12,20 @@ import json
 import pytest
 
 from service.demo.synthea import SYNTHEA_DIRS, synthea_files
+from service.engine.model import Outcome
 from tests.builders import (
+    ICD,
     SCT,
     concept,
     condition,
     determine,
     meeting_chart,
+    oxycodone,
+    problem_list_unread,
     result_of,
     service_request,
     statuses,
+    without_codes,
 )
 
 CHRONIC_PAIN_REASON = [concept(SCT, "82423001", "Chronic pain")]
@@ -56,6 +61,24 @@ def test_margarettes_active_cystitis_is_not_read_as_no_infection() -> None:
     for policy_id, criterion in POLICIES_WITH_INFECTION.items():
         d = determine(chart, order=order, policy_id=policy_id)
         assert statuses(d)[criterion] == "not-met", (policy_id, d.explanation)
+
+
+def test_generic_chronic_pain_beside_an_active_primary_cancer_is_not_judged_as_non_malignant_pain() -> None:
+    """Florentino (Synthea): active "Primary malignant neoplasm of colon" (SNOMED 93761005, in the
+    malignancy set) and a 62362 order whose reason is the generic SNOMED "Chronic pain".
+    criteria-and-codes.md §4.3.2: any active malignancy makes it cancer pain (both, when a non-malignant
+    cause is coded too). GEHA does not address cancer pain (policies/geha.yaml scope: "GEHA review is
+    manual"), so GEHA must not answer "not covered" on its non-malignant criteria; today it does (one
+    30-day opioid course falls short of its criterion B)."""
+    chart = [
+        *without_codes(meeting_chart(), "M96.1", "1049683", "892531"),
+        oxycodone(start="2025-01-10", end="2025-02-09"),  # one 30-day course: GEHA B falls short
+        condition(SCT, "82423001", "2020-01-01", "Chronic pain"),
+        condition(SCT, "93761005", "2024-05-18", "Primary malignant neoplasm of colon"),
+    ]
+    order = service_request("62362", reason=CHRONIC_PAIN_REASON)
+    d = determine(chart, order=order, policy_id="geha-idds-chronic-pain")
+    assert d.indication != "non-malignant-pain" or d.outcome != Outcome.DOES_NOT_MEET, d.explanation
 
 
 # The infections Synthea's modules code (urinary_tract_infections, sinusitis, sore_throat), SNOMED CT
@@ -131,3 +154,51 @@ def test_a_worded_infection_outside_the_window_and_not_marked_active_is_not_curr
     assert statuses(determine([*meeting_chart(), old]))["geha.ci.infection"] == "met"
     recent = condition(SCT, "427898007", "2026-11-20", WORDED, status=None)
     assert statuses(determine([*meeting_chart(), recent]))["geha.ci.infection"] == "not-documented"
+
+
+def cancer_chart(*causes: dict[str, object]) -> list[dict[str, object]]:
+    """Florentino's shape: generic chronic pain and an active primary colon cancer, GEHA's B short."""
+    return [
+        *without_codes(meeting_chart(), "M96.1", "1049683", "892531"),
+        oxycodone(start="2025-01-10", end="2025-02-09"),
+        condition(SCT, "82423001", "2020-01-01", "Chronic pain"),
+        condition(SCT, "93761005", "2024-05-18", "Primary malignant neoplasm of colon"),
+        *causes,
+    ]
+
+
+def test_generic_chronic_pain_beside_an_active_cancer_is_cancer_pain_for_every_payer_on_the_call() -> None:
+    """criteria-and-codes.md §4.3.2: any active malignancy makes it cancer pain. GEHA does not address
+    cancer pain (manual review); Cohere's card names the indication it judges, and it is the cancer
+    block's metastatic site it asks for (before: "for chronic non-malignant pain" in its header)."""
+    order = service_request("62362", reason=CHRONIC_PAIN_REASON)
+    geha = determine(cancer_chart(), order=order)
+    assert (geha.indication, geha.outcome) == ("cancer-pain", Outcome.NOT_APPLICABLE)
+    cohere = determine(cancer_chart(), order=order, policy_id="cohere-intrathecal-pain-pumps")
+    assert cohere.indication == "cancer-pain"
+    assert "non-malignant" not in cohere.indication_words
+
+
+def test_a_coded_cause_of_pain_beside_the_cancer_keeps_the_pain_non_malignant() -> None:
+    """AMB-11: only a coded non-malignant cause outweighs the malignancy (then Cohere judges both
+    blocks), on the problem list as in the order's reason."""
+    order = service_request("62362", reason=CHRONIC_PAIN_REASON)
+    fbss = condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome")
+    assert determine(cancer_chart(fbss), order=order).indication == "non-malignant-pain"
+    by_reason = service_request("62362", reason=[concept(ICD, "M96.1", "Postlaminectomy syndrome")])
+    assert determine(cancer_chart(), order=by_reason).indication == "non-malignant-pain"
+    no_cancer = without_codes(cancer_chart(), "93761005")
+    assert determine(no_cancer, order=order).indication == "non-malignant-pain"
+
+
+def test_a_generic_chronic_pain_reason_with_the_problem_list_unread_does_not_tell_which_pain() -> None:
+    """The problem list that would show a cancer could not be read: the morphine pump is for pain, and
+    which kind is the question the card asks (before: judged as non-malignant pain, told by the reason)."""
+    order = service_request("62362", reason=CHRONIC_PAIN_REASON)
+    d = determine(
+        problem_list_unread(cancer_chart()),
+        order=order,
+        unavailable={"Condition": "HTTP 503"},
+        policy_id="kpwa-implanted-infusion-pumps",
+    )
+    assert d.kind_unread == "Whether the pain is cancer-related"
