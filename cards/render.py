@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cards import items
@@ -22,7 +22,7 @@ from cards.items import Episode, Item, Step
 from cards.markdown import plain, shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
-from service.fhirdates import human_month
+from service.fhirdates import human_date, human_month
 from service.orders import PumpOrder
 from service.routing import Route
 from service.wording import listing
@@ -296,6 +296,8 @@ def detail(episode: Episode, instructions: bool = True) -> str:
         ]
     if d.outcome == Outcome.NOT_APPLICABLE:
         head.append(d.explanation)
+    if d.deceased:
+        head.append(deceased_line(d.deceased_on))
     open_items = (*episode.failing, *episode.missing)
     listed = _item_lines(open_items)
 
@@ -320,6 +322,13 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
     return text(kept, len(listed) - len(kept), ending)
+
+
+def deceased_line(on: datetime | None) -> str:
+    """One line saying the chart records the patient as deceased: no policy names it, so it changes
+    no verdict (the contract is silent), but a clinician or reviewer should not miss it (review s19 L1)."""
+    when = f" ({human_date(on)})" if on is not None else ""
+    return f"⚠ The chart records this patient as deceased{when}: check the chart before going ahead."
 
 
 def review_overdue_line(payer: str, due: date) -> str:

@@ -126,6 +126,8 @@ class PatientRecord:
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
     server: str | None = None  # the FHIR server the facts were read from (None: not known)
+    deceased: bool = False  # the Patient is recorded deceased (deceasedBoolean, or a deceasedDateTime)
+    deceased_on: datetime | None = None  # when, if the chart says
 
     def local(self, reference: Any) -> str | None:
         """`Type/id` of the record's resource a reference names, as its facts' `source`s are written;
@@ -803,7 +805,20 @@ def build_record(
         unavailable={**_wholly(unreadable), **dict(unavailable or {})},
         unavailable_codes=_by_code(unreadable),
         server=server,
+        **_deceased(resources.get("Patient", []), patient_id),
     )
+
+
+def _deceased(patients: list[Mapping[str, Any]], patient_id: str) -> dict[str, Any]:
+    """Whether the call's Patient is recorded deceased, and when (`PatientRecord.deceased`,
+    `deceased_on`): a `deceasedDateTime` (a date that cannot be read is still a death recorded), or a
+    `deceasedBoolean` true. Nothing any policy judges: the decision card says it (review s19 L1)."""
+    patient = next((p for p in patients if p.get("id") == patient_id), None)
+    if patient is None:
+        return {}
+    if isinstance(when := patient.get("deceasedDateTime"), str):
+        return {"deceased": True, "deceased_on": parse_datetime(when)}
+    return {"deceased": patient.get("deceasedBoolean") is True}
 
 
 Unreadable = Mapping[tuple[str, str | None], Mapping[str, int]]  # (kind, code or None) → why → how many

@@ -236,6 +236,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "kind_words": kind_words,
         "in_place": _read_as_replacement(ctx, kind),
         "review_overdue_since": policy.currency.overdue(ctx.today),
+        "deceased": ctx.record.deceased,
+        "deceased_on": ctx.record.deceased_on,
     }
     if ctx.indication not in policy.indications:
         reason = policy.not_addressed.get(ctx.indication) or (

@@ -124,6 +124,8 @@ class Determination:
     in_place: str = ""  # an implant or catheter code read as a replacement: the records of the pump in place
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
+    deceased: bool = False  # the chart records the patient as deceased (no policy judges it: a card says it)
+    deceased_on: datetime | None = None  # when, if the chart says
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

@@ -1,0 +1,53 @@
+"""A patient the chart records as deceased: no policy or contract clause names it, so no verdict changes,
+but the decision card says it in one line (review s19 L1: six Synthea patients with a deceasedDateTime got
+cards asking for a trial and a life expectancy, and none said so)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from tests.calls import prefetch_app
+from tests.support import REQUESTS_DIR
+
+SAMPLE = "order-sign-implant-demo-meets.json"  # every prefetch key: the chart comes from prefetch alone
+
+
+def _decision_details(patient_fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(indicator, detail) of the decision cards (a verdict first) of the sample's answer, its Patient
+    given `patient_fields`."""
+    body = json.loads((REQUESTS_DIR / SAMPLE).read_text(encoding="utf-8"))
+    body = copy.deepcopy(body)
+    body["prefetch"]["patient"].update(patient_fields)
+    response = prefetch_app().test_client().post("/cds-services/idds-crd-order-sign", json=body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    return [(c["indicator"], c["detail"]) for c in cards if c["detail"].startswith("**Meets the criteria**")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"deceasedDateTime": "2021-03-12T08:00:00Z"}, "deceased (12 Mar 2021)"),
+        ({"deceasedBoolean": True}, "this patient as deceased:"),
+    ],
+)
+def test_a_deceased_patient_is_named_on_the_decision_card_and_changes_no_verdict(
+    fields: dict[str, Any], said: str
+) -> None:
+    alive = _decision_details({})
+    dead = _decision_details(fields)
+    assert alive and len(dead) == len(alive)
+    assert not any("deceased" in detail for _, detail in alive)
+    for (alive_indicator, alive_detail), (indicator, detail) in zip(alive, dead, strict=True):
+        assert indicator == alive_indicator
+        assert said in detail
+        lines = [line for line in detail.splitlines() if "deceased" not in line]
+        assert lines == alive_detail.splitlines()
+
+
+def test_a_living_patient_or_a_false_deceased_flag_gets_no_such_line() -> None:
+    assert not any("deceased" in detail for _, detail in _decision_details({"deceasedBoolean": False}))
