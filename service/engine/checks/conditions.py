@@ -234,7 +234,7 @@ def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             return TestOutcome(
                 Status.NOT_DOCUMENTED,
                 tuple(condition_evidence(c) for c in worded[:3]),
-                f"{_named(worded)}: not coded as one, but its words name one: for the reviewer",
+                f"{_named(worded)} documented, under a code this service does not list",
                 for_reviewer=True,
             )
         aside = (
