@@ -29,6 +29,8 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
+import orjson
+
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
 from cards.coverage_information import HookCall, issued_in
 from service.caller import Caller
@@ -41,7 +43,7 @@ from service.registry import ServiceDefinition
 from service.shapes import dicts, reference_of
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
-from service.strict_json import loads_exact, written_fast
+from service.strict_json import as_written, loads_exact, written_fast
 
 REMOVED = "[removed]"
 # A request carries a token or two. Every credential is gone from the stored request whatever their
@@ -405,8 +407,39 @@ def _request_kept(body: Any, prefetch: dict[str, Any] | None) -> tuple[Any, list
     if prefetch is not None and isinstance(body, dict) and isinstance(body.get("prefetch"), dict):
         body = {**body, "prefetch": prefetch}
     carried: list[str] = []
-    kept = _without_credentials(body, carried)
+    kept = _at_top_only(body, carried)
+    if kept is None:
+        kept = _without_credentials(body, carried)
     return kept, list(dict.fromkeys(s for s in carried if s))[:MOST_CARRIED_SECRETS]
+
+
+CREDENTIAL_KEYS = ("fhirAuthorization", "fhirServer")  # the keys `_without_credentials` acts on
+
+
+def _at_top_only(body: Any, carried: list[str]) -> dict[str, Any] | None:
+    """`_without_credentials(body, carried)` for a body whose own keys are the only `CREDENTIAL_KEYS`
+    in it (a request's), found without walking it: orjson writes each key of every object at any
+    depth as its JSON string, `"fhirServer"`, so a text holding that string as often as the body
+    itself has the key holds no other. (A string value of the same text counts too: that body is
+    walked.) Nothing below the top then holds a credential, and the body's values are kept as they
+    are, which is what the walk's copy of them writes. None: walk the body."""
+    if not isinstance(body, dict):
+        return None
+    try:
+        text = orjson.dumps(body, default=as_written)
+    except orjson.JSONEncodeError:  # an integer past 64 bits: walked
+        return None
+    if any(text.count(b'"%s"' % key.encode()) != (key in body) for key in CREDENTIAL_KEYS):
+        return None
+    kept = {}
+    for key, item in body.items():
+        if key == "fhirAuthorization":
+            kept[key] = _authorization_kept(item, carried)
+        elif key == "fhirServer" and isinstance(item, str):
+            kept[key] = _server_kept(item, carried)
+        else:
+            kept[key] = item
+    return kept
 
 
 def _without_credentials(value: Any, carried: list[str]) -> Any:

@@ -860,6 +860,33 @@ def test_a_body_carrying_thousands_of_tokens_keeps_none_and_scrubs_the_first_els
     assert tokens[0] not in str(audit_entry._scrubbed(request, carried))
 
 
+@pytest.mark.parametrize("nested", ["fhirAuthorization", "fhirServer", "none"])
+def test_credentials_below_a_requests_own_are_taken_out_too(nested: str) -> None:
+    """A body whose own fhirServer and fhirAuthorization are taken out without walking it (each key
+    occurs once in its text) still loses one written deeper, beside a string that merely reads like one."""
+    body = with_fhir(load_sample("order-sign-implant-demo-meets.json"))
+    body["fhirServer"] = "https://crd:top-secret-password@ehr.example.org/fhir"
+    deeper = {
+        "fhirAuthorization": {"access_token": "nested-secret-token-0123456789"},
+        "fhirServer": "https://crd:nested-secret-password@ehr.example.org/fhir",
+        "none": "fhirAuthorization",
+    }
+    body["context"]["echo"] = [{nested: deeper[nested]}]
+    request, carried = audit_entry._request_kept(body, None)
+    written = json.dumps(request)
+    assert "top-secret-password" not in written and body["fhirAuthorization"]["access_token"] not in written
+    assert "nested-secret" not in written
+    assert request["context"]["echo"] == [
+        {
+            nested: {
+                "fhirServer": "https://[removed]@ehr.example.org/fhir",
+                "fhirAuthorization": {"access_token": "[removed]"},
+            }.get(nested, "fhirAuthorization")
+        }
+    ]
+    assert "top-secret-password" in carried
+
+
 def test_a_refused_fhir_server_is_kept_without_its_user_information(compiled_catalog: Catalog) -> None:
     app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
     body = load_sample("order-sign-implant-demo-meets.json")
