@@ -31,7 +31,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -126,10 +126,18 @@ class AssertionRules:
 
 @dataclass(frozen=True)
 class HookCall:
-    """The call that issues assertions: its hook and hookInstance (a retry has both the same)."""
+    """The call that issues assertions: its hook and hookInstance (a retry has both the same).
+
+    `made` holds the ids `assertion_ids` made for this call, by resource and what is asserted: the
+    answer asks again for each assertion it makes (is it this call's? `issued_in`, in the actions and
+    for the cards' approvals). It lives as long as the object, which each answer (and each audit
+    record) makes for itself: nothing is kept between calls."""
 
     hook: str
     hook_instance: str
+    made: dict[tuple[str, bytes], AssertionIds] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -164,13 +172,17 @@ def assertion_ids(call: HookCall, reference: str, subs: Any) -> AssertionIds:
     hookInstance judging otherwise (a body edited, the chart changed), gets its own: one id never
     names two assertions (inferno review I-2). The audit trail tells the assertions a call issued
     by these (`issued_in`)."""
-    said = sorted(_written(sub) for sub in dicts(subs) if sub.get("url") not in _NOT_JUDGED)
-    content = hashlib.sha256(b"\n".join(said)).hexdigest()
+    said = b"\n".join(sorted(_written(sub) for sub in dicts(subs) if sub.get("url") not in _NOT_JUDGED))
+    made = call.made.get((reference, said))
+    if made is not None:
+        return made
+    content = hashlib.sha256(said).hexdigest()
     name = f"{call.hook}|{call.hook_instance}|{reference}|{content}"
     number = _uuid5_hex(f"pa|{name}")
     whole = _uuid5_hex(name)
     assertion_id = f"{whole[:8]}-{whole[8:12]}-{whole[12:16]}-{whole[16:20]}-{whole[20:]}"
-    return AssertionIds(assertion_id, PA_PREFIX + number[:16].upper())
+    made = call.made[(reference, said)] = AssertionIds(assertion_id, PA_PREFIX + number[:16].upper())
+    return made
 
 
 _NAMESPACE_BYTES = ASSERTION_NAMESPACE.bytes

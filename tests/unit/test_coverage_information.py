@@ -991,3 +991,27 @@ def test_an_assertions_ids_are_rfc_4122_version_5_uuids_of_what_names_it(name: s
     named = f"order-sign|{name}|ServiceRequest/s|{content}"
     assert ids.assertion_id == str(uuid.uuid5(ASSERTION_NAMESPACE, named))
     assert ids.pa_number == PA_PREFIX + uuid.uuid5(ASSERTION_NAMESPACE, f"pa|{named}").hex[:16].upper()
+
+
+def test_ids_asked_again_in_one_call_are_those_made_afresh() -> None:
+    """A call asks again for the ids of each assertion it makes (`issued_in`): what it made is kept by
+    its `HookCall`, by resource and content, never for another resource, content or call."""
+    from cards.coverage_information import assertion_ids
+
+    def subs(covered: str) -> list[dict[str, Any]]:
+        return [
+            {"url": "coverage", "valueReference": {"reference": "Coverage/c"}},
+            {"url": "covered", "valueCode": covered},
+        ]
+
+    call = HookCall("order-sign", "d1a0c0de-0000-4000-8000-00000000beef")
+    first = assertion_ids(call, "ServiceRequest/s", subs("covered"))
+    other = assertion_ids(call, "ServiceRequest/s", subs("not-covered"))
+    assert assertion_ids(call, "ServiceRequest/s", subs("covered")) == first != other
+    assert assertion_ids(call, "ServiceRequest/t", subs("covered")) != first
+    fresh = HookCall(call.hook, call.hook_instance)
+    assert assertion_ids(fresh, "ServiceRequest/s", subs("not-covered")) == other
+    assert (
+        assertion_ids(HookCall("order-dispatch", call.hook_instance), "ServiceRequest/s", subs("covered"))
+        != first
+    )
