@@ -28,6 +28,16 @@ ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
 NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
 NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
+# SNOMED CT 418418000 Intraspinal route: intrathecal or epidural without saying which, or another route
+# into the spine; a route coded so is read by its words ("intraspinal" is a neuraxial one), else tells
+# nothing either way, and the drug's own words decide.
+INTRASPINAL_ROUTE = "418418000"
+# Words of a route that is none of the neuraxial ones (a typed or locally coded route); any other words
+# ("IT", an EHR's own abbreviation) tell nothing either way.
+_SYSTEMIC_ROUTE = re.compile(
+    r"\b(?:oral|orally|by mouth|p\.?o|intravenous\w*|i\.?v|subcutaneous\w*|intramuscular\w*|transdermal\w*|"
+    r"topical\w*|sublingual\w*|buccal|rectal\w*|nasal\w*|inhal\w*)\b"
+)
 # a hyphen however it is typed: ASCII, Unicode hyphens and dashes (U+2010-2015), minus signs, a soft
 # hyphen, a zero-width space
 HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
@@ -134,31 +144,39 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
-def neuraxial_route(route: Any) -> bool:
-    """A route (CodeableConcept) that is intrathecal or epidural: SNOMED 72607000 or 404820008. A
-    route coded in SNOMED is what its code says ("Oral (not for intrathecal use)" is oral); one coded
-    only the EHR's own way, or typed, is read by its words, a negated one ("non-intrathecal") not
-    counting."""
+def neuraxial_route(route: Any) -> bool | None:
+    """Whether a route (CodeableConcept) is intrathecal or epidural: True for SNOMED 72607000 or
+    404820008; a route coded in SNOMED is what its code says ("Oral (not for intrathecal use)" is
+    oral: False), but the intraspinal route's code says neither. That one, one coded only the EHR's
+    own way, or a typed one is read by its words: neuraxial ones (a negated one, "non-intrathecal",
+    not counting), those of another route (oral, intravenous: False), else None, as for "IT"."""
     codes = list(codings(route))
     if any(code.code in NEURAXIAL_ROUTES for code in codes):
         return True
-    if any(code.system == SNOMED for code in codes):
+    if any(code.system == SNOMED and code.code != INTRASPINAL_ROUTE for code in codes):
         return False
-    return says_neuraxial(concept_text(route))
+    text = concept_text(route)
+    if says_neuraxial(text):
+        return True
+    if any(code.system == SNOMED for code in codes) or not _SYSTEMIC_ROUTE.search(text.lower()):
+        return None
+    return False
 
 
 def neuraxial_order(resource: Mapping[str, Any], drug_text: str) -> bool | None:
     """Whether a drug order (or statement) gives its drug intrathecally or epidurally, the one reading
     of contract §2's "intrathecal or epidural MedicationRequest": the pump's drug (service/infusates.py),
     and for the record a pump or trial drug, never a systemic drug trial (service/record.py). The routes
-    it is given by decide, where it says one (`neuraxial_route`: True when one is intrathecal or
-    epidural, False when all are others, oral or intravenous); else its drug's own words (`drug_text`:
+    it is given by decide, where one tells (`neuraxial_route`: True when one is intrathecal or epidural,
+    False when the others are, oral or intravenous); else its drug's own words (`drug_text`:
     "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for intrathecal trial":
     True); None when neither says."""
     routes = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
-    said = [route for route in routes if list(codings(route)) or concept_text(route).strip()]
-    if said:
-        return any(neuraxial_route(route) for route in said)
+    told = [neuraxial_route(route) for route in routes]
+    if True in told:
+        return True
+    if False in told:
+        return False
     return True if says_neuraxial(drug_text) else None
 
 

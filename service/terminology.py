@@ -20,20 +20,24 @@ from service.codes import CPT, HCPCS, HYPHENS, ICD10CM, LOINC, RXNORM, SNOMED, C
 from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
-# Words that make a diagnosis's words name something other than the disorder now: its history, a
-# screening for it, its prevention, a risk of or exposure to it, a carrier state, a ruled-out or resolved
-# one, or its after-effects ("History of pneumonia", "Screening for infection", "At risk for infection",
-# "Post-infectious glomerulonephritis"). Read by `ValueSet.names_in_words`.
-_NOT_THE_DISORDER = re.compile(
-    r"\b(?:history|h/o|screening|screen|prevention|preventive|prophylaxis|prophylactic|vaccination|"
-    r"vaccine|immuni[sz]ation|risk|exposure|exposed|contact with|carrier|ruled out|rule out|r/o|"
-    rf"resolved|healed|sequelae?|late effects?|status post|s/p|post[\s{HYPHENS}]*infect\w*)\b"
+# Words before a diagnosis's word that make it name something other than the disorder now: a negation
+# ("no evidence of infection", "non-infective", "negative for sepsis"; `negated`'s "non" / "not" among
+# them), its history, a screening for it, its prevention, a risk of or exposure to it, a carrier state, a
+# ruled-out or resolved one, or its after-effects ("History of pneumonia", "At risk for infection",
+# "Post-infectious glomerulonephritis"); up to three words between, never across "with", "and", "due"
+# or "but" ("MRSA carrier with cellulitis" names a cellulitis). Read by `ValueSet.names_in_words`.
+_NOT_THIS_BEFORE = (
+    r"(?:no|not|non|without|negative\s+for|free\s+of|absence\s+of|denies|history|h/o|screening|screen|"
+    r"prevention|preventive|prophylaxis|prophylactic|vaccination|vaccine|immuni[sz]ation|risk|exposure|"
+    r"exposed|contact\s+with|carrier|ruled\s+out|rule\s+out|r/o|resolved|healed|sequelae?|late\s+effects?|"
+    r"status\s+post|s/p|post)"
+    rf"(?:[\s{HYPHENS}]+(?!(?:with|and|due|but)\b)[\w/]+){{0,3}}?[\s{HYPHENS}]+"
 )
-# A word negated by a "no" up to three words before it, in the same clause ("no evidence of infection",
-# "non-infective", "negative for sepsis"); `negated`'s "non" / "not" among them.
-_NEGATION_BEFORE = (
-    r"(?:no|not|non|without|negative\s+for|free\s+of|absence\s+of|denies)"
-    rf"(?:[\s{HYPHENS}]+[\w/]+){{0,3}}?[\s{HYPHENS}]+"
+# Words right after it (one word between at most) that make it name a practice, not the disorder
+# ("Infection prevention", "Infection control precautions", "Infectious disease screening").
+_NOT_THIS_AFTER = (
+    rf"(?:[\s{HYPHENS}]+\w+)?[\s{HYPHENS}]+(?:prevention|control|screening|precautions?|prophylaxis|risk|exposure|"
+    r"vaccin\w*|immuni[sz]ation|test\w*)\b"
 )
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
@@ -184,21 +188,24 @@ class ValueSet:
         return tuple((re.compile(rf"\b{phrase}"), negated(phrase)) for phrase in phrases)
 
     def names_in_words(self, words: str) -> bool:
-        """Whether a diagnosis's own words (its text and displays) name the concept: a listed word, not
-        negated before it ("no evidence of infection", "non-infective"), in words that do not name a
-        history, a screening, a prevention, a risk, an exposure or an after-effect of it instead
-        ("History of pneumonia", "At risk for infection"). Not a code match: what it means is the
-        engine's (an absence rule leaves such a diagnosis to the payer's reviewer)."""
+        """Whether a diagnosis's own words (its text and displays) name the concept: a listed word that
+        no word before it makes a negation, a history, a screening, a prevention, a risk, an exposure or
+        an after-effect of it instead (`_NOT_THIS_BEFORE`: "no evidence of infection", "History of
+        pneumonia"; "Surgical site infection s/p laminectomy" names one). Not a code match: what it
+        means is the engine's (an absence rule leaves such a diagnosis to the payer's reviewer)."""
         lowered = words.lower()
-        if not self.text_words or _NOT_THE_DISORDER.search(lowered):
-            return False
         return any(named.search(not_this.sub(" ", lowered)) for named, not_this in self._word_patterns)
 
     @cached_property
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
-        """`_text_patterns`, negated by any of `_NEGATION_BEFORE`'s words."""
-        phrases = [rf"{re.escape(word)}(?:e?s)?\b" for word in self.text_words]
-        return tuple((re.compile(rf"\b{phrase}"), negated(phrase, _NEGATION_BEFORE)) for phrase in phrases)
+        """`_text_patterns`, each with what before or after it makes it name another thing
+        (`_NOT_THIS_BEFORE`, `_NOT_THIS_AFTER`)."""
+        patterns = []
+        for named, _ in self._text_patterns:
+            phrase = named.pattern.removeprefix(r"\b")
+            before = negated(phrase, _NOT_THIS_BEFORE).pattern
+            patterns.append((named, re.compile(rf"{before}|\b(?:{phrase}){_NOT_THIS_AFTER}", re.IGNORECASE)))
+        return tuple(patterns)
 
 
 def _string_list(raw: Any, where: str) -> list[str]:

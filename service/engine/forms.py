@@ -15,7 +15,7 @@ other on one date: for them (`either_on_one_date`) "met" comes first there (the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from service.engine.model import Evidence, Status, TestOutcome
 
@@ -30,15 +30,17 @@ class Decision:
     overruled: tuple[Evidence, ...] = ()
 
 
-def _recency(indexed: tuple[int, TestOutcome], either_on_one_date: bool) -> tuple[bool, datetime, int, int]:
-    """Newest first; on one date "not met", then "for the reviewer", before "met" (the chart that
-    contradicts itself that day claims nothing), or "met" first where the forms' bars differ; then
-    the policy's order."""
+def _recency(
+    indexed: tuple[int, TestOutcome], either_on_one_date: bool
+) -> tuple[bool, date, int, datetime, int]:
+    """Newest date first; on one date "not met", then "for the reviewer", before "met" (the chart that
+    contradicts itself that day claims nothing), or "met" first where the forms' bars differ, whatever
+    the hours of one day's records; then the later record; then the policy's order."""
     index, outcome = indexed
     dated = outcome.dated
     first = Status.MET if either_on_one_date else Status.NOT_MET
     claims = 2 if outcome.status == first else 1 if outcome.for_reviewer else 0
-    return (dated is not None, dated or datetime.min, claims, -index)
+    return (dated is not None, (dated or datetime.min).date(), claims, dated or datetime.min, -index)
 
 
 def _undocumented(outcomes: list[TestOutcome]) -> TestOutcome:

@@ -205,3 +205,41 @@ def test_a_generic_chronic_pain_reason_with_the_problem_list_unread_does_not_tel
         policy_id="kpwa-implanted-infusion-pumps",
     )
     assert d.kind_unread == "Whether the pain is cancer-related"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Surgical site infection s/p laminectomy",
+        "Pump pocket infection status post intrathecal pump implant",
+        "Infection of intrathecal catheter, history of pump revision",
+        "Methicillin resistant Staphylococcus aureus carrier with cellulitis",
+        "Pneumonia, high risk patient",
+    ],
+)
+def test_an_infection_named_beside_a_history_or_status_post_goes_to_the_reviewer(words: str) -> None:
+    """Only words before an infection word that govern it make it another thing ("history of X"); a
+    "s/p" or "history of" about something else in the same text does not (review19 M1)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize("words", ["Infection control precautions", "Infectious disease screening"])
+def test_words_naming_a_practice_about_infection_leave_the_criterion_met(words: str) -> None:
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    assert statuses(determine(chart))["geha.ci.infection"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("840539006", "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)"),
+        ("999999999", "COVID-19"),
+    ],
+)
+def test_an_active_covid_19_is_a_current_infection(code: str, words: str) -> None:
+    """Synthea's covid19 module codes SNOMED 840539006 (review19 M2): listed; the same words under
+    another code go to the reviewer."""
+    chart = [*meeting_chart(), condition(SCT, code, "2026-11-20", words)]
+    assert statuses(determine(chart))["geha.ci.infection"] != "met"

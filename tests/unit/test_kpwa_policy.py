@@ -327,6 +327,27 @@ def test_ashworth_3_or_modified_ashworth_2(scores: list[dict[str, Any]], expecte
     assert kstatus(scores, "kpwa.spasticity.ashworth-ge3-or-mas2", drugs=(BACLOFEN_IT,)) == expected
 
 
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [
+            coded_assessment("modified-ashworth-score", "2", "2025-09-01T09:00:00Z"),
+            ashworth(2, "2025-09-01T09:01:00Z"),
+        ],
+        [
+            ashworth(3, "2025-09-01T09:00:00Z"),
+            coded_assessment("modified-ashworth-score", "1+", "2025-09-01T09:01:00Z"),
+        ],
+        [coded_assessment("modified-ashworth-score", "2", "2025-09-01"), ashworth(2, "2025-09-01T10:00:00Z")],
+    ],
+    ids=["A2-after-MAS2", "MAS1+-after-A3", "dated-MAS2-timed-A2"],
+)
+def test_one_days_scores_meet_2b_by_either_scale_whatever_their_hours(scores: list[dict[str, Any]]) -> None:
+    """One examination charted minutes apart is one date: either scale meeting its bar meets 2.b, not
+    the later record alone (review19 H1)."""
+    assert kstatus(scores, "kpwa.spasticity.ashworth-ge3-or-mas2", drugs=(BACLOFEN_IT,)) == "met"
+
+
 def test_a_severity_below_the_bar_is_not_asked_for_on_the_other_scale() -> None:
     """Ashworth 2 falls short of 2.b: the card says so with the score and asks for no Modified Ashworth
     score in its place (a recorded shortfall is not undocumented, contract §3)."""
