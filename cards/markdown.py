@@ -29,14 +29,3 @@ def _unlinked(markdown: str) -> str:
     e-mail address (`mailto:`, `xmpp:` too) in the text once escapes are read, so nothing but a
     character between the address's name and its `@` stops it: an invisible word joiner."""
     return _ADDRESS_AT.sub(WORD_JOINER + "@", _BARE_LINK_START.sub(r"\\\g<0>", markdown))
-
-
-def shortened(markdown: str, limit: int) -> str:
-    """`markdown` cut to `limit` characters with an ellipsis, never between a backslash and the
-    character it escapes (a lone backslash would show)."""
-    if len(markdown) <= limit:
-        return markdown
-    cut = markdown[: limit - 1].rstrip()
-    if (len(cut) - len(cut.rstrip("\\"))) % 2:
-        cut = cut[:-1]
-    return cut + "…"

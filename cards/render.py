@@ -19,7 +19,8 @@ from typing import Any
 from cards import items
 from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
-from cards.markdown import plain, shortened
+from cards.markdown import plain
+from cards.shortening import shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_date, human_month
@@ -73,7 +74,7 @@ def card(
     """The fields every card has (summary cut to the limit), the orders it is about, and `fields`."""
     built: dict[str, object] = {
         "uuid": str(uuid.uuid4()),
-        "summary": shorten(summary, SUMMARY_LIMIT),
+        "summary": shortened(summary, SUMMARY_LIMIT),
         "detail": detail,
         "indicator": indicator,
         "source": {"label": label, "topic": topic(topic_code)},
@@ -83,15 +84,6 @@ def card(
     if references:
         built["extension"] = {"davinci-crd.associated-resource": references}
     return built
-
-
-def shorten(text: str, limit: int) -> str:
-    """`text` within `limit` characters, cut after a whole word (when one ends near the limit)."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ", len(cut) - 20)
-    return (cut[:space] if space > 0 else cut).rstrip(" ,;:—") + "…"
 
 
 def _fitted(lead: str, reason: str) -> str:
@@ -203,7 +195,7 @@ def summary(episode: Episode) -> str:
         text = f"{d.payer}: {open_count(open_items)} for {', '.join(concerned)} — {named}"
     else:
         text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
-    return shorten(text, SUMMARY_LIMIT)
+    return shortened(text, SUMMARY_LIMIT)
 
 
 AS_ABOVE = "as above"  # what to do, on the line after one that says the same
@@ -310,7 +302,7 @@ def detail(episode: Episode, instructions: bool = True) -> str:
             listing_card = plain(instructions_summary(episode, next_steps(episode)[0]))
             more = f"see the card “{listing_card}”"
         else:
-            more = shorten("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
+            more = shortened("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
         sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], ending]
         return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
@@ -611,7 +603,7 @@ def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> t
 def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:
     """The Instructions card's title, as shown (the decision card points to it by these words): the
     lines it is about (`still_to_request`)."""
-    return shorten(
+    return shortened(
         f"{episode.lead.payer}: {headline} for {', '.join(still_to_request(episode, partly))}", SUMMARY_LIMIT
     )
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cards.markdown import WORD_JOINER, plain, shortened
+from cards.markdown import WORD_JOINER, plain
+from cards.shortening import shortened
 from service.app import create_app
 from tests.builders import catalog, payer_coverage, service_request, sign_request
 from tests.calls import sample

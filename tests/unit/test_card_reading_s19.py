@@ -1,0 +1,124 @@
+"""What the synthea review s19 found a clinician could not read in ten seconds on real charts: cuts
+inside a number, a date or a code (M2), an Instructions card repeating one instruction per criterion
+(M1), LOINC codes without the words for them (L2), a refill with no pump on the chart said nothing
+of it (L3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from cards.items import Episode
+from cards.render import SUMMARY_LIMIT, decision_card
+from service.engine.model import CriterionResult, Determination, Outcome, Status
+from tests.builders import determine
+
+# a word that is part of a number, a date or a code, or continues one ("30 days", "6 Dec 2025")
+NUMBERISH = re.compile(r"^(\S*\d\S*|>=|<=|[<>→-]|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|CPT|LOINC)$")
+UNIT = re.compile(r"^(days?|weeks?|months?|years?|hours?|%)$")
+
+
+def failing_with(label: str, finding: str, payer: str = "CMM-210 (eviCore)") -> Determination:
+    """A determination of `payer` that is not covered for one criterion, with its label and finding."""
+    result = CriterionResult("x.one", label, "", "s", "c", "required", Status.NOT_MET, finding)
+    return dataclasses.replace(determine([]), payer=payer, outcome=Outcome.DOES_NOT_MEET, criteria=(result,))
+
+
+def open_with(label: str, finding: str, todo: str) -> Determination:
+    """A determination with one criterion to document."""
+    result = CriterionResult(
+        "x.one", label, "", "s", "c", "required", Status.NOT_DOCUMENTED, finding, how_to_document=todo
+    )
+    return dataclasses.replace(determine([]), outcome=Outcome.INSUFFICIENT, criteria=(result,))
+
+
+def continues(word: str, following: str) -> bool:
+    """Whether `following`, after a space, continues the group `word` is part of."""
+    following = following.strip("(),;:")
+    return bool(NUMBERISH.match(word)) and bool(NUMBERISH.match(following) or UNIT.match(following))
+
+
+def cut_well(shown: str, full: str) -> bool:
+    """Whether `shown`, cut from `full` with "…", ends on a whole word of it that no number, date or
+    code group goes on past ("30" before "days", "Dec" before "2025", "CPT" before "62320-62327"):
+    where `full` goes on from what is kept, else (the summary's asides left out) wherever the word is."""
+    kept = shown.split("…", 1)[0].rstrip()
+    last = re.split(r"[\s(]", kept)[-1]
+    at = full.find(kept[-25:])
+    if at >= 0:
+        rest = full[at + len(kept[-25:]) :]
+        if rest[:1].isalnum():
+            return False  # cut inside a word
+        return not (rest.startswith(" ") and continues(last, rest.split()[0]))
+    if last.strip("(),;:") not in {w.strip("(),;:") for w in full.split()}:
+        return False
+    return not any(
+        not m.group(1) and continues(last, m.group(2))
+        for m in re.finditer(re.escape(last) + r"(\S*) (\S+)", full)
+    )
+
+
+CUT_FINDINGS = [
+    (  # Eliseo, CMM-210: "... the orders cover 3 months 29 days if the last ran 30…"
+        "Opioids or other analgesics for at least 6 months",
+        "the orders cover 3 months 29 days if the last ran 30 days (4 Apr 2015 → 2 Aug 2015; it gives "
+        "no supply length), needs at least 6 months",
+    ),
+    (  # Bradly, Cohere: "... none in the last 12 months (since 6 Dec…"
+        "Pharmacological modalities (>= 6 months within the last year)",
+        "none in the last 12 months (since 6 Dec 2025): the last course, oxycodone 5 MG oral tablet, "
+        "ended 3 Mar 2020 if it ran 30 days, needs at least 6 months",
+    ),
+    (  # Margarette, Cohere: "... no intrathecal trial procedure (CPT 62320-6232…"
+        "Trial improvement >= 50 %",
+        "trial result not documented: no intrathecal trial procedure (CPT 62320-62327) found",
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "finding"), CUT_FINDINGS)
+def test_a_summary_is_never_cut_inside_a_number_a_date_or_a_code(label: str, finding: str) -> None:
+    """Wherever the limit falls (payers' names of every length), a summary cut short ends on a whole
+    word, before a number, a date or a code rather than inside it (synthea review s19, M2)."""
+    for padding in range(40):
+        payer = "P" * padding + " Health"
+        summary = decision_card(Episode.of([failing_with(label, finding, payer)]))["summary"]
+        assert len(summary) <= SUMMARY_LIMIT
+        assert "…" not in summary or cut_well(summary, f"{label} {finding}"), summary
+
+
+@pytest.mark.parametrize(("label", "finding"), CUT_FINDINGS)
+def test_a_decision_card_line_is_never_cut_inside_a_number_a_date_or_a_code(label: str, finding: str) -> None:
+    """Wherever the room for what the chart shows ends (instructions of every length), the finding cut
+    short ends on a whole word, not inside "6 Dec 2025" or "CPT 62320-62327" (synthea review s19, M2)."""
+    for words in range(1, 20):
+        todo = "Record " + " ".join(["the visits"] * words) + "."
+        detail = decision_card(Episode.of([open_with(label, finding, todo)]))["detail"]
+        [line] = [x for x in detail.splitlines() if x.startswith("- ❔")]
+        shown = line.split("**: ", 1)[1].split(" — ", 1)[0]
+        assert "…" not in shown or cut_well(shown, finding), line
+
+
+def test_a_summary_keeps_the_amount_the_chart_shows_rather_than_a_hedge_cut_short() -> None:
+    """Eliseo, CMM-210 (synthea review s19, M2): the hedge goes, what the orders cover stays whole."""
+    d = failing_with(
+        "Opioids or other analgesics for at least 6 months",
+        "the orders cover 3 months 29 days if the last ran 30 days (4 Apr 2015 → 2 Aug 2015; it gives "
+        "no supply length), needs at least 6 months",
+    )
+    summary = decision_card(Episode.of([d]))["summary"]
+    assert summary.endswith("at least 6 months: the orders cover 3 months 29 days…"), summary
+
+
+def test_a_summary_naming_its_top_item_is_not_cut_inside_its_threshold() -> None:
+    """Fletcher, Kaiser (synthea review s19, M2): "… — 3.b Life expectancy recorded >= 3…"."""
+    label = "3.b Life expectancy recorded >= 3 months"
+    for padding in range(100):
+        payer = "P" * padding + " Health"
+        d = dataclasses.replace(open_with(label, "not recorded", "Record it."), payer=payer)
+        summary = decision_card(Episode.of([d]))["summary"]
+        assert len(summary) <= SUMMARY_LIMIT
+        full = f"{payer}: 1 item to document for 62362 — {label}"
+        assert "…" not in summary or cut_well(summary, full), summary
