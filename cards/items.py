@@ -73,11 +73,15 @@ class Item:
         return f"{self.label} (for {', '.join(self.only_for)} only)" if self.only_for else self.label
 
     @property
+    def heading(self) -> str:
+        """How the Instructions card names it: in the decision card's words, with the cause when the
+        step is to check again, as Markdown."""
+        return f"{self.named} ({plain(self.finding)})" if self.step == Step.RECHECK else self.named
+
+    @property
     def instruction(self) -> str:
-        """The Instructions card's step for it, in the decision card's words (with the cause, when the
-        step is to check again), as Markdown."""
-        label = f"{self.named} ({plain(self.finding)})" if self.step == Step.RECHECK else self.named
-        return f"{label}: {self.todo}" if self.todo else label
+        """The Instructions card's step for it alone (`steps` gives one to items that share it)."""
+        return f"{self.heading}: {self.todo}" if self.todo else self.heading
 
     @property
     def reason(self) -> str:
@@ -354,6 +358,22 @@ def to_document(d: Determination) -> frozenset[str]:
     """The criteria the cards ask to document (what a documentation form may ask): not those left to
     the payer's reviewer or to a recheck."""
     return frozenset(c for i in missing(d) if i.step not in (Step.REVIEW, Step.RECHECK) for c in i.criteria)
+
+
+def steps(open_items: Iterable[Item]) -> tuple[tuple[Step, str], ...]:
+    """The Instructions card's steps for `open_items`: one per thing to do, not per criterion (synthea
+    review s19, M1: one 250-character instruction printed under five criteria). Items that share
+    what to do are one step, where the first of them stands, naming each of them once (a label two
+    branches share, once), so every criterion stays traceable to its step; an item with nothing to
+    do but its name is a step of its own."""
+    found: dict[tuple[Step, str | None, str | None], list[str]] = {}
+    for item in open_items:
+        headings = found.setdefault((item.step, item.todo, None if item.todo else item.heading), [])
+        headings += [] if item.heading in headings else [item.heading]
+    return tuple(
+        (step, f"{'; '.join(headings)}: {todo}" if todo else headings[0])
+        for (step, todo, _), headings in found.items()
+    )
 
 
 def apart(open_items: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, ...]]:

@@ -490,14 +490,15 @@ def next_steps(
     kept: tuple[str, ...] = (),
     partly: Sequence[LineApproval] = (),
 ) -> tuple[str, tuple[tuple[Step, str], ...]]:
-    """(headline, steps) of the Instructions card: exactly the decision card's missing items (same count,
-    same words), after what not being covered asks, else what to do next. `auto_approved`: the orders
-    hold an approval once the answer is applied; `kept`: the PA numbers of those the orders came
-    carrying (an earlier call's, or the payer's), which the card names instead of a new approval;
-    `partly`: the lines holding one when not all do, which the card names, asking a prior
-    authorization for the others only (`still_to_request`)."""
+    """(headline, steps) of the Instructions card: the decision card's missing items in its words,
+    one step per thing to do naming the items it serves (`items.steps`), after what not being covered
+    asks, else what to do next. `auto_approved`: the orders hold an approval once the answer is
+    applied; `kept`: the PA numbers of those the orders came carrying (an earlier call's, or the
+    payer's), which the card names instead of a new approval; `partly`: the lines holding one when
+    not all do, which the card names, asking a prior authorization for the others only
+    (`still_to_request`)."""
     d, open_items = episode.lead, episode.missing
-    open_steps = tuple((i.step, i.instruction) for i in open_items)
+    open_steps = items.steps(open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
         failed = "; ".join(i.named for i in episode.failing)
         return "not covered as ordered", (

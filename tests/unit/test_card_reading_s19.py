@@ -11,7 +11,7 @@ import re
 import pytest
 
 from cards.items import Episode
-from cards.render import SUMMARY_LIMIT, decision_card
+from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests.builders import determine
 
@@ -122,3 +122,30 @@ def test_a_summary_naming_its_top_item_is_not_cut_inside_its_threshold() -> None
         assert len(summary) <= SUMMARY_LIMIT
         full = f"{payer}: 1 item to document for 62362 — {label}"
         assert "…" not in summary or cut_well(summary, full), summary
+
+
+def instruction_steps(d: Determination) -> list[str]:
+    """The numbered steps of the Instructions card beside `d`'s decision card, without their numbers."""
+    episode = Episode.of([d])
+    detail = instructions_card(episode, *next_steps(episode))["detail"]
+    return [line.split(". ", 1)[1] for line in detail.splitlines() if re.match(r"\d+\. ", line)]
+
+
+def test_the_instructions_card_gives_one_step_per_thing_to_do_naming_the_criteria_it_serves() -> None:
+    """Synthea review s19, M1 (Cohere, Fletcher: 20 items, one 250-character instruction printed under
+    five criteria, "Opioid failure or intolerable side effects" twice): criteria sharing what to do
+    are one step naming each of them once; every criterion the decision card names is still on a step."""
+    d = determine([], policy_id="cohere-intrathecal-pain-pumps")
+    steps = instruction_steps(d)
+    todos = [step.rsplit(": ", 1)[1] for step in steps]
+    assert len(todos) == len(set(todos)), steps
+    conservative = [s for s in steps if "Record the analgesic prescriptions of the last year" in s]
+    assert len(conservative) == 1 and conservative[0].startswith(
+        "Pharmacological modalities (>= 6 months within the last year); Physical therapy; "
+        "Home exercise program; "
+    ), steps
+    opioid_failure = [s for s in steps if "Opioid failure or intolerable side effects" in s]
+    assert len(opioid_failure) == 1 and opioid_failure[0].count("Opioid failure or intolerable") == 1
+    episode = Episode.of([d])
+    assert all(any(item.label in step for step in steps) for item in episode.missing)
+    assert len(steps) < len(episode.missing)

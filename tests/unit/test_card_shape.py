@@ -1,6 +1,7 @@
 """The ten-second shape, over every scenario of the suite and the demo: one decision card per payer,
 a detail within its budget, and, where the hook's user places the order, an Instructions card that
-lists exactly the decision card's missing items (same count, same words)."""
+lists the decision card's missing items in its words, one step per thing to do (synthea review s19,
+M1): as many steps as missing items at most, none saying what another says, every item on one."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_one_decision_card_per_payer_within_its_budget(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ANSWERS))
-def test_the_instructions_list_exactly_the_missing_items(name: str) -> None:
+def test_the_instructions_list_the_missing_items_one_step_per_thing_to_do(name: str) -> None:
     body = ANSWERS[name]
     reminders = [c for c in cards_of(body.get("cards", []), "clinical-reminder") if "suggestions" not in c]
     if not service_for_hook(HOOKS[name]).behaviour.places_order:
@@ -62,9 +63,11 @@ def test_the_instructions_list_exactly_the_missing_items(name: str) -> None:
         if decision["detail"].startswith("**Not covered as ordered**"):  # what not being covered asks leads
             assert steps[0].startswith("1. Review what") and "give the reason when you override" in steps[1]
             steps = steps[2:]
-        assert len(steps) == missing
+        assert 0 < len(steps) <= missing
+        todos = [step.split(". ", 1)[1].rsplit(": ", 1)[-1] for step in steps]
+        assert len(todos) == len(set(todos)), steps
         labels = re.findall(r"^- ❔ \*\*(.+?)\*\*", decision["detail"], flags=re.M)
-        assert all(any(step.split(". ", 1)[1].startswith(label) for step in steps) for label in labels)
+        assert all(any(label in step.split(". ", 1)[1] for step in steps) for label in labels)
 
 
 def test_the_budget_is_met_by_dropping_items_not_by_cutting_the_verdict() -> None:
