@@ -13,7 +13,7 @@ import pytest
 from cards.items import Episode
 from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
-from tests.builders import determine
+from tests.builders import ICD, catalog, condition, determine
 
 # a word that is part of a number, a date or a code, or continues one ("30 days", "6 Dec 2025")
 NUMBERISH = re.compile(r"^(\S*\d\S*|>=|<=|[<>→-]|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|CPT|LOINC)$")
@@ -149,3 +149,38 @@ def test_the_instructions_card_gives_one_step_per_thing_to_do_naming_the_criteri
     episode = Episode.of([d])
     assert all(any(item.label in step for step in steps) for item in episode.missing)
     assert len(steps) < len(episode.missing)
+
+
+LOINC = re.compile(r"LOINC \d")
+
+
+def named_before(text: str) -> bool:
+    """Whether every LOINC code `text` names stands in parentheses after the words for it ("no life
+    expectancy estimate (LOINC 75327-7) recorded"), not bare ("no LOINC 75327-7 result recorded") nor
+    as the only words of an aside ("(or LOINC 75327-7 with a unit)")."""
+    for m in LOINC.finditer(text):
+        before = text[: m.start()]
+        words = re.findall(r"[\w-]+", before)
+        if before.count("(") <= before.count(")") or not words or words[-1].lower() in BARE:
+            return False
+    return True
+
+
+BARE = {"no", "or", "a", "an", "the", "and", "of"}
+
+
+@pytest.mark.parametrize("policy_id", sorted(catalog().policies))
+@pytest.mark.parametrize("chart", [[], [condition(ICD, "C34.90", "2025-01-01")]], ids=["empty", "cancer"])
+def test_a_clinician_reads_what_a_loinc_code_is_before_its_code(policy_id: str, chart: list) -> None:
+    """Synthea review s19, L2: "no LOINC 21901-4, 21907-1 result recorded", "(or LOINC 75327-7 with a
+    unit)" told a clinician nothing in ten seconds: the words for what is missing come first."""
+    d = determine(chart, policy_id=policy_id)
+    texts = [
+        text
+        for top in d.criteria
+        for result in top.walk()
+        for text in (result.finding, result.how_to_document or "")
+    ]
+    episode = Episode.of([d])
+    texts += [decision_card(episode)["detail"], instructions_card(episode, *next_steps(episode))["detail"]]
+    assert all(named_before(text) for text in texts), [t for t in texts if not named_before(t)]

@@ -20,6 +20,7 @@ from service.engine.checks.common import (
     procedure_evidence,
 )
 from service.engine.checks.params import (
+    MISSING_TEXT,
     AssessmentCode,
     Codes,
     Comparator,
@@ -174,8 +175,10 @@ def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> Obser
     return max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
 
 
-def _no_loinc(codes: list[str]) -> str:
-    return f"no LOINC {', '.join(sorted(codes))} result recorded"
+def _no_loinc(params: Mapping[str, Any]) -> str:
+    """What a card says when no result is recorded: the test's `missing` words (what is missing,
+    then its codes: "no life expectancy estimate (LOINC 75327-7) recorded"), else the codes alone."""
+    return params.get("missing") or f"no LOINC {', '.join(sorted(params['loinc']))} result recorded"
 
 
 def _whole_months(params: Mapping[str, Any]) -> str | None:
@@ -192,6 +195,7 @@ def _whole_months(params: Mapping[str, Any]) -> str | None:
         "value": Param(Number()),
         "unit": optional(Exactly("months")),
         "otherwise": optional(Exactly("for-reviewer")),
+        "missing": MISSING_TEXT,
     },
     reads=("Observation",),
     check=_whole_months,
@@ -204,7 +208,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     the payer's reviewer."""
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params))
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     threshold = float(params["value"])
     if params.get("unit") == "months":
@@ -283,7 +287,12 @@ def _categories(observation: ObservationFact) -> list[tuple[str, str]]:
 
 @test_type(
     "observation-category",
-    params={"loinc": Param(Codes()), "met": Param(Values()), "not_met": optional(Values())},
+    params={
+        "loinc": Param(Codes()),
+        "met": Param(Values()),
+        "not_met": optional(Values()),
+        "missing": MISSING_TEXT,
+    },
     reads=("Observation",),
 )
 def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
@@ -291,7 +300,7 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     compared by category (a distant-metastasis stage pM1b is M1, contract §3)."""
     latest = _latest_loinc(ctx, params["loinc"], str)
     if latest is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params["loinc"]))
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params))
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     met = {_category(v) for v in params.get("met", ())}
     not_met = {_category(v) for v in params.get("not_met", ())}
