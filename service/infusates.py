@@ -26,12 +26,14 @@ from service.terminology import IngredientFinder
 
 @dataclass(frozen=True)
 class Infusate:
-    """A drug ordered for the pump: a draft MedicationRequest, or a drug a pump order names."""
+    """A drug ordered for the pump: a draft MedicationRequest, or a drug a pump order names; or, when
+    the call orders none, the pump's drug in the chart (`charted`: a card says where it was read)."""
 
     reference: str
     codes: tuple[Code, ...]
     text: str
     intrathecal_route: bool
+    charted: bool = False
 
 
 # `PatientRecord.unavailable`'s key for the drug orders the pump's drug is read from (checks/common.py
@@ -162,7 +164,7 @@ def _chart_infusates(
     epidurally (a stopped order or a drug given by another route is not what the pump holds), each
     with its record."""
     return [
-        (_infusate(resource, resolve), resource)
+        (replace(_infusate(resource, resolve), charted=True), resource)
         for resource in chart.get("MedicationRequest", ())
         if isinstance(resource, dict)
         and resource.get("status") == "active"

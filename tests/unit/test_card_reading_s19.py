@@ -13,7 +13,15 @@ import pytest
 from cards.items import Episode
 from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
-from tests.builders import ICD, catalog, condition, determine
+from tests.builders import (
+    ICD,
+    catalog,
+    condition,
+    determine,
+    infusate_request,
+    meeting_chart,
+    service_request,
+)
 
 # a word that is part of a number, a date or a code, or continues one ("30 days", "6 Dec 2025")
 NUMBERISH = re.compile(r"^(\S*\d\S*|>=|<=|[<>→-]|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|CPT|LOINC)$")
@@ -184,3 +192,16 @@ def test_a_clinician_reads_what_a_loinc_code_is_before_its_code(policy_id: str, 
     episode = Episode.of([d])
     texts += [decision_card(episode)["detail"], instructions_card(episode, *next_steps(episode))["detail"]]
     assert all(named_before(text) for text in texts), [t for t in texts if not named_before(t)]
+
+
+def test_the_charts_excluded_pump_drug_is_named_and_said_to_be_the_charts() -> None:
+    """Contract audit C19-F3: a catheter ordered with no drug is judged by the pump's drug in the chart
+    (contract §2); its exclusion line said "an excluded infusate is ordered", naming neither the drug
+    nor where it was read."""
+    heparin = infusate_request("heparin sodium 100 UNT/ML Injectable Solution", "5224", status="active")
+    d = determine([*meeting_chart(), heparin], order=service_request("62350"), drugs=())
+    [excluded] = [
+        r for top in d.criteria for r in top.walk() if r.status == Status.NOT_MET and not r.children
+    ]
+    assert "is ordered" not in excluded.finding
+    assert "heparin" in excluded.finding and "in the chart" in excluded.finding, excluded.finding

@@ -341,7 +341,6 @@ def test_s2_an_excluded_pump_drug_from_the_chart() -> None:
     assert mark_of(answer, NO_EXCLUDED_INFUSATE) == NOT_MET
 
 
-@pytest.mark.xfail(strict=True, reason="C19-F3: the card says the chart's pump drug 'is ordered'")
 def test_s2_the_card_does_not_say_the_charts_pump_drug_is_ordered() -> None:
     """§2: the chart's drug stands in "when the call orders none": a card that says "an excluded
     infusate is ordered" for a catheter order that orders no drug misstates where it was read."""

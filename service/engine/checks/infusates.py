@@ -20,6 +20,8 @@ from service.infusates import PUMP_DRUG
 # what a check says when the call orders no drug for the pump: a drug drafted for another route is
 # not one (contract §2)
 NO_PUMP_DRUG = "no drug for the pump is ordered (a drug order with the intrathecal or epidural route)"
+# how a finding names the pump's drug when it is the chart's, the call ordering none (contract §2)
+CHARTED = "the pump's drug in the chart"
 
 
 @test_type("no-infusate-allergy", params={"valuesets": VALUE_SETS}, reads=("AllergyIntolerance", PUMP_DRUG))
@@ -67,6 +69,18 @@ def no_infusate_allergy(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
 def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """The ordered infusate is none of the excluded drugs (absence rule when no drug is named)."""
     found = ctx.infusate_ingredients(tuple(params["valuesets"]))
+    charted = bool(ctx.infusates) and all(inf.charted for inf in ctx.infusates)
+    if found and charted:  # contract §2: the call orders none, so the chart's pump drug is the one
+        names = ", ".join(dict.fromkeys(i.name for _, i in found))
+        return TestOutcome(
+            Status.NOT_MET,
+            tuple(
+                Evidence(f"{CHARTED}: {i.name} ({inf.text or inf.reference})", inf.reference)
+                for inf, i in found
+            ),
+            f"{CHARTED} is excluded: {names} (its active intrathecal or epidural medication order; "
+            "this call orders no drug)",
+        )
     if found:
         return TestOutcome(
             Status.NOT_MET,
@@ -77,6 +91,8 @@ def infusate_not_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOu
             "an excluded infusate is ordered",
         )
     named = ", ".join(inf.text for inf in ctx.infusates if inf.text) or "no infusate named"
+    if charted:
+        return TestOutcome(Status.MET, finding=f"not excluded: {CHARTED} is {named}", by_absence=True)
     return TestOutcome(Status.MET, finding=f"none ordered ({named})", by_absence=True)
 
 
@@ -96,14 +112,17 @@ def infusate_in(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     evidence = tuple(
         Evidence(f"ordered: {i.name} ({inf.text or inf.reference})", inf.reference) for inf, i in every
     )
+    charted = all(inf.charted for inf in ctx.infusates)  # the call orders none (contract §2)
     if params.get("single_ingredient") and len({i.name for _, i in every}) > 1:
-        return TestOutcome(Status.NOT_MET, evidence, "a mixture of drugs is ordered")
+        mixture = f"{CHARTED} is a mixture of drugs" if charted else "a mixture of drugs is ordered"
+        return TestOutcome(Status.NOT_MET, evidence, mixture)
     allowed = [i.name for _, i in every if i.name in permitted]
     others = [i.name for _, i in every if i.name not in permitted]
+    where = f"({CHARTED})" if charted else "ordered"
     if allowed and params.get("includes"):
-        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} {where}")
     if allowed and not others:
-        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} ordered")
+        return TestOutcome(Status.MET, evidence, f"{', '.join(allowed)} {where}")
     if others:
         return TestOutcome(Status.NOT_MET, evidence, f"{', '.join(others)} is not an allowed infusate")
     return TestOutcome(Status.NOT_DOCUMENTED, finding="the ordered drug could not be identified")
