@@ -25,7 +25,12 @@ PAIN_INFUSATE_SETS = ("it-infusates",)
 # service/orders.py); the catalog checks at start-up that vocabulary.yaml defines each of them.
 INDICATIONS_CLASSIFIED = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
 DEFAULT_INDICATION = "non-malignant-pain"  # judged while nothing tells the indication (every policy has it)
-KINDS_NAMED_IN_CODE = ("permanent-implant", "replacement", "catheter", "trial")
+KINDS_NAMED_IN_CODE = ("permanent-implant", "replacement", "catheter", "trial", "refill-analysis")
+# the request kinds that act on a pump already implanted: one ordered for a patient with none on the
+# chart is said to be so (synthea review s19, L3)
+KINDS_ON_A_PUMP = frozenset({"refill-analysis"})
+# the chart's records `idds_in_place` reads: while one kind could not be read, no pump found is no news
+IN_PLACE_SOURCES = ("Device", "Procedure", "Condition")
 # The value sets this module and the record read by id; the catalog checks they exist at start-up.
 CLASSIFICATION_VALUE_SETS = (
     "spasticity",
@@ -285,6 +290,21 @@ def _removed_later(
     """Whether a removal done after `performed` undoes every one of a Procedure's `codes` (a Procedure
     coded as both an implant and a refill still shows the pump, as the refill alone would)."""
     return performed is not None and any(when > performed and codes <= undone for when, undone in removals)
+
+
+def no_pump_words(record: PatientRecord, terminology: Terminology, kind: str) -> str:
+    """For an order of a kind that acts on a pump already implanted (`KINDS_ON_A_PUMP`: a refill or an
+    analysis) when the chart shows none in place (contract §2, as `idds_in_place` reads it), and every
+    record that could show one was read: the sentence saying so; else ""."""
+    if kind not in KINDS_ON_A_PUMP or any(source in record.unavailable for source in IN_PLACE_SOURCES):
+        return ""
+    if idds_in_place(record, terminology):
+        return ""
+    return (
+        "No intrathecal pump is on the chart: no active pump device, no pump implant (62360-62362) "
+        "without a later removal (62365), no pump-adjustment diagnosis (Z45.1) and no earlier refill "
+        "(62369, 62370, 95990, 95991)."
+    )
 
 
 def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:

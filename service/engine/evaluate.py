@@ -23,6 +23,7 @@ from service.engine.classify import (
     in_place_words,
     indication_evident,
     indication_unread,
+    no_pump_words,
     reason_source,
 )
 from service.engine.context import EvaluationContext
@@ -248,7 +249,10 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         reason = policy.not_addressed.get(ctx.request_kind) or (
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
-        return Determination(**base, outcome=Outcome.NOT_APPLICABLE, explanation=reason)
+        no_pump = no_pump_words(ctx.record, ctx.terminology, ctx.request_kind)
+        return Determination(
+            **base, outcome=Outcome.NOT_APPLICABLE, explanation=f"{reason} {no_pump}" if no_pump else reason
+        )
     # the indications the order may be for: its own, its drug's family (the unread problem list alone
     # could say which of it), or any (nothing told it); unless its own, the criteria were chosen by a
     # default indication, and the branches kept are those of every indication it may be

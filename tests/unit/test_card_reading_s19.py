@@ -15,6 +15,7 @@ from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_s
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests.builders import (
     ICD,
+    PUMP_IN_PLACE,
     catalog,
     condition,
     determine,
@@ -205,3 +206,28 @@ def test_the_charts_excluded_pump_drug_is_named_and_said_to_be_the_charts() -> N
     ]
     assert "is ordered" not in excluded.finding
     assert "heparin" in excluded.finding and "in the chart" in excluded.finding, excluded.finding
+
+
+NO_PUMP = "No intrathecal pump is on the chart"
+
+
+@pytest.mark.parametrize("policy_id", sorted(catalog().policies))
+def test_a_refill_for_a_patient_with_no_pump_on_the_chart_says_so(policy_id: str) -> None:
+    """Synthea review s19, L3: a refill (95990) for a patient with no pump on record got only "no
+    criteria — manual review"; the card says no pump is on the chart (contract §2's "pump in place":
+    no pump device, no implant without a later removal, no Z45.1, no earlier refill), and says
+    nothing of the kind when one is."""
+    refill = service_request("95990")
+    d = determine(meeting_chart(), order=refill, drugs=(), policy_id=policy_id)
+    if d.outcome == Outcome.NOT_APPLICABLE:
+        assert NO_PUMP in d.explanation and NO_PUMP in decision_card(Episode.of([d]))["detail"]
+    with_pump = determine([*meeting_chart(), PUMP_IN_PLACE], order=refill, drugs=(), policy_id=policy_id)
+    assert NO_PUMP not in with_pump.explanation
+    assert NO_PUMP not in decision_card(Episode.of([with_pump]))["detail"]
+
+
+def test_a_refill_says_nothing_of_a_pump_when_the_records_that_show_one_were_not_read() -> None:
+    """Devices that could not be read are not a chart with no pump on it."""
+    refill = service_request("95990")
+    d = determine([], order=refill, drugs=(), unavailable={"Device": "the search failed"})
+    assert d.outcome == Outcome.NOT_APPLICABLE and NO_PUMP not in d.explanation
