@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -431,15 +431,7 @@ def _at_top_only(body: Any, carried: list[str]) -> dict[str, Any] | None:
         return None
     if any(text.count(b'"%s"' % key.encode()) != (key in body) for key in CREDENTIAL_KEYS):
         return None
-    kept = {}
-    for key, item in body.items():
-        if key == "fhirAuthorization":
-            kept[key] = _authorization_kept(item, carried)
-        elif key == "fhirServer" and isinstance(item, str):
-            kept[key] = _server_kept(item, carried)
-        else:
-            kept[key] = item
-    return kept
+    return _object_kept(body, carried, lambda item: item)
 
 
 def _without_credentials(value: Any, carried: list[str]) -> Any:
@@ -447,23 +439,28 @@ def _without_credentials(value: Any, carried: list[str]) -> Any:
     keeps only `AUTHORIZATION_KEPT`, a `fhirServer` loses its user information, path parameters,
     query and fragment. What was taken out is added to `carried`, to be scrubbed wherever else it
     occurs. Any depth, because a refused body need not be a request (an array around one)."""
+
+    def deeper(item: Any) -> Any:  # a string, number, boolean or null: nothing in it to take out
+        return _without_credentials(item, carried) if isinstance(item, JSON_CONTAINER) else item
+
     if isinstance(value, list):
-        return [
-            _without_credentials(item, carried) if isinstance(item, JSON_CONTAINER) else item
-            for item in value
-        ]
+        return [deeper(item) for item in value]
     if not isinstance(value, dict):
         return value
+    return _object_kept(value, carried, deeper)
+
+
+def _object_kept(value: dict[str, Any], carried: list[str], rest: Callable[[Any], Any]) -> dict[str, Any]:
+    """An object with its `fhirAuthorization` and `fhirServer` (a string) kept without credentials, what
+    was taken out added to `carried`, and each other value as `rest` keeps it."""
     kept = {}
     for key, item in value.items():
         if key == "fhirAuthorization":
             kept[key] = _authorization_kept(item, carried)
         elif key == "fhirServer" and isinstance(item, str):
             kept[key] = _server_kept(item, carried)
-        elif isinstance(item, JSON_CONTAINER):
-            kept[key] = _without_credentials(item, carried)
-        else:  # a string, number, boolean or null: nothing in it to take out
-            kept[key] = item
+        else:
+            kept[key] = rest(item)
     return kept
 
 
