@@ -80,9 +80,8 @@ def shortened(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     room = limit - len(ELLIPSIS)
-    near = max(
-        12, min(30, limit // 5)
-    )  # how far back from the limit a clause end or any word boundary is "near"
+    # how far back from the limit a clause end or any word boundary is "near"
+    near = max(12, min(30, limit // 5))
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     # each place a cut may go: after words[i - 1], before words[i]; (end of the kept text, i)
     places = [(words[i - 1][1], i) for i in range(1, len(words)) if words[i - 1][1] <= room]
