@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from cards import items
@@ -23,7 +23,7 @@ from cards.markdown import plain
 from cards.shortening import shortened
 from service.appointments import UnreadOrder
 from service.engine.model import Determination, Outcome, Status
-from service.fhirdates import human_date, human_month
+from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
 from service.routing import Route
 from service.wording import listing
@@ -316,10 +316,11 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     return text(kept, len(listed) - len(kept), ending)
 
 
-def deceased_line(on: datetime | None) -> str:
+def deceased_line(on: str) -> str:
     """One line saying the chart records the patient as deceased: no policy names it, so it changes
-    no verdict (the contract is silent), but a clinician or reviewer should not miss it (review s19 L1)."""
-    when = f" ({human_date(on)})" if on is not None else ""
+    no verdict (the contract is silent), but a clinician or reviewer should not miss it (review s19 L1).
+    `on`: the date as the chart writes it, said no finer (a year is not "1 Jan")."""
+    when = f" ({human_as_written(on)})" if on else ""
     return f"⚠ The chart records this patient as deceased{when}: check the chart before going ahead."
 
 

@@ -296,6 +296,16 @@ def human_date(moment: date | datetime) -> str:
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
+def human_as_written(written: str) -> str:
+    """A FHIR date or dateTime in a card's words, no finer than it is written ("2021", "March 2021",
+    "12 Mar 2021"); the text itself when it cannot be read."""
+    moment = parse_datetime(written)
+    if moment is None:
+        return written
+    said = {"year": str(moment.year), "month": human_month(moment)}
+    return said.get(precision(written), human_date(moment))
+
+
 def human_month(moment: date | datetime) -> str:
     """A month as a sentence names it ("January 2022"), in English whatever the process's locale."""
     return f"{MONTH_NAMES[moment.month - 1]} {moment.year}"

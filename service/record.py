@@ -127,7 +127,7 @@ class PatientRecord:
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
     server: str | None = None  # the FHIR server the facts were read from (None: not known)
     deceased: bool = False  # the Patient is recorded deceased (deceasedBoolean, or a deceasedDateTime)
-    deceased_on: datetime | None = None  # when, if the chart says
+    deceased_on: str = ""  # when, if the chart says, as written (a day, a month or a year)
 
     def local(self, reference: Any) -> str | None:
         """`Type/id` of the record's resource a reference names, as its facts' `source`s are written;
@@ -817,7 +817,7 @@ def _deceased(patients: list[Mapping[str, Any]], patient_id: str) -> dict[str, A
     if patient is None:
         return {}
     if isinstance(when := patient.get("deceasedDateTime"), str):
-        return {"deceased": True, "deceased_on": parse_datetime(when)}
+        return {"deceased": True, "deceased_on": when.strip()}
     return {"deceased": patient.get("deceasedBoolean") is True}
 
 

@@ -125,7 +125,7 @@ class Determination:
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
     deceased: bool = False  # the chart records the patient as deceased (no policy judges it: a card says it)
-    deceased_on: datetime | None = None  # when, if the chart says
+    deceased_on: str = ""  # when, if the chart says, as written (service/record.py)
 
     def by_status(self, status: Status) -> list[CriterionResult]:
         return [c for c in self.criteria if c.status == status]

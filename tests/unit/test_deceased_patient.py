@@ -32,6 +32,8 @@ def _decision_details(patient_fields: dict[str, Any]) -> list[tuple[str, str]]:
     ("fields", "said"),
     [
         ({"deceasedDateTime": "2021-03-12T08:00:00Z"}, "deceased (12 Mar 2021)"),
+        ({"deceasedDateTime": "2021-03"}, "deceased (March 2021)"),  # no invented day (review19 L2)
+        ({"deceasedDateTime": "2021"}, "deceased (2021)"),
         ({"deceasedBoolean": True}, "this patient as deceased:"),
     ],
 )

@@ -280,6 +280,16 @@ def test_a_met_course_names_its_longest_time_without_an_order() -> None:
         med_request("Oxycodone 5 MG Oral Tablet", "2025-10-20", "2026-01-18"),
     ]
     assert run("medication-duration", six_months, close).finding.endswith("7 Jul 2025 → 18 Jan 2026")
+    open_statement = {  # still taken (no end to its period): it covers the time up to the order (review19 L4)
+        "resourceType": "MedicationStatement",
+        "id": "ms-open",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": concept(RX, "7804", "oxycodone"),
+        "effectivePeriod": {"start": "2024-01-01"},
+    }
+    beside = run("medication-duration", six_months, [open_statement, apart[1]])
+    assert beside.status == Status.MET and "no order" not in beside.finding, beside.finding
 
 
 def test_a_statement_with_an_ended_period_is_ended_and_an_open_one_is_running() -> None:

@@ -137,7 +137,10 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     assumed = end == latest and bool(last) and all(m.end_assumed for m in last)
     if_assumed = f" if the last ran {DEFAULT_ORDER_DAYS} days" if assumed else ""
     if reached:
-        gap = _longest_gap([(m.start, m.end or m.start) for m in meds if m.start is not None], start, end)
+        covered = [
+            (m.start, end if m.running_on(today) else m.end or m.start) for m in meds if m.start is not None
+        ]
+        gap = _longest_gap(covered, start, end)
         no_order = f"; no order {day_of(gap[0])} → {day_of(gap[1])}" if gap else ""
         return TestOutcome(
             Status.MET,
