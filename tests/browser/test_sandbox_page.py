@@ -6,6 +6,7 @@ go to $IDDS_ARTIFACTS or a printed folder under pytest's tmp dir."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -620,3 +621,35 @@ def test_appointment_book_judges_the_same_drafts_as_order_sign(browser: Any, san
     booked = [e["resource"] for e in sent["context"]["appointments"]["entry"]]
     [order] = [r for r in booked if r["resourceType"] == "ServiceRequest"]
     assert [c["code"] for d in order["orderDetail"] for c in d["coding"]] == ["7052"]
+
+
+def test_drafts_answered_after_another_coverage_was_chosen_name_the_chosen_one(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """Draft orders asked for under one Coverage and answered once another is chosen name the chosen
+    one, as the prefetch does (review19 L1; docs/sandbox.md: every draft order names it in `insurance`)."""
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    wrap_fetch(browser, hold_prefix="/sandbox/api/orders")
+    Select(by_id(browser, "patient")).select_by_value("demo-two-coverages")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    first = Select(by_id(browser, "coverage")).first_selected_option.get_attribute("value")
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: d.execute_script("return window.__held") == 1)
+    Select(by_id(browser, "coverage")).select_by_value("demo-two-coverages-coverage-cbc")
+    assert first != "demo-two-coverages-coverage-cbc"
+    released_late(browser)
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    by_id(browser, "fire-order-sign").click()
+    wait(browser, lambda d: "order-sign: HTTP" in by_id(d, "call-status").text)
+    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    named = {
+        i["reference"]
+        for e in sent["context"]["draftOrders"]["entry"]
+        for i in e["resource"].get("insurance", [])
+    }
+    prefetched = {e["resource"]["id"] for e in sent["prefetch"]["coverage"]["entry"]}
+    assert named == {f"Coverage/{c}" for c in prefetched}, (named, prefetched)

@@ -215,17 +215,22 @@
     $("coverage-note").hidden = !words;
   }
 
-  function chooseCoverage() {
-    // The drafts name the Coverage chosen now (as the prefetch does), not the one they were drafted
-    // under; the answer shown was for that one, so it goes.
-    describeCoverage();
-    if (!state.drafts.length) return;
+  function nameChosenCoverage(drafts) {
+    // Draft orders name the Coverage chosen now (as the prefetch does), whichever was chosen when
+    // they were asked for.
     var chosen = $("coverage").value;
-    state.drafts.forEach(function (order) {
+    drafts.forEach(function (order) {
       if (!order.insurance) return;
       if (chosen) order.insurance = [{ reference: "Coverage/" + chosen }];
       else delete order.insurance;
     });
+  }
+
+  function chooseCoverage() {
+    // The answer shown was for the Coverage chosen before, so it goes.
+    describeCoverage();
+    if (!state.drafts.length) return;
+    nameChosenCoverage(state.drafts);
     renderDrafts();
     clearAnswer("No call yet for this coverage.");
   }
@@ -253,6 +258,7 @@
       if (asked !== state.patientChoice) return; // drafted for the patient chosen before
       if (!answer.ok) throw new Error(problem(answer.body, answer.status));
       state.drafts = answer.body.orders;
+      nameChosenCoverage(state.drafts); // another may have been chosen while they were drafted
       state.selections = answer.body.orders.filter(function (o) { return o.resourceType !== "MedicationRequest"; })
         .map(function (o) { return o.resourceType + "/" + o.id; });
       state.changed = {};
