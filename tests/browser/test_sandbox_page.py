@@ -310,6 +310,19 @@ def test_no_answer_stays_on_screen_under_another_patient_or_a_failed_call(
     assert "GEHA" not in by_id(browser, "coverage-info").text
 
 
+def holding(driver: Any, sandbox: DemoSandbox, hold_prefix: str, patient: str) -> None:
+    """The page at desktop size, its answers to URLs starting with `hold_prefix` held (`wrap_fetch`),
+    `patient` chosen and ready to draft."""
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(driver, 1280, 800)
+    driver.get(sandbox.page_url)
+    wait(driver, lambda d: by_id(d, "patient").is_enabled())
+    wrap_fetch(driver, hold_prefix=hold_prefix)
+    Select(by_id(driver, "patient")).select_by_value(patient)
+    wait(driver, lambda d: by_id(d, "place-orders").is_enabled())
+
+
 def released_late(driver: Any) -> None:
     """Hand on the answers `wrap_fetch` holds, and give the page a moment to (wrongly) show them."""
     import time
@@ -326,12 +339,7 @@ def test_a_call_answered_after_another_patient_was_chosen_is_not_shown_for_that_
     cards nor a status line nor raw JSON (review N-5)."""
     from selenium.webdriver.support.ui import Select
 
-    set_viewport(browser, 1280, 800)
-    browser.get(sandbox.page_url)
-    wait(browser, lambda d: by_id(d, "patient").is_enabled())
-    wrap_fetch(browser, hold_prefix="/cds-services/")
-    Select(by_id(browser, "patient")).select_by_value("demo-does-not-meet")
-    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    holding(browser, sandbox, "/cds-services/", "demo-does-not-meet")
     by_id(browser, "place-orders").click()
     wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
     by_id(browser, "fire-order-sign").click()
@@ -352,12 +360,7 @@ def test_drafts_answered_after_another_patient_was_chosen_are_not_that_patients(
     Casey as their subject: they are dropped (review N-5's sibling)."""
     from selenium.webdriver.support.ui import Select
 
-    set_viewport(browser, 1280, 800)
-    browser.get(sandbox.page_url)
-    wait(browser, lambda d: by_id(d, "patient").is_enabled())
-    wrap_fetch(browser, hold_prefix="/sandbox/api/orders")
-    Select(by_id(browser, "patient")).select_by_value("demo-does-not-meet")
-    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    holding(browser, sandbox, "/sandbox/api/orders", "demo-does-not-meet")
     by_id(browser, "place-orders").click()
     wait(browser, lambda d: d.execute_script("return window.__held") == 1)
 
@@ -391,8 +394,6 @@ def test_the_drafts_name_the_coverage_chosen_after_them_and_orders_ticked_after_
     """Dana's orders drafted under GEHA, then Capital Blue Cross chosen: the call names Capital Blue
     Cross in every draft's `insurance` as in its prefetch (not GEHA beside it), and the GEHA answer
     goes; an order ticked after drafting is said not to be drafted yet (tester pass, sandbox19)."""
-    import json
-
     from selenium.webdriver.support.ui import Select
 
     assert "HTTP 200" in at_desktop(browser, sandbox, "demo-two-coverages", "order-sign")
@@ -630,12 +631,7 @@ def test_drafts_answered_after_another_coverage_was_chosen_name_the_chosen_one(
     one, as the prefetch does (review19 L1; docs/sandbox.md: every draft order names it in `insurance`)."""
     from selenium.webdriver.support.ui import Select
 
-    set_viewport(browser, 1280, 800)
-    browser.get(sandbox.page_url)
-    wait(browser, lambda d: by_id(d, "patient").is_enabled())
-    wrap_fetch(browser, hold_prefix="/sandbox/api/orders")
-    Select(by_id(browser, "patient")).select_by_value("demo-two-coverages")
-    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    holding(browser, sandbox, "/sandbox/api/orders", "demo-two-coverages")
     first = Select(by_id(browser, "coverage")).first_selected_option.get_attribute("value")
     by_id(browser, "place-orders").click()
     wait(browser, lambda d: d.execute_script("return window.__held") == 1)
