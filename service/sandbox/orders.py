@@ -186,6 +186,12 @@ def sample_infusates(available: Sequence[Infusate], folder: Path = SAMPLE_REQUES
     return chosen
 
 
+def _insured(resource: dict[str, Any], coverage_id: str | None) -> dict[str, Any]:
+    if coverage_id:
+        resource["insurance"] = [{"reference": f"Coverage/{coverage_id}"}]
+    return resource
+
+
 def _order(line: OrderLine, order_id: str, patient_id: str, coverage_id: str | None) -> dict[str, Any]:
     coding = {
         "system": CANONICAL_SYSTEM[line.system],
@@ -211,13 +217,13 @@ def _order(line: OrderLine, order_id: str, patient_id: str, coverage_id: str | N
             **resource,
             "codeCodeableConcept": {"coding": [coding]},
         }
-    if coverage_id:
-        resource["insurance"] = [{"reference": f"Coverage/{coverage_id}"}]
-    return resource
+    return _insured(resource, coverage_id)
 
 
-def _infusate_order(infusate: Infusate, order_id: str, patient_id: str) -> dict[str, Any]:
-    return {
+def _infusate_order(
+    infusate: Infusate, order_id: str, patient_id: str, coverage_id: str | None
+) -> dict[str, Any]:
+    order = {
         "resourceType": "MedicationRequest",
         "id": order_id,
         "status": "draft",
@@ -234,6 +240,22 @@ def _infusate_order(infusate: Infusate, order_id: str, patient_id: str) -> dict[
             }
         ],
     }
+    return _insured(order, coverage_id)
+
+
+def _placed_twice(kits: Mapping[str, OrderKit], chosen: Sequence[str]) -> str | None:
+    """Which two chosen kits place one code (an implant beside a replacement both order CPT 62362),
+    said as the page's refusal: the same order twice is not a request any EHR would send."""
+    placed_by: dict[tuple[str, str], str] = {}
+    for kit_id in chosen:
+        for line in kits[kit_id].lines:
+            other = placed_by.setdefault((line.system, line.code), kit_id)
+            if other != kit_id:
+                return (
+                    f"kits: {kits[other].label} and {kits[kit_id].label} both order "
+                    f"{line.system.upper()} {line.code}; choose one of them"
+                )
+    return None
 
 
 def draft_orders(
@@ -254,11 +276,15 @@ def draft_orders(
     by_code = {i.code: i for i in available}
     if infusate_code is not None and infusate_code not in by_code:
         raise OrderChoiceInvalid("infusate", "infusate: not an intrathecal infusate the sandbox offers")
+    chosen = list(dict.fromkeys(chosen))
+    twice = _placed_twice(kits, chosen)
+    if twice:
+        raise OrderChoiceInvalid("kits", twice)
     orders: list[dict[str, Any]] = []
-    for kit_id in dict.fromkeys(chosen):
+    for kit_id in chosen:
         for n, line in enumerate(kits[kit_id].lines):
             order_id = f"sandbox-{kit_id}-{line.code.lower()}-{n}"
             orders.append(_order(line, order_id, patient_id, coverage_id))
     if infusate_code is not None and any(kits[k].with_infusate for k in chosen):
-        orders.append(_infusate_order(by_code[infusate_code], "sandbox-infusate", patient_id))
+        orders.append(_infusate_order(by_code[infusate_code], "sandbox-infusate", patient_id, coverage_id))
     return orders

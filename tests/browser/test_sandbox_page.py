@@ -649,3 +649,29 @@ def test_drafts_answered_after_another_coverage_was_chosen_name_the_chosen_one(
     }
     prefetched = {e["resource"]["id"] for e in sent["prefetch"]["coverage"]["entry"]}
     assert named == {f"Coverage/{c}" for c in prefetched}, (named, prefetched)
+
+
+def test_patients_put_on_the_server_after_the_page_opened_are_listed_on_reload_and_the_drafts_stay(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """The demo loads its Synthea patients in the background: the page's reload button lists a patient
+    put on the FHIR server after the page opened, and keeps the chosen patient with its drafts."""
+    from selenium.webdriver.support.ui import Select
+
+    set_viewport(browser, 1280, 800)
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: by_id(d, "patient").is_enabled())
+    Select(by_id(browser, "patient")).select_by_value("demo-meets")
+    wait(browser, lambda d: by_id(d, "place-orders").is_enabled())
+    by_id(browser, "place-orders").click()
+    wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
+    drafted = by_id(browser, "drafts").text
+    assert "62362" in drafted, drafted
+
+    listed = "return Array.from(document.querySelectorAll('#patient option'), o => o.value)"
+    put_chart(sandbox, patient("0-late", "Late"))
+    assert "0-late" not in browser.execute_script(listed)
+    by_id(browser, "reload-patients").click()
+    wait(browser, lambda d: "0-late" in d.execute_script(listed))
+    assert Select(by_id(browser, "patient")).first_selected_option.get_attribute("value") == "demo-meets"
+    assert by_id(browser, "drafts").text == drafted and by_id(browser, "fire-order-sign").is_enabled()

@@ -309,9 +309,21 @@ def test_drafted_orders_are_fhir_drafts_for_the_patient_and_the_chosen_coverage(
     assert all(FHIR_ID.fullmatch(o["id"]) and o["status"] == "draft" for o in orders)
     assert len({o["id"] for o in orders}) == len(orders)
     assert all(o["subject"] == {"reference": "Patient/p-1"} for o in orders)
-    assert [o.get("insurance") for o in orders[:3]] == [[{"reference": "Coverage/cov-2"}]] * 3
+    assert [o.get("insurance") for o in orders] == [[{"reference": "Coverage/cov-2"}]] * 4
     assert orders[3]["medicationCodeableConcept"]["coding"][0]["code"] == "1292"
     assert draft_orders(kits, infusates(), ["non-pump"], "1292", "p-1", None)[0].get("insurance") is None
+    assert all("insurance" not in o for o in draft_orders(kits, infusates(), ["refill"], "1292", "p-1", None))
+
+
+def test_two_orders_placing_one_code_are_refused_naming_both() -> None:
+    kits = {kit.id: kit for kit in order_kits(catalog().order_codes)}
+    with pytest.raises(OrderChoiceInvalid) as refused:
+        draft_orders(kits, infusates(), ["implant", "replacement"], None, "p-1", "cov-2")
+    assert refused.value.field == "kits"
+    assert str(refused.value) == (
+        "kits: Permanent pump implant and Pump replacement both order CPT 62362; choose one of them"
+    )
+    assert len(draft_orders(kits, infusates(), ["implant", "catheter", "implant"], None, "p-1", None)) == 2
 
 
 @pytest.mark.parametrize(

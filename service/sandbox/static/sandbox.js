@@ -127,7 +127,9 @@
   function loadPatients() {
     return getJson("/sandbox/api/patients").then(function (body) {
       var select = $("patient");
+      var chosen = select.value; // kept through a reload, so the drafts and answers on screen stay its
       clear(select);
+      state.patients = {};
       select.appendChild(el("option", { value: "", text: "choose a patient (" + body.patients.length + ")" }));
       var groups = { demo: el("optgroup", { label: "Demo patients" }), other: el("optgroup", { label: "Other patients on the FHIR server" }) };
       body.patients.forEach(function (p) {
@@ -135,8 +137,16 @@
         groups[p.demo ? "demo" : "other"].appendChild(el("option", { value: p.id, text: p.name + " — " + p.id }));
       });
       [groups.demo, groups.other].forEach(function (group) { if (group.firstChild) select.appendChild(group); });
+      select.value = chosen;
+      if (select.value !== chosen) choosePatient(); // the chosen patient left the server
       select.disabled = false;
     });
+  }
+
+  function reloadPatients() {
+    // Patients loaded onto the FHIR server after the page opened (the demo's Synthea patients load
+    // in the background) appear without reloading the page and losing its state.
+    return loadPatients().catch(function (error) { setStatus("setup-status", error.message, true); });
   }
 
   function choosePatient() {
@@ -675,6 +685,7 @@
     $("kits").addEventListener("change", choiceNotDrafted);
     $("infusate").addEventListener("change", choiceNotDrafted);
     $("place-orders").addEventListener("click", placeOrders);
+    $("reload-patients").addEventListener("click", reloadPatients);
     loadSetup().then(loadPatients).catch(function (error) { setStatus("setup-status", error.message, true); });
   });
 })();
