@@ -261,8 +261,9 @@ def _audit_export(args: argparse.Namespace) -> int:
     from service.metrics import metric_data
     from service.strict_json import dumps
 
-    for record in _audit_trail(load_settings(args.config)).between(args.since, args.until):
-        for metric in metric_data(record):
+    records = _audit_trail(load_settings(args.config)).between(args.since, args.until, args.patient)
+    for record in records:
+        for metric in metric_data(record, args.payer):
             sys.stdout.write(dumps(metric) + "\n")
     return 0
 
@@ -287,6 +288,8 @@ def _add_audit_commands(sub: Any) -> None:
     export = audit_sub.add_parser("export", help="write CRD 2.2 CRDMetricData records as NDJSON to stdout")
     export.add_argument("--since", type=_day_or_instant, help="first day or instant (UTC unless given)")
     export.add_argument("--until", type=_day_or_instant, help="day or instant to stop before")
+    export.add_argument("--payer", help="only this payer's lines (its payers.yaml key or identifier value)")
+    export.add_argument("--patient", help="only the calls about this patient id (context.patientId)")
     export.set_defaults(run=_audit_export)
     purge = audit_sub.add_parser("purge", help="remove records older than store.retention_days")
     purge.add_argument("--days", type=_positive, help="keep this many days instead of store.retention_days")

@@ -46,19 +46,28 @@ ENGAGEMENT = {"accepted": "accept", "overridden": "override"}
 ABSENT = {"extension": [{"url": DATA_ABSENT, "valueCode": "unknown"}]}
 
 
-def metric_data(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+def metric_data(record: Mapping[str, Any], payer: str | None = None) -> Iterator[dict[str, Any]]:
     """The CRDMetricData of one audit record: one per routed payer with an identifier (one in all
-    when there is none)."""
+    when there is none); with `payer`, only that payer's (named by its key in policies/payers.yaml
+    or its identifier's value), none when the call was not routed to it."""
     payers = [p for p in record.get("payers") or [] if p.get("identifier")]
     by_payer: dict[tuple[str, str], list[str]] = {}
-    for payer in payers:
-        key = (payer["identifier"]["system"], payer["identifier"]["value"])
-        by_payer.setdefault(key, []).append(payer["coverage"])
-    if not by_payer:
+    for routed in payers:
+        key = (routed["identifier"]["system"], routed["identifier"]["value"])
+        by_payer.setdefault(key, []).append(routed["coverage"])
+    if payer is not None:
+        named = {(p["identifier"]["system"], p["identifier"]["value"]) for p in payers if payer in _names(p)}
+        by_payer = {key: coverages for key, coverages in by_payer.items() if key in named}
+    elif not by_payer:
         yield _metric(record, None, None)
     for (system, value), coverages in by_payer.items():
         medicare = {p["coverage"] for p in payers if p.get("medicare")}
         yield _metric(record, {"system": system, "value": value}, (set(coverages), medicare))
+
+
+def _names(routed: Mapping[str, Any]) -> set[str]:
+    """What `--payer` may name a routed payer by: its key and its identifier's value."""
+    return {routed.get("payer"), routed["identifier"]["value"]} - {None}
 
 
 def _metric(

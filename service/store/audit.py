@@ -104,10 +104,13 @@ class AuditTrail:
             return self._read(connection, connection.execute(query).all())
 
     def between(
-        self, since: datetime | None = None, until: datetime | None = None
+        self, since: datetime | None = None, until: datetime | None = None, patient: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """The records received in [since, until), in the order they were written, read in pages."""
+        """The records received in [since, until) (of one `patient` id, when given), in the order they
+        were written, read in pages."""
         query = select(audit_records).order_by(audit_records.c.id).limit(PAGE)
+        if patient is not None:
+            query = query.where(audit_records.c.patient_id == patient)
         if since is not None:
             query = query.where(audit_records.c.received_at >= utc_naive(since))
         if until is not None:
