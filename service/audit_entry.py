@@ -5,7 +5,7 @@ returns the row `AuditTrail.record` stores — who called (JWT `iss` and `jti`),
 payers and policy versions judged which orders, every criterion result with its evidence
 references, the coverage assertions and PA numbers issued (and, marked carried, those its orders
 came with and it kept), what was read from the EHR, and the request and response themselves. Of a
-validated request's prefetch the row keeps who and what paid whole (`PARTIES`: the patient,
+call's prefetch (a refused one's too) the row keeps who and what paid whole (`PARTIES`: the patient,
 coverage, payer and user resources CRDMetricData reads) and each chart resource as its versioned
 reference (`Condition/7/_history/2`): the EHR keeps the chart, and a Synthea-sized prefetch would
 otherwise make every record, and its writing, hundreds of kilobytes. Likewise each criterion result
@@ -102,8 +102,8 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     """The values of one `audit_records` row (its JSON columns written as `JsonText`, scrubbed), and
     what `AuditTrail.record` indexes beside it: under `cards` the uuids of the cards it issued, under
     `assertion_keys` each coverage assertion's (id, PA number), those the call kept too."""
-    prefetch = _PrefetchDigest.of(call.request.prefetch if call.request else {})
-    request, carried = _request_kept(call.body, prefetch.references if call.request else None)
+    prefetch = _PrefetchDigest.of(_prefetch_sent(call))
+    request, carried = _request_kept(call.body, prefetch.references)
     issued_by_this_call = _issued(call)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
@@ -321,7 +321,7 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
 
 @dataclass(frozen=True)
 class _PrefetchDigest:
-    """A validated request's prefetch, read once: how many resources of each type it holds, and the
+    """A call's prefetch, read once: how many resources of each type it holds, and the
     prefetch as the record keeps it, each chart resource (in a Bundle's entries too) as its versioned
     reference and the parties whole."""
 
@@ -365,6 +365,15 @@ def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
     return f"{reference}/_history/{version}" if isinstance(version, str) else reference
 
 
+def _prefetch_sent(call: AuditedCall) -> Mapping[str, Any]:
+    """The prefetch the record keeps as references: a validated request's, or a refused body's when
+    it is an object (a refused call's chart is no more the trail's to keep than an answered one's)."""
+    if call.request is not None:
+        return call.request.prefetch
+    prefetch = call.body.get("prefetch") if isinstance(call.body, dict) else None
+    return prefetch if isinstance(prefetch, dict) else {}
+
+
 def _id_of(call: AuditedCall, key: str) -> str | None:
     if call.request is not None and key == "hookInstance":
         return call.request.hook_instance
@@ -401,9 +410,9 @@ def _secrets(call: AuditedCall, carried: list[str]) -> list[str]:
 
 
 def _request_kept(body: Any, prefetch: dict[str, Any] | None) -> tuple[Any, list[str]]:
-    """The body as the record keeps it, before scrubbing, and the credentials it carried: a validated
-    request's prefetch as `prefetch` (its digest's references), then every credential taken out
-    whatever the body's shape (`_without_credentials`)."""
+    """The body as the record keeps it, before scrubbing, and the credentials it carried: its prefetch
+    as `prefetch` (its digest's references; None: as sent), then every credential taken out whatever
+    the body's shape (`_without_credentials`)."""
     if prefetch is not None and isinstance(body, dict) and isinstance(body.get("prefetch"), dict):
         body = {**body, "prefetch": prefetch}
     carried: list[str] = []

@@ -993,3 +993,23 @@ def test_a_call_that_keeps_an_earlier_assertion_still_records_the_order_its_card
     assert metric_problems(line) == []
     [request] = line["request"]
     assert request["type"] == "ServiceRequest" and request["response"]
+
+
+def test_of_a_refused_calls_prefetch_the_record_keeps_references_too(compiled_catalog: Catalog) -> None:
+    """A call refused 400 sent its chart as well: the record keeps it as an answered call's is kept,
+    each chart resource as its reference (docs/api.md, "Audit trail"), not whole."""
+    app = audited_app(compiled_catalog)
+    body = packaged_sample("order-select-62362-demo-meets")
+    body["hookInstance"] = str(uuid.uuid4())
+    body["context"]["selections"] = ["ServiceRequest/not-a-draft"]
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
+    assert_outcome(response, 400, "context.selections[0]")
+    [record] = trail(app).find(body["hookInstance"])
+    kept = record["request"]["prefetch"]
+    sent = body["prefetch"]["conditions"]["entry"]
+    assert [e["reference"] for e in kept["conditions"]["entry"]] == [
+        f"Condition/{e['resource']['id']}" for e in sent
+    ]
+    assert not any(json.dumps(e["resource"]) in json.dumps(record["request"]) for e in sent)
+    assert kept["coverage"] == body["prefetch"]["coverage"]
+    assert record["request"]["context"] == body["context"]
