@@ -29,6 +29,7 @@ from service.store.tables import audit_assertions, audit_cards, audit_feedback, 
 
 log = logging.getLogger(__name__)
 PAGE = 200  # records read at a time by `between`
+PURGE_BATCH = 500  # records removed in one transaction by `purge`
 INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
 
 
@@ -190,14 +191,27 @@ class AuditTrail:
         return 1
 
     def purge(self, older_than: datetime) -> int:
-        """Remove the records received before `older_than` with everything kept beside them."""
+        """Remove the records received before `older_than` with everything kept beside them, the
+        oldest first, `PURGE_BATCH` records to a transaction: a purge of a year's records holds the
+        write turn for one batch at a time, so the calls being recorded meanwhile wait that long at
+        most, not the whole purge (on SQLite, past the busy timeout: answered 503)."""
         cutoff = utc_naive(older_than)
-        old = select(audit_records.c.id).where(audit_records.c.received_at < cutoff)
-        with self._database.begin() as connection:
-            for table in (audit_feedback, audit_cards, audit_assertions):
-                connection.execute(delete(table).where(table.c.record_id.in_(old)))
-            removed = connection.execute(delete(audit_records).where(audit_records.c.received_at < cutoff))
-            return int(removed.rowcount)
+        oldest = (
+            select(audit_records.c.id)
+            .where(audit_records.c.received_at < cutoff)
+            .order_by(audit_records.c.id)
+            .limit(PURGE_BATCH)
+        )
+        removed = 0
+        while True:
+            with self._database.begin() as connection:
+                ids = [row.id for row in connection.execute(oldest)]
+                if not ids:
+                    return removed
+                for table in (audit_feedback, audit_cards, audit_assertions):
+                    connection.execute(delete(table).where(table.c.record_id.in_(ids)))
+                gone = connection.execute(delete(audit_records).where(audit_records.c.id.in_(ids)))
+                removed += int(gone.rowcount)
 
     def _read(self, connection: Connection, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         """The records of `rows` as `find` and `between` give them: each with its feedback, and each

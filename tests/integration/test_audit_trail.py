@@ -394,8 +394,8 @@ def test_uses_of_a_database_that_stopped_answering_leave_no_connection_open(post
 
 
 def test_audit_purge_is_not_cut_at_the_store_timeout(postgres_url: str, tmp_path: Path) -> None:
-    """`idds-crd audit purge` is one transaction over every old record: on a large trail it rightly
-    takes longer than one hook call's use of the database. Here another session holds the old
+    """`idds-crd audit purge` removes old records `PURGE_BATCH` to a transaction, each of which may
+    rightly take longer than one hook call's use of the database. Here another session holds the old
     record's row for 1.5 s against a 0.3 s store timeout. Before, the command was cut like a hook call's use
     (OperationalError, a traceback, nothing purged), so a big enough trail could never be purged."""
     open_database(postgres_url).close()  # the tables
