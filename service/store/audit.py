@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,10 @@ from service.store.tables import audit_assertions, audit_cards, audit_feedback, 
 
 log = logging.getLogger(__name__)
 PAGE = 200  # records read at a time by `between`
-PURGE_BATCH = 500  # records removed in one transaction by `purge`
+PURGE_BATCH = 200  # records removed in one transaction by `purge`
+# between two of its transactions `purge` leaves the write turn free this long: a writer waiting for it
+# looks every half millisecond (writer_turns.py), and would otherwise rarely find it free
+PURGE_PAUSE_SECONDS = 0.01
 INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
 
 
@@ -192,9 +196,9 @@ class AuditTrail:
 
     def purge(self, older_than: datetime) -> int:
         """Remove the records received before `older_than` with everything kept beside them, the
-        oldest first, `PURGE_BATCH` records to a transaction: a purge of a year's records holds the
-        write turn for one batch at a time, so the calls being recorded meanwhile wait that long at
-        most, not the whole purge (on SQLite, past the busy timeout: answered 503)."""
+        oldest first, `PURGE_BATCH` records to a transaction, pausing between two for the writers
+        waiting to take their turn: the calls being recorded meanwhile wait for one batch at most,
+        not for the whole purge (on SQLite, past the busy timeout: answered 503)."""
         cutoff = utc_naive(older_than)
         oldest = (
             select(audit_records.c.id)
@@ -204,6 +208,8 @@ class AuditTrail:
         )
         removed = 0
         while True:
+            if removed:
+                time.sleep(PURGE_PAUSE_SECONDS)
             with self._database.begin() as connection:
                 ids = [row.id for row in connection.execute(oldest)]
                 if not ids:

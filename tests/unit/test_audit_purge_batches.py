@@ -1,11 +1,16 @@
-"""`idds-crd audit purge` removes old records a batch to a transaction: the write turn calls being
-recorded wait for is held for one batch, not for the whole purge (on SQLite a hook call waits at most
-the busy timeout, 10 s, for it, then is answered 503; a purge of 8,000 Synthea-sized records held it
-9 s: audit20 M3)."""
+"""`idds-crd audit purge` removes old records a batch to a transaction and pauses between two: the
+write turn calls being recorded wait for is held for one batch, not for the whole purge (on SQLite a
+hook call waits at most the busy timeout, 10 s, for it, then is answered 503; a purge of 8,000
+Synthea-sized records held it 9 s: audit20 M3)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,3 +57,54 @@ def test_purge_commits_a_batch_at_a_time_and_removes_exactly_the_old_records(
                 select(func.count()).select_from(audit_cards).where(audit_cards.c.record_id.in_([6, 7]))
             ).scalar_one()
         )
+
+
+WAITING_WRITER = """
+import os, sys, time
+from service.store.writer_turns import WriterTurns
+turns, waits = WriterTurns(sys.argv[1], 60.0), []
+open(sys.argv[2] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2]):
+    started = time.monotonic()
+    with turns.turn():
+        pass
+    waits.append(time.monotonic() - started)
+    time.sleep(0.001)
+print(max(waits))
+"""
+
+
+def test_a_writer_of_another_process_gets_its_turn_between_the_batches_of_a_purge(
+    compiled_catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writers' turn on an SQLite file is taken across processes by polling `flock` (every half
+    millisecond: store/writer_turns.py): a purge that took it again the moment it let it go kept
+    another worker's hook calls waiting for the whole purge (6.6 s for 8,000 records)."""
+    database = tmp_path / "audit.sqlite3"
+    app = create_app(
+        open_settings(store=StoreSettings(url=f"sqlite:///{database}")),
+        compiled_catalog,
+        client_factory=no_client,
+    )
+    for _ in range(120):
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(app.test_client(), path, body).status_code == 200
+    stores = app.extensions["idds_crd"].stores
+    with stores.database.engine.begin() as connection:
+        connection.execute(update(audit_records).values(received_at=datetime(2015, 1, 1)))
+    monkeypatch.setattr(audit, "PURGE_BATCH", 1, raising=False)
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WAITING_WRITER, f"{database}.writers", str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    while not Path(f"{stop}.ready").exists():
+        time.sleep(0.01)
+    started = time.monotonic()
+    assert stores.audit.purge(datetime(2016, 1, 1, tzinfo=UTC)) == 120
+    purge_seconds = time.monotonic() - started
+    stop.touch()
+    longest_wait = float(writer.communicate(timeout=60)[0])
+    assert longest_wait < purge_seconds / 4, (longest_wait, purge_seconds)
