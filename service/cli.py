@@ -271,6 +271,13 @@ def _audit_export(args: argparse.Namespace) -> int:
 def _audit_purge(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     days = args.days or settings.store.retention_days
+    if days < settings.store.retention_days and not args.below_retention:
+        print(
+            f"idds-crd audit purge: --days {days} would remove records store.retention_days "
+            f"({settings.store.retention_days}) keeps; add --below-retention to remove them",
+            file=sys.stderr,
+        )
+        return 2
     removed = _audit_trail(settings).purge(datetime.now(UTC) - timedelta(days=days))
     print(f"audit purge: removed {removed} record(s) received more than {days} day(s) ago")
     return 0
@@ -293,6 +300,9 @@ def _add_audit_commands(sub: Any) -> None:
     export.set_defaults(run=_audit_export)
     purge = audit_sub.add_parser("purge", help="remove records older than store.retention_days")
     purge.add_argument("--days", type=_positive, help="keep this many days instead of store.retention_days")
+    purge.add_argument(
+        "--below-retention", action="store_true", help="allow --days below store.retention_days"
+    )
     purge.set_defaults(run=_audit_purge)
     for command in (show, export, purge):
         command.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")

@@ -431,7 +431,9 @@ def test_audit_purge_is_not_cut_at_the_store_timeout(postgres_url: str, tmp_path
         holder.start()
         assert held.wait(10)
         try:
-            status = cli.main(["audit", "purge", "--days", "30", "--config", str(config)])
+            status = cli.main(
+                ["audit", "purge", "--days", "30", "--below-retention", "--config", str(config)]
+            )
         finally:
             holder.join()
         with engine.connect() as connection:

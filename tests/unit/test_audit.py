@@ -793,9 +793,14 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
         app.test_client(), "/cds-services/idds-crd-order-select/feedback", {"feedback": [feedback]}
     )
     assert_outcome(response, 404, "feedback[0].card")
-    status, out, _ = cli(capsys, "audit", "purge", "--days", "10", "--config", config)
+    status, _, err = cli(capsys, "audit", "purge", "--days", "10", "--config", config)
+    assert status == 2 and "--below-retention" in err  # 10 days is below the 30 retention keeps
+    assert trail(app).count() == 1
+    status, out, _ = cli(capsys, "audit", "purge", "--days", "10", "--below-retention", "--config", config)
     assert "removed 1 record" in out
     assert trail(app).count() == 0
+    status, out, _ = cli(capsys, "audit", "purge", "--days", "40", "--config", config)  # above: as asked
+    assert status == 0 and "removed 0 record" in out
 
 
 @pytest.mark.parametrize("token", ["tok3n", "opaque-ehr-token-7f3a9c2e1b"])
