@@ -19,7 +19,9 @@ Elements, from the logical model `http://hl7.org/fhir/us/davinci-crd/StructureDe
                                                     satisfiedId 0..1, businessLine 0..1}}}
 
 How the trail maps onto it: `source` is always `payer-src`. A call routed to several payers gives
-one record per payer (payerId is 1..1), each with that payer's coverage information only. A
+one record per payer (payerId is 1..1), each with that payer's coverage information only; the
+Coverages of payers this service holds no policy for (answered "no rules here") share one more, its
+payerId data-absent. A
 required value the call did not give (the user's NPI when no resource in the call carries it; the
 payer of a call routed to none) is present with the FHIR `data-absent-reason` extension instead of
 a value (`_value` in JSON). `infoNeeded` is 0..1 in the model; the first of the assertion's
@@ -47,27 +49,32 @@ ABSENT = {"extension": [{"url": DATA_ABSENT, "valueCode": "unknown"}]}
 
 
 def metric_data(record: Mapping[str, Any], payer: str | None = None) -> Iterator[dict[str, Any]]:
-    """The CRDMetricData of one audit record: one per routed payer with an identifier (one in all
-    when there is none); with `payer`, only that payer's (named by its key in policies/payers.yaml
-    or its identifier's value), none when the call was not routed to it."""
-    payers = [p for p in record.get("payers") or [] if p.get("identifier")]
-    by_payer: dict[tuple[str, str], list[str]] = {}
-    for routed in payers:
-        key = (routed["identifier"]["system"], routed["identifier"]["value"])
-        by_payer.setdefault(key, []).append(routed["coverage"])
+    """The CRDMetricData of one audit record: one per routed payer with an identifier, and one, its
+    payerId data-absent, for the Coverages of payers this service holds none for (their "no rules
+    here" assertions were issued too); one in all when the call was routed to none. With `payer`,
+    only that payer's (named by its key in policies/payers.yaml or its identifier's value), none when
+    the call was not routed to it."""
+    routed = record.get("payers") or []
+    by_payer: dict[tuple[str, str] | None, list[str]] = {}
+    for route in routed:
+        identifier = route.get("identifier")
+        key = (identifier["system"], identifier["value"]) if identifier else None
+        by_payer.setdefault(key, []).append(route["coverage"])
     if payer is not None:
-        named = {(p["identifier"]["system"], p["identifier"]["value"]) for p in payers if payer in _names(p)}
+        named = {(p["identifier"]["system"], p["identifier"]["value"]) for p in routed if payer in _names(p)}
         by_payer = {key: coverages for key, coverages in by_payer.items() if key in named}
     elif not by_payer:
         yield _metric(record, None, None)
-    for (system, value), coverages in by_payer.items():
-        medicare = {p["coverage"] for p in payers if p.get("medicare")}
-        yield _metric(record, {"system": system, "value": value}, (set(coverages), medicare))
+    medicare = {p["coverage"] for p in routed if p.get("medicare")}
+    for key, coverages in by_payer.items():
+        payer_id = {"system": key[0], "value": key[1]} if key else None
+        yield _metric(record, payer_id, (set(coverages), medicare))
 
 
-def _names(routed: Mapping[str, Any]) -> set[str]:
+def _names(route: Mapping[str, Any]) -> set[str]:
     """What `--payer` may name a routed payer by: its key and its identifier's value."""
-    return {routed.get("payer"), routed["identifier"]["value"]} - {None}
+    identifier = route.get("identifier")
+    return {route.get("payer"), identifier["value"] if identifier else None} - {None}
 
 
 def _metric(

@@ -96,6 +96,27 @@ def test_a_call_routed_to_two_payers_gives_one_record_per_payer(app: Flask) -> N
         assert [i["assertionId"] for i in coverage_infos(metric)] == [expected]
 
 
+def test_the_assertions_on_the_coverage_of_a_payer_without_rules_here_are_exported_too(app: Flask) -> None:
+    """A call with a GEHA Coverage and one of a payer this service holds no policy for answers both
+    (the second "no rules here"): both assertions were issued, so both are in the metric data, the
+    second on a line whose payerId is data-absent (before: only GEHA's line, the other lost)."""
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    record = recorded(app, body, path)
+    [payer] = record["payers"]
+    [assertion] = record["assertions"]
+    unknown = {**payer, "coverage": "Coverage/other", "payer": None, "identifier": None, "policy_id": None}
+    record["payers"].append(unknown)
+    record["assertions"].append(
+        {**assertion, "coverage": "Coverage/other", "assertion_id": "other-assertion"}
+    )
+    metrics = list(metric_data(record))
+    assert [m["payerId"].get("value") for m in metrics] == [payer["identifier"]["value"], None]
+    for metric, expected in zip(metrics, [assertion["assertion_id"], "other-assertion"], strict=True):
+        assert metric_problems(metric) == []
+        assert [i["assertionId"] for i in coverage_infos(metric)] == [expected]
+    assert [m["payerId"]["value"] for m in metric_data(record, "geha")] == ["geha"]
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
