@@ -5,9 +5,10 @@ returns the row `AuditTrail.record` stores — who called (JWT `iss` and `jti`),
 payers and policy versions judged which orders, every criterion result with its evidence
 references, the coverage assertions and PA numbers issued (and, marked carried, those its orders
 came with and it kept), what was read from the EHR, and the request and response themselves. Of a
-call's prefetch (a refused one's too) the row keeps who and what paid whole (`PARTIES`: the patient,
-coverage, payer and user resources CRDMetricData reads) and each chart resource as its versioned
-reference (`Condition/7/_history/2`): the EHR keeps the chart, and a Synthea-sized prefetch would
+call's prefetch (a refused one's too) the row keeps who and what paid whole (`PARTIES`: the
+coverage, payer and user resources CRDMetricData reads), of the patient what the service reads
+(`PATIENT_KEPT`) and each chart resource as its versioned reference (`Condition/7/_history/2`):
+the EHR keeps the chart, and a Synthea-sized prefetch would
 otherwise make every record, and its writing, hundreds of kilobytes. Likewise each criterion result
 keeps what was found (status, finding, evidence) and not what the policy's id and version pin
 (`POLICY_PINNED`: its wording, which part is a gate).
@@ -67,7 +68,10 @@ AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
 # `written_for` is kept: a group left with one branch narrows it by the order's indication
 POLICY_PINNED = ("label", "text", "section", "citation", "how_to_document", "reading", "gate", "either_or")
-PARTIES = ("Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
+PARTIES = ("Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
+# Of the Patient, what the service reads (whether and when deceased): its identifiers (an SSN, a
+# licence), names and addresses are the EHR's to keep, not seven years of every call's record.
+PATIENT_KEPT = ("resourceType", "id", "meta", "deceasedBoolean", "deceasedDateTime")
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
@@ -347,11 +351,14 @@ def _entry(entry: Any, counts: dict[str, int]) -> Any:
     if not isinstance(resource, dict):
         return entry
     kept = _party_or_reference(resource, counts)
-    return entry if kept is resource else {"reference": kept}
+    if kept is resource:
+        return entry
+    return {**entry, "resource": kept} if isinstance(kept, dict) else {"reference": kept}
 
 
 def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
-    """A party whole, any other resource as its (versioned) reference; counted by type."""
+    """A party whole, the Patient as what the service reads of it, any other resource as its
+    (versioned) reference; counted by type."""
     if not isinstance(resource, dict):
         return resource
     kind = resource.get("resourceType")
@@ -359,6 +366,8 @@ def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
         counts[kind] = counts.get(kind, 0) + 1
     if kind in PARTIES:
         return resource
+    if kind == "Patient":
+        return {key: resource[key] for key in PATIENT_KEPT if key in resource}
     reference = f"{kind}/{resource.get('id')}"
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) else None

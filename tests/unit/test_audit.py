@@ -952,18 +952,30 @@ def test_the_quick_check_never_keeps_what_the_walk_would_remove(value: Any) -> N
     assert scrubbed == json.loads(json.dumps(audit_entry._walked(value, _SECRETS), allow_nan=False))
 
 
-def test_of_a_prefetched_chart_the_record_keeps_references_and_the_parties_whole(
+def test_of_a_prefetched_chart_the_record_keeps_references_the_parties_whole_and_of_the_patient_no_identifier(
     compiled_catalog: Catalog,
 ) -> None:
+    """Of the Patient the record keeps what the service reads (audit20 M6: a Synthea patient's SSN,
+    licence and passport numbers were kept in every record for seven years)."""
     app = audited_app(compiled_catalog)
     body = packaged_sample("order-select-62362-demo-meets")
     body["hookInstance"] = str(uuid.uuid4())
     body["prefetch"]["conditions"]["entry"][0]["resource"]["meta"] = {"versionId": "3"}
+    patient = body["prefetch"]["patient"]
+    patient["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-85-3615"}]
+    patient["address"] = [{"line": ["12 Hidden Lane"], "city": "Springfield"}]
+    patient["deceasedDateTime"] = "2026-11-30"
     response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
     assert response.status_code == 200
     [record] = trail(app).find(body["hookInstance"])
     kept = record["request"]["prefetch"]
-    assert kept["patient"] == body["prefetch"]["patient"]
+    assert kept["patient"] == {
+        "resourceType": "Patient",
+        "id": patient["id"],
+        "deceasedDateTime": "2026-11-30",
+        **({"meta": patient["meta"]} if "meta" in patient else {}),
+    }
+    assert "999-85-3615" not in json.dumps(record) and "Hidden Lane" not in json.dumps(record)
     assert kept["coverage"] == body["prefetch"]["coverage"]
     sent = body["prefetch"]["conditions"]["entry"]
     first = sent[0]["resource"]
