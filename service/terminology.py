@@ -20,25 +20,13 @@ from service.codes import CPT, HCPCS, HYPHENS, ICD10CM, LOINC, RXNORM, SNOMED, C
 from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
-# Words before a diagnosis's word that make it name something other than the disorder now: a negation
-# ("no evidence of infection", "non-infective", "negative for sepsis"; `negated`'s "non" / "not" among
-# them), its history, a screening for it, its prevention, a risk of or exposure to it, a carrier state, a
-# ruled-out or resolved one, or its after-effects ("History of pneumonia", "At risk for infection",
-# "Post-infectious glomerulonephritis"); up to three words between, never across "with", "and", "due"
-# or "but" ("MRSA carrier with cellulitis" names a cellulitis). Read by `ValueSet.names_in_words`.
-_NOT_THIS_BEFORE = (
-    r"(?:no|not|non|without|negative\s+for|free\s+of|absence\s+of|denies|history|h/o|screening|screen|"
-    r"prevention|preventive|prophylaxis|prophylactic|vaccination|vaccine|immuni[sz]ation|risk|exposure|"
-    r"exposed|contact\s+with|carrier|ruled\s+out|rule\s+out|r/o|resolved|healed|sequelae?|late\s+effects?|"
-    r"status\s+post|s/p|post)"
-    rf"(?:[\s{HYPHENS}]+(?!(?:with|and|due|but)\b)[\w/]+){{0,3}}?[\s{HYPHENS}]+"
-)
-# Words right after it (one word between at most) that make it name a practice, not the disorder
-# ("Infection prevention", "Infection control precautions", "Infectious disease screening").
-_NOT_THIS_AFTER = (
-    rf"(?:[\s{HYPHENS}]+\w+)?[\s{HYPHENS}]+(?:prevention|control|screening|precautions?|prophylaxis|risk|exposure|"
-    r"vaccin\w*|immuni[sz]ation|test\w*)\b"
-)
+# The grammar of a value set's `not_this` words (its YAML says which words; read by
+# `ValueSet.names_in_words`): a word of `before` governs a listed word up to three words after it, never
+# across a word of `not_across` ("MRSA carrier with cellulitis" names a cellulitis); a word of `after`
+# governs the listed word right before it, one word between at most ("Infection control precautions").
+# In a word, a space stands for any white space, and a final `*` for the rest of a word.
+_BEFORE_REACH = 3
+_AFTER_REACH = 1
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
     "id",
@@ -50,6 +38,7 @@ _KNOWN_KEYS = {
     "rxnorm",
     "text",
     "removals",
+    "not_this",
     *_FLAT_SYSTEMS,
 }
 
@@ -124,6 +113,42 @@ class IngredientFinder:
         return frozenset(found)
 
 
+def _word_pattern(word: str) -> str:
+    """A `not_this` word as a regular expression: a space in it any white space, a final `*` the rest of
+    a word ("vaccin*": vaccine, vaccination)."""
+    stem, rest = (word[:-1], r"\w*") if word.endswith("*") else (word, "")
+    return r"\s+".join(re.escape(part) for part in stem.split()) + rest
+
+
+@dataclass(frozen=True)
+class NotThis:
+    """The words that make a value set's word name something other than the concept: before it (a
+    negation, a history, a screening, a risk, an after-effect: "No evidence of infection", "History of
+    pneumonia"), after it (a practice: "Infection control precautions"), and those a `before` word never
+    reaches across ("with", "and": "MRSA carrier with cellulitis"). Data: the value set's `not_this`."""
+
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    not_across: tuple[str, ...] = ()
+
+    @cached_property
+    def before_pattern(self) -> str | None:
+        """What goes before the value set's word (up to `_BEFORE_REACH` words between), for `negated`."""
+        if not self.before:
+            return None
+        words = "|".join(_word_pattern(w) for w in self.before)
+        guard = rf"(?!(?:{'|'.join(_word_pattern(w) for w in self.not_across)})\b)" if self.not_across else ""
+        return rf"(?:{words})(?:[\s{HYPHENS}]+{guard}[\w/]+){{0,{_BEFORE_REACH}}}?[\s{HYPHENS}]+"
+
+    @cached_property
+    def after_pattern(self) -> str | None:
+        """What goes after the value set's word (up to `_AFTER_REACH` words between)."""
+        if not self.after:
+            return None
+        words = "|".join(_word_pattern(w) for w in self.after)
+        return rf"(?:[\s{HYPHENS}]+\w+){{0,{_AFTER_REACH}}}[\s{HYPHENS}]+(?:{words})\b"
+
+
 @dataclass(frozen=True)
 class ValueSet:
     """One compiled value set; `matches` answers whether a code (or text) belongs to it."""
@@ -136,6 +161,7 @@ class ValueSet:
     codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ingredients: tuple[Ingredient, ...] = ()
     text_words: tuple[str, ...] = ()
+    not_this: NotThis = NotThis()  # what makes a `text_words` word name another thing (`names_in_words`)
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -189,22 +215,25 @@ class ValueSet:
 
     def names_in_words(self, words: str) -> bool:
         """Whether a diagnosis's own words (its text and displays) name the concept: a listed word that
-        no word before it makes a negation, a history, a screening, a prevention, a risk, an exposure or
-        an after-effect of it instead (`_NOT_THIS_BEFORE`: "no evidence of infection", "History of
-        pneumonia"; "Surgical site infection s/p laminectomy" names one). Not a code match: what it
-        means is the engine's (an absence rule leaves such a diagnosis to the payer's reviewer)."""
+        no word before or after it makes a negation, a history, a screening, a prevention, a risk, an
+        exposure or an after-effect of it instead (the value set's `not_this`: "no evidence of
+        infection", "History of pneumonia", "Infection control precautions"; "Surgical site infection
+        s/p laminectomy" names one). Not a code match: what it means is the engine's (an absence rule
+        leaves such a diagnosis to the payer's reviewer)."""
         lowered = words.lower()
         return any(named.search(not_this.sub(" ", lowered)) for named, not_this in self._word_patterns)
 
     @cached_property
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
-        """`_text_patterns`, each with what before or after it makes it name another thing
-        (`_NOT_THIS_BEFORE`, `_NOT_THIS_AFTER`)."""
+        """`_text_patterns`, each with what before or after it makes it name another thing (`not_this`)."""
+        before, after = self.not_this.before_pattern, self.not_this.after_pattern
         patterns = []
-        for named, _ in self._text_patterns:
+        for named, negation in self._text_patterns:
             phrase = named.pattern.removeprefix(r"\b")
-            before = negated(phrase, _NOT_THIS_BEFORE).pattern
-            patterns.append((named, re.compile(rf"{before}|\b(?:{phrase}){_NOT_THIS_AFTER}", re.IGNORECASE)))
+            not_this = [negated(phrase, before).pattern] if before else [negation.pattern]
+            if after:
+                not_this.append(rf"\b(?:{phrase}){after}")
+            patterns.append((named, re.compile("|".join(not_this), re.IGNORECASE)))
         return tuple(patterns)
 
 
@@ -212,6 +241,13 @@ def _string_list(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(x, str | int) for x in raw):
         raise ValueSetError(f"{where}: expected a list of codes")
     return [str(x).strip() for x in raw]
+
+
+def _not_this(raw: Mapping[str, Any], where: str) -> NotThis:
+    if not isinstance(raw, Mapping):
+        raise ValueSetError(f"{where}: expected a mapping of before, after and not_across")
+    words = {key: tuple(w.lower() for w in _string_list(raw.get(key, []), f"{where}.{key}")) for key in raw}
+    return NotThis(**words)
 
 
 def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
@@ -252,6 +288,7 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         codes=codes,
         ingredients=tuple(ingredients),
         text_words=tuple(w.lower() for w in _string_list(raw.get("text", []), f"{where}.text")),
+        not_this=_not_this(raw.get("not_this") or {}, f"{where}.not_this"),
         removals={
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()

@@ -231,6 +231,24 @@ def test_words_naming_a_practice_about_infection_leave_the_criterion_met(words: 
     assert statuses(determine(chart))["geha.ci.infection"] == "met"
 
 
+def test_a_fear_of_infection_is_no_infection() -> None:
+    """words20 (debt 1): "Fear of infection" names the patient's worry, a finding as "At risk for
+    infection" is, not an infection: GEHA's criterion is met (before: left to the payer's reviewer)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", "Fear of infection (finding)")]
+    assert statuses(determine(chart))["geha.ci.infection"] == "met"
+
+
+@pytest.mark.parametrize(
+    "words", ["Concern for infection", "Suspected sepsis", "Fear of falling, wound infection"]
+)
+def test_a_suspected_infection_still_goes_to_the_reviewer(words: str) -> None:
+    """A clinician's "concern for" an infection is a suspicion of one, not a worry about catching one; a
+    fear of something else beside an infection does not reach it."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
 @pytest.mark.parametrize(
     ("code", "words"),
     [

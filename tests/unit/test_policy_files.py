@@ -268,6 +268,46 @@ def test_a_payer_key_used_twice_is_refused(tmp_path: Path) -> None:
         load_catalog(root)
 
 
+def test_the_words_that_say_not_this_are_the_value_sets_data(tmp_path: Path) -> None:
+    """words20 (debt 1): which words make "History of pneumonia" name no current infection is the
+    infection value set's `not_this`, not a list in the code: taking "history" out of the file changes
+    the answer, and nothing else does."""
+    history = "History of pneumonia (situation)"
+    assert not load_catalog().terminology["infection"].names_in_words(history)
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"]["before"].remove("history"))
+    edited = load_catalog(root).terminology["infection"]
+    assert edited.names_in_words(history)
+    assert not edited.names_in_words("No evidence of pneumonia")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda raw: raw["not_this"]["before"].append("sequelae?"),
+            r"not_this\.before\.\d+: 'sequelae\?' does not",
+        ),
+        (lambda raw: raw["not_this"]["after"].append("Control"), r"not_this\.after\.\d+: 'Control' does not"),
+        (lambda raw: raw["not_this"].update(unless=["with"]), r"not_this\.unless: Additional properties"),
+        (lambda raw: raw.pop("text"), r"\(top level\): 'text' is a dependency of 'not_this'"),
+    ],
+    ids=["a-pattern-not-a-word", "capitals", "unknown-key", "no-words-to-qualify"],
+)
+def test_a_malformed_not_this_is_refused_by_policies_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Callable[[Any], object], message: str
+) -> None:
+    """A `not_this` word is plain lower-case words (a space any white space, a final `*` any ending):
+    a regular expression, capitals or a key the compiler does not read would silently match nothing."""
+    from service.cli import main
+
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", edit)
+    assert main(["policies", "check", str(root)]) == 1
+    error = capsys.readouterr().err
+    assert re.search(rf"valuesets/infection\.yaml:\d+: {message}", error), error
+
+
 def test_broken_value_set_names_the_file_and_line(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     (root / "valuesets" / "opioids.yaml").write_text(
