@@ -68,7 +68,7 @@ def main() -> int:
     sample = next(p for p in request_files() if p.stem == "order-select-62362-demo-meets")
     drafts = DraftOrders(json.loads(sample.read_text())["context"]["draftOrders"])
     order = next(o for r in drafts.resources if (o := recognise(r, drafts, catalog.order_codes)))
-    drugs = infusates(drafts, catalog.terminology.ingredient_finder, [order]).found
+    drugs = infusates(drafts, catalog.terminology, [order]).found
     per_policy: dict[str, list[float]] = {pid: [] for pid in catalog.policies}
     totals = []
     for _ in range(args.runs):

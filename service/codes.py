@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from service.shapes import as_str, dicts
 
@@ -32,12 +32,6 @@ NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
 # into the spine; a route coded so is read by its words ("intraspinal" is a neuraxial one), else tells
 # nothing either way, and the drug's own words decide.
 INTRASPINAL_ROUTE = "418418000"
-# Words of a route that is none of the neuraxial ones (a typed or locally coded route); any other words
-# ("IT", an EHR's own abbreviation) tell nothing either way.
-_SYSTEMIC_ROUTE = re.compile(
-    r"\b(?:oral|orally|by mouth|p\.?o|intravenous\w*|i\.?v|subcutaneous\w*|intramuscular\w*|transdermal\w*|"
-    r"topical\w*|sublingual\w*|buccal|rectal\w*|nasal\w*|inhal\w*)\b"
-)
 # a hyphen however it is typed: ASCII, Unicode hyphens and dashes (U+2010-2015), minus signs, a soft
 # hyphen, a zero-width space
 HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
@@ -74,6 +68,15 @@ SYSTEM_ALIASES: dict[str, str] = {
 }
 
 _CASE_INSENSITIVE = {ICD10CM, HCPCS}
+
+
+class RouteWords(Protocol):
+    """The words of the routes that are none of the neuraxial ones (oral, intravenous, transdermal...):
+    data, the route value sets' words (`Terminology.other_routes`, service/terminology.py)."""
+
+    def matches_text(self, text: str) -> bool: ...
+
+
 UNNAMED = "unnamed"
 
 
@@ -144,12 +147,13 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
-def neuraxial_route(route: Any) -> bool | None:
+def neuraxial_route(route: Any, other_routes: RouteWords) -> bool | None:
     """Whether a route (CodeableConcept) is intrathecal or epidural: True for SNOMED 72607000 or
     404820008; a route coded in SNOMED is what its code says ("Oral (not for intrathecal use)" is
     oral: False), but the intraspinal route's code says neither. That one, one coded only the EHR's
     own way, or a typed one is read by its words: neuraxial ones (a negated one, "non-intrathecal",
-    not counting), those of another route (oral, intravenous: False), else None, as for "IT"."""
+    not counting), those of another route (`other_routes`, the route value sets' words: oral,
+    intravenous, tablet: False), else None, as for "IT"."""
     codes = list(codings(route))
     if any(code.code in NEURAXIAL_ROUTES for code in codes):
         return True
@@ -158,21 +162,21 @@ def neuraxial_route(route: Any) -> bool | None:
     text = concept_text(route)
     if says_neuraxial(text):
         return True
-    if any(code.system == SNOMED for code in codes) or not _SYSTEMIC_ROUTE.search(text.lower()):
+    if any(code.system == SNOMED for code in codes) or not other_routes.matches_text(text):
         return None
     return False
 
 
-def neuraxial_order(resource: Mapping[str, Any], drug_text: str) -> bool | None:
+def neuraxial_order(resource: Mapping[str, Any], drug_text: str, other_routes: RouteWords) -> bool | None:
     """Whether a drug order (or statement) gives its drug intrathecally or epidurally, the one reading
     of contract §2's "intrathecal or epidural MedicationRequest": the pump's drug (service/infusates.py),
     and for the record a pump or trial drug, never a systemic drug trial (service/record.py). The routes
     it is given by decide, where one tells (`neuraxial_route`: True when one is intrathecal or epidural,
-    False when the others are, oral or intravenous); else its drug's own words (`drug_text`:
-    "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for intrathecal trial":
-    True); None when neither says."""
+    False when the others are, oral or intravenous, by `other_routes`' words); else its drug's own words
+    (`drug_text`: "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for
+    intrathecal trial": True); None when neither says."""
     routes = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
-    told = [neuraxial_route(route) for route in routes]
+    told = [neuraxial_route(route, other_routes) for route in routes]
     if True in told:
         return True
     if False in told:

@@ -15,13 +15,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.codes import RXNORM, Code, codings, concept_text, neuraxial_order
+from service.codes import RXNORM, Code, RouteWords, codings, concept_text, neuraxial_order
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
 from service.record import MODIFIED, left_out
 from service.references import chart_lookup
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
-from service.terminology import IngredientFinder
+from service.terminology import IngredientFinder, Terminology
 
 
 @dataclass(frozen=True)
@@ -61,25 +61,35 @@ class PumpDrugs:
         return {PUMP_DRUG: "; ".join(reasons)} if reasons else {}
 
 
-def _neuraxial(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> bool | None:
-    """Whether a drug order gives its drug intrathecally or epidurally, read as the record reads it
-    (`codes.neuraxial_order`: by the routes it says, else its drug's words; None when neither says)."""
-    return neuraxial_order(resource, concept_text(medication_concept(resource, resolve)))
+@dataclass(frozen=True)
+class _DrugOrders:
+    """How a call reads a drug order: the Medication its `medicationReference` names (`resolve`,
+    `drug_resolver`'s), and the words of the routes other than the neuraxial ones (`other_routes`, the
+    catalog's route value sets)."""
 
+    resolve: Callable[[str], Any]
+    other_routes: RouteWords
 
-def _could_be_the_pumps(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> bool:
-    """Whether a drug order a pump order names (`reasonReference`) could be the pump's drug, the call's
-    or the chart's alike: given intrathecally or epidurally, or by no route it says; a route present
-    and not neuraxial (oral, intravenous) says it is another drug: the failed oral opioid a pump order
-    names as its reason (session review s18 R-6)."""
-    return _neuraxial(resource, resolve) is not False
+    def neuraxial(self, resource: Mapping[str, Any]) -> bool | None:
+        """Whether a drug order gives its drug intrathecally or epidurally, read as the record reads it
+        (`codes.neuraxial_order`: by the routes it says, else its drug's words; None when neither says)."""
+        text = concept_text(medication_concept(resource, self.resolve))
+        return neuraxial_order(resource, text, self.other_routes)
 
+    def could_be_the_pumps(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a drug order a pump order names (`reasonReference`) could be the pump's drug, the
+        call's or the chart's alike: given intrathecally or epidurally, or by no route it says; a route
+        present and not neuraxial (oral, intravenous) says it is another drug: the failed oral opioid a
+        pump order names as its reason (session review s18 R-6)."""
+        return self.neuraxial(resource) is not False
 
-def _infusate(resource: Mapping[str, Any], resolve: Callable[[str], Any]) -> Infusate:
-    concept = medication_concept(resource, resolve)
-    codes = tuple(c for c in codings(concept) if c.system == RXNORM)
-    text = concept_text(concept)
-    return Infusate(reference_of(resource), codes, text, neuraxial_order(resource, text) is True)
+    def infusate(self, resource: Mapping[str, Any]) -> Infusate:
+        concept = medication_concept(resource, self.resolve)
+        codes = tuple(c for c in codings(concept) if c.system == RXNORM)
+        text = concept_text(concept)
+        return Infusate(
+            reference_of(resource), codes, text, neuraxial_order(resource, text, self.other_routes) is True
+        )
 
 
 @dataclass(frozen=True)
@@ -100,10 +110,10 @@ def _named(
     orders: list[PumpOrder],
     drafts: DraftOrders,
     chart_orders: Callable[[Any], Any],
-    resolve: Callable[[str], Any],
+    read: _DrugOrders,
 ) -> _Named:
     """The drug orders the pump orders' `reasonReference`s name that could be the pump's drug
-    (`_could_be_the_pumps`: by no route but a neuraxial one; a drug order given orally is named as the
+    (`could_be_the_pumps`: by no route but a neuraxial one; a drug order given orally is named as the
     pump's reason, not its drug): among the draft orders, else among the chart's MedicationRequests
     (`chart_orders`: those gathered, by reference; none is read one by one), there only an active one,
     as the chart's current pump drug is (one the record reads as history, stopped or completed, is not
@@ -115,11 +125,11 @@ def _named(
             if not ref:
                 continue
             if (draft := drafts.get(ref)) is not None:
-                drafted += [draft] if _could_be_the_pumps(draft, resolve) else []
+                drafted += [draft] if read.could_be_the_pumps(draft) else []
             elif (
                 (found := chart_orders(ref)) is not None
                 and found.get("status") == "active"
-                and _could_be_the_pumps(found, resolve)
+                and read.could_be_the_pumps(found)
             ):
                 charted += [] if _one_of(found, charted) else [found]
     return _Named(tuple(drafted), tuple(charted))
@@ -129,10 +139,10 @@ def _ordered_infusates(
     drafts: DraftOrders,
     orders: list[PumpOrder],
     finder: IngredientFinder,
-    resolve: Callable[[str], Any],
+    read: _DrugOrders,
     named: _Named,
 ) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
-    """Draft MedicationRequests given intrathecally or epidurally (`_neuraxial`: by their routes, else
+    """Draft MedicationRequests given intrathecally or epidurally (`neuraxial`: by their routes, else
     their drug's words), those a pump order names in `reasonReference` (`named`: drafted or the chart's,
     those that could be the pump's), drugs a pump order names in `orderDetail` (an RxNorm
     code, or a known ingredient in its text: "40 mL reservoir" names no drug), and the drug a pump
@@ -142,10 +152,10 @@ def _ordered_infusates(
     for resource in drafts.resources:
         if resource.get("resourceType") != "MedicationRequest":
             continue
-        if _neuraxial(resource, resolve) is not True and not _one_of(resource, named.drafted):
+        if read.neuraxial(resource) is not True and not _one_of(resource, named.drafted):
             continue
-        result.append((_infusate(resource, resolve), resource))
-    result += [(_infusate(resource, resolve), resource) for resource in named.charted]
+        result.append((read.infusate(resource), resource))
+    result += [(read.infusate(resource), resource) for resource in named.charted]
     for order in orders:
         if order.drug:
             result.append((Infusate(f"{order.reference} code", (), order.drug, True), None))
@@ -158,23 +168,23 @@ def _ordered_infusates(
 
 
 def _chart_infusates(
-    chart: Mapping[str, Iterable[Any]], resolve: Callable[[str], Any]
+    chart: Mapping[str, Iterable[Any]], read: _DrugOrders
 ) -> list[tuple[Infusate, Mapping[str, Any] | None]]:
     """The pump's current drug: the chart's active MedicationRequests given intrathecally or
     epidurally (a stopped order or a drug given by another route is not what the pump holds), each
     with its record."""
     return [
-        (replace(_infusate(resource, resolve), charted=True), resource)
+        (replace(read.infusate(resource), charted=True), resource)
         for resource in chart.get("MedicationRequest", ())
         if isinstance(resource, dict)
         and resource.get("status") == "active"
-        and _neuraxial(resource, resolve) is True
+        and read.neuraxial(resource) is True
     ]
 
 
 def infusates(
     drafts: DraftOrders,
-    finder: IngredientFinder,
+    terminology: Terminology,
     orders: Iterable[PumpOrder] = (),
     chart: Mapping[str, Iterable[Any]] | None = None,
     modified: Collection[str] = (),
@@ -184,18 +194,20 @@ def infusates(
     """The drugs the pump is to deliver (contract §2): those the call orders or names (a pump order's
     `reasonReference` may name a drug order of the call or of the chart), else, when it
     orders none (a catheter, replacement, refill or removal), the patient's active intrathecal or
-    epidural MedicationRequests in `chart` (the gathered resources by type). `finder` tells which
-    known ingredients a text names. A drug order of the call among `modified` (those carrying a
-    modifier extension, by reference), or a chart record carrying one where it is read, is left out;
+    epidural MedicationRequests in `chart` (the gathered resources by type). `terminology` tells which
+    known ingredients a text names, and which words name a route other than a neuraxial one. A drug
+    order of the call among `modified` (those carrying a modifier extension, by reference), or a chart
+    record carrying one where it is read, is left out;
     one of the call's left out is still a drug the call orders (the chart's does not stand in for it).
     `chart_unread`: why the chart's MedicationRequests are not wholly available, which leaves the
     pump's current drug unknown when the call orders none. `server`: the call's FHIR server, which
     `chart` was read from (`drug_resolver`)."""
     chart = chart or {}
     resolve = drug_resolver(drafts, chart, server)
+    read = _DrugOrders(resolve, terminology.other_routes)
     orders = list(orders)
-    named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server), resolve)
-    ordered = _ordered_infusates(drafts, orders, finder, resolve, named)
+    named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server), read)
+    ordered = _ordered_infusates(drafts, orders, terminology.ingredient_finder, read, named)
     if ordered:  # the call's drug orders as the call's (`modified`), the chart's as the chart's
 
         def modifying(order: Mapping[str, Any]) -> bool:
@@ -204,7 +216,7 @@ def infusates(
             return reference_of(order) in modified
 
         return _read_as_the_pumps(ordered, modifying)
-    chart_drugs = _chart_infusates(chart, resolve)
+    chart_drugs = _chart_infusates(chart, read)
     return replace(_read_as_the_pumps(chart_drugs, lambda r: modifies(r, resolve)), unread=chart_unread)
 
 

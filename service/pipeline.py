@@ -360,10 +360,9 @@ def decide(
         return Decisions(call, today, tuple(routes), approvals=approvals)
     request = call.request
     pump_refs = {o.reference for o in call.pump_orders}
-    finder = catalog.terminology.ingredient_finder
     unread = data.unavailable.get("MedicationRequest")  # the chart's drug orders, the pump's drug's too
     pump_drugs = infusates(
-        call.drafts, finder, call.pump_orders, data.resources, call.modifiers, unread, server
+        call.drafts, catalog.terminology, call.pump_orders, data.resources, call.modifiers, unread, server
     )
     drugs = pump_drugs.found
     selected = {reference_of(r) for r in call.in_scope}

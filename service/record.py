@@ -20,6 +20,7 @@ from typing import Any
 from service.codes import (
     ASSESSMENT,
     Code,
+    RouteWords,
     codings,
     concept_text,
     first_display,
@@ -237,7 +238,9 @@ def _route_text(dosages: list[dict[str, Any]]) -> str:
 
 
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
-DrugReader = tuple["CodesOf", Named]
+# how the record reads a drug: its codes, its known ingredients, and the words of the routes other than
+# the neuraxial ones (`codes.neuraxial_order`), each the catalog's
+DrugReader = tuple["CodesOf", Named, RouteWords]
 
 
 def _medication_fact(
@@ -253,7 +256,7 @@ def _medication_fact(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
     text = concept_text(concept)
-    codes_of, named = reader
+    codes_of, named, other_routes = reader
     codes = codes_of(concept)
     dosages = _dosages(resource)
     route_text = _route_text(dosages)
@@ -269,7 +272,8 @@ def _medication_fact(
         route_text=route_text,
         route_codes=tuple(c for d in dosages for c in codes_of(d.get("route"))),
         ingredients=named(text, codes),
-        neuraxial=neuraxial_order(resource, text) is True,  # a pump or trial drug, not a systemic one
+        neuraxial=neuraxial_order(resource, text, other_routes)
+        is True,  # a pump or trial drug, not a systemic one
         end_assumed=end_assumed,
     )
 
@@ -315,7 +319,7 @@ def _procedure(
     devices it put in are the chart's (the FHIR `server`'s) that it names."""
     if resource.get("status") != "completed":
         return None
-    codes_of, named = reader
+    codes_of, named, _ = reader
     codes = codes_of(resource.get("code"))
     performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
         as_dict(resource.get("performedPeriod")).get("start")
@@ -779,7 +783,7 @@ def build_record(
     modified = (lambda resource: modifies(resource, medication)) if may_modify else None
 
     codes_of = _codes_reader()
-    drugs = (codes_of, _ingredient_names(terminology.ingredient_finder))
+    drugs = (codes_of, _ingredient_names(terminology.ingredient_finder), terminology.other_routes)
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
     steroids = terminology["steroids"]

@@ -27,6 +27,10 @@ _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
 # In a word, a space stands for any white space, and a final `*` for the rest of a word.
 _BEFORE_REACH = 3
 _AFTER_REACH = 1
+# A route of administration's value set is `route-` and the route's name (`route-oral`): its codes, and
+# the words of the route and of its dose forms. Read by the medication-routes test (`routes: [oral]`) and,
+# all of them together, by `Terminology.other_routes` (what a route other than a neuraxial one says).
+ROUTE_PREFIX = "route-"
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
     "id",
@@ -39,6 +43,7 @@ _KNOWN_KEYS = {
     "text",
     "removals",
     "not_this",
+    "neuraxial_too",
     *_FLAT_SYSTEMS,
 }
 
@@ -162,6 +167,8 @@ class ValueSet:
     ingredients: tuple[Ingredient, ...] = ()
     text_words: tuple[str, ...] = ()
     not_this: NotThis = NotThis()  # what makes a `text_words` word name another thing (`names_in_words`)
+    # of a route's `text_words`, those an intrathecal or epidural drug's route has too ("injection")
+    neuraxial_too: tuple[str, ...] = ()
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -289,6 +296,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         ingredients=tuple(ingredients),
         text_words=tuple(w.lower() for w in _string_list(raw.get("text", []), f"{where}.text")),
         not_this=_not_this(raw.get("not_this") or {}, f"{where}.not_this"),
+        neuraxial_too=tuple(
+            w.lower() for w in _string_list(raw.get("neuraxial_too", []), f"{where}.neuraxial_too")
+        ),
         removals={
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()
@@ -296,6 +306,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
     )
     if not (value_set.icd10_prefixes or codes or ingredients or value_set.text_words):
         raise ValueSetError(f"{where}: value set '{value_set.id}' has no codes")
+    unlisted = [w for w in value_set.neuraxial_too if w not in value_set.text_words]
+    if unlisted:
+        raise ValueSetError(f"{where}: neuraxial_too: {', '.join(unlisted)} not among the value set's text")
     return value_set
 
 
@@ -324,6 +337,15 @@ class Terminology:
                 )
         self._ingredients = tuple(by_name.values())
         self.ingredient_finder = IngredientFinder(self._ingredients)
+        # the words of every route value set but those a neuraxial route has too, as one value set:
+        # a route whose words are among them is none of the neuraxial ones (`codes.neuraxial_route`)
+        routes = [vs for vs in self._by_id.values() if vs.id.startswith(ROUTE_PREFIX)]
+        self.other_routes = ValueSet(
+            id=f"{ROUTE_PREFIX}*",
+            title="Routes other than intrathecal or epidural",
+            reference=", ".join(vs.id for vs in routes),
+            text_words=tuple(w for vs in routes for w in vs.text_words if w not in vs.neuraxial_too),
+        )
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
         try:

@@ -375,7 +375,7 @@ def context(
     record = build_record(PATIENT, by_type, cat.terminology, unavailable)
     orders = [o for r in drafts.resources if (o := recognise(r, drafts, cat.order_codes))]
     episode = frozenset(o.kind for o in orders)
-    drugs = infusates(drafts, cat.terminology.ingredient_finder, orders, by_type).found
+    drugs = infusates(drafts, cat.terminology, orders, by_type).found
     return EvaluationContext(record, cat.terminology, today, pump, drugs, episode)
 
 

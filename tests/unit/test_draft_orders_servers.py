@@ -114,7 +114,7 @@ def test_the_drafted_drug_order_a_refill_names_is_the_pumps_only_on_the_calls_se
     named, order = refill_naming_baclofen(written)
     drafts = drafts_of(order, named)
     pump = [recognise(order, drafts, catalog().order_codes)]
-    found = infusates(drafts, catalog().terminology.ingredient_finder, pump, server=FHIR_SERVER).found  # type: ignore[arg-type]
+    found = infusates(drafts, catalog().terminology, pump, server=FHIR_SERVER).found  # type: ignore[arg-type]
     assert [{c.code for c in drug.codes} for drug in found] == ([{"1292"}] if names else [])
 
 
@@ -142,7 +142,7 @@ def test_a_drafted_drugs_medication_is_the_drafted_one_only_on_the_calls_server(
     order = service_request("62350")
     drafts = drafts_of(order, drug, baclofen)
     pump = [recognise(order, drafts, catalog().order_codes)]
-    found = infusates(drafts, catalog().terminology.ingredient_finder, pump, server=FHIR_SERVER).found  # type: ignore[arg-type]
+    found = infusates(drafts, catalog().terminology, pump, server=FHIR_SERVER).found  # type: ignore[arg-type]
     assert [{c.code for c in d.codes} for d in found] == [{"1292"} if names else set()]
 
 

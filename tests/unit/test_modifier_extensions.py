@@ -497,10 +497,10 @@ def test_the_charts_pump_drug_is_not_read_from_a_medication_carrying_a_modifier(
     order = service_request("62350")
     drafts = DraftOrders(bundle(order))
     pump = [recognise(order, drafts, catalog_.order_codes)]
-    finder = catalog_.terminology.ingredient_finder
-    plain = infusates(drafts, finder, pump, the_charts_pump_drug_by_its_medication(contained, False))
+    terminology = catalog_.terminology
+    plain = infusates(drafts, terminology, pump, the_charts_pump_drug_by_its_medication(contained, False))
     assert [d.text for d in plain.found] and not plain.left_out
-    modified = infusates(drafts, finder, pump, the_charts_pump_drug_by_its_medication(contained, True))
+    modified = infusates(drafts, terminology, pump, the_charts_pump_drug_by_its_medication(contained, True))
     assert not modified.found and len(modified.left_out) == 1
 
 

@@ -4,15 +4,19 @@ nothing either way ("IT", SNOMED 418418000 with no words) leaves the drug's own 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.catalog import load_catalog
 from service.codes import neuraxial_order, neuraxial_route
 from tests.builders import SCT, concept, med_request, statuses
+from tests.catalog_support import copy_policies
 from tests.policy_charts import BACLOFEN_IT, kaiser, kpwa_spasticity_chart
 
 IT_BACLOFEN = "Baclofen 2000 MCG/ML Intrathecal Solution"
+ROUTES = load_catalog().terminology.other_routes  # the route value sets' words
 
 
 @pytest.mark.parametrize(
@@ -30,7 +34,7 @@ IT_BACLOFEN = "Baclofen 2000 MCG/ML Intrathecal Solution"
     ],
 )
 def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
-    assert neuraxial_route(route) is said
+    assert neuraxial_route(route, ROUTES) is said
 
 
 @pytest.mark.parametrize("route", [{"text": "IT"}, concept(SCT, "418418000", "Intraspinal route")])
@@ -38,8 +42,8 @@ def test_a_route_that_tells_nothing_leaves_the_drugs_words_to_decide(route: dict
     """review19 H2: an intrathecal baclofen given "IT" is the pump's drug, not an oral antispasmodic
     course; an oral route still says the drug is another."""
     order = {"dosageInstruction": [{"route": route}]}
-    assert neuraxial_order(order, IT_BACLOFEN) is True
-    assert neuraxial_order({"dosageInstruction": [{"route": {"text": "oral"}}]}, IT_BACLOFEN) is False
+    assert neuraxial_order(order, IT_BACLOFEN, ROUTES) is True
+    assert neuraxial_order({"dosageInstruction": [{"route": {"text": "oral"}}]}, IT_BACLOFEN, ROUTES) is False
 
 
 @pytest.mark.parametrize("route", [{"text": "IT"}, concept(SCT, "418418000", "Intraspinal route")])
@@ -49,3 +53,36 @@ def test_an_intrathecal_baclofen_order_is_no_oral_antispasmodic_course(route: di
     oral = [r for r in kpwa_spasticity_chart() if "Oral" not in str(r.get("medicationCodeableConcept"))]
     found = statuses(kaiser([*oral, it_baclofen], drugs=(BACLOFEN_IT,)))
     assert found["kpwa.spasticity.oral-6wk-failed.duration"] != "met"
+
+
+@pytest.mark.parametrize(
+    "words", ["Tablet", "By mouth, with food", "Elixir", "Patch", "Capsule", "Subcutaneously", "inhaler"]
+)
+def test_a_route_in_the_words_only_the_route_value_sets_held_is_another_route(words: str) -> None:
+    """words20 (debt 2): the words of another route are the route value sets' (`route-oral`,
+    `route-transdermal`, ...), not a second list in service/codes.py that lacked their dose forms: an
+    intrathecal-sounding drug given by a route typed "Tablet" is not the pump's (before: None, and the
+    drug's words made it so)."""
+    order = {"dosageInstruction": [{"route": {"text": words}}]}
+    assert neuraxial_route({"text": words}, ROUTES) is False
+    assert neuraxial_order(order, IT_BACLOFEN, ROUTES) is False
+
+
+@pytest.mark.parametrize("words", ["Injection", "Prefilled syringe", "PO", "IV", "sublingual", "rectally"])
+def test_what_the_route_value_sets_say_of_a_route_in_words(words: str) -> None:
+    """An injection's words are the injectable route's and an intrathecal drug's alike (`neuraxial_too`):
+    they leave the drug's words to decide; "PO", "IV" and the mucosal routes, which only service/codes.py
+    knew, are now the route value sets' words and still say another route."""
+    said = neuraxial_route({"text": words}, ROUTES)
+    assert said is (None if words in ("Injection", "Prefilled syringe") else False)
+
+
+def test_a_route_word_added_to_the_data_is_read(tmp_path: Path) -> None:
+    """The route words are data: a route value set added to the policies folder (here an otic route)
+    makes a route typed so another route, with no change to the code."""
+    root = copy_policies(tmp_path)
+    (root / "valuesets" / "route-otic.yaml").write_text(
+        "id: route-otic\ntitle: Otic route\nreference: route words\ntext: [otic]\n", encoding="utf-8"
+    )
+    assert neuraxial_route({"text": "Otic"}, ROUTES) is None
+    assert neuraxial_route({"text": "Otic"}, load_catalog(root).terminology.other_routes) is False

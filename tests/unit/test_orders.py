@@ -534,8 +534,8 @@ def test_draft_orders_get_by_absolute_reference() -> None:
 def infusates_of(
     drafts: DraftOrders, orders: list[PumpOrder] | tuple[()] = (), chart: dict[str, Any] | None = None
 ) -> list[Infusate]:
-    """`infusates` with the shipped catalog's ingredients."""
-    return list(infusates(drafts, load_catalog().terminology.ingredient_finder, orders, chart).found)
+    """`infusates` with the shipped catalog's ingredients and routes."""
+    return list(infusates(drafts, load_catalog().terminology, orders, chart).found)
 
 
 MORPHINE = concept(coding(RXNORM_URL, "7052", "morphine"), text="morphine 25 MG/ML")
@@ -863,15 +863,15 @@ def test_a_drug_order_carrying_a_modifier_is_left_out_and_the_chart_does_not_sta
     out too, as every chart record carrying one is."""
     chart = {"MedicationRequest": [chart_request("chart-drug")]}
     drafts, pumps = _pump_call(medication_request(rid="drafted", medication=MORPHINE, route=INTRATHECAL))
-    finder = load_catalog().terminology.ingredient_finder
-    drugs = infusates(drafts, finder, pumps, chart, modified={"MedicationRequest/drafted"})
+    terminology = load_catalog().terminology
+    drugs = infusates(drafts, terminology, pumps, chart, modified={"MedicationRequest/drafted"})
     assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/drafted",))
     assert drugs.unavailable == {
         PUMP_DRUG: "1 record(s) carry a modifier extension this service does not understand"
     }
     chart["MedicationRequest"][0]["modifierExtension"] = [WHAT_IF]
     drafts, pumps = _pump_call()
-    drugs = infusates(drafts, finder, pumps, chart)
+    drugs = infusates(drafts, terminology, pumps, chart)
     assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/chart-drug",))
 
 
@@ -917,8 +917,8 @@ def test_a_charts_drug_order_the_pump_order_names_carrying_a_modifier_is_left_ou
     drafts, pumps = _pump_call(code="95990")
     pumps[0].resource["reasonReference"] = [{"reference": "MedicationRequest/named"}]
     named = {**chart_request("named", route=None), "modifierExtension": [WHAT_IF]}
-    finder = load_catalog().terminology.ingredient_finder
-    drugs = infusates(drafts, finder, pumps, {"MedicationRequest": [named, chart_request("it")]})
+    terminology = load_catalog().terminology
+    drugs = infusates(drafts, terminology, pumps, {"MedicationRequest": [named, chart_request("it")]})
     assert (drugs.found, drugs.left_out) == ((), ("MedicationRequest/named",))
 
 
@@ -928,8 +928,8 @@ def test_a_drug_order_of_another_fhir_server_the_pump_order_names_is_not_the_cha
         {"reference": "https://other.example/fhir/MedicationRequest/named"}
     ]
     chart = {"MedicationRequest": [chart_request("named", route=None)]}
-    finder = load_catalog().terminology.ingredient_finder
-    drugs = infusates(drafts, finder, pumps, chart, server="https://ehr.example.org/fhir")
+    terminology = load_catalog().terminology
+    drugs = infusates(drafts, terminology, pumps, chart, server="https://ehr.example.org/fhir")
     assert drugs.found == ()
 
 

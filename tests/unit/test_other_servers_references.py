@@ -99,8 +99,8 @@ def pump_drugs(chart: dict[str, list[dict[str, Any]]], *drafted: dict[str, Any])
     order = service_request("62350")
     drafts = DraftOrders(bundle(order, *drafted))
     pump = [recognise(order, drafts, catalog().order_codes)]
-    finder = catalog().terminology.ingredient_finder
-    found = infusates(drafts, finder, pump, chart, server=FHIR_SERVER).found  # type: ignore[arg-type]
+    terminology = catalog().terminology
+    found = infusates(drafts, terminology, pump, chart, server=FHIR_SERVER).found  # type: ignore[arg-type]
     return [{c.code for c in drug.codes} for drug in found]
 
 

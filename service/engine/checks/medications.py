@@ -38,9 +38,9 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
 from service.fhirdates import against_months, human_days, human_span, months_before, start_of_day
 from service.record import DEFAULT_ORDER_DAYS
-from service.terminology import Terminology, ValueSet
+from service.terminology import ROUTE_PREFIX, Terminology, ValueSet
 
-ROUTE_VALUE_SET = "route-{}"  # the value set of a route: its codes, and the words of its dose forms
+ROUTE_VALUE_SET = ROUTE_PREFIX + "{}"  # the value set of a route: its codes, and the words of its dose forms
 # A course is the span from its first start to its last end (contract §3), however far apart its orders:
 # a met course names its longest time with no order of the class once that reaches a month, so a reviewer
 # sees "2 orders five months apart" or "one in 1928, then 1992-95" for what it is.
