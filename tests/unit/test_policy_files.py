@@ -308,6 +308,45 @@ def test_a_malformed_not_this_is_refused_by_policies_check(
     assert re.search(rf"valuesets/infection\.yaml:\d+: {message}", error), error
 
 
+@pytest.mark.parametrize(
+    ("words", "criterion", "test_type"),
+    [
+        ("no life expectancy (LOINC 75327-7) recorded", "cohere.cancer.le-3mo.recorded", "observation-value"),
+        (
+            "no metastatic stage M1 (LOINC 21901-4, 21907-1) recorded",
+            "cohere.cancer.metastatic",
+            "observation-category",
+        ),
+        (
+            "no life expectancy (LOINC 75327-7) recorded",
+            "cohere.cancer.le-3mo.no-terminal-conflict",
+            "observation-value",
+        ),
+    ],
+    ids=["observation-value", "observation-category", "a-clearance-by-a-value"],
+)
+def test_an_observation_test_without_words_for_cards_stops_policies_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], words: str, criterion: str, test_type: str
+) -> None:
+    """words20 (debt 3, cardfix19's not done): a LOINC code has no words of its own in the catalog, so an
+    observation test's `missing` is all a card can say of it: a test without them is refused at start-up,
+    naming the criterion, where before a card said "no LOINC 75327-7 result recorded"."""
+    from service.cli import main
+
+    root = copy_policies(tmp_path)
+    path = root / "cohere.yaml"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if f"id: {criterion}" in line)
+    at = next(i for i in range(start, len(lines)) if f'missing: "{words}"' in lines[i])
+    lines[at] = lines[at].replace(f', missing: "{words}"', "")
+    path.write_text("".join(lines), encoding="utf-8")
+    assert main(["policies", "check", str(root)]) == 1
+    error = capsys.readouterr().err
+    named = rf"cohere\.yaml:\d+: criteria\.\S+ \({re.escape(criterion)}\)\S*: "
+    assert re.search(rf"{named}'{test_type}' needs missing \(the words a card says", error), error
+
+
 def test_broken_value_set_names_the_file_and_line(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     (root / "valuesets" / "opioids.yaml").write_text(

@@ -114,7 +114,8 @@ def test_a_life_expectancy_in_days_weeks_or_hours_counts_calendar_months_from_th
 def test_a_threshold_in_months_is_whole_calendar_months() -> None:
     """Calendar months from the request date (AMB-44) are whole: a policy cannot ask for 2.5 of them."""
     problem = TEST_TYPES["observation-value"].problem(
-        {"loinc": ["75327-7"], "comparator": ">=", "value": 2.5, "unit": "months"}, catalog().terminology
+        {"loinc": ["75327-7"], "comparator": ">=", "value": 2.5, "unit": "months", "missing": "none"},
+        catalog().terminology,
     )
     assert problem == ": a threshold in months is whole calendar months (AMB-44)"
 

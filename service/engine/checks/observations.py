@@ -20,7 +20,7 @@ from service.engine.checks.common import (
     procedure_evidence,
 )
 from service.engine.checks.params import (
-    MISSING_TEXT,
+    MISSING_WORDS,
     AssessmentCode,
     Codes,
     Comparator,
@@ -175,12 +175,6 @@ def _latest_loinc(ctx: EvaluationContext, codes: list[str], kind: type) -> Obser
     return max(found, key=lambda o: (o.effective is not None, o.effective or datetime.min), default=None)
 
 
-def _no_loinc(params: Mapping[str, Any]) -> str:
-    """What a card says when no result is recorded: the test's `missing` words (what is missing,
-    then its codes: "no life expectancy estimate (LOINC 75327-7) recorded"), else the codes alone."""
-    return params.get("missing") or f"no LOINC {', '.join(sorted(params['loinc']))} result recorded"
-
-
 def _whole_months(params: Mapping[str, Any]) -> str | None:
     if params.get("unit") == "months" and not float(params["value"]).is_integer():
         return "a threshold in months is whole calendar months (AMB-44)"
@@ -195,7 +189,7 @@ def _whole_months(params: Mapping[str, Any]) -> str | None:
         "value": Param(Number()),
         "unit": optional(Exactly("months")),
         "otherwise": optional(Exactly("for-reviewer")),
-        "missing": MISSING_TEXT,
+        "missing": MISSING_WORDS,
     },
     reads=("Observation",),
     check=_whole_months,
@@ -208,7 +202,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     the payer's reviewer."""
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params))
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=params["missing"])
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     threshold = float(params["value"])
     if params.get("unit") == "months":
@@ -291,7 +285,7 @@ def _categories(observation: ObservationFact) -> list[tuple[str, str]]:
         "loinc": Param(Codes()),
         "met": Param(Values()),
         "not_met": optional(Values()),
-        "missing": MISSING_TEXT,
+        "missing": MISSING_WORDS,
     },
     reads=("Observation",),
 )
@@ -300,7 +294,7 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     compared by category (a distant-metastasis stage pM1b is M1, contract §3)."""
     latest = _latest_loinc(ctx, params["loinc"], str)
     if latest is None:
-        return TestOutcome(Status.NOT_DOCUMENTED, finding=_no_loinc(params))
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=params["missing"])
     evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
     met = {_category(v) for v in params.get("met", ())}
     not_met = {_category(v) for v in params.get("not_met", ())}

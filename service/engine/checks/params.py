@@ -187,10 +187,12 @@ class ScaleCodes(ParamKind):
 
 @dataclass(frozen=True)
 class Param:
-    """A declared test parameter: its kind and whether a policy must give it."""
+    """A declared test parameter: its kind, whether a policy must give it, and what it is for (`why`:
+    said when a policy leaves a required one out)."""
 
     kind: ParamKind
     required: bool = True
+    why: str = ""
 
 
 def optional(kind: ParamKind) -> Param:
@@ -199,3 +201,12 @@ def optional(kind: ParamKind) -> Param:
 
 VALUE_SETS = Param(ValueSets())
 MISSING_TEXT = optional(Text())  # the finding when nothing qualifying is found
+# The same, required: the only words a card has for a test whose codes carry none of their own (a LOINC
+# code has no display in the catalog, where an assessment code has its own, assessment-codes.yaml)
+MISSING_WORDS = Param(
+    Text(),
+    why=(
+        "the words a card says when no result is recorded, what is missing before its codes, "
+        "as 'no life expectancy (LOINC 75327-7) recorded'; without them a card has only the codes"
+    ),
+)

@@ -77,7 +77,8 @@ class TestType:
         missing = sorted(name for name, spec in self.params.items() if spec.required and name not in params)
         unknown = sorted(set(params) - set(self.params))
         if missing:
-            return f": '{self.name}' needs {', '.join(missing)}"
+            why = "".join(f" ({self.params[name].why})" for name in missing if self.params[name].why)
+            return f": '{self.name}' needs {', '.join(missing)}{why}"
         if unknown:
             return f": '{self.name}' does not take {', '.join(unknown)}"
         for name, value in params.items():
