@@ -61,7 +61,10 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
-RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score")
+# the value sets the record reads by name; of the route value sets, every one is read (whether a typed
+# route is another than the neuraxial ones, `Terminology.other_routes`), and without these two a route
+# typed "Oral" or "IV" would say nothing, and an intrathecal-sounding drug given so would be the pump's
+RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score", "route-oral", "route-injectable")
 
 
 CodesOf = Callable[[Any], tuple[Code, ...]]  # the recognised codes of a CodeableConcept (`codings`)

@@ -11,6 +11,7 @@ import pytest
 
 from service.catalog import load_catalog
 from service.codes import neuraxial_order, neuraxial_route
+from service.terminology import ValueSetError
 from tests.builders import SCT, concept, med_request, statuses
 from tests.catalog_support import copy_policies
 from tests.policy_charts import BACLOFEN_IT, kaiser, kpwa_spasticity_chart
@@ -86,3 +87,13 @@ def test_a_route_word_added_to_the_data_is_read(tmp_path: Path) -> None:
     )
     assert neuraxial_route({"text": "Otic"}, ROUTES) is None
     assert neuraxial_route({"text": "Otic"}, load_catalog(root).terminology.other_routes) is False
+
+
+@pytest.mark.parametrize("route", ["route-oral", "route-injectable"])
+def test_a_policies_folder_without_the_route_words_is_refused(tmp_path: Path, route: str) -> None:
+    """words20: the record reads every route value set's words; a folder without the oral or injectable
+    one started, and a route typed "Oral" then said nothing (the drug's words decided)."""
+    root = copy_policies(tmp_path)
+    (root / "valuesets" / f"{route}.yaml").unlink()
+    with pytest.raises(ValueSetError, match=rf"the service needs value set\(s\) {route}"):
+        load_catalog(root)
