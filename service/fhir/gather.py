@@ -334,8 +334,14 @@ class DataGatherer:
                 query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(recent_from)}"))
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, owner, data)
-                if given.has_more_pages and given.bundle is not None:
+                if given.has_more_pages and given.bundle is not None and client is not None:
                     plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
+                elif given.has_more_pages:
+                    # page one of several and no server to read the rest from: judged on that page,
+                    # what is on the others would be asked for as missing (CDS Hooks: follow `next`)
+                    data.unavailable[query.resource_type] = (
+                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
+                    )
             elif client is not None:
                 plan.append(query)
             elif given.state is not PrefetchState.ABSENT or query.resource_type not in OFFERED_OR_NONE:

@@ -712,3 +712,15 @@ def test_the_searches_read_once_per_gatherer_are_the_templates_rendered_for_each
     gatherer = DataGatherer(None, codes, terminology=terminology)
     expected = prefetchable_queries(patient_id, codes, policy_pain_codes(terminology))
     assert searches_for_patient(gatherer._searches, patient_id) == expected
+
+
+def test_a_paged_clinical_prefetch_without_a_server_is_unavailable_not_complete() -> None:
+    """Page one of a prefetched search, its `next` link and no fhirServer to follow it: the rest of the
+    chart is unknown, so the kind is unavailable ("could not be checked"), never judged on page one
+    (which asked the clinician to document what the second page held; ehr20)."""
+    body = sample()
+    body["prefetch"]["procedures"] = searchset([mine("Procedure", "p1")], next_url=f"{BASE}/Procedure?page=2")
+    request = hook_request(body, with_server=False)
+    data = DataGatherer(None, []).gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
+    assert [p["id"] for p in data.resources["Procedure"]] == ["p1"]
+    assert "more pages" in data.unavailable["Procedure"]
