@@ -23,6 +23,15 @@ from service.shapes import contained_by_id, dicts, reference_of, reference_targe
 
 Reader = Callable[[str], dict[str, Any] | None]
 CANCELLED = ("cancelled", "noshow", "entered-in-error")
+# an order in one of these states will not be carried out: nothing to judge, and no coverage
+# information is written on it (a booking or dispatch naming one is reported, never judged)
+WITHDRAWN = {"revoked": "it was revoked", "entered-in-error": "it was entered in error"}
+
+
+def withdrawn(order: Mapping[str, Any]) -> str | None:
+    """Why the order will not be carried out (its status), or None when it may be."""
+    status = order.get("status")
+    return WITHDRAWN.get(status) if isinstance(status, str) else None
 
 
 CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"
@@ -148,6 +157,8 @@ def appointment_orders(
                 order, patient_id, unlinked=True, server=fhir_server
             ):
                 order, reason = None, "it is an order for another patient"
+            elif order is not None and (why := withdrawn(order)) is not None:
+                order, reason = None, why
             if order is None:
                 unread.append(UnreadOrder(where, reference, reason, technical=technical))
             else:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient
+from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient, withdrawn
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, query_from_url
@@ -107,11 +107,13 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
                 found.append(order)
     kept = []
     for order in found:
-        if belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server):
-            kept.append(order)
-        else:
-            reference = reference_of(order)
+        reference = reference_of(order)
+        if not belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server):
             unread.append(UnreadOrder(reference, reference, "it is an order for another patient"))
+        elif (why := withdrawn(order)) is not None:
+            unread.append(UnreadOrder(reference, reference, why))
+        else:
+            kept.append(order)
     return _bundle(kept), unread
 
 

@@ -214,8 +214,10 @@ def test_an_appointment_for_another_procedure_gets_no_cards() -> None:
         ([], None, "does not have it"),
         ([pump_order()], FhirError("HTTP 503", 503), "did not return it (HTTP 503)"),
         ([pump_order(patient="someone-else")], None, "an order for another patient"),
+        ([{**pump_order(), "status": "revoked"}], None, "it was revoked"),
+        ([{**pump_order(), "status": "entered-in-error"}], None, "it was entered in error"),
     ],
-    ids=["missing", "server-error", "other-patient"],
+    ids=["missing", "server-error", "other-patient", "revoked", "entered-in-error"],
 )
 def test_an_order_that_cannot_be_read_is_reported_not_guessed(
     held: list[dict[str, Any]], error: FhirError | None, reason: str

@@ -72,6 +72,22 @@ def test_a_dispatched_order_not_prefetched_is_read_or_reported() -> None:
     assert "Dispatch it again" in card["detail"] and "Book" not in card["detail"]
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"), [("revoked", "revoked"), ("entered-in-error", "entered in error")]
+)
+def test_a_dispatched_order_that_was_withdrawn_is_reported_not_judged(status: str, reason: str) -> None:
+    """An order revoked or entered in error will not be carried out: before, it was judged ('meets all
+    14 coverage criteria') and coverage information was written on it (ehr20)."""
+    body = sample("order-dispatch-62362-demo-meets")
+    body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"]["status"] = status
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [card] = answer["cards"]
+    assert card["detail"].startswith(
+        f"The dispatched order ({DISPATCHED}) could not be used: it was {reason}"
+    )
+    assert "systemActions" not in answer
+
+
 def test_a_dispatch_whose_order_patient_and_coverage_cannot_be_had_is_412() -> None:
     body = sample("order-dispatch-62362-demo-meets")
     del body["prefetch"]
