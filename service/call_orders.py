@@ -130,6 +130,14 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         given = interpret(request.prefetch, key)
         if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
             candidates += given.resources
+            kind = query_from_url(key, template).resource_type
+            if given.has_more_pages and given.bundle is not None and client is not None:
+                queries.append(Query(f"{key}:next", kind, continue_from=given.bundle))  # its next pages
+            elif given.has_more_pages:  # page one of several: the orders on the others are unknown
+                failures.append(
+                    f"prefetch '{key}' has more pages and the call gave no FHIR server to read them"
+                )
+                unsearched.append(kind)
         elif client is not None and (rendered := render(template, request)) is not None:
             queries.append(query_from_url(key, rendered))
         elif given.state is PrefetchState.FAILED or client is None:  # not given, and none can be made

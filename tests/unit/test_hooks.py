@@ -39,6 +39,7 @@ from tests.support import (
 )
 
 DISPATCHED = "ServiceRequest/demo-meets-sign-sr-62362"
+ENCOUNTER_START = "/cds-services/idds-crd-encounter-start"
 
 
 def targets(answer: dict[str, Any]) -> list[str]:
@@ -400,6 +401,44 @@ def test_an_encounter_whose_ehr_says_its_open_order_prefetch_failed_says_they_we
     )
     assert "FHIR server" not in card["detail"], card["detail"]
     assert "whether another intrathecal pump order is open" in card["detail"]
+
+
+def paged_open_orders(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` (a whole encounter-start sample) whose open ServiceRequests are page one, empty, of a
+    search with a `next` page on the call's FHIR server."""
+    body["prefetch"]["openServiceRequests"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 1,
+        "link": [{"relation": "next", "url": f"{FHIR_SERVER}/ServiceRequest?page=2"}],
+    }
+    return body
+
+
+@responses.activate
+def test_an_encounter_follows_the_next_page_of_the_open_order_prefetch() -> None:
+    """CDS Hooks: a prefetched search may be paged, its `next` links read with the call's token.
+    Before, only page one was read: the pump order on page two was missed and the answer was
+    {"cards": []} (ehr20)."""
+    order = {**open_pump_order("active"), "subject": {"reference": "Patient/demo-meets"}}
+    page_two = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
+    responses.get(f"{FHIR_SERVER}/ServiceRequest", json=page_two)
+    body = with_fhir(paged_open_orders(packaged_sample("encounter-start-demo-meets")))
+    answer = post_json(create_app(open_settings()).test_client(), ENCOUNTER_START, body).get_json()
+    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    assert [c.request.url for c in responses.calls] == [f"{FHIR_SERVER}/ServiceRequest?page=2"]
+
+
+def test_an_encounter_with_a_paged_open_order_prefetch_and_no_fhir_server_says_so() -> None:
+    """Page one of the open orders and no server to read the others from: not "no open orders"."""
+    body = paged_open_orders(packaged_sample("encounter-start-demo-meets"))
+    body.pop("fhirServer", None)
+    answer = post_json(create_app(open_settings(), catalog()).test_client(), ENCOUNTER_START, body).get_json()
+    [card] = answer["cards"]
+    assert (
+        card["summary"] == "Coverage not checked: the patient's open procedure orders could not be searched"
+    )
+    assert "has more pages" in card["detail"]
 
 
 def test_an_encounter_with_no_open_order_prefetch_and_no_fhir_server_says_they_were_not_searched() -> None:
