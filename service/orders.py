@@ -69,6 +69,7 @@ class OrderCodeTable:
     names: Mapping[str, str] = field(default_factory=dict)  # code → the short name a card uses
     drugs: Mapping[str, str] = field(default_factory=dict)  # code → the drug its order line names
     trial_ordered_days: int = TRIAL_ORDERED_DAYS  # how long an open trial order counts (next_steps.py)
+    on_a_pump: frozenset[str] = frozenset()  # the codes that act on a pump already implanted
 
     def kind_of(self, code: Code) -> str | None:
         return self.kinds.get((code.system, code.code))
@@ -129,7 +130,28 @@ def load_order_codes(path: Path, vocabulary: Vocabulary, finder: IngredientFinde
             where = source.at(("drugs", written))
             raise OrderCodesError(f"{where}: {written} names {drug}, no ingredient of the value sets")
     days = raw.get("trial_ordered_days", TRIAL_ORDERED_DAYS)
-    return OrderCodeTable(table, tuple(trials), names, drugs, days)
+    return OrderCodeTable(table, tuple(trials), names, drugs, days, _on_a_pump(source, raw, table))
+
+
+def _on_a_pump(
+    source: Located, raw: Mapping[str, Any], table: Mapping[tuple[str, str], str]
+) -> frozenset[str]:
+    """The codes of the table's `on_a_pump` section: every code of its `kinds`, and its `codes`; each
+    kind a kind of `kinds`, each code an order code of it."""
+    section = raw.get("on_a_pump") or {}
+    found: set[str] = set()
+    for i, kind in enumerate(section.get("kinds") or []):
+        codes = {code for (_, code), of in table.items() if of == kind}
+        if not codes:
+            where = source.at(("on_a_pump", "kinds", i))
+            raise OrderCodesError(f"{where}: on_a_pump kind '{kind}' is not a kind of `kinds`")
+        found |= codes
+    for i, written in enumerate(section.get("codes") or []):
+        if not any(code == written.upper() for _, code in table):
+            where = source.at(("on_a_pump", "codes", i))
+            raise OrderCodesError(f"{where}: on_a_pump code {written} is not an order code of `kinds`")
+        found.add(written.upper())
+    return frozenset(found)
 
 
 def _by_order_code(
@@ -158,6 +180,7 @@ class PumpOrder:
     name: str = ""  # the short name a card uses ("62362 programmable pump")
     reasons: tuple[Mapping[str, Any], ...] = ()  # Conditions its reasonReference names within the call
     drug: str = ""  # the drug its code names (a drug order line: J0476 baclofen for the trial)
+    on_a_pump: bool = False  # it acts on a pump already implanted (a refill, a pump removal)
 
 
 @dataclass(frozen=True)
@@ -309,8 +332,18 @@ def recognise(
             reference = reference_of(resource)
             reasons = tuple(_reason_conditions(resource, drafts))
             drug = table.drugs.get(code.code, "")
+            on_a_pump = code.code in table.on_a_pump
             return PumpOrder(
-                reference, resource["resourceType"], resource, code, kind, label, name, reasons, drug
+                reference,
+                resource["resourceType"],
+                resource,
+                code,
+                kind,
+                label,
+                name,
+                reasons,
+                drug,
+                on_a_pump,
             )
     return None
 

@@ -26,9 +26,6 @@ PAIN_INFUSATE_SETS = ("it-infusates",)
 INDICATIONS_CLASSIFIED = ("non-malignant-pain", "cancer-pain", "spasticity", "dystonia")
 DEFAULT_INDICATION = "non-malignant-pain"  # judged while nothing tells the indication (every policy has it)
 KINDS_NAMED_IN_CODE = ("permanent-implant", "replacement", "catheter", "trial", "refill-analysis")
-# the request kinds that act on a pump already implanted: one ordered for a patient with none on the
-# chart is said to be so (synthea review s19, L3)
-KINDS_ON_A_PUMP = frozenset({"refill-analysis"})
 # the chart's records `idds_in_place` reads: while one kind could not be read, no pump found is no news
 IN_PLACE_SOURCES = ("Device", "Procedure", "Condition")
 # The value sets this module and the record read by id; the catalog checks they exist at start-up.
@@ -292,11 +289,12 @@ def _removed_later(
     return performed is not None and any(when > performed and codes <= undone for when, undone in removals)
 
 
-def no_pump_words(record: PatientRecord, terminology: Terminology, kind: str) -> str:
-    """For an order of a kind that acts on a pump already implanted (`KINDS_ON_A_PUMP`: a refill or an
-    analysis) when the chart shows none in place (contract §2, as `idds_in_place` reads it), and every
-    record that could show one was read: the sentence saying so; else ""."""
-    if kind not in KINDS_ON_A_PUMP or any(source in record.unavailable for source in IN_PLACE_SOURCES):
+def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:
+    """For an order that acts on a pump already implanted (`on_a_pump`: a refill, an analysis, a pump
+    removal, as policies/order-codes.yaml lists them; synthea review s19, L3) when the chart shows none
+    in place (contract §2, as `idds_in_place` reads it), and every record that could show one was read:
+    the sentence saying so; else ""."""
+    if not on_a_pump or any(source in record.unavailable for source in IN_PLACE_SOURCES):
         return ""
     if idds_in_place(record, terminology):
         return ""

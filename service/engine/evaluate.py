@@ -249,7 +249,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         reason = policy.not_addressed.get(ctx.request_kind) or (
             f"{policy.payer}'s policy gives no criteria for {kind_words}."
         )
-        no_pump = no_pump_words(ctx.record, ctx.terminology, ctx.request_kind)
+        no_pump = no_pump_words(ctx.record, ctx.terminology, ctx.order.on_a_pump)
         return Determination(
             **base, outcome=Outcome.NOT_APPLICABLE, explanation=f"{reason} {no_pump}" if no_pump else reason
         )

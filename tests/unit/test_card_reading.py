@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
 from cards.items import Episode
 from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
+from service.orders import load_order_codes
 from tests.builders import (
     ICD,
     PUMP_IN_PLACE,
@@ -231,3 +233,37 @@ def test_a_refill_says_nothing_of_a_pump_when_the_records_that_show_one_were_not
     refill = service_request("95990")
     d = determine([], order=refill, drugs=(), unavailable={"Device": "the search failed"})
     assert d.outcome == Outcome.NOT_APPLICABLE and NO_PUMP not in d.explanation
+
+
+@pytest.mark.parametrize("policy_id", sorted(catalog().policies))
+def test_a_pump_removal_for_a_patient_with_no_pump_on_the_chart_says_so(policy_id: str) -> None:
+    """Session 20, defect 2: a removal of a pump (CPT 62365, "Removal of subcutaneous reservoir or pump
+    previously implanted": criteria-and-codes.md §3.4.1) with no pump on the chart said nothing of it,
+    where a refill does; a catheter removal (62355, "Removal of previously implanted IT/epidural
+    catheter") needs no pump, and says nothing of one."""
+    removal = determine(meeting_chart(), order=service_request("62365"), drugs=(), policy_id=policy_id)
+    assert removal.outcome == Outcome.NOT_APPLICABLE
+    assert NO_PUMP in removal.explanation and NO_PUMP in decision_card(Episode.of([removal]))["detail"]
+    catheter = determine(meeting_chart(), order=service_request("62355"), drugs=(), policy_id=policy_id)
+    assert catheter.outcome == Outcome.NOT_APPLICABLE and NO_PUMP not in catheter.explanation
+    pumped = [*meeting_chart(), PUMP_IN_PLACE]
+    with_pump = determine(pumped, order=service_request("62365"), drugs=(), policy_id=policy_id)
+    assert NO_PUMP not in with_pump.explanation
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ('codes: ["62365"]', r"on_a_pump code 62999 is not an order code of `kinds`"),
+        ("kinds: [refill-analysis]", r"on_a_pump kind 'refills' is not a kind of `kinds`"),
+    ],
+)
+def test_the_codes_on_a_pump_are_order_codes(tmp_path: Path, written: str, said: str) -> None:
+    table = (Path(__file__).resolve().parents[2] / "policies" / "order-codes.yaml").read_text()
+    broken = tmp_path / "order-codes.yaml"
+    wrong = written.replace("62365", "62999").replace("refill-analysis", "refills")
+    broken.write_text(table.replace(written, wrong), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"order-codes.yaml:\d+: {said}"):
+        load_order_codes(broken, catalog().vocabulary, catalog().terminology.ingredient_finder)
+    assert catalog().order_codes.on_a_pump >= {"62365", "95990", "J2274"}
+    assert "62355" not in catalog().order_codes.on_a_pump
