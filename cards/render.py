@@ -512,7 +512,7 @@ def next_steps(
             return "check the chart's records this service could not read", open_steps
         return "check again once the EHR's data is available", open_steps
     if open_items:
-        return open_count(open_items), open_steps
+        return _in_steps(open_count(open_items), len(open_steps), len(open_items)), open_steps
     if d.outcome == Outcome.MEETS and auto_approved and kept:
         numbers = ", ".join(dict.fromkeys(n for n in kept if n)) or "satisfied"
         holder, its = (
@@ -549,6 +549,12 @@ def next_steps(
             "for a manual review.",
         ),
     )
+
+
+def _in_steps(count: str, steps: int, counted: int) -> str:
+    """`count` of the open items, with how many numbered steps they take when several share one
+    (`items.steps`): the card's title counts what the clinician reads (session 20, defect 1)."""
+    return count if steps == counted else f"{count} in {steps} step{'s' if steps > 1 else ''}"
 
 
 def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[tuple[Step, str], ...]:
