@@ -498,6 +498,31 @@ def next_steps(
     payer's), which the card names instead of a new approval; `partly`: the lines holding one when
     not all do, which the card names, asking a prior authorization for the others only
     (`still_to_request`)."""
+    headline, steps = _next_steps(episode, auto_approved, kept, partly)
+    d = episode.lead
+    if not d.deceased:
+        return headline, steps
+    return f"patient recorded as deceased, check the chart first; {headline}", (
+        (Step.DECIDE, deceased_step(d.deceased_on)),
+        *steps,
+    )
+
+
+def deceased_step(on: str) -> str:
+    """The Instructions card's first step for a patient the chart records as deceased: why it proposes
+    no order (no trial as a draft order: `cards.response`), and that every step below waits on the
+    chart (session 20, defect 3: a trial was offered for a dead patient)."""
+    when = f" ({human_as_written(on)})" if on else ""
+    return (
+        f"The chart records this patient as deceased{when}: no order is proposed; check the chart before "
+        "any step below."
+    )
+
+
+def _next_steps(
+    episode: Episode, auto_approved: bool, kept: tuple[str, ...], partly: Sequence[LineApproval]
+) -> tuple[str, tuple[tuple[Step, str], ...]]:
+    """`next_steps`, whoever the patient is."""
     d, open_items = episode.lead, episode.missing
     open_steps = items.steps(open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:

@@ -292,11 +292,12 @@ def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determinat
 
 def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:
     """One card for the implant orders (pump, hardware) of a call when a payer wants a trial that
-    never happened: the trial comes once before the whole implant, however many lines it has. The
+    never happened: the trial comes once before the whole implant, however many lines it has; none
+    for a patient the chart records as deceased (`render.deceased_step` says why). The
     proposed order's requester is the hook's user when a practitioner (the one placing the order),
     else none: never a patient or another party."""
-    if not decisions.trial_missing:
-        return []
+    if not decisions.trial_missing or any(d.deceased for d, _ in decisions.trial_missing):
+        return []  # no order for a patient recorded as deceased: the Instructions card says why
     context = decisions.request.context
     user = context.user_id or ""
     requester = user if user.split("/", 1)[0] in CLINICIANS else None

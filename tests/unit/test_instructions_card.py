@@ -1,14 +1,18 @@
 """What the Instructions card says beside its steps (cardfix20): its title counts what the clinician
 reads, the numbered steps, when several criteria share one step (defect 1 of session 20: "8 items"
-above 4 steps since `items.steps` merged them)."""
+above 4 steps since `items.steps` merged them); and for a patient the chart records as deceased, no
+order is proposed, and the card says why (defect 3: a trial was offered for a dead patient)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cards.items import Episode
 from cards.render import instructions_card, next_steps
-from tests.builders import determine, meeting_chart, without_codes
+from tests.builders import cards_of, determine, meeting_chart, without_codes
+from tests.calls import sign_with_chart
+from tests.support import sign_body
 
 NUMBERED = re.compile(r"^\d+\. ", flags=re.M)
 
@@ -28,3 +32,30 @@ def test_the_title_says_no_steps_when_each_item_is_its_own() -> None:
     card = instructions_card(episode, *next_steps(episode))
     assert len(NUMBERED.findall(card["detail"])) == len(episode.missing) == 1
     assert card["summary"] == "GEHA: 1 item to document for 62362"
+
+
+def _answer(patient: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cards of an order-sign of a pump with no trial on the chart, the Patient given `patient`."""
+    body = sign_body()
+    body["prefetch"]["patient"].update(patient)
+    return sign_with_chart(without_codes(meeting_chart(), "62324"), body=body)[1]["cards"]
+
+
+def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> None:
+    alive = _answer({})
+    assert any("suggestions" in c for c in alive)  # the trial is proposed while the patient lives
+    cards = _answer({"deceasedDateTime": "2021-03"})
+    assert not any("suggestions" in c for c in cards)
+    [listing] = [c for c in cards_of(cards, "clinical-reminder")]
+    first = listing["detail"].splitlines()[:2]
+    assert first[0] == "**Before going ahead**"
+    assert first[1].startswith("1. The chart records this patient as deceased (March 2021): no order"), first
+    assert "deceased" in listing["summary"]
+    [decision] = cards_of(cards)
+    assert decision["detail"].count("deceased") == 1  # the decision card says it once, as before
+    [alive_listing] = [c for c in cards_of(alive, "clinical-reminder") if "suggestions" not in c]
+    assert _steps(listing)[1:] == _steps(alive_listing)  # what to document is still listed, after it
+
+
+def _steps(card: dict[str, Any]) -> list[str]:
+    return [line.split(". ", 1)[1] for line in card["detail"].splitlines() if NUMBERED.match(line)]
