@@ -247,7 +247,7 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
     met, total = items.met_count(d), len(d.criteria)
     if not total:
         return []
-    line = f"✅ All {total} criteria met" if met == total else f"✅ {met} of {total} criteria met"
+    line = f"✅ {_every(total)} met" if met == total else f"✅ {met} of {total} criteria met"
     absent = items.none_documented(d)
     if not absent:
         return [f"{line}."]
@@ -258,6 +258,12 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
         if len(text) <= room:
             return [text]
     return [f"{counted}."]
+
+
+def _every(count: int) -> str:
+    """How the decision card's line of what is met says every criterion is ("Both criteria", not
+    "All 2 criteria", under a summary saying "meets both coverage criteria")."""
+    return {1: "Its one criterion", 2: "Both criteria"}.get(count, f"All {count} criteria")
 
 
 def _policy_lines(d: Determination) -> list[str]:

@@ -357,3 +357,13 @@ def test_an_order_the_policy_has_no_criteria_for_gets_its_own_card_beside_the_ju
         "GEHA: request prior authorization for 62362",
         "GEHA: ask for a manual review for 95990",
     ]
+
+
+def test_a_policy_of_two_criteria_both_met_says_both() -> None:
+    """The decision card of a two-criteria policy said "✅ All 2 criteria met." under a summary saying
+    "meets both coverage criteria" (cardfix20, read on the two-coverages demo)."""
+    d = determine(meeting_chart(), policy_id="cbc-mp-1-058")
+    assert d.outcome == Outcome.MEETS and len(d.criteria) == 2
+    decision = decision_card(Episode.of([d]))
+    assert decision["summary"].endswith("meets both coverage criteria")
+    assert "✅ Both criteria met." in decision["detail"].splitlines()
