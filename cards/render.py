@@ -508,7 +508,8 @@ def next_steps(
     d = episode.lead
     if not d.deceased:
         return headline, steps
-    return f"patient recorded as deceased, check the chart first; {headline}", (
+    # what the title says: the steps below, numbered after this one, are counted by no other headline
+    return "patient recorded as deceased: check the chart first", (
         (Step.DECIDE, deceased_step(d.deceased_on)),
         *steps,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from cards.items import Episode
 from cards.render import instructions_card, next_steps
-from tests.builders import cards_of, determine, meeting_chart, without_codes
+from tests.builders import PATIENT, cards_of, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.support import sign_body
 
@@ -50,7 +50,10 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
     first = listing["detail"].splitlines()[:2]
     assert first[0] == "**Before going ahead**"
     assert first[1].startswith("1. The chart records this patient as deceased (March 2021): no order"), first
-    assert "deceased" in listing["summary"]
+    assert (
+        listing["summary"]
+        == "GEHA: patient recorded as deceased: check the chart first for 62362, 62350, E0783"
+    )
     [decision] = cards_of(cards)
     assert decision["detail"].count("deceased") == 1  # the decision card says it once, as before
     [alive_listing] = [c for c in cards_of(alive, "clinical-reminder") if "suggestions" not in c]
@@ -59,3 +62,16 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
 
 def _steps(card: dict[str, Any]) -> list[str]:
     return [line.split(". ", 1)[1] for line in card["detail"].splitlines() if NUMBERED.match(line)]
+
+
+def test_the_title_for_a_patient_recorded_as_deceased_is_never_cut() -> None:
+    """Fletcher (Synthea, Kaiser): "…: patient recorded as deceased, check the chart first; 8 items to
+    document and 1 for the payer's reviewer in 5…", the order lines cut off, and a count of steps that
+    left out the step saying so. The title says only what comes first."""
+    deceased = {"resourceType": "Patient", "id": PATIENT, "deceasedDateTime": "1996-01-21"}
+    d = determine([deceased], policy_id="kpwa-implanted-infusion-pumps")
+    episode = Episode.of([d])
+    card = instructions_card(episode, *next_steps(episode))
+    assert card["summary"] == (
+        "Kaiser Permanente Washington: patient recorded as deceased: check the chart first for 62362"
+    ), card["summary"]
