@@ -5,7 +5,8 @@ A clinician reads a card in ten seconds, so what a cut leaves must still say som
 inside a number, a date or a code, it says something else or nothing ("…if the last ran 30…",
 "since 6 Dec…", "CPT 62320-6232…": synthea review s19, M2). So a cut goes where a clause ends near
 the limit (a comma, a colon, a parenthesis, a dash, an "if …" hedge), else at a word boundary that is
-not inside such a group (it goes before the whole group), and only when neither is near, anywhere.
+not inside such a group (it goes before the whole group), and only when neither is near, anywhere;
+where it can, not inside an aside ("(since…": its words are gone, its parenthesis left open).
 Markdown escapes are never split: a lone backslash would show.
 """
 
@@ -72,11 +73,17 @@ def _ends_clause(before: str, after: str) -> bool:
     )
 
 
+def _open(kept: str) -> bool:
+    """Whether `kept` leaves an aside open: "none in the last 12 months (since…" says less than
+    "none in the last 12 months…" and reads as cut (cardfix20, Bradly on Cohere)."""
+    return kept.count("(") > kept.count(")")
+
+
 def shortened(text: str, limit: int) -> str:
     """`text` within `limit` characters, ending in an ellipsis when cut: at the last clause end near
     the limit, else at the last word boundary outside a number, date or code group (from half the room
-    on), else at the last word boundary near the limit, else anywhere; never between a backslash and
-    the character it escapes."""
+    on), each first where no aside is left open (`_open`), else at the last word boundary near the
+    limit, else anywhere; never between a backslash and the character it escapes."""
     if len(text) <= limit:
         return text
     room = limit - len(ELLIPSIS)
@@ -86,12 +93,18 @@ def shortened(text: str, limit: int) -> str:
     # each place a cut may go: after words[i - 1], before words[i]; (end of the kept text, i)
     places = [(words[i - 1][1], i) for i in range(1, len(words)) if words[i - 1][1] <= room]
 
-    def last(ok: Callable[[str, str], bool], since: int) -> int | None:
-        found = [end for end, i in places if end >= since and ok(words[i - 1][2], words[i][2])]
+    def last(ok: Callable[[str, str], bool], since: int, closed: bool = False) -> int | None:
+        found = [
+            end
+            for end, i in places
+            if end >= since and ok(words[i - 1][2], words[i][2]) and not (closed and _open(text[:end]))
+        ]
         return max(found, default=None)
 
     end = (
-        last(_ends_clause, room - near)
+        last(_ends_clause, room - near, closed=True)
+        or last(lambda a, b: not _joined(a, b), room // 2, closed=True)
+        or last(_ends_clause, room - near)
         or last(lambda a, b: not _joined(a, b), room // 2)
         or last(lambda a, b: True, room - near)
     )

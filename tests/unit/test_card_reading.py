@@ -13,6 +13,7 @@ import pytest
 
 from cards.items import Episode
 from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
+from cards.shortening import shortened
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from service.orders import load_order_codes
 from tests.builders import (
@@ -267,3 +268,16 @@ def test_the_codes_on_a_pump_are_order_codes(tmp_path: Path, written: str, said:
         load_order_codes(broken, catalog().vocabulary, catalog().terminology.ingredient_finder)
     assert catalog().order_codes.on_a_pump >= {"62365", "95990", "J2274"}
     assert "62355" not in catalog().order_codes.on_a_pump
+
+
+@pytest.mark.parametrize(("label", "finding"), CUT_FINDINGS)
+def test_a_cut_does_not_leave_an_aside_open(label: str, finding: str) -> None:
+    """Bradly, Cohere (cardfix20): "none in the last 12 months (since… — Record …": a cut at a word
+    boundary left an aside open, its date gone. Where the words before the aside fill half the room,
+    the cut goes before it ("none in the last 12 months…"), wherever the limit falls."""
+    for text in (finding, f"{label}: {finding}"):
+        opened = text.find("(")
+        for limit in range(10, len(text)):
+            kept = shortened(text, limit).removesuffix("…")
+            if opened - 1 >= (limit - 1) // 2 and kept != text:  # the words before it fill half the room
+                assert kept.count("(") == kept.count(")"), (limit, kept)
