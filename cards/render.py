@@ -516,13 +516,14 @@ def next_steps(
 
 
 def deceased_step(on: str) -> str:
-    """The Instructions card's first step for a patient the chart records as deceased: why it proposes
-    no order (no trial as a draft order: `cards.response`), and that every step below waits on the
-    chart (session 20, defect 3: a trial was offered for a dead patient)."""
+    """The Instructions card's first step for a patient the chart records as deceased: why the answer
+    proposes no order or form (no trial as a draft order, no documentation form as a Task:
+    `cards.response`), and that every step below waits on the chart (session 20, defect 3: a trial
+    was offered for a dead patient)."""
     when = f" ({human_as_written(on)})" if on else ""
     return (
-        f"The chart records this patient as deceased{when}: no order is proposed; check the chart before "
-        "any step below."
+        f"The chart records this patient as deceased{when}: no order or form is proposed; check the chart "
+        "before any step below."
     )
 
 

@@ -202,8 +202,10 @@ def _decision_cards(
 ) -> list[_Slot]:
     """Decision cards first, then orders to add and what to document or do next, then the policy links.
     Orders to add and the Instructions card only where the hook's user places the order (the
-    behaviour's `places_order`): elsewhere the order was placed before. The Instructions card says
-    approved when every line of the episode holds an approval for each of its Coverages (`held`)."""
+    behaviour's `places_order`): elsewhere the order was placed before. No order or form to add for a
+    patient the chart records as deceased (the Instructions card says why: `render.deceased_step`).
+    The Instructions card says approved when every line of the episode holds an approval for each of
+    its Coverages (`held`)."""
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     episodes = [
@@ -215,7 +217,7 @@ def _decision_cards(
     if options.clinical_reminder:
         if behaviour.places_order:
             slots += [_Slot(c, _OTHER) for c in _trial_first_cards(decisions, catalog)]
-        if behaviour.asks_documentation:
+        if behaviour.asks_documentation and not any(d.deceased for d in determinations):
             slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
     if instructions:
         for episode in episodes:

@@ -6,11 +6,13 @@ order is proposed, and the card says why (defect 3: a trial was offered for a de
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from cards.items import Episode
 from cards.render import instructions_card, next_steps
-from tests.builders import PATIENT, cards_of, determine, meeting_chart, without_codes
+from service.catalog import Catalog
+from tests.builders import PATIENT, cards_of, catalog, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.support import sign_body
 
@@ -34,11 +36,13 @@ def test_the_title_says_no_steps_when_each_item_is_its_own() -> None:
     assert card["summary"] == "GEHA: 1 item to document for 62362"
 
 
-def _answer(patient: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cards of an order-sign of a pump with no trial on the chart, the Patient given `patient`."""
+def _answer(patient: dict[str, Any], catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """The cards of an order-sign of a pump with no trial and no trial result on the chart (`catalog`:
+    the shipped one unless given), the Patient given `patient`."""
     body = sign_body()
     body["prefetch"]["patient"].update(patient)
-    return sign_with_chart(without_codes(meeting_chart(), "62324"), body=body)[1]["cards"]
+    chart = without_codes(meeting_chart(), "62324", "it-trial-side-effects")
+    return sign_with_chart(chart, catalog, body=body)[1]["cards"]
 
 
 def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> None:
@@ -49,7 +53,9 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
     [listing] = [c for c in cards_of(cards, "clinical-reminder")]
     first = listing["detail"].splitlines()[:2]
     assert first[0] == "**Before going ahead**"
-    assert first[1].startswith("1. The chart records this patient as deceased (March 2021): no order"), first
+    assert first[1].startswith(
+        "1. The chart records this patient as deceased (March 2021): no order or form"
+    ), first
     assert (
         listing["summary"]
         == "GEHA: patient recorded as deceased: check the chart first for 62362, 62350, E0783"
@@ -75,3 +81,12 @@ def test_the_title_for_a_patient_recorded_as_deceased_is_never_cut() -> None:
     assert card["summary"] == (
         "Kaiser Permanente Washington: patient recorded as deceased: check the chart first for 62362"
     ), card["summary"]
+
+
+def test_no_form_is_proposed_for_a_patient_the_chart_records_as_deceased() -> None:
+    """A payer without DTR gets its documentation form as a Task to add (CRD §resp-59): not for a
+    patient the chart records as deceased either."""
+    base = catalog()
+    forms = replace(base, payers=tuple(replace(p, uses_dtr=p.key != "geha") for p in base.payers))
+    assert any("Task" in str(c.get("suggestions")) for c in _answer({}, forms))
+    assert not any("suggestions" in c for c in _answer({"deceasedBoolean": True}, forms))
