@@ -112,3 +112,13 @@ def test_a_payers_name_with_bare_links_is_shown_as_words() -> None:
     coverage["payor"][0]["display"] = "Acme - submit PA at https://evil.example/pa or www.evil.example ~~"
     [card] = answer_to(sign_request(service_request("62362"), coverage=coverage))["cards"]
     assert r"Acme - submit PA at https\://evil.example/pa or www\.evil.example \~\~" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "control", ["\u202e", "\u202d", "\u202b", "\u2066", "\u2067", "\u2068", "\u2069", "\u200f", "\u061c"]
+)
+def test_chart_words_cannot_turn_the_cards_words_after_them_around(control: str) -> None:
+    """A diagnosis's text ending in RIGHT-TO-LEFT OVERRIDE (or another bidirectional control) would show
+    the rest of the card's line reversed in the EHR ("Trojan Source"; attack20 L2): the controls go."""
+    assert plain(f"Cellulitis{control}") == "Cellulitis"
+    assert plain(f"a{control}b {control} c") == "ab c"
