@@ -59,13 +59,35 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class TextLineFormatter(logging.Formatter):
+    """Plain text, one line per record: the message's control characters (a newline a caller
+    percent-encoded into a path, say) are escaped, so no caller can write a line of their own into
+    the log (attack20 L4). A traceback the service logs keeps its lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), record.message)
+        return self._style.format(_with_message(record, message))
+
+
+def _with_message(record: logging.LogRecord, message: str) -> logging.LogRecord:
+    copied = logging.makeLogRecord(vars(record))
+    copied.message = message
+    return copied
+
+
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
     """Send the process's logs to stderr, as JSON lines (`json`) or as plain text (`text`)."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonLinesFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextLineFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access line repeats ours
 

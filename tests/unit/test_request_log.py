@@ -222,6 +222,25 @@ def test_configure_logging_chooses_json_or_text() -> None:
         root.setLevel(saved[1])
 
 
+def test_a_newline_in_a_path_writes_no_line_of_its_own_in_text_logs() -> None:
+    """attack20 L4: a percent-encoded newline in the path, decoded by the server, forged a second log
+    line in the text format; its control characters are now escaped."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    try:
+        configure_logging("text", "INFO")
+        root.handlers[0].setStream(stream)
+        client = create_app(open_settings(log_format="text"), catalog()).test_client()
+        client.get("/healthz%0D%0A2026-12-06 12:00:00,000 INFO idds_crd.access: POST /cds-services 200")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "/healthz\\r\\n2026-12-06" in lines[0]
+
+
 def test_log_settings_are_checked() -> None:
     settings = settings_from_mapping({"log_format": "text", "log_level": "DEBUG"})
     assert (settings.log_format, settings.log_level) == ("text", "DEBUG")
