@@ -27,9 +27,9 @@ def test_a_negation_then_a_long_run_of_separators_costs_linear_time(separator: s
         value_set.names_in_words("")  # its patterns compiled before the clock starts
     started = time.perf_counter()
     for negation in NEGATIONS:
-        words = f"{negation}{separator * RUN}x"
-        for value_set in worded:
-            assert not value_set.names_in_words(words)
+        for value_set in worded:  # the set's own word last: a search that skips text without it still runs
+            words = f"{negation}{separator * RUN}x {value_set.text_words[0]}"
+            value_set.names_in_words(words)  # what it answers is the next test's; here, how long it takes
             assert time.perf_counter() - started < 3.0, (negation, value_set.id)
 
 
