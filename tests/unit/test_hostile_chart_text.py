@@ -6,37 +6,41 @@ infection safety net (`ValueSet.names_in_words`): 16,000 spaces held an order-se
 
 from __future__ import annotations
 
-import time
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 import service
 from service.terminology import load_terminology
 
-VALUESETS = Path(service.__file__).resolve().parents[1] / "policies" / "valuesets"
-RUN = 6_000  # before the fix: about 5 s for the infection value set alone; after it, milliseconds
-NEGATIONS = ("no", "history", "status post", "non")
+ROOT = Path(service.__file__).resolve().parents[1]
+VALUESETS = ROOT / "policies" / "valuesets"
+RUN = 20_000
+# Before the fix one of these four calls took over a minute; after it, each takes a fraction of a
+# second. A regular expression cannot be interrupted in the process that runs it, hence a child.
+HOSTILE = f"""
+from pathlib import Path
+from service.terminology import load_terminology
+infection = load_terminology(Path({str(VALUESETS)!r}))["infection"]
+for separator in (" ", "-", "\\t", "\\u00ad"):
+    infection.names_in_words("no" + separator * {RUN} + "x " + infection.text_words[0])
+"""
+SECONDS = 30.0
 
 
-@pytest.mark.parametrize("separator", [" ", "-", "\t", "\u00ad"])
-def test_a_negation_then_a_long_run_of_separators_costs_linear_time(separator: str) -> None:
-    terminology = load_terminology(VALUESETS)
-    worded = [terminology[i] for i in terminology.ids() if terminology[i].text_words]
-    for value_set in worded:
-        value_set.names_in_words("")  # its patterns compiled before the clock starts
-    started = time.perf_counter()
-    for negation in NEGATIONS:
-        for value_set in worded:  # the set's own word last: a search that skips text without it still runs
-            words = f"{negation}{separator * RUN}x {value_set.text_words[0]}"
-            value_set.names_in_words(words)  # what it answers is the next test's; here, how long it takes
-            assert time.perf_counter() - started < 3.0, (negation, value_set.id)
+def test_a_negation_then_a_long_run_of_separators_costs_linear_time() -> None:
+    """The value set's own word last: a search that skips text without the word still runs the
+    negation pattern."""
+    try:
+        subprocess.run([sys.executable, "-c", HOSTILE], cwd=ROOT, check=True, timeout=SECONDS)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"four diagnoses of {RUN} separators took over {SECONDS:g} s") from None
 
 
 def test_a_negation_across_a_long_run_of_spaces_still_negates() -> None:
     """The fix only looks at the first space instead of taking it: the words read as before."""
     infection = load_terminology(VALUESETS)["infection"]
-    assert not infection.names_in_words(f"No{' ' * RUN}infection")
+    assert not infection.names_in_words(f"No{' ' * 200}infection")
     assert not infection.names_in_words("History of - pneumonia")
     assert infection.names_in_words("Noinfected wound, infection of tooth")
     assert infection.names_in_words("MRSA carrier with cellulitis")
