@@ -133,9 +133,16 @@ def loads_exact(raw: bytes | str, non_finite: bool = False) -> Any:
         parse_int=_int_reader(text),
         parse_constant=float if non_finite else _not_a_number,
     )
-    if not non_finite and "\\u" in text and _ESCAPED_SURROGATE.search(text):
+    if not non_finite and _may_escape_surrogate(text):
         orjson.loads(text)
     return document
+
+
+def _may_escape_surrogate(text: str) -> bool:
+    """Whether `text` holds an escaped UTF-16 surrogate. A backslash is looked for first: a search
+    for one character runs at memory speed, where one for `\\u` steps through the text (about 1 ms
+    on a 440 KB body, whose JSON, written ASCII-only or not, seldom escapes anything)."""
+    return "\\" in text and "\\u" in text and _ESCAPED_SURROGATE.search(text) is not None
 
 
 class _NonFinite:
