@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -232,7 +233,16 @@ def _audit_trail(settings: Settings) -> Any:
 def _audit_show(args: argparse.Namespace) -> int:
     from service.strict_json import dumps  # numbers as the record stores them (`12345.50`, `-0`)
 
-    records = _audit_trail(load_settings(args.config)).find(args.key)
+    if (args.key is None) == (args.patient is None):
+        print("idds-crd audit show: give a key or --patient, not both", file=sys.stderr)
+        return 2
+    trail = _audit_trail(load_settings(args.config))
+    if args.patient is not None:
+        return _show_patient(trail.between(args.since, args.until, args.patient), args.patient, dumps)
+    if args.since is not None or args.until is not None:
+        print("idds-crd audit show: --since and --until go with --patient", file=sys.stderr)
+        return 2
+    records = trail.find(args.key)
     if not records:
         print(
             f"idds-crd audit show: no record with hookInstance, assertion id or card {args.key}",
@@ -240,6 +250,20 @@ def _audit_show(args: argparse.Namespace) -> int:
         )
         return 1
     print(dumps(records[0] if len(records) == 1 else records, indent=True))
+    return 0
+
+
+def _show_patient(records: Iterator[dict[str, Any]], patient: str, dumps: Callable[..., str]) -> int:
+    """One patient's records as a JSON array, oldest first, written one at a time: a reviewer starts
+    from the member and a date, and a patient's trail may be long."""
+    shown = 0
+    for record in records:
+        sys.stdout.write(("[\n" if not shown else ",\n") + dumps(record, indent=True))
+        shown += 1
+    if not shown:
+        print(f"idds-crd audit show: no record about patient {patient} in that time", file=sys.stderr)
+        return 1
+    sys.stdout.write("\n]\n")
     return 0
 
 
@@ -288,9 +312,15 @@ def _add_audit_commands(sub: Any) -> None:
     audit = sub.add_parser("audit", help="read, export and prune the audit trail of hook calls")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     show = audit_sub.add_parser(
-        "show", help="print the record(s) of a hookInstance, assertion id, PA number or card uuid"
+        "show",
+        help="print the record(s) of a hookInstance, assertion id, PA number or card uuid, or of a patient",
     )
-    show.add_argument("key", help="a hookInstance, coverage-assertion-id, satisfied-pa-id or card uuid")
+    show.add_argument(
+        "key", nargs="?", help="a hookInstance, coverage-assertion-id, satisfied-pa-id or card uuid"
+    )
+    show.add_argument("--patient", help="instead, every record about this patient id (context.patientId)")
+    show.add_argument("--since", type=_day_or_instant, help="with --patient: first day or instant")
+    show.add_argument("--until", type=_day_or_instant, help="with --patient: day or instant to stop before")
     show.set_defaults(run=_audit_show)
     export = audit_sub.add_parser("export", help="write CRD 2.2 CRDMetricData records as NDJSON to stdout")
     export.add_argument("--since", type=_day_or_instant, help="first day or instant (UTC unless given)")

@@ -451,6 +451,36 @@ def test_audit_show_by_hook_instance_assertion_id_and_card(
     assert [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
 
 
+def test_audit_show_by_patient_lists_that_patients_records_oldest_first_within_the_days_asked(
+    compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reviewer starts from the member and a date (audit20 L2: only a hookInstance, assertion id or
+    card found a record)."""
+    config = config_for(tmp_path)
+    app = file_app(compiled_catalog, config)
+    first, _, _ = call(app, "order-select-62362-demo-meets")
+    call(app, "order-select-62362-demo-insufficient")  # another patient, never shown
+    second, _, _ = call(app, "order-sign-implant-demo-meets")
+    patient = first["context"]["patientId"]
+    status, out, _ = cli(capsys, "audit", "show", "--patient", patient, "--config", config)
+    assert status == 0
+    shown = json.loads(out)
+    assert [r["hook_instance"] for r in shown] == [first["hookInstance"], second["hookInstance"]]
+    assert {r["patient_id"] for r in shown} == {patient}
+    status, _, err = cli(
+        capsys, "audit", "show", "--patient", patient, "--since", "2999-01-01", "--config", config
+    )
+    assert status == 1 and f"no record about patient {patient}" in err
+    status, _, err = cli(
+        capsys, "audit", "show", first["hookInstance"], "--patient", patient, "--config", config
+    )
+    assert status == 2 and "not both" in err
+    status, _, err = cli(
+        capsys, "audit", "show", first["hookInstance"], "--since", "2020-01-01", "--config", config
+    )
+    assert status == 2 and "--since and --until go with --patient" in err
+
+
 @pytest.mark.parametrize("command", [["show", "some-key"], ["export"], ["purge"]])
 def test_the_audit_commands_never_make_a_new_empty_trail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
