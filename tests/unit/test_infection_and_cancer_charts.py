@@ -129,6 +129,21 @@ def test_a_diagnosis_named_only_in_words_counts_as_its_code_would() -> None:
     assert result_of(determine(chart), "geha.ci.infection").for_reviewer
 
 
+def test_the_words_net_reads_the_first_thousand_characters_of_a_diagnosis_text() -> None:
+    """Its cost grows with the text (attack20 L1: four diagnoses of a megabyte cost seconds of CPU):
+    past WORDS_READ characters, which no diagnosis name reaches, its words are not read."""
+    from service.engine.checks.common import WORDS_READ
+
+    def worded(text: str) -> dict[str, object]:
+        local = {"coding": [{"system": "urn:ehr:local", "code": "UTI1"}], "text": text}
+        return {**condition(SCT, "x", "2026-11-20"), "code": local}
+
+    within = "x" * (WORDS_READ - len(" Urinary tract infection")) + " Urinary tract infection"
+    beyond = "x" * WORDS_READ + " Urinary tract infection"
+    assert result_of(determine([*meeting_chart(), worded(within)]), "geha.ci.infection").for_reviewer
+    assert not result_of(determine([*meeting_chart(), worded(beyond)]), "geha.ci.infection").for_reviewer
+
+
 @pytest.mark.parametrize(
     "words",
     [

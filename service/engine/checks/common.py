@@ -30,6 +30,10 @@ MEDS = ("MedicationRequest", "MedicationStatement")  # the resource types a drug
 # service's documentation questionnaire, whose item codes are the assessment codes (a test's
 # `also_reads`: they only add a record, so they count for a result not documented)
 ANSWERS = ("QuestionnaireResponse",)
+# Of each of a diagnosis's texts, the characters the words safety net reads: a diagnosis is named in far
+# fewer, and each of the net's hundred-odd patterns costs time in proportion to the text, so a chart's
+# megabyte of text cost seconds of a worker's CPU (attack20 L1).
+WORDS_READ = 1_000
 COMPARATOR_WORDS = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 # The part of the chart each resource type the engine reads is, in the words a clinician uses for it:
 # a card says "the problem list was not available", never the resource type.
@@ -107,8 +111,8 @@ def worded_conditions(ctx: EvaluationContext, value_sets: list[ValueSet]) -> lis
 
 
 def _words_name(c: ConditionFact, value_set: ValueSet) -> bool:
-    words = " | ".join([c.label, *(code.display for code in c.codes if code.display)])
-    return value_set.names_in_words(words)
+    texts = [c.label, *(code.display for code in c.codes if code.display)]
+    return value_set.names_in_words(" | ".join(text[:WORDS_READ] for text in texts))
 
 
 def matching_medications(ctx: EvaluationContext, value_sets: list[ValueSet]) -> list[MedicationFact]:
