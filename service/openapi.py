@@ -203,9 +203,10 @@ def _components() -> Schema:
                 "properties": {
                     "access_token": _pattern(BEARER_TOKEN.pattern),
                     "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
-                    "expires_in": {"type": "integer"},
+                    "expires_in": {"type": "integer", "minimum": 0},
                     "scope": NON_BLANK,
                     "subject": NON_BLANK,
+                    "patient": NON_BLANK,  # context.patientId when present: hooks/models.py
                 },
             },
             "OperationOutcome": {

@@ -148,13 +148,15 @@ def _validate_fhir_access(body: dict[str, Any]) -> FhirAccess:
             raise RequestInvalid(
                 "fhirAuthorization.token_type", "fhirAuthorization.token_type must be Bearer"
             )
-        expires_in = auth.get("expires_in")
-        if whole_number(expires_in) is None:
+        lifetime = whole_number(auth.get("expires_in"))
+        if lifetime is None or lifetime < 0:
             raise RequestInvalid(
-                "fhirAuthorization.expires_in", "fhirAuthorization.expires_in is required (whole seconds)"
+                "fhirAuthorization.expires_in",
+                "fhirAuthorization.expires_in is required (whole seconds, not negative)",
             )
         _optional_string(auth, "scope", "fhirAuthorization.scope")
         _optional_string(auth, "subject", "fhirAuthorization.subject")
+        _optional_string(auth, "patient", "fhirAuthorization.patient")
     return FhirAccess(server.rstrip("/") if isinstance(server, str) else None, token)
 
 
@@ -339,6 +341,13 @@ def parse_hook_request(
     if not ID_PATTERN.fullmatch(patient_id):
         raise RequestInvalid(
             "context.patientId", "context.patientId must be a bare FHIR id (no 'Patient/'; not . or ..)"
+        )
+    token_patient = body["fhirAuthorization"].get("patient") if fhir.access_token is not None else None
+    if token_patient not in (None, patient_id):
+        # CDS Hooks: a patient-scoped token's `patient` is the patient in context; another patient's
+        # token reads nothing of this one's chart (or, on a lax server, another chart)
+        raise RequestInvalid(
+            "fhirAuthorization.patient", "fhirAuthorization.patient is another patient than context.patientId"
         )
     encounter_id = _validate_encounter(context, hook, rules)
     appointments = None

@@ -431,6 +431,16 @@ def test_fhir_authorization_without_fhir_server_is_400_on_fhir_server(client: Fl
         pytest.param(("fhirAuthorization", "scope"), " ", "fhirAuthorization.scope", id="scope-blank"),
         pytest.param(("fhirAuthorization", "scope"), ["a"], "fhirAuthorization.scope", id="scope-list"),
         pytest.param(("fhirAuthorization", "subject"), 7, "fhirAuthorization.subject", id="subject-number"),
+        pytest.param(
+            ("fhirAuthorization", "expires_in"), -1, "fhirAuthorization.expires_in", id="expires_in-negative"
+        ),
+        pytest.param(("fhirAuthorization", "patient"), 7, "fhirAuthorization.patient", id="patient-number"),
+        pytest.param(
+            ("fhirAuthorization", "patient"),
+            "another-patient",
+            "fhirAuthorization.patient",
+            id="patient-another",  # ehr20 L2: a token scoped to another patient than the context's
+        ),
     ],
 )
 def test_invalid_fhir_access_is_400(client: FlaskClient, path: JsonPath, value: Any, expression: str) -> None:
@@ -443,6 +453,8 @@ def test_invalid_fhir_access_is_400(client: FlaskClient, path: JsonPath, value: 
 @pytest.mark.parametrize("token_type", ["Bearer", "bearer"])
 def test_valid_fhir_access_is_accepted(client: FlaskClient, token_type: str) -> None:
     body = mutate(with_fhir(select_body()), ("fhirAuthorization", "token_type"), token_type)
+    body["fhirAuthorization"]["patient"] = body["context"]["patientId"]
+    body["fhirAuthorization"]["expires_in"] = 0
     response = post_json(client, SELECT_URL, body)
     assert response.status_code == 200
     assert isinstance(response.get_json()["cards"], list)
