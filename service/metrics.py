@@ -52,18 +52,17 @@ def metric_data(record: Mapping[str, Any], payer: str | None = None) -> Iterator
     """The CRDMetricData of one audit record: one per routed payer with an identifier, and one, its
     payerId data-absent, for the Coverages of payers this service holds none for (their "no rules
     here" assertions were issued too); one in all when the call was routed to none. With `payer`,
-    only that payer's (named by its key in policies/payers.yaml or its identifier's value), none when
-    the call was not routed to it."""
+    only that payer's (named by its key in policies/payers.yaml or its identifier's value; a payer
+    payers.yaml names by its names only, data-absent), none when the call was not routed to it."""
     routed = record.get("payers") or []
     by_payer: dict[tuple[str, str] | None, list[str]] = {}
     for route in routed:
+        if payer is not None and payer not in _names(route):
+            continue
         identifier = route.get("identifier")
         key = (identifier["system"], identifier["value"]) if identifier else None
         by_payer.setdefault(key, []).append(route["coverage"])
-    if payer is not None:
-        named = {(p["identifier"]["system"], p["identifier"]["value"]) for p in routed if payer in _names(p)}
-        by_payer = {key: coverages for key, coverages in by_payer.items() if key in named}
-    elif not by_payer:
+    if payer is None and not by_payer:
         yield _metric(record, None, None)
     medicare = {p["coverage"] for p in routed if p.get("medicare")}
     for key, coverages in by_payer.items():

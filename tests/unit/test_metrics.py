@@ -117,6 +117,22 @@ def test_the_assertions_on_the_coverage_of_a_payer_without_rules_here_are_export
     assert [m["payerId"]["value"] for m in metric_data(record, "geha")] == ["geha"]
 
 
+def test_one_payer_named_without_an_identifier_is_exported_alone(app: Flask) -> None:
+    """payers.yaml may name a payer by its names only (no `identifiers`): `--payer` with its key
+    gives its own line, payerId data-absent, and not the other payer's (before: a TypeError)."""
+    path, body, _ = secret_call("order-select-62362-demo-meets")
+    record = recorded(app, body, path)
+    [payer] = record["payers"]
+    [assertion] = record["assertions"]
+    unnamed = {**payer, "coverage": "Coverage/acme", "payer": "acme", "identifier": None}
+    record["payers"].append(unnamed)
+    record["assertions"].append({**assertion, "coverage": "Coverage/acme", "assertion_id": "acme-assertion"})
+    [metric] = metric_data(record, "acme")
+    assert "value" not in metric["payerId"]
+    assert [i["assertionId"] for i in coverage_infos(metric)] == ["acme-assertion"]
+    assert [m["payerId"]["value"] for m in metric_data(record, "geha")] == ["geha"]
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
