@@ -20,8 +20,8 @@ Elements, from the logical model `http://hl7.org/fhir/us/davinci-crd/StructureDe
 
 How the trail maps onto it: `source` is always `payer-src`. A call routed to several payers gives
 one record per payer (payerId is 1..1), each with that payer's coverage information only; the
-Coverages of payers this service holds no policy for (answered "no rules here") share one more, its
-payerId data-absent. A
+Coverages of payers this service holds no policy for (answered "no rules here"), and of those
+payers.yaml lists by name with no identifier, share one more, its payerId data-absent. A
 required value the call did not give (the user's NPI when no resource in the call carries it; the
 payer of a call routed to none) is present with the FHIR `data-absent-reason` extension instead of
 a value (`_value` in JSON). `infoNeeded` is 0..1 in the model; the first of the assertion's
@@ -51,9 +51,10 @@ ABSENT = {"extension": [{"url": DATA_ABSENT, "valueCode": "unknown"}]}
 def metric_data(record: Mapping[str, Any], payer: str | None = None) -> Iterator[dict[str, Any]]:
     """The CRDMetricData of one audit record: one per routed payer with an identifier, and one, its
     payerId data-absent, for the Coverages of payers this service holds none for (their "no rules
-    here" assertions were issued too); one in all when the call was routed to none. With `payer`,
-    only that payer's (named by its key in policies/payers.yaml or its identifier's value; a payer
-    payers.yaml names by its names only, data-absent), none when the call was not routed to it."""
+    here" assertions were issued too) and of those payers.yaml lists by name only; one in all when
+    the call was routed to none. With `payer`, only that payer's (named by its key in
+    policies/payers.yaml or its identifier's value; one listed by name only, data-absent), none when
+    the call was not routed to it."""
     routed = record.get("payers") or []
     by_payer: dict[tuple[str, str] | None, list[str]] = {}
     for route in routed:
