@@ -44,6 +44,7 @@ _KNOWN_KEYS = {
     "removals",
     "not_this",
     "neuraxial_too",
+    "route_text_only",
     *_FLAT_SYSTEMS,
 }
 
@@ -171,6 +172,8 @@ class ValueSet:
     not_this: NotThis = NotThis()  # what makes a `text_words` word name another thing (`names_in_words`)
     # of a route's `text_words`, those an intrathecal or epidural drug's route has too ("injection")
     neuraxial_too: tuple[str, ...] = ()
+    # of a route's `text_words`, those read in a dosage's route only, never in a drug's name ("iv")
+    route_text_only: tuple[str, ...] = ()
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -215,6 +218,12 @@ class ValueSet:
         generator" names an external one)."""
         return _names(text.lower(), self.text_words, self._text_patterns)
 
+    def names_dose_form(self, drug_name: str) -> bool:
+        """`matches_text` of a drug's name, whose words give its dose form ("Oral Tablet"), but not by
+        the words a route says itself only (`route_text_only`): "IV" in "Tramadol 50 MG Oral Tablet
+        (C-IV)" is its schedule, not its route."""
+        return _names(drug_name.lower(), self.text_words, self._text_patterns, self.route_text_only)
+
     @cached_property
     def _text_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
         """Per text word: the pattern naming it and the one negating it, compiled once."""
@@ -245,16 +254,19 @@ class ValueSet:
 
 
 def _names(
-    lowered: str, words: tuple[str, ...], patterns: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    lowered: str,
+    words: tuple[str, ...],
+    patterns: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...],
+    unread: tuple[str, ...] = (),
 ) -> bool:
-    """Whether one of `words` is named in `lowered` by its patterns (`named`, not `not_this`), in turn.
-    A word not in the text at all cannot be (each pattern that names it, and each that takes it out,
-    holds it literally), so its patterns are not run: a route typed "Oral" runs the patterns of one of
-    the 33 route words, not all 66."""
+    """Whether one of `words` (but those `unread`) is named in `lowered` by its patterns (`named`, not
+    `not_this`), in turn. A word not in the text at all cannot be (each pattern that names it, and each
+    that takes it out, holds it literally), so its patterns are not run: a route typed "Oral" runs the
+    patterns of one of the 33 route words, not all 66."""
     return any(
         named.search(not_this.sub(" ", lowered))
         for word, (named, not_this) in zip(words, patterns, strict=True)
-        if word in lowered
+        if word in lowered and word not in unread
     )
 
 
@@ -313,6 +325,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         neuraxial_too=tuple(
             w.lower() for w in _string_list(raw.get("neuraxial_too", []), f"{where}.neuraxial_too")
         ),
+        route_text_only=tuple(
+            w.lower() for w in _string_list(raw.get("route_text_only", []), f"{where}.route_text_only")
+        ),
         removals={
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()
@@ -320,9 +335,13 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
     )
     if not (value_set.icd10_prefixes or codes or ingredients or value_set.text_words):
         raise ValueSetError(f"{where}: value set '{value_set.id}' has no codes")
-    unlisted = [w for w in value_set.neuraxial_too if w not in value_set.text_words]
-    if unlisted:
-        raise ValueSetError(f"{where}: neuraxial_too: {', '.join(unlisted)} not among the value set's text")
+    for key, subset in (
+        ("neuraxial_too", value_set.neuraxial_too),
+        ("route_text_only", value_set.route_text_only),
+    ):
+        unlisted = [w for w in subset if w not in value_set.text_words]
+        if unlisted:
+            raise ValueSetError(f"{where}: {key}: {', '.join(unlisted)} not among the value set's text")
     return value_set
 
 

@@ -305,6 +305,27 @@ def test_oral_only_opioids_leave_injectable_undocumented() -> None:
     assert found["geha.chronic-pain.opioid-failure-6wk"] == "not-documented"
 
 
+def test_a_schedule_in_an_oral_opioids_name_is_no_injectable_course() -> None:
+    """review20: "IV" says a route where a dosage's route says it ('IV', no code: injectable), not in
+    a drug's name, where a local display's DEA schedule "(C-IV)" met "oral and injectable" with one
+    oral tramadol tablet (the route value sets' 'iv', added for service/codes.py's neuraxial_route)."""
+    oral = med_request(
+        "Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-06-01", "stopped", reason="ineffective"
+    )
+    tramadol = med_request(
+        "Tramadol Hydrochloride 50 MG Oral Tablet (C-IV)",
+        "2025-01-10",
+        "2025-03-10",
+        "stopped",
+        code="836466",
+    )
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([oral, tramadol]))[routes] == "not-documented"
+    typed = med_request("morphine sulfate 4 MG/ML", "2025-04-15", "2025-06-15", "stopped", code="892531")
+    typed["dosageInstruction"] = [{"route": {"text": "IV"}}]
+    assert statuses(determine([oral, typed]))[routes] == "met"
+
+
 def test_product_code_is_read_by_ingredient_name() -> None:
     chart = [
         med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2025-01-01", "2025-06-01", code="1049683")

@@ -97,3 +97,13 @@ def test_a_policies_folder_without_the_route_words_is_refused(tmp_path: Path, ro
     (root / "valuesets" / f"{route}.yaml").unlink()
     with pytest.raises(ValueSetError, match=rf"the service needs value set\(s\) {route}"):
         load_catalog(root)
+
+
+def test_a_word_a_route_only_says_must_be_among_its_words(tmp_path: Path) -> None:
+    """`route_text_only` (the words a drug's name is not read for: "IV", "PO") names words of the value
+    set's `text`; another would be read nowhere."""
+    root = copy_policies(tmp_path)
+    oral = root / "valuesets" / "route-oral.yaml"
+    oral.write_text(oral.read_text(encoding="utf-8").replace("[po, p.o]", "[po, pill]"), encoding="utf-8")
+    with pytest.raises(ValueSetError, match="route_text_only: pill not among the value set's text"):
+        load_catalog(root)

@@ -53,8 +53,13 @@ def _route_value_set(terminology: Terminology, route: str) -> ValueSet:
 
 def _has_route(med: MedicationFact, routes: ValueSet) -> bool:
     """The drug was given by the route: its dosage's route is one of the route's codes, or the
-    route's words are in the route's text or the drug's name (its dose form)."""
-    return routes.matches_any(med.route_codes) or routes.matches_text(f"{med.route_text} | {med.text}")
+    route's words are in the route's text, or in the drug's name but those a route's text only says
+    (its dose form: "Oral Tablet", not the "IV" of a schedule, "C-IV": `ValueSet.names_dose_form`)."""
+    return (
+        routes.matches_any(med.route_codes)
+        or routes.matches_text(med.route_text)
+        or routes.names_dose_form(med.text)
+    )
 
 
 @dataclass(frozen=True)
