@@ -74,6 +74,7 @@ PARTIES = ("Coverage", "Organization", "Practitioner", "PractitionerRole", "Loca
 PATIENT_KEPT = ("resourceType", "id", "meta", "deceasedBoolean", "deceasedDateTime")
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
+SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
 MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
@@ -339,8 +340,8 @@ class _PrefetchDigest:
         for key, value in prefetch.items():
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":
                 entries = value.get("entry")
-                listed = entries if isinstance(entries, list) else []
-                references[key] = {**value, "entry": [_entry(e, counts) for e in listed]}
+                kept = [_entry(e, counts) for e in entries] if isinstance(entries, list) else _shape(entries)
+                references[key] = {**value, "entry": kept}
             else:
                 references[key] = _party_or_reference(value, counts)
         return cls(counts, references)
@@ -356,14 +357,26 @@ def _entry(entry: Any, counts: dict[str, int]) -> Any:
     return {**entry, "resource": kept} if isinstance(kept, dict) else {"reference": kept}
 
 
+def _shape(value: Any) -> Any:
+    """What a prefetch value that is no FHIR resource was (often why the call was refused), without its
+    content, which may be a chart's all the same: "[not a FHIR resource: an object with keys id, name]"."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        keys = ", ".join(sorted(str(k) for k in value)[:SHAPE_KEYS]) or "none"
+        return f"[not a FHIR resource: an object with keys {keys}]"
+    return f"[not a FHIR resource: {'an array' if isinstance(value, list) else 'a string'}]"
+
+
 def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
     """A party whole, the Patient as what the service reads of it, any other resource as its
     (versioned) reference; counted by type."""
     if not isinstance(resource, dict):
         return resource
     kind = resource.get("resourceType")
-    if isinstance(kind, str):
-        counts[kind] = counts.get(kind, 0) + 1
+    if not isinstance(kind, str):
+        return _shape(resource)
+    counts[kind] = counts.get(kind, 0) + 1
     if kind in PARTIES:
         return resource
     if kind == "Patient":

@@ -1060,3 +1060,22 @@ def test_of_a_refused_calls_prefetch_the_record_keeps_references_too(compiled_ca
     assert not any(json.dumps(e["resource"]) in json.dumps(record["request"]) for e in sent)
     assert kept["coverage"] == body["prefetch"]["coverage"]
     assert record["request"]["context"] == body["context"]
+
+
+def test_of_a_refused_calls_prefetch_what_is_no_resource_is_named_by_its_shape(
+    compiled_catalog: Catalog,
+) -> None:
+    """Often why the call was refused: kept as what it was (review20 L8: "None/p1", the record no longer
+    showed what was sent), never its content (it may be a chart's all the same)."""
+    app = audited_app(compiled_catalog)
+    body = packaged_sample("order-select-62362-demo-meets")
+    body["hookInstance"] = str(uuid.uuid4())
+    body["prefetch"]["patient"] = {"id": "p1", "name": [{"family": "Hidden"}]}
+    body["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset", "entry": {"id": "c1"}}
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
+    assert response.status_code == 412  # a prefetch the service cannot use
+    [record] = trail(app).find(body["hookInstance"])
+    kept = record["request"]["prefetch"]
+    assert kept["patient"] == "[not a FHIR resource: an object with keys id, name]"
+    assert kept["conditions"]["entry"] == "[not a FHIR resource: an object with keys id]"
+    assert "Hidden" not in json.dumps(record)
