@@ -21,7 +21,7 @@ from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
 from cards.markdown import plain
 from cards.shortening import shortened
-from service.appointments import UnreadOrder
+from service.appointments import ANOTHER_PATIENTS, WITHDRAWN_ORDER, UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
@@ -441,6 +441,8 @@ def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = (
         summary = f"Coverage not checked: {holder} carries an extension that changes its meaning"
         what = f"{order[:1].upper()}{order[1:]} was not checked:"
         again = f"Check {holder}"
+    elif unread.not_used is not None:
+        return _not_used_card(unread, label)
     elif unread.booked:
         summary = "Coverage not checked: the order this appointment is for could not be read"
         what = f"The appointment ({appointment}) is based on {order}, but"
@@ -454,6 +456,36 @@ def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = (
         f"{what} {plain(unread.reason)}, so this service could not tell whether it is an intrathecal "
         f"pump order or check the payer's coverage criteria for it. {again}, "
         "or check the payer's requirements directly.",
+        label,
+        "coverage-info",
+        [unread.appointment],
+    )
+
+
+# what to do about an order that was read and is not to be judged, by why and by whether it is booked
+_NOT_USED_ADVICE = {
+    (WITHDRAWN_ORDER, True): "If the appointment is still needed, base it on a current order and book again.",
+    (WITHDRAWN_ORDER, False): "Do not dispatch it again; if the service is still needed, place a new order.",
+    (ANOTHER_PATIENTS, True): "Check that the appointment and the order it books are this patient's.",
+    (ANOTHER_PATIENTS, False): "Check that the order dispatched is this patient's.",
+}
+
+
+def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
+    """The card for an order that was read but is not to be judged (revoked, entered in error, another
+    patient's, or booked by another patient's appointment): it says why in the summary, and does not
+    advise sending it again once it is available, as for an order that could not be read (ehr20 C1)."""
+    subject = "the order this appointment is for" if unread.booked else "the dispatched order"
+    reason = unread.reason
+    said = f"{subject} {reason.removeprefix('it ')}" if reason.startswith("it ") else reason
+    if unread.booked:
+        what = f"The appointment ({plain(unread.appointment)}) is based on {plain(unread.order)}, but"
+    else:
+        what = f"The dispatched order ({plain(unread.order)}) was not judged:"
+    return card(
+        f"Coverage not checked: {said}",
+        f"{what} {plain(reason)}, so this service did not check the payer's coverage criteria for it. "
+        + _NOT_USED_ADVICE[(unread.not_used or WITHDRAWN_ORDER, unread.booked)],
         label,
         "coverage-info",
         [unread.appointment],

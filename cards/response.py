@@ -459,7 +459,8 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
         elif order is not None:  # judged under the order: its assertion
             targets.append(CoverageTarget(reference, appointment, order.billing, order.judgements, order))
         elif unread is not None:
-            text = f"the order it is based on could not be read ({unread.reason}), so it was not checked"
+            read = "was not judged" if unread.not_used else "could not be read"
+            text = f"the order it is based on {read} ({unread.reason}), so it was not checked"
             undecided = _undecided(decisions, text, unread.technical)
             targets.append(CoverageTarget(reference, appointment, None, undecided))
         else:

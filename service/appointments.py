@@ -34,6 +34,10 @@ def withdrawn(order: Mapping[str, Any]) -> str | None:
     return WITHDRAWN.get(status) if isinstance(status, str) else None
 
 
+# why an order that was read is not judged (`UnreadOrder.not_used`): what to do next is then not to
+# send it again once it can be read
+WITHDRAWN_ORDER, ANOTHER_PATIENTS = "withdrawn", "another patient's"
+
 CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"
 
 
@@ -56,6 +60,9 @@ class UnreadOrder:
     technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
     # the order is at hand, but carries these modifier extensions (or what it is read through does)
     modifiers: Carried = field(default_factory=Carried)
+    # the order (or the appointment booking it) was read, and is not to be judged: WITHDRAWN_ORDER or
+    # ANOTHER_PATIENTS; None when it could not be read or used as an order at all
+    not_used: str | None = None
 
     @property
     def booked(self) -> bool:
@@ -130,7 +137,12 @@ def appointment_orders(
             continue
         if not for_patient(appointment, patient_id, fhir_server):
             unread += [
-                UnreadOrder(reference_of(appointment), t, "the appointment is for another patient")
+                UnreadOrder(
+                    reference_of(appointment),
+                    t,
+                    "the appointment is for another patient",
+                    not_used=ANOTHER_PATIENTS,
+                )
                 for t in targets
             ]
             continue
@@ -141,7 +153,7 @@ def appointment_orders(
                 inside = inside_by_id.get(target[1:])
                 unread.append(UnreadOrder(where, target, CONTAINED, inside))
                 continue
-            order, technical = in_call.get(target), False
+            order, technical, not_used = in_call.get(target), False, None
             if order is not None and order.get("resourceType") == "ServiceRequest":
                 reference, reason = reference_of(order), ""
             else:
@@ -156,11 +168,11 @@ def appointment_orders(
             if order is not None and not belongs_to_patient(
                 order, patient_id, unlinked=True, server=fhir_server
             ):
-                order, reason = None, "it is an order for another patient"
+                order, reason, not_used = None, "it is an order for another patient", ANOTHER_PATIENTS
             elif order is not None and (why := withdrawn(order)) is not None:
-                order, reason = None, why
+                order, reason, not_used = None, why, WITHDRAWN_ORDER
             if order is None:
-                unread.append(UnreadOrder(where, reference, reason, technical=technical))
+                unread.append(UnreadOrder(where, reference, reason, technical=technical, not_used=not_used))
             else:
                 found[reference] = order
     entries = [{"resource": order} for order in found.values()]

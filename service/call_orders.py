@@ -12,7 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.appointments import CANCELLED, UnreadOrder, appointment_orders, for_patient, withdrawn
+from service.appointments import (
+    ANOTHER_PATIENTS,
+    CANCELLED,
+    WITHDRAWN_ORDER,
+    UnreadOrder,
+    appointment_orders,
+    for_patient,
+    withdrawn,
+)
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, query_from_url
@@ -109,9 +117,10 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
     for order in found:
         reference = reference_of(order)
         if not belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server):
-            unread.append(UnreadOrder(reference, reference, "it is an order for another patient"))
+            why = "it is an order for another patient"
+            unread.append(UnreadOrder(reference, reference, why, not_used=ANOTHER_PATIENTS))
         elif (why := withdrawn(order)) is not None:
-            unread.append(UnreadOrder(reference, reference, why))
+            unread.append(UnreadOrder(reference, reference, why, not_used=WITHDRAWN_ORDER))
         else:
             kept.append(order)
     return _bundle(kept), unread

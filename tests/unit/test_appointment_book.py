@@ -208,34 +208,56 @@ def test_an_appointment_for_another_procedure_gets_no_cards() -> None:
 # --------------------------------------------------------------------------- could not check
 
 
+UNREAD = "the order this appointment is for could not be read"
+
+
 @pytest.mark.parametrize(
-    ("held", "error", "reason"),
+    ("held", "error", "reason", "said"),
     [
-        ([], None, "does not have it"),
-        ([pump_order()], FhirError("HTTP 503", 503), "did not return it (HTTP 503)"),
-        ([pump_order(patient="someone-else")], None, "an order for another patient"),
-        ([{**pump_order(), "status": "revoked"}], None, "it was revoked"),
-        ([{**pump_order(), "status": "entered-in-error"}], None, "it was entered in error"),
+        ([], None, "does not have it", UNREAD),
+        ([pump_order()], FhirError("HTTP 503", 503), "did not return it (HTTP 503)", UNREAD),
+        (
+            [pump_order(patient="someone-else")],
+            None,
+            "an order for another patient",
+            "the order this appointment is for is an order for another patient",
+        ),
+        (
+            [{**pump_order(), "status": "revoked"}],
+            None,
+            "it was revoked",
+            "the order this appointment is for was revoked",
+        ),
+        (
+            [{**pump_order(), "status": "entered-in-error"}],
+            None,
+            "it was entered in error",
+            "the order this appointment is for was entered in error",
+        ),
     ],
     ids=["missing", "server-error", "other-patient", "revoked", "entered-in-error"],
 )
 def test_an_order_that_cannot_be_read_is_reported_not_guessed(
-    held: list[dict[str, Any]], error: FhirError | None, reason: str
+    held: list[dict[str, Any]], error: FhirError | None, reason: str, said: str
 ) -> None:
+    """An order read but not to be judged (revoked, entered in error, another patient's) is said so in
+    the summary, and the card does not advise booking again "once the order is available" (ehr20 C1)."""
     answer, _ = book(
         book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), held, read_error=error
     )
     [card] = answer["cards"]
-    assert card["summary"] == "Coverage not checked: the order this appointment is for could not be read"
+    assert card["summary"] == f"Coverage not checked: {said}"
     assert card["detail"].startswith(
         "The appointment (Appointment/apt-1) is based on ServiceRequest/sr-implant"
     )
     assert card["source"]["label"] == "GEHA"  # the patient's insurer, from the Coverage
     assert "ServiceRequest/sr-implant" in card["detail"] and reason in card["detail"]
+    assert ("once the order is available" in card["detail"]) == (said == UNREAD)
     assert card["extension"]["davinci-crd.associated-resource"] == [{"reference": "Appointment/apt-1"}]
     [booked] = answer["systemActions"]
     assert booked["resource"]["id"] == "apt-1" and assertion_of(booked)["covered"] == "conditional"
-    assert "could not be read" in assertion_of(booked)["reason"]["text"]
+    told = assertion_of(booked)["reason"]["text"]
+    assert ("could not be read" if said == UNREAD else "was not judged") in told
 
 
 def test_without_a_fhir_server_the_order_in_the_call_is_used_or_reported() -> None:
@@ -456,7 +478,9 @@ def test_an_appointment_for_another_patient_is_not_judged_for_this_one() -> None
     booked["participant"][0]["actor"]["reference"] = "Patient/someone-else"
     answer, ehr = book(book_body(booked), meeting_chart(), [pump_order()])
     [card] = answer["cards"]
+    assert card["summary"] == "Coverage not checked: the appointment is for another patient"
     assert "the appointment is for another patient" in card["detail"]
+    assert "once the order is available" not in card["detail"]
     assert beyond_the_payer(ehr.calls) == []
 
 

@@ -83,9 +83,25 @@ def test_a_dispatched_order_that_was_withdrawn_is_reported_not_judged(status: st
     body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"]["status"] = status
     _, answer = sign_with_chart(meeting_chart(), body=body)
     [card] = answer["cards"]
-    assert card["detail"].startswith(
-        f"The dispatched order ({DISPATCHED}) could not be used: it was {reason}"
-    )
+    assert card["summary"] == f"Coverage not checked: the dispatched order was {reason}"
+    assert card["detail"].startswith(f"The dispatched order ({DISPATCHED}) was not judged: it was {reason}")
+    assert "Do not dispatch it again" in card["detail"]
+    assert "once the order is available" not in card["detail"]
+    assert "systemActions" not in answer
+
+
+def test_a_dispatched_order_of_another_patient_says_so_not_that_it_could_not_be_read() -> None:
+    """The order was read: it is another patient's. Before, "the dispatched order could not be read
+    … Dispatch it again once the order is available" (ehr20 C1)."""
+    body = sample("order-dispatch-62362-demo-meets")
+    body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"]["subject"] = {
+        "reference": "Patient/someone-else"
+    }
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [card] = answer["cards"]
+    assert card["summary"] == "Coverage not checked: the dispatched order is an order for another patient"
+    assert "Check that the order dispatched is this patient's" in card["detail"]
+    assert "Dispatch it again" not in card["detail"]
     assert "systemActions" not in answer
 
 
