@@ -441,6 +441,19 @@ _SEVERITY = (Outcome.DOES_NOT_MEET, Outcome.INSUFFICIENT, Outcome.MEETS, Outcome
 
 
 @dataclass(frozen=True)
+class JoinedOrder:
+    """An order of the call judged as a pump order it joins (`Decisions.episode_orders`: the pump's
+    drug), not billed as a line of it: the card speaking for that order names it among the resources
+    it is about, and in its title when the call's selection holds it and none of the card's lines
+    (`alone`: order-select of the drug, its pump order unselected context; ehr20 C2)."""
+
+    reference: str
+    name: str  # how a card names it ("morphine sulfate")
+    joins: str  # the pump order whose judgement it is
+    alone: bool = False
+
+
+@dataclass(frozen=True)
 class Episode:
     """The order lines one decision card speaks for (a payer's decision on one episode), the line
     that leads it, and the items of all of them: nothing one line lacks goes missing from the card
@@ -451,6 +464,7 @@ class Episode:
     failing: tuple[Item, ...]
     missing: tuple[Item, ...]
     billed: tuple[BilledLine, ...] = ()  # orders billed as lines of these (a J2274 drug order)
+    joined: tuple[JoinedOrder, ...] = ()  # orders judged as these, not billed with them (the pump's drug)
 
     @classmethod
     def of(
@@ -459,6 +473,7 @@ class Episode:
         rank: Callable[[str], int] = lambda kind: 0,
         awaiting: Mapping[str, str] | None = None,
         billed: Iterable[BilledLine] = (),
+        joined: Iterable[JoinedOrder] = (),
     ) -> Episode:
         """The lead is the most severe line, so a card never says "meets" while one of its lines does
         not; among equally severe lines, the episode's principal kind of order (`rank`: the
@@ -466,14 +481,16 @@ class Episode:
         against the most criteria, then policy order. `awaiting`: criterion id → the words naming
         the trial ordered in the EHR that is to document it (`trial_ordered`). `billed`: the orders
         billed as lines of the call's pump orders (service/billed_lines.py), those of these lines
-        kept: they share these lines' coverage information, and the card names them."""
+        kept: they share these lines' coverage information, and the card names them; `joined`: the
+        same for the orders judged as the call's pump orders (`JoinedOrder`)."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
         open_items = tuple(trial_ordered(i, awaiting or {}) for i in _merged(ordered, missing))
         references = {d.order_reference for d in lines}
         its_billed = tuple(b for b in billed if b.joins in references)
-        return cls(lines, lead, _merged(ordered, failing), open_items, its_billed)
+        its_joined = tuple(j for j in joined if j.joins in references)
+        return cls(lines, lead, _merged(ordered, failing), open_items, its_billed, its_joined)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -482,10 +499,20 @@ class Episode:
 
     @property
     def orders(self) -> tuple[str, ...]:
-        """The references of the orders the card speaks for, those billed with its lines last."""
-        return tuple(
-            dict.fromkeys([*(d.order_reference for d in self.lines), *(b.reference for b in self.billed)])
-        )
+        """The references of the orders the card speaks for, those billed with or judged as its lines
+        last."""
+        joined = (*(b.reference for b in self.billed), *(j.reference for j in self.joined))
+        return tuple(dict.fromkeys([*(d.order_reference for d in self.lines), *joined]))
+
+    @property
+    def payer_lead(self) -> str:
+        """How a card title of this episode opens: the payer, and the selected orders it is for when
+        none of its lines is (`JoinedOrder.alone`): "GEHA, for the morphine sulfate order: "."""
+        alone = list(dict.fromkeys(j.name for j in self.joined if j.alone))
+        if not alone:
+            return f"{self.lead.payer}: "
+        orders = "order" if len(alone) == 1 else "orders"
+        return f"{self.lead.payer}, for the {' and '.join(alone)} {orders}: "
 
     @property
     def chart_unreadable(self) -> bool:

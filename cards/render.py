@@ -176,25 +176,25 @@ def verdict(episode: Episode) -> str:
 
 def summary(episode: Episode) -> str:
     """Payer, verdict and the top reason in under 140 characters."""
-    d = episode.lead
+    d, lead = episode.lead, episode.payer_lead
     codes = ", ".join(episode.codes)
     failed, open_items = episode.failing, episode.missing
     if d.outcome == Outcome.INSUFFICIENT and episode.chart_unreadable:
-        text = f"{d.payer}: {codes} could not be checked — records in the chart could not be read"
+        text = f"{lead}{codes} could not be checked — records in the chart could not be read"
     elif d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):
-        text = f"{d.payer}: {codes} could not be checked — the EHR's data was not available"
+        text = f"{lead}{codes} could not be checked — the EHR's data was not available"
     elif d.outcome == Outcome.MEETS:
         verb = "meets" if len(episode.codes) == 1 else "meet"
-        text = f"{d.payer}: {codes} {verb} {_all_criteria(len(d.criteria))}"
+        text = f"{lead}{codes} {verb} {_all_criteria(len(d.criteria))}"
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
-        text = _fitted(f"{d.payer}: not covered — ", _item_summary(failed[0]))
+        text = _fitted(f"{lead}not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
         top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
         concerned = tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.outcome != Outcome.MEETS))
         named = top.label if set(top.only_for) == set(concerned) else top.named  # the codes said already
-        text = f"{d.payer}: {open_count(open_items)} for {', '.join(concerned)} — {named}"
+        text = f"{lead}{open_count(open_items)} for {', '.join(concerned)} — {named}"
     else:
-        text = f"{d.payer}: no coverage criteria for this {codes} request — manual review"
+        text = f"{lead}no coverage criteria for this {codes} request — manual review"
     return shortened(text, SUMMARY_LIMIT)
 
 
@@ -677,7 +677,7 @@ def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineA
     """The Instructions card's title, as shown (the decision card points to it by these words): the
     lines it is about (`still_to_request`)."""
     return shortened(
-        f"{episode.lead.payer}: {headline} for {', '.join(still_to_request(episode, partly))}", SUMMARY_LIMIT
+        f"{episode.payer_lead}{headline} for {', '.join(still_to_request(episode, partly))}", SUMMARY_LIMIT
     )
 
 

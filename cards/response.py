@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import takewhile
 from typing import Any
 
 from cards.coverage_information import (
@@ -24,7 +25,7 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import Episode, trial_order_words
+from cards.items import Episode, JoinedOrder, trial_order_words
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -41,7 +42,7 @@ from cards.suggestions import trial_first_card
 from service.appointments import UnreadOrder, based_on
 from service.call import Decisions
 from service.catalog import Catalog
-from service.codes import codings, concept_text
+from service.codes import codings, concept_text, first_display
 from service.engine.model import Determination, Outcome
 from service.hooks.contexts import CLINICIANS
 from service.modifiers import not_understood
@@ -49,7 +50,7 @@ from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
 from service.routing import Route
-from service.shapes import dicts, reference_of
+from service.shapes import dicts, medication_concept, reference_of
 
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
 
@@ -209,7 +210,13 @@ def _decision_cards(
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     episodes = [
-        Episode.of(group, catalog.vocabulary.rank, _awaiting(decisions, group), decisions.billed_lines)
+        Episode.of(
+            group,
+            catalog.vocabulary.rank,
+            _awaiting(decisions, group),
+            decisions.billed_lines,
+            _joined(decisions, group),
+        )
         for group in _episodes(determinations)
     ]
     instructions = options.clinical_reminder and behaviour.places_order
@@ -279,6 +286,31 @@ def _awaiting(decisions: Decisions, group: Sequence[Determination]) -> dict[str,
         for d in group
         for criterion in decisions.awaiting_trial.get((d.order_reference, d.policy_id), ())
     }
+
+
+def _joined(decisions: Decisions, group: Sequence[Determination]) -> tuple[JoinedOrder, ...]:
+    """The call's orders judged as the pump orders of `group` and not billed with them (the pump's
+    drug, `Decisions.episode_orders`), in the call's scope (selected, at order-select): the decision
+    card names them among the resources it is about, as the coverage information written on them is
+    its judgement (audit20 M5); `alone` when the selection holds none of the group's orders."""
+    selected = {reference_of(r) for r in decisions.call.in_scope}
+    lines = {d.order_reference for d in group}
+    billed = {b.reference for b in decisions.billed_lines}
+    alone = selected.isdisjoint(lines)
+    return tuple(
+        JoinedOrder(reference, _drug_name(decisions.call.drafts, reference), pump, alone)
+        for reference, pump in decisions.episode_orders.items()
+        if pump in lines and reference in selected and reference not in billed
+    )
+
+
+def _drug_name(drafts: DraftOrders, reference: str) -> str:
+    """How a card names a drug order: its drug's words before the first strength or form number
+    ("morphine sulfate 25 MG/ML Injectable Solution" → "morphine sulfate")."""
+    order = drafts.get(reference)
+    words = first_display(medication_concept(order, drafts.get) if order else None).split()
+    named = list(takewhile(lambda w: not w[:1].isdigit(), words))
+    return " ".join(named or words) or "drug"
 
 
 def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:

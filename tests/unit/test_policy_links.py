@@ -120,7 +120,8 @@ def test_the_policy_card_of_an_order_the_policy_gives_no_criteria_for_says_so() 
 def test_one_decision_and_one_policy_link_however_many_lines_are_signed() -> None:
     cards = answer(sign_body())
     [decision] = cards_of(cards)
-    assert len(decision["extension"]["davinci-crd.associated-resource"]) == 3
+    # the three lines, and the pump's drug judged as them (its coverage information is theirs)
+    assert len(decision["extension"]["davinci-crd.associated-resource"]) == 4
     assert len(cards_of(cards, "guideline")) == 1
 
 
@@ -258,7 +259,7 @@ def test_every_signed_answer_says_what_to_do_next() -> None:
         ]
         assert "links" not in instructions
         refs = sorted(r["reference"] for r in instructions["extension"]["davinci-crd.associated-resource"])
-        assert len(refs) == 3
+        assert len(refs) == 4  # the three lines and the pump's drug judged as them
 
 
 def test_missing_items_without_documentation_advice_are_still_listed() -> None:

@@ -10,6 +10,15 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.builders import (
+    PUMP_IN_PLACE,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+)
+from tests.calls import sign_with_chart
 from tests.support import REQUESTS_DIR, assertion_of, post_json
 
 SELECT_URL = "/cds-services/idds-crd-order-select"
@@ -68,3 +77,41 @@ def test_a_drug_that_is_not_the_pumps_gets_no_pump_cards(client: FlaskClient) ->
     assert drug["covered"] == "conditional"
     assert "holds no coverage rules for 'oxycodone 5 MG Oral Tablet'" in drug["reason"]["text"]
     assert found["cards"] == []
+
+
+def _refill_select(*selected: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """order-select on a patient with a pump in place: a 95990 refill and its intrathecal morphine
+    drafted, the orders named by `selected` ("refill", "drug") selected; (answer, refill, drug)."""
+    refill, drug = service_request("95990"), infusate_request()
+    references = {"refill": f"ServiceRequest/{refill['id']}", "drug": f"MedicationRequest/{drug['id']}"}
+    body = sign_request(refill, drug, coverage=payer_coverage("geha"))
+    body["hook"] = "order-select"
+    body["context"]["selections"] = [references[s] for s in selected]
+    _, found = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=body)
+    return found, refill, drug
+
+
+def test_the_cards_for_a_pump_drug_selected_alone_name_it() -> None:
+    """ehr20 C2: with only the refill's intrathecal morphine selected (95990 unselected context),
+    every card was titled by 95990 alone and none named the selected drug: the prescriber could not
+    tell the cards were about their selection. The decision and Instructions cards now say so, and
+    name the drug order among the resources they are about."""
+    found, refill, drug = _refill_select("drug")
+    decision, steps = found["cards"][0], found["cards"][1]
+    assert decision["summary"] == (
+        "GEHA, for the morphine sulfate order: no coverage criteria for this 95990 request — manual review"
+    )
+    assert steps["summary"] == "GEHA, for the morphine sulfate order: ask for a manual review for 95990"
+    for card in (decision, steps):
+        about = [r["reference"] for r in card["extension"]["davinci-crd.associated-resource"]]
+        assert about == [f"ServiceRequest/{refill['id']}", f"MedicationRequest/{drug['id']}"]
+
+
+def test_the_cards_for_the_pump_order_and_its_drug_selected_are_titled_by_the_order() -> None:
+    found, refill, drug = _refill_select("refill", "drug")
+    assert found["cards"][0]["summary"] == "GEHA: no coverage criteria for this 95990 request — manual review"
+    about = [r["reference"] for r in found["cards"][0]["extension"]["davinci-crd.associated-resource"]]
+    assert about == [f"ServiceRequest/{refill['id']}", f"MedicationRequest/{drug['id']}"]
+    found, refill, _ = _refill_select("refill")  # the drug unselected: not named
+    about = [r["reference"] for r in found["cards"][0]["extension"]["davinci-crd.associated-resource"]]
+    assert about == [f"ServiceRequest/{refill['id']}"]
