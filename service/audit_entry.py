@@ -133,7 +133,13 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "http_status": call.outcome.status,
         "payers": _scrubbed(_payers(call, catalog), secrets),
         "orders": _scrubbed(
-            _orders(call.outcome.response, call.outcome.determinations, call.outcome.judged_orders), secrets
+            _orders(
+                call.outcome.response,
+                call.outcome.determinations,
+                call.outcome.judged_orders,
+                call.outcome.judged_as,
+            ),
+            secrets,
         ),
         "determinations": _scrubbed_determinations(call.outcome.determinations, secrets),
         "assertions": _scrubbed(assertions, secrets),
@@ -243,13 +249,17 @@ def _assertion_values(subs: Any) -> dict[str, Any]:
 
 
 def _orders(
-    response: Mapping[str, Any], determinations: Iterable[Determination], judged: Iterable[Mapping[str, Any]]
+    response: Mapping[str, Any],
+    determinations: Iterable[Determination],
+    judged: Iterable[Mapping[str, Any]],
+    judged_as: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The orders (and booked Appointments) the answer speaks of, with their codes: those its system
     actions annotate, then any other its determinations judged (its cards speak of it, its assertion
     kept from an earlier call: audit review AR-2; or the call asked for no coverage information), with
     the code the order carries (`judged`: the orders the call judged), else named as the cards name it
-    (review s16 R-11)."""
+    (review s16 R-11). An order whose coverage information is a pump order's judgement (`judged_as`:
+    the pump's drug) says which under `judged_as`: it has no determination of its own (audit20 M5)."""
     orders: dict[str, dict[str, Any]] = {}
     actions = response.get("systemActions")
     for action in actions if isinstance(actions, list) else []:
@@ -261,6 +271,9 @@ def _orders(
     for d in determinations:
         code = codes.get(d.order_reference) or {"text": d.order_name}
         orders.setdefault(d.order_reference, {"reference": d.order_reference, "code": code})
+    for reference, entry in orders.items():
+        if judged_as and (pump := judged_as.get(reference)) is not None and pump != reference:
+            entry["judged_as"] = pump
     return list(orders.values())
 
 

@@ -69,6 +69,9 @@ class HookOutcome:
     # the orders (and booked Appointments) given coverage information, as they came: the audit trail
     # indexes what they carried and the answer kept (service/audit_entry.py)
     judged_orders: tuple[dict[str, Any], ...] = ()
+    # each order whose coverage information is a pump order's judgement (the pump's drug, a drug order
+    # billed with a refill) → that pump order: the audit record ties the two (audit20 M5)
+    judged_as: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -570,4 +573,5 @@ def handle_hook(
         data=call.data,
         routes=decisions.routes,
         judged_orders=(*call.in_scope, *call.appointments),
+        judged_as=decisions.episode_orders,
     )

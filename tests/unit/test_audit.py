@@ -1020,6 +1020,27 @@ def test_of_a_prefetched_chart_the_record_keeps_references_the_parties_whole_and
     assert record["request"]["context"] == body["context"]
 
 
+def test_the_pump_drugs_order_is_recorded_as_judged_as_its_pump_order(compiled_catalog: Catalog) -> None:
+    """audit20 M5: the infusate's coverage information is the principal pump order's judgement, yet the
+    record had no determination for it and nothing tying the two: a reviewer could only guess the
+    link from the reason text. Its order entry now names the pump order, and the CRD metric export
+    still validates."""
+    app = audited_app(compiled_catalog, factory=ChartFactory(meeting_chart()))
+    body, response, _ = call(app, "order-sign-implant-demo-meets")
+    assert response.status_code == 200
+    [record] = trail(app).find(body["hookInstance"])
+    entries = {o["reference"]: o for o in record["orders"]}
+    drug = entries["MedicationRequest/demo-meets-sign-mr-infusate"]
+    assert drug["judged_as"] == "ServiceRequest/demo-meets-sign-sr-62362"
+    assert drug["judged_as"] in {d["order_reference"] for d in record["determinations"]}
+    assert not any("judged_as" in o for r, o in entries.items() if r != drug["reference"])
+    [decision] = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "coverage-info"]
+    about = [r["reference"] for r in decision["extension"]["davinci-crd.associated-resource"]]
+    assert drug["reference"] in about
+    for line in metric_data(record):
+        assert metric_problems(line) == []
+
+
 def test_a_call_that_keeps_an_earlier_assertion_still_records_the_order_its_cards_are_about(
     compiled_catalog: Catalog,
 ) -> None:
