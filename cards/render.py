@@ -292,8 +292,8 @@ def detail(episode: Episode, instructions: bool = True) -> str:
             f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
             "depend on it."
         ]
-    if d.outcome == Outcome.NOT_APPLICABLE:
-        head.append(d.explanation)
+    if d.outcome == Outcome.NOT_APPLICABLE:  # what to do: no Instructions card says it (`_has_steps`)
+        head.append(d.explanation if instructions else f"{d.explanation} Ask {d.payer} for a manual review.")
     if d.deceased:
         head.append(deceased_line(d.deceased_on))
     open_items = (*episode.failing, *episode.missing)

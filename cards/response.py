@@ -220,14 +220,18 @@ def _decision_cards(
         for group in _episodes(determinations)
     ]
     instructions = options.clinical_reminder and behaviour.places_order
-    slots = [_decision_slot(episode, instructions) for episode in episodes] if options.coverage_info else []
+    slots = (
+        [_decision_slot(episode, instructions and _has_steps(episode)) for episode in episodes]
+        if options.coverage_info
+        else []
+    )
     if options.clinical_reminder:
         if behaviour.places_order:
             slots += [_Slot(c, _OTHER) for c in _trial_first_cards(decisions, catalog)]
         if behaviour.asks_documentation and not any(d.deceased for d in determinations):
             slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
     if instructions:
-        for episode in episodes:
+        for episode in filter(_has_steps, episodes):
             its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
             lines = _lines_approved(episode, its_routes, held)
             approved = len(lines) == len(episode.lines)
@@ -265,6 +269,14 @@ def _lines_approved(
                 LineApproval(x.billing_code, tuple(a.number for a in found), any(a.issued for a in found))
             )
     return tuple(lines)
+
+
+def _has_steps(episode: Episode) -> bool:
+    """Whether an episode gets an Instructions card: not one its payer's policy has no criteria for,
+    whose one step (ask the payer for a manual review) its decision card says, title and detail, so a
+    second card said it again (ehr20 C3, cardfix20 F4g); unless the chart records the patient as
+    deceased, which that card's first step is about."""
+    return episode.lead.outcome != Outcome.NOT_APPLICABLE or bool(episode.lead.deceased)
 
 
 def _decision_slot(episode: Episode, instructions: bool) -> _Slot:

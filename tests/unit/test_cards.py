@@ -14,6 +14,8 @@ from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests import card_scenarios
 from tests.builders import (
     ICD,
+    PATIENT,
+    PUMP_IN_PLACE,
     cards_of,
     catalog,
     concept,
@@ -351,12 +353,34 @@ def test_an_order_the_policy_has_no_criteria_for_gets_its_own_card_beside_the_ju
     call = sign_request(service_request("62362"), service_request("95990"), coverage=payer_coverage("geha"))
     _, response = sign_with_chart(meeting_chart(), body=call)
     summaries = [c["summary"] for c in response["cards"]]
-    assert summaries[:4] == [
+    assert summaries[:3] == [
         "GEHA: 62362 meets all 14 coverage criteria",
         "GEHA: no coverage criteria for this 95990 request — manual review",
         "GEHA: request prior authorization for 62362",
-        "GEHA: ask for a manual review for 95990",
     ]
+
+
+def test_an_order_the_policy_has_no_criteria_for_is_said_once_with_what_to_do() -> None:
+    """ehr20 C3, cardfix20 F4g: "no coverage criteria for this 95990 request — manual review" came with
+    an Instructions card "ask for a manual review for 95990" whose one step said the same. The decision
+    card says what to do; no second card repeats it."""
+    call = sign_request(service_request("62362"), service_request("95990"), coverage=payer_coverage("geha"))
+    _, response = sign_with_chart(meeting_chart(), body=call)
+    summaries = [c["summary"] for c in response["cards"]]
+    assert not [s for s in summaries if "ask for a manual review" in s]
+    [refill] = [c for c in response["cards"] if "95990" in c["summary"]]
+    assert refill["detail"].splitlines()[1].endswith("Ask GEHA for a manual review.")
+    assert "request prior authorization for 62362" in " ".join(summaries)  # the judged line's steps stay
+
+
+def test_an_order_without_criteria_for_a_deceased_patient_keeps_its_instructions() -> None:
+    """The Instructions card's first step says why no order or form is proposed: it stays."""
+    patient = {"resourceType": "Patient", "id": PATIENT, "deceasedDateTime": "2021-03"}
+    call = sign_request(service_request("95990"), coverage=payer_coverage("geha"))
+    call["prefetch"]["patient"] = patient
+    _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=call)
+    [steps] = cards_of(response["cards"], "clinical-reminder")
+    assert "deceased" in steps["summary"]
 
 
 def test_a_policy_of_two_criteria_both_met_says_both() -> None:

@@ -43,8 +43,9 @@ def hook(chart: list[dict[str, Any]], *orders: dict[str, Any], payer: str = "kpw
 
 
 def instructions(response: dict[str, Any]) -> str:
-    """The instructions cards' text, without the policies' titles (a title is not a criterion)."""
-    cards = cards_of(response["cards"], "clinical-reminder")
+    """The instructions cards' text, without the policies' titles (a title is not a criterion); for a
+    request its policy has no criteria for, the decision card's, which says what to do then."""
+    cards = cards_of(response["cards"], "clinical-reminder") or cards_of(response["cards"])
     text = "\n".join(f"{c['summary']}\n{c['detail']}" for c in cards)
     for policy in catalog().policies.values():
         text = text.replace(policy.title, "the policy")

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.builders import (
     PUMP_IN_PLACE,
+    cards_of,
     infusate_request,
     meeting_chart,
     payer_coverage,
@@ -97,14 +98,12 @@ def test_the_cards_for_a_pump_drug_selected_alone_name_it() -> None:
     tell the cards were about their selection. The decision and Instructions cards now say so, and
     name the drug order among the resources they are about."""
     found, refill, drug = _refill_select("drug")
-    decision, steps = found["cards"][0], found["cards"][1]
+    decision = found["cards"][0]
     assert decision["summary"] == (
         "GEHA, for the morphine sulfate order: no coverage criteria for this 95990 request — manual review"
     )
-    assert steps["summary"] == "GEHA, for the morphine sulfate order: ask for a manual review for 95990"
-    for card in (decision, steps):
-        about = [r["reference"] for r in card["extension"]["davinci-crd.associated-resource"]]
-        assert about == [f"ServiceRequest/{refill['id']}", f"MedicationRequest/{drug['id']}"]
+    about = [r["reference"] for r in decision["extension"]["davinci-crd.associated-resource"]]
+    assert about == [f"ServiceRequest/{refill['id']}", f"MedicationRequest/{drug['id']}"]
 
 
 def test_the_cards_for_the_pump_order_and_its_drug_selected_are_titled_by_the_order() -> None:
@@ -115,3 +114,19 @@ def test_the_cards_for_the_pump_order_and_its_drug_selected_are_titled_by_the_or
     found, refill, _ = _refill_select("refill")  # the drug unselected: not named
     about = [r["reference"] for r in found["cards"][0]["extension"]["davinci-crd.associated-resource"]]
     assert about == [f"ServiceRequest/{refill['id']}"]
+
+
+def test_the_instructions_for_a_pump_drug_selected_alone_name_it_too() -> None:
+    """The implant's drug selected alone, on a chart that documents nothing: both the decision card
+    and the Instructions card say they are for the selected drug (ehr20 C2)."""
+    pump, drug = service_request("62362"), infusate_request()
+    body = sign_request(pump, drug, coverage=payer_coverage("geha"))
+    body["hook"] = "order-select"
+    body["context"]["selections"] = [f"MedicationRequest/{drug['id']}"]
+    _, found = sign_with_chart([], body=body)
+    decision, steps = cards_of(found["cards"]), cards_of(found["cards"], "clinical-reminder")
+    titles = [c["summary"] for c in (*decision, *steps) if "suggestions" not in c]  # not the trial's
+    assert titles == [
+        "GEHA, for the morphine sulfate order: 10 items to document for 62362 — A. Chronic pain > 6 months",
+        "GEHA, for the morphine sulfate order: 10 items to document for 62362",
+    ]
