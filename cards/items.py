@@ -14,6 +14,7 @@ lists every line's items, each once, naming the lines an item concerns when it i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -293,12 +294,19 @@ def _either(instructions: Iterable[str | None]) -> str | None:
     return "; or ".join([said[0], *(i[:1].lower() + i[1:] for i in said[1:])]) + "."
 
 
+# how a finding left to the payer's reviewer says so at its end, which FOR_REVIEWER says after it
+_REVIEWER_NOTE = re.compile(r"[,;:]\s*for the reviewer$")
+
+
 def _leaf_item(leaf: CriterionResult) -> Item:
+    found = finding(leaf)
     return Item(
         Status.NOT_DOCUMENTED,
         leaf.label,
         leaf.section,
-        finding(leaf),
+        # said once: "…, below the policy's example — recorded, for the payer's reviewer to judge: …"
+        # (cardfix20 F4d: "…, for the reviewer — recorded, for the payer's reviewer to judge")
+        _REVIEWER_NOTE.sub("", found) if leaf.for_reviewer else found,
         FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document,
         Step.REVIEW if leaf.for_reviewer else _step(leaf.how_to_document),
         (leaf.id,),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cards.items import Episode, failing
+from cards.items import Episode, failing, missing
 from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests import card_scenarios
@@ -391,3 +391,37 @@ def test_a_policy_of_two_criteria_both_met_says_both() -> None:
     decision = decision_card(Episode.of([d]))
     assert decision["summary"].endswith("meets both coverage criteria")
     assert "✅ Both criteria met." in decision["detail"].splitlines()
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        "1.5 points on the Modified Ashworth scale; below the policy's example, for the reviewer",
+        "recorded 40 %, which the policy does not address: for the reviewer",
+        "the policy does not say how 1+ counts; for the reviewer",
+    ],
+)
+def test_a_finding_left_to_the_reviewer_says_so_once(finding: str) -> None:
+    """cardfix20 F4d: "…, for the reviewer — recorded, for the payer's reviewer to judge: send the
+    chart …" named the reviewer twice on one line; what to do says it, the finding's own note goes."""
+    d = determine([])
+    assert d.outcome == Outcome.INSUFFICIENT
+    leaf = CriterionResult(
+        "x.review",
+        "Trial response",
+        "",
+        "X",
+        "",
+        "required",
+        Status.NOT_DOCUMENTED,
+        finding,
+        for_reviewer=True,
+    )
+    [item] = missing(dataclasses.replace(d, criteria=(leaf,)))
+    assert "for the reviewer" not in item.finding and item.finding.startswith(finding[:20])
+    [line] = [
+        x
+        for x in decision_card(Episode.of([dataclasses.replace(d, criteria=(leaf,))]))["detail"].splitlines()
+        if "Trial response" in x
+    ]
+    assert line.count("reviewer") == 1
