@@ -757,3 +757,18 @@ def test_a_recorded_response_duration_decides_how_long_a_computed_response_laste
     assert outcome.status == status, outcome.finding
     if status == Status.MET:
         assert "for 6 h as recorded" in outcome.finding
+
+
+def test_the_devices_in_place_are_named_by_their_first_name_and_the_rest_counted() -> None:
+    """cardfix20 F4e: "documented: device: Implantable cardiac pacemaker | Dual-chamber implantable
+    pacemaker and 1 more": the Device's pipe-joined label shown raw, and the one more never named. Two
+    are named, each Device by the first of its type and names, the rest counted."""
+    pacemaker = device({"text": "Implantable cardiac pacemaker", "coding": [{"display": "Dual-chamber"}]})
+    chart = [pacemaker, condition(ICD, "Z95.0", "2023-06-01"), condition(ICD, "Z96.82", "2022-01-01")]
+    outcome = run("no-device", PACEMAKER_DEVICE, chart)
+    assert outcome.status == Status.NOT_MET
+    assert " | " not in outcome.finding
+    assert outcome.finding.startswith("documented: device: Implantable cardiac pacemaker; ")
+    assert outcome.finding.endswith(" and 1 more")
+    one = run("no-device", PACEMAKER_DEVICE, [pacemaker])
+    assert one.finding == "documented: device: Implantable cardiac pacemaker"

@@ -92,8 +92,12 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place:
-        more = f" and {len(in_place) - 1} more" if len(in_place) > 1 else ""
-        return TestOutcome(Status.NOT_MET, tuple(in_place[:4]), f"documented: {in_place[0].text}{more}")
+        # a Device by the first of its type and names (its label joins them with " | "), as
+        # classify.in_place_words does; two named, the rest counted (cardfix20 F4e: "device: Implantable
+        # cardiac pacemaker | Dual-chamber implantable pacemaker and 1 more", the 1 never named)
+        named = [e.text.split(" | ")[0] for e in in_place[:2]]
+        more = f" and {len(in_place) - 2} more" if len(in_place) > 2 else ""
+        return TestOutcome(Status.NOT_MET, tuple(in_place[:4]), f"documented: {'; '.join(named)}{more}")
     if cleared:
         return TestOutcome(
             Status.MET, tuple(cleared.values()), "none in place: the device was removed", by_absence=True
