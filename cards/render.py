@@ -237,17 +237,22 @@ def _differing(episode: Episode) -> list[str]:
     return [f"{order_words(d)}: {words.lower()}." for d, words in own if words != said]
 
 
-def _met_line(d: Determination, room: int = ITEM_LIMIT) -> list[str]:
+def _met_line(d: Determination, room: int = ITEM_LIMIT, failing_lines: int = 0) -> list[str]:
     """What is met in one line of at most `room` characters where it can: the count, and the criteria
     met because none of what they rule out is documented (contract §3, Absence: "the card says "none
     documented""), which a clinician who knows otherwise can correct; as many as fit, the rest
     counted (with no room, only counted). Said as met with none documented against them, so that a
     criterion worded as what must hold ("Body size supports the device") does not read as undocumented
-    (review2 N-9)."""
+    (review2 N-9). `failing_lines`: the ❌ lines above it, when they are all this line's: more of
+    them than criteria not met (parts of one criterion) are said to be so, or a clinician counting
+    "12 of 13 met" above two ❌ lines counts 14 (cardfix20 F4f)."""
     met, total = items.met_count(d), len(d.criteria)
     if not total:
         return []
     line = f"✅ {_every(total)} met" if met == total else f"✅ {met} of {total} criteria met"
+    if failing_lines > total - met > 0:
+        unmet = "the one not met fails" if total - met == 1 else f"the {total - met} not met fail"
+        line += f" ({unmet} on {'both' if failing_lines == 2 else f'all {failing_lines}'} ❌ lines above)"
     absent = items.none_documented(d)
     if not absent:
         return [f"{line}."]
@@ -300,7 +305,8 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     listed = _item_lines(open_items)
 
     def tail(room: int) -> list[str]:
-        judged = [*_met_line(d, room), *_differing(episode)]
+        shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said
+        judged = [*_met_line(d, room, shown), *_differing(episode)]
         return [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:

@@ -425,3 +425,25 @@ def test_a_finding_left_to_the_reviewer_says_so_once(finding: str) -> None:
         if "Trial response" in x
     ]
     assert line.count("reviewer") == 1
+
+
+def test_the_criteria_count_says_when_one_criterion_not_met_fails_on_several_lines() -> None:
+    """cardfix20 F4f: "12 of 13 criteria met" under two ❌ lines, both parts of the one criterion not
+    met: a clinician counting the lines counts 14. The count says the two lines are that one."""
+    d = determine(meeting_chart())
+    first = d.criteria[0]
+    part = CriterionResult("p.a", "Part A", "", first.section, "", "required", Status.NOT_MET, "recorded A")
+    failed = dataclasses.replace(
+        first, status=Status.NOT_MET, children=(part, dataclasses.replace(part, id="p.b", label="Part B"))
+    )
+    d = dataclasses.replace(d, outcome=Outcome.DOES_NOT_MEET, criteria=(failed, *d.criteria[1:]))
+    lines = decision_card(Episode.of([d]))["detail"].splitlines()
+    assert [x for x in lines if x.startswith("- ❌")] == [
+        "- ❌ **Part A**: recorded A",
+        "- ❌ **Part B**: recorded A",
+    ]
+    total = len(d.criteria)
+    [count] = [x for x in lines if x.startswith("✅")]
+    assert count.startswith(
+        f"✅ {total - 1} of {total} criteria met (the one not met fails on both ❌ lines above)"
+    )
