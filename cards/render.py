@@ -175,8 +175,11 @@ def verdict(episode: Episode) -> str:
 
 
 def summary(episode: Episode) -> str:
-    """Payer, verdict and the top reason in under 140 characters."""
-    d, lead = episode.lead, episode.payer_lead
+    """Payer, verdict and the top reason in under 140 characters (after "patient recorded as
+    deceased" when the chart says so)."""
+    d = episode.lead
+    # said first: a clinician reading titles only is not to miss it (cardfix20 F4h)
+    lead = episode.payer_lead + ("patient recorded as deceased; " if d.deceased else "")
     codes = ", ".join(episode.codes)
     failed, open_items = episode.failing, episode.missing
     if d.outcome == Outcome.INSUFFICIENT and episode.chart_unreadable:

@@ -53,3 +53,25 @@ def test_a_deceased_patient_is_named_on_the_decision_card_and_changes_no_verdict
 
 def test_a_living_patient_or_a_false_deceased_flag_gets_no_such_line() -> None:
     assert not any("deceased" in detail for _, detail in _decision_details({"deceasedBoolean": False}))
+
+
+def _decision_summaries(patient_fields: dict[str, Any]) -> list[str]:
+    body = copy.deepcopy(json.loads((REQUESTS_DIR / SAMPLE).read_text(encoding="utf-8")))
+    body["prefetch"]["patient"].update(patient_fields)
+    response = prefetch_app().test_client().post("/cds-services/idds-crd-order-sign", json=body)
+    assert response.status_code == 200
+    return [
+        c["summary"] for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "coverage-info"
+    ]
+
+
+def test_the_decision_cards_summary_says_the_patient_is_recorded_as_deceased() -> None:
+    """cardfix20 F4h: a clinician reading only titles saw the Instructions card's "patient recorded as
+    deceased" but not the decision card's, whose detail alone said it. Its title says it first, the
+    verdict after it unchanged."""
+    alive = _decision_summaries({})
+    dead = _decision_summaries({"deceasedDateTime": "2021-03"})
+    assert alive and len(dead) == len(alive)
+    for living, deceased in zip(alive, dead, strict=True):
+        payer, verdict = living.split(": ", 1)
+        assert deceased == f"{payer}: patient recorded as deceased; {verdict}"
