@@ -10,6 +10,7 @@ evaluate --determinations`, not in the card.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -300,8 +301,9 @@ def detail(episode: Episode, instructions: bool = True) -> str:
             f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
             "depend on it."
         ]
-    if d.outcome == Outcome.NOT_APPLICABLE:  # what to do: no Instructions card says it (`_has_steps`)
-        head.append(d.explanation if instructions else f"{d.explanation} Ask {d.payer} for a manual review.")
+    if d.outcome == Outcome.NOT_APPLICABLE:  # what to do, when no Instructions card says it (`_has_steps`)
+        says_it = instructions or _SAYS_WHAT_TO_DO.search(d.explanation) is not None
+        head.append(d.explanation if says_it else f"{d.explanation} Ask {d.payer} for a manual review.")
     if d.deceased:
         head.append(deceased_line(d.deceased_on))
     open_items = (*episode.failing, *episode.missing)
@@ -329,6 +331,11 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
     return text(kept, len(listed) - len(kept), ending)
+
+
+# a policy's words on a request it has no criteria for that already say what to do ("so GEHA review is
+# manual", "ask Capital whether prior authorization is needed"): the card adds no second advice
+_SAYS_WHAT_TO_DO = re.compile(r"\b(ask|manual)\b", re.IGNORECASE)
 
 
 def deceased_line(on: str) -> str:

@@ -369,8 +369,30 @@ def test_an_order_the_policy_has_no_criteria_for_is_said_once_with_what_to_do() 
     summaries = [c["summary"] for c in response["cards"]]
     assert not [s for s in summaries if "ask for a manual review" in s]
     [refill] = [c for c in response["cards"] if "95990" in c["summary"]]
-    assert refill["detail"].splitlines()[1].endswith("Ask GEHA for a manual review.")
+    assert "so GEHA review of a refill is manual." in refill["detail"]  # the policy's words say it
+    assert "Ask GEHA for a manual review." not in refill["detail"]  # so the card does not again
     assert "request prior authorization for 62362" in " ".join(summaries)  # the judged line's steps stay
+
+
+@pytest.mark.parametrize(
+    ("payer", "code", "says", "not_said"),
+    [
+        ("geha", "62365", "Ask GEHA for a manual review.", None),  # the policy's words give no advice
+        # its words advise already: no second advice beside them (cardfix20 F4g: the Instructions card
+        # said "ask Capital Blue Cross for a manual review" under "ask Capital whether prior
+        # authorization is needed")
+        ("cbc", "62322", "ask Capital whether prior authorization is needed.", "manual review."),
+    ],
+)
+def test_the_decision_card_of_an_order_without_criteria_says_what_to_do_once(
+    payer: str, code: str, says: str, not_said: str | None
+) -> None:
+    call = sign_request(service_request(code), coverage=payer_coverage(payer))
+    _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=call)
+    [decision] = cards_of(response["cards"])
+    assert cards_of(response["cards"], "clinical-reminder") == []
+    assert decision["detail"].splitlines()[1].endswith(says)
+    assert not_said is None or not_said not in decision["detail"]
 
 
 def test_an_order_without_criteria_for_a_deceased_patient_keeps_its_instructions() -> None:
