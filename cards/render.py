@@ -634,8 +634,10 @@ def _next_steps(
 
 def _in_steps(count: str, steps: int, counted: int) -> str:
     """`count` of the open items, with how many numbered steps they take when several share one
-    (`items.steps`): the card's title counts what the clinician reads (session 20, defect 1)."""
-    return count if steps == counted else f"{count} in {steps} step{'s' if steps > 1 else ''}"
+    (`items.steps`): the card's title counts what the clinician reads (session 20, defect 1). After a
+    comma, so that the steps are all the items' ("9 items to document and 1 for the payer's reviewer,
+    in 6 steps"), not the reviewer's alone (review20 L1)."""
+    return count if steps == counted else f"{count}, in {steps} step{'s' if steps > 1 else ''}"
 
 
 def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[tuple[Step, str], ...]:

@@ -12,7 +12,7 @@ from typing import Any
 from cards.items import Episode
 from cards.render import instructions_card, next_steps
 from service.catalog import Catalog
-from tests.builders import PATIENT, cards_of, catalog, determine, meeting_chart, without_codes
+from tests.builders import PATIENT, SCT, cards_of, catalog, condition, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.support import sign_body
 
@@ -26,7 +26,19 @@ def test_the_title_counts_the_steps_the_card_numbers_when_criteria_share_them() 
     card = instructions_card(episode, *next_steps(episode))
     numbered = len(NUMBERED.findall(card["detail"]))
     assert numbered < len(episode.missing)
-    assert f"{len(episode.missing)} items to document in {numbered} steps" in card["summary"], card["summary"]
+    assert f"{len(episode.missing)} items to document, in {numbered} steps" in card["summary"], card[
+        "summary"
+    ]
+
+
+def test_the_steps_in_the_title_are_all_the_items_not_the_reviewers_alone() -> None:
+    """review20 L1: "9 items to document and 1 for the payer's reviewer in 6 steps" read as six steps
+    for the reviewer's one item."""
+    chart = [condition(SCT, "427898007", "2006-01-01", "Infection of tooth (disorder)")]
+    episode = Episode.of([determine(chart, policy_id="kpwa-implanted-infusion-pumps")])
+    card = instructions_card(episode, *next_steps(episode))
+    numbered = len(NUMBERED.findall(card["detail"]))
+    assert f"1 for the payer's reviewer, in {numbered} steps for 62362" in card["summary"], card["summary"]
 
 
 def test_the_title_says_no_steps_when_each_item_is_its_own() -> None:
