@@ -133,6 +133,7 @@ def test_order_sign_answers_for_every_pump_line(
     refs = sorted(r["reference"] for r in card["extension"]["davinci-crd.associated-resource"])
     assert refs == [
         "DeviceRequest/demo-meets-sign-dr-e0783",
+        "MedicationRequest/demo-meets-sign-mr-infusate",  # the pump's drug, judged as the pump order
         "ServiceRequest/demo-meets-sign-sr-62350",
         "ServiceRequest/demo-meets-sign-sr-62362",
     ]

@@ -197,7 +197,8 @@ def test_a_read_answered_with_something_else_is_not_used(
     liar = hostile.liars[lie]
     response = post(service_url, pointed_at(APPOINTMENT, liar.base_url))
     [card] = response.json()["cards"]
-    assert card["summary"] == "Coverage not checked: the order this appointment is for could not be read"
+    read = "is an order for another patient" if lie == "other-patient" else "could not be read"
+    assert card["summary"] == f"Coverage not checked: the order this appointment is for {read}"
     assert BOOKED_ORDER in card["detail"]
     expected = "it is an order for another patient" if lie == "other-patient" else "another resource"
     assert expected in card["detail"]

@@ -43,7 +43,6 @@ def test_every_scenario_signs_with_a_conformant_complete_answer(
     ]
     drafts = body["context"]["draftOrders"]["entry"]
     orders = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in drafts}
-    pump_orders = {ref for ref in orders if not ref.startswith("MedicationRequest/")}
     actions = {f"{a['resource']['resourceType']}/{a['resource']['id']}": a for a in answer["systemActions"]}
     assert set(actions) == orders  # every order, its drug included (CRD §resp-29)
     for action in actions.values():
@@ -59,9 +58,11 @@ def test_every_scenario_signs_with_a_conformant_complete_answer(
     assert len(decisions) == len(coverages)  # one decision per payer for the episode's lines
     assert {
         r["reference"] for c in decisions for r in c["extension"]["davinci-crd.associated-resource"]
-    } == pump_orders
+    } == orders  # the pump's drug too: the coverage information written on it is the decision's (audit20 M5)
     references = cards_of(answer["cards"], "guideline")
     assert references and all(link["type"] == "absolute" for c in references for link in c["links"])
     instructions = [c for c in cards_of(answer["cards"], "clinical-reminder") if "suggestions" not in c]
-    assert instructions
+    # none where every payer's policy has no criteria for the request: its decision card says to ask
+    # for a manual review, which was all such a card said (ehr20 C3)
+    assert instructions or all("no coverage criteria for this" in c["summary"] for c in decisions)
     assert all("links" not in c and numbered_steps(c["detail"])[0].startswith("1. ") for c in instructions)

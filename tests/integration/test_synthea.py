@@ -35,6 +35,7 @@ def synthea_request(hook: str, patient_id: str, base_url: str) -> dict[str, Any]
     name = "order-sign-implant-demo-meets" if hook == "order-sign" else "order-select-62362-demo-meets"
     body = pointed_at(name, base_url)
     body["context"]["patientId"] = patient_id
+    body["fhirAuthorization"]["patient"] = patient_id  # the token is scoped to the patient in context
     del body["prefetch"]
     for entry in body["context"]["draftOrders"]["entry"]:
         entry["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
