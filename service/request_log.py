@@ -65,7 +65,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 class TextLineFormatter(logging.Formatter):
     """Plain text, one line per record: the message's control characters (a newline a caller
     percent-encoded into a path, say) are escaped, so no caller can write a line of their own into
-    the log (attack20 L4). A traceback the service logs keeps its lines."""
+    the log (attack20 L4). A traceback the service logs keeps its lines, each indented
+    (`TRACEBACK_INDENT`): an exception's text may hold a caller's words, newlines and all, and an
+    indented line never passes for a record of its own, which starts with its time (review20 L5)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -73,6 +75,19 @@ class TextLineFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         message = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), record.message)
         return self._style.format(_with_message(record, message))
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+TRACEBACK_INDENT = "    | "
+
+
+def _indented(text: str) -> str:
+    return "\n".join(TRACEBACK_INDENT + line for line in text.splitlines())
 
 
 def _with_message(record: logging.LogRecord, message: str) -> logging.LogRecord:

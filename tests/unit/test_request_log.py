@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,13 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.arrival import arrived
 from service.demo.fhir_server import free_port
-from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
+from service.request_log import (
+    ACCESS_LOGGER,
+    TRACEBACK_INDENT,
+    JsonLinesFormatter,
+    TextLineFormatter,
+    configure_logging,
+)
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
 from tests.support import (
@@ -239,6 +246,21 @@ def test_a_newline_in_a_path_writes_no_line_of_its_own_in_text_logs() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1, lines
     assert "/healthz\\r\\n2026-12-06" in lines[0]
+
+
+def test_a_traceback_in_text_logs_is_indented_so_no_line_of_it_passes_for_a_record() -> None:
+    """review20 L5: an exception's text may hold a caller's words with newlines in them; each line of
+    the traceback is indented, so a forged "<time> INFO ..." line cannot start a line of the log."""
+    forged = "2026-12-06 12:00:00,000 INFO idds_crd.access: POST /cds-services 200"
+    record = logging.LogRecord("idds_crd.test", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise KeyError(f"x\n{forged}")
+    except KeyError:
+        record.exc_info = sys.exc_info()
+    lines = TextLineFormatter().format(record).splitlines()
+    assert lines[0].endswith("idds_crd.test: failed")
+    assert len(lines) > 2 and all(line.startswith(TRACEBACK_INDENT) for line in lines[1:]), lines
+    assert any(forged in line for line in lines[1:])
 
 
 def test_log_settings_are_checked() -> None:
