@@ -132,6 +132,20 @@ def patient(patient_id: str, family: str) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": patient_id, "name": [{"given": ["Sandbox"], "family": family}]}
 
 
+def sent_request(driver: Any) -> dict[str, Any]:
+    """The hook request the page last sent, as it shows it."""
+    return json.loads(by_id(driver, "request-json").get_attribute("textContent"))
+
+
+def coverages_named(request: dict[str, Any]) -> set[str]:
+    """The Coverages the request's draft orders name (`insurance`)."""
+    return {
+        i["reference"]
+        for e in request["context"]["draftOrders"]["entry"]
+        for i in e["resource"].get("insurance", [])
+    }
+
+
 def feedback_items(sandbox: DemoSandbox, card_uuid: str) -> list[dict[str, Any]]:
     records = sandbox.audit.find(card_uuid)
     return [item for record in records for item in record["feedback"] if item["card"] == card_uuid]
@@ -402,12 +416,7 @@ def test_the_drafts_name_the_coverage_chosen_after_them_and_orders_ticked_after_
     assert all_of(browser, "#cards article.card") == [] and "GEHA" not in by_id(browser, "coverage-info").text
     by_id(browser, "fire-order-sign").click()
     wait(browser, lambda d: "order-sign: HTTP 200" in by_id(d, "call-status").text)
-    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
-    named = {
-        i["reference"]
-        for e in sent["context"]["draftOrders"]["entry"]
-        for i in e["resource"].get("insurance", [])
-    }
+    named = coverages_named(sent_request(browser))
     assert named == {"Coverage/demo-two-coverages-coverage-cbc"}, named
     assert card_titled(browser, "Capital Blue Cross")
 
@@ -492,9 +501,8 @@ def test_a_coverage_whose_period_ended_is_marked_not_active_and_sent_as_chosen(
     status = wait(browser, lambda d: (t := by_id(d, "call-status").text) and "HTTP" in t and t)
     assert "order-sign: HTTP 200" in status, status
     assert "GEHA: coverage not active (ended 2024-12-31)" in by_id(browser, "cards").text
-    import json
 
-    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    sent = sent_request(browser)
     assert [e["resource"]["id"] for e in sent["prefetch"]["coverage"]["entry"]] == ["0-ended-a-2024"]
     shown = by_id(browser, "coverage-info").text
     assert "Covered\nno" in shown and "coverage is not active (ended 2024-12-31)" in shown, shown
@@ -611,14 +619,13 @@ def test_a_policy_page_a_card_links_to_is_laid_out_for_a_phone(browser: Any, san
 def test_appointment_book_judges_the_same_drafts_as_order_sign(browser: Any, sandbox: DemoSandbox) -> None:
     """The same drafts go to every button: the booked pump order names the drafted infusate (the drug
     the sandbox never writes to the chart), so Elliot's verdict does not change between the hooks."""
-    import json
 
     assert "HTTP 200" in at_desktop(browser, sandbox, "demo-kaiser-medicare", "order-sign")
     signed = all_of(browser, "#cards article.card h3")[0].text
     by_id(browser, "fire-appointment-book").click()
     wait(browser, lambda d: "appointment-book: HTTP 200" in by_id(d, "call-status").text)
     assert all_of(browser, "#cards article.card h3")[0].text == signed
-    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
+    sent = sent_request(browser)
     booked = [e["resource"] for e in sent["context"]["appointments"]["entry"]]
     [order] = [r for r in booked if r["resourceType"] == "ServiceRequest"]
     assert [c["code"] for d in order["orderDetail"] for c in d["coding"]] == ["7052"]
@@ -641,12 +648,8 @@ def test_drafts_answered_after_another_coverage_was_chosen_name_the_chosen_one(
     wait(browser, lambda d: by_id(d, "fire-order-sign").is_enabled())
     by_id(browser, "fire-order-sign").click()
     wait(browser, lambda d: "order-sign: HTTP" in by_id(d, "call-status").text)
-    sent = json.loads(by_id(browser, "request-json").get_attribute("textContent"))
-    named = {
-        i["reference"]
-        for e in sent["context"]["draftOrders"]["entry"]
-        for i in e["resource"].get("insurance", [])
-    }
+    sent = sent_request(browser)
+    named = coverages_named(sent)
     prefetched = {e["resource"]["id"] for e in sent["prefetch"]["coverage"]["entry"]}
     assert named == {f"Coverage/{c}" for c in prefetched}, (named, prefetched)
 
