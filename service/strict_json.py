@@ -236,8 +236,11 @@ def _first_problem(document: Any, limits: JsonLimits) -> tuple[str, str] | None:
                 path.pop()
             continue
         key, value = step
-        if type(value) in _PLAIN:
+        kind = type(value)
+        if kind in _PLAIN:
             continue
+        if (kind is list or kind is dict) and not value and len(path) + 1 < limits.max_depth:
+            continue  # an empty array or object within the depth has nothing else to be wrong
         problem = _problem(value, len(path) + 1, limits)
         if problem is not None:
             where = render_path([*path, key])
@@ -319,13 +322,22 @@ def _strings_within(text: bytes, max_string: int) -> bool:
     """Whether no string or key of valid JSON `text` can be longer than `max_string` characters.
 
     A character takes at least one byte, and a run of more than `max_string` bytes without a quote
-    covers a whole block of `max_string // 2 + 1` bytes: true when every such block holds a quote.
+    covers a whole block of `max_string // 2 + 1` bytes: true when every block without a quote lies
+    outside the strings (an even number of quotes before it), as in a long array of numbers or of
+    empty arrays, which the careful reading would walk node by node.
     """
     if len(text) <= max_string:
         return True
     unescaped, block = _without_escaped_quotes(text), max_string // 2 + 1
-    whole_blocks = range(0, len(unescaped) - block + 1, block)
-    return all(unescaped.find(b'"', start, start + block) >= 0 for start in whole_blocks)
+    quotes_before = counted_to = 0
+    for start in range(0, len(unescaped) - block + 1, block):
+        if unescaped.find(b'"', start, start + block) >= 0:
+            continue
+        quotes_before += unescaped.count(b'"', counted_to, start)
+        counted_to = start
+        if quotes_before % 2:
+            return False
+    return True
 
 
 def _same_keys(raw: bytes, written: bytes) -> bool:
