@@ -307,8 +307,19 @@ def _audit_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_migrate(args: argparse.Namespace) -> int:
+    """Build the indexes a trail made by an earlier release lacks (service/store/indexes.py)."""
+    from service.store.database import metadata
+    from service.store.indexes import build_missing_indexes
+
+    trail = _audit_trail(load_settings(args.config))
+    built = build_missing_indexes(trail.database, metadata)
+    print(f"audit migrate: built {', '.join(built)}" if built else "audit migrate: nothing to build")
+    return 0
+
+
 def _add_audit_commands(sub: Any) -> None:
-    """`idds-crd audit show|export|purge`: read and prune the audit trail of hook calls."""
+    """`idds-crd audit show|export|purge|migrate`: read, prune and index the audit trail of hook calls."""
     audit = sub.add_parser("audit", help="read, export and prune the audit trail of hook calls")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     show = audit_sub.add_parser(
@@ -334,7 +345,11 @@ def _add_audit_commands(sub: Any) -> None:
         "--below-retention", action="store_true", help="allow --days below store.retention_days"
     )
     purge.set_defaults(run=_audit_purge)
-    for command in (show, export, purge):
+    migrate = audit_sub.add_parser(
+        "migrate", help="build the indexes a trail made by an earlier release lacks, while the service serves"
+    )
+    migrate.set_defaults(run=_audit_migrate)
+    for command in (show, export, purge, migrate):
         command.add_argument("--config", help="YAML config file (default: $IDDS_CRD_CONFIG)")
 
 

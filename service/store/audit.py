@@ -64,6 +64,10 @@ class AuditTrail:
         self.inserts = AuditInserts.for_dialect(database.engine.dialect)
         self._records: GroupCommit[PreparedRecord, int] = GroupCommit(database, self.inserts.write)
 
+    @property
+    def database(self) -> Database:
+        return self._database
+
     def record(self, row: dict[str, Any]) -> int:
         """Store one call (a row from `audit_row`: the columns' values, and under `cards` and
         `assertion_keys` what is indexed beside it), committed, with the calls recorded at the same

@@ -31,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 
 from service.cutoff import Cutoff, current_watch
 from service.settings import StoreSettings
+from service.store.indexes import warn_missing
 from service.store.outage import DatabaseTimedOut, Outage
 from service.store.write_refusals import WriteRefusals, driver_words, refusal_reason
 from service.store.writer_turns import WriterTurns
@@ -346,6 +347,7 @@ def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(connection)
             _add_missing_columns(connection)
+            warn_missing(connection, metadata)
 
 
 def _add_missing_columns(connection: Connection) -> None:
