@@ -282,10 +282,11 @@ def _positive(text: str) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from service.metrics import metric_data
+    from service.metrics import READS, metric_data
     from service.strict_json import dumps
 
-    records = _audit_trail(load_settings(args.config)).between(args.since, args.until, args.patient)
+    trail = _audit_trail(load_settings(args.config))
+    records = trail.between(args.since, args.until, args.patient, columns=READS)
     for record in records:
         for metric in metric_data(record, args.payer):
             sys.stdout.write(dumps(metric) + "\n")

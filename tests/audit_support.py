@@ -20,10 +20,19 @@ from werkzeug.test import TestResponse
 from service.catalog import Catalog
 from service.fhir.client import FhirError, SearchResult
 from service.hooks.models import HookRequest
+from service.store import audit as store_audit
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
 
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
+
+
+def settled_at_once(monkeypatch: Any, seconds: float = 0.0) -> None:
+    """`audit export` reads up to `seconds` before now (the service: a minute, store/audit.py
+    `SETTLE_SECONDS`): a test exports the calls it has just made."""
+    monkeypatch.setattr(store_audit, "SETTLE_SECONDS", seconds, raising=False)
+
+
 # A JWT-shaped string (header {"alg":"ES384"}, payload {"iss":"x"}): never to be stored.
 A_JWT = "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLW9mLXRoZS1lbmQ"
 # What the scrubber took for a JWT before it was made linear (security review S-1): the reference its
