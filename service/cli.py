@@ -236,9 +236,11 @@ def _audit_show(args: argparse.Namespace) -> int:
     if (args.key is None) == (args.patient is None):
         print("idds-crd audit show: give a key or --patient, not both", file=sys.stderr)
         return 2
-    trail = _audit_trail(load_settings(args.config))
+    settings = load_settings(args.config)
+    trail = _audit_trail(settings)
     if args.patient is not None:
-        return _show_patient(trail.between(args.since, args.until, args.patient), args.patient, dumps)
+        since, until = _in_zone(args.since, settings.timezone), _in_zone(args.until, settings.timezone)
+        return _show_patient(trail.between(since, until, args.patient), args.patient, dumps)
     if args.since is not None or args.until is not None:
         print("idds-crd audit show: --since and --until go with --patient", file=sys.stderr)
         return 2
@@ -268,11 +270,20 @@ def _show_patient(records: Iterator[dict[str, Any]], patient: str, dumps: Callab
 
 
 def _day_or_instant(text: str) -> datetime:
+    """A date or an ISO 8601 time; one without an offset is read in the configured `timezone`
+    (`_in_zone`), as the service dates its calls and `policies check` its day."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or an ISO 8601 instant: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _in_zone(moment: datetime | None, zone: str) -> datetime | None:
+    """`moment`, a date or time without an offset taken as one of the time zone named `zone` (a
+    payer in US/Eastern exporting 6 December means its 6 December, not UTC's)."""
+    from service.call_day import time_zone
+
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=time_zone(zone))
 
 
 def _positive(text: str) -> int:
@@ -283,10 +294,21 @@ def _positive(text: str) -> int:
 
 def _audit_export(args: argparse.Namespace) -> int:
     from service.metrics import READS, metric_data
+    from service.store.audit import settled
     from service.strict_json import dumps
 
-    trail = _audit_trail(load_settings(args.config))
-    records = trail.between(args.since, args.until, args.patient, columns=READS)
+    settings = load_settings(args.config)
+    trail = _audit_trail(settings)
+    since, wanted = _in_zone(args.since, settings.timezone), _in_zone(args.until, settings.timezone)
+    until = settled(wanted, call_instant())
+    if until != wanted:
+        stamp = until.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        print(
+            f"audit export: the window ends at {stamp}, the records of the calls since then may still "
+            f"be being written (run it again with --since {stamp})",
+            file=sys.stderr,
+        )
+    records = trail.between(since, until, args.patient, columns=READS)
     for record in records:
         for metric in metric_data(record, args.payer):
             sys.stdout.write(dumps(metric) + "\n")
@@ -335,8 +357,12 @@ def _add_audit_commands(sub: Any) -> None:
     show.add_argument("--until", type=_day_or_instant, help="with --patient: day or instant to stop before")
     show.set_defaults(run=_audit_show)
     export = audit_sub.add_parser("export", help="write CRD 2.2 CRDMetricData records as NDJSON to stdout")
-    export.add_argument("--since", type=_day_or_instant, help="first day or instant (UTC unless given)")
-    export.add_argument("--until", type=_day_or_instant, help="day or instant to stop before")
+    export.add_argument(
+        "--since", type=_day_or_instant, help="first day or instant (without an offset: in `timezone`)"
+    )
+    export.add_argument(
+        "--until", type=_day_or_instant, help="day or instant to stop before (at the latest, a minute ago)"
+    )
     export.add_argument("--payer", help="only this payer's lines (its payers.yaml key or identifier value)")
     export.add_argument("--patient", help="only the calls about this patient id (context.patientId)")
     export.set_defaults(run=_audit_export)

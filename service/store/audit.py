@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Dialect, Row, delete, insert, or_, select
@@ -34,6 +34,12 @@ PURGE_BATCH = 200  # records removed in one transaction by `purge`
 # between two of its transactions `purge` leaves the write turn free this long: a writer waiting for it
 # looks every half millisecond (writer_turns.py), and would otherwise rarely find it free
 PURGE_PAUSE_SECONDS = 0.01
+# A record is dated when its call arrived and committed when it was answered, and on PostgreSQL records
+# commit out of id order: what arrived in the last moments may not all be readable yet. An export's
+# window ends this long before now at the latest (`settled`); a call takes seconds from arrival to
+# record (its FHIR work stops at fhir.deadline_seconds, a write at store.timeout_seconds, SQLite's at
+# its 10 s busy timeout), so only a host or database stalled for longer could still be missed.
+SETTLE_SECONDS = 60.0
 INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
 
 
@@ -381,6 +387,14 @@ def _issued(assertion: Any) -> str | None:
         said = [assertion.get(key) for key in ASSERTED]
         return json.dumps([issued, said], default=str) if isinstance(issued, str) else None
     return None
+
+
+def settled(until: datetime | None, now: datetime) -> datetime:
+    """The end of an export window that is to end at `until` (None: now), brought back to
+    `SETTLE_SECONDS` before `now` when later: every record received before it is committed, so that
+    an export run again from that end (`--since`) gives each record once and misses none."""
+    latest = now - timedelta(seconds=SETTLE_SECONDS)
+    return latest if until is None or until > latest else until
 
 
 def card_uuids(response: dict[str, Any]) -> list[str]:

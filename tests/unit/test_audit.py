@@ -33,6 +33,7 @@ from tests.audit_support import (
     coverage_infos,
     metric_problems,
     secret_call,
+    settled_at_once,
     stored_text,
 )
 from tests.builders import meeting_chart
@@ -51,6 +52,11 @@ from tests.support import (
 )
 
 ISS = "https://ehr.example.org"
+
+
+@pytest.fixture(autouse=True)
+def _exports_read_up_to_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    settled_at_once(monkeypatch)
 
 
 def audited_app(catalog: Catalog, url: str = "sqlite://", factory: Any = no_client) -> Flask:

@@ -12,7 +12,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.cli import main
 from service.settings import StoreSettings
-from tests.audit_support import secret_call
+from tests.audit_support import secret_call, settled_at_once
 from tests.support import no_client, open_settings, post_json
 
 SAMPLES = (
@@ -20,6 +20,11 @@ SAMPLES = (
     "order-select-62362-demo-two-coverages",  # GEHA and Capital Blue Cross
     "order-select-62362-demo-kaiser-medicare",  # Kaiser Permanente Washington (Medicare)
 )
+
+
+@pytest.fixture(autouse=True)
+def _exports_read_up_to_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    settled_at_once(monkeypatch)
 
 
 @pytest.fixture
