@@ -308,10 +308,16 @@ def _audit_export(args: argparse.Namespace) -> int:
             f"be being written (run it again with --since {stamp})",
             file=sys.stderr,
         )
-    records = trail.between(since, until, args.patient, columns=READS)
-    for record in records:
+    written = 0
+    for record in trail.between(since, until, args.patient, columns=READS):
         for metric in metric_data(record, args.payer):
             sys.stdout.write(dumps(metric) + "\n")
+            written += 1
+    if not written and (args.payer is not None or args.patient is not None):
+        # an empty file is also what a misspelt payer key or patient id gives: say which filter found none
+        filters = (("--payer", args.payer), ("--patient", args.patient))
+        chosen = " and ".join(f"{name} {value}" for name, value in filters if value is not None)
+        print(f"audit export: no call in that window for {chosen}", file=sys.stderr)
     return 0
 
 

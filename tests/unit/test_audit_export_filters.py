@@ -40,6 +40,16 @@ def config(compiled_catalog: Catalog, tmp_path: Path) -> str:
     return str(config)
 
 
+def test_a_filter_that_finds_nothing_says_so(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "export", "--payer", "gehaa", "--config", config]) == 0  # misspelt
+    out, err = capsys.readouterr()
+    assert out == "" and "no call in that window for --payer gehaa" in err
+    assert main(["audit", "export", "--patient", "demo-meet", "--payer", "geha", "--config", config]) == 0
+    assert "no call in that window for --payer geha and --patient demo-meet" in capsys.readouterr().err
+    assert main(["audit", "export", "--payer", "geha", "--config", config]) == 0
+    assert "no call" not in capsys.readouterr().err
+
+
 def exported(capsys: pytest.CaptureFixture[str], config: str, *args: str) -> list[dict[str, object]]:
     assert main(["audit", "export", *args, "--config", config]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
