@@ -448,11 +448,18 @@ class FhirClient:
         with `max_pages`, no more pages than that (the rest are left, not an error). A search is
         read to `max_pages` pages of `page_size` at most, however the server pages it: one that
         gives more on fewer pages (ignoring `_count`) fails as one with more pages does, before its
-        resources cost the call any more time."""
+        resources cost the call any more time. The pages of an EHR's prefetched search (`include_first`
+        false, no `max_pages`) are the size the EHR's server chose, not `page_size`: as many of them
+        are read as hold what `max_pages` pages of `page_size` do (a page of fewer than
+        `MIN_PAGE_SIZE` entries counted as that many)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
         most = self.page_size * self.max_pages
-        for pages_read in range(1, (max_pages or self.max_pages) + 1):
+        limit = max_pages or self.max_pages
+        if not include_first and max_pages is None:
+            size = max(len(dicts(page.get("entry"))), MIN_PAGE_SIZE)
+            limit = max(limit, -(-most // size))
+        for pages_read in range(1, limit + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {server_words(page.get('resourceType'))}, not a Bundle")
             entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
@@ -469,10 +476,10 @@ class FhirClient:
             next_url = _link(page, "next")
             if not next_url or pages_read == max_pages:
                 return SearchResult(matches, included, pages_read)
-            if pages_read == self.max_pages:
+            if pages_read == limit:
                 break
             page = self._get(next_url)
-        raise FhirError(f"more than {self.max_pages} pages")
+        raise FhirError(f"more than {limit} pages")
 
 
 def _query_part(name: str, value: str) -> str:

@@ -218,6 +218,60 @@ def test_read_of_a_missing_resource_is_none(status: int) -> None:
     assert FhirClient(BASE, None, 2.0).read("Patient/gone") is None
 
 
+def ehr_pages(count: int, size: int) -> dict[str, Any]:
+    """An EHR's prefetched search of `count` Conditions in pages of `size` (its page one, the others
+    registered with `responses`), as a server paging at its own default page size gives it."""
+    pages = [[cond(n) for n in range(start, min(start + size, count))] for start in range(0, count, size)]
+    for number, resources in enumerate(pages[1:], start=2):
+        following = f"{BASE}/Condition?page={number + 1}" if number < len(pages) else None
+        responses.get(
+            f"{BASE}/Condition",
+            json=searchset(resources, following),
+            match=[responses.matchers.query_param_matcher({"page": str(number)})],
+        )
+    return searchset(pages[0], f"{BASE}/Condition?page=2")
+
+
+@responses.activate
+def test_an_ehrs_prefetched_search_in_small_pages_is_read_to_what_the_page_cap_holds() -> None:
+    """The pages following an EHR's prefetched page one are the size its server chose (10 here, as
+    some servers' default): 200 Conditions on 20 pages are all read, where counting those pages
+    against `max_pages` (10) made the search fail "more than 10 pages" (inferno21: Synthea charts
+    of 160-200 Conditions or Procedures prefetched at 10 a page)."""
+    page_one = ehr_pages(200, 10)
+    found = FhirClient(BASE, TOKEN, 2.0).collect(page_one, "Condition", include_first=False)
+    assert len(found.resources) == 190  # page one's ten are the caller's already
+    assert found.pages == 20
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "read"),
+    [(100, 20, True), (120, 20, False), (10, 2, True), (12, 2, False)],
+)
+@responses.activate
+def test_an_ehrs_prefetched_search_is_read_to_what_the_page_cap_holds_at_most(
+    count: int, size: int, read: bool
+) -> None:
+    """Small pages buy no more than `max_pages` pages of `page_size` hold: 2 pages of 50 here, so
+    5 pages of 20, and a page under MIN_PAGE_SIZE (20) counts as 20: 5 pages of 2 are read, not 6."""
+    client = FhirClient(BASE, TOKEN, 2.0, page_size=50, max_pages=2)
+    page_one = ehr_pages(count, size)
+    if read:
+        assert len(client.collect(page_one, "Condition", include_first=False).resources) == count - size
+    else:
+        with pytest.raises(FhirError, match="more than 5 pages"):
+            client.collect(page_one, "Condition", include_first=False)
+        assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_an_ehrs_prefetched_search_is_read_to_the_results_cap_at_most() -> None:
+    client = FhirClient(BASE, TOKEN, 2.0, page_size=50, max_pages=2)
+    responses.get(f"{BASE}/Condition", json=searchset([cond(n) for n in range(101)]))
+    with pytest.raises(FhirError, match="more than 100 results"):
+        client.collect(searchset([cond(0)], f"{BASE}/Condition?page=2"), "Condition", include_first=False)
+
+
 @responses.activate
 def test_page_size_and_page_cap_are_configurable() -> None:
     responses.get(f"{BASE}/Condition", json=searchset([cond(1)], f"{BASE}/Condition?again=1"))
