@@ -5,7 +5,8 @@ step here is "order the intrathecal trial first", for a permanent implant ordere
 chart nor the other draft orders show any trial, nor is one already ordered in the EHR (an open trial
 order, not yet done, written or planned within the order-code table's `trial_ordered_days`), and the
 payer's policy asks for one: not when the policy's criteria are met another way (CMM-210's
-cancer-pain trial waiver).
+cancer-pain trial waiver), nor when the implant is not covered for a reason no trial changes (another
+programmable device, an infection: a criterion the policy does not mark as what the trial shows).
 """
 
 from __future__ import annotations
@@ -138,6 +139,27 @@ def missing_trial(
     if all(r.status == Status.NOT_DOCUMENTED and r.unchecked_reason is None for r in results):
         return results
     return ()
+
+
+def trial_may_cover(d: Determination, policy: Policy) -> bool:
+    """Whether a trial could make the implant covered: no criterion fails that the trial does not answer
+    (another programmable device, an infection: the policy marks what the trial shows, `trial_result`).
+    Only then is the trial proposed; a trial already ordered is still awaited whatever else fails."""
+    return all(_trial_answers(top, policy.trial_answers) for top in d.criteria)
+
+
+def _trial_answers(result: CriterionResult, answered: frozenset[str]) -> bool:
+    """Whether a trial could leave `result` not "not met": it is not, or the policy marks it as what
+    the trial shows (`trial_result`), or, a group, each of its sub-criteria that fail could be so (one,
+    of an either/or)."""
+    if result.status != Status.NOT_MET or result.id in answered:
+        return True
+    failing = [child for child in result.children if child.status == Status.NOT_MET]
+    if not failing:
+        return False
+    if result.either_or:
+        return any(_trial_answers(child, answered) for child in failing)
+    return all(_trial_answers(child, answered) for child in failing)
 
 
 def _asked(result: CriterionResult, trial_ids: frozenset[str]) -> list[CriterionResult]:

@@ -41,7 +41,7 @@ from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
-from service.next_steps import missing_trial, trials_ordered
+from service.next_steps import missing_trial, trial_may_cover, trials_ordered
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
@@ -430,6 +430,7 @@ def decide(
         for d in determinations
         if catalog.order_codes.trial_first
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, bool(ordered)))
+        and trial_may_cover(d, catalog.policies[d.policy_id])
     )
     # what an open trial order is to document: the criteria the trial would have been proposed for
     awaiting_trial = {

@@ -59,6 +59,7 @@ class CriterionSpec:
     forms: tuple[TestSpec, ...] = ()
     either_on_one_date: bool = False  # forms whose bars differ: on one date "met" decides (engine.forms)
     gate: bool = False  # says whether its group applies at all (see CriterionResult.gate)
+    trial_result: bool = False  # asks what the preliminary trial showed: a trial ordered now answers it
 
     @property
     def tests(self) -> tuple[TestSpec, ...]:
@@ -117,6 +118,12 @@ class Policy:
             for test in c.tests:
                 found.setdefault(test.type, set()).add(c.id)
         return {test_type: frozenset(ids) for test_type, ids in found.items()}
+
+    @cached_property
+    def trial_answers(self) -> frozenset[str]:
+        """The ids of the criteria a trial answers: those marked `trial_result` and every criterion below
+        one (service/next_steps.py proposes the trial only when these are all that is not met)."""
+        return frozenset(c.id for top in self.all_criteria() if top.trial_result for c in top.walk())
 
     @cached_property
     def reads_order_reason(self) -> bool:
@@ -272,6 +279,7 @@ class _Compiler:
             "reading": self.text(raw, "reading", path, card=False),
             "how_to_document": self.text(raw, "how_to_document", path),
             "gate": raw.get("gate", False),
+            "trial_result": raw.get("trial_result", False),
         }
         if "test" in raw:
             params = self.test(raw["test"], (*path, "test"), cid)

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from service.engine.model import Determination
-from service.next_steps import missing_trial
+from service.next_steps import TRIAL_TEST_TYPES, missing_trial, trial_may_cover
 from service.orders import load_order_codes
 from tests.builders import (
     ICD,
     SCT,
+    assessment,
     cards_of,
     catalog,
     coded_assessment,
@@ -133,3 +134,53 @@ def test_a_chart_with_the_trial_gets_no_proposal() -> None:
     [decision] = cards_of(response["cards"])
     assert decision["summary"].endswith("meet all 14 coverage criteria")
     assert not any("suggestions" in c for c in response["cards"])
+
+
+PACEMAKER = condition(ICD, "Z95.0", "2018-01-01", "Presence of cardiac pacemaker")
+
+
+def proposals(chart: list[dict[str, Any]]) -> list[str]:
+    _, response = sign_with_chart(chart)
+    return [c["summary"] for c in response["cards"] if "suggestions" in c]
+
+
+def test_no_trial_is_proposed_for_an_implant_not_covered_for_a_reason_no_trial_changes() -> None:
+    """Stop note 42: a pacemaker excludes the pump (GEHA, "not covered", item B) whatever a trial shows."""
+    assert proposals(NO_TRIAL) == ["GEHA: order the trial before 62362, 62350, E0783"]
+    assert proposals([*NO_TRIAL, PACEMAKER]) == []
+    _, response = sign_with_chart([*NO_TRIAL, PACEMAKER])
+    [decision] = cards_of(response["cards"])
+    assert decision["summary"].startswith("GEHA: not covered — No other implanted programmable device")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        coded_assessment("it-trial-side-effects", "unacceptable"),
+        assessment("it-trial-patient-acceptance", valueBoolean=False),
+    ],
+    ids=["side-effects", "acceptance"],
+)
+def test_the_trial_is_still_proposed_when_what_fails_is_what_the_trial_shows(answer: dict[str, Any]) -> None:
+    """GEHA's criterion D is what the preliminary trial confirms (relief, lack of side effects, the
+    patient's acceptance): a trial ordered now answers it."""
+    assert proposals([*NO_TRIAL, answer]) == ["GEHA: order the trial before 62362, 62350, E0783"]
+
+
+def test_no_trial_is_proposed_when_the_policys_conditions_for_a_trial_fail() -> None:
+    """CMM-210: the permanent pump needs "the above criteria for a preliminary trial" met; a trial for a
+    patient who refuses the 50 % opioid reduction before it cannot make the implant covered."""
+    implant = service_request("62362")
+    refused = [*NO_TRIAL, assessment("opioid-reduction-agreement", valueBoolean=False)]
+    d = determine(refused, implant, policy_id="cmm-210-idds")
+    assert missing(refused, implant, policy_id="cmm-210-idds") == ("cmm210.pain.permanent.relief-ge50-8h",)
+    assert not trial_may_cover(d, catalog().policies["cmm-210-idds"])
+
+
+def test_every_trial_result_criterion_is_one_a_trial_answers() -> None:
+    """The trial's relief or response criteria (the ones the proposal names) are marked `trial_result`
+    in every policy, so a failure of theirs never holds the proposal back."""
+    for policy in catalog().policies.values():
+        trial_ids = {i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ())}
+        assert trial_ids <= policy.trial_answers, policy.id
+        assert trial_ids, policy.id
