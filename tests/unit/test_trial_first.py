@@ -27,8 +27,9 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import cards_for as answer
-from tests.calls import configured, sign_with_chart
-from tests.support import sign_body
+from tests.calls import configured, prefetch_app, sign_with_chart
+from tests.demo_support import packaged_sample
+from tests.support import post_json, sign_body
 
 NO_TRIAL = without_codes(meeting_chart(), "62324")
 
@@ -184,3 +185,22 @@ def test_every_trial_result_criterion_is_one_a_trial_answers() -> None:
         trial_ids = {i for t in TRIAL_TEST_TYPES for i in policy.ids_by_test_type.get(t, ())}
         assert trial_ids <= policy.trial_answers, policy.id
         assert trial_ids, policy.id
+
+
+@pytest.mark.parametrize(
+    ("sample", "proposed"),
+    [
+        ("order-select-62362-demo-cmm210-short-course", False),  # 8 weeks of analgesics, not 6 months
+        ("order-select-62362-demo-insufficient", True),  # GEHA: only documentation is missing
+        ("order-select-62362-demo-cbc-insufficient", True),
+    ],
+)
+def test_the_demo_patients_get_the_proposal_only_where_a_trial_could_make_the_implant_covered(
+    sample: str, proposed: bool
+) -> None:
+    """Stop note 42 on the demo patients: CMM-210's short-course patient is not covered because the
+    non-invasive care lasted 8 weeks, not the six months CMM-210 asks before a trial; a trial changes
+    nothing of that, and the answer proposed one."""
+    body = packaged_sample(sample)
+    cards = post_json(prefetch_app().test_client(), f"/cds-services/idds-crd-{body['hook']}", body).get_json()
+    assert any("suggestions" in c for c in cards["cards"]) == proposed
