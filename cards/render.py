@@ -202,6 +202,7 @@ def summary(episode: Episode) -> str:
     return shortened(text, SUMMARY_LIMIT)
 
 
+ORDERS = "{orders}"  # where an Instructions headline names its lines (`instructions_summary`)
 AS_ABOVE = "as above"  # what to do, on the line after one that says the same
 
 
@@ -583,7 +584,7 @@ def _next_steps(
     open_steps = items.steps(open_items)
     if d.outcome == Outcome.DOES_NOT_MEET:
         failed = "; ".join(i.named for i in episode.failing)
-        return "not covered as ordered", (
+        return f"before going ahead with {ORDERS}", (
             (Step.DECIDE, f"Review what {d.payer} does not accept before submitting: {failed}."),
             (Step.DECIDE, "If the order goes ahead, give the reason when you override the decision card."),
             *open_steps,
@@ -593,7 +594,7 @@ def _next_steps(
             return "check the chart's records this service could not read", open_steps
         return "check again once the EHR's data is available", open_steps
     if open_items:
-        return _in_steps(open_count(open_items), len(open_steps), len(open_items)), open_steps
+        return _how_to(open_items, len(open_steps)), open_steps
     if d.outcome == Outcome.MEETS and auto_approved and kept:
         numbers = ", ".join(dict.fromkeys(n for n in kept if n)) or "satisfied"
         holder, its = (
@@ -632,12 +633,25 @@ def _next_steps(
     )
 
 
-def _in_steps(count: str, steps: int, counted: int) -> str:
-    """`count` of the open items, with how many numbered steps they take when several share one
-    (`items.steps`): the card's title counts what the clinician reads (session 20, defect 1). After a
-    comma, so that the steps are all the items' ("9 items to document and 1 for the payer's reviewer,
-    in 6 steps"), not the reviewer's alone (review20 L1)."""
-    return count if steps == counted else f"{count}, in {steps} step{'s' if steps > 1 else ''}"
+def _how_to(open_items: Sequence[Item], steps: int) -> str:
+    """The Instructions card's headline for open items: what to do with them, not their count alone, so
+    that its title and the decision card's ("GEHA: 8 items to document for E0783 — B. Opioids > 6
+    weeks") do not read alike in a list of titles (ehr20 C3); with how many numbered steps they take
+    when several share one (`items.steps`): the card's title counts what the clinician reads (session
+    20, defect 1). The steps come last, after a comma, so that they are all the items' ("how to
+    document 9 items and leave 1 to the payer's reviewer for 62362, in 6 steps"), not the reviewer's
+    alone (review20 L1)."""
+    to_document, for_reviewer = items.apart(tuple(open_items))
+    document, review = len(to_document), len(for_reviewer)
+    if document:
+        what = f"how to document {document} item{'s' if document > 1 else ''}"
+        what += f" and leave {review} to the payer's reviewer" if review else ""
+    else:
+        what = f"how to leave {review} item{'s' if review > 1 else ''} to the payer's reviewer"
+    counted = len(open_items)
+    return f"{what} for {ORDERS}" + (
+        "" if steps == counted else f", in {steps} step{'s' if steps > 1 else ''}"
+    )
 
 
 def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[tuple[Step, str], ...]:
@@ -693,10 +707,11 @@ def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> t
 
 def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:
     """The Instructions card's title, as shown (the decision card points to it by these words): the
-    lines it is about (`still_to_request`)."""
-    return shortened(
-        f"{episode.payer_lead}{headline} for {', '.join(still_to_request(episode, partly))}", SUMMARY_LIMIT
-    )
+    headline naming the lines it is about (`still_to_request`) where it says `ORDERS`, else after it
+    ("request prior authorization for 62362")."""
+    codes = ", ".join(still_to_request(episode, partly))
+    named = headline.replace(ORDERS, codes) if ORDERS in headline else f"{headline} for {codes}"
+    return shortened(f"{episode.payer_lead}{named}", SUMMARY_LIMIT)
 
 
 def instructions_card(

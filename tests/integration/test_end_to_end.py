@@ -78,7 +78,7 @@ def test_insufficient_patient_gets_numbered_documentation_steps(
     trials = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in proposal["suggestions"]]
     assert trials == ["62322", "62326"]
     assert reminder["summary"].startswith("GEHA: ")
-    assert "to document for 62362" in reminder["summary"]
+    assert "how to document" in reminder["summary"] and "for 62362" in reminder["summary"]
     steps = numbered_steps(reminder["detail"])
     assert steps[0].startswith("1. ")
     assert "Trial relief" in reminder["detail"]

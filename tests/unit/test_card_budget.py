@@ -54,7 +54,7 @@ def not_covered_beside_a_modified_order() -> dict[str, Any]:
     [
         (1, [NOT_COVERED]),
         (2, [NOT_COVERED, NOT_CHECKED]),
-        (3, [NOT_COVERED, "GEHA: not covered as ordered for 62362", NOT_CHECKED]),
+        (3, [NOT_COVERED, "GEHA: before going ahead with 62362", NOT_CHECKED]),
     ],
 )
 def test_a_notice_does_not_displace_the_card_saying_the_judged_order_is_not_covered(
@@ -78,9 +78,9 @@ def test_a_decision_card_points_only_to_an_instructions_card_the_answer_shows(li
     [more] = [line for line in decision["detail"].splitlines() if line.startswith("- … and ")]
     pointed = POINTER.findall(more)
     if limit >= 3:
-        assert pointed == ["GEHA: 6 items to document for 62362"] and pointed[0] in titles, more
+        assert pointed == ["GEHA: how to document 6 items for 62362"] and pointed[0] in titles, more
     else:
-        assert not pointed and "GEHA: 6 items to document for 62362" not in titles, more
+        assert not pointed and "GEHA: how to document 6 items for 62362" not in titles, more
         assert more.startswith("- … and 1 more: ") and len(more) > len("- … and 1 more: ") + 10, more
 
 

@@ -9,14 +9,35 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from cards.items import Episode
-from cards.render import instructions_card, next_steps
+from cards.render import instructions_card, next_steps, summary
 from service.catalog import Catalog
-from tests.builders import PATIENT, SCT, cards_of, catalog, condition, determine, meeting_chart, without_codes
+from tests.builders import (
+    ICD,
+    PATIENT,
+    SCT,
+    cards_of,
+    catalog,
+    condition,
+    determine,
+    meeting_chart,
+    without_codes,
+)
 from tests.calls import sign_with_chart
 from tests.support import sign_body
 
 NUMBERED = re.compile(r"^\d+\. ", flags=re.M)
+INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
+TOOTH = condition(SCT, "427898007", "2006-01-01", "Infection of tooth (disorder)")
+TITLED = {
+    "items-to-document": ([], "geha-idds-chronic-pain"),
+    "items-in-fewer-steps": ([], "cohere-intrathecal-pain-pumps"),
+    "items-and-reviewer": ([TOOTH], "kpwa-implanted-infusion-pumps"),
+    "one-item": (without_codes(meeting_chart(), "62324"), "geha-idds-chronic-pain"),
+    "not-covered": ([*meeting_chart(), INFECTION], "geha-idds-chronic-pain"),
+}
 
 
 def test_the_title_counts_the_steps_the_card_numbers_when_criteria_share_them() -> None:
@@ -26,9 +47,9 @@ def test_the_title_counts_the_steps_the_card_numbers_when_criteria_share_them() 
     card = instructions_card(episode, *next_steps(episode))
     numbered = len(NUMBERED.findall(card["detail"]))
     assert numbered < len(episode.missing)
-    assert f"{len(episode.missing)} items to document, in {numbered} steps" in card["summary"], card[
-        "summary"
-    ]
+    assert card["summary"].endswith(
+        f"how to document {len(episode.missing)} items for 62362, in {numbered} steps"
+    )
 
 
 def test_the_steps_in_the_title_are_all_the_items_not_the_reviewers_alone() -> None:
@@ -38,14 +59,16 @@ def test_the_steps_in_the_title_are_all_the_items_not_the_reviewers_alone() -> N
     episode = Episode.of([determine(chart, policy_id="kpwa-implanted-infusion-pumps")])
     card = instructions_card(episode, *next_steps(episode))
     numbered = len(NUMBERED.findall(card["detail"]))
-    assert f"1 for the payer's reviewer, in {numbered} steps for 62362" in card["summary"], card["summary"]
+    assert f"leave 1 to the payer's reviewer for 62362, in {numbered} steps" in card["summary"], card[
+        "summary"
+    ]
 
 
 def test_the_title_says_no_steps_when_each_item_is_its_own() -> None:
     episode = Episode.of([determine(without_codes(meeting_chart(), "62324"))])
     card = instructions_card(episode, *next_steps(episode))
     assert len(NUMBERED.findall(card["detail"])) == len(episode.missing) == 1
-    assert card["summary"] == "GEHA: 1 item to document for 62362"
+    assert card["summary"] == "GEHA: how to document 1 item for 62362"
 
 
 def _answer(patient: dict[str, Any], catalog: Catalog | None = None) -> list[dict[str, Any]]:
@@ -102,3 +125,20 @@ def test_no_form_is_proposed_for_a_patient_the_chart_records_as_deceased() -> No
     forms = replace(base, payers=tuple(replace(p, uses_dtr=p.key != "geha") for p in base.payers))
     assert any("Task" in str(c.get("suggestions")) for c in _answer({}, forms))
     assert not any("suggestions" in c for c in _answer({"deceasedBoolean": True}, forms))
+
+
+@pytest.mark.parametrize("name", list(TITLED))
+def test_the_instructions_title_does_not_read_like_the_decision_cards(name: str) -> None:
+    """ehr20 C3 (cards20b, not done): in an EHR's list of titles "GEHA: 8 items to document for E0783 —
+    B. Opioids > 6 weeks" sat beside "GEHA: 8 items to document for E0783", and "GEHA: not covered — …"
+    beside "GEHA: not covered as ordered for 62362": the Instructions title says what to do, in other
+    first words than the decision card's verdict."""
+    chart, policy_id = TITLED[name]
+    episode = Episode.of([determine(chart, policy_id=policy_id)])
+    lead = episode.payer_lead
+    decision = summary(episode).removeprefix(lead)
+    steps = instructions_card(episode, *next_steps(episode))["summary"].removeprefix(lead)
+    assert decision.split()[:2] != steps.split()[:2], (decision, steps)
+    assert not decision.startswith(steps.split(" for ")[0]), (decision, steps)
+    assert steps.startswith(("how to ", "before going ahead ")), steps
+    assert len(steps) + len(lead) <= 140

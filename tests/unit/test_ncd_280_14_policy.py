@@ -532,7 +532,7 @@ def test_a_documented_relief_the_ncd_leaves_to_the_reviewer_asks_for_nothing_mor
     assert text.startswith("**Left to the payer's reviewer**") and "item to document" not in text
     assert f"— {FOR_REVIEWER}" in text
     headline, steps = next_steps(Episode.of([d]))
-    assert headline == "1 item left to the payer's reviewer"
+    assert headline == "how to leave 1 item to the payer's reviewer for {orders}"
     assert [step for step, _ in steps] == [Step.REVIEW]
 
 
@@ -540,7 +540,8 @@ def test_a_reviewer_item_beside_items_to_document_is_counted_apart() -> None:
     chart = [*without_codes(ncd_chart(), "62324", "72514-3", "75327-7"), *catheter_trial(8, 7)]
     d = medicare(chart)
     headline, steps = next_steps(Episode.of([d]))
-    assert headline == "1 item to document and 1 for the payer's reviewer", [s for s in steps]
+    reviewer = "how to document 1 item and leave 1 to the payer's reviewer for {orders}"
+    assert headline == reviewer, [s for s in steps]
     assert detail(Episode.of([d])).startswith("**Documentation needed**")
 
 
@@ -617,5 +618,5 @@ def test_a_card_led_by_one_line_names_what_only_its_other_lines_leave_open() -> 
     assert "❔ **Life expectancy recorded >= 3 months**:" in text
     assert "62324" in text.splitlines()[0] and "documentation needed." not in text
     headline, steps = next_steps(episode)
-    assert headline == "1 item to document and 1 for the payer's reviewer"
+    assert headline == "how to document 1 item and leave 1 to the payer's reviewer for {orders}"
     assert (Step.REVIEW, f"Trial relieved pain (for 62362 only): {FOR_REVIEWER}") in steps

@@ -231,7 +231,7 @@ def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() ->
     infection = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
     d = determine([*meeting_chart(), infection])
     headline, steps = next_steps(Episode.of([d]), auto_approved=True)
-    assert headline == "not covered as ordered"
+    assert headline == "before going ahead with {orders}"
     assert all(c.label in steps[0][1] for c in d.by_status(Status.NOT_MET))
     assert steps[-1][1].startswith("If the order goes ahead, give the reason when you override")
 
@@ -239,7 +239,7 @@ def test_an_order_that_does_not_meet_is_told_what_fails_and_how_to_go_ahead() ->
 def test_an_order_needing_documentation_lists_it() -> None:
     d = determine([])
     headline, steps = next_steps(Episode.of([d]))
-    assert headline == f"{len(documentation_steps(d))} items to document"
+    assert headline == f"how to document {len(documentation_steps(d))} items for {{orders}}"
     assert tuple(text for _, text in steps) == documentation_steps(d)
 
 
@@ -267,7 +267,8 @@ def test_missing_items_without_documentation_advice_are_still_listed() -> None:
     assert d.outcome.value == "insufficient"
     headline, texts = next_steps(Episode.of([d]))
     steps = [text for _, text in texts]
-    assert headline.endswith(("item to document", "items to document"))
+    assert headline.startswith("how to document ")
+    assert headline.endswith((" item for {orders}", " items for {orders}"))
     undocumented = [
         leaf
         for c in d.by_status(Status.NOT_DOCUMENTED)
