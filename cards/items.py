@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cards.markdown import plain
+from service.codes import Code
 from service.engine.model import (
     UNCHECKED_PREFIX,
     CriterionResult,
@@ -487,14 +488,14 @@ class Episode:
         not; among equally severe lines, the episode's principal kind of order (`rank`: the
         vocabulary's precedence, a pump implant before its trial or hardware), then the line judged
         against the most criteria, then policy order. `awaiting`: criterion id → the words naming
-        the trial ordered in the EHR that is to document it (`trial_ordered`). `billed`: the orders
+        the trial ordered in the EHR that is to document it (`trial_first`). `billed`: the orders
         billed as lines of the call's pump orders (service/billed_lines.py), those of these lines
         kept: they share these lines' coverage information, and the card names them; `joined`: the
         same for the orders judged as the call's pump orders (`JoinedOrder`)."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
-        open_items = tuple(trial_ordered(i, awaiting or {}) for i in _merged(ordered, missing))
+        open_items = trial_first(_merged(ordered, missing), awaiting or {})
         references = {d.order_reference for d in lines}
         its_billed = tuple(b for b in billed if b.joins in references)
         its_joined = tuple(j for j in joined if j.joins in references)
@@ -573,12 +574,43 @@ def trial_order_words(orders: Iterable[TrialOrder]) -> str:
     return "; ".join(dict.fromkeys(named))
 
 
-def trial_ordered(item: Item, awaiting: Mapping[str, str]) -> Item:
-    """An item whose criteria a trial ordered in the EHR (and not yet done) is to document, with that
-    order named in what to do: the order card no longer proposes one, so the step says it is known
-    (review2 N-9)."""
-    words = next((awaiting[c] for c in item.criteria if c in awaiting), None)
-    if words is None:
-        return item
+def trial_first(open_items: Sequence[Item], awaiting: Mapping[str, str]) -> tuple[Item, ...]:
+    """The items whose criteria a trial that has not happened is to document, with what to do about
+    the trial first (`awaiting`: criterion id → those words): one ordered in the EHR and not yet done
+    is named, as the order card no longer proposes one (review2 N-9, `trial_awaited`); with none
+    anywhere, the one the answer proposes is to be ordered first (`trial_to_order`), which puts the
+    item among the orders: "document the trial" alone, beside a card proposing to order it, read as if
+    a trial had been done (cards21). What to do with the result follows. An item sharing what to do
+    with such an item is one step with it (`steps`: the trial's relief, side effects and the patient's
+    tolerance in one instruction), so it says the same."""
+    own = {
+        id(i): lead
+        for i in open_items
+        if (lead := next((awaiting[c] for c in i.criteria if c in awaiting), None))
+    }
+    shared = {i.todo: own[id(i)] for i in open_items if id(i) in own and i.todo}
+    return tuple(
+        _after_trial(item, lead)
+        if (lead := own.get(id(item)) or (shared.get(item.todo) if item.todo else None))
+        else item
+        for item in open_items
+    )
+
+
+def _after_trial(item: Item, lead: str) -> Item:
+    """`item` with what to do about the trial (`lead`) first, then what to do with its result."""
     todo = item.todo or "record its result"
-    return replace(item, todo=f"Trial already ordered ({words}): once done, {todo[:1].lower()}{todo[1:]}")
+    said = f"{lead}: once done, {todo[:1].lower()}{todo[1:]}"
+    return replace(item, todo=said, step=_step(said) if item.step == Step.DOCUMENT else item.step)
+
+
+def trial_awaited(orders: Iterable[TrialOrder]) -> str:
+    """What an item says first of the trials ordered in the EHR and not yet done (`trial_first`)."""
+    return f"Trial already ordered ({trial_order_words(orders)})"
+
+
+def trial_to_order(trials: Iterable[Code]) -> str:
+    """What an item says first when no trial is anywhere and the answer proposes `trials` as draft
+    orders (`trial_first`): "Order the trial first (CPT 62322 or 62326)"."""
+    codes = list(dict.fromkeys(t.code for t in trials))
+    return f"Order the trial first (CPT {' or '.join(codes)})"

@@ -25,7 +25,7 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import Episode, JoinedOrder, trial_order_words
+from cards.items import Episode, JoinedOrder, trial_awaited, trial_to_order
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -209,11 +209,14 @@ def _decision_cards(
     its Coverages (`held`)."""
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
+    proposals = (
+        _trial_first_cards(decisions, catalog) if options.clinical_reminder and behaviour.places_order else []
+    )
     episodes = [
         Episode.of(
             group,
             catalog.vocabulary.rank,
-            _awaiting(decisions, group),
+            _awaiting(decisions, group, catalog if proposals else None),
             decisions.billed_lines,
             _joined(decisions, group),
         )
@@ -226,8 +229,7 @@ def _decision_cards(
         else []
     )
     if options.clinical_reminder:
-        if behaviour.places_order:
-            slots += [_Slot(c, _OTHER) for c in _trial_first_cards(decisions, catalog)]
+        slots += [_Slot(c, _OTHER) for c in proposals]
         if behaviour.asks_documentation and not any(d.deceased for d in determinations):
             slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
     if instructions:
@@ -287,16 +289,29 @@ def _decision_slot(episode: Episode, instructions: bool) -> _Slot:
     return _Slot(decision, rank, episode if instructions else None)
 
 
-def _awaiting(decisions: Decisions, group: Sequence[Determination]) -> dict[str, str]:
-    """Criterion id → the words naming the trials ordered in the EHR that are to document it, for the
-    lines of one episode (`Decisions.awaiting_trial`)."""
-    if not decisions.trials_ordered:
+def _awaiting(
+    decisions: Decisions, group: Sequence[Determination], proposing: Catalog | None = None
+) -> dict[str, str]:
+    """Criterion id → what its item says first of the trial that is to document it, for the lines of
+    one episode: the trials ordered in the EHR and not yet done (`Decisions.awaiting_trial`), or, when
+    the answer proposes the trial (`proposing`: the catalog whose trials it proposes), that it is to be
+    ordered first (`Decisions.trial_missing`)."""
+    if decisions.trials_ordered:
+        words = trial_awaited(decisions.trials_ordered)
+        return {
+            criterion: words
+            for d in group
+            for criterion in decisions.awaiting_trial.get((d.order_reference, d.policy_id), ())
+        }
+    if proposing is None:
         return {}
-    words = trial_order_words(decisions.trials_ordered)
+    first = trial_to_order(proposing.order_codes.trial_first)
     return {
-        criterion: words
-        for d in group
-        for criterion in decisions.awaiting_trial.get((d.order_reference, d.policy_id), ())
+        r.id: first
+        for d, criteria in decisions.trial_missing
+        if d in group
+        for c in criteria
+        for r in c.walk()
     }
 
 

@@ -99,7 +99,11 @@ def test_insufficient_patient_lists_what_to_document(
     ][0]
     assert re.match(r"GEHA: \d+ items to document for 62362 — ", card["summary"])
     trial = next(line for line in card["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line)
-    assert trial.startswith("- ❔ ") and " — Document the trial" in trial
+    # no trial anywhere: it is to be ordered first, as the answer's proposal card offers
+    assert (
+        trial.startswith("- ❔ ")
+        and " — Order the trial first (CPT 62322 or 62326): once done, document" in trial
+    )
     assert "❌" not in card["detail"]
 
 

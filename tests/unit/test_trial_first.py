@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from cards.items import Episode
+from cards.render import next_steps
 from service.engine.model import Determination
 from service.next_steps import TRIAL_TEST_TYPES, missing_trial, trial_may_cover
 from service.orders import load_order_codes
@@ -204,3 +206,47 @@ def test_the_demo_patients_get_the_proposal_only_where_a_trial_could_make_the_im
     body = packaged_sample(sample)
     cards = post_json(prefetch_app().test_client(), f"/cds-services/idds-crd-{body['hook']}", body).get_json()
     assert any("suggestions" in c for c in cards["cards"]) == proposed
+
+
+def test_what_to_do_for_the_trial_criterion_starts_with_ordering_the_trial_the_answer_proposes() -> None:
+    """cards21: beside the card proposing the trial, the trial criterion's step said "Document the
+    trial: pain score before and after the 62320-62327 trial", as if one had been done; it is now an
+    order step naming the trials proposed, then what to document once it is done."""
+    _, response = sign_with_chart(NO_TRIAL)
+    [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
+    assert listing["detail"].splitlines()[:2] == [
+        "**Order**",
+        "1. D. Trial relief >= 50 %: Order the trial first (CPT 62322 or 62326): once done, document the "
+        "trial: pain score before and after the 62320-62327 trial, or “pain relief during the intrathecal "
+        "trial”.",
+    ]
+    [decision] = cards_of(response["cards"])
+    assert "— Order the trial first (CPT 62322 or 62326): once done, document the trial" in decision["detail"]
+
+
+def test_without_the_proposal_the_trial_criterion_is_still_to_document() -> None:
+    """With the clinical-reminder cards turned off no trial is proposed, so no step says to order it."""
+    _, response = sign_with_chart(NO_TRIAL, **{"clinical-reminder": False})
+    [decision] = cards_of(response["cards"])
+    assert "Order the trial first" not in decision["detail"]
+    assert "— Document the trial" in decision["detail"]
+
+
+@pytest.mark.parametrize(
+    "lead", ["Order the trial first (CPT 62322 or 62326)", "Trial already ordered (62323, 30 Nov 2026)"]
+)
+def test_the_trials_criteria_that_share_one_instruction_stay_one_step(lead: str) -> None:
+    """Cohere asks the trial's relief, side effects and the patient's tolerance in one instruction, one
+    step; said first of the relief alone, the trial was split into two steps saying the same thing (the
+    first draft of the step above, on Jacki, Synthea)."""
+    d = determine([], policy_id="cohere-intrathecal-pain-pumps")
+    episode = Episode.of([d], awaiting={"cohere.pain.permanent-trial-ge50.relief": lead})
+    texts = [text for _, text in next_steps(episode)[1] if "document the trial" in text]
+    assert len(texts) == 1, texts
+    assert texts[0].startswith(
+        f"Trial improvement >= 50 %; Minimal side effects; Patient tolerance: {lead}: once done, document"
+    ), texts
+    trial = [
+        i for i in episode.missing if any(c.startswith("cohere.pain.permanent-trial") for c in i.criteria)
+    ]
+    assert len(trial) == 3 and all(i.todo and i.todo.startswith(lead) for i in trial), trial
