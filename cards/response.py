@@ -42,10 +42,11 @@ from cards.suggestions import trial_first_card
 from service.appointments import UnreadOrder, based_on
 from service.call import Decisions
 from service.catalog import Catalog
-from service.codes import codings, concept_text, first_display
+from service.codes import Code, codings, concept_text, first_display
 from service.engine.model import Determination, Outcome
 from service.hooks.contexts import CLINICIANS
 from service.modifiers import not_understood
+from service.next_steps import trials_accepted
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
@@ -305,7 +306,7 @@ def _awaiting(
         }
     if proposing is None:
         return {}
-    first = trial_to_order(proposing.order_codes.trial_first)
+    first = trial_to_order(_trials(decisions, proposing))
     return {
         r.id: first
         for d, criteria in decisions.trial_missing
@@ -359,19 +360,29 @@ def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str,
     else none: never a patient or another party."""
     if not decisions.trial_missing or any(d.deceased for d, _ in decisions.trial_missing):
         return []  # no order for a patient recorded as deceased: the Instructions card says why
+    trials = _trials(decisions, catalog)
+    if not trials:
+        return []  # none of the trials proposed would do for every payer's criteria
     context = decisions.request.context
     user = context.user_id or ""
     requester = user if user.split("/", 1)[0] in CLINICIANS else None
     return [
         trial_first_card(
             decisions.trial_missing,
-            catalog.order_codes.trial_first,
+            trials,
             context.patient_id,
             decisions.today,
             requester,
             context.encounter_id,
         )
     ]
+
+
+def _trials(decisions: Decisions, catalog: Catalog) -> tuple[Code, ...]:
+    """The trials to propose: those of the order-code table every payer's trial criteria accept."""
+    return trials_accepted(
+        decisions.trial_missing, catalog.policies, catalog.terminology, catalog.order_codes.trial_first
+    )
 
 
 def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ programmable device, an infection: a criterion the policy does not mark as what 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from service.orders import DeviceFetcher, DraftOrders, OrderCodeTable, order_cod
 from service.policy import Policy
 from service.record import PatientRecord
 from service.references import chart_lookup
+from service.terminology import Terminology
 
 TRIAL_TEST_TYPES = frozenset({"trial-relief", "scale-trial-response"})
 
@@ -146,6 +147,30 @@ def trial_may_cover(d: Determination, policy: Policy) -> bool:
     (another programmable device, an infection: the policy marks what the trial shows, `trial_result`).
     Only then is the trial proposed; a trial already ordered is still awaited whatever else fails."""
     return all(_trial_answers(top, policy.trial_answers) for top in d.criteria)
+
+
+def trials_accepted(
+    missing: Iterable[tuple[Determination, Sequence[CriterionResult]]],
+    policies: Mapping[str, Policy],
+    terminology: Terminology,
+    trials: Sequence[Code],
+) -> tuple[Code, ...]:
+    """Of the `trials` the order-code table proposes, those each payer's trial criteria still asked
+    would accept: a criterion the trial answers (`trial_result`) that asks for a trial procedure of
+    certain codes (a `trials` test of value sets: KPWA's and NCD 280.14's temporary catheter, CPT
+    62324-62327) rules out a trial outside them (62322, a single shot, would not meet it)."""
+    accepted = tuple(trials)
+    for d, _ in missing:
+        policy = policies[d.policy_id]
+        asked = {
+            r.id for top in d.criteria for r in top.walk() if r.status != Status.MET
+        } & policy.trial_answers
+        for spec in policy.all_criteria():
+            for test in spec.tests if spec.id in asked else ():
+                if test.params.get("trials") and test.params.get("valuesets"):
+                    sets = [terminology[v] for v in test.params["valuesets"]]
+                    accepted = tuple(t for t in accepted if any(vs.matches(t) for vs in sets))
+    return accepted
 
 
 def _trial_answers(result: CriterionResult, answered: frozenset[str]) -> bool:

@@ -22,10 +22,13 @@ from tests.builders import (
     condition,
     context,
     determine,
+    infusate_request,
     meeting_chart,
     oxycodone,
+    payer_coverage,
     procedure,
     service_request,
+    sign_request,
     without_codes,
 )
 from tests.calls import cards_for as answer
@@ -250,3 +253,22 @@ def test_the_trials_criteria_that_share_one_instruction_stay_one_step(lead: str)
         i for i in episode.missing if any(c.startswith("cohere.pain.permanent-trial") for c in i.criteria)
     ]
     assert len(trial) == 3 and all(i.todo and i.todo.startswith(lead) for i in trial), trial
+
+
+@pytest.mark.parametrize(
+    ("payer", "trials"),
+    [("kpwa", ["62326"]), ("cbc", ["62322", "62326"]), ("geha", ["62322", "62326"])],
+)
+def test_only_a_trial_the_payers_criteria_accept_is_proposed(payer: str, trials: list[str]) -> None:
+    """cards21 (Jacki, Synthea, Kaiser): KPWA's criterion 3.g asks for a trial "with a temporary
+    intrathecal/epidural catheter" (CPT 62324-62327), yet the card offered the single shot 62322 too,
+    and the step said to order either."""
+    body = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage(payer))
+    _, response = sign_with_chart(NO_TRIAL, body=body)
+    [proposal] = [c for c in response["cards"] if "suggestions" in c]
+    created = [
+        a["resource"]["code"]["coding"][0]["code"] for s in proposal["suggestions"] for a in s["actions"]
+    ]
+    assert created == trials
+    [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
+    assert f"Order the trial first (CPT {' or '.join(trials)}): once done" in listing["detail"]
