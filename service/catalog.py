@@ -123,6 +123,11 @@ def compile_catalog(root: Path, today: date | None = None) -> Catalog:
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")
+    lacking = terminology.lacking()
+    if lacking:
+        raise ValueSetError(
+            f"valuesets: the clinical data contract's codes are missing: {'; '.join(lacking)}"
+        )
     vocabulary = load_vocabulary(root / VOCABULARY)
     undefined = vocabulary.unknown(INDICATIONS_CLASSIFIED, "indications")
     undefined += vocabulary.unknown(KINDS_NAMED_IN_CODE, "request_kinds")

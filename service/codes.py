@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from service.shapes import as_str, dicts
@@ -26,12 +26,6 @@ PAYER_ID = "payer-id"
 
 ASSESSMENT_SYSTEM = "http://idds-crd.org/fhir/CodeSystem/idds-assessment"
 # The codes themselves are data: policies/assessment-codes.yaml (service/assessments.py).
-NEURAXIAL_ROUTES = frozenset({"72607000", "404820008"})  # SNOMED intrathecal, epidural route codes
-NEURAXIAL_WORDS = ("intrathecal", "epidural", "intraspinal")
-# SNOMED CT 418418000 Intraspinal route: intrathecal or epidural without saying which, or another route
-# into the spine; a route coded so is read by its words ("intraspinal" is a neuraxial one), else tells
-# nothing either way, and the drug's own words decide.
-INTRASPINAL_ROUTE = "418418000"
 # a hyphen however it is typed: ASCII, Unicode hyphens and dashes (U+2010-2015), minus signs, a soft
 # hyphen, a zero-width space
 HYPHENS = r"\-\u2010-\u2015\u2212\ufe63\uff0d\u00ad\u200b"
@@ -43,7 +37,6 @@ def negated(phrase: str, negation: str = r"(?:non|not)") -> re.Pattern[str]:
     return re.compile(rf"\b{negation}[\s{HYPHENS}]*(?:{phrase})", re.IGNORECASE)
 
 
-_NEGATED_NEURAXIAL = negated("|".join(NEURAXIAL_WORDS), r"(?:non|not(?:\s+for)?)")
 PAYER_ID_SYSTEM = "http://idds-crd.org/fhir/sid/payer-id"
 
 # The URL the service writes each of these systems with (coverage information, suggested orders,
@@ -72,9 +65,36 @@ _CASE_INSENSITIVE = {ICD10CM, HCPCS}
 
 class RouteWords(Protocol):
     """The words of the routes that are none of the neuraxial ones (oral, intravenous, transdermal...):
-    data, the route value sets' words (`Terminology.other_routes`, service/terminology.py)."""
+    data, the route value sets' words (`Terminology.other_routes`, service/terminology.py): `Routes.other`."""
 
     def matches_text(self, text: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Routes:
+    """What a drug order's route can say of the pump's drug (contract §2: route SNOMED 72607000
+    intrathecal or 404820008 epidural). Data, compiled once by the Terminology (`Terminology.routes`):
+    the `route-neuraxial` value set's SNOMED codes (`neuraxial`), its words (`words`: "intrathecal",
+    "epidural", "intraspinal"), and the codes it says tell neither (`tells_neither`: SNOMED 418418000
+    Intraspinal route, intrathecal or epidural without saying which, or another route into the spine,
+    read by its words); and the other route value sets' words (`other`)."""
+
+    neuraxial: frozenset[str]
+    words: tuple[str, ...]
+    tells_neither: frozenset[str]
+    other: RouteWords
+    # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
+    unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        words = "|".join(re.escape(word) for word in self.words) or r"(?!)"
+        object.__setattr__(self, "unsaid", negated(words, r"(?:non|not(?:\s+for)?)"))
+
+    def says_neuraxial(self, text: str) -> bool:
+        """Words that say intrathecal or epidural, anywhere in `text` ("intrathecally"); a negated one
+        ("not for intrathecal use") does not count."""
+        words = self.unsaid.sub(" ", text.lower())
+        return any(word in words for word in self.words)
 
 
 UNNAMED = "unnamed"
@@ -147,44 +167,39 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
-def neuraxial_route(route: Any, other_routes: RouteWords) -> bool | None:
-    """Whether a route (CodeableConcept) is intrathecal or epidural: True for SNOMED 72607000 or
-    404820008; a route coded in SNOMED is what its code says ("Oral (not for intrathecal use)" is
-    oral: False), but the intraspinal route's code says neither. That one, one coded only the EHR's
-    own way, or a typed one is read by its words: neuraxial ones (a negated one, "non-intrathecal",
-    not counting), those of another route (`other_routes`, the route value sets' words: oral,
-    intravenous, tablet: False), else None, as for "IT"."""
+def neuraxial_route(route: Any, routes: Routes) -> bool | None:
+    """Whether a route (CodeableConcept) is intrathecal or epidural: True for a neuraxial route code
+    (`routes.neuraxial`, SNOMED 72607000 or 404820008); a route coded in SNOMED is what its code says
+    ("Oral (not for intrathecal use)" is oral: False), but a code that tells neither
+    (`routes.tells_neither`, the intraspinal route's) does not. That one, one coded only the EHR's own
+    way, or a typed one is read by its words: neuraxial ones (`routes.says_neuraxial`; a negated one,
+    "non-intrathecal", not counting), those of another route (`routes.other`, the route value sets'
+    words: oral, intravenous, tablet: False), else None, as for "IT"."""
     codes = list(codings(route))
-    if any(code.code in NEURAXIAL_ROUTES for code in codes):
+    if any(code.code in routes.neuraxial for code in codes):
         return True
-    if any(code.system == SNOMED and code.code != INTRASPINAL_ROUTE for code in codes):
+    if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
     text = concept_text(route)
-    if says_neuraxial(text):
+    if routes.says_neuraxial(text):
         return True
-    if any(code.system == SNOMED for code in codes) or not other_routes.matches_text(text):
+    if any(code.system == SNOMED for code in codes) or not routes.other.matches_text(text):
         return None
     return False
 
 
-def neuraxial_order(resource: Mapping[str, Any], drug_text: str, other_routes: RouteWords) -> bool | None:
+def neuraxial_order(resource: Mapping[str, Any], drug_text: str, routes: Routes) -> bool | None:
     """Whether a drug order (or statement) gives its drug intrathecally or epidurally, the one reading
     of contract §2's "intrathecal or epidural MedicationRequest": the pump's drug (service/infusates.py),
     and for the record a pump or trial drug, never a systemic drug trial (service/record.py). The routes
     it is given by decide, where one tells (`neuraxial_route`: True when one is intrathecal or epidural,
-    False when the others are, oral or intravenous, by `other_routes`' words); else its drug's own words
+    False when the others are, oral or intravenous, by `routes.other`'s words); else its drug's own words
     (`drug_text`: "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for
     intrathecal trial": True); None when neither says."""
-    routes = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
-    told = [neuraxial_route(route, other_routes) for route in routes]
+    dosages = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
+    told = [neuraxial_route(route, routes) for route in dosages]
     if True in told:
         return True
     if False in told:
         return False
-    return True if says_neuraxial(drug_text) else None
-
-
-def says_neuraxial(text: str) -> bool:
-    """Words that say intrathecal or epidural; a negated one ("not for intrathecal use") does not count."""
-    words = _NEGATED_NEURAXIAL.sub(" ", text.lower())
-    return any(word in words for word in NEURAXIAL_WORDS)
+    return True if routes.says_neuraxial(drug_text) else None

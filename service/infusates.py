@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.codes import RXNORM, Code, RouteWords, codings, concept_text, neuraxial_order
+from service.codes import RXNORM, Code, Routes, codings, concept_text, neuraxial_order
 from service.modifiers import modifies
 from service.orders import DraftOrders, PumpOrder
 from service.record import MODIFIED, left_out
@@ -64,17 +64,16 @@ class PumpDrugs:
 @dataclass(frozen=True)
 class _DrugOrders:
     """How a call reads a drug order: the Medication its `medicationReference` names (`resolve`,
-    `drug_resolver`'s), and the words of the routes other than the neuraxial ones (`other_routes`, the
-    catalog's route value sets)."""
+    `drug_resolver`'s), and what a route says (`routes`, the catalog's route value sets)."""
 
     resolve: Callable[[str], Any]
-    other_routes: RouteWords
+    routes: Routes
 
     def neuraxial(self, resource: Mapping[str, Any]) -> bool | None:
         """Whether a drug order gives its drug intrathecally or epidurally, read as the record reads it
         (`codes.neuraxial_order`: by the routes it says, else its drug's words; None when neither says)."""
         text = concept_text(medication_concept(resource, self.resolve))
-        return neuraxial_order(resource, text, self.other_routes)
+        return neuraxial_order(resource, text, self.routes)
 
     def could_be_the_pumps(self, resource: Mapping[str, Any]) -> bool:
         """Whether a drug order a pump order names (`reasonReference`) could be the pump's drug, the
@@ -88,7 +87,7 @@ class _DrugOrders:
         codes = tuple(c for c in codings(concept) if c.system == RXNORM)
         text = concept_text(concept)
         return Infusate(
-            reference_of(resource), codes, text, neuraxial_order(resource, text, self.other_routes) is True
+            reference_of(resource), codes, text, neuraxial_order(resource, text, self.routes) is True
         )
 
 
@@ -204,7 +203,7 @@ def infusates(
     `chart` was read from (`drug_resolver`)."""
     chart = chart or {}
     resolve = drug_resolver(drafts, chart, server)
-    read = _DrugOrders(resolve, terminology.other_routes)
+    read = _DrugOrders(resolve, terminology.routes)
     orders = list(orders)
     named = _named(orders, drafts, chart_lookup(chart.get("MedicationRequest", ()), server), read)
     ordered = _ordered_infusates(drafts, orders, terminology.ingredient_finder, read, named)

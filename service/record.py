@@ -20,7 +20,7 @@ from typing import Any
 from service.codes import (
     ASSESSMENT,
     Code,
-    RouteWords,
+    Routes,
     codings,
     concept_text,
     first_display,
@@ -40,7 +40,7 @@ from service.fhirdates import days_later, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
-from service.terminology import IngredientFinder, Terminology, ValueSet
+from service.terminology import NEURAXIAL_ROUTES, IngredientFinder, Terminology, ValueSet
 from service.trial import TrialResult, trial_result
 
 CLINICAL_TYPES = (
@@ -61,10 +61,18 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
-# the value sets the record reads by name; of the route value sets, every one is read (whether a typed
-# route is another than the neuraxial ones, `Terminology.other_routes`), and without these two a route
-# typed "Oral" or "IV" would say nothing, and an intrathecal-sounding drug given so would be the pump's
-RECORD_VALUE_SETS = ("steroids", "trial-procedures", "pain-score", "route-oral", "route-injectable")
+# the value sets the record reads by name; of the route value sets, every one is read (what a drug
+# order's route says, `Terminology.routes`): without the neuraxial one no route would say the drug is the
+# pump's, and without the oral and injectable ones a route typed "Oral" or "IV" would say nothing, and an
+# intrathecal-sounding drug given so would be the pump's
+RECORD_VALUE_SETS = (
+    "steroids",
+    "trial-procedures",
+    "pain-score",
+    NEURAXIAL_ROUTES,
+    "route-oral",
+    "route-injectable",
+)
 
 
 CodesOf = Callable[[Any], tuple[Code, ...]]  # the recognised codes of a CodeableConcept (`codings`)
@@ -241,9 +249,9 @@ def _route_text(dosages: list[dict[str, Any]]) -> str:
 
 
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
-# how the record reads a drug: its codes, its known ingredients, and the words of the routes other than
-# the neuraxial ones (`codes.neuraxial_order`), each the catalog's
-DrugReader = tuple["CodesOf", Named, RouteWords]
+# how the record reads a drug: its codes, its known ingredients, and what its routes say
+# (`codes.neuraxial_order`), each the catalog's
+DrugReader = tuple["CodesOf", Named, Routes]
 
 
 def _medication_fact(
@@ -259,7 +267,7 @@ def _medication_fact(
         (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
     )
     text = concept_text(concept)
-    codes_of, named, other_routes = reader
+    codes_of, named, routes = reader
     codes = codes_of(concept)
     dosages = _dosages(resource)
     route_text = _route_text(dosages)
@@ -275,8 +283,7 @@ def _medication_fact(
         route_text=route_text,
         route_codes=tuple(c for d in dosages for c in codes_of(d.get("route"))),
         ingredients=named(text, codes),
-        neuraxial=neuraxial_order(resource, text, other_routes)
-        is True,  # a pump or trial drug, not a systemic one
+        neuraxial=neuraxial_order(resource, text, routes) is True,  # a pump or trial drug, not a systemic one
         end_assumed=end_assumed,
     )
 
@@ -786,7 +793,7 @@ def build_record(
     modified = (lambda resource: modifies(resource, medication)) if may_modify else None
 
     codes_of = _codes_reader()
-    drugs = (codes_of, _ingredient_names(terminology.ingredient_finder), terminology.other_routes)
+    drugs = (codes_of, _ingredient_names(terminology.ingredient_finder), terminology.routes)
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
     steroids = terminology["steroids"]

@@ -16,7 +16,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, HCPCS, HYPHENS, ICD10CM, LOINC, RXNORM, SNOMED, Code, icd10_key, negated
+from service.codes import (
+    CPT,
+    HCPCS,
+    HYPHENS,
+    ICD10CM,
+    LOINC,
+    RXNORM,
+    SNOMED,
+    Code,
+    Routes,
+    icd10_key,
+    negated,
+)
 from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
@@ -31,6 +43,15 @@ _AFTER_REACH = 1
 # the words of the route and of its dose forms. Read by the medication-routes test (`routes: [oral]`) and,
 # all of them together, by `Terminology.other_routes` (what a route other than a neuraxial one says).
 ROUTE_PREFIX = "route-"
+# The neuraxial routes' value set: how a drug order's route says the drug is the pump's (`Terminology.routes`,
+# read by service/codes.py's `neuraxial_route`), never among the other routes' words.
+NEURAXIAL_ROUTES = f"{ROUTE_PREFIX}neuraxial"
+# Codes the clinical data contract fixes, by the value set that must hold them (`Terminology.lacking`):
+# an edit of the data cannot drop them. §2: an infusate's route, SNOMED 72607000 intrathecal or 404820008
+# epidural.
+CONTRACT_CODES: Mapping[str, Mapping[str, frozenset[str]]] = {
+    NEURAXIAL_ROUTES: {SNOMED: frozenset({"72607000", "404820008"})},
+}
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
     "id",
@@ -45,6 +66,7 @@ _KNOWN_KEYS = {
     "not_this",
     "neuraxial_too",
     "route_text_only",
+    "tells_neither",
     *_FLAT_SYSTEMS,
 }
 
@@ -174,6 +196,9 @@ class ValueSet:
     neuraxial_too: tuple[str, ...] = ()
     # of a route's `text_words`, those read in a dosage's route only, never in a drug's name ("iv")
     route_text_only: tuple[str, ...] = ()
+    # of a route's family, the SNOMED codes that say neither it nor another route: read by the words
+    # beside them (418418000 Intraspinal route, intrathecal or epidural without saying which)
+    tells_neither: frozenset[str] = frozenset()
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -328,6 +353,7 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         route_text_only=tuple(
             w.lower() for w in _string_list(raw.get("route_text_only", []), f"{where}.route_text_only")
         ),
+        tells_neither=frozenset(_string_list(raw.get("tells_neither", []), f"{where}.tells_neither")),
         removals={
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()
@@ -342,6 +368,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         unlisted = [w for w in subset if w not in value_set.text_words]
         if unlisted:
             raise ValueSetError(f"{where}: {key}: {', '.join(unlisted)} not among the value set's text")
+    both = sorted(value_set.tells_neither & value_set.codes.get(SNOMED, _NO_CODES))
+    if both:
+        raise ValueSetError(f"{where}: tells_neither: {', '.join(both)} also among the value set's snomed")
     return value_set
 
 
@@ -370,14 +399,25 @@ class Terminology:
                 )
         self._ingredients = tuple(by_name.values())
         self.ingredient_finder = IngredientFinder(self._ingredients)
-        # the words of every route value set but those a neuraxial route has too, as one value set:
-        # a route whose words are among them is none of the neuraxial ones (`codes.neuraxial_route`)
-        routes = [vs for vs in self._by_id.values() if vs.id.startswith(ROUTE_PREFIX)]
+        # the words of every other route value set but those a neuraxial route has too, as one value
+        # set: a route whose words are among them is none of the neuraxial ones (`codes.neuraxial_route`)
+        routes = [
+            vs for vs in self._by_id.values() if vs.id.startswith(ROUTE_PREFIX) and vs.id != NEURAXIAL_ROUTES
+        ]
         self.other_routes = ValueSet(
             id=f"{ROUTE_PREFIX}*",
             title="Routes other than intrathecal or epidural",
             reference=", ".join(vs.id for vs in routes),
             text_words=tuple(w for vs in routes for w in vs.text_words if w not in vs.neuraxial_too),
+        )
+        # what a drug order's route says (`codes.neuraxial_route`); without the neuraxial value set (the
+        # catalog refuses a folder without it) no route says the drug is the pump's
+        neuraxial = self._by_id.get(NEURAXIAL_ROUTES)
+        self.routes = Routes(
+            neuraxial.codes.get(SNOMED, _NO_CODES) if neuraxial else _NO_CODES,
+            neuraxial.text_words if neuraxial else (),
+            neuraxial.tells_neither if neuraxial else _NO_CODES,
+            self.other_routes,
         )
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
@@ -392,6 +432,17 @@ class Terminology:
     def assessment_name(self, code: str) -> str:
         """The display of an assessment code (contract §5): how a card names the assessment."""
         return self.assessment_codes.get(code, code)
+
+    def lacking(self, required: Mapping[str, Mapping[str, frozenset[str]]] = CONTRACT_CODES) -> list[str]:
+        """The codes of `required` (by value set, by system) that its value set does not hold, each as
+        `value-set: system code`: the clinical data contract's codes (`CONTRACT_CODES`) by default."""
+        return [
+            f"{vs_id}: {system} {code}"
+            for vs_id, by_system in required.items()
+            for system, codes in by_system.items()
+            for code in sorted(codes)
+            if vs_id in self and code not in self[vs_id].codes.get(system, _NO_CODES)
+        ]
 
     def ids(self) -> list[str]:
         return sorted(self._by_id)

@@ -17,7 +17,7 @@ from tests.catalog_support import copy_policies
 from tests.policy_charts import BACLOFEN_IT, kaiser, kpwa_spasticity_chart
 
 IT_BACLOFEN = "Baclofen 2000 MCG/ML Intrathecal Solution"
-ROUTES = load_catalog().terminology.other_routes  # the route value sets' words
+ROUTES = load_catalog().terminology.routes  # the route value sets' codes and words
 
 
 @pytest.mark.parametrize(
@@ -86,10 +86,10 @@ def test_a_route_word_added_to_the_data_is_read(tmp_path: Path) -> None:
         "id: route-otic\ntitle: Otic route\nreference: route words\ntext: [otic]\n", encoding="utf-8"
     )
     assert neuraxial_route({"text": "Otic"}, ROUTES) is None
-    assert neuraxial_route({"text": "Otic"}, load_catalog(root).terminology.other_routes) is False
+    assert neuraxial_route({"text": "Otic"}, load_catalog(root).terminology.routes) is False
 
 
-@pytest.mark.parametrize("route", ["route-oral", "route-injectable"])
+@pytest.mark.parametrize("route", ["route-neuraxial", "route-oral", "route-injectable"])
 def test_a_policies_folder_without_the_route_words_is_refused(tmp_path: Path, route: str) -> None:
     """words20: the record reads every route value set's words; a folder without the oral or injectable
     one started, and a route typed "Oral" then said nothing (the drug's words decided)."""
@@ -106,4 +106,62 @@ def test_a_word_a_route_only_says_must_be_among_its_words(tmp_path: Path) -> Non
     oral = root / "valuesets" / "route-oral.yaml"
     oral.write_text(oral.read_text(encoding="utf-8").replace("[po, p.o]", "[po, pill]"), encoding="utf-8")
     with pytest.raises(ValueSetError, match="route_text_only: pill not among the value set's text"):
+        load_catalog(root)
+
+
+def _edit_neuraxial(root: Path, old: str, new: str) -> None:
+    neuraxial = root / "valuesets" / "route-neuraxial.yaml"
+    text = neuraxial.read_text(encoding="utf-8")
+    assert old in text
+    neuraxial.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.mark.parametrize("dropped", ["72607000", "404820008"])
+def test_the_contracts_neuraxial_route_codes_cannot_be_edited_out(tmp_path: Path, dropped: str) -> None:
+    """words21 (debt 4.1): the neuraxial route vocabulary is data (`route-neuraxial`), and contract §2's
+    two codes (72607000 intrathecal, 404820008 epidural) must stay in it: a folder without one is
+    refused, naming it, rather than read an intrathecal route as another."""
+    root = copy_policies(tmp_path)
+    _edit_neuraxial(root, f'"{dropped}"', '"26643006"' if dropped == "72607000" else '"46713006"')
+    with pytest.raises(
+        ValueSetError, match=rf"contract's codes are missing: route-neuraxial: snomed {dropped}"
+    ):
+        load_catalog(root)
+
+
+def test_what_a_route_code_says_is_the_neuraxial_value_sets_data(tmp_path: Path) -> None:
+    """The codes and words are read from the data, not from constants in service/codes.py: the
+    intraspinal route's code moved from `tells_neither` to the set's codes says intrathecal or epidural
+    alone; a word added says so too."""
+    bare_intraspinal = {"coding": [{"system": SCT, "code": "418418000"}]}
+    assert neuraxial_route(bare_intraspinal, ROUTES) is None
+    assert neuraxial_route({"text": "Perineural"}, ROUTES) is None
+    root = copy_policies(tmp_path)
+    _edit_neuraxial(
+        root, 'snomed: ["72607000", "404820008"]', 'snomed: ["72607000", "404820008", "418418000"]'
+    )
+    _edit_neuraxial(root, 'tells_neither: ["418418000"]\n', "")
+    _edit_neuraxial(
+        root,
+        "text: [intrathecal, epidural, intraspinal]",
+        "text: [intrathecal, epidural, intraspinal, perineural]",
+    )
+    routes = load_catalog(root).terminology.routes
+    assert neuraxial_route(bare_intraspinal, routes) is True
+    assert neuraxial_route({"text": "Perineural"}, routes) is True
+    assert neuraxial_route({"text": "not for perineural use"}, routes) is None
+
+
+def test_the_neuraxial_words_are_no_other_routes_words() -> None:
+    """`route-neuraxial` is a route value set, but its words are left out of the other routes' (an
+    intrathecal route is no other route)."""
+    assert not ROUTES.other.matches_text("intrathecal")
+    assert neuraxial_route({"text": "intrathecal"}, ROUTES) is True
+
+
+def test_a_code_that_tells_neither_cannot_be_one_that_tells(tmp_path: Path) -> None:
+    """A code both among the set's codes and among those that tell neither would be read two ways."""
+    root = copy_policies(tmp_path)
+    _edit_neuraxial(root, 'tells_neither: ["418418000"]', 'tells_neither: ["418418000", "72607000"]')
+    with pytest.raises(ValueSetError, match="tells_neither: 72607000 also among the value set's snomed"):
         load_catalog(root)
