@@ -61,6 +61,8 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
+# a Procedure's `focalDevice.action` saying it put the device in (its codes and words), read by `_put_in`
+PUT_IN = "device-put-in"
 # the value sets the record reads by name; of the route value sets, every one is read (what a drug
 # order's route says, `Terminology.routes`): without the neuraxial one no route would say the drug is the
 # pump's, and without the oral and injectable ones a route typed "Oral" or "IV" would say nothing, and an
@@ -72,6 +74,7 @@ RECORD_VALUE_SETS = (
     NEURAXIAL_ROUTES,
     "route-oral",
     "route-injectable",
+    PUT_IN,
 )
 
 
@@ -320,13 +323,18 @@ def _medication_statement(
 
 
 def _procedure(
-    resource: Mapping[str, Any], steroids: ValueSet, reader: DrugReader, server: str | None = None
+    resource: Mapping[str, Any],
+    steroids: ValueSet,
+    put_in: ValueSet,
+    reader: DrugReader,
+    server: str | None = None,
 ) -> ProcedureFact | None:
     """A completed Procedure. What it used (`usedCode`) is read as a drug order's drug is, by name or
     RxNorm code (an ingredient's or a product's) through the catalog's ingredients: one that holds a
     corticosteroid makes it an epidural steroid injection, which the trial module and every
     procedure-history test read alike (contract §4, AMB-34). The orders it was done for and the
-    devices it put in are the chart's (the FHIR `server`'s) that it names."""
+    devices it put in (`_put_in`, by the `put_in` value set) are the chart's (the FHIR `server`'s) that
+    it names."""
     if resource.get("status") != "completed":
         return None
     codes_of, named, _ = reader
@@ -341,25 +349,20 @@ def _procedure(
     label = first_display(resource.get("code"), codes)
     based_on = _local_references(as_list(resource.get("basedOn")), server)
     devices = _local_references(
-        (f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f)), server
+        (f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f, put_in)), server
     )
     return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
 
 
-# focalDevice.action codes saying the device was put in (SNOMED CT: insertion, implantation)
-_PUT_IN_ACTIONS = frozenset({"257867005", "71861002"})
-_PUT_IN_WORDS = re.compile(r"\b(implant|insert|placed\b|placement\b)")  # not "replaced", "replacement"
-
-
-def _put_in(focal: Mapping[str, Any]) -> bool:
-    """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying
-    so. A device it revised, replaced, refilled or removed was in place before it (the pump a
-    catheter revision names is one already in place)."""
+def _put_in(focal: Mapping[str, Any], put_in: ValueSet) -> bool:
+    """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying so by
+    a code or the words of `put_in` (the `device-put-in` value set: insertion, implantation). A device it
+    revised, replaced, refilled or removed was in place before it (the pump a catheter revision names is
+    one already in place)."""
     action = focal.get("action")
     if action is None:
         return True
-    put_in = _PUT_IN_WORDS.search(concept_text(action).lower()) is not None
-    return put_in or any(c.code in _PUT_IN_ACTIONS for c in codings(action))
+    return put_in.matches_text(concept_text(action)) or put_in.matches_any(codings(action))
 
 
 def _local_references(references: Iterable[Any], server: str | None) -> tuple[str, ...]:
@@ -797,7 +800,8 @@ def build_record(
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
     steroids = terminology["steroids"]
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, drugs, server)))
+    put_in = terminology[PUT_IN]
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, server)))
     pain_codes = terminology["pain-score"]
     observations = tuple(
         o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)

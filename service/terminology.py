@@ -241,19 +241,31 @@ class ValueSet:
         """Whether a listed phrase is in `text` as whole words, singular or plural ("spinal cord
         stimulators" names a spinal cord stimulator), and not negated ("non-implantable pulse
         generator" names an external one)."""
-        return _names(text.lower(), self.text_words, self._text_patterns)
+        return _names(text.lower(), self.text_words, self._text_stems, self._text_patterns)
 
     def names_dose_form(self, drug_name: str) -> bool:
         """`matches_text` of a drug's name, whose words give its dose form ("Oral Tablet"), but not by
         the words a route says itself only (`route_text_only`): "IV" in "Tramadol 50 MG Oral Tablet
         (C-IV)" is its schedule, not its route."""
-        return _names(drug_name.lower(), self.text_words, self._text_patterns, self.route_text_only)
+        return _names(
+            drug_name.lower(), self.text_words, self._text_stems, self._text_patterns, self.route_text_only
+        )
 
     @cached_property
     def _text_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
-        """Per text word: the pattern naming it and the one negating it, compiled once."""
-        phrases = [rf"{re.escape(word)}(?:e?s)?\b" for word in self.text_words]
+        """Per text word: the pattern naming it and the one negating it, compiled once. A word is whole,
+        or its plural; one ending in `*` is a word's start, any ending after it ("implant*": implant,
+        implanted, implantation), as in `not_this`."""
+        phrases = [
+            rf"{re.escape(word[:-1])}\w*" if word.endswith("*") else rf"{re.escape(word)}(?:e?s)?\b"
+            for word in self.text_words
+        ]
         return tuple((re.compile(rf"\b{phrase}"), negated(phrase)) for phrase in phrases)
+
+    @cached_property
+    def _text_stems(self) -> tuple[str, ...]:
+        """Per text word, what of it a text holds literally wherever the word is named (`_names`)."""
+        return tuple(word.removesuffix("*") for word in self.text_words)
 
     def names_in_words(self, words: str) -> bool:
         """Whether a diagnosis's own words (its text and displays) name the concept: a listed word that
@@ -262,7 +274,7 @@ class ValueSet:
         infection", "History of pneumonia", "Infection control precautions"; "Surgical site infection
         s/p laminectomy" names one). Not a code match: what it means is the engine's (an absence rule
         leaves such a diagnosis to the payer's reviewer)."""
-        return _names(words.lower(), self.text_words, self._word_patterns)
+        return _names(words.lower(), self.text_words, self._text_stems, self._word_patterns)
 
     @cached_property
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
@@ -281,17 +293,19 @@ class ValueSet:
 def _names(
     lowered: str,
     words: tuple[str, ...],
+    stems: tuple[str, ...],
     patterns: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...],
     unread: tuple[str, ...] = (),
 ) -> bool:
     """Whether one of `words` (but those `unread`) is named in `lowered` by its patterns (`named`, not
-    `not_this`), in turn. A word not in the text at all cannot be (each pattern that names it, and each
-    that takes it out, holds it literally), so its patterns are not run: a route typed "Oral" runs the
-    patterns of one of the 33 route words, not all 66."""
+    `not_this`), in turn. A word whose stem (the word, but a final `*`) is not in the text at all cannot
+    be (each pattern that names it, and each that takes it out, holds the stem literally), so its
+    patterns are not run: a route typed "Oral" runs the patterns of one of the 33 route words, not all
+    66."""
     return any(
         named.search(not_this.sub(" ", lowered))
-        for word, (named, not_this) in zip(words, patterns, strict=True)
-        if word in lowered and word not in unread
+        for word, stem, (named, not_this) in zip(words, stems, patterns, strict=True)
+        if stem in lowered and word not in unread
     )
 
 
@@ -368,6 +382,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         unlisted = [w for w in subset if w not in value_set.text_words]
         if unlisted:
             raise ValueSetError(f"{where}: {key}: {', '.join(unlisted)} not among the value set's text")
+    starred = [w for w in value_set.text_words if "*" in w[:-1] or w == "*"]
+    if starred:
+        raise ValueSetError(f"{where}: text: {', '.join(starred)}: a `*` stands only at a word's end")
     both = sorted(value_set.tells_neither & value_set.codes.get(SNOMED, _NO_CODES))
     if both:
         raise ValueSetError(f"{where}: tells_neither: {', '.join(both)} also among the value set's snomed")

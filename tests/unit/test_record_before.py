@@ -4,19 +4,27 @@ with such an action) is a device already in place."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.catalog import load_catalog
+from service.record import build_record
+from service.terminology import Terminology, ValueSetError
 from tests.builders import (
+    PATIENT,
     SCT,
     cards_of,
+    catalog,
+    concept,
     device,
     meeting_chart,
     procedure,
     service_request,
 )
 from tests.calls import sample, sign_with_chart
+from tests.catalog_support import copy_policies, edit_yaml
 
 NO_DEVICE = {"text": "(no focalDevice)"}
 
@@ -117,3 +125,60 @@ def test_a_decision_read_as_a_replacement_says_which_record_shows_the_pump_in_pl
 
     _, implant = sign_with_chart(meeting_chart(), body=sample("encounter-discharge-demo-meets"))
     assert not any("read as" in c.get("detail", "") for c in implant["cards"])
+
+
+def _devices_put_in(action: dict[str, Any], terminology: Terminology) -> tuple[str, ...]:
+    """The devices the record says a completed implant Procedure put in, its focal device's `action`."""
+    done = procedure("62362", "2025-01-01")
+    done["focalDevice"] = [{"manipulated": {"reference": "Device/pump1"}, "action": action}]
+    [fact] = build_record(PATIENT, {"Procedure": [done]}, terminology).procedures
+    return fact.devices
+
+
+@pytest.mark.parametrize(
+    ("action", "put_in"),
+    [
+        ({"text": "Implantation"}, True),  # `implant*`: any ending
+        ({"text": "inserted"}, True),
+        ({"text": "Placed"}, True),
+        ({"text": "replaced"}, False),  # "placed" is a whole word
+        ({"text": "Replacement"}, False),
+        ({"text": "reinsertion"}, False),  # a word's start
+        (concept(SCT, "71861002"), True),
+        (concept(SCT, "129303008", "Removal - action"), False),
+    ],
+)
+def test_what_an_action_says_of_a_device_put_in(action: dict[str, Any], put_in: bool) -> None:
+    assert _devices_put_in(action, catalog().terminology) == (("Device/pump1",) if put_in else ())
+
+
+def test_the_words_and_codes_that_say_a_device_was_put_in_are_the_value_sets_data(tmp_path: Path) -> None:
+    """words21 (debt 4.2): the codes and words were constants in service/record.py; they are the
+    `device-put-in` value set's, so a word or code taken out of the data is read no more, and one added
+    (with the `*` ending `not_this` has) is read."""
+    root = copy_policies(tmp_path)
+    edit_yaml(
+        root / "valuesets" / "device-put-in.yaml",
+        lambda raw: raw.update(snomed=["257867005"], text=["implant*", "insert*", "placement", "position*"]),
+    )
+    terminology = load_catalog(root).terminology
+    assert _devices_put_in({"text": "Placed"}, terminology) == ()
+    assert _devices_put_in(concept(SCT, "71861002"), terminology) == ()
+    assert _devices_put_in({"text": "Positioned"}, terminology) == ("Device/pump1",)
+
+
+def test_a_star_only_ends_a_value_sets_word(tmp_path: Path) -> None:
+    """A `*` stands for a word's ending; anywhere else it would be read as a literal star, matching
+    nothing a chart says."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "device-put-in.yaml", lambda raw: raw.update(text=["im*plant", "insert*"]))
+    with pytest.raises(ValueSetError, match=r"text: im\*plant: a `\*` stands only at a word's end"):
+        load_catalog(root)
+
+
+@pytest.mark.parametrize("required", ["device-put-in"])
+def test_a_policies_folder_without_the_device_action_words_is_refused(tmp_path: Path, required: str) -> None:
+    root = copy_policies(tmp_path)
+    (root / "valuesets" / f"{required}.yaml").unlink()
+    with pytest.raises(ValueSetError, match=rf"the service needs value set\(s\) {required}"):
+        load_catalog(root)
