@@ -18,7 +18,7 @@ from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
 from service.shapes import as_list
-from service.terminology import Terminology
+from service.terminology import Terminology, ValueSet
 
 PAIN_INFUSATE_SETS = ("it-infusates",)
 # The indications and request kinds the code itself names by id (here, service/next_steps.py and
@@ -298,11 +298,42 @@ def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bo
         return ""
     if idds_in_place(record, terminology):
         return ""
-    return (
-        "No intrathecal pump is on the chart: no active pump device, no pump implant (62360-62362) "
-        "without a later removal (62365), no pump-adjustment diagnosis (Z45.1) and no earlier refill "
-        "(62369, 62370, 95990, 95991)."
-    )
+    return no_pump_sentence(terminology["idds-in-place"])
+
+
+def no_pump_sentence(in_place: ValueSet) -> str:
+    """What `idds_in_place` looked for, as a card says none was found: written from the value set it
+    reads (`idds-in-place`), so the codes a card names are the codes counted. Its CPT codes a removal
+    undoes are the implants, the removals' are the removals, the others (contract §2's refill
+    procedures) show a pump whatever follows them; its ICD-10-CM codes are the diagnoses."""
+    cpt = in_place.codes.get(CPT, frozenset())
+    implants = sorted(cpt & {code for undone in in_place.removals.values() for code in undone})
+    said = ["no active pump device"]
+    if implants:
+        removals = _code_runs(sorted(in_place.removals))
+        said.append(f"no pump implant ({_code_runs(implants)}) without a later removal ({removals})")
+    if in_place.icd10_prefixes:
+        said.append(f"no pump or catheter diagnosis ({', '.join(map(_dotted, in_place.icd10_prefixes))})")
+    if refills := sorted(cpt - set(implants)):
+        said.append(f"no earlier refill ({_code_runs(refills)})")
+    return f"No intrathecal pump is on the chart: {', '.join(said[:-1])} and {said[-1]}."
+
+
+def _dotted(key: str) -> str:
+    """An ICD-10-CM code as written, from its key (`icd10_key`: "Z451" is Z45.1)."""
+    return f"{key[:3]}.{key[3:]}" if len(key) > 3 else key
+
+
+def _code_runs(codes: list[str]) -> str:
+    """Numeric codes, in order, a run of three or more consecutive ones as its first and last
+    ("62360-62362"; "62369, 62370")."""
+    runs: list[list[str]] = []
+    for code in codes:
+        if runs and code.isdigit() and runs[-1][-1].isdigit() and int(code) == int(runs[-1][-1]) + 1:
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) >= 3 else ", ".join(run) for run in runs)
 
 
 def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:

@@ -14,10 +14,15 @@ import pytest
 from cards.items import Episode
 from cards.render import SUMMARY_LIMIT, decision_card, instructions_card, next_steps
 from cards.shortening import shortened
+from service.catalog import load_catalog
+from service.engine.classify import no_pump_words
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from service.orders import load_order_codes
+from service.record import build_record
+from service.terminology import Terminology
 from tests.builders import (
     ICD,
+    PATIENT,
     PUMP_IN_PLACE,
     catalog,
     condition,
@@ -26,6 +31,7 @@ from tests.builders import (
     meeting_chart,
     service_request,
 )
+from tests.catalog_support import copy_policies, edit_yaml
 
 # a word that is part of a number, a date or a code, or continues one ("30 days", "6 Dec 2025")
 NUMBERISH = re.compile(r"^(\S*\d\S*|>=|<=|[<>→-]|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|CPT|LOINC)$")
@@ -281,3 +287,35 @@ def test_a_cut_does_not_leave_an_aside_open(label: str, finding: str) -> None:
             kept = shortened(text, limit).removesuffix("…")
             if opened - 1 >= (limit - 1) // 2 and kept != text:  # the words before it fill half the room
                 assert kept.count("(") == kept.count(")"), (limit, kept)
+
+
+def _no_pump_sentence(terminology: Terminology) -> str:
+    return no_pump_words(build_record(PATIENT, {}, terminology), terminology, on_a_pump=True)
+
+
+def test_the_no_pump_sentence_names_every_code_that_would_show_a_pump() -> None:
+    """words21 (debt 4.3): the sentence was written by hand and left out the catheter and pump
+    complication diagnoses (T85.610-T85.738) that `idds-in-place` counts: a chart coded so shows a pump,
+    and the card said what it looked for without them. It is written from the value set now."""
+    in_place = catalog().terminology["idds-in-place"]
+    sentence = _no_pump_sentence(catalog().terminology)
+    assert sentence.startswith(NO_PUMP)
+    for key in in_place.icd10_prefixes:
+        assert f"{key[:3]}.{key[3:]}" in sentence, key
+    for code in ("62360-62362", "62365", "62369", "62370", "95990", "95991"):
+        assert code in sentence
+    assert "(Z45.1, T85.610," in sentence
+
+
+def test_the_no_pump_sentence_follows_the_value_sets_data(tmp_path: Path) -> None:
+    """A code added to `idds-in-place` is named where it counts, with no change to the code: an
+    analysis (62367) among the procedures that show a pump whatever follows, a diagnosis among the
+    diagnoses."""
+    root = copy_policies(tmp_path)
+    edit_yaml(
+        root / "valuesets" / "idds-in-place.yaml",
+        lambda raw: (raw["cpt"].append("62367"), raw["icd10cm"].append("T85.79")),
+    )
+    sentence = _no_pump_sentence(load_catalog(root).terminology)
+    assert "no earlier refill (62367, 62369, 62370, 95990, 95991)" in sentence
+    assert "T85.738, T85.79)" in sentence
