@@ -25,6 +25,8 @@ class AssessmentConcept:
     options: tuple[str, ...] = ()
     qualifier: str | None = None  # a component qualifying the value (contract §5: a reduction's `scale`)
     qualifier_options: tuple[str, ...] = ()
+    # each qualifier option with the assessment code it names (`scale` ashworth: ashworth-score)
+    qualifier_codes: tuple[tuple[str, str], ...] = ()
 
 
 def qualifier_link(code: str, qualifier: str) -> str:
@@ -48,6 +50,12 @@ class AssessmentCodeSystem:
     def displays(self) -> dict[str, str]:
         """code → display: the words a card uses for each assessment."""
         return {c.code: c.display for c in self.concepts}
+
+    @property
+    def qualified(self) -> dict[str, dict[str, str]]:
+        """code → its qualifier's options → the assessment code each names (`it-trial-scale-reduction`:
+        `ashworth` → `ashworth-score`), for the codes whose qualifier names codes."""
+        return {c.code: dict(c.qualifier_codes) for c in self.concepts if c.qualifier_codes}
 
     def concept(self, code: str) -> AssessmentConcept:
         return next(c for c in self.concepts if c.code == code)
@@ -98,6 +106,7 @@ def load_assessment_codes(path: Path) -> AssessmentCodeSystem:
             tuple(c["answer"].get("options", ())),
             c["answer"].get("qualifier", {}).get("name"),
             tuple(c["answer"].get("qualifier", {}).get("options", ())),
+            tuple(c["answer"].get("qualifier", {}).get("codes", {}).items()),
         )
         for c in raw["concepts"]
     )
@@ -106,4 +115,15 @@ def load_assessment_codes(path: Path) -> AssessmentCodeSystem:
         if concept.code in seen:
             raise AssessmentCodesError(f"{source.at(('concepts', i, 'code'))}: code '{concept.code}' twice")
         seen.add(concept.code)
+    for i, concept in enumerate(concepts):
+        named = dict(concept.qualifier_codes)
+        where = source.at(("concepts", i, "answer", "qualifier", "codes")) if named else ""
+        if named and sorted(named) != sorted(concept.qualifier_options):
+            raise AssessmentCodesError(
+                f"{where}: codes must name a code for each option ({', '.join(concept.qualifier_options)}), "
+                f"and only those; they name {', '.join(named)}"
+            )
+        unknown = [code for code in named.values() if code not in seen]
+        if unknown:
+            raise AssessmentCodesError(f"{where}: {', '.join(unknown)} not among the assessment codes")
     return AssessmentCodeSystem(raw["url"], raw["name"], raw["title"], concepts)

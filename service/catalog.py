@@ -35,6 +35,7 @@ from service.routing import Payer, load_payers
 from service.settings import Settings
 from service.succession import Successions
 from service.terminology import Terminology, ValueSetError, load_terminology
+from service.trial import SCALE_CODES, SCALE_REDUCTION
 from service.vocabulary import Vocabulary, VocabularyError, load_vocabulary
 from service.yamlsource import SourceError, read_text
 
@@ -119,7 +120,13 @@ def compile_catalog(root: Path, today: date | None = None) -> Catalog:
     assessments = load_assessment_codes(root / ASSESSMENT_CODES)
     if assessments.url != ASSESSMENT_SYSTEM:
         raise AssessmentCodesError(f"{ASSESSMENT_CODES}: url must be {ASSESSMENT_SYSTEM} (contract §5)")
-    terminology = load_terminology(root / "valuesets", assessments.displays)
+    scales = sorted(set(assessments.qualified.get(SCALE_REDUCTION, {}).values()))
+    if scales != sorted(SCALE_CODES):
+        raise AssessmentCodesError(
+            f"{ASSESSMENT_CODES}: {SCALE_REDUCTION}'s scale options must name the scales a trial is "
+            f"scored on ({', '.join(SCALE_CODES)}); they name {', '.join(scales) or 'none'}"
+        )
+    terminology = load_terminology(root / "valuesets", assessments.displays, assessments.qualified)
     missing = [vs for vs in REQUIRED_VALUE_SETS if vs not in terminology]
     if missing:
         raise ValueSetError(f"valuesets: the service needs value set(s) {', '.join(missing)}")

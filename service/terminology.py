@@ -395,10 +395,15 @@ class Terminology:
     """All value sets by id. Unknown ids raise, so a policy cannot silently match nothing."""
 
     def __init__(
-        self, value_sets: Iterable[ValueSet], assessment_codes: Mapping[str, str] | None = None
+        self,
+        value_sets: Iterable[ValueSet],
+        assessment_codes: Mapping[str, str] | None = None,
+        qualified: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         # the project CodeSystem's codes (contract §5), each with its display: the words cards use for it
         self.assessment_codes: Mapping[str, str] = dict(assessment_codes or {})
+        # of a code whose qualifier names codes, each option's (`AssessmentCodeSystem.qualified`)
+        self._qualified = {code: dict(options) for code, options in (qualified or {}).items()}
         self._by_id = {vs.id: vs for vs in value_sets}  # load_terminology refuses an id given twice
         by_name: dict[str, Ingredient] = {}
         for vs in self._by_id.values():
@@ -461,6 +466,11 @@ class Terminology:
             if vs_id in self and code not in self[vs_id].codes.get(system, _NO_CODES)
         ]
 
+    def qualified_by(self, code: str, option: str | None) -> str | None:
+        """The assessment code a qualifier's option names, as policies/assessment-codes.yaml says
+        (`it-trial-scale-reduction` on the `scale` `ashworth`: `ashworth-score`); None for another."""
+        return self._qualified.get(code, {}).get(option or "")
+
     def ids(self) -> list[str]:
         return sorted(self._by_id)
 
@@ -476,7 +486,11 @@ class Terminology:
         return self._ingredients
 
 
-def load_terminology(directory: Path, assessment_codes: Mapping[str, str] | None = None) -> Terminology:
+def load_terminology(
+    directory: Path,
+    assessment_codes: Mapping[str, str] | None = None,
+    qualified: Mapping[str, Mapping[str, str]] | None = None,
+) -> Terminology:
     """Load, schema-check and compile every `*.yaml` file of a value-set directory; an id given twice
     is refused naming both files (a policy naming it would get whichever came last)."""
     value_sets = []
@@ -496,4 +510,4 @@ def load_terminology(directory: Path, assessment_codes: Mapping[str, str] | None
             )
         defined[value_set.id] = source.at(("id",))
         value_sets.append(value_set)
-    return Terminology(value_sets, assessment_codes)
+    return Terminology(value_sets, assessment_codes, qualified)

@@ -339,6 +339,9 @@ def _scored(
 
 
 SCALE_CODES = ("ashworth-score", "modified-ashworth-score", "spasm-frequency-score")
+# the spasticity trial's recorded response (contract §5): its `scale` component names the scale, each
+# option the score it is counted in (policies/assessment-codes.yaml, `Terminology.qualified_by`)
+SCALE_REDUCTION = "it-trial-scale-reduction"
 MODIFIED_ASHWORTH = "modified-ashworth-score"
 _MAS_POINTS = {"0": 0.0, "1": 1.0, "1+": 1.5, "2": 2.0, "3": 3.0, "4": 4.0}
 _MAS_GRADES = {"0": 0.0, "1": 1.0, "1+": 2.0, "2": 3.0, "3": 4.0, "4": 5.0}  # the 0-5 ordinal

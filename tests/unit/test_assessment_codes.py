@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.codesystem import CodeSystem
@@ -15,6 +16,7 @@ from service.assessments import AssessmentCodesError, load_assessment_codes
 from service.catalog import load_catalog
 from service.codes import ASSESSMENT_SYSTEM
 from tests.builders import catalog
+from tests.catalog_support import copy_policies, edit_yaml
 from tests.support import open_settings
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "clinical-data-contract.md"
@@ -86,4 +88,57 @@ def test_the_catalog_refuses_another_url(tmp_path: Path) -> None:
     text = (root / "assessment-codes.yaml").read_text(encoding="utf-8")
     (root / "assessment-codes.yaml").write_text(text.replace("idds-assessment", "other"), encoding="utf-8")
     with pytest.raises(AssessmentCodesError, match="url must be"):
+        load_catalog(root)
+
+
+def _scale_codes(root: Path, codes: dict[str, str]) -> None:
+    """Rewrite the `scale` qualifier's codes of it-trial-scale-reduction in a copied folder."""
+
+    def edit(raw: Any) -> None:
+        [concept] = [c for c in raw["concepts"] if c["code"] == "it-trial-scale-reduction"]
+        concept["answer"]["qualifier"]["codes"] = codes
+
+    edit_yaml(root / "assessment-codes.yaml", edit)
+
+
+SCALES = {
+    "ashworth": "ashworth-score",
+    "modified-ashworth": "modified-ashworth-score",
+    "spasm-frequency": "spasm-frequency-score",
+}
+
+
+def test_the_scale_a_reduction_is_recorded_on_is_the_assessment_codes_data(tmp_path: Path) -> None:
+    """words21 (debt 4.4): which score a spasticity trial's recorded reduction is on (its `scale`
+    component, contract §5) was a mapping in service/engine/checks/trials.py; it is the assessment
+    codes' data, read through the Terminology."""
+    assert catalog().terminology.qualified_by("it-trial-scale-reduction", "ashworth") == "ashworth-score"
+    assert catalog().terminology.qualified_by("it-trial-scale-reduction", "tardieu") is None
+    root = copy_policies(tmp_path)
+    _scale_codes(root, {**SCALES, "ashworth": "spasm-frequency-score", "spasm-frequency": "ashworth-score"})
+    swapped = load_catalog(root).terminology
+    assert swapped.qualified_by("it-trial-scale-reduction", "ashworth") == "spasm-frequency-score"
+
+
+@pytest.mark.parametrize(
+    ("codes", "refused"),
+    [
+        (
+            {"ashworth": "ashworth-score", "modified-ashworth": "modified-ashworth-score"},
+            "a code for each option",
+        ),
+        ({**SCALES, "tardieu": "ashworth-score"}, "a code for each option"),
+        ({**SCALES, "ashworth": "ashworth-scale"}, "ashworth-scale not among the assessment codes"),
+        ({**SCALES, "ashworth": "psych-clearance"}, "must name the scales a trial is scored on"),
+        ({**SCALES, "ashworth": "modified-ashworth-score"}, "must name the scales a trial is scored on"),
+    ],
+)
+def test_a_scale_option_without_its_score_is_refused(
+    tmp_path: Path, codes: dict[str, str], refused: str
+) -> None:
+    """Each `scale` option names the score it is counted in, one of those a trial is scored on, and every
+    score has an option: an edit that leaves one out (or names another assessment) stops start-up."""
+    root = copy_policies(tmp_path)
+    _scale_codes(root, codes)
+    with pytest.raises(AssessmentCodesError, match=refused):
         load_catalog(root)

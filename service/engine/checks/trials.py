@@ -19,6 +19,7 @@ from service.facts import ObservationFact
 from service.trial import (
     MODIFIED_ASHWORTH,
     SCALE_CODES,
+    SCALE_REDUCTION,
     ScaleTrial,
     TrialResult,
     may_yet_last,
@@ -153,13 +154,6 @@ def _short_relief(
     return TestOutcome(Status.NOT_MET, evidence, finding)
 
 
-SCALE_OF_COMPONENT = {
-    "ashworth": "ashworth-score",
-    "modified-ashworth": "modified-ashworth-score",
-    "spasm-frequency": "spasm-frequency-score",
-}
-
-
 @test_type(
     "scale-trial-response",
     params={
@@ -170,7 +164,7 @@ SCALE_OF_COMPONENT = {
     },
     reads=("Procedure", "Observation"),
     also_reads=ANSWERS,
-    asks=("it-trial-scale-reduction", "it-trial-response-duration-h"),
+    asks=(SCALE_REDUCTION, "it-trial-response-duration-h"),
 )
 def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """A spasticity trial response of at least `points` on a scale (lasting `hours`, if given):
@@ -181,7 +175,7 @@ def scale_trial_response(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     a response that meets the bar only with 1+ counted as a grade of its own, not as 1.5, is for the
     reviewer too (AMB-14 d)."""
     judge = _ScaleJudge(params, ctx)
-    explicit = ctx.record.latest_assessment("it-trial-scale-reduction")
+    explicit = ctx.record.latest_assessment(SCALE_REDUCTION)
     if explicit is not None and isinstance(explicit.value, float):
         return judge.recorded(explicit)
     trials = [
@@ -230,8 +224,8 @@ class _ScaleJudge:
     def recorded(self, explicit: ObservationFact) -> TestOutcome:
         """The it-trial-scale-reduction assessment (and it-trial-response-duration-h) decides."""
         name = self.name
-        evidence: tuple[Evidence, ...] = (self.assessed("it-trial-scale-reduction", explicit),)
-        scale = SCALE_OF_COMPONENT.get(explicit.qualifier or "")
+        evidence: tuple[Evidence, ...] = (self.assessed(SCALE_REDUCTION, explicit),)
+        scale = self.ctx.terminology.qualified_by(SCALE_REDUCTION, explicit.qualifier)
         recorded_on = f"the {name(scale)}" if scale else (explicit.qualifier or "an unnamed scale")
         if scale not in self.scales and set(SCALE_CODES) - self.scales:
             return TestOutcome(
