@@ -313,10 +313,26 @@ def no_pump_sentence(in_place: ValueSet) -> str:
         removals = _code_runs(sorted(in_place.removals))
         said.append(f"no pump implant ({_code_runs(implants)}) without a later removal ({removals})")
     if in_place.icd10_prefixes:
-        said.append(f"no pump or catheter diagnosis ({', '.join(map(_dotted, in_place.icd10_prefixes))})")
+        said.append(f"no pump or catheter diagnosis ({_diagnoses(in_place.icd10_prefixes)})")
     if refills := sorted(cpt - set(implants)):
         said.append(f"no earlier refill ({_code_runs(refills)})")
     return f"No intrathecal pump is on the chart: {', '.join(said[:-1])} and {said[-1]}."
+
+
+def _diagnoses(keys: tuple[str, ...], most_named: int = 2) -> str:
+    """ICD-10-CM codes by category, in the value set's order; a category of more than `most_named`
+    codes as their count and span ("Z45.1, or one of 11 codes T85.610-T85.738"): a card names what it
+    looked for without a line of codes."""
+    categories: dict[str, list[str]] = {}
+    for key in keys:
+        categories.setdefault(key[:3], []).append(_dotted(key))
+    said = [
+        ", ".join(codes)
+        if len(codes) <= most_named
+        else f"one of {len(codes)} codes {min(codes)}-{max(codes)}"
+        for codes in categories.values()
+    ]
+    return ", or ".join(said)
 
 
 def _dotted(key: str) -> str:
