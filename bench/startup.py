@@ -4,9 +4,9 @@ Each measurement is a fresh interpreter, as a new worker is, timed from inside (
 `create_app` with the default production settings and a file SQLite store) and from outside (the
 whole process, interpreter start included); RSS is read from /proc after `create_app`. Beside it,
 in the same run, the baseline: importing Flask and building an app with one route. "Cold" uses an
-empty catalog cache directory (so it compiles every policy and writes the entry), "warm" the filled
-one, "no cache" runs with IDDS_CRD_CATALOG_CACHE=off. Prints figures (medians of --repeat runs);
-asserts nothing.
+empty catalog cache directory (so it compiles every policy and the code of the service's dataclasses,
+and writes both: service/dataclass_cache.py), "warm" the filled one, "no cache" runs with
+IDDS_CRD_CATALOG_CACHE=off (neither cache). Prints figures (medians of --repeat runs); asserts nothing.
 
 Bytecode: an installed service runs from compiled modules (pip compiles every module when it
 installs a wheel, as the Docker image does). A source checkout whose shell sets

@@ -6,7 +6,8 @@ database once (the audit trail and the JWT replay store), installs the authentic
 stores per-app state in `app.extensions`, never in globals.
 
 Importing this module imports everything a hook call needs (so the first call does not wait for an
-import), with the garbage collector paused and what the imports made frozen (`service.startup_gc`).
+import), with the garbage collector paused and what the imports made frozen (`service.startup_gc`),
+and the methods of their dataclasses compiled once, not at every start (`service.dataclass_cache`).
 What no hook call needs stays out until it is used: the sandbox (only when switched on), the OpenAPI
 document, the development server, the demo, the other CLI commands.
 """
@@ -16,9 +17,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from service.dataclass_cache import dataclass_code_cached
 from service.startup_gc import collection_paused
 
-with collection_paused(freeze=True):
+with collection_paused(freeze=True), dataclass_code_cached():
     from flask import Flask
 
     from service.auth.guard import install_guard

@@ -1,0 +1,146 @@
+"""The cache of the code `@dataclass` generates (service/dataclass_cache.py): a start-up after the first
+compiles none of it, the classes are those built without the cache, and a cache that is not this
+user's private, intact file is not used."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import dataclass_cache
+from service.dataclass_cache import cache_file, dataclass_code_cached, read_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _point(cls: type) -> Any:
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
+def _make() -> type:
+    class Point:
+        """A point."""
+
+        x: int
+        y: int = 0
+
+    return _point(Point)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", str(directory))
+    return directory
+
+
+def _no_compiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("compiled although the cache holds the code")
+
+    monkeypatch.setattr(dataclass_cache, "compile", refuse, raising=False)
+
+
+def test_a_second_start_compiles_nothing_and_builds_the_same_class(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with dataclass_code_cached():
+        first = _make()
+    assert len(read_cache(cache_file(cache_dir))) >= 5  # __init__, __repr__, __eq__, __hash__, ...
+    _no_compiling(monkeypatch)
+    with dataclass_code_cached():
+        cached = _make()
+    monkeypatch.undo()
+    plain = _make()
+    for method in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__"):
+        assert getattr(cached, method).__code__ == getattr(plain, method).__code__, method
+        assert getattr(first, method).__code__ == getattr(plain, method).__code__, method
+    point = cached(1)
+    assert (repr(point), point, hash(point)) == ("_make.<locals>.Point(x=1, y=0)", cached(1, 0), hash((1, 0)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 2  # type: ignore[misc]
+    assert "exec" not in vars(dataclasses)  # outside the block dataclasses is as it was
+
+
+def test_a_directory_others_may_write_or_the_cache_off_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", str(shared))
+    with dataclass_code_cached():
+        assert "exec" not in vars(dataclasses)
+        _make()
+    assert list(shared.iterdir()) == []
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", "off")
+    with dataclass_code_cached():
+        assert "exec" not in vars(dataclasses)
+
+
+def test_the_first_start_makes_the_directory_and_fills_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "none-yet"
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", str(missing))
+    with dataclass_code_cached():
+        _make()
+    assert missing.stat().st_mode & 0o777 == 0o700
+    assert read_cache(cache_file(missing))
+
+
+def test_a_file_others_may_write_is_not_used(cache_dir: Path) -> None:
+    with dataclass_code_cached():
+        _make()
+    path = cache_file(cache_dir)
+    assert read_cache(path)
+    path.chmod(0o666)
+    assert read_cache(path) == {}
+
+
+def test_a_corrupt_file_is_compiled_again_and_replaced(cache_dir: Path) -> None:
+    with dataclass_code_cached():
+        _make()
+    path = cache_file(cache_dir)
+    content = bytearray(path.read_bytes())
+    content[-10] ^= 0xFF
+    path.write_bytes(bytes(content))
+    assert read_cache(path) == {}
+    with dataclass_code_cached():
+        assert _make()(3).x == 3
+    assert read_cache(path)
+
+
+def test_importing_the_app_fills_the_cache_and_the_next_start_reads_it(tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    environment = {**os.environ, "IDDS_CRD_CATALOG_CACHE": str(directory), "PYTHONPATH": str(ROOT)}
+    child = (
+        "import service.dataclass_cache as d\n"
+        "compiled = []\n"
+        "original = d._Cache.exec\n"
+        "def counting(self, source, *rest):\n"
+        "    before = self.compiled\n"
+        "    original(self, source, *rest)\n"
+        "    compiled.append(self.compiled - before)\n"
+        "d._Cache.exec = counting\n"
+        "import service.app\n"
+        "print(len(compiled), sum(compiled))\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", child], env=environment, capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    (built_first, compiled_first), (built_next, compiled_next) = (map(int, r.stdout.split()) for r in runs)
+    assert built_first == built_next > 300  # the methods of the service's dataclasses
+    assert compiled_first > 300
+    assert compiled_next == 0
