@@ -101,12 +101,12 @@ def _write(path: Path, cache: _Cache) -> None:
     entries = {**cache.stored, **cache.used}
     if len(entries) > MOST_ENTRIES:
         entries = cache.used
-    payload = marshal.dumps(entries)
     try:
+        payload = marshal.dumps(entries)
         descriptor, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=".dataclass-code-", suffix=".writing"
         )
-    except OSError as exc:
+    except Exception as exc:  # anything at all: a cache never stops start-up
         log.debug("dataclass code cache not written (%s)", exc)
         return
     try:

@@ -144,3 +144,15 @@ def test_importing_the_app_fills_the_cache_and_the_next_start_reads_it(tmp_path:
     assert built_first == built_next > 300  # the methods of the service's dataclasses
     assert compiled_first > 300
     assert compiled_next == 0
+
+
+def test_a_cache_that_cannot_be_written_never_stops_start_up(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(_value: object) -> bytes:
+        raise ValueError("unmarshallable")
+
+    monkeypatch.setattr(dataclass_cache.marshal, "dumps", refuse)
+    with dataclass_code_cached():
+        assert _make()(4).x == 4
+    assert read_cache(cache_file(cache_dir)) == {}
