@@ -44,3 +44,12 @@ def test_the_image_installs_with_the_constraints() -> None:
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
     assert "docker/constraints.txt" in dockerfile
     assert "pip install --no-cache-dir -c constraints.txt '.[postgres]'" in dockerfile
+
+
+def test_the_image_fills_the_dataclass_code_cache_as_the_services_user() -> None:
+    """perf21: a new container's cache directory is empty, so its first start compiled every dataclass
+    method; the image compiles them at build, after `USER nobody` (a file root wrote is refused)."""
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    fill = dockerfile.index('RUN python -c "import service.app"')
+    assert dockerfile.index("USER nobody") < fill
+    assert dockerfile.index("ENV IDDS_CRD_CATALOG_CACHE=/var/cache/idds-crd") < fill
