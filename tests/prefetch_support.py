@@ -103,6 +103,38 @@ def ehr_prefetch(templates: dict[str, str], base_url: str, token: str, patient_i
     }
 
 
+def ehr_first_pages(
+    templates: dict[str, str], base_url: str, token: str, patient_id: str, page_size: int
+) -> dict[str, Any]:
+    """Every template filled in as an EHR whose server pages its searches at `page_size` would: each
+    search's first page only, its `next` link left for the service to follow."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    pages = {}
+    for key, template in templates.items():
+        url = f"{base_url}/{template.replace('{{context.patientId}}', patient_id)}"
+        response = requests.get(
+            url + (f"&_count={page_size}" if "?" in url else ""), headers=headers, timeout=30
+        )
+        response.raise_for_status()
+        pages[key] = response.json()
+    return pages
+
+
+class RequestLog:
+    """The URLs of the HTTP requests FhirClients send (every GET and POST, pages included), recorded
+    while `FhirClient._exchange` is patched with `exchange` (pytest's monkeypatch)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        sent = FhirClient._exchange
+
+        def exchange(client: FhirClient, url: str, body: bytes | None, limit: int | None) -> Any:
+            self.urls.append(url)
+            return sent(client, url, body, limit)
+
+        self.exchange = exchange
+
+
 def without_uuids(answer: Any) -> Any:
     """An answer with its generated ids blanked, so that two answers can be compared."""
     if isinstance(answer, dict):

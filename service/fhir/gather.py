@@ -7,7 +7,9 @@ say), and it never runs the payers' reverse chain itself (a server may be slow o
 `_has`: review s18 R2-1..R2-3): what a prefetched Coverage names and no prefetch gave is read by
 reference; then, only when a pump order is in
 scope, the clinical searches the contract names, each also a prefetch template (`clinical_templates`,
-generated from the codes the policies read) and searched only when the EHR did not prefetch it; all
+generated from the codes the policies read) and searched only when the EHR did not prefetch it, or
+sent page one of several (the rest is what that search gives: one request at `page_size`, not the
+EHR's `next` pages one round trip each; the other keys' pages are followed); all
 of it at once on a bounded worker pool; then the resources those results reference and did not
 include (the payer Organization, Medications). With a complete prefetch nothing is queried. Whatever
 is not back by the deadline is reported as unavailable, with its reason, instead of being waited for.
@@ -287,10 +289,10 @@ class DataGatherer:
     ) -> dict[str, QueryOutcome]:
         """The plan's outcomes: cached answers where the cache has them, the rest queried (and
         their successful answers kept; each looked for noted in `data.cached`). The remaining pages
-        of a prefetch are never cached."""
+        of a prefetch, and a search run instead of them, are never cached."""
         if self.cache is None or scope is None:
             return self.pool.run(client, plan, deadline)
-        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None}
+        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None and q.instead_of is None}
         data.cached.extend(wanted.values())
         cached = {
             key: outcome
@@ -320,8 +322,8 @@ class DataGatherer:
         searches: list[tuple[str, Query]],
     ) -> list[Query]:
         """Take what the EHR prefetched for each key of `searches`; the searches still to run (a key
-        absent or failed, or the remaining pages of a prefetched searchset; the pain scores from
-        `recent_from`)."""
+        absent or failed, or prefetched as page one of several and searched whole instead,
+        `_searched_instead`, else its remaining pages; the pain scores from `recent_from`)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
         for key, query in searches_for_patient(searches, patient_id):
@@ -333,6 +335,12 @@ class DataGatherer:
             if key == PAIN_KEY and given.state not in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(recent_from)}"))
             if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+                if given.has_more_pages and client is not None and self._searched_instead(request, key):
+                    # page one of several: the whole is what the service's own search gives (CDS Hooks:
+                    # a prefetch holds what its template's query does), at the service's page size and
+                    # with the round's other searches, not one round trip per page of the EHR's size
+                    plan.append(replace(query, instead_of=tuple(given.resources)))
+                    continue
                 _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages and given.bundle is not None and client is not None:
                     plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
@@ -348,6 +356,13 @@ class DataGatherer:
                 data.unavailable[query.resource_type] = given.reason or "the EHR gave no FHIR server address"
             # (else a kind the EHR need not offer, not prefetched and no server to ask: it gives none)
         return plan
+
+    def _searched_instead(self, request: HookRequest, key: str) -> bool:
+        """Whether the rest of a prefetched searchset under the clinical key `key` is read by the key's
+        own search rather than by its `next` pages: every key but `observations` when the EHR did not
+        send `painScores` (that prefetch may be by the template of earlier versions, which held the
+        pain scores, `_pain_prefetched_before`: the current search would leave those out)."""
+        return key != "observations" or PAIN_KEY not in self._templates or PAIN_KEY in request.prefetch
 
     def _pain_prefetched_before(self, request: HookRequest, given: Prefetched) -> bool:
         """`painScores` not prefetched, but `observations` by the template of earlier versions, which
@@ -407,6 +422,8 @@ class DataGatherer:
             data.pages[query.key] = outcome.pages
             usable = _usable(query, outcome.resources, owner)
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
+            if error is not None and query.instead_of is not None:
+                _take_prefetched(query, list(query.instead_of), owner, data)  # page one, as a failed `next`
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
             if outcome.error is not None and not_offered(query.resource_type, outcome.status):
                 log.info("%s: the FHIR server does not offer it (%s); read as none", query.key, error)

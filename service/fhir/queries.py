@@ -20,7 +20,9 @@ from service.terminology import Terminology
 @dataclass(frozen=True)
 class Query:
     """One FHIR interaction: a search (`params`), a read (`reference`), or the remaining pages
-    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412."""
+    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412. A search
+    run instead of following a prefetched searchset's `next` pages carries that prefetch's page one
+    (`instead_of`): its results replace the page, which is kept only when the search fails."""
 
     key: str
     resource_type: str
@@ -29,6 +31,7 @@ class Query:
     continue_from: Mapping[str, Any] | None = None
     required: bool = False
     first_page: bool = False  # a sorted search whose first page is all that is wanted
+    instead_of: tuple[dict[str, Any], ...] | None = None
 
 
 def query_from_url(key: str, relative: str, required: bool = False) -> Query:

@@ -6,8 +6,9 @@ import copy
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import responses
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from service.app import create_app
 from service.catalog import Catalog
 from service.demo.runner import request_files
+from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
 from service.fhir.client import FhirClient
 from service.fhir.gather import DataGatherer
 from service.fhir.prefetch import PrefetchState, interpret, render
@@ -34,6 +36,7 @@ from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.builders import searchset
 from tests.fuzz_support import seeded
 from tests.prefetch_support import without_uuids
+from tests.scaling_support import pain_score
 from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
@@ -421,17 +424,20 @@ def test_a_clinical_key_with_an_operation_outcome_is_searched() -> None:
 
 
 @responses.activate
-def test_a_paged_clinical_prefetch_is_followed_through_next() -> None:
+def test_a_paged_clinical_prefetch_is_read_by_the_keys_own_search_not_its_next_link() -> None:
+    """With a fhirServer, the rest of a prefetched searchset is what the key's own search gives (CDS
+    Hooks: the prefetch holds what that search does), page one's resources not taken twice."""
     stub_clinical()
     body = sample()
     body["prefetch"]["observations"] = searchset(
         [mine("Observation", "o1")], next_url=f"{BASE}/Observation?page=2"
     )
-    responses.replace(responses.GET, f"{BASE}/Observation", json=searchset([mine("Observation", "o2")]))
+    whole = searchset([mine("Observation", "o1"), mine("Observation", "o2")])
+    responses.replace(responses.GET, f"{BASE}/Observation", json=whole)
     data = gather(hook_request(body))
     assert [o["id"] for o in data.resources["Observation"]] == ["o1", "o2"]
-    observation_urls = [c.request.url for c in responses.calls if "/Observation" in c.request.url]
-    assert observation_urls == [f"{BASE}/Observation?page=2"]
+    [observations] = [c.request.url for c in responses.calls if "/Observation" in c.request.url]
+    assert "page=2" not in observations and "patient=demo-meets" in observations
 
 
 @responses.activate
@@ -724,3 +730,117 @@ def test_a_paged_clinical_prefetch_without_a_server_is_unavailable_not_complete(
     data = DataGatherer(None, []).gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
     assert [p["id"] for p in data.resources["Procedure"]] == ["p1"]
     assert "more pages" in data.unavailable["Procedure"]
+
+
+def paged_conditions(count: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """`count` Conditions of demo-meets, and a server stub that pages them 2 a page by `?page=N` and
+    answers the `conditions` search whole: (the Conditions, the log of (kind, URL) it was asked)."""
+    conditions = [
+        {"resourceType": "Condition", "id": f"c{i}", "subject": {"reference": "Patient/demo-meets"}}
+        for i in range(count)
+    ]
+    asked: list[tuple[str, str]] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        page = request.params.get("page")
+        asked.append(("page" if page else "search", request.url))
+        if page is None:
+            return 200, {}, json.dumps(searchset(conditions))
+        start = 2 * (int(page) - 1)
+        more = f"{BASE}/Condition?page={int(page) + 1}" if start + 2 < count else None
+        return 200, {}, json.dumps(searchset(conditions[start : start + 2], more))
+
+    responses.remove(responses.GET, f"{BASE}/Condition")  # stub_clinical's
+    responses.add_callback(responses.GET, f"{BASE}/Condition", callback=answer)
+    return conditions, asked
+
+
+@responses.activate
+def test_a_clinical_prefetch_paged_small_is_read_by_its_own_search_in_one_request() -> None:
+    """Page one of the EHR's Conditions (2 a page, 5 pages) and a fhirServer: the rest is what the
+    `conditions` template's own search gives (CDS Hooks: a prefetch holds what its query does), one
+    request at the service's page size instead of a round trip per page; the same Conditions as following
+    the pages gives, page one's not twice."""
+    stub_clinical()
+    conditions, asked = paged_conditions(10)
+    body = sample()
+    body["prefetch"]["conditions"] = searchset(conditions[:2], f"{BASE}/Condition?page=2")
+    data = gather(hook_request(body))
+    assert [kind for kind, _ in asked] == ["search"]
+    assert "_count=500" in asked[0][1] and "patient=demo-meets" in asked[0][1]
+    assert [c["id"] for c in data.resources["Condition"]] == [c["id"] for c in conditions]
+    assert "Condition" not in data.unavailable
+
+
+@responses.activate
+def test_a_clinical_prefetch_paged_small_whose_own_search_fails_keeps_page_one_and_is_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The search run instead of the EHR's `next` pages fails: as a failed `next` page, page one is kept
+    and the rest is "could not be checked" (Condition unavailable, with the server's reason)."""
+    stub_clinical()
+    responses.replace(responses.GET, f"{BASE}/Condition", status=500)
+    body = sample()
+    first = [{"resourceType": "Condition", "id": "c0", "subject": {"reference": "Patient/demo-meets"}}]
+    body["prefetch"]["conditions"] = searchset(first, f"{BASE}/Condition?page=2")
+    data = gather(hook_request(body))
+    assert [c["id"] for c in data.resources["Condition"]] == ["c0"]
+    assert data.unavailable["Condition"] == "HTTP 500"
+    assert "Condition" in caplog.text and TOKEN not in caplog.text  # the failure logged, not the token
+
+
+@responses.activate
+@pytest.mark.parametrize("pain_sent", [False, True])
+def test_paged_observations_are_searched_instead_only_when_the_ehr_is_on_the_current_templates(
+    compiled_catalog: Catalog, pain_sent: bool
+) -> None:
+    """`observations` held the pain scores too by the template of earlier versions: page one of it with
+    a pain score, and no `painScores` key, is followed page by page (the current search, which leaves
+    the pain scores to `painScores`, would lose those of the later pages); sent beside `painScores`
+    (here null), it is read by the key's own search instead."""
+    terminology = compiled_catalog.terminology
+    stub_clinical()
+    later = pain_score("demo-meets", "later", datetime.now(UTC) - timedelta(days=3), 7)
+    asked: list[dict[str, str]] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        asked.append(dict(request.params))
+        return 200, {}, json.dumps(searchset([later] if "page" in request.params else []))
+
+    responses.remove(responses.GET, f"{BASE}/Observation")
+    responses.add_callback(responses.GET, f"{BASE}/Observation", callback=answer)
+    body = sample()
+    first = pain_score("demo-meets", "first", datetime.now(UTC) - timedelta(days=2), 6)
+    body["prefetch"]["observations"] = searchset([first], f"{BASE}/Observation?page=2")
+    if pain_sent:
+        body["prefetch"]["painScores"] = None
+    gatherer = DataGatherer(None, policy_observation_codes(terminology), terminology=terminology)
+    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
+    request = hook_request(body)
+    data = gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY)
+    followed = [a for a in asked if "page" in a]
+    own = [a for a in asked if "page" not in a and "date" not in a]  # not the pain scores' by time
+    assert (len(followed), len(own)) == ((0, 1) if pain_sent else (1, 0))
+    if not pain_sent:
+        assert {"first", "later"} <= {o["id"] for o in data.resources["Observation"]}
+
+
+@responses.activate
+def test_the_search_run_instead_of_a_prefetchs_pages_is_neither_looked_up_nor_kept_in_the_cache() -> None:
+    """The patient-data cache is as it was with the `next` pages followed: a prefetched key, paged or
+    not, is the EHR's answer, never looked for in the cache nor kept there (the other searches are)."""
+    stub_clinical()
+    conditions, asked = paged_conditions(6)
+    body = sample()
+    body["prefetch"]["conditions"] = searchset(conditions[:2], f"{BASE}/Condition?page=2")
+    cache = PatientDataCache(MemoryStore(100, 1 << 20, time.monotonic), 60.0, "test:", time.monotonic)
+    scope = CacheScope("https://ehr.example.org", BASE, "Practitioner/1", "demo-meets")
+    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
+    data = DataGatherer(None, [], cache=cache).gather(
+        hook_request(body), STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY, scope=scope
+    )
+    assert len(asked) == 1 and len(data.resources["Condition"]) == 6
+    assert "Condition" not in {kind for kind, _ in data.cached} and "Procedure" in {k for k, _ in data.cached}
+    [own] = [q for q in clinical_queries("demo-meets", []) if q.resource_type == "Condition"]
+    searched = {"Condition": ("Condition", "?" + urlencode(sorted((own.params or {}).items())))}
+    assert cache.lookup(scope, searched, time.monotonic() + 5) == {}
