@@ -46,7 +46,7 @@ from service.codes import Code, codings, concept_text, first_display
 from service.engine.model import Determination, Outcome
 from service.hooks.contexts import CLINICIANS
 from service.modifiers import not_understood
-from service.next_steps import trials_accepted
+from service.next_steps import trial_shows, trials_accepted
 from service.orders import DraftOrders
 from service.questionnaires import canonical_of
 from service.registry import CallOptions
@@ -296,7 +296,8 @@ def _awaiting(
     """Criterion id → what its item says first of the trial that is to document it, for the lines of
     one episode: the trials ordered in the EHR and not yet done (`Decisions.awaiting_trial`), or, when
     the answer proposes the trial (`proposing`: the catalog whose trials it proposes), that it is to be
-    ordered first (`Decisions.trial_missing`)."""
+    ordered first: the trial criteria of `Decisions.trial_missing` and every other result the trial is
+    to show (`trial_shows`: its side effects, the patient's acceptance)."""
     if decisions.trials_ordered:
         words = trial_awaited(decisions.trials_ordered)
         return {
@@ -308,11 +309,13 @@ def _awaiting(
         return {}
     first = trial_to_order(_trials(decisions, proposing))
     return {
-        r.id: first
+        criterion: first
         for d, criteria in decisions.trial_missing
         if d in group
-        for c in criteria
-        for r in c.walk()
+        for criterion in (
+            *(r.id for c in criteria for r in c.walk()),
+            *trial_shows(d, proposing.policies[d.policy_id]),
+        )
     }
 
 

@@ -162,15 +162,22 @@ def trials_accepted(
     accepted = tuple(trials)
     for d, _ in missing:
         policy = policies[d.policy_id]
-        asked = {
-            r.id for top in d.criteria for r in top.walk() if r.status != Status.MET
-        } & policy.trial_answers
+        asked = trial_shows(d, policy)
         for spec in policy.all_criteria():
             for test in spec.tests if spec.id in asked else ():
                 if test.params.get("trials") and test.params.get("valuesets"):
                     sets = [terminology[v] for v in test.params["valuesets"]]
                     accepted = tuple(t for t in accepted if any(vs.matches(t) for vs in sets))
     return accepted
+
+
+def trial_shows(d: Determination, policy: Policy) -> frozenset[str]:
+    """The ids of `d`'s criteria not met that the trial answers (`trial_result`): its relief, and as
+    much its side effects, the function it brought, the patient's acceptance. Each is to be documented
+    once the trial is done, not before (cards/response.py)."""
+    return frozenset(r.id for top in d.criteria for r in top.walk() if r.status != Status.MET) & (
+        policy.trial_answers
+    )
 
 
 def _trial_answers(result: CriterionResult, answered: frozenset[str]) -> bool:

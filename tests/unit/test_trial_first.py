@@ -272,3 +272,18 @@ def test_only_a_trial_the_payers_criteria_accept_is_proposed(payer: str, trials:
     assert created == trials
     [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
     assert f"Order the trial first (CPT {' or '.join(trials)}): once done" in listing["detail"]
+
+
+def test_every_result_the_proposed_trial_is_to_show_is_ordered_first() -> None:
+    """review21: beside the card proposing the trial, GEHA D's relief said "Order the trial first", but
+    its lack of side effects and the patient's acceptance, which the policy marks as what the trial shows
+    too (`trial_result`), still said "Record 'side effects of the trial'" among the Document steps, as if
+    a trial had been done (Synthea Bradly, CMM-210's "function increased during the trial" likewise)."""
+    chart = without_codes(NO_TRIAL, "it-trial-side-effects", "it-trial-patient-acceptance")
+    _, response = sign_with_chart(chart)
+    [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
+    steps = [line for line in listing["detail"].splitlines() if "D. Trial without side effects" in line]
+    steps += [line for line in listing["detail"].splitlines() if "D. Patient accepts the procedure" in line]
+    assert len(steps) == 2, listing["detail"]
+    assert all(": Order the trial first (CPT 62322 or 62326): once done, " in s for s in steps), steps
+    assert listing["detail"].index("**Order**") < listing["detail"].index("D. Trial without side effects")
