@@ -433,11 +433,12 @@ class Terminology:
             text_words=tuple(w for vs in routes for w in vs.text_words if w not in vs.neuraxial_too),
         )
         # what a drug order's route says (`codes.neuraxial_route`); without the neuraxial value set (the
-        # catalog refuses a folder without it) no route says the drug is the pump's
+        # catalog refuses a folder without it) no route says the drug is the pump's. Its words are read
+        # anywhere in a text ("intrathecally"), so a word's final `*` (any ending) is its stem
         neuraxial = self._by_id.get(NEURAXIAL_ROUTES)
         self.routes = Routes(
             neuraxial.codes.get(SNOMED, _NO_CODES) if neuraxial else _NO_CODES,
-            neuraxial.text_words if neuraxial else (),
+            neuraxial._text_stems if neuraxial else (),
             neuraxial.tells_neither if neuraxial else _NO_CODES,
             self.other_routes,
         )

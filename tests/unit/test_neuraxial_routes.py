@@ -165,3 +165,14 @@ def test_a_code_that_tells_neither_cannot_be_one_that_tells(tmp_path: Path) -> N
     _edit_neuraxial(root, 'tells_neither: ["418418000"]', 'tells_neither: ["418418000", "72607000"]')
     with pytest.raises(ValueSetError, match="tells_neither: 72607000 also among the value set's snomed"):
         load_catalog(root)
+
+
+def test_a_neuraxial_word_ending_in_a_star_is_read_as_any_ending(tmp_path: Path) -> None:
+    """review21: a value set's word may end in `*`, any ending (schema, policies/README), but the
+    neuraxial words were read as plain text, star and all: `intrathec*` compiled, then matched nothing,
+    and a route typed "Intrathecal" no longer said the drug was the pump's."""
+    root = copy_policies(tmp_path)
+    _edit_neuraxial(root, "text: [intrathecal,", "text: [intrathec*,")
+    routes = load_catalog(root).terminology.routes
+    assert neuraxial_route({"text": "Intrathecal"}, routes) is True
+    assert neuraxial_route({"text": "Oral (not for intrathecal use)"}, routes) is False
