@@ -41,7 +41,7 @@ from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
-from service.next_steps import missing_trial, trial_may_cover, trials_ordered
+from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
@@ -432,9 +432,11 @@ def decide(
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, bool(ordered)))
         and trial_may_cover(d, catalog.policies[d.policy_id])
     )
-    # what an open trial order is to document: the criteria the trial would have been proposed for
+    # what an open trial order is to document: the criteria the trial would have been proposed for, and
+    # every other result the trial is to show (`trial_shows`: its side effects, the patient's acceptance)
     awaiting_trial = {
         (d.order_reference, d.policy_id): frozenset(r.id for c in criteria for r in c.walk())
+        | trial_shows(d, catalog.policies[d.policy_id])
         for d in (determinations if ordered else ())
         if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     }

@@ -375,3 +375,16 @@ def test_the_device_orders_are_searched_whatever_they_are_coded_by() -> None:
     `trials_ordered`); the procedure orders stay narrowed by the trial codes."""
     [(_, devices)] = _searches(sign_body(), "DeviceRequest")
     assert devices == {"patient": devices["patient"], "status": "active,on-hold"}
+
+
+def test_every_result_the_trial_ordered_is_to_show_waits_for_it() -> None:
+    """review21: with the trial ordered and not yet done, GEHA D's relief said "Trial already ordered
+    (…): once done, document the trial", but its lack of side effects, which the policy marks as what
+    the trial shows too (`trial_result`), still said "Record “side effects of the trial”"."""
+    order = _trial_order("active")
+    chart = without_codes([*NO_TRIAL, order], "it-trial-side-effects")
+    _, response = sign_with_chart(chart)
+    [listing] = cards_of(response["cards"], "clinical-reminder")
+    [step] = [line for line in listing["detail"].splitlines() if "D. Trial without side effects" in line]
+    assert "D. Trial without side effects: Trial already ordered (62323, " in step, step
+    assert step.endswith(": once done, record “side effects of the trial”."), step
