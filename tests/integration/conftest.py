@@ -1,4 +1,5 @@
-"""Integration fixtures: a real FHIR server (sekmet-fhir) on loopback, and the service over HTTP."""
+"""Integration fixtures: a real FHIR server (sekmet-fhir) on loopback, the service over HTTP, and an
+audit database of each kind the service supports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from tests.conformance import check_response
 from tests.support import as_queried, open_settings, serving
 
 FHIR_TOKEN = "integration-secret-token"
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty audit database: an SQLite file, then a real PostgreSQL on loopback."""
+    if request.param == "sqlite-file":
+        return f"sqlite:///{tmp_path}/audit.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")

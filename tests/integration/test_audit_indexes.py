@@ -23,13 +23,6 @@ PATIENTS = 300
 RECORDS = 3000
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite-file":
-        return f"sqlite:///{tmp_path}/audit.sqlite3"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def filled(url: str) -> Database:
     """The database at `url`, its trail holding RECORDS small records about PATIENTS patients."""
     database = open_database(url)

@@ -59,13 +59,6 @@ CALLS = 50
 THREADS = 8
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite-file":
-        return f"sqlite:///{tmp_path}/audit.sqlite3"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def app_on(url: str, catalog: Catalog) -> Flask:
     return create_app(open_settings(store=StoreSettings(url=url)), catalog, client_factory=no_client)
 
