@@ -604,6 +604,11 @@ def _after_trial(item: Item, lead: str) -> Item:
     return replace(item, todo=said, step=_step(said) if item.step == Step.DOCUMENT else item.step)
 
 
+# What an item says first when no trial is anywhere and the answer proposes none (`trial_first`): its
+# result cannot be documented yet (review21 L4: "Document the trial" read as if one had been done).
+TRIAL_NOT_DONE = "No trial on the chart yet"
+
+
 def trial_awaited(orders: Iterable[TrialOrder]) -> str:
     """What an item says first of the trials ordered in the EHR and not yet done (`trial_first`)."""
     return f"Trial already ordered ({trial_order_words(orders)})"

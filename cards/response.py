@@ -25,7 +25,7 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import Episode, JoinedOrder, trial_awaited, trial_to_order
+from cards.items import TRIAL_NOT_DONE, Episode, JoinedOrder, trial_awaited, trial_to_order
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -297,7 +297,9 @@ def _awaiting(
     one episode: the trials ordered in the EHR and not yet done (`Decisions.awaiting_trial`), or, when
     the answer proposes the trial (`proposing`: the catalog whose trials it proposes), that it is to be
     ordered first: the trial criteria of `Decisions.trial_missing` and every other result the trial is
-    to show (`trial_shows`: its side effects, the patient's acceptance)."""
+    to show (`trial_shows`: its side effects, the patient's acceptance); else, that no trial has been
+    done (`Decisions.trial_not_done`: a trial not proposed, as none could make the order covered, or
+    proposed on another card than this hook's)."""
     if decisions.trials_ordered:
         words = trial_awaited(decisions.trials_ordered)
         return {
@@ -305,10 +307,15 @@ def _awaiting(
             for d in group
             for criterion in decisions.awaiting_trial.get((d.order_reference, d.policy_id), ())
         }
+    not_done = {
+        criterion: TRIAL_NOT_DONE
+        for d in group
+        for criterion in decisions.trial_not_done.get((d.order_reference, d.policy_id), ())
+    }
     if proposing is None:
-        return {}
+        return not_done
     first = trial_to_order(_trials(decisions, proposing))
-    return {
+    return not_done | {
         criterion: first
         for d, criteria in decisions.trial_missing
         if d in group

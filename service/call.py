@@ -70,6 +70,9 @@ class Decisions:
     coverage_refused: str | None = None  # why the call's Coverage cannot be answered under CRD 2.2 → 400
     # of `episode_orders`, those billed as a line of the pump order they join, which its card names
     billed_lines: tuple[BilledLine, ...] = ()
+    # with no trial anywhere, per (order, policy) the criteria whose result a trial is to document: not
+    # to be documented before one is done, whether or not the answer proposes it (`trial_missing`)
+    trial_not_done: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     @property
     def request(self) -> HookRequest:

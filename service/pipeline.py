@@ -432,14 +432,16 @@ def decide(
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, bool(ordered)))
         and trial_may_cover(d, catalog.policies[d.policy_id])
     )
-    # what an open trial order is to document: the criteria the trial would have been proposed for, and
-    # every other result the trial is to show (`trial_shows`: its side effects, the patient's acceptance)
-    awaiting_trial = {
+    # what a trial not yet done is to document: the trial criteria the policy asks, and every other
+    # result the trial is to show (`trial_shows`: its side effects, the patient's acceptance); awaited
+    # when a trial is ordered in the EHR, else not done (whether or not one is proposed)
+    trial_results = {
         (d.order_reference, d.policy_id): frozenset(r.id for c in criteria for r in c.walk())
         | trial_shows(d, catalog.policies[d.policy_id])
-        for d in (determinations if ordered else ())
+        for d in determinations
         if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     }
+    awaiting_trial = trial_results if ordered else {}
     forms = {  # the documentation form each order needing answers asks for, worked out once
         (d.order_reference, d.policy_id): published.form_for(d, to_document(d))
         for d in determinations
@@ -457,6 +459,7 @@ def decide(
         forms,
         approvals,
         billed_lines=billed,
+        trial_not_done={} if ordered else trial_results,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cards.items import Episode
+from cards.items import TRIAL_NOT_DONE, Episode
 from cards.render import instructions_card, next_steps, summary
 from service.catalog import Catalog
 from tests.builders import (
@@ -98,16 +98,18 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
     [decision] = cards_of(cards)
     assert decision["detail"].count("deceased") == 1  # the decision card says it once, as before
     [alive_listing] = [c for c in cards_of(alive, "clinical-reminder") if "suggestions" not in c]
-    # what to document is still listed, after it; not the trial to order first, as none is proposed (the
-    # alive card's Order group, which holds what the trial is to show, comes before its other steps)
+    # what to document is still listed, after it; not the trial to order first, as none is proposed, but
+    # that none has been done (the alive card's Order group, which holds what the trial is to show, comes
+    # before its other steps)
     assert sorted(_steps(listing)[1:]) == sorted(_not_ordered_first(step) for step in _steps(alive_listing))
 
 
 def _not_ordered_first(step: str) -> str:
-    """`step` without the lead-in that says to order the trial first ("…: Order the trial first (CPT …):
-    once done, record …" is "…: Record …")."""
-    head, lead, rest = step.partition("Order the trial first (CPT 62322 or 62326): once done, ")
-    return f"{head}{rest[:1].upper()}{rest[1:]}" if lead else step
+    """`step` with the lead-in that says to order the trial first as it reads where none is proposed
+    ("…: Order the trial first (CPT …): once done, record …" is "…: No trial on the chart yet: once
+    done, record …")."""
+    proposed = "Order the trial first (CPT 62322 or 62326): once done, "
+    return step.replace(proposed, f"{TRIAL_NOT_DONE}: once done, ")
 
 
 def _steps(card: dict[str, Any]) -> list[str]:

@@ -228,11 +228,22 @@ def test_what_to_do_for_the_trial_criterion_starts_with_ordering_the_trial_the_a
 
 
 def test_without_the_proposal_the_trial_criterion_is_still_to_document() -> None:
-    """With the clinical-reminder cards turned off no trial is proposed, so no step says to order it."""
+    """With the clinical-reminder cards turned off no trial is proposed, so no step says to order it;
+    it says no trial has been done, then what to document once one is."""
     _, response = sign_with_chart(NO_TRIAL, **{"clinical-reminder": False})
     [decision] = cards_of(response["cards"])
     assert "Order the trial first" not in decision["detail"]
-    assert "— Document the trial" in decision["detail"]
+    assert "— No trial on the chart yet: once done, document the trial" in decision["detail"]
+
+
+def test_where_no_trial_is_proposed_what_the_trial_shows_is_not_to_document_as_if_one_were_done() -> None:
+    """review21 L4: a pacemaker rules the pump out, so no trial is proposed; the trial's relief and side
+    effects still read "Document the trial: pain score before and after the trial" and "Record “side
+    effects of the trial”", as if a trial had been done."""
+    _, response = sign_with_chart([*NO_TRIAL, PACEMAKER])
+    [decision] = cards_of(response["cards"])
+    lines = [line for line in decision["detail"].splitlines() if "D. Trial" in line]
+    assert lines and all("No trial on the chart yet: once done, " in line for line in lines), lines
 
 
 @pytest.mark.parametrize(
