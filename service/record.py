@@ -19,7 +19,6 @@ from typing import Any
 
 from service.codes import (
     ASSESSMENT,
-    SNOMED,
     Code,
     Routes,
     codings,
@@ -359,15 +358,11 @@ def _put_in(focal: Mapping[str, Any], put_in: ValueSet) -> bool:
     """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying so by
     a code or the words of `put_in` (the `device-put-in` value set: insertion, implantation). A device it
     revised, replaced, refilled or removed was in place before it (the pump a catheter revision names is
-    one already in place). An action coded in SNOMED CT is what its code says, as a route is
-    (`neuraxial_route`): "Implant removal" coded as a removal removed a pump that was in place."""
+    one already in place)."""
     action = focal.get("action")
     if action is None:
         return True
-    codes = list(codings(action))
-    if any(code.system == SNOMED for code in codes):
-        return put_in.matches_any(codes)
-    return put_in.matches_text(concept_text(action)) or put_in.matches_any(codes)
+    return put_in.matches_text(concept_text(action)) or put_in.matches_any(codings(action))
 
 
 def _local_references(references: Iterable[Any], server: str | None) -> tuple[str, ...]:
