@@ -606,7 +606,7 @@ def _after_trial(item: Item, lead: str) -> Item:
 
 # What an item says first when no trial is anywhere and the answer proposes none (`trial_first`): its
 # result cannot be documented yet (review21 L4: "Document the trial" read as if one had been done).
-TRIAL_NOT_DONE = "No trial on the chart yet"
+TRIAL_NOT_DONE = "No completed trial on the chart yet"
 
 
 def trial_awaited(orders: Iterable[TrialOrder]) -> str:

@@ -106,7 +106,7 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
 
 def _not_ordered_first(step: str) -> str:
     """`step` with the lead-in that says to order the trial first as it reads where none is proposed
-    ("…: Order the trial first (CPT …): once done, record …" is "…: No trial on the chart yet: once
+    ("…: Order the trial first (CPT …): once done, record …" is "…: No completed trial on the chart yet: once
     done, record …")."""
     proposed = "Order the trial first (CPT 62322 or 62326): once done, "
     return step.replace(proposed, f"{TRIAL_NOT_DONE}: once done, ")

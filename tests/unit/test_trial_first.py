@@ -233,7 +233,7 @@ def test_without_the_proposal_the_trial_criterion_is_still_to_document() -> None
     _, response = sign_with_chart(NO_TRIAL, **{"clinical-reminder": False})
     [decision] = cards_of(response["cards"])
     assert "Order the trial first" not in decision["detail"]
-    assert "— No trial on the chart yet: once done, document the trial" in decision["detail"]
+    assert "— No completed trial on the chart yet: once done, document the trial" in decision["detail"]
 
 
 def test_where_no_trial_is_proposed_what_the_trial_shows_is_not_to_document_as_if_one_were_done() -> None:
@@ -243,7 +243,7 @@ def test_where_no_trial_is_proposed_what_the_trial_shows_is_not_to_document_as_i
     _, response = sign_with_chart([*NO_TRIAL, PACEMAKER])
     [decision] = cards_of(response["cards"])
     lines = [line for line in decision["detail"].splitlines() if "D. Trial" in line]
-    assert lines and all("No trial on the chart yet: once done, " in line for line in lines), lines
+    assert lines and all("No completed trial on the chart yet: once done, " in line for line in lines), lines
 
 
 @pytest.mark.parametrize(
