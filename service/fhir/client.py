@@ -449,16 +449,19 @@ class FhirClient:
         read to `max_pages` pages of `page_size` at most, however the server pages it: one that
         gives more on fewer pages (ignoring `_count`) fails as one with more pages does, before its
         resources cost the call any more time. The pages of an EHR's prefetched search (`include_first`
-        false, no `max_pages`) are the size the EHR's server chose, not `page_size`: as many of them
-        are read as hold what `max_pages` pages of `page_size` do (a page of fewer than
-        `MIN_PAGE_SIZE` entries counted as that many)."""
+        false, no `max_pages`) are the size the EHR's server chose, not `page_size`, and so are those of
+        a search of ours the server answered in pages smaller than `page_size` asked (it clamps `_count`):
+        as many of them are read as hold what `max_pages` pages of `page_size` do (a page of fewer than
+        `MIN_PAGE_SIZE` entries counted as that many). Else a server paging at 10 gave a search of more
+        than 100 results "more than 10 pages", where the same search prefetched by the EHR was read whole
+        (review21b M1: a paged clinical prefetch is read by the key's own search)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
         most = self.page_size * self.max_pages
         limit = max_pages or self.max_pages
-        if not include_first and max_pages is None:
-            size = max(len(dicts(page.get("entry"))), MIN_PAGE_SIZE)
-            limit = max(limit, -(-most // size))
+        entries_one = len(dicts(page.get("entry")))
+        if max_pages is None and (not include_first or entries_one < self.page_size):
+            limit = max(limit, -(-most // max(entries_one, MIN_PAGE_SIZE)))
         for pages_read in range(1, limit + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {server_words(page.get('resourceType'))}, not a Bundle")

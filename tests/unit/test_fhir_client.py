@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from requests.utils import requote_uri
 
-from service.fhir.client import MAX_PAGES, FhirClient, FhirError, _executed, _quoted
+from service.fhir.client import MAX_PAGES, MIN_PAGE_SIZE, PAGE_SIZE, FhirClient, FhirError, _executed, _quoted
 from service.fhir.server_share import NOT_ASKED
 from tests.builders import searchset
 from tests.fuzz_support import seeded
@@ -83,10 +83,13 @@ def test_redirect_is_not_followed() -> None:
 
 @responses.activate
 def test_endless_next_loop_stops_at_the_page_cap() -> None:
+    """Pages of one entry (smaller than `_count` asked) are the size the server chose: read to what
+    `MAX_PAGES` pages of `PAGE_SIZE` hold, a page under MIN_PAGE_SIZE counted as that many, as an EHR's
+    prefetched pages are (the same server could send them so)."""
     responses.get(f"{BASE}/Condition", json=searchset([cond(1)], f"{BASE}/Condition?again=1"))
     with pytest.raises(FhirError, match="pages"):
         FhirClient(BASE, None, 2.0).search("Condition", {})
-    assert len(responses.calls) == MAX_PAGES
+    assert len(responses.calls) == -(-MAX_PAGES * PAGE_SIZE // MIN_PAGE_SIZE)
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 410, 429, 500, 503])
@@ -262,6 +265,21 @@ def test_an_ehrs_prefetched_search_is_read_to_what_the_page_cap_holds_at_most(
         with pytest.raises(FhirError, match="more than 5 pages"):
             client.collect(page_one, "Condition", include_first=False)
         assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_a_search_the_server_pages_smaller_than_asked_is_read_as_an_ehrs_pages_are() -> None:
+    """A server that clamps `_count` (10 a page, 500 asked) gives a search of ours pages the size it
+    chose, as an EHR's prefetched pages are: 200 Conditions on 20 pages are all read, where counting
+    them against `max_pages` (10) failed "more than 10 pages" (review21b M1: an EHR paging at 10 whose
+    page one the service searches again instead, a41d967, lost a chart read whole before)."""
+    page_one = ehr_pages(200, 10)
+    responses.get(
+        f"{BASE}/Condition", json=page_one, match=[responses.matchers.query_param_matcher({"_count": "500"})]
+    )
+    found = FhirClient(BASE, TOKEN, 2.0).search("Condition", {})
+    assert len(found.resources) == 200
+    assert found.pages == 20
 
 
 @responses.activate
