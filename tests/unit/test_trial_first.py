@@ -32,7 +32,7 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import cards_for as answer
-from tests.calls import configured, prefetch_app, sign_with_chart
+from tests.calls import configured, prefetch_app, sample, sign_with_chart
 from tests.demo_support import packaged_sample
 from tests.support import post_json, sign_body
 
@@ -298,3 +298,15 @@ def test_every_result_the_proposed_trial_is_to_show_is_ordered_first() -> None:
     assert len(steps) == 2, listing["detail"]
     assert all(": Order the trial first (CPT 62322 or 62326): once done, " in s for s in steps), steps
     assert listing["detail"].index("**Order**") < listing["detail"].index("D. Trial without side effects")
+
+
+def test_a_trial_under_way_is_not_said_to_be_absent_from_the_chart() -> None:
+    """review21b L2: order-dispatch of the implant while the trial is under way (its Procedure in
+    progress, as a days-long catheter trial is) said "No trial on the chart yet" beside a trial on the
+    chart: the record reads completed trials only. It says no completed trial is on the chart."""
+    under_way = procedure("62324", "2026-12-05T09:00:00Z", status="in-progress")
+    _, response = sign_with_chart([*NO_TRIAL, under_way], body=sample("order-dispatch-62362-demo-meets"))
+    [decision] = cards_of(response["cards"])
+    lines = [line for line in decision["detail"].splitlines() if "D. Trial relief" in line]
+    assert lines and "No trial on the chart" not in decision["detail"], decision["detail"]
+    assert all("No completed trial on the chart yet: once done, " in line for line in lines), lines
