@@ -157,12 +157,17 @@ def open_count(open_items: Sequence[Item]) -> str:
     """How many items are open, those for the payer's reviewer counted apart (nothing to document)."""
     to_document, for_reviewer = items.apart(tuple(open_items))
     document, review = len(to_document), len(for_reviewer)
-    words = [f"{document} item{'s' if document > 1 else ''} to document"] if document else []
+    words = [f"{counted(document)} to document"] if document else []
     if review and document:
         words.append(f"{review} for the payer's reviewer")
     elif review:
-        words.append(f"{review} item{'s' if review > 1 else ''} left to the payer's reviewer")
+        words.append(f"{counted(review)} left to the payer's reviewer")
     return " and ".join(words)
+
+
+def counted(number: int) -> str:
+    """`number` items, as a card says it: "1 item", "8 items"."""
+    return f"{number} item{'s' if number > 1 else ''}"
 
 
 def verdict(episode: Episode) -> str:
@@ -644,13 +649,12 @@ def _how_to(open_items: Sequence[Item], steps: int) -> str:
     to_document, for_reviewer = items.apart(tuple(open_items))
     document, review = len(to_document), len(for_reviewer)
     if document:
-        what = f"how to document {document} item{'s' if document > 1 else ''}"
+        what = f"how to document {counted(document)}"
         what += f" and leave {review} to the payer's reviewer" if review else ""
     else:
-        what = f"how to leave {review} item{'s' if review > 1 else ''} to the payer's reviewer"
-    counted = len(open_items)
+        what = f"how to leave {counted(review)} to the payer's reviewer"
     return f"{what} for {ORDERS}" + (
-        "" if steps == counted else f", in {steps} step{'s' if steps > 1 else ''}"
+        "" if steps == len(open_items) else f", in {steps} step{'s' if steps > 1 else ''}"
     )
 
 

@@ -241,14 +241,14 @@ class ValueSet:
         """Whether a listed phrase is in `text` as whole words, singular or plural ("spinal cord
         stimulators" names a spinal cord stimulator), and not negated ("non-implantable pulse
         generator" names an external one)."""
-        return _names(text.lower(), self.text_words, self._text_stems, self._text_patterns)
+        return _names(text.lower(), self.text_words, self.text_stems, self._text_patterns)
 
     def names_dose_form(self, drug_name: str) -> bool:
         """`matches_text` of a drug's name, whose words give its dose form ("Oral Tablet"), but not by
         the words a route says itself only (`route_text_only`): "IV" in "Tramadol 50 MG Oral Tablet
         (C-IV)" is its schedule, not its route."""
         return _names(
-            drug_name.lower(), self.text_words, self._text_stems, self._text_patterns, self.route_text_only
+            drug_name.lower(), self.text_words, self.text_stems, self._text_patterns, self.route_text_only
         )
 
     @cached_property
@@ -263,7 +263,7 @@ class ValueSet:
         return tuple((re.compile(rf"\b{phrase}"), negated(phrase)) for phrase in phrases)
 
     @cached_property
-    def _text_stems(self) -> tuple[str, ...]:
+    def text_stems(self) -> tuple[str, ...]:
         """Per text word, what of it a text holds literally wherever the word is named (`_names`)."""
         return tuple(word.removesuffix("*") for word in self.text_words)
 
@@ -274,7 +274,7 @@ class ValueSet:
         infection", "History of pneumonia", "Infection control precautions"; "Surgical site infection
         s/p laminectomy" names one). Not a code match: what it means is the engine's (an absence rule
         leaves such a diagnosis to the payer's reviewer)."""
-        return _names(words.lower(), self.text_words, self._text_stems, self._word_patterns)
+        return _names(words.lower(), self.text_words, self.text_stems, self._word_patterns)
 
     @cached_property
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
@@ -435,11 +435,11 @@ class Terminology:
         # what a drug order's route says (`codes.neuraxial_route`); without the neuraxial value set (the
         # catalog refuses a folder without it) no route says the drug is the pump's. Its words are read
         # anywhere in a text ("intrathecally"), so a word's final `*` (any ending) is its stem
-        neuraxial = self._by_id.get(NEURAXIAL_ROUTES)
+        neuraxial = self._by_id.get(NEURAXIAL_ROUTES) or ValueSet(NEURAXIAL_ROUTES, "", "")
         self.routes = Routes(
-            neuraxial.codes.get(SNOMED, _NO_CODES) if neuraxial else _NO_CODES,
-            neuraxial._text_stems if neuraxial else (),
-            neuraxial.tells_neither if neuraxial else _NO_CODES,
+            neuraxial.codes.get(SNOMED, _NO_CODES),
+            neuraxial.text_stems,
+            neuraxial.tells_neither,
             self.other_routes,
         )
 
