@@ -233,8 +233,8 @@ def _audit_trail(settings: Settings) -> Any:
 def _audit_show(args: argparse.Namespace) -> int:
     from service.strict_json import dumps  # numbers as the record stores them (`12345.50`, `-0`)
 
-    if (args.key is None) == (args.patient is None):
-        print("idds-crd audit show: give a key or --patient, not both", file=sys.stderr)
+    if [args.key is not None, args.patient is not None, args.purges].count(True) != 1:
+        print("idds-crd audit show: give one of a key, --patient or --purges", file=sys.stderr)
         return 2
     settings = load_settings(args.config)
     trail = _audit_trail(settings)
@@ -244,6 +244,9 @@ def _audit_show(args: argparse.Namespace) -> int:
     if args.since is not None or args.until is not None:
         print("idds-crd audit show: --since and --until go with --patient", file=sys.stderr)
         return 2
+    if args.purges:
+        print(dumps(trail.purges(), indent=True))
+        return 0
     records = trail.find(args.key)
     if not records:
         print(
@@ -331,9 +334,22 @@ def _audit_purge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    removed = _audit_trail(settings).purge(datetime.now(UTC) - timedelta(days=days))
+    removed = _audit_trail(settings).purge(datetime.now(UTC) - timedelta(days=days), _operator())
     print(f"audit purge: removed {removed} record(s) received more than {days} day(s) ago")
     return 0
+
+
+def _operator() -> str:
+    """Who runs this command, as `audit_purges` keeps it: user@host (the uid where the system has no name
+    for it, as in a container run under an arbitrary uid)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 def _audit_migrate(args: argparse.Namespace) -> int:
@@ -361,6 +377,11 @@ def _add_audit_commands(sub: Any) -> None:
     show.add_argument("--patient", help="instead, every record about this patient id (context.patientId)")
     show.add_argument("--since", type=_day_or_instant, help="with --patient: first day or instant")
     show.add_argument("--until", type=_day_or_instant, help="with --patient: day or instant to stop before")
+    show.add_argument(
+        "--purges",
+        action="store_true",
+        help="instead, every `audit purge` run: when, by whom, what it removed",
+    )
     show.set_defaults(run=_audit_show)
     export = audit_sub.add_parser("export", help="write CRD 2.2 CRDMetricData records as NDJSON to stdout")
     export.add_argument(

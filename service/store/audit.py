@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Dialect, Row, delete, insert, or_, select
+from sqlalchemy import Dialect, Row, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -26,7 +26,13 @@ from service.store.database import Database
 from service.store.driver_insert import DriverInsert, Parameters, driver_cursor
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
-from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
+from service.store.tables import (
+    audit_assertions,
+    audit_cards,
+    audit_feedback,
+    audit_purges,
+    audit_records,
+)
 
 log = logging.getLogger(__name__)
 PAGE = 200  # records read at a time by `between`
@@ -210,11 +216,12 @@ class AuditTrail:
             return 0
         return 1
 
-    def purge(self, older_than: datetime) -> int:
+    def purge(self, older_than: datetime, operator: str) -> int:
         """Remove the records received before `older_than` with everything kept beside them, the
         oldest first, `PURGE_BATCH` records to a transaction, pausing between two for the writers
         waiting to take their turn: the calls being recorded meanwhile wait for one batch at most,
-        not for the whole purge (on SQLite, past the busy timeout: answered 503)."""
+        not for the whole purge (on SQLite, past the busy timeout: answered 503). The purge is kept
+        in `audit_purges` under `operator`, each batch counted in its own transaction."""
         cutoff = utc_naive(older_than)
         oldest = (
             select(audit_records.c.id)
@@ -222,6 +229,12 @@ class AuditTrail:
             .order_by(audit_records.c.id)
             .limit(PURGE_BATCH)
         )
+        started = {"started_at": utc_naive(datetime.now(UTC)), "older_than": cutoff, "removed": 0}
+        with self._database.begin() as connection:
+            purge_id = connection.execute(
+                insert(audit_purges).values(**started, operator=operator)
+            ).inserted_primary_key[0]
+        this_purge = audit_purges.c.id == purge_id
         removed = 0
         while True:
             if removed:
@@ -232,8 +245,19 @@ class AuditTrail:
                     return removed
                 for table in (audit_feedback, audit_cards, audit_assertions):
                     connection.execute(delete(table).where(table.c.record_id.in_(ids)))
-                gone = connection.execute(delete(audit_records).where(audit_records.c.id.in_(ids)))
-                removed += int(gone.rowcount)
+                gone = int(
+                    connection.execute(delete(audit_records).where(audit_records.c.id.in_(ids))).rowcount
+                )
+                removed += gone
+                connection.execute(
+                    update(audit_purges).where(this_purge).values(removed=removed, last_record_id=max(ids))
+                )
+
+    def purges(self) -> list[dict[str, Any]]:
+        """Every purge kept in `audit_purges`, the oldest first, its times in UTC."""
+        with self._database.connect() as connection:
+            rows = connection.execute(select(audit_purges).order_by(audit_purges.c.id))
+            return [{str(key): _jsonable(value) for key, value in row._mapping.items()} for row in rows]
 
     @staticmethod
     def _read(connection: Connection, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:

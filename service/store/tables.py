@@ -84,3 +84,17 @@ audit_feedback = Table(
     Column("client_iss", String(1024), nullable=True),  # who sent it (None: an unauthenticated deployment)
     Column("client_jti", String(512), nullable=True),
 )
+
+# `idds-crd audit purge`: one row per purge, kept after the records it removed are gone, so that a
+# reviewer can tell the trail's gaps made by retention (each batch's count is written in the batch's own
+# transaction: an interrupted purge still says what it removed) from any other
+audit_purges = Table(
+    "audit_purges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),  # UTC
+    Column("older_than", DateTime, nullable=False),  # UTC: records received before it were removed
+    Column("removed", Integer, nullable=False),
+    Column("last_record_id", Integer, nullable=True),  # the highest record id it removed
+    Column("operator", String(512), nullable=False),  # user@host that ran it
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -480,7 +481,7 @@ def test_audit_show_by_patient_lists_that_patients_records_oldest_first_within_t
     status, _, err = cli(
         capsys, "audit", "show", first["hookInstance"], "--patient", patient, "--config", config
     )
-    assert status == 2 and "not both" in err
+    assert status == 2 and "give one of a key, --patient or --purges" in err
     status, _, err = cli(
         capsys, "audit", "show", first["hookInstance"], "--since", "2020-01-01", "--config", config
     )
@@ -837,6 +838,19 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     assert trail(app).count() == 0
     status, out, _ = cli(capsys, "audit", "purge", "--days", "40", "--config", config)  # above: as asked
     assert status == 0 and "removed 0 record" in out
+    # each purge that ran is kept, with who ran it, its cut-off and what it removed; the refused one is not
+    status, out, _ = cli(capsys, "audit", "show", "--purges", "--config", config)
+    purges = json.loads(out)
+    assert status == 0 and [p["removed"] for p in purges] == [1, 1, 0]
+    assert [p["last_record_id"] for p in purges] == [1, 2, None]
+    assert all(p["operator"].endswith("@" + socket.gethostname()) for p in purges)
+    kept_days = [
+        (datetime.fromisoformat(p["started_at"]) - datetime.fromisoformat(p["older_than"])).days
+        for p in purges
+    ]
+    assert kept_days == [30, 10, 40]
+    status, _, err = cli(capsys, "audit", "show", "--purges", "--patient", "p", "--config", config)
+    assert status == 2 and "one of" in err
 
 
 @pytest.mark.parametrize("token", ["tok3n", "opaque-ehr-token-7f3a9c2e1b"])

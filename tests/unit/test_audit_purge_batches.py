@@ -21,7 +21,7 @@ from service.app import create_app
 from service.catalog import Catalog
 from service.settings import StoreSettings
 from service.store import audit
-from service.store.tables import audit_cards, audit_records
+from service.store.tables import audit_cards, audit_purges, audit_records
 from tests.audit_support import secret_call
 from tests.support import no_client, open_settings, post_json
 
@@ -47,7 +47,7 @@ def test_purge_commits_a_batch_at_a_time_and_removes_exactly_the_old_records(
     commits: list[Any] = []
     event.listen(engine, "commit", commits.append)
     monkeypatch.setattr(audit, "PURGE_BATCH", 2)
-    assert stores.audit.purge(datetime.now(UTC) - timedelta(days=30)) == 5
+    assert stores.audit.purge(datetime.now(UTC) - timedelta(days=30), "test") == 5
     assert len(commits) >= 3  # 2 + 2 + 1 records
     with engine.connect() as connection:
         assert [r.id for r in connection.execute(select(audit_records.c.id))] == [6, 7]
@@ -58,6 +58,38 @@ def test_purge_commits_a_batch_at_a_time_and_removes_exactly_the_old_records(
                 select(func.count()).select_from(audit_cards).where(audit_cards.c.record_id.in_([6, 7]))
             ).scalar_one()
         )
+
+
+def test_an_interrupted_purge_is_kept_with_what_it_removed(
+    compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch counts itself in the purge's row in its own transaction: a purge stopped between two
+    (killed, the database gone) leaves a record of exactly what it removed."""
+    app = create_app(
+        open_settings(store=StoreSettings(url="sqlite://")), compiled_catalog, client_factory=no_client
+    )
+    for _ in range(5):
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(app.test_client(), path, body).status_code == 200
+    stores = app.extensions["idds_crd"].stores
+    with stores.database.engine.begin() as connection:
+        connection.execute(update(audit_records).values(received_at=datetime(2020, 1, 1)))
+    pauses = itertools.count(1)
+
+    def stopped_at_the_second_pause(_: float) -> None:
+        if next(pauses) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit, "PURGE_BATCH", 2)
+    monkeypatch.setattr(audit.time, "sleep", stopped_at_the_second_pause)
+    with pytest.raises(KeyboardInterrupt):
+        stores.audit.purge(datetime(2021, 1, 1, tzinfo=UTC), "reviewer@host")
+    with stores.database.engine.connect() as connection:
+        left = [r.id for r in connection.execute(select(audit_records.c.id))]
+        [kept] = connection.execute(select(audit_purges)).all()
+    assert left == [5]
+    assert (kept.removed, kept.last_record_id, kept.operator) == (4, 4, "reviewer@host")
+    assert kept.older_than == datetime(2021, 1, 1)
 
 
 WAITING_WRITER = """
@@ -103,7 +135,7 @@ def test_a_writer_of_another_process_gets_its_turn_between_the_batches_of_a_purg
         time.sleep(0.01)
     commits: list[float] = []
     event.listen(stores.database.engine, "commit", lambda _: commits.append(time.monotonic()))
-    assert stores.audit.purge(datetime(2016, 1, 1, tzinfo=UTC)) == 120
+    assert stores.audit.purge(datetime(2016, 1, 1, tzinfo=UTC), "test") == 120
     stop.touch()
     taken = [float(when) for when in writer.communicate(timeout=60)[0].split()]
     # Counted, not timed (a loaded machine may pause either process): between how many two of the
