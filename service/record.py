@@ -40,7 +40,15 @@ from service.fhirdates import days_later, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
-from service.terminology import NEURAXIAL_ROUTES, IngredientFinder, Terminology, ValueSet
+from service.terminology import (
+    DEVICE_NOT_PUT_IN,
+    DEVICE_PUT_IN,
+    NEURAXIAL_ROUTES,
+    DeviceActions,
+    IngredientFinder,
+    Terminology,
+    ValueSet,
+)
 from service.trial import TrialResult, trial_result
 
 CLINICAL_TYPES = (
@@ -61,8 +69,6 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 DEFAULT_ORDER_DAYS = 30
-# a Procedure's `focalDevice.action` saying it put the device in (its codes and words), read by `_put_in`
-PUT_IN = "device-put-in"
 # the value sets the record reads by name; of the route value sets, every one is read (what a drug
 # order's route says, `Terminology.routes`): without the neuraxial one no route would say the drug is the
 # pump's, and without the oral and injectable ones a route typed "Oral" or "IV" would say nothing, and an
@@ -74,7 +80,8 @@ RECORD_VALUE_SETS = (
     NEURAXIAL_ROUTES,
     "route-oral",
     "route-injectable",
-    PUT_IN,
+    DEVICE_PUT_IN,  # what a Procedure's device action says (`Terminology.device_actions`, `_put_in`)
+    DEVICE_NOT_PUT_IN,
 )
 
 
@@ -325,7 +332,7 @@ def _medication_statement(
 def _procedure(
     resource: Mapping[str, Any],
     steroids: ValueSet,
-    put_in: ValueSet,
+    put_in: DeviceActions,
     reader: DrugReader,
     server: str | None = None,
 ) -> ProcedureFact | None:
@@ -333,8 +340,8 @@ def _procedure(
     RxNorm code (an ingredient's or a product's) through the catalog's ingredients: one that holds a
     corticosteroid makes it an epidural steroid injection, which the trial module and every
     procedure-history test read alike (contract §4, AMB-34). The orders it was done for and the
-    devices it put in (`_put_in`, by the `put_in` value set) are the chart's (the FHIR `server`'s) that
-    it names."""
+    devices it put in (`_put_in`, by what `put_in` reads of a device action) are the chart's (the FHIR
+    `server`'s) that it names."""
     if resource.get("status") != "completed":
         return None
     codes_of, named, _ = reader
@@ -354,15 +361,15 @@ def _procedure(
     return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
 
 
-def _put_in(focal: Mapping[str, Any], put_in: ValueSet) -> bool:
-    """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying so by
-    a code or the words of `put_in` (the `device-put-in` value set: insertion, implantation). A device it
-    revised, replaced, refilled or removed was in place before it (the pump a catheter revision names is
-    one already in place)."""
+def _put_in(focal: Mapping[str, Any], put_in: DeviceActions) -> bool:
+    """Whether a focalDevice entry is a device the Procedure put in: its action unsaid, or saying so
+    (`DeviceActions.puts_in`: a code of `device-put-in` or, an action coded by neither value set, its
+    words). A device it revised, replaced, refilled or removed was in place before it (the pump a
+    catheter revision names is one already in place)."""
     action = focal.get("action")
     if action is None:
         return True
-    return put_in.matches_text(concept_text(action)) or put_in.matches_any(codings(action))
+    return put_in.puts_in(codings(action), concept_text(action))
 
 
 def _local_references(references: Iterable[Any], server: str | None) -> tuple[str, ...]:
@@ -800,7 +807,7 @@ def build_record(
     meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
     steroids = terminology["steroids"]
-    put_in = terminology[PUT_IN]
+    put_in = terminology.device_actions
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, server)))
     pain_codes = terminology["pain-score"]
     observations = tuple(

@@ -52,6 +52,11 @@ NEURAXIAL_ROUTES = f"{ROUTE_PREFIX}neuraxial"
 CONTRACT_CODES: Mapping[str, Mapping[str, frozenset[str]]] = {
     NEURAXIAL_ROUTES: {SNOMED: frozenset({"72607000", "404820008"})},
 }
+# What a Procedure's `focalDevice.action` says of its device (`DeviceActions`, `Terminology.device_actions`,
+# read by service/record.py): the codes and words saying the Procedure put it in, and the SNOMED CT action
+# codes saying it did not (a removal, a replacement, an adjustment: the device was in place before it)
+DEVICE_PUT_IN = "device-put-in"
+DEVICE_NOT_PUT_IN = "device-not-put-in"
 _NO_CODES: frozenset[str] = frozenset()
 _KNOWN_KEYS = {
     "id",
@@ -391,6 +396,44 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
     return value_set
 
 
+@dataclass(frozen=True)
+class DeviceActions:
+    """What a Procedure's `focalDevice.action` says of its device: put in by that Procedure, or in place
+    before it (`PatientRecord.before` keeps it then: the pump a removal or a replacement names was already
+    there). A SNOMED CT code decides when one of the two value sets lists it; an action coded otherwise, or
+    not at all, is read by `put_in`'s words, since most of SNOMED CT's action hierarchy says neither
+    (129325002 Introduction - action, review21b L1), and a removal coded so but worded "Implant removal"
+    is no implant (review21 L2)."""
+
+    put_in: ValueSet
+    not_put_in: ValueSet
+
+    def puts_in(self, codes: Iterable[Code], words: str) -> bool:
+        """Whether an action of these `codes` and `words` (its text and displays) put the device in."""
+        codes = tuple(codes)
+        if self.put_in.matches_any(codes):
+            return True
+        if self.not_put_in.matches_any(codes):
+            return False
+        return self.put_in.matches_text(words)
+
+
+def _device_actions(put_in: ValueSet, not_put_in: ValueSet) -> DeviceActions:
+    """`DeviceActions` of the two value sets, refused when the codes of one could be read as the other's:
+    `not_put_in` is SNOMED CT action codes only (an action's words are `put_in`'s, its code decides only
+    when listed), and no code is in both."""
+    others = sorted(set(not_put_in.codes) - {SNOMED})
+    if others or not_put_in.text_words or not_put_in.icd10_prefixes or not_put_in.ingredients:
+        raise ValueSetError(
+            f"valuesets: {not_put_in.id}: only SNOMED CT action codes are read "
+            f"(the words of an action are {put_in.id}'s){': not ' + ', '.join(others) if others else ''}"
+        )
+    both = sorted(put_in.codes.get(SNOMED, _NO_CODES) & not_put_in.codes.get(SNOMED, _NO_CODES))
+    if both:
+        raise ValueSetError(f"valuesets: {not_put_in.id}: {', '.join(both)} also in {put_in.id}")
+    return DeviceActions(put_in, not_put_in)
+
+
 class Terminology:
     """All value sets by id. Unknown ids raise, so a policy cannot silently match nothing."""
 
@@ -441,6 +484,12 @@ class Terminology:
             neuraxial.text_stems,
             neuraxial.tells_neither,
             self.other_routes,
+        )
+        # what a Procedure's device action says (service/record.py); the catalog refuses a folder without
+        # either value set, as without the neuraxial one
+        self.device_actions = _device_actions(
+            self._by_id.get(DEVICE_PUT_IN) or ValueSet(DEVICE_PUT_IN, "", ""),
+            self._by_id.get(DEVICE_NOT_PUT_IN) or ValueSet(DEVICE_NOT_PUT_IN, "", ""),
         )
 
     def __getitem__(self, value_set_id: str) -> ValueSet:

@@ -4,6 +4,7 @@ with such an action) is a device already in place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.calls import sample, sign_with_chart
 from tests.catalog_support import copy_policies, edit_yaml
 
 NO_DEVICE = {"text": "(no focalDevice)"}
+FIRST, REPLACE = "a permanent pump implant", "a pump replacement"
 
 
 def _carried_out(code: str, action: dict[str, Any] | None, for_this_order: bool) -> list[dict[str, Any]]:
@@ -55,6 +57,13 @@ def _carried_out(code: str, action: dict[str, Any] | None, for_this_order: bool)
         ("62362", NO_DEVICE, False, "a pump replacement"),  # an implant done for another order
         ("62350", {"text": "revised"}, True, "a pump replacement"),  # a catheter revision beside the pump
         ("62362", {"text": "replaced"}, True, "a pump replacement"),
+        # review21 L2: the pump in place before, coded as removed but worded "Implant removal", was read as
+        # put in, so a replacement with no older record of the pump became a first implant
+        ("62362", concept(SCT, "129303008", "Removal - action") | {"text": "Implant removal"}, True, REPLACE),
+        ("62362", concept(SCT, "282089006", "Replacement - action") | {"text": "Implant"}, True, REPLACE),
+        # review21b L1: a new implant coded by a SNOMED CT action that says neither is read by its words
+        ("62362", concept(SCT, "129325002", "Introduction - action") | {"text": "Implantation"}, True, FIRST),
+        ("62362", concept(SCT, "129424004", "Fitting - action") | {"text": "Pump implanted"}, True, FIRST),
     ],
 )
 def test_what_carrying_out_the_order_put_in_is_not_a_pump_already_in_place_but_what_it_revised_is(
@@ -146,10 +155,54 @@ def _devices_put_in(action: dict[str, Any], terminology: Terminology) -> tuple[s
         ({"text": "reinsertion"}, False),  # a word's start
         (concept(SCT, "71861002"), True),
         (concept(SCT, "129303008", "Removal - action"), False),
+        # a code of either value set decides, whatever the words (review21 L2)
+        (concept(SCT, "129303008", "Removal - action") | {"text": "Implant removal"}, False),
+        (concept(SCT, "360325005") | {"text": "implanted catheter"}, False),  # Simple removal - action
+        (concept(SCT, "713295009") | {"text": "Pump implant"}, False),  # Surgical replacement - action
+        (concept(SCT, "129426002") | {"text": "Implant adjustment"}, False),  # Adjustment - action
+        (concept(SCT, "360146007") | {"text": "Catheter re-insertion"}, False),  # Repositioning - action
+        (concept(SCT, "386746003") | {"text": "Implanted pump refill"}, False),  # Maintenance - action
+        (concept(SCT, "129336009"), True),  # Implantation - action, by its code alone
+        (concept(SCT, "425362007") | {"text": "Pump exchange"}, True),  # Surgical insertion - action
+        # a code in neither: the words decide, as before (review21b L1)
+        (concept(SCT, "129325002", "Introduction - action") | {"text": "Implantation"}, True),
+        (concept(SCT, "129325002", "Introduction - action") | {"text": "Pump refill"}, False),
+        (concept(SCT, "129424004", "Fitting - action") | {"text": "Pump implanted"}, True),
     ],
 )
 def test_what_an_action_says_of_a_device_put_in(action: dict[str, Any], put_in: bool) -> None:
     assert _devices_put_in(action, catalog().terminology) == (("Device/pump1",) if put_in else ())
+
+
+def test_the_codes_that_say_a_device_was_not_put_in_are_the_value_sets_data(tmp_path: Path) -> None:
+    """review21 L2: which SNOMED CT actions say the device was in place before is `device-not-put-in`'s
+    data: a code taken out of it is read by the words again, one added is read as not put in."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "device-not-put-in.yaml", lambda raw: raw.update(snomed=["129424004"]))
+    terminology = load_catalog(root).terminology
+    removal = concept(SCT, "129303008", "Removal - action") | {"text": "Implant removal"}
+    assert _devices_put_in(removal, terminology) == ("Device/pump1",)
+    fitted = concept(SCT, "129424004", "Fitting - action") | {"text": "Pump implanted"}
+    assert _devices_put_in(fitted, terminology) == ()
+
+
+@pytest.mark.parametrize(
+    ("edit", "refused"),
+    [
+        (lambda raw: raw["snomed"].append("257867005"), r"not-put-in: 257867005 also in device-put-in"),
+        (lambda raw: raw.update(text=["removal"]), r"not-put-in: only SNOMED CT action codes are read"),
+        (lambda raw: raw.update(cpt=["62365"]), r"only SNOMED CT action codes are read .*: not cpt"),
+    ],
+)
+def test_a_device_action_code_read_both_ways_or_words_never_read_are_refused(
+    tmp_path: Path, edit: Callable[[Any], object], refused: str
+) -> None:
+    """A code in both value sets would say put in and not put in; `device-not-put-in`'s words or other
+    systems' codes would never be read (an action's words are `device-put-in`'s)."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "device-not-put-in.yaml", edit)
+    with pytest.raises(ValueSetError, match=refused):
+        load_catalog(root)
 
 
 def test_the_words_and_codes_that_say_a_device_was_put_in_are_the_value_sets_data(tmp_path: Path) -> None:
@@ -176,7 +229,7 @@ def test_a_star_only_ends_a_value_sets_word(tmp_path: Path) -> None:
         load_catalog(root)
 
 
-@pytest.mark.parametrize("required", ["device-put-in"])
+@pytest.mark.parametrize("required", ["device-put-in", "device-not-put-in"])
 def test_a_policies_folder_without_the_device_action_words_is_refused(tmp_path: Path, required: str) -> None:
     root = copy_policies(tmp_path)
     (root / "valuesets" / f"{required}.yaml").unlink()
