@@ -33,9 +33,10 @@ from service.yamlsource import SourceError, check_schema, load
 
 _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
 # The grammar of a value set's `not_this` words (its YAML says which words; read by
-# `ValueSet.names_in_words`): a word of `before` governs a listed word up to three words after it, never
-# across a word of `not_across` ("MRSA carrier with cellulitis" names a cellulitis); a word of `after`
-# governs the listed word right before it, one word between at most ("Infection control precautions").
+# `ValueSet.names_in_words`): a word of `before` governs a listed word up to three words after it (one of
+# `next_word_only` only the word right after it), never across a word of `not_across` ("MRSA carrier with
+# cellulitis" names a cellulitis); a word of `after` governs the listed word right before it, one word
+# between at most ("Infection control precautions").
 # In a word, a space stands for any white space, and a final `*` for the rest of a word.
 _BEFORE_REACH = 3
 _AFTER_REACH = 1
@@ -163,17 +164,26 @@ class NotThis:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     not_across: tuple[str, ...] = ()
+    # of `before`, the words that govern only the word right after them, a prefix or an object
+    # ("Non-infective", "Post-infectious", "Fear of infection"): "Non-healing infected wound",
+    # "Post-operative wound infection" and "Fear of falling after infection" name one (review20 L4)
+    next_word_only: tuple[str, ...] = ()
 
     @cached_property
     def before_pattern(self) -> str | None:
-        """What goes before the value set's word (up to `_BEFORE_REACH` words between), for `negated`."""
+        """What goes before the value set's word (up to `_BEFORE_REACH` words between, none after a word
+        of `next_word_only`), for `negated`."""
         if not self.before:
             return None
-        words = "|".join(_word_pattern(w) for w in self.before)
+        reaching = [_word_pattern(w) for w in self.before if w not in self.next_word_only]
+        next_only = [_word_pattern(w) for w in self.before if w in self.next_word_only]
         guard = rf"(?!(?:{'|'.join(_word_pattern(w) for w in self.not_across)})\b)" if self.not_across else ""
         # Looks at the space before the value set's word, not takes it: `negated`'s own `[\s-]*` does,
         # and two runs side by side cost time quadratic in a long run of spaces (attack20 H1).
-        return rf"(?:{words})(?:[\s{HYPHENS}]+{guard}[\w/]+){{0,{_BEFORE_REACH}}}?(?=[\s{HYPHENS}])"
+        reach = rf"(?:[\s{HYPHENS}]+{guard}[\w/]+){{0,{_BEFORE_REACH}}}?"
+        words = [rf"(?:{'|'.join(reaching)}){reach}"] if reaching else []
+        words += [rf"(?:{'|'.join(next_only)})"] if next_only else []
+        return rf"(?:{'|'.join(words)})(?=[\s{HYPHENS}])"
 
     @cached_property
     def after_pattern(self) -> str | None:
@@ -324,7 +334,11 @@ def _not_this(raw: Mapping[str, Any], where: str) -> NotThis:
     if not isinstance(raw, Mapping):
         raise ValueSetError(f"{where}: expected a mapping of before, after and not_across")
     words = {key: tuple(w.lower() for w in _string_list(raw.get(key, []), f"{where}.{key}")) for key in raw}
-    return NotThis(**words)
+    not_this = NotThis(**words)
+    unlisted = [w for w in not_this.next_word_only if w not in not_this.before]
+    if unlisted:
+        raise ValueSetError(f"{where}.next_word_only: {', '.join(unlisted)} not among its before words")
+    return not_this
 
 
 def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:

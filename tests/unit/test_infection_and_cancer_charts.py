@@ -8,11 +8,14 @@ Review s19 (synthea19, H1 and H2): each test failed on the code as reviewed.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from service.catalog import load_catalog
 from service.demo.synthea import SYNTHEA_DIRS, synthea_files
 from service.engine.model import Outcome
+from service.terminology import ValueSetError
 from tests.builders import (
     ICD,
     SCT,
@@ -27,6 +30,7 @@ from tests.builders import (
     statuses,
     without_codes,
 )
+from tests.catalog_support import copy_policies, edit_yaml
 
 CHRONIC_PAIN_REASON = [concept(SCT, "82423001", "Chronic pain")]
 CYSTITIS = ("307426000", "Acute infective cystitis (disorder)")
@@ -262,6 +266,43 @@ def test_a_suspected_infection_still_goes_to_the_reviewer(words: str) -> None:
     chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
     result = result_of(determine(chart), "geha.ci.infection")
     assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Fear of falling after infection",
+        "Fear of pain from infection",
+        "Non-healing infected wound",
+        "Post-operative wound infection",
+        "Post op infection",
+        "s/p laminectomy wound infection",
+        "Status post pump implant pocket abscess",
+    ],
+)
+def test_a_prefix_or_a_fear_governs_only_the_word_right_after_it(words: str) -> None:
+    """review20 L4 (words22): "fear of", "non", "post", "s/p" and "status post" reached three words, so an
+    infection named after another word read as none ("Fear of falling after infection", "Post-operative
+    wound infection"): the criterion was met where it goes to the reviewer. Right before the infection word
+    they still make it none ("Fear of infection", "Non-infective cystitis", "Post-infectious ...")."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+def test_the_words_that_govern_only_the_next_word_are_the_value_sets_data(tmp_path: Path) -> None:
+    """Which `before` words reach no further than the next word is `not_this.next_word_only`, each one of
+    the `before` words (a word listed there alone would never be read)."""
+    fear = "Fear of falling after infection"
+    assert load_catalog().terminology["infection"].names_in_words(fear)
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].pop("next_word_only"))
+    assert not load_catalog(root).terminology["infection"].names_in_words(fear)
+    edit_yaml(
+        root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].update(next_word_only=["lack of"])
+    )
+    with pytest.raises(ValueSetError, match=r"not_this\.next_word_only: lack of not among its before words"):
+        load_catalog(root)
 
 
 @pytest.mark.parametrize(
