@@ -126,8 +126,8 @@ def within_base(url: str, base: str) -> bool:
     """Whether `url` is the FHIR base `base` or lies under it: the same scheme, host and port, and the
     base's path segments leading its own. Trust is registered per base URL and one host may serve
     several (a tenant each), so a link sharing only the origin could carry the token to another's.
-    A dot segment, or one hiding a slash or backslash behind percent-encoding, is never under a base:
-    the server could resolve it to a path outside."""
+    A dot segment (also one with a path parameter, `..;`), or one hiding a slash or backslash behind
+    percent-encoding, is never under a base: the server could resolve it to a path outside."""
     link, home = normalise_base(url.split("?", 1)[0].split("#", 1)[0]), normalise_base(base)
     if link is None or home is None or origin(link) != origin(home):
         return False
@@ -144,10 +144,11 @@ def _path_segments(normalised: str) -> list[str]:
 
 
 def _may_leave_its_place(segment: str) -> bool:
-    """A path segment a server could resolve to another place: `.` or `..`, or one that decodes to a
-    slash or backslash (`%2e%2e`, `..%2F..`)."""
+    """A path segment a server could resolve to another place: `.` or `..`, also followed by a path
+    parameter (`..;`, `%2e%2e;x`: a servlet container such as Tomcat drops the `;` part, then resolves
+    the dots), or one that decodes to a slash or backslash (`%2e%2e`, `..%2F..`)."""
     decoded = unquote(segment)
-    return decoded in (".", "..") or "/" in decoded or "\\" in decoded
+    return decoded.split(";", 1)[0] in (".", "..") or "/" in decoded or "\\" in decoded
 
 
 def refusal(server: str | None, allowed: Iterable[str]) -> str | None:

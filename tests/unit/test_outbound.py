@@ -29,6 +29,7 @@ from service.fhir.outbound import (
     is_internal,
     normalise_base,
     refusal,
+    within_base,
 )
 from service.fhir.queries import Query
 from service.fhir.query_pool import QueryPool
@@ -424,3 +425,32 @@ def test_no_cookie_of_one_call_rides_along_on_the_next() -> None:
             assert post_json(app.test_client(), SELECT_URL, body).status_code == 200
     assert len(server.cookies) >= 2  # both calls asked, and were handed cookies
     assert server.cookies == [None] * len(server.cookies)
+
+
+TENANT_BASE = "https://ehr.example.org/tenant-a/fhir"
+# `..;` is `..` to a servlet container (Tomcat drops the path parameter first): another tenant's base
+DOTS_WITH_A_PATH_PARAMETER = [
+    "https://ehr.example.org/tenant-a/fhir/..;/..;/tenant-b/fhir/Condition?patient=1",
+    "https://ehr.example.org/tenant-a/fhir/%2e%2e;/%2E%2E;x/tenant-b/fhir/Condition",
+    "https://ehr.example.org/tenant-a/fhir/.;/..%3B/tenant-b/fhir/Condition",
+]
+
+
+@pytest.mark.parametrize("link", DOTS_WITH_A_PATH_PARAMETER)
+def test_a_dot_segment_with_a_path_parameter_is_not_under_the_base(link: str) -> None:
+    assert not within_base(link, TENANT_BASE)
+
+
+def test_a_segment_merely_holding_dots_and_a_parameter_stays_under_the_base() -> None:
+    assert within_base(f"{TENANT_BASE}/Condition;x=..?page=2", TENANT_BASE)
+    assert within_base(f"{TENANT_BASE}/...;x/Condition", TENANT_BASE)
+
+
+@pytest.mark.parametrize("link", DOTS_WITH_A_PATH_PARAMETER)
+@responses.activate
+def test_a_prefetched_next_link_through_a_dot_parameter_segment_gets_no_token(link: str) -> None:
+    responses.get(link, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+    page_one = {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": link}]}
+    with pytest.raises(FhirError, match="another server"):
+        FhirClient(TENANT_BASE, "tok-secret", 2.0).collect(page_one, "Condition", include_first=False)
+    assert not responses.calls
