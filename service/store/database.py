@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -283,6 +283,7 @@ def open_database(
         engine = _engine(url)
     except OPENING_FAILURES as exc:
         raise _cannot_open(url, exc) from None
+    _private_if_new(_sqlite_file(engine))
     writers = _writer_turns(engine)
     try:
         _create_tables(engine, writers)
@@ -328,6 +329,17 @@ def _sqlite_file(engine: Engine) -> str | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return os.path.abspath(path)
+
+
+def _private_if_new(file: str | None) -> None:
+    """Make a new SQLite file empty and readable by this user alone (0600): the audit trail holds
+    patients' ids, orders and requests, and SQLite would make it (and its -wal and -shm files, which
+    take the file's mode) readable by every local user under the usual umask. An existing file is
+    left as its owner set it; a folder that is missing is reported by the opening that follows."""
+    if file is None:
+        return
+    with suppress(OSError):  # there already (a link too: opened as its owner made it), or no folder
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
 
 
 def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:
