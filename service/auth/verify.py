@@ -113,8 +113,10 @@ class TokenVerifier:
             raise Refused("jti is not a non-empty string")
         if client.token_reuse:
             return Verified(client, jti)
+        # kept while any replica could accept it: to exp + skew by its clock, also on a replica whose
+        # clock is up to the skew ahead of this one's (each deletes what its own clock reads as past)
         now = int(time.time())
-        if not self._replay.claim(client.iss, jti, int(payload["exp"] + self._skew) + 1, now):
+        if not self._replay.claim(client.iss, jti, int(payload["exp"] + 2 * self._skew) + 1, now):
             raise Refused("jti already used (replay)")
         return Verified(client, jti)
 
