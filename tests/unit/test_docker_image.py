@@ -48,8 +48,22 @@ def test_the_image_installs_with_the_constraints() -> None:
 
 def test_the_image_fills_the_dataclass_code_cache_as_the_services_user() -> None:
     """perf21: a new container's cache directory is empty, so its first start compiled every dataclass
-    method; the image compiles them at build, after `USER nobody` (a file root wrote is refused)."""
+    method; the image compiles them at build, after `USER` (a file root wrote is refused)."""
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
     fill = dockerfile.index('RUN python -c "import service.app"')
-    assert dockerfile.index("USER nobody") < fill
+    assert dockerfile.index(f"USER {SERVICE_UID}:{SERVICE_UID}") < fill
     assert dockerfile.index("ENV IDDS_CRD_CATALOG_CACHE=/var/cache/idds-crd") < fill
+
+
+SERVICE_UID = 24816
+
+
+def test_the_service_runs_as_its_own_uid_which_owns_its_caches_and_trail() -> None:
+    """attack22 L4: as `nobody` (65534, the uid many images run as) any container of that uid mounting the
+    cache or trail volume could write code the service trusts; a numeric USER lets runAsNonRoot check it."""
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    [user] = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert user == f"USER {SERVICE_UID}:{SERVICE_UID}"
+    assert f"useradd --system --uid {SERVICE_UID} --gid {SERVICE_UID}" in dockerfile
+    for directory in ("/var/cache/idds-crd", "/var/lib/idds-crd"):
+        assert f"install -d -o idds-crd -g idds-crd -m 0700 {directory}" in dockerfile
