@@ -334,7 +334,12 @@ def _audit_purge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    removed = _audit_trail(settings).purge(datetime.now(UTC) - timedelta(days=days), _operator())
+    try:
+        older_than = datetime.now(UTC) - timedelta(days=days)
+    except OverflowError:
+        print(f"idds-crd audit purge: --days {days} reaches back before the year 1", file=sys.stderr)
+        return 2
+    removed = _audit_trail(settings).purge(older_than, _operator())
     print(f"audit purge: removed {removed} record(s) received more than {days} day(s) ago")
     return 0
 

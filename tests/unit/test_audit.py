@@ -851,6 +851,8 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     assert kept_days == [30, 10, 40]
     status, _, err = cli(capsys, "audit", "show", "--purges", "--patient", "p", "--config", config)
     assert status == 2 and "one of" in err
+    status, out, err = cli(capsys, "audit", "purge", "--days", "9999999", "--config", config)
+    assert status == 2 and "--days 9999999 reaches back before the year 1" in err  # attack22 L3, no traceback
 
 
 @pytest.mark.parametrize("token", ["tok3n", "opaque-ehr-token-7f3a9c2e1b"])
