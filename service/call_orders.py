@@ -23,7 +23,7 @@ from service.appointments import (
 )
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
-from service.fhir.queries import Query, query_from_url
+from service.fhir.queries import Query, instead_of_pages, query_from_url
 from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest
 from service.observability import observe_fhir_query
@@ -137,17 +137,20 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     unsearched: list[str] = []
     for key, template in call.behaviour.order_prefetch:
         given = interpret(request.prefetch, key)
-        if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+        rendered = render(template, request)
+        paged = given.state is PrefetchState.PROVIDED and given.has_more_pages
+        if paged and client is not None and rendered is not None:
+            # page one of several: the rest is what the key's own search gives (gather's mechanism)
+            queries.append(instead_of_pages(query_from_url(key, rendered), given.resources))
+        elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
             candidates += given.resources
             kind = query_from_url(key, template).resource_type
-            if given.has_more_pages and given.bundle is not None and client is not None:
-                queries.append(Query(f"{key}:next", kind, continue_from=given.bundle))  # its next pages
-            elif given.has_more_pages:  # page one of several: the orders on the others are unknown
+            if given.has_more_pages:  # page one of several: the orders on the others are unknown
                 failures.append(
                     f"prefetch '{key}' has more pages and the call gave no FHIR server to read them"
                 )
                 unsearched.append(kind)
-        elif client is not None and (rendered := render(template, request)) is not None:
+        elif client is not None and rendered is not None:
             queries.append(query_from_url(key, rendered))
         elif given.state is PrefetchState.FAILED or client is None:  # not given, and none can be made
             failures.append(given.reason or "not prefetched, and the call gave no FHIR server to search")
@@ -155,6 +158,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     if client is not None and queries:
         answered = _asked(call, client, queries)
         candidates += [r for outcome in answered.values() for r in outcome.resources]
+        candidates += [r for q in queries if q.instead_of and answered[q.key].error for r in q.instead_of]
         failures += [outcome.error for outcome in answered.values() if outcome.error]
         unsearched += [q.resource_type for q in queries if answered[q.key].error]
     failures = sorted(set(failures))

@@ -7,6 +7,9 @@ Patient and Coverage reads or searches, the clinical searches, the Organizations
 they reference), and nothing else — never an error, never the request's prefetch (prefetch always
 wins and is never stored: the cache only stands in for queries), never a token or header, never
 another patient's resource (the gatherer keeps only what belongs to the patient before storing).
+A key's own query run instead of the `next` pages of a searchset the EHR prefetched as page one of
+several is kept as that query; a cached answer to it is taken under that page one, which is newer
+(service/fhir/gather.py `_under_page_one`).
 
 The key of an answer is (trusted client `iss`, FHIR server base URL, user, patient, the query's
 resource type and exact rendered parameters or read reference), hashed with SHA-256 so that a

@@ -7,14 +7,15 @@ say), and it never runs the payers' reverse chain itself (a server may be slow o
 `_has`: review s18 R2-1..R2-3): what a prefetched Coverage names and no prefetch gave is read by
 reference; then, only when a pump order is in
 scope, the clinical searches the contract names, each also a prefetch template (`clinical_templates`,
-generated from the codes the policies read) and searched only when the EHR did not prefetch it, or
-sent page one of several (the rest is what that search gives: one request at `page_size`, not the
-EHR's `next` pages one round trip each; the other keys' pages are followed); all
+generated from the codes the policies read) and searched only when the EHR did not prefetch it; all
 of it at once on a bounded worker pool; then the resources those results reference and did not
 include (the payer Organization, Medications). With a complete prefetch nothing is queried. Whatever
 is not back by the deadline is reported as unavailable, with its reason, instead of being waited for.
 Where the server takes FHIR batches (`fhir.batch`), the searches and reads of one round go as one
 batch request (service/fhir/batch.py); a server that refuses it is asked one query at a time.
+A key the EHR prefetched as page one of several (a `next` link) is read as if it were absent, by the
+query the service would run for it, in the same round (`instead_of_pages`: one request at
+`page_size`, not the EHR's `next` pages one round trip each), page one kept only if that query fails.
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -39,6 +40,7 @@ from service.fhir.queries import (
     PATIENT,
     Query,
     clinical_templates,
+    instead_of_pages,
     not_offered,
     policy_pain_codes,
     query_from_url,
@@ -136,6 +138,11 @@ def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list
     """`Owner.own`, or None when a read was answered with someone else's resource (not evidence)."""
     kept = owner.own(query, resources)
     return None if query.reference is not None and len(kept) != len(resources) else kept
+
+
+def _paged(given: Prefetched) -> bool:
+    """Whether the EHR prefetched the key as page one of several (a searchset with a `next` link)."""
+    return given.state is PrefetchState.PROVIDED and given.has_more_pages
 
 
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
@@ -256,10 +263,12 @@ class DataGatherer:
                 continue
             query = query_from_url(key, rendered, required=True)
             given = interpret(request.prefetch, key)
-            if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+            if _paged(given) and client is not None and query.resource_type not in INCLUDED_TYPES:
+                plan.append(instead_of_pages(_including(query), given.resources))
+            elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+                # (the payers' reverse chain, paged: never run by the service, what page one lacks of
+                # what the Coverages name is read by reference, as when the key is absent)
                 _take_prefetched(query, given.resources, owner, data)
-                if given.has_more_pages and given.bundle is not None:
-                    plan.append(Query(f"{key}:next", query.resource_type, continue_from=given.bundle))
             elif query.resource_type in INCLUDED_TYPES:
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
@@ -288,11 +297,12 @@ class DataGatherer:
         data: GatheredData,
     ) -> dict[str, QueryOutcome]:
         """The plan's outcomes: cached answers where the cache has them, the rest queried (and
-        their successful answers kept; each looked for noted in `data.cached`). The remaining pages
-        of a prefetch, and a search run instead of them, are never cached."""
+        their successful answers kept; each looked for noted in `data.cached`). A query run instead of
+        a prefetch's `next` pages is the key's own, cached as such (an answer the EHR's page one then
+        overrides, `_absorb`); the remaining pages of a prefetch are never cached."""
         if self.cache is None or scope is None:
             return self.pool.run(client, plan, deadline)
-        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None and q.instead_of is None}
+        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None}
         data.cached.extend(wanted.values())
         cached = {
             key: outcome
@@ -322,56 +332,50 @@ class DataGatherer:
         searches: list[tuple[str, Query]],
     ) -> list[Query]:
         """Take what the EHR prefetched for each key of `searches`; the searches still to run (a key
-        absent or failed, or prefetched as page one of several and searched whole instead,
-        `_searched_instead`, else its remaining pages; the pain scores from `recent_from`)."""
+        absent or failed, or prefetched as page one of several: `instead_of_pages`; the pain scores from
+        `recent_from`)."""
         plan: list[Query] = []
         patient_id = request.context.patient_id
         for key, query in searches_for_patient(searches, patient_id):
             given = interpret(request.prefetch, key)
-            if key == PAIN_KEY and self._pain_prefetched_before(request, given):
+            if key == PAIN_KEY and self._pain_prefetched_before(request, given, client):
                 continue
-            if key == PAIN_KEY and given.has_more_pages:
-                given = Prefetched(PrefetchState.ABSENT)  # one page of many: searched by time instead
-            if key == PAIN_KEY and given.state not in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
+            if key == PAIN_KEY:  # the recent ones, the rest in one more round if needed (score_window.py)
                 query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(recent_from)}"))
-            if given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-                if given.has_more_pages and client is not None and self._searched_instead(request, key):
-                    # page one of several: the whole is what the service's own search gives (CDS Hooks:
-                    # a prefetch holds what its template's query does), at the service's page size and
-                    # with the round's other searches, not one round trip per page of the EHR's size
-                    plan.append(replace(query, instead_of=tuple(given.resources)))
-                    continue
+            if _paged(given) and client is not None:
+                plan.append(instead_of_pages(query, given.resources))
+            elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, owner, data)
-                if given.has_more_pages and given.bundle is not None and client is not None:
-                    plan.append(Query(f"{query.key}:next", query.resource_type, continue_from=given.bundle))
-                elif given.has_more_pages:
+                if given.has_more_pages:
                     # page one of several and no server to read the rest from: judged on that page,
                     # what is on the others would be asked for as missing (CDS Hooks: follow `next`)
-                    data.unavailable[query.resource_type] = (
-                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
+                    data.unavailable.setdefault(
+                        query.resource_type,
+                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from",
                     )
             elif client is not None:
                 plan.append(query)
             elif given.state is not PrefetchState.ABSENT or query.resource_type not in OFFERED_OR_NONE:
-                data.unavailable[query.resource_type] = given.reason or "the EHR gave no FHIR server address"
+                reason = given.reason or "the EHR gave no FHIR server address"
+                data.unavailable.setdefault(query.resource_type, reason)
             # (else a kind the EHR need not offer, not prefetched and no server to ask: it gives none)
         return plan
 
-    def _searched_instead(self, request: HookRequest, key: str) -> bool:
-        """Whether the rest of a prefetched searchset under the clinical key `key` is read by the key's
-        own search rather than by its `next` pages: every key but `observations` when the EHR did not
-        send `painScores` (that prefetch may be by the template of earlier versions, which held the
-        pain scores, `_pain_prefetched_before`: the current search would leave those out)."""
-        return key != "observations" or PAIN_KEY not in self._templates or PAIN_KEY in request.prefetch
-
-    def _pain_prefetched_before(self, request: HookRequest, given: Prefetched) -> bool:
+    def _pain_prefetched_before(
+        self, request: HookRequest, given: Prefetched, client: FhirClient | None
+    ) -> bool:
         """`painScores` not prefetched, but `observations` by the template of earlier versions, which
-        held the pain scores too: they are all there (with its `next` pages), not searched again."""
+        held the pain scores too: they are all there, not searched again. Not when that prefetch is
+        page one of several and a server can be asked: `observations` is then read by its own search,
+        which leaves the pain scores to `painScores` (the two searches the service runs when neither
+        key is prefetched, in one round)."""
         if given.state is not PrefetchState.ABSENT:
             return False
         earlier = interpret(request.prefetch, "observations")
-        return earlier.state is PrefetchState.PROVIDED and any(
-            is_pain_score(r, self._pain_codes) for r in earlier.resources
+        return (
+            earlier.state is PrefetchState.PROVIDED
+            and not (_paged(earlier) and client is not None)
+            and any(is_pain_score(r, self._pain_codes) for r in earlier.resources)
         )
 
     def _complete_pain_scores(
@@ -416,6 +420,7 @@ class DataGatherer:
         plan: list[Query], outcomes: Mapping[str, QueryOutcome], owner: Owner, data: GatheredData
     ) -> None:
         failed: dict[str, list[str]] = {}  # the keys of the queries that failed, by reason: one line
+        page_ones: list[Query] = []  # run instead of a prefetch's pages, and failed: its page one kept
         for query in plan:
             outcome = outcomes[query.key]
             data.timings[query.key] = outcome.seconds
@@ -423,7 +428,7 @@ class DataGatherer:
             usable = _usable(query, outcome.resources, owner)
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
             if error is not None and query.instead_of is not None:
-                _take_prefetched(query, list(query.instead_of), owner, data)  # page one, as a failed `next`
+                page_ones.append(query)
             observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
             if outcome.error is not None and not_offered(query.resource_type, outcome.status):
                 log.info("%s: the FHIR server does not offer it (%s); read as none", query.key, error)
@@ -451,9 +456,16 @@ class DataGatherer:
                     query.key,
                     len(outcome.resources) - len(kept),
                 )
-            for resource in kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]:
+            fetched = kept + [r for r in outcome.included if r.get("resourceType") in INCLUDED_TYPES]
+            if query.instead_of is not None and outcome.cached:
+                fetched = _under_page_one(query, query.instead_of, fetched, owner, data)
+            for resource in fetched:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
                 data.fetched.append(resource)
+        for query in page_ones:  # as a failed `next` page left it; once (another search may have it)
+            known = known_ids(data.resources.get(query.resource_type, []))
+            page = [r for r in query.instead_of or () if not _among(r, query.resource_type, known)]
+            _take_prefetched(query, page, owner, data)
         log_failures(failed)
 
     def _follow_references(
@@ -484,6 +496,26 @@ class DataGatherer:
         if reads:
             outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
             self._absorb(reads, outcomes, NO_OWNER, data)
+
+
+def _under_page_one(
+    query: Query,
+    page_one: Sequence[dict[str, Any]],
+    cached: list[dict[str, Any]],
+    owner: Owner,
+    data: GatheredData,
+) -> list[dict[str, Any]]:
+    """A cached answer to a query run instead of a prefetch's `next` pages (its resources and those it
+    includes), under the EHR's page one, which is newer (the prefetch wins, service/fhir/cache.py): page
+    one taken as the EHR sent it; returned, the cached resources page one does not hold (by type and id)."""
+    _take_prefetched(query, list(page_one), owner, data)
+    sent = {(r["resourceType"], r.get("id")) for r in page_one}
+    return [r for r in cached if (r["resourceType"], r.get("id")) not in sent]
+
+
+def _among(resource: Mapping[str, Any], resource_type: str, ids: set[str]) -> bool:
+    """Whether `resource` is of `resource_type` and its id one of `ids`."""
+    return resource["resourceType"] == resource_type and resource.get("id") in ids
 
 
 def _cache_query(query: Query) -> tuple[str, str]:
@@ -521,6 +553,7 @@ def _from_answer(answer: Answer) -> QueryOutcome | None:
         included,
         pages=pages if isinstance(pages, int) else 1,
         scope_ignored=tuple(str(p) for p in ignored) if isinstance(ignored, list) else (),
+        cached=True,
     )
 
 

@@ -20,9 +20,9 @@ from service.terminology import Terminology
 @dataclass(frozen=True)
 class Query:
     """One FHIR interaction: a search (`params`), a read (`reference`), or the remaining pages
-    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412. A search
+    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412. A query
     run instead of following a prefetched searchset's `next` pages carries that prefetch's page one
-    (`instead_of`): its results replace the page, which is kept only when the search fails."""
+    (`instead_of`, `instead_of_pages`): its results replace the page, which is kept only when it fails."""
 
     key: str
     resource_type: str
@@ -32,6 +32,16 @@ class Query:
     required: bool = False
     first_page: bool = False  # a sorted search whose first page is all that is wanted
     instead_of: tuple[dict[str, Any], ...] | None = None
+
+
+def instead_of_pages(query: Query, page_one: Iterable[dict[str, Any]]) -> Query:
+    """`query`, the key's own query (what the service runs when the EHR did not prefetch the key), run
+    instead of the `next` pages of the searchset the EHR prefetched as page one of several (`page_one`):
+    CDS Hooks has a prefetch hold what its template's query does, so the whole is what that query gives,
+    at the service's page size and in its round's batch, not one round trip per page of the EHR's size.
+    Page one is carried (taken only when the query fails), and the query is never required: a key the
+    EHR prefetched is not missing, whatever becomes of the rest of it."""
+    return replace(query, instead_of=tuple(page_one), required=False)
 
 
 def query_from_url(key: str, relative: str, required: bool = False) -> Query:

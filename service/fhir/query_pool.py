@@ -45,6 +45,7 @@ class QueryOutcome:
     pages: int = 0
     scope_ignored: tuple[str, ...] = ()
     status: int | None = None  # the HTTP status of a failed query, when the server answered one
+    cached: bool = False  # the answer an earlier call's query got, from the patient-data cache
 
 
 def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:

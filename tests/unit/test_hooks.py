@@ -432,17 +432,32 @@ def paged_open_orders(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @responses.activate
-def test_an_encounter_follows_the_next_page_of_the_open_order_prefetch() -> None:
-    """CDS Hooks: a prefetched search may be paged, its `next` links read with the call's token.
-    Before, only page one was read: the pump order on page two was missed and the answer was
-    {"cards": []} (ehr20)."""
+def test_an_encounter_reads_the_rest_of_a_paged_open_order_prefetch_by_the_keys_own_search() -> None:
+    """CDS Hooks: a prefetched search may be paged. Before, only page one was read: the pump order on
+    page two was missed and the answer was {"cards": []} (ehr20); then its `next` pages were followed
+    one round trip each. Now the key's own search gives the whole (a prefetch holds what its template's
+    query does): one request at the service's page size, no `next` page asked."""
     order = {**open_pump_order("active"), "subject": {"reference": "Patient/demo-meets"}}
-    page_two = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
-    responses.get(f"{FHIR_SERVER}/ServiceRequest", json=page_two)
+    whole = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
+    responses.get(f"{FHIR_SERVER}/ServiceRequest", json=whole)
     body = with_fhir(paged_open_orders(packaged_sample("encounter-start-demo-meets")))
     answer = post_json(create_app(open_settings()).test_client(), ENCOUNTER_START, body).get_json()
     assert targets(answer) == [f"ServiceRequest/{order['id']}"]
-    assert [c.request.url for c in responses.calls] == [f"{FHIR_SERVER}/ServiceRequest?page=2"]
+    [asked] = [c.request.url for c in responses.calls]
+    assert asked == f"{FHIR_SERVER}/ServiceRequest?_count=500&patient=demo-meets&status=draft%2Cactive"
+
+
+@responses.activate
+def test_an_encounter_whose_paged_open_order_search_fails_judges_page_one_and_says_what_failed() -> None:
+    """The key's own search, run instead of the `next` pages, fails: page one's orders are judged and
+    the answer says the rest could not be searched (as a failed `next` page did)."""
+    order = {**open_pump_order("active"), "subject": {"reference": "Patient/demo-meets"}}
+    responses.get(f"{FHIR_SERVER}/ServiceRequest", status=503)
+    body = with_fhir(paged_open_orders(packaged_sample("encounter-start-demo-meets")))
+    body["prefetch"]["openServiceRequests"]["entry"] = [{"resource": order}]
+    answer = post_json(create_app(open_settings()).test_client(), ENCOUNTER_START, body).get_json()
+    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    assert "HTTP 503" in json.dumps(answer)
 
 
 def test_an_encounter_with_a_paged_open_order_prefetch_and_no_fhir_server_says_so() -> None:

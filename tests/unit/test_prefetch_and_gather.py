@@ -8,7 +8,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 import responses
@@ -191,27 +190,30 @@ def test_operation_outcome_key_is_queried() -> None:
 
 
 @responses.activate
-def test_prefetched_searchset_is_followed_through_next() -> None:
+def test_a_paged_coverage_prefetch_is_read_by_the_keys_own_search_with_its_payers() -> None:
+    """Page one of the Coverages with a `next` link: the rest is what the service's own Coverage search
+    gives (CRD's template and its payers `_include`d: the same Coverages), one request in the round,
+    not the EHR's `next` pages one round trip each; with the call's token."""
     body = sample()
     first = copy.deepcopy(body["prefetch"]["coverage"])
     first["link"] = [{"relation": "next", "url": f"{BASE}/Coverage?page=2"}]
     body["prefetch"]["coverage"] = first
-    stub_payer()
-    responses.get(
-        f"{BASE}/Coverage",
-        json=searchset(
-            [
-                {
-                    "resourceType": "Coverage",
-                    "id": "cov-page-2",
-                    "beneficiary": {"reference": "Patient/demo-meets"},
-                }
-            ]
-        ),
-    )
+    second = {
+        "resourceType": "Coverage",
+        "id": "cov-page-2",
+        "beneficiary": {"reference": "Patient/demo-meets"},
+    }
+    payer = {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}
+    whole = [*(e["resource"] for e in first["entry"]), second, payer]
+    responses.get(f"{BASE}/Coverage", json=searchset(whole))
     data = gather(hook_request(body), clinical=False)
     assert [c["id"] for c in data.coverages] == ["demo-meets-coverage-geha", "cov-page-2"]
-    assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in responses.calls)
+    [asked] = [call.request for call in responses.calls]
+    assert asked.url == (
+        f"{BASE}/Coverage?_count=500&patient=demo-meets&status=active&_include=Coverage%3Apayor"
+    )
+    assert asked.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert [o["id"] for o in data.resources["Organization"]] == ["demo-meets-org-geha"]
 
 
 def test_missing_prefetch_without_a_server_is_required_missing() -> None:
@@ -791,26 +793,27 @@ def test_a_clinical_prefetch_paged_small_whose_own_search_fails_keeps_page_one_a
 
 @responses.activate
 @pytest.mark.parametrize("pain_sent", [False, True])
-def test_paged_observations_are_searched_instead_only_when_the_ehr_is_on_the_current_templates(
+def test_paged_observations_are_read_by_their_own_search_and_the_pain_scores_by_theirs(
     compiled_catalog: Catalog, pain_sent: bool
 ) -> None:
-    """`observations` held the pain scores too by the template of earlier versions: page one of it with
-    a pain score, and no `painScores` key, is followed page by page (the current search, which leaves
-    the pain scores to `painScores`, would lose those of the later pages); sent beside `painScores`
-    (here null), it is read by the key's own search instead."""
+    """`observations` held the pain scores too by the template of earlier versions. Page one of it with
+    a pain score and a fhirServer: read by the key's own search, which leaves the pain scores out, and
+    (no `painScores` key sent) the pain scores by theirs, by time: the two searches the service runs
+    when neither key is prefetched, in one round; no `next` page asked, and every pain score once.
+    Before, with no `painScores` key, the `next` pages were followed one round trip each."""
     terminology = compiled_catalog.terminology
     stub_clinical()
+    first = pain_score("demo-meets", "first", datetime.now(UTC) - timedelta(days=2), 6)
     later = pain_score("demo-meets", "later", datetime.now(UTC) - timedelta(days=3), 7)
     asked: list[dict[str, str]] = []
 
-    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:  # a server: the pain scores by code
         asked.append(dict(request.params))
-        return 200, {}, json.dumps(searchset([later] if "page" in request.params else []))
+        return 200, {}, json.dumps(searchset([first, later] if "72514-3" in request.params["code"] else []))
 
     responses.remove(responses.GET, f"{BASE}/Observation")
     responses.add_callback(responses.GET, f"{BASE}/Observation", callback=answer)
     body = sample()
-    first = pain_score("demo-meets", "first", datetime.now(UTC) - timedelta(days=2), 6)
     body["prefetch"]["observations"] = searchset([first], f"{BASE}/Observation?page=2")
     if pain_sent:
         body["prefetch"]["painScores"] = None
@@ -818,29 +821,86 @@ def test_paged_observations_are_searched_instead_only_when_the_ehr_is_on_the_cur
     client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
     request = hook_request(body)
     data = gatherer.gather(request, STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY)
-    followed = [a for a in asked if "page" in a]
-    own = [a for a in asked if "page" not in a and "date" not in a]  # not the pain scores' by time
-    assert (len(followed), len(own)) == ((0, 1) if pain_sent else (1, 0))
+    assert [a for a in asked if "page" in a] == []
+    assert len([a for a in asked if "date" not in a]) == 1  # the key's own search
+    assert len([a for a in asked if "date" in a]) == (0 if pain_sent else 1)  # the pain scores', by time
     if not pain_sent:
-        assert {"first", "later"} <= {o["id"] for o in data.resources["Observation"]}
+        assert sorted(o["id"] for o in data.resources["Observation"]) == ["first", "later"]
 
 
 @responses.activate
-def test_the_search_run_instead_of_a_prefetchs_pages_is_neither_looked_up_nor_kept_in_the_cache() -> None:
-    """The patient-data cache is as it was with the `next` pages followed: a prefetched key, paged or
-    not, is the EHR's answer, never looked for in the cache nor kept there (the other searches are)."""
+def test_the_search_run_instead_of_a_prefetchs_pages_is_cached_under_the_ehrs_page_one() -> None:
+    """The key's own search, run instead of a paged prefetch's `next` pages, is kept in the patient-data
+    cache under its own query, as when the key is absent: the next call of the same scope with the same
+    paged prefetch (order-sign after order-select) asks the FHIR server nothing. The EHR's page one is
+    newer than the cache: its resources win (a Condition changed since, one added), the cache's others
+    are kept. Before, the search was neither looked up nor kept: asked again on every call."""
     stub_clinical()
     conditions, asked = paged_conditions(6)
-    body = sample()
-    body["prefetch"]["conditions"] = searchset(conditions[:2], f"{BASE}/Condition?page=2")
     cache = PatientDataCache(MemoryStore(100, 1 << 20, time.monotonic), 60.0, "test:", time.monotonic)
     scope = CacheScope("https://ehr.example.org", BASE, "Practitioner/1", "demo-meets")
-    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
-    data = DataGatherer(None, [], cache=cache).gather(
-        hook_request(body), STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY, scope=scope
+
+    def gathered(page_one: list[dict[str, Any]]) -> Any:
+        body = sample()
+        body["prefetch"]["conditions"] = searchset(page_one, f"{BASE}/Condition?page=2")
+        client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
+        return DataGatherer(None, [], cache=cache).gather(
+            hook_request(body), STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY, scope=scope
+        )
+
+    first = gathered(conditions[:2])
+    assert len(asked) == 1
+    assert [c["id"] for c in first.resources["Condition"]] == [f"c{i}" for i in range(6)]
+    assert "Condition" in {kind for kind, _ in first.cached}  # looked for: dropped with the others
+    changed = {**conditions[0], "note": [{"text": "changed since"}]}
+    added = {**conditions[0], "id": "c-new"}
+    second = gathered([changed, added])
+    assert len(asked) == 1  # nothing asked again
+    assert [c["id"] for c in second.resources["Condition"]] == ["c0", "c-new", "c1", "c2", "c3", "c4", "c5"]
+    assert second.resources["Condition"][0] == changed
+
+
+@pytest.mark.parametrize("observations_paged", [False, True])
+def test_paged_pain_scores_without_a_server_are_judged_on_page_one_and_said_to_have_more_pages(
+    compiled_catalog: Catalog, observations_paged: bool
+) -> None:
+    """Page one of `painScores` and no fhirServer: its scores are judged (as any paged key's page one)
+    and the reason the Observations are unavailable is the paging, not "no FHIR server address"
+    (inferno21 L1: page one was dropped and the reason said the EHR gave no server, as if nothing had
+    been prefetched). With `observations` paged too, its own reason (the first) stands."""
+    terminology = compiled_catalog.terminology
+    body = sample()
+    score = pain_score("demo-meets", "p1", datetime.now(UTC) - timedelta(days=400), 6)
+    body["prefetch"]["painScores"] = searchset([score], next_url=f"{BASE}/Observation?page=2")
+    body["prefetch"]["observations"] = searchset(
+        [], f"{BASE}/Observation?page=2" if observations_paged else None
     )
-    assert len(asked) == 1 and len(data.resources["Condition"]) == 6
-    assert "Condition" not in {kind for kind, _ in data.cached} and "Procedure" in {k for k, _ in data.cached}
-    [own] = [q for q in clinical_queries("demo-meets", []) if q.resource_type == "Condition"]
-    searched = {"Condition": ("Condition", "?" + urlencode(sorted((own.params or {}).items())))}
-    assert cache.lookup(scope, searched, time.monotonic() + 5) == {}
+    gatherer = DataGatherer(None, policy_observation_codes(terminology), terminology=terminology)
+    request = hook_request(body, with_server=False)
+    data = gatherer.gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
+    assert [o["id"] for o in data.resources["Observation"]] == ["p1"]
+    key = "observations" if observations_paged else "painScores"
+    assert data.unavailable["Observation"] == (
+        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
+    )
+
+
+@responses.activate
+def test_paged_pain_scores_whose_search_by_time_fails_keep_page_one(compiled_catalog: Catalog) -> None:
+    """Page one of `painScores` with a fhirServer: the pain scores are searched by time instead of the
+    `next` pages (score_window.py); when that search fails, page one is kept and the rest is
+    unavailable with the server's reason, as for every key prefetched as page one of several (before,
+    page one was dropped)."""
+    terminology = compiled_catalog.terminology
+    stub_clinical()
+    responses.replace(responses.GET, f"{BASE}/Observation", status=500)
+    body = sample()
+    score = pain_score("demo-meets", "p1", datetime.now(UTC) - timedelta(days=400), 6)
+    body["prefetch"]["painScores"] = searchset([score], next_url=f"{BASE}/Observation?page=2")
+    body["prefetch"]["observations"] = searchset([])
+    gatherer = DataGatherer(None, policy_observation_codes(terminology), terminology=terminology)
+    client = FhirClient(BASE, TOKEN, 2.0, deadline=time.monotonic() + 5)
+    data = gatherer.gather(hook_request(body), STANDARD_PREFETCH, client, time.monotonic() + 5, today=TODAY)
+    assert [o["id"] for o in data.resources["Observation"]] == ["p1"]
+    assert data.unavailable["Observation"] == "HTTP 500"
+    assert all("page=2" not in call.request.url for call in responses.calls)
