@@ -440,33 +440,30 @@ class FhirClient:
         self,
         page: dict[str, Any],
         resource_type: str,
-        include_first: bool = True,
         max_pages: int | None = None,
     ) -> SearchResult:
-        """The matches of a searchset Bundle already in hand and of its `next` pages (only of the
-        `next` pages when `include_first` is false: the caller already has the first page's);
-        with `max_pages`, no more pages than that (the rest are left, not an error). A search is
+        """The matches of a searchset Bundle already in hand (a search's first page) and of its `next`
+        pages; with `max_pages`, no more pages than that (the rest are left, not an error). A search is
         read to `max_pages` pages of `page_size` at most, however the server pages it: one that
         gives more on fewer pages (ignoring `_count`) fails as one with more pages does, before its
-        resources cost the call any more time. The pages of an EHR's prefetched search (`include_first`
-        false, no `max_pages`) are the size the EHR's server chose, not `page_size`, and so are those of
-        a search of ours the server answered in pages smaller than `page_size` asked (it clamps `_count`):
-        as many of them are read as hold what `max_pages` pages of `page_size` do (a page of fewer than
+        resources cost the call any more time. A search the server answered in pages smaller than
+        `page_size` asked (it clamps `_count`; no `max_pages`) has pages the size it chose: as many of
+        them are read as hold what `max_pages` pages of `page_size` do (a page of fewer than
         `MIN_PAGE_SIZE` entries counted as that many). Else a server paging at 10 gave a search of more
-        than 100 results "more than 10 pages", where the same search prefetched by the EHR was read whole
-        (review21b M1: a paged clinical prefetch is read by the key's own search)."""
+        than 100 results "more than 10 pages" (review21b M1; an EHR's prefetch paged at 10 is read by the
+        key's own search, service/fhir/gather.py, so a chart of 200 Conditions failed where following
+        the EHR's pages, which were read so, had read it whole)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
         most = self.page_size * self.max_pages
         limit = max_pages or self.max_pages
         entries_one = len(dicts(page.get("entry")))
-        if max_pages is None and (not include_first or entries_one < self.page_size):
+        if max_pages is None and entries_one < self.page_size:
             limit = max(limit, -(-most // max(entries_one, MIN_PAGE_SIZE)))
         for pages_read in range(1, limit + 1):
             if page.get("resourceType") != "Bundle":
                 raise FhirError(f"search returned {server_words(page.get('resourceType'))}, not a Bundle")
-            entries = dicts(page.get("entry")) if include_first or pages_read > 1 else []
-            for entry in entries:
+            for entry in dicts(page.get("entry")):
                 resource = entry.get("resource")
                 if not isinstance(resource, dict):
                     continue

@@ -299,10 +299,10 @@ class DataGatherer:
         """The plan's outcomes: cached answers where the cache has them, the rest queried (and
         their successful answers kept; each looked for noted in `data.cached`). A query run instead of
         a prefetch's `next` pages is the key's own, cached as such (an answer the EHR's page one then
-        overrides, `_absorb`); the remaining pages of a prefetch are never cached."""
+        overrides, `_absorb`)."""
         if self.cache is None or scope is None:
             return self.pool.run(client, plan, deadline)
-        wanted = {q.key: _cache_query(q) for q in plan if q.continue_from is None}
+        wanted = {q.key: _cache_query(q) for q in plan}
         data.cached.extend(wanted.values())
         cached = {
             key: outcome

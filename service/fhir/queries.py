@@ -19,16 +19,15 @@ from service.terminology import Terminology
 
 @dataclass(frozen=True)
 class Query:
-    """One FHIR interaction: a search (`params`), a read (`reference`), or the remaining pages
-    of a prefetched searchset (`continue_from`). `required` data missing means HTTP 412. A query
-    run instead of following a prefetched searchset's `next` pages carries that prefetch's page one
-    (`instead_of`, `instead_of_pages`): its results replace the page, which is kept only when it fails."""
+    """One FHIR interaction: a search (`params`) or a read (`reference`). `required` data missing
+    means HTTP 412. A query run instead of following a prefetched searchset's `next` pages carries
+    that prefetch's page one (`instead_of`, `instead_of_pages`): its results replace the page, which
+    is kept only when it fails."""
 
     key: str
     resource_type: str
     params: Mapping[str, str | list[str]] | None = None
     reference: str | None = None
-    continue_from: Mapping[str, Any] | None = None
     required: bool = False
     first_page: bool = False  # a sorted search whose first page is all that is wanted
     instead_of: tuple[dict[str, Any], ...] | None = None

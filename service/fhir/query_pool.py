@@ -74,10 +74,7 @@ def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) ->
                 found = client.read(query.reference)
             outcome = QueryOutcome(resources=[found] if found else [], pages=1)
         else:
-            if query.continue_from is not None:
-                result = client.collect(query.continue_from, query.resource_type, include_first=False)
-            else:
-                result = _search(client, query, answer)
+            result = _search(client, query, answer)
             outcome = QueryOutcome(
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
@@ -102,8 +99,6 @@ def _units(client: FhirClient, queries: list[Query]) -> list[Unit]:
 
 def _batchable(query: Query) -> bool:
     """Whether the query can be a batch entry: a search, or a read of a reference to one resource."""
-    if query.continue_from is not None:
-        return False
     return query.reference is None or FhirClient.read_path(query.reference) is not None
 
 

@@ -236,14 +236,14 @@ def ehr_pages(count: int, size: int) -> dict[str, Any]:
 
 
 @responses.activate
-def test_an_ehrs_prefetched_search_in_small_pages_is_read_to_what_the_page_cap_holds() -> None:
-    """The pages following an EHR's prefetched page one are the size its server chose (10 here, as
-    some servers' default): 200 Conditions on 20 pages are all read, where counting those pages
-    against `max_pages` (10) made the search fail "more than 10 pages" (inferno21: Synthea charts
-    of 160-200 Conditions or Procedures prefetched at 10 a page)."""
+def test_a_search_in_pages_smaller_than_asked_is_read_to_what_the_page_cap_holds() -> None:
+    """Pages smaller than `page_size` are the size the server chose (10 here, as some servers'
+    default): 200 Conditions on 20 pages are all read, where counting those pages against `max_pages`
+    (10) made the search fail "more than 10 pages" (inferno21: Synthea charts of 160-200 Conditions or
+    Procedures at 10 a page)."""
     page_one = ehr_pages(200, 10)
-    found = FhirClient(BASE, TOKEN, 2.0).collect(page_one, "Condition", include_first=False)
-    assert len(found.resources) == 190  # page one's ten are the caller's already
+    found = FhirClient(BASE, TOKEN, 2.0).collect(page_one, "Condition")
+    assert len(found.resources) == 200
     assert found.pages == 20
 
 
@@ -252,7 +252,7 @@ def test_an_ehrs_prefetched_search_in_small_pages_is_read_to_what_the_page_cap_h
     [(100, 20, True), (120, 20, False), (10, 2, True), (12, 2, False)],
 )
 @responses.activate
-def test_an_ehrs_prefetched_search_is_read_to_what_the_page_cap_holds_at_most(
+def test_a_search_in_small_pages_is_read_to_what_the_page_cap_holds_at_most(
     count: int, size: int, read: bool
 ) -> None:
     """Small pages buy no more than `max_pages` pages of `page_size` hold: 2 pages of 50 here, so
@@ -260,17 +260,17 @@ def test_an_ehrs_prefetched_search_is_read_to_what_the_page_cap_holds_at_most(
     client = FhirClient(BASE, TOKEN, 2.0, page_size=50, max_pages=2)
     page_one = ehr_pages(count, size)
     if read:
-        assert len(client.collect(page_one, "Condition", include_first=False).resources) == count - size
+        assert len(client.collect(page_one, "Condition").resources) == count
     else:
         with pytest.raises(FhirError, match="more than 5 pages"):
-            client.collect(page_one, "Condition", include_first=False)
+            client.collect(page_one, "Condition")
         assert len(responses.calls) == 4
 
 
 @responses.activate
-def test_a_search_the_server_pages_smaller_than_asked_is_read_as_an_ehrs_pages_are() -> None:
+def test_a_search_the_server_pages_smaller_than_asked_is_read_whole() -> None:
     """A server that clamps `_count` (10 a page, 500 asked) gives a search of ours pages the size it
-    chose, as an EHR's prefetched pages are: 200 Conditions on 20 pages are all read, where counting
+    chose: 200 Conditions on 20 pages are all read, where counting
     them against `max_pages` (10) failed "more than 10 pages" (review21b M1: an EHR paging at 10 whose
     page one the service searches again instead, a41d967, lost a chart read whole before)."""
     page_one = ehr_pages(200, 10)
@@ -283,11 +283,11 @@ def test_a_search_the_server_pages_smaller_than_asked_is_read_as_an_ehrs_pages_a
 
 
 @responses.activate
-def test_an_ehrs_prefetched_search_is_read_to_the_results_cap_at_most() -> None:
+def test_a_search_in_small_pages_is_read_to_the_results_cap_at_most() -> None:
     client = FhirClient(BASE, TOKEN, 2.0, page_size=50, max_pages=2)
     responses.get(f"{BASE}/Condition", json=searchset([cond(n) for n in range(101)]))
     with pytest.raises(FhirError, match="more than 100 results"):
-        client.collect(searchset([cond(0)], f"{BASE}/Condition?page=2"), "Condition", include_first=False)
+        client.collect(searchset([cond(0)], f"{BASE}/Condition?page=2"), "Condition")
 
 
 @responses.activate
