@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cards.markdown import plain
-from service.codes import Code
+from service.codes import CPT, Code
 from service.engine.model import (
     UNCHECKED_PREFIX,
     CriterionResult,
@@ -30,6 +30,7 @@ from service.engine.model import (
     Status,
     indications_left,
 )
+from service.facts import ProcedureFact
 from service.fhir.server_share import not_asked
 from service.fhirdates import human_date, parse_datetime
 from service.next_steps import TrialOrder
@@ -612,6 +613,26 @@ TRIAL_NOT_DONE = "No completed trial on the chart yet"
 def trial_awaited(orders: Iterable[TrialOrder]) -> str:
     """What an item says first of the trials ordered in the EHR and not yet done (`trial_first`)."""
     return f"Trial already ordered ({trial_order_words(orders)})"
+
+
+def trial_under_way(procedures: Sequence[ProcedureFact]) -> str:
+    """What an item says first of the trials under way on the chart (`trial_first`; a trial Procedure in
+    progress or on hold: "Trial under way (CPT 62324, since 5 Dec 2026)"; only in preparation: "Trial in
+    preparation (CPT 62324, 7 Dec 2026)"): a trial coming, named as a trial already ordered is, whose
+    result is not yet on the chart (review21b M2)."""
+    begun = [p for p in procedures if p.status != "preparation"]
+    named = []
+    for p in begun or procedures:
+        cpt = next((c.code for c in p.codes if c.system == CPT), None)
+        when = human_date(p.performed) if p.performed is not None else ""
+        parts = [
+            f"CPT {cpt}" if cpt else p.label,
+            *([f"since {when}" if begun else when] if when else []),
+            *(["on hold"] if p.status == "on-hold" else []),
+        ]
+        named.append(", ".join(parts))
+    words = "; ".join(dict.fromkeys(named))
+    return f"Trial under way ({words})" if begun else f"Trial in preparation ({words})"
 
 
 def trial_to_order(trials: Iterable[Code]) -> str:

@@ -25,7 +25,7 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import TRIAL_NOT_DONE, Episode, JoinedOrder, trial_awaited, trial_to_order
+from cards.items import TRIAL_NOT_DONE, Episode, JoinedOrder, trial_awaited, trial_to_order, trial_under_way
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -294,14 +294,16 @@ def _awaiting(
     decisions: Decisions, group: Sequence[Determination], proposing: Catalog | None = None
 ) -> dict[str, str]:
     """Criterion id → what its item says first of the trial that is to document it, for the lines of
-    one episode: the trials ordered in the EHR and not yet done (`Decisions.awaiting_trial`), or, when
+    one episode: the trials under way on the chart (`Decisions.trials_under_way`, said before an order
+    the Procedure may carry out) or ordered in the EHR and not yet done (`Decisions.awaiting_trial`), or, when
     the answer proposes the trial (`proposing`: the catalog whose trials it proposes), that it is to be
     ordered first: the trial criteria of `Decisions.trial_missing` and every other result the trial is
     to show (`trial_shows`: its side effects, the patient's acceptance); else, that no trial has been
     done (`Decisions.trial_not_done`: a trial not proposed, as none could make the order covered, or
     proposed on another card than this hook's)."""
-    if decisions.trials_ordered:
-        words = trial_awaited(decisions.trials_ordered)
+    if decisions.trials_under_way or decisions.trials_ordered:
+        under_way = decisions.trials_under_way
+        words = trial_under_way(under_way) if under_way else trial_awaited(decisions.trials_ordered)
         return {
             criterion: words
             for d in group

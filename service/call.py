@@ -15,6 +15,7 @@ from typing import Any
 
 from service.appointments import UnreadOrder
 from service.engine.model import CriterionResult, Determination
+from service.facts import ProcedureFact
 from service.fhir.gather import GatheredData
 from service.hooks.models import HookRequest
 from service.modifiers import Carried
@@ -73,6 +74,9 @@ class Decisions:
     # with no trial anywhere, per (order, policy) the criteria whose result a trial is to document: not
     # to be documented before one is done, whether or not the answer proposes it (`trial_missing`)
     trial_not_done: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # the trials under way on the chart (a trial Procedure in progress, on hold or in preparation: no
+    # evidence, a trial coming), whose result `awaiting_trial`'s criteria are to document (review21b M2)
+    trials_under_way: tuple[ProcedureFact, ...] = ()
 
     @property
     def request(self) -> HookRequest:

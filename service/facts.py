@@ -70,6 +70,7 @@ class ProcedureFact:
     steroid_injection: bool = False
     based_on: tuple[str, ...] = ()  # the orders it carried out (`basedOn`, as `Type/id`)
     devices: tuple[str, ...] = ()  # the Devices it put in (`focalDevice.manipulated`, see record._put_in)
+    status: str = "completed"  # one not completed is a trial under way (`PatientRecord.trials_under_way`)
 
 
 @dataclass(frozen=True, slots=True)

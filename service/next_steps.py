@@ -3,7 +3,8 @@
 Kept apart from the engine (which judges criteria) and from the cards (which only render): the one
 step here is "order the intrathecal trial first", for a permanent implant ordered while neither the
 chart nor the other draft orders show any trial, nor is one already ordered in the EHR (an open trial
-order, not yet done, written or planned within the order-code table's `trial_ordered_days`), and the
+order, not yet done, written or planned within the order-code table's `trial_ordered_days`) or under
+way on the chart (a trial Procedure begun or being prepared, of that time: `trials_under_way`), and the
 payer's policy asks for one: not when the policy's criteria are met another way (CMM-210's
 cancer-pain trial waiver), nor when the implant is not covered for a reason no trial changes (another
 programmable device, an infection: a criterion the policy does not mark as what the trial shows).
@@ -18,6 +19,7 @@ from typing import Any
 
 from service.codes import Code
 from service.engine.model import CriterionResult, Determination, Status
+from service.facts import ProcedureFact
 from service.fhir.queries import OPEN_TRIAL_STATUSES, TRIAL_ORDER_KEYS
 from service.fhirdates import parse_datetime, period_after, precision
 from service.orders import DeviceFetcher, DraftOrders, OrderCodeTable, order_codings
@@ -85,6 +87,17 @@ def trials_ordered(
     )
 
 
+def trials_under_way(record: PatientRecord, codes: OrderCodeTable, today: date) -> tuple[ProcedureFact, ...]:
+    """The trials under way on the chart (`PatientRecord.trials_under_way`: a trial Procedure in progress,
+    on hold or in preparation), not left behind: dated within `codes.trial_ordered_days` of `today`, as an
+    open trial order is (`trials_ordered`: a days-long trial still "in progress" months on is a record
+    never closed, not a trial coming); one giving no date counts. No evidence that a criterion is met
+    (contract §3 counts a completed Procedure): a trial coming, whose result is what is missing, and
+    beside which a second would duplicate it (review21b M2)."""
+    since = today - timedelta(days=codes.trial_ordered_days)
+    return tuple(p for p in record.trials_under_way if p.performed is None or p.performed.date() >= since)
+
+
 def last_day(order: Mapping[str, Any]) -> date | None:
     """The latest day an order names as when it was written or is to be done (`authoredOn`, its
     `occurrence` dateTime, period or timing); a month or a year written alone stands for its last day.
@@ -122,10 +135,10 @@ def missing_trial(
 ) -> tuple[CriterionResult, ...]:
     """The implant's trial criteria when all are undocumented because no trial happened at all, else ().
 
-    Not when the trial is among the draft orders or already ordered in the EHR (`trial_ordered`: not
-    yet done, so its result is what is missing, and a second order would duplicate it), not when a
-    trial procedure is on the chart, dated or not (then its result is what is missing: the
-    instructions say so), and not when the data could not be read.
+    Not when the trial is among the draft orders or already ordered in the EHR or under way on the chart
+    (`trial_ordered`: not yet done, so its result is what is missing, and a second order would duplicate
+    it), not when a completed trial procedure is on the chart, dated or not (then its result is what is
+    missing: the instructions say so), and not when the data could not be read.
     """
     if d.request_kind != "permanent-implant" or "trial" in episode_kinds or trial_ordered:
         return ()

@@ -41,7 +41,7 @@ from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
-from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered
+from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered, trials_under_way
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
 from service.orders import DraftOrders, PumpOrder, named_device, recognise
@@ -425,23 +425,26 @@ def decide(
     if selected.isdisjoint(pump_refs) and selected.isdisjoint(episode_orders):
         return Decisions(call, today, tuple(routes), approvals=approvals)  # a drug the payer judges apart
     ordered = trials_ordered(data.resources, catalog.order_codes, today, server)
+    under_way = trials_under_way(record, catalog.order_codes, today)  # no evidence: a trial coming
+    coming = bool(ordered or under_way)
     trial_missing = tuple(
         (d, criteria)
         for d in determinations
         if catalog.order_codes.trial_first
-        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, bool(ordered)))
+        and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, coming))
         and trial_may_cover(d, catalog.policies[d.policy_id])
     )
     # what a trial not yet done is to document: the trial criteria the policy asks, and every other
     # result the trial is to show (`trial_shows`: its side effects, the patient's acceptance); awaited
-    # when a trial is ordered in the EHR, else not done (whether or not one is proposed)
+    # when a trial is ordered in the EHR or under way on the chart, else not done (whether or not one is
+    # proposed)
     trial_results = {
         (d.order_reference, d.policy_id): frozenset(r.id for c in criteria for r in c.walk())
         | trial_shows(d, catalog.policies[d.policy_id])
         for d in determinations
         if (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode))
     }
-    awaiting_trial = trial_results if ordered else {}
+    awaiting_trial = trial_results if coming else {}
     forms = {  # the documentation form each order needing answers asks for, worked out once
         (d.order_reference, d.policy_id): published.form_for(d, to_document(d))
         for d in determinations
@@ -459,7 +462,8 @@ def decide(
         forms,
         approvals,
         billed_lines=billed,
-        trial_not_done={} if ordered else trial_results,
+        trial_not_done={} if coming else trial_results,
+        trials_under_way=under_way if awaiting_trial else (),
     )
 
 

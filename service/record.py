@@ -68,6 +68,14 @@ _MED_REQUEST_STATUSES = {"active", "completed", "stopped"}
 _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken (on hold: paused)
 _OBSERVATION_STATUSES = {"final", "amended", "corrected"}
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
+_DONE = frozenset({"completed"})  # contract §3: a Procedure counts when completed
+# A trial Procedure begun or about to begin, by FHIR R4's EventStatus (Procedure.status): `in-progress`
+# "the event is currently occurring", `on-hold` "temporarily stopped but expected to resume",
+# `preparation` "the core event has not started yet, but some staging activities have begun". Not
+# evidence of anything (contract §3 counts a completed Procedure): read only so that a second trial is
+# not proposed beside it, and so that its results read as awaited (review21b M2). `stopped`, `not-done`,
+# `entered-in-error` and `unknown` say no trial is coming.
+TRIAL_UNDER_WAY = frozenset({"preparation", "in-progress", "on-hold"})
 DEFAULT_ORDER_DAYS = 30
 # the value sets the record reads by name; of the route value sets, every one is read (what a drug
 # order's route says, `Terminology.routes`): without the neuraxial one no route would say the drug is the
@@ -141,6 +149,9 @@ class PatientRecord:
     devices: tuple[DeviceFact, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
     trial: TrialResult = field(default_factory=lambda: TrialResult(None, None, None, reason="no data"))
+    # the trial Procedures begun or being prepared and not completed (`TRIAL_UNDER_WAY`): evidence of
+    # nothing, only that a trial is coming (service/next_steps.py `trials_under_way`)
+    trials_under_way: tuple[ProcedureFact, ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
     # kind → code → why: the records of a kind left out that are read only by those codes (`unread`)
@@ -162,13 +173,15 @@ class PatientRecord:
         open when judged after it was done (encounter-discharge after the implant) is judged on the
         chart it was placed on: the pump it put in is not one "already in place" (contract §2)."""
         done = [p for p in self.procedures if not set(orders).isdisjoint(p.based_on)]
-        if not done:
+        begun = [p for p in self.trials_under_way if not set(orders).isdisjoint(p.based_on)]
+        if not done and not begun:
             return self
         placed = {device for p in done for device in p.devices}
         return replace(
             self,
             procedures=tuple(p for p in self.procedures if p not in done),
             devices=tuple(d for d in self.devices if d.source not in placed),
+            trials_under_way=tuple(p for p in self.trials_under_way if p not in begun),
         )
 
     def unread(self, kind: str, codes: Iterable[str] | None = None) -> str | None:
@@ -335,14 +348,16 @@ def _procedure(
     put_in: DeviceActions,
     reader: DrugReader,
     server: str | None = None,
+    statuses: frozenset[str] = _DONE,
 ) -> ProcedureFact | None:
-    """A completed Procedure. What it used (`usedCode`) is read as a drug order's drug is, by name or
-    RxNorm code (an ingredient's or a product's) through the catalog's ingredients: one that holds a
-    corticosteroid makes it an epidural steroid injection, which the trial module and every
-    procedure-history test read alike (contract §4, AMB-34). The orders it was done for and the
-    devices it put in (`_put_in`, by what `put_in` reads of a device action) are the chart's (the FHIR
-    `server`'s) that it names."""
-    if resource.get("status") != "completed":
+    """A completed Procedure (or one of other `statuses`: `TRIAL_UNDER_WAY`). What it used (`usedCode`)
+    is read as a drug order's drug is, by name or RxNorm code (an ingredient's or a product's) through
+    the catalog's ingredients: one that holds a corticosteroid makes it an epidural steroid injection,
+    which the trial module and every procedure-history test read alike (contract §4, AMB-34). The
+    orders it was done for and the devices it put in (`_put_in`, by what `put_in` reads of a device
+    action) are the chart's (the FHIR `server`'s) that it names."""
+    status = resource.get("status")
+    if status not in statuses:
         return None
     codes_of, named, _ = reader
     codes = codes_of(resource.get("code"))
@@ -358,7 +373,9 @@ def _procedure(
     devices = _local_references(
         (f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f, put_in)), server
     )
-    return ProcedureFact(reference_of(resource), codes, label, performed, used, steroid, based_on, devices)
+    return ProcedureFact(
+        reference_of(resource), codes, label, performed, used, steroid, based_on, devices, str(status)
+    )
 
 
 def _put_in(focal: Mapping[str, Any], put_in: DeviceActions) -> bool:
@@ -809,6 +826,14 @@ def build_record(
     steroids = terminology["steroids"]
     put_in = terminology.device_actions
     procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, server)))
+    trial_codes = terminology["trial-procedures"]
+    # a trial under way that cannot be read, or carries a modifier, is left out alone: evidence of nothing
+    begun = _read(
+        resources.get("Procedure", []),
+        lambda r: _procedure(r, steroids, put_in, drugs, server, TRIAL_UNDER_WAY),
+        modified=modified,
+    )
+    under_way = tuple(p for p in begun if trial_codes.matches_any(p.codes) and not p.steroid_injection)
     pain_codes = terminology["pain-score"]
     observations = tuple(
         o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)
@@ -824,9 +849,8 @@ def build_record(
         allergies=tuple(facts("AllergyIntolerance", lambda r: _allergy(r, codes_of))),
         assessments=latest_assessments(observations),
         by_code=_index_by_code(observations),
-        trial=trial_result(
-            procedures, observations, terminology["trial-procedures"], terminology["pain-score"]
-        ),
+        trial=trial_result(procedures, observations, trial_codes, terminology["pain-score"], bool(under_way)),
+        trials_under_way=under_way,
         unavailable={**_wholly(unreadable), **dict(unavailable or {})},
         unavailable_codes=_by_code(unreadable),
         server=server,

@@ -22,6 +22,8 @@ from service.terminology import ValueSet
 BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
+NO_TRIAL = "no intrathecal trial procedure (CPT 62320-62327) found"
+NO_COMPLETED_TRIAL = "no completed intrathecal trial (CPT 62320-62327) yet"  # one is under way
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,12 @@ def trial_result(
     observations: Sequence[ObservationFact],
     trial_codes: ValueSet,
     pain_codes: ValueSet,
+    under_way: bool = False,
 ) -> TrialResult:
     """The trial result per contract §4: each explicit assessment (the relief, its duration) first,
-    else computed from the scores."""
+    else computed from the scores. `under_way`: a trial Procedure is begun and not completed
+    (`record.TRIAL_UNDER_WAY`), which is no trial done (§3) but is one on the chart: with none done, the
+    reason says none is completed rather than none found."""
     procedure = latest_trial_procedure(procedures, trial_codes)
     previous = previous_trial_start(procedures, trial_codes, procedure)
     result = replace(
@@ -225,6 +230,8 @@ def trial_result(
         previous_start=previous,
         unread_duration=_unread_duration(observations, procedure, previous),
     )
+    if procedure is None and under_way and result.reason == NO_TRIAL:
+        result = replace(result, reason=NO_COMPLETED_TRIAL)
     if procedure is not None or result.relief_pct is not None:
         return result
     undated = next(iter(_trials(procedures, trial_codes, dated=False)), None)
@@ -276,7 +283,7 @@ def _trial_result(
             held_since=scored.held_since,
         )
     if procedure is None:
-        return TrialResult(None, None, None, reason="no intrathecal trial procedure (CPT 62320-62327) found")
+        return TrialResult(None, None, None, reason=NO_TRIAL)
     return _scored(procedure, previous, observations, pain_codes, duration)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from cards.items import Episode
 from cards.render import next_steps
 from service.engine.model import Determination
+from service.fhirdates import human_date
 from service.next_steps import TRIAL_TEST_TYPES, missing_trial, trial_may_cover
 from service.orders import load_order_codes
 from tests.builders import (
@@ -303,10 +305,13 @@ def test_every_result_the_proposed_trial_is_to_show_is_ordered_first() -> None:
 def test_a_trial_under_way_is_not_said_to_be_absent_from_the_chart() -> None:
     """review21b L2: order-dispatch of the implant while the trial is under way (its Procedure in
     progress, as a days-long catheter trial is) said "No trial on the chart yet" beside a trial on the
-    chart: the record reads completed trials only. It says no completed trial is on the chart."""
-    under_way = procedure("62324", "2026-12-05T09:00:00Z", status="in-progress")
+    chart: the record read completed trials only. It names the trial under way (review21b M2), whose
+    result is to be documented once it is done."""
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    under_way = procedure("62324", yesterday.isoformat(), status="in-progress")
     _, response = sign_with_chart([*NO_TRIAL, under_way], body=sample("order-dispatch-62362-demo-meets"))
     [decision] = cards_of(response["cards"])
     lines = [line for line in decision["detail"].splitlines() if "D. Trial relief" in line]
     assert lines and "No trial on the chart" not in decision["detail"], decision["detail"]
-    assert all("No completed trial on the chart yet: once done, " in line for line in lines), lines
+    words = f"Trial under way (CPT 62324, since {human_date(yesterday)}): once done, "
+    assert all(words in line for line in lines), lines
