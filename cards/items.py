@@ -69,6 +69,10 @@ class Item:
     step: Step
     criteria: tuple[str, ...]
     only_for: tuple[str, ...] = ()  # the billing codes it concerns, when not every line of its card
+    # what it waits on, for a result a trial not yet done is to show (`trial_first`: "Order the trial
+    # first (CPT 62322 or 62326)"), and what to do once it is done (`todo` says both); "" for none
+    awaits: str = ""
+    then: str | None = None
 
     @property
     def named(self) -> str:
@@ -377,13 +381,33 @@ def steps(open_items: Iterable[Item]) -> tuple[tuple[Step, str], ...]:
     branches share, once), so every criterion stays traceable to its step; an item with nothing to
     do but its name is a step of its own."""
     found: dict[tuple[Step, str | None, str | None], list[str]] = {}
+    awaiting: dict[str, dict[str | None, list[str]]] = {}  # lead → what to do once done → its items
     for item in open_items:
-        headings = found.setdefault((item.step, item.todo, None if item.todo else item.heading), [])
+        if item.awaits:
+            found.setdefault((_step(item.awaits), item.awaits, _AWAITED), [])
+            headings = awaiting.setdefault(item.awaits, {}).setdefault(item.then, [])
+        else:
+            headings = found.setdefault((item.step, item.todo, None if item.todo else item.heading), [])
         headings += [] if item.heading in headings else [item.heading]
     return tuple(
-        (step, f"{'; '.join(headings)}: {todo}" if todo else headings[0])
-        for (step, todo, _), headings in found.items()
+        (step, _once_done(todo, awaiting[todo]) if key == _AWAITED and todo else _step_text(headings, todo))
+        for (step, todo, key), headings in found.items()
     )
+
+
+_AWAITED = "\0awaited"  # the key of the one step of what a trial not yet done is to show (`steps`)
+
+
+def _step_text(headings: Sequence[str], todo: str | None) -> str:
+    return f"{'; '.join(headings)}: {todo}" if todo else headings[0]
+
+
+def _once_done(lead: str, shows: Mapping[str | None, Sequence[str]]) -> str:
+    """The one step of everything a trial not yet done is to show (stop note 43: its lead-in said on
+    each item): what to do about the trial (`lead`), then, one sub-item each, what to do with each of
+    its results once it is done."""
+    results = [f"   - {_step_text(headings, then)}" for then, headings in shows.items()]
+    return "\n".join([f"{lead}; once the trial is done:", *results])
 
 
 def apart(open_items: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, ...]]:
@@ -601,8 +625,14 @@ def trial_first(open_items: Sequence[Item], awaiting: Mapping[str, str]) -> tupl
 def _after_trial(item: Item, lead: str) -> Item:
     """`item` with what to do about the trial (`lead`) first, then what to do with its result."""
     todo = item.todo or "record its result"
-    said = f"{lead}: once done, {todo[:1].lower()}{todo[1:]}"
-    return replace(item, todo=said, step=_step(said) if item.step == Step.DOCUMENT else item.step)
+    said = f"{lead}: once done, {lowered(todo)}"
+    step = _step(said) if item.step == Step.DOCUMENT else item.step
+    return replace(item, todo=said, step=step, awaits=lead, then=todo)
+
+
+def lowered(text: str) -> str:
+    """`text` with its first letter small, to follow other words ("once done, record …")."""
+    return f"{text[:1].lower()}{text[1:]}"
 
 
 # What an item says first when no trial is anywhere and the answer proposes none (`trial_first`): its

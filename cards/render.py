@@ -220,12 +220,25 @@ def _all_criteria(count: int) -> str:
 
 def _item_lines(open_items: Sequence[Item]) -> list[str]:
     """A line for each item; what to do said once for a run of items that share it (a policy's one
-    instruction for several criteria), so that each of them keeps room for what the chart shows."""
-    lines, said = [], None
+    instruction for several criteria), so that each of them keeps room for what the chart shows; what
+    to do about a trial not yet done (`Item.awaits`: "Order the trial first (CPT …)") said on the first
+    item that waits on it, the others saying what to do "after the trial" (stop note 43: said on each,
+    it cost the card an item)."""
+    lines, said, awaited = [], None, set()
     for item in open_items:
-        lines.append(_item_line(item, AS_ABOVE if item.todo is not None and item.todo == said else item.todo))
+        if item.todo is not None and item.todo == said:
+            words: str | None = AS_ABOVE
+        elif item.awaits in awaited and item.then:
+            words = f"{AFTER_THE_TRIAL}{items.lowered(item.then)}"
+        else:
+            words = item.todo
+        lines.append(_item_line(item, words))
         said = item.todo
+        awaited.add(item.awaits)
     return lines
+
+
+AFTER_THE_TRIAL = "after the trial, "  # what to do with a result of the trial named on a line above
 
 
 def _item_line(item: Item, todo_words: str | None) -> str:
@@ -247,7 +260,9 @@ def _differing(episode: Episode) -> list[str]:
     return [f"{order_words(d)}: {words.lower()}." for d, words in own if words != said]
 
 
-def _met_line(d: Determination, room: int = ITEM_LIMIT, failing_lines: int = 0) -> list[str]:
+def _met_line(
+    d: Determination, room: int = ITEM_LIMIT, failing_lines: int = 0, open_lines: int = 0
+) -> list[str]:
     """What is met in one line of at most `room` characters where it can: the count, and the criteria
     met because none of what they rule out is documented (contract §3, Absence: "the card says "none
     documented""), which a clinician who knows otherwise can correct; as many as fit, the rest
@@ -255,7 +270,12 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT, failing_lines: int = 0) 
     criterion worded as what must hold ("Body size supports the device") does not read as undocumented
     (review2 N-9). `failing_lines`: the ❌ lines above it, when they are all this line's: more of
     them than criteria not met (parts of one criterion) are said to be so, or a clinician counting
-    "12 of 13 met" above two ❌ lines counts 14 (cardfix20 F4f)."""
+    "12 of 13 met" above two ❌ lines counts 14 (cardfix20 F4f). `open_lines`: likewise the items to
+    document the card's title counts, when they are this line's: at least twice as many as the criteria
+    not met (each of those holds several) are said to be held by those, or "10 of 12 criteria met" under
+    "15 items to document" reads as nearly done where the 2 not met (Cohere's indication and its trial)
+    hold all 15 (cards21); fewer ("7 of 14 met", 8 items) read right as they are, and the words would
+    cost the card an item."""
     met, total = items.met_count(d), len(d.criteria)
     if not total:
         return []
@@ -263,6 +283,9 @@ def _met_line(d: Determination, room: int = ITEM_LIMIT, failing_lines: int = 0) 
     if failing_lines > total - met > 0:
         unmet = "the one not met fails" if total - met == 1 else f"the {total - met} not met fail"
         line += f" ({unmet} on {'both' if failing_lines == 2 else f'all {failing_lines}'} ❌ lines above)"
+    elif open_lines >= 2 * (total - met) > 0:
+        unmet = "the other one holds" if total - met == 1 else f"the other {total - met} hold"
+        line += f" ({unmet} the {open_lines} items)"
     absent = items.none_documented(d)
     if not absent:
         return [f"{line}."]
@@ -317,7 +340,10 @@ def detail(episode: Episode, instructions: bool = True) -> str:
 
     def tail(room: int) -> list[str]:
         shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said
-        judged = [*_met_line(d, room, shown), *_differing(episode)]
+        to_document = items.apart(episode.missing)[0] if d.outcome == Outcome.INSUFFICIENT else ()
+        # the items the title counts, when they are all the lead's (as the ❌ lines, `shown`)
+        mine = len(to_document) if all(not i.only_for for i in to_document) else 0
+        judged = [*_met_line(d, room, shown, mine), *_differing(episode)]
         return [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
 
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:

@@ -220,8 +220,15 @@ def assert_outcome(
 
 
 def numbered_steps(detail: str) -> list[str]:
-    """The numbered steps of an Instructions card, without the group headings."""
-    return [line for line in detail.splitlines() if line[:1].isdigit()]
+    """The numbered steps of an Instructions card, without the group headings; a step's sub-items (the
+    results of a trial not yet done, each on a line "   - …") are part of it, joined by newlines."""
+    steps: list[str] = []
+    for line in detail.splitlines():
+        if line[:1].isdigit():
+            steps.append(line)
+        elif line.startswith("   - ") and steps:
+            steps[-1] += "\n" + line
+    return steps
 
 
 DROPPED_ITEMS = re.compile(r"^- … and (\d+) more: ")

@@ -26,7 +26,7 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import sign_with_chart
-from tests.support import sign_body
+from tests.support import numbered_steps, sign_body
 
 NUMBERED = re.compile(r"^\d+\. ", flags=re.M)
 INFECTION = condition(ICD, "L03.115", "2026-11-01", "Cellulitis of right lower limb")
@@ -106,14 +106,14 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
 
 def _not_ordered_first(step: str) -> str:
     """`step` with the lead-in that says to order the trial first as it reads where none is proposed
-    ("…: Order the trial first (CPT …): once done, record …" is "…: No completed trial on the chart yet: once
-    done, record …")."""
-    proposed = "Order the trial first (CPT 62322 or 62326): once done, "
-    return step.replace(proposed, f"{TRIAL_NOT_DONE}: once done, ")
+    ("Order the trial first (CPT …); once the trial is done: …" is "No completed trial on the chart yet;
+    once the trial is done: …")."""
+    proposed = "Order the trial first (CPT 62322 or 62326); "
+    return step.replace(proposed, f"{TRIAL_NOT_DONE}; ")
 
 
 def _steps(card: dict[str, Any]) -> list[str]:
-    return [line.split(". ", 1)[1] for line in card["detail"].splitlines() if NUMBERED.match(line)]
+    return [step.split(". ", 1)[1] for step in numbered_steps(card["detail"])]
 
 
 def test_the_title_for_a_patient_recorded_as_deceased_is_never_cut() -> None:

@@ -128,5 +128,5 @@ def test_the_instructions_for_a_pump_drug_selected_alone_name_it_too() -> None:
     titles = [c["summary"] for c in (*decision, *steps) if "suggestions" not in c]  # not the trial's
     assert titles == [
         "GEHA, for the morphine sulfate order: 10 items to document for 62362 — A. Chronic pain > 6 months",
-        "GEHA, for the morphine sulfate order: how to document 10 items for 62362",
+        "GEHA, for the morphine sulfate order: how to document 10 items for 62362, in 8 steps",
     ]

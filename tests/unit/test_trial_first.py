@@ -36,7 +36,7 @@ from tests.builders import (
 from tests.calls import cards_for as answer
 from tests.calls import configured, prefetch_app, sample, sign_with_chart
 from tests.demo_support import packaged_sample
-from tests.support import post_json, sign_body
+from tests.support import numbered_steps, post_json, sign_body
 
 NO_TRIAL = without_codes(meeting_chart(), "62324")
 
@@ -219,11 +219,11 @@ def test_what_to_do_for_the_trial_criterion_starts_with_ordering_the_trial_the_a
     order step naming the trials proposed, then what to document once it is done."""
     _, response = sign_with_chart(NO_TRIAL)
     [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
-    assert listing["detail"].splitlines()[:2] == [
+    assert listing["detail"].splitlines()[:3] == [
         "**Order**",
-        "1. D. Trial relief >= 50 %: Order the trial first (CPT 62322 or 62326): once done, document the "
-        "trial: pain score before and after the 62320-62327 trial, or “pain relief during the intrathecal "
-        "trial”.",
+        "1. Order the trial first (CPT 62322 or 62326); once the trial is done:",
+        "   - D. Trial relief >= 50 %: Document the trial: pain score before and after the 62320-62327 "
+        "trial, or “pain relief during the intrathecal trial”.",
     ]
     [decision] = cards_of(response["cards"])
     assert "— Order the trial first (CPT 62322 or 62326): once done, document the trial" in decision["detail"]
@@ -257,10 +257,11 @@ def test_the_trials_criteria_that_share_one_instruction_stay_one_step(lead: str)
     first draft of the step above, on Jacki, Synthea)."""
     d = determine([], policy_id="cohere-intrathecal-pain-pumps")
     episode = Episode.of([d], awaiting={"cohere.pain.permanent-trial-ge50.relief": lead})
-    texts = [text for _, text in next_steps(episode)[1] if "document the trial" in text]
+    texts = [text for _, text in next_steps(episode)[1] if "ocument the trial" in text]
     assert len(texts) == 1, texts
     assert texts[0].startswith(
-        f"Trial improvement >= 50 %; Minimal side effects; Patient tolerance: {lead}: once done, document"
+        f"{lead}; once the trial is done:\n   - Trial improvement >= 50 %; Minimal side effects; Patient "
+        "tolerance: Document the trial"
     ), texts
     trial = [
         i for i in episode.missing if any(c.startswith("cohere.pain.permanent-trial") for c in i.criteria)
@@ -284,7 +285,7 @@ def test_only_a_trial_the_payers_criteria_accept_is_proposed(payer: str, trials:
     ]
     assert created == trials
     [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
-    assert f"Order the trial first (CPT {' or '.join(trials)}): once done" in listing["detail"]
+    assert f"Order the trial first (CPT {' or '.join(trials)}); once the trial is done:" in listing["detail"]
 
 
 def test_every_result_the_proposed_trial_is_to_show_is_ordered_first() -> None:
@@ -295,10 +296,11 @@ def test_every_result_the_proposed_trial_is_to_show_is_ordered_first() -> None:
     chart = without_codes(NO_TRIAL, "it-trial-side-effects", "it-trial-patient-acceptance")
     _, response = sign_with_chart(chart)
     [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
-    steps = [line for line in listing["detail"].splitlines() if "D. Trial without side effects" in line]
-    steps += [line for line in listing["detail"].splitlines() if "D. Patient accepts the procedure" in line]
-    assert len(steps) == 2, listing["detail"]
-    assert all(": Order the trial first (CPT 62322 or 62326): once done, " in s for s in steps), steps
+    [step] = [s for s in numbered_steps(listing["detail"]) if "Order the trial first" in s]
+    assert step.startswith("1. Order the trial first (CPT 62322 or 62326); once the trial is done:\n"), step
+    assert "\n   - D. Trial without side effects: Record" in step, step
+    assert "\n   - D. Patient accepts the procedure: Ask the patient" in step, step
+    assert listing["detail"].count("D. Trial without side effects") == 1, listing["detail"]
     assert listing["detail"].index("**Order**") < listing["detail"].index("D. Trial without side effects")
 
 

@@ -33,6 +33,7 @@ from tests.support import (
     FHIR_SERVER,
     RecordingFactory,
     RecordingFhirClient,
+    numbered_steps,
     open_settings,
     post_json,
     select_body,
@@ -153,7 +154,8 @@ def test_the_step_to_document_the_trial_names_the_trial_already_ordered(
     [trial] = [line for line in decision["detail"].splitlines() if "**D. Trial relief >= 50 %**" in line]
     assert f"— {step}" in trial, trial
     [listing] = cards_of(response["cards"], "clinical-reminder")
-    assert f"1. D. Trial relief >= 50 %: {step}" in listing["detail"], listing["detail"]
+    said = f"1. Trial already ordered ({named}); once the trial is done:\n   - D. Trial relief >= 50 %: "
+    assert said in listing["detail"], listing["detail"]
 
 
 def test_with_no_trial_ordered_the_step_is_as_before() -> None:
@@ -385,6 +387,10 @@ def test_every_result_the_trial_ordered_is_to_show_waits_for_it() -> None:
     chart = without_codes([*NO_TRIAL, order], "it-trial-side-effects")
     _, response = sign_with_chart(chart)
     [listing] = cards_of(response["cards"], "clinical-reminder")
-    [step] = [line for line in listing["detail"].splitlines() if "D. Trial without side effects" in line]
-    assert "D. Trial without side effects: Trial already ordered (62323, " in step, step
-    assert step.endswith(": once done, record “side effects of the trial”."), step
+    [step] = [s for s in numbered_steps(listing["detail"]) if "D. Trial without side effects" in s]
+    assert step.startswith("1. Trial already ordered (62323, "), step
+    assert "; once the trial is done:\n" in step, step
+    assert "\n   - D. Trial without side effects: Record “side effects of the trial”." in step, step
+    [decision] = cards_of(response["cards"])
+    [line] = [line for line in decision["detail"].splitlines() if "**D. Trial without side effects**" in line]
+    assert line.endswith("— after the trial, record “side effects of the trial”."), line

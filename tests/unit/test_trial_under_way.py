@@ -60,12 +60,11 @@ def test_a_trial_under_way_is_not_proposed_again_and_its_results_are_awaited(
     words = lead.format(day=human_date(_day(days)))
     [decision] = cards_of(answer["cards"])
     lines = [line for line in decision["detail"].splitlines() if "**D. " in line]
-    assert len(lines) == 3 and all(f"— {words}: once done, " in line for line in lines), lines
+    assert len(lines) == 3 and f"— {words}: once done, document the trial" in lines[0], lines
+    assert all("— after the trial, " in line for line in lines[1:]), lines
     [listing] = [c for c in cards_of(answer["cards"], "clinical-reminder") if "suggestions" not in c]
-    assert (
-        "**Order**" not in listing["detail"]
-        and f"D. Trial relief >= 50 %: {words}: once done" in listing["detail"]
-    )
+    said = f"{words}; once the trial is done:\n   - D. Trial relief >= 50 %: Document the trial"
+    assert "**Order**" not in listing["detail"] and said in listing["detail"], listing["detail"]
 
 
 def test_a_trial_under_way_is_no_evidence_that_a_criterion_is_met() -> None:
