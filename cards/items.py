@@ -508,6 +508,7 @@ class Episode:
         awaiting: Mapping[str, str] | None = None,
         billed: Iterable[BilledLine] = (),
         joined: Iterable[JoinedOrder] = (),
+        before_trial: frozenset[str] = frozenset(),
     ) -> Episode:
         """The lead is the most severe line, so a card never says "meets" while one of its lines does
         not; among equally severe lines, the episode's principal kind of order (`rank`: the
@@ -516,11 +517,12 @@ class Episode:
         the trial ordered in the EHR that is to document it (`trial_first`). `billed`: the orders
         billed as lines of the call's pump orders (service/billed_lines.py), those of these lines
         kept: they share these lines' coverage information, and the card names them; `joined`: the
-        same for the orders judged as the call's pump orders (`JoinedOrder`)."""
+        same for the orders judged as the call's pump orders (`JoinedOrder`). `before_trial`: the
+        criteria asked before the trial the answer proposes, said before it (`trial_first`)."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
-        open_items = trial_first(_merged(ordered, missing), awaiting or {})
+        open_items = trial_first(_merged(ordered, missing), awaiting or {}, before_trial)
         references = {d.order_reference for d in lines}
         its_billed = tuple(b for b in billed if b.joins in references)
         its_joined = tuple(j for j in joined if j.joins in references)
@@ -599,7 +601,9 @@ def trial_order_words(orders: Iterable[TrialOrder]) -> str:
     return "; ".join(dict.fromkeys(named))
 
 
-def trial_first(open_items: Sequence[Item], awaiting: Mapping[str, str]) -> tuple[Item, ...]:
+def trial_first(
+    open_items: Sequence[Item], awaiting: Mapping[str, str], before: frozenset[str] = frozenset()
+) -> tuple[Item, ...]:
     """The items whose criteria a trial that has not happened is to document, with what to do about
     the trial first (`awaiting`: criterion id → those words): one ordered in the EHR and not yet done
     is named, as the order card no longer proposes one (review2 N-9, `trial_awaited`); with none
@@ -607,7 +611,9 @@ def trial_first(open_items: Sequence[Item], awaiting: Mapping[str, str]) -> tupl
     item among the orders: "document the trial" alone, beside a card proposing to order it, read as if
     a trial had been done (cards21). What to do with the result follows. An item sharing what to do
     with such an item is one step with it (`steps`: the trial's relief, side effects and the patient's
-    tolerance in one instruction), so it says the same."""
+    tolerance in one instruction), so it says the same. An item of a criterion the policy asks before
+    the trial (`before`: the opioid reduction agreement, "prior to undergoing an intrathecal opiate
+    trial") comes first, "Before going ahead", not after the step ordering the trial."""
     own = {
         id(i): lead
         for i in open_items
@@ -617,6 +623,8 @@ def trial_first(open_items: Sequence[Item], awaiting: Mapping[str, str]) -> tupl
     return tuple(
         _after_trial(item, lead)
         if (lead := own.get(id(item)) or (shared.get(item.todo) if item.todo else None))
+        else replace(item, step=Step.DECIDE)
+        if before.intersection(item.criteria) and item.step not in (Step.REVIEW, Step.RECHECK)
         else item
         for item in open_items
     )

@@ -220,6 +220,7 @@ def _decision_cards(
             _awaiting(decisions, group, catalog if proposals else None),
             decisions.billed_lines,
             _joined(decisions, group),
+            _before_trial(decisions, group, catalog) if proposals else frozenset(),
         )
         for group in _episodes(determinations)
     ]
@@ -326,6 +327,18 @@ def _awaiting(
             *trial_shows(d, proposing.policies[d.policy_id]),
         )
     }
+
+
+def _before_trial(decisions: Decisions, group: Sequence[Determination], catalog: Catalog) -> frozenset[str]:
+    """The criteria of one episode's lines whose policy asks them before the trial the answer proposes
+    (`Policy.before_trial`: KPWA 1.c's and CMM-210's opioid reduction agreement, "prior to undergoing an
+    intrathecal opiate trial"): the Instructions card says them before ordering it."""
+    return frozenset(
+        criterion
+        for d, _ in decisions.trial_missing
+        if d in group
+        for criterion in catalog.policies[d.policy_id].before_trial
+    )
 
 
 def _joined(decisions: Decisions, group: Sequence[Determination]) -> tuple[JoinedOrder, ...]:

@@ -60,6 +60,7 @@ class CriterionSpec:
     either_on_one_date: bool = False  # forms whose bars differ: on one date "met" decides (engine.forms)
     gate: bool = False  # says whether its group applies at all (see CriterionResult.gate)
     trial_result: bool = False  # asks what the preliminary trial showed: a trial ordered now answers it
+    before_trial: bool = False  # asked before the preliminary trial (the Instructions card says it first)
 
     @property
     def tests(self) -> tuple[TestSpec, ...]:
@@ -124,6 +125,12 @@ class Policy:
         """The ids of the criteria a trial answers: those marked `trial_result` and every criterion below
         one (service/next_steps.py proposes the trial only when these are all that is not met)."""
         return frozenset(c.id for top in self.all_criteria() if top.trial_result for c in top.walk())
+
+    @cached_property
+    def before_trial(self) -> frozenset[str]:
+        """The ids of the criteria the policy asks before the trial (`before_trial`): where the trial is
+        proposed, the Instructions card puts them before ordering it (cards/response.py)."""
+        return frozenset(c.id for c in self.all_criteria() if c.before_trial)
 
     @cached_property
     def reads_order_reason(self) -> bool:
@@ -280,6 +287,7 @@ class _Compiler:
             "how_to_document": self.text(raw, "how_to_document", path),
             "gate": raw.get("gate", False),
             "trial_result": raw.get("trial_result", False),
+            "before_trial": raw.get("before_trial", False),
         }
         if "test" in raw:
             params = self.test(raw["test"], (*path, "test"), cid)

@@ -317,3 +317,31 @@ def test_a_trial_under_way_is_not_said_to_be_absent_from_the_chart() -> None:
     assert lines and "No trial on the chart" not in decision["detail"], decision["detail"]
     words = f"Trial under way (CPT 62324, since {human_date(yesterday)}): once done, "
     assert all(words in line for line in lines), lines
+
+
+def test_what_the_policy_asks_before_the_trial_comes_before_the_step_ordering_it() -> None:
+    """Kaiser Permanente Washington 1.c: "Patient agrees to a 50% reduction in systemic opiates prior to
+    undergoing an intrathecal opiate trial" (seeds/001, line 50). With the trial proposed, the
+    Instructions card's step 1 was "Order the trial first (CPT 62326)" and the agreement its last step,
+    under "Ask the patient": worked down in order, the trial came before what it depends on."""
+    body = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage("kpwa"))
+    _, response = sign_with_chart(without_codes(NO_TRIAL, "opioid-reduction-agreement"), body=body)
+    [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
+    steps = numbered_steps(listing["detail"])
+    [agree] = [i for i, s in enumerate(steps) if "3.c Agrees to a 50 % systemic opioid reduction" in s]
+    [trial] = [i for i, s in enumerate(steps) if "Order the trial first (CPT 62326)" in s]
+    assert agree < trial, listing["detail"]
+    assert listing["detail"].startswith("**Before going ahead**\n1. 3.c Agrees"), listing["detail"]
+
+
+def test_every_opioid_reduction_agreement_is_asked_before_the_trial() -> None:
+    """The agreement is, by its code's meaning (contract §5: "patient agrees to a 50 % systemic opioid
+    reduction before the trial") and by both policies that ask it (KPWA 1.c, CMM-210), one to have
+    before the trial: a policy reading it is marked so (data guard)."""
+    asking = {
+        (policy_id, c.id)
+        for policy_id, policy in catalog().policies.items()
+        for c in policy.all_criteria()
+        if any(t.params.get("code") == "opioid-reduction-agreement" for t in c.tests)
+    }
+    assert asking and all(c in catalog().policies[p].before_trial for p, c in asking), asking
