@@ -379,7 +379,9 @@ def steps(open_items: Iterable[Item]) -> tuple[tuple[Step, str], ...]:
     review s19, M1: one 250-character instruction printed under five criteria). Items that share
     what to do are one step, where the first of them stands, naming each of them once (a label two
     branches share, once), so every criterion stays traceable to its step; an item with nothing to
-    do but its name is a step of its own."""
+    do but its name is a step of its own. The items that wait on a trial not yet done (`Item.awaits`)
+    are one step, in the group of what to do about the trial, each of their own steps a sub-item of it
+    (`_once_done`: the lead-in said once, stop note 43)."""
     found: dict[tuple[Step, str | None, str | None], list[str]] = {}
     awaiting: dict[str, dict[str | None, list[str]]] = {}  # lead → what to do once done → its items
     for item in open_items:
