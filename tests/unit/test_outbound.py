@@ -448,9 +448,11 @@ def test_a_segment_merely_holding_dots_and_a_parameter_stays_under_the_base() ->
 
 @pytest.mark.parametrize("link", DOTS_WITH_A_PATH_PARAMETER)
 @responses.activate
-def test_a_prefetched_next_link_through_a_dot_parameter_segment_gets_no_token(link: str) -> None:
+def test_a_next_link_through_a_dot_parameter_segment_gets_no_token(link: str) -> None:
+    """A search's page whose `next` link leaves the base through `..;` (a server's answer; an EHR's
+    prefetched page one is no longer followed, service/fhir/gather.py)."""
     responses.get(link, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
     page_one = {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": link}]}
     with pytest.raises(FhirError, match="another server"):
-        FhirClient(TENANT_BASE, "tok-secret", 2.0).collect(page_one, "Condition", include_first=False)
+        FhirClient(TENANT_BASE, "tok-secret", 2.0).collect(page_one, "Condition")
     assert not responses.calls
