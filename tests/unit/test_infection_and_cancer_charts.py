@@ -290,6 +290,23 @@ def test_a_prefix_or_a_fear_governs_only_the_word_right_after_it(words: str) -> 
     assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Fear of contracting COVID-19",
+        "Fear of getting an infection",
+        "Fear of catching pneumonia",
+        "Fear of developing sepsis",
+    ],
+)
+def test_a_fear_of_catching_an_infection_is_no_infection(words: str) -> None:
+    """review22a: with "fear of" governing only the next word, the patient's worry of catching an infection
+    named after a verb went to the reviewer, where "Fear of infection" is met (words20); "fear of
+    contracting", "catching", "getting", "developing" reach it as any `before` word does."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    assert statuses(determine(chart))["geha.ci.infection"] == "met"
+
+
 def test_the_words_that_govern_only_the_next_word_are_the_value_sets_data(tmp_path: Path) -> None:
     """Which `before` words reach no further than the next word is `not_this.next_word_only`, each one of
     the `before` words (a word listed there alone would never be read)."""
