@@ -64,6 +64,8 @@ def _carried_out(code: str, action: dict[str, Any] | None, for_this_order: bool)
         # review21b L1: a new implant coded by a SNOMED CT action that says neither is read by its words
         ("62362", concept(SCT, "129325002", "Introduction - action") | {"text": "Implantation"}, True, FIRST),
         ("62362", concept(SCT, "129424004", "Fitting - action") | {"text": "Pump implanted"}, True, FIRST),
+        # review22a: the action an implant profile fixes (MII cardiology), sent by its code alone
+        ("62362", concept(SCT, "129338005"), True, FIRST),
     ],
 )
 def test_what_carrying_out_the_order_put_in_is_not_a_pump_already_in_place_but_what_it_revised_is(
@@ -163,6 +165,7 @@ def _devices_put_in(action: dict[str, Any], terminology: Terminology) -> tuple[s
         (concept(SCT, "360146007") | {"text": "Catheter re-insertion"}, False),  # Repositioning - action
         (concept(SCT, "386746003") | {"text": "Implanted pump refill"}, False),  # Maintenance - action
         (concept(SCT, "129336009"), True),  # Implantation - action, by its code alone
+        (concept(SCT, "129338005"), True),  # Surgical implantation - action (review22a), code alone
         (concept(SCT, "425362007") | {"text": "Pump exchange"}, True),  # Surgical insertion - action
         # a code in neither: the words decide, as before (review21b L1)
         (concept(SCT, "129325002", "Introduction - action") | {"text": "Implantation"}, True),
