@@ -245,7 +245,13 @@ def _audit_show(args: argparse.Namespace) -> int:
         print("idds-crd audit show: --since and --until go with --patient", file=sys.stderr)
         return 2
     if args.purges:
-        print(dumps(trail.purges(), indent=True))
+        purges = trail.purges()
+        if not purges:  # an empty list is true, but purges run before the table existed are not in it
+            print(
+                "idds-crd audit show: no purge kept (purges before audit_purges existed left none)",
+                file=sys.stderr,
+            )
+        print(dumps(purges, indent=True))
         return 0
     records = trail.find(args.key)
     if not records:

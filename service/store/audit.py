@@ -245,13 +245,15 @@ class AuditTrail:
                     return removed
                 for table in (audit_feedback, audit_cards, audit_assertions):
                     connection.execute(delete(table).where(table.c.record_id.in_(ids)))
-                gone = int(
-                    connection.execute(delete(audit_records).where(audit_records.c.id.in_(ids))).rowcount
-                )
-                removed += gone
-                connection.execute(
-                    update(audit_purges).where(this_purge).values(removed=removed, last_record_id=max(ids))
-                )
+                # the ids this purge removed: another purge at the same moment may have taken some of them
+                gone = delete(audit_records).where(audit_records.c.id.in_(ids)).returning(audit_records.c.id)
+                gone_ids = [row.id for row in connection.execute(gone)]
+                if gone_ids:
+                    removed += len(gone_ids)
+                    last = max(gone_ids)
+                    connection.execute(
+                        update(audit_purges).where(this_purge).values(removed=removed, last_record_id=last)
+                    )
 
     def purges(self) -> list[dict[str, Any]]:
         """Every purge kept in `audit_purges`, the oldest first, its times in UTC."""

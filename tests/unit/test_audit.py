@@ -818,6 +818,8 @@ def test_purge_removes_records_past_retention_with_their_cards_and_feedback(
     post_json(app.test_client(), "/cds-services/idds-crd-order-select/feedback", {"feedback": [feedback]})
     age(app, old["hookInstance"], 31)
     age(app, recent["hookInstance"], 29)
+    status, out, err = cli(capsys, "audit", "show", "--purges", "--config", config)
+    assert (status, json.loads(out)) == (0, []) and "no purge kept" in err  # review22a L2/L3
     status, out, _ = cli(capsys, "audit", "purge", "--config", config)
     assert status == 0 and "removed 1 record" in out
     assert trail(app).find(old["hookInstance"]) == []
