@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, select
 from werkzeug.test import TestResponse
 
 from service.catalog import Catalog
@@ -242,3 +243,24 @@ def metric_problems(metric: dict[str, Any]) -> list[str]:
         if not isinstance(used.get("count"), int) or used["count"] <= 0:
             problems.append(f"resources.count must be positive: {used}")
     return problems
+
+
+def insert_bare_records(connection: Connection, count: int, when: datetime = datetime(2015, 1, 1)) -> None:
+    """`count` audit records received at `when` (UTC, naive), with nothing in them but their columns'
+    required values: the rows a purge or a lock test needs, written without a hook call."""
+    for _ in range(count):
+        connection.execute(
+            audit_records.insert().values(
+                received_at=when,
+                answered_at=when,
+                latency_ms=1.0,
+                service_id="s",
+                http_status=200,
+                payers=[],
+                orders=[],
+                determinations=[],
+                assertions=[],
+                fhir_access={},
+                response={},
+            )
+        )

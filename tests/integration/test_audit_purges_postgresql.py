@@ -20,28 +20,14 @@ from service.store import audit
 from service.store.database import metadata, open_database
 from service.store.stores import open_stores
 from service.store.tables import audit_purges, audit_records
+from tests.audit_support import insert_bare_records
 
 
 def _records(url: str, count: int, when: datetime = datetime(2015, 1, 1)) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as connection:
-            for _ in range(count):
-                connection.execute(
-                    audit_records.insert().values(
-                        received_at=when,
-                        answered_at=when,
-                        latency_ms=1.0,
-                        service_id="s",
-                        http_status=200,
-                        payers=[],
-                        orders=[],
-                        determinations=[],
-                        assertions=[],
-                        fhir_access={},
-                        response={},
-                    )
-                )
+            insert_bare_records(connection, count, when)
     finally:
         engine.dispose()
 

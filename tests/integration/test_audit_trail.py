@@ -42,6 +42,7 @@ from tests.audit_support import (
     A_JWT,
     MIXED_SAMPLES,
     hook_instances_stored,
+    insert_bare_records,
     metric_problems,
     posted_call,
     right_after_a_refusal,
@@ -395,21 +396,7 @@ def test_audit_purge_is_not_cut_at_the_store_timeout(postgres_url: str, tmp_path
     engine = create_engine(postgres_url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                audit_records.insert().values(
-                    received_at=datetime(2015, 1, 1),
-                    answered_at=datetime(2015, 1, 1),
-                    latency_ms=1.0,
-                    service_id="s",
-                    http_status=200,
-                    payers=[],
-                    orders=[],
-                    determinations=[],
-                    assertions=[],
-                    fhir_access={},
-                    response={},
-                )
-            )
+            insert_bare_records(connection, 1)
         config = tmp_path / "config.yaml"
         config.write_text(json.dumps({"store": {"url": postgres_url, "timeout_seconds": 0.3}}))
         held = threading.Event()

@@ -26,16 +26,19 @@ from tests.audit_support import secret_call
 from tests.support import no_client, open_settings, post_json
 
 
+def stores_with_calls(catalog: Catalog, calls: int) -> Any:
+    """The stores of an app on an in-memory trail that has recorded `calls` order-select calls."""
+    app = create_app(open_settings(store=StoreSettings(url="sqlite://")), catalog, client_factory=no_client)
+    for _ in range(calls):
+        path, body, _ = secret_call("order-select-62362-demo-meets")
+        assert post_json(app.test_client(), path, body).status_code == 200
+    return app.extensions["idds_crd"].stores
+
+
 def test_purge_commits_a_batch_at_a_time_and_removes_exactly_the_old_records(
     compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(
-        open_settings(store=StoreSettings(url="sqlite://")), compiled_catalog, client_factory=no_client
-    )
-    for _ in range(7):
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        assert post_json(app.test_client(), path, body).status_code == 200
-    stores = app.extensions["idds_crd"].stores
+    stores = stores_with_calls(compiled_catalog, 7)
     engine = stores.database.engine
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as connection:  # five records 40 days old, two 20 days old
@@ -65,13 +68,7 @@ def test_an_interrupted_purge_is_kept_with_what_it_removed(
 ) -> None:
     """Each batch counts itself in the purge's row in its own transaction: a purge stopped between two
     (killed, the database gone) leaves a record of exactly what it removed."""
-    app = create_app(
-        open_settings(store=StoreSettings(url="sqlite://")), compiled_catalog, client_factory=no_client
-    )
-    for _ in range(5):
-        path, body, _ = secret_call("order-select-62362-demo-meets")
-        assert post_json(app.test_client(), path, body).status_code == 200
-    stores = app.extensions["idds_crd"].stores
+    stores = stores_with_calls(compiled_catalog, 5)
     with stores.database.engine.begin() as connection:
         connection.execute(update(audit_records).values(received_at=datetime(2020, 1, 1)))
     pauses = itertools.count(1)
