@@ -64,6 +64,17 @@ class CountingFactory:
         return [call for client in self.clients for call in client.calls]
 
 
+def counted_call(
+    app: Any, factory: CountingFactory, body: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The answer to `body` (200 asserted) and the FHIR client calls the service made for it."""
+    factory.clients.clear()
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer: dict[str, Any] = response.get_json()
+    return answer, factory.calls()
+
+
 def catalog_with_observation_code(tmp_path: Path, loinc: str) -> Catalog:
     """The shipped catalog, with `loinc` added to the observation-evidence value set."""
     root = tmp_path / "policies"

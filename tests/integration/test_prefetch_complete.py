@@ -4,7 +4,6 @@ then asks the FHIR server nothing, and answers exactly as it does when it querie
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,8 +14,8 @@ from service.demo.runner import request_files, with_fhir_server
 from service.pipeline import default_client_factory
 from service.settings import FhirSettings
 from tests.integration.conftest import FHIR_TOKEN
-from tests.prefetch_support import CountingFactory, ehr_prefetch, without_uuids
-from tests.support import load_sample, open_settings, post_json
+from tests.prefetch_support import CountingFactory, counted_call, ehr_prefetch, without_uuids
+from tests.support import load_sample, open_settings
 
 SAMPLES = sorted(p.name for p in request_files() if p.stem.startswith(("order-select-62362", "order-sign")))
 
@@ -28,15 +27,6 @@ def counted(fhir_server: LocalFhirServer) -> Iterator[tuple[Flask, CountingFacto
     yield create_app(settings, client_factory=factory), factory
 
 
-def call(app: Flask, factory: CountingFactory, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The answer to `body` and the FHIR client calls the service made for it."""
-    factory.clients.clear()
-    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    answer: dict[str, Any] = response.get_json()
-    return answer, factory.calls()
-
-
 @pytest.mark.parametrize("name", SAMPLES)
 def test_complete_prefetch_makes_no_fhir_request_and_answers_as_the_queries_do(
     counted: tuple[Flask, CountingFactory], fhir_server: LocalFhirServer, name: str
@@ -44,7 +34,7 @@ def test_complete_prefetch_makes_no_fhir_request_and_answers_as_the_queries_do(
     app, factory = counted
     queried = with_fhir_server(load_sample(name), fhir_server.base_url, FHIR_TOKEN)
     del queried["prefetch"]
-    from_queries, query_calls = call(app, factory, queried)
+    from_queries, query_calls = counted_call(app, factory, queried)
     assert {"search", "batch"} & set(query_calls)  # the service did fetch the chart itself
 
     entry = next(
@@ -58,7 +48,7 @@ def test_complete_prefetch_makes_no_fhir_request_and_answers_as_the_queries_do(
             entry["prefetch"], fhir_server.base_url, FHIR_TOKEN, queried["context"]["patientId"]
         ),
     )
-    from_prefetch, prefetch_calls = call(app, factory, prefetched)
+    from_prefetch, prefetch_calls = counted_call(app, factory, prefetched)
 
     assert prefetch_calls == []
     assert from_prefetch["cards"], name
@@ -91,7 +81,7 @@ def test_an_ehr_on_the_earlier_coverage_template_still_needs_no_fhir_request(
         load_sample("order-sign-implant-demo-meets.json"), fhir_server.base_url, FHIR_TOKEN
     )
     del queried["prefetch"]
-    from_queries, _ = call(app, factory, queried)
+    from_queries, _ = counted_call(app, factory, queried)
     [entry] = [
         s
         for s in app.test_client().get("/cds-services").get_json()["services"]
@@ -101,7 +91,7 @@ def test_an_ehr_on_the_earlier_coverage_template_still_needs_no_fhir_request(
     templates["coverage"] += "&_include=Coverage:payor"
     prefetch = ehr_prefetch(templates, fhir_server.base_url, FHIR_TOKEN, "demo-meets")
     assert "Organization" in {e["resource"]["resourceType"] for e in prefetch["coverage"]["entry"]}
-    from_prefetch, prefetch_calls = call(app, factory, dict(queried, prefetch=prefetch))
+    from_prefetch, prefetch_calls = counted_call(app, factory, dict(queried, prefetch=prefetch))
     assert prefetch_calls == []
     assert without_uuids(from_prefetch) == without_uuids(from_queries)
 

@@ -22,8 +22,8 @@ from service.pipeline import default_client_factory
 from service.settings import FhirSettings
 from tests.builders import cards_of
 from tests.integration.conftest import FHIR_TOKEN, pointed_at
-from tests.prefetch_support import CountingFactory, ehr_prefetch, without_uuids
-from tests.support import open_settings, post_json
+from tests.prefetch_support import CountingFactory, counted_call, ehr_prefetch, without_uuids
+from tests.support import open_settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +40,6 @@ def counted(fhir_server: LocalFhirServer) -> Iterator[tuple[Flask, CountingFacto
 
 def _renamed(value: Any, patient_id: str) -> Any:
     return json.loads(json.dumps(value).replace(BASE, patient_id))
-
-
-def _call(app: Flask, factory: CountingFactory, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    factory.clients.clear()
-    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    answer: dict[str, Any] = response.get_json()
-    return answer, factory.calls()
 
 
 @pytest.mark.parametrize(
@@ -80,7 +72,7 @@ def test_a_trial_under_way_on_the_fhir_server_is_read_searched_and_prefetched(
     fhir_server.load(chart)
 
     queried = _renamed(pointed_at(f"order-select-62362-{BASE}", fhir_server.base_url), patient_id)
-    from_queries, calls = _call(app, factory, queried)
+    from_queries, calls = counted_call(app, factory, queried)
     assert {"search", "batch"} & set(calls)
     assert not [c for c in from_queries["cards"] if "suggestions" in c]
     [decision] = cards_of(from_queries["cards"])
@@ -91,6 +83,6 @@ def test_a_trial_under_way_on_the_fhir_server_is_read_searched_and_prefetched(
     assert "status" not in templates["procedures"]  # every Procedure: the record reads the statuses
     prefetch = ehr_prefetch(templates, fhir_server.base_url, FHIR_TOKEN, patient_id)
     assert trial["id"] in {e["resource"]["id"] for e in prefetch["procedures"].get("entry", [])}
-    from_prefetch, prefetch_calls = _call(app, factory, dict(queried, prefetch=prefetch))
+    from_prefetch, prefetch_calls = counted_call(app, factory, dict(queried, prefetch=prefetch))
     assert prefetch_calls == []
     assert without_uuids(from_prefetch) == without_uuids(from_queries)
