@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,14 @@ def test_importing_the_app_fills_the_cache_and_the_next_start_reads_it(tmp_path:
         "    original(self, source, *rest)\n"
         "    compiled.append(self.compiled - before)\n"
         "d._Cache.exec = counting\n"
+        "patterns = []\n"
+        "worth = d._Cache.worth_writing\n"
+        "def counted(self):\n"
+        "    patterns.append(len(self.regexes))\n"
+        "    return worth(self)\n"
+        "d._Cache.worth_writing = counted\n"
         "import service.app\n"
-        "print(len(compiled), sum(compiled))\n"
+        "print(len(compiled), sum(compiled), *patterns)\n"
     )
     runs = [
         subprocess.run(
@@ -140,10 +147,14 @@ def test_importing_the_app_fills_the_cache_and_the_next_start_reads_it(tmp_path:
         )
         for _ in range(2)
     ]
-    (built_first, compiled_first), (built_next, compiled_next) = (map(int, r.stdout.split()) for r in runs)
+    (built_first, compiled_first, patterns_first), (built_next, compiled_next, patterns_next) = (
+        map(int, r.stdout.split()) for r in runs
+    )
     assert built_first == built_next > 300  # the methods of the service's dataclasses
     assert compiled_first > 300
     assert compiled_next == 0
+    assert patterns_first > 150  # the regular expressions the imported modules compile
+    assert patterns_next <= dataclass_cache.FEW_PATTERNS
 
 
 def test_a_cache_that_cannot_be_written_never_stops_start_up(
@@ -156,3 +167,69 @@ def test_a_cache_that_cannot_be_written_never_stops_start_up(
     with dataclass_code_cached():
         assert _make()(4).x == 4
     assert read_cache(cache_file(cache_dir)) == {}
+
+
+PATTERN = r"(?P<word>[a-z]+)-(?P<number>\d{2,4})(?:x|y)?$"
+
+
+def _fresh_pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """The pattern compiled now, not taken from `re`'s own per-process cache."""
+    re.purge()
+    return re.compile(pattern, flags)
+
+
+def test_a_second_start_compiles_no_pattern_and_gets_the_same_one(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with dataclass_code_cached():
+        for n in range(dataclass_cache.FEW_PATTERNS + 1):  # enough to be written
+            _fresh_pattern(f"{PATTERN}{n}")
+        first = _fresh_pattern(PATTERN, re.IGNORECASE)
+    assert ("re", PATTERN, re.IGNORECASE.value) in read_cache(cache_file(cache_dir))
+
+    real = dataclass_cache._compile_regex
+
+    def refuse(pattern: Any, flags: int = 0) -> Any:
+        if pattern == PATTERN:
+            raise AssertionError("a pattern compiled although the cache holds it")
+        return real(pattern, flags)
+
+    monkeypatch.setattr(dataclass_cache, "_compile_regex", refuse)
+    with dataclass_code_cached():
+        cached = _fresh_pattern(PATTERN, re.IGNORECASE)
+    monkeypatch.undo()
+    plain = _fresh_pattern(PATTERN, re.IGNORECASE)
+    assert re._compiler.compile is dataclass_cache._compile_regex  # type: ignore[attr-defined]
+    for made in (first, cached):
+        assert (made.pattern, made.flags, made.groups, made.groupindex) == (
+            plain.pattern,
+            plain.flags,
+            plain.groups,
+            plain.groupindex,
+        )
+        for text in ("Abc-123x", "abc-12", "abc-1", "abc-12345", "ABC-1234y", "a-99z"):
+            found, expected = made.match(text), plain.match(text)
+            assert (found and found.groupdict()) == (expected and expected.groupdict()), text
+
+
+def test_a_pattern_whose_parsing_warns_is_not_kept_and_still_warns(cache_dir: Path) -> None:
+    nested = "[[a]b]"  # FutureWarning: possible nested set
+    with dataclass_code_cached():
+        for n in range(dataclass_cache.FEW_PATTERNS + 1):
+            _fresh_pattern(f"{PATTERN}{n}")
+        with pytest.warns(FutureWarning):
+            _fresh_pattern(nested)
+    stored = read_cache(cache_file(cache_dir))
+    assert ("re", nested, 0) not in stored and ("re", f"{PATTERN}0", 0) in stored
+    with dataclass_code_cached(), pytest.warns(FutureWarning):
+        _fresh_pattern(nested)
+
+
+def test_a_few_new_patterns_alone_do_not_rewrite_the_file(cache_dir: Path) -> None:
+    with dataclass_code_cached():
+        _make()
+    written = cache_file(cache_dir).stat().st_mtime_ns
+    with dataclass_code_cached():
+        for n in range(dataclass_cache.FEW_PATTERNS):
+            _fresh_pattern(f"{PATTERN}-few-{n}")
+    assert cache_file(cache_dir).stat().st_mtime_ns == written
