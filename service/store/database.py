@@ -8,6 +8,12 @@ share one file, and their write transactions take turns on a lock file beside it
 throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas. JSON columns take a
 `JsonText` (a value its writer already wrote as JSON, as the audit trail does to scan it for
 secrets) as it is, instead of writing it again, and are read back with their numbers as stored.
+
+A process forked after its parent created and checked the tables (`idds-crd serve`'s workers, whose
+master does it before forking) does not check them again: it only connects (a parent's connections are
+never used in a child). For an SQLite file the file must still be the one the parent checked (its
+device and inode); the child of a parent that checked a database server trusts the parent's check, as
+its running siblings do. The same process opening the same database again checks it again.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its 
 WATCHED = "idds_crd_watched"  # a pooled connection's record: (the use's Watch, its watched duplicate)
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
+# url → (the process that created and checked its tables, the SQLite file's device and inode then)
+_TABLES_CHECKED: dict[str, tuple[int, tuple[int, int] | None]] = {}
 
 
 class JsonText(str):
@@ -286,7 +294,13 @@ def open_database(
     _private_if_new(_sqlite_file(engine))
     writers = _writer_turns(engine)
     try:
-        _create_tables(engine, writers)
+        if _checked_by_a_parent(url, engine):
+            with engine.connect():  # it still opens; the dialect learns the server, as checking taught it
+                pass
+        else:
+            _create_tables(engine, writers)
+            if url not in IN_MEMORY:
+                _TABLES_CHECKED[url] = (os.getpid(), _file_identity(engine))
     except OPENING_FAILURES as exc:
         if writers is not None:
             writers.close()
@@ -340,6 +354,27 @@ def _private_if_new(file: str | None) -> None:
         return
     with suppress(OSError):  # there already (a link too: opened as its owner made it), or no folder
         os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+
+
+def _file_identity(engine: Engine) -> tuple[int, int] | None:
+    """The SQLite file's device and inode (None for a server); OSError when it is not there."""
+    file = _sqlite_file(engine)
+    if file is None:
+        return None
+    status = os.stat(file)
+    return status.st_dev, status.st_ino
+
+
+def _checked_by_a_parent(url: str, engine: Engine) -> bool:
+    """Whether a process this one was forked from created and checked the tables of `url`, in the
+    SQLite file that is there now (see the module's docstring)."""
+    checked = _TABLES_CHECKED.get(url)
+    if checked is None or checked[0] == os.getpid():
+        return False
+    try:
+        return _file_identity(engine) == checked[1]
+    except OSError:
+        return False
 
 
 def _create_tables(engine: Engine, writers: WriterTurns | None) -> None:

@@ -1,0 +1,97 @@
+"""A worker forked after its parent created and checked the database's tables (`idds-crd serve`'s
+master does before forking) does not check them again (service/store/database.py); the same process
+opening the database again, or a child finding another SQLite file there, still does."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from service.store import database
+
+
+def in_a_child(check: Callable[[], bool]) -> bool:
+    """`check()` run in a forked child: its answer (False if it raised)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            answer = check()
+        except BaseException:
+            answer = False
+        os._exit(0 if answer else 1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables' checks made, by URL (the real ones still run)."""
+    made: list[str] = []
+    real = database._create_tables
+
+    def counted(engine, writers):  # type: ignore[no-untyped-def]
+        made.append(str(engine.url))
+        real(engine, writers)
+
+    monkeypatch.setattr(database, "_create_tables", counted)
+    monkeypatch.setattr(database, "_TABLES_CHECKED", {}, raising=False)
+    return made
+
+
+def tables(file: Path) -> set[str]:
+    with sqlite3.connect(file) as connection:
+        return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_a_child_of_the_process_that_checked_the_tables_does_not_check_them(
+    tmp_path: Path, checks: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    database.open_database(url).close()
+    assert len(checks) == 1
+
+    def child_opens_without_checking() -> bool:
+        opened = database.open_database(url)
+        try:
+            with opened.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM audit_records").one()
+        finally:
+            opened.close()
+        return len(checks) == 1
+
+    assert in_a_child(child_opens_without_checking)
+
+
+def test_the_same_process_opening_the_database_again_checks_again(tmp_path: Path, checks: list[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    database.open_database(url).close()
+    database.open_database(url).close()
+    assert len(checks) == 2
+
+
+def test_a_child_finding_another_file_there_checks_and_creates_the_tables(
+    tmp_path: Path, checks: list[str]
+) -> None:
+    file = tmp_path / "audit.sqlite3"
+    url = f"sqlite:///{file}"
+    database.open_database(url).close()
+    replacement = tmp_path / "restored.sqlite3"
+    sqlite3.connect(replacement).close()
+    keep_inode_busy = file.rename(tmp_path / "old.sqlite3")  # the old inode stays: never reused here
+    replacement.rename(file)
+
+    def child_checks() -> bool:
+        database.open_database(url).close()
+        return len(checks) == 2 and "audit_records" in tables(file)
+
+    assert in_a_child(child_checks)
+    assert keep_inode_busy.exists()
+
+
+def test_memory_databases_are_always_checked(checks: list[str]) -> None:
+    database.open_database("sqlite://").close()
+    assert in_a_child(lambda: (database.open_database("sqlite://").close(), len(checks) == 2)[1])
