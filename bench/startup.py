@@ -91,6 +91,10 @@ from service.settings import Settings, StoreSettings
 settings = Settings(store=StoreSettings(url="sqlite:///" + sys.argv[1]))
 catalog = load_catalog()
 create_app(settings, catalog)  # creates the tables, as `serve` does before forking
+from service.store.database import open_database, tables_checked_for_children
+opened = open_database(settings.store.url)
+tables_checked_for_children(settings.store.url, opened)  # as `serve` does: its workers need not check them
+opened.close()
 reader, writer = os.pipe()
 started = time.perf_counter()
 child = os.fork()

@@ -216,11 +216,13 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         with collection_paused(freeze=True):  # frozen before the fork: shared, never walked again
             import service.app  # noqa: F401  (imported once here, so a forked worker only builds the app)
             from service.catalog import configured_catalog
-            from service.store.database import open_database
+            from service.store.database import open_database, tables_checked_for_children
 
             # once: every worker inherits it
             catalog = configured_catalog(settings)
-            open_database(settings.store.url).close()  # creates the tables once, before workers race to
+            database = open_database(settings.store.url)  # creates the tables once, before workers race to
+            tables_checked_for_children(settings.store.url, database)  # which they then need not check
+            database.close()
         ServiceApplication(settings, catalog, options, metrics_dir).run()
     finally:
         if made and os.getpid() == master:  # a worker leaves through here too, on its way out

@@ -9,11 +9,12 @@ throwaway runs. PostgreSQL (`postgresql+psycopg://…`) is for several replicas.
 `JsonText` (a value its writer already wrote as JSON, as the audit trail does to scan it for
 secrets) as it is, instead of writing it again, and are read back with their numbers as stored.
 
-A process forked after its parent created and checked the tables (`idds-crd serve`'s workers, whose
-master does it before forking) does not check them again: it only connects (a parent's connections are
-never used in a child). For an SQLite file the file must still be the one the parent checked (its
-device and inode); the child of a parent that checked a database server trusts the parent's check, as
-its running siblings do. The same process opening the same database again checks it again.
+A process forked from one that checked the tables and said its children may trust that
+(`tables_checked_for_children`: `idds-crd serve`'s master, before it forks its workers) does not check
+them again: it only connects (a parent's connections are never used in a child). For an SQLite file
+the file must still be the one the parent checked (its device and inode); the child of a parent that
+checked a database server trusts the parent's check, as its running siblings do. Any other process
+(the CLI, tests, a program forking its own children) checks the tables whenever it opens a database.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout, whole seconds (2 is its 
 WATCHED = "idds_crd_watched"  # a pooled connection's record: (the use's Watch, its watched duplicate)
 SCHEMA_LOCK_KEY = 0x1DD5C4D  # PostgreSQL's advisory lock held while the tables are created
 SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is creating them
-# url → (the process that created and checked its tables, the SQLite file's device and inode then)
+# url → (the process that created and checked its tables and lets its children trust that, the SQLite
+# file's device and inode then): see `tables_checked_for_children`
 _TABLES_CHECKED: dict[str, tuple[int, tuple[int, int] | None]] = {}
 
 
@@ -299,8 +301,6 @@ def open_database(
                 pass
         else:
             _create_tables(engine, writers)
-            if url not in IN_MEMORY:
-                _TABLES_CHECKED[url] = (os.getpid(), _file_identity(engine))
     except OPENING_FAILURES as exc:
         if writers is not None:
             writers.close()
@@ -354,6 +354,13 @@ def _private_if_new(file: str | None) -> None:
         return
     with suppress(OSError):  # there already (a link too: opened as its owner made it), or no folder
         os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+
+
+def tables_checked_for_children(url: str, database: Database) -> None:
+    """Let processes forked from this one from now on open `url` (just opened as `database`, its
+    tables created and checked) without checking the tables again; never for an in-memory database."""
+    if url not in IN_MEMORY:
+        _TABLES_CHECKED[url] = (os.getpid(), _file_identity(database.engine))
 
 
 def _file_identity(engine: Engine) -> tuple[int, int] | None:

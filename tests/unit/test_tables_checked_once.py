@@ -1,6 +1,7 @@
-"""A worker forked after its parent created and checked the database's tables (`idds-crd serve`'s
-master does before forking) does not check them again (service/store/database.py); the same process
-opening the database again, or a child finding another SQLite file there, still does."""
+"""A worker forked after its parent created and checked the database's tables and let its children trust
+that (`idds-crd serve`'s master, before forking) does not check them again (service/store/database.py);
+the same process opening the database again, a child finding another SQLite file there, and the child of
+a process that did not say so (a test forking replicas, the CLI) still do."""
 
 from __future__ import annotations
 
@@ -47,11 +48,18 @@ def tables(file: Path) -> set[str]:
         return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+def opened_for_children(url: str) -> None:
+    """What serve's master does before it forks its workers."""
+    opened = database.open_database(url)
+    database.tables_checked_for_children(url, opened)
+    opened.close()
+
+
 def test_a_child_of_the_process_that_checked_the_tables_does_not_check_them(
     tmp_path: Path, checks: list[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
-    database.open_database(url).close()
+    opened_for_children(url)
     assert len(checks) == 1
 
     def child_opens_without_checking() -> bool:
@@ -68,9 +76,15 @@ def test_a_child_of_the_process_that_checked_the_tables_does_not_check_them(
 
 def test_the_same_process_opening_the_database_again_checks_again(tmp_path: Path, checks: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
-    database.open_database(url).close()
+    opened_for_children(url)
     database.open_database(url).close()
     assert len(checks) == 2
+
+
+def test_the_child_of_a_process_that_did_not_say_so_checks(tmp_path: Path, checks: list[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    database.open_database(url).close()
+    assert in_a_child(lambda: (database.open_database(url).close(), len(checks) == 2)[1])
 
 
 def test_a_child_finding_another_file_there_checks_and_creates_the_tables(
@@ -78,7 +92,7 @@ def test_a_child_finding_another_file_there_checks_and_creates_the_tables(
 ) -> None:
     file = tmp_path / "audit.sqlite3"
     url = f"sqlite:///{file}"
-    database.open_database(url).close()
+    opened_for_children(url)
     replacement = tmp_path / "restored.sqlite3"
     sqlite3.connect(replacement).close()
     keep_inode_busy = file.rename(tmp_path / "old.sqlite3")  # the old inode stays: never reused here
@@ -93,5 +107,5 @@ def test_a_child_finding_another_file_there_checks_and_creates_the_tables(
 
 
 def test_memory_databases_are_always_checked(checks: list[str]) -> None:
-    database.open_database("sqlite://").close()
+    opened_for_children("sqlite://")
     assert in_a_child(lambda: (database.open_database("sqlite://").close(), len(checks) == 2)[1])
