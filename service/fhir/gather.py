@@ -16,6 +16,8 @@ batch request (service/fhir/batch.py); a server that refuses it is asked one que
 A key the EHR prefetched as page one of several (a `next` link) is read as if it were absent, by the
 query the service would run for it, in the same round (`instead_of_pages`: one request at
 `page_size`, not the EHR's `next` pages one round trip each), page one kept only if that query fails.
+With no FHIR server, page one is taken and its kind is unavailable; of `coverage` (another payer's
+Coverage may be on the next page), the key is required and missing.
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -269,6 +271,12 @@ class DataGatherer:
                 # (the payers' reverse chain, paged: never run by the service, what page one lacks of
                 # what the Coverages name is read by reference, as when the key is absent)
                 _take_prefetched(query, given.resources, owner, data)
+                if given.has_more_pages and query.resource_type not in INCLUDED_TYPES:
+                    # page one of several and no server to read the rest from: a Coverage on another
+                    # page is another payer's, never asked, so the key cannot be had (CDS Hooks 412)
+                    data.required_missing[key] = (
+                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
+                    )
             elif query.resource_type in INCLUDED_TYPES:
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:

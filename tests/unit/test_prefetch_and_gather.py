@@ -33,6 +33,8 @@ from service.fhir.queries import (
 from service.hooks.models import ID_PATTERN, HookRequest, parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.builders import searchset
+from tests.cache_support import sign_after
+from tests.demo_support import packaged_sample
 from tests.fuzz_support import seeded
 from tests.prefetch_support import without_uuids
 from tests.scaling_support import pain_score
@@ -40,6 +42,7 @@ from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
     as_queried,
+    assert_outcome,
     open_settings,
     post_json,
     with_fhir,
@@ -732,6 +735,55 @@ def test_a_paged_clinical_prefetch_without_a_server_is_unavailable_not_complete(
     data = DataGatherer(None, []).gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
     assert [p["id"] for p in data.resources["Procedure"]] == ["p1"]
     assert "more pages" in data.unavailable["Procedure"]
+
+
+TWO_COVERAGES = "order-select-62362-demo-two-coverages"  # GEHA and Capital Blue Cross, both active
+NO_SERVER_FOR_PAGES = "prefetch '{}' has more pages and the EHR gave no FHIR server to read them from"
+
+
+def paged_at_one(body: dict[str, Any], key: str, first: int = 0) -> dict[str, Any]:
+    """`body` whose prefetch `key` is page one of its search paged at one: its `first` match, with a
+    `next` link to the others (on a server the call does not name)."""
+    bundle = body["prefetch"][key]
+    body["prefetch"][key] = searchset([bundle["entry"][first]["resource"]], next_url=f"{BASE}/{key}?page=2")
+    return body
+
+
+@pytest.mark.parametrize(
+    ("key", "missing"),
+    [("coverage", {"coverage": NO_SERVER_FOR_PAGES.format("coverage")}), ("payerOrganizations", {})],
+)
+def test_a_paged_coverage_prefetch_without_a_server_cannot_be_had_whole(
+    key: str, missing: dict[str, str]
+) -> None:
+    """Page one of `coverage` and no fhirServer: a Coverage on the next page is another payer's, whom the
+    call would not ask and the answer would not name (pages22 L1: page one was judged as if it held every
+    Coverage), so the key is required and missing, with the paging as its reason; page one is kept. The
+    payers' reverse chain paged stays as page one (the payers the Coverages name are read by reference
+    where a server is named; without one, routed by what the Coverage's payor says)."""
+    body = paged_at_one(packaged_sample(TWO_COVERAGES), key)
+    request = hook_request(body, with_server=False)
+    data = DataGatherer(None, []).gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
+    assert data.required_missing == missing
+    assert len(data.coverages) == (1 if key == "coverage" else 2)
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+@pytest.mark.parametrize("version", [None, "2.2"])
+@pytest.mark.parametrize("first", [0, 1])
+def test_a_paged_coverage_prefetch_without_a_server_is_a_412_not_one_payers_answer(
+    hook: str, version: str | None, first: int
+) -> None:
+    """CDS Hooks 412: the Coverages beyond page one can neither be had from the prefetch nor read. Before,
+    200 with one payer's answer alone (GEHA's or Capital Blue Cross's "request prior authorization"), where
+    the whole prefetch answers both (CRD 2.0.1) or is refused for two Coverages (CRD 2.2: 400)."""
+    body = paged_at_one(packaged_sample(TWO_COVERAGES), "coverage", first)
+    if hook == "order-sign":
+        body = sign_after(body)
+    if version is not None:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    response = post_json(create_app(open_settings()).test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert_outcome(response, 412, "prefetch.coverage", mention=NO_SERVER_FOR_PAGES.format("coverage"))
 
 
 def paged_conditions(count: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
