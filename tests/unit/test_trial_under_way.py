@@ -144,3 +144,19 @@ def _by_type(chart: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     for resource in chart:
         by_type.setdefault(resource["resourceType"], []).append(resource)
     return by_type
+
+
+@pytest.mark.parametrize("policy", ["kpwa-implanted-infusion-pumps", "cms-ncd-280-14"])
+@pytest.mark.parametrize(("status", "said"), [("in-progress", "in progress"), ("on-hold", "on hold")])
+def test_a_catheter_trial_under_way_is_named_not_completed_where_a_criterion_asks_for_one(
+    policy: str, status: str, said: str
+) -> None:
+    """review22b M1: KPWA 3.g and NCD 280.14 ask for a catheter trial (`procedure-history`, `trials`);
+    with the 62324 trial in progress their finding read "no catheter trial (CPT 62324-62327) found" on
+    the very line naming "Trial under way (CPT 62324, since …)". Still no evidence (contract §3)."""
+    d = determine([*NO_TRIAL, procedure("62324", "2026-12-05T09:00:00Z", status=status)], policy_id=policy)
+    [catheter] = [
+        r for top in d.criteria for r in top.walk() if not r.children and "catheter trial (CPT" in r.finding
+    ]
+    assert catheter.status == Status.NOT_DOCUMENTED and not catheter.evidence, catheter
+    assert catheter.finding.endswith(f"; CPT 62324 (5 Dec 2026) is {said}, not completed"), catheter.finding

@@ -12,6 +12,9 @@ from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ProcedureFact
 
+# what a trial Procedure under way is (record.TRIAL_UNDER_WAY), as a finding says it
+_UNDER_WAY = {"in-progress": "in progress", "on-hold": "on hold", "preparation": "in preparation"}
+
 
 def _evidence(procedures: list[ProcedureFact]) -> tuple[Evidence, ...]:
     """The three most recent procedures (the undated last), as evidence lines."""
@@ -36,7 +39,10 @@ def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
 
     With `trials` the value sets are of drug trials, and a procedure is one as the trial module
     (service/trial.py) reads it: an epidural steroid injection coded as a trial is not one, so a
-    criterion never calls a steroid infusion a trial whose result the same card says is not on record.
+    criterion never calls a steroid infusion a trial whose result the same card says is not on record,
+    and a trial of these value sets under way (`PatientRecord.trials_under_way`: begun, not completed) is
+    no evidence (contract §3) but is named as not completed, not left to read as none on the chart beside
+    the card's "Trial under way (CPT 62324, …)" (review22b M1).
     """
     value_sets = named_value_sets(ctx, params)
     with_steroids = bool(params.get("steroid_injections"))
@@ -50,6 +56,11 @@ def procedure_history(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
         steroids = _evidence(not_trials)
         if steroids:
             missing += f"; {steroids[0].text} was an epidural steroid injection, not a drug trial"
+        begun = [p for p in ctx.record.trials_under_way if any(vs.matches_any(p.codes) for vs in value_sets)]
+        if params.get("trials") and begun:
+            latest = max(begun, key=lambda p: (p.performed is not None, p.performed or 0))
+            said = _UNDER_WAY.get(latest.status, latest.status)
+            missing += f"; {procedure_evidence(latest).text} is {said}, not completed"
         return TestOutcome(Status.NOT_DOCUMENTED, steroids, missing)
     evidence = _evidence(found)
     if params.get("outcome_required"):  # no code records a therapy's outcome: the chart tells the reviewer
