@@ -331,7 +331,7 @@ def _awaiting(
 
 def _before_trial(decisions: Decisions, group: Sequence[Determination], catalog: Catalog) -> frozenset[str]:
     """The criteria of one episode's lines whose policy asks them before the trial the answer proposes
-    (`Policy.before_trial`: KPWA 1.c's and CMM-210's opioid reduction agreement, "prior to undergoing an
+    (`Policy.before_trial`: KPWA 3.c's and CMM-210's opioid reduction agreement, "prior to undergoing an
     intrathecal opiate trial"): the Instructions card says them before ordering it."""
     return frozenset(
         criterion

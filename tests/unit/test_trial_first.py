@@ -336,7 +336,7 @@ def test_what_the_policy_asks_before_the_trial_comes_before_the_step_ordering_it
 
 def test_every_opioid_reduction_agreement_is_asked_before_the_trial() -> None:
     """The agreement is, by its code's meaning (contract §5: "patient agrees to a 50 % systemic opioid
-    reduction before the trial") and by both policies that ask it (KPWA 1.c, CMM-210), one to have
+    reduction before the trial") and by both policies that ask it (KPWA 3.c, CMM-210), one to have
     before the trial: a policy reading it is marked so (data guard)."""
     asking = {
         (policy_id, c.id)
