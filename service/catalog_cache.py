@@ -9,19 +9,6 @@ never cached, so it still stops start-up with its `file:line:` message. A catalo
 is still good on a later one: what the compiler checks against the date (a payer's policy has a
 version in force, service/succession.py) stays true once true.
 
-Reading and digesting those ~250 files took about 10 ms of every start, so the digest is remembered
-(`rules_key_remembered`) under the files' status, as Python's own `.pyc` files are checked by the
-source's size and time: a `.stamps` entry maps a digest of every file's name, inode, size, mtime and
-ctime (and the versions) to the rules digest read from their contents. Safe because the ctime is set
-by the kernel, to the clock's time, on every change of a file's contents or status, and nothing (no
-`utime`, no `pip`, `tar`, `rsync -a` or `cp -p` that restores an mtime) can set it back; a file
-replaced by another (an editor's rename, an install) has another inode. What a status cannot tell
-apart is two changes within one tick of the file system's timestamps (a second on some, two on FAT),
-so the digest is remembered only when every file was last changed more than `SETTLED_SECONDS` before
-the start that read it (a later change then has a later ctime), as git treats "racily clean" files;
-the status is taken before the contents are read (a change in between makes the next start read
-again). A start within `SETTLED_SECONDS` of an edit reads every file, as before.
-
 Unpickling runs code named by the data, so the cache is trusted only as far as its files could only
 have been written by this user: the directory must be the user's own, a real directory (not a link)
 that nobody else may write, and each file must be the user's own regular file that nobody else may
@@ -45,8 +32,7 @@ import pickle
 import stat
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,10 +46,6 @@ DISABLED = "off"
 KEPT_ENTRIES = 8  # a few policy directories or versions side by side; older entries are deleted
 _MAGIC = b"idds-crd compiled catalog 1\n"
 _SUFFIX = ".catalog"
-_STAMPS = ".stamps"
-# A file's status is trusted to tell its contents only once it was last changed longer ago than the
-# coarsest file system timestamp (FAT: 2 s) plus any lag between the file system's clock and this one.
-SETTLED_SECONDS = 60
 _IGNORED_DIRECTORIES = {"__pycache__"}
 _UNSAFE_MODE_BITS = stat.S_IWGRP | stat.S_IWOTH
 
@@ -85,24 +67,19 @@ def configured_directory() -> Path | None:
     return Path(base) / "idds-crd"
 
 
-def _files(root: Path, suffix: str = "") -> Iterator[tuple[str, str]]:
-    """(name relative to `root`, path) of every file under `root` whose name ends with `suffix`, in
-    a fixed order; `__pycache__` folders left out, links to folders not followed."""
-    top = os.fspath(root)
-    for folder, subfolders, names in os.walk(top):
+def _files(root: Path) -> Iterable[Path]:
+    for folder, subfolders, names in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if d not in _IGNORED_DIRECTORIES)
-        relative = os.path.relpath(folder, top)
-        prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
         for name in sorted(names):
-            if name.endswith(suffix):
-                yield prefix + name, os.path.join(folder, name)
+            yield Path(folder) / name
 
 
 def _digest_tree(digest: hashlib._Hash, label: str, root: Path, suffix: str = "") -> None:
-    for relative, path in _files(root, suffix):
-        name = f"{label}/{relative}"
-        digest.update(f"\0{name}\0".encode())
-        digest.update(read_bytes(Path(path), name))  # unreadable: the one-line error of a broken file
+    for path in _files(root):
+        if path.name.endswith(suffix):
+            name = f"{label}/{path.relative_to(root).as_posix()}"
+            digest.update(f"\0{name}\0".encode())
+            digest.update(read_bytes(path, name))  # unreadable: the one-line error of a broken file
 
 
 def _yaml_build() -> tuple[str, bool]:
@@ -119,72 +96,23 @@ def _yaml_build() -> tuple[str, bool]:
     return importlib.metadata.version("PyYAML"), with_libyaml
 
 
-def _trees(root: Path) -> tuple[tuple[str, Path, str], ...]:
-    """(label, folder, name ending) of every file the rules of `root` are read from."""
-    return (
-        ("policies", root, ""),
-        ("schema", policies.directory() / "schema", ""),
-        ("service", Path(service.__file__).parent, ".py"),
-    )
-
-
-def _versions() -> bytes:
-    return repr((service_version(), sys.version, *_yaml_build())).encode()
-
-
 def rules_key(root: Path) -> str:
     """A digest of the rules the catalog of `root` holds: its files, the schemas and the code that
     compile them, wherever the folder is."""
-    digest = hashlib.sha256(_versions())
-    for label, folder, suffix in _trees(root):
-        _digest_tree(digest, label, folder, suffix)
+    digest = hashlib.sha256()
+    versions = (service_version(), sys.version, *_yaml_build())
+    digest.update(repr(versions).encode())
+    _digest_tree(digest, "policies", root)
+    _digest_tree(digest, "schema", policies.directory() / "schema")
+    _digest_tree(digest, "service", Path(service.__file__).parent, ".py")
     return digest.hexdigest()
 
 
-def status_key(root: Path, settled_before_ns: int) -> str | None:
-    """A digest of the status of every file `rules_key(root)` reads (where it is, its name, inode,
-    size, mtime and ctime) and of the versions; None when a file was changed at or after
-    `settled_before_ns` (its status cannot yet tell a later change apart) or cannot be examined."""
-    lines = [_versions()]
-    try:
-        for label, folder, suffix in _trees(root):
-            lines.append(f"\0{label}\0{folder.resolve()}".encode("utf-8", "surrogateescape"))
-            for relative, path in _files(folder, suffix):
-                status = os.stat(path)
-                if max(status.st_mtime_ns, status.st_ctime_ns) >= settled_before_ns:
-                    return None
-                fields = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
-                lines.append(f"{relative}\0{fields}".encode("utf-8", "surrogateescape"))
-    except OSError:  # the contents' digest says what is wrong (read_bytes)
-        return None
-    return hashlib.sha256(b"\n".join(lines)).hexdigest()
-
-
-def rules_key_remembered(root: Path, directory: Path) -> str:
-    """`rules_key(root)`, remembered in `directory` (a usable cache directory) under the files' status
-    (see the module's docstring): the files are read only when a file changed since the last start, or
-    less than SETTLED_SECONDS before this one."""
-    stamp = status_key(root, time.time_ns() - SETTLED_SECONDS * 1_000_000_000)  # status before contents
-    path = directory / f"{stamp}{_STAMPS}"
-    if stamp is not None:
-        remembered = _read(path, stamp, str)
-        if remembered is not None:
-            with contextlib.suppress(OSError):
-                os.utime(path)  # recently used: kept by _prune
-            return remembered
-    rules = rules_key(root)
-    if stamp is not None:
-        _write(directory, path, stamp, rules)
-        _prune(directory, _STAMPS)
-    return rules
-
-
-def catalog_key(root: Path, rules: str | None = None) -> str:
-    """A digest of everything the compiled catalog of `root` depends on: its rules (`rules`, default
-    `rules_key(root)`) and the folder itself (a catalog reads its policies' source documents there),
-    so two folders never share an entry."""
+def catalog_key(root: Path) -> str:
+    """A digest of everything the compiled catalog of `root` depends on: its rules and the folder
+    itself (a catalog reads its policies' source documents there), so two folders never share an entry."""
     folder = str(root.resolve()).encode("utf-8", "surrogateescape")
-    return hashlib.sha256((rules or rules_key(root)).encode() + b"\0folder\0" + folder).hexdigest()
+    return hashlib.sha256(rules_key(root).encode() + b"\0folder\0" + folder).hexdigest()
 
 
 def _is_private(status: os.stat_result) -> bool:
@@ -252,14 +180,10 @@ def _write(directory: Path, path: Path, key: str, value: object) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
-def _prune(directory: Path, suffix: str = _SUFFIX) -> None:
-    """Delete all but the KEPT_ENTRIES most recently used entries (catalogs, or `.stamps`)."""
+def _prune(directory: Path) -> None:
+    """Delete all but the KEPT_ENTRIES most recently used entries."""
     try:
-        entries = sorted(
-            (p for p in directory.glob(f"*{suffix}") if not p.name.startswith(".")),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
+        entries = sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in entries[KEPT_ENTRIES:]:
             stale.unlink(missing_ok=True)
     except OSError as exc:
@@ -279,7 +203,7 @@ def load_or_compile(
     start on another day (or in another time zone's day) checks again."""
     if not usable_directory(directory):
         return compile_catalog(root)
-    key = catalog_key(root, rules_key_remembered(root, directory))
+    key = catalog_key(root)
     if day:
         key = hashlib.sha256(f"{key}\0day\0{day}".encode()).hexdigest()
     path = directory / f"{key}{_SUFFIX}"

@@ -4,7 +4,6 @@ trusted when it is corrupt or lives where someone else could have written it."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import yaml
 
 from service import catalog_cache
 from service.catalog import Catalog, cached_catalog, compile_catalog
-from service.yamlsource import SourceError
 from tests.catalog_support import copy_policies
 
 
@@ -246,93 +244,3 @@ def test_the_cache_location_comes_from_the_environment(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert catalog_cache.configured_directory() == expected
-
-
-def refuse_reading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Make every read of a file for the key fail, recording what was read."""
-    read: list[str] = []
-
-    def refuse(path: Path, name: str | None = None) -> bytes:
-        read.append(str(name))
-        raise AssertionError(f"{name} read for the key")
-
-    monkeypatch.setattr(catalog_cache, "read_bytes", refuse)
-    return read
-
-
-def test_files_unchanged_since_the_last_start_are_not_read_again(
-    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(catalog_cache, "SETTLED_SECONDS", 0)
-    compiler = CountingCompiler()
-    first = load(root, cache, compiler)
-    assert len(list(cache.glob("*.stamps"))) == 1
-    refuse_reading(monkeypatch)
-    second = load(root, cache, compiler)
-    assert compiler.calls == 1
-    assert second.rules_digest == first.rules_digest
-
-
-def test_the_remembered_rules_key_is_the_contents_digest(
-    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(catalog_cache, "SETTLED_SECONDS", 0)
-    cache.mkdir(mode=0o700)
-    assert catalog_cache.rules_key_remembered(root, cache) == catalog_cache.rules_key(root)
-    assert catalog_cache.rules_key_remembered(root, cache) == catalog_cache.rules_key(root)  # remembered
-
-
-def same_size_edit_with_the_mtime_restored(path: Path) -> None:
-    """What an install that keeps the files' times does: other contents, the same size and mtime."""
-    before = path.stat()
-    content = path.read_bytes()
-    at = content.index(b"title:")
-    path.write_bytes(content[:at] + b"TITLE:" + content[at + 6 :])  # a key no policy has: compiling fails
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = path.stat()
-    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-
-
-def test_an_edit_keeping_the_size_and_mtime_is_still_noticed(
-    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(catalog_cache, "SETTLED_SECONDS", 0.05)
-    time.sleep(0.1)  # every file settled
-    compiler = CountingCompiler()
-    load(root, cache, compiler)
-    assert len(list(cache.glob("*.stamps"))) == 1
-    same_size_edit_with_the_mtime_restored(root / "geha.yaml")
-    with pytest.raises(SourceError, match=r"geha\.yaml"):
-        load(root, cache, compiler)
-    assert compiler.calls == 2
-
-
-def test_files_changed_just_before_a_start_are_read_at_every_start(
-    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two changes within one tick of the file system's clock leave the same status: a file changed
-    less than SETTLED_SECONDS ago (the policies were just copied) is read, and nothing is remembered."""
-    compiler = CountingCompiler()
-    load(root, cache, compiler)
-    load(root, cache, compiler)
-    assert compiler.calls == 1
-    assert not list(cache.glob("*.stamps"))
-    read = refuse_reading(monkeypatch)
-    with pytest.raises(AssertionError):
-        load(root, cache, compiler)
-    assert read
-
-
-@pytest.mark.parametrize("mode", [0o620, 0o602])
-def test_a_stamps_entry_others_may_write_is_not_used(
-    root: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, mode: int
-) -> None:
-    monkeypatch.setattr(catalog_cache, "SETTLED_SECONDS", 0)
-    compiler = CountingCompiler()
-    load(root, cache, compiler)
-    (stamps,) = cache.glob("*.stamps")
-    stamps.chmod(mode)
-    read = refuse_reading(monkeypatch)
-    with pytest.raises(AssertionError):
-        load(root, cache, compiler)
-    assert read
