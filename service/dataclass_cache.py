@@ -140,8 +140,15 @@ class _Cache:
         key = (_REGEX, pattern, flags)
         arguments = self.used.get(key) or self.stored.get(key)
         if isinstance(arguments, tuple):
-            self.used[key] = arguments
-            return re._compiler._sre.compile(*arguments)  # type: ignore[attr-defined]
+            try:
+                made = re._compiler._sre.compile(*arguments)  # type: ignore[attr-defined]
+            except (RuntimeError, TypeError, ValueError, OverflowError):
+                made = None  # a program this `_sre` refuses (another build's): compiled as usual below
+            if made is not None:
+                self.used[key] = arguments
+                return made
+            self.used.pop(key, None)
+            self.stored.pop(key, None)
         compiler = re._compiler  # type: ignore[attr-defined]
         real_sre = compiler._sre
         recording = compiler._sre = _RecordingSre(real_sre)

@@ -5,6 +5,8 @@ user's private, intact file is not used."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import marshal
 import os
 import re
 import subprocess
@@ -210,6 +212,27 @@ def test_a_second_start_compiles_no_pattern_and_gets_the_same_one(
         for text in ("Abc-123x", "abc-12", "abc-1", "abc-12345", "ABC-1234y", "a-99z"):
             found, expected = made.match(text), plain.match(text)
             assert (found and found.groupdict()) == (expected and expected.groupdict()), text
+
+
+def test_a_stored_program_sre_refuses_is_compiled_as_usual_and_replaced(cache_dir: Path) -> None:
+    """review22c L3: a file with a good checksum holding a program `_sre` refuses (another build's under
+    the same name, a bit flipped before the checksum) stopped start-up with "invalid SRE code"."""
+    with dataclass_code_cached():
+        for n in range(dataclass_cache.FEW_PATTERNS + 1):
+            _fresh_pattern(f"{PATTERN}{n}")
+    path = cache_file(cache_dir)
+    entries = read_cache(path)
+    key = ("re", f"{PATTERN}0", 0)
+    good = entries[key]
+    entries[key] = (good[0], good[1], [999, 1, 2], *good[3:])
+    payload = marshal.dumps(entries)
+    path.write_bytes(dataclass_cache._MAGIC + hashlib.sha256(payload).digest() + payload)
+    with dataclass_code_cached():
+        made = _fresh_pattern(f"{PATTERN}0")
+        for n in range(1, dataclass_cache.FEW_PATTERNS + 2):
+            _fresh_pattern(f"{PATTERN}x{n}")  # enough new ones for the file to be written again
+    assert (made.pattern, made.groups, made.groupindex) == (f"{PATTERN}0", 2, {"word": 1, "number": 2})
+    assert read_cache(path)[key] == good
 
 
 def test_a_pattern_whose_parsing_warns_is_not_kept_and_still_warns(cache_dir: Path) -> None:
