@@ -23,7 +23,8 @@ BASELINE_MAX_AGE = timedelta(days=30)
 POST_WINDOW = timedelta(hours=48)
 SUSTAINED_THRESHOLD_PCT = 50.0
 NO_TRIAL = "no intrathecal trial procedure (CPT 62320-62327) found"
-NO_COMPLETED_TRIAL = "no completed intrathecal trial (CPT 62320-62327) yet"  # one is under way
+# one is begun, not completed: not "yet", which would say one is coming where it was left months ago
+NO_COMPLETED_TRIAL = "no completed intrathecal trial (CPT 62320-62327)"
 
 
 @dataclass(frozen=True)
