@@ -138,8 +138,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     for key, template in call.behaviour.order_prefetch:
         given = interpret(request.prefetch, key)
         rendered = render(template, request)
-        paged = given.state is PrefetchState.PROVIDED and given.has_more_pages
-        if paged and client is not None and rendered is not None:
+        if given.has_more_pages and client is not None and rendered is not None:
             # page one of several: the rest is what the key's own search gives (gather's mechanism)
             queries.append(instead_of_pages(query_from_url(key, rendered), given.resources))
         elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):

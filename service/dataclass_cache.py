@@ -147,8 +147,7 @@ class _Cache:
             if made is not None:
                 self.used[key] = arguments
                 return made
-            self.used.pop(key, None)
-            self.stored.pop(key, None)
+            del self.stored[key]  # only a stored entry can be one `_sre` refuses
         compiler = re._compiler  # type: ignore[attr-defined]
         real_sre = compiler._sre
         recording = compiler._sre = _RecordingSre(real_sre)

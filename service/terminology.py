@@ -492,7 +492,7 @@ class Terminology:
         # what a drug order's route says (`codes.neuraxial_route`); without the neuraxial value set (the
         # catalog refuses a folder without it) no route says the drug is the pump's. Its words are read
         # anywhere in a text ("intrathecally"), so a word's final `*` (any ending) is its stem
-        neuraxial = self._by_id.get(NEURAXIAL_ROUTES) or ValueSet(NEURAXIAL_ROUTES, "", "")
+        neuraxial = self._or_empty(NEURAXIAL_ROUTES)
         self.routes = Routes(
             neuraxial.codes.get(SNOMED, _NO_CODES),
             neuraxial.text_stems,
@@ -502,8 +502,7 @@ class Terminology:
         # what a Procedure's device action says (service/record.py); the catalog refuses a folder without
         # either value set, as without the neuraxial one
         self.device_actions = _device_actions(
-            self._by_id.get(DEVICE_PUT_IN) or ValueSet(DEVICE_PUT_IN, "", ""),
-            self._by_id.get(DEVICE_NOT_PUT_IN) or ValueSet(DEVICE_NOT_PUT_IN, "", ""),
+            self._or_empty(DEVICE_PUT_IN), self._or_empty(DEVICE_NOT_PUT_IN)
         )
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
@@ -514,6 +513,10 @@ class Terminology:
 
     def __contains__(self, value_set_id: object) -> bool:
         return isinstance(value_set_id, str) and value_set_id in self._by_id
+
+    def _or_empty(self, value_set_id: str) -> ValueSet:
+        """The value set, or an empty one of that id where a folder lacks it (which the catalog refuses)."""
+        return self._by_id.get(value_set_id) or ValueSet(value_set_id, "", "")
 
     def assessment_name(self, code: str) -> str:
         """The display of an assessment code (contract §5): how a card names the assessment."""

@@ -142,9 +142,9 @@ def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list
     return None if query.reference is not None and len(kept) != len(resources) else kept
 
 
-def _paged(given: Prefetched) -> bool:
-    """Whether the EHR prefetched the key as page one of several (a searchset with a `next` link)."""
-    return given.state is PrefetchState.PROVIDED and given.has_more_pages
+def _pages_unread(key: str) -> str:
+    """Why a key prefetched as page one of several is not whole: no FHIR server to read the rest from."""
+    return f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
 
 
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
@@ -265,7 +265,7 @@ class DataGatherer:
                 continue
             query = query_from_url(key, rendered, required=True)
             given = interpret(request.prefetch, key)
-            if _paged(given) and client is not None and query.resource_type not in INCLUDED_TYPES:
+            if given.has_more_pages and client is not None and query.resource_type not in INCLUDED_TYPES:
                 plan.append(instead_of_pages(_including(query), given.resources))
             elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 # (the payers' reverse chain, paged: never run by the service, what page one lacks of
@@ -274,9 +274,7 @@ class DataGatherer:
                 if given.has_more_pages and query.resource_type not in INCLUDED_TYPES:
                     # page one of several and no server to read the rest from: a Coverage on another
                     # page is another payer's, never asked, so the key cannot be had (CDS Hooks 412)
-                    data.required_missing[key] = (
-                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
-                    )
+                    data.required_missing[key] = _pages_unread(key)
             elif query.resource_type in INCLUDED_TYPES:
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
@@ -350,17 +348,14 @@ class DataGatherer:
                 continue
             if key == PAIN_KEY:  # the recent ones, the rest in one more round if needed (score_window.py)
                 query = replace(query, params=within(query.params or {}, f"ge{fhir_instant(recent_from)}"))
-            if _paged(given) and client is not None:
+            if given.has_more_pages and client is not None:
                 plan.append(instead_of_pages(query, given.resources))
             elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
                 _take_prefetched(query, given.resources, owner, data)
                 if given.has_more_pages:
                     # page one of several and no server to read the rest from: judged on that page,
                     # what is on the others would be asked for as missing (CDS Hooks: follow `next`)
-                    data.unavailable.setdefault(
-                        query.resource_type,
-                        f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from",
-                    )
+                    data.unavailable.setdefault(query.resource_type, _pages_unread(key))
             elif client is not None:
                 plan.append(query)
             elif given.state is not PrefetchState.ABSENT or query.resource_type not in OFFERED_OR_NONE:
@@ -382,7 +377,7 @@ class DataGatherer:
         earlier = interpret(request.prefetch, "observations")
         return (
             earlier.state is PrefetchState.PROVIDED
-            and not (_paged(earlier) and client is not None)
+            and not (earlier.has_more_pages and client is not None)
             and any(is_pain_score(r, self._pain_codes) for r in earlier.resources)
         )
 

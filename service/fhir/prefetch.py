@@ -89,6 +89,7 @@ class Prefetched:
 
     @property
     def has_more_pages(self) -> bool:
+        """Whether the EHR sent page one of several (a provided searchset with a `next` link)."""
         links = self.bundle.get("link") if self.bundle is not None else None
         return isinstance(links, list) and any(
             isinstance(link, dict) and link.get("relation") == "next" for link in links
