@@ -520,7 +520,7 @@ class Episode:
         billed as lines of the call's pump orders (service/billed_lines.py), those of these lines
         kept: they share these lines' coverage information, and the card names them; `joined`: the
         same for the orders judged as the call's pump orders (`JoinedOrder`). `before_trial`: the
-        criteria asked before the trial the answer proposes, said before it (`trial_first`)."""
+        criteria asked before a trial not yet begun, said before it (`trial_first`)."""
         lines = tuple(group)
         lead = min(lines, key=lambda d: (_SEVERITY.index(d.outcome), rank(d.request_kind), -len(d.criteria)))
         ordered = (lead, *(d for d in lines if d is not lead))
@@ -615,7 +615,8 @@ def trial_first(
     with such an item is one step with it (`steps`: the trial's relief, side effects and the patient's
     tolerance in one instruction), so it says the same. An item of a criterion the policy asks before
     the trial (`before`: the opioid reduction agreement, "prior to undergoing an intrathecal opiate
-    trial") comes first, "Before going ahead", not after the step ordering the trial."""
+    trial"; given while no trial has begun) comes first, "Before going ahead", not after the trial's
+    step."""
     own = {
         id(i): lead
         for i in open_items

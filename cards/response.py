@@ -220,7 +220,7 @@ def _decision_cards(
             _awaiting(decisions, group, catalog if proposals else None),
             decisions.billed_lines,
             _joined(decisions, group),
-            _before_trial(decisions, group, catalog) if proposals else frozenset(),
+            _before_trial(decisions, group, catalog),
         )
         for group in _episodes(determinations)
     ]
@@ -330,13 +330,19 @@ def _awaiting(
 
 
 def _before_trial(decisions: Decisions, group: Sequence[Determination], catalog: Catalog) -> frozenset[str]:
-    """The criteria of one episode's lines whose policy asks them before the trial the answer proposes
-    (`Policy.before_trial`: KPWA 3.c's and CMM-210's opioid reduction agreement, "prior to undergoing an
-    intrathecal opiate trial"): the Instructions card says them before ordering it."""
+    """The criteria of one episode's lines whose policy asks them before the trial (`Policy.before_trial`:
+    KPWA 3.c's and CMM-210's opioid reduction agreement, "prior to undergoing an intrathecal opiate
+    trial"), while the patient has not begun one: no trial completed on the chart, whether the answer
+    proposes one, none (`Decisions.trial_not_done`: CMM-210's own pre-trial conditions unmet, review22b
+    L4), or one is ordered in the EHR or in preparation and not begun (`Decisions.awaiting_trial`): the
+    Instructions card says them before the trial's step. Not once a trial is in progress or on hold:
+    then it is under way, and nothing can come before it."""
+    begun = any(p.status != "preparation" for p in decisions.trials_under_way)
+    pending = {**decisions.trial_not_done, **({} if begun else decisions.awaiting_trial)}
     return frozenset(
         criterion
-        for d, _ in decisions.trial_missing
-        if d in group
+        for d in group
+        if (d.order_reference, d.policy_id) in pending
         for criterion in catalog.policies[d.policy_id].before_trial
     )
 

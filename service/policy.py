@@ -128,8 +128,8 @@ class Policy:
 
     @cached_property
     def before_trial(self) -> frozenset[str]:
-        """The ids of the criteria the policy asks before the trial (`before_trial`): where the trial is
-        proposed, the Instructions card puts them before ordering it (cards/response.py)."""
+        """The ids of the criteria the policy asks before the trial (`before_trial`): while no trial is
+        begun, the Instructions card puts them before the trial's step (cards/response.py)."""
         return frozenset(c.id for c in self.all_criteria() if c.before_trial)
 
     @cached_property

@@ -334,6 +334,73 @@ def test_what_the_policy_asks_before_the_trial_comes_before_the_step_ordering_it
     assert listing["detail"].startswith("**Before going ahead**\n1. 3.c Agrees"), listing["detail"]
 
 
+def _days_from_now(days: int) -> str:
+    """Nine in the morning (UTC), `days` after the call's day; before it when negative."""
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    return (today + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def _open_trial_order() -> dict[str, Any]:
+    """A 62324 trial ordered in the EHR six days ago, not yet done (`openTrialOrders`)."""
+    return {**service_request("62324"), "status": "active", "authoredOn": _days_from_now(-6)[:10]}
+
+
+_KPWA = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage("kpwa"))
+_NO_AGREEMENT = without_codes(NO_TRIAL, "opioid-reduction-agreement")
+
+
+def _agreement_and_trial_steps(chart: list[dict[str, Any]], body: dict[str, Any]) -> tuple[int, int, str]:
+    """(the agreement's step, the trial's step, the Instructions card's text) of an answer."""
+    _, response = sign_with_chart(chart, body=body)
+    [listing] = [c for c in cards_of(response["cards"], "clinical-reminder") if "suggestions" not in c]
+    steps = numbered_steps(listing["detail"])
+    [agree] = [i for i, s in enumerate(steps) if "Agrees to a 50 % systemic opioid reduction" in s]
+    [trial] = [i for i, s in enumerate(steps) if "once the trial is done" in s]
+    return agree, trial, listing["detail"]
+
+
+@pytest.mark.parametrize(
+    ("chart", "body", "trial"),
+    [
+        (_NO_AGREEMENT, _KPWA, "Order the trial first (CPT 62326)"),
+        ([*_NO_AGREEMENT, _open_trial_order()], _KPWA, "Trial already ordered (62324, "),
+        (
+            [*_NO_AGREEMENT, procedure("62324", _days_from_now(2), status="preparation")],
+            _KPWA,
+            "Trial in preparation (CPT 62324, ",
+        ),
+        (
+            [],
+            packaged_sample("order-select-62362-demo-cmm210-short-course"),
+            "No completed trial on the chart",
+        ),
+    ],
+    ids=["kpwa-trial-proposed", "kpwa-trial-ordered", "kpwa-trial-in-preparation", "cmm210-none-proposed"],
+)
+def test_the_agreement_comes_before_the_trial_whenever_no_trial_has_begun(
+    chart: list[dict[str, Any]], body: dict[str, Any], trial: str
+) -> None:
+    """KPWA 3.c and CMM-210: "… agrees to a 50% reduction in systemic opiates prior to undergoing an
+    intrathecal opiate trial" (seeds/001 l.50, seeds/004 l.50). review22b L4: the agreement came
+    before the trial's step only where the answer proposed the trial; with a trial ordered in the EHR,
+    one in preparation, or none proposed (CMM-210's short course: "No completed trial on the chart
+    yet; once the trial is done", step 5, the agreement step 6), the patient had not undergone a trial
+    either, and the card had the trial before what it depends on."""
+    agree, step, text = _agreement_and_trial_steps(chart, body)
+    assert agree < step, text
+    assert numbered_steps(text)[step].split(". ", 1)[1].startswith(trial), text
+    assert text.index("**Before going ahead**") < text.index("Agrees to a 50 %"), text
+
+
+def test_the_agreement_stays_after_a_trial_already_begun() -> None:
+    """Guard: a trial in progress is one the patient is undergoing; "prior to undergoing" is past, and
+    nothing goes before it: the agreement stays where the patient is asked."""
+    begun = procedure("62324", _days_from_now(-1), status="in-progress")
+    agree, step, text = _agreement_and_trial_steps([*_NO_AGREEMENT, begun], _KPWA)
+    assert step < agree and "**Before going ahead**" not in text, text
+    assert numbered_steps(text)[step].split(". ", 1)[1].startswith("Trial under way (CPT 62324, since"), text
+
+
 def test_every_opioid_reduction_agreement_is_asked_before_the_trial() -> None:
     """The agreement is, by its code's meaning (contract §5: "patient agrees to a 50 % systemic opioid
     reduction before the trial") and by both policies that ask it (KPWA 3.c, CMM-210), one to have
