@@ -35,7 +35,7 @@ from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
-from service.fhir.gather import DataGatherer, GatheredData
+from service.fhir.gather import DataGatherer, GatheredData, page_one_only
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
@@ -486,20 +486,28 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
 def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
     was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all.
-    The issue names each request element to fix, the first one's reason given."""
-    reason = missing[0].reason
-    names = sorted(m.name for m in missing)
-    what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
-    if not_asked(reason):
-        read, remedy = "not read", "send it as prefetch, or call again in a moment"
-    else:
-        read = "could not be read"
-        remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
-    body = operation_outcome(
-        "incomplete",
-        f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}",
-        missing[0].expression,
-    )
+    A required key the EHR sent as page one of several, with no server to read the rest from, is
+    said as such (`page_one_only`: it was prefetched, in part; inferno22 L1). The issue names each
+    request element to fix, the first one's reason given."""
+    whole = [m for m in missing if not page_one_only(m.reason)]
+    sentences = []
+    if whole:
+        reason = whole[0].reason
+        names = sorted(m.name for m in whole)
+        what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
+        if not_asked(reason):
+            read, remedy = "not read", "send it as prefetch, or call again in a moment"
+        else:
+            read = "could not be read"
+            remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
+        sentences.append(f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}")
+    sentences += [
+        f"{m.reason}; send all of it in the one prefetch Bundle, or provide a reachable fhirServer with "
+        "fhirAuthorization"
+        for m in missing
+        if page_one_only(m.reason)
+    ]
+    body = operation_outcome("incomplete", ". ".join(sentences), missing[0].expression)
     body["issue"][0]["expression"] = [m.expression for m in missing]
     return HookOutcome(body, status=412)
 

@@ -16,8 +16,10 @@ batch request (service/fhir/batch.py); a server that refuses it is asked one que
 A key the EHR prefetched as page one of several (a `next` link) is read as if it were absent, by the
 query the service would run for it, in the same round (`instead_of_pages`: one request at
 `page_size`, not the EHR's `next` pages one round trip each), page one kept only if that query fails.
-With no FHIR server, page one is taken and its kind is unavailable; of `coverage` (another payer's
-Coverage may be on the next page), the key is required and missing.
+With no FHIR server, page one is taken and its kind is unavailable; of a required key, the key is
+required and missing when page one lacks what the call needs of it (`_other_pages_needed`: any of
+`coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
+Organization a Coverage names as its payer, of `payerOrganizations`).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -147,6 +149,42 @@ def _pages_unread(key: str) -> str:
     return f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
 
 
+_NO_SERVER_FOR_PAGES = "and the EHR gave no FHIR server to read the other pages from"
+
+
+def _page_one_only(key: str, lacking: str = "") -> str:
+    """Why a required key prefetched as page one of several cannot be had (the 412's words: the EHR
+    sent part of it, not none), with what page one lacks that the call needs (`lacking`)."""
+    sent = f"prefetch.{key} was sent as page one of several (its Bundle has a next link)"
+    return f"{sent}{lacking}, {_NO_SERVER_FOR_PAGES}"
+
+
+def page_one_only(reason: str) -> bool:
+    """Whether `reason` is that of a required key sent as page one of several (`_page_one_only`)."""
+    return reason.endswith(_NO_SERVER_FOR_PAGES)
+
+
+def _other_pages_needed(query: Query, data: GatheredData) -> str | None:
+    """What a required key prefetched as page one of several, with no FHIR server to read the rest
+    from, lacks that the call needs ("" when it cannot be told: all of it), or None when page one is
+    all the call needs. A read (`patient`: one resource) is whole when page one holds the resource
+    read. The payers' reverse chain (`payerOrganizations`) is whole when page one holds every
+    Organization the Coverages name as their payer by reference (routing reads its identifiers,
+    contract §6; a payor contained or named only by identifier needs none): any other Organization is
+    of no use. A search's matches are never whole: another Coverage, another payer's, may be on the
+    next page (inferno22 M1)."""
+    have = {f"{r.get('resourceType')}/{r.get('id')}" for r in data.resources.get(query.resource_type, [])}
+    if query.reference is not None:
+        return None if query.reference in have else f", without {query.reference}"
+    if query.resource_type not in INCLUDED_TYPES:
+        return ""
+    named = [r for r in _referenced(data.coverages, "payor", have) if r.startswith(f"{query.resource_type}/")]
+    if not named:
+        return None
+    whose = "a Coverage's payer" if len(named) == 1 else "the Coverages' payers"
+    return f", without {', '.join(named)} ({whose})"
+
+
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
     """A prefetched searchset, kept as its query's results would be: the patient's matches (a payer
     search's Organizations, which no patient owns: all) and the Medications/Organizations it includes;
@@ -259,6 +297,7 @@ class DataGatherer:
         data = GatheredData({}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers)
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
+        paged: list[Query] = []  # required keys prefetched as page one of several, no server to read on
         for key, template in templates.items():
             rendered = render(template, request)
             if rendered is None:
@@ -271,10 +310,8 @@ class DataGatherer:
                 # (the payers' reverse chain, paged: never run by the service, what page one lacks of
                 # what the Coverages name is read by reference, as when the key is absent)
                 _take_prefetched(query, given.resources, owner, data)
-                if given.has_more_pages and query.resource_type not in INCLUDED_TYPES:
-                    # page one of several and no server to read the rest from: a Coverage on another
-                    # page is another payer's, never asked, so the key cannot be had (CDS Hooks 412)
-                    data.required_missing[key] = _pages_unread(key)
+                if given.has_more_pages and client is None:
+                    paged.append(query)
             elif query.resource_type in INCLUDED_TYPES:
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
@@ -282,6 +319,12 @@ class DataGatherer:
                 data.required_missing[key] = reason
             else:
                 plan.append(_including(query))
+        for query in paged:
+            # page one of several and no server to read the rest from: what the call needs of the key
+            # and page one lacks (a Coverage on another page is another payer's, never asked; the
+            # Organization a payor names) cannot be had (CDS Hooks 412)
+            if (lacking := _other_pages_needed(query, data)) is not None:
+                data.required_missing[query.key] = _page_one_only(query.key, lacking)
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)

@@ -738,7 +738,11 @@ def test_a_paged_clinical_prefetch_without_a_server_is_unavailable_not_complete(
 
 
 TWO_COVERAGES = "order-select-62362-demo-two-coverages"  # GEHA and Capital Blue Cross, both active
-NO_SERVER_FOR_PAGES = "prefetch '{}' has more pages and the EHR gave no FHIR server to read them from"
+PAGE_ONE_ONLY = (
+    "prefetch.{} was sent as page one of several (its Bundle has a next link){}, and the EHR gave no FHIR "
+    "server to read the other pages from; send all of it in the one prefetch Bundle, or provide a reachable "
+    "fhirServer with fhirAuthorization"
+)
 
 
 def paged_at_one(body: dict[str, Any], key: str, first: int = 0) -> dict[str, Any]:
@@ -751,7 +755,10 @@ def paged_at_one(body: dict[str, Any], key: str, first: int = 0) -> dict[str, An
 
 @pytest.mark.parametrize(
     ("key", "missing"),
-    [("coverage", {"coverage": NO_SERVER_FOR_PAGES.format("coverage")}), ("payerOrganizations", {})],
+    [
+        ("coverage", {"coverage": PAGE_ONE_ONLY.format("coverage", "").split("; send")[0]}),
+        ("payerOrganizations", {}),
+    ],
 )
 def test_a_paged_coverage_prefetch_without_a_server_cannot_be_had_whole(
     key: str, missing: dict[str, str]
@@ -759,8 +766,8 @@ def test_a_paged_coverage_prefetch_without_a_server_cannot_be_had_whole(
     """Page one of `coverage` and no fhirServer: a Coverage on the next page is another payer's, whom the
     call would not ask and the answer would not name (pages22 L1: page one was judged as if it held every
     Coverage), so the key is required and missing, with the paging as its reason; page one is kept. The
-    payers' reverse chain paged stays as page one (the payers the Coverages name are read by reference
-    where a server is named; without one, routed by what the Coverage's payor says)."""
+    payers' reverse chain is not among CRD's standard keys (`STANDARD_PREFETCH`): not asked, nothing
+    missing."""
     body = paged_at_one(packaged_sample(TWO_COVERAGES), key)
     request = hook_request(body, with_server=False)
     data = DataGatherer(None, []).gather(request, STANDARD_PREFETCH, None, time.monotonic() + 5, today=TODAY)
@@ -776,14 +783,77 @@ def test_a_paged_coverage_prefetch_without_a_server_is_a_412_not_one_payers_answ
 ) -> None:
     """CDS Hooks 412: the Coverages beyond page one can neither be had from the prefetch nor read. Before,
     200 with one payer's answer alone (GEHA's or Capital Blue Cross's "request prior authorization"), where
-    the whole prefetch answers both (CRD 2.0.1) or is refused for two Coverages (CRD 2.2: 400)."""
+    the whole prefetch answers both (CRD 2.0.1) or is refused for two Coverages (CRD 2.2: 400). The 412
+    says what happened: page one was sent, and no server was given to read the rest (inferno22 L1: it
+    began "coverage was not prefetched")."""
     body = paged_at_one(packaged_sample(TWO_COVERAGES), "coverage", first)
     if hook == "order-sign":
         body = sign_after(body)
     if version is not None:
         body["extension"] = {"davinci-crd.requestedVersion": version}
     response = post_json(create_app(open_settings()).test_client(), f"/cds-services/idds-crd-{hook}", body)
-    assert_outcome(response, 412, "prefetch.coverage", mention=NO_SERVER_FOR_PAGES.format("coverage"))
+    issue = assert_outcome(response, 412, "prefetch.coverage")
+    assert issue["diagnostics"] == PAGE_ONE_ONLY.format("coverage", ""), issue
+
+
+def _without_payor_display(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` whose Coverages name their payer by reference alone (no display to route by)."""
+    for entry in body["prefetch"]["coverage"]["entry"]:
+        for payor in entry["resource"]["payor"]:
+            payor.pop("display", None)
+    return body
+
+
+def _call_without_server(body: dict[str, Any]) -> Any:
+    return post_json(
+        create_app(open_settings()).test_client(), f"/cds-services/idds-crd-{body['hook']}", body
+    )
+
+
+def test_a_paged_patient_prefetch_holding_the_patient_is_whole_without_a_server() -> None:
+    """A Patient read is one resource: page one holding the call's patient is all of it, whatever the
+    `next` link. Before, 412 "patient was not prefetched" for a prefetch that held it (inferno22 L1)."""
+    whole = packaged_sample(TWO_COVERAGES)
+    body = copy.deepcopy(whole)
+    body["prefetch"]["patient"] = searchset([whole["prefetch"]["patient"]], next_url=f"{BASE}/Patient?page=2")
+    response = _call_without_server(body)
+    assert response.status_code == 200, response.get_json()
+    summaries = [c["summary"] for c in response.get_json()["cards"]]
+    assert summaries == [c["summary"] for c in _call_without_server(whole).get_json()["cards"]]
+
+
+def test_a_paged_patient_prefetch_without_the_patient_is_a_412_saying_page_one_lacked_it() -> None:
+    body = packaged_sample(TWO_COVERAGES)
+    body["prefetch"]["patient"] = searchset([], next_url=f"{BASE}/Patient?page=2")
+    issue = assert_outcome(_call_without_server(body), 412, "prefetch.patient")
+    assert issue["diagnostics"] == PAGE_ONE_ONLY.format("patient", ", without Patient/demo-two-coverages")
+
+
+@pytest.mark.parametrize("display", [True, False], ids=["payor-display", "payor-reference-only"])
+def test_a_paged_payer_prefetch_lacking_a_coverages_payer_without_a_server_is_a_412(display: bool) -> None:
+    """`payerOrganizations` paged at one, Capital Blue Cross's Organization on page one, GEHA's on the
+    next, no fhirServer: routing reads the payer Organization's identifiers (contract §6), which cannot
+    be had. Before, 200 judged on page one: with the payor named by reference alone, GEHA's Coverage
+    read "unnamed payer: no intrathecal pump coverage rules here", where GEHA's policy asks 5 items."""
+    body = packaged_sample(TWO_COVERAGES)
+    body = body if display else _without_payor_display(body)
+    body = paged_at_one(body, "payerOrganizations", 0)  # the CBC Organization first
+    issue = assert_outcome(_call_without_server(body), 412, "prefetch.payerOrganizations")
+    lacking = ", without Organization/demo-two-coverages-org-geha (a Coverage's payer)"
+    assert issue["diagnostics"] == PAGE_ONE_ONLY.format("payerOrganizations", lacking), issue
+
+
+def test_a_paged_payer_prefetch_holding_every_coverages_payer_is_whole_without_a_server() -> None:
+    """Guard: page one holding every Organization the Coverages name as payer is all routing reads: the
+    next page is other Organizations, of no use to the call."""
+    whole = packaged_sample(TWO_COVERAGES)
+    body = copy.deepcopy(whole)
+    orgs = [e["resource"] for e in whole["prefetch"]["payerOrganizations"]["entry"]]
+    body["prefetch"]["payerOrganizations"] = searchset(orgs, next_url=f"{BASE}/Organization?page=2")
+    response = _call_without_server(body)
+    assert response.status_code == 200, response.get_json()
+    summaries = [c["summary"] for c in response.get_json()["cards"]]
+    assert summaries == [c["summary"] for c in _call_without_server(whole).get_json()["cards"]]
 
 
 def paged_conditions(count: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
