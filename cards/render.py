@@ -652,7 +652,7 @@ def _next_steps(
         return "request prior authorization", _partly_approved(episode, partly)
     if d.outcome == Outcome.MEETS:
         return "request prior authorization", (
-            (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is documented."),
+            (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is met."),
             (Step.ORDER, "Send the chart evidence for each criterion with the request."),
         )
     return "ask for a manual review", (
@@ -720,7 +720,7 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
         *steps,
         (
             Step.ORDER,
-            f"Request prior authorization from {d.payer} for {others}: every criterion is documented.",
+            f"Request prior authorization from {d.payer} for {others}: every criterion is met.",
         ),
         (Step.ORDER, "Send the chart evidence for each criterion with the request."),
     )

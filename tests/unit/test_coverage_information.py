@@ -529,10 +529,7 @@ def test_a_partly_approved_episode_asks_prior_authorization_only_for_the_lines_w
         "1. 62362 already carries GEHA's prior authorization approval (GEHA-PAS-778812) in its coverage "
         "information: no new request is needed for it."
     )
-    assert (
-        steps[2]
-        == "2. Request prior authorization from GEHA for 62350 and E0783: every criterion is documented."
-    )
+    assert steps[2] == "2. Request prior authorization from GEHA for 62350 and E0783: every criterion is met."
 
 
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:

@@ -153,3 +153,17 @@ def test_the_instructions_title_does_not_read_like_the_decision_cards(name: str)
     assert not decision.startswith(steps.split(" for ")[0]), (decision, steps)
     assert steps.startswith(("how to ", "before going ahead ")), steps
     assert len(steps) + len(lead) <= 140
+
+
+def test_a_met_order_is_not_said_to_have_every_criterion_documented() -> None:
+    """cards23: beside the decision card's "All 14 criteria met, 6 with none documented against them"
+    (those met because nothing on the chart says otherwise: no infection, no other device), the
+    Instructions card said "Request prior authorization from GEHA: every criterion is documented", the
+    same word saying the opposite for a payer's reviewer. It says every criterion is met, as the
+    decision card does."""
+    _, response = sign_with_chart(meeting_chart())
+    [decision] = cards_of(response["cards"])
+    assert "with none documented against them" in decision["detail"], decision["detail"]
+    [listing] = cards_of(response["cards"], "clinical-reminder")
+    [first, _] = numbered_steps(listing["detail"])
+    assert first == "1. Request prior authorization from GEHA: every criterion is met.", listing["detail"]

@@ -220,7 +220,7 @@ def test_lines_this_call_approves_beside_ones_it_does_not_are_named_apart() -> N
     assert headline == "request prior authorization"
     assert [text for _, text in steps] == [
         "GEHA approves 62362 and 62350 as ordered: the approval numbers are in their coverage information.",
-        "Request prior authorization from GEHA for E0783: every criterion is documented.",
+        "Request prior authorization from GEHA for E0783: every criterion is met.",
         "Send the chart evidence for each criterion with the request.",
     ]
     assert instructions_card(episode, headline, steps, partly)["summary"] == (
