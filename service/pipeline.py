@@ -487,8 +487,9 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
     was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all.
     A required key the EHR sent as page one of several, with no server to read the rest from, is
-    said as such (`page_one_only`: it was prefetched, in part; inferno22 L1). The issue names each
-    request element to fix, the first one's reason given."""
+    said as such (`page_one_only`: it was prefetched, in part; inferno22 L1), each in its own sentence
+    after that of the elements not sent at all (the first one's reason given). The issue names each
+    request element to fix."""
     whole = [m for m in missing if not page_one_only(m.reason)]
     sentences = []
     if whole:

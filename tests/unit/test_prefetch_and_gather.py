@@ -1026,3 +1026,17 @@ def test_paged_pain_scores_whose_search_by_time_fails_keep_page_one(compiled_cat
     assert [o["id"] for o in data.resources["Observation"]] == ["p1"]
     assert data.unavailable["Observation"] == "HTTP 500"
     assert all("page=2" not in call.request.url for call in responses.calls)
+
+
+def test_a_412_for_a_key_not_sent_and_one_sent_in_part_says_each_as_it_happened() -> None:
+    """The `patient` not prefetched and `coverage` sent as page one of several, no fhirServer: one
+    sentence for the key not sent, one for the key sent in part, each element named."""
+    body = paged_at_one(packaged_sample(TWO_COVERAGES), "coverage")
+    del body["prefetch"]["patient"]
+    issue = assert_outcome(_call_without_server(body), 412, "prefetch.patient", "patient was not prefetched")
+    assert issue["expression"] == ["prefetch.patient", "prefetch.coverage"]
+    assert issue["diagnostics"] == (
+        "patient was not prefetched and could not be read from the EHR's FHIR server (not prefetched, and "
+        "the request has no fhirServer); send it as prefetch or provide a reachable fhirServer with "
+        f"fhirAuthorization. {PAGE_ONE_ONLY.format('coverage', '')}"
+    ), issue
