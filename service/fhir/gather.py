@@ -19,7 +19,8 @@ query the service would run for it, in the same round (`instead_of_pages`: one r
 With no FHIR server, page one is taken and its kind is unavailable; of a required key, the key is
 required and missing when page one lacks what the call needs of it (`_other_pages_needed`: any of
 `coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
-Organization a Coverage names as its payer, of `payerOrganizations`).
+Organization a Coverage names as its payer by reference alone, of `payerOrganizations`, which is
+also required and missing when not sent for such a payer).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -75,6 +76,7 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
+from service.shapes import dicts
 from service.terminology import Terminology
 
 log = logging.getLogger(__name__)
@@ -173,16 +175,39 @@ def _other_pages_needed(query: Query, data: GatheredData) -> str | None:
     contract §6; a payor contained or named only by identifier needs none): any other Organization is
     of no use. A search's matches are never whole: another Coverage, another payer's, may be on the
     next page (inferno22 M1)."""
-    have = {f"{r.get('resourceType')}/{r.get('id')}" for r in data.resources.get(query.resource_type, [])}
+    have = _held(data, query.resource_type)
     if query.reference is not None:
         return None if query.reference in have else f", without {query.reference}"
     if query.resource_type not in INCLUDED_TYPES:
         return ""
-    named = [r for r in _referenced(data.coverages, "payor", have) if r.startswith(f"{query.resource_type}/")]
-    if not named:
-        return None
+    named = _payers_named_by_reference_alone(data.coverages, query.resource_type, have)
+    return f", without {_payers(named)}" if named else None
+
+
+def _held(data: GatheredData, resource_type: str) -> set[str]:
+    """`Type/id` of the resources of `resource_type` the call holds so far."""
+    return {f"{r.get('resourceType')}/{r.get('id')}" for r in data.resources.get(resource_type, [])}
+
+
+def _payers_named_by_reference_alone(
+    coverages: Iterable[Mapping[str, Any]], resource_type: str, have: set[str]
+) -> list[str]:
+    """`Type/id` of the payers of `resource_type` the Coverages name by a reference `have` lacks and by
+    nothing else routing could read (contract §6 routes by the Organization's identifiers, else the
+    payor's own identifier or name): without that resource, the Coverage has no payer to route to."""
+    return [
+        reference
+        for coverage in coverages
+        for payor in dicts(coverage.get("payor"))
+        if not payor.get("display") and not payor.get("identifier")
+        for reference in _referenced([{"payor": payor}], "payor", have)
+        if reference.startswith(f"{resource_type}/")
+    ]
+
+
+def _payers(named: Sequence[str]) -> str:
     whose = "a Coverage's payer" if len(named) == 1 else "the Coverages' payers"
-    return f", without {', '.join(named)} ({whose})"
+    return f"{', '.join(named)} ({whose})"
 
 
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
@@ -298,6 +323,7 @@ class DataGatherer:
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
         paged: list[Query] = []  # required keys prefetched as page one of several, no server to read on
+        unsent_payers: list[Query] = []  # the payers' key not prefetched, no server to read them from
         for key, template in templates.items():
             rendered = render(template, request)
             if rendered is None:
@@ -313,6 +339,8 @@ class DataGatherer:
                 if given.has_more_pages and client is None:
                     paged.append(query)
             elif query.resource_type in INCLUDED_TYPES:
+                if client is None:
+                    unsent_payers.append(query)
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
                 reason = given.reason or "not prefetched, and the request has no fhirServer"
@@ -325,6 +353,12 @@ class DataGatherer:
             # Organization a payor names) cannot be had (CDS Hooks 412)
             if (lacking := _other_pages_needed(query, data)) is not None:
                 data.required_missing[query.key] = _page_one_only(query.key, lacking)
+        for query in unsent_payers:
+            held = _held(data, query.resource_type)
+            if named := _payers_named_by_reference_alone(data.coverages, query.resource_type, held):
+                data.required_missing[query.key] = (
+                    f"the request has no fhirServer to read {_payers(named)} from"
+                )
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)

@@ -829,18 +829,46 @@ def test_a_paged_patient_prefetch_without_the_patient_is_a_412_saying_page_one_l
     assert issue["diagnostics"] == PAGE_ONE_ONLY.format("patient", ", without Patient/demo-two-coverages")
 
 
-@pytest.mark.parametrize("display", [True, False], ids=["payor-display", "payor-reference-only"])
-def test_a_paged_payer_prefetch_lacking_a_coverages_payer_without_a_server_is_a_412(display: bool) -> None:
+def test_a_paged_payer_prefetch_lacking_a_payer_named_by_reference_alone_without_a_server_is_a_412() -> None:
     """`payerOrganizations` paged at one, Capital Blue Cross's Organization on page one, GEHA's on the
-    next, no fhirServer: routing reads the payer Organization's identifiers (contract §6), which cannot
-    be had. Before, 200 judged on page one: with the payor named by reference alone, GEHA's Coverage
-    read "unnamed payer: no intrathecal pump coverage rules here", where GEHA's policy asks 5 items."""
-    body = packaged_sample(TWO_COVERAGES)
-    body = body if display else _without_payor_display(body)
-    body = paged_at_one(body, "payerOrganizations", 0)  # the CBC Organization first
+    next, no fhirServer, the payors named by reference alone: routing reads the payer Organization's
+    identifiers (contract §6), which cannot be had. Before, 200 judged on page one: GEHA's Coverage read
+    "unnamed payer: no intrathecal pump coverage rules here", where GEHA's policy asks 5 items."""
+    body = paged_at_one(_without_payor_display(packaged_sample(TWO_COVERAGES)), "payerOrganizations", 0)
     issue = assert_outcome(_call_without_server(body), 412, "prefetch.payerOrganizations")
     lacking = ", without Organization/demo-two-coverages-org-geha (a Coverage's payer)"
     assert issue["diagnostics"] == PAGE_ONE_ONLY.format("payerOrganizations", lacking), issue
+
+
+@pytest.mark.parametrize("paged", [True, False], ids=["page-one-without-geha", "not-sent"])
+def test_a_payer_named_by_its_display_is_routed_by_it_when_its_organization_is_not_had(paged: bool) -> None:
+    """Guard: with no fhirServer and GEHA's Organization neither on page one nor sent, a payor that says
+    its name is routed by it (contract §6: the Organization's identifiers, else the payor's own
+    identifier or name), the same answer whether the key was paged or not sent."""
+    whole = packaged_sample(TWO_COVERAGES)
+    body = copy.deepcopy(whole)
+    if paged:
+        body = paged_at_one(body, "payerOrganizations", 0)
+    else:
+        del body["prefetch"]["payerOrganizations"]
+    response = _call_without_server(body)
+    assert response.status_code == 200, response.get_json()
+    summaries = [c["summary"] for c in response.get_json()["cards"]]
+    assert summaries == [c["summary"] for c in _call_without_server(whole).get_json()["cards"]]
+
+
+def test_a_payer_prefetch_not_sent_without_a_server_is_a_412_for_a_payer_named_by_reference_alone() -> None:
+    """No `payerOrganizations`, no fhirServer, the Coverages naming their payers by reference alone:
+    neither Organization can be had, so no Coverage can be routed. Before, 200 with "unnamed payer: no
+    intrathecal pump coverage rules here" for a GEHA and a Capital Blue Cross Coverage (cards23)."""
+    body = _without_payor_display(packaged_sample(TWO_COVERAGES))
+    del body["prefetch"]["payerOrganizations"]
+    response = _call_without_server(body)
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", mention="payerOrganizations was not")
+    assert (
+        "the request has no fhirServer to read Organization/demo-two-coverages-org-geha, "
+        "Organization/demo-two-coverages-org-cbc (the Coverages' payers) from" in issue["diagnostics"]
+    ), issue
 
 
 def test_a_paged_payer_prefetch_holding_every_coverages_payer_is_whole_without_a_server() -> None:
