@@ -37,7 +37,8 @@ _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
 # `next_word_only` only the word right after it), never across a word of `not_across` ("MRSA carrier with
 # cellulitis" names a cellulitis); a word of `after` governs the listed word right before it, one word
 # between at most ("Infection control precautions").
-# In a word, a space stands for any white space, and a final `*` for the rest of a word.
+# In a word, a space stands for any white space, a hyphen for any hyphen or white space, and a final `*` for
+# the rest of a word.
 _BEFORE_REACH = 3
 _AFTER_REACH = 1
 # A route of administration's value set is `route-` and the route's name (`route-oral`): its codes, and
@@ -148,10 +149,12 @@ class IngredientFinder:
 
 
 def _word_pattern(word: str) -> str:
-    """A `not_this` word as a regular expression: a space in it any white space, a final `*` the rest of
-    a word ("vaccin*": vaccine, vaccination)."""
+    """A `not_this` word as a regular expression: a space in it any white space, a hyphen any hyphen or
+    white space ("post-acute": "Post-acute", "Post acute"), a final `*` the rest of a word ("vaccin*":
+    vaccine, vaccination)."""
     stem, rest = (word[:-1], r"\w*") if word.endswith("*") else (word, "")
-    return r"\s+".join(re.escape(part) for part in stem.split()) + rest
+    hyphen = rf"[\s{HYPHENS}]+"
+    return r"\s+".join(hyphen.join(map(re.escape, part.split("-"))) for part in stem.split()) + rest
 
 
 @dataclass(frozen=True)
@@ -168,15 +171,21 @@ class NotThis:
     # ("Non-infective", "Post-infectious", "Fear of infection"): "Non-healing infected wound",
     # "Post-operative wound infection" and "Fear of falling after infection" name one (review20 L4)
     next_word_only: tuple[str, ...] = ()
+    # of `next_word_only`, the words that govern a name of two of the value set's words as one ("Status post
+    # COVID-19 infection"), where "Non-COVID pneumonia" names a pneumonia: `name_before` is such a first word
+    whole_name: tuple[str, ...] = ()
 
-    @cached_property
-    def before_pattern(self) -> str | None:
+    def before_pattern(self, name_before: str) -> str | None:
         """What goes before the value set's word (up to `_BEFORE_REACH` words between, none after a word
-        of `next_word_only`), for `negated`."""
+        of `next_word_only`, but `name_before` and a number after a word of `whole_name`), for `negated`."""
         if not self.before:
             return None
         reaching = [_word_pattern(w) for w in self.before if w not in self.next_word_only]
         next_only = [_word_pattern(w) for w in self.before if w in self.next_word_only]
+        if self.whole_name:
+            whole = "|".join(_word_pattern(w) for w in self.whole_name)
+            name = rf"[\s{HYPHENS}]+(?:{name_before})(?:[\s{HYPHENS}]+\d+\b)?"
+            next_only.append(rf"(?:{whole}){name}")
         guard = rf"(?!(?:{'|'.join(_word_pattern(w) for w in self.not_across)})\b)" if self.not_across else ""
         # Looks at the space before the value set's word, not takes it: `negated`'s own `[\s-]*` does,
         # and two runs side by side cost time quadratic in a long run of spaces (attack20 H1).
@@ -294,7 +303,8 @@ class ValueSet:
     @cached_property
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
         """`_text_patterns`, each with what before or after it makes it name another thing (`not_this`)."""
-        before, after = self.not_this.before_pattern, self.not_this.after_pattern
+        names = "|".join(named.pattern.removeprefix(r"\b") for named, _ in self._text_patterns)
+        before, after = self.not_this.before_pattern(names), self.not_this.after_pattern
         patterns = []
         for named, negation in self._text_patterns:
             phrase = named.pattern.removeprefix(r"\b")
@@ -338,6 +348,9 @@ def _not_this(raw: Mapping[str, Any], where: str) -> NotThis:
     unlisted = [w for w in not_this.next_word_only if w not in not_this.before]
     if unlisted:
         raise ValueSetError(f"{where}.next_word_only: {', '.join(unlisted)} not among its before words")
+    unlisted = [w for w in not_this.whole_name if w not in not_this.next_word_only]
+    if unlisted:
+        raise ValueSetError(f"{where}.whole_name: {', '.join(unlisted)} not among its next_word_only")
     return not_this
 
 

@@ -313,7 +313,10 @@ def test_the_words_that_govern_only_the_next_word_are_the_value_sets_data(tmp_pa
     fear = "Fear of falling after infection"
     assert load_catalog().terminology["infection"].names_in_words(fear)
     root = copy_policies(tmp_path)
-    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].pop("next_word_only"))
+    edit_yaml(
+        root / "valuesets" / "infection.yaml",
+        lambda raw: [raw["not_this"].pop(key) for key in ("next_word_only", "whole_name")],
+    )
     assert not load_catalog(root).terminology["infection"].names_in_words(fear)
     edit_yaml(
         root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].update(next_word_only=["lack of"])
@@ -334,3 +337,79 @@ def test_an_active_covid_19_is_a_current_infection(code: str, words: str) -> Non
     another code go to the reviewer."""
     chart = [*meeting_chart(), condition(SCT, code, "2026-11-20", words)]
     assert statuses(determine(chart))["geha.ci.infection"] != "met"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("1119303003", "Post-acute COVID-19"),
+        ("1119303003", "Post-acute COVID-19 (disorder)"),
+        ("999999999", "Post acute COVID-19 syndrome"),
+        ("999999999", "Post\u2011acute COVID-19"),
+        ("999999999", "Long COVID"),
+    ],
+)
+def test_a_post_acute_covid_19_is_no_current_infection(code: str, words: str) -> None:
+    """review22a M1: SNOMED CT 1119303003 |Post-acute COVID-19 (disorder)| (ICD-10-CM U09.9, "Post COVID-19
+    condition"), listed by no value set, is read by its words: the after-effects of an infection that is
+    over, as "Post-infectious" and "sequelae" are (criteria-and-codes §3.1.14 keeps G09 sequelae out of
+    VS-ICD-INFECTION), so the three "no infection" criteria are met, none documented. Before: "post" governed
+    only "acute", a `not_this` word could hold no hyphen, and the COVID went to the payer's reviewer."""
+    chart = [*meeting_chart(), condition(SCT, code, "2026-11-20", words)]
+    for policy_id, criterion in POLICIES_WITH_INFECTION.items():
+        result = result_of(determine(chart, policy_id=policy_id), criterion)
+        assert result.status.value == "met", (policy_id, words, result.finding)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Status post COVID-19 infection",
+        "Status post COVID-19 pneumonia",
+        "s/p covid infection",
+        "Fear of COVID infection",
+    ],
+)
+def test_status_post_an_infection_named_in_two_of_its_words_is_one_that_is_over(words: str) -> None:
+    """review22a M1: "Status post COVID-19" read as none, "Status post COVID-19 infection" went to the
+    reviewer, "status post" governing only the next word. It governs an infection's name of two of the
+    value set's words as one (`not_this.whole_name`); another word between still names a current one
+    ("s/p laminectomy wound infection", above)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert result.status.value == "met", result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["Non-COVID pneumonia", "Post-COVID pneumonia", "Post-acute care, COVID-19 pneumonia", "Acute COVID-19"],
+)
+def test_a_prefix_before_a_two_word_infection_name_still_goes_to_the_reviewer(words: str) -> None:
+    """ "Non-COVID pneumonia" is a pneumonia, and "Post-COVID pneumonia" may be a pneumonia after the COVID
+    (as a post-influenzal pneumonia is): "non" and "post" govern the next word only, never the name."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize("words", ["Rule-out sepsis", "Rule out sepsis", "rule\u2010out meningitis"])
+def test_a_hyphen_in_a_not_this_word_stands_for_any_hyphen_or_space(words: str) -> None:
+    """A `not_this` word may hold a hyphen, standing for any hyphen or white space: "rule-out" reads
+    "Rule-out sepsis" as "Rule out sepsis" (before: a ruled-out sepsis written with a hyphen went to the
+    reviewer)."""
+    assert not load_catalog().terminology["infection"].names_in_words(words)
+
+
+def test_the_words_that_govern_a_whole_name_are_the_value_sets_data(tmp_path: Path) -> None:
+    """Which next-word-only words govern a two-word infection name is `not_this.whole_name`, each one of
+    `next_word_only`."""
+    words = "Status post COVID-19 infection"
+    assert not load_catalog().terminology["infection"].names_in_words(words)
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].pop("whole_name"))
+    assert load_catalog(root).terminology["infection"].names_in_words(words)
+    edit_yaml(
+        root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].update(whole_name=["history"])
+    )
+    with pytest.raises(ValueSetError, match=r"not_this\.whole_name: history not among its next_word_only"):
+        load_catalog(root)
