@@ -270,9 +270,10 @@ class ValueSet:
     def names_dose_form(self, drug_name: str) -> bool:
         """`matches_text` of a drug's name, whose words give its dose form ("Oral Tablet"), but not by
         the words a route says itself only (`route_text_only`): "IV" in "Tramadol 50 MG Oral Tablet
-        (C-IV)" is its schedule, not its route."""
+        (C-IV)" is its schedule, not its route; nor by a word that `not_this` makes another route's
+        ("Sublingual Tablet" is no oral tablet)."""
         return _names(
-            drug_name.lower(), self.text_words, self.text_stems, self._text_patterns, self.route_text_only
+            drug_name.lower(), self.text_words, self.text_stems, self._word_patterns, self.route_text_only
         )
 
     @cached_property

@@ -22,6 +22,7 @@ from tests.builders import (
     assessment,
     card_line,
     coded_assessment,
+    concept,
     condition,
     determine,
     device,
@@ -324,6 +325,32 @@ def test_a_schedule_in_an_oral_opioids_name_is_no_injectable_course() -> None:
     typed = med_request("morphine sulfate 4 MG/ML", "2025-04-15", "2025-06-15", "stopped", code="892531")
     typed["dosageInstruction"] = [{"route": {"text": "IV"}}]
     assert statuses(determine([oral, typed]))[routes] == "met"
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("Buprenorphine 8 MG Sublingual Tablet", None),
+        ("Fentanyl 0.1 MG Buccal Tablet", None),
+        ("Buprenorphine 8 MG Sublingual Tablet", "37839007"),
+    ],
+)
+def test_a_sublingual_or_buccal_tablet_is_no_oral_form(name: str, route: str | None) -> None:
+    """words23: "tablet", an oral dose form's word (route-oral: RxNorm's "Oral Tablet", "Chewable Tablet"),
+    read a "Sublingual Tablet" or "Buccal Tablet" (RxNorm dose forms of the sublingual and buccal routes) as
+    oral, even beside its dosage route coded SNOMED CT 37839007 Sublingual route, which is not oral: GEHA's
+    "oral and injectable" was met with no oral course. The route value set's `not_this` says which words
+    before a dose form's word make it another route's."""
+    injectable = med_request(
+        "Morphine Sulfate 2 MG/ML Injectable Solution", "2025-01-01", "2025-06-01", "stopped"
+    )
+    course = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="1819")
+    if route:
+        course["dosageInstruction"] = [{"route": concept(SCT, route, "Sublingual route")}]
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([injectable, course]))[routes] == "not-documented"
+    chewable = med_request("Morphine Sulfate 15 MG Chewable Tablet", "2025-02-01", "2025-06-01", "stopped")
+    assert statuses(determine([injectable, chewable]))[routes] == "met"
 
 
 def test_product_code_is_read_by_ingredient_name() -> None:
