@@ -413,3 +413,22 @@ def test_the_words_that_govern_a_whole_name_are_the_value_sets_data(tmp_path: Pa
     )
     with pytest.raises(ValueSetError, match=r"not_this\.whole_name: history not among its next_word_only"):
         load_catalog(root)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "No improvement in cellulitis",
+        "Not improving pneumonia",
+        "No change in osteomyelitis",
+        "No resolution of pneumonia",
+        "No response to sepsis treatment",
+    ],
+)
+def test_a_negation_of_an_infections_course_does_not_reach_the_infection(words: str) -> None:
+    """words23: "no" and "not" reach three words, so "No improvement in cellulitis" read as no cellulitis and
+    the criterion was met, none documented, on a current infection (contract §3: met only when no evidence
+    is found). A word of its course stops the reach (`not_across`): the reviewer reads it."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
