@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.registry import find_service
 from service.request_log import annotations
 from service.settings import Settings
+from service.store.errors import StoreError, kind_of
 
 if TYPE_CHECKING:
     from service.app import AppState
@@ -257,10 +257,10 @@ def readiness_problems(state: AppState) -> list[str]:
     database = state.stores.database
     try:
         found = database.write_problem(tokens=state.settings.auth.claims_tokens)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         found = database.refusal(exc)  # the check itself refused (a table gone): an answer
         if found is None:
-            log.warning("readiness: the audit store does not answer: %s", type(exc).__name__)
+            log.warning("readiness: the audit store does not answer: %s", kind_of(exc))
             problems.append("the audit store (store.url) does not answer")
             return problems
     database.refusals.checked(found)  # logged once per outage, with the reason

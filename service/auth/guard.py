@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Request, Response, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from service import routes
 from service.auth.jwks import JwksCache
@@ -21,6 +20,7 @@ from service.caller import Caller, set_caller
 from service.errors import operation_outcome
 from service.request_log import annotate
 from service.settings import Settings, check_public_base_url
+from service.store.errors import StoreError, kind_of
 from service.store.replay import ReplayStore
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ def install_guard(app: Flask, settings: Settings, replay: ReplayStore) -> None:
             )
             annotate(outcome="unauthorized")
             return unauthorized()
-        except SQLAlchemyError as exc:  # the replay store cannot tell whether the jti is fresh
+        except StoreError as exc:  # the replay store cannot tell whether the jti is fresh
             # why the database refuses writes is logged once per outage (service/store/write_refusals.py)
-            log.error("replay store (store.url) unavailable: %s; answering 503", type(exc).__name__)
+            log.error("replay store (store.url) unavailable: %s; answering 503", kind_of(exc))
             annotate(outcome="unavailable")
             said = "the service cannot record the token in its database right now; retry"
             body = operation_outcome("transient", said)

@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy import Dialect, Row, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
 from service.store.driver_insert import DriverInsert, Parameters, driver_cursor
+from service.store.errors import DuplicateKey, StoreError, kind_of
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
 from service.store.tables import (
@@ -184,8 +184,8 @@ class AuditTrail:
             kept = 0
             for key, entry in {e.key: e for e in entries}.items():
                 kept += self._keep_once(key, entry, issued[entry.card], service_id, received_at, sender)
-        except SQLAlchemyError as exc:  # with the database's reason when it refuses the write
-            why = self._database.refusal(exc) or type(exc).__name__
+        except StoreError as exc:  # with the database's reason when it refuses the write
+            why = self._database.refusal(exc) or kind_of(exc)
             log.error("audit trail: cannot record feedback for %s: %s", service_id, why)
             raise AuditUnavailable("audit trail unavailable") from None
         return kept
@@ -212,7 +212,7 @@ class AuditTrail:
         try:
             with self._database.begin() as connection:
                 connection.execute(insert(audit_feedback).values(**values))
-        except IntegrityError:  # sent before (perhaps to another replica at the same moment)
+        except DuplicateKey:  # sent before (perhaps to another replica at the same moment)
             return 0
         return 1
 

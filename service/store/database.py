@@ -38,6 +38,7 @@ from sqlalchemy.pool import StaticPool
 
 from service.cutoff import Cutoff, current_watch
 from service.settings import StoreSettings
+from service.store.errors import SchemaOutOfDate, StoreError, kind_of, translated
 from service.store.indexes import warn_missing
 from service.store.outage import DatabaseTimedOut, Outage
 from service.store.write_refusals import WriteRefusals, driver_words, refusal_reason
@@ -73,10 +74,6 @@ def _json_column_value(text: str) -> Any:
 
 class DatabaseError(RuntimeError):
     """The configured database cannot be opened; the message names the URL without its password."""
-
-
-class SchemaOutOfDate(SQLAlchemyError):
-    """A table made by an earlier release lacks a column that cannot be added to its rows."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +113,25 @@ class Database:
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
         writing = self.writers.turn() if self.writers else nullcontext()
-        with self._rested(), self._bounded(), self._turn(), writing, self.engine.begin() as connection:
+        with (
+            self._rested(),
+            self._bounded(),
+            self._turn(),
+            writing,
+            translated(SQLAlchemyError),
+            self.engine.begin() as connection,
+        ):
             yield connection
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self._rested(), self._bounded(), self._turn(), self.engine.connect() as connection:
+        with (
+            self._rested(),
+            self._bounded(),
+            self._turn(),
+            translated(SQLAlchemyError),
+            self.engine.connect() as connection,
+        ):
             yield connection
 
     def refusal(self, failure: BaseException) -> str | None:
@@ -132,9 +142,10 @@ class Database:
 
     def write_problem(self, tokens: bool = True) -> str | None:
         """What stops the service's writes that can be seen without writing, checked with one use
-        (an SQLAlchemyError when the database does not answer); None when nothing does. `tokens`:
-        whether calls' JWTs are claimed (AuthSettings.claims_tokens: calls are authenticated and some
-        trusted client is not `token_reuse`), else the replay store is never written."""
+        (a StoreError when the database does not answer: service/store/errors.py); None when nothing
+        does. `tokens`: whether calls' JWTs are claimed (AuthSettings.claims_tokens: calls are
+        authenticated and some trusted client is not `token_reuse`), else the replay store is never
+        written."""
         if self.engine.dialect.name == "postgresql":
             with self.connect() as connection:
                 return _postgresql_write_problem(connection, WRITES if tokens else CALL_WRITES)
@@ -197,7 +208,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
-OPENING_FAILURES = (ArgumentError, SQLAlchemyError, ModuleNotFoundError)
+OPENING_FAILURES = (ArgumentError, SQLAlchemyError, StoreError, ModuleNotFoundError)
 
 
 def _engine(url: str) -> Engine:
@@ -323,7 +334,7 @@ def _cannot_open(url: str, failure: Exception, folder: str | None = None) -> Dat
     failure's kind and the driver's first line ("password authentication failed for user …",
     "database … does not exist") with the URL's password masked. A URL SQLAlchemy could not read
     gets its kind alone: its words would quote the URL, password and all."""
-    why = type(failure).__name__
+    why = kind_of(failure)
     if folder is not None and not os.path.isdir(folder):
         missing = "is not a folder" if os.path.exists(folder) else "does not exist"
         why = f"the folder {folder} {missing} (store.url names an SQLite file in it)"

@@ -7,8 +7,8 @@ set-up) cost two to four times the driver's own work on a record (bench/NOTES.md
 compiles each statement, once per dialect, and its parameters are converted by the very bind
 processors SQLAlchemy applies (a date as SQLite stores it, JSON as the column writes it), before the
 turn is taken; the driver then gets what `Connection.execute` would have sent it. A driver error is
-raised as the SQLAlchemy exception `Connection.execute` raises for it (an `IntegrityError`, an
-`OperationalError`), without the parameters in its message.
+raised as the store's exception for it (service/store/errors.py: a `DuplicateKey`, a
+`StoreUnavailable`), without the parameters in its message.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, insert
-from sqlalchemy.exc import DBAPIError
+
+from service.store.errors import translated
 
 Parameters = Sequence[Any] | dict[str, Any]  # as the driver takes them: by position or by name
 
@@ -84,13 +85,11 @@ class DriverInsert:
 @contextmanager
 def driver_cursor(connection: Connection) -> Iterator[Any]:
     """A cursor of the driver's own in `connection`'s transaction, closed after the block; a driver
-    error in it is raised as SQLAlchemy's, without parameters."""
-    driver_error = connection.dialect.loaded_dbapi.Error
+    error in it is raised as the store's (service/store/errors.py), without parameters."""
     cursor = connection.connection.cursor()
     try:
-        yield cursor
-    except driver_error as exc:
-        raise DBAPIError.instance(None, None, exc, driver_error, hide_parameters=True) from exc
+        with translated(connection.dialect.loaded_dbapi.Error):
+            yield cursor
     finally:
         cursor.close()
 

@@ -20,23 +20,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
-
-from sqlalchemy import Connection
+from typing import Any, Generic, TypeVar
 
 from service.store.database import Database
-from service.store.outage import NOT_ANSWERING, DatabaseResting
-from service.store.writer_turns import WriterTurnUnavailable
+from service.store.errors import StoreUnavailable, kind_of
+from service.store.outage import DatabaseResting
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-Write = Callable[[Connection, Sequence[Item]], list[Result]]  # results in the items' order
-UNAVAILABLE = (*NOT_ANSWERING, WriterTurnUnavailable)  # the database, not the write
+Write = Callable[[Any, Sequence[Item]], list[Result]]  # (a transaction's connection, items): results in order
+UNAVAILABLE = (StoreUnavailable,)  # the database, not the write (no answer, no turn to write: errors.py)
 
 
 class GroupWriteFailed(RuntimeError):
-    """This caller's write was not committed; `cause` is the database error's class name, `refusal`
-    the database's reason when it answered refusing writes (Database.refusal), else None."""
+    """This caller's write was not committed; `cause` is the database error's class name (its `kind`:
+    service/store/errors.py), `refusal` the database's reason when it answered refusing writes
+    (Database.refusal), else None."""
 
     def __init__(self, cause: str, refusal: str | None = None) -> None:
         super().__init__(cause)
@@ -148,4 +147,4 @@ class GroupCommit(Generic[Item, Result]):
         """Each of `group` failed with `exc` (its class name, and the reason if the database refused)."""
         refusal = self._database.refusal(exc)
         for waiting in group:
-            waiting.failure, waiting.refusal = type(exc).__name__, refusal
+            waiting.failure, waiting.refusal = kind_of(exc), refusal

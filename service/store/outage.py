@@ -16,20 +16,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from service.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseTimedOut(SQLAlchemyError):
+class DatabaseTimedOut(StoreUnavailable):
     """A use of the database server ran out of its time before it could connect."""
 
 
-class DatabaseResting(SQLAlchemyError):
+class DatabaseResting(StoreUnavailable):
     """The database server failed to answer a moment ago: this use was not tried."""
 
 
-NOT_ANSWERING = (OperationalError, InterfaceError, DisconnectionError, DatabaseTimedOut, DatabaseResting)
+# A use that failed so (a driver's OperationalError or InterfaceError, a connection lost, a use out of
+# time or refused while resting: service/store/errors.py) may be the server not answering.
+NOT_ANSWERING = (StoreUnavailable,)
 # SQLSTATE classes a server sends when it cannot serve at all: connection exception, insufficient
 # resources (too many connections, disk full), operator intervention (shutting down, starting up).
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P")

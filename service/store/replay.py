@@ -4,9 +4,9 @@ issuer within the token's lifetime, by an INSERT that the database's primary key
 from __future__ import annotations
 
 from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from service.store.database import Database
+from service.store.errors import DuplicateKey, StoreError
 from service.store.tables import seen_tokens
 
 
@@ -16,10 +16,10 @@ class ReplayStore:
 
     def claim(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         """True the first time (iss, jti) is seen among unexpired tokens; False on a replay. An
-        SQLAlchemyError when the database cannot tell (a refusal to write is noted: write_refusals.py)."""
+        StoreError when the database cannot tell (a refusal to write is noted: write_refusals.py)."""
         try:
             fresh = self._claimed(iss, jti, expires_at, now)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             if (refusal := self._database.refusal(exc)) is not None:
                 self._database.refusals.refused(refusal)
             raise
@@ -32,6 +32,6 @@ class ReplayStore:
         try:
             with self._database.begin() as connection:
                 connection.execute(insert(seen_tokens).values(iss=iss, jti=jti, expires_at=expires_at))
-        except IntegrityError:
+        except DuplicateKey:
             return False
         return True

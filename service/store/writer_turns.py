@@ -17,14 +17,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from service.after_fork import start_afresh_in_children
+from service.store.errors import StoreUnavailable
 
 TURN_POLL_SECONDS = 0.0005  # how soon a waiting writer sees that the turn is free
 
 
-class WriterTurnUnavailable(SQLAlchemyError):
+class WriterTurnUnavailable(StoreUnavailable):
     """No turn to write within the busy timeout, or the writers' lock file cannot be opened: the
     write fails as a database error does."""
 

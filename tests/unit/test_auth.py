@@ -34,6 +34,7 @@ from service.demo.fhir_server import free_port
 from service.demo.runner import DEMO_ISSUER, demo_settings, write_private_key
 from service.fhir.outbound import refusal as fhir_server_refusal
 from service.settings import AuthSettings, SettingsError, TrustedClient, settings_from_mapping
+from service.store.errors import mapped
 from service.store.replay import ReplayStore
 from tests.auth_support import (
     ISSUER,
@@ -853,7 +854,7 @@ def test_a_replay_store_that_cannot_answer_means_503_not_a_guess(
     inline_app: Flask, es384: KeyPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def down(*args: Any, **kwargs: Any) -> bool:
-        raise OperationalError("INSERT", {}, Exception("database is down"))
+        raise mapped(OperationalError("INSERT", {}, Exception("database is down")))
 
     monkeypatch.setattr(ReplayStore, "claim", down)
     response = call(inline_app, mint(es384))

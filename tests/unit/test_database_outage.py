@@ -8,6 +8,7 @@ import logging
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from service.store.errors import StoreError, mapped
 from service.store.outage import DatabaseResting, DatabaseTimedOut, Outage
 
 
@@ -19,8 +20,8 @@ class Clock:
         return self.now
 
 
-def lost() -> OperationalError:
-    return OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+def lost() -> StoreError:
+    return mapped(OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")))
 
 
 def fail_with(outage: Outage, error: Exception) -> None:
@@ -75,7 +76,7 @@ def test_a_use_refused_on_what_it_wrote_was_answered() -> None:
     after a rest such a try ends it."""
     clock = Clock()
     outage = Outage(1.0, clock)
-    fail_with(outage, IntegrityError("INSERT", {}, Exception("duplicate key")))
+    fail_with(outage, mapped(IntegrityError("INSERT", {}, Exception("duplicate key"))))
     assert not outage.refusing() and used(outage)
     fail_with(outage, lost())
     clock.now += 1.0
@@ -112,12 +113,12 @@ class SentByServer(Exception):
 def test_an_error_the_server_sent_about_the_use_is_an_answer(sqlstate: str) -> None:
     """A lock or statement timeout, a deadlock, a serialization failure: the server answered."""
     outage = Outage(1.0, Clock())
-    fail_with(outage, OperationalError("INSERT", {}, SentByServer(sqlstate)))
+    fail_with(outage, mapped(OperationalError("INSERT", {}, SentByServer(sqlstate))))
     assert not outage.refusing() and used(outage)
 
 
 @pytest.mark.parametrize("sqlstate", ["08006", "53300", "57P01", "57P03"])
 def test_an_error_saying_the_server_cannot_serve_starts_the_rest(sqlstate: str) -> None:
     outage = Outage(1.0, Clock())
-    fail_with(outage, OperationalError("SELECT 1", {}, SentByServer(sqlstate)))
+    fail_with(outage, mapped(OperationalError("SELECT 1", {}, SentByServer(sqlstate))))
     assert outage.refusing()

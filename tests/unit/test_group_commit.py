@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from service.store.errors import mapped
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 
 
@@ -44,7 +45,7 @@ class Transactions:
         self.holding.set()
         self.hold.wait(5)
         if self.down:
-            raise OperationalError("BEGIN", {}, Exception("database is locked"))
+            raise mapped(OperationalError("BEGIN", {}, Exception("database is locked")))
         raised = self.raising.pop(0) if self.raising else None
         if raised is not None:
             raise raised
@@ -56,9 +57,9 @@ class Transactions:
         if any(item == "broken" for item in items):
             raise TypeError("not writable")
         if len(items) > 1 and "duplicate" in items:
-            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+            raise mapped(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed")))
         if items == ["duplicate"]:
-            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+            raise mapped(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed")))
         assert self._pending is not None
         self._pending += items
         return [f"id-{item}" for item in items]
@@ -182,7 +183,7 @@ def test_many_threads_each_get_their_own_result_and_every_write_is_kept_once() -
 
 def test_a_failure_of_any_kind_before_the_turn_is_had_fails_the_waiting_callers_and_strands_none() -> None:
     database = Transactions()
-    database.raising = [PoolTimeout("QueuePool limit reached")]
+    database.raising = [mapped(PoolTimeout("QueuePool limit reached"))]
     results = commit_together(database, ["a", "b", "c"])
     assert all(isinstance(r, GroupWriteFailed) and r.cause == "TimeoutError" for r in results)
     group: GroupCommit[str, str] = GroupCommit(database, database.write)  # type: ignore[arg-type]
@@ -196,7 +197,7 @@ def test_a_failure_of_any_kind_before_the_turn_is_had_fails_the_waiting_callers_
 
 def test_the_database_failing_while_each_write_is_tried_alone_fails_the_rest_at_once() -> None:
     database = Transactions()
-    lost = OperationalError("BEGIN", {}, Exception("disk I/O error"))
+    lost = mapped(OperationalError("BEGIN", {}, Exception("disk I/O error")))
     database.raising = [None, None, lost]  # the shared transaction, "a" alone, then the database is gone
     results = commit_together(database, ["a", "duplicate", "c", "d"])
     assert results[0] == "id-a"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.store.database import Database, DatabaseError, open_database
+from service.store.errors import StoreUnavailable
 from service.store.tables import seen_tokens
 from service.store.writer_turns import WriterTurns
 
@@ -68,7 +68,7 @@ def test_a_writer_waits_no_longer_than_its_limit_for_a_turn_held_elsewhere(tmp_p
     turns = WriterTurns(f"{tmp_path}/a.writers", wait_seconds=0.2)
     holder = os.open(turns.path, os.O_RDWR | os.O_CREAT)  # another open file: another writer
     fcntl.flock(holder, fcntl.LOCK_EX)
-    with pytest.raises(SQLAlchemyError, match="no turn to write"), turns.turn():
+    with pytest.raises(StoreUnavailable, match="no turn to write"), turns.turn():
         pass
     fcntl.flock(holder, fcntl.LOCK_UN)
     with turns.turn():
@@ -84,7 +84,7 @@ def test_a_lock_file_that_cannot_be_opened_fails_the_write_as_a_database_error(t
     (tmp_path / "elsewhere").write_text("")
     (tmp_path / "audit.sqlite3.writers").unlink()
     (tmp_path / "audit.sqlite3.writers").symlink_to(tmp_path / "elsewhere")  # never followed
-    with pytest.raises(SQLAlchemyError, match="lock file"), database.begin() as connection:
+    with pytest.raises(StoreUnavailable, match="lock file"), database.begin() as connection:
         connection.execute(insert(seen_tokens), {"iss": "x", "jti": "1", "expires_at": 1})
     database.close()
     with pytest.raises(DatabaseError, match="WriterTurnUnavailable"):
