@@ -19,7 +19,6 @@ checked a database server trusts the parent's check, as its running siblings do.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -41,6 +40,8 @@ from service.settings import StoreSettings
 from service.store.errors import SchemaOutOfDate, StoreError, kind_of, translated
 from service.store.indexes import warn_missing
 from service.store.outage import DatabaseTimedOut, Outage
+from service.store.sqlite_schema import JsonText as JsonText  # where the audit trail has imported it from
+from service.store.sqlite_schema import json_text
 from service.store.write_refusals import WriteRefusals, driver_words, refusal_reason
 from service.store.writer_turns import WriterTurns
 from service.strict_json import loads_exact
@@ -56,14 +57,6 @@ SCHEMA_LOCK_WAIT = "30s"  # then a replica gives up waiting for another that is 
 # url → (the process that created and checked its tables and lets its children trust that, the SQLite
 # file's device and inode then): see `tables_checked_for_children`
 _TABLES_CHECKED: dict[str, tuple[int, tuple[int, int] | None]] = {}
-
-
-class JsonText(str):
-    """A value already written as JSON text, stored in a JSON column as it is."""
-
-
-def _json_column_text(value: Any) -> str:
-    return value if isinstance(value, JsonText) else json.dumps(value)
 
 
 def _json_column_value(text: str) -> Any:
@@ -213,7 +206,7 @@ OPENING_FAILURES = (ArgumentError, SQLAlchemyError, StoreError, ModuleNotFoundEr
 
 def _engine(url: str) -> Engine:
     engine = create_engine(
-        url, json_serializer=_json_column_text, json_deserializer=_json_column_value, **_pooling(url)
+        url, json_serializer=json_text, json_deserializer=_json_column_value, **_pooling(url)
     )
     if url.startswith("sqlite") and url not in IN_MEMORY:
         event.listen(engine, "connect", _sqlite_pragmas)
