@@ -6,6 +6,10 @@ always in the trail, on every replica sharing the database. Records are found by
 coverage-assertion-id or PA number, and by the uuid of a card they issued, which is how feedback on
 a card is stored with the call that issued it. Records older than `store.retention_days` are removed
 by `purge` (`idds-crd audit purge`).
+
+A hook call's record and feedback are written through the driver's own connection
+(`Database.transaction`: on the default SQLite store, `sqlite3` alone); the readers and the purge, which
+only the `idds-crd audit` commands and the tests run, query through SQLAlchemy, imported when they do.
 """
 
 from __future__ import annotations
@@ -16,23 +20,21 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Dialect, Row, delete, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from service.store.database import Database
-from service.store.driver_insert import DriverInsert, Parameters, driver_cursor
+from service.store.driver_insert import Parameters, driver_cursor
 from service.store.errors import DuplicateKey, StoreError, kind_of
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
-from service.store.tables import (
-    audit_assertions,
-    audit_cards,
-    audit_feedback,
-    audit_purges,
-    audit_records,
-)
+from service.store.sqlite_schema import BY_NAME
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.engine import Connection
+
+    from service.store.driver_insert import DriverInsert
+    from service.store.sqlite_schema import SqliteInsert
 
 log = logging.getLogger(__name__)
 PAGE = 200  # records read at a time by `between`
@@ -73,7 +75,13 @@ class FeedbackEntry:
 class AuditTrail:
     def __init__(self, database: Database) -> None:
         self._database = database
-        self.inserts = AuditInserts.for_dialect(database.engine.dialect)
+        self.inserts = AuditInserts.for_database(database)
+        self._feedback = database.insert("audit_feedback", FEEDBACK_COLUMNS)
+        self._card_lookup = database.sql(
+            "SELECT audit_cards.card_uuid, audit_cards.record_id, audit_records.client_iss FROM audit_cards "
+            "JOIN audit_records ON audit_records.id = audit_cards.record_id "
+            "WHERE audit_cards.card_uuid IN ({cards}) AND audit_cards.service_id = ?"
+        )
         self._records: GroupCommit[PreparedRecord, int] = GroupCommit(database, self.inserts.write)
 
     @property
@@ -106,6 +114,10 @@ class AuditTrail:
 
     def find(self, key: str) -> list[dict[str, Any]]:
         """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`."""
+        from sqlalchemy import or_, select
+
+        from service.store.tables import audit_assertions, audit_cards, audit_records
+
         by_assertion = select(audit_assertions.c.record_id).where(
             or_(audit_assertions.c.assertion_id == key, audit_assertions.c.satisfied_pa_id == key)
         )
@@ -134,6 +146,10 @@ class AuditTrail:
         """The records received in [since, until) (of one `patient` id, when given), in the order they
         were written, read in pages; of each, only the `columns` named (and what `_read` needs), when
         given: a reader that needs few of them is spared reading and parsing the rest."""
+        from sqlalchemy import select
+
+        from service.store.tables import audit_records
+
         chosen = audit_records.c if columns is None else [audit_records.c[n] for n in _with_read(columns)]
         query = select(*chosen).order_by(audit_records.c.id).limit(PAGE)
         if patient is not None:
@@ -153,6 +169,10 @@ class AuditTrail:
             last = page[-1].id
 
     def count(self) -> int:
+        from sqlalchemy import select
+
+        from service.store.tables import audit_records
+
         with self._database.connect() as connection:
             return len(connection.execute(select(audit_records.c.id)).all())
 
@@ -167,16 +187,14 @@ class AuditTrail:
         sender's (iss, jti); the number kept. UnknownCard when a card was not issued by `service_id`
         to this sender (feedback on another client's card is as unknown as a made-up uuid); nothing is
         kept then."""
+        if not entries:  # (a request's feedback is never empty: service/feedback.py)
+            return 0
+        cards = list({e.card for e in entries})
+        lookup = self._card_lookup.format(cards=", ".join(self._database.sql("?") for _ in cards))
         try:
-            with self._database.begin() as connection:
-                rows = connection.execute(
-                    select(audit_cards.c.card_uuid, audit_cards.c.record_id, audit_records.c.client_iss)
-                    .join(audit_records, audit_records.c.id == audit_cards.c.record_id)
-                    .where(
-                        audit_cards.c.card_uuid.in_({e.card for e in entries}),
-                        audit_cards.c.service_id == service_id,
-                    )
-                ).all()
+            with self._database.transaction() as connection, driver_cursor(connection) as cursor:
+                cursor.execute(lookup, [*cards, service_id])
+                rows = cursor.fetchall()
                 issued = {card: record for card, record, issuer in rows if issuer == sender[0]}
                 for index, entry in enumerate(entries):
                     if entry.card not in issued:
@@ -210,8 +228,8 @@ class AuditTrail:
             "client_jti": sender[1],
         }
         try:
-            with self._database.begin() as connection:
-                connection.execute(insert(audit_feedback).values(**values))
+            with self._database.transaction() as connection, driver_cursor(connection) as cursor:
+                self._feedback.run(cursor, self._feedback.parameters(values))
         except DuplicateKey:  # sent before (perhaps to another replica at the same moment)
             return 0
         return 1
@@ -222,6 +240,16 @@ class AuditTrail:
         waiting to take their turn: the calls being recorded meanwhile wait for one batch at most,
         not for the whole purge (on SQLite, past the busy timeout: answered 503). The purge is kept
         in `audit_purges` under `operator`, each batch counted in its own transaction."""
+        from sqlalchemy import delete, insert, select, update
+
+        from service.store.tables import (
+            audit_assertions,
+            audit_cards,
+            audit_feedback,
+            audit_purges,
+            audit_records,
+        )
+
         cutoff = utc_naive(older_than)
         oldest = (
             select(audit_records.c.id)
@@ -257,6 +285,10 @@ class AuditTrail:
 
     def purges(self) -> list[dict[str, Any]]:
         """Every purge kept in `audit_purges`, the oldest first, its times in UTC."""
+        from sqlalchemy import select
+
+        from service.store.tables import audit_purges
+
         with self._database.connect() as connection:
             rows = connection.execute(select(audit_purges).order_by(audit_purges.c.id))
             return [{str(key): _jsonable(value) for key, value in row._mapping.items()} for row in rows]
@@ -265,6 +297,10 @@ class AuditTrail:
     def _read(connection: Connection, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         """The records of `rows` as `find` and `between` give them: each with its feedback (one query
         for all), and each assertion an earlier record already issued marked (`_retries_marked`)."""
+        from sqlalchemy import select
+
+        from service.store.tables import audit_feedback
+
         # str(key): a column's name is a `quoted_name`, a str subclass no fast JSON writer takes as a key
         records = [{str(key): _jsonable(value) for key, value in row._mapping.items()} for row in rows]
         feedback: dict[int, list[dict[str, Any]]] = {record["id"]: [] for record in records}
@@ -308,21 +344,24 @@ class PreparedRecord:
     assertion_keys: tuple[tuple[str | None, str | None], ...]
 
 
+FEEDBACK_COLUMNS = tuple(c.name for c in BY_NAME["audit_feedback"].columns)
+
+
 @dataclass(frozen=True)
 class AuditInserts:
-    """The audit trail's inserts, compiled for one database (service/store/driver_insert.py)."""
+    """The audit trail's inserts, for one database (`Database.insert`)."""
 
-    record: DriverInsert
-    assertions: DriverInsert
-    cards: DriverInsert
+    record: SqliteInsert | DriverInsert
+    assertions: SqliteInsert | DriverInsert
+    cards: SqliteInsert | DriverInsert
 
     @classmethod
-    def for_dialect(cls, dialect: Dialect) -> AuditInserts:
-        columns = [c.key for c in audit_records.c if not c.primary_key]
+    def for_database(cls, database: Database) -> AuditInserts:
+        columns = [c.name for c in BY_NAME["audit_records"].columns if c.name != "id"]
         return cls(
-            DriverInsert.compile(audit_records, columns, dialect, keyed=True),
-            DriverInsert.compile(audit_assertions, ["record_id", "assertion_id", "satisfied_pa_id"], dialect),
-            DriverInsert.compile(audit_cards, ["card_uuid", "record_id", "service_id"], dialect),
+            database.insert("audit_records", columns, keyed=True),
+            database.insert("audit_assertions", ["record_id", "assertion_id", "satisfied_pa_id"]),
+            database.insert("audit_cards", ["card_uuid", "record_id", "service_id"]),
         )
 
     def prepare(self, row: Mapping[str, Any]) -> PreparedRecord:
@@ -335,8 +374,9 @@ class AuditInserts:
             tuple((assertion_id, pa_number) for assertion_id, pa_number in row["assertion_keys"]),
         )
 
-    def write(self, connection: Connection, rows: Sequence[PreparedRecord]) -> list[int]:
-        """Insert the records, then everything indexed beside them; the records' ids, in order."""
+    def write(self, connection: Any, rows: Sequence[PreparedRecord]) -> list[int]:
+        """Insert the records, then everything indexed beside them, with `connection` (the driver's:
+        `Database.transaction`); the records' ids, in order."""
         ids, assertions, cards = [], [], []
         with driver_cursor(connection) as cursor:
             for row in rows:
@@ -373,6 +413,10 @@ def _retries_marked(connection: Connection, records: list[dict[str, Any]]) -> li
     hookInstance issues the same ids, so those are the ones read (one query for all `records`; the
     column, cut and scrubbed, may find more, and the ids decide). Done when the trail is read, not
     when a call is recorded: the call reads nothing more."""
+    from sqlalchemy import select
+
+    from service.store.tables import audit_records
+
     held = {record["id"] for record in records}
     instances = {record["hook_instance"] for record in records} - {None}
     earlier: list[tuple[int, Any]] = []

@@ -1,4 +1,4 @@
-"""Inserts run on the database driver's own cursor, inside a SQLAlchemy transaction.
+"""Inserts run on the database driver's own cursor, inside a SQLAlchemy transaction (PostgreSQL).
 
 Every hook call inserts its audit record while it holds the turn to write (the writers of an SQLite
 file take turns: service/store/writer_turns.py), so what the insert costs, every worker waiting for
@@ -8,7 +8,9 @@ compiles each statement, once per dialect, and its parameters are converted by t
 processors SQLAlchemy applies (a date as SQLite stores it, JSON as the column writes it), before the
 turn is taken; the driver then gets what `Connection.execute` would have sent it. A driver error is
 raised as the store's exception for it (service/store/errors.py: a `DuplicateKey`, a
-`StoreUnavailable`), without the parameters in its message.
+`StoreUnavailable`), without the parameters in its message (`Database.transaction`). The default
+SQLite store writes through `sqlite3` with the same interface and no SQLAlchemy at all
+(service/store/sqlite_schema.py `SqliteInsert`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Dialect, Table, insert
-
-from service.store.errors import translated
+if TYPE_CHECKING:
+    from sqlalchemy import Dialect, Table
 
 Parameters = Sequence[Any] | dict[str, Any]  # as the driver takes them: by position or by name
 
@@ -42,6 +43,8 @@ class DriverInsert:
     def compile(
         cls, table: Table, columns: Sequence[str], dialect: Dialect, keyed: bool = False
     ) -> DriverInsert:
+        from sqlalchemy import insert
+
         statement = insert(table)
         returning = keyed and bool(dialect.insert_returning)
         if returning:
@@ -83,13 +86,12 @@ class DriverInsert:
 
 
 @contextmanager
-def driver_cursor(connection: Connection) -> Iterator[Any]:
-    """A cursor of the driver's own in `connection`'s transaction, closed after the block; a driver
-    error in it is raised as the store's (service/store/errors.py), without parameters."""
-    cursor = connection.connection.cursor()
+def driver_cursor(connection: Any) -> Iterator[Any]:
+    """A cursor of the driver's connection `connection` (from `Database.transaction`, which raises a
+    driver error as the store's: service/store/errors.py), closed after the block."""
+    cursor = connection.cursor()
     try:
-        with translated(connection.dialect.loaded_dbapi.Error):
-            yield cursor
+        yield cursor
     finally:
         cursor.close()
 

@@ -107,7 +107,7 @@ class GroupCommit(Generic[Item, Result]):
         """Take the waiting items into `group` once the turn to write is ours (late arrivals join)
         and write them in one transaction."""
         try:
-            with self._database.begin() as connection:
+            with self._database.transaction() as connection:
                 with self._lock:
                     self._take_into(group)
                 results = self._write(connection, [w.item for w in group])
@@ -133,7 +133,7 @@ class GroupCommit(Generic[Item, Result]):
         database becoming unavailable fails the rest at once."""
         for index, waiting in enumerate(group):
             try:
-                with self._database.begin() as connection:
+                with self._database.transaction() as connection:
                     waiting.result = self._write(connection, [waiting.item])[0]
                 waiting.written = True
             except UNAVAILABLE as exc:

@@ -22,12 +22,12 @@ A query works without its index, only slower (`audit show --patient` reads the w
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Index, MetaData, text
-from sqlalchemy.schema import CreateIndex
+if TYPE_CHECKING:  # SQLAlchemy is imported where used: an SQLite store's start-up needs none of it
+    from sqlalchemy import Connection, Index, MetaData
 
-if TYPE_CHECKING:
     from service.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ _SQLITE_STATISTICS = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
 
 def _found(connection: Connection) -> dict[str, bool]:
     """Every index of the database's schema by name: whether it is usable (PostgreSQL: valid)."""
+    from sqlalchemy import text
+
     if connection.dialect.name == "postgresql":
         return {name: bool(valid) for name, valid in connection.execute(text(_POSTGRESQL_INDEXES))}
     if connection.dialect.name == "sqlite":
@@ -68,17 +70,24 @@ def missing_indexes(connection: Connection, metadata: MetaData) -> list[Index]:
 
 def warn_missing(connection: Connection, metadata: MetaData) -> None:
     """Log, at start-up, the indexes a database an earlier release made lacks (see the module)."""
-    missing = missing_indexes(connection, metadata)
+    warn_missing_names([str(index.name) for index in missing_indexes(connection, metadata)])
+
+
+def warn_missing_names(missing: Sequence[str]) -> None:
+    """Log the names of the indexes missing, if any (see `warn_missing`)."""
     if missing:
         log.warning(
             "database: the index(es) %s, which an earlier release did not make, are missing: the "
             "queries they serve read whole tables until `idds-crd audit migrate` builds them",
-            ", ".join(str(index.name) for index in missing),
+            ", ".join(missing),
         )
 
 
 def build_missing_indexes(database: Database, metadata: MetaData) -> list[str]:
     """Build the indexes the database lacks, as the module says; the names built."""
+    from sqlalchemy import text
+    from sqlalchemy.schema import CreateIndex
+
     if database.engine.dialect.name == "postgresql":
         return _build_concurrently(database, metadata)
     built = []
@@ -94,6 +103,8 @@ def build_missing_indexes(database: Database, metadata: MetaData) -> list[str]:
 
 
 def _build_concurrently(database: Database, metadata: MetaData) -> list[str]:
+    from sqlalchemy import text
+
     built = []
     with database.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -3,16 +3,16 @@ issuer within the token's lifetime, by an INSERT that the database's primary key
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert
-
 from service.store.database import Database
+from service.store.driver_insert import driver_cursor
 from service.store.errors import DuplicateKey, StoreError
-from service.store.tables import seen_tokens
 
 
 class ReplayStore:
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._claim = database.insert("seen_tokens", ("iss", "jti", "expires_at"))
+        self._expire = database.sql("DELETE FROM seen_tokens WHERE expires_at < ?")
 
     def claim(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         """True the first time (iss, jti) is seen among unexpired tokens; False on a replay. An
@@ -27,11 +27,12 @@ class ReplayStore:
         return fresh
 
     def _claimed(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
-        with self._database.begin() as connection:
-            connection.execute(delete(seen_tokens).where(seen_tokens.c.expires_at < now))
+        with self._database.transaction() as connection, driver_cursor(connection) as cursor:
+            cursor.execute(self._expire, (now,))
+        claim = self._claim.parameters({"iss": iss, "jti": jti, "expires_at": expires_at})
         try:
-            with self._database.begin() as connection:
-                connection.execute(insert(seen_tokens).values(iss=iss, jti=jti, expires_at=expires_at))
+            with self._database.transaction() as connection, driver_cursor(connection) as cursor:
+                self._claim.run(cursor, claim)
         except DuplicateKey:
             return False
         return True

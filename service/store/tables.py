@@ -1,5 +1,7 @@
 """Every table of the service's database, declared in one place so that `open_database` creates
-them all and each store module reads and writes through the same definitions."""
+them all and each store module reads and writes through the same definitions. The default SQLite
+store has them as SQL text too (service/store/sqlite_schema.py: tests hold the two together); these
+serve PostgreSQL, and the `idds-crd audit` commands' queries on either."""
 
 from __future__ import annotations
 
@@ -12,13 +14,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
 )
 
-from service.store.database import metadata
-
+metadata = MetaData()
 seen_tokens = Table(
     "seen_tokens",
     metadata,

@@ -1,6 +1,8 @@
 """The audit record inserted on the driver's cursor (service/store/driver_insert.py) is stored exactly
 as SQLAlchemy's own insert stores it, on a SQLite file and on a real PostgreSQL server; a driver
-error comes out as the SQLAlchemy exception the group commit judges, without the values in it."""
+error comes out as the store's exception the group commit judges (service/store/errors.py), without the
+values in it. On the SQLite file the record goes through `sqlite3` alone (service/store/sqlite_schema.py),
+the reference through SQLAlchemy's insert."""
 
 from __future__ import annotations
 
@@ -87,7 +89,7 @@ def test_a_record_is_stored_as_sqlalchemy_stores_it(database: Database, row: dic
     assert stored(database, ours) == stored(database, reference_id)
 
 
-def test_a_driver_error_is_raised_as_sqlalchemys_without_the_values(database: Database) -> None:
+def test_a_driver_error_is_raised_as_the_stores_without_the_values(database: Database) -> None:
     trail = AuditTrail(database)
     card = "card-" + str(uuid.uuid4())
     row = {
@@ -106,13 +108,13 @@ def test_a_driver_error_is_raised_as_sqlalchemys_without_the_values(database: Da
         "assertion_keys": [],
     }
     prepared = trail.inserts.prepare(row)
-    with pytest.raises(DuplicateKey) as raised, database.begin() as connection:
+    with pytest.raises(DuplicateKey) as raised, database.transaction() as connection:
         trail.inserts.write(connection, [prepared, prepared])  # the card's uuid twice
     assert "[parameters:" not in str(raised.value)  # what the database's own message says may stay
     with database.begin() as connection:
         connection.execute(text("DROP TABLE audit_cards"))
     missing_table = "OperationalError" if database.engine.dialect.name == "sqlite" else "ProgrammingError"
-    with pytest.raises(StoreError) as gone, database.begin() as connection:
+    with pytest.raises(StoreError) as gone, database.transaction() as connection:
         trail.inserts.write(connection, [prepared])
     assert gone.value.kind == missing_table and "secret-patient-id" not in str(gone.value)
     assert "[parameters:" not in str(gone.value)

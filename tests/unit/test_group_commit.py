@@ -40,7 +40,7 @@ class Transactions:
         return None
 
     @contextmanager
-    def begin(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[Any]:
         self.begun += 1
         self.holding.set()
         self.hold.wait(5)

@@ -35,7 +35,7 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = database._create_tables
 
     def counted(engine, writers):  # type: ignore[no-untyped-def]
-        made.append(str(engine.url))
+        made.append(str(engine))
         real(engine, writers)
 
     monkeypatch.setattr(database, "_create_tables", counted)
