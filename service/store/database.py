@@ -15,8 +15,10 @@ database; the `idds-crd audit` commands query through SQLAlchemy (`Database.begi
 A process forked from one that checked the tables and said its children may trust that
 (`tables_checked_for_children`: `idds-crd serve`'s master, before it forks its workers) does not check
 them again: it only connects (a parent's connections are never used in a child). For an SQLite file
-the file must still be the one the parent checked (its device and inode); the child of a parent that
-checked a database server trusts the parent's check, as its running siblings do. Any other process
+the file must still be the one the parent checked (its device and inode) and hold the schema the parent
+left in it (`sqlite_master`, read in one query: a trail restored in place from a backup keeps the inode,
+not the schema); the child of a parent that checked a database server trusts the parent's check, as its
+running siblings do. Any other process
 (the CLI, tests, a program forking its own children) checks the tables whenever it opens a database.
 """
 
@@ -51,9 +53,10 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_TIMEOUT_SECONDS = StoreSettings.timeout_seconds  # each use of a database server
 IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
+Schema = list[tuple[str, str, str, str | None]]  # an SQLite file's `sqlite_master` rows
 # url → (the process that created and checked its tables and lets its children trust that, the SQLite
-# file's device and inode then): see `tables_checked_for_children`
-_TABLES_CHECKED: dict[str, tuple[int, tuple[int, int] | None]] = {}
+# file's device and inode then, and its schema then): see `tables_checked_for_children`
+_TABLES_CHECKED: dict[str, tuple[int, tuple[int, int] | None, Schema | None]] = {}
 
 
 class DatabaseError(RuntimeError):
@@ -275,7 +278,7 @@ def _open_sqlite(url: str, file: str | None) -> Database:
         )
         if file is not None:
             sqlite_pragmas(connection)
-        if not checked_by_a_parent(url, file):
+        if not checked_by_a_parent(url, file, connection):
             _create_tables(connection, writers)
     except (sqlite3.Error, StoreError) as exc:
         if connection is not None:
@@ -338,7 +341,8 @@ def tables_checked_for_children(url: str, database: Database) -> None:
     """Let processes forked from this one from now on open `url` (just opened as `database`, its
     tables created and checked) without checking the tables again; never for an in-memory database."""
     if url not in IN_MEMORY:
-        _TABLES_CHECKED[url] = (os.getpid(), file_identity_of(database.file))
+        schema = None if database.connection is None else _schema(database.connection)
+        _TABLES_CHECKED[url] = (os.getpid(), file_identity_of(database.file), schema)
 
 
 def file_identity_of(file: str | None) -> tuple[int, int] | None:
@@ -349,16 +353,25 @@ def file_identity_of(file: str | None) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def checked_by_a_parent(url: str, file: str | None) -> bool:
+def checked_by_a_parent(url: str, file: str | None, connection: sqlite3.Connection | None = None) -> bool:
     """Whether a process this one was forked from created and checked the tables of `url`, in the
-    SQLite `file` that is there now (see the module's docstring)."""
+    SQLite `file` that is there now, holding the schema it left there (read with `connection`, when
+    given: see the module's docstring)."""
     checked = _TABLES_CHECKED.get(url)
     if checked is None or checked[0] == os.getpid():
         return False
     try:
-        return file_identity_of(file) == checked[1]
+        same_file = file_identity_of(file) == checked[1]
     except OSError:
         return False
+    return same_file and (
+        checked[2] is None or (connection is not None and _schema(connection) == checked[2])
+    )
+
+
+def _schema(connection: sqlite3.Connection) -> Schema:
+    everything = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    return connection.execute(everything).fetchall()
 
 
 def _create_tables(target: sqlite3.Connection | Engine, writers: WriterTurns | None) -> None:

@@ -109,3 +109,43 @@ def test_a_child_finding_another_file_there_checks_and_creates_the_tables(
 def test_memory_databases_are_always_checked(checks: list[str]) -> None:
     opened_for_children("sqlite://")
     assert in_a_child(lambda: (database.open_database("sqlite://").close(), len(checks) == 2)[1])
+
+
+def test_a_child_finding_the_file_restored_in_place_with_another_schema_checks_it(
+    tmp_path: Path, checks: list[str]
+) -> None:
+    """A trail restored from a backup over the same file (its inode kept) after the master checked the
+    tables: the worker finds a schema other than the one the master left, and checks (review22c L1).
+    Here the backup's feedback table lacks a column a later release added: the check adds it."""
+    file = tmp_path / "audit.sqlite3"
+    url = f"sqlite:///{file}"
+    backup = tmp_path / "backup.sqlite3"
+    database.open_database(f"sqlite:///{backup}").close()
+    older = sqlite3.connect(backup)
+    older.execute("ALTER TABLE audit_feedback DROP COLUMN client_jti")
+    older.close()  # the last connection: its WAL is written into the file
+    opened_for_children(url)
+    inode = file.stat().st_ino
+    file.write_bytes(backup.read_bytes())  # in place: the same inode
+    assert file.stat().st_ino == inode
+
+    def child_checks() -> bool:
+        database.open_database(url).close()
+        with sqlite3.connect(file) as connection:
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(audit_feedback)")}
+        return len(checks) == 3 and "client_jti" in columns
+
+    assert in_a_child(child_checks)
+
+
+def test_a_child_finding_the_schema_its_parent_left_trusts_the_check(
+    tmp_path: Path, checks: list[str]
+) -> None:
+    file = tmp_path / "audit.sqlite3"
+    url = f"sqlite:///{file}"
+    opened_for_children(url)
+    writer = sqlite3.connect(file)
+    writer.execute("INSERT INTO seen_tokens VALUES ('iss', 'jti', 1)")  # rows, not the schema, changed since
+    writer.commit()
+    writer.close()
+    assert in_a_child(lambda: (database.open_database(url).close(), len(checks) == 1)[1])
