@@ -132,10 +132,11 @@ class Database:
         with writing, self._lock, translated(sqlite3.Error):
             try:
                 yield self.connection
+                self.connection.commit()
             except BaseException:
-                self.connection.rollback()
+                with suppress(sqlite3.Error):  # the failure said why; the connection is left clean
+                    self.connection.rollback()
                 raise
-            self.connection.commit()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
