@@ -117,11 +117,11 @@ class HeldTurn:
         return bool(self._database.refusing())
 
     @contextmanager
-    def begin(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[Any]:
         self.begun += 1
         self.first.set()
         self.released.wait(30)
-        with self._database.begin() as connection:
+        with self._database.transaction() as connection:
             yield connection
 
 
