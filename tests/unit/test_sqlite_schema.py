@@ -5,6 +5,7 @@ release wrote reads back as it did."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from sqlalchemy import create_engine, insert
 
 import service.store.tables as declared
-from service.store.database import metadata
+from service.store.audit import AuditTrail
+from service.store.database import metadata, open_database
 from service.store.sqlite_schema import BY_NAME, INDEX_NAMES, TABLES, JsonText, SqliteInsert, json_text
 
 
@@ -120,3 +122,25 @@ def test_a_value_a_datetime_column_cannot_hold_is_refused_as_sqlalchemy_refused_
     statement = SqliteInsert.of("audit_feedback", ["received_at"])
     with pytest.raises(TypeError, match="only accepts Python datetime and date"):
         statement.parameters({"received_at": "2026-12-04"})
+
+
+def test_a_trail_sqlalchemy_made_opens_as_it_is_and_reads_back_what_it_held(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trail an earlier release made and wrote (SQLAlchemy's `create_all` and insert) is opened by the
+    sqlite3 store without a change or a warning, and its record reads back as the one the store writes."""
+    file = tmp_path / "audit.sqlite3"
+    engine = made_by_sqlalchemy(file)
+    with engine.begin() as connection:
+        connection.execute(insert(declared.audit_records).values(**RECORD))
+    engine.dispose()
+    before = schema(file)
+    with caplog.at_level(logging.WARNING):
+        database = open_database(f"sqlite:///{file}")
+    assert database.connection is not None and caplog.records == []
+    trail = AuditTrail(database)
+    ours = trail.record({**RECORD, "hook_instance": "h-2", "cards": [], "assertion_keys": []})
+    [earlier], [written] = trail.find("h-1"), trail.find("h-2")
+    database.close()
+    assert schema(file) == before
+    assert {**earlier, "id": ours, "hook_instance": "h-2"} == written
