@@ -341,9 +341,16 @@ def writer_turns(file: str | None) -> WriterTurns | None:
 def tables_checked_for_children(url: str, database: Database) -> None:
     """Let processes forked from this one from now on open `url` (just opened as `database`, its
     tables created and checked) without checking the tables again; never for an in-memory database."""
-    if url not in IN_MEMORY:
-        schema = None if database.connection is None else _schema(database.connection)
-        _TABLES_CHECKED[url] = (os.getpid(), file_identity_of(database.file), schema)
+    if url in IN_MEMORY:
+        return
+    schema = None
+    connection, file = database.connection, database.file
+    if file is not None:  # opened through sqlite3, or through SQLAlchemy (a URL naming driver options)
+        try:
+            schema = _schema(connection) if connection is not None else _file_schema(file)
+        except sqlite3.Error:
+            return  # its children check the tables themselves
+    _TABLES_CHECKED[url] = (os.getpid(), file_identity_of(file), schema)
 
 
 def file_identity_of(file: str | None) -> tuple[int, int] | None:
@@ -362,17 +369,29 @@ def checked_by_a_parent(url: str, file: str | None, connection: sqlite3.Connecti
     if checked is None or checked[0] == os.getpid():
         return False
     try:
-        same_file = file_identity_of(file) == checked[1]
-    except OSError:
+        if file_identity_of(file) != checked[1]:
+            return False
+        if checked[2] is None:  # a database server
+            return True
+        found = _schema(connection) if connection is not None else _file_schema(file)
+    except (OSError, sqlite3.Error):
         return False
-    return same_file and (
-        checked[2] is None or (connection is not None and _schema(connection) == checked[2])
-    )
+    return found == checked[2]
 
 
 def _schema(connection: sqlite3.Connection) -> Schema:
     everything = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
     return connection.execute(everything).fetchall()
+
+
+def _file_schema(file: str | None) -> Schema:
+    """`_schema` of the SQLite `file`, read with a connection of its own (a store SQLAlchemy opened,
+    its URL naming driver options, has no `sqlite3` connection to read it with)."""
+    connection = sqlite3.connect(file or "")  # there: its device and inode were just read
+    try:
+        return _schema(connection)
+    finally:
+        connection.close()
 
 
 def _create_tables(target: sqlite3.Connection | Engine, writers: WriterTurns | None) -> None:

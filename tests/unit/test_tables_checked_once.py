@@ -149,3 +149,47 @@ def test_a_child_finding_the_schema_its_parent_left_trusts_the_check(
     writer.commit()
     writer.close()
     assert in_a_child(lambda: (database.open_database(url).close(), len(checks) == 1)[1])
+
+
+def feedback_columns(file: Path) -> set[str]:
+    with sqlite3.connect(file) as connection:
+        return {row[1] for row in connection.execute("PRAGMA table_info(audit_feedback)")}
+
+
+def test_a_child_on_an_sqlite_url_with_driver_options_checks_a_trail_restored_in_place(
+    tmp_path: Path, checks: list[str]
+) -> None:
+    """The same restore as above, where store.url names a driver option (`?timeout=`: opened through
+    SQLAlchemy, service/store/engines.py): the master keeps the file's schema for that URL too, and
+    the worker that finds another one checks the tables rather than trusting the inode alone."""
+    file = tmp_path / "audit.sqlite3"
+    url = f"sqlite:///{file}?timeout=20"
+    backup = tmp_path / "backup.sqlite3"
+    database.open_database(f"sqlite:///{backup}").close()
+    older = sqlite3.connect(backup)
+    older.execute("ALTER TABLE audit_feedback DROP COLUMN client_jti")
+    older.close()
+    opened_for_children(url)
+    inode = file.stat().st_ino
+    file.write_bytes(backup.read_bytes())
+    assert file.stat().st_ino == inode
+
+    def child_checks() -> bool:
+        database.open_database(url).close()
+        return "client_jti" in feedback_columns(file)
+
+    assert in_a_child(child_checks)
+
+
+def test_a_child_on_an_sqlite_url_with_driver_options_trusts_the_schema_its_parent_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.store import engines
+
+    made: list[object] = []
+    real = engines.create_tables
+    monkeypatch.setattr(engines, "create_tables", lambda *args: (made.append(args), real(*args))[1])
+    monkeypatch.setattr(database, "_TABLES_CHECKED", {}, raising=False)
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}?timeout=20"
+    opened_for_children(url)
+    assert in_a_child(lambda: (database.open_database(url).close(), len(made) == 1)[1])
