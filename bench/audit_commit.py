@@ -68,7 +68,7 @@ def writer(url: str, grouped: bool, row: dict[str, Any], seconds: float, results
 
     def alone(fresh: dict[str, Any]) -> None:
         prepared = trail.inserts.prepare(fresh)
-        with database.begin() as connection:
+        with database.transaction() as connection:
             trail.inserts.write(connection, [prepared])
 
     record = trail.record if grouped else alone
