@@ -72,6 +72,7 @@ PARTIES = ("Coverage", "Organization", "Practitioner", "PractitionerRole", "Loca
 # Of the Patient, what the service reads (whether and when deceased): its identifiers (an SSN, a
 # licence), names and addresses are the EHR's to keep, not seven years of every call's record.
 PATIENT_KEPT = ("resourceType", "id", "meta", "deceasedBoolean", "deceasedDateTime")
+KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record keeps more of than a reference
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
@@ -353,11 +354,27 @@ class _PrefetchDigest:
         for key, value in prefetch.items():
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":
                 entries = value.get("entry")
-                kept = [_entry(e, counts) for e in entries] if isinstance(entries, list) else _shape(entries)
+                kept = _entries(entries, counts) if isinstance(entries, list) else _shape(entries)
                 references[key] = {**value, "entry": kept}
             else:
                 references[key] = _party_or_reference(value, counts)
         return cls(counts, references)
+
+
+def _entries(entries: list[Any], counts: dict[str, int]) -> list[Any]:
+    """`_entry` of each of a Bundle's entries, a chart resource's reference made in the loop itself (a
+    Synthea-sized prefetch holds hundreds of them; two calls for each were a third of the record's
+    building): parties, the Patient and whatever is no resource go through `_entry`."""
+    kept: list[Any] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(kind, str) or kind in KEPT_WHOLE:
+            kept.append(_entry(entry, counts))
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        kept.append({"reference": _versioned_reference(kind, resource)})
+    return kept
 
 
 def _entry(entry: Any, counts: dict[str, int]) -> Any:
@@ -394,6 +411,11 @@ def _party_or_reference(resource: Any, counts: dict[str, int]) -> Any:
         return resource
     if kind == "Patient":
         return {key: resource[key] for key in PATIENT_KEPT if key in resource}
+    return _versioned_reference(kind, resource)
+
+
+def _versioned_reference(kind: str, resource: dict[str, Any]) -> str:
+    """`Condition/7/_history/2`, or `Condition/7` for a resource without a version."""
     reference = f"{kind}/{resource.get('id')}"
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) else None
