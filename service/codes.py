@@ -85,15 +85,24 @@ class Routes:
     other: RouteWords
     # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
+    # makes a word appear that the text did not hold
+    unspaced: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         words = "|".join(re.escape(word) for word in self.words) or r"(?!)"
         object.__setattr__(self, "unsaid", negated(words, r"(?:non|not(?:\s+for)?)"))
+        object.__setattr__(self, "unspaced", not any(" " in word for word in self.words))
 
     def says_neuraxial(self, text: str) -> bool:
         """Words that say intrathecal or epidural, anywhere in `text` ("intrathecally"); a negated one
-        ("not for intrathecal use") does not count."""
-        words = self.unsaid.sub(" ", text.lower())
+        ("not for intrathecal use") does not count. A text holding none of the words is not searched
+        for negations (the pattern starts with no literal, so `re` tries every position of it): most of
+        a chart's drug names and routes say neither."""
+        lowered = text.lower()
+        if self.unspaced and not any(word in lowered for word in self.words):
+            return False
+        words = self.unsaid.sub(" ", lowered)
         return any(word in words for word in self.words)
 
 
