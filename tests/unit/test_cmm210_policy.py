@@ -567,8 +567,10 @@ def replacement_chart(*answers: dict[str, Any]) -> list[dict[str, Any]]:
             Outcome.DOES_NOT_MEET,
         ),
         (
+            # the pump's state as a replacement-reason (contract §3, one fact): an upgrade is no failure
+            # and no "functional" either, so the exclusion is no longer met by the absence of a device-status
             [coded_assessment("replacement-reason", "technology-upgrade")],
-            {"eol": "not-documented", "abuse": "met", "functional": "met"},
+            {"eol": "not-documented", "abuse": "met", "functional": "not-documented"},
             Outcome.INSUFFICIENT,
         ),
         (
