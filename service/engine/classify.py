@@ -254,10 +254,10 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 
 
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
-    """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, a
-    diagnosis (Z45.1), and a Procedure of the value set that no later removal undoes (its `removals`:
-    62365 undoes the 62360-62362 implant; nothing undoes a refill, contract §2; an analysis, 62367/62368,
-    is in neither list: idds-in-place.yaml)."""
+    """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, and a
+    diagnosis or Procedure of the value set that no later removal undoes (its `removals`: 62365 undoes
+    an implant, a refill or a Z45.1 dated before it, contract §3's most recent form of one fact; an
+    analysis, 62367/68, is in neither list: idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
         (p.performed, in_place.removals[c.code])
@@ -271,7 +271,10 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         for d in record.devices
         if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
     ]
-    found += [(c.source, c.date) for c in record.conditions if in_place.matches_any(c.codes)]
+    for cond in record.conditions:
+        codes = {icd10_key(c.code) for c in cond.codes if in_place.matches(c)}
+        if codes and not _removed_later(codes, cond.date, removals):
+            found.append((cond.source, cond.date))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
@@ -284,8 +287,8 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
 def _removed_later(
     codes: set[str], performed: datetime | None, removals: list[tuple[datetime, frozenset[str]]]
 ) -> bool:
-    """Whether a removal done after `performed` undoes every one of a Procedure's `codes` (a Procedure
-    coded as both an implant and a refill still shows the pump, as the refill alone would)."""
+    """Whether a removal done after `performed` undoes every one of a record's `codes` (a record also
+    coded with one that no removal undoes still shows the pump, as that code alone would)."""
     return performed is not None and any(when > performed and codes <= undone for when, undone in removals)
 
 
@@ -303,19 +306,25 @@ def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bo
 
 def no_pump_sentence(in_place: ValueSet) -> str:
     """What `idds_in_place` looked for, as a card says none was found: written from the value set it
-    reads (`idds-in-place`), so the codes a card names are the codes counted. Its CPT codes a removal
-    undoes are the implants, the removals' are the removals, the others (contract §2's refill
-    procedures) show a pump whatever follows them; its ICD-10-CM codes are the diagnoses."""
+    reads (`idds-in-place`), so the codes a card names are the codes counted. Its CPT codes and
+    diagnoses a removal undoes (the implants, refills and Z45.1) show a pump until a later removal,
+    the others whatever follows them; its ICD-10-CM codes are the diagnoses."""
     cpt = in_place.codes.get(CPT, frozenset())
-    implants = sorted(cpt & {code for undone in in_place.removals.values() for code in undone})
+    undone = {code for codes in in_place.removals.values() for code in codes}
+    procedures = sorted(cpt & undone)
+    diagnoses = tuple(key for key in in_place.icd10_prefixes if key in undone)
+    kept = tuple(key for key in in_place.icd10_prefixes if key not in undone)
     said = ["no active pump device"]
-    if implants:
+    removable = [f"pump implant or refill ({_code_runs(procedures)})"] if procedures else []
+    if diagnoses:
+        removable.append(f"diagnosis {_diagnoses(diagnoses)}")
+    if removable:
         removals = _code_runs(sorted(in_place.removals))
-        said.append(f"no pump implant ({_code_runs(implants)}) without a later removal ({removals})")
-    if in_place.icd10_prefixes:
-        said.append(f"no pump or catheter diagnosis ({_diagnoses(in_place.icd10_prefixes)})")
-    if refills := sorted(cpt - set(implants)):
-        said.append(f"no earlier refill ({_code_runs(refills)})")
+        said.append(f"no {' or '.join(removable)} without a later removal ({removals})")
+    if kept:
+        said.append(f"no pump or catheter diagnosis ({_diagnoses(kept)})")
+    if others := sorted(cpt - undone):
+        said.append(f"no earlier pump procedure ({_code_runs(others)})")
     return f"No intrathecal pump is on the chart: {', '.join(said[:-1])} and {said[-1]}."
 
 

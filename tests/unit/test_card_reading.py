@@ -302,20 +302,23 @@ def test_the_no_pump_sentence_names_every_code_that_would_show_a_pump() -> None:
     sentence = _no_pump_sentence(catalog().terminology)
     assert sentence.startswith(NO_PUMP)
     complications = sum(key.startswith("T85") for key in in_place.icd10_prefixes)
-    assert f"(Z45.1, or one of {complications} codes T85.610-T85.738)" in sentence
-    for code in ("62360-62362", "62365", "62369", "62370", "95990", "95991"):
-        assert code in sentence
+    assert f"(one of {complications} codes T85.610-T85.738)" in sentence
+    # a removal answers the implants, refills and Z45.1 before it (contract §3; contract23 Q4)
+    assert "no pump implant or refill (62360-62362, 62369, 62370, 95990, 95991) or diagnosis Z45.1" in (
+        sentence
+    )
+    assert "without a later removal (62365)" in sentence
 
 
 def test_the_no_pump_sentence_follows_the_value_sets_data(tmp_path: Path) -> None:
     """A code added to `idds-in-place` is named where it counts, with no change to the code: an
-    analysis (62367) among the procedures that show a pump whatever follows, a diagnosis among the
-    diagnoses."""
+    analysis (62367), which no removal undoes, among the procedures that show a pump whatever follows,
+    a diagnosis among the diagnoses."""
     root = copy_policies(tmp_path)
     edit_yaml(
         root / "valuesets" / "idds-in-place.yaml",
         lambda raw: (raw["cpt"].append("62367"), raw["icd10cm"].append("T85.79")),
     )
     sentence = _no_pump_sentence(load_catalog(root).terminology)
-    assert "no earlier refill (62367, 62369, 62370, 95990, 95991)" in sentence
+    assert "no earlier pump procedure (62367)" in sentence
     assert "T85.610-T85.79)" in sentence

@@ -1,7 +1,8 @@
 """Contract §2: an implant code is a replacement "when an intrathecal pump is already in place: an active
 Device that is an implanted infusion pump, or a completed Procedure 62360-62362 with no later 62365, or
-ICD-10-CM Z45.1 / a refill procedure (62369, 62370, 95990, 95991)". The later removal undoes the implant
-alone (idds-in-place.yaml `removals`); a refill shows a pump in place as Z45.1 does; an analysis
+ICD-10-CM Z45.1 / a refill procedure (62369, 62370, 95990, 95991)". Each is a form of one fact, which a
+later removal answers (contract §3, the most recent form decides; idds-in-place.yaml `removals`; session 23,
+contract23 Q4): a removal undoes the implant, a refill and a Z45.1 before it, and none after it; an analysis
 (62367/62368), in none of the contract's forms, shows none."""
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ def test_a_later_removal_undoes_the_implant_and_an_earlier_one_does_not(code: st
 
 
 @pytest.mark.parametrize("code", ["62369", "62370", "95990", "95991"])
-def test_a_refill_shows_a_pump_in_place_whatever_follows_it(code: str) -> None:
-    """Contract review s17 F6: the refill form has no removal clause; before, a 62365 after a refill
-    made the next 62362 a first implant, while a Z45.1 before the same removal kept it a replacement."""
-    assert in_place(procedure(code, EARLIER), procedure("62365", REMOVED))
+def test_a_later_removal_undoes_a_refill_and_an_earlier_one_does_not(code: str) -> None:
+    """Contract review s17 F6 made a refill and a Z45.1 alike (a 62365 after a refill made the next
+    62362 a first implant, after a Z45.1 a replacement); session 23 keeps them alike the other way: the
+    removal after either answers it (contract23 Q4)."""
+    assert in_place(procedure(code, EARLIER))
+    assert not in_place(procedure(code, EARLIER), procedure("62365", REMOVED))
+    assert in_place(procedure(code, LATER), procedure("62365", REMOVED))
 
 
 @pytest.mark.parametrize("code", ["62367", "62368"])
@@ -50,17 +54,21 @@ def test_an_analysis_is_not_a_pump_in_place(code: str) -> None:
     assert determine(chart, service_request("62362")).request_kind == "permanent-implant"
 
 
-def test_an_adjustment_diagnosis_shows_a_pump_in_place_whatever_follows_it() -> None:
-    assert in_place(condition(ICD, "Z45.1", "2025-01-10"), procedure("62365", REMOVED))
+def test_a_later_removal_undoes_an_adjustment_diagnosis_and_an_earlier_one_does_not() -> None:
+    assert not in_place(condition(ICD, "Z45.1", "2025-01-10"), procedure("62365", REMOVED))
+    assert in_place(condition(ICD, "Z45.1", "2025-09-10"), procedure("62365", REMOVED))
 
 
-def test_a_procedure_coded_as_an_implant_and_a_refill_is_a_refill_too() -> None:
+def test_a_procedure_coded_as_an_implant_and_a_refill_is_undone_by_a_later_removal() -> None:
     both = procedure("62362", EARLIER)
     both["code"]["coding"].append({"system": both["code"]["coding"][0]["system"], "code": "95990"})
-    assert in_place(both, procedure("62365", REMOVED))
+    assert in_place(both)
+    assert not in_place(both, procedure("62365", REMOVED))
 
 
-@pytest.mark.parametrize(("earlier", "kind"), [("62362", "permanent-implant"), ("62370", "replacement")])
+@pytest.mark.parametrize(
+    ("earlier", "kind"), [("62362", "permanent-implant"), ("62370", "permanent-implant")]
+)
 def test_an_implant_ordered_after_a_removal_is_read_by_what_the_removal_followed(
     earlier: str, kind: str
 ) -> None:

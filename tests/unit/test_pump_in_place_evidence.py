@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.builders import device, infusate_request, meeting_chart, payer_coverage, service_request
+from tests.builders import (
+    ICD,
+    condition,
+    device,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    procedure,
+    service_request,
+)
 from tests.contract_support import call, coverage_card
 
 REPLACEMENT = "a pump is already in place"
@@ -36,3 +45,44 @@ def test_a_device_named_an_implantable_programmable_infusion_pump_is_in_place(wo
 
 def test_a_programmable_device_that_is_no_infusion_pump_is_not_in_place() -> None:
     assert not read_as_replacement(device({"text": "Implantable programmable pulse generator"}))
+
+
+REMOVAL = procedure("62365", "2022-03-01T10:00:00Z")  # the reservoir or pump taken out
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        pytest.param(procedure("62370", "2021-01-10"), id="refill-62370"),
+        pytest.param(procedure("95990", "2021-06-10"), id="refill-95990"),
+        pytest.param(condition(ICD, "Z45.1", "2021-06-10"), id="Z45.1"),
+        pytest.param(procedure("62362", "2020-05-01"), id="implant"),
+    ],
+)
+def test_a_later_pump_removal_answers_the_evidence_of_a_pump(shown: dict[str, Any]) -> None:
+    """Contract §2 lists a refill procedure and Z45.1 as a pump in place; a completed removal (62365)
+    after them means none is in place now (§3: the most recent documented form of one fact decides),
+    as after an implant: a new 62362 is a first implant (contract23 Q4)."""
+    assert read_as_replacement(shown)
+    assert not read_as_replacement(procedure("62362", "2020-05-01"), shown, REMOVAL)
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        pytest.param(procedure("62370", "2023-01-10"), id="refill"),
+        pytest.param(condition(ICD, "Z45.1", "2023-01-10"), id="Z45.1"),
+        pytest.param(procedure("62362", "2022-09-01"), id="implant"),
+    ],
+)
+def test_evidence_after_the_removal_shows_a_pump_again(again: dict[str, Any]) -> None:
+    assert read_as_replacement(
+        procedure("62362", "2020-05-01"), procedure("62370", "2021-01-10"), REMOVAL, again
+    )
+
+
+def test_an_active_pump_device_stays_in_place_whatever_was_removed() -> None:
+    """A Device has no date to weigh: an active one typed as the pump is in place, as before."""
+    assert read_as_replacement(
+        procedure("62370", "2021-01-10"), REMOVAL, device({"text": "SynchroMed II pump"})
+    )
