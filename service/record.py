@@ -167,16 +167,19 @@ class PatientRecord:
         None for one written as another server's URL than the record's (`local_reference`)."""
         return local_reference(reference, self.server)
 
-    def before(self, orders: Collection[str]) -> PatientRecord:
+    def before(self, orders: Collection[str], ordered: Iterable[Any] = ()) -> PatientRecord:
         """The record as it stood before `orders` (`Type/id`) were carried out: without a Procedure
-        done for one of them (its `basedOn`), nor the Devices that Procedure put in. An order still
-        open when judged after it was done (encounter-discharge after the implant) is judged on the
-        chart it was placed on: the pump it put in is not one "already in place" (contract §2)."""
+        done for one of them (its `basedOn`), nor the Devices that Procedure put in, nor the Devices
+        the orders name (`ordered`: their references to a Device, `orders.devices_referenced`). An
+        order still open when judged after it was done (encounter-discharge after the implant) is
+        judged on the chart it was placed on: the pump it put in, or the hardware it orders, is not
+        one "already in place" (contract §2; contract23 M2)."""
         done = [p for p in self.procedures if not set(orders).isdisjoint(p.based_on)]
         begun = [p for p in self.trials_under_way if not set(orders).isdisjoint(p.based_on)]
-        if not done and not begun:
+        named = {self.local(reference) for reference in ordered} - {None}
+        if not done and not begun and not named:
             return self
-        placed = {device for p in done for device in p.devices}
+        placed = named | {device for p in done for device in p.devices}
         return replace(
             self,
             procedures=tuple(p for p in self.procedures if p not in done),

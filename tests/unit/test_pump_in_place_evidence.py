@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.builders import (
+    HCPCS,
     ICD,
     condition,
     device,
@@ -19,7 +20,7 @@ from tests.builders import (
     procedure,
     service_request,
 )
-from tests.contract_support import call, coverage_card
+from tests.contract_support import call, coverage_card, device_request
 
 REPLACEMENT = "a pump is already in place"
 
@@ -86,3 +87,34 @@ def test_an_active_pump_device_stays_in_place_whatever_was_removed() -> None:
     assert read_as_replacement(
         procedure("62370", "2021-01-10"), REMOVAL, device({"text": "SynchroMed II pump"})
     )
+
+
+def ordered_device(words: dict[str, Any], device_id: str = "dev-new") -> dict[str, Any]:
+    """The hardware a draft order names: an active Device of the patient, typed E0783, on the EHR's server."""
+    typed = {"coding": [{"system": HCPCS, "code": "E0783"}], **words}
+    return {**device(typed), "id": device_id}
+
+
+@pytest.mark.parametrize(
+    "words", [{"text": "SynchroMed II intrathecal pump"}, {}], ids=["with-words", "code-only"]
+)
+@pytest.mark.parametrize("written", ["Device/dev-new", "Device/dev-new/_history/2"])
+def test_the_device_a_draft_order_names_is_not_the_pump_in_place(words: dict[str, Any], written: str) -> None:
+    """contract23 M2: the Device a draft DeviceRequest is coded by (`codeReference`, contract §2) is the
+    hardware ordered, not yet implanted: a first implant is not read as a replacement of itself."""
+    order = device_request("E0783", HCPCS, codeReference={"reference": written})
+    assert not read_as_replacement(ordered_device(words), orders=(order, infusate_request()))
+
+
+def test_a_device_any_reference_of_the_order_names_is_not_the_pump_in_place() -> None:
+    """Any reference the draft order carries to a Device (here its `supportingInfo`) names the hardware
+    ordered."""
+    order = service_request("62362")
+    order["supportingInfo"] = [{"reference": "Device/dev-new"}]
+    assert not read_as_replacement(ordered_device({}), orders=(order, infusate_request()))
+
+
+def test_a_pump_device_the_orders_do_not_name_is_still_in_place() -> None:
+    order = device_request("E0783", HCPCS, codeReference={"reference": "Device/dev-new"})
+    old = ordered_device({"text": "SynchroMed II intrathecal pump"}, "dev-old")
+    assert read_as_replacement(ordered_device({}), old, orders=(order, infusate_request()))
