@@ -255,21 +255,6 @@ def _billing_codes(element: Any) -> Iterator[Code]:
             yield from codings(ext.get("valueCodeableConcept"))
 
 
-def devices_referenced(element: Any) -> Iterator[str]:
-    """Every reference to a Device an order carries, anywhere in it (`codeReference`, `supportingInfo`,
-    ...), as written: the hardware it orders, which is not yet a device in place (contract §2)."""
-    if isinstance(element, Mapping):
-        target = element.get("reference")
-        if (parsed := parse_reference(target)) is not None and parsed.type == "Device":
-            yield target
-        for value in element.values():
-            if isinstance(value, Mapping | list):
-                yield from devices_referenced(value)
-    elif isinstance(element, list):
-        for item in element:
-            yield from devices_referenced(item)
-
-
 def named_device(resource: Mapping[str, Any]) -> str | None:
     """The reference of the Device a DeviceRequest is coded by (`codeReference`), when it is."""
     if resource.get("resourceType") != "DeviceRequest" or resource.get("codeCodeableConcept") is not None:

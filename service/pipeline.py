@@ -44,7 +44,7 @@ from service.modifiers import Carried, Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered, trials_under_way
 from service.observability import observe_fhir_held_back
 from service.order_devices import DeviceReader
-from service.orders import DraftOrders, PumpOrder, devices_referenced, named_device, recognise
+from service.orders import DraftOrders, PumpOrder, named_device, recognise
 from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import parse_reference
@@ -383,7 +383,7 @@ def decide(
         unavailable,
         server,
         data.may_carry_modifiers(),
-    ).before(pump_refs, [ref for order in call.pump_orders for ref in devices_referenced(order.resource)])
+    ).before(pump_refs, [ref for order in call.pump_orders if (ref := named_device(order.resource))])
     episode = call.episode_kinds
     judged: dict[str, list[Route]] = {}
     for route in routes:

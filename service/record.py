@@ -170,7 +170,9 @@ class PatientRecord:
     def before(self, orders: Collection[str], ordered: Iterable[Any] = ()) -> PatientRecord:
         """The record as it stood before `orders` (`Type/id`) were carried out: without a Procedure
         done for one of them (its `basedOn`), nor the Devices that Procedure put in, nor the Devices
-        the orders name (`ordered`: their references to a Device, `orders.devices_referenced`). An
+        the orders are coded by (`ordered`: a DeviceRequest's `codeReference`, `orders.named_device`;
+        a Device an order cites otherwise, as its reason or supporting information, may be the pump it
+        replaces). An
         order still open when judged after it was done (encounter-discharge after the implant) is
         judged on the chart it was placed on: the pump it put in, or the hardware it orders, is not
         one "already in place" (contract §2; contract23 M2)."""

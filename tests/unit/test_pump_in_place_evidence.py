@@ -106,12 +106,14 @@ def test_the_device_a_draft_order_names_is_not_the_pump_in_place(words: dict[str
     assert not read_as_replacement(ordered_device(words), orders=(order, infusate_request()))
 
 
-def test_a_device_any_reference_of_the_order_names_is_not_the_pump_in_place() -> None:
-    """Any reference the draft order carries to a Device (here its `supportingInfo`) names the hardware
-    ordered."""
+@pytest.mark.parametrize("element", ["supportingInfo", "reasonReference"])
+def test_a_device_an_order_cites_but_is_not_coded_by_stays_in_place(element: str) -> None:
+    """A Device a draft order cites otherwise than as the hardware it orders (a 62362 ServiceRequest's
+    supporting information or reason) may be the pump it replaces: still in place."""
     order = service_request("62362")
-    order["supportingInfo"] = [{"reference": "Device/dev-new"}]
-    assert not read_as_replacement(ordered_device({}), orders=(order, infusate_request()))
+    order[element] = [{"reference": "Device/dev-old"}]
+    old = ordered_device({"text": "SynchroMed II intrathecal pump"}, "dev-old")
+    assert read_as_replacement(old, orders=(order, infusate_request()))
 
 
 def test_a_pump_device_the_orders_do_not_name_is_still_in_place() -> None:
