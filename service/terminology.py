@@ -246,6 +246,15 @@ class ValueSet:
                 return True
         return False
 
+    def listed_key(self, code: Code) -> str:
+        """The value set's own entry a member `code` belongs by, as `icd10_key` writes it: an ICD-10-CM
+        code's listed prefix (`T85.610` for `T85.610A`, the longest where several hold it), another
+        system's code itself."""
+        key = icd10_key(code.code)
+        if code.system != ICD10CM:
+            return key
+        return max((p for p in self.icd10_prefixes if key.startswith(p)), key=len, default=key)
+
     @cached_property
     def ingredient_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.ingredients)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.codes import CPT, Code, codings, first_display, icd10_key
+from service.codes import CPT, Code, codings, first_display
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
 from service.fhirdates import human_date
@@ -272,13 +272,13 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
     ]
     for cond in record.conditions:
-        codes = {icd10_key(c.code) for c in cond.codes if in_place.matches(c)}
+        codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, cond.date, removals):
             found.append((cond.source, cond.date))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
-        codes = {icd10_key(c.code) for c in p.codes if in_place.matches(c)}
+        codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, p.performed, removals):
             found.append((p.source, p.performed))
     return found
@@ -317,7 +317,7 @@ def no_pump_sentence(in_place: ValueSet) -> str:
     said = ["no active pump device"]
     removable = [f"pump implant or refill ({_code_runs(procedures)})"] if procedures else []
     if diagnoses:
-        removable.append(f"diagnosis {_diagnoses(diagnoses)}")
+        removable.append(f"diagnosis ({_diagnoses(diagnoses)})")
     if removable:
         removals = _code_runs(sorted(in_place.removals))
         said.append(f"no {' or '.join(removable)} without a later removal ({removals})")

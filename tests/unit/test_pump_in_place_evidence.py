@@ -58,6 +58,9 @@ REMOVAL = procedure("62365", "2022-03-01T10:00:00Z")  # the reservoir or pump ta
         pytest.param(procedure("95990", "2021-06-10"), id="refill-95990"),
         pytest.param(condition(ICD, "Z45.1", "2021-06-10"), id="Z45.1"),
         pytest.param(procedure("62362", "2020-05-01"), id="implant"),
+        # a pump or catheter complication, with its 7th character, often why the pump came out (forms23)
+        pytest.param(condition(ICD, "T85.610A", "2022-02-20"), id="T85.610A"),
+        pytest.param(condition(ICD, "T85.738D", "2022-02-20"), id="T85.738D"),
     ],
 )
 def test_a_later_pump_removal_answers_the_evidence_of_a_pump(shown: dict[str, Any]) -> None:
@@ -74,6 +77,7 @@ def test_a_later_pump_removal_answers_the_evidence_of_a_pump(shown: dict[str, An
         pytest.param(procedure("62370", "2023-01-10"), id="refill"),
         pytest.param(condition(ICD, "Z45.1", "2023-01-10"), id="Z45.1"),
         pytest.param(procedure("62362", "2022-09-01"), id="implant"),
+        pytest.param(condition(ICD, "T85.615A", "2023-01-10"), id="T85.615A"),
     ],
 )
 def test_evidence_after_the_removal_shows_a_pump_again(again: dict[str, Any]) -> None:
