@@ -469,15 +469,15 @@ def decide(
 
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     """What the call cannot be answered without and could neither find in prefetch nor read: the
-    Patient or Coverage (when there are orders to judge), and the dispatched orders when none of them
-    is at hand (CDS Hooks 412). One that is missing beside others the call has is reported on a card:
-    the others are answered (session review s37, S37-5)."""
+    Patient or Coverage (when there are orders to judge), the payer's Organization to route a pump
+    order by (`GatheredData.routing_missing`: no other order's answer depends on the payer), and the
+    dispatched orders when none of them is at hand (CDS Hooks 412). One that is missing beside others
+    the call has is reported on a card: the others are answered (session review s37, S37-5)."""
     data = call.data
     judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
-    missing = [
-        Unobtainable(key, f"prefetch.{key}", reason)
-        for key, reason in (data.required_missing.items() if data is not None and judged_orders else ())
-    ]
+    routing = data.routing_missing if data is not None and call.pump_orders else {}
+    needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
+    missing = [Unobtainable(key, f"prefetch.{key}", reason) for key, reason in needed.items()]
     if not call.in_scope:
         missing += [Unobtainable(u.order, u.needed_at, u.reason) for u in call.unread if u.needed_at]
     return tuple(missing)

@@ -20,7 +20,8 @@ With no FHIR server, page one is taken and its kind is unavailable; of a require
 required and missing when page one lacks what the call needs of it (`_other_pages_needed`: any of
 `coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
 Organization a Coverage names as its payer by reference alone, of `payerOrganizations`, which is
-also required and missing when not sent for such a payer).
+also lacking when not sent for such a payer: `GatheredData.routing_missing`, required to route a pump
+order only).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -103,6 +104,10 @@ class GatheredData:
     prefetch_may_carry: bool = True
     # of `resources`, those read from the FHIR server or the cache (the rest came in the request)
     fetched: list[dict[str, Any]] = field(default_factory=list)
+    # the payers' key (`payerOrganizations`) lacking an Organization a Coverage names by reference alone,
+    # with no server to read it from: required only to route an order to its payer's policy (a pump
+    # order: service/pipeline.py, `_unobtainable`); a call of other orders is answered without the payer
+    routing_missing: dict[str, str] = field(default_factory=dict)
 
     def may_carry_modifiers(self) -> bool:
         """Whether any of `resources` may carry a modifier extension (`modifiers.may_carry`): those
@@ -352,11 +357,14 @@ class DataGatherer:
             # and page one lacks (a Coverage on another page is another payer's, never asked; the
             # Organization a payor names) cannot be had (CDS Hooks 412)
             if (lacking := _other_pages_needed(query, data)) is not None:
-                data.required_missing[query.key] = _page_one_only(query.key, lacking)
+                payers = query.resource_type in INCLUDED_TYPES
+                (data.routing_missing if payers else data.required_missing)[query.key] = _page_one_only(
+                    query.key, lacking
+                )
         for query in unsent_payers:
             held = _held(data, query.resource_type)
             if named := _payers_named_by_reference_alone(data.coverages, query.resource_type, held):
-                data.required_missing[query.key] = (
+                data.routing_missing[query.key] = (
                     f"the request has no fhirServer to read {_payers(named)} from"
                 )
         if clinical:

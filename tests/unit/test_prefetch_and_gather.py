@@ -1068,3 +1068,28 @@ def test_a_412_for_a_key_not_sent_and_one_sent_in_part_says_each_as_it_happened(
         "the request has no fhirServer); send it as prefetch or provide a reachable fhirServer with "
         f"fhirAuthorization. {PAGE_ONE_ONLY.format('coverage', '')}"
     ), issue
+
+
+NON_PUMP = "order-select-non-pump"  # an office visit (99213) for a GEHA member: no payer policy judges it
+
+
+@pytest.mark.parametrize("paged", [False, True], ids=["not-sent", "page-one-without-it"])
+def test_a_call_with_no_pump_order_needs_no_payer_organization(paged: bool) -> None:
+    """No fhirServer, the Coverage naming its payer by reference alone and `payerOrganizations` not sent
+    (or page one without that Organization): the call judges no pump order, so no payer's policy is
+    read, and its coverage information is the same whoever the payer is (but the payer's name: "unnamed
+    payer: this service holds no coverage rules for code 99213"). Answered 200, as with the payer
+    named; d81d24b made it a 412 naming prefetch.payerOrganizations (review23b H1: the Inferno kit's
+    order-sign, order-dispatch and appointment-book bodies without a fhirServer, too)."""
+    named = copy.deepcopy(packaged_sample(NON_PUMP))
+    named.pop("fhirServer", None)
+    body = _without_payor_display(copy.deepcopy(named))
+    if paged:
+        body["prefetch"]["payerOrganizations"] = searchset([], next_url=f"{BASE}/Organization?page=2")
+    else:
+        del body["prefetch"]["payerOrganizations"]
+    response = _call_without_server(body)
+    assert response.status_code == 200, response.get_json()
+    answer = json.dumps(without_uuids(_call_without_server(named).get_json()))
+    assert "GEHA: this service holds no coverage rules for code 99213" in answer
+    assert without_uuids(response.get_json()) == json.loads(answer.replace("GEHA: ", "unnamed payer: "))
