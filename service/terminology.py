@@ -38,7 +38,8 @@ _FLAT_SYSTEMS = (SNOMED, CPT, HCPCS, LOINC)
 # cellulitis" names a cellulitis); a word of `after` governs the listed word right before it, one word
 # between at most ("Infection control precautions").
 # In a word, a space stands for any white space, a hyphen for any hyphen or white space, and a final `*` for
-# the rest of a word.
+# the rest of a word. A word of `next_word_only` joined by a hyphen to the word before it governs nothing
+# ("Week-long cellulitis"); "Status-post" is the word "status-post".
 _BEFORE_REACH = 3
 _AFTER_REACH = 1
 # A route of administration's value set is `route-` and the route's name (`route-oral`): its codes, and
@@ -191,7 +192,9 @@ class NotThis:
         # and two runs side by side cost time quadratic in a long run of spaces (attack20 H1).
         reach = rf"(?:[\s{HYPHENS}]+{guard}[\w/]+){{0,{_BEFORE_REACH}}}?"
         words = [rf"(?:{'|'.join(reaching)}){reach}"] if reaching else []
-        words += [rf"(?:{'|'.join(next_only)})"] if next_only else []
+        # a word of `next_word_only` joined by a hyphen to the word before it is part of that word, and
+        # governs nothing: "Week-long cellulitis", "Life-long infection" (where "Long COVID" is one)
+        words += [rf"(?<!\w[{HYPHENS}])(?:{'|'.join(next_only)})"] if next_only else []
         return rf"(?:{'|'.join(words)})(?=[\s{HYPHENS}])"
 
     @cached_property

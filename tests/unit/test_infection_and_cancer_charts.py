@@ -432,3 +432,25 @@ def test_a_negation_of_an_infections_course_does_not_reach_the_infection(words: 
     chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
     result = result_of(determine(chart), "geha.ci.infection")
     assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["Week-long cellulitis", "Weeks-long cellulitis", "Month-long sepsis", "Life\u2011long infection"],
+)
+def test_a_prefix_word_joined_to_the_word_before_it_governs_nothing(words: str) -> None:
+    """review23b: "long" governs the next word ("Long COVID"), and a word joined to the one before it by a
+    hyphen is part of it: "Week-long cellulitis" names a cellulitis of a week, not its after-effects. Before,
+    read as none (GEHA F met, none documented, on a current cellulitis)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize("words", ["Status-post COVID-19", "Status-post COVID-19 infection", "Long COVID"])
+def test_status_post_written_with_a_hyphen_is_one_that_is_over(words: str) -> None:
+    """Guard for the rule above: "Status-post" is the one word "status post" ("post" joined to "Status"
+    governs nothing on its own), and "Long COVID" is still the after-effects."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert result.status.value == "met", result.finding
