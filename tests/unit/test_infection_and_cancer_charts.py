@@ -454,3 +454,23 @@ def test_status_post_written_with_a_hyphen_is_one_that_is_over(words: str) -> No
     chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
     result = result_of(determine(chart), "geha.ci.infection")
     assert result.status.value == "met", result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Not improved pneumonia",
+        "No healing of infected wound",
+        "No worsening of cellulitis",
+        "No clearance of bacteremia",
+        "No spread of cellulitis",
+        "No decrease in abscess",
+    ],
+)
+def test_any_form_of_a_word_of_an_infections_course_stops_a_negations_reach(words: str) -> None:
+    """review23b: words23 listed "improvement" and "improving", not "improved"; nor healing, worsening,
+    clearance, spread or decrease. "Not improved pneumonia" read as no infection (GEHA F met, none
+    documented, on a current pneumonia). The course's words are stems (`improv*`), as `not_this` allows."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
