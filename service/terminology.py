@@ -506,9 +506,9 @@ class Terminology:
         self.ingredient_finder = IngredientFinder(self._ingredients)
         # the words of every other route value set but those a neuraxial route has too, as one value
         # set: a route whose words are among them is none of the neuraxial ones (`codes.neuraxial_route`)
-        routes = [
-            vs for vs in self._by_id.values() if vs.id.startswith(ROUTE_PREFIX) and vs.id != NEURAXIAL_ROUTES
-        ]
+        # every route's value set: a dosage whose route one of them names was given by that route
+        self.route_value_sets = tuple(vs for vs in self._by_id.values() if vs.id.startswith(ROUTE_PREFIX))
+        routes = [vs for vs in self.route_value_sets if vs.id != NEURAXIAL_ROUTES]
         self.other_routes = ValueSet(
             id=f"{ROUTE_PREFIX}*",
             title="Routes other than intrathecal or epidural",

@@ -353,6 +353,39 @@ def test_a_sublingual_or_buccal_tablet_is_no_oral_form(name: str, route: str | N
     assert statuses(determine([injectable, chewable]))[routes] == "met"
 
 
+@pytest.mark.parametrize(
+    ("name", "route", "words"),
+    [
+        ("Buprenorphine 8 MG Tablet", "37839007", "Sublingual route"),
+        ("Buprenorphine 8 MG Tablet, Sublingual", "37839007", "Sublingual route"),
+        ("Fentanyl 100 MCG Tablet", "54471007", "Buccal route"),
+        ("Morphine Sulfate 15 MG Tablet", None, "sublingual"),
+    ],
+)
+def test_a_tablet_given_by_another_route_than_its_dosage_names_is_no_oral_form(
+    name: str, route: str | None, words: str
+) -> None:
+    """review23b: a name saying only "Tablet" (as NDC product names and formularies write it) read as oral
+    beside a dosage route coded SNOMED CT 37839007 Sublingual or 54471007 Buccal route, or typed
+    "sublingual": GEHA's "oral and injectable" met with no oral course. The dosage's route, where it names
+    one, says how the drug was given; a name's dose form counts only where it names none."""
+    injectable = med_request(
+        "Morphine Sulfate 2 MG/ML Injectable Solution", "2025-01-01", "2025-06-01", "stopped"
+    )
+    course = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="1819")
+    course["dosageInstruction"] = [
+        {"route": concept(SCT, route, words) if route else {"text": words}},
+    ]
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([injectable, course]))[routes] == "not-documented"
+    oral = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="1819")
+    oral["dosageInstruction"] = [{"route": {"text": "by mouth"}}]
+    assert statuses(determine([injectable, oral]))[routes] == "met"
+    unsaid = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="1819")
+    unsaid["dosageInstruction"] = [{"route": {"text": "per protocol"}}]  # names no route: the name's tablet
+    assert statuses(determine([injectable, unsaid]))[routes] == "met"
+
+
 def test_product_code_is_read_by_ingredient_name() -> None:
     chart = [
         med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2025-01-01", "2025-06-01", code="1049683")

@@ -6,7 +6,7 @@ parameter kind (`Routes`) lives here, the only family that reads them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,15 +51,23 @@ def _route_value_set(terminology: Terminology, route: str) -> ValueSet:
     return terminology[ROUTE_VALUE_SET.format(route)]
 
 
-def _has_route(med: MedicationFact, routes: ValueSet) -> bool:
+def _has_route(med: MedicationFact, routes: ValueSet, every_route: Sequence[ValueSet]) -> bool:
     """The drug was given by the route: its dosage's route is one of the route's codes, or the
-    route's words are in the route's text, or in the drug's name but those a route's text only says
-    (its dose form: "Oral Tablet", not the "IV" of a schedule, "C-IV": `ValueSet.names_dose_form`)."""
-    return (
-        routes.matches_any(med.route_codes)
-        or routes.matches_text(med.route_text)
-        or routes.names_dose_form(med.text)
-    )
+    route's words are in the route's text; where the dosage names no route of `every_route`, the
+    route's words in the drug's name but those a route's text only says (its dose form: "Oral Tablet",
+    not the "IV" of a schedule, "C-IV": `ValueSet.names_dose_form`). A dosage's route says how the drug
+    was given, whatever its name's dose form: "Buprenorphine 8 MG Tablet" given by the sublingual route
+    is no oral course (review23b)."""
+    if routes.matches_any(med.route_codes) or routes.matches_text(med.route_text):
+        return True
+    return not _route_named(med, every_route) and routes.names_dose_form(med.text)
+
+
+def _route_named(med: MedicationFact, every_route: Sequence[ValueSet]) -> bool:
+    """Whether the drug's dosage names a route of `every_route`, coded or in words."""
+    if not med.route_codes and not med.route_text:
+        return False
+    return any(vs.matches_any(med.route_codes) or vs.matches_text(med.route_text) for vs in every_route)
 
 
 @dataclass(frozen=True)
@@ -250,7 +258,14 @@ def medication_routes(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     meds = matching_medications(ctx, named_value_sets(ctx, params))
     wanted = list(params["routes"])
     found = {
-        route: next((m for m in meds if _has_route(m, _route_value_set(ctx.terminology, route))), None)
+        route: next(
+            (
+                m
+                for m in meds
+                if _has_route(m, _route_value_set(ctx.terminology, route), ctx.terminology.route_value_sets)
+            ),
+            None,
+        )
         for route in wanted
     }
     evidence = tuple(medication_evidence(m) for m in found.values() if m is not None)
