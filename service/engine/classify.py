@@ -256,7 +256,7 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
     """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, and a
     diagnosis or Procedure of the value set that no later removal undoes (its `removals`: 62365 undoes
-    an implant, a refill or a Z45.1 dated before it, contract §3's most recent form of one fact; an
+    an implant, a refill or a Z45.1 dated on an earlier day, contract §3's most recent form of one fact; an
     analysis, 62367/68, is in neither list: idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
@@ -287,9 +287,14 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
 def _removed_later(
     codes: set[str], performed: datetime | None, removals: list[tuple[datetime, frozenset[str]]]
 ) -> bool:
-    """Whether a removal done after `performed` undoes every one of a record's `codes` (a record also
-    coded with one that no removal undoes still shows the pump, as that code alone would)."""
-    return performed is not None and any(when > performed and codes <= undone for when, undone in removals)
+    """Whether a removal done on a later day than `performed` undoes every one of a record's `codes` (a
+    record also coded with one that no removal undoes still shows the pump, as that code alone would).
+    The day, not the hour: a pump replaced in one session (62362 and 62365 on one day) leaves a pump in
+    place whichever was documented first, as forms of one fact are weighed by their dates (engine/forms)."""
+    if performed is None:
+        return False
+    day = performed.date()
+    return any(when.date() > day and codes <= undone for when, undone in removals)
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

@@ -74,3 +74,17 @@ def test_an_implant_ordered_after_a_removal_is_read_by_what_the_removal_followed
 ) -> None:
     chart = [*meeting_chart(), procedure(earlier, EARLIER), procedure("62365", REMOVED)]
     assert determine(chart, service_request("62362")).request_kind == kind
+
+
+def test_a_removal_answers_what_was_recorded_on_an_earlier_day_only() -> None:
+    """A pump replaced in one session (62362 and 62365 on one day, whatever hours they were documented
+    at) leaves a pump in place: with refills before it and nothing after, today's 62362 is a
+    replacement (review23c: c56d325 let the removal answer the refills, and the new pump documented
+    half an hour before the old one's removal was read as undone, the order as a first implant). A
+    removal on a later day still answers them."""
+    refills = [procedure("95990", f"20{year}-06-10") for year in range(16, 22)]
+    session = [procedure("62362", "2022-03-01T10:00:00Z"), procedure("62365", "2022-03-01T10:30:00Z")]
+    assert in_place(*refills, *session)
+    assert in_place(procedure("95990", "2022-03-01T09:00:00Z"), procedure("62365", "2022-03-01T10:30:00Z"))
+    day_before = procedure("62362", "2022-02-28T10:00:00Z")
+    assert not in_place(*refills, day_before, procedure("62365", "2022-03-01"))
