@@ -110,3 +110,21 @@ def test_cohere_a_newer_malfunction_outweighs_an_older_functional_status(chart: 
     )
     assert mark_of(found, NOT_FUNCTIONING) == MET, marks(found)
     assert verdict(found) == MEETS
+
+
+@pytest.mark.parametrize(("chart", "drug"), COHERE_BLOCKS)
+def test_cohere_end_of_battery_and_functional_on_one_day_meet(chart: Any, drug: Any) -> None:
+    """Cohere names end of battery life among the rationales of "the device is not functioning"
+    (seed: "e.g., pump interrogation report, ..., end of battery life"): an interrogation recording
+    the pump still running ("functional") on the day the replacement is ordered for the end of its
+    battery does not contradict it (review23c: since eefa10d, the same-day tie's "not met first" made
+    the criterion not met, where the two `any:` branches met it before)."""
+    found = replacement(
+        "cohere",
+        chart(),
+        answer("device-status", "functional", 2),
+        answer("replacement-reason", "end-of-battery", 2),
+        drug=drug,
+    )
+    assert mark_of(found, NOT_FUNCTIONING) == MET, marks(found)
+    assert verdict(found) == MEETS
