@@ -58,6 +58,21 @@ def test_cmm210_a_newer_failing_reason_outweighs_an_older_functional_status(reas
     assert verdict(found) == MEETS
 
 
+def test_cmm210_end_of_battery_and_functional_on_one_day_meet() -> None:
+    """CMM-210.5 covers a replacement for a pump "documented nearing end of battery life", which still
+    runs: an interrogation recording it "functional" on the day the replacement is ordered for the end of
+    its battery does not make it a replacement of a functional pump (review23c L3: "Not covered as
+    ordered")."""
+    found = replacement(
+        "cmm210",
+        meeting_chart(),
+        answer("device-status", "functional", 2),
+        answer("replacement-reason", "end-of-battery", 2),
+    )
+    assert mark_of(found, NOT_IF_FUNCTIONAL) == MET, marks(found)
+    assert verdict(found) == MEETS
+
+
 def test_cmm210_a_newer_functional_status_still_excludes() -> None:
     """The other way round: recorded functional after the reason was given, the exclusion holds."""
     found = replacement(
