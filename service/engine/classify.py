@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.codes import CPT, Code, codings, first_display
+from service.codes import CPT, HCPCS, Code, codings, first_display
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
 from service.fhirdates import human_date
@@ -311,12 +311,12 @@ def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bo
 
 def no_pump_sentence(in_place: ValueSet) -> str:
     """What `idds_in_place` looked for, as a card says none was found: written from the value set it
-    reads (`idds-in-place`), so the codes a card names are the codes counted. Its CPT codes and
+    reads (`idds-in-place`), so the codes a card names are the codes counted. Its CPT and HCPCS codes and
     diagnoses a removal undoes (the implants, refills and Z45.1) show a pump until a later removal,
     the others whatever follows them; its ICD-10-CM codes are the diagnoses."""
     cpt = in_place.codes.get(CPT, frozenset())
     undone = {code for codes in in_place.removals.values() for code in codes}
-    procedures = sorted(cpt & undone)
+    procedures = sorted(cpt & undone) + sorted(in_place.codes.get(HCPCS, frozenset()) & undone)
     diagnoses = tuple(key for key in in_place.icd10_prefixes if key in undone)
     kept = tuple(key for key in in_place.icd10_prefixes if key not in undone)
     said = ["no active pump device"]

@@ -305,7 +305,8 @@ def test_the_no_pump_sentence_names_every_code_that_would_show_a_pump() -> None:
     # a removal answers the implants, refills, Z45.1 and the complications before it (contract §3;
     # contract23 Q4, forms23)
     assert (
-        "no pump implant or refill (62360-62362, 62369, 62370, 95990, 95991) or diagnosis (Z45.1, or one of "
+        "no pump implant or refill (62360-62362, 62369, 62370, 95990, 95991, C1772, C1891, E0782, E0783, "
+        "E0786) or diagnosis (Z45.1, or one of "
         f"{complications} codes T85.610-T85.738) without a later removal (62365)"
     ) in sentence
 
