@@ -12,7 +12,15 @@ from typing import Any
 
 from service.app import create_app
 from service.fhir.client import SearchResult
-from tests.builders import PATIENT, cards_of, payer_coverage, sign_request
+from tests.builders import (
+    PATIENT,
+    cards_of,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+)
 from tests.builders import catalog as compiled_catalog
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.scaling_support import observations_answer
@@ -187,3 +195,16 @@ def status_concept(kind: str, code: str) -> dict[str, Any]:
     """A Condition's or AllergyIntolerance's clinicalStatus / verificationStatus concept: `kind` is
     condition-clinical, condition-ver-status, allergyintolerance-clinical or -verification."""
     return {"coding": [{"system": f"http://terminology.hl7.org/CodeSystem/{kind}", "code": code}]}
+
+
+REPLACEMENT = "a pump is already in place"
+
+
+def read_as_replacement(
+    *chart: dict[str, Any], payer: str = "cohere", orders: tuple[dict[str, Any], ...] = ()
+) -> bool:
+    """Whether `payer` reads a 62362 with its drug (or `orders`) over a chart meeting its criteria and
+    `chart` as a pump replacement (contract §2: a pump already in place)."""
+    ordered = orders or (service_request("62362"), infusate_request())
+    answer = call([*meeting_chart(), *chart], *ordered, coverage=payer_coverage(payer))
+    return REPLACEMENT in coverage_card(answer)["detail"]

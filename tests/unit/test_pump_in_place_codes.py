@@ -14,31 +14,16 @@ import pytest
 from tests.builders import (
     HCPCS,
     device,
-    infusate_request,
-    meeting_chart,
-    payer_coverage,
     procedure,
-    service_request,
 )
-from tests.contract_support import call, coverage_card
+from tests.contract_support import read_as_replacement
 
-REPLACEMENT = "a pump is already in place"
 HCPCS_ALIASES = (
     HCPCS,
     "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
     "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
     "urn:oid:2.16.840.1.113883.6.285",
 )
-
-
-def read_as_replacement(*chart: dict[str, Any], payer: str = "cohere") -> bool:
-    answer = call(
-        [*meeting_chart(), *chart],
-        service_request("62362"),
-        infusate_request(),
-        coverage=payer_coverage(payer),
-    )
-    return REPLACEMENT in coverage_card(answer)["detail"]
 
 
 def coded_pump(code: str, system: str = HCPCS, status: str = "active") -> dict[str, Any]:

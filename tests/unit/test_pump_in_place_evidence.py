@@ -15,21 +15,10 @@ from tests.builders import (
     condition,
     device,
     infusate_request,
-    meeting_chart,
-    payer_coverage,
     procedure,
     service_request,
 )
-from tests.contract_support import call, coverage_card, device_request
-
-REPLACEMENT = "a pump is already in place"
-
-
-def read_as_replacement(*chart: dict[str, Any], orders: tuple[dict[str, Any], ...] = ()) -> bool:
-    """Whether Cohere reads a 62362 (or `orders`) over `chart` as a pump replacement."""
-    ordered = orders or (service_request("62362"), infusate_request())
-    answer = call([*meeting_chart(), *chart], *ordered, coverage=payer_coverage("cohere"))
-    return REPLACEMENT in coverage_card(answer)["detail"]
+from tests.contract_support import device_request, read_as_replacement
 
 
 @pytest.mark.parametrize(
