@@ -37,6 +37,9 @@ Why these choices (docs/serving.md says the same to operators):
   disk-backed temporary directory that can wait behind the journal (the audit trail's SQLite file
   syncs to the same disk on every call), so the file goes in `/dev/shm` where it exists, as
   gunicorn's own documentation advises.
+- **Stopped while a worker boots**: the master forks with the workers' signals blocked and a worker
+  unblocks them once its handlers are in place (`service.fork_signals`), so a SIGTERM sent then is
+  not lost and `serve` stops at once rather than after the graceful timeout.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from service.fork_signals import SignalSafeArbiter
 from service.settings import Settings
 from service.startup_gc import collection_paused, settle
 from service.whole_requests import BUFFER_BUDGET_BYTES, CLIENT_READ_SECONDS, whole_request_worker
@@ -193,6 +197,13 @@ class ServiceApplication(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.gunicorn_config().items():
             self.cfg.set(key, value)
         self.cfg.set("child_exit", _worker_exited)
+
+    def run(self) -> None:
+        try:
+            SignalSafeArbiter(self).run()
+        except RuntimeError as failure:  # gunicorn's own start-up refusals, printed as `BaseApplication` does
+            print(f"\nError: {failure}\n", file=sys.stderr)
+            sys.exit(1)
 
     def load(self) -> Flask:
         from service.app import create_app

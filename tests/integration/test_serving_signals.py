@@ -1,0 +1,63 @@
+"""Stopping `idds-crd serve` while a worker is still being forked: the worker must take its SIGTERM
+once its own handlers are in place, not lose it and serve on until the master kills it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from service.demo.fhir_server import free_port
+
+# `serve` as the CLI runs it, with each forked worker held for a second before its own signal
+# handlers are installed: the moment a stop can arrive in while the worker boots, made wide.
+SLOW_BOOTING_SERVE = """
+import sys, time
+from service import cli, serving
+
+plain = serving.ServeOptions.gunicorn_config
+
+def held_after_fork(options):
+    config = plain(options)
+    config["post_fork"] = lambda _arbiter, _worker: time.sleep(1.0)
+    return config
+
+serving.ServeOptions.gunicorn_config = held_after_fork
+sys.exit(cli.main(["serve", "--config", sys.argv[1], "--port", sys.argv[2], "--workers", "2"]))
+"""
+
+
+def test_a_worker_stopped_while_it_boots_exits_by_itself(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp_path / 'audit.sqlite3'}\n")
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BOOTING_SERVE, str(config), str(free_port())],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr or ()], daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        while not any("Booting worker" in line for line in seen):
+            seen.append(lines.get(timeout=60))
+        process.send_signal(signal.SIGTERM)  # the first worker is asleep in post_fork
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    reader.join(timeout=10)
+    log = "".join(seen + list(lines.queue))
+    booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
+    exited = set(re.findall(r"Worker exiting \(pid: (\d+)\)", log))
+    assert booted and booted <= exited, log
+    assert "SIGKILL" not in log, log
