@@ -274,7 +274,7 @@ def draft_orders(
     if unknown:
         raise OrderChoiceInvalid("kits", f"kits: not offered: {', '.join(map(str, unknown))}")
     by_code = {i.code: i for i in available}
-    if infusate_code is not None and infusate_code not in by_code:
+    if infusate_code is not None and (not isinstance(infusate_code, str) or infusate_code not in by_code):
         raise OrderChoiceInvalid("infusate", "infusate: not an intrathecal infusate the sandbox offers")
     chosen = list(dict.fromkeys(chosen))
     twice = _placed_twice(kits, chosen)

@@ -333,6 +333,8 @@ def test_two_orders_placing_one_code_are_refused_naming_both() -> None:
         ("implant", None, "kits"),
         (["x-ray"], None, "kits"),
         (["implant"], "99999", "infusate"),
+        (["implant"], ["7052"], "infusate"),  # JSON that is no code: 400, not a 500 (unhashable)
+        (["implant"], {"code": "7052"}, "infusate"),
     ],
 )
 def test_orders_not_offered_are_refused_naming_the_field(kits: Any, infusate: Any, field: str) -> None:
