@@ -31,6 +31,7 @@ import contextlib
 import errno
 import fcntl
 import io
+import re
 import selectors
 import socket
 import struct
@@ -60,6 +61,12 @@ LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LOOK_SECONDS = 0.5  # how often the loop looks whether a client is taking its answer
 NOTHING = memoryview(b"")
+# What a refused request's quoted part may carry of a credential: a JWT (base64url runs joined by dots,
+# the first `{"` encoded as `eyJ`), or whatever follows the word Bearer. Possessive, so each is found
+# in time linear in the text (a header line may be 8 KiB of the sender's choosing).
+JWT_RUN = re.compile(r"[A-Za-z0-9_.=-]++")
+BEARER_CREDENTIAL = re.compile(r"(?i)(bearer)[\s:=]++[^\s'\"]++")
+REMOVED = "[removed]"
 
 
 class ReceivedUnreader(Unreader):  # type: ignore[misc]
@@ -291,6 +298,7 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's logging and status for a request it refuses or a failure outside the
         application; its HTML page replaced by an OperationOutcome (service.connection_answers)."""
+        without_credentials(exc)
         page = StatusLine()
         super().handle_error(req, page, addr, exc)
         status, reason = page.status()
@@ -457,6 +465,25 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
             return conn.sock.send(data) == len(data)
         except OSError:
             return False
+
+
+def without_credentials(exc: BaseException) -> None:
+    """Takes a JWT or a bearer credential out of the request text a gunicorn refusal quotes (a header
+    line `Authorization Bearer eyJ…` missing its colon is refused as an invalid header, quoting the
+    line): gunicorn logs the refusal with it (CDS Hooks: never log the JWT; one refused before its
+    check was never claimed, so it could still be used) and this worker's answer would repeat it."""
+    for name, value in vars(exc).items():
+        if isinstance(value, str):
+            setattr(exc, name, _redacted(value))
+        elif isinstance(value, bytes):
+            setattr(exc, name, _redacted(value.decode("latin-1")).encode("latin-1"))
+
+
+def _redacted(text: str) -> str:
+    text = BEARER_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
+    if "eyJ" not in text:
+        return text
+    return JWT_RUN.sub(lambda m: REMOVED if "eyJ" in m.group() and "." in m.group() else m.group(), text)
 
 
 def _queued(sock: socket.socket) -> int | None:

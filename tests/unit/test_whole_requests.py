@@ -398,3 +398,50 @@ def test_a_flaw_in_the_framing_costs_one_connection_not_the_loop(
     worker.turn()
     assert worker.handed == [conn]
     assert "could not frame a request" in caplog.text
+
+
+class RecordingLog:
+    """Stands for gunicorn's logger: keeps every message logged (gunicorn's own does not propagate)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __getattr__(self, level: str) -> Any:
+        def logged(message: object, *args: object, **kwargs: object) -> None:
+            self.lines.append(str(message) % args if args else str(message))
+
+        return logged
+
+
+JWT = (
+    "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2Voci5leGFtcGxlIn0.c2lnbmF0dXJlLW9mLXRoZS1laHI"
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"Authorization Bearer {JWT}",  # the colon left out: gunicorn quotes the line as an invalid header
+        f"Bearer {JWT}: x",  # an invalid header name
+        f"X-Token {JWT}",
+    ],
+)
+def test_a_refused_request_s_credential_is_neither_logged_nor_repeated(
+    app: Flask, sockets: list, line: str
+) -> None:
+    """gunicorn logs a refused request's offending part (a WARNING) and this worker's answer quoted it:
+    a header line holding the EHR's JWT, refused before the token was checked (so never claimed),
+    put a live token in the log. Both now say `[removed]` where it was."""
+    worker = ThreadPart(app)
+    worker.log = RecordingLog()
+    refused = f"POST /cds-services/x HTTP/1.1\r\nHost: h\r\n{line}\r\nContent-Length: 0\r\n\r\n".encode()
+    conn, client = worker.connect(refused)
+    sockets += [conn.sock, client]
+    assert worker.handle(conn) is False
+    client.setblocking(False)
+    answered = bytes(conn.unsent) + client.recv(65536)
+    assert answered.startswith(b"HTTP/1.1 400 ") and b"[removed]" in answered
+    assert worker.log.lines and any("[removed]" in logged for logged in worker.log.lines)
+    signature = JWT.rsplit(".", 1)[1]
+    assert signature.encode() not in answered
+    assert not [logged for logged in worker.log.lines if signature in logged or "eyJpc3Mi" in logged]
