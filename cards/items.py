@@ -468,6 +468,12 @@ def none_documented(d: Determination) -> tuple[str, ...]:
     return tuple(top.label for top in d.criteria if top.status == Status.MET and _met_by_absence(top))
 
 
+def met_on_record(d: Determination) -> tuple[str, ...]:
+    """The labels of the criteria met on what the chart records (not `none_documented`), in the
+    policy's order: those whose evidence a prior authorization request sends."""
+    return tuple(top.label for top in d.criteria if top.status == Status.MET and not _met_by_absence(top))
+
+
 def _met_by_absence(top: CriterionResult) -> bool:
     met = [leaf for leaf in top.leaves() if leaf.status == Status.MET]
     return bool(met) and all(leaf.by_absence for leaf in met)

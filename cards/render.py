@@ -653,7 +653,7 @@ def _next_steps(
     if d.outcome == Outcome.MEETS:
         return "request prior authorization", (
             (Step.ORDER, f"Request prior authorization from {d.payer}: every criterion is met."),
-            (Step.ORDER, "Send the chart evidence for each criterion with the request."),
+            (Step.ORDER, evidence_step(d)),
         )
     return "ask for a manual review", (
         (
@@ -722,7 +722,26 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
             Step.ORDER,
             f"Request prior authorization from {d.payer} for {others}: every criterion is met.",
         ),
-        (Step.ORDER, "Send the chart evidence for each criterion with the request."),
+        (Step.ORDER, evidence_step(d)),
+    )
+
+
+def evidence_step(d: Determination) -> str:
+    """What to send with a prior authorization request for an order that meets: the chart evidence of
+    the criteria the chart documents, named; the criteria met with none documented against them
+    (`items.none_documented`, contract §3 Absence: no infection, no other device) have no record to
+    send, and the step says so rather than asking evidence "for each criterion" (cards23 LOW)."""
+    absent, documented = items.none_documented(d), items.met_on_record(d)
+    if not absent:
+        return "Send the chart evidence for each criterion with the request."
+    others = "it" if len(absent) == 1 else "them"
+    if not documented:
+        return f"No chart evidence to send: every criterion is met with none documented against {others}."
+    which = "the one criterion" if len(documented) == 1 else f"the {len(documented)} criteria"
+    rest = "The other one is" if len(absent) == 1 else f"The other {len(absent)} are"
+    return (
+        f"With the request, send the chart evidence for {which} the chart documents: "
+        f"{'; '.join(documented)}. {rest} met with none documented against {others}: no evidence to send."
     )
 
 

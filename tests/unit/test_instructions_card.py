@@ -14,6 +14,7 @@ import pytest
 from cards.items import TRIAL_NOT_DONE, Episode
 from cards.render import instructions_card, next_steps, summary
 from service.catalog import Catalog
+from service.engine.model import CriterionResult
 from tests.builders import (
     ICD,
     PATIENT,
@@ -167,3 +168,37 @@ def test_a_met_order_is_not_said_to_have_every_criterion_documented() -> None:
     [listing] = cards_of(response["cards"], "clinical-reminder")
     [first, _] = numbered_steps(listing["detail"])
     assert first == "1. Request prior authorization from GEHA: every criterion is met.", listing["detail"]
+
+
+def test_evidence_is_asked_only_for_the_criteria_the_chart_documents() -> None:
+    """cards23 LOW: "Send the chart evidence for each criterion with the request." beside "All 14
+    criteria met, 6 with none documented against them": there is no record to send for those (no
+    infection, no other device). The step names the criteria whose evidence to send, and says the
+    others have none."""
+    _, response = sign_with_chart(meeting_chart())
+    [decision] = cards_of(response["cards"])
+    assert "All 14 criteria met, 6 with none documented against them" in decision["detail"]
+    [listing] = cards_of(response["cards"], "clinical-reminder")
+    [_, second] = numbered_steps(listing["detail"])
+    assert "each criterion" not in second, second
+    assert second.startswith(
+        "2. With the request, send the chart evidence for the 8 criteria the chart documents: "
+        "A. Chronic pain > 6 months; A. Known cause of pain; "
+    ), second
+    assert second.endswith(
+        "Psychiatric evaluation and its result. The other 6 are met with none documented against them: "
+        "no evidence to send."
+    ), second
+
+
+def test_evidence_is_asked_for_each_criterion_when_the_chart_documents_each() -> None:
+    """The same step, where no criterion is met by absence alone: every criterion has its evidence."""
+    d = determine(meeting_chart())
+    episode = Episode.of([replace(d, criteria=tuple(_on_record(top) for top in d.criteria))])
+    _, steps = next_steps(episode)
+    assert steps[1][1] == "Send the chart evidence for each criterion with the request."
+
+
+def _on_record(result: CriterionResult) -> CriterionResult:
+    """`result` and every result below it as met on a record, none by absence."""
+    return replace(result, by_absence=False, children=tuple(_on_record(c) for c in result.children))
