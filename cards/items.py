@@ -2,14 +2,15 @@
 in the words and the order that the decision card, the Instructions card and the CRD reason share.
 
 One source keeps the three in step: the Instructions card lists exactly the decision card's missing
-items, and the coverage-information reason names the same criteria. Criteria that could not be
-checked because the EHR's data was unavailable are one item, not one per criterion: the remedy is the
-same for all of them. A criterion the chart documents but the policy leaves to the payer's reviewer
-(a trial relief below an example threshold) is an item with nothing to document. The ways to meet
-one either/or are one item: any of them is enough. While nothing tells the pump's indication,
-documenting it (or reading again what could tell it) comes first, beside only the criteria that
-stand whatever it tells. A card that speaks for several order lines (an `Episode`)
-lists every line's items, each once, naming the lines an item concerns when it is not all of them.
+items (where the answer carries one: not beside a decision card that already says each of its steps,
+`cards.render.says_every_step`), and the coverage-information reason names the same criteria. Criteria
+that could not be checked because the EHR's data was unavailable are one item, not one per criterion:
+the remedy is the same for all of them. A criterion the chart documents but the policy leaves to the
+payer's reviewer (a trial relief below an example threshold) is an item with nothing to document. The
+ways to meet one either/or are one item: any of them is enough. While nothing tells the pump's
+indication, documenting it (or reading again what could tell it) comes first, beside only the criteria
+that stand whatever it tells. A card that speaks for several order lines (an `Episode`) lists every
+line's items, each once, naming the lines an item concerns when it is not all of them.
 """
 
 from __future__ import annotations

@@ -316,6 +316,11 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     the policy; within DETAIL_LIMIT characters, dropping the least decisive items' lines first
     (pointing to the Instructions card for them, by the title it shows, when the answer carries one,
     else naming them: this card is the only one that lists them)."""
+    return _detail(episode, instructions)[0]
+
+
+def _detail(episode: Episode, instructions: bool) -> tuple[str, int]:
+    """`detail`, and how many items' lines it left out for length."""
     d = episode.lead
     orders = listing([*(order_words(x) for x in episode.lines), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
@@ -362,7 +367,29 @@ def detail(episode: Episode, instructions: bool = True) -> str:
     kept = list(listed)
     while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
-    return text(kept, len(listed) - len(kept), ending)
+    return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+
+
+def says_every_step(episode: Episode) -> bool:
+    """Whether the decision card alone (`detail` with no Instructions card beside it) already says all
+    that the Instructions card would: the order is only to document (not "not covered", whose card
+    adds how to go ahead; not a patient recorded as deceased, whose card says why nothing is proposed),
+    each item is a step of its own (none shares one with another, nothing comes "before going ahead",
+    as `items.steps` and `trial_first` would tell), and the decision card shows every item's line, what
+    to do kept whole. Then a second card listing the same items in the same words only repeats it
+    (cards23 LOW: GEHA's five items twice beside Capital Blue Cross's; "order the trial" three times)."""
+    d, open_items = episode.lead, episode.missing
+    if d.outcome != Outcome.INSUFFICIENT or d.deceased or not open_items:
+        return False
+    steps = items.steps(open_items)
+    if len(steps) != len(open_items) or any(step == Step.DECIDE for step, _ in steps):
+        return False
+    _, dropped = _detail(episode, instructions=False)
+    lines = _item_lines((*episode.failing, *open_items))[len(episode.failing) :]  # as `detail` lays them
+    whole = all(
+        not i.todo or line.endswith(f" — {i.todo}") for i, line in zip(open_items, lines, strict=True)
+    )
+    return dropped == 0 and whole
 
 
 # a policy's words on a request it has no criteria for that already say what to do ("so GEHA review is

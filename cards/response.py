@@ -36,6 +36,7 @@ from cards.render import (
     inactive_coverage_card,
     instructions_card,
     next_steps,
+    says_every_step,
     unread_order_card,
 )
 from cards.suggestions import trial_first_card
@@ -207,7 +208,8 @@ def _decision_cards(
     behaviour's `places_order`): elsewhere the order was placed before. No order or form to add for a
     patient the chart records as deceased (the Instructions card says why: `render.deceased_step`).
     The Instructions card says approved when every line of the episode holds an approval for each of
-    its Coverages (`held`)."""
+    its Coverages (`held`); there is none beside a decision card in the answer that says each of its
+    steps already (`says_every_step`: cards23 LOW, the same items twice in the same words)."""
     behaviour = decisions.call.behaviour
     determinations = decisions.determinations
     proposals = (
@@ -225,8 +227,14 @@ def _decision_cards(
         for group in _episodes(determinations)
     ]
     instructions = options.clinical_reminder and behaviour.places_order
+    # the episodes that get an Instructions card: not one whose decision card, in the answer, says it all
+    listed = (
+        [e for e in episodes if _has_steps(e) and not (options.coverage_info and says_every_step(e))]
+        if instructions
+        else []
+    )
     slots = (
-        [_decision_slot(episode, instructions and _has_steps(episode)) for episode in episodes]
+        [_decision_slot(episode, any(e is episode for e in listed)) for episode in episodes]
         if options.coverage_info
         else []
     )
@@ -234,18 +242,17 @@ def _decision_cards(
         slots += [_Slot(c, _OTHER) for c in proposals]
         if behaviour.asks_documentation and not any(d.deceased for d in determinations):
             slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
-    if instructions:
-        for episode in filter(_has_steps, episodes):
-            its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
-            lines = _lines_approved(episode, its_routes, held)
-            approved = len(lines) == len(episode.lines)
-            # named as the orders' own only when no line's approval is this call's (review s17 F-6)
-            carried = approved and not any(a.issued for a in lines)
-            kept = tuple(n for a in lines for n in a.numbers) if carried else ()
-            partly = () if approved else lines  # some lines hold one, the others do not (fix-e, s17)
-            headline, steps = next_steps(episode, approved, kept, partly)
-            listing = instructions_card(episode, headline, steps, partly)
-            slots.append(_Slot(listing, _OTHER, episode, listing=True))
+    for episode in listed:
+        its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
+        lines = _lines_approved(episode, its_routes, held)
+        approved = len(lines) == len(episode.lines)
+        # named as the orders' own only when no line's approval is this call's (review s17 F-6)
+        carried = approved and not any(a.issued for a in lines)
+        kept = tuple(n for a in lines for n in a.numbers) if carried else ()
+        partly = () if approved else lines  # some lines hold one, the others do not (fix-e, s17)
+        headline, steps = next_steps(episode, approved, kept, partly)
+        listing = instructions_card(episode, headline, steps, partly)
+        slots.append(_Slot(listing, _OTHER, episode, listing=True))
     if options.guideline:
         judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)
         for episode in episodes:

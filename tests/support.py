@@ -241,6 +241,13 @@ def missing_on_card(detail: str) -> int:
     return sum(1 for line in lines if line.startswith("- ❔")) + dropped
 
 
+def lists_every_item(detail: str) -> bool:
+    """Whether a decision card shows each of its items' lines, none left out for length: with each
+    item its own step and nothing to do "before going ahead", it then says all an Instructions card
+    would, and the answer carries none beside it (`cards.render.says_every_step`)."""
+    return not any(DROPPED_ITEMS.match(line) for line in detail.splitlines())
+
+
 def start_serve_process(
     config: Path, port: int, cwd: Path, *extra_args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:

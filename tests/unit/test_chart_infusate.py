@@ -43,10 +43,13 @@ def hook(chart: list[dict[str, Any]], *orders: dict[str, Any], payer: str = "kpw
 
 
 def instructions(response: dict[str, Any]) -> str:
-    """The instructions cards' text, without the policies' titles (a title is not a criterion); for a
-    request its policy has no criteria for, the decision card's, which says what to do then."""
+    """The instructions cards' text, without the policies' titles (a title is not a criterion); where
+    there are none (a request its policy has no criteria for; items the decision card shows in full,
+    each its own step), the decision card's, which says what to do then, but its line of what is met
+    (those criteria are not to document)."""
     cards = cards_of(response["cards"], "clinical-reminder") or cards_of(response["cards"])
-    text = "\n".join(f"{c['summary']}\n{c['detail']}" for c in cards)
+    said = [line for c in cards for line in [c["summary"], *c["detail"].splitlines()]]
+    text = "\n".join(line for line in said if not line.startswith("✅"))
     for policy in catalog().policies.values():
         text = text.replace(policy.title, "the policy")
     return text
@@ -109,14 +112,14 @@ def test_when_nothing_tells_the_indication_documenting_it_is_the_one_step(payer:
     CMM-210, which addresses all four, lists its replacement criteria beside it."""
     call = sign_request(service_request(code), coverage=payer_coverage(payer))
     _, response = sign_with_chart([PUMP_IN_PLACE], body=call)
-    [reminder] = cards_of(response["cards"], "clinical-reminder")
-    steps = [line for line in reminder["detail"].splitlines() if line[:1].isdigit()]
-    assert len(steps) == (2 if payer == "cmm210" else 1)
-    assert steps[0].startswith("1. What the pump is for: Record the diagnosis the pump treats")
     [decision] = cards_of(response["cards"])
     assert decision["detail"].startswith("**What the pump is for is not documented**")
     missing = [line for line in decision["detail"].splitlines() if line.startswith("- ❔")]
-    assert len(missing) == len(steps)
+    assert len(missing) == (2 if payer == "cmm210" else 1)
+    assert missing[0].startswith("- ❔ **What the pump is for**")
+    assert "— Record the diagnosis the pump treats" in missing[0], missing[0]
+    # each item its own step, all on the decision card: no Instructions card says them again (cards23)
+    assert cards_of(response["cards"], "clinical-reminder") == []
 
 
 @pytest.mark.parametrize("payer", ["geha", "kpwa", "cbc", "cohere", "cmm210"])
