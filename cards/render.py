@@ -386,10 +386,14 @@ def says_every_step(episode: Episode) -> bool:
         return False
     _, dropped = _detail(episode, instructions=False)
     lines = _item_lines((*episode.failing, *open_items))[len(episode.failing) :]  # as `detail` lays them
-    whole = all(
-        not i.todo or line.endswith(f" — {i.todo}") for i, line in zip(open_items, lines, strict=True)
-    )
-    return dropped == 0 and whole
+    return dropped == 0 and all(_says_whole(i, line) for i, line in zip(open_items, lines, strict=True))
+
+
+def _says_whole(item: Item, line: str) -> bool:
+    """Whether the decision card's `line` of `item` says all its Instructions step would: what to do,
+    whole, and for an item to check again the cause its step names too (`Item.heading`), whole."""
+    todo = not item.todo or line.endswith(f" — {item.todo}")
+    return todo and (item.step != Step.RECHECK or plain(item.finding) in line)
 
 
 # a policy's words on a request it has no criteria for that already say what to do ("so GEHA review is

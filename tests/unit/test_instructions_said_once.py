@@ -7,12 +7,14 @@ being covered asks, what comes before the trial, and wherever the decision card 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from cards import render
-from cards.items import Episode
+from cards.items import Episode, Item, Step
+from service.engine.model import Outcome, Status
 from tests.builders import ICD, cards_of, condition, determine, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 
@@ -76,3 +78,24 @@ def test_the_instructions_card_stays_for_an_order_not_covered() -> None:
     assert decision["detail"].startswith("**Not covered as ordered**"), decision["detail"]
     [listing] = _listings(response)
     assert listing["summary"].startswith("GEHA: before going ahead with ")
+
+
+def test_the_instructions_card_stays_where_the_decision_card_cuts_the_cause_its_step_names() -> None:
+    """An item to check again names its cause in its step ("… (the EHR's Observation search timed out
+    …): call again …"); a cause the decision card's line cut for length is said whole only there."""
+    d = determine([], unavailable={"Observation": "timed out"})
+    cause = "the EHR's Observation search timed out after 30 s " + "while reading the pain scores " * 8
+    recheck = Item(
+        Status.NOT_DOCUMENTED,
+        "2 of 14 criteria could not be checked",
+        "",
+        cause.strip(),
+        "call again once the EHR's data is available",
+        Step.RECHECK,
+        ("x",),
+    )
+    whole = replace(recheck, finding="the EHR's Observation search timed out")
+    cut = Episode((d,), d, (), (recheck,))
+    assert d.outcome == Outcome.INSUFFICIENT
+    assert render.says_every_step(Episode((d,), d, (), (whole,)))  # the same item, its cause short
+    assert not render.says_every_step(cut)
