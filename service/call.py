@@ -49,6 +49,9 @@ class Unobtainable:
     name: str  # as the answer names it: the prefetch key (`coverage`) or the order (`ServiceRequest/1`)
     expression: str  # the request element to fix: `prefetch.coverage`, `context.dispatchedOrders[0]`
     reason: str
+    # sent in part: prefetched as page one of several, with no server to read the rest from (the 412
+    # says so, in its own sentence: gather's `GatheredData.sent_in_part`), not missing outright
+    sent_in_part: bool = False
 
 
 @dataclass(frozen=True)

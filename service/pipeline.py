@@ -35,7 +35,7 @@ from service.engine.model import Determination, Outcome
 from service.errors import operation_outcome
 from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
-from service.fhir.gather import DataGatherer, GatheredData, page_one_only
+from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare, not_asked
 from service.hooks.models import HookRequest
@@ -477,7 +477,8 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
     routing = data.routing_missing if data is not None and call.pump_orders else {}
     needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
-    missing = [Unobtainable(key, f"prefetch.{key}", reason) for key, reason in needed.items()]
+    in_part = data.sent_in_part if data is not None else set()
+    missing = [Unobtainable(key, f"prefetch.{key}", reason, key in in_part) for key, reason in needed.items()]
     if not call.in_scope:
         missing += [Unobtainable(u.order, u.needed_at, u.reason) for u in call.unread if u.needed_at]
     return tuple(missing)
@@ -487,10 +488,10 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
     was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all.
     A required key the EHR sent as page one of several, with no server to read the rest from, is
-    said as such (`page_one_only`: it was prefetched, in part; inferno22 L1), each in its own sentence
-    after that of the elements not sent at all (the first one's reason given). The issue names each
-    request element to fix."""
-    whole = [m for m in missing if not page_one_only(m.reason)]
+    said as such (`Unobtainable.sent_in_part`: it was prefetched, in part; inferno22 L1), each in its own
+    sentence after that of the elements not sent at all (the first one's reason given). The issue names
+    each request element to fix."""
+    whole = [m for m in missing if not m.sent_in_part]
     sentences = []
     if whole:
         reason = whole[0].reason
@@ -506,7 +507,7 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
         f"{m.reason}; send all of it in the one prefetch Bundle, or provide a reachable fhirServer with "
         "fhirAuthorization"
         for m in missing
-        if page_one_only(m.reason)
+        if m.sent_in_part
     ]
     body = operation_outcome("incomplete", ". ".join(sentences), missing[0].expression)
     body["issue"][0]["expression"] = [m.expression for m in missing]

@@ -108,6 +108,9 @@ class GatheredData:
     # with no server to read it from: required only to route an order to its payer's policy (a pump
     # order: service/pipeline.py, `_unobtainable`); a call of other orders is answered without the payer
     routing_missing: dict[str, str] = field(default_factory=dict)
+    # the keys of `required_missing` and `routing_missing` the EHR sent in part (page one of several, no
+    # server to read the rest from): the 412 says so (service/pipeline.py, `Unobtainable.sent_in_part`)
+    sent_in_part: set[str] = field(default_factory=set)
 
     def may_carry_modifiers(self) -> bool:
         """Whether any of `resources` may carry a modifier extension (`modifiers.may_carry`): those
@@ -156,19 +159,12 @@ def _pages_unread(key: str) -> str:
     return f"prefetch '{key}' has more pages and the EHR gave no FHIR server to read them from"
 
 
-_NO_SERVER_FOR_PAGES = "and the EHR gave no FHIR server to read the other pages from"
-
-
 def _page_one_only(key: str, lacking: str = "") -> str:
     """Why a required key prefetched as page one of several cannot be had (the 412's words: the EHR
-    sent part of it, not none), with what page one lacks that the call needs (`lacking`)."""
+    sent part of it, not none), with what page one lacks that the call needs (`lacking`); the key is
+    flagged as sent in part (`GatheredData.sent_in_part`), which is what the 412 goes by."""
     sent = f"prefetch.{key} was sent as page one of several (its Bundle has a next link)"
-    return f"{sent}{lacking}, {_NO_SERVER_FOR_PAGES}"
-
-
-def page_one_only(reason: str) -> bool:
-    """Whether `reason` is that of a required key sent as page one of several (`_page_one_only`)."""
-    return reason.endswith(_NO_SERVER_FOR_PAGES)
+    return f"{sent}{lacking}, and the EHR gave no FHIR server to read the other pages from"
 
 
 def _other_pages_needed(query: Query, data: GatheredData) -> str | None:
@@ -361,6 +357,7 @@ class DataGatherer:
                 (data.routing_missing if payers else data.required_missing)[query.key] = _page_one_only(
                     query.key, lacking
                 )
+                data.sent_in_part.add(query.key)
         for query in unsent_payers:
             held = _held(data, query.resource_type)
             if named := _payers_named_by_reference_alone(data.coverages, query.resource_type, held):
