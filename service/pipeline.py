@@ -348,7 +348,8 @@ def decide(
         return Decisions(call, today)
     organizations = data.resources.get("Organization", [])
     server = call.request.fhir.server  # the chart's: a reference to another server's names none of it
-    routes = route_coverages(data.coverages, organizations, catalog.payers, today, server, now)
+    payers = catalog.payers
+    routes = route_coverages(data.coverages, organizations, payers, today, server, now, data.bundle_local)
     one_coverage = call.request.crd_version == "2.2"  # §hook-13: every hook, for its one Coverage
     # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
     # version (§hook-16), told apart from "nothing to say" (review s16 inferno I-6)

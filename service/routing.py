@@ -1,8 +1,9 @@
 """Payer routing: which policy judges an order for each of the patient's active Coverages.
 
-Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, fetched, or only
-the reference's identifier/display) → its identifiers first, then its name, looked up in
-`policies/payers.yaml`. Every relevant Coverage is routed, not only the first: active, its `period`
+Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, an entry of the
+request's Bundles by its `urn:uuid:` fullUrl, fetched, or only the reference's identifier/display)
+→ its identifiers first, then its name, looked up in `policies/payers.yaml`. Every relevant Coverage
+is routed, not only the first: active, its `period`
 not ended at the call's instant (a dateTime bound) or day (a date), and already begun when any is
 (`relevant`); a Medicare product (decided by the coded `Coverage.type`, names only when no type is
 coded) goes to the payer's `medicare_policy` when it has one; with none relevant, the call's one
@@ -120,13 +121,20 @@ class Route:
         return f"this payer's policy does not apply to {members} members; refer to the {product.refer_to}"
 
 
+def _bundle_local(reference: str | None) -> bool:
+    """Whether `reference` names a resource only within what the EHR sent: contained (`#id`), or an
+    entry of the request's Bundles by its `urn:uuid:`/`urn:oid:` fullUrl."""
+    return reference is not None and (reference.startswith("#") or reference.startswith("urn:"))
+
+
 def _payer_reference(payor: Mapping[str, Any], org: Mapping[str, Any] | None, display: str) -> dict[str, Any]:
-    """A Reference to the payer usable outside the Coverage (a contained one is not): its
-    Organization's `Type/id` when known, else the payor's own reference, else only its name."""
+    """A Reference to the payer usable outside the Coverage (a contained one is not, nor a Bundle
+    entry's `urn:uuid:`): its Organization's `Type/id` when known, else the payor's own reference, else
+    only its name."""
     reference = reference_target(payor)
     if org is not None and org.get("id") and not (reference or "").startswith("#"):
         return {"reference": f"Organization/{org['id']}", "display": display}
-    if reference and not reference.startswith("#"):
+    if reference and not _bundle_local(reference):
         return {"reference": reference, "display": display}
     logical: dict[str, Any] = {"type": "Organization", "display": display}
     identifier = as_dict(payor.get("identifier")) or next(iter(dicts(as_dict(org).get("identifier"))), {})
@@ -239,10 +247,14 @@ def is_medicare(coverage: Mapping[str, Any]) -> bool:
 
 
 def _payer_organizations(
-    coverage: Mapping[str, Any], organizations: Mapping[str, Mapping[str, Any]], server: str | None
+    coverage: Mapping[str, Any],
+    organizations: Mapping[str, Mapping[str, Any]],
+    server: str | None,
+    bundle_local: Mapping[str, Mapping[str, Any]],
 ) -> list[tuple[dict[str, Any], Mapping[str, Any] | None]]:
-    """Each payor of `coverage` with the Organization it names: contained, else among `organizations`
-    (the call's FHIR `server`'s: a payor written as another server's URL names another Organization,
+    """Each payor of `coverage` with the Organization it names: contained, else the entry of the
+    request's Bundles whose `urn:` fullUrl it is (`bundle_local`), else among `organizations` (the
+    call's FHIR `server`'s: a payor written as another server's URL names another Organization,
     whatever its id, and is matched by what the payor itself says)."""
     found = []
     inside = contained_by_id(coverage)
@@ -251,6 +263,9 @@ def _payer_organizations(
         organization: Mapping[str, Any] | None = None
         if ref and ref.startswith("#"):
             organization = inside.get(ref[1:])
+        elif ref and ref.startswith("urn:"):
+            entry = bundle_local.get(ref)
+            organization = entry if as_dict(entry).get("resourceType") == "Organization" else None
         elif ref:
             organization = organizations.get(local_reference(ref, server) or "")
         found.append((payor, organization))
@@ -339,17 +354,20 @@ def route_coverages(
     today: date,
     server: str | None = None,
     now: datetime | None = None,
+    bundle_local: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Route]:
     """A Route for every Coverage relevant to a call at `now` on `today` (`relevant`; `now` None:
     call_day.midday) and every payor it names, to the policies in force `today`; `organizations` are
-    the call's FHIR `server`'s. With none relevant, the routes of the call's one Coverage that is not
-    active (ended, cancelled), if it has exactly one (one entered in error is none), each saying why
+    the call's FHIR `server`'s, `bundle_local` the entries of the request's Bundles by their `urn:`
+    fullUrl. With none relevant, the routes of the call's one Coverage that is not active (ended,
+    cancelled), if it has exactly one (one entered in error is none), each saying why
     (`Route.inactive`) and judged by no policy: the call is answered `not-covered`, reason
     `no-active-coverage` (CRD §resp-45; inferno review s18 K-1)."""
     by_ref = {reference_of(o): o for o in organizations if isinstance(o, Mapping)}
+    where = _Where(by_ref, server, bundle_local or {})
     now = now or midday(today)
     found = relevant(coverages, today, now)
-    routes = [r for c in found for r in _routes_of(c, by_ref, payers, today, server)]
+    routes = [r for c in found for r in _routes_of(c, where, payers, today)]
     if routes:
         return routes
     recorded = {reference_of(c): c for c in coverages if c.get("status") != "entered-in-error"}
@@ -357,22 +375,27 @@ def route_coverages(
         return []
     [coverage] = recorded.values()
     why = not_active(coverage, today, now)
-    return [
-        replace(r, policy_id=None, inactive=why) for r in _routes_of(coverage, by_ref, payers, today, server)
-    ]
+    return [replace(r, policy_id=None, inactive=why) for r in _routes_of(coverage, where, payers, today)]
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a payor's Organization is found: the call's server's by `Type/id` (`by_ref`, of `server`),
+    the request's Bundles' by `urn:` fullUrl (`bundle_local`)."""
+
+    by_ref: Mapping[str, Mapping[str, Any]]
+    server: str | None
+    bundle_local: Mapping[str, Mapping[str, Any]]
 
 
 def _routes_of(
-    coverage: Mapping[str, Any],
-    by_ref: Mapping[str, Mapping[str, Any]],
-    payers: tuple[Payer, ...],
-    today: date,
-    server: str | None,
+    coverage: Mapping[str, Any], where: _Where, payers: tuple[Payer, ...], today: date
 ) -> list[Route]:
     """A Route for every payor `coverage` names, to the policies in force `today`."""
     routes = []
     medicare = is_medicare(coverage)
-    for payor, org in _payer_organizations(coverage, by_ref, server) or [({}, None)]:
+    found = _payer_organizations(coverage, where.by_ref, where.server, where.bundle_local)
+    for payor, org in found or [({}, None)]:
         payer, how = _match(payers, payor, org)
         display = as_str(as_dict(org).get("name")) or as_str(payor.get("display")) or "unnamed payer"
         policy = elsewhere = None

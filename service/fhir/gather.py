@@ -21,7 +21,8 @@ required and missing when page one lacks what the call needs of it (`_other_page
 `coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
 Organization a Coverage names as its payer by reference alone, of `payerOrganizations`, which is
 also lacking when not sent for such a payer: `GatheredData.routing_missing`, required to route a pump
-order only).
+order only). The required keys' Bundle entries named by a `urn:` fullUrl are kept by it
+(`GatheredData.bundle_local`: a payor may reference one).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -77,7 +78,7 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.shapes import dicts
+from service.shapes import as_dict, dicts
 from service.terminology import Terminology
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ class GatheredData:
     # the keys of `required_missing` and `routing_missing` the EHR sent in part (page one of several, no
     # server to read the rest from): the 412 says so (service/pipeline.py, `Unobtainable.sent_in_part`)
     sent_in_part: set[str] = field(default_factory=set)
+    # the entries of the required keys' Bundles that the EHR named by a `urn:uuid:`/`urn:oid:` fullUrl,
+    # by it: what a Coverage's payor may reference (service/routing.py)
+    bundle_local: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def may_carry_modifiers(self) -> bool:
         """Whether any of `resources` may carry a modifier extension (`modifiers.may_carry`): those
@@ -337,6 +341,7 @@ class DataGatherer:
                 # (the payers' reverse chain, paged: never run by the service, what page one lacks of
                 # what the Coverages name is read by reference, as when the key is absent)
                 _take_prefetched(query, given.resources, owner, data)
+                _note_bundle_local(given, data)
                 if given.has_more_pages and client is None:
                     paged.append(query)
             elif query.resource_type in INCLUDED_TYPES:
@@ -581,6 +586,20 @@ class DataGatherer:
         if reads:
             outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
             self._absorb(reads, outcomes, NO_OWNER, data)
+
+
+def _note_bundle_local(given: Prefetched, data: GatheredData) -> None:
+    """Keep, by their `urn:` fullUrl, the entries of a prefetched Bundle that gather kept: a bundle-local
+    reference names them (a Coverage's payor as `urn:uuid:…`, its Organization's entry: review23b L5)."""
+    entries = as_dict(given.bundle).get("entry")
+    local = [
+        (url, as_dict(entry).get("resource"))
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(url := as_dict(entry).get("fullUrl"), str) and url.startswith("urn:")
+    ]
+    if local:
+        kept = {id(r) for rs in data.resources.values() for r in rs}
+        data.bundle_local.update((url, resource) for url, resource in local if id(resource) in kept)
 
 
 def _under_page_one(

@@ -389,3 +389,31 @@ def test_many_payors_of_contained_organizations_read_the_contained_list_once() -
     routes = route_coverages([many], [], PAYERS, TODAY)
     assert {r.policy_id for r in routes} == {"geha-idds-chronic-pain"}
     assert many["contained"].read == 300
+
+
+URN = "urn:uuid:1b8c2f7e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("oid", "requester"),
+    [
+        ("o1", {"reference": "Organization/o1", "display": "GEHA"}),
+        (
+            None,
+            {"type": "Organization", "display": "GEHA", "identifier": {"system": PAYER_ID, "value": "geha"}},
+        ),
+    ],
+    ids=["with-id", "without-id"],
+)
+def test_a_payor_by_urn_uuid_is_the_bundle_entry_of_that_full_url(oid: str | None, requester: Any) -> None:
+    """A bundle-local reference (`urn:uuid:`) names the entry of the request's Bundles with that fullUrl
+    (`bundle_local`): routed by it (review23b L5: before, "unnamed payer", routed nowhere). The payer's
+    Reference used outside the request (a Task's requester) is its `Organization/id`, or with none
+    (an entry only a urn names) its name and identifier: never the urn, which names nothing there."""
+    organization = org("o1", "GEHA", "geha")
+    if oid is None:
+        del organization["id"]
+    routes = route_coverages(
+        [coverage("c1", {"reference": URN})], [], PAYERS, TODAY, bundle_local={URN: organization}
+    )
+    assert [(r.policy_id, r.payer_reference) for r in routes] == [("geha-idds-chronic-pain", requester)]
