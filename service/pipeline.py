@@ -132,6 +132,7 @@ def build_environment(
             cache,
             catalog.terminology,
             catalog.order_codes.proposed_trial_codes(),
+            catalog.payers,
         ),
         client_factory or default_client_factory(settings),
         settings.deadline_seconds,

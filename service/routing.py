@@ -2,8 +2,9 @@
 
 Follows clinical-data-contract.md §6: `Coverage.payor` → Organization (contained, an entry of the
 request's Bundles by its `urn:uuid:` fullUrl, fetched, or only the reference's identifier/display)
-→ its identifiers first, then its name, looked up in `policies/payers.yaml`. Every relevant Coverage
-is routed, not only the first: active, its `period`
+→ its identifiers first, then its name, looked up in `policies/payers.yaml` (when a payor's own
+identifier/display place no payer, who the payer is turns on its Organization: `placed_by_its_words`,
+which gather asks). Every relevant Coverage is routed, not only the first: active, its `period`
 not ended at the call's instant (a dateTime bound) or day (a date), and already begun when any is
 (`relevant`); a Medicare product (decided by the coded `Coverage.type`, names only when no type is
 coded) goes to the payer's `medicare_policy` when it has one; with none relevant, the call's one
@@ -270,6 +271,13 @@ def _payer_organizations(
             organization = organizations.get(local_reference(ref, server) or "")
         found.append((payor, organization))
     return found
+
+
+def placed_by_its_words(payers: tuple[Payer, ...], payor: Mapping[str, Any]) -> bool:
+    """Whether routing finds a payer of `payers` by what `payor` says itself (its identifier, its
+    display), without the Organization it references: when it does not, who the payer is turns on that
+    Organization (contract §6), which the call needs (service/fhir/gather.py)."""
+    return _match(payers, payor, None)[0] is not None
 
 
 def _match(

@@ -19,10 +19,11 @@ query the service would run for it, in the same round (`instead_of_pages`: one r
 With no FHIR server, page one is taken and its kind is unavailable; of a required key, the key is
 required and missing when page one lacks what the call needs of it (`_other_pages_needed`: any of
 `coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
-Organization a Coverage names as its payer by reference alone, of `payerOrganizations`, which is
-also lacking when not sent for such a payer: `GatheredData.routing_missing`, required to route a pump
-order only). The required keys' Bundle entries named by a `urn:` fullUrl are kept by it
-(`GatheredData.bundle_local`: a payor may reference one).
+Organization a Coverage names as its payer by reference, of `payerOrganizations`, when the payor's
+own identifier or display place no payer (`routing.placed_by_its_words`), which is also lacking when
+not sent for such a payer, or, with a server, when its read fails: `GatheredData.routing_missing`,
+required to route a pump order only). The required keys' Bundle entries named by a `urn:` fullUrl
+are kept by it (`GatheredData.bundle_local`: a payor may reference one).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -78,8 +79,10 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.shapes import as_dict, dicts
+from service.routing import Payer, placed_by_its_words
+from service.shapes import as_dict, as_str, dicts
 from service.terminology import Terminology
+from service.wording import listing
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +108,10 @@ class GatheredData:
     prefetch_may_carry: bool = True
     # of `resources`, those read from the FHIR server or the cache (the rest came in the request)
     fetched: list[dict[str, Any]] = field(default_factory=list)
-    # the payers' key (`payerOrganizations`) lacking an Organization a Coverage names by reference alone,
-    # with no server to read it from: required only to route an order to its payer's policy (a pump
-    # order: service/pipeline.py, `_unobtainable`); a call of other orders is answered without the payer
+    # the payers' key (`payerOrganizations`) lacking an Organization a Coverage names as its payer by
+    # reference, whose own words do not place it (`placed_by_its_words`), with no server to read it from
+    # or its read failed: required only to route an order to its payer's policy (a pump order:
+    # service/pipeline.py, `_unobtainable`); a call of other orders is answered without the payer
     routing_missing: dict[str, str] = field(default_factory=dict)
     # the keys of `required_missing` and `routing_missing` the EHR sent in part (page one of several, no
     # server to read the rest from): the 412 says so (service/pipeline.py, `Unobtainable.sent_in_part`)
@@ -171,21 +175,20 @@ def _page_one_only(key: str, lacking: str = "") -> str:
     return f"{sent}{lacking}, and the EHR gave no FHIR server to read the other pages from"
 
 
-def _other_pages_needed(query: Query, data: GatheredData) -> str | None:
+def _other_pages_needed(query: Query, data: GatheredData, payers: tuple[Payer, ...]) -> str | None:
     """What a required key prefetched as page one of several, with no FHIR server to read the rest
     from, lacks that the call needs ("" when it cannot be told: all of it), or None when page one is
     all the call needs. A read (`patient`: one resource) is whole when page one holds the resource
     read. The payers' reverse chain (`payerOrganizations`) is whole when page one holds every
-    Organization the Coverages name as their payer by reference (routing reads its identifiers,
-    contract §6; a payor contained or named only by identifier needs none): any other Organization is
-    of no use. A search's matches are never whole: another Coverage, another payer's, may be on the
-    next page (inferno22 M1)."""
+    Organization routing needs (`_payers_unplaced`; a payor contained, or whose own identifier or
+    display routing places, needs none): any other Organization is of no use. A search's matches are never
+    whole: another Coverage, another payer's, may be on the next page (inferno22 M1)."""
     have = _held(data, query.resource_type)
     if query.reference is not None:
         return None if query.reference in have else f", without {query.reference}"
     if query.resource_type not in INCLUDED_TYPES:
         return ""
-    named = _payers_named_by_reference_alone(data.coverages, query.resource_type, have)
+    named = _payers_unplaced(data.coverages, query.resource_type, have, payers)
     return f", without {_payers(named)}" if named else None
 
 
@@ -194,25 +197,49 @@ def _held(data: GatheredData, resource_type: str) -> set[str]:
     return {f"{r.get('resourceType')}/{r.get('id')}" for r in data.resources.get(resource_type, [])}
 
 
-def _payers_named_by_reference_alone(
-    coverages: Iterable[Mapping[str, Any]], resource_type: str, have: set[str]
-) -> list[str]:
-    """`Type/id` of the payers of `resource_type` the Coverages name by a reference `have` lacks and by
-    nothing else routing could read (contract §6 routes by the Organization's identifiers, else the
-    payor's own identifier or name): without that resource, the Coverage has no payer to route to."""
+def _payers_unplaced(
+    coverages: Iterable[Mapping[str, Any]],
+    resource_type: str,
+    have: set[str],
+    payers: tuple[Payer, ...],
+    server: str | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each payer of `resource_type` the Coverages name by a reference `have` lacks (on `server`, when
+    given) and by no words of the payor's own that routing places (`placed_by_its_words`: contract §6
+    routes by the Organization's identifiers, then its name; the payor's own identifier or display
+    stand in for them only when they name a payer of `payers`), by `Type/id`, with its payor: without
+    that resource, who the payer is cannot be told (a payor named "GEHA Benefit Plan", or by its NAIC
+    code, may be GEHA: review23b M4)."""
     return [
-        reference
+        (reference, payor)
         for coverage in coverages
         for payor in dicts(coverage.get("payor"))
-        if not payor.get("display") and not payor.get("identifier")
-        for reference in _referenced([{"payor": payor}], "payor", have)
+        if not placed_by_its_words(payers, payor)
+        for reference in _referenced([{"payor": payor}], "payor", have, server)
         if reference.startswith(f"{resource_type}/")
     ]
 
 
-def _payers(named: Sequence[str]) -> str:
-    whose = "a Coverage's payer" if len(named) == 1 else "the Coverages' payers"
-    return f"{', '.join(named)} ({whose})"
+def _payers(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The payers `_payers_unplaced` found, as a 412 names them: their references, and the payors' own
+    words that routing did not place, if any."""
+    references = list(dict.fromkeys(reference for reference, _ in named))
+    whose = "a Coverage's payer" if len(references) == 1 else "the Coverages' payers"
+    words = list(dict.fromkeys(w for _, payor in named for w in _own_words(payor)))
+    if words:
+        whose += f", named {listing(words)}, which this service's payer routing does not know"
+    return f"{', '.join(references)} ({whose})"
+
+
+def _own_words(payor: Mapping[str, Any]) -> list[str]:
+    """What a payor says of its payer itself: its display, its identifier."""
+    words = []
+    if display := as_str(payor.get("display")):
+        words.append(f"'{display}'")
+    identifier = as_dict(payor.get("identifier"))
+    if (system := as_str(identifier.get("system"))) and (value := as_str(identifier.get("value"))):
+        words.append(f"by identifier {system}|{value}")
+    return words
 
 
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
@@ -278,8 +305,12 @@ class DataGatherer:
         cache: PatientDataCache | None = None,
         terminology: Terminology | None = None,
         trial_codes: Iterable[Code] = (),
+        payers: tuple[Payer, ...] = (),
     ) -> None:
         self.pool = QueryPool(executor, per_call, per_server)
+        # the routing table: which payors' own words place them (`_payers_unplaced`; none: every payor
+        # named by reference needs its Organization)
+        self._payers = payers
         self.cache = cache
         self._terminology = terminology
         self._pain_codes = policy_pain_codes(terminology) if terminology is not None else frozenset()
@@ -329,12 +360,15 @@ class DataGatherer:
         plan: list[Query] = []
         paged: list[Query] = []  # required keys prefetched as page one of several, no server to read on
         unsent_payers: list[Query] = []  # the payers' key not prefetched, no server to read them from
+        payers_key: str | None = None  # the payers' key: what a failed read of a payer routing needs fails
         for key, template in templates.items():
             rendered = render(template, request)
             if rendered is None:
                 continue
             query = query_from_url(key, rendered, required=True)
             given = interpret(request.prefetch, key)
+            if query.resource_type in INCLUDED_TYPES:
+                payers_key = key
             if given.has_more_pages and client is not None and query.resource_type not in INCLUDED_TYPES:
                 plan.append(instead_of_pages(_including(query), given.resources))
             elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
@@ -357,7 +391,7 @@ class DataGatherer:
             # page one of several and no server to read the rest from: what the call needs of the key
             # and page one lacks (a Coverage on another page is another payer's, never asked; the
             # Organization a payor names) cannot be had (CDS Hooks 412)
-            if (lacking := _other_pages_needed(query, data)) is not None:
+            if (lacking := _other_pages_needed(query, data, self._payers)) is not None:
                 payers = query.resource_type in INCLUDED_TYPES
                 (data.routing_missing if payers else data.required_missing)[query.key] = _page_one_only(
                     query.key, lacking
@@ -365,7 +399,7 @@ class DataGatherer:
                 data.sent_in_part.add(query.key)
         for query in unsent_payers:
             held = _held(data, query.resource_type)
-            if named := _payers_named_by_reference_alone(data.coverages, query.resource_type, held):
+            if named := _payers_unplaced(data.coverages, query.resource_type, held, self._payers):
                 data.routing_missing[query.key] = (
                     f"the request has no fhirServer to read {_payers(named)} from"
                 )
@@ -377,7 +411,7 @@ class DataGatherer:
             self._absorb(plan, outcomes, owner, data)
             self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
-            self._follow_references(client, data, deadline, scope, drafts, owner.server)
+            self._follow_references(client, data, deadline, scope, drafts, owner.server, payers_key)
         return data
 
     def _outcomes(
@@ -566,10 +600,14 @@ class DataGatherer:
         scope: CacheScope | None,
         drafts: Sequence[Mapping[str, Any]],
         server: str | None = None,
+        payers_key: str | None = None,
     ) -> None:
         """Read the payer Organizations and the Medications that the results reference, and the
         Medications the draft orders reference that are not among them (a resource named by another
-        server's URL than the call's `server` is that server's: not read from this one)."""
+        server's URL than the call's `server` is that server's: not read from this one). A payer routing
+        needs (`_payers_unplaced`) whose read fails leaves `payers_key` missing, to route by; one the
+        server does not hold (404, 410: FhirClient.read answers none) is not had, the record lacks it
+        (never a 412, CRD §found-32), and the payor's own words are all there is."""
         found = data.resources
         known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in (*found.values(), drafts) for r in rs}
         drafted = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
@@ -583,9 +621,15 @@ class DataGatherer:
             r for r in _referenced(meds, "medicationReference", known, server) if r.startswith("Medication/")
         ]
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
-        if reads:
-            outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
-            self._absorb(reads, outcomes, NO_OWNER, data)
+        if not reads:
+            return
+        needed = _payers_unplaced(found.get("Coverage", []), "Organization", known, self._payers, server)
+        outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
+        self._absorb(reads, outcomes, NO_OWNER, data)
+        failed = {ref: o.error for ref, _ in needed if (o := outcomes.get(f"read:{ref}")) and o.error}
+        unread = [(ref, payor) for ref, payor in needed if ref in failed]
+        if unread and payers_key is not None:
+            data.routing_missing[payers_key] = f"{failed[unread[0][0]]} reading {_payers(unread)}"
 
 
 def _note_bundle_local(given: Prefetched, data: GatheredData) -> None:

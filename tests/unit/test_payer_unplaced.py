@@ -1,17 +1,31 @@
-"""A Coverage's payor referenced as `urn:uuid:…`: a bundle-local reference, to the entry of the request's
-Bundles with that fullUrl (review23b L5)."""
+"""A payer the routing cannot place (contract §6: `Coverage.payor` → its Organization's identifiers, then
+its name): when the payor's own words (its identifier, its display) name no payer of the routing table
+and the Organization it references could be neither had from the prefetch nor read, who the payer is
+cannot be told, and a pump order's answer depends on it: CDS Hooks' 412, naming
+`prefetch.payerOrganizations` and the words routing did not know (review23b M4, cards23 MEDIUM). A payor
+whose Organization was had, or that names none (its words are all there is), and that routes nowhere, is
+a payer this service holds no rules for (200, "no intrathecal pump coverage rules here")."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import pytest
+import responses
+
 from service.app import create_app
+from tests.builders import searchset
 from tests.demo_support import packaged_sample
-from tests.support import open_settings, post_json
+from tests.support import assert_outcome, open_settings, post_json, with_fhir
 
 MEETS = "order-select-62362-demo-meets"  # a GEHA member (payer-id geha), every criterion met
+GEHA_ORG = "Organization/demo-meets-org-geha"
+BASE = "https://ehr.example.org/fhir"
+NAIC = {"system": "http://www.naic.org/companies", "value": "99999"}
+NO_RULES = "no intrathecal pump coverage rules here"
 GEHA_MEETS = "GEHA: 62362 meets all 14 coverage criteria"
+REMEDY = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
 
 
 def _body(payor: dict[str, Any], name: str = MEETS, payers_sent: bool = False) -> dict[str, Any]:
@@ -35,6 +49,121 @@ def _call(body: dict[str, Any]) -> Any:
 def _first_summary(response: Any) -> str:
     assert response.status_code == 200, response.get_json()
     return str(response.get_json()["cards"][0]["summary"])
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        ({"display": "GEHA Benefit Plan"}, "named 'GEHA Benefit Plan'"),
+        ({"identifier": NAIC}, f"named by identifier {NAIC['system']}|{NAIC['value']}"),
+    ],
+    ids=["display", "identifier"],
+)
+def test_a_payor_whose_words_do_not_route_and_whose_organization_cannot_be_had_is_a_412(
+    words: dict[str, Any], said: str
+) -> None:
+    """No fhirServer, `payerOrganizations` not sent, the payor naming GEHA's Organization by reference and
+    itself by a display or identifier the routing table does not hold: before, 200 "<display>: no
+    intrathecal pump coverage rules here", though that Organization (payer-id geha) routes to GEHA."""
+    response = _call(_body({"reference": GEHA_ORG, **words}))
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert issue["diagnostics"] == (
+        "payerOrganizations was not prefetched and could not be read from the EHR's FHIR server (the request "
+        f"has no fhirServer to read {GEHA_ORG} (a Coverage's payer, {said}, which this service's payer "
+        f"routing does not know) from); {REMEDY}"
+    ), issue
+
+
+def test_a_payor_named_by_reference_alone_keeps_its_412_word_for_word() -> None:
+    """The payor without any words of its own (d81d24b's case): the 412 is unchanged."""
+    response = _call(_body({"reference": GEHA_ORG}))
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert issue["diagnostics"] == (
+        "payerOrganizations was not prefetched and could not be read from the EHR's FHIR server (the request "
+        f"has no fhirServer to read {GEHA_ORG} (a Coverage's payer) from); {REMEDY}"
+    ), issue
+
+
+def test_a_payor_whose_words_route_needs_no_organization() -> None:
+    """The payor's display is a payer's name in the routing table: routed by it, as before."""
+    assert _first_summary(_call(_body({"reference": GEHA_ORG, "display": "GEHA"}))) == GEHA_MEETS
+
+
+def test_a_payor_naming_no_organization_is_a_payer_without_rules_here() -> None:
+    """A payor given by its display alone (no reference): its words are all there is, and they name no
+    payer here; the payer is not one this service holds rules for, not an error."""
+    summary = _first_summary(_call(_body({"display": "Acme Health Plan"})))
+    assert summary == f"Acme Health Plan: {NO_RULES} for 62362"
+
+
+def test_a_payer_whose_organization_was_had_and_routes_nowhere_is_without_rules_here() -> None:
+    """The Organization sent in `payerOrganizations`, its identifier and name not in the routing table:
+    who the payer is, is known, and this service holds no rules for it."""
+    body = _body({"reference": GEHA_ORG, "display": "GEHA Benefit Plan"}, payers_sent=True)
+    org = body["prefetch"]["payerOrganizations"]["entry"][0]["resource"]
+    org["identifier"], org["name"] = [NAIC], "Acme Health Plan"
+    assert _first_summary(_call(body)) == f"Acme Health Plan: {NO_RULES} for 62362"
+
+
+def test_a_paged_payer_prefetch_without_the_organization_names_the_words_not_known() -> None:
+    """`payerOrganizations` sent as page one of several, without the payor's Organization, the payor's
+    display unknown to routing: the 412 says the key was sent in part, and what routing did not know."""
+    body = _body({"reference": GEHA_ORG, "display": "GEHA Benefit Plan"}, payers_sent=True)
+    body["prefetch"]["payerOrganizations"] = searchset([], next_url=f"{BASE}/Organization?page=2")
+    issue = assert_outcome(_call(body), 412, "prefetch.payerOrganizations")
+    assert issue["diagnostics"] == (
+        "prefetch.payerOrganizations was sent as page one of several (its Bundle has a next link), without "
+        f"{GEHA_ORG} (a Coverage's payer, named 'GEHA Benefit Plan', which this service's payer routing does "
+        "not know), and the EHR gave no FHIR server to read the other pages from; send all of it in the one "
+        "prefetch Bundle, or provide a reachable fhirServer with fhirAuthorization"
+    ), issue
+
+
+def test_a_call_with_no_pump_order_needs_no_payer_it_cannot_place() -> None:
+    """An office visit: no payer's policy judges it, so the payer need not be told (review23b H1)."""
+    body = _body({"reference": GEHA_ORG, "display": "GEHA Benefit Plan"}, name="order-select-non-pump")
+    response = _call(body)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("words", "answer"),
+    [
+        ({}, None),
+        ({"display": "GEHA Benefit Plan"}, None),
+        ({"display": "GEHA"}, GEHA_MEETS),
+    ],
+    ids=["reference-alone", "display-unknown", "display-known"],
+)
+@responses.activate
+def test_a_payer_organization_the_server_fails_to_read_is_a_412_when_routing_needs_it(
+    words: dict[str, Any], answer: str | None
+) -> None:
+    """With a fhirServer, `payerOrganizations` not sent and the payor's Organization's read failing
+    (HTTP 500): the payer cannot be told unless the payor's own words route, so a 412 saying the read
+    failed (before: 200 "unnamed payer: no intrathecal pump coverage rules here", and for a display
+    unknown to routing "GEHA Benefit Plan: ..."). Everything else is prefetched."""
+    body = with_fhir(_body({"reference": GEHA_ORG, **words}), "t", BASE)
+    responses.get(f"{BASE}/{GEHA_ORG}", status=500)
+    response = _call(body)
+    if answer is not None:
+        assert _first_summary(response) == answer
+        return
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert issue["diagnostics"].startswith(
+        f"payerOrganizations was not prefetched and could not be read from the EHR's FHIR server (HTTP 500 "
+        f"reading {GEHA_ORG} (a Coverage's payer"
+    ), issue
+
+
+@pytest.mark.parametrize("status", [404, 410])
+@responses.activate
+def test_a_payer_organization_the_server_does_not_hold_leaves_the_payors_words(status: int) -> None:
+    """The read answered 404 (410): the server holds no such Organization. The record lacks it, which is
+    never a 412 (CRD §found-32): the payor's own words are all there is, and they name no payer here."""
+    body = with_fhir(_body({"reference": GEHA_ORG, "display": "GEHA Benefit Plan"}), "t", BASE)
+    responses.get(f"{BASE}/{GEHA_ORG}", status=status)
+    assert _first_summary(_call(body)) == f"GEHA Benefit Plan: {NO_RULES} for 62362"
 
 
 def test_a_payor_named_by_urn_uuid_is_the_entry_of_that_full_url() -> None:
