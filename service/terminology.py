@@ -175,16 +175,29 @@ class NotThis:
     # of `next_word_only`, the words that govern a name of two of the value set's words as one ("Status post
     # COVID-19 infection"), where "Non-COVID pneumonia" names a pneumonia: `name_before` is such a first word
     whole_name: tuple[str, ...] = ()
+    # of the value set's words, those that end such a name ("infection", "pneumonia"; none listed: any):
+    # "s/p sepsis bacteremia" is no one name (review23b)
+    name_ends: tuple[str, ...] = ()
+    # a `before` word -> the value set's words it governs, where it governs only those ("post-acute": a
+    # COVID-19, not "post-acute sepsis"; review23b)
+    governs_only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # of `before`, the words a word of `turned_by` right before them turns around ("Not resolved
+    # pneumonia" names one; review23b)
+    turned: tuple[str, ...] = ()
+    turned_by: tuple[str, ...] = ()
 
-    def before_pattern(self, name_before: str) -> str | None:
-        """What goes before the value set's word (up to `_BEFORE_REACH` words between, none after a word
-        of `next_word_only`, but `name_before` and a number after a word of `whole_name`), for `negated`."""
+    def before_pattern(self, word: str, name_before: str) -> str | None:
+        """What goes before the value set's `word` (up to `_BEFORE_REACH` words between, none after a word
+        of `next_word_only`, but `name_before` and a number after a word of `whole_name` where `word` may end
+        a name, `name_ends`), for `negated`: the words of `before` that govern `word` (`governs_only`)."""
         if not self.before:
             return None
-        reaching = [_word_pattern(w) for w in self.before if w not in self.next_word_only]
-        next_only = [_word_pattern(w) for w in self.before if w in self.next_word_only]
-        if self.whole_name:
-            whole = "|".join(_word_pattern(w) for w in self.whole_name)
+        governing = [w for w in self.before if word in self.governs_only.get(w, (word,))]
+        reaching = [_word_pattern(w) for w in governing if w not in self.next_word_only]
+        next_only = [_word_pattern(w) for w in governing if w in self.next_word_only]
+        whole_name = [w for w in self.whole_name if w in governing]
+        if whole_name and word in (self.name_ends or (word,)):
+            whole = "|".join(map(_word_pattern, whole_name))
             name = rf"[\s{HYPHENS}]+(?:{name_before})(?:[\s{HYPHENS}]+\d+\b)?"
             next_only.append(rf"(?:{whole}){name}")
         guard = rf"(?!(?:{'|'.join(_word_pattern(w) for w in self.not_across)})\b)" if self.not_across else ""
@@ -195,7 +208,18 @@ class NotThis:
         # a word of `next_word_only` joined by a hyphen to the word before it is part of that word, and
         # governs nothing: "Week-long cellulitis", "Life-long infection" (where "Long COVID" is one)
         words += [rf"(?<!\w[{HYPHENS}])(?:{'|'.join(next_only)})"] if next_only else []
+        if not words:
+            return r"(?!)"  # no word of `before` governs this one
         return rf"(?:{'|'.join(words)})(?=[\s{HYPHENS}])"
+
+    @cached_property
+    def turned_pattern(self) -> str | None:
+        """A word of `turned` with a word of `turned_by` right before it ("Not resolved", "Not yet
+        healed"): taken out of a text first, so that neither it nor a word before it governs what follows."""
+        if not self.turned:
+            return None
+        by, turned = "|".join(map(_word_pattern, self.turned_by)), "|".join(map(_word_pattern, self.turned))
+        return rf"\b(?:{by})[\s{HYPHENS}]+(?:{turned})\b"
 
     @cached_property
     def after_pattern(self) -> str | None:
@@ -317,11 +341,14 @@ class ValueSet:
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
         """`_text_patterns`, each with what before or after it makes it name another thing (`not_this`)."""
         names = "|".join(named.pattern.removeprefix(r"\b") for named, _ in self._text_patterns)
-        before, after = self.not_this.before_pattern(names), self.not_this.after_pattern
+        after, turned = self.not_this.after_pattern, self.not_this.turned_pattern
         patterns = []
-        for named, negation in self._text_patterns:
+        for word, (named, negation) in zip(self.text_words, self._text_patterns, strict=True):
             phrase = named.pattern.removeprefix(r"\b")
-            not_this = [negated(phrase, before).pattern] if before else [negation.pattern]
+            before = self.not_this.before_pattern(word, names)
+            # a turned word first: at one place in the text, the leftmost match's first alternative wins
+            not_this = [turned] if turned else []
+            not_this.append(negated(phrase, before).pattern if before else negation.pattern)
             if after:
                 not_this.append(rf"\b(?:{phrase}){after}")
             patterns.append((named, re.compile("|".join(not_this), re.IGNORECASE)))
@@ -353,17 +380,44 @@ def _string_list(raw: Any, where: str) -> list[str]:
     return [str(x).strip() for x in raw]
 
 
-def _not_this(raw: Mapping[str, Any], where: str) -> NotThis:
+def _lowered(raw: Any, where: str) -> tuple[str, ...]:
+    return tuple(w.lower() for w in _string_list(raw, where))
+
+
+def _not_this(raw: Mapping[str, Any], where: str, text_words: tuple[str, ...]) -> NotThis:
+    """`not_this` of a value set whose words are `text_words`: each key naming words of another (of
+    `before`, of the value set's text) is refused where it names a word that is not there."""
     if not isinstance(raw, Mapping):
         raise ValueSetError(f"{where}: expected a mapping of before, after and not_across")
-    words = {key: tuple(w.lower() for w in _string_list(raw.get(key, []), f"{where}.{key}")) for key in raw}
-    not_this = NotThis(**words)
-    unlisted = [w for w in not_this.next_word_only if w not in not_this.before]
-    if unlisted:
-        raise ValueSetError(f"{where}.next_word_only: {', '.join(unlisted)} not among its before words")
-    unlisted = [w for w in not_this.whole_name if w not in not_this.next_word_only]
-    if unlisted:
-        raise ValueSetError(f"{where}.whole_name: {', '.join(unlisted)} not among its next_word_only")
+    governs_only = raw.get("governs_only") or {}
+    if not isinstance(governs_only, Mapping):
+        raise ValueSetError(f"{where}.governs_only: expected a mapping of before words to the words governed")
+    words = {key: _lowered(raw[key], f"{where}.{key}") for key in raw if key != "governs_only"}
+    not_this = NotThis(
+        **words,
+        governs_only={
+            str(w).lower(): _lowered(only, f"{where}.governs_only.{w}") for w, only in governs_only.items()
+        },
+    )
+    for key, listed, among in (
+        ("next_word_only", not_this.next_word_only, "its before words"),
+        ("whole_name", not_this.whole_name, "its next_word_only"),
+        ("governs_only", tuple(not_this.governs_only), "its before words"),
+        ("turned", not_this.turned, "its before words"),
+    ):
+        within = not_this.next_word_only if key == "whole_name" else not_this.before
+        unlisted = [w for w in listed if w not in within]
+        if unlisted:
+            raise ValueSetError(f"{where}.{key}: {', '.join(unlisted)} not among {among}")
+    for key, listed in (
+        ("name_ends", not_this.name_ends),
+        *((f"governs_only.{w}", governed) for w, governed in not_this.governs_only.items()),
+    ):
+        unlisted = [w for w in listed if w not in text_words]
+        if unlisted:
+            raise ValueSetError(f"{where}.{key}: {', '.join(unlisted)} not among the value set's text")
+    if bool(not_this.turned) != bool(not_this.turned_by):
+        raise ValueSetError(f"{where}: turned and turned_by go together")
     return not_this
 
 
@@ -394,6 +448,7 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         code = str(item["code"]) if item.get("code") is not None else None
         substances = frozenset(_string_list(item.get("snomed", []), f"{where}.rxnorm[{i}].snomed"))
         ingredients.append(Ingredient(item["ingredient"].strip().lower(), code, products, substances))
+    text_words = _lowered(raw.get("text", []), f"{where}.text")
     value_set = ValueSet(
         id=raw["id"],
         title=raw["title"],
@@ -404,8 +459,8 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
         ),
         codes=codes,
         ingredients=tuple(ingredients),
-        text_words=tuple(w.lower() for w in _string_list(raw.get("text", []), f"{where}.text")),
-        not_this=_not_this(raw.get("not_this") or {}, f"{where}.not_this"),
+        text_words=text_words,
+        not_this=_not_this(raw.get("not_this") or {}, f"{where}.not_this", text_words),
         neuraxial_too=tuple(
             w.lower() for w in _string_list(raw.get("neuraxial_too", []), f"{where}.neuraxial_too")
         ),

@@ -354,6 +354,21 @@ def test_a_sublingual_or_buccal_tablet_is_no_oral_form(name: str, route: str | N
 
 
 @pytest.mark.parametrize(
+    "name", ["Oxycodone 5 MG Non-Oral Tablet", "Oxycodone 5 MG Nonoral Tablet", "Oxycodone Non Oral Capsule"]
+)
+def test_a_tablet_said_to_be_non_oral_is_no_oral_form(name: str) -> None:
+    """review23b L4: "non" took "oral" out of "Non-Oral Tablet", but "tablet", an oral dose form's word,
+    still named it: GEHA's "oral and injectable" met with no oral course. "non-oral" and "nonoral" before a
+    dose form's word make it none of the oral route's (route-oral's `not_this`)."""
+    injectable = med_request(
+        "Morphine Sulfate 2 MG/ML Injectable Solution", "2025-01-01", "2025-06-01", "stopped"
+    )
+    course = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="7804")
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([injectable, course]))[routes] == "not-documented"
+
+
+@pytest.mark.parametrize(
     ("name", "route", "words"),
     [
         ("Buprenorphine 8 MG Tablet", "37839007", "Sublingual route"),

@@ -474,3 +474,104 @@ def test_any_form_of_a_word_of_an_infections_course_stops_a_negations_reach(word
     chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
     result = result_of(determine(chart), "geha.ci.infection")
     assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "s/p sepsis bacteremia",
+        "s/p covid septic shock",
+        "Status post abscess cellulitis",
+        "Status post infection abscess of back",
+        "Fear of covid sepsis",
+    ],
+)
+def test_a_whole_name_ends_in_a_word_that_closes_one(words: str) -> None:
+    """review23b L1: `whole_name` read any two of the value set's words as one name, so "s/p sepsis
+    bacteremia" (a bacteremia after a sepsis, the comma left out) read as an infection that is over: GEHA F
+    met, none documented, on a current bacteremia. A name of two words ends in one that closes a name
+    (`not_this.name_ends`: "COVID-19 infection", "COVID-19 pneumonia"); others go to the reviewer."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words", ["post-acute sepsis", "Post acute pneumonia", "Long pneumonia", "post-acute infection"]
+)
+def test_the_after_effects_of_covid_are_no_other_infections(words: str) -> None:
+    """review23b L2: "post-acute" and "long" are listed for a post-acute COVID-19 (SNOMED CT 1119303003,
+    U09.9, "Long COVID"), yet governed any infection word: "post-acute sepsis" read as none. They govern
+    the words of COVID-19 only (`not_this.governs_only`)."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Not resolved pneumonia",
+        "Not yet resolved sepsis",
+        "not healed abscess",
+        "Never resolved osteomyelitis",
+        "Not ruled out sepsis",
+    ],
+)
+def test_a_negated_resolution_names_a_current_infection(words: str) -> None:
+    """review23b L3: "resolved" (a `before` word) right before the infection read "Not resolved pneumonia"
+    as one that is over: GEHA F met, none documented, on a current pneumonia. A negation right before such
+    a word turns it around (`not_this.turned`, `turned_by`): the reviewer reads it."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Status post COVID-19 infection",
+        "s/p covid pneumonia",
+        "Post-acute COVID-19",
+        "Long COVID",
+        "Resolved pneumonia",
+        "Not at risk for infection",
+        "Ruled out sepsis",
+    ],
+)
+def test_the_narrowed_words_still_read_what_they_were_listed_for(words: str) -> None:
+    """Guards for the three rules above: what `whole_name`, "post-acute", "long" and "resolved" were listed
+    for still reads as no current infection."""
+    assert not load_catalog().terminology["infection"].names_in_words(words), words
+
+
+NARROWING = ("name_ends", "governs_only", "turned", "turned_by")
+
+
+def test_the_narrowing_words_are_the_value_sets_data(tmp_path: Path) -> None:
+    """`name_ends`, `governs_only` and `turned` are data: without them, the three texts read as before."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: [raw["not_this"].pop(k) for k in NARROWING])
+    loose = load_catalog(root).terminology["infection"]
+    for words in ("s/p sepsis bacteremia", "post-acute sepsis", "Not resolved pneumonia"):
+        assert not loose.names_in_words(words), words
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("name_ends", ["fever"], r"name_ends: fever not among the value set's text"),
+        ("governs_only", {"long": ["fever"]}, r"governs_only\.long: fever not among the value set's text"),
+        ("governs_only", {"lack of": ["covid"]}, r"governs_only: lack of not among its before words"),
+        ("turned", ["lack of"], r"turned: lack of not among its before words"),
+    ],
+)
+def test_a_narrowing_word_names_the_value_sets_own_words(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
+    """Each narrowing key names words of the value set (a word listed that it does not hold would never be
+    read): refused, naming the key."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].update({key: value}))
+    with pytest.raises(ValueSetError, match=rf"not_this\.{message}"):
+        load_catalog(root)
