@@ -71,6 +71,7 @@ _KNOWN_KEYS = {
     "rxnorm",
     "text",
     "removals",
+    "replacing",
     "not_this",
     "neuraxial_too",
     "route_text_only",
@@ -252,6 +253,9 @@ class ValueSet:
     tells_neither: frozenset[str] = frozenset()
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # of those codes, the implants that with a removal on one day are one replacement ("Implantation or
+    # replacement"): a removal answers them from a later day only, the others from their own day on
+    replacing: frozenset[str] = frozenset()
 
     def matches(self, code: Code) -> bool:
         """Whether `code` belongs to the value set: `matches_any` of it alone (the rule is written once)."""
@@ -472,6 +476,9 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()
         },
+        replacing=frozenset(
+            icd10_key(c) for c in _string_list(raw.get("replacing", []), f"{where}.replacing")
+        ),
     )
     if not (value_set.icd10_prefixes or codes or ingredients or value_set.text_words):
         raise ValueSetError(f"{where}: value set '{value_set.id}' has no codes")
@@ -485,6 +492,10 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
     starred = [w for w in value_set.text_words if "*" in w[:-1] or w == "*"]
     if starred:
         raise ValueSetError(f"{where}: text: {', '.join(starred)}: a `*` stands only at a word's end")
+    undone = {code for codes in value_set.removals.values() for code in codes}
+    unlisted = sorted(value_set.replacing - undone)
+    if unlisted:
+        raise ValueSetError(f"{where}: replacing: {', '.join(unlisted)} not among the codes a removal undoes")
     both = sorted(value_set.tells_neither & value_set.codes.get(SNOMED, _NO_CODES))
     if both:
         raise ValueSetError(f"{where}: tells_neither: {', '.join(both)} also among the value set's snomed")

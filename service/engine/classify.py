@@ -256,11 +256,12 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
     """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, and a
     diagnosis or Procedure of the value set that no later removal undoes (its `removals`: 62365 undoes
-    an implant, a refill or a Z45.1 dated on an earlier day, contract §3's most recent form of one fact; an
-    analysis, 62367/68, is in neither list: idds-in-place.yaml)."""
+    an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or before,
+    contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
+    idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
-        (p.performed, in_place.removals[c.code])
+        (p.performed, in_place.removals[c.code], in_place.replacing)
         for p in record.procedures
         if p.performed is not None
         for c in p.codes
@@ -285,16 +286,24 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
 
 
 def _removed_later(
-    codes: set[str], performed: datetime | None, removals: list[tuple[datetime, frozenset[str]]]
+    codes: set[str],
+    performed: datetime | None,
+    removals: list[tuple[datetime, frozenset[str], frozenset[str]]],
 ) -> bool:
-    """Whether a removal done on a later day than `performed` undoes every one of a record's `codes` (a
-    record also coded with one that no removal undoes still shows the pump, as that code alone would).
-    The day, not the hour: a pump replaced in one session (62362 and 62365 on one day) leaves a pump in
-    place whichever was documented first, as forms of one fact are weighed by their dates (engine/forms)."""
+    """Whether a removal undoes every one of a record's `codes` (a record also coded with one that no
+    removal undoes still shows the pump, as that code alone would), done on a later day than `performed`
+    or, for a record none of whose codes is an implant the value set lists as `replacing`, on the same
+    day. By the day, not the hour, as forms of one fact are weighed (engine/forms): a pump replaced in
+    one session (62362 and 62365 on one day) leaves a pump in place whichever was documented first, where
+    a refill, a Z45.1 or a T85 of the removal's day is answered by it (on one day a chart contradicting
+    itself claims nothing; review23c)."""
     if performed is None:
         return False
     day = performed.date()
-    return any(when.date() > day and codes <= undone for when, undone in removals)
+    return any(
+        codes <= undone and (when.date() > day or (when.date() == day and not codes & replacing))
+        for when, undone, replacing in removals
+    )
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

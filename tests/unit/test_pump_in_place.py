@@ -7,13 +7,26 @@ contract23 Q4): a removal undoes the implant, a refill and a Z45.1 before it, an
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.catalog import load_catalog
 from service.engine.classify import idds_in_place
 from service.record import build_record
-from tests.builders import ICD, catalog, condition, determine, meeting_chart, procedure, service_request
+from service.terminology import ValueSetError
+from tests.builders import (
+    HCPCS,
+    ICD,
+    catalog,
+    condition,
+    determine,
+    meeting_chart,
+    procedure,
+    service_request,
+)
+from tests.catalog_support import copy_policies, edit_yaml
 
 EARLIER, REMOVED, LATER = "2025-01-10T09:00:00Z", "2025-06-10T09:00:00Z", "2025-09-10T09:00:00Z"
 
@@ -85,6 +98,51 @@ def test_a_removal_answers_what_was_recorded_on_an_earlier_day_only() -> None:
     refills = [procedure("95990", f"20{year}-06-10") for year in range(16, 22)]
     session = [procedure("62362", "2022-03-01T10:00:00Z"), procedure("62365", "2022-03-01T10:30:00Z")]
     assert in_place(*refills, *session)
-    assert in_place(procedure("95990", "2022-03-01T09:00:00Z"), procedure("62365", "2022-03-01T10:30:00Z"))
     day_before = procedure("62362", "2022-02-28T10:00:00Z")
     assert not in_place(*refills, day_before, procedure("62365", "2022-03-01"))
+
+
+REMOVAL_DAY = "2022-03-01"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        procedure("95990", f"{REMOVAL_DAY}T09:00:00Z"),
+        procedure("62370", REMOVAL_DAY),
+        procedure("95991", f"{REMOVAL_DAY}T14:00:00Z"),
+        condition(ICD, "Z45.1", REMOVAL_DAY),
+        condition(ICD, "T85.610A", REMOVAL_DAY),
+    ],
+)
+def test_a_removal_answers_a_refill_or_diagnosis_of_its_own_day(record: dict[str, Any]) -> None:
+    """review23c: 915794b weighed a removal by its day so that a pump replaced in one session stays in place,
+    and so a refill at 09:00 and the pump's removal at 10:30 that day left a pump in place (today's 62362 a
+    replacement, without the trial a first implant needs). Contract §3: of the forms of one fact the most
+    recent decides, and on one day, whatever the hours (engine/forms), a chart contradicting itself claims
+    nothing. Only an implant and a removal of one day are one fact, a replacement (CPT 62360-62362:
+    "Implantation or replacement"; idds-in-place's `replacing`): a refill, a Z45.1 or a T85 complication of
+    the removal's day is answered by it, as one of an earlier day is."""
+    removal = procedure("62365", f"{REMOVAL_DAY}T10:30:00Z")
+    assert in_place(record)
+    assert not in_place(record, removal)
+    refills = [procedure("95990", f"20{year}-06-10") for year in range(16, 22)]
+    chart = [*meeting_chart(), *refills, record, removal]
+    assert determine(chart, service_request("62362")).request_kind == "permanent-implant"
+    for implant in (procedure("62362", f"{REMOVAL_DAY}T11:00:00Z"), procedure("E0786", REMOVAL_DAY, HCPCS)):
+        assert in_place(record, removal, implant)  # the new pump of that day's replacement
+
+
+def test_the_implants_a_same_day_removal_leaves_are_the_value_sets_data(tmp_path: Path) -> None:
+    """`replacing` is data: without it a 62362 and a 62365 of one day read as a pump taken out; a code it
+    lists that no removal undoes is refused (it would never be read)."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "idds-in-place.yaml", lambda raw: raw.pop("replacing"))
+    terminology = load_catalog(root).terminology
+    session = {
+        "Procedure": [procedure("62362", "2022-03-01T10:00:00Z"), procedure("62365", "2022-03-01T10:30:00Z")]
+    }
+    assert not idds_in_place(build_record("p1", session, terminology), terminology)
+    edit_yaml(root / "valuesets" / "idds-in-place.yaml", lambda raw: raw.update(replacing=["62367"]))
+    with pytest.raises(ValueSetError, match="replacing: 62367 not among the codes a removal undoes"):
+        load_catalog(root)
