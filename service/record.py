@@ -124,6 +124,27 @@ def _codes_reader() -> CodesOf:
     return codes_of
 
 
+DatesOf = Callable[[Any], datetime | None]  # a FHIR date or dateTime as `parse_datetime` reads it
+
+
+def _dates_reader() -> DatesOf:
+    """`parse_datetime` for one chart, each distinct text read once: a chart repeats its dates (an
+    encounter's diagnoses, orders, procedures and observations share its instant). Made by each
+    `build_record` call and dropped with it, as `_codes_reader` is: a module-level cache would keep one
+    request's dates for the next (tests/integration/test_no_leakage.py)."""
+    known: dict[str, datetime | None] = {}
+
+    def dates_of(value: Any) -> datetime | None:
+        if type(value) is not str:  # a str subclass, or what is no text, read as `parse_datetime` reads it
+            return None if value is None else parse_datetime(value)
+        if value in known:
+            return known[value]
+        moment = known[value] = parse_datetime(value)
+        return moment
+
+    return dates_of
+
+
 def _code(coding: dict[str, Any]) -> Code | None:
     """The Code of one coding, or None when `codings` skips it."""
     return next(codings(coding if "coding" not in coding else {"coding": [coding]}), None)
@@ -217,10 +238,10 @@ class PatientRecord:
         return self.by_code.get((system, code), ())
 
 
-def _onset(resource: Mapping[str, Any]) -> datetime | None:
+def _onset(resource: Mapping[str, Any], dates_of: DatesOf) -> datetime | None:
     """`onsetDateTime`, else `onsetPeriod.start` (a Condition's or an AllergyIntolerance's); a malformed
     period raises, so the resource is dropped and its type marked unreadable."""
-    return parse_datetime(resource.get("onsetDateTime")) or parse_datetime(
+    return dates_of(resource.get("onsetDateTime")) or dates_of(
         (resource.get("onsetPeriod") or {}).get("start")
     )
 
@@ -244,7 +265,7 @@ def _counts(clinical: str | None, resource: Mapping[str, Any]) -> bool:
     return _status_code(resource.get("verificationStatus")) not in _EXCLUDED_VERIFICATION
 
 
-def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact | None:
+def _condition(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf) -> ConditionFact | None:
     clinical = _status_code(resource.get("clinicalStatus"))
     if not _counts(clinical, resource):
         return None
@@ -253,8 +274,8 @@ def _condition(resource: Mapping[str, Any], codes_of: CodesOf) -> ConditionFact 
         reference_of(resource),
         codes,
         first_display(resource.get("code"), codes),
-        _onset(resource),
-        parse_datetime(resource.get("recordedDate")),
+        _onset(resource, dates_of),
+        dates_of(resource.get("recordedDate")),
         clinical is not None,
     )
 
@@ -317,14 +338,14 @@ def _medication_fact(
 
 
 def _medication_request(
-    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader
+    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader, dates_of: DatesOf
 ) -> MedicationFact | None:
     if not medication_request_counts(resource):
         return None
     concept = _drug(resource, medication)
-    start = parse_datetime(resource.get("authoredOn"))
+    start = dates_of(resource.get("authoredOn"))
     dispense = resource.get("dispenseRequest") or {}
-    end = parse_datetime((dispense.get("validityPeriod") or {}).get("end"))
+    end = dates_of((dispense.get("validityPeriod") or {}).get("end"))
     assumed = False
     if end is None and start is not None:
         supplied = supply_end(start, dispense.get("expectedSupplyDuration"))
@@ -334,15 +355,15 @@ def _medication_request(
 
 
 def _medication_statement(
-    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader
+    resource: Mapping[str, Any], medication: Lookup, reader: DrugReader, dates_of: DatesOf
 ) -> MedicationFact | None:
     status = resource.get("status")
     if status not in _MED_STATEMENT_STATUSES:
         return None
     concept = _drug(resource, medication)
     period = resource.get("effectivePeriod") or {}
-    start = parse_datetime(resource.get("effectiveDateTime")) or parse_datetime(period.get("start"))
-    end = parse_datetime(period.get("end")) or start
+    start = dates_of(resource.get("effectiveDateTime")) or dates_of(period.get("start"))
+    end = dates_of(period.get("end")) or start
     reason = (resource.get("statusReason") or [None])[0]
     return _medication_fact(resource, concept, start, end, reason, reader)
 
@@ -352,6 +373,7 @@ def _procedure(
     steroids: ValueSet,
     put_in: DeviceActions,
     reader: DrugReader,
+    dates_of: DatesOf,
     server: str | None = None,
     statuses: frozenset[str] = _DONE,
 ) -> ProcedureFact | None:
@@ -366,7 +388,7 @@ def _procedure(
         return None
     codes_of, named, _ = reader
     codes = codes_of(resource.get("code"))
-    performed = parse_datetime(resource.get("performedDateTime")) or parse_datetime(
+    performed = dates_of(resource.get("performedDateTime")) or dates_of(
         as_dict(resource.get("performedPeriod")).get("start")
     )
     used_codes = dicts(resource.get("usedCode"))
@@ -475,15 +497,15 @@ def _value_forms(concept: Any) -> tuple[str, ...]:
     return tuple(forms)
 
 
-def _observation(resource: Mapping[str, Any], codes_of: CodesOf) -> ObservationFact | None:
+def _observation(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf) -> ObservationFact | None:
     if resource.get("status") not in _OBSERVATION_STATUSES:
         return None
     codes = codes_of(resource.get("code"))
     written = resource.get("effectiveDateTime")
-    effective = parse_datetime(written)
+    effective = dates_of(written)
     if effective is None:
         written = (resource.get("effectivePeriod") or {}).get("start")
-        effective = parse_datetime(written)
+        effective = dates_of(written)
     value, unit = _observation_value(resource)
     label = first_display(resource.get("code"), codes)
     return ObservationFact(
@@ -538,7 +560,7 @@ def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None
     return DeviceFact(reference_of(resource), codes, text, label)
 
 
-def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | None:
+def _allergy(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf) -> AllergyFact | None:
     """An allergy-list entry, unless refuted or entered in error. One no longer active is kept as
     history: an allergy to the infusate must be current (contract §3), while a past intolerance still
     records that a drug failed."""
@@ -551,7 +573,7 @@ def _allergy(resource: Mapping[str, Any], codes_of: CodesOf) -> AllergyFact | No
         concept_text(resource.get("code")),
         first_display(resource.get("code"), codes),
         resource.get("type"),
-        _onset(resource) or parse_datetime(resource.get("recordedDate")),
+        _onset(resource, dates_of) or dates_of(resource.get("recordedDate")),
         _status_code(resource.get("clinicalStatus")) in (None, "active"),
     )
 
@@ -590,11 +612,11 @@ def _qualifier(link_id: str, children: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _questionnaire_answers(resource: Mapping[str, Any]) -> list[ObservationFact]:
+def _questionnaire_answers(resource: Mapping[str, Any], dates_of: DatesOf) -> list[ObservationFact]:
     """Items whose linkId is a project assessment code, read like that assessment's Observation."""
     if resource.get("status") not in _QUESTIONNAIRE_STATUSES:
         return []
-    authored = parse_datetime(resource.get("authored"))
+    authored = dates_of(resource.get("authored"))
     facts: list[ObservationFact] = []
 
     def walk(items: Any) -> None:
@@ -784,8 +806,8 @@ def _read_by_codes(fact: Any, terminology: Terminology) -> tuple[str, ...] | Non
 def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
     """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
     a time: a caller asking whether any of them is usable reads no more than it needs."""
-    codes_of = _codes_reader()
-    return _read(resources, lambda r: _observation(r, codes_of))
+    codes_of, dates_of = _codes_reader(), _dates_reader()
+    return _read(resources, lambda r: _observation(r, codes_of, dates_of))
 
 
 def build_record(
@@ -824,34 +846,40 @@ def build_record(
     may_modify = may_carry(resources) if may_modify is None else may_modify
     modified = (lambda resource: modifies(resource, medication)) if may_modify else None
 
-    codes_of = _codes_reader()
+    codes_of, dates_of = _codes_reader(), _dates_reader()  # this call's own: nothing outlives it
     drugs = (codes_of, _ingredient_names(terminology.ingredient_finder), terminology.routes)
-    meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs))
-    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs))
+    meds = facts("MedicationRequest", lambda r: _medication_request(r, medication, drugs, dates_of))
+    meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs, dates_of))
     steroids = terminology["steroids"]
     put_in = terminology.device_actions
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, server)))
+    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server)))
     trial_codes = terminology["trial-procedures"]
     # a trial under way that cannot be read, or carries a modifier, is left out alone: evidence of nothing
     begun = _read(
         resources.get("Procedure", []),
-        lambda r: _procedure(r, steroids, put_in, drugs, server, TRIAL_UNDER_WAY),
+        lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server, TRIAL_UNDER_WAY),
         modified=modified,
     )
     under_way = tuple(p for p in begun if trial_codes.matches_any(p.codes) and not p.steroid_injection)
     pain_codes = terminology["pain-score"]
     observations = tuple(
-        o for o in facts("Observation", lambda r: _observation(r, codes_of)) if not _off_scale(o, pain_codes)
-    ) + tuple(answer for qr in facts("QuestionnaireResponse", _questionnaire_answers) for answer in qr)
+        o
+        for o in facts("Observation", lambda r: _observation(r, codes_of, dates_of))
+        if not _off_scale(o, pain_codes)
+    ) + tuple(
+        answer
+        for qr in facts("QuestionnaireResponse", lambda r: _questionnaire_answers(r, dates_of))
+        for answer in qr
+    )
     return PatientRecord(
         patient_id=patient_id,
-        conditions=_group_conditions(facts("Condition", lambda r: _condition(r, codes_of))),
+        conditions=_group_conditions(facts("Condition", lambda r: _condition(r, codes_of, dates_of))),
         medications=tuple(meds),
         exposures=_exposures(meds),
         procedures=procedures,
         observations=observations,
         devices=tuple(facts("Device", lambda r: _device(r, codes_of))),
-        allergies=tuple(facts("AllergyIntolerance", lambda r: _allergy(r, codes_of))),
+        allergies=tuple(facts("AllergyIntolerance", lambda r: _allergy(r, codes_of, dates_of))),
         assessments=latest_assessments(observations),
         by_code=_index_by_code(observations),
         trial=trial_result(procedures, observations, trial_codes, terminology["pain-score"], bool(under_way)),

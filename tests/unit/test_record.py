@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -398,3 +399,28 @@ def test_a_response_left_out_for_a_modifier_is_unavailable_for_the_assessments_i
     assert facts.unread("Observation", ("it-trial-side-effects",)) is None
     failed = build_record("p1", {}, catalog().terminology, {"QuestionnaireResponse": "HTTP 503"})
     assert failed.unread("QuestionnaireResponse", ()) == "HTTP 503"
+
+
+def test_a_chart_date_is_read_once_a_call_and_again_by_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chart repeats its dates (an encounter's diagnoses, orders and procedures share its instant):
+    one `build_record` call reads each distinct text once, and keeps nothing for the next call (a cache
+    outliving the call would carry one request's texts into another: test_no_leakage)."""
+    import service.record
+
+    read: list[Any] = []
+    parse = service.record.parse_datetime
+    monkeypatch.setattr(service.record, "parse_datetime", lambda value: read.append(value) or parse(value))
+    when = "2024-03-05T10:00:00-05:00"
+    chart = (
+        condition(SCT, "82423001", when),
+        condition(ICD, "M96.1", when),
+        med_request("Morphine 15 MG Oral Tablet", when),
+        procedure("62322", when),
+        procedure("62323", when),
+    )
+    first = record(*chart)
+    assert [fact.onset for fact in first.conditions] == [datetime.fromisoformat(when)] * 2
+    assert read.count(when) == 1
+    second = record(*chart)
+    assert read.count(when) == 2
+    assert second == first
