@@ -391,15 +391,17 @@ def _procedure(
     performed = dates_of(resource.get("performedDateTime")) or dates_of(
         as_dict(resource.get("performedPeriod")).get("start")
     )
-    used_codes = dicts(resource.get("usedCode"))
-    used = " | ".join(concept_text(c) for c in used_codes)
-    drug_codes = tuple(c for u in used_codes for c in codes_of(u))
-    steroid = bool(used_codes) and steroids.holds_drug(named(used, drug_codes), drug_codes)
+    # most Procedures name no drug, order or device: what is not there is not read (a chart's hundreds)
+    used, steroid = "", False
+    if used_codes := dicts(resource.get("usedCode")):
+        used = " | ".join(concept_text(c) for c in used_codes)
+        drug_codes = tuple(c for u in used_codes for c in codes_of(u))
+        steroid = steroids.holds_drug(named(used, drug_codes), drug_codes)
     label = first_display(resource.get("code"), codes)
-    based_on = _local_references(as_list(resource.get("basedOn")), server)
-    devices = _local_references(
-        (f.get("manipulated") for f in dicts(resource.get("focalDevice")) if _put_in(f, put_in)), server
-    )
+    based_on = _local_references(orders, server) if (orders := as_list(resource.get("basedOn"))) else ()
+    devices: tuple[str, ...] = ()
+    if focal := dicts(resource.get("focalDevice")):
+        devices = _local_references((f.get("manipulated") for f in focal if _put_in(f, put_in)), server)
     return ProcedureFact(
         reference_of(resource), codes, label, performed, used, steroid, based_on, devices, str(status)
     )
