@@ -68,6 +68,8 @@ def shifted(moment: datetime, by: timedelta) -> datetime:
         result = moment + by
     except OverflowError:
         return (datetime.min if by < timedelta(0) else datetime.max).replace(tzinfo=UTC)
+    if 1 < result.year < MAXYEAR:
+        return result  # an offset is under a day: in UTC it is still inside the calendar
     try:
         result.astimezone(UTC)
     except OverflowError:  # within its own offset's years, past UTC's: at the edge it is near
@@ -94,10 +96,16 @@ def start_of_day(day: date) -> datetime:
 
 def duration_days(duration: Any) -> float | None:
     """Days in a FHIR Duration (`{value, unit|code}`), or None when it has no usable unit."""
+    known = _time_unit(duration)
+    return None if known is None else float(duration["value"]) * known[0]
+
+
+def _time_unit(duration: Any) -> tuple[float, int | None] | None:
+    """A FHIR Duration's unit (`_TIME_UNITS`: its days, its calendar months), or None when it has no
+    number or no usable unit: read once, by `duration_days` and `supply_end` alike."""
     if not isinstance(duration, dict) or not isinstance(duration.get("value"), int | float):
         return None
-    known = _TIME_UNITS.get(str(duration.get("code") or duration.get("unit") or "").lower())
-    return None if known is None else float(duration["value"]) * known[0]
+    return _TIME_UNITS.get(str(duration.get("code") or duration.get("unit") or "").lower())
 
 
 def in_calendar_months(value: float, unit: str | None) -> float | None:
@@ -118,14 +126,13 @@ def supply_end(start: datetime, duration: Any) -> datetime | None:
     """When a supply of `duration` (a FHIR Duration) from `start` runs out: whole months and years in
     calendar months (a 6-month supply from 1 March lasts to 1 September, as "6 months" is counted),
     other units in days; None when the duration has no usable unit."""
-    days = duration_days(duration)
-    if days is None:
+    known = _time_unit(duration)
+    if known is None:
         return None
-    unit = str(duration.get("code") or duration.get("unit")).lower()
     value = float(duration["value"])
-    months = _TIME_UNITS[unit][1]
+    months = known[1]
     if months is None or not value.is_integer() or abs(value) > _MOST_MONTHS:
-        return days_later(start, days)
+        return days_later(start, value * known[0])
     day = months_before(start.date(), -int(value) * months)
     return datetime.combine(day, start.timetz())
 
