@@ -289,12 +289,11 @@ def _drug(resource: Mapping[str, Any], medication: Lookup) -> dict[str, Any] | N
     return medication_concept(resource, medication)
 
 
-def _dosages(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return dicts(resource.get("dosageInstruction")) + dicts(resource.get("dosage"))
-
-
-def _route_text(dosages: list[dict[str, Any]]) -> str:
-    return " | ".join(p for p in (concept_text(d.get("route")) for d in dosages) if p)
+def _routes(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The routes a drug order's or statement's dosages name (those written as an object: a route of
+    another JSON type says nothing, no words and no codes)."""
+    dosages = dicts(resource.get("dosageInstruction")) + dicts(resource.get("dosage"))
+    return [route for d in dosages if isinstance(route := d.get("route"), dict)]
 
 
 Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingredients, by text and codes
@@ -312,14 +311,16 @@ def _medication_fact(
     reader: DrugReader,
     end_assumed: bool = False,
 ) -> MedicationFact:
-    reason_text = concept_text(reason) or next(
-        (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
-    )
+    reason_text = None
+    if reason is not None:  # most orders give none
+        reason_text = concept_text(reason) or next(
+            (c["code"] for c in dicts(as_dict(reason).get("coding")) if isinstance(c.get("code"), str)), None
+        )
     text = concept_text(concept)
     codes_of, named, routes = reader
     codes = codes_of(concept)
-    dosages = _dosages(resource)
-    route_text = _route_text(dosages)
+    given = _routes(resource)
+    route_text = " | ".join(p for p in (concept_text(route) for route in given) if p)
     return MedicationFact(
         source=reference_of(resource),
         codes=codes,
@@ -330,7 +331,7 @@ def _medication_fact(
         end=end,
         status_reason=reason_text,
         route_text=route_text,
-        route_codes=tuple(c for d in dosages for c in codes_of(d.get("route"))),
+        route_codes=tuple(c for route in given for c in codes_of(route)),
         ingredients=named(text, codes),
         neuraxial=neuraxial_order(resource, text, routes) is True,  # a pump or trial drug, not a systemic one
         end_assumed=end_assumed,
