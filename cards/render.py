@@ -311,15 +311,38 @@ def _policy_lines(d: Determination) -> list[str]:
     return lines
 
 
-def detail(episode: Episode, instructions: bool = True) -> str:
-    """Verdict, then only what fails or is missing (one line each), then what is met in one line, then
-    the policy; within DETAIL_LIMIT characters, dropping the least decisive items' lines first
-    (pointing to the Instructions card for them, by the title it shows, when the answer carries one,
-    else naming them: this card is the only one that lists them)."""
-    return _detail(episode, instructions)[0]
+def detail(episode: Episode, instructions: bool = True, approved: Sequence[LineApproval] = ()) -> str:
+    """Verdict (and for an order that meets with no Instructions card beside it, its prior
+    authorization: `prior_authorization_line`), then only what fails or is missing (one line each),
+    then what is met in one line, then the policy; within DETAIL_LIMIT characters, dropping the least
+    decisive items' lines first (pointing to the Instructions card for them, by the title it shows,
+    when the answer carries one, else naming them: this card is the only one that lists them)."""
+    return _detail(episode, instructions, approved)[0]
 
 
-def _detail(episode: Episode, instructions: bool) -> tuple[str, int]:
+def prior_authorization_line(episode: Episode, approved: Sequence[LineApproval]) -> str:
+    """One line saying where an episode that meets stands on prior authorization, as its coverage
+    information says it (`pa-needed`): approved, under the numbers its lines hold (`approved`: each
+    line holding one for each of its Coverages once the answer is applied); else still to request,
+    for the lines holding none. For a card no Instructions card stands beside (a scheduler's, a
+    dispatcher's, an encounter's: the order was placed before), where "meets all 14 coverage criteria"
+    alone reads as approved (cards24 MEDIUM)."""
+    payer = episode.lead.payer
+    numbers = ", ".join(dict.fromkeys(n for a in approved for n in a.numbers if n))
+    held = f" ({numbers})" if numbers else ""
+    others = still_to_request(episode, approved)
+    if not others:
+        return f"**Prior authorization approved**{held}: no new request is needed."
+    if not approved:
+        return f"**Prior authorization still needed** from {payer}: meeting the criteria is not an approval."
+    codes = listing(list(dict.fromkeys(a.code for a in approved)))
+    return (
+        f"**Prior authorization still needed** from {payer} for {listing(list(others))}; "
+        f"{codes} already approved{held}."
+    )
+
+
+def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApproval] = ()) -> tuple[str, int]:
     """`detail`, and how many items' lines it left out for length."""
     d = episode.lead
     orders = listing([*(order_words(x) for x in episode.lines), *(b.name for b in episode.billed)])
@@ -338,6 +361,8 @@ def _detail(episode: Episode, instructions: bool) -> tuple[str, int]:
     if d.outcome == Outcome.NOT_APPLICABLE:  # what to do, when no Instructions card says it (`_has_steps`)
         says_it = instructions or _SAYS_WHAT_TO_DO.search(d.explanation) is not None
         head.append(d.explanation if says_it else f"{d.explanation} Ask {d.payer} for a manual review.")
+    if d.outcome == Outcome.MEETS and not instructions:  # else its Instructions card says it, step 1
+        head.append(prior_authorization_line(episode, approved))
     if d.deceased:
         head.append(deceased_line(d.deceased_on))
     open_items = (*episode.failing, *episode.missing)
@@ -427,12 +452,15 @@ _OVERRIDE_REASONS = {
 }
 
 
-def decision_card(episode: Episode, instructions: bool = True) -> dict[str, object]:
+def decision_card(
+    episode: Episode, instructions: bool = True, approved: Sequence[LineApproval] = ()
+) -> dict[str, object]:
     """One CDS Hooks card for a payer's decision on an episode's order lines; when they do not clearly
     meet the criteria, the reasons a clinician may give for going ahead anyway. `instructions`: the
-    answer carries an Instructions card beside it."""
+    answer carries an Instructions card beside it; `approved`: the lines holding an approval once the
+    answer is applied (`prior_authorization_line`)."""
     d = episode.lead
-    text = detail(episode, instructions)
+    text = detail(episode, instructions, approved)
     decision = card(summary(episode), text, d.payer, "coverage-info", episode.orders, _INDICATOR[d.outcome])
     if d.outcome != Outcome.MEETS:
         decision["overrideReasons"] = [

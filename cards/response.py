@@ -114,12 +114,14 @@ _NOT_COVERED, _NOTICE, _DECISION, _OTHER = range(4)
 class _Slot:
     """A card of the answer before `max-cards` is applied: how much it matters (`rank`), and for a
     decision card that points to its Instructions card, and for that Instructions card, the episode
-    they share (`episode`, with `listing`: this is the Instructions card)."""
+    they share (`episode`, with `listing`: this is the Instructions card), and the decision card's lines
+    holding an approval (`approved`: it says so once its Instructions card is left out)."""
 
     card: dict[str, Any]
     rank: int
     episode: Episode | None = None
     listing: bool = False
+    approved: tuple[LineApproval, ...] = ()  # a decision card's: its lines holding an approval
 
 
 def _within(slots: Sequence[_Slot], limit: int) -> list[dict[str, Any]]:
@@ -133,7 +135,7 @@ def _within(slots: Sequence[_Slot], limit: int) -> list[dict[str, Any]]:
     kept = [slots[i] for i in sorted(by_importance[: max(limit, 0)])]
     listed = [s.episode for s in kept if s.listing]
     return [
-        decision_card(s.episode, instructions=False)
+        decision_card(s.episode, instructions=False, approved=s.approved)
         if s.episode is not None and not s.listing and not any(e is s.episode for e in listed)
         else s.card
         for s in kept
@@ -234,7 +236,10 @@ def _decision_cards(
         else []
     )
     slots = (
-        [_decision_slot(episode, any(e is episode for e in listed)) for episode in episodes]
+        [
+            _decision_slot(episode, any(e is episode for e in listed), _approved(decisions, episode, held))
+            for episode in episodes
+        ]
         if options.coverage_info
         else []
     )
@@ -243,8 +248,7 @@ def _decision_cards(
         if behaviour.asks_documentation and not any(d.deceased for d in determinations):
             slots += [_Slot(c, _OTHER) for c in _form_completion_cards(decisions)]
     for episode in listed:
-        its_routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
-        lines = _lines_approved(episode, its_routes, held)
+        lines = _approved(decisions, episode, held)
         approved = len(lines) == len(episode.lines)
         # named as the orders' own only when no line's approval is this call's (review s17 F-6)
         carried = approved and not any(a.issued for a in lines)
@@ -266,11 +270,12 @@ def _decision_cards(
     return slots
 
 
-def _lines_approved(
-    episode: Episode, routes: Sequence[Route], held: Mapping[tuple[str, str], HeldApproval]
+def _approved(
+    decisions: Decisions, episode: Episode, held: Mapping[tuple[str, str], HeldApproval]
 ) -> tuple[LineApproval, ...]:
-    """The episode's lines that hold an approval for each of its Coverages (`routes`) once the answer
-    is applied, in the episode's order; none when it has no Coverage."""
+    """The episode's lines that hold an approval for each of its Coverages once the answer is applied,
+    in the episode's order; none when it has no Coverage."""
+    routes = [r for r in decisions.routes if r.coverage in episode.lead.coverages]
     lines = []
     for x in episode.lines:
         approvals = [held.get((x.order_reference, r.coverage)) for r in routes]
@@ -290,12 +295,13 @@ def _has_steps(episode: Episode) -> bool:
     return episode.lead.outcome != Outcome.NOT_APPLICABLE or bool(episode.lead.deceased)
 
 
-def _decision_slot(episode: Episode, instructions: bool) -> _Slot:
-    """A decision card (pointing to its Instructions card when the answer carries one: `instructions`),
-    ranked by whether it says the order is not covered."""
-    decision = decision_card(episode, instructions)
+def _decision_slot(episode: Episode, instructions: bool, approved: tuple[LineApproval, ...]) -> _Slot:
+    """A decision card (pointing to its Instructions card when the answer carries one: `instructions`,
+    else saying where an order that meets stands on prior authorization: `approved`), ranked by
+    whether it says the order is not covered."""
+    decision = decision_card(episode, instructions, approved)
     rank = _NOT_COVERED if decision["indicator"] in ("warning", "critical") else _DECISION
-    return _Slot(decision, rank, episode if instructions else None)
+    return _Slot(decision, rank, episode if instructions else None, approved=approved)
 
 
 def _awaiting(

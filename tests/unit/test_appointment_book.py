@@ -127,15 +127,58 @@ def test_a_booked_implant_gets_the_determination_of_its_order() -> None:
 
 
 def test_the_same_order_booked_or_signed_gets_the_same_cards() -> None:
+    """The same determination, word for word; but for the booking's line saying the prior
+    authorization is still needed, which at order-sign the Instructions card beside it says (its
+    first step), so the decision card there does not say it twice."""
     order, chart = pump_order(), meeting_chart()
     booked, _ = book(book_body(appointment("ServiceRequest/sr-implant")), chart, [order])
     signed_body = sign_body()
     signed_body["context"]["draftOrders"]["entry"] = [{"resource": copy.deepcopy(order)}]
     _, signed = sign_with_chart(chart, body=signed_body)
-    assert [c["detail"] for c in cards_of(booked["cards"])] == [
-        c["detail"] for c in cards_of(signed["cards"])
-    ]
-    assert len(cards_of(booked["cards"])) == 1
+    [booked_card] = cards_of(booked["cards"])
+    [signed_card] = cards_of(signed["cards"])
+    lines = booked_card["detail"].splitlines()
+    assert lines[1] == PA_STILL_NEEDED
+    assert "\n".join(lines[:1] + lines[2:]) == signed_card["detail"]
+    assert "prior authorization" not in signed_card["detail"].lower()
+    [listing] = cards_of(signed["cards"], "clinical-reminder")
+    assert "Request prior authorization from GEHA" in listing["detail"]
+
+
+PA_STILL_NEEDED = "**Prior authorization still needed** from GEHA: meeting the criteria is not an approval."
+
+
+def test_a_booked_order_that_meets_says_its_prior_authorization_is_still_needed() -> None:
+    """A scheduler gets no Instructions card (the order was placed before): the decision card says, in
+    one line, that the order still needs a prior authorization, as its coverage information does
+    (pa-needed auth-needed); before, "meets all 14 coverage criteria" alone read as approved
+    (cards24 MEDIUM)."""
+    answer, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [pump_order()])
+    [decision] = cards_of(answer["cards"])
+    assert assertion_of(actions_on(answer, "ServiceRequest")[0])["pa-needed"] == "auth-needed"
+    assert decision["detail"].splitlines()[1] == PA_STILL_NEEDED
+
+
+def test_a_booked_order_holding_an_approval_says_so_and_asks_no_request() -> None:
+    """The order holds an approval once the answer is applied (this call's, or one it comes carrying):
+    the decision card says it is approved, under its number, and that no request is needed."""
+    policies = approving(catalog(), "geha")
+    first, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant")),
+        meeting_chart(),
+        [pump_order()],
+        policies=policies,
+    )
+    [signed] = actions_on(first, "ServiceRequest")
+    line = f"**Prior authorization approved** ({approved(signed)[1]}): no new request is needed."
+    assert cards_of(first["cards"])[0]["detail"].splitlines()[1] == line  # issued by this call
+    again, _ = book(
+        book_body(appointment("ServiceRequest/sr-implant", appointment_id="apt-again"), signed["resource"]),
+        meeting_chart(),
+        [],
+        policies=policies,
+    )
+    assert cards_of(again["cards"])[0]["detail"].splitlines()[1] == line  # carried by the order
 
 
 def test_a_booking_needing_documentation_asks_for_it() -> None:

@@ -95,3 +95,18 @@ def test_the_notice_still_outranks_a_decision_card_saying_meets(limit: int) -> N
             entry["resource"]["modifierExtension"] = [WHAT_IF]
     summaries = [c["summary"] for c in answered(body, limit)]
     assert len(summaries) == limit and NOT_CHECKED in summaries
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_a_meets_card_whose_instructions_card_is_left_out_says_the_prior_authorization_it_said(
+    limit: int,
+) -> None:
+    """At order-sign, an order that meets says "request prior authorization" on its Instructions card
+    alone (the decision card does not say it twice); with that card left out by max-cards, the decision
+    card says it itself (cards24 MEDIUM), so that no card of the answer reads "meets" as approved."""
+    cards = answered(packaged_sample("order-sign-implant-demo-meets"), limit)
+    [decision] = [c for c in cards if " meet " in c["summary"] or " meets " in c["summary"]]
+    listed = any(c["summary"].startswith("GEHA: request prior authorization") for c in cards)
+    said = "**Prior authorization still needed** from GEHA" in decision["detail"]
+    assert said != listed, [c["summary"] for c in cards]
+    assert said or limit > 1

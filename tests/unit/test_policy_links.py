@@ -11,7 +11,7 @@ from flask import Flask
 import policies
 from cards import next_steps
 from cards.items import Episode, Step
-from cards.render import LineApproval, instructions_card
+from cards.render import LineApproval, decision_card, instructions_card
 from service.engine.model import Status
 from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
 from tests.builders import (
@@ -283,3 +283,29 @@ def test_missing_items_without_documentation_advice_are_still_listed() -> None:
     assert len(steps) == len({leaf.label for leaf in undocumented}) >= 1
     assert all(any(step.startswith(leaf.label) for step in steps) for leaf in undocumented)
     assert not any("no criteria" in step for step in steps)
+
+
+def test_a_decision_card_with_no_instructions_card_beside_it_says_where_prior_authorization_stands() -> None:
+    """Where no Instructions card stands beside an order that meets (a scheduler's, a dispatcher's, an
+    encounter's), the decision card says in one line that the prior authorization is still needed, or
+    which lines hold an approval and which still need one, or that all do; beside an Instructions card
+    it says none of it (that card's first step does). Before, "meets" alone read as approved (cards24
+    MEDIUM)."""
+    pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
+    device = determine(meeting_chart(), order=service_request("E0783", HCPCS))
+    episode = Episode.of([pump, catheter, device])
+    partly = (LineApproval("62362", ("PA-1",), True), LineApproval("62350", ("PA-2",), False))
+    every = (*partly, LineApproval("E0783", ("PA-1",), True))
+
+    def second_line(approved: tuple[LineApproval, ...] = ()) -> str:
+        return str(decision_card(episode, instructions=False, approved=approved)["detail"]).splitlines()[1]
+
+    assert second_line() == (
+        "**Prior authorization still needed** from GEHA: meeting the criteria is not an approval."
+    )
+    assert second_line(partly) == (
+        "**Prior authorization still needed** from GEHA for E0783; 62362 and 62350 already approved "
+        "(PA-1, PA-2)."
+    )
+    assert second_line(every) == ("**Prior authorization approved** (PA-1, PA-2): no new request is needed.")
+    assert "prior authorization" not in str(decision_card(episode, approved=partly)["detail"]).lower()
