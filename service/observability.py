@@ -179,8 +179,10 @@ def install_metrics(app: Flask, settings: Settings) -> None:
 
 
 def _called_service() -> str | None:
-    """The id of a known service this request called (never an arbitrary id from the URL)."""
-    if request.endpoint != HOOK_ENDPOINT or not request.view_args:
+    """The id of a known service this request called (never an arbitrary id from the URL); none for
+    a CORS preflight (OPTIONS, answered by Flask), which is no hook call: counted, it doubled a
+    browser-based EHR's calls under outcome "unknown" (review24 L3)."""
+    if request.endpoint != HOOK_ENDPOINT or not request.view_args or request.method == "OPTIONS":
         return None
     service = find_service(str(request.view_args.get("service_id", "")))
     return service.id if service is not None else None

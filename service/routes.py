@@ -38,6 +38,7 @@ from service.pipeline import HookOutcome, handle_hook
 from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log
 from service.settings import Settings
+from service.shapes import dicts
 from service.strict_json import dumps
 
 if TYPE_CHECKING:
@@ -157,11 +158,23 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))
     else:
-        annotate(outcome="precondition-failed")
+        annotate(**_refusal_note(outcome))
     answer, status = audited(state, started, service, body, hook_request, outcome)
     if status == outcome.status:  # answered as decided, not refused because it could not be recorded
         observe_determinations(outcome.determinations)
     return json_response(answer, status)
+
+
+def _refusal_note(outcome: HookOutcome) -> dict[str, str]:
+    """How the request log and the hook-call metric name a call the pipeline did not answer 200: a 412
+    "precondition-failed", any other (a 400 about the Coverage: none active; under CRD 2.2 several, or
+    a payer not served) by its issue code, as every refusal is; each with the field its OperationOutcome
+    names first (docs/api.md "Logs"). Before, every one was "precondition-failed", with no field
+    (review24 L3)."""
+    issue = next(iter(dicts(outcome.response.get("issue"))), {})
+    code = "precondition-failed" if outcome.status == 412 else str(issue.get("code") or "invalid")
+    fields = [f for f in issue.get("expression") or [] if isinstance(f, str)]
+    return {"outcome": code, **({"field": fields[0]} if fields else {})}
 
 
 @bp.post("/cds-services/<service_id>/feedback")

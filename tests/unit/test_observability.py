@@ -74,6 +74,39 @@ def test_a_call_refused_by_the_jwt_guard_counts_as_unauthorized() -> None:
     assert value(exposition, "idds_crd_hook_seconds_count", service=SIGN_SERVICE, outcome="unauthorized") == 1
 
 
+def test_a_cors_preflight_is_not_counted_as_a_hook_call() -> None:
+    """A browser's preflight (OPTIONS) before each call is no hook call: before, it was counted with
+    outcome "unknown", doubling the calls of a browser-based EHR (review24 L3)."""
+    settings = open_settings(cors_origins=("https://ehr.example.org",))
+    app = create_app(settings, catalog(), client_factory=no_client)
+    preflight = {"Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST"}
+    assert app.test_client().options(SIGN_URL, headers=preflight).status_code == 200
+    assert labelled(scrape(app), "idds_crd_hook_seconds_count") == []
+
+
+def without_coverage(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with an empty Coverage search prefetched: a primary hook is answered 400 (docs/api.md)."""
+    body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset"}
+    return body
+
+
+def test_a_call_refused_for_its_coverage_is_counted_by_its_issue_code_not_as_a_412() -> None:
+    """A 400 about the Coverage (none active; under CRD 2.2 several, or a payer not served) is counted
+    by its issue code (`invalid`), as every other 400; a 412 stays "precondition-failed". Before,
+    every non-200 answer of the pipeline was "precondition-failed" (review24 L3)."""
+    app = prefetch_only_app()
+    assert post_json(app.test_client(), SIGN_URL, without_coverage(sign_body())).status_code == 400
+    unanswerable = sign_body()
+    del unanswerable["prefetch"]
+    assert post_json(app.test_client(), SIGN_URL, unanswerable).status_code == 412
+    exposition = scrape(app)
+    counted = {
+        o: value(exposition, "idds_crd_hook_seconds_count", service=SIGN_SERVICE, outcome=o)
+        for o in ("invalid", "precondition-failed")
+    }
+    assert counted == {"invalid": 1, "precondition-failed": 1}
+
+
 def test_determinations_are_counted_by_policy_and_outcome() -> None:
     app = prefetch_only_app()
     body = select_body()

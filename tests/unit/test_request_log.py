@@ -151,6 +151,23 @@ def test_refused_calls_are_logged_with_status_and_outcome(logs: LogLines) -> Non
     assert logs.access()[0]["hookInstance"] == bad["hookInstance"]  # known even though refused
 
 
+def test_a_call_refused_for_its_coverage_is_logged_with_its_issue_code_and_field(logs: LogLines) -> None:
+    """docs/api.md "Logs": a refusal is logged by its issue code and field. The 400s about the Coverage
+    (none active, several under CRD 2.2, a payer not served) were logged "precondition-failed" (a 412's
+    word) with no field (review24 L3); a 412 keeps "precondition-failed"."""
+    client = create_app(open_settings(), catalog(), client_factory=no_client).test_client()
+    body = sign_body()
+    body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset"}
+    unanswerable = sign_body()
+    del unanswerable["prefetch"]
+    seen = []
+    for call in (body, unanswerable):
+        response = post_json(client, SIGN_URL, call)
+        [line] = [r for r in logs.access() if r["request_id"] == response.headers["X-Request-Id"]]
+        seen.append((line["status"], line["outcome"], line.get("field")))
+    assert seen == [(400, "invalid", "prefetch.coverage"), (412, "precondition-failed", "prefetch.patient")]
+
+
 def test_info_lines_carry_ids_but_no_clinical_details(client: FlaskClient, logs: LogLines) -> None:
     body = sign_body()
     assert post_json(client, SIGN_URL, body).status_code == 200
