@@ -14,17 +14,26 @@ from pathlib import Path
 
 from service.demo.fhir_server import free_port
 
-# `serve` as the CLI runs it, with each forked worker held for a second before its own signal
-# handlers are installed: the moment a stop can arrive in while the worker boots, made wide.
-SLOW_BOOTING_SERVE = """
-import sys, time
+# `serve` as the CLI runs it, with each forked worker held before its own signal handlers are
+# installed until the master's SIGTERM has reached it (pending, as the worker's signals are blocked
+# there), so the stop lands in that moment however late the test sends it; where the signal is not
+# held (the master's handler takes it, as before the fix), the worker waits out HOLD_SECONDS and the
+# master kills it after its graceful timeout.
+HOLD_SECONDS = 30
+SLOW_BOOTING_SERVE = f"""
+import signal, sys, time
 from service import cli, serving
 
 plain = serving.ServeOptions.gunicorn_config
 
+def until_stopped(_arbiter, _worker):
+    end = time.monotonic() + {HOLD_SECONDS}
+    while signal.SIGTERM not in signal.sigpending() and time.monotonic() < end:
+        time.sleep(0.01)
+
 def held_after_fork(options):
     config = plain(options)
-    config["post_fork"] = lambda _arbiter, _worker: time.sleep(1.0)
+    config["post_fork"] = until_stopped
     return config
 
 serving.ServeOptions.gunicorn_config = held_after_fork
@@ -51,7 +60,7 @@ def test_a_worker_stopped_while_it_boots_exits_by_itself(tmp_path: Path) -> None
     try:
         while not any("Booting worker" in line for line in seen):
             seen.append(lines.get(timeout=60))
-        process.send_signal(signal.SIGTERM)  # the first worker is asleep in post_fork
+        process.send_signal(signal.SIGTERM)  # the first worker is held in post_fork
         process.wait(timeout=60)
     finally:
         process.kill()
