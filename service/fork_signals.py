@@ -11,6 +11,7 @@ them once its handlers are in place, and whatever arrived in between is delivere
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
@@ -19,7 +20,12 @@ HELD_ACROSS_FORK = frozenset(Worker.SIGNALS)
 
 
 class SignalSafeArbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's master, forking each worker with the workers' signals blocked."""
+    """gunicorn's master, forking each worker with the workers' signals blocked, its worker class made
+    to unblock them once its handlers are in place (whichever class the configuration names)."""
+
+    def setup(self, app: Any) -> None:
+        super().setup(app)
+        self.worker_class = releasing_held_signals(self.worker_class)
 
     def spawn_worker(self) -> int:
         before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_ACROSS_FORK)
@@ -29,6 +35,11 @@ class SignalSafeArbiter(Arbiter):  # type: ignore[misc]
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def release_held_signals() -> None:
-    """In a worker whose handlers are installed: deliver what arrived while it was being forked."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_ACROSS_FORK)
+def releasing_held_signals(worker_class: type[Worker]) -> type[Worker]:
+    """`worker_class`, delivering what arrived while it was being forked once its handlers are in place."""
+
+    def init_signals(self: Worker) -> None:
+        worker_class.init_signals(self)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_ACROSS_FORK)
+
+    return type(worker_class.__name__, (worker_class,), {"init_signals": init_signals})

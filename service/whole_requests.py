@@ -48,7 +48,6 @@ from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from service.arrival import arrived
 from service.connection_answers import OVER_BUDGET, TIMED_OUT, TOO_LONG, StatusLine, answer
-from service.fork_signals import release_held_signals
 from service.observability import observe_request_cut
 from service.request_framing import REFUSED, RequestFramer
 
@@ -194,10 +193,6 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
         self.max_header_bytes = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2) + 4
         )
-
-    def init_signals(self) -> None:
-        super().init_signals()
-        release_held_signals()
 
     def accept(self, listener: Any) -> None:
         try:

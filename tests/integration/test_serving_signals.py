@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from service.demo.fhir_server import free_port
 
 # `serve` as the CLI runs it, with each forked worker held before its own signal handlers are
@@ -34,6 +36,8 @@ def until_stopped(_arbiter, _worker):
 def held_after_fork(options):
     config = plain(options)
     config["post_fork"] = until_stopped
+    if sys.argv[3]:
+        config["worker_class"] = sys.argv[3]
     return config
 
 serving.ServeOptions.gunicorn_config = held_after_fork
@@ -41,12 +45,13 @@ sys.exit(cli.main(["serve", "--config", sys.argv[1], "--port", sys.argv[2], "--w
 """
 
 
-def test_a_worker_stopped_while_it_boots_exits_by_itself(tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_class", ["", "sync"], ids=["serve's own", "another"])
+def test_a_worker_stopped_while_it_boots_exits_by_itself(tmp_path: Path, worker_class: str) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp_path / 'audit.sqlite3'}\n")
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-c", SLOW_BOOTING_SERVE, str(config), str(free_port())],
+        [sys.executable, "-c", SLOW_BOOTING_SERVE, str(config), str(free_port()), worker_class],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,
