@@ -796,11 +796,10 @@ def evidence_step(d: Determination) -> str:
     others = "it" if len(absent) == 1 else "them"
     if not documented:
         return f"No chart evidence to send: every criterion is met with none documented against {others}."
-    which = "the one criterion" if len(documented) == 1 else f"the {len(documented)} criteria"
-    rest = "The other one is" if len(absent) == 1 else f"The other {len(absent)} are"
+    rest = "The other criterion needs" if len(absent) == 1 else f"The other {len(absent)} criteria need"
     return (
-        f"With the request, send the chart evidence for {which} the chart documents: "
-        f"{'; '.join(documented)}. {rest} met with none documented against {others}: no evidence to send."
+        f"With the request, send the chart evidence for: {'; '.join(documented)}. "
+        f"{rest} none: nothing is documented against {others}."
     )
 
 

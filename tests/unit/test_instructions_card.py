@@ -182,12 +182,12 @@ def test_evidence_is_asked_only_for_the_criteria_the_chart_documents() -> None:
     [_, second] = numbered_steps(listing["detail"])
     assert "each criterion" not in second, second
     assert second.startswith(
-        "2. With the request, send the chart evidence for the 8 criteria the chart documents: "
+        "2. With the request, send the chart evidence for: "
         "A. Chronic pain > 6 months; A. Known cause of pain; "
     ), second
     assert second.endswith(
-        "Psychiatric evaluation and its result. The other 6 are met with none documented against them: "
-        "no evidence to send."
+        "Psychiatric evaluation and its result. The other 6 criteria need none: nothing is documented "
+        "against them."
     ), second
 
 

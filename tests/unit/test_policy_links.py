@@ -221,11 +221,11 @@ def test_lines_this_call_approves_beside_ones_it_does_not_are_named_apart() -> N
     assert [text for _, text in steps] == [
         "GEHA approves 62362 and 62350 as ordered: the approval numbers are in their coverage information.",
         "Request prior authorization from GEHA for E0783: every criterion is met.",
-        "With the request, send the chart evidence for the 8 criteria the chart documents: A. Chronic pain "
+        "With the request, send the chart evidence for: A. Chronic pain "
         "> 6 months; A. Known cause of pain; B. Oral and injectable opioids failed (> 6 weeks); C. Treatment "
         "of the underlying condition failed; D. Trial relief >= 50 %; D. Trial without side effects; D. "
-        "Patient accepts the procedure; Psychiatric evaluation and its result. The other 6 are met with none "
-        "documented against them: no evidence to send.",
+        "Patient accepts the procedure; Psychiatric evaluation and its result. The other 6 criteria need "
+        "none: nothing is documented against them.",
     ]
     assert instructions_card(episode, headline, steps, partly)["summary"] == (
         "GEHA: request prior authorization for E0783"
