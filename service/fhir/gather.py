@@ -242,6 +242,26 @@ def _own_words(payor: Mapping[str, Any]) -> list[str]:
     return words
 
 
+def _read_answered(query: Query, given: Prefetched) -> Prefetched:
+    """`given` as the answer of its key's read (`Patient/{{context.patientId}}`): a value holding
+    resources but not the one read (another patient's record, one without an id, another type) is not
+    what the read returns (CDS Hooks: prefetched data MUST be what the service would get by running
+    the query), so it is taken as failed, as an OperationOutcome is: read from the EHR's FHIR server,
+    else the 412 naming the key (review24 L4: it was dropped, the key counted as sent, and the call
+    judged as if the patient had no record). A search's matches of other patients are dropped instead
+    (`_take_prefetched`); nothing (null, an empty searchset) is the read finding none."""
+    if query.reference is None or given.state != PrefetchState.PROVIDED or not given.resources:
+        return given
+    held = [f"{r['resourceType']}/{as_str(r.get('id')) or '(no id)'}" for r in given.resources]
+    if query.reference in held:
+        return given
+    log.warning("prefetch %s: holds %d other resources, not the one read", query.key, len(held))
+    sent = listing(list(dict.fromkeys(held))[:3]) + (", among others" if len(set(held)) > 3 else "")
+    return Prefetched(
+        PrefetchState.FAILED, reason=f"prefetch '{query.key}' holds {sent}, not {query.reference}"
+    )
+
+
 def _take_prefetched(query: Query, resources: list[dict[str, Any]], owner: Owner, data: GatheredData) -> None:
     """A prefetched searchset, kept as its query's results would be: the patient's matches (a payer
     search's Organizations, which no patient owns: all) and the Medications/Organizations it includes;
@@ -366,7 +386,7 @@ class DataGatherer:
             if rendered is None:
                 continue
             query = query_from_url(key, rendered, required=True)
-            given = interpret(request.prefetch, key)
+            given = _read_answered(query, interpret(request.prefetch, key))
             if query.resource_type in INCLUDED_TYPES:
                 payers_key = key
             if given.has_more_pages and client is not None and query.resource_type not in INCLUDED_TYPES:
