@@ -52,6 +52,9 @@ class Unobtainable:
     # sent in part: prefetched as page one of several, with no server to read the rest from (the 412
     # says so, in its own sentence: gather's `GatheredData.sent_in_part`), not missing outright
     sent_in_part: bool = False
+    # not asked: the call was held back from the EHR's FHIR server (service/fhir/server_share.py), which
+    # may well have it: the 412 says to call again in a moment (gather's `GatheredData.not_asked`)
+    not_asked: bool = False
 
 
 @dataclass(frozen=True)

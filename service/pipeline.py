@@ -37,7 +37,7 @@ from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
-from service.fhir.server_share import ServerShare, not_asked
+from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest
 from service.infusates import drug_resolver, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
@@ -480,7 +480,11 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     routing = data.routing_missing if data is not None and call.pump_orders else {}
     needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
     in_part = data.sent_in_part if data is not None else set()
-    missing = [Unobtainable(key, f"prefetch.{key}", reason, key in in_part) for key, reason in needed.items()]
+    held_back = data.not_asked if data is not None else set()
+    missing = [
+        Unobtainable(key, f"prefetch.{key}", reason, key in in_part, key in held_back)
+        for key, reason in needed.items()
+    ]
     if not call.in_scope:
         missing += [Unobtainable(u.order, u.needed_at, u.reason) for u in call.unread if u.needed_at]
     return tuple(missing)
@@ -488,7 +492,8 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
 
 def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
-    was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all.
+    was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all
+    (`Unobtainable.not_asked`: the call was held back from it, service/fhir/server_share.py).
     A required key the EHR sent as page one of several, with no server to read the rest from, is
     said as such (`Unobtainable.sent_in_part`: it was prefetched, in part; inferno22 L1), each in its own
     sentence after that of the elements not sent at all (the first one's reason given). The issue names
@@ -499,7 +504,7 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
         reason = whole[0].reason
         names = sorted(m.name for m in whole)
         what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
-        if not_asked(reason):
+        if whole[0].not_asked:
             read, remedy = "not read", "send it as prefetch, or call again in a moment"
         else:
             read = "could not be read"

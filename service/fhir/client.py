@@ -110,6 +110,12 @@ class FhirError(Exception):
         self.status = status  # the HTTP status, when the server answered with an error status
 
 
+class NotAsked(FhirError):
+    """A request not sent: the call was held back from its server (service/fhir/server_share.py), which
+    was not asked at all; what it holds may well be had by calling again in a moment. Told apart from a
+    failure by its class (`QueryOutcome.not_asked`), never by its reason's words."""
+
+
 class BatchRefused(FhirError):
     """The server answered a batch, but not with a usable `batch-response`: ask it query by query."""
 
@@ -210,7 +216,7 @@ class FhirClient:
         back); the first request settles the client's admission."""
         if (refusal := self.refusal()) is not None:
             self.refused += 1
-            raise FhirError(refusal)
+            raise NotAsked(refusal)
         if self._deadline is None:
             return self._timeout
         left = self._deadline - time.monotonic()

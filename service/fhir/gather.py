@@ -116,6 +116,10 @@ class GatheredData:
     # the keys of `required_missing` and `routing_missing` the EHR sent in part (page one of several, no
     # server to read the rest from): the 412 says so (service/pipeline.py, `Unobtainable.sent_in_part`)
     sent_in_part: set[str] = field(default_factory=set)
+    # the keys of `required_missing` and `routing_missing` the call was held back from asking its server
+    # for (service/fhir/server_share.py; `QueryOutcome.not_asked`): the 412 says to call again in a
+    # moment (service/pipeline.py, `Unobtainable.not_asked`)
+    not_asked: set[str] = field(default_factory=set)
     # the entries of the required keys' Bundles that the EHR named by a `urn:uuid:`/`urn:oid:` fullUrl,
     # by it: what a Coverage's payor may reference (service/routing.py)
     bundle_local: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -581,6 +585,8 @@ class DataGatherer:
                 failed.setdefault(str(error), []).append(query.key)
                 if query.required:
                     data.required_missing[query.key] = error
+                    if outcome.not_asked:
+                        data.not_asked.add(query.key)
                 else:
                     data.unavailable.setdefault(query.resource_type, error)
                 continue
@@ -646,10 +652,13 @@ class DataGatherer:
         needed = _payers_unplaced(found.get("Coverage", []), "Organization", known, self._payers, server)
         outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
         self._absorb(reads, outcomes, NO_OWNER, data)
-        failed = {ref: o.error for ref, _ in needed if (o := outcomes.get(f"read:{ref}")) and o.error}
+        failed = {ref: o for ref, _ in needed if (o := outcomes.get(f"read:{ref}")) and o.error}
         unread = [(ref, payor) for ref, payor in needed if ref in failed]
         if unread and payers_key is not None:
-            data.routing_missing[payers_key] = f"{failed[unread[0][0]]} reading {_payers(unread)}"
+            first = failed[unread[0][0]]
+            data.routing_missing[payers_key] = f"{first.error} reading {_payers(unread)}"
+            if first.not_asked:
+                data.not_asked.add(payers_key)
 
 
 def _note_bundle_local(given: Prefetched, data: GatheredData) -> None:

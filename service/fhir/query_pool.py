@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.fhir.batch import EntryAnswer
-from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, SearchResult
+from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, NotAsked, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.queries import Query
 
@@ -46,6 +46,7 @@ class QueryOutcome:
     scope_ignored: tuple[str, ...] = ()
     status: int | None = None  # the HTTP status of a failed query, when the server answered one
     cached: bool = False  # the answer an earlier call's query got, from the patient-data cache
+    not_asked: bool = False  # failed unsent: the call was held back from its server (client.NotAsked)
 
 
 def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:
@@ -79,7 +80,7 @@ def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) ->
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
     except FhirError as exc:
-        outcome = QueryOutcome(error=exc.reason, status=exc.status)
+        outcome = QueryOutcome(error=exc.reason, status=exc.status, not_asked=isinstance(exc, NotAsked))
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -128,7 +129,9 @@ def _run_unit(
         return None
     except FhirError as exc:
         for query in unit:
-            done[query.key] = QueryOutcome(error=exc.reason, seconds=time.monotonic() - started)
+            done[query.key] = QueryOutcome(
+                error=exc.reason, seconds=time.monotonic() - started, not_asked=isinstance(exc, NotAsked)
+            )
         return done
     answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)
     for query, answer in answered:

@@ -47,8 +47,10 @@ NOT_ASKED_OTHERS = NOT_ASKED_PREFIX + "this service was still waiting on other F
 
 
 def not_asked(reason: str) -> bool:
-    """Whether a FHIR failure's `reason` (or a text quoting it) is that the call was not let ask the
-    server at all."""
+    """Whether a text quoting a FHIR failure's reason says the call was not let ask the server at all.
+    Only for a reason already written into other words (a criterion's `unchecked_reason`, which the
+    engine composes from the chart's: cards/items.py); a query's own failure is told by its flag
+    (`client.NotAsked` → `QueryOutcome.not_asked` → the 412's `Unobtainable.not_asked`)."""
     return NOT_ASKED_PREFIX in reason
 
 

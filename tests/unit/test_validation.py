@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from service.app import create_app
-from service.fhir.client import FhirError
+from service.fhir.client import FhirError, NotAsked
 from service.fhir.server_share import NOT_ASKED
 from service.hooks.models import parse_hook_request
 from service.registry import CONFIGURATION_OPTIONS, DISPATCHED_PREFETCH, CallOptions, find_service
@@ -518,21 +518,25 @@ def test_null_prefetch_without_fhir_server_is_412(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("failure", "remedy"),
     [
-        (NOT_ASKED, "send it as prefetch, or call again in a moment"),
-        ("HTTP 503", "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"),
+        (NotAsked(NOT_ASKED), "send it as prefetch, or call again in a moment"),
+        (
+            FhirError("HTTP 503"),
+            "send it as prefetch or provide a reachable fhirServer with fhirAuthorization",
+        ),
     ],
 )
-def test_a_412_says_to_call_again_when_the_server_was_not_asked(failure: str, remedy: str) -> None:
-    """A call held back from its FHIR server (service/fhir/server_share.py) was not let ask a server
-    that may well be reachable: the remedy is to call again, not to fix the fhirServer."""
-    client = build_app(RecordingFactory(RecordingFhirClient(FhirError(failure)))).test_client()
+def test_a_412_says_to_call_again_when_the_server_was_not_asked(failure: FhirError, remedy: str) -> None:
+    """A call held back from its FHIR server (service/fhir/server_share.py: the client's NotAsked) was
+    not let ask a server that may well be reachable: the remedy is to call again, not to fix the
+    fhirServer."""
+    client = build_app(RecordingFactory(RecordingFhirClient(failure))).test_client()
     response = post_json(client, SELECT_URL, with_fhir(mutate(select_body(), ("prefetch",), None)))
     assert response.status_code == 412
     text = response.get_json()["issue"][0]["diagnostics"]
-    read = "not read" if failure == NOT_ASKED else "could not be read"
+    read = "not read" if isinstance(failure, NotAsked) else "could not be read"
     assert text == (
         f"coverage and patient were not prefetched and {read} from the EHR's FHIR server "
-        f"({failure}); {remedy}"
+        f"({failure.reason}); {remedy}"
     )
 
 
