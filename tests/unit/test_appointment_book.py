@@ -162,13 +162,7 @@ def test_a_booked_order_that_meets_says_its_prior_authorization_is_still_needed(
 def test_a_booked_order_holding_an_approval_says_so_and_asks_no_request() -> None:
     """The order holds an approval once the answer is applied (this call's, or one it comes carrying):
     the decision card says it is approved, under its number, and that no request is needed."""
-    policies = approving(catalog(), "geha")
-    first, _ = book(
-        book_body(appointment("ServiceRequest/sr-implant")),
-        meeting_chart(),
-        [pump_order()],
-        policies=policies,
-    )
+    policies, first = first_approving_booking()
     [signed] = actions_on(first, "ServiceRequest")
     line = f"**Prior authorization approved** ({approved(signed)[1]}): no new request is needed."
     assert cards_of(first["cards"])[0]["detail"].splitlines()[1] == line  # issued by this call
@@ -605,8 +599,8 @@ def test_a_booked_appointment_carries_the_assertion_and_pa_number_of_its_order()
     assert approved(order)[1].startswith("IDDS-")
 
 
-def approved_booking() -> tuple[Catalog, dict[str, Any], dict[str, Any]]:
-    """(policies, the order as signed, its Appointment as booked) of an approving payer's first booking."""
+def first_approving_booking() -> tuple[Catalog, dict[str, Any]]:
+    """(policies, the answer) of an approving payer's first booking of the pump order."""
     policies = approving(catalog(), "geha")
     first, _ = book(
         book_body(appointment("ServiceRequest/sr-implant")),
@@ -614,6 +608,12 @@ def approved_booking() -> tuple[Catalog, dict[str, Any], dict[str, Any]]:
         [pump_order()],
         policies=policies,
     )
+    return policies, first
+
+
+def approved_booking() -> tuple[Catalog, dict[str, Any], dict[str, Any]]:
+    """(policies, the order as signed, its Appointment as booked) of an approving payer's first booking."""
+    policies, first = first_approving_booking()
     [signed] = actions_on(first, "ServiceRequest")
     [booked] = actions_on(first, "Appointment")
     return policies, signed, booked
