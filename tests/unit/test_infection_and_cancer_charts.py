@@ -160,6 +160,7 @@ def test_the_words_net_reads_the_first_thousand_characters_of_a_diagnosis_text()
         "Exposure to infectious disease",
         "Post-infectious glomerulonephritis",
         "Chronic sinusitis (disorder)",
+        "Ruled-out sepsis",
     ],
 )
 def test_words_that_name_no_current_infection_leave_the_criterion_met(words: str) -> None:
@@ -516,12 +517,16 @@ def test_the_after_effects_of_covid_are_no_other_infections(words: str) -> None:
         "not healed abscess",
         "Never resolved osteomyelitis",
         "Not ruled out sepsis",
+        "Not ruled-out sepsis",
+        "Not yet ruled-out pneumonia",
+        "not r/o sepsis",
     ],
 )
 def test_a_negated_resolution_names_a_current_infection(words: str) -> None:
     """review23b L3: "resolved" (a `before` word) right before the infection read "Not resolved pneumonia"
     as one that is over: GEHA F met, none documented, on a current pneumonia. A negation right before such
-    a word turns it around (`not_this.turned`, `turned_by`): the reviewer reads it."""
+    a word turns it around (`not_this.turned`, `turned_by`): the reviewer reads it. review24c: "ruled-out"
+    hyphened and "r/o" as "ruled out" is ("Not ruled-out sepsis" read as none)."""
     chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
     result = result_of(determine(chart), "geha.ci.infection")
     assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
