@@ -154,13 +154,14 @@ def gather(
     deadline: float,
     today: date,
     caller: str | None = None,
+    now: datetime | None = None,
 ) -> CallData:
-    """All of the call's I/O, as of `today`: its orders (and their devices), then the patient's data
-    when needed; the patient's data from the cache for the trusted client `caller` (its `iss`) where
-    it has it. The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
+    """All of the call's I/O, as of `today` (at `now`, the call's instant; None: midday of `today`): its
+    orders (and their devices), then the patient's data when needed; the patient's data from the cache
+    for the trusted client `caller` (its `iss`) where it has it. The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
     client = env.client_factory(request, deadline)
     with env.server_share.admitted(client):
-        call = _gathered(request, service, env, client, deadline, today, caller)
+        call = _gathered(request, service, env, client, deadline, today, caller, now)
     if client is not None and client.refused:
         observe_fhir_held_back()
     return call
@@ -174,6 +175,7 @@ def _gathered(
     deadline: float,
     today: date,
     caller: str | None,
+    now: datetime | None,
 ) -> CallData:
     behaviour = service.behaviour
     bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
@@ -227,13 +229,14 @@ def _gathered(
             client,
             deadline,
             today=today,
+            now=now,
             scope=scope,
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
         )
     elif unread or in_scope or appointments:
         data = env.gatherer.gather(
-            request, service.prefetch, client, deadline, today=today, clinical=False, scope=scope
+            request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
         )
     else:
         return call
@@ -585,7 +588,7 @@ def handle_hook(
     if options.no_card_type:
         return HookOutcome({"cards": []})  # every card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
-        call = gather(request, service, env, deadline, today, caller)
+        call = gather(request, service, env, deadline, today, caller, now)
     approvals = _approvals_allowed(service, options)
     decisions = decide(call, env.catalog, env.published, today, approvals, now or midday(today))
     forget_unsettled(decisions, env, scope_of(request, caller))

@@ -39,6 +39,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from service.call_day import midday
 from service.codes import Code
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
 from service.fhir.client import FhirClient
@@ -79,7 +80,7 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.routing import Payer, placed_by_its_words
+from service.routing import Payer, placed_by_its_words, relevant
 from service.shapes import as_dict, as_str, dicts
 from service.terminology import Terminology
 from service.wording import listing
@@ -179,7 +180,9 @@ def _page_one_only(key: str, lacking: str = "") -> str:
     return f"{sent}{lacking}, and the EHR gave no FHIR server to read the other pages from"
 
 
-def _other_pages_needed(query: Query, data: GatheredData, payers: tuple[Payer, ...]) -> str | None:
+def _other_pages_needed(
+    query: Query, data: GatheredData, payers: tuple[Payer, ...], today: date, now: datetime
+) -> str | None:
     """What a required key prefetched as page one of several, with no FHIR server to read the rest
     from, lacks that the call needs ("" when it cannot be told: all of it), or None when page one is
     all the call needs. A read (`patient`: one resource) is whole when page one holds the resource
@@ -192,7 +195,7 @@ def _other_pages_needed(query: Query, data: GatheredData, payers: tuple[Payer, .
         return None if query.reference in have else f", without {query.reference}"
     if query.resource_type not in INCLUDED_TYPES:
         return ""
-    named = _payers_unplaced(data.coverages, query.resource_type, have, payers)
+    named = _payers_unplaced(data.coverages, query.resource_type, have, payers, today, now)
     return f", without {_payers(named)}" if named else None
 
 
@@ -206,9 +209,13 @@ def _payers_unplaced(
     resource_type: str,
     have: set[str],
     payers: tuple[Payer, ...],
+    today: date,
+    now: datetime,
     server: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Each payer of `resource_type` the Coverages name by a reference `have` lacks (on `server`, when
+    """Each payer of `resource_type` the Coverages routing routes for a call at `now` on `today`
+    (`routing.relevant`: a Coverage ended, cancelled or not yet begun beside one in force routes nowhere,
+    review24c HIGH) name by a reference `have` lacks (on `server`, when
     given) and by no words of the payor's own that routing places (`placed_by_its_words`: contract §6
     routes by the Organization's identifiers, then its name; the payor's own identifier or display
     stand in for them only when they name a payer of `payers`), by `Type/id`, with its payor: without
@@ -216,7 +223,7 @@ def _payers_unplaced(
     code, may be GEHA: review23b M4)."""
     return [
         (reference, payor)
-        for coverage in coverages
+        for coverage in relevant(coverages, today, now)
         for payor in dicts(coverage.get("payor"))
         if not placed_by_its_words(payers, payor)
         for reference in _referenced([{"payor": payor}], "payor", have, server)
@@ -236,14 +243,25 @@ def _payers(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 
 
 def _own_words(payor: Mapping[str, Any]) -> list[str]:
-    """What a payor says of its payer itself: its display, its identifier."""
+    """What a payor says of its payer itself: its display, its identifier, each as the 412 quotes it
+    (`_quoted`)."""
     words = []
     if display := as_str(payor.get("display")):
-        words.append(f"'{display}'")
+        words.append(f"'{_quoted(display)}'")
     identifier = as_dict(payor.get("identifier"))
     if (system := as_str(identifier.get("system"))) and (value := as_str(identifier.get("value"))):
-        words.append(f"by identifier {system}|{value}")
+        words.append(f"by identifier {_quoted(f'{system}|{value}')}")
     return words
+
+
+QUOTED_MOST = 80  # characters of the EHR's own text an error quotes back
+
+
+def _quoted(text: str) -> str:
+    """The EHR's `text` as an error quotes it back: on one line, nothing unprintable, at most QUOTED_MOST
+    characters (a display of 200,000 characters is not echoed whole: review24c MEDIUM)."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= QUOTED_MOST else f"{line[: QUOTED_MOST - 1]}…"
 
 
 def _read_answered(query: Query, given: Prefetched) -> Prefetched:
@@ -368,17 +386,20 @@ class DataGatherer:
         deadline: float,
         *,
         today: date,
+        now: datetime | None = None,
         clinical: bool = True,
         scope: CacheScope | None = None,
         drafts: Sequence[Mapping[str, Any]] = (),
         trial_orders: bool = False,
     ) -> GatheredData:
-        """The call's data as of `today` (the call's date, service/call_day.py; the recent pain scores
+        """The call's data as of `today` and `now` (the call's date and instant, service/call_day.py;
+        `now` None: midday of `today`; the recent pain scores
         are searched from it, see score_window.py); with a `scope`, query answers are taken from and
         kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
         with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
         (`trial_templates`: prefetched, else two more searches in the same round), as ServiceRequests
         and DeviceRequests."""
+        moment = now or midday(today)
         data = GatheredData({}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers)
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
@@ -415,7 +436,7 @@ class DataGatherer:
             # page one of several and no server to read the rest from: what the call needs of the key
             # and page one lacks (a Coverage on another page is another payer's, never asked; the
             # Organization a payor names) cannot be had (CDS Hooks 412)
-            if (lacking := _other_pages_needed(query, data, self._payers)) is not None:
+            if (lacking := _other_pages_needed(query, data, self._payers, today, moment)) is not None:
                 payers = query.resource_type in INCLUDED_TYPES
                 (data.routing_missing if payers else data.required_missing)[query.key] = _page_one_only(
                     query.key, lacking
@@ -423,7 +444,8 @@ class DataGatherer:
                 data.sent_in_part.add(query.key)
         for query in unsent_payers:
             held = _held(data, query.resource_type)
-            if named := _payers_unplaced(data.coverages, query.resource_type, held, self._payers):
+            named = _payers_unplaced(data.coverages, query.resource_type, held, self._payers, today, moment)
+            if named:
                 data.routing_missing[query.key] = (
                     f"the request has no fhirServer to read {_payers(named)} from"
                 )
@@ -435,7 +457,9 @@ class DataGatherer:
             self._absorb(plan, outcomes, owner, data)
             self._complete_pain_scores(client, plan, outcomes, owner, data, deadline, scope)
         if client is not None:
-            self._follow_references(client, data, deadline, scope, drafts, owner.server, payers_key)
+            self._follow_references(
+                client, data, deadline, scope, drafts, today, moment, owner.server, payers_key
+            )
         return data
 
     def _outcomes(
@@ -625,6 +649,8 @@ class DataGatherer:
         deadline: float,
         scope: CacheScope | None,
         drafts: Sequence[Mapping[str, Any]],
+        today: date,
+        now: datetime,
         server: str | None = None,
         payers_key: str | None = None,
     ) -> None:
@@ -649,7 +675,9 @@ class DataGatherer:
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if not reads:
             return
-        needed = _payers_unplaced(found.get("Coverage", []), "Organization", known, self._payers, server)
+        needed = _payers_unplaced(
+            found.get("Coverage", []), "Organization", known, self._payers, today, now, server
+        )
         outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
         self._absorb(reads, outcomes, NO_OWNER, data)
         failed = {ref: o for ref, _ in needed if (o := outcomes.get(f"read:{ref}")) and o.error}

@@ -174,3 +174,59 @@ def test_a_payor_named_by_urn_uuid_is_the_entry_of_that_full_url() -> None:
     body = _body({"reference": uuid}, payers_sent=True)
     body["prefetch"]["payerOrganizations"]["entry"][0]["fullUrl"] = uuid
     assert _first_summary(_call(body)) == GEHA_MEETS
+
+
+def _with_coverage_beside(body: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """`body` with a second Coverage beside its GEHA one, its payor an unknown payer's Organization by
+    reference, changed by `change` (its status or period)."""
+    entries = body["prefetch"]["coverage"]["entry"]
+    other = copy.deepcopy(entries[0])
+    other["resource"]["id"] = "other-coverage"
+    other.pop("fullUrl", None)
+    other["resource"]["payor"] = [{"reference": "Organization/acme-org", "display": "Acme Health Plan"}]
+    other["resource"].update(change)
+    entries.append(other)
+    return body
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"period": {"start": "2015-01-01", "end": "2020-12-31"}},
+        {"period": {"start": "2099-01-01"}},
+        {"status": "cancelled"},
+        {"status": "entered-in-error"},
+    ],
+    ids=["ended", "next-years-plan", "cancelled", "entered-in-error"],
+)
+def test_a_coverage_routing_never_routes_needs_no_organization(change: dict[str, Any]) -> None:
+    """review24c HIGH: a GEHA member's second Coverage, ended, not yet begun, cancelled or entered in error,
+    its payor an unknown payer by reference: no route is made for it, so its Organization is not needed;
+    the GEHA order is answered (it was a 412 naming prefetch.payerOrganizations)."""
+    body = _with_coverage_beside(copy.deepcopy(packaged_sample(MEETS)), change)
+    body.pop("fhirServer", None)
+    body.pop("fhirAuthorization", None)
+    del body["prefetch"]["payerOrganizations"]
+    assert _first_summary(_call(body)) == GEHA_MEETS
+
+
+def test_a_coverage_routing_never_routes_is_not_read_for_its_payer() -> None:
+    """The same with a FHIR server whose read of that payer fails: no 412 either."""
+    body = _with_coverage_beside(
+        with_fhir(copy.deepcopy(packaged_sample(MEETS)), "t", BASE), {"status": "cancelled"}
+    )
+    del body["prefetch"]["payerOrganizations"]
+    geha = {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add(responses.GET, f"{BASE}/{GEHA_ORG}", json=geha)
+        rsps.add(responses.GET, f"{BASE}/Organization/acme-org", status=500)
+        assert _first_summary(_call(body)) == GEHA_MEETS
+
+
+def test_the_412_quotes_a_payors_words_on_one_line_and_briefly() -> None:
+    """review24c MEDIUM: the payor's display was echoed whole (200,000 characters, new lines and all)."""
+    response = _call(_body({"reference": GEHA_ORG, "display": "Acme\nHealth " + "x" * 200_000}))
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    quoted = issue["diagnostics"].split("named '", 1)[1].split("'", 1)[0]
+    assert quoted.startswith("Acme Health xxx") and len(quoted) == 80 and quoted.endswith("…"), quoted
+    assert len(issue["diagnostics"]) < 600
