@@ -361,7 +361,9 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     if d.outcome == Outcome.NOT_APPLICABLE:  # what to do, when no Instructions card says it (`_has_steps`)
         says_it = instructions or _SAYS_WHAT_TO_DO.search(d.explanation) is not None
         head.append(d.explanation if says_it else f"{d.explanation} Ask {d.payer} for a manual review.")
-    if d.outcome == Outcome.MEETS and not instructions:  # else its Instructions card says it, step 1
+    # else its Instructions card says it, step 1; not for a patient recorded as deceased, for whom that
+    # card proposes no order or form, only to check the chart first (`deceased_step`)
+    if d.outcome == Outcome.MEETS and not instructions and not d.deceased:
         head.append(prior_authorization_line(episode, approved))
     if d.deceased:
         head.append(deceased_line(d.deceased_on))

@@ -75,3 +75,32 @@ def test_the_decision_cards_summary_says_the_patient_is_recorded_as_deceased() -
     for living, deceased in zip(alive, dead, strict=True):
         payer, verdict = living.split(": ", 1)
         assert deceased == f"{payer}: patient recorded as deceased; {verdict}"
+
+
+@pytest.mark.parametrize(
+    ("sample", "hook"),
+    [
+        ("appointment-book-62362-demo-meets.json", "appointment-book"),
+        ("order-dispatch-62362-demo-meets.json", "order-dispatch"),
+        ("encounter-start-demo-meets.json", "encounter-start"),
+    ],
+)
+def test_a_deceased_patients_order_that_meets_is_not_told_to_get_a_prior_authorization(
+    sample: str, hook: str
+) -> None:
+    """review24d: on a hook with no Instructions card, a met order's decision card said "Prior
+    authorization still needed from GEHA" above the deceased warning, where order-sign's Instructions
+    card proposes no order or form for that patient, only to check the chart first. Alive, it says it."""
+
+    def detail(patient_fields: dict[str, Any]) -> str:
+        body = copy.deepcopy(json.loads((REQUESTS_DIR / sample).read_text(encoding="utf-8")))
+        body["prefetch"]["patient"].update(patient_fields)
+        response = prefetch_app().test_client().post(f"/cds-services/idds-crd-{hook}", json=body)
+        assert response.status_code == 200
+        [decision] = [c for c in response.get_json()["cards"] if c["detail"].startswith("**Meets")]
+        return str(decision["detail"])
+
+    assert "**Prior authorization still needed**" in detail({})
+    dead = detail({"deceasedDateTime": "2021-03"})
+    assert "deceased (March 2021)" in dead
+    assert "prior authorization" not in dead.lower()
