@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -810,8 +811,17 @@ def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> t
     an approval (`partly`) on an episode that meets, those still to request one; else all."""
     if not partly or episode.lead.outcome != Outcome.MEETS:
         return episode.codes
-    approved = {a.code for a in partly}
-    return tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.billing_code not in approved))
+    # told apart by line, not by code: of two lines of one code (two 62362 orders), one approval leaves
+    # the other to request (review24d: it left none, so order-select raised on `listing([])`, a 500,
+    # and the card without an Instructions card said every line approved)
+    approvals = Counter(a.code for a in partly)
+    left = []
+    for x in episode.lines:
+        if approvals[x.billing_code] > 0:
+            approvals[x.billing_code] -= 1
+        else:
+            left.append(x.billing_code)
+    return tuple(dict.fromkeys(left))
 
 
 def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:

@@ -22,6 +22,8 @@ from cards.coverage_information import (
     coverage_actions,
     coverage_extension,
 )
+from cards.items import Episode
+from cards.render import LineApproval, decision_card
 from service.app import create_app
 from service.catalog import Catalog
 from service.codes import CPT, Code
@@ -530,6 +532,38 @@ def test_a_partly_approved_episode_asks_prior_authorization_only_for_the_lines_w
         "information: no new request is needed for it."
     )
     assert steps[2] == "2. Request prior authorization from GEHA for 62350 and E0783: every criterion is met."
+
+
+@pytest.mark.parametrize("hook", ["order-sign", "order-select"])
+def test_of_two_orders_of_one_code_one_approval_leaves_the_other_to_request(hook: str) -> None:
+    """review24d: two draft 62362 orders, one carrying GEHA's approval, the other none. The lines to
+    request were told apart by code, so none was left: order-select (the two selected) raised on an
+    empty listing (a 500), order-sign asked for 62350 and E0783 only, and a card with no Instructions
+    card beside it said every line approved. The other 62362 is still to request."""
+    body = sign_body()
+    entries = body["context"]["draftOrders"]["entry"]
+    [pump] = [e for e in entries if "62362" in str(e["resource"].get("code"))]
+    second = copy.deepcopy(pump)
+    second["resource"]["id"] = "sr-second-62362"
+    second.pop("fullUrl", None)
+    pump["resource"]["extension"] = [PAYERS_OWN_APPROVAL]
+    entries.append(second)
+    if hook == "order-select":
+        body["hook"] = hook
+        body["context"]["selections"] = [
+            f"ServiceRequest/{pump['resource']['id']}",
+            "ServiceRequest/sr-second-62362",
+        ]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [card] = cards_of(answer["cards"], "clinical-reminder")
+    assert "62362" in card["summary"].split("request prior authorization for ", 1)[1], card["summary"]
+    episode = Episode.of(
+        [determine(meeting_chart()), determine(meeting_chart(), order=service_request("62362"))]
+    )
+    line = str(decision_card(episode, False, (LineApproval("62362", ("PA-1",), False),))["detail"])
+    assert line.splitlines()[1] == (
+        "**Prior authorization still needed** from GEHA for 62362; 62362 already approved (PA-1)."
+    )
 
 
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
