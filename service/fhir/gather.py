@@ -278,7 +278,8 @@ def _read_answered(query: Query, given: Prefetched) -> Prefetched:
     if query.reference in held:
         return given
     log.warning("prefetch %s: holds %d other resources, not the one read", query.key, len(held))
-    sent = listing(list(dict.fromkeys(held))[:3]) + (", among others" if len(set(held)) > 3 else "")
+    named = [_quoted(h) for h in dict.fromkeys(held)]
+    sent = listing(named[:3]) + (", among others" if len(named) > 3 else "")
     return Prefetched(
         PrefetchState.FAILED, reason=f"prefetch '{query.key}' holds {sent}, not {query.reference}"
     )

@@ -87,3 +87,13 @@ def test_a_patient_prefetch_holding_another_record_is_read_from_the_server(sent:
     )
     assert ("read", "Patient/demo-meets") in client.calls
     assert not data.resources.get("Patient")
+
+
+def test_the_412_quotes_the_record_sent_instead_briefly() -> None:
+    """review24d LOW: a 5,000-character id sent instead was quoted whole; each is quoted on one line, at
+    most 80 characters."""
+    client = create_app(open_settings()).test_client()
+    answer = post_json(client, "/cds-services/idds-crd-order-sign", _body(lambda p: {**p, "id": "x" * 5000}))
+    assert answer.status_code == 412, answer.get_json()
+    [issue] = answer.get_json()["issue"]
+    assert "Patient/xxx" in issue["diagnostics"] and len(issue["diagnostics"]) < 400, issue["diagnostics"]
