@@ -186,6 +186,11 @@ class NotThis:
     # pneumonia" names one; review23b)
     turned: tuple[str, ...] = ()
     turned_by: tuple[str, ...] = ()
+    # of `before` and `after`, the words of a practice (a screening, a test) whose result a word of `found`
+    # beside them says: "Positive screen for sepsis", "COVID-19 test positive", "Positive COVID-19 test"
+    # name one the practice found (words24)
+    found_by: tuple[str, ...] = ()
+    found: tuple[str, ...] = ()
 
     def before_pattern(self, word: str, name_before: str) -> str | None:
         """What goes before the value set's `word` (up to `_BEFORE_REACH` words between, none after a word
@@ -215,20 +220,37 @@ class NotThis:
 
     @cached_property
     def turned_pattern(self) -> str | None:
-        """A word of `turned` with a word of `turned_by` right before it ("Not resolved", "Not yet
-        healed"): taken out of a text first, so that neither it nor a word before it governs what follows."""
-        if not self.turned:
-            return None
-        by, turned = "|".join(map(_word_pattern, self.turned_by)), "|".join(map(_word_pattern, self.turned))
-        return rf"\b(?:{by})[\s{HYPHENS}]+(?:{turned})\b"
+        """What is taken out of a text first, so that neither it nor a word before it governs what follows:
+        a word of `turned` with a word of `turned_by` right before it ("Not resolved", "Not yet healed"), a
+        `before` practice of `found_by` with a word of `found` right before it ("Positive screen")."""
+        pairs = [(self.turned_by, self.turned), (self.found, [w for w in self.found_by if w in self.before])]
+        turned = [
+            rf"(?:{'|'.join(map(_word_pattern, by))})[\s{HYPHENS}]+(?:{'|'.join(map(_word_pattern, words))})"
+            for by, words in pairs
+            if by and words
+        ]
+        return rf"\b(?:{'|'.join(turned)})\b" if turned else None
 
-    @cached_property
-    def after_pattern(self) -> str | None:
-        """What goes after the value set's word (up to `_AFTER_REACH` words between)."""
+    def after_pattern(self, phrase: str) -> str | None:
+        """The value set's word (`phrase`) with what after it (up to `_AFTER_REACH` words between) makes it
+        name a practice about it; a practice of `found_by` not with a word of `found` right before the word
+        ("Positive COVID-19 test") nor after the practice, one word between at most ("COVID-19 test result
+        positive"): that one names what the practice found."""
         if not self.after:
             return None
-        words = "|".join(_word_pattern(w) for w in self.after)
-        return rf"(?:[\s{HYPHENS}]+\w+){{0,{_AFTER_REACH}}}[\s{HYPHENS}]+(?:{words})\b"
+        between = rf"(?:[\s{HYPHENS}]+\w+){{0,{_AFTER_REACH}}}[\s{HYPHENS}]+"
+        practices = [w for w in self.after if w in self.found_by and self.found]
+        plain = [_word_pattern(w) for w in self.after if w not in practices]
+        alternatives = [rf"\b(?:{phrase}){between}(?:{'|'.join(plain)})\b"] if plain else []
+        if practices:
+            found = "|".join(map(_word_pattern, self.found))
+            not_found_before = "".join(rf"(?<!\b{re.escape(w)}[\s{HYPHENS}])" for w in self.found)
+            not_found_after = rf"(?!(?:[\s{HYPHENS}]+\w+)?[\s:{HYPHENS}]+(?:{found})\b)"
+            practice = "|".join(map(_word_pattern, practices))
+            alternatives.append(
+                rf"{not_found_before}\b(?:{phrase}){between}(?:{practice})\b{not_found_after}"
+            )
+        return "|".join(alternatives)
 
 
 @dataclass(frozen=True)
@@ -345,7 +367,7 @@ class ValueSet:
     def _word_patterns(self) -> tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]:
         """`_text_patterns`, each with what before or after it makes it name another thing (`not_this`)."""
         names = "|".join(named.pattern.removeprefix(r"\b") for named, _ in self._text_patterns)
-        after, turned = self.not_this.after_pattern, self.not_this.turned_pattern
+        turned = self.not_this.turned_pattern
         patterns = []
         for word, (named, negation) in zip(self.text_words, self._text_patterns, strict=True):
             phrase = named.pattern.removeprefix(r"\b")
@@ -353,8 +375,9 @@ class ValueSet:
             # a turned word first: at one place in the text, the leftmost match's first alternative wins
             not_this = [turned] if turned else []
             not_this.append(negated(phrase, before).pattern if before else negation.pattern)
+            after = self.not_this.after_pattern(phrase)
             if after:
-                not_this.append(rf"\b(?:{phrase}){after}")
+                not_this.append(after)
             patterns.append((named, re.compile("|".join(not_this), re.IGNORECASE)))
         return tuple(patterns)
 
@@ -422,6 +445,15 @@ def _not_this(raw: Mapping[str, Any], where: str, text_words: tuple[str, ...]) -
             raise ValueSetError(f"{where}.{key}: {', '.join(unlisted)} not among the value set's text")
     if bool(not_this.turned) != bool(not_this.turned_by):
         raise ValueSetError(f"{where}: turned and turned_by go together")
+    if bool(not_this.found) != bool(not_this.found_by):
+        raise ValueSetError(f"{where}: found and found_by go together")
+    unlisted = [w for w in not_this.found_by if w not in not_this.before + not_this.after]
+    if unlisted:
+        raise ValueSetError(f"{where}.found_by: {', '.join(unlisted)} not among its before or after words")
+    # read right before the value set's word at a fixed width (`NotThis.after_pattern`): one word each
+    not_one = [w for w in not_this.found if not re.fullmatch(r"\w+", w)]
+    if not_one:
+        raise ValueSetError(f"{where}.found: {', '.join(not_one)} is not one word")
     return not_this
 
 

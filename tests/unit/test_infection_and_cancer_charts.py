@@ -8,6 +8,7 @@ Review s19 (synthea19, H1 and H2): each test failed on the code as reviewed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -579,4 +580,82 @@ def test_a_narrowing_word_names_the_value_sets_own_words(
     root = copy_policies(tmp_path)
     edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: raw["not_this"].update({key: value}))
     with pytest.raises(ValueSetError, match=rf"not_this\.{message}"):
+        load_catalog(root)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "COVID-19 test positive",
+        "Positive COVID-19 test",
+        "Sepsis screening positive",
+        "Positive screen for sepsis",
+        "Detected COVID-19 test result",
+        "COVID-19 test result positive",
+        "Positive screening for sepsis",
+    ],
+)
+def test_a_positive_test_or_screen_for_an_infection_goes_to_the_reviewer(words: str) -> None:
+    """words24: "test*" and "screen*" are a practice about an infection ("COVID-19 test"), and read
+    "COVID-19 test positive" as no infection: GEHA F met, none documented, where the chart's own words give
+    evidence of one (contract §3, Absence: met only when no evidence of X is found). A result word of
+    `not_this.found` beside a practice of `found_by` says the practice found it: the reviewer reads it."""
+    chart = [*meeting_chart(), condition(SCT, "999999999", "2026-11-20", words)]
+    result = result_of(determine(chart), "geha.ci.infection")
+    assert (result.status.value, result.for_reviewer) == ("not-documented", True), result.finding
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "COVID-19 test negative",
+        "Negative COVID-19 test",
+        "Sepsis screening",
+        "Screen for sepsis",
+        "History of positive COVID-19 test",
+        "No positive COVID-19 test",
+        "Positive history of pneumonia",
+        "COVID-19 exposure positive",
+    ],
+)
+def test_a_negative_or_unresulted_test_or_screen_is_still_no_infection(words: str) -> None:
+    """Guards for the rule above: a result word turns around a practice only, and only a positive one; a
+    history or negation before the whole still governs it."""
+    assert not load_catalog().terminology["infection"].names_in_words(words), words
+
+
+FOUND = ("found", "found_by")
+
+
+def test_the_result_words_are_the_value_sets_data(tmp_path: Path) -> None:
+    """`found` and `found_by` are data: without them, a positive test reads as a practice again."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: [raw["not_this"].pop(k) for k in FOUND])
+    loose = load_catalog(root).terminology["infection"]
+    for words in ("COVID-19 test positive", "Positive COVID-19 test", "Positive screen for sepsis"):
+        assert not loose.names_in_words(words), words
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda words: words.update(found_by=["biopsy"]),
+            r"\.found_by: biopsy not among its before or after words",
+        ),
+        (
+            lambda words: words.update(found=["positive", "tested positive"]),
+            r"\.found: tested positive is not one",
+        ),
+        (lambda words: words.pop("found_by"), r": found and found_by go together"),
+    ],
+)
+def test_a_result_word_names_the_value_sets_own_practice(
+    tmp_path: Path, edit: Callable[[dict], object], message: str
+) -> None:
+    """`found_by` names practices the value set lists (`before` or `after`); `found` is one word each (read
+    right before the infection's word, at a fixed width); neither without the other."""
+    root = copy_policies(tmp_path)
+    edit_yaml(root / "valuesets" / "infection.yaml", lambda raw: edit(raw["not_this"]))
+    with pytest.raises(ValueSetError, match=rf"not_this{message}"):
         load_catalog(root)
