@@ -191,6 +191,9 @@ class NotThis:
     # name one the practice found (words24)
     found_by: tuple[str, ...] = ()
     found: tuple[str, ...] = ()
+    # marks (one character each, no word's) an `after` word is read across besides spaces and hyphens: a
+    # route's comma ("Tablet, Sublingual"), where an infection's "Pneumonia, test ordered" names one (words24)
+    after_across: tuple[str, ...] = ()
 
     def before_pattern(self, word: str, name_before: str) -> str | None:
         """What goes before the value set's `word` (up to `_BEFORE_REACH` words between, none after a word
@@ -232,13 +235,15 @@ class NotThis:
         return rf"\b(?:{'|'.join(turned)})\b" if turned else None
 
     def after_pattern(self, phrase: str) -> str | None:
-        """The value set's word (`phrase`) with what after it (up to `_AFTER_REACH` words between) makes it
-        name a practice about it; a practice of `found_by` not with a word of `found` right before the word
-        ("Positive COVID-19 test") nor after the practice, one word between at most ("COVID-19 test result
-        positive"): that one names what the practice found."""
+        """The value set's word (`phrase`) with what after it (up to `_AFTER_REACH` words between, across
+        spaces, hyphens and the marks of `after_across`) makes it name another thing, a practice about it;
+        a practice of `found_by` not with a word of `found` right before the word ("Positive COVID-19
+        test") nor after the practice, one word between at most ("COVID-19 test result positive"): that
+        one names what the practice found."""
         if not self.after:
             return None
-        between = rf"(?:[\s{HYPHENS}]+\w+){{0,{_AFTER_REACH}}}[\s{HYPHENS}]+"
+        gap = rf"[\s{HYPHENS}{''.join(map(re.escape, self.after_across))}]+"
+        between = rf"(?:{gap}\w+){{0,{_AFTER_REACH}}}{gap}"
         practices = [w for w in self.after if w in self.found_by and self.found]
         plain = [_word_pattern(w) for w in self.after if w not in practices]
         alternatives = [rf"\b(?:{phrase}){between}(?:{'|'.join(plain)})\b"] if plain else []

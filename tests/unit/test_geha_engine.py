@@ -333,6 +333,9 @@ def test_a_schedule_in_an_oral_opioids_name_is_no_injectable_course() -> None:
         ("Buprenorphine 8 MG Sublingual Tablet", None),
         ("Fentanyl 0.1 MG Buccal Tablet", None),
         ("Buprenorphine 8 MG Sublingual Tablet", "37839007"),
+        ("Buprenorphine 8 MG Tablet, Sublingual", None),
+        ("Buprenorphine 8 MG Tablet Sublingual", None),
+        ("Fentanyl 100 MCG Tablet, Buccal", None),
     ],
 )
 def test_a_sublingual_or_buccal_tablet_is_no_oral_form(name: str, route: str | None) -> None:
@@ -340,7 +343,8 @@ def test_a_sublingual_or_buccal_tablet_is_no_oral_form(name: str, route: str | N
     read a "Sublingual Tablet" or "Buccal Tablet" (RxNorm dose forms of the sublingual and buccal routes) as
     oral, even beside its dosage route coded SNOMED CT 37839007 Sublingual route, which is not oral: GEHA's
     "oral and injectable" was met with no oral course. The route value set's `not_this` says which words
-    before a dose form's word make it another route's."""
+    before a dose form's word make it another route's, and which after it, across a comma ("Tablet,
+    Sublingual": words24, review23b L4)."""
     injectable = med_request(
         "Morphine Sulfate 2 MG/ML Injectable Solution", "2025-01-01", "2025-06-01", "stopped"
     )
@@ -369,16 +373,17 @@ def test_a_tablet_said_to_be_non_oral_is_no_oral_form(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "route", "words"),
+    ("name", "route", "words", "name_says"),
     [
-        ("Buprenorphine 8 MG Tablet", "37839007", "Sublingual route"),
-        ("Buprenorphine 8 MG Tablet, Sublingual", "37839007", "Sublingual route"),
-        ("Fentanyl 100 MCG Tablet", "54471007", "Buccal route"),
-        ("Morphine Sulfate 15 MG Tablet", None, "sublingual"),
+        ("Buprenorphine 8 MG Tablet", "37839007", "Sublingual route", "met"),
+        # the name says its route itself, after the tablet (words24): no oral form with no route said
+        ("Buprenorphine 8 MG Tablet, Sublingual", "37839007", "Sublingual route", "not-documented"),
+        ("Fentanyl 100 MCG Tablet", "54471007", "Buccal route", "met"),
+        ("Morphine Sulfate 15 MG Tablet", None, "sublingual", "met"),
     ],
 )
 def test_a_tablet_given_by_another_route_than_its_dosage_names_is_no_oral_form(
-    name: str, route: str | None, words: str
+    name: str, route: str | None, words: str, name_says: str
 ) -> None:
     """review23b: a name saying only "Tablet" (as NDC product names and formularies write it) read as oral
     beside a dosage route coded SNOMED CT 37839007 Sublingual or 54471007 Buccal route, or typed
@@ -398,7 +403,7 @@ def test_a_tablet_given_by_another_route_than_its_dosage_names_is_no_oral_form(
     assert statuses(determine([injectable, oral]))[routes] == "met"
     unsaid = med_request(name, "2025-02-01", "2025-06-01", "stopped", code="1819")
     unsaid["dosageInstruction"] = [{"route": {"text": "per protocol"}}]  # names no route: the name's tablet
-    assert statuses(determine([injectable, unsaid]))[routes] == "met"
+    assert statuses(determine([injectable, unsaid]))[routes] == name_says
 
 
 def test_product_code_is_read_by_ingredient_name() -> None:

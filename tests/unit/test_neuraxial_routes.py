@@ -13,7 +13,7 @@ from service.catalog import load_catalog
 from service.codes import neuraxial_order, neuraxial_route
 from service.terminology import ValueSetError
 from tests.builders import SCT, concept, med_request, statuses
-from tests.catalog_support import copy_policies
+from tests.catalog_support import copy_policies, edit_yaml
 from tests.policy_charts import BACLOFEN_IT, kaiser, kpwa_spasticity_chart
 
 IT_BACLOFEN = "Baclofen 2000 MCG/ML Intrathecal Solution"
@@ -176,3 +176,18 @@ def test_a_neuraxial_word_ending_in_a_star_is_read_as_any_ending(tmp_path: Path)
     routes = load_catalog(root).terminology.routes
     assert neuraxial_route({"text": "Intrathecal"}, routes) is True
     assert neuraxial_route({"text": "Oral (not for intrathecal use)"}, routes) is False
+
+
+def test_a_route_word_after_the_dose_form_across_a_comma_is_the_value_sets_data(tmp_path: Path) -> None:
+    """words24: route-oral's `after` words (sublingual, buccal) read across the marks of its `after_across`
+    (","): "Tablet, Sublingual" names no oral dose form; without the mark, the tablet is oral again. A mark is
+    one character, no letter, digit or space (the schema refuses "and")."""
+    name = "buprenorphine 8 mg tablet, sublingual"
+    assert not load_catalog().terminology["route-oral"].names_dose_form(name)
+    root = copy_policies(tmp_path)
+    oral = root / "valuesets" / "route-oral.yaml"
+    edit_yaml(oral, lambda raw: raw["not_this"].pop("after_across"))
+    assert load_catalog(root).terminology["route-oral"].names_dose_form(name)
+    edit_yaml(oral, lambda raw: raw["not_this"].update(after_across=["and"]))
+    with pytest.raises(ValueSetError, match=r"after_across"):
+        load_catalog(root)
