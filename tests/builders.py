@@ -552,6 +552,24 @@ def device_removal_charts() -> list[Any]:
             "met",
             id="undotted-lower-case-presence-then-removal",
         ),
+        # on one day the presence stands, whatever the hours (the tie rule: "not met" beats "met" on one
+        # date, as engine/forms weighs forms; words24): a pacemaker implanted at 09:00 and a generator
+        # removed at 10:30 is a replacement as likely as a removal, and a dated-only Z95.0 has no hour
+        pytest.param(
+            [procedure("33208", "2024-01-01T09:00:00Z"), procedure("33233", "2024-01-01T10:30:00Z")],
+            "not-met",
+            id="implant-and-removal-on-one-day",
+        ),
+        pytest.param(
+            [condition(ICD, "Z95.0", "2024-01-01"), procedure("33233", "2024-01-01T10:30:00Z")],
+            "not-met",
+            id="presence-code-and-removal-on-one-day",
+        ),
+        pytest.param(
+            [procedure("33208", "2024-01-01T09:00:00Z"), procedure("33233", "2024-01-02T08:00:00Z")],
+            "met",
+            id="implant-then-removal-the-next-day",
+        ),
         pytest.param([], "met", id="none-documented"),
     ]
 

@@ -43,13 +43,16 @@ def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> 
 
 
 def _removed_by(removals: list[_Removal], codes: set[str], when: datetime | None) -> _Removal | None:
-    """The latest dated removal of the device that `codes` document, made after `when`: the most recent
-    documented form decides; a dated removal beats an undated presence, and on the same day the
-    presence stands (contract §3 tie rule: "not met" beats "met")."""
+    """The latest dated removal of the device that `codes` document, made on a later day than `when`: the
+    most recent documented form decides (contract §3); a dated removal beats an undated presence, and on
+    the same day the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie
+    rule, policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a
+    replacement, and a presence Condition dated by the day has no hour)."""
+    day = when.date() if when is not None else None
     later = [
         r
         for r in removals
-        if r.procedure.performed and codes & r.undoes and (when is None or r.procedure.performed > when)
+        if r.procedure.performed and codes & r.undoes and (day is None or r.procedure.performed.date() > day)
     ]
     return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
 
