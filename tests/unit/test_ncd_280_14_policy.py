@@ -464,7 +464,7 @@ def test_a_device_coded_only_in_snomed_is_named_by_its_code() -> None:
     defibrillator = device({"coding": [{"system": SCT, "code": "72506001"}]})
     d = medicare([*ncd_chart(), defibrillator])
     assert statuses(d)["ncd280.ci.programmable-device"] == "not-met"
-    assert finding_of(d, "ncd280.ci.programmable-device") == "documented: device: SNOMED 72506001"
+    assert finding_of(d, "ncd280.ci.programmable-device") == "documented: SNOMED 72506001"
 
 
 def test_body_size_proxies_only_ask() -> None:

@@ -768,7 +768,20 @@ def test_the_devices_in_place_are_named_by_their_first_name_and_the_rest_counted
     outcome = run("no-device", PACEMAKER_DEVICE, chart)
     assert outcome.status == Status.NOT_MET
     assert " | " not in outcome.finding
-    assert outcome.finding.startswith("documented: device: Implantable cardiac pacemaker; ")
+    assert outcome.finding.startswith("documented: Implantable cardiac pacemaker; ")
     assert outcome.finding.endswith(" and 1 more")
     one = run("no-device", PACEMAKER_DEVICE, [pacemaker])
-    assert one.finding == "documented: device: Implantable cardiac pacemaker"
+    assert one.finding == "documented: Implantable cardiac pacemaker"
+
+
+def test_a_device_in_place_is_named_in_the_finding_without_its_evidence_role() -> None:
+    """cards24 LOW 3: "documented: device: Implantable cardiac pacemaker" (and "documented: implant: CPT
+    33208 …"), two colons in a row: the finding names a Device by the first of its names, as
+    classify.in_place_words does, and an implant as one (implant CPT 33208); the evidence lines keep their
+    role. No resource type on a card (test_card_words)."""
+    pacemaker = device({"text": "Implantable cardiac pacemaker"})
+    outcome = run("no-device", PACEMAKER_DEVICE, [pacemaker, procedure("33208", "2024-01-01")])
+    assert outcome.status == Status.NOT_MET
+    assert outcome.finding.count(":") == 1, outcome.finding
+    assert outcome.finding.startswith("documented: Implantable cardiac pacemaker; implant CPT 33208")
+    assert [e.text.split(":")[0] for e in outcome.evidence] == ["device", "implant"]

@@ -69,38 +69,46 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     carries no implant date: only marking it inactive clears it."""
     devices_vs = ctx.terminology[params["valueset"]]
     removals = _removals(ctx, devices_vs.removals)
-    in_place: list[Evidence] = [
-        Evidence(f"device: {device.label}", device.source)
+    # each record in place, as evidence (after its role: "device: ", "implant: ") and as the finding names
+    # it: a Device by the first of its type and names (its label joins them with " | "), as
+    # classify.in_place_words does, with no role (no resource type on a card either), an implant as one:
+    # "documented: device: …" read two colons (cards24)
+    in_place: list[tuple[Evidence, str]] = [
+        (
+            Evidence(f"device: {device.label}", device.source),
+            device.label.split(" | ")[0],
+        )
         for device in ctx.record.devices
         if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text)
     ]
     cleared: dict[str, Evidence] = {}
     presences = [
-        (condition_evidence(c), {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)}, c.date)
+        (condition_evidence(c), None, {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)}, c.date)
         for c in matching_conditions(ctx, [devices_vs])
     ]
     presences += [
         (
             procedure_evidence(p, "implant: "),
+            procedure_evidence(p, "implant ").text,
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
-    for evidence, codes, when in presences:
+    for evidence, name, codes, when in presences:
         removal = _removed_by(removals, codes, when)
         if removal is None:
-            in_place.append(evidence)
+            in_place.append((evidence, name or evidence.text))
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place:
-        # a Device by the first of its type and names (its label joins them with " | "), as
-        # classify.in_place_words does; two named, the rest counted (cardfix20 F4e: "device: Implantable
-        # cardiac pacemaker | Dual-chamber implantable pacemaker and 1 more", the 1 never named)
-        named = [e.text.split(" | ")[0] for e in in_place[:2]]
+        # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
+        # implantable pacemaker and 1 more", the 1 never named)
+        named = [name for _, name in in_place[:2]]
         more = f" and {len(in_place) - 2} more" if len(in_place) > 2 else ""
-        return TestOutcome(Status.NOT_MET, tuple(in_place[:4]), f"documented: {'; '.join(named)}{more}")
+        evidence = tuple(e for e, _ in in_place[:4])
+        return TestOutcome(Status.NOT_MET, evidence, f"documented: {'; '.join(named)}{more}")
     if cleared:
         return TestOutcome(
             Status.MET, tuple(cleared.values()), "none in place: the device was removed", by_absence=True
