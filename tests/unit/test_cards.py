@@ -87,7 +87,7 @@ def test_a_long_summary_leaves_out_its_closing_aside_rather_than_cut_it() -> Non
     _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
     [decision] = cards_of(response["cards"])
     summary = decision["summary"]
-    assert summary.startswith("CMM-210 (eviCore): not covered — Opioids or other analgesics"), summary
+    assert summary.startswith("eviCore (CMM-210): not covered — Opioids or other analgesics"), summary
     assert len(summary) <= SUMMARY_LIMIT and summary.count("(") == summary.count(")"), summary
 
 
@@ -98,7 +98,7 @@ def test_criteria_chosen_by_default_that_fail_do_not_make_the_order_not_covered(
     call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
     _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
     [decision] = cards_of(response["cards"])
-    assert decision["summary"] == "CMM-210 (eviCore): 1 item to document for 62362 — What the pump is for"
+    assert decision["summary"] == "eviCore (CMM-210): 1 item to document for 62362 — What the pump is for"
     assert "❌ **Opioids or other analgesics" in decision["detail"]  # what fails under the default, shown
 
 

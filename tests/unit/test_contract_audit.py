@@ -1925,7 +1925,10 @@ DEMO_PAYERS = {
         "Capital Blue Cross policy: Implantable Infusion Pumps for Pain and Spasticity",
     ),
     "cohere": ("Cohere Health", "Cohere Health policy: Intrathecal Pain Pumps"),
-    "cmm210": ("CMM-210", "policy: Implantable Intrathecal Drug Delivery Systems"),
+    "cmm210": (
+        "eviCore (CMM-210)",
+        "eviCore (CMM-210) policy: Implantable Intrathecal Drug Delivery Systems",
+    ),
 }
 
 

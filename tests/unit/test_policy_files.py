@@ -832,3 +832,12 @@ def test_policies_check_reports_a_broken_file_in_one_line(
     assert main(["policies", "check", str(root)]) == 1
     error = capsys.readouterr().err
     assert len(error.splitlines()) == 1 and re.match(rf"idds-crd policies check: {message}", error), error
+
+
+def test_a_payers_card_name_begins_with_a_name_the_routing_knows_it_by() -> None:
+    """cards24 LOW 1: "Request prior authorization from CMM-210 (eviCore)": CMM-210 is the guideline's id
+    (seed 004: "CLINICAL GUIDELINES / CMM-210: Implantable Intrathecal Drug Delivery Systems"), not the payer
+    a clinician asks. A payer's `name`, which every card shows, begins with one of the names its Organization
+    is routed by (`names`); a guideline id may follow it."""
+    for payer in load_catalog().payers:
+        assert any(payer.name.lower().startswith(name.lower()) for name in payer.names), payer.name
