@@ -841,3 +841,20 @@ def test_a_payers_card_name_begins_with_a_name_the_routing_knows_it_by() -> None
     is routed by (`names`); a guideline id may follow it."""
     for payer in load_catalog().payers:
         assert any(payer.name.lower().startswith(name.lower()) for name in payer.names), payer.name
+
+
+def test_a_policy_line_on_a_payers_cards_names_no_other_payer() -> None:
+    """cards24 LOW 2: Kaiser's Medicare cards read "NCD effective December 17, 2004, as summarised in the GEHA
+    policy (origination Jan 2021)": a Kaiser reviewer saw another payer's policy given as the source. The
+    title and version every card's policy line shows (cards/render.py), and the reasons a card gives for an
+    indication the policy does not address, name no payer but the one whose cards they are on; where the text
+    was taken from is the policy's `document` and `source`, shown on its page."""
+    catalog = load_catalog()
+    for payer in catalog.payers:
+        others = {n for p in catalog.payers if p.key != payer.key for n in p.names} - set(payer.names)
+        for chain in filter(None, (payer.policies, payer.medicare_policies)):
+            for _, policy_id in chain.members:
+                policy = catalog.policies[policy_id]
+                line = " ".join([policy.title, policy.version, *policy.not_addressed.values()]).lower()
+                named = [n for n in others if re.search(rf"\b{re.escape(n.lower())}\b", line)]
+                assert not named, (payer.key, policy_id, line, named)
