@@ -858,3 +858,12 @@ def test_a_policy_line_on_a_payers_cards_names_no_other_payer() -> None:
                 line = " ".join([policy.title, policy.version, *policy.not_addressed.values()]).lower()
                 named = [n for n in others if re.search(rf"\b{re.escape(n.lower())}\b", line)]
                 assert not named, (payer.key, policy_id, line, named)
+
+
+def test_no_criterion_label_is_a_double_negative() -> None:
+    """cards24 LOW 7: Cohere's "Not non-specific, generalized body pain" (seed 003's non-indication
+    "Non-specific, generalized body pain" behind the exclusion's "Not"): a card's ❌ or ✅ line read two
+    negations in a row. An exclusion's label negates the seed's words once."""
+    for policy in load_catalog().policies.values():
+        for criterion in policy.all_criteria():
+            assert not re.match(r"(?i)(?:no|not)\s+non\b", criterion.label), (policy.id, criterion.label)
