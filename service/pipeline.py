@@ -158,7 +158,8 @@ def gather(
 ) -> CallData:
     """All of the call's I/O, as of `today` (at `now`, the call's instant; None: midday of `today`): its
     orders (and their devices), then the patient's data when needed; the patient's data from the cache
-    for the trusted client `caller` (its `iss`) where it has it. The FHIR server is asked only as its share of the worker's threads allows (ServerShare)."""
+    for the trusted client `caller` (its `iss`) where it has it. The FHIR server is asked only as its
+    share of the worker's threads allows (ServerShare)."""
     client = env.client_factory(request, deadline)
     with env.server_share.admitted(client):
         call = _gathered(request, service, env, client, deadline, today, caller, now)
