@@ -476,9 +476,14 @@ def without_credentials(exc: BaseException) -> None:
 
 def _redacted(text: str) -> str:
     text = BEARER_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
-    if "eyJ" not in text:
-        return text
-    return JWT_RUN.sub(lambda m: REMOVED if "eyJ" in m.group() and "." in m.group() else m.group(), text)
+    return JWT_RUN.sub(lambda m: REMOVED if _credential_like(m.group()) else m.group(), text)
+
+
+def _credential_like(run: str) -> bool:
+    """Whether a base64url run may be a credential: a JWT (dotted, its first `{"` encoded as `eyJ`), the
+    rest of one cut across two header lines (dotted, as long as half a signature: review24b R1), or a
+    run as long as an opaque token's 256 bits."""
+    return ("." in run and ("eyJ" in run or len(run) >= 32)) or len(run) >= 43
 
 
 def _queued(sock: socket.socket) -> int | None:

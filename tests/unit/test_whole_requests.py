@@ -424,6 +424,8 @@ JWT = (
         f"Authorization Bearer {JWT}",  # the colon left out: gunicorn quotes the line as an invalid header
         f"Bearer {JWT}: x",  # an invalid header name
         f"X-Token {JWT}",
+        # cut across two header lines (review24b R1): the first a valid header, the second quoted
+        f"Authorization: Bearer {JWT[:45]}\r\n{JWT[45:]}",
     ],
 )
 def test_a_refused_request_s_credential_is_neither_logged_nor_repeated(
@@ -445,3 +447,4 @@ def test_a_refused_request_s_credential_is_neither_logged_nor_repeated(
     signature = JWT.rsplit(".", 1)[1]
     assert signature.encode() not in answered
     assert not [logged for logged in worker.log.lines if signature in logged or "eyJpc3Mi" in logged]
+    assert not [logged for logged in worker.log.lines if JWT[45:60] in logged]
