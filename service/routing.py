@@ -17,7 +17,7 @@ Pure: resources and the call's date and instant in, routes out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
@@ -376,14 +376,25 @@ def route_coverages(
     now = now or midday(today)
     found = relevant(coverages, today, now)
     routes = [r for c in found for r in _routes_of(c, where, payers, today)]
-    if routes:
+    if routes or not (lone := _lone_recorded(coverages)):
         return routes
-    recorded = {reference_of(c): c for c in coverages if c.get("status") != "entered-in-error"}
-    if len(recorded) != 1:
-        return []
-    [coverage] = recorded.values()
+    [coverage] = lone
     why = not_active(coverage, today, now)
     return [replace(r, policy_id=None, inactive=why) for r in _routes_of(coverage, where, payers, today)]
+
+
+def routed(coverages: Sequence[Mapping[str, Any]], today: date, now: datetime) -> list[Mapping[str, Any]]:
+    """The Coverages `route_coverages` routes for a call at `now` on `today`: the relevant ones, else the
+    call's one recorded Coverage that is not active, whose payer decides the answer as much (GEHA's:
+    `not-covered`, no-active-coverage; an unserved payer's: none, or a 400): gather needs the payers'
+    Organizations of these, and of no other (review24e: the lone ended Coverage's was not asked)."""
+    return relevant(coverages, today, now) or _lone_recorded(coverages)
+
+
+def _lone_recorded(coverages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The call's one recorded Coverage (one entered in error is none), in a list; else none."""
+    recorded = {reference_of(c): c for c in coverages if c.get("status") != "entered-in-error"}
+    return list(recorded.values()) if len(recorded) == 1 else []
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
-from service.routing import Payer, placed_by_its_words, relevant
+from service.routing import Payer, placed_by_its_words, routed
 from service.shapes import as_dict, as_str, dicts
 from service.terminology import Terminology
 from service.wording import listing
@@ -205,7 +205,7 @@ def _held(data: GatheredData, resource_type: str) -> set[str]:
 
 
 def _payers_unplaced(
-    coverages: Iterable[Mapping[str, Any]],
+    coverages: Sequence[Mapping[str, Any]],
     resource_type: str,
     have: set[str],
     payers: tuple[Payer, ...],
@@ -214,16 +214,16 @@ def _payers_unplaced(
     server: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Each payer of `resource_type` the Coverages routing routes for a call at `now` on `today`
-    (`routing.relevant`: a Coverage ended, cancelled or not yet begun beside one in force routes nowhere,
-    review24c HIGH) name by a reference `have` lacks (on `server`, when
-    given) and by no words of the payor's own that routing places (`placed_by_its_words`: contract §6
-    routes by the Organization's identifiers, then its name; the payor's own identifier or display
-    stand in for them only when they name a payer of `payers`), by `Type/id`, with its payor: without
-    that resource, who the payer is cannot be told (a payor named "GEHA Benefit Plan", or by its NAIC
-    code, may be GEHA: review23b M4)."""
+    (`routing.routed`: a Coverage ended, cancelled or not yet begun beside one in force routes nowhere,
+    review24c HIGH; the call's one Coverage, ended, routes as not active, by its payer: review24e) name
+    by a reference `have` lacks (on `server`, when given) and by no words of the payor's own that
+    routing places (`placed_by_its_words`: contract §6 routes by the Organization's identifiers, then
+    its name; the payor's own identifier or display stand in for them only when they name a payer of
+    `payers`), by `Type/id`, with its payor: without that resource, who the payer is cannot be told (a
+    payor named "GEHA Benefit Plan", or by its NAIC code, may be GEHA: review23b M4)."""
     return [
         (reference, payor)
-        for coverage in relevant(coverages, today, now)
+        for coverage in routed(coverages, today, now)
         for payor in dicts(coverage.get("payor"))
         if not placed_by_its_words(payers, payor)
         for reference in _referenced([{"payor": payor}], "payor", have, server)

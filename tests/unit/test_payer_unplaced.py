@@ -230,3 +230,15 @@ def test_the_412_quotes_a_payors_words_on_one_line_and_briefly() -> None:
     quoted = issue["diagnostics"].split("named '", 1)[1].split("'", 1)[0]
     assert quoted.startswith("Acme Health xxx") and len(quoted) == 80 and quoted.endswith("…"), quoted
     assert len(issue["diagnostics"]) < 600
+
+
+@pytest.mark.parametrize("hook", ["order-select-62362-demo-meets", "order-sign-implant-demo-meets"])
+def test_the_one_coverage_ended_still_needs_its_payers_organization(hook: str) -> None:
+    """review24e: the patient's one Coverage, ended, routes as not active by its payer (GEHA's answer is
+    `not-covered`, no-active-coverage; an unserved payer's none, or a 400 saying so), so its Organization
+    is needed: a 412, where 4aaceac answered it as an unknown payer's (order-sign: 400 'its payer is not
+    one this service answers for', for a GEHA member)."""
+    body = _body({"reference": GEHA_ORG}, name=hook)
+    for entry in body["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["period"] = {"start": "2015-01-01", "end": "2020-12-31"}
+    assert_outcome(_call(body), 412, "prefetch.payerOrganizations", "payerOrganizations")
