@@ -655,9 +655,11 @@ class DataGatherer:
         server: str | None = None,
         payers_key: str | None = None,
     ) -> None:
-        """Read the payer Organizations and the Medications that the results reference, and the
-        Medications the draft orders reference that are not among them (a resource named by another
-        server's URL than the call's `server` is that server's: not read from this one). A payer routing
+        """Read the payer Organizations of the Coverages routing routes (`routing.routed`: 50 cancelled
+        Coverages' first would leave out the one in force, review24e) and the Medications that the
+        results reference, and the Medications the draft orders reference that are not among them (a
+        resource named by another server's URL than the call's `server` is that server's: not read
+        from this one). A payer routing
         needs (`_payers_unplaced`) whose read fails leaves `payers_key` missing, to route by; one the
         server does not hold (404, 410: FhirClient.read answers none) is not had, the record lacks it
         (never a 412, CRD §found-32), and the payor's own words are all there is."""
@@ -665,11 +667,8 @@ class DataGatherer:
         known = {f"{r.get('resourceType')}/{r.get('id')}" for rs in (*found.values(), drafts) for r in rs}
         drafted = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
         meds = found.get("MedicationRequest", []) + found.get("MedicationStatement", []) + drafted
-        refs = [
-            r
-            for r in _referenced(found.get("Coverage", []), "payor", known, server)
-            if r.startswith("Organization/")
-        ]
+        routes = routed(found.get("Coverage", []), today, now)  # no other Coverage's payer is of use
+        refs = [r for r in _referenced(routes, "payor", known, server) if r.startswith("Organization/")]
         refs += [
             r for r in _referenced(meds, "medicationReference", known, server) if r.startswith("Medication/")
         ]

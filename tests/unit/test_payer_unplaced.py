@@ -9,6 +9,7 @@ a payer this service holds no rules for (200, "no intrathecal pump coverage rule
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -242,3 +243,27 @@ def test_the_one_coverage_ended_still_needs_its_payers_organization(hook: str) -
     for entry in body["prefetch"]["coverage"]["entry"]:
         entry["resource"]["period"] = {"start": "2015-01-01", "end": "2020-12-31"}
     assert_outcome(_call(body), 412, "prefetch.payerOrganizations", "payerOrganizations")
+
+
+def test_only_the_routed_coverages_payers_are_read() -> None:
+    """review24e: the payers of every Coverage were read, cut at 50 references: fifty cancelled Coverages
+    named first left the one in force unread, its member answered as an unknown payer's."""
+    body = with_fhir(copy.deepcopy(packaged_sample(MEETS)), "t", BASE)
+    [geha] = body["prefetch"]["coverage"]["entry"]
+    geha["resource"]["payor"] = [{"reference": GEHA_ORG}]
+    cancelled = []
+    for i in range(50):
+        old = copy.deepcopy(geha)
+        old.pop("fullUrl", None)
+        old["resource"].update(
+            id=f"old-{i}", status="cancelled", payor=[{"reference": f"Organization/old-{i}"}]
+        )
+        cancelled.append(old)
+    body["prefetch"]["coverage"]["entry"] = [*cancelled, geha]
+    del body["prefetch"]["payerOrganizations"]
+    organization = {"resourceType": "Organization", "id": "demo-meets-org-geha", "name": "GEHA"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add(responses.GET, f"{BASE}/{GEHA_ORG}", json=organization)
+        old_reads = rsps.add(responses.GET, re.compile(f"{BASE}/Organization/old-.*"), status=404)
+        assert _first_summary(_call(body)) == GEHA_MEETS
+        assert old_reads.call_count == 0
