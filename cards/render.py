@@ -329,14 +329,14 @@ def prior_authorization_line(episode: Episode, approved: Sequence[LineApproval])
     dispatcher's, an encounter's: the order was placed before), where "meets all 14 coverage criteria"
     alone reads as approved (cards24 MEDIUM)."""
     payer = episode.lead.payer
-    numbers = ", ".join(dict.fromkeys(n for a in approved for n in a.numbers if n))
+    numbers = approval_numbers(approved)
     held = f" ({numbers})" if numbers else ""
     others = still_to_request(episode, approved)
     if not others:
         return f"**Prior authorization approved**{held}: no new request is needed."
     if not approved:
         return f"**Prior authorization still needed** from {payer}: meeting the criteria is not an approval."
-    codes = listing(list(dict.fromkeys(a.code for a in approved)))
+    codes = approved_codes(approved)
     return (
         f"**Prior authorization still needed** from {payer} for {listing(list(others))}; "
         f"{codes} already approved{held}."
@@ -755,8 +755,8 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
     carried = [a for a in partly if not a.issued]
     steps: list[tuple[Step, str]] = []
     if carried:
-        codes = listing(list(dict.fromkeys(a.code for a in carried)))
-        numbers = ", ".join(dict.fromkeys(n for a in carried for n in a.numbers if n)) or "satisfied"
+        codes = approved_codes(carried)
+        numbers = approval_numbers(carried) or "satisfied"
         verb, its, it = ("carries", "its", "it") if len(carried) == 1 else ("carry", "their", "them")
         approval = f"{d.payer}'s prior authorization approval ({numbers})"
         steps.append(
@@ -804,6 +804,16 @@ def evidence_step(d: Determination) -> str:
         f"With the request, send the chart evidence for: {'; '.join(documented)}. "
         f"{rest} none: nothing is documented against {others}."
     )
+
+
+def approval_numbers(approvals: Sequence[LineApproval]) -> str:
+    """The approvals' numbers, each once, in order: "PA-1, PA-2" ("" when none has one)."""
+    return ", ".join(dict.fromkeys(n for a in approvals for n in a.numbers if n))
+
+
+def approved_codes(approvals: Sequence[LineApproval]) -> str:
+    """The billing codes of the lines holding `approvals`, each once: "62362 and 62350"."""
+    return listing(list(dict.fromkeys(a.code for a in approvals)))
 
 
 def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str, ...]:
