@@ -572,30 +572,38 @@ def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = (
     )
 
 
-# what to do about an order that was read and is not to be judged, by why and by whether it is booked
+# what to do about an order that was read and is not to be judged, by why and by which order it is
 _NOT_USED_ADVICE = {
-    (WITHDRAWN_ORDER, True): "If the appointment is still needed, base it on a current order and book again.",
-    (WITHDRAWN_ORDER, False): "Do not dispatch it again; if the service is still needed, place a new order.",
-    (ANOTHER_PATIENTS, True): "Check that the appointment and the order it books are this patient's.",
-    (ANOTHER_PATIENTS, False): "Check that the order dispatched is this patient's.",
+    (WITHDRAWN_ORDER, "booked"): (
+        "If the appointment is still needed, base it on a current order and book again."
+    ),
+    (WITHDRAWN_ORDER, "dispatched"): (
+        "Do not dispatch it again; if the service is still needed, place a new order."
+    ),
+    (ANOTHER_PATIENTS, "booked"): "Check that the appointment and the order it books are this patient's.",
+    (ANOTHER_PATIENTS, "dispatched"): "Check that the order dispatched is this patient's.",
+    (ANOTHER_PATIENTS, "draft"): "Check that the order being placed is this patient's.",
 }
 
 
 def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     """The card for an order that was read but is not to be judged (revoked, entered in error, another
-    patient's, or booked by another patient's appointment): it says why in the summary, and does not
-    advise sending it again once it is available, as for an order that could not be read (ehr20 C1)."""
-    subject = "the order this appointment is for" if unread.booked else "the dispatched order"
+    patient's, booked by another patient's appointment, or a draft order of another patient): it says
+    why in the summary, and does not advise sending it again once it is available, as for an order that
+    could not be read (ehr20 C1, M4). A draft order is the one at hand as the call sent it (its
+    `resource`: service/call_orders.py); a dispatched or booked one not judged is not kept."""
+    which = "booked" if unread.booked else "draft" if unread.resource is not None else "dispatched"
+    subject = {"booked": "the order this appointment is for"}.get(which, f"the {which} order")
     reason = unread.reason
     said = f"{subject} {reason.removeprefix('it ')}" if reason.startswith("it ") else reason
     if unread.booked:
         what = f"The appointment ({plain(unread.appointment)}) is based on {plain(unread.order)}, but"
     else:
-        what = f"The dispatched order ({plain(unread.order)}) was not judged:"
+        what = f"The {which} order ({plain(unread.order)}) was not judged:"
     return card(
         f"Coverage not checked: {said}",
         f"{what} {plain(reason)}, so this service did not check the payer's coverage criteria for it. "
-        + _NOT_USED_ADVICE[(unread.not_used or WITHDRAWN_ORDER, unread.booked)],
+        + _NOT_USED_ADVICE[(unread.not_used or WITHDRAWN_ORDER, which)],
         label,
         "coverage-info",
         [unread.appointment],

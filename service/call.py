@@ -40,6 +40,10 @@ class CallData:
     episode_kinds: frozenset[str] = frozenset()  # base kinds of every pump order among `drafts`
     # the modifier extensions' urls of each order and Appointment carrying any (service/modifiers.py)
     modifiers: Mapping[str, Carried] = field(default_factory=dict)
+    # the orders the answer is about that were read and are not judged (another patient's draft
+    # orders: service/call_orders.py), reported on a card or, not being pump orders, not: the call
+    # still reads the patient and Coverage for them, and cannot be answered without, as for those judged
+    set_aside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from service.fhir.queries import Query, instead_of_pages, query_from_url
 from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest
 from service.observability import observe_fhir_query
-from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES
-from service.references import belongs_to_patient
+from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
+from service.references import PATIENT_LINKS, belongs_to_patient, parse_reference
 from service.registry import HookBehaviour, OrderSource
-from service.shapes import dicts, reference_of
+from service.shapes import dicts, reference_of, reference_target
 from service.wording import listing
 
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
@@ -191,7 +191,44 @@ def _appointments(call: OrderSearch) -> OrdersOfCall:
 
 
 def _draft_orders(call: OrderSearch) -> OrdersOfCall:
-    return call.request.context.draft_orders, []
+    """order-select/-sign: the call's draft orders, but for those whose subject names another patient
+    than the call's (ehr20 M4): not judged against this patient's chart and Coverage, and given no
+    coverage information. Those in scope (every draft at order-sign, the selected ones at order-select)
+    are reported, to be checked by the clinician; an unselected one is left out without a word."""
+    request = call.request
+    bundle = request.context.draft_orders
+    drafts = DraftOrders(bundle, request.fhir.server)
+    others = [r for r in drafts.in_scope(None) if _for_another_patient(r, request, drafts)]
+    if not others:
+        return bundle, []
+    selected = {id(r) for r in drafts.in_scope(request.context.selections)}
+    why = "it is an order for another patient"
+    unread = [
+        UnreadOrder(reference_of(r), reference_of(r), why, resource=r, not_used=ANOTHER_PATIENTS)
+        for r in others
+        if id(r) in selected
+    ]
+    left_out = {id(r) for r in others}
+    kept = [e for e in dicts(bundle.get("entry")) if id(e.get("resource")) not in left_out]
+    return {**bundle, "entry": kept}, unread
+
+
+def _for_another_patient(order: dict[str, Any], request: HookRequest, drafts: DraftOrders) -> bool:
+    """Whether a draft order's subject (its first patient link) names another patient than the call's.
+    A subject written as a `Type/id` or an absolute URL is read as `belongs_to_patient` reads it (the
+    same id on another server is another person); one written as a Bundle `fullUrl` (`urn:uuid:`) is
+    the Patient it names among the call's resources. An order with no subject, or one that names no
+    resource this service can read, is the call's: the call says whose its drafts are, and nothing on
+    the order says otherwise."""
+    link = next((order[k] for k in PATIENT_LINKS if k in order), None)
+    target = reference_target(link)
+    if target is None:
+        return False
+    patient = request.context.patient_id
+    if parse_reference(target) is not None:
+        return not belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server)
+    named = drafts.get(target)
+    return named is not None and named.get("resourceType") == "Patient" and named.get("id") != patient
 
 
 Reader = Callable[[OrderSearch], OrdersOfCall]

@@ -180,6 +180,7 @@ def _gathered(
 ) -> CallData:
     behaviour = service.behaviour
     bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
+    not_used = tuple(u.order for u in unread if u.not_used is not None)  # read, not to be judged
     drafts = DraftOrders(bundle, request.fhir.server)  # the call's drafts, on its FHIR server
     in_scope = drafts.in_scope(request.context.selections, appointments=behaviour.on_appointments)
     codes = env.catalog.order_codes
@@ -206,8 +207,9 @@ def _gathered(
     unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes, fetch_device)]
     unread += modified
     appointments: list[dict[str, Any]] = []
+    set_aside: tuple[str, ...] = ()  # behind a gateway: only a pump order's, which is reported (`unread`)
     if behaviour.every_order and not env.only_orders_with_rules:
-        appointments = booked
+        appointments, set_aside = booked, not_used
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
@@ -221,6 +223,7 @@ def _gathered(
         tuple(appointments),
         episode_kinds=episode,
         modifiers=modifiers,
+        set_aside=set_aside,
     )
     scope = scope_of(request, caller)
     if pump:
@@ -235,7 +238,7 @@ def _gathered(
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
         )
-    elif unread or in_scope or appointments:
+    elif unread or in_scope or appointments or set_aside:
         data = env.gatherer.gather(
             request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
         )
@@ -475,12 +478,13 @@ def decide(
 
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     """What the call cannot be answered without and could neither find in prefetch nor read: the
-    Patient or Coverage (when there are orders to judge), the payer's Organization to route a pump
-    order by (`GatheredData.routing_missing`: no other order's answer depends on the payer), and the
-    dispatched orders when none of them is at hand (CDS Hooks 412). One that is missing beside others
-    the call has is reported on a card: the others are answered (session review s37, S37-5)."""
+    Patient or Coverage (when there are orders to judge, or read and set aside: `CallData.set_aside`),
+    the payer's Organization to route a pump order by (`GatheredData.routing_missing`: no other order's
+    answer depends on the payer), and the dispatched orders when none of them is at hand (CDS Hooks
+    412). One that is missing beside others the call has is reported on a card: the others are answered
+    (session review s37, S37-5)."""
     data = call.data
-    judged_orders = bool(call.pump_orders or call.in_scope or call.appointments or call.unread)
+    judged_orders = any((call.pump_orders, call.in_scope, call.appointments, call.unread, call.set_aside))
     routing = data.routing_missing if data is not None and call.pump_orders else {}
     needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
     in_part = data.sent_in_part if data is not None else set()

@@ -433,6 +433,8 @@ def check_response(
         # appointment-book: every booked Appointment (the orders behind them may not be readable); under
         # CRD 2.2 one based on a ServiceRequest is annotated on that request instead
         must_carry = [(reference_of(a), a) for a in appointments] if appointments else drafts.items()
+        # another patient's draft order is reported, not judged: it takes none (ehr20 M4)
+        must_carry = [(ref, r) for ref, r in must_carry if not _another_patients_draft(r, request)]
         crd_2_2 = (request.get("extension") or {}).get("davinci-crd.requestedVersion") == "2.2"
         for ref, resource in must_carry:
             told = COVERAGE_INFO in json.dumps(resource.get("extension", []))  # §resp-35
@@ -444,6 +446,24 @@ def check_response(
     if hook == "appointment-book":
         _check_appointment_repeats_its_order(body, request, orders, errors)
     return errors
+
+
+def _another_patients_draft(order: dict[str, Any], request: dict[str, Any]) -> bool:
+    """Whether `order` is one of the call's draft orders and its subject (or `patient`) names another
+    Patient than `context.patientId`: written `Patient/id`, as an absolute URL, or as the fullUrl of a
+    Patient among the draft orders. No subject names no other patient."""
+    entries = (request["context"].get("draftOrders") or {}).get("entry", [])
+    if not any(e.get("resource") is order for e in entries if isinstance(e, dict)):
+        return False
+    full_urls = {
+        e["fullUrl"]: reference_of(e["resource"])
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str) and isinstance(e.get("resource"), dict)
+    }
+    link = next((order[k] for k in ("subject", "patient") if k in order), None)
+    named = _order_named(link.get("reference") if isinstance(link, dict) else None, full_urls)
+    patient = request["context"].get("patientId")
+    return named is not None and named.startswith("Patient/") and named != f"Patient/{patient}"
 
 
 def _order_named(reference: Any, full_urls: dict[str, str]) -> str | None:

@@ -220,6 +220,26 @@ def test_an_order_sign_answer_missing_one_order_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "subject", ["Patient/someone-else", "https://ehr.example.org/fhir/Patient/someone-else"]
+)
+def test_an_order_sign_answer_is_not_faulted_for_no_coverage_information_on_another_patients_draft(
+    subject: str,
+) -> None:
+    """Another patient's draft order is reported, not judged (ehr20 M4): §resp-29 asks coverage
+    information of the call's patient's orders, and still of every one of them."""
+    body, request = answer("order-sign-implant-demo-meets")
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["resourceType"] == "MedicationRequest":
+            entry["resource"]["subject"] = {"reference": subject}
+    body["systemActions"] = [
+        a for a in body["systemActions"] if a["resource"]["resourceType"] != "MedicationRequest"
+    ]
+    assert check_response(body, request) == []
+    body["systemActions"] = body["systemActions"][1:]
+    assert any("no coverage information for ServiceRequest/" in e for e in check_response(body, request))
+
+
 def as_2_2(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "extension": {"davinci-crd.requestedVersion": "2.2"}}
 
