@@ -61,10 +61,21 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LOOK_SECONDS = 0.5  # how often the loop looks whether a client is taking its answer
 NOTHING = memoryview(b"")
 # What a refused request's quoted part may carry of a credential: a JWT (base64url runs joined by dots,
-# the first `{"` encoded as `eyJ`), or whatever follows the word Bearer. Possessive, so each is found
-# in time linear in the text (a header line may be 8 KiB of the sender's choosing).
+# the first `{"` encoded as `eyJ`); whatever follows an HTTP authentication scheme's name (Bearer,
+# Basic, ...); the rest of a header line whose name says it holds one (Authorization, Cookie,
+# X-Api-Key, ...: gunicorn quotes a line missing its colon whole); the value of a query parameter
+# whose name says so (access_token, code, client_secret, ...: a request line it refuses is quoted
+# whole); the user information of a URL (`http://user:password@host/`). Possessive, and each begun
+# only where a run may begin, so each is found in time linear in the text (a header line may be 8 KiB
+# of the sender's choosing).
+CREDENTIAL_WORDS = ("auth", "cookie", "token", "key", "secret", "session", "pass", "pwd", "code", "assertion")
+AUTH_SCHEMES = ("bearer", "basic", "digest", "dpop", "negotiate", "token", "mac", "hoba", "ntlm")
 JWT_RUN = re.compile(r"[A-Za-z0-9_.=-]++")
-BEARER_CREDENTIAL = re.compile(r"(?i)(bearer)[\s:=]++[^\s'\"]++")
+SCHEME_CREDENTIAL = re.compile(rf"(?i)\b({'|'.join(AUTH_SCHEMES)})[\s:=]++[^\s'\"]++")
+HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([\s:=].*+)")  # its name, the rest
+URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@?#]*+@")  # `http://u:p@`
+QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
+CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
 REMOVED = "[removed]"
 
 
@@ -463,10 +474,14 @@ class WholeRequestWorker(ThreadWorker):  # type: ignore[misc]
 
 
 def without_credentials(exc: BaseException) -> None:
-    """Takes a JWT or a bearer credential out of the request text a gunicorn refusal quotes (a header
-    line `Authorization Bearer eyJ…` missing its colon is refused as an invalid header, quoting the
-    line): gunicorn logs the refusal with it (CDS Hooks: never log the JWT; one refused before its
-    check was never claimed, so it could still be used) and this worker's answer would repeat it."""
+    """Takes a credential out of the request text a gunicorn refusal quotes (a header line
+    `Authorization Bearer eyJ…` missing its colon is refused as an invalid header, quoting the line; a
+    request line `POST /x?access_token=…` missing its version, quoting the line): gunicorn logs the
+    refusal with it (CDS Hooks: never log the JWT; one refused before its check was never claimed, so
+    it could still be used) and this worker's answer would repeat it. A JWT, any HTTP authentication
+    scheme's credential (Basic as well as Bearer), the rest of a header line named as holding one
+    (Cookie, X-Api-Key, ...), the value of a query parameter named so (access_token, code, ...) and a
+    URL's user and password go: review24b R2."""
     for name, value in vars(exc).items():
         if isinstance(value, str):
             setattr(exc, name, _redacted(value))
@@ -475,8 +490,17 @@ def without_credentials(exc: BaseException) -> None:
 
 
 def _redacted(text: str) -> str:
-    text = BEARER_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
+    text = HEADER_LINE.sub(lambda m: f"{m.group(1)} {REMOVED}" if _credential_name(m) else m.group(), text)
+    text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
+    text = QUERY_PARAMETER.sub(lambda m: f"{m.group(1)}{REMOVED}" if _credential_name(m) else m.group(), text)
+    text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
     return JWT_RUN.sub(lambda m: REMOVED if _credential_like(m.group()) else m.group(), text)
+
+
+def _credential_name(match: re.Match[str]) -> bool:
+    """Whether the name a header line or a query parameter begins with says it holds a credential
+    (`Authorization`, `Cookie`, `X-Api-Key`, `access_token`, `code`, ...: `CREDENTIAL_WORDS`)."""
+    return CREDENTIAL_NAME.search(match.group(1)) is not None
 
 
 def _credential_like(run: str) -> bool:
