@@ -32,6 +32,7 @@ service/fhir/queries.py.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -211,19 +212,30 @@ def _payers_unplaced(
     payers: tuple[Payer, ...],
     today: date,
     now: datetime,
-    server: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Each payer of `resource_type` the Coverages routing routes for a call at `now` on `today`
     (`routing.routed`: a Coverage ended, cancelled or not yet begun beside one in force routes nowhere,
     review24c HIGH; the call's one Coverage, ended, routes as not active, by its payer: review24e) name
-    by a reference `have` lacks (on `server`, when given) and by no words of the payor's own that
+    by a reference `have` lacks and by no words of the payor's own that
     routing places (`placed_by_its_words`: contract §6 routes by the Organization's identifiers, then
     its name; the payor's own identifier or display stand in for them only when they name a payer of
     `payers`), by `Type/id`, with its payor: without that resource, who the payer is cannot be told (a
     payor named "GEHA Benefit Plan", or by its NAIC code, may be GEHA: review23b M4)."""
+    return _unplaced_of(routed(coverages, today, now), resource_type, have, payers)
+
+
+def _unplaced_of(
+    routes: Sequence[Mapping[str, Any]],
+    resource_type: str,
+    have: set[str],
+    payers: tuple[Payer, ...],
+    server: str | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """`_payers_unplaced` of the Coverages `routes`, routed already (`routing.routed`), their references
+    on `server` when given (another server's URL is not this one's resource)."""
     return [
         (reference, payor)
-        for coverage in routed(coverages, today, now)
+        for coverage in routes
         for payor in dicts(coverage.get("payor"))
         if not placed_by_its_words(payers, payor)
         for reference in _referenced([{"payor": payor}], "payor", have, server)
@@ -240,6 +252,31 @@ def _payers(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     if words:
         whose += f", named {listing(words)}, which this service's payer routing does not know"
     return f"{', '.join(references)} ({whose})"
+
+
+def _no_server_to_read(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Why the payers `_payers_unplaced` found cannot be had in a call with no fhirServer. A payor naming
+    its Organization by a server's URL is read from that server only (`_referenced`: with any other as
+    fhirServer it is left unread), so what helps is said: that Organization in the prefetch (review24c
+    LOW 2: the 412 asked only for a fhirServer)."""
+    said = f"the request has no fhirServer to read {_payers(named)} from"
+    at: dict[str, list[str]] = {}  # each Organization named by a server's URL, at which servers
+    for reference, payor in named:
+        if (parsed := parse_reference(payor)) is not None and parsed.base:
+            at.setdefault(reference, []).append(_quoted(parsed.base))
+    if not at:
+        return said
+    bases = listing(list(dict.fromkeys(base for bases in at.values() for base in bases)))
+    if len(at) == 1 and len(named) == 1:
+        return (
+            f"{said}, and its payor names it at {bases}, the only server it would be read from: send that "
+            "Organization in prefetch.payerOrganizations"
+        )
+    return (
+        f"{said}, and {listing(list(at))} {'is' if len(at) == 1 else 'are'} named at {bases}, the only "
+        f"{'server' if len(at) == 1 else 'servers'} read for {'it' if len(at) == 1 else 'them'}: send "
+        f"{'it' if len(at) == 1 else 'them'} in prefetch.payerOrganizations"
+    )
 
 
 def _own_words(payor: Mapping[str, Any]) -> list[str]:
@@ -259,9 +296,16 @@ QUOTED_MOST = 80  # characters of the EHR's own text an error quotes back
 
 def _quoted(text: str) -> str:
     """The EHR's `text` as an error quotes it back: on one line, nothing unprintable, at most QUOTED_MOST
-    characters (a display of 200,000 characters is not echoed whole: review24c MEDIUM)."""
+    characters (a display of 200,000 characters is not echoed whole: review24c MEDIUM), cut before a
+    letter whose marks it would leave out (an `e` and its acute accent U+0301 are one `é` to the
+    reader: not the `e` alone, review24e LOW 5)."""
     line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return line if len(line) <= QUOTED_MOST else f"{line[: QUOTED_MOST - 1]}…"
+    if len(line) <= QUOTED_MOST:
+        return line
+    cut = QUOTED_MOST - 1
+    while cut > 0 and unicodedata.category(line[cut]).startswith("M"):  # a mark: with its letter, or not
+        cut -= 1
+    return f"{line[:cut].rstrip()}…"
 
 
 def _read_answered(query: Query, given: Prefetched) -> Prefetched:
@@ -447,9 +491,7 @@ class DataGatherer:
             held = _held(data, query.resource_type)
             named = _payers_unplaced(data.coverages, query.resource_type, held, self._payers, today, moment)
             if named:
-                data.routing_missing[query.key] = (
-                    f"the request has no fhirServer to read {_payers(named)} from"
-                )
+                data.routing_missing[query.key] = _no_server_to_read(named)
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)
@@ -675,9 +717,7 @@ class DataGatherer:
         reads = [Query(f"read:{ref}", ref.split("/")[0], reference=ref) for ref in refs]
         if not reads:
             return
-        needed = _payers_unplaced(
-            found.get("Coverage", []), "Organization", known, self._payers, today, now, server
-        )
+        needed = _unplaced_of(routes, "Organization", known, self._payers, server)
         outcomes = self._outcomes(client, reads, deadline, scope, NO_OWNER, data)
         self._absorb(reads, outcomes, NO_OWNER, data)
         failed = {ref: o for ref, _ in needed if (o := outcomes.get(f"read:{ref}")) and o.error}

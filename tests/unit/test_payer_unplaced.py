@@ -267,3 +267,34 @@ def test_only_the_routed_coverages_payers_are_read() -> None:
         old_reads = rsps.add(responses.GET, re.compile(f"{BASE}/Organization/old-.*"), status=404)
         assert _first_summary(_call(body)) == GEHA_MEETS
         assert old_reads.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "accented",
+    ["e\u0301", "e\u0301\u0323", "\u0915\u093f"],  # é as e + acute; e, acute, dot below; Devanagari कि
+    ids=["acute", "two-marks", "spacing-mark"],
+)
+def test_the_412_cuts_a_payors_words_before_a_letter_not_between_it_and_its_marks(accented: str) -> None:
+    """review24e LOW 5: the quote was cut at 79 code points, which could keep a letter and leave out the
+    accent written after it (`e` of `é`): the 412 then named the payer with a letter it does not have."""
+    display = "x" * 77 + " " + accented + " Health"
+    response = _call(_body({"reference": GEHA_ORG, "display": display}))
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    quoted = issue["diagnostics"].split("named '", 1)[1].split("'", 1)[0]
+    assert quoted == "x" * 77 + "…", quoted
+
+
+def test_a_payor_named_at_another_server_with_no_fhir_server_asks_for_its_organization_in_prefetch() -> None:
+    """review24c LOW 2: no fhirServer, and the payor names its Organization by another server's URL, with
+    words routing does not know: the 412 asked for a fhirServer, which is read for that Organization only
+    if it is that very server (any other's leaves it unread, `_referenced`). It now names the server
+    and asks for the Organization in prefetch.payerOrganizations, which answers the call."""
+    payor = {"reference": f"https://payer.example/fhir/{GEHA_ORG}", "display": "GEHA Benefit Plan"}
+    issue = assert_outcome(_call(_body(payor)), 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert (
+        f"the request has no fhirServer to read {GEHA_ORG} (a Coverage's payer, named 'GEHA Benefit Plan', "
+        "which this service's payer routing does not know) from, and its payor names it at "
+        "https://payer.example/fhir, the only server it would be read from: send that Organization in "
+        "prefetch.payerOrganizations"
+    ) in issue["diagnostics"], issue
+    assert _first_summary(_call(_body(payor, payers_sent=True))) == GEHA_MEETS
