@@ -43,6 +43,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from gunicorn import util
+from gunicorn.http.errors import InvalidChunkSize
 from gunicorn.http.unreader import SocketUnreader, Unreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
@@ -77,6 +78,8 @@ URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@
 QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
 CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
 REMOVED = "[removed]"
+# What gunicorn says itself of a chunk-size line, quoted as it stands; any other is the body's own text.
+GUNICORN_S_OWN = re.compile(rb"line over \d+ bytes with no terminator")
 
 
 class ReceivedUnreader(Unreader):  # type: ignore[misc]
@@ -481,7 +484,16 @@ def without_credentials(exc: BaseException) -> None:
     it could still be used) and this worker's answer would repeat it. A JWT, any HTTP authentication
     scheme's credential (Basic as well as Bearer), the rest of a header line named as holding one
     (Cookie, X-Api-Key, ...), the value of a query parameter named so (access_token, code, ...) and a
-    URL's user and password go: review24b R2."""
+    URL's user and password go: review24b R2. A chunk-size line that is none is the body's own text
+    (a body labelled chunked but sent whole, drained unread after a 404 or a 401: its first line,
+    `{"fhirAuthorization": {"access_token": …`), never quoted, only counted (harden25)."""
+    if (
+        isinstance(exc, InvalidChunkSize)
+        and isinstance(exc.data, bytes)
+        and not GUNICORN_S_OWN.fullmatch(exc.data)
+    ):
+        exc.data = f"[removed: {len(exc.data)} bytes of the body]".encode()
+        return
     for name, value in vars(exc).items():
         if isinstance(value, str):
             setattr(exc, name, _redacted(value))

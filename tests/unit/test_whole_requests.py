@@ -415,7 +415,8 @@ class RecordingLog:
 
     def __getattr__(self, level: str) -> Any:
         def logged(message: object, *args: object, **kwargs: object) -> None:
-            self.lines.append(str(message) % args if args else str(message))
+            if level != "access":  # `serve` keeps no access log (`accesslog: None`)
+                self.lines.append(str(message) % args if args else str(message))
 
         return logged
 
@@ -520,3 +521,25 @@ def test_taking_credentials_out_of_a_long_line_takes_time_linear_in_it(shape: st
     started = time.perf_counter()
     without_credentials(refused)
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/cds-services"])
+def test_a_body_labelled_chunked_but_sent_whole_is_not_quoted_when_drained_unread(
+    app: Flask, sockets: list, path: str
+) -> None:
+    """A route that answers without reading the body (a 404, discovery, a 401 before the JWT's check)
+    leaves gunicorn to drain it: a body labelled chunked but sent whole had its first line quoted as
+    "Invalid chunk size: b'{"fhirAuthorization": {"access_token": …'", logged and answered, the
+    EHR's FHIR token (and whatever else that line holds of the chart) with it. Now only counted."""
+    worker = ThreadPart(app)
+    worker.log = RecordingLog()
+    line = json.dumps({"hook": "order-select", "fhirAuthorization": {"access_token": SECRET}})
+    sent = f"POST {path} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n{line}\r\n"
+    conn, client = worker.connect(sent.encode())
+    sockets += [conn.sock, client]
+    worker.handle(conn)
+    client.setblocking(False)
+    answered = bytes(conn.unsent) + client.recv(65536)
+    assert [logged for logged in worker.log.lines if f"[removed: {len(line)} bytes of the body]" in logged]
+    assert SECRET.encode() not in answered
+    assert not [logged for logged in worker.log.lines if SECRET in logged]
