@@ -7,7 +7,9 @@ characters, else a fresh uuid; it is echoed in the response header. After the re
 line records method, path, status and latency, and for a hook call the service, hookInstance and
 outcome the route noted with `annotate` (refused calls included). Lines carry ids, never
 bodies, headers or tokens: a record's fields are what the code passed, nothing is taken from the
-request wholesale.
+request wholesale, and the path's credentials (`;jsessionid=…`, a `?access_token=…` percent-encoded
+into the path) are taken out of it (`redacted`, which `service.whole_requests` applies to the
+request text a refusal quotes too).
 """
 
 from __future__ import annotations
@@ -36,6 +38,47 @@ _current_request_id: ContextVar[str | None] = ContextVar("idds_crd_request_id", 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 log = logging.getLogger(ACCESS_LOGGER)
+
+# What a request's text may carry of a credential (the part of a refused request gunicorn quotes, the
+# path logged): a JWT (base64url runs joined by dots, the first `{"` encoded as `eyJ`); whatever follows
+# an HTTP authentication scheme's name (Bearer, Basic, ...); the rest of a header line whose name says
+# it holds one (Authorization, Cookie, X-Api-Key, ...: gunicorn quotes a line missing its colon whole);
+# the value of a query or path parameter whose name says so (access_token, code, jsessionid, ...: a
+# request line gunicorn refuses is quoted whole); the user information of a URL
+# (`http://user:password@host/`). Possessive, and each begun only where a run may begin, so each is
+# found in time linear in the text (a header line may be 8 KiB of the sender's choosing).
+CREDENTIAL_WORDS = ("auth", "cookie", "token", "key", "secret", "session", "pass", "pwd", "code", "assertion")
+AUTH_SCHEMES = ("bearer", "basic", "digest", "dpop", "negotiate", "token", "mac", "hoba", "ntlm")
+JWT_RUN = re.compile(r"[A-Za-z0-9_.=-]++")
+SCHEME_CREDENTIAL = re.compile(rf"(?i)\b({'|'.join(AUTH_SCHEMES)})[\s:=]++[^\s'\"]++")
+HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([\s:=].*+)")  # its name, the rest
+URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@?#]*+@")  # `http://u:p@`
+QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
+CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
+REMOVED = "[removed]"
+
+
+def redacted(text: str) -> str:
+    """`text` of a request (a line, a path) with any credential in it replaced by `[removed]`, each
+    rule's name or scheme kept: never a token in a log."""
+    text = HEADER_LINE.sub(lambda m: f"{m.group(1)} {REMOVED}" if _credential_name(m) else m.group(), text)
+    text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
+    text = QUERY_PARAMETER.sub(lambda m: f"{m.group(1)}{REMOVED}" if _credential_name(m) else m.group(), text)
+    text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
+    return JWT_RUN.sub(lambda m: REMOVED if _credential_like(m.group()) else m.group(), text)
+
+
+def _credential_name(match: re.Match[str]) -> bool:
+    """Whether the name a header line or a query parameter begins with says it holds a credential
+    (`Authorization`, `Cookie`, `X-Api-Key`, `access_token`, `code`, ...: `CREDENTIAL_WORDS`)."""
+    return CREDENTIAL_NAME.search(match.group(1)) is not None
+
+
+def _credential_like(run: str) -> bool:
+    """Whether a base64url run may be a credential: a JWT (dotted, its first `{"` encoded as `eyJ`), the
+    rest of one cut across two header lines (dotted, as long as half a signature: review24b R1), or a
+    run as long as an opaque token's 256 bits."""
+    return ("." in run and ("eyJ" in run or len(run) >= 32)) or len(run) >= 43
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -142,7 +185,7 @@ def install_request_log(app: Flask) -> None:
         started = getattr(g, _STARTED_KEY, None)
         fields: dict[str, Any] = {
             "method": request.method,
-            "path": request.path[:200],
+            "path": redacted(request.path)[:200],
             "status": response.status_code,
             **getattr(g, _FIELDS_KEY, {}),
         }

@@ -51,6 +51,7 @@ from service.arrival import arrived
 from service.connection_answers import OVER_BUDGET, TIMED_OUT, TOO_LONG, StatusLine, answer
 from service.observability import observe_request_cut
 from service.request_framing import REFUSED, RequestFramer
+from service.request_log import redacted
 
 CLIENT_READ_SECONDS = 10.0  # from a request's first byte to its last; EHRs send theirs in milliseconds
 BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # a worker's requests not yet answered and answers not yet taken
@@ -61,23 +62,6 @@ LINGER_BYTES = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LOOK_SECONDS = 0.5  # how often the loop looks whether a client is taking its answer
 NOTHING = memoryview(b"")
-# What a refused request's quoted part may carry of a credential: a JWT (base64url runs joined by dots,
-# the first `{"` encoded as `eyJ`); whatever follows an HTTP authentication scheme's name (Bearer,
-# Basic, ...); the rest of a header line whose name says it holds one (Authorization, Cookie,
-# X-Api-Key, ...: gunicorn quotes a line missing its colon whole); the value of a query parameter
-# whose name says so (access_token, code, client_secret, ...: a request line it refuses is quoted
-# whole); the user information of a URL (`http://user:password@host/`). Possessive, and each begun
-# only where a run may begin, so each is found in time linear in the text (a header line may be 8 KiB
-# of the sender's choosing).
-CREDENTIAL_WORDS = ("auth", "cookie", "token", "key", "secret", "session", "pass", "pwd", "code", "assertion")
-AUTH_SCHEMES = ("bearer", "basic", "digest", "dpop", "negotiate", "token", "mac", "hoba", "ntlm")
-JWT_RUN = re.compile(r"[A-Za-z0-9_.=-]++")
-SCHEME_CREDENTIAL = re.compile(rf"(?i)\b({'|'.join(AUTH_SCHEMES)})[\s:=]++[^\s'\"]++")
-HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([\s:=].*+)")  # its name, the rest
-URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@?#]*+@")  # `http://u:p@`
-QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
-CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
-REMOVED = "[removed]"
 # What gunicorn says itself of a chunk-size line, quoted as it stands; any other is the body's own text.
 GUNICORN_S_OWN = re.compile(rb"line over \d+ bytes with no terminator")
 
@@ -496,30 +480,9 @@ def without_credentials(exc: BaseException) -> None:
         return
     for name, value in vars(exc).items():
         if isinstance(value, str):
-            setattr(exc, name, _redacted(value))
+            setattr(exc, name, redacted(value))
         elif isinstance(value, bytes):
-            setattr(exc, name, _redacted(value.decode("latin-1")).encode("latin-1"))
-
-
-def _redacted(text: str) -> str:
-    text = HEADER_LINE.sub(lambda m: f"{m.group(1)} {REMOVED}" if _credential_name(m) else m.group(), text)
-    text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
-    text = QUERY_PARAMETER.sub(lambda m: f"{m.group(1)}{REMOVED}" if _credential_name(m) else m.group(), text)
-    text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
-    return JWT_RUN.sub(lambda m: REMOVED if _credential_like(m.group()) else m.group(), text)
-
-
-def _credential_name(match: re.Match[str]) -> bool:
-    """Whether the name a header line or a query parameter begins with says it holds a credential
-    (`Authorization`, `Cookie`, `X-Api-Key`, `access_token`, `code`, ...: `CREDENTIAL_WORDS`)."""
-    return CREDENTIAL_NAME.search(match.group(1)) is not None
-
-
-def _credential_like(run: str) -> bool:
-    """Whether a base64url run may be a credential: a JWT (dotted, its first `{"` encoded as `eyJ`), the
-    rest of one cut across two header lines (dotted, as long as half a signature: review24b R1), or a
-    run as long as an opaque token's 256 bits."""
-    return ("." in run and ("eyJ" in run or len(run) >= 32)) or len(run) >= 43
+            setattr(exc, name, redacted(value.decode("latin-1")).encode("latin-1"))
 
 
 def _queued(sock: socket.socket) -> int | None:

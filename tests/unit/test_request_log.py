@@ -318,3 +318,24 @@ def test_a_call_refused_by_the_jwt_guard_is_logged_with_its_id_and_no_token(logs
     [line] = [r for r in logs.access() if r.get("request_id") == "refused-1"]
     assert (line["status"], line["outcome"]) == (401, "unauthorized")
     assert JWT not in logs.text and "c2lnbmF0dXJlLXNlY3JldA" not in logs.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{SIGN_URL};jsessionid={FHIR_TOKEN}",  # a path parameter (servlet-style session id)
+        f"{SIGN_URL};access_token={FHIR_TOKEN}",
+        f"{SIGN_URL}%3Faccess_token={FHIR_TOKEN}",  # a query percent-encoded into the path
+        f"/cds-services/{JWT}",
+    ],
+    ids=["jsessionid", "access_token", "encoded-query", "jwt-segment"],
+)
+def test_a_credential_in_the_path_is_not_logged(client: FlaskClient, logs: LogLines, path: str) -> None:
+    """The request line is logged by its path (the query left out), but a path may carry a credential
+    itself: a `;jsessionid=` parameter, a `?access_token=` its client percent-encoded, a JWT as a
+    segment. The line says `[removed]` where it was."""
+    response = client.post(path, json=sign_body())
+    assert response.status_code == 404
+    [line] = logs.access()
+    assert "[removed]" in line["path"] and "[removed]" in line["message"]
+    assert FHIR_TOKEN not in logs.text and JWT.rsplit(".", 1)[1] not in logs.text
