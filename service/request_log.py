@@ -55,6 +55,7 @@ HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([\s:=].*+)")  # i
 URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@?#]*+@")  # `http://u:p@`
 QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
 CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
+SEPARATOR = re.compile(r"[\s:=]")  # what follows a scheme's name
 REMOVED = "[removed]"
 
 
@@ -62,9 +63,14 @@ def redacted(text: str) -> str:
     """`text` of a request (a line, a path) with any credential in it replaced by `[removed]`, each
     rule's name or scheme kept: never a token in a log."""
     text = HEADER_LINE.sub(lambda m: f"{m.group(1)} {REMOVED}" if _credential_name(m) else m.group(), text)
-    text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
-    text = QUERY_PARAMETER.sub(lambda m: f"{m.group(1)}{REMOVED}" if _credential_name(m) else m.group(), text)
-    text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
+    if "://" in text:  # each rule only where it can match: a path is redacted on every request
+        text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
+    if "=" in text:
+        text = QUERY_PARAMETER.sub(
+            lambda m: f"{m.group(1)}{REMOVED}" if _credential_name(m) else m.group(), text
+        )
+    if SEPARATOR.search(text):
+        text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
     return JWT_RUN.sub(lambda m: REMOVED if _credential_like(m.group()) else m.group(), text)
 
 
