@@ -36,7 +36,7 @@ from service.observability import (
 )
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import ServiceDefinition, discovery_document, find_service
-from service.request_log import annotate, install_request_log
+from service.request_log import annotate, install_request_log, redacted
 from service.settings import Settings
 from service.shapes import dicts
 from service.strict_json import dumps
@@ -86,7 +86,9 @@ def openapi() -> Response:
 
 
 def _no_service(service_id: str) -> Response:
-    return refusal(404, "not-found", f"no CDS service with id '{service_id[:100]}'")
+    """The 404 for a service id no service has, quoting it without any credential sent in it (a path
+    parameter such as `;access_token=`): an answer's text may be kept where a log is."""
+    return refusal(404, "not-found", f"no CDS service with id '{redacted(service_id)[:100]}'")
 
 
 def internal_error(exc: Exception) -> dict[str, Any]:

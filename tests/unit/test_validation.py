@@ -567,6 +567,15 @@ def test_unknown_service_id_is_404(client: FlaskClient) -> None:
     assert "no-such-service" in issue["diagnostics"]
 
 
+def test_an_unknown_service_id_holding_a_credential_is_not_echoed_with_it(client: FlaskClient) -> None:
+    token = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW9mLWEtdG9rZW4tc2VudC1ieS1taXN0YWtl"
+    for path in (f"idds-crd-order-select;access_token={token}", f"idds-crd-order-select;{token}"):
+        response = post_json(client, f"/cds-services/{path}", select_body())
+        issue = assert_outcome(response, 404, None)
+        assert "idds-crd-order-select" in issue["diagnostics"]
+        assert token[:20] not in issue["diagnostics"] and "[removed]" in issue["diagnostics"]
+
+
 def test_unknown_path_is_404_operation_outcome(client: FlaskClient) -> None:
     response = client.get("/no/such/path")
     issue = assert_outcome(response, 404, None)
