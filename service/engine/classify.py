@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
+from service.engine.chart_days import day_order
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
 from service.fhirdates import human_date
@@ -296,14 +297,16 @@ def _removed_later(
     day. By the day, not the hour, as forms of one fact are weighed (engine/forms): a pump replaced in
     one session (62362 and 62365 on one day) leaves a pump in place whichever was documented first, where
     a refill, a Z45.1 or a T85 of the removal's day is answered by it (on one day a chart contradicting
-    itself claims nothing; review23c)."""
+    itself claims nothing; review23c). Which day each is on is `chart_days.day_order`'s: two moments in
+    different offsets whose own days contradict the order of their instants are one day's (review24c)."""
     if performed is None:
         return False
-    day = performed.date()
-    return any(
-        codes <= undone and (when.date() > day or (when.date() == day and not codes & replacing))
-        for when, undone, replacing in removals
-    )
+    for when, undone, replacing in removals:
+        if codes <= undone:
+            order = day_order(when, performed)
+            if order > 0 or (order == 0 and not codes & replacing):
+                return True
+    return False
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

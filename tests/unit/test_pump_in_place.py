@@ -146,3 +146,30 @@ def test_the_implants_a_same_day_removal_leaves_are_the_value_sets_data(tmp_path
     edit_yaml(root / "valuesets" / "idds-in-place.yaml", lambda raw: raw.update(replacing=["62367"]))
     with pytest.raises(ValueSetError, match="replacing: 62367 not among the codes a removal undoes"):
         load_catalog(root)
+
+
+@pytest.mark.parametrize(
+    ("removed", "shown_by", "shown"),
+    [
+        # the removal at 04:00 UTC on 2 March came after the refill at 01:00 UTC, its own day 1 March though
+        ("2022-03-01T23:00:00-05:00", ("95990", "2022-03-02T01:00:00Z"), False),
+        # the old pump out at 01:00 UTC, the new one in at 04:00 UTC: one session's replacement
+        ("2022-03-02T01:00:00Z", ("62362", "2022-03-01T23:00:00-05:00"), True),
+        # one offset: the days decide, as before
+        ("2022-03-01T23:00:00-05:00", ("95990", "2022-03-02T01:00:00-05:00"), True),
+        ("2022-03-02T01:00:00-05:00", ("62362", "2022-03-01T22:00:00-05:00"), False),
+        # a date without a time is the chart's own day, not midnight UTC: removed the day after the implant
+        ("2022-03-02", ("62362", "2022-03-01T20:00:00-05:00"), False),
+        ("2022-03-01", ("95990", "2022-03-02T02:00:00+09:00"), True),
+    ],
+)
+def test_a_removal_and_a_record_in_different_offsets_keep_the_order_of_their_instants(
+    removed: str, shown_by: tuple[str, str], shown: bool
+) -> None:
+    """review24c LOW 3: each moment's day was read in its own offset, so a removal at 23:00-05:00 on 1 March
+    (04:00 UTC on 2 March) read as a day before a refill at 01:00 UTC on 2 March that it followed: the pump
+    read as in place (today's 62362 a replacement, without a first implant's trial); and a replacement's
+    removal at 01:00 UTC, three hours before the new pump's implant at 23:00-05:00, read as a later day's,
+    the new pump as taken out. Days that contradict the instants' order are one day's
+    (engine/chart_days.py): contract §2 "no later 62365"."""
+    assert in_place(procedure("62365", removed), procedure(*shown_by)) is shown

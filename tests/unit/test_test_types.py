@@ -785,3 +785,25 @@ def test_a_device_in_place_is_named_in_the_finding_without_its_evidence_role() -
     assert outcome.finding.count(":") == 1, outcome.finding
     assert outcome.finding.startswith("documented: Implantable cardiac pacemaker; implant CPT 33208")
     assert [e.text.split(":")[0] for e in outcome.evidence] == ["device", "implant"]
+
+
+@pytest.mark.parametrize(
+    ("implant", "removal", "status"),
+    [
+        # the removal at 01:00 UTC on 2 May was three hours before the implant at 23:00-05:00 on 1 May
+        ("2023-05-01T23:00:00-05:00", "2023-05-02T01:00:00Z", Status.NOT_MET),
+        ("2023-05-01T20:00:00-05:00", "2023-05-02T04:00:00+03:00", Status.NOT_MET),
+        # the removal a day after the implant, in whatever offset
+        ("2023-05-01T10:00:00-05:00", "2023-05-02T16:00:00Z", Status.MET),
+        ("2023-05-01T20:00:00-05:00", "2023-05-02", Status.MET),  # a date is the chart's own day
+    ],
+)
+def test_no_device_weighs_a_removal_in_another_offset_by_the_order_of_the_instants(
+    implant: str, removal: str, status: Status
+) -> None:
+    """review24c LOW 3, in the device rule: each moment's day was read in its own offset, so a removal three
+    hours before the implant, written in another offset, read as a later day's and undid it (the device
+    in place read as none: met). Days that contradict the instants' order are one day's, and on one day the
+    device stands (engine/chart_days.py)."""
+    chart = [procedure("33207", implant), procedure("33233", removal)]
+    assert run("no-device", PACEMAKER_DEVICE, chart).status == status

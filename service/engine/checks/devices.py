@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import CPT, icd10_key
+from service.engine.chart_days import day_order
 from service.engine.checks.common import (
     condition_evidence,
     matching_conditions,
@@ -47,12 +48,15 @@ def _removed_by(removals: list[_Removal], codes: set[str], when: datetime | None
     most recent documented form decides (contract §3); a dated removal beats an undated presence, and on
     the same day the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie
     rule, policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a
-    replacement, and a presence Condition dated by the day has no hour)."""
-    day = when.date() if when is not None else None
+    replacement, and a presence Condition dated by the day has no hour). Which day each is on is
+    `chart_days.day_order`'s: moments in different offsets whose own days contradict the order of their
+    instants are one day's (review24c)."""
     later = [
         r
         for r in removals
-        if r.procedure.performed and codes & r.undoes and (day is None or r.procedure.performed.date() > day)
+        if r.procedure.performed
+        and codes & r.undoes
+        and (when is None or day_order(r.procedure.performed, when) > 0)
     ]
     return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
 
