@@ -398,6 +398,7 @@ def steps(open_items: Iterable[Item]) -> tuple[tuple[Step, str], ...]:
     )
 
 
+SUB_INDENT = "   "  # a step's sub-item, under "1. " (the Instructions card indents it under its number)
 _AWAITED = "\0awaited"  # the key of the one step of what a trial not yet done is to show (`steps`)
 
 
@@ -409,7 +410,7 @@ def _once_done(lead: str, shows: Mapping[str | None, Sequence[str]]) -> str:
     """The one step of everything a trial not yet done is to show (stop note 43: its lead-in said on
     each item): what to do about the trial (`lead`), then, one sub-item each, what to do with each of
     its results once it is done."""
-    results = [f"   - {_step_text(headings, then)}" for then, headings in shows.items()]
+    results = [f"{SUB_INDENT}- {_step_text(headings, then)}" for then, headings in shows.items()]
     return "\n".join([f"{lead}; once the trial is done:", *results])
 
 

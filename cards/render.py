@@ -377,7 +377,7 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         # the items the title counts, when they are all the lead's (as the ❌ lines, `shown`)
         mine = len(to_document) if all(not i.only_for for i in to_document) else 0
         judged = [*_met_line(d, room, shown, mine), *_differing(episode)]
-        return [*judged, "", *_policy_lines(d)] if judged else _policy_lines(d)
+        return [*judged, *_policy_lines(d)]
 
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:
         if instructions:  # the headline is the one of its open items, whatever approvals are held
@@ -385,8 +385,8 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
             more = f"see the card “{listing_card}”"
         else:
             more = shortened("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
-        sections = [head, [*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])], ending]
-        return "\n\n".join("\n".join(lines) for lines in sections if lines)
+        listing = "\n".join([*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])])
+        return paragraphs([*head, listing, *ending])
 
     ending = tail(ITEM_LIMIT)
     over = len(text(listed, 0, ending)) - DETAIL_LIMIT
@@ -396,6 +396,15 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
     return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+
+
+def paragraphs(blocks: Iterable[str]) -> str:
+    """`blocks` (the empty ones left out) as Markdown paragraphs, a blank line between each two: a
+    line after another with a single line break is one paragraph with it in CommonMark (a soft break,
+    shown as a space), so the verdict, the prior authorization, the deceased warning, the policy and
+    its review date ran together on one line in an EHR that renders the card's Markdown (fix24); a
+    list is one block, its items one to a line."""
+    return "\n\n".join(block for block in blocks if block)
 
 
 def says_every_step(episode: Episode) -> bool:
@@ -859,20 +868,25 @@ def instructions_card(
 ) -> dict[str, object]:
     """A text-only card listing `steps` grouped by who does what, numbered across the groups so the
     count is plain; shared by the order lines (of one payer) that need the same steps; `partly`: as
-    `next_steps` was given it."""
+    `next_steps` was given it. Each group's name is a paragraph of its own: CommonMark lets only a
+    list starting at 1 interrupt a paragraph, so "**Document**" with "4. …" on the next line read as
+    one paragraph, every step of the group run together on one line. A step's sub-items are indented
+    under its text, however wide its number ("10. "), or they would stand outside the step."""
     first = episode.lead
-    lines: list[str] = []
+    blocks: list[str] = []
     number = 0
     for step in Step:
         mine = [text for kind, text in steps if kind == step]
-        if mine:
-            lines += ["", f"**{step.value}**"] if lines else [f"**{step.value}**"]
+        numbered = []
         for text in mine:
             number += 1
-            lines.append(f"{number}. {text}")
+            marker = f"{number}. "
+            numbered.append(marker + text.replace("\n" + items.SUB_INDENT, "\n" + " " * len(marker)))
+        if mine:
+            blocks += [f"**{step.value}**", "\n".join(numbered)]
     return card(
         instructions_summary(episode, headline, partly),
-        "\n".join(lines),
+        paragraphs(blocks),
         first.payer,
         "clinical-reminder",
         episode.orders,

@@ -23,6 +23,7 @@ from tests.builders import cards_of, catalog, meeting_chart, without_codes
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
 from tests.demo_support import packaged_sample
+from tests.markdown_support import shown_lines
 from tests.support import (
     CountedItems,
     RecordingFactory,
@@ -137,9 +138,9 @@ def test_the_same_order_booked_or_signed_gets_the_same_cards() -> None:
     _, signed = sign_with_chart(chart, body=signed_body)
     [booked_card] = cards_of(booked["cards"])
     [signed_card] = cards_of(signed["cards"])
-    lines = booked_card["detail"].splitlines()
-    assert lines[1] == PA_STILL_NEEDED
-    assert "\n".join(lines[:1] + lines[2:]) == signed_card["detail"]
+    paragraphs = booked_card["detail"].split("\n\n")
+    assert paragraphs[1] == PA_STILL_NEEDED
+    assert "\n\n".join(paragraphs[:1] + paragraphs[2:]) == signed_card["detail"]
     assert "prior authorization" not in signed_card["detail"].lower()
     [listing] = cards_of(signed["cards"], "clinical-reminder")
     assert "Request prior authorization from GEHA" in listing["detail"]
@@ -156,7 +157,7 @@ def test_a_booked_order_that_meets_says_its_prior_authorization_is_still_needed(
     answer, _ = book(book_body(appointment("ServiceRequest/sr-implant")), meeting_chart(), [pump_order()])
     [decision] = cards_of(answer["cards"])
     assert assertion_of(actions_on(answer, "ServiceRequest")[0])["pa-needed"] == "auth-needed"
-    assert decision["detail"].splitlines()[1] == PA_STILL_NEEDED
+    assert shown_lines(decision["detail"])[1] == PA_STILL_NEEDED
 
 
 def test_a_booked_order_holding_an_approval_says_so_and_asks_no_request() -> None:
@@ -165,14 +166,14 @@ def test_a_booked_order_holding_an_approval_says_so_and_asks_no_request() -> Non
     policies, first = first_approving_booking()
     [signed] = actions_on(first, "ServiceRequest")
     line = f"**Prior authorization approved** ({approved(signed)[1]}): no new request is needed."
-    assert cards_of(first["cards"])[0]["detail"].splitlines()[1] == line  # issued by this call
+    assert shown_lines(cards_of(first["cards"])[0]["detail"])[1] == line  # issued by this call
     again, _ = book(
         book_body(appointment("ServiceRequest/sr-implant", appointment_id="apt-again"), signed["resource"]),
         meeting_chart(),
         [],
         policies=policies,
     )
-    assert cards_of(again["cards"])[0]["detail"].splitlines()[1] == line  # carried by the order
+    assert shown_lines(cards_of(again["cards"])[0]["detail"])[1] == line  # carried by the order
 
 
 def test_a_booking_needing_documentation_asks_for_it() -> None:

@@ -30,6 +30,7 @@ from tests.builders import (
 )
 from tests.calls import prefetch_app, sign_with_chart
 from tests.demo_support import packaged_sample
+from tests.markdown_support import shown_lines
 from tests.support import post_json
 
 
@@ -107,7 +108,7 @@ PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker
 
 def test_the_detail_opens_with_the_verdict_then_only_what_fails_or_is_missing() -> None:
     d = determine([*meeting_chart(), PACEMAKER])
-    lines = decision_card(Episode.of([d]))["detail"].splitlines()
+    lines = shown_lines(decision_card(Episode.of([d]))["detail"])
     assert lines[0].startswith("**Not covered as ordered** (GEHA) for 62362 programmable pump")
     listed = [line for line in lines if line.startswith("- ")]
     assert listed == [
@@ -219,7 +220,7 @@ def test_the_detail_keeps_within_its_budget_and_says_what_it_left_out() -> None:
     # it points to the Instructions card by the title that card shows (no card is titled "Instructions")
     listing = instructions_card(episode, *next_steps(episode))["summary"]
     assert f"more: see the card “{listing}”." in detail
-    assert detail.splitlines()[-2].startswith("_GEHA policy")
+    assert shown_lines(detail)[-2].startswith("_GEHA policy")
 
 
 def test_an_answer_without_an_instructions_card_names_what_its_detail_left_out() -> None:
@@ -391,7 +392,7 @@ def test_the_decision_card_of_an_order_without_criteria_says_what_to_do_once(
     _, response = sign_with_chart([*meeting_chart(), PUMP_IN_PLACE], body=call)
     [decision] = cards_of(response["cards"])
     assert cards_of(response["cards"], "clinical-reminder") == []
-    assert decision["detail"].splitlines()[1].endswith(says)
+    assert shown_lines(decision["detail"])[1].endswith(says)
     assert not_said is None or not_said not in decision["detail"]
 
 

@@ -47,6 +47,7 @@ from tests.builders import (
 )
 from tests.calls import sample, sign_with_chart
 from tests.conformance import COVERAGE_INFO, check_response
+from tests.markdown_support import shown_lines
 from tests.support import (
     FHIR_SERVER,
     SELECT_URL,
@@ -526,7 +527,7 @@ def test_a_partly_approved_episode_asks_prior_authorization_only_for_the_lines_w
     assert on_pump(answer) == []
     [card] = cards_of(answer["cards"], "clinical-reminder")
     assert card["summary"] == "GEHA: request prior authorization for 62350, E0783"
-    steps = card["detail"].splitlines()
+    steps = shown_lines(card["detail"])
     assert steps[1] == (
         "1. 62362 already carries GEHA's prior authorization approval (GEHA-PAS-778812) in its coverage "
         "information: no new request is needed for it."
@@ -561,7 +562,7 @@ def test_of_two_orders_of_one_code_one_approval_leaves_the_other_to_request(hook
         [determine(meeting_chart()), determine(meeting_chart(), order=service_request("62362"))]
     )
     line = str(decision_card(episode, False, (LineApproval("62362", ("PA-1",), False),))["detail"])
-    assert line.splitlines()[1] == (
+    assert line.split("\n\n")[1] == (
         "**Prior authorization still needed** from GEHA for 62362; 62362 already approved (PA-1)."
     )
 

@@ -47,8 +47,8 @@ def test_a_deceased_patient_is_named_on_the_decision_card_and_changes_no_verdict
     for (alive_indicator, alive_detail), (indicator, detail) in zip(alive, dead, strict=True):
         assert indicator == alive_indicator
         assert said in detail
-        lines = [line for line in detail.splitlines() if "deceased" not in line]
-        assert lines == alive_detail.splitlines()
+        paragraphs = [p for p in detail.split("\n\n") if "deceased" not in p]
+        assert paragraphs == alive_detail.split("\n\n")
 
 
 def test_a_living_patient_or_a_false_deceased_flag_gets_no_such_line() -> None:

@@ -27,6 +27,7 @@ from tests.builders import (
     without_codes,
 )
 from tests.calls import sign_with_chart
+from tests.markdown_support import shown_lines
 from tests.support import numbered_steps, sign_body
 
 NUMBERED = re.compile(r"^\d+\. ", flags=re.M)
@@ -87,7 +88,7 @@ def test_no_order_is_proposed_for_a_patient_the_chart_records_as_deceased() -> N
     cards = _answer({"deceasedDateTime": "2021-03"})
     assert not any("suggestions" in c for c in cards)
     [listing] = [c for c in cards_of(cards, "clinical-reminder")]
-    first = listing["detail"].splitlines()[:2]
+    first = shown_lines(listing["detail"])[:2]
     assert first[0] == "**Before going ahead**"
     assert first[1].startswith(
         "1. The chart records this patient as deceased (March 2021): no order or form"

@@ -298,7 +298,7 @@ def test_a_decision_card_with_no_instructions_card_beside_it_says_where_prior_au
     every = (*partly, LineApproval("E0783", ("PA-1",), True))
 
     def second_line(approved: tuple[LineApproval, ...] = ()) -> str:
-        return str(decision_card(episode, instructions=False, approved=approved)["detail"]).splitlines()[1]
+        return str(decision_card(episode, instructions=False, approved=approved)["detail"]).split("\n\n")[1]
 
     assert second_line() == (
         "**Prior authorization still needed** from GEHA: meeting the criteria is not an approval."

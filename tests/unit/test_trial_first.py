@@ -328,7 +328,7 @@ def test_what_the_policy_asks_before_the_trial_comes_before_the_step_ordering_it
     [agree] = [i for i, s in enumerate(steps) if "3.c Agrees to a 50 % systemic opioid reduction" in s]
     [trial] = [i for i, s in enumerate(steps) if "Order the trial first (CPT 62326)" in s]
     assert agree < trial, listing["detail"]
-    assert listing["detail"].startswith("**Before going ahead**\n1. 3.c Agrees"), listing["detail"]
+    assert listing["detail"].startswith("**Before going ahead**\n\n1. 3.c Agrees"), listing["detail"]
 
 
 def _days_from_now(days: int) -> str:
