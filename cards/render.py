@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -150,6 +150,21 @@ def order_words(d: Determination) -> str:
     return d.order_name or f"{d.billing_code} {d.request_kind.replace('-', ' ')}"
 
 
+def line_names(
+    episode: Episode, lines: Iterable[Determination], named: Callable[[Determination], str] = order_words
+) -> list[str]:
+    """How a card names `lines` of the episode: by `named` (its short name, or its billing code), and
+    where another line of the episode is named alike (two 62362 orders), with its order's reference
+    after it, so that a clinician can tell which holds an approval and which is still to request
+    (review24e: "still needed … for 62362; 62362 already approved")."""
+    alike = Counter(named(x) for x in episode.lines)
+    return [f"{named(x)} ({plain(x.order_reference)})" if alike[named(x)] > 1 else named(x) for x in lines]
+
+
+def _code(d: Determination) -> str:
+    return d.billing_code
+
+
 def _item_summary(item: Item) -> str:
     return f"{item.named}: {item.finding}" if item.finding else item.named
 
@@ -258,7 +273,11 @@ def _differing(episode: Episode) -> list[str]:
     adds are named with the lines they concern)."""
     said = verdict(episode)
     own = [(d, verdict(Episode.of([d]))) for d in episode.lines if d is not episode.lead]
-    return [f"{order_words(d)}: {words.lower()}." for d, words in own if words != said]
+    return [
+        f"{name}: {words.lower()}."
+        for name, (_, words) in zip(line_names(episode, (d for d, _ in own)), own, strict=True)
+        if words != said
+    ]
 
 
 def _met_line(
@@ -331,22 +350,21 @@ def prior_authorization_line(episode: Episode, approved: Sequence[LineApproval])
     payer = episode.lead.payer
     numbers = approval_numbers(approved)
     held = f" ({numbers})" if numbers else ""
-    others = still_to_request(episode, approved)
+    others = _to_request(episode, approved)
     if not others:
         return f"**Prior authorization approved**{held}: no new request is needed."
     if not approved:
         return f"**Prior authorization still needed** from {payer}: meeting the criteria is not an approval."
-    codes = approved_codes(approved)
     return (
-        f"**Prior authorization still needed** from {payer} for {listing(list(others))}; "
-        f"{codes} already approved{held}."
+        f"**Prior authorization still needed** from {payer} for {_codes(episode, others)}; "
+        f"{approved_lines(episode, approved)} already approved{held}."
     )
 
 
 def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApproval] = ()) -> tuple[str, int]:
     """`detail`, and how many items' lines it left out for length."""
     d = episode.lead
-    orders = listing([*(order_words(x) for x in episode.lines), *(b.name for b in episode.billed)])
+    orders = listing([*line_names(episode, episode.lines), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
     read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
     verdict_for = f"**{verdict(episode)}** ({d.payer}) for {orders}{read}"
@@ -643,9 +661,10 @@ def external_reference_card(
 @dataclass(frozen=True)
 class LineApproval:
     """An order line of an episode that holds an approval for each of its Coverages once the answer is
-    applied: its billing code, the PA numbers ("" for none), and whether this call issued any."""
+    applied: its order's reference (its line: two lines may share a billing code), the PA numbers (""
+    for none), and whether this call issued any."""
 
-    code: str
+    order: str
     numbers: tuple[str, ...]
     issued: bool
 
@@ -768,11 +787,11 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
     (fix-e, s17): which hold one (their numbers, or that this call issued it), and a prior
     authorization request for the others only."""
     d = episode.lead
-    issued = [a.code for a in partly if a.issued]
+    issued = [a for a in partly if a.issued]
     carried = [a for a in partly if not a.issued]
     steps: list[tuple[Step, str]] = []
     if carried:
-        codes = approved_codes(carried)
+        codes = approved_lines(episode, carried)
         numbers = approval_numbers(carried) or "satisfied"
         verb, its, it = ("carries", "its", "it") if len(carried) == 1 else ("carry", "their", "them")
         approval = f"{d.payer}'s prior authorization approval ({numbers})"
@@ -784,17 +803,17 @@ def _partly_approved(episode: Episode, partly: Sequence[LineApproval]) -> tuple[
             )
         )
     if issued:
-        approved = list(dict.fromkeys(issued))
         numbers_in = (
-            "the approval number is in its" if len(approved) == 1 else "the approval numbers are in their"
+            "the approval number is in its" if len(issued) == 1 else "the approval numbers are in their"
         )
         steps.append(
             (
                 Step.ORDER,
-                f"{d.payer} approves {listing(approved)} as ordered: {numbers_in} coverage information.",
+                f"{d.payer} approves {approved_lines(episode, issued)} as ordered: {numbers_in} coverage "
+                "information.",
             )
         )
-    others = listing(list(still_to_request(episode, partly)))
+    others = _codes(episode, _to_request(episode, partly))
     return (
         *steps,
         (
@@ -828,9 +847,26 @@ def approval_numbers(approvals: Sequence[LineApproval]) -> str:
     return ", ".join(dict.fromkeys(n for a in approvals for n in a.numbers if n))
 
 
-def approved_codes(approvals: Sequence[LineApproval]) -> str:
-    """The billing codes of the lines holding `approvals`, each once: "62362 and 62350"."""
-    return listing(list(dict.fromkeys(a.code for a in approvals)))
+def approved_lines(episode: Episode, approvals: Sequence[LineApproval]) -> str:
+    """The lines of the episode holding `approvals`, by their billing codes (`line_names`): "62362 and
+    62350"."""
+    orders = {a.order for a in approvals}
+    return _codes(episode, [x for x in episode.lines if x.order_reference in orders])
+
+
+def _codes(episode: Episode, lines: Sequence[Determination]) -> str:
+    """`lines` by their billing codes, each once, a line told apart from another of its code by its
+    order's reference (`line_names`)."""
+    return listing(list(dict.fromkeys(line_names(episode, lines, _code))))
+
+
+def _to_request(episode: Episode, partly: Sequence[LineApproval]) -> tuple[Determination, ...]:
+    """The episode's lines with no approval among `partly`: told apart by line, not by code (of two
+    lines of one code, two 62362 orders, one approval leaves the other to request; review24d: it left
+    none, so order-select raised on `listing([])`, a 500, and the card without an Instructions card
+    said every line approved)."""
+    approved = {a.order for a in partly}
+    return tuple(x for x in episode.lines if x.order_reference not in approved)
 
 
 def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> tuple[str, ...]:
@@ -838,17 +874,7 @@ def still_to_request(episode: Episode, partly: Sequence[LineApproval] = ()) -> t
     an approval (`partly`) on an episode that meets, those still to request one; else all."""
     if not partly or episode.lead.outcome != Outcome.MEETS:
         return episode.codes
-    # told apart by line, not by code: of two lines of one code (two 62362 orders), one approval leaves
-    # the other to request (review24d: it left none, so order-select raised on `listing([])`, a 500,
-    # and the card without an Instructions card said every line approved)
-    approvals = Counter(a.code for a in partly)
-    left = []
-    for x in episode.lines:
-        if approvals[x.billing_code] > 0:
-            approvals[x.billing_code] -= 1
-        else:
-            left.append(x.billing_code)
-    return tuple(dict.fromkeys(left))
+    return tuple(dict.fromkeys(x.billing_code for x in _to_request(episode, partly)))
 
 
 def instructions_summary(episode: Episode, headline: str, partly: Sequence[LineApproval] = ()) -> str:

@@ -282,7 +282,7 @@ def _approved(
         found = [a for a in approvals if a is not None]
         if found and len(found) == len(approvals):
             lines.append(
-                LineApproval(x.billing_code, tuple(a.number for a in found), any(a.issued for a in found))
+                LineApproval(x.order_reference, tuple(a.number for a in found), any(a.issued for a in found))
             )
     return tuple(lines)
 

@@ -558,13 +558,20 @@ def test_of_two_orders_of_one_code_one_approval_leaves_the_other_to_request(hook
     _, answer = sign_with_chart(meeting_chart(), body=body)
     [card] = cards_of(answer["cards"], "clinical-reminder")
     assert "62362" in card["summary"].split("request prior authorization for ", 1)[1], card["summary"]
-    episode = Episode.of(
-        [determine(meeting_chart()), determine(meeting_chart(), order=service_request("62362"))]
-    )
-    line = str(decision_card(episode, False, (LineApproval("62362", ("PA-1",), False),))["detail"])
+    # which 62362 is which: each named by its order (review24e: "62362 already carries … no new request
+    # is needed for it", then "Request prior authorization … for 62362")
+    carried, request = [s for s in card["detail"].splitlines() if "62362" in s][:2]
+    assert f"62362 (ServiceRequest/{pump['resource']['id']}) already carries" in carried, carried
+    assert "62362 (ServiceRequest/sr-second-62362): every criterion is met" in request, request
+    first, second = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62362"))
+    approved = (LineApproval(first.order_reference, ("PA-1",), False),)
+    line = str(decision_card(Episode.of([first, second]), False, approved)["detail"])
     assert line.split("\n\n")[1] == (
-        "**Prior authorization still needed** from GEHA for 62362; 62362 already approved (PA-1)."
+        f"**Prior authorization still needed** from GEHA for 62362 ({second.order_reference}); "
+        f"62362 ({first.order_reference}) already approved (PA-1)."
     )
+    verdict = line.split("\n\n")[0]  # the verdict names both orders, each with its reference
+    assert f"({first.order_reference})" in verdict and f"({second.order_reference})" in verdict, verdict
 
 
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:

@@ -215,7 +215,10 @@ def test_lines_this_call_approves_beside_ones_it_does_not_are_named_apart() -> N
     pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
     device = determine(meeting_chart(), order=service_request("E0783", HCPCS))
     episode = Episode.of([pump, catheter, device])
-    partly = (LineApproval("62362", ("PA-1",), True), LineApproval("62350", ("PA-2",), True))
+    partly = (
+        LineApproval(pump.order_reference, ("PA-1",), True),
+        LineApproval(catheter.order_reference, ("PA-2",), True),
+    )
     headline, steps = next_steps(episode, partly=partly)
     assert headline == "request prior authorization"
     assert [text for _, text in steps] == [
@@ -294,8 +297,11 @@ def test_a_decision_card_with_no_instructions_card_beside_it_says_where_prior_au
     pump, catheter = determine(meeting_chart()), determine(meeting_chart(), order=service_request("62350"))
     device = determine(meeting_chart(), order=service_request("E0783", HCPCS))
     episode = Episode.of([pump, catheter, device])
-    partly = (LineApproval("62362", ("PA-1",), True), LineApproval("62350", ("PA-2",), False))
-    every = (*partly, LineApproval("E0783", ("PA-1",), True))
+    partly = (
+        LineApproval(pump.order_reference, ("PA-1",), True),
+        LineApproval(catheter.order_reference, ("PA-2",), False),
+    )
+    every = (*partly, LineApproval(device.order_reference, ("PA-1",), True))
 
     def second_line(approved: tuple[LineApproval, ...] = ()) -> str:
         return str(decision_card(episode, instructions=False, approved=approved)["detail"]).split("\n\n")[1]
