@@ -509,6 +509,8 @@ class Episode:
     missing: tuple[Item, ...]
     billed: tuple[BilledLine, ...] = ()  # orders billed as lines of these (a J2274 drug order)
     joined: tuple[JoinedOrder, ...] = ()  # orders judged as these, not billed with them (the pump's drug)
+    # which of the payer's plans was judged, where the answer judges two of one payer ("Medicare plan")
+    plan: str = ""
 
     @classmethod
     def of(
@@ -552,13 +554,19 @@ class Episode:
 
     @property
     def payer_lead(self) -> str:
-        """How a card title of this episode opens: the payer, and the selected orders it is for when
-        none of its lines is (`JoinedOrder.alone`): "GEHA, for the morphine sulfate order: "."""
+        """How a card title of this episode opens: the payer (and its plan: `payer`), and the selected
+        orders it is for when none of its lines is (`JoinedOrder.alone`): "GEHA, for the morphine
+        sulfate order: "."""
         alone = list(dict.fromkeys(j.name for j in self.joined if j.alone))
         if not alone:
-            return f"{self.lead.payer}: "
+            return f"{self.payer}: "
         orders = "order" if len(alone) == 1 else "orders"
-        return f"{self.lead.payer}, for the {' and '.join(alone)} {orders}: "
+        return f"{self.payer}, for the {' and '.join(alone)} {orders}: "
+
+    @property
+    def payer(self) -> str:
+        """The payer, and which of its plans was judged when the answer judges two (`plan`)."""
+        return f"{self.lead.payer}, {self.plan}" if self.plan else self.lead.payer
 
     @property
     def chart_unreadable(self) -> bool:

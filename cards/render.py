@@ -367,14 +367,14 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     orders = listing([*line_names(episode, episode.lines), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
     read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
-    verdict_for = f"**{verdict(episode)}** ({d.payer}) for {orders}{read}"
+    verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]
     elif items.unknown_for_now(d) or d.outcome == Outcome.DOES_NOT_MEET:  # the latter, whatever it is for
         head = [f"{verdict_for}."]
     else:
         head = [
-            f"**What the pump is for is not documented** ({d.payer}, {orders}): {d.payer}'s criteria "
+            f"**What the pump is for is not documented** ({episode.payer}, {orders}): {d.payer}'s criteria "
             "depend on it."
         ]
     if d.outcome == Outcome.NOT_APPLICABLE:  # what to do, when no Instructions card says it (`_has_steps`)

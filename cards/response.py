@@ -228,6 +228,7 @@ def _decision_cards(
         )
         for group in _episodes(determinations)
     ]
+    episodes = _plans_told_apart(episodes, decisions.routes)
     instructions = options.clinical_reminder and behaviour.places_order
     # the episodes that get an Instructions card: not one whose decision card, in the answer, says it all
     listed = (
@@ -394,6 +395,26 @@ def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determinat
     for d in determinations:
         groups.setdefault((d.policy_id, d.coverages, d.outcome == Outcome.NOT_APPLICABLE), []).append(d)
     return list(groups.values())
+
+
+def _plans_told_apart(episodes: Sequence[Episode], routes: Sequence[Route]) -> list[Episode]:
+    """The episodes, each naming the payer's plan it judged (`Episode.plan`) where the answer judges
+    Coverages of one payer under two policies, as routing told them apart: Medicare or not (Kaiser's
+    Medicare Coverage under the NCD, its other one under Kaiser's criteria). Two cards "Kaiser
+    Permanente Washington: 1 item to document" and "…: 3 items to document" said which plan each was
+    only in their last line, the policy's title. No member id: the EHR knows its Coverages by their
+    records, and a card says no more of the patient than the clinician needs."""
+    medicare = {r.coverage: r.medicare for r in routes}
+    kinds: dict[str, set[bool | None]] = {}  # per payer, Medicare or not, of each Coverage it judged
+    for episode in episodes:
+        kinds.setdefault(episode.lead.payer, set()).update(medicare.get(c) for c in episode.lead.coverages)
+    named = []
+    for episode in episodes:
+        mine = {medicare.get(c) for c in episode.lead.coverages}
+        if len(kinds[episode.lead.payer]) > 1 and len(mine) == 1:
+            episode = replace(episode, plan="Medicare plan" if mine == {True} else "non-Medicare plan")
+        named.append(episode)
+    return named
 
 
 def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:

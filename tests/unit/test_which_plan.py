@@ -1,0 +1,52 @@
+"""Which of the payer's plans a card judged, where an answer judges two Coverages of one payer under two
+policies (CRD 2.0/2.1 answer every relevant Coverage; 2.2 refuses two): Kaiser Permanente Washington's
+Medicare Coverage goes to the NCD, its other one to Kaiser's criteria, and both cards opened "Kaiser
+Permanente Washington: …" (cards25, item 3). Cards of two payers are told apart by the payer already,
+and no card names a member id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.builders import SOPT, cards_of, meeting_chart, payer_coverage
+from tests.calls import sign_with_chart
+from tests.support import sign_body
+
+MEDICARE = {"coding": [{"system": SOPT, "code": "1"}]}
+
+
+def _answer(*coverages: dict[str, Any]) -> dict[str, Any]:
+    body = sign_body()
+    for coverage in coverages:
+        coverage["beneficiary"] = {"reference": f"Patient/{body['context']['patientId']}"}
+        coverage["subscriberId"] = f"MEMBER-{coverage['id']}"
+    entries = [{"resource": c} for c in coverages]
+    body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    body["prefetch"].pop("payerOrganizations", None)
+    return sign_with_chart(meeting_chart(), body=body)[1]
+
+
+def test_two_plans_of_one_payer_are_named_on_their_cards() -> None:
+    answer = _answer(
+        payer_coverage("kpwa", id="cov-kp-commercial"),
+        payer_coverage("kpwa", id="cov-kp-medicare", type=MEDICARE),
+    )
+    decisions = cards_of(answer["cards"])
+    assert len(decisions) == 2
+    [medicare] = [c for c in decisions if "policy: National Coverage Determination" in c["detail"]]
+    [other] = [c for c in decisions if "policy: Clinical Review Criteria" in c["detail"]]
+    assert medicare["summary"].startswith("Kaiser Permanente Washington, Medicare plan: "), medicare[
+        "summary"
+    ]
+    assert other["summary"].startswith("Kaiser Permanente Washington, non-Medicare plan: "), other["summary"]
+    assert "(Kaiser Permanente Washington, Medicare plan) for 62362" in medicare["detail"]
+    titles = [c["summary"] for c in cards_of(answer["cards"], "clinical-reminder")]
+    assert titles and all(title.split(":")[0].endswith(" plan") for title in titles), titles
+    assert "MEMBER-" not in str(answer["cards"])
+
+
+def test_one_plan_of_each_of_two_payers_is_named_by_its_payer_alone() -> None:
+    answer = _answer(payer_coverage("geha", id="cov-geha"), payer_coverage("cbc", id="cov-cbc"))
+    summaries = [card["summary"] for card in cards_of(answer["cards"])]
+    assert [s.split(":")[0] for s in summaries] == ["GEHA", "Capital Blue Cross"], summaries
+    assert "plan" not in " ".join(s.split(":")[0] for s in summaries)
