@@ -652,7 +652,7 @@ def external_reference_card(
         if d.outcome == Outcome.NOT_APPLICABLE
         else f"The {d.payer} criteria for {d.kind_words} ({d.indication_words}), with the policy's own words"
     )
-    detail = f"{what}, the readings this service applies and the source text ({d.policy_version})."
+    detail = f"{what}, how this service reads each criterion and the source text ({d.policy_version})."
     if d.outcome == Outcome.NOT_APPLICABLE:  # as the decision card beside it says, with the reason
         detail += f" It has no criteria for {d.kind_words} ({d.indication_words})."
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", orders, links=links)

@@ -101,6 +101,17 @@ def test_policy_link_uses_the_configured_public_url() -> None:
     assert "GEHA" in link["label"]
 
 
+def test_the_policy_card_says_what_its_page_holds_in_plain_words() -> None:
+    """cards24 LOW 5: "the readings this service applies" is the project's word for how it reads a
+    criterion (the policy page's "Reading:" lines); the card says so in plain words."""
+    [guideline] = cards_of(answer(select_body(), SELECT_URL), "guideline")
+    assert (
+        "with the policy's own words, how this service reads each criterion and the source text ("
+        in (guideline["detail"])
+    ), guideline["detail"]
+    assert "readings" not in guideline["detail"]
+
+
 def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
     link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]
     assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
@@ -113,7 +124,7 @@ def test_the_policy_card_of_an_order_the_policy_gives_no_criteria_for_says_so() 
     call = sign_request(service_request("62324"), coverage=payer_coverage("cbc"))
     _, response = sign_with_chart(meeting_chart(), body=call)
     [guideline] = cards_of(response["cards"], "guideline")
-    assert guideline["detail"].startswith("The Capital Blue Cross policy in its own words, the readings")
+    assert guideline["detail"].startswith("The Capital Blue Cross policy in its own words, how this service")
     no_criteria = "It has no criteria for an intrathecal trial (chronic non-malignant pain)."
     assert guideline["detail"].endswith(no_criteria), guideline["detail"]
 
