@@ -18,7 +18,8 @@ moment at midnight UTC may be a date written without a time: it is compared as t
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TypeVar
 
 from service.fhirdates import period_after
@@ -39,6 +40,22 @@ def day_order(first: datetime, second: datetime, first_to: str = "time", second_
     if first_days[0] > second_days[1]:
         return 1
     return -1 if first_days[1] < second_days[0] else 0
+
+
+def common_offset(moments: Iterable[datetime | None]) -> tzinfo | None:
+    """The offset to read several timed moments' days in when they must be ranked by day (the forms of
+    one fact, engine/forms.py): the newest one's, so that no two of their days contradict the order of
+    their instants as their own offsets' days may; None when none is a timed instant."""
+    timed = [m for m in moments if m is not None and m.tzinfo is not None and _timed(m, "time")]
+    return max(timed).tzinfo if timed else None
+
+
+def day_in(moment: datetime, offset: tzinfo | None) -> date:
+    """`moment`'s day read in `offset` (`common_offset`) when it is a timed instant; its own day when it
+    is a date (read as midnight UTC) or no offset is given."""
+    if offset is None or moment.tzinfo is None or not _timed(moment, "time"):
+        return moment.date()
+    return moment.astimezone(offset).date()
 
 
 def one_day(written_to: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -68,6 +68,34 @@ def test_the_most_recent_documented_form_decides(
         e for i, o in enumerate(outcomes) if i != deciding and o.status != status for e in o.evidence
     ]
     assert list(decision.overruled) == overruled
+
+
+@pytest.mark.parametrize(
+    ("met_at", "not_met_at", "status"),
+    [
+        ("2022-03-02T01:00:00+00:00", "2022-03-01T23:00:00-05:00", NOT_MET),  # not met 3 h newer
+        ("2022-03-01T23:00:00-05:00", "2022-03-02T01:00:00+00:00", NOT_MET),  # one day in one offset
+        ("2022-03-02T06:00:00+00:00", "2022-03-01T23:00:00-05:00", NOT_MET),  # 2 h apart, 2 March
+        ("2022-03-03T06:00:00+00:00", "2022-03-01T23:00:00-05:00", MET),  # met a day newer
+        ("2022-03-02", "2022-03-01T23:00:00-05:00", MET),  # a date is its own day, after 1 March's
+    ],
+)
+def test_forms_written_in_different_offsets_are_ranked_by_days_in_one_offset(
+    met_at: str, not_met_at: str, status: Status
+) -> None:
+    """pump25 LOW 5: each form's day read in its own offset put a not-met record three hours newer on
+    the older day, and the older met one decided."""
+    met, not_met = _charted(MET, met_at), _charted(NOT_MET, not_met_at)
+    assert decide([met, not_met]).outcome.status == status
+    assert decide([not_met, met]).outcome.status == status
+
+
+def _charted(status: Status, when: str) -> TestOutcome:
+    """A form's outcome on a record dated as the record reads a chart's date: a date alone at midnight
+    UTC (fhirdates.parse_datetime), a time in its own offset."""
+    moment = datetime.fromisoformat(when)
+    dated = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return TestOutcome(status, (Evidence(f"{status.value} form", f"Observation/{when}", dated),))
 
 
 def test_with_no_documented_form_the_absence_rule_or_the_missing_forms_speak() -> None:
