@@ -18,8 +18,8 @@ moment at midnight UTC may be a date written without a time: it is compared as t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta, tzinfo
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 
 from service.fhirdates import period_after
@@ -42,20 +42,27 @@ def day_order(first: datetime, second: datetime, first_to: str = "time", second_
     return -1 if first_days[1] < second_days[0] else 0
 
 
-def common_offset(moments: Iterable[datetime | None]) -> tzinfo | None:
-    """The offset to read several timed moments' days in when they must be ranked by day (the forms of
-    one fact, engine/forms.py): the newest one's, so that no two of their days contradict the order of
-    their instants as their own offsets' days may; None when none is a timed instant."""
+def ranking_days(moments: Sequence[datetime | None]) -> list[date | None]:
+    """The day to rank each of several moments by (the forms of one fact, engine/forms.py, need one
+    total order where `day_order` compares two): its own day, as the chart wrote it, except that a timed
+    moment is never on an earlier day than a timed moment whose instant is not after its own (the newest
+    own day among them). So the days never contradict the order of the instants, and two moments whose
+    own days do are one day's, as `day_order` reads a pair; where the days agree with the instants they
+    stay the chart's own, in whatever offsets they are written (a record of 23:30-05:00 before a record of
+    09:00-04:00 the next morning, across a daylight-saving change, keeps its day). A date (read as midnight
+    UTC), or a moment with no offset, is its own day and raises no other; None stays None."""
     timed = [m for m in moments if m is not None and m.tzinfo is not None and _timed(m, "time")]
-    return max(timed).tzinfo if timed else None
-
-
-def day_in(moment: datetime, offset: tzinfo | None) -> date:
-    """`moment`'s day read in `offset` (`common_offset`) when it is a timed instant; its own day when it
-    is a date (read as midnight UTC) or no offset is given."""
-    if offset is None or moment.tzinfo is None or not _timed(moment, "time"):
-        return moment.date()
-    return moment.astimezone(offset).date()
+    own: dict[datetime, date] = {}  # per instant (one instant in two offsets is one key), its newest own day
+    for moment in timed:
+        own[moment] = max(own.get(moment, date.min), moment.date())
+    raised: dict[datetime, date] = {}
+    newest = date.min
+    for instant in sorted(own):
+        newest = raised[instant] = max(newest, own[instant])
+    return [
+        None if m is None else raised[m] if m.tzinfo is not None and _timed(m, "time") else m.date()
+        for m in moments
+    ]
 
 
 def one_day(written_to: str) -> bool:

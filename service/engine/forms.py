@@ -15,9 +15,9 @@ other on one date: for them (`either_on_one_date`) "met" comes first there (the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 
-from service.engine.chart_days import common_offset, day_in
+from service.engine.chart_days import ranking_days
 from service.engine.model import Evidence, Status, TestOutcome
 
 
@@ -32,19 +32,21 @@ class Decision:
 
 
 def _recency(
-    indexed: tuple[int, TestOutcome], either_on_one_date: bool, offset: tzinfo | None
+    indexed: tuple[int, TestOutcome], either_on_one_date: bool, day: date | None
 ) -> tuple[bool, date, int, datetime, int]:
     """Newest date first; on one date "not met", then "for the reviewer", before "met" (the chart that
     contradicts itself that day claims nothing), or "met" first where the forms' bars differ, whatever
-    the hours of one day's records; then the later record; then the policy's order. Records with a time
-    are put on their days in one `offset` (chart_days.common_offset), so that a record three hours
-    newer is never on the older day for having been written in another offset (pump25 LOW 5)."""
+    the hours of one day's records; then the later record; then the policy's order. `day` is the
+    record's day as chart_days.ranking_days gives it: its own, but never older than the own day of an
+    older record, so that a record three hours newer is never on the older day for having been written in
+    another offset (pump25 LOW 5), while records whose own days agree with their instants keep them
+    (review25b: one offset for all moved records across midnight, across a daylight-saving change or
+    between UTC and local times)."""
     index, outcome = indexed
     dated = outcome.dated
     first = Status.MET if either_on_one_date else Status.NOT_MET
     claims = 2 if outcome.status == first else 1 if outcome.for_reviewer else 0
-    day = day_in(dated, offset) if dated is not None else date.min
-    return (dated is not None, day, claims, dated or datetime.min, -index)
+    return (dated is not None, day or date.min, claims, dated or datetime.min, -index)
 
 
 def _undocumented(outcomes: list[TestOutcome]) -> TestOutcome:
@@ -65,8 +67,10 @@ def decide(outcomes: list[TestOutcome], either_on_one_date: bool = False) -> Dec
     documented = [(i, o) for i, o in enumerate(outcomes) if o.documents]
     if not documented:
         return Decision(_undocumented(outcomes), None)
-    offset = common_offset(o.dated for _, o in documented)
-    form, deciding = max(documented, key=lambda indexed: _recency(indexed, either_on_one_date, offset))
+    days = dict(zip((i for i, _ in documented), ranking_days([o.dated for _, o in documented]), strict=True))
+    form, deciding = max(
+        documented, key=lambda indexed: _recency(indexed, either_on_one_date, days[indexed[0]])
+    )
     overruled = tuple(
         e for i, o in documented if i != form and o.status != deciding.status for e in o.evidence
     )

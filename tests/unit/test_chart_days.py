@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine.chart_days import day_order, one_day
+from service.engine.chart_days import day_order, one_day, ranking_days
 from service.fhirdates import parse_datetime, precision
 
 
@@ -56,3 +56,28 @@ def test_only_a_month_or_a_year_is_more_than_one_day() -> None:
         True,
         True,
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "days"),
+    [
+        # own days in the order of the instants stay the chart's own, whatever the offsets
+        (["2022-03-12T23:30:00-05:00", "2022-03-13T09:00:00-04:00"], ["2022-03-12", "2022-03-13"]),
+        (["2022-11-06T00:30:00-04:00", "2022-11-06T09:00:00-05:00"], ["2022-11-06", "2022-11-06"]),
+        (["2025-06-01T23:00:00-04:00", "2025-06-02T10:00:00Z"], ["2025-06-01", "2025-06-02"]),
+        # a newer record on an older own day is on the older record's day
+        (["2022-03-02T01:00:00Z", "2022-03-01T23:00:00-05:00"], ["2022-03-02", "2022-03-02"]),
+        (["2022-03-01T23:00:00-05:00", "2022-03-02T01:00:00Z"], ["2022-03-02", "2022-03-02"]),  # any order
+        # one instant in two offsets: one day, the later of the two
+        (["2022-03-01T20:00:00-05:00", "2022-03-02T01:00:00Z"], ["2022-03-02", "2022-03-02"]),
+        # +14:00 and -12:00: two own days apart, against the instants
+        (["2022-03-03T01:00:00+14:00", "2022-03-01T23:30:00-12:00"], ["2022-03-03", "2022-03-03"]),
+        # a date is its own day and raises no record; a missing date stays missing
+        (["2022-03-02", "2022-03-01T23:00:00-05:00", None], ["2022-03-02", "2022-03-01", None]),
+    ],
+)
+def test_ranking_days_keep_own_days_unless_they_contradict_the_instants(
+    written: list[str | None], days: list[str | None]
+) -> None:
+    moments = [parse_datetime(w) for w in written]
+    assert [d.isoformat() if d else None for d in ranking_days(moments)] == days

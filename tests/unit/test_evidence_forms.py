@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from service.engine.chart_days import day_order
 from service.engine.evaluate import evaluate_order
 from service.engine.forms import decide
 from service.engine.model import Evidence, Status, TestOutcome
@@ -75,19 +76,56 @@ def test_the_most_recent_documented_form_decides(
     [
         ("2022-03-02T01:00:00+00:00", "2022-03-01T23:00:00-05:00", NOT_MET),  # not met 3 h newer
         ("2022-03-01T23:00:00-05:00", "2022-03-02T01:00:00+00:00", NOT_MET),  # one day in one offset
-        ("2022-03-02T06:00:00+00:00", "2022-03-01T23:00:00-05:00", NOT_MET),  # 2 h apart, 2 March
+        # own days in the order of the instants are the chart's: 1 March's not met, 2 March's met
+        ("2022-03-02T06:00:00+00:00", "2022-03-01T23:00:00-05:00", MET),
         ("2022-03-03T06:00:00+00:00", "2022-03-01T23:00:00-05:00", MET),  # met a day newer
         ("2022-03-02", "2022-03-01T23:00:00-05:00", MET),  # a date is its own day, after 1 March's
+        # review25b: one offset for all moved records across midnight. US Eastern daylight-saving time
+        # ends on 6 Nov 2022: 00:30-04:00 and 09:00-05:00 are both 6 November: the tie rule decides
+        ("2022-11-06T09:00:00-05:00", "2022-11-06T00:30:00-04:00", NOT_MET),
+        # it starts on 13 March: 23:30-05:00 is 12 March, before 09:00-04:00 on 13 March
+        ("2022-03-13T09:00:00-04:00", "2022-03-12T23:30:00-05:00", MET),
+        ("2022-03-12T23:30:00-05:00", "2022-03-13T09:00:00-04:00", NOT_MET),
+        # UTC beside a local offset (as Synthea writes): 02:00Z and 10:00-04:00 are both 10 April
+        ("2025-04-10T10:00:00-04:00", "2025-04-10T02:00:00+00:00", NOT_MET),
+        ("2025-06-02T10:00:00+00:00", "2025-06-01T23:00:00-04:00", MET),  # 1 June's, then 2 June's
+        ("2022-03-02T01:00:00+00:00", "2022-03-01T20:00:00-05:00", NOT_MET),  # one instant: one day
     ],
 )
-def test_forms_written_in_different_offsets_are_ranked_by_days_in_one_offset(
+def test_forms_written_in_different_offsets_are_ranked_by_their_own_days_in_the_order_of_their_instants(
     met_at: str, not_met_at: str, status: Status
 ) -> None:
     """pump25 LOW 5: each form's day read in its own offset put a not-met record three hours newer on
-    the older day, and the older met one decided."""
+    the older day, and the older met one decided. review25b: reading every record in the newest one's
+    offset instead moved records the chart put on one day onto two (a wrong met) and the reverse."""
     met, not_met = _charted(MET, met_at), _charted(NOT_MET, not_met_at)
     assert decide([met, not_met]).outcome.status == status
     assert decide([not_met, met]).outcome.status == status
+
+
+MOMENTS = (
+    "2022-03-01T09:00:00Z",
+    "2022-03-01T23:00:00-05:00",
+    "2022-03-02T01:00:00Z",
+    "2022-03-02T04:00:00+03:00",
+    "2022-03-02T06:00:00Z",
+    "2022-03-02",
+    "2022-03-01",
+    "2022-03-02T00:30:00+14:00",
+    "2022-03-01T13:00:00-12:00",
+)
+
+
+@pytest.mark.parametrize("met_at", MOMENTS)
+@pytest.mark.parametrize("not_met_at", MOMENTS)
+def test_two_forms_are_weighed_by_day_as_chart_days_orders_two_dates(met_at: str, not_met_at: str) -> None:
+    """The forms of one fact and a removal against what it undoes (classify, devices) read days alike:
+    the met form decides only on a day chart_days.day_order puts after the not-met one's."""
+    met, not_met = _charted(MET, met_at), _charted(NOT_MET, not_met_at)
+    assert met.dated is not None and not_met.dated is not None
+    later = day_order(met.dated, not_met.dated) > 0
+    assert decide([met, not_met]).outcome.status == (MET if later else NOT_MET)
+    assert decide([not_met, met]).outcome.status == (MET if later else NOT_MET)
 
 
 def _charted(status: Status, when: str) -> TestOutcome:
