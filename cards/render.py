@@ -161,6 +161,15 @@ def line_names(
     return [f"{named(x)} ({plain(x.order_reference)})" if alike[named(x)] > 1 else named(x) for x in lines]
 
 
+def _verdict_names(episode: Episode) -> list[str]:
+    """The episode's lines as the verdict names them, those named alike once with their count ("62362
+    programmable pump (2 orders)"): they share the verdict, so their references tell a clinician
+    nothing there, and ten of them outgrew DETAIL_LIMIT (review25b); the lines where two of one name
+    are told apart (the prior authorization line, another verdict, the steps) name their orders."""
+    alike = Counter(order_words(x) for x in episode.lines)
+    return [f"{name} ({count} orders)" if count > 1 else name for name, count in alike.items()]
+
+
 def _code(d: Determination) -> str:
     return d.billing_code
 
@@ -364,7 +373,7 @@ def prior_authorization_line(episode: Episode, approved: Sequence[LineApproval])
 def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApproval] = ()) -> tuple[str, int]:
     """`detail`, and how many items' lines it left out for length."""
     d = episode.lead
-    orders = listing([*line_names(episode, episode.lines), *(b.name for b in episode.billed)])
+    orders = listing([*_verdict_names(episode), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
     read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"

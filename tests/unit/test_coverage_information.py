@@ -23,7 +23,7 @@ from cards.coverage_information import (
     coverage_extension,
 )
 from cards.items import Episode
-from cards.render import LineApproval, decision_card
+from cards.render import DETAIL_LIMIT, LineApproval, decision_card
 from service.app import create_app
 from service.catalog import Catalog
 from service.codes import CPT, Code
@@ -570,8 +570,18 @@ def test_of_two_orders_of_one_code_one_approval_leaves_the_other_to_request(hook
         f"**Prior authorization still needed** from GEHA for 62362 ({second.order_reference}); "
         f"62362 ({first.order_reference}) already approved (PA-1)."
     )
-    verdict = line.split("\n\n")[0]  # the verdict names both orders, each with its reference
-    assert f"({first.order_reference})" in verdict and f"({second.order_reference})" in verdict, verdict
+    verdict = line.split("\n\n")[0]  # one verdict for both: counted, not told apart (review25b)
+    assert "62362 programmable pump (2 orders)" in verdict and "ServiceRequest/" not in verdict, verdict
+
+
+def test_many_orders_of_one_code_keep_the_decision_card_within_its_limit() -> None:
+    """review25b: the verdict named each of ten 62362 orders by its reference, and a 64-character id
+    each took the card past DETAIL_LIMIT, which no item left out could bring back under it."""
+    orders = [{**service_request("62362"), "id": f"{n}{'y' * 63}"} for n in range(10)]
+    lines = [determine(meeting_chart(), order=order) for order in orders]
+    detail = str(decision_card(Episode.of(lines), False)["detail"])
+    assert len(detail) <= DETAIL_LIMIT, len(detail)
+    assert "62362 programmable pump (10 orders)" in detail.split("\n\n")[0]
 
 
 def test_a_call_that_may_approve_takes_its_approval_back_when_the_order_no_longer_meets() -> None:
