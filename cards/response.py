@@ -53,6 +53,7 @@ from service.questionnaires import canonical_of
 from service.registry import CallOptions
 from service.routing import Route
 from service.shapes import dicts, medication_concept, reference_of
+from service.wording import listing
 
 CODE_ELEMENTS = ("code", "codeCodeableConcept", "medicationCodeableConcept", "serviceType", "appointmentType")
 
@@ -259,16 +260,28 @@ def _decision_cards(
         listing = instructions_card(episode, headline, steps, partly)
         slots.append(_Slot(listing, _OTHER, episode, listing=True))
     if options.guideline:
-        judged: dict[str, list[str]] = {}  # per policy, the orders it judged (the card is about them)
-        for episode in episodes:
-            judged.setdefault(episode.lead.policy_id, []).extend(x.order_reference for x in episode.lines)
-        for d in (episode.lead for episode in episodes):
-            if d.policy_id in judged:
-                policy = catalog.policies[d.policy_id]
-                url = policy_page(base_url, d.policy_id)
-                card = external_reference_card(d, url, policy.url, judged.pop(d.policy_id))
-                slots.append(_Slot(card, _OTHER))
+        slots += [_Slot(c, _OTHER) for c in _policy_links(episodes, base_url, catalog)]
     return slots
+
+
+def _policy_links(episodes: Sequence[Episode], base_url: str, catalog: Catalog) -> list[dict[str, Any]]:
+    """One card per policy linking to it, about the orders it judged, naming every payer whose decision
+    it is: a deployment's payers.yaml may route two payers to one policy (both send their Medicare
+    members to the NCD), whose decision cards are each their own, but whose policy and page are one;
+    two links alike but for the payer's name would be the same card twice."""
+    judged: dict[str, tuple[list[str], list[str]]] = {}  # per policy, its payers and the orders it judged
+    for episode in episodes:
+        payers, orders = judged.setdefault(episode.lead.policy_id, ([], []))
+        payers.append(episode.lead.payer)
+        orders.extend(x.order_reference for x in episode.lines)
+    links = []
+    for d in (episode.lead for episode in episodes):
+        if d.policy_id in judged:
+            payers, orders = judged.pop(d.policy_id)
+            named = replace(d, payer=listing(list(dict.fromkeys(payers))))
+            url = policy_page(base_url, d.policy_id)
+            links.append(external_reference_card(named, url, catalog.policies[d.policy_id].url, orders))
+    return links
 
 
 def _approved(
@@ -387,7 +400,8 @@ def _drug_name(drafts: DraftOrders, reference: str) -> str:
 
 
 def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determination]]:
-    """The call's determinations per payer decision: one group per policy and Coverage, holding every
+    """The call's determinations per payer decision: one group per policy and payer's Coverages (two
+    payers a deployment routes to one policy each have their own determinations), holding every
     order line of the episode (pump, catheter, hardware) that the payer judges, and apart from them
     the lines its policy has no criteria for (a refill beside the implant: left to a manual review,
     which no card speaking for the judged lines can say; sandbox review s17, S-4)."""
@@ -451,15 +465,17 @@ def _trials(decisions: Decisions, catalog: Catalog) -> tuple[Code, ...]:
 
 
 def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:
-    """For payers without DTR, one form-completion card per form an order needs (CRD §resp-59)."""
-    by_form: dict[str, tuple[dict[str, Any], dict[str, Any], list[Determination]]] = {}
+    """For payers without DTR, one form-completion card per form an order needs and payer asking for it
+    (CRD §resp-59): two payers routed to one policy each ask for it, each its Task's requester."""
+    by_form: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any], list[Determination]]] = {}
     for d in decisions.determinations:
         route = next((r for r in decisions.routes if r.coverage in d.coverages and _without_dtr(r)), None)
         form = decisions.forms.get((d.order_reference, d.policy_id)) if route is not None else None
         if route is None or form is None:
             continue
         requester = route.payer_reference or {"type": "Organization", "display": route.payer_display}
-        by_form.setdefault(form["id"], (form, requester, []))[2].append(d)
+        # per payer: each asks for its own answers, the Task naming it as the requester
+        by_form.setdefault((form["id"], route.payer_display), (form, requester, []))[2].append(d)
     context = decisions.request.context
     return [
         form_completion_card(

@@ -339,6 +339,20 @@ def _principal(orders: tuple[PumpOrder, ...], vocabulary: Vocabulary) -> PumpOrd
     return min(orders, key=lambda o: vocabulary.rank(o.kind))
 
 
+def _payers_by_policy(routes: list[Route]) -> dict[str, list[list[Route]]]:
+    """Per policy that judges a Coverage, the routes of each payer it judges for, in the routes' order:
+    a deployment's payers.yaml may route two payers to one policy (both send their Medicare members to
+    the NCD), and each payer's decision is its own (its name on its card, its Coverages' coverage
+    information, its approval), though the policy is evaluated once per order (cards25 MEDIUM: one
+    determination per policy, labelled by its first payer, judged the other payer's Coverage too)."""
+    judged: dict[str, dict[str, list[Route]]] = {}
+    for route in routes:
+        if route.policy_id is not None:
+            payer = route.payer.key if route.payer is not None else route.payer_display
+            judged.setdefault(route.policy_id, {}).setdefault(payer, []).append(route)
+    return {policy_id: list(payers.values()) for policy_id, payers in judged.items()}
+
+
 def decide(
     call: CallData,
     catalog: Catalog,
@@ -394,16 +408,14 @@ def decide(
         data.may_carry_modifiers(),
     ).before(pump_refs, [ref for order in call.pump_orders if (ref := named_device(order.resource))])
     episode = call.episode_kinds
-    judged: dict[str, list[Route]] = {}
-    for route in routes:
-        if route.policy_id is not None:
-            judged.setdefault(route.policy_id, []).append(route)
     principal = _principal(call.pump_orders, catalog.vocabulary)
     pump_orders = (principal, *(o for o in call.pump_orders if o is not principal))
     shared: dict[tuple[str, ...], Any] = {}  # record-level matches, computed once for every policy
-    determinations = tuple(
-        replace(
-            evaluate_order(
+    by_policy = _payers_by_policy(routes)
+    judged: list[Determination] = []  # per order and policy, evaluated once, a determination per payer
+    for order in call.pump_orders:
+        for policy_id, payers in by_policy.items():
+            found = evaluate_order(
                 catalog.policies[policy_id],
                 EvaluationContext(
                     record,
@@ -415,13 +427,12 @@ def decide(
                     episode_orders=pump_orders,
                     _memo=shared,
                 ),
-            ),
-            payer=policy_routes[0].payer_display,
-            coverages=tuple(r.coverage for r in policy_routes),
-        )
-        for order in call.pump_orders
-        for policy_id, policy_routes in judged.items()
-    )
+            )
+            judged += [
+                replace(found, payer=mine[0].payer_display, coverages=tuple(r.coverage for r in mine))
+                for mine in payers
+            ]
+    determinations = tuple(judged)
     pump_drug_orders = {
         drug.reference: principal.reference
         for drug in drugs
@@ -443,6 +454,8 @@ def decide(
         and (criteria := missing_trial(d, catalog.policies[d.policy_id], record, episode, coming))
         and trial_may_cover(d, catalog.policies[d.policy_id])
     )
+    # (these and `forms` are by order and policy, not payer: they are the policy's reading of the chart,
+    # the same for each payer routed to it, `_payers_by_policy`)
     # what a trial not yet done is to document: the trial criteria the policy asks, and every other
     # result the trial is to show (`trial_shows`: its side effects, the patient's acceptance); awaited
     # when a trial is ordered in the EHR or under way on the chart, else not done (whether or not one is

@@ -1,0 +1,144 @@
+"""Two payers routed to one policy: a deployment's payers.yaml may send both payers' Medicare members to
+the NCD (here GEHA given Kaiser's `medicare_policy`). Each payer's decision is its own: its card, named
+by it, and its Coverages' coverage information; the policy is evaluated once per order all the same.
+There was one determination per policy, labelled by its first payer: one card "GEHA: …" judged the
+Kaiser Coverage too, no card named Kaiser, and the Kaiser Coverage's coverage information said "GEHA:"
+(cards25 MEDIUM). The shipped payers.yaml routes no two payers to one policy (the goldens are its answers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service import pipeline
+from service.catalog import Catalog, load_catalog
+from tests.builders import SOPT, cards_of, life_expectancy, meeting_chart, payer_coverage
+from tests.calls import sign_with_chart
+from tests.catalog_support import copy_policies, edit_yaml, name_policy
+from tests.conformance import COVERAGE_INFO
+from tests.support import sign_body
+
+MEDICARE = {"coding": [{"system": SOPT, "code": "1"}]}
+GEHA, KAISER = "GEHA", "Kaiser Permanente Washington"
+COVERAGES = {"Coverage/cov-geha-medicare": GEHA, "Coverage/cov-kp-medicare": KAISER}
+NCD = "National Coverage Determination for Infusion Pumps (280.14)"
+
+
+def _catalog(tmp: Path, dtr: bool = True, approving: str | None = None) -> Catalog:
+    """The shipped policies but GEHA's Medicare members go to the NCD, as Kaiser's do (`dtr` False:
+    neither payer uses DTR, so each asks for its form on a form-completion card; `approving`: the key of
+    the payer that approves what meets its policy)."""
+    root = copy_policies(tmp)
+    name_policy(root, "geha", "cms-ncd-280-14", key="medicare_policy")
+    if not dtr:
+        edit_yaml(root / "payers.yaml", lambda raw: [p.update(dtr=False) for p in raw["payers"]])
+    if approving is not None:
+        edit_yaml(
+            root / "payers.yaml",
+            lambda raw: [p.update(auto_approval=True) for p in raw["payers"] if p["key"] == approving],
+        )
+    return load_catalog(root)
+
+
+@pytest.fixture(scope="module")
+def shared_ncd(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return _catalog(tmp_path_factory.mktemp("ncd"))
+
+
+def _answer(catalog: Catalog, chart: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """order-sign of the sample implant (62362, 62350, E0783) for a patient with a GEHA and a Kaiser
+    Medicare Coverage, on `chart` (by default one lacking one NCD item: life expectancy)."""
+    body = sign_body()
+    coverages = [
+        payer_coverage("geha", id="cov-geha-medicare", type=MEDICARE),
+        payer_coverage("kpwa", id="cov-kp-medicare", type=MEDICARE),
+    ]
+    for coverage in coverages:
+        coverage["beneficiary"] = {"reference": f"Patient/{body['context']['patientId']}"}
+    entries = [{"resource": c} for c in coverages]
+    body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    body["prefetch"].pop("payerOrganizations", None)
+    return sign_with_chart(meeting_chart() if chart is None else chart, catalog, body=body)[1]
+
+
+def _said_per_coverage(answer: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(order, Coverage, what its coverage information says) for every repetition the answer writes."""
+    for action in answer.get("systemActions", []):
+        resource = action["resource"]
+        for extension in resource.get("extension", []):
+            if extension["url"] != COVERAGE_INFO:
+                continue
+            parts = {s["url"]: s for s in extension["extension"]}
+            coverage = parts["coverage"]["valueReference"]["reference"]
+            yield f"{resource['resourceType']}/{resource['id']}", coverage, str(parts.get("reason", ""))
+
+
+def test_each_payer_gets_its_own_decision_card(shared_ncd: Catalog) -> None:
+    answer = _answer(shared_ncd)
+    decisions = cards_of(answer["cards"])
+    assert [c["source"]["label"] for c in decisions] == [GEHA, KAISER], [c["summary"] for c in decisions]
+    for card, payer in zip(decisions, (GEHA, KAISER), strict=True):
+        assert card["summary"].startswith(f"{payer}: 1 item to document for 62362, 62350, E0783"), card[
+            "summary"
+        ]
+        assert NCD in card["detail"]
+
+
+def test_each_coverage_is_answered_in_its_own_payers_name(shared_ncd: Catalog) -> None:
+    said = list(_said_per_coverage(_answer(shared_ncd)))
+    assert {coverage for _, coverage, _ in said} == set(COVERAGES)
+    for order, coverage, reason in said:
+        payer = COVERAGES[coverage]
+        other = next(p for p in COVERAGES.values() if p != payer)
+        assert f"{payer}: documentation needed for {NCD}" in reason, (order, coverage, reason)
+        assert other not in reason, (order, coverage, reason)
+
+
+def test_the_policy_is_linked_once_naming_both_payers(shared_ncd: Catalog) -> None:
+    [link] = cards_of(_answer(shared_ncd)["cards"], "guideline")
+    assert link["summary"].startswith(f"{GEHA} and {KAISER} policy: {NCD}"), link["summary"]
+    assert link["links"][0]["url"].endswith("/policies/cms-ncd-280-14")
+
+
+def test_the_policy_is_evaluated_once_per_order(shared_ncd: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluated: list[str] = []
+
+    def counted(policy: Any, ctx: Any) -> Any:
+        evaluated.append(policy.id)
+        return evaluate(policy, ctx)
+
+    evaluate = pipeline.evaluate_order
+    monkeypatch.setattr(pipeline, "evaluate_order", counted)
+    _answer(shared_ncd)
+    assert evaluated == ["cms-ncd-280-14"] * 3  # the three order lines, whichever payers judge them
+
+
+def test_each_payer_without_dtr_asks_for_its_form_as_its_requester(tmp_path: Path) -> None:
+    forms = cards_of(_answer(_catalog(tmp_path, dtr=False))["cards"], "clinical-reminder")
+    asking = [c for c in forms if "complete the documentation form" in c["summary"]]
+    assert [c["source"]["label"] for c in asking] == [GEHA, KAISER], [c["summary"] for c in forms]
+    for card, key in zip(asking, ("geha", "kpwa"), strict=True):
+        [task] = [
+            a["resource"]
+            for s in card["suggestions"]
+            for a in s["actions"]
+            if a["resource"]["resourceType"] == "Task"
+        ]
+        assert task["requester"]["identifier"]["value"] == key
+        assert len(task["basedOn"]) == 3
+
+
+def test_only_the_approving_payer_says_approved(tmp_path: Path) -> None:
+    """GEHA approves what meets the NCD, Kaiser does not: GEHA's Instructions card says approved, as its
+    Coverage's coverage information does, and Kaiser's asks a prior authorization (the one card, GEHA's,
+    asked it of GEHA: an approval counted only when every Coverage of both payers held one)."""
+    chart = [*meeting_chart(), life_expectancy(12, "mo", "2025-10-02")]
+    answer = _answer(_catalog(tmp_path, approving="geha"), chart)
+    steps = {c["source"]["label"]: c["summary"] for c in cards_of(answer["cards"], "clinical-reminder")}
+    assert steps == {
+        GEHA: f"{GEHA}: approved, no prior authorization request needed for 62362, 62350, E0783",
+        KAISER: f"{KAISER}: request prior authorization for 62362, 62350, E0783",
+    }, steps
