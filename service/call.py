@@ -63,7 +63,8 @@ class Unobtainable:
 
 @dataclass(frozen=True)
 class Decisions:
-    """What the call decided: per (order, policy) Determinations and everything cards need beside."""
+    """What the call decided: per (order, policy, payer) Determinations (a policy evaluated once per
+    order, each payer routed to it given its copy) and everything cards need beside."""
 
     call: CallData
     today: date
