@@ -88,11 +88,15 @@ class Routes:
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
     unspaced: bool = field(init=False, repr=False, compare=False)
+    # what a dosage whose route is not an object says (`neuraxial_route` of None: no code, no words;
+    # None, unless the other routes' words match an empty text): read once, not for every such dosage
+    unrouted: bool | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         words = "|".join(re.escape(word) for word in self.words) or r"(?!)"
         object.__setattr__(self, "unsaid", negated(words, r"(?:non|not(?:\s+for)?)"))
         object.__setattr__(self, "unspaced", not any(" " in word for word in self.words))
+        object.__setattr__(self, "unrouted", neuraxial_route(None, self))
 
     def says_neuraxial(self, text: str) -> bool:
         """Words that say intrathecal or epidural, anywhere in `text` ("intrathecally"); a negated one
@@ -100,8 +104,12 @@ class Routes:
         for negations (the pattern starts with no literal, so `re` tries every position of it): most of
         a chart's drug names and routes say neither."""
         lowered = text.lower()
-        if self.unspaced and not any(word in lowered for word in self.words):
-            return False
+        if self.unspaced:
+            for word in self.words:  # a loop, not `any` over a generator: read for every drug order
+                if word in lowered:
+                    break
+            else:
+                return False
         words = self.unsaid.sub(" ", lowered)
         return any(word in words for word in self.words)
 
@@ -205,10 +213,19 @@ def neuraxial_order(resource: Mapping[str, Any], drug_text: str, routes: Routes)
     False when the others are, oral or intravenous, by `routes.other`'s words); else its drug's own words
     (`drug_text`: "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for
     intrathecal trial": True); None when neither says."""
-    dosages = [d.get("route") for key in ("dosageInstruction", "dosage") for d in dicts(resource.get(key))]
-    told = [neuraxial_route(route, routes) for route in dosages]
-    if True in told:
-        return True
-    if False in told:
+    other = False  # a dosage's route says another route (oral, intravenous)
+    for key in _DOSAGES:
+        if not (dosages := resource.get(key)):  # most orders of a chart name no dosage at all
+            continue
+        for dosage in dicts(dosages):
+            route = dosage.get("route")
+            said = neuraxial_route(route, routes) if isinstance(route, dict) else routes.unrouted
+            if said:
+                return True
+            other = other or said is False
+    if other:
         return False
     return True if routes.says_neuraxial(drug_text) else None
+
+
+_DOSAGES = ("dosageInstruction", "dosage")  # a MedicationRequest's dosages, a MedicationStatement's

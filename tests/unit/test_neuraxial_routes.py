@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.catalog import load_catalog
-from service.codes import neuraxial_order, neuraxial_route
+from service.codes import Routes, neuraxial_order, neuraxial_route
 from service.terminology import ValueSetError
 from tests.builders import SCT, concept, med_request, statuses
 from tests.catalog_support import copy_policies, edit_yaml
@@ -191,3 +191,29 @@ def test_a_route_word_after_the_dose_form_across_a_comma_is_the_value_sets_data(
     edit_yaml(oral, lambda raw: raw["not_this"].update(after_across=["and"]))
     with pytest.raises(ValueSetError, match=r"after_across"):
         load_catalog(root)
+
+
+class _CountedWords:
+    """Other routes' words that match any text, even an empty one, counting how often they are read."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def matches_text(self, text: str) -> bool:
+        self.read += 1
+        return True
+
+
+def test_a_dosage_naming_no_route_is_read_once_per_catalog_not_once_per_order() -> None:
+    """What a dosage without a route object says is the same for every such dosage (`Routes.unrouted`:
+    no code, no words), read when the routes are compiled, not again for each of a chart's orders. Had
+    the other routes' words matched an empty text it would say another route, and so it still does."""
+    words = _CountedWords()
+    routes = Routes(ROUTES.neuraxial, ROUTES.words, ROUTES.tells_neither, words)
+    compiled = words.read
+    orders = [{"dosageInstruction": [{}, {"route": "oral"}]}, {"dosage": [{"route": None}]}] * 50
+    assert {neuraxial_order(order, IT_BACLOFEN, routes) for order in orders} == {False}
+    assert words.read == compiled
+    assert neuraxial_order({"dosageInstruction": [{}]}, IT_BACLOFEN, ROUTES) is True  # the drug's words
+    unsaid = {"dosageInstruction": [{"text": "x"}], "dosage": []}
+    assert neuraxial_order(unsaid, "Baclofen oral", ROUTES) is None
