@@ -151,9 +151,13 @@ def _code(coding: dict[str, Any]) -> Code | None:
 
 
 def _status_code(concept: Any) -> str | None:
-    for coding in dicts(as_dict(concept).get("coding")):
-        if isinstance(coding.get("code"), str):
-            return str(coding["code"])
+    """The first code of a status concept's codings (a Condition's clinicalStatus, verificationStatus).
+    Written out, without `dicts`: read two or three times for each of a chart's conditions."""
+    if not isinstance(concept, dict) or not isinstance(found := concept.get("coding"), list):
+        return None
+    for coding in found:
+        if isinstance(coding, dict) and isinstance(code := coding.get("code"), str):
+            return str(code)
     return None
 
 
@@ -405,6 +409,17 @@ def _procedure(
         devices = _local_references((f.get("manipulated") for f in focal if _put_in(f, put_in)), server)
     return ProcedureFact(
         reference_of(resource), codes, label, performed, used, steroid, based_on, devices, str(status)
+    )
+
+
+def _under_way(resource: Any) -> bool:
+    """Whether a Procedure's status may be one of `TRIAL_UNDER_WAY`, looked at before it is read again
+    for a trial under way: of a chart's hundreds of Procedures, nearly all are completed. One whose status
+    is not text gives no such trial (`_procedure` finds none, or raises, which a second reading ignores)."""
+    return (
+        isinstance(resource, dict)
+        and isinstance(status := resource.get("status"), str)
+        and status in TRIAL_UNDER_WAY
     )
 
 
@@ -859,7 +874,7 @@ def build_record(
     trial_codes = terminology["trial-procedures"]
     # a trial under way that cannot be read, or carries a modifier, is left out alone: evidence of nothing
     begun = _read(
-        resources.get("Procedure", []),
+        (r for r in resources.get("Procedure", []) if _under_way(r)),
         lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server, TRIAL_UNDER_WAY),
         modified=modified,
     )
