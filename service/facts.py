@@ -7,12 +7,39 @@ audit record can cite the chart.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
+from typing import TypeVar
 
 from service.codes import ASSESSMENT, Code
 
+Fact = TypeVar("Fact", bound=type)
 
+
+def quick_init(cls: Fact) -> Fact:
+    """A frozen, slotted fact class made by `dataclass` whose `__init__` sets each field through its
+    slot's own setter, not `object.__setattr__` (which looks the name up through the class for every
+    field): the same signature, defaults and instance, still frozen afterwards, at about half the cost.
+    A chart's record makes a fact of each of its hundreds of resources (issue 12)."""
+    names = [f.name for f in fields(cls)]
+    if any(not f.init or f.kw_only or f.default_factory is not MISSING for f in fields(cls)):
+        raise TypeError(f"{cls.__name__}: quick_init takes fields with plain defaults only")
+    scope = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    scope |= {f"_default_{f.name}": f.default for f in fields(cls) if f.default is not MISSING}
+    params = ", ".join(
+        name if f"_default_{name}" not in scope else f"{name}=_default_{name}" for name in names
+    )
+    body = "".join(f"\n    _set_{name}(self, {name})" for name in names)
+    exec(f"def __init__(self, {params}):{body}", scope)  # our own field names, as `dataclass` does
+    init = scope["__init__"]
+    init.__annotations__ = {f.name: f.type for f in fields(cls)} | {"return": None}
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ConditionFact:
     source: str
@@ -29,6 +56,7 @@ class ConditionFact:
         return self.onset or self.recorded
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MedicationFact:
     source: str
@@ -60,6 +88,7 @@ class MedicationFact:
         return self.end is not None and self.end > moment
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProcedureFact:
     source: str
@@ -73,6 +102,7 @@ class ProcedureFact:
     status: str = "completed"  # one not completed is a trial under way (`PatientRecord.trials_under_way`)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ObservationFact:
     source: str
@@ -105,6 +135,7 @@ class ObservationFact:
         return "no value"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DeviceFact:
     source: str
@@ -113,6 +144,7 @@ class DeviceFact:
     label: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AllergyFact:
     source: str
@@ -124,6 +156,7 @@ class AllergyFact:
     current: bool = True  # clinicalStatus active or absent; an inactive or resolved one is history
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MedicationExposure:
     """All orders and statements of one ingredient, as one span (contract §3, drug-trial duration)."""
