@@ -6,6 +6,7 @@ audit record can cite the chart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
@@ -30,7 +31,10 @@ def quick_init(cls: Fact) -> Fact:
         name if f"_default_{name}" not in scope else f"{name}=_default_{name}" for name in names
     )
     body = "".join(f"\n    _set_{name}(self, {name})" for name in names)
-    exec(f"def __init__(self, {params}):{body}", scope)  # our own field names, as `dataclass` does
+    # our own field names, compiled as `dataclass` compiles its methods: through the start-up's code
+    # cache when one is open (service/dataclass_cache.py sets `dataclasses.exec`), else by `exec`
+    run = getattr(dataclasses, "exec", exec)
+    run(f"def __init__(self, {params}):{body}", scope)
     init = scope["__init__"]
     init.__annotations__ = {f.name: f.type for f in fields(cls)} | {"return": None}
     init.__qualname__ = f"{cls.__qualname__}.__init__"

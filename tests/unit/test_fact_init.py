@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from service import facts
+from service import dataclass_cache, facts
+from service.dataclass_cache import cache_file, dataclass_code_cached, read_cache
 from service.facts import quick_init
 
 FACT_CLASSES = [
@@ -59,3 +61,33 @@ def test_a_field_it_cannot_write_plainly_is_refused() -> None:
 
     with pytest.raises(TypeError, match="plain defaults only"):
         quick_init(Listed)
+
+
+def test_its_code_comes_from_the_start_ups_cache_as_dataclass_code_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiled once across start-ups (service/dataclass_cache.py), as `dataclass`'s own methods are:
+    a second start-up compiles nothing for it."""
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", str(directory))
+
+    def make() -> type:
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Pair:
+            left: str
+            right: str = "none"
+
+        return quick_init(Pair)
+
+    with dataclass_code_cached():
+        make()
+    assert any("_set_left(self, left)" in str(key) for key in read_cache(cache_file(directory)))
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("compiled although the cache holds the code")
+
+    monkeypatch.setattr(dataclass_cache, "compile", refuse, raising=False)
+    with dataclass_code_cached():
+        pair = make()("a")
+    assert (pair.left, pair.right) == ("a", "none")
