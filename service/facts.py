@@ -54,6 +54,7 @@ class ConditionFact:
     explicitly_active: bool
     duplicates: tuple[str, ...] = ()
     from_order: bool = False  # the reason an order gives (classify.reason_diagnosis), not the problem list's
+    precision: str = "time"  # how `date` is written: with a time, or only its "day", "month" or "year"
 
     @property
     def date(self) -> datetime | None:
@@ -104,6 +105,7 @@ class ProcedureFact:
     based_on: tuple[str, ...] = ()  # the orders it carried out (`basedOn`, as `Type/id`)
     devices: tuple[str, ...] = ()  # the Devices it put in (`focalDevice.manipulated`, see record._put_in)
     status: str = "completed"  # one not completed is a trial under way (`PatientRecord.trials_under_way`)
+    precision: str = "time"  # how `performed` is written: with a time, or only its "day", "month" or "year"
 
 
 @quick_init

@@ -245,9 +245,13 @@ class PatientRecord:
 def _onset(resource: Mapping[str, Any], dates_of: DatesOf) -> datetime | None:
     """`onsetDateTime`, else `onsetPeriod.start` (a Condition's or an AllergyIntolerance's); a malformed
     period raises, so the resource is dropped and its type marked unreadable."""
-    return dates_of(resource.get("onsetDateTime")) or dates_of(
-        (resource.get("onsetPeriod") or {}).get("start")
-    )
+    return dates_of(_onset_written(resource, dates_of))
+
+
+def _onset_written(resource: Mapping[str, Any], dates_of: DatesOf) -> Any:
+    """The date `_onset` reads, as written (its `precision` says whether it is a day, a month or a year)."""
+    written = resource.get("onsetDateTime")
+    return written if dates_of(written) is not None else (resource.get("onsetPeriod") or {}).get("start")
 
 
 def condition_counts(resource: Mapping[str, Any]) -> bool:
@@ -274,13 +278,18 @@ def _condition(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf
     if not _counts(clinical, resource):
         return None
     codes = codes_of(resource.get("code"))
+    written = _onset_written(resource, dates_of)
+    onset, recorded = dates_of(written), dates_of(resource.get("recordedDate"))
+    if onset is None:
+        written = resource.get("recordedDate")
     return ConditionFact(
         reference_of(resource),
         codes,
         first_display(resource.get("code"), codes),
-        _onset(resource, dates_of),
-        dates_of(resource.get("recordedDate")),
+        onset,
+        recorded,
         clinical is not None,
+        precision=precision(written),
     )
 
 
@@ -393,9 +402,11 @@ def _procedure(
         return None
     codes_of, named, _ = reader
     codes = codes_of(resource.get("code"))
-    performed = dates_of(resource.get("performedDateTime")) or dates_of(
-        as_dict(resource.get("performedPeriod")).get("start")
-    )
+    written = resource.get("performedDateTime")
+    performed = dates_of(written)
+    if performed is None:
+        written = as_dict(resource.get("performedPeriod")).get("start")
+        performed = dates_of(written)
     # most Procedures name no drug, order or device: what is not there is not read (a chart's hundreds)
     used, steroid = "", False
     if used_codes := dicts(resource.get("usedCode")):
@@ -408,7 +419,16 @@ def _procedure(
     if focal := dicts(resource.get("focalDevice")):
         devices = _local_references((f.get("manipulated") for f in focal if _put_in(f, put_in)), server)
     return ProcedureFact(
-        reference_of(resource), codes, label, performed, used, steroid, based_on, devices, str(status)
+        reference_of(resource),
+        codes,
+        label,
+        performed,
+        used,
+        steroid,
+        based_on,
+        devices,
+        str(status),
+        precision(written),
     )
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
-from service.engine.chart_days import day_order
+from service.engine.chart_days import SPANS, day_order, one_day
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
-from service.fhirdates import human_date
+from service.fhirdates import human_date, human_month
 from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
@@ -262,7 +262,7 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
-        (p.performed, in_place.removals[c.code], in_place.replacing)
+        (p.performed, p.precision, in_place.removals[c.code], in_place.replacing)
         for p in record.procedures
         if p.performed is not None
         for c in p.codes
@@ -275,13 +275,13 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     ]
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, cond.date, removals):
+        if codes and not _removed_later(codes, cond.date, cond.precision, removals):
             found.append((cond.source, cond.date))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, p.performed, removals):
+        if codes and not _removed_later(codes, p.performed, p.precision, removals):
             found.append((p.source, p.performed))
     return found
 
@@ -289,7 +289,8 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
 def _removed_later(
     codes: set[str],
     performed: datetime | None,
-    removals: list[tuple[datetime, frozenset[str], frozenset[str]]],
+    written_to: str,
+    removals: list[tuple[datetime, str, frozenset[str], frozenset[str]]],
 ) -> bool:
     """Whether a removal undoes every one of a record's `codes` (a record also coded with one that no
     removal undoes still shows the pump, as that code alone would), done on a later day than `performed`
@@ -298,13 +299,17 @@ def _removed_later(
     one session (62362 and 62365 on one day) leaves a pump in place whichever was documented first, where
     a refill, a Z45.1 or a T85 of the removal's day is answered by it (on one day a chart contradicting
     itself claims nothing; review23c). Which day each is on is `chart_days.day_order`'s: two moments in
-    different offsets whose own days contradict the order of their instants are one day's (review24c)."""
+    different offsets whose own days contradict the order of their instants are one day's, and a date
+    written to a month or a year (`written_to`, fhirdates.precision) is each of its days, so a removal
+    dated "2022" answers a refill of March 2022 (review24c). Only an implant and a removal each known to
+    the day can be one session's replacement: within a month or a year the removal may have followed it."""
     if performed is None:
         return False
-    for when, undone, replacing in removals:
+    for when, when_to, undone, replacing in removals:
         if codes <= undone:
-            order = day_order(when, performed)
-            if order > 0 or (order == 0 and not codes & replacing):
+            order = day_order(when, performed, when_to, written_to)
+            session = bool(codes & replacing) and one_day(when_to) and one_day(written_to)
+            if order > 0 or (order == 0 and not session):
                 return True
     return False
 
@@ -384,8 +389,14 @@ def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 
     replacement."""
     named = {
         **{d.source: f"an active Device “{d.label.split(' | ')[0]}”" for d in record.devices},
-        **{c.source: _dated(f"diagnosis {_code(c.codes)}", c.date, "since") for c in record.conditions},
-        **{p.source: _dated(f"Procedure {_code(p.codes)}", p.performed, "on") for p in record.procedures},
+        **{
+            c.source: _dated(f"diagnosis {_code(c.codes)}", c.date, "since", c.precision)
+            for c in record.conditions
+        },
+        **{
+            p.source: _dated(f"Procedure {_code(p.codes)}", p.performed, "on", p.precision)
+            for p in record.procedures
+        },
     }
     return "; ".join(named[source] for source in idds_in_place(record, terminology)[:most])
 
@@ -394,8 +405,15 @@ def _code(codes: tuple[Code, ...]) -> str:
     return codes[0].code if codes else "(uncoded)"
 
 
-def _dated(words: str, when: datetime | None, preposition: str) -> str:
-    return f"{words} {preposition} {human_date(when)}" if when is not None else words
+def _dated(words: str, when: datetime | None, preposition: str, written_to: str) -> str:
+    """`words` and when, no finer than the chart writes it ("on 1 Mar 2022", "in March 2022", "since
+    2021"): a date written to a month or a year names no day (review24c LOW 4)."""
+    if when is None:
+        return words
+    if written_to not in SPANS:
+        return f"{words} {preposition} {human_date(when)}"
+    said = str(when.year) if written_to == "year" else human_month(when)
+    return f"{words} {'in' if preposition == 'on' else preposition} {said}"
 
 
 ALWAYS = datetime.min.replace(tzinfo=UTC)  # `intrathecal_since` of a pump no record dates

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.catalog import load_catalog
-from service.engine.classify import idds_in_place
+from service.engine.classify import idds_in_place, in_place_words
 from service.record import build_record
 from service.terminology import ValueSetError
 from tests.builders import (
@@ -173,3 +173,53 @@ def test_a_removal_and_a_record_in_different_offsets_keep_the_order_of_their_ins
     the new pump as taken out. Days that contradict the instants' order are one day's
     (engine/chart_days.py): contract §2 "no later 62365"."""
     assert in_place(procedure("62365", removed), procedure(*shown_by)) is shown
+
+
+@pytest.mark.parametrize(
+    ("removed", "shown_by", "shown"),
+    [
+        # review24c LOW 4: the removal may have followed the refill in that year or month
+        ("2022", ("95990", "2022-03-15T09:00:00Z"), False),
+        ("2022-03", ("95990", "2022-03-15T09:00:00Z"), False),
+        ("2022-03", ("62370", "2022-03-31T23:00:00-05:00"), False),
+        # nor is an implant of that month one session's replacement: the removal may have been months after
+        ("2022", ("62362", "2022-03-15"), False),
+        ("2022-03", ("62362", "2022-03-15T09:00:00Z"), False),
+        ("2022-03-15", ("62362", "2022-03"), False),
+        # a month or a year wholly before or after the record still tells the order
+        ("2022-02", ("95990", "2022-03-01T09:00:00Z"), True),
+        ("2021", ("62362", "2022-01-01"), True),
+        ("2022", ("95990", "2021-12-31T20:00:00-05:00"), False),
+    ],
+)
+def test_a_removal_dated_to_a_month_or_a_year_answers_what_that_month_or_year_holds(
+    removed: str, shown_by: tuple[str, str], shown: bool
+) -> None:
+    """review24c LOW 4: a removal dated "2022" read as 1 January 2022, so a refill (or an implant) later that
+    year read as after it, the pump as in place: today's 62362 a replacement, without a first implant's
+    trial. A date written to a month or a year is each of its days (engine/chart_days.py): a removal in
+    the same month or year as the record is one of its day, which answers a refill (contract §3: on one
+    day a chart contradicting itself claims nothing); an implant stands beside a removal of its day only
+    when both are known to the day, one session's replacement."""
+    assert in_place(procedure("62365", removed), procedure(*shown_by)) is shown
+
+
+def test_a_first_implant_after_refills_and_a_removal_dated_to_the_year() -> None:
+    """review24c LOW 4, through a call: refills up to March 2022 and a removal dated "2022" leave no pump
+    in place, so today's 62362 is a first implant."""
+    refills = [procedure("95990", f"20{year}-03-15") for year in range(18, 23)]
+    chart = [*meeting_chart(), *refills, procedure("62365", "2022")]
+    assert determine(chart, service_request("62362")).request_kind == "permanent-implant"
+
+
+def test_a_record_dated_to_a_month_or_a_year_is_named_no_finer_than_written() -> None:
+    """review24c LOW 4: an implant dated "2022" was named "Procedure 62362 on 1 Jan 2022" on the card, a day
+    the chart does not give (classify.in_place_words)."""
+    terminology = catalog().terminology
+    chart = {
+        "Procedure": [procedure("62362", "2022")],
+        "Condition": [condition(ICD, "Z45.1", "2021-03"), condition(ICD, "T85.610A", "2020-05-04")],
+    }
+    assert in_place_words(build_record("p1", chart, terminology), terminology, most=3) == (
+        "diagnosis Z45.1 since March 2021; diagnosis T85.610A since 4 May 2020; Procedure 62362 in 2022"
+    )

@@ -807,3 +807,36 @@ def test_no_device_weighs_a_removal_in_another_offset_by_the_order_of_the_instan
     device stands (engine/chart_days.py)."""
     chart = [procedure("33207", implant), procedure("33233", removal)]
     assert run("no-device", PACEMAKER_DEVICE, chart).status == status
+
+
+@pytest.mark.parametrize(
+    ("implant", "removal", "status"),
+    [
+        ("2023", "2023-06-01", Status.NOT_MET),  # the implant may have been after June
+        ("2023-06", "2023-06-20", Status.NOT_MET),
+        ("2023-05-10", "2023", Status.NOT_MET),
+        ("2023-05", "2023-06-01", Status.MET),
+        ("2022", "2023-01", Status.MET),
+    ],
+)
+def test_no_device_reads_an_implant_or_removal_dated_to_a_month_or_a_year_as_each_of_its_days(
+    implant: str, removal: str, status: Status
+) -> None:
+    """review24c LOW 4, in the device rule: an implant dated "2023" read as 1 January, so a removal in June
+    undid it, though it may have been put in after; a removal undoes an implant only on a day known to be
+    later (engine/chart_days.py), and on one day the device stands."""
+    chart = [procedure("33207", implant), procedure("33233", removal)]
+    assert run("no-device", PACEMAKER_DEVICE, chart).status == status
+
+
+def test_no_device_reads_a_presence_diagnosis_dated_to_a_year_as_each_of_its_days() -> None:
+    """review24c LOW 4: a pacemaker's presence code dated "2023" is not undone by a removal in June 2023 (it
+    may have been recorded of the device put in after), and is by one in 2024."""
+    presence = condition(ICD, "Z95.0", "2023")
+    assert (
+        run("no-device", PACEMAKER_DEVICE, [presence, procedure("33233", "2023-06-01")]).status
+        == Status.NOT_MET
+    )
+    assert (
+        run("no-device", PACEMAKER_DEVICE, [presence, procedure("33233", "2024-01-02")]).status == Status.MET
+    )

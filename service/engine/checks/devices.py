@@ -43,20 +43,24 @@ def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> 
     ]
 
 
-def _removed_by(removals: list[_Removal], codes: set[str], when: datetime | None) -> _Removal | None:
+def _removed_by(
+    removals: list[_Removal], codes: set[str], when: datetime | None, written_to: str
+) -> _Removal | None:
     """The latest dated removal of the device that `codes` document, made on a later day than `when`: the
     most recent documented form decides (contract §3); a dated removal beats an undated presence, and on
     the same day the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie
     rule, policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a
     replacement, and a presence Condition dated by the day has no hour). Which day each is on is
     `chart_days.day_order`'s: moments in different offsets whose own days contradict the order of their
-    instants are one day's (review24c)."""
+    instants are one day's, and a date written to a month or a year (`written_to`, the removal's
+    `precision`) is each of its days, so a removal dated "2023" does not undo an implant of May 2023, nor
+    one of May a removal dated "2023-05" (review24c)."""
     later = [
         r
         for r in removals
         if r.procedure.performed
         and codes & r.undoes
-        and (when is None or day_order(r.procedure.performed, when) > 0)
+        and (when is None or day_order(r.procedure.performed, when, r.procedure.precision, written_to) > 0)
     ]
     return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
 
@@ -87,7 +91,13 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     ]
     cleared: dict[str, Evidence] = {}
     presences = [
-        (condition_evidence(c), None, {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)}, c.date)
+        (
+            condition_evidence(c),
+            None,
+            {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)},
+            c.date,
+            c.precision,
+        )
         for c in matching_conditions(ctx, [devices_vs])
     ]
     presences += [
@@ -96,11 +106,12 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             procedure_evidence(p, "implant ").text,
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
+            p.precision,
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
-    for evidence, name, codes, when in presences:
-        removal = _removed_by(removals, codes, when)
+    for evidence, name, codes, when, written_to in presences:
+        removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
             in_place.append((evidence, name or evidence.text))
         else:
