@@ -762,6 +762,26 @@ def test_a_visit_with_no_result_does_not_overrule_a_recorded_not_cleared() -> No
     assert statuses(determine(refused_after))["geha.doc.psych-eval"] == "not-met"
 
 
+@pytest.mark.parametrize(
+    ("answered", "visited", "status"),
+    [
+        ("2026-06-01T23:00:00-05:00", "2026-06-02T01:00:00Z", "not-met"),  # the visit 3 h before: its result
+        ("2026-06-01T10:00:00Z", "2026-06-02T15:00:00Z", "not-documented"),  # a visit on a later day
+        ("2026-06-01", "2026-06-01", "not-met"),  # the day of the visit: its result
+        ("2026-06", "2026-06-20", "not-documented"),  # the visit may have followed an answer dated June
+        ("2026-06-20", "2026", "not-documented"),  # a visit dated to the answer's year may have followed it
+        ("2026-06-20", "2025", "not-met"),  # a visit in an earlier year did not
+    ],
+)
+def test_a_visit_supersedes_an_answer_only_on_a_day_that_is_or_may_be_later(
+    answered: str, visited: str, status: str
+) -> None:
+    """pump25 LOW 6: days taken each in its own offset put a visit three hours before the answer on a
+    later day; and a visit dated to a month or a year read as its first day."""
+    chart = [assessment("psych-clearance", answered, valueBoolean=False), procedure("90791", visited)]
+    assert statuses(determine(chart))["geha.doc.psych-eval"] == status
+
+
 @pytest.mark.parametrize("answer", [True, False])
 def test_an_evaluation_answer_cannot_be_trusted_while_the_procedures_are_unread(answer: bool) -> None:
     """A psych-clearance answer holds only for evaluations before it: with the procedures unread, a

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from service.codes import ASSESSMENT
+from service.engine.chart_days import day_order, one_day
 from service.engine.checks.common import (
     ANSWERS,
     COMPARATORS,
@@ -66,14 +67,25 @@ def _later_procedure(
     ctx: EvaluationContext, params: Mapping[str, Any], answer: ObservationFact
 ) -> ProcedureFact | None:
     """The latest procedure of the `superseded_by` value sets done on a later day than `answer` (an
-    answer given the day of the procedure is its result), or None."""
-    answered = answer.effective.date() if answer.effective else None
+    answer given the day of the procedure is its result), or None. Days are weighed as
+    chart_days.day_order weighs them (a visit three hours before the answer, written in another offset,
+    is not on a later day); a visit the chart dates only to a month or a year that holds the answer's
+    day, or the reverse, may have come after it, and so supersedes it."""
+    answered = answer.effective
     later = [
         p
         for p in matching_procedures(ctx, named_value_sets(ctx, params, "superseded_by"))
-        if p.performed is not None and (answered is None or p.performed.date() > answered)
+        if p.performed is not None
+        and (answered is None or _may_follow(p.performed, p.precision, answered, answer.precision))
     ]
     return max(later, key=lambda p: p.performed, default=None)
+
+
+def _may_follow(visited: datetime, visited_to: str, answered: datetime, answered_to: str) -> bool:
+    """Whether a visit was on a later day than an answer, or may have been (one of them dated to a month
+    or a year holding the other); `*_to`: how each is written (fhirdates.precision)."""
+    order = day_order(visited, answered, visited_to, answered_to)
+    return order > 0 or (order == 0 and not (one_day(visited_to) and one_day(answered_to)))
 
 
 def _check_assessment(params: Mapping[str, Any]) -> str | None:
