@@ -307,10 +307,15 @@ def human_as_written(written: str) -> str:
     """A FHIR date or dateTime in a card's words, no finer than it is written ("2021", "March 2021",
     "12 Mar 2021"); the text itself when it cannot be read."""
     moment = parse_datetime(written)
-    if moment is None:
-        return written
-    said = {"year": str(moment.year), "month": human_month(moment)}
-    return said.get(precision(written), human_date(moment))
+    return written if moment is None else human_date_to(moment, precision(written))
+
+
+def human_date_to(moment: date | datetime, written_to: str) -> str:
+    """A date in a card's words no finer than `written_to` (`precision`) says it is written: "2021",
+    "March 2021", else "12 Mar 2021"."""
+    if written_to == "year":
+        return str(moment.year)
+    return human_month(moment) if written_to == "month" else human_date(moment)
 
 
 def human_month(moment: date | datetime) -> str:

@@ -14,7 +14,7 @@ from service.codes import CPT, HCPCS, Code, codings, first_display
 from service.engine.chart_days import SPANS, day_order, one_day
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
-from service.fhirdates import human_date, human_month
+from service.fhirdates import human_date_to
 from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
@@ -410,10 +410,8 @@ def _dated(words: str, when: datetime | None, preposition: str, written_to: str)
     2021"): a date written to a month or a year names no day (review24c LOW 4)."""
     if when is None:
         return words
-    if written_to not in SPANS:
-        return f"{words} {preposition} {human_date(when)}"
-    said = str(when.year) if written_to == "year" else human_month(when)
-    return f"{words} {'in' if preposition == 'on' else preposition} {said}"
+    said = "in" if preposition == "on" and written_to in SPANS else preposition
+    return f"{words} {said} {human_date_to(when, written_to)}"
 
 
 ALWAYS = datetime.min.replace(tzinfo=UTC)  # `intrathecal_since` of a pump no record dates

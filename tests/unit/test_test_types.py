@@ -840,3 +840,11 @@ def test_no_device_reads_a_presence_diagnosis_dated_to_a_year_as_each_of_its_day
     assert (
         run("no-device", PACEMAKER_DEVICE, [presence, procedure("33233", "2024-01-02")]).status == Status.MET
     )
+
+
+def test_a_procedure_dated_to_a_month_or_a_year_is_named_no_finer_on_the_card() -> None:
+    """pump25 LOW 4b: a removal dated "2022" was shown "(1 Jan 2022)", a day the chart does not give."""
+    for removed, said in (("2022", "(2022)"), ("2022-03", "(March 2022)"), ("2022-03-05", "(5 Mar 2022)")):
+        chart = [procedure("33207", "2021"), procedure("33233", removed)]
+        outcome = run("no-device", PACEMAKER_DEVICE, chart)
+        assert [e.text for e in outcome.evidence] == [f"removal: CPT 33233 {said}"]

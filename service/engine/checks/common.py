@@ -13,7 +13,7 @@ from typing import Any
 from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
-from service.fhirdates import human_date, human_span, open_ended
+from service.fhirdates import human_date_to, human_span, open_ended
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
@@ -51,9 +51,10 @@ CHART_PARTS = {
 }
 
 
-def day_of(moment: datetime | None) -> str:
-    """A date as a card writes it ("20 Apr 2023"); the machine value stays in `Evidence.date`."""
-    return human_date(moment) if moment else "undated"
+def day_of(moment: datetime | None, written_to: str = "time") -> str:
+    """A date as a card writes it ("20 Apr 2023"; "March 2023" or "2023" when the chart writes it only
+    to a month or a year: `written_to`, fhirdates.precision); the machine value stays in `Evidence.date`."""
+    return human_date_to(moment, written_to) if moment else "undated"
 
 
 def needs(comparator: str, amount: float | str, unit: str = "") -> str:
@@ -145,7 +146,7 @@ def condition_evidence(c: ConditionFact) -> Evidence:
 
 def procedure_evidence(p: ProcedureFact, role: str = "") -> Evidence:
     """A procedure as evidence: its label and day, after what it was (`role`: "implant: ")."""
-    return Evidence(f"{role}{p.label} ({day_of(p.performed)})", p.source, p.performed)
+    return Evidence(f"{role}{p.label} ({day_of(p.performed, p.precision)})", p.source, p.performed)
 
 
 def medication_evidence(m: MedicationFact) -> Evidence:
