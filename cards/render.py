@@ -643,6 +643,7 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
         label,
         "coverage-info",
         [unread.appointment],
+        indicator="warning" if unread.not_used == ANOTHER_PATIENTS else "info",  # a wrong-patient order
     )
 
 

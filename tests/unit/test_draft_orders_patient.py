@@ -60,6 +60,7 @@ def test_a_draft_order_of_another_patient_is_reported_not_judged_against_this_pa
     assert _ref(pump) not in _updated(answer)  # no coverage information: it was not judged
     [card] = [c for c in answer["cards"] if _ref(pump) in json.dumps(c)]
     assert card["summary"] == "Coverage not checked: the draft order is an order for another patient"
+    assert card["indicator"] == "warning"  # an order placed in the wrong patient's chart
     assert card["detail"] == (
         f"The draft order ({_ref(pump)}) was not judged: it is an order for another patient, so this "
         "service did not check the payer's coverage criteria for it. Check that the order being placed "

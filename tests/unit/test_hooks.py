@@ -100,6 +100,7 @@ def test_a_dispatched_order_of_another_patient_says_so_not_that_it_could_not_be_
     _, answer = sign_with_chart(meeting_chart(), body=body)
     [card] = answer["cards"]
     assert card["summary"] == "Coverage not checked: the dispatched order is an order for another patient"
+    assert card["indicator"] == "warning"  # an order in the wrong patient's chart: not a mere notice
     assert "Check that the order dispatched is this patient's" in card["detail"]
     assert "Dispatch it again" not in card["detail"]
     assert "systemActions" not in answer
