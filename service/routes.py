@@ -86,9 +86,14 @@ def openapi() -> Response:
 
 
 def _no_service(service_id: str) -> Response:
-    """The 404 for a service id no service has, quoting it without any credential sent in it (a path
-    parameter such as `;access_token=`): an answer's text may be kept where a log is."""
-    return refusal(404, "not-found", f"no CDS service with id '{redacted(service_id)[:100]}'")
+    return refusal(404, "not-found", _no_such("CDS service", service_id))
+
+
+def _no_such(what: str, asked_id: str) -> str:
+    """What a 404 says of an id it has no `what` for (a service, policy, CodeSystem, Questionnaire),
+    quoting the id without any credential sent in it (a path parameter such as `;access_token=`): an
+    answer's text may be kept where a log is."""
+    return f"no {what} with id '{redacted(asked_id)[:100]}'"
 
 
 def internal_error(exc: Exception) -> dict[str, Any]:
@@ -200,7 +205,7 @@ def policy_page(policy_id: str) -> Response:
     state = current_app.extensions["idds_crd"]
     policy = state.environment.catalog.policies.get(policy_id)
     if policy is None:
-        return refusal(404, "not-found", f"no policy with id '{policy_id[:100]}'")
+        return refusal(404, "not-found", _no_such("policy", policy_id))
     catalog = state.environment.catalog
     source_text = catalog.sources.get(policy_id)  # as compiled: an edit shows after the restart
     today = call_date(state.settings.timezone)
@@ -218,7 +223,7 @@ def code_system(resource_id: str) -> Response:
     """The project's assessment CodeSystem (clinical-data-contract.md §5) as a FHIR resource."""
     resource = current_app.extensions["idds_crd"].environment.published.code_system
     if resource_id != resource["id"]:
-        return refusal(404, "not-found", f"no CodeSystem with id '{resource_id[:100]}'")
+        return refusal(404, "not-found", _no_such("CodeSystem", resource_id))
     return fhir_response(resource)
 
 
@@ -228,7 +233,7 @@ def documentation_questionnaire(resource_id: str) -> Response:
     published = current_app.extensions["idds_crd"].environment.published
     form = published.questionnaire(resource_id)
     if form is None:
-        said = f"no Questionnaire with id '{resource_id[:100]}'"
+        said = _no_such("Questionnaire", resource_id)
         if (current := published.earlier_part(resource_id)) is not None:
             said += f": a part named for an earlier version of {current}, whose items may differ; "
             said += "call the hook again"

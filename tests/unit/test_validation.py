@@ -576,6 +576,19 @@ def test_an_unknown_service_id_holding_a_credential_is_not_echoed_with_it(client
         assert token[:20] not in issue["diagnostics"] and "[removed]" in issue["diagnostics"]
 
 
+@pytest.mark.parametrize("route", ["/policies", "/fhir/CodeSystem", "/fhir/Questionnaire"])
+def test_an_unknown_published_id_holding_a_credential_is_not_echoed_with_it(
+    client: FlaskClient, route: str
+) -> None:
+    """review25a: the policy, CodeSystem and Questionnaire 404s quoted the id as sent, as the service
+    404 did before (harden25 A3)."""
+    token = "s3cr3t-opaque-7f3c1a9e"
+    response = client.get(f"{route}/nope;access_token={token}")
+    issue = assert_outcome(response, 404, None)
+    assert "nope;access_token=[removed]" in issue["diagnostics"]
+    assert token not in issue["diagnostics"]
+
+
 def test_unknown_path_is_404_operation_outcome(client: FlaskClient) -> None:
     response = client.get("/no/such/path")
     issue = assert_outcome(response, 404, None)
