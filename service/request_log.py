@@ -57,6 +57,8 @@ QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?nam
 CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))
 SEPARATOR = re.compile(r"[\s:=]")  # what follows a scheme's name
 REMOVED = "[removed]"
+# an id of lowercase words and numbers of at most 16 characters joined by hyphens: no token
+SLUG = re.compile(r"[a-z0-9]{1,16}+(?:-[a-z0-9]{1,16}+)*+")
 
 
 def redacted(text: str) -> str:
@@ -83,8 +85,11 @@ def _credential_name(match: re.Match[str]) -> bool:
 def _credential_like(run: str) -> bool:
     """Whether a base64url run may be a credential: a JWT (dotted, its first `{"` encoded as `eyJ`), the
     rest of one cut across two header lines (dotted, as long as half a signature: review24b R1), or a
-    run as long as an opaque token's 256 bits."""
-    return ("." in run and ("eyJ" in run or len(run) >= 32)) or len(run) >= 43
+    run as long as an opaque token's 256 bits, unless it is short lowercase words joined by hyphens (a
+    published Questionnaire's id, `kpwa-implanted-infusion-pumps-documentation` and its parts'
+    `…-c79b9095-1`, was logged and quoted as `[removed]`: review25a; 43 random base64url characters
+    hold no capital letter once in 10^10)."""
+    return ("." in run and ("eyJ" in run or len(run) >= 32)) or (len(run) >= 43 and not SLUG.fullmatch(run))
 
 
 class JsonLinesFormatter(logging.Formatter):

@@ -81,6 +81,7 @@ from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
 from service.references import belongs_to_patient, on_server, parse_reference
+from service.request_log import redacted
 from service.routing import Payer, placed_by_its_words, routed
 from service.shapes import as_dict, as_str, dicts
 from service.terminology import Terminology
@@ -263,7 +264,7 @@ def _no_server_to_read(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     at: dict[str, list[str]] = {}  # each Organization named by a server's URL, at which servers
     for reference, payor in named:
         if (parsed := parse_reference(payor)) is not None and parsed.base:
-            at.setdefault(reference, []).append(_quoted(parsed.base))
+            at.setdefault(reference, []).append(_quoted(redacted(parsed.base)))  # not its user:password
     if not at:
         return said
     bases = listing(list(dict.fromkeys(base for bases in at.values() for base in bases)))

@@ -298,3 +298,14 @@ def test_a_payor_named_at_another_server_with_no_fhir_server_asks_for_its_organi
         "prefetch.payerOrganizations"
     ) in issue["diagnostics"], issue
     assert _first_summary(_call(_body(payor, payers_sent=True))) == GEHA_MEETS
+
+
+def test_the_412_names_a_payors_server_without_its_user_and_password() -> None:
+    """review25a: the server a payor names its Organization at was quoted with the user:password its URL
+    carried."""
+    url = f"https://svc:pw-SECRET@payer.example/fhir/{GEHA_ORG}"
+    payor = {"reference": url, "display": "GEHA Benefit Plan"}
+    issue = assert_outcome(_call(_body(payor)), 412, "prefetch.payerOrganizations", "payerOrganizations")
+    said = issue["diagnostics"]
+    assert "its payor names it at https://[removed]@payer.example/fhir, the only server" in said
+    assert "pw-SECRET" not in issue["diagnostics"]

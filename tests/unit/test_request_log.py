@@ -29,6 +29,7 @@ from service.request_log import (
     JsonLinesFormatter,
     TextLineFormatter,
     configure_logging,
+    redacted,
 )
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
@@ -339,3 +340,30 @@ def test_a_credential_in_the_path_is_not_logged(client: FlaskClient, logs: LogLi
     [line] = logs.access()
     assert "[removed]" in line["path"] and "[removed]" in line["message"]
     assert FHIR_TOKEN not in logs.text and JWT.rsplit(".", 1)[1] not in logs.text
+
+
+def test_a_published_questionnaire_s_path_is_logged_as_it_stands(client: FlaskClient, logs: LogLines) -> None:
+    """review25a: the path's redaction took any 43-character run for an opaque token, so a DTR client's
+    fetch of a form whose id is that long (`kpwa-implanted-infusion-pumps-documentation`) or of any part
+    of it (`…-documentation-c79b9095-1`) was logged as `/fhir/Questionnaire/[removed]`."""
+    published = client.application.extensions["idds_crd"].environment.published
+    forms = sorted(published.questionnaires)
+    long_ones = [f for f in forms if len(f) >= 43]
+    assert long_ones  # the case this guards: a form's id as long as a token
+    digest = {f: str(q["version"]).rpartition("+")[2] for f, q in published.questionnaires.items()}
+    parts = [f"{f}-{digest[f]}-1" for f in forms]  # each form's first item, as a call links it
+    for form in forms + parts:
+        assert client.get(f"/fhir/Questionnaire/{form}").status_code == 200
+    assert [line["path"] for line in logs.access()] == [f"/fhir/Questionnaire/{f}" for f in forms + parts]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "Xk3pQ9vR2mT7wL5nB8cF1dG4hJ6kM0sA2eY9uI3oP7q",  # 43 base64url characters
+        "3f9a1c7e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a",  # 64 lowercase hex
+        "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4-x",  # hex, one hyphen
+    ],
+)
+def test_an_opaque_token_as_long_as_256_bits_is_still_removed(token: str) -> None:
+    assert redacted(f"/cds-services/{token}") == "/cds-services/[removed]"
