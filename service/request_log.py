@@ -51,7 +51,9 @@ CREDENTIAL_WORDS = ("auth", "cookie", "token", "key", "secret", "session", "pass
 AUTH_SCHEMES = ("bearer", "basic", "digest", "dpop", "negotiate", "token", "mac", "hoba", "ntlm")
 JWT_RUN = re.compile(r"[A-Za-z0-9_.=-]++")
 SCHEME_CREDENTIAL = re.compile(rf"(?i)\b({'|'.join(AUTH_SCHEMES)})[\s:=]++[^\s'\"]++")
-HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([\s:=].*+)")  # its name, the rest
+# a header line: its name, then the rest from the first character no name holds (a colon, or in a line
+# gunicorn refuses anything else: `Cookie,session=…`, `X-Api-Key/…`)
+HEADER_LINE = re.compile(r"^(\s*+[!#$%&'*+.^_`|~0-9A-Za-z-]++)([^!#$%&'*+.^_`|~0-9A-Za-z-].*+)")
 URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*+://)[^/\s'\"@?#]*+@")  # `http://u:p@`
 QUERY_PARAMETER = re.compile(r"([?&;][^=&;\s'\"#?]++=)([^&;\s'\"#]++)")  # `?name=`, its value
 CREDENTIAL_NAME = re.compile("(?i)" + "|".join(CREDENTIAL_WORDS))

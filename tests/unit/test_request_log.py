@@ -367,3 +367,14 @@ def test_a_published_questionnaire_s_path_is_logged_as_it_stands(client: FlaskCl
 )
 def test_an_opaque_token_as_long_as_256_bits_is_still_removed(token: str) -> None:
     assert redacted(f"/cds-services/{token}") == "/cds-services/[removed]"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Cookie,session=", "X-Api-Key/", "Authorization;", "Proxy-Authorization(Basic) "],
+)
+def test_a_header_line_named_for_a_credential_loses_its_rest_whatever_follows_the_name(line: str) -> None:
+    """review25a: a header line gunicorn refuses for its missing colon is quoted whole; one whose name
+    was followed by anything but a space, `:` or `=` kept its credential."""
+    said = redacted(f"{line}abc123secret")
+    assert "abc123secret" not in said and said.endswith("[removed]")
