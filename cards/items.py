@@ -33,7 +33,7 @@ from service.engine.model import (
 )
 from service.facts import ProcedureFact
 from service.fhir.server_share import not_asked
-from service.fhirdates import human_date, parse_datetime
+from service.fhirdates import human_date, human_date_to, human_month, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
 from service.record import unreadable_in_chart
@@ -120,7 +120,11 @@ UNREAD_INDICATION = Item(
 
 
 def _dated(e: Evidence) -> str:
+    """Evidence with its date, unless its words carry it already: as a day, or as the month or year a
+    diagnosis or Procedure dated no finer than that closes its words with ("(onset 2021)", "(March 2022)")."""
     if e.date is None or human_date(e.date) in e.text:
+        return e.text
+    if any(e.text.endswith((f" {said})", f"({said})")) for said in (human_month(e.date), str(e.date.year))):
         return e.text
     return f"{e.text} ({human_date(e.date)})"
 
@@ -681,7 +685,7 @@ def trial_under_way(procedures: Sequence[ProcedureFact]) -> str:
     named = []
     for p in begun or procedures:
         cpt = next((c.code for c in p.codes if c.system == CPT), None)
-        when = human_date(p.performed) if p.performed is not None else ""
+        when = human_date_to(p.performed, p.precision) if p.performed is not None else ""
         parts = [
             f"CPT {cpt}" if cpt else p.label,
             *([f"since {when}" if begun else when] if when else []),

@@ -209,10 +209,15 @@ _CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: t
 
 
 def precision(written: Any) -> str:
-    """How a FHIR date or dateTime is written: with a time, or only its day, month or year."""
-    if not isinstance(written, str) or "T" in written:
+    """How a FHIR date or dateTime is written: with a time, or only its day, month or year. A time is
+    told by what `parse_datetime` reads as one, not by the "T" alone: "2022-03-01t10:00:00-05:00" and
+    "2022-03-01 10:00" name an instant too (longer than any date: "2022-03-01", "20220301")."""
+    if not isinstance(written, str):
         return "time"
-    return {4: "year", 7: "month"}.get(len(written.strip()), "day")
+    text = written.strip()
+    if "T" in text or "t" in text or len(text) > 10:
+        return "time"
+    return {4: "year", 7: "month"}.get(len(text), "day")
 
 
 def period_after(first: date, written_to: str) -> date:

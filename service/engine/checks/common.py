@@ -132,12 +132,14 @@ def medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
 
 
 def condition_evidence(c: ConditionFact) -> Evidence:
+    """A diagnosis as evidence: its label and date, no finer than the chart writes it (`c.precision` is
+    that of `c.date`, its onset else its recorded date: "onset 2021", not "onset 1 Jan 2021")."""
     when = (
         "the order's reason"
         if c.from_order
-        else f"onset {day_of(c.onset)}"
+        else f"onset {day_of(c.onset, c.precision)}"
         if c.onset
-        else f"recorded {day_of(c.recorded)}"
+        else f"recorded {day_of(c.recorded, c.precision)}"
         if c.recorded
         else "undated"
     )

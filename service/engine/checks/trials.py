@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from service.engine.checks.common import ANSWERS, COMPARATORS, day_of, needs
+from service.engine.checks.common import ANSWERS, COMPARATORS, needs, procedure_evidence
 from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleCodes, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -45,17 +45,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     """Pain relief of the intrathecal trial (contract §4) against `comparator` `percent`."""
     trial = ctx.trial
     if trial.relief_pct is None:
-        evidence = (
-            (
-                Evidence(
-                    f"trial {trial.procedure.label} ({day_of(trial.procedure.performed)})",
-                    trial.procedure.source,
-                    trial.procedure.performed,
-                ),
-            )
-            if trial.procedure
-            else ()
-        )
+        evidence = (procedure_evidence(trial.procedure, "trial "),) if trial.procedure else ()
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"trial result not documented: {trial.reason}")
     evidence: list[Evidence] = []
     if trial.explicit is not None:
@@ -74,13 +64,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
             )
     else:
         assert trial.baseline is not None and trial.lowest_post is not None and trial.procedure is not None
-        evidence.append(
-            Evidence(
-                f"trial {trial.procedure.label} ({day_of(trial.procedure.performed)})",
-                trial.procedure.source,
-                trial.procedure.performed,
-            )
-        )
+        evidence.append(procedure_evidence(trial.procedure, "trial "))
         evidence.append(
             Evidence(
                 f"pain {trial.baseline.value_text()} before → {trial.lowest_post.value_text()} after",
