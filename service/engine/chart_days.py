@@ -36,7 +36,7 @@ def day_order(first: datetime, second: datetime, first_to: str = "time", second_
     if _timed(first, first_to) and _timed(second, second_to):
         by_day = _sign(first.date(), second.date())
         return by_day if by_day == _sign(first, second) else 0
-    first_days, second_days = _days(first, first_to), _days(second, second_to)
+    first_days, second_days = days_written(first, first_to), days_written(second, second_to)
     if first_days[0] > second_days[1]:
         return 1
     return -1 if first_days[1] < second_days[0] else 0
@@ -75,7 +75,7 @@ def _timed(moment: datetime, written_to: str) -> bool:
     return written_to == "time" and not (moment.utcoffset() == timedelta(0) and moment.time() == _MIDNIGHT)
 
 
-def _days(moment: datetime, written_to: str) -> tuple[date, date]:
+def days_written(moment: datetime, written_to: str) -> tuple[date, date]:
     """The first and last day a date stands for: its own day, or every day of its month or year."""
     day = moment.date()
     if written_to not in SPANS:

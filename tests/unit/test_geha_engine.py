@@ -115,6 +115,41 @@ def test_a_condition_is_dated_by_the_day_the_chart_wrote(onset: str, expected: s
     assert since in finding_of(d, "geha.chronic-pain.duration-6mo")
 
 
+@pytest.mark.parametrize(
+    ("onset", "expected", "finding"),
+    [
+        ("2025", "met", "at least 10 months 21 days since 2025 (needs more than 6 months)"),
+        ("2026-04", "met", "at least 6 months 22 days since April 2026 (needs more than 6 months)"),
+        (
+            "2026",
+            "not-documented",
+            "dated only to 2026: lasted 0 days to 10 months 20 days (needs more than 6 months); record the "
+            "onset's day",
+        ),
+        (
+            "2026-05",
+            "not-documented",
+            "dated only to May 2026: lasted 5 months 21 days to 6 months 20 days (needs more than 6 months); "
+            "record the onset's day",
+        ),
+        ("2026-06", "not-met", "at most 5 months 20 days since June 2026 (needs more than 6 months)"),
+    ],
+)
+def test_a_diagnosis_dated_to_a_month_or_a_year_has_lasted_what_every_day_of_it_gives(
+    onset: str, expected: str, finding: str
+) -> None:
+    """review25c: a diagnosis dated "2026" read as 1 January 2026, so on 21 Nov 2026 it had lasted more
+    than six months though it may date from last week: met only when its last possible day gives the
+    months, not met when even its first falls short, else the chart does not tell."""
+    chart = [
+        condition(ICD, "M96.1", onset),
+        *without(meeting_chart(), lambda r: r["resourceType"] == "Condition"),
+    ]
+    d = determine(chart)
+    assert statuses(d)["geha.chronic-pain.duration-6mo"] == expected
+    assert finding_of(d, "geha.chronic-pain.duration-6mo") == finding
+
+
 @pytest.mark.parametrize(("recorded", "expected"), [("2026-10-01", "not-met"), ("2025-10-01", "met")])
 def test_a_diagnosis_without_onset_is_dated_by_its_recorded_date(recorded: str, expected: str) -> None:
     """Contract §3: a Condition's date is its onset, else its recorded date; a pain history that falls

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from service.engine.chart_days import days_written, one_day
 from service.engine.checks.common import (
     ANSWERS,
     COMPARATORS,
@@ -85,17 +86,41 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
             Status.NOT_DOCUMENTED,
             finding="diagnosis has no onset or recorded date" if undated else "no qualifying diagnosis found",
         )
-    earliest = min(found, key=lambda c: (c.date.date(), c.date))  # type: ignore[union-attr]
-    months = int(params["months"])
-    since = earliest.date
-    assert since is not None
-    day = since.date()  # the chart's own date (contract §3: today minus the condition's date)
-    ok = COMPARATORS[params["comparator"]](against_months(day, ctx.today, months), 0)  # AMB-44
+    months, comparator = int(params["months"]), params["comparator"]
+    wanted = needs(comparator, months, "months")
+
+    def lasted_enough(day: date) -> bool:  # contract §3: today minus the condition's date; AMB-44
+        return COMPARATORS[comparator](against_months(day, ctx.today, months), 0)
+
+    # a date written to a month or a year is any day of it (chart_days.days_written): the duration is
+    # met when it is from the last of them, falls short when it does from the first, and is not told
+    # by the chart between the two (review25c: "2026" read as 1 January made it 11 months on 6 December)
+    spans = {c.source: days_written(c.date, c.precision) for c in found}  # type: ignore[arg-type]
+    surely = min(found, key=lambda c: (spans[c.source][1], c.date))
+    last_day = spans[surely.source][1]
+    if lasted_enough(last_day):
+        lasted = _lasted(surely, last_day, ctx, wanted, "at least")
+        return TestOutcome(Status.MET, (condition_evidence(surely),), lasted)
+    earliest = min(found, key=lambda c: (spans[c.source][0], c.date))
+    first_day, last_day = spans[earliest.source]
+    said = day_of(earliest.date, earliest.precision)
     evidence = (condition_evidence(earliest),)
-    lasted = human_span(since, start_of_day(ctx.today))
-    finding = f"{lasted} since {day_of(since)} ({needs(params['comparator'], months, 'months')})"
+    if lasted_enough(first_day):
+        least = human_span(start_of_day(min(last_day, ctx.today)), start_of_day(ctx.today))
+        most = human_span(start_of_day(first_day), start_of_day(ctx.today))
+        finding = f"dated only to {said}: lasted {least} to {most} ({wanted}); record the onset's day"
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
     # a recorded date stands for the onset when none is given (contract §3), so falling short fails
-    return TestOutcome(Status.MET if ok else Status.NOT_MET, evidence, finding)
+    return TestOutcome(Status.NOT_MET, evidence, _lasted(earliest, first_day, ctx, wanted, "at most"))
+
+
+def _lasted(condition: ConditionFact, day: date, ctx: EvaluationContext, wanted: str, bound: str) -> str:
+    """How long a condition has lasted, from `day`: its own, or for a date written to a month or a year
+    the last (`bound` "at least") or the first ("at most") of its days."""
+    lasted = human_span(start_of_day(day), start_of_day(ctx.today))
+    said = day_of(condition.date, condition.precision)
+    bounded = "" if one_day(condition.precision) else f"{bound} "
+    return f"{bounded}{lasted} since {said} ({wanted})"
 
 
 @dataclass(frozen=True)
