@@ -364,16 +364,24 @@ class _PrefetchDigest:
 def _entries(entries: list[Any], counts: dict[str, int]) -> list[Any]:
     """`_entry` of each of a Bundle's entries, a chart resource's reference made in the loop itself (a
     Synthea-sized prefetch holds hundreds of them; two calls for each were a third of the record's
-    building): parties, the Patient and whatever is no resource go through `_entry`."""
+    building; `_versioned_reference` is written out in it too): parties, the Patient and whatever is no
+    resource go through `_entry`."""
     kept: list[Any] = []
+    add = kept.append
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
         if not isinstance(kind, str) or kind in KEPT_WHOLE:
-            kept.append(_entry(entry, counts))
+            add(_entry(entry, counts))
             continue
         counts[kind] = counts.get(kind, 0) + 1
-        kept.append({"reference": _versioned_reference(kind, resource)})
+        # `_versioned_reference`, written out: one call less per chart resource
+        meta = resource.get("meta")
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        if isinstance(version, str):
+            add({"reference": f"{kind}/{resource.get('id')}/_history/{version}"})
+        else:
+            add({"reference": f"{kind}/{resource.get('id')}"})
     return kept
 
 
