@@ -355,7 +355,7 @@ class _PrefetchDigest:
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":
                 entries = value.get("entry")
                 kept = _entries(entries, counts) if isinstance(entries, list) else _shape(entries)
-                references[key] = {**value, "entry": kept}
+                references[key] = {**value, "entry": kept} if "entry" in value else dict(value)
             else:
                 references[key] = _party_or_reference(value, counts)
         return cls(counts, references)

@@ -1124,3 +1124,13 @@ def test_of_a_refused_calls_prefetch_what_is_no_resource_is_named_by_its_shape(
     assert kept["patient"] == "[not a FHIR resource: an object with keys id, name]"
     assert kept["conditions"]["entry"] == "[not a FHIR resource: an object with keys id]"
     assert "Hidden" not in json.dumps(record)
+
+
+def test_a_prefetched_bundle_sent_without_entries_is_recorded_without_an_entry_key() -> None:
+    """An empty searchset may come without `entry` (a Synthea-sized call's trial-order prefetch does): the
+    record said the EHR sent `"entry": null`, and that null made the whole request be written a second time
+    (strict_json's null check) — 3.3 M instructions of a 12 M audit row. One sent as null stays null."""
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    digest = audit_entry._PrefetchDigest.of({"trials": empty, "nulled": {**empty, "entry": None}})
+    assert digest.references["trials"] == empty
+    assert digest.references["nulled"] == {**empty, "entry": None}
