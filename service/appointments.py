@@ -18,7 +18,7 @@ from typing import Any
 from service.fhir.client import FhirError
 from service.modifiers import Carried
 from service.orders import DraftOrders
-from service.references import belongs_to_patient, local_reference, on_server, parse_reference
+from service.references import local_reference, names_another_patient, on_server, parse_reference
 from service.shapes import contained_by_id, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
@@ -165,9 +165,7 @@ def appointment_orders(
                 if reference in found:
                     continue
                 order, reason, technical = _read(read, reference)
-            if order is not None and not belongs_to_patient(
-                order, patient_id, unlinked=True, server=fhir_server
-            ):
+            if order is not None and names_another_patient(order, patient_id, fhir_server, in_call.get):
                 order, reason, not_used = None, "it is an order for another patient", ANOTHER_PATIENTS
             elif order is not None and (why := withdrawn(order)) is not None:
                 order, reason, not_used = None, why, WITHDRAWN_ORDER

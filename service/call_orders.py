@@ -28,9 +28,9 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import PATIENT_LINKS, belongs_to_patient, parse_reference
+from service.references import belongs_to_patient, names_another_patient
 from service.registry import HookBehaviour, OrderSource
-from service.shapes import dicts, reference_of, reference_target
+from service.shapes import dicts, reference_of
 from service.wording import listing
 
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
@@ -116,7 +116,7 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
     kept = []
     for order in found:
         reference = reference_of(order)
-        if not belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server):
+        if names_another_patient(order, patient, request.fhir.server):
             why = "it is an order for another patient"
             unread.append(UnreadOrder(reference, reference, why, not_used=ANOTHER_PATIENTS))
         elif (why := withdrawn(order)) is not None:
@@ -198,7 +198,8 @@ def _draft_orders(call: OrderSearch) -> OrdersOfCall:
     request = call.request
     bundle = request.context.draft_orders
     drafts = DraftOrders(bundle, request.fhir.server)
-    others = [r for r in drafts.in_scope(None) if _for_another_patient(r, request, drafts)]
+    patient, server = request.context.patient_id, request.fhir.server
+    others = [r for r in drafts.in_scope(None) if names_another_patient(r, patient, server, drafts.get)]
     if not others:
         return bundle, []
     selected = {id(r) for r in drafts.in_scope(request.context.selections)}
@@ -211,24 +212,6 @@ def _draft_orders(call: OrderSearch) -> OrdersOfCall:
     left_out = {id(r) for r in others}
     kept = [e for e in dicts(bundle.get("entry")) if id(e.get("resource")) not in left_out]
     return {**bundle, "entry": kept}, unread
-
-
-def _for_another_patient(order: dict[str, Any], request: HookRequest, drafts: DraftOrders) -> bool:
-    """Whether a draft order's subject (its first patient link) names another patient than the call's.
-    A subject written as a `Type/id` or an absolute URL is read as `belongs_to_patient` reads it (the
-    same id on another server is another person); one written as a Bundle `fullUrl` (`urn:uuid:`) is
-    the Patient it names among the call's resources. An order with no subject, or one that names no
-    resource this service can read, is the call's: the call says whose its drafts are, and nothing on
-    the order says otherwise."""
-    link = next((order[k] for k in PATIENT_LINKS if k in order), None)
-    target = reference_target(link)
-    if target is None:
-        return False
-    patient = request.context.patient_id
-    if parse_reference(target) is not None:
-        return not belongs_to_patient(order, patient, unlinked=True, server=request.fhir.server)
-    named = drafts.get(target)
-    return named is not None and named.get("resourceType") == "Patient" and named.get("id") != patient
 
 
 Reader = Callable[[OrderSearch], OrdersOfCall]

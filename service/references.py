@@ -3,9 +3,10 @@
 EHRs write the same reference as `Patient/1`, `Patient/1/_history/3` or
 `https://ehr.example/fhir/Patient/1`; comparing such strings by hand in each module gave eight
 slightly different rules. `parse_reference` is the one reading, `belongs_to_patient` the one
-answer to "is this resource about the call's patient", and `local_reference` (`chart_lookup` for
-the resource itself) the one answer to "which of the chart's resources does this name": given the
-call's FHIR server, none for a reference written as another server's URL.
+answer to "is this chart resource about the call's patient", `names_another_patient` the one answer
+to "is this order the call hands over another patient's" (on every hook), and `local_reference`
+(`chart_lookup` for the resource itself) the one answer to "which of the chart's resources does this
+name": given the call's FHIR server, none for a reference written as another server's URL.
 """
 
 from __future__ import annotations
@@ -88,6 +89,33 @@ def belongs_to_patient(
             parsed = parse_reference(value)
             return parsed is not None and parsed.local == wanted and _same_server(parsed.base, server)
     return unlinked
+
+
+def names_another_patient(
+    resource: Mapping[str, Any],
+    patient_id: str,
+    server: str | None = None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> bool:
+    """Whether an order handed over by the call (drafted, dispatched or booked) is another patient's:
+    its first patient link (subject, patient, beneficiary, for) clearly names a Patient other than
+    Patient/`patient_id`, written `Patient/<another id>`, as another server's URL of a Patient
+    (`belongs_to_patient`: the same id there is another person), or as a reference `resolve` (the
+    call's Bundle: a `urn:uuid:` fullUrl) finds to be a Patient of another id. The call says whose its
+    orders are, so nothing less sets one aside: a link absent, written without a reference
+    (identifier or display only) or naming nothing readable is the call's patient; one naming a Group,
+    Location or Device (R4 ServiceRequest.subject may) names no other patient, and is judged for the
+    call's patient as any order without a Patient subject is."""
+    link = next((resource[k] for k in PATIENT_LINKS if k in resource), None)
+    target = reference_target(link) if isinstance(link, Mapping) else None
+    if target is None:
+        return False
+    parsed = parse_reference(target)
+    if parsed is not None:
+        return parsed.type == "Patient" and (parsed.id != patient_id or not _same_server(parsed.base, server))
+    named = resolve(target.strip()) if resolve is not None else None
+    is_patient = isinstance(named, Mapping) and named.get("resourceType") == "Patient"
+    return is_patient and named.get("id") != patient_id
 
 
 def on_server(reference: Reference, server: str | None) -> bool:

@@ -17,6 +17,7 @@ import copy
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -433,8 +434,8 @@ def check_response(
         # appointment-book: every booked Appointment (the orders behind them may not be readable); under
         # CRD 2.2 one based on a ServiceRequest is annotated on that request instead
         must_carry = [(reference_of(a), a) for a in appointments] if appointments else drafts.items()
-        # another patient's draft order is reported, not judged: it takes none (ehr20 M4)
-        must_carry = [(ref, r) for ref, r in must_carry if not _another_patients_draft(r, request)]
+        # another patient's order is reported, not judged: it takes none (ehr20 M4)
+        must_carry = [(ref, r) for ref, r in must_carry if not _another_patients_order(r, request)]
         crd_2_2 = (request.get("extension") or {}).get("davinci-crd.requestedVersion") == "2.2"
         for ref, resource in must_carry:
             told = COVERAGE_INFO in json.dumps(resource.get("extension", []))  # §resp-35
@@ -448,22 +449,43 @@ def check_response(
     return errors
 
 
-def _another_patients_draft(order: dict[str, Any], request: dict[str, Any]) -> bool:
-    """Whether `order` is one of the call's draft orders and its subject (or `patient`) names another
-    Patient than `context.patientId`: written `Patient/id`, as an absolute URL, or as the fullUrl of a
-    Patient among the draft orders. No subject names no other patient."""
-    entries = (request["context"].get("draftOrders") or {}).get("entry", [])
-    if not any(e.get("resource") is order for e in entries if isinstance(e, dict)):
+_PATIENT_LINKS = ("subject", "patient", "beneficiary", "for")
+_PATIENT_REFERENCE = re.compile(
+    r"^(?:(?P<base>(?i:https?)://\S+?)/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?/?$"
+)
+
+
+def _another_patients_order(order: dict[str, Any], request: dict[str, Any]) -> bool:
+    """Whether an order the call hands over (drafted, dispatched or booked) is another patient's, and so
+    takes no coverage information (ehr20 M4): its first patient link (subject, patient, beneficiary,
+    for) names a Patient of another id than `context.patientId`, written `Patient/id`, as a URL (this
+    id at another base than `fhirServer` is another person too), or as the fullUrl of a Patient in the
+    call. No link, one without a reference, an unresolved urn, or a Group, Location or Device subject
+    names no other patient: the order is the call's patient's."""
+    link = next((order[k] for k in _PATIENT_LINKS if k in order), None)
+    reference = link.get("reference") if isinstance(link, dict) else None
+    if not isinstance(reference, str):
         return False
-    full_urls = {
-        e["fullUrl"]: reference_of(e["resource"])
-        for e in entries
-        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str) and isinstance(e.get("resource"), dict)
-    }
-    link = next((order[k] for k in ("subject", "patient") if k in order), None)
-    named = _order_named(link.get("reference") if isinstance(link, dict) else None, full_urls)
     patient = request["context"].get("patientId")
-    return named is not None and named.startswith("Patient/") and named != f"Patient/{patient}"
+    if (match := _PATIENT_REFERENCE.match(reference.strip())) is not None:
+        server = request.get("fhirServer")
+        elsewhere = match["base"] is not None and server and _base_key(match["base"]) != _base_key(server)
+        return match["id"] != patient or bool(elsewhere)
+    entries = [
+        e
+        for key in ("draftOrders", "appointments")
+        for e in (request["context"].get(key) or {}).get("entry", [])
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    named = next((e["resource"] for e in entries if e.get("fullUrl") == reference.strip()), None)
+    return named is not None and named.get("resourceType") == "Patient" and named.get("id") != patient
+
+
+def _base_key(url: str) -> tuple[str, int | None, str]:
+    """A FHIR base, compared as a server: host in any case, default port as none, no trailing slash."""
+    parts = urlsplit(url.strip())
+    port = None if parts.port in (None, {"http": 80, "https": 443}.get(parts.scheme.lower())) else parts.port
+    return (parts.hostname or "").rstrip(".").lower(), port, parts.path.rstrip("/")
 
 
 def _order_named(reference: Any, full_urls: dict[str, str]) -> str | None:

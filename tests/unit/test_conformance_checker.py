@@ -240,6 +240,35 @@ def test_an_order_sign_answer_is_not_faulted_for_no_coverage_information_on_anot
     assert any("no coverage information for ServiceRequest/" in e for e in check_response(body, request))
 
 
+@pytest.mark.parametrize(
+    ("subject", "another"),
+    [
+        ("https://elsewhere.example.org/fhir/Patient/demo-meets", True),  # this id, another server's
+        ("https://EHR.example.org:443/fhir/Patient/demo-meets", False),  # the call's server, however written
+        ("Group/g1", False),  # names no other patient: the service judges it (review25a M1)
+        ("Device/d1", False),
+        ("urn:uuid:7d1f3f0e-2b0c-4a49-8a43-8f3e2a7d9c10", False),  # names nothing in the call
+    ],
+)
+def test_the_checker_reads_another_patients_order_as_the_service_does(subject: str, another: bool) -> None:
+    """§resp-29 asks coverage information of every order of the call's patient: of the orders
+    `service.references.names_another_patient` judges, and of no other (review25a M1: the checker
+    read this id on another server as the call's patient, and faulted an answer that set it aside)."""
+    body, request = answer("order-sign-implant-demo-meets")
+    request = {**request, "fhirServer": "https://ehr.example.org/fhir"}
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["resourceType"] == "MedicationRequest":
+            entry["resource"]["subject"] = {"reference": subject}
+    body["systemActions"] = [
+        a for a in body["systemActions"] if a["resource"]["resourceType"] != "MedicationRequest"
+    ]
+    errors = check_response(body, request)
+    if another:
+        assert errors == []
+    else:
+        assert errors and all("no coverage information for MedicationRequest/" in e for e in errors)
+
+
 def as_2_2(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "extension": {"davinci-crd.requestedVersion": "2.2"}}
 

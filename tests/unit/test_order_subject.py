@@ -1,0 +1,138 @@
+"""One rule, on every hook that is handed its orders (order-select/-sign, order-dispatch,
+appointment-book), for "this order is another patient's" (review25a M1): only a subject (first patient
+link) that clearly names a Patient of another id, or this id on another server, sets an order aside.
+Before, order-dispatch and appointment-book set aside as "an order for another patient" any order whose
+subject was not this patient written as a reference (identifier or display only, an unresolved urn),
+taking its coverage information away; and every hook called a Group, Location or Device subject
+(which R4 ServiceRequest.subject allows) another patient. The conformance checker reads the same rule
+(sign_with_chart checks every answer with it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from service.demo.runner import request_files
+from service.references import names_another_patient
+from tests.builders import meeting_chart
+from tests.calls import sample, sign_with_chart
+from tests.support import FHIR_SERVER, as_queried, select_body
+
+OTHER_SERVER = "https://elsewhere.example.org/fhir"
+MEETS = "GEHA: 62362 meets all 14 coverage criteria"
+
+
+def _select() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    body = select_body()
+    orders = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if "62362" in json.dumps(e["resource"].get("code"))
+    ]
+    return body, orders
+
+
+def _dispatch() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    body = sample("order-dispatch-62362-demo-meets")
+    bundle = body["prefetch"]["dispatchedServiceRequests"]
+    return body, [e["resource"] for e in bundle["entry"]]
+
+
+def _book() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    name = "appointment-book-62362-demo-meets"
+    raw = json.loads(next(p for p in request_files() if p.stem == name).read_text(encoding="utf-8"))
+    body = {**as_queried(raw), "context": raw["context"]}  # the booked order in the call, not read
+    orders = []
+    for entry in body["context"]["appointments"]["entry"]:
+        if (order := entry["resource"])["resourceType"] == "ServiceRequest":
+            entry["fullUrl"] = f"{FHIR_SERVER}/ServiceRequest/{order['id']}"  # the server the call names
+            orders.append(order)
+    return body, orders
+
+
+HOOKS: dict[str, Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]]] = {
+    "order-select": _select,
+    "order-dispatch": _dispatch,
+    "appointment-book": _book,
+}
+THIS_PATIENTS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "identifier-only": lambda p: {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}},
+    "display-only": lambda p: {"display": "Demo Meets"},
+    "unresolved-urn": lambda p: {"reference": "urn:uuid:7d1f3f0e-2b0c-4a49-8a43-8f3e2a7d9c10"},
+    "this-server-url": lambda p: {"reference": f"{FHIR_SERVER}/Patient/{p}"},
+    "group": lambda p: {"reference": "Group/g1"},
+    "location": lambda p: {"reference": "Location/l1"},
+    "device": lambda p: {"reference": "Device/d1"},
+}
+ANOTHER_PATIENTS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "another-id": lambda p: {"reference": "Patient/someone-else"},
+    "another-server-same-id": lambda p: {"reference": f"{OTHER_SERVER}/Patient/{p}"},
+}
+
+
+def _answer(hook: str, subject: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    body, orders = HOOKS[hook]()
+    for order in orders:
+        order["subject"] = subject(body["context"]["patientId"])
+    _, answer = sign_with_chart(meeting_chart(), body=body)  # checked by tests/conformance.py too
+    return answer
+
+
+@pytest.mark.parametrize("form", list(THIS_PATIENTS))
+@pytest.mark.parametrize("hook", list(HOOKS))
+def test_an_order_whose_subject_names_no_other_patient_is_judged_on_every_hook(hook: str, form: str) -> None:
+    """The call says whose its orders are; a subject that names no other Patient does not contradict it.
+    A Group, Location or Device subject is judged for the call's patient, as it was before a0169dc and
+    as an order naming a Group by a Bundle fullUrl already was."""
+    answer = _answer(hook, THIS_PATIENTS[form])
+    assert answer["cards"][0]["summary"] == MEETS
+    assert "another patient" not in json.dumps(answer)
+    assert answer.get("systemActions")  # its coverage information is given
+
+
+@pytest.mark.parametrize("form", list(ANOTHER_PATIENTS))
+@pytest.mark.parametrize("hook", list(HOOKS))
+def test_an_order_whose_subject_names_another_patient_is_set_aside_on_every_hook(
+    hook: str, form: str
+) -> None:
+    answer = _answer(hook, ANOTHER_PATIENTS[form])
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert any(s.endswith("is an order for another patient") for s in summaries), summaries
+    assert MEETS not in summaries
+    updated = {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
+    assert updated <= {"Appointment"}  # the order takes none (a booked Appointment says it was not checked)
+
+
+@pytest.mark.parametrize(
+    ("subject", "server", "resolved", "another"),
+    [
+        (None, FHIR_SERVER, None, False),
+        ({"reference": "Patient/p1"}, FHIR_SERVER, None, False),
+        ({"reference": "Patient/p2"}, FHIR_SERVER, None, True),
+        ({"reference": f"{FHIR_SERVER}/Patient/p1/_history/3"}, FHIR_SERVER, None, False),
+        ({"reference": f"{OTHER_SERVER}/Patient/p1"}, FHIR_SERVER, None, True),
+        ({"reference": f"{OTHER_SERVER}/Patient/p1"}, None, None, False),  # no server: any may name it
+        ({"reference": "Group/g1"}, FHIR_SERVER, None, False),
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, None, False),
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": "p2"}, True),
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": "p1"}, False),
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Group", "id": "g1"}, False),
+        ({"display": "Someone Else"}, FHIR_SERVER, None, False),
+        ("Patient/p2", FHIR_SERVER, None, False),  # not a Reference element: unreadable
+    ],
+)
+def test_names_another_patient_only_when_the_subject_clearly_names_one(
+    subject: Any, server: str | None, resolved: dict[str, Any] | None, another: bool
+) -> None:
+    order: dict[str, Any] = {"resourceType": "ServiceRequest", "id": "o1"}
+    if subject is not None:
+        order["subject"] = subject
+    assert names_another_patient(order, "p1", server, lambda _: resolved) is another
+
+
+def test_the_first_patient_link_is_the_one_read() -> None:
+    order = {"patient": {"reference": "Patient/p2"}, "for": {"reference": "Patient/p1"}}
+    assert names_another_patient(order, "p1") is True
