@@ -59,6 +59,9 @@ class Unobtainable:
     # not asked: the call was held back from the EHR's FHIR server (service/fhir/server_share.py), which
     # may well have it: the 412 says to call again in a moment (gather's `GatheredData.not_asked`)
     not_asked: bool = False
+    # prefetch only: named at a server's URL, with no fhirServer; a fhirServer would not be read for it,
+    # so the 412 asks for prefetch alone (gather's `GatheredData.prefetch_only`)
+    prefetch_only: bool = False
 
 
 @dataclass(frozen=True)

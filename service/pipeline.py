@@ -502,8 +502,9 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
     in_part = data.sent_in_part if data is not None else set()
     held_back = data.not_asked if data is not None else set()
+    by_prefetch = data.prefetch_only if data is not None else set()
     missing = [
-        Unobtainable(key, f"prefetch.{key}", reason, key in in_part, key in held_back)
+        Unobtainable(key, f"prefetch.{key}", reason, key in in_part, key in held_back, key in by_prefetch)
         for key, reason in needed.items()
     ]
     if not call.in_scope:
@@ -517,8 +518,10 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     (`Unobtainable.not_asked`: the call was held back from it, service/fhir/server_share.py).
     A required key the EHR sent as page one of several, with no server to read the rest from, is
     said as such (`Unobtainable.sent_in_part`: it was prefetched, in part; inferno22 L1), each in its own
-    sentence after that of the elements not sent at all (the first one's reason given). The issue names
-    each request element to fix."""
+    sentence after that of the elements not sent at all (the first one's reason given). When prefetch is
+    the only remedy for every element not sent (`Unobtainable.prefetch_only`: a payor's Organization
+    named by a server's URL, read from no other), a fhirServer is not offered. The issue names each
+    request element to fix."""
     whole = [m for m in missing if not m.sent_in_part]
     sentences = []
     if whole:
@@ -527,6 +530,8 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
         what = f"{listing(names)} {'was' if len(names) == 1 else 'were'}"
         if whole[0].not_asked:
             read, remedy = "not read", "send it as prefetch, or call again in a moment"
+        elif all(m.prefetch_only for m in whole):  # no fhirServer would be read for it
+            read, remedy = "could not be read", "send it as prefetch"
         else:
             read = "could not be read"
             remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"

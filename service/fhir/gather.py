@@ -123,6 +123,10 @@ class GatheredData:
     # for (service/fhir/server_share.py; `QueryOutcome.not_asked`): the 412 says to call again in a
     # moment (service/pipeline.py, `Unobtainable.not_asked`)
     not_asked: set[str] = field(default_factory=set)
+    # the keys of `routing_missing` whose every missing Organization is named by a server's URL, with no
+    # fhirServer: only prefetch helps, a fhirServer would not be read for them (`_no_server_to_read`;
+    # service/pipeline.py, `Unobtainable.prefetch_only`)
+    prefetch_only: set[str] = field(default_factory=set)
     # the entries of the required keys' Bundles that the EHR named by a `urn:uuid:`/`urn:oid:` fullUrl,
     # by it: what a Coverage's payor may reference (service/routing.py)
     bundle_local: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -263,8 +267,8 @@ def _no_server_to_read(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     said = f"the request has no fhirServer to read {_payers(named)} from"
     at: dict[str, list[str]] = {}  # each Organization named by a server's URL, at which servers
     for reference, payor in named:
-        if (parsed := parse_reference(payor)) is not None and parsed.base:
-            at.setdefault(reference, []).append(_quoted(redacted(parsed.base)))  # not its user:password
+        if (base := _named_at_a_server(payor)) is not None:
+            at.setdefault(reference, []).append(_quoted(redacted(base)))  # not its user:password
     if not at:
         return said
     bases = listing(list(dict.fromkeys(base for bases in at.values() for base in bases)))
@@ -278,6 +282,13 @@ def _no_server_to_read(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         f"{'server' if len(at) == 1 else 'servers'} read for {'it' if len(at) == 1 else 'them'}: send "
         f"{'it' if len(at) == 1 else 'them'} in prefetch.payerOrganizations"
     )
+
+
+def _named_at_a_server(payor: Mapping[str, Any]) -> str | None:
+    """The server a payor names its Organization at (an absolute reference's base), the only one it is
+    read from (`_referenced`); None for a relative reference."""
+    parsed = parse_reference(payor)
+    return parsed.base if parsed is not None else None
 
 
 def _own_words(payor: Mapping[str, Any]) -> list[str]:
@@ -493,6 +504,8 @@ class DataGatherer:
             named = _payers_unplaced(data.coverages, query.resource_type, held, self._payers, today, moment)
             if named:
                 data.routing_missing[query.key] = _no_server_to_read(named)
+                if all(_named_at_a_server(payor) for _, payor in named):
+                    data.prefetch_only.add(query.key)
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)

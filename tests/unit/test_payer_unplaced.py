@@ -309,3 +309,26 @@ def test_the_412_names_a_payors_server_without_its_user_and_password() -> None:
     said = issue["diagnostics"]
     assert "its payor names it at https://[removed]@payer.example/fhir, the only server" in said
     assert "pw-SECRET" not in issue["diagnostics"]
+
+
+def test_the_412_for_an_organization_named_at_a_server_offers_prefetch_alone() -> None:
+    """review25a LOW 5 / harden25: the 412 for a payor naming its Organization by a server's URL, with no
+    fhirServer, closed with "send it as prefetch or provide a reachable fhirServer with
+    fhirAuthorization"; the EHR's own fhirServer is never read for that Organization (it is answered
+    "no intrathecal pump coverage rules here"), so only prefetch is offered."""
+    payor = {"reference": f"https://payer.example/fhir/{GEHA_ORG}", "display": "GEHA Benefit Plan"}
+    issue = assert_outcome(_call(_body(payor)), 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert issue["diagnostics"].endswith(
+        "send that Organization in prefetch.payerOrganizations); send it as prefetch"
+    )
+    assert "fhirServer with fhirAuthorization" not in issue["diagnostics"]
+
+
+def test_the_412_still_offers_a_fhir_server_while_one_missing_organization_would_be_read_from_it() -> None:
+    """Two payors, one naming its Organization by a server's URL, one by `Organization/id`: a fhirServer
+    would be read for the second, so it is still offered."""
+    body = _body({"reference": f"https://payer.example/fhir/{GEHA_ORG}", "display": "GEHA Benefit Plan"})
+    for entry in body["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["payor"].append({"reference": "Organization/other-plan", "display": "Other Plan"})
+    issue = assert_outcome(_call(body), 412, "prefetch.payerOrganizations", "payerOrganizations")
+    assert issue["diagnostics"].endswith(REMEDY)
