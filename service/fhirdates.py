@@ -9,7 +9,6 @@ date is the chart's own (`2026-06-03T22:00:00-05:00` is 3 June, as the clinician
 
 from __future__ import annotations
 
-from calendar import monthrange
 from datetime import MAXYEAR, UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -352,25 +351,22 @@ def human_days(days: float) -> str:
 
 def human_span(start: datetime, end: datetime) -> str:
     """The time from `start` to `end` in calendar terms: "3 years 7 months", "5 months 12 days",
-    "8 weeks", "10 days" (under a year the days are kept: they can decide a threshold)."""
+    "8 weeks", "10 days" (under a year the days are kept: they can decide a threshold). The months are
+    counted back from `end`, as `against_months` counts them: 28 February to 31 August is 6 months, as
+    it judges it, not "6 months 3 days" beside a "not more than 6 months" (review25d)."""
     if end <= start:
         return "0 days"
-    days = (end.date() - start.date()).days
+    first, last = start.date(), end.date()
+    days = (last - first).days
     if days < 91:
         return human_days(days)
-    months = (end.year - start.year) * 12 + end.month - start.month
-    if end.day < start.day:
+    months = (last.year - first.year) * 12 + last.month - first.month
+    anchor = months_before(last, months)
+    if anchor < first:
         months -= 1
-    anchor = date(start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1)
-    anchor = anchor.replace(day=min(start.day, _month_length(anchor)))
-    rest = (end.date() - anchor).days
+        anchor = months_before(last, months)
+    rest = (anchor - first).days
     years, months = divmod(months, 12)
     if years:
         return _joined((years, "year"), (months, "month"))
     return _joined((months, "month"), (rest, "day"))
-
-
-def _month_length(first: date) -> int:
-    """Days in `first`'s month, counted without stepping into the month after (December of year
-    9999 has no month after it)."""
-    return monthrange(first.year, first.month)[1]
