@@ -33,7 +33,7 @@ from service.engine.model import (
 )
 from service.facts import ProcedureFact
 from service.fhir.server_share import not_asked
-from service.fhirdates import human_date, human_date_to, human_month, parse_datetime
+from service.fhirdates import human_as_written, human_date, human_date_to, human_month, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
 from service.record import unreadable_in_chart
@@ -607,16 +607,16 @@ def _merged(
 def trial_order_words(orders: Iterable[TrialOrder]) -> str:
     """How a card names the trials ordered in the EHR and not yet done: each one's trial code (the
     coding it was recognised by, not its first: service/next_steps.py `trial_code`), the day it was
-    written and, when not active, its status ("62323, 30 Nov 2026"; "62322, on hold"; "C2626, 1 Dec
-    2026")."""
+    written, no finer than the order writes it, and, when not active, its status ("62323, 30 Nov 2026";
+    "62322, on hold"; "C2626, 1 Dec 2026"; "62324, November 2026")."""
     named = []
     for trial in orders:
         order = trial.resource
-        written = parse_datetime(order.get("authoredOn"))
+        authored = order.get("authoredOn")
         status = str(order.get("status") or "").replace("-", " ")
         parts = [
             trial.code.code,
-            *([human_date(written)] if written is not None else []),
+            *([human_as_written(authored)] if parse_datetime(authored) is not None else []),
             *([status] if status and status != "active" else []),
         ]
         named.append(", ".join(parts))

@@ -97,16 +97,17 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     # by the chart between the two (review25c: "2026" read as 1 January made it 11 months on 6 December)
     spans = {c.source: days_written(c.date, c.precision) for c in found}  # type: ignore[arg-type]
     surely = min(found, key=lambda c: (spans[c.source][1], c.date))
-    last_day = spans[surely.source][1]
-    if lasted_enough(last_day):
-        lasted = _lasted(surely, last_day, ctx, wanted, "at least")
+    surely_from = spans[surely.source][1]  # the condition had begun by this day, whichever day each is
+    if lasted_enough(surely_from):
+        lasted = _lasted(surely, surely_from, ctx, wanted, "at least")
         return TestOutcome(Status.MET, (condition_evidence(surely),), lasted)
     earliest = min(found, key=lambda c: (spans[c.source][0], c.date))
-    first_day, last_day = spans[earliest.source]
+    first_day = spans[earliest.source][0]
     said = day_of(earliest.date, earliest.precision)
     evidence = (condition_evidence(earliest),)
-    if lasted_enough(first_day):
-        least = human_span(start_of_day(min(last_day, ctx.today)), start_of_day(ctx.today))
+    if lasted_enough(first_day):  # at least since `surely_from`: another diagnosis may date it closer
+        evidence += (condition_evidence(surely),) if surely is not earliest else ()
+        least = human_span(start_of_day(min(surely_from, ctx.today)), start_of_day(ctx.today))
         most = human_span(start_of_day(first_day), start_of_day(ctx.today))
         finding = f"dated only to {said}: lasted {least} to {most} ({wanted}); record the onset's day"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)

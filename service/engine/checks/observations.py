@@ -135,12 +135,16 @@ def _assessed(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
     if params.get("superseded_by") and (later := _later_procedure(ctx, params, found)) is not None:
         since = procedure_evidence(later)
-        return TestOutcome(
-            Status.NOT_DOCUMENTED,
-            (*evidence, since),
-            f"recorded {found.value_text()} ({day_of(found.effective)}), before the later {since.text}, "
-            "whose result is not recorded",
+        assert later.performed is not None  # `_later_procedure` keeps only dated ones
+        answered, written_to = found.effective, found.precision
+        surely = answered is None or day_order(later.performed, answered, later.precision, written_to) == 1
+        recorded = f"recorded {found.value_text()} ({day_of(answered, written_to)})"
+        after = (  # a visit the chart dates to a span holding the answer may be before it or after
+            f", before the later {since.text}, whose result is not recorded"
+            if surely
+            else f"; {since.text} may have followed it, and its result is not recorded"
         )
+        return TestOutcome(Status.NOT_DOCUMENTED, (*evidence, since), recorded + after)
     if found.value is None and found.value_forms:  # coded, not in the assessment CodeSystem (§5)
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"recorded {found.value_text()}: not read as an answer"
