@@ -150,6 +150,17 @@ def test_a_diagnosis_dated_to_a_month_or_a_year_has_lasted_what_every_day_of_it_
     assert finding_of(d, "geha.chronic-pain.duration-6mo") == finding
 
 
+def test_a_diagnosis_dated_to_a_day_is_not_hidden_by_one_of_its_code_dated_to_the_year() -> None:
+    """review25d: record grouped one code's diagnoses under the earliest first instant, "2026" (1 January),
+    which may be any day of 2026, and hid the one dated 1 March 2026 that proves more than six months."""
+    chart = [
+        condition(ICD, "M96.1", "2026"),
+        condition(ICD, "M96.1", "2026-03-01"),
+        *without(meeting_chart(), lambda r: r["resourceType"] == "Condition"),
+    ]
+    assert statuses(determine(chart))["geha.chronic-pain.duration-6mo"] == "met"
+
+
 @pytest.mark.parametrize(("recorded", "expected"), [("2026-10-01", "not-met"), ("2025-10-01", "met")])
 def test_a_diagnosis_without_onset_is_dated_by_its_recorded_date(recorded: str, expected: str) -> None:
     """Contract §3: a Condition's date is its onset, else its recorded date; a pain history that falls
