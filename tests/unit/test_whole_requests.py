@@ -442,20 +442,27 @@ def test_a_refused_request_s_credential_is_neither_logged_nor_repeated(
     """gunicorn logs a refused request's offending part (a WARNING) and this worker's answer quoted it:
     a header line holding the EHR's JWT, refused before the token was checked (so never claimed),
     put a live token in the log. Both now say `[removed]` where it was."""
+    refused = f"POST /cds-services/x HTTP/1.1\r\nHost: h\r\n{line}\r\nContent-Length: 0\r\n\r\n".encode()
+    worker, answered = _refused(app, sockets, refused)
+    signature = JWT.rsplit(".", 1)[1]
+    assert signature.encode() not in answered
+    assert not [logged for logged in worker.log.lines if signature in logged or "eyJpc3Mi" in logged]
+    assert not [logged for logged in worker.log.lines if JWT[45:60] in logged]
+
+
+def _refused(app: Flask, sockets: list, sent: bytes) -> tuple[ThreadPart, bytes]:
+    """A worker handed `sent`, which gunicorn refuses, and what it answered: a 400 that, as its log,
+    says `[removed]` where a credential was."""
     worker = ThreadPart(app)
     worker.log = RecordingLog()
-    refused = f"POST /cds-services/x HTTP/1.1\r\nHost: h\r\n{line}\r\nContent-Length: 0\r\n\r\n".encode()
-    conn, client = worker.connect(refused)
+    conn, client = worker.connect(sent)
     sockets += [conn.sock, client]
     assert worker.handle(conn) is False
     client.setblocking(False)
     answered = bytes(conn.unsent) + client.recv(65536)
     assert answered.startswith(b"HTTP/1.1 400 ") and b"[removed]" in answered
     assert worker.log.lines and any("[removed]" in logged for logged in worker.log.lines)
-    signature = JWT.rsplit(".", 1)[1]
-    assert signature.encode() not in answered
-    assert not [logged for logged in worker.log.lines if signature in logged or "eyJpc3Mi" in logged]
-    assert not [logged for logged in worker.log.lines if JWT[45:60] in logged]
+    return worker, answered
 
 
 SECRET = "s3cr3tV4lu3"
@@ -486,16 +493,8 @@ def test_a_refused_request_s_other_credentials_are_neither_logged_nor_repeated(
     """Not only a JWT or a Bearer value: a Basic, Digest or Negotiate credential, a cookie, an API key,
     an OAuth token or code in a query, or a URL's password, in the request text gunicorn quotes, was
     logged and answered as sent. Each now reads `[removed]`, the header's or the parameter's name kept."""
-    worker = ThreadPart(app)
-    worker.log = RecordingLog()
     head = refused if refused.startswith(("GET ", "POST ")) else f"POST /x HTTP/1.1\r\nHost: h\r\n{refused}"
-    conn, client = worker.connect(f"{head}\r\nHost: h\r\nContent-Length: 0\r\n\r\n".encode())
-    sockets += [conn.sock, client]
-    assert worker.handle(conn) is False
-    client.setblocking(False)
-    answered = bytes(conn.unsent) + client.recv(65536)
-    assert answered.startswith(b"HTTP/1.1 400 ") and b"[removed]" in answered
-    assert worker.log.lines and any("[removed]" in logged for logged in worker.log.lines)
+    worker, answered = _refused(app, sockets, f"{head}\r\nHost: h\r\nContent-Length: 0\r\n\r\n".encode())
     assert SECRET.encode() not in answered
     assert not [logged for logged in worker.log.lines if SECRET in logged]
 
