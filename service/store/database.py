@@ -234,10 +234,27 @@ WRITES = (*CALL_WRITES, ("seen_tokens", "INSERT"), ("seen_tokens", "DELETE"))
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(cursor)
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Put the file in WAL mode, waiting as the busy timeout would: workers opening a new file at
+    once each switch it, and SQLite answers a switch that meets another's "database is locked" at
+    once, without calling its busy handler (2 starts in 100 of six at once failed so, and a worker
+    that cannot open its store does not boot)."""
+    waited_until = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > waited_until:
+                raise
+            time.sleep(0.005)
 
 
 def open_database(
