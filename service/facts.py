@@ -55,6 +55,9 @@ class ConditionFact:
     duplicates: tuple[str, ...] = ()
     from_order: bool = False  # the reason an order gives (classify.reason_diagnosis), not the problem list's
     precision: str = "time"  # how `date` is written: with a time, or only its "day", "month" or "year"
+    # the same code's earliest diagnoses written to another precision (a day, a month, a year): one dated
+    # 1 March 2026 beside this "2026" dates it by 1 March at the latest (condition-duration's bound)
+    also_dated: tuple[ConditionFact, ...] = ()
 
     @property
     def date(self) -> datetime | None:

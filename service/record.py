@@ -706,27 +706,32 @@ def _off_scale(observation: ObservationFact, pain_codes: ValueSet) -> bool:
 
 
 def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFact, ...]:
-    """One fact per coded concept and per how finely it is dated (a day, a month, a year): the earliest
-    dated occurrence, citing every duplicate. A diagnosis dated "2026" is any day of 2026, so it is kept
-    beside one dated 1 March 2026 of the same code: the earliest first instant alone (1 January) would
-    hide that the chart dates it by 1 March at the latest (condition-duration, review25d). Among dates
-    written alike, the earliest is both the first to begin and the first to end."""
+    """One fact per coded concept: the earliest dated occurrence, citing every duplicate. A diagnosis
+    dated "2026" is any day of 2026, so the same code's earliest diagnosis dated otherwise (1 March 2026)
+    rides along in `also_dated`: the earliest first instant alone (1 January) would hide that the chart
+    dates it by 1 March at the latest (condition-duration, review25d), and a fact of its own would cite
+    one diagnosis two or three times (review25e). Among dates written alike, the earliest is both the
+    first to begin and the first to end."""
     groups: dict[Any, list[ConditionFact]] = {}
     for condition in conditions:
         key = frozenset((c.system, c.code) for c in condition.codes) or (
             condition.label.lower() if condition.label != "unnamed" else condition.source
         )
-        span = condition.precision if condition.precision in ("month", "year") else "day"
-        groups.setdefault((key, span), []).append(condition)
+        groups.setdefault(key, []).append(condition)
     merged = []
     for group in groups.values():
         group.sort(key=lambda c: (c.date is None, c.date or datetime.max.replace(tzinfo=UTC)))
         first = group[0]
+        by_precision: dict[str, ConditionFact] = {}
+        for c in group:
+            if c.date is not None:
+                by_precision.setdefault(c.precision if c.precision in ("month", "year") else "day", c)
         merged.append(
             replace(
                 first,
                 duplicates=tuple(c.source for c in group[1:]),
                 explicitly_active=any(c.explicitly_active for c in group),
+                also_dated=tuple(c for c in by_precision.values() if c is not first),
             )
         )
     return tuple(merged)

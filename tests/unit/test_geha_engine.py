@@ -161,6 +161,31 @@ def test_a_diagnosis_dated_to_a_day_is_not_hidden_by_one_of_its_code_dated_to_th
     assert statuses(determine(chart))["geha.chronic-pain.duration-6mo"] == "met"
 
 
+def test_one_code_dated_to_a_day_a_month_and_a_year_is_one_diagnosis_on_the_card() -> None:
+    """review25e: grouping one code's diagnoses per date precision (756b48e) made three facts of M96.1
+    dated 1 Mar 2023, March 2023 and 2022: the known cause cited it three times, and Cohere's "not only
+    non-malignant" finding named it thrice, leaving out the G89.29 beside it. Duration still reads the
+    day-dated one (it dates the pain by 1 March 2026 at the latest)."""
+    rest = without(meeting_chart(), lambda r: r["resourceType"] == "Condition")
+    dated = [
+        condition(ICD, "M96.1", "2023-03-01"),
+        condition(ICD, "M96.1", "2023-03"),
+        condition(ICD, "M96.1", "2022"),
+    ]
+    chart = [*dated, condition(ICD, "G89.29", "2024-06-01"), *rest]
+    assert [e.text for e in result_of(determine(chart), "geha.chronic-pain.known-cause").evidence] == [
+        "ICD10CM M96.1 (onset 2022)"
+    ]
+    cohere = determine(chart, policy_id="cohere-intrathecal-pain-pumps")
+    assert finding_of(cohere, "cohere.cancer.applies") == (
+        "documented: ICD10CM M96.1 (onset 2022); ICD10CM G89.29 (onset 1 Jun 2024)"
+    )
+    day_and_year = [condition(ICD, "M96.1", "2026"), condition(ICD, "M96.1", "2026-03-01"), *rest]
+    assert finding_of(determine(day_and_year), "geha.chronic-pain.duration-6mo") == (
+        "8 months 20 days since 1 Mar 2026 (needs more than 6 months)"
+    )
+
+
 @pytest.mark.parametrize(("recorded", "expected"), [("2026-10-01", "not-met"), ("2025-10-01", "met")])
 def test_a_diagnosis_without_onset_is_dated_by_its_recorded_date(recorded: str, expected: str) -> None:
     """Contract §3: a Condition's date is its onset, else its recorded date; a pain history that falls

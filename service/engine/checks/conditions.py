@@ -95,8 +95,9 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     # a date written to a month or a year is any day of it (chart_days.days_written): the duration is
     # met when it is from the last of them, falls short when it does from the first, and is not told
     # by the chart between the two (review25c: "2026" read as 1 January made it 11 months on 6 December)
-    spans = {c.source: days_written(c.date, c.precision) for c in found}  # type: ignore[arg-type]
-    surely = min(found, key=lambda c: (spans[c.source][1], c.date))
+    dated = found + [d for c in found for d in c.also_dated]  # one code's diagnoses written otherwise
+    spans = {c.source: days_written(c.date, c.precision) for c in dated}  # type: ignore[arg-type]
+    surely = min(dated, key=lambda c: (spans[c.source][1], c.date))
     surely_from = spans[surely.source][1]  # the condition had begun by this day, whichever day each is
     if lasted_enough(surely_from):
         lasted = _lasted(surely, surely_from, ctx, wanted, "at least")
