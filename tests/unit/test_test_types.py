@@ -264,6 +264,20 @@ def test_a_course_short_of_the_threshold_fails_once_it_has_ended(
     assert finding in result.finding
 
 
+@pytest.mark.parametrize(
+    ("authored", "end"),
+    [("2025-03-01T15:00:00Z", "2025-04-12"), ("2025-03-01T15:00:00-05:00", "2025-04-12T09:00:00-05:00")],
+)
+def test_a_course_is_counted_in_the_calendar_days_its_words_give(authored: str, end: str) -> None:
+    """review25e: the span in days was judged to the second, its words by the calendar: an order written
+    at 15:00 whose validity ends 42 days later read "the course ended after 6 weeks (...), needs at least
+    6 weeks" and was not met for KPWA 2.c's ">= 42 days"."""
+    six_weeks = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 42}
+    chart = [med_request("Baclofen 10 MG Oral Tablet", authored, end, "completed")]
+    result = run("medication-duration", six_weeks, chart)
+    assert (result.status, result.finding) == (Status.MET, "6 weeks documented, 1 Mar 2025 → 12 Apr 2025")
+
+
 def test_a_met_course_names_its_longest_time_without_an_order() -> None:
     """Contract §3 spans a course from its first start to its last end, so two one-month orders five
     months apart meet "at least 6 months" (synthea19 H3): the finding says the span holds no order from

@@ -247,7 +247,9 @@ def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[
     if "months" in params:  # calendar months, by the days (AMB-44), as condition-duration counts
         against = against_months(start.date(), end.date(), int(params["months"]))
         return COMPARATORS[comparator](against, 0), _threshold(params)
-    days = max((end - start).total_seconds() / 86400, 0.0)
+    # calendar days, as the card words the span (human_span) and as months are judged: an order written
+    # at 15:00 whose validity ends on a date 42 days later is 6 weeks, not 41.4 days (review25e)
+    days = max((end.date() - start.date()).days, 0)
     return COMPARATORS[comparator](days, float(params["days"])), _threshold(params)
 
 
