@@ -205,6 +205,7 @@ def human_quantity(value: float, unit: str | None) -> str | None:
 
 
 _CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: the months it spans
+SPANS = tuple(_CALENDAR_PERIODS)  # what `precision` calls a date written to more than a day
 
 
 def precision(written: Any) -> str:

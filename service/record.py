@@ -36,7 +36,7 @@ from service.facts import (
     ProcedureFact,
     latest_assessments,
 )
-from service.fhirdates import days_later, parse_datetime, precision, supply_end
+from service.fhirdates import SPANS, days_later, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
@@ -725,7 +725,7 @@ def _group_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFac
         by_precision: dict[str, ConditionFact] = {}
         for c in group:
             if c.date is not None:
-                by_precision.setdefault(c.precision if c.precision in ("month", "year") else "day", c)
+                by_precision.setdefault(c.precision if c.precision in SPANS else "day", c)
         merged.append(
             replace(
                 first,

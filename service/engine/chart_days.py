@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 
-from service.fhirdates import period_after
+from service.fhirdates import SPANS, period_after
 
 _MIDNIGHT = time(0)
-SPANS = ("month", "year")  # what `fhirdates.precision` calls a date written to more than a day
 Moment = TypeVar("Moment", date, datetime)
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
-from service.engine.chart_days import SPANS, day_order, one_day
+from service.engine.chart_days import day_order, one_day
 from service.engine.context import EvaluationContext
 from service.facts import ConditionFact
-from service.fhirdates import human_date_to
+from service.fhirdates import SPANS, human_date_to
 from service.infusates import PUMP_DRUG
 from service.orders import PumpOrder
 from service.record import PatientRecord, condition_counts
