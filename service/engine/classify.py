@@ -384,21 +384,36 @@ def _code_runs(codes: list[str]) -> str:
 
 
 def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:
-    """The first `most` records `idds_in_place` finds, as a card names them (a Device by the first of
-    its type and names, a Procedure or diagnosis by its code and date): why an implant code reads as a
-    replacement."""
+    """The first `most` records `idds_in_place` finds, as a card names them, in a clinician's words and
+    no resource type's (cards26: "an active Device “…”", "Procedure 62362 on …"): the implanted pump by
+    the first of its type and names, a diagnosis and a pump implant or refill by its code and date
+    (`_procedure_words`): why an implant code reads as a replacement."""
+    in_place = terminology["idds-in-place"]
     named = {
-        **{d.source: f"an active Device “{d.label.split(' | ')[0]}”" for d in record.devices},
+        **{d.source: f"implanted pump “{d.label.split(' | ')[0]}”" for d in record.devices},
         **{
             c.source: _dated(f"diagnosis {_code(c.codes)}", c.date, "since", c.precision)
             for c in record.conditions
         },
         **{
-            p.source: _dated(f"Procedure {_code(p.codes)}", p.performed, "on", p.precision)
+            p.source: _dated(_procedure_words(p.codes, in_place), p.performed, "on", p.precision)
             for p in record.procedures
         },
     }
     return "; ".join(named[source] for source in idds_in_place(record, terminology)[:most])
+
+
+def _procedure_words(codes: tuple[Code, ...], in_place: ValueSet) -> str:
+    """A procedure showing a pump in place, by what it was and the code it shows it by: an implant of
+    the value set's `replacing` ("pump implant 62362"), else one of its other CPT or HCPCS codes, the
+    contract's refill procedures (62369, 62370, 95990, 95991: "pump refill 95990"), else a pump
+    procedure coded by a diagnosis of the value set."""
+    shown = [c for c in codes if in_place.matches(c)] or list(codes)
+    if implants := [c for c in shown if in_place.listed_key(c) in in_place.replacing]:
+        return f"pump implant {implants[0].code}"
+    if refills := [c for c in shown if c.system in (CPT, HCPCS)]:
+        return f"pump refill {refills[0].code}"
+    return f"pump procedure {_code(tuple(shown))}"
 
 
 def _code(codes: tuple[Code, ...]) -> str:

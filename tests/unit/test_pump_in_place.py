@@ -7,6 +7,7 @@ contract23 Q4): a removal undoes the implant, a refill and a Z45.1 before it, an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,14 @@ from tests.builders import (
     catalog,
     condition,
     determine,
+    device,
+    infusate_request,
     meeting_chart,
     procedure,
     service_request,
 )
 from tests.catalog_support import copy_policies, edit_yaml
+from tests.contract_support import call, coverage_card
 
 EARLIER, REMOVED, LATER = "2025-01-10T09:00:00Z", "2025-06-10T09:00:00Z", "2025-09-10T09:00:00Z"
 
@@ -221,5 +225,38 @@ def test_a_record_dated_to_a_month_or_a_year_is_named_no_finer_than_written() ->
         "Condition": [condition(ICD, "Z45.1", "2021-03"), condition(ICD, "T85.610A", "2020-05-04")],
     }
     assert in_place_words(build_record("p1", chart, terminology), terminology, most=3) == (
-        "diagnosis Z45.1 since March 2021; diagnosis T85.610A since 4 May 2020; Procedure 62362 in 2022"
+        "diagnosis Z45.1 since March 2021; diagnosis T85.610A since 4 May 2020; pump implant 62362 in 2022"
     )
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        pytest.param(
+            device({"text": "SynchroMed II intrathecal pump"}),
+            "implanted pump “SynchroMed II intrathecal pump”",
+            id="device",
+        ),
+        pytest.param(procedure("62362", "2019-08-20"), "pump implant 62362 on 20 Aug 2019", id="implant"),
+        pytest.param(
+            procedure("E0783", "2019-08-20", HCPCS), "pump implant E0783 on 20 Aug 2019", id="e0783"
+        ),
+        pytest.param(procedure("95990", "2024-03"), "pump refill 95990 in March 2024", id="refill"),
+        pytest.param(procedure("62370", "2024-03-05"), "pump refill 62370 on 5 Mar 2024", id="62370"),
+        pytest.param(condition(ICD, "Z45.1", "2021-03"), "diagnosis Z45.1 since March 2021", id="diagnosis"),
+    ],
+)
+def test_the_records_of_a_pump_in_place_are_named_in_a_clinicians_words(
+    record: dict[str, Any], words: str
+) -> None:
+    """cards26 item 1: a replacement's card named them "an active Device “…”" and "Procedure 62362 on …",
+    FHIR resource names; each is now named for what it is, a pump, its implant, its refill, a diagnosis,
+    as a clinician says it, and the card says it so."""
+    terminology = catalog().terminology
+    record_of = build_record("p1", {record["resourceType"]: [record]}, terminology)
+    assert in_place_words(record_of, terminology) == words
+    detail = coverage_card(call([*meeting_chart(), record], service_request("62362"), infusate_request()))[
+        "detail"
+    ]
+    assert f"(a pump is already in place: {words})" in detail, detail
+    assert not re.search(r"\b(Device|Procedure)\b", detail), detail

@@ -130,8 +130,8 @@ def test_a_decision_read_as_a_replacement_says_which_record_shows_the_pump_in_pl
     _, answer = sign_with_chart(chart, body=sample("encounter-discharge-demo-meets"))
     [decision] = cards_of(answer["cards"])
     assert (
-        "read as a pump replacement (a pump is already in place: an active Device “Implantable "
-        "intrathecal infusion pump”; Procedure 62362 on 1 Dec 2026)" in decision["detail"]
+        "read as a pump replacement (a pump is already in place: implanted pump “Implantable "
+        "intrathecal infusion pump”; pump implant 62362 on 1 Dec 2026)" in decision["detail"]
     ), decision["detail"]
 
     _, implant = sign_with_chart(meeting_chart(), body=sample("encounter-discharge-demo-meets"))
