@@ -246,7 +246,7 @@ def test_no_active_coverage_gets_a_notice(fhir_server: LocalFhirServer, live_ser
     [
         ("order-select-62362-demo-kaiser-medicare", "Kaiser Permanente Washington", "meets all"),
         ("order-select-62362-demo-cohere-cancer", "Cohere Health", "meets all"),
-        ("order-select-62362-demo-cmm210-spasticity", "eviCore (CMM-210)", "meets all"),
+        ("order-select-62362-demo-cmm210-spasticity", "eviCore CMM-210", "meets all"),
         ("order-select-62362-demo-cbc-insufficient", "Capital Blue Cross", "to document"),
     ],
 )

@@ -37,9 +37,9 @@ from tests.support import open_settings, serving
 
 PAYER_LABELS: dict[str, str | tuple[str, ...]] = {  # how each base patient's payers are named in its cards
     "demo-cbc-insufficient": "Capital Blue Cross",
-    "demo-cmm210-replacement": "eviCore (CMM-210)",
-    "demo-cmm210-short-course": "eviCore (CMM-210)",
-    "demo-cmm210-spasticity": "eviCore (CMM-210)",
+    "demo-cmm210-replacement": "eviCore CMM-210",
+    "demo-cmm210-short-course": "eviCore CMM-210",
+    "demo-cmm210-spasticity": "eviCore CMM-210",
     "demo-cohere-cancer": "Cohere Health",
     "demo-cohere-replacement": "Cohere Health",
     "demo-does-not-meet": "GEHA",

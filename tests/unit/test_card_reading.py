@@ -38,7 +38,7 @@ NUMBERISH = re.compile(r"^(\S*\d\S*|>=|<=|[<>→-]|Jan|Feb|Mar|Apr|May|Jun|Jul|A
 UNIT = re.compile(r"^(days?|weeks?|months?|years?|hours?|%)$")
 
 
-def failing_with(label: str, finding: str, payer: str = "eviCore (CMM-210)") -> Determination:
+def failing_with(label: str, finding: str, payer: str = "eviCore CMM-210") -> Determination:
     """A determination of `payer` that is not covered for one criterion, with its label and finding."""
     result = CriterionResult("x.one", label, "", "s", "c", "required", Status.NOT_MET, finding)
     return dataclasses.replace(determine([]), payer=payer, outcome=Outcome.DOES_NOT_MEET, criteria=(result,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from typing import Any
 
@@ -88,7 +89,7 @@ def test_a_long_summary_leaves_out_its_closing_aside_rather_than_cut_it() -> Non
     _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
     [decision] = cards_of(response["cards"])
     summary = decision["summary"]
-    assert summary.startswith("eviCore (CMM-210): not covered — Opioids or other analgesics"), summary
+    assert summary.startswith("eviCore CMM-210: not covered — Opioids or other analgesics"), summary
     assert len(summary) <= SUMMARY_LIMIT and summary.count("(") == summary.count(")"), summary
 
 
@@ -99,7 +100,7 @@ def test_criteria_chosen_by_default_that_fail_do_not_make_the_order_not_covered(
     call = sign_request(service_request("62362"), coverage=payer_coverage("cmm210"))
     _, response = sign_with_chart(card_scenarios.pain_fails(), body=call)
     [decision] = cards_of(response["cards"])
-    assert decision["summary"] == "eviCore (CMM-210): 1 item to document for 62362 — What the pump is for"
+    assert decision["summary"] == "eviCore CMM-210: 1 item to document for 62362 — What the pump is for"
     assert "❌ **Opioids or other analgesics" in decision["detail"]  # what fails under the default, shown
 
 
@@ -470,3 +471,20 @@ def test_the_criteria_count_says_when_one_criterion_not_met_fails_on_several_lin
     assert count.startswith(
         f"✅ {total - 1} of {total} criteria met (the one not met fails on both ❌ lines above)"
     )
+
+
+NESTED = re.compile(r"\([^()]*\(")  # a parenthesis opened inside another
+
+
+@pytest.mark.parametrize("payer", [p.key for p in catalog().payers])
+def test_the_verdict_names_the_payer_once_without_nested_parentheses(payer: str) -> None:
+    """cards26 item 2: the verdict line names the payer in parentheses ("**Meets the criteria** (GEHA) for
+    62362 …"), and the CMM-210 payer's name carried its own: "(eviCore (CMM-210))". Each payer is named
+    once there, cleanly."""
+    call = sign_request(service_request("62362"), infusate_request(), coverage=payer_coverage(payer))
+    _, response = sign_with_chart(meeting_chart(), body=call)
+    [decision] = cards_of(response["cards"])
+    verdict = decision["detail"].split("\n")[0]
+    name = decision["source"]["label"]
+    assert f"** ({name}) for " in verdict and verdict.count(name) == 1, verdict
+    assert not NESTED.search(verdict.split(" for ")[0]), verdict

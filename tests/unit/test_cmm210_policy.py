@@ -1066,7 +1066,7 @@ def test_a_replacement_with_the_problem_list_unread_lists_what_it_needs_whatever
     _, response = sign_with_chart(chart, body=call, failing=("Condition",))
     decision = response["cards"][0]
     assert decision["detail"].startswith(
-        "**Documentation needed** (eviCore (CMM-210)) for 62362 programmable pump, read as a pump "
+        "**Documentation needed** (eviCore CMM-210) for 62362 programmable pump, read as a pump "
         "replacement (a pump is already in place: implanted pump “SynchroMed II pump”)."
     )
     listed = [line.split("**")[1] for line in decision["detail"].splitlines() if line.startswith("- ")]

@@ -1926,8 +1926,8 @@ DEMO_PAYERS = {
     ),
     "cohere": ("Cohere Health", "Cohere Health policy: Intrathecal Pain Pumps"),
     "cmm210": (
-        "eviCore (CMM-210)",
-        "eviCore (CMM-210) policy: Implantable Intrathecal Drug Delivery Systems",
+        "eviCore CMM-210",
+        "eviCore CMM-210 policy: Implantable Intrathecal Drug Delivery Systems",
     ),
 }
 
