@@ -11,6 +11,7 @@ from typing import Any
 from cards.render import card
 from service.codes import CANONICAL_SYSTEM, CPT, Code
 from service.engine.model import CriterionResult, Determination
+from service.wording import listing
 
 
 def trial_order(
@@ -58,13 +59,19 @@ def trial_first_card(
 ) -> dict[str, object]:
     """The implant orders with no trial anywhere: propose each trial code as a draft order.
 
-    `missing` pairs each Determination (order and payer) with its undocumented trial criteria.
+    `missing` pairs each Determination (order and payer) with its undocumented trial criteria; a
+    criterion is said once, naming every payer it is missing for: two payers routed to one policy (both
+    sending Medicare members to the NCD) miss the same one, which read twice, once per payer (payer25).
     """
     payers = ", ".join(dict.fromkeys(d.payer for d, _ in missing))
     orders = [d.order_reference for d, _ in missing]
     codes = ", ".join(dict.fromkeys(d.billing_code for d, _ in missing))
+    asking: dict[tuple[str, str], dict[str, None]] = {}  # per criterion (label, section), its payers
+    for d, criteria in missing:
+        for c in criteria:
+            asking.setdefault((c.label, c.section), {})[d.payer] = None
     policies = "; ".join(
-        dict.fromkeys(f"{d.payer}: {c.label} ({c.section})" for d, criteria in missing for c in criteria)
+        f"{listing(list(named))}: {label} ({section})" for (label, section), named in asking.items()
     )
     detail = (
         f"No intrathecal trial is on the chart or among the draft orders, and the coverage criteria "

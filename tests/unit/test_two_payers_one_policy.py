@@ -15,7 +15,7 @@ import pytest
 
 from service import pipeline
 from service.catalog import Catalog, load_catalog
-from tests.builders import SOPT, cards_of, life_expectancy, meeting_chart, payer_coverage
+from tests.builders import SOPT, cards_of, life_expectancy, meeting_chart, payer_coverage, without_codes
 from tests.calls import sign_with_chart
 from tests.catalog_support import copy_policies, edit_yaml, name_policy
 from tests.conformance import COVERAGE_INFO
@@ -142,3 +142,20 @@ def test_only_the_approving_payer_says_approved(tmp_path: Path) -> None:
         GEHA: f"{GEHA}: approved, no prior authorization request needed for 62362, 62350, E0783",
         KAISER: f"{KAISER}: request prior authorization for 62362, 62350, E0783",
     }, steps
+
+
+def test_the_trial_first_card_says_the_policys_trial_criterion_once_naming_both_payers(
+    shared_ncd: Catalog,
+) -> None:
+    """payer25 LOW: with no trial on the chart, the one card proposing it said the NCD's trial criterion
+    once per payer ("GEHA: Trial relieved pain (…); Kaiser Permanente Washington: Trial relieved pain
+    (…)"); it is one criterion of one policy, said once naming both payers, as the policy-link card names
+    them. Each Coverage's coverage information is still its own payer's (one per order and Coverage)."""
+    chart = without_codes(meeting_chart(), "62324", "it-trial-side-effects", "it-trial-patient-acceptance")
+    answer = _answer(shared_ncd, chart)
+    [trial] = [c for c in cards_of(answer["cards"], "clinical-reminder") if c.get("suggestions")]
+    assert trial["detail"].count("Trial relieved pain") == 1, trial["detail"]
+    assert f"{GEHA} and {KAISER}: Trial relieved pain (" in trial["detail"], trial["detail"]
+    said = list(_said_per_coverage(answer))
+    assert {coverage for _, coverage, _ in said} == set(COVERAGES)
+    assert all(COVERAGES[coverage] in reason for _, coverage, reason in said), said
