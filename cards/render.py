@@ -648,15 +648,23 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
 
 
 def external_reference_card(
-    d: Determination, policy_url: str, payer_url: str | None = None, orders: Iterable[str] = ()
+    d: Determination,
+    policy_url: str,
+    published_url: str | None = None,
+    orders: Iterable[str] = (),
+    publisher: str = "",
 ) -> dict[str, object]:
-    """A card linking to the policy as this service checks it (and to the payer's page when known),
-    about the `orders` that policy judged."""
+    """A card linking to the policy as this service checks it (and to the policy as published, when
+    known), about the `orders` that policy judged. The published policy is named as it names itself, by
+    its `publisher` (the policy file's `payer`) and title, as its page here is: the NCD a payer's
+    Medicare members are judged by is Medicare's, and "Kaiser Permanente Washington's published policy"
+    named it the payer's (payer25 LOW)."""
     links = [
         {"label": f"{d.payer} policy as checked: {d.policy_title}", "url": policy_url, "type": "absolute"}
     ]
-    if payer_url:
-        links.append({"label": f"{d.payer}'s published policy", "url": payer_url, "type": "absolute"})
+    if published_url:
+        label = f"{publisher or d.payer}: {d.policy_title}, as published"
+        links.append({"label": label, "url": published_url, "type": "absolute"})
     what = (
         f"The {d.payer} policy in its own words"
         if d.outcome == Outcome.NOT_APPLICABLE

@@ -280,7 +280,8 @@ def _policy_links(episodes: Sequence[Episode], base_url: str, catalog: Catalog) 
             payers, orders = judged.pop(d.policy_id)
             named = replace(d, payer=listing(list(dict.fromkeys(payers))))
             url = policy_page(base_url, d.policy_id)
-            links.append(external_reference_card(named, url, catalog.policies[d.policy_id].url, orders))
+            policy = catalog.policies[d.policy_id]
+            links.append(external_reference_card(named, url, policy.url, orders, policy.payer))
     return links
 
 

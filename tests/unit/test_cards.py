@@ -5,18 +5,21 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cards.items import Episode, failing, missing
 from cards.render import DETAIL_LIMIT, SUMMARY_LIMIT, decision_card, instructions_card, next_steps
+from service.catalog import load_catalog
 from service.engine.model import CriterionResult, Determination, Outcome, Status
 from tests import card_scenarios
 from tests.builders import (
     ICD,
     PATIENT,
     PUMP_IN_PLACE,
+    SOPT,
     cards_of,
     catalog,
     concept,
@@ -30,6 +33,7 @@ from tests.builders import (
     sign_request,
 )
 from tests.calls import prefetch_app, sign_with_chart
+from tests.catalog_support import copy_policies, edit_yaml
 from tests.demo_support import packaged_sample
 from tests.markdown_support import shown_lines
 from tests.support import post_json
@@ -488,3 +492,34 @@ def test_the_verdict_names_the_payer_once_without_nested_parentheses(payer: str)
     name = decision["source"]["label"]
     assert f"** ({name}) for " in verdict and verdict.count(name) == 1, verdict
     assert not NESTED.search(verdict.split(" for ")[0]), verdict
+
+
+PUBLISHED = "https://policies.example.org/published"  # where a deployment says the policy is published
+CMS = "Centers for Medicare & Medicaid Services (CMS)"  # the NCD's publisher, as its file names it
+
+
+@pytest.mark.parametrize(
+    ("payer", "coverage_type", "published_by"),
+    [
+        ("kpwa", {"coding": [{"system": SOPT, "code": "1"}]}, CMS),
+        ("geha", None, "GEHA"),
+    ],
+)
+def test_the_published_policy_is_labelled_by_who_publishes_it(
+    tmp_path: Path, payer: str, coverage_type: dict[str, Any] | None, published_by: str
+) -> None:
+    """payer25 LOW: the policy-link card's link to the published policy read "Kaiser Permanente
+    Washington's published policy" for the NCD a Kaiser Medicare member is judged by, which is Medicare's
+    (CMS publishes it), not Kaiser's. The link names the policy as it names itself, its publisher and
+    title, as its page does."""
+    root = copy_policies(tmp_path)
+    for name in ("ncd-280-14.yaml", "geha.yaml"):
+        edit_yaml(root / name, lambda raw: raw.update(url=PUBLISHED))
+    coverage = payer_coverage(payer, **({"type": coverage_type} if coverage_type else {}))
+    call = sign_request(service_request("62362"), infusate_request(), coverage=coverage)
+    _, response = sign_with_chart(meeting_chart(), load_catalog(root), body=call)
+    [link] = cards_of(response["cards"], "guideline")
+    published = link["links"][1]
+    assert published["url"] == PUBLISHED
+    assert published["label"].startswith(f"{published_by}: "), published["label"]
+    assert "Kaiser" not in published["label"], published["label"]
