@@ -412,13 +412,19 @@ def _episodes(determinations: tuple[Determination, ...]) -> list[list[Determinat
     return list(groups.values())
 
 
+MEDICARE_PLAN, NOT_CODED_MEDICARE = "Medicare plan", "plan not coded as Medicare"  # `_plans_told_apart`
+
+
 def _plans_told_apart(episodes: Sequence[Episode], routes: Sequence[Route]) -> list[Episode]:
     """The episodes, each naming the payer's plan it judged (`Episode.plan`) where the answer judges
     Coverages of one payer under two policies, as routing told them apart: Medicare or not (Kaiser's
     Medicare Coverage under the NCD, its other one under Kaiser's criteria). Two cards "Kaiser
     Permanente Washington: 1 item to document" and "…: 3 items to document" said which plan each was
     only in their last line, the policy's title. No member id: the EHR knows its Coverages by their
-    records, and a card says no more of the patient than the clinician needs."""
+    records, and a card says no more of the patient than the clinician needs. The plan that is not
+    Medicare by routing is said to be "not coded as Medicare", what decided it (contract §6: a coded
+    type decides, whatever the names say), not "non-Medicare plan": a plan named "… Medicare
+    Advantage" whose type is coded otherwise was called non-Medicare against its own name (review25b L3)."""
     medicare = {r.coverage: r.medicare for r in routes}
     kinds: dict[str, set[bool | None]] = {}  # per payer, Medicare or not, of each Coverage it judged
     for episode in episodes:
@@ -427,7 +433,7 @@ def _plans_told_apart(episodes: Sequence[Episode], routes: Sequence[Route]) -> l
     for episode in episodes:
         mine = {medicare.get(c) for c in episode.lead.coverages}
         if len(kinds[episode.lead.payer]) > 1 and len(mine) == 1:
-            episode = replace(episode, plan="Medicare plan" if mine == {True} else "non-Medicare plan")
+            episode = replace(episode, plan=MEDICARE_PLAN if mine == {True} else NOT_CODED_MEDICARE)
         named.append(episode)
     return named
 

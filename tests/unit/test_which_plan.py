@@ -13,6 +13,8 @@ from tests.calls import sign_with_chart
 from tests.support import sign_body
 
 MEDICARE = {"coding": [{"system": SOPT, "code": "1"}]}
+PLAN_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+NOT_CODED = "plan not coded as Medicare"  # a plan told apart from the payer's Medicare one
 
 
 def _answer(*coverages: dict[str, Any]) -> dict[str, Any]:
@@ -38,10 +40,12 @@ def test_two_plans_of_one_payer_are_named_on_their_cards() -> None:
     assert medicare["summary"].startswith("Kaiser Permanente Washington, Medicare plan: "), medicare[
         "summary"
     ]
-    assert other["summary"].startswith("Kaiser Permanente Washington, non-Medicare plan: "), other["summary"]
+    assert other["summary"].startswith(f"Kaiser Permanente Washington, {NOT_CODED}: "), other["summary"]
     assert "(Kaiser Permanente Washington, Medicare plan) for 62362" in medicare["detail"]
     titles = [c["summary"] for c in cards_of(answer["cards"], "clinical-reminder")]
-    assert titles and all(title.split(":")[0].endswith(" plan") for title in titles), titles
+    assert titles and all(title.split(":")[0].endswith((" Medicare plan", NOT_CODED)) for title in titles), (
+        titles
+    )
     assert "MEMBER-" not in str(answer["cards"])
 
 
@@ -50,3 +54,26 @@ def test_one_plan_of_each_of_two_payers_is_named_by_its_payer_alone() -> None:
     summaries = [card["summary"] for card in cards_of(answer["cards"])]
     assert [s.split(":")[0] for s in summaries] == ["GEHA", "Capital Blue Cross"], summaries
     assert "plan" not in " ".join(s.split(":")[0] for s in summaries)
+
+
+def test_a_plan_named_medicare_but_not_coded_so_is_not_called_non_medicare() -> None:
+    """review25b L3: a Kaiser plan named "Kaiser Permanente Medicare Advantage" whose Coverage.type is
+    coded SOPT 5 (private health insurance) is judged under Kaiser's own criteria (contract §6: the coded
+    type decides, whatever the names say), and its card called it "non-Medicare plan", against the plan's
+    own name. The routing stands; the card says what decided it, neither Medicare nor not."""
+    named = payer_coverage("kpwa", id="cov-kp-named", type={"coding": [{"system": SOPT, "code": "5"}]})
+    named["class"] = [
+        {
+            "type": {"coding": [{"system": PLAN_CLASS, "code": "plan"}]},
+            "value": "KP-MA",
+            "name": "Kaiser Permanente Medicare Advantage",
+        }
+    ]
+    answer = _answer(named, payer_coverage("kpwa", id="cov-kp-medicare", type=MEDICARE))
+    [other] = [c for c in cards_of(answer["cards"]) if "policy: Clinical Review Criteria" in c["detail"]]
+    said = [other["summary"], other["detail"].split("\n")[0]]
+    said += [
+        c["summary"] for c in cards_of(answer["cards"], "clinical-reminder") if "Medicare" in c["summary"]
+    ]
+    assert not any("non-Medicare" in words for words in said), said
+    assert other["summary"].startswith(f"Kaiser Permanente Washington, {NOT_CODED}: "), other["summary"]
