@@ -140,7 +140,7 @@ VERDICT = {
     Outcome.INSUFFICIENT: "Documentation needed",
     Outcome.NOT_APPLICABLE: "No criteria for this request",
 }
-DETAIL_LIMIT = 1500
+DETAIL_LIMIT = 1500  # of the characters a decision card's detail shows (`shown_length`)
 ITEM_LIMIT = 300
 MIN_FINDING = 40  # the least of a finding worth keeping before what to do
 _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
@@ -343,7 +343,7 @@ def _policy_lines(d: Determination) -> list[str]:
 def detail(episode: Episode, instructions: bool = True, approved: Sequence[LineApproval] = ()) -> str:
     """Verdict (and for an order that meets with no Instructions card beside it, its prior
     authorization: `prior_authorization_line`), then only what fails or is missing (one line each),
-    then what is met in one line, then the policy; within DETAIL_LIMIT characters, dropping the least
+    then what is met in one line, then the policy; within DETAIL_LIMIT characters shown, dropping the least
     decisive items' lines first (pointing to the Instructions card for them, by the title it shows,
     when the answer carries one, else naming them: this card is the only one that lists them)."""
     return _detail(episode, instructions, approved)[0]
@@ -416,13 +416,22 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         return paragraphs([*head, listing, *ending])
 
     ending = tail(ITEM_LIMIT)
-    over = len(text(listed, 0, ending)) - DETAIL_LIMIT
+    over = shown_length(text(listed, 0, ending)) - DETAIL_LIMIT
     if over > 0:  # what is open goes before what none documents: that list gives way first
         ending = tail(len(ending[0]) - over)
     kept = list(listed)
-    while len(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
+    while shown_length(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
     return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+
+
+def shown_length(markdown: str) -> int:
+    """The characters of `markdown`'s lines a reader is shown, a line break between each two: the blank
+    line between two paragraphs (`paragraphs`) shows no text, and counted against DETAIL_LIMIT it cost a
+    deceased patient's card (verdict, warning, items, what is met, policy: four of them) an item line it
+    had room to show (review25b L2). The Markdown itself is at most one character a paragraph longer;
+    CDS Hooks bounds a card's summary (SUMMARY_LIMIT), not its detail."""
+    return len(markdown) - markdown.count("\n\n")
 
 
 def paragraphs(blocks: Iterable[str]) -> str:

@@ -9,11 +9,12 @@ from dataclasses import replace
 
 import pytest
 
+from cards import render
 from cards.items import Episode, Step
 from cards.render import DETAIL_LIMIT, decision_card, instructions_card, next_steps
 from service.engine.model import Determination, Outcome
 from tests.builders import HCPCS, ICD, condition, determine, meeting_chart, service_request, without_codes
-from tests.markdown_support import run_together
+from tests.markdown_support import run_together, shown_lines
 
 PACEMAKER = condition(ICD, "Z95.0", "2020-01-01", "Presence of cardiac pacemaker")
 
@@ -77,3 +78,23 @@ def test_a_steps_sub_items_stand_under_it_however_wide_its_number() -> None:
     detail = str(instructions_card(Episode.of([_meets()]), "how to", steps)["detail"])
     assert "10. Order the trial first; once the trial is done:\n    - A: record it\n    - B: too" in detail
     assert run_together(detail) == [], detail
+
+
+@pytest.mark.parametrize("instructions", [False, True], ids=["alone", "beside-instructions"])
+def test_the_blank_lines_between_paragraphs_cost_no_item_at_the_cards_bound(
+    instructions: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review25b L2: the bound of a decision card's detail counted the blank line between each two of its
+    paragraphs (fix24), which shows no text: a deceased Kaiser Medicare Synthea patient's card (verdict,
+    deceased warning, items, what is met, policy) left out one item more than the lines it shows needed.
+    A card whose shown lines hold exactly the bound's characters keeps every item."""
+    dead = Episode.of([replace(determine([]), deceased=True, deceased_on="2021-03")])
+    monkeypatch.setattr(render, "DETAIL_LIMIT", 100_000)
+    whole = str(decision_card(dead, instructions=instructions)["detail"])
+    assert "… and" not in whole and whole.count("\n- ") >= 4 and whole.count("\n\n") >= 4, whole
+    shown = "\n".join(shown_lines(whole))
+    monkeypatch.setattr(render, "DETAIL_LIMIT", len(shown))
+    assert decision_card(dead, instructions=instructions)["detail"] == whole
+    monkeypatch.setattr(render, "DETAIL_LIMIT", len(shown) - 1)  # a character less: something gives way
+    narrower = str(decision_card(dead, instructions=instructions)["detail"])
+    assert narrower != whole and len("\n".join(shown_lines(narrower))) < len(shown), narrower
