@@ -678,3 +678,28 @@ def test_patients_put_on_the_server_after_the_page_opened_are_listed_on_reload_a
     wait(browser, lambda d: "0-late" in d.execute_script(listed))
     assert Select(by_id(browser, "patient")).first_selected_option.get_attribute("value") == "demo-meets"
     assert by_id(browser, "drafts").text == drafted and by_id(browser, "fire-order-sign").is_enabled()
+
+
+SHOWN_NUMBERS = """
+return Array.from(arguments[0].querySelectorAll('.detail ol')).map(function (ol) {
+  var first = ol.hasAttribute('start') ? parseInt(ol.getAttribute('start'), 10) : 1;
+  return Array.from(ol.children).map(function (li, at) {
+    return [first + at, li.querySelectorAll('ul > li').length, li.firstChild.textContent.slice(0, 40)];
+  });
+});
+"""
+
+
+def test_the_instructions_cards_steps_are_numbered_on_across_its_groups(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """cards25: the Instructions card numbers its steps across its groups ("**Order**" 1., "**Document**"
+    2. 3. 4.: a list after a paragraph starting at its own number, which CommonMark honours), and the
+    page's renderer began each list at 1, and ended one at a step's indented sub-items, so the group
+    read 1. / 1. 2. 3. Each step shows the number the card gives it, its sub-items inside it."""
+    assert "order-sign: HTTP 200" in at_desktop(browser, sandbox, "demo-insufficient", "order-sign")
+    steps = card_titled(browser, "how to document")
+    lists = browser.execute_script(SHOWN_NUMBERS, steps)
+    shown = [number for items in lists for number, _, _ in items]
+    assert len(lists) >= 2 and shown == list(range(1, len(shown) + 1)), lists
+    assert any(subs >= 2 for items in lists for _, subs, _ in items), lists  # a trial's results, inside it

@@ -1,6 +1,7 @@
 /*
  * A small Markdown renderer for card details (CommonMark's everyday subset: paragraphs, line
- * breaks, headings, bullet and numbered lists, **strong**, *em* / _em_, `code`, [links](url), and
+ * breaks, headings, bullet and numbered lists (a numbered one from its first item's number, an item's
+ * indented lines inside it), **strong**, *em* / _em_, `code`, [links](url), and
  * backslash escapes: "\[" is a "[", as the service escapes the chart's words in a card).
  *
  * Safe by construction: it never parses HTML and never assigns innerHTML. Every piece of the
@@ -72,9 +73,43 @@
     });
   }
 
-  var BULLET = /^\s*[-*+]\s+(.*)$/;
-  var NUMBERED = /^\s*\d{1,9}[.)]\s+(.*)$/;
+  // an item: its indentation, its marker (a number's digits apart), the spaces after it, its text
+  var BULLET = /^( *)([-*+])( +)(.*)$/;
+  var NUMBERED = /^( *)(\d{1,9})[.)]( +)(.*)$/;
   var HEADING = /^(#{1,6})\s+(.*)$/;
+
+  function indentOf(row) {
+    return /^ */.exec(row)[0].length;
+  }
+
+  /*
+   * A list of the items of one kind and indentation from rows[i] on, as CommonMark reads it: a numbered
+   * list starts at its first item's number (a card numbers its steps on across groups: "**Document**"
+   * then "2. …"), and the lines indented to an item's text are inside that item (a step's sub-items),
+   * the list going on after them. Returns the list and the row after it.
+   */
+  function list(rows, i, kind) {
+    var first = kind.exec(rows[i]);
+    var numbered = kind === NUMBERED;
+    var node = document.createElement(numbered ? "ol" : "ul");
+    if (numbered && parseInt(first[2], 10) !== 1) node.setAttribute("start", String(parseInt(first[2], 10)));
+    var indent = first[1].length;
+    var item;
+    while (i < rows.length && (item = kind.exec(rows[i])) !== null && item[1].length === indent) {
+      var li = document.createElement("li");
+      inline(item[4], li);
+      i += 1;
+      var under = item[1].length + item[2].length + (numbered ? 1 : 0) + item[3].length;
+      var inside = [];
+      while (i < rows.length && !/^\s*$/.test(rows[i]) && indentOf(rows[i]) >= under) {
+        inside.push(rows[i].slice(under));
+        i += 1;
+      }
+      if (inside.length) li.appendChild(render(inside.join("\n")));
+      node.appendChild(li);
+    }
+    return { node: node, next: i };
+  }
 
   function render(markdown) {
     var fragment = document.createDocumentFragment();
@@ -95,14 +130,9 @@
       }
       var kind = BULLET.test(row) ? BULLET : NUMBERED.test(row) ? NUMBERED : null;
       if (kind) {
-        var list = document.createElement(kind === BULLET ? "ul" : "ol");
-        while (i < rows.length && kind.test(rows[i])) {
-          var item = document.createElement("li");
-          inline(kind.exec(rows[i])[1], item);
-          list.appendChild(item);
-          i += 1;
-        }
-        fragment.appendChild(list);
+        var made = list(rows, i, kind);
+        fragment.appendChild(made.node);
+        i = made.next;
         continue;
       }
       var paragraph = [];
