@@ -406,13 +406,16 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         judged = [*_met_line(d, room, shown, mine), *_differing(episode)]
         return [*judged, *_policy_lines(d)]
 
-    def text(kept: list[str], dropped: int, ending: list[str]) -> str:
+    def more(dropped: int) -> str:
+        """Where the items left out for length are: worked out only when some are (`text` is tried
+        several times a card, and the Instructions card's title is its whole next steps)."""
         if instructions:  # the headline is the one of its open items, whatever approvals are held
             listing_card = plain(instructions_summary(episode, next_steps(episode)[0]))
-            more = f"see the card “{listing_card}”"
-        else:
-            more = shortened("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
-        listing = "\n".join([*kept, *([f"- … and {dropped} more: {more}."] if dropped else [])])
+            return f"see the card “{listing_card}”"
+        return shortened("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
+
+    def text(kept: list[str], dropped: int, ending: list[str]) -> str:
+        listing = "\n".join([*kept, *([f"- … and {dropped} more: {more(dropped)}."] if dropped else [])])
         return paragraphs([*head, listing, *ending])
 
     ending = tail(ITEM_LIMIT)
