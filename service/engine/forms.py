@@ -67,6 +67,9 @@ def decide(outcomes: list[TestOutcome], either_on_one_date: bool = False) -> Dec
     documented = [(i, o) for i, o in enumerate(outcomes) if o.documents]
     if not documented:
         return Decision(_undocumented(outcomes), None)
+    if len(documented) == 1:  # the one form documenting the fact decides it, and overrules nothing
+        form, deciding = documented[0]
+        return Decision(deciding, form)
     days = dict(zip((i for i, _ in documented), ranking_days([o.dated for _, o in documented]), strict=True))
     form, deciding = max(
         documented, key=lambda indexed: _recency(indexed, either_on_one_date, days[indexed[0]])
