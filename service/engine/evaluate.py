@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.engine.checks import TEST_TYPES
-from service.engine.checks.common import could_not_check
+from service.engine.checks.common import all_read, could_not_check
 from service.engine.classify import (
     DEFAULT_INDICATION,
     INDICATIONS_CLASSIFIED,
@@ -89,6 +89,8 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
     (what the other forms read, not what may only add a record of them: their `also_reads`)."""
     forms = list(spec.tests)
     decision = decide([_run(test, ctx) for test in forms], spec.either_on_one_date)
+    if all_read(ctx):  # the whole chart read: no form's result is untrusted
+        return decision, None
     others = [test for i, test in enumerate(forms) if i != decision.form]
     unchecked = _unchecked(forms if decision.form is None else [forms[decision.form]], decision.outcome, ctx)
     if unchecked is None and decision.outcome.status == Status.MET and others:

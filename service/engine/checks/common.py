@@ -164,13 +164,20 @@ def _verb(words: list[str]) -> str:
     return "were" if len(words) > 1 or words[0].endswith("s") else "was"
 
 
+def all_read(ctx: EvaluationContext) -> bool:
+    """Whether every part of the chart was fetched and read: then no result is untrusted for what
+    could not be (`could_not_check` is None whatever it is asked), and the engine need not work out
+    what each result reads (evaluate.py `_leaf`)."""
+    return not ctx.record.unavailable and not ctx.record.unavailable_codes
+
+
 def could_not_check(
     ctx: EvaluationContext, types: tuple[str, ...], codes: tuple[str, ...] | None = None
 ) -> str | None:
     """Why a result cannot be trusted: a part of the chart it reads, for the assessment `codes` it
     reads (None: any, `PatientRecord.unread`), could not be fetched or read, named as a clinician
     knows it ("the EHR's problem list and medication orders were not available (…)")."""
-    if not ctx.record.unavailable and not ctx.record.unavailable_codes:
+    if all_read(ctx):
         return None
     by_reason: dict[str, list[tuple[str, str]]] = {}  # why → (chart part, the assessments it names)
     for t in dict.fromkeys(types):
