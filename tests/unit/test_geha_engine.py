@@ -150,6 +150,24 @@ def test_a_diagnosis_dated_to_a_month_or_a_year_has_lasted_what_every_day_of_it_
     assert finding_of(d, "geha.chronic-pain.duration-6mo") == finding
 
 
+@pytest.mark.parametrize(
+    ("onset", "said"), [("2027", "2027"), ("2027-01", "January 2027"), ("2026-12-01", "1 Dec 2026")]
+)
+def test_a_diagnosis_dated_after_today_has_not_lasted_at_all(onset: str, said: str) -> None:
+    """review25 LOW: an onset still to come read "at most 0 days since 2027", a duration it is not: no
+    time has passed since it, which falls short of any threshold (not met), and its date wants checking."""
+    chart = [
+        condition(ICD, "M96.1", onset),
+        *without(meeting_chart(), lambda r: r["resourceType"] == "Condition"),
+    ]
+    d = determine(chart)
+    assert statuses(d)["geha.chronic-pain.duration-6mo"] == "not-met"
+    assert finding_of(d, "geha.chronic-pain.duration-6mo") == (
+        f"dated {said}, after today: it has not lasted any time (needs more than 6 months); check the "
+        "onset's date"
+    )
+
+
 def test_a_diagnosis_dated_to_a_day_is_not_hidden_by_one_of_its_code_dated_to_the_year() -> None:
     """review25d: record grouped one code's diagnoses under the earliest first instant, "2026" (1 January),
     which may be any day of 2026, and hid the one dated 1 March 2026 that proves more than six months."""

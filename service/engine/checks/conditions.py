@@ -113,6 +113,9 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         finding = f"dated only to {said}: lasted {least} to {most} ({wanted}); record the onset's day"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
     # a recorded date stands for the onset when none is given (contract §3), so falling short fails
+    if first_day > ctx.today:  # not a duration: no time has passed since a date still to come
+        finding = f"dated {said}, after today: it has not lasted any time ({wanted}); check the onset's date"
+        return TestOutcome(Status.NOT_MET, evidence, finding)
     return TestOutcome(Status.NOT_MET, evidence, _lasted(earliest, first_day, ctx, wanted, "at most"))
 
 
