@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from service.codes import ASSESSMENT, Code
+from service.fhirdates import last_day_written
 
 Fact = TypeVar("Fact", bound=type)
 
@@ -80,6 +81,23 @@ class MedicationFact:
     route_codes: tuple[Code, ...] = ()  # the codes of its dosages' routes (a coded route may have no text)
     neuraxial: bool = False
     end_assumed: bool = False  # an order with no supply length: its end is the contract's default
+    # how `start` and `end` are written (fhirdates.precision): a date written to a month or a year is any
+    # day of it, `start` and `end` its first; `end_by` the last day the end may fall on when that is later
+    # (an end written so, or computed from a start written so: `end_tied`, it moves with the start)
+    precision: str = "time"
+    end_precision: str = "time"
+    end_by: datetime | None = None
+    end_tied: bool = False
+
+    @property
+    def start_by(self) -> datetime | None:
+        """The last day the course may have begun on: `start`, or the last day of its month or year."""
+        return None if self.start is None else last_day_written(self.start, self.precision)
+
+    @property
+    def ends_by(self) -> datetime | None:
+        """The last day the course may have ended on (`end_by`, else `end`)."""
+        return self.end_by or self.end
 
     @property
     def ordered(self) -> bool:

@@ -229,6 +229,23 @@ def period_after(first: date, written_to: str) -> date:
     return first + timedelta(days=1) if first < date.max else date.max
 
 
+def last_day_written(moment: datetime, written_to: str) -> datetime:
+    """`moment` when written to a day or a time, else the first instant of the last day of the month or
+    year it stands for (`period_after`), in its offset."""
+    if written_to not in _CALENDAR_PERIODS:
+        return moment
+    after = period_after(moment.date(), written_to)
+    last = after if after == date.max else after - timedelta(days=1)
+    return datetime.combine(last, moment.timetz())
+
+
+def human_dates_to(first: date | datetime, last: date | datetime, written_to: str) -> str:
+    """The days from `first` to `last` in a card's words no finer than `written_to`: one month or year
+    ("March 2025"), else both ("January 2025 to March 2025"); a date written to a day is `first`'s."""
+    said, to = human_date_to(first, written_to), human_date_to(last, written_to)
+    return said if said == to or written_to not in _CALENDAR_PERIODS else f"{said} to {to}"
+
+
 def begun_by(written: Any, day: date, instant: datetime) -> bool | None:
     """Whether what starts at `written` (a FHIR date or dateTime: a period's `start`) has begun for a
     call at `instant`, whose day is `day` (in the service's time zone, service/call_day.py): a dateTime

@@ -36,7 +36,7 @@ from service.facts import (
     ProcedureFact,
     latest_assessments,
 )
-from service.fhirdates import SPANS, days_later, parse_datetime, precision, supply_end
+from service.fhirdates import SPANS, days_later, last_day_written, parse_datetime, precision, supply_end
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
@@ -315,6 +315,11 @@ Named = Callable[[str, tuple[Code, ...]], frozenset[str]]  # a drug's known ingr
 DrugReader = tuple["CodesOf", Named, Routes]
 
 
+# how an order's or statement's dates are written: the start's precision, the end's, the end's last day when
+# later than its first, and whether the end moves with the start (computed from it, or none written)
+Dated = tuple[str, str, datetime | None, bool]
+
+
 def _medication_fact(
     resource: Mapping[str, Any],
     concept: Any,
@@ -323,7 +328,10 @@ def _medication_fact(
     reason: Any,
     reader: DrugReader,
     end_assumed: bool = False,
+    dated: Dated = ("time", "time", None, False),
 ) -> MedicationFact:
+    """`dated`: how the start and the end are written, the last day the end may be when later than `end`,
+    and whether the end moves with the start (MedicationFact.precision, end_precision, end_by, end_tied)."""
     reason_text = None
     if reason is not None:  # most orders give none
         reason_text = concept_text(reason) or next(
@@ -348,6 +356,10 @@ def _medication_fact(
         ingredients=named(text, codes),
         neuraxial=neuraxial_order(resource, text, routes) is True,  # a pump or trial drug, not a systemic one
         end_assumed=end_assumed,
+        precision=dated[0],
+        end_precision=dated[1],
+        end_by=dated[2],
+        end_tied=dated[3],
     )
 
 
@@ -357,15 +369,36 @@ def _medication_request(
     if not medication_request_counts(resource):
         return None
     concept = _drug(resource, medication)
-    start = dates_of(resource.get("authoredOn"))
+    written = resource.get("authoredOn")
+    start = dates_of(written)
     dispense = resource.get("dispenseRequest") or {}
-    end = dates_of((dispense.get("validityPeriod") or {}).get("end"))
+    written_end = (dispense.get("validityPeriod") or {}).get("end")
+    end = dates_of(written_end)
     assumed = False
+    dated = _dated(start, precision(written), end, precision(written_end))
     if end is None and start is not None:
-        supplied = supply_end(start, dispense.get("expectedSupplyDuration"))
+        supply = dispense.get("expectedSupplyDuration")
+        supplied = supply_end(start, supply)
         assumed = supplied is None
         end = supplied or days_later(start, DEFAULT_ORDER_DAYS)
-    return _medication_fact(resource, concept, start, end, resource.get("statusReason"), reader, assumed)
+        # an end computed from a start written to a month or a year is as unsure as the start: from its
+        # first day's end to its last day's
+        by = last_day_written(start, dated[0])
+        if by != start:
+            dated = (dated[0], dated[0], supply_end(by, supply) or days_later(by, DEFAULT_ORDER_DAYS), True)
+    return _medication_fact(
+        resource, concept, start, end, resource.get("statusReason"), reader, assumed, dated
+    )
+
+
+def _dated(start: datetime | None, start_to: str, end: datetime | None, end_to: str) -> Dated:
+    """How a course's start and written end are dated (`_medication_fact`'s `dated`): the end's last day
+    when it is written to a month or a year; an absent end is the start's, and moves with it."""
+    if end is None:
+        by = None if start is None else last_day_written(start, start_to)
+        return start_to, start_to, None if by == start else by, by is not None and by != start
+    by = last_day_written(end, end_to)
+    return start_to, end_to, None if by == end else by, False
 
 
 def _medication_statement(
@@ -376,10 +409,16 @@ def _medication_statement(
         return None
     concept = _drug(resource, medication)
     period = resource.get("effectivePeriod") or {}
-    start = dates_of(resource.get("effectiveDateTime")) or dates_of(period.get("start"))
-    end = dates_of(period.get("end")) or start
+    written = resource.get("effectiveDateTime")
+    start = dates_of(written)
+    if start is None:
+        written = period.get("start")
+        start = dates_of(written)
+    written_end = period.get("end")
+    end = dates_of(written_end)
+    dated = _dated(start, precision(written), end, precision(written_end))
     reason = (resource.get("statusReason") or [None])[0]
-    return _medication_fact(resource, concept, start, end, reason, reader)
+    return _medication_fact(resource, concept, start, end or start, reason, reader, dated=dated)
 
 
 def _procedure(

@@ -13,7 +13,7 @@ from typing import Any
 from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
-from service.fhirdates import human_date_to, human_span, open_ended
+from service.fhirdates import human_date_to, human_dates_to, human_span, open_ended
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
@@ -152,12 +152,29 @@ def procedure_evidence(p: ProcedureFact, role: str = "") -> Evidence:
 
 
 def medication_evidence(m: MedicationFact) -> Evidence:
+    """An order or statement as evidence: its days no finer than the chart dates them ("January 2025 →
+    March 2025, 29 days to 12 weeks 5 days": a date written to a month or a year is any day of it)."""
+    begun = day_of(m.start, m.precision)
     if m.end and open_ended(m.end):
-        return Evidence(f"{m.label} ({m.status}, {day_of(m.start)} → open-ended)", m.source, m.start)
-    span = f"{day_of(m.start)} → {day_of(m.end)}" if m.end and m.end != m.start else day_of(m.start)
-    took = f", {human_span(m.start, m.end)}" if m.start and m.end and m.end != m.start else ""
+        return Evidence(f"{m.label} ({m.status}, {begun} → open-ended)", m.source, m.start)
+    span = f"{begun} → {medication_end_words(m)}" if m.end and m.end != m.start else begun
+    took = ""
+    if m.start and m.end and m.end != m.start:
+        least, most = human_span(m.start_by or m.start, m.end), human_span(m.start, m.ends_by or m.end)
+        took = f", {least}" if least == most else f", {least} to {most}"
+        took = "" if m.end_tied else took  # its end says how long, from whichever day it began
     assumed = f", no supply length: {DEFAULT_ORDER_DAYS} days counted" if m.end_assumed else ""
     return Evidence(f"{m.label} ({m.status}, {span}{took}{assumed})", m.source, m.start)
+
+
+def medication_end_words(m: MedicationFact) -> str:
+    """When an order or statement ended (its end, else its start), no finer than the chart dates it."""
+    end = m.end or m.start
+    if m.end_by is None or end is None or m.start is None:
+        return day_of(end)
+    if m.end_tied:  # computed from a start dated to a month or a year: as unsure as it, by as long
+        return f"{human_span(m.start, end)} later" if end != m.start else day_of(m.start, m.precision)
+    return human_dates_to(end, m.end_by, m.end_precision)
 
 
 def _verb(words: list[str]) -> str:

@@ -16,6 +16,7 @@ from service.engine.checks.common import (
     MEDS,
     day_of,
     matching_medications,
+    medication_end_words,
     medication_evidence,
     named_value_sets,
     needs,
@@ -36,7 +37,13 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
-from service.fhirdates import against_months, human_days, human_span, months_before, start_of_day
+from service.fhirdates import (
+    against_months,
+    human_days,
+    human_span,
+    months_before,
+    start_of_day,
+)
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ROUTE_PREFIX, Terminology, ValueSet
 
@@ -127,10 +134,12 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         ]
         if not spans and sources:
             return _none_in_window(params, ctx, sources, window_start, inside)
+        course = [m for m in inside if m.start is not None and (m.end or m.start) > window_start]
         sources = {m.source for m in inside}
     else:
         window_start = None
         spans = [(e.start, e.end) for e in exposures]
+        course = [m for m in ctx.record.medications if m.source in sources and m.start is not None]
     if not spans:
         missing = params.get("missing", "no qualifying medication found")
         within = f" within the last {params['within_months']} months" if window_start else ""
@@ -140,9 +149,14 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         start = max(start, window_start)
     latest = max(e for _, e in spans)
     end = min(latest, today)
-    lasted = human_span(start, end)
-    reached, needed = _lasted(params, start, end)
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
+    span = _course_words(meds, start, end, latest)
+    # a date written to a month or a year is any day of it (MedicationFact.precision): the course is met
+    # only when its shortest possible length is, not met when even its longest falls short
+    exact = all(_one_day(m) for m in course)
+    shortest, longest = ((start, end), (start, end)) if exact else _bounds(course, window_start, today)
+    lasted = human_span(*shortest) if exact else f"at least {human_span(*shortest)}"
+    reached, needed = _lasted(params, *shortest)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     last = [m for m in meds if (m.end or m.start) == latest]
     # the course's end is the contract's default, not charted: said outside the dates, which a summary
@@ -153,21 +167,22 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         covered = [
             (m.start, end if m.running_on(today) else m.end or m.start) for m in meds if m.start is not None
         ]
-        gap = _longest_gap(covered, start, end)
+        # a gap's ends would be days the chart may not give: shown only when every date names a day
+        gap = _longest_gap(covered, start, end) if all(_one_day(m) for m in meds) else None
         no_order = f"; no order {day_of(gap[0])} → {day_of(gap[1])}" if gap else ""
-        return TestOutcome(
-            Status.MET,
-            evidence,
-            f"{lasted} documented{if_assumed}, {day_of(start)} → {day_of(end)}{no_order}",
-        )
+        return TestOutcome(Status.MET, evidence, f"{lasted} documented{if_assumed}, {span}{no_order}")
+    most = human_span(*longest)
     running = [m for m in meds if m.running_on(today)]
     if any(m.ordered for m in running):
+        so_far = lasted if exact else f"{human_span(*shortest)} to {most}"
         return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{lasted} so far (since {day_of(start)}), {needed}"
+            Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
         )
     if running:
         return _open_statement(running, evidence, needed)
-    span = f"{day_of(start)} → {day_of(end)}"
+    if not exact and _lasted(params, *longest)[0]:  # its longest reaches what its shortest does not
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, _unsure(span, course, shortest, longest, needed))
+    lasted = lasted if exact else f"at most {most}"
     if assumed:  # never as the course's end
         ended = f"the orders cover {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
     elif any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
@@ -175,6 +190,70 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     else:
         ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
+
+
+Span = tuple[datetime, datetime]
+
+
+def _one_day(m: MedicationFact) -> bool:
+    """Whether the order's or statement's start and end each name a day (not a month or a year)."""
+    return m.start == m.start_by and m.end_by is None
+
+
+def _bounds(
+    course: Sequence[MedicationFact], window_start: datetime | None, today: datetime
+) -> tuple[Span, Span]:
+    """The course's shortest and longest possible first and last days, its orders and statements dated
+    to a month or a year being any day of it (contract §3: from the earliest start to the latest end),
+    within the window (`window_start`) and to `today`. Shortest: at least from the latest day the first
+    start may be to the earliest the last end may be, and at least any one order's own shortest (an end
+    computed from its start moves with it: `end_tied`). Longest: from one's earliest start to another's
+    latest end, or one's own longest."""
+
+    def clamped(first: datetime, last: datetime) -> Span:
+        return (first if window_start is None else max(first, window_start)), min(last, today)
+
+    def days(span: Span) -> int:
+        return (span[1].date() - span[0].date()).days
+
+    facts = [(m.start, m.start_by, m.end or m.start, m.ends_by or m.start_by, m.end_tied) for m in course]
+    own_short, own_long = [], []
+    for start, start_by, end, end_by, tied in facts:  # type: ignore[misc]
+        placed = [clamped(start, end), clamped(start_by, end_by)]
+        own_short.append(min(placed, key=days) if tied else clamped(start_by, end))
+        own_long.extend(placed if tied else [clamped(start, end_by)])
+    shortest = max(
+        [clamped(min(f[1] for f in facts), max(f[2] for f in facts)), *own_short],
+        key=days,  # type: ignore[type-var]
+    )
+    firsts = sorted(range(len(facts)), key=lambda i: facts[i][0])[:2]  # type: ignore[arg-type, return-value]
+    lasts = sorted(range(len(facts)), key=lambda i: facts[i][3], reverse=True)[:2]  # type: ignore[arg-type, return-value]
+    across = [clamped(facts[i][0], facts[j][3]) for i in firsts for j in lasts if i != j]  # type: ignore[arg-type]
+    return shortest, max([*own_long, *across], key=days)
+
+
+def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
+    """The course's first day in words, no finer than the order or statement that gives it dates it."""
+    first = next((m for m in meds if m.start == start), None)
+    return day_of(start, first.precision if first else "time")
+
+
+def _course_words(meds: Sequence[MedicationFact], start: datetime, end: datetime, latest: datetime) -> str:
+    """The course's first and last days ("January 2025 → March 2025"), each no finer than the chart
+    dates it; its end is today when it runs on past today."""
+    ending = next((m for m in meds if (m.end or m.start) == latest), None)
+    last = day_of(end) if end < latest or ending is None else medication_end_words(ending)
+    return f"{_start_words(meds, start)} → {last}"
+
+
+def _unsure(span: str, course: Sequence[MedicationFact], shortest: Span, longest: Span, needed: str) -> str:
+    """A course dated to a month or a year whose shortest possible length falls short and whose longest
+    reaches the threshold: the chart does not tell, and the finding says which day to record."""
+    days = ["began"] if any(m.start != m.start_by for m in course) else []
+    days += ["ended"] if any(m.end_by is not None and not m.end_tied for m in course) else []
+    which = f"the day{'s' if len(days) > 1 else ''} the course {' and '.join(days)}"
+    lasted = f"{human_span(*shortest)} to {human_span(*longest)}"
+    return f"dated only to {span}: lasted {lasted} ({needed}); record {which}"
 
 
 def _longest_gap(
@@ -199,7 +278,8 @@ def _open_statement(
 ) -> TestOutcome:
     """Open statements and no order: a statement's end is its date (contract §3), so how long the drug
     was taken is unknown, not short."""
-    since = day_of(min(m.start for m in running if m.start))
+    first = min((m for m in running if m.start), key=lambda m: m.start)  # type: ignore[arg-type, return-value]
+    since = day_of(first.start, first.precision)
     return TestOutcome(
         Status.NOT_DOCUMENTED,
         evidence,
@@ -230,7 +310,7 @@ def _none_in_window(
         Status.NOT_DOCUMENTED,
         (medication_evidence(last),),
         f"none in the last {params['within_months']} months (since {day_of(window_start)}): the last course, "
-        f"{last.label}, ended {day_of(last.end or last.start)}{if_assumed}, {needed}",
+        f"{last.label}, ended {medication_end_words(last)}{if_assumed}, {needed}",
     )
 
 

@@ -1,0 +1,96 @@
+"""A drug course dated to a month or a year (review25 MEDIUM): such a date is any day of its span, so a
+course is met only when its shortest possible length meets the need, not met when even its longest falls
+short, and otherwise not documented, saying which day to record; no card line names a day the chart does
+not give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.engine.checks import TEST_TYPES
+from service.engine.model import Status
+from tests.builders import RX, concept, context, med_request, med_statement
+
+BACLOFEN = "Baclofen 10 MG Oral Tablet"
+EIGHT_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 56}
+SIX_MONTHS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "months": 6}
+
+
+def duration(params: dict[str, Any], chart: list[dict[str, Any]]) -> Any:
+    return TEST_TYPES["medication-duration"].function(params, context(chart))
+
+
+@pytest.mark.parametrize(
+    ("authored", "end", "status", "finding"),
+    [
+        (
+            "2025-01",
+            "2025-03",
+            Status.NOT_DOCUMENTED,
+            "dated only to January 2025 → March 2025: lasted 4 weeks 1 day to 12 weeks 5 days (needs at "
+            "least 8 weeks); record the days the course began and ended",
+        ),
+        (
+            "2025-01-01",
+            "2025-03",
+            Status.MET,
+            "at least 8 weeks 3 days documented, 1 Jan 2025 → March 2025",
+        ),
+        (
+            "2025-01",
+            "2025-03-20",
+            Status.NOT_DOCUMENTED,
+            "dated only to January 2025 → 20 Mar 2025: lasted 6 weeks 6 days to 11 weeks 1 day (needs at "
+            "least 8 weeks); record the day the course began",
+        ),
+        (
+            "2025-03",
+            "2025-04-15",
+            Status.NOT_MET,
+            "the course ended after at most 6 weeks 3 days (March 2025 → 15 Apr 2025), needs at least 8 "
+            "weeks",
+        ),
+    ],
+)
+def test_an_order_dated_to_a_month_lasted_what_every_day_of_it_gives(
+    authored: str, end: str, status: Status, finding: str
+) -> None:
+    """review25 MEDIUM: "2025-01 → 2025-03" was met as 8 weeks (1 Jan to 1 Mar) though it may be 29
+    days (31 January to 1 March)."""
+    result = duration(EIGHT_WEEKS, [med_request(BACLOFEN, authored, end, "completed")])
+    assert (result.status, result.finding) == (status, finding)
+
+
+def test_a_statement_dated_to_months_is_counted_in_months_from_its_last_possible_start() -> None:
+    """A MedicationStatement's effectivePeriod as an order's validity: January to July 2025 may be five
+    months (31 January to 1 July) or near seven."""
+    statement = med_statement(concept(RX, "1292", BACLOFEN), "completed", "2025-01", "2025-07")
+    result = duration(SIX_MONTHS, [statement])
+    assert result.status == Status.NOT_DOCUMENTED
+    assert result.finding == (
+        "dated only to January 2025 → July 2025: lasted 5 months 1 day to 6 months 30 days (needs at least "
+        "6 months); record the days the course began and ended"
+    )
+
+
+def test_an_end_computed_from_a_start_dated_to_a_month_moves_with_it() -> None:
+    """An order written "2025-01" with a 90-day supply lasted 90 days from whichever day it was written:
+    met, its end named by how long after its start, not as a day the chart does not give."""
+    result = duration(EIGHT_WEEKS, [med_request(BACLOFEN, "2025-01", status="completed", supply_days=90)])
+    assert (result.status, result.finding) == (
+        Status.MET,
+        "at least 12 weeks 6 days documented, January 2025 → 12 weeks 6 days later",
+    )
+    assert [e.text for e in result.evidence] == [
+        f"{BACLOFEN} (completed, January 2025 → 12 weeks 6 days later)"
+    ]
+
+
+def test_an_order_dated_to_months_is_cited_no_finer_than_written() -> None:
+    """The order's evidence line names its months and the lengths they allow, not 1 January to 1 March."""
+    result = duration(EIGHT_WEEKS, [med_request(BACLOFEN, "2025-01", "2025-03", "completed")])
+    assert [e.text for e in result.evidence] == [
+        f"{BACLOFEN} (completed, January 2025 → March 2025, 4 weeks 1 day to 12 weeks 5 days)"
+    ]
