@@ -33,7 +33,7 @@ from service.engine.model import (
 )
 from service.facts import ProcedureFact
 from service.fhir.server_share import not_asked
-from service.fhirdates import human_as_written, human_date, human_date_to, human_month, parse_datetime
+from service.fhirdates import human_as_written, human_date_to, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
 from service.record import unreadable_in_chart
@@ -120,13 +120,12 @@ UNREAD_INDICATION = Item(
 
 
 def _dated(e: Evidence) -> str:
-    """Evidence with its date, unless its words carry it already: as a day, or as the month or year a
-    diagnosis or Procedure dated no finer than that closes its words with ("(onset 2021)", "(March 2022)")."""
-    if e.date is None or human_date(e.date) in e.text:
+    """Evidence with its date no finer than the chart writes it (`Evidence.precision`: "(June 2025)",
+    never its first day), unless its words carry it already ("(onset 2021)", "(March 2022)")."""
+    if e.date is None:
         return e.text
-    if any(e.text.endswith((f" {said})", f"({said})")) for said in (human_month(e.date), str(e.date.year))):
-        return e.text
-    return f"{e.text} ({human_date(e.date)})"
+    said = human_date_to(e.date, e.precision)
+    return e.text if said in e.text else f"{e.text} ({said})"
 
 
 def finding(c: CriterionResult) -> str:

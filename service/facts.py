@@ -181,6 +181,7 @@ class AllergyFact:
     kind: str | None
     date: datetime | None = None  # onset, else recordedDate: when the reaction is documented to date from
     current: bool = True  # clinicalStatus active or absent; an inactive or resolved one is history
+    precision: str = "time"  # how `date` is written: with a time, or only its "day", "month" or "year"
 
 
 @quick_init

@@ -644,14 +644,18 @@ def _allergy(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf) 
     if _status_code(resource.get("verificationStatus")) in _EXCLUDED_VERIFICATION:
         return None
     codes = codes_of(resource.get("code"))
+    written = _onset_written(resource, dates_of)
+    if dates_of(written) is None:
+        written = resource.get("recordedDate")
     return AllergyFact(
         reference_of(resource),
         codes,
         concept_text(resource.get("code")),
         first_display(resource.get("code"), codes),
         resource.get("type"),
-        _onset(resource, dates_of) or dates_of(resource.get("recordedDate")),
+        dates_of(written),
         _status_code(resource.get("clinicalStatus")) in (None, "active"),
+        precision(written),
     )
 
 

@@ -389,6 +389,11 @@ class Examination:
     def source(self) -> str:
         return self.scores[0].source
 
+    @property
+    def precision(self) -> str:
+        """How its time is written (its scores share it: `ObservationFact.precision`)."""
+        return self.scores[0].precision
+
     def muscles(self, graded: bool = False) -> dict[str, float] | None:
         """Per muscle (its key; "": no named muscle, a recorded average) the average of its points; None
         when a score is unreadable."""

@@ -30,11 +30,14 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One piece of chart evidence: human text, the resource it came from, and its date."""
+    """One piece of chart evidence: human text, the resource it came from, its date, and how finely the
+    chart writes that date (`fhirdates.precision`: a time, or only a day, a month or a year), so that
+    whatever dates the evidence says it no finer than written (cards' `_dated`)."""
 
     text: str
     reference: str | None = None
     date: datetime | None = None
+    precision: str = "time"
 
 
 @dataclass(frozen=True)

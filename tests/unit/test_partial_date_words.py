@@ -62,16 +62,20 @@ def test_a_trial_under_way_is_dated_no_finer_than_the_chart_writes_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "shown"),
+    ("text", "written_to", "shown"),
     [
-        ("ICD10CM G89.4 (onset 2021)", "ICD10CM G89.4 (onset 2021)"),
-        ("CPT 62362 (March 2021)", "CPT 62362 (March 2021)"),
-        ("pain 7/10", "pain 7/10 (1 Mar 2021)"),
-        ("ICD10CM G89.4 (onset 1 Mar 2021)", "ICD10CM G89.4 (onset 1 Mar 2021)"),
+        ("ICD10CM G89.4 (onset 2021)", "year", "ICD10CM G89.4 (onset 2021)"),
+        ("CPT 62362 (March 2021)", "month", "CPT 62362 (March 2021)"),
+        ("pain 7/10", "day", "pain 7/10 (1 Mar 2021)"),
+        ("pain 7/10", "month", "pain 7/10 (March 2021)"),
+        ("ICD10CM G89.4 (onset 1 Mar 2021)", "day", "ICD10CM G89.4 (onset 1 Mar 2021)"),
     ],
 )
-def test_an_overruled_form_carrying_its_month_or_year_is_not_given_a_day(text: str, shown: str) -> None:
-    assert _dated(Evidence(text, "Condition/c", datetime(2021, 3, 1, tzinfo=UTC))) == shown
+def test_an_overruled_form_carrying_its_month_or_year_is_not_given_a_day(
+    text: str, written_to: str, shown: str
+) -> None:
+    """An overruled form is dated by its evidence's date, as finely as it is written (Evidence.precision)."""
+    assert _dated(Evidence(text, "Condition/c", datetime(2021, 3, 1, tzinfo=UTC), written_to)) == shown
 
 
 @pytest.mark.parametrize(

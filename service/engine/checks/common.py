@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
@@ -143,12 +143,30 @@ def condition_evidence(c: ConditionFact) -> Evidence:
         if c.recorded
         else "undated"
     )
-    return Evidence(f"{c.label} ({when})", c.source, c.date)
+    return Evidence(f"{c.label} ({when})", c.source, c.date, c.precision)
 
 
 def procedure_evidence(p: ProcedureFact, role: str = "") -> Evidence:
     """A procedure as evidence: its label and day, after what it was (`role`: "implant: ")."""
-    return Evidence(f"{role}{p.label} ({day_of(p.performed, p.precision)})", p.source, p.performed)
+    return Evidence(
+        f"{role}{p.label} ({day_of(p.performed, p.precision)})", p.source, p.performed, p.precision
+    )
+
+
+class Observed(Protocol):
+    """What is dated as an observation is: an ObservationFact, or an examination of them (trial.py)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def effective(self) -> datetime | None: ...
+    @property
+    def precision(self) -> str: ...
+
+
+def observation_evidence(text: str, o: Observed) -> Evidence:
+    """An observation, an answer or an examination as evidence, dated as the chart writes it."""
+    return Evidence(text, o.source, o.effective, o.precision)
 
 
 def medication_evidence(m: MedicationFact) -> Evidence:
@@ -156,7 +174,7 @@ def medication_evidence(m: MedicationFact) -> Evidence:
     March 2025, 29 days to 12 weeks 5 days": a date written to a month or a year is any day of it)."""
     begun = day_of(m.start, m.precision)
     if m.end and open_ended(m.end):
-        return Evidence(f"{m.label} ({m.status}, {begun} → open-ended)", m.source, m.start)
+        return Evidence(f"{m.label} ({m.status}, {begun} → open-ended)", m.source, m.start, m.precision)
     span = f"{begun} → {medication_end_words(m)}" if m.end and m.end != m.start else begun
     took = ""
     if m.start and m.end and m.end != m.start:
@@ -164,7 +182,7 @@ def medication_evidence(m: MedicationFact) -> Evidence:
         took = f", {least}" if least == most else f", {least} to {most}"
         took = "" if m.end_tied else took  # its end says how long, from whichever day it began
     assumed = f", no supply length: {DEFAULT_ORDER_DAYS} days counted" if m.end_assumed else ""
-    return Evidence(f"{m.label} ({m.status}, {span}{took}{assumed})", m.source, m.start)
+    return Evidence(f"{m.label} ({m.status}, {span}{took}{assumed})", m.source, m.start, m.precision)
 
 
 def medication_end_words(m: MedicationFact) -> str:

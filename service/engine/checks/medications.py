@@ -383,7 +383,7 @@ def medication_failure(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     ]
     evidence = [_stopped_evidence(m) for m in _latest_first(stopped, lambda m: m.start)[:3]]
     evidence += [
-        Evidence(f"intolerance: {a.label}", a.source, a.date)
+        Evidence(f"intolerance: {a.label}", a.source, a.date, a.precision)
         for a in _latest_first(intolerant, lambda a: a.date)[:2]
     ]
     what = "intolerance" if intolerance_only else "failure or intolerance"
@@ -401,4 +401,4 @@ def _stopped_evidence(m: MedicationFact) -> Evidence:
     """A stopped order, dated as contract §3 dates a MedicationRequest: by its authoredOn. Its end is
     when its supply was due to run out, not when it was stopped, and must not outrank a later
     assessment."""
-    return Evidence(f"{m.label} stopped: {m.status_reason}", m.source, m.start)
+    return Evidence(f"{m.label} stopped: {m.status_reason}", m.source, m.start, m.precision)

@@ -18,6 +18,7 @@ from service.engine.checks.common import (
     matching_procedures,
     named_value_sets,
     needs,
+    observation_evidence,
     procedure_evidence,
 )
 from service.engine.checks.params import (
@@ -36,7 +37,7 @@ from service.engine.checks.params import (
 from service.engine.checks.testtype import test_type
 from service.engine.classify import ALWAYS, intrathecal_since
 from service.engine.context import EvaluationContext
-from service.engine.model import Evidence, Status, TestOutcome
+from service.engine.model import Status, TestOutcome
 from service.facts import ObservationFact, ProcedureFact
 from service.fhirdates import (
     duration_days,
@@ -132,7 +133,7 @@ def _assessed(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if params.get("when_absent") == "met":
             return TestOutcome(Status.MET, finding=f"none documented (no “{name}” recorded)", by_absence=True)
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded")
-    evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
+    evidence = (observation_evidence(f"{name}: {found.value_text()}", found),)
     if params.get("superseded_by") and (later := _later_procedure(ctx, params, found)) is not None:
         since = procedure_evidence(later)
         assert later.performed is not None  # `_later_procedure` keeps only dated ones
@@ -219,7 +220,7 @@ def observation_value(params: Mapping[str, Any], ctx: EvaluationContext) -> Test
     latest = _latest_loinc(ctx, params["loinc"], float)
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=params["missing"])
-    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    evidence = (observation_evidence(f"{latest.label}: {latest.value_text()}", latest),)
     threshold = float(params["value"])
     if params.get("unit") == "months":
         judged = _against_months(latest, int(threshold), ctx)
@@ -311,7 +312,7 @@ def observation_category(params: Mapping[str, Any], ctx: EvaluationContext) -> T
     latest = _latest_loinc(ctx, params["loinc"], str)
     if latest is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=params["missing"])
-    evidence = (Evidence(f"{latest.label}: {latest.value_text()}", latest.source, latest.effective),)
+    evidence = (observation_evidence(f"{latest.label}: {latest.value_text()}", latest),)
     met = {_category(v) for v in params.get("met", ())}
     not_met = {_category(v) for v in params.get("not_met", ())}
     category, written = next(
@@ -358,7 +359,7 @@ def scale_score(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcom
     if found is None:
         return TestOutcome(Status.NOT_DOCUMENTED, finding=f"no “{name}” recorded{left_out}")
     points = found.points()
-    evidence = (Evidence(f"{name}: {found.value_text()}", found.source, found.effective),)
+    evidence = (observation_evidence(f"{name}: {found.value_text()}", found),)
     if points is None:
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"unreadable score {found.value_text()}")
     ok = COMPARATORS[params["comparator"]](points, float(params["value"]))

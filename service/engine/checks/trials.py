@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from service.engine.checks.common import ANSWERS, COMPARATORS, needs, procedure_evidence
+from service.engine.checks.common import ANSWERS, COMPARATORS, needs, observation_evidence, procedure_evidence
 from service.engine.checks.params import Comparator, Flag, Number, Param, ScaleCodes, optional
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
@@ -49,34 +49,26 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"trial result not documented: {trial.reason}")
     evidence: list[Evidence] = []
     if trial.explicit is not None:
-        evidence.append(
-            Evidence(
-                f"recorded relief {trial.relief_pct:g} %", trial.explicit.source, trial.explicit.effective
-            )
-        )
+        evidence.append(observation_evidence(f"recorded relief {trial.relief_pct:g} %", trial.explicit))
         if trial.baseline is not None and params.get("min_hours") is not None:  # the hours, by the scores
             evidence.append(
-                Evidence(
+                observation_evidence(
                     f"pain {trial.baseline.value_text()} before the trial; hours from the scores after it",
-                    trial.baseline.source,
-                    trial.baseline.effective,
+                    trial.baseline,
                 )
             )
     else:
         assert trial.baseline is not None and trial.lowest_post is not None and trial.procedure is not None
         evidence.append(procedure_evidence(trial.procedure, "trial "))
         evidence.append(
-            Evidence(
+            observation_evidence(
                 f"pain {trial.baseline.value_text()} before → {trial.lowest_post.value_text()} after",
-                trial.lowest_post.source,
-                trial.lowest_post.effective,
+                trial.lowest_post,
             )
         )
     if trial.explicit_duration is not None and params.get("min_hours") is not None:
         recorded = trial.explicit_duration
-        evidence.append(
-            Evidence(f"recorded relief duration {recorded.value_text()}", recorded.source, recorded.effective)
-        )
+        evidence.append(observation_evidence(f"recorded relief duration {recorded.value_text()}", recorded))
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
     finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
     if ok and params.get("reviewer_below") is not None:  # the service's bar, not the policy's
@@ -94,10 +86,8 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
     if trial.unread_duration is not None and params.get("min_hours") is not None:
         unread = trial.unread_duration
         evidence.append(
-            Evidence(
-                f"recorded relief duration {unread.value_text()}: not a time, not read",
-                unread.source,
-                unread.effective,
+            observation_evidence(
+                f"recorded relief duration {unread.value_text()}: not a time, not read", unread
             )
         )
     if ok and params.get("min_hours") is not None:
@@ -199,7 +189,7 @@ class _ScaleJudge:
 
     def assessed(self, code: str, fact: ObservationFact) -> Evidence:
         """A recorded assessment as evidence: its name and value."""
-        return Evidence(f"{self.name(code)}: {fact.value_text()}", fact.source, fact.effective)
+        return observation_evidence(f"{self.name(code)}: {fact.value_text()}", fact)
 
     def needs(self, unit: str) -> str:
         lasting = f" for {self.hours:g} h" if self.hours is not None else ""
@@ -292,10 +282,8 @@ class _ScaleJudge:
     def before_the_trial(self, trial: ScaleTrial) -> Evidence:
         """The score before the trial, as evidence of the response read from the scores after it."""
         baseline = trial.baseline
-        return Evidence(
-            f"{self.name(trial.scale)}: {baseline.value_text()} before the trial",
-            baseline.source,
-            baseline.effective,
+        return observation_evidence(
+            f"{self.name(trial.scale)}: {baseline.value_text()} before the trial", baseline
         )
 
     def judged(self, trials: list[ScaleTrial], unit: str) -> tuple[TestOutcome, ScaleTrial]:
