@@ -127,6 +127,7 @@ class ProcedureFact:
     devices: tuple[str, ...] = ()  # the Devices it put in (`focalDevice.manipulated`, see record._put_in)
     status: str = "completed"  # one not completed is a trial under way (`PatientRecord.trials_under_way`)
     precision: str = "time"  # how `performed` is written: with a time, or only its "day", "month" or "year"
+    start_unwritten: bool = False  # dated by its performedPeriod's end alone: performed by then, begun before
 
 
 @quick_init

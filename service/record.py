@@ -443,9 +443,16 @@ def _procedure(
     codes = codes_of(resource.get("code"))
     written = resource.get("performedDateTime")
     performed = dates_of(written)
+    start_unwritten = False
     if performed is None:
-        written = as_dict(resource.get("performedPeriod")).get("start")
+        period = as_dict(resource.get("performedPeriod"))
+        written = period.get("start")
         performed = dates_of(written)
+        if performed is None and dates_of(period.get("end")) is not None:
+            # contract §3 is silent on a period with only its end: it was performed by then, so the end
+            # dates it (review25c: read as undated), its start unknown (`ProcedureFact.start_unwritten`)
+            written, start_unwritten = period.get("end"), True
+            performed = dates_of(written)
     # most Procedures name no drug, order or device: what is not there is not read (a chart's hundreds)
     used, steroid = "", False
     if used_codes := dicts(resource.get("usedCode")):
@@ -468,6 +475,7 @@ def _procedure(
         devices,
         str(status),
         precision(written),
+        start_unwritten,
     )
 
 

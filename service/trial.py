@@ -54,6 +54,14 @@ class TrialResult:
         return [f.source for f in facts if f is not None]
 
 
+# a trial dated by its performedPeriod's end alone (`ProcedureFact.start_unwritten`): contract §4 places the
+# pain scores around its start
+_UNSTARTED = (
+    "the trial procedure {} records only when it ended (its performedPeriod has no start), so its result "
+    "cannot be read from the pain scores"
+)
+
+
 def _trials(
     procedures: Sequence[ProcedureFact], trial_codes: ValueSet, dated: bool = True
 ) -> list[ProcedureFact]:
@@ -300,6 +308,8 @@ def _scored(
     hours = recorded_hours(duration)
     start = procedure.performed
     assert start is not None
+    if procedure.start_unwritten:  # scores before its end may be the trial's own: no baseline to tell
+        return TrialResult(procedure, None, None, reason=_UNSTARTED.format(procedure.label))
     scores, unplaced = _placeable(_pain_scores(observations, pain_codes), start)
     before = [s for s in scores if shifted(start, -BASELINE_MAX_AGE) <= s.effective <= start]  # type: ignore[operator]
     post = [s for s in scores if start <= s.effective <= shifted(start, POST_WINDOW)]  # type: ignore[operator]
@@ -485,7 +495,7 @@ def scale_trials(
     procedure: ProcedureFact | None, observations: Sequence[ObservationFact]
 ) -> list[ScaleTrial]:
     """Per scale, the baseline and post-trial examinations around `procedure`, the most recent trial."""
-    if procedure is None or procedure.performed is None:
+    if procedure is None or procedure.performed is None or procedure.start_unwritten:
         return []
     start = procedure.performed
     trials = []

@@ -1,0 +1,80 @@
+"""A Procedure whose `performedPeriod` gives only its end (review25c). Contract §3 dates a Procedure by
+`performedDateTime`, else `performedPeriod.start`, and is silent on a period with only an end: it was
+performed by that end, so the end dates it, as finely as it is written (it was read as undated, "CPT 62365
+(undated)", and weighed as no date). A trial dated so has no start for its pain scores to be placed around
+(contract §4): its result is not read from them, while a recorded relief still decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.engine.checks.common import procedure_evidence
+from service.record import build_record
+from service.trial import trial_result
+from tests.builders import assessment, catalog, pain, procedure
+
+
+def _ended(code: str, end: str, start: str | None = None) -> dict[str, Any]:
+    resource = procedure(code, "")
+    del resource["performedDateTime"]
+    resource["performedPeriod"] = {"end": end, **({"start": start} if start else {})}
+    return resource
+
+
+def _facts(*resources: dict[str, Any]) -> Any:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    return build_record("p1", by_type, catalog().terminology)
+
+
+@pytest.mark.parametrize(
+    ("end", "precision", "said"),
+    [("2026-03-01", "day", "1 Mar 2026"), ("2026-03", "month", "March 2026"), ("2026", "year", "2026")],
+)
+def test_a_procedure_with_only_its_period_end_is_dated_by_it(end: str, precision: str, said: str) -> None:
+    (fact,) = _facts(_ended("62365", end)).procedures
+    assert fact.performed is not None and fact.performed.date().isoformat().startswith(end)
+    assert fact.precision == precision
+    assert procedure_evidence(fact).text == f"CPT 62365 ({said})"
+
+
+def test_a_period_start_still_dates_a_procedure() -> None:
+    (fact,) = _facts(_ended("62365", "2026-03-01", start="2026-02-27")).procedures
+    assert fact.performed is not None and fact.performed.date().isoformat() == "2026-02-27"
+
+
+def test_a_trial_dated_only_by_its_end_is_not_scored_around_it() -> None:
+    """Its start is not written: the scores before its end may be during the trial, not a baseline."""
+    chart = [
+        _ended("62324", "2025-10-03T09:00:00Z"),
+        pain(8, "2025-10-01T08:00:00Z"),
+        pain(2, "2025-10-02T09:00:00Z"),
+        pain(7, "2025-10-03T08:00:00Z"),
+        pain(3, "2025-10-03T12:00:00Z"),
+    ]
+    facts = _facts(*chart)
+    terms = catalog().terminology
+    result = trial_result(
+        facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
+    )
+    assert result.relief_pct is None
+    assert result.reason == (
+        "the trial procedure CPT 62324 records only when it ended (its performedPeriod has no start), so its "
+        "result cannot be read from the pain scores"
+    )
+
+
+def test_a_trial_dated_only_by_its_end_keeps_a_recorded_relief() -> None:
+    chart = [
+        _ended("62324", "2025-10-03"),
+        assessment("it-trial-pain-relief-pct", "2025-10-03", valueInteger=70),
+    ]
+    facts = _facts(*chart)
+    terms = catalog().terminology
+    result = trial_result(
+        facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
+    )
+    assert result.relief_pct == 70
