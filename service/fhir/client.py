@@ -42,7 +42,7 @@ from requests.utils import requote_uri
 
 from service.cutoff import Cutoff, Watch
 from service.fhir.batch import UNREADABLE, BatchRefusals, EntryAnswer, batch_body, entry_answers
-from service.fhir.outbound import NO_ANSWER, normalise_base, origin, within_base
+from service.fhir.outbound import NO_ANSWER, normalise_base, origin, under_normalised_base
 from service.fhir.transport import guarded_session
 from service.references import URL_SAFE_ID
 from service.settings import FhirSettings
@@ -187,7 +187,8 @@ class FhirClient:
         self.max_response_bytes = max_response_bytes
         self.max_call_bytes = max_call_bytes
         self._batch = batch
-        self._batch_key = normalise_base(self.base_url) or self.base_url
+        self._home = normalise_base(self.base_url)
+        self._batch_key = self._home or self.base_url
         self._received = 0  # bytes of every answer of this call so far (pages and parallel queries)
         self._received_lock = threading.Lock()
         self._headers = {"Accept": "application/fhir+json", "User-Agent": USER_AGENT}
@@ -233,7 +234,7 @@ class FhirClient:
         """One GET (a POST of `body`) within the time left: (status, the body of a 200, the
         Retry-After of a 429). A GET's answer is bounded by `max_response_bytes` and counted toward
         `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read."""
-        if not within_base(url, self.base_url):
+        if not under_normalised_base(url, self._home):
             raise FhirError("refused a link to another server")
         seconds = self.remaining()
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:

@@ -116,10 +116,7 @@ def normalise_base(url: str) -> str | None:
 def origin(url: str) -> str | None:
     """`scheme://host[:port]` of a URL, normalised; None when the URL could not be a FHIR base."""
     base = normalise_base(url.split("?", 1)[0].split("#", 1)[0])
-    if base is None:
-        return None
-    scheme, _, rest = base.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+    return None if base is None else _normalised_origin(base)
 
 
 def within_base(url: str, base: str) -> bool:
@@ -128,13 +125,28 @@ def within_base(url: str, base: str) -> bool:
     several (a tenant each), so a link sharing only the origin could carry the token to another's.
     A dot segment (also one with a path parameter, `..;`), or one hiding a slash or backslash behind
     percent-encoding, is never under a base: the server could resolve it to a path outside."""
-    link, home = normalise_base(url.split("?", 1)[0].split("#", 1)[0]), normalise_base(base)
-    if link is None or home is None or origin(link) != origin(home):
+    return under_normalised_base(url, normalise_base(base))
+
+
+def under_normalised_base(url: str, home: str | None) -> bool:
+    """`within_base(url, base)` for the base already normalised (`normalise_base(base)`): the FHIR
+    client normalises its base once, not at every request. The link is normalised once: a
+    normalised URL is its own normalised form, so its origin is its text up to the path (before,
+    each request normalised the link twice and the base twice: 0.24 M instructions of a 1.84 M
+    search, perf26b)."""
+    link = normalise_base(url.split("?", 1)[0].split("#", 1)[0])
+    if link is None or home is None or _normalised_origin(link) != _normalised_origin(home):
         return False
     link_segments, home_segments = _path_segments(link), _path_segments(home)
     if any(_may_leave_its_place(segment) for segment in link_segments):
         return False
     return link_segments[: len(home_segments)] == home_segments
+
+
+def _normalised_origin(normalised: str) -> str:
+    """`origin` of a URL `normalise_base` wrote."""
+    scheme, _, rest = normalised.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def _path_segments(normalised: str) -> list[str]:
