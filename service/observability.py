@@ -28,12 +28,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, has_app_context, request
+from flask import Flask, Request, Response, current_app, g, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.registry import find_service
-from service.request_log import annotations
+from service.request_log import annotations, current_request
 from service.settings import Settings
 from service.store.errors import StoreError, kind_of
 
@@ -169,7 +169,7 @@ def install_metrics(app: Flask, settings: Settings) -> None:
     @app.after_request
     def observe_hook_call(response: Response) -> Response:
         started = getattr(g, _STARTED_KEY, None)
-        service = _called_service()
+        service = _called_service(current_request())
         if started is not None and service is not None:
             outcome = str(annotations().get("outcome", "unknown"))
             if response.status_code == 503:
@@ -178,13 +178,13 @@ def install_metrics(app: Flask, settings: Settings) -> None:
         return response
 
 
-def _called_service() -> str | None:
-    """The id of a known service this request called (never an arbitrary id from the URL); none for
+def _called_service(incoming: Request) -> str | None:
+    """The id of a known service `incoming` called (never an arbitrary id from the URL); none for
     a CORS preflight (OPTIONS, answered by Flask), which is no hook call: counted, it doubled a
     browser-based EHR's calls under outcome "unknown" (review24 L3)."""
-    if request.endpoint != HOOK_ENDPOINT or not request.view_args or request.method == "OPTIONS":
+    if incoming.endpoint != HOOK_ENDPOINT or not incoming.view_args or incoming.method == "OPTIONS":
         return None
-    service = find_service(str(request.view_args.get("service_id", "")))
+    service = find_service(str(incoming.view_args.get("service_id", "")))
     return service.id if service is not None else None
 
 

@@ -36,7 +36,7 @@ from service.observability import (
 )
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import ServiceDefinition, discovery_document, find_service
-from service.request_log import annotate, install_request_log, redacted
+from service.request_log import annotate, current_request, install_request_log, redacted
 from service.settings import Settings
 from service.shapes import dicts
 from service.strict_json import dumps
@@ -128,7 +128,7 @@ def call_service(service_id: str) -> Response:
         return _no_service(service_id)
     annotate(service=service_id)
     try:
-        raw = read_body(request)
+        raw = read_body(current_request())
     except InputRefused as exc:
         return refused_input(exc)
     state = current_app.extensions["idds_crd"]
@@ -152,7 +152,7 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
     if not_allowed is not None:
         why = ("security", not_allowed, "fhirServer")
         return _recorded_refusal(state, started, service, body, hook_request, why)
-    base_url = state.settings.public_base_url or request.url_root
+    base_url = state.settings.public_base_url or current_request().url_root
     try:
         now = call_instant()
         today = call_date(state.settings.timezone, now)
