@@ -17,7 +17,7 @@ from typing import Any
 
 from service.codes import RXNORM, Code, Routes, codings, concept_text, neuraxial_order
 from service.modifiers import modifies
-from service.orders import DraftOrders, PumpOrder
+from service.orders import DeviceFetcher, DraftOrders, OrderCodeTable, PumpOrder, billed_code, recognise
 from service.record import MODIFIED, left_out
 from service.references import chart_lookup
 from service.shapes import as_list, dicts, medication_concept, reference_of, reference_target
@@ -217,6 +217,29 @@ def infusates(
         return _read_as_the_pumps(ordered, modifying)
     chart_drugs = _chart_infusates(chart, read)
     return replace(_read_as_the_pumps(chart_drugs, lambda r: modifies(r, resolve)), unread=chart_unread)
+
+
+def for_a_pump(
+    resource: Mapping[str, Any],
+    drafts: DraftOrders,
+    table: OrderCodeTable,
+    terminology: Terminology,
+    fetch_device: DeviceFetcher | None = None,
+) -> bool:
+    """Whether an order of the call is one this service has rules for, by the order alone (before any
+    chart is read): a pump order (`recognise`), or a drug order for the pump, coded with an order code
+    (`billed_code`: J0476 baclofen for a trial, J2274 morphine) or giving its drug intrathecally or
+    epidurally (contract §2's infusate: by its routes, else its drug's words, the Medication it names
+    read among the call's orders, as `_ordered_infusates` reads a draft). An order the call cannot
+    use (another patient's) is reported when it is one of these (call25 L2), and no other (an
+    office visit, an oral drug)."""
+    if recognise(resource, drafts, table, fetch_device) is not None:
+        return True
+    if resource.get("resourceType") != "MedicationRequest":
+        return False
+    return billed_code(resource, table) is not None or (
+        _DrugOrders(drafts.get, terminology.routes).neuraxial(resource) is True
+    )
 
 
 def drug_resolver(

@@ -39,7 +39,7 @@ from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest
-from service.infusates import drug_resolver, infusates
+from service.infusates import drug_resolver, for_a_pump, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered, trials_under_way
 from service.observability import observe_fhir_held_back
@@ -204,7 +204,13 @@ def _gathered(
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
         others = (recognise(r, drafts, codes, fetch_device) for r in drafts.resources if id(r) not in chosen)
         episode |= {o.kind for o in others if o is not None}
-    unread = [u for u in unread if u.resource is None or recognise(u.resource, drafts, codes, fetch_device)]
+    # an order at hand the call cannot use is reported when it is one this service has rules for
+    terminology = env.catalog.terminology
+    unread = [
+        u
+        for u in unread
+        if u.resource is None or for_a_pump(u.resource, drafts, codes, terminology, fetch_device)
+    ]
     unread += modified
     appointments: list[dict[str, Any]] = []
     set_aside: tuple[str, ...] = ()  # behind a gateway: only a pump order's, which is reported (`unread`)

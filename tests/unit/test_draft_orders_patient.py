@@ -199,3 +199,67 @@ def test_an_order_sign_whose_only_order_is_another_patients_with_no_coverage_is_
     assert (status, outcome) == _answered(own)
     assert status == 400
     assert outcome["issue"][0]["diagnostics"].startswith("prefetch.coverage: no active Coverage")
+
+
+def _drug_of_the_pump(body: dict[str, Any], drug: str) -> dict[str, Any]:
+    """The call's drug order for the pump written as `drug`: intrathecal baclofen by its route code,
+    morphine as the sample writes it, ziconotide by its words alone (no code, no route), or an oral
+    drug (not the pump's)."""
+    entries = body["context"]["draftOrders"]["entry"]
+    order = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "MedicationRequest")
+    if drug == "baclofen":
+        order["medicationCodeableConcept"] = {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1292"}],
+            "text": "baclofen 2000 MCG/ML",
+        }
+    elif drug == "ziconotide":
+        order["medicationCodeableConcept"] = {"text": "ziconotide 100 MCG/ML Intrathecal Solution"}
+        del order["dosageInstruction"]
+    elif drug == "oral":
+        order["medicationCodeableConcept"] = {"text": "morphine sulfate 15 MG Oral Tablet"}
+        order["dosageInstruction"] = [
+            {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}], "text": "Oral"}}
+        ]
+    return order
+
+
+def _another_patients_card(body: dict[str, Any], order: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The cards of the call with `order` alone in scope and another patient's, each without its uuid
+    and with the order's reference written as ORDER: what an order of another patient is answered."""
+    order["subject"] = {"reference": f"Patient/{OTHER}"}
+    if body["hook"] == "order-select":
+        body["context"]["selections"] = [_ref(order)]
+    else:
+        body["context"]["draftOrders"]["entry"] = [
+            e for e in body["context"]["draftOrders"]["entry"] if e["resource"] is order
+        ]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    assert _updated(answer) == set()  # not judged: no coverage information
+    return tuple(
+        json.loads(json.dumps({k: v for k, v in c.items() if k != "uuid"}).replace(_ref(order), "ORDER"))
+        for c in answer["cards"]
+    )
+
+
+@pytest.mark.parametrize("make", [select_body, sign_body], ids=["select", "sign"])
+@pytest.mark.parametrize("drug", ["baclofen", "morphine", "ziconotide"])
+def test_a_pump_drug_order_of_another_patient_is_reported_as_a_pump_order_of_theirs_is(
+    make: Callable[[], dict[str, Any]], drug: str
+) -> None:
+    """call25 L2: the pump's drug ordered for another patient, alone in scope (selected alone, or the
+    only order signed), was left out without a word, while a pump order of theirs is reported on a
+    'Coverage not checked' card: both are orders this service has rules for, set aside by the one
+    rule (`references.names_another_patient`), and answered alike."""
+    drug_body, pump_body = make(), make()
+    drug_cards = _another_patients_card(drug_body, _drug_of_the_pump(drug_body, drug))
+    pump_cards = _another_patients_card(pump_body, _order(pump_body, "62362"))
+    assert len(pump_cards) == 1
+    assert drug_cards == pump_cards
+
+
+@pytest.mark.parametrize("make", [select_body, sign_body], ids=["select", "sign"])
+def test_an_oral_drug_order_of_another_patient_alone_gets_no_card(make: Callable[[], dict[str, Any]]) -> None:
+    """A drug order that is not the pump's (given orally) is no order this service has rules for, as an
+    office visit is not: another patient's, alone in scope, it is answered with no card."""
+    body = make()
+    assert _another_patients_card(body, _drug_of_the_pump(body, "oral")) == ()
