@@ -525,9 +525,9 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
     A required key the EHR sent as page one of several, with no server to read the rest from, is
     said as such (`Unobtainable.sent_in_part`: it was prefetched, in part; inferno22 L1), each in its own
     sentence after that of the elements not sent at all (the first one's reason given). When prefetch is
-    the only remedy for every element not sent (`Unobtainable.prefetch_only`: a payor's Organization
-    named by a server's URL, read from no other), a fhirServer is not offered. The issue names each
-    request element to fix."""
+    the only remedy (`Unobtainable.prefetch_only`: a payor's Organization named by a server's URL, read
+    from no other), a fhirServer is not offered: for an element sent in part, in its sentence; for those
+    not sent, when it is so for every one. The issue names each request element to fix."""
     whole = [m for m in missing if not m.sent_in_part]
     sentences = []
     if whole:
@@ -543,8 +543,8 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
             remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
         sentences.append(f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}")
     sentences += [
-        f"{m.reason}; send all of it in the one prefetch Bundle, or provide a reachable fhirServer with "
-        "fhirAuthorization"
+        f"{m.reason}; send all of it in the one prefetch Bundle"
+        + ("" if m.prefetch_only else ", or provide a reachable fhirServer with fhirAuthorization")
         for m in missing
         if m.sent_in_part
     ]

@@ -18,12 +18,13 @@ query the service would run for it, in the same round (`instead_of_pages`: one r
 `page_size`, not the EHR's `next` pages one round trip each), page one kept only if that query fails.
 With no FHIR server, page one is taken and its kind is unavailable; of a required key, the key is
 required and missing when page one lacks what the call needs of it (`_other_pages_needed`: any of
-`coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; an
-Organization a Coverage names as its payer by reference, of `payerOrganizations`, when the payor's
-own identifier or display place no payer (`routing.placed_by_its_words`), which is also lacking when
-not sent for such a payer, or, with a server, when its read fails: `GatheredData.routing_missing`,
-required to route a pump order only). The required keys' Bundle entries named by a `urn:` fullUrl
-are kept by it (`GatheredData.bundle_local`: a payor may reference one).
+`coverage`, as another payer's Coverage may be on the next page; the Patient of `patient`; and
+`_payers_missing`: an Organization a Coverage names as its payer by reference, of
+`payerOrganizations`, when the payor's own identifier or display place no payer
+(`routing.placed_by_its_words`), which is also lacking when not sent for such a payer, or, with a
+server, when its read fails: `GatheredData.routing_missing`, required to route a pump order only).
+The required keys' Bundle entries named by a `urn:` fullUrl are kept by it
+(`GatheredData.bundle_local`: a payor may reference one).
 
 How the queries run on the shared worker pool: service/fhir/query_pool.py; what they are:
 service/fhir/queries.py.
@@ -124,8 +125,8 @@ class GatheredData:
     # moment (service/pipeline.py, `Unobtainable.not_asked`)
     not_asked: set[str] = field(default_factory=set)
     # the keys of `routing_missing` whose every missing Organization is named by a server's URL, with no
-    # fhirServer: only prefetch helps, a fhirServer would not be read for them (`_no_server_to_read`;
-    # service/pipeline.py, `Unobtainable.prefetch_only`)
+    # fhirServer, whether not sent or sent in part: only prefetch helps, a fhirServer would not be read
+    # for them (`_payers_missing`; service/pipeline.py, `Unobtainable.prefetch_only`)
     prefetch_only: set[str] = field(default_factory=set)
     # the entries of the required keys' Bundles that the EHR named by a `urn:uuid:`/`urn:oid:` fullUrl,
     # by it: what a Coverage's payor may reference (service/routing.py)
@@ -186,23 +187,16 @@ def _page_one_only(key: str, lacking: str = "") -> str:
     return f"{sent}{lacking}, and the EHR gave no FHIR server to read the other pages from"
 
 
-def _other_pages_needed(
-    query: Query, data: GatheredData, payers: tuple[Payer, ...], today: date, now: datetime
-) -> str | None:
+def _other_pages_needed(query: Query, data: GatheredData) -> str | None:
     """What a required key prefetched as page one of several, with no FHIR server to read the rest
     from, lacks that the call needs ("" when it cannot be told: all of it), or None when page one is
     all the call needs. A read (`patient`: one resource) is whole when page one holds the resource
-    read. The payers' reverse chain (`payerOrganizations`) is whole when page one holds every
-    Organization routing needs (`_payers_unplaced`; a payor contained, or whose own identifier or
-    display routing places, needs none): any other Organization is of no use. A search's matches are never
-    whole: another Coverage, another payer's, may be on the next page (inferno22 M1)."""
-    have = _held(data, query.resource_type)
+    read. A search's matches are never whole: another Coverage, another payer's, may be on the next
+    page (inferno22 M1). (The payers' reverse chain is whole when page one holds every Organization
+    routing needs: `DataGatherer.gather`, `_payers_missing`.)"""
     if query.reference is not None:
-        return None if query.reference in have else f", without {query.reference}"
-    if query.resource_type not in INCLUDED_TYPES:
-        return ""
-    named = _payers_unplaced(data.coverages, query.resource_type, have, payers, today, now)
-    return f", without {_payers(named)}" if named else None
+        return None if query.reference in _held(data, query.resource_type) else f", without {query.reference}"
+    return ""
 
 
 def _held(data: GatheredData, resource_type: str) -> set[str]:
@@ -248,15 +242,44 @@ def _unplaced_of(
     ]
 
 
-def _payers(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+def _payers(named: Sequence[tuple[str, Mapping[str, Any]]], where: str | None = None) -> str:
     """The payers `_payers_unplaced` found, as a 412 names them: their references, and the payors' own
-    words that routing did not place, if any."""
+    words that routing did not place, if any; and `where` they are read from (`_only_read_at`), if
+    given."""
     references = list(dict.fromkeys(reference for reference, _ in named))
     whose = "a Coverage's payer" if len(references) == 1 else "the Coverages' payers"
     words = list(dict.fromkeys(w for _, payor in named for w in _own_words(payor)))
     if words:
         whose += f", named {listing(words)}, which this service's payer routing does not know"
+    if where:
+        whose += f"; {where}"
     return f"{', '.join(references)} ({whose})"
+
+
+def _payers_missing(
+    data: GatheredData, key: str, named: Sequence[tuple[str, Mapping[str, Any]]], reason: str
+) -> None:
+    """The payers' `key` lacks what routing needs (`named`, `_payers_unplaced`), with no fhirServer, for
+    `reason`: what the 412 says (`GatheredData.routing_missing`), whether the key was not sent or sent in
+    part (its reason's to say, `sent_in_part` its flag); when every Organization lacking is named by a
+    server's URL, read from that server alone (`_only_read_at`), only prefetch helps, whichever
+    (`GatheredData.prefetch_only`: the 412 offers no fhirServer)."""
+    data.routing_missing[key] = reason
+    if _only_read_at(named) is not None:
+        data.prefetch_only.add(key)
+
+
+def _only_read_at(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """Where the payers `_payers_unplaced` found are read from, when every one is named by a server's URL
+    (`_named_at_a_server`: read from that server alone, `_referenced`), as a 412 says it; None when one
+    is named by a relative reference (a fhirServer would be read for it)."""
+    bases = [_named_at_a_server(payor) for _, payor in named]
+    if not all(bases):
+        return None
+    quoted = list(dict.fromkeys(_quoted(redacted(base)) for base in bases if base))  # not its user:password
+    servers = "server" if len(quoted) == 1 else "servers"
+    which = "it" if len({reference for reference, _ in named}) == 1 else "they"
+    return f"named at {listing(quoted)}, the only {servers} {which} would be read from"
 
 
 def _no_server_to_read(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
@@ -492,20 +515,19 @@ class DataGatherer:
         for query in paged:
             # page one of several and no server to read the rest from: what the call needs of the key
             # and page one lacks (a Coverage on another page is another payer's, never asked; the
-            # Organization a payor names) cannot be had (CDS Hooks 412)
-            if (lacking := _other_pages_needed(query, data, self._payers, today, moment)) is not None:
-                payers = query.resource_type in INCLUDED_TYPES
-                (data.routing_missing if payers else data.required_missing)[query.key] = _page_one_only(
-                    query.key, lacking
-                )
+            # Organization a payor names, `_payers_unplaced`: a payor contained, or whose own words
+            # routing places, needs none, and any other Organization is of no use) cannot be had (412)
+            if query.resource_type in INCLUDED_TYPES:
+                if named := self._unplaced(data, query, today, moment):
+                    lacking = f", without {_payers(named, _only_read_at(named))}"
+                    _payers_missing(data, query.key, named, _page_one_only(query.key, lacking))
+                    data.sent_in_part.add(query.key)
+            elif (lacking := _other_pages_needed(query, data)) is not None:
+                data.required_missing[query.key] = _page_one_only(query.key, lacking)
                 data.sent_in_part.add(query.key)
         for query in unsent_payers:
-            held = _held(data, query.resource_type)
-            named = _payers_unplaced(data.coverages, query.resource_type, held, self._payers, today, moment)
-            if named:
-                data.routing_missing[query.key] = _no_server_to_read(named)
-                if all(_named_at_a_server(payor) for _, payor in named):
-                    data.prefetch_only.add(query.key)
+            if named := self._unplaced(data, query, today, moment):
+                _payers_missing(data, query.key, named, _no_server_to_read(named))
         if clinical:
             searches = self._searches + (self._trial_searches if trial_orders else [])
             plan += self._clinical_plan(request, client, data, owner, recent_since(today), searches)
@@ -518,6 +540,13 @@ class DataGatherer:
                 client, data, deadline, scope, drafts, today, moment, owner.server, payers_key
             )
         return data
+
+    def _unplaced(
+        self, data: GatheredData, query: Query, today: date, now: datetime
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """`_payers_unplaced` of the payers' key `query`, given the call's data so far."""
+        held = _held(data, query.resource_type)
+        return _payers_unplaced(data.coverages, query.resource_type, held, self._payers, today, now)
 
     def _outcomes(
         self,

@@ -332,3 +332,38 @@ def test_the_412_still_offers_a_fhir_server_while_one_missing_organization_would
         entry["resource"]["payor"].append({"reference": "Organization/other-plan", "display": "Other Plan"})
     issue = assert_outcome(_call(body), 412, "prefetch.payerOrganizations", "payerOrganizations")
     assert issue["diagnostics"].endswith(REMEDY)
+
+
+def _paged(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with `payerOrganizations` sent as page one of several holding no Organization."""
+    body["prefetch"]["payerOrganizations"] = searchset([], next_url=f"{BASE}/Organization?page=2")
+    return body
+
+
+def test_the_412_for_a_payer_prefetch_sent_in_part_offers_prefetch_alone_for_one_named_at_a_server() -> None:
+    """patient25: `payerOrganizations` sent as page one of several, without the Organization the payor
+    names by a server's URL, and no fhirServer: the 412 still closed with "or provide a reachable
+    fhirServer with fhirAuthorization", which would not be read for it (`_referenced`), where the same
+    call with the key not sent asks for prefetch alone (9c8b8ec). Now it says where the Organization is
+    named and asks for the whole Bundle alone."""
+    payor = {"reference": f"https://payer.example/fhir/{GEHA_ORG}", "display": "GEHA Benefit Plan"}
+    issue = assert_outcome(_call(_paged(_body(payor, payers_sent=True))), 412, "prefetch.payerOrganizations")
+    assert issue["diagnostics"] == (
+        "prefetch.payerOrganizations was sent as page one of several (its Bundle has a next link), without "
+        f"{GEHA_ORG} (a Coverage's payer, named 'GEHA Benefit Plan', which this service's payer routing does "
+        "not know; named at https://payer.example/fhir, the only server it would be read from), and the EHR "
+        "gave no FHIR server to read the other pages from; send all of it in the one prefetch Bundle"
+    ), issue
+
+
+def test_the_412_for_a_payer_prefetch_sent_in_part_still_offers_a_fhir_server_that_would_be_read() -> None:
+    """Two payors, one naming its Organization by a server's URL, one by `Organization/id`, neither on
+    page one: a fhirServer would be read for the second, so it is still offered, as when not sent."""
+    body = _body({"reference": f"https://payer.example/fhir/{GEHA_ORG}", "display": "GEHA Benefit Plan"})
+    for entry in body["prefetch"]["coverage"]["entry"]:
+        entry["resource"]["payor"].append({"reference": "Organization/other-plan", "display": "Other Plan"})
+    issue = assert_outcome(_call(_paged(body)), 412, "prefetch.payerOrganizations")
+    assert "the only server" not in issue["diagnostics"]
+    assert issue["diagnostics"].endswith(
+        "send all of it in the one prefetch Bundle, or provide a reachable fhirServer with fhirAuthorization"
+    )
