@@ -73,22 +73,53 @@ def chart_lookup(
     return lambda reference: by_reference.get(local_reference(reference, server) or "")
 
 
+def patient_link(resource: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """A resource's patient link, the one every check of whose it is reads: the first of PATIENT_LINKS
+    (subject, patient, beneficiary, for) it holds, with its value as written; None when it holds none."""
+    for key in PATIENT_LINKS:
+        if key in resource:
+            return key, resource[key]
+    return None
+
+
+def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Where a resource's patient link (`patient_link`) is present but no Reference, as a path from the
+    resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent.
+    A Reference is a JSON object holding something (FHIR ele-1), its `reference`, when present, a
+    non-empty string; CDS Hooks forbids null and empty values. A call's own resource so written is bad
+    input (service/hooks/models.py: 400 naming it): read as no link, an order was judged for the call's
+    patient and sent back with its null, where the answer's update must be the order as sent and valid
+    (CRD §resp-37, §resp-47)."""
+    found = patient_link(resource)
+    if found is None:
+        return None
+    key, value = found
+    if value is None:
+        return f".{key}", "must be a Reference, not null"
+    if not isinstance(value, dict):
+        return f".{key}", "must be a Reference (a JSON object)"
+    if not value:
+        return f".{key}", "must be a Reference, not an empty object"
+    if "reference" in value and not (isinstance(value["reference"], str) and value["reference"].strip()):
+        return f".{key}.reference", "must be a non-empty string (a reference), not null or blank"
+    return None
+
+
 def belongs_to_patient(
     resource: Mapping[str, Any], patient_id: str, unlinked: bool, server: str | None = None
 ) -> bool:
-    """Whether `resource` is about Patient/`patient_id`: its first patient link (subject, patient,
-    beneficiary, for) must name that patient. `unlinked` is the answer for a resource with no such
-    link (an order handed over by id may omit it; a search result may not). A link written as an
-    absolute URL names a server: given the call's FHIR `server`, a Patient of the same id on another
-    server is another person."""
-    for link in PATIENT_LINKS:
-        if link in resource:
-            value, wanted = resource[link], f"Patient/{patient_id}"
-            if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
-                return True  # written the plain way (nearly always): no need to parse it
-            parsed = parse_reference(value)
-            return parsed is not None and parsed.local == wanted and _same_server(parsed.base, server)
-    return unlinked
+    """Whether `resource` is about Patient/`patient_id`: its patient link (`patient_link`) must name that
+    patient. `unlinked` is the answer for a resource with no such link (an order handed over by id may
+    omit it; a search result may not). A link written as an absolute URL names a server: given the
+    call's FHIR `server`, a Patient of the same id on another server is another person."""
+    found = patient_link(resource)
+    if found is None:
+        return unlinked
+    value, wanted = found[1], f"Patient/{patient_id}"
+    if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
+        return True  # written the plain way (nearly always): no need to parse it
+    parsed = parse_reference(value)
+    return parsed is not None and parsed.local == wanted and _same_server(parsed.base, server)
 
 
 def names_another_patient(
@@ -106,7 +137,7 @@ def names_another_patient(
     (identifier or display only) or naming nothing readable is the call's patient; one naming a Group,
     Location or Device (R4 ServiceRequest.subject may) names no other patient, and is judged for the
     call's patient as any order without a Patient subject is."""
-    link = next((resource[k] for k in PATIENT_LINKS if k in resource), None)
+    link = found[1] if (found := patient_link(resource)) is not None else None
     target = reference_target(link) if isinstance(link, Mapping) else None
     if target is None:
         return False

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from service.hooks.contexts import HookContextRules, context_rules
 from service.modifiers import malformed
-from service.references import URL_SAFE_ID
+from service.references import URL_SAFE_ID, malformed_patient_link
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 from service.strict_json import whole_number
 
@@ -182,6 +182,9 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
         if (
             found := malformed(resource)
         ) is not None:  # a modifier that is none of FHIR's: not taken for none
+            where, must = found
+            raise RequestInvalid(f"{path}.resource{where}", f"{path}.resource{where} {must}")
+        if (found := malformed_patient_link(resource)) is not None:  # not taken for no link (whose, then?)
             where, must = found
             raise RequestInvalid(f"{path}.resource{where}", f"{path}.resource{where} {must}")
     return bundle

@@ -15,11 +15,21 @@ from typing import Any
 
 import pytest
 
+from service.app import create_app
 from service.demo.runner import request_files
-from service.references import names_another_patient
-from tests.builders import meeting_chart
+from service.references import malformed_patient_link, names_another_patient
+from tests.builders import catalog, meeting_chart
 from tests.calls import sample, sign_with_chart
-from tests.support import FHIR_SERVER, as_queried, select_body
+from tests.support import (
+    FHIR_SERVER,
+    as_queried,
+    assert_outcome,
+    no_client,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+)
 
 OTHER_SERVER = "https://elsewhere.example.org/fhir"
 MEETS = "GEHA: 62362 meets all 14 coverage criteria"
@@ -136,3 +146,57 @@ def test_names_another_patient_only_when_the_subject_clearly_names_one(
 def test_the_first_patient_link_is_the_one_read() -> None:
     order = {"patient": {"reference": "Patient/p2"}, "for": {"reference": "Patient/p1"}}
     assert names_another_patient(order, "p1") is True
+
+
+MALFORMED: dict[str, tuple[Any, str, str]] = {  # the link as written, where the 400 points, what it says
+    "null": (None, "subject", "must be a Reference, not null"),
+    "empty-object": ({}, "subject", "must be a Reference, not an empty object"),
+    "string": ("Patient/p1", "subject", "must be a Reference (a JSON object)"),
+    "array": ([{"reference": "Patient/p1"}], "subject", "must be a Reference (a JSON object)"),
+    "null-reference": ({"reference": None}, "subject.reference", "must be a non-empty string"),
+    "blank-reference": ({"reference": " "}, "subject.reference", "must be a non-empty string"),
+}
+CONTEXT_BUNDLES = {
+    "order-select": "draftOrders",
+    "order-sign": "draftOrders",
+    "appointment-book": "appointments",
+}
+
+
+def _handed_over(hook: str) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """A call of `hook` whose order is in its own context Bundle, the order and its entry's index."""
+    body, orders = _book() if hook == "appointment-book" else _select() if hook == "order-select" else _sign()
+    entries = body["context"][CONTEXT_BUNDLES[hook]]["entry"]
+    return body, orders[0], next(i for i, e in enumerate(entries) if e["resource"] is orders[0])
+
+
+def _sign() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    body = sign_body()
+    drafts = [e["resource"] for e in body["context"]["draftOrders"]["entry"]]
+    return body, [r for r in drafts if "62362" in json.dumps(r.get("code"))]
+
+
+@pytest.mark.parametrize("form", list(MALFORMED))
+@pytest.mark.parametrize("hook", list(CONTEXT_BUNDLES))
+def test_an_order_of_the_call_whose_subject_is_no_reference_is_a_400_naming_it(hook: str, form: str) -> None:
+    """patient25: a draft order with `subject: null` (or a subject that is no Reference) was read as an
+    order without one, judged for the call's patient, and sent back in its coverage-information update
+    with the null (CDS Hooks: no element is null; the update must be the order as sent, valid: CRD
+    §resp-37, §resp-47). It is bad input, refused as the call's other malformed elements are: 400 with an
+    OperationOutcome naming the field, on every hook whose orders the call carries."""
+    body, order, index = _handed_over(hook)
+    written, where, must = MALFORMED[form]
+    order["subject"] = written
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+    field = f"context.{CONTEXT_BUNDLES[hook]}.entry[{index}].resource.{where}"
+    issue = assert_outcome(response, 400, field)
+    assert issue["diagnostics"].startswith(f"{field} {must}"), issue
+
+
+@pytest.mark.parametrize("form", list(THIS_PATIENTS))
+def test_a_subject_that_is_a_reference_is_well_formed_whatever_it_names(form: str) -> None:
+    """The 400 is for a link that is no Reference, never for one naming no Patient (those are judged)."""
+    order = {"resourceType": "ServiceRequest", "id": "o1", "subject": THIS_PATIENTS[form]("p1")}
+    assert malformed_patient_link(order) is None
+    assert malformed_patient_link({"resourceType": "ServiceRequest", "id": "o1"}) is None  # absent
