@@ -25,7 +25,7 @@ from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, instead_of_pages, query_from_url
 from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
-from service.hooks.models import HookRequest
+from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
 from service.references import belongs_to_patient, names_another_patient
@@ -57,16 +57,8 @@ def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every resource the EHR prefetched, by `Type/id` (Bundles opened)."""
-    found: dict[str, dict[str, Any]] = {}
-    for value in prefetch.values():
-        if not isinstance(value, dict):
-            continue
-        resources = [e.get("resource") for e in dicts(value.get("entry"))] if value.get("entry") else [value]
-        for resource in resources:
-            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
-                found.setdefault(reference_of(resource), resource)
-    return found
+    """Every resource the EHR prefetched, by `Type/id` (Bundles opened; `prefetched_at`)."""
+    return {reference: held[0] for reference, held in prefetched_at(prefetch).items()}
 
 
 def _asked(call: OrderSearch, client: FhirClient, queries: list[Query]) -> dict[str, QueryOutcome]:

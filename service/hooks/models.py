@@ -12,7 +12,7 @@ what to fix. Unknown fields are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -304,6 +304,41 @@ def _validate_dispatched(context: dict[str, Any], order_types: frozenset[str]) -
     return named
 
 
+def prefetched_at(prefetch: Mapping[str, Any]) -> dict[str, tuple[dict[str, Any], str, int | None]]:
+    """Every resource the EHR prefetched, by `Type/id` (Bundles opened; of one `Type/id`, the first), with
+    where the request holds it: its key, and its entry's index in that key's Bundle (None: the key's
+    value is the resource itself). Where a dispatched order is read from when prefetched
+    (service/call_orders.py `prefetched_resources`), and where a 400 about one points."""
+    found: dict[str, tuple[dict[str, Any], str, int | None]] = {}
+    for key, value in prefetch.items():
+        if not isinstance(value, dict):
+            continue
+        entries = value.get("entry")
+        if not entries:
+            held: list[tuple[Any, int | None]] = [(value, None)]
+        else:
+            listed = entries if isinstance(entries, list) else []
+            held = [(e.get("resource"), i) for i, e in enumerate(listed) if isinstance(e, dict)]
+        for resource, index in held:
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                found.setdefault(f"{resource.get('resourceType')}/{resource['id']}", (resource, key, index))
+    return found
+
+
+def _validate_prefetched_orders(prefetch: Mapping[str, Any], dispatched: Iterable[str]) -> None:
+    """order-dispatch: a dispatched order the EHR prefetched is handed over by the call as a draft order
+    is, and sent back in the answer's update: its patient link must be a Reference
+    (`malformed_patient_link`), as a draft order's (`_validate_bundle`)."""
+    held = prefetched_at(prefetch)
+    for reference in dispatched:
+        if reference not in held or (found := malformed_patient_link(held[reference][0])) is None:
+            continue
+        _, key, index = held[reference]
+        path = f"prefetch.{key}" if index is None else f"prefetch.{key}.entry[{index}].resource"
+        where, must = found
+        raise RequestInvalid(f"{path}{where}", f"{path}{where} {must}")
+
+
 def _requested_version(extension: dict[str, Any]) -> str:
     """The CRD version the client asked for (`davinci-crd.requestedVersion`); 2.0 when none."""
     requested = extension.get("davinci-crd.requestedVersion")
@@ -369,6 +404,7 @@ def parse_hook_request(
         entries = value.get("entry") if isinstance(value, dict) else None
         if isinstance(entries, list):
             _bounded(entries, f"prefetch.{key}.entry", MAX_PREFETCH_ENTRIES)
+    _validate_prefetched_orders(prefetch, dispatched_at)
     extension = body.get("extension", {})
     if not isinstance(extension, dict):
         raise RequestInvalid("extension", "extension must be a JSON object")

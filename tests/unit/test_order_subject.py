@@ -156,18 +156,6 @@ MALFORMED: dict[str, tuple[Any, str, str]] = {  # the link as written, where the
     "null-reference": ({"reference": None}, "subject.reference", "must be a non-empty string"),
     "blank-reference": ({"reference": " "}, "subject.reference", "must be a non-empty string"),
 }
-CONTEXT_BUNDLES = {
-    "order-select": "draftOrders",
-    "order-sign": "draftOrders",
-    "appointment-book": "appointments",
-}
-
-
-def _handed_over(hook: str) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """A call of `hook` whose order is in its own context Bundle, the order and its entry's index."""
-    body, orders = _book() if hook == "appointment-book" else _select() if hook == "order-select" else _sign()
-    entries = body["context"][CONTEXT_BUNDLES[hook]]["entry"]
-    return body, orders[0], next(i for i, e in enumerate(entries) if e["resource"] is orders[0])
 
 
 def _sign() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -176,20 +164,36 @@ def _sign() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return body, [r for r in drafts if "62362" in json.dumps(r.get("code"))]
 
 
+# every hook whose call carries its orders: where it holds them (a Bundle, by its path in the request)
+CARRIED: dict[str, tuple[Callable[[], tuple[dict[str, Any], list[dict[str, Any]]]], str]] = {
+    "order-select": (_select, "context.draftOrders"),
+    "order-sign": (_sign, "context.draftOrders"),
+    "appointment-book": (_book, "context.appointments"),
+    "order-dispatch": (_dispatch, "prefetch.dispatchedServiceRequests"),  # the dispatched order prefetched
+}
+
+
 @pytest.mark.parametrize("form", list(MALFORMED))
-@pytest.mark.parametrize("hook", list(CONTEXT_BUNDLES))
+@pytest.mark.parametrize("hook", list(CARRIED))
 def test_an_order_of_the_call_whose_subject_is_no_reference_is_a_400_naming_it(hook: str, form: str) -> None:
     """patient25: a draft order with `subject: null` (or a subject that is no Reference) was read as an
     order without one, judged for the call's patient, and sent back in its coverage-information update
     with the null (CDS Hooks: no element is null; the update must be the order as sent, valid: CRD
     §resp-37, §resp-47). It is bad input, refused as the call's other malformed elements are: 400 with an
-    OperationOutcome naming the field, on every hook whose orders the call carries."""
-    body, order, index = _handed_over(hook)
+    OperationOutcome naming the field, on every hook whose orders the call carries (a dispatched order
+    when prefetched)."""
+    make, bundle_path = CARRIED[hook]
+    body, orders = make()
+    order = orders[0]
+    bundle: dict[str, Any] = body
+    for part in bundle_path.split("."):
+        bundle = bundle[part]
+    index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"] is order)
     written, where, must = MALFORMED[form]
     order["subject"] = written
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
-    field = f"context.{CONTEXT_BUNDLES[hook]}.entry[{index}].resource.{where}"
+    field = f"{bundle_path}.entry[{index}].resource.{where}"
     issue = assert_outcome(response, 400, field)
     assert issue["diagnostics"].startswith(f"{field} {must}"), issue
 
