@@ -80,7 +80,7 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
     neither is needed data (`needed_at`, 412), one the EHR's FHIR server fails to give is reported."""
     request, client = call.request, call.client
     patient = request.context.patient_id
-    prefetched = prefetched_resources(request.prefetch)
+    prefetched = request.context.dispatched_prefetched
     found: list[dict[str, Any]] = []
     unread: list[UnreadOrder] = []
     to_read: list[str] = []

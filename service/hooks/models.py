@@ -12,7 +12,7 @@ what to fix. Unknown fields are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +68,8 @@ class HookContext:
     performer: str | None = None  # order-dispatch: who the orders go to
     # order-dispatch: where the request names each dispatched order (`context.dispatchedOrders[0]`)
     dispatched_at: Mapping[str, str] = field(default_factory=dict)
+    # order-dispatch: each dispatched order the EHR prefetched, by `Type/id` (`prefetched_at`, checked)
+    dispatched_prefetched: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -304,39 +306,49 @@ def _validate_dispatched(context: dict[str, Any], order_types: frozenset[str]) -
     return named
 
 
-def prefetched_at(prefetch: Mapping[str, Any]) -> dict[str, tuple[dict[str, Any], str, int | None]]:
-    """Every resource the EHR prefetched, by `Type/id` (Bundles opened; of one `Type/id`, the first), with
-    where the request holds it: its key, and its entry's index in that key's Bundle (None: the key's
-    value is the resource itself). Where a dispatched order is read from when prefetched
-    (service/call_orders.py `prefetched_resources`), and where a 400 about one points."""
+def prefetched_at(
+    prefetch: Mapping[str, Any], wanted: Collection[str] | None = None
+) -> dict[str, tuple[dict[str, Any], str, int | None]]:
+    """Every resource the EHR prefetched (or those of `wanted`, by `Type/id`), by `Type/id` (Bundles
+    opened; of one `Type/id`, the first), with where the request holds it: its key, and its entry's
+    index in that key's Bundle (None: the key's value is the resource itself). Where a dispatched order
+    is read from when prefetched (service/call_orders.py `prefetched_resources`), and where a 400 about
+    one points. (`wanted`: a resource of another id is passed over before its reference is written.)"""
+    ids = None if wanted is None else {reference.partition("/")[2] for reference in wanted}
     found: dict[str, tuple[dict[str, Any], str, int | None]] = {}
     for key, value in prefetch.items():
         if not isinstance(value, dict):
             continue
         entries = value.get("entry")
         if not entries:
-            held: list[tuple[Any, int | None]] = [(value, None)]
+            held: list[tuple[int | None, Any]] = [(None, value)]
+        elif isinstance(entries, list):
+            held = [(i, e.get("resource")) for i, e in enumerate(entries) if isinstance(e, dict)]
         else:
-            listed = entries if isinstance(entries, list) else []
-            held = [(e.get("resource"), i) for i, e in enumerate(listed) if isinstance(e, dict)]
-        for resource, index in held:
-            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
-                found.setdefault(f"{resource.get('resourceType')}/{resource['id']}", (resource, key, index))
+            continue
+        for index, resource in held:
+            if not isinstance(resource, dict):
+                continue
+            rid = resource.get("id")
+            if not isinstance(rid, str) or (ids is not None and rid not in ids):
+                continue
+            reference = f"{resource.get('resourceType')}/{rid}"
+            if reference not in found and (wanted is None or reference in wanted):
+                found[reference] = (resource, key, index)
     return found
 
 
-def _validate_prefetched_orders(prefetch: Mapping[str, Any], dispatched: Iterable[str]) -> None:
-    """order-dispatch: a dispatched order the EHR prefetched is handed over by the call as a draft order
-    is, and sent back in the answer's update: its patient link must be a Reference
-    (`malformed_patient_link`), as a draft order's (`_validate_bundle`)."""
-    held = prefetched_at(prefetch)
-    for reference in dispatched:
-        if reference not in held or (found := malformed_patient_link(held[reference][0])) is None:
-            continue
-        _, key, index = held[reference]
-        path = f"prefetch.{key}" if index is None else f"prefetch.{key}.entry[{index}].resource"
-        where, must = found
-        raise RequestInvalid(f"{path}{where}", f"{path}{where} {must}")
+def _prefetched_orders(prefetch: Mapping[str, Any], dispatched: Collection[str]) -> dict[str, dict[str, Any]]:
+    """order-dispatch: the dispatched orders the EHR prefetched, by `Type/id` (`prefetched_at`). Each is
+    handed over by the call as a draft order is, and sent back in the answer's update: its patient link
+    must be a Reference (`malformed_patient_link`), as a draft order's (`_validate_bundle`)."""
+    held = prefetched_at(prefetch, dispatched)
+    for resource, key, index in held.values():
+        if (found := malformed_patient_link(resource)) is not None:
+            path = f"prefetch.{key}" if index is None else f"prefetch.{key}.entry[{index}].resource"
+            where, must = found
+            raise RequestInvalid(f"{path}{where}", f"{path}{where} {must}")
+    return {reference: resource for reference, (resource, _, _) in held.items()}
 
 
 def _requested_version(extension: dict[str, Any]) -> str:
@@ -404,7 +416,7 @@ def parse_hook_request(
         entries = value.get("entry") if isinstance(value, dict) else None
         if isinstance(entries, list):
             _bounded(entries, f"prefetch.{key}.entry", MAX_PREFETCH_ENTRIES)
-    _validate_prefetched_orders(prefetch, dispatched_at)
+    dispatched_prefetched = _prefetched_orders(prefetch, dispatched_at) if dispatched_at else {}
     extension = body.get("extension", {})
     if not isinstance(extension, dict):
         raise RequestInvalid("extension", "extension must be a JSON object")
@@ -422,6 +434,7 @@ def parse_hook_request(
             tuple(dispatched_at),
             performer,
             dispatched_at,
+            dispatched_prefetched,
         ),
         prefetch=prefetch,
         extension=extension,
