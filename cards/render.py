@@ -142,6 +142,9 @@ VERDICT = {
 }
 DETAIL_LIMIT = 1500  # of the characters a decision card's detail shows (`shown_length`)
 ITEM_LIMIT = 300
+# the records showing a pump in place, on a replacement's verdict line (`in_place_shown`): two as a chart
+# names them, a Device's type text and an implant's code and date, take about 110
+IN_PLACE_LIMIT = 160
 MIN_FINDING = 40  # the least of a finding worth keeping before what to do
 _MARK = {Status.NOT_MET: "❌", Status.NOT_DOCUMENTED: "❔"}
 
@@ -375,7 +378,7 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     d = episode.lead
     orders = listing([*_verdict_names(episode), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind, this one says why
-    read = f", read as {d.kind_words} (a pump is already in place: {d.in_place})" if d.in_place else ""
+    read = f", read as {d.kind_words} (a pump is already in place: {in_place_shown(d)})" if d.in_place else ""
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]
@@ -426,6 +429,16 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     while shown_length(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
         kept.pop()
     return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+
+
+def in_place_shown(d: Determination) -> str:
+    """The records showing the pump in place (`Determination.in_place`) as the verdict line says them:
+    chart words (a Device by its own type text or name), so escaped (`plain`) and within IN_PLACE_LIMIT
+    characters. Put in as written, a Device whose text carried a link, HTML or a blank line and a
+    heading opened that link, injected that HTML and broke the verdict into blocks of the chart's
+    choosing in the EHR, and a long one ran the verdict past any bound: the detail gives way in its
+    items, never in its verdict (review26a HIGH)."""
+    return shortened(plain(d.in_place), IN_PLACE_LIMIT)
 
 
 def shown_length(markdown: str) -> int:

@@ -386,13 +386,14 @@ def _code_runs(codes: list[str]) -> str:
 def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 2) -> str:
     """The first `most` records `idds_in_place` finds, as a card names them, in a clinician's words and
     no resource type's (cards26: "an active Device “…”", "Procedure 62362 on …"): the implanted pump by
-    the first of its type and names, a diagnosis and a pump implant or refill by its code and date
-    (`_procedure_words`): why an implant code reads as a replacement."""
+    the first of its type and names, a diagnosis and a pump implant or refill by the code that shows the
+    pump (`_shown`, `_procedure_words`) and its date: why an implant code reads as a replacement. Chart
+    words: the card escapes and bounds them (cards.render.in_place_shown)."""
     in_place = terminology["idds-in-place"]
     named = {
         **{d.source: f"implanted pump “{d.label.split(' | ')[0]}”" for d in record.devices},
         **{
-            c.source: _dated(f"diagnosis {_code(c.codes)}", c.date, "since", c.precision)
+            c.source: _dated(f"diagnosis {_code(_shown(c.codes, in_place))}", c.date, "since", c.precision)
             for c in record.conditions
         },
         **{
@@ -408,12 +409,19 @@ def _procedure_words(codes: tuple[Code, ...], in_place: ValueSet) -> str:
     the value set's `replacing` ("pump implant 62362"), else one of its other CPT or HCPCS codes, the
     contract's refill procedures (62369, 62370, 95990, 95991: "pump refill 95990"), else a pump
     procedure coded by a diagnosis of the value set."""
-    shown = [c for c in codes if in_place.matches(c)] or list(codes)
+    shown = _shown(codes, in_place)
     if implants := [c for c in shown if in_place.listed_key(c) in in_place.replacing]:
         return f"pump implant {implants[0].code}"
     if refills := [c for c in shown if c.system in (CPT, HCPCS)]:
         return f"pump refill {refills[0].code}"
-    return f"pump procedure {_code(tuple(shown))}"
+    return f"pump procedure {_code(shown)}"
+
+
+def _shown(codes: tuple[Code, ...], in_place: ValueSet) -> tuple[Code, ...]:
+    """The codes of a record that show the pump in place (the value set's), else all of them: a record is
+    named by what makes it one, not by its first coding ("diagnosis 1234567", a SNOMED CT concept id
+    before its Z45.1, review26a)."""
+    return tuple(c for c in codes if in_place.matches(c)) or codes
 
 
 def _code(codes: tuple[Code, ...]) -> str:

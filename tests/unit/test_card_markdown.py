@@ -8,11 +8,21 @@ from typing import Any
 
 import pytest
 
+from cards import render
 from cards.markdown import WORD_JOINER, plain
 from cards.shortening import shortened
 from service.app import create_app
-from tests.builders import catalog, payer_coverage, service_request, sign_request
+from tests.builders import (
+    catalog,
+    device,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+    sign_request,
+)
 from tests.calls import sample
+from tests.contract_support import call, coverage_card
 from tests.support import open_settings, post_json
 
 PLANTED = "Acme <img src=x onerror=alert(1)> [Approve prior auth now](https://evil.example/phish)"
@@ -122,3 +132,32 @@ def test_chart_words_cannot_turn_the_cards_words_after_them_around(control: str)
     the rest of the card's line reversed in the EHR ("Trojan Source"; attack20 L2): the controls go."""
     assert plain(f"Cellulitis{control}") == "Cellulitis"
     assert plain(f"a{control}b {control} c") == "ab c"
+
+
+IN_PLACE_WORDS = re.compile(r"\(a pump is already in place: (?P<words>.*)\), for ")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"SynchroMed II intrathecal pump {PLANTED}",
+        "SynchroMed II intrathecal pump\n\n# Approved\n\n<script>alert(1)</script> [x](javascript:alert(1))",
+        "SynchroMed II intrathecal pump " + "lorem " * 400,
+    ],
+    ids=["link-and-html", "blocks", "long"],
+)
+def test_the_pump_in_place_a_replacement_names_is_shown_as_words_and_bounded(name: str) -> None:
+    """review26a HIGH: a replacement's verdict line names the records showing the pump in place, a
+    Device by its own type text (`classify.in_place_words`), and put it into the detail as the chart wrote
+    it: a Device whose text carried a link, HTML, a blank line and a heading opened that link, injected
+    that HTML and broke the verdict line into blocks of the chart's choosing in the EHR; and a long one
+    ran the verdict line past any bound, since the card gives way in its items, never in its verdict."""
+    answer = call([*meeting_chart(), device({"text": name})], service_request("62362"), infusate_request())
+    detail = coverage_card(answer)["detail"]
+    verdict = detail.split("\n\n")[0]
+    found = IN_PLACE_WORDS.search(verdict)
+    assert found is not None and verdict.endswith("for chronic non-malignant pain."), detail
+    words = found.group("words")
+    assert words.startswith("implanted pump “SynchroMed II intrathecal pump"), words
+    assert UNESCAPED_MARKUP.search(words) is None, words
+    assert len(words) <= render.IN_PLACE_LIMIT, len(words)

@@ -20,6 +20,7 @@ from service.terminology import ValueSetError
 from tests.builders import (
     HCPCS,
     ICD,
+    SCT,
     catalog,
     condition,
     determine,
@@ -260,3 +261,15 @@ def test_the_records_of_a_pump_in_place_are_named_in_a_clinicians_words(
     ]
     assert f"(a pump is already in place: {words})" in detail, detail
     assert not re.search(r"\b(Device|Procedure)\b", detail), detail
+
+
+def test_a_diagnosis_is_named_by_the_code_that_shows_the_pump_in_place() -> None:
+    """review26a MEDIUM: a diagnosis was named by its first coding, whatever it was: an EHR's Condition
+    coded in SNOMED CT and ICD-10-CM (the SNOMED coding first, as many send it) read "diagnosis 1234567
+    since March 2021", a concept id no clinician reads, where Z45.1 is what shows the pump in place (the
+    value set's code, as a procedure is named by its own since cards26)."""
+    pump_care = condition(ICD, "Z45.1", "2021-03")
+    pump_care["code"]["coding"].insert(0, {"system": SCT, "code": "1234567", "display": "Pump management"})
+    terminology = catalog().terminology
+    record = build_record("p1", {"Condition": [pump_care]}, terminology)
+    assert in_place_words(record, terminology) == "diagnosis Z45.1 since March 2021"
