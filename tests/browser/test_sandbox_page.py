@@ -703,3 +703,24 @@ def test_the_instructions_cards_steps_are_numbered_on_across_its_groups(
     shown = [number for items in lists for number, _, _ in items]
     assert len(lists) >= 2 and shown == list(range(1, len(shown) + 1)), lists
     assert any(subs >= 2 for items in lists for _, subs, _ in items), lists  # a trial's results, inside it
+
+
+def test_a_link_the_page_keeps_as_a_path_on_this_service_stays_on_it(
+    browser: Any, sandbox: DemoSandbox
+) -> None:
+    """review26a MEDIUM: markdown.js keeps a link's href when it is http(s) or "a path on this service",
+    which it took to be any href starting with one "/" not followed by another; a browser reads a
+    backslash in a URL as a slash, so "/\\evil.example/pa" was kept and went to http://evil.example/pa,
+    a link off the service under words such as "Prior authorization approved: view the letter"."""
+    browser.get(sandbox.page_url)
+    wait(browser, lambda d: d.execute_script("return typeof SandboxMarkdown !== 'undefined'"))
+    kept = browser.execute_script(
+        "const box = document.createElement('div');"
+        "box.appendChild(SandboxMarkdown.render(arguments[0]));"
+        "return [Array.from(box.querySelectorAll('a')).map(a => new URL(a.href).origin), box.textContent];",
+        "[Prior authorization approved: view the letter](/\\evil.example/pa) [more](/\\/evil.example) "
+        "[policy](/policies/geha-idds-chronic-pain)",
+    )
+    origin = browser.execute_script("return location.origin")
+    assert kept[0] == [origin], kept  # the policy path only; the others are shown as their words
+    assert "/\\evil.example/pa" in kept[1], kept

@@ -14,9 +14,11 @@
 
   var INLINE = /(`[^`\n]+`)|(\*\*[^\n]+?\*\*)|(\[[^\]\n]+\]\([^)\s]+\))|(\*[^*\s\n][^*\n]*?\*)|(_[^_\s\n][^_\n]*?_)|(\\[!-\/:-@[-`{-~])/g;
 
+  // a path on this service: one "/" followed by neither another nor a backslash, which a browser reads
+  // as a slash ("/\evil.example" goes to http://evil.example; review26a)
   function safeHref(url) {
     if (/^https?:\/\//i.test(url)) return url;
-    if (/^\/(?!\/)/.test(url)) return url;
+    if (/^\/(?![\/\\])/.test(url)) return url;
     return null;
   }
 
