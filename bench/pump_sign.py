@@ -199,8 +199,9 @@ def main() -> int:
         small, small_resources = pump_sign_body(None)
         small_raw = json.dumps(small).encode()
         print(f"(demo-meets's own chart alone: {small_resources} clinical resources, {len(small_raw)} bytes)")
-        name = "demo-meets chart only, audit in file"
-        measure_service(name, file_url, "demo_chart", small_raw, args, Path(tmp))
+        stores = (("file", file_url, "demo_chart"), ("memory", "sqlite://", "demo_chart.memory_store"))
+        for where, url, key in stores:
+            measure_service(f"demo-meets chart only, audit in {where}", url, key, small_raw, args, Path(tmp))
         if args.no_healthchain:
             return 0
         healthchain, healthchain_port, detail = start_healthchain()
