@@ -106,12 +106,14 @@ class MedicationFact:
 
     def running_on(self, moment: datetime) -> bool:
         """The course is still being taken at `moment`: an active order whose computed end (contract
-        §3) is later, or an active statement with no end of its period (its end is its date)."""
+        §3) is later, or an active statement with no end of its period (its end is its date). An end
+        written to a month or a year may be its last day (`ends_by`): "2026-11" has not passed on 21
+        November (review26c)."""
         if self.status != "active" or self.start is None:
             return False
         if not self.ordered and self.end == self.start:
             return True
-        return self.end is not None and self.end > moment
+        return self.end is not None and (self.end_by or self.end) > moment
 
 
 @quick_init

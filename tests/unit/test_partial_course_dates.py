@@ -94,3 +94,25 @@ def test_an_order_dated_to_months_is_cited_no_finer_than_written() -> None:
     assert [e.text for e in result.evidence] == [
         f"{BACLOFEN} (completed, January 2025 → March 2025, 4 weeks 1 day to 12 weeks 5 days)"
     ]
+
+
+TWELVE_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 84}
+
+
+def test_an_active_order_whose_end_is_written_to_this_month_may_still_be_running() -> None:
+    """review26c HIGH: an active order from 1 Sep 2026 valid to "2026-11" may run to 30 November, past
+    today (21 November), and reach 12 weeks; it was read as ended on 1 November and not met."""
+    result = duration(TWELVE_WEEKS, [med_request(BACLOFEN, "2026-09-01", "2026-11", "active")])
+    assert (result.status, result.finding) == (
+        Status.NOT_DOCUMENTED,
+        "8 weeks 5 days to 11 weeks 4 days so far (since 1 Sep 2026), needs at least 12 weeks",
+    )
+
+
+def test_an_active_order_whose_end_written_to_a_month_is_past_has_ended() -> None:
+    """Its month over, the order ended whichever day of it: not met when even its longest falls short."""
+    result = duration(TWELVE_WEEKS, [med_request(BACLOFEN, "2026-08-15", "2026-10", "active")])
+    assert (result.status, result.finding) == (
+        Status.NOT_MET,
+        "the orders cover at most 11 weeks (15 Aug 2026 → October 2026), needs at least 12 weeks",
+    )
