@@ -100,6 +100,13 @@ class MedicationFact:
         return self.end_by or self.end
 
     @property
+    def end_written(self) -> bool:
+        """Whether the chart gives an end apart from the start: on a later day, or written to a month
+        or a year that holds the start ("2026-10-01" to "2026-10"; review26c), not one that moves with
+        the start (`end_tied`: none written, or computed from it)."""
+        return self.end != self.start or (self.end_by is not None and not self.end_tied)
+
+    @property
     def ordered(self) -> bool:
         """A MedicationRequest (an order), not a MedicationStatement (what the patient reports)."""
         return self.source.startswith("MedicationRequest/")
@@ -111,7 +118,7 @@ class MedicationFact:
         November (review26c)."""
         if self.status != "active" or self.start is None:
             return False
-        if not self.ordered and self.end == self.start:
+        if not self.ordered and not self.end_written:
             return True
         return self.end is not None and (self.end_by or self.end) > moment
 

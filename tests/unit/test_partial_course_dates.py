@@ -15,6 +15,7 @@ from tests.builders import RX, concept, context, med_request, med_statement
 
 BACLOFEN = "Baclofen 10 MG Oral Tablet"
 EIGHT_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 56}
+SIX_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 42}
 SIX_MONTHS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "months": 6}
 
 
@@ -115,4 +116,29 @@ def test_an_active_order_whose_end_written_to_a_month_is_past_has_ended() -> Non
     assert (result.status, result.finding) == (
         Status.NOT_MET,
         "the orders cover at most 11 weeks (15 Aug 2026 → October 2026), needs at least 12 weeks",
+    )
+
+
+def test_an_end_written_to_the_month_of_its_start_is_an_end() -> None:
+    """review26c HIGH: a statement taken in October 2026 ("2026-10" to "2026-10") read as one with no end,
+    still taken and not documented; it lasted at most 30 days, short of 6 weeks. Its evidence names it."""
+    statement = med_statement(concept(RX, "1292", BACLOFEN), "active", "2026-10", "2026-10")
+    result = duration(SIX_WEEKS, [statement])
+    assert (result.status, result.finding) == (
+        Status.NOT_MET,
+        "the orders cover at most 4 weeks 2 days (October 2026 → October 2026), needs at least 6 weeks",
+    )
+    order = med_request(BACLOFEN, "2025-01-01", "2025-01", "completed")
+    assert [e.text for e in duration(SIX_WEEKS, [order]).evidence] == [
+        f"{BACLOFEN} (completed, 1 Jan 2025 → January 2025, 0 days to 4 weeks 2 days)"
+    ]
+
+
+def test_an_active_statement_whose_end_is_to_come_says_how_far_it_has_come() -> None:
+    """An end is written: not "with no end" (review26c), but how long so far, as an order's."""
+    statement = med_statement(concept(RX, "1292", BACLOFEN), "active", "2026-10-01", "2026-12-15")
+    result = duration(TWELVE_WEEKS, [statement])
+    assert (result.status, result.finding) == (
+        Status.NOT_DOCUMENTED,
+        "7 weeks 2 days so far (since 1 Oct 2026), needs at least 12 weeks",
     )

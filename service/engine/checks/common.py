@@ -175,9 +175,9 @@ def medication_evidence(m: MedicationFact) -> Evidence:
     begun = day_of(m.start, m.precision)
     if m.end and open_ended(m.end):
         return Evidence(f"{m.label} ({m.status}, {begun} → open-ended)", m.source, m.start, m.precision)
-    span = f"{begun} → {medication_end_words(m)}" if m.end and m.end != m.start else begun
+    span = f"{begun} → {medication_end_words(m)}" if m.end and m.end_written else begun
     took = ""
-    if m.start and m.end and m.end != m.start:
+    if m.start and m.end and m.end_written:
         least, most = human_span(m.start_by or m.start, m.end), human_span(m.start, m.ends_by or m.end)
         took = f", {least}" if least == most else f", {least} to {most}"
         took = "" if m.end_tied else took  # its end says how long, from whichever day it began

@@ -173,7 +173,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return TestOutcome(Status.MET, evidence, f"{lasted} documented{if_assumed}, {span}{no_order}")
     most = human_span(*longest)
     running = [m for m in meds if m.running_on(today)]
-    if any(m.ordered for m in running):
+    if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
         so_far = lasted if exact else f"{human_span(*shortest)} to {most}"
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
