@@ -142,3 +142,28 @@ def test_an_active_statement_whose_end_is_to_come_says_how_far_it_has_come() -> 
         Status.NOT_DOCUMENTED,
         "7 weeks 2 days so far (since 1 Oct 2026), needs at least 12 weeks",
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "finding"),
+    [
+        (
+            med_request(BACLOFEN, "2025-01-05", "2025-02-04"),
+            "at least 12 weeks 1 day documented if the last ran 30 days, 5 Jan 2025 → 4 weeks 2 days after "
+            "the order of March 2025",
+        ),
+        (
+            med_request(BACLOFEN, "2025-02-01", status="completed"),
+            "at least 8 weeks 2 days documented if the last ran 30 days, 1 Feb 2025 → 4 weeks 2 days after "
+            "the order of March 2025",
+        ),
+    ],
+)
+def test_a_course_ending_with_an_order_dated_to_a_month_says_after_which_order(
+    first: dict[str, Any], finding: str
+) -> None:
+    """review26c MEDIUM: a course from 5 January whose last order, written in March 2025, ran 30 days read
+    "5 Jan 2025 → 4 weeks 2 days later", as if it had lasted 30 days, beside "at least 12 weeks 1 day"."""
+    last = med_request(BACLOFEN, "2025-03", status="completed")
+    result = duration(EIGHT_WEEKS, [first, last])
+    assert (result.status, result.finding) == (Status.MET, finding)

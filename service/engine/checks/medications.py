@@ -240,9 +240,13 @@ def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
 
 def _course_words(meds: Sequence[MedicationFact], start: datetime, end: datetime, latest: datetime) -> str:
     """The course's first and last days ("January 2025 → March 2025"), each no finer than the chart
-    dates it; its end is today when it runs on past today."""
+    dates it; its end is today when it runs on past today. An end computed from a start written to a
+    month or a year is said by how long after that start, named when it is not the course's first
+    ("5 Jan 2025 → 4 weeks 2 days after the order of March 2025", not "… later": review26c)."""
     ending = next((m for m in meds if (m.end or m.start) == latest), None)
     last = day_of(end) if end < latest or ending is None else medication_end_words(ending)
+    if ending is not None and last.endswith(" later") and ending.start is not None and ending.start != start:
+        last = f"{last.removesuffix(' later')} after the order of {day_of(ending.start, ending.precision)}"
     return f"{_start_words(meds, start)} → {last}"
 
 
