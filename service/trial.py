@@ -77,7 +77,21 @@ def _trials(
 def latest_trial_procedure(
     procedures: Sequence[ProcedureFact], trial_codes: ValueSet
 ) -> ProcedureFact | None:
-    return max(_trials(procedures, trial_codes), key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
+    """The most recent trial. One dated only by its end (`ProcedureFact.start_unwritten`) that ended
+    within the 48 hours after a dated trial's start may be that trial's own record (its period, or its
+    catheter's removal) as well as a later trial: the trial whose start is written is read (review26c)."""
+    trials = _trials(procedures, trial_codes)
+    latest = max(trials, key=lambda p: p.performed, default=None)  # type: ignore[arg-type, return-value]
+    if latest is None or not latest.start_unwritten:
+        return latest
+    ended = latest.performed
+    assert ended is not None
+    begun = [
+        p
+        for p in trials
+        if not p.start_unwritten and shifted(ended, -POST_WINDOW) <= p.performed <= ended  # type: ignore[operator]
+    ]
+    return max(begun, key=lambda p: p.performed, default=latest)  # type: ignore[arg-type, return-value]
 
 
 def _pain_scores(observations: Sequence[ObservationFact], pain_codes: ValueSet) -> list[ObservationFact]:

@@ -78,3 +78,22 @@ def test_a_trial_dated_only_by_its_end_keeps_a_recorded_relief() -> None:
         facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
     )
     assert result.relief_pct == 70
+
+
+def test_a_trial_dated_only_by_its_end_within_a_dated_trials_window_is_that_trials_record() -> None:
+    """review26c MEDIUM: a 62324 begun 2 Oct 09:00, scored before and after, and a 62324 whose
+    performedPeriod gives only its end, 3 Oct 09:00 (within the 48 hours after that start: the same trial,
+    or its catheter's removal, as likely as another), read as the most recent trial, left unscored: the
+    result, 62.5 %, was read before the end alone dated a Procedure. One ended later is another trial."""
+    scored = [
+        procedure("62324", "2025-10-02T09:00:00Z"),
+        pain(8, "2025-10-01T15:00:00Z"),
+        pain(3, "2025-10-02T13:00:00Z"),
+    ]
+    terms = catalog().terminology
+    for end, relief in (("2025-10-03T09:00:00Z", 62.5), ("2025-10-05T09:00:00Z", None)):
+        facts = _facts(_ended("62324", end), *scored)
+        result = trial_result(
+            facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
+        )
+        assert result.relief_pct == relief
