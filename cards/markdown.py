@@ -4,8 +4,9 @@ An EHR renders a card's `detail` as GitHub-flavoured Markdown, and some of what 
 from the chart: a payer's name, a drug's or a diagnosis's display, a reference, a FHIR server's
 complaint. Escaped where it enters the detail, such text reads as the words it is: it cannot open a
 link (GFM's bare `https://…`, `www.…` and `name@host` ones included), show an image, emphasise,
-strike through, or become HTML, and it stays on its line; its Unicode bidirectional controls are
-dropped, so it cannot turn the card's own words after it around (attack20 L2). The policies' own words
+strike through, or become HTML, or name another character by a reference ("&amp;", "&#x202E;"), and it
+stays on its line; its Unicode bidirectional controls are dropped, written or referenced, so it cannot turn
+the card's own words after it around (attack20 L2). The policies' own words
 are written for the cards and enter them as they are.
 """
 
@@ -14,6 +15,9 @@ from __future__ import annotations
 import re
 
 _MARKUP = re.compile(r"([\\`*_\[\]<~])")
+# an "&" that begins a character reference ("&amp;", "&#8238;", "&#x202E;"), which Markdown reads as the
+# character it names: escaped, it is the "&" the chart wrote (review26f)
+_REFERENCE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _BARE_LINK_START = re.compile(r"(?i):(?=//)|(?<=www)\.")  # a scheme's `://`, the dot after `www`
 _ADDRESS_AT = re.compile(r"(?<=[A-Za-z0-9.+\-_])@")  # an `@` after what may end an address's name
 WORD_JOINER = "\u2060"
@@ -24,7 +28,8 @@ _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 def plain(text: str) -> str:
     """`text` as Markdown that shows exactly its words, on one line."""
-    return _unlinked(_MARKUP.sub(r"\\\1", " ".join(_BIDI_CONTROLS.sub("", text).split())))
+    escaped = _MARKUP.sub(r"\\\1", " ".join(_BIDI_CONTROLS.sub("", text).split()))
+    return _unlinked(_REFERENCE.sub(r"\\&", escaped))
 
 
 def _unlinked(markdown: str) -> str:

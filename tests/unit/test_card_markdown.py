@@ -161,3 +161,33 @@ def test_the_pump_in_place_a_replacement_names_is_shown_as_words_and_bounded(nam
     assert words.startswith("implanted pump “SynchroMed II intrathecal pump"), words
     assert UNESCAPED_MARKUP.search(words) is None, words
     assert len(words) <= render.IN_PLACE_LIMIT, len(words)
+
+
+@pytest.mark.parametrize(
+    ("text", "markdown"),
+    [
+        ("Cellulitis&#x202E; of the leg", r"Cellulitis\&#x202E; of the leg"),
+        ("SynchroMed &#8238; pump", r"SynchroMed \&#8238; pump"),
+        ("Johnson &amp; Johnson &lt;b&gt;", r"Johnson \&amp; Johnson \&lt;b\&gt;"),
+        ("&#91;x&#93;&#40;https://evil.example&#41;", r"\&#91;x\&#93;\&#40;https\://evil.example\&#41;"),
+    ],
+)
+def test_chart_words_that_spell_a_character_reference_show_as_written(text: str, markdown: str) -> None:
+    """review26f: an EHR's Markdown decodes a character reference ("&#x202E;", "&#8238;", "&amp;") into
+    the character it names, so chart words spelling one of a bidirectional control put RIGHT-TO-LEFT
+    OVERRIDE back into the card after plain() had dropped the control itself (the rest of the line shown
+    reversed: attack20 L2), and "&amp;" showed as "&", not the words the chart wrote. An escaped "&" is
+    an "&" (CommonMark escapes any ASCII punctuation; markdown.js reads "\\&" as "&")."""
+    assert plain(text) == markdown
+
+
+def test_the_pump_in_place_cannot_spell_a_control_into_the_verdict_line() -> None:
+    """review26f: the pump in place a replacement's verdict line names (`render.in_place_shown`) is the
+    chart's words: a Device's type text "SynchroMed II &#x202E; intrathecal pump" reached the EHR as
+    RIGHT-TO-LEFT OVERRIDE, turning the verdict line's words after it around."""
+    name = "SynchroMed II &#x202E; intrathecal pump"
+    answer = call([*meeting_chart(), device({"text": name})], service_request("62362"), infusate_request())
+    verdict = coverage_card(answer)["detail"].split("\n\n")[0]
+    found = IN_PLACE_WORDS.search(verdict)
+    assert found is not None, verdict
+    assert found.group("words") == r"implanted pump “SynchroMed II \&#x202E; intrathecal pump”", verdict
