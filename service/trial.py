@@ -125,11 +125,30 @@ def recorded_for_trial(
 def previous_trial_start(
     procedures: Sequence[ProcedureFact], trial_codes: ValueSet, latest: ProcedureFact | None
 ) -> datetime | None:
-    """When the trial before `latest` (the most recent) was performed, if there was one."""
+    """When the trial before `latest` (the most recent) was performed, if there was one. A trial dated only
+    by its end (`ProcedureFact.start_unwritten`) written to a day, a month or a year that reaches past
+    `latest`'s start may have ended after it began: that trial's own record, as `latest_trial_procedure`
+    reads one ended within its 48 hours, not the trial before it (review26f: "2025-10" dated by its first
+    day dropped a relief duration recorded the morning of a trial of 2 October as another trial's)."""
     if latest is None or latest.performed is None:
         return None
-    earlier = [p.performed for p in _trials(procedures, trial_codes) if p.performed < latest.performed]  # type: ignore[operator]
+    begun = latest.performed
+    earlier = [
+        p.performed
+        for p in _trials(procedures, trial_codes)
+        if p.performed < begun and not (p.start_unwritten and _period_end(p) > begun)  # type: ignore[operator]
+    ]
     return max(earlier, default=None)  # type: ignore[type-var]
+
+
+def _period_end(p: ProcedureFact) -> datetime:
+    """The first instant after the day, month or year `p`'s date is written to (its instant when timed),
+    in its own offset."""
+    assert p.performed is not None
+    if p.precision == "time":
+        return p.performed
+    after = period_after(p.performed.date(), p.precision)
+    return datetime.combine(after, time(), p.performed.tzinfo)
 
 
 def _placeable(

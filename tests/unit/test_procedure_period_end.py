@@ -97,3 +97,30 @@ def test_a_trial_dated_only_by_its_end_within_a_dated_trials_window_is_that_tria
             facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
         )
         assert result.relief_pct == relief
+
+
+@pytest.mark.parametrize("end", ["2025-10", "2025", "2025-10-02"])
+def test_an_end_only_trial_that_may_have_ended_after_a_trials_start_is_not_the_one_before(end: str) -> None:
+    """review26f HIGH: a 62324 whose performedPeriod gives only an end written to a month, a year or a day
+    holding a dated trial's start (2 Oct 09:00) may have ended after that start: that trial's own record
+    (its period, its catheter's removal; fa54ff2). Dated by the end's first day, it was read as the trial
+    before it, and the relief duration recorded that morning (10 h), which a record after a previous trial
+    may describe, was dropped: 0 hours from the scores, short of an 8-hour rule. One ended before the
+    trial's day began is the trial before it."""
+    scored = [
+        procedure("62324", "2025-10-02T09:00:00Z"),
+        pain(8, "2025-10-01T15:00:00Z"),
+        pain(3, "2025-10-02T13:00:00Z"),
+        assessment(
+            "it-trial-relief-duration-h", "2025-10-02T08:30:00Z", valueQuantity={"value": 10, "unit": "h"}
+        ),
+    ]
+    terms = catalog().terminology
+    for ended, previous, hours in ((end, None, 10), ("2025-10-01", "2025-10-01", 0)):
+        facts = _facts(_ended("62324", ended), *scored)
+        result = trial_result(
+            facts.procedures, facts.observations, terms["trial-procedures"], terms["pain-score"]
+        )
+        assert result.procedure is not None and not result.procedure.start_unwritten
+        start = result.previous_start
+        assert (start.date().isoformat() if start else None, result.sustained_hours) == (previous, hours)
