@@ -651,9 +651,9 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     """The card for an order that was read but is not to be judged (revoked, entered in error, another
     patient's, booked by another patient's appointment, or a draft order of another patient): it says
     why in the summary, and does not advise sending it again once it is available, as for an order that
-    could not be read (ehr20 C1, M4). A draft order is the one at hand as the call sent it (its
-    `resource`: service/call_orders.py); a dispatched or booked one not judged is not kept."""
-    which = "booked" if unread.booked else "draft" if unread.resource is not None else "dispatched"
+    could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`) or
+    dispatched, is said as the order was found (service/call_orders.py), not by whether it is at hand."""
+    which = "booked" if unread.booked else "draft" if unread.draft else "dispatched"
     subject = {"booked": "the order this appointment is for"}.get(which, f"the {which} order")
     reason = unread.reason
     said = f"{subject} {reason.removeprefix('it ')}" if reason.startswith("it ") else reason

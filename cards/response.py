@@ -169,11 +169,12 @@ def _notices(decisions: Decisions) -> list[dict[str, Any]]:
     Coverage has rules here or is not active (session review s18 R-7)."""
     call = decisions.call
     label = _payer_label(decisions.routes)
-    notices = [unread_order_card(u, label, orders) for u, orders in _one_per_booking(call.unread)]
+    reported = [u for u in call.unread if u.reported]  # an order at hand only when one with rules here
+    notices = [unread_order_card(u, label, orders) for u, orders in _one_per_booking(reported)]
     inactive = next((r for r in decisions.routes if r.inactive), None)
     answered = [reference_of(r) for r in (*call.in_scope, *call.appointments)]
     if inactive is not None:
-        about_a_pump = bool(call.pump_orders or call.unread)
+        about_a_pump = bool(call.pump_orders or reported)
         notices += [inactive_coverage_card(inactive, answered)] if answered and about_a_pump else []
     elif call.pump_orders:
         unjudged = [r for r in decisions.routes if r.policy_id is None]

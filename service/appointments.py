@@ -45,7 +45,8 @@ CONTAINED = "it is contained in the appointment, not an order of its own that ca
 class UnreadOrder:
     """An order this call could not use, and why: one an Appointment (`appointment`) is based on, or
     a dispatched order itself (`appointment` is then the order). `resource` is the order when it is at
-    hand (a contained one), so the caller can tell whether it mattered."""
+    hand (a contained one, a draft, dispatched or booked order read and not to be judged), so the caller
+    can tell whether it mattered (service/pipeline.py: one this service has rules for)."""
 
     appointment: str
     order: str
@@ -63,6 +64,10 @@ class UnreadOrder:
     # the order (or the appointment booking it) was read, and is not to be judged: WITHDRAWN_ORDER or
     # ANOTHER_PATIENTS; None when it could not be read or used as an order at all
     not_used: str | None = None
+    draft: bool = False  # a draft order of the call (order-select/-sign), not one dispatched or booked
+    # a card reports it (service/pipeline.py: an order at hand, when this service has rules for it); one
+    # booked not reported still says why its Appointment was not checked, in its coverage information
+    reported: bool = True
 
     @property
     def booked(self) -> bool:
@@ -165,12 +170,16 @@ def appointment_orders(
                 if reference in found:
                     continue
                 order, reason, technical = _read(read, reference)
+            at_hand = None  # another patient's order, read: reported when it is one with rules here
             if order is not None and names_another_patient(order, patient_id, fhir_server, in_call.get):
-                order, reason, not_used = None, "it is an order for another patient", ANOTHER_PATIENTS
+                at_hand, order = order, None
+                reason, not_used = "it is an order for another patient", ANOTHER_PATIENTS
             elif order is not None and (why := withdrawn(order)) is not None:
                 order, reason, not_used = None, why, WITHDRAWN_ORDER
             if order is None:
-                unread.append(UnreadOrder(where, reference, reason, technical=technical, not_used=not_used))
+                unread.append(
+                    UnreadOrder(where, reference, reason, at_hand, technical=technical, not_used=not_used)
+                )
             else:
                 found[reference] = order
     entries = [{"resource": order} for order in found.values()]

@@ -110,7 +110,7 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
         reference = reference_of(order)
         if names_another_patient(order, patient, request.fhir.server):
             why = "it is an order for another patient"
-            unread.append(UnreadOrder(reference, reference, why, not_used=ANOTHER_PATIENTS))
+            unread.append(UnreadOrder(reference, reference, why, order, not_used=ANOTHER_PATIENTS))
         elif (why := withdrawn(order)) is not None:
             unread.append(UnreadOrder(reference, reference, why, not_used=WITHDRAWN_ORDER))
         else:
@@ -197,7 +197,7 @@ def _draft_orders(call: OrderSearch) -> OrdersOfCall:
     selected = {id(r) for r in drafts.in_scope(request.context.selections)}
     why = "it is an order for another patient"
     unread = [
-        UnreadOrder(reference_of(r), reference_of(r), why, resource=r, not_used=ANOTHER_PATIENTS)
+        UnreadOrder(reference_of(r), reference_of(r), why, r, not_used=ANOTHER_PATIENTS, draft=True)
         for r in others
         if id(r) in selected
     ]

@@ -204,14 +204,17 @@ def _gathered(
         chosen = {id(r) for r in in_scope}  # only when a pump order is judged: nothing else needs them
         others = (recognise(r, drafts, codes, fetch_device) for r in drafts.resources if id(r) not in chosen)
         episode |= {o.kind for o in others if o is not None}
-    # an order at hand the call cannot use is reported when it is one this service has rules for
+    # an order at hand the call cannot use (a draft, dispatched or booked order of another patient) is
+    # reported when it is one this service has rules for; a booked one not reported is kept, unreported,
+    # for its Appointment's coverage information to say why it was not checked
     terminology = env.catalog.terminology
-    unread = [
-        u
-        for u in unread
-        if u.resource is None or for_a_pump(u.resource, drafts, codes, terminology, fetch_device)
-    ]
-    unread += modified
+    kept: list[UnreadOrder] = []
+    for u in unread:
+        if u.resource is None or for_a_pump(u.resource, drafts, codes, terminology, fetch_device):
+            kept.append(u)
+        elif u.booked:
+            kept.append(replace(u, reported=False))
+    unread = kept + modified
     appointments: list[dict[str, Any]] = []
     set_aside: tuple[str, ...] = ()  # behind a gateway: only a pump order's, which is reported (`unread`)
     if behaviour.every_order and not env.only_orders_with_rules:

@@ -204,3 +204,30 @@ def test_a_subject_that_is_a_reference_is_well_formed_whatever_it_names(form: st
     order = {"resourceType": "ServiceRequest", "id": "o1", "subject": THIS_PATIENTS[form]("p1")}
     assert malformed_patient_link(order) is None
     assert malformed_patient_link({"resourceType": "ServiceRequest", "id": "o1"}) is None  # absent
+
+
+ORDER_CODES = {"pump": "62362", "office-visit": "99213"}
+
+
+@pytest.mark.parametrize("what", list(ORDER_CODES))
+@pytest.mark.parametrize("hook", [*HOOKS, "order-sign"])
+def test_another_patients_order_is_reported_by_one_rule_on_every_hook(hook: str, what: str) -> None:
+    """ehr26: an order of another patient is reported ('Coverage not checked', a warning) when it is one
+    this service has rules for (`infusates.for_a_pump`), on every hook that is handed its orders: a
+    dispatched or booked office visit (99213) of another patient got the warning while the same order
+    as a draft got none. A pump order of theirs gets it on every hook."""
+    body, orders = CARRIED[hook][0]()
+    for order in orders:
+        order["subject"] = {"reference": "Patient/someone-else"}
+        order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": ORDER_CODES[what]}]}
+    if hook == "order-sign":  # the order alone signed, as it alone is selected, dispatched or booked
+        entries = body["context"]["draftOrders"]["entry"]
+        body["context"]["draftOrders"]["entry"] = [e for e in entries if e["resource"] is orders[0]]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    reported = [c for c in answer["cards"] if "for another patient" in c["summary"]]
+    assert [c["indicator"] for c in reported] == (["warning"] if what == "pump" else []), answer["cards"]
+    if (
+        hook == "appointment-book"
+    ):  # not reported or reported, the Appointment's coverage information says why
+        (booking,) = [a["resource"] for a in answer["systemActions"]]
+        assert "(it is an order for another patient)" in json.dumps(booking["extension"])
