@@ -82,11 +82,17 @@ def patient_link(resource: Mapping[str, Any]) -> tuple[str, Any] | None:
     return None
 
 
+# a reference written as naming a Patient (`Patient/…`, `…/Patient/…`), valid or not
+_NAMES_A_PATIENT = re.compile(r"(?:^|/)Patient/")
+
+
 def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:
     """Where a resource's patient link (`patient_link`) is present but no Reference, as a path from the
     resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent.
     A Reference is a JSON object holding something (FHIR ele-1), its `reference`, when present, a
-    non-empty string; CDS Hooks forbids null and empty values. A call's own resource so written is bad
+    non-empty string, and one naming a Patient a valid reference (an id of the call's it cannot be: read
+    as naming no Patient, it was judged for the call's patient); CDS Hooks forbids null and empty values,
+    in it as anywhere (a member null, "", [] or {}). A call's own resource so written is bad
     input (service/hooks/models.py: 400 naming it): read as no link, an order was judged for the call's
     patient and sent back with its null, where the answer's update must be the order as sent and valid
     (CRD §resp-37, §resp-47)."""
@@ -102,6 +108,17 @@ def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | Non
         return f".{key}", "must be a Reference, not an empty object"
     if "reference" in value and not (isinstance(value["reference"], str) and value["reference"].strip()):
         return f".{key}.reference", "must be a non-empty string (a reference), not null or blank"
+    for member, held in value.items():  # {"display": null} holds nothing, as {} does
+        if held is None or held == "" or held == [] or held == {}:
+            return f".{key}.{member}", "must hold a value, not null or empty"
+    reference = value.get("reference")
+    if (
+        isinstance(reference, str)
+        and _NAMES_A_PATIENT.search(reference)
+        and parse_reference(reference) is None
+    ):
+        # "Patient/sómeone", an id of 100,000 letters: a Patient no id of the call's is, read as naming none
+        return f".{key}.reference", "must be a valid reference to a Patient (Patient/id, a FHIR id)"
     return None
 
 

@@ -155,6 +155,27 @@ MALFORMED: dict[str, tuple[Any, str, str]] = {  # the link as written, where the
     "array": ([{"reference": "Patient/p1"}], "subject", "must be a Reference (a JSON object)"),
     "null-reference": ({"reference": None}, "subject.reference", "must be a non-empty string"),
     "blank-reference": ({"reference": " "}, "subject.reference", "must be a non-empty string"),
+    "empty-reference": ({"reference": ""}, "subject.reference", "must be a non-empty string"),
+    # review26d: a Reference holding only nulls holds nothing, as {} does; and one null or empty beside
+    # a good reference was sent back in the order's update as it came
+    "null-display": ({"display": None}, "subject.display", "must hold a value, not null or empty"),
+    "null-identifier": ({"identifier": None}, "subject.identifier", "must hold a value, not null or empty"),
+    "empty-display-beside": (
+        {"reference": "Patient/p1", "display": ""},
+        "subject.display",
+        "must hold a value, not null or empty",
+    ),
+    # review26d: a Patient by no valid id (read as naming none, it was judged for the call's patient)
+    "invalid-patient-id": (
+        {"reference": "Patient/s\u00f3meone"},
+        "subject.reference",
+        "must be a valid reference",
+    ),
+    "overlong-patient-id": (
+        {"reference": "Patient/" + "x" * 100_000},
+        "subject.reference",
+        "must be a valid",
+    ),
 }
 
 
