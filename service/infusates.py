@@ -40,6 +40,9 @@ class Infusate:
 # names it for a card): what reads the pump's drug could not be checked when one of them was left out,
 # or when they are the chart's and the chart's drug orders could not be read
 PUMP_DRUG = "pump drug"
+# the drugs a pump delivers (criteria-and-codes.md §3.3.1-2): a neuraxial drug order of none of them that
+# the catalog names is no order for a pump (`for_a_pump`)
+PUMP_DRUGS = "it-infusates"
 
 
 @dataclass(frozen=True)
@@ -232,14 +235,22 @@ def for_a_pump(
     epidurally (contract §2's infusate: by its routes, else its drug's words, the Medication it names
     read among the call's orders, as `_ordered_infusates` reads a draft). An order the call cannot
     use (another patient's) is reported when it is one of these (call25 L2), and no other (an
-    office visit, an oral drug)."""
+    office visit, an oral drug). A neuraxial drug the catalog knows, none of whose ingredients is a
+    pump's (`PUMP_DRUGS`), is not for a pump: an epidural steroid injection (methylprednisolone), which
+    the record does not read as an intrathecal trial either (AMB-34, the `steroids` value set); a drug
+    it cannot name (a brand, "Infumorph"; a Medication not at hand) is, by its route."""
     if recognise(resource, drafts, table, fetch_device) is not None:
         return True
     if resource.get("resourceType") != "MedicationRequest":
         return False
-    return billed_code(resource, table) is not None or (
-        _DrugOrders(drafts.get, terminology.routes).neuraxial(resource) is True
-    )
+    if billed_code(resource, table) is not None:
+        return True
+    if _DrugOrders(drafts.get, terminology.routes).neuraxial(resource) is not True:
+        return False
+    concept = medication_concept(resource, drafts.get)
+    codes = tuple(codings(concept))
+    named = terminology.ingredient_finder.names(concept_text(concept), codes)
+    return not named or terminology[PUMP_DRUGS].holds_drug(named, codes)
 
 
 def drug_resolver(

@@ -215,6 +215,16 @@ def _drug_of_the_pump(body: dict[str, Any], drug: str) -> dict[str, Any]:
     elif drug == "ziconotide":
         order["medicationCodeableConcept"] = {"text": "ziconotide 100 MCG/ML Intrathecal Solution"}
         del order["dosageInstruction"]
+    elif drug == "brand":  # a pump drug by a brand name the catalog does not know, and its route
+        order["medicationCodeableConcept"] = {"text": "Infumorph 25 MG/ML Injectable Solution"}
+    elif drug == "epidural-steroid":
+        order["medicationCodeableConcept"] = {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6902"}],
+            "text": "methylprednisolone acetate 80 MG/ML Injectable Suspension",
+        }
+        order["dosageInstruction"] = [
+            {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "404820008"}]}}
+        ]
     elif drug == "oral":
         order["medicationCodeableConcept"] = {"text": "morphine sulfate 15 MG Oral Tablet"}
         order["dosageInstruction"] = [
@@ -242,7 +252,7 @@ def _another_patients_card(body: dict[str, Any], order: dict[str, Any]) -> tuple
 
 
 @pytest.mark.parametrize("make", [select_body, sign_body], ids=["select", "sign"])
-@pytest.mark.parametrize("drug", ["baclofen", "morphine", "ziconotide"])
+@pytest.mark.parametrize("drug", ["baclofen", "morphine", "ziconotide", "brand"])
 def test_a_pump_drug_order_of_another_patient_is_reported_as_a_pump_order_of_theirs_is(
     make: Callable[[], dict[str, Any]], drug: str
 ) -> None:
@@ -263,3 +273,15 @@ def test_an_oral_drug_order_of_another_patient_alone_gets_no_card(make: Callable
     office visit is not: another patient's, alone in scope, it is answered with no card."""
     body = make()
     assert _another_patients_card(body, _drug_of_the_pump(body, "oral")) == ()
+
+
+@pytest.mark.parametrize("make", [select_body, sign_body], ids=["select", "sign"])
+def test_an_epidural_steroid_order_of_another_patient_alone_gets_no_card(
+    make: Callable[[], dict[str, Any]],
+) -> None:
+    """review26d: an epidural steroid injection (methylprednisolone, by the epidural route) is no drug
+    for the pump, as the record does not read one as an intrathecal trial (AMB-34): another patient's,
+    alone in scope, it got the 'Coverage not checked' warning of a pump order, where this patient's is
+    answered "no coverage rules" with no card. Its drug is one the catalog knows, and no pump drug."""
+    body = make()
+    assert _another_patients_card(body, _drug_of_the_pump(body, "epidural-steroid")) == ()
