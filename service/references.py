@@ -82,8 +82,9 @@ def patient_link(resource: Mapping[str, Any]) -> tuple[str, Any] | None:
     return None
 
 
-# a reference written as naming a Patient (`Patient/…`, `…/Patient/…`), valid or not
-_NAMES_A_PATIENT = re.compile(r"(?:^|/)Patient/")
+# a reference naming a Patient (`Patient/…`, `…/Patient/…`) by no valid id, as `_REFERENCE` reads its end
+# ("Patient/sómeone"; one regex: `parse_reference` costs some 20,000 instructions more a call, callgrind)
+_PATIENT_BY_NO_ID = re.compile(rf"(?:^|/)Patient/(?!{FHIR_ID}(?:/_history/{FHIR_ID})?/?\s*$)")
 
 
 def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -109,14 +110,10 @@ def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | Non
     if "reference" in value and not (isinstance(value["reference"], str) and value["reference"].strip()):
         return f".{key}.reference", "must be a non-empty string (a reference), not null or blank"
     for member, held in value.items():  # {"display": null} holds nothing, as {} does
-        if held is None or held == "" or held == [] or held == {}:
+        if held is None or (not held and isinstance(held, str | list | dict)):
             return f".{key}.{member}", "must hold a value, not null or empty"
     reference = value.get("reference")
-    if (
-        isinstance(reference, str)
-        and _NAMES_A_PATIENT.search(reference)
-        and parse_reference(reference) is None
-    ):
+    if isinstance(reference, str) and "Patient/" in reference and _PATIENT_BY_NO_ID.search(reference):
         # "Patient/sómeone", an id of 100,000 letters: a Patient no id of the call's is, read as naming none
         return f".{key}.reference", "must be a valid reference to a Patient (Patient/id, a FHIR id)"
     return None
