@@ -445,7 +445,7 @@ JSON_ESCAPES = "idds-crd-json-escapes"
 codecs.register_error(JSON_ESCAPES, _json_escapes)
 
 
-def _ascii_escaped(written: bytes) -> bytes:
+def ascii_escaped(written: bytes) -> bytes:
     """orjson's UTF-8 text with what is past ASCII, and DEL, escaped as `json`'s `ensure_ascii` escapes
     them. The text's only bytes past ASCII, and its only DEL (0x7F is never part of a longer UTF-8
     character), are characters inside its strings (JSON's own characters are ASCII). The codec copies
@@ -501,7 +501,7 @@ def written_fast(
     if b"null" in written and not _json_takes(value, default):
         return None
     if ensure_ascii and (not written.isascii() or b"\x7f" in written):
-        return _ascii_escaped(written)
+        return ascii_escaped(written)
     return written
 
 
