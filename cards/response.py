@@ -78,11 +78,18 @@ def policy_page(base_url: str, policy_id: str) -> str:
     return f"{base_url}/policies/{policy_id}"
 
 
-def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: Catalog) -> dict[str, Any]:
+def respond(
+    decisions: Decisions,
+    options: CallOptions,
+    base_url: str,
+    catalog: Catalog,
+    issuer: HookCall | None = None,
+) -> dict[str, Any]:
     """The CDS Hooks response of one call: cards (at most `max-cards`, kept by importance: `_within`)
     and system actions; with `coverage-info: false`, neither coverage information nor the cards of
     that type (§dev-5: the option switches off its card type), the other types as their own options
-    say."""
+    say. `issuer`: the call issuing its assertions (None: the request's hook and hookInstance), whose
+    ids the audit record reads again (`HookCall.made`)."""
     request = decisions.request
     rules = AssertionRules(
         decisions.call.behaviour.asks_documentation,
@@ -90,7 +97,8 @@ def respond(decisions: Decisions, options: CallOptions, base_url: str, catalog: 
         may_approve=decisions.approvals,
         fhir_server=request.fhir.server,
     )
-    issuer = HookCall(request.hook, request.hook_instance)
+    if issuer is None:
+        issuer = HookCall(request.hook, request.hook_instance)
     actions = (
         coverage_actions(_targets(decisions, base_url), rules, issuer, decisions.today)
         if options.coverage_info

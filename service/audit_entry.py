@@ -113,11 +113,12 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     `assertion_keys` each coverage assertion's (id, PA number), those the call kept too."""
     prefetch = _PrefetchDigest.of(_prefetch_sent(call))
     request, carried = _request_kept(call.body, prefetch.references)
-    issued_by_this_call = _issued(call)
+    repetitions = _answer_repetitions(call.outcome.response)
+    answered = [{"order": target, **_assertion_values(e.get("extension"))} for target, e in repetitions]
+    issued_by_this_call = _issued(call, repetitions, answered)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
     server = call.request.fhir.server if call.request else None  # nor another server's Coverage
-    answered = coverage_assertions(call.outcome.response)
     assertions = [
         _marked_carried(a, issued_by_this_call)
         for a in answered
@@ -163,9 +164,18 @@ def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every coverage-information repetition of the answer's system actions, flattened: the order
     it is on, its coverage, determination, assertion id and any PA number (satisfied-pa-id)."""
     return [
-        assertion
+        {"order": target, **_assertion_values(e.get("extension"))}
+        for target, e in _answer_repetitions(response)
+    ]
+
+
+def _answer_repetitions(response: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(`Type/id` of the resource, repetition) of each coverage-information repetition of the answer's
+    system actions, in their order (`_coverage_information`)."""
+    return [
+        repetition
         for action in dicts(response.get("systemActions"))
-        for assertion in _repetitions(action.get("resource"))
+        for repetition in _coverage_information(action.get("resource"))
     ]
 
 
@@ -208,19 +218,26 @@ def _kept_unsaid(
     return list(kept.values())
 
 
-def _issued(call: AuditedCall) -> set[tuple[str, Any, Any]]:
+def _issued(
+    call: AuditedCall, repetitions: list[tuple[str, dict[str, Any]]], answered: list[dict[str, Any]]
+) -> set[tuple[str, Any, Any]]:
     """(resource, coverage, assertion id) of each repetition of the answer the call issued: its id is
-    the one the call gives what it asserts there (cards/coverage_information.py, `issued_in`)."""
-    if call.request is None:
+    the one the call gives what it asserts there (cards/coverage_information.py, `issued_in`).
+    `repetitions` are the answer's (`_answer_repetitions`), `answered` their values, in their order.
+    Asked of the call that answered (`HookOutcome.issuer`), which holds the ids it made for what it
+    asserted (`HookCall.made`: the same the record's own HookCall would make again, from the same
+    hook, hookInstance and content): an id is derived again only for what it did not make."""
+    request = call.request
+    if request is None:
         return set()
-    issuer = HookCall(call.request.hook, call.request.hook_instance)
-    found = set()
-    for action in dicts(call.outcome.response.get("systemActions")):
-        for target, extension in _coverage_information(action.get("resource")):
-            if issued_in(issuer, target, extension):
-                values = _assertion_values(extension.get("extension"))
-                found.add((target, values.get("coverage"), values.get("assertion_id")))
-    return found
+    issuer = call.outcome.issuer
+    if issuer is None or (issuer.hook, issuer.hook_instance) != (request.hook, request.hook_instance):
+        issuer = HookCall(request.hook, request.hook_instance)
+    return {
+        (target, values.get("coverage"), values.get("assertion_id"))
+        for (target, extension), values in zip(repetitions, answered, strict=True)
+        if issued_in(issuer, target, extension)
+    }
 
 
 def _marked_carried(assertion: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:

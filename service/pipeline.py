@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from cards.coverage_information import HookCall
 from cards.items import to_document
 from cards.response import respond
 from service.appointments import UnreadOrder, based_on
@@ -72,6 +73,9 @@ class HookOutcome:
     # each order whose coverage information is a pump order's judgement (the pump's drug, a drug order
     # billed with a refill) → that pump order: the audit record ties the two (audit20 M5)
     judged_as: Mapping[str, str] = field(default_factory=dict)
+    # the call that issued the answer's assertions, with the ids it made (`HookCall.made`): the audit
+    # record asks of each of the answer's assertions whether this call issued it, and is answered from it
+    issuer: HookCall | None = None
 
 
 @dataclass(frozen=True)
@@ -628,7 +632,8 @@ def handle_hook(
         return precondition_failed(decisions.missing_required)
     if decisions.coverage_refused is not None:
         return coverage_refused(decisions)
-    response = respond(decisions, options, base_url.rstrip("/"), env.catalog)
+    issuer = HookCall(request.hook, request.hook_instance)
+    response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
     return HookOutcome(
         response,
         decisions.determinations,
@@ -636,4 +641,5 @@ def handle_hook(
         routes=decisions.routes,
         judged_orders=(*call.in_scope, *call.appointments),
         judged_as=decisions.episode_orders,
+        issuer=issuer,
     )
