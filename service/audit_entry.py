@@ -30,7 +30,7 @@ from datetime import date, datetime
 from enum import Enum
 from functools import cache
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, get_origin, get_type_hints
 
 import orjson
@@ -749,28 +749,29 @@ def _declares_container(annotation: Any) -> bool:
 
 @dataclass(frozen=True)
 class _Shape:
-    """How `_CheckedWriter` reads one dataclass: the fields the record keeps (`names`), read at once
-    (`read`), which of the values read are scalars and which containers, and where the criteria are."""
+    """How `_CheckedWriter` reads one dataclass: the fields the record keeps (`names`, in order) and
+    those it leaves out (`omitted`), and of the kept ones, which are declared scalars and which
+    containers (a tuple or a set), read at once (`itemgetter`), and whether it holds criteria."""
 
     names: tuple[str, ...]
-    read: Callable[[Any], tuple[Any, ...]]
-    scalars: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-    containers: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None
-    criteria: int | None
+    omitted: tuple[str, ...]
+    scalars: Callable[[dict[str, Any]], tuple[Any, ...]]
+    containers: Callable[[dict[str, Any]], tuple[Any, ...]] | None
+    criteria: bool
 
     @classmethod
     def of(cls, kind: type) -> _Shape:
         names = _recorded_fields(kind)
         assert names is not None
         hints = get_type_hints(kind)
-        held = [i for i, name in enumerate(names) if _declares_container(hints[name])]
-        plain = [i for i in range(len(names)) if i not in held]
+        held = [name for name in names if _declares_container(hints[name])]
+        plain = [name for name in names if name not in held]
         return cls(
             names,
-            attrgetter(*names),
+            tuple(f.name for f in fields(kind) if f.name not in names),
             itemgetter(*plain, *plain),  # twice: a tuple whatever their number
             itemgetter(*held, *held) if held else None,
-            names.index("criteria") if "criteria" in names else None,
+            "criteria" in names,
         )
 
 
@@ -816,16 +817,26 @@ class _CheckedWriter:
         kind = type(value)
         shape = _SHAPES.get(kind)
         if shape is None:
-            if kind is datetime or kind is date or kind is frozenset:
+            if kind is datetime or kind is date:
+                return value.isoformat()
+            if kind is frozenset:
                 return _plain(value)
             raise TypeError(f"{kind.__name__} is left to json")
-        values = shape.read(value)
-        self._scalars.append(shape.scalars(values))
+        # its fields as its own dict holds them (a frozen dataclass's __init__ sets each in order), those
+        # the record leaves out taken out of a copy: what `_plain` builds field by field, when its keys
+        # are the kept fields in their order
+        plain = value.__dict__
+        if shape.omitted:
+            plain = plain.copy()
+            for name in shape.omitted:
+                del plain[name]
+        if tuple(plain) != shape.names:
+            raise TypeError(f"{kind.__name__} holds other attributes: left to json")
+        self._scalars.append(shape.scalars(plain))
         if shape.containers is not None:
-            self._containers.append(shape.containers(values))
-        plain = dict(zip(shape.names, values, strict=True))
-        if shape.criteria is not None:
-            plain["criteria"] = self._criteria_of(values[shape.criteria])
+            self._containers.append(shape.containers(plain))
+        if shape.criteria:
+            return {**plain, "criteria": self._criteria_of(plain["criteria"])}
         return plain
 
     def _criteria_of(self, criteria: Any) -> orjson.Fragment:

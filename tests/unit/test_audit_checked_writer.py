@@ -94,3 +94,22 @@ def test_what_is_not_a_determination_is_left_to_json() -> None:
     assert _CheckedWriter().determinations([pump, pump.criteria[0]]) is None
     assert _CheckedWriter().determinations({"a": 1}) is None
     assert _CheckedWriter().determinations((replace(pump, payer="\ud800"),)) is None  # orjson refuses it
+
+
+def test_a_result_holding_another_attribute_is_left_to_json() -> None:
+    """orjson is given each result's own dict: one holding more than its fields (or them in another
+    order) is not, or orjson would write what `_plain` does not."""
+    pump = _pump()
+    odd = replace(pump.criteria[0])
+    object.__setattr__(odd, "extra", 1.5)
+    determinations = (replace(pump, criteria=(odd, *pump.criteria[1:])),)
+    assert _CheckedWriter().determinations(determinations) is None
+    assert _determinations_text(determinations) == _json_by_json(determinations, allow_nan=False)
+    assert "extra" not in _determinations_text(determinations)
+    reordered = replace(pump.criteria[0])
+    fields = dict(vars(reordered))
+    vars(reordered).clear()
+    vars(reordered).update(reversed(fields.items()))
+    determinations = (replace(pump, criteria=(reordered,)),)
+    assert _CheckedWriter().determinations(determinations) is None
+    assert _determinations_text(determinations) == _json_by_json(determinations, allow_nan=False)
