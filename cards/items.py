@@ -473,10 +473,16 @@ def none_documented(d: Determination) -> tuple[str, ...]:
     return tuple(top.label for top in d.criteria if top.status == Status.MET and _met_by_absence(top))
 
 
-def met_on_record(d: Determination) -> tuple[str, ...]:
-    """The labels of the criteria met on what the chart records (not `none_documented`), in the
-    policy's order: those whose evidence a prior authorization request sends."""
-    return tuple(top.label for top in d.criteria if top.status == Status.MET and not _met_by_absence(top))
+def met_by_kind(d: Determination) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(`none_documented(d)`, the labels of the other criteria met: those met on what the chart records,
+    whose evidence a prior authorization request sends), in the policy's order, each met criterion's
+    leaves walked once (the Instructions card's evidence step walked them once for each)."""
+    absent: list[str] = []
+    documented: list[str] = []
+    for top in d.criteria:
+        if top.status == Status.MET:
+            (absent if _met_by_absence(top) else documented).append(top.label)
+    return tuple(absent), tuple(documented)
 
 
 def _met_by_absence(top: CriterionResult) -> bool:

@@ -872,7 +872,7 @@ def evidence_step(d: Determination) -> str:
     the criteria the chart documents, named; the criteria met with none documented against them
     (`items.none_documented`, contract §3 Absence: no infection, no other device) have no record to
     send, and the step says so rather than asking evidence "for each criterion" (cards23 LOW)."""
-    absent, documented = items.none_documented(d), items.met_on_record(d)
+    absent, documented = items.met_by_kind(d)
     if not absent:
         return "Send the chart evidence for each criterion with the request."
     others = "it" if len(absent) == 1 else "them"
