@@ -96,7 +96,8 @@ def _url_host(host: str) -> str:
 
 def normalise_base(url: str) -> str | None:
     """The canonical form of an http(s) FHIR base URL; None when it cannot be one (another scheme,
-    userinfo, a query or fragment, no host, a malformed port)."""
+    userinfo, a query or fragment, no host or one holding a space or control character, a malformed
+    port). A normalised URL is its own normalised form (`under_normalised_base` relies on it)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -104,6 +105,8 @@ def normalise_base(url: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    if " " in parts.hostname or not parts.hostname.isprintable():  # a host no request can reach
         return None
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         return None
