@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -248,14 +249,31 @@ def lists_every_item(detail: str) -> bool:
     return not any(DROPPED_ITEMS.match(line) for line in detail.splitlines())
 
 
+class ServeProcess(subprocess.Popen[str]):
+    """A served process whose log (stderr) goes to a file, never to a pipe: a pipe nobody reads until
+    the process stops holds 64 KiB, and once that much is logged every log call in the server blocks,
+    its threads first and then its main loop, so requests go unanswered for as long as the test waits
+    (review26e's burst: 26 of 210 unanswered in 30 s, "queued" 60 s; serve26). `communicate` waits
+    for the process and returns (None, all it logged), as with a pipe."""
+
+    def __init__(self, args: list[str], log: Any, **kwargs: Any) -> None:
+        super().__init__(args, stdout=subprocess.DEVNULL, stderr=log, **kwargs)
+        self.log = log
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[None, str]:
+        self.wait(timeout)
+        self.log.seek(0)
+        return None, self.log.read()
+
+
 def start_serve_process(
     config: Path, port: int, cwd: Path, *extra_args: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
+) -> ServeProcess:
     """`idds-crd serve` on `port` with `config` (and `extra_args`: --workers, --dev, ...), in a process
-    of its own (stderr kept, as text), once it answers `/healthz`: a second replica, or the
-    production entry point as an operator runs it."""
+    of its own (its log kept in a file, text from `communicate`), once it answers `/healthz`: a second
+    replica, or the production entry point as an operator runs it."""
     root = Path(service.__file__).resolve().parents[1]
-    process = subprocess.Popen(
+    process = ServeProcess(
         [
             sys.executable,
             "-m",
@@ -267,11 +285,10 @@ def start_serve_process(
             str(config),
             *extra_args,
         ],
+        # held as long as the process object; appended to, so the parent's reading moves no write
+        tempfile.TemporaryFile("a+", encoding="utf-8"),  # noqa: SIM115
         cwd=cwd,
         env={**os.environ, **(env or {}), "PYTHONPATH": str(root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     deadline = time.monotonic() + 60
     while True:

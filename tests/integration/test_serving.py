@@ -105,6 +105,36 @@ def test_several_workers_answer(two_workers: Served) -> None:
     assert len(writers) == 2
 
 
+def test_a_burst_of_many_more_connections_than_threads_is_answered(tmp_path: Path) -> None:
+    """400 requests on fresh connections, 48 at a time, to one worker with 2 threads (review26e's
+    burst, serve26): every one is answered, and logged once, while the burst is under way. Their
+    log lines (over 64 KiB) are more than a pipe nobody reads holds: the served process's log must
+    not stall it (tests.support.ServeProcess)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "2")
+    paths = {"/cds-services": 200, "/healthz": 200, SELECT_URL: 405}  # a hook answers GET 405
+
+    def call(n: int) -> tuple[str, int]:
+        request_id = f"burst-{n}"
+        try:
+            status = requests.get(
+                served.url + list(paths)[n % 3], headers={"X-Request-Id": request_id}, timeout=20
+            ).status_code
+        except requests.RequestException:
+            status = 0
+        return request_id, status
+
+    try:
+        with ThreadPoolExecutor(48) as pool:
+            statuses = dict(pool.map(call, range(400)))
+    finally:
+        logged = stop(served)
+    expected = [paths[list(paths)[n % 3]] for n in range(400)]
+    assert [statuses[f"burst-{n}"] for n in range(400)] == expected
+    ids = [json.loads(line).get("request_id") for line in logged.splitlines() if line.startswith("{")]
+    assert sorted(i for i in ids if str(i).startswith("burst-")) == sorted(statuses)
+    assert len(logged.encode()) > 65536
+
+
 def test_a_client_expecting_100_continue_gets_it_once(tmp_path: Path) -> None:
     """`Expect: 100-continue`: the service says `100 Continue` when the headers are in, waits for the
     body, and answers it; the client never sees a second interim answer."""
