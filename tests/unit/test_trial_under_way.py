@@ -12,7 +12,17 @@ import pytest
 from service.engine.model import Status
 from service.fhirdates import human_date
 from service.record import build_record
-from tests.builders import PATIENT, SCT, cards_of, catalog, determine, meeting_chart, procedure, without_codes
+from tests.builders import (
+    PATIENT,
+    SCT,
+    cards_of,
+    catalog,
+    codes_of,
+    determine,
+    meeting_chart,
+    procedure,
+    without_codes,
+)
 from tests.calls import sample, sign_with_chart
 
 # the chart meeting every GEHA criterion without its trial and the trial's results
@@ -72,7 +82,9 @@ def test_a_trial_under_way_is_no_evidence_that_a_criterion_is_met() -> None:
     showing 62 % relief around it, read in progress: the trial criterion is not documented, as with no
     trial at all, and the finding says no completed trial is on the chart."""
     chart = [
-        {**r, "status": "in-progress"} if r.get("resourceType") == "Procedure" and "62324" in str(r) else r
+        {**r, "status": "in-progress"}
+        if r.get("resourceType") == "Procedure" and "62324" in codes_of(r)
+        else r
         for r in meeting_chart()
     ]
     d = determine(chart)
