@@ -82,9 +82,18 @@ def patient_link(resource: Mapping[str, Any]) -> tuple[str, Any] | None:
     return None
 
 
-# a reference naming a Patient (`Patient/…`, `…/Patient/…`) by no valid id, as `_REFERENCE` reads its end
-# ("Patient/sómeone"; one regex: `parse_reference` costs some 20,000 instructions more a call, callgrind)
-_PATIENT_BY_NO_ID = re.compile(rf"(?:^|/)Patient/(?!{FHIR_ID}(?:/_history/{FHIR_ID})?/?\s*$)")
+# a reference's last `Patient/…` (`Patient/…`, `…/Patient/…`) naming a Patient by a valid id, as
+# `_REFERENCE` reads its end (one regex: `parse_reference` costs some 20,000 instructions more a call)
+_PATIENT_BY_ID = re.compile(rf"Patient/{FHIR_ID}(?:/_history/{FHIR_ID})?/?\s*")
+
+
+def _names_a_patient_by_no_id(reference: str) -> bool:
+    """Whether `reference` ends naming a Patient by no valid id ("Patient/sómeone", 100,000 letters). Its
+    last `Patient/` is read (review26g: a server whose address holds a `Patient/` folder is no Patient)."""
+    at = reference.rfind("/Patient/") + 1
+    if at == 0 and not reference.startswith("Patient/"):
+        return False
+    return _PATIENT_BY_ID.fullmatch(reference, at) is None
 
 
 def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -113,7 +122,7 @@ def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | Non
         if held is None or (not held and isinstance(held, str | list | dict)):
             return f".{key}.{member}", "must hold a value, not null or empty"
     reference = value.get("reference")
-    if isinstance(reference, str) and "Patient/" in reference and _PATIENT_BY_NO_ID.search(reference):
+    if isinstance(reference, str) and "Patient/" in reference and _names_a_patient_by_no_id(reference):
         # "Patient/sómeone", an id of 100,000 letters: a Patient no id of the call's is, read as naming none
         return f".{key}.reference", "must be a valid reference to a Patient (Patient/id, a FHIR id)"
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -225,6 +226,19 @@ def test_a_subject_that_is_a_reference_is_well_formed_whatever_it_names(form: st
     order = {"resourceType": "ServiceRequest", "id": "o1", "subject": THIS_PATIENTS[form]("p1")}
     assert malformed_patient_link(order) is None
     assert malformed_patient_link({"resourceType": "ServiceRequest", "id": "o1"}) is None  # absent
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["https://ehr.example/Patient/fhir/Patient/p1", "https://ehr.example/Patient/fhir/Patient/p1/_history/2"],
+)
+def test_a_server_whose_address_holds_a_patient_folder_is_read_by_the_reference_s_end(reference: str) -> None:
+    """review26g: the Patient a reference names is its last `Patient/…`, as `parse_reference` reads it; a
+    valid reference on such a server is no 400."""
+    order = {"resourceType": "ServiceRequest", "id": "o1", "subject": {"reference": reference}}
+    assert malformed_patient_link(order) is None
+    order["subject"] = {"reference": reference.replace("/p1", "/s\u00f3meone")}
+    assert malformed_patient_link(order) == (".subject.reference", ANY)
 
 
 ORDER_CODES = {"pump": "62362", "office-visit": "99213"}
