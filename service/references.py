@@ -85,6 +85,7 @@ def patient_link(resource: Mapping[str, Any]) -> tuple[str, Any] | None:
 # a reference's last `Patient/…` (`Patient/…`, `…/Patient/…`) naming a Patient by a valid id, as
 # `_REFERENCE` reads its end (one regex: `parse_reference` costs some 20,000 instructions more a call)
 _PATIENT_BY_ID = re.compile(rf"Patient/{FHIR_ID}(?:/_history/{FHIR_ID})?/?\s*")
+_URL_BASE = re.compile(r"(?i:https?)://\S+/")  # the address `_REFERENCE` reads before a type
 
 
 def _names_a_patient_by_no_id(reference: str) -> bool:
@@ -93,7 +94,12 @@ def _names_a_patient_by_no_id(reference: str) -> bool:
     at = reference.rfind("/Patient/") + 1
     if at == 0 and not reference.startswith("Patient/"):
         return False
-    return _PATIENT_BY_ID.fullmatch(reference, at) is None
+    if _PATIENT_BY_ID.fullmatch(reference, at) is None:
+        return True
+    # an earlier `Patient/` is a folder only of a server's address (review26h: "Patient/sómeone/Patient/p2"
+    # is no reference `parse_reference` reads, and was judged for the call's patient)
+    before = reference[:at]
+    return ("/Patient/" in before or before.startswith("Patient/")) and _URL_BASE.fullmatch(before) is None
 
 
 def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -177,6 +177,18 @@ MALFORMED: dict[str, tuple[Any, str, str]] = {  # the link as written, where the
         "subject.reference",
         "must be a valid",
     ),
+    # review26h: an earlier `Patient/` of a reference that is no URL (4337504 read only the last one, so
+    # this was read as naming no Patient and judged for the call's patient again)
+    "invalid-patient-before-another": (
+        {"reference": "Patient/s\u00f3meone/Patient/p2"},
+        "subject.reference",
+        "must be a valid reference",
+    ),
+    "patient-in-a-query-before-another": (
+        {"reference": "Patient/p2?x=/Patient/p1"},
+        "subject.reference",
+        "must be a valid reference",
+    ),
 }
 
 
