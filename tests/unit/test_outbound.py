@@ -499,7 +499,7 @@ LINKS = [
 @pytest.mark.parametrize("base", BASES)
 def test_within_base_answers_as_it_did(base: str) -> None:
     """The link's origin is read from its normalised text without normalising it again (perf26b): the
-    same answer, because a normalised URL is its own normalised form (review26e: a host ending in a
+    same answer, because a normalised URL's origin is its own (review26e: a host ending in a
     space was not, 'https://ehr.example.org /' normalising to 'https://ehr.example.org ' and then to
     'https://ehr.example.org'; such a host is no base now)."""
     for link in LINKS:
