@@ -229,14 +229,21 @@ def period_after(first: date, written_to: str) -> date:
     return first + timedelta(days=1) if first < date.max else date.max
 
 
+def last_day(first: date, written_to: str) -> date:
+    """The last day a date written to `written_to` and starting on `first` stands for: `first`, or the
+    last of its month or year (`period_after`; date.max when that is past the calendar)."""
+    if written_to not in _CALENDAR_PERIODS:
+        return first
+    after = period_after(first, written_to)
+    return after if after == date.max else after - timedelta(days=1)
+
+
 def last_day_written(moment: datetime, written_to: str) -> datetime:
     """`moment` when written to a day or a time, else the first instant of the last day of the month or
-    year it stands for (`period_after`), in its offset."""
+    year it stands for (`last_day`), in its offset."""
     if written_to not in _CALENDAR_PERIODS:
         return moment
-    after = period_after(moment.date(), written_to)
-    last = after if after == date.max else after - timedelta(days=1)
-    return datetime.combine(last, moment.timetz())
+    return datetime.combine(last_day(moment.date(), written_to), moment.timetz())
 
 
 def human_dates_to(first: date | datetime, last: date | datetime, written_to: str) -> str:

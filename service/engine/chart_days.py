@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 
-from service.fhirdates import SPANS, period_after
+from service.fhirdates import SPANS, last_day
 
 _MIDNIGHT = time(0)
 Moment = TypeVar("Moment", date, datetime)
@@ -77,10 +77,7 @@ def _timed(moment: datetime, written_to: str) -> bool:
 def days_written(moment: datetime, written_to: str) -> tuple[date, date]:
     """The first and last day a date stands for: its own day, or every day of its month or year."""
     day = moment.date()
-    if written_to not in SPANS:
-        return day, day
-    after = period_after(day, written_to)
-    return day, after if after == date.max else after - timedelta(days=1)  # date.max: past the calendar
+    return day, last_day(day, written_to)
 
 
 def _sign(later: Moment, earlier: Moment) -> int:
