@@ -114,7 +114,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     prefetch = _PrefetchDigest.of(_prefetch_sent(call))
     request, carried = _request_kept(call.body, prefetch.references)
     repetitions = _answer_repetitions(call.outcome.response)
-    answered = [{"order": target, **_assertion_values(e.get("extension"))} for target, e in repetitions]
+    answered = _assertions_of(repetitions)
     issued_by_this_call = _issued(call, repetitions, answered)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
@@ -163,10 +163,12 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
 def coverage_assertions(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every coverage-information repetition of the answer's system actions, flattened: the order
     it is on, its coverage, determination, assertion id and any PA number (satisfied-pa-id)."""
-    return [
-        {"order": target, **_assertion_values(e.get("extension"))}
-        for target, e in _answer_repetitions(response)
-    ]
+    return _assertions_of(_answer_repetitions(response))
+
+
+def _assertions_of(repetitions: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The values of each repetition (`_answer_repetitions`), after the order it is on."""
+    return [{"order": target, **_assertion_values(e.get("extension"))} for target, e in repetitions]
 
 
 def _answer_repetitions(response: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
