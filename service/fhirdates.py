@@ -374,6 +374,9 @@ def human_days(days: float) -> str:
     return _plural(whole, "day")
 
 
+SPAN_IN_MONTHS = 91  # days from which `human_span` says a span in calendar months (13 weeks)
+
+
 def human_span(start: datetime, end: datetime) -> str:
     """The time from `start` to `end` in calendar terms: "3 years 7 months", "5 months 12 days",
     "8 weeks", "10 days" (under a year the days are kept: they can decide a threshold). The months are
@@ -381,10 +384,24 @@ def human_span(start: datetime, end: datetime) -> str:
     it judges it, not "6 months 3 days" beside a "not more than 6 months" (review25d)."""
     if end <= start:
         return "0 days"
+    days = (end.date() - start.date()).days
+    return human_days(days) if days < SPAN_IN_MONTHS else _in_months(start, end)
+
+
+def human_span_range(shortest: tuple[datetime, datetime], longest: tuple[datetime, datetime]) -> str:
+    """From the length of `shortest` to that of `longest` (`human_span`), in one unit scheme: both in
+    months and days once the longer is said so, not "8 weeks 6 days to 3 months 20 days" (review26f);
+    said once when both read alike, not "7 weeks 2 days to 7 weeks 2 days" (review26c)."""
+    low, high = human_span(*shortest), human_span(*longest)
+    if (longest[1].date() - longest[0].date()).days >= SPAN_IN_MONTHS and shortest[1] > shortest[0]:
+        low = _in_months(*shortest)
+    return low if low == high else f"{low} to {high}"
+
+
+def _in_months(start: datetime, end: datetime) -> str:
+    """The time from `start` to `end` (`end` later) in calendar years and months, else months and
+    days (`human_span`)."""
     first, last = start.date(), end.date()
-    days = (last - first).days
-    if days < 91:
-        return human_days(days)
     months = (last.year - first.year) * 12 + last.month - first.month
     anchor = months_before(last, months)
     if anchor < first:

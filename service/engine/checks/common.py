@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
-from service.fhirdates import human_date_to, human_dates_to, human_span, open_ended
+from service.fhirdates import human_date_to, human_dates_to, human_span, human_span_range, open_ended
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
@@ -175,14 +175,19 @@ def medication_evidence(m: MedicationFact) -> Evidence:
     begun = day_of(m.start, m.precision)
     if m.end and open_ended(m.end):
         return Evidence(f"{m.label} ({m.status}, {begun} → open-ended)", m.source, m.start, m.precision)
-    span = f"{begun} → {medication_end_words(m)}" if m.end and m.end_written else begun
+    span = from_to(begun, medication_end_words(m)) if m.end and m.end_written else begun
     took = ""
-    if m.start and m.end and m.end_written:
-        least, most = human_span(m.start_by or m.start, m.end), human_span(m.start, m.ends_by or m.end)
-        took = f", {least}" if least == most else f", {least} to {most}"
-        took = "" if m.end_tied else took  # its end says how long, from whichever day it began
+    if m.start and m.end and m.end_written and not m.end_tied:  # a tied end says how long itself
+        took = f", {human_span_range((m.start_by or m.start, m.end), (m.start, m.ends_by or m.end))}"
     assumed = f", no supply length: {DEFAULT_ORDER_DAYS} days counted" if m.end_assumed else ""
     return Evidence(f"{m.label} ({m.status}, {span}{took}{assumed})", m.source, m.start, m.precision)
+
+
+def from_to(first: str, last: str) -> str:
+    """A span from its first day to its last in a card's words ("January 2025 → March 2025"), said
+    once when both read alike: an order begun and ended in October 2026 is "October 2026", not
+    "October 2026 → October 2026" (review26c)."""
+    return first if first == last else f"{first} → {last}"
 
 
 def medication_end_words(m: MedicationFact) -> str:

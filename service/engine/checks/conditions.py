@@ -51,7 +51,7 @@ from service.engine.context import EvaluationContext
 from service.engine.forms import decide
 from service.engine.model import Status, TestOutcome
 from service.facts import ConditionFact
-from service.fhirdates import against_months, human_days, human_span, start_of_day
+from service.fhirdates import against_months, human_days, human_span, human_span_range, start_of_day
 from service.terminology import Terminology
 
 
@@ -108,9 +108,11 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     evidence = (condition_evidence(earliest),)
     if lasted_enough(first_day):  # at least since `surely_from`: another diagnosis may date it closer
         evidence += (condition_evidence(surely),) if surely is not earliest else ()
-        least = human_span(start_of_day(min(surely_from, ctx.today)), start_of_day(ctx.today))
-        most = human_span(start_of_day(first_day), start_of_day(ctx.today))
-        finding = f"dated only to {said}: lasted {least} to {most} ({wanted}); record the onset's day"
+        today = start_of_day(ctx.today)
+        lasted = human_span_range(
+            (start_of_day(min(surely_from, ctx.today)), today), (start_of_day(first_day), today)
+        )
+        finding = f"dated only to {said}: lasted {lasted} ({wanted}); record the onset's day"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)
     # a recorded date stands for the onset when none is given (contract §3), so falling short fails
     if first_day > ctx.today:  # not a duration: no time has passed since a date still to come

@@ -15,6 +15,7 @@ from service.engine.checks.common import (
     COMPARATORS,
     MEDS,
     day_of,
+    from_to,
     matching_medications,
     medication_end_words,
     medication_evidence,
@@ -41,6 +42,7 @@ from service.fhirdates import (
     against_months,
     human_days,
     human_span,
+    human_span_range,
     months_before,
     start_of_day,
 )
@@ -155,6 +157,9 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     # only when its shortest possible length is, not met when even its longest falls short
     exact = all(_one_day(m) for m in course)
     shortest, longest = ((start, end), (start, end)) if exact else _bounds(course, window_start, today)
+    # a length known to the day however its dates are written (one order dated to a month with its supply
+    # length) is said as it is, not "at most" (review26c)
+    exact = exact or _days(shortest) == _days(longest)
     lasted = human_span(*shortest) if exact else f"at least {human_span(*shortest)}"
     reached, needed = _lasted(params, *shortest)
     evidence = tuple(medication_evidence(m) for m in meds[:4])
@@ -171,10 +176,17 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         gap = _longest_gap(covered, start, end) if all(_one_day(m) for m in meds) else None
         no_order = f"; no order {day_of(gap[0])} → {day_of(gap[1])}" if gap else ""
         return TestOutcome(Status.MET, evidence, f"{lasted} documented{if_assumed}, {span}{no_order}")
-    most = human_span(*longest)
     running = [m for m in meds if m.running_on(today)]
+    if start.date() > today.date():  # no time has passed since a first day still to come: not a length
+        dated = _course_words(meds, start, latest, latest)
+        return TestOutcome(
+            Status.NOT_DOCUMENTED if running else Status.NOT_MET,
+            evidence,
+            f"dated {dated}, after today: the course has not lasted any time ({needed}); check the dates "
+            f"of {_records(meds)[0]}",
+        )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        so_far = lasted if exact else f"{human_span(*shortest)} to {most}"
+        so_far = human_span_range(shortest, longest)
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
         )
@@ -182,17 +194,34 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return _open_statement(running, evidence, needed)
     if not exact and _lasted(params, *longest)[0]:  # its longest reaches what its shortest does not
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, _unsure(span, course, shortest, longest, needed))
-    lasted = lasted if exact else f"at most {most}"
+    lasted = lasted if exact else f"at most {human_span(*longest)}"
+    records, cover = _records(meds)
     if assumed:  # never as the course's end
-        ended = f"the orders cover {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
+        ended = f"{records} {cover} {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
     elif any(m.status == "active" for m in meds):  # still active, its computed end passed (contract §3)
-        ended = f"the orders cover {lasted} ({span}), {needed}"
+        ended = f"{records} {cover} {lasted} ({span}), {needed}"
     else:
         ended = f"the course ended after {lasted} ({span}), {needed}"
     return TestOutcome(Status.NOT_MET, evidence, ended)
 
 
 Span = tuple[datetime, datetime]
+
+
+def _days(span: Span) -> int:
+    """The calendar days from a span's first day to its last, as `_lasted` counts them."""
+    return max((span[1].date() - span[0].date()).days, 0)
+
+
+def _records(meds: Sequence[MedicationFact]) -> tuple[str, str]:
+    """What a course is read from, as a clinician knows it, and the verb it takes: "the orders" cover,
+    "the medication history" (statements) covers, "the orders and the medication history" cover; an
+    active statement whose end has passed is no order (review26c)."""
+    ordered = any(m.ordered for m in meds)
+    stated = any(not m.ordered for m in meds)
+    if ordered and stated:
+        return "the orders and the medication history", "cover"
+    return ("the orders", "cover") if ordered else ("the medication history", "covers")
 
 
 def _one_day(m: MedicationFact) -> bool:
@@ -247,7 +276,7 @@ def _course_words(meds: Sequence[MedicationFact], start: datetime, end: datetime
     last = day_of(end) if end < latest or ending is None else medication_end_words(ending)
     if ending is not None and last.endswith(" later") and ending.start is not None and ending.start != start:
         last = f"{last.removesuffix(' later')} after the order of {day_of(ending.start, ending.precision)}"
-    return f"{_start_words(meds, start)} → {last}"
+    return from_to(_start_words(meds, start), last)
 
 
 def _unsure(span: str, course: Sequence[MedicationFact], shortest: Span, longest: Span, needed: str) -> str:
@@ -256,7 +285,7 @@ def _unsure(span: str, course: Sequence[MedicationFact], shortest: Span, longest
     days = ["began"] if any(m.start != m.start_by for m in course) else []
     days += ["ended"] if any(m.end_by is not None and not m.end_tied for m in course) else []
     which = f"the day{'s' if len(days) > 1 else ''} the course {' and '.join(days)}"
-    lasted = f"{human_span(*shortest)} to {human_span(*longest)}"
+    lasted = human_span_range(shortest, longest)
     return f"dated only to {span}: lasted {lasted} ({needed}); record {which}"
 
 
