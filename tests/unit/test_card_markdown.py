@@ -191,3 +191,37 @@ def test_the_pump_in_place_cannot_spell_a_control_into_the_verdict_line() -> Non
     found = IN_PLACE_WORDS.search(verdict)
     assert found is not None, verdict
     assert found.group("words") == r"implanted pump “SynchroMed II \&#x202E; intrathecal pump”", verdict
+
+
+# what joins a character to the one before it into one a reader sees: a cut is never before one of them
+JOINING = re.compile("[\u0300-\u036f\u200d\ufe0f\U0001f3fb-\U0001f3ff]")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466" * 60,  # a family: four joined by ZWJs
+        "e\u0301" * 200,  # a letter and its combining accent
+        "\U0001f44d\U0001f3fd" * 80,  # an emoji and its skin tone
+        "\u2764\ufe0f" * 120,  # a heart shown as an emoji (a variation selector)
+        "\U0001f1eb\U0001f1f7" * 100,  # a flag: two regional indicators
+    ],
+    ids=["zwj-family", "combining-accent", "skin-tone", "variation-selector", "flag"],
+)
+def test_the_pump_in_place_is_cut_between_characters_a_reader_sees(tail: str) -> None:
+    """review26f LOW: the 160-character cut of the chart words naming the pump in place fell inside what
+    a reader sees as one character, leaving half a family ('…👧\u200d…'), an accent without its letter or
+    a lone letter box. Every cut length is checked, not only IN_PLACE_LIMIT."""
+    name = "SynchroMed II " + tail
+    for limit in range(render.IN_PLACE_LIMIT - 12, render.IN_PLACE_LIMIT + 1):
+        kept = shortened(name, limit).removesuffix("…")
+        assert name.startswith(kept) and kept, (limit, kept)
+        after = name[len(kept)]
+        assert JOINING.match(after) is None and not kept.endswith("\u200d"), (limit, kept[-6:])
+        flags = len(kept) - len(kept.rstrip("\U0001f1eb\U0001f1f7"))
+        assert flags % 2 == 0, (limit, kept[-6:])
+    answer = call([*meeting_chart(), device({"text": name})], service_request("62362"), infusate_request())
+    found = IN_PLACE_WORDS.search(coverage_card(answer)["detail"].split("\n\n")[0])
+    assert found is not None
+    words = found.group("words").removeprefix("implanted pump “").removesuffix("…")
+    assert JOINING.match(name[len(words)]) is None and not words.endswith("\u200d"), words[-6:]
