@@ -138,6 +138,7 @@ def compile_catalog(root: Path, today: date | None = None) -> Catalog:
     vocabulary = load_vocabulary(root / VOCABULARY)
     undefined = vocabulary.unknown(INDICATIONS_CLASSIFIED, "indications")
     undefined += vocabulary.unknown(KINDS_NAMED_IN_CODE, "request_kinds")
+    undefined += vocabulary.unknown(vocabulary.revisions, "request_kinds")
     if undefined:
         raise VocabularyError(
             f"{VOCABULARY}: the service classifies orders by {', '.join(undefined)}, not defined here"

@@ -10,7 +10,7 @@ checked against this file at start-up too.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.yamlsource import SourceError, check_schema, load
@@ -24,11 +24,17 @@ class VocabularyError(SourceError):
 class Vocabulary:
     indications: Mapping[str, str]  # id → the words a card uses
     request_kinds: Mapping[str, str]  # id → the words a card uses, in order of precedence
+    # an order's own kind → the words for it when, alone with a pump in place, it is judged as a replacement
+    revisions: Mapping[str, str] = field(default_factory=dict)
 
     def indication_words(self, indication: str) -> str:
         return self.indications.get(indication, indication.replace("-", " "))
 
-    def kind_words(self, kind: str) -> str:
+    def kind_words(self, kind: str, revised: str = "") -> str:
+        """The words for a request kind, or for an order of kind `revised` judged as `kind` without being
+        one (`classify.revision`: a catheter alone beside the pump is "a catheter revision")."""
+        if revised in self.revisions:
+            return self.revisions[revised]
         return self.request_kinds.get(kind, kind.replace("-", " "))
 
     def rank(self, kind: str) -> int:
@@ -49,4 +55,4 @@ def load_vocabulary(path: Path) -> Vocabulary:
     except SourceError as exc:
         raise VocabularyError(str(exc)) from None
     raw = source.data
-    return Vocabulary(dict(raw["indications"]), dict(raw["request_kinds"]))
+    return Vocabulary(dict(raw["indications"]), dict(raw["request_kinds"]), dict(raw.get("revisions", {})))

@@ -470,5 +470,11 @@ def final_request_kind(base_kind: str, episode_kinds: frozenset[str], in_place: 
     if base_kind == "catheter":
         if episode_kinds & IMPLANT_KINDS:
             return "replacement" if in_place else "permanent-implant"
-        return "replacement" if in_place else "catheter"
+        return "replacement" if revision(base_kind, episode_kinds, in_place) else "catheter"
     return base_kind
+
+
+def revision(base_kind: str, episode_kinds: frozenset[str], in_place: bool) -> bool:
+    """criteria-and-codes.md §4.2: whether the order is a revision judged as a replacement without being
+    one: a catheter alone with a pump in place (with an implant it is part of that replacement)."""
+    return base_kind == "catheter" and in_place and not episode_kinds & IMPLANT_KINDS

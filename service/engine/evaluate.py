@@ -25,6 +25,7 @@ from service.engine.classify import (
     indication_unread,
     no_pump_words,
     reason_source,
+    revision,
 )
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
@@ -220,7 +221,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     )
     ctx = replace(ctx, request_kind=kind, indication=indication)
     family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
-    kind_words = policy.vocabulary.kind_words(kind)
+    revised = ctx.order.kind if revision(ctx.order.kind, ctx.episode_kinds, in_place) else ""
+    kind_words = policy.vocabulary.kind_words(kind, revised)  # a catheter alone beside the pump: its revision
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,

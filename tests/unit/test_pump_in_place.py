@@ -273,3 +273,26 @@ def test_a_diagnosis_is_named_by_the_code_that_shows_the_pump_in_place() -> None
     terminology = catalog().terminology
     record = build_record("p1", {"Condition": [pump_care]}, terminology)
     assert in_place_words(record, terminology) == "diagnosis Z45.1 since March 2021"
+
+
+@pytest.mark.parametrize(
+    ("orders", "said", "not_said"),
+    [
+        pytest.param(
+            ("62350",), "62350 catheter, read as a catheter revision", "pump replacement", id="alone"
+        ),
+        pytest.param(("62351",), "read as a catheter revision", "pump replacement", id="with-laminectomy"),
+        pytest.param(("62362", "62350"), "read as a pump replacement", "catheter revision", id="with-a-pump"),
+    ],
+)
+def test_a_catheter_alone_beside_the_pump_in_place_is_said_to_be_its_revision(
+    orders: tuple[str, ...], said: str, not_said: str
+) -> None:
+    """cards26: a catheter (62350, 62351) ordered alone with a pump in place is a catheter revision, judged
+    by the criteria for a replacement (criteria-and-codes.md §4.2), but its card said "read as a pump
+    replacement", which no clinician revising a catheter ordered; ordered with a pump it is part of that
+    replacement, and said so."""
+    pump = device({"text": "SynchroMed II intrathecal pump"})
+    answer = call([*meeting_chart(), pump], *(service_request(code) for code in orders), infusate_request())
+    detail = coverage_card(answer)["detail"]
+    assert said in detail and not_said not in detail, detail
