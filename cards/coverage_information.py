@@ -44,6 +44,7 @@ from service.engine.model import Determination, Outcome, Status
 from service.references import local_reference
 from service.shapes import dicts, reference_target
 from service.strict_json import DecimalText
+from service.wording import aside
 
 EXTENSION_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 ASSERTION_NAMESPACE = uuid.UUID("6b1f8a52-6c4e-4f0e-9a8e-2f6b8f6f1d10")
@@ -288,7 +289,7 @@ def _policy_link(judgement: CoverageJudgement, rules: AssertionRules) -> list[tu
     d = judgement.determination
     if d is None or judgement.policy_page is None or not rules.policy_link:
         return []
-    words = f"{d.payer} policy as checked: {d.policy_title} ({d.policy_version})"
+    words = f"{d.payer} policy as checked: {d.policy_title} {aside(d.policy_version)}"
     return [("detail", Detail("cat-other", POLICY_LINK, judgement.policy_page, words))]
 
 

@@ -37,6 +37,7 @@ from service.fhirdates import human_as_written, human_date_to, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
 from service.record import unreadable_in_chart
+from service.wording import aside
 
 FOR_REVIEWER = (
     "recorded, for the payer's reviewer to judge: send the chart with the prior authorization request"
@@ -94,7 +95,13 @@ class Item:
     @property
     def reason(self) -> str:
         """How the CRD reason names it: the policy section and the criterion in plain words."""
-        return f"{self.label} ({self.section})" if self.section else self.label
+        return f"{self.label} {aside(self.section)}" if self.section else self.label
+
+
+def payer_with_plan(payer: str, plan: str) -> str:
+    """A payer as a card names it, with the plan judged when the answer judges two of its plans ("GEHA,
+    Medicare plan"): the decision cards and the trial-first card say it alike."""
+    return f"{payer}, {plan}" if plan else payer
 
 
 # what to do about criteria left unchecked by records of the chart this service cannot read
@@ -575,7 +582,7 @@ class Episode:
     @property
     def payer(self) -> str:
         """The payer, and which of its plans was judged when the answer judges two (`plan`)."""
-        return f"{self.lead.payer}, {self.plan}" if self.plan else self.lead.payer
+        return payer_with_plan(self.lead.payer, self.plan)
 
     @property
     def chart_unreadable(self) -> bool:

@@ -28,7 +28,7 @@ from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
 from service.routing import Route
-from service.wording import listing
+from service.wording import aside, listing
 
 SERVICE_LABEL = "idds-crd"  # the label of cards no insurer stands behind
 CARD_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"  # CRD 2.2.1
@@ -337,7 +337,7 @@ def _every(count: int) -> str:
 
 
 def _policy_lines(d: Determination) -> list[str]:
-    lines = [f"_{d.payer} policy: {d.policy_title} ({d.policy_version})._"]
+    lines = [f"_{d.payer} policy: {d.policy_title} {aside(d.policy_version)}._"]
     if d.review_overdue_since is not None:
         lines.append(review_overdue_line(d.payer, d.review_overdue_since))
     return lines
@@ -693,11 +693,12 @@ def external_reference_card(
     what = (
         f"The {d.payer} policy in its own words"
         if d.outcome == Outcome.NOT_APPLICABLE
-        else f"The {d.payer} criteria for {d.kind_words} ({d.indication_words}), with the policy's own words"
+        else f"The {d.payer} criteria for {d.kind_words} {aside(d.indication_words)}, with the policy's own "
+        "words"
     )
-    detail = f"{what}, how this service reads each criterion and the source text ({d.policy_version})."
+    detail = f"{what}, how this service reads each criterion and the source text {aside(d.policy_version)}."
     if d.outcome == Outcome.NOT_APPLICABLE:  # as the decision card beside it says, with the reason
-        detail += f" It has no criteria for {d.kind_words} ({d.indication_words})."
+        detail += f" It has no criteria for {d.kind_words} {aside(d.indication_words)}."
     return card(f"{d.payer} policy: {d.policy_title}", detail, d.payer, "guideline", orders, links=links)
 
 
@@ -799,8 +800,8 @@ def _next_steps(
     return "ask for a manual review", (
         (
             Step.ORDER,
-            f"{d.payer}'s policy has no criteria for {d.kind_words} ({d.indication_words}): ask {d.payer} "
-            "for a manual review.",
+            f"{d.payer}'s policy has no criteria for {d.kind_words} {aside(d.indication_words)}: ask "
+            f"{d.payer} for a manual review.",
         ),
     )
 

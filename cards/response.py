@@ -25,7 +25,15 @@ from cards.coverage_information import (
     coverage_actions,
 )
 from cards.form_completion import FormRequest, form_completion_card
-from cards.items import TRIAL_NOT_DONE, Episode, JoinedOrder, trial_awaited, trial_to_order, trial_under_way
+from cards.items import (
+    TRIAL_NOT_DONE,
+    Episode,
+    JoinedOrder,
+    payer_with_plan,
+    trial_awaited,
+    trial_to_order,
+    trial_under_way,
+)
 from cards.render import (
     SERVICE_LABEL,
     LineApproval,
@@ -434,17 +442,33 @@ def _plans_told_apart(episodes: Sequence[Episode], routes: Sequence[Route]) -> l
     Medicare by routing is said to be "not coded as Medicare", what decided it (contract §6: a coded
     type decides, whatever the names say), not "non-Medicare plan": a plan named "… Medicare
     Advantage" whose type is coded otherwise was called non-Medicare against its own name (review25b L3)."""
+    plans = _plans([episode.lead for episode in episodes], routes)
+    return [
+        replace(episode, plan=plans[_judged(episode.lead)]) if _judged(episode.lead) in plans else episode
+        for episode in episodes
+    ]
+
+
+def _judged(d: Determination) -> tuple[str, tuple[str, ...]]:
+    """Who judged a determination: its payer and the Coverages it judged."""
+    return d.payer, d.coverages
+
+
+def _plans(
+    judged: Sequence[Determination], routes: Sequence[Route]
+) -> dict[tuple[str, tuple[str, ...]], str]:
+    """The plan each payer's judgement is of (`_judged`), where the answer judges Coverages of one payer
+    under two policies (`_plans_told_apart`); the trial-first card names them so too."""
     medicare = {r.coverage: r.medicare for r in routes}
     kinds: dict[str, set[bool | None]] = {}  # per payer, Medicare or not, of each Coverage it judged
-    for episode in episodes:
-        kinds.setdefault(episode.lead.payer, set()).update(medicare.get(c) for c in episode.lead.coverages)
-    named = []
-    for episode in episodes:
-        mine = {medicare.get(c) for c in episode.lead.coverages}
-        if len(kinds[episode.lead.payer]) > 1 and len(mine) == 1:
-            episode = replace(episode, plan=MEDICARE_PLAN if mine == {True} else NOT_CODED_MEDICARE)
-        named.append(episode)
-    return named
+    for d in judged:
+        kinds.setdefault(d.payer, set()).update(medicare.get(c) for c in d.coverages)
+    plans = {}
+    for payer, coverages in dict.fromkeys(_judged(d) for d in judged):
+        mine = {medicare.get(c) for c in coverages}
+        if len(kinds[payer]) > 1 and len(mine) == 1:
+            plans[payer, coverages] = MEDICARE_PLAN if mine == {True} else NOT_CODED_MEDICARE
+    return plans
 
 
 def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str, Any]]:
@@ -461,9 +485,13 @@ def _trial_first_cards(decisions: Decisions, catalog: Catalog) -> list[dict[str,
     context = decisions.request.context
     user = context.user_id or ""
     requester = user if user.split("/", 1)[0] in CLINICIANS else None
+    plans = _plans(decisions.determinations, decisions.routes)
     return [
         trial_first_card(
-            decisions.trial_missing,
+            [
+                (payer_with_plan(d.payer, plans.get(_judged(d), "")), d, criteria)
+                for d, criteria in decisions.trial_missing
+            ],
             trials,
             context.patient_id,
             decisions.today,

@@ -11,7 +11,7 @@ from typing import Any
 from cards.render import card
 from service.codes import CANONICAL_SYSTEM, CPT, Code
 from service.engine.model import CriterionResult, Determination
-from service.wording import listing
+from service.wording import aside, listing
 
 
 def trial_order(
@@ -50,7 +50,7 @@ def trial_order(
 
 
 def trial_first_card(
-    missing: Sequence[tuple[Determination, Sequence[CriterionResult]]],
+    missing: Sequence[tuple[str, Determination, Sequence[CriterionResult]]],
     trials: Sequence[Code],
     patient_id: str,
     today: date,
@@ -59,19 +59,21 @@ def trial_first_card(
 ) -> dict[str, object]:
     """The implant orders with no trial anywhere: propose each trial code as a draft order.
 
-    `missing` pairs each Determination (order and payer) with its undocumented trial criteria; a
-    criterion is said once, naming every payer it is missing for: two payers routed to one policy (both
-    sending Medicare members to the NCD) miss the same one, which read twice, once per payer (payer25).
+    `missing` names each Determination (order and payer) as the decision cards name its payer (with
+    its plan, when the answer judges two of one payer's: "GEHA, Medicare plan") beside its undocumented
+    trial criteria; a criterion is said once, naming every payer it is missing for: two payers routed to
+    one policy (both sending Medicare members to the NCD) miss the same one, which read twice, once per
+    payer (payer25). The title and the label name each payer once, listed as the detail lists them.
     """
-    payers = ", ".join(dict.fromkeys(d.payer for d, _ in missing))
-    orders = [d.order_reference for d, _ in missing]
-    codes = ", ".join(dict.fromkeys(d.billing_code for d, _ in missing))
+    payers = listing(list(dict.fromkeys(d.payer for _, d, _ in missing)))
+    orders = [d.order_reference for _, d, _ in missing]
+    codes = ", ".join(dict.fromkeys(d.billing_code for _, d, _ in missing))
     asking: dict[tuple[str, str], dict[str, None]] = {}  # per criterion (label, section), its payers
-    for d, criteria in missing:
+    for named, _, criteria in missing:
         for c in criteria:
-            asking.setdefault((c.label, c.section), {})[d.payer] = None
+            asking.setdefault((c.label, c.section), {})[named] = None
     policies = "; ".join(
-        f"{listing(list(named))}: {label} ({section})" for (label, section), named in asking.items()
+        f"{listing(list(named))}: {label} {aside(section)}" for (label, section), named in asking.items()
     )
     detail = (
         f"No intrathecal trial is on the chart or among the draft orders, and the coverage criteria "

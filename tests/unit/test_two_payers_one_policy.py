@@ -48,11 +48,13 @@ def shared_ncd(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     return _catalog(tmp_path_factory.mktemp("ncd"))
 
 
-def _answer(catalog: Catalog, chart: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """order-sign of the sample implant (62362, 62350, E0783) for a patient with a GEHA and a Kaiser
-    Medicare Coverage, on `chart` (by default one lacking one NCD item: life expectancy)."""
+def _answer(
+    catalog: Catalog, chart: list[dict[str, Any]] | None = None, coverages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """order-sign of the sample implant (62362, 62350, E0783) for a patient with `coverages` (a GEHA and
+    a Kaiser Medicare Coverage), on `chart` (by default one lacking one NCD item: life expectancy)."""
     body = sign_body()
-    coverages = [
+    coverages = coverages or [
         payer_coverage("geha", id="cov-geha-medicare", type=MEDICARE),
         payer_coverage("kpwa", id="cov-kp-medicare", type=MEDICARE),
     ]
@@ -155,7 +157,38 @@ def test_the_trial_first_card_says_the_policys_trial_criterion_once_naming_both_
     answer = _answer(shared_ncd, chart)
     [trial] = [c for c in cards_of(answer["cards"], "clinical-reminder") if c.get("suggestions")]
     assert trial["detail"].count("Trial relieved pain") == 1, trial["detail"]
-    assert f"{GEHA} and {KAISER}: Trial relieved pain (" in trial["detail"], trial["detail"]
+    assert f"{GEHA} and {KAISER}: Trial relieved pain [" in trial["detail"], trial["detail"]
     said = list(_said_per_coverage(answer))
     assert {coverage for _, coverage, _ in said} == set(COVERAGES)
     assert all(COVERAGES[coverage] in reason for _, coverage, reason in said), said
+
+
+NO_TRIAL = ("62324", "it-trial-side-effects", "it-trial-patient-acceptance")
+
+
+def test_the_trial_first_cards_title_and_label_list_the_payers_as_its_detail_does(
+    shared_ncd: Catalog,
+) -> None:
+    """cards26 / review26a: its title and label joined the payers with ", " ("GEHA, Kaiser Permanente
+    Washington: order the trial …"), its detail with "and": one way, the detail's."""
+    answer = _answer(shared_ncd, without_codes(meeting_chart(), *NO_TRIAL))
+    [trial] = [c for c in cards_of(answer["cards"], "clinical-reminder") if c.get("suggestions")]
+    assert trial["summary"].startswith(f"{GEHA} and {KAISER}: order the trial before "), trial["summary"]
+    assert trial["source"]["label"] == f"{GEHA} and {KAISER}"
+
+
+def test_the_trial_first_card_names_the_plan_as_the_decision_cards_do(shared_ncd: Catalog) -> None:
+    """review26a LOW: GEHA's Medicare Coverage judged under the NCD and its other one under GEHA's own
+    criteria read "GEHA: Trial relieved pain (…); GEHA: D. Trial relief >= 50 % (…)", one payer named
+    twice; the decision cards beside it name the plans ("GEHA, Medicare plan"). The title names GEHA once."""
+    coverages = [
+        payer_coverage("geha", id="cov-geha-medicare", type=MEDICARE),
+        payer_coverage("geha", id="cov-geha-other"),
+    ]
+    answer = _answer(shared_ncd, without_codes(meeting_chart(), *NO_TRIAL), coverages)
+    decisions = [c["summary"] for c in cards_of(answer["cards"])]
+    assert any(s.startswith(f"{GEHA}, Medicare plan: ") for s in decisions), decisions
+    [trial] = [c for c in cards_of(answer["cards"], "clinical-reminder") if c.get("suggestions")]
+    assert f"{GEHA}, Medicare plan: Trial relieved pain [" in trial["detail"], trial["detail"]
+    assert f"{GEHA}, plan not coded as Medicare: D. Trial relief" in trial["detail"], trial["detail"]
+    assert trial["summary"].startswith(f"{GEHA}: order the trial before "), trial["summary"]

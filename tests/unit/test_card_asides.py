@@ -1,0 +1,69 @@
+"""No parenthesis inside another in what a card says (cards26): a policy's version ("Version 2, last updated
+3/29/2024 (original 9/14/2023)"), a criterion's section ("Centers for Medicare & Medicaid Services (CMS),
+NCD 280.14 …") or an indication's words ("pain (cancer-related or not: …)") put in the card's own
+parentheses read as one aside closing twice. The words inside stay as written (the policies' own, word
+for word); the card sets them apart in square brackets instead (`wording.aside`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service import wording
+from service.demo.runner import request_files
+from tests.calls import answer
+
+
+def deepest(text: str) -> int:
+    """How deep parentheses nest in `text` (1: none inside another)."""
+    depth = most = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            most = max(most, depth)
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+    return most
+
+
+@pytest.mark.parametrize("name", [p.stem for p in request_files()])
+def test_no_sample_answer_nests_a_parenthesis_in_another(name: str) -> None:
+    body, _ = answer(name)
+    texts = [t for c in body["cards"] for t in (c["summary"], c.get("detail", ""), c["source"]["label"])]
+    texts += [
+        json.dumps(a["resource"].get("extension", []), ensure_ascii=False)
+        for a in body.get("systemActions", [])
+    ]
+    nested = [line for text in texts for line in text.split("\n") if deepest(line) > 1]
+    assert not nested, nested
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        ("order-select-62362-demo-cohere-cancer", "Version 2, last updated 3/29/2024 (original 9/14/2023)"),
+        (
+            "order-select-62362-demo-kpwa-meets",
+            "Last revised 07/24/2023 (created 11/23/1999, reviewed 07/11/2023)",
+        ),
+    ],
+)
+def test_a_policys_version_holding_parentheses_is_set_apart_word_for_word(name: str, version: str) -> None:
+    """cards26: "(Version 2, last updated 3/29/2024 (original 9/14/2023))" on the policy line and the
+    policy-link card."""
+    body, _ = answer(name)
+    details = [c.get("detail", "") for c in body["cards"]]
+    assert sum(f"[{version}]." in d or f"[{version}]._" in d for d in details) == 2, details
+
+
+@pytest.mark.parametrize(
+    ("words", "set_apart"),
+    [
+        ("MP 1.058, effective 7/1/2025", "(MP 1.058, effective 7/1/2025)"),
+        ("pain (cancer-related or not)", "[pain (cancer-related or not)]"),
+        ("a) first", "[a) first]"),
+    ],
+)
+def test_aside_keeps_the_words_and_never_nests(words: str, set_apart: str) -> None:
+    assert wording.aside(words) == set_apart
