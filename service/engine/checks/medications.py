@@ -157,11 +157,12 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     # only when its shortest possible length is, not met when even its longest falls short
     exact = all(_one_day(m) for m in course)
     shortest, longest = ((start, end), (start, end)) if exact else _bounds(course, window_start, today)
-    # a length known to the day however its dates are written (one order dated to a month with its supply
-    # length) is said as it is, not "at most" (review26c)
-    exact = exact or _days(shortest) == _days(longest)
-    lasted = human_span(*shortest) if exact else f"at least {human_span(*shortest)}"
     reached, needed = _lasted(params, *shortest)
+    # a length known to the day however its dates are written (one order dated to a month with its supply
+    # length) is said as it is, not "at most" (review26c), where both bounds judge alike (calendar months
+    # may not: 1 Aug to 30 Jan and 31 Aug to 1 Mar are both 182 days)
+    exact = exact or (_days(shortest) == _days(longest) and _lasted(params, *longest)[0] == reached)
+    lasted = human_span(*shortest) if exact else f"at least {human_span(*shortest)}"
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     last = [m for m in meds if (m.end or m.start) == latest]
     # the course's end is the contract's default, not charted: said outside the dates, which a summary
