@@ -22,10 +22,13 @@ writer here puts back verbatim. Integers stay Python ints, exact however long.
 
 A pump call's body carries the prefetched chart (hundreds of kilobytes), so `loads_request` first
 reads it the fast way (`loads_exact`: `json` with no hook on objects) and proves it strict with
-checks that run over bytes only (the raw text and the decoded document written back by orjson),
-never visiting a Python object; any doubt sends it the careful way (`json` with a hook on every
-object), which alone words the refusals.
-Both ways accept the same documents and decode them alike.
+checks that run over bytes only (the raw text and the decoded document written back by orjson,
+inside as many arrays as make orjson refuse a document nested too deeply), never visiting a Python
+object; any doubt sends it the careful way (`json` with a hook on every object), which alone words
+the refusals.
+Both ways accept the same documents and decode them alike. (No one reading does it all: only `json`
+hands each number's text to a hook, orjson has none; a hook on every object costs the reading half
+as much again, a walk of the decoded document in Python about as much as the reading itself.)
 """
 
 from __future__ import annotations
@@ -341,8 +344,8 @@ def _strings_within(text: bytes, max_string: int) -> bool:
 
 
 def _same_keys(raw: bytes, written: bytes) -> bool:
-    """Whether the document orjson decoded from `raw` and wrote compactly as `written` kept every key
-    the text wrote (orjson keeps the last of two equal keys).
+    """Whether the document `json` decoded from `raw` and orjson wrote as `written` kept every key the
+    text wrote (`json` keeps the last of two equal keys).
 
     Outside strings a colon follows a key and nothing else, so each text holds as many colons as keys
     plus the colons in its strings. Without a `\\u003a` escape every colon in a decoded string was
@@ -354,14 +357,45 @@ def _same_keys(raw: bytes, written: bytes) -> bool:
     return raw.count(b":") == written.count(b":")
 
 
+def _orjson_writes_nested(levels: int) -> bool:
+    """Whether orjson writes `levels` arrays nested in one another."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+# The most containers orjson writes nested in one another, empty ones counted (254: its recursion
+# limit), found at import; None if it does not stop there, and then the fast reading passes over the
+# brackets (`nested_within`) instead.
+ORJSON_NESTING: int | None = 254 if _orjson_writes_nested(254) and not _orjson_writes_nested(255) else None
+
+
+def _in_arrays(document: Any, max_depth: int) -> Any:
+    """`document` inside as many arrays as make orjson refuse to write it (its recursion limit,
+    `ORJSON_NESTING`) exactly when it holds a container `max_depth` levels down (the document itself
+    is level 0): the depth bound checked by the writing the key check needs anyway, where a pass over
+    the brackets outside the strings (`nested_within`) cost a fifth of the reading of a chart-sized
+    body. The arrays add brackets to the text written, and no colon or quote. A bound deeper than
+    orjson writes needs no arrays: a document it writes is within it (one it refuses is doubted)."""
+    for _ in range((ORJSON_NESTING or 0) - max_depth):
+        document = [document]
+    return document
+
+
 def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     """The document when the fast reading can prove it strict and within bounds; _Doubt otherwise.
 
     `loads_exact` refuses what strict JSON refuses (NaN, ±Infinity, numbers beyond a float, bytes
     that are not UTF-8, a byte order mark) and reads numbers as the careful reading does. What it
     reads differently (a repeated key) and the bounds are checked over the raw bytes and the decoded
-    document written back compactly by orjson (quick: no Python object is visited), which refuses
-    an unpaired surrogate, an integer past 64 bits and nesting deeper than 255.
+    document written back by orjson (quick: no Python object is visited) inside arrays enough that it
+    refuses nesting past the bound (`_in_arrays`), as it refuses an unpaired surrogate and an integer
+    past 64 bits.
     """
     text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if limits.max_depth < 1:
@@ -373,12 +407,12 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     if type(document) is not dict and type(document) is not list:
         raise _Doubt  # a bare value is no hook call: the careful way words the refusal
     try:
-        written = orjson.dumps(document, default=as_written)
-    except orjson.JSONEncodeError:  # the careful way keeps big integers and words the rest
+        written = orjson.dumps(_in_arrays(document, limits.max_depth), default=as_written)
+    except orjson.JSONEncodeError:  # too deep; the careful way keeps big integers and words the rest
         raise _Doubt from None
     if not _same_keys(text, written):
         raise _Doubt
-    if not nested_within(written, limits.max_depth):
+    if ORJSON_NESTING is None and not nested_within(written, limits.max_depth):
         raise _Doubt
     if not _strings_within(written, limits.max_string):
         raise _Doubt

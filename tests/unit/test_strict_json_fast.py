@@ -254,3 +254,64 @@ def test_plain_documents_are_read_the_fast_way(document: Any, style: dict[str, A
     except _Doubt:
         pytest.fail(f"doubted a plain document: {raw!r}")
     assert typed(fast) == typed(loads_request_carefully(raw, REQUEST_LIMITS))
+
+
+def test_the_fast_reading_tells_the_depth_without_a_pass_over_the_brackets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The depth is bounded by the writing the key check needs anyway (orjson refuses the document
+    inside `_in_arrays`'s arrays when it is too deep): the pass over the brackets outside the strings
+    (`nested_within`) cost a fifth of the reading of a chart-sized body."""
+
+    def no_pass(text: bytes, max_depth: int) -> bool:
+        raise AssertionError("the brackets were passed over")
+
+    monkeypatch.setattr(strict_json, "nested_within", no_pass)
+    raw = json.dumps(sign_body()).encode()
+    assert _fast(raw, REQUEST_LIMITS) == json.loads(raw)
+
+
+def test_orjson_writes_254_containers_nested_and_refuses_255() -> None:
+    """What `_in_arrays` counts on, found at import (`ORJSON_NESTING`): an orjson that stops elsewhere
+    leaves the depth to the pass over the brackets."""
+    assert strict_json.ORJSON_NESTING == 254
+    assert strict_json._orjson_writes_nested(254) and not strict_json._orjson_writes_nested(255)
+
+
+# A container `max_depth` (6) levels down, as the last level of each shape: an empty one, one holding
+# a value, an array's item or an object's value.
+@pytest.mark.parametrize("inner", ["[]", "{}", "[1]", '{"a": 1}', '[[], "x"]'])
+@pytest.mark.parametrize("last", ["[", "k"])
+@pytest.mark.parametrize("orjson_nesting", [254, None])
+def test_a_container_at_the_depth_bound_is_never_read_the_fast_way(
+    inner: str, last: str, orjson_nesting: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(strict_json, "ORJSON_NESTING", orjson_nesting)
+    limits = JsonLimits(max_depth=6, max_string=10_000)
+    raw = _nested(["k", "[", "k", "k", "[", last], inner).encode()
+    with pytest.raises(_Doubt):
+        _fast(raw, limits)
+    assert outcome(loads_request, raw, limits)[0] == "rejected"
+
+
+@pytest.mark.parametrize("last", ["[", "k"])
+@pytest.mark.parametrize("orjson_nesting", [254, None])
+def test_values_down_to_the_depth_bound_are_read_the_fast_way(
+    last: str, orjson_nesting: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Containers down to the level above the bound, and values of any other kind at it: decimals and
+    `-0` kept as written (orjson asks for each, at every depth)."""
+    monkeypatch.setattr(strict_json, "ORJSON_NESTING", orjson_nesting)
+    limits = JsonLimits(max_depth=6, max_string=10_000)
+    for inner in ("[]", "{}", "1", '"x"', '[true, 2.50, "y"]', '{"s": null, "n": -0, "e": 1E+2}'):
+        raw = _nested(["k", "[", "k", "k", last], inner).encode()
+        assert typed(_fast(raw, limits)) == typed(loads_request_carefully(raw, limits)), raw
+
+
+@pytest.mark.parametrize("depth", [1, 2, 253, 254, 255, 300])
+def test_a_bound_as_deep_as_orjson_writes_or_deeper_is_kept(depth: int) -> None:
+    """No arrays when the bound is deeper than orjson writes: a document it writes is within it."""
+    limits = JsonLimits(max_depth=depth, max_string=10_000)
+    for levels in range(1, min(depth, 254) + 2):
+        raw = _nested(["["] * (levels - 1), "[]").encode()  # `levels` containers, the deepest levels - 1 down
+        assert_read_alike(raw, limits)
