@@ -77,7 +77,11 @@ def missing_windows(
 
     Uses the record's own reading (build_record) of the Procedures and of the recent scores, so
     "the most recent trial" and "a usable score" mean exactly what the engine will take them for;
-    the scores are read only until a usable one is found."""
+    the scores are read only until a usable one is found. Only a usable score dated at or after
+    `since` answers the second question: the recent search (`date=ge`) also finds a score whose
+    period, or written month or year, reaches into the window from before it, which contract §3
+    dates by its start (a partial date by its first instant), and a score dated between that start
+    and `since`, which the search does not find, is more recent than it."""
     partial = build_record(patient_id, {"Procedure": resources.get("Procedure", [])}, terminology)
     trial = partial.trial.procedure
     window = None
@@ -87,10 +91,15 @@ def missing_windows(
             end = min(shifted(_aware(trial.performed), POST_WINDOW), since)
             window = (shifted(start, -EDGE), shifted(end, EDGE))
     usable = any(
-        isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
+        isinstance(o.value, float) and not isinstance(o.value, bool) and _at_or_after(o.effective, since)
         for o in observation_facts(recent_pain)
     )
     return window, not usable
+
+
+def _at_or_after(moment: datetime | None, since: datetime) -> bool:
+    """Whether `moment` (a record's date: aware, service/fhirdates.py) is dated at or after `since`."""
+    return moment is not None and _aware(moment) >= _aware(since)
 
 
 def _aware(moment: datetime) -> datetime:

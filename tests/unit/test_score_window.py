@@ -176,6 +176,40 @@ def test_missing_windows_reads_the_trial_and_the_scores_as_the_record_does(compi
     assert missing_windows(PATIENT, {}, [final], since, compiled_catalog.terminology) == (None, False)
 
 
+@pytest.mark.parametrize(
+    "dated",
+    [
+        {"effectivePeriod": {"start": "-20d", "end": "+5d"}},  # begun before the window, ended in it
+        {"effectivePeriod": {"start": "-20d"}},  # begun before it, not ended
+        {"effectiveDateTime": "month"},  # written to the month the window begins in
+    ],
+)
+def test_a_recent_score_dated_before_the_window_leaves_the_older_scores_to_be_asked_for(
+    compiled_catalog: Catalog, dated: dict[str, Any]
+) -> None:
+    """The recent search's `date=ge` finds a score whose period (or written month) reaches into the
+    window, but contract §3 dates it by its start (a partial date by its first instant), before the
+    window: a score dated between it and the window's start, which that search does not find, is more
+    recent, so the most recent usable score must still be looked for before the window."""
+    since = datetime(2026, 10, 8, tzinfo=UTC)  # a window's start: midnight, after its month's first day
+
+    def moment(text: str) -> str:
+        if text == "month":
+            return f"{since:%Y-%m}"
+        return f"{since + timedelta(days=int(text[:-1])):%Y-%m-%dT%H:%M:%SZ}"
+
+    score = pain_score(PATIENT, "p", since, 8)
+    del score["effectiveDateTime"]
+    for element, value in dated.items():
+        score[element] = (
+            {k: moment(v) for k, v in value.items()} if isinstance(value, dict) else moment(value)
+        )
+    _, older = missing_windows(PATIENT, {}, [score], since, compiled_catalog.terminology)
+    assert older
+    within = pain_score(PATIENT, "w", since, 8)  # dated at the window's start: found, and the newest
+    assert missing_windows(PATIENT, {}, [score, within], since, compiled_catalog.terminology) == (None, False)
+
+
 @responses.activate
 @pytest.mark.parametrize(("self_shows_sort", "pages"), [(True, 1), (False, 2)])
 def test_a_first_page_search_is_taken_as_such_only_when_the_server_sorted(
@@ -251,14 +285,18 @@ def test_scores_whose_id_is_not_a_string_are_kept_and_never_break_the_deduplicat
 
 
 def _as_the_whole_partial_record(
-    resources: dict[str, list[dict[str, Any]]], pain: list[Any], catalog: Catalog
+    resources: dict[str, list[dict[str, Any]]], pain: list[Any], since: datetime, catalog: Catalog
 ) -> tuple[Any, bool]:
-    """What `missing_windows` answered when it read every recent score into a record of its own."""
+    """What `missing_windows` answered when it read every recent score into a record of its own (a
+    usable score dated at or after `since`)."""
     partial = build_record(
         PATIENT, {"Procedure": resources.get("Procedure", []), "Observation": pain}, catalog.terminology
     )
     usable = any(
-        isinstance(o.value, float) and not isinstance(o.value, bool) and o.effective is not None
+        isinstance(o.value, float)
+        and not isinstance(o.value, bool)
+        and o.effective is not None
+        and o.effective >= since
         for o in partial.observations
     )
     return partial.trial.procedure, usable
@@ -303,7 +341,7 @@ def test_the_scores_read_only_until_a_usable_one_answer_as_reading_them_all(
     )
     resources = {"Procedure": procedures}
     _, older = missing_windows(PATIENT, resources, pain, since, compiled_catalog.terminology)
-    trial, usable = _as_the_whole_partial_record(resources, pain, compiled_catalog)
+    trial, usable = _as_the_whole_partial_record(resources, pain, since, compiled_catalog)
     assert older is not usable
     assert build_record(PATIENT, resources, compiled_catalog.terminology).trial.procedure == trial
 

@@ -1,0 +1,79 @@
+"""A pain score the recent search finds but contract §3 dates before the recent window, on a real FHIR
+server (sekmet-fhir): the search's `date=ge` matches a score whose period reaches into the window,
+and one whose written month does; both are dated by their start (a partial date by its first instant),
+before it. A score dated between them and the window's start is the most recent (§3's "the most
+recent documented one decides") and must still be read (service/fhir/score_window.py)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.catalog import Catalog
+from service.demo.fhir_server import LocalFhirServer
+from service.fhir.client import FhirClient
+from service.fhir.gather import DataGatherer
+from service.fhir.queries import policy_observation_codes
+from service.fhir.score_window import recent_since
+from service.hooks.models import parse_hook_request
+from service.record import build_record
+from service.registry import service_for_hook
+from tests.calls import sample
+from tests.integration.conftest import FHIR_TOKEN
+from tests.scaling_support import pain_score, transactions
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+INSTANT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _chart(patient: str, dated: dict[str, Any], newer_at: datetime) -> list[dict[str, Any]]:
+    """The patient, a score of 8 dated by `dated` and a score of 3 at `newer_at`."""
+    straddling = pain_score(patient, f"{patient}-straddling", newer_at, 8)
+    del straddling["effectiveDateTime"]
+    straddling.update(dated)
+    newer = pain_score(patient, f"{patient}-newer", newer_at, 3)
+    return [{"resourceType": "Patient", "id": patient}, straddling, newer]
+
+
+def _period(since: datetime) -> dict[str, Any]:
+    start, end = since - timedelta(days=20), since + timedelta(days=5)
+    return {"effectivePeriod": {"start": f"{start:{INSTANT}}", "end": f"{end:{INSTANT}}"}}
+
+
+@pytest.mark.parametrize("form", ["period", "month"])
+def test_a_score_reaching_into_the_window_from_before_it_leaves_the_newer_score_read(
+    fhir_server: LocalFhirServer, compiled_catalog: Catalog, form: str
+) -> None:
+    since = recent_since(NOW.date())
+    if form == "period":
+        dated, newer_at = _period(since), since - timedelta(days=3)
+    else:  # the month the window begins in: its first instant, the newer score halfway to the window
+        if since.day == 1:
+            pytest.skip(
+                "the window begins on its month's first instant: no month reaches into it from before"
+            )
+        first = since.replace(day=1)
+        dated, newer_at = {"effectiveDateTime": f"{since:%Y-%m}"}, first + (since - first) / 2
+    patient = f"recent-dated-{form}"
+    chart = _chart(patient, dated, newer_at)
+    for bundle in transactions(chart):
+        fhir_server.load(bundle)
+    body = sample("order-sign-implant-demo-meets")
+    body["context"]["patientId"] = patient
+    body["prefetch"] = {}
+    body["fhirServer"] = fhir_server.base_url
+    request = parse_hook_request(body, service_for_hook(body["hook"]))
+    gatherer = DataGatherer(
+        None, policy_observation_codes(compiled_catalog.terminology), terminology=compiled_catalog.terminology
+    )
+    deadline = time.monotonic() + 60
+    client = FhirClient(fhir_server.base_url, FHIR_TOKEN, 30.0, deadline=deadline)
+    data = gatherer.gather(request, {}, client, deadline, today=NOW.date())
+    scores = build_record(patient, data.resources, compiled_catalog.terminology).observations_with(
+        "loinc", "72514-3"
+    )
+    latest = max(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
+    assert (latest.source, latest.value) == (f"Observation/{patient}-newer", 3.0)
