@@ -180,28 +180,28 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
         rid = _require_string(resource, "id", f"{path}.resource.id")
         if not ID_PATTERN.fullmatch(rid):
             raise RequestInvalid(f"{path}.resource.id", f"{path}.resource.id is not a valid FHIR id")
-        _validate_extensions(resource.get("extension"), f"{path}.resource.extension")
-        if (
-            found := malformed(resource)
-        ) is not None:  # a modifier that is none of FHIR's: not taken for none
-            where, must = found
-            raise RequestInvalid(f"{path}.resource{where}", f"{path}.resource{where} {must}")
-        if (found := malformed_patient_link(resource)) is not None:  # not taken for no link (whose, then?)
+        if (found := malformed_order(resource)) is not None:
             where, must = found
             raise RequestInvalid(f"{path}.resource{where}", f"{path}.resource{where} {must}")
     return bundle
 
 
-def _validate_extensions(extensions: Any, path: str) -> None:
-    """A resource's `extension`, absent or an array of objects: the resource is sent back with coverage
-    information added among them, so what is there must be kept as it is."""
-    if extensions is None:
-        return
-    if not isinstance(extensions, list):
-        raise RequestInvalid(path, f"{path} must be an array of extensions")
-    for i, extension in enumerate(extensions):
+def malformed_order(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Where a resource the call hands over as its own (a draft order, a booked Appointment and its
+    order, a dispatched order the EHR prefetched) is not one this service can read as it says and send
+    back as it came, as a path from the resource (`.extension[1]`, `.subject`), with what it must be; None
+    when it is. The answer's update is the order as sent with coverage information added among its
+    `extension` (CRD §resp-37), so that must be an array of objects, kept as it is; a `modifierExtension`
+    that is none of FHIR's is not taken for none (`modifiers.malformed`), nor a patient link that is no
+    Reference for no link (`references.malformed_patient_link`: whose would it be?). Such a resource of
+    the call's is bad input: a 400 naming it (`_validate_bundle`, `_prefetched_orders`)."""
+    extensions = resource.get("extension")
+    if extensions is not None and not isinstance(extensions, list):
+        return ".extension", "must be an array of extensions"
+    for i, extension in enumerate(extensions or ()):
         if not isinstance(extension, dict):
-            raise RequestInvalid(f"{path}[{i}]", f"{path}[{i}] must be an extension (a JSON object)")
+            return f".extension[{i}]", "must be an extension (a JSON object)"
+    return malformed(resource) or malformed_patient_link(resource)
 
 
 def _validate_appointments(context: dict[str, Any]) -> dict[str, Any]:
@@ -340,11 +340,11 @@ def prefetched_at(
 
 def _prefetched_orders(prefetch: Mapping[str, Any], dispatched: Collection[str]) -> dict[str, dict[str, Any]]:
     """order-dispatch: the dispatched orders the EHR prefetched, by `Type/id` (`prefetched_at`). Each is
-    handed over by the call as a draft order is, and sent back in the answer's update: its patient link
-    must be a Reference (`malformed_patient_link`), as a draft order's (`_validate_bundle`)."""
+    handed over by the call as a draft order is, and sent back in the answer's update: it must be one
+    this service can read and send back (`malformed_order`), as a draft order must (`_validate_bundle`)."""
     held = prefetched_at(prefetch, dispatched)
     for resource, key, index in held.values():
-        if (found := malformed_patient_link(resource)) is not None:
+        if (found := malformed_order(resource)) is not None:
             path = f"prefetch.{key}" if index is None else f"prefetch.{key}.entry[{index}].resource"
             where, must = found
             raise RequestInvalid(f"{path}{where}", f"{path}{where} {must}")

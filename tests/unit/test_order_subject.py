@@ -216,6 +216,12 @@ def test_an_order_of_the_call_whose_subject_is_no_reference_is_a_400_naming_it(h
     §resp-37, §resp-47). It is bad input, refused as the call's other malformed elements are: 400 with an
     OperationOutcome naming the field, on every hook whose orders the call carries (a dispatched order
     when prefetched)."""
+    written, where, must = MALFORMED[form]
+    _assert_refused(hook, "subject", written, where, must)
+
+
+def _assert_refused(hook: str, element: str, written: Any, where: str, must: str) -> None:
+    """The call's pump order (its first), `element` written so, is a 400 naming `where` in it."""
     make, bundle_path = CARRIED[hook]
     body, orders = make()
     order = orders[0]
@@ -223,13 +229,30 @@ def test_an_order_of_the_call_whose_subject_is_no_reference_is_a_400_naming_it(h
     for part in bundle_path.split("."):
         bundle = bundle[part]
     index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"] is order)
-    written, where, must = MALFORMED[form]
-    order["subject"] = written
+    order[element] = written
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
     field = f"{bundle_path}.entry[{index}].resource.{where}"
     issue = assert_outcome(response, 400, field)
     assert issue["diagnostics"].startswith(f"{field} {must}"), issue
+
+
+EXTENSIONS: dict[str, tuple[Any, str, str]] = {  # as for MALFORMED
+    "object": ({"url": "http://ehr.example/x"}, "extension", "must be an array of extensions"),
+    "item": ([{"url": "http://ehr.example/x"}, "x"], "extension[1]", "must be an extension (a JSON object)"),
+}
+
+
+@pytest.mark.parametrize("form", list(EXTENSIONS))
+@pytest.mark.parametrize("hook", list(CARRIED))
+def test_an_order_of_the_call_whose_extension_is_no_array_of_extensions_is_a_400_naming_it(
+    hook: str, form: str
+) -> None:
+    """The answer's update is the order as sent with coverage information among its `extension`: one
+    that is no array of objects cannot be kept as it is. A draft's was refused; a dispatched order the
+    EHR prefetched, the call's own order too (62ed0a0), was judged ('could not be checked — the EHR's
+    data was not available', for `{"url": …}`)."""
+    _assert_refused(hook, "extension", *EXTENSIONS[form])
 
 
 @pytest.mark.parametrize("form", list(THIS_PATIENTS))
