@@ -23,7 +23,7 @@ from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
 from cards.markdown import plain
 from cards.shortening import shortened
-from service.appointments import ANOTHER_PATIENTS, WITHDRAWN_ORDER, UnreadOrder
+from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WITHDRAWN_ORDER, UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
@@ -644,14 +644,17 @@ _NOT_USED_ADVICE = {
     (ANOTHER_PATIENTS, "booked"): "Check that the appointment and the order it books are this patient's.",
     (ANOTHER_PATIENTS, "dispatched"): "Check that the order dispatched is this patient's.",
     (ANOTHER_PATIENTS, "draft"): "Check that the order being placed is this patient's.",
+    (NOT_VALID, "booked"): "Correct the order in the EHR, then book again.",
+    (NOT_VALID, "dispatched"): "Correct the order in the EHR, then dispatch it again.",
 }
 
 
 def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     """The card for an order that was read but is not to be judged (revoked, entered in error, another
-    patient's, booked by another patient's appointment, or a draft order of another patient): it says
-    why in the summary, and does not advise sending it again once it is available, as for an order that
-    could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`) or
+    patient's, booked by another patient's appointment, a draft order of another patient, or one read from
+    the EHR's FHIR server that is not valid): it says why in the summary (the reason's asides left out
+    when it is too long, `_fitted`), and does not advise sending it again once it is available, as for an
+    order that could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`) or
     dispatched, is said as the order was found (service/call_orders.py), not by whether it is at hand."""
     which = "booked" if unread.booked else "draft" if unread.draft else "dispatched"
     subject = {"booked": "the order this appointment is for"}.get(which, f"the {which} order")
@@ -662,7 +665,7 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     else:
         what = f"The {which} order ({plain(unread.order)}) was not judged:"
     return card(
-        f"Coverage not checked: {said}",
+        _fitted("Coverage not checked: ", said),
         f"{what} {plain(reason)}, so this service did not check the payer's coverage criteria for it. "
         + _NOT_USED_ADVICE[(unread.not_used or WITHDRAWN_ORDER, which)],
         label,

@@ -11,11 +11,13 @@ answer can say what it could not check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.fhir.client import FhirError
+from service.hooks.models import malformed_order
 from service.modifiers import Carried
 from service.orders import DraftOrders
 from service.references import local_reference, names_another_patient, on_server, parse_reference
@@ -35,8 +37,35 @@ def withdrawn(order: Mapping[str, Any]) -> str | None:
 
 
 # why an order that was read is not judged (`UnreadOrder.not_used`): what to do next is then not to
-# send it again once it can be read
-WITHDRAWN_ORDER, ANOTHER_PATIENTS = "withdrawn", "another patient's"
+# send it again once it can be read. NOT_VALID: read from the EHR's FHIR server, and not one this service
+# can read as it says and send back (service/hooks/models.py `malformed_order`; the call's own would be a
+# 400, but the server's data is not the call's)
+WITHDRAWN_ORDER, ANOTHER_PATIENTS, NOT_VALID = "withdrawn", "another patient's", "not valid"
+# a path to an element that a reason may quote (`.subject`, `.extension[1]`): the server's own keys are not
+_QUOTABLE_PATH = re.compile(r"(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}|\[[0-9]{1,6}\]){1,8}")
+
+
+def not_to_judge(
+    order: Mapping[str, Any],
+    patient_id: str,
+    server: str | None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    read: bool = False,
+) -> tuple[str, str] | None:
+    """(why, `UnreadOrder.not_used`) when an order found (dispatched or booked) is not to be judged:
+    another patient's (`names_another_patient`), one `read` from the EHR's FHIR server that is not valid
+    (`malformed_order`: judged, it was sent back with a `subject: null`), or one that will not be carried
+    out (`withdrawn`); None when it is to be judged. The one rule of order-dispatch and appointment-book."""
+    if names_another_patient(order, patient_id, server, resolve):
+        return "it is an order for another patient", ANOTHER_PATIENTS
+    if read and (found := malformed_order(order)) is not None:
+        where, must = found
+        element = where[1:] if _QUOTABLE_PATH.fullmatch(where) else "an element"
+        return f"it is not valid FHIR as the EHR's FHIR server holds it ({element} {must})", NOT_VALID
+    if (why := withdrawn(order)) is not None:
+        return why, WITHDRAWN_ORDER
+    return None
+
 
 CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"
 
@@ -158,7 +187,7 @@ def appointment_orders(
                 inside = inside_by_id.get(target[1:])
                 unread.append(UnreadOrder(where, target, CONTAINED, inside))
                 continue
-            order, technical, not_used = in_call.get(target), False, None
+            order, technical, not_used, from_server = in_call.get(target), False, None, False
             if order is not None and order.get("resourceType") == "ServiceRequest":
                 reference, reason = reference_of(order), ""
             else:
@@ -170,12 +199,16 @@ def appointment_orders(
                 if reference in found:
                     continue
                 order, reason, technical = _read(read, reference)
-            at_hand = None  # another patient's order, read: reported when it is one with rules here
-            if order is not None and names_another_patient(order, patient_id, fhir_server, in_call.get):
-                at_hand, order = order, None
-                reason, not_used = "it is an order for another patient", ANOTHER_PATIENTS
-            elif order is not None and (why := withdrawn(order)) is not None:
-                order, reason, not_used = None, why, WITHDRAWN_ORDER
+                from_server = True
+            at_hand = None  # an order read, not to be judged: reported when it is one with rules here
+            set_aside = (
+                None
+                if order is None
+                else not_to_judge(order, patient_id, fhir_server, in_call.get, from_server)
+            )
+            if set_aside is not None:
+                reason, not_used = set_aside
+                at_hand, order = (None if not_used == WITHDRAWN_ORDER else order), None  # withdrawn: reported
             if order is None:
                 unread.append(
                     UnreadOrder(where, reference, reason, at_hand, technical=technical, not_used=not_used)

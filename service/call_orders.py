@@ -19,7 +19,7 @@ from service.appointments import (
     UnreadOrder,
     appointment_orders,
     for_patient,
-    withdrawn,
+    not_to_judge,
 )
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
@@ -108,13 +108,14 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
     kept = []
     for order in found:
         reference = reference_of(order)
-        if names_another_patient(order, patient, request.fhir.server):
-            why = "it is an order for another patient"
-            unread.append(UnreadOrder(reference, reference, why, order, not_used=ANOTHER_PATIENTS))
-        elif (why := withdrawn(order)) is not None:
-            unread.append(UnreadOrder(reference, reference, why, not_used=WITHDRAWN_ORDER))
-        else:
+        from_server = reference not in prefetched  # the prefetched ones were checked (a 400 when not valid)
+        set_aside = not_to_judge(order, patient, request.fhir.server, read=from_server)
+        if set_aside is None:
             kept.append(order)
+            continue
+        why, not_used = set_aside
+        at_hand = None if not_used == WITHDRAWN_ORDER else order  # withdrawn: reported whatever it is
+        unread.append(UnreadOrder(reference, reference, why, at_hand, not_used=not_used))
     return _bundle(kept), unread
 
 

@@ -19,10 +19,14 @@ import pytest
 from service.app import create_app
 from service.demo.runner import request_files
 from service.references import malformed_patient_link, names_another_patient
+from service.shapes import reference_of
 from tests.builders import catalog, meeting_chart
 from tests.calls import sample, sign_with_chart
+from tests.conformance import check_response
+from tests.contract_support import ChartServer
 from tests.support import (
     FHIR_SERVER,
+    RecordingFactory,
     as_queried,
     assert_outcome,
     no_client,
@@ -30,6 +34,7 @@ from tests.support import (
     post_json,
     select_body,
     sign_body,
+    with_fhir,
 )
 
 OTHER_SERVER = "https://elsewhere.example.org/fhir"
@@ -301,3 +306,79 @@ def test_another_patients_order_is_reported_by_one_rule_on_every_hook(hook: str,
     ):  # not reported or reported, the Appointment's coverage information says why
         (booking,) = [a["resource"] for a in answer["systemActions"]]
         assert "(it is an order for another patient)" in json.dumps(booking["extension"])
+
+
+def _read_from_server(hook: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the call, its pump order) where the order is not in the call but read from the EHR's FHIR server:
+    a dispatched order not prefetched, read by id; a booked ServiceRequest read by the Appointment's
+    `basedOn`."""
+    make = {"order-dispatch": _dispatch, "appointment-book": _book}[hook]
+    body, [order] = make()
+    if hook == "order-dispatch":
+        del body["prefetch"]["dispatchedServiceRequests"]
+    else:
+        entries = body["context"]["appointments"]["entry"]
+        body["context"]["appointments"]["entry"] = [e for e in entries if e["resource"] is not order]
+    return body, order
+
+
+def _answered_reading(body: dict[str, Any], held: dict[str, Any]) -> dict[str, Any]:
+    """The answer to `body` from an EHR whose FHIR server holds the meeting chart and the order `held`."""
+    patient = {"reference": f"Patient/{body['context']['patientId']}"}
+    chart = [{**r, "subject": patient} for r in meeting_chart()]
+    server = RecordingFactory(ChartServer([*chart, held]))
+    app = create_app(open_settings(), catalog(), client_factory=server)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert ("read", f"ServiceRequest/{held['id']}") in server.client.calls
+    answer: dict[str, Any] = response.get_json()
+    assert check_response(answer, body, [held]) == []
+    return answer
+
+
+NOT_VALID_SUMMARY = {
+    "order-dispatch": "Coverage not checked: the dispatched order is not valid FHIR as the EHR's FHIR server"
+    " holds it (subject must be a Reference, not null)",
+    "appointment-book": "Coverage not checked: the order this appointment is for is not valid FHIR as the"
+    " EHR's FHIR server holds it",  # its aside left out: a summary is at most 140 characters
+}
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_an_order_read_from_the_ehr_s_server_whose_subject_is_null_is_set_aside_not_judged(hook: str) -> None:
+    """ehr26: a dispatched order read by id, or a booked ServiceRequest read by `basedOn`, with `subject:
+    null` was judged ('meets all 14') and sent back in the update with the null. It is the server's data,
+    not the request's (no 400): it is set aside, said on a card naming the element, and given no coverage
+    information; a booked one's Appointment says why it was not checked."""
+    body, order = _read_from_server(hook)
+    order["subject"] = None
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert (card["summary"], card["indicator"]) == (NOT_VALID_SUMMARY[hook], "info")
+    assert "(subject must be a Reference, not null)" in card["detail"]
+    assert card["detail"].endswith(f"then {'book' if hook == 'appointment-book' else 'dispatch it'} again.")
+    updated = [a["resource"] for a in answer.get("systemActions", [])]
+    assert [r["resourceType"] for r in updated] == (["Appointment"] if hook == "appointment-book" else [])
+    for booking in updated:
+        assert "it is not valid FHIR as the EHR's FHIR server holds it" in json.dumps(booking["extension"])
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_a_valid_order_read_from_the_ehr_s_server_is_judged(hook: str) -> None:
+    """The control: the same order with its subject is judged and given coverage information."""
+    body, order = _read_from_server(hook)
+    answer = _answered_reading(body, order)
+    assert answer["cards"][0]["summary"] == MEETS
+    assert f"ServiceRequest/{order['id']}" in {reference_of(a["resource"]) for a in answer["systemActions"]}
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_a_non_pump_order_read_not_valid_is_set_aside_unreported(hook: str) -> None:
+    """As another patient's order is (one rule: `infusates.for_a_pump`), an office visit read not valid
+    gets no card; it is not judged, nor sent back with its null."""
+    body, order = _read_from_server(hook)
+    order["subject"] = None
+    order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]}
+    answer = _answered_reading(body, order)
+    assert answer["cards"] == []
+    assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
