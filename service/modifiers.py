@@ -195,10 +195,17 @@ def may_carry(value: Any) -> bool:
     pass in C) holds no `modifierExtension` key, which says so at once for what holds none, 16 times
     quicker than a walk on a chart of large questionnaires (review s16 R-8); yes when it does, or when
     it cannot be written so (an integer past 64 bits, a key that is not text), for a walk to decide."""
+    text = written(value)
+    return text is None or _MODIFIER_KEY in text
+
+
+def written(value: Any) -> bytes | None:
+    """`value` as orjson writes it (`may_carry`'s look), for a caller that looks at it for more than a
+    modifier (service/hooks/models.py); None when it cannot be written so."""
     try:
-        return _MODIFIER_KEY in orjson.dumps(value, default=as_written)
+        return orjson.dumps(value, default=as_written)
     except orjson.JSONEncodeError:
-        return True
+        return None
 
 
 def text_may_carry(text: bytes) -> bool:
@@ -262,14 +269,15 @@ def _named(found: Any) -> list[str]:
     return [u if isinstance(e, dict) and isinstance(u := e.get("url"), str) else "no url" for e in extensions]
 
 
-def malformed(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+def malformed(resource: Mapping[str, Any], text: bytes | None = None) -> tuple[str, str] | None:
     """Where in `resource` a `modifierExtension` is present (`present`) but not an array of
     extensions (JSON objects), as a path from the resource (`.dosageInstruction[0].modifierExtension`,
     `[1]` after it for an item that is no object), with what it must be; None when every one is well
     formed. For the request's own resources, refused as their `extension` is (service/hooks/models.py).
-    Looked for as `_holder` walks, only where `may_carry`; the path worked out only for a resource that
-    has one."""
-    if not may_carry(resource) or _holder(resource, _ill_formed) is None:
+    Looked for as `_holder` walks, only where `may_carry` (`text`: the resource as `written` writes it,
+    when the caller has it); the path worked out only for a resource that has one."""
+    carries = may_carry(resource) if text is None else _MODIFIER_KEY in text
+    if not carries or _holder(resource, _ill_formed) is None:
         return None
     return _where_ill_formed(resource)
 

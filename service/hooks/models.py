@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.hooks.contexts import HookContextRules, context_rules
-from service.modifiers import malformed
+from service.modifiers import malformed, written
 from service.references import URL_SAFE_ID, malformed_patient_link
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 from service.strict_json import whole_number
@@ -193,15 +193,58 @@ def malformed_order(resource: Mapping[str, Any]) -> tuple[str, str] | None:
     when it is. The answer's update is the order as sent with coverage information added among its
     `extension` (CRD §resp-37), so that must be an array of objects, kept as it is; a `modifierExtension`
     that is none of FHIR's is not taken for none (`modifiers.malformed`), nor a patient link that is no
-    Reference for no link (`references.malformed_patient_link`: whose would it be?). Such a resource of
-    the call's is bad input: a 400 naming it (`_validate_bundle`, `_prefetched_orders`)."""
+    Reference for no link (`references.malformed_patient_link`: whose would it be?); and the update must
+    be valid (§resp-47): no element null or empty (`_empty_value`: a `requester: null` was sent back so).
+    Such a resource of the call's is bad input: a 400 naming it (`_validate_bundle`, `_prefetched_orders`);
+    one read from the EHR's FHIR server is set aside (service/appointments.py `not_to_judge`)."""
     extensions = resource.get("extension")
     if extensions is not None and not isinstance(extensions, list):
         return ".extension", "must be an array of extensions"
     for i, extension in enumerate(extensions or ()):
         if not isinstance(extension, dict):
             return f".extension[{i}]", "must be an extension (a JSON object)"
-    return malformed(resource) or malformed_patient_link(resource)
+    text = written(resource)  # looked at for a modifier and for an empty value: written once
+    return malformed(resource, text) or malformed_patient_link(resource) or _empty_value(resource, text)
+
+
+def _empty_value(resource: Mapping[str, Any], text: bytes | None) -> tuple[str, str] | None:
+    """The first element of `resource` (in the order written) that holds no value at all, null or an
+    empty array or object, with what it must be; None when none does. CDS Hooks: no element of a request
+    is null or empty; FHIR JSON: neither, but for a null in the array of a primitive's values (`given`)
+    or of their extensions (`_given`) where the other holds that item, beside it (R4
+    json.html#primitive). An empty string is a value, if not a valid one, and is left as written: the
+    Inferno kit's own appointment-book fixture carries one (`reason.coding.system`). Walked only when the
+    resource written by orjson (`text`, `modifiers.written`; None: it cannot be, walked) holds what it
+    writes for one (`null`, `[]`, `{}`; it may be text inside a string)."""
+    if text is not None and b"null" not in text and b"[]" not in text and b"{}" not in text:
+        return None
+    stack: list[tuple[str, Any, bool]] = [("", resource, False)]  # (path, value, a primitive's null)
+    while stack:
+        path, value, may_be_null = stack.pop()
+        if value is None and not may_be_null:
+            return path, "must hold a value, not null"
+        if not value and isinstance(value, list | dict):
+            return path, "must hold a value, not be empty"
+        if isinstance(value, dict):
+            children = [
+                (f"{path}.{key}", held, isinstance(held, list) and _paired(value, key))
+                for key, held in value.items()
+            ]
+        elif isinstance(value, list):
+            children = [(f"{path}[{i}]", item, may_be_null) for i, item in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(children))  # the first written is looked at first
+    return None
+
+
+def _paired(holder: Mapping[str, Any], key: Any) -> bool:
+    """Whether `holder[key]` is an array of a primitive's values or of their extensions, beside the other
+    (`given` and `_given`): an item of it may be null where the other holds that item (FHIR JSON)."""
+    if not isinstance(key, str):
+        return False
+    other = key[1:] if key.startswith("_") else f"_{key}"
+    return isinstance(holder.get(other), list)
 
 
 def _validate_appointments(context: dict[str, Any]) -> dict[str, Any]:

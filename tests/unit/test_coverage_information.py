@@ -51,8 +51,10 @@ from tests.markdown_support import shown_lines
 from tests.support import (
     FHIR_SERVER,
     SELECT_URL,
+    SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
+    assert_outcome,
     assertion_of,
     open_settings,
     post_json,
@@ -311,12 +313,14 @@ def test_an_assertion_naming_this_calls_coverage_however_written_is_replaced(own
         ]
 
 
-def test_an_order_with_a_null_extension_is_still_judged() -> None:
+def test_an_order_with_a_null_extension_is_a_400_naming_it() -> None:
+    """Before, read as no `extension` and judged (nothing broke); now refused as any null element of the
+    call's order is (CDS Hooks: no element is null; ehr26's reading, 0317706, for a null subject)."""
     body = sign_body()
     for entry in body["context"]["draftOrders"]["entry"]:
         entry["resource"]["extension"] = None
-    _, response = sign_with_chart(meeting_chart(), body=body)
-    assert len(assertions(response)) == 4
+    response = post_json(create_app(open_settings(), catalog()).test_client(), SIGN_URL, body)
+    assert_outcome(response, 400, "context.draftOrders.entry[0].resource.extension")
 
 
 def test_no_approval_for_an_order_only_selected() -> None:

@@ -59,11 +59,12 @@ def hardware_by_reference(where: str) -> dict[str, Any]:
     )
     del order["codeCodeableConcept"]
     if where in ("contained", "not-contained", "contained-not-a-device"):
-        order["contained"] = {
+        contained = {  # (none: `contained: []`, an empty element, is a 400 of its own)
             "contained": [device("dev-e0786")],
-            "not-contained": [],
             "contained-not-a-device": [{**device("dev-e0786"), "resourceType": "Substance"}],
-        }[where]
+        }.get(where)
+        if contained:
+            order["contained"] = contained
         order["codeReference"] = {"reference": "#dev-e0786"}
         return body
     if where == "urn-not-in-bundle":

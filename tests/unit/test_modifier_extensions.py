@@ -572,12 +572,21 @@ def test_a_draft_order_or_appointment_whose_modifier_extension_is_no_array_of_ex
 
 
 @pytest.mark.parametrize("value", [[], None])
-def test_an_empty_or_null_modifier_extension_is_none(value: Any) -> None:
-    """`[]` holds nothing, and null is read as an absent `extension` is: the order is judged."""
+def test_an_empty_or_null_modifier_extension_on_the_call_s_order_is_a_400(value: Any) -> None:
+    """`[]` holds nothing and null is no value: read as none, the order was judged and sent back with
+    it in its update; now refused as any null or empty element of the call's order is (CDS Hooks)."""
     body = packaged_sample("order-sign-implant-demo-meets")
-    draft(body, IMPLANT)["modifierExtension"] = value
-    answer = post_json(prefetch_app().test_client(), SIGN_URL, body).get_json()
-    assert assertion_of(action_on(answer, IMPLANT))["covered"] == "covered"
+    order = draft(body, IMPLANT)
+    order["modifierExtension"] = value
+    index = next(i for i, e in enumerate(body["context"]["draftOrders"]["entry"]) if e["resource"] is order)
+    response = post_json(prefetch_app().test_client(), SIGN_URL, body)
+    assert_outcome(response, 400, f"context.draftOrders.entry[{index}].resource.modifierExtension")
+
+
+@pytest.mark.parametrize("value", [[], None])
+def test_an_empty_or_null_modifier_extension_on_a_chart_record_is_none(value: Any) -> None:
+    """A chart record's is the EHR's: it holds nothing, so the record is read (`modifies`)."""
+    assert not modifies({"resourceType": "Condition", "modifierExtension": value})
 
 
 @pytest.mark.parametrize("value", ILL_FORMED, ids=repr)

@@ -382,3 +382,64 @@ def test_a_non_pump_order_read_not_valid_is_set_aside_unreported(hook: str) -> N
     answer = _answered_reading(body, order)
     assert answer["cards"] == []
     assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
+
+
+NO_VALUE: dict[
+    str, tuple[str, Any, str, str]
+] = {  # the element, as written; where the 400 points, what it says
+    "null": ("requester", None, "requester", "must hold a value, not null"),
+    "empty-object": ("requester", {}, "requester", "must hold a value, not be empty"),
+    "null-member": ("requester", {"reference": None}, "requester.reference", "must hold a value, not null"),
+    "empty-array": ("note", [], "note", "must hold a value, not be empty"),
+    "null-item": ("reasonCode", [None], "reasonCode[0]", "must hold a value, not null"),
+    "null-deep": (
+        "note",
+        [{"text": "x", "authorReference": {"display": None}}],
+        "note[0].authorReference.display",
+        "must hold a value, not null",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(NO_VALUE))
+@pytest.mark.parametrize("hook", list(CARRIED))
+def test_an_order_of_the_call_holding_a_null_or_empty_element_is_a_400_naming_it(
+    hook: str, form: str
+) -> None:
+    """ehr26/review26d: `requester: null` (or any element of the call's order null, `{}` or `[]`) was
+    judged and sent back in the coverage-information update as it came (CDS Hooks: no element is null
+    or empty; the update must be the order as sent, and valid: CRD §resp-37, §resp-47). Refused as a
+    null subject is (0317706), on every hook whose orders the call carries."""
+    element, written, where, must = NO_VALUE[form]
+    _assert_refused(hook, element, written, where, must)
+
+
+def test_a_null_in_a_primitive_s_array_beside_its_extensions_is_valid_fhir() -> None:
+    """FHIR JSON writes a repeating primitive's item that has only an extension as null in the values'
+    array (and one with no extension as null in the extensions'): such an order is judged and sent back
+    as it came (tests/conformance.py's check of the answer, stricter, would call the null an empty value)."""
+    body, [order] = _sign()
+    order["instantiatesUri"] = ["https://ehr.example/protocol", None]
+    order["_instantiatesUri"] = [None, {"extension": [{"url": "https://ehr.example/x", "valueString": "y"}]}]
+    app = create_app(open_settings(), catalog(), client_factory=no_client)  # its chart prefetched
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [updated] = [
+        a["resource"]
+        for a in response.get_json()["systemActions"]
+        if a["resource"] == {**order, "extension": ANY}
+    ]
+    assert updated["instantiatesUri"] == ["https://ehr.example/protocol", None]  # sent back as it came
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_an_order_read_from_the_ehr_s_server_holding_a_null_element_is_set_aside(hook: str) -> None:
+    """The server's data, not the request's: set aside as an order with a null subject is, never sent
+    back with its `requester: null`."""
+    body, order = _read_from_server(hook)
+    order["requester"] = None
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert card["summary"].startswith("Coverage not checked: ") and "is not valid FHIR" in card["summary"]
+    assert "(requester must hold a value, not null)" in card["detail"]
+    assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
