@@ -127,8 +127,12 @@ def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | Non
     for member, held in value.items():  # {"display": null} holds nothing, as {} does
         if held is None or (not held and isinstance(held, str | list | dict)):
             return f".{key}.{member}", "must hold a value, not null or empty"
-    reference = value.get("reference")
-    if isinstance(reference, str) and "Patient/" in reference and _names_a_patient_by_no_id(reference):
+    reference = value.get("reference")  # read as `parse_reference` reads it: white space around it aside
+    if (
+        isinstance(reference, str)
+        and "Patient/" in reference
+        and _names_a_patient_by_no_id(reference.strip())
+    ):
         # "Patient/sómeone", an id of 100,000 letters: a Patient no id of the call's is, read as naming none
         return f".{key}.reference", "must be a valid reference to a Patient (Patient/id, a FHIR id)"
     return None

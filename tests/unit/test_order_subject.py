@@ -194,6 +194,17 @@ MALFORMED: dict[str, tuple[Any, str, str]] = {  # the link as written, where the
         "subject.reference",
         "must be a valid reference",
     ),
+    # ehr26: white space before it (which parse_reference reads past) slipped the check of its id
+    "invalid-patient-id-after-a-space": (
+        {"reference": " Patient/s\u00f3meone"},
+        "subject.reference",
+        "must be a valid reference",
+    ),
+    "invalid-patient-id-after-a-tab-on-a-server": (
+        {"reference": "\thttps://ehr.example/fhir/Patient/s\u00f3meone"},
+        "subject.reference",
+        "must be a valid reference",
+    ),
 }
 
 
