@@ -377,8 +377,10 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     """`detail`, and how many items' lines it left out for length."""
     d = episode.lead
     orders = listing([*_verdict_names(episode), *(b.name for b in episode.billed)])
-    # an implant code read as a replacement: the policy card names the kind, this one says why
-    read = f", read as {d.kind_words} (a pump is already in place: {in_place_shown(d)})" if d.in_place else ""
+    # an implant code read as a replacement: the policy card names the kind whose criteria judge it, this one
+    # says why; a catheter alone beside the pump is said as what it is, its revision (`revision_words`)
+    read_as = d.revision_words or d.kind_words
+    read = f", read as {read_as} (a pump is already in place: {in_place_shown(d)})" if d.in_place else ""
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]

@@ -30,12 +30,15 @@ class Vocabulary:
     def indication_words(self, indication: str) -> str:
         return self.indications.get(indication, indication.replace("-", " "))
 
-    def kind_words(self, kind: str, revised: str = "") -> str:
-        """The words for a request kind, or for an order of kind `revised` judged as `kind` without being
-        one (`classify.revision`: a catheter alone beside the pump is "a catheter revision")."""
-        if revised in self.revisions:
-            return self.revisions[revised]
+    def kind_words(self, kind: str) -> str:
         return self.request_kinds.get(kind, kind.replace("-", " "))
+
+    def revision_words(self, own_kind: str) -> str:
+        """What an order of kind `own_kind` is when it is judged by the criteria for a replacement
+        without being one (`classify.revision`: a catheter alone beside the pump is "a catheter
+        revision"); the criteria stay those of its request kind (`kind_words`), the only ones the policies
+        give for it (review27a)."""
+        return self.revisions.get(own_kind, "")
 
     def rank(self, kind: str) -> int:
         """The precedence of a request kind: lower is more significant (the episode's principal)."""

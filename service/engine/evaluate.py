@@ -221,8 +221,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     )
     ctx = replace(ctx, request_kind=kind, indication=indication)
     family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
-    revised = ctx.order.kind if revision(ctx.order.kind, ctx.episode_kinds, in_place) else ""
-    kind_words = policy.vocabulary.kind_words(kind, revised)  # a catheter alone beside the pump: its revision
+    kind_words = policy.vocabulary.kind_words(kind)  # the criteria's: "Every GEHA criterion for {kind_words}"
+    revised = revision(ctx.order.kind, ctx.episode_kinds, in_place)  # a catheter alone beside the pump
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,
@@ -239,6 +239,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "kind_unread": family.question if family else "",
         "indication_words": family.words if family else policy.vocabulary.indication_words(ctx.indication),
         "kind_words": kind_words,
+        "revision_words": policy.vocabulary.revision_words(ctx.order.kind) if revised else "",
         "in_place": _read_as_replacement(ctx, kind),
         "review_overdue_since": policy.currency.overdue(ctx.today),
         "deceased": ctx.record.deceased,

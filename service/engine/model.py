@@ -123,7 +123,9 @@ class Determination:
     review_overdue_since: date | None = None  # the policy's own next-review date, when it has passed
     order_name: str = ""  # the order line's short name ("62362 programmable pump")
     indication_words: str = ""  # the indication as a card says it ("chronic non-malignant pain")
-    kind_words: str = ""  # the request kind as a card says it ("a pump replacement")
+    kind_words: str = ""  # the request kind as a card says it ("a pump replacement"): whose criteria judge it
+    revision_words: str = ""  # an order judged as a replacement without being one: what it is ("a catheter
+    # revision", vocabulary.yaml `revisions`); its criteria are still those of `kind_words`
     in_place: str = ""  # an implant or catheter code read as a replacement: the records of the pump in place
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses

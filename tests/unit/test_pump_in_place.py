@@ -27,6 +27,7 @@ from tests.builders import (
     device,
     infusate_request,
     meeting_chart,
+    payer_coverage,
     procedure,
     service_request,
 )
@@ -275,13 +276,14 @@ def test_a_diagnosis_is_named_by_the_code_that_shows_the_pump_in_place() -> None
     assert in_place_words(record, terminology) == "diagnosis Z45.1 since March 2021"
 
 
+REVISION = "read as a catheter revision (a pump is already in place"
+
+
 @pytest.mark.parametrize(
     ("orders", "said", "not_said"),
     [
-        pytest.param(
-            ("62350",), "62350 catheter, read as a catheter revision", "pump replacement", id="alone"
-        ),
-        pytest.param(("62351",), "read as a catheter revision", "pump replacement", id="with-laminectomy"),
+        pytest.param(("62350",), f"62350 catheter, {REVISION}", "read as a pump replacement", id="alone"),
+        pytest.param(("62351",), REVISION, "read as a pump replacement", id="with-laminectomy"),
         pytest.param(("62362", "62350"), "read as a pump replacement", "catheter revision", id="with-a-pump"),
     ],
 )
@@ -296,3 +298,22 @@ def test_a_catheter_alone_beside_the_pump_in_place_is_said_to_be_its_revision(
     answer = call([*meeting_chart(), pump], *(service_request(code) for code in orders), infusate_request())
     detail = coverage_card(answer)["detail"]
     assert said in detail and not_said not in detail, detail
+
+
+@pytest.mark.parametrize("payer", ["geha", "kpwa", "cbc", "cohere", "cmm210"])
+def test_the_criteria_judging_a_catheter_revision_are_named_as_the_policy_names_them(payer: str) -> None:
+    """review27a: a catheter alone beside the pump is judged by the criteria for a pump replacement
+    (criteria-and-codes.md §4.2), and no policy gives criteria for a catheter revision: Cohere's are for
+    "Replacement of an intrathecal pain pump", CMM-210's for "Replacement of an implanted intrathecal or
+    epidural drug infusion system". The explanation ("Every GEHA criterion for a catheter revision is met")
+    and the policy-link card ("The Cohere Health criteria for a catheter revision") named criteria the
+    policies do not have; they name those judged, and the verdict line alone says the order is a revision."""
+    pump = device({"text": "SynchroMed II intrathecal pump"})
+    answer = call(
+        [*meeting_chart(), pump], service_request("62350"), infusate_request(), coverage=payer_coverage(payer)
+    )
+    said = [c["summary"] + "\n" + c.get("detail", "") for c in answer["cards"]]
+    [link] = [c["detail"] for c in answer["cards"] if c["indicator"] == "info" and c.get("links")]
+    assert " criteria for a pump replacement " in link, link
+    assert not any(re.search(r"criteri(a|on) for a catheter revision", text) for text in said), said
+    assert REVISION in coverage_card(answer)["detail"], coverage_card(answer)["detail"]

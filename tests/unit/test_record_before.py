@@ -55,7 +55,7 @@ def _carried_out(code: str, action: dict[str, Any] | None, for_this_order: bool)
         ("62362", None, True, "a permanent pump implant"),  # and the pump it put in
         ("62362", {"text": "implanted"}, True, "a permanent pump implant"),
         ("62362", NO_DEVICE, False, "a pump replacement"),  # an implant done for another order
-        ("62350", {"text": "revised"}, True, "a catheter revision"),  # alone beside the pump
+        ("62350", {"text": "revised"}, True, REPLACE),  # a catheter revision: a replacement's criteria
         ("62362", {"text": "replaced"}, True, "a pump replacement"),
         # review21 L2: the pump in place before, coded as removed but worded "Implant removal", was read as
         # put in, so a replacement with no older record of the pump became a first implant
