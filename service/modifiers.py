@@ -293,16 +293,18 @@ def _where_ill_formed(resource: Mapping[str, Any]) -> tuple[str, str] | None:
         for key, value in item.items() if isinstance(item, dict) else enumerate(item):
             if key == MODIFIER and isinstance(item, dict) and _ill_formed(value):
                 if not isinstance(value, list):
-                    return _path((at, key)), "must be an array of extensions"
+                    return path_to((at, key)), "must be an array of extensions"
                 i = next(i for i, e in enumerate(value) if not isinstance(e, dict))
-                return _path(((at, key), i)), "must be an extension (a JSON object)"
+                return path_to(((at, key), i)), "must be an extension (a JSON object)"
             if isinstance(value, _CONTAINERS):
                 stack.append((value, (at, key)))
     return None
 
 
-def _path(at: Any) -> str:
-    """`.key` and `[index]` from the resource down to `at` ((holder's place, key) links)."""
+def path_to(at: Any) -> str:
+    """`.key` and `[index]` from the resource down to `at` ((holder's place, key) links; None: the
+    resource). A walk keeps such links, and writes a path only for what it finds: written as it goes,
+    every element's path costs its depth in text (service/hooks/models.py `_empty_value`, review27c)."""
     steps = []
     while at is not None:
         at, key = at

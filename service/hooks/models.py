@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.hooks.contexts import HookContextRules, context_rules
-from service.modifiers import malformed, written
+from service.modifiers import malformed, path_to, written
 from service.references import URL_SAFE_ID, malformed_patient_link
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 from service.strict_json import whole_number
@@ -218,20 +218,23 @@ def _empty_value(resource: Mapping[str, Any], text: bytes | None) -> tuple[str, 
     writes for one (`null`, `[]`, `{}`; it may be text inside a string)."""
     if text is not None and b"null" not in text and b"[]" not in text and b"{}" not in text:
         return None
-    stack: list[tuple[str, Any, bool]] = [("", resource, False)]  # (path, value, a primitive's null)
+    # (where: (holder's place, key) links, `modifiers.path_to`, the path written only for what is found,
+    # as a path written for every element costs its depth in text: quadratic, review27c; value; whether
+    # it may be a primitive's null)
+    stack: list[tuple[Any, Any, bool]] = [(None, resource, False)]
     while stack:
-        path, value, may_be_null = stack.pop()
+        at, value, may_be_null = stack.pop()
         if value is None and not may_be_null:
-            return path, "must hold a value, not null"
+            return path_to(at), "must hold a value, not null"
         if not value and isinstance(value, list | dict):
-            return path, "must hold a value, not be empty"
+            return path_to(at), "must hold a value, not be empty"
         if isinstance(value, dict):
             children = [
-                (f"{path}.{key}", held, isinstance(held, list) and _paired(value, key))
+                ((at, key), held, isinstance(held, list) and _paired(value, key))
                 for key, held in value.items()
             ]
         elif isinstance(value, list):
-            children = [(f"{path}[{i}]", item, may_be_null) for i, item in enumerate(value)]
+            children = [((at, i), item, may_be_null) for i, item in enumerate(value)]
         else:
             continue
         stack.extend(reversed(children))  # the first written is looked at first
