@@ -648,6 +648,7 @@ _NOT_USED_ADVICE = {
     (ANOTHER_PATIENTS, "draft"): "Check that the order being placed is this patient's.",
     (NOT_VALID, "booked"): "Correct the order in the EHR, then book again.",
     (NOT_VALID, "dispatched"): "Correct the order in the EHR, then dispatch it again.",
+    (NOT_VALID, "open"): "Correct the order in the EHR.",
 }
 
 
@@ -656,9 +657,12 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     patient's, booked by another patient's appointment, a draft order of another patient, or one read from
     the EHR's FHIR server that is not valid): it says why in the summary (the reason's asides left out
     when it is too long, `_fitted`), and does not advise sending it again once it is available, as for an
-    order that could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`) or
-    dispatched, is said as the order was found (service/call_orders.py), not by whether it is at hand."""
-    which = "booked" if unread.booked else "draft" if unread.draft else "dispatched"
+    order that could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`),
+    an encounter's open one (`UnreadOrder.open`) or dispatched, is said as the order was found
+    (service/call_orders.py), not by whether it is at hand."""
+    which = (
+        "booked" if unread.booked else "draft" if unread.draft else "open" if unread.open else "dispatched"
+    )
     subject = {"booked": "the order this appointment is for"}.get(which, f"the {which} order")
     reason = unread.reason
     said = f"{subject} {reason.removeprefix('it ')}" if reason.startswith("it ") else reason

@@ -94,6 +94,7 @@ class UnreadOrder:
     # ANOTHER_PATIENTS; None when it could not be read or used as an order at all
     not_used: str | None = None
     draft: bool = False  # a draft order of the call (order-select/-sign), not one dispatched or booked
+    open: bool = False  # an open order of the patient's an encounter hook found (service/call_orders.py)
     # a card reports it (service/pipeline.py: an order at hand, when this service has rules for it); one
     # booked not reported still says why its Appointment was not checked, in its coverage information
     reported: bool = True

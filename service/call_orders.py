@@ -154,13 +154,21 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         failures += [outcome.error for outcome in answered.values() if outcome.error]
         unsearched += [q.resource_type for q in queries if answered[q.key].error]
     failures = sorted(set(failures))
-    found = [
-        r
-        for r in candidates
-        if r.get("resourceType") in ORDER_TYPES
-        and r.get("status") in OPEN_ORDER_STATUSES
-        and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
-    ]
+    found, set_aside = [], []
+    for r in candidates:
+        if not (
+            r.get("resourceType") in ORDER_TYPES
+            and r.get("status") in OPEN_ORDER_STATUSES
+            and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
+        ):
+            continue
+        # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
+        # not valid (`requester: null`) is not judged and sent back with it (review27c)
+        if (aside := not_to_judge(r, patient, request.fhir.server, read=True)) is None:
+            found.append(r)
+        else:
+            reference = reference_of(r)
+            set_aside.append(UnreadOrder(reference, reference, aside[0], r, not_used=aside[1], open=True))
     # A failed search is not "no open orders": the answer says what could not be checked.
     # Name the orders not searched when the others were (their orders are judged on this answer).
     partly = 0 < len(unsearched) < len(call.behaviour.order_prefetch)
@@ -169,7 +177,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         what = f"the patient's open {listing([ORDER_TYPE_WORDS[t] for t in unsearched])}"
     reason = "; ".join(failures)
     unread = [UnreadOrder(what, what, reason, searched=True, others_searched=partly)] if failures else []
-    return _bundle(found), unread
+    return _bundle(found), unread + set_aside
 
 
 def _appointments(call: OrderSearch) -> OrdersOfCall:

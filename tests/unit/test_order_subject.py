@@ -487,3 +487,27 @@ def test_the_look_for_an_empty_element_costs_no_path_an_element() -> None:
     where, must = malformed_order(order) or ("", "")
     assert where == "._wide" + "".join(f".{chr(ord('a') + 19 - k) * 500}" for k in range(20)) + "[4999]"
     assert must == "must hold a value, not null"
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+@pytest.mark.parametrize("form", ["requester-null", "note-empty"])
+def test_an_open_order_of_an_encounter_holding_a_null_element_is_set_aside(hook: str, form: str) -> None:
+    """review27c: an encounter hook's open order (the EHR's data: prefetched here, as its FHIR server
+    holds it) with `requester: null` or `note: []` was judged and sent back in the coverage-information
+    update with it, as a dispatched or booked order read from the server was before 8a6b8fb: set aside
+    as those are (`appointments.not_to_judge`), said on a card, given no coverage information."""
+    body = sample(f"{hook}-demo-meets")
+    raw = json.loads(next(p for p in request_files() if p.stem == f"{hook}-demo-meets").read_text("utf-8"))
+    body["prefetch"] = raw["prefetch"]  # the open orders and the chart, prefetched
+    order = body["prefetch"]["openServiceRequests"]["entry"][0]["resource"]
+    element, value = {"requester-null": ("requester", None), "note-empty": ("note", [])}[form]
+    order[element] = value
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert reference_of(order) not in {reference_of(a["resource"]) for a in answer.get("systemActions", [])}
+    [card] = answer["cards"]
+    assert card["summary"].startswith("Coverage not checked: the open order is not valid FHIR"), card
+    assert f"({element} must hold a value" in card["detail"]
+    assert card["detail"].endswith("Correct the order in the EHR."), card["detail"]
