@@ -55,16 +55,24 @@ def not_to_judge(
     """(why, `UnreadOrder.not_used`) when an order found (dispatched or booked) is not to be judged:
     another patient's (`names_another_patient`), one `read` from the EHR's FHIR server that is not valid
     (`malformed_order`: judged, it was sent back with a `subject: null`), or one that will not be carried
-    out (`withdrawn`); None when it is to be judged. The one rule of order-dispatch and appointment-book."""
+    out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it is); None when it is
+    to be judged. The one rule of order-dispatch, appointment-book and the encounter hooks' open orders."""
     if names_another_patient(order, patient_id, server, resolve):
         return "it is an order for another patient", ANOTHER_PATIENTS
+    if (why := withdrawn(order)) is not None:
+        return why, WITHDRAWN_ORDER
     if read and (found := malformed_order(order)) is not None:
         where, must = found
         element = where[1:] if _QUOTABLE_PATH.fullmatch(where) else "an element"
         return f"it is not valid FHIR as the EHR's FHIR server holds it ({element} {must})", NOT_VALID
-    if (why := withdrawn(order)) is not None:
-        return why, WITHDRAWN_ORDER
     return None
+
+
+def at_hand_when_set_aside(order: Mapping[str, Any], not_used: str) -> Mapping[str, Any] | None:
+    """The order an UnreadOrder set aside by `not_to_judge` keeps at hand: none for a withdrawn one, so it is
+    reported whatever it orders (a card tells not to send it again); the order itself else, so it is
+    reported only when it is one this service has rules for (service/pipeline.py)."""
+    return None if not_used == WITHDRAWN_ORDER else order
 
 
 CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"
@@ -209,7 +217,7 @@ def appointment_orders(
             )
             if set_aside is not None:
                 reason, not_used = set_aside
-                at_hand, order = (None if not_used == WITHDRAWN_ORDER else order), None  # withdrawn: reported
+                at_hand, order = at_hand_when_set_aside(order, not_used), None
             if order is None:
                 unread.append(
                     UnreadOrder(where, reference, reason, at_hand, technical=technical, not_used=not_used)

@@ -15,9 +15,9 @@ from typing import Any
 from service.appointments import (
     ANOTHER_PATIENTS,
     CANCELLED,
-    WITHDRAWN_ORDER,
     UnreadOrder,
     appointment_orders,
+    at_hand_when_set_aside,
     for_patient,
     not_to_judge,
 )
@@ -114,8 +114,9 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
             kept.append(order)
             continue
         why, not_used = set_aside
-        at_hand = None if not_used == WITHDRAWN_ORDER else order  # withdrawn: reported whatever it is
-        unread.append(UnreadOrder(reference, reference, why, at_hand, not_used=not_used))
+        unread.append(
+            UnreadOrder(reference, reference, why, at_hand_when_set_aside(order, not_used), not_used=not_used)
+        )
     return _bundle(kept), unread
 
 

@@ -397,6 +397,20 @@ def test_a_non_pump_order_read_not_valid_is_set_aside_unreported(hook: str) -> N
     assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
 
 
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_a_withdrawn_order_read_not_valid_is_reported_as_withdrawn(hook: str) -> None:
+    """review27c: validity was asked before the status, so a revoked office visit read with `requester:
+    null` was set aside as not valid and, not a pump order, unreported, where revoked alone it is reported
+    whatever it orders (do not send it again). The status is asked first; neither is judged nor sent back."""
+    body, order = _read_from_server(hook)
+    order.update(status="revoked", requester=None)
+    order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]}
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert card["summary"].startswith("Coverage not checked: ") and card["summary"].endswith(" was revoked")
+    assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
+
+
 NO_VALUE: dict[
     str, tuple[str, Any, str, str]
 ] = {  # the element, as written; where the 400 points, what it says
