@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from service.codes import ASSESSMENT, Code
-from service.fhirdates import last_day_written
+from service.fhirdates import last_day_written, months_later, shifted
 
 Fact = TypeVar("Fact", bound=type)
 
@@ -88,6 +88,17 @@ class MedicationFact:
     end_precision: str = "time"
     end_by: datetime | None = None
     end_tied: bool = False
+    supply_months: int | None = None  # a tied end computed from a supply in calendar months: how many
+
+    def tied_end(self, start: datetime) -> datetime:
+        """The end of a course whose end moves with its start (`end_tied`), had it begun on `start` (a day
+        its written start stands for): its supply's calendar months later (`supply_months`: a 6-month
+        supply from 31 August ends on 28 February, from 1 August on 1 February), else as many days later
+        as its end is from its first possible start."""
+        if self.supply_months is not None:
+            return months_later(start, self.supply_months)
+        assert self.start is not None and self.end is not None, "a tied end has a start and an end"
+        return shifted(start, self.end - self.start)
 
     @property
     def start_by(self) -> datetime | None:

@@ -123,17 +123,26 @@ def in_hours(value: float, unit: str | None) -> float | None:
 
 def supply_end(start: datetime, duration: Any) -> datetime | None:
     """When a supply of `duration` (a FHIR Duration) from `start` runs out: whole months and years in
-    calendar months (a 6-month supply from 1 March lasts to 1 September, as "6 months" is counted),
-    other units in days; None when the duration has no usable unit."""
+    calendar months (a 6-month supply from 1 March lasts to 1 September, as "6 months" is counted:
+    `supply_months`), other units in days; None when the duration has no usable unit."""
     known = _time_unit(duration)
     if known is None:
         return None
+    months = supply_months(duration)
+    if months is None:
+        return days_later(start, float(duration["value"]) * known[0])
+    return months_later(start, months)
+
+
+def supply_months(duration: Any) -> int | None:
+    """A supply's length in calendar months when it is written in whole months or years (`supply_end`
+    counts it so: it ends on the same day of a later month, however many days that is); None when it
+    counts in days or has no usable unit."""
+    known = _time_unit(duration)
+    if known is None or known[1] is None:
+        return None
     value = float(duration["value"])
-    months = known[1]
-    if months is None or not value.is_integer() or abs(value) > _MOST_MONTHS:
-        return days_later(start, value * known[0])
-    day = months_before(start.date(), -int(value) * months)
-    return datetime.combine(day, start.timetz())
+    return int(value) * known[1] if value.is_integer() and abs(value) <= _MOST_MONTHS else None
 
 
 def months_before(day: date, months: int) -> date:
@@ -166,11 +175,11 @@ def against_months(start: Moment, end: Moment, months: int, *, from_start: bool 
     (a life expectancy from the request date: 90 days from 30 November reach 28 February, 3 months).
     The one rule every threshold in months is judged by."""
     if from_start:
-        return _sign(end, _months_later(start, months))
-    return _sign(_months_later(end, -months), start)
+        return _sign(end, months_later(start, months))
+    return _sign(months_later(end, -months), start)
 
 
-def _months_later(moment: Moment, months: int) -> Moment:
+def months_later(moment: Moment, months: int) -> Moment:
     """`moment` `months` calendar months later (earlier when negative), at the same time of day."""
     if isinstance(moment, datetime):
         return datetime.combine(months_before(moment.date(), -months), moment.timetz())

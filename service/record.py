@@ -36,7 +36,15 @@ from service.facts import (
     ProcedureFact,
     latest_assessments,
 )
-from service.fhirdates import SPANS, days_later, last_day_written, parse_datetime, precision, supply_end
+from service.fhirdates import (
+    SPANS,
+    days_later,
+    last_day_written,
+    parse_datetime,
+    precision,
+    supply_end,
+    supply_months,
+)
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
@@ -329,9 +337,11 @@ def _medication_fact(
     reader: DrugReader,
     end_assumed: bool = False,
     dated: Dated = ("time", "time", None, False),
+    supply_months: int | None = None,
 ) -> MedicationFact:
     """`dated`: how the start and the end are written, the last day the end may be when later than `end`,
-    and whether the end moves with the start (MedicationFact.precision, end_precision, end_by, end_tied)."""
+    and whether the end moves with the start (MedicationFact.precision, end_precision, end_by, end_tied);
+    `supply_months`: a tied end's supply in calendar months."""
     reason_text = None
     if reason is not None:  # most orders give none
         reason_text = concept_text(reason) or next(
@@ -360,6 +370,7 @@ def _medication_fact(
         end_precision=dated[1],
         end_by=dated[2],
         end_tied=dated[3],
+        supply_months=supply_months,
     )
 
 
@@ -375,6 +386,7 @@ def _medication_request(
     written_end = (dispense.get("validityPeriod") or {}).get("end")
     end = dates_of(written_end)
     assumed = False
+    months = None  # a tied end's supply in calendar months (MedicationFact.supply_months)
     dated = _dated(start, precision(written), end, precision(written_end))
     if end is None and start is not None:
         supply = dispense.get("expectedSupplyDuration")
@@ -386,8 +398,9 @@ def _medication_request(
         by = last_day_written(start, dated[0])
         if by != start:
             dated = (dated[0], dated[0], supply_end(by, supply) or days_later(by, DEFAULT_ORDER_DAYS), True)
+            months = supply_months(supply)
     return _medication_fact(
-        resource, concept, start, end, resource.get("statusReason"), reader, assumed, dated
+        resource, concept, start, end, resource.get("statusReason"), reader, assumed, dated, months
     )
 
 

@@ -167,3 +167,65 @@ def test_a_course_ending_with_an_order_dated_to_a_month_says_after_which_order(
     last = med_request(BACLOFEN, "2025-03", status="completed")
     result = duration(EIGHT_WEEKS, [first, last])
     assert (result.status, result.finding) == (Status.MET, finding)
+
+
+def supplied(authored: str, value: int, unit: str, status: str = "completed") -> dict[str, Any]:
+    """An order written `authored` with a supply of `value` `unit` ("d", "mo") and no written end."""
+    order = med_request(BACLOFEN, authored, status=status)
+    order["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": value, "code": unit, "system": "http://unitsofmeasure.org"}
+    }
+    return order
+
+
+MORE_THAN_SIX_MONTHS = {**SIX_MONTHS, "comparator": ">"}
+MORE_THAN_26_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">", "days": 182}
+AT_LEAST_26_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 182}
+
+
+@pytest.mark.parametrize(
+    ("params", "order", "status"),
+    [
+        # begun 1 Aug it ends 30 Jan, short of 6 months; begun 31 Aug, 1 Mar: 6 months (cards27)
+        (SIX_MONTHS, supplied("2025-08", 182, "d"), Status.NOT_DOCUMENTED),
+        (SIX_MONTHS, supplied("2024-08", 182, "d"), Status.NOT_DOCUMENTED),
+        # begun 1 Jul it ends 1 Jan, 6 months and no more; begun 1 Jan, 6 months 3 days
+        (MORE_THAN_SIX_MONTHS, supplied("2025", 184, "d"), Status.NOT_DOCUMENTED),
+        # no day of August makes 181 days 6 months, and every day of February does: as before
+        (SIX_MONTHS, supplied("2025-08", 181, "d"), Status.NOT_MET),
+        (SIX_MONTHS, supplied("2025-02", 181, "d"), Status.MET),
+        # a 6-month supply is 181 days from 1 January or 31 December, 184 from 1 March
+        (MORE_THAN_26_WEEKS, supplied("2025", 6, "mo"), Status.NOT_DOCUMENTED),
+        # a supply in days against days: every day of the month gives the same length (controls)
+        (AT_LEAST_26_WEEKS, supplied("2025-08", 182, "d"), Status.MET),
+        (MORE_THAN_26_WEEKS, supplied("2025-08", 182, "d"), Status.NOT_MET),
+    ],
+)
+def test_an_end_that_moves_with_its_start_is_judged_from_every_day_the_start_may_be(
+    params: dict[str, Any], order: dict[str, Any], status: Status
+) -> None:
+    """cards27: equal days are not equal calendar months, nor is a supply in months equal days: an order
+    dated to a month or a year with its supply length was judged begun on its first day or its last only,
+    so "2025-08" with 182 days read not met against 6 months though begun 31 August it lasts 6 months."""
+    result = duration(params, [order])
+    assert result.status == status
+    if status == Status.NOT_DOCUMENTED:
+        assert result.finding.endswith("; record the day the course began")
+
+
+def test_an_order_dated_to_a_year_reaches_into_the_window_from_any_day_of_it() -> None:
+    """A 181-day supply written "2026", in the last 6 months (from 21 May 2026): begun 21 May it lasts
+    181 days in the window, though begun 1 January only 6 weeks of it, begun 31 December none."""
+    result = duration({**EIGHT_WEEKS, "comparator": ">", "within_months": 6}, [supplied("2026", 181, "d")])
+    assert result.status == Status.NOT_DOCUMENTED
+    assert result.finding.endswith("; record the day the course began")
+
+
+def test_a_course_is_met_by_the_least_it_spans_as_months_count_it() -> None:
+    """An order of January 2026 run 30 days (no supply length) and a statement of March 2026 span at
+    least 31 January to 1 March, a month, though the order's own shortest has more days (30: 1 to 31
+    January, short of a month): the course was read as not documented."""
+    statement = med_statement(concept(RX, "1292", BACLOFEN), "completed", "2026-03")
+    order = med_request(BACLOFEN, "2026-01", status="completed")
+    result = duration({**SIX_MONTHS, "months": 1}, [statement, order])
+    assert result.status == Status.MET

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from service.engine.checks.common import (
@@ -156,7 +156,9 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     # a date written to a month or a year is any day of it (MedicationFact.precision): the course is met
     # only when its shortest possible length is, not met when even its longest falls short
     exact = all(_one_day(m) for m in course)
-    shortest, longest = ((start, end), (start, end)) if exact else _bounds(course, window_start, today)
+    shortest, longest = (
+        ((start, end), (start, end)) if exact else _bounds(course, window_start, today, _length(params))
+    )
     reached, needed = _lasted(params, *shortest)
     # a length known to the day however its dates are written (one order dated to a month with its supply
     # length) is said as it is, not "at most" (review26c), where both bounds judge alike (calendar months
@@ -231,35 +233,58 @@ def _one_day(m: MedicationFact) -> bool:
 
 
 def _bounds(
-    course: Sequence[MedicationFact], window_start: datetime | None, today: datetime
+    course: Sequence[MedicationFact], window_start: datetime | None, today: datetime, length: Length
 ) -> tuple[Span, Span]:
     """The course's shortest and longest possible first and last days, its orders and statements dated
     to a month or a year being any day of it (contract §3: from the earliest start to the latest end),
-    within the window (`window_start`) and to `today`. Shortest: at least from the latest day the first
-    start may be to the earliest the last end may be, and at least any one order's own shortest (an end
-    computed from its start moves with it: `end_tied`). Longest: from one's earliest start to another's
-    latest end, or one's own longest."""
+    within the window (`window_start`) and to `today`, as the threshold measures them (`length`).
+    Shortest: at least from the latest day the first start may be to the earliest the last end may be,
+    and at least any one order's own shortest. Longest: from one's earliest start to another's latest end,
+    or one's own longest. An end computed from its start moves with it (`end_tied`): such an order is
+    placed on every day its start may be, for equal days need not be equal calendar months (a 182-day
+    supply dated "2025-08" is 1 Aug to 30 Jan, short of 6 months, or 31 Aug to 1 Mar, 6 months)."""
 
     def clamped(first: datetime, last: datetime) -> Span:
         return (first if window_start is None else max(first, window_start)), min(last, today)
 
-    def days(span: Span) -> int:
-        return (span[1].date() - span[0].date()).days
-
     facts = [(m.start, m.start_by, m.end or m.start, m.ends_by or m.start_by, m.end_tied) for m in course]
     own_short, own_long = [], []
-    for start, start_by, end, end_by, tied in facts:  # type: ignore[misc]
-        placed = [clamped(start, end), clamped(start_by, end_by)]
-        own_short.append(min(placed, key=days) if tied else clamped(start_by, end))
-        own_long.extend(placed if tied else [clamped(start, end_by)])
-    shortest = max(
-        [clamped(min(f[1] for f in facts), max(f[2] for f in facts)), *own_short],
-        key=days,  # type: ignore[type-var]
-    )
+    for m, (start, start_by, end, end_by, tied) in zip(course, facts, strict=True):  # type: ignore[misc]
+        if tied:
+            placed = [clamped(day, m.tied_end(day)) for day in _days_from(start, start_by)]
+            own_short.append(min(placed, key=length))
+            own_long.append(max(placed, key=length))
+        else:
+            own_short.append(clamped(start_by, end))
+            own_long.append(clamped(start, end_by))
+    shortest = max([clamped(min(f[1] for f in facts), max(f[2] for f in facts)), *own_short], key=length)
     firsts = sorted(range(len(facts)), key=lambda i: facts[i][0])[:2]  # type: ignore[arg-type, return-value]
     lasts = sorted(range(len(facts)), key=lambda i: facts[i][3], reverse=True)[:2]  # type: ignore[arg-type, return-value]
     across = [clamped(facts[i][0], facts[j][3]) for i in firsts for j in lasts if i != j]  # type: ignore[arg-type]
-    return shortest, max([*own_long, *across], key=days)
+    return shortest, max([*own_long, *across], key=length)
+
+
+def _days_from(first: datetime, last: datetime) -> list[datetime]:
+    """Every day from `first` to `last`, at `first`'s time of day."""
+    return [first + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
+
+
+Length = Callable[[Span], tuple[int, ...]]  # a span's length as a threshold orders spans (`_length`)
+
+
+def _length(params: Mapping[str, Any]) -> Length:
+    """How the test's threshold orders spans (`_bounds`): by their calendar days from the first day to the
+    last, and for `months` first by how they compare with it (`against_months`): the days do not order
+    calendar months (1 Aug to 30 Jan and 31 Aug to 1 Mar are both 182 days, short of 6 months and 6
+    months)."""
+
+    def days(span: Span) -> int:
+        return (span[1].date() - span[0].date()).days
+
+    if "months" not in params:
+        return lambda span: (days(span),)
+    months = int(params["months"])
+    return lambda span: (against_months(span[0].date(), span[1].date(), months), days(span))
 
 
 def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
