@@ -370,17 +370,24 @@ def _joined(*parts: tuple[int, str]) -> str:
 
 
 def human_days(days: float) -> str:
-    """A number of days as a person writes it: days under four weeks, weeks (and days) under a year
-    when they divide evenly or under 13 weeks, whole years, else the days themselves (a threshold of
-    183 days is not "6 months": the card does not round what it compares)."""
+    """A number of days as a person writes it (`days_unit`): days under four weeks, weeks (and days)
+    under a year when they divide evenly or under 13 weeks, whole years, else the days themselves (a
+    threshold of 183 days is not "6 months": the card does not round what it compares)."""
+    whole = round(days)
+    unit = days_unit(days)
+    if unit == "years":
+        return _plural(whole // 365, "year")
+    return _joined((whole // 7, "week"), (whole % 7, "day")) if unit == "weeks" else _plural(whole, "day")
+
+
+def days_unit(days: float) -> str:
+    """The unit `human_days` says a number of days in: "days", "weeks" (and days) or "years"."""
     whole = round(days)
     if whole < 28:
-        return _plural(whole, "day")
+        return "days"
     if whole % 365 == 0:
-        return _plural(whole // 365, "year")
-    if whole < 91 or (whole % 7 == 0 and whole < 365):
-        return _joined((whole // 7, "week"), (whole % 7, "day"))
-    return _plural(whole, "day")
+        return "years"
+    return "weeks" if whole < 91 or (whole % 7 == 0 and whole < 365) else "days"
 
 
 SPAN_IN_MONTHS = 91  # days from which `human_span` says a span in calendar months (13 weeks)
@@ -397,14 +404,33 @@ def human_span(start: datetime, end: datetime) -> str:
     return human_days(days) if days < SPAN_IN_MONTHS else _in_months(start, end)
 
 
-def human_span_range(shortest: tuple[datetime, datetime], longest: tuple[datetime, datetime]) -> str:
-    """From the length of `shortest` to that of `longest` (`human_span`), in one unit scheme: both in
-    months and days once the longer is said so, not "8 weeks 6 days to 3 months 20 days" (review26f);
-    said once when both read alike, not "7 weeks 2 days to 7 weeks 2 days" (review26c)."""
-    low, high = human_span(*shortest), human_span(*longest)
-    if (longest[1].date() - longest[0].date()).days >= SPAN_IN_MONTHS and shortest[1] > shortest[0]:
-        low = _in_months(*shortest)
+def human_span_range(
+    shortest: tuple[datetime, datetime], longest: tuple[datetime, datetime], unit: str | None = None
+) -> str:
+    """From the length of `shortest` to that of `longest`, in one unit scheme: the `unit` a threshold it
+    is set beside is said in (`human_span_in`: "9 weeks 2 days to 16 weeks" beside "needs at least 12
+    weeks", "2 months 1 day to 3 months 20 days" beside "needs at least 6 months"), else `human_span`'s,
+    both in months and days once the longer is said so, not "8 weeks 6 days to 3 months 20 days"
+    (review26f); said once when both read alike, not "7 weeks 2 days to 7 weeks 2 days" (review26c)."""
+    if unit is not None:
+        low, high = human_span_in(*shortest, unit), human_span_in(*longest, unit)
+    else:
+        low, high = human_span(*shortest), human_span(*longest)
+        if (longest[1].date() - longest[0].date()).days >= SPAN_IN_MONTHS and shortest[1] > shortest[0]:
+            low = _in_months(*shortest)
     return low if low == high else f"{low} to {high}"
+
+
+def human_span_in(start: datetime, end: datetime, unit: str) -> str:
+    """The time from `start` to `end` in a threshold's `unit` (`days_unit`, or "months"), so a clinician
+    compares like with like: "65 days" for days, "9 weeks 2 days" for weeks, calendar months and days
+    (years and months: `human_span`) for months and years."""
+    if end <= start:
+        return "0 days"
+    if unit in ("months", "years"):
+        return _in_months(start, end)
+    days = (end.date() - start.date()).days
+    return _joined((days // 7, "week"), (days % 7, "day")) if unit == "weeks" else _plural(days, "day")
 
 
 def _in_months(start: datetime, end: datetime) -> str:

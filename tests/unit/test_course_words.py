@@ -65,16 +65,55 @@ def test_a_course_begun_and_ended_in_one_month_names_it_once() -> None:
 
 
 def test_a_range_of_lengths_is_said_in_one_unit_scheme() -> None:
-    """review26f: "8 weeks 6 days to 3 months 20 days so far" mixed weeks and months in one range: once
-    its longer end is said in months, both are."""
+    """review26f: "8 weeks 6 days to 3 months 20 days so far" mixed weeks and months in one range; beside
+    a need in weeks both ends are said in weeks (dates27), and the evidence line, beside no need, in
+    months and days once its longer end is."""
     result = duration(TWELVE_WEEKS, [med_request(BACLOFEN, "2026-08", "2026-11", "active")])
-    assert (
-        result.finding
-        == "2 months 1 day to 3 months 20 days so far (since August 2026), needs at least 12 weeks"
-    )
+    assert result.finding == "8 weeks 6 days to 16 weeks so far (since August 2026), needs at least 12 weeks"
     assert [e.text for e in result.evidence] == [
         f"{BACLOFEN} (active, August 2026 → November 2026, 2 months 1 day to 3 months 29 days)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("params", "finding"),
+    [
+        (
+            TWELVE_WEEKS,
+            "dated only to January 2025 → April 2025: lasted 8 weeks 4 days to 17 weeks (needs at least 12 "
+            "weeks); record the days the course began and ended",
+        ),
+        (
+            {**TWELVE_WEEKS, "days": 100},
+            "dated only to January 2025 → April 2025: lasted 60 days to 119 days (needs at least 100 days); "
+            "record the days the course began and ended",
+        ),
+        (
+            {**TWELVE_WEEKS, "days": None, "months": 3},
+            "dated only to January 2025 → April 2025: lasted 2 months 1 day to 3 months 29 days (needs at "
+            "least 3 months); record the days the course began and ended",
+        ),
+        (
+            {**TWELVE_WEEKS, "days": None, "months": 4},
+            "2 months 1 day to 3 months 20 days so far (since August 2026), needs at least 4 months",
+        ),
+        (
+            {**TWELVE_WEEKS, "days": 125},
+            "62 days to 112 days so far (since August 2026), needs at least 125 days",
+        ),
+    ],
+)
+def test_a_range_of_lengths_is_said_in_the_units_of_the_need(params: dict[str, Any], finding: str) -> None:
+    """cards27's open question: "2 months 1 day to 3 months 20 days so far …, needs at least 12 weeks"
+    made a clinician convert to compare; a range is said in the threshold's units, one scheme for both
+    ends: weeks beside weeks, days beside days, calendar months beside months."""
+    params = {k: v for k, v in params.items() if v is not None}
+    if "2026" in finding:
+        chart = [med_request(BACLOFEN, "2026-08", "2026-11", "active")]
+    else:
+        chart = [med_request(BACLOFEN, "2025-01", "2025-04", "completed")]
+    result = duration(params, chart)
+    assert (result.status, result.finding) == (Status.NOT_DOCUMENTED, finding)
 
 
 def _on(day: str) -> datetime:

@@ -110,7 +110,7 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         evidence += (condition_evidence(surely),) if surely is not earliest else ()
         today = start_of_day(ctx.today)
         lasted = human_span_range(
-            (start_of_day(min(surely_from, ctx.today)), today), (start_of_day(first_day), today)
+            (start_of_day(min(surely_from, ctx.today)), today), (start_of_day(first_day), today), "months"
         )
         finding = f"dated only to {said}: lasted {lasted} ({wanted}); record the onset's day"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, finding)

@@ -40,6 +40,7 @@ from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import MedicationFact
 from service.fhirdates import (
     against_months,
+    days_unit,
     human_days,
     human_span,
     human_span_range,
@@ -189,14 +190,15 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"of {_records(meds)[0]}",
         )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        so_far = human_span_range(shortest, longest)
+        so_far = human_span_range(shortest, longest, _unit(params))
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
         )
     if running:
         return _open_statement(running, evidence, needed)
     if not exact and _lasted(params, *longest)[0]:  # its longest reaches what its shortest does not
-        return TestOutcome(Status.NOT_DOCUMENTED, evidence, _unsure(span, course, shortest, longest, needed))
+        unsure = _unsure(span, course, shortest, longest, needed, _unit(params))
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
     lasted = lasted if exact else f"at most {human_span(*longest)}"
     records, cover = _records(meds)
     if assumed:  # never as the course's end
@@ -305,13 +307,16 @@ def _course_words(meds: Sequence[MedicationFact], start: datetime, end: datetime
     return from_to(_start_words(meds, start), last)
 
 
-def _unsure(span: str, course: Sequence[MedicationFact], shortest: Span, longest: Span, needed: str) -> str:
+def _unsure(
+    span: str, course: Sequence[MedicationFact], shortest: Span, longest: Span, needed: str, unit: str
+) -> str:
     """A course dated to a month or a year whose shortest possible length falls short and whose longest
-    reaches the threshold: the chart does not tell, and the finding says which day to record."""
+    reaches the threshold: the chart does not tell, and the finding says which day to record; the
+    lengths in the threshold's `unit`."""
     days = ["began"] if any(m.start != m.start_by for m in course) else []
     days += ["ended"] if any(m.end_by is not None and not m.end_tied for m in course) else []
     which = f"the day{'s' if len(days) > 1 else ''} the course {' and '.join(days)}"
-    lasted = human_span_range(shortest, longest)
+    lasted = human_span_range(shortest, longest, unit)
     return f"dated only to {span}: lasted {lasted} ({needed}); record {which}"
 
 
@@ -378,6 +383,11 @@ def _threshold(params: Mapping[str, Any]) -> str:
     if "months" in params:
         return needs(params["comparator"], int(params["months"]), "months")
     return needs(params["comparator"], human_days(float(params["days"])))
+
+
+def _unit(params: Mapping[str, Any]) -> str:
+    """The unit the test's threshold is said in (`_threshold`): "months", else `days_unit`'s."""
+    return "months" if "months" in params else days_unit(float(params["days"]))
 
 
 def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[bool, str]:
