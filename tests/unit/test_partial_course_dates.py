@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service import fhirdates
 from service.engine.checks import TEST_TYPES
 from service.engine.model import Status
 from tests.builders import RX, concept, context, med_request, med_statement
@@ -229,3 +230,24 @@ def test_a_course_is_met_by_the_least_it_spans_as_months_count_it() -> None:
     order = med_request(BACLOFEN, "2026-01", status="completed")
     result = duration({**SIX_MONTHS, "months": 1}, [statement, order])
     assert result.status == Status.MET
+
+
+@pytest.mark.parametrize(
+    ("order", "later"),
+    [
+        (supplied("2025", 184, "d"), "184 days later"),  # 6 months 3 days from 1 January, 6 months: 1 July
+        (supplied("2025-08", 182, "d"), "26 weeks later"),  # 5 months 29 days from 1 August, 6 months 1 day
+        (supplied("2025", 6, "mo"), "6 months later"),  # 181 days from 1 January, 184 from 1 March
+        (supplied("2025-03", 1, "mo"), "1 month later"),  # 4 weeks 3 days from 1 March, 30 days from 31 March
+        (supplied("2025-01", 90, "d"), "12 weeks 6 days later"),  # as before: under 13 weeks, said in weeks
+    ],
+)
+def test_an_end_that_moves_with_its_start_is_said_by_its_supply(order: dict[str, Any], later: str) -> None:
+    """dates27: an end computed from a start dated to a month or a year was said by the calendar months it
+    lies from the start's first day ("2025 → 6 months 3 days later" for 184 days), true of that day only;
+    its supply, as written (in days or in months), is true of every day the start may be."""
+    result = duration(SIX_MONTHS, [order])
+    assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
+        f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
+    ]
+    assert f" → {later}" in result.finding

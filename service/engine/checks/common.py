@@ -13,7 +13,13 @@ from typing import Any, Protocol
 from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
-from service.fhirdates import human_date_to, human_dates_to, human_span, human_span_range, open_ended
+from service.fhirdates import (
+    human_date_to,
+    human_dates_to,
+    human_days,
+    human_span_range,
+    open_ended,
+)
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
@@ -196,8 +202,22 @@ def medication_end_words(m: MedicationFact) -> str:
     if m.end_by is None or end is None or m.start is None:
         return day_of(end)
     if m.end_tied:  # computed from a start dated to a month or a year: as unsure as it, by as long
-        return f"{human_span(m.start, end)} later" if end != m.start else day_of(m.start, m.precision)
+        return f"{tied_length(m)} later" if end != m.start else day_of(m.start, m.precision)
     return human_dates_to(end, m.end_by, m.end_precision)
+
+
+def tied_length(m: MedicationFact) -> str:
+    """How long after its start an end computed from it (`end_tied`) falls, true of every day the start
+    may be: its supply in calendar months ("6 months"), else in days ("26 weeks", "184 days"), not the
+    months its first day gives ("6 months 3 days" from 1 January is 6 months from 1 July: dates27)."""
+    if m.supply_months is not None:
+        return _plural_months(m.supply_months)
+    assert m.start is not None and m.end is not None, "a tied end has a start and an end"
+    return human_days((m.end.date() - m.start.date()).days)
+
+
+def _plural_months(months: int) -> str:
+    return "1 month" if months == 1 else f"{months} months"
 
 
 def _verb(words: list[str]) -> str:
