@@ -73,5 +73,5 @@ def create_app(
 def create_app_from_environment() -> Flask:
     """WSGI entry point for production servers: settings from $IDDS_CRD_CONFIG (or defaults)."""
     settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.log_buffer_bytes)
     return create_app(settings)

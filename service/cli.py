@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
         from service.serving import ServeOptions, serve
 
         settings = load_settings(args.config)
-        configure_logging(settings.log_format, settings.log_level)
+        configure_logging(settings.log_format, settings.log_level, settings.log_buffer_bytes)
     if args.dev:
         from werkzeug.serving import run_simple
 

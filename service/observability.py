@@ -4,8 +4,9 @@
 the request log notes for every call), FHIR query latency and failures by resource type,
 patient-data cache hits and misses by resource type (and failures of a shared Redis), the
 determinations by payer policy and outcome, the calls that went on without their worker's compute
-turn (service/compute_turns.py), and the calls that did not ask a FHIR server already holding too
-many of their worker's threads (service/fhir/server_share.py). Labels are bounded: service ids and
+turn (service/compute_turns.py), the calls that did not ask a FHIR server already holding too
+many of their worker's threads (service/fhir/server_share.py), and the log lines dropped while
+stderr was not read (service/log_buffer.py). Labels are bounded: service ids and
 resource types come from the registry and the query plan, never from the request.
 
 Each app has its own `CollectorRegistry`, so tests that build many apps in one process do not
@@ -32,6 +33,7 @@ from flask import Flask, Request, Response, current_app, g, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from service.log_buffer import on_dropped_lines
 from service.registry import find_service
 from service.request_log import annotations, current_request
 from service.settings import Settings
@@ -72,6 +74,7 @@ class ServiceMetrics:
     compute_turn_missed: Counter
     requests_cut: Counter
     fhir_held_back: Counter
+    log_lines_dropped: Counter
 
     def exposition(self) -> bytes:
         if multiprocess_directory() is None:
@@ -148,6 +151,12 @@ def build_metrics() -> ServiceMetrics:
             "every place of the worker's threads they may and none ended within the wait",
             registry=into,
         ),
+        log_lines_dropped=Counter(
+            "idds_crd_log_lines_dropped",
+            "Log lines not written: stderr was not read while log_buffer_bytes of lines waited for it, "
+            "or it refused them (service/log_buffer.py)",
+            registry=into,
+        ),
     )
 
 
@@ -161,6 +170,7 @@ def install_metrics(app: Flask, settings: Settings) -> None:
         return
     metrics = build_metrics()
     app.extensions[METRICS_KEY] = metrics
+    on_dropped_lines(metrics.log_lines_dropped.inc)  # the process's log: this app's metrics count its losses
 
     @app.before_request
     def start_clock() -> None:

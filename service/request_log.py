@@ -28,6 +28,7 @@ from flask import Flask, Request, Response, g, request
 from flask.ctx import _AppCtxGlobals
 
 from service.arrival import arrived_at
+from service.log_buffer import DEFAULT_BUFFER_BYTES, BufferedLogHandler
 
 REQUEST_ID_HEADER = "X-Request-Id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
@@ -158,14 +159,19 @@ def _with_message(record: logging.LogRecord, message: str) -> logging.LogRecord:
     return copied
 
 
-def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
-    """Send the process's logs to stderr, as JSON lines (`json`) or as plain text (`text`)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    log_format: str = "json", level: str = "INFO", buffer_bytes: int = DEFAULT_BUFFER_BYTES
+) -> None:
+    """Send the process's logs to stderr, as JSON lines (`json`) or as plain text (`text`), by a thread
+    of their own: a reader of stderr that stops reading holds no request (`service.log_buffer`; up to
+    `buffer_bytes` of lines wait for it, further ones are dropped and counted)."""
+    handler = BufferedLogHandler(sys.stderr, buffer_bytes)
     if log_format == "json":
         handler.setFormatter(JsonLinesFormatter())
     else:
         handler.setFormatter(TextLineFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # a warning, too, is a line of the log: never written to stderr directly
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access line repeats ours
 
 

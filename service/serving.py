@@ -33,6 +33,8 @@ Why these choices (docs/serving.md says the same to operators):
   `serve` stops.
 - **Logs**: gunicorn's own lines go through the service's log configuration (JSON lines by
   default); gunicorn's access log stays off, the service's request log has one line per request.
+  A stderr nobody reads holds no request: each process writes its log from a thread of its own
+  (`service.log_buffer`).
 - **Heartbeat in memory**: each worker touches its heartbeat file on every turn of its loop; on a
   disk-backed temporary directory that can wait behind the journal (the audit trail's SQLite file
   syncs to the same disk on every call), so the file goes in `/dev/shm` where it exists, as

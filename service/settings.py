@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.call_day import DEFAULT_TIME_ZONE, UnknownTimeZone, time_zone
+from service.log_buffer import DEFAULT_BUFFER_BYTES
 
 CONFIG_ENV_VAR = "IDDS_CRD_CONFIG"
 
@@ -201,6 +202,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
     log_level: str = "INFO"
+    log_buffer_bytes: int = DEFAULT_BUFFER_BYTES  # log lines held for a stderr not read (service.log_buffer)
     policies: Path | None = None  # the operator's policy directory (None: the policies installed with it)
     timezone: str = DEFAULT_TIME_ZONE  # whose calendar day a call is on (service/call_day.py)
 
@@ -441,6 +443,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "cors_origins",
         "log_format",
         "log_level",
+        "log_buffer_bytes",
         "policies",
         "timezone",
     }
@@ -474,6 +477,9 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         cors_origins=_cors_origins(raw.get("cors_origins", [])),
         log_format=_choice(raw.get("log_format", Settings.log_format), LOG_FORMATS, "log_format"),
         log_level=_choice(raw.get("log_level", Settings.log_level), LOG_LEVELS, "log_level"),
+        log_buffer_bytes=_coerce(
+            raw.get("log_buffer_bytes", Settings.log_buffer_bytes), 1, "log_buffer_bytes"
+        ),
         policies=_folder(raw.get("policies"), "policies"),
         timezone=_coerce(raw.get("timezone", DEFAULT_TIME_ZONE), DEFAULT_TIME_ZONE, "timezone"),
     )

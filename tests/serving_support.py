@@ -3,15 +3,20 @@ that drip their requests a byte at a time, and reading one whole answer."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from service.demo.fhir_server import free_port
-from tests.support import start_serve_process
+from tests.support import SELECT_URL, start_serve_process
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,12 @@ class Served:
 STALE = "counter_999999999.db"
 
 
-def serve(tmp: Path, *args: str, env: dict[str, str] | None = None, settings: str = "") -> Served:
+def serve(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, settings: str = "", log: Any = None
+) -> Served:
     """`idds-crd serve` with `args` and any further `settings` (YAML); its metrics in tmp/metrics
-    (holding a stale file from an earlier run) unless `env` says otherwise."""
+    (holding a stale file from an earlier run) unless `env` says otherwise; its log in a file, or
+    where `log` says (`subprocess.PIPE`: a pipe nobody reads until it stops)."""
     config = tmp / "config.yaml"
     config.write_text(
         f"auth:\n  required: false\nstore:\n  url: sqlite:///{tmp / 'audit.sqlite3'}\n{settings}"
@@ -39,7 +47,7 @@ def serve(tmp: Path, *args: str, env: dict[str, str] | None = None, settings: st
     metrics_dir.mkdir()
     (metrics_dir / STALE).write_bytes(b"left by an earlier run")
     process = start_serve_process(
-        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        config, port, tmp, *args, env=env or {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, log=log
     )
     return Served(f"http://127.0.0.1:{port}", port, process, metrics_dir)
 
@@ -48,6 +56,48 @@ def worker_pids(served: Served) -> set[int]:
     """The gunicorn workers (children of the serve process)."""
     children = Path(f"/proc/{served.process.pid}/task/{served.process.pid}/children").read_text()
     return {int(pid) for pid in children.split()}
+
+
+# what a burst asks, in turn, and the status each answers a GET with (a hook: 405)
+BURST_PATHS = {"/cds-services": 200, "/healthz": 200, SELECT_URL: 405}
+
+
+def burst(served: Served, count: int, at_once: int, prefix: str = "burst") -> dict[str, int]:
+    """`count` GETs of `BURST_PATHS` in turn, each on a fresh connection, `at_once` at a time, the
+    n-th with the X-Request-Id `{prefix}-{n}`: the status each id was answered with (0: none in 20 s)."""
+    paths = list(BURST_PATHS)
+
+    def call(n: int) -> tuple[str, int]:
+        request_id = f"{prefix}-{n}"
+        try:
+            status = requests.get(
+                served.url + paths[n % len(paths)], headers={"X-Request-Id": request_id}, timeout=20
+            ).status_code
+        except requests.RequestException:
+            status = 0
+        return request_id, status
+
+    with ThreadPoolExecutor(at_once) as pool:
+        return dict(pool.map(call, range(count)))
+
+
+def burst_expected(count: int, prefix: str = "burst") -> dict[str, int]:
+    """The statuses `burst` gets when every request is answered."""
+    paths = list(BURST_PATHS)
+    return {f"{prefix}-{n}": BURST_PATHS[paths[n % len(paths)]] for n in range(count)}
+
+
+def logged_request_ids(logged: str, prefix: str) -> list[str]:
+    """The request ids starting with `prefix` of a JSON log's lines, one per line that names one."""
+    ids = (json.loads(line).get("request_id") for line in logged.splitlines() if line.startswith("{"))
+    return [i for i in ids if isinstance(i, str) and i.startswith(prefix)]
+
+
+def scraped(served: Served) -> str:
+    """`/metrics` of the served process, as Prometheus text."""
+    answer = requests.get(f"{served.url}/metrics", timeout=20)
+    assert answer.status_code == 200
+    return answer.text
 
 
 def stop(served: Served) -> str:

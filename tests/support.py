@@ -251,27 +251,35 @@ def lists_every_item(detail: str) -> bool:
 
 class ServeProcess(subprocess.Popen[str]):
     """A served process whose log (stderr) goes to a file, never to a pipe: a pipe nobody reads until
-    the process stops holds 64 KiB, and once that much is logged every log call in the server blocks,
-    its threads first and then its main loop, so requests go unanswered for as long as the test waits
-    (review26e's burst: 26 of 210 unanswered in 30 s, "queued" 60 s; serve26). `communicate` waits
-    for the process and returns (None, all it logged), as with a pipe."""
+    the process stops holds 64 KiB, and once that much is logged every log call in the server blocked,
+    its threads first and then its main loop, so requests went unanswered for as long as the test
+    waited (review26e's burst: 26 of 210 unanswered in 30 s, "queued" 60 s; serve26; the service no
+    longer waits for its log, serve27, but a test reads what it logged). `communicate` waits for the
+    process and returns (None, all it logged), as with a pipe. With `log` `subprocess.PIPE`, a pipe
+    nobody reads until `communicate` (the log sink that stopped reading, test_serving.py)."""
 
     def __init__(self, args: list[str], log: Any, **kwargs: Any) -> None:
-        super().__init__(args, stdout=subprocess.DEVNULL, stderr=log, **kwargs)
-        self.log = log
+        piped = log == subprocess.PIPE
+        super().__init__(
+            args, stdout=subprocess.DEVNULL, stderr=log, **({"encoding": "utf-8"} if piped else {}), **kwargs
+        )
+        self.log = None if piped else log
 
     def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[None, str]:
+        if self.log is None:
+            return super().communicate(input, timeout)  # type: ignore[return-value]
         self.wait(timeout)
         self.log.seek(0)
         return None, self.log.read()
 
 
 def start_serve_process(
-    config: Path, port: int, cwd: Path, *extra_args: str, env: dict[str, str] | None = None
+    config: Path, port: int, cwd: Path, *extra_args: str, env: dict[str, str] | None = None, log: Any = None
 ) -> ServeProcess:
     """`idds-crd serve` on `port` with `config` (and `extra_args`: --workers, --dev, ...), in a process
-    of its own (its log kept in a file, text from `communicate`), once it answers `/healthz`: a second
-    replica, or the production entry point as an operator runs it."""
+    of its own (its log kept in a file, text from `communicate`; `log=subprocess.PIPE`: a pipe read
+    only then), once it answers `/healthz`: a second replica, or the production entry point as an
+    operator runs it."""
     root = Path(service.__file__).resolve().parents[1]
     process = ServeProcess(
         [
@@ -286,7 +294,7 @@ def start_serve_process(
             *extra_args,
         ],
         # held as long as the process object; appended to, so the parent's reading moves no write
-        tempfile.TemporaryFile("a+", encoding="utf-8"),  # noqa: SIM115
+        tempfile.TemporaryFile("a+", encoding="utf-8") if log is None else log,  # noqa: SIM115
         cwd=cwd,
         env={**os.environ, **(env or {}), "PYTHONPATH": str(root)},
     )

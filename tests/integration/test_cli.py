@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from service.demo.fhir_server import LocalFhirServer, free_port
 from service.demo.runner import patient_files
 from service.registry import SERVICES
 from tests.integration.conftest import FHIR_TOKEN, pointed_at, sample_request
+from tests.support import ServeProcess
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,12 +104,11 @@ def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
         "public_base_url: https://crd.example.org\nfhir:\n  timeout_seconds: 2.5\nauth:\n  required: false\n"
     )
     port = free_port()
-    process = subprocess.Popen(
+    process = ServeProcess(  # its log in a file: a pipe read only at the end is a sink that stopped
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        tempfile.TemporaryFile("a+", encoding="utf-8"),  # noqa: SIM115  (held by the process object)
         cwd=tmp_path,
         env={**os.environ, "IDDS_CRD_CONFIG": str(config)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
@@ -116,7 +117,7 @@ def test_serve_reads_its_config_from_the_environment(tmp_path: Path) -> None:
                 discovery = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
                 break
             except requests.ConnectionError:
-                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert process.poll() is None, process.communicate(timeout=10)[1]
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         ids = [s["id"] for s in discovery.json()["services"]]

@@ -249,6 +249,8 @@ REVIEWED_CACHES = {
 REVIEWED_GLOBALS = {
     "service/store/database.py:_TABLES_CHECKED": "the databases whose tables serve's master checked before "
     "forking its workers (set by the master, read by a worker opening its database)",
+    "service/log_buffer.py:_drop_observers": "who counts the log lines the process drops: the metrics of "
+    "the app built last (set as the app is built, a worker's only one under serve)",
 }
 
 

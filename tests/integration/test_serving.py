@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,18 @@ import requests
 
 from service.serving import REQUESTS_PER_CONNECTION
 from tests.observability_support import total, value
-from tests.serving_support import STALE, Served, read_answer, serve, stop, worker_pids
+from tests.serving_support import (
+    STALE,
+    Served,
+    burst,
+    burst_expected,
+    logged_request_ids,
+    read_answer,
+    scraped,
+    serve,
+    stop,
+    worker_pids,
+)
 from tests.support import SELECT_URL, select_body
 
 pytestmark = pytest.mark.integration
@@ -111,28 +123,48 @@ def test_a_burst_of_many_more_connections_than_threads_is_answered(tmp_path: Pat
     log lines (over 64 KiB) are more than a pipe nobody reads holds: the served process's log must
     not stall it (tests.support.ServeProcess)."""
     served = serve(tmp_path, "--workers", "1", "--threads", "2")
-    paths = {"/cds-services": 200, "/healthz": 200, SELECT_URL: 405}  # a hook answers GET 405
-
-    def call(n: int) -> tuple[str, int]:
-        request_id = f"burst-{n}"
-        try:
-            status = requests.get(
-                served.url + list(paths)[n % 3], headers={"X-Request-Id": request_id}, timeout=20
-            ).status_code
-        except requests.RequestException:
-            status = 0
-        return request_id, status
-
     try:
-        with ThreadPoolExecutor(48) as pool:
-            statuses = dict(pool.map(call, range(400)))
+        statuses = burst(served, 400, 48)
     finally:
         logged = stop(served)
-    expected = [paths[list(paths)[n % 3]] for n in range(400)]
-    assert [statuses[f"burst-{n}"] for n in range(400)] == expected
-    ids = [json.loads(line).get("request_id") for line in logged.splitlines() if line.startswith("{")]
-    assert sorted(i for i in ids if str(i).startswith("burst-")) == sorted(statuses)
+    assert statuses == burst_expected(400)
+    assert sorted(logged_request_ids(logged, "burst-")) == sorted(statuses)
     assert len(logged.encode()) > 65536
+
+
+def test_a_log_nobody_reads_stops_no_answer(tmp_path: Path) -> None:
+    """serve26's production stall: `serve`'s stderr a pipe nobody reads (a container log driver that
+    blocks, a log shipper that stopped reading). The burst's lines are more than the pipe holds
+    (64 KiB); every request is still answered, none waits on the log (before, no answer from about
+    the 220th on: every thread blocked writing its line). Nothing is lost: the lines are held (up to
+    `log_buffer_bytes`) and written, each once, when the pipe is read again, all of them by the time
+    `serve` has stopped."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "2", log=subprocess.PIPE)
+    try:
+        statuses = burst(served, 400, 48)
+        dropped = total(scraped(served), "idds_crd_log_lines_dropped_total")
+    finally:
+        logged = stop(served)
+    assert statuses == burst_expected(400)
+    assert dropped == 0
+    assert sorted(logged_request_ids(logged, "burst-")) == sorted(statuses)
+    assert len(logged.encode()) > 65536
+
+
+def test_lines_a_full_log_buffer_cannot_hold_are_dropped_and_counted(tmp_path: Path) -> None:
+    """With the pipe nobody reads full and the buffer (`log_buffer_bytes`) full too, a line is dropped,
+    not waited for, and counted in /metrics; every request is answered and no line is written twice."""
+    small_buffer = "log_buffer_bytes: 16384\n"
+    served = serve(tmp_path, "--workers", "1", "--threads", "2", log=subprocess.PIPE, settings=small_buffer)
+    try:
+        statuses = burst(served, 400, 48)
+        dropped = total(scraped(served), "idds_crd_log_lines_dropped_total")
+    finally:
+        logged = stop(served)
+    assert statuses == burst_expected(400)
+    written = logged_request_ids(logged, "burst-")
+    assert len(written) == len(set(written)) and set(written) < set(statuses)
+    assert 0 < len(statuses) - len(written) <= dropped
 
 
 def test_a_client_expecting_100_continue_gets_it_once(tmp_path: Path) -> None:

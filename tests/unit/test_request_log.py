@@ -244,6 +244,7 @@ def test_configure_logging_chooses_json_or_text() -> None:
         configure_logging("text", "INFO")
         assert not isinstance(root.handlers[0].formatter, JsonLinesFormatter)
     finally:
+        root.handlers[0].close()  # its writer thread ends
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
 
@@ -260,6 +261,7 @@ def test_a_newline_in_a_path_writes_no_line_of_its_own_in_text_logs() -> None:
         client = create_app(open_settings(log_format="text"), catalog()).test_client()
         client.get("/healthz%0D%0A2026-12-06 12:00:00,000 INFO idds_crd.access: POST /cds-services 200")
     finally:
+        root.handlers[0].close()  # what it holds written (service.log_buffer), its writer thread ended
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
     lines = stream.getvalue().splitlines()
