@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -97,24 +98,44 @@ def _url_host(host: str) -> str:
 def normalise_base(url: str) -> str | None:
     """The canonical form of an http(s) FHIR base URL; None when it cannot be one (another scheme,
     userinfo, a query or fragment, no host or one holding a space or control character, a malformed
-    port). A normalised URL's origin is its own text up to the path (`under_normalised_base` relies on
-    it; a path ending in a space may normalise again to a shorter one, its origin the same)."""
+    port, a path ending in a space). A normalised URL is its own normal form, and its origin is its
+    own text up to the path (`under_normalised_base` relies on it)."""
+    return _normal_form(url)[0]
+
+
+def _normal_form(url: str) -> tuple[str, None] | tuple[None, str]:
+    """`normalise_base(url)` and None, or None and why `url` is no base: what follows the URL's name in
+    `refusal`'s answer (' must …', "'s host …")."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
-        return None
+        return None, " must be an http(s) URL with a well-formed host and port"
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return None
+    if scheme not in DEFAULT_PORTS:
+        return None, " must be an http(s) base URL"
+    if not parts.hostname:
+        return None, " must name a host"
+    if "@" in parts.netloc:
+        return None, " must not carry credentials (user information) in its URL"
     if " " in parts.hostname or not parts.hostname.isprintable():  # a host no request can reach
-        return None
+        return None, f"'s host holds {_unprintable(parts.hostname)}, which no host name can hold"
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
-        return None
+        return None, " must be an http(s) base URL without query or fragment"
+    path = parts.path.rstrip("/")
+    if path[-1:].isspace():  # 'https://h/fhir /': stripped, it would normalise again to '…/fhir'
+        return None, "'s path ends in a space: no FHIR base URL does"
     netloc = _url_host(parts.hostname)
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+    return f"{scheme}://{netloc}{path}", None
+
+
+def _unprintable(host: str) -> str:
+    """The first space, control or invisible character of `host`, by code point and name."""
+    character = next(c for c in host if c == " " or not c.isprintable())
+    name = unicodedata.name(character, "")
+    return f"U+{ord(character):04X}" + (f" ({name})" if name else "")
 
 
 def origin(url: str) -> str | None:
@@ -173,9 +194,9 @@ def refusal(server: str | None, allowed: Iterable[str]) -> str | None:
         return None
     if "@" in server.split("//", 1)[-1].split("/", 1)[0]:
         return "fhirServer must not carry credentials (user information) in its URL"
-    normalised = normalise_base(server)
+    normalised, problem = _normal_form(server)
     if normalised is None:
-        return "fhirServer must be an http(s) base URL without query or fragment"
+        return f"fhirServer{problem}"
     if normalised not in {normalise_base(a) for a in allowed}:
         return "fhirServer is not a FHIR server this client is registered to name"
     return None
