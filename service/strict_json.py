@@ -375,16 +375,61 @@ def _orjson_writes_nested(levels: int) -> bool:
 ORJSON_NESTING: int | None = 254 if _orjson_writes_nested(254) and not _orjson_writes_nested(255) else None
 
 
-def _in_arrays(document: Any, max_depth: int) -> Any:
-    """`document` inside as many arrays as make orjson refuse to write it (its recursion limit,
-    `ORJSON_NESTING`) exactly when it holds a container `max_depth` levels down (the document itself
-    is level 0): the depth bound checked by the writing the key check needs anyway, where a pass over
-    the brackets outside the strings (`nested_within`) cost a fifth of the reading of a chart-sized
-    body. The arrays add brackets to the text written, and no colon or quote. A bound deeper than
-    orjson writes needs no arrays: a document it writes is within it (one it refuses is doubted)."""
-    for _ in range((ORJSON_NESTING or 0) - max_depth):
-        document = [document]
-    return document
+# What the arrays hold, which orjson asks `default` for: the document being written.
+_INSIDE = object()
+
+
+def _arrays_around(levels: int) -> list[Any]:
+    """`[_INSIDE, [_INSIDE], [[_INSIDE]], ...]`: item n is n arrays around `_INSIDE`. Built once, at
+    import, and never changed (so shared by every thread): building the arrays for each writing cost
+    about 0.1 M instructions, more than writing a small FHIR answer."""
+    around: list[Any] = [_INSIDE]
+    for _ in range(levels):
+        around.append([around[-1]])
+    return around
+
+
+_AROUND = _arrays_around(ORJSON_NESTING or 0)
+
+
+def written_within(document: Any, max_depth: int) -> bytes:
+    """`document` (as `loads_exact` reads it: decimals written as read) written by orjson inside as
+    many arrays as make it refuse (`orjson.JSONEncodeError`) exactly when the document holds a
+    container `max_depth` levels down (the document itself is level 0): its recursion limit,
+    `ORJSON_NESTING`, counts the arrays and the document's containers alike. So the writing tells the
+    depth, where a pass over the brackets outside the strings (`nested_within`) cost a fifth of the
+    reading of a chart-sized body. The arrays add brackets to the text written, and no colon or
+    quote. orjson refuses too what it does not write (an integer past 64 bits): a refusal alone does
+    not say the document is too deep. A bound as deep as orjson writes or deeper needs no arrays: a
+    document it writes is within it; where orjson stops elsewhere (`ORJSON_NESTING` None), the
+    writing bounds nothing."""
+
+    def written(value: Any) -> Any:
+        if type(value) is DecimalText:
+            return orjson.Fragment(value.text)
+        if value is _INSIDE:
+            return document
+        raise TypeError
+
+    return orjson.dumps(
+        _AROUND[min(max((ORJSON_NESTING or 0) - max_depth, 0), len(_AROUND) - 1)], default=written
+    )
+
+
+def document_within(document: Any, text: bytes, max_depth: int) -> bool:
+    """Whether `document`, which `loads_exact` read from `text`, nests no more than `max_depth` levels,
+    as `nested_within(text, max_depth)` answers: told by orjson's writing (`written_within`), at about
+    half the cost of that pass over the brackets, which is made only where the writing cannot tell
+    (orjson refused: too deep, or an integer past 64 bits; or `ORJSON_NESTING` unknown). For what
+    reads an untrusted text with `loads_exact` and needs its depth bounded (a FHIR server's answer)."""
+    if ORJSON_NESTING is not None:
+        try:
+            written_within(document, max_depth)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            return True
+    return nested_within(text, max_depth)
 
 
 def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
@@ -394,7 +439,7 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     that are not UTF-8, a byte order mark) and reads numbers as the careful reading does. What it
     reads differently (a repeated key) and the bounds are checked over the raw bytes and the decoded
     document written back by orjson (quick: no Python object is visited) inside arrays enough that it
-    refuses nesting past the bound (`_in_arrays`), as it refuses an unpaired surrogate and an integer
+    refuses nesting past the bound (`written_within`), as it refuses an unpaired surrogate and an integer
     past 64 bits.
     """
     text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
@@ -407,7 +452,7 @@ def _fast(raw: bytes | str, limits: JsonLimits) -> Any:
     if type(document) is not dict and type(document) is not list:
         raise _Doubt  # a bare value is no hook call: the careful way words the refusal
     try:
-        written = orjson.dumps(_in_arrays(document, limits.max_depth), default=as_written)
+        written = written_within(document, limits.max_depth)
     except orjson.JSONEncodeError:  # too deep; the careful way keeps big integers and words the rest
         raise _Doubt from None
     if not _same_keys(text, written):

@@ -4,8 +4,10 @@ reading accepts, decodes it alike, and leaves every refusal (and its wording) to
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,9 +20,12 @@ from service.strict_json import (
     JsonRejected,
     _Doubt,
     _fast,
+    document_within,
     loads_exact,
     loads_request,
     loads_request_carefully,
+    nested_within,
+    written_within,
 )
 from tests.support import sign_body
 
@@ -315,3 +320,62 @@ def test_a_bound_as_deep_as_orjson_writes_or_deeper_is_kept(depth: int) -> None:
     for levels in range(1, min(depth, 254) + 2):
         raw = _nested(["["] * (levels - 1), "[]").encode()  # `levels` containers, the deepest levels - 1 down
         assert_read_alike(raw, limits)
+
+
+def _reading_peak(raw: bytes, limits: JsonLimits) -> int:
+    """The most memory (bytes, traced) a fast reading of `raw` holds at once beyond what it started with."""
+    _fast(raw, limits)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        _fast(raw, limits)
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_arrays_that_bound_the_depth_are_not_built_at_each_reading() -> None:
+    """The arrays around the document (214 for the request bound) are built once, at import: built at
+    each reading, they cost ~0.1 M instructions, more than writing a small FHIR answer (and ~9 KB
+    held at once). So a reading holds no more memory for 213 arrays more than for one: their brackets
+    written, 426 bytes."""
+    raw = b'{"a": [1, 2.50, -0], "b": {"c": "d"}}'
+    one = JsonLimits(max_depth=253, max_string=10_000)
+    assert _reading_peak(raw, JsonLimits(max_depth=40, max_string=10_000)) - _reading_peak(raw, one) < 1_000
+
+
+@pytest.mark.parametrize("max_depth", [1, 2, 6, 40, 100, 103, 253, 254, 255, 300])
+def test_written_within_writes_the_document_inside_the_arrays_and_refuses_one_nested_past_the_bound(
+    max_depth: int,
+) -> None:
+    """Containers down to the level above the bound are written, decimals and `-0` by their text,
+    inside `254 - max_depth` arrays (none for a bound orjson cannot reach); one at the bound is refused."""
+    arrays = max(254 - max_depth, 0)
+    for levels in range(1, min(max_depth, 254) + 2):  # `levels` containers, the deepest levels - 1 down
+        document = loads_exact(_nested(["["] * (levels - 1), "[2.50, -0, 1E+2]"))
+        if levels - 1 >= min(max_depth, 254):
+            with pytest.raises(orjson.JSONEncodeError):
+                written_within(document, max_depth)
+        else:
+            expected = "[" * (arrays + levels - 1) + "[2.50,-0,1E+2]" + "]" * (arrays + levels - 1)
+            assert written_within(document, max_depth) == expected.encode(), (max_depth, levels)
+
+
+@pytest.mark.parametrize("orjson_nesting", [254, None])
+@pytest.mark.parametrize("held", ["1", str(2**64), "-0", '"x"'])
+@pytest.mark.parametrize("max_depth", [1, 6, 100, 103, 254, 300])
+def test_a_documents_depth_is_told_as_the_pass_over_its_brackets_tells_it(
+    orjson_nesting: int | None, held: str, max_depth: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`document_within` answers as `nested_within` does, around the bound, where orjson's writing tells
+    it and where it cannot: an integer past 64 bits (which orjson refuses to write), an orjson that
+    stops elsewhere, a bound deeper than orjson writes."""
+    monkeypatch.setattr(strict_json, "ORJSON_NESTING", orjson_nesting)
+    for levels in {*range(max(max_depth - 2, 1), max_depth + 3), 253, 254, 255, 256}:
+        for shape in (["["] * (levels - 1), ["k"] * (levels - 1)):
+            text = _nested(shape, f"[{held}]").encode()
+            assert document_within(loads_exact(text), text, max_depth) is nested_within(text, max_depth), (
+                levels,
+                shape[:1],
+            )
