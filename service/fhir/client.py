@@ -17,7 +17,9 @@ resource; anything else (a Bundle, another type, another id) counts as a failed 
 
 Answers are read by `strict_json.loads_exact`, numbers kept as written: an order read here (a
 dispatched one, the order an Appointment is based on, an open order searched at encounter-start)
-goes back to the EHR in an `update` action, which may not change its decimals.
+goes back to the EHR in an `update` action, which may not change its decimals. Their depth is told
+by writing the decoded answer with orjson (`strict_json.document_within`, the bound the strict
+reading of a hook's body uses), at about half the cost of a pass over its brackets.
 
 With `batch`, several searches and reads go out as one FHIR batch (service/fhir/batch.py); each
 entry of its answer is then judged exactly as the answer of its own request would be.
@@ -47,7 +49,7 @@ from service.fhir.transport import guarded_session
 from service.references import URL_SAFE_ID
 from service.settings import FhirSettings
 from service.shapes import dicts
-from service.strict_json import as_written, dumps, loads_exact, nested_within
+from service.strict_json import as_written, document_within, dumps, loads_exact
 
 MAX_PAGES = FhirSettings.max_pages
 PAGE_SIZE = FhirSettings.page_size
@@ -317,7 +319,7 @@ class FhirClient:
             raise FhirError(NOT_JSON) from None
         if not isinstance(answer, dict) or not isinstance(answer.get("resourceType"), str):
             raise FhirError(NOT_FHIR)
-        if not nested_within(raw, MAX_ANSWER_DEPTH + (0 if body is None else BATCH_LEVELS)):
+        if not document_within(answer, raw, MAX_ANSWER_DEPTH + (0 if body is None else BATCH_LEVELS)):
             raise FhirError(TOO_DEEP)
         return answer, len(raw)
 
