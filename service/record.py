@@ -758,6 +758,12 @@ def _questionnaire_answers(resource: Mapping[str, Any], dates_of: DatesOf) -> li
 PAIN_SCALE = (0.0, 10.0)  # contract §3: a pain severity's value is 0-10
 
 
+def _on_scale(observations: Iterable[ObservationFact], terminology: Terminology) -> Iterator[ObservationFact]:
+    """The Observations every reader reads: a pain score off the 0-10 scale left out (`_off_scale`)."""
+    pain_codes = terminology["pain-score"]
+    return (o for o in observations if not _off_scale(o, pain_codes))
+
+
 def _off_scale(observation: ObservationFact, pain_codes: ValueSet) -> bool:
     """A pain score whose number is outside the 0-10 scale: not a pain severity at all (a typo, or
     another scale under a pain code), so no criterion and no trial reads it."""
@@ -915,11 +921,12 @@ def _read_by_codes(fact: Any, terminology: Terminology) -> tuple[str, ...] | Non
     return tuple(dict.fromkeys(read))
 
 
-def observation_facts(resources: Iterable[Any]) -> Iterator[ObservationFact]:
-    """The Observations as `build_record` reads them (the unreadable and the unused left out), one at
-    a time: a caller asking whether any of them is usable reads no more than it needs."""
+def observation_facts(resources: Iterable[Any], terminology: Terminology) -> Iterator[ObservationFact]:
+    """The Observations as `build_record` reads them (the unreadable, the unused and a pain score off
+    the scale left out), one at a time: a caller asking whether any of them is usable reads no more
+    than it needs."""
     codes_of, dates_of = _codes_reader(), _dates_reader()
-    return _read(resources, lambda r: _observation(r, codes_of, dates_of))
+    return _on_scale(_read(resources, lambda r: _observation(r, codes_of, dates_of)), terminology)
 
 
 def build_record(
@@ -973,11 +980,8 @@ def build_record(
         modified=modified,
     )
     under_way = tuple(p for p in begun if trial_codes.matches_any(p.codes) and not p.steroid_injection)
-    pain_codes = terminology["pain-score"]
     observations = tuple(
-        o
-        for o in facts("Observation", lambda r: _observation(r, codes_of, dates_of))
-        if not _off_scale(o, pain_codes)
+        _on_scale(facts("Observation", lambda r: _observation(r, codes_of, dates_of)), terminology)
     ) + tuple(
         answer
         for qr in facts("QuestionnaireResponse", lambda r: _questionnaire_answers(r, dates_of))

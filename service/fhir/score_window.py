@@ -76,12 +76,13 @@ def missing_windows(
     end), if any, and whether the most recent usable score must be looked for before `since`.
 
     Uses the record's own reading (build_record) of the Procedures and of the recent scores, so
-    "the most recent trial" and "a usable score" mean exactly what the engine will take them for;
-    the scores are read only until a usable one is found. Only a usable score dated at or after
-    `since` answers the second question: the recent search (`date=ge`) also finds a score whose
-    period, or written month or year, reaches into the window from before it, which contract §3
-    dates by its start (a partial date by its first instant), and a score dated between that start
-    and `since`, which the search does not find, is more recent than it."""
+    "the most recent trial" and "a usable score" mean exactly what the engine will take them for (a
+    score off the 0-10 scale is none); the scores are read only until a usable one is found. Only a
+    usable score dated at or after `since` answers the second question: the recent search
+    (`date=ge`) also finds a score whose period, or written month or year, reaches into the window
+    from before it, which contract §3 dates by its start (a partial date by its first instant), and a
+    score dated between that start and `since`, which the search does not find, is more recent than
+    it."""
     partial = build_record(patient_id, {"Procedure": resources.get("Procedure", [])}, terminology)
     trial = partial.trial.procedure
     window = None
@@ -92,7 +93,7 @@ def missing_windows(
             window = (shifted(start, -EDGE), shifted(end, EDGE))
     usable = any(
         isinstance(o.value, float) and not isinstance(o.value, bool) and _at_or_after(o.effective, since)
-        for o in observation_facts(recent_pain)
+        for o in observation_facts(recent_pain, terminology)
     )
     return window, not usable
 

@@ -210,6 +210,30 @@ def test_a_recent_score_dated_before_the_window_leaves_the_older_scores_to_be_as
     assert missing_windows(PATIENT, {}, [score, within], since, compiled_catalog.terminology) == (None, False)
 
 
+@pytest.mark.parametrize("value", [42, 11, -1, 10.5])
+def test_a_recent_score_off_the_scale_leaves_the_older_scores_to_be_asked_for(
+    compiled_catalog: Catalog, value: float
+) -> None:
+    """A pain score off the 0-10 scale is no pain score for any reader (record._off_scale, contract §3):
+    the only recent one, it left the newest older score (a 7 ninety days ago) unread, and the record
+    held no pain score at all (Cohere's painful spasticity: met from the whole chart, not documented
+    from what was fetched)."""
+    chart = [{"resourceType": "Patient", "id": PATIENT}]
+    chart += [pain_score(PATIENT, f"old{n}", NOW - timedelta(days=90 + 30 * n), 7) for n in range(3)]
+    off_scale = pain_score(PATIENT, "off-scale", NOW - timedelta(days=3), 0)
+    del off_scale["valueInteger"]
+    off_scale["valueQuantity"] = {"value": value, "unit": "{score}"}
+    chart.append(off_scale)
+    since = recent_since(NOW.date())
+    assert missing_windows(PATIENT, {}, chart[-1:], since, compiled_catalog.terminology) == (None, True)
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert [s.get("_sort") for s in pain_searches(client)] == [None, "-date"]
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+    latest = what_the_policies_read(record_of(compiled_catalog, data.resources))[-2:]
+    assert latest == ("Observation/old0", 7.0)
+
+
 @responses.activate
 @pytest.mark.parametrize(("self_shows_sort", "pages"), [(True, 1), (False, 2)])
 def test_a_first_page_search_is_taken_as_such_only_when_the_server_sorted(
@@ -311,6 +335,8 @@ SCORE_VARIANTS = st.sampled_from(
         {"effectiveDateTime": "not a date"},
         {"effectiveDateTime": None},
         {"valueQuantity": {"value": 4.5}},
+        {"valueInteger": 11},  # off the 0-10 scale: no pain score (record._off_scale)
+        {"valueQuantity": {"value": -0.5}},
         {"code": {"coding": "junk"}},
         {"subject": 7},
     ]
