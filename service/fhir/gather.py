@@ -72,7 +72,7 @@ from service.fhir.score_window import (
     is_pain_score,
     known_ids,
     missing_windows,
-    older_newest_first,
+    newest_first,
     recent_since,
     since_of,
     within,
@@ -647,7 +647,7 @@ class DataGatherer:
         scope: CacheScope | None,
     ) -> None:
         """The one more round the recent pain scores may need: the most recent trial's window when
-        it reaches back before them, the newest older scores when none of them is usable."""
+        it reaches back before them, the newest page of all the scores when none of them is usable."""
         recent = next((q for q in plan if q.key.endswith(f":{PAIN_KEY}") and q.params), None)
         if recent is None or recent.params is None or self._terminology is None:
             return
@@ -663,7 +663,7 @@ class DataGatherer:
             bounds = (f"ge{fhir_instant(window[0])}", f"le{fhir_instant(window[1])}")
             more.append(replace(recent, key=f"{recent.key}:trial", params=within(params, *bounds)))
         if older:
-            older_params = older_newest_first(params, since)
+            older_params = newest_first(params, len(mine))
             more.append(replace(recent, key=f"{recent.key}:older", params=older_params, first_page=True))
         if not more:
             return

@@ -9,9 +9,10 @@ records one), and the policies read only two things of them (clinical-data-contr
 So the service does not page through them all. It asks for the recent ones (`date=ge` now minus
 `RECENT_DAYS`) alongside the other searches; then, only when that window does not already answer
 both questions, one more round: a date-bounded search for the trial's window, and/or the newest
-page of the older scores (`_sort=-date`, first page only, used as such only when the server shows
-it sorted). Neither relies on the server's sort for the common case (many servers do not sort
-Observations, or sort them slowly), and everything the policies read is still there.
+page of all the scores (`_sort=-date`, first page only, used as such only when the server shows
+it sorted; not bounded by date, so that a score with no date, which the engine reads when no dated
+score is usable, is on it). Neither relies on the server's sort for the common case (many servers
+do not sort Observations, or sort them slowly), and everything the policies read is still there.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from service.trial import BASELINE_MAX_AGE, POST_WINDOW
 
 RECENT_DAYS = 60
 EDGE = timedelta(days=1)  # windows overlap by a day: a day-precision date at a boundary is never lost
-OLDER_PAGE = 50  # the newest older scores asked for when the recent window holds none
+OLDER_PAGE = 50  # the newest older scores asked for when the recent window holds no usable one
 PAIN_KEY = "painScores"
 INSTANT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -107,10 +108,15 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def older_newest_first(params: Mapping[str, Any], since: datetime) -> dict[str, str | list[str]]:
-    """The newest page of the scores before `since` (first page only, when the server sorts)."""
-    older = within(params, f"lt{fhir_instant(since + EDGE)}")
-    return {**older, "_sort": "-date", "_count": str(OLDER_PAGE)}
+def newest_first(params: Mapping[str, Any], recent: int) -> dict[str, str | list[str]]:
+    """The newest page of all the scores (first page only, when the server sorts), with `OLDER_PAGE`
+    besides the `recent` ones the recent search found. Not bounded by date: a date search never finds
+    a score with no date (none at all, or one the server cannot read), which contract §3 leaves
+    undated and the engine reads when no dated score is usable (dated beats undated); a server sorts
+    it after the dated ones. The recent scores sort first (they are the newest, or a period or month
+    reaching into their window), so the page is longer by as many: it still holds the `OLDER_PAGE`
+    newest of the others."""
+    return {**params, "_sort": "-date", "_count": str(OLDER_PAGE + recent)}
 
 
 def known_ids(resources: list[dict[str, Any]]) -> set[str]:
