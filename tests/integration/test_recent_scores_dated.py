@@ -2,7 +2,8 @@
 server (sekmet-fhir): the search's `date=ge` matches a score whose period reaches into the window,
 and one whose written month does; both are dated by their start (a partial date by its first instant),
 before it. A score dated between them and the window's start is the most recent (§3's "the most
-recent documented one decides") and must still be read (service/fhir/score_window.py)."""
+recent documented one decides") and must still be read (service/fhir/score_window.py). A score with no
+date, which no date search finds, must be read too when no dated one is usable."""
 
 from __future__ import annotations
 
@@ -77,3 +78,36 @@ def test_a_score_reaching_into_the_window_from_before_it_leaves_the_newer_score_
     )
     latest = max(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
     assert (latest.source, latest.value) == (f"Observation/{patient}-newer", 3.0)
+
+
+def test_a_score_with_no_date_is_read_when_no_dated_one_is_usable(
+    fhir_server: LocalFhirServer, compiled_catalog: Catalog
+) -> None:
+    """A pain score with no effective[x] is undated (contract §3) and read when no dated score is usable
+    (dated beats undated), as when the pain scores are prefetched whole: no date search finds it, so
+    the newest page of the scores, sorted by a real server, must hold it (after a preliminary one)."""
+    patient = "recent-dated-none"
+    undated = pain_score(patient, f"{patient}-undated", NOW, 7)
+    del undated["effectiveDateTime"]
+    preliminary = pain_score(
+        patient, f"{patient}-preliminary", NOW - timedelta(days=400), 2, status="preliminary"
+    )
+    for bundle in transactions([{"resourceType": "Patient", "id": patient}, undated, preliminary]):
+        fhir_server.load(bundle)
+    body = sample("order-sign-implant-demo-meets")
+    body["context"]["patientId"] = patient
+    body["prefetch"] = {}
+    body["fhirServer"] = fhir_server.base_url
+    request = parse_hook_request(body, service_for_hook(body["hook"]))
+    gatherer = DataGatherer(
+        None, policy_observation_codes(compiled_catalog.terminology), terminology=compiled_catalog.terminology
+    )
+    deadline = time.monotonic() + 60
+    client = FhirClient(fhir_server.base_url, FHIR_TOKEN, 30.0, deadline=deadline)
+    data = gatherer.gather(request, {}, client, deadline, today=NOW.date())
+    scores = build_record(patient, data.resources, compiled_catalog.terminology).observations_with(
+        "loinc", "72514-3"
+    )
+    assert [(o.source, o.effective, o.value) for o in scores] == [
+        (f"Observation/{patient}-undated", None, 7.0)
+    ]
