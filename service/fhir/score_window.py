@@ -112,10 +112,11 @@ def newest_first(params: Mapping[str, Any], recent: int) -> dict[str, str | list
     """The newest page of all the scores (first page only, when the server sorts), with `OLDER_PAGE`
     besides the `recent` ones the recent search found. Not bounded by date: a date search never finds
     a score with no date (none at all, or one the server cannot read), which contract §3 leaves
-    undated and the engine reads when no dated score is usable (dated beats undated); a server sorts
-    it after the dated ones. The recent scores sort first (they are the newest, or a period or month
-    reaching into their window), so the page is longer by as many: it still holds the `OLDER_PAGE`
-    newest of the others."""
+    undated and the engine reads when no dated score is usable (dated beats undated). FHIR leaves
+    where it sorts to the server: after the dated ones (sekmet-fhir), on the page when the chart
+    holds fewer dated ones than the page; before them, on it anyway. The recent scores sort first
+    (they are the newest, or a period or month reaching into their window), so the page is longer by
+    as many: it still holds the `OLDER_PAGE` newest of the others."""
     return {**params, "_sort": "-date", "_count": str(OLDER_PAGE + recent)}
 
 
