@@ -62,20 +62,7 @@ def test_a_score_reaching_into_the_window_from_before_it_leaves_the_newer_score_
     chart = _chart(patient, dated, newer_at)
     for bundle in transactions(chart):
         fhir_server.load(bundle)
-    body = sample("order-sign-implant-demo-meets")
-    body["context"]["patientId"] = patient
-    body["prefetch"] = {}
-    body["fhirServer"] = fhir_server.base_url
-    request = parse_hook_request(body, service_for_hook(body["hook"]))
-    gatherer = DataGatherer(
-        None, policy_observation_codes(compiled_catalog.terminology), terminology=compiled_catalog.terminology
-    )
-    deadline = time.monotonic() + 60
-    client = FhirClient(fhir_server.base_url, FHIR_TOKEN, 30.0, deadline=deadline)
-    data = gatherer.gather(request, {}, client, deadline, today=NOW.date())
-    scores = build_record(patient, data.resources, compiled_catalog.terminology).observations_with(
-        "loinc", "72514-3"
-    )
+    scores = _pain_scores_read(fhir_server, compiled_catalog, patient)
     latest = max(scores, key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
     assert (latest.source, latest.value) == (f"Observation/{patient}-newer", 3.0)
 
@@ -94,6 +81,15 @@ def test_a_score_with_no_date_is_read_when_no_dated_one_is_usable(
     )
     for bundle in transactions([{"resourceType": "Patient", "id": patient}, undated, preliminary]):
         fhir_server.load(bundle)
+    scores = _pain_scores_read(fhir_server, compiled_catalog, patient)
+    assert [(o.source, o.effective, o.value) for o in scores] == [
+        (f"Observation/{patient}-undated", None, 7.0)
+    ]
+
+
+def _pain_scores_read(fhir_server: LocalFhirServer, compiled_catalog: Catalog, patient: str) -> list[Any]:
+    """The pain scores (LOINC 72514-3) of the record of `patient`, its chart read from the real server
+    as an order-sign with no prefetch reads it."""
     body = sample("order-sign-implant-demo-meets")
     body["context"]["patientId"] = patient
     body["prefetch"] = {}
@@ -105,9 +101,6 @@ def test_a_score_with_no_date_is_read_when_no_dated_one_is_usable(
     deadline = time.monotonic() + 60
     client = FhirClient(fhir_server.base_url, FHIR_TOKEN, 30.0, deadline=deadline)
     data = gatherer.gather(request, {}, client, deadline, today=NOW.date())
-    scores = build_record(patient, data.resources, compiled_catalog.terminology).observations_with(
+    return build_record(patient, data.resources, compiled_catalog.terminology).observations_with(
         "loinc", "72514-3"
     )
-    assert [(o.source, o.effective, o.value) for o in scores] == [
-        (f"Observation/{patient}-undated", None, 7.0)
-    ]

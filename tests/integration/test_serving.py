@@ -132,6 +132,19 @@ def test_a_burst_of_many_more_connections_than_threads_is_answered(tmp_path: Pat
     assert len(logged.encode()) > 65536
 
 
+def _burst_unread(tmp_path: Path, settings: str) -> tuple[dict[str, int], float, str]:
+    """400 calls, 48 at once, to `serve` (one worker, two threads, `settings` added) whose stderr is a
+    pipe nobody reads while they run: (their statuses, the log lines /metrics then counts dropped, what
+    the pipe held when `serve` stopped)."""
+    served = serve(tmp_path, "--workers", "1", "--threads", "2", log=subprocess.PIPE, settings=settings)
+    try:
+        statuses = burst(served, 400, 48)
+        dropped = total(scraped(served), "idds_crd_log_lines_dropped_total")
+    finally:
+        logged = stop(served)
+    return statuses, dropped, logged
+
+
 def test_a_log_nobody_reads_stops_no_answer(tmp_path: Path) -> None:
     """serve26's production stall: `serve`'s stderr a pipe nobody reads (a container log driver that
     blocks, a log shipper that stopped reading). The burst's lines are more than the pipe holds
@@ -139,12 +152,7 @@ def test_a_log_nobody_reads_stops_no_answer(tmp_path: Path) -> None:
     the 220th on: every thread blocked writing its line). Nothing is lost: the lines are held (up to
     `log_buffer_bytes`) and written, each once, when the pipe is read again, all of them by the time
     `serve` has stopped."""
-    served = serve(tmp_path, "--workers", "1", "--threads", "2", log=subprocess.PIPE)
-    try:
-        statuses = burst(served, 400, 48)
-        dropped = total(scraped(served), "idds_crd_log_lines_dropped_total")
-    finally:
-        logged = stop(served)
+    statuses, dropped, logged = _burst_unread(tmp_path, "")
     assert statuses == burst_expected(400)
     assert dropped == 0
     assert sorted(logged_request_ids(logged, "burst-")) == sorted(statuses)
@@ -154,13 +162,7 @@ def test_a_log_nobody_reads_stops_no_answer(tmp_path: Path) -> None:
 def test_lines_a_full_log_buffer_cannot_hold_are_dropped_and_counted(tmp_path: Path) -> None:
     """With the pipe nobody reads full and the buffer (`log_buffer_bytes`) full too, a line is dropped,
     not waited for, and counted in /metrics; every request is answered and no line is written twice."""
-    small_buffer = "log_buffer_bytes: 16384\n"
-    served = serve(tmp_path, "--workers", "1", "--threads", "2", log=subprocess.PIPE, settings=small_buffer)
-    try:
-        statuses = burst(served, 400, 48)
-        dropped = total(scraped(served), "idds_crd_log_lines_dropped_total")
-    finally:
-        logged = stop(served)
+    statuses, dropped, logged = _burst_unread(tmp_path, "log_buffer_bytes: 16384\n")
     assert statuses == burst_expected(400)
     written = logged_request_ids(logged, "burst-")
     assert len(written) == len(set(written)) and set(written) < set(statuses)

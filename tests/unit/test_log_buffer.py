@@ -21,9 +21,10 @@ import pytest
 
 from service.app import create_app
 from service.log_buffer import BufferedLogHandler, on_dropped_lines
-from service.request_log import ACCESS_LOGGER, JsonLinesFormatter, configure_logging
+from service.request_log import ACCESS_LOGGER, JsonLinesFormatter
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
+from tests.logging_support import root_logging
 from tests.observability_support import scrape, value
 from tests.support import open_settings
 
@@ -226,20 +227,13 @@ def test_the_log_buffer_is_read_from_the_configuration() -> None:
 def test_a_warning_is_a_line_of_the_log_not_written_to_stderr_directly() -> None:
     """Under `configure_logging` a warning goes through the log's writer thread like any line: written
     to stderr by the thread that warned, it would wait for a reader that stopped."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    try:
-        configure_logging("json", "INFO")
-        root.handlers[0].setStream(stream)
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.warn("a library's warning", UserWarning, stacklevel=1)
-    finally:
-        logging.captureWarnings(False)
-        root.handlers[0].close()
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+    with root_logging("json", "INFO") as stream:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.warn("a library's warning", UserWarning, stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
     [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["logger"] == "py.warnings" and "a library's warning" in line["message"]
 

@@ -34,6 +34,7 @@ from service.request_log import (
 )
 from service.settings import SettingsError, settings_from_mapping
 from tests.builders import catalog
+from tests.logging_support import root_logging
 from tests.support import (
     SIGN_URL,
     no_client,
@@ -252,18 +253,9 @@ def test_configure_logging_chooses_json_or_text() -> None:
 def test_a_newline_in_a_path_writes_no_line_of_its_own_in_text_logs() -> None:
     """attack20 L4: a percent-encoded newline in the path, decoded by the server, forged a second log
     line in the text format; its control characters are now escaped."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    try:
-        configure_logging("text", "INFO")
-        root.handlers[0].setStream(stream)
+    with root_logging("text", "INFO") as stream:
         client = create_app(open_settings(log_format="text"), catalog()).test_client()
         client.get("/healthz%0D%0A2026-12-06 12:00:00,000 INFO idds_crd.access: POST /cds-services 200")
-    finally:
-        root.handlers[0].close()  # what it holds written (service.log_buffer), its writer thread ended
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1, lines
     assert "/healthz\\r\\n2026-12-06" in lines[0]
