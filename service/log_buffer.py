@@ -50,7 +50,8 @@ class BufferedLogHandler(logging.Handler):
 
     def _start_writer(self) -> None:
         """An empty buffer and a thread writing it (at creation, and again in a forked child)."""
-        self._lock = threading.Lock()
+        # re-entrant: a signal handler that logs may run in a thread while it holds the lock (review27e)
+        self._lock = threading.RLock()
         self._written = threading.Condition(self._lock)  # a line written, for a flush waiting on it
         self._lines: queue.SimpleQueue[tuple[str, int] | None] = queue.SimpleQueue()  # None: closed
         self._held = 0  # bytes of the lines not yet written (the one being written included)

@@ -144,6 +144,37 @@ def test_what_is_held_is_written_when_the_handler_closes(handlers: list[Buffered
     assert handlers[0].dropped == 0 and "after closing" not in stream.getvalue()
 
 
+def test_a_line_logged_while_a_line_is_being_handed_over_is_not_waited_for(
+    handlers: list[BufferedLogHandler],
+) -> None:
+    """review27e L1: a signal handler that logs (gunicorn's worker SIGWINCH handler, at DEBUG) may run in
+    a thread that is handing a line over, inside the handler's lock: a lock that thread cannot take again
+    held it forever. Here the hand-over itself logs a line once, as such a handler would."""
+    stream = io.StringIO()
+    logger = buffered(handlers, stream, capacity=1 << 20)
+    handler = handlers[0]
+    lines = handler._lines
+    interrupted = threading.Event()
+
+    class Interrupting:
+        def put(self, item: tuple[str, int] | None) -> None:
+            if not interrupted.is_set():
+                interrupted.set()
+                logger.info("from a signal handler")
+            lines.put(item)
+
+        def get(self) -> tuple[str, int] | None:
+            return lines.get()
+
+    handler._lines = Interrupting()  # type: ignore[assignment]
+    logging_thread = threading.Thread(target=logger.info, args=("a line",), daemon=True)
+    logging_thread.start()
+    logging_thread.join(10)
+    assert not logging_thread.is_alive()
+    handler.flush()
+    assert sorted(stream.getvalue().splitlines()) == ["a line", "from a signal handler"]
+
+
 def test_lines_a_stream_refuses_are_counted_and_never_raised(
     handlers: list[BufferedLogHandler], capsys: pytest.CaptureFixture[str]
 ) -> None:
