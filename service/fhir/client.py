@@ -401,7 +401,9 @@ class FhirClient:
     def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
         """All matches of a search, following `next` links verbatim (under the base) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
-        ones); honoured only when the server's `self` link does not show that it left `_sort` out."""
+        ones, as many as its `_count`: more pages where the server answers fewer a page,
+        `_pages_asked`); honoured only when the server's `self` link does not show that it left
+        `_sort` out."""
         url = f"{self.base_url}/{self.search_path(resource_type, params)}"
         return self._from_first_page(lambda: self._get(url), resource_type, params, first_page)
 
@@ -442,7 +444,8 @@ class FhirClient:
                 "(other patients' data is not paged through)"
             )
         if first_page and "_sort" in params and (executed is None or "_sort" in executed):
-            return replace(self.collect(page, resource_type, max_pages=1), scope_ignored=ignored)
+            pages = _pages_asked(page, params)
+            return replace(self.collect(page, resource_type, max_pages=pages), scope_ignored=ignored)
         return replace(self.collect(page, resource_type), scope_ignored=ignored)
 
     def collect(
@@ -559,6 +562,22 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
         if link.get("relation") == relation and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
+
+
+def _pages_asked(page: dict[str, Any], params: Mapping[str, Any]) -> int:
+    """How many pages of a sorted search hold the first `_count` matches it asked for, its first page
+    `page` in hand: one, unless the server answered fewer entries a page than asked (FHIR lets it:
+    sekmet-fhir pages at most 1000, HAPI's starter 200) and has a next page; then as many pages of
+    that size (at least `MIN_PAGE_SIZE`) as hold `_count`. Otherwise a first page asked to hold the
+    recent pain scores and 50 older ones past them held only recent ones (score_window.newest_first)."""
+    try:
+        asked = int(params.get("_count", 0))
+    except (TypeError, ValueError):
+        return 1
+    given = len(dicts(page.get("entry")))
+    if given >= asked or not _link(page, "next"):
+        return 1
+    return -(-asked // max(given, MIN_PAGE_SIZE))
 
 
 def _executed(bundle: dict[str, Any]) -> frozenset[str] | None:

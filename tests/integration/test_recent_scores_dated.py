@@ -87,6 +87,35 @@ def test_a_score_with_no_date_is_read_when_no_dated_one_is_usable(
     ]
 
 
+def test_the_older_usable_score_is_read_past_a_page_the_server_clamps(
+    fhir_server: LocalFhirServer, compiled_catalog: Catalog
+) -> None:
+    """1000 recent pain scores none of them usable (asked, declined) and a 7 recorded 200 days ago: the
+    newest page asks for 1050 (50 past the recent ones), sekmet-fhir answers 1000 a page at most, all
+    recent; the 7 is on its next page and must be read, as when the chart is prefetched whole."""
+    patient = "recent-dated-clamped"
+    declined = []
+    for n in range(1000):
+        score = pain_score(patient, f"{patient}-declined-{n}", NOW - timedelta(hours=n), 0)
+        del score["valueInteger"]
+        score["dataAbsentReason"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "code": "asked-declined",
+                }
+            ]
+        }
+        declined.append(score)
+    older = pain_score(patient, f"{patient}-older", NOW - timedelta(days=200), 7)
+    for bundle in transactions([{"resourceType": "Patient", "id": patient}, *declined, older]):
+        fhir_server.load(bundle)
+    scores = _pain_scores_read(fhir_server, compiled_catalog, patient)
+    assert [(o.source, o.value) for o in scores if o.value is not None] == [
+        (f"Observation/{patient}-older", 7.0)
+    ]
+
+
 def _pain_scores_read(fhir_server: LocalFhirServer, compiled_catalog: Catalog, patient: str) -> list[Any]:
     """The pain scores (LOINC 72514-3) of the record of `patient`, its chart read from the real server
     as an order-sign with no prefetch reads it."""

@@ -297,6 +297,45 @@ def test_a_first_page_search_is_taken_as_such_only_when_the_server_sorted(
     assert result.pages == pages and len(responses.calls) == pages
 
 
+@responses.activate
+@pytest.mark.parametrize(
+    ("asked", "clamp", "pages"), [(50, 20, 3), (1050, 1000, 2), (40, 50, 1), (30, 30, 1)]
+)
+def test_a_first_page_search_reads_as_many_as_it_asked_for_where_the_server_pages_fewer(
+    asked: int, clamp: int, pages: int
+) -> None:
+    """A server may answer fewer than `_count` a page (sekmet-fhir at most 1000, HAPI's starter 200):
+    the newest page of the pain scores asks for 50 more than the recent ones found (score_window.
+    newest_first), and its first `clamp` alone, all recent and unusable, left out the older usable
+    score (review27f). A sorted first-page search reads pages until it holds what it asked for; a
+    server that answers as many as asked, or all it has, is read one page as before."""
+    total = asked + 200
+    for page in range(-(-total // clamp)):
+        ids = range(page * clamp, min((page + 1) * clamp, total))
+        links = [{"relation": "self", "url": f"{BASE}/Observation?patient=x&_sort=-date&page={page}"}]
+        if (page + 1) * clamp < total:
+            links.append({"relation": "next", "url": f"{BASE}/Observation?page={page + 1}"})
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": [{"resource": {"resourceType": "Observation", "id": f"o{n}"}} for n in ids],
+        }
+        if page == 0:
+            responses.get(
+                f"{BASE}/Observation",
+                json=bundle,
+                match=[responses.matchers.query_param_matcher({"_sort": "-date"}, strict_match=False)],
+            )
+        else:
+            responses.get(f"{BASE}/Observation?page={page}", json=bundle)
+    client = FhirClient(BASE, "t", 2.0)
+    params = {"patient": "x", "_sort": "-date", "_count": str(asked)}
+    result = client.search("Observation", params, first_page=True)
+    assert result.pages == pages and len(responses.calls) == pages
+    assert [r["id"] for r in result.resources][:asked] == [f"o{n}" for n in range(asked)]
+
+
 def test_a_prefetched_first_page_of_many_is_replaced_by_the_searches_by_time(
     compiled_catalog: Catalog,
 ) -> None:
