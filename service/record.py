@@ -764,6 +764,11 @@ def _on_scale(observations: Iterable[ObservationFact], terminology: Terminology)
     return (o for o in observations if not _off_scale(o, pain_codes))
 
 
+def _by_source(observation: ObservationFact) -> str:
+    """The reference an Observation (or an answer) was read from: `build_record`'s order for them."""
+    return observation.source
+
+
 def _off_scale(observation: ObservationFact, pain_codes: ValueSet) -> bool:
     """A pain score whose number is outside the 0-10 scale: not a pain severity at all (a typo, or
     another scale under a pain code), so no criterion and no trial reads it."""
@@ -980,12 +985,22 @@ def build_record(
         modified=modified,
     )
     under_way = tuple(p for p in begun if trial_codes.matches_any(p.codes) and not p.steroid_injection)
+    # in an order of their own, not the order they came in (a prefetch's, a server's sort): a reader that
+    # takes the latest of two scores of one moment takes the same one however the chart was read
     observations = tuple(
-        _on_scale(facts("Observation", lambda r: _observation(r, codes_of, dates_of)), terminology)
+        sorted(
+            _on_scale(facts("Observation", lambda r: _observation(r, codes_of, dates_of)), terminology),
+            key=_by_source,
+        )
     ) + tuple(
-        answer
-        for qr in facts("QuestionnaireResponse", lambda r: _questionnaire_answers(r, dates_of))
-        for answer in qr
+        sorted(
+            (
+                answer
+                for qr in facts("QuestionnaireResponse", lambda r: _questionnaire_answers(r, dates_of))
+                for answer in qr
+            ),
+            key=_by_source,
+        )
     )
     return PatientRecord(
         patient_id=patient_id,

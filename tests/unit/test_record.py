@@ -344,11 +344,13 @@ def test_a_dated_assessment_is_later_than_an_undated_one_in_either_order() -> No
 def test_the_trial_and_the_criteria_cite_the_same_assessment_on_a_timestamp_tie() -> None:
     first = assessment("it-trial-pain-relief-pct", "2025-10-02", valueQuantity={"value": 40, "unit": "%"})
     second = assessment("it-trial-pain-relief-pct", "2025-10-02", valueQuantity={"value": 60, "unit": "%"})
+    cited = set()
     for chart in ([first, second], [second, first]):
         record = build_record("p1", {"Observation": chart}, catalog().terminology)
         latest = record.latest_assessment("it-trial-pain-relief-pct")
-        assert latest is not None and latest.source == f"Observation/{chart[-1]['id']}"
-        assert record.trial.relief_pct == latest.value
+        assert latest is not None and record.trial.relief_pct == latest.value
+        cited.add(latest.source)
+    assert len(cited) == 1  # whatever order the chart gives them in (review27f)
 
 
 @pytest.mark.parametrize(
