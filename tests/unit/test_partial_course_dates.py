@@ -251,3 +251,35 @@ def test_an_end_that_moves_with_its_start_is_said_by_its_supply(order: dict[str,
         f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
     ]
     assert f" → {later}" in result.finding
+
+
+@pytest.mark.parametrize(
+    ("first", "record"),
+    [
+        # begun 31 December 2025 it runs to 30 April 2026, in the window; begun in January 2025, never
+        (supplied("2025", 120, "d"), "the day the course began"),
+        # ended 30 November 2025 it is in the window (from 21 November 2025); ended 1 November, not
+        (
+            med_statement(concept(RX, "1292", BACLOFEN), "completed", "2025-06-01", "2025-11"),
+            "the day the course ended",
+        ),
+    ],
+)
+def test_an_order_whose_last_possible_end_reaches_into_the_window_is_part_of_the_course(
+    first: dict[str, Any], record: str
+) -> None:
+    """review27d: the window held the orders whose first possible end is in it, so an order that may end in
+    it was dropped and the 30-day order after it read not met ("the course ended after 4 weeks 2 days"),
+    though one reading spans from the window's first weeks to 31 May 2026."""
+    result = duration({**SIX_WEEKS, "within_months": 12}, [first, supplied("2026-05-01", 30, "d")])
+    assert result.status == Status.NOT_DOCUMENTED
+    assert result.finding.endswith(f"; record {record}")
+
+
+def test_a_course_that_may_not_reach_into_the_window_is_not_read_as_short() -> None:
+    """review27d: an order of 2025 with a 20-day supply is in the last 12 months (from 21 November 2025)
+    only if begun after 1 November: else the drug is absent there (not documented, `_none_in_window`), never
+    a course that fell short."""
+    result = duration({**SIX_WEEKS, "within_months": 12}, [supplied("2025", 20, "d")])
+    assert result.status == Status.NOT_DOCUMENTED
+    assert result.finding.endswith("; record the day the course began")

@@ -121,23 +121,24 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         # ingredient's exposure spans all its orders, decades apart in a real chart, and would
         # otherwise stretch the course in the window back to the window's start. An active statement
         # with no end begun before the window says the drug is still taken: it adds no span (its end is
-        # its date, contract §3) but is kept, so the course is not read as ended (the `running` case)
+        # its date, contract §3) but is kept, so the course is not read as ended (the `running` case). An
+        # end written to a month or a year, or moving with such a start, reaches into the window when its
+        # last possible day does (`ends_by`: "2025" with a 120-day supply, begun 31 December, runs into
+        # 2026): `_bounds` counts it in the course's longest, and in its shortest only when it surely does
         window_start = start_of_day(months_before(ctx.today, int(params["within_months"])))
         inside = [
             m
             for m in ctx.record.medications
             if m.source in sources
             and m.start is not None
-            and ((m.end or m.start) > window_start or m.running_on(today))
+            and (_reaches(m, window_start) or m.running_on(today))
         ]
         spans = [
-            (m.start, m.end or m.start)
-            for m in inside
-            if m.start is not None and (m.end or m.start) > window_start
+            (m.start, m.end or m.start) for m in inside if m.start is not None and _reaches(m, window_start)
         ]
         if not spans and sources:
             return _none_in_window(params, ctx, sources, window_start, inside)
-        course = [m for m in inside if m.start is not None and (m.end or m.start) > window_start]
+        course = [m for m in inside if m.start is not None and _reaches(m, window_start)]
         sources = {m.source for m in inside}
     else:
         window_start = None
@@ -196,7 +197,9 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         )
     if running:
         return _open_statement(running, evidence, needed)
-    if not exact and _lasted(params, *longest)[0]:  # its longest reaches what its shortest does not
+    # its longest reaches what its shortest does not, or in some reading no course reaches into the window
+    # at all: absent there, never short (contract §3, `_none_in_window`)
+    if not exact and (_lasted(params, *longest)[0] or not _surely_inside(course, window_start)):
         unsure = _unsure(span, course, shortest, longest, needed, _unit(params))
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
     lasted = lasted if exact else f"at most {human_span(*longest)}"
@@ -250,6 +253,13 @@ def _bounds(
         return (first if window_start is None else max(first, window_start)), min(last, today)
 
     facts = [(m.start, m.start_by, m.end or m.start, m.ends_by or m.start_by, m.end_tied) for m in course]
+    # the orders in the window however they are placed: one that may end before it may be no part of the
+    # course, so it bounds only the longest
+    surely = [
+        f
+        for m, f in zip(course, facts, strict=True)
+        if window_start is None or _surely_inside([m], window_start)
+    ]
     own_short, own_long = [], []
     for m, (start, start_by, end, end_by, tied) in zip(course, facts, strict=True):  # type: ignore[misc]
         if tied:
@@ -259,11 +269,24 @@ def _bounds(
         else:
             own_short.append(clamped(start_by, end))
             own_long.append(clamped(start, end_by))
-    shortest = max([clamped(min(f[1] for f in facts), max(f[2] for f in facts)), *own_short], key=length)
+    spanned = [clamped(min(f[1] for f in surely), max(f[2] for f in surely))] if surely else []
+    shortest = max([*spanned, *own_short], key=length)
     firsts = sorted(range(len(facts)), key=lambda i: facts[i][0])[:2]  # type: ignore[arg-type, return-value]
     lasts = sorted(range(len(facts)), key=lambda i: facts[i][3], reverse=True)[:2]  # type: ignore[arg-type, return-value]
     across = [clamped(facts[i][0], facts[j][3]) for i in firsts for j in lasts if i != j]  # type: ignore[arg-type]
     return shortest, max([*own_long, *across], key=length)
+
+
+def _reaches(m: MedicationFact, window_start: datetime) -> bool:
+    """Whether the order or statement may reach into the window: its last possible end is after its
+    start."""
+    return (m.ends_by or m.start) > window_start  # type: ignore[operator]
+
+
+def _surely_inside(course: Sequence[MedicationFact], window_start: datetime | None) -> bool:
+    """Whether some order or statement of the course reaches into the window however its dates are read:
+    its first possible end is after the window's start."""
+    return window_start is None or any((m.end or m.start) > window_start for m in course)  # type: ignore[operator]
 
 
 def _days_from(first: datetime, last: datetime) -> list[datetime]:
