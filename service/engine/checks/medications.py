@@ -237,6 +237,15 @@ def _one_day(m: MedicationFact) -> bool:
     return m.start == m.start_by and m.end_by is None
 
 
+# An order whose end moves with a start dated to a month or a year is placed on each day its start may be
+# (`_bounds`): at most this many placements a course (ten orders dated to a year), orders placed alike
+# placed once. Past it an order is bounded by what every placement holds (its last possible start to its
+# first possible end) and lies within (its first start to its last end): a verdict never contradicted by
+# a reading, if less often sure, for a cost that does not grow by 366 an order (review27d: 1,000 distinct
+# orders dated to a year took 0.9 s of CPU a test, 5,000 from the EHR's FHIR server 4.4 s)
+MOST_PLACEMENTS = 3_660
+
+
 def _bounds(
     course: Sequence[MedicationFact], window_start: datetime | None, today: datetime, length: Length
 ) -> tuple[Span, Span]:
@@ -261,11 +270,21 @@ def _bounds(
         if window_start is None or _surely_inside([m], window_start)
     ]
     own_short, own_long = [], []
+    placements: dict[tuple[Any, ...], tuple[Span, Span]] = {}  # orders placed alike, placed once
+    budget = MOST_PLACEMENTS
     for m, (start, start_by, end, end_by, tied) in zip(course, facts, strict=True):  # type: ignore[misc]
         if tied:
-            placed = [clamped(day, m.tied_end(day)) for day in _days_from(start, start_by)]
-            own_short.append(min(placed, key=length))
-            own_long.append(max(placed, key=length))
+            alike = (start, start_by, m.supply_months, end - start)
+            if alike not in placements:
+                days = (start_by.date() - start.date()).days + 1
+                if days > budget:  # every placement holds the first, and lies within the second
+                    placements[alike] = (clamped(start_by, end), clamped(start, end_by))
+                else:
+                    budget -= days
+                    placed = [clamped(day, m.tied_end(day)) for day in _days_from(start, start_by)]
+                    placements[alike] = (min(placed, key=length), max(placed, key=length))
+            own_short.append(placements[alike][0])
+            own_long.append(placements[alike][1])
         else:
             own_short.append(clamped(start_by, end))
             own_long.append(clamped(start, end_by))
