@@ -300,3 +300,13 @@ def test_orders_dated_to_a_year_are_placed_at_a_bounded_cost(monkeypatch: pytest
     monkeypatch.setattr(medications, "MOST_PLACEMENTS", 10**9)
     assert duration(SIX_MONTHS, [*alike, *distinct]).status == result.status == Status.NOT_DOCUMENTED
     assert len(calls) > 41 * 365  # placed on every day when the budget allows (the test counts what it means)
+
+
+def test_an_order_dated_to_a_year_is_placed_beside_the_others_of_its_course() -> None:
+    """review27d: an order of 2025 with a 6-month supply and one of 8 March to 20 August 2025 last 6 months
+    however the first is placed (begun by 8 March, 6 months from its start; later, from 8 March to past
+    20 August), but its own shortest (begun 31 August, to 28 February: 5 months 28 days) was taken for the
+    course's, as if the other order were not there: not documented, where c5c45bc read met."""
+    chart = [supplied("2025", 6, "mo"), med_request(BACLOFEN, "2025-03-08", "2025-08-20", "completed")]
+    result = duration(SIX_MONTHS, chart)
+    assert (result.status, result.finding) == (Status.MET, "at least 6 months documented, 2025 → 20 Aug 2025")

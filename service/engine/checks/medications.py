@@ -264,31 +264,48 @@ def _bounds(
     facts = [(m.start, m.start_by, m.end or m.start, m.ends_by or m.start_by, m.end_tied) for m in course]
     # the orders in the window however they are placed: one that may end before it may be no part of the
     # course, so it bounds only the longest
-    surely = [
-        f
-        for m, f in zip(course, facts, strict=True)
-        if window_start is None or _surely_inside([m], window_start)
-    ]
+    surely = [i for i, m in enumerate(course) if window_start is None or _surely_inside([m], window_start)]
+    # the others' span: from the latest first day to the earliest last day of the orders other than one
+    # that surely reach into the window, which every reading holds besides that order's own placement
+    latest_first = sorted(surely, key=lambda i: facts[i][1])[:2]  # type: ignore[arg-type, return-value]
+    earliest_last = sorted(surely, key=lambda i: facts[i][2], reverse=True)[:2]  # type: ignore[arg-type, return-value]
+
+    def others(i: int) -> tuple[datetime, datetime] | None:
+        first = next((facts[k][1] for k in latest_first if k != i), None)
+        last = next((facts[k][2] for k in earliest_last if k != i), None)
+        return None if first is None or last is None else (first, last)  # type: ignore[return-value]
+
+    def placed_with(day: datetime, day_end: datetime, rest: tuple[datetime, datetime] | None) -> Span:
+        """The least a reading holds with the order placed from `day` to `day_end`: its own span with the
+        others' (none in the window when it ends before it and no other surely reaches into it)."""
+        if rest is None:
+            return clamped(day, day_end)
+        if window_start is not None and day_end <= window_start:
+            return clamped(*rest)
+        return clamped(min(day, rest[0]), max(day_end, rest[1]))
+
     own_short, own_long = [], []
     placements: dict[tuple[Any, ...], tuple[Span, Span]] = {}  # orders placed alike, placed once
     budget = MOST_PLACEMENTS
-    for m, (start, start_by, end, end_by, tied) in zip(course, facts, strict=True):  # type: ignore[misc]
+    for i, (m, (start, start_by, end, end_by, tied)) in enumerate(zip(course, facts, strict=True)):  # type: ignore[misc]
         if tied:
-            alike = (start, start_by, m.supply_months, end - start)
+            rest = others(i)
+            alike = (start, start_by, m.supply_months, end - start, rest)
             if alike not in placements:
                 days = (start_by.date() - start.date()).days + 1
                 if days > budget:  # every placement holds the first, and lies within the second
                     placements[alike] = (clamped(start_by, end), clamped(start, end_by))
                 else:
                     budget -= days
-                    placed = [clamped(day, m.tied_end(day)) for day in _days_from(start, start_by)]
-                    placements[alike] = (min(placed, key=length), max(placed, key=length))
+                    ends = [(day, m.tied_end(day)) for day in _days_from(start, start_by)]
+                    least = min((placed_with(day, day_end, rest) for day, day_end in ends), key=length)
+                    placements[alike] = (least, max((clamped(*e) for e in ends), key=length))
             own_short.append(placements[alike][0])
             own_long.append(placements[alike][1])
         else:
             own_short.append(clamped(start_by, end))
             own_long.append(clamped(start, end_by))
-    spanned = [clamped(min(f[1] for f in surely), max(f[2] for f in surely))] if surely else []
+    spanned = [clamped(min(facts[i][1] for i in surely), max(facts[i][2] for i in surely))] if surely else []  # type: ignore[type-var]
     shortest = max([*spanned, *own_short], key=length)
     firsts = sorted(range(len(facts)), key=lambda i: facts[i][0])[:2]  # type: ignore[arg-type, return-value]
     lasts = sorted(range(len(facts)), key=lambda i: facts[i][3], reverse=True)[:2]  # type: ignore[arg-type, return-value]
