@@ -277,11 +277,19 @@ def test_an_order_whose_last_possible_end_reaches_into_the_window_is_part_of_the
     assert result.finding.endswith(f"; record {record}")
 
 
-def test_a_course_that_may_not_reach_into_the_window_is_not_read_as_short() -> None:
+@pytest.mark.parametrize(
+    "order",
+    [
+        supplied("2025", 20, "d"),  # begun after 1 November 2025 it is in the window, else not
+        # a statement's end is its date (contract §3): any day of 2025, the last 40 in the window, 0 days long
+        med_statement(concept(RX, "1292", BACLOFEN), "completed", "2025"),
+    ],
+)
+def test_a_course_that_may_not_reach_into_the_window_is_not_read_as_short(order: dict[str, Any]) -> None:
     """review27d: an order of 2025 with a 20-day supply is in the last 12 months (from 21 November 2025)
     only if begun after 1 November: else the drug is absent there (not documented, `_none_in_window`), never
-    a course that fell short."""
-    result = duration({**SIX_WEEKS, "within_months": 12}, [supplied("2025", 20, "d")])
+    a course that fell short ("the course ended after 0 days (21 Nov 2025 → 2025)")."""
+    result = duration({**SIX_WEEKS, "within_months": 12}, [order])
     assert result.status == Status.NOT_DOCUMENTED
     assert result.finding.endswith("; record the day the course began")
 

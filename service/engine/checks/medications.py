@@ -199,7 +199,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         return _open_statement(running, evidence, needed)
     # its longest reaches what its shortest does not, or in some reading no course reaches into the window
     # at all: absent there, never short (contract §3, `_none_in_window`)
-    if not exact and (_lasted(params, *longest)[0] or not _surely_inside(course, window_start)):
+    if (not exact and _lasted(params, *longest)[0]) or not _surely_inside(course, window_start):
         unsure = _unsure(span, course, shortest, longest, needed, _unit(params))
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
     lasted = lasted if exact else f"at most {human_span(*longest)}"
