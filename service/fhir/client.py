@@ -160,6 +160,7 @@ class SearchResult:
     included: list[dict[str, Any]]
     pages: int
     scope_ignored: tuple[str, ...] = ()  # patient-scope parameters the server's self link dropped
+    more: bool = False  # read to the `max_pages` asked, the server has a next page still
 
 
 class FhirClient:
@@ -445,7 +446,13 @@ class FhirClient:
             )
         if first_page and "_sort" in params and (executed is None or "_sort" in executed):
             pages = _pages_asked(page, params)
-            return replace(self.collect(page, resource_type, max_pages=pages), scope_ignored=ignored)
+            result = self.collect(page, resource_type, max_pages=pages)
+            if pages > 1 and result.more and len(result.resources) < int(params["_count"]):
+                raise FhirError(
+                    f"the server's pages held only {len(result.resources)} of the newest {params['_count']} "
+                    f"asked after {pages} pages"
+                )
+            return replace(result, scope_ignored=ignored)
         return replace(self.collect(page, resource_type), scope_ignored=ignored)
 
     def collect(
@@ -487,7 +494,7 @@ class FhirClient:
                 raise FhirError(f"more than {most} results")
             next_url = _link(page, "next")
             if not next_url or pages_read == max_pages:
-                return SearchResult(matches, included, pages_read)
+                return SearchResult(matches, included, pages_read, more=bool(next_url))
             if pages_read == limit:
                 break
             page = self._get(next_url)

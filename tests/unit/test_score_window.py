@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.catalog import Catalog
-from service.fhir.client import FhirClient
+from service.fhir.client import FhirClient, FhirError
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.score_window import (
@@ -309,7 +309,30 @@ def test_a_first_page_search_reads_as_many_as_it_asked_for_where_the_server_page
     newest_first), and its first `clamp` alone, all recent and unusable, left out the older usable
     score (review27f). A sorted first-page search reads pages until it holds what it asked for; a
     server that answers as many as asked, or all it has, is read one page as before."""
-    total = asked + 200
+    _sorted_pages(asked + 200, clamp)
+    client = FhirClient(BASE, "t", 2.0)
+    params = {"patient": "x", "_sort": "-date", "_count": str(asked)}
+    result = client.search("Observation", params, first_page=True)
+    assert result.pages == pages and len(responses.calls) == pages
+    assert [r["id"] for r in result.resources][:asked] == [f"o{n}" for n in range(asked)]
+
+
+@responses.activate
+@pytest.mark.parametrize("clamp", [1, 10, 19])
+def test_a_first_page_search_the_server_pages_too_finely_to_read_is_a_failure_not_a_short_answer(
+    clamp: int,
+) -> None:
+    """review27g: a page is counted as at least `MIN_PAGE_SIZE` entries, so a server paging fewer (10 a
+    page, whatever `_count` asks) left the sorted search holding 530 of the 1,050 asked, and the older
+    usable score past them was silently unread. It fails instead: the Observations could not be read."""
+    _sorted_pages(1250, clamp)
+    client = FhirClient(BASE, "t", 2.0)
+    with pytest.raises(FhirError, match="held only"):
+        client.search("Observation", {"patient": "x", "_sort": "-date", "_count": "1050"}, first_page=True)
+
+
+def _sorted_pages(total: int, clamp: int) -> None:
+    """A server holding `total` Observations, sorted, answering `clamp` a page whatever `_count` asks."""
     for page in range(-(-total // clamp)):
         ids = range(page * clamp, min((page + 1) * clamp, total))
         links = [{"relation": "self", "url": f"{BASE}/Observation?patient=x&_sort=-date&page={page}"}]
@@ -329,11 +352,6 @@ def test_a_first_page_search_reads_as_many_as_it_asked_for_where_the_server_page
             )
         else:
             responses.get(f"{BASE}/Observation?page={page}", json=bundle)
-    client = FhirClient(BASE, "t", 2.0)
-    params = {"patient": "x", "_sort": "-date", "_count": str(asked)}
-    result = client.search("Observation", params, first_page=True)
-    assert result.pages == pages and len(responses.calls) == pages
-    assert [r["id"] for r in result.resources][:asked] == [f"o{n}" for n in range(asked)]
 
 
 def test_a_prefetched_first_page_of_many_is_replaced_by_the_searches_by_time(
