@@ -182,3 +182,11 @@ def test_a_course_begun_today_is_not_after_today() -> None:
     """An order written today at 10:00 is not dated after today."""
     result = duration(SIX_WEEKS, [med_request(BACLOFEN, "2026-11-21T10:00:00Z", "2026-12-21", "active")])
     assert result.finding == "0 days so far (since 21 Nov 2026), needs at least 6 weeks"
+
+
+def test_a_need_of_one_month_is_said_in_the_singular() -> None:
+    """review27d LOW: "needs at least 1 months"."""
+    one_month = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "months": 1}
+    result = duration(one_month, [med_request(BACLOFEN, "2025-03-01", "2025-03-10", "completed")])
+    assert result.status == Status.NOT_MET
+    assert result.finding.endswith("needs at least 1 month")

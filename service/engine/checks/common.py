@@ -64,8 +64,11 @@ def day_of(moment: datetime | None, written_to: str = "time") -> str:
 
 
 def needs(comparator: str, amount: float | str, unit: str = "") -> str:
-    """What a threshold asks for, in words: `needs(">", 6, "months")` is "needs more than 6 months"."""
+    """What a threshold asks for, in words: `needs(">", 6, "months")` is "needs more than 6 months",
+    `needs(">=", 1, "months")` "needs at least 1 month"."""
     number = f"{amount:g}" if isinstance(amount, int | float) else amount
+    if number == "1" and unit.endswith("s"):
+        unit = unit[:-1]
     return f"needs {COMPARATOR_WORDS[comparator]} {number}" + (f" {unit}" if unit else "")
 
 
