@@ -71,7 +71,9 @@ class BufferedLogHandler(logging.Handler):
             with self._lock:
                 if self._stopped:
                     return
-                kept = self._held + size <= self.capacity
+                # a line longer than the whole buffer is still written when nothing else waits (a long
+                # traceback): the text held is at most the buffer or that one line
+                kept = self._held == 0 or self._held + size <= self.capacity
                 if kept:
                     self._held += size
                     self._queued += 1

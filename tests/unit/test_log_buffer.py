@@ -175,6 +175,22 @@ def test_a_line_logged_while_a_line_is_being_handed_over_is_not_waited_for(
     assert sorted(stream.getvalue().splitlines()) == ["a line", "from a signal handler"]
 
 
+def test_a_line_longer_than_the_buffer_is_written_when_nothing_else_waits(
+    handlers: list[BufferedLogHandler],
+) -> None:
+    """review27e L3: a line longer than `log_buffer_bytes` (a long traceback) was dropped though the
+    reader kept up and nothing waited; it is written, and the budget still bounds what waits behind it."""
+    stream = StalledStream()
+    logger = buffered(handlers, stream, capacity=64)
+    long_line = "x" * 200
+    logger.info(long_line)
+    logger.info("short, behind it")  # the long line held: over the budget, dropped
+    assert handlers[0].dropped == 1
+    stream.resume.set()
+    handlers[0].flush()
+    assert stream.getvalue().splitlines() == [long_line]
+
+
 def test_lines_a_stream_refuses_are_counted_and_never_raised(
     handlers: list[BufferedLogHandler], capsys: pytest.CaptureFixture[str]
 ) -> None:
