@@ -404,15 +404,14 @@ def written_within(document: Any, max_depth: int) -> bytes:
     document it writes is within it; where orjson stops elsewhere (`ORJSON_NESTING` None), the
     writing bounds nothing."""
 
-    def written(value: Any) -> Any:
-        if type(value) is DecimalText:
-            return orjson.Fragment(value.text)
+    def inside(value: Any) -> Any:
         if value is _INSIDE:
             return document
         raise TypeError
 
     return orjson.dumps(
-        _AROUND[min(max((ORJSON_NESTING or 0) - max_depth, 0), len(_AROUND) - 1)], default=written
+        _AROUND[min(max((ORJSON_NESTING or 0) - max_depth, 0), len(_AROUND) - 1)],
+        default=_written_as_read(inside),
     )
 
 
