@@ -18,14 +18,20 @@ demo: $(BIN)/python
 	@$(PIP) install --quiet '.[demo]' > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@$(BIN)/idds-crd demo
 
-## Install the service with its test tools, lint, and run the whole test suite.
+## Install the service with its test tools and the Debian servers the suite starts (.ci/debian-packages),
+## lint, and run the whole test suite.
 test: $(BIN)/python
+	@.ci/debian-packages
 	$(PIP) install --quiet -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest || { status=$$?; [ $$status -ne 5 ] || echo "pytest collected no tests" >&2; exit $$status; }
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .
+
+check-policies: $(BIN)/python
+	$(PIP) install --quiet .
+	$(BIN)/idds-crd policies check
 
 serve: $(BIN)/python
 	$(PIP) install --quiet .

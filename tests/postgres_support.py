@@ -2,8 +2,8 @@
 listening on 127.0.0.1 on a free port (its unix socket in the same directory), stopped and removed
 afterwards. As root the server runs as the `postgres` user (`runuser`), as PostgreSQL requires.
 
-`.ci/run` installs the `postgresql` package when it is missing; where the binaries are absent or
-the server cannot start, the fixtures skip, except when `CI=true`, where they fail.
+`make test` installs the `postgresql` package when it is missing (.ci/debian-packages); where the
+binaries are absent or the server cannot start, the fixtures skip, except when `CI=true`, where they fail.
 """
 
 from __future__ import annotations

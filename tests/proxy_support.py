@@ -3,8 +3,9 @@ loopback, for the deployment rehearsal: only what Docker would supply is put in 
 upstream replicas' addresses for the `crd` service's DNS name, the port for 443, the certificate's
 directory for the `tls` volume); everything else is the shipped file as it is.
 
-`.ci/run` installs the `nginx-light` package when it is missing; where nginx is absent the fixture
-skips, except when `CI=true`, where it fails. nginx refusing the configuration always fails.
+`make test` installs the `nginx-light` package when it is missing (.ci/debian-packages); where nginx is
+absent the fixture skips, except when `CI=true`, where it fails. nginx refusing the configuration always
+fails.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 directory, listening on 127.0.0.1 on a free port, with no persistence (no RDB, no AOF), stopped
 and removed afterwards. A test may stop it mid-run (`stop`) to see the service degrade.
 
-`.ci/run` installs the `redis-server` package when it is missing; where the binary is absent or
-the server cannot start, the fixtures skip, except when `CI=true`, where they fail.
+`make test` installs the `redis-server` package when it is missing (.ci/debian-packages); where the
+binary is absent or the server cannot start, the fixtures skip, except when `CI=true`, where they fail.
 """
 
 from __future__ import annotations

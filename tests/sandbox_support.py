@@ -3,7 +3,7 @@ loaded with the demo patients, the service requiring the demo EHR's JWTs, the sa
 Debian's chromium driven headless through Debian's chromedriver, with no browser download.
 
 Where chromium or chromedriver is missing the browser tests skip, except under CI=true, where they
-fail: CI installs both (.ci/run)."""
+fail: `make test` installs both (.ci/debian-packages)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def require_browser() -> None:
     if reason is None:
         return
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and the browser test cannot run: {reason} (.ci/run installs them)")
+        pytest.fail(f"CI=true and the browser test cannot run: {reason} (`make test` installs them)")
     pytest.skip(reason)
 
 

@@ -78,7 +78,7 @@ def test_the_scripts_it_runs_are_shipped() -> None:
 
 def compose_validator() -> tuple[list[str], str]:
     """The command that checks a compose file given on stdin, and the file as that command takes it:
-    the docker compose plugin, else Debian's docker-compose (1.29, installed by .ci/run), which checks
+    the docker compose plugin, else Debian's docker-compose (1.29, installed by make test), which checks
     the same schema, references and build paths but predates the top-level `name`."""
     whole = (DOCKER / "compose.yaml").read_text(encoding="utf-8")
     if (
@@ -90,7 +90,7 @@ def compose_validator() -> tuple[list[str], str]:
         unnamed = "".join(line for line in whole.splitlines(keepends=True) if not line.startswith("name:"))
         return ["docker-compose", "-f", "-", "config", "--quiet"], unnamed
     if in_ci():
-        pytest.fail("docker-compose is required in CI (.ci/run installs Debian's)")
+        pytest.fail("docker-compose is required in CI (make test installs Debian's: .ci/debian-packages)")
     pytest.skip("neither the docker compose plugin nor docker-compose is installed here")
 
 
