@@ -119,17 +119,20 @@ def _is_private(status: os.stat_result) -> bool:
     return status.st_uid == os.geteuid() and not status.st_mode & _UNSAFE_MODE_BITS
 
 
-def usable_directory(directory: Path) -> bool:
-    """Create the cache directory (mode 0700) if missing; True only if it is safe to trust."""
+def usable_directory(
+    directory: Path, cache: str = "catalog cache", instead: str = "compiling the policies"
+) -> bool:
+    """Create the cache directory (mode 0700) if missing; True only if it is safe to trust. A warning
+    names the `cache` that will not be used and what is done `instead`."""
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         status = directory.lstat()
     except OSError as exc:
-        log.warning("catalog cache %s unusable (%s): compiling the policies", directory, exc)
+        log.warning("%s %s unusable (%s): %s", cache, directory, exc, instead)
         return False
     if not stat.S_ISDIR(status.st_mode) or not _is_private(status):
         log.warning(
-            "catalog cache %s is not a private directory of this user (owner and mode): not used", directory
+            "%s %s is not a private directory of this user (owner and mode): not used", cache, directory
         )
         return False
     return True

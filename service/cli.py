@@ -135,7 +135,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         now = call_instant()
         today = call_date(settings.timezone, now)
         environment = build_environment(settings.fhir, load_catalog(settings.policies, today), executor)
-        outcome = handle_hook(request, service, environment, today, now=now)
+        base_url = settings.public_base_url or "http://localhost:8080"
+        outcome = handle_hook(request, service, environment, today, base_url, now=now)
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)
         return 3
@@ -144,6 +145,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = {"response": outcome.response, "determinations": [asdict(d) for d in outcome.determinations]}
     print(dumps(result, indent=True, default=_jsonable))
     return 0
+
+
+def _criteria(count: int) -> str:
+    return f"{count} criterion" if count == 1 else f"{count} criteria"
 
 
 def _check_policies(args: argparse.Namespace) -> int:
@@ -159,13 +164,13 @@ def _check_policies(args: argparse.Namespace) -> int:
         return 1
     criteria = sum(len(p.all_criteria()) for p in catalog.policies.values())
     print(
-        f"policies OK: {len(catalog.policies)} policies, {criteria} criteria (every one cited), "
+        f"policies OK: {len(catalog.policies)} policies, {_criteria(criteria)} (every one cited), "
         f"{len(catalog.terminology.ids())} value sets, {len(catalog.order_codes.kinds)} order codes"
     )
     for policy in catalog.policies.values():
         standing = catalog.successions[policy.id].standing(policy.id, today)
         print(
-            f"  {policy.id}: {policy.payer}, {len(policy.all_criteria())} criteria, {policy.version}"
+            f"  {policy.id}: {policy.payer}, {_criteria(len(policy.all_criteria()))}, {policy.version}"
             + (f" ({standing})" if standing else "")
         )
     return 0
@@ -177,8 +182,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     if not installed():
         print(
-            "idds-crd demo needs its local FHIR server, which is not installed: "
-            "pip install 'idds-crd[demo]' (or run `make demo`, which installs it)",
+            "idds-crd demo needs its local FHIR server, which is not installed: pip install "
+            "sekmet-fhir==0.1.1 beside idds-crd (or run `make demo` in a checkout, which installs it)",
             file=sys.stderr,
         )
         return 2
@@ -256,7 +261,7 @@ def _audit_show(args: argparse.Namespace) -> int:
     records = trail.find(args.key)
     if not records:
         print(
-            f"idds-crd audit show: no record with hookInstance, assertion id or card {args.key}",
+            f"idds-crd audit show: no record with hookInstance, assertion id, PA number or card {args.key}",
             file=sys.stderr,
         )
         return 1

@@ -233,7 +233,11 @@ def dataclass_code_cached() -> Iterator[None]:
     """Build the block's dataclasses with their methods' code from the cache (see the module's
     docstring); at its end, store what the block compiled. Nested blocks use the outer one's cache."""
     directory = configured_directory()
-    if directory is None or "exec" in vars(dataclasses) or not usable_directory(directory):
+    if (
+        directory is None
+        or "exec" in vars(dataclasses)
+        or not usable_directory(directory, "dataclass code cache", "the dataclasses' code compiled")
+    ):
         yield
         return
     path = cache_file(directory)

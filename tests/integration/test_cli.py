@@ -67,6 +67,19 @@ def test_evaluate_prints_the_response_for_a_request_file(
     assert FHIR_TOKEN not in result.stdout + result.stderr
 
 
+def test_evaluate_links_the_policies_at_the_configured_public_base_url(tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(sample_request("order-sign-implant-demo-meets")))
+    config = tmp_path / "config.yaml"
+    config.write_text("public_base_url: https://crd.example.org/idds\n")
+    result = idds_crd("evaluate", str(request), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    links = [link["url"] for card in json.loads(result.stdout)["cards"] for link in card.get("links", [])]
+    policy_pages = [url for url in links if "/policies/" in url]
+    assert policy_pages, links
+    assert all(url.startswith("https://crd.example.org/idds/") for url in policy_pages), links
+
+
 def test_evaluate_rejects_an_invalid_request_with_the_field(tmp_path: Path) -> None:
     body = sample_request("order-select-62362-demo-meets")
     del body["context"]["patientId"]
@@ -400,4 +413,4 @@ def test_the_demo_without_its_fhir_server_says_what_to_install(
     )
     assert main(["demo", "--once"]) == 2
     error = capsys.readouterr().err
-    assert "pip install 'idds-crd[demo]'" in error and "Traceback" not in error
+    assert "pip install sekmet-fhir==0.1.1" in error and "Traceback" not in error

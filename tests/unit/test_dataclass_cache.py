@@ -88,6 +88,19 @@ def test_a_directory_others_may_write_or_the_cache_off_is_not_used(
         assert "exec" not in vars(dataclasses)
 
 
+def test_an_unusable_directory_is_named_as_the_dataclass_code_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning names this cache, not the catalog's (which warns about the same folder itself)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("IDDS_CRD_CATALOG_CACHE", str(blocked / "cache"))
+    with caplog.at_level("WARNING"), dataclass_code_cached():
+        _make()
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("dataclass code cache ") and "catalog" not in warning, warning
+
+
 def test_the_first_start_makes_the_directory_and_fills_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
