@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 $(BIN)/python:
 	@echo "creating ./.venv with $(PYTHON) ..."
-	@$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "$(PYTHON) -m venv failed: Python's venv module is needed (Debian: apt-get install python3-venv)" >&2; exit 1; }
 	@$(PIP) install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 
 ## Install the service with its demo FHIR server and run the built-in demo (one line per step;
