@@ -18,7 +18,7 @@ from typing import Any
 
 from service.fhir.client import FhirError
 from service.hooks.models import malformed_order
-from service.modifiers import Carried
+from service.modifiers import MODIFIER, Carried
 from service.orders import DraftOrders
 from service.references import local_reference, names_another_patient, on_server, parse_reference
 from service.shapes import contained_by_id, dicts, reference_of, reference_target
@@ -56,10 +56,14 @@ def not_to_judge(
     another patient's (`names_another_patient`), one `read` from the EHR's FHIR server that is not valid
     (`malformed_order`: judged, it was sent back with a `subject: null`), or one that will not be carried
     out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it is); None when it is
-    to be judged. The one rule of order-dispatch, appointment-book and the encounter hooks' open orders."""
+    to be judged. The one rule of order-dispatch, appointment-book and the encounter hooks' open orders.
+    An order holding a `modifierExtension` of its own (one this service does not understand, or one that
+    is none of FHIR's) is not read as withdrawn: the modifier may change what its status means, and FHIR
+    forbids reading a resource past a modifier not understood (extensibility.html#modifierExtension); it
+    is not valid, or judged (and reported as not understood), as one with any other status is."""
     if names_another_patient(order, patient_id, server, resolve):
         return "it is an order for another patient", ANOTHER_PATIENTS
-    if (why := withdrawn(order)) is not None:
+    if MODIFIER not in order and (why := withdrawn(order)) is not None:
         return why, WITHDRAWN_ORDER
     if read and (found := malformed_order(order)) is not None:
         where, must = found

@@ -411,6 +411,37 @@ def test_a_withdrawn_order_read_not_valid_is_reported_as_withdrawn(hook: str) ->
     assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
 
 
+UNKNOWN_MODIFIER = {
+    "url": "https://ehr.example/fhir/StructureDefinition/status-means-active",
+    "valueBoolean": True,
+}
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+@pytest.mark.parametrize(
+    "modifiers, said",
+    [
+        ([UNKNOWN_MODIFIER], "Coverage not checked: the order carries an extension that changes its meaning"),
+        (UNKNOWN_MODIFIER, "is not valid FHIR as the EHR's FHIR server holds it"),  # no array: malformed
+    ],
+    ids=["not-understood", "malformed"],
+)
+def test_a_revoked_order_read_with_a_modifier_of_its_own_is_not_read_as_revoked(
+    hook: str, modifiers: Any, said: str
+) -> None:
+    """review27d: a revoked order read from the EHR's FHIR server with a `modifierExtension` of its own was
+    reported 'was revoked', whether the modifier was one not understood or none of FHIR's. A modifier may
+    change what the status means (this one says so), and FHIR forbids reading a resource past a modifier
+    not understood: the status is not read as withdrawn (a withdrawn order is reported whatever it is,
+    `requester: null` and all, but not whatever it says); the order is the one with a modifier not
+    understood, or not valid, that it would be with any other status."""
+    body, order = _read_from_server(hook)
+    order.update(status="revoked", modifierExtension=modifiers)
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert said in card["summary"] and "revoked" not in card["summary"], card["summary"]
+
+
 NO_VALUE: dict[
     str, tuple[str, Any, str, str]
 ] = {  # the element, as written; where the 400 points, what it says
