@@ -28,7 +28,7 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import belongs_to_patient, names_another_patient
+from service.references import belongs_to_patient, malformed_patient_link, names_another_patient
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 from service.wording import listing
@@ -157,14 +157,16 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     failures = sorted(set(failures))
     found, set_aside = [], []
     for r in candidates:
-        if not (
-            r.get("resourceType") in ORDER_TYPES
-            and r.get("status") in OPEN_ORDER_STATUSES
-            and belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
-        ):
+        if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
             continue
+        if not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server) and (
+            malformed_patient_link(r) is None
+        ):
+            continue  # another patient's, or no one's: not among the patient's open orders
         # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
-        # not valid (`requester: null`) is not judged and sent back with it (review27c)
+        # not valid (`requester: null`) is not judged and sent back with it (review27c); nor is one whose
+        # patient link is not valid (`subject: null`: whose it is cannot be told, and it was among the
+        # patient's open orders), which was dropped without a word (review27c)
         if (aside := not_to_judge(r, patient, request.fhir.server, read=True)) is None:
             found.append(r)
         else:
