@@ -12,7 +12,7 @@ what to fix. Unknown fields are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +33,32 @@ CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 HOOK_INSTANCE = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
 FHIR_BASE_URL = re.compile(r"(?i:https?)://[^\s/?#]+(/\S*)?")
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# The names of the elements FHIR defines as a repeating primitive in some resource or data type (`given`,
+# `instantiatesUri`, `line`): the only arrays FHIR JSON writes beside a `_` array, with nulls in them
+# (`_nullable_items`). As fhir.resources models R4B, R5 and STU3 (each such element has a list-typed
+# `<name>__ext` field; tests/unit/test_order_subject.py checks R4B's are all here): a name some type
+# repeats as a primitive is taken as one wherever it is (`type`, `value`), so nothing FHIR JSON allows
+# is refused.
+_REPEATING_PRIMITIVE_NAMES = """
+acceptLanguage actor additionalInfo aggregation alias allowedType anchor base binary careTeamLinkId
+careTeamSequence category chain color comment comparator compartment condition conformance context
+contextInvariant contextLinkId coordinate date dayOfWeek daysOfWeek definition definitionCanonical
+definitionUri derivedFrom derivedFromCanonical derivedFromUri detailSequence diagnosisLinkId
+diagnosisSequence disulfideLinkage event exclude excludingDate excludingRecurrenceId expression fMeasure
+fhirVersion format geographicalLocation given goalId graph header image implementationGuide import imports
+imprint include informationLinkId informationSequence instantiates instantiatesCanonical instantiatesUri
+itemSequence language library line linkId listMode location mimeType mode modifier mustSupport name
+noteNumber numFN numFP numTP number observationRequirement observationResultRequirement occurrenceDate op
+operator other package param parameterName parent parentSubstanceName partOf patchFormat path
+payloadMimeType performerLinkId permittedDataType policy preAuthRef precision prefix procedureLinkId
+procedureSequence productionIdentifierInUDI profile programName property protocol purpose reason
+reasonLinkId reference referencePolicy replaces representation requesterLinkId resource revInclude
+satisfiedBy scope score searchInclude searchRevInclude securityLabelNumber sensitivity sequenceLinkId
+specimenRequirement subDetailSequence subdetailSequence subjectType subset suffix supportedInteraction
+supportedProfile supportingInfoSequence synonym target targetLocation targetProfile timeOfDay type value
+valueAlternatives valueCode valueSet variable verificationDate version when workflow
+"""
+REPEATING_PRIMITIVES = frozenset(_REPEATING_PRIMITIVE_NAMES.split())
 
 
 class RequestInvalid(ValueError):
@@ -220,34 +246,50 @@ def _empty_value(resource: Mapping[str, Any], text: bytes | None) -> tuple[str, 
         return None
     # (where: (holder's place, key) links, `modifiers.path_to`, the path written only for what is found,
     # as a path written for every element costs its depth in text: quadratic, review27c; value; whether
-    # it may be a primitive's null)
-    stack: list[tuple[Any, Any, bool]] = [(None, resource, False)]
+    # it may be null, a primitive's; for an array, which of its items may be)
+    stack: list[tuple[Any, Any, bool, Container[int]]] = [(None, resource, False, ())]
     while stack:
-        at, value, may_be_null = stack.pop()
+        at, value, may_be_null, nullable = stack.pop()
         if value is None and not may_be_null:
             return path_to(at), "must hold a value, not null"
         if not value and isinstance(value, list | dict):
             return path_to(at), "must hold a value, not be empty"
         if isinstance(value, dict):
             children = [
-                ((at, key), held, isinstance(held, list) and _paired(value, key))
+                ((at, key), held, False, _nullable_items(value, key, held) if isinstance(held, list) else ())
                 for key, held in value.items()
             ]
         elif isinstance(value, list):
-            children = [((at, i), item, may_be_null) for i, item in enumerate(value)]
+            children = [((at, i), item, i in nullable, ()) for i, item in enumerate(value)]
         else:
             continue
         stack.extend(reversed(children))  # the first written is looked at first
     return None
 
 
-def _paired(holder: Mapping[str, Any], key: Any) -> bool:
-    """Whether `holder[key]` is an array of a primitive's values or of their extensions, beside the other
-    (`given` and `_given`): an item of it may be null where the other holds that item (FHIR JSON)."""
-    if not isinstance(key, str):
-        return False
-    other = key[1:] if key.startswith("_") else f"_{key}"
-    return isinstance(holder.get(other), list)
+def _nullable_items(holder: Mapping[str, Any], key: Any, items: list[Any]) -> Container[int]:
+    """The places in `items` (`holder[key]`) that may hold a null: FHIR JSON writes a repeating primitive
+    (`given`) as an array of its values beside one of their ids and extensions (`_given`), null where the
+    other array holds that item (R4 json.html#primitive), and nowhere else. So only where `key` (less its
+    `_`) names a repeating primitive of FHIR's (`REPEATING_PRIMITIVES`: `reasonCode` beside a
+    `_reasonCode` is none), the values are JSON strings, numbers or booleans and the others objects (an
+    array in an array is no primitive's), and the other array's item at that place is not null (both
+    null is no item at all)."""
+    if None not in items or not isinstance(key, str):  # nearly every array: no null at all
+        return ()
+    extensions_side = key.startswith("_")
+    name = key[1:] if extensions_side else key
+    if name not in REPEATING_PRIMITIVES:
+        return ()
+    values, extensions = (holder.get(name), items) if extensions_side else (items, holder.get(f"_{name}"))
+    if not isinstance(values, list) or not isinstance(extensions, list):
+        return ()
+    if any(isinstance(v, dict | list) for v in values) or any(
+        e is not None and not isinstance(e, dict) for e in extensions
+    ):
+        return ()
+    other = values if extensions_side else extensions
+    return {i for i, item in enumerate(items) if item is None and i < len(other) and other[i] is not None}
 
 
 def _validate_appointments(context: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,11 @@ taking its coverage information away; and every hook called a Group, Location or
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from unittest.mock import ANY
 
@@ -19,7 +21,7 @@ import pytest
 
 from service.app import create_app
 from service.demo.runner import request_files
-from service.hooks.models import malformed_order
+from service.hooks.models import REPEATING_PRIMITIVES, malformed_order
 from service.references import malformed_patient_link, names_another_patient
 from service.shapes import reference_of
 from tests.builders import catalog, meeting_chart
@@ -238,8 +240,11 @@ def test_an_order_of_the_call_whose_subject_is_no_reference_is_a_400_naming_it(h
     _assert_refused(hook, "subject", written, where, must)
 
 
-def _assert_refused(hook: str, element: str, written: Any, where: str, must: str) -> None:
-    """The call's pump order (its first), `element` written so, is a 400 naming `where` in it."""
+def _assert_refused(
+    hook: str, element: str, written: Any, where: str, must: str, beside: Mapping[str, Any] | None = None
+) -> None:
+    """The call's pump order (its first), `element` written so (and the elements `beside` it), is a 400
+    naming `where` in it."""
     make, bundle_path = CARRIED[hook]
     body, orders = make()
     order = orders[0]
@@ -248,6 +253,7 @@ def _assert_refused(hook: str, element: str, written: Any, where: str, must: str
         bundle = bundle[part]
     index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"] is order)
     order[element] = written
+    order.update(beside or {})
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
     field = f"{bundle_path}.entry[{index}].resource.{where}"
@@ -488,6 +494,77 @@ def test_a_null_in_a_primitive_s_array_beside_its_extensions_is_valid_fhir() -> 
         if a["resource"] == {**order, "extension": ANY}
     ]
     assert updated["instantiatesUri"] == ["https://ehr.example/protocol", None]  # sent back as it came
+
+
+AN_EXTENSION = {"extension": [{"url": "https://ehr.example/x", "valueString": "y"}]}
+# nulls FHIR JSON does not write beside a `_` array: (the element, as written; the elements beside it;
+# where the 400 points)
+NOT_FHIR_JSON_NULLS: dict[str, tuple[str, Any, dict[str, Any], str]] = {
+    "both-null": ("instantiatesUri", [None], {"_instantiatesUri": [None]}, "instantiatesUri[0]"),
+    "both-null-after-a-value": (
+        "instantiatesUri",
+        ["https://ehr.example/p", None],
+        {"_instantiatesUri": [AN_EXTENSION, None]},
+        "instantiatesUri[1]",
+    ),
+    "past-the-extensions": (
+        "instantiatesUri",
+        ["https://ehr.example/p", None],
+        {"_instantiatesUri": [AN_EXTENSION]},
+        "instantiatesUri[1]",
+    ),
+    "extensions-null-past-the-values": (
+        "_instantiatesUri",
+        [AN_EXTENSION, None],
+        {"instantiatesUri": [None]},
+        "_instantiatesUri[1]",
+    ),
+    "no-primitive-of-fhir-s": ("reasonCode", [None], {"_reasonCode": [AN_EXTENSION]}, "reasonCode[0]"),
+    "objects-beside": (  # `category` is a primitive somewhere (R5), a CodeableConcept here
+        "category",
+        [{"text": "x"}, None],
+        {"_category": [None, AN_EXTENSION]},
+        "category[1]",
+    ),
+    "nested": ("instantiatesUri", [[None]], {"_instantiatesUri": [AN_EXTENSION]}, "instantiatesUri[0][0]"),
+    "extensions-no-objects": (
+        "instantiatesUri",
+        ["https://ehr.example/p", None],
+        {"_instantiatesUri": [None, "x"]},
+        "instantiatesUri[1]",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(NOT_FHIR_JSON_NULLS))
+@pytest.mark.parametrize("hook", list(CARRIED))
+def test_a_null_beside_a_primitive_s_extensions_is_taken_only_where_fhir_json_writes_one(
+    hook: str, form: str
+) -> None:
+    """review27c: any null was taken in an array with a `_` sibling array, so an order was judged and
+    sent back with nulls FHIR JSON never writes: where the other array's item is null too (or absent), in
+    an array of no primitive's (`reasonCode`, objects), in an array inside one. A null is taken only in a
+    repeating primitive's values or extensions where the other holds that item; else a 400 naming it."""
+    element, written, beside, where = NOT_FHIR_JSON_NULLS[form]
+    _assert_refused(hook, element, written, where, "must hold a value, not null", beside)
+
+
+def test_the_repeating_primitives_are_fhir_s() -> None:
+    """Every element FHIR R4B defines as a repeating primitive (fhir.resources models its `_` array as a
+    list-typed `<name>__ext` field) is one a null may be written in beside its extensions: none of FHIR
+    JSON's own nulls is refused."""
+    package = importlib.import_module("fhir.resources.R4B")
+    defined = set()
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.ispkg or module.name.startswith(("fhirtypes", "tests", "_")):
+            continue
+        for model in vars(importlib.import_module(f"{package.__name__}.{module.name}")).values():
+            for name, spec in (getattr(model, "model_fields", None) or {}).items():
+                if isinstance(name, str) and name.endswith("__ext") and "List" in str(spec.annotation):
+                    defined.add(spec.alias[1:] if spec.alias else name.removesuffix("__ext"))
+    assert {"given", "line", "instantiatesUri", "event"} <= defined  # the reading finds them
+    assert defined <= REPEATING_PRIMITIVES, sorted(defined - REPEATING_PRIMITIVES)
+    assert not {"reasonCode", "note", "identifier", "extension"} & REPEATING_PRIMITIVES
 
 
 @pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
