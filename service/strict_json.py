@@ -417,10 +417,16 @@ def written_within(document: Any, max_depth: int) -> bytes:
 
 def document_within(document: Any, text: bytes, max_depth: int) -> bool:
     """Whether `document`, which `loads_exact` read from `text`, nests no more than `max_depth` levels,
-    as `nested_within(text, max_depth)` answers: told by orjson's writing (`written_within`), at about
-    half the cost of that pass over the brackets, which is made only where the writing cannot tell
-    (orjson refused: too deep, or an integer past 64 bits; or `ORJSON_NESTING` unknown). For what
-    reads an untrusted text with `loads_exact` and needs its depth bounded (a FHIR server's answer)."""
+    as `nested_within(text, max_depth)` answers of a text holding no repeated key: told by orjson's
+    writing (`written_within`), at about half the cost of that pass over the brackets, which is made only
+    where the writing cannot tell (orjson refused: too deep, or an integer past 64 bits; or
+    `ORJSON_NESTING` unknown). For what reads an untrusted text with `loads_exact` and needs its depth
+    bounded (a FHIR server's answer). It is the document's depth, as read: `loads_exact` keeps the last
+    of a repeated key's values (not refused: the module's docstring says why), so a value the key's
+    last replaced, never read, is not counted, however the depth is told; the pass over the text counts
+    it, so where the pass finds the text too deep, the document is written again by `json` (which
+    writes an integer of any size) and that is passed over (review27f: an answer whose replaced value
+    was too deep was taken, or refused for an integer past 64 bits elsewhere in it)."""
     if ORJSON_NESTING is not None:
         try:
             written_within(document, max_depth)
@@ -428,7 +434,12 @@ def document_within(document: Any, text: bytes, max_depth: int) -> bool:
             pass
         else:
             return True
-    return nested_within(text, max_depth)
+    if nested_within(text, max_depth):
+        return True
+    try:  # seldom: the text is too deep (a hostile server's), the document most often too
+        return nested_within(json.dumps(document).encode(), max_depth)
+    except RecursionError:
+        return False
 
 
 def _fast(raw: bytes | str, limits: JsonLimits) -> Any:

@@ -196,6 +196,41 @@ def test_a_fhir_answer_with_a_repeated_key_is_read_with_its_last_value() -> None
     assert "but not a repeated key" in (strict_json.__doc__ or "")
 
 
+TOO_DEEP_FOR_A_FHIR_ANSWER = "[" * 101 + "1" + "]" * 101  # 101 levels below the answer: 100 are taken
+
+
+@pytest.mark.parametrize("orjson_nesting", [254, None])
+@pytest.mark.parametrize("held", ["1", str(2**64)])
+def test_a_value_a_repeated_key_replaced_is_not_counted_however_an_answers_depth_is_told(
+    orjson_nesting: int | None, held: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review27f: a FHIR answer's repeated key is read with its last value (`loads_exact`), and
+    `document_within` told the depth of that document where orjson's writing tells it, but of the text,
+    the value replaced and never read counted, where it cannot (an integer past 64 bits, which orjson
+    does not write; an orjson that stops elsewhere): one answer taken, or refused for an integer elsewhere
+    in it. It is the document's depth as read, however told; a last value too deep is refused every way."""
+    monkeypatch.setattr(strict_json, "ORJSON_NESTING", orjson_nesting)
+    kept = '[{"text": "x"}]'
+    for first, last, taken in (
+        (TOO_DEEP_FOR_A_FHIR_ANSWER, kept, True),
+        (kept, TOO_DEEP_FOR_A_FHIR_ANSWER, False),
+    ):
+        text = (
+            f'{{"resourceType": "ServiceRequest", "big": {held}, "note": {first}, "note": {last}}}'.encode()
+        )
+        assert document_within(loads_exact(text), text, 100) is taken, (first[:3], last[:3])
+
+
+@pytest.mark.parametrize("first", [TOO_DEEP_FOR_A_FHIR_ANSWER, "1"])
+def test_a_request_body_s_repeated_key_is_refused_as_one_whatever_the_value_it_replaced(first: str) -> None:
+    """A request body is read strictly: a repeated key is refused, naming it, whatever the value the last
+    replaced holds (one nested too deeply too), by the fast reading as by the careful one."""
+    raw = f'{{"context": {{"note": {first}, "note": 1}}}}'.encode()
+    refusal = ("rejected", ("context", "context names the key 'note' more than once"))
+    assert outcome(loads_request, raw, REQUEST_LIMITS) == refusal
+    assert outcome(loads_request_carefully, raw, REQUEST_LIMITS) == refusal
+
+
 @pytest.mark.parametrize("number", BIG_INTEGERS)
 def test_integers_past_64_bits_stay_integers(number: int) -> None:
     raw = json.dumps({"value": number, "more": [number, {"n": -number}]}).encode()
