@@ -72,11 +72,20 @@ def not_to_judge(
     return None
 
 
+# why a dispatched or booked order is set aside that a card reports whatever the order orders: what the EHR
+# holds of the order itself, to be acted on there (not to send a withdrawn order again, to correct one not
+# valid), where the answer can carry no coverage information for it (none is written on a withdrawn order,
+# and one not valid cannot be sent back valid, CRD §resp-47): without the card a primary hook answered an
+# office visit so held with nothing at all (`{"cards": []}`, CRD §hook-16; ehr27, review27c)
+REPORTED_WHATEVER_ORDERED = (WITHDRAWN_ORDER, NOT_VALID)
+
+
 def at_hand_when_set_aside(order: Mapping[str, Any], not_used: str) -> Mapping[str, Any] | None:
-    """The order an UnreadOrder set aside by `not_to_judge` keeps at hand: none for a withdrawn one, so it is
-    reported whatever it orders (a card tells not to send it again); the order itself else, so it is
-    reported only when it is one this service has rules for (service/pipeline.py)."""
-    return None if not_used == WITHDRAWN_ORDER else order
+    """The order an UnreadOrder set aside by `not_to_judge` keeps at hand: none for a withdrawn one or one
+    not valid (`REPORTED_WHATEVER_ORDERED`), so it is reported whatever it orders; the order itself else
+    (another patient's), so it is reported only when it is one this service has rules for
+    (service/pipeline.py)."""
+    return None if not_used in REPORTED_WHATEVER_ORDERED else order
 
 
 CONTAINED = "it is contained in the appointment, not an order of its own that can carry coverage information"

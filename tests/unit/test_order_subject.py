@@ -392,14 +392,22 @@ def test_a_valid_order_read_from_the_ehr_s_server_is_judged(hook: str) -> None:
 
 
 @pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
-def test_a_non_pump_order_read_not_valid_is_set_aside_unreported(hook: str) -> None:
-    """As another patient's order is (one rule: `infusates.for_a_pump`), an office visit read not valid
-    gets no card; it is not judged, nor sent back with its null."""
+def test_a_non_pump_order_read_not_valid_is_set_aside_and_reported_whatever_it_orders(hook: str) -> None:
+    """ehr27, review27c: an office visit read not valid got no card, as another patient's does (one rule:
+    `infusates.for_a_pump`), and it can get no coverage information (it cannot be sent back valid), so
+    order-dispatch, a primary hook, answered it with nothing at all (`{"cards": []}`; CRD §hook-16), where
+    the valid one gets coverage information. What the EHR holds of the order is to be corrected there, as
+    a withdrawn order is not to be sent again: reported whatever it orders, as a withdrawn one is. It is
+    not judged, nor sent back with its null."""
     body, order = _read_from_server(hook)
     order["subject"] = None
     order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}]}
     answer = _answered_reading(body, order)
-    assert answer["cards"] == []
+    [card] = answer["cards"]
+    assert card["summary"] == NOT_VALID_SUMMARY[hook] and card["indicator"] == "info", card
+    assert card["detail"].endswith(
+        {"order-dispatch": "dispatch it again.", "appointment-book": "book again."}[hook]
+    )
     assert "ServiceRequest" not in {a["resource"]["resourceType"] for a in answer.get("systemActions", [])}
 
 
