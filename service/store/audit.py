@@ -27,7 +27,7 @@ from service.store.driver_insert import Parameters, driver_cursor
 from service.store.errors import DuplicateKey, StoreError, kind_of
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
-from service.store.sqlite_schema import BY_NAME
+from service.store.sqlite_schema import BY_NAME, text_value
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -118,6 +118,7 @@ class AuditTrail:
 
         from service.store.tables import audit_assertions, audit_cards, audit_records
 
+        key = text_value(key)  # as the ids were stored
         by_assertion = select(audit_assertions.c.record_id).where(
             or_(audit_assertions.c.assertion_id == key, audit_assertions.c.satisfied_pa_id == key)
         )
@@ -153,7 +154,7 @@ class AuditTrail:
         chosen = audit_records.c if columns is None else [audit_records.c[n] for n in _with_read(columns)]
         query = select(*chosen).order_by(audit_records.c.id).limit(PAGE)
         if patient is not None:
-            query = query.where(audit_records.c.patient_id == patient)
+            query = query.where(audit_records.c.patient_id == text_value(patient))
         if since is not None:
             query = query.where(audit_records.c.received_at >= utc_naive(since))
         if until is not None:

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from service.store.sqlite_schema import text_value
+
 if TYPE_CHECKING:
     from sqlalchemy import Dialect, Table
 
@@ -51,9 +53,7 @@ class DriverInsert:
             statement = statement.returning(*table.primary_key.columns)
         compiled = statement.compile(dialect=dialect, column_keys=list(columns))
         names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
-        processors = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        )
+        processors = tuple(_with_text_value(compiled.binds[name].type, dialect) for name in names)
         return cls(
             compiled.string,
             names,
@@ -94,6 +94,19 @@ def driver_cursor(connection: Any) -> Iterator[Any]:
         yield cursor
     finally:
         cursor.close()
+
+
+def _with_text_value(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor of `column_type`, a text column's value first in its stored form
+    (service/store/sqlite_schema.py `text_value`: PostgreSQL's text holds no U+0000)."""
+    from sqlalchemy import String
+
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if not isinstance(column_type, String):
+        return process
+    if process is None:
+        return text_value
+    return lambda value: process(text_value(value))
 
 
 def _bound(values: Mapping[str, Any], name: str, process: Callable[[Any], Any] | None) -> Any:

@@ -50,7 +50,25 @@ def float_value(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+NUL = "\x00"
+NUL_KEPT_AS = "\ufffd"
+
+
+def text_value(value: Any) -> Any:
+    """A text column's stored form, on either database: a U+0000 as U+FFFD. PostgreSQL's text cannot
+    hold U+0000, and an id the record is found by may hold one (an EHR sends back the PA number another
+    system gave it): written as it is, the record could not be written there (the call answered 503,
+    and every call sending the id again). Kept alike on SQLite, a record is found the same on either; a
+    lookup's key is stored the same way (`AuditTrail.find`). The JSON columns keep the NUL (escaped)."""
+    return value.replace(NUL, NUL_KEPT_AS) if isinstance(value, str) and NUL in value else value
+
+
 STORED: dict[str, Callable[[Any], Any]] = {"DATETIME": datetime_text, "JSON": json_text, "FLOAT": float_value}
+
+
+def stored_form(column_type: str) -> Callable[[Any], Any] | None:
+    """What converts a value to its stored form in a column of `column_type` (None: stored as it is)."""
+    return text_value if column_type.startswith("VARCHAR") else STORED.get(column_type)
 
 
 def quote(name: str) -> str:
@@ -214,7 +232,7 @@ class SqliteInsert:
             f"INSERT INTO {table} ({', '.join(quote(name) for name in names)}) "
             f"VALUES ({', '.join('?' for _ in names)})"
         )
-        return cls(sql, tuple(names), tuple(STORED.get(c.type) for c in columns), keyed)
+        return cls(sql, tuple(names), tuple(stored_form(c.type) for c in columns), keyed)
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any]:
         """`values` (by column) in their stored forms, by position; a column left out is SQL NULL."""

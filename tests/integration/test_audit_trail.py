@@ -37,6 +37,7 @@ from service.registry import find_service
 from service.settings import AuthSettings, StoreSettings
 from service.startup_gc import YOUNG_COLLECTION_THRESHOLD
 from service.store.database import open_database
+from service.store.replay import ReplayStore
 from service.store.tables import audit_records
 from tests.audit_support import (
     A_JWT,
@@ -49,10 +50,11 @@ from tests.audit_support import (
     secret_call,
     stored_text,
 )
+from tests.builders import carried_approval
 from tests.conformance import COVERAGE_INFO
 from tests.postgres_support import PostgresServer
 from tests.relay_support import FreezableRelay, connections_to
-from tests.support import assert_outcome, no_client, open_settings, post_json, serving
+from tests.support import REQUESTS_DIR, assert_outcome, no_client, open_settings, post_json, serving
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -506,3 +508,41 @@ def test_an_error_the_database_server_sends_about_one_use_does_not_leave_it_alon
     assert answered.status_code == 200, answered.get_data(as_text=True)
     assert readiness.status_code == 200
     assert not [r.getMessage() for r in caplog.records if r.name == "service.store.outage"]
+
+
+def test_an_id_holding_a_nul_that_an_order_carries_back_is_recorded_and_found(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """PostgreSQL's text cannot hold U+0000: an order carrying back another system's approval whose PA
+    number or assertion id holds one (the EHR sends what it was given) made the record unwritable there,
+    so the call was answered 503 "retry", and so was every call about that order (attack28). Indexed,
+    the NUL is kept as U+FFFD, on either database, and the record is found by the id as the EHR sent it;
+    the request column keeps the id whole."""
+    app = app_on(database_url, compiled_catalog)
+    body = json.loads((REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text("utf-8"))
+    body["hook"] = "order-sign"
+    body["context"].pop("selections")
+    [order] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "ServiceRequest"
+    ]
+    number, assertion = "PAS\x00778899", "their\x00assertion"
+    order["extension"] = [
+        carried_approval("Coverage/demo-two-coverages-coverage-geha", number, "2026-11-01", assertion)
+    ]
+    answer = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    trail = app.extensions["idds_crd"].stores.audit
+    [record] = trail.find(body["hookInstance"])
+    assert trail.find(number) == [record] == trail.find(assertion)
+    assert json.dumps(number)[1:-1] in json.dumps(record["request"]), "the request keeps the number whole"
+
+
+def test_a_token_id_holding_a_nul_is_claimed_once(database_url: str) -> None:
+    """A jti holding U+0000 (PostgreSQL's text cannot hold it) is claimed, and refused the second time,
+    rather than the claim failing (the call answered 503 "retry", every time)."""
+    store = ReplayStore(open_database(database_url))
+    assert store.claim("https://ehr.example.org", "jti\x00one", 2_000_000_000, 1)
+    assert not store.claim("https://ehr.example.org", "jti\x00one", 2_000_000_000, 1)
+    assert store.claim("https://ehr.example.org", "jti\x00two", 2_000_000_000, 1)
