@@ -87,8 +87,9 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 @contextmanager
-def _watched_session(deadline: float) -> Iterator[tuple[requests.Session, Watch]]:
-    """A fresh session whose connections are cut at `deadline` (the cutoff's watch of this thread)."""
+def watched_session(deadline: float) -> Iterator[tuple[requests.Session, Watch]]:
+    """A fresh session whose connections are cut at `deadline` (the cutoff's watch of this thread): the
+    JWK Set fetches, and the sandbox's searches of its FHIR server (service/sandbox/chart.py)."""
     with _CUTOFF.until(deadline) as watch, requests.Session() as session:
         adapter = _WatchedAdapter()
         session.mount("http://", adapter)
@@ -103,7 +104,7 @@ def fetch_jwks(url: str, timeout_seconds: float = FETCH_TIMEOUT_SECONDS) -> Keys
         raise JwksUnavailable("not an http(s) URL")
     late = f"not received within {timeout_seconds:g} s"
     deadline = time.monotonic() + timeout_seconds
-    with _watched_session(deadline) as (session, watch):
+    with watched_session(deadline) as (session, watch):
         try:
             body = _get(session, url, deadline)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:

@@ -5,26 +5,33 @@ Read on the server side, with the sandbox's own access token for that server, so
 neither CORS on the FHIR server nor a FHIR client of its own. Each Coverage says whether the service
 would take it as the patient's coverage today, and if not why (`inactive`, the service's own words:
 "cancelled", "ended 2024-12-31"), so that the page marks it before the call. Each answer is
-bounded (one page, a short timeout, at most `MAX_ANSWER_BYTES`; no proxy from the environment); a
-server that fails is reported as `ChartUnavailable` with a token-free reason.
+bounded (one page, at most `MAX_ANSWER_BYTES`; no proxy from the environment), and so is the whole
+search's time, connection to last byte (`TIMEOUT_SECONDS`: a server dripping its answer a byte at a
+time never lets a per-read timeout fire, and would hold the request thread as long as it dripped); a
+server that fails is reported as `ChartUnavailable` with a token-free reason. Under `serve` a search
+also takes a place in the worker's share of threads for that FHIR server, as a hook call asking it
+does (service/sandbox/views.py, service/fhir/server_share.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
+from service.auth.jwks import watched_session
 from service.references import FHIR_ID
 from service.routing import not_active, relevant
 from service.shapes import dicts
 
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 10.0  # one search, connection to last byte
 PAGE = 100
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 PATIENT_ID = re.compile(FHIR_ID)
@@ -35,15 +42,20 @@ class ChartUnavailable(RuntimeError):
     """The FHIR server could not be searched; the message is safe to show (no token, no body)."""
 
 
+class ChartNotAsked(ChartUnavailable):
+    """The FHIR server was not asked: the worker's share of threads for it was held (a 503, retry)."""
+
+
 def _search(
     fhir_server: str, token: str | None, resource_type: str, params: dict[str, str]
 ) -> list[dict[str, Any]]:
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    try:
-        with requests.Session() as session:
-            session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+    late = f"the FHIR server did not answer the {resource_type} search within {TIMEOUT_SECONDS:g} s"
+    with watched_session(time.monotonic() + TIMEOUT_SECONDS) as (session, watch):
+        session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+        try:
             answer = session.get(
                 f"{fhir_server}/{resource_type}",
                 params=params,
@@ -52,10 +64,15 @@ def _search(
                 allow_redirects=False,
                 stream=True,
             )
-            status = answer.status_code
-            raw = answer.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True) if status == 200 else b""
-    except (requests.RequestException, OSError):
-        raise ChartUnavailable(f"the FHIR server did not answer the {resource_type} search") from None
+            with answer:
+                status = answer.status_code
+                raw = answer.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True) if status == 200 else b""
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            if watch.fired:
+                raise ChartUnavailable(late) from None
+            raise ChartUnavailable(f"the FHIR server did not answer the {resource_type} search") from None
+        if watch.fired:  # a connection cut at the deadline may read as a short answer
+            raise ChartUnavailable(late)
     if status != 200:
         raise ChartUnavailable(f"the FHIR server answered the {resource_type} search with HTTP {status}")
     if len(raw) > MAX_ANSWER_BYTES:

@@ -4,11 +4,17 @@ service's order table, mint a short-lived call token). The hook calls and the fe
 service's ordinary CDS Hooks endpoints, exactly as an EHR's would.
 
 Every sandbox answer forbids loading anything from elsewhere (Content-Security-Policy), and the
-token endpoint answers only the origins the page is served at, whatever `cors_origins` allows.
+token endpoint answers only the origins the page is served at, whatever `cors_origins` allows. The
+patient and coverage lists, which need no token, search the FHIR server in a place of the worker's
+share of threads for it, as the hook calls asking it take theirs (service/fhir/server_share.py): page
+loads waiting on a server that does not answer cannot hold every thread of the service.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +22,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from service.call_day import call_date, call_instant
+from service.fhir.outbound import origin
+from service.fhir.server_share import NOT_ASKED_PREFIX
 from service.http_input import InputRefused, read_json_body
 from service.questionnaires import QUESTIONNAIRE_BASE
 from service.registry import SERVICES
@@ -134,19 +142,42 @@ def setup() -> Response:
     )
 
 
+@contextmanager
+def _place_with_the_fhir_server() -> Iterator[None]:
+    """The block searches the sandbox's FHIR server in a place of the worker's share of threads for
+    it (none to take without a thread count: the development server, a test client); raises
+    ChartNotAsked when no place came within the share's wait."""
+    share = current_app.extensions["idds_crd"].environment.server_share
+    server = origin(_state().settings.fhir_server or "")
+    if share.cap is None or server is None:
+        yield
+        return
+    place = share.place(server)
+    try:
+        reason = place.take(time.monotonic() + chart.TIMEOUT_SECONDS)
+        if reason is not None:
+            said = reason.removeprefix(NOT_ASKED_PREFIX)
+            raise chart.ChartNotAsked(f"the FHIR server was not asked ({said}): try again")
+        yield
+    finally:
+        place.release()
+
+
+def _chart_refusal(exc: chart.ChartUnavailable) -> Response:
+    return refusal(503 if isinstance(exc, chart.ChartNotAsked) else 502, "transient", str(exc))
+
+
 @bp.get("/sandbox/api/patients")
 def patients() -> Response:
     settings = _state().settings
     try:
-        return json_response(
-            {
-                "patients": chart.patients(
-                    settings.fhir_server or "", settings.fhir_access_token, _state().demo_patients
-                )
-            }
-        )
+        with _place_with_the_fhir_server():
+            found = chart.patients(
+                settings.fhir_server or "", settings.fhir_access_token, _state().demo_patients
+            )
     except chart.ChartUnavailable as exc:
-        return refusal(502, "transient", str(exc))
+        return _chart_refusal(exc)
+    return json_response({"patients": found})
 
 
 @bp.get("/sandbox/api/patients/<patient_id>/coverages")
@@ -156,11 +187,12 @@ def coverages(patient_id: str) -> Response:
     today = call_date(current_app.extensions["idds_crd"].settings.timezone, now)
     try:
         server, token = settings.fhir_server or "", settings.fhir_access_token
-        found = chart.coverages(server, token, patient_id, today, now)
+        with _place_with_the_fhir_server():
+            found = chart.coverages(server, token, patient_id, today, now)
     except ValueError as exc:
         return refusal(400, "invalid", str(exc), "patientId")
     except chart.ChartUnavailable as exc:
-        return refusal(502, "transient", str(exc))
+        return _chart_refusal(exc)
     return json_response({"coverages": found})
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
+import time
 import tomllib
 from dataclasses import replace
 from datetime import date
@@ -20,6 +22,7 @@ import yaml
 from flask import Flask
 
 import service
+from service.app import create_app
 from service.auth.tokens import generate_es384_key
 from service.call_day import midday
 from service.demo.fhir_server import free_port
@@ -505,3 +508,51 @@ def test_the_sandbox_reads_its_fhir_server_directly_and_only_so_much(monkeypatch
         assert server.requests, "the request went straight to the FHIR server"
     with HostileFhirServer("flood") as server, pytest.raises(chart.ChartUnavailable, match="too much"):
         chart.patients(server.base_url, "secret")
+
+
+def test_a_search_of_a_server_that_drips_its_answer_ends_at_the_sandboxs_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that drips its answer a byte at a time never lets a per-read timeout fire: the search
+    held its request thread until the last byte (a minute here, however long the server likes), and a
+    few page loads held every thread of the service (attack28). The whole search has the sandbox's time."""
+    monkeypatch.setattr(chart, "TIMEOUT_SECONDS", 1.0)
+    with HostileFhirServer("drip") as server, pytest.raises(chart.ChartUnavailable, match="within 1 s"):
+        started = time.monotonic()
+        try:
+            chart.patients(server.base_url, "secret")
+        finally:
+            assert time.monotonic() - started < 3.0
+
+
+def test_the_sandboxs_searches_take_their_place_in_the_fhir_servers_share_of_threads(tmp_path: Path) -> None:
+    """Under `serve` (here 4 request threads) the sandbox's searches hold threads as the hook calls'
+    FHIR requests do: within the server's share (all but two of the threads), so a server that does not
+    answer cannot have every thread held by page loads, which need no token (attack28: eight loads
+    kept a complete-prefetch hook call waiting over two minutes). One more load is answered 503 at once."""
+    with HostileFhirServer("held") as server:
+        key = generate_es384_key()
+        key_file = tmp_path / "demo-ehr-key.pem"
+        write_private_key(key, key_file)
+        settings = demo_settings(PUBLIC_BASE, server.base_url, key, tmp_path, key_file)
+        app = at_public_address(create_app(settings, catalog(), request_threads=4), PUBLIC_BASE)
+        answers: list[int] = []
+        loads = [
+            threading.Thread(
+                target=lambda: answers.append(app.test_client().get("/sandbox/api/patients").status_code)
+            )
+            for _ in range(2)
+        ]
+        for load in loads:
+            load.start()
+        assert server.wait_until_open(2, timeout=5.0)
+        started = time.monotonic()
+        third = app.test_client().get("/sandbox/api/patients")
+        waited = time.monotonic() - started
+        server.release()
+        for load in loads:
+            load.join()
+    assert third.status_code == 503, third.get_data(as_text=True)
+    assert "still answering" in third.get_json()["issue"][0]["diagnostics"]
+    assert waited < 2.0
+    assert answers == [200, 200]
