@@ -91,11 +91,27 @@ def page_origins(public_base_url: str) -> set[str]:
 def only_at_the_public_address() -> Response | None:
     """A page of another site that makes its own name resolve to this service (DNS rebinding) names
     its own Host: refused, so it can read neither the FHIR token nor the patients. Without a
-    configured public address (development without signing) any Host is answered."""
+    configured public address (development without signing) only a loopback Host is answered, on any
+    port: a developer's own browser."""
     configured = current_app.extensions["idds_crd"].settings.public_base_url
-    if configured is not None and request.host.lower() not in _answered_hosts(configured):
+    if configured is None:
+        if _loopback_host(request.host):
+            return None
+        return refusal(
+            403, "forbidden", "without a public_base_url the sandbox answers only at a loopback address"
+        )
+    if request.host.lower() not in _answered_hosts(configured):
         return refusal(403, "forbidden", "the sandbox answers only at the service's public address")
     return None
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether a Host header names loopback (`localhost`, `127.0.0.1`, `[::1]`), with any port."""
+    try:
+        name = urlsplit(f"//{host}").hostname
+    except ValueError:
+        return False
+    return name in ("localhost", "127.0.0.1", "::1")
 
 
 @bp.after_request

@@ -90,6 +90,24 @@ def test_the_sandbox_answers_only_at_its_public_address(tmp_path: Path) -> None:
         assert client.get("/sandbox/api/setup", base_url=public).status_code == 200
 
 
+def test_without_a_public_address_the_sandbox_answers_only_at_a_loopback_address(tmp_path: Path) -> None:
+    """Development without `public_base_url` (allowed while auth is not required): the sandbox answered
+    any Host, so a page rebinding its own name to the developer's service read the FHIR access token
+    and the server's patients (attack28 LOW). It answers loopback alone, however it is spelled."""
+    unchecked = replace(sandbox_settings(tmp_path), public_base_url=None, auth=AuthSettings(required=False))
+    client = auth_app(unchecked).test_client()
+    rebound = client.get("/sandbox/api/setup", base_url="http://attacker.example:8080")
+    assert rebound.status_code == 403 and "fhirAccessToken" not in rebound.get_data(as_text=True)
+    assert client.get("/sandbox", base_url="http://attacker.example").status_code == 403
+    for loopback in (
+        "http://127.0.0.1:8080",
+        "http://localhost:5000",
+        "http://[::1]:8080",
+        "http://localhost",
+    ):
+        assert client.get("/sandbox/api/setup", base_url=loopback).status_code == 200, loopback
+
+
 def test_no_token_is_signed_without_a_configured_public_address(tmp_path: Path) -> None:
     unchecked = replace(sandbox_settings(tmp_path), public_base_url=None, auth=AuthSettings(required=False))
     app = auth_app(unchecked)
