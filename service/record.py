@@ -74,7 +74,7 @@ _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
 _EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 _MED_REQUEST_STATUSES = {"active", "completed", "stopped"}
 _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken (on hold: paused)
-_OBSERVATION_STATUSES = {"final", "amended", "corrected"}
+OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})  # contract §3: an Observation counts
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 _DONE = frozenset({"completed"})  # contract §3: a Procedure counts when completed
 # A trial Procedure begun or about to begin, by FHIR R4's EventStatus (Procedure.status): `in-progress`
@@ -596,7 +596,7 @@ def _value_forms(concept: Any) -> tuple[str, ...]:
 
 
 def _observation(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf) -> ObservationFact | None:
-    if resource.get("status") not in _OBSERVATION_STATUSES:
+    if resource.get("status") not in OBSERVATION_STATUSES:
         return None
     codes = codes_of(resource.get("code"))
     written = resource.get("effectiveDateTime")

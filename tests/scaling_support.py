@@ -3,7 +3,7 @@
 `pain_chart` writes a patient's chart with an intrathecal trial and its scores around it, plus as
 many other pain scores as asked for (spread evenly over the years before the trial window, and a
 few recent ones); `ChartClient` answers the service's searches from such a chart in memory (a
-FHIR search evaluated on a list: patient, code, date bounds, `_sort=-date`, `_count` first
+FHIR search evaluated on a list: patient, code, status, date bounds, `_sort=-date`, `_count` first
 pages), and records what it was asked.
 """
 
@@ -101,7 +101,7 @@ PAIN_LOINC = frozenset({"72514-3", "38208-5", "38221-8", "56840-2"})  # the pain
 def searched(
     resources: list[dict[str, Any]], params: Mapping[str, Any], first_page: bool
 ) -> list[dict[str, Any]]:
-    """The resources a FHIR server answers a search with: matched by `code` and `date` bounds,
+    """The resources a FHIR server answers a search with: matched by `code`, `status` and `date` bounds,
     newest first under `_sort=-date` (only the first `_count` of them for a first page)."""
     found = list(resources)
     for name, value in params.items():
@@ -110,6 +110,8 @@ def searched(
         elif name == "date":
             for bound in value if isinstance(value, list) else [value]:
                 found = [r for r in found if _date_matches(_dates(r), bound)]
+        elif name == "status":
+            found = [r for r in found if r.get("status") in value.split(",")]
     if params.get("_sort") == "-date":
         found.sort(key=lambda r: _dates(r) or datetime.min.replace(tzinfo=UTC), reverse=True)
         if first_page:

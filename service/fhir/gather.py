@@ -67,14 +67,17 @@ from service.fhir.query_pool import (
     log_failures,
 )
 from service.fhir.score_window import (
+    OLDER_RUNGS,
     PAIN_KEY,
     fhir_instant,
     is_pain_score,
     known_ids,
     missing_windows,
     newest_first,
+    newest_settled,
     recent_since,
     since_of,
+    unsettled,
     within,
     without_known,
 )
@@ -647,7 +650,8 @@ class DataGatherer:
         scope: CacheScope | None,
     ) -> None:
         """The one more round the recent pain scores may need: the most recent trial's window when
-        it reaches back before them, the newest page of all the scores when none of them is usable."""
+        it reaches back before them, the newest page of all the scores when none of them is usable
+        (read longer while it does not settle the newest usable score, `_read_on`)."""
         recent = next((q for q in plan if q.key.endswith(f":{PAIN_KEY}") and q.params), None)
         if recent is None or recent.params is None or self._terminology is None:
             return
@@ -668,10 +672,47 @@ class DataGatherer:
         if not more:
             return
         found = self._outcomes(client, more, deadline, scope, owner, data)
+        if older:
+            page = more[-1]
+            more[-1], found[page.key] = self._read_on(
+                client, page, found[page.key], (params, len(mine)), owner, data, deadline, scope
+            )
         known = known_ids(data.resources.get("Observation", []))
         for outcome in found.values():
             outcome.resources = without_known(outcome.resources, known)
         self._absorb(more, found, owner, data)
+
+    def _read_on(
+        self,
+        client: FhirClient,
+        older: Query,
+        outcome: QueryOutcome,
+        searched: tuple[Mapping[str, Any], int],
+        owner: Owner,
+        data: GatheredData,
+        deadline: float,
+        scope: CacheScope | None,
+    ) -> tuple[Query, QueryOutcome]:
+        """The newest page of the scores (`older`, its `outcome`), asked again longer (`newest_first`'s
+        rungs, of the pain-score search's parameters and the number of recent scores: `searched`) while
+        it does not settle the most recent usable score (`newest_settled`: 50 scores of no use, off the
+        scale or with no value, newer than it held none); past the longest, a failure (the scores
+        could not be checked), never a page read as if it held all there is. An ordinary chart's first
+        page settles it: no more is asked."""
+        terminology = self._terminology
+        assert terminology is not None  # the pain scores are searched by time only with it
+        rung = 0
+        while outcome.error is None:
+            asked = int(str((older.params or {})["_count"]))
+            page = [r for r in owner.own(older, outcome.resources) if is_pain_score(r, self._pain_codes)]
+            if newest_settled(page, len(outcome.resources) < asked, terminology):
+                break
+            rung += 1
+            if rung == OLDER_RUNGS:
+                return older, replace(outcome, error=unsettled(asked))
+            older = replace(older, params=newest_first(*searched, rung))
+            outcome = self._outcomes(client, [older], deadline, scope, owner, data)[older.key]
+        return older, outcome
 
     @staticmethod
     def _absorb(

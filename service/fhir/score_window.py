@@ -9,27 +9,32 @@ records one), and the policies read only two things of them (clinical-data-contr
 So the service does not page through them all. It asks for the recent ones (`date=ge` now minus
 `RECENT_DAYS`) alongside the other searches; then, only when that window does not already answer
 both questions, one more round: a date-bounded search for the trial's window, and/or the newest
-page of all the scores (`_sort=-date`, first page only, used as such only when the server shows
-it sorted; not bounded by date, so that a score with no date, which the engine reads when no dated
-score is usable, is on it). Neither relies on the server's sort for the common case (many servers
+page of all the scores whose status counts (`_sort=-date`, first page only, used as such only when
+the server shows it sorted; not bounded by date, so that a score with no date, which the engine reads
+when no dated score is usable, is on it). That page is asked again longer (`OLDER_RUNGS`) only while
+it does not settle the newest usable score (`newest_settled`: a page of scores of no use, off the
+scale or with no value, holds none); past the longest, the scores could not be checked, which is
+said (never read as none). Neither relies on the server's sort for the common case (many servers
 do not sort Observations, or sort them slowly), and everything the policies read is still there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from service.codes import CANONICAL_SYSTEM, LOINC
 from service.fhirdates import shifted
-from service.record import build_record, observation_facts
+from service.record import OBSERVATION_STATUSES, build_record, observation_facts
 from service.terminology import Terminology
 from service.trial import BASELINE_MAX_AGE, POST_WINDOW
 
 RECENT_DAYS = 60
 EDGE = timedelta(days=1)  # windows overlap by a day: a day-precision date at a boundary is never lost
 OLDER_PAGE = 50  # the newest older scores asked for when the recent window holds no usable one
+OLDER_RUNGS = 3  # that page, then ten times as long, then a hundred: past it, "could not be checked"
+COUNTED = ",".join(sorted(OBSERVATION_STATUSES))  # the statuses of the scores that count (contract §3)
 PAIN_KEY = "painScores"
 INSTANT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -108,16 +113,49 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def newest_first(params: Mapping[str, Any], recent: int) -> dict[str, str | list[str]]:
-    """The newest page of all the scores (first page only, when the server sorts), with `OLDER_PAGE`
-    besides the `recent` ones the recent search found. Not bounded by date: a date search never finds
-    a score with no date (none at all, or one the server cannot read), which contract §3 leaves
-    undated and the engine reads when no dated score is usable (dated beats undated). FHIR leaves
-    where it sorts to the server: after the dated ones (sekmet-fhir), on the page when the chart
+def newest_first(params: Mapping[str, Any], recent: int, rung: int = 0) -> dict[str, str | list[str]]:
+    """The newest page of all the scores whose status counts (first page only, when the server sorts),
+    with `OLDER_PAGE` (times ten to the `rung`) besides the `recent` ones the recent search found. A
+    score of another status is none (contract §3): the server leaves it out, so that a chart's
+    preliminary or entered-in-error scores take no room on the page. Not bounded by date: a date search
+    never finds a score with no date (none at all, or one the server cannot read), which contract §3
+    leaves undated and the engine reads when no dated score is usable (dated beats undated). FHIR
+    leaves where it sorts to the server: after the dated ones (sekmet-fhir), on the page when the chart
     holds fewer dated ones than the page; before them, on it anyway. The recent scores sort first
     (they are the newest, or a period or month reaching into their window), so the page is longer by
     as many: it still holds the `OLDER_PAGE` newest of the others."""
-    return {**params, "_sort": "-date", "_count": str(OLDER_PAGE + recent)}
+    count = OLDER_PAGE * 10**rung + recent
+    return {**params, "status": COUNTED, "_sort": "-date", "_count": str(count)}
+
+
+def newest_settled(page: Sequence[Any], whole: bool, terminology: Terminology) -> bool:
+    """Whether the newest page of the scores (`page`, in the server's order: newest first, by the start
+    of each score's date, as contract §3 dates it) settles the most recent usable score as reading
+    every score would: the server gave all it has (`whole`: fewer than asked), or the page holds a
+    usable dated score and, after it, a score dated before it. Every score past the page is then
+    older still; one of the same moment may not be (the record takes one of equal moments by its
+    reference), nor may a dated one where the page holds only undated ones (the engine reads an
+    undated score only when no dated one is usable, a server may sort them first) or none."""
+    if whole:
+        return True
+    best: datetime | None = None
+    for fact in observation_facts(page, terminology):
+        if fact.effective is None:
+            continue
+        moment = _aware(fact.effective)
+        if best is not None and moment < best:
+            return True
+        if isinstance(fact.value, float) and not isinstance(fact.value, bool):
+            best = moment if best is None else max(best, moment)
+    return False
+
+
+def unsettled(asked: int) -> str:
+    """Why the scores could not be checked, when the longest newest page (`asked` long) did not settle
+    the most recent usable score: reading on would be reading the chart whole."""
+    return (
+        f"none of the newest {asked} pain scores is surely the most recent usable one (older ones not read)"
+    )
 
 
 def known_ids(resources: list[dict[str, Any]]) -> set[str]:

@@ -28,6 +28,7 @@ from tests.scaling_support import pain_score, transactions
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 INSTANT = "%Y-%m-%dT%H:%M:%SZ"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 
 def _chart(patient: str, dated: dict[str, Any], newer_at: datetime) -> list[dict[str, Any]]:
@@ -101,7 +102,7 @@ def test_the_older_usable_score_is_read_past_a_page_the_server_clamps(
         score["dataAbsentReason"] = {
             "coding": [
                 {
-                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "system": DATA_ABSENT,
                     "code": "asked-declined",
                 }
             ]
@@ -114,6 +115,34 @@ def test_the_older_usable_score_is_read_past_a_page_the_server_clamps(
     assert [(o.source, o.value) for o in scores if o.value is not None] == [
         (f"Observation/{patient}-older", 7.0)
     ]
+
+
+def test_the_newest_usable_score_is_read_past_more_unusable_ones_than_a_page_holds(
+    fhir_server: LocalFhirServer, compiled_catalog: Catalog
+) -> None:
+    """Nothing recent; 30 entered-in-error scores and 60 final ones of no use (off the 0-10 scale, or
+    asked and declined) newer than a 7 recorded 300 days ago, a 2 older still. The newest page (50)
+    held only unusable scores and the 7 was never read (Cohere's painful spasticity not documented,
+    where the chart prefetched whole reads the 7): the server is asked only for the scores whose status
+    counts (contract §3), and the page read further until it settles the newest usable score."""
+    patient = "recent-dated-unusable-newer"
+    chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": patient}]
+    for n in range(30):
+        at = NOW - timedelta(days=70, hours=n)
+        chart.append(pain_score(patient, f"{patient}-error-{n}", at, 5, status="entered-in-error"))
+    for n in range(60):
+        score = pain_score(patient, f"{patient}-unusable-{n}", NOW - timedelta(days=80, hours=n), 42)
+        if n % 2:
+            del score["valueInteger"]
+            score["dataAbsentReason"] = {"coding": [{"system": DATA_ABSENT, "code": "asked-declined"}]}
+        chart.append(score)
+    chart.append(pain_score(patient, f"{patient}-usable", NOW - timedelta(days=300), 7))
+    chart.append(pain_score(patient, f"{patient}-older", NOW - timedelta(days=400), 2))
+    for bundle in transactions(chart):
+        fhir_server.load(bundle)
+    scores = [o for o in _pain_scores_read(fhir_server, compiled_catalog, patient) if o.value is not None]
+    latest = max(scores, key=lambda o: o.effective, default=None)  # type: ignore[arg-type, return-value]
+    assert latest is not None and (latest.source, latest.value) == (f"Observation/{patient}-usable", 7.0)
 
 
 def _pain_scores_read(fhir_server: LocalFhirServer, compiled_catalog: Catalog, patient: str) -> list[Any]:

@@ -271,6 +271,79 @@ def test_the_newest_page_holds_as_many_older_scores_however_many_recent_ones_are
     assert latest == ("Observation/usable", 7.0)
 
 
+def _unusable(rid: str, when: datetime) -> dict[str, Any]:
+    """A final pain score of no use: its value off the 0-10 scale (contract §3)."""
+    return pain_score(PATIENT, rid, when, 42)
+
+
+def test_the_newest_usable_score_is_read_past_a_page_of_unusable_ones(compiled_catalog: Catalog) -> None:
+    """Nothing recent, 60 final scores of no use (off the scale) newer than a 7: the newest page (50)
+    held none usable, and the 7 was never read. The page is asked again ten times as long: the server
+    is asked no more than that (one more request), and only for the scores whose status counts."""
+    chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
+    chart += [_unusable(f"u{n}", NOW - timedelta(days=70, hours=n)) for n in range(60)]
+    chart += [pain_score(PATIENT, "usable", NOW - timedelta(days=200), 7)]
+    chart += [pain_score(PATIENT, "older", NOW - timedelta(days=300), 2)]
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+    assert what_the_policies_read(record_of(compiled_catalog, data.resources))[-2:] == (
+        "Observation/usable",
+        7.0,
+    )
+    older = [s for s in pain_searches(client) if s.get("_sort") == "-date"]
+    assert [s["_count"] for s in older] == ["50", "500"]
+    assert {s["status"] for s in older} == {"amended,corrected,final"}
+
+
+def test_the_newest_usable_score_tied_with_one_past_the_page_is_read_with_it(
+    compiled_catalog: Catalog,
+) -> None:
+    """49 scores of no use, then two usable ones of one moment, the second past the page of 50: the
+    record takes one of equal moments by its reference (the first, "tie-a", past the page), so a page
+    that ends at the newest usable score has not settled it; read longer, both are held."""
+    chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
+    chart += [_unusable(f"u{n}", NOW - timedelta(days=70, hours=n)) for n in range(49)]
+    tied = NOW - timedelta(days=200)
+    chart += [pain_score(PATIENT, "tie-b", tied, 7), pain_score(PATIENT, "tie-a", tied, 9)]
+    chart += [pain_score(PATIENT, "older", NOW - timedelta(days=300), 2)]
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+    assert what_the_policies_read(record_of(compiled_catalog, data.resources))[-2:] == (
+        "Observation/tie-a",
+        9.0,
+    )
+
+
+def test_an_ordinary_chart_without_a_recent_score_is_read_in_one_older_page(
+    compiled_catalog: Catalog,
+) -> None:
+    """The newest usable score followed on the page by an older one settles it: no more is asked."""
+    chart = pain_chart(PATIENT, NOW - timedelta(days=400), NOW, filler=500, recent=0)
+    chart += [_unusable(f"u{n}", NOW - timedelta(days=70, hours=n)) for n in range(10)]
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert reads_as_whole_chart(compiled_catalog, data, chart)
+    assert len([s for s in pain_searches(client) if s.get("_sort") == "-date"]) == 1
+
+
+def test_a_chart_whose_newest_pages_hold_no_usable_score_could_not_be_checked(
+    compiled_catalog: Catalog,
+) -> None:
+    """5,100 final scores of no use newer than a 7: the longest page (5,000) holds none usable and the
+    server has more. Read no further, the scores could not be checked (the Observations unavailable),
+    never read as holding no usable score (not documented, where the whole chart's 7 decides)."""
+    chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
+    chart += [_unusable(f"u{n}", NOW - timedelta(days=70, minutes=n)) for n in range(5_100)]
+    chart += [pain_score(PATIENT, "usable", NOW - timedelta(days=200), 7)]
+    client = ChartClient(chart)
+    data = gather(compiled_catalog, client)
+    assert "none of the newest 5000 pain scores is surely" in data.unavailable["Observation"]
+    older = [s for s in pain_searches(client) if s.get("_sort") == "-date"]
+    assert [s["_count"] for s in older] == ["50", "500", "5000"]
+
+
 @responses.activate
 @pytest.mark.parametrize(("self_shows_sort", "pages"), [(True, 1), (False, 2)])
 def test_a_first_page_search_is_taken_as_such_only_when_the_server_sorted(
