@@ -403,10 +403,17 @@ class FhirClient:
         """All matches of a search, following `next` links verbatim (under the base) up to `max_pages`.
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones, as many as its `_count`: more pages where the server answers fewer a page,
-        `_pages_asked`); honoured only when the server's `self` link does not show that it left
-        `_sort` out."""
+        `_pages_asked`, or where that page was too large, `_smaller_pages`); honoured only when the
+        server's `self` link does not show that it left `_sort` out."""
+        return self._search(resource_type, params, first_page, None)
+
+    def _search(
+        self, resource_type: str, params: Mapping[str, Any], first_page: bool, asked: int | None
+    ) -> SearchResult:
+        """`search`; `asked`: the newest a first-page search wants, where its `_count` is smaller (its
+        pages asked smaller than the first, too large)."""
         url = f"{self.base_url}/{self.search_path(resource_type, params)}"
-        return self._from_first_page(lambda: self._get(url), resource_type, params, first_page)
+        return self._from_first_page(lambda: self._get(url), resource_type, params, first_page, asked)
 
     def _from_first_page(
         self,
@@ -414,28 +421,45 @@ class FhirClient:
         resource_type: str,
         params: Mapping[str, Any],
         first_page: bool,
+        asked: int | None = None,
     ) -> SearchResult:
         """The search from its first page (`first`), searched again in smaller pages when that page
         was too large."""
         try:
             page = first()
         except FhirError as exc:
-            smaller = self._smaller_pages(exc, params)
+            smaller = self._smaller_pages(exc, params, first_page)
             if smaller is None:
                 raise
-            return self.search(resource_type, smaller, first_page)
-        return self._searched(page, resource_type, params, first_page)
+            wanted = asked if asked is not None else _count_of(params)
+            return self._search(resource_type, smaller, first_page, wanted)
+        return self._searched(page, resource_type, params, first_page, asked)
 
-    def _smaller_pages(self, failure: FhirError, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The search asking for pages a fifth of `page_size`, when its first page at `page_size`
-        was too large (large resources); None when it asked its own `_count` or was refused else."""
-        size = max(self.page_size // 5, MIN_PAGE_SIZE)
-        if failure.reason != TOO_LARGE or "_count" in params or size >= self.page_size:
+    def _smaller_pages(
+        self, failure: FhirError, params: Mapping[str, Any], first_page: bool = False
+    ) -> dict[str, Any] | None:
+        """The search asking for pages a fifth of `page_size` (of its own `_count`, for a sorted
+        first-page search: the newest it wants are then read on in such pages, review27f C), at
+        least `MIN_PAGE_SIZE`, when its first page was too large (large resources); None when it
+        asked its own `_count` otherwise, pages no smaller, or was refused else."""
+        if failure.reason != TOO_LARGE:
             return None
-        return {**params, "_count": size}
+        if "_count" not in params:
+            size = max(self.page_size // 5, MIN_PAGE_SIZE)
+            return {**params, "_count": size} if size < self.page_size else None
+        count = _count_of(params)
+        size = max(count // 5, MIN_PAGE_SIZE)
+        if not (first_page and "_sort" in params) or size >= count:
+            return None
+        return {**params, "_count": str(size)}
 
     def _searched(
-        self, page: dict[str, Any], resource_type: str, params: Mapping[str, Any], first_page: bool
+        self,
+        page: dict[str, Any],
+        resource_type: str,
+        params: Mapping[str, Any],
+        first_page: bool,
+        asked: int | None = None,
     ) -> SearchResult:
         executed = _executed(page)
         ignored = _ignored_scope(executed, params)
@@ -445,11 +469,12 @@ class FhirClient:
                 "(other patients' data is not paged through)"
             )
         if first_page and "_sort" in params and (executed is None or "_sort" in executed):
-            pages = _pages_asked(page, params)
+            wanted = asked if asked is not None else _count_of(params)
+            pages = _pages_asked(page, wanted)
             result = self.collect(page, resource_type, max_pages=pages)
-            if pages > 1 and result.more and len(result.resources) < int(params["_count"]):
+            if pages > 1 and result.more and len(result.resources) < wanted:
                 raise FhirError(
-                    f"the server's pages held only {len(result.resources)} of the newest {params['_count']} "
+                    f"the server's pages held only {len(result.resources)} of the newest {wanted} "
                     f"asked after {pages} pages"
                 )
             return replace(result, scope_ignored=ignored)
@@ -571,16 +596,21 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def _pages_asked(page: dict[str, Any], params: Mapping[str, Any]) -> int:
-    """How many pages of a sorted search hold the first `_count` matches it asked for, its first page
-    `page` in hand: one, unless the server answered fewer entries a page than asked (FHIR lets it:
-    sekmet-fhir pages at most 1000, HAPI's starter 200) and has a next page; then as many pages of
-    that size (at least `MIN_PAGE_SIZE`) as hold `_count`. Otherwise a first page asked to hold the
-    recent pain scores and 50 older ones past them held only recent ones (score_window.newest_first)."""
+def _count_of(params: Mapping[str, Any]) -> int:
+    """A search's `_count`, 0 when it has none it reads as a number."""
     try:
-        asked = int(params.get("_count", 0))
+        return int(params.get("_count", 0))
     except (TypeError, ValueError):
-        return 1
+        return 0
+
+
+def _pages_asked(page: dict[str, Any], asked: int) -> int:
+    """How many pages of a sorted search hold the first `asked` matches it wants, its first page
+    `page` in hand: one, unless the server answered fewer entries a page than asked (FHIR lets it:
+    sekmet-fhir pages at most 1000, HAPI's starter 200; or the client asked smaller pages,
+    `_smaller_pages`) and has a next page; then as many pages of that size (at least `MIN_PAGE_SIZE`)
+    as hold `asked`. Otherwise a first page asked to hold the recent pain scores and 50 older ones
+    past them held only recent ones (score_window.newest_first)."""
     given = len(dicts(page.get("entry")))
     if given >= asked or not _link(page, "next"):
         return 1

@@ -5,9 +5,11 @@ score of §3), whatever the chart's size."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
@@ -402,6 +404,41 @@ def test_a_first_page_search_the_server_pages_too_finely_to_read_is_a_failure_no
     client = FhirClient(BASE, "t", 2.0)
     with pytest.raises(FhirError, match="held only"):
         client.search("Observation", {"patient": "x", "_sort": "-date", "_count": "1050"}, first_page=True)
+
+
+@responses.activate
+def test_a_first_page_too_large_for_its_count_is_read_in_smaller_pages_to_as_many() -> None:
+    """review27f C: the newest page asks `_count` 50 past the recent scores found; with thousands of
+    recent ones of no use, that page passed `max_response_bytes` and, its `_count` its own, was never
+    asked again smaller: the Observations were unavailable where reading the page in fifths answers.
+    It is now asked again in pages a fifth the size (at least `MIN_PAGE_SIZE`), and read on to as many
+    as it first asked for."""
+    total = 3000
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        count, offset = int(query["_count"]), int(query.get("_offset", "0"))
+        ids = range(offset, min(offset + count, total))
+        links = [{"relation": "self", "url": f"{BASE}/Observation?patient=x&_sort=-date&_count={count}"}]
+        if offset + count < total:
+            following = f"{BASE}/Observation?patient=x&_sort=-date&_count={count}&_offset={offset + count}"
+            links.append({"relation": "next", "url": following})
+        entries = [
+            {"resource": {"resourceType": "Observation", "id": f"o{n}", "note": "x" * 100}} for n in ids
+        ]
+        return (
+            200,
+            {},
+            json.dumps({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}),
+        )
+
+    responses.add_callback(responses.GET, f"{BASE}/Observation", callback=answer)
+    client = FhirClient(BASE, "t", 2.0, max_response_bytes=60_000)
+    params = {"patient": "x", "_sort": "-date", "_count": "1050"}
+    result = client.search("Observation", params, first_page=True)
+    assert [r["id"] for r in result.resources][:1050] == [f"o{n}" for n in range(1050)]
+    counts = [dict(parse_qsl(urlsplit(call.request.url).query))["_count"] for call in responses.calls]
+    assert counts == ["1050", "210", *["210"] * 4]
 
 
 def _sorted_pages(total: int, clamp: int) -> None:
