@@ -22,6 +22,7 @@ from service.stated_dates import stated_dates
 from service.succession import check_supersedes
 from service.terminology import Terminology
 from service.vocabulary import Vocabulary
+from service.wording import aside
 from service.yamlsource import Located, Path_, SourceError, check_schema, element, load, read_text
 
 _FINDING_PARAMS = ("missing", "found_finding")  # test parameters a card shows as the finding
@@ -106,7 +107,9 @@ class Policy:
     supersedes: str | None = None  # the version it replaces from its effective date (service/succession.py)
 
     def citation(self, section: str) -> str:
-        return f"{self.payer}, {self.title} ({self.version}), {section}"
+        """Where a criterion is in the policy (the audit record): its version set apart as the cards set it
+        (`aside`: "[Version 2, last updated 3/29/2024 (original 9/14/2023)]", never one aside in another)."""
+        return f"{self.payer}, {self.title} {aside(self.version)}, {section}"
 
     def all_criteria(self) -> list[CriterionSpec]:
         return [c for top in self.criteria for c in top.walk()]

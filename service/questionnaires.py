@@ -23,6 +23,7 @@ from service.catalog import Catalog
 from service.engine.checks import TEST_TYPES
 from service.engine.model import Determination
 from service.policy import CriterionSpec, Policy
+from service.wording import aside
 
 QUESTIONNAIRE_BASE = "http://idds-crd.org/fhir/Questionnaire"
 MASK = re.compile(r"[1-9a-f][0-9a-f]{0,15}")  # a part's items, as bits over the whole form's
@@ -186,7 +187,7 @@ def questionnaire(policy: Policy, assessments: AssessmentCodeSystem, version: st
         "status": "active",
         "subjectType": ["Patient"],
         "publisher": "idds-crd",
-        "description": f"What {policy.payer}'s criteria ({policy.version}) read from the chart as project "
-        "assessments; answer what the chart does not show.",
+        "description": f"What {policy.payer}'s criteria {aside(policy.version)} read from the chart as "
+        "project assessments; answer what the chart does not show.",
         "item": items,
     }

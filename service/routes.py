@@ -40,12 +40,15 @@ from service.request_log import annotate, current_request, install_request_log, 
 from service.settings import Settings
 from service.shapes import dicts
 from service.strict_json import dumps
+from service.wording import aside
 
 if TYPE_CHECKING:
     from service.app import AppState
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
+# a policy's own parenthesised words set apart on its page as on the cards, never one aside in another
+bp.add_app_template_filter(aside, "aside")
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -6,12 +6,16 @@ for word); the card sets them apart in square brackets instead (`wording.aside`)
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
+from flask import Flask
 
 from service import wording
+from service.catalog import Catalog
 from service.demo.runner import request_files
+from service.questionnaires import questionnaire
 from tests.calls import answer
 
 
@@ -67,3 +71,25 @@ def test_a_policys_version_holding_parentheses_is_set_apart_word_for_word(name: 
 )
 def test_aside_keeps_the_words_and_never_nests(words: str, set_apart: str) -> None:
     assert wording.aside(words) == set_apart
+
+
+def test_no_policy_text_outside_the_cards_nests_a_parenthesis_in_another(
+    app: Flask, compiled_catalog: Catalog
+) -> None:
+    """review27a L6: the documentation Questionnaire's description (DTR shows it: "What Cohere Health's
+    criteria (Version 2, last updated 3/29/2024 (original 9/14/2023)) read …"), a criterion's citation (the
+    audit record) and the policy page's criterion lines set a policy's own parenthesised words apart as the
+    cards do (`wording.aside`), the words inside unchanged."""
+    client = app.test_client()
+    texts: list[str] = []
+    for policy in compiled_catalog.policies.values():
+        texts.append(questionnaire(policy, compiled_catalog.assessments, "1")["description"])
+        texts += [policy.citation(c.section) for c in policy.all_criteria()]
+        page = client.get(f"/policies/{policy.id}").get_data(as_text=True)
+        texts += [
+            html.unescape(line) for line in page.split("\n") if 'class="criterion' in line or "<b>" in line
+        ]
+    nested = [text for text in texts if deepest(text) > 1]
+    assert not nested, nested
+    versions = {p.version for p in compiled_catalog.policies.values()}
+    assert any(f"[{v}]" in text for text in texts for v in versions)  # the words kept, set apart
