@@ -15,8 +15,9 @@ a half family or a lone letter box (review26f).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
+
+from service.graphemes import whole
 
 ELLIPSIS = "…"
 _WORD = re.compile(r"\S+")
@@ -42,38 +43,6 @@ _EDGE = "([“\"'"
 _TAIL = ",;:.)]”\"'"
 _GROUP_END = (",", ";", ":", ")", ".")
 _STRIPPED = " ,;:—(“" + _EN_DASH
-
-
-_ZWJ = "\u200d"
-# what extends the character before it into one a reader sees (Unicode's grapheme Extend, conservatively):
-# combining marks, the zero-width joiner, variation selectors, emoji skin-tone modifiers, emoji tag letters
-_EXTENDING = re.compile(
-    "[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef]"
-)
-_REGIONAL = re.compile("[\U0001f1e6-\U0001f1ff]")  # two of them are one flag
-
-
-def _whole(text: str, end: int) -> int:
-    """`end`, or the nearest place before it that splits nothing a reader sees as one character: never
-    before a character that extends the one before it, nor after a zero-width joiner, nor between the
-    two regional indicators of a flag. No new dependency: a conservative rule, not all of UAX #29."""
-    while 0 < end < len(text) and (_extends(text[end]) or text[end - 1] == _ZWJ or _in_flag(text, end)):
-        end -= 1
-    return end
-
-
-def _extends(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Mn", "Me", "Mc") or _EXTENDING.match(ch) is not None
-
-
-def _in_flag(text: str, end: int) -> bool:
-    """Whether `end` falls between the two regional indicators of a flag (counted from the run's start)."""
-    if not (_REGIONAL.match(text[end]) and _REGIONAL.match(text[end - 1])):
-        return False
-    start = end
-    while start > 0 and _REGIONAL.match(text[start - 1]):
-        start -= 1
-    return (end - start) % 2 == 1
 
 
 def _core(word: str) -> str:
@@ -119,7 +88,7 @@ def shortened(text: str, limit: int) -> str:
     the limit, else at the last word boundary outside a number, date or code group (from half the room
     on), each first where no aside is left open (`_open`), else at the last word boundary near the
     limit, else anywhere; never between a backslash and the character it escapes, nor inside what a reader
-    sees as one character (`_whole`)."""
+    sees as one character (`service.graphemes.whole`)."""
     if len(text) <= limit:
         return text
     room = limit - len(ELLIPSIS)
@@ -144,7 +113,7 @@ def shortened(text: str, limit: int) -> str:
         or last(lambda a, b: not _joined(a, b), room // 2)
         or last(lambda a, b: True, room - near)
     )
-    kept = text[: _whole(text, end or room)].rstrip(_STRIPPED) or text[: _whole(text, room) or room]
+    kept = text[: whole(text, end or room)].rstrip(_STRIPPED) or text[: whole(text, room) or room]
     if (len(kept) - len(kept.rstrip("\\"))) % 2:
         kept = kept[:-1]
     return kept + ELLIPSIS

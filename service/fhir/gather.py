@@ -33,7 +33,6 @@ service/fhir/queries.py.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -81,6 +80,7 @@ from service.fhir.score_window import (
     within,
     without_known,
 )
+from service.graphemes import whole
 from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache, observe_fhir_query
@@ -334,16 +334,14 @@ QUOTED_MOST = 80  # characters of the EHR's own text an error quotes back
 
 def _quoted(text: str) -> str:
     """The EHR's `text` as an error quotes it back: on one line, nothing unprintable, at most QUOTED_MOST
-    characters (a display of 200,000 characters is not echoed whole: review24c MEDIUM), cut before a
-    letter whose marks it would leave out (an `e` and its acute accent U+0301 are one `é` to the
-    reader: not the `e` alone, review24e LOW 5)."""
+    characters (a display of 200,000 characters is not echoed whole: review24c MEDIUM), cut where it splits
+    nothing a reader sees as one character (`graphemes.whole`, the cards' rule too): not between a letter
+    and its accent (an `e` and U+0301 are one `é`: review24e LOW 5), nor inside a flag, an emoji and its
+    skin tone or one joined of several (review27a L5)."""
     line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if len(line) <= QUOTED_MOST:
         return line
-    cut = QUOTED_MOST - 1
-    while cut > 0 and unicodedata.category(line[cut]).startswith("M"):  # a mark: with its letter, or not
-        cut -= 1
-    return f"{line[:cut].rstrip()}…"
+    return f"{line[: whole(line, QUOTED_MOST - 1)].rstrip()}…"
 
 
 def _read_answered(query: Query, given: Prefetched) -> Prefetched:

@@ -284,6 +284,27 @@ def test_the_412_cuts_a_payors_words_before_a_letter_not_between_it_and_its_mark
     assert quoted == "x" * 77 + "…", quoted
 
 
+@pytest.mark.parametrize(
+    "joined",
+    [
+        "\U0001f1eb\U0001f1f7",  # a flag: two regional indicators
+        "\U0001f44d\U0001f3fd",  # an emoji and its skin tone
+        "\u2764\ufe0f",  # a heart shown as an emoji (a variation selector)
+    ],
+    ids=["flag", "skin-tone", "variation-selector"],
+)
+def test_the_412_cuts_a_payors_words_between_characters_a_reader_sees(joined: str) -> None:
+    """review27a L5: the quote had its own cut, which kept a letter's marks but split a flag or an emoji and
+    its skin tone (a lone letter box, a yellow thumb); it now cuts by the one rule the cards cut by
+    (service/graphemes.py). (A zero-width joiner is no printable character: the quote shows it as a space
+    before any cut.)"""
+    display = "x" * 77 + " " + joined + " Health"
+    response = _call(_body({"reference": GEHA_ORG, "display": display}))
+    issue = assert_outcome(response, 412, "prefetch.payerOrganizations", "payerOrganizations")
+    quoted = issue["diagnostics"].split("named '", 1)[1].split("'", 1)[0]
+    assert quoted == "x" * 77 + "…", quoted
+
+
 def test_a_payor_named_at_another_server_with_no_fhir_server_asks_for_its_organization_in_prefetch() -> None:
     """review24c LOW 2: no fhirServer, and the payor names its Organization by another server's URL, with
     words routing does not know: the 412 asked for a fhirServer, which is read for that Organization only
