@@ -318,3 +318,17 @@ def test_an_order_dated_to_a_year_is_placed_beside_the_others_of_its_course() ->
     chart = [supplied("2025", 6, "mo"), med_request(BACLOFEN, "2025-03-08", "2025-08-20", "completed")]
     result = duration(SIX_MONTHS, chart)
     assert (result.status, result.finding) == (Status.MET, "at least 6 months documented, 2025 → 20 Aug 2025")
+
+
+@pytest.mark.parametrize("params", [SIX_WEEKS, SIX_MONTHS])
+def test_a_span_that_ends_before_it_begins_is_ordered_as_0_days_as_it_is_judged(
+    params: dict[str, Any],
+) -> None:
+    """review27d: `_bounds` ordered spans by a count of days of its own (`_length`), without `_days`'
+    clamp to 0, so a placement begun after today and cut at today was shorter than one of 0 days, though
+    `_lasted` judges both as 0 days: one count now, `_days`."""
+    begun, today = fhirdates.parse_datetime("2026-12-20"), fhirdates.parse_datetime("2026-11-21")
+    assert begun is not None and today is not None
+    length = medications._length(params)
+    assert length((begun, today)) == length((today, today))
+    assert medications._days((begun, today)) == 0

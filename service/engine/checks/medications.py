@@ -337,15 +337,12 @@ def _length(params: Mapping[str, Any]) -> Length:
     """How the test's threshold orders spans (`_bounds`): by their calendar days from the first day to the
     last, and for `months` first by how they compare with it (`against_months`): the days do not order
     calendar months (1 Aug to 30 Jan and 31 Aug to 1 Mar are both 182 days, short of 6 months and 6
-    months)."""
-
-    def days(span: Span) -> int:
-        return (span[1].date() - span[0].date()).days
-
+    months). A span that ends before it begins (a placement after today, cut at today) is 0 days, as
+    `_days` and `_lasted` count it: one count of days."""
     if "months" not in params:
-        return lambda span: (days(span),)
+        return lambda span: (_days(span),)
     months = int(params["months"])
-    return lambda span: (against_months(span[0].date(), span[1].date(), months), days(span))
+    return lambda span: (against_months(span[0].date(), span[1].date(), months), _days(span))
 
 
 def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
