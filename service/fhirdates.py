@@ -429,8 +429,19 @@ def human_span_in(start: datetime, end: datetime, unit: str) -> str:
         return "0 days"
     if unit in ("months", "years"):
         return _in_months(start, end)
-    days = (end.date() - start.date()).days
+    return human_days_in((end.date() - start.date()).days, unit)
+
+
+def human_days_in(days: int, unit: str) -> str:
+    """A number of days in a threshold's `unit`, true whatever day they begin on: "2 weeks 6 days" for
+    weeks, else days ("20 days", "42 days" beside months and days: a month is no fixed number of days)."""
     return _joined((days // 7, "week"), (days % 7, "day")) if unit == "weeks" else _plural(days, "day")
+
+
+def human_months(months: int) -> str:
+    """A number of calendar months in words, whole years as years: "6 months", "1 year", "1 year 6
+    months" (as `human_span` says a span of them), never "12 months" for a supply written as a year."""
+    return _joined(*zip(divmod(months, 12), ("year", "month"), strict=True))
 
 
 def _in_months(start: datetime, end: datetime) -> str:
@@ -443,7 +454,4 @@ def _in_months(start: datetime, end: datetime) -> str:
         months -= 1
         anchor = months_before(last, months)
     rest = (anchor - first).days
-    years, months = divmod(months, 12)
-    if years:
-        return _joined((years, "year"), (months, "month"))
-    return _joined((months, "month"), (rest, "day"))
+    return human_months(months) if months >= 12 else _joined((months, "month"), (rest, "day"))

@@ -234,24 +234,31 @@ def test_a_course_is_met_by_the_least_it_spans_as_months_count_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("order", "later"),
+    ("order", "later", "beside_months"),
     [
-        (supplied("2025", 184, "d"), "184 days later"),  # 6 months 3 days from 1 January, 6 months: 1 July
-        (supplied("2025-08", 182, "d"), "26 weeks later"),  # 5 months 29 days from 1 August, 6 months 1 day
-        (supplied("2025", 6, "mo"), "6 months later"),  # 181 days from 1 January, 184 from 1 March
-        (supplied("2025-03", 1, "mo"), "1 month later"),  # 4 weeks 3 days from 1 March, 30 days from 31 March
-        (supplied("2025-01", 90, "d"), "12 weeks 6 days later"),  # as before: under 13 weeks, said in weeks
+        (supplied("2025", 184, "d"), "184 days later", "184 days later"),  # 6 months 3 days from 1 January
+        (supplied("2025-08", 182, "d"), "26 weeks later", "182 days later"),  # 5 months 29 days from 1 August
+        (
+            supplied("2025", 6, "mo"),
+            "6 months later",
+            "6 months later",
+        ),  # 181 days from 1 January, 184: 1 March
+        (supplied("2025-03", 1, "mo"), "1 month later", "1 month later"),  # 4 weeks 3 days from 1 March
+        (supplied("2025-01", 90, "d"), "12 weeks 6 days later", "90 days later"),  # under 13 weeks: in weeks
     ],
 )
-def test_an_end_that_moves_with_its_start_is_said_by_its_supply(order: dict[str, Any], later: str) -> None:
+def test_an_end_that_moves_with_its_start_is_said_by_its_supply(
+    order: dict[str, Any], later: str, beside_months: str
+) -> None:
     """dates27: an end computed from a start dated to a month or a year was said by the calendar months it
     lies from the start's first day ("2025 → 6 months 3 days later" for 184 days), true of that day only;
-    its supply, as written (in days or in months), is true of every day the start may be."""
+    its supply, as written (in days or in months), is true of every day the start may be: on the evidence
+    line, and in days beside a need in months (review27d: in the need's scheme, months and days)."""
     result = duration(SIX_MONTHS, [order])
     assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
         f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
     ]
-    assert f" → {later}" in result.finding
+    assert f" → {beside_months}" in result.finding
 
 
 @pytest.mark.parametrize(
@@ -332,3 +339,82 @@ def test_a_span_that_ends_before_it_begins_is_ordered_as_0_days_as_it_is_judged(
     length = medications._length(params)
     assert length((begun, today)) == length((today, today))
     assert medications._days((begun, today)) == 0
+
+
+@pytest.mark.parametrize(
+    ("order", "later"),
+    [
+        (supplied("2024", 1, "a"), "1 year later"),  # a year's supply was "12 months later"
+        (supplied("2024", 18, "mo"), "1 year 6 months later"),  # as a span of 18 months is said
+        (supplied("2025", 6, "mo"), "6 months later"),  # under a year: as before (control)
+    ],
+)
+def test_a_supply_of_a_year_or_more_is_said_in_years(order: dict[str, Any], later: str) -> None:
+    """review27d: a supply written in years was said in months ("2024 → 12 months later"), in the finding
+    and the evidence line; whole years are said as years, as a span of them is."""
+    result = duration(SIX_MONTHS, [order])
+    assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
+        f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
+    ]
+    assert f" → {later}" in result.finding
+
+
+AT_LEAST_125_DAYS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 125}
+
+
+@pytest.mark.parametrize(
+    ("params", "chart", "finding"),
+    [
+        (  # the tied end was "20 days after the order of 2025" beside a range and a need in weeks
+            {**SIX_WEEKS, "within_months": 12},
+            [supplied("2025", 20, "d")],
+            "dated only to 21 Nov 2025 → 2 weeks 6 days after the order of 2025: lasted 0 days to 2 weeks 6 "
+            "days (needs at least 6 weeks); record the day the course began",
+        ),
+        (  # "ended 20 days later, needs at least 6 weeks"
+            {**SIX_WEEKS, "within_months": 6},
+            [supplied("2025", 20, "d")],
+            f"none in the last 6 months (since 21 May 2026): the last course, {BACLOFEN}, ended 2 weeks 6 "
+            "days later, needs at least 6 weeks",
+        ),
+        (  # "ended after 5 weeks (March 2025 → 5 weeks later), needs at least 125 days"
+            AT_LEAST_125_DAYS,
+            [supplied("2025-03", 35, "d")],
+            "the course ended after 35 days (March 2025 → 35 days later), needs at least 125 days",
+        ),
+        (  # "ended after 4 months …, needs at least 26 weeks"
+            AT_LEAST_26_WEEKS,
+            [med_request(BACLOFEN, "2025-01-01", "2025-05-01", "completed")],
+            "the course ended after 17 weeks 1 day (1 Jan 2025 → 1 May 2025), needs at least 26 weeks",
+        ),
+        (  # "ended after 8 weeks 3 days …, needs at least 6 months"
+            SIX_MONTHS,
+            [med_request(BACLOFEN, "2025-01-01", "2025-03-01", "completed")],
+            "the course ended after 2 months (1 Jan 2025 → 1 Mar 2025), needs at least 6 months",
+        ),
+        (  # "ended after 6 weeks (January 2026 → 6 weeks later), needs more than 2 months": 42 days whichever
+            # day it began, but 1 month 11 days from 1 January, 1 month 14 days from 31 January: in days
+            {**SIX_MONTHS, "comparator": ">", "months": 2},
+            [supplied("2026-01", 42, "d")],
+            "the course ended after 42 days (January 2026 → 42 days later), needs more than 2 months",
+        ),
+        (  # a supply in months against a need in days: said as written, no fixed number of days (control)
+            AT_LEAST_26_WEEKS,
+            [supplied("2025", 6, "mo")],
+            "dated only to 2025 → 6 months later: lasted 25 weeks 6 days to 26 weeks 2 days (needs at least "
+            "26 weeks); record the day the course began",
+        ),
+        (  # met: no need said beside it, in `human_span`'s scheme (control)
+            SIX_WEEKS,
+            [med_request(BACLOFEN, "2025-01-01", "2025-06-01", "completed")],
+            "5 months documented, 1 Jan 2025 → 1 Jun 2025",
+        ),
+    ],
+)
+def test_every_length_a_finding_sets_beside_its_need_is_said_in_the_needs_unit(
+    params: dict[str, Any], chart: list[dict[str, Any]], finding: str
+) -> None:
+    """review27d: one unit scheme in one finding, the need's: the end of an order dated to a year was said
+    in days (`human_days`) beside a range and a need in weeks, and a known length in `human_span`'s
+    scheme (months from 13 weeks, weeks under them) beside a need in weeks, days or months."""
+    assert duration(params, chart).finding == finding

@@ -242,7 +242,7 @@ OPIOIDS_6WK = {"valuesets": ["opioids"], "comparator": ">", "days": 42}
 @pytest.mark.parametrize(
     ("status", "end", "expected", "finding"),
     [
-        ("completed", "2026-11-10", Status.NOT_MET, "the course ended after 24 days"),
+        ("completed", "2026-11-10", Status.NOT_MET, "the course ended after 3 weeks 3 days"),  # as the need
         ("stopped", "2027-01-01", Status.NOT_MET, "the course ended after 5 weeks"),  # stopped: ended today
         (
             "active",
@@ -250,7 +250,7 @@ OPIOIDS_6WK = {"valuesets": ["opioids"], "comparator": ">", "days": 42}
             Status.NOT_DOCUMENTED,
             "5 weeks so far (since 17 Oct 2026), needs more than 6 weeks",
         ),
-        ("active", "2026-11-10", Status.NOT_MET, "the orders cover 24 days"),  # its end passed, still active
+        ("active", "2026-11-10", Status.NOT_MET, "the orders cover 3 weeks 3 days"),  # its end passed, active
         ("active", "2027-03-01", Status.MET, "days documented"),
     ],
 )

@@ -17,6 +17,8 @@ from service.fhirdates import (
     human_date_to,
     human_dates_to,
     human_days,
+    human_days_in,
+    human_months,
     human_span_range,
     open_ended,
 )
@@ -199,28 +201,29 @@ def from_to(first: str, last: str) -> str:
     return first if first == last else f"{first} → {last}"
 
 
-def medication_end_words(m: MedicationFact) -> str:
-    """When an order or statement ended (its end, else its start), no finer than the chart dates it."""
+def medication_end_words(m: MedicationFact, unit: str | None = None) -> str:
+    """When an order or statement ended (its end, else its start), no finer than the chart dates it; an
+    end computed from its start in a threshold's `unit` where it can be (`tied_length`)."""
     end = m.end or m.start
     if m.end_by is None or end is None or m.start is None:
         return day_of(end)
     if m.end_tied:  # computed from a start dated to a month or a year: as unsure as it, by as long
-        return f"{tied_length(m)} later" if end != m.start else day_of(m.start, m.precision)
+        return f"{tied_length(m, unit)} later" if end != m.start else day_of(m.start, m.precision)
     return human_dates_to(end, m.end_by, m.end_precision)
 
 
-def tied_length(m: MedicationFact) -> str:
+def tied_length(m: MedicationFact, unit: str | None = None) -> str:
     """How long after its start an end computed from it (`end_tied`) falls, true of every day the start
-    may be: its supply in calendar months ("6 months"), else in days ("26 weeks", "184 days"), not the
-    months its first day gives ("6 months 3 days" from 1 January is 6 months from 1 July: dates27)."""
+    may be: its supply in calendar months, whole years as years ("6 months", "1 year", not "12 months":
+    review27d), else its days, in the `unit` of the threshold the finding sets it beside ("2 weeks 6
+    days" beside "needs at least 6 weeks", not "20 days"; "42 days" beside months: review27d), or as
+    `human_days` says them ("26 weeks", "184 days"): never the months its first day gives ("6 months 3
+    days" from 1 January is 6 months from 1 July: dates27)."""
     if m.supply_months is not None:
-        return _plural_months(m.supply_months)
+        return human_months(m.supply_months)
     assert m.start is not None and m.end is not None, "a tied end has a start and an end"
-    return human_days((m.end.date() - m.start.date()).days)
-
-
-def _plural_months(months: int) -> str:
-    return "1 month" if months == 1 else f"{months} months"
+    days = (m.end.date() - m.start.date()).days
+    return human_days(days) if unit is None else human_days_in(days, unit)
 
 
 def _verb(words: list[str]) -> str:

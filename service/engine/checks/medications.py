@@ -42,7 +42,9 @@ from service.fhirdates import (
     against_months,
     days_unit,
     human_days,
+    human_days_in,
     human_span,
+    human_span_in,
     human_span_range,
     months_before,
     start_of_day,
@@ -154,7 +156,11 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     latest = max(e for _, e in spans)
     end = min(latest, today)
     meds = sorted((m for m in ctx.record.medications if m.source in sources), key=lambda m: m.start or start)
-    span = _course_words(meds, start, end, latest)
+    # a finding that says the need says every length in the need's unit (review27d: one unit scheme in one
+    # finding, not "20 days after the order of 2025: lasted 0 days to 2 weeks 6 days (needs at least 6
+    # weeks)"); one met, which does not say it, in `human_span`'s
+    unit = _unit(params)
+    span = _course_words(meds, start, end, latest, unit)
     # a date written to a month or a year is any day of it (MedicationFact.precision): the course is met
     # only when its shortest possible length is, not met when even its longest falls short
     exact = all(_one_day(m) for m in course)
@@ -166,7 +172,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     # length) is said as it is, not "at most" (review26c), where both bounds judge alike (calendar months
     # may not: 1 Aug to 30 Jan and 31 Aug to 1 Mar are both 182 days)
     exact = exact or (_days(shortest) == _days(longest) and _lasted(params, *longest)[0] == reached)
-    lasted = human_span(*shortest) if exact else f"at least {human_span(*shortest)}"
+    at_least = "" if exact else "at least "
     evidence = tuple(medication_evidence(m) for m in meds[:4])
     last = [m for m in meds if (m.end or m.start) == latest]
     # the course's end is the contract's default, not charted: said outside the dates, which a summary
@@ -180,10 +186,13 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
         # a gap's ends would be days the chart may not give: shown only when every date names a day
         gap = _longest_gap(covered, start, end) if all(_one_day(m) for m in meds) else None
         no_order = f"; no order {day_of(gap[0])} → {day_of(gap[1])}" if gap else ""
-        return TestOutcome(Status.MET, evidence, f"{lasted} documented{if_assumed}, {span}{no_order}")
+        met = f"{at_least}{human_span(*shortest)} documented{if_assumed}"
+        return TestOutcome(
+            Status.MET, evidence, f"{met}, {_course_words(meds, start, end, latest)}{no_order}"
+        )
     running = [m for m in meds if m.running_on(today)]
     if start.date() > today.date():  # no time has passed since a first day still to come: not a length
-        dated = _course_words(meds, start, latest, latest)
+        dated = _course_words(meds, start, latest, latest, unit)
         return TestOutcome(
             Status.NOT_DOCUMENTED if running else Status.NOT_MET,
             evidence,
@@ -191,7 +200,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"of {_records(meds)[0]}",
         )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        so_far = human_span_range(shortest, longest, _unit(params))
+        so_far = human_span_range(shortest, longest, unit)
         return TestOutcome(
             Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
         )
@@ -200,9 +209,9 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     # its longest reaches what its shortest does not, or in some reading no course reaches into the window
     # at all: absent there, never short (contract §3, `_none_in_window`)
     if (not exact and _lasted(params, *longest)[0]) or not _surely_inside(course, window_start):
-        unsure = _unsure(span, course, shortest, longest, needed, _unit(params))
+        unsure = _unsure(span, course, shortest, longest, needed, unit)
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
-    lasted = lasted if exact else f"at most {human_span(*longest)}"
+    lasted = _length_words(shortest, unit, course) if exact else f"at most {human_span_in(*longest, unit)}"
     records, cover = _records(meds)
     if assumed:  # never as the course's end
         ended = f"{records} {cover} {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
@@ -345,19 +354,31 @@ def _length(params: Mapping[str, Any]) -> Length:
     return lambda span: (against_months(span[0].date(), span[1].date(), months), _days(span))
 
 
+def _length_words(span: Span, unit: str, course: Sequence[MedicationFact]) -> str:
+    """A known length in the need's `unit`: one known only in days (an order dated to a month or a year
+    with its supply in days lasts as many days whichever day it began, but not as many calendar months:
+    1 July + 42 days is 1 month 11 days, 31 January + 42 days 1 month 14 days) in days beside months."""
+    if unit in ("months", "years") and not all(_one_day(m) for m in course):
+        return human_days_in(_days(span), unit)
+    return human_span_in(*span, unit)
+
+
 def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
     """The course's first day in words, no finer than the order or statement that gives it dates it."""
     first = next((m for m in meds if m.start == start), None)
     return day_of(start, first.precision if first else "time")
 
 
-def _course_words(meds: Sequence[MedicationFact], start: datetime, end: datetime, latest: datetime) -> str:
+def _course_words(
+    meds: Sequence[MedicationFact], start: datetime, end: datetime, latest: datetime, unit: str | None = None
+) -> str:
     """The course's first and last days ("January 2025 → March 2025"), each no finer than the chart
     dates it; its end is today when it runs on past today. An end computed from a start written to a
-    month or a year is said by how long after that start, named when it is not the course's first
-    ("5 Jan 2025 → 4 weeks 2 days after the order of March 2025", not "… later": review26c)."""
+    month or a year is said by how long after that start, in the threshold's `unit` where it can be
+    (`tied_length`), named when it is not the course's first ("5 Jan 2025 → 4 weeks 2 days after the
+    order of March 2025", not "… later": review26c)."""
     ending = next((m for m in meds if (m.end or m.start) == latest), None)
-    last = day_of(end) if end < latest or ending is None else medication_end_words(ending)
+    last = day_of(end) if end < latest or ending is None else medication_end_words(ending, unit)
     if ending is not None and last.endswith(" later") and ending.start is not None and ending.start != start:
         last = f"{last.removesuffix(' later')} after the order of {day_of(ending.start, ending.precision)}"
     return from_to(_start_words(meds, start), last)
@@ -430,7 +451,7 @@ def _none_in_window(
         Status.NOT_DOCUMENTED,
         (medication_evidence(last),),
         f"none in the last {params['within_months']} months (since {day_of(window_start)}): the last course, "
-        f"{last.label}, ended {medication_end_words(last)}{if_assumed}, {needed}",
+        f"{last.label}, ended {medication_end_words(last, _unit(params))}{if_assumed}, {needed}",
     )
 
 
