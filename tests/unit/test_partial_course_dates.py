@@ -418,3 +418,38 @@ def test_every_length_a_finding_sets_beside_its_need_is_said_in_the_needs_unit(
     in days (`human_days`) beside a range and a need in weeks, and a known length in `human_span`'s
     scheme (months from 13 weeks, weeks under them) beside a need in weeks, days or months."""
     assert duration(params, chart).finding == finding
+
+
+@pytest.mark.parametrize(
+    ("order", "finding"),
+    [
+        (  # begun 1 January it ran its 6 months; begun today, none of them
+            supplied("2026", 6, "mo", "active"),
+            "0 days to 6 months so far (since 2026), needs at least 6 months: may already meet it; record "
+            "the day the course began",
+        ),
+        (  # its end, written to January 2027, cannot fall before today: not a day to record
+            med_request(BACLOFEN, "2026-05", "2027-01", "active"),
+            "5 months 21 days to 6 months 20 days so far (since May 2026), needs at least 6 months: may "
+            "already meet it; record the day the course began",
+        ),
+        (  # its end, written to November 2026, may be before today
+            med_request(BACLOFEN, "2026-05", "2026-11", "active"),
+            "5 months 1 day to 6 months 20 days so far (since May 2026), needs at least 6 months: may "
+            "already meet it; record the days the course began and ended",
+        ),
+        (  # its longest falls short too: how far it has come (control)
+            med_request(BACLOFEN, "2026-06", "2027-01", "active"),
+            "4 months 21 days to 5 months 20 days so far (since June 2026), needs at least 6 months",
+        ),
+    ],
+)
+def test_a_running_course_whose_longest_reading_meets_is_not_said_as_short(
+    order: dict[str, Any], finding: str
+) -> None:
+    """review27d: an active order dated to a month or a year whose longest reading already meets the need
+    read as one still short of it ("0 days to 6 months so far (since 2026), needs at least 6 months"); it
+    stays not documented (its shortest falls short), and says it may already meet it and which day to
+    record."""
+    result = duration(SIX_MONTHS, [order])
+    assert (result.status, result.finding) == (Status.NOT_DOCUMENTED, finding)

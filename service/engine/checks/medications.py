@@ -200,16 +200,18 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"of {_records(meds)[0]}",
         )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        so_far = human_span_range(shortest, longest, unit)
-        return TestOutcome(
-            Status.NOT_DOCUMENTED, evidence, f"{so_far} so far (since {_start_words(meds, start)}), {needed}"
-        )
+        so_far = f"{human_span_range(shortest, longest, unit)} so far (since {_start_words(meds, start)})"
+        if _lasted(params, *longest)[0]:  # its longest reading meets: not short, undated (review27d)
+            so_far = f"{so_far}, {needed}: may already meet it; record {_to_record(course, today)}"
+        else:
+            so_far = f"{so_far}, {needed}"
+        return TestOutcome(Status.NOT_DOCUMENTED, evidence, so_far)
     if running:
         return _open_statement(running, evidence, needed)
     # its longest reaches what its shortest does not, or in some reading no course reaches into the window
     # at all: absent there, never short (contract §3, `_none_in_window`)
     if (not exact and _lasted(params, *longest)[0]) or not _surely_inside(course, window_start):
-        unsure = _unsure(span, course, shortest, longest, needed, unit)
+        unsure = _unsure(span, course, shortest, longest, needed, unit, today)
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
     lasted = _length_words(shortest, unit, course) if exact else f"at most {human_span_in(*longest, unit)}"
     records, cover = _records(meds)
@@ -385,16 +387,29 @@ def _course_words(
 
 
 def _unsure(
-    span: str, course: Sequence[MedicationFact], shortest: Span, longest: Span, needed: str, unit: str
+    span: str,
+    course: Sequence[MedicationFact],
+    shortest: Span,
+    longest: Span,
+    needed: str,
+    unit: str,
+    today: datetime,
 ) -> str:
     """A course dated to a month or a year whose shortest possible length falls short and whose longest
     reaches the threshold: the chart does not tell, and the finding says which day to record; the
     lengths in the threshold's `unit`."""
-    days = ["began"] if any(m.start != m.start_by for m in course) else []
-    days += ["ended"] if any(m.end_by is not None and not m.end_tied for m in course) else []
-    which = f"the day{'s' if len(days) > 1 else ''} the course {' and '.join(days)}"
     lasted = human_span_range(shortest, longest, unit)
-    return f"dated only to {span}: lasted {lasted} ({needed}); record {which}"
+    return f"dated only to {span}: lasted {lasted} ({needed}); record {_to_record(course, today)}"
+
+
+def _to_record(course: Sequence[MedicationFact], today: datetime) -> str:
+    """The days a course dated to a month or a year needs recorded to tell its length: "the day the course
+    began", "… ended", "the days the course began and ended"; not an end that cannot fall before today,
+    where the course is cut (an active order's end written to next month), unless no other is named."""
+    days = ["began"] if any(m.start != m.start_by for m in course) else []
+    ends = [m.end or m.start for m in course if m.end_by is not None and not m.end_tied]
+    days += ["ended"] if any(e is not None and e < today for e in ends) or (ends and not days) else []
+    return f"the day{'s' if len(days) > 1 else ''} the course {' and '.join(days)}"
 
 
 def _longest_gap(
