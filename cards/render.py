@@ -307,9 +307,10 @@ def _met_line(
     not met (each of those holds several) are said to be held by those, or "10 of 12 criteria met" under
     "15 items to document" reads as nearly done where the 2 not met (Cohere's indication and its trial)
     hold all 15 (cards21); fewer ("7 of 14 met", 8 items) read right as they are, and the words would
-    cost the card an item."""
+    cost the card an item. None met, there is no line: a check mark over "0 of 12 criteria met" reads
+    as good news beneath lines that already say what is not met or could not be checked."""
     met, total = items.met_count(d), len(d.criteria)
-    if not total:
+    if not met:
         return []
     line = f"✅ {_every(total)} met" if met == total else f"✅ {met} of {total} criteria met"
     if failing_lines > total - met > 0:

@@ -67,6 +67,10 @@ def assessment_codes() -> list[str]:
     return sorted(catalog().assessments.codes, key=len, reverse=True)
 
 
+NOTHING_MET = re.compile(r"✅ 0 of \d+")
+PLURAL_OF_ONE = re.compile(r"(?<![\d.,])\b1 criteria\b")
+
+
 def problems(text: str, iso_dates: bool = True) -> list[str]:
     """What in `text` a clinician should not have to read."""
     found = [
@@ -82,6 +86,8 @@ def problems(text: str, iso_dates: bool = True) -> list[str]:
         found += [f"{what} {m.group(0)!r}" for m in pattern.finditer(text)]
     if iso_dates:
         found += [f"ISO date {m.group(0)!r}" for m in ISO_DATE.finditer(text)]
+    found += [f"a check mark over nothing met {m.group(0)!r}" for m in NOTHING_MET.finditer(text)]
+    found += [f"a plural of one {m.group(0)!r}" for m in PLURAL_OF_ONE.finditer(text)]
     return found
 
 
