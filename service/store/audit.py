@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from service.store.driver_insert import Parameters, driver_cursor
 from service.store.errors import DuplicateKey, StoreError, kind_of
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
-from service.store.sqlite_schema import BY_NAME, text_value
+from service.store.sqlite_schema import BY_NAME, NUL_KEPT_AS, text_value
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -49,6 +49,8 @@ PURGE_PAUSE_SECONDS = 0.01
 # its 10 s busy timeout), so only a host or database stalled for longer could still be missed.
 SETTLE_SECONDS = 60.0
 INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
+# the ids' columns' length (VARCHAR(128)): an id longer is stored cut to it (service/audit_entry.py)
+ID_LENGTH = int(BY_NAME["audit_records"].column("hook_instance").type.removeprefix("VARCHAR(")[:-1])
 
 
 class AuditUnavailable(RuntimeError):
@@ -113,21 +115,22 @@ class AuditTrail:
         return record_id
 
     def find(self, key: str) -> list[dict[str, Any]]:
-        """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`."""
+        """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`, as the
+        call sent it (`_as_sent`: not one an id differing from it in a U+0000 stored as U+FFFD found)."""
         from sqlalchemy import or_, select
 
         from service.store.tables import audit_assertions, audit_cards, audit_records
 
-        key = text_value(key)  # as the ids were stored
+        stored = text_value(key)  # as the ids were stored
         by_assertion = select(audit_assertions.c.record_id).where(
-            or_(audit_assertions.c.assertion_id == key, audit_assertions.c.satisfied_pa_id == key)
+            or_(audit_assertions.c.assertion_id == stored, audit_assertions.c.satisfied_pa_id == stored)
         )
-        by_card = select(audit_cards.c.record_id).where(audit_cards.c.card_uuid == key)
+        by_card = select(audit_cards.c.record_id).where(audit_cards.c.card_uuid == stored)
         query = (
             select(audit_records)
             .where(
                 or_(
-                    audit_records.c.hook_instance == key,
+                    audit_records.c.hook_instance == stored,
                     audit_records.c.id.in_(by_assertion),
                     audit_records.c.id.in_(by_card),
                 )
@@ -135,7 +138,7 @@ class AuditTrail:
             .order_by(audit_records.c.id)
         )
         with self._database.connect() as connection:
-            return self._read(connection, connection.execute(query).all())
+            return _as_sent(self._read(connection, connection.execute(query).all()), key, _ids_sent)
 
     def between(
         self,
@@ -144,13 +147,15 @@ class AuditTrail:
         patient: str | None = None,
         columns: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The records received in [since, until) (of one `patient` id, when given), in the order they
+        """The records received in [since, until) (of one `patient` id as sent, when given), in the order they
         were written, read in pages; of each, only the `columns` named (and what `_read` needs), when
         given: a reader that needs few of them is spared reading and parsing the rest."""
         from sqlalchemy import select
 
         from service.store.tables import audit_records
 
+        if columns is not None and patient is not None and _ambiguous(patient):
+            columns = [*columns, "request"]  # the patient as sent (`_as_sent`)
         chosen = audit_records.c if columns is None else [audit_records.c[n] for n in _with_read(columns)]
         query = select(*chosen).order_by(audit_records.c.id).limit(PAGE)
         if patient is not None:
@@ -164,7 +169,7 @@ class AuditTrail:
             with self._database.connect() as connection:
                 page = connection.execute(query.where(audit_records.c.id > last)).all()
                 records = self._read(connection, page)
-            yield from records
+            yield from records if patient is None else _as_sent(records, patient, _patient_sent)
             if len(page) < PAGE:
                 return
             last = page[-1].id
@@ -328,6 +333,42 @@ class AuditTrail:
 
 # What `_read` reads of every record, whatever else a reader of `between` asks for.
 READ = ("id", "hook_instance", "assertions")
+
+
+def _ambiguous(key: str) -> bool:
+    """Whether ids other than `key` are stored as `key` is: a U+0000 is kept as U+FFFD
+    (sqlite_schema.text_value), so a key holding either finds the ids holding the other there too."""
+    return NUL_KEPT_AS in text_value(key)
+
+
+def _as_sent(
+    records: list[dict[str, Any]], key: str, sent: Callable[[dict[str, Any]], set[str]]
+) -> list[dict[str, Any]]:
+    """`records`, found by `key` as it is stored, those whose id as the call sent it (one of `sent`'s,
+    each cut to its column's length as it was stored) is `key`: an id differing from it only in a
+    U+0000 where `key` holds a U+FFFD, or back, is another call's, perhaps another patient's."""
+    if not _ambiguous(key):
+        return records
+    return [record for record in records if key in sent(record)]
+
+
+def _ids_sent(record: Mapping[str, Any]) -> set[str]:
+    """The ids a record is found by that a call sends (`find`), as it sent them; its cards' uuids,
+    this service's, never hold a U+0000 or U+FFFD."""
+    request = record.get("request")
+    ids = [request.get("hookInstance")] if isinstance(request, dict) else []
+    for assertion in record.get("assertions") or []:
+        if isinstance(assertion, dict):
+            ids += [assertion.get("assertion_id"), assertion.get("satisfied_pa_id")]
+    return {i[:ID_LENGTH] for i in ids if isinstance(i, str)}
+
+
+def _patient_sent(record: Mapping[str, Any]) -> set[str]:
+    """The patient id a record's call sent (its context's patientId), as it sent it."""
+    request = record.get("request")
+    context = request.get("context") if isinstance(request, dict) else None
+    patient = context.get("patientId") if isinstance(context, dict) else None
+    return {patient[:ID_LENGTH]} if isinstance(patient, str) else set()
 
 
 def _with_read(columns: Sequence[str]) -> list[str]:

@@ -59,7 +59,9 @@ def text_value(value: Any) -> Any:
     hold U+0000, and an id the record is found by may hold one (an EHR sends back the PA number another
     system gave it): written as it is, the record could not be written there (the call answered 503,
     and every call sending the id again). Kept alike on SQLite, a record is found the same on either; a
-    lookup's key is stored the same way (`AuditTrail.find`). The JSON columns keep the NUL (escaped)."""
+    lookup's key is stored the same way (`AuditTrail.find`), and of the records its stored form finds,
+    those whose id as sent is the key are kept (an id holding U+FFFD where another held U+0000 is stored
+    alike). The JSON columns keep the NUL (escaped)."""
     return value.replace(NUL, NUL_KEPT_AS) if isinstance(value, str) and NUL in value else value
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from service.app import create_app
 from service.audit_entry import AuditedCall, audit_row, coverage_assertions
 from service.caller import anonymous
 from service.catalog import Catalog
-from service.metrics import metric_data
+from service.metrics import READS, metric_data
 from service.pipeline import HookOutcome
 from service.registry import find_service
 from service.settings import AuthSettings, StoreSettings
@@ -519,18 +520,8 @@ def test_an_id_holding_a_nul_that_an_order_carries_back_is_recorded_and_found(
     the NUL is kept as U+FFFD, on either database, and the record is found by the id as the EHR sent it;
     the request column keeps the id whole."""
     app = app_on(database_url, compiled_catalog)
-    body = json.loads((REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text("utf-8"))
-    body["hook"] = "order-sign"
-    body["context"].pop("selections")
-    [order] = [
-        e["resource"]
-        for e in body["context"]["draftOrders"]["entry"]
-        if e["resource"]["resourceType"] == "ServiceRequest"
-    ]
     number, assertion = "PAS\x00778899", "their\x00assertion"
-    order["extension"] = [
-        carried_approval("Coverage/demo-two-coverages-coverage-geha", number, "2026-11-01", assertion)
-    ]
+    body = order_sign_carrying("order-select-62362-demo-two-coverages.json", number, assertion)
     answer = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     trail = app.extensions["idds_crd"].stores.audit
@@ -546,3 +537,65 @@ def test_a_token_id_holding_a_nul_is_claimed_once(database_url: str) -> None:
     assert store.claim("https://ehr.example.org", "jti\x00one", 2_000_000_000, 1)
     assert not store.claim("https://ehr.example.org", "jti\x00one", 2_000_000_000, 1)
     assert store.claim("https://ehr.example.org", "jti\x00two", 2_000_000_000, 1)
+
+
+def order_sign_carrying(name: str, number: str, assertion: str) -> dict[str, Any]:
+    """The demo request `name` as an order-sign (a new hookInstance) whose pump order carries back
+    another system's approval of PA `number` under `assertion` for the patient's first Coverage."""
+    body = json.loads((REQUESTS_DIR / name).read_text("utf-8"))
+    body["hook"], body["hookInstance"] = "order-sign", str(uuid.uuid4())
+    body["context"].pop("selections")
+    [order] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "ServiceRequest"
+    ]
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]["id"]
+    order["extension"] = [carried_approval(f"Coverage/{coverage}", number, "2026-11-01", assertion)]
+    return body
+
+
+def test_an_id_differing_from_another_only_in_a_nul_finds_its_own_record_alone(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """A U+0000 is stored as U+FFFD, so two patients' PA numbers or assertion ids differing only there
+    are stored alike: looked up by one, the trail gave the other patient's record too (review28b). A
+    record is found by the id its call sent, and by no other."""
+    app = app_on(database_url, compiled_catalog)
+    sent = {
+        "demo-two-coverages": ("PAS\x00778899", "their\x00assertion"),
+        "demo-meets": ("PAS\ufffd778899", "their\ufffdassertion"),
+    }
+    for patient, (number, assertion) in sent.items():
+        name = f"order-select-62362-{patient}.json"
+        body = order_sign_carrying(name, number, assertion)
+        assert body["context"]["patientId"] == patient
+        answer = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    trail = app.extensions["idds_crd"].stores.audit
+    for patient, ids in sent.items():
+        for key in ids:
+            assert [r["patient_id"] for r in trail.find(key)] == [patient], repr(key)
+
+
+def test_a_patient_id_differing_from_another_only_in_a_nul_finds_its_own_records_alone(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """A refused call's record keeps the patientId it sent, stored as the other ids are (a U+0000 as
+    U+FFFD): a patient's records, read whole or for the export, are the calls that sent that id."""
+    app = app_on(database_url, compiled_catalog)
+    body = json.loads((REQUESTS_DIR / "order-select-62362-demo-meets.json").read_text("utf-8"))
+    sent = ["p\x00one", "p\ufffdone"]
+    for patient in sent:
+        refused = {
+            **body,
+            "hookInstance": str(uuid.uuid4()),
+            "context": {**body["context"], "patientId": patient},
+        }
+        answer = post_json(app.test_client(), "/cds-services/idds-crd-order-select", refused)
+        assert answer.status_code == 400, answer.get_data(as_text=True)
+    trail = app.extensions["idds_crd"].stores.audit
+    for patient in sent:
+        whole = [r["request"]["context"]["patientId"] for r in trail.between(patient=patient)]
+        exported = list(trail.between(patient=patient, columns=READS))
+        assert whole == [patient] and len(exported) == 1, repr(patient)
