@@ -36,9 +36,10 @@ BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # The names of the elements FHIR defines as a repeating primitive in some resource or data type (`given`,
 # `instantiatesUri`, `line`): the only arrays FHIR JSON writes beside a `_` array, with nulls in them
 # (`_nullable_items`). As fhir.resources models R4B, R5 and STU3 (each such element has a list-typed
-# `<name>__ext` field; tests/unit/test_order_subject.py checks R4B's are all here): a name some type
-# repeats as a primitive is taken as one wherever it is (`type`, `value`), so nothing FHIR JSON allows
-# is refused.
+# `<name>__ext` field; tests/unit/test_order_subject.py checks R4B's are all here), and R4's (4.0.1, as
+# fhirclient 4 models it: the resources R4B dropped hold `modification`, SubstancePolymer's, and
+# `specialMeasures`, MedicinalProduct's): a name some type repeats as a primitive is taken as one
+# wherever it is (`type`, `value`), so nothing FHIR JSON allows is refused.
 _REPEATING_PRIMITIVE_NAMES = """
 acceptLanguage actor additionalInfo aggregation alias allowedType anchor base binary careTeamLinkId
 careTeamSequence category chain color comment comparator compartment condition conformance context
@@ -47,16 +48,16 @@ definitionUri derivedFrom derivedFromCanonical derivedFromUri detailSequence dia
 diagnosisSequence disulfideLinkage event exclude excludingDate excludingRecurrenceId expression fMeasure
 fhirVersion format geographicalLocation given goalId graph header image implementationGuide import imports
 imprint include informationLinkId informationSequence instantiates instantiatesCanonical instantiatesUri
-itemSequence language library line linkId listMode location mimeType mode modifier mustSupport name
-noteNumber numFN numFP numTP number observationRequirement observationResultRequirement occurrenceDate op
-operator other package param parameterName parent parentSubstanceName partOf patchFormat path
-payloadMimeType performerLinkId permittedDataType policy preAuthRef precision prefix procedureLinkId
-procedureSequence productionIdentifierInUDI profile programName property protocol purpose reason
-reasonLinkId reference referencePolicy replaces representation requesterLinkId resource revInclude
+itemSequence language library line link linkId listMode location mimeType mode modification modifier
+mustSupport name noteNumber numFN numFP numTP number observationRequirement observationResultRequirement
+occurrenceDate op operator origin other package param parameterName parent parentSubstanceName partOf
+patchFormat path payloadMimeType performerLinkId permittedDataType policy preAuthRef precision prefix
+procedureLinkId procedureSequence productionIdentifierInUDI profile programName property protocol purpose
+reason reasonLinkId reference referencePolicy replaces representation requesterLinkId resource revInclude
 satisfiedBy scope score searchInclude searchRevInclude securityLabelNumber sensitivity sequenceLinkId
-specimenRequirement subDetailSequence subdetailSequence subjectType subset suffix supportedInteraction
-supportedProfile supportingInfoSequence synonym target targetLocation targetProfile timeOfDay type value
-valueAlternatives valueCode valueSet variable verificationDate version when workflow
+specialMeasures specimenRequirement subDetailSequence subdetailSequence subjectType subset suffix
+supportedInteraction supportedProfile supportingInfoSequence synonym target targetLocation targetProfile
+timeOfDay type value valueAlternatives valueCode valueSet variable verificationDate version when workflow
 """
 REPEATING_PRIMITIVES = frozenset(_REPEATING_PRIMITIVE_NAMES.split())
 
