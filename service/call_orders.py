@@ -159,10 +159,11 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     for r in candidates:
         if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
             continue
-        if not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server) and (
-            malformed_patient_link(r) is None
-        ):
-            continue  # another patient's, or no one's: not among the patient's open orders
+        if names_another_patient(r, patient, request.fhir.server) or (
+            not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
+            and malformed_patient_link(r) is None
+        ):  # another patient's (its link valid or not: `"display": ""` beside it, review28a), or no one's
+            continue  # not among the patient's open orders
         # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
         # not valid (`requester: null`) is not judged and sent back with it (review27c); nor is one whose
         # patient link is not valid (`subject: null`: whose it is cannot be told, and it was among the
