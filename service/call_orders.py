@@ -125,7 +125,9 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     EHR's prefetch where it gave them (the service's `order_prefetch`), else searched."""
     request, client = call.request, call.client
     patient = request.context.patient_id
-    candidates: list[dict[str, Any]] = []
+    # (an order, whether the EHR gave it as the patient's: prefetched, or searched by a server that kept
+    # to the search's `patient`; one that ignored it answers every patient's, review28a)
+    candidates: list[tuple[dict[str, Any], bool]] = []
     queries = []
     failures: list[str] = []
     unsearched: list[str] = []
@@ -136,7 +138,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             # page one of several: the rest is what the key's own search gives (gather's mechanism)
             queries.append(instead_of_pages(query_from_url(key, rendered), given.resources))
         elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-            candidates += given.resources
+            candidates += [(r, True) for r in given.resources]
             kind = query_from_url(key, template).resource_type
             if given.has_more_pages:  # page one of several: the orders on the others are unknown
                 failures.append(
@@ -150,20 +152,22 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             unsearched.append(query_from_url(key, template).resource_type)
     if client is not None and queries:
         answered = _asked(call, client, queries)
-        candidates += [r for outcome in answered.values() for r in outcome.resources]
-        candidates += [r for q in queries if q.instead_of and answered[q.key].error for r in q.instead_of]
+        candidates += [(r, not o.scope_ignored) for o in answered.values() for r in o.resources]
+        candidates += [
+            (r, True) for q in queries if q.instead_of and answered[q.key].error for r in q.instead_of
+        ]
         failures += [outcome.error for outcome in answered.values() if outcome.error]
         unsearched += [q.resource_type for q in queries if answered[q.key].error]
     failures = sorted(set(failures))
     found, set_aside = [], []
-    for r in candidates:
+    for r, given_as_the_patients in candidates:
         if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
             continue
         if names_another_patient(r, patient, request.fhir.server) or (
             not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
-            and malformed_patient_link(r) is None
-        ):  # another patient's (its link valid or not: `"display": ""` beside it, review28a), or no one's
-            continue  # not among the patient's open orders
+            and (not given_as_the_patients or malformed_patient_link(r) is None)
+        ):  # another patient's (its link valid or not: `"display": ""` beside it), no one's, or, from a
+            continue  # server that ignored `patient`, anyone's (review28a): not among the patient's orders
         # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
         # not valid (`requester: null`) is not judged and sent back with it (review27c); nor is one whose
         # patient link is not valid (`subject: null`: whose it is cannot be told, and it was among the

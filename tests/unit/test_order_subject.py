@@ -14,6 +14,7 @@ import json
 import pkgutil
 import tracemalloc
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from unittest.mock import ANY
 
@@ -21,6 +22,7 @@ import pytest
 
 from service.app import create_app
 from service.demo.runner import request_files
+from service.fhir.client import SearchResult
 from service.hooks.models import REPEATING_PRIMITIVES, malformed_order
 from service.references import malformed_patient_link, names_another_patient
 from service.shapes import reference_of
@@ -720,3 +722,39 @@ def test_an_open_order_naming_another_patient_is_left_out_whether_its_link_is_va
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["cards"] == []
+
+
+class _PatientIgnoringServer(ChartServer):
+    """A FHIR server that answers a search with every patient's resources of the type, saying (by its
+    self link) that it ignored `patient`, as sekmet-fhir does for DeviceRequest."""
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        found = super().search(resource_type, params, first_page)
+        return replace(found, scope_ignored=("patient",)) if "patient" in params else found
+
+
+def test_an_open_order_whose_owner_cannot_be_told_from_a_server_ignoring_patient_is_left_out() -> None:
+    """review28a: since f8df721 an open order whose patient link is not valid (`subject: {}`) is set aside
+    as one of the patient's not valid: the EHR gave it as the patient's (prefetched, or found by a search
+    for the patient). A server that ignores the search's `patient` gives every patient's, so such an
+    order there may be anyone's: it was reported on this patient's encounter-start (a card naming it). It
+    is left out, as a valid link to another patient is; the patient's own open orders are judged."""
+    hook = "encounter-start"
+    body = with_fhir(sample(f"{hook}-demo-meets"))
+    patient = {"reference": f"Patient/{body['context']['patientId']}"}
+    prefetched, _ = _open_order_prefetched(hook)  # its open orders, here on the server instead
+    opened = [
+        e["resource"]
+        for key in ("openServiceRequests", "openDeviceRequests")
+        for e in prefetched["prefetch"][key].get("entry", [])
+    ]
+    stray = {**opened[0], "id": "stray", "subject": {}}
+    chart = [{**r, "subject": patient} for r in meeting_chart()] + opened + [stray]
+    app = create_app(
+        open_settings(), catalog(), client_factory=RecordingFactory(_PatientIgnoringServer(chart))
+    )
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    summaries = [c["summary"] for c in response.get_json()["cards"]]
+    assert MEETS in summaries, summaries  # the patient's own open pump order, judged
+    assert not [s for s in summaries if "not valid FHIR" in s], summaries
