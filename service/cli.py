@@ -103,7 +103,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from service.hooks.models import RequestInvalid, parse_hook_request
     from service.http_input import InputRefused, decode_json_body
     from service.modifiers import text_may_carry
-    from service.pipeline import build_environment, handle_hook
+    from service.pipeline import LOCAL_BASE_URL, build_environment, handle_hook
     from service.registry import service_for_hook
     from service.strict_json import dumps
 
@@ -135,7 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         now = call_instant()
         today = call_date(settings.timezone, now)
         environment = build_environment(settings.fhir, load_catalog(settings.policies, today), executor)
-        base_url = settings.public_base_url or "http://localhost:8080"
+        base_url = settings.public_base_url or LOCAL_BASE_URL
         outcome = handle_hook(request, service, environment, today, base_url, now=now)
     if outcome.status != 200:
         print(json.dumps(outcome.response, indent=2), file=sys.stderr)

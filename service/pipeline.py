@@ -605,12 +605,15 @@ def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool
     return service.behaviour.may_approve and options.unsolicited_determ and options.coverage_info
 
 
+LOCAL_BASE_URL = "http://localhost:8080"  # the policy links' base of a call answered with no public URL
+
+
 def handle_hook(
     request: HookRequest,
     service: ServiceDefinition,
     env: HookEnvironment,
     today: date,
-    base_url: str = "http://localhost:8080",
+    base_url: str = LOCAL_BASE_URL,
     caller: str | None = None,
     arrived: float | None = None,
     now: datetime | None = None,
