@@ -471,7 +471,7 @@ class FhirClient:
         if first_page and "_sort" in params and (executed is None or "_sort" in executed):
             wanted = asked if asked is not None else _count_of(params)
             pages = _pages_asked(page, wanted)
-            result = self.collect(page, resource_type, max_pages=pages)
+            result = self.collect(page, resource_type, max_pages=pages, newest=wanted or None)
             if pages > 1 and result.more and len(result.resources) < wanted:
                 raise FhirError(
                     f"the server's pages held only {len(result.resources)} of the newest {wanted} "
@@ -485,10 +485,15 @@ class FhirClient:
         page: dict[str, Any],
         resource_type: str,
         max_pages: int | None = None,
+        newest: int | None = None,
     ) -> SearchResult:
         """The matches of a searchset Bundle already in hand (a search's first page) and of its `next`
-        pages; with `max_pages`, no more pages than that (the rest are left, not an error). A search is
-        read to `max_pages` pages of `page_size` at most, however the server pages it: one that
+        pages; with `max_pages`, no more pages than that (the rest are left, not an error). `newest`: a
+        sorted first-page search, which wants its first `newest` matches: it is read to that many where
+        they are more than the cap below (the pain scores' newest page, 5,000 past the recent ones at its
+        longest: score_window.newest_first), and what its pages hold past the cap is left, not a failure
+        (its last page holding more than it wants, a server answering more a page than asked: review28c).
+        A search is read to `max_pages` pages of `page_size` at most, however the server pages it: one that
         gives more on fewer pages (ignoring `_count`) fails as one with more pages does, before its
         resources cost the call any more time. A search the server answered in pages smaller than
         `page_size` asked (it clamps `_count`; no `max_pages`) has pages the size it chose: as many of
@@ -499,7 +504,7 @@ class FhirClient:
         the EHR's pages, which were read so, had read it whole)."""
         matches: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
-        most = self.page_size * self.max_pages
+        most = max(self.page_size * self.max_pages, newest or 0)
         limit = max_pages or self.max_pages
         entries_one = len(dicts(page.get("entry")))
         if max_pages is None and entries_one < self.page_size:
@@ -515,6 +520,8 @@ class FhirClient:
                     matches.append(resource)
                 elif resource.get("resourceType") != "OperationOutcome":
                     included.append(resource)
+            if newest is not None:
+                del matches[most:]  # the oldest of a sorted search past its cap: not the newest it wants
             if len(matches) > most or len(included) > most:  # matches and what they _include, each
                 raise FhirError(f"more than {most} results")
             next_url = _link(page, "next")

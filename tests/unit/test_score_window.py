@@ -407,6 +407,25 @@ def test_a_first_page_search_the_server_pages_too_finely_to_read_is_a_failure_no
 
 
 @responses.activate
+@pytest.mark.parametrize(("asked", "clamp"), [(5010, 1000), (5000, 300), (60, 6000)])
+def test_a_first_page_search_reads_the_newest_it_asked_for_past_the_searchs_results_cap(
+    asked: int, clamp: int
+) -> None:
+    """review28c: the newest page's longest rung asks 5,000 past the recent scores found (5,010 here),
+    and a search was read to `max_pages` x `page_size` (5,000) results at most, so that rung failed
+    "more than 5000 results" on any chart holding more, and so did a rung of 5,000 whose last page
+    (a server paging at 300) held more than it asked, or a first page of all (a server ignoring
+    `_count`): the scores could not be checked where the newest page answers. A sorted first-page
+    search is read to as many as it asked for, and what its pages hold past the cap is left."""
+    _sorted_pages(6000, clamp)
+    client = FhirClient(BASE, "t", 2.0)
+    params = {"patient": "x", "_sort": "-date", "_count": str(asked)}
+    result = client.search("Observation", params, first_page=True)
+    assert [r["id"] for r in result.resources] == [f"o{n}" for n in range(max(asked, 5000))]
+    assert len(responses.calls) == -(-asked // clamp)
+
+
+@responses.activate
 def test_a_first_page_too_large_for_its_count_is_read_in_smaller_pages_to_as_many() -> None:
     """review27f C: the newest page asks `_count` 50 past the recent scores found; with thousands of
     recent ones of no use, that page passed `max_response_bytes` and, its `_count` its own, was never
