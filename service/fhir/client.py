@@ -404,7 +404,8 @@ class FhirClient:
         `first_page`: a search with `_sort` whose first page is all that is wanted (the newest
         ones, as many as its `_count`: more pages where the server answers fewer a page,
         `_pages_asked`, or where that page was too large, `_smaller_pages`); honoured only when the
-        server's `self` link does not show that it left `_sort` out."""
+        server's `self` link shows it sorted (FHIR search: a server returns the parameters it used
+        there, and may ignore `_sort`): with no `self` link every page is read."""
         return self._search(resource_type, params, first_page, None)
 
     def _search(
@@ -468,7 +469,7 @@ class FhirClient:
                 f"the server ignored the search parameter '{ignored[0]}' and has more than one page "
                 "(other patients' data is not paged through)"
             )
-        if first_page and "_sort" in params and (executed is None or "_sort" in executed):
+        if first_page and "_sort" in params and executed is not None and "_sort" in executed:
             wanted = asked if asked is not None else _count_of(params)
             pages = _pages_asked(page, wanted)
             result = self.collect(page, resource_type, max_pages=pages, newest=wanted or None)

@@ -606,3 +606,30 @@ def test_a_pain_code_of_the_wrong_json_type_is_no_pain_score_and_no_failure(code
     assert not is_pain_score(observation, frozenset({"38208-5"}))
     observation["code"]["coding"].append({"system": "http://loinc.org", "code": "38208-5"})
     assert is_pain_score(observation, frozenset({"38208-5"}))
+
+
+@responses.activate
+def test_a_first_page_with_no_self_link_is_not_taken_as_sorted() -> None:
+    """review28c L1: a server that ignores `_sort` and sends no `self` link had its first page taken as
+    the newest scores, so a newer usable score on a later page was never read (verdicts differed from
+    the chart given whole). Only a `self` link naming `_sort` shows the page sorted; else every page
+    is read."""
+    total, count = 120, 50
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        offset = int(dict(parse_qsl(urlsplit(request.url).query)).get("_offset", "0"))
+        links = []
+        if offset + count < total:
+            following = f"{BASE}/Observation?patient=x&_count={count}&_offset={offset + count}"
+            links.append({"relation": "next", "url": following})
+        entries = [
+            {"resource": {"resourceType": "Observation", "id": f"o{n}"}}
+            for n in range(offset, min(offset + count, total))
+        ]
+        body = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
+        return 200, {}, json.dumps(body)
+
+    responses.add_callback(responses.GET, f"{BASE}/Observation", callback=answer)
+    client = FhirClient(BASE, "t", 2.0)
+    result = client.search("Observation", {"patient": "x", "_sort": "-date", "_count": str(count)}, True)
+    assert [r["id"] for r in result.resources] == [f"o{n}" for n in range(total)]
