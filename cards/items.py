@@ -238,7 +238,9 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     affected = sum(1 for top in d.criteria if any(r.id in ids for r in top.walk()))
     return Item(
         Status.NOT_DOCUMENTED,
-        f"{affected} of {len(d.criteria)} criteria could not be checked",
+        "its one criterion could not be checked"
+        if len(d.criteria) == 1
+        else f"{affected} of {len(d.criteria)} criteria could not be checked",
         "",
         reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
         _recheck(reasons),

@@ -235,12 +235,25 @@ def _audit_trail(settings: Settings) -> Any:
     return open_stores(settings.store, bounded=False).audit
 
 
+def _utf8(text: str) -> bool:
+    """Whether a command-line argument is text (bytes that are not UTF-8 arrive as lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _audit_show(args: argparse.Namespace) -> int:
     from service.strict_json import dumps  # numbers as the record stores them (`12345.50`, `-0`)
 
     if [args.key is not None, args.patient is not None, args.purges].count(True) != 1:
         print("idds-crd audit show: give one of a key, --patient or --purges", file=sys.stderr)
         return 2
+    for given in (args.key, args.patient):
+        if given is not None and not _utf8(given):
+            print(f"idds-crd audit show: {given!r} is not valid UTF-8 (no stored id is)", file=sys.stderr)
+            return 2
     settings = load_settings(args.config)
     trail = _audit_trail(settings)
     if args.patient is not None:

@@ -458,6 +458,17 @@ def test_audit_show_by_hook_instance_assertion_id_and_card(
     assert [r["hook_instance"] for r in json.loads(out)] == [body["hookInstance"]] * 2
 
 
+@pytest.mark.parametrize("option", [(), ("--patient",)])
+def test_audit_show_refuses_a_key_that_is_not_utf8_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: tuple[str, ...]
+) -> None:
+    """review28e L4: bytes that are not UTF-8 reach Python's argv as lone surrogates, and looking them up
+    ended in a UnicodeEncodeError's stack trace."""
+    not_utf8 = b"PA\xff123".decode("utf-8", "surrogateescape")
+    status, _, err = cli(capsys, "audit", "show", *option, not_utf8, "--config", config_for(tmp_path))
+    assert status == 2 and "is not valid UTF-8" in err and "Traceback" not in err
+
+
 def test_audit_show_by_patient_lists_that_patients_records_oldest_first_within_the_days_asked(
     compiled_catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -529,3 +529,12 @@ def test_the_published_policy_is_labelled_by_who_publishes_it(
     assert published["url"] == PUBLISHED
     assert published["label"].startswith(f"{published_by}: "), published["label"]
     assert "Kaiser" not in published["label"], published["label"]
+
+
+def test_the_one_criterion_of_a_policy_that_could_not_be_checked_is_said_as_one() -> None:
+    """review28e L3: a policy of one criterion left unchecked read "1 of 1 criteria could not be
+    checked"."""
+    unavailable = card_scenarios.determinations()["cbc-mp-1-058-unavailable-implant"]
+    unchecked = next(c for c in unavailable.criteria if c.status == Status.NOT_DOCUMENTED)
+    labels = [item.label for item in missing(dataclasses.replace(unavailable, criteria=(unchecked,)))]
+    assert "its one criterion could not be checked" in labels, labels
