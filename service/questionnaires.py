@@ -140,7 +140,8 @@ def _item(concept: AssessmentConcept, system: str, criterion: CriterionSpec) -> 
         "linkId": concept.code,
         "code": [{"system": system, "code": concept.code, "display": concept.display}],
         "prefix": criterion.section,
-        "text": f"{concept.display[0].upper()}{concept.display[1:]} ({criterion.label})",
+        # the criterion set apart as the cards set it: its label may hold parentheses of its own (review28d)
+        "text": f"{concept.display[0].upper()}{concept.display[1:]} {aside(criterion.label)}",
         "type": concept.answer_type,
     }
     if concept.answer_type == "quantity":

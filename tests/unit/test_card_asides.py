@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -91,3 +92,26 @@ def test_no_policy_text_outside_the_cards_nests_a_parenthesis_in_another(
     assert not nested, nested
     versions = {p.version for p in compiled_catalog.policies.values()}
     assert any(f"[{v}]" in text for text in texts for v in versions)  # the words kept, set apart
+
+
+def item_texts(items: list[dict[str, Any]]) -> list[str]:
+    """Every question's text in a Questionnaire's `items`, those nested in groups too."""
+    return [t for i in items for t in ([i["text"]] if "text" in i else []) + item_texts(i.get("item", []))]
+
+
+def test_no_documentation_question_nests_a_parenthesis_in_another(compiled_catalog: Catalog) -> None:
+    """review28d: DTR shows each question of the documentation Questionnaire as the assessment and, in
+    parentheses, the criterion it answers; a criterion's label holding parentheses of its own ("Body size
+    supports the device (Body size adequate (assessment))", "Spasticity trial response (Beneficial response
+    to the baclofen trial (e.g. >= 2 points for 4 hours))") nested one in another, beside the description
+    842f659 set apart. The label is set apart as the cards set it (`wording.aside`), its words unchanged."""
+    texts = [
+        text
+        for policy in compiled_catalog.policies.values()
+        for text in item_texts(questionnaire(policy, compiled_catalog.assessments, "1")["item"])
+    ]
+    labels = {c.label for p in compiled_catalog.policies.values() for c in p.all_criteria() if "(" in c.label}
+    assert texts and labels
+    nested = [text for text in texts if deepest(text) > 1]
+    assert not nested, nested
+    assert any(f"[{label}]" in text for text in texts for label in labels)  # the words kept, set apart
