@@ -359,6 +359,29 @@ def test_a_supply_of_a_year_or_more_is_said_in_years(order: dict[str, Any], late
     assert f" → {later}" in result.finding
 
 
+@pytest.mark.parametrize(
+    ("order", "later"),
+    [
+        # 1 February 2024 + 365 days is 31 January 2025, 1 March 2024 + 365 days 1 March 2025: "1 year
+        # later" is false from every day of February, beside "11 months 28 days documented"
+        (supplied("2024-02", 365, "d"), "365 days later"),
+        (supplied("2024", 730, "d"), "730 days later"),
+        (supplied("2024-02", 364, "d"), "52 weeks later"),  # under a year: as before (control)
+    ],
+)
+def test_a_supply_of_365_days_is_not_said_as_a_year(order: dict[str, Any], later: str) -> None:
+    """review28d: a supply in days from a start dated to a month or a year was said by `human_days`,
+    which says 365 days as "1 year": "11 months 28 days documented, February 2024 → 1 year later", in
+    the met finding and the evidence line, though a 29 February within it leaves it a day short of a
+    year. Days as many as whole years are said in days, true whichever day it began."""
+    result = duration(SIX_WEEKS, [order])
+    assert result.status == Status.MET
+    assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
+        f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
+    ]
+    assert f" → {later}" in result.finding, result.finding
+
+
 AT_LEAST_125_DAYS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 125}
 
 

@@ -14,9 +14,9 @@ from service.engine.context import EvaluationContext
 from service.engine.model import UNCHECKED_PREFIX, Evidence
 from service.facts import ConditionFact, MedicationFact, ProcedureFact
 from service.fhirdates import (
+    days_unit,
     human_date_to,
     human_dates_to,
-    human_days,
     human_days_in,
     human_months,
     human_span_range,
@@ -217,13 +217,16 @@ def tied_length(m: MedicationFact, unit: str | None = None) -> str:
     may be: its supply in calendar months, whole years as years ("6 months", "1 year", not "12 months":
     review27d), else its days, in the `unit` of the threshold the finding sets it beside ("2 weeks 6
     days" beside "needs at least 6 weeks", not "20 days"; "42 days" beside months: review27d), or as
-    `human_days` says them ("26 weeks", "184 days"): never the months its first day gives ("6 months 3
-    days" from 1 January is 6 months from 1 July: dates27)."""
+    `human_days` says them ("26 weeks", "184 days") but for whole years: 365 days are not a year from a
+    day a 29 February follows within it ("February 2024 → 1 year later" beside "11 months 28 days
+    documented": review28d), "365 days"; never the months its first day gives ("6 months 3 days" from 1
+    January is 6 months from 1 July: dates27)."""
     if m.supply_months is not None:
         return human_months(m.supply_months)
     assert m.start is not None and m.end is not None, "a tied end has a start and an end"
     days = (m.end.date() - m.start.date()).days
-    return human_days(days) if unit is None else human_days_in(days, unit)
+    said_in = unit or days_unit(days)
+    return human_days_in(days, "days" if said_in == "years" else said_in)
 
 
 def _verb(words: list[str]) -> str:
