@@ -444,6 +444,32 @@ def test_every_length_a_finding_sets_beside_its_need_is_said_in_the_needs_unit(
 
 
 @pytest.mark.parametrize(
+    ("order", "within", "words"),
+    [
+        # 42 days whichever day of 2026 it began, cut at today from 10 October: 1 month 11 days from 1
+        # January, 1 month 14 days from 31 January; "at most 1 month 11 days" is false begun 31 January
+        (supplied("2026", 6, "wk"), 12, "at most 42 days"),
+        (supplied("2026", 8, "wk"), None, "at most 56 days"),  # 1 month 25 days from 1 Jan, 28 from 31 Jan
+        (supplied("2026-01", 6, "wk"), None, "42 days"),  # known: said in days already (control)
+        # no end moves with its start: every reading lies within 1 July → 18 November, its months hold
+        # of each (control)
+        (med_request(BACLOFEN, "2025-07", "2025-11-18", "completed"), None, "at most 4 months 17 days"),
+    ],
+)
+def test_the_most_a_course_dated_to_a_year_may_have_lasted_is_true_from_every_day_it_may_have_begun(
+    order: dict[str, Any], within: int | None, words: str
+) -> None:
+    """review28d: the longest reading of a course dated to a month or a year was said in calendar months
+    from the one day `_bounds` placed it on ("the course ended after at most 1 month 11 days (2026 → 42
+    days later), needs more than 6 months"), though begun on another day it lasted 1 month 14 days: a
+    length known only in days is said in days beside months, the most as the known (`_length_words`)."""
+    params = {**SIX_MONTHS, "comparator": ">", "months": 6, **({"within_months": within} if within else {})}
+    outcome = duration(params, [order])
+    assert outcome.status == Status.NOT_MET
+    assert f"ended after {words} (" in outcome.finding, outcome.finding
+
+
+@pytest.mark.parametrize(
     ("order", "finding"),
     [
         (  # begun 1 January it ran its 6 months; begun today, none of them

@@ -213,7 +213,8 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
     if (not exact and _lasted(params, *longest)[0]) or not _surely_inside(course, window_start):
         unsure = _unsure(span, course, shortest, longest, needed, unit, today)
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, unsure)
-    lasted = _length_words(shortest, unit, course) if exact else f"at most {human_span_in(*longest, unit)}"
+    lasted = _length_words(shortest if exact else longest, unit, course)
+    lasted = lasted if exact else f"at most {lasted}"
     records, cover = _records(meds)
     if assumed:  # never as the course's end
         ended = f"{records} {cover} {lasted}{if_assumed} ({span}; it gives no supply length), {needed}"
@@ -357,10 +358,14 @@ def _length(params: Mapping[str, Any]) -> Length:
 
 
 def _length_words(span: Span, unit: str, course: Sequence[MedicationFact]) -> str:
-    """A known length in the need's `unit`: one known only in days (an order dated to a month or a year
-    with its supply in days lasts as many days whichever day it began, but not as many calendar months:
-    1 July + 42 days is 1 month 11 days, 31 January + 42 days 1 month 14 days) in days beside months."""
-    if unit in ("months", "years") and not all(_one_day(m) for m in course):
+    """A known length, or the most a course may have lasted, in the need's `unit`: where the course holds
+    an order whose end moves with a start dated to a month or a year by a number of days (its supply, or
+    the default), in days beside months, for it lasts as many days whichever day it began, not as many
+    calendar months (1 July + 42 days is 1 month 11 days, 31 January + 42 days 1 month 14 days), and the
+    months of the one day `_bounds` placed it on are not true of the others ("at most 1 month 11 days",
+    false begun 31 January: review28d). Otherwise in the unit: every reading lies within the longest (the
+    earliest start to the latest end), so its months hold of each."""
+    if unit in ("months", "years") and any(m.end_tied and m.supply_months is None for m in course):
         return human_days_in(_days(span), unit)
     return human_span_in(*span, unit)
 
