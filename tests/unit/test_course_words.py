@@ -70,8 +70,8 @@ def test_a_range_of_lengths_is_said_in_one_unit_scheme() -> None:
     months and days once its longer end is."""
     result = duration(TWELVE_WEEKS, [med_request(BACLOFEN, "2026-08", "2026-11", "active")])
     assert result.finding == (  # its longest reading meets: not short, undated (review27d)
-        "8 weeks 6 days to 16 weeks so far (since August 2026), needs at least 12 weeks: may already meet "
-        "it; record the days the course began and ended"
+        "may already be met: record the days the course began and ended (8 weeks 6 days to 16 weeks so far "
+        "since August 2026, needs at least 12 weeks)"
     )
     assert [e.text for e in result.evidence] == [
         f"{BACLOFEN} (active, August 2026 → November 2026, 2 months 1 day to 3 months 29 days)"

@@ -14,6 +14,7 @@ from service.engine.checks import TEST_TYPES, medications
 from service.engine.model import Status
 from service.facts import MedicationFact
 from tests.builders import RX, concept, context, med_request, med_statement
+from tests.card_scenarios import answer_with_chart, scenarios
 
 BACLOFEN = "Baclofen 10 MG Oral Tablet"
 EIGHT_WEEKS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 56}
@@ -474,18 +475,18 @@ def test_the_most_a_course_dated_to_a_year_may_have_lasted_is_true_from_every_da
     [
         (  # begun 1 January it ran its 6 months; begun today, none of them
             supplied("2026", 6, "mo", "active"),
-            "0 days to 6 months so far (since 2026), needs at least 6 months: may already meet it; record "
-            "the day the course began",
+            "may already be met: record the day the course began (0 days to 6 months so far since 2026, "
+            "needs at least 6 months)",
         ),
         (  # its end, written to January 2027, cannot fall before today: not a day to record
             med_request(BACLOFEN, "2026-05", "2027-01", "active"),
-            "5 months 21 days to 6 months 20 days so far (since May 2026), needs at least 6 months: may "
-            "already meet it; record the day the course began",
+            "may already be met: record the day the course began (5 months 21 days to 6 months 20 days so "
+            "far since May 2026, needs at least 6 months)",
         ),
         (  # its end, written to November 2026, may be before today
             med_request(BACLOFEN, "2026-05", "2026-11", "active"),
-            "5 months 1 day to 6 months 20 days so far (since May 2026), needs at least 6 months: may "
-            "already meet it; record the days the course began and ended",
+            "may already be met: record the days the course began and ended (5 months 1 day to 6 months 20 "
+            "days so far since May 2026, needs at least 6 months)",
         ),
         (  # its longest falls short too: how far it has come (control)
             med_request(BACLOFEN, "2026-06", "2027-01", "active"),
@@ -502,3 +503,21 @@ def test_a_running_course_whose_longest_reading_meets_is_not_said_as_short(
     record."""
     result = duration(SIX_MONTHS, [order])
     assert (result.status, result.finding) == (Status.NOT_DOCUMENTED, finding)
+
+
+@pytest.mark.parametrize("scenario", ["cmm210-pain-meets-trial", "cohere-pain-meets-implant"])
+def test_a_card_keeps_that_a_running_course_may_already_meet_its_need(scenario: str) -> None:
+    """review28d: a card cuts a long finding to keep the policy's what-to-do whole, and 00f395d's words
+    came last: the criterion's line read "0 days to 6 months so far (since 2026), needs at least… — Record
+    the analgesic prescriptions … covering at least six months", a course short of its need, on CMM-210's
+    and Cohere's cards alike. What the chart leaves open is said first, and stays on the card."""
+    order = med_request("Oxycodone Hydrochloride 10 MG Oral Tablet", "2026", status="active", code="1049683")
+    order["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": 6, "code": "mo", "system": "http://unitsofmeasure.org"}
+    }
+    request, chart = scenarios()[scenario]
+    chart = [r for r in chart if r.get("resourceType") != "MedicationRequest"] + [{**order, "id": "rx-2026"}]
+    body = answer_with_chart(request, chart)
+    lines = [x for c in body["cards"] for x in c.get("detail", "").splitlines() if "6 months" in x]
+    assert any("so far" in x or "may already" in x for x in lines), lines  # the course's line is there
+    assert any("may already" in x for x in lines), lines

@@ -200,11 +200,15 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"of {_records(meds)[0]}",
         )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        so_far = f"{human_span_range(shortest, longest, unit)} so far (since {_start_words(meds, start)})"
+        lengths, since = human_span_range(shortest, longest, unit), _start_words(meds, start)
         if _lasted(params, *longest)[0]:  # its longest reading meets: not short, undated (review27d)
-            so_far = f"{so_far}, {needed}: may already meet it; record {_to_record(course, today)}"
+            # said first: a card cuts a long finding to keep the policy's what-to-do whole, and "0 days to 6
+            # months so far (since 2026), needs at least…" above "Record the prescriptions covering six
+            # months" read as a course short of it (review28d)
+            lasted = f"{lengths} so far since {since}, {needed}"
+            so_far = f"may already be met: record {_to_record(course, today)} ({lasted})"
         else:
-            so_far = f"{so_far}, {needed}"
+            so_far = f"{lengths} so far (since {since}), {needed}"
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, so_far)
     if running:
         return _open_statement(running, evidence, needed)
