@@ -471,6 +471,33 @@ def test_the_most_a_course_dated_to_a_year_may_have_lasted_is_true_from_every_da
 
 
 @pytest.mark.parametrize(
+    ("params", "chart", "lengths"),
+    [
+        # 42 days whichever day of 2026 it began, cut at today from 10 October: "0 days to 1 month 11 days
+        # so far" (placed on 1 January) was false begun 31 January, 1 month 14 days
+        (SIX_MONTHS, [supplied("2026", 6, "wk", "active")], "0 days to 42 days so far (since 2026)"),
+        # "lasted 1 month 26 days to 11 months 16 days": begun 1 March 2024 the 8 weeks are 1 month 25 days
+        (
+            {**SIX_MONTHS, "months": 3},
+            [med_request(BACLOFEN, "2024-11-17", status="active"), supplied("2024", 8, "wk", "active")],
+            "lasted 56 days to 351 days (",
+        ),
+        # no end moves with its start: every reading lies within the longest, months hold (control)
+        (SIX_MONTHS, [med_request(BACLOFEN, "2026-05", "2027-01", "active")], "5 months 21 days to 6 months"),
+    ],
+)
+def test_a_range_of_lengths_is_true_from_every_day_a_course_may_have_begun(
+    params: dict[str, Any], chart: list[dict[str, Any]], lengths: str
+) -> None:
+    """review28d: both ends of a range ("X to Y so far", "dated only to …: lasted X to Y") were said in
+    calendar months from the one day `_bounds` placed an order whose end moves with its start, as "at
+    most" was: each end is said as `_length_words` says a length, in days beside months there."""
+    outcome = duration(params, chart)
+    assert outcome.status == Status.NOT_DOCUMENTED
+    assert lengths in outcome.finding, outcome.finding
+
+
+@pytest.mark.parametrize(
     ("order", "finding"),
     [
         (  # begun 1 January it ran its 6 months; begun today, none of them

@@ -45,7 +45,6 @@ from service.fhirdates import (
     human_days_in,
     human_span,
     human_span_in,
-    human_span_range,
     months_before,
     start_of_day,
 )
@@ -200,7 +199,7 @@ def medication_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Te
             f"of {_records(meds)[0]}",
         )
     if any(m.ordered or m.end_written for m in running):  # an end still to come: how far it has come
-        lengths, since = human_span_range(shortest, longest, unit), _start_words(meds, start)
+        lengths, since = _range_words(shortest, longest, unit, course), _start_words(meds, start)
         if _lasted(params, *longest)[0]:  # its longest reading meets: not short, undated (review27d)
             # said first: a card cuts a long finding to keep the policy's what-to-do whole, and "0 days to 6
             # months so far (since 2026), needs at least…" above "Record the prescriptions covering six
@@ -374,6 +373,15 @@ def _length_words(span: Span, unit: str, course: Sequence[MedicationFact]) -> st
     return human_span_in(*span, unit)
 
 
+def _range_words(shortest: Span, longest: Span, unit: str, course: Sequence[MedicationFact]) -> str:
+    """From the course's shortest possible length to its longest, each end as `_length_words` says it
+    (in days beside months where an end moves with a start dated to a month or a year by a number of
+    days: "0 days to 1 month 11 days so far (since 2026)" was false begun 31 January, 1 month 14 days:
+    review28d); said once when both read alike."""
+    low, high = _length_words(shortest, unit, course), _length_words(longest, unit, course)
+    return low if low == high else f"{low} to {high}"
+
+
 def _start_words(meds: Sequence[MedicationFact], start: datetime) -> str:
     """The course's first day in words, no finer than the order or statement that gives it dates it."""
     first = next((m for m in meds if m.start == start), None)
@@ -407,7 +415,7 @@ def _unsure(
     """A course dated to a month or a year whose shortest possible length falls short and whose longest
     reaches the threshold: the chart does not tell, and the finding says which day to record; the
     lengths in the threshold's `unit`."""
-    lasted = human_span_range(shortest, longest, unit)
+    lasted = _range_words(shortest, longest, unit, course)
     return f"dated only to {span}: lasted {lasted} ({needed}); record {_to_record(course, today)}"
 
 
