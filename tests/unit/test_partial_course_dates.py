@@ -383,6 +383,16 @@ def test_a_supply_of_365_days_is_not_said_as_a_year(order: dict[str, Any], later
     assert f" → {later}" in result.finding, result.finding
 
 
+def test_an_end_moving_with_a_start_said_otherwise_than_the_courses_first_names_its_order() -> None:
+    """review28d: an order of January 2025 (181 days) and a year's supply dated only 2025 both begin on 1
+    January as read, so the year's end was said "later" than the course's first: "January 2025 → 1 year
+    later", false of the year's order begun in December (it ran to today). Its order is named."""
+    chart = [supplied("2025-01", 181, "d", "active"), supplied("2025", 1, "a", "active")]
+    result = duration({**SIX_WEEKS, "comparator": ">", "days": 120}, chart)
+    assert result.status == Status.MET
+    assert result.finding.endswith("January 2025 → 1 year after the order of 2025"), result.finding
+
+
 AT_LEAST_125_DAYS = {"valuesets": ["oral-antispasmodics"], "comparator": ">=", "days": 125}
 
 

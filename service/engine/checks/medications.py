@@ -395,12 +395,17 @@ def _course_words(
     dates it; its end is today when it runs on past today. An end computed from a start written to a
     month or a year is said by how long after that start, in the threshold's `unit` where it can be
     (`tied_length`), named when it is not the course's first ("5 Jan 2025 → 4 weeks 2 days after the
-    order of March 2025", not "… later": review26c)."""
+    order of March 2025", not "… later": review26c), or when the course's first is said otherwise: an
+    order of January 2025 and one dated only 2025 both begin on 1 January as read, and "January 2025 → 1
+    year later" was false of the year's order begun in December (review28d)."""
     ending = next((m for m in meds if (m.end or m.start) == latest), None)
     last = day_of(end) if end < latest or ending is None else medication_end_words(ending, unit)
-    if ending is not None and last.endswith(" later") and ending.start is not None and ending.start != start:
-        last = f"{last.removesuffix(' later')} after the order of {day_of(ending.start, ending.precision)}"
-    return from_to(_start_words(meds, start), last)
+    first = _start_words(meds, start)
+    if ending is not None and last.endswith(" later") and ending.start is not None:
+        began = day_of(ending.start, ending.precision)
+        if ending.start != start or began != first:
+            last = f"{last.removesuffix(' later')} after the order of {began}"
+    return from_to(first, last)
 
 
 def _unsure(
