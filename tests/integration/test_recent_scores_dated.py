@@ -145,6 +145,41 @@ def test_the_newest_usable_score_is_read_past_more_unusable_ones_than_a_page_hol
     assert latest is not None and (latest.source, latest.value) == (f"Observation/{patient}-usable", 7.0)
 
 
+@pytest.mark.parametrize(
+    ("name", "form"),
+    [
+        ("space", "%Y-%m-%d %H:%M:%S"),
+        ("basic", "%Y%m%d"),
+        ("week", "%G-W%V-%u"),
+        ("hour", "%Y-%m-%dT%H"),
+        ("offset", "%Y-%m-%dT%H:%M:%S+0000"),
+    ],
+)
+def test_a_score_dated_in_a_form_fhir_does_not_allow_reads_alike_searched_and_prefetched(
+    fhir_server: LocalFhirServer, compiled_catalog: Catalog, name: str, form: str
+) -> None:
+    """A usable 8 written in a form FHIR's dateTime does not allow (a space for the T, 20260813, an ISO
+    week, no minutes, +0000), newer than 60 usable 1s. The server indexes it as undated and sorts it
+    past them, so the newest page settles on a 1 and the 8 is not read; the record dated it, and the
+    chart prefetched whole took the 8 (Cohere's trial went from meets to insufficient: review28c LOW 3).
+    The record reads it as undated too (service/fhirdates.py), so both find the same newest usable."""
+    patient = f"recent-dated-lax-{name}"
+    eight = pain_score(patient, f"{patient}-eight", NOW - timedelta(days=100), 8)
+    eight["effectiveDateTime"] = f"{NOW - timedelta(days=100):{form}}"
+    ones = [pain_score(patient, f"{patient}-one-{n}", NOW - timedelta(days=200 + n), 1) for n in range(60)]
+    chart = [{"resourceType": "Patient", "id": patient}, eight, *ones]
+    for bundle in transactions(chart):
+        fhir_server.load(bundle)
+    searched = _pain_scores_read(fhir_server, compiled_catalog, patient)
+    whole = build_record(patient, {"Observation": [eight, *ones]}, compiled_catalog.terminology)
+    prefetched = whole.observations_with("loinc", "72514-3")
+    newest = [
+        max((o for o in scores if o.effective is not None), key=lambda o: o.effective)  # type: ignore[arg-type, return-value]
+        for scores in (searched, prefetched)
+    ]
+    assert [(o.source, o.value) for o in newest] == [(f"Observation/{patient}-one-0", 1.0)] * 2
+
+
 def _pain_scores_read(fhir_server: LocalFhirServer, compiled_catalog: Catalog, patient: str) -> list[Any]:
     """The pain scores (LOINC 72514-3) of the record of `patient`, its chart read from the real server
     as an order-sign with no prefetch reads it."""
