@@ -234,6 +234,11 @@ def test_a_course_is_met_by_the_least_it_spans_as_months_count_it() -> None:
     assert result.status == Status.MET
 
 
+def _supply_said(result: Any) -> list[str]:
+    """The evidence lines of a one-order course, after the drug and its status."""
+    return [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence]
+
+
 @pytest.mark.parametrize(
     ("order", "later", "beside_months"),
     [
@@ -256,9 +261,7 @@ def test_an_end_that_moves_with_its_start_is_said_by_its_supply(
     its supply, as written (in days or in months), is true of every day the start may be: on the evidence
     line, and in days beside a need in months (review27d: in the need's scheme, months and days)."""
     result = duration(SIX_MONTHS, [order])
-    assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
-        f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
-    ]
+    assert _supply_said(result) == [f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"]
     assert f" → {beside_months}" in result.finding
 
 
@@ -354,9 +357,7 @@ def test_a_supply_of_a_year_or_more_is_said_in_years(order: dict[str, Any], late
     """review27d: a supply written in years was said in months ("2024 → 12 months later"), in the finding
     and the evidence line; whole years are said as years, as a span of them is."""
     result = duration(SIX_MONTHS, [order])
-    assert [e.text.removeprefix(f"{BACLOFEN} (completed, ") for e in result.evidence] == [
-        f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"
-    ]
+    assert _supply_said(result) == [f"{fhirdates.human_as_written(order['authoredOn'])} → {later})"]
     assert f" → {later}" in result.finding
 
 

@@ -278,6 +278,15 @@ def _unusable(rid: str, when: datetime) -> dict[str, Any]:
     return pain_score(PATIENT, rid, when, 42)
 
 
+def _read_as_whole(catalog: Catalog, chart: list[dict[str, Any]], latest: tuple[str, float]) -> ChartClient:
+    """The chart gathered from a server holding it: read as it is read whole, its latest score `latest`."""
+    client = ChartClient(chart)
+    data = gather(catalog, client)
+    assert reads_as_whole_chart(catalog, data, chart)
+    assert what_the_policies_read(record_of(catalog, data.resources))[-2:] == latest
+    return client
+
+
 def test_the_newest_usable_score_is_read_past_a_page_of_unusable_ones(compiled_catalog: Catalog) -> None:
     """Nothing recent, 60 final scores of no use (off the scale) newer than a 7: the newest page (50)
     held none usable, and the 7 was never read. The page is asked again ten times as long: the server
@@ -286,13 +295,7 @@ def test_the_newest_usable_score_is_read_past_a_page_of_unusable_ones(compiled_c
     chart += [_unusable(f"u{n}", NOW - timedelta(days=70, hours=n)) for n in range(60)]
     chart += [pain_score(PATIENT, "usable", NOW - timedelta(days=200), 7)]
     chart += [pain_score(PATIENT, "older", NOW - timedelta(days=300), 2)]
-    client = ChartClient(chart)
-    data = gather(compiled_catalog, client)
-    assert reads_as_whole_chart(compiled_catalog, data, chart)
-    assert what_the_policies_read(record_of(compiled_catalog, data.resources))[-2:] == (
-        "Observation/usable",
-        7.0,
-    )
+    client = _read_as_whole(compiled_catalog, chart, ("Observation/usable", 7.0))
     older = [s for s in pain_searches(client) if s.get("_sort") == "-date"]
     assert [s["_count"] for s in older] == ["50", "500"]
     assert {s["status"] for s in older} == {"amended,corrected,final"}
@@ -309,13 +312,7 @@ def test_the_newest_usable_score_tied_with_one_past_the_page_is_read_with_it(
     tied = NOW - timedelta(days=200)
     chart += [pain_score(PATIENT, "tie-b", tied, 7), pain_score(PATIENT, "tie-a", tied, 9)]
     chart += [pain_score(PATIENT, "older", NOW - timedelta(days=300), 2)]
-    client = ChartClient(chart)
-    data = gather(compiled_catalog, client)
-    assert reads_as_whole_chart(compiled_catalog, data, chart)
-    assert what_the_policies_read(record_of(compiled_catalog, data.resources))[-2:] == (
-        "Observation/tie-a",
-        9.0,
-    )
+    _read_as_whole(compiled_catalog, chart, ("Observation/tie-a", 9.0))
 
 
 def test_an_ordinary_chart_without_a_recent_score_is_read_in_one_older_page(
