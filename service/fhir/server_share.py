@@ -117,6 +117,20 @@ class ServerShare:
         return Place(self, server)
 
     @contextmanager
+    def taken(self, server: str | None, deadline: float) -> Iterator[str | None]:
+        """A place with `server` taken for the block (None), or why none came by `deadline` (given back
+        in any case at the block's end); with no thread count (the development server, a test client)
+        or no server there is none to take (None)."""
+        if self.cap is None or server is None:
+            yield None
+            return
+        place = self.place(server)
+        try:
+            yield place.take(deadline)
+        finally:
+            place.release()
+
+    @contextmanager
     def admitted(self, client: FhirClient | None) -> Iterator[None]:
         """A call's FHIR `client` (None: it has none) taking its place with its server when it first
         asks, until the call ends; a client that is not let ask fails each request with the reason."""

@@ -165,18 +165,11 @@ def _place_with_the_fhir_server() -> Iterator[None]:
     ChartNotAsked when no place came within the share's wait."""
     share = current_app.extensions["idds_crd"].environment.server_share
     server = origin(_state().settings.fhir_server or "")
-    if share.cap is None or server is None:
-        yield
-        return
-    place = share.place(server)
-    try:
-        reason = place.take(time.monotonic() + chart.TIMEOUT_SECONDS)
+    with share.taken(server, time.monotonic() + chart.TIMEOUT_SECONDS) as reason:
         if reason is not None:
             said = reason.removeprefix(NOT_ASKED_PREFIX)
             raise chart.ChartNotAsked(f"the FHIR server was not asked ({said}): try again")
         yield
-    finally:
-        place.release()
 
 
 def _chart_refusal(exc: chart.ChartUnavailable) -> Response:

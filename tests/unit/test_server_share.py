@@ -231,3 +231,22 @@ def test_a_call_not_let_ask_sends_nothing() -> None:
                     client.search("Condition", {})
     assert len(responses.calls) == 0 and client.refused == 2
     assert not servers._holding
+
+
+def test_a_place_taken_for_a_block_is_given_back_when_the_block_fails() -> None:
+    """The sandbox's searches take a place for their block (`ServerShare.taken`): one that raises (a
+    server that drips past the deadline) gives it back, or the next page load waits the whole
+    `place_wait` and is refused (review28b)."""
+    servers = ServerShare(3, place_wait=0.2)  # one place a server
+    with pytest.raises(RuntimeError), servers.taken("https://ehr.example", time.monotonic() + 5) as reason:
+        assert reason is None
+        raise RuntimeError("the search failed")
+    started = time.monotonic()
+    with servers.taken("https://ehr.example", time.monotonic() + 5) as reason:
+        assert reason is None and time.monotonic() - started < 0.1
+    with servers.taken("https://ehr.example", time.monotonic() + 5) as held:
+        assert held is None
+        with servers.taken("https://ehr.example", time.monotonic() + 5) as refused:
+            assert refused is not None  # the control: the one place is held
+    with ServerShare(None, place_wait=0.2).taken("https://ehr.example", time.monotonic()) as unshared:
+        assert unshared is None
