@@ -47,6 +47,7 @@ from service.registry import ServiceDefinition
 from service.shapes import dicts, reference_of
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
+from service.store.sqlite_schema import ID_LENGTH
 from service.strict_json import as_written, ascii_escaped, loads_exact, written_fast
 
 REMOVED = "[removed]"
@@ -79,7 +80,6 @@ KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record kee
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
-MAX_ID_LENGTH = 128  # the lengths of the audit_records columns
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
 SINGLE_VALUED = {  # coverage-information sub-extensions kept under these names
@@ -479,7 +479,7 @@ def _patient_of(call: AuditedCall) -> str | None:
 def _key(value: Any, secrets: list[str]) -> str | None:
     """A text the record is found by (an id, a PA number), scrubbed and cut to its column's length
     (an earlier assertion an EHR sends back keeps its own id and PA number, of any length)."""
-    return _bounded(_walked(value, secrets) if isinstance(value, str) else None, MAX_ID_LENGTH)
+    return _bounded(_walked(value, secrets) if isinstance(value, str) else None, ID_LENGTH)
 
 
 def _bounded(value: str | None, limit: int) -> str | None:

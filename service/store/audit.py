@@ -27,7 +27,7 @@ from service.store.driver_insert import Parameters, driver_cursor
 from service.store.errors import DuplicateKey, StoreError, kind_of
 from service.store.group_commit import GroupCommit, GroupWriteFailed
 from service.store.outage import DatabaseResting
-from service.store.sqlite_schema import BY_NAME, NUL_KEPT_AS, text_value
+from service.store.sqlite_schema import BY_NAME, ID_LENGTH, NUL_KEPT_AS, text_value
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -49,8 +49,6 @@ PURGE_PAUSE_SECONDS = 0.01
 # its 10 s busy timeout), so only a host or database stalled for longer could still be missed.
 SETTLE_SECONDS = 60.0
 INDEXED = ("cards", "assertion_keys")  # what a row from `audit_row` holds beside its columns
-# the ids' columns' length (VARCHAR(128)): an id longer is stored cut to it (service/audit_entry.py)
-ID_LENGTH = int(BY_NAME["audit_records"].column("hook_instance").type.removeprefix("VARCHAR(")[:-1])
 
 
 class AuditUnavailable(RuntimeError):

@@ -211,6 +211,8 @@ TABLES = (
     ),
 )
 BY_NAME = {table.name: table for table in TABLES}
+# the ids' columns' length (VARCHAR(128)): an id longer is stored cut to it (service/audit_entry.py)
+ID_LENGTH = int(BY_NAME["audit_records"].column("hook_instance").type.removeprefix("VARCHAR(")[:-1])
 INDEX_NAMES = tuple(name for table in TABLES for name, _ in table.indexes)
 
 
