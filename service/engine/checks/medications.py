@@ -512,8 +512,7 @@ def _lasted(params: Mapping[str, Any], start: datetime, end: datetime) -> tuple[
         return COMPARATORS[comparator](against, 0), _threshold(params)
     # calendar days, as the card words the span (human_span) and as months are judged: an order written
     # at 15:00 whose validity ends on a date 42 days later is 6 weeks, not 41.4 days (review25e)
-    days = max((end.date() - start.date()).days, 0)
-    return COMPARATORS[comparator](days, float(params["days"])), _threshold(params)
+    return COMPARATORS[comparator](_days((start, end)), float(params["days"])), _threshold(params)
 
 
 @test_type("medication-routes", params={"valuesets": VALUE_SETS, "routes": Param(Routes())}, reads=MEDS)
