@@ -106,6 +106,32 @@ def test_s6_medicare_edges_of_the_coded_type(type_concept: dict[str, Any], medic
     assert (NCD_TITLE in kaiser_title(type=type_concept)) is medicare
 
 
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+
+
+@pytest.mark.parametrize(
+    ("names", "medicare"),
+    [
+        pytest.param(
+            [("group", "Medicare Advantage"), ("plan", "non-Medicare retiree")], True, id="one-medicare"
+        ),
+        pytest.param([("group", "Employer group"), ("plan", "non-Medicare retiree")], False, id="only-non"),
+    ],
+)
+def test_s6_a_non_medicare_name_does_not_undo_another_name_that_says_medicare(
+    names: list[tuple[str, str]], medicare: bool
+) -> None:
+    """§6: a Coverage with no coded type falls back to "words in the type text and plan or group names,
+    and there 'non-Medicare' or 'not Medicare' never counts as Medicare": the negated name counts for
+    nothing either way, so a group named "Medicare Advantage" still makes a Medicare product
+    (contract29's probe 6.4)."""
+    classes = [
+        {"type": {"coding": [{"system": COVERAGE_CLASS, "code": kind}]}, "value": "x", "name": name}
+        for kind, name in names
+    ]
+    assert (NCD_TITLE in kaiser_title(**{"class": classes})) is medicare
+
+
 # --- §2 the pump drug from the chart ---------------------------------------------------------------
 
 BUPIVACAINE_IT = ("bupivacaine hydrochloride 7.5 MG/ML Injectable Solution", "1815")
@@ -180,6 +206,30 @@ def test_s2_a_pump_drug_routed_in_its_second_dosage_instruction() -> None:
     order["dosageInstruction"] = [{"text": "bolus first"}, *order["dosageInstruction"]]
     answer = call([*meeting_chart(), allergy(*MORPHINE_ALLERGY)], service_request("62362"), order)
     assert mark_of(answer, NO_ALLERGY) == NOT_MET, marks(answer)
+
+
+INSULIN = ("insulin regular, human 100 UNT/ML Injectable Solution", "5856")
+EXCLUDED_INFUSATE = "Not a pump for insulin, heparin or chemotherapy"
+
+
+@pytest.mark.parametrize(
+    ("status", "route", "mark"),
+    [
+        pytest.param("active", "72607000", NOT_MET, id="active-intrathecal"),
+        pytest.param("on-hold", "72607000", MET, id="on-hold"),
+        pytest.param("active", "26643006", MET, id="active-oral"),
+    ],
+)
+def test_s2_the_charts_pump_drug_is_an_active_intrathecal_or_epidural_order(
+    status: str, route: str, mark: str
+) -> None:
+    """§2: when the call orders no drug (a catheter), the infusate is "the patient's active intrathecal or
+    epidural MedicationRequest in the chart": an insulin order on hold, or given by mouth, is not the pump's
+    drug, so GEHA's exclusion of insulin pumps finds none (met, none documented); the active intrathecal
+    one is the pump's drug and excluded (contract29's probe 2.4)."""
+    chart_drug = infusate_request(*INSULIN, status=status, route=route)
+    answer = call([*meeting_chart(), chart_drug], service_request("62350"))
+    assert mark_of(answer, EXCLUDED_INFUSATE) == mark, marks(answer)
 
 
 # --- §3 allergy: an ingredient, not a substring ----------------------------------------------------
