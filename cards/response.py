@@ -590,6 +590,10 @@ def _no_rules(decisions: Decisions, what: str) -> tuple[CoverageJudgement, ...]:
     )
 
 
+# what an Encounter's "no rules here" names: the encounter's own coverage is the payer's requirements
+ENCOUNTER_WORDS = "the encounter itself, as it judges only intrathecal pump orders"
+
+
 def _code_words(resource: dict[str, Any]) -> str:
     """How a resource's code reads in a 'no rules for …' reason: its first coding, else its text."""
     for element in CODE_ELEMENTS:
@@ -609,7 +613,9 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
     booked Appointment repeats the assertion of the order it is based on (a pump order first), or
     says it could not be read; under CRD 2.2 an Appointment based on an order the answer annotates
     gets none of its own (one assertion per service and Coverage). An Appointment based on no order
-    is an order of the call itself (profile-appointment-no-order)."""
+    is an order of the call itself (profile-appointment-no-order). The hook's Encounter, where the
+    service annotates it (`CallData.encounter`), an honest "no rules here": this service judges only
+    intrathecal pump orders, whatever it finds about them."""
     if not decisions.routes:
         return []
     call = decisions.call
@@ -661,4 +667,7 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
         else:
             unaddressed = _no_rules(decisions, _code_words(appointment))
             targets.append(CoverageTarget(reference, appointment, None, unaddressed))
+    if call.encounter is not None:  # the hook's Encounter (`HookBehaviour.on_encounter`): not ours to judge
+        unaddressed = _no_rules(decisions, ENCOUNTER_WORDS)
+        targets.append(CoverageTarget(reference_of(call.encounter), call.encounter, None, unaddressed))
     return targets

@@ -44,6 +44,9 @@ class CallData:
     # orders: service/call_orders.py), reported on a card or, not being pump orders, not: the call
     # still reads the patient and Coverage for them, and cannot be answered without, as for those judged
     set_aside: tuple[str, ...] = ()
+    # the hook's Encounter, as the EHR gave it, where the service annotates it (`HookBehaviour.on_encounter`)
+    # and it could be had and sent back (service/encounters.py); never data the call needs
+    encounter: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

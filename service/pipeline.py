@@ -30,6 +30,7 @@ from service.call_day import midday
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
+from service.encounters import hook_encounter
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
@@ -67,8 +68,8 @@ class HookOutcome:
     status: int = 200
     data: GatheredData | None = None
     routes: tuple[Route, ...] = ()  # each active Coverage of `data` and the payer and policy it went to
-    # the orders (and booked Appointments) given coverage information, as they came: the audit trail
-    # indexes what they carried and the answer kept (service/audit_entry.py)
+    # the orders (and booked Appointments, the hook's Encounter) given coverage information, as they
+    # came: the audit trail indexes what they carried and the answer kept (service/audit_entry.py)
     judged_orders: tuple[dict[str, Any], ...] = ()
     # each order whose coverage information is a pump order's judgement (the pump's drug, a drug order
     # billed with a refill) → that pump order: the audit record ties the two (audit20 M5)
@@ -226,6 +227,9 @@ def _gathered(
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
+    # the hook's Encounter, where the service annotates it: only for an answer carrying coverage information
+    annotated = behaviour.on_encounter and call_options(request).coverage_info
+    encounter = hook_encounter(request, client, env.gatherer.pool, deadline) if annotated else None
     call = CallData(
         request,
         behaviour,
@@ -237,6 +241,7 @@ def _gathered(
         episode_kinds=episode,
         modifiers=modifiers,
         set_aside=set_aside,
+        encounter=encounter,
     )
     scope = scope_of(request, caller)
     if pump:
@@ -251,7 +256,7 @@ def _gathered(
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
         )
-    elif unread or in_scope or appointments or set_aside:
+    elif unread or in_scope or appointments or set_aside or encounter is not None:
         data = env.gatherer.gather(
             request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
         )
@@ -389,9 +394,10 @@ def decide(
     # a primary hook's answer is coverage information, which names a Coverage: none is an error in any
     # version (§hook-16), told apart from "nothing to say" (review s16 inferno I-6)
     refused = coverage_not_answered(routes, one_coverage)
-    if refused is not None and (one_coverage or call.behaviour.primary):
+    if refused is not None and (one_coverage or call.behaviour.primary) and _orders_at_hand(call):
         return Decisions(call, today, tuple(routes), coverage_refused=refused)
-    if refused is not None:  # a CRD 2.0.1 secondary hook: no Coverage to answer for, said on a card
+    if refused is not None:  # a CRD 2.0.1 secondary hook: no Coverage to answer for, said on a card; or
+        # nothing but the hook's Encounter, which gets no coverage information without a Coverage
         routes = []
     if any(r.inactive for r in routes):  # its one Coverage is not active: nothing to judge (§resp-45)
         return Decisions(call, today, tuple(routes), approvals=approvals)
@@ -510,7 +516,7 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     412). One that is missing beside others the call has is reported on a card: the others are answered
     (session review s37, S37-5)."""
     data = call.data
-    judged_orders = any((call.pump_orders, call.in_scope, call.appointments, call.unread, call.set_aside))
+    judged_orders = _orders_at_hand(call)
     routing = data.routing_missing if data is not None and call.pump_orders else {}
     needed = {**data.required_missing, **routing} if data is not None and judged_orders else {}
     in_part = data.sent_in_part if data is not None else set()
@@ -523,6 +529,13 @@ def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     if not call.in_scope:
         missing += [Unobtainable(u.order, u.needed_at, u.reason) for u in call.unread if u.needed_at]
     return tuple(missing)
+
+
+def _orders_at_hand(call: CallData) -> bool:
+    """Whether the call is about any order (or booked Appointment): judged, read and set aside, or not
+    read. Only then does a missing Patient or Coverage end it (412, 400): the hook's Encounter alone
+    (`CallData.encounter`) is annotated when a Coverage is known, and otherwise simply is not."""
+    return any((call.pump_orders, call.in_scope, call.appointments, call.unread, call.set_aside))
 
 
 def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
@@ -642,7 +655,7 @@ def handle_hook(
         decisions.determinations,
         data=call.data,
         routes=decisions.routes,
-        judged_orders=(*call.in_scope, *call.appointments),
+        judged_orders=(*call.in_scope, *call.appointments, *([call.encounter] if call.encounter else [])),
         judged_as=decisions.episode_orders,
         issuer=issuer,
     )

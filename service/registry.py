@@ -3,8 +3,8 @@
 Each service has a stable id and exactly one hook, and carries its own behaviour as data (where
 its orders come from, whether it is a CRD primary hook that may approve and ask for documentation,
 and so replace an assertion that does, whether its user places the order, which resources carry
-coverage information), in the manner of HAPI FHIR's CDS Hooks module: the
-pipeline reads these values and never asks which hook it is serving.
+coverage information: its orders, booked Appointments, the hook's Encounter), in the manner of HAPI
+FHIR's CDS Hooks module: the pipeline reads these values and never asks which hook it is serving.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ OPEN_ORDERS_PREFETCH = {
     "openServiceRequests": "ServiceRequest?patient={{context.patientId}}&status=draft,active",
     "openDeviceRequests": "DeviceRequest?patient={{context.patientId}}&status=draft,active",
 }
+# encounter-start/-discharge put coverage information on the hook's Encounter too (`on_encounter`): read
+# by CRD 2.2.1's own expression (CRDServices.json, the key the Inferno CRD kit's bodies prefetch), else
+# from the EHR's FHIR server. Not required: without it the Encounter simply gets none.
+ENCOUNTER_PREFETCH = {"encounter": "Encounter/{{context.encounterId}}"}
 # The orders order-dispatch names, by CRD 2.2.1's own expressions (CRDServices.json; §found-29: a 2.2
 # client resolves them, CDS Hooks 3.0's FHIRPath tokens), under keys of their own (CRD's names, such as
 # `medicationRequests`, are the clinical keys' here); a prefetched order is found under any key.
@@ -75,6 +79,14 @@ class HookBehaviour:
     that may say it all replaces it when its judgement differs, so an approval this service issued
     follows the chart there.
 
+    `on_encounter`: the hook's Encounter (context.encounterId) gets coverage information of its own, one
+    repetition per relevant Coverage, beside the orders': an honest "the payer's own requirements apply",
+    as for an order no policy here addresses, since this service judges only intrathecal pump orders
+    (the Inferno CRD kit looks for coverage information on the Encounter at encounter-start and
+    encounter-discharge). The Encounter is declared in discovery (`ENCOUNTER_PREFETCH`), and read in
+    gather from prefetch or the EHR's FHIR server (service/encounters.py); one that cannot be had gets
+    none, and the call is answered as before.
+
     `places_order` says which cards the answer carries: the hook's user is the one placing the order
     (order-select, order-sign), so the ordering-time cards belong there: the proposal of orders to add
     (the trial first, requested by that user) and the Instructions card (what to document, then to
@@ -88,6 +100,7 @@ class HookBehaviour:
     places_order: bool  # the hook's user places the order: order proposals and the Instructions card
     every_order: bool = True  # every order in scope gets coverage information, not only pump orders
     on_appointments: bool = False  # coverage information also goes on each booked Appointment
+    on_encounter: bool = False  # coverage information also goes on the hook's Encounter
     order_prefetch: tuple[tuple[str, str], ...] = ()  # (key, template) of the orders' own prefetch
 
     @property
@@ -200,6 +213,7 @@ class ServiceDefinition:
             "prefetch": {
                 **self.prefetch,
                 **dict(self.behaviour.order_prefetch),
+                **(ENCOUNTER_PREFETCH if self.behaviour.on_encounter else {}),
                 **clinical_prefetch,
                 **ordering,
             },
@@ -222,9 +236,11 @@ _CHART = HookBehaviour(
     asks_documentation=False,
     places_order=False,
     every_order=False,
+    on_encounter=True,
     order_prefetch=tuple(OPEN_ORDERS_PREFETCH.items()),
 )
 _JUDGES = "shows whether they meet the patient's payer coverage criteria, criterion by criterion, with the "
+_ENCOUNTER = "The encounter itself gets coverage information saying the payer's own requirements apply."
 _CODES = "intrathecal drug delivery system order (CPT 62320-62370, HCPCS E0782/E0783 and related codes)"
 
 SERVICES: tuple[ServiceDefinition, ...] = (
@@ -278,7 +294,7 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         hook="encounter-start",
         title="Intrathecal pump coverage requirements (encounter start)",
         description="When an encounter starts, judges the patient's open intrathecal pump orders (draft or "
-        f"active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
+        f"active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none. " + _ENCOUNTER,
         behaviour=_CHART,
     ),
     ServiceDefinition(
@@ -286,7 +302,8 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         hook="encounter-discharge",
         title="Intrathecal pump coverage requirements (encounter discharge)",
         description="When a patient is discharged, judges the patient's open intrathecal pump orders (draft "
-        f"or active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
+        f"or active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none. "
+        + _ENCOUNTER,
         behaviour=_CHART,
     ),
 )

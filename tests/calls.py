@@ -44,8 +44,9 @@ def sign_with_chart(
     **options: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(request, response) of an order-sign (the sample unless `body`; any hook `body` names) against
-    a fake FHIR server holding `chart` whose searches of the `failing` types fail (HTTP
-    `failing_status`), with `options` as the call's davinci-crd.configuration."""
+    a fake FHIR server holding `chart` whose searches (and Encounter reads) of the `failing` types fail
+    (HTTP `failing_status`), with `options` as the call's davinci-crd.configuration. Each chart
+    resource is the call's patient's (its `subject` set so)."""
     body = body or sign_body()
     request = with_fhir(configured(body, **options) if options else body)
     url = f"/cds-services/idds-crd-{request['hook']}"
@@ -66,6 +67,16 @@ def sign_with_chart(
                 found = observations_answer(found, params, first_page)
             return SearchResult(found, [], 1)
 
+        def read(self, reference: str) -> dict[str, Any] | None:
+            """The chart's Encounters are read (the encounter hooks' Encounter); nothing else is held."""
+            super().read(reference)
+            kind = reference.partition("/")[0]
+            if kind != "Encounter":
+                return None
+            if kind in failing:
+                raise FhirError(f"HTTP {failing_status}", failing_status)
+            return next((r for r in by_type.get(kind, []) if f"{kind}/{r['id']}" == reference), None)
+
     factory = RecordingFactory(ChartClient())
     app = create_app(open_settings(), catalog or compiled_catalog(), client_factory=factory)
     response = post_json(app.test_client(), url, request)
@@ -81,8 +92,8 @@ def _orders_outside_draft_orders(
     """The orders an answer's updates may target when they are not the call's draftOrders: an
     encounter hook's open orders in the chart, the orders an appointment-book call carries beside
     its Appointments."""
-    if request["hook"].startswith("encounter-"):
-        return chart.get("ServiceRequest", [])
+    if request["hook"].startswith("encounter-"):  # and the Encounter, when read from the chart
+        return [*chart.get("ServiceRequest", []), *chart.get("Encounter", [])]
     if request["hook"] == "appointment-book":
         booked = (request["context"].get("appointments") or {}).get("entry", [])
         return [e["resource"] for e in booked if e["resource"].get("resourceType") != "Appointment"]

@@ -347,6 +347,20 @@ SECONDARY_HOOKS = ("order-select", "encounter-start", "encounter-discharge")
 UNJUDGED = ("No active coverage found", "Coverage not checked")
 
 
+ENCOUNTER_HOOKS = ("encounter-start", "encounter-discharge")  # the Inferno kit looks on the Encounter
+
+
+def _hook_encounter(request: dict[str, Any]) -> dict[str, Any] | None:
+    """encounter-start/-discharge: the hook's Encounter as the EHR prefetched it (CRD's `encounter` key),
+    which an update must leave unchanged but for its coverage information; None when not prefetched
+    (one read from the FHIR server is passed among `check_response`'s `orders`)."""
+    value = (request.get("prefetch") or {}).get("encounter")
+    if request["hook"] not in ENCOUNTER_HOOKS or not isinstance(value, dict):
+        return None
+    wanted = f"Encounter/{request['context'].get('encounterId')}"
+    return next((r for r in _opened(value) if reference_of(r) == wanted), None)
+
+
 def reference_of(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
@@ -380,7 +394,9 @@ def check_response(
     """Every Inferno CRD server-side assertion and coverage-information invariant this response breaks.
 
     `orders` are the orders an update may target when they are not the request's draftOrders: on
-    appointment-book, the ServiceRequests the Appointments are based on, as the EHR holds them."""
+    appointment-book, the ServiceRequests the Appointments are based on, as the EHR holds them; on the
+    encounter hooks, the open orders and the Encounter read from the EHR (a prefetched one is taken
+    from the request)."""
     errors: list[str] = []
     hook = request["hook"]
     if not isinstance(body, dict) or not isinstance(body.get("cards"), list):
@@ -401,6 +417,9 @@ def check_response(
         if e["resource"].get("resourceType") == "Appointment"
     ]
     drafts = {f"{o['resourceType']}/{o['id']}": o for o in [*orders, *appointments]}
+    encounter = _hook_encounter(request)  # encounter-start/-discharge: the hook's Encounter, if prefetched
+    if encounter is not None:
+        drafts.setdefault(reference_of(encounter), encounter)
     coverage_actions = 0
     informed: set[str] = set()
     for i, action in enumerate(body.get("systemActions", [])):
@@ -412,7 +431,10 @@ def check_response(
             coverage_actions += 1
             informed.add(f"{resource.get('resourceType')}/{resource.get('id')}")
             allowed = REQUEST_TYPES | ({"Appointment"} if hook == "appointment-book" else set())
-            if resource.get("resourceType") not in allowed:
+            if resource.get("resourceType") == "Encounter" and hook in ENCOUNTER_HOOKS:
+                if reference_of(resource) != f"Encounter/{request['context'].get('encounterId')}":
+                    errors.append(f"systemActions[{i}].resource: an Encounter not the hook's encounterId")
+            elif resource.get("resourceType") not in allowed:
                 errors.append(f"systemActions[{i}].resource: coverage information on a non-order resource")
             _check_coverage_action(action, request, drafts, f"systemActions[{i}]", errors)
     for i, card in enumerate(body["cards"]):

@@ -204,17 +204,19 @@ def discovery_templates() -> dict[str, dict[str, str]]:
 
 
 def prefetch_for(body: Mapping[str, Any], chart: PatientChart, templates: Mapping[str, str]) -> Resource:
-    """The complete prefetch of `body`: every template rendered for its patient and run on `chart`;
-    but those of the orders the call is about (order-dispatch's), which no patient bundle holds: the
-    sample carries them itself (under a key of its own)."""
-    patient_id = body["context"]["patientId"]
+    """The complete prefetch of `body`: every template rendered for its patient (and encounter) and run
+    on `chart`; but those of the orders the call is about (order-dispatch's), which no patient bundle
+    holds: the sample carries them itself (under a key of its own)."""
+    context = body["context"]
+    # the context's plain ids a template may name (the encounter hooks' Encounter: `encounterId`)
+    ids = {f"context.{name}": context[name] for name in ("patientId", "encounterId") if name in context}
     prefetch: Resource = {}
     for key, template in templates.items():
         if any(token.startswith("context.dispatchedOrders.") for token in TOKEN.findall(template)):
             continue
-        rendered = TOKEN.sub(lambda m: patient_id if m.group(1) == "context.patientId" else "\0", template)
+        rendered = TOKEN.sub(lambda m: ids.get(m.group(1), "\0"), template)
         if "\0" in rendered:
-            raise UnsupportedTemplate(f"prefetch {key}: only {{{{context.patientId}}}} is filled in")
+            raise UnsupportedTemplate(f"prefetch {key}: only {', '.join(sorted(ids))} are filled in")
         prefetch[key] = chart.run(rendered)
     return prefetch
 

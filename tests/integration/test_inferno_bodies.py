@@ -21,6 +21,7 @@ PRESET = sorted((INFERNO_DIR / "preset-bodies").glob("*.json"))  # patients and 
 SPEC = sorted((INFERNO_DIR / "spec-fixtures").glob("*_hook_request.json"))  # examples on no server
 SERVED = {s.hook for s in SERVICES}
 PRIMARY_HOOKS = ("order-sign", "order-dispatch", "appointment-book")
+ENCOUNTER_HOOKS = ("encounter-start", "encounter-discharge")
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +92,29 @@ def test_every_inferno_request_is_answered_with_coverage_information_for_every_o
         assert f"Appointment/{entry['resource']['id']}" in informed
     for reference in context.get("dispatchedOrders", [context["order"]] if "order" in context else []):
         assert reference in informed
+    if body["hook"] in ENCOUNTER_HOOKS:  # the kit's encounter groups look for it on the Encounter
+        assert f"Encounter/{context['encounterId']}" in informed, "Inferno: coverage information on it"
     assert answer["cards"] == [], "no card for orders no policy here addresses"
     assert "unnamed payer" not in response.text, "the payer the FHIR server names, though not prefetched"
+
+
+ENCOUNTER_BODIES = [p for p in PRESET if json.loads(p.read_text(encoding="utf-8"))["hook"] in ENCOUNTER_HOOKS]
+
+
+@pytest.mark.parametrize("path", ENCOUNTER_BODIES, ids=[p.stem for p in ENCOUNTER_BODIES])
+def test_the_kits_encounter_is_read_from_the_fhir_server_when_not_prefetched(
+    path: Path, inferno_server: LocalFhirServer, live_service: LiveService
+) -> None:
+    """The kit's encounter bodies without their `encounter` prefetch: the Encounter is read from the
+    FHIR server holding the kit's data and annotated as when prefetched."""
+    body = replayed(path, inferno_server)
+    reference = f"Encounter/{body['context']['encounterId']}"
+    del body["prefetch"]["encounter"]
+    headers = {"Authorization": f"Bearer {FHIR_TOKEN}"}
+    encounter = requests.get(f"{inferno_server.base_url}/{reference}", headers=headers, timeout=10).json()
+    response = live_service.call(body, [encounter])  # checked for conformance, against the one held
+    assert response.status_code == 200, response.text
+    assert reference in _informed(response.json())
 
 
 SPEC_CALLS = [p for p in SPEC if json.loads(p.read_text(encoding="utf-8"))["hook"] in SERVED]
@@ -117,8 +139,8 @@ def test_the_kits_example_requests_are_answered_conformantly(
     assert "no active Coverage was sent or found" in issue["diagnostics"]
 
 
-def test_there_are_inferno_bodies_for_every_primary_hook() -> None:
+def test_there_are_inferno_bodies_for_every_primary_hook_and_the_encounter_hooks() -> None:
     if not PRESET:
         pytest.skip("the Inferno CRD test data is not beside the repository")
     hooks = {json.loads(p.read_text(encoding="utf-8"))["hook"] for p in PRESET}
-    assert set(PRIMARY_HOOKS) <= hooks
+    assert {*PRIMARY_HOOKS, *ENCOUNTER_HOOKS} <= hooks

@@ -26,6 +26,7 @@ from service.catalog import Catalog, compile_catalog
 from service.cli import main
 from service.metrics import metric_data
 from service.settings import SettingsError, StoreSettings, settings_from_mapping
+from service.shapes import reference_of
 from service.store.tables import audit_records
 from tests.audit_support import (
     A_JWT,
@@ -235,7 +236,9 @@ def test_each_later_call_that_keeps_an_approval_is_found_by_it_and_does_not_expo
     later = [signed_again(approved)[:2], (dispatch_path, dispatch), (encounter_path, encounter)]
     for path, body in later:
         answer = post_json(app.test_client(), path, body).get_json()
-        assert answer["cards"] and "systemActions" not in answer, answer
+        updated = [reference_of(a["resource"]) for a in answer.get("systemActions", [])]
+        # (encounter-start annotates its Encounter too: the payer's own requirements, the pump's kept)
+        assert answer["cards"] and PUMP not in updated, answer
     found = trail(app).find(approval["satisfied_pa_id"])
     assert [r["hook"] for r in found] == ["order-sign", "order-sign", "order-dispatch", "encounter-start"]
     assert [r["hook_instance"] for r in found[1:]] == [body["hookInstance"] for _, body in later]
@@ -248,7 +251,9 @@ def test_each_later_call_that_keeps_an_approval_is_found_by_it_and_does_not_expo
             True,
         )
         [line] = metric_data(record)
-        assert metric_problems(line) == [] and coverage_infos(line) == []
+        issued = coverage_infos(line)  # encounter-start's: its Encounter's own assertion, not the approval
+        assert metric_problems(line) == [] and len(issued) == (record["hook"] == "encounter-start")
+        assert approval["assertion_id"] not in [i["assertionId"] for i in issued]
 
 
 def test_a_kept_assertion_is_indexed_only_for_a_coverage_the_call_judged_and_without_secrets(

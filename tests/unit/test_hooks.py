@@ -360,6 +360,9 @@ def test_every_served_hook_has_its_context_rules() -> None:
 # --------------------------------------------------------------------------- encounter-start/-discharge
 
 
+ENCOUNTER = "Encounter/demo-meets-encounter"  # the encounter samples' Encounter, prefetched
+
+
 def open_pump_order(status: str) -> dict[str, Any]:
     order = service_request("62362")
     order["status"] = status
@@ -373,26 +376,30 @@ def test_an_encounter_judges_the_open_pump_orders_in_the_chart(hook: str, status
     _, answer = sign_with_chart([*meeting_chart(), order], body=sample(f"{hook}-demo-meets"))
     [decision] = cards_of(answer["cards"])
     assert decision["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
-    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    assert targets(answer) == [ENCOUNTER, f"ServiceRequest/{order['id']}"]  # the Encounter its own
     subs = assertion_of(answer["systemActions"][0])
     assert "doc-needed" not in subs  # a secondary hook never asks for documentation (CRD §hook-19)
 
 
 @pytest.mark.parametrize("status", ["completed", "revoked", "on-hold"])
-def test_an_encounter_without_open_pump_orders_gets_nothing(status: str) -> None:
+def test_an_encounter_without_open_pump_orders_gets_no_card_and_coverage_information_on_itself(
+    status: str,
+) -> None:
     chart = [*meeting_chart(), open_pump_order(status), service_request("99213")]
     _, answer = sign_with_chart(chart, body=sample("encounter-start-demo-meets"))
-    assert answer == {"cards": []}
+    assert answer["cards"] == [] and targets(answer) == [ENCOUNTER]
 
 
 def test_an_encounter_does_not_read_the_chart_without_open_pump_orders() -> None:
-    """Only the open-order searches run: the clinical queries wait for a pump order."""
+    """Only the open-order searches run, and the payer read for the Encounter's coverage information
+    (the Patient and Coverage prefetched): the clinical queries wait for a pump order."""
     factory = RecordingFactory(RecordingFhirClient())
     app = create_app(open_settings(), catalog(), client_factory=factory)
     body = with_fhir(sample("encounter-start-demo-meets"))
     response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
-    assert response.get_json() == {"cards": []}
-    assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
+    assert response.get_json()["cards"] == [] and targets(response.get_json()) == [ENCOUNTER]
+    asked = sorted(c[1][0] if c[0] == "search" else c[1] for c in factory.client.calls)
+    assert asked == ["DeviceRequest", "Organization/demo-meets-org-geha", "ServiceRequest"]
 
 
 def test_an_encounter_whose_ehr_says_its_open_order_prefetch_failed_says_they_were_not_searched() -> None:
@@ -443,7 +450,7 @@ def test_an_encounter_reads_the_rest_of_a_paged_open_order_prefetch_by_the_keys_
     responses.get(f"{FHIR_SERVER}/ServiceRequest", json=whole)
     body = with_fhir(paged_open_orders(packaged_sample("encounter-start-demo-meets")))
     answer = post_json(create_app(open_settings()).test_client(), ENCOUNTER_START, body).get_json()
-    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    assert targets(answer) == [ENCOUNTER, f"ServiceRequest/{order['id']}"]
     [asked] = [c.request.url for c in responses.calls]
     assert asked == f"{FHIR_SERVER}/ServiceRequest?_count=500&patient=demo-meets&status=draft%2Cactive"
 
@@ -457,7 +464,7 @@ def test_an_encounter_whose_paged_open_order_search_fails_judges_page_one_and_sa
     body = with_fhir(paged_open_orders(packaged_sample("encounter-start-demo-meets")))
     body["prefetch"]["openServiceRequests"]["entry"] = [{"resource": order}]
     answer = post_json(create_app(open_settings()).test_client(), ENCOUNTER_START, body).get_json()
-    assert targets(answer) == [f"ServiceRequest/{order['id']}"]
+    assert targets(answer) == [ENCOUNTER, f"ServiceRequest/{order['id']}"]
     assert "HTTP 503" in json.dumps(answer)
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from service.app import create_app
 from service.catalog import Catalog
 from service.fhir.queries import TRIAL_ORDER_KEYS
-from service.registry import DISPATCHED_PREFETCH, OPEN_ORDERS_PREFETCH
+from service.registry import DISPATCHED_PREFETCH, ENCOUNTER_PREFETCH, OPEN_ORDERS_PREFETCH
 from tests.prefetch_support import catalog_with_observation_code, recorded_searches
 from tests.support import open_settings, sign_body
 
@@ -41,14 +41,15 @@ def test_a_new_loinc_code_in_the_value_set_shows_in_the_observation_template(
 
 
 def test_every_service_declares_the_same_clinical_templates(compiled_catalog: Catalog) -> None:
-    """The same templates everywhere; the encounter services also their open orders' searches,
+    """The same templates everywhere; the encounter services also their open orders' searches and
+    their Encounter,
     order-dispatch its dispatched orders', order-select and order-sign the trials already ordered."""
     services = create_app(open_settings(), compiled_catalog).test_client().get("/cds-services").get_json()
     declared = {s["hook"]: s["prefetch"] for s in services["services"]}
     trials = {key: declared["order-sign"][key] for key in TRIAL_ORDER_KEYS}
     common = {k: v for k, v in declared["order-sign"].items() if k not in trials}
     for hook, prefetch in declared.items():
-        own = OPEN_ORDERS_PREFETCH if hook.startswith("encounter-") else {}
+        own = {**OPEN_ORDERS_PREFETCH, **ENCOUNTER_PREFETCH} if hook.startswith("encounter-") else {}
         own = DISPATCHED_PREFETCH if hook == "order-dispatch" else own
         own = trials if hook in ("order-select", "order-sign") else own
         assert prefetch == {**common, **own}, hook

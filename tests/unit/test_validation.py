@@ -21,7 +21,13 @@ from service.app import create_app
 from service.fhir.client import FhirError, NotAsked
 from service.fhir.server_share import NOT_ASKED
 from service.hooks.models import parse_hook_request
-from service.registry import CONFIGURATION_OPTIONS, DISPATCHED_PREFETCH, CallOptions, find_service
+from service.registry import (
+    CONFIGURATION_OPTIONS,
+    DISPATCHED_PREFETCH,
+    ENCOUNTER_PREFETCH,
+    CallOptions,
+    find_service,
+)
 from tests.builders import cards_of, catalog
 from tests.support import (
     FHIR_SERVER,
@@ -666,7 +672,10 @@ def test_discovery_service_entry(client: FlaskClient, service_id: str) -> None:
     if entry["hook"] in ("order-select", "order-sign"):  # the trials already ordered (next_steps.py)
         clinical |= {"openTrialOrders": "ServiceRequest", "openTrialDeviceOrders": "DeviceRequest"}
     dispatched = DISPATCHED_PREFETCH if entry["hook"] == "order-dispatch" else {}
-    assert set(prefetch) == {"patient", "coverage", "payerOrganizations", *clinical, *dispatched}
+    encounter = ENCOUNTER_PREFETCH if entry["hook"].startswith("encounter-") else {}  # CRD 2.2.1's own
+    assert set(prefetch) == {"patient", "coverage", "payerOrganizations", *clinical, *dispatched, *encounter}
+    for key, template in encounter.items():
+        assert prefetch[key] == template == "Encounter/{{context.encounterId}}"
     for key, template in dispatched.items():  # CRD 2.2.1's own (CRDServices.json)
         resource_type = template.split("?", 1)[0]
         assert prefetch[key] == (

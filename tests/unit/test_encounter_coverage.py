@@ -1,0 +1,241 @@
+"""encounter-start/-discharge: the hook's Encounter carries coverage information of its own (the Inferno
+CRD kit's encounter groups look for it there), an honest "the payer's own requirements apply" beside
+the open pump orders' judgement, which is unchanged. Through the app, against a fake FHIR server."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from tests.builders import catalog, meeting_chart, service_request
+from tests.calls import configured, sample, sign_with_chart
+from tests.conformance import COVERAGE_INFO, reference_of
+from tests.support import (
+    RecordingFactory,
+    RecordingFhirClient,
+    assertion_of,
+    open_settings,
+    post_json,
+    with_fhir,
+)
+
+HOOKS = ("encounter-start", "encounter-discharge")
+ENCOUNTER = "Encounter/demo-meets-encounter"  # the encounter samples' Encounter, prefetched
+GEHA = "Coverage/demo-meets-coverage-geha"
+NO_RULES = "GEHA: this service holds no coverage rules for the encounter itself"
+OWN_REQUIREMENTS = "; the payer's own requirements apply"
+
+
+def open_pump_order() -> dict[str, Any]:
+    order = service_request("62362")
+    order["status"] = "active"
+    return order
+
+
+def on(answer: dict[str, Any], reference: str) -> list[dict[str, Any]]:
+    """The answer's system actions updating `reference`."""
+    return [
+        a
+        for a in answer.get("systemActions", [])
+        if f"{a['resource']['resourceType']}/{a['resource']['id']}" == reference
+    ]
+
+
+def encounter_call(hook: str = "encounter-start", **changes: Any) -> dict[str, Any]:
+    """The hook's sample (Patient, Coverage and Encounter prefetched), its Encounter changed by `changes`
+    (an element set to None is removed)."""
+    body = sample(f"{hook}-demo-meets")
+    encounter = body["prefetch"]["encounter"]
+    for key, value in changes.items():
+        if value is None:
+            encounter.pop(key, None)
+        else:
+            encounter[key] = value
+    return body
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_the_encounter_gets_the_payers_own_requirements_beside_the_pump_orders_judgement(hook: str) -> None:
+    """One update of the complete Encounter as the EHR gave it, the extension added (§resp-37: the
+    conformance checker holds every other element to the one sent), saying what the non-pump order's
+    says: conditional, the payer's own requirements; never documentation on a secondary hook
+    (§hook-19). The pump order's coverage information is as it was."""
+    order = open_pump_order()
+    request, answer = sign_with_chart([*meeting_chart(), order], body=encounter_call(hook))
+    [action] = on(answer, ENCOUNTER)
+    given = request["prefetch"]["encounter"]
+    assert {k: v for k, v in action["resource"].items() if k != "extension"} == given
+    subs = assertion_of(action)
+    assert subs["coverage"] == {"reference": GEHA}
+    assert (subs["covered"], subs["pa-needed"], subs["info-needed"]) == ("conditional", "conditional", "OTH")
+    reason = subs["reason"]["text"]
+    assert reason.startswith(NO_RULES) and reason.endswith(OWN_REQUIREMENTS)
+    assert "judges only intrathecal pump orders" in reason
+    assert not {"doc-needed", "doc-purpose", "questionnaire", "billingCode", "satisfied-pa-id"} & set(subs)
+    assert action["description"] == f"Coverage information for {ENCOUNTER}: {reason}"
+    [pump] = on(answer, reference_of(order))
+    assert (assertion_of(pump)["covered"], assertion_of(pump)["pa-needed"]) == ("covered", "auth-needed")
+
+
+def test_a_2_2_call_gets_the_same_assertion_on_the_encounter() -> None:
+    """Nothing 2.2-only: no indeterminate (nothing failed) and no policy-link detail (no policy)."""
+    body = encounter_call()
+    body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [action] = on(answer, ENCOUNTER)
+    subs = assertion_of(action)
+    assert (subs["covered"], subs["pa-needed"], subs["info-needed"]) == ("conditional", "conditional", "OTH")
+    assert "detail" not in subs
+
+
+def test_the_encounters_own_extensions_are_kept_before_the_coverage_information() -> None:
+    own = {"url": "http://example.org/fhir/StructureDefinition/visit-note", "valueString": "walk-in"}
+    _, answer = sign_with_chart(meeting_chart(), body=encounter_call(extension=[own]))
+    [action] = on(answer, ENCOUNTER)
+    extensions = action["resource"]["extension"]
+    assert extensions[0] == own and [e["url"] for e in extensions[1:]] == [COVERAGE_INFO]
+
+
+def test_each_coverage_gets_its_own_repetition_and_assertion_id() -> None:
+    """Two active Coverages: one repetition each on the Encounter, with distinct ids (the conformance
+    checker: same coverage, one id; different coverages, different ids)."""
+    two = sample("order-select-62362-demo-two-coverages")
+    body = encounter_call(subject={"reference": "Patient/demo-two-coverages"})
+    body["context"]["patientId"] = "demo-two-coverages"
+    for key in ("patient", "coverage"):
+        body["prefetch"][key] = two["prefetch"][key]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [action] = on(answer, ENCOUNTER)
+    repetitions = [e for e in action["resource"]["extension"] if e["url"] == COVERAGE_INFO]
+    subs = [{s["url"]: s for s in e["extension"]} for e in repetitions]
+    coverages = [s["coverage"]["valueReference"]["reference"] for s in subs]
+    ids = {s["coverage-assertion-id"]["valueString"] for s in subs}
+    assert len(repetitions) == 2 and len(set(coverages)) == 2 and len(ids) == 2
+
+
+def applied(answer: dict[str, Any]) -> dict[str, Any]:
+    """The Encounter as the EHR holds it once it applied the answer's update."""
+    [action] = on(answer, ENCOUNTER)
+    return copy.deepcopy(action["resource"])
+
+
+def test_a_retry_gets_the_same_assertion_id_and_a_later_hook_sends_nothing_new() -> None:
+    """The same hook and hookInstance name the same assertion; once the EHR applied it, neither
+    encounter-discharge nor another encounter-start sends it again (§resp-35), while the pump order's
+    coverage information is answered as before."""
+    chart = [*meeting_chart(), open_pump_order()]
+    first_body = encounter_call()
+    _, first = sign_with_chart(chart, body=copy.deepcopy(first_body))
+    _, retried = sign_with_chart(chart, body=copy.deepcopy(first_body))
+    ids = [assertion_of(on(a, ENCOUNTER)[0])["coverage-assertion-id"] for a in (first, retried)]
+    assert ids[0] == ids[1]
+    for hook in HOOKS:
+        later = encounter_call(hook)
+        later["prefetch"]["encounter"] = applied(first)
+        later["hookInstance"] = "5e0c9a7e-3d2b-4c1a-9f8e-7d6c5b4a3f21"
+        _, answer = sign_with_chart(chart, body=later)
+        assert on(answer, ENCOUNTER) == [], hook
+        assert [reference_of(a["resource"]) for a in answer["systemActions"]] == [reference_of(chart[-1])]
+
+
+def test_the_encounter_is_read_from_the_ehr_when_not_prefetched() -> None:
+    body = encounter_call()
+    encounter = body["prefetch"].pop("encounter")
+    _, answer = sign_with_chart([*meeting_chart(), encounter], body=body)
+    [action] = on(answer, ENCOUNTER)
+    assert {k: v for k, v in action["resource"].items() if k != "extension"} == encounter
+
+
+@pytest.mark.parametrize("failing", [(), ("Encounter",)], ids=["not-held", "read-fails"])
+def test_an_encounter_that_cannot_be_read_gets_nothing_and_the_rest_is_answered_as_before(
+    failing: tuple[str, ...],
+) -> None:
+    """Neither prefetched nor read (the EHR has none, or its read fails): no update for it, no card
+    about it (the clinician has nothing to do about the encounter's coverage here), and the pump order
+    judged as with it."""
+    chart = [*meeting_chart(), open_pump_order()]
+    _, with_it = sign_with_chart(chart, body=encounter_call())
+    body = encounter_call()
+    del body["prefetch"]["encounter"]
+    _, without = sign_with_chart(chart, body=body, failing=failing)
+    assert on(without, ENCOUNTER) == []
+    assert [c["summary"] for c in without["cards"]] == [c["summary"] for c in with_it["cards"]]
+    assert [a["resource"] for a in without["systemActions"]] == [
+        a["resource"] for a in with_it["systemActions"] if reference_of(a["resource"]) != ENCOUNTER
+    ]
+
+
+def calls_of(body: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """(answer, the FHIR calls it made) of `body` against a server that holds nothing."""
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json(), factory.client.calls
+
+
+def test_the_encounter_is_not_read_when_the_ehr_said_it_has_none_or_no_coverage_information_is_wanted() -> (
+    None
+):
+    """A prefetch of `null` is "known empty" (CDS Hooks: not queried again); `coverage-info` false asks
+    for no coverage information, so the Encounter is not wanted. A key left out is read (the control)."""
+    read = ("read", ENCOUNTER)
+    left_out = encounter_call()
+    del left_out["prefetch"]["encounter"]
+    assert read in calls_of(copy.deepcopy(left_out))[1]
+    null = encounter_call()
+    null["prefetch"]["encounter"] = None
+    answer, calls = calls_of(null)
+    assert read not in calls and on(answer, ENCOUNTER) == []
+    answer, calls = calls_of(configured(left_out, **{"coverage-info": False}))
+    assert read not in calls and "systemActions" not in answer
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"subject": {"reference": "Patient/someone-else"}},
+        {"subject": None},
+        {"status": "entered-in-error"},
+        {"status": "cancelled"},
+        {"modifierExtension": [{"url": "http://example.org/fhir/StructureDefinition/hypothetical"}]},
+        {"period": {}},
+        {"extension": {"url": "http://example.org/not-an-array"}},
+    ],
+    ids=["another-patient", "no-subject", "entered-in-error", "cancelled", "modifier", "empty", "extension"],
+)
+def test_an_encounter_that_may_not_be_annotated_gets_nothing_and_the_call_is_answered(
+    changes: dict[str, Any],
+) -> None:
+    """Another patient's, whose none can be told, one that never was or will not be (entered in error,
+    cancelled), one a modifier may change the meaning of, or one that cannot be sent back valid
+    (§resp-47): no update for it, the pump order answered as ever."""
+    order = open_pump_order()
+    _, answer = sign_with_chart([*meeting_chart(), order], body=encounter_call(**changes))
+    assert on(answer, ENCOUNTER) == []
+    assert [reference_of(a["resource"]) for a in answer["systemActions"]] == [reference_of(order)]
+
+
+@pytest.mark.parametrize("version", [None, "2.2"])
+def test_an_encounter_with_no_coverage_known_is_answered_with_nothing(version: str | None) -> None:
+    """No pump order and no Coverage: the Encounter cannot be annotated (a repetition names its
+    Coverage), and it alone does not make the call one that needs a Coverage: 200 with nothing, as
+    before, also under CRD 2.2 (whose one-Coverage rule, §hook-13, refuses a call about orders)."""
+    body = encounter_call()
+    body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    if version is not None:
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+    answer, _ = calls_of(body)
+    assert answer == {"cards": []}
+
+
+def test_only_the_encounter_hooks_annotate_the_encounter() -> None:
+    """The registry says so (`on_encounter`): an order-select naming an encounter leaves it alone."""
+    body = sample("order-select-62362-demo-meets")
+    body["context"]["encounterId"] = "demo-meets-encounter"
+    body["prefetch"]["encounter"] = encounter_call()["prefetch"]["encounter"]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    assert answer["systemActions"] and on(answer, ENCOUNTER) == []
