@@ -152,9 +152,18 @@ def belongs_to_patient(
             value, wanted = resource[link], f"Patient/{patient_id}"
             if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
                 return True  # written the plain way (nearly always): no need to parse it
-            parsed = parse_reference(value)
-            return parsed is not None and parsed.local == wanted and _same_server(parsed.base, server)
+            return _names_patient(parse_reference(value), patient_id, server) is True
     return unlinked
+
+
+def _names_patient(parsed: Reference | None, patient_id: str, server: str | None) -> bool | None:
+    """Whether a reference as read (`parse_reference`) names Patient/`patient_id`: True, or False when it
+    names another Patient (another id, or any id on another server than the call's: another person);
+    None when it names no Patient (none read, or another type). The one reading of whom a patient link
+    names, for `belongs_to_patient` and `names_another_patient`."""
+    if parsed is None or parsed.type != "Patient":
+        return None
+    return parsed.id == patient_id and _same_server(parsed.base, server)
 
 
 def names_another_patient(
@@ -171,14 +180,29 @@ def names_another_patient(
     orders are, so nothing less sets one aside: a link absent, written without a reference
     (identifier or display only) or naming nothing readable is the call's patient; one naming a Group,
     Location or Device (R4 ServiceRequest.subject may) names no other patient, and is judged for the
-    call's patient as any order without a Patient subject is."""
+    call's patient as any order without a Patient subject is. A link is read as `belongs_to_patient`
+    reads it, a string written in a Reference's place too, and so is each item of an array written in its
+    place (review28e: `"Patient/someone-else"` or `[{"reference": "Patient/someone-else"}]`, not valid
+    R4, was reported on this patient's encounter as their open order not valid): an order naming another
+    patient however it is written is another patient's, never this one's (an array naming only this
+    patient is neither: `belongs_to_patient` reads no array, and such an order is not valid)."""
     link = found[1] if (found := patient_link(resource)) is not None else None
-    target = reference_target(link) if isinstance(link, Mapping) else None
-    if target is None:
+    links = link if isinstance(link, list) else [link]
+    return any(_names_another(item, patient_id, server, resolve) for item in links)
+
+
+def _names_another(
+    link: Any, patient_id: str, server: str | None, resolve: Callable[[str], Mapping[str, Any] | None] | None
+) -> bool:
+    """Whether one reference of a patient link (a Reference, or a string written in its place, read as
+    `belongs_to_patient` reads it) names a Patient other than Patient/`patient_id` (`_names_patient`), or
+    `resolve` finds it to be one."""
+    target = reference_target(link) if isinstance(link, Mapping) else link
+    if not isinstance(target, str):
         return False
     parsed = parse_reference(target)
     if parsed is not None:
-        return parsed.type == "Patient" and (parsed.id != patient_id or not _same_server(parsed.base, server))
+        return _names_patient(parsed, patient_id, server) is False
     named = resolve(target.strip()) if resolve is not None else None
     is_patient = isinstance(named, Mapping) and named.get("resourceType") == "Patient"
     return is_patient and named.get("id") != patient_id

@@ -143,7 +143,16 @@ def test_an_order_whose_subject_names_another_patient_is_set_aside_on_every_hook
         ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": "p1"}, False),
         ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Group", "id": "g1"}, False),
         ({"display": "Someone Else"}, FHIR_SERVER, None, False),
-        ("Patient/p2", FHIR_SERVER, None, False),  # not a Reference element: unreadable
+        # review28e: a link that is not a Reference element, read as `belongs_to_patient` reads it (not
+        # valid R4: a string in its place, or an array's items), names another patient however written
+        ("Patient/p2", FHIR_SERVER, None, True),
+        ("Patient/p1", FHIR_SERVER, None, False),
+        (f"{OTHER_SERVER}/Patient/p1", FHIR_SERVER, None, True),
+        ([{"reference": "Patient/p2"}], FHIR_SERVER, None, True),
+        (["Patient/p1", {"reference": "Patient/p2"}], FHIR_SERVER, None, True),
+        ([{"reference": "Patient/p1"}], FHIR_SERVER, None, False),
+        ([{"reference": "urn:uuid:1"}], FHIR_SERVER, {"resourceType": "Patient", "id": "p2"}, True),
+        ([], FHIR_SERVER, None, False),
     ],
 )
 def test_names_another_patient_only_when_the_subject_clearly_names_one(
@@ -758,3 +767,56 @@ def test_an_open_order_whose_owner_cannot_be_told_from_a_server_ignoring_patient
     summaries = [c["summary"] for c in response.get_json()["cards"]]
     assert MEETS in summaries, summaries  # the patient's own open pump order, judged
     assert not [s for s in summaries if "not valid FHIR" in s], summaries
+
+
+def _encounter_cards(hook: str, change: Callable[[dict[str, Any]], None], how: str) -> list[dict[str, Any]]:
+    """The cards of an encounter hook's answer for demo-meets whose first open order is `change`d, the
+    orders given `how`: "prefetched", "searched" from a server that kept to the search's `patient`, or
+    "searched-ignoring" one that ignored it (every patient's, `_PatientIgnoringServer`)."""
+    prefetched, order = _open_order_prefetched(hook)
+    change(order)
+    if how == "prefetched":
+        body, factory = prefetched, no_client
+    else:
+        body = with_fhir(sample(f"{hook}-demo-meets"))
+        patient = {"reference": f"Patient/{body['context']['patientId']}"}
+        opened = [
+            e["resource"]
+            for key in ("openServiceRequests", "openDeviceRequests")
+            for e in prefetched["prefetch"][key].get("entry", [])
+        ]
+        chart = [{**r, "subject": patient} for r in meeting_chart()] + opened
+        server = ChartServer(chart) if how == "searched" else _PatientIgnoringServer(chart)
+        factory = RecordingFactory(server)
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    cards: list[dict[str, Any]] = response.get_json()["cards"]
+    return cards
+
+
+ANOTHER_NOT_AN_OBJECT = {
+    "string": "Patient/someone-else",
+    "array": [{"reference": "Patient/someone-else"}],
+    "another-server-string": "https://elsewhere.example.org/fhir/Patient/someone-else",
+}
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched"])
+@pytest.mark.parametrize("form", list(ANOTHER_NOT_AN_OBJECT))
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_naming_another_patient_by_a_link_not_an_object_is_left_out(
+    hook: str, form: str, how: str
+) -> None:
+    """review28e LOW 1: `names_another_patient` read only a Reference object while `belongs_to_patient`
+    read a string too, so an open order naming another patient by a string, an array or another server's
+    URL as a string was neither this patient's nor another's: as the patient's not valid, it was reported
+    on this patient's encounter ("the open order is not valid FHIR ... subject must be a Reference"). It
+    names another patient, as `{"reference": "Patient/someone-else"}` does: left out."""
+
+    def naming_another(order: dict[str, Any]) -> None:
+        order["subject"] = ANOTHER_NOT_AN_OBJECT[form]
+
+    summaries = [c["summary"] for c in _encounter_cards(hook, naming_another, how)]
+    assert not [s for s in summaries if "not valid FHIR" in s], summaries
+    assert MEETS not in summaries  # not judged as this patient's either
