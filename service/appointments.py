@@ -51,10 +51,12 @@ def not_to_judge(
     server: str | None,
     resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
     read: bool = False,
+    link: str | None = None,
 ) -> tuple[str, str] | None:
     """(why, `UnreadOrder.not_used`) when an order found (dispatched or booked) is not to be judged:
     another patient's (`names_another_patient`), one `read` from the EHR's FHIR server that is not valid
-    (`malformed_order`: judged, it was sent back with a `subject: null`), or one that will not be carried
+    (`malformed_order`: judged, it was sent back with a `subject: null`; `link` names the patient link it
+    must hold, the encounter hooks' open orders' `subject`), or one that will not be carried
     out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it is); None when it is
     to be judged. The one rule of order-dispatch, appointment-book and the encounter hooks' open orders.
     An order holding a `modifierExtension` of its own (one this service does not understand, or one that
@@ -65,7 +67,7 @@ def not_to_judge(
         return "it is an order for another patient", ANOTHER_PATIENTS
     if MODIFIER not in order and (why := withdrawn(order)) is not None:
         return why, WITHDRAWN_ORDER
-    if read and (found := malformed_order(order)) is not None:
+    if read and (found := malformed_order(order, link)) is not None:
         where, must = found
         element = where[1:] if _QUOTABLE_PATH.fullmatch(where) else "an element"
         return f"it is not valid FHIR as the EHR's FHIR server holds it ({element} {must})", NOT_VALID

@@ -36,6 +36,9 @@ from service.wording import listing
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
 OPEN_ORDER_STATUSES = ("draft", "active")
 OPEN_ORDERS = "the patient's open orders"
+# the patient link every open order must hold: ServiceRequest.subject and DeviceRequest.subject are 1..1 in
+# R4, so one holding none is not valid, as one holding `subject: null` is (review28e)
+OPEN_ORDER_LINK = "subject"
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
 
@@ -165,14 +168,14 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             continue
         if names_another_patient(r, patient, request.fhir.server) or (
             not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
-            and (not given_as_the_patients or malformed_patient_link(r) is None)
+            and (not given_as_the_patients or malformed_patient_link(r, OPEN_ORDER_LINK) is None)
         ):  # another patient's (its link valid or not: `"display": ""` beside it), no one's, or, from a
             continue  # server that ignored `patient`, anyone's (review28a): not among the patient's orders
         # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
         # not valid (`requester: null`) is not judged and sent back with it (review27c); nor is one whose
-        # patient link is not valid (`subject: null`: whose it is cannot be told, and it was among the
-        # patient's open orders), which was dropped without a word (review27c)
-        if (aside := not_to_judge(r, patient, request.fhir.server, read=True)) is None:
+        # patient link is not valid (`subject: null`, or none at all: whose it is cannot be told, and it
+        # was among the patient's open orders), which was dropped without a word (review27c, review28e)
+        if (aside := not_to_judge(r, patient, request.fhir.server, read=True, link=OPEN_ORDER_LINK)) is None:
             found.append(r)
         else:
             reference = reference_of(r)

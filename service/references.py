@@ -102,9 +102,14 @@ def _names_a_patient_by_no_id(reference: str) -> bool:
     return ("/Patient/" in before or before.startswith("Patient/")) and _URL_BASE.fullmatch(before) is None
 
 
-def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+def malformed_patient_link(
+    resource: Mapping[str, Any], required: str | None = None
+) -> tuple[str, str] | None:
     """Where a resource's patient link (`patient_link`) is present but no Reference, as a path from the
-    resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent.
+    resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent,
+    unless the resource must hold the link `required` names (an open order found as the patient's: R4's
+    `ServiceRequest.subject` and `DeviceRequest.subject` are 1..1, and an order holding none is as
+    invalid as one holding `subject: null`, review28e; an order the call hands over may omit it).
     A Reference is a JSON object holding something (FHIR ele-1), its `reference`, when present, a
     non-empty string, and one naming a Patient a valid reference (an id of the call's it cannot be: read
     as naming no Patient, it was judged for the call's patient); CDS Hooks forbids null and empty values,
@@ -114,7 +119,7 @@ def malformed_patient_link(resource: Mapping[str, Any]) -> tuple[str, str] | Non
     (CRD §resp-37, §resp-47)."""
     found = patient_link(resource)
     if found is None:
-        return None
+        return None if required is None else (f".{required}", "must be a Reference, not absent")
     key, value = found
     if value is None:
         return f".{key}", "must be a Reference, not null"

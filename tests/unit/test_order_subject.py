@@ -820,3 +820,38 @@ def test_an_open_order_naming_another_patient_by_a_link_not_an_object_is_left_ou
     summaries = [c["summary"] for c in _encounter_cards(hook, naming_another, how)]
     assert not [s for s in summaries if "not valid FHIR" in s], summaries
     assert MEETS not in summaries  # not judged as this patient's either
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched"])
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_with_no_subject_is_set_aside_as_one_with_a_null_subject_is(
+    hook: str, how: str
+) -> None:
+    """review28e LOW 2: an open order with no `subject` was left out without a word, where one with
+    `subject: null` or `{}` is set aside as not valid, said on a card: the same invalid R4 (subject 1..1),
+    and given as the patient's (prefetched, or found by a search that kept to `patient`). Set aside alike."""
+    for subject in (None, {}, ...):  # null, empty, absent: one card each, saying what is wrong
+
+        def linked(order: dict[str, Any], subject: Any = subject) -> None:
+            if subject is ...:
+                del order["subject"]
+            else:
+                order["subject"] = subject
+
+        cards = _encounter_cards(hook, linked, how)
+        [card] = [c for c in cards if "not valid FHIR" in c["summary"]] or [{"detail": str(cards)}]
+        assert "(subject must be a Reference, not " in card["detail"], (subject, card["detail"])
+        assert MEETS not in [c["summary"] for c in cards]
+
+
+def test_an_open_order_with_no_subject_from_a_server_ignoring_patient_is_left_out() -> None:
+    """The rule f01aa41 kept (review28a): an order whose owner cannot be told is counted the patient's only
+    when the EHR gave it as theirs; from a server that ignored `patient` one with no subject is anyone's,
+    and left out, as one with `subject: null` is (a control: it was left out before review28e too)."""
+
+    def unlinked(order: dict[str, Any]) -> None:
+        del order["subject"]
+
+    summaries = [c["summary"] for c in _encounter_cards("encounter-start", unlinked, "searched-ignoring")]
+    assert MEETS not in summaries
+    assert not [s for s in summaries if "not valid FHIR" in s], summaries
