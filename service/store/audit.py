@@ -114,12 +114,13 @@ class AuditTrail:
 
     def find(self, key: str) -> list[dict[str, Any]]:
         """The records whose hookInstance, coverage-assertion-id, PA number or card uuid is `key`, as the
-        call sent it (`_as_sent`: not one an id differing from it in a U+0000 stored as U+FFFD found)."""
+        call sent it (`_as_sent`: not one an id differing from it in a U+0000 stored as U+FFFD found, nor
+        one sharing only its first ID_LENGTH characters)."""
         from sqlalchemy import or_, select
 
         from service.store.tables import audit_assertions, audit_cards, audit_records
 
-        stored = text_value(key)  # as the ids were stored
+        stored = _stored(key)  # as the ids were stored
         by_assertion = select(audit_assertions.c.record_id).where(
             or_(audit_assertions.c.assertion_id == stored, audit_assertions.c.satisfied_pa_id == stored)
         )
@@ -157,7 +158,7 @@ class AuditTrail:
         chosen = audit_records.c if columns is None else [audit_records.c[n] for n in _with_read(columns)]
         query = select(*chosen).order_by(audit_records.c.id).limit(PAGE)
         if patient is not None:
-            query = query.where(audit_records.c.patient_id == text_value(patient))
+            query = query.where(audit_records.c.patient_id == _stored(patient))
         if since is not None:
             query = query.where(audit_records.c.received_at >= utc_naive(since))
         if until is not None:
@@ -333,18 +334,27 @@ class AuditTrail:
 READ = ("id", "hook_instance", "assertions")
 
 
+def _stored(key: str) -> str:
+    """`key` as the ids it looks for were stored: cut to their column's length (audit_entry's `_key`), a
+    U+0000 as U+FFFD (sqlite_schema.text_value)."""
+    return text_value(key[:ID_LENGTH])
+
+
 def _ambiguous(key: str) -> bool:
-    """Whether ids other than `key` are stored as `key` is: a U+0000 is kept as U+FFFD
-    (sqlite_schema.text_value), so a key holding either finds the ids holding the other there too."""
-    return NUL_KEPT_AS in text_value(key)
+    """Whether ids other than `key` are stored as `key` is (`_stored`): a U+0000 is kept as U+FFFD, so a
+    key holding either finds the ids holding the other there too; and an id is cut to its column's
+    length, so a key as long finds every id sharing its first ID_LENGTH characters, and a longer one is
+    looked up by them (review28e: two PA numbers so alike, perhaps two patients', were found together)."""
+    return len(key) >= ID_LENGTH or NUL_KEPT_AS in text_value(key)
 
 
 def _as_sent(
     records: list[dict[str, Any]], key: str, sent: Callable[[dict[str, Any]], set[str]]
 ) -> list[dict[str, Any]]:
-    """`records`, found by `key` as it is stored, those whose id as the call sent it (one of `sent`'s,
-    each cut to its column's length as it was stored) is `key`: an id differing from it only in a
-    U+0000 where `key` holds a U+FFFD, or back, is another call's, perhaps another patient's."""
+    """`records`, found by `key` as it is stored (`_stored`), those whose id as the call sent it (one of
+    `sent`'s, whole: the JSON columns keep it) is `key`: an id differing from it only in a U+0000 where
+    `key` holds a U+FFFD, or back, or past its column's length, is another call's, perhaps another
+    patient's."""
     if not _ambiguous(key):
         return records
     return [record for record in records if key in sent(record)]
@@ -352,13 +362,13 @@ def _as_sent(
 
 def _ids_sent(record: Mapping[str, Any]) -> set[str]:
     """The ids a record is found by that a call sends (`find`), as it sent them; its cards' uuids,
-    this service's, never hold a U+0000 or U+FFFD."""
+    this service's, never hold a U+0000 or U+FFFD, nor reach the column's length."""
     request = record.get("request")
     ids = [request.get("hookInstance")] if isinstance(request, dict) else []
     for assertion in record.get("assertions") or []:
         if isinstance(assertion, dict):
             ids += [assertion.get("assertion_id"), assertion.get("satisfied_pa_id")]
-    return {i[:ID_LENGTH] for i in ids if isinstance(i, str)}
+    return {i for i in ids if isinstance(i, str)}
 
 
 def _patient_sent(record: Mapping[str, Any]) -> set[str]:
@@ -366,7 +376,7 @@ def _patient_sent(record: Mapping[str, Any]) -> set[str]:
     request = record.get("request")
     context = request.get("context") if isinstance(request, dict) else None
     patient = context.get("patientId") if isinstance(context, dict) else None
-    return {patient[:ID_LENGTH]} if isinstance(patient, str) else set()
+    return {patient} if isinstance(patient, str) else set()
 
 
 def _with_read(columns: Sequence[str]) -> list[str]:

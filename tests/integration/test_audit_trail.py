@@ -228,9 +228,10 @@ def test_what_json_or_a_column_cannot_hold_is_still_recorded(
     refused = {**body, "hookInstance": "h" * 300, "context": {**body["context"], "patientId": "q" * 300}}
     del refused["extension"]["x-odd"]
     assert post_json(app.test_client(), path, refused).status_code == 400
-    [record] = trail.find("h" * 128)
+    [record] = trail.find("h" * 300)  # by the id sent, whole (its column holds the first 128 characters)
     assert record["patient_id"] == "q" * 128
     assert record["request"]["hookInstance"] == "h" * 300
+    assert trail.find("h" * 128) == []
 
 
 def test_no_column_keeps_a_token_or_a_jwt_the_body_put_in_ids_or_order_text(
@@ -249,11 +250,12 @@ def test_no_column_keeps_a_token_or_a_jwt_the_body_put_in_ids_or_order_text(
     assert token not in stored and A_JWT not in stored
 
 
-def test_an_earlier_assertion_with_long_ids_sent_back_is_recorded_and_found_by_its_cut_id(
+def test_an_earlier_assertion_with_long_ids_sent_back_is_recorded_and_found_by_its_id(
     compiled_catalog: Catalog, database_url: str
 ) -> None:
     """With two coverages, one already approved elsewhere: the new assertion of the other is issued
-    beside the earlier one, which keeps its own ids, of whatever length."""
+    beside the earlier one, which keeps its own ids, of whatever length, and is found by them whole (the
+    index holds their first 128 characters; review28e: by those alone it was found, and not by the id)."""
     app = app_on(database_url, compiled_catalog)
     path, body, _ = secret_call("order-select-62362-demo-two-coverages")
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
@@ -275,9 +277,10 @@ def test_an_earlier_assertion_with_long_ids_sent_back_is_recorded_and_found_by_i
     ]
     assert post_json(app.test_client(), path, body).status_code == 200
     trail = app.extensions["idds_crd"].stores.audit
-    [record] = trail.find(long_pa[:128])
+    [record] = trail.find(long_pa)
     assert record["hook_instance"] == body["hookInstance"]
-    assert [record] == trail.find(long_id[:128])
+    assert [record] == trail.find(long_id)
+    assert trail.find(long_pa[:128]) == [] == trail.find(long_id[:128])  # no id sent is those alone
     [kept] = [a for a in record["assertions"] if a["assertion_id"] == long_id]
     assert kept["carried"] is True  # the answer kept it; this call did not issue it
 
@@ -576,6 +579,53 @@ def test_an_id_differing_from_another_only_in_a_nul_finds_its_own_record_alone(
     for patient, ids in sent.items():
         for key in ids:
             assert [r["patient_id"] for r in trail.find(key)] == [patient], repr(key)
+
+
+def test_ids_sharing_their_first_128_characters_find_each_its_own_record_alone(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """The index holds an id's first 128 characters (its column's length), so two patients' PA numbers or
+    assertion ids sharing those were found together: looked up by those characters, the trail gave both
+    patients' records, and by either id whole, none (review28e LOW 6). A record is found by the id its
+    call sent, whole, and by no other."""
+    app = app_on(database_url, compiled_catalog)
+    shared = "7" * 140
+    sent = {
+        "demo-two-coverages": (f"PA-{shared}-1", f"as-{shared}-1"),
+        "demo-meets": (f"PA-{shared}-2", f"as-{shared}-2"),
+    }
+    for patient, (number, assertion) in sent.items():
+        body = order_sign_carrying(f"order-select-62362-{patient}.json", number, assertion)
+        answer = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    trail = app.extensions["idds_crd"].stores.audit
+    for patient, ids in sent.items():
+        for key in ids:
+            assert [r["patient_id"] for r in trail.find(key)] == [patient], key
+            assert trail.find(key[:128]) == [], key[:128]
+
+
+def test_patient_ids_sharing_their_first_128_characters_find_each_their_own_records_alone(
+    compiled_catalog: Catalog, database_url: str
+) -> None:
+    """A refused call's record keeps the patientId it sent, its column the first 128 characters: a
+    patient's records, read whole or for the export, are the calls that sent that id whole."""
+    app = app_on(database_url, compiled_catalog)
+    body = json.loads((REQUESTS_DIR / "order-select-62362-demo-meets.json").read_text("utf-8"))
+    sent = ["p" * 130 + "1", "p" * 130 + "2", "p" * 128]
+    for patient in sent:
+        refused = {
+            **body,
+            "hookInstance": str(uuid.uuid4()),
+            "context": {**body["context"], "patientId": patient},
+        }
+        answer = post_json(app.test_client(), "/cds-services/idds-crd-order-select", refused)
+        assert answer.status_code == 400, answer.get_data(as_text=True)
+    trail = app.extensions["idds_crd"].stores.audit
+    for patient in sent:
+        whole = [r["request"]["context"]["patientId"] for r in trail.between(patient=patient)]
+        exported = list(trail.between(patient=patient, columns=READS))
+        assert whole == [patient] and len(exported) == 1, patient
 
 
 def test_a_patient_id_differing_from_another_only_in_a_nul_finds_its_own_records_alone(
