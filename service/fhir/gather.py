@@ -171,6 +171,15 @@ class Owner:
 NO_OWNER = Owner("")  # for reads of the types no patient owns
 
 
+def _spent(query: Query, outcome: QueryOutcome, data: GatheredData, failed: bool) -> None:
+    """A query's requests counted where every query's are: its seconds and pages added to the call's
+    timings under its key (a search asked again longer, `_read_on`'s rungs, is one key: each rung's
+    are added, review28c), and one sample of the FHIR query metric (`observe_fhir_query`) each time."""
+    data.timings[query.key] = data.timings.get(query.key, 0.0) + outcome.seconds
+    data.pages[query.key] = data.pages.get(query.key, 0) + outcome.pages
+    observe_fhir_query(query.resource_type, outcome.seconds, failed=failed)
+
+
 def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list[dict[str, Any]] | None:
     """`Owner.own`, or None when a read was answered with someone else's resource (not evidence)."""
     kept = owner.own(query, resources)
@@ -708,6 +717,7 @@ class DataGatherer:
             rung += 1
             if rung == OLDER_RUNGS:
                 return older, replace(outcome, error=unsettled(asked))
+            _spent(older, outcome, data, failed=False)  # its requests made, asked again longer
             older = replace(older, params=newest_first(*searched, rung))
             outcome = self._outcomes(client, [older], deadline, scope, owner, data)[older.key]
         return older, outcome
@@ -720,13 +730,11 @@ class DataGatherer:
         page_ones: list[Query] = []  # run instead of a prefetch's pages, and failed: its page one kept
         for query in plan:
             outcome = outcomes[query.key]
-            data.timings[query.key] = outcome.seconds
-            data.pages[query.key] = outcome.pages
             usable = _usable(query, outcome.resources, owner)
             error = outcome.error or (OTHER_PATIENT if usable is None else None)
             if error is not None and query.instead_of is not None:
                 page_ones.append(query)
-            observe_fhir_query(query.resource_type, outcome.seconds, failed=error is not None)
+            _spent(query, outcome, data, failed=error is not None)
             if outcome.error is not None and not_offered(query.resource_type, outcome.status):
                 log.info("%s: the FHIR server does not offer it (%s); read as none", query.key, error)
                 continue

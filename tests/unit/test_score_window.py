@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -17,10 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.catalog import Catalog
-from service.fhir.client import FhirClient, FhirError
+from service.fhir.client import FhirClient, FhirError, SearchResult
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.score_window import (
+    OLDER_RUNGS,
     RECENT_DAYS,
     is_pain_score,
     known_ids,
@@ -630,3 +632,43 @@ def test_a_first_page_with_no_self_link_is_not_taken_as_sorted() -> None:
     client = FhirClient(BASE, "t", 2.0)
     result = client.search("Observation", {"patient": "x", "_sort": "-date", "_count": str(count)}, True)
     assert [r["id"] for r in result.resources] == [f"o{n}" for n in range(total)]
+
+
+class _SlowChartClient(ChartClient):
+    """A chart's server taking `SLOW` seconds to answer each search."""
+
+    def search(self, resource_type: str, params: Mapping[str, Any], first_page: bool = False) -> SearchResult:
+        time.sleep(SLOW)
+        return super().search(resource_type, params, first_page)
+
+
+SLOW = 0.02
+
+
+@pytest.mark.parametrize(("unusable", "rungs"), [(60, 2), (5_100, 3)])
+def test_every_rung_of_the_newest_page_is_counted_in_the_metric_and_the_timings(
+    compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch, unusable: int, rungs: int
+) -> None:
+    """review28c LOW 4: the newest page asked again longer (`_read_on`) was counted once, as its last
+    rung: the earlier rungs' requests were missing from the FHIR query metric and their seconds and
+    pages from the call's timings. Each request made is one sample of the metric (the last rung failing
+    where none settles the newest usable score), and the search's key holds every rung's seconds and
+    pages."""
+    observed: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        "service.fhir.gather.observe_fhir_query",
+        lambda resource_type, seconds, failed: observed.append((resource_type, failed)),
+    )
+    chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
+    chart += [_unusable(f"u{n}", NOW - timedelta(days=70, minutes=n)) for n in range(unusable)]
+    chart += [pain_score(PATIENT, "usable", NOW - timedelta(days=200), 7)]
+    client = _SlowChartClient(chart)
+    data = gather(compiled_catalog, client)
+    older = [s for s in pain_searches(client) if s.get("_sort") == "-date"]
+    assert len(older) == rungs
+    searched = [s for s in client.searches if s["type"] == "Observation"]
+    assert [t for t, _ in observed].count("Observation") == len(searched)  # one sample a request
+    assert [failed for t, failed in observed if t == "Observation"].count(True) == (rungs == OLDER_RUNGS)
+    [key] = [k for k in data.timings if k.endswith(":older")]
+    assert data.pages[key] == rungs
+    assert data.timings[key] >= rungs * SLOW
