@@ -432,7 +432,7 @@ class FhirClient:
             smaller = self._smaller_pages(exc, params, first_page)
             if smaller is None:
                 raise
-            wanted = asked if asked is not None else _count_of(params)
+            wanted = asked if asked is not None else count_of(params)
             return self._search(resource_type, smaller, first_page, wanted)
         return self._searched(page, resource_type, params, first_page, asked)
 
@@ -448,7 +448,7 @@ class FhirClient:
         if "_count" not in params:
             size = max(self.page_size // 5, MIN_PAGE_SIZE)
             return {**params, "_count": size} if size < self.page_size else None
-        count = _count_of(params)
+        count = count_of(params)
         size = max(count // 5, MIN_PAGE_SIZE)
         if not (first_page and "_sort" in params) or size >= count:
             return None
@@ -470,7 +470,7 @@ class FhirClient:
                 "(other patients' data is not paged through)"
             )
         if first_page and "_sort" in params and executed is not None and "_sort" in executed:
-            wanted = asked if asked is not None else _count_of(params)
+            wanted = asked if asked is not None else count_of(params)
             pages = _pages_asked(page, wanted)
             result = self.collect(page, resource_type, max_pages=pages, newest=wanted or None)
             if pages > 1 and result.more and len(result.resources) < wanted:
@@ -604,8 +604,9 @@ def _link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def _count_of(params: Mapping[str, Any]) -> int:
-    """A search's `_count`, 0 when it has none it reads as a number."""
+def count_of(params: Mapping[str, Any]) -> int:
+    """A search's `_count`, 0 when it has none it reads as a number (the one reading: the client's, and
+    the gather's of the newest page it asked for, service/fhir/gather.py `_read_on`)."""
     try:
         return int(params.get("_count", 0))
     except (TypeError, ValueError):

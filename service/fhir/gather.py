@@ -43,7 +43,7 @@ from urllib.parse import urlencode
 from service.call_day import midday
 from service.codes import Code
 from service.fhir.cache import Answer, CacheScope, PatientDataCache
-from service.fhir.client import FhirClient
+from service.fhir.client import FhirClient, count_of
 from service.fhir.prefetch import Prefetched, PrefetchState, interpret, render
 from service.fhir.queries import (
     OFFERED_OR_NONE,
@@ -710,7 +710,7 @@ class DataGatherer:
         assert terminology is not None  # the pain scores are searched by time only with it
         rung = 0
         while outcome.error is None:
-            asked = int(str((older.params or {})["_count"]))
+            asked = count_of(older.params or {})
             page = [r for r in owner.own(older, outcome.resources) if is_pain_score(r, self._pain_codes)]
             if newest_settled(page, len(outcome.resources) < asked, terminology):
                 break

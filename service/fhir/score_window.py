@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from service.codes import CANONICAL_SYSTEM, LOINC
+from service.facts import ObservationFact
 from service.fhirdates import shifted
 from service.record import OBSERVATION_STATUSES, build_record, observation_facts
 from service.terminology import Terminology
@@ -97,11 +98,17 @@ def missing_windows(
         if start < since:
             end = min(shifted(_aware(trial.performed), POST_WINDOW), since)
             window = (shifted(start, -EDGE), shifted(end, EDGE))
-    usable = any(
-        isinstance(o.value, float) and not isinstance(o.value, bool) and _at_or_after(o.effective, since)
-        for o in observation_facts(recent_pain, terminology)
+    found = any(
+        usable(o) and _at_or_after(o.effective, since) for o in observation_facts(recent_pain, terminology)
     )
-    return window, not usable
+    return window, not found
+
+
+def usable(score: ObservationFact) -> bool:
+    """Whether a pain score as the record reads it (`observation_facts`: one off the 0-10 scale is left
+    out) is usable: it holds a number (contract §3). The one meaning of "a usable score" for both
+    questions the window asks (`missing_windows`, `newest_settled`)."""
+    return isinstance(score.value, float) and not isinstance(score.value, bool)
 
 
 def _at_or_after(moment: datetime | None, since: datetime) -> bool:
@@ -145,7 +152,7 @@ def newest_settled(page: Sequence[Any], whole: bool, terminology: Terminology) -
         moment = _aware(fact.effective)
         if best is not None and moment < best:
             return True
-        if isinstance(fact.value, float) and not isinstance(fact.value, bool):
+        if usable(fact):
             best = moment if best is None else max(best, moment)
     return False
 

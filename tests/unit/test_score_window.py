@@ -27,6 +27,7 @@ from service.fhir.score_window import (
     is_pain_score,
     known_ids,
     missing_windows,
+    newest_settled,
     recent_since,
     without_known,
 )
@@ -672,3 +673,21 @@ def test_every_rung_of_the_newest_page_is_counted_in_the_metric_and_the_timings(
     [key] = [k for k in data.timings if k.endswith(":older")]
     assert data.pages[key] == rungs
     assert data.timings[key] >= rungs * SLOW
+
+
+def test_both_questions_of_the_window_read_a_usable_score_by_the_one_meaning(
+    compiled_catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review28c LOW 5: "a usable score" was written twice, in `missing_windows` (the recent scores hold
+    one) and `newest_settled` (the newest page settles one): one meaning (`score_window.usable`), so a
+    change to it changes both questions alike. Here every score is made of no use through it: the recent
+    final 5 no longer answers, and a page of a 5 then an older 3 no longer settles."""
+    terminology = compiled_catalog.terminology
+    since = NOW - timedelta(days=RECENT_DAYS)
+    recent = pain_score(PATIENT, "f", NOW - timedelta(days=1), 5)
+    page = [recent, pain_score(PATIENT, "g", NOW - timedelta(days=2), 3)]
+    assert missing_windows(PATIENT, {}, [recent], since, terminology) == (None, False)
+    assert newest_settled(page, False, terminology)
+    monkeypatch.setattr("service.fhir.score_window.usable", lambda score: False)
+    assert missing_windows(PATIENT, {}, [recent], since, terminology) == (None, True)
+    assert not newest_settled(page, False, terminology)
