@@ -86,6 +86,9 @@ class Decisions:
     approvals: bool = False  # automatic approvals may be given in this call
     missing_required: tuple[Unobtainable, ...] = ()  # → 412
     coverage_refused: str | None = None  # why the call's Coverage cannot be answered under CRD 2.2 → 400
+    # where the request holds what `coverage_refused` refuses, when it is one element of a prefetched
+    # Coverage (`prefetch.coverage.entry[0].resource.period.end`); None: the Coverage as a whole
+    refused_at: str | None = None
     # of `episode_orders`, those billed as a line of the pump order they join, which its card names
     billed_lines: tuple[BilledLine, ...] = ()
     # with no trial anywhere, per (order, policy) the criteria whose result a trial is to document: not

@@ -13,6 +13,7 @@ names, does the call end in 412 (CDS Hooks 2.0, CRD §found-32).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -40,7 +41,7 @@ from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare
-from service.hooks.models import HookRequest
+from service.hooks.models import HookRequest, prefetched_at
 from service.infusates import drug_resolver, for_a_pump, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered, trials_under_way
@@ -51,7 +52,7 @@ from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import parse_reference
 from service.registry import CallOptions, HookBehaviour, ServiceDefinition
-from service.routing import Route, coverage_not_answered, route_coverages
+from service.routing import Route, coverage_not_answered, route_coverages, unreadable_period
 from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
@@ -386,6 +387,8 @@ def decide(
     data = call.data
     if data is None:
         return Decisions(call, today)
+    if (unread := _coverage_unread(call, today)) is not None:
+        return unread
     organizations = data.resources.get("Organization", [])
     server = call.request.fhir.server  # the chart's: a reference to another server's names none of it
     payers = catalog.payers
@@ -508,6 +511,37 @@ def decide(
     )
 
 
+def _coverage_unread(call: CallData, today: date) -> Decisions | None:
+    """A call whose Coverage is active but its `period` cannot be read (`routing.unreadable_period`: a
+    start or end in a form R4 does not allow), when it is about any order (`_orders_at_hand`): whether
+    the Coverage is in force cannot be told, so the call is not answered for it, as the Coverage cannot
+    be had (review28f L1: such an end bounded nothing, and an ended plan was judged, or made two
+    relevant Coverages). Prefetched, it is bad input: a 400 naming the element
+    (`prefetch.coverage.entry[0].resource.period.end`); read from the EHR's FHIR server, the Coverage
+    could not be read as FHIR: a 412 naming `prefetch.coverage`, saying which element and how it is
+    written. None: every Coverage's period reads (or the call has nothing to judge)."""
+    data = call.data
+    if data is None or not _orders_at_hand(call):
+        return None
+    prefetched = prefetched_at(call.request.prefetch)
+    for coverage in data.coverages:
+        if (found := unreadable_period(coverage)) is None:
+            continue
+        where, value = found
+        written = json.dumps(value, ensure_ascii=False)
+        why = f"{reference_of(coverage)}{where} {written[:80]} is not a FHIR date or dateTime"
+        cannot = "whether the Coverage is in force cannot be told"
+        held = prefetched.get(reference_of(coverage))
+        if held is not None and held[0] is coverage:  # the request's: bad input, the element named
+            _, key, index = held
+            at = f"prefetch.{key}" + ("" if index is None else f".entry[{index}].resource") + where
+            return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=at)
+        reason = f"{why} as the EHR's FHIR server holds it: {cannot}"
+        unread = Unobtainable("coverage", "prefetch.coverage", reason)
+        return Decisions(call, today, missing_required=(unread,))
+    return None
+
+
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     """What the call cannot be answered without and could neither find in prefetch nor read: the
     Patient or Coverage (when there are orders to judge, or read and set aside: `CallData.set_aside`),
@@ -578,6 +612,10 @@ def coverage_refused(decisions: Decisions) -> HookOutcome:
     primary hook of any version, there is none to name in its coverage information (§hook-16; CRD
     2.0.1 §8.1, and an EHR calls only for a patient with active coverage, §dev-26)."""
     request = decisions.request
+    if decisions.refused_at is not None:  # one element of a prefetched Coverage (`_coverage_unread`)
+        at = decisions.refused_at
+        body = operation_outcome("invalid", f"{at}: {decisions.coverage_refused}", at)
+        return HookOutcome(body, status=400, data=decisions.call.data)
     field_name = "prefetch.coverage" if "coverage" in request.prefetch else "context.patientId"
     rule = (
         "CRD 2.2: a call is sent for its one primary Coverage"

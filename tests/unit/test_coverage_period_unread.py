@@ -1,0 +1,101 @@
+"""A Coverage whose `period` cannot be read is not answered for (review28f L1).
+
+Since eb5dd49 only the date forms R4 allows are dated, and an end that cannot be read bounded nothing
+(`routing.not_ended`): a Coverage ended `2025-06-30 00:00:00` read as in force, beside next year's
+plan two relevant Coverages, or an ended plan judged. Whether such a Coverage is in force cannot be
+told. Prefetched, it is bad input from the EHR: a 400 whose OperationOutcome names the element. Read
+from the EHR's FHIR server, the Coverage could not be read as FHIR: a 412 naming `prefetch.coverage`,
+saying which element of which Coverage, as one that cannot be had is answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from tests.builders import catalog
+from tests.contract_support import ChartServer
+from tests.demo_support import packaged_sample
+from tests.support import RecordingFactory, no_client, open_settings, post_json, with_fhir
+
+NAME = "order-sign-implant-demo-meets"
+URL = "/cds-services/idds-crd-order-sign"
+LAX = {  # forms R4 does not allow, which Python's own parser read (eb5dd49), a minute-precision one (L2)
+    "space": "2025-06-30 00:00:00",
+    "basic": "20250630",
+    "offset-no-colon": "2025-06-30T10:00:00+0000",
+    "minutes": "2025-06-30T10:00",
+}
+
+
+def _posted(body: dict[str, Any], server: ChartServer | None = None) -> Any:
+    factory = no_client if server is None else RecordingFactory(server)
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    return post_json(app.test_client(), URL, body)
+
+
+@pytest.mark.parametrize("bound", ["end", "start"])
+@pytest.mark.parametrize("form", list(LAX))
+def test_a_prefetched_coverage_whose_period_cannot_be_read_is_a_400_naming_it(bound: str, form: str) -> None:
+    body = packaged_sample(NAME)
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["period"] = {"start": "2020-01-01", bound: LAX[form]} if bound == "end" else {bound: LAX[form]}
+    response = _posted(body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [issue] = response.get_json()["issue"]
+    assert issue["expression"] == [f"prefetch.coverage.entry[0].resource.period.{bound}"]
+    assert LAX[form] in issue["diagnostics"] and "in force cannot be told" in issue["diagnostics"]
+
+
+def test_an_ended_plan_and_next_years_written_laxly_are_not_two_relevant_coverages() -> None:
+    """review28f's pair: the plan ended `2025-12-31 23:59:59`, the next begins `2027-01-01 00:00:00`;
+    read as bounding nothing, both were relevant (a 400 "2 active Coverages" under CRD 2.2, or the
+    ended plan judged under 2.0.1). The first unreadable element is named."""
+    body = packaged_sample(NAME)
+    entries = body["prefetch"]["coverage"]["entry"]
+    old = entries[0]["resource"]
+    new = {**old, "id": f"{old['id']}-next", "period": {"start": "2027-01-01 00:00:00"}}
+    old["period"] = {"start": "2020-01-01", "end": "2025-12-31 23:59:59"}
+    entries.append({"resource": new})
+    response = _posted(body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["issue"][0]["expression"] == ["prefetch.coverage.entry[0].resource.period.end"]
+
+
+def test_a_prefetched_coverage_whose_period_is_no_object_is_a_400_naming_it() -> None:
+    body = packaged_sample(NAME)
+    body["prefetch"]["coverage"]["entry"][0]["resource"]["period"] = "2025"
+    response = _posted(body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["issue"][0]["expression"] == ["prefetch.coverage.entry[0].resource.period"]
+
+
+@pytest.mark.parametrize("form", list(LAX))
+def test_a_coverage_read_from_the_server_whose_period_cannot_be_read_is_a_412_saying_so(form: str) -> None:
+    body = with_fhir(packaged_sample(NAME))
+    coverage = body["prefetch"].pop("coverage")["entry"][0]["resource"]
+    coverage["period"] = {"start": "2020-01-01", "end": LAX[form]}
+    response = _posted(body, ChartServer([coverage]))
+    assert response.status_code == 412, response.get_data(as_text=True)
+    [issue] = response.get_json()["issue"]
+    assert issue["expression"] == ["prefetch.coverage"]
+    said = issue["diagnostics"]
+    assert f"{coverage['resourceType']}/{coverage['id']}.period.end" in said and LAX[form] in said
+    assert "as the EHR's FHIR server holds it" in said
+
+
+@pytest.mark.parametrize("read", ["prefetched", "searched"])
+def test_a_coverage_whose_period_reads_is_answered_as_before(read: str) -> None:
+    """The control: an end R4 allows, in the past, is the ended plan (not covered, no active coverage)."""
+    body = packaged_sample(NAME)
+    if read == "searched":
+        body = with_fhir(body)
+        coverage = body["prefetch"].pop("coverage")["entry"][0]["resource"]
+    else:
+        coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["period"] = {"start": "2020-01-01", "end": "2025-06-30T10:00:00+00:00"}
+    response = _posted(body, ChartServer([coverage]) if read == "searched" else None)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    summary = response.get_json()["cards"][0]["summary"]
+    assert summary.startswith("GEHA: coverage not active (ended 2025-06-30"), summary
