@@ -47,6 +47,7 @@ from service.fhirdates import (
 )
 from service.modifiers import may_carry, modifies
 from service.references import chart_lookup, local_reference
+from service.relevance import ReadCodes, read_codes
 from service.shapes import as_dict, as_list, dicts, medication_concept, reference_of
 from service.terminology import (
     DEVICE_NOT_PUT_IN,
@@ -442,18 +443,22 @@ def _procedure(
     dates_of: DatesOf,
     server: str | None = None,
     statuses: frozenset[str] = _DONE,
+    read: ReadCodes | None = None,
 ) -> ProcedureFact | None:
     """A completed Procedure (or one of other `statuses`: `TRIAL_UNDER_WAY`). What it used (`usedCode`)
     is read as a drug order's drug is, by name or RxNorm code (an ingredient's or a product's) through
     the catalog's ingredients: one that holds a corticosteroid makes it an epidural steroid injection,
     which the trial module and every procedure-history test read alike (contract §4, AMB-34). The
     orders it was done for and the devices it put in (`_put_in`, by what `put_in` reads of a device
-    action) are the chart's (the FHIR `server`'s) that it names."""
+    action) are the chart's (the FHIR `server`'s) that it names. With `read` (the terminology's
+    `ReadCodes`), one that no policy can read is not built (`_read_by_none`)."""
     status = resource.get("status")
     if status not in statuses:
         return None
     codes_of, named, _ = reader
     codes = codes_of(resource.get("code"))
+    if read is not None and _read_by_none(resource, codes, read):
+        return None
     written = resource.get("performedDateTime")
     performed = dates_of(written)
     start_unwritten = False
@@ -489,6 +494,21 @@ def _procedure(
         str(status),
         precision(written),
         start_unwritten,
+    )
+
+
+def _read_by_none(resource: Mapping[str, Any], codes: tuple[Code, ...], read: ReadCodes) -> bool:
+    """Whether no policy can read a Procedure, whatever else it says: coded, none of its codes one that
+    any value set holds or a removal undoes (`ReadCodes`), and naming no drug it used, no order it
+    carried out and no device it acted on (each read whatever its codes). Nothing of it read after its
+    codes can make it unreadable (a date FHIR does not allow reads as none), so leaving it out here
+    leaves the record, and what is counted unreadable, as building its fact and dropping it would."""
+    return (
+        bool(codes)
+        and not read.reads(codes)
+        and not dicts(resource.get("usedCode"))
+        and not as_list(resource.get("basedOn"))
+        and not dicts(resource.get("focalDevice"))
     )
 
 
@@ -976,7 +996,10 @@ def build_record(
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs, dates_of))
     steroids = terminology["steroids"]
     put_in = terminology.device_actions
-    procedures = tuple(facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server)))
+    read = read_codes(terminology)  # what any policy can read: a Procedure none can is not built
+    procedures = tuple(
+        facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server, read=read))
+    )
     trial_codes = terminology["trial-procedures"]
     # a trial under way that cannot be read, or carries a modifier, is left out alone: evidence of nothing
     begun = _read(

@@ -1,0 +1,70 @@
+"""The codes any policy can ever read of a chart record, compiled once per Terminology (issue 12).
+
+A Synthea-sized chart holds hundreds of Procedures (dental care, screenings, prenatal visits) none of
+which any policy reads: no criterion, trial, pump-in-place or removal test looks at a Procedure but by a
+code of a value set, by what it used (a steroid), by the orders it carried out (`PatientRecord.before`)
+or by the devices it put in. `build_record` asks `ReadCodes.reads` of a record's codes before building
+its fact, and leaves out the record nothing can read (service/record.py `_procedure`), so that neither the
+record nor the engine's every walk of it pays for it.
+
+`reads` answers for every value set of the terminology at once, whichever policies name them, and errs
+only one way: a code it says is read may be read by none (an ICD-10-CM code under a prefix a value set
+excludes), never the reverse. What it covers is `Terminology.reads` (a code of a value set, an assessment
+code) and the CPT codes of the value sets' `removals` (a removal undoes a pump or device in place:
+service/engine/classify.py `idds_in_place`, service/engine/checks/devices.py), which are listed as
+removals, not as a value set's own codes.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+from service.codes import CPT, ICD10CM, RXNORM, Code, icd10_key
+from service.terminology import Terminology
+
+
+class ReadCodes:
+    """The union of what every value set of a terminology matches, by system, and the assessment codes."""
+
+    def __init__(self, terminology: Terminology) -> None:
+        flat: dict[str, set[str]] = {}
+        prefixes: set[str] = set()
+        rxnorm: set[str] = set()
+        for vs in (terminology[value_set_id] for value_set_id in terminology.ids()):
+            for system, codes in vs.codes.items():
+                flat.setdefault(system, set()).update(codes)
+            prefixes.update(vs.icd10_prefixes)  # with no exclusion: more, never fewer
+            for ingredient in vs.ingredients:
+                rxnorm.update(ingredient.products)
+                if ingredient.code is not None:
+                    rxnorm.add(ingredient.code)
+            flat.setdefault(CPT, set()).update(vs.removals)
+        flat[RXNORM] = rxnorm
+        self._flat = {system: frozenset(codes) for system, codes in flat.items()}
+        self._prefixes = tuple(sorted(prefixes))
+        self._assessment = frozenset(terminology.assessment_codes)
+
+    def reads(self, codes: Iterable[Code]) -> bool:
+        """Whether a policy may read any of `codes` (`Terminology.reads`, or a removal's CPT code)."""
+        empty: frozenset[str] = frozenset()
+        for code in codes:
+            if code.code in self._assessment:
+                return True
+            if code.system == ICD10CM:
+                if icd10_key(code.code).startswith(self._prefixes):
+                    return True
+            elif code.code in self._flat.get(code.system, empty):
+                return True
+        return False
+
+
+_COMPILED: weakref.WeakKeyDictionary[Terminology, ReadCodes] = weakref.WeakKeyDictionary()
+
+
+def read_codes(terminology: Terminology) -> ReadCodes:
+    """The terminology's `ReadCodes`, compiled on first use and kept as long as the terminology is."""
+    compiled = _COMPILED.get(terminology)
+    if compiled is None:
+        compiled = _COMPILED[terminology] = ReadCodes(terminology)
+    return compiled

@@ -1,0 +1,99 @@
+"""The record leaves out the Procedures no policy can read (service/relevance.py, issue 12), and only those:
+every code a value set holds or a removal undoes, what a Procedure used, the orders it carried out and the
+devices it put in keep it, whatever else it says; one left out is not counted unreadable, as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service import codes as keys
+from service.record import build_record
+from tests.builders import ASSESS, CPT, HCPCS, ICD, LOINC, RX, SCT, catalog, procedure, steroid_injection
+
+UNREAD = "10509002"  # SNOMED CT "Acute bronchitis": no value set's
+URLS = {keys.CPT: CPT, keys.HCPCS: HCPCS, keys.SNOMED: SCT, keys.LOINC: LOINC}
+
+
+def record(*resources: dict[str, Any]) -> Any:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return build_record("p1", by_type, catalog().terminology)
+
+
+def _every_read_code() -> list[tuple[str, str]]:
+    """(system URL, code) of every code the shipped value sets hold or undo: each system's codes, each
+    ICD-10-CM prefix, each RxNorm ingredient and product, each removal, and the assessment codes."""
+    terminology = catalog().terminology
+    found: set[tuple[str, str]] = set()
+    for value_set in (terminology[i] for i in terminology.ids()):
+        for system, codes in value_set.codes.items():
+            found |= {(URLS[system], code) for code in codes}
+        found |= {(ICD, prefix) for prefix in value_set.icd10_prefixes}
+        for ingredient in value_set.ingredients:
+            found |= {(RX, code) for code in (ingredient.code, *ingredient.products) if code}
+        found |= {(CPT, code) for code in value_set.removals}
+    found |= {(ASSESS, code) for code in terminology.assessment_codes}
+    return sorted(found)
+
+
+def test_a_procedure_coded_by_any_code_a_policy_reads_is_kept() -> None:
+    """Every code of every value set, removal and assessment keeps a completed Procedure coded by it alone
+    (a removal's CPT code, 62365, is in no value set's codes: `removals` lists it)."""
+    codes = _every_read_code()
+    procedures = [procedure(code, "2024-05-02", system=system) for system, code in codes]
+    kept = {p.source for p in record(*procedures).procedures}
+    left_out = [
+        code for (_, code), p in zip(codes, procedures, strict=True) if f"Procedure/{p['id']}" not in kept
+    ]
+    assert len(codes) > 500
+    assert left_out == []
+
+
+def test_a_procedure_no_policy_reads_is_left_out_and_not_counted_unreadable() -> None:
+    found = record(procedure(UNREAD, "2024-05-02", system=SCT), procedure("62324", "2025-10-01T09:00:00Z"))
+    assert [c.code for p in found.procedures for c in p.codes] == ["62324"]
+    assert "Procedure" not in found.unavailable
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_an_unread_procedure_that_cannot_be_read_still_makes_procedures_unavailable(modified: bool) -> None:
+    """One whose status JSON makes no text of is counted as before (its codes are not reached); one that
+    carries a modifier extension and that no policy reads is left out uncounted, as before."""
+    unread = procedure(UNREAD, "2024-05-02", system=SCT)
+    if modified:
+        unread["modifierExtension"] = [{"url": "http://example.org/x", "valueBoolean": True}]
+    else:
+        unread["status"] = ["completed"]
+    found = record(unread)
+    assert found.procedures == ()
+    assert ("Procedure" in found.unavailable) is not modified
+
+
+def test_an_unread_procedure_that_used_a_steroid_by_its_words_is_kept() -> None:
+    """Relevant through its text alone: what it used names a corticosteroid (AMB-34)."""
+    injection = steroid_injection(UNREAD, "2024-05-02")
+    injection["code"]["coding"][0]["system"] = SCT
+    found = record(injection)
+    assert [p.steroid_injection for p in found.procedures] == [True]
+
+
+@pytest.mark.parametrize("names", [("basedOn",), ("focalDevice",), ("basedOn", "focalDevice")])
+def test_an_unread_procedure_done_for_an_order_or_putting_a_device_in_is_kept(names: tuple[str, ...]) -> None:
+    """`PatientRecord.before` reads the orders a Procedure carried out and what it put in, whatever its
+    code: the Device an order's Procedure names is not one already in place when the order is judged on
+    the chart it was placed on."""
+    done = procedure(UNREAD, "2024-05-02", system=SCT)
+    written = {
+        "basedOn": [{"reference": "ServiceRequest/sr1"}],
+        "focalDevice": [{"manipulated": {"reference": "Device/pump1"}}],
+    }
+    done |= {name: written[name] for name in names}
+    pump = {"resourceType": "Device", "id": "pump1", "status": "active", "type": {"text": "Intrathecal pump"}}
+    found = record(done, pump)
+    based_on = ("ServiceRequest/sr1",) if "basedOn" in names else ()
+    devices = ("Device/pump1",) if "focalDevice" in names else ()
+    assert [(p.based_on, p.devices) for p in found.procedures] == [(based_on, devices)]
+    assert len(found.before(["ServiceRequest/sr1"]).devices) == (0 if len(names) == 2 else 1)
