@@ -499,15 +499,15 @@ def _procedure(
 
 def _read_by_none(resource: Mapping[str, Any], codes: tuple[Code, ...], read: ReadCodes) -> bool:
     """Whether no policy can read a Procedure, whatever else it says: coded, none of its codes one that
-    any value set holds or a removal undoes (`ReadCodes`), and naming no drug it used, no order it
-    carried out and no device it acted on (each read whatever its codes). Nothing of it read after its
-    codes can make it unreadable (a date FHIR does not allow reads as none), so leaving it out here
-    leaves the record, and what is counted unreadable, as building its fact and dropping it would."""
+    any value set holds or a removal undoes (`ReadCodes`), and naming no drug it used and no device it
+    acted on (each read whatever its codes: a steroid, and what `PatientRecord.before` takes out with
+    the order it was done for; the orders alone take out only the Procedure itself). Nothing of it read
+    after its codes can make it unreadable (a date FHIR does not allow reads as none), so leaving it out
+    here leaves the record, and what is counted unreadable, as building its fact and dropping it would."""
     return (
         bool(codes)
         and not read.reads(codes)
         and not dicts(resource.get("usedCode"))
-        and not as_list(resource.get("basedOn"))
         and not dicts(resource.get("focalDevice"))
     )
 
@@ -924,14 +924,22 @@ def _read(
 
 def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
     """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
-    in no value set, and nothing else of it is read. A drug is read by the ingredients found in its
-    words too (contract §3: a product code the service does not know), a Procedure by the steroid it
-    used, an allergy or a device by their words: those count whatever their codes. No policy reads a
-    questionnaire response none of whose answers is an assessment a policy reads (`_read_by_codes`)."""
+    none a policy reads (`ReadCodes`: a value set's, or a removal's, which undoes a pump in place), and
+    nothing else of it is read. A drug is read by the ingredients found in its words too (contract §3: a
+    product code the service does not know), a Procedure by the steroid it used and the devices it put
+    in (`PatientRecord.before` takes them out with the order it was done for), a diagnosis by its words
+    (`worded_conditions`: "Infection of tooth" under a code no value set lists), an allergy or a device by
+    their words: those count whatever their codes. No policy reads a questionnaire response none of whose
+    answers is an assessment a policy reads (`_read_by_codes`)."""
     if isinstance(fact, list):  # a QuestionnaireResponse's answers (`_questionnaire_answers`)
         return not _read_by_codes(fact, terminology)
     codes = getattr(fact, "codes", None)
-    if not codes or terminology.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
+    read = read_codes(terminology)
+    if not codes or read.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
+        return False
+    if isinstance(fact, ProcedureFact) and fact.devices:
+        return False
+    if isinstance(fact, ConditionFact) and read.names((fact.label, *(c.display for c in codes if c.display))):
         return False
     return not getattr(fact, "ingredients", None) and not getattr(fact, "steroid_injection", False)
 

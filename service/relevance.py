@@ -1,11 +1,14 @@
-"""The codes any policy can ever read of a chart record, compiled once per Terminology (issue 12).
+"""The codes and words any policy can ever read of a chart record, compiled once per Terminology (issue 12).
 
 A Synthea-sized chart holds hundreds of Procedures (dental care, screenings, prenatal visits) none of
 which any policy reads: no criterion, trial, pump-in-place or removal test looks at a Procedure but by a
-code of a value set, by what it used (a steroid), by the orders it carried out (`PatientRecord.before`)
-or by the devices it put in. `build_record` asks `ReadCodes.reads` of a record's codes before building
-its fact, and leaves out the record nothing can read (service/record.py `_procedure`), so that neither the
-record nor the engine's every walk of it pays for it.
+code of a value set, by what it used (a steroid) or by the devices it put in (`PatientRecord.before` takes
+them out with the order it was done for). `build_record` asks `ReadCodes.reads` of a record's codes before
+building its fact, and leaves out the record nothing can read (service/record.py `_procedure`), so that
+neither the record nor the engine's every walk of it pays for it. The same codes, and the words a value
+set names a concept by (`names`: a diagnosis is read by them too), answer which records carrying a
+modifier extension this service does not understand are left out unnoticed, as changing nothing
+(service/record.py `_read_by_no_policy`); the others are counted as records that could not be read.
 
 `reads` answers for every value set of the terminology at once, whichever policies name them, and errs
 only one way: a code it says is read may be read by none (an ICD-10-CM code under a prefix a value set
@@ -17,6 +20,7 @@ removals, not as a value set's own codes.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Iterable
 
@@ -25,13 +29,15 @@ from service.terminology import Terminology
 
 
 class ReadCodes:
-    """The union of what every value set of a terminology matches, by system, and the assessment codes."""
+    """The union of what every value set of a terminology matches, by system, and the assessment codes;
+    and of the words they name a concept by (`worded`)."""
 
     def __init__(self, terminology: Terminology) -> None:
         flat: dict[str, set[str]] = {}
         prefixes: set[str] = set()
         rxnorm: set[str] = set()
-        for vs in (terminology[value_set_id] for value_set_id in terminology.ids()):
+        value_sets = [terminology[value_set_id] for value_set_id in terminology.ids()]
+        for vs in value_sets:
             for system, codes in vs.codes.items():
                 flat.setdefault(system, set()).update(codes)
             prefixes.update(vs.icd10_prefixes)  # with no exclusion: more, never fewer
@@ -44,6 +50,11 @@ class ReadCodes:
         self._flat = {system: frozenset(codes) for system, codes in flat.items()}
         self._prefixes = tuple(sorted(prefixes))
         self._assessment = frozenset(terminology.assessment_codes)
+        # every value set's text words, each as what a text holds literally wherever the word is named
+        # (`ValueSet.text_stems`: `_names` tries a word only where its stem is in the lowered text)
+        stems = sorted({stem for vs in value_sets for stem in vs.text_stems if stem})
+        self._stems = re.compile("|".join(map(re.escape, stems))) if stems else None
+        self._worded_sets = tuple(vs for vs in value_sets if vs.text_words)
 
     def reads(self, codes: Iterable[Code]) -> bool:
         """Whether a policy may read any of `codes` (`Terminology.reads`, or a removal's CPT code)."""
@@ -57,6 +68,20 @@ class ReadCodes:
             elif code.code in self._flat.get(code.system, empty):
                 return True
         return False
+
+    def worded(self, text: str) -> bool:
+        """Whether `text`, in lower case, holds the stem of a word any value set names a concept by
+        (`ValueSet.names_in_words`, `matches_text`): one that holds none is named by no value set's words."""
+        return self._stems is not None and self._stems.search(text.lower()) is not None
+
+    def names(self, texts: Iterable[str]) -> bool:
+        """Whether a diagnosis whose words are `texts` (its label, its codings' displays) is named by a
+        value set's words, as the engine reads them (`worded_conditions`: each text cut to WORDS_READ,
+        `ValueSet.names_in_words`), for any value set: "Infection of tooth" is, "Gingivitis" is not."""
+        from service.engine.checks.common import WORDS_READ  # the engine's reading (it imports the record)
+
+        words = " | ".join(text[:WORDS_READ] for text in texts)
+        return self.worded(words) and any(vs.names_in_words(words) for vs in self._worded_sets)
 
 
 _COMPILED: weakref.WeakKeyDictionary[Terminology, ReadCodes] = weakref.WeakKeyDictionary()

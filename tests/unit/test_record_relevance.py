@@ -81,10 +81,10 @@ def test_an_unread_procedure_that_used_a_steroid_by_its_words_is_kept() -> None:
 
 
 @pytest.mark.parametrize("names", [("basedOn",), ("focalDevice",), ("basedOn", "focalDevice")])
-def test_an_unread_procedure_done_for_an_order_or_putting_a_device_in_is_kept(names: tuple[str, ...]) -> None:
-    """`PatientRecord.before` reads the orders a Procedure carried out and what it put in, whatever its
-    code: the Device an order's Procedure names is not one already in place when the order is judged on
-    the chart it was placed on."""
+def test_an_unread_procedure_that_put_a_device_in_is_kept(names: tuple[str, ...]) -> None:
+    """`PatientRecord.before` takes out what an order's Procedure put in, whatever its code: the Device
+    it names is not one already in place when the order is judged on the chart it was placed on. One done
+    for an order and naming no device is read by nothing (`before` takes out only the Procedure itself)."""
     done = procedure(UNREAD, "2024-05-02", system=SCT)
     written = {
         "basedOn": [{"reference": "ServiceRequest/sr1"}],
@@ -94,6 +94,58 @@ def test_an_unread_procedure_done_for_an_order_or_putting_a_device_in_is_kept(na
     pump = {"resourceType": "Device", "id": "pump1", "status": "active", "type": {"text": "Intrathecal pump"}}
     found = record(done, pump)
     based_on = ("ServiceRequest/sr1",) if "basedOn" in names else ()
-    devices = ("Device/pump1",) if "focalDevice" in names else ()
-    assert [(p.based_on, p.devices) for p in found.procedures] == [(based_on, devices)]
+    kept = [(based_on, ("Device/pump1",))] if "focalDevice" in names else []
+    assert [(p.based_on, p.devices) for p in found.procedures] == kept
     assert len(found.before(["ServiceRequest/sr1"]).devices) == (0 if len(names) == 2 else 1)
+
+
+MODIFIER = [{"url": "http://example.org/unknown", "valueBoolean": True}]
+
+
+def _diagnosis(code: str, display: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": f"c-{code}",
+        "code": {"coding": [{"system": SCT, "code": code, "display": display}]},
+        "onsetDateTime": "2025-01-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "resource"),
+    [
+        ("Procedure", procedure("62365", "2024-03-01")),  # a pump removal: its code is a removal's alone
+        (
+            "Procedure",
+            procedure(UNREAD, "2024-05-02", system=SCT)
+            | {"focalDevice": [{"manipulated": {"reference": "Device/d1"}}]},
+        ),
+        ("Condition", _diagnosis("1234567", "Infection of tooth")),  # named by its words alone
+    ],
+)
+def test_a_record_a_policy_reads_that_carries_a_modifier_is_counted_unreadable(
+    kind: str, resource: dict[str, Any]
+) -> None:
+    """A removal left out unnoticed would leave the pump it took out in place (an implant read as a
+    replacement), an infection named by words alone would leave the reviewer's "documented, under a code
+    this service does not list" unsaid: each is counted, so the card says what could not be read."""
+    found = record(procedure("62362", "2022-03-01"), resource | {"modifierExtension": MODIFIER})
+    assert "modifier extension" in found.unavailable.get(kind, "")
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [procedure(UNREAD, "2024-05-02", system=SCT), _diagnosis("196416002", "Impacted molars")],
+)
+def test_a_record_no_policy_reads_that_carries_a_modifier_is_left_out_uncounted(
+    resource: dict[str, Any],
+) -> None:
+    found = record(resource | {"modifierExtension": MODIFIER})
+    assert (found.procedures, found.conditions, dict(found.unavailable)) == ((), (), {})
+
+
+def test_a_diagnosis_whose_words_hold_a_value_sets_word_only_inside_another_is_not_counted() -> None:
+    """ "Gingivitis" holds the route word "iv" but names no route: carrying a modifier, it is left out
+    uncounted, as one no policy reads."""
+    found = record(_diagnosis("66383009", "Gingivitis") | {"modifierExtension": MODIFIER})
+    assert (found.conditions, dict(found.unavailable)) == ((), {})
