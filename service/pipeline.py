@@ -519,14 +519,20 @@ def _coverage_unread(call: CallData, today: date) -> Decisions | None:
     relevant Coverages). Prefetched, it is bad input: a 400 naming the element
     (`prefetch.coverage.entry[0].resource.period.end`); read from the EHR's FHIR server, the Coverage
     could not be read as FHIR: a 412 naming `prefetch.coverage`, saying which element and how it is
-    written. None: every Coverage's period reads (or the call has nothing to judge)."""
+    written. A call about no order, the hook's Encounter alone, is not ended by it (the Encounter is
+    never needed data): nothing is answered for any Coverage, as when none is known (review29b: the
+    Encounter was told "conditional" under an ended plan whose end was so written, where one written
+    as R4 allows made it "not-covered"). None: every Coverage's period reads (or the call has nothing
+    to answer for)."""
     data = call.data
-    if data is None or not _orders_at_hand(call):
+    if data is None or not (_orders_at_hand(call) or call.encounter is not None):
         return None
     prefetched = prefetched_at(call.request.prefetch)
     for coverage in data.coverages:
         if (found := unreadable_period(coverage)) is None:
             continue
+        if not _orders_at_hand(call):  # the hook's Encounter alone: it gets nothing, and no 400 or 412
+            return Decisions(call, today)
         where, value = found
         written = json.dumps(value, ensure_ascii=False)
         why = f"{reference_of(coverage)}{where} {written[:80]} is not a FHIR date or dateTime"

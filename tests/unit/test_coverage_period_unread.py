@@ -99,3 +99,47 @@ def test_a_coverage_whose_period_reads_is_answered_as_before(read: str) -> None:
     assert response.status_code == 200, response.get_data(as_text=True)
     summary = response.get_json()["cards"][0]["summary"]
     assert summary.startswith("GEHA: coverage not active (ended 2025-06-30"), summary
+
+
+def _encounter_alone(hook: str, end: str, read: str) -> Any:
+    """The encounter `hook`'s sample with no open order, its Coverage ended at `end`, prefetched or
+    `read` from the EHR's FHIR server: the hook's Encounter is all the call has to annotate."""
+    body = packaged_sample(f"{hook}-demo-meets")
+    for key in ("openServiceRequests", "openDeviceRequests"):
+        body["prefetch"][key] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    if read == "searched":
+        body = with_fhir(body)
+        coverage = body["prefetch"].pop("coverage")["entry"][0]["resource"]
+    else:
+        coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["period"] = {"start": "2020-01-01", "end": end}
+    factory = no_client if read == "prefetched" else RecordingFactory(ChartServer([coverage]))
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    return post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+
+
+def _on_encounter(response: Any) -> list[str]:
+    """The `covered` of each coverage information the answer puts on the hook's Encounter."""
+    return [
+        sub["valueCode"]
+        for action in response.get_json().get("systemActions", [])
+        if action["resource"]["resourceType"] == "Encounter"
+        for extension in action["resource"].get("extension", [])
+        for sub in extension.get("extension", [])
+        if sub.get("url") == "covered"
+    ]
+
+
+@pytest.mark.parametrize("read", ["prefetched", "searched"])
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_the_encounter_alone_gets_nothing_under_a_coverage_whose_period_cannot_be_read(
+    hook: str, read: str
+) -> None:
+    """A call about no order is not ended by such a Coverage (the Encounter is never needed data), and
+    the Encounter is told nothing under it, as under no Coverage known: read as bounding nothing, the
+    ended plan's end made the Encounter "conditional" (review29b), where the same end written as R4
+    allows makes it "not-covered" (the control)."""
+    assert _on_encounter(_encounter_alone(hook, "2025-06-30", read)) == ["not-covered"]
+    response = _encounter_alone(hook, LAX["space"], read)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _on_encounter(response) == [] and response.get_json()["cards"] == []
