@@ -41,7 +41,7 @@ from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
 from service.fhir.server_share import ServerShare
-from service.hooks.models import HookRequest, prefetched_at
+from service.hooks.models import HookRequest, held_at
 from service.infusates import drug_resolver, for_a_pump, infusates
 from service.modifiers import Carried, Resolve, not_understood, order_modifiers
 from service.next_steps import missing_trial, trial_may_cover, trial_shows, trials_ordered, trials_under_way
@@ -52,7 +52,7 @@ from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import parse_reference
 from service.registry import CallOptions, HookBehaviour, ServiceDefinition
-from service.routing import Route, coverage_not_answered, route_coverages, unreadable_period
+from service.routing import Route, coverage_not_answered, route_coverages, unanswerable
 from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
@@ -512,36 +512,32 @@ def decide(
 
 
 def _coverage_unread(call: CallData, today: date) -> Decisions | None:
-    """A call whose Coverage is active but its `period` cannot be read (`routing.unreadable_period`: a
-    start or end in a form R4 does not allow), when it is about any order (`_orders_at_hand`): whether
-    the Coverage is in force cannot be told, so the call is not answered for it, as the Coverage cannot
-    be had (review28f L1: such an end bounded nothing, and an ended plan was judged, or made two
-    relevant Coverages). Prefetched, it is bad input: a 400 naming the element
-    (`prefetch.coverage.entry[0].resource.period.end`); read from the EHR's FHIR server, the Coverage
-    could not be read as FHIR: a 412 naming `prefetch.coverage`, saying which element and how it is
-    written. A call about no order, the hook's Encounter alone, is not ended by it (the Encounter is
-    never needed data): nothing is answered for any Coverage, as when none is known (review29b: the
-    Encounter was told "conditional" under an ended plan whose end was so written, where one written
-    as R4 allows made it "not-covered"). None: every Coverage's period reads (or the call has nothing
-    to answer for)."""
+    """A call whose Coverage is active but cannot be answered for as written (`routing.unanswerable`: no
+    FHIR id to name it by, or a `period` start or end in a form R4 does not allow), when it is about any
+    order (`_orders_at_hand`): its coverage information could not name it (review29b: `Coverage/None`),
+    or whether it is in force cannot be told (review28f L1: such an end bounded nothing, and an ended
+    plan was judged, or made two relevant Coverages). Prefetched, it is bad input: a 400 naming the
+    element (`prefetch.coverage.entry[0].resource.period.end`), found in the request as the very object
+    (`held_at`: whatever its id); read from the EHR's FHIR server, the Coverage could not be read as
+    FHIR: a 412 naming `prefetch.coverage`, saying which element and how it is written. A call about no
+    order, the hook's Encounter alone, is not ended by it (the Encounter is never needed data): nothing
+    is answered for any Coverage, as when none is known (review29b: the Encounter was told "conditional"
+    under an ended plan whose end was so written, where one written as R4 allows made it
+    "not-covered"). None: every Coverage can be answered for (or the call has nothing to answer for)."""
     data = call.data
     if data is None or not (_orders_at_hand(call) or call.encounter is not None):
         return None
-    prefetched = prefetched_at(call.request.prefetch)
     for coverage in data.coverages:
-        if (found := unreadable_period(coverage)) is None:
+        if (found := unanswerable(coverage)) is None:
             continue
         if not _orders_at_hand(call):  # the hook's Encounter alone: it gets nothing, and no 400 or 412
             return Decisions(call, today)
-        where, value = found
+        where, value, is_not, cannot = found
         written = json.dumps(value, ensure_ascii=False)
-        why = f"{reference_of(coverage)}{where} {written[:80]} is not a FHIR date or dateTime"
-        cannot = "whether the Coverage is in force cannot be told"
-        held = prefetched.get(reference_of(coverage))
-        if held is not None and held[0] is coverage:  # the request's: bad input, the element named
-            _, key, index = held
-            at = f"prefetch.{key}" + ("" if index is None else f".entry[{index}].resource") + where
-            return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=at)
+        why = f"{reference_of(coverage)}{where} {written[:80]} {is_not}"
+        held = held_at(call.request.prefetch, coverage)
+        if held is not None:  # the request's: bad input, the element named
+            return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=held + where)
         reason = f"{why} as the EHR's FHIR server holds it: {cannot}"
         unread = Unobtainable("coverage", "prefetch.coverage", reason)
         return Decisions(call, today, missing_required=(unread,))

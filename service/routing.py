@@ -27,10 +27,13 @@ from typing import Any
 from service.call_day import midday
 from service.codes import negated
 from service.fhirdates import begun_by, end_words, not_over_by, parse_datetime
-from service.references import local_reference
+from service.references import URL_SAFE_ID, local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
 from service.yamlsource import Path_, SourceError, check_schema, element, load
+
+URL_SAFE_ID_PATTERN = re.compile(URL_SAFE_ID)  # a FHIR id, as a request's ids are checked
+IN_FORCE_UNTOLD = "whether the Coverage is in force cannot be told"
 
 # PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
@@ -303,28 +306,35 @@ def not_ended(coverage: Mapping[str, Any], today: date, now: datetime) -> bool:
     "the single relevant Coverage": one that ended 30 days ago is not the patient's coverage for this
     order). A dateTime end is an instant, a date covers its day and a partial date its whole month or
     year (fhirdates.not_over_by); an end that cannot be read bounds nothing (a call with orders to
-    answer for is not answered for an active Coverage so written: `unreadable_period`). A Coverage that
+    answer for is not answered for an active Coverage so written: `unanswerable`). A Coverage that
     begins later is relevant: an order placed in December is often carried out in January, under the plan
     that begins then (session review s17 F-2)."""
     return not_over_by(as_dict(coverage.get("period")).get("end"), today, now) is not False
 
 
-def unreadable_period(coverage: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """Where an active Coverage's `period` cannot be read, as a path from it (`.period`, `.period.start`,
-    `.period.end`) with the value written there; None when it can, has none, or the Coverage is not
-    active (its status decides). A start or end in a form R4 does not allow (`2025-06-30 00:00:00`,
-    `20250630`: fhirdates.parse_datetime reads R4's forms alone, eb5dd49) bounds nothing as read
-    (`not_ended`, `relevant`): an ended plan read as in force, beside next year's two relevant
-    Coverages (review28f L1). Whether such a Coverage is in force cannot be told: the call is not
-    answered for it (service/pipeline.py `_coverage_unread`)."""
-    if coverage.get("status") not in ACTIVE_STATUSES or "period" not in coverage:
+def unanswerable(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | None:
+    """Where an active Coverage cannot be answered for as written, as a path from it (`.id`, `.period`,
+    `.period.start`, `.period.end`), with the value written there, what it is not and what follows; None
+    when it can, or the Coverage is not active (its status decides). Coverage information names its Coverage
+    (`Coverage/<id>`), so one with no FHIR id cannot be named (review29b: `Coverage/None` was answered).
+    A start or end in a form R4 does not allow (`2025-06-30 00:00:00`, `20250630`:
+    fhirdates.parse_datetime reads R4's forms alone, eb5dd49) bounds nothing as read (`not_ended`,
+    `relevant`): an ended plan read as in force, beside next year's two relevant Coverages (review28f
+    L1). Whether such a Coverage is in force cannot be told: the call is not answered for it
+    (service/pipeline.py `_coverage_unread`)."""
+    if coverage.get("status") not in ACTIVE_STATUSES:
+        return None
+    rid = coverage.get("id")
+    if not isinstance(rid, str) or not URL_SAFE_ID_PATTERN.fullmatch(rid):
+        return ".id", rid, "is not a FHIR id", "its coverage information could not name it"
+    if "period" not in coverage:
         return None
     period = coverage["period"]
     if not isinstance(period, dict):
-        return ".period", period
+        return ".period", period, "is not a FHIR Period", IN_FORCE_UNTOLD
     for bound in ("start", "end"):
         if bound in period and parse_datetime(period[bound]) is None:
-            return f".period.{bound}", period[bound]
+            return f".period.{bound}", period[bound], "is not a FHIR date or dateTime", IN_FORCE_UNTOLD
     return None
 
 

@@ -428,6 +428,20 @@ def prefetched_at(
     return found
 
 
+def held_at(prefetch: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
+    """Where the request holds `resource` itself (this very object, whatever its id: none, or one it
+    shares with another), as a 400 names it (`prefetch.coverage.entry[0].resource`); None when the EHR
+    did not prefetch it (read from its FHIR server)."""
+    for key, value in prefetch.items():
+        if value is resource:
+            return f"prefetch.{key}"
+        entries = value.get("entry") if isinstance(value, dict) else None
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if isinstance(entry, dict) and entry.get("resource") is resource:
+                return f"prefetch.{key}.entry[{index}].resource"
+    return None
+
+
 def _prefetched_orders(prefetch: Mapping[str, Any], dispatched: Collection[str]) -> dict[str, dict[str, Any]]:
     """order-dispatch: the dispatched orders the EHR prefetched, by `Type/id` (`prefetched_at`). Each is
     handed over by the call as a draft order is, and sent back in the answer's update: it must be one

@@ -143,3 +143,36 @@ def test_the_encounter_alone_gets_nothing_under_a_coverage_whose_period_cannot_b
     response = _encounter_alone(hook, LAX["space"], read)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert _on_encounter(response) == [] and response.get_json()["cards"] == []
+
+
+@pytest.mark.parametrize("rid", ["absent", None, 7, "", "a b"])
+def test_a_prefetched_active_coverage_without_a_fhir_id_is_a_400_naming_it(rid: object) -> None:
+    """review29b: a prefetched Coverage with no id was answered 200, its coverage information (an
+    approval among it) naming `Coverage/None`; coverage information must name its Coverage."""
+    body = packaged_sample(NAME)
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    if rid == "absent":
+        del coverage["id"]
+    else:
+        coverage["id"] = rid
+    response = _posted(body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [issue] = response.get_json()["issue"]
+    assert issue["expression"] == ["prefetch.coverage.entry[0].resource.id"]
+    assert "could not name it" in issue["diagnostics"]
+
+
+def test_the_400_names_the_coverage_that_cannot_be_read_where_another_shares_its_id() -> None:
+    """review29b L1: the Coverage was looked for in the request by `Type/id`, so one sharing its id with
+    an earlier one (whose period reads) was taken for not prefetched: a 412 "not prefetched" on a call
+    with no FHIR server. It is found as the very object the EHR sent."""
+    body = packaged_sample(NAME)
+    entries = body["prefetch"]["coverage"]["entry"]
+    first = entries[0]["resource"]
+    second = {**first, "period": {"start": "2020-01-01", "end": LAX["space"]}}
+    first["status"] = "cancelled"
+    entries.append({"resource": second})
+    response = _posted(body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [issue] = response.get_json()["issue"]
+    assert issue["expression"] == ["prefetch.coverage.entry[1].resource.period.end"]
