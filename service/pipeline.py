@@ -228,8 +228,10 @@ def _gathered(
     else:
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
-    # the hook's Encounter, where the service annotates it: only for an answer carrying coverage information
-    annotated = behaviour.on_encounter and call_options(request).coverage_info
+    # the hook's Encounter, where the service annotates it: only for an answer carrying coverage information,
+    # and not behind a payer's gateway, which answers what this service holds no rules for (the encounter)
+    gateway = env.only_orders_with_rules
+    annotated = behaviour.on_encounter and not gateway and call_options(request).coverage_info
     encounter = hook_encounter(request, client, env.gatherer.pool, deadline) if annotated else None
     call = CallData(
         request,

@@ -239,3 +239,31 @@ def test_only_the_encounter_hooks_annotate_the_encounter() -> None:
     body["prefetch"]["encounter"] = encounter_call()["prefetch"]["encounter"]
     _, answer = sign_with_chart(meeting_chart(), body=body)
     assert answer["systemActions"] and on(answer, ENCOUNTER) == []
+
+
+@pytest.mark.parametrize("pump_open", [False, True], ids=["no-open-pump-order", "open-pump-order"])
+@pytest.mark.parametrize("prefetched", [True, False], ids=["prefetched", "not-prefetched"])
+def test_behind_a_payers_gateway_the_encounter_is_the_gateways_to_answer(
+    pump_open: bool, prefetched: bool
+) -> None:
+    """`only_orders_with_rules`: the payer's own CRD gateway answers what this service holds no rules
+    for, the encounter itself among them (this service's "no rules here" beside the gateway's would be a
+    second assertion for the Coverage, under another id). The Encounter is neither annotated nor read:
+    a call about no pump order reads nothing beyond its open orders, as before; a pump order is answered."""
+    body = encounter_call()
+    if not prefetched:
+        del body["prefetch"]["encounter"]  # else read from the EHR
+    order = {**open_pump_order(), "subject": {"reference": "Patient/demo-meets"}}
+    if pump_open:
+        found = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": order}]}
+        body["prefetch"]["openServiceRequests"] = found
+    factory = RecordingFactory(RecordingFhirClient())
+    app = create_app(open_settings(only_orders_with_rules=True), catalog(), client_factory=factory)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", with_fhir(body))
+    answer = response.get_json()
+    assert response.status_code == 200 and ("read", ENCOUNTER) not in factory.client.calls
+    if pump_open:
+        assert [reference_of(a["resource"]) for a in answer["systemActions"]] == [reference_of(order)]
+    else:
+        assert answer == {"cards": []}
+        assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
