@@ -229,10 +229,15 @@ def _gathered(
         pump_refs = {o.reference for o in pump} | held_out
         in_scope = [r for r in in_scope if reference_of(r) in pump_refs]
     # the hook's Encounter, where the service annotates it: only for an answer carrying coverage information,
-    # and not behind a payer's gateway, which answers what this service holds no rules for (the encounter)
+    # and not behind a payer's gateway, which answers what this service holds no rules for (the encounter).
+    # It is never data the call needs, so it is read after what is (its time and bytes are theirs first),
+    # and before the Patient and Coverage only when it is all the call is about (they are read for it)
     gateway = env.only_orders_with_rules
     annotated = behaviour.on_encounter and not gateway and call_options(request).coverage_info
-    encounter = hook_encounter(request, client, env.gatherer.pool, deadline) if annotated else None
+    about_orders = bool(pump or unread or in_scope or appointments or set_aside)
+    encounter = None
+    if annotated and not about_orders:
+        encounter = hook_encounter(request, client, env.gatherer.pool, deadline)
     call = CallData(
         request,
         behaviour,
@@ -259,16 +264,18 @@ def _gathered(
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
         )
-    elif unread or in_scope or appointments or set_aside or encounter is not None:
+    elif about_orders or encounter is not None:
         data = env.gatherer.gather(
             request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
         )
     else:
         return call
+    if annotated and about_orders:
+        encounter = hook_encounter(request, client, env.gatherer.pool, deadline)
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
         chart_through = _read_through(drafts, fetch_device, data.resources, request.fhir.server)
         modifiers = modifiers | _modifiers_of(drugs, chart_through)
-    return replace(call, data=data, modifiers=modifiers)
+    return replace(call, data=data, modifiers=modifiers, encounter=encounter)
 
 
 def _may_propose_trial(behaviour: HookBehaviour, episode: frozenset[str]) -> bool:

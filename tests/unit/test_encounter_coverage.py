@@ -5,14 +5,18 @@ the open pump orders' judgement, which is unchanged. Through the app, against a 
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
 
 from service.app import create_app
+from service.fhir.client import FhirError, SearchResult
+from service.settings import FhirSettings
 from tests.builders import catalog, meeting_chart, service_request
 from tests.calls import configured, sample, sign_with_chart
 from tests.conformance import COVERAGE_INFO, reference_of
+from tests.scaling_support import observations_answer
 from tests.support import (
     RecordingFactory,
     RecordingFhirClient,
@@ -267,3 +271,50 @@ def test_behind_a_payers_gateway_the_encounter_is_the_gateways_to_answer(
     else:
         assert answer == {"cards": []}
         assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
+
+
+class HangingEncounterServer(RecordingFhirClient):
+    """A chart's FHIR server (each resource the call's patient's) whose Encounter read does not answer
+    until `released`: an EHR whose Encounter endpoint hangs."""
+
+    def __init__(self, chart: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.released = threading.Event()
+        self.by_type: dict[str, list[dict[str, Any]]] = {}
+        for resource in chart:
+            resource = {**resource, "subject": {"reference": "Patient/demo-meets"}}
+            self.by_type.setdefault(resource["resourceType"], []).append(resource)
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        super().search(resource_type, params)
+        found = self.by_type.get(resource_type, [])
+        if resource_type == "Observation":
+            found = observations_answer(found, params, first_page)
+        return SearchResult(found, [], 1)
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        if reference.startswith("Encounter/"):
+            self.released.wait(10)
+            raise FhirError("the FHIR server did not answer")
+        return None
+
+
+def test_an_encounter_read_that_hangs_never_takes_the_time_the_pump_orders_data_needs() -> None:
+    """The Encounter is not data the call needs: read once the pump order's data is at hand, a read
+    that does not answer within the call's deadline costs the Encounter its coverage information and
+    nothing else. Read before it (7d2c590), it held the call until its deadline, and every clinical
+    query then found no time left: the pump order 'could not be checked'."""
+    server = HangingEncounterServer([*meeting_chart(), open_pump_order()])
+    settings = open_settings(fhir=FhirSettings(deadline_seconds=1.0, timeout_seconds=1.0))
+    app = create_app(settings, catalog(), client_factory=RecordingFactory(server))
+    body = encounter_call()
+    del body["prefetch"]["encounter"]  # read from the EHR, which does not answer
+    try:
+        answer = post_json(
+            app.test_client(), "/cds-services/idds-crd-encounter-start", with_fhir(body)
+        ).get_json()
+    finally:
+        server.released.set()
+    assert answer["cards"][0]["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    assert on(answer, ENCOUNTER) == [] and ("read", ENCOUNTER) in server.calls
