@@ -666,7 +666,7 @@ def _scale_component(resource: Mapping[str, Any]) -> str | None:
 
 
 def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None:
-    if resource.get("status") not in (None, "active"):
+    if resource.get("status") != "active":  # contract §2, §3: "an active `Device`"
         return None
     device_type = resource.get("type")
     names = " | ".join(

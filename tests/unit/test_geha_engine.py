@@ -766,13 +766,27 @@ def test_other_programmable_device_excludes(evidence: dict[str, Any]) -> None:
     assert d.outcome == Outcome.DOES_NOT_MEET
 
 
-def test_a_device_without_a_status_is_in_place() -> None:
-    """Only an inactive (or otherwise not active) Device is history: one with no status is there."""
+@pytest.mark.parametrize("status", [None, "active", "inactive", "entered-in-error", "unknown"])
+def test_only_a_device_whose_status_is_active_is_in_place(status: str | None) -> None:
+    """Contract §2 and §3, "an active `Device`", and criteria-and-codes' common filters ("Device `status` =
+    active"): a Device with no status is not active (s29, Q3; it was read as in place before). One reading
+    for every use of a chart's Device: neither the pump in place (the implant is no replacement) nor
+    another programmable device, nor either's evidence on the card."""
     pacemaker = device({"text": "Cardiac pacemaker"})
-    del pacemaker["status"]
-    d = determine([*meeting_chart(), pacemaker])
-    assert statuses(d)["geha.excl.programmable-device"] == "not-met"
-    assert d.outcome == Outcome.DOES_NOT_MEET
+    pump = device({"text": "SynchroMed II intrathecal pump"})
+    for found in (pacemaker, pump):
+        if status is None:
+            del found["status"]
+        else:
+            found["status"] = status
+    active = status == "active"
+    with_pacemaker = determine([*meeting_chart(), pacemaker])
+    assert statuses(with_pacemaker)["geha.excl.programmable-device"] == ("not-met" if active else "met")
+    assert (with_pacemaker.outcome == Outcome.DOES_NOT_MEET) is active
+    assert ("Cardiac pacemaker" in detail(Episode.of([with_pacemaker]))) is active
+    with_pump = determine([*meeting_chart(), pump])
+    assert with_pump.request_kind == ("replacement" if active else "permanent-implant")
+    assert ("SynchroMed II" in detail(Episode.of([with_pump]))) is active
 
 
 def test_removed_stimulator_and_inactive_device_do_not_exclude() -> None:
