@@ -416,6 +416,56 @@ def test_a_schedule_in_an_oral_opioids_name_is_no_injectable_course() -> None:
     assert statuses(determine([oral, typed]))[routes] == "met"
 
 
+def _opioid_routed(name: str, route: str | None) -> dict[str, Any]:
+    """A stopped morphine order of spring 2025 named `name`, its dosage's route typed `route` (None: no
+    route)."""
+    order = med_request(name, "2025-04-15", "2025-06-15", "stopped", reason="nausea", code="892531")
+    if route is not None:
+        order["dosageInstruction"] = [{"route": {"text": route}}]
+    return order
+
+
+@pytest.mark.parametrize("route", ["IM", "SC", "SQ", "sc", " IM ", "i.m.", "s.c.", "IM (deltoid)", "Deep IM"])
+def test_a_route_typed_as_an_injectable_routes_abbreviation_is_injectable(route: str) -> None:
+    """s29 F1 (contract29): a dosage's route typed "IM", "SC" or "SQ" (intramuscular, subcutaneous) said
+    nothing, so a morphine order so given was no injectable course and GEHA's "oral and injectable
+    opioids" was not documented. route-injectable's words hold them, as they hold "IV": a whole word of the
+    route's text."""
+    oral = med_request(
+        "Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-04-01", "stopped", reason="ineffective"
+    )
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([oral, _opioid_routed("morphine sulfate 10 MG", route)]))[routes] == "met"
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        (
+            "morphine sulfate 10 MG IM",
+            None,
+        ),  # a name's words: the route's own abbreviations are not read there
+        ("morphine sulfate 10 MG (SC) stock", None),
+        ("Morphine Sulfate 15 MG Oral Tablet SQ", None),
+        ("morphine sulfate 10 MG", "Misc"),  # inside a word of the route's text
+        ("morphine sulfate 10 MG", "Scalp"),
+        ("morphine sulfate 10 MG", "Imbibe"),
+        ("morphine sulfate 10 MG", "Squeeze into mouth"),
+        ("morphine sulfate 10 MG", "not IM"),
+    ],
+)
+def test_an_injectable_routes_abbreviation_is_read_only_as_a_word_of_a_route(
+    name: str, route: str | None
+) -> None:
+    """The abbreviations say a route in a dosage's route alone, as a whole word, never in a drug's name
+    (review20 H1, route_text_only: a local display's "(C-IV)") nor inside another word."""
+    oral = med_request(
+        "Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-04-01", "stopped", reason="ineffective"
+    )
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([oral, _opioid_routed(name, route)]))[routes] == "not-documented"
+
+
 @pytest.mark.parametrize(
     ("name", "route"),
     [

@@ -69,11 +69,14 @@ def test_a_route_in_the_words_only_the_route_value_sets_held_is_another_route(wo
     assert neuraxial_order(order, IT_BACLOFEN, ROUTES) is False
 
 
-@pytest.mark.parametrize("words", ["Injection", "Prefilled syringe", "PO", "IV", "sublingual", "rectally"])
+@pytest.mark.parametrize(
+    "words", ["Injection", "Prefilled syringe", "PO", "IV", "IM", "SC", "SQ", "sublingual", "rectally"]
+)
 def test_what_the_route_value_sets_say_of_a_route_in_words(words: str) -> None:
     """An injection's words are the injectable route's and an intrathecal drug's alike (`neuraxial_too`):
     they leave the drug's words to decide; "PO", "IV" and the mucosal routes, which only service/codes.py
-    knew, are now the route value sets' words and still say another route."""
+    knew, are now the route value sets' words and still say another route; so do "IM", "SC" and "SQ"
+    (s29 F1: they said nothing, and an intrathecal-sounding drug given subcutaneously was the pump's)."""
     said = neuraxial_route({"text": words}, ROUTES)
     assert said is (None if words in ("Injection", "Prefilled syringe") else False)
 
