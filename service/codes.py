@@ -77,12 +77,14 @@ class Routes:
     the `route-neuraxial` value set's SNOMED codes (`neuraxial`), its words (`words`: "intrathecal",
     "epidural", "intraspinal"), and the codes it says tell neither (`tells_neither`: SNOMED 418418000
     Intraspinal route, intrathecal or epidural without saying which, or another route into the spine,
-    read by its words); and the other route value sets' words (`other`)."""
+    read by its words); the other route value sets' words (`other`); and the texts that say a neuraxial
+    route when they are a route's whole text, as written (`whole_texts`: "IT", never "it" nor "apply it")."""
 
     neuraxial: frozenset[str]
     words: tuple[str, ...]
     tells_neither: frozenset[str]
     other: RouteWords
+    whole_texts: frozenset[str] = frozenset()
     # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
@@ -160,17 +162,22 @@ def codings(concept: Any) -> Iterator[Code]:
         yield Code(key, normalise_code(key, code), as_str(coding.get("display")))
 
 
-def concept_text(concept: Any) -> str:
-    """All human-readable words of a CodeableConcept: its text and every coding's display."""
+def concept_texts(concept: Any) -> list[str]:
+    """Each human-readable text of a CodeableConcept, as written: its text and every coding's display."""
     if not isinstance(concept, dict):
-        return ""
+        return []
     parts: list[str] = []
     if isinstance(concept.get("text"), str):
         parts.append(concept["text"])
     for coding in dicts(concept.get("coding")):
         if isinstance(coding.get("display"), str):
             parts.append(coding["display"])
-    return " | ".join(parts)
+    return parts
+
+
+def concept_text(concept: Any) -> str:
+    """All human-readable words of a CodeableConcept: its text and every coding's display."""
+    return " | ".join(concept_texts(concept))
 
 
 def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
@@ -190,14 +197,18 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     ("Oral (not for intrathecal use)" is oral: False), but a code that tells neither
     (`routes.tells_neither`, the intraspinal route's) does not. That one, one coded only the EHR's own
     way, or a typed one is read by its words: neuraxial ones (`routes.says_neuraxial`; a negated one,
-    "non-intrathecal", not counting), those of another route (`routes.other`, the route value sets'
-    words: oral, intravenous, tablet: False), else None, as for "IT"."""
+    "non-intrathecal", not counting), or a text that is one of `routes.whole_texts` whole, as written
+    ("IT", trimmed; not "it", nor "apply it"): True; those of another route (`routes.other`, the route
+    value sets' words: oral, intravenous, tablet, "SC": False), else None, as for "Injection"."""
     codes = list(codings(route))
     if any(code.code in routes.neuraxial for code in codes):
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
-    text = concept_text(route)
+    texts = concept_texts(route)
+    if any(part.strip() in routes.whole_texts for part in texts):
+        return True
+    text = " | ".join(texts)
     if routes.says_neuraxial(text):
         return True
     if any(code.system == SNOMED for code in codes) or not routes.other.matches_text(text):

@@ -76,6 +76,7 @@ _KNOWN_KEYS = {
     "neuraxial_too",
     "route_text_only",
     "tells_neither",
+    "whole_text",
     *_FLAT_SYSTEMS,
 }
 
@@ -278,6 +279,9 @@ class ValueSet:
     # of a route's family, the SNOMED codes that say neither it nor another route: read by the words
     # beside them (418418000 Intraspinal route, intrathecal or epidural without saying which)
     tells_neither: frozenset[str] = frozenset()
+    # of a route's family, the texts that say it when they are a route's whole text, as written (case kept,
+    # trimmed: "IT" intrathecal, never "it" nor "apply it"); never read in a drug's name
+    whole_text: frozenset[str] = frozenset()
     # a removal procedure (CPT) -> the implant and presence codes of the device it takes out
     removals: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # of those codes, the implants that with a removal on one day are one replacement ("Implantation or
@@ -509,6 +513,7 @@ def compile_value_set(raw: Mapping[str, Any], where: str) -> ValueSet:
             w.lower() for w in _string_list(raw.get("route_text_only", []), f"{where}.route_text_only")
         ),
         tells_neither=frozenset(_string_list(raw.get("tells_neither", []), f"{where}.tells_neither")),
+        whole_text=frozenset(_string_list(raw.get("whole_text", []), f"{where}.whole_text")),
         removals={
             removal: frozenset(icd10_key(c) for c in _string_list(undone, f"{where}.removals.{removal}"))
             for removal, undone in (raw.get("removals") or {}).items()
@@ -627,6 +632,7 @@ class Terminology:
             neuraxial.text_stems,
             neuraxial.tells_neither,
             self.other_routes,
+            neuraxial.whole_text,
         )
         # what a Procedure's device action says (service/record.py); the catalog refuses a folder without
         # either value set, as without the neuraxial one

@@ -1,6 +1,7 @@
 """What a drug order's route says of the pump's drug (contract §2: route SNOMED 72607000 intrathecal or
 404820008 epidural): a route that names another way (oral, intravenous) says it is not, one that tells
-nothing either way ("IT", SNOMED 418418000 with no words) leaves the drug's own words to decide."""
+nothing either way ("Injection", SNOMED 418418000 with no words) leaves the drug's own words to decide. A
+route typed "IT", its whole text, is intrathecal (s29: it told nothing before)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ import pytest
 from service.catalog import load_catalog
 from service.codes import Routes, neuraxial_order, neuraxial_route
 from service.terminology import ValueSetError
-from tests.builders import SCT, concept, med_request, statuses
+from tests.builders import (
+    SCT,
+    concept,
+    infusate_request,
+    med_request,
+    meeting_chart,
+    service_request,
+    statuses,
+)
 from tests.catalog_support import copy_policies, edit_yaml
+from tests.contract_support import NOT_MET, call, coverage_card, mark_of
 from tests.policy_charts import BACLOFEN_IT, kaiser, kpwa_spasticity_chart
 
 IT_BACLOFEN = "Baclofen 2000 MCG/ML Intrathecal Solution"
@@ -28,7 +38,14 @@ ROUTES = load_catalog().terminology.routes  # the route value sets' codes and wo
         (concept(SCT, "26643006", "Oral route"), False),
         ({"text": "PO"}, False),
         ({"text": "intravenous"}, False),
-        ({"text": "IT"}, None),
+        ({"text": "IT"}, True),
+        ({"text": " IT "}, True),
+        ({"coding": [{"system": "urn:oid:1.2.3.4", "code": "it", "display": "IT"}]}, True),
+        ({"text": "it"}, None),
+        ({"text": "It"}, None),
+        ({"text": "apply it"}, None),
+        ({"text": "IT route"}, None),
+        ({"text": "IT", "coding": [{"system": SCT, "code": "26643006"}]}, False),  # the code says oral
         (concept(SCT, "418418000", "Intraspinal route"), True),  # "intraspinal" is a neuraxial word
         ({"coding": [{"system": SCT, "code": "418418000"}]}, None),
         ({}, None),
@@ -38,13 +55,54 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
     assert neuraxial_route(route, ROUTES) is said
 
 
-@pytest.mark.parametrize("route", [{"text": "IT"}, concept(SCT, "418418000", "Intraspinal route")])
+@pytest.mark.parametrize(
+    "route", [{"text": "Injection"}, {"coding": [{"system": SCT, "code": "418418000"}]}, {"text": "it"}]
+)
 def test_a_route_that_tells_nothing_leaves_the_drugs_words_to_decide(route: dict[str, Any]) -> None:
-    """review19 H2: an intrathecal baclofen given "IT" is the pump's drug, not an oral antispasmodic
-    course; an oral route still says the drug is another."""
+    """An intrathecal baclofen given by a route that tells nothing is the pump's drug, by its own words;
+    an oral route still says the drug is another. ("IT" was one such route, review19 H2; it now says
+    intrathecal itself: `test_a_route_typed_it_says_intrathecal_whatever_the_drug`.)"""
     order = {"dosageInstruction": [{"route": route}]}
     assert neuraxial_order(order, IT_BACLOFEN, ROUTES) is True
+    assert neuraxial_order(order, "insulin regular 100 UNT/ML", ROUTES) is None
     assert neuraxial_order({"dosageInstruction": [{"route": {"text": "oral"}}]}, IT_BACLOFEN, ROUTES) is False
+
+
+@pytest.mark.parametrize("drug", [IT_BACLOFEN, "insulin regular 100 UNT/ML", "morphine 10 mg"])
+def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
+    """s29, the lead's decision on contract29 (f): a route whose whole text is "IT" (upper case, trimmed)
+    says intrathecal, as SNOMED 72607000 or the word "intrathecal" do; it told nothing before, and only a
+    drug's own words made it the pump's (review19 H2's intrathecal baclofen, still so). "it" in lower
+    case, or inside longer text ("apply it"), does not count."""
+    assert neuraxial_order({"dosageInstruction": [{"route": {"text": "IT"}}]}, drug, ROUTES) is True
+    for words in ("it", "apply it"):
+        assert neuraxial_order({"dosageInstruction": [{"route": {"text": words}}]}, drug, ROUTES) is (
+            True if drug == IT_BACLOFEN else None
+        )
+
+
+@pytest.mark.parametrize(
+    ("route", "excluded"),
+    [
+        ({"text": "IT"}, True),
+        ({"text": "intrathecal"}, True),
+        (concept(SCT, "72607000", "Intrathecal route"), True),
+        ({"text": "it"}, False),
+    ],
+)
+def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
+    route: dict[str, Any], excluded: bool
+) -> None:
+    """contract29 (f): a draft insulin order routed "IT" beside a 62362 was not read as the pump's drug,
+    so GEHA answered "meets all 14 coverage criteria" where the same order routed by SNOMED 72607000 or the
+    word "intrathecal" was "not covered — an excluded infusate is ordered"."""
+    insulin = {
+        **infusate_request("insulin regular 100 UNT/ML", "5856"),
+        "dosageInstruction": [{"route": route}],
+    }
+    answer = call(meeting_chart(), service_request("62362"), insulin)
+    assert (mark_of(answer, "Not a pump for insulin, heparin or chemotherapy") == NOT_MET) is excluded
+    assert ("excluded infusate" in coverage_card(answer)["summary"]) is excluded
 
 
 @pytest.mark.parametrize("route", [{"text": "IT"}, concept(SCT, "418418000", "Intraspinal route")])
@@ -117,6 +175,18 @@ def _edit_neuraxial(root: Path, old: str, new: str) -> None:
     text = neuraxial.read_text(encoding="utf-8")
     assert old in text
     neuraxial.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_a_whole_route_text_added_to_the_data_is_read(tmp_path: Path) -> None:
+    """The texts a route says intrathecal by, whole, are data (`whole_text`): one added ("ITH") is read as
+    written, with no change to the code; "IT" taken out says nothing again."""
+    root = copy_policies(tmp_path)
+    _edit_neuraxial(root, "whole_text: [IT]", "whole_text: [ITH]")
+    routes = load_catalog(root).terminology.routes
+    assert neuraxial_route({"text": "ITH"}, ROUTES) is None
+    assert neuraxial_route({"text": "ITH"}, routes) is True
+    assert neuraxial_route({"text": "ith"}, routes) is None
+    assert neuraxial_route({"text": "IT"}, routes) is None
 
 
 @pytest.mark.parametrize("dropped", ["72607000", "404820008"])
