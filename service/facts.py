@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from service.codes import ASSESSMENT, Code
 from service.fhirdates import last_day_written, months_later, shifted
+from service.wording import quantity
 
 Fact = TypeVar("Fact", bound=type)
 
@@ -175,7 +176,7 @@ class ObservationFact:
             return "yes" if self.value else "no"
         if isinstance(self.value, float):
             number = f"{self.value:g}"
-            return f"{number} {self.unit}" if self.unit and self.unit not in ("{score}", "1") else number
+            return quantity(number, self.unit) if self.unit and self.unit not in ("{score}", "1") else number
         if isinstance(self.value, str):
             return self.value.replace("-", " ")  # an answer code ("end-of-battery") read as words
         if self.value_forms:  # coded, but not in the system its code reads (an assessment's: contract §5)

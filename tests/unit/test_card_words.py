@@ -68,7 +68,10 @@ def assessment_codes() -> list[str]:
 
 
 NOTHING_MET = re.compile(r"✅ 0 of \d+")
-PLURAL_OF_ONE = re.compile(r"(?<![\d.,])\b1 criteria\b")
+# a plural after a one: "1 criteria", and a quantity's unit written in the plural ("1 points": s29 F2)
+PLURAL_OF_ONE = re.compile(r"(?<![\d.,])\b1 (?:criteria|points|grades|months|weeks|days|hours|years)\b")
+# a whole number written with a decimal ("2.0 months recorded": s29 F2); the cards say "2 months"
+WHOLE_AS_DECIMAL = re.compile(r"(?<![\d.,])\b\d+\.0\b(?!\.\d)")
 
 
 def problems(text: str, iso_dates: bool = True) -> list[str]:
@@ -88,6 +91,7 @@ def problems(text: str, iso_dates: bool = True) -> list[str]:
         found += [f"ISO date {m.group(0)!r}" for m in ISO_DATE.finditer(text)]
     found += [f"a check mark over nothing met {m.group(0)!r}" for m in NOTHING_MET.finditer(text)]
     found += [f"a plural of one {m.group(0)!r}" for m in PLURAL_OF_ONE.finditer(text)]
+    found += [f"a whole number as a decimal {m.group(0)!r}" for m in WHOLE_AS_DECIMAL.finditer(text)]
     return found
 
 

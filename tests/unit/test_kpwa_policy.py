@@ -728,8 +728,11 @@ FROM_CALL = "3 months from 21 Nov 2026 are 92 days"  # to 21 February 2027
         (91, "d", "not-met", f"91 days recorded ({FROM_CALL}; needs at least 3 months)"),
         (13, "wk", "not-met", f"13 weeks recorded (91 days; {FROM_CALL}; needs at least 3 months)"),
         (14, "wk", "met", f"14 weeks recorded (98 days; {FROM_CALL}; needs at least 3 months)"),
-        (3, "mo", "met", "3.0 months recorded (needs at least 3 months)"),
-        (1, "a", "met", "12.0 months recorded (1 a; needs at least 3 months)"),
+        (3, "mo", "met", "3 months recorded (needs at least 3 months)"),
+        (2, "mo", "not-met", "2 months recorded (needs at least 3 months)"),
+        (1, "mo", "not-met", "1 month recorded (needs at least 3 months)"),
+        (2.5, "mo", "not-met", "2.5 months recorded (needs at least 3 months)"),
+        (1, "a", "met", "12 months recorded (1 a; needs at least 3 months)"),
         (0.2499, "a", "not-met", "2.999 months recorded (0.2499 a; needs at least 3 months)"),
     ],
 )
@@ -739,7 +742,8 @@ def test_a_life_expectancy_in_days_or_weeks_is_stated_as_recorded_and_compared_b
     """AMB-44: "month = calendar months from the request date" (contract review s17 F9). Days and weeks
     are compared with the days the months run from the call's day (92 from 21 November), not with an
     average month, and the card says them as recorded with that count, never as "2.96 months"; a value
-    in years is months (1 a is 12 mo), never shown as "3.0" when it is short of 3."""
+    in years is months (1 a is 12 mo), never shown as "3.0" when it is short of 3. A whole number of
+    months is said as the cards say numbers, "2 months", "1 month" (s29 F2: "2.0 months", "1.0 months")."""
     chart = [
         *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
         life_expectancy(value, unit, "2026-11-20"),
@@ -747,6 +751,24 @@ def test_a_life_expectancy_in_days_or_weeks_is_stated_as_recorded_and_compared_b
     d = kaiser(chart)
     assert statuses(d)["kpwa.pain.le-3mo.recorded"] == status
     assert result_of(d, "kpwa.pain.le-3mo.recorded").finding == finding
+
+
+@pytest.mark.parametrize(("points", "said"), [(1, "1 point"), (2.5, "2.5 points"), (3, "3 points")])
+def test_a_recorded_trial_response_is_said_with_its_unit_in_the_singular_after_a_one(
+    points: float, said: str
+) -> None:
+    """s29 F2 (contract29): a chart's unit is written in the plural ("points"), and the evidence line said
+    it after any number: "spasticity trial response: 1 points". The number and its unit are said as the
+    findings say them (service/wording.py `quantity`): "1 point"."""
+    reduction = assessment(
+        "it-trial-scale-reduction", "2025-10-01", valueQuantity={"value": points, "unit": "points"}
+    )
+    chart = [*without_codes(spasticity_chart(), "it-trial-scale-reduction"), reduction]
+    evidence = [
+        e.text
+        for e in result_of(kaiser(chart, drugs=(BACLOFEN_IT,)), "kpwa.spasticity.trial-2pt-4h").evidence
+    ]
+    assert f"spasticity trial response: {said}" in evidence
 
 
 def test_life_expectancy_assessment_and_terminal_codes() -> None:

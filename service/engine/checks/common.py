@@ -25,7 +25,7 @@ from service.fhirdates import (
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS
 from service.terminology import ValueSet
-from service.wording import listing
+from service.wording import listing, quantity
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -69,9 +69,7 @@ def needs(comparator: str, amount: float | str, unit: str = "") -> str:
     """What a threshold asks for, in words: `needs(">", 6, "months")` is "needs more than 6 months",
     `needs(">=", 1, "months")` "needs at least 1 month"."""
     number = f"{amount:g}" if isinstance(amount, int | float) else amount
-    if number == "1" and unit.endswith("s"):
-        unit = unit[:-1]
-    return f"needs {COMPARATOR_WORDS[comparator]} {number}" + (f" {unit}" if unit else "")
+    return f"needs {COMPARATOR_WORDS[comparator]} {quantity(number, unit) if unit else number}"
 
 
 def named_value_sets(

@@ -48,6 +48,7 @@ from service.fhirdates import (
     quantity_against_months,
 )
 from service.trial import Examination, examinations
+from service.wording import quantity
 
 
 def _one_of(value: Any, expected: Iterable[Any]) -> bool:
@@ -247,7 +248,7 @@ def _against_months(
 ) -> tuple[int, str, str] | None:
     """The recorded time quantity against `months` calendar months from the request date
     (fhirdates.quantity_against_months), with the value as the card says it and how it was compared:
-    a quantity in months or years as months ("12.0 months", "1 a"), one in days or weeks as recorded,
+    a quantity in months or years as months ("12 months", "1 a"), one in days or weeks as recorded,
     with the days the months are from the call's day ("90 days", "3 months from 6 Dec 2026 are 90
     days"), never as a fraction of an average month. None when the unit is not a time unit."""
     value = float(latest.value)  # type: ignore[arg-type]
@@ -256,7 +257,7 @@ def _against_months(
         return None
     as_months = in_calendar_months(value, latest.unit)
     if as_months is not None:
-        said = f"{_deciding_digits(round(as_months, 6), months)} months"
+        said = quantity(_deciding_digits(round(as_months, 6), months), "months")
         return against, said, "" if as_months == value else latest.value_text()
     days = duration_days({"value": value, "code": (latest.unit or "").strip()}) or 0.0
     limit = (months_before(ctx.today, -months) - ctx.today).days
@@ -267,7 +268,10 @@ def _against_months(
 
 def _deciding_digits(value: float, threshold: float) -> str:
     """`value` with one decimal, or as many more as it takes not to look equal to `threshold` when it
-    is not (0.2499 years are 2.9988 months: "2.999", not "3.0", against 3 months)."""
+    is not (0.2499 years are 2.9988 months: "2.999", not "3.0", against 3 months); a whole number as the
+    cards say one, with none ("2", not "2.0": s29 F2)."""
+    if value.is_integer():
+        return f"{value:.0f}"
     for places in range(1, 7):
         shown = f"{value:.{places}f}"
         if (float(shown) == threshold) == (value == threshold):
