@@ -45,28 +45,49 @@ WITHDRAWN_ORDER, ANOTHER_PATIENTS, NOT_VALID = "withdrawn", "another patient's",
 _QUOTABLE_PATH = re.compile(r"(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}|\[[0-9]{1,6}\]){1,8}")
 
 
+# the patient link R4 requires of each request type (1..1; CommunicationRequest.subject is 0..1): an order the
+# EHR holds without it is not valid, as one holding `subject: null` is (review28e, lows29)
+REQUIRED_PATIENT_LINKS = {
+    "DeviceRequest": "subject",
+    "MedicationRequest": "subject",
+    "NutritionOrder": "patient",
+    "ServiceRequest": "subject",
+    "VisionPrescription": "patient",
+}
+
+
 def not_to_judge(
     order: Mapping[str, Any],
     patient_id: str,
     server: str | None,
     resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
     read: bool = False,
-    link: str | None = None,
 ) -> tuple[str, str] | None:
     """(why, `UnreadOrder.not_used`) when an order found (dispatched or booked) is not to be judged:
-    another patient's (`names_another_patient`), one `read` from the EHR's FHIR server that is not valid
-    (`malformed_order`: judged, it was sent back with a `subject: null`; `link` names the patient link it
-    must hold, the encounter hooks' open orders' `subject`), or one that will not be carried
-    out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it is); None when it is
-    to be judged. The one rule of order-dispatch, appointment-book and the encounter hooks' open orders.
-    An order holding a `modifierExtension` of its own (one this service does not understand, or one that
+    another patient's (`names_another_patient`), or one `not_to_judge_as_held` sets aside; None when it is
+    to be judged. The one rule of order-dispatch and appointment-book (the encounter hooks' open orders,
+    another patient's left out before, are asked `not_to_judge_as_held` alone)."""
+    if names_another_patient(order, patient_id, server, resolve):
+        return "it is an order for another patient", ANOTHER_PATIENTS
+    return not_to_judge_as_held(order, read)
+
+
+def not_to_judge_as_held(order: Mapping[str, Any], read: bool) -> tuple[str, str] | None:
+    """(why, `UnreadOrder.not_used`) when an order found is, as it is written, not to be judged: one that
+    will not be carried out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it
+    is), or one `read` as the EHR holds it (from its FHIR server, or an encounter hook's open orders
+    prefetched) that is not valid (`malformed_order`: judged, it was sent back with a `subject: null`); None
+    when it is to be judged. The one place that says which orders must hold their patient link
+    (`REQUIRED_PATIENT_LINKS`, R4's 1..1): those `read` as the EHR holds them, dispatched, booked or open
+    alike, and not what the call hands over (a draft, a dispatched order prefetched, a booked one in the
+    call's Bundle), which may omit it and is the call's patient's (CDS Hooks' draft orders often do). An
+    order holding a `modifierExtension` of its own (one this service does not understand, or one that
     is none of FHIR's) is not read as withdrawn: the modifier may change what its status means, and FHIR
     forbids reading a resource past a modifier not understood (extensibility.html#modifierExtension); it
     is not valid, or judged (and reported as not understood), as one with any other status is."""
-    if names_another_patient(order, patient_id, server, resolve):
-        return "it is an order for another patient", ANOTHER_PATIENTS
     if MODIFIER not in order and (why := withdrawn(order)) is not None:
         return why, WITHDRAWN_ORDER
+    link = REQUIRED_PATIENT_LINKS.get(order.get("resourceType")) if read else None
     if read and (found := malformed_order(order, link)) is not None:
         where, must = found
         element = where[1:] if _QUOTABLE_PATH.fullmatch(where) else "an element"

@@ -20,6 +20,7 @@ from service.appointments import (
     at_hand_when_set_aside,
     for_patient,
     not_to_judge,
+    not_to_judge_as_held,
 )
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
@@ -28,7 +29,7 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import belongs_to_patient, malformed_patient_link, names_another_patient
+from service.references import names_another_patient, names_the_patient
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 from service.wording import listing
@@ -36,9 +37,6 @@ from service.wording import listing
 # what the open-order searches ask for, checked again on what comes back: a server may ignore `status`
 OPEN_ORDER_STATUSES = ("draft", "active")
 OPEN_ORDERS = "the patient's open orders"
-# the patient link every open order must hold: ServiceRequest.subject and DeviceRequest.subject are 1..1 in
-# R4, so one holding none is not valid, as one holding `subject: null` is (review28e)
-OPEN_ORDER_LINK = "subject"
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
 
@@ -163,19 +161,23 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         unsearched += [q.resource_type for q in queries if answered[q.key].error]
     failures = sorted(set(failures))
     found, set_aside = [], []
+    server = request.fhir.server
     for r, given_as_the_patients in candidates:
         if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
             continue
-        if names_another_patient(r, patient, request.fhir.server) or (
-            not belongs_to_patient(r, patient, unlinked=False, server=request.fhir.server)
-            and (not given_as_the_patients or malformed_patient_link(r, OPEN_ORDER_LINK) is None)
-        ):  # another patient's (its link valid or not: `"display": ""` beside it), no one's, or, from a
-            continue  # server that ignored `patient`, anyone's (review28a): not among the patient's orders
-        # the EHR's data, prefetched or searched, as a dispatched order read from its FHIR server is: one
-        # not valid (`requester: null`) is not judged and sent back with it (review27c); nor is one whose
-        # patient link is not valid (`subject: null`, or none at all: whose it is cannot be told, and it
-        # was among the patient's open orders), which was dropped without a word (review27c, review28e)
-        if (aside := not_to_judge(r, patient, request.fhir.server, read=True, link=OPEN_ORDER_LINK)) is None:
+        if names_another_patient(r, patient, server) or (
+            not given_as_the_patients and not names_the_patient(r, patient, server)
+        ):  # another patient's (its link valid or not: `"display": ""` beside it), or, from a server that
+            continue  # ignored `patient`, anyone's but for naming this patient (review28a): not the patient's
+        # the EHR gave it as the patient's (prefetched, or searched by a server that kept to `patient`), or it
+        # names them: a link naming no other Patient (an identifier or display alone, a Group, a contained
+        # or `urn:uuid:` one) is judged for the patient, as the call's own and a dispatched order's are
+        # (review29b LOW 4: left out without a word); it is the EHR's data, as a dispatched order read from
+        # its FHIR server is: one not valid (`requester: null`) is not judged and sent back with it
+        # (review27c), nor is one whose patient link is not valid (`subject: null`, none at all, or an array
+        # naming this patient and another: whose it is cannot be told), which was dropped without a word
+        # (review27c, review28e, review29b LOW 2)
+        if (aside := not_to_judge_as_held(r, read=True)) is None:
             found.append(r)
         else:
             reference = reference_of(r)

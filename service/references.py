@@ -4,9 +4,10 @@ EHRs write the same reference as `Patient/1`, `Patient/1/_history/3` or
 `https://ehr.example/fhir/Patient/1`; comparing such strings by hand in each module gave eight
 slightly different rules. `parse_reference` is the one reading, `belongs_to_patient` the one
 answer to "is this chart resource about the call's patient", `names_another_patient` the one answer
-to "is this order the call hands over another patient's" (on every hook), and `local_reference`
-(`chart_lookup` for the resource itself) the one answer to "which of the chart's resources does this
-name": given the call's FHIR server, none for a reference written as another server's URL.
+to "is this order the call hands over another patient's" (on every hook; `names_the_patient`: does it
+name this one), and `local_reference` (`chart_lookup` for the resource itself) the one answer to "which
+of the chart's resources does this name": given the call's FHIR server, none for a reference written as
+another server's URL.
 """
 
 from __future__ import annotations
@@ -107,9 +108,10 @@ def malformed_patient_link(
 ) -> tuple[str, str] | None:
     """Where a resource's patient link (`patient_link`) is present but no Reference, as a path from the
     resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent,
-    unless the resource must hold the link `required` names (an open order found as the patient's: R4's
-    `ServiceRequest.subject` and `DeviceRequest.subject` are 1..1, and an order holding none is as
-    invalid as one holding `subject: null`, review28e; an order the call hands over may omit it).
+    unless the resource must hold the link `required` names (an order as the EHR holds it, open,
+    dispatched or booked, `appointments.not_to_judge_as_held`: R4's `ServiceRequest.subject` and
+    `DeviceRequest.subject` are 1..1, and an order holding none is as invalid as one holding `subject:
+    null`, review28e; an order the call hands over may omit it).
     A Reference is a JSON object holding something (FHIR ele-1), its `reference`, when present, a
     non-empty string, and one naming a Patient a valid reference (an id of the call's it cannot be: read
     as naming no Patient, it was judged for the call's patient); CDS Hooks forbids null and empty values,
@@ -190,27 +192,51 @@ def names_another_patient(
     place (review28e: `"Patient/someone-else"` or `[{"reference": "Patient/someone-else"}]`, not valid
     R4, was reported on this patient's encounter as their open order not valid): an order naming another
     patient however it is written is another patient's, never this one's (an array naming only this
-    patient is neither: `belongs_to_patient` reads no array, and such an order is not valid)."""
+    patient is neither: `belongs_to_patient` reads no array, and such an order is not valid). An array is
+    another patient's only when no item of it names this one (`names_the_patient`): one naming this patient
+    and another names both, whose it is cannot be told, and such an order is not valid (R4's subject is
+    1..1) and reported on this patient's card, as one naming this patient alone is (review29b)."""
+    whom = _whom(resource, patient_id, server, resolve)
+    return False in whom and True not in whom
+
+
+def names_the_patient(resource: Mapping[str, Any], patient_id: str, server: str | None = None) -> bool:
+    """Whether an order's first patient link names Patient/`patient_id`, read as `names_another_patient`
+    reads it: a Reference, a string written in its place, or any item of an array written there (an
+    order so linked is not valid, and is this patient's to hear of: `malformed_patient_link`). Beside
+    `belongs_to_patient`, which reads no array, for the few open orders of an encounter hook."""
+    return True in _whom(resource, patient_id, server, None)
+
+
+def _whom(
+    resource: Mapping[str, Any],
+    patient_id: str,
+    server: str | None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None,
+) -> set[bool | None]:
+    """Whom each reference of a resource's first patient link names (`_names`): the link itself, or each
+    item of an array written in its place; {None} for no link."""
     link = found[1] if (found := patient_link(resource)) is not None else None
     links = link if isinstance(link, list) else [link]
-    return any(_names_another(item, patient_id, server, resolve) for item in links)
+    return {_names(item, patient_id, server, resolve) for item in links}
 
 
-def _names_another(
+def _names(
     link: Any, patient_id: str, server: str | None, resolve: Callable[[str], Mapping[str, Any] | None] | None
-) -> bool:
+) -> bool | None:
     """Whether one reference of a patient link (a Reference, or a string written in its place, read as
-    `belongs_to_patient` reads it) names a Patient other than Patient/`patient_id` (`_names_patient`), or
-    `resolve` finds it to be one."""
+    `belongs_to_patient` reads it) names Patient/`patient_id` (True), another Patient (False,
+    `_names_patient`, or a Patient `resolve` finds it to be), or no Patient (None)."""
     target = reference_target(link) if isinstance(link, Mapping) else link
     if not isinstance(target, str):
-        return False
+        return None
     parsed = parse_reference(target)
     if parsed is not None:
-        return _names_patient(parsed, patient_id, server) is False
+        return _names_patient(parsed, patient_id, server)
     named = resolve(target.strip()) if resolve is not None else None
-    is_patient = isinstance(named, Mapping) and named.get("resourceType") == "Patient"
-    return is_patient and named.get("id") != patient_id
+    if not isinstance(named, Mapping) or named.get("resourceType") != "Patient":
+        return None
+    return named.get("id") == patient_id
 
 
 def on_server(reference: Reference, server: str | None) -> bool:

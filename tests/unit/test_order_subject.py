@@ -149,7 +149,17 @@ def test_an_order_whose_subject_names_another_patient_is_set_aside_on_every_hook
         ("Patient/p1", FHIR_SERVER, None, False),
         (f"{OTHER_SERVER}/Patient/p1", FHIR_SERVER, None, True),
         ([{"reference": "Patient/p2"}], FHIR_SERVER, None, True),
-        (["Patient/p1", {"reference": "Patient/p2"}], FHIR_SERVER, None, True),
+        # review29b LOW 2: an array naming this patient and another is not another patient's (nor this
+        # one's: not valid, and reported on this patient's card)
+        (["Patient/p1", {"reference": "Patient/p2"}], FHIR_SERVER, None, False),
+        ([{"reference": "Patient/p2"}, {"reference": "Patient/p1"}], FHIR_SERVER, None, False),
+        (
+            [{"reference": "urn:uuid:1"}, "Patient/p1"],
+            FHIR_SERVER,
+            {"resourceType": "Patient", "id": "p2"},
+            False,
+        ),
+        ([{"reference": "Patient/p2"}, {"reference": "Group/g1"}], FHIR_SERVER, None, True),
         ([{"reference": "Patient/p1"}], FHIR_SERVER, None, False),
         ([{"reference": "urn:uuid:1"}], FHIR_SERVER, {"resourceType": "Patient", "id": "p2"}, True),
         ([], FHIR_SERVER, None, False),
@@ -855,3 +865,103 @@ def test_an_open_order_with_no_subject_from_a_server_ignoring_patient_is_left_ou
     summaries = [c["summary"] for c in _encounter_cards("encounter-start", unlinked, "searched-ignoring")]
     assert MEETS not in summaries
     assert not [s for s in summaries if "not valid FHIR" in s], summaries
+
+
+BOTH_PATIENTS = {
+    "this-then-another": lambda p: [{"reference": f"Patient/{p}"}, {"reference": "Patient/someone-else"}],
+    "another-then-this": lambda p: [{"reference": "Patient/someone-else"}, {"reference": f"Patient/{p}"}],
+}
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched", "searched-ignoring"])
+@pytest.mark.parametrize("form", list(BOTH_PATIENTS))
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_whose_subject_array_names_this_patient_and_another_is_reported_not_valid(
+    hook: str, form: str, how: str
+) -> None:
+    """review29b LOW 2: since 1606d41 an open order whose subject is an array naming this patient and
+    another was another patient's (any item naming one) and left out without a word, where before it got
+    the "not valid" card. R4's subject is 1..1: whose it is cannot be told, and it names this patient, so
+    it is reported on their card as not valid, from a server that ignored `patient` too (it names them)."""
+
+    def naming_both(order: dict[str, Any]) -> None:
+        order["subject"] = BOTH_PATIENTS[form](order["subject"]["reference"].split("/")[-1])
+
+    cards = _encounter_cards(hook, naming_both, how)
+    [card] = [c for c in cards if "not valid FHIR" in c["summary"]] or [{"detail": str(cards)}]
+    assert "(subject must be a Reference (a JSON object))" in card["detail"], card["detail"]
+    assert MEETS not in [c["summary"] for c in cards]
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched"])
+@pytest.mark.parametrize("form", [*THIS_PATIENTS, "contained"])
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_given_as_the_patient_s_whose_subject_names_no_other_patient_is_judged(
+    hook: str, form: str, how: str
+) -> None:
+    """review29b LOW 4 (lows29 Q3): an open order the EHR gave as the patient's (prefetched, or found by a
+    search that kept to `patient`) whose subject is a valid Reference naming no other patient (an
+    identifier or display alone, a Group, a contained Patient, an unresolved `urn:uuid:`) was left out
+    without a word, neither this patient's nor another's. The EHR says whose it is, and nothing in it says
+    otherwise: judged for the patient, as the call's own orders and a dispatched one read are."""
+
+    def naming_no_other(order: dict[str, Any]) -> None:
+        if form == "contained":
+            order["contained"] = [{"resourceType": "Patient", "id": "p1"}]
+            order["subject"] = {"reference": "#p1"}
+        else:
+            order["subject"] = THIS_PATIENTS[form](order["subject"]["reference"].split("/")[-1])
+
+    summaries = [c["summary"] for c in _encounter_cards(hook, naming_no_other, how)]
+    assert MEETS in summaries, summaries
+    assert not [s for s in summaries if "not valid FHIR" in s or "another patient" in s], summaries
+
+
+@pytest.mark.parametrize("form", ["identifier-only", "group"])
+def test_an_open_order_naming_no_patient_from_a_server_ignoring_patient_is_left_out(form: str) -> None:
+    """The control (review28a's rule, kept): from a server that ignored `patient` such an order may be any
+    patient's, and is left out without a card."""
+
+    def naming_no_patient(order: dict[str, Any]) -> None:
+        order["subject"] = THIS_PATIENTS[form]("")
+
+    summaries = [
+        c["summary"] for c in _encounter_cards("encounter-start", naming_no_patient, "searched-ignoring")
+    ]
+    assert MEETS not in summaries
+    assert not [s for s in summaries if "not valid FHIR" in s], summaries
+
+
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_an_order_read_from_the_ehr_s_server_with_no_subject_is_set_aside_not_judged(hook: str) -> None:
+    """lows29 Q2: a dispatched order read by id, or a booked ServiceRequest read by `basedOn`, holding no
+    `subject` was judged for the call's patient, though R4 requires it (1..1) as it requires the encounter
+    hooks' open orders to hold one: the EHR's data as its FHIR server holds it, not valid, set aside as one
+    with `subject: null` is (`appointments.not_to_judge_as_held`, the one place that says so)."""
+    body, order = _read_from_server(hook)
+    del order["subject"]
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert card["summary"].startswith(NOT_VALID_SUMMARY[hook].split(" (")[0]), card["summary"]
+    assert card["indicator"] == "info"
+    assert "(subject must be a Reference, not absent)" in card["detail"], card["detail"]
+    updated = [a["resource"] for a in answer.get("systemActions", [])]
+    assert [r["resourceType"] for r in updated] == (["Appointment"] if hook == "appointment-book" else [])
+
+
+@pytest.mark.parametrize("hook", list(HOOKS))
+def test_an_order_the_call_hands_over_with_no_subject_is_judged(hook: str) -> None:
+    """The control: what the call hands over (a draft order, a dispatched order prefetched, a booked one in
+    the call's Bundle) may omit its subject (CDS Hooks' draft orders often do): the call says whose it is."""
+    body, orders = HOOKS[hook]()
+    for order in orders:
+        del order["subject"]
+    patient = {"reference": f"Patient/{body['context']['patientId']}"}
+    chart = [{**r, "subject": patient} for r in meeting_chart()]
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(ChartServer(chart)))
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", with_fhir(body))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()  # (not sign_with_chart: its R4 check finds the update, sent back as it
+    assert answer["cards"][0]["summary"] == MEETS  # came, without the subject R4 requires)
+    updated = {reference_of(a["resource"]) for a in answer.get("systemActions", [])}
+    assert {reference_of(o) for o in orders} <= updated
