@@ -924,7 +924,7 @@ def _read(
 
 def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
     """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
-    none a policy reads (`ReadCodes`: a value set's, or a removal's, which undoes a pump in place), and
+    none a policy reads (`Terminology.reads`, or a removal's, which undoes a pump in place), and
     nothing else of it is read. A drug is read by the ingredients found in its words too (contract §3: a
     product code the service does not know), a Procedure by the steroid it used and the devices it put
     in (`PatientRecord.before` takes them out with the order it was done for), a diagnosis by its words
@@ -934,8 +934,13 @@ def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
     if isinstance(fact, list):  # a QuestionnaireResponse's answers (`_questionnaire_answers`)
         return not _read_by_codes(fact, terminology)
     codes = getattr(fact, "codes", None)
-    read = read_codes(terminology)
-    if not codes or read.reads(codes) or isinstance(fact, AllergyFact | DeviceFact):
+    read = read_codes(terminology)  # its codes as value sets read them (exclusions too), or a removal's
+    if (
+        not codes
+        or terminology.reads(codes)
+        or read.undoes(codes)
+        or isinstance(fact, AllergyFact | DeviceFact)
+    ):
         return False
     if isinstance(fact, ProcedureFact) and fact.devices:
         return False

@@ -12,10 +12,15 @@ modifier extension this service does not understand are left out unnoticed, as c
 
 `reads` answers for every value set of the terminology at once, whichever policies name them, and errs
 only one way: a code it says is read may be read by none (an ICD-10-CM code under a prefix a value set
-excludes), never the reverse. What it covers is `Terminology.reads` (a code of a value set, an assessment
-code) and the CPT codes of the value sets' `removals` (a removal undoes a pump or device in place:
-service/engine/classify.py `idds_in_place`, service/engine/checks/devices.py), which are listed as
-removals, not as a value set's own codes.
+excludes), never the reverse. That way is safe for leaving a record out unbuilt, not for counting one
+unreadable: the modifier rule asks `Terminology.reads` (exclusions honoured) and `undoes` instead, and
+`names` reads a diagnosis's words only against the value sets of diagnoses (those listing ICD-10-CM
+codes, as `worded_conditions` reads the no-condition test's), never against a route's or a device
+action's words ("Oral candidiasis" names no route: counted, it made a whole problem list unread). What
+`reads` covers is `Terminology.reads` (a code of a value set, an assessment code) and the CPT codes of
+the value sets' `removals` (a removal undoes a pump or device in place: service/engine/classify.py
+`idds_in_place`, service/engine/checks/devices.py), which are listed as removals, not as a value set's
+own codes.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from service.terminology import Terminology
 
 class ReadCodes:
     """The union of what every value set of a terminology matches, by system, and the assessment codes;
-    and of the words they name a concept by (`worded`)."""
+    and of the words the value sets of diagnoses name a concept by (`names`)."""
 
     def __init__(self, terminology: Terminology) -> None:
         flat: dict[str, set[str]] = {}
@@ -47,14 +52,16 @@ class ReadCodes:
                     rxnorm.add(ingredient.code)
             flat.setdefault(CPT, set()).update(vs.removals)
         flat[RXNORM] = rxnorm
+        self._removals = frozenset(code for vs in value_sets for code in vs.removals)
         self._flat = {system: frozenset(codes) for system, codes in flat.items()}
         self._prefixes = tuple(sorted(prefixes))
         self._assessment = frozenset(terminology.assessment_codes)
-        # every value set's text words, each as what a text holds literally wherever the word is named
-        # (`ValueSet.text_stems`: `_names` tries a word only where its stem is in the lowered text)
-        stems = sorted({stem for vs in value_sets for stem in vs.text_stems if stem})
+        # the value sets a diagnosis's words may name (`names`): those of diagnoses, listing ICD-10-CM codes
+        self._worded_sets = tuple(vs for vs in value_sets if vs.text_words and vs.icd10_prefixes)
+        # their words, each as what a text holds literally wherever the word is named (`ValueSet.text_stems`:
+        # `_names` tries a word only where its stem is in the lowered text): a text holding none is not read
+        stems = sorted({stem for vs in self._worded_sets for stem in vs.text_stems if stem})
         self._stems = re.compile("|".join(map(re.escape, stems))) if stems else None
-        self._worded_sets = tuple(vs for vs in value_sets if vs.text_words)
 
     def reads(self, codes: Iterable[Code]) -> bool:
         """Whether a policy may read any of `codes` (`Terminology.reads`, or a removal's CPT code)."""
@@ -69,19 +76,21 @@ class ReadCodes:
                 return True
         return False
 
-    def worded(self, text: str) -> bool:
-        """Whether `text`, in lower case, holds the stem of a word any value set names a concept by
-        (`ValueSet.names_in_words`, `matches_text`): one that holds none is named by no value set's words."""
-        return self._stems is not None and self._stems.search(text.lower()) is not None
+    def undoes(self, codes: Iterable[Code]) -> bool:
+        """Whether any of `codes` is a removal's CPT code (a value set's `removals`: 62365 undoes a pump)."""
+        return any(code.system == CPT and code.code in self._removals for code in codes)
 
     def names(self, texts: Iterable[str]) -> bool:
         """Whether a diagnosis whose words are `texts` (its label, its codings' displays) is named by a
         value set's words, as the engine reads them (`worded_conditions`: each text cut to WORDS_READ,
-        `ValueSet.names_in_words`), for any value set: "Infection of tooth" is, "Gingivitis" is not."""
+        `ValueSet.names_in_words`), for any value set of diagnoses: "Infection of tooth" is, "Gingivitis"
+        and "Oral candidiasis" (a route's word) are not."""
         from service.engine.checks.common import WORDS_READ  # the engine's reading (it imports the record)
 
         words = " | ".join(text[:WORDS_READ] for text in texts)
-        return self.worded(words) and any(vs.names_in_words(words) for vs in self._worded_sets)
+        if self._stems is None or self._stems.search(words.lower()) is None:
+            return False
+        return any(vs.names_in_words(words) for vs in self._worded_sets)
 
 
 _COMPILED: weakref.WeakKeyDictionary[Terminology, ReadCodes] = weakref.WeakKeyDictionary()

@@ -149,3 +149,25 @@ def test_a_diagnosis_whose_words_hold_a_value_sets_word_only_inside_another_is_n
     uncounted, as one no policy reads."""
     found = record(_diagnosis("66383009", "Gingivitis") | {"modifierExtension": MODIFIER})
     assert (found.conditions, dict(found.unavailable)) == ((), {})
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "display"),
+    [
+        (SCT, "79740000", "Oral candidiasis"),  # a route's word ("oral"), read only of a drug's route
+        (SCT, "95376002", "Injection site reaction"),  # route-injectable's
+        (SCT, "300910009", "Transdermal patch allergy"),  # route-transdermal's two
+        (ICD, "F31.71", "Bipolar disorder, in remission"),  # psych-acute excludes F31.7; none lists it
+    ],
+)
+def test_a_diagnosis_no_policy_reads_that_carries_a_modifier_is_not_counted_unreadable(
+    system: str, code: str, display: str
+) -> None:
+    """Counted, it would make the whole problem list not wholly available: a chart meeting every criterion
+    would read "could not be checked" (review29c). A diagnosis's words are read only against a value set of
+    diagnoses (`worded_conditions`, the no-condition test's), never against a route's words; and its code
+    as the value sets read it, exclusions and all."""
+    diagnosis = _diagnosis(code, display)
+    diagnosis["code"]["coding"][0]["system"] = system
+    found = record(diagnosis | {"modifierExtension": MODIFIER})
+    assert (found.conditions, dict(found.unavailable)) == ((), {})
