@@ -301,11 +301,15 @@ def _orders(
 
 
 def order_code(resource: Mapping[str, Any]) -> Any:
-    """The CodeableConcept naming what a request resource orders (CRD metrics' orderDetail)."""
+    """The CodeableConcept naming what a request resource orders (CRD metrics' orderDetail): an
+    Appointment's first `serviceType` (0..*), an Encounter's `serviceType` (R4: one CodeableConcept,
+    review29a L3)."""
     for element in ("code", "codeCodeableConcept", "medicationCodeableConcept"):
         if isinstance(resource.get(element), dict):
             return resource[element]
     service_type = resource.get("serviceType")
+    if isinstance(service_type, dict):
+        return service_type
     if isinstance(service_type, list) and service_type and isinstance(service_type[0], dict):
         return service_type[0]
     return None
@@ -339,17 +343,20 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
 
 def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, Any]:
     """Whether the access token was used (CRD metrics' tokenUse) and what was read, by type,
-    from prefetch and from the EHR's FHIR server."""
-    data = call.outcome.data
-    if data is None:
-        return {"token_use": "not-used", "resources": []}
-    failures = list(data.unavailable.values()) + list(data.required_missing.values())
-    if not data.timings:
+    from prefetch and from the EHR's FHIR server. The reads beside gather's (the hook's Encounter,
+    `HookOutcome.reads_beside`) count toward the token's use as any other (review29a L4)."""
+    data, beside = call.outcome.data, call.outcome.reads_beside
+    failures = [reason for reason in beside if reason is not None]
+    if data is not None:
+        failures += list(data.unavailable.values()) + list(data.required_missing.values())
+    if not beside and (data is None or not data.timings):
         token_use = "not-used"
     elif any("401" in reason or "403" in reason for reason in failures):
         token_use = "rejected"
     else:
         token_use = "used"
+    if data is None:
+        return {"token_use": token_use, "resources": []}
     resources = []
     for resource_type, found in sorted(data.resources.items()):
         from_prefetch = min(prefetched.get(resource_type, 0), len(found))

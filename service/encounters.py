@@ -12,7 +12,9 @@ as it was (no 412, no card: it is not a pump order, and the clinician has nothin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirClient
@@ -22,60 +24,94 @@ from service.fhir.query_pool import QueryPool, log_failures
 from service.hooks.models import HookRequest, malformed_order
 from service.modifiers import MODIFIER
 from service.observability import observe_fhir_query
-from service.references import belongs_to_patient
+from service.references import belongs_to_patient, parse_reference
 from service.registry import ENCOUNTER_PREFETCH
 from service.shapes import reference_of
 
 [ENCOUNTER_KEY] = ENCOUNTER_PREFETCH
-# an Encounter in these states was never or will never be had: an assertion about its coverage would be
-# about nothing (R4 encounter-status; `entered-in-error`: the record itself is a mistake)
-NOT_HELD = ("cancelled", "entered-in-error")
+# R4 Encounter.status (1..1, required binding to encounter-status) but for what was never or will never be
+# had, where an assertion about its coverage would be about nothing (`cancelled`; `entered-in-error`: the
+# record itself is a mistake). Any other status ("bogus", "", none) is not valid R4 and cannot be sent back
+# conformant to CRD's profile-encounter (§resp-47), so it gets nothing either (review29a L1)
+HELD = ("planned", "arrived", "triaged", "in-progress", "onleave", "finished", "unknown")
+
+
+@dataclass(frozen=True)
+class HookEncounter:
+    """What gather found of the hook's Encounter: the Encounter when it may carry coverage information
+    (`may_carry`), and how its read from the EHR's FHIR server went, when it was asked for: None
+    answered, else why it failed (the audit's token outcome counts it as every other read, review29a L4).
+    """
+
+    resource: dict[str, Any] | None = None
+    read: tuple[str | None, ...] = ()
 
 
 def hook_encounter(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float
-) -> dict[str, Any] | None:
+    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float, budget: float
+) -> HookEncounter:
     """The call's Encounter (context.encounterId) as the EHR gives it, when it may carry coverage
-    information (`may_carry`); None otherwise. Prefetched under `encounter` (a resource, or a Bundle
-    holding it); else, unless the EHR said it has none (`null`), read from its FHIR server."""
+    information (`may_carry`). Prefetched under `encounter` (a resource, or a Bundle holding it); else,
+    unless the EHR said it has none (`null`), read from its FHIR server within `budget` seconds (never
+    past the call's `deadline`): it is never needed data, so a slow Encounter endpoint costs the answer at
+    most that (`fhir.encounter_read_seconds`, review29a: one that hung held every encounter answer until
+    the per-request timeout)."""
     encounter_id = request.context.encounter_id
     if encounter_id is None:
-        return None
+        return HookEncounter()
     reference = f"Encounter/{encounter_id}"
     given = interpret(request.prefetch, ENCOUNTER_KEY)
     if given.state is PrefetchState.EMPTY:  # known to be none: never asked again (CDS Hooks prefetch)
-        return None
+        return HookEncounter()
     found = next((r for r in given.resources if reference_of(r) == reference), None)
+    read: tuple[str | None, ...] = ()
     if found is None and client is not None:
-        found = _read(reference, client, pool, deadline)
+        found, failure, asked = _read(reference, client, pool, min(deadline, time.monotonic() + budget))
+        read = (failure,) if asked else ()
     server = request.fhir.server
-    return found if found is not None and may_carry(found, request.context.patient_id, server) else None
+    if found is None or not may_carry(found, request.context.patient_id, server):
+        return HookEncounter(None, read)
+    return HookEncounter(found, read)
 
 
-def _read(reference: str, client: FhirClient, pool: QueryPool, deadline: float) -> dict[str, Any] | None:
-    """The Encounter read from the EHR's FHIR server within the call's deadline, timed and counted as
-    any query is; None when the server does not have it or fails (a warning says why)."""
+def _read(
+    reference: str, client: FhirClient, pool: QueryPool, deadline: float
+) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """The Encounter read from the EHR's FHIR server by `deadline`, timed and counted as any query is
+    (None when the server does not have it or fails: a warning says why), why it failed, and whether
+    the server was asked at all (a call held back from it, `NotAsked`, never used its token)."""
     query = Query(ENCOUNTER_KEY, "Encounter", reference=reference)
     outcome = pool.run(client, [query], deadline)[query.key]
     observe_fhir_query(query.resource_type, outcome.seconds, failed=outcome.error is not None)
     if outcome.error is not None:
         log_failures({outcome.error: [query.key]})
-        return None
-    return next((r for r in outcome.resources if reference_of(r) == reference), None)
+        return None, outcome.error, not outcome.not_asked
+    return next((r for r in outcome.resources if reference_of(r) == reference), None), None, True
 
 
 def may_carry(encounter: Mapping[str, Any], patient_id: str, server: str | None) -> bool:
     """Whether the answer may send this Encounter back with coverage information added: the call's
     patient's (its `subject` names Patient/`patient_id`: another patient's is not this call's, and one
     naming none cannot be told, nor sent back conformant to CRD's profile-encounter, where the subject
-    is required, §resp-47); not cancelled or entered in error (`NOT_HELD`); no `modifierExtension`
+    is required, §resp-47; with no FHIR server named by the call, its subject written as an absolute URL
+    names a server the call did not name, so whose it is cannot be told either, review29a L6); its status
+    one of R4's but cancelled or entered in error (`HELD`); no `modifierExtension`
     (one may change what its status means, and FHIR forbids reading a resource past a modifier not
     understood); and one that can be sent back as it came, valid (`malformed_order`: an `extension`
     that is no array of extensions, an element null or empty, §resp-37 and §resp-47)."""
     return (
         encounter.get("resourceType") == "Encounter"
-        and encounter.get("status") not in NOT_HELD
+        and encounter.get("status") in HELD
         and MODIFIER not in encounter
         and belongs_to_patient(encounter, patient_id, unlinked=False, server=server)
+        and (server is not None or _relative(encounter.get("subject")))
         and malformed_order(encounter) is None
     )
+
+
+def _relative(subject: Any) -> bool:
+    """Whether a subject `belongs_to_patient` read as the patient's names them relatively (`Patient/id`):
+    read by `parse_reference`, the one reading of a reference, whose `base` is the server an absolute one
+    names."""
+    parsed = parse_reference(subject)
+    return parsed is not None and parsed.base is None

@@ -31,7 +31,7 @@ from service.call_day import midday
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
-from service.encounters import hook_encounter
+from service.encounters import HookEncounter, hook_encounter
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
@@ -78,6 +78,9 @@ class HookOutcome:
     # the call that issued the answer's assertions, with the ids it made (`HookCall.made`): the audit
     # record asks of each of the answer's assertions whether this call issued it, and is answered from it
     issuer: HookCall | None = None
+    # the reads from the EHR's FHIR server beside gather's (the hook's Encounter, `CallData.encounter_read`):
+    # None for one answered, else why it failed; the audit's token outcome counts them (review29a L4)
+    reads_beside: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class HookEnvironment:
     deadline_seconds: float
     published: Publications
     only_orders_with_rules: bool = False  # behind a payer's CRD gateway: answer pump orders only
+    # the longest the hook's Encounter, never needed data, is waited for (`fhir.encounter_read_seconds`)
+    encounter_read_seconds: float = FhirSettings.encounter_read_seconds
     turns: ComputeTurns = field(default_factory=ComputeTurns)  # which of the process's calls computes
     server_share: ServerShare = field(default_factory=lambda: ServerShare(None, 0.0))
 
@@ -144,6 +149,7 @@ def build_environment(
         settings.deadline_seconds,
         publications(catalog, service_version()),
         only_orders_with_rules,
+        settings.encounter_read_seconds,
         server_share=ServerShare(request_threads, settings.share_wait_seconds),
     )
 
@@ -235,9 +241,9 @@ def _gathered(
     gateway = env.only_orders_with_rules
     annotated = behaviour.on_encounter and not gateway and call_options(request).coverage_info
     about_orders = bool(pump or unread or in_scope or appointments or set_aside)
-    encounter = None
+    encounter = HookEncounter()
     if annotated and not about_orders:
-        encounter = hook_encounter(request, client, env.gatherer.pool, deadline)
+        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
     call = CallData(
         request,
         behaviour,
@@ -249,7 +255,8 @@ def _gathered(
         episode_kinds=episode,
         modifiers=modifiers,
         set_aside=set_aside,
-        encounter=encounter,
+        encounter=encounter.resource,
+        encounter_read=encounter.read,
     )
     scope = scope_of(request, caller)
     if pump:
@@ -264,18 +271,20 @@ def _gathered(
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
         )
-    elif about_orders or encounter is not None:
+    elif about_orders or encounter.resource is not None:
         data = env.gatherer.gather(
             request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
         )
     else:
         return call
     if annotated and about_orders:
-        encounter = hook_encounter(request, client, env.gatherer.pool, deadline)
+        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
         chart_through = _read_through(drafts, fetch_device, data.resources, request.fhir.server)
         modifiers = modifiers | _modifiers_of(drugs, chart_through)
-    return replace(call, data=data, modifiers=modifiers, encounter=encounter)
+    return replace(
+        call, data=data, modifiers=modifiers, encounter=encounter.resource, encounter_read=encounter.read
+    )
 
 
 def _may_propose_trial(behaviour: HookBehaviour, episode: frozenset[str]) -> bool:
@@ -707,4 +716,5 @@ def handle_hook(
         judged_orders=(*call.in_scope, *call.appointments, *([call.encounter] if call.encounter else [])),
         judged_as=decisions.episode_orders,
         issuer=issuer,
+        reads_beside=call.encounter_read,
     )

@@ -39,6 +39,8 @@ class FhirSettings:
     `idds-crd serve`, the calls asking FHIR servers hold at most all but one of a worker's threads,
     those asking one server all but two; a call past that waits `share_wait_seconds`, from when the
     limit was reached, for a place, and is otherwise not sent (service/fhir/server_share.py).
+    `encounter_read_seconds` bounds the encounter hooks' read of their Encounter, which no answer needs
+    (service/encounters.py): a slow Encounter endpoint costs each such call at most that.
     """
 
     deadline_seconds: float = 3.5
@@ -52,8 +54,13 @@ class FhirSettings:
     max_concurrent_per_server: int = 8
     batch: bool = True
     share_wait_seconds: float = 0.2
+    encounter_read_seconds: float = 0.5
 
     def __post_init__(self) -> None:
+        if not self.encounter_read_seconds > 0:
+            raise SettingsError(
+                f"fhir.encounter_read_seconds: must be more than 0, got {self.encounter_read_seconds!r}"
+            )
         if self.max_concurrent_per_server >= self.max_workers:
             raise SettingsError(
                 f"fhir.max_concurrent_per_server: {self.max_concurrent_per_server} must be below "

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from service.app import create_app
 from service.fhir.client import FhirError, SearchResult
-from service.settings import FhirSettings
+from service.metrics import metric_data
+from service.settings import FhirSettings, SettingsError, settings_from_mapping
 from tests.builders import catalog, meeting_chart, service_request
 from tests.calls import configured, sample, sign_with_chart
 from tests.conformance import COVERAGE_INFO, reference_of
 from tests.scaling_support import observations_answer
 from tests.support import (
+    FHIR_SERVER,
     RecordingFactory,
     RecordingFhirClient,
     assertion_of,
@@ -208,15 +211,32 @@ def test_the_encounter_is_not_read_when_the_ehr_said_it_has_none_or_no_coverage_
         {"modifierExtension": [{"url": "http://example.org/fhir/StructureDefinition/hypothetical"}]},
         {"period": {}},
         {"extension": {"url": "http://example.org/not-an-array"}},
+        {"status": "bogus"},
+        {"status": ""},
+        {"status": None},
+        {"status": ["in-progress"]},
     ],
-    ids=["another-patient", "no-subject", "entered-in-error", "cancelled", "modifier", "empty", "extension"],
+    ids=[
+        "another-patient",
+        "no-subject",
+        "entered-in-error",
+        "cancelled",
+        "modifier",
+        "empty",
+        "extension",
+        "status-bogus",
+        "status-empty",
+        "status-absent",
+        "status-no-code",
+    ],
 )
 def test_an_encounter_that_may_not_be_annotated_gets_nothing_and_the_call_is_answered(
     changes: dict[str, Any],
 ) -> None:
     """Another patient's, whose none can be told, one that never was or will not be (entered in error,
     cancelled), one a modifier may change the meaning of, or one that cannot be sent back valid
-    (§resp-47): no update for it, the pump order answered as ever."""
+    (§resp-47: R4's Encounter.status is 1..1 from a required value set, so a status not one of its codes,
+    empty or absent, review29a L1): no update for it, the pump order answered as ever."""
     order = open_pump_order()
     _, answer = sign_with_chart([*meeting_chart(), order], body=encounter_call(**changes))
     assert on(answer, ENCOUNTER) == []
@@ -318,3 +338,129 @@ def test_an_encounter_read_that_hangs_never_takes_the_time_the_pump_orders_data_
         server.released.set()
     assert answer["cards"][0]["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
     assert on(answer, ENCOUNTER) == [] and ("read", ENCOUNTER) in server.calls
+
+
+@pytest.mark.parametrize(
+    "status", ["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "unknown"]
+)
+def test_an_encounter_of_every_r4_status_but_cancelled_or_entered_in_error_is_annotated(status: str) -> None:
+    """The control of the statuses refused: each other code of R4's encounter-status gets its update."""
+    _, answer = sign_with_chart(meeting_chart(), body=encounter_call(status=status))
+    assert len(on(answer, ENCOUNTER)) == 1
+
+
+def timed(server: RecordingFhirClient, body: dict[str, Any], **fhir: float) -> tuple[dict[str, Any], float]:
+    """(answer, seconds taken) of an encounter-start against `server`, with these FhirSettings."""
+    app = create_app(
+        open_settings(fhir=FhirSettings(**fhir)), catalog(), client_factory=RecordingFactory(server)
+    )
+    started = time.monotonic()
+    answer = post_json(
+        app.test_client(), "/cds-services/idds-crd-encounter-start", with_fhir(body)
+    ).get_json()
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("pump_open", [True, False], ids=["open-pump-order", "no-open-pump-order"])
+def test_an_encounter_read_that_hangs_costs_the_answer_at_most_its_own_budget(pump_open: bool) -> None:
+    """The Encounter is never needed data: its read is waited for `fhir.encounter_read_seconds` at most,
+    not the call's deadline (review29a: an Encounter endpoint that hung delayed every encounter answer
+    to the deadline, 2.85 s, for every patient). The pump order's data keeps the call's deadline: it is
+    judged whole."""
+    chart = [*meeting_chart(), *([open_pump_order()] if pump_open else [])]
+    server = HangingEncounterServer(chart)
+    body = encounter_call()
+    del body["prefetch"]["encounter"]  # read from the EHR, which does not answer
+    try:
+        answer, seconds = timed(
+            server, body, deadline_seconds=3.0, timeout_seconds=2.5, encounter_read_seconds=0.2
+        )
+    finally:
+        server.released.set()
+    assert ("read", ENCOUNTER) in server.calls and on(answer, ENCOUNTER) == []
+    assert seconds < 2.0, seconds  # the deadline is 3.0 s: waited for, the answer takes more than it
+    if pump_open:
+        assert answer["cards"][0]["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
+    else:
+        assert answer == {"cards": []}
+
+
+def test_the_encounter_read_budget_is_a_setting_of_more_than_nothing() -> None:
+    assert FhirSettings().encounter_read_seconds == 0.5
+    assert (
+        settings_from_mapping({"fhir": {"encounter_read_seconds": 0.25}}).fhir.encounter_read_seconds == 0.25
+    )
+    for wrong in (0, -1):
+        with pytest.raises(SettingsError, match=r"fhir\.encounter_read_seconds"):
+            settings_from_mapping({"fhir": {"encounter_read_seconds": wrong}})
+
+
+def audited(body: dict[str, Any], server: RecordingFhirClient) -> dict[str, Any]:
+    """The audit record of `body` answered against `server`."""
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    return record
+
+
+def test_the_metrics_order_detail_of_the_encounter_is_its_service_type() -> None:
+    """CRDMetricData's orderDetail for the Encounter is Encounter.serviceType, in R4 one CodeableConcept
+    (an Appointment's is a list): it was data-absent (review29a L3)."""
+    service_type = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/service-type", "code": "124"}]
+    }
+    record = audited(encounter_call(serviceType=service_type), RecordingFhirClient())
+    [metric] = metric_data(record)
+    [order] = [r for r in metric["request"] if r["type"] == "Encounter"]
+    assert order["orderDetail"] == service_type
+
+
+class EncounterRefused(RecordingFhirClient):
+    """A FHIR server that answers every search with nothing and refuses the Encounter read (HTTP 401)."""
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        raise FhirError("HTTP 401", 401)
+
+
+def test_a_refused_encounter_read_counts_the_token_rejected() -> None:
+    """The audit's token outcome (CRDMetricData tokenUse) counts the Encounter read as every other: one
+    refused 401 is `rejected`, as a Coverage search refused so is (review29a L4: `not-used`)."""
+    body = encounter_call()
+    del body["prefetch"]["encounter"]
+    record = audited(body, EncounterRefused())
+    assert record["fhir_access"]["token_use"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("subject", "with_server", "sent_back"),
+    [
+        ("https://other.example/fhir/Patient/demo-meets", False, False),
+        (f"{FHIR_SERVER}/Patient/demo-meets", False, False),
+        ("Patient/demo-meets", False, True),
+        (f"{FHIR_SERVER}/Patient/demo-meets", True, True),
+        ("https://other.example/fhir/Patient/demo-meets", True, False),
+    ],
+    ids=[
+        "no-server-other-url",
+        "no-server-some-url",
+        "no-server-relative",
+        "server-own-url",
+        "server-other-url",
+    ],
+)
+def test_with_no_fhir_server_an_encounter_naming_its_patient_by_a_url_gets_nothing(
+    subject: str, with_server: bool, sent_back: bool
+) -> None:
+    """A call naming no `fhirServer` says nothing of whose server a URL is: an Encounter whose subject is
+    a server's URL of the patient's id cannot be told to be this patient's (on another server the id is
+    another person, `references.belongs_to_patient`), so it is not sent back (review29a L6); written
+    `Patient/id` it is. With a FHIR server named, its own URL is the patient's and another's is not."""
+    body = encounter_call(subject={"reference": subject})
+    if with_server:
+        with_fhir(body)
+    app = create_app(open_settings(), catalog())
+    response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert bool(on(response.get_json(), ENCOUNTER)) is sent_back
