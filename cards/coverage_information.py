@@ -93,6 +93,9 @@ class CoverageTarget:
     billing: Code | None
     judgements: tuple[CoverageJudgement, ...]
     of_order: CoverageTarget | None = None
+    # False for a resource this service never judges (the hook's Encounter): what it carries for a
+    # Coverage stands, whoever said it, unless the Coverage is known not active (`_kept_whatever_judged`)
+    judged: bool = True
 
 
 @dataclass(frozen=True)
@@ -477,18 +480,24 @@ def _string_of(extension: Mapping[str, Any], url: str) -> str | None:
 
 
 def _kept_whatever_judged(
-    extension: Mapping[str, Any], rules: AssertionRules, judgement: CoverageJudgement
+    extension: Mapping[str, Any], rules: AssertionRules, judgement: CoverageJudgement, judged: bool = True
 ) -> str | None:
     """Why an earlier assertion stands whatever this call judges, or None when the call may replace it:
     an approval issued elsewhere is never taken back; a call cannot restate what it may not say
-    (`_not_restatable`); and a call that decided nothing does not take back what an earlier one
-    decided (`_decided_nothing`). But an assertion for a Coverage the call knows is not active
-    (`judgement.inactive`: ended, cancelled) never stands, whoever issued it: every hook answers
+    (`_not_restatable`); a call that decided nothing does not take back what an earlier one
+    decided (`_decided_nothing`); and on a resource this service does not judge (`judged` false: the hook's
+    Encounter, where it says only that it holds no rules) any earlier assertion stands: another source's
+    answer for the Coverage is the one that says something, and replacing it changes what the EHR holds
+    (§resp-37); beside it, a second repetition for one Coverage under another id would be two assertions
+    for it, which CRD 2.0.1 forbids (review29a L2). But an assertion for a Coverage the call knows is
+    not active (`judgement.inactive`: ended, cancelled) never stands, whoever issued it: every hook answers
     `not-covered` for it (replacing an approval is taking it back, not restating it), as an approval,
     this service's or another's, is one under a plan that no longer covers the patient (session
     review s18 R-1)."""
     if judgement.inactive is not None:
         return None
+    if not judged:
+        return "the encounter keeps the coverage information it carries, which this service does not judge"
     number = _string_of(extension, "satisfied-pa-id")
     if number is not None and not number.startswith(PA_PREFIX):
         return f"prior authorization {number} issued elsewhere"
@@ -629,7 +638,7 @@ def coverage_actions(
         for judgement in per_coverage:
             extension, description = coverage_extension(judgement, target, rules, call, today)
             before = earlier.get(judgement.coverage)
-            kept = _kept_whatever_judged(before, rules, judgement) if before is not None else None
+            kept = None if before is None else _kept_whatever_judged(before, rules, judgement, target.judged)
             own = issued_in(call, target.reference, extension)
             if before is not None and (kept is not None or _unchanged(before, extension, own)):
                 if kept is not None and _assertion_content(before) != _assertion_content(extension):

@@ -669,5 +669,6 @@ def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
             targets.append(CoverageTarget(reference, appointment, None, unaddressed))
     if call.encounter is not None:  # the hook's Encounter (`HookBehaviour.on_encounter`): not ours to judge
         unaddressed = _no_rules(decisions, ENCOUNTER_WORDS)
-        targets.append(CoverageTarget(reference_of(call.encounter), call.encounter, None, unaddressed))
+        reference = reference_of(call.encounter)
+        targets.append(CoverageTarget(reference, call.encounter, None, unaddressed, judged=False))
     return targets

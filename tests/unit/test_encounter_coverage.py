@@ -395,6 +395,65 @@ def test_the_encounter_read_budget_is_a_setting_of_more_than_nothing() -> None:
             settings_from_mapping({"fhir": {"encounter_read_seconds": wrong}})
 
 
+def assertion_by_another(coverage: str, covered: str, pa_needed: str | None) -> dict[str, Any]:
+    """A coverage-information repetition another CRD service put on the Encounter for `coverage`."""
+    subs = [
+        {"url": "coverage", "valueReference": {"reference": coverage}},
+        {"url": "covered", "valueCode": covered},
+        *([{"url": "pa-needed", "valueCode": pa_needed}] if pa_needed else []),
+        {"url": "date", "valueDate": "2026-01-05"},
+        {"url": "coverage-assertion-id", "valueString": "another-service-6"},
+    ]
+    return {"url": COVERAGE_INFO, "extension": subs}
+
+
+@pytest.mark.parametrize(
+    ("covered", "pa_needed"), [("covered", "no-auth"), ("not-covered", None)], ids=["covered", "not-covered"]
+)
+@pytest.mark.parametrize("pump_open", [True, False], ids=["open-pump-order", "no-open-pump-order"])
+def test_another_sources_assertion_on_the_encounter_stands_and_none_is_sent_for_its_coverage(
+    covered: str, pa_needed: str | None, pump_open: bool
+) -> None:
+    """§resp-37: no element but our own coverage information changes; another source's answer for the
+    Coverage is the one that says something about the encounter, where this service holds no rules.
+    Beside it, ours would be a second assertion for one Coverage under another id (CRD 2.0.1: one id
+    per Coverage). So the Encounter gets no update for that Coverage (review29a L2: it was replaced)."""
+    theirs = assertion_by_another(GEHA, covered, pa_needed)
+    chart = [*meeting_chart(), *([open_pump_order()] if pump_open else [])]
+    _, answer = sign_with_chart(chart, body=encounter_call(extension=[theirs]))
+    assert on(answer, ENCOUNTER) == []
+    assert len(answer.get("systemActions", [])) == (1 if pump_open else 0)  # the pump order's, as ever
+
+
+def test_beside_another_sources_assertion_the_other_coverage_gets_ours_theirs_sent_back_unchanged() -> None:
+    """Two Coverages, another source's assertion for one: the update carries it as it came, and ours for
+    the other Coverage only."""
+    two = sample("order-select-62362-demo-two-coverages")
+    coverages = [e["resource"] for e in two["prefetch"]["coverage"]["entry"]]
+    kept_for, ours_for = (f"Coverage/{c['id']}" for c in coverages)
+    theirs = assertion_by_another(kept_for, "covered", "no-auth")
+    body = encounter_call(subject={"reference": "Patient/demo-two-coverages"}, extension=[theirs])
+    body["context"]["patientId"] = "demo-two-coverages"
+    for key in ("patient", "coverage"):
+        body["prefetch"][key] = two["prefetch"][key]
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [action] = on(answer, ENCOUNTER)
+    extensions = action["resource"]["extension"]
+    assert extensions[0] == theirs and len(extensions) == 2
+    assert assertion_of({"resource": {"extension": extensions[1:]}})["coverage"] == {"reference": ours_for}
+
+
+def test_another_sources_assertion_for_a_coverage_not_active_is_replaced_by_not_covered() -> None:
+    """The control: an assertion under a plan that no longer covers the patient never stands, whoever
+    issued it, on every resource (session review s18 R-1): the Encounter's says `not-covered`."""
+    body = encounter_call(extension=[assertion_by_another(GEHA, "covered", "no-auth")])
+    body["prefetch"]["coverage"]["entry"][0]["resource"]["status"] = "cancelled"
+    _, answer = sign_with_chart(meeting_chart(), body=body)
+    [action] = on(answer, ENCOUNTER)
+    assert [e["url"] for e in action["resource"]["extension"]] == [COVERAGE_INFO]
+    assert assertion_of(action)["covered"] == "not-covered"
+
+
 def audited(body: dict[str, Any], server: RecordingFhirClient) -> dict[str, Any]:
     """The audit record of `body` answered against `server`."""
     app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
