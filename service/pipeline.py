@@ -52,7 +52,7 @@ from service.questionnaires import Publications, publications
 from service.record import build_record
 from service.references import parse_reference
 from service.registry import CallOptions, HookBehaviour, ServiceDefinition
-from service.routing import Route, coverage_not_answered, route_coverages, unanswerable
+from service.routing import Route, coverage_not_answered, route_coverages, unanswerable_of
 from service.settings import FhirSettings
 from service.shapes import reference_of
 from service.version import service_version
@@ -405,7 +405,7 @@ def decide(
     data = call.data
     if data is None:
         return Decisions(call, today)
-    if (unread := _coverage_unread(call, today)) is not None:
+    if (unread := _coverage_unread(call, today, now)) is not None:
         return unread
     organizations = data.resources.get("Organization", [])
     server = call.request.fhir.server  # the chart's: a reference to another server's names none of it
@@ -529,9 +529,10 @@ def decide(
     )
 
 
-def _coverage_unread(call: CallData, today: date) -> Decisions | None:
+def _coverage_unread(call: CallData, today: date, now: datetime) -> Decisions | None:
     """A call whose Coverage is active but cannot be answered for as written (`routing.unanswerable`: no
-    FHIR id to name it by, or a `period` start or end in a form R4 does not allow), when it is about any
+    FHIR id to name it by, or a `period` start or end in a form R4 does not allow; or, not active, the
+    one it is answered `not-covered` for has no id: `routing.unanswerable_of`), when it is about any
     order (`_orders_at_hand`): its coverage information could not name it (review29b: `Coverage/None`),
     or whether it is in force cannot be told (review28f L1: such an end bounded nothing, and an ended
     plan was judged, or made two relevant Coverages). Prefetched, it is bad input: a 400 naming the
@@ -545,21 +546,19 @@ def _coverage_unread(call: CallData, today: date) -> Decisions | None:
     data = call.data
     if data is None or not (_orders_at_hand(call) or call.encounter is not None):
         return None
-    for coverage in data.coverages:
-        if (found := unanswerable(coverage)) is None:
-            continue
-        if not _orders_at_hand(call):  # the hook's Encounter alone: it gets nothing, and no 400 or 412
-            return Decisions(call, today)
-        where, value, is_not, cannot = found
-        written = json.dumps(value, ensure_ascii=False)
-        why = f"{reference_of(coverage)}{where} {written[:80]} {is_not}"
-        held = held_at(call.request.prefetch, coverage)
-        if held is not None:  # the request's: bad input, the element named
-            return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=held + where)
-        reason = f"{why} as the EHR's FHIR server holds it: {cannot}"
-        unread = Unobtainable("coverage", "prefetch.coverage", reason)
-        return Decisions(call, today, missing_required=(unread,))
-    return None
+    if (unanswered := unanswerable_of(data.coverages, today, now)) is None:
+        return None
+    if not _orders_at_hand(call):  # the hook's Encounter alone: it gets nothing, and no 400 or 412
+        return Decisions(call, today)
+    coverage, (where, value, is_not, cannot) = unanswered
+    written = json.dumps(value, ensure_ascii=False)
+    why = f"{reference_of(coverage)}{where} {written[:80]} {is_not}"
+    held = held_at(call.request.prefetch, coverage)
+    if held is not None:  # the request's: bad input, the element named
+        return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=held + where)
+    reason = f"{why} as the EHR's FHIR server holds it: {cannot}"
+    unread = Unobtainable("coverage", "prefetch.coverage", reason)
+    return Decisions(call, today, missing_required=(unread,))
 
 
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:

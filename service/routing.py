@@ -324,9 +324,8 @@ def unanswerable(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | Non
     (service/pipeline.py `_coverage_unread`)."""
     if coverage.get("status") not in ACTIVE_STATUSES:
         return None
-    rid = coverage.get("id")
-    if not isinstance(rid, str) or not URL_SAFE_ID_PATTERN.fullmatch(rid):
-        return ".id", rid, "is not a FHIR id", "its coverage information could not name it"
+    if (unnamed := _unnamed(coverage)) is not None:
+        return unnamed
     if "period" not in coverage:
         return None
     period = coverage["period"]
@@ -335,6 +334,32 @@ def unanswerable(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | Non
     for bound in ("start", "end"):
         if bound in period and parse_datetime(period[bound]) is None:
             return f".period.{bound}", period[bound], "is not a FHIR date or dateTime", IN_FORCE_UNTOLD
+    return None
+
+
+def unanswerable_of(
+    coverages: Sequence[Mapping[str, Any]], today: date, now: datetime
+) -> tuple[Mapping[str, Any], tuple[str, Any, str, str]] | None:
+    """The first of a call's Coverages that cannot be answered for as written, with where and why
+    (`unanswerable`): an active one, or the one a call with none relevant is answered `not-covered` for
+    (`routed`: its one recorded Coverage that is not active, cancelled or ended), whose coverage
+    information names it as much: with no FHIR id it could not (review29d: a cancelled Coverage with
+    none was answered `Coverage/None`). Any other that is not active is read by its status alone."""
+    for coverage in coverages:
+        if (found := unanswerable(coverage)) is not None:
+            return coverage, found
+    for coverage in routed(coverages, today, now):
+        if (found := _unnamed(coverage)) is not None:
+            return coverage, found
+    return None
+
+
+def _unnamed(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | None:
+    """`.id` and the id written there, when a Coverage has no FHIR id its coverage information could name
+    it by (`Coverage/<id>`); None when it has one."""
+    rid = coverage.get("id")
+    if not isinstance(rid, str) or not URL_SAFE_ID_PATTERN.fullmatch(rid):
+        return ".id", rid, "is not a FHIR id", "its coverage information could not name it"
     return None
 
 

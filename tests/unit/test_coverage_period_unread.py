@@ -176,3 +176,37 @@ def test_the_400_names_the_coverage_that_cannot_be_read_where_another_shares_its
     assert response.status_code == 400, response.get_data(as_text=True)
     [issue] = response.get_json()["issue"]
     assert issue["expression"] == ["prefetch.coverage.entry[1].resource.period.end"]
+
+
+@pytest.mark.parametrize("read", ["prefetched", "searched"])
+@pytest.mark.parametrize("status", ["cancelled", "draft"])
+def test_a_coverage_not_active_that_the_call_is_answered_for_without_a_fhir_id_is_refused(
+    status: str, read: str
+) -> None:
+    """review29d: a Coverage that is not active, the call's one recorded Coverage, is answered
+    `not-covered` by name (no-active-coverage), so with no id its coverage information named
+    `Coverage/None`, as review29b's active one did: prefetched, a 400 naming its `.id`; read from the
+    EHR's FHIR server, a 412 saying so. One not answered for, beside an active Coverage, is read by its
+    status alone (the control: answered 200 for the active one)."""
+    body = packaged_sample(NAME)
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    beside = {**coverage, "status": status}
+    del beside["id"]
+    body["prefetch"]["coverage"]["entry"].append({"resource": beside})
+    response = _posted(body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "Coverage/None" not in response.get_data(as_text=True)
+    del coverage["id"]
+    coverage["status"] = status
+    body["prefetch"]["coverage"]["entry"].pop()
+    server = None
+    if read == "searched":
+        body = with_fhir(body)
+        server = ChartServer([body["prefetch"].pop("coverage")["entry"][0]["resource"]])
+    response = _posted(body, server)
+    assert response.status_code == (400 if read == "prefetched" else 412), response.get_data(as_text=True)
+    [issue] = response.get_json()["issue"]
+    assert issue["expression"] == [
+        "prefetch.coverage.entry[0].resource.id" if read == "prefetched" else "prefetch.coverage"
+    ]
+    assert "could not name it" in issue["diagnostics"]
