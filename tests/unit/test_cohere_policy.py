@@ -492,10 +492,11 @@ def test_any_one_of_the_three_opioid_routes(opioid: tuple[str, str], expected_ro
     assert s["cohere.pain.opioid-failure.failure"] == "met"
 
 
-@pytest.mark.parametrize("route", ["SC", "SQ", "s.c."])
+@pytest.mark.parametrize("route", ["SC", "SQ", "s.c.", "SubQ", "subcut"])
 def test_an_opioid_routed_sc_or_sq_is_the_subcutaneous_opioid(route: str) -> None:
     """s29 F1: Cohere's "subcutaneous opioids" read route-injectable, whose words lacked "SC" and "SQ": a
-    morphine order whose route was typed so was no opioid of the three routes."""
+    morphine order whose route was typed so was no opioid of the three routes; so too "SubQ" and "subcut"
+    (review29d: ISMP's forms in their place)."""
     morphine = med_request("morphine sulfate 10 MG", "2025-06-01", "2025-09-01", "stopped", reason="nausea")
     morphine["dosageInstruction"] = [{"route": {"text": route}}]
     s = found(cohere([*without_codes(non_malignant_chart(), "1049683"), morphine], order=TRIAL_ORDER))

@@ -466,6 +466,21 @@ def test_an_injectable_routes_abbreviation_is_read_only_as_a_word_of_a_route(
     assert statuses(determine([oral, _opioid_routed(name, route)]))[routes] == "not-documented"
 
 
+@pytest.mark.parametrize("route", ["SubQ", "subq", "Sub-Q", "sub q", "subcut", "Subcut.", "SUBCUT", "S.Q."])
+def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
+    """review29d (s29 F1 continued): ISMP's list of error-prone abbreviations asks for "subcut" (or
+    "SubQ" in US use) in place of "SC" and "SQ", which 08e2805 added; a morphine order whose route was
+    typed so was still no injectable course, and GEHA's "oral and injectable opioids" not documented.
+    Read as "SC" is: a whole word of the route's text, never of a drug's name."""
+    oral = med_request(
+        "Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-04-01", "stopped", reason="ineffective"
+    )
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    assert statuses(determine([oral, _opioid_routed("morphine sulfate 10 MG", route)]))[routes] == "met"
+    named = _opioid_routed(f"morphine sulfate 10 MG {route} kit", None)
+    assert statuses(determine([oral, named]))[routes] == "not-documented"
+
+
 @pytest.mark.parametrize(
     ("name", "route"),
     [
