@@ -39,6 +39,7 @@ OPEN_ORDER_STATUSES = ("draft", "active")
 OPEN_ORDERS = "the patient's open orders"
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
+Resolve = Callable[[str], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,24 @@ class OrderSearch:
 
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def _within(bundle: Any, server: str | None) -> Resolve | None:
+    """What a reference written in a prefetched Bundle's resource names in that Bundle (`DraftOrders.get`:
+    a `urn:uuid:` fullUrl too), as a draft's is read in the call's own Bundle; None for no Bundle. An
+    order whose subject so names another Patient is another patient's (review29e: the encounter hooks'
+    open orders and a prefetched dispatched order were judged for the call's patient). The Bundle is
+    indexed only when a reference is to be found in it: nearly every order names its Patient plainly."""
+    if not isinstance(bundle, dict) or "entry" not in bundle:
+        return None
+    indexed: list[DraftOrders] = []
+
+    def find(reference: str) -> Mapping[str, Any] | None:
+        if not indexed:
+            indexed.append(DraftOrders(bundle, server))
+        return indexed[0].get(reference)
+
+    return find
 
 
 def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -107,10 +126,14 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
             else:
                 found.append(order)
     kept = []
+    held = prefetched_at(request.prefetch, set(prefetched)) if prefetched else {}
     for order in found:
         reference = reference_of(order)
         from_server = reference not in prefetched  # the prefetched ones were checked (a 400 when not valid)
-        set_aside = not_to_judge(order, patient, request.fhir.server, read=from_server)
+        within = (
+            None if from_server else _within(request.prefetch.get(held[reference][1]), request.fhir.server)
+        )
+        set_aside = not_to_judge(order, patient, request.fhir.server, within, read=from_server)
         if set_aside is None:
             kept.append(order)
             continue
@@ -128,7 +151,10 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     patient = request.context.patient_id
     # (an order, whether the EHR gave it as the patient's: prefetched, or searched by a server that kept
     # to the search's `patient`; one that ignored it answers every patient's, review28a)
-    candidates: list[tuple[dict[str, Any], bool]] = []
+    # (and what a reference in it names in the Bundle it was prefetched in, `_within`)
+    candidates: list[tuple[dict[str, Any], bool, Resolve | None]] = []
+    server = request.fhir.server
+    pages: dict[str, Resolve | None] = {}
     queries = []
     failures: list[str] = []
     unsearched: list[str] = []
@@ -138,8 +164,10 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         if given.has_more_pages and client is not None and rendered is not None:
             # page one of several: the rest is what the key's own search gives (gather's mechanism)
             queries.append(instead_of_pages(query_from_url(key, rendered), given.resources))
+            pages[key] = _within(given.bundle, server)
         elif given.state in (PrefetchState.PROVIDED, PrefetchState.EMPTY):
-            candidates += [(r, True) for r in given.resources]
+            within = _within(given.bundle, server)
+            candidates += [(r, True, within) for r in given.resources]
             kind = query_from_url(key, template).resource_type
             if given.has_more_pages:  # page one of several: the orders on the others are unknown
                 failures.append(
@@ -153,19 +181,21 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             unsearched.append(query_from_url(key, template).resource_type)
     if client is not None and queries:
         answered = _asked(call, client, queries)
-        candidates += [(r, not o.scope_ignored) for o in answered.values() for r in o.resources]
+        candidates += [(r, not o.scope_ignored, None) for o in answered.values() for r in o.resources]
         candidates += [
-            (r, True) for q in queries if q.instead_of and answered[q.key].error for r in q.instead_of
+            (r, True, pages.get(q.key))
+            for q in queries
+            if q.instead_of and answered[q.key].error
+            for r in q.instead_of
         ]
         failures += [outcome.error for outcome in answered.values() if outcome.error]
         unsearched += [q.resource_type for q in queries if answered[q.key].error]
     failures = sorted(set(failures))
     found, set_aside = [], []
-    server = request.fhir.server
-    for r, given_as_the_patients in candidates:
+    for r, given_as_the_patients, within in candidates:
         if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
             continue
-        if names_another_patient(r, patient, server) or (
+        if names_another_patient(r, patient, server, within) or (
             not given_as_the_patients and not names_the_patient(r, patient, server)
         ):  # another patient's (its link valid or not: `"display": ""` beside it), or, from a server that
             continue  # ignored `patient`, anyone's but for naming this patient (review28a): not the patient's

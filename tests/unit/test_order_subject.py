@@ -917,6 +917,55 @@ def test_an_open_order_given_as_the_patient_s_whose_subject_names_no_other_patie
     assert not [s for s in summaries if "not valid FHIR" in s or "another patient" in s], summaries
 
 
+ANOTHER_BY_UUID = "urn:uuid:0b9a3f7e-1111-4c64-bb8a-4f1f8d7f0c1a"
+
+
+def _naming_another_in_its_bundle(body: dict[str, Any], key: str, order: dict[str, Any]) -> None:
+    """`order`'s subject a `urn:uuid:` the prefetched Bundle `key` holding it gives to another Patient."""
+    order["subject"] = {"reference": ANOTHER_BY_UUID}
+    another = {"resourceType": "Patient", "id": "someone-else"}
+    body["prefetch"][key]["entry"].append({"fullUrl": ANOTHER_BY_UUID, "resource": another})
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_whose_urn_names_another_patient_in_its_prefetched_bundle_is_left_out(
+    hook: str,
+) -> None:
+    """review29e: since 8ec4336 an open order given as the patient's whose subject names no other patient
+    is judged for them, and `_chart` read a `urn:uuid:` subject unresolved, though the prefetched Bundle
+    holding the order gave that fullUrl to another Patient: another patient's pump order was judged on this
+    patient's encounter and sent back with their coverage information. Read as a draft's is, in its
+    Bundle, it names another patient: left out (an unresolved one is judged: the test above)."""
+    body, order = _open_order_prefetched(hook)
+    _naming_another_in_its_bundle(body, "openServiceRequests", order)
+    response = post_json(
+        create_app(open_settings(), catalog()).test_client(), f"/cds-services/idds-crd-{hook}", body
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert MEETS not in [c["summary"] for c in answer["cards"]]
+    assert reference_of(order) not in [reference_of(a["resource"]) for a in answer.get("systemActions", [])]
+
+
+def test_a_prefetched_dispatched_order_whose_urn_names_another_patient_in_its_bundle_is_another_s() -> None:
+    """review29e (before 8ec4336 too): `_dispatched` asked `not_to_judge` with no resolver, so a prefetched
+    dispatched order whose `urn:uuid:` subject its Bundle gives to another Patient was judged for the call's
+    patient, where the same order drafted, or booked in the call's Bundle, is "an order for another
+    patient"."""
+    body = sample("order-dispatch-62362-demo-meets")
+    body["prefetch"] = json.loads(
+        next(p for p in request_files() if p.stem == "order-dispatch-62362-demo-meets").read_text("utf-8")
+    )["prefetch"]
+    order = body["prefetch"]["dispatchedServiceRequests"]["entry"][0]["resource"]
+    _naming_another_in_its_bundle(body, "dispatchedServiceRequests", order)
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-dispatch", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert reference_of(order) not in [reference_of(a["resource"]) for a in answer.get("systemActions", [])]
+    assert [c for c in answer["cards"] if "another patient" in c["summary"] + c.get("detail", "")], answer
+
+
 @pytest.mark.parametrize("form", ["identifier-only", "group"])
 def test_an_open_order_naming_no_patient_from_a_server_ignoring_patient_is_left_out(form: str) -> None:
     """The control (review28a's rule, kept): from a server that ignored `patient` such an order may be any
