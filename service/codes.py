@@ -8,6 +8,7 @@ so an alias is handled in exactly one place.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -191,6 +192,12 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
+def _as_whole_text(text: str) -> str:
+    """A route's text as a whole text is compared (`Routes.whole_texts`): its compatibility forms read
+    plainly (full-width letters are the letters), dots dropped ("I.T.", "IT."), trimmed; the case kept."""
+    return unicodedata.normalize("NFKC", text).replace(".", "").strip()
+
+
 def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     """Whether a route (CodeableConcept) is intrathecal or epidural: True for a neuraxial route code
     (`routes.neuraxial`, SNOMED 72607000 or 404820008); a route coded in SNOMED is what its code says
@@ -198,15 +205,16 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     (`routes.tells_neither`, the intraspinal route's) does not. That one, one coded only the EHR's own
     way, or a typed one is read by its words: neuraxial ones (`routes.says_neuraxial`; a negated one,
     "non-intrathecal", not counting), or a text that is one of `routes.whole_texts` whole, as written
-    ("IT", trimmed; not "it", nor "apply it"): True; those of another route (`routes.other`, the route
-    value sets' words: oral, intravenous, tablet, "SC": False), else None, as for "Injection"."""
+    ("IT", trimmed, its dots and full-width letters read plainly: "I.T."; not "it", nor "apply it"):
+    True; those of another route (`routes.other`, the route value sets' words: oral, intravenous,
+    tablet, "SC": False), else None, as for "Injection"."""
     codes = list(codings(route))
     if any(code.code in routes.neuraxial for code in codes):
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
     texts = concept_texts(route)
-    if any(part.strip() in routes.whole_texts for part in texts):
+    if any(_as_whole_text(part) in routes.whole_texts for part in texts):
         return True
     text = " | ".join(texts)
     if routes.says_neuraxial(text):

@@ -40,6 +40,10 @@ ROUTES = load_catalog().terminology.routes  # the route value sets' codes and wo
         ({"text": "intravenous"}, False),
         ({"text": "IT"}, True),
         ({"text": " IT "}, True),
+        ({"text": "I.T."}, True),  # review29d: near forms of the same two letters
+        ({"text": "IT."}, True),
+        ({"text": "\uff29\uff34"}, True),  # full-width
+        ({"text": "i.t."}, None),
         ({"coding": [{"system": "urn:oid:1.2.3.4", "code": "it", "display": "IT"}]}, True),
         ({"text": "it"}, None),
         ({"text": "It"}, None),
