@@ -734,6 +734,8 @@ FROM_CALL = "3 months from 21 Nov 2026 are 92 days"  # to 21 February 2027
         (2.5, "mo", "not-met", "2.5 months recorded (needs at least 3 months)"),
         (1, "a", "met", "12 months recorded (1 a; needs at least 3 months)"),
         (0.2499, "a", "not-met", "2.999 months recorded (0.2499 a; needs at least 3 months)"),
+        (0.17, "a", "not-met", "2 months recorded (0.17 a; needs at least 3 months)"),  # 2.04: review29d
+        (0.08, "a", "not-met", "1 month recorded (0.08 a; needs at least 3 months)"),  # 0.96
     ],
 )
 def test_a_life_expectancy_in_days_or_weeks_is_stated_as_recorded_and_compared_by_the_calendar(

@@ -269,13 +269,13 @@ def _against_months(
 def _deciding_digits(value: float, threshold: float) -> str:
     """`value` with one decimal, or as many more as it takes not to look equal to `threshold` when it
     is not (0.2499 years are 2.9988 months: "2.999", not "3.0", against 3 months); a whole number as the
-    cards say one, with none ("2", not "2.0": s29 F2)."""
+    cards say one, with none ("2", not "2.0": s29 F2), as is one rounded to it."""
     if value.is_integer():
         return f"{value:.0f}"
     for places in range(1, 7):
         shown = f"{value:.{places}f}"
         if (float(shown) == threshold) == (value == threshold):
-            return shown
+            return shown.rstrip("0").removesuffix(".")  # 0.17 years are "2" months, not "2.0" (review29d)
     return f"{value:g}"
 
 
