@@ -23,7 +23,7 @@ from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
 from cards.markdown import plain
 from cards.shortening import shortened
-from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WITHDRAWN_ORDER, UnreadOrder
+from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WHOSE_UNTOLD, WITHDRAWN_ORDER, UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
@@ -650,6 +650,7 @@ _NOT_USED_ADVICE = {
     (NOT_VALID, "booked"): "Correct the order in the EHR, then book again.",
     (NOT_VALID, "dispatched"): "Correct the order in the EHR, then dispatch it again.",
     (NOT_VALID, "open"): "Correct the order in the EHR.",
+    (WHOSE_UNTOLD, "open"): "Check in the EHR whose order it is, and that it names the patient it is for.",
 }
 
 

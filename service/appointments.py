@@ -20,7 +20,13 @@ from service.fhir.client import FhirError
 from service.hooks.models import malformed_order
 from service.modifiers import MODIFIER, Carried
 from service.orders import DraftOrders
-from service.references import local_reference, names_another_patient, on_server, parse_reference
+from service.references import (
+    local_reference,
+    names_another_patient,
+    on_server,
+    parse_reference,
+    whom_it_names,
+)
 from service.shapes import contained_by_id, dicts, reference_of, reference_target
 
 Reader = Callable[[str], dict[str, Any] | None]
@@ -41,19 +47,12 @@ def withdrawn(order: Mapping[str, Any]) -> str | None:
 # can read as it says and send back (service/hooks/models.py `malformed_order`; the call's own would be a
 # 400, but the server's data is not the call's)
 WITHDRAWN_ORDER, ANOTHER_PATIENTS, NOT_VALID = "withdrawn", "another patient's", "not valid"
+# an encounter hook's open order given as the patient's whose patient link names no Patient this service can
+# tell (a Group, an identifier or a name alone, a contained Patient): R4's `patient` search parameter
+# (`subject.where(resolve() is Patient)`) never finds one, so whose it is cannot be told (review29e)
+WHOSE_UNTOLD = "whose it is cannot be told"
 # a path to an element that a reason may quote (`.subject`, `.extension[1]`): the server's own keys are not
 _QUOTABLE_PATH = re.compile(r"(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}|\[[0-9]{1,6}\]){1,8}")
-
-
-# the patient link R4 requires of each request type (1..1; CommunicationRequest.subject is 0..1): an order the
-# EHR holds without it is not valid, as one holding `subject: null` is (review28e, lows29)
-REQUIRED_PATIENT_LINKS = {
-    "DeviceRequest": "subject",
-    "MedicationRequest": "subject",
-    "NutritionOrder": "patient",
-    "ServiceRequest": "subject",
-    "VisionPrescription": "patient",
-}
 
 
 def not_to_judge(
@@ -77,18 +76,17 @@ def not_to_judge_as_held(order: Mapping[str, Any], read: bool) -> tuple[str, str
     will not be carried out (`withdrawn`, asked before validity: a withdrawn order is reported whatever it
     is), or one `read` as the EHR holds it (from its FHIR server, or an encounter hook's open orders
     prefetched) that is not valid (`malformed_order`: judged, it was sent back with a `subject: null`); None
-    when it is to be judged. The one place that says which orders must hold their patient link
-    (`REQUIRED_PATIENT_LINKS`, R4's 1..1): those `read` as the EHR holds them, dispatched, booked or open
-    alike, and not what the call hands over (a draft, a dispatched order prefetched, a booked one in the
-    call's Bundle), which may omit it and is the call's patient's (CDS Hooks' draft orders often do). An
+    when it is to be judged. Every order must hold the patient link R4 requires of its type
+    (`malformed_order`, `REQUIRED_PATIENT_LINKS`): one the call hands over without it (a draft, a dispatched
+    order prefetched, a booked one in the call's Bundle) is a 400, one `read` as the EHR holds it is set
+    aside here. An
     order holding a `modifierExtension` of its own (one this service does not understand, or one that
     is none of FHIR's) is not read as withdrawn: the modifier may change what its status means, and FHIR
     forbids reading a resource past a modifier not understood (extensibility.html#modifierExtension); it
     is not valid, or judged (and reported as not understood), as one with any other status is."""
     if MODIFIER not in order and (why := withdrawn(order)) is not None:
         return why, WITHDRAWN_ORDER
-    link = REQUIRED_PATIENT_LINKS.get(order.get("resourceType")) if read else None
-    if read and (found := malformed_order(order, link)) is not None:
+    if read and (found := malformed_order(order)) is not None:
         where, must = found
         element = where[1:] if _QUOTABLE_PATH.fullmatch(where) else "an element"
         return f"it is not valid FHIR as the EHR's FHIR server holds it ({element} {must})", NOT_VALID
@@ -185,15 +183,24 @@ def based_on(appointment: Mapping[str, Any], booking: DraftOrders, server: str |
     return orders
 
 
-def for_patient(appointment: Mapping[str, Any], patient_id: str, server: str | None = None) -> bool:
-    """Whether the Appointment is for the call's patient (or names no patient at all): a Patient
-    participant of the same id held on another FHIR server than the call's is another person."""
-    patients = [
-        parsed
+def for_patient(
+    appointment: Mapping[str, Any],
+    patient_id: str,
+    server: str | None = None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> bool:
+    """Whether the Appointment is for the call's patient (or names no patient at all): one of its
+    participants names that patient, or none names a Patient. Each actor is read as an order's patient link
+    is (`whom_it_names`): a Patient of the same id held on another FHIR server than the call's is another
+    person, and a `urn:uuid:` is looked up in the call's Bundle (`resolve`, as a draft's subject is: one
+    that Bundle gives to another Patient named another person and was read as naming none, review29e). An
+    actor naming no Patient (an identifier or a name alone, a Practitioner) is none, as a draft's subject
+    so written is the call's patient's."""
+    whom = {
+        whom_it_names(p.get("actor"), patient_id, server, resolve)
         for p in dicts(appointment.get("participant"))
-        if (parsed := parse_reference(p.get("actor"))) and parsed.type == "Patient"
-    ]
-    return not patients or any(p.id == patient_id and on_server(p, server) for p in patients)
+    }
+    return True in whom or False not in whom
 
 
 def appointment_orders(
@@ -211,10 +218,10 @@ def appointment_orders(
         based = (reference_target(b) for b in dicts(appointment.get("basedOn")))
         targets = [t for t in based if t and _may_be_order(t, in_call, fhir_server)]
         if not targets:  # based on no order: it is the order (profile-appointment-no-order)
-            if for_patient(appointment, patient_id, fhir_server):
+            if for_patient(appointment, patient_id, fhir_server, in_call.get):
                 found.setdefault(reference_of(appointment), appointment)
             continue
-        if not for_patient(appointment, patient_id, fhir_server):
+        if not for_patient(appointment, patient_id, fhir_server, in_call.get):
             unread += [
                 UnreadOrder(
                     reference_of(appointment),

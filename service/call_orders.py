@@ -15,6 +15,7 @@ from typing import Any
 from service.appointments import (
     ANOTHER_PATIENTS,
     CANCELLED,
+    WHOSE_UNTOLD,
     UnreadOrder,
     appointment_orders,
     at_hand_when_set_aside,
@@ -29,7 +30,7 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import names_another_patient, names_the_patient
+from service.references import names_another_patient, names_the_patient, patient_link
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 from service.wording import listing
@@ -200,14 +201,22 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         ):  # another patient's (its link valid or not: `"display": ""` beside it), or, from a server that
             continue  # ignored `patient`, anyone's but for naming this patient (review28a): not the patient's
         # the EHR gave it as the patient's (prefetched, or searched by a server that kept to `patient`), or it
-        # names them: a link naming no other Patient (an identifier or display alone, a Group, a contained
-        # or `urn:uuid:` one) is judged for the patient, as the call's own and a dispatched order's are
-        # (review29b LOW 4: left out without a word); it is the EHR's data, as a dispatched order read from
-        # its FHIR server is: one not valid (`requester: null`) is not judged and sent back with it
-        # (review27c), nor is one whose patient link is not valid (`subject: null`, none at all, or an array
-        # naming this patient and another: whose it is cannot be told), which was dropped without a word
-        # (review27c, review28e, review29b LOW 2)
-        if (aside := not_to_judge_as_held(r, read=True)) is None:
+        # names them: it is the EHR's data, as a dispatched order read from its FHIR server is: one not valid
+        # (`requester: null`) is not judged and sent back with it (review27c), nor is one whose patient link
+        # is not valid (`subject: null`, none at all, or an array naming this patient and another: whose it
+        # is cannot be told), which was dropped without a word (review27c, review28e, review29b LOW 2)
+        aside = not_to_judge_as_held(r, read=True)
+        if aside is None and not names_the_patient(r, patient, server, within):
+            # a valid link naming no Patient this service can tell (a Group, an identifier or a name alone, a
+            # contained Patient, an unresolved `urn:uuid:`): R4's `patient` search parameter is
+            # `subject.where(resolve() is Patient)`, so the EHR did not find it as this patient's, whatever it
+            # said; judged for them since 8ec4336, and left out without a word before (review29e): reported
+            link = _link_name(r)
+            aside = (
+                f"it names no patient this service can tell in its {link}: whose order it is cannot be told",
+                WHOSE_UNTOLD,
+            )
+        if aside is None:
             found.append(r)
         else:
             reference = reference_of(r)
@@ -221,6 +230,12 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     reason = "; ".join(failures)
     unread = [UnreadOrder(what, what, reason, searched=True, others_searched=partly)] if failures else []
     return _bundle(found), unread + set_aside
+
+
+def _link_name(order: Mapping[str, Any]) -> str:
+    """The element an order's patient link is held in (`patient_link`: subject, patient ...)."""
+    held = patient_link(order)
+    return held[0] if held is not None else "subject"
 
 
 def _appointments(call: OrderSearch) -> OrdersOfCall:
@@ -277,11 +292,12 @@ def orders_of_call(call: OrderSearch) -> OrdersOfCall:
 def booked_appointments(request: HookRequest) -> list[dict[str, Any]]:
     """appointment-book: the Appointments being booked for this patient (not cancelled)."""
     bundle = request.context.appointments or {}
+    in_call = DraftOrders(bundle, request.fhir.server)
     return [
         a
         for e in dicts(bundle.get("entry"))
         if isinstance(a := e.get("resource"), dict)
         and a.get("resourceType") == "Appointment"
         and a.get("status") not in CANCELLED
-        and for_patient(a, request.context.patient_id, request.fhir.server)
+        and for_patient(a, request.context.patient_id, request.fhir.server, in_call.get)
     ]

@@ -108,10 +108,11 @@ def malformed_patient_link(
 ) -> tuple[str, str] | None:
     """Where a resource's patient link (`patient_link`) is present but no Reference, as a path from the
     resource (`.subject`, `.subject.reference`), with what it must be; None when it is one, or absent,
-    unless the resource must hold the link `required` names (an order as the EHR holds it, open,
-    dispatched or booked, `appointments.not_to_judge_as_held`: R4's `ServiceRequest.subject` and
-    `DeviceRequest.subject` are 1..1, and an order holding none is as invalid as one holding `subject:
-    null`, review28e; an order the call hands over may omit it).
+    unless the resource must hold the link `required` names (every order of a type R4 requires it of,
+    `hooks.models.REQUIRED_PATIENT_LINKS`: R4's `ServiceRequest.subject` and `DeviceRequest.subject` are
+    1..1, and an order holding none is as invalid as one holding `subject: null`, review28e; one holding
+    another link in its place, a ServiceRequest's `patient` or `for`, holds an element R4 does not define
+    for it, and was judged and sent back without its subject, review29e).
     A Reference is a JSON object holding something (FHIR ele-1), its `reference`, when present, a
     non-empty string, and one naming a Patient a valid reference (an id of the call's it cannot be: read
     as naming no Patient, it was judged for the call's patient); CDS Hooks forbids null and empty values,
@@ -119,9 +120,17 @@ def malformed_patient_link(
     input (service/hooks/models.py: 400 naming it): read as no link, an order was judged for the call's
     patient and sent back with its null, where the answer's update must be the order as sent and valid
     (CRD §resp-37, §resp-47)."""
+    if required is not None and required not in resource:  # review29e: `patient` or `for` in place of it
+        held = patient_link(resource)
+        if held is None:
+            return f".{required}", "must be a Reference, not absent"
+        return (
+            f".{held[0]}",
+            f"is no element of {resource.get('resourceType')}: its patient link is {required}",
+        )
     found = patient_link(resource)
     if found is None:
-        return None if required is None else (f".{required}", "must be a Reference, not absent")
+        return None
     key, value = found
     if value is None:
         return f".{key}", "must be a Reference, not null"
@@ -200,12 +209,30 @@ def names_another_patient(
     return False in whom and True not in whom
 
 
-def names_the_patient(resource: Mapping[str, Any], patient_id: str, server: str | None = None) -> bool:
+def names_the_patient(
+    resource: Mapping[str, Any],
+    patient_id: str,
+    server: str | None = None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> bool:
     """Whether an order's first patient link names Patient/`patient_id`, read as `names_another_patient`
-    reads it: a Reference, a string written in its place, or any item of an array written there (an
-    order so linked is not valid, and is this patient's to hear of: `malformed_patient_link`). Beside
-    `belongs_to_patient`, which reads no array, for the few open orders of an encounter hook."""
-    return True in _whom(resource, patient_id, server, None)
+    reads it (`resolve`: a `urn:uuid:` found in the Bundle the order came in): a Reference, a string
+    written in its place, or any item of an array written there (an order so linked is not valid, and is
+    this patient's to hear of: `malformed_patient_link`). Beside `belongs_to_patient`, which reads no
+    array, for the few open orders of an encounter hook."""
+    return True in _whom(resource, patient_id, server, resolve)
+
+
+def whom_it_names(
+    link: Any,
+    patient_id: str,
+    server: str | None = None,
+    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> bool | None:
+    """Whom one reference (a Reference, or a string written in its place) names, read as an order's patient
+    link is: Patient/`patient_id` (True), another Patient (False: another id, this id on another server,
+    or a Patient `resolve` finds it to be, a `urn:uuid:` of the call's Bundle), or no Patient (None)."""
+    return _names(link, patient_id, server, resolve)
 
 
 def _whom(

@@ -213,7 +213,20 @@ def _validate_bundle(context: dict[str, Any], key: str) -> dict[str, Any]:
     return bundle
 
 
-def malformed_order(resource: Mapping[str, Any], link: str | None = None) -> tuple[str, str] | None:
+# the patient link R4 requires of each request type (1..1; CommunicationRequest.subject is 0..1): the one
+# table of it. An order without it is not valid, as one holding `subject: null` is: the EHR's as its server
+# holds it (review28e, lows29), and the call's own too, whose update CRD requires valid against its profile
+# (§resp-47) and forbids adding an element to (§resp-37), so no conformant answer exists (review29e)
+REQUIRED_PATIENT_LINKS = {
+    "DeviceRequest": "subject",
+    "MedicationRequest": "subject",
+    "NutritionOrder": "patient",
+    "ServiceRequest": "subject",
+    "VisionPrescription": "patient",
+}
+
+
+def malformed_order(resource: Mapping[str, Any]) -> tuple[str, str] | None:
     """Where a resource the call hands over as its own (a draft order, a booked Appointment and its
     order, a dispatched order the EHR prefetched) is not one this service can read as it says and send
     back as it came, as a path from the resource (`.extension[1]`, `.subject`), with what it must be; None
@@ -222,7 +235,8 @@ def malformed_order(resource: Mapping[str, Any], link: str | None = None) -> tup
     that is none of FHIR's is not taken for none (`modifiers.malformed`), nor a patient link that is no
     Reference for no link (`references.malformed_patient_link`: whose would it be?); and the update must
     be valid (§resp-47): no element null or empty (`_empty_value`: a `requester: null` was sent back so).
-    `link` names the patient link the resource must hold (`malformed_patient_link`'s `required`).
+    An order must hold the patient link R4 requires of its type (`REQUIRED_PATIENT_LINKS`): a draft
+    without its subject was judged and its update sent back without one, not valid (review29e).
     Such a resource of the call's is bad input: a 400 naming it (`_validate_bundle`, `_prefetched_orders`);
     one read from the EHR's FHIR server is set aside (service/appointments.py `not_to_judge`)."""
     extensions = resource.get("extension")
@@ -232,6 +246,7 @@ def malformed_order(resource: Mapping[str, Any], link: str | None = None) -> tup
         if not isinstance(extension, dict):
             return f".extension[{i}]", "must be an extension (a JSON object)"
     text = written(resource)  # looked at for a modifier and for an empty value: written once
+    link = REQUIRED_PATIENT_LINKS.get(resource.get("resourceType"))
     return malformed(resource, text) or malformed_patient_link(resource, link) or _empty_value(resource, text)
 
 

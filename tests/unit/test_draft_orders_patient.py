@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from service.app import create_app
-from service.call_orders import OrderSearch, orders_of_call
-from service.fhir.query_pool import QueryPool
-from service.hooks.models import parse_hook_request
+from service.hooks.models import RequestInvalid, parse_hook_request
 from service.registry import service_for_hook
 from tests.builders import catalog, meeting_chart
 from tests.calls import sign_with_chart
@@ -123,18 +121,18 @@ def test_a_draft_order_whose_subject_is_this_patient_however_written_is_still_ju
     assert answer["cards"][0]["summary"] == "GEHA: 62362 meets all 14 coverage criteria"
 
 
-def test_a_draft_order_with_no_subject_is_the_calls() -> None:
-    """R4 requires a request's subject, but an order without one names no other patient: it is among the
-    orders judged (the answer's update would echo the invalid order, so this is read where the orders
-    are found)."""
+def test_a_draft_order_with_no_subject_is_refused_naming_it() -> None:
+    """R4 requires a request's subject, and the answer's update must be the order as sent, valid (CRD
+    §resp-37, §resp-47): a draft without one cannot be answered conformantly, and is refused naming it
+    (review29e; it was judged, and its update sent back without a subject)."""
     body = select_body()
     pump = _order(body, "62362")
     del pump["subject"]
+    index = [e["resource"] for e in body["context"]["draftOrders"]["entry"]].index(pump)
     service = service_for_hook("order-select")
-    search = OrderSearch(service.behaviour, parse_hook_request(body, service), None, QueryPool(None), 0.0)
-    bundle, unread = orders_of_call(search)
-    assert unread == []
-    assert pump in [e["resource"] for e in bundle["entry"]]
+    with pytest.raises(RequestInvalid) as refused:
+        parse_hook_request(body, service)
+    assert refused.value.field == f"context.draftOrders.entry[{index}].resource.subject"
 
 
 @pytest.mark.parametrize(

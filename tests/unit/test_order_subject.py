@@ -273,7 +273,10 @@ def _assert_refused(
     for part in bundle_path.split("."):
         bundle = bundle[part]
     index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"] is order)
-    order[element] = written
+    if written is ...:  # absent
+        del order[element]
+    else:
+        order[element] = written
     order.update(beside or {})
     app = create_app(open_settings(), catalog(), client_factory=no_client)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
@@ -780,7 +783,13 @@ def test_an_open_order_whose_owner_cannot_be_told_from_a_server_ignoring_patient
 
 
 def _encounter_cards(hook: str, change: Callable[[dict[str, Any]], None], how: str) -> list[dict[str, Any]]:
-    """The cards of an encounter hook's answer for demo-meets whose first open order is `change`d, the
+    """The cards of `_encounter_answer`."""
+    cards: list[dict[str, Any]] = _encounter_answer(hook, change, how)["cards"]
+    return cards
+
+
+def _encounter_answer(hook: str, change: Callable[[dict[str, Any]], None], how: str) -> dict[str, Any]:
+    """An encounter hook's answer for demo-meets whose first open order is `change`d, the
     orders given `how`: "prefetched", "searched" from a server that kept to the search's `patient`, or
     "searched-ignoring" one that ignored it (every patient's, `_PatientIgnoringServer`)."""
     prefetched, order = _open_order_prefetched(hook)
@@ -801,8 +810,8 @@ def _encounter_cards(hook: str, change: Callable[[dict[str, Any]], None], how: s
     app = create_app(open_settings(), catalog(), client_factory=factory)
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
     assert response.status_code == 200, response.get_data(as_text=True)
-    cards: list[dict[str, Any]] = response.get_json()["cards"]
-    return cards
+    answer: dict[str, Any] = response.get_json()
+    return answer
 
 
 ANOTHER_NOT_AN_OBJECT = {
@@ -893,28 +902,74 @@ def test_an_open_order_whose_subject_array_names_this_patient_and_another_is_rep
     assert MEETS not in [c["summary"] for c in cards]
 
 
-@pytest.mark.parametrize("how", ["prefetched", "searched"])
-@pytest.mark.parametrize("form", [*THIS_PATIENTS, "contained"])
-@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
-def test_an_open_order_given_as_the_patient_s_whose_subject_names_no_other_patient_is_judged(
-    hook: str, form: str, how: str
-) -> None:
-    """review29b LOW 4 (lows29 Q3): an open order the EHR gave as the patient's (prefetched, or found by a
-    search that kept to `patient`) whose subject is a valid Reference naming no other patient (an
-    identifier or display alone, a Group, a contained Patient, an unresolved `urn:uuid:`) was left out
-    without a word, neither this patient's nor another's. The EHR says whose it is, and nothing in it says
-    otherwise: judged for the patient, as the call's own orders and a dispatched one read are."""
+NAMING_NO_PATIENT = [f for f in THIS_PATIENTS if f != "this-server-url"] + ["contained"]
+UNTOLD = "names no patient this service can tell in its subject: whose order it is cannot be told"
 
-    def naming_no_other(order: dict[str, Any]) -> None:
+
+def _naming_no_patient(form: str) -> Callable[[dict[str, Any]], None]:
+    def change(order: dict[str, Any]) -> None:
         if form == "contained":
             order["contained"] = [{"resourceType": "Patient", "id": "p1"}]
             order["subject"] = {"reference": "#p1"}
         else:
             order["subject"] = THIS_PATIENTS[form](order["subject"]["reference"].split("/")[-1])
 
-    summaries = [c["summary"] for c in _encounter_cards(hook, naming_no_other, how)]
-    assert MEETS in summaries, summaries
+    return change
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched"])
+@pytest.mark.parametrize("form", NAMING_NO_PATIENT)
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_whose_subject_names_no_patient_is_reported_whose_it_is_cannot_be_told(
+    hook: str, form: str, how: str
+) -> None:
+    """review29e MEDIUM 2: since 8ec4336 an open order the EHR gave as the patient's (prefetched, or found
+    by a search that kept to `patient`) whose subject names no Patient this service can tell (an identifier
+    or display alone, a Group, Location or Device, a contained Patient, an unresolved `urn:uuid:`) was
+    judged for the patient and sent back with their coverage information. R4's `patient` search parameter
+    is `subject.where(resolve() is Patient)`: a server keeping to it never returns one, so whose it is
+    cannot be told. Not judged, given no coverage information, and said on a card (as an open order not
+    valid is), not dropped without a word as before 8ec4336."""
+    answer = _encounter_answer(hook, _naming_no_patient(form), how)
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert MEETS not in summaries, summaries
+    [card] = [c for c in answer["cards"] if UNTOLD in c["summary"]] or [{"summary": str(summaries)}]
+    assert card["summary"] == f"Coverage not checked: the open order {UNTOLD}", card
+    assert card["detail"].endswith(
+        "Check in the EHR whose order it is, and that it names the patient it is for."
+    )
+    assert card["indicator"] == "info"
     assert not [s for s in summaries if "not valid FHIR" in s or "another patient" in s], summaries
+    updated = [reference_of(a["resource"]) for a in answer.get("systemActions", [])]
+    assert not [r for r in updated if r.startswith("ServiceRequest/")], updated
+
+
+@pytest.mark.parametrize("how", ["prefetched", "searched"])
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_naming_the_patient_by_the_server_s_url_is_judged(hook: str, how: str) -> None:
+    """The control: a subject naming this patient, written as the call's server's URL, is theirs."""
+
+    def by_url(order: dict[str, Any]) -> None:
+        order["subject"] = THIS_PATIENTS["this-server-url"](order["subject"]["reference"].split("/")[-1])
+
+    summaries = [c["summary"] for c in _encounter_cards(hook, by_url, how)]
+    assert MEETS in summaries, summaries
+    assert not [s for s in summaries if UNTOLD in s], summaries
+
+
+@pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge"])
+def test_an_open_order_whose_urn_names_the_patient_in_its_prefetched_bundle_is_judged(hook: str) -> None:
+    """The control: a `urn:uuid:` the prefetched Bundle gives to this patient names them (`_within`)."""
+    body, order = _open_order_prefetched(hook)
+    uuid = "urn:uuid:0b9a3f7e-2222-4c64-bb8a-4f1f8d7f0c1a"
+    patient = {"resourceType": "Patient", "id": order["subject"]["reference"].split("/")[-1]}
+    order["subject"] = {"reference": uuid}
+    body["prefetch"]["openServiceRequests"]["entry"].append({"fullUrl": uuid, "resource": patient})
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    summaries = [c["summary"] for c in response.get_json()["cards"]]
+    assert MEETS in summaries, summaries
 
 
 ANOTHER_BY_UUID = "urn:uuid:0b9a3f7e-1111-4c64-bb8a-4f1f8d7f0c1a"
@@ -998,19 +1053,147 @@ def test_an_order_read_from_the_ehr_s_server_with_no_subject_is_set_aside_not_ju
     assert [r["resourceType"] for r in updated] == (["Appointment"] if hook == "appointment-book" else [])
 
 
-@pytest.mark.parametrize("hook", list(HOOKS))
-def test_an_order_the_call_hands_over_with_no_subject_is_judged(hook: str) -> None:
-    """The control: what the call hands over (a draft order, a dispatched order prefetched, a booked one in
-    the call's Bundle) may omit its subject (CDS Hooks' draft orders often do): the call says whose it is."""
-    body, orders = HOOKS[hook]()
-    for order in orders:
-        del order["subject"]
-    patient = {"reference": f"Patient/{body['context']['patientId']}"}
-    chart = [{**r, "subject": patient} for r in meeting_chart()]
-    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(ChartServer(chart)))
-    response = post_json(app.test_client(), f"/cds-services/idds-crd-{hook}", with_fhir(body))
+@pytest.mark.parametrize("hook", list(CARRIED))
+def test_an_order_the_call_hands_over_with_no_subject_is_a_400_naming_it(hook: str) -> None:
+    """review29e (subject29 Q1): a draft order (a dispatched order prefetched, a booked one in the call's
+    Bundle) with no `subject` was judged and its update sent back without one, not valid R4 (subject 1..1).
+    CRD requires the update valid against its profile (§resp-47) and forbids adding the element (§resp-37):
+    no conformant answer exists, so it is bad input, as `subject: null` is: a 400 naming the element."""
+    _assert_refused(hook, "subject", ..., "subject", "must be a Reference, not absent")
+
+
+@pytest.mark.parametrize("written", ["patient", "for"])
+@pytest.mark.parametrize("hook", list(CARRIED))
+def test_an_order_of_the_call_holding_its_link_under_another_element_is_a_400_naming_it(
+    hook: str, written: str
+) -> None:
+    """review29e LOW 3: a ServiceRequest holding `patient` or `for` (elements R4 does not define for it) in
+    place of `subject` passed the table (any of subject/patient/beneficiary/for counted as the link) and was
+    judged, its update sent back without a subject."""
+    _assert_refused(
+        hook,
+        "subject",
+        ...,
+        written,
+        "is no element of ServiceRequest: its patient link is subject",
+        beside={written: {"reference": "Patient/demo-meets"}},
+    )
+
+
+@pytest.mark.parametrize("written", ["patient", "for"])
+@pytest.mark.parametrize("hook", ["order-dispatch", "appointment-book"])
+def test_an_order_read_from_the_ehr_s_server_holding_its_link_under_another_element_is_set_aside(
+    hook: str, written: str
+) -> None:
+    """review29e LOW 3, the EHR's data: set aside as not valid (no 400), said on a card naming the element."""
+    body, order = _read_from_server(hook)
+    order[written] = order.pop("subject")
+    answer = _answered_reading(body, order)
+    [card] = answer["cards"]
+    assert f"({written} is no element of ServiceRequest: its patient link is subject)" in card["detail"], card
+    updated = [a["resource"]["resourceType"] for a in answer.get("systemActions", [])]
+    assert updated == (["Appointment"] if hook == "appointment-book" else [])
+
+
+REQUIRED = {  # R4's patient link of each request type, 1..1 (CommunicationRequest.subject is 0..1)
+    "ServiceRequest": "subject",
+    "DeviceRequest": "subject",
+    "MedicationRequest": "subject",
+    "NutritionOrder": "patient",
+    "VisionPrescription": "patient",
+}
+
+
+@pytest.mark.parametrize("kind", list(REQUIRED))
+def test_an_order_of_each_type_must_hold_the_link_r4_requires_of_it(kind: str) -> None:
+    """One place decides (`malformed_order`): each request type without its link, or with another of the
+    links in its place, is named where its link must be or where the other is written."""
+    link = REQUIRED[kind]
+    assert malformed_order({"resourceType": kind, "id": "o1"}) == (
+        f".{link}",
+        "must be a Reference, not absent",
+    )
+    other = "subject" if link == "patient" else "patient"
+    held = {"resourceType": kind, "id": "o1", other: {"reference": "Patient/p1"}}
+    assert malformed_order(held) == (f".{other}", f"is no element of {kind}: its patient link is {link}")
+    assert malformed_order({**held, link: {"reference": "Patient/p1"}}) is None
+
+
+def test_a_communication_request_may_name_no_patient() -> None:
+    """The control: CommunicationRequest.subject is 0..1."""
+    assert malformed_order({"resourceType": "CommunicationRequest", "id": "c1"}) is None
+
+
+def test_a_draft_nutrition_order_with_no_patient_is_a_400_naming_its_patient() -> None:
+    """review29e: the table's other link, through the same check as a ServiceRequest's subject."""
+    body = select_body()
+    entries = body["context"]["draftOrders"]["entry"]
+    nutrition = {"resourceType": "NutritionOrder", "id": "n1", "status": "draft", "intent": "order"}
+    nutrition["dateTime"] = "2026-12-07"
+    entries.append({"resource": nutrition})
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-select", body)
+    field = f"context.draftOrders.entry[{len(entries) - 1}].resource.patient"
+    issue = assert_outcome(response, 400, field)
+    assert issue["diagnostics"] == f"{field} must be a Reference, not absent", issue
+
+
+def _booking_naming(actor: dict[str, Any], based: bool, patient_in_bundle: bool) -> dict[str, Any]:
+    """appointment-book's answer for demo-meets, its Appointment's Patient participant `actor` (with a
+    Patient of another id given `ANOTHER_BY_UUID` in the call's Bundle when `patient_in_bundle`), based on
+    the booked ServiceRequest or on no order (it is then the order, coded by its serviceType)."""
+    name = "appointment-book-62362-demo-meets"  # its chart prefetched
+    body = json.loads(next(p for p in request_files() if p.stem == name).read_text(encoding="utf-8"))
+    entries = body["context"]["appointments"]["entry"]
+    appointment = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "Appointment")
+    if not based:
+        del appointment["basedOn"]
+        body["context"]["appointments"]["entry"] = entries = [{"resource": appointment}]
+        appointment["serviceType"] = [
+            {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62362"}]}
+        ]
+    others = [p for p in appointment["participant"] if "Patient/" not in json.dumps(p.get("actor"))]
+    appointment["participant"] = [{"actor": actor, "status": "accepted"}, *others]
+    if patient_in_bundle:
+        entries.append(
+            {"fullUrl": ANOTHER_BY_UUID, "resource": {"resourceType": "Patient", "id": "someone-else"}}
+        )
+    app = create_app(open_settings(), catalog(), client_factory=no_client)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-appointment-book", body)
     assert response.status_code == 200, response.get_data(as_text=True)
-    answer = response.get_json()  # (not sign_with_chart: its R4 check finds the update, sent back as it
-    assert answer["cards"][0]["summary"] == MEETS  # came, without the subject R4 requires)
-    updated = {reference_of(a["resource"]) for a in answer.get("systemActions", [])}
-    assert {reference_of(o) for o in orders} <= updated
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+@pytest.mark.parametrize("based", [True, False], ids=["based-on-order", "no-order"])
+def test_an_appointment_whose_participant_s_urn_names_another_patient_in_the_call_s_bundle_is_another_s(
+    based: bool,
+) -> None:
+    """review29e LOW 4: `appointments.for_patient` read its participants' references alone, never looking a
+    `urn:uuid:` up in the call's Bundle as a draft's subject is: an Appointment whose Patient participant
+    the Bundle gives to another Patient was judged on this patient's answer (and its order given their
+    coverage information)."""
+    answer = _booking_naming({"reference": ANOTHER_BY_UUID}, based, patient_in_bundle=True)
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert MEETS not in summaries, summaries
+    updated = [a["resource"]["resourceType"] for a in answer.get("systemActions", [])]
+    assert "ServiceRequest" not in updated, updated
+    if based:
+        assert [s for s in summaries if "another patient" in s], summaries
+    else:
+        assert updated == [], updated
+
+
+@pytest.mark.parametrize("based", [True, False], ids=["based-on-order", "no-order"])
+@pytest.mark.parametrize(
+    "actor",
+    [{"reference": "Patient/demo-meets"}, {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}}],
+    ids=["this-patient", "identifier-only"],
+)
+def test_an_appointment_whose_participant_names_no_other_patient_is_the_call_s(
+    actor: dict[str, Any], based: bool
+) -> None:
+    """The control: a participant naming this patient, or naming no Patient (an identifier alone), is the
+    call's patient's, as a draft's subject so written is (the call says whose its orders are)."""
+    answer = _booking_naming(actor, based, patient_in_bundle=True)
+    assert MEETS in [c["summary"] for c in answer["cards"]], answer["cards"]
