@@ -30,7 +30,7 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import names_another_patient, names_the_patient, patient_link
+from service.references import belongs_to_patient, names_another_patient, names_the_patient, patient_link
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 from service.wording import listing
@@ -206,7 +206,9 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
         # is not valid (`subject: null`, none at all, or an array naming this patient and another: whose it
         # is cannot be told), which was dropped without a word (review27c, review28e, review29b LOW 2)
         aside = not_to_judge_as_held(r, read=True)
-        if aside is None and not names_the_patient(r, patient, server, within):
+        if aside is None and not (  # `belongs_to_patient` first: its fast path, `Patient/<id>` as written
+            belongs_to_patient(r, patient, False, server) or names_the_patient(r, patient, server, within)
+        ):
             # a valid link naming no Patient this service can tell (a Group, an identifier or a name alone, a
             # contained Patient, an unresolved `urn:uuid:`): R4's `patient` search parameter is
             # `subject.where(resolve() is Patient)`, so the EHR did not find it as this patient's, whatever it
