@@ -263,7 +263,9 @@ def _names(
     named = resolve(target.strip()) if resolve is not None else None
     if not isinstance(named, Mapping) or named.get("resourceType") != "Patient":
         return None
-    return named.get("id") == patient_id
+    if not isinstance(named.get("id"), str):  # a Patient with no id: whom it is cannot be told (review29g)
+        return None
+    return named["id"] == patient_id
 
 
 def on_server(reference: Reference, server: str | None) -> bool:

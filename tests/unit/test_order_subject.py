@@ -142,6 +142,8 @@ def test_an_order_whose_subject_names_another_patient_is_set_aside_on_every_hook
         ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": "p2"}, True),
         ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": "p1"}, False),
         ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Group", "id": "g1"}, False),
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient"}, False),  # no id (review29g)
+        ({"reference": "urn:uuid:1"}, FHIR_SERVER, {"resourceType": "Patient", "id": 7}, False),
         ({"display": "Someone Else"}, FHIR_SERVER, None, False),
         # review28e: a link that is not a Reference element, read as `belongs_to_patient` reads it (not
         # valid R4: a string in its place, or an array's items), names another patient however written
