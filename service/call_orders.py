@@ -215,7 +215,7 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             # said; judged for them since 8ec4336, and left out without a word before (review29e): reported
             link = _link_name(r)
             aside = (
-                f"it names no patient this service can tell in its {link}: whose order it is cannot be told",
+                f"it names no patient by its {link}, so whose order it is cannot be told",
                 WHOSE_UNTOLD,
             )
         if aside is None:

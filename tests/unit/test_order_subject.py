@@ -905,7 +905,7 @@ def test_an_open_order_whose_subject_array_names_this_patient_and_another_is_rep
 
 
 NAMING_NO_PATIENT = [f for f in THIS_PATIENTS if f != "this-server-url"] + ["contained"]
-UNTOLD = "names no patient this service can tell in its subject: whose order it is cannot be told"
+UNTOLD = "names no patient by its subject, so whose order it is cannot be told"
 
 
 def _naming_no_patient(form: str) -> Callable[[dict[str, Any]], None]:
