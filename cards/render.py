@@ -382,6 +382,11 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     # says why; a catheter alone beside the pump is said as what it is, its revision (`revision_words`)
     read_as = d.revision_words or d.kind_words
     read = f", read as {read_as} (a pump is already in place: {in_place_shown(d)})" if d.in_place else ""
+    if d.in_place and d.in_place_unsure:  # a removal that could undo it was not read (engine/evaluate.py)
+        read = (
+            f", read as {read_as} (a pump may be in place: {in_place_shown(d)}; whether a later removal took "
+            "it out could not be checked)"
+        )
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]

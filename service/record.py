@@ -242,6 +242,12 @@ class PatientRecord:
                 found[by_code[code]] = (*found.get(by_code[code], ()), code)
         return found
 
+    def removal_unread(self, codes: Iterable[str]) -> str | None:
+        """Why a removal of one of `codes` (removal CPT codes) may have been left out of the record, so that
+        what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read."""
+        codes = tuple(codes)
+        return self.unread(REMOVALS, codes) if codes else None
+
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
         return self.assessments.get(code)
@@ -883,6 +889,12 @@ UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, OverflowError, Re
 
 MALFORMED = "could not be read"
 MODIFIED = "carry a modifier extension this service does not understand"
+# `PatientRecord.unavailable`'s key (and `unavailable_codes`', by removal CPT code) for the removals that
+# could not be read: a Procedure left out that is one (its codes a removal's, `ReadCodes.undoes`) or may be
+# one (malformed: its codes unknown; or the procedures not fetched). A device or pump the chart shows in
+# place that such a removal would undo (contract §2 "with no later 62365", §3 "no later removal") cannot
+# be told to be in place (service/engine/checks/devices.py, service/engine/classify.py)
+REMOVALS = "device removals"
 
 
 def left_out(count: int, why: str) -> str:
@@ -992,12 +1004,16 @@ def build_record(
                 "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
             )
             by_codes = _read_by_codes(fact, terminology)  # None for a malformed one: read as a whole
-            for code in (None,) if by_codes is None else by_codes:
-                counts = unreadable.setdefault((resource_type, code), {})
+            keys = [(resource_type, code) for code in ((None,) if by_codes is None else by_codes)]
+            if resource_type == "Procedure":  # a removal left out, by its codes; a malformed one may be any
+                keys += [(REMOVALS, code) for code in _removal_codes(fact, read)]
+            for key in keys:
+                counts = unreadable.setdefault(key, {})
                 counts[why] = counts.get(why, 0) + 1
 
         return list(_read(resources.get(resource_type, []), parse, counted, modified))
 
+    read = read_codes(terminology)  # what any policy can read: a Procedure none can is not built
     medication = chart_lookup(resources.get("Medication", []), server)  # a drug record's Medication
     # each record is looked at only in a chart that may hold a modifier anywhere (most hold none)
     may_modify = may_carry(resources) if may_modify is None else may_modify
@@ -1009,7 +1025,6 @@ def build_record(
     meds += facts("MedicationStatement", lambda r: _medication_statement(r, medication, drugs, dates_of))
     steroids = terminology["steroids"]
     put_in = terminology.device_actions
-    read = read_codes(terminology)  # what any policy can read: a Procedure none can is not built
     procedures = tuple(
         facts("Procedure", lambda r: _procedure(r, steroids, put_in, drugs, dates_of, server, read=read))
     )
@@ -1051,7 +1066,7 @@ def build_record(
         by_code=_index_by_code(observations),
         trial=trial_result(procedures, observations, trial_codes, terminology["pain-score"], bool(under_way)),
         trials_under_way=under_way,
-        unavailable={**_wholly(unreadable), **dict(unavailable or {})},
+        unavailable={**_wholly(unreadable), **_not_fetched(unavailable or {})},
         unavailable_codes=_by_code(unreadable),
         server=server,
         **_deceased(resources.get("Patient", []), patient_id),
@@ -1068,6 +1083,23 @@ def _deceased(patients: list[Mapping[str, Any]], patient_id: str) -> dict[str, A
     if isinstance(when := patient.get("deceasedDateTime"), str):
         return {"deceased": True, "deceased_on": when.strip()}
     return {"deceased": patient.get("deceasedBoolean") is True}
+
+
+def _removal_codes(fact: Any, read: ReadCodes) -> tuple[str | None, ...]:
+    """The removal codes a Procedure left out is counted under (`REMOVALS`): its removal CPT codes; None
+    (read as a whole) for a malformed one, whose codes are unknown; none for one no removal is."""
+    if fact is None:
+        return (None,)
+    return tuple(dict.fromkeys(c.code for c in fact.codes if read.undoes((c,))))
+
+
+def _not_fetched(unavailable: Mapping[str, str]) -> dict[str, str]:
+    """The kinds the call could not fetch, and the removals among their records (`REMOVALS`): procedures
+    not fetched may hold one."""
+    found = dict(unavailable)
+    if "Procedure" in found:
+        found.setdefault(REMOVALS, found["Procedure"])
+    return found
 
 
 Unreadable = Mapping[tuple[str, str | None], Mapping[str, int]]  # (kind, code or None) → why → how many

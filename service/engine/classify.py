@@ -251,14 +251,29 @@ def indication_unread(ctx: EvaluationContext) -> bool:
 
 def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
     """References showing an intrathecal pump is already in place (contract §2), newest first."""
-    return [source for source, _ in _idds_records(record, terminology)]
+    return [source for source, _, _ in _idds_records(record, terminology)]
 
 
-def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None]]:
-    """`idds_in_place`'s records, each with its date (a Device has none): an active pump Device, and a
-    diagnosis or Procedure of the value set that no later removal undoes (its `removals`: 62365 undoes
-    an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or before,
-    contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
+def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
+    """Why the pump `idds_in_place` finds cannot be told to be in place still, "" when it can (or none is
+    found): every record showing it is one a removal undoes (contract §2: "with no later 62365") and a
+    removal of its codes could not be read (`PatientRecord.removal_unread`: one left out, or the procedures
+    not read). Whether the implant is a replacement or a first implant is then not known."""
+    found = _idds_records(record, terminology)
+    if not found or any(not undoers for _, _, undoers in found):
+        return ""
+    reasons = [record.removal_unread(undoers) for _, _, undoers in found]
+    return "" if None in reasons else str(reasons[0])
+
+
+def _idds_records(
+    record: PatientRecord, terminology: Terminology
+) -> list[tuple[str, datetime | None, frozenset[str]]]:
+    """`idds_in_place`'s records, each with its date (a Device has none) and the removal codes that would
+    undo it (none for a Device, or for a record coded with a code no removal undoes): an active pump
+    Device, and a diagnosis or Procedure of the value set that no later removal undoes (its `removals`:
+    62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or
+    before, contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
     idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
@@ -268,21 +283,25 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         for c in p.codes
         if c.system == CPT and c.code in in_place.removals
     ]
-    found: list[tuple[str, datetime | None]] = [
-        (d.source, None)
+
+    def undoers(codes: set[str]) -> frozenset[str]:
+        return frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
+
+    found: list[tuple[str, datetime | None, frozenset[str]]] = [
+        (d.source, None, frozenset())
         for d in record.devices
         if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
     ]
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, cond.date, cond.precision, removals):
-            found.append((cond.source, cond.date))
+            found.append((cond.source, cond.date, undoers(codes)))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, p.performed, p.precision, removals):
-            found.append((p.source, p.performed))
+            found.append((p.source, p.performed, undoers(codes)))
     return found
 
 
@@ -449,7 +468,7 @@ def intrathecal_since(record: PatientRecord, terminology: Terminology) -> dateti
     if not pump:
         return None
     baclofen = terminology["antispasmodic-infusates"]
-    dates = [when for _, when in pump if when is not None]
+    dates = [when for _, when, _ in pump if when is not None]
     dates += [
         m.start
         for m in record.medications

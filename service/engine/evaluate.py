@@ -20,6 +20,7 @@ from service.engine.classify import (
     family_unread,
     final_request_kind,
     idds_in_place,
+    in_place_unsure,
     in_place_words,
     indication_evident,
     indication_unread,
@@ -198,6 +199,21 @@ def _written_for_all(written_for: frozenset[str] | None, possible: frozenset[str
     return written_for is None or possible <= written_for
 
 
+def _fail_either_way(policy: Policy, failed: list[CriterionResult], other_kind: str, indication: str) -> bool:
+    """Whether a failed criterion is one of `other_kind` too (an exclusion of every kind): the order fails
+    it whether it is the kind it was read as or the other (a pump in place that may have been removed,
+    `in_place_unsure`)."""
+    specs = {spec.id: spec for spec in policy.criteria}
+    return any(r.id in specs and applies(specs[r.id], other_kind, indication) for r in failed)
+
+
+def _same_criteria(policy: Policy, kind: str, other_kind: str, indication: str) -> bool:
+    """Whether the policy judges `kind` and `other_kind` by the same top-level criteria for `indication`."""
+    return all(
+        applies(spec, kind, indication) == applies(spec, other_kind, indication) for spec in policy.criteria
+    )
+
+
 def _read_as_replacement(ctx: EvaluationContext, kind: str) -> str:
     """For an order whose code is not a replacement's but which is read as one (a pump is already in
     place, contract §2), the records showing that pump (`in_place_words`), so the card says why; else ""."""
@@ -223,6 +239,14 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
     kind_words = policy.vocabulary.kind_words(kind)  # the criteria's: "Every GEHA criterion for {kind_words}"
     revised = revision(ctx.order.kind, ctx.episode_kinds, in_place)  # a catheter alone beside the pump
+    # the kind it would be with no pump in place, when the pump found may have been removed by a removal
+    # that could not be read: the order is judged as read, and an answer holds only if it holds for both
+    other_kind = final_request_kind(ctx.order.kind, ctx.episode_kinds, False) if in_place else kind
+    unsure = (
+        ctx.memo(("idds-in-place-unsure",), lambda: in_place_unsure(ctx.record, ctx.terminology))
+        if other_kind != kind
+        else ""
+    )
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,
@@ -241,6 +265,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "kind_words": kind_words,
         "revision_words": policy.vocabulary.revision_words(ctx.order.kind) if revised else "",
         "in_place": _read_as_replacement(ctx, kind),
+        "in_place_unsure": unsure,
         "review_overdue_since": policy.currency.overdue(ctx.today),
         "deceased": ctx.record.deceased,
         "deceased_on": ctx.record.deceased_on,
@@ -285,9 +310,26 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
             f"{policy.vocabulary.indication_words(ctx.indication)}, judged by default (nothing read tells "
             f"which of its indications this is): {not_met}"
         )
+    elif failed and unsure and not _fail_either_way(policy, failed, other_kind, ctx.indication):
+        outcome = Outcome.INSUFFICIENT
+        explanation = (
+            f"Not met as {kind_words}, but whether a pump is still in place could not be checked "
+            f"({unsure}): {not_met}"
+        )
     elif failed:
         outcome = Outcome.DOES_NOT_MEET
         explanation = f"Not met: {not_met}"
+    elif (
+        all(s == Status.MET for s in statuses)
+        and unsure
+        and not _same_criteria(policy, kind, other_kind, ctx.indication)
+    ):
+        outcome = Outcome.INSUFFICIENT
+        explanation = (
+            f"Every {policy.payer} criterion for {kind_words} is met, but whether a pump is still in place "
+            f"could not be checked ({unsure}), and {policy.payer}'s criteria for "
+            f"{policy.vocabulary.kind_words(other_kind)} differ."
+        )
     elif all(s == Status.MET for s in statuses) and (
         chosen or (possible <= policy.indications and not _depends_on_indication(policy, kind, possible))
     ):

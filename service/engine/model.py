@@ -127,6 +127,9 @@ class Determination:
     revision_words: str = ""  # an order judged as a replacement without being one: what it is ("a catheter
     # revision", vocabulary.yaml `revisions`); its criteria are still those of `kind_words`
     in_place: str = ""  # an implant or catheter code read as a replacement: the records of the pump in place
+    # why that pump may not be in place still (a removal that would undo it could not be read), "" when it is:
+    # the order is judged as read (a replacement), but its kind is not known (engine/evaluate.py)
+    in_place_unsure: str = ""
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
     deceased: bool = False  # the chart records the patient as deceased (no policy judges it: a card says it)

@@ -23,7 +23,7 @@ from service.fhirdates import (
     open_ended,
 )
 from service.infusates import PUMP_DRUG
-from service.record import DEFAULT_ORDER_DAYS
+from service.record import DEFAULT_ORDER_DAYS, REMOVALS
 from service.terminology import ValueSet
 from service.wording import listing, quantity
 
@@ -56,6 +56,7 @@ CHART_PARTS = {
     "Device": "implanted devices",
     "DocumentReference": "documents",
     PUMP_DRUG: "pump drug orders",  # the call's, else the chart's (service/infusates.py)
+    REMOVALS: "device removals",  # the removal Procedures left out (service/record.py)
 }
 
 
@@ -262,7 +263,9 @@ def could_not_check(
 
 def _answers_to(ctx: EvaluationContext, codes: tuple[str, ...]) -> str:
     """The assessments a part of the chart left out only for some codes is named by, as cards name
-    them (' to “Modified Ashworth scale”'); nothing for a part left out whole."""
-    if not codes:
+    them (' to “Modified Ashworth scale”'); nothing for a part left out whole, nor for codes no
+    assessment's (the removals left out by their CPT codes, `REMOVALS`: the part's name says them)."""
+    assessed = [code for code in codes if code in ctx.terminology.assessment_codes]
+    if not assessed:
         return ""
-    return " to " + listing([f"“{ctx.terminology.assessment_name(code)}”" for code in codes])
+    return " to " + listing([f"“{ctx.terminology.assessment_name(code)}”" for code in assessed])

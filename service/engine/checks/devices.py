@@ -26,6 +26,7 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Status, TestOutcome
 from service.facts import ProcedureFact
+from service.record import REMOVALS
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No other implanted programmable device: an active Device, a presence Condition, or an implant
     Procedure, unless a later removal of that device undoes it (the value set's `removals`: removal
     CPT → the implant CPT and presence codes it undoes). An active Device is the record's current state and
-    carries no implant date: only marking it inactive clears it."""
+    carries no implant date: only marking it inactive clears it. A presence a removal that could not be
+    read may undo (`PatientRecord.removal_unread`) is not established: while every one found is such, the
+    result rests on the removals (`rests_on`: "could not be checked", evaluate.py)."""
     devices_vs = ctx.terminology[params["valueset"]]
     removals = _removals(ctx, devices_vs.removals)
     # each record in place, as evidence (after its role: "device: ", "implant: ") and as the finding names
@@ -110,13 +113,25 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
+    sure = bool(in_place)  # an active Device: no removal Procedure clears it
     for evidence, name, codes, when, written_to in presences:
         removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
             in_place.append((evidence, name or evidence.text))
+            # in place unless a removal that could not be read undoes it (contract §3: "no later removal")
+            undoers = [code for code, undone in devices_vs.removals.items() if codes & undone]
+            sure = sure or ctx.record.removal_unread(undoers) is None
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
+    if in_place and not sure:  # each one a removal left out may have undone: whether it is, not checked
+        named = "; ".join(name for _, name in in_place[:2])
+        return TestOutcome(
+            Status.NOT_MET,
+            tuple(e for e, _ in in_place[:4]),
+            f"documented: {named}, unless a later removal undoes it",
+            rests_on=(REMOVALS,),
+        )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
         # implantable pacemaker and 1 more", the 1 never named)

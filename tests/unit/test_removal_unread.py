@@ -1,0 +1,78 @@
+"""A removal left out of the record (it carries a modifier extension, or cannot be read) leaves what it would
+undo not established (review29c M2): the device or pump it would have removed reads "could not be checked",
+not in place (contract §2 "with no later 62365", §3 "an implant Procedure with no later removal")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.items import Episode
+from cards.render import detail
+from service.engine.model import Outcome
+from service.record import build_record
+from tests.builders import catalog, determine, meeting_chart, procedure, statuses
+
+MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
+DEVICE = "geha.excl.programmable-device"
+
+
+def modified(resource: dict[str, Any]) -> dict[str, Any]:
+    return {**resource, "modifierExtension": MODIFIER}
+
+
+def record(*resources: dict[str, Any], unavailable: dict[str, str] | None = None) -> Any:
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    return build_record("p1", by_type, catalog().terminology, unavailable)
+
+
+def test_which_removals_the_record_could_not_read() -> None:
+    """By code for one carrying a modifier; any for a malformed Procedure or procedures not fetched; none
+    for a modified Procedure that is no removal."""
+    by_code = record(modified(procedure("33233", "2020-02-02")))
+    assert by_code.removal_unread(["33233"]) and by_code.removal_unread(["62365"]) is None
+    malformed = procedure("62365", "2020-02-02")
+    malformed["status"] = ["completed"]
+    assert record(malformed).removal_unread(["62365"])
+    assert record(unavailable={"Procedure": "timed out"}).removal_unread(["63688"]) == "timed out"
+    trial = record(modified(procedure("62324", "2025-10-01")))
+    assert "Procedure" in trial.unavailable and "device removals" not in trial.unavailable
+    assert trial.removal_unread(["33233", "62365"]) is None
+
+
+def test_a_device_a_removal_left_out_may_have_undone_is_not_read_as_in_place() -> None:
+    """review29c M2: a 2019 pacemaker implant and a 2020 removal carrying a modifier was "Not covered —
+    documented: implant CPT 33206"; the removal read, the exclusion is met; a pump removal left out says
+    nothing of the pacemaker."""
+    implant = procedure("33206", "2019-02-02")
+    unsure = determine([*meeting_chart(), implant, modified(procedure("33233", "2020-02-02"))])
+    assert statuses(unsure)[DEVICE] == "not-documented"
+    assert unsure.outcome == Outcome.INSUFFICIENT
+    text = detail(Episode.of([unsure]))
+    assert "device removals were not available" in text and "documented: implant" not in text
+    assert statuses(determine([*meeting_chart(), implant, procedure("33233", "2020-02-02")]))[DEVICE] == "met"
+    other = determine([*meeting_chart(), implant, modified(procedure("62365", "2020-02-02"))])
+    assert statuses(other)[DEVICE] == "not-met" and other.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_a_pump_a_removal_left_out_may_have_undone_is_said_so_and_never_meets_as_a_replacement() -> None:
+    """A modified 62365 after a 62362: the implant is still judged as read (a replacement), but the card
+    says the pump may be in place, not that it is; read, the removal makes it a first implant."""
+    chart = [*meeting_chart(), procedure("62362", "2020-02-02")]
+    unsure = determine([*chart, modified(procedure("62365", "2021-02-02"))])
+    assert unsure.request_kind == "replacement" and unsure.in_place_unsure
+    assert unsure.outcome != Outcome.MEETS
+    text = detail(Episode.of([unsure]))
+    assert "a pump may be in place: pump implant 62362" in text and "already in place" not in text
+    assert determine([*chart, procedure("62365", "2021-02-02")]).request_kind == "permanent-implant"
+    sure = determine([*chart, modified(procedure("33233", "2021-02-02"))])
+    assert sure.request_kind == "replacement" and not sure.in_place_unsure
+
+
+def test_an_answer_that_holds_whatever_the_kind_stands() -> None:
+    """Capital Blue Cross judges a replacement by a first implant's criteria: with the pump unsure the
+    answer is the same either way, so it stands (`_same_criteria`); CMM-210's differ, so it cannot meet."""
+    chart = [*meeting_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    assert determine(chart, policy_id="cbc-mp-1-058").outcome == Outcome.MEETS
+    assert determine(chart, policy_id="cmm-210-idds").outcome == Outcome.INSUFFICIENT
