@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import policies
@@ -69,6 +69,12 @@ class Catalog:
     # each policy's source document as it was read when the catalog was compiled, by policy id (the
     # policy page shows it: the text the service judges by, not an edit made since)
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def worded_diagnoses(self) -> frozenset[str]:
+        """The value sets any of its policies reads a diagnosis's words against (`Policy.worded_value_sets`):
+        the record counts a diagnosis carrying a modifier by its words only against these (build_record)."""
+        return frozenset(vs for policy in self.policies.values() for vs in policy.worded_value_sets)
 
 
 class PoliciesFolderError(SourceError):

@@ -446,6 +446,7 @@ def decide(
         unavailable,
         server,
         data.may_carry_modifiers(),
+        catalog.worded_diagnoses,
     ).before(pump_refs, [ref for order in call.pump_orders if (ref := named_device(order.resource))])
     episode = call.episode_kinds
     principal = _principal(call.pump_orders, catalog.vocabulary)

@@ -136,6 +136,16 @@ class Policy:
         return frozenset(c.id for c in self.all_criteria() if c.before_trial)
 
     @cached_property
+    def worded_value_sets(self) -> frozenset[str]:
+        """The value sets its tests read a diagnosis's words against (`TestType.words_read`)."""
+        return frozenset(
+            vs
+            for c in self.all_criteria()
+            for test in c.tests
+            for vs in TEST_TYPES[test.type].words_read(test.params)
+        )
+
+    @cached_property
     def reads_order_reason(self) -> bool:
         """Whether a test of its criteria reads the order's reason (`order_reason`): only then do its
         criteria results differ between orders of one kind and indication (engine/evaluate.py's memo)."""

@@ -934,7 +934,7 @@ def _read(
             yield fact
 
 
-def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
+def _read_by_no_policy(fact: Any, terminology: Terminology, worded: Collection[str] | None = None) -> bool:
     """Whether no policy reads a record's fact, so that leaving it out changes nothing: its codes are
     none a policy reads (`Terminology.reads`, or a removal's, which undoes a pump in place), and
     nothing else of it is read. A drug is read by the ingredients found in its words too (contract §3: a
@@ -956,7 +956,8 @@ def _read_by_no_policy(fact: Any, terminology: Terminology) -> bool:
         return False
     if isinstance(fact, ProcedureFact) and fact.devices:
         return False
-    if isinstance(fact, ConditionFact) and read.names((fact.label, *(c.display for c in codes if c.display))):
+    texts = (fact.label, *(c.display for c in codes if c.display)) if isinstance(fact, ConditionFact) else ()
+    if texts and read.names(texts, worded):
         return False
     return not getattr(fact, "ingredients", None) and not getattr(fact, "steroid_injection", False)
 
@@ -986,19 +987,22 @@ def build_record(
     unavailable: Mapping[str, str] | None = None,
     server: str | None = None,
     may_modify: bool | None = None,
+    worded: Collection[str] | None = None,
 ) -> PatientRecord:
     """Normalise raw resources (by type) into a PatientRecord; filters follow contract §3. `server`:
     the call's FHIR server, which `resources` were read from; a reference in them written as another
     server's URL names none of them (service/references.py). `may_modify`: whether any of `resources`
     may carry a modifier extension, where the caller knows (`GatheredData.may_carry_modifiers`);
-    None: looked at here (`may_carry`)."""
+    None: looked at here (`may_carry`). `worded`: the value sets the policies read a diagnosis's words
+    against (`Catalog.worded_diagnoses`), which alone make a diagnosis carrying a modifier counted by its
+    words; None: every value set of diagnoses (`ReadCodes.names`)."""
 
     # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
     unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
         def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
-            if why == MODIFIED and _read_by_no_policy(fact, terminology):
+            if why == MODIFIED and _read_by_no_policy(fact, terminology, worded):
                 return  # a record no policy reads changes nothing
             log.warning(
                 "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why

@@ -14,9 +14,11 @@ modifier extension this service does not understand are left out unnoticed, as c
 only one way: a code it says is read may be read by none (an ICD-10-CM code under a prefix a value set
 excludes), never the reverse. That way is safe for leaving a record out unbuilt, not for counting one
 unreadable: the modifier rule asks `Terminology.reads` (exclusions honoured) and `undoes` instead, and
-`names` reads a diagnosis's words only against the value sets of diagnoses (those listing ICD-10-CM
-codes, as `worded_conditions` reads the no-condition test's), never against a route's or a device
-action's words ("Oral candidiasis" names no route: counted, it made a whole problem list unread). What
+`names` reads a diagnosis's words only against the value sets the catalog's policies read a diagnosis's
+words against (`Catalog.worded_diagnoses`, the no-condition test's, as `worded_conditions` reads them;
+where the caller gives none, the value sets of diagnoses, those listing ICD-10-CM codes), never against a
+route's or a device action's words ("Oral candidiasis" names no route: counted, it made a whole problem
+list unread), nor a device's read only of Devices ("Pacemaker syndrome"). What
 `reads` covers is `Terminology.reads` (a code of a value set, an assessment code) and the CPT codes of
 the value sets' `removals` (a removal undoes a pump or device in place: service/engine/classify.py
 `idds_in_place`, service/engine/checks/devices.py), which are listed as removals, not as a value set's
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from service.codes import CPT, ICD10CM, RXNORM, Code, icd10_key
 from service.terminology import Terminology
@@ -80,17 +82,19 @@ class ReadCodes:
         """Whether any of `codes` is a removal's CPT code (a value set's `removals`: 62365 undoes a pump)."""
         return any(code.system == CPT and code.code in self._removals for code in codes)
 
-    def names(self, texts: Iterable[str]) -> bool:
+    def names(self, texts: Iterable[str], worded: Collection[str] | None = None) -> bool:
         """Whether a diagnosis whose words are `texts` (its label, its codings' displays) is named by a
         value set's words, as the engine reads them (`worded_conditions`: each text cut to WORDS_READ,
         `ValueSet.names_in_words`), for any value set of diagnoses: "Infection of tooth" is, "Gingivitis"
-        and "Oral candidiasis" (a route's word) are not."""
+        and "Oral candidiasis" (a route's word) are not. `worded`: the ids of the value sets the catalog's
+        policies read a diagnosis's words against (`Catalog.worded_diagnoses`), exactly; None: every value
+        set of diagnoses, a superset ("Pacemaker syndrome", programmable-device's words, read of Devices)."""
         from service.engine.checks.common import WORDS_READ  # the engine's reading (it imports the record)
 
         words = " | ".join(text[:WORDS_READ] for text in texts)
         if self._stems is None or self._stems.search(words.lower()) is None:
             return False
-        return any(vs.names_in_words(words) for vs in self._worded_sets)
+        return any(vs.names_in_words(words) for vs in self._worded_sets if worded is None or vs.id in worded)
 
 
 _COMPILED: weakref.WeakKeyDictionary[Terminology, ReadCodes] = weakref.WeakKeyDictionary()

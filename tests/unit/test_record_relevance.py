@@ -10,7 +10,20 @@ import pytest
 
 from service import codes as keys
 from service.record import build_record
-from tests.builders import ASSESS, CPT, HCPCS, ICD, LOINC, RX, SCT, catalog, procedure, steroid_injection
+from tests.builders import (
+    ASSESS,
+    CPT,
+    HCPCS,
+    ICD,
+    LOINC,
+    RX,
+    SCT,
+    catalog,
+    meeting_chart,
+    procedure,
+    steroid_injection,
+)
+from tests.calls import sign_with_chart
 
 UNREAD = "10509002"  # SNOMED CT "Acute bronchitis": no value set's
 URLS = {keys.CPT: CPT, keys.HCPCS: HCPCS, keys.SNOMED: SCT, keys.LOINC: LOINC}
@@ -171,3 +184,39 @@ def test_a_diagnosis_no_policy_reads_that_carries_a_modifier_is_not_counted_unre
     diagnosis["code"]["coding"][0]["system"] = system
     found = record(diagnosis | {"modifierExtension": MODIFIER})
     assert (found.conditions, dict(found.unavailable)) == ((), {})
+
+
+WORDED_BY_NO_TEST = [
+    ("429029008", "Pacemaker syndrome"),  # programmable-device's words, read only of a Device
+    ("1234500", "Spinal cord stimulator malfunction"),
+    ("1234503", "Intrathecal pump site pain"),  # idds-in-place's words, read only of a Device
+]
+
+
+@pytest.mark.parametrize(("code", "display"), WORDED_BY_NO_TEST)
+def test_a_diagnosis_named_only_by_words_no_test_reads_a_diagnosis_by_is_not_counted(
+    code: str, display: str
+) -> None:
+    """review29c's residual: a value set of diagnoses names them by words, but no policy's test reads a
+    diagnosis by those words (only no-condition's value sets are, `Catalog.worded_diagnoses`): carrying a
+    modifier, each is left out uncounted; "Infection of tooth" (infection, a no-condition test's) still
+    counts."""
+    worded = catalog().worded_diagnoses
+    found = build_record(
+        "p1",
+        {"Condition": [_diagnosis(code, display) | {"modifierExtension": MODIFIER}]},
+        catalog().terminology,
+        worded=worded,
+    )
+    assert (found.conditions, dict(found.unavailable)) == ((), {})
+    infection = _diagnosis("109570002", "Infection of tooth") | {"modifierExtension": MODIFIER}
+    read = build_record("p1", {"Condition": [infection]}, catalog().terminology, worded=worded)
+    assert "modifier extension" in read.unavailable.get("Condition", "")
+
+
+def test_through_the_service_a_modified_diagnosis_no_test_reads_leaves_the_answer_whole() -> None:
+    """The call passes the catalog's list (service/pipeline.py): GEHA's "meets all 14 coverage criteria"
+    stays so beside a modified "Pacemaker syndrome" (it read "could not be checked")."""
+    diagnosis = _diagnosis(*WORDED_BY_NO_TEST[0]) | {"modifierExtension": MODIFIER}
+    _, response = sign_with_chart([*meeting_chart(), diagnosis])
+    assert "meet all 14 coverage criteria" in response["cards"][0]["summary"]

@@ -199,6 +199,7 @@ def _named(conditions: list[ConditionFact]) -> str:
     },
     reads=("Condition",),
     check=_check_no_condition,
+    words=("valuesets",),  # a diagnosis named by their words under a code none lists (`worded_conditions`)
 )
 def no_condition(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """Absence rule: met when no matching current condition is documented.

@@ -43,6 +43,13 @@ class TestType:
     asks: tuple[str, ...] = ()
     check: CrossCheck | None = None  # rules across parameters: the problem, or None
     also_reads: tuple[str, ...] = ()
+    # the parameters naming value sets whose words it reads a diagnosis by (`worded_conditions`): a diagnosis
+    # no value set so named names, coded by none a policy reads, is read by none (service/record.py)
+    words: tuple[str, ...] = ()
+
+    def words_read(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The value sets a test of this type with `params` reads a diagnosis's words against (`words`)."""
+        return tuple(vs for name in self.words for vs in params.get(name, ()))
 
     def __call__(self, params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         return self.function(params, ctx)
@@ -97,11 +104,12 @@ def test_type(
     asks: tuple[str, ...] = (),
     check: CrossCheck | None = None,
     also_reads: tuple[str, ...] = (),
+    words: tuple[str, ...] = (),
 ) -> Callable[[TestFunction], TestType]:
     """Declare the decorated function as the test type `name` (the word a policy file uses)."""
 
     def declare(function: TestFunction) -> TestType:
-        return TestType(name, function, MappingProxyType(dict(params)), reads, asks, check, also_reads)
+        return TestType(name, function, MappingProxyType(dict(params)), reads, asks, check, also_reads, words)
 
     return declare
 
