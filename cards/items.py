@@ -230,6 +230,21 @@ def _kind_item(d: Determination) -> Item:
     )
 
 
+def _in_place_item(d: Determination) -> Item:
+    """The item for an implant judged as a replacement while the pump it replaces may have been removed
+    by a removal that could not be read (`Determination.in_place_unsure`): whether it is a replacement
+    or a first implant decides which criteria apply (engine/evaluate.py)."""
+    return Item(
+        Status.NOT_DOCUMENTED,
+        "Whether the pump is still in place",
+        "",
+        f"a removal record could not be read ({d.in_place_unsure})",
+        _recheck([d.in_place_unsure]),
+        Step.RECHECK,
+        (),
+    )
+
+
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     """One item for every criterion the EHR's missing data left open: how many, and why."""
     why = [(leaf.unchecked_reason or "").removeprefix(UNCHECKED_PREFIX) for leaf in leaves]
@@ -281,7 +296,9 @@ def _missing(d: Determination) -> list[Item]:
         return [_kind_item(d), *_items(d, _standing(d, documentable)), *rechecks]
     # the unread problem list, when no criterion it left unchecked says so already
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
-    return kind_unread + _items(d, documentable) + rechecks
+    # a pump that may have been removed: which criteria apply is open, whatever else is
+    in_place = [_in_place_item(d)] if d.in_place_unsure and d.outcome == Outcome.INSUFFICIENT else []
+    return in_place + kind_unread + _items(d, documentable) + rechecks
 
 
 def _items(d: Determination, documentable: list[CriterionResult]) -> list[Item]:

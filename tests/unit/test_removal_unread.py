@@ -10,7 +10,8 @@ from cards.items import Episode
 from cards.render import detail
 from service.engine.model import Outcome
 from service.record import build_record
-from tests.builders import catalog, determine, meeting_chart, procedure, statuses
+from tests.builders import catalog, coded_assessment, determine, device, meeting_chart, procedure, statuses
+from tests.policy_charts import cancer_chart, cohere
 
 MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
 DEVICE = "geha.excl.programmable-device"
@@ -76,3 +77,27 @@ def test_an_answer_that_holds_whatever_the_kind_stands() -> None:
     chart = [*meeting_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
     assert determine(chart, policy_id="cbc-mp-1-058").outcome == Outcome.MEETS
     assert determine(chart, policy_id="cmm-210-idds").outcome == Outcome.INSUFFICIENT
+
+
+def test_where_a_first_implants_criteria_differ_the_answer_waits_for_the_removal() -> None:
+    """Cohere judges a replacement by its own criteria: a recalled pump meets them, and a replacement for
+    the patient's convenience fails one only a replacement has; with the removal left out neither stands
+    (the pump may be gone: the order would be a first implant), and the card asks whether it is in place."""
+    chart = [*cancer_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    recall = cohere([*chart, coded_assessment("replacement-reason", "recall", "2026-11-10")])
+    assert cohere([*chart[:-1], coded_assessment("replacement-reason", "recall", "2026-11-10")]).outcome == (
+        Outcome.MEETS
+    )
+    assert recall.outcome == Outcome.INSUFFICIENT
+    text = detail(Episode.of([recall]))
+    assert "Whether the pump is still in place" in text and "check those records in the chart" in text
+    convenience = [*chart, coded_assessment("replacement-reason", "patient-convenience", "2026-11-10")]
+    assert cohere(convenience[:-2] + convenience[-1:]).outcome == Outcome.DOES_NOT_MEET
+    assert cohere(convenience).outcome == Outcome.INSUFFICIENT
+
+
+def test_a_failure_of_either_kind_stands() -> None:
+    """An active pacemaker fails GEHA's exclusion whether the implant is a replacement or not."""
+    chart = [*meeting_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    d = determine([*chart, device({"text": "Cardiac pacemaker"})])
+    assert d.in_place_unsure and d.outcome == Outcome.DOES_NOT_MEET
