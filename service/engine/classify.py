@@ -256,7 +256,8 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 
 def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
     """Why the pump `idds_in_place` finds cannot be told to be in place still, "" when it can (or none is
-    found): every record showing it is one a removal undoes (contract §2: "with no later 62365") and a
+    found): every record showing it is a Procedure a removal undoes (contract §2: "a completed Procedure
+    62360-62362 with no later 62365"; an active Device or diagnosis stands as written) and a
     removal of its codes could not be read (`PatientRecord.removal_unread`: one left out, or the procedures
     not read). Whether the implant is a replacement or a first implant is then not known."""
     found = _idds_records(record, terminology)
@@ -270,7 +271,7 @@ def _idds_records(
     record: PatientRecord, terminology: Terminology
 ) -> list[tuple[str, datetime | None, frozenset[str]]]:
     """`idds_in_place`'s records, each with its date (a Device has none) and the removal codes that would
-    undo it (none for a Device, or for a record coded with a code no removal undoes): an active pump
+    undo it were one left out (none for a Device or a diagnosis, or a code no removal undoes): an active pump
     Device, and a diagnosis or Procedure of the value set that no later removal undoes (its `removals`:
     62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or
     before, contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
@@ -295,7 +296,8 @@ def _idds_records(
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, cond.date, cond.precision, removals):
-            found.append((cond.source, cond.date, undoers(codes)))
+            # an active Z45.1 or T85 counts as written (contract §2): no unread removal makes it unsure
+            found.append((cond.source, cond.date, frozenset()))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):

@@ -10,7 +10,19 @@ from cards.items import Episode
 from cards.render import detail
 from service.engine.model import Outcome
 from service.record import build_record
-from tests.builders import catalog, coded_assessment, determine, device, meeting_chart, procedure, statuses
+from tests.builders import (
+    ICD,
+    SCT,
+    catalog,
+    coded_assessment,
+    concept,
+    condition,
+    determine,
+    device,
+    meeting_chart,
+    procedure,
+    statuses,
+)
 from tests.policy_charts import cancer_chart, cohere
 
 MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
@@ -101,3 +113,23 @@ def test_a_failure_of_either_kind_stands() -> None:
     chart = [*meeting_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
     d = determine([*chart, device({"text": "Cardiac pacemaker"})])
     assert d.in_place_unsure and d.outcome == Outcome.DOES_NOT_MEET
+
+
+def test_an_active_device_or_diagnosis_stands_whatever_removal_was_left_out() -> None:
+    """Contract §3's "with no later removal" qualifies the implant Procedure alone (§2's "no later 62365"
+    the pump's Procedure alone): an active Z95.0 or pacemaker Device with the procedures not fetched, or a
+    modified 33233, is still another programmable device (GEHA: not covered), and an active Z45.1 beside a
+    modified 62365 still a pump in place, sure (review29f)."""
+    not_fetched = {"Procedure": "the FHIR server answered 500"}
+    pacemaker = condition(ICD, "Z95.0", "2019-02-02")
+    for chart, unavailable in (
+        ([pacemaker], not_fetched),
+        ([pacemaker, modified(procedure("33233", "2020-02-02"))], None),
+        ([device(concept(SCT, "14106009", "Cardiac pacemaker"))], not_fetched),
+    ):
+        d = determine([*meeting_chart(), *chart], unavailable=unavailable)
+        assert statuses(d)[DEVICE] == "not-met" and d.outcome == Outcome.DOES_NOT_MEET
+    pump = determine(
+        [*meeting_chart(), condition(ICD, "Z45.1", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    )
+    assert pump.request_kind == "replacement" and not pump.in_place_unsure

@@ -75,9 +75,10 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No other implanted programmable device: an active Device, a presence Condition, or an implant
     Procedure, unless a later removal of that device undoes it (the value set's `removals`: removal
     CPT → the implant CPT and presence codes it undoes). An active Device is the record's current state and
-    carries no implant date: only marking it inactive clears it. A presence a removal that could not be
-    read may undo (`PatientRecord.removal_unread`) is not established: while every one found is such, the
-    result rests on the removals (`rests_on`: "could not be checked", evaluate.py)."""
+    carries no implant date: only marking it inactive clears it. An implant Procedure a removal that could
+    not be read may undo (`PatientRecord.removal_unread`) is not established (an active Device or presence
+    Condition is: contract §3's "no later removal" qualifies the Procedure form alone): while every one
+    found is such, the result rests on the removals (`rests_on`: "could not be checked", evaluate.py)."""
     devices_vs = ctx.terminology[params["valueset"]]
     removals = _removals(ctx, devices_vs.removals)
     # each record in place, as evidence (after its role: "device: ", "implant: ") and as the finding names
@@ -100,6 +101,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)},
             c.date,
             c.precision,
+            False,  # an active presence Condition counts as written (contract §3): no unread removal undoes
         )
         for c in matching_conditions(ctx, [devices_vs])
     ]
@@ -110,16 +112,18 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
             p.precision,
+            True,  # "a completed implant Procedure with no later removal" (contract §3)
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
     sure = bool(in_place)  # an active Device: no removal Procedure clears it
-    for evidence, name, codes, when, written_to in presences:
+    for evidence, name, codes, when, written_to, implant in presences:
         removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
             in_place.append((evidence, name or evidence.text))
-            # in place unless a removal that could not be read undoes it (contract §3: "no later removal")
-            undoers = [code for code, undone in devices_vs.removals.items() if codes & undone]
+            # an implant Procedure is in place unless a removal that could not be read undoes it (contract
+            # §3: "no later removal" qualifies that form only; an active Device or Condition stands)
+            undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
             sure = sure or ctx.record.removal_unread(undoers) is None
         else:
             p = removal.procedure
