@@ -81,7 +81,11 @@ def _read(
     (None when the server does not have it or fails: a warning says why), why it failed, and whether
     the server was asked at all (a call held back from it, `NotAsked`, never used its token)."""
     query = Query(ENCOUNTER_KEY, "Encounter", reference=reference)
-    outcome = pool.run(client, [query], deadline)[query.key]
+    # the request itself ends by `deadline` (review29f: left to the per-request timeout, a hanging read held
+    # its worker, the server's slot and its connection past the answer, and the next calls waited for them)
+    bounded = client.bounded(deadline)
+    outcome = pool.run(bounded, [query], deadline)[query.key]
+    client.refused += bounded.refused  # a read held back is the call's (the held-back metric)
     observe_fhir_query(query.resource_type, outcome.seconds, failed=outcome.error is not None)
     if outcome.error is not None:
         log_failures({outcome.error: [query.key]})

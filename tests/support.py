@@ -165,6 +165,10 @@ class AskingClient:
     def refusal(self) -> str | None:
         return None
 
+    def bounded(self, deadline: float) -> Any:
+        """A stand-in's requests are its own to time (FhirClient.bounded cuts a real one's timeout)."""
+        return self
+
 
 class RecordingFhirClient(AskingClient):
     """Stands in for FhirClient: records every search/read; optionally fails every call."""

@@ -27,6 +27,7 @@ entry of its answer is then judged exactly as the answer of its own request woul
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import time
@@ -200,6 +201,18 @@ class FhirClient:
         self._held_back: str | None = None
         self._admission: Callable[[float | None], str | None] | None = None
         self.refused = 0  # requests not sent because the client was held back
+
+    def bounded(self, deadline: float) -> FhirClient:
+        """This client with its requests ending by `deadline` too (the call's deadline still holding): each
+        request's timeout is cut to it, so that a request the caller stops waiting for at `deadline` ends
+        then, its pool worker, server slot and connection freed, not held to the per-request timeout
+        (the encounter hooks' Encounter read, `fhir.encounter_read_seconds`). It shares the sessions, the
+        admission and the lock; its answers are counted against what this call had received when it was
+        made; the requests it holds back are its own to count (`refused`, from 0: the caller adds them)."""
+        bounded = copy.copy(self)
+        bounded._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
+        bounded.refused = 0
+        return bounded
 
     def ask_through(self, admission: Callable[[float | None], str | None]) -> None:
         """Before its first request, let `admission` (given the deadline) say whether the server may

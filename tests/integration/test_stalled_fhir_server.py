@@ -17,12 +17,27 @@ from typing import Any
 import pytest
 import requests
 
+from service.app import create_app
 from service.demo.fhir_server import free_port
+from service.encounters import _read as encounter_read
+from service.fhir.client import FhirClient
+from service.fhir.query_pool import QueryPool
 from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
+from service.settings import FhirSettings
+from tests.builders import catalog
 from tests.demo_support import packaged_sample
 from tests.hostile_support import HostileFhirServer
 from tests.observability_support import value
-from tests.support import SELECT_URL, TOKEN, as_queried, select_body, start_serve_process, with_fhir
+from tests.support import (
+    SELECT_URL,
+    TOKEN,
+    as_queried,
+    open_settings,
+    post_json,
+    select_body,
+    start_serve_process,
+    with_fhir,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -247,3 +262,79 @@ def test_a_call_queued_for_a_thread_answers_within_its_deadline(tmp_path: Path, 
     # a call that took the thread with a moment of its deadline left asked, and was not answered
     reasons = ("no answer within the hook's time budget", "the FHIR server did not answer")
     assert all(any(reason in d for reason in reasons) for d in details)
+
+
+class HangingUp:
+    """A FHIR server that takes each connection and never answers, noting when its client hangs up."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/fhir"
+        self.hung_up: list[float] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._watch, args=(connection,), daemon=True).start()
+
+    def _watch(self, connection: socket.socket) -> None:
+        connection.settimeout(0.02)
+        with connection:
+            while not self.stop.is_set():
+                try:
+                    if connection.recv(1024) == b"":
+                        self.hung_up.append(time.monotonic())
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    self.hung_up.append(time.monotonic())
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_an_encounter_read_left_at_its_budget_ends_there_and_holds_no_connection() -> None:
+    """review29f: the encounter hooks stop waiting for their Encounter at `fhir.encounter_read_seconds`,
+    but the request ran on to the per-request timeout (2.5 s), holding its pool worker, the server's slot
+    and its connection past the answer: 8 encounter-starts at once held all 8 of a server's slots, and the
+    next call to that server (an order-sign) waited 1.9 s for one. The request now ends at the budget."""
+    server = HangingUp()
+    body = with_fhir(packaged_sample("encounter-start-demo-meets"), server=server.url)
+    del body["prefetch"]["encounter"]  # read from the EHR, which never answers
+    fhir = FhirSettings(deadline_seconds=3.0, timeout_seconds=2.5, encounter_read_seconds=0.2)
+    app = create_app(open_settings(server.url, fhir=fhir), catalog())
+    try:
+        started = time.monotonic()
+        answer = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
+        answered = time.monotonic() - started
+        for _ in range(150):  # up to 3 s: the request's timeout, past which it ended before
+            if server.hung_up:
+                break
+            time.sleep(0.02)
+    finally:
+        server.close()
+    assert answer.status_code == 200 and answered < 1.5, answered
+    assert server.hung_up and server.hung_up[0] - started < 1.0, [t - started for t in server.hung_up]
+
+
+def test_an_encounter_read_held_back_is_counted_as_the_calls() -> None:
+    """The bounded client the Encounter is read through counts a request it holds back on the call's
+    client, which the held-back metric reads (service/pipeline.py)."""
+    client = FhirClient("https://ehr.example.org/fhir", None, 2.5, deadline=time.monotonic() + 3.0)
+    client.ask_through(lambda _deadline: NOT_ASKED)
+    found, failure, asked = encounter_read("Encounter/e1", client, QueryPool(None), time.monotonic() + 0.2)
+    assert found is None and failure is not None and not asked
+    assert client.refused == 1
