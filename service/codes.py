@@ -192,10 +192,18 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
+def route_texts(route: Any) -> list[str]:
+    """A route's words (its text and every coding's display), their compatibility forms read plainly
+    (NFKC: "intrathecal" written in full-width letters is "intrathecal", review29g), as every reading of a
+    route's words takes them: whether it is neuraxial (`neuraxial_route`) or injectable (the drug
+    order's route text, service/record.py)."""
+    return [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
+
+
 def _as_whole_text(text: str) -> str:
-    """A route's text as a whole text is compared (`Routes.whole_texts`): its compatibility forms read
-    plainly (full-width letters are the letters), dots dropped ("I.T.", "IT."), trimmed; the case kept."""
-    return unicodedata.normalize("NFKC", text).replace(".", "").strip()
+    """A route's text (`route_texts`) as a whole text is compared (`Routes.whole_texts`): dots dropped
+    ("I.T.", "IT."), trimmed; the case kept."""
+    return text.replace(".", "").strip()
 
 
 def neuraxial_route(route: Any, routes: Routes) -> bool | None:
@@ -213,7 +221,7 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
-    texts = concept_texts(route)
+    texts = route_texts(route)
     if any(_as_whole_text(part) in routes.whole_texts for part in texts):
         return True
     text = " | ".join(texts)

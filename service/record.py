@@ -25,6 +25,7 @@ from service.codes import (
     concept_text,
     first_display,
     neuraxial_order,
+    route_texts,
 )
 from service.facts import (
     AllergyFact,
@@ -358,7 +359,7 @@ def _medication_fact(
     codes_of, named, routes = reader
     codes = codes_of(concept)
     given = _routes(resource)
-    route_text = " | ".join(p for p in (concept_text(route) for route in given) if p)
+    route_text = " | ".join(text for route in given for text in route_texts(route) if text)
     return MedicationFact(
         source=reference_of(resource),
         codes=codes,

@@ -466,7 +466,10 @@ def test_an_injectable_routes_abbreviation_is_read_only_as_a_word_of_a_route(
     assert statuses(determine([oral, _opioid_routed(name, route)]))[routes] == "not-documented"
 
 
-@pytest.mark.parametrize("route", ["SubQ", "subq", "Sub-Q", "sub q", "subcut", "Subcut.", "SUBCUT", "S.Q."])
+@pytest.mark.parametrize(
+    "route",
+    ["SubQ", "subq", "Sub-Q", "sub q", "subcut", "Subcut.", "SUBCUT", "S.Q.", "\uff33\uff35\uff22\uff31"],
+)
 def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
     """review29d (s29 F1 continued): ISMP's list of error-prone abbreviations asks for "subcut" (or
     "SubQ" in US use) in place of "SC" and "SQ", which 08e2805 added; a morphine order whose route was

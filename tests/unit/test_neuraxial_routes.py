@@ -44,6 +44,8 @@ ROUTES = load_catalog().terminology.routes  # the route value sets' codes and wo
         ({"text": "IT."}, True),
         ({"text": "\uff29\uff34"}, True),  # full-width
         ({"text": "i.t."}, None),
+        ({"text": "".join(chr(ord(c) + 0xFEE0) for c in "intrathecal")}, True),  # full-width (review29g)
+        ({"text": "".join(chr(ord(c) + 0xFEE0) for c in "oral")}, False),
         ({"coding": [{"system": "urn:oid:1.2.3.4", "code": "it", "display": "IT"}]}, True),
         ({"text": "it"}, None),
         ({"text": "It"}, None),
