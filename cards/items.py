@@ -250,14 +250,19 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     why = [(leaf.unchecked_reason or "").removeprefix(UNCHECKED_PREFIX) for leaf in leaves]
     reasons = list(dict.fromkeys(why))
     ids = tuple(dict.fromkeys(leaf.id for leaf in leaves))
-    affected = sum(1 for top in d.criteria if any(r.id in ids for r in top.walk()))
+    affected = [top for top in d.criteria if any(r.id in ids for r in top.walk())]
+    if len(d.criteria) == 1:
+        label = "its one criterion could not be checked"
+    elif len(affected) == 1:  # named: which to check in the chart (review29f A-3)
+        label = f"{affected[0].label} could not be checked"
+    else:
+        label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
+    cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"
     return Item(
         Status.NOT_DOCUMENTED,
-        "its one criterion could not be checked"
-        if len(d.criteria) == 1
-        else f"{affected} of {len(d.criteria)} criteria could not be checked",
+        label,
         "",
-        reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others",
+        cause,
         _recheck(reasons),
         Step.RECHECK,
         ids,

@@ -182,10 +182,16 @@ def _item_summary(item: Item) -> str:
 
 
 def open_count(open_items: Sequence[Item]) -> str:
-    """How many items are open, those for the payer's reviewer counted apart (nothing to document)."""
-    to_document, for_reviewer = items.apart(tuple(open_items))
-    document, review = len(to_document), len(for_reviewer)
+    """How many items are open, those for the payer's reviewer counted apart (nothing to document), and
+    so those to check in the chart again beside some to document (review29f A-3: "2 items to document"
+    where one was whether the pump is still in place)."""
+    to_act, for_reviewer = items.apart(tuple(open_items))
+    check = sum(1 for i in to_act if i.step == Step.RECHECK)
+    check = check if check < len(to_act) else 0  # all of them to check: the summary says so already
+    document, review = len(to_act) - check, len(for_reviewer)
     words = [f"{counted(document)} to document"] if document else []
+    if check:
+        words.append(f"{check} to check")
     if review and document:
         words.append(f"{review} for the payer's reviewer")
     elif review:
@@ -226,7 +232,8 @@ def summary(episode: Episode) -> str:
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
         text = _fitted(f"{lead}not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
-        top = min(open_items, key=lambda i: i.step == Step.REVIEW)  # one to act on, when there is one
+        # one to document, when there is one, else one to act on (to check again), else the reviewer's
+        top = min(open_items, key=lambda i: (i.step == Step.REVIEW, i.step == Step.RECHECK))
         concerned = tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.outcome != Outcome.MEETS))
         named = top.label if set(top.only_for) == set(concerned) else top.named  # the codes said already
         text = f"{lead}{open_count(open_items)} for {', '.join(concerned)} — {named}"
@@ -412,8 +419,11 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     def tail(room: int) -> list[str]:
         shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said
         to_document = items.apart(episode.missing)[0] if d.outcome == Outcome.INSUFFICIENT else ()
-        # the items the title counts, when they are all the lead's (as the ❌ lines, `shown`)
-        mine = len(to_document) if all(not i.only_for for i in to_document) else 0
+        # the items the title counts, when they are all the lead's (as the ❌ lines, `shown`), and of
+        # those the ones a criterion holds: what the pump is for, whether a pump is still in place, are
+        # none (review29f A-3: "the other one holds the 2 items" where it held one)
+        held = [i for i in to_document if i.criteria]
+        mine = len(held) if all(not i.only_for for i in to_document) else 0
         judged = [*_met_line(d, room, shown, mine), *_differing(episode)]
         return [*judged, *_policy_lines(d)]
 

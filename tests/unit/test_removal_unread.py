@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.items import Episode
-from cards.render import detail
+from cards.render import detail, summary
 from service.engine.model import Outcome
 from service.record import build_record
 from tests.builders import (
@@ -133,3 +133,29 @@ def test_an_active_device_or_diagnosis_stands_whatever_removal_was_left_out() ->
         [*meeting_chart(), condition(ICD, "Z45.1", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
     )
     assert pump.request_kind == "replacement" and not pump.in_place_unsure
+
+
+def test_the_card_names_the_one_criterion_a_removal_left_out_leaves_unchecked() -> None:
+    """review29f A-3: "1 of 14 criteria could not be checked: the EHR's device removals were not available"
+    did not name the criterion: a clinician could not tell what to check."""
+    d = determine(
+        [*meeting_chart(), procedure("33206", "2019-02-02"), modified(procedure("33233", "2020-02-02"))]
+    )
+    named = next(top.label for top in d.criteria if any(c.id == DEVICE for c in top.walk()))
+    text = detail(Episode.of([d]))
+    assert f"**{named} could not be checked**: the EHR's device removals" in text
+
+
+def test_whether_the_pump_is_in_place_is_counted_as_no_criterion_and_nothing_to_document() -> None:
+    """review29f A-3: the item "Whether the pump is still in place" is held by no criterion ("13 of 14 met
+    (the other one holds the 2 items)" where it held one) and is to check in the chart, not to document
+    (CMM-210: "2 items to document for 62362 — Whether the pump is still in place")."""
+    chart = [*meeting_chart(), procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    geha = detail(Episode.of([determine(chart)]))
+    assert "Whether the pump is still in place" in geha
+    assert "13 of 14 criteria met, " in geha and "holds the" not in geha
+    cmm = Episode.of([determine(chart, policy_id="cmm-210-idds")])
+    assert "Whether the pump is still in place" in detail(cmm)
+    assert summary(cmm).startswith(
+        "CMM-210: 1 item to document and 1 to check for 62362 — End of battery life"
+    )
