@@ -27,6 +27,7 @@ from service.codes import (
     neuraxial_order,
     route_texts,
 )
+from service.engine.chart_days import day_order
 from service.facts import (
     AllergyFact,
     ConditionFact,
@@ -191,6 +192,9 @@ class PatientRecord:
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
     # kind → code → why: the records of a kind left out that are read only by those codes (`unread`)
     unavailable_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # removal CPT code → the latest date (and how it is written) of its removals left out of `REMOVALS`
+    # by code; None when one of them has no date read: any time (`removal_unread`)
+    removals_left_out: Mapping[str, tuple[datetime, str] | None] = field(default_factory=dict)
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
     server: str | None = None  # the FHIR server the facts were read from (None: not known)
@@ -243,11 +247,24 @@ class PatientRecord:
                 found[by_code[code]] = (*found.get(by_code[code], ()), code)
         return found
 
-    def removal_unread(self, codes: Iterable[str]) -> str | None:
+    def removal_unread(
+        self, codes: Iterable[str], after: datetime | None = None, written_to: str = "time"
+    ) -> str | None:
         """Why a removal of one of `codes` (removal CPT codes) may have been left out of the record, so that
-        what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read."""
+        what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read. With
+        `after` (the date of what it would undo, written to `written_to`), only a removal left out on a
+        later day counts (contract §2 "with no later 62365", §3 "with no later removal"), as a removal read
+        does (`day_order`); one whose date could not be read, or procedures not fetched, may be any day."""
         codes = tuple(codes)
+        if codes and after is not None and REMOVALS not in self.unavailable:
+            codes = tuple(code for code in codes if self._left_out_after(code, after, written_to))
         return self.unread(REMOVALS, codes) if codes else None
+
+    def _left_out_after(self, code: str, after: datetime, written_to: str) -> bool:
+        if code not in self.removals_left_out:
+            return True  # never dated here: any day
+        latest = self.removals_left_out[code]
+        return latest is None or day_order(latest[0], after, latest[1], written_to) > 0
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -1000,6 +1017,7 @@ def build_record(
 
     # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
     unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
+    removals_left_out: dict[str, tuple[datetime, str] | None] = {}  # `PatientRecord.removals_left_out`
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
         def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
@@ -1011,7 +1029,9 @@ def build_record(
             by_codes = _read_by_codes(fact, terminology)  # None for a malformed one: read as a whole
             keys = [(resource_type, code) for code in ((None,) if by_codes is None else by_codes)]
             if resource_type == "Procedure":  # a removal left out, by its codes; a malformed one may be any
-                keys += [(REMOVALS, code) for code in _removal_codes(fact, read)]
+                removed = _removal_codes(fact, read)
+                keys += [(REMOVALS, code) for code in removed]
+                _keep_latest(removals_left_out, [code for code in removed if code], fact)
             for key in keys:
                 counts = unreadable.setdefault(key, {})
                 counts[why] = counts.get(why, 0) + 1
@@ -1073,6 +1093,7 @@ def build_record(
         trials_under_way=under_way,
         unavailable={**_wholly(unreadable), **_not_fetched(unavailable or {})},
         unavailable_codes=_by_code(unreadable),
+        removals_left_out=removals_left_out,
         server=server,
         **_deceased(resources.get("Patient", []), patient_id),
     )
@@ -1096,6 +1117,23 @@ def _removal_codes(fact: Any, read: ReadCodes) -> tuple[str | None, ...]:
     if fact is None:
         return (None,)
     return tuple(dict.fromkeys(c.code for c in fact.codes if read.undoes((c,))))
+
+
+def _keep_latest(latest: dict[str, tuple[datetime, str] | None], codes: list[str], fact: Any) -> None:
+    """Keeps in `latest` (`PatientRecord.removals_left_out`) the date of a removal left out under each of
+    its `codes` when it is later than the one kept (by the instant: `removal_unread` weighs it by the
+    day); None, for good, when it has none read."""
+    when = getattr(fact, "performed", None)
+    for code in codes:
+        kept = latest.get(code, (datetime.min.replace(tzinfo=UTC), "time"))
+        if when is None or kept is None:
+            latest[code] = None
+        elif _instant(when) >= _instant(kept[0]):
+            latest[code] = (when, getattr(fact, "precision", "time"))
+
+
+def _instant(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _not_fetched(unavailable: Mapping[str, str]) -> dict[str, str]:

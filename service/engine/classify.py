@@ -258,8 +258,9 @@ def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
     """Why the pump `idds_in_place` finds cannot be told to be in place still, "" when it can (or none is
     found): every record showing it is a Procedure a removal undoes (contract §2: "a completed Procedure
     62360-62362 with no later 62365"; an active Device or diagnosis stands as written) and a
-    removal of its codes could not be read (`PatientRecord.removal_unread`: one left out, or the procedures
-    not read). Whether the implant is a replacement or a first implant is then not known."""
+    removal of its codes could not be read (`PatientRecord.removal_unread`: one left out dated after it or
+    undated, or the procedures not read). Whether the implant is a replacement or a first implant is then
+    not known."""
     found = _idds_records(record, terminology)
     if not found or any(not undoers for _, _, undoers in found):
         return ""
@@ -271,7 +272,8 @@ def _idds_records(
     record: PatientRecord, terminology: Terminology
 ) -> list[tuple[str, datetime | None, frozenset[str]]]:
     """`idds_in_place`'s records, each with its date (a Device has none) and the removal codes that would
-    undo it were one left out (none for a Device or a diagnosis, or a code no removal undoes): an active pump
+    undo it of which one was left out after it, or undated (`PatientRecord.removal_unread`; none for a
+    Device or a diagnosis, or a code no removal undoes): an active pump
     Device, and a diagnosis or Procedure of the value set that no later removal undoes (its `removals`:
     62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or
     before, contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
@@ -303,7 +305,9 @@ def _idds_records(
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
         if codes and not _removed_later(codes, p.performed, p.precision, removals):
-            found.append((p.source, p.performed, undoers(codes)))
+            # those of its undoers a removal left out may be of: any day, or a day after it (§2 "no later")
+            left_out = (c for c in undoers(codes) if record.removal_unread([c], p.performed, p.precision))
+            found.append((p.source, p.performed, frozenset(left_out)))
     return found
 
 

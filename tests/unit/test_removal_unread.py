@@ -4,6 +4,7 @@ not in place (contract §2 "with no later 62365", §3 "an implant Procedure with
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from cards.items import Episode
@@ -159,3 +160,23 @@ def test_whether_the_pump_is_in_place_is_counted_as_no_criterion_and_nothing_to_
     assert summary(cmm).startswith(
         "CMM-210: 1 item to document and 1 to check for 62362 — End of battery life"
     )
+
+
+def test_only_a_removal_left_out_after_the_implant_makes_it_unsure() -> None:
+    """review29f A-2: a modified 33233 dated 2010 made a 2019 pacemaker implant "could not be checked", and
+    a modified 62365 dated before a 62362 made the pump "may be in place"; only a later removal undoes
+    (contract §2 "with no later 62365", §3 "with no later removal"). Undated, or the procedures not
+    fetched, a removal may be of any day."""
+    implant = procedure("33206", "2019-02-02")
+    earlier = determine([*meeting_chart(), implant, modified(procedure("33233", "2010-02-02"))])
+    assert statuses(earlier)[DEVICE] == "not-met" and earlier.outcome == Outcome.DOES_NOT_MEET
+    later_too = [modified(procedure("33233", "2010-02-02")), modified(procedure("33233", "2020-02-02"))]
+    assert statuses(determine([*meeting_chart(), implant, *later_too]))[DEVICE] == "not-documented"
+    undated = modified(procedure("33233", "2020-02-02"))
+    del undated["performedDateTime"]
+    assert statuses(determine([*meeting_chart(), implant, undated]))[DEVICE] == "not-documented"
+    pump = procedure("62362", "2020-02-02")
+    assert not determine([*meeting_chart(), pump, modified(procedure("62365", "2019-02-02"))]).in_place_unsure
+    assert determine([*meeting_chart(), pump, modified(procedure("62365", "2021-02-02"))]).in_place_unsure
+    not_fetched = {"Procedure": "the FHIR server answered 500"}
+    assert record(unavailable=not_fetched).removal_unread(["33233"], datetime(2019, 2, 2, tzinfo=UTC), "day")

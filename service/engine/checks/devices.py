@@ -124,7 +124,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             # an implant Procedure is in place unless a removal that could not be read undoes it (contract
             # §3: "no later removal" qualifies that form only; an active Device or Condition stands)
             undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
-            sure = sure or ctx.record.removal_unread(undoers) is None
+            sure = sure or ctx.record.removal_unread(undoers, when, written_to) is None  # left out after it
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
