@@ -240,10 +240,6 @@ def _gathered(
     # and before the Patient and Coverage only when it is all the call is about (they are read for it)
     gateway = env.only_orders_with_rules
     annotated = behaviour.on_encounter and not gateway and call_options(request).coverage_info
-    about_orders = bool(pump or unread or in_scope or appointments or set_aside)
-    encounter = HookEncounter()
-    if annotated and not about_orders:
-        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
     call = CallData(
         request,
         behaviour,
@@ -255,9 +251,12 @@ def _gathered(
         episode_kinds=episode,
         modifiers=modifiers,
         set_aside=set_aside,
-        encounter=encounter.resource,
-        encounter_read=encounter.read,
     )
+    about_orders = _orders_at_hand(call)
+    encounter = HookEncounter()
+    if annotated and not about_orders:
+        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
+        call = replace(call, encounter=encounter.resource, encounter_read=encounter.read)
     scope = scope_of(request, caller)
     if pump:
         data = env.gatherer.gather(
