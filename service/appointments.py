@@ -21,6 +21,7 @@ from service.hooks.models import malformed_order
 from service.modifiers import MODIFIER, Carried
 from service.orders import DraftOrders
 from service.references import (
+    Resolve,
     local_reference,
     names_another_patient,
     on_server,
@@ -59,7 +60,7 @@ def not_to_judge(
     order: Mapping[str, Any],
     patient_id: str,
     server: str | None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    resolve: Resolve | None = None,
     read: bool = False,
 ) -> tuple[str, str] | None:
     """(why, `UnreadOrder.not_used`) when an order found (dispatched or booked) is not to be judged:
@@ -187,7 +188,7 @@ def for_patient(
     appointment: Mapping[str, Any],
     patient_id: str,
     server: str | None = None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    resolve: Resolve | None = None,
 ) -> bool:
     """Whether the Appointment is for the call's patient (or names no patient at all): one of its
     participants names that patient, or none names a Patient. Each actor is read as an order's patient link

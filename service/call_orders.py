@@ -30,7 +30,13 @@ from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
 from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
-from service.references import belongs_to_patient, names_another_patient, names_the_patient, patient_link
+from service.references import (
+    Resolve,
+    belongs_to_patient,
+    names_another_patient,
+    names_the_patient,
+    patient_link,
+)
 from service.registry import HookBehaviour, OrderSource
 from service.shapes import dicts, reference_of
 from service.wording import listing
@@ -40,7 +46,6 @@ OPEN_ORDER_STATUSES = ("draft", "active")
 OPEN_ORDERS = "the patient's open orders"
 
 OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
-Resolve = Callable[[str], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 from service.shapes import reference_of, reference_target
 
+# the resource a reference names where the call holds it (a `urn:uuid:` of its Bundle); else None
+Resolve = Callable[[str], Mapping[str, Any] | None]
+
 FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the R4 `id` datatype
 # A FHIR id that is never `.` or `..`, as the last part of a pattern: ids end up in URLs.
 URL_SAFE_ID = rf"(?!\.{{1,2}}$){FHIR_ID}"
@@ -186,7 +189,7 @@ def names_another_patient(
     resource: Mapping[str, Any],
     patient_id: str,
     server: str | None = None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    resolve: Resolve | None = None,
 ) -> bool:
     """Whether an order handed over by the call (drafted, dispatched or booked) is another patient's:
     its first patient link (subject, patient, beneficiary, for) clearly names a Patient other than
@@ -213,7 +216,7 @@ def names_the_patient(
     resource: Mapping[str, Any],
     patient_id: str,
     server: str | None = None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    resolve: Resolve | None = None,
 ) -> bool:
     """Whether an order's first patient link names Patient/`patient_id`, read as `names_another_patient`
     reads it (`resolve`: a `urn:uuid:` found in the Bundle the order came in): a Reference, a string
@@ -227,7 +230,7 @@ def whom_it_names(
     link: Any,
     patient_id: str,
     server: str | None = None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None = None,
+    resolve: Resolve | None = None,
 ) -> bool | None:
     """Whom one reference (a Reference, or a string written in its place) names, read as an order's patient
     link is: Patient/`patient_id` (True), another Patient (False: another id, this id on another server,
@@ -239,7 +242,7 @@ def _whom(
     resource: Mapping[str, Any],
     patient_id: str,
     server: str | None,
-    resolve: Callable[[str], Mapping[str, Any] | None] | None,
+    resolve: Resolve | None,
 ) -> set[bool | None]:
     """Whom each reference of a resource's first patient link names (`_names`): the link itself, or each
     item of an array written in its place; {None} for no link."""
@@ -248,9 +251,7 @@ def _whom(
     return {_names(item, patient_id, server, resolve) for item in links}
 
 
-def _names(
-    link: Any, patient_id: str, server: str | None, resolve: Callable[[str], Mapping[str, Any] | None] | None
-) -> bool | None:
+def _names(link: Any, patient_id: str, server: str | None, resolve: Resolve | None) -> bool | None:
     """Whether one reference of a patient link (a Reference, or a string written in its place, read as
     `belongs_to_patient` reads it) names Patient/`patient_id` (True), another Patient (False,
     `_names_patient`, or a Patient `resolve` finds it to be), or no Patient (None)."""
