@@ -1128,12 +1128,8 @@ def _keep_latest(latest: dict[str, tuple[datetime, str] | None], codes: list[str
         kept = latest.get(code, (datetime.min.replace(tzinfo=UTC), "time"))
         if when is None or kept is None:
             latest[code] = None
-        elif _instant(when) >= _instant(kept[0]):
+        elif when >= kept[0]:  # a record's dates are aware (fhirdates.parse_datetime)
             latest[code] = (when, getattr(fact, "precision", "time"))
-
-
-def _instant(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _not_fetched(unavailable: Mapping[str, str]) -> dict[str, str]:

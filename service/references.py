@@ -26,6 +26,7 @@ Resolve = Callable[[str], Mapping[str, Any] | None]
 FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"  # the R4 `id` datatype
 # A FHIR id that is never `.` or `..`, as the last part of a pattern: ids end up in URLs.
 URL_SAFE_ID = rf"(?!\.{{1,2}}$){FHIR_ID}"
+ID_PATTERN = re.compile(rf"^{URL_SAFE_ID}$")  # an id as the request's and its Coverages' ids are checked
 _REFERENCE = re.compile(  # a URL's scheme in any case (RFC 3986 §3.1)
     rf"^(?:(?P<base>(?i:https?)://\S+?)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{FHIR_ID})"
     rf"(?:/_history/(?P<version>{FHIR_ID}))?/?$"

@@ -27,12 +27,11 @@ from typing import Any
 from service.call_day import midday
 from service.codes import negated
 from service.fhirdates import begun_by, end_words, not_over_by, parse_datetime
-from service.references import URL_SAFE_ID, local_reference
+from service.references import ID_PATTERN, local_reference
 from service.shapes import as_dict, as_str, contained_by_id, dicts, reference_of, reference_target
 from service.succession import Succession, Successions
 from service.yamlsource import Path_, SourceError, check_schema, element, load
 
-URL_SAFE_ID_PATTERN = re.compile(URL_SAFE_ID)  # a FHIR id, as a request's ids are checked
 IN_FORCE_UNTOLD = "whether the Coverage is in force cannot be told"
 
 # PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
@@ -358,7 +357,7 @@ def _unnamed(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | None:
     """`.id` and the id written there, when a Coverage has no FHIR id its coverage information could name
     it by (`Coverage/<id>`); None when it has one."""
     rid = coverage.get("id")
-    if not isinstance(rid, str) or not URL_SAFE_ID_PATTERN.fullmatch(rid):
+    if not isinstance(rid, str) or not ID_PATTERN.fullmatch(rid):
         return ".id", rid, "is not a FHIR id", "its coverage information could not name it"
     return None
 

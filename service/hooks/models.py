@@ -19,12 +19,11 @@ from urllib.parse import urlsplit
 
 from service.hooks.contexts import HookContextRules, context_rules
 from service.modifiers import malformed, path_to, written
-from service.references import URL_SAFE_ID, malformed_patient_link
+from service.references import ID_PATTERN, URL_SAFE_ID, malformed_patient_link
 from service.registry import ANSWERED_VERSIONS, OrderSource, ServiceDefinition
 from service.strict_json import whole_number
 
 # Ids end up in URLs (`Patient/{{context.patientId}}`): never `.` or `..`.
-ID_PATTERN = re.compile(rf"^{URL_SAFE_ID}$")
 ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")  # `{type}/{id}` (CDS Hooks ord-1)
 MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
 MAX_PREFETCH_ENTRIES = 1000  # entries of one prefetched Bundle
