@@ -27,7 +27,6 @@ from service.codes import (
     neuraxial_order,
     route_texts,
 )
-from service.engine.chart_days import day_order
 from service.facts import (
     AllergyFact,
     ConditionFact,
@@ -248,23 +247,24 @@ class PatientRecord:
         return found
 
     def removal_unread(
-        self, codes: Iterable[str], after: datetime | None = None, written_to: str = "time"
+        self, codes: Iterable[str], undone: Callable[[datetime, str], bool] | None = None
     ) -> str | None:
         """Why a removal of one of `codes` (removal CPT codes) may have been left out of the record, so that
         what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read. With
-        `after` (the date of what it would undo, written to `written_to`), only a removal left out on a
-        later day counts (contract §2 "with no later 62365", §3 "with no later removal"), as a removal read
-        does (`day_order`); one whose date could not be read, or procedures not fetched, may be any day."""
+        `undone` (whether a removal dated so, written to that precision, undoes it: the very rule the
+        caller weighs a removal read by, contract §2 "with no later 62365", §3 "with no later removal"),
+        only a removal left out that it undoes counts; one whose date could not be read, or procedures not
+        fetched, may be of any day."""
         codes = tuple(codes)
-        if codes and after is not None and REMOVALS not in self.unavailable:
-            codes = tuple(code for code in codes if self._left_out_after(code, after, written_to))
+        if codes and undone is not None and REMOVALS not in self.unavailable:
+            codes = tuple(code for code in codes if self._left_out_undoing(code, undone))
         return self.unread(REMOVALS, codes) if codes else None
 
-    def _left_out_after(self, code: str, after: datetime, written_to: str) -> bool:
+    def _left_out_undoing(self, code: str, undone: Callable[[datetime, str], bool]) -> bool:
         if code not in self.removals_left_out:
             return True  # never dated here: any day
-        latest = self.removals_left_out[code]
-        return latest is None or day_order(latest[0], after, latest[1], written_to) > 0
+        latest = self.removals_left_out[code]  # the latest kept: what an earlier one undoes, it undoes too
+        return latest is None or undone(*latest)
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -1122,7 +1122,7 @@ def _removal_codes(fact: Any, read: ReadCodes) -> tuple[str | None, ...]:
 def _keep_latest(latest: dict[str, tuple[datetime, str] | None], codes: list[str], fact: Any) -> None:
     """Keeps in `latest` (`PatientRecord.removals_left_out`) the date of a removal left out under each of
     its `codes` when it is later than the one kept (by the instant: `removal_unread` weighs it by the
-    day); None, for good, when it has none read."""
+    caller's rule for a removal read, by the day); None, for good, when it has none read."""
     when = getattr(fact, "performed", None)
     for code in codes:
         kept = latest.get(code, (datetime.min.replace(tzinfo=UTC), "time"))

@@ -7,6 +7,7 @@ intrathecal pump is already in place).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -280,7 +281,7 @@ def _idds_records(
     idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
-        (p.performed, p.precision, in_place.removals[c.code], in_place.replacing)
+        (p.performed, p.precision, in_place.removals[c.code])
         for p in record.procedures
         if p.performed is not None
         for c in p.codes
@@ -297,16 +298,18 @@ def _idds_records(
     ]
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, cond.date, cond.precision, removals):
+        if codes and not _removed_later(codes, cond.date, cond.precision, removals, in_place.replacing):
             # an active Z45.1 or T85 counts as written (contract §2): no unread removal makes it unsure
             found.append((cond.source, cond.date, frozenset()))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, p.performed, p.precision, removals):
-            # those of its undoers a removal left out may be of: any day, or a day after it (§2 "no later")
-            left_out = (c for c in undoers(codes) if record.removal_unread([c], p.performed, p.precision))
+        if codes and not _removed_later(codes, p.performed, p.precision, removals, in_place.replacing):
+            # those of its undoers a removal left out may be of: one a removal read of its date would undo
+            # (`_undone`, the one rule), or any day for an implant not dated
+            undone = _undone(codes, p.performed, p.precision, in_place.replacing) if p.performed else None
+            left_out = (c for c in undoers(codes) if record.removal_unread([c], undone))
             found.append((p.source, p.performed, frozenset(left_out)))
     return found
 
@@ -315,28 +318,39 @@ def _removed_later(
     codes: set[str],
     performed: datetime | None,
     written_to: str,
-    removals: list[tuple[datetime, str, frozenset[str], frozenset[str]]],
+    removals: list[tuple[datetime, str, frozenset[str]]],
+    replacing: frozenset[str],
 ) -> bool:
     """Whether a removal undoes every one of a record's `codes` (a record also coded with one that no
-    removal undoes still shows the pump, as that code alone would), done on a later day than `performed`
-    or, for a record none of whose codes is an implant the value set lists as `replacing`, on the same
-    day. By the day, not the hour, as forms of one fact are weighed (engine/forms): a pump replaced in
-    one session (62362 and 62365 on one day) leaves a pump in place whichever was documented first, where
-    a refill, a Z45.1 or a T85 of the removal's day is answered by it (on one day a chart contradicting
-    itself claims nothing; review23c). Which day each is on is `chart_days.day_order`'s: two moments in
-    different offsets whose own days contradict the order of their instants are one day's, and a date
-    written to a month or a year (`written_to`, fhirdates.precision) is each of its days, so a removal
-    dated "2022" answers a refill of March 2022 (review24c). Only an implant and a removal each known to
-    the day can be one session's replacement: within a month or a year the removal may have followed it."""
+    removal undoes still shows the pump, as that code alone would), by `_undone`'s rule."""
     if performed is None:
         return False
-    for when, when_to, undone, replacing in removals:
-        if codes <= undone:
-            order = day_order(when, performed, when_to, written_to)
-            session = bool(codes & replacing) and one_day(when_to) and one_day(written_to)
-            if order > 0 or (order == 0 and not session):
-                return True
-    return False
+    undone = _undone(codes, performed, written_to, replacing)
+    return any(codes <= undoes and undone(when, when_to) for when, when_to, undoes in removals)
+
+
+def _undone(
+    codes: set[str], performed: datetime, written_to: str, replacing: frozenset[str]
+) -> Callable[[datetime, str], bool]:
+    """Whether a removal dated so (written to that precision) undoes a record of `codes` dated `performed`
+    (`written_to`): done on a later day or, for a record none of whose codes is an implant the value set
+    lists as `replacing`, on the same day; the one rule for a removal read (`_removed_later`) and one left
+    out of the record (`PatientRecord.removal_unread`). By the day, not the hour, as forms of one fact are
+    weighed (engine/forms): a pump replaced in one session (62362 and 62365 on one day) leaves a pump in
+    place whichever was documented first, where a refill, a Z45.1 or a T85 of the removal's day is answered
+    by it (on one day a chart contradicting itself claims nothing; review23c). Which day each is on is
+    `chart_days.day_order`'s: two moments in different offsets whose own days contradict the order of
+    their instants are one day's, and a date written to a month or a year (`written_to`,
+    fhirdates.precision) is each of its days, so a removal dated "2022" answers a refill of March 2022
+    (review24c). Only an implant and a removal each known to the day can be one session's replacement:
+    within a month or a year the removal may have followed it."""
+
+    def undone(when: datetime, when_to: str) -> bool:
+        order = day_order(when, performed, when_to, written_to)
+        session = bool(codes & replacing) and one_day(when_to) and one_day(written_to)
+        return order > 0 or (order == 0 and not session)
+
+    return undone
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

@@ -4,7 +4,6 @@ not in place (contract §2 "with no later 62365", §3 "an implant Procedure with
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from cards.items import Episode
@@ -179,4 +178,19 @@ def test_only_a_removal_left_out_after_the_implant_makes_it_unsure() -> None:
     assert not determine([*meeting_chart(), pump, modified(procedure("62365", "2019-02-02"))]).in_place_unsure
     assert determine([*meeting_chart(), pump, modified(procedure("62365", "2021-02-02"))]).in_place_unsure
     not_fetched = {"Procedure": "the FHIR server answered 500"}
-    assert record(unavailable=not_fetched).removal_unread(["33233"], datetime(2019, 2, 2, tzinfo=UTC), "day")
+    assert record(unavailable=not_fetched).removal_unread(["33233"], lambda when, written_to: False)
+
+
+def test_a_removal_left_out_undoes_what_a_removal_read_would_on_its_own_day() -> None:
+    """removal29b open 2: a 62365 read on a refill's own day undoes it (`_removed_later`: a refill, unlike
+    an implant, is answered by a removal of its day), but one left out on that day was not counted, so the
+    pump read as in place, sure. The rule a removal read is weighed by is the one a removal left out is: a
+    62362 and a 62365 of one day are one session's replacement either way."""
+    refill = [*meeting_chart(), procedure("62370", "2021-02-02")]
+    assert determine([*refill, procedure("62365", "2021-02-02")]).request_kind == "permanent-implant"
+    same_day = determine([*refill, modified(procedure("62365", "2021-02-02"))])
+    assert same_day.request_kind == "replacement" and same_day.in_place_unsure
+    implant = [*meeting_chart(), procedure("62362", "2021-02-02")]
+    assert determine([*implant, procedure("62365", "2021-02-02")]).request_kind == "replacement"
+    session = determine([*implant, modified(procedure("62365", "2021-02-02"))])
+    assert session.request_kind == "replacement" and not session.in_place_unsure

@@ -8,7 +8,7 @@ per device, through the value set's `removals`, rather than by `forms:` across t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,23 +47,33 @@ def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> 
 def _removed_by(
     removals: list[_Removal], codes: set[str], when: datetime | None, written_to: str
 ) -> _Removal | None:
-    """The latest dated removal of the device that `codes` document, made on a later day than `when`: the
-    most recent documented form decides (contract §3); a dated removal beats an undated presence, and on
-    the same day the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie
-    rule, policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a
-    replacement, and a presence Condition dated by the day has no hour). Which day each is on is
-    `chart_days.day_order`'s: moments in different offsets whose own days contradict the order of their
-    instants are one day's, and a date written to a month or a year (`written_to`, the removal's
-    `precision`) is each of its days, so a removal dated "2023" does not undo an implant of May 2023, nor
-    one of May a removal dated "2023-05" (review24c)."""
+    """The latest dated removal of the device that `codes` document that undoes it (`_undone`)."""
+    undone = _undone(when, written_to)
     later = [
         r
         for r in removals
         if r.procedure.performed
         and codes & r.undoes
-        and (when is None or day_order(r.procedure.performed, when, r.procedure.precision, written_to) > 0)
+        and (undone is None or undone(r.procedure.performed, r.procedure.precision))
     ]
     return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
+
+
+def _undone(when: datetime | None, written_to: str) -> Callable[[datetime, str], bool] | None:
+    """Whether a removal dated so (written to that precision) undoes a device documented on `when`
+    (`written_to`; None: undated, which any dated removal undoes): made on a later day, the most recent
+    documented form decides (contract §3); a dated removal beats an undated presence, and on the same day
+    the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie rule,
+    policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a replacement,
+    and a presence Condition dated by the day has no hour). Which day each is on is
+    `chart_days.day_order`'s: moments in different offsets whose own days contradict the order of their
+    instants are one day's, and a date written to a month or a year is each of its days, so a removal
+    dated "2023" does not undo an implant of May 2023, nor one of May a removal dated "2023-05"
+    (review24c). The one rule for a removal read (`_removed_by`) and one left out of the record
+    (`PatientRecord.removal_unread`)."""
+    if when is None:
+        return None
+    return lambda removed, removed_to: day_order(removed, when, removed_to, written_to) > 0
 
 
 @test_type(
@@ -124,7 +134,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             # an implant Procedure is in place unless a removal that could not be read undoes it (contract
             # §3: "no later removal" qualifies that form only; an active Device or Condition stands)
             undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
-            sure = sure or ctx.record.removal_unread(undoers, when, written_to) is None  # left out after it
+            sure = sure or ctx.record.removal_unread(undoers, _undone(when, written_to)) is None
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
