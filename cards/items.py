@@ -75,6 +75,10 @@ class Item:
     # first (CPT 62322 or 62326)"), and what to do once it is done (`todo` says both); "" for none
     awaits: str = ""
     then: str | None = None
+    # the finding naming what it concerns before why (a criterion left unchecked: "implant CPT 33206 (2 Feb
+    # 2019), but some of the EHR's later removals could not be read (…)", its `finding` after what the
+    # records not read may undo), said on the decision card's line only where it fits whole; "" for none
+    in_full: str = ""
 
     @property
     def named(self) -> str:
@@ -258,6 +262,8 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     else:
         label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
     cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"
+    # one criterion's: what the records not read may undo, where its result says (`_pending`, evaluate.py)
+    fuller = leaves[0].finding.removeprefix(UNCHECKED_PREFIX) if len(leaves) == 1 else ""
     return Item(
         Status.NOT_DOCUMENTED,
         label,
@@ -266,6 +272,7 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         _recheck(reasons),
         Step.RECHECK,
         ids,
+        in_full=fuller if fuller != cause else "",
     )
 
 

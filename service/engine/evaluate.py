@@ -31,6 +31,7 @@ from service.engine.classify import (
 from service.engine.context import EvaluationContext
 from service.engine.forms import Decision, decide
 from service.engine.model import (
+    UNCHECKED_PREFIX,
     CriterionResult,
     Determination,
     Outcome,
@@ -65,6 +66,16 @@ def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationConte
     if outcome.status == Status.NOT_DOCUMENTED:
         reads += [t for kind in kinds for t in kind.also_reads]
     return could_not_check(ctx, (*outcome.rests_on, *reads), _codes_read(tests))
+
+
+def _pending(outcome: TestOutcome, unchecked: str) -> str:
+    """The finding of a result left unchecked: why (`unchecked`, the criterion's `unchecked_reason`), after
+    what the records it rests on may undo when it says (`TestOutcome.pending`: "could not be checked:
+    implant CPT 33206 (2 Feb 2019), but some of the EHR's later removals could not be read (…)"); a card
+    names that only where the line keeps why whole (cards/items.py `Item.in_full`)."""
+    if not outcome.pending:
+        return unchecked
+    return f"{UNCHECKED_PREFIX}{outcome.pending}, but {unchecked.removeprefix(UNCHECKED_PREFIX)}"
 
 
 def _codes_read(tests: list[TestSpec]) -> tuple[str, ...]:
@@ -145,7 +156,7 @@ def _evaluate(
     return CriterionResult(
         **common,
         status=status,
-        finding=unchecked or decision.outcome.finding,
+        finding=_pending(decision.outcome, unchecked) if unchecked else decision.outcome.finding,
         evidence=decision.outcome.evidence,
         unchecked_reason=unchecked,
         overruled=decision.overruled,

@@ -52,6 +52,9 @@ class TestOutcome:
     by_absence: bool = False
     for_reviewer: bool = False  # not documented, though recorded: the policy leaves it to a reviewer
     rests_on: tuple[str, ...] = ()  # resource types beyond its test's reads whose records could change it
+    # what the records it rests on may undo, said before why they could not be read ("implant CPT 33206
+    # (2 Feb 2019)": evaluate.py), so a clinician knows what to check
+    pending: str = ""
 
     @property
     def documents(self) -> bool:

@@ -141,8 +141,8 @@ def with_modified_drug(body: dict[str, Any]) -> str:
 
 # what a decision card says of the criteria that read the pump's drug, when its order was left out
 PUMP_DRUG_LEFT_OUT = (
-    "the EHR's pump drug orders were not available (1 record(s) carry a modifier extension this service"
-    " does not understand) — check those records in the chart: calling again reads the same"
+    "some of the EHR's pump drug orders could not be read (1 record(s) carry a modifier extension this"
+    " service does not understand) — check those records in the chart: calling again reads the same"
 )
 
 
@@ -198,8 +198,8 @@ def assert_told_to_check(answer: dict[str, Any], kind: str) -> None:
     [decision] = [c for c in cards_of(answer["cards"]) if c["summary"].startswith("GEHA: 62362")]
     assert decision["summary"].endswith("could not be checked — records in the chart could not be read")
     assert (
-        f"the EHR's {kind} were not available (1 record(s) carry a modifier extension this service does"
-        " not understand) — check those records in the chart" in decision["detail"]
+        f"some of the EHR's {kind} could not be read (1 record(s) carry a modifier extension this service"
+        " does not understand) — check those records in the chart" in decision["detail"]
     )
 
 

@@ -79,7 +79,7 @@ def test_an_answer_left_out_for_a_modifier_makes_what_it_could_record_could_not_
         == "GEHA: 62362, 62350, E0783 could not be checked — records in the chart could not be read"
     )
     assert (
-        "questionnaire answers to “patient accepts the procedure” were not available (1 record(s) carry a"
+        "questionnaire answers to “patient accepts the procedure” could not be read (1 record(s) carry a"
         " modifier" in answer["cards"][0]["detail"]
     )
 
@@ -123,15 +123,15 @@ def test_an_answer_left_out_is_named_by_the_assessments_it_leaves_unread_for_the
     )
     detail = sign_with_chart([*chart, both])[1]["cards"][0]["detail"]
     assert (
-        "the EHR's questionnaire answers to “patient accepts the procedure” were not available (1 record(s)"
-        in detail
+        "some of the EHR's questionnaire answers to “patient accepts the procedure” could not be read (1"
+        " record(s)" in detail
     )
     assert "side effects of the trial" not in detail
     recent = condition(ICD, "R45.851", "2026-10-01")
     clearance = answered("psych-clearance", modified=True, valueBoolean=True)
     assert finding_of(determine([recent, clearance]), "geha.ci.psych-instability") == (
-        "documented; whether it was cleared could not be checked: the EHR's questionnaire answers to"
-        " “psychological evaluation done and patient cleared” were not available (1 record(s) carry a"
+        "documented; whether it was cleared could not be checked: some of the EHR's questionnaire answers to"
+        " “psychological evaluation done and patient cleared” could not be read (1 record(s) carry a"
         " modifier extension this service does not understand)"
     )
     from tests.policy_charts import BACLOFEN_IT, kaiser
@@ -140,8 +140,8 @@ def test_an_answer_left_out_is_named_by_the_assessments_it_leaves_unread_for_the
     chart = without_codes(spasticity_chart(), "it-trial-scale-reduction", "it-trial-response-duration-h")
     scores = answered("modified-ashworth-score", modified=True, valueCoding={"system": ASSESS, "code": "1"})
     assert finding_of(kaiser([*chart, scores], drugs=(BACLOFEN_IT,)), "kpwa.spasticity.trial-2pt-4h") == (
-        "could not be checked: the EHR's questionnaire answers to “Modified Ashworth scale” were not"
-        " available (1 record(s) carry a modifier extension this service does not understand)"
+        "could not be checked: some of the EHR's questionnaire answers to “Modified Ashworth scale” could"
+        " not be read (1 record(s) carry a modifier extension this service does not understand)"
     )
 
 

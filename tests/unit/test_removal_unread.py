@@ -19,6 +19,7 @@ from tests.builders import (
     condition,
     determine,
     device,
+    finding_of,
     meeting_chart,
     procedure,
     statuses,
@@ -63,7 +64,7 @@ def test_a_device_a_removal_left_out_may_have_undone_is_not_read_as_in_place() -
     assert statuses(unsure)[DEVICE] == "not-documented"
     assert unsure.outcome == Outcome.INSUFFICIENT
     text = detail(Episode.of([unsure]))
-    assert "device removals were not available" in text and "documented: implant" not in text
+    assert "later removals could not be read" in text and "documented: implant" not in text
     assert statuses(determine([*meeting_chart(), implant, procedure("33233", "2020-02-02")]))[DEVICE] == "met"
     other = determine([*meeting_chart(), implant, modified(procedure("62365", "2020-02-02"))])
     assert statuses(other)[DEVICE] == "not-met" and other.outcome == Outcome.DOES_NOT_MEET
@@ -143,7 +144,7 @@ def test_the_card_names_the_one_criterion_a_removal_left_out_leaves_unchecked() 
     )
     named = next(top.label for top in d.criteria if any(c.id == DEVICE for c in top.walk()))
     text = detail(Episode.of([d]))
-    assert f"**{named} could not be checked**: the EHR's device removals" in text
+    assert f"**{named} could not be checked**: implant CPT 33206 (2 Feb 2019), but" in text
 
 
 def test_whether_the_pump_is_in_place_is_counted_as_no_criterion_and_nothing_to_document() -> None:
@@ -194,3 +195,62 @@ def test_a_removal_left_out_undoes_what_a_removal_read_would_on_its_own_day() ->
     assert determine([*implant, procedure("62365", "2021-02-02")]).request_kind == "replacement"
     session = determine([*implant, modified(procedure("62365", "2021-02-02"))])
     assert session.request_kind == "replacement" and not session.in_place_unsure
+
+
+PACEMAKER = (
+    "Insertion of new or replacement of permanent pacemaker with transvenous electrode(s); atrial and "
+    "ventricular"
+)
+
+
+def test_the_card_names_the_implant_a_removal_left_out_may_have_undone_and_keeps_why_whole() -> None:
+    """removal29b open 1: GEHA's line read "No other implanted programmable device could not be checked: the
+    EHR's device removals were not available (1 record(s) carry a modifier extension …)": it named neither
+    the implant nor that a later removal was in the chart but could not be read, and "not available" is
+    what a record never fetched is. The implant is named by its code and day (its chart words may be long),
+    before why, and the records left out as records that could not be read."""
+    implant = procedure("33206", "2019-02-02", display=PACEMAKER)
+    d = determine([*meeting_chart(), implant, modified(procedure("33233", "2020-02-02"))])
+    assert (
+        detail(Episode.of([d])).count(
+            "- ❔ **No other implanted programmable device could not be checked**: implant CPT 33206 (2 Feb "
+            "2019), but some of the EHR's later removals could not be read (1 record(s) carry a modifier "
+            "extension this service does not understand) — check those records in the chart: calling again "
+            "reads the same\n"
+        )
+        == 1
+    )
+    two = determine(
+        [
+            *meeting_chart(),
+            implant,
+            procedure("33207", "2019-03-03"),
+            modified(procedure("33233", "2020-02-02")),
+        ]
+    )
+    assert finding_of(two, DEVICE).startswith(
+        "could not be checked: implant CPT 33206 (2 Feb 2019) and 1 more"
+    )
+    # the cause whole on the line, whatever the implants named
+    assert "(1 record(s) carry a modifier extension this service does not understand) — check" in detail(
+        Episode.of([two])
+    )
+    partly = determine([*meeting_chart(), implant], unavailable={"Procedure": "HTTP 503 on page 2"})
+    assert finding_of(partly, DEVICE) == (
+        "could not be checked: implant CPT 33206 (2 Feb 2019), but the EHR's later removals were not "
+        "available (HTTP 503 on page 2)"
+    )
+
+
+def test_records_read_that_could_not_be_read_are_not_said_to_be_not_available() -> None:
+    """ "were not available" is said of a part of the chart not fetched; of records read but left out (a
+    modifier extension, a malformed record) the card says some of that part could not be read."""
+    pump = [*meeting_chart(), procedure("62362", "2020-02-02")]
+    modified_chart = determine([*pump, modified(procedure("62370", "2021-02-02"))])
+    said = finding_of(modified_chart, DEVICE)
+    assert said == (
+        "could not be checked: some of the EHR's procedure history could not be read (1 record(s) carry a "
+        "modifier extension this service does not understand)"
+    )
+    fetched_not = determine(pump, unavailable={"Procedure": "HTTP 503"})
+    assert "the EHR's procedure history was not available (HTTP 503)" in finding_of(fetched_not, DEVICE)

@@ -23,7 +23,7 @@ from service.fhirdates import (
     open_ended,
 )
 from service.infusates import PUMP_DRUG
-from service.record import DEFAULT_ORDER_DAYS, REMOVALS
+from service.record import DEFAULT_ORDER_DAYS, REMOVALS, unreadable_in_chart
 from service.terminology import ValueSet
 from service.wording import listing, quantity
 
@@ -56,7 +56,9 @@ CHART_PARTS = {
     "Device": "implanted devices",
     "DocumentReference": "documents",
     PUMP_DRUG: "pump drug orders",  # the call's, else the chart's (service/infusates.py)
-    REMOVALS: "device removals",  # the removal Procedures left out (service/record.py)
+    # the removal Procedures left out (service/record.py) of what a device's implant shows in place: said
+    # after it ("implant CPT 33206 (2 Feb 2019), but … later removals", `TestOutcome.pending`)
+    REMOVALS: "later removals",
 }
 
 
@@ -244,7 +246,11 @@ def could_not_check(
 ) -> str | None:
     """Why a result cannot be trusted: a part of the chart it reads, for the assessment `codes` it
     reads (None: any, `PatientRecord.unread`), could not be fetched or read, named as a clinician
-    knows it ("the EHR's problem list and medication orders were not available (…)")."""
+    knows it, and said as what befell it: a part not fetched (a search that failed, timed out or was not
+    asked) "was not available" ("the EHR's problem list and medication orders were not available (…)"),
+    one whose records were read but left out (malformed, or carrying a modifier extension: `MALFORMED`,
+    `MODIFIED`) "could not be read", in part ("some of the EHR's problem list could not be read (1
+    record(s) carry a modifier extension …)"). The one place a card's "could not be checked" says why."""
     if all_read(ctx):
         return None
     by_reason: dict[str, list[tuple[str, str]]] = {}  # why → (chart part, the assessments it names)
@@ -253,12 +259,19 @@ def could_not_check(
             by_reason.setdefault(reason, []).append((CHART_PARTS.get(t, t), _answers_to(ctx, left)))
     if not by_reason:
         return None
-    parts = "; ".join(
-        f"{listing([part + to for part, to in named])} {_verb([part for part, _ in named])} not available "
-        f"({reason})"
-        for reason, named in by_reason.items()
-    )
-    return f"{UNCHECKED_PREFIX}the EHR's {parts}"
+    said = [
+        _befell(listing([part + to for part, to in named]), [part for part, _ in named], reason, i == 0)
+        for i, (reason, named) in enumerate(by_reason.items())
+    ]
+    return UNCHECKED_PREFIX + "; ".join(said)
+
+
+def _befell(parts: str, names: list[str], reason: str, first: bool) -> str:
+    """What befell the chart's `parts` (`reason`), its first clause naming the EHR."""
+    whose = "the EHR's " if first else "the "
+    if unreadable_in_chart(reason):  # read, but some records left out: not "not available"
+        return f"some of {whose}{parts} could not be read ({reason})"
+    return f"{whose if first else ''}{parts} {_verb(names)} not available ({reason})"
 
 
 def _answers_to(ctx: EvaluationContext, codes: tuple[str, ...]) -> str:

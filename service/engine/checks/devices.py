@@ -17,6 +17,7 @@ from service.codes import CPT, icd10_key
 from service.engine.chart_days import day_order
 from service.engine.checks.common import (
     condition_evidence,
+    day_of,
     matching_conditions,
     matching_procedures,
     procedure_evidence,
@@ -127,6 +128,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         for p in matching_procedures(ctx, [devices_vs])
     ]
     sure = bool(in_place)  # an active Device: no removal Procedure clears it
+    unsure: list[str] = []  # each implant a removal left out may have undone, by its code and day
     for evidence, name, codes, when, written_to, implant in presences:
         removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
@@ -134,17 +136,22 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             # an implant Procedure is in place unless a removal that could not be read undoes it (contract
             # §3: "no later removal" qualifies that form only; an active Device or Condition stands)
             undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
-            sure = sure or ctx.record.removal_unread(undoers, _undone(when, written_to)) is None
+            if ctx.record.removal_unread(undoers, _undone(when, written_to)) is None:
+                sure = True
+            else:  # by its code, not its chart words (one may run to a hundred characters)
+                unsure.append(f"implant CPT {', '.join(sorted(codes))} ({day_of(when, written_to)})")
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place and not sure:  # each one a removal left out may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
+        more = f" and {len(unsure) - 1} more" if len(unsure) > 1 else ""
         return TestOutcome(
             Status.NOT_MET,
             tuple(e for e, _ in in_place[:4]),
             f"documented: {named}, unless a later removal undoes it",
             rests_on=(REMOVALS,),
+            pending=f"{unsure[0]}{more}",
         )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
