@@ -234,19 +234,34 @@ def _kind_item(d: Determination) -> Item:
     )
 
 
+IN_PLACE = "Whether the pump is still in place"  # the item asked first while it could not be checked
+
+
 def _in_place_item(d: Determination) -> Item:
     """The item for an implant judged as a replacement while the pump it replaces may have been removed
     by a removal that could not be read (`Determination.in_place_unsure`): whether it is a replacement
-    or a first implant decides which criteria apply (engine/evaluate.py)."""
+    or a first implant decides which criteria apply (engine/evaluate.py), so it is asked first, and, where
+    the payer asks a replacement what it does not ask a first implant (`in_place_only`), what a removal
+    makes of the order is said."""
+    todo = _recheck([d.in_place_unsure])
+    if d.in_place_only:
+        todo += f"; if it was removed, this is a first implant, which {d.payer} judges by other criteria"
     return Item(
         Status.NOT_DOCUMENTED,
-        "Whether the pump is still in place",
+        IN_PLACE,
         "",
         f"a removal record could not be read ({d.in_place_unsure})",
-        _recheck([d.in_place_unsure]),
+        todo,
         Step.RECHECK,
         (),
     )
+
+
+def _if_in_place(item: Item) -> Item:
+    """An item of a criterion only a pump in place brings, asked for only if it is (`_in_place_item`
+    first): "If the pump is still in place, record “state of the existing pump” …"."""
+    todo = f"If the pump is still in place, {lowered(item.todo)}" if item.todo else None
+    return replace(item, todo=todo or "If the pump is still in place, document it")
 
 
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
@@ -310,7 +325,11 @@ def _missing(d: Determination) -> list[Item]:
     kind_unread = [_kind_item(d)] if kind_open and not unchecked else []
     # a pump that may have been removed: which criteria apply is open, whatever else is
     in_place = [_in_place_item(d)] if d.in_place_unsure and d.outcome == Outcome.INSUFFICIENT else []
-    return in_place + kind_unread + _items(d, documentable) + rechecks
+    documented = _items(d, documentable)
+    if in_place:  # what only a pump in place asks is asked once it is found in place (CMM-210.5)
+        only = {r.id for top in d.criteria if top.id in d.in_place_only for r in top.walk()}
+        documented = [_if_in_place(i) if only.intersection(i.criteria) else i for i in documented]
+    return in_place + kind_unread + documented + rechecks
 
 
 def _items(d: Determination, documentable: list[CriterionResult]) -> list[Item]:

@@ -232,8 +232,14 @@ def summary(episode: Episode) -> str:
     elif d.outcome == Outcome.DOES_NOT_MEET and failed:
         text = _fitted(f"{lead}not covered — ", _item_summary(failed[0]))
     elif d.outcome == Outcome.INSUFFICIENT and open_items:
-        # one to document, when there is one, else one to act on (to check again), else the reviewer's
-        top = min(open_items, key=lambda i: (i.step == Step.REVIEW, i.step == Step.RECHECK))
+        # whether the pump is still in place, where it decides what else is asked (`in_place_only`: checked
+        # first); else one to document, when there is one, else one to act on (to check again), else the
+        # reviewer's
+        first = items.IN_PLACE if d.in_place_only else None
+        top = min(
+            open_items,
+            key=lambda i: (i.label != first, i.step == Step.REVIEW, i.step == Step.RECHECK),
+        )
         concerned = tuple(dict.fromkeys(x.billing_code for x in episode.lines if x.outcome != Outcome.MEETS))
         named = top.label if set(top.only_for) == set(concerned) else top.named  # the codes said already
         text = f"{lead}{open_count(open_items)} for {', '.join(concerned)} — {named}"

@@ -225,6 +225,16 @@ def _same_criteria(policy: Policy, kind: str, other_kind: str, indication: str) 
     )
 
 
+def _only_in_place(policy: Policy, kind: str, other_kind: str, indication: str) -> tuple[str, ...]:
+    """The top-level criteria of `kind` that `other_kind` has not, for `indication`: those a pump in place
+    that may have been removed brings (`Determination.in_place_only`)."""
+    return tuple(
+        spec.id
+        for spec in policy.criteria
+        if applies(spec, kind, indication) and not applies(spec, other_kind, indication)
+    )
+
+
 def _read_as_replacement(ctx: EvaluationContext, kind: str) -> str:
     """For an order whose code is not a replacement's but which is read as one (a pump is already in
     place, contract §2), the records showing that pump (`in_place_words`), so the card says why; else ""."""
@@ -277,6 +287,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         "revision_words": policy.vocabulary.revision_words(ctx.order.kind) if revised else "",
         "in_place": _read_as_replacement(ctx, kind),
         "in_place_unsure": unsure,
+        "in_place_only": _only_in_place(policy, kind, other_kind, ctx.indication) if unsure else (),
         "review_overdue_since": policy.currency.overdue(ctx.today),
         "deceased": ctx.record.deceased,
         "deceased_on": ctx.record.deceased_on,

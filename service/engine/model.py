@@ -133,6 +133,9 @@ class Determination:
     # why that pump may not be in place still (a removal that would undo it could not be read), "" when it is:
     # the order is judged as read (a replacement), but its kind is not known (engine/evaluate.py)
     in_place_unsure: str = ""
+    # while `in_place_unsure`, the top-level criteria judged only because the pump reads as in place, which a
+    # first implant has not (CMM-210.5's "the existing device"): to document only once it is found in place
+    in_place_only: tuple[str, ...] = ()
     possible_indications: tuple[str, ...] = ()  # what the order may be for: its indication, when evident
     policy_indications: tuple[str, ...] = ()  # the indications its policy addresses
     deceased: bool = False  # the chart records the patient as deceased (no policy judges it: a card says it)

@@ -157,8 +157,9 @@ def test_whether_the_pump_is_in_place_is_counted_as_no_criterion_and_nothing_to_
     assert "13 of 14 criteria met, " in geha and "holds the" not in geha
     cmm = Episode.of([determine(chart, policy_id="cmm-210-idds")])
     assert "Whether the pump is still in place" in detail(cmm)
-    assert summary(cmm).startswith(
-        "CMM-210: 1 item to document and 1 to check for 62362 — End of battery life"
+    assert (
+        summary(cmm)
+        == "CMM-210: 1 item to document and 1 to check for 62362 — Whether the pump is still in place"
     )
 
 
@@ -254,3 +255,25 @@ def test_records_read_that_could_not_be_read_are_not_said_to_be_not_available() 
     )
     fetched_not = determine(pump, unavailable={"Procedure": "HTTP 503"})
     assert "the EHR's procedure history was not available (HTTP 503)" in finding_of(fetched_not, DEVICE)
+
+
+def test_cmm210_asks_whether_the_pump_is_still_in_place_before_the_state_of_the_existing_pump() -> None:
+    """removal29 §5, review29f A-3: CMM-210.5 judges a replacement by "the existing device" (nearing end of
+    battery life, failed beyond repair, or an alert of impending failure); a pump an unread 62365 may have
+    removed is no existing device, and the order would be a first implant (CMM-210.3). The card asked to
+    record "state of the existing pump" and led its summary with it: it now asks whether the pump is still
+    in place first, and to record the existing pump's state only if it is."""
+    chart = [*meeting_chart(), procedure("62362", "2020-02-02")]
+    unsure = Episode.of(
+        [determine([*chart, modified(procedure("62365", "2021-02-02"))], policy_id="cmm-210-idds")]
+    )
+    text = detail(unsure)
+    assert summary(unsure).endswith("for 62362 — Whether the pump is still in place")
+    check = text.index("**Whether the pump is still in place**")
+    battery = text.index("**End of battery life, failed beyond repair, or failure alert**")
+    assert check < battery
+    assert "if it was removed, this is a first implant, which CMM-210 judges by other criteria" in text
+    assert "— If the pump is still in place, record “state of the existing pump”" in text
+    assert "— Record “state of the existing pump”" not in text
+    sure = detail(Episode.of([determine(chart, policy_id="cmm-210-idds")]))
+    assert "— Record “state of the existing pump”" in sure and "If the pump is still in place" not in sure
