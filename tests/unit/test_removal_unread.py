@@ -277,3 +277,22 @@ def test_cmm210_asks_whether_the_pump_is_still_in_place_before_the_state_of_the_
     assert "— Record “state of the existing pump”" not in text
     sure = detail(Episode.of([determine(chart, policy_id="cmm-210-idds")]))
     assert "— Record “state of the existing pump”" in sure and "If the pump is still in place" not in sure
+
+
+def test_a_removal_read_after_an_active_presence_diagnosis_clears_it() -> None:
+    """The lead's decision (review29f A-1's last point, s30): a removal read, dated after an active Z95.0,
+    Z95.810 or Z45.1, clears it: contract §3 "Several forms of one fact: when they disagree, the most recent
+    documented one decides". One dated before it does not; an unread one leaves the diagnosis standing
+    (test_an_active_device_or_diagnosis_stands_whatever_removal_was_left_out)."""
+    for code, removal in (("Z95.0", "33233"), ("Z95.810", "33241")):  # a pacemaker's, a defibrillator's
+        diagnosis = condition(ICD, code, "2019-02-02")
+        after = determine([*meeting_chart(), diagnosis, procedure(removal, "2020-02-02")])
+        assert statuses(after)[DEVICE] == "met" and after.outcome == Outcome.MEETS
+        before = determine([*meeting_chart(), diagnosis, procedure(removal, "2018-02-02")])
+        assert statuses(before)[DEVICE] == "not-met"
+    pump = condition(ICD, "Z45.1", "2020-02-02")
+    assert (
+        determine([*meeting_chart(), pump, procedure("62365", "2021-02-02")]).request_kind
+        == "permanent-implant"
+    )
+    assert determine([*meeting_chart(), pump, procedure("62365", "2019-02-02")]).request_kind == "replacement"
