@@ -9,7 +9,9 @@ call's prefetch (a refused one's too) the row keeps who and what paid whole (`PA
 coverage, payer and user resources CRDMetricData reads), of the patient what the service reads
 (`PATIENT_KEPT`) and each chart resource as its versioned reference (`Condition/7/_history/2`):
 the EHR keeps the chart, and a Synthea-sized prefetch would
-otherwise make every record, and its writing, hundreds of kilobytes. Likewise each criterion result
+otherwise make every record, and its writing, hundreds of kilobytes. Of the response, a chart resource
+sent back only to carry coverage information (`ANNOTATED_ONLY`: the hook's Encounter) is kept the same
+way, with the coverage information the call added to it. Likewise each criterion result
 keeps what was found (status, finding, evidence) and not what the policy's id and version pin
 (`POLICY_PINNED`: its wording, which part is a gate).
 Secrets never reach the row, whatever the body's shape: every `fhirAuthorization` in it keeps no
@@ -77,6 +79,12 @@ PARTIES = ("Coverage", "Organization", "Practitioner", "PractitionerRole", "Loca
 # licence), names and addresses are the EHR's to keep, not seven years of every call's record.
 PATIENT_KEPT = ("resourceType", "id", "meta", "deceasedBoolean", "deceasedDateTime")
 KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record keeps more of than a reference
+# What the answer sends back only to carry coverage information, and never reads (the encounter hooks'
+# Encounter, service/encounters.py): the EHR holds it, so the response keeps it as the chart's resources
+# are kept, its versioned reference (resourceType, id, meta.versionId), with the coverage information
+# this call added to it (what a reviewer reads the assertion from), not its diagnoses, participants and
+# names (review29a L5). Orders sent back keep their whole shape: they are what the call judged.
+ANNOTATED_ONLY = frozenset(("Encounter",))
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
@@ -150,7 +158,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
         "request": _scrubbed(request, secrets),
-        "response": _scrubbed(call.outcome.response, secrets),
+        "response": _scrubbed(_response_kept(call.outcome.response, issued_by_this_call), secrets),
         "cards": card_uuids(call.outcome.response),
         "assertion_keys": [
             (_key(a["assertion_id"], secrets), _key(a.get("satisfied_pa_id"), secrets))
@@ -240,6 +248,43 @@ def _issued(
         for (target, extension), values in zip(repetitions, answered, strict=True)
         if issued_in(issuer, target, extension)
     }
+
+
+def _response_kept(response: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+    """The answer as the record keeps it: each system action's resource of a type sent back only to
+    carry coverage information (`ANNOTATED_ONLY`) as its versioned reference and the repetitions this
+    call issued on it (`issued`, from `_issued`: (resource, coverage, assertion id)); the rest as sent."""
+    actions = response.get("systemActions")
+    if not isinstance(actions, list):
+        return response
+    kept = []
+    for action in actions:
+        resource = action.get("resource") if isinstance(action, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") in ANNOTATED_ONLY:
+            action = {**action, "resource": _annotated_reference(resource, issued)}
+        kept.append(action)
+    return {**response, "systemActions": kept}
+
+
+def _annotated_reference(resource: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+    """A resource the answer only annotated, as its versioned reference (`_versioned_reference`'s parts)
+    and the coverage-information repetitions the call issued on it, as sent."""
+    kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("versionId"), str):
+        kept["meta"] = {"versionId": meta["versionId"]}
+    kept["extension"] = [
+        extension
+        for target, extension in _coverage_information(resource)
+        if (target, *_assertion_key(extension)) in issued
+    ]
+    return kept
+
+
+def _assertion_key(extension: dict[str, Any]) -> tuple[Any, Any]:
+    """(coverage reference, assertion id) of a coverage-information repetition, as `_issued` keys it."""
+    values = _assertion_values(extension.get("extension"))
+    return values.get("coverage"), values.get("assertion_id")
 
 
 def _marked_carried(assertion: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cards.coverage_information import HookCall, issued_in
 from service.app import create_app
 from service.fhir.client import FhirError, SearchResult
 from service.metrics import metric_data
@@ -523,3 +524,38 @@ def test_with_no_fhir_server_an_encounter_naming_its_patient_by_a_url_gets_nothi
     response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", body)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert bool(on(response.get_json(), ENCOUNTER)) is sent_back
+
+
+def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_assertion_it_got() -> None:
+    """The audit row's response keeps the Encounter as it keeps a chart resource, its versioned reference,
+    with the coverage information this call added: not its diagnoses, participants or the patient's name
+    (review29a L5: the whole Encounter, seven years of it), nor the EHR's own extensions or another
+    Coverage's assertion it came with. Every assertion issued is still shown: in the row's assertions, and
+    in its response, where the call's own id check (`issued_in`) still finds it issued."""
+    theirs = assertion_by_another("Coverage/other-plan", "covered", "no-auth")
+    own = {"url": "http://ehr.example.org/fhir/StructureDefinition/ward", "valueString": "4B"}
+    body = encounter_call(
+        meta={"versionId": "3", "lastUpdated": "2026-11-20T09:00:00Z"},
+        subject={"reference": "Patient/demo-meets", "display": "Avery Quinn"},
+        diagnosis=[{"condition": {"display": "hospitalized for stroke"}}],
+        extension=[own, theirs],
+    )
+    record = audited(body, RecordingFhirClient())
+    [action] = on(record["response"], ENCOUNTER)
+    [ours] = [
+        e
+        for e in action["resource"]["extension"]
+        if e.get("url") == COVERAGE_INFO
+        and {"url": "coverage", "valueReference": {"reference": GEHA}} in e["extension"]
+    ]
+    assert action["resource"] == {
+        "resourceType": "Encounter",
+        "id": "demo-meets-encounter",
+        "meta": {"versionId": "3"},
+        "extension": [ours],
+    }
+    assert "Avery" not in str(record["response"]) and "stroke" not in str(record["response"])
+    [kept] = [a for a in record["assertions"] if a["order"] == ENCOUNTER]
+    assert "carried" not in kept and kept["assertion_id"] == assertion_of(action)["coverage-assertion-id"]
+    issuer = HookCall(body["hook"], body["hookInstance"])
+    assert issued_in(issuer, ENCOUNTER, ours)
