@@ -279,7 +279,7 @@ def _service_paths(service: ServiceDefinition) -> Schema:
         "post": {
             "operationId": f"call-{service.id}",
             "summary": service.title,
-            "description": service.description,
+            "description": service.describe(),
             "security": [{"cdsHooksJwt": []}],
             "requestBody": _json_body(hook_request_schema(service)),
             "responses": {

@@ -238,8 +238,9 @@ def _gathered(
     # and not behind a payer's gateway, which answers what this service holds no rules for (the encounter).
     # It is never data the call needs, so it is read after what is (its time and bytes are theirs first),
     # and before the Patient and Coverage only when it is all the call is about (they are read for it)
-    gateway = env.only_orders_with_rules
-    annotated = behaviour.on_encounter and not gateway and call_options(request).coverage_info
+    annotated = (
+        behaviour.annotates_encounter(env.only_orders_with_rules) and call_options(request).coverage_info
+    )
     call = CallData(
         request,
         behaviour,

@@ -103,6 +103,14 @@ class HookBehaviour:
     on_encounter: bool = False  # coverage information also goes on the hook's Encounter
     order_prefetch: tuple[tuple[str, str], ...] = ()  # (key, template) of the orders' own prefetch
 
+    def annotates_encounter(self, only_orders_with_rules: bool) -> bool:
+        """Whether the hook's Encounter gets coverage information where the service is deployed: where its
+        behaviour says so (`on_encounter`), but not behind a payer's CRD gateway (`only_orders_with_rules`),
+        which answers what this service holds no rules for, the encounter itself among them (review29a M1).
+        What the pipeline reads and annotates and what discovery declares (the `encounter` prefetch, the
+        description's sentence) both follow it: an EHR is not asked for what the service will not use."""
+        return self.on_encounter and not only_orders_with_rules
+
     @property
     def primary(self) -> bool:
         """A CRD primary hook (appointment-book, order-sign, order-dispatch): the hooks that may ask
@@ -199,21 +207,33 @@ class ServiceDefinition:
     behaviour: HookBehaviour
     prefetch: dict[str, str] = field(default_factory=lambda: {**STANDARD_PREFETCH, **PAYER_PREFETCH})
 
+    def describe(self, only_orders_with_rules: bool = False) -> str:
+        """What it does, as discovery says it where it is deployed: the hook's Encounter's coverage
+        information is said where it is given (`HookBehaviour.annotates_encounter`)."""
+        annotates = self.behaviour.annotates_encounter(only_orders_with_rules)
+        return f"{self.description} {_ENCOUNTER}" if annotates else self.description
+
     def discovery_entry(
-        self, clinical_prefetch: Mapping[str, str], trial_prefetch: Mapping[str, str] | None = None
+        self,
+        clinical_prefetch: Mapping[str, str],
+        trial_prefetch: Mapping[str, str] | None = None,
+        only_orders_with_rules: bool = False,
     ) -> dict[str, Any]:
         """Its discovery entry; `trial_prefetch` (the open trial orders) only where the user places the
-        order, the one place a trial is proposed (`HookBehaviour.places_order`)."""
+        order, the one place a trial is proposed (`HookBehaviour.places_order`); the hook's Encounter only
+        where it is annotated in this deployment (`only_orders_with_rules`: behind a payer's gateway,
+        `HookBehaviour.annotates_encounter`)."""
         ordering = dict(trial_prefetch or {}) if self.behaviour.places_order else {}
+        annotates = self.behaviour.annotates_encounter(only_orders_with_rules)
         return {
             "hook": self.hook,
             "id": self.id,
             "title": self.title,
-            "description": self.description,
+            "description": self.describe(only_orders_with_rules),
             "prefetch": {
                 **self.prefetch,
                 **dict(self.behaviour.order_prefetch),
-                **(ENCOUNTER_PREFETCH if self.behaviour.on_encounter else {}),
+                **(ENCOUNTER_PREFETCH if annotates else {}),
                 **clinical_prefetch,
                 **ordering,
             },
@@ -294,7 +314,7 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         hook="encounter-start",
         title="Intrathecal pump coverage requirements (encounter start)",
         description="When an encounter starts, judges the patient's open intrathecal pump orders (draft or "
-        f"active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none. " + _ENCOUNTER,
+        f"active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
         behaviour=_CHART,
     ),
     ServiceDefinition(
@@ -302,8 +322,7 @@ SERVICES: tuple[ServiceDefinition, ...] = (
         hook="encounter-discharge",
         title="Intrathecal pump coverage requirements (encounter discharge)",
         description="When a patient is discharged, judges the patient's open intrathecal pump orders (draft "
-        f"or active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none. "
-        + _ENCOUNTER,
+        f"or active) in the EHR; {_JUDGES}evidence from the chart. No cards when there are none.",
         behaviour=_CHART,
     ),
 )
@@ -319,9 +338,15 @@ def service_for_hook(hook: object) -> ServiceDefinition:
 
 
 def discovery_document(
-    clinical_prefetch: Mapping[str, str] | None = None, trial_prefetch: Mapping[str, str] | None = None
+    clinical_prefetch: Mapping[str, str] | None = None,
+    trial_prefetch: Mapping[str, str] | None = None,
+    only_orders_with_rules: bool = False,
 ) -> dict[str, Any]:
     """Discovery; `clinical_prefetch` are the templates of the clinical searches, generated from the
     compiled catalog (`DataGatherer.clinical_templates`), declared by every service; `trial_prefetch`
-    the open trial orders' (`DataGatherer.trial_templates`), declared by the services placing orders."""
-    return {"services": [s.discovery_entry(clinical_prefetch or {}, trial_prefetch) for s in SERVICES]}
+    the open trial orders' (`DataGatherer.trial_templates`), declared by the services placing orders;
+    `only_orders_with_rules` the deployment's setting (behind a payer's gateway: no Encounter declared)."""
+    entries = [
+        s.discovery_entry(clinical_prefetch or {}, trial_prefetch, only_orders_with_rules) for s in SERVICES
+    ]
+    return {"services": entries}

@@ -76,8 +76,12 @@ def _note_hook_instance(body: Any) -> None:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
-    gatherer = current_app.extensions["idds_crd"].environment.gatherer
-    return json_response(discovery_document(gatherer.clinical_templates, gatherer.trial_templates))
+    environment = current_app.extensions["idds_crd"].environment
+    gatherer = environment.gatherer
+    document = discovery_document(
+        gatherer.clinical_templates, gatherer.trial_templates, environment.only_orders_with_rules
+    )
+    return json_response(document)
 
 
 @bp.get("/openapi.json")

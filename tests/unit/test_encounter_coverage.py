@@ -35,6 +35,7 @@ ENCOUNTER = "Encounter/demo-meets-encounter"  # the encounter samples' Encounter
 GEHA = "Coverage/demo-meets-coverage-geha"
 NO_RULES = "GEHA: this service holds no coverage rules for the encounter itself"
 OWN_REQUIREMENTS = "; the payer's own requirements apply"
+ENCOUNTER_TEMPLATE = "Encounter/{{context.encounterId}}"  # CRD 2.2.1's (CRDServices.json)
 
 
 def open_pump_order() -> dict[str, Any]:
@@ -292,6 +293,22 @@ def test_behind_a_payers_gateway_the_encounter_is_the_gateways_to_answer(
     else:
         assert answer == {"cards": []}
         assert sorted(c[1][0] for c in factory.client.calls) == ["DeviceRequest", "ServiceRequest"]
+
+
+@pytest.mark.parametrize("gateway", [False, True], ids=["own-answers", "behind-a-gateway"])
+def test_discovery_declares_the_encounter_only_where_it_is_annotated(gateway: bool) -> None:
+    """Discovery is generated from what decides whether the Encounter is annotated
+    (`HookBehaviour.annotates_encounter`): behind a payer's gateway, where it is neither read nor
+    annotated, an EHR is not asked to prefetch it, nor told it gets coverage information (review29a M1
+    follow-up); otherwise the encounter hooks declare CRD's `encounter` template and no other service does."""
+    app = create_app(open_settings(only_orders_with_rules=gateway), catalog())
+    services = {s["hook"]: s for s in app.test_client().get("/cds-services").get_json()["services"]}
+    for hook, service in services.items():
+        annotated = hook in HOOKS and not gateway
+        assert ("encounter" in service["prefetch"]) is annotated, hook
+        assert service["prefetch"].get("encounter", ENCOUNTER_TEMPLATE) == ENCOUNTER_TEMPLATE
+        assert ("The encounter itself gets coverage information" in service["description"]) is annotated, hook
+    assert all("openServiceRequests" in services[hook]["prefetch"] for hook in HOOKS)
 
 
 class HangingEncounterServer(RecordingFhirClient):
