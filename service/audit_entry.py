@@ -387,19 +387,10 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, Any]:
-    """Whether the access token was used (CRD metrics' tokenUse) and what was read, by type,
-    from prefetch and from the EHR's FHIR server. The reads beside gather's (the hook's Encounter,
-    `HookOutcome.reads_beside`) count toward the token's use as any other (review29a L4)."""
-    data, beside = call.outcome.data, call.outcome.reads_beside
-    failures = [reason for reason in beside if reason is not None]
-    if data is not None:
-        failures += list(data.unavailable.values()) + list(data.required_missing.values())
-    if not beside and (data is None or not data.timings):
-        token_use = "not-used"
-    elif any("401" in reason or "403" in reason for reason in failures):
-        token_use = "rejected"
-    else:
-        token_use = "used"
+    """Whether the access token was used (CRD metrics' tokenUse), as the call counted it over every query
+    it made (`HookOutcome.token_use`, `FhirUse`), and what was read, by type, from prefetch and from the
+    EHR's FHIR server."""
+    data, token_use = call.outcome.data, call.outcome.token_use
     if data is None:
         return {"token_use": token_use, "resources": []}
     resources = []

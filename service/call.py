@@ -47,9 +47,9 @@ class CallData:
     # the hook's Encounter, as the EHR gave it, where the service annotates it (`HookBehaviour.on_encounter`)
     # and it could be had and sent back (service/encounters.py); never data the call needs
     encounter: dict[str, Any] | None = None
-    # its read from the EHR's FHIR server, when it was asked for (encounters.HookEncounter.read): None
-    # answered, else why it failed
-    encounter_read: tuple[str | None, ...] = ()
+    # how the EHR's FHIR server took the call's bearer token over every query the call made
+    # (`FhirUse.token_use`: used, not-used, rejected), CRD metrics' tokenUse
+    token_use: str = "not-used"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from service.appointments import (
@@ -26,9 +27,8 @@ from service.appointments import (
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret, render
 from service.fhir.queries import Query, instead_of_pages, query_from_url
-from service.fhir.query_pool import QueryOutcome, QueryPool, log_failures
+from service.fhir.query_pool import FhirUse, QueryOutcome, QueryPool, log_failures
 from service.hooks.models import HookRequest, prefetched_at
-from service.observability import observe_fhir_query
 from service.orders import ORDER_TYPE_WORDS, ORDER_TYPES, DraftOrders
 from service.references import (
     Resolve,
@@ -51,13 +51,15 @@ OrdersOfCall = tuple[dict[str, Any], list[UnreadOrder]]
 @dataclass(frozen=True)
 class OrderSearch:
     """What finding a call's orders needs: where its service finds them (`behaviour`), the call,
-    its FHIR client (None: no server named) and the worker pool, within the call's deadline."""
+    its FHIR client (None: no server named) and the worker pool, within the call's deadline; each of
+    its queries counted where every query of the call is (`use`)."""
 
     behaviour: HookBehaviour
     request: HookRequest
     client: FhirClient | None
     pool: QueryPool
     deadline: float
+    use: FhirUse
 
 
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,13 +90,13 @@ def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any
 
 
 def _asked(call: OrderSearch, client: FhirClient, queries: list[Query]) -> dict[str, QueryOutcome]:
-    """The queries' outcomes, each timed and counted as the gather's are, with one warning per
-    reason they failed for."""
+    """The queries' outcomes, each counted as the gather's are (`FhirUse.count`: the FHIR query metric,
+    the token outcome), with one warning per reason they failed for."""
     outcomes = call.pool.run(client, queries, call.deadline)
     failed: dict[str, list[str]] = {}
     for query in queries:
         outcome = outcomes[query.key]
-        observe_fhir_query(query.resource_type, outcome.seconds, failed=outcome.error is not None)
+        call.use.count(query, outcome)
         if outcome.error is not None:
             failed.setdefault(outcome.error, []).append(query.key)
     log_failures(failed)
@@ -251,7 +253,7 @@ def _appointments(call: OrderSearch) -> OrdersOfCall:
     return appointment_orders(
         request.context.appointments,
         request.context.patient_id,
-        call.client.read if call.client else None,
+        partial(call.use.read, call.client) if call.client else None,
         request.fhir.server,
     )
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from service.fhir.client import FhirClient
 from service.fhir.prefetch import PrefetchState, interpret
 from service.fhir.queries import Query
-from service.fhir.query_pool import QueryPool, log_failures
+from service.fhir.query_pool import FhirUse, QueryPool, log_failures
 from service.hooks.models import HookRequest, malformed_order
 from service.modifiers import MODIFIER
-from service.observability import observe_fhir_query
 from service.references import belongs_to_patient, parse_reference
 from service.registry import ENCOUNTER_PREFETCH
 from service.shapes import reference_of
@@ -36,61 +34,52 @@ from service.shapes import reference_of
 HELD = ("planned", "arrived", "triaged", "in-progress", "onleave", "finished", "unknown")
 
 
-@dataclass(frozen=True)
-class HookEncounter:
-    """What gather found of the hook's Encounter: the Encounter when it may carry coverage information
-    (`may_carry`), and how its read from the EHR's FHIR server went, when it was asked for: None
-    answered, else why it failed (the audit's token outcome counts it as every other read, review29a L4).
-    """
-
-    resource: dict[str, Any] | None = None
-    read: tuple[str | None, ...] = ()
-
-
 def hook_encounter(
-    request: HookRequest, client: FhirClient | None, pool: QueryPool, deadline: float, budget: float
-) -> HookEncounter:
+    request: HookRequest,
+    client: FhirClient | None,
+    pool: QueryPool,
+    deadline: float,
+    budget: float,
+    use: FhirUse,
+) -> dict[str, Any] | None:
     """The call's Encounter (context.encounterId) as the EHR gives it, when it may carry coverage
     information (`may_carry`). Prefetched under `encounter` (a resource, or a Bundle holding it); else,
     unless the EHR said it has none (`null`), read from its FHIR server within `budget` seconds (never
     past the call's `deadline`): it is never needed data, so a slow Encounter endpoint costs the answer at
     most that (`fhir.encounter_read_seconds`, review29a: one that hung held every encounter answer until
-    the per-request timeout)."""
+    the per-request timeout). The read is counted where every query of the call is (`use`)."""
     encounter_id = request.context.encounter_id
     if encounter_id is None:
-        return HookEncounter()
+        return None
     reference = f"Encounter/{encounter_id}"
     given = interpret(request.prefetch, ENCOUNTER_KEY)
     if given.state is PrefetchState.EMPTY:  # known to be none: never asked again (CDS Hooks prefetch)
-        return HookEncounter()
+        return None
     found = next((r for r in given.resources if reference_of(r) == reference), None)
-    read: tuple[str | None, ...] = ()
     if found is None and client is not None:
-        found, failure, asked = _read(reference, client, pool, min(deadline, time.monotonic() + budget))
-        read = (failure,) if asked else ()
-    server = request.fhir.server
-    if found is None or not may_carry(found, request.context.patient_id, server):
-        return HookEncounter(None, read)
-    return HookEncounter(found, read)
+        found = _read(reference, client, pool, min(deadline, time.monotonic() + budget), use)
+    if found is None or not may_carry(found, request.context.patient_id, request.fhir.server):
+        return None
+    return found
 
 
 def _read(
-    reference: str, client: FhirClient, pool: QueryPool, deadline: float
-) -> tuple[dict[str, Any] | None, str | None, bool]:
-    """The Encounter read from the EHR's FHIR server by `deadline`, timed and counted as any query is
-    (None when the server does not have it or fails: a warning says why), why it failed, and whether
-    the server was asked at all (a call held back from it, `NotAsked`, never used its token)."""
+    reference: str, client: FhirClient, pool: QueryPool, deadline: float, use: FhirUse
+) -> dict[str, Any] | None:
+    """The Encounter read from the EHR's FHIR server by `deadline`, counted as every query of the call is
+    (`FhirUse.count`: the FHIR query metric, the token outcome); None when the server does not have it
+    or fails (a warning says why)."""
     query = Query(ENCOUNTER_KEY, "Encounter", reference=reference)
     # the request itself ends by `deadline` (review29f: left to the per-request timeout, a hanging read held
     # its worker, the server's slot and its connection past the answer, and the next calls waited for them)
     bounded = client.bounded(deadline)
     outcome = pool.run(bounded, [query], deadline)[query.key]
     client.refused += bounded.refused  # a read held back is the call's (the held-back metric)
-    observe_fhir_query(query.resource_type, outcome.seconds, failed=outcome.error is not None)
+    use.count(query, outcome)
     if outcome.error is not None:
         log_failures({outcome.error: [query.key]})
-        return None, outcome.error, not outcome.not_asked
-    return next((r for r in outcome.resources if reference_of(r) == reference), None), None, True
+        return None
+    return next((r for r in outcome.resources if reference_of(r) == reference), None)
 
 
 def may_carry(encounter: Mapping[str, Any], patient_id: str, server: str | None) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from service.call_orders import prefetched_resources
 from service.fhir.client import FhirClient, FhirError
+from service.fhir.query_pool import FhirUse
 from service.orders import DraftOrders, device_lookup, named_device
 from service.references import belongs_to_patient, on_server, parse_reference
 
@@ -31,8 +32,10 @@ class DeviceReader:
         patient_id: str,
         server: str | None = None,
         prefetch: Mapping[str, Any] | None = None,
+        use: FhirUse | None = None,
     ) -> None:
         self._client, self._patient_id, self._server = client, patient_id, server
+        self._use = use or FhirUse()  # where the call counts every query it makes
         self._prefetch = prefetch or {}
         self._prefetched: dict[str, dict[str, Any]] | None = None  # by `Type/id`, opened at the first ask
         self.failed: dict[str, str] = {}
@@ -76,7 +79,7 @@ class DeviceReader:
         if self._client is None:
             return self._unavailable(reference, "the call gave no FHIR server to read it from")
         try:
-            device = self._client.read(parsed.local)
+            device = self._use.read(self._client, parsed.local)
         except FhirError as exc:
             self.server_failed.add(reference)
             return self._unavailable(reference, f"the EHR's FHIR server did not return it ({exc.reason})")

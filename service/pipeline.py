@@ -31,7 +31,7 @@ from service.call_day import midday
 from service.call_orders import OrderSearch, booked_appointments, orders_of_call
 from service.catalog import Catalog
 from service.compute_turns import ComputeTurns
-from service.encounters import HookEncounter, hook_encounter
+from service.encounters import hook_encounter
 from service.engine.context import EvaluationContext
 from service.engine.evaluate import evaluate_order
 from service.engine.model import Determination, Outcome
@@ -40,6 +40,7 @@ from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
+from service.fhir.query_pool import FhirUse
 from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest, held_at
 from service.infusates import drug_resolver, for_a_pump, infusates
@@ -78,9 +79,9 @@ class HookOutcome:
     # the call that issued the answer's assertions, with the ids it made (`HookCall.made`): the audit
     # record asks of each of the answer's assertions whether this call issued it, and is answered from it
     issuer: HookCall | None = None
-    # the reads from the EHR's FHIR server beside gather's (the hook's Encounter, `CallData.encounter_read`):
-    # None for one answered, else why it failed; the audit's token outcome counts them (review29a L4)
-    reads_beside: tuple[str | None, ...] = ()
+    # how the EHR's FHIR server took the bearer token over every query the call made (`CallData.token_use`),
+    # whatever the answer: the audit's token outcome (CRD metrics' tokenUse)
+    token_use: str = "not-used"
 
 
 @dataclass(frozen=True)
@@ -173,11 +174,12 @@ def gather(
     for the trusted client `caller` (its `iss`) where it has it. The FHIR server is asked only as its
     share of the worker's threads allows (ServerShare)."""
     client = env.client_factory(request, deadline)
+    use = FhirUse()  # every query of the call counted in one place, whatever asks it
     with env.server_share.admitted(client):
-        call = _gathered(request, service, env, client, deadline, today, caller, now)
+        call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:
         observe_fhir_held_back()
-    return call
+    return replace(call, token_use=use.token_use)
 
 
 def _gathered(
@@ -189,14 +191,17 @@ def _gathered(
     today: date,
     caller: str | None,
     now: datetime | None,
+    use: FhirUse,
 ) -> CallData:
     behaviour = service.behaviour
-    bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline))
+    bundle, unread = orders_of_call(OrderSearch(behaviour, request, client, env.gatherer.pool, deadline, use))
     not_used = tuple(u.order for u in unread if u.not_used is not None)  # read, not to be judged
     drafts = DraftOrders(bundle, request.fhir.server)  # the call's drafts, on its FHIR server
     in_scope = drafts.in_scope(request.context.selections, appointments=behaviour.on_appointments)
     codes = env.catalog.order_codes
-    fetch_device = DeviceReader(client, request.context.patient_id, request.fhir.server, request.prefetch)
+    fetch_device = DeviceReader(
+        client, request.context.patient_id, request.fhir.server, request.prefetch, use
+    )
     pump = [o for r in in_scope if (o := recognise(r, drafts, codes, fetch_device)) is not None]
     if not pump and behaviour.every_order and not env.only_orders_with_rules and _drug_selected(in_scope):
         # a drug order selected without its pump: it may be the pump's drug, whose coverage is the
@@ -254,10 +259,11 @@ def _gathered(
         set_aside=set_aside,
     )
     about_orders = _orders_at_hand(call)
-    encounter = HookEncounter()
+    pool, budget = env.gatherer.pool, env.encounter_read_seconds
+    encounter = None
     if annotated and not about_orders:
-        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
-        call = replace(call, encounter=encounter.resource, encounter_read=encounter.read)
+        encounter = hook_encounter(request, client, pool, deadline, budget, use)
+        call = replace(call, encounter=encounter)
     scope = scope_of(request, caller)
     if pump:
         data = env.gatherer.gather(
@@ -270,21 +276,28 @@ def _gathered(
             scope=scope,
             drafts=drafts.resources,
             trial_orders=_may_propose_trial(behaviour, episode),
+            use=use,
         )
-    elif about_orders or encounter.resource is not None:
+    elif about_orders or encounter is not None:
         data = env.gatherer.gather(
-            request, service.prefetch, client, deadline, today=today, now=now, clinical=False, scope=scope
+            request,
+            service.prefetch,
+            client,
+            deadline,
+            today=today,
+            now=now,
+            clinical=False,
+            scope=scope,
+            use=use,
         )
     else:
         return call
     if annotated and about_orders:
-        encounter = hook_encounter(request, client, env.gatherer.pool, deadline, env.encounter_read_seconds)
+        encounter = hook_encounter(request, client, pool, deadline, budget, use)
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
         chart_through = _read_through(drafts, fetch_device, data.resources, request.fhir.server)
         modifiers = modifiers | _modifiers_of(drugs, chart_through)
-    return replace(
-        call, data=data, modifiers=modifiers, encounter=encounter.resource, encounter_read=encounter.read
-    )
+    return replace(call, data=data, modifiers=modifiers, encounter=encounter)
 
 
 def _may_propose_trial(behaviour: HookBehaviour, episode: frozenset[str]) -> bool:
@@ -702,10 +715,10 @@ def handle_hook(
     approvals = _approvals_allowed(service, options)
     decisions = decide(call, env.catalog, env.published, today, approvals, now or midday(today))
     forget_unsettled(decisions, env, scope_of(request, caller))
-    if decisions.missing_required:
-        return precondition_failed(decisions.missing_required)
+    if decisions.missing_required:  # (the token outcome is every answer's: a 401 may be why)
+        return replace(precondition_failed(decisions.missing_required), token_use=call.token_use)
     if decisions.coverage_refused is not None:
-        return coverage_refused(decisions)
+        return replace(coverage_refused(decisions), token_use=call.token_use)
     issuer = HookCall(request.hook, request.hook_instance)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
     return HookOutcome(
@@ -716,5 +729,5 @@ def handle_hook(
         judged_orders=(*call.in_scope, *call.appointments, *([call.encounter] if call.encounter else [])),
         judged_as=decisions.episode_orders,
         issuer=issuer,
-        reads_beside=call.encounter_read,
+        token_use=call.token_use,
     )

@@ -61,6 +61,7 @@ from service.fhir.queries import (
 from service.fhir.query_pool import (
     MAX_CONCURRENT_PER_CALL,
     MAX_CONCURRENT_PER_SERVER,
+    FhirUse,
     QueryOutcome,
     QueryPool,
     log_failures,
@@ -83,7 +84,7 @@ from service.fhir.score_window import (
 from service.graphemes import whole
 from service.hooks.models import HookRequest
 from service.modifiers import may_carry
-from service.observability import observe_cache, observe_fhir_query
+from service.observability import observe_cache
 from service.references import belongs_to_patient, on_server, parse_reference
 from service.request_log import redacted
 from service.routing import Payer, placed_by_its_words, routed
@@ -134,6 +135,8 @@ class GatheredData:
     # the entries of the required keys' Bundles that the EHR named by a `urn:uuid:`/`urn:oid:` fullUrl,
     # by it: what a Coverage's payor may reference (service/routing.py)
     bundle_local: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # where the call counts every query it makes (the FHIR query metric, the token outcome: `_spent`)
+    use: FhirUse = field(default_factory=FhirUse, compare=False, repr=False)
 
     def may_carry_modifiers(self) -> bool:
         """Whether any of `resources` may carry a modifier extension (`modifiers.may_carry`): those
@@ -174,10 +177,11 @@ NO_OWNER = Owner("")  # for reads of the types no patient owns
 def _spent(query: Query, outcome: QueryOutcome, data: GatheredData, failed: bool) -> None:
     """A query's requests counted where every query's are: its seconds and pages added to the call's
     timings under its key (a search asked again longer, `_read_on`'s rungs, is one key: each rung's
-    are added, review28c), and one sample of the FHIR query metric (`observe_fhir_query`) each time."""
+    are added, review28c), and counted where every query of the call is (`FhirUse.count`: one sample of
+    the FHIR query metric each time, the token outcome)."""
     data.timings[query.key] = data.timings.get(query.key, 0.0) + outcome.seconds
     data.pages[query.key] = data.pages.get(query.key, 0) + outcome.pages
-    observe_fhir_query(query.resource_type, outcome.seconds, failed=failed)
+    data.use.count(query, outcome, failed)
 
 
 def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list[dict[str, Any]] | None:
@@ -481,6 +485,7 @@ class DataGatherer:
         scope: CacheScope | None = None,
         drafts: Sequence[Mapping[str, Any]] = (),
         trial_orders: bool = False,
+        use: FhirUse | None = None,
     ) -> GatheredData:
         """The call's data as of `today` and `now` (the call's date and instant, service/call_day.py;
         `now` None: midday of `today`; the recent pain scores
@@ -488,9 +493,11 @@ class DataGatherer:
         kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
         with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
         (`trial_templates`: prefetched, else two more searches in the same round), as ServiceRequests
-        and DeviceRequests."""
+        and DeviceRequests. Each query is counted in the call's `use` (`FhirUse`; None: its own)."""
         moment = now or midday(today)
-        data = GatheredData({}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers)
+        data = GatheredData(
+            {}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers, use=use or FhirUse()
+        )
         owner = Owner(request.context.patient_id, request.fhir.server)
         plan: list[Query] = []
         paged: list[Query] = []  # required keys prefetched as page one of several, no server to read on

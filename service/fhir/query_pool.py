@@ -29,11 +29,13 @@ from service.fhir.batch import EntryAnswer
 from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, NotAsked, SearchResult
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.queries import Query
+from service.observability import observe_fhir_query
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_PER_CALL = 8
 MAX_CONCURRENT_PER_SERVER = 8
+REFUSED_TOKEN = (401, 403)  # what a FHIR server answers a bearer token it does not accept with
 
 
 @dataclass
@@ -47,6 +49,47 @@ class QueryOutcome:
     status: int | None = None  # the HTTP status of a failed query, when the server answered one
     cached: bool = False  # the answer an earlier call's query got, from the patient-data cache
     not_asked: bool = False  # failed unsent: the call was held back from its server (client.NotAsked)
+
+
+class FhirUse:
+    """How one call's queries to the EHR's FHIR server went, each counted here whatever asked it (the
+    open-order searches, the dispatched orders' reads, the hook's Encounter, gather's queries): one sample
+    of the FHIR query metric each, and whether the call's bearer token was sent and refused, which the
+    audit's token outcome (CRD metrics' tokenUse) records. The open-order searches were left out of it
+    (review29a L4): an encounter call refused only there recorded `not-used`. An answer from the
+    patient-data cache, or a query the call was held back from (`QueryOutcome.not_asked`), sent nothing."""
+
+    def __init__(self) -> None:
+        self.sent = False
+        self.refused = False
+
+    def count(self, query: Query, outcome: QueryOutcome, failed: bool | None = None) -> None:
+        """Count one query's `outcome` (`failed`, for the metric: its error, unless the caller knows more,
+        such as an answer of another patient's resource)."""
+        observe_fhir_query(
+            query.resource_type, outcome.seconds, outcome.error is not None if failed is None else failed
+        )
+        if outcome.cached or outcome.not_asked:
+            return
+        self.sent = True
+        self.refused = self.refused or outcome.status in REFUSED_TOKEN
+
+    def read(self, client: FhirClient, reference: str) -> dict[str, Any] | None:
+        """`client.read(reference)` for a read the call makes outside the worker pool (an order's Device,
+        a booked Appointment's order), run and counted as a query is: the resource, None when the server
+        does not have it, else the FhirError its read failed with (NotAsked for one held back)."""
+        query = Query(reference, reference.partition("/")[0], reference=reference)
+        outcome = _run(client, query)
+        self.count(query, outcome)
+        if outcome.error is not None:
+            raise (NotAsked if outcome.not_asked else FhirError)(outcome.error, outcome.status)
+        return outcome.resources[0] if outcome.resources else None
+
+    @property
+    def token_use(self) -> str:
+        """CRD metrics' tokenUse: `rejected` when the server refused the token on any query, `used` when
+        any query was sent, else `not-used`."""
+        return "rejected" if self.refused else "used" if self.sent else "not-used"
 
 
 def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:
@@ -130,7 +173,10 @@ def _run_unit(
     except FhirError as exc:
         for query in unit:
             done[query.key] = QueryOutcome(
-                error=exc.reason, seconds=time.monotonic() - started, not_asked=isinstance(exc, NotAsked)
+                error=exc.reason,
+                seconds=time.monotonic() - started,
+                status=exc.status,
+                not_asked=isinstance(exc, NotAsked),
             )
         return done
     answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)

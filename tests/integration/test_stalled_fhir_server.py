@@ -21,7 +21,7 @@ from service.app import create_app
 from service.demo.fhir_server import free_port
 from service.encounters import _read as encounter_read
 from service.fhir.client import FhirClient
-from service.fhir.query_pool import QueryPool
+from service.fhir.query_pool import FhirUse, QueryPool
 from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
 from service.settings import FhirSettings
 from tests.builders import catalog
@@ -335,6 +335,7 @@ def test_an_encounter_read_held_back_is_counted_as_the_calls() -> None:
     client, which the held-back metric reads (service/pipeline.py)."""
     client = FhirClient("https://ehr.example.org/fhir", None, 2.5, deadline=time.monotonic() + 3.0)
     client.ask_through(lambda _deadline: NOT_ASKED)
-    found, failure, asked = encounter_read("Encounter/e1", client, QueryPool(None), time.monotonic() + 0.2)
-    assert found is None and failure is not None and not asked
+    use = FhirUse()
+    found = encounter_read("Encounter/e1", client, QueryPool(None), time.monotonic() + 0.2, use)
+    assert found is None and use.token_use == "not-used"  # held back: nothing was sent
     assert client.refused == 1

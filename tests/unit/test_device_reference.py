@@ -289,3 +289,35 @@ def test_the_devices_of_unselected_orders_are_read_only_when_a_selected_order_is
         assert post_json(app.test_client(), SELECT_URL, body).status_code == 200
         reads[pump_selected] = [args for kind, args in client.calls if kind == "read" and "Device/" in args]
     assert reads == {False: [], True: ["Device/dev-unselected"]}
+
+
+class DeviceReadsRefused(RecordingFhirClient):
+    """The EHR's FHIR server, refusing the call's token on a read of a Device (`status`), or answering
+    it with the patient's Device (None)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__()
+        self.status = status
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        if not reference.startswith("Device/"):
+            return None
+        if self.status is not None:
+            raise FhirError(f"HTTP {self.status}", self.status)
+        return device(reference.split("/")[1])
+
+
+@pytest.mark.parametrize(("status", "token_use"), [(401, "rejected"), (None, "used")])
+def test_a_device_read_from_the_server_counts_toward_the_token_outcome(
+    status: int | None, token_use: str
+) -> None:
+    """An order's Device read from the EHR's FHIR server is a query of the call like any other
+    (`FhirUse.read`): counted toward the audit's token outcome (CRD metrics' tokenUse). With the chart
+    prefetched it is all the call asks the server: refused, the record said `not-used`."""
+    server = DeviceReadsRefused(status)
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+    answer = post_json(app.test_client(), SELECT_URL, with_fhir(hardware_by_reference("nowhere")))
+    assert answer.status_code == 200 and ("read", "Device/dev-e0786") in server.calls
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == token_use

@@ -576,3 +576,43 @@ def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_as
     assert "carried" not in kept and kept["assertion_id"] == assertion_of(action)["coverage-assertion-id"]
     issuer = HookCall(body["hook"], body["hookInstance"])
     assert issued_in(issuer, ENCOUNTER, ours)
+
+
+class OpenOrdersRefused(RecordingFhirClient):
+    """A FHIR server that refuses the open-order searches (`status`: 401 or 403) and answers the rest."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__()
+        self.status = status
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        found = super().search(resource_type, params, first_page)
+        if self.status is not None and resource_type in ("ServiceRequest", "DeviceRequest"):
+            raise FhirError(f"HTTP {self.status}", self.status)
+        return found
+
+
+@pytest.mark.parametrize(("status", "token_use"), [(401, "rejected"), (403, "rejected"), (None, "used")])
+def test_the_open_order_searches_count_toward_the_token_outcome(status: int | None, token_use: str) -> None:
+    """Every query the call makes counts toward the token outcome (CRD metrics' tokenUse) in one place
+    (`FhirUse`), the open-order searches too: with Patient, Coverage and Encounter prefetched they are all
+    the call asks the server, and a 401 or 403 there was recorded `not-used` (review29a L4, encounter29b);
+    answered, the token was `used`."""
+    record = audited(encounter_call(), OpenOrdersRefused(status))
+    assert record["fhir_access"]["token_use"] == token_use
+    [metric] = metric_data(record)
+    assert metric["tokenUse"] == token_use
+
+
+def test_a_call_refused_412_for_a_refused_token_records_it_rejected() -> None:
+    """The token outcome is every answer's: an order-sign whose Patient and Coverage the server refuses
+    (401) is answered 412, and its record says the token was `rejected` (it said `not-used`: a 412 kept
+    no count of the queries that made it)."""
+    body = sample("order-sign-implant-demo-meets")
+    body["prefetch"] = {}
+    factory = RecordingFactory(RecordingFhirClient(FhirError("HTTP 401", 401)))
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    response = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", with_fhir(body))
+    assert response.status_code == 412, response.get_data(as_text=True)
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == "rejected"

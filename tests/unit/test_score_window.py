@@ -657,7 +657,7 @@ def test_every_rung_of_the_newest_page_is_counted_in_the_metric_and_the_timings(
     pages."""
     observed: list[tuple[str, bool]] = []
     monkeypatch.setattr(
-        "service.fhir.gather.observe_fhir_query",
+        "service.fhir.query_pool.observe_fhir_query",
         lambda resource_type, seconds, failed: observed.append((resource_type, failed)),
     )
     chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
