@@ -17,7 +17,7 @@ Pure: resources and the call's date and instant in, routes out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
@@ -33,6 +33,8 @@ from service.succession import Succession, Successions
 from service.yamlsource import Path_, SourceError, check_schema, element, load
 
 IN_FORCE_UNTOLD = "whether the Coverage is in force cannot be told"
+ANOTHER_WRITTEN_OTHERWISE = "is also the id of another Coverage of the call, written otherwise"
+TWO_OF_ONE_ID = "which of the two its coverage information names cannot be told"
 
 # PHDSC Source of Payment Typology: the contract's OID and the URL many EHRs send for it.
 SOPT_SYSTEMS = frozenset({"urn:oid:2.16.840.1.113883.3.221.5", "https://nahdo.org/sopt"})
@@ -343,14 +345,45 @@ def unanswerable_of(
     (`unanswerable`): an active one, or the one a call with none relevant is answered `not-covered` for
     (`routed`: its one recorded Coverage that is not active, cancelled or ended), whose coverage
     information names it as much: with no FHIR id it could not (review29d: a cancelled Coverage with
-    none was answered `Coverage/None`). Any other that is not active is read by its status alone."""
+    none was answered `Coverage/None`). Any other that is not active is read by its status alone. Then one
+    of those whose id another Coverage of the call carries, written otherwise (`_written_twice`)."""
     for coverage in coverages:
         if (found := unanswerable(coverage)) is not None:
             return coverage, found
-    for coverage in routed(coverages, today, now):
+    answered = routed(coverages, today, now)
+    for coverage in answered:
         if (found := _unnamed(coverage)) is not None:
             return coverage, found
+    named = {reference_of(c) for c in coverages if c.get("status") in ACTIVE_STATUSES}
+    return _written_twice(coverages, named | {reference_of(c) for c in answered})
+
+
+def _written_twice(
+    coverages: Sequence[Mapping[str, Any]], named: Collection[str]
+) -> tuple[Mapping[str, Any], tuple[str, Any, str, str]] | None:
+    """The first Coverage that shares its `Type/id` with an earlier one of `coverages` written otherwise,
+    where that is a Coverage the call may answer for (`named`: active, or routed), with `.id` and why; None
+    when there is none. Coverage information names its Coverage by `Type/id`, so of two resources so
+    named it could not tell which it answers for (review29d L8: both were answered, two repetitions
+    naming one Coverage, under two payers). The same Coverage given twice as written is one, answered
+    once (`relevant`, `_distinct`)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for coverage in coverages:
+        reference = reference_of(coverage)
+        earlier = first.setdefault(reference, coverage)
+        if earlier is not coverage and earlier != coverage and reference in named:
+            return coverage, (".id", coverage.get("id"), ANOTHER_WRITTEN_OTHERWISE, TWO_OF_ONE_ID)
     return None
+
+
+def _distinct(coverages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`coverages` with each `Type/id` once, the first of it: the same Coverage given twice (a prefetch
+    Bundle or a search listing it twice) is answered once (review29d L8), as coverage information names
+    a Coverage by `Type/id`; two written otherwise are refused before (`_written_twice`)."""
+    kept: dict[str, Mapping[str, Any]] = {}
+    for coverage in coverages:
+        kept.setdefault(reference_of(coverage), coverage)
+    return list(kept.values())
 
 
 def _unnamed(coverage: Mapping[str, Any]) -> tuple[str, Any, str, str] | None:
@@ -366,8 +399,9 @@ def relevant(coverages: Iterable[Mapping[str, Any]], today: date, now: datetime)
     """The relevant Coverages for a call at `now`, on `today` (contract §6): the active ones that have
     not ended (`not_ended`); of those, the ones already begun (fhirdates.begun_by) when any has, else
     the ones that begin later (a plan recorded ahead of its year is not a second Coverage beside the
-    one in force: review2 N-3, a CRD 2.2 call refused for "2 active Coverages" during a plan change)."""
-    found = [c for c in coverages if c.get("status") in ACTIVE_STATUSES and not_ended(c, today, now)]
+    one in force: review2 N-3, a CRD 2.2 call refused for "2 active Coverages" during a plan change).
+    Each once (`_distinct`): the same Coverage given twice is answered once."""
+    found = _distinct(c for c in coverages if c.get("status") in ACTIVE_STATUSES and not_ended(c, today, now))
     begun = [c for c in found if begun_by(as_dict(c.get("period")).get("start"), today, now) is not False]
     return begun or found
 
