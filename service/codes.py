@@ -192,12 +192,23 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
 
 
+# What a negation takes back of a route's words: from "no", "not", "non", "never", "avoid" or "without"
+# (a whole word, a space or hyphen after it) to the next mark that ends a phrase, or "but": "no IM",
+# "IM not IV", "SC (not IT)", "not for intrathecal use", "non-epidural", "avoid IM, give SC".
+_NEGATED_ROUTE = re.compile(
+    rf"\b(?:no|not|non|never|avoid|without)(?=[\s{HYPHENS}])(?:(?!\bbut\b)[^,;:|()\[\]])*", re.IGNORECASE
+)
+
+
 def route_texts(route: Any) -> list[str]:
     """A route's words (its text and every coding's display), their compatibility forms read plainly
-    (NFKC: "intrathecal" written in full-width letters is "intrathecal", review29g), as every reading of a
-    route's words takes them: whether it is neuraxial (`neuraxial_route`) or injectable (the drug
-    order's route text, service/record.py)."""
-    return [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
+    (NFKC: "intrathecal" written in full-width letters is "intrathecal", review29g), and what a negation
+    takes back of them taken out (`_NEGATED_ROUTE`: "no IM" is no intramuscular route, nor "not
+    intrathecal" an intrathecal one; only "not"/"non" were read so, and by some readers only: review29d
+    L3), as every reading of a route's words takes them: whether it is neuraxial (`neuraxial_route`) or
+    injectable (the drug order's route text, service/record.py)."""
+    texts = [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
+    return [_NEGATED_ROUTE.sub(" ", text) for text in texts]
 
 
 def _as_whole_text(text: str) -> str:

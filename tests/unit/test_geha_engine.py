@@ -485,6 +485,34 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("route", "injectable"),
+    [
+        ("no IM", False),
+        ("NO IM", False),
+        ("avoid IM", False),
+        ("never IM", False),
+        ("without IM", False),
+        ("no IM/SC", False),
+        ("not I.M.", False),
+        ("no IM, give orally", False),
+        ("IM not IV", True),  # the control: what a negation leaves stands
+        ("no IV, IM", True),
+        ("not IV but IM", True),
+    ],
+)
+def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:
+    """review29d L3: only "non" and "not" negated a route's words, so a morphine order whose route said
+    "no IM" or "avoid IM" was an injectable course and GEHA's "oral and injectable opioids" met. A
+    negation takes back the words after it, to the next mark that ends a phrase (or "but")."""
+    oral = med_request(
+        "Oxycodone 5 MG Oral Tablet", "2025-01-01", "2025-04-01", "stopped", reason="ineffective"
+    )
+    routes = "geha.chronic-pain.opioid-failure-6wk.routes"
+    said = statuses(determine([oral, _opioid_routed("morphine sulfate 10 MG", route)]))[routes]
+    assert said == ("met" if injectable else "not-documented")
+
+
+@pytest.mark.parametrize(
     ("name", "route"),
     [
         ("Buprenorphine 8 MG Sublingual Tablet", None),

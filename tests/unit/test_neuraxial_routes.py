@@ -52,6 +52,14 @@ ROUTES = load_catalog().terminology.routes  # the route value sets' codes and wo
         ({"text": "apply it"}, None),
         ({"text": "IT route"}, None),
         ({"text": "IT", "coding": [{"system": SCT, "code": "26643006"}]}, False),  # the code says oral
+        ({"text": "no intrathecal"}, None),  # review29d L3: a negated route word is no route
+        ({"text": "avoid epidural"}, None),
+        ({"text": "never intrathecal"}, None),
+        ({"text": "without epidural"}, None),
+        ({"text": "no IT"}, None),
+        ({"text": "no IM"}, None),
+        ({"text": "SC, no intrathecal"}, False),
+        ({"text": "no oral, intrathecal"}, True),
         (concept(SCT, "418418000", "Intraspinal route"), True),  # "intraspinal" is a neuraxial word
         ({"coding": [{"system": SCT, "code": "418418000"}]}, None),
         ({}, None),
@@ -94,6 +102,8 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "intrathecal"}, True),
         (concept(SCT, "72607000", "Intrathecal route"), True),
         ({"text": "it"}, False),
+        ({"text": "no intrathecal"}, False),  # review29d L3: a negated route word is no route
+        ({"text": "never epidural"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
