@@ -79,6 +79,9 @@ _MED_STATEMENT_STATUSES = {"active", "completed", "stopped", "on-hold"}  # taken
 OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})  # contract §3: an Observation counts
 _QUESTIONNAIRE_STATUSES = {"completed", "amended"}
 _DONE = frozenset({"completed"})  # contract §3: a Procedure counts when completed
+# FHIR R4's FHIRDeviceStatus, Device.status's required binding: a Device counts when active (contract §2,
+# §3); another code of these is no device in place, as no status is (bbb2ad6)
+DEVICE_STATUSES = frozenset({"active", "inactive", "entered-in-error", "unknown"})
 # A trial Procedure begun or about to begin, by FHIR R4's EventStatus (Procedure.status): `in-progress`
 # "the event is currently occurring", `on-hold` "temporarily stopped but expected to resume",
 # `preparation` "the core event has not started yet, but some staging activities have begun". Not
@@ -690,7 +693,14 @@ def _scale_component(resource: Mapping[str, Any]) -> str | None:
 
 
 def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None:
-    if resource.get("status") != "active":  # contract §2, §3: "an active `Device`"
+    """An active Device's fact (contract §2, §3: "an active `Device`"); None for one with another of R4's
+    statuses or none. A status that is none of R4's codes ("Active", `["active"]`, null) could not be
+    read: it raises, so the Device is counted a record that could not be read (`_read`, MALFORMED) and a
+    reader of devices says "could not be checked" rather than "none" (review29d L6: it read as no device)."""
+    status = resource.get("status")
+    if status != "active":
+        if "status" in resource and (not isinstance(status, str) or status not in DEVICE_STATUSES):
+            raise ValueError(f"Device.status {status!r} is none of FHIR R4's codes")
         return None
     device_type = resource.get("type")
     names = " | ".join(

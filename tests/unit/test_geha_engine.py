@@ -885,6 +885,25 @@ def test_only_a_device_whose_status_is_active_is_in_place(status: str | None) ->
     assert ("SynchroMed II" in detail(Episode.of([with_pump]))) is active
 
 
+@pytest.mark.parametrize("status", ["Active", "ACTIVE", "retired", ["active"], 1, None])
+def test_a_device_whose_status_is_none_of_r4_s_codes_could_not_be_read(status: Any) -> None:
+    """review29d L6: a Device.status that is not one of R4's codes (active, inactive, entered-in-error,
+    unknown), or not a string (null is none in FHIR JSON), made the Device silently no device: a pacemaker
+    so written left GEHA's exclusion met and the 62362 "meets all 14". Such a Device is a record that
+    could not be read (record._read, as a malformed date is): the exclusion could not be checked, and
+    the card says so; a pump so written is not read as in place either."""
+    pacemaker = device({"text": "Cardiac pacemaker"})
+    pacemaker["status"] = status
+    found = determine([*meeting_chart(), pacemaker])
+    [excluded] = [c for c in found.criteria if c.id == "geha.excl.programmable-device"]
+    assert excluded.unchecked_reason is not None and "could not be read" in excluded.unchecked_reason
+    assert found.outcome == Outcome.INSUFFICIENT
+    assert "could not be checked" in summary(Episode.of([found]))
+    pump = device({"text": "SynchroMed II intrathecal pump"})
+    pump["status"] = status
+    assert determine([*meeting_chart(), pump]).request_kind == "permanent-implant"
+
+
 def test_removed_stimulator_and_inactive_device_do_not_exclude() -> None:
     chart = [
         *meeting_chart(),
