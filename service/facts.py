@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from service.codes import ASSESSMENT, Code
 from service.fhirdates import last_day_written, months_later, shifted
-from service.wording import quantity
+from service.wording import quantity, unsigned_zero
 
 Fact = TypeVar("Fact", bound=type)
 
@@ -175,7 +175,7 @@ class ObservationFact:
         if isinstance(self.value, bool):
             return "yes" if self.value else "no"
         if isinstance(self.value, float):
-            number = f"{self.value:g}"
+            number = unsigned_zero(f"{self.value:g}")
             return quantity(number, self.unit) if self.unit and self.unit not in ("{score}", "1") else number
         if isinstance(self.value, str):
             return self.value.replace("-", " ")  # an answer code ("end-of-battery") read as words

@@ -17,6 +17,8 @@ import re
 from datetime import MAXYEAR, UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+from service.wording import unsigned_zero
+
 # A time unit as a chart spells it (UCUM code or word): its days, its calendar months when it counts
 # in months (a month's supply runs to the same day of the next month; as days it is 30), and its word.
 _UNITS: tuple[tuple[tuple[str, ...], float, int | None, str], ...] = (
@@ -228,7 +230,8 @@ def human_quantity(value: float, unit: str | None) -> str | None:
     word = _UNIT_WORDS.get(str(unit or "").strip().lower())
     if word is None:
         return None
-    return f"{value:g} {word}" if value == 1 else f"{value:g} {word}s"
+    number = unsigned_zero(f"{value:g}")  # -0.0 days are "0 days"
+    return f"{number} {word}" if value == 1 else f"{number} {word}s"
 
 
 _CALENDAR_PERIODS = {"month": 1, "year": 12}  # a date without a day or month: the months it spans

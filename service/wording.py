@@ -3,7 +3,10 @@ the engine's findings, the cards and the 412 answer say a list the same way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+_NEGATIVE_ZERO = re.compile(r"-0(?:\.0*)?")  # a zero written with a minus sign, as Python writes -0.0
 
 
 def listing(words: Sequence[str]) -> str:
@@ -23,6 +26,14 @@ def quantity(number: str, unit: str) -> str:
     """A number, as the sentence shows it, with its unit written in the plural ("points", "months": a
     chart's unit as written, or a threshold's): "2 points", "0.5 points", and "1 point" after a one,
     never "1 points". A unit of two letters or fewer ("s", "mo"), or ending in "ss", is no plural."""
+    number = unsigned_zero(number)
     if number == "1" and len(unit) > 2 and unit.endswith("s") and not unit.endswith("ss"):
         unit = unit[:-1]
     return f"{number} {unit}"
+
+
+def unsigned_zero(number: str) -> str:
+    """`number` as a sentence shows it, a zero never signed: "-0" ("-0.0"), as Python writes -0.0 or a
+    small negative value shown to none of its digits (-0.01 months against 3: `_deciding_digits`), is
+    "0" (review29d: "-0 months recorded"); any other number as written."""
+    return number[1:] if _NEGATIVE_ZERO.fullmatch(number) else number

@@ -755,6 +755,34 @@ def test_a_life_expectancy_in_days_or_weeks_is_stated_as_recorded_and_compared_b
     assert result_of(d, "kpwa.pain.le-3mo.recorded").finding == finding
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "finding", "evidence"),
+    [
+        (-0.01, "mo", "0 months recorded (needs at least 3 months)", "-0.01 mo"),
+        (-0.001, "a", "0 months recorded (-0.001 a; needs at least 3 months)", "-0.001 a"),
+        (-0.0, "mo", "0 months recorded (needs at least 3 months)", "0 mo"),
+        (-0.0, "d", f"0 days recorded ({FROM_CALL}; needs at least 3 months)", "0 d"),
+        (
+            -1,
+            "mo",
+            "-1 months recorded (needs at least 3 months)",
+            "-1 mo",
+        ),  # the control: a sign that counts
+    ],
+)
+def test_a_zero_is_never_said_with_a_minus_sign(value: float, unit: str, finding: str, evidence: str) -> None:
+    """review29d L5: a negative life expectancy shown to none of its digits was said "-0 months recorded"
+    (and -0.0 as "-0 mo"): a zero is written unsigned wherever a number is said (`wording.unsigned_zero`);
+    a value that is not zero keeps its sign."""
+    chart = [
+        *without_codes(pain_chart(), "life-expectancy-ge-3mo"),
+        life_expectancy(value, unit, "2026-11-20"),
+    ]
+    result = result_of(kaiser(chart), "kpwa.pain.le-3mo.recorded")
+    assert result.finding == finding
+    assert [e.text for e in result.evidence] == [f"LOINC 75327-7: {evidence}"]
+
+
 @pytest.mark.parametrize(("points", "said"), [(1, "1 point"), (2.5, "2.5 points"), (3, "3 points")])
 def test_a_recorded_trial_response_is_said_with_its_unit_in_the_singular_after_a_one(
     points: float, said: str

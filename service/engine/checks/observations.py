@@ -48,7 +48,7 @@ from service.fhirdates import (
     quantity_against_months,
 )
 from service.trial import Examination, examinations
-from service.wording import quantity
+from service.wording import quantity, unsigned_zero
 
 
 def _one_of(value: Any, expected: Iterable[Any]) -> bool:
@@ -269,13 +269,15 @@ def _against_months(
 def _deciding_digits(value: float, threshold: float) -> str:
     """`value` with one decimal, or as many more as it takes not to look equal to `threshold` when it
     is not (0.2499 years are 2.9988 months: "2.999", not "3.0", against 3 months); a whole number as the
-    cards say one, with none ("2", not "2.0": s29 F2), as is one rounded to it."""
+    cards say one, with none ("2", not "2.0": s29 F2), as is one rounded to it; a zero never signed
+    (`unsigned_zero`: -0.01 months against 3 are "0", not "-0")."""
     if value.is_integer():
-        return f"{value:.0f}"
+        return unsigned_zero(f"{value:.0f}")
     for places in range(1, 7):
         shown = f"{value:.{places}f}"
         if (float(shown) == threshold) == (value == threshold):
-            return shown.rstrip("0").removesuffix(".")  # 0.17 years are "2" months, not "2.0" (review29d)
+            # 0.17 years are "2" months, not "2.0" (review29d)
+            return unsigned_zero(shown.rstrip("0").removesuffix("."))
     return f"{value:g}"
 
 
