@@ -661,6 +661,7 @@ def unread_order_card(unread: UnreadOrder, label: str, orders: Sequence[str] = (
     )
 
 
+_WHOSE_APPOINTMENT = "Check in the EHR whose appointment it is, and that it names the patient it is for."
 # what to do about an order that was read and is not to be judged, by why and by which order it is
 _NOT_USED_ADVICE = {
     (WITHDRAWN_ORDER, "booked"): (
@@ -676,7 +677,22 @@ _NOT_USED_ADVICE = {
     (NOT_VALID, "dispatched"): "Correct the order in the EHR, then dispatch it again.",
     (NOT_VALID, "open"): "Correct the order in the EHR.",
     (WHOSE_UNTOLD, "open"): "Check in the EHR whose order it is, and that it names the patient it is for.",
+    (WHOSE_UNTOLD, "booked"): _WHOSE_APPOINTMENT,
+    (WHOSE_UNTOLD, "appointment"): _WHOSE_APPOINTMENT,
 }
+
+
+def _which(unread: UnreadOrder) -> str:
+    """Which order an UnreadOrder set aside is, as it was found: booked (an Appointment's order), draft, an
+    encounter's open one, an Appointment based on no order (booked as the order itself: one whose patient
+    cannot be told, service/appointments.py `whose_appointment`), or dispatched."""
+    if unread.booked:
+        return "booked"
+    if unread.draft:
+        return "draft"
+    if unread.open:
+        return "open"
+    return "appointment" if unread.order.startswith("Appointment/") else "dispatched"
 
 
 def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
@@ -687,14 +703,16 @@ def _not_used_card(unread: UnreadOrder, label: str) -> dict[str, object]:
     order that could not be read (ehr20 C1, M4). Which order it is, booked, draft (`UnreadOrder.draft`),
     an encounter's open one (`UnreadOrder.open`) or dispatched, is said as the order was found
     (service/call_orders.py), not by whether it is at hand."""
-    which = (
-        "booked" if unread.booked else "draft" if unread.draft else "open" if unread.open else "dispatched"
+    which = _which(unread)
+    subject = {"booked": "the order this appointment is for", "appointment": "the appointment"}.get(
+        which, f"the {which} order"
     )
-    subject = {"booked": "the order this appointment is for"}.get(which, f"the {which} order")
     reason = unread.reason
     said = f"{subject} {reason.removeprefix('it ')}" if reason.startswith("it ") else reason
     if unread.booked:
         what = f"The appointment ({plain(unread.appointment)}) is based on {plain(unread.order)}, but"
+    elif which == "appointment":
+        what = f"The appointment ({plain(unread.order)}) was not judged:"
     else:
         what = f"The {which} order ({plain(unread.order)}) was not judged:"
     return card(

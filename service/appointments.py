@@ -23,6 +23,7 @@ from service.orders import DraftOrders
 from service.references import (
     Resolve,
     local_reference,
+    may_name_an_untold_patient,
     names_another_patient,
     on_server,
     parse_reference,
@@ -52,6 +53,9 @@ WITHDRAWN_ORDER, ANOTHER_PATIENTS, NOT_VALID = "withdrawn", "another patient's",
 # tell (a Group, an identifier or a name alone, a contained Patient): R4's `patient` search parameter
 # (`subject.where(resolve() is Patient)`) never finds one, so whose it is cannot be told (review29e)
 WHOSE_UNTOLD = "whose it is cannot be told"
+# why an Appointment booked is not checked whose participants name no Patient this service can tell, and may
+# name one (`whose_appointment`: an identifier or a name alone; subject29b)
+UNTOLD_APPOINTMENT = "names no patient by its participants, so whose appointment it is cannot be told"
 # a path to an element that a reason may quote (`.subject`, `.extension[1]`): the server's own keys are not
 _QUOTABLE_PATH = re.compile(r"(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}|\[[0-9]{1,6}\]){1,8}")
 
@@ -133,8 +137,8 @@ class UnreadOrder:
     technical: bool = False  # the EHR's FHIR server failed to answer (not: it has no such resource)
     # the order is at hand, but carries these modifier extensions (or what it is read through does)
     modifiers: Carried = field(default_factory=Carried)
-    # the order (or the appointment booking it) was read, and is not to be judged: WITHDRAWN_ORDER or
-    # ANOTHER_PATIENTS; None when it could not be read or used as an order at all
+    # the order (or the appointment booking it) was read, and is not to be judged: WITHDRAWN_ORDER,
+    # ANOTHER_PATIENTS, NOT_VALID or WHOSE_UNTOLD; None when it could not be read or used as an order at all
     not_used: str | None = None
     draft: bool = False  # a draft order of the call (order-select/-sign), not one dispatched or booked
     open: bool = False  # an open order of the patient's an encounter hook found (service/call_orders.py)
@@ -184,24 +188,49 @@ def based_on(appointment: Mapping[str, Any], booking: DraftOrders, server: str |
     return orders
 
 
+def whose_appointment(
+    appointment: Mapping[str, Any],
+    patient_id: str,
+    server: str | None = None,
+    resolve: Resolve | None = None,
+) -> bool | None:
+    """Whether the Appointment is for the call's patient: True when one of its participants names that
+    patient, or none names a Patient nor may (a Practitioner and a Location alone: it names no patient at
+    all); False when one names another Patient and none this one; None when whose it is cannot be told: no
+    participant names a Patient this service can tell, and one may name one (`may_name_an_untold_patient`:
+    an identifier or a name alone, a `urn:uuid:` the call's Bundle does not give to a Patient with an id, a
+    contained Patient). Each actor is read as an order's patient link is (`whom_it_names`): a Patient of the
+    same id held on another FHIR server than the call's is another person, and a `urn:uuid:` is looked up
+    in the call's Bundle (`resolve`, as a draft's subject is: review29e). subject29b: an identifier-only
+    participant was the call's patient's, as a draft's subject so written is; an Appointment, unlike a
+    draft, says whose it is only by its participants, and an identifier (another patient's MRN) names no
+    Patient this service can tell."""
+    actors = [p.get("actor") for p in dicts(appointment.get("participant"))]
+    whom = {whom_it_names(actor, patient_id, server, resolve) for actor in actors}
+    if True in whom:
+        return True
+    if False in whom:
+        return False
+    inside = contained_by_id(appointment)
+
+    def within(target: str) -> Mapping[str, Any] | None:
+        """What a reference names in the Appointment (`#id`) or the call's Bundle (`resolve`)."""
+        if target.startswith("#"):
+            return inside.get(target[1:])
+        return resolve(target) if resolve is not None else None
+
+    return None if any(may_name_an_untold_patient(actor, within) for actor in actors) else True
+
+
 def for_patient(
     appointment: Mapping[str, Any],
     patient_id: str,
     server: str | None = None,
     resolve: Resolve | None = None,
 ) -> bool:
-    """Whether the Appointment is for the call's patient (or names no patient at all): one of its
-    participants names that patient, or none names a Patient. Each actor is read as an order's patient link
-    is (`whom_it_names`): a Patient of the same id held on another FHIR server than the call's is another
-    person, and a `urn:uuid:` is looked up in the call's Bundle (`resolve`, as a draft's subject is: one
-    that Bundle gives to another Patient named another person and was read as naming none, review29e). An
-    actor naming no Patient (an identifier or a name alone, a Practitioner) is none, as a draft's subject
-    so written is the call's patient's."""
-    whom = {
-        whom_it_names(p.get("actor"), patient_id, server, resolve)
-        for p in dicts(appointment.get("participant"))
-    }
-    return True in whom or False not in whom
+    """Whether the Appointment is for the call's patient (`whose_appointment`; one whose patient cannot be
+    told is not)."""
+    return whose_appointment(appointment, patient_id, server, resolve) is True
 
 
 def appointment_orders(
@@ -218,20 +247,23 @@ def appointment_orders(
             continue
         based = (reference_target(b) for b in dicts(appointment.get("basedOn")))
         targets = [t for t in based if t and _may_be_order(t, in_call, fhir_server)]
+        whose = whose_appointment(appointment, patient_id, fhir_server, in_call.get)
         if not targets:  # based on no order: it is the order (profile-appointment-no-order)
-            if for_patient(appointment, patient_id, fhir_server, in_call.get):
+            if whose is True:
                 found.setdefault(reference_of(appointment), appointment)
-            continue
-        if not for_patient(appointment, patient_id, fhir_server, in_call.get):
-            unread += [
-                UnreadOrder(
-                    reference_of(appointment),
-                    t,
-                    "the appointment is for another patient",
-                    not_used=ANOTHER_PATIENTS,
+            elif whose is None:  # said on a card (another patient's is left out, as before)
+                where = reference_of(appointment)
+                unread.append(
+                    UnreadOrder(where, where, f"it {UNTOLD_APPOINTMENT}", appointment, not_used=WHOSE_UNTOLD)
                 )
-                for t in targets
-            ]
+            continue
+        if whose is not True:
+            reason, not_used = (
+                ("the appointment is for another patient", ANOTHER_PATIENTS)
+                if whose is False
+                else (f"the appointment {UNTOLD_APPOINTMENT}", WHOSE_UNTOLD)
+            )
+            unread += [UnreadOrder(reference_of(appointment), t, reason, not_used=not_used) for t in targets]
             continue
         inside_by_id = contained_by_id(appointment)
         for target in targets:

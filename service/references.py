@@ -239,6 +239,31 @@ def whom_it_names(
     return _names(link, patient_id, server, resolve)
 
 
+def may_name_an_untold_patient(link: Any, resolve: Resolve | None = None) -> bool:
+    """Whether one reference that names no Patient this service can tell (`whom_it_names` None) may yet name
+    one: it holds no reference whose resource type can be read, and does not say it is another type (its
+    `type`): an identifier or a name alone, a `urn:uuid:` or `#id` that `resolve` (the call's Bundle, a
+    resource's contained ones) does not find, or finds to be a Patient (one with no id, a contained one).
+    Not: a reference read as another type (`Practitioner/1`), one `resolve` finds to be another type, an
+    empty one. An Appointment so naming its patient is no one's this service can tell (service/appointments.py
+    `whose_appointment`, subject29b)."""
+    if isinstance(link, Mapping):
+        kind = link.get("type")
+        if isinstance(kind, str) and kind.strip().rsplit("/", 1)[-1] != "Patient":
+            return False  # its `type` says it is another resource (a Practitioner, a Location)
+        target = reference_target(link)
+        if target is None:
+            return "identifier" in link or "display" in link  # an identifier or a name alone
+    elif isinstance(link, str):
+        target = link
+    else:
+        return False
+    if parse_reference(target) is not None:
+        return False  # its type is read: a Patient of it is told (`whom_it_names`), another type is none
+    named = resolve(target.strip()) if resolve is not None else None
+    return not isinstance(named, Mapping) or named.get("resourceType") == "Patient"
+
+
 def _whom(
     resource: Mapping[str, Any],
     patient_id: str,

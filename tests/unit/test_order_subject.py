@@ -21,6 +21,7 @@ from unittest.mock import ANY
 import pytest
 
 from service.app import create_app
+from service.appointments import whose_appointment
 from service.demo.runner import request_files
 from service.fhir.client import SearchResult
 from service.hooks.models import REPEATING_PRIMITIVES, malformed_order
@@ -1189,13 +1190,71 @@ def test_an_appointment_whose_participant_s_urn_names_another_patient_in_the_cal
 @pytest.mark.parametrize("based", [True, False], ids=["based-on-order", "no-order"])
 @pytest.mark.parametrize(
     "actor",
-    [{"reference": "Patient/demo-meets"}, {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}}],
-    ids=["this-patient", "identifier-only"],
+    [
+        {"reference": "Patient/demo-meets"},
+        {"reference": "Practitioner/demo-practitioner"},
+        {"type": "Practitioner", "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1"}},
+    ],
+    ids=["this-patient", "practitioner", "identifier-typed-practitioner"],
 )
 def test_an_appointment_whose_participant_names_no_other_patient_is_the_call_s(
     actor: dict[str, Any], based: bool
 ) -> None:
-    """The control: a participant naming this patient, or naming no Patient (an identifier alone), is the
-    call's patient's, as a draft's subject so written is (the call says whose its orders are)."""
+    """The control: a participant naming this patient is the call's patient's; so is an Appointment whose
+    participants name no patient at all (a Practitioner, by reference or by an identifier its `type` says
+    is one's): the call says whose its orders are."""
     answer = _booking_naming(actor, based, patient_in_bundle=True)
     assert MEETS in [c["summary"] for c in answer["cards"]], answer["cards"]
+
+
+UNTOLD_APPOINTMENT = "names no patient by its participants, so whose appointment it is cannot be told"
+
+
+@pytest.mark.parametrize("based", [True, False], ids=["based-on-order", "no-order"])
+@pytest.mark.parametrize(
+    "actor",
+    [
+        {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}},
+        {"type": "Patient", "identifier": {"system": "urn:oid:1.2.3", "value": "MRN-1"}},
+        {"display": "Someone Else"},
+        {"reference": ANOTHER_BY_UUID},  # no Patient of that fullUrl in the call's Bundle
+    ],
+    ids=["identifier-only", "identifier-typed-patient", "display-only", "unresolved-urn"],
+)
+def test_an_appointment_whose_participants_name_no_patient_this_service_can_tell_is_reported(
+    actor: dict[str, Any], based: bool
+) -> None:
+    """subject29b (review29e LOW 4 continued): an Appointment whose Patient participant was an identifier
+    alone (another patient's MRN, say) was the call's patient's, judged and given their coverage
+    information, as a draft's subject so written is. An Appointment says whose it is by its participants
+    alone, and such a participant names no Patient this service can tell: whose it is cannot be told. Not
+    judged, no coverage information on it or its order, and said on a card (as an open order so linked is)."""
+    answer = _booking_naming(actor, based, patient_in_bundle=False)
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert MEETS not in summaries, summaries
+    assert answer.get("systemActions", []) == [], answer.get("systemActions")
+    [card] = [c for c in answer["cards"] if UNTOLD_APPOINTMENT in c["summary"]] or [{"summary": summaries}]
+    assert card["summary"] == f"Coverage not checked: the appointment {UNTOLD_APPOINTMENT}", card
+    assert card["detail"].endswith(
+        "Check in the EHR whose appointment it is, and that it names the patient it is for."
+    ), card["detail"]
+    assert not [s for s in summaries if "another patient" in s], summaries
+
+
+@pytest.mark.parametrize(
+    ("contained", "whose"),
+    [
+        ({"resourceType": "Patient", "id": "p1"}, None),  # a contained Patient names none this service tells
+        ({"resourceType": "Practitioner", "id": "p1"}, True),  # no patient at all: the call's
+    ],
+)
+def test_whose_an_appointment_is_by_a_contained_participant(
+    contained: dict[str, Any], whose: bool | None
+) -> None:
+    appointment = {
+        "resourceType": "Appointment",
+        "id": "a1",
+        "contained": [contained],
+        "participant": [{"actor": {"reference": "#p1"}, "status": "accepted"}],
+    }
+    assert whose_appointment(appointment, "demo-meets") is whose
