@@ -302,7 +302,7 @@ class ValueSet:
                 if key.startswith(self.icd10_prefixes) and not key.startswith(self.icd10_excluded):
                     return True
             elif system == RXNORM:
-                if self.ingredient_for_code(code.code) is not None:
+                if code.code in self.ingredient_codes:  # `ingredient_for_code` finds one
                     return True
             elif code.code in self.codes.get(system, _NO_CODES):
                 return True
@@ -321,10 +321,18 @@ class ValueSet:
     def ingredient_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.ingredients)
 
+    @cached_property
+    def ingredient_codes(self) -> frozenset[str]:
+        """Every RxCUI `ingredient_for_code` finds an ingredient by (an ingredient's own, its products'):
+        `matches_any` asks of each RxNorm code whether there is one, where the loop over the ingredients
+        cost GEHA's medication-routes test, the first to ask for its class's drugs, 0.4 M of its 1.6 M
+        instructions over a Synthea chart's 107 drug orders (perf30)."""
+        return frozenset(c for i in self.ingredients for c in (i.code, *i.products) if c is not None)
+
     def holds_drug(self, ingredients: frozenset[str], codes: Iterable[Code]) -> bool:
         """Whether a drug is in the set, by whatever route: by one of its `ingredients` (found by
         name when the record was built) or by a code."""
-        return bool(ingredients & self.ingredient_names) or self.matches_any(codes)
+        return not ingredients.isdisjoint(self.ingredient_names) or self.matches_any(codes)
 
     def ingredient_for_code(self, rxcui: str) -> Ingredient | None:
         for ingredient in self.ingredients:

@@ -52,3 +52,18 @@ def test_names_are_found_by_code_and_by_word_and_not_inside_other_words() -> Non
     assert "morphine" in finder.names("", (Code(RXNORM, morphine.code or ""),))
     assert "morphine" in finder.names("Morphine Sulfate 15 MG", ())
     assert "morphine" not in finder.names("hydromorphinex", ())
+
+
+def test_a_value_set_holds_an_rxnorm_code_exactly_when_one_of_its_ingredients_is_found_by_it() -> None:
+    """`ValueSet.matches_any` looks an RxNorm code up among every code its ingredients are found by
+    (`ingredient_codes`, perf30), as `ingredient_for_code` finds one: every value set, every RxCUI the
+    catalog knows (ingredients' and products'), and codes none is; `holds_drug` by ingredient too."""
+    terminology = catalog().terminology
+    for value_set in (terminology[i] for i in terminology.ids()):
+        for rxcui in RXCUIS:
+            found = value_set.ingredient_for_code(rxcui) is not None
+            assert value_set.matches(Code(RXNORM, rxcui, None)) is found, (value_set.id, rxcui)
+        for name in NAMES:
+            named = name in {i.name for i in value_set.ingredients}
+            assert value_set.holds_drug(frozenset({name, "not-a-drug"}), ()) is named, (value_set.id, name)
+        assert not value_set.holds_drug(frozenset(), ())
