@@ -3,6 +3,7 @@ a name occurs) names exactly the ingredients each `Ingredient` would match on it
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,18 @@ def test_names_are_found_by_code_and_by_word_and_not_inside_other_words() -> Non
     assert "morphine" in finder.names("", (Code(RXNORM, morphine.code or ""),))
     assert "morphine" in finder.names("Morphine Sulfate 15 MG", ())
     assert "morphine" not in finder.names("hydromorphinex", ())
+
+
+@pytest.mark.parametrize(
+    "text", ["Sufentanil 50 MCG/ML", "SUFENTANIL", "\u017fufentanil", "Morphine \u017fulfate", "x"]
+)
+def test_a_name_past_ascii_is_found_by_its_pattern_in_any_text(text: str) -> None:
+    """A name past ASCII is matched case-insensitively by its pattern, which `str.lower` does not model
+    (long s matches "s"): the finder, which looks an ASCII name up in the lowered text first, searches
+    for such a name by its pattern in an ASCII text too, as the ingredient alone does."""
+    odd = (*INGREDIENTS, Ingredient("\u017fufentanil", None))
+    drug = medication(text, ())
+    assert IngredientFinder(odd).names(drug.text, ()) == one_by_one(drug, odd)
 
 
 def test_a_value_set_holds_an_rxnorm_code_exactly_when_one_of_its_ingredients_is_found_by_it() -> None:
