@@ -242,10 +242,12 @@ def _in_place_item(d: Determination) -> Item:
     by a removal that could not be read (`Determination.in_place_unsure`): whether it is a replacement
     or a first implant decides which criteria apply (engine/evaluate.py), so it is asked first, and, where
     the payer asks a replacement what it does not ask a first implant (`in_place_only`), what a removal
-    makes of the order is said."""
+    makes of the order is said: other criteria, whatever the order then is (a first implant, a catheter
+    rather than its revision), in few words, so that the line keeps why whole (review30a: "…, which
+    eviCore CMM-210 judges by other criteria" cut "this service does not understand")."""
     todo = _recheck([d.in_place_unsure])
     if d.in_place_only:
-        todo += f"; if it was removed, this is a first implant, which {d.payer} judges by other criteria"
+        todo += f"; if it was removed, {d.payer} judges this order by other criteria"
     return Item(
         Status.NOT_DOCUMENTED,
         IN_PLACE,
@@ -637,8 +639,9 @@ class Episode:
     @property
     def chart_unreadable(self) -> bool:
         """Whether all that is open is criteria left unchecked by records of the chart this service
-        cannot read: asking again reads the same (`CHECK_THE_CHART`)."""
-        return bool(self.missing) and all(i.instruction.endswith(CHECK_THE_CHART) for i in self.missing)
+        cannot read: asking again reads the same (`CHECK_THE_CHART`, what to do first: the pump's item
+        says after it what a removal would make of the order, `_in_place_item`)."""
+        return bool(self.missing) and all((i.todo or "").startswith(CHECK_THE_CHART) for i in self.missing)
 
     def open_only(self, step: Step) -> bool:
         """`open_only` over every line's open items."""

@@ -22,6 +22,7 @@ from tests.builders import (
     finding_of,
     meeting_chart,
     procedure,
+    service_request,
     statuses,
 )
 from tests.policy_charts import cancer_chart, cohere
@@ -272,7 +273,7 @@ def test_cmm210_asks_whether_the_pump_is_still_in_place_before_the_state_of_the_
     check = text.index("**Whether the pump is still in place**")
     battery = text.index("**End of battery life, failed beyond repair, or failure alert**")
     assert check < battery
-    assert "if it was removed, this is a first implant, which CMM-210 judges by other criteria" in text
+    assert "if it was removed, CMM-210 judges this order by other criteria" in text
     assert "— If the pump is still in place, record “state of the existing pump”" in text
     assert "— Record “state of the existing pump”" not in text
     sure = detail(Episode.of([determine(chart, policy_id="cmm-210-idds")]))
@@ -296,3 +297,28 @@ def test_a_removal_read_after_an_active_presence_diagnosis_clears_it() -> None:
         == "permanent-implant"
     )
     assert determine([*meeting_chart(), pump, procedure("62365", "2019-02-02")]).request_kind == "replacement"
+
+
+def test_the_pumps_item_says_what_a_removal_makes_of_the_order_and_keeps_why_whole() -> None:
+    """review30a M1: the pump's item said "if it was removed, this is a first implant, which CMM-210 judges by
+    other criteria" after what to do. (1) The summary and the Instructions card took a chart's records that
+    could not be read for data not available ("62362 could not be checked — the EHR's data was not
+    available": what to do no longer ended with it); (2) a payer's longer name cut why ("… this service does
+    not…"); (3) a catheter ordered beside the pump is no implant. What a removal would make of the order is
+    said in fewer words, whatever the order is."""
+    pump = [procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    battery = coded_assessment("device-status", "end-of-battery")
+    checked = Episode.of([determine([*meeting_chart(), *pump, battery], policy_id="cmm-210-idds")])
+    assert summary(checked) == "CMM-210: 62362 could not be checked — records in the chart could not be read"
+    cohere_card = detail(Episode.of([cohere([*cancer_chart(), *pump])]))
+    line = next(x for x in cohere_card.splitlines() if "**Whether the pump is still in place**" in x)
+    assert line.endswith(
+        ": a removal record could not be read (1 record(s) carry a modifier extension this service does not "
+        "understand) — check those records in the chart: calling again reads the same; if it was removed, "
+        "Cohere Health judges this order by other criteria"
+    )
+    catheter = determine([*meeting_chart(), *pump], order=service_request("62350"), policy_id="cmm-210-idds")
+    assert catheter.in_place_only
+    said = detail(Episode.of([catheter]))
+    assert "if it was removed, CMM-210 judges this order by other criteria" in said
+    assert "first implant" not in said
