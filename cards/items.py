@@ -274,8 +274,10 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     affected = [top for top in d.criteria if any(r.id in ids for r in top.walk())]
     if len(d.criteria) == 1:
         label = "its one criterion could not be checked"
-    elif len(affected) == 1:  # named: which to check in the chart (review29f A-3)
-        label = f"{affected[0].label} could not be checked"
+    elif len(affected) == 1:  # named: which to check in the chart (review29f A-3), quoted: a name, where
+        # said bare a label of what must hold read as a double negative ("No other implanted programmable
+        # device could not be checked", review30a)
+        label = f"“{affected[0].label}” could not be checked"
     else:
         label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
     cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"

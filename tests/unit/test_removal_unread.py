@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cards.items import Episode
+from cards.items import Episode, missing, steps
 from cards.render import detail, summary
 from service.engine.model import Outcome
 from service.record import build_record
@@ -145,7 +145,7 @@ def test_the_card_names_the_one_criterion_a_removal_left_out_leaves_unchecked() 
     )
     named = next(top.label for top in d.criteria if any(c.id == DEVICE for c in top.walk()))
     text = detail(Episode.of([d]))
-    assert f"**{named} could not be checked**: implant CPT 33206 (2 Feb 2019), but" in text
+    assert f"**“{named}” could not be checked**: implant CPT 33206 (2 Feb 2019), but" in text
 
 
 def test_whether_the_pump_is_in_place_is_counted_as_no_criterion_and_nothing_to_document() -> None:
@@ -215,10 +215,10 @@ def test_the_card_names_the_implant_a_removal_left_out_may_have_undone_and_keeps
     d = determine([*meeting_chart(), implant, modified(procedure("33233", "2020-02-02"))])
     assert (
         detail(Episode.of([d])).count(
-            "- ❔ **No other implanted programmable device could not be checked**: implant CPT 33206 (2 Feb "
-            "2019), but some of the EHR's later removals could not be read (1 record(s) carry a modifier "
-            "extension this service does not understand) — check those records in the chart: calling again "
-            "reads the same\n"
+            "- ❔ **“No other implanted programmable device” could not be checked**: implant CPT 33206 "
+            "(2 Feb 2019), but some of the EHR's later removals could not be read (1 record(s) carry a "
+            "modifier extension this service does not understand) — check those records in the chart: "
+            "calling again reads the same\n"
         )
         == 1
     )
@@ -322,3 +322,19 @@ def test_the_pumps_item_says_what_a_removal_makes_of_the_order_and_keeps_why_who
     said = detail(Episode.of([catheter]))
     assert "if it was removed, CMM-210 judges this order by other criteria" in said
     assert "first implant" not in said
+
+
+def test_a_criterion_left_unchecked_is_named_as_a_name_not_said_as_a_double_negative() -> None:
+    """review30a M2: "❔ No other implanted programmable device could not be checked" read as a double
+    negative (no device that could not be checked: all could be?). The criterion is named as a name, quoted,
+    on the card and the Instructions card alike, for every policy."""
+    chart = [*meeting_chart(), procedure("33206", "2019-02-02"), modified(procedure("33233", "2020-02-02"))]
+    for d in (determine(chart), determine(chart, policy_id="kpwa-implanted-infusion-pumps")):
+        text = detail(Episode.of([d]))
+        assert "**No other implanted programmable device could not be checked**" not in text
+        line = "- ❔ **“No other implanted programmable device” could not be checked**: implant CPT 33206"
+        assert line in text
+        assert any(
+            s.startswith("“No other implanted programmable device” could not be checked (")
+            for _, s in steps(missing(d))
+        )
