@@ -36,7 +36,7 @@ from service.fhir.server_share import not_asked
 from service.fhirdates import human_as_written, human_date_to, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
-from service.record import unreadable_in_chart
+from service.record import MODIFIED, unreadable_in_chart
 from service.wording import aside
 
 FOR_REVIEWER = (
@@ -252,11 +252,23 @@ def _in_place_item(d: Determination) -> Item:
         Status.NOT_DOCUMENTED,
         IN_PLACE,
         "",
-        f"a removal record could not be read ({d.in_place_unsure})",
+        _removal_unread(d.in_place_unsure),
         todo,
         Step.RECHECK,
         (),
     )
+
+
+def _removal_unread(reason: str) -> str:
+    """Why whether the pump is still in place could not be checked, as what befell the records: a removal
+    left out by its code (it carries a modifier extension) is "a removal record"; a Procedure that could not
+    be read at all (its codes unknown) or procedures not fetched only may hold one (review30a: a malformed
+    trial record, or an HTTP 503, read "a removal record could not be read")."""
+    if MODIFIED in reason:
+        return f"a removal record could not be read ({reason})"
+    if unreadable_in_chart(reason):
+        return f"a procedure record that may be a removal could not be read ({reason})"
+    return f"the EHR's procedure history was not available ({reason})"
 
 
 def _if_in_place(item: Item) -> Item:

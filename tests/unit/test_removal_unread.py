@@ -239,7 +239,7 @@ def test_the_card_names_the_implant_a_removal_left_out_may_have_undone_and_keeps
     )
     partly = determine([*meeting_chart(), implant], unavailable={"Procedure": "HTTP 503 on page 2"})
     assert finding_of(partly, DEVICE) == (
-        "could not be checked: implant CPT 33206 (2 Feb 2019), but the EHR's later removals were not "
+        "could not be checked: implant CPT 33206 (2 Feb 2019), but the EHR's procedure history was not "
         "available (HTTP 503 on page 2)"
     )
 
@@ -338,3 +338,39 @@ def test_a_criterion_left_unchecked_is_named_as_a_name_not_said_as_a_double_nega
             s.startswith("“No other implanted programmable device” could not be checked (")
             for _, s in steps(missing(d))
         )
+
+
+def test_procedures_that_may_hold_a_removal_are_not_said_to_be_removals() -> None:
+    """review30a M3: a Procedure that could not be read at all (its codes unknown: here a trial, 62324) or
+    procedures not fetched may hold a removal; the card called them "some of the EHR's later removals" (the
+    pacemaker's line) and "a removal record" (the pump's). A removal left out by its code, carrying a
+    modifier extension, is still said to be one."""
+    broken = procedure("62324", "2020-02-02")
+    broken["status"] = ["completed"]
+    pacemaker = determine([*meeting_chart(), procedure("33206", "2019-02-02"), broken])
+    assert finding_of(pacemaker, DEVICE) == (
+        "could not be checked: implant CPT 33206 (2 Feb 2019), but some of the EHR's procedure history could "
+        "not be read (1 record(s) could not be read)"
+    )
+    pump = [*meeting_chart(), procedure("62362", "2020-02-02")]
+    lines = {
+        "may be": detail(Episode.of([determine([*pump, broken], policy_id="cmm-210-idds")])),
+        "not fetched": detail(
+            Episode.of([determine(pump, unavailable={"Procedure": "HTTP 503"}, policy_id="cmm-210-idds")])
+        ),
+        "removal": detail(
+            Episode.of(
+                [determine([*pump, modified(procedure("62365", "2021-02-02"))], policy_id="cmm-210-idds")]
+            )
+        ),
+    }
+    head = "**Whether the pump is still in place**: "
+    assert (
+        f"{head}a procedure record that may be a removal could not be read (1 record(s) could not"
+        in lines["may be"]
+    )
+    assert (
+        f"{head}the EHR's procedure history was not available (HTTP 503) — call again" in lines["not fetched"]
+    )
+    assert f"{head}a removal record could not be read (1 record(s) carry a modifier" in lines["removal"]
+    assert all("later removals" not in text for text in lines.values())

@@ -256,7 +256,9 @@ def could_not_check(
     by_reason: dict[str, list[tuple[str, str]]] = {}  # why → (chart part, the assessments it names)
     for t in dict.fromkeys(types):
         for reason, left in ctx.record.unread_by_reason(t, codes).items():
-            by_reason.setdefault(reason, []).append((CHART_PARTS.get(t, t), _answers_to(ctx, left)))
+            named = by_reason.setdefault(reason, [])
+            if (said := (_part(t, left), _answers_to(ctx, left))) not in named:
+                named.append(said)
     if not by_reason:
         return None
     said = [
@@ -264,6 +266,17 @@ def could_not_check(
         for i, (reason, named) in enumerate(by_reason.items())
     ]
     return UNCHECKED_PREFIX + "; ".join(said)
+
+
+def _part(kind: str, left: tuple[str, ...]) -> str:
+    """The part of the chart `kind` is, as a card names it: the removals left out by their codes (`left`)
+    are "later removals"; left out whole, they are procedures that may hold one (a malformed Procedure,
+    whose codes are unknown; procedures not fetched), not removals known, and are named as what they are:
+    "the EHR's procedure history" (review30a: a malformed office visit read "some of the EHR's later
+    removals could not be read")."""
+    if kind == REMOVALS and not left:
+        return CHART_PARTS["Procedure"]
+    return CHART_PARTS.get(kind, kind)
 
 
 def _befell(parts: str, names: list[str], reason: str, first: bool) -> str:
