@@ -85,6 +85,8 @@ KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record kee
 # this call added to it (what a reviewer reads the assertion from), not its diagnoses, participants and
 # names (review29a L5). Orders sent back keep their whole shape: they are what the call judged.
 ANNOTATED_ONLY = frozenset(("Encounter",))
+# (resource, coverage reference, assertion id) of a coverage-information repetition: `_issue_key`
+IssueKey = tuple[str, str | None, str | None]
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
@@ -230,7 +232,7 @@ def _kept_unsaid(
 
 def _issued(
     call: AuditedCall, repetitions: list[tuple[str, dict[str, Any]]], answered: list[dict[str, Any]]
-) -> set[tuple[str, Any, Any]]:
+) -> set[IssueKey]:
     """(resource, coverage, assertion id) of each repetition of the answer the call issued: its id is
     the one the call gives what it asserts there (cards/coverage_information.py, `issued_in`).
     `repetitions` are the answer's (`_answer_repetitions`), `answered` their values, in their order.
@@ -244,13 +246,13 @@ def _issued(
     if issuer is None or (issuer.hook, issuer.hook_instance) != (request.hook, request.hook_instance):
         issuer = HookCall(request.hook, request.hook_instance)
     return {
-        (target, values.get("coverage"), values.get("assertion_id"))
+        _issue_key(target, values)
         for (target, extension), values in zip(repetitions, answered, strict=True)
         if issued_in(issuer, target, extension)
     }
 
 
-def _response_kept(response: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+def _response_kept(response: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
     """The answer as the record keeps it: each system action's resource of a type sent back only to
     carry coverage information (`ANNOTATED_ONLY`) as its versioned reference and the repetitions this
     call issued on it (`issued`, from `_issued`: (resource, coverage, assertion id)); the rest as sent."""
@@ -266,7 +268,7 @@ def _response_kept(response: dict[str, Any], issued: set[tuple[str, Any, Any]]) 
     return {**response, "systemActions": kept}
 
 
-def _annotated_reference(resource: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
     """A resource the answer only annotated, as its versioned reference (`_versioned_reference`'s parts)
     and the coverage-information repetitions the call issued on it, as sent."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
@@ -276,26 +278,34 @@ def _annotated_reference(resource: dict[str, Any], issued: set[tuple[str, Any, A
     kept["extension"] = [
         extension
         for target, extension in _coverage_information(resource)
-        if (target, *_assertion_key(extension)) in issued
+        if _issue_key(target, _assertion_values(extension.get("extension"))) in issued
     ]
     return kept
 
 
-def _assertion_key(extension: dict[str, Any]) -> tuple[Any, Any]:
-    """(coverage reference, assertion id) of a coverage-information repetition, as `_issued` keys it."""
-    values = _assertion_values(extension.get("extension"))
-    return values.get("coverage"), values.get("assertion_id")
+def _issue_key(target: str, values: Mapping[str, Any]) -> IssueKey:
+    """(resource, coverage reference, assertion id) of a coverage-information repetition (`values`, by
+    `_assertion_values`), as `_issued` keys those the call issued and the record looks each one up: a
+    value that is no string keyed as None, never hashed. The call's own always hold strings; a repetition
+    the EHR's resource came with may hold anything (a list where the id goes made the row unwritable, and
+    the call answered 503 unrecorded)."""
+    coverage, identifier = values.get("coverage"), values.get("assertion_id")
+    return (
+        target,
+        coverage if isinstance(coverage, str) else None,
+        identifier if isinstance(identifier, str) else None,
+    )
 
 
-def _marked_carried(assertion: dict[str, Any], issued: set[tuple[str, Any, Any]]) -> dict[str, Any]:
+def _marked_carried(assertion: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
     """The assertion, marked `carried` when this call did not issue it (`issued`, by `_issued`): the
     order arrived with it (an approval issued elsewhere, or an earlier call's unchanged answer) and the
     answer kept it, or an Appointment repeats the assertion of the order it is based on (issued once,
     on the order). Every assertion is indexed under its id and PA number (a reviewer finds each call an
     approval was seen in; those the answer kept without restating them too: `_kept_unsaid`), but only
     those a call issues are exported as its determinations."""
-    key = (assertion["order"], assertion.get("coverage"), assertion.get("assertion_id"))
-    return assertion if key in issued else {**assertion, "carried": True}
+    issued_here = _issue_key(assertion["order"], assertion) in issued
+    return assertion if issued_here else {**assertion, "carried": True}
 
 
 def _assertion_values(subs: Any) -> dict[str, Any]:

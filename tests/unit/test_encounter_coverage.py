@@ -578,6 +578,66 @@ def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_as
     assert issued_in(issuer, ENCOUNTER, ours)
 
 
+def malformed_by_another(coverage: Any, identifier: Any) -> dict[str, Any]:
+    """A coverage-information repetition the Encounter came with, holding `coverage` where the reference
+    goes and `identifier` where the assertion id goes (an EHR's extension may hold anything)."""
+    subs = [
+        {"url": "coverage", "valueReference": {"reference": coverage}},
+        {"url": "covered", "valueCode": "covered"},
+        {"url": "coverage-assertion-id", "valueString": identifier},
+    ]
+    return {"url": COVERAGE_INFO, "extension": subs}
+
+
+def with_second_coverage(body: dict[str, Any]) -> dict[str, Any]:
+    """The call with a second active Coverage of the same payer (`GEHA` and `GEHA`-2) prefetched."""
+    bundle = body["prefetch"]["coverage"]
+    second = copy.deepcopy(bundle["entry"][0])
+    second["resource"]["id"] += "-2"
+    second["fullUrl"] += "-2"
+    bundle["entry"].append(second)
+    bundle["total"] = 2
+    return body
+
+
+@pytest.mark.parametrize(
+    ("coverage", "identifier", "coverages"),
+    [
+        (["Coverage/elsewhere"], "theirs-1", 1),
+        ({"reference": "Coverage/elsewhere"}, "theirs-1", 1),
+        ("Coverage/elsewhere", ["theirs-1"], 1),
+        ("Coverage/elsewhere", {"id": "theirs-1"}, 1),
+        (GEHA, ["theirs-1"], 2),
+        ("Coverage/elsewhere", "theirs-1", 1),
+    ],
+    ids=[
+        "coverage-a-list",
+        "coverage-an-object",
+        "id-a-list",
+        "id-an-object",
+        "own-coverage-id-a-list",
+        "plain",
+    ],
+)
+def test_an_encounter_that_came_with_a_malformed_assertion_is_answered_and_recorded(
+    coverage: Any, identifier: Any, coverages: int
+) -> None:
+    """The record looks up each repetition of the Encounter sent back among those the call issued
+    (`audit_entry._issue_key`): one it came with may hold a list or an object where the coverage or the
+    assertion id goes, which was hashed, so the row could not be written and the call was answered 503,
+    unrecorded (review30b H1: the Encounter kept as its reference, any Coverage's; with two Coverages the
+    other's, `_marked_carried`, already so). Answered 200, the row keeps only this call's assertion, the
+    one it came with left to the EHR; a plain one is the control."""
+    body = encounter_call(extension=[malformed_by_another(coverage, identifier)])
+    if coverages == 2:
+        body = with_second_coverage(body)
+    record = audited(body, RecordingFhirClient())
+    [action] = on(record["response"], ENCOUNTER)
+    kept = action["resource"]["extension"]
+    assert len(kept) == 1 and "theirs-1" not in str(kept)
+    assert record["assertions"] and all(a["assertion_id"] != "theirs-1" for a in record["assertions"])
+
+
 class OpenOrdersRefused(RecordingFhirClient):
     """A FHIR server that refuses the open-order searches (`status`: 401 or 403) and answers the rest."""
 
