@@ -28,7 +28,7 @@ from typing import Any
 from service.fhir.batch import EntryAnswer
 from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, NotAsked, SearchResult
 from service.fhir.outbound import NO_ANSWER
-from service.fhir.queries import Query
+from service.fhir.queries import Query, not_offered
 from service.observability import observe_fhir_query
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,10 @@ class FhirUse:
     of the FHIR query metric each, and whether the call's bearer token was sent and refused, which the
     audit's token outcome (CRD metrics' tokenUse) records. The open-order searches were left out of it
     (review29a L4): an encounter call refused only there recorded `not-used`. An answer from the
-    patient-data cache, or a query the call was held back from (`QueryOutcome.not_asked`), sent nothing."""
+    patient-data cache, or a query the call was held back from (`QueryOutcome.not_asked`), sent nothing.
+    A status that says the EHR does not offer a kind of record the contract does not ask of it
+    (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as none) refuses no token:
+    the call read it as the EHR's answer, and every call to such an EHR recorded `rejected` (review30b)."""
 
     def __init__(self) -> None:
         self.sent = False
@@ -72,7 +75,8 @@ class FhirUse:
         if outcome.cached or outcome.not_asked:
             return
         self.sent = True
-        self.refused = self.refused or outcome.status in REFUSED_TOKEN
+        refused = outcome.status in REFUSED_TOKEN and not not_offered(query.resource_type, outcome.status)
+        self.refused = self.refused or refused
 
     def read(self, client: FhirClient, reference: str) -> dict[str, Any] | None:
         """`client.read(reference)` for a read the call makes outside the worker pool (an order's Device,

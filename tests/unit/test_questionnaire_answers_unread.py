@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from service.app import create_app
+from service.fhir.client import FhirError, SearchResult
+from service.metrics import metric_data
 from tests.builders import (
     ASSESS,
     ICD,
@@ -31,6 +34,15 @@ from tests.builders import (
 )
 from tests.calls import prefetch_app, sign_with_chart
 from tests.demo_support import packaged_sample
+from tests.support import (
+    SIGN_URL,
+    RecordingFactory,
+    RecordingFhirClient,
+    open_settings,
+    post_json,
+    sign_body,
+    with_fhir,
+)
 
 ACCEPTANCE = "it-trial-patient-acceptance"
 TO_DOCUMENT = "GEHA: 1 item to document for 62362, 62350, E0783 — D. Patient accepts the procedure"
@@ -225,6 +237,35 @@ def test_an_ehr_that_does_not_offer_the_answers_gives_none(status: int) -> None:
     assert summary(met) == "GEHA: 62362, 62350, E0783 meet all 14 coverage criteria"
     chart = without_codes(meeting_chart(), ACCEPTANCE)
     assert summary(sign_with_chart(chart, failing=failing, failing_status=status)[1]) == TO_DOCUMENT
+
+
+class AnswersRefused(RecordingFhirClient):
+    """A FHIR server answering the QuestionnaireResponse search with HTTP `status`, the rest with none."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        found = super().search(resource_type, params, first_page)
+        if resource_type == "QuestionnaireResponse":
+            raise FhirError(f"HTTP {self.status}", self.status)
+        return found
+
+
+@pytest.mark.parametrize(("status", "token_use"), [(403, "used"), (401, "rejected")])
+def test_answers_not_offered_refuse_no_token(status: int, token_use: str) -> None:
+    """A 403 on the answers' search is read as the EHR not offering them (`queries.not_offered`), not as
+    data that could not be read: the token the other queries used was taken, and the audit's token
+    outcome (CRD metrics' tokenUse) says `used` (review30b: every call to an EHR that keeps its
+    QuestionnaireResponses out of the token's scope recorded `rejected`). A 401 there is the control."""
+    server = AnswersRefused(status)
+    app = create_app(open_settings(), client_factory=RecordingFactory(server))
+    assert post_json(app.test_client(), SIGN_URL, with_fhir(sign_body())).status_code == 200
+    assert any(args[0] == "QuestionnaireResponse" for kind, args in server.calls if kind == "search")
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == token_use
+    assert [m["tokenUse"] for m in metric_data(record)] == [token_use]
 
 
 def test_an_ehr_that_prefetches_no_answers_and_names_no_fhir_server_gives_none() -> None:
