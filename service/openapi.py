@@ -274,12 +274,14 @@ def _ok(description: str, schema: Schema, media: str = "application/json") -> Sc
     return {"200": {"description": description, "content": {media: {"schema": schema}}}}
 
 
-def _service_paths(service: ServiceDefinition) -> Schema:
+def _service_paths(service: ServiceDefinition, only_orders_with_rules: bool) -> Schema:
+    """The service's call and feedback paths, its call described as discovery describes it in the
+    deployment (`only_orders_with_rules`: behind a payer's gateway, `ServiceDefinition.describe`)."""
     call = {
         "post": {
             "operationId": f"call-{service.id}",
             "summary": service.title,
-            "description": service.describe(),
+            "description": service.describe(only_orders_with_rules),
             "security": [{"cdsHooksJwt": []}],
             "requestBody": _json_body(hook_request_schema(service)),
             "responses": {
@@ -319,7 +321,10 @@ def _read_path(operation_id: str, summary: str, parameter: str, ok: Schema) -> S
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
+def openapi_document(only_orders_with_rules: bool = False) -> dict[str, Any]:
+    """The document of a deployment: `only_orders_with_rules` its setting, which the encounter services'
+    descriptions follow as discovery's do (behind a payer's gateway the Encounter gets no coverage
+    information: the document said it did, where its discovery said it did not, review30b)."""
     paths: Schema = {
         "/cds-services": {
             "get": {
@@ -337,7 +342,7 @@ def openapi_document() -> dict[str, Any]:
         }
     }
     for service in SERVICES:
-        paths |= _service_paths(service)
+        paths |= _service_paths(service, only_orders_with_rules)
     fhir_ok = _ok("The resource.", _ref("FhirResource"), "application/fhir+json")
     paths |= {
         "/policies/{policy_id}": _read_path(

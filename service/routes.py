@@ -89,7 +89,8 @@ def openapi() -> Response:
     """An OpenAPI 3.1 description of every endpoint, generated from the service registry."""
     from service.openapi import openapi_document  # no hook call needs it: imported on first use
 
-    return json_response(openapi_document())
+    environment = current_app.extensions["idds_crd"].environment
+    return json_response(openapi_document(environment.only_orders_with_rules))
 
 
 def _no_service(service_id: str) -> Response:

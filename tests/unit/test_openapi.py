@@ -11,11 +11,22 @@ import pytest
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
+from service.app import create_app
 from service.feedback import parse_feedback
 from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES, RequestInvalid, parse_hook_request
 from service.openapi import openapi_document
 from service.registry import SERVICES, find_service
-from tests.support import MISSING, REQUESTS_DIR, load_sample, mutate, select_body, sign_body, with_fhir
+from tests.builders import catalog
+from tests.support import (
+    MISSING,
+    REQUESTS_DIR,
+    load_sample,
+    mutate,
+    open_settings,
+    select_body,
+    sign_body,
+    with_fhir,
+)
 
 Body = dict[str, Any]
 
@@ -46,6 +57,17 @@ def test_openapi_json_is_served_and_describes_every_registered_service(client: F
         for status in ("400", "401", "404", "412", "413", "415"):
             assert status in hook["responses"]
     assert set(document["paths"]) == expected
+
+
+@pytest.mark.parametrize("gateway", [False, True], ids=["own-answers", "behind-a-gateway"])
+def test_each_service_is_described_as_its_deployments_discovery_describes_it(gateway: bool) -> None:
+    """`GET /openapi.json` and `GET /cds-services` of one deployment say the same of each service:
+    behind a payer's gateway (`only_orders_with_rules`) the encounter services' Encounter gets no
+    coverage information, which discovery no longer says and the document still did (review30b)."""
+    client = create_app(open_settings(only_orders_with_rules=gateway), catalog()).test_client()
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for service in client.get("/cds-services").get_json()["services"]:
+        assert paths[f"/cds-services/{service['id']}"]["post"]["description"] == service["description"]
 
 
 def test_every_schema_in_the_document_is_a_valid_json_schema() -> None:
