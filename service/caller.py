@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import g
 
+from service.request_log import current_globals
 from service.settings import AuthSettings
 
 CALLER_KEY = "idds_crd_caller"
@@ -40,6 +41,8 @@ def set_caller(caller: Caller) -> None:
 
 
 def current_caller(auth: AuthSettings) -> Caller:
-    """The caller of the request being handled (unauthenticated when the guard set none)."""
-    caller = getattr(g, CALLER_KEY, None)
+    """The caller of the request being handled (unauthenticated when the guard set none). Read from
+    `g` itself (`current_globals`), not through its proxy: where no guard set one, the proxy's lookup
+    and `g`'s own missing attribute each raised an AttributeError, twice a hook call."""
+    caller = current_globals().get(CALLER_KEY)
     return caller if isinstance(caller, Caller) else anonymous(auth)

@@ -29,13 +29,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Request, Response, current_app, g, has_app_context
+from flask import Flask, Request, Response, current_app, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.log_buffer import on_dropped_lines
 from service.registry import find_service
-from service.request_log import annotations, current_request
+from service.request_log import annotations, current_globals, current_request
 from service.settings import Settings
 from service.store.errors import StoreError, kind_of
 
@@ -174,11 +174,11 @@ def install_metrics(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def start_clock() -> None:
-        setattr(g, _STARTED_KEY, time.perf_counter())
+        setattr(current_globals(), _STARTED_KEY, time.perf_counter())
 
     @app.after_request
     def observe_hook_call(response: Response) -> Response:
-        started = getattr(g, _STARTED_KEY, None)
+        started = current_globals().get(_STARTED_KEY)
         service = _called_service(current_request())
         if started is not None and service is not None:
             outcome = str(annotations().get("outcome", "unknown"))
@@ -199,7 +199,9 @@ def _called_service(incoming: Request) -> str | None:
 
 
 def _current_metrics() -> ServiceMetrics | None:
-    return app_metrics(current_app) if has_app_context() else None
+    # the app itself, not its proxy: `app_metrics` reads it once more (each read through the proxy is a
+    # lookup and a caught AttributeError)
+    return app_metrics(current_app._get_current_object()) if has_app_context() else None  # type: ignore[attr-defined]
 
 
 def observe_fhir_query(resource_type: str, seconds: float, failed: bool) -> None:

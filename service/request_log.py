@@ -196,12 +196,12 @@ def current_globals() -> _AppCtxGlobals:
 
 def annotate(**fields: Any) -> None:
     """Fields for the request's log line (service, hookInstance, outcome, field, cards)."""
-    g.setdefault(_FIELDS_KEY, {}).update(fields)
+    current_globals().setdefault(_FIELDS_KEY, {}).update(fields)
 
 
 def annotations() -> dict[str, Any]:
     """The fields noted so far for the request being handled (its outcome, service, ...)."""
-    return dict(g.get(_FIELDS_KEY, {}))
+    return dict(current_globals().get(_FIELDS_KEY, {}))
 
 
 def install_request_log(app: Flask) -> None:
@@ -214,7 +214,7 @@ def install_request_log(app: Flask) -> None:
         arrived = arrived_at()  # under `idds-crd serve`: from then until now it waited for a thread
         setattr(noted, _QUEUED_KEY, None if arrived is None else max(time.monotonic() - arrived, 0.0))
         setattr(noted, _FIELDS_KEY, {})
-        _current_request_id.set(request_id_from(request.headers.get(REQUEST_ID_HEADER)))
+        _current_request_id.set(request_id_from(current_request().headers.get(REQUEST_ID_HEADER)))
 
     @app.after_request
     def finish(response: Response) -> Response:
