@@ -235,24 +235,35 @@ def _kind_item(d: Determination) -> Item:
 
 
 IN_PLACE = "Whether the pump is still in place"  # the item asked first while it could not be checked
+ALREADY_IN_PLACE = "Whether a pump is already in place"  # the same, where none was found (review30c)
+
+
+def in_place_label(d: Determination) -> str:
+    """The label of `_in_place_item`: whether the pump found is still in place (`d.in_place`: read as a
+    replacement), or whether one is already in place where none was found."""
+    return IN_PLACE if d.in_place else ALREADY_IN_PLACE
 
 
 def _in_place_item(d: Determination) -> Item:
-    """The item for an implant judged as a replacement while the pump it replaces may have been removed
-    by a removal that could not be read (`Determination.in_place_unsure`): whether it is a replacement
-    or a first implant decides which criteria apply (engine/evaluate.py), so it is asked first, and, where
-    the payer asks a replacement what it does not ask a first implant (`in_place_only`), what a removal
-    makes of the order is said: other criteria, whatever the order then is (a first implant, a catheter
-    rather than its revision), in few words, so that the line keeps why whole (review30a: "…, which
-    eviCore CMM-210 judges by other criteria" cut "this service does not understand")."""
+    """The item for an implant whose kind could not be told (`Determination.in_place_unsure`): judged as a
+    replacement while the pump it replaces may have been removed by a removal that could not be read, or as
+    a first implant while records that could show a pump in place could not be read (review30c). Whether it
+    is a replacement or a first implant decides which criteria apply (engine/evaluate.py), so it is asked
+    first, and, where the payer asks the kind read what it does not ask the other (`in_place_only`), what
+    the other reading makes of the order is said, in few words, so that the line keeps why whole (review30a:
+    "…, which eviCore CMM-210 judges by other criteria" cut "this service does not understand")."""
     todo = _recheck([d.in_place_unsure])
+    if d.in_place:
+        other, finding = "it was removed", _removal_unread(d.in_place_unsure)
+    else:
+        other, finding = "one is", f"records that could show one could not be read ({d.in_place_unsure})"
     if d.in_place_only:
-        todo += f"; if it was removed, {d.payer} judges this order by other criteria"
+        todo += f"; if {other}, {d.payer} judges this order by other criteria"
     return Item(
         Status.NOT_DOCUMENTED,
-        IN_PLACE,
+        in_place_label(d),
         "",
-        _removal_unread(d.in_place_unsure),
+        finding,
         todo,
         Step.RECHECK,
         (),
@@ -271,11 +282,13 @@ def _removal_unread(reason: str) -> str:
     return f"the EHR's procedure history was not available ({reason})"
 
 
-def _if_in_place(item: Item) -> Item:
-    """An item of a criterion only a pump in place brings, asked for only if it is (`_in_place_item`
-    first): "If the pump is still in place, record “state of the existing pump” …"."""
-    todo = f"If the pump is still in place, {lowered(item.todo)}" if item.todo else None
-    return replace(item, todo=todo or "If the pump is still in place, document it")
+def _if_in_place(item: Item, found: bool = True) -> Item:
+    """An item of a criterion only the kind read brings, asked for only if it is that kind (`_in_place_item`
+    first): "If the pump is still in place, record “state of the existing pump” …"; where no pump was found
+    (`found` False), "If no pump is in place, …"."""
+    when = "If the pump is still in place" if found else "If no pump is in place"
+    todo = f"{when}, {lowered(item.todo)}" if item.todo else None
+    return replace(item, todo=todo or f"{when}, document it")
 
 
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
@@ -344,7 +357,9 @@ def _missing(d: Determination) -> list[Item]:
     documented = _items(d, documentable)
     if in_place:  # what only a pump in place asks is asked once it is found in place (CMM-210.5)
         only = {r.id for top in d.criteria if top.id in d.in_place_only for r in top.walk()}
-        documented = [_if_in_place(i) if only.intersection(i.criteria) else i for i in documented]
+        documented = [
+            _if_in_place(i, bool(d.in_place)) if only.intersection(i.criteria) else i for i in documented
+        ]
     return in_place + kind_unread + documented + rechecks
 
 

@@ -235,7 +235,7 @@ def summary(episode: Episode) -> str:
         # whether the pump is still in place, where it decides what else is asked (`in_place_only`: checked
         # first); else one to document, when there is one, else one to act on (to check again), else the
         # reviewer's
-        first = items.IN_PLACE if d.in_place_only else None
+        first = items.in_place_label(d) if d.in_place_only else None
         top = min(
             open_items,
             key=lambda i: (i.label != first, i.step == Step.REVIEW, i.step == Step.RECHECK),

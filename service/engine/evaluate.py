@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from service.engine.checks import TEST_TYPES
-from service.engine.checks.common import all_read, could_not_check
+from service.engine.checks.common import CHART_PARTS, all_read, could_not_check
 from service.engine.classify import (
     DEFAULT_INDICATION,
+    IN_PLACE_SOURCES,
     INDICATIONS_CLASSIFIED,
     classify_indication,
     family_unread,
@@ -41,6 +42,7 @@ from service.engine.model import (
 )
 from service.engine.scope import applies, for_indication
 from service.policy import CriterionSpec, Policy, TestSpec
+from service.record import PatientRecord, unreadable_in_chart
 
 
 def kleene(logic: str, statuses: list[Status]) -> Status:
@@ -243,6 +245,24 @@ def _read_as_replacement(ctx: EvaluationContext, kind: str) -> str:
     return ctx.memo(("idds-in-place-words",), lambda: in_place_words(ctx.record, ctx.terminology))
 
 
+def _in_place_unread(record: PatientRecord) -> str:
+    """Why no pump found in place (`idds_in_place` finds none) cannot be told to mean none is: records of a
+    kind that could show one (classify.IN_PLACE_SOURCES) were read and could not be (`unreadable_in_chart`:
+    malformed, or carrying a modifier extension; a Device whose status is none of R4's codes, review29d L6),
+    each named as a card names it ("implanted devices: 1 record(s) could not be read"); "" when none was.
+    Whether an implant is a first implant or a replacement is then not known, as it is not for a pump found
+    that a removal not read may have taken out (`in_place_unsure`): review30c, CMM-210 judged a replacement
+    whose pump Device could not be read a first implant, "not covered" on a first implant's criterion. A
+    kind not fetched at all (no FHIR server, a search that failed) is left as before: no pump found is
+    read as none in place (the lead's decision whether to widen it)."""
+    unread = [
+        (source, why)
+        for source in IN_PLACE_SOURCES
+        if (why := record.unavailable.get(source)) is not None and unreadable_in_chart(why)
+    ]
+    return "; ".join(f"{CHART_PARTS.get(source, source)}: {why}" for source, why in unread)
+
+
 def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     """The Determination of `policy` for the order in `ctx` (pure: the date is in the context)."""
     in_place = ctx.memo(("idds-in-place",), lambda: bool(idds_in_place(ctx.record, ctx.terminology)))
@@ -260,14 +280,22 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     family = family_unread(ctx) if evident else None  # the drug tells the family, not which of it
     kind_words = policy.vocabulary.kind_words(kind)  # the criteria's: "Every GEHA criterion for {kind_words}"
     revised = revision(ctx.order.kind, ctx.episode_kinds, in_place)  # a catheter alone beside the pump
-    # the kind it would be with no pump in place, when the pump found may have been removed by a removal
-    # that could not be read: the order is judged as read, and an answer holds only if it holds for both
-    other_kind = final_request_kind(ctx.order.kind, ctx.episode_kinds, False) if in_place else kind
+    # the kind it would be were the pump found not in place (a removal that could not be read may have taken
+    # it out), or were one in place where none was found (records that could show one could not be read):
+    # the order is judged as read, and an answer holds only if it holds for both
+    other_kind = final_request_kind(ctx.order.kind, ctx.episode_kinds, not in_place)
     unsure = (
-        ctx.memo(("idds-in-place-unsure",), lambda: in_place_unsure(ctx.record, ctx.terminology))
-        if other_kind != kind
+        ""
+        if other_kind == kind
+        else ctx.memo(("idds-in-place-unsure",), lambda: in_place_unsure(ctx.record, ctx.terminology))
+        if in_place
+        # none found: asked only where the payer's criteria for the other kind differ (an answer the same
+        # either way stands, and GEHA's card does not ask it)
+        else _in_place_unread(ctx.record)
+        if not _same_criteria(policy, kind, other_kind, ctx.indication)
         else ""
     )
+    whether = f"whether a pump is {'still' if in_place else 'already'} in place could not be checked"
     base = {
         "policy_id": policy.id,
         "policy_version": policy.version,
@@ -334,10 +362,7 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
         )
     elif failed and unsure and not _fail_either_way(policy, failed, other_kind, ctx.indication):
         outcome = Outcome.INSUFFICIENT
-        explanation = (
-            f"Not met as {kind_words}, but whether a pump is still in place could not be checked "
-            f"({unsure}): {not_met}"
-        )
+        explanation = f"Not met as {kind_words}, but {whether} ({unsure}): {not_met}"
     elif failed:
         outcome = Outcome.DOES_NOT_MEET
         explanation = f"Not met: {not_met}"
@@ -348,8 +373,8 @@ def evaluate_order(policy: Policy, ctx: EvaluationContext) -> Determination:
     ):
         outcome = Outcome.INSUFFICIENT
         explanation = (
-            f"Every {policy.payer} criterion for {kind_words} is met, but whether a pump is still in place "
-            f"could not be checked ({unsure}), and {policy.payer}'s criteria for "
+            f"Every {policy.payer} criterion for {kind_words} is met, but {whether} ({unsure}), and "
+            f"{policy.payer}'s criteria for "
             f"{policy.vocabulary.kind_words(other_kind)} differ."
         )
     elif all(s == Status.MET for s in statuses) and (
