@@ -81,6 +81,28 @@ def test_the_same_coverage_given_twice_is_answered_once(hook: str, read: str, v2
         assert any(resource.startswith("Encounter/") for resource, _ in named), named
 
 
+def _version_2(coverage: dict[str, Any]) -> None:
+    coverage["meta"] = {"versionId": "2", "lastUpdated": "2026-12-01T00:00:00Z", "tag": [{"code": "x"}]}
+
+
+def _narrated(coverage: dict[str, Any]) -> None:
+    coverage["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">GEHA</div>'}
+
+
+@pytest.mark.parametrize("change", [_version_2, _narrated], ids=["meta", "text"])
+@pytest.mark.parametrize("read", ["prefetched", "searched"])
+@pytest.mark.parametrize("hook", list(SAMPLES))
+def test_two_versions_of_one_coverage_differing_in_meta_or_text_alone_are_answered_once(
+    hook: str, read: str, change: Any
+) -> None:
+    """review30c: two versions a server returned (a paged search an update straddled), or one with its
+    narrative and one without, are one Coverage: answered once, not a 400 or 412 refusing the call."""
+    response = _posted(hook, _twice(hook, change), read, False)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    named = _named(response)
+    assert named and set(named.values()) == {1}, named
+
+
 def _kaiser(coverage: dict[str, Any]) -> None:
     coverage["payor"] = [{"identifier": {"system": PAYER_ID, "value": "kpwa"}}]
 
