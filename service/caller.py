@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import g
 
-from service.request_log import current_globals
+from service.flask_context import current_globals
 from service.settings import AuthSettings
 
 CALLER_KEY = "idds_crd_caller"

@@ -29,13 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Request, Response, current_app, has_app_context
+from flask import Flask, Request, Response, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from service.flask_context import current_application, current_globals, current_request
 from service.log_buffer import on_dropped_lines
 from service.registry import find_service
-from service.request_log import annotations, current_globals, current_request
+from service.request_log import annotations
 from service.settings import Settings
 from service.store.errors import StoreError, kind_of
 
@@ -201,7 +202,7 @@ def _called_service(incoming: Request) -> str | None:
 def _current_metrics() -> ServiceMetrics | None:
     # the app itself, not its proxy: `app_metrics` reads it once more (each read through the proxy is a
     # lookup and a caught AttributeError)
-    return app_metrics(current_app._get_current_object()) if has_app_context() else None  # type: ignore[attr-defined]
+    return app_metrics(current_application()) if has_app_context() else None
 
 
 def observe_fhir_query(resource_type: str, seconds: float, failed: bool) -> None:

@@ -24,6 +24,7 @@ from service.cors import install_cors
 from service.errors import RETRY_AFTER, operation_outcome, retry_after
 from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
+from service.flask_context import current_request
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
 from service.modifiers import text_may_carry
@@ -36,7 +37,7 @@ from service.observability import (
 )
 from service.pipeline import HookOutcome, handle_hook
 from service.registry import ServiceDefinition, discovery_document, find_service
-from service.request_log import annotate, current_request, install_request_log, redacted
+from service.request_log import annotate, install_request_log, redacted
 from service.settings import Settings
 from service.shapes import dicts
 from service.strict_json import dumps

@@ -413,49 +413,46 @@ def test_a_json_line_is_written_as_json_dumps_writes_it_without_building_an_enco
     assert built == []
 
 
-def test_the_request_log_and_metrics_read_the_request_itself_not_through_its_proxy_each_time(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every attribute read through Flask's `request` or `g` proxy looks the request up again; the
-    hooks that run on every call bind it once (`current_request`, `current_globals`; perf26b: about
-    40 lookups a hook call before, 19 after, each some thousands of instructions)."""
+@pytest.fixture
+def proxy_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every attribute read through a werkzeug proxy (`request`, `g`, `current_app`), as (file, function)
+    of the code that read it."""
     from werkzeug import local
 
-    looked_up: list[str] = []
+    seen: list[tuple[str, str]] = []
     real = local._ProxyLookup.__get__
 
     def counted(self: Any, instance: Any, owner: Any = None) -> Any:
         if instance is not None:
-            where = sys._getframe(1).f_code.co_filename
-            if where.endswith(("request_log.py", "observability.py")):
-                looked_up.append(sys._getframe(1).f_code.co_name)
+            frame = sys._getframe(1).f_code
+            seen.append((Path(frame.co_filename).name, frame.co_name))
         return real(self, instance, owner)
 
     monkeypatch.setattr(local._ProxyLookup, "__get__", counted)
+    return seen
+
+
+def test_the_request_log_and_metrics_read_the_request_itself_not_through_its_proxy_each_time(
+    client: FlaskClient, proxy_reads: list[tuple[str, str]]
+) -> None:
+    """Every attribute read through Flask's `request` or `g` proxy looks the request up again; the
+    hooks that run on every call bind it once (service/flask_context.py; perf26b: about 40 lookups a
+    hook call before, 19 after, each some thousands of instructions)."""
     assert client.post(SIGN_URL, json=sign_body()).status_code == 200
-    assert len(looked_up) <= 9, looked_up
+    ours = [function for file, function in proxy_reads if file in ("request_log.py", "observability.py")]
+    assert len(ours) <= 9, ours
+    assert any(file == "routes.py" for file, _ in proxy_reads), "the spy saw no proxy read at all"
 
 
 def test_the_hooks_annotations_and_caller_read_g_and_the_app_themselves_never_through_their_proxies(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, proxy_reads: list[tuple[str, str]]
 ) -> None:
     """An attribute read through the `g` or `current_app` proxy that the proxy itself lacks (every one
     but `_get_current_object`) raises and catches an AttributeError before it is looked up on the object,
     thousands of instructions each; the request log's `annotate` (three times a hook call), the metrics'
     hooks and `current_caller` (twice a call, on a `g` with no caller where no guard set one: a second
     AttributeError) read the objects themselves (select30: 11 such reads a hook call before)."""
-    from werkzeug import local
-
-    looked_up: list[str] = []
-    real = local._ProxyLookup.__get__
-
-    def counted(self: Any, instance: Any, owner: Any = None) -> Any:
-        if instance is not None:
-            where = sys._getframe(1).f_code.co_filename
-            if where.endswith(("request_log.py", "observability.py", "caller.py")):
-                looked_up.append(sys._getframe(1).f_code.co_name)
-        return real(self, instance, owner)
-
-    monkeypatch.setattr(local._ProxyLookup, "__get__", counted)
     assert client.post(SIGN_URL, json=sign_body()).status_code == 200
-    assert looked_up == []
+    hooks = ("request_log.py", "observability.py", "caller.py", "flask_context.py")
+    assert [read for read in proxy_reads if read[0] in hooks] == []
+    assert any(file == "routes.py" for file, _ in proxy_reads), "the spy saw no proxy read at all"
