@@ -77,8 +77,9 @@ class Item:
     then: str | None = None
     # the finding naming what it concerns before why (a criterion left unchecked: "implant CPT 33206 (2 Feb
     # 2019), but some of the EHR's later removals could not be read (…)", its `finding` after what the
-    # records not read may undo), said on the decision card's line only where it fits whole; "" for none
-    in_full: str = ""
+    # records not read may undo), fullest first ("… and 1 more, but …", then the latest alone), each said
+    # on the decision card's line only where it fits whole; () for none
+    in_full: tuple[str, ...] = ()
 
     @property
     def named(self) -> str:
@@ -306,8 +307,13 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     else:
         label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
     cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"
-    # one criterion's: what the records not read may undo, where its result says (`_pending`, evaluate.py)
+    # one criterion's: what the records not read may undo, where its result says (`_pending`, evaluate.py),
+    # then the same naming only the one it names, the latest ("implant CPT 33207 (3 Mar 2019) and 1 more":
+    # review30a L6, two implants named neither where the count left why no room), then that one by its code
+    # alone (an implant named by its SNOMED CT code: "implant SNOMED 441509002, but …")
     fuller = leaves[0].finding.removeprefix(UNCHECKED_PREFIX) if len(leaves) == 1 else ""
+    first = _OTHERS.sub("", fuller, count=1)
+    forms = (fuller, first, _WHEN.sub("", first, count=1)) if fuller != cause else ()
     return Item(
         Status.NOT_DOCUMENTED,
         label,
@@ -316,8 +322,15 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         _recheck(reasons),
         Step.RECHECK,
         ids,
-        in_full=fuller if fuller != cause else "",
+        in_full=tuple(dict.fromkeys(f for f in forms if f)),
     )
+
+
+# the others counted after the one named of what records not read may undo ("… and 1 more"), before why
+# ("…, but some of the EHR's later removals could not be read": evaluate._pending), and the day of the one
+# named ("implant CPT 33206 (2 Feb 2019)": engine/checks/devices.py)
+_OTHERS = re.compile(r" and \d+ more(?=, but )")
+_WHEN = re.compile(r" \([^()]*\)(?=, but )")
 
 
 def _recheck(reasons: list[str]) -> str:

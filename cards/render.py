@@ -284,15 +284,15 @@ AFTER_THE_TRIAL = "after the trial, "  # what to do with a result of the trial n
 
 def _item_line(item: Item, todo_words: str | None) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first. The finding
-    that names what it concerns (`Item.in_full`: the implant a removal not read may undo) is said where it
-    fits whole, else the finding alone, so that why is never what a cut takes."""
+    that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest form
+    that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes."""
     head = f"{_MARK[item.status]} **{item.named}**"
     todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
         room = ITEM_LIMIT - len(head) - len(todo) - 2
         found = plain(item.finding)
-        fuller = plain(item.in_full) if item.in_full else ""
-        found = fuller if fuller and len(fuller) <= room else found
+        fits = [form for form in map(plain, item.in_full) if len(form) <= room]
+        found = fits[0] if fits else found
         head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
     return "- " + shortened(head + todo, ITEM_LIMIT)
 

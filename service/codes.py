@@ -189,7 +189,14 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
     for code in candidates:
         if code.display:
             return code.display
-    return f"{candidates[0].system.upper()} {candidates[0].code}" if candidates else UNNAMED
+    return code_words(candidates[0].system, candidates[0].code) if candidates else UNNAMED
+
+
+def code_words(system: str, code: str) -> str:
+    """A code as a card names it by its system, where no words of the chart name it ("CPT 33206",
+    "SNOMED 441509002"): a record's label with no display (`first_display`), and the implant a removal not
+    read may undo (engine/checks/devices.py). `code` may be several of one system ("CPT 33206, 33207")."""
+    return f"{system.upper()} {code}"
 
 
 # What a negation takes back of a route's words: from "no", "not", "non", "never", "avoid" or "without"

@@ -230,8 +230,8 @@ def test_the_card_names_the_implant_a_removal_left_out_may_have_undone_and_keeps
             modified(procedure("33233", "2020-02-02")),
         ]
     )
-    assert finding_of(two, DEVICE).startswith(
-        "could not be checked: implant CPT 33206 (2 Feb 2019) and 1 more"
+    assert finding_of(two, DEVICE).startswith(  # the latest named (tests/unit/test_removal_wording.py)
+        "could not be checked: implant CPT 33207 (3 Mar 2019) and 1 more"
     )
     # the cause whole on the line, whatever the implants named
     assert "(1 record(s) carry a modifier extension this service does not understand) — check" in detail(

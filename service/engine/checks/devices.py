@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from service.codes import CPT, icd10_key
+from service.codes import CPT, Code, code_words, icd10_key
 from service.engine.chart_days import day_order
 from service.engine.checks.common import (
     condition_evidence,
@@ -77,6 +77,19 @@ def _undone(when: datetime | None, written_to: str) -> Callable[[datetime, str],
     return lambda removed, removed_to: day_order(removed, when, removed_to, written_to) > 0
 
 
+_UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before any dated one
+
+
+def _named(codes: tuple[Code, ...]) -> str:
+    """An implant Procedure by the codes of it the value set lists, each by its own system (`code_words`:
+    "CPT 33206", "SNOMED 441509002"; review30a L7: "implant CPT 441509002"), those of one system together
+    ("CPT 33206, 33207")."""
+    systems: dict[str, list[str]] = {}
+    for code in codes:
+        systems.setdefault(code.system, []).append(icd10_key(code.code))
+    return ", ".join(code_words(system, ", ".join(sorted(set(keys)))) for system, keys in systems.items())
+
+
 @test_type(
     "no-device",
     params={"valueset": Param(ValueSetId())},
@@ -113,6 +126,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             c.date,
             c.precision,
             False,  # an active presence Condition counts as written (contract §3): no unread removal undoes
+            (),
         )
         for c in matching_conditions(ctx, [devices_vs])
     ]
@@ -124,12 +138,14 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             p.performed,
             p.precision,
             True,  # "a completed implant Procedure with no later removal" (contract §3)
+            tuple(c for c in p.codes if devices_vs.matches(c)),
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
     sure = bool(in_place)  # an active Device: no removal Procedure clears it
-    unsure: list[str] = []  # each implant a removal left out may have undone, by its code and day
-    for evidence, name, codes, when, written_to, implant in presences:
+    # each implant a removal left out may have undone, by its code and day, and when it was
+    unsure: list[tuple[datetime | None, str]] = []
+    for evidence, name, codes, when, written_to, implant, matched in presences:
         removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
             in_place.append((evidence, name or evidence.text))
@@ -139,19 +155,21 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             if ctx.record.removal_unread(undoers, _undone(when, written_to)) is None:
                 sure = True
             else:  # by its code, not its chart words (one may run to a hundred characters)
-                unsure.append(f"implant CPT {', '.join(sorted(codes))} ({day_of(when, written_to)})")
+                unsure.append((when, f"implant {_named(matched)} ({day_of(when, written_to)})"))
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place and not sure:  # each one a removal left out may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
+        # the latest named (what was put in last is what a clinician checks first), the others counted
+        latest = max(unsure, key=lambda u: u[0] or _UNDATED)[1]
         more = f" and {len(unsure) - 1} more" if len(unsure) > 1 else ""
         return TestOutcome(
             Status.NOT_MET,
             tuple(e for e, _ in in_place[:4]),
             f"documented: {named}, unless a later removal undoes it",
             rests_on=(REMOVALS,),
-            pending=f"{unsure[0]}{more}",
+            pending=f"{latest}{more}",
         )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber

@@ -1,0 +1,88 @@
+"""How the cards word a pump or another programmable device that a removal record not read may have
+removed (review30a's LOWs L3-L7): an instruction that is a condition of its own joins whether the pump is
+still in place; the decision card keeps what to do of an either/or asked only of a pump in place; an implant
+is named by the code system it was matched in, the latest of several first, on the card's line where it
+fits; the criteria met only because the pump reads as in place are said so where the met line names them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.items import Episode
+from cards.render import detail
+from tests.builders import (
+    SCT,
+    determine,
+    finding_of,
+    meeting_chart,
+    procedure,
+)
+
+MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
+DEVICE = "geha.excl.programmable-device"
+CMM210 = "cmm-210-idds"
+CAUSE = "(1 record(s) carry a modifier extension this service does not understand)"
+
+
+def modified(resource: dict[str, Any]) -> dict[str, Any]:
+    return {**resource, "modifierExtension": MODIFIER}
+
+
+def pump_maybe_removed() -> list[dict[str, Any]]:
+    return [procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+
+
+def line_of(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if f"**{label}**" in line)
+
+
+def met_line(text: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("✅"))
+
+
+def test_an_implant_is_named_by_the_code_system_it_was_matched_in() -> None:
+    """review30a L7: an implant Procedure matched by a SNOMED CT code of the value set read "implant CPT
+    441509002 (2 Feb 2019)"."""
+    removal = modified(procedure("33233", "2020-02-02"))
+    snomed = determine([*meeting_chart(), procedure("441509002", "2019-02-02", system=SCT), removal])
+    assert finding_of(snomed, DEVICE) == (
+        f"could not be checked: implant SNOMED 441509002 (2 Feb 2019), but some of the EHR's later removals "
+        f"could not be read {CAUSE}"
+    )
+    line = line_of(
+        detail(Episode.of([snomed])), "“No other implanted programmable device” could not be checked"
+    )
+    assert "CPT 441509002" not in line
+    # named on the line by its code where its day leaves why no room (167 characters against 166)
+    assert (
+        f": implant SNOMED 441509002, but some of the EHR's later removals could not be read {CAUSE} — "
+        in line
+    )
+    cpt = determine([*meeting_chart(), procedure("33206", "2019-02-02"), removal])
+    assert finding_of(cpt, DEVICE).startswith("could not be checked: implant CPT 33206 (2 Feb 2019), but")
+
+
+def test_of_several_implants_the_card_names_the_latest_and_counts_the_others_where_they_fit() -> None:
+    """review30a L6, removal30's open point: with two implants the line (170 characters against 166) named
+    neither, only why. The latest is named, and "and 1 more" where it fits; why is kept whole."""
+    implants = [procedure("33207", "2019-03-03"), procedure("33206", "2019-02-02")]
+    label = "“No other implanted programmable device” could not be checked"
+    removal = modified(procedure("33233", "2020-02-02"))
+    two = determine([*meeting_chart(), *reversed(implants), removal])
+    assert finding_of(two, DEVICE).startswith(
+        "could not be checked: implant CPT 33207 (3 Mar 2019) and 1 more"
+    )
+    line = line_of(detail(Episode.of([two])), label)
+    assert (
+        f": implant CPT 33207 (3 Mar 2019), but some of the EHR's later removals could not be read {CAUSE} — "
+        in line
+    )
+    broken = procedure("33233", "2020-02-02")
+    broken["status"] = ["completed"]  # unreadable: a shorter cause leaves the count room
+    short = determine([*meeting_chart(), *implants, broken])
+    line = line_of(detail(Episode.of([short])), label)
+    assert (
+        ": implant CPT 33207 (3 Mar 2019) and 1 more, but some of the EHR's procedure history could not"
+        in line
+    )
+    assert line.endswith(" — check those records in the chart: calling again reads the same")
