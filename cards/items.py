@@ -283,13 +283,25 @@ def _removal_unread(reason: str) -> str:
     return f"the EHR's procedure history was not available ({reason})"
 
 
+IF_IN_PLACE = "If the pump is still in place"  # the condition of what only a pump in place asks
+IF_NONE_IN_PLACE = "If no pump is in place"  # the condition of what only a first implant asks
+
+
 def _if_in_place(item: Item, found: bool = True) -> Item:
     """An item of a criterion only the kind read brings, asked for only if it is that kind (`_in_place_item`
     first): "If the pump is still in place, record “state of the existing pump” …"; where no pump was found
-    (`found` False), "If no pump is in place, …"."""
-    when = "If the pump is still in place" if found else "If no pump is in place"
-    todo = f"{when}, {lowered(item.todo)}" if item.todo else None
-    return replace(item, todo=todo or f"{when}, document it")
+    (`found` False), "If no pump is in place, …". An instruction that is itself a condition joins it ("If
+    the pump is still in place and the device was not abused or neglected, nothing is needed; …", not "If
+    the pump is still in place, if the device …": review30a)."""
+    when = IF_IN_PLACE if found else IF_NONE_IN_PLACE
+    if not item.todo:
+        return replace(item, todo=f"{when}, document it")
+    own = _CONDITION.match(item.todo)
+    todo = f"{when} and {item.todo[own.end() :]}" if own else f"{when}, {lowered(item.todo)}"
+    return replace(item, todo=todo)
+
+
+_CONDITION = re.compile(r"If\s+")  # an instruction that begins with its own condition
 
 
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:

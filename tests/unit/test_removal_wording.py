@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cards.items import Episode
+from cards.items import Episode, missing, steps
 from cards.render import detail
 from tests.builders import (
     SCT,
+    coded_assessment,
     determine,
     finding_of,
     meeting_chart,
@@ -86,3 +87,20 @@ def test_of_several_implants_the_card_names_the_latest_and_counts_the_others_whe
         in line
     )
     assert line.endswith(" — check those records in the chart: calling again reads the same")
+
+
+def test_an_instruction_that_is_a_condition_of_its_own_joins_whether_the_pump_is_in_place() -> None:
+    """review30a L4: CMM-210's abuse or neglect item read "If the pump is still in place, if the device was
+    not abused or neglected, nothing is needed; …"."""
+    abused = coded_assessment("device-abuse-neglect", "true")
+    d = determine([*meeting_chart(), *pump_maybe_removed(), abused], policy_id=CMM210)
+    joined = (
+        "If the pump is still in place and the device was not abused or neglected, nothing is needed; record "
+        "“evidence the existing device was abused or neglected” otherwise."
+    )
+    text = detail(Episode.of([d]))
+    assert line_of(text, "No evidence of abuse or neglect of the device").endswith(f" — {joined}")
+    assert any(step.endswith(f": {joined}") for _, step in steps(missing(d)))
+    assert "place, if " not in text and all("place, if " not in step for _, step in steps(missing(d)))
+    # an instruction that is no condition still follows it
+    assert "— If the pump is still in place, record “state of the existing pump”" in text
