@@ -80,6 +80,10 @@ class Item:
     # records not read may undo), fullest first ("… and 1 more, but …", then the latest alone), each said
     # on the decision card's line only where it fits whole; () for none
     in_full: tuple[str, ...] = ()
+    # the finding in a few words, said on the decision card's line where not even MIN_FINDING of `finding`
+    # fits beside what to do (an either/or's "any one is enough", its ways said by what to do), so that what
+    # to do is kept whole; "" for none
+    brief: str = ""
 
     @property
     def named(self) -> str:
@@ -446,11 +450,15 @@ def _either_or_item(group: CriterionResult, ways: list[CriterionResult]) -> Item
         Status.NOT_DOCUMENTED,
         group.label,
         group.section,
-        f"any one is enough: {found}",
+        f"{ANY_ONE}: {found}",
         todo,
         _step(todo),
         tuple(way.id for way in ways),
+        brief=ANY_ONE,  # what each way lacks, what to do says (review30a L5: Cohere's lost what to do)
     )
+
+
+ANY_ONE = "any one is enough"
 
 
 def unknown_for_now(d: Determination) -> bool:

@@ -285,14 +285,19 @@ AFTER_THE_TRIAL = "after the trial, "  # what to do with a result of the trial n
 def _item_line(item: Item, todo_words: str | None) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first. The finding
     that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest form
-    that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes."""
+    that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes.
+    Where not even MIN_FINDING of the finding fits, its few words (`Item.brief`) where they fit, else it
+    whole."""
     head = f"{_MARK[item.status]} **{item.named}**"
     todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
         room = ITEM_LIMIT - len(head) - len(todo) - 2
         found = plain(item.finding)
         fits = [form for form in map(plain, item.in_full) if len(form) <= room]
-        found = fits[0] if fits else found
+        if fits:
+            found = fits[0]
+        elif room < MIN_FINDING and item.brief and len(plain(item.brief)) <= room:
+            found = plain(item.brief)
         head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
     return "- " + shortened(head + todo, ITEM_LIMIT)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.items import Episode, missing, steps
-from cards.render import detail
+from cards.render import ITEM_LIMIT, detail
 from tests.builders import (
     SCT,
     coded_assessment,
@@ -18,6 +18,7 @@ from tests.builders import (
     meeting_chart,
     procedure,
 )
+from tests.policy_charts import cancer_chart, cohere
 
 MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
 DEVICE = "geha.excl.programmable-device"
@@ -104,3 +105,18 @@ def test_an_instruction_that_is_a_condition_of_its_own_joins_whether_the_pump_is
     assert "place, if " not in text and all("place, if " not in step for _, step in steps(missing(d)))
     # an instruction that is no condition still follows it
     assert "— If the pump is still in place, record “state of the existing pump”" in text
+
+
+def test_an_either_or_asked_only_of_a_pump_in_place_keeps_what_to_do_on_the_decision_card() -> None:
+    """review30a L5: Cohere's replacement reasons are one item whose instruction, after "If the pump is still
+    in place, ", left less than MIN_FINDING for its finding: the finding was kept whole and what to do cut
+    ("…; Replaced for a recall…"), said only on the Instructions card. It now says its few words ("any one
+    is enough": each way's lack is what the instruction records) and what to do whole."""
+    d = cohere([*cancer_chart(), *pump_maybe_removed()])
+    item = next(
+        i for i in missing(d) if i.label == "Replacement: not functioning, recalled, or impending failure"
+    )
+    assert item.todo and item.todo.startswith("If the pump is still in place, record")
+    line = line_of(detail(Episode.of([d])), item.label)
+    assert line == f"- ❔ **{item.label}**: any one is enough — {item.todo}"
+    assert len(line) <= ITEM_LIMIT + 2
