@@ -590,8 +590,15 @@ def none_documented(d: Determination) -> tuple[str, ...]:
     """The labels of the criteria met because nothing in the chart shows what they rule out (a
     contraindication, "no X": contract §3, Absence), in the policy's order: the criteria as the card
     counts them ("N of M criteria met"), not their parts, each met on absence alone (not one met by a
-    record, such as a cancer diagnosis, beside an absence: review s17 F-4)."""
-    return tuple(top.label for top in d.criteria if top.status == Status.MET and _met_by_absence(top))
+    record, such as a cancer diagnosis, beside an absence: review s17 F-4). One judged only because the pump
+    reads as in place (`Determination.in_place_only`) says so: "No evidence of abuse or neglect of the device
+    (if the pump is still in place)" (review30a L3: "3 of 4 criteria met" read as if the order were nearly
+    covered, where a removal not read would bring other criteria)."""
+    return tuple(
+        f"{top.label} {aside(IF_IN_PLACE.lower())}" if top.id in d.in_place_only else top.label
+        for top in d.criteria
+        if top.status == Status.MET and _met_by_absence(top)
+    )
 
 
 def met_by_kind(d: Determination) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -120,3 +120,27 @@ def test_an_either_or_asked_only_of_a_pump_in_place_keeps_what_to_do_on_the_deci
     line = line_of(detail(Episode.of([d])), item.label)
     assert line == f"- ❔ **{item.label}**: any one is enough — {item.todo}"
     assert len(line) <= ITEM_LIMIT + 2
+
+
+def test_the_met_line_says_which_criteria_only_a_pump_in_place_brings() -> None:
+    """review30a L3: "3 of 4 criteria met" named "No evidence of abuse or neglect of the device" and "Not a
+    replacement of a functional pump" as met while the pump may have been removed (a first implant is
+    judged by other criteria): where the met line names them, it says so."""
+    unsure = determine([*meeting_chart(), *pump_maybe_removed()], policy_id=CMM210)
+    assert set(unsure.in_place_only) >= {
+        "cmm210.replace.no-abuse-neglect",
+        "cmm210.replace.not-if-functional",
+    }
+    met = met_line(detail(Episode.of([unsure])))
+    assert met == (
+        "✅ 3 of 4 criteria met, 3 with none documented against them: Not a pump for insulin, antibiotics or "
+        "heparin; No evidence of abuse or neglect of the device (if the pump is still in place); Not a "
+        "replacement of a functional pump (if the pump is still in place)."
+    )
+    sure = determine([*meeting_chart(), procedure("62362", "2020-02-02")], policy_id=CMM210)
+    assert "(if the pump is still in place)" not in detail(Episode.of([sure]))
+    # where the names do not all fit, fewer are named, the rest counted, within the line's room
+    crowded = cohere([*cancer_chart(), *pump_maybe_removed()])
+    met = met_line(detail(Episode.of([crowded])))
+    assert "Replacement not for patient convenience (if the pump is still in place)" in met
+    assert len(met) <= ITEM_LIMIT and met.endswith("more.")
