@@ -20,6 +20,7 @@ from service.registry import find_service
 from tests.builders import catalog
 from tests.calls import prefetch_app
 from tests.conformance import check_response
+from tests.observability_support import scrape, value
 from tests.support import (
     REQUESTS_DIR,
     SELECT_URL,
@@ -321,3 +322,5 @@ def test_a_device_read_from_the_server_counts_toward_the_token_outcome(
     assert answer.status_code == 200 and ("read", "Device/dev-e0786") in server.calls
     [record] = list(app.extensions["idds_crd"].stores.audit.between())
     assert record["fhir_access"]["token_use"] == token_use
+    errors = value(scrape(app), "idds_crd_fhir_query_errors_total", resource_type="Device")
+    assert errors == (status is not None)  # a query of the FHIR query metric too (encounter30)

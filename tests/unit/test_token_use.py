@@ -1,0 +1,133 @@
+"""The call's FHIR queries as `FhirUse` counts them (service/fhir/query_pool.py), the one place every
+query of a call is counted whatever asks it: the audit's token outcome (CRDMetricData tokenUse: used,
+not-used, rejected) and the FHIR query metric. It pins what encounter30 changed (a call answered from
+the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
+query: review30b L6)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from service.app import create_app
+from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
+from service.fhir.client import FhirClient, FhirError
+from service.fhir.gather import DataGatherer, GatheredData
+from service.hooks.models import parse_hook_request
+from service.registry import STANDARD_PREFETCH, service_for_hook
+from tests.booking_support import appointment
+from tests.builders import catalog
+from tests.cache_support import HandClock
+from tests.observability_support import scrape, value
+from tests.support import (
+    FHIR_SERVER,
+    TOKEN,
+    RecordingFactory,
+    RecordingFhirClient,
+    open_settings,
+    post_json,
+    select_body,
+    sign_body,
+    with_fhir,
+)
+
+BOOK_URL = "/cds-services/idds-crd-appointment-book"
+LATER = time.monotonic() + 3600  # a deadline no test reaches
+SCOPE = CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/1", "demo-meets")
+
+
+def gathered(client: FhirClient | RecordingFhirClient, cache: PatientDataCache | None = None) -> GatheredData:
+    """What the gather reads for an order-select with nothing prefetched, from `client` (and `cache`)."""
+    body = select_body()
+    del body["prefetch"]
+    request = parse_hook_request(with_fhir(body, TOKEN, FHIR_SERVER), service_for_hook("order-select"))
+    gatherer = DataGatherer(None, [], cache=cache)
+    today = datetime.now(UTC).date()
+    scope = None if cache is None else SCOPE
+    return gatherer.gather(request, STANDARD_PREFETCH, client, LATER, today=today, scope=scope)  # type: ignore[arg-type]
+
+
+def test_a_call_answered_wholly_from_the_cache_uses_no_token() -> None:
+    """A call whose every query the patient-data cache answers sends the EHR nothing: its token outcome
+    is `not-used` (CRD metrics: the payer did not attempt to use the token), where the call that filled
+    the cache `used` it (encounter30: before, every such call recorded `used`)."""
+    clock = HandClock()
+    cache = PatientDataCache(MemoryStore(100, 1 << 20, clock), 60.0, "test:", clock)
+    first, second = RecordingFhirClient(), RecordingFhirClient()
+    assert gathered(first, cache).use.token_use == "used" and first.calls
+    warm = gathered(second, cache)
+    assert second.calls == [] and warm.use.token_use == "not-used"
+
+
+class BatchRefused401(FhirClient):
+    """The EHR's FHIR server, taking batches, refusing the call's token on the batch itself (HTTP 401);
+    nothing is asked of it but batches."""
+
+    def __init__(self) -> None:
+        super().__init__(FHIR_SERVER, TOKEN, 1.0, batch=True)
+        self.calls: list[tuple[str, Any]] = []
+
+    def batch(self, relative_urls: list[str]) -> list[Any]:
+        self.calls.append(("batch", tuple(relative_urls)))
+        raise FhirError("HTTP 401", 401)
+
+
+def test_a_batch_refused_whole_rejects_the_token() -> None:
+    """A 401 on the batch that holds the call's searches fails each of them so, and the token outcome is
+    `rejected` (encounter30: the batch's status was not kept, and such a call recorded `used`)."""
+    server = BatchRefused401()
+    data = gathered(server)
+    assert [kind for kind, _ in server.calls] == ["batch"]
+    assert data.use.token_use == "rejected"
+
+
+class OrderReadRefused(RecordingFhirClient):
+    """A FHIR server answering every search and read with nothing but the read of a booked order, which
+    it refuses with `status` (None: answers with nothing too)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__()
+        self.status = status
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        super().read(reference)
+        if self.status is not None and reference.startswith("ServiceRequest/"):
+            raise FhirError(f"HTTP {self.status}", self.status)
+        return None
+
+
+def book_body() -> dict[str, Any]:
+    """An appointment-book call whose Appointment is based on an order read from the server, with the
+    Patient and Coverage prefetched (so the order's read is the one query refused or answered)."""
+    return {
+        "hook": "appointment-book",
+        "hookInstance": "4f0d7a36-3f0e-4b8e-9d0c-0a3b1c2d3e4f",
+        "context": {
+            "userId": "PractitionerRole/scheduler-1",
+            "patientId": "demo-meets",
+            "appointments": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": appointment("ServiceRequest/sr-implant")}],
+            },
+        },
+        "prefetch": sign_body()["prefetch"],
+    }
+
+
+@pytest.mark.parametrize(("status", "token_use", "errors"), [(401, "rejected", 1), (None, "used", 0)])
+def test_a_booked_orders_read_is_a_query_of_the_call(status: int | None, token_use: str, errors: int) -> None:
+    """The order an Appointment is booked for, read from the EHR's FHIR server, is counted as every query
+    is (`FhirUse.read`): the token outcome and the FHIR query metric (encounter30: before, neither saw it,
+    and a 401 there was recorded `used`, the searches answered)."""
+    server = OrderReadRefused(status)
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+    assert post_json(app.test_client(), BOOK_URL, with_fhir(book_body())).status_code == 200
+    assert ("read", "ServiceRequest/sr-implant") in server.calls
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == token_use
+    exposition = scrape(app)
+    assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type="ServiceRequest") == errors
