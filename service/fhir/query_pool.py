@@ -49,6 +49,21 @@ class QueryOutcome:
     status: int | None = None  # the HTTP status of a failed query, when the server answered one
     cached: bool = False  # the answer an earlier call's query got, from the patient-data cache
     not_asked: bool = False  # failed unsent: the call was held back from its server (client.NotAsked)
+    # failed unsent: it got no worker or server slot before the call's deadline (`never_started`)
+    never_started: bool = False
+
+    @property
+    def sent(self) -> bool:
+        """Whether the query's request went to the EHR's FHIR server (the call's bearer token with it):
+        not for an answer from the patient-data cache, a query the call was held back from, or one that
+        never started before the deadline."""
+        return not (self.cached or self.not_asked or self.never_started)
+
+
+def never_started() -> QueryOutcome:
+    """The outcome of a query that got no worker or server slot before the call's deadline: nothing was
+    sent (review30b L2: it counted the token `used`)."""
+    return QueryOutcome(error=OUT_OF_TIME, never_started=True)
 
 
 class FhirUse:
@@ -57,7 +72,11 @@ class FhirUse:
     of the FHIR query metric each, and whether the call's bearer token was sent and refused, which the
     audit's token outcome (CRD metrics' tokenUse) records. The open-order searches were left out of it
     (review29a L4): an encounter call refused only there recorded `not-used`. An answer from the
-    patient-data cache, or a query the call was held back from (`QueryOutcome.not_asked`), sent nothing.
+    patient-data cache, a query the call was held back from (`QueryOutcome.not_asked`) and one that never
+    started before the deadline (`QueryOutcome.never_started`) sent nothing (`QueryOutcome.sent`): none is a
+    latency sample of the metric, only its failure when it failed (review30b L1: a held-back query's few
+    microseconds were one, so the metric counted more requests than were sent), and none uses the token
+    (review30b L2: one that never started counted it `used`).
     A status that says the EHR does not offer a kind of record the contract does not ask of it
     (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as none) refuses no token:
     the call read it as the EHR's answer, and every call to such an EHR recorded `rejected` (review30b)."""
@@ -69,10 +88,13 @@ class FhirUse:
     def count(self, query: Query, outcome: QueryOutcome, failed: bool | None = None) -> None:
         """Count one query's `outcome` (`failed`, for the metric: its error, unless the caller knows more,
         such as an answer of another patient's resource)."""
+        sent = outcome.sent
         observe_fhir_query(
-            query.resource_type, outcome.seconds, outcome.error is not None if failed is None else failed
+            query.resource_type,
+            outcome.seconds if sent else 0.0,  # (no latency sample: `observe_fhir_query`)
+            outcome.error is not None if failed is None else failed,
         )
-        if outcome.cached or outcome.not_asked:
+        if not sent:
             return
         self.sent = True
         refused = outcome.status in REFUSED_TOKEN and not not_offered(query.resource_type, outcome.status)
@@ -245,7 +267,7 @@ class QueryPool:
         for unit in units:
             if len(unit) > 1 and settled[unit[0].key] is None:
                 settled.update(self._run_units(self.executor, client, [(q,) for q in unit], deadline))
-        return {q.key: settled[q.key] or QueryOutcome(error=OUT_OF_TIME) for q in queries}
+        return {q.key: settled[q.key] or never_started() for q in queries}
 
     def _run_units(
         self, executor: Executor, client: FhirClient, units: list[Unit], deadline: float
@@ -296,7 +318,7 @@ def _settled(
     """A unit's outcomes at the deadline: its results (None for a batch not taken), those it had
     when it is still running, or why there are none."""
     if future is None or future.cancel():
-        return {q.key: QueryOutcome(error=OUT_OF_TIME) for q in unit}
+        return {q.key: never_started() for q in unit}
     if not future.done():
         return {q.key: done.get(q.key) or QueryOutcome(error=NO_ANSWER) for q in unit}
     outcomes = future.result()

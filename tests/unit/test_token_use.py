@@ -2,11 +2,12 @@
 query of a call is counted whatever asks it: the audit's token outcome (CRDMetricData tokenUse: used,
 not-used, rejected) and the FHIR query metric. It pins what encounter30 changed (a call answered from
 the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
-query: review30b L6)."""
+query) and review30b's L1 and L2 (a query never sent is no latency sample and uses no token)."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +15,10 @@ import pytest
 
 from service.app import create_app
 from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
-from service.fhir.client import FhirClient, FhirError
+from service.fhir.client import FhirClient, FhirError, NotAsked
 from service.fhir.gather import DataGatherer, GatheredData
+from service.fhir.queries import Query
+from service.fhir.query_pool import FhirUse, QueryPool
 from service.hooks.models import parse_hook_request
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.booking_support import appointment
@@ -35,8 +38,10 @@ from tests.support import (
 )
 
 BOOK_URL = "/cds-services/idds-crd-appointment-book"
+SIGN_URL = "/cds-services/idds-crd-order-sign"
 LATER = time.monotonic() + 3600  # a deadline no test reaches
 SCOPE = CacheScope("https://ehr.example.org", FHIR_SERVER, "Practitioner/1", "demo-meets")
+CONDITIONS = Query("conditions", "Condition", {"patient": "demo-meets"})
 
 
 def gathered(client: FhirClient | RecordingFhirClient, cache: PatientDataCache | None = None) -> GatheredData:
@@ -131,3 +136,41 @@ def test_a_booked_orders_read_is_a_query_of_the_call(status: int | None, token_u
     assert record["fhir_access"]["token_use"] == token_use
     exposition = scrape(app)
     assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type="ServiceRequest") == errors
+
+
+class HeldBack(RecordingFhirClient):
+    """A client the server share holds back (service/fhir/server_share.py): each request fails NotAsked."""
+
+    def refusal(self) -> str | None:
+        return "held back"
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> Any:
+        time.sleep(0.001)  # what it takes to find that out: not a request's latency
+        raise NotAsked("held back")
+
+
+def test_a_query_held_back_is_no_latency_sample() -> None:
+    """A query the call was held back from was never sent: the FHIR query metric counts its failure and
+    no latency of it (review30b L1: its time to fail was a sample, and the samples outnumbered the
+    requests sent)."""
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(HeldBack()))
+    body = sign_body()
+    del body["prefetch"]
+    post_json(app.test_client(), SIGN_URL, with_fhir(body))
+    exposition = scrape(app)
+    assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type="Coverage") == 1
+    assert value(exposition, "idds_crd_fhir_query_seconds_count", resource_type="Coverage") == 0
+
+
+def test_a_query_that_never_started_uses_no_token() -> None:
+    """A query that got no worker before the call's deadline was never sent: it fails out of time and
+    uses no token (review30b L2: it counted `used`), while one that ran does."""
+    client = RecordingFhirClient()
+    with ThreadPoolExecutor(2) as executor:
+        pool = QueryPool(executor)
+        late, on_time = FhirUse(), FhirUse()
+        outcome = pool.run(client, [CONDITIONS], time.monotonic() - 1)[CONDITIONS.key]
+        late.count(CONDITIONS, outcome)
+        on_time.count(CONDITIONS, pool.run(client, [CONDITIONS], LATER)[CONDITIONS.key])
+    assert outcome.error is not None and len(client.calls) == 1  # the one that ran
+    assert (late.token_use, on_time.token_use) == ("not-used", "used")
