@@ -168,13 +168,15 @@ def gather(
     today: date,
     caller: str | None = None,
     now: datetime | None = None,
+    use: FhirUse | None = None,
 ) -> CallData:
     """All of the call's I/O, as of `today` (at `now`, the call's instant; None: midday of `today`): its
     orders (and their devices), then the patient's data when needed; the patient's data from the cache
     for the trusted client `caller` (its `iss`) where it has it. The FHIR server is asked only as its
-    share of the worker's threads allows (ServerShare)."""
+    share of the worker's threads allows (ServerShare). Every query of the call is counted in `use`
+    (None: its own), whatever asks it."""
     client = env.client_factory(request, deadline)
-    use = FhirUse()  # every query of the call counted in one place, whatever asks it
+    use = FhirUse() if use is None else use
     with env.server_share.admitted(client):
         call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:
@@ -701,17 +703,20 @@ def handle_hook(
     caller: str | None = None,
     arrived: float | None = None,
     now: datetime | None = None,
+    use: FhirUse | None = None,
 ) -> HookOutcome:
     """Answer one validated hook call on `today`. `base_url` is the service's public URL (for policy
     links); `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
     `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts;
-    `now` the call's instant, on `today` (None: call_day.midday of `today`)."""
+    `now` the call's instant, on `today` (None: call_day.midday of `today`); `use` where the call's
+    queries are counted (None: its own), which the caller reads when the call fails (the 500's token
+    outcome, review30b L3)."""
     deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
     options = call_options(request)
     if options.no_card_type:
         return HookOutcome({"cards": []})  # every card type we offer is switched off: no work at all
     with env.turns.set_aside():  # the FHIR server may take seconds
-        call = gather(request, service, env, deadline, today, caller, now)
+        call = gather(request, service, env, deadline, today, caller, now, use)
     approvals = _approvals_allowed(service, options)
     decisions = decide(call, env.catalog, env.published, today, approvals, now or midday(today))
     forget_unsettled(decisions, env, scope_of(request, caller))

@@ -24,6 +24,7 @@ from service.cors import install_cors
 from service.errors import RETRY_AFTER, operation_outcome, retry_after
 from service.feedback import parse_feedback
 from service.fhir.outbound import refusal as fhir_server_refusal
+from service.fhir.query_pool import FhirUse
 from service.flask_context import current_request
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
@@ -162,14 +163,15 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         why = ("security", not_allowed, "fhirServer")
         return _recorded_refusal(state, started, service, body, hook_request, why)
     base_url = state.settings.public_base_url or current_request().url_root
+    use = FhirUse()  # the call's queries, counted: read for the 500's token outcome too (review30b L3)
     try:
         now = call_instant()
         today = call_date(state.settings.timezone, now)
         outcome = handle_hook(
-            hook_request, service, state.environment, today, base_url, caller.iss, arrived_at(), now
+            hook_request, service, state.environment, today, base_url, caller.iss, arrived_at(), now, use
         )
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
-        failed = HookOutcome(internal_error(exc), status=500)
+        failed = HookOutcome(internal_error(exc), status=500, token_use=use.token_use)
         return json_response(*audited(state, started, service, body, hook_request, failed))
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))

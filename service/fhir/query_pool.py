@@ -76,7 +76,8 @@ class FhirUse:
     started before the deadline (`QueryOutcome.never_started`) sent nothing (`QueryOutcome.sent`): none is a
     latency sample of the metric, only its failure when it failed (review30b L1: a held-back query's few
     microseconds were one, so the metric counted more requests than were sent), and none uses the token
-    (review30b L2: one that never started counted it `used`).
+    (review30b L2: one that never started counted it `used`). The call's route makes its FhirUse, so that a
+    call answered 500 after its queries records what they did (review30b L3: it recorded `not-used`).
     A status that says the EHR does not offer a kind of record the contract does not ask of it
     (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as none) refuses no token:
     the call read it as the EHR's answer, and every call to such an EHR recorded `rejected` (review30b)."""

@@ -2,7 +2,8 @@
 query of a call is counted whatever asks it: the audit's token outcome (CRDMetricData tokenUse: used,
 not-used, rejected) and the FHIR query metric. It pins what encounter30 changed (a call answered from
 the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
-query) and review30b's L1 and L2 (a query never sent is no latency sample and uses no token)."""
+query) and review30b's L1-L3 (a query never sent is no latency sample and uses no token; a call
+answered 500 records what its queries did)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from service import pipeline
 from service.app import create_app
 from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
 from service.fhir.client import FhirClient, FhirError, NotAsked
@@ -20,6 +22,7 @@ from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import Query
 from service.fhir.query_pool import FhirUse, QueryPool
 from service.hooks.models import parse_hook_request
+from service.metrics import metric_data
 from service.registry import STANDARD_PREFETCH, service_for_hook
 from tests.booking_support import appointment
 from tests.builders import catalog
@@ -174,3 +177,25 @@ def test_a_query_that_never_started_uses_no_token() -> None:
         on_time.count(CONDITIONS, pool.run(client, [CONDITIONS], LATER)[CONDITIONS.key])
     assert outcome.error is not None and len(client.calls) == 1  # the one that ran
     assert (late.token_use, on_time.token_use) == ("not-used", "used")
+
+
+@pytest.mark.parametrize(("error", "token_use"), [(None, "used"), (FhirError("HTTP 401", 401), "rejected")])
+def test_a_call_answered_500_records_what_its_queries_did(
+    monkeypatch: pytest.MonkeyPatch, error: FhirError | None, token_use: str
+) -> None:
+    """A call that fails after its queries (answered 500) is recorded with their token outcome, as every
+    answer is (review30b L3: `not-used`, whatever the queries had sent)."""
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug past the gather")
+
+    monkeypatch.setattr(pipeline, "decide", fails)
+    server = RecordingFhirClient(error)
+    app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+    body = sign_body()
+    del body["prefetch"]
+    assert post_json(app.test_client(), SIGN_URL, with_fhir(body)).status_code == 500
+    assert server.calls
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == token_use
+    assert [m["tokenUse"] for m in metric_data(record)] == [token_use]
