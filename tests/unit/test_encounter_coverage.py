@@ -494,20 +494,29 @@ def test_the_metrics_order_detail_of_the_encounter_is_its_service_type() -> None
 
 
 class EncounterRefused(RecordingFhirClient):
-    """A FHIR server that answers every search with nothing and refuses the Encounter read (HTTP 401)."""
+    """A FHIR server that answers every search with nothing and refuses the Encounter read (`status`)."""
+
+    def __init__(self, status: int = 401) -> None:
+        super().__init__()
+        self.status = status
 
     def read(self, reference: str) -> dict[str, Any] | None:
         super().read(reference)
-        raise FhirError("HTTP 401", 401)
+        raise FhirError(f"HTTP {self.status}", self.status)
 
 
-def test_a_refused_encounter_read_counts_the_token_rejected() -> None:
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_encounter_read_counts_the_token_rejected(status: int) -> None:
     """The audit's token outcome (CRDMetricData tokenUse) counts the Encounter read as every other: one
-    refused 401 is `rejected`, as a Coverage search refused so is (review29a L4: `not-used`)."""
+    refused 401 is `rejected`, as a Coverage search refused so is (review29a L4: `not-used`). A 403 too:
+    unlike the QuestionnaireResponse search's (`queries.not_offered`, read as the EHR's answer that it
+    offers none), the read of the Encounter the call names is a failure, logged, not an answer (token30)."""
     body = encounter_call()
     del body["prefetch"]["encounter"]
-    record = audited(body, EncounterRefused())
+    record = audited(body, EncounterRefused(status))
     assert record["fhir_access"]["token_use"] == "rejected"
+    sent_back = [a["resource"]["resourceType"] for a in record["response"].get("systemActions", [])]
+    assert "Encounter" not in sent_back  # (no Encounter read: none annotated)
 
 
 @pytest.mark.parametrize(
