@@ -119,6 +119,12 @@ class NotAsked(FhirError):
     failure by its class (`QueryOutcome.not_asked`), never by its reason's words."""
 
 
+class NotSent(FhirError):
+    """A query none of whose requests was sent: the call's time was up before its first (OUT_OF_TIME), so
+    its bearer token went nowhere (`QueryOutcome.never_started`). A request past the first that finds the
+    time up fails as a plain FhirError: the query's first had gone with the token."""
+
+
 class BatchRefused(FhirError):
     """The server answered a batch, but not with a usable `batch-response`: ask it query by query."""
 
@@ -246,13 +252,21 @@ class FhirClient:
         """Whether several queries go to this server as one batch (asked for, and not refused lately)."""
         return self._batch and not self._sessions.batch_refusals.refused(self._batch_key)
 
-    def _exchange(self, url: str, body: bytes | None, limit: int | None) -> tuple[int, bytes, float | None]:
+    def _exchange(
+        self, url: str, body: bytes | None, limit: int | None, first: bool = False
+    ) -> tuple[int, bytes, float | None]:
         """One GET (a POST of `body`) within the time left: (status, the body of a 200, the
         Retry-After of a 429). A GET's answer is bounded by `max_response_bytes` and counted toward
-        `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read."""
+        `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read.
+        `first`: the query's first request, which fails NotSent when the time is up before it."""
         if not under_normalised_base(url, self._home):
             raise FhirError("refused a link to another server")
-        seconds = self.remaining()
+        try:
+            seconds = self.remaining()
+        except NotAsked:
+            raise
+        except FhirError as exc:
+            raise (NotSent if first else FhirError)(exc.reason) from None
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
             try:
                 response = self._sessions.adapter().send(
@@ -312,14 +326,15 @@ class FhirClient:
             if self._received > self.max_call_bytes:
                 raise FhirError(TOO_MUCH)
 
-    def _get(self, url: str) -> dict[str, Any]:
-        return self._answer(url)[0]
+    def _get(self, url: str, first: bool = False) -> dict[str, Any]:
+        return self._answer(url, first=first)[0]
 
     def _answer(
-        self, url: str, body: bytes | None = None, limit: int | None = None
+        self, url: str, body: bytes | None = None, limit: int | None = None, first: bool = False
     ) -> tuple[dict[str, Any], int]:
-        """The FHIR resource a GET (a POST of `body`) answered with, and its size in bytes."""
-        status, raw, wait = self._exchange(url, body, limit)
+        """The FHIR resource a GET (a POST of `body`) answered with, and its size in bytes (`first`: the
+        query's first request, `_exchange`; a retry after a 429 is not)."""
+        status, raw, wait = self._exchange(url, body, limit, first)
         if status == 429 and wait is not None and wait <= min(MAX_RETRY_AFTER_SECONDS, self.remaining()):
             time.sleep(wait)
             status, raw, wait = self._exchange(url, body, limit)
@@ -344,7 +359,7 @@ class FhirClient:
         if path is None:
             raise FhirError(NOT_A_REFERENCE)
         try:
-            resource = self._get(f"{self.base_url}/{path}")
+            resource = self._get(f"{self.base_url}/{path}", first=True)
         except FhirError as exc:
             if exc.status in (404, 410):
                 return None
@@ -380,7 +395,7 @@ class FhirClient:
             left = self.max_call_bytes - self._received
         limit = max(min(left, len(relative_urls) * self.max_response_bytes), 0)
         try:
-            answer, size = self._answer(self.base_url, batch_body(relative_urls), limit)
+            answer, size = self._answer(self.base_url, batch_body(relative_urls), limit, first=True)
         except FhirError as exc:
             if exc.reason in (TOO_LARGE, TOO_DEEP):  # an entry's own answer would be: asked alone
                 raise BatchRefused(exc.reason) from None
@@ -419,15 +434,23 @@ class FhirClient:
         `_pages_asked`, or where that page was too large, `_smaller_pages`); honoured only when the
         server's `self` link shows it sorted (FHIR search: a server returns the parameters it used
         there, and may ignore `_sort`): with no `self` link every page is read."""
-        return self._search(resource_type, params, first_page, None)
+        return self._search(resource_type, params, first_page, None, first=True)
 
     def _search(
-        self, resource_type: str, params: Mapping[str, Any], first_page: bool, asked: int | None
+        self,
+        resource_type: str,
+        params: Mapping[str, Any],
+        first_page: bool,
+        asked: int | None,
+        first: bool = False,
     ) -> SearchResult:
         """`search`; `asked`: the newest a first-page search wants, where its `_count` is smaller (its
-        pages asked smaller than the first, too large)."""
+        pages asked smaller than the first, too large); `first`: its page one is the query's first request
+        (not when asked again in smaller pages)."""
         url = f"{self.base_url}/{self.search_path(resource_type, params)}"
-        return self._from_first_page(lambda: self._get(url), resource_type, params, first_page, asked)
+        return self._from_first_page(
+            lambda: self._get(url, first=first), resource_type, params, first_page, asked
+        )
 
     def _from_first_page(
         self,

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.fhir.batch import EntryAnswer
-from service.fhir.client import OUT_OF_TIME, BatchRefused, FhirClient, FhirError, NotAsked, SearchResult
+from service.fhir.client import (
+    OUT_OF_TIME,
+    BatchRefused,
+    FhirClient,
+    FhirError,
+    NotAsked,
+    NotSent,
+    SearchResult,
+)
 from service.fhir.outbound import NO_ANSWER
 from service.fhir.queries import Query, not_offered
 from service.observability import observe_fhir_query
@@ -49,7 +57,8 @@ class QueryOutcome:
     status: int | None = None  # the HTTP status of a failed query, when the server answered one
     cached: bool = False  # the answer an earlier call's query got, from the patient-data cache
     not_asked: bool = False  # failed unsent: the call was held back from its server (client.NotAsked)
-    # failed unsent: it got no worker or server slot before the call's deadline (`never_started`)
+    # failed unsent: it got no worker or server slot before the call's deadline (`never_started`), or the
+    # deadline had passed when its first request was to go (client.NotSent)
     never_started: bool = False
 
     @property
@@ -73,14 +82,15 @@ class FhirUse:
     audit's token outcome (CRD metrics' tokenUse) records. The open-order searches were left out of it
     (review29a L4): an encounter call refused only there recorded `not-used`. An answer from the
     patient-data cache, a query the call was held back from (`QueryOutcome.not_asked`) and one that never
-    started before the deadline (`QueryOutcome.never_started`) sent nothing (`QueryOutcome.sent`): none is a
-    latency sample of the metric, only its failure when it failed (review30b L1: a held-back query's few
-    microseconds were one, so the metric counted more requests than were sent), and none uses the token
-    (review30b L2: one that never started counted it `used`). The call's route makes its FhirUse, so that a
-    call answered 500 after its queries records what they did (review30b L3: it recorded `not-used`).
-    A status that says the EHR does not offer a kind of record the contract does not ask of it
-    (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as none) refuses no token:
-    the call read it as the EHR's answer, and every call to such an EHR recorded `rejected` (review30b)."""
+    started before the deadline (`QueryOutcome.never_started`, client.NotSent) sent nothing
+    (`QueryOutcome.sent`): none is a latency sample of the metric, only its failure when it failed
+    (review30b L1: a held-back query's few microseconds were one, so the metric counted more requests than
+    were sent), and none uses the token (review30b L2: one that never started counted it `used`). The
+    call's route makes its FhirUse, so that a call answered 500 after its queries records what they did
+    (review30b L3: it recorded `not-used`). A status that says the EHR does not offer a kind of record the
+    contract does not ask of it (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as
+    none) refuses no token: the call read it as the EHR's answer, and every call to such an EHR recorded
+    `rejected` (review30b)."""
 
     def __init__(self) -> None:
         self.sent = False
@@ -131,7 +141,10 @@ def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None)
         if exc.status != 400 or "_sort" not in params:
             raise
         log.info("%s: the server refused _sort=%s; searching unsorted", query.key, params.pop("_sort"))
-        return client.search(query.resource_type, params)
+        try:
+            return client.search(query.resource_type, params)
+        except NotSent as unsent:  # the refused search went with the token: this one is not its first
+            raise FhirError(unsent.reason, unsent.status) from None
 
 
 def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> QueryOutcome:
@@ -150,7 +163,12 @@ def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) ->
                 result.resources, result.included, pages=result.pages, scope_ignored=result.scope_ignored
             )
     except FhirError as exc:
-        outcome = QueryOutcome(error=exc.reason, status=exc.status, not_asked=isinstance(exc, NotAsked))
+        outcome = QueryOutcome(
+            error=exc.reason,
+            status=exc.status,
+            not_asked=isinstance(exc, NotAsked),
+            never_started=isinstance(exc, NotSent),
+        )
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -204,6 +222,7 @@ def _run_unit(
                 seconds=time.monotonic() - started,
                 status=exc.status,
                 not_asked=isinstance(exc, NotAsked),
+                never_started=isinstance(exc, NotSent),
             )
         return done
     answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)

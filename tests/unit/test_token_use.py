@@ -2,8 +2,9 @@
 query of a call is counted whatever asks it: the audit's token outcome (CRDMetricData tokenUse: used,
 not-used, rejected) and the FHIR query metric. It pins what encounter30 changed (a call answered from
 the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
-query) and review30b's L1-L3 (a query never sent is no latency sample and uses no token; a call
-answered 500 records what its queries did)."""
+query) and review30b's L1-L3 (a query never sent, held back, started too late or finding the time up
+at its first request, is no latency sample and uses no token; a call answered 500 records what its
+queries did)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from service import pipeline
 from service.app import create_app
 from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
-from service.fhir.client import FhirClient, FhirError, NotAsked
+from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, NotAsked, NotSent, SearchResult
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import Query
 from service.fhir.query_pool import FhirUse, QueryPool
@@ -199,3 +200,58 @@ def test_a_call_answered_500_records_what_its_queries_did(
     [record] = list(app.extensions["idds_crd"].stores.audit.between())
     assert record["fhir_access"]["token_use"] == token_use
     assert [m["tokenUse"] for m in metric_data(record)] == [token_use]
+
+
+def past_its_deadline() -> FhirClient:
+    """A real client whose call's deadline has passed: each query's first request finds the time up."""
+    return FhirClient(FHIR_SERVER, TOKEN, 1.0, deadline=time.monotonic() - 1)
+
+
+def test_a_query_whose_first_request_found_the_time_up_uses_no_token() -> None:
+    """A query that started (on a worker, or in the call's thread: an order's Device read) but whose first
+    request found the call's deadline passed sent nothing (client.NotSent): it fails out of time and uses
+    no token (review30b L2 continued: it counted `used`)."""
+    read, searched = FhirUse(), FhirUse()
+    with pytest.raises(FhirError):
+        read.read(past_its_deadline(), "Device/dev-1")
+    with ThreadPoolExecutor(2) as executor:
+        outcome = QueryPool(executor).run(past_its_deadline(), [CONDITIONS], LATER)[CONDITIONS.key]
+    searched.count(CONDITIONS, outcome)
+    assert outcome.error == OUT_OF_TIME
+    assert (read.token_use, searched.token_use) == ("not-used", "not-used")
+    page_one = {
+        "resourceType": "Bundle",
+        "link": [{"relation": "next", "url": f"{FHIR_SERVER}/Condition?p=2"}],
+    }
+    with pytest.raises(FhirError) as later:  # a page past the first: the query's first request went
+        past_its_deadline().collect(page_one, "Condition")
+    assert type(later.value) is FhirError and later.value.reason == OUT_OF_TIME
+
+
+class SortRefusedThenLate(RecordingFhirClient):
+    """A server refusing a sorted search (HTTP 400, sent with the token), the call's time up before the
+    search is asked again unsorted (NotSent, as a real client's first request then fails); or, with
+    `late` alone, a server whose page past the first finds the time up (a plain FhirError)."""
+
+    def __init__(self, late: bool = False) -> None:
+        super().__init__()
+        self.late = late
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        super().search(resource_type, params, first_page)
+        if self.late:
+            raise FhirError(OUT_OF_TIME)
+        if "_sort" in params:
+            raise FhirError("HTTP 400", 400)
+        raise NotSent(OUT_OF_TIME)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["sort-refused-then-no-time", "a-later-page-late"])
+def test_a_query_whose_first_request_went_uses_the_token_whatever_fails_after(late: bool) -> None:
+    """Only a query's first request finding the time up makes it unsent: a sorted search refused (400) and
+    asked again too late, or a search whose later page is late (plain OUT_OF_TIME), had sent the token."""
+    use = FhirUse()
+    query = Query("conditions", "Condition", {"patient": "demo-meets", "_sort": "-onset-date"})
+    outcome = QueryPool(None).run(SortRefusedThenLate(late), [query], LATER)[query.key]
+    use.count(query, outcome)
+    assert outcome.error == OUT_OF_TIME and use.token_use == "used"
