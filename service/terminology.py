@@ -102,14 +102,6 @@ class Ingredient:
     def matches_text(self, text: str) -> bool:
         return bool(text) and self.pattern.search(text) is not None
 
-    def named_in(self, text: str, lowered: str | None) -> bool:
-        """`matches_text`, given also `lowered`: the text in lower case when it is ASCII, else None.
-        Between ASCII texts case-insensitive matching is `str.lower`'s, so a name that does not occur
-        in the lowered text at all cannot match, and the pattern is not run."""
-        if lowered is not None and self.name.isascii() and self.name.lower() not in lowered:
-            return False
-        return self.matches_text(text)
-
     def matches_code(self, rxcui: str) -> bool:
         return rxcui == self.code or rxcui in self.products
 
@@ -129,7 +121,9 @@ class IngredientFinder:
     """Which known ingredients a medication contains, by RxCUI or by name: what `Ingredient.matches_code`
     and `Ingredient.matches_text` answer for each ingredient in turn, looked up once per RxCUI and
     searched by word only where the name occurs in the text at all. Made once per Terminology (the
-    catalog's ingredients), read by every call."""
+    catalog's ingredients), read by every call: the one place a drug's text is matched to ingredients'
+    names, by the record (service/record.py), the infusates (service/infusates.py) and the engine's
+    pairing of an ordered drug with a value set's ingredients (`EvaluationContext.infusate_ingredients`)."""
 
     def __init__(self, ingredients: tuple[Ingredient, ...]) -> None:
         by_code: dict[str, set[str]] = {}
@@ -139,8 +133,9 @@ class IngredientFinder:
                     by_code.setdefault(rxcui, set()).add(ingredient.name)
         self.by_code = {rxcui: frozenset(names) for rxcui, names in by_code.items()}
         self.ingredients = ingredients
-        # `Ingredient.named_in`'s test, its name's side worked out once (perf30): an ASCII name in lower
-        # case, looked for in an ASCII text's; a name past ASCII is searched for by its pattern alone
+        # `matches_text` run only where it can match (perf30): between ASCII texts case-insensitive matching
+        # is `str.lower`'s, so an ASCII name, in lower case, that does not occur in an ASCII text's lower
+        # case cannot match; a name past ASCII is searched for by its pattern alone (long s matches "s")
         self._ascii = tuple((i.name.lower(), i) for i in ingredients if i.name.isascii())
         self._past_ascii = tuple(i for i in ingredients if not i.name.isascii())
 

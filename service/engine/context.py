@@ -64,8 +64,9 @@ class EvaluationContext:
         named: set[str] = set()
         for infusate in self.infusates:
             codes = {c.code for c in infusate.codes}
-            text = infusate.text
-            lowered = text.lower() if text.isascii() else None
+            # by name, as the record names a drug's ingredients: the terminology's finder, the one place the
+            # matching rule is written (a name's text match is the name's alone, whichever value set holds it)
+            in_text = self.terminology.ingredient_finder.names(infusate.text, ())
             for pool in pools:
                 for ingredient in pool:
                     if ingredient.name in named:
@@ -73,7 +74,7 @@ class EvaluationContext:
                     if (
                         ingredient.code in codes
                         or not codes.isdisjoint(ingredient.products)
-                        or ingredient.named_in(text, lowered)
+                        or ingredient.name in in_text
                     ):
                         found.append((infusate, ingredient))
                         named.add(ingredient.name)

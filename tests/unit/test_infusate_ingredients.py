@@ -3,6 +3,7 @@ checking every ingredient of every pool against every drug, in order, gives."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from service.codes import RXNORM, SNOMED, Code
 from service.engine.context import EvaluationContext
 from service.infusates import Infusate
-from service.terminology import Ingredient
+from service.terminology import Ingredient, IngredientFinder
 from tests.builders import catalog, context, meeting_chart
 
 TERMINOLOGY = catalog().terminology
@@ -52,3 +53,32 @@ def test_the_pairs_are_those_of_checking_one_by_one(
 ) -> None:
     ctx = replace(BASE, infusates=tuple(drugs), _memo={})
     assert ctx.infusate_ingredients(pools) == one_by_one(ctx, pools)
+
+
+class _BrandFinder(IngredientFinder):
+    """A finder whose rule differs from each ingredient's own pattern: it names baclofen in "Lioresal" (a
+    brand) and finds nothing else by name."""
+
+    def names(self, text: str, codes: tuple[Code, ...]) -> frozenset[str]:
+        by_code = super().names("", codes)
+        return by_code | ({"baclofen"} if "lioresal" in text.lower() else frozenset())
+
+
+def test_a_drug_is_paired_by_name_as_the_terminologys_finder_names_it() -> None:
+    """The engine pairs an ordered drug with a value set's ingredient by name as the terminology's
+    `ingredient_finder` names the drug's ingredients, the rule the record's drugs are read by too
+    (review30d LOW 1: the rule was written out again in `Ingredient.named_in`); a finder with another
+    rule changes the pairing with it. The real finder is the control: it finds no ingredient in a brand."""
+    brand = Infusate("MedicationRequest/d", (), "Lioresal Intrathecal 2000 MCG/ML", True)
+    generic = Infusate("MedicationRequest/e", (), "Baclofen 2000 MCG/ML", True)
+    pools = ("antispasmodic-infusates",)
+    ctx = replace(BASE, infusates=(brand, generic), _memo={})
+    assert [(d.reference, i.name) for d, i in ctx.infusate_ingredients(pools)] == [
+        ("MedicationRequest/e", "baclofen")
+    ]
+    other = copy.copy(TERMINOLOGY)
+    other.ingredient_finder = _BrandFinder(INGREDIENTS)
+    ctx = replace(BASE, terminology=other, infusates=(brand, generic), _memo={})
+    assert [(d.reference, i.name) for d, i in ctx.infusate_ingredients(pools)] == [
+        ("MedicationRequest/d", "baclofen")
+    ]
