@@ -195,7 +195,9 @@ def first_display(concept: Any, found: Iterable[Code] = ()) -> str:
 def code_words(system: str, code: str) -> str:
     """A code as a card names it by its system, where no words of the chart name it ("CPT 33206",
     "SNOMED 441509002"): a record's label with no display (`first_display`), and the implant a removal not
-    read may undo (engine/checks/devices.py). `code` may be several of one system ("CPT 33206, 33207")."""
+    read may undo (engine/checks/devices.py), an order's label (service/orders.py) and the sandbox's refusal
+    of two kits placing one code (service/sandbox/orders.py). `code` may be several of one system ("CPT 33206,
+    33207")."""
     return f"{system.upper()} {code}"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.codes import CPT, Code, codings, first_display
+from service.codes import CPT, Code, code_words, codings, first_display
 from service.references import on_server, parse_reference
 from service.shapes import (
     as_dict,
@@ -327,7 +327,7 @@ def recognise(
     for concept, code in order_codings(resource, drafts, fetch_device):
         kind = table.kind_of(code)
         if kind is not None:
-            label = f"{code.system.upper()} {code.code} {first_display(concept, [code])}".strip()
+            label = f"{code_words(code.system, code.code)} {first_display(concept, [code])}".strip()
             name = table.line_name(code, kind)
             reference = reference_of(resource)
             reasons = tuple(_reason_conditions(resource, drafts))

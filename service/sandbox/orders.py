@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import policies
-from service.codes import CANONICAL_SYSTEM, SYSTEM_ALIASES
+from service.codes import CANONICAL_SYSTEM, SYSTEM_ALIASES, code_words
 from service.orders import OrderCodeTable
 from service.yamlsource import load
 
@@ -253,7 +253,7 @@ def _placed_twice(kits: Mapping[str, OrderKit], chosen: Sequence[str]) -> str | 
             if other != kit_id:
                 return (
                     f"kits: {kits[other].label} and {kits[kit_id].label} both order "
-                    f"{line.system.upper()} {line.code}; choose one of them"
+                    f"{code_words(line.system, line.code)}; choose one of them"
                 )
     return None
 
