@@ -215,11 +215,24 @@ def _step(todo: str | None) -> Step:
 
 def _failing(d: Determination) -> list[Item]:
     """What fails: first the criteria that fail (what decides "not covered"), then the alternatives
-    that fell short inside an either/or still open, each in policy order."""
+    that fell short inside an either/or still open, each in policy order. One that only the kind read
+    brings while that kind could not be told (`Determination.in_place_only`) says on what it fails
+    (`only_if_in_place`: "❌ Opioids or other analgesics for at least 6 months (if no pump is in place)",
+    review30f: said bare under "Documentation needed", beside a pump Device that could not be read, it read
+    as failing the order)."""
     deciding_first = sorted(d.criteria, key=lambda top: top.status != Status.NOT_MET)
     leaves = {leaf.id: leaf for top in deciding_first for leaf in _failing_leaves(top)}
+    only = {r.id for top in d.criteria if top.id in d.in_place_only for r in top.walk()}
     return [
-        Item(Status.NOT_MET, leaf.label, leaf.section, finding(leaf), None, Step.DOCUMENT, (leaf.id,))
+        Item(
+            Status.NOT_MET,
+            f"{leaf.label} {only_if_in_place(d)}" if leaf.id in only else leaf.label,
+            leaf.section,
+            finding(leaf),
+            None,
+            Step.DOCUMENT,
+            (leaf.id,),
+        )
         for leaf in leaves.values()
     ]
 
@@ -306,6 +319,13 @@ def _if_in_place(item: Item, found: bool = True) -> Item:
 
 
 _CONDITION = re.compile(r"If\s+")  # an instruction that begins with its own condition
+
+
+def only_if_in_place(d: Determination) -> str:
+    """How a criterion only the kind read brings (`Determination.in_place_only`) is said to hold only for
+    it where it is named, not asked (the met line, a ❌ line): "(if the pump is still in place)" of a pump
+    found, "(if no pump is in place)" where none was found (`_if_in_place`'s condition)."""
+    return aside((IF_IN_PLACE if d.in_place else IF_NONE_IN_PLACE).lower())
 
 
 def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
@@ -593,9 +613,10 @@ def none_documented(d: Determination) -> tuple[str, ...]:
     record, such as a cancer diagnosis, beside an absence: review s17 F-4). One judged only because the pump
     reads as in place (`Determination.in_place_only`) says so: "No evidence of abuse or neglect of the device
     (if the pump is still in place)" (review30a L3: "3 of 4 criteria met" read as if the order were nearly
-    covered, where a removal not read would bring other criteria)."""
+    covered, where a removal not read would bring other criteria); one only a first implant brings, where no
+    pump was found, "(if no pump is in place)" (`only_if_in_place`)."""
     return tuple(
-        f"{top.label} {aside(IF_IN_PLACE.lower())}" if top.id in d.in_place_only else top.label
+        f"{top.label} {only_if_in_place(d)}" if top.id in d.in_place_only else top.label
         for top in d.criteria
         if top.status == Status.MET and _met_by_absence(top)
     )

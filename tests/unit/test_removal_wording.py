@@ -6,15 +6,18 @@ fits; the criteria met only because the pump reads as in place are said so where
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from cards.items import Episode, missing, steps
+from cards.items import Episode, missing, none_documented, steps
 from cards.render import ITEM_LIMIT, detail
 from tests.builders import (
     SCT,
     coded_assessment,
     determine,
+    device,
     finding_of,
+    infusate_request,
     meeting_chart,
     procedure,
 )
@@ -144,3 +147,54 @@ def test_the_met_line_says_which_criteria_only_a_pump_in_place_brings() -> None:
     met = met_line(detail(Episode.of([crowded])))
     assert "Replacement not for patient convenience (if the pump is still in place)" in met
     assert len(met) <= ITEM_LIMIT and met.endswith("more.")
+
+
+def test_a_failure_only_the_kind_read_brings_says_on_what_it_fails() -> None:
+    """review30f: a ❌ line of a criterion only the kind read brings, while that kind could not be told, said
+    bare under "Documentation needed" read as failing the order: CMM-210's "❌ Opioids or other analgesics
+    for at least 6 months" beside a pump Device that could not be read (likely a pump in place, a
+    replacement, which that criterion is not asked of), "❌ Not a replacement of a functional pump" beside a
+    removal not read. Each says on what it fails, as the met line does; a failure of either kind stays bare,
+    and so does every line where the kind is sure."""
+    unread_pump = {**device({"text": "SynchroMed II implanted infusion pump"}), "status": "Active"}
+    none_found = determine([*meeting_chart(), unread_pump], policy_id=CMM210)
+    assert not none_found.in_place and "cmm210.pain.trial.noninvasive-6mo" in none_found.in_place_only
+    text = detail(Episode.of([none_found]))
+    assert "- ❌ **Opioids or other analgesics for at least 6 months (if no pump is in place)**: " in text
+    assert "(if the pump is still in place)" not in text
+    functional = coded_assessment("device-status", "functional")
+    found = determine([*meeting_chart(), *pump_maybe_removed(), functional], policy_id=CMM210)
+    assert found.in_place and "cmm210.replace.not-if-functional" in found.in_place_only
+    assert "- ❌ **Not a replacement of a functional pump (if the pump is still in place)**: " in detail(
+        Episode.of([found])
+    )
+    # a failure of either kind: a pump for insulin fails whether or not a pump is in place
+    insulin = determine(
+        [*meeting_chart(), unread_pump],
+        drugs=(infusate_request("Insulin Regular, Human 100 UNT/ML Injectable Solution", "253182"),),
+        policy_id=CMM210,
+    )
+    assert "cmm210.nonind.infusate" not in insulin.in_place_only
+    assert any(
+        line.startswith("- ❌ **Not a pump for insulin") and "in place)" not in line
+        for line in detail(Episode.of([insulin])).splitlines()
+    )
+    sure = determine(
+        [*meeting_chart(), device({"text": "SynchroMed II implanted infusion pump"})], policy_id=CMM210
+    )
+    assert not sure.in_place_only and "in place)**" not in detail(Episode.of([sure]))
+
+
+def test_the_met_line_says_a_criterion_only_a_first_implant_brings_holds_if_no_pump_is_in_place() -> None:
+    """The met line's words of a criterion of `in_place_only` follow the kind read, as what to do does
+    (`_if_in_place`): where no pump was found they are "(if no pump is in place)", never "(if the pump is
+    still in place)" of a pump no record showed. No policy today has a first implant's criterion met on
+    absence alone, so the Determination names one (CMM-210's exclusion of insulin) as only a first
+    implant's."""
+    unread_pump = {**device({"text": "SynchroMed II implanted infusion pump"}), "status": "Active"}
+    none_found = determine([*meeting_chart(), unread_pump], policy_id=CMM210)
+    assert not none_found.in_place and none_found.in_place_unsure
+    named = replace(none_found, in_place_only=(*none_found.in_place_only, "cmm210.nonind.infusate"))
+    assert none_documented(named) == (
+        "Not a pump for insulin, antibiotics or heparin (if no pump is in place)",
+    )
