@@ -139,9 +139,11 @@ class RequestLog:
         self.urls: list[str] = []
         sent = FhirClient._exchange
 
-        def exchange(client: FhirClient, url: str, body: bytes | None, limit: int | None) -> Any:
+        def exchange(
+            client: FhirClient, url: str, body: bytes | None, limit: int | None, first: bool = False
+        ) -> Any:
             self.urls.append(url)
-            return sent(client, url, body, limit)
+            return sent(client, url, body, limit, first)
 
         self.exchange = exchange
 
