@@ -32,6 +32,13 @@ def quantity(number: str, unit: str) -> str:
     return f"{number} {unit}"
 
 
+def number(value: float, spec: str = "g") -> str:
+    """A number as a sentence shows it, written by `spec` ("g": 2.5, 50; ".0f": 62), a zero never signed
+    (`unsigned_zero`): the one place a card's or a finding's number is formatted, so a trial's recorded
+    relief of -0.0 or -0.3 % is "0 % relief", never "-0 % relief" (review30c L3)."""
+    return unsigned_zero(format(value, spec))
+
+
 def unsigned_zero(number: str) -> str:
     """`number` as a sentence shows it, a zero never signed: "-0" ("-0.0"), as Python writes -0.0 or a
     small negative value shown to none of its digits (-0.01 months against 3: `_deciding_digits`), is

@@ -657,6 +657,30 @@ def test_explicit_relief_assessment_wins_over_scores() -> None:
     assert statuses(determine(chart))["geha.trial.relief-ge50"] == "met"
 
 
+@pytest.mark.parametrize(
+    ("value", "finding", "evidence"),
+    [
+        (-0.0, "0 % relief (needs at least 50 %)", "recorded relief 0 %"),
+        (0.4, "0 % relief (needs at least 50 %)", "recorded relief 0.4 %"),  # the control
+    ],
+)
+def test_a_recorded_trial_relief_of_zero_is_never_said_with_a_minus_sign(
+    value: float, finding: str, evidence: str
+) -> None:
+    """review30c L3: a recorded relief of -0.0 % showed on the card as "-0 % relief" (a negative one is
+    not read as recorded: the scores decide): the trial checks formatted their numbers themselves, not
+    through `wording.number`, the one place that writes a zero unsigned."""
+    chart = [
+        procedure("62324", "2025-10-01T09:00:00Z"),
+        pain(8, "2025-09-30T15:00:00Z"),
+        pain(8, "2025-10-01T15:00:00Z"),
+        assessment("it-trial-pain-relief-pct", valueQuantity={"value": value, "unit": "%"}),
+    ]
+    result = result_of(determine(chart), "geha.trial.relief-ge50")
+    assert result.finding == finding
+    assert [e.text for e in result.evidence] == [evidence]
+
+
 def test_trial_without_baseline_is_undocumented_not_failed() -> None:
     chart = [
         procedure("62324", "2025-10-01T09:00:00Z"),

@@ -25,7 +25,7 @@ from service.fhirdates import (
 from service.infusates import PUMP_DRUG
 from service.record import DEFAULT_ORDER_DAYS, REMOVALS, unreadable_in_chart
 from service.terminology import ValueSet
-from service.wording import listing, quantity
+from service.wording import listing, number, quantity
 
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
@@ -71,8 +71,8 @@ def day_of(moment: datetime | None, written_to: str = "time") -> str:
 def needs(comparator: str, amount: float | str, unit: str = "") -> str:
     """What a threshold asks for, in words: `needs(">", 6, "months")` is "needs more than 6 months",
     `needs(">=", 1, "months")` "needs at least 1 month"."""
-    number = f"{amount:g}" if isinstance(amount, int | float) else amount
-    return f"needs {COMPARATOR_WORDS[comparator]} {quantity(number, unit) if unit else number}"
+    said = number(amount) if isinstance(amount, int | float) else amount
+    return f"needs {COMPARATOR_WORDS[comparator]} {quantity(said, unit) if unit else said}"
 
 
 def named_value_sets(

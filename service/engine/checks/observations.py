@@ -48,7 +48,7 @@ from service.fhirdates import (
     quantity_against_months,
 )
 from service.trial import Examination, examinations
-from service.wording import quantity, unsigned_zero
+from service.wording import number, quantity, unsigned_zero
 
 
 def _one_of(value: Any, expected: Iterable[Any]) -> bool:
@@ -261,7 +261,7 @@ def _against_months(
         return against, said, "" if as_months == value else latest.value_text()
     days = duration_days({"value": value, "code": (latest.unit or "").strip()}) or 0.0
     limit = (months_before(ctx.today, -months) - ctx.today).days
-    in_days = f"{days:g} days; " if days != value else ""  # 13 weeks are 91 days
+    in_days = f"{number(days)} days; " if days != value else ""  # 13 weeks are 91 days
     detail = f"{in_days}{months} months from {human_date(ctx.today)} are {limit} days"
     return against, str(human_quantity(value, latest.unit)), detail
 
@@ -272,13 +272,13 @@ def _deciding_digits(value: float, threshold: float) -> str:
     cards say one, with none ("2", not "2.0": s29 F2), as is one rounded to it; a zero never signed
     (`unsigned_zero`: -0.01 months against 3 are "0", not "-0")."""
     if value.is_integer():
-        return unsigned_zero(f"{value:.0f}")
+        return number(value, ".0f")
     for places in range(1, 7):
         shown = f"{value:.{places}f}"
         if (float(shown) == threshold) == (value == threshold):
             # 0.17 years are "2" months, not "2.0" (review29d)
             return unsigned_zero(shown.rstrip("0").removesuffix("."))
-    return f"{value:g}"
+    return number(value)
 
 
 _TNM_CATEGORY = re.compile(r"^(?:y?[cpra])?([TNM](?:\d|x|is)).*$", re.IGNORECASE)

@@ -27,6 +27,7 @@ from service.trial import (
     recorded_hours,
     scale_trials,
 )
+from service.wording import number
 
 
 @test_type(
@@ -49,7 +50,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         return TestOutcome(Status.NOT_DOCUMENTED, evidence, f"trial result not documented: {trial.reason}")
     evidence: list[Evidence] = []
     if trial.explicit is not None:
-        evidence.append(observation_evidence(f"recorded relief {trial.relief_pct:g} %", trial.explicit))
+        evidence.append(observation_evidence(f"recorded relief {number(trial.relief_pct)} %", trial.explicit))
         if trial.baseline is not None and params.get("min_hours") is not None:  # the hours, by the scores
             evidence.append(
                 observation_evidence(
@@ -70,17 +71,18 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
         recorded = trial.explicit_duration
         evidence.append(observation_evidence(f"recorded relief duration {recorded.value_text()}", recorded))
     ok = COMPARATORS[params["comparator"]](round(trial.relief_pct, 6), float(params["percent"]))
-    finding = f"{trial.relief_pct:.0f} % relief ({needs(params['comparator'], params['percent'], '%')})"
+    relief = number(trial.relief_pct, ".0f")
+    finding = f"{relief} % relief ({needs(params['comparator'], params['percent'], '%')})"
     if ok and params.get("reviewer_below") is not None:  # the service's bar, not the policy's
         finding = (
-            f"{trial.relief_pct:.0f} % relief (at least {params['reviewer_below']:g} %, read as acceptable: "
+            f"{relief} % relief (at least {number(params['reviewer_below'])} %, read as acceptable: "
             "the policy sets no number)"
         )
     if ok and params.get("reviewer_below") is not None and trial.relief_pct < float(params["reviewer_below"]):
         return TestOutcome(
             Status.NOT_DOCUMENTED,
             tuple(evidence),
-            f"{trial.relief_pct:.0f} % relief, below {params['reviewer_below']:g} %: for the reviewer",
+            f"{relief} % relief, below {number(params['reviewer_below'])} %: for the reviewer",
             for_reviewer=True,
         )
     if trial.unread_duration is not None and params.get("min_hours") is not None:
@@ -103,7 +105,7 @@ def trial_relief(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutco
                 tuple(evidence),
                 f"{finding}; how long it lasted is not documented{unread_note}",
             )
-        finding += f", lasting {hours:g} h (needs {params['min_hours']:g} h)"
+        finding += f", lasting {number(hours)} h (needs {number(params['min_hours'])} h)"
         if hours < float(params["min_hours"]):
             return _short_relief(trial, float(params["min_hours"]), ctx, tuple(evidence), finding)
     return TestOutcome(Status.MET if ok else Status.NOT_MET, tuple(evidence), finding)
@@ -192,7 +194,7 @@ class _ScaleJudge:
         return observation_evidence(f"{self.name(code)}: {fact.value_text()}", fact)
 
     def needs(self, unit: str) -> str:
-        lasting = f" for {self.hours:g} h" if self.hours is not None else ""
+        lasting = f" for {number(self.hours)} h" if self.hours is not None else ""
         return f"needs {amount(self.points, unit)}{lasting}"
 
     def recorded(self, explicit: ObservationFact) -> TestOutcome:
@@ -221,7 +223,7 @@ class _ScaleJudge:
             if lasted is None or hours is None:
                 return self.recorded_without_duration(explicit, scale, evidence, finding, value)
             evidence += (self.assessed("it-trial-response-duration-h", lasted),)
-            finding += f" for {hours:g} h"
+            finding += f" for {number(hours)} h"
             if hours < self.hours:
                 return self.short(evidence, f"{finding} ({self.needs('point')})", value)
         if not in_grades_only:
@@ -257,7 +259,7 @@ class _ScaleJudge:
         best = max(trials, key=lambda t: t.sustained_hours(self.points))
         hours = best.sustained_hours(self.points)
         evidence += (self.before_the_trial(best),)
-        finding += f", for {hours:g} h by the scores"
+        finding += f", for {number(hours)} h by the scores"
         if hours >= self.hours:  # type: ignore[operator]
             return TestOutcome(Status.MET, evidence, f"{finding} ({self.needs('point')})")
         if self.may_yet_last(best):
@@ -352,9 +354,9 @@ class _ScaleJudge:
 
 def _for_hours(hours: float, recorded: ObservationFact | None) -> str:
     """How long a response held, as a finding says it: ", for 6 h as recorded"."""
-    return f", for {hours:g} h" + (" as recorded" if recorded is not None else "")
+    return f", for {number(hours)} h" + (" as recorded" if recorded is not None else "")
 
 
 def amount(value: float, unit: str) -> str:
     """`value` of `unit`: "1 point", "0.5 points", "2 grades"."""
-    return f"{value:g} {unit}" if value == 1 else f"{value:g} {unit}s"
+    return f"{number(value)} {unit}" if value == 1 else f"{number(value)} {unit}s"
