@@ -695,12 +695,13 @@ def _scale_component(resource: Mapping[str, Any]) -> str | None:
 def _device(resource: Mapping[str, Any], codes_of: CodesOf) -> DeviceFact | None:
     """An active Device's fact (contract §2, §3: "an active `Device`"); None for one with another of R4's
     statuses or none. A status that is none of R4's codes ("Active", `["active"]`, null) could not be
-    read: it raises, so the Device is counted a record that could not be read (`_read`, MALFORMED) and a
-    reader of devices says "could not be checked" rather than "none" (review29d L6: it read as no device)."""
+    read: it raises, so the Device is counted a record that could not be read (`_read`, UNKNOWN_STATUS: "1
+    record(s) with a status none of FHIR R4's codes", review30c L5) and a reader of devices says "could not
+    be checked" rather than "none" (review29d L6: it read as no device)."""
     status = resource.get("status")
     if status != "active":
         if "status" in resource and (not isinstance(status, str) or status not in DEVICE_STATUSES):
-            raise ValueError(f"Device.status {status!r} is none of FHIR R4's codes")
+            raise UnreadableRecord(UNKNOWN_STATUS)
         return None
     device_type = resource.get("type")
     names = " | ".join(
@@ -917,6 +918,23 @@ UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, OverflowError, Re
 
 MALFORMED = "could not be read"
 MODIFIED = "carry a modifier extension this service does not understand"
+# what was wrong with a record that could not be read, where its reader knows it (`UnreadableRecord`): said in
+# its place ("1 record(s) with a status none of FHIR R4's codes"), never MALFORMED's words again after a
+# card's "could not be read" (review30c L5)
+UNKNOWN_STATUS = "with a status none of FHIR R4's codes"
+# every why a record of the chart was read and left out: `unreadable_in_chart` knows them all
+LEFT_OUT = (MALFORMED, MODIFIED, UNKNOWN_STATUS)
+
+
+class UnreadableRecord(ValueError):
+    """A record that could not be read, raised by its reader where it knows what was wrong (`why`, one of
+    `LEFT_OUT`: a Device's status none of R4's codes); `_read` counts it so, any other error MALFORMED."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 # `PatientRecord.unavailable`'s key (and `unavailable_codes`', by removal CPT code) for the removals that
 # could not be read: a Procedure left out that is one (its codes a removal's, `ReadCodes.undoes`) or may be
 # one (malformed: its codes unknown; or the procedures not fetched). A device or pump the chart shows in
@@ -927,14 +945,15 @@ REMOVALS = "device removals"
 
 def left_out(count: int, why: str) -> str:
     """How a kind of data reads as not wholly available when `count` of its records were left out
-    `why` (MALFORMED, MODIFIED): the words `unreadable_in_chart` knows."""
+    `why` (one of `LEFT_OUT`: MALFORMED, MODIFIED, UNKNOWN_STATUS): the words `unreadable_in_chart` knows."""
     return f"{count} record(s) {why}"
 
 
 def unreadable_in_chart(reason: str) -> bool:
     """Whether a reason a kind of data is not wholly available is records of the chart this service
-    cannot read (malformed, or carrying a modifier extension): asking again gives the same records."""
-    return any(f"record(s) {why}" in reason for why in (MALFORMED, MODIFIED))
+    cannot read (malformed, with a status none of R4's codes, or carrying a modifier extension): asking
+    again gives the same records."""
+    return any(f"record(s) {why}" in reason for why in LEFT_OUT)
 
 
 def _read(
@@ -952,6 +971,9 @@ def _read(
             continue
         try:
             fact = parse(resource)
+        except UnreadableRecord as error:  # its reader knows what was wrong
+            unreadable(resource, error.why, None)
+            continue
         except UNREADABLE:
             unreadable(resource, MALFORMED, None)
             continue
@@ -1034,7 +1056,7 @@ def build_record(
             if why == MODIFIED and _read_by_no_policy(fact, terminology, worded):
                 return  # a record no policy reads changes nothing
             log.warning(
-                "%s/%s left out of the record: one of those that %s", resource_type, resource.get("id"), why
+                "%s/%s left out of the record: %s", resource_type, resource.get("id"), left_out(1, why)
             )
             by_codes = _read_by_codes(fact, terminology)  # None for a malformed one: read as a whole
             keys = [(resource_type, code) for code in ((None,) if by_codes is None else by_codes)]

@@ -915,12 +915,17 @@ def test_a_device_whose_status_is_none_of_r4_s_codes_could_not_be_read(status: A
     unknown), or not a string (null is none in FHIR JSON), made the Device silently no device: a pacemaker
     so written left GEHA's exclusion met and the 62362 "meets all 14". Such a Device is a record that
     could not be read (record._read, as a malformed date is): the exclusion could not be checked, and
-    the card says so; a pump so written is not read as in place either."""
+    the card says so, and what was wrong, once (review30c L5: "some of the EHR's implanted devices could not
+    be read (1 record(s) could not be read)"); a pump so written is not read as in place either."""
     pacemaker = device({"text": "Cardiac pacemaker"})
     pacemaker["status"] = status
     found = determine([*meeting_chart(), pacemaker])
     [excluded] = [c for c in found.criteria if c.id == "geha.excl.programmable-device"]
-    assert excluded.unchecked_reason is not None and "could not be read" in excluded.unchecked_reason
+    assert excluded.unchecked_reason == (
+        "could not be checked: some of the EHR's implanted devices could not be read "
+        "(1 record(s) with a status none of FHIR R4's codes)"
+    )
+    assert detail(Episode.of([found])).count("could not be read") == 1
     assert found.outcome == Outcome.INSUFFICIENT
     assert "could not be checked" in summary(Episode.of([found]))
     pump = device({"text": "SynchroMed II intrathecal pump"})
