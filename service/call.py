@@ -68,6 +68,10 @@ class Unobtainable:
     # prefetch only: named at a server's URL, with no fhirServer; a fhirServer would not be read for it,
     # so the 412 asks for prefetch alone (gather's `GatheredData.prefetch_only`)
     prefetch_only: bool = False
+    # read, not answerable: the EHR's FHIR server gave it, but as it holds it it cannot be answered for (a
+    # Coverage with no id, a period R4 does not allow, or an id another Coverage of the call carries
+    # written otherwise: pipeline's `_coverage_unread`); the 412 says it was read, never that it could not be
+    read_unanswerable: bool = False
 
 
 @dataclass(frozen=True)

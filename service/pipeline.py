@@ -546,19 +546,19 @@ def decide(
 
 
 def _coverage_unread(call: CallData, today: date, now: datetime) -> Decisions | None:
-    """A call whose Coverage is active but cannot be answered for as written (`routing.unanswerable`: no
-    FHIR id to name it by, or a `period` start or end in a form R4 does not allow; or, not active, the
-    one it is answered `not-covered` for has no id: `routing.unanswerable_of`), when it is about any
-    order (`_orders_at_hand`): its coverage information could not name it (review29b: `Coverage/None`),
-    or whether it is in force cannot be told (review28f L1: such an end bounded nothing, and an ended
-    plan was judged, or made two relevant Coverages). Prefetched, it is bad input: a 400 naming the
-    element (`prefetch.coverage.entry[0].resource.period.end`), found in the request as the very object
-    (`held_at`: whatever its id); read from the EHR's FHIR server, the Coverage could not be read as
-    FHIR: a 412 naming `prefetch.coverage`, saying which element and how it is written. A call about no
-    order, the hook's Encounter alone, is not ended by it (the Encounter is never needed data): nothing
-    is answered for any Coverage, as when none is known (review29b: the Encounter was told "conditional"
-    under an ended plan whose end was so written, where one written as R4 allows made it
-    "not-covered"). None: every Coverage can be answered for (or the call has nothing to answer for)."""
+    """A call whose Coverage is active but cannot be answered for as written (`routing.unanswerable`: no FHIR
+    id to name it by, or a `period` start or end in a form R4 does not allow; or, not active, the one it is
+    answered `not-covered` for has no id: `routing.unanswerable_of`), when it is about any order
+    (`_orders_at_hand`): its coverage information could not name it (review29b: `Coverage/None`), or whether
+    it is in force cannot be told (review28f L1: such an end bounded nothing, and an ended plan was judged, or
+    made two relevant Coverages). Prefetched, it is bad input: a 400 naming the element
+    (`prefetch.coverage.entry[0].resource.period.end`), found in the request as the very object (`held_at`:
+    whatever its id); read from the EHR's FHIR server, it cannot be answered for as the server holds it: a 412
+    naming `prefetch.coverage`, saying it was read, which element and how it is written. A call about no
+    order, the hook's Encounter alone, is not ended by it (the Encounter is never needed data): nothing is
+    answered for any Coverage, as when none is known (review29b: the Encounter was told "conditional" under an
+    ended plan whose end was so written, where one written as R4 allows made it "not-covered"). None: every
+    Coverage can be answered for (or the call has nothing to answer for)."""
     data = call.data
     if data is None or not (_orders_at_hand(call) or call.encounter is not None):
         return None
@@ -573,7 +573,7 @@ def _coverage_unread(call: CallData, today: date, now: datetime) -> Decisions | 
     if held is not None:  # the request's: bad input, the element named
         return Decisions(call, today, coverage_refused=f"{why}: {cannot}", refused_at=held + where)
     reason = f"{why} as the EHR's FHIR server holds it: {cannot}"
-    unread = Unobtainable("coverage", "prefetch.coverage", reason)
+    unread = Unobtainable("coverage", "prefetch.coverage", reason, read_unanswerable=True)
     return Decisions(call, today, missing_required=(unread,))
 
 
@@ -608,16 +608,19 @@ def _orders_at_hand(call: CallData) -> bool:
 
 
 def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
-    """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order)
-    was neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all
-    (`Unobtainable.not_asked`: the call was held back from it, service/fhir/server_share.py).
-    A required key the EHR sent as page one of several, with no server to read the rest from, is
-    said as such (`Unobtainable.sent_in_part`: it was prefetched, in part; inferno22 L1), each in its own
-    sentence after that of the elements not sent at all (the first one's reason given). When prefetch is
-    the only remedy (`Unobtainable.prefetch_only`: a payor's Organization named by a server's URL, read
-    from no other), a fhirServer is not offered: for an element sent in part, in its sentence; for those
-    not sent, when it is so for every one. The issue names each request element to fix."""
-    whole = [m for m in missing if not m.sent_in_part]
+    """412: data the call cannot be answered without (the patient, the Coverage, a dispatched order) was
+    neither prefetched nor read; the remedy depends on whether the FHIR server was asked at all
+    (`Unobtainable.not_asked`: the call was held back from it, service/fhir/server_share.py). A Coverage the
+    server gave that cannot be answered for as it holds it (`_coverage_unread`:
+    `Unobtainable.read_unanswerable`) is said to have been read, in its own sentence (review30c L6: two
+    Coverages sharing an id were said not to have been read). A required key the EHR sent as page one of
+    several, with no server to read the rest from, is said as such (`Unobtainable.sent_in_part`: it was
+    prefetched, in part; inferno22 L1), each in its own sentence after that of the elements not sent at all
+    (the first one's reason given). When prefetch is the only remedy (`Unobtainable.prefetch_only`: a payor's
+    Organization named by a server's URL, read from no other), a fhirServer is not offered: for an element
+    sent in part, in its sentence; for those not sent, when it is so for every one. The issue names each
+    request element to fix."""
+    whole = [m for m in missing if not m.sent_in_part and not m.read_unanswerable]
     sentences = []
     if whole:
         reason = whole[0].reason
@@ -631,6 +634,12 @@ def precondition_failed(missing: tuple[Unobtainable, ...]) -> HookOutcome:
             read = "could not be read"
             remedy = "send it as prefetch or provide a reachable fhirServer with fhirAuthorization"
         sentences.append(f"{what} not prefetched and {read} from the EHR's FHIR server ({reason}); {remedy}")
+    sentences += [  # read: what was wrong is how the server holds it, never that it could not be read
+        f"{m.name} was read from the EHR's FHIR server but cannot be answered for ({m.reason}); send it as "
+        "prefetch"
+        for m in missing
+        if m.read_unanswerable
+    ]
     sentences += [
         f"{m.reason}; send all of it in the one prefetch Bundle"
         + ("" if m.prefetch_only else ", or provide a reachable fhirServer with fhirAuthorization")

@@ -83,6 +83,7 @@ def test_a_coverage_read_from_the_server_whose_period_cannot_be_read_is_a_412_sa
     said = issue["diagnostics"]
     assert f"{coverage['resourceType']}/{coverage['id']}.period.end" in said and LAX[form] in said
     assert "as the EHR's FHIR server holds it" in said
+    assert said.startswith("coverage was read from the EHR's FHIR server but cannot be answered for (")
 
 
 @pytest.mark.parametrize("read", ["prefetched", "searched"])

@@ -129,14 +129,16 @@ def test_two_coverages_written_otherwise_under_one_id_are_a_400_naming_the_secon
 
 @pytest.mark.parametrize("hook", list(SAMPLES))
 def test_two_coverages_written_otherwise_under_one_id_read_from_the_server_are_a_412(hook: str) -> None:
+    """Both were read from the server: the 412 says so, never that the Coverage "could not be read from the
+    EHR's FHIR server" (review30c L6), and asks for it as prefetch, not for a reachable server."""
     response = _posted(hook, _twice(hook, _kaiser), "searched", False)
     assert response.status_code == 412, response.get_data(as_text=True)
     [issue] = response.get_json()["issue"]
     assert issue["expression"] == ["prefetch.coverage"]
-    assert (
-        "written otherwise" in issue["diagnostics"]
-        and "as the EHR's FHIR server holds it" in issue["diagnostics"]
-    )
+    said = issue["diagnostics"]
+    assert "written otherwise" in said and "as the EHR's FHIR server holds it" in said
+    assert said.startswith("coverage was read from the EHR's FHIR server but cannot be answered for (")
+    assert "could not be read" not in said and said.endswith("; send it as prefetch")
 
 
 def test_two_coverages_of_two_ids_are_answered_each_as_before() -> None:
