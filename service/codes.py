@@ -201,29 +201,118 @@ def code_words(system: str, code: str) -> str:
     return f"{system.upper()} {code}"
 
 
-# What a negation takes back of a route's words: from "no", "not", "non", "never", "avoid" or "without"
-# (a whole word, a space or hyphen after it) to the next mark that ends a phrase, or "but": "no IM",
-# "IM not IV", "SC (not IT)", "not for intrathecal use", "non-epidural", "avoid IM, give SC".
-_NEGATED_ROUTE = re.compile(
-    rf"\b(?:no|not|non|never|avoid|without)(?=[\s{HYPHENS}])(?:(?!\bbut\b)[^,;:|()\[\]])*", re.IGNORECASE
+# What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it).
+# Before the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers
+# between them (ROUTE_FILLERS), up to the first word that is neither, across spaces, hyphens and slashes
+# only: "no IM", "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "SC (not IT)";
+# "not only IM" and "no more than 1 mg" take back nothing. Hyphened to a word ("non-preserved", "no-IV",
+# "non-epidural") it takes back that word alone: "non-preserved intrathecal" is intrathecal. After the
+# words it negates, one of ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing
+# bracket, up to `,` `;` `|` `[` `]` or the end) takes back the route words and fillers before it, across
+# spaces, hyphens, colons, brackets and a question mark: "intrathecal: no", "intrathecal contraindicated",
+# "intrathecal (avoid)", "epidural - discontinued". A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
+ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
+ROUTE_NEGATIONS_AFTER = frozenset(
+    {"no", "not", "never", "avoid", "avoided", "contraindicated", "discontinued"}
 )
+ROUTE_FILLERS = frozenset(
+    {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
+)
+_ROUTE_WORD = re.compile(rf"\w+(?:[.'{HYPHENS}]\w+)*\.?")  # "IV", "I.V.", "sub-q", "non-preserved"
+_NEGATION_WORD = re.compile(
+    r"\b(?:" + "|".join(sorted(ROUTE_NEGATIONS | ROUTE_NEGATIONS_AFTER)) + r")\b", re.IGNORECASE
+)
+_HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{HYPHENS}]", re.IGNORECASE)
+_FORWARD_GAP = re.compile(rf"[\s/{HYPHENS}]*")  # what a negation's scope crosses after it
+_BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")  # what it crosses before it, negating what was said
+_AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
 
 
-def route_texts(route: Any) -> list[str]:
+def route_texts(route: Any, routes: Routes) -> list[str]:
     """A route's words (its text and every coding's display), their compatibility forms read plainly
     (NFKC: "intrathecal" written in full-width letters is "intrathecal", review29g), and what a negation
-    takes back of them taken out (`_NEGATED_ROUTE`: "no IM" is no intramuscular route, nor "not
-    intrathecal" an intrathecal one; only "not"/"non" were read so, and by some readers only: review29d
-    L3), as every reading of a route's words takes them: whether it is neuraxial (`neuraxial_route`) or
-    injectable (the drug order's route text, service/record.py)."""
+    takes back of them taken out (`_unnegated`: "no IM" is no intramuscular route, nor "not intrathecal"
+    an intrathecal one, review29d L3; "non-preserved intrathecal" is intrathecal, review30c L1), as every
+    reading of a route's words takes them: whether it is neuraxial (`neuraxial_route`) or injectable (the
+    drug order's route text, service/record.py)."""
     texts = [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
-    return [_NEGATED_ROUTE.sub(" ", text) for text in texts]
+    return [_unnegated(text, routes) if _NEGATION_WORD.search(text) else text for text in texts]
+
+
+def _says_a_route(words: str, routes: Routes) -> bool:
+    """Whether `words` say a route: the neuraxial words, a whole text that is one ("IT"), another's."""
+    return (
+        routes.says_neuraxial(words)
+        or _as_whole_text(words) in routes.whole_texts
+        or routes.other.matches_text(words)
+    )
+
+
+def _unnegated(text: str, routes: Routes) -> str:
+    """`text` with what its negations take back of its route words (ROUTE_NEGATIONS, ROUTE_NEGATIONS_AFTER,
+    ROUTE_FILLERS: see there) each made a space."""
+    words = list(_ROUTE_WORD.finditer(text))
+    said = [word.group().lower().rstrip(".") for word in words]
+    unsaid: list[tuple[int, int]] = []
+    for i, word in enumerate(words):
+        if _HYPHENED.match(said[i]):  # "non-preserved": its own word alone
+            unsaid.append(word.span())
+        elif said[i] in ROUTE_NEGATIONS and (last := _scope(words, said, i, 1, routes)) is not None:
+            unsaid.append((word.start(), words[last].end()))
+        elif (
+            said[i] in ROUTE_NEGATIONS_AFTER
+            and _AFTER_LAST.match(text, word.end())
+            and (first := _scope(words, said, i, -1, routes)) is not None
+        ):
+            unsaid.append((words[first].start(), word.end()))
+    kept, at = [], 0
+    for start, end in sorted(unsaid):  # spans may overlap ("not IV: no"): each character once
+        if end > at:
+            kept.append(text[at : max(start, at)])
+            at = end
+    return " ".join([*kept, text[at:]]) if unsaid else text
+
+
+def _scope(words: list[re.Match[str]], said: list[str], at: int, step: int, routes: Routes) -> int | None:
+    """The farthest word (`step` 1: after the negation at `at`; -1: before it) of the route words and fillers
+    next to it, when they hold a route word; None when they hold none."""
+    gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP
+    last, routed, i = None, False, at + step
+    while 0 <= i < len(words):
+        near, far = sorted((words[i - step], words[i]), key=lambda word: word.start())
+        if gap.fullmatch(near.string, near.end(), far.start()) is None:
+            break
+        if (two := _two_word_route(words, i, step, routes)) is not None:
+            last, routed, i = two, True, two + step
+            continue
+        if _says_a_route(words[i].group(), routes):
+            last, routed = i, True
+        elif said[i] in ROUTE_FILLERS:
+            last = i
+        else:
+            break
+        i += step
+    return last if routed else None
+
+
+def _two_word_route(words: list[re.Match[str]], i: int, step: int, routes: Routes) -> int | None:
+    """The index of the second word when the word at `i` and the next one (`step`) say a route together
+    and neither alone ("by mouth", "sub q"; not "only IM", whose "IM" is a route word itself), else None."""
+    j = i + step
+    if not 0 <= j < len(words) or any(_says_a_route(words[k].group(), routes) for k in (i, j)):
+        return None
+    near, far = sorted((words[i], words[j]), key=lambda word: word.start())
+    return j if _says_a_route(f"{near.group()} {far.group()}", routes) else None
+
+
+_NOT_OF_THE_WORDS = str.maketrans("", "", ".()[],;:")  # dots, brackets and phrase marks
 
 
 def _as_whole_text(text: str) -> str:
-    """A route's text (`route_texts`) as a whole text is compared (`Routes.whole_texts`): dots dropped
-    ("I.T.", "IT."), trimmed; the case kept."""
-    return text.replace(".", "").strip()
+    """A route's text (`route_texts`) as a whole text is compared (`Routes.whole_texts`): dots, brackets
+    and the marks a phrase ends with dropped ("I.T.", "IT.", and "IT (not IV)" or "IT, not IV" once the
+    negation's words are taken out: review30c L2), trimmed; the case kept."""
+    return text.translate(_NOT_OF_THE_WORDS).strip()
 
 
 def neuraxial_route(route: Any, routes: Routes) -> bool | None:
@@ -241,7 +330,7 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
-    texts = route_texts(route)
+    texts = route_texts(route, routes)
     if any(_as_whole_text(part) in routes.whole_texts for part in texts):
         return True
     text = " | ".join(texts)

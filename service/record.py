@@ -379,7 +379,7 @@ def _medication_fact(
     codes_of, named, routes = reader
     codes = codes_of(concept)
     given = _routes(resource)
-    route_text = " | ".join(text for route in given for text in route_texts(route) if text)
+    route_text = " | ".join(text for route in given for text in route_texts(route, routes) if text)
     return MedicationFact(
         source=reference_of(resource),
         codes=codes,

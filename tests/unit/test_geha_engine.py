@@ -498,6 +498,10 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IM not IV", True),  # the control: what a negation leaves stands
         ("no IV, IM", True),
         ("not IV but IM", True),
+        ("not only IM", True),  # review30c L1: "only" is no route word, so the negation takes back nothing
+        ("non-preserved IM", True),  # a hyphened prefix negates its own word alone
+        ("IM: avoid", False),  # review30c L2: after the words it negates
+        ("IM contraindicated", False),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

@@ -70,6 +70,45 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review30c L1: a hyphened "non-"/"no-" took back the rest of the phrase, and "not only" all of it
+        ("non-preserved intrathecal", True),
+        ("preservative-free, non-PF intrathecal", True),
+        ("no-IV intrathecal", True),
+        ("not only intrathecal", True),
+        ("not only IM", False),
+        ("non-intrathecal", None),  # a hyphened prefix negates its own word
+        ("non preserved intrathecal", True),  # a negation's scope ends at a word that is no route word
+        ("intrathecal no more than 1 mg/day", True),
+        # review30c L2: a negation after the words it negates, and "IT" once a bracket's negation is out
+        ("intrathecal contraindicated", None),
+        ("intrathecal: no", None),
+        ("intrathecal (avoid)", None),
+        ("epidural - discontinued", None),
+        ("SC; intrathecal: no", False),
+        ("IT (not IV)", True),
+        ("IT, not IV", True),
+        # what lows30 took back stays taken back
+        ("not for intrathecal use", None),
+        ("do not use intrathecally", None),
+        ("not to be given intrathecally", None),
+        ("Oral (not for intrathecal use)", False),
+        ("IM (not for intrathecal use)", False),
+        ("not IV or IM", None),
+        ("not by mouth", None),
+        ("intrathecal, not epidural", True),
+        ("no IV, intrathecal", True),
+    ],
+)
+def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: bool | None) -> None:
+    """A negation takes back the route words (and fillers: "for", "use", "given") next to it, before or
+    after it; a hyphened prefix its own word alone (codes.ROUTE_NEGATIONS, ROUTE_NEGATIONS_AFTER,
+    ROUTE_FILLERS)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
     "route", [{"text": "Injection"}, {"coding": [{"system": SCT, "code": "418418000"}]}, {"text": "it"}]
 )
 def test_a_route_that_tells_nothing_leaves_the_drugs_words_to_decide(route: dict[str, Any]) -> None:
