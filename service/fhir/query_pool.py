@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.fhir.batch import EntryAnswer
@@ -73,6 +73,19 @@ def never_started() -> QueryOutcome:
     """The outcome of a query that got no worker or server slot before the call's deadline: nothing was
     sent (review30b L2: it counted the token `used`)."""
     return QueryOutcome(error=OUT_OF_TIME, never_started=True)
+
+
+def _asked_in_batch(outcomes: Mapping[str, QueryOutcome]) -> dict[str, QueryOutcome]:
+    """The outcomes of a refused batch's queries asked one by one (`QueryPool.run`): each had gone to the
+    server in the batch, with the token (`BatchRefused`: the server answered it), so one that then never
+    started, or whose own first request found the time up, failed out of time but was sent, as a sorted
+    search asked again unsorted is (`_search`); it is no latency sample (its time was the batch's, whose
+    answer it did not take). Else a call whose batch a server refused as its time ran out recorded
+    `not-used` (review30g)."""
+    return {
+        key: replace(o, never_started=False, seconds=0.0) if o.never_started else o
+        for key, o in outcomes.items()
+    }
 
 
 class FhirUse:
@@ -281,12 +294,15 @@ class QueryPool:
         if self.executor is None or client.refusal() is not None:
             outcomes: dict[str, QueryOutcome] = {}
             for unit in units:
-                outcomes.update(_run_unit(client, unit) or {q.key: _run(client, q) for q in unit})
+                outcomes.update(
+                    _run_unit(client, unit) or _asked_in_batch({q.key: _run(client, q) for q in unit})
+                )
             return outcomes
         settled = self._run_units(self.executor, client, units, deadline)
         for unit in units:
             if len(unit) > 1 and settled[unit[0].key] is None:
-                settled.update(self._run_units(self.executor, client, [(q,) for q in unit], deadline))
+                alone = self._run_units(self.executor, client, [(q,) for q in unit], deadline)
+                settled.update(_asked_in_batch({key: o for key, o in alone.items() if o is not None}))
         return {q.key: settled[q.key] or never_started() for q in queries}
 
     def _run_units(

@@ -4,7 +4,8 @@ not-used, rejected) and the FHIR query metric. It pins what encounter30 changed 
 the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
 query) and review30b's L1-L3 (a query never sent, held back, started too late or finding the time up
 at its first request, is no latency sample and uses no token; a call answered 500 records what its
-queries did)."""
+queries did), and that a query of a batch the server refused had gone in it, however late it was then
+asked alone (review30g)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ import pytest
 from service import pipeline
 from service.app import create_app
 from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
-from service.fhir.client import OUT_OF_TIME, FhirClient, FhirError, NotAsked, NotSent, SearchResult
+from service.fhir.client import (
+    OUT_OF_TIME,
+    BatchRefused,
+    FhirClient,
+    FhirError,
+    NotAsked,
+    NotSent,
+    SearchResult,
+)
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import Query
 from service.fhir.query_pool import FhirUse, QueryPool
@@ -255,3 +264,38 @@ def test_a_query_whose_first_request_went_uses_the_token_whatever_fails_after(la
     outcome = QueryPool(None).run(SortRefusedThenLate(late), [query], LATER)[query.key]
     use.count(query, outcome)
     assert outcome.error == OUT_OF_TIME and use.token_use == "used"
+
+
+class BatchRefusedLate(FhirClient):
+    """A real client to a server taking batches on its word, whose answer to the batch (sent with the
+    token) says it does not (HTTP 405: `BatchRefused`) as the call's time runs out: each query asked alone
+    afterwards finds the time up before its own first request."""
+
+    def __init__(self) -> None:
+        super().__init__(FHIR_SERVER, TOKEN, 1.0, deadline=time.monotonic() + 0.05, batch=True)
+        self.batches_sent = 0
+
+    def batch(self, relative_urls: list[str]) -> list[Any]:
+        self.batches_sent += 1
+        time.sleep(max(self._deadline - time.monotonic(), 0) + 0.01)  # type: ignore[operator]
+        raise BatchRefused("HTTP 405", 405)
+
+
+@pytest.mark.parametrize("executor", [False, True], ids=["in-the-calls-thread", "on-the-pool"])
+def test_a_query_of_a_batch_refused_went_with_the_token_however_late_it_is_asked_alone(
+    executor: bool,
+) -> None:
+    """The queries of a batch the server did not take (BatchRefused: it answered the batch, sent with the
+    token) are asked one by one; one that then finds the time up, or gets no worker, before its own first
+    request had still gone to the server in the batch: the token was `used` (review30g: recorded
+    `not-used`, the batch's request forgotten, where before token30 such a query counted `used`)."""
+    reads = [Query(f"read:Organization/o{n}", "Organization", reference=f"Organization/o{n}") for n in (1, 2)]
+    client, use = BatchRefusedLate(), FhirUse()
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = QueryPool(pool if executor else None).run(client, reads, LATER)
+    for query in reads:
+        use.count(query, outcomes[query.key])
+    assert client.batches_sent == 1
+    assert all(outcomes[q.key].error == OUT_OF_TIME for q in reads)
+    assert use.token_use == "used"
+    assert all(outcomes[q.key].seconds == 0.0 for q in reads)  # no latency sample: the batch's time
