@@ -398,18 +398,34 @@ def _payers(call: AuditedCall, catalog: Catalog) -> list[dict[str, Any]]:
 
 def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, Any]:
     """Whether the access token was used (CRD metrics' tokenUse), as the call counted it over every query
-    it made (`HookOutcome.token_use`, `FhirUse`), and what was read, by type, from prefetch and from the
-    EHR's FHIR server."""
+    it made (`HookOutcome.token_use`, `FhirUse`), and every resource the call used, by type and by where
+    it came from (`source`): the request's prefetch, a query of this call's (`FhirUse` tallied those made
+    outside the gather: the open and booked orders, an order's Device, the hook's Encounter) or the
+    patient-data cache, the answer an earlier call's query got (`GatheredData.from_cache`). `prefetch`
+    says as CRDMetricData does whether it was prefetched (review30b L4: a cached resource read as queried
+    now, and the reads outside the gather were listed nowhere)."""
     data, token_use = call.outcome.data, call.outcome.token_use
-    if data is None:
-        return {"token_use": token_use, "resources": []}
+    answered = call.outcome.fhir_answered
+    found = data.resources if data is not None else {}
+    from_cache = data.from_cache if data is not None else {}
     resources = []
-    for resource_type, found in sorted(data.resources.items()):
-        from_prefetch = min(prefetched.get(resource_type, 0), len(found))
-        if from_prefetch:
-            resources.append({"type": resource_type, "count": from_prefetch, "prefetch": True})
-        if len(found) > from_prefetch:
-            resources.append({"type": resource_type, "count": len(found) - from_prefetch, "prefetch": False})
+    for resource_type in sorted(found.keys() | answered.keys()):
+        gathered = len(found.get(resource_type, ()))
+        from_prefetch = min(prefetched.get(resource_type, 0), gathered)
+        cached = min(from_cache.get(resource_type, 0), gathered - from_prefetch)
+        queried = gathered - from_prefetch - cached + answered.get(resource_type, 0)
+        for count, source in ((from_prefetch, "prefetch"), (queried, "query"), (cached, "cache")):
+            if count:
+                resources.append(
+                    {
+                        "type": resource_type,
+                        "count": count,
+                        "prefetch": source == "prefetch",
+                        "source": source,
+                    }
+                )
+    if data is None:
+        return {"token_use": token_use, "resources": resources}
     return {"token_use": token_use, "resources": resources, "unavailable": dict(data.unavailable)}
 
 

@@ -50,6 +50,9 @@ class CallData:
     # how the EHR's FHIR server took the call's bearer token over every query the call made
     # (`FhirUse.token_use`: used, not-used, rejected), CRD metrics' tokenUse
     token_use: str = "not-used"
+    # by type, the resources its queries outside the gather answered (`FhirUse.answered`: the open and
+    # booked orders, an order's Device, the hook's Encounter): the audit row's `resources` lists them
+    fhir_answered: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

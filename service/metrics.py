@@ -118,7 +118,7 @@ def _metric(
     issues = _issues(record)
     if issues:
         metric["issue"] = issues
-    resources = [_resource_use(r) for r in (record.get("fhir_access") or {}).get("resources", [])]
+    resources = _resource_use((record.get("fhir_access") or {}).get("resources", []))
     if resources:
         metric["resources"] = resources
     requests = _requests(record, body, coverages)
@@ -139,8 +139,17 @@ def _issues(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"code": i["code"]} for i in response.get("issue") or [] if isinstance(i.get("code"), str)]
 
 
-def _resource_use(used: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": used["type"], "count": used["count"], "prefetch": used["prefetch"]}
+def _resource_use(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The row's resources as CRDMetricData's: one entry per type and `prefetch`, the row's queried and
+    cached entries (its `source`, which the metric has no element for) added together."""
+    merged: dict[tuple[str, bool], dict[str, Any]] = {}
+    for used in rows:
+        key = (used["type"], used["prefetch"])
+        if key in merged:
+            merged[key]["count"] += used["count"]
+        else:
+            merged[key] = {"type": used["type"], "count": used["count"], "prefetch": used["prefetch"]}
+    return list(merged.values())
 
 
 def _requests(

@@ -82,6 +82,8 @@ class HookOutcome:
     # how the EHR's FHIR server took the bearer token over every query the call made (`CallData.token_use`),
     # whatever the answer: the audit's token outcome (CRD metrics' tokenUse)
     token_use: str = "not-used"
+    # what its queries outside the gather answered, by type (`CallData.fhir_answered`): the audit row lists it
+    fhir_answered: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def gather(
         call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:
         observe_fhir_held_back()
-    return replace(call, token_use=use.token_use)
+    return replace(call, token_use=use.token_use, fhir_answered=dict(use.answered))
 
 
 def _gathered(
@@ -730,9 +732,15 @@ def handle_hook(
     decisions = decide(call, env.catalog, env.published, today, approvals, now or midday(today))
     forget_unsettled(decisions, env, scope_of(request, caller))
     if decisions.missing_required:  # (the token outcome is every answer's: a 401 may be why)
-        return replace(precondition_failed(decisions.missing_required), token_use=call.token_use)
+        return replace(
+            precondition_failed(decisions.missing_required),
+            token_use=call.token_use,
+            fhir_answered=call.fhir_answered,
+        )
     if decisions.coverage_refused is not None:
-        return replace(coverage_refused(decisions), token_use=call.token_use)
+        return replace(
+            coverage_refused(decisions), token_use=call.token_use, fhir_answered=call.fhir_answered
+        )
     issuer = HookCall(request.hook, request.hook_instance)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
     return HookOutcome(
@@ -744,4 +752,5 @@ def handle_hook(
         judged_as=decisions.episode_orders,
         issuer=issuer,
         token_use=call.token_use,
+        fhir_answered=call.fhir_answered,
     )

@@ -171,7 +171,9 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
             hook_request, service, state.environment, today, base_url, caller.iss, arrived_at(), now, use
         )
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
-        failed = HookOutcome(internal_error(exc), status=500, token_use=use.token_use)
+        failed = HookOutcome(
+            internal_error(exc), status=500, token_use=use.token_use, fhir_answered=dict(use.answered)
+        )
         return json_response(*audited(state, started, service, body, hook_request, failed))
     if outcome.status == 200:
         annotate(outcome="answered", cards=len(outcome.response["cards"]))

@@ -116,6 +116,9 @@ class GatheredData:
     prefetch_may_carry: bool = True
     # of `resources`, those read from the FHIR server or the cache (the rest came in the request)
     fetched: list[dict[str, Any]] = field(default_factory=list)
+    # of `fetched`, how many of each type came from the patient-data cache (an earlier call's query), not
+    # from this call's (the audit row says which: review30b L4)
+    from_cache: dict[str, int] = field(default_factory=dict)
     # the payers' key (`payerOrganizations`) lacking an Organization a Coverage names as its payer by
     # reference, whose own words do not place it (`placed_by_its_words`), with no server to read it from
     # or its read failed: required only to route an order to its payer's policy (a pump order:
@@ -181,7 +184,7 @@ def _spent(query: Query, outcome: QueryOutcome, data: GatheredData, failed: bool
     the FHIR query metric each time, the token outcome)."""
     data.timings[query.key] = data.timings.get(query.key, 0.0) + outcome.seconds
     data.pages[query.key] = data.pages.get(query.key, 0) + outcome.pages
-    data.use.count(query, outcome, failed)
+    data.use.count(query, outcome, failed, gathered=True)
 
 
 def _usable(query: Query, resources: list[dict[str, Any]], owner: Owner) -> list[dict[str, Any]] | None:
@@ -776,6 +779,9 @@ class DataGatherer:
             for resource in fetched:
                 data.resources.setdefault(resource["resourceType"], []).append(resource)
                 data.fetched.append(resource)
+                if outcome.cached:
+                    kind = resource["resourceType"]
+                    data.from_cache[kind] = data.from_cache.get(kind, 0) + 1
         for query in page_ones:  # as a failed `next` page left it; once (another search may have it)
             known = known_ids(data.resources.get(query.resource_type, []))
             page = [r for r in query.instead_of or () if not _among(r, query.resource_type, known)]

@@ -108,11 +108,22 @@ class FhirUse:
     def __init__(self) -> None:
         self.sent = False
         self.refused = False
+        # by type, the resources this call's queries outside the gather answered (the open orders, the
+        # dispatched and booked orders, an order's Device, the hook's Encounter): the audit row lists them
+        # beside the gathered data's (review30b L4: they were in no row's `resources`)
+        self.answered: dict[str, int] = {}
 
-    def count(self, query: Query, outcome: QueryOutcome, failed: bool | None = None) -> None:
+    def count(
+        self, query: Query, outcome: QueryOutcome, failed: bool | None = None, gathered: bool = False
+    ) -> None:
         """Count one query's `outcome` (`failed`, for the metric: its error, unless the caller knows more,
-        such as an answer of another patient's resource)."""
+        such as an answer of another patient's resource; `gathered`: the gather's, whose resources its
+        data lists, else those it answered are tallied in `answered`)."""
         sent = outcome.sent
+        if sent and not gathered and outcome.error is None:
+            for resource in outcome.resources:
+                if isinstance(kind := resource.get("resourceType"), str):
+                    self.answered[kind] = self.answered.get(kind, 0) + 1
         observe_fhir_query(
             query.resource_type,
             outcome.seconds if sent else 0.0,  # (no latency sample: `observe_fhir_query`)
