@@ -11,7 +11,8 @@ coverage, payer and user resources CRDMetricData reads), of the patient what the
 the EHR keeps the chart, and a Synthea-sized prefetch would
 otherwise make every record, and its writing, hundreds of kilobytes. Of the response, a chart resource
 sent back only to carry coverage information (`ANNOTATED_ONLY`: the hook's Encounter) is kept the same
-way, with the coverage information the call added to it. Likewise each criterion result
+way, with the `meta.lastUpdated` and the digest of its JSON as sent that tie it to what was sent, and the
+coverage information on it (another source's marked carried). Likewise each criterion result
 keeps what was found (status, finding, evidence) and not what the policy's id and version pin
 (`POLICY_PINNED`: its wording, which part is a gate).
 Secrets never reach the row, whatever the body's shape: every `fhirAuthorization` in it keeps no
@@ -22,11 +23,13 @@ occurs, in the request and in the response.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -50,7 +53,7 @@ from service.shapes import dicts, reference_of
 from service.store.audit import card_uuids, utc_naive
 from service.store.database import JsonText
 from service.store.sqlite_schema import ID_LENGTH
-from service.strict_json import as_written, ascii_escaped, loads_exact, written_fast
+from service.strict_json import as_written, ascii_escaped, dumps, loads_exact, written_fast
 
 REMOVED = "[removed]"
 # A request carries a token or two. Every credential is gone from the stored request whatever their
@@ -81,9 +84,10 @@ PATIENT_KEPT = ("resourceType", "id", "meta", "deceasedBoolean", "deceasedDateTi
 KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record keeps more of than a reference
 # What the answer sends back only to carry coverage information, and never reads (the encounter hooks'
 # Encounter, service/encounters.py): the EHR holds it, so the response keeps it as the chart's resources
-# are kept, its versioned reference (resourceType, id, meta.versionId), with the coverage information
-# this call added to it (what a reviewer reads the assertion from), not its diagnoses, participants and
-# names (review29a L5). Orders sent back keep their whole shape: they are what the call judged.
+# are kept, its versioned reference (resourceType, id, meta.versionId and lastUpdated) and the SHA-256 of
+# its JSON as sent, with the coverage information sent on it (what a reviewer reads the assertion from;
+# another source's marked carried), not its diagnoses, participants and names (review29a L5; review30b
+# L5: `_annotated_reference`). Orders sent back keep their whole shape: they are what the call judged.
 ANNOTATED_ONLY = frozenset(("Encounter",))
 # (resource, coverage reference, assertion id) of a coverage-information repetition: `_issue_key`
 IssueKey = tuple[str, str | None, str | None]
@@ -269,17 +273,26 @@ def _response_kept(response: dict[str, Any], issued: set[IssueKey]) -> dict[str,
 
 
 def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
-    """A resource the answer only annotated, as its versioned reference (`_versioned_reference`'s parts)
-    and the coverage-information repetitions the call issued on it, as sent."""
+    """A resource the answer only annotated, as what ties it to exactly what was sent: its id, the
+    `meta.versionId` and `meta.lastUpdated` it came with, and `sent_sha256`, the SHA-256 of its JSON as
+    it stands in the answer (`dumps`, the answer's writer: an Encounter without `meta`, as the Inferno
+    presets send it, was kept as its id alone, and which content was annotated could not be told,
+    review30b L5); and every coverage-information repetition sent on it, as sent, those this call did not
+    issue (`issued`) marked `carried`, as `_marked_carried` marks an order's (another source's, for a
+    Coverage the call did not judge, was dropped)."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
     meta = resource.get("meta")
-    if isinstance(meta, dict) and isinstance(meta.get("versionId"), str):
-        kept["meta"] = {"versionId": meta["versionId"]}
+    pinned = {k: meta[k] for k in ("versionId", "lastUpdated") if isinstance(meta, dict) and k in meta}
+    if pinned:
+        kept["meta"] = pinned
     kept["extension"] = [
         extension
-        for target, extension in _coverage_information(resource)
         if _issue_key(target, _assertion_values(extension.get("extension"))) in issued
+        else {**extension, "carried": True}
+        for target, extension in _coverage_information(resource)
     ]
+    with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
+        kept["sent_sha256"] = hashlib.sha256(dumps(resource).encode("utf-8")).hexdigest()
     return kept
 
 

@@ -553,11 +553,12 @@ def test_with_no_fhir_server_an_encounter_naming_its_patient_by_a_url_gets_nothi
 
 
 def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_assertion_it_got() -> None:
-    """The audit row's response keeps the Encounter as it keeps a chart resource, its versioned reference,
-    with the coverage information this call added: not its diagnoses, participants or the patient's name
-    (review29a L5: the whole Encounter, seven years of it), nor the EHR's own extensions or another
-    Coverage's assertion it came with. Every assertion issued is still shown: in the row's assertions, and
-    in its response, where the call's own id check (`issued_in`) still finds it issued."""
+    """The audit row's response keeps the Encounter as it keeps a chart resource, its versioned reference
+    (its `meta.lastUpdated` too, and the digest of what was sent: test_audit_encounter_kept.py), with the
+    coverage information sent on it: not its diagnoses, participants or the patient's name (review29a L5:
+    the whole Encounter, seven years of it), nor the EHR's own extensions; another Coverage's assertion it
+    came with is kept marked carried (review30b L5). Every assertion issued is still shown: in the row's
+    assertions, and in its response, where the call's own id check (`issued_in`) still finds it issued."""
     theirs = assertion_by_another("Coverage/other-plan", "covered", "no-auth")
     own = {"url": "http://ehr.example.org/fhir/StructureDefinition/ward", "valueString": "4B"}
     body = encounter_call(
@@ -574,17 +575,26 @@ def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_as
         if e.get("url") == COVERAGE_INFO
         and {"url": "coverage", "valueReference": {"reference": GEHA}} in e["extension"]
     ]
-    assert action["resource"] == {
+    assert {k: v for k, v in action["resource"].items() if k != "sent_sha256"} == {
         "resourceType": "Encounter",
         "id": "demo-meets-encounter",
-        "meta": {"versionId": "3"},
-        "extension": [ours],
+        "meta": {"versionId": "3", "lastUpdated": "2026-11-20T09:00:00Z"},
+        "extension": [{**theirs, "carried": True}, ours],
     }
     assert "Avery" not in str(record["response"]) and "stroke" not in str(record["response"])
     [kept] = [a for a in record["assertions"] if a["order"] == ENCOUNTER]
-    assert "carried" not in kept and kept["assertion_id"] == assertion_of(action)["coverage-assertion-id"]
+    assert (
+        "carried" not in kept
+        and kept["assertion_id"] == assertion_of(ours_only(action))["coverage-assertion-id"]
+    )
     issuer = HookCall(body["hook"], body["hookInstance"])
     assert issued_in(issuer, ENCOUNTER, ours)
+
+
+def ours_only(action: dict[str, Any]) -> dict[str, Any]:
+    """The row's system action with its resource's repetitions marked carried left out."""
+    extensions = [e for e in action["resource"]["extension"] if not e.get("carried")]
+    return {**action, "resource": {**action["resource"], "extension": extensions}}
 
 
 def malformed_by_another(coverage: Any, identifier: Any) -> dict[str, Any]:
@@ -635,15 +645,16 @@ def test_an_encounter_that_came_with_a_malformed_assertion_is_answered_and_recor
     (`audit_entry._issue_key`): one it came with may hold a list or an object where the coverage or the
     assertion id goes, which was hashed, so the row could not be written and the call was answered 503,
     unrecorded (review30b H1: the Encounter kept as its reference, any Coverage's; with two Coverages the
-    other's, `_marked_carried`, already so). Answered 200, the row keeps only this call's assertion, the
-    one it came with left to the EHR; a plain one is the control."""
+    other's, `_marked_carried`, already so). Answered 200, the row's Encounter keeps the one it came with
+    marked carried (review30b L5), and the row's assertions are this call's; a plain one is the control."""
     body = encounter_call(extension=[malformed_by_another(coverage, identifier)])
     if coverages == 2:
         body = with_second_coverage(body)
     record = audited(body, RecordingFhirClient())
     [action] = on(record["response"], ENCOUNTER)
     kept = action["resource"]["extension"]
-    assert len(kept) == 1 and "theirs-1" not in str(kept)
+    assert len(kept) == 2 and [e.get("carried") for e in kept] == [True, None]
+    assert "theirs-1" in str(kept[0]) and "theirs-1" not in str(kept[1])
     assert record["assertions"] and all(a["assertion_id"] != "theirs-1" for a in record["assertions"])
 
 
