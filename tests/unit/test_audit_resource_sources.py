@@ -141,3 +141,21 @@ def test_the_reads_outside_the_gather_are_listed_as_the_calls_queries() -> None:
     assert listed[("ServiceRequest", "query")] >= 1
     [metric] = metric_data(record)
     assert {"type": "Encounter", "count": 1, "prefetch": False} in metric["resources"]
+
+
+def test_crd_metric_data_lists_a_type_queried_and_cached_once_as_not_prefetched() -> None:
+    """CRDMetricData has no element for the cache: a type the row lists as queried and as cached is one
+    entry of its `resources`, `prefetch: false`, their counts added, as before the row told them apart."""
+    body = with_fhir(select_body(), TOKEN, FHIR_SERVER)
+    body["prefetch"] = {k: v for k, v in body["prefetch"].items() if k in ("patient", "coverage")}
+    app = create_app(open_settings(), catalog(), client_factory=ChartFactory(meeting_chart()))
+    assert post_json(app.test_client(), "/cds-services/idds-crd-order-select", body).status_code == 200
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    [before] = metric_data(record)
+    resources = record["fhir_access"]["resources"]
+    [queried] = [r for r in resources if r["type"] == "Procedure" and r["source"] == "query"]
+    assert queried["count"] >= 2
+    split = [{**queried, "count": 1}, {**queried, "count": queried["count"] - 1, "source": "cache"}]
+    record["fhir_access"]["resources"] = [r for r in resources if r is not queried] + split
+    [after] = metric_data(record)
+    assert sorted(map(str, after["resources"])) == sorted(map(str, before["resources"]))
