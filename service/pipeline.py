@@ -179,6 +179,7 @@ def gather(
     (None: its own), whatever asks it."""
     client = env.client_factory(request, deadline)
     use = FhirUse() if use is None else use
+    use.watch(client)  # the token `used` as soon as a request carrying it goes (review30g L1)
     with env.server_share.admitted(client):
         call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:

@@ -120,9 +120,11 @@ class NotAsked(FhirError):
 
 
 class NotSent(FhirError):
-    """A query none of whose requests was sent: the call's time was up before its first (OUT_OF_TIME), so
-    its bearer token went nowhere (`QueryOutcome.never_started`). A request past the first that finds the
-    time up fails as a plain FhirError: the query's first had gone with the token."""
+    """A query none of whose requests was sent: the call's time was up before its first (OUT_OF_TIME), or
+    the client refused that first request itself (NOT_A_REFERENCE, a link to another server), so its bearer
+    token went nowhere and it is no latency sample (`QueryOutcome.never_started`; review30g L2: a read of
+    `Device/..` counted `used`). A request past the first that finds the time up fails as a plain
+    FhirError: the query's first had gone with the token."""
 
 
 class BatchRefused(FhirError):
@@ -204,6 +206,9 @@ class FhirClient:
         self._headers = {"Accept": "application/fhir+json", "User-Agent": USER_AGENT}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
+        # set just before a request carrying the token is sent (`_exchange`): the call's FhirUse's, which
+        # reads the token `used` from it (`FhirUse.watch`); shared by the `bounded` copies
+        self.token_went: threading.Event | None = None
         self._held_back: str | None = None
         self._admission: Callable[[float | None], str | None] | None = None
         self.refused = 0  # requests not sent because the client was held back
@@ -260,7 +265,7 @@ class FhirClient:
         `max_call_bytes` as it streams; a POST's by `limit`, counted by the caller once it is read.
         `first`: the query's first request, which fails NotSent when the time is up before it."""
         if not under_normalised_base(url, self._home):
-            raise FhirError("refused a link to another server")
+            raise (NotSent if first else FhirError)("refused a link to another server")
         try:
             seconds = self.remaining()
         except NotAsked:
@@ -268,6 +273,8 @@ class FhirClient:
         except FhirError as exc:
             raise (NotSent if first else FhirError)(exc.reason) from None
         with self._sessions.cutoff.until(time.monotonic() + seconds) as watch:
+            if self.token_went is not None and "Authorization" in self._headers:
+                self.token_went.set()  # the token goes now, whatever happens to the request next
             try:
                 response = self._sessions.adapter().send(
                     self._prepared(url, body), stream=True, timeout=seconds, verify=True, proxies={}
@@ -357,7 +364,7 @@ class FhirClient:
         (404/410). An answer that is another resource (a Bundle, another type or id) is a failure."""
         path = self.read_path(reference)
         if path is None:
-            raise FhirError(NOT_A_REFERENCE)
+            raise NotSent(NOT_A_REFERENCE)  # refused here, before any request: nothing went
         try:
             resource = self._get(f"{self.base_url}/{path}", first=True)
         except FhirError as exc:

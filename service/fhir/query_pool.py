@@ -103,15 +103,26 @@ class FhirUse:
     (review30b L3: it recorded `not-used`). A status that says the EHR does not offer a kind of record the
     contract does not ask of it (`queries.not_offered`: a 403 on the QuestionnaireResponse search, read as
     none) refuses no token: the call read it as the EHR's answer, and every call to such an EHR recorded
-    `rejected` (review30b)."""
+    `rejected` (review30b). Whether the token went is the fact itself, the client's word (`watch`): set as
+    a request carrying it is sent, so a call that failed after its requests went (a bug raised on a pool
+    worker, which fails the call 500 before its round is counted) records `used` (review30g L1: it
+    recorded `not-used`); the queries' outcomes (`count`) say it too, for stand-ins and calls not
+    watched."""
 
     def __init__(self) -> None:
+        self.token_went = threading.Event()  # set by a watched client as it sends the token
         self.sent = False
         self.refused = False
         # by type, the resources this call's queries outside the gather answered (the open orders, the
         # dispatched and booked orders, an order's Device, the hook's Encounter): the audit row lists them
         # beside the gathered data's (review30b L4: they were in no row's `resources`)
         self.answered: dict[str, int] = {}
+
+    def watch(self, client: FhirClient | None) -> None:
+        """Let the call's `client` (and its `bounded` copies made after) set `token_went` as it sends a
+        request with the token (FhirClient._exchange)."""
+        if client is not None:
+            client.token_went = self.token_went
 
     def count(
         self, query: Query, outcome: QueryOutcome, failed: bool | None = None, gathered: bool = False
@@ -149,8 +160,8 @@ class FhirUse:
     @property
     def token_use(self) -> str:
         """CRD metrics' tokenUse: `rejected` when the server refused the token on any query, `used` when
-        any query was sent, else `not-used`."""
-        return "rejected" if self.refused else "used" if self.sent else "not-used"
+        a request carrying it went (or any query counted was sent), else `not-used`."""
+        return "rejected" if self.refused else "used" if self.sent or self.token_went.is_set() else "not-used"
 
 
 def _search(client: FhirClient, query: Query, answer: EntryAnswer | None = None) -> SearchResult:

@@ -4,8 +4,9 @@ not-used, rejected) and the FHIR query metric. It pins what encounter30 changed 
 the patient-data cache uses no token, a batch refused whole rejects it, a booked order's read is a
 query) and review30b's L1-L3 (a query never sent, held back, started too late or finding the time up
 at its first request, is no latency sample and uses no token; a call answered 500 records what its
-queries did), and that a query of a batch the server refused had gone in it, however late it was then
-asked alone (review30g)."""
+queries did), that a query of a batch the server refused had gone in it, however late it was then
+asked alone (review30g M1), that the token is `used` once a request carrying it went, whatever fails
+after (review30g L1), and that a read the client refuses before sending uses none (review30g L2)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from service import pipeline
 from service.app import create_app
 from service.fhir.cache import CacheScope, MemoryStore, PatientDataCache
 from service.fhir.client import (
+    NOT_A_REFERENCE,
     OUT_OF_TIME,
     BatchRefused,
     FhirClient,
@@ -27,6 +29,7 @@ from service.fhir.client import (
     NotAsked,
     NotSent,
     SearchResult,
+    SessionPool,
 )
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import Query
@@ -299,3 +302,65 @@ def test_a_query_of_a_batch_refused_went_with_the_token_however_late_it_is_asked
     assert all(outcomes[q.key].error == OUT_OF_TIME for q in reads)
     assert use.token_use == "used"
     assert all(outcomes[q.key].seconds == 0.0 for q in reads)  # no latency sample: the batch's time
+
+
+class BugOnSend:
+    """The sessions of a real client whose adapter fails with a bug (not a FHIR failure) as it sends: a
+    bug raised on a pool worker, or in the call's thread, once the request carrying the token went."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.cutoff = SessionPool().cutoff
+        self.batch_refusals = SessionPool().batch_refusals
+
+    def adapter(self) -> Any:
+        return self
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        raise RuntimeError("a bug past the send")
+
+
+def test_a_call_failing_500_once_its_token_went_records_it_used() -> None:
+    """The token outcome is the client's word that a request carrying the token went (`FhirUse.watch`), not
+    what the counted queries say: a bug raised on a pool worker after its request went fails the call 500
+    before its round is counted, and recorded `not-used` (review30g L1)."""
+    sessions = BugOnSend()
+
+    def factory(request: Any, deadline: float) -> FhirClient:
+        return FhirClient(FHIR_SERVER, TOKEN, 1.0, deadline=deadline, sessions=sessions)  # type: ignore[arg-type]
+
+    app = create_app(open_settings(), catalog(), client_factory=factory)
+    body = sign_body()
+    del body["prefetch"]
+    response = post_json(app.test_client(), SIGN_URL, with_fhir(body))
+    assert response.status_code == 500 and sessions.sent
+    assert TOKEN not in response.get_data(as_text=True)
+    [record] = list(app.extensions["idds_crd"].stores.audit.between())
+    assert record["fhir_access"]["token_use"] == "used"
+    assert [m["tokenUse"] for m in metric_data(record)] == ["used"]
+
+
+@pytest.mark.parametrize("reference", ["Device/..", "Device/a/b", "Device"])
+def test_a_read_the_client_refuses_before_sending_uses_no_token_and_is_no_latency_sample(
+    reference: str,
+) -> None:
+    """A read the client's own checks refuse (an order's Device reference `Device/..`: NOT_A_REFERENCE)
+    sent nothing: it uses no token and is no latency sample (review30g L2: `used`, with a sample)."""
+    read, pooled = FhirUse(), FhirUse()
+    app = create_app(open_settings(), catalog())
+    with app.app_context():  # the FHIR query metric counts in the app's context
+        with pytest.raises(FhirError) as refused:
+            read.read(FhirClient(FHIR_SERVER, TOKEN, 1.0, deadline=LATER), reference)
+        query = Query(f"read:{reference}", "Device", reference=reference)
+        client = FhirClient(FHIR_SERVER, TOKEN, 1.0, deadline=LATER)
+        pooled.watch(client)
+        outcome = QueryPool(None).run(client, [query], LATER)[query.key]
+        pooled.count(query, outcome)
+    assert refused.value.reason == NOT_A_REFERENCE
+    assert outcome.error == NOT_A_REFERENCE and not outcome.sent
+    assert (read.token_use, pooled.token_use) == ("not-used", "not-used")
+    exposition = scrape(app)
+    assert value(exposition, "idds_crd_fhir_query_errors_total", resource_type="Device") == 2
+    assert value(exposition, "idds_crd_fhir_query_seconds_count", resource_type="Device") == 0
