@@ -203,20 +203,27 @@ def code_words(system: str, code: str) -> str:
 
 # What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it).
 # Before the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers
-# between them (ROUTE_FILLERS), up to the first word that is neither, across spaces, hyphens and slashes
-# only: "no IM", "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "SC (not IT)";
-# "not only IM" and "no more than 1 mg" take back nothing. Hyphened to a word ("non-preserved", "no-IV",
-# "non-epidural") it takes back that word alone: "non-preserved intrathecal" is intrathecal. After the
-# words it negates, one of ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing
-# bracket, up to `,` `;` `|` `[` `]` or the end) takes back the route words and fillers before it, across
-# spaces, hyphens, colons, brackets and a question mark: "intrathecal: no", "intrathecal contraindicated",
-# "intrathecal (avoid)", "epidural - discontinued". A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
+# between them (ROUTE_FILLERS: how a drug is given too, "do not administer intrathecally"), up to the
+# first word that is neither, across spaces, hyphens and slashes only: "no IM", "IM not IV", "not for
+# intrathecal use", "do not give IV", "not IV or IM", "SC (not IT)"; "not only IM" and "no more than 1 mg"
+# take back nothing. Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word
+# alone: "non-preserved intrathecal" is intrathecal. After the words it negates, one of
+# ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
+# `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
+# brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
+# "intrathecal (avoid)", "epidural - discontinued"), past it spaces and slashes only ("IV/IM: no";
+# "Intrathecal (IV contraindicated)" is intrathecal). No scope crosses a word ending a sentence ("IV."; not
+# "I.V."). A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
 ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
 ROUTE_NEGATIONS_AFTER = frozenset(
     {"no", "not", "never", "avoid", "avoided", "contraindicated", "discontinued"}
 )
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
+    # how a drug is given, said between a negation and its route (review30h: "do not administer
+    # intrathecally", "not intended for IM use", "not for intrathecal injection")
+    | {"administer", "administered", "administering", "administration", "inject", "injected", "injecting"}
+    | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
 )
 _ROUTE_WORD = re.compile(rf"\w+(?:[.'{HYPHENS}]\w+)*\.?")  # "IV", "I.V.", "sub-q", "non-preserved"
 _NEGATION_WORD = re.compile(
@@ -224,7 +231,14 @@ _NEGATION_WORD = re.compile(
 )
 _HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{HYPHENS}]", re.IGNORECASE)
 _FORWARD_GAP = re.compile(rf"[\s/{HYPHENS}]*")  # what a negation's scope crosses after it
-_BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")  # what it crosses before it, negating what was said
+# what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
+# mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - discontinued"); past that word,
+# spaces and slashes only ("IV/IM contraindicated", "IV or IM: no"), so a bracket, colon or dash that
+# ends the phrase before keeps it ("Intrathecal (IV contraindicated)", "Oral - IV: no": review30h)
+_BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
+_BACKWARD_WITHIN = re.compile(r"[\s/]*")
+# a word ending a sentence (its one dot, not an abbreviation's: "I.V."): no scope crosses it
+_SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
 
 
@@ -275,12 +289,14 @@ def _unnegated(text: str, routes: Routes) -> str:
 
 def _scope(words: list[re.Match[str]], said: list[str], at: int, step: int, routes: Routes) -> int | None:
     """The farthest word (`step` 1: after the negation at `at`; -1: before it) of the route words and fillers
-    next to it, when they hold a route word; None when they hold none."""
-    gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP
+    next to it, when they hold a route word; None when they hold none. Before it, a colon, bracket or dash
+    is crossed to the word next to it only (`_BACKWARD_GAP`, then `_BACKWARD_WITHIN`); no sentence's end
+    is crossed (`_SENTENCE_END`)."""
     last, routed, i = None, False, at + step
     while 0 <= i < len(words):
+        gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP if i == at - 1 else _BACKWARD_WITHIN
         near, far = sorted((words[i - step], words[i]), key=lambda word: word.start())
-        if gap.fullmatch(near.string, near.end(), far.start()) is None:
+        if gap.fullmatch(near.string, near.end(), far.start()) is None or _SENTENCE_END.fullmatch(near[0]):
             break
         if (two := _two_word_route(words, i, step, routes)) is not None:
             last, routed, i = two, True, two + step

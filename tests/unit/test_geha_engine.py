@@ -502,6 +502,10 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("non-preserved IM", True),  # a hyphened prefix negates its own word alone
         ("IM: avoid", False),  # review30c L2: after the words it negates
         ("IM contraindicated", False),
+        ("do not administer IM", False),  # review30h: how it is given is in the negation's scope
+        ("not intended for IM use", False),
+        ("SC (IM contraindicated)", True),  # review30h: a bracket ends the phrase before the negation's
+        ("IV - IM: avoid", True),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

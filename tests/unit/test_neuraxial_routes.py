@@ -99,6 +99,18 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
         ("not by mouth", None),
         ("intrathecal, not epidural", True),
         ("no IV, intrathecal", True),
+        # review30h: how a drug is given, between a negation and its route, is in the negation's scope
+        ("Do not administer intrathecally", None),
+        ("Not intended for intrathecal use", None),
+        ("Never administer intrathecally or epidurally", None),
+        ("IV only; do not administer intrathecally", False),
+        # review30h: a negation after its words takes back none past a bracket, colon, dash or sentence end
+        ("Intrathecal (IV contraindicated)", True),
+        ("Intrathecal - IV contraindicated", True),
+        ("Intrathecal route: IV avoided", True),
+        ("Intrathecal. IV contraindicated", True),
+        ("Intrathecal (IV: no)", True),
+        ("Epidural (intrathecal contraindicated)", True),
     ],
 )
 def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: bool | None) -> None:
@@ -143,6 +155,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "it"}, False),
         ({"text": "no intrathecal"}, False),  # review29d L3: a negated route word is no route
         ({"text": "never epidural"}, False),
+        ({"text": "Intrathecal (IV contraindicated)"}, True),  # review30h: the bracket's negation is its own
+        ({"text": "Intrathecal - IV: avoid"}, True),
+        ({"text": "Do not administer intrathecally"}, False),  # review30h: how it is given is in the scope
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
