@@ -224,6 +224,7 @@ ROUTE_FILLERS = frozenset(
     # intrathecally", "not intended for IM use", "not for intrathecal injection")
     | {"administer", "administered", "administering", "administration", "inject", "injected", "injecting"}
     | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
+    | {"bolus", "push"}  # "not for IV push or IM", "not for intrathecal bolus or epidural"
 )
 _ROUTE_WORD = re.compile(rf"\w+(?:[.'{HYPHENS}]\w+)*\.?")  # "IV", "I.V.", "sub-q", "non-preserved"
 _NEGATION_WORD = re.compile(

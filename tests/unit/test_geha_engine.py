@@ -504,6 +504,7 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IM contraindicated", False),
         ("do not administer IM", False),  # review30h: how it is given is in the negation's scope
         ("not intended for IM use", False),
+        ("not for IV push or IM", False),
         ("SC (IM contraindicated)", True),  # review30h: a bracket ends the phrase before the negation's
         ("IV - IM: avoid", True),
     ],

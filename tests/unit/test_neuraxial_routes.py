@@ -104,6 +104,8 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
         ("Not intended for intrathecal use", None),
         ("Never administer intrathecally or epidurally", None),
         ("IV only; do not administer intrathecally", False),
+        ("not for intrathecal bolus or epidural", None),
+        ("Intrathecal infusion; not for IV push or IM", True),
         # review30h: a negation after its words takes back none past a bracket, colon, dash or sentence end
         ("Intrathecal (IV contraindicated)", True),
         ("Intrathecal - IV contraindicated", True),
