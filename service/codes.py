@@ -211,13 +211,13 @@ def code_words(system: str, code: str) -> str:
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
 # `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
 # brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
-# "intrathecal (avoid)", "epidural - discontinued"), past it spaces and slashes only ("IV/IM: no";
+# "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no";
 # "Intrathecal (IV contraindicated)" is intrathecal). No scope crosses a word ending a sentence ("IV."; not
 # "I.V."). A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
 ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
 ROUTE_NEGATIONS_AFTER = frozenset(
-    {"no", "not", "never", "avoid", "avoided", "contraindicated", "discontinued"}
-)
+    {"no", "not", "never", "avoid", "avoided", "contraindicated"}
+)  # not "discontinued": "IV discontinued" says the drug was given IV, then stopped (review30h)
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
@@ -233,7 +233,7 @@ _NEGATION_WORD = re.compile(
 _HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{HYPHENS}]", re.IGNORECASE)
 _FORWARD_GAP = re.compile(rf"[\s/{HYPHENS}]*")  # what a negation's scope crosses after it
 # what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
-# mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - discontinued"); past that word,
+# mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - avoid"); past that word,
 # spaces and slashes only ("IV/IM contraindicated", "IV or IM: no"), so a bracket, colon or dash that
 # ends the phrase before keeps it ("Intrathecal (IV contraindicated)", "Oral - IV: no": review30h)
 _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")

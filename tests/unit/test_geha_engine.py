@@ -505,6 +505,8 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("do not administer IM", False),  # review30h: how it is given is in the negation's scope
         ("not intended for IM use", False),
         ("not for IV push or IM", False),
+        ("IV discontinued", True),  # review30h: given IV, then stopped: an injectable course that failed
+        ("SC; IM discontinued", True),
         ("SC (IM contraindicated)", True),  # review30h: a bracket ends the phrase before the negation's
         ("IV - IM: avoid", True),
     ],

@@ -85,7 +85,8 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
         ("intrathecal contraindicated", None),
         ("intrathecal: no", None),
         ("intrathecal (avoid)", None),
-        ("epidural - discontinued", None),
+        ("epidural - avoid", None),
+        ("epidural - discontinued", True),  # review30h: given epidurally, then stopped: a route
         ("SC; intrathecal: no", False),
         ("IT (not IV)", True),
         ("IT, not IV", True),
