@@ -204,10 +204,11 @@ def code_words(system: str, code: str) -> str:
 # What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it).
 # Before the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers
 # between them (ROUTE_FILLERS: how a drug is given too, "do not administer intrathecally"), up to the
-# first word that is neither, across spaces, hyphens and slashes only: "no IM", "IM not IV", "not for
-# intrathecal use", "do not give IV", "not IV or IM", "SC (not IT)"; "not only IM" and "no more than 1 mg"
-# take back nothing. Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word
-# alone: "non-preserved intrathecal" is intrathecal. After the words it negates, one of
+# first word that is neither, across spaces, slashes and a hyphen joining words only (not a dash between
+# spaces: "No IV - intrathecal only" is intrathecal): "no IM", "IM not IV", "not for intrathecal use", "do
+# not give IV", "not IV or IM", "SC (not IT)"; "not only IM" and "no more than 1 mg" take back nothing.
+# Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
+# "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
 # `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
 # brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
@@ -231,7 +232,9 @@ _NEGATION_WORD = re.compile(
     r"\b(?:" + "|".join(sorted(ROUTE_NEGATIONS | ROUTE_NEGATIONS_AFTER)) + r")\b", re.IGNORECASE
 )
 _HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{HYPHENS}]", re.IGNORECASE)
-_FORWARD_GAP = re.compile(rf"[\s/{HYPHENS}]*")  # what a negation's scope crosses after it
+# what a negation's scope crosses after it: spaces and slashes, or a hyphen joining two words ("no-IV"); not
+# a dash between spaces, which ends what it says ("No IV - intrathecal only" is intrathecal: review30h)
+_FORWARD_GAP = re.compile(rf"[\s/]*|[/{HYPHENS}]+")
 # what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
 # mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - avoid"); past that word,
 # spaces and slashes only ("IV/IM contraindicated", "IV or IM: no"), so a bracket, colon or dash that
