@@ -227,14 +227,18 @@ ROUTE_FILLERS = frozenset(
     | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
     | {"bolus", "push"}  # "not for IV push or IM", "not for intrathecal bolus or epidural"
 )
-_ROUTE_WORD = re.compile(rf"\w+(?:[.'{HYPHENS}]\w+)*\.?")  # "IV", "I.V.", "sub-q", "non-preserved"
+# the hyphens that join two words into one ("sub-q", "non-preserved"); not a dash (figure, en, em dash,
+# horizontal bar: U+2012 to U+2015), which ends what is said before it even with no space around it
+# ("Intrathecal\u2014IV contraindicated", "No IV\u2014intrathecal only": review30h)
+_JOINING = r"\-\u2010\u2011\u2212\ufe63\uff0d\u00ad\u200b"
+_ROUTE_WORD = re.compile(rf"\w+(?:[.'{_JOINING}]\w+)*\.?")  # "IV", "I.V.", "sub-q", "non-preserved"
 _NEGATION_WORD = re.compile(
     r"\b(?:" + "|".join(sorted(ROUTE_NEGATIONS | ROUTE_NEGATIONS_AFTER)) + r")\b", re.IGNORECASE
 )
-_HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{HYPHENS}]", re.IGNORECASE)
+_HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{_JOINING}]", re.IGNORECASE)
 # what a negation's scope crosses after it: spaces and slashes, or a hyphen joining two words ("no-IV"); not
 # a dash between spaces, which ends what it says ("No IV - intrathecal only" is intrathecal: review30h)
-_FORWARD_GAP = re.compile(rf"[\s/]*|[/{HYPHENS}]+")
+_FORWARD_GAP = re.compile(rf"[\s/]*|[/{_JOINING}]+")
 # what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
 # mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - avoid"); past that word,
 # spaces and slashes only ("IV/IM contraindicated", "IV or IM: no"), so a bracket, colon or dash that
@@ -326,13 +330,15 @@ def _two_word_route(words: list[re.Match[str]], i: int, step: int, routes: Route
 
 
 _NOT_OF_THE_WORDS = str.maketrans("", "", ".()[],;:")  # dots, brackets and phrase marks
+_EDGE_DASHES = re.compile(rf"^[\s{HYPHENS}]+|[\s{HYPHENS}]+$")  # "IT - " once "no IV" is out
 
 
 def _as_whole_text(text: str) -> str:
     """A route's text (`route_texts`) as a whole text is compared (`Routes.whole_texts`): dots, brackets
     and the marks a phrase ends with dropped ("I.T.", "IT.", and "IT (not IV)" or "IT, not IV" once the
-    negation's words are taken out: review30c L2), trimmed; the case kept."""
-    return text.translate(_NOT_OF_THE_WORDS).strip()
+    negation's words are taken out: review30c L2), trimmed of spaces and of the dashes a phrase ends with
+    ("IT - no IV", "IT\u2014no IV": review30h); the case kept."""
+    return _EDGE_DASHES.sub("", text.translate(_NOT_OF_THE_WORDS))
 
 
 def neuraxial_route(route: Any, routes: Routes) -> bool | None:

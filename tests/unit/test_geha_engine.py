@@ -508,6 +508,7 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IV discontinued", True),  # review30h: given IV, then stopped: an injectable course that failed
         ("SC; IM discontinued", True),
         ("no oral - IM only", True),  # review30h: a dash between spaces ends what a negation says
+        ("SC\u2014IM contraindicated", True),  # review30h: so does an em dash with none
         ("SC (IM contraindicated)", True),  # review30h: a bracket ends the phrase before the negation's
         ("IV - IM: avoid", True),
     ],

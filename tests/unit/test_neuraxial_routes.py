@@ -109,6 +109,10 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
         ("Intrathecal infusion; not for IV push or IM", True),
         ("No IV - intrathecal only", True),  # review30h: a dash between spaces ends what a negation says
         ("no-IV intrathecal only", True),
+        ("Intrathecal\u2014IV contraindicated", True),  # review30h: an em dash ends a phrase, spaced or not
+        ("No IV\u2014intrathecal only", True),
+        ("IT\u2014no IV", True),
+        ("IT - no IV", True),
         # review30h: a negation after its words takes back none past a bracket, colon, dash or sentence end
         ("Intrathecal (IV contraindicated)", True),
         ("Intrathecal - IV contraindicated", True),
@@ -163,7 +167,8 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Intrathecal (IV contraindicated)"}, True),  # review30h: the bracket's negation is its own
         ({"text": "Intrathecal - IV: avoid"}, True),
         ({"text": "Do not administer intrathecally"}, False),
-        ({"text": "No IV - intrathecal only"}, True),  # review30h: how it is given is in the scope
+        ({"text": "No IV - intrathecal only"}, True),
+        ({"text": "No IV\u2014intrathecal only"}, True),  # review30h: how it is given is in the scope
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
