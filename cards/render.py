@@ -409,6 +409,10 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
             f", read as {read_as} (a pump may be in place: {in_place_shown(d)}; whether a later removal took "
             "it out could not be checked)"
         )
+    elif d.in_place_unsure:  # none found, beside records that could show one: judged by the criteria of
+        # the kind read, which the line says as the pump-found one does (review30f L3: "for 62362 programmable
+        # pump" alone left "❌ Trial relief …" to read as failing whatever is in place)
+        read = f", read as {read_as} (no pump found)"
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]

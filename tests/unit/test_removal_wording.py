@@ -98,9 +98,12 @@ def test_an_instruction_that_is_a_condition_of_its_own_joins_whether_the_pump_is
     not abused or neglected, nothing is needed; …"."""
     abused = coded_assessment("device-abuse-neglect", "true")
     d = determine([*meeting_chart(), *pump_maybe_removed(), abused], policy_id=CMM210)
+    # review30f L1: "If the pump is still in place and the device was not abused or neglected, nothing is
+    # needed; record … otherwise" asked a removed pump too for the record: the condition now scopes it all
     joined = (
-        "If the pump is still in place and the device was not abused or neglected, nothing is needed; record "
-        "“evidence the existing device was abused or neglected” otherwise."
+        "If the pump is still in place, nothing is needed while there is no evidence to suggest the "
+        "device has been abused or neglected; record “evidence the existing device was abused or neglected” "
+        "if there is."
     )
     text = detail(Episode.of([d]))
     assert line_of(text, "No evidence of abuse or neglect of the device").endswith(f" — {joined}")
@@ -198,3 +201,33 @@ def test_the_met_line_says_a_criterion_only_a_first_implant_brings_holds_if_no_p
     assert none_documented(named) == (
         "Not a pump for insulin, antibiotics or heparin (if no pump is in place)",
     )
+
+
+def test_one_implant_procedure_coded_in_two_systems_is_named_as_one_implant() -> None:
+    """review30f: one implant Procedure coded in CPT and in SNOMED CT read "implant CPT 33206, SNOMED
+    441509002 (2 Feb 2019)", two implants to a reader; a Procedure is one implant, named by its first code."""
+    both = procedure("33206", "2019-02-02")
+    both["code"]["coding"].append({"system": SCT, "code": "441509002"})
+    d = determine([*meeting_chart(), both, modified(procedure("33233", "2020-02-02"))])
+    assert finding_of(d, DEVICE) == (
+        f"could not be checked: implant CPT 33206 (2 Feb 2019), but some of the EHR's later removals could "
+        f"not be read {CAUSE}"
+    )
+    assert "441509002" not in detail(Episode.of([d]))
+
+
+def test_the_decision_line_says_an_order_with_no_pump_found_was_judged_as_the_kind_read() -> None:
+    """review30f L3: with a pump found that a removal not read may have taken out, the decision line says
+    "read as a pump replacement (a pump may be in place: …)"; with no pump found beside a pump Device that
+    could not be read, it said only "for 62362 programmable pump", nothing of the first implant its ❌ lines
+    judge. It now says so in few words; where the kind is sure the line is as it was."""
+    unread_pump = {**device({"text": "SynchroMed II implanted infusion pump"}), "status": "Active"}
+    none_found = determine([*meeting_chart(), unread_pump], policy_id=CMM210)
+    assert not none_found.in_place and none_found.in_place_unsure
+    head = detail(Episode.of([none_found])).splitlines()[0]
+    assert head.startswith(
+        "**Documentation needed** (CMM-210) for 62362 programmable pump, read as a permanent pump "
+        "implant (no pump found), for "
+    )
+    sure = determine([*meeting_chart()], policy_id=CMM210)
+    assert "read as" not in detail(Episode.of([sure])).splitlines()[0]

@@ -81,13 +81,12 @@ _UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before
 
 
 def _named(codes: tuple[Code, ...]) -> str:
-    """An implant Procedure by the codes of it the value set lists, each by its own system (`code_words`:
-    "CPT 33206", "SNOMED 441509002"; review30a L7: "implant CPT 441509002"), those of one system together
-    ("CPT 33206, 33207")."""
-    systems: dict[str, list[str]] = {}
-    for code in codes:
-        systems.setdefault(code.system, []).append(icd10_key(code.code))
-    return ", ".join(code_words(system, ", ".join(sorted(set(keys)))) for system, keys in systems.items())
+    """An implant Procedure by the first code of it the value set lists, by its own system (`code_words`:
+    "CPT 33206", "SNOMED 441509002"; review30a L7: "implant CPT 441509002"): one Procedure is one implant
+    however many codings it carries, so one code names it ("implant CPT 33206, SNOMED 441509002" read as
+    two implants, review30f)."""
+    first = codes[0]
+    return code_words(first.system, icd10_key(first.code))
 
 
 @test_type(
