@@ -259,12 +259,12 @@ def _all_criteria(count: int) -> str:
     return "both coverage criteria" if count == 2 else f"all {count} coverage criteria"
 
 
-def _item_lines(open_items: Sequence[Item]) -> list[str]:
+def _item_lines(open_items: Sequence[Item], beside: bool = False) -> list[str]:
     """A line for each item; what to do said once for a run of items that share it (a policy's one
     instruction for several criteria), so that each of them keeps room for what the chart shows; what
     to do about a trial not yet done (`Item.awaits`: "Order the trial first (CPT …)") said on the first
     item that waits on it, the others saying what to do "after the trial" (stop note 43: said on each,
-    it cost the card an item)."""
+    it cost the card an item). `beside`: an Instructions card stands beside (`_item_line`)."""
     lines, said, awaited = [], None, set()
     for item in open_items:
         if item.todo is not None and item.todo == said:
@@ -273,21 +273,28 @@ def _item_lines(open_items: Sequence[Item]) -> list[str]:
             words = f"{AFTER_THE_TRIAL}{items.lowered(item.then)}"
         else:
             words = item.todo
-        lines.append(_item_line(item, words))
+        lines.append(_item_line(item, words, beside))
         said = item.todo
         awaited.add(item.awaits)
     return lines
 
 
 AFTER_THE_TRIAL = "after the trial, "  # what to do with a result of the trial named on a line above
+# where what to do is whole, on a line with no room for it (`_item_line`): after its beginning, or alone
+WHOLE_THERE = " (whole on the Instructions card)"
+ON_THE_LISTING = " — what to do: see the Instructions card"
 
 
-def _item_line(item: Item, todo_words: str | None) -> str:
+def _item_line(item: Item, todo_words: str | None, beside: bool = False) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first. The finding
     that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest form
     that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes.
-    Where not even MIN_FINDING of the finding fits, its few words (`Item.brief`) where they fit, else it
-    whole."""
+    Where not even MIN_FINDING of the finding fits, its few words (`Item.brief`) where they fit, else, for
+    an item that has them (what each way lacks is what to do records), no finding where what to do then
+    fits whole, else the finding whole. What to do that still does not fit is not cut where an
+    Instructions card stands beside (`beside`): its beginning, then that it is whole there, or only that
+    (review30f L2: Cohere's "…no “why a replacement is ordered” recorded…" and "— If no pump is in place,
+    record the analgesic prescriptions of the last…" lost what to do mid-sentence)."""
     head = f"{_MARK[item.status]} **{item.named}**"
     todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
@@ -298,8 +305,18 @@ def _item_line(item: Item, todo_words: str | None) -> str:
             found = fits[0]
         elif room < MIN_FINDING and item.brief and len(plain(item.brief)) <= room:
             found = plain(item.brief)
-        head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
-    return "- " + shortened(head + todo, ITEM_LIMIT)
+        elif 0 <= room < MIN_FINDING and item.brief:
+            found = ""
+        if found:
+            head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
+    cut = shortened(head + todo, ITEM_LIMIT)
+    if todo_words and beside and cut != head + todo:  # in no more than the cut line (the card's room)
+        room = len(cut) - len(head) - len(WHOLE_THERE) - 3
+        if room >= MIN_FINDING:  # its beginning, and where it is whole
+            cut = f"{head} — {shortened(todo_words, room)}{WHOLE_THERE}"
+        elif len(head + ON_THE_LISTING) <= len(cut):
+            cut = head + ON_THE_LISTING
+    return "- " + cut
 
 
 def _differing(episode: Episode) -> list[str]:
@@ -433,7 +450,7 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     if d.deceased:
         head.append(deceased_line(d.deceased_on))
     open_items = (*episode.failing, *episode.missing)
-    listed = _item_lines(open_items)
+    listed = _item_lines(open_items, instructions)
 
     def tail(room: int) -> list[str]:
         shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from cards.items import Episode, missing, none_documented, steps
-from cards.render import ITEM_LIMIT, detail
+from cards.render import AS_ABOVE, ITEM_LIMIT, detail
 from tests.builders import (
     SCT,
     coded_assessment,
@@ -231,3 +231,29 @@ def test_the_decision_line_says_an_order_with_no_pump_found_was_judged_as_the_ki
     )
     sure = determine([*meeting_chart()], policy_id=CMM210)
     assert "read as" not in detail(Episode.of([sure])).splitlines()[0]
+
+
+def test_the_decision_card_never_cuts_what_to_do_mid_sentence_beside_an_instructions_card() -> None:
+    """review30f L2: Cohere's decision card still cut what to do where 125c6fe did not reach: with a pump
+    found, the replacement either/or (a label leaving 9 characters) kept its finding and lost its instruction
+    ("…no “why a replacement is ordered” recorded…"); with no pump found, "Pharmacological modalities …"
+    ended "— If no pump is in place, record the analgesic prescriptions of the last…". An item with few
+    words now says what to do whole without its finding; another says where what to do is whole."""
+    unread_pump = {**device({"text": "SynchroMed II implanted infusion pump"}), "status": "Active"}
+    for chart in ([*meeting_chart(), *pump_maybe_removed()], [*meeting_chart(), unread_pump]):
+        d = cohere(chart)
+        assert d.in_place_unsure
+        text = detail(Episode.of([d]))
+        open_lines = [
+            line for line in text.splitlines() if line.startswith("- ❔ ") or line.startswith("- ❌ ")
+        ]
+        assert open_lines and not any(line.endswith("…") for line in open_lines)
+        for item in missing(d):
+            line = next((line for line in open_lines if f"**{item.named}**" in line), None)
+            if line and item.todo:
+                assert line.endswith((f" — {item.todo}", f" — {AS_ABOVE}")) or "Instructions card" in line
+    found = cohere([*meeting_chart(), *pump_maybe_removed()])
+    item = next(i for i in missing(found) if i.label.startswith("Replacement: not functioning, technology"))
+    assert line_of(detail(Episode.of([found])), item.label) == f"- ❔ **{item.label}** — {item.todo}"
+    # with no Instructions card beside (a scheduler's card), nothing points to one
+    assert "Instructions card" not in detail(Episode.of([cohere([*meeting_chart(), unread_pump])]), False)
