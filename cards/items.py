@@ -28,6 +28,7 @@ from service.engine.model import (
     Determination,
     Evidence,
     Outcome,
+    Pending,
     Status,
     indications_left,
 )
@@ -343,13 +344,9 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     else:
         label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
     cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"
-    # one criterion's: what the records not read may undo, where its result says (`_pending`, evaluate.py),
-    # then the same naming only the one it names, the latest ("implant CPT 33207 (3 Mar 2019) and 1 more":
-    # review30a L6, two implants named neither where the count left why no room), then that one by its code
-    # alone (an implant named by its SNOMED CT code: "implant SNOMED 441509002, but …")
-    fuller = leaves[0].finding.removeprefix(UNCHECKED_PREFIX) if len(leaves) == 1 else ""
-    first = _OTHERS.sub("", fuller, count=1)
-    forms = (fuller, first, _WHEN.sub("", first, count=1)) if fuller != cause else ()
+    # one criterion's: what the records not read may undo, where its result says (`_pending_forms`)
+    pending = leaves[0].pending if len(leaves) == 1 else None
+    forms = tuple(f"{form}, but {cause}" for form in _pending_forms(pending)) if pending else ()
     return Item(
         Status.NOT_DOCUMENTED,
         label,
@@ -358,15 +355,22 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
         _recheck(reasons),
         Step.RECHECK,
         ids,
-        in_full=tuple(dict.fromkeys(f for f in forms if f)),
+        in_full=forms,
     )
 
 
-# the others counted after the one named of what records not read may undo ("… and 1 more"), before why
-# ("…, but some of the EHR's later removals could not be read": evaluate._pending), and the day of the one
-# named ("implant CPT 33206 (2 Feb 2019)": engine/checks/devices.py)
-_OTHERS = re.compile(r" and \d+ more(?=, but )")
-_WHEN = re.compile(r" \([^()]*\)(?=, but )")
+def _pending_forms(pending: Pending) -> tuple[str, ...]:
+    """What records not read may undo (`CriterionResult.pending`, engine/evaluate.py), fullest first, as a
+    line has room: the latest implant, its day and the others counted ("implant CPT 33207 (3 Mar 2019) and
+    1 more", review30a L6), then the count in fewer words ("+1 more"), then without the day, and only last
+    the one named alone (review30f: that a second implant needs checking is dropped last, where "and 1 more"
+    went before the day); one implant by its code alone where its day leaves why no room ("implant SNOMED
+    441509002, but …")."""
+    dated = f"{pending.named} ({pending.when})"
+    if not pending.more:
+        return (dated, pending.named)
+    more = f"+{pending.more} more"
+    return (pending.words, f"{dated} {more}", f"{pending.named} {more}", pending.named)
 
 
 def _recheck(reasons: list[str]) -> str:

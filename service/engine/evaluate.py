@@ -74,10 +74,11 @@ def _pending(outcome: TestOutcome, unchecked: str) -> str:
     """The finding of a result left unchecked: why (`unchecked`, the criterion's `unchecked_reason`), after
     what the records it rests on may undo when it says (`TestOutcome.pending`: "could not be checked:
     implant CPT 33206 (2 Feb 2019), but some of the EHR's later removals could not be read (…)"); a card
-    names that only where the line keeps why whole (cards/items.py `Item.in_full`)."""
+    names that only where the line keeps why whole: its parts go to the card too (`CriterionResult.pending`),
+    which composes the shorter forms from them (cards/items.py `_pending_forms`)."""
     if not outcome.pending:
         return unchecked
-    return f"{UNCHECKED_PREFIX}{outcome.pending}, but {unchecked.removeprefix(UNCHECKED_PREFIX)}"
+    return f"{UNCHECKED_PREFIX}{outcome.pending.words}, but {unchecked.removeprefix(UNCHECKED_PREFIX)}"
 
 
 def _codes_read(tests: list[TestSpec]) -> tuple[str, ...]:
@@ -164,6 +165,7 @@ def _evaluate(
         overruled=decision.overruled,
         for_reviewer=decision.outcome.for_reviewer and status == Status.NOT_DOCUMENTED,
         by_absence=decision.outcome.by_absence and status == Status.MET,
+        pending=decision.outcome.pending if unchecked else None,
     )
 
 

@@ -41,6 +41,23 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """What the records a result rests on may undo, in parts (review30f): the latest implant a removal not
+    read may have taken out (`named`: "implant CPT 33206"), its day (`when`: "2 Feb 2019") and how many
+    others (`more`), so that a card composes its shorter forms from them (cards/items.py) rather than by
+    cutting the finding's words."""
+
+    named: str
+    when: str
+    more: int = 0
+
+    @property
+    def words(self) -> str:
+        """The fullest form: "implant CPT 33207 (3 Mar 2019) and 1 more"."""
+        return f"{self.named} ({self.when})" + (f" and {self.more} more" if self.more else "")
+
+
+@dataclass(frozen=True)
 class TestOutcome:
     """What one evaluator concluded. `by_absence` marks a 'met' that rests on nothing being found."""
 
@@ -54,7 +71,7 @@ class TestOutcome:
     rests_on: tuple[str, ...] = ()  # resource types beyond its test's reads whose records could change it
     # what the records it rests on may undo, said before why they could not be read ("implant CPT 33206
     # (2 Feb 2019)": evaluate.py), so a clinician knows what to check
-    pending: str = ""
+    pending: Pending | None = None
 
     @property
     def documents(self) -> bool:
@@ -93,6 +110,7 @@ class CriterionResult:
     written_for: frozenset[str] | None = None  # its indications, its groups' included (None: the policy's)
     either_or: bool = False  # met when any one of its sub-criteria is
     by_absence: bool = False  # met because nothing in the data shows the fact (contract §3, Absence)
+    pending: Pending | None = None  # left unchecked: what the records not read may undo (`TestOutcome`'s)
 
     def walk(self) -> list[CriterionResult]:
         """This result and every result below it."""

@@ -25,7 +25,7 @@ from service.engine.checks.common import (
 from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
-from service.engine.model import Evidence, Status, TestOutcome
+from service.engine.model import Evidence, Pending, Status, TestOutcome
 from service.facts import ProcedureFact
 from service.record import REMOVALS
 
@@ -143,7 +143,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     ]
     sure = bool(in_place)  # an active Device: no removal Procedure clears it
     # each implant a removal left out may have undone, by its code and day, and when it was
-    unsure: list[tuple[datetime | None, str]] = []
+    unsure: list[tuple[datetime | None, str, str]] = []
     for evidence, name, codes, when, written_to, implant, matched in presences:
         removal = _removed_by(removals, codes, when, written_to)
         if removal is None:
@@ -154,21 +154,20 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             if ctx.record.removal_unread(undoers, _undone(when, written_to)) is None:
                 sure = True
             else:  # by its code, not its chart words (one may run to a hundred characters)
-                unsure.append((when, f"implant {_named(matched)} ({day_of(when, written_to)})"))
+                unsure.append((when, f"implant {_named(matched)}", day_of(when, written_to)))
         else:
             p = removal.procedure
             cleared[p.source] = procedure_evidence(p, "removal: ")
     if in_place and not sure:  # each one a removal left out may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
         # the latest named (what was put in last is what a clinician checks first), the others counted
-        latest = max(unsure, key=lambda u: u[0] or _UNDATED)[1]
-        more = f" and {len(unsure) - 1} more" if len(unsure) > 1 else ""
+        _, latest, day = max(unsure, key=lambda u: u[0] or _UNDATED)
         return TestOutcome(
             Status.NOT_MET,
             tuple(e for e, _ in in_place[:4]),
             f"documented: {named}, unless a later removal undoes it",
             rests_on=(REMOVALS,),
-            pending=f"{latest}{more}",
+            pending=Pending(latest, day, len(unsure) - 1),
         )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
