@@ -416,9 +416,12 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
     outside the gather: the open and booked orders, an order's Device, the hook's Encounter) or the
     patient-data cache, the answer an earlier call's query got (`GatheredData.from_cache`). `prefetch`
     says as CRDMetricData does whether it was prefetched (review30b L4: a cached resource read as queried
-    now, and the reads outside the gather were listed nowhere)."""
+    now, and the reads outside the gather were listed nowhere). A query entry's `focal` says how many of
+    its count were the hook's focal resources read (its Encounter, the dispatched and booked orders:
+    `FhirUse.focal`), which CRDMetricData's resources, "other than the focal resources", leave out
+    (review30i)."""
     data, token_use = call.outcome.data, call.outcome.token_use
-    answered = call.outcome.fhir_answered
+    answered, focal = call.outcome.fhir_answered, call.outcome.fhir_focal
     found = data.resources if data is not None else {}
     from_cache = data.from_cache if data is not None else {}
     resources = []
@@ -429,14 +432,15 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
         queried = gathered - from_prefetch - cached + answered.get(resource_type, 0)
         for count, source in ((from_prefetch, "prefetch"), (queried, "query"), (cached, "cache")):
             if count:
-                resources.append(
-                    {
-                        "type": resource_type,
-                        "count": count,
-                        "prefetch": source == "prefetch",
-                        "source": source,
-                    }
-                )
+                entry = {
+                    "type": resource_type,
+                    "count": count,
+                    "prefetch": source == "prefetch",
+                    "source": source,
+                }
+                if source == "query" and focal.get(resource_type):
+                    entry["focal"] = focal[resource_type]
+                resources.append(entry)
     if data is None:
         return {"token_use": token_use, "resources": resources}
     return {"token_use": token_use, "resources": resources, "unavailable": dict(data.unavailable)}

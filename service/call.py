@@ -53,6 +53,8 @@ class CallData:
     # by type, the resources its queries outside the gather answered (`FhirUse.answered`: the open and
     # booked orders, an order's Device, the hook's Encounter): the audit row's `resources` lists them
     fhir_answered: Mapping[str, int] = field(default_factory=dict)
+    # of those, the hook's focal resources (`FhirUse.focal`), which CRDMetricData's resources leave out
+    fhir_focal: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

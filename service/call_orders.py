@@ -89,14 +89,17 @@ def prefetched_resources(prefetch: Mapping[str, Any]) -> dict[str, dict[str, Any
     return {reference: held[0] for reference, held in prefetched_at(prefetch).items()}
 
 
-def _asked(call: OrderSearch, client: FhirClient, queries: list[Query]) -> dict[str, QueryOutcome]:
+def _asked(
+    call: OrderSearch, client: FhirClient, queries: list[Query], focal: bool = False
+) -> dict[str, QueryOutcome]:
     """The queries' outcomes, each counted as the gather's are (`FhirUse.count`: the FHIR query metric,
-    the token outcome), with one warning per reason they failed for."""
+    the token outcome; `focal`: reads of the hook's focal orders, the dispatched ones), with one warning
+    per reason they failed for."""
     outcomes = call.pool.run(client, queries, call.deadline)
     failed: dict[str, list[str]] = {}
     for query in queries:
         outcome = outcomes[query.key]
-        call.use.count(query, outcome)
+        call.use.count(query, outcome, focal=focal)
         if outcome.error is not None:
             failed.setdefault(outcome.error, []).append(query.key)
     log_failures(failed)
@@ -124,7 +127,7 @@ def _dispatched(call: OrderSearch) -> OrdersOfCall:
             unread.append(UnreadOrder(r, r, why, needed_at=where))
     elif to_read:
         queries = [Query(r, r.split("/")[0], reference=r) for r in to_read]
-        for reference, outcome in _asked(call, client, queries).items():
+        for reference, outcome in _asked(call, client, queries, focal=True).items():
             order = outcome.resources[0] if outcome.resources else None
             if outcome.error is not None:
                 why = f"the EHR's FHIR server did not return it ({outcome.error})"
@@ -253,7 +256,7 @@ def _appointments(call: OrderSearch) -> OrdersOfCall:
     return appointment_orders(
         request.context.appointments,
         request.context.patient_id,
-        partial(call.use.read, call.client) if call.client else None,
+        partial(call.use.read, call.client, focal=True) if call.client else None,
         request.fhir.server,
     )
 

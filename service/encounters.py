@@ -75,7 +75,7 @@ def _read(
     bounded = client.bounded(deadline)
     outcome = pool.run(bounded, [query], deadline)[query.key]
     client.refused += bounded.refused  # a read held back is the call's (the held-back metric)
-    use.count(query, outcome)
+    use.count(query, outcome, focal=True)  # the hook's focal resource (CRDMetricData's resources)
     if outcome.error is not None:
         log_failures({outcome.error: [query.key]})
         return None

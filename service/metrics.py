@@ -141,14 +141,20 @@ def _issues(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _resource_use(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The row's resources as CRDMetricData's: one entry per type and `prefetch`, the row's queried and
-    cached entries (its `source`, which the metric has no element for) added together."""
+    cached entries (its `source`, which the metric has no element for) added together, less the hook's
+    focal resources read (an entry's `focal`: its Encounter, the dispatched and booked orders): the IG's
+    `resources` is the information "other than the 'focal' resources (orders, encounter, appointment)"
+    accessed (review30i: the encounter hooks' Encounter and order-dispatch's orders were listed)."""
     merged: dict[tuple[str, bool], dict[str, Any]] = {}
     for used in rows:
+        count = used["count"] - used.get("focal", 0)
+        if count <= 0:
+            continue
         key = (used["type"], used["prefetch"])
         if key in merged:
-            merged[key]["count"] += used["count"]
+            merged[key]["count"] += count
         else:
-            merged[key] = {"type": used["type"], "count": used["count"], "prefetch": used["prefetch"]}
+            merged[key] = {"type": used["type"], "count": count, "prefetch": used["prefetch"]}
     return list(merged.values())
 
 

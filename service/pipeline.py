@@ -84,6 +84,8 @@ class HookOutcome:
     token_use: str = "not-used"
     # what its queries outside the gather answered, by type (`CallData.fhir_answered`): the audit row lists it
     fhir_answered: Mapping[str, int] = field(default_factory=dict)
+    # of those, the hook's focal resources (`CallData.fhir_focal`)
+    fhir_focal: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,9 @@ def gather(
         call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:
         observe_fhir_held_back()
-    return replace(call, token_use=use.token_use, fhir_answered=dict(use.answered))
+    return replace(
+        call, token_use=use.token_use, fhir_answered=dict(use.answered), fhir_focal=dict(use.focal)
+    )
 
 
 def _gathered(
@@ -737,10 +741,14 @@ def handle_hook(
             precondition_failed(decisions.missing_required),
             token_use=call.token_use,
             fhir_answered=call.fhir_answered,
+            fhir_focal=call.fhir_focal,
         )
     if decisions.coverage_refused is not None:
         return replace(
-            coverage_refused(decisions), token_use=call.token_use, fhir_answered=call.fhir_answered
+            coverage_refused(decisions),
+            token_use=call.token_use,
+            fhir_answered=call.fhir_answered,
+            fhir_focal=call.fhir_focal,
         )
     issuer = HookCall(request.hook, request.hook_instance)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
@@ -754,4 +762,5 @@ def handle_hook(
         issuer=issuer,
         token_use=call.token_use,
         fhir_answered=call.fhir_answered,
+        fhir_focal=call.fhir_focal,
     )

@@ -172,7 +172,11 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         )
     except Exception as exc:  # recorded like every answer (CRD §found-37), then answered 500
         failed = HookOutcome(
-            internal_error(exc), status=500, token_use=use.token_use, fhir_answered=dict(use.answered)
+            internal_error(exc),
+            status=500,
+            token_use=use.token_use,
+            fhir_answered=dict(use.answered),
+            fhir_focal=dict(use.focal),
         )
         return json_response(*audited(state, started, service, body, hook_request, failed))
     if outcome.status == 200:

@@ -117,6 +117,9 @@ class FhirUse:
         # dispatched and booked orders, an order's Device, the hook's Encounter): the audit row lists them
         # beside the gathered data's (review30b L4: they were in no row's `resources`)
         self.answered: dict[str, int] = {}
+        # of `answered`, the hook's focal resources read (its Encounter, the dispatched and booked orders):
+        # CRDMetricData's resources are what was accessed "other than the focal resources" (review30i)
+        self.focal: dict[str, int] = {}
 
     def watch(self, client: FhirClient | None) -> None:
         """Let the call's `client` (and its `bounded` copies made after) set `token_went` as it sends a
@@ -125,16 +128,24 @@ class FhirUse:
             client.token_went = self.token_went
 
     def count(
-        self, query: Query, outcome: QueryOutcome, failed: bool | None = None, gathered: bool = False
+        self,
+        query: Query,
+        outcome: QueryOutcome,
+        failed: bool | None = None,
+        gathered: bool = False,
+        focal: bool = False,
     ) -> None:
         """Count one query's `outcome` (`failed`, for the metric: its error, unless the caller knows more,
         such as an answer of another patient's resource; `gathered`: the gather's, whose resources its
-        data lists, else those it answered are tallied in `answered`)."""
+        data lists, else those it answered are tallied in `answered`, and in `focal` too when they are the
+        hook's focal resources)."""
         sent = outcome.sent
         if sent and not gathered and outcome.error is None:
             for resource in outcome.resources:
                 if isinstance(kind := resource.get("resourceType"), str):
                     self.answered[kind] = self.answered.get(kind, 0) + 1
+                    if focal:
+                        self.focal[kind] = self.focal.get(kind, 0) + 1
         observe_fhir_query(
             query.resource_type,
             outcome.seconds if sent else 0.0,  # (no latency sample: `observe_fhir_query`)
@@ -146,13 +157,14 @@ class FhirUse:
         refused = outcome.status in REFUSED_TOKEN and not not_offered(query.resource_type, outcome.status)
         self.refused = self.refused or refused
 
-    def read(self, client: FhirClient, reference: str) -> dict[str, Any] | None:
+    def read(self, client: FhirClient, reference: str, focal: bool = False) -> dict[str, Any] | None:
         """`client.read(reference)` for a read the call makes outside the worker pool (an order's Device,
         a booked Appointment's order), run and counted as a query is: the resource, None when the server
-        does not have it, else the FhirError its read failed with (NotAsked for one held back)."""
+        does not have it, else the FhirError its read failed with (NotAsked for one held back); `focal`:
+        the hook's focal resource (a booked order), as `count` tallies it."""
         query = Query(reference, reference.partition("/")[0], reference=reference)
         outcome = _run(client, query)
-        self.count(query, outcome)
+        self.count(query, outcome, focal=focal)
         if outcome.error is not None:
             raise (NotAsked if outcome.not_asked else FhirError)(outcome.error, outcome.status)
         return outcome.resources[0] if outcome.resources else None
