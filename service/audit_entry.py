@@ -77,6 +77,9 @@ AUTHORIZATION_KEPT = ("token_type", "expires_in", "scope", "subject", "patient")
 SECRET_KEYS = ("access_token", "refresh_token", "id_token")
 # `written_for` is kept: a group left with one branch narrows it by the order's indication
 POLICY_PINNED = ("label", "text", "section", "citation", "how_to_document", "reading", "gate", "either_or")
+# What a criterion result carries only for its card's words: the parts of an unsure finding, which the
+# finding the record keeps already says (wording30b)
+CARD_ONLY = ("pending",)
 PARTIES = ("Coverage", "Organization", "Practitioner", "PractitionerRole", "Location")
 # Of the Patient, what the service reads (whether and when deceased): its identifiers (an SSN, a
 # licence), names and addresses are the EHR's to keep, not seven years of every call's record.
@@ -799,7 +802,7 @@ def _recorded_fields(kind: type) -> tuple[str, ...] | None:
     """The fields of a dataclass the record keeps, by class (None for any other type)."""
     if not is_dataclass(kind):
         return None
-    omitted = POLICY_PINNED if issubclass(kind, CriterionResult) else ()
+    omitted = (*POLICY_PINNED, *CARD_ONLY) if issubclass(kind, CriterionResult) else ()
     return tuple(f.name for f in fields(kind) if f.name not in omitted)
 
 

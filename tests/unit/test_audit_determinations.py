@@ -50,3 +50,12 @@ def test_the_record_keeps_what_each_result_is_written_for_in_one_order() -> None
     pain = next(r for r in recorded if r["id"] == "kpwa.pain")
     assert pain["written_for"] == ["cancer-pain", "non-malignant-pain"]
     assert "label" not in pain and "either_or" not in pain
+
+
+def test_the_record_keeps_no_card_only_parts_of_a_criterion() -> None:
+    """A criterion result's `pending` (the parts of an unsure finding, for its card's words) is not kept:
+    the finding the record keeps already says it (wording30b added it to every criterion)."""
+    pump = determine(meeting_chart())
+    recorded = json.loads(_determinations_text((pump,)))[0]["criteria"]
+    assert recorded and all("pending" not in r for r in recorded)
+    assert all("finding" in r for r in recorded)
