@@ -214,11 +214,14 @@ def code_words(system: str, code: str) -> str:
 # brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
 # "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no";
 # "Intrathecal (IV contraindicated)" is intrathecal). No scope crosses a word ending a sentence ("IV."; not
-# "I.V."). A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
+# "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
 ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
 ROUTE_NEGATIONS_AFTER = frozenset(
     {"no", "not", "never", "avoid", "avoided", "contraindicated"}
 )  # not "discontinued": "IV discontinued" says the drug was given IV, then stopped (review30h)
+# how a drug is given, written short with a dot that ends no sentence: "Do not admin. intrathecally" and
+# "not for inj. intrathecal" are no intrathecal route (review30j: read as one, where 80c3d0b said nothing)
+ROUTE_ABBREVIATIONS = frozenset({"inj", "admin", "adm"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
@@ -226,6 +229,7 @@ ROUTE_FILLERS = frozenset(
     | {"administer", "administered", "administering", "administration", "inject", "injected", "injecting"}
     | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
     | {"bolus", "push"}  # "not for IV push or IM", "not for intrathecal bolus or epidural"
+    | ROUTE_ABBREVIATIONS
 )
 # the hyphens that join two words into one ("sub-q", "non-preserved"); not a dash (figure, en, em dash,
 # horizontal bar: U+2012 to U+2015), which ends what is said before it even with no space around it
@@ -245,7 +249,7 @@ _FORWARD_GAP = re.compile(rf"[\s/]*|[/{_JOINING}]+")
 # ends the phrase before keeps it ("Intrathecal (IV contraindicated)", "Oral - IV: no": review30h)
 _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
 _BACKWARD_WITHIN = re.compile(r"[\s/]*")
-# a word ending a sentence (its one dot, not an abbreviation's: "I.V."): no scope crosses it
+# a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
 
@@ -304,7 +308,8 @@ def _scope(words: list[re.Match[str]], said: list[str], at: int, step: int, rout
     while 0 <= i < len(words):
         gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP if i == at - 1 else _BACKWARD_WITHIN
         near, far = sorted((words[i - step], words[i]), key=lambda word: word.start())
-        if gap.fullmatch(near.string, near.end(), far.start()) is None or _SENTENCE_END.fullmatch(near[0]):
+        ends = _SENTENCE_END.fullmatch(near[0]) and said[min(i, i - step)] not in ROUTE_ABBREVIATIONS
+        if gap.fullmatch(near.string, near.end(), far.start()) is None or ends:
             break
         if (two := _two_word_route(words, i, step, routes)) is not None:
             last, routed, i = two, True, two + step

@@ -511,6 +511,8 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("SC\u2014IM contraindicated", True),  # review30h: so does an em dash with none
         ("SC (IM contraindicated)", True),  # review30h: a bracket ends the phrase before the negation's
         ("IV - IM: avoid", True),
+        ("not for inj. IV", False),  # review30j: "inj." is how it is given, no sentence's end
+        ("Do not admin. IM", False),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

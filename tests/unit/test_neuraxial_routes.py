@@ -120,6 +120,11 @@ def test_what_a_route_says(route: dict[str, Any], said: bool | None) -> None:
         ("Intrathecal. IV contraindicated", True),
         ("Intrathecal (IV: no)", True),
         ("Epidural (intrathecal contraindicated)", True),
+        # review30j: an abbreviation of how a drug is given ends no sentence: its negation takes it back
+        ("Do not admin. intrathecally", None),
+        ("not for inj. intrathecal", None),
+        ("Not for intrathecal inj. or epidural", None),
+        ("Not for IV use. Intrathecal only.", True),  # a sentence's end still ends the scope
     ],
 )
 def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: bool | None) -> None:
@@ -169,6 +174,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Do not administer intrathecally"}, False),
         ({"text": "No IV - intrathecal only"}, True),
         ({"text": "No IV\u2014intrathecal only"}, True),  # review30h: how it is given is in the scope
+        ({"text": "Do not admin. intrathecally"}, False),  # review30j: "admin." ends no sentence
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
