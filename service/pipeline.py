@@ -274,33 +274,21 @@ def _gathered(
         encounter = hook_encounter(request, client, pool, deadline, budget, use)
         call = replace(call, encounter=encounter)
     scope = scope_of(request, caller)
-    if pump:
-        data = env.gatherer.gather(
-            request,
-            service.prefetch,
-            client,
-            deadline,
-            today=today,
-            now=now,
-            scope=scope,
-            drafts=drafts.resources,
-            trial_orders=_may_propose_trial(behaviour, episode),
-            use=use,
-        )
-    elif about_orders or encounter is not None:
-        data = env.gatherer.gather(
-            request,
-            service.prefetch,
-            client,
-            deadline,
-            today=today,
-            now=now,
-            clinical=False,
-            scope=scope,
-            use=use,
-        )
-    else:
+    if not (pump or about_orders or encounter is not None):
         return call
+    data = env.gatherer.gather(
+        request,
+        service.prefetch,
+        client,
+        deadline,
+        today=today,
+        now=now,
+        clinical=bool(pump),
+        scope=scope,
+        drafts=drafts.resources if pump else (),
+        trial_orders=bool(pump) and _may_propose_trial(behaviour, episode),
+        use=use,
+    )
     if annotated and about_orders:
         encounter = hook_encounter(request, client, pool, deadline, budget, use)
     if data.resources.get("Medication"):  # a drug order's Medication may be the chart's: read through too
