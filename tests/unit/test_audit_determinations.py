@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from service.audit_entry import SHARED_CRITERIA, _determinations_text, _json, _scrubbed_determinations
 from service.engine.model import Determination
-from tests.builders import determine, meeting_chart
+from tests.builders import determine, meeting_chart, procedure
+
+UNKNOWN_MODIFIER = {"url": "http://example.org/unknown-modifier", "valueBoolean": True}
 
 
 def _shared() -> tuple[Determination, ...]:
@@ -54,8 +57,16 @@ def test_the_record_keeps_what_each_result_is_written_for_in_one_order() -> None
 
 def test_the_record_keeps_no_card_only_parts_of_a_criterion() -> None:
     """A criterion result's `pending` (the parts of an unsure finding, for its card's words) is not kept:
-    the finding the record keeps already says it (wording30b added it to every criterion)."""
-    pump = determine(meeting_chart())
+    the finding the record keeps already says it (wording30b added it to every criterion). The chart's
+    pacemaker implant may have been undone by a removal that could not be read, so one result holds it."""
+    unread_removal = {**procedure("33233", "2020-02-02"), "modifierExtension": [UNKNOWN_MODIFIER]}
+    pump = determine([*meeting_chart(), procedure("33206", "2019-02-02"), unread_removal])
+    assert any(r.pending is not None for c in pump.criteria for r in c.walk())
     recorded = json.loads(_determinations_text((pump,)))[0]["criteria"]
-    assert recorded and all("pending" not in r for r in recorded)
-    assert all("finding" in r for r in recorded)
+    assert recorded and all("pending" not in r for r in _recorded_results(recorded))
+    assert any("implant CPT 33206" in r["finding"] for r in _recorded_results(recorded))
+
+
+def _recorded_results(recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every recorded result of a criteria tree, its children's too."""
+    return [leaf for r in recorded for leaf in (r, *_recorded_results(r.get("children") or []))]
