@@ -610,3 +610,11 @@ def carried_approval(
         {"url": "coverage-assertion-id", "valueString": assertion_id},
     ]
     return {"url": EXTENSION_URL, "extension": subs}
+
+
+UNKNOWN_MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
+
+
+def modified(resource: dict[str, Any]) -> dict[str, Any]:
+    """`resource` carrying a modifier extension this service does not understand (so it cannot be read)."""
+    return {**resource, "modifierExtension": UNKNOWN_MODIFIER}

@@ -10,9 +10,7 @@ from typing import Any
 
 from service.audit_entry import SHARED_CRITERIA, _determinations_text, _json, _scrubbed_determinations
 from service.engine.model import Determination
-from tests.builders import determine, meeting_chart, procedure
-
-UNKNOWN_MODIFIER = {"url": "http://example.org/unknown-modifier", "valueBoolean": True}
+from tests.builders import determine, meeting_chart, modified, procedure
 
 
 def _shared() -> tuple[Determination, ...]:
@@ -59,7 +57,7 @@ def test_the_record_keeps_no_card_only_parts_of_a_criterion() -> None:
     """A criterion result's `pending` (the parts of an unsure finding, for its card's words) is not kept:
     the finding the record keeps already says it (wording30b added it to every criterion). The chart's
     pacemaker implant may have been undone by a removal that could not be read, so one result holds it."""
-    unread_removal = {**procedure("33233", "2020-02-02"), "modifierExtension": [UNKNOWN_MODIFIER]}
+    unread_removal = modified(procedure("33233", "2020-02-02"))
     pump = determine([*meeting_chart(), procedure("33206", "2019-02-02"), unread_removal])
     assert any(r.pending is not None for c in pump.criteria for r in c.walk())
     recorded = json.loads(_determinations_text((pump,)))[0]["criteria"]

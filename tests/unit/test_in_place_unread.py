@@ -20,6 +20,7 @@ from tests.builders import (
     device,
     infusate_request,
     meeting_chart,
+    modified,
     payer_coverage,
     procedure,
     service_request,
@@ -33,7 +34,6 @@ REPLACEMENT_EVIDENCE = [
     coded_assessment("replacement-reason", "end-of-battery"),
 ]
 CMM210 = "cmm-210-idds"
-MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
 
 
 def pump(status: Any) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def test_a_procedure_not_read_leaves_the_kind_open_and_a_failure_of_either_kind_
     """A 62362 implant carrying a modifier extension: a CMM-210 first implant failing a first implant's
     criterion is not "not covered" (the implant may show a pump in place); GEHA, whose criteria are the
     same for either kind, answers as before (an active pacemaker: not covered)."""
-    chart = [*meeting_chart(), {**procedure("62362", "2020-02-02"), "modifierExtension": MODIFIER}]
+    chart = [*meeting_chart(), modified(procedure("62362", "2020-02-02"))]
     d = determine(chart, policy_id=CMM210)
     assert d.request_kind == "permanent-implant" and d.outcome == Outcome.INSUFFICIENT
     assert d.in_place_unsure.startswith("procedure history: 1 record(s)") and not d.in_place

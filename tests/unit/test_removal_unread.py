@@ -21,18 +21,14 @@ from tests.builders import (
     device,
     finding_of,
     meeting_chart,
+    modified,
     procedure,
     service_request,
     statuses,
 )
 from tests.policy_charts import cancer_chart, cohere
 
-MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
 DEVICE = "geha.excl.programmable-device"
-
-
-def modified(resource: dict[str, Any]) -> dict[str, Any]:
-    return {**resource, "modifierExtension": MODIFIER}
 
 
 def record(*resources: dict[str, Any], unavailable: dict[str, str] | None = None) -> Any:

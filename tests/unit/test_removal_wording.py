@@ -19,18 +19,14 @@ from tests.builders import (
     finding_of,
     infusate_request,
     meeting_chart,
+    modified,
     procedure,
 )
 from tests.policy_charts import cancer_chart, cohere
 
-MODIFIER = [{"url": "http://example.org/unknown-modifier", "valueBoolean": True}]
 DEVICE = "geha.excl.programmable-device"
 CMM210 = "cmm-210-idds"
 CAUSE = "(1 record(s) carry a modifier extension this service does not understand)"
-
-
-def modified(resource: dict[str, Any]) -> dict[str, Any]:
-    return {**resource, "modifierExtension": MODIFIER}
 
 
 def pump_maybe_removed() -> list[dict[str, Any]]:
