@@ -37,7 +37,7 @@ from service.fhir.server_share import not_asked
 from service.fhirdates import human_as_written, human_date_to, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
-from service.record import MODIFIED, unreadable_in_chart
+from service.record import MAY_BE_LATER, MODIFIED, unreadable_in_chart
 from service.wording import aside
 
 FOR_REVIEWER = (
@@ -293,7 +293,11 @@ def _removal_unread(reason: str) -> str:
     """Why whether the pump is still in place could not be checked, as what befell the records: a removal
     left out by its code (it carries a modifier extension) is "a removal record"; a Procedure that could not
     be read at all (its codes unknown) or procedures not fetched only may hold one (review30a: a malformed
-    trial record, or an HTTP 503, read "a removal record could not be read")."""
+    trial record, or an HTTP 503, read "a removal record could not be read"); a removal read whose date, or
+    the pump record's, cannot tell whether it came after is said as that ("removal CPT 62365 (undated) may
+    have come later", engine/removals.py)."""
+    if MAY_BE_LATER in reason:
+        return reason
     if MODIFIED in reason:
         return f"a removal record could not be read ({reason})"
     if unreadable_in_chart(reason):
@@ -736,6 +740,12 @@ class Episode:
         cannot read: asking again reads the same (`CHECK_THE_CHART`, what to do first: the pump's item
         says after it what a removal would make of the order, `_in_place_item`)."""
         return bool(self.missing) and all((i.todo or "").startswith(CHECK_THE_CHART) for i in self.missing)
+
+    @property
+    def dates_unplaced(self) -> bool:
+        """Whether all that is open (`chart_unreadable`) is a removal read whose date, or the implant's,
+        cannot tell whether it came after the implant (engine/removals.py): no record was left unread."""
+        return self.chart_unreadable and all(MAY_BE_LATER in i.finding for i in self.missing)
 
     def open_only(self, step: Step) -> bool:
         """`open_only` over every line's open items."""

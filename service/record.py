@@ -194,9 +194,9 @@ class PatientRecord:
     assessments: Mapping[str, ObservationFact] = field(default_factory=dict)
     # kind → code → why: the records of a kind left out that are read only by those codes (`unread`)
     unavailable_codes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    # removal CPT code → the latest date (and how it is written) of its removals left out of `REMOVALS`
-    # by code; None when one of them has no date read: any time (`removal_unread`)
-    removals_left_out: Mapping[str, tuple[datetime, str] | None] = field(default_factory=dict)
+    # removal CPT code → the date (None: none read) and how it is written of each of its removals left out of
+    # `REMOVALS` by code, every one kept (`removal_unread` asks whether any may undo; review30a L1)
+    removals_left_out: Mapping[str, tuple[tuple[datetime | None, str], ...]] = field(default_factory=dict)
 
     by_code: Mapping[tuple[str, str], tuple[ObservationFact, ...]] = field(default_factory=dict)
     server: str | None = None  # the FHIR server the facts were read from (None: not known)
@@ -250,24 +250,26 @@ class PatientRecord:
         return found
 
     def removal_unread(
-        self, codes: Iterable[str], undone: Callable[[datetime, str], bool] | None = None
+        self, codes: Iterable[str], undone: Callable[[datetime | None, str], bool | None] | None = None
     ) -> str | None:
         """Why a removal of one of `codes` (removal CPT codes) may have been left out of the record, so that
         what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read. With
-        `undone` (whether a removal dated so, written to that precision, undoes it: the very rule the
-        caller weighs a removal read by, contract §2 "with no later 62365", §3 "with no later removal"),
-        only a removal left out that it undoes counts; one whose date could not be read, or procedures not
-        fetched, may be of any day."""
+        `undone` (whether a removal dated so, None undated, written to that precision, undoes it, None where
+        the dates cannot tell: the very rule the caller weighs a removal read by, engine/removals.py,
+        contract §2 "with no later 62365", §3 "with no later removal"), only a removal left out that it
+        undoes or may undo counts; a Procedure that could not be read at all, or procedures not fetched, may
+        hold one of any day."""
         codes = tuple(codes)
         if codes and undone is not None and REMOVALS not in self.unavailable:
             codes = tuple(code for code in codes if self._left_out_undoing(code, undone))
         return self.unread(REMOVALS, codes) if codes else None
 
-    def _left_out_undoing(self, code: str, undone: Callable[[datetime, str], bool]) -> bool:
+    def _left_out_undoing(self, code: str, undone: Callable[[datetime | None, str], bool | None]) -> bool:
+        """Whether any removal of `code` left out may undo what `undone` weighs: each is asked, since the
+        latest by the instant need not be the latest by the day `undone` weighs by (review30a L1)."""
         if code not in self.removals_left_out:
             return True  # never dated here: any day
-        latest = self.removals_left_out[code]  # the latest kept: what an earlier one undoes, it undoes too
-        return latest is None or undone(*latest)
+        return any(undone(when, written_to) is not False for when, written_to in self.removals_left_out[code])
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""
@@ -941,6 +943,10 @@ class UnreadableRecord(ValueError):
 # place that such a removal would undo (contract §2 "with no later 62365", §3 "no later removal") cannot
 # be told to be in place (service/engine/checks/devices.py, service/engine/classify.py)
 REMOVALS = "device removals"
+# why a removal that was read leaves what it would undo open: the dates cannot tell which came first (one is
+# undated: engine/removals.py, "removal CPT 33233 (undated) may have come later"); asking again reads the
+# same dates, so it is said as records of the chart are (`unreadable_in_chart`)
+MAY_BE_LATER = "may have come later"
 
 
 def left_out(count: int, why: str) -> str:
@@ -951,9 +957,9 @@ def left_out(count: int, why: str) -> str:
 
 def unreadable_in_chart(reason: str) -> bool:
     """Whether a reason a kind of data is not wholly available is records of the chart this service
-    cannot read (malformed, with a status none of R4's codes, or carrying a modifier extension): asking
-    again gives the same records."""
-    return any(f"record(s) {why}" in reason for why in LEFT_OUT)
+    cannot read (malformed, with a status none of R4's codes, or carrying a modifier extension), or a
+    removal it cannot weigh (`MAY_BE_LATER`): asking again gives the same records."""
+    return any(f"record(s) {why}" in reason for why in LEFT_OUT) or MAY_BE_LATER in reason
 
 
 def _read(
@@ -1049,7 +1055,7 @@ def build_record(
 
     # (kind, None) → why → count for records read as a whole; (kind, code) for those read by codes alone
     unreadable: dict[tuple[str, str | None], dict[str, int]] = {}
-    removals_left_out: dict[str, tuple[datetime, str] | None] = {}  # `PatientRecord.removals_left_out`
+    removals_left_out: dict[str, tuple[tuple[datetime | None, str], ...]] = {}  # `PatientRecord`'s
 
     def facts(resource_type: str, parse: Callable[[Mapping[str, Any]], Any]) -> list[Any]:
         def counted(resource: Mapping[str, Any], why: str, fact: Any) -> None:
@@ -1063,7 +1069,7 @@ def build_record(
             if resource_type == "Procedure":  # a removal left out, by its codes; a malformed one may be any
                 removed = _removal_codes(fact, read)
                 keys += [(REMOVALS, code) for code in removed]
-                _keep_latest(removals_left_out, [code for code in removed if code], fact)
+                _keep_each(removals_left_out, [code for code in removed if code], fact)
             for key in keys:
                 counts = unreadable.setdefault(key, {})
                 counts[why] = counts.get(why, 0) + 1
@@ -1151,17 +1157,15 @@ def _removal_codes(fact: Any, read: ReadCodes) -> tuple[str | None, ...]:
     return tuple(dict.fromkeys(c.code for c in fact.codes if read.undoes((c,))))
 
 
-def _keep_latest(latest: dict[str, tuple[datetime, str] | None], codes: list[str], fact: Any) -> None:
-    """Keeps in `latest` (`PatientRecord.removals_left_out`) the date of a removal left out under each of
-    its `codes` when it is later than the one kept (by the instant: `removal_unread` weighs it by the
-    caller's rule for a removal read, by the day); None, for good, when it has none read."""
-    when = getattr(fact, "performed", None)
+def _keep_each(kept: dict[str, tuple[tuple[datetime | None, str], ...]], codes: list[str], fact: Any) -> None:
+    """Keeps in `kept` (`PatientRecord.removals_left_out`) the date (None: none read) and precision of a
+    removal left out under each of its `codes`, beside those kept before: `removal_unread` weighs each by the
+    caller's rule, by the day, so the latest by the instant alone would not do (review30a L1: one at 23:00
+    -10:00 and one at 08:00Z the next morning are one day's)."""
+    when = (getattr(fact, "performed", None), getattr(fact, "precision", "time"))
     for code in codes:
-        kept = latest.get(code, (datetime.min.replace(tzinfo=UTC), "time"))
-        if when is None or kept is None:
-            latest[code] = None
-        elif when >= kept[0]:  # a record's dates are aware (fhirdates.parse_datetime)
-            latest[code] = (when, getattr(fact, "precision", "time"))
+        if when not in kept.get(code, ()):
+            kept[code] = (*kept.get(code, ()), when)
 
 
 def _not_fetched(unavailable: Mapping[str, str]) -> dict[str, str]:

@@ -7,13 +7,13 @@ intrathecal pump is already in place).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
-from service.engine.chart_days import day_order, one_day
+from service.engine.chart_days import one_day
 from service.engine.context import EvaluationContext
+from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
 from service.facts import ConditionFact
 from service.fhirdates import SPANS, human_date_to
 from service.infusates import PUMP_DRUG
@@ -258,32 +258,27 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
     """Why the pump `idds_in_place` finds cannot be told to be in place still, "" when it can (or none is
     found): every record showing it is a Procedure a removal undoes (contract §2: "a completed Procedure
-    62360-62362 with no later 62365"; an active Device or diagnosis stands as written) and a
-    removal of its codes could not be read (`PatientRecord.removal_unread`: one left out dated after it or
-    undated, or the procedures not read). Whether the implant is a replacement or a first implant is then
-    not known."""
+    62360-62362 with no later 62365"; an active Device or diagnosis stands as written) and a removal that
+    may undo it could not be read, or was read but the dates cannot tell whether it came after
+    (engine/removals.py, the one rule the device check weighs removals by too). Whether the implant is a
+    replacement or a first implant is then not known."""
     found = _idds_records(record, terminology)
-    if not found or any(not undoers for _, _, undoers in found):
+    if not found or any(not unsure for _, _, unsure in found):
         return ""
-    reasons = [record.removal_unread(undoers) for _, _, undoers in found]
-    return "" if None in reasons else str(reasons[0])
+    return found[0][2]
 
 
-def _idds_records(
-    record: PatientRecord, terminology: Terminology
-) -> list[tuple[str, datetime | None, frozenset[str]]]:
-    """`idds_in_place`'s records, each with its date (a Device has none) and the removal codes that would
-    undo it of which one was left out after it, or undated (`PatientRecord.removal_unread`; none for a
-    Device or a diagnosis, or a code no removal undoes): an active pump
-    Device, and a diagnosis or Procedure of the value set that no later removal undoes (its `removals`:
-    62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85 dated on its own day or
-    before, contract §3's most recent form of one fact; an analysis, 62367/68, is in neither list:
-    idds-in-place.yaml)."""
+def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None, str]]:
+    """`idds_in_place`'s records, each with its date (a Device has none) and why it cannot be told to be in
+    place still ("" when it can: `removals.weigh`; always for a Device or a diagnosis, which stand as
+    written): an active pump Device, and a diagnosis or Procedure of the value set that no later removal
+    undoes (its `removals`: 62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85
+    dated on its own day or before, contract §3's most recent form of one fact; an analysis, 62367/68, is in
+    neither list: idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
     removals = [
-        (p.performed, p.precision, in_place.removals[c.code])
+        (Read(p.performed, p.precision, c.code, p.source), in_place.removals[c.code])
         for p in record.procedures
-        if p.performed is not None
         for c in p.codes
         if c.system == CPT and c.code in in_place.removals
     ]
@@ -291,66 +286,60 @@ def _idds_records(
     def undoers(codes: set[str]) -> frozenset[str]:
         return frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
 
-    found: list[tuple[str, datetime | None, frozenset[str]]] = [
-        (d.source, None, frozenset())
+    def weighed(
+        codes: set[str], performed: datetime | None, written_to: str, removable: bool
+    ) -> Weighed[str]:
+        # a removal undoes every one of a record's codes or none (a record also coded with one that no
+        # removal undoes still shows the pump, as that code alone would)
+        read = [removal for removal, undoes in removals if codes <= undoes]
+        return weigh(
+            _undone(codes, performed, written_to, in_place.replacing),
+            read,
+            record,
+            undoers(codes) if removable else (),
+        )
+
+    found: list[tuple[str, datetime | None, str]] = [
+        (d.source, None, "")
         for d in record.devices
         if in_place.matches_any(d.codes) or in_place.matches_text(d.text)
     ]
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, cond.date, cond.precision, removals, in_place.replacing):
-            # an active Z45.1 or T85 counts as written (contract §2): no unread removal makes it unsure
-            found.append((cond.source, cond.date, frozenset()))
+        # an active Z45.1 or T85 counts as written (contract §2): no removal whose order is unknown makes it
+        # unsure, one read after it clears it
+        if codes and (removal := weighed(codes, cond.date, cond.precision, False)).removed is None:
+            found.append((cond.source, cond.date, removal.unsure))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
-        if codes and not _removed_later(codes, p.performed, p.precision, removals, in_place.replacing):
-            # those of its undoers a removal left out may be of: one a removal read of its date would undo
-            # (`_undone`, the one rule), or any day for an implant not dated
-            undone = _undone(codes, p.performed, p.precision, in_place.replacing) if p.performed else None
-            left_out = (c for c in undoers(codes) if record.removal_unread([c], undone))
-            found.append((p.source, p.performed, frozenset(left_out)))
+        if codes and (removal := weighed(codes, p.performed, p.precision, True)).removed is None:
+            found.append((p.source, p.performed, removal.unsure))
     return found
 
 
-def _removed_later(
-    codes: set[str],
-    performed: datetime | None,
-    written_to: str,
-    removals: list[tuple[datetime, str, frozenset[str]]],
-    replacing: frozenset[str],
-) -> bool:
-    """Whether a removal undoes every one of a record's `codes` (a record also coded with one that no
-    removal undoes still shows the pump, as that code alone would), by `_undone`'s rule."""
-    if performed is None:
-        return False
-    undone = _undone(codes, performed, written_to, replacing)
-    return any(codes <= undoes and undone(when, when_to) for when, when_to, undoes in removals)
-
-
 def _undone(
-    codes: set[str], performed: datetime, written_to: str, replacing: frozenset[str]
-) -> Callable[[datetime, str], bool]:
+    codes: set[str], performed: datetime | None, written_to: str, replacing: frozenset[str]
+) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a record of `codes` dated `performed`
-    (`written_to`): done on a later day or, for a record none of whose codes is an implant the value set
-    lists as `replacing`, on the same day; the one rule for a removal read (`_removed_later`) and one left
-    out of the record (`PatientRecord.removal_unread`). By the day, not the hour, as forms of one fact are
-    weighed (engine/forms): a pump replaced in one session (62362 and 62365 on one day) leaves a pump in
-    place whichever was documented first, where a refill, a Z45.1 or a T85 of the removal's day is answered
-    by it (on one day a chart contradicting itself claims nothing; review23c). Which day each is on is
-    `chart_days.day_order`'s: two moments in different offsets whose own days contradict the order of
-    their instants are one day's, and a date written to a month or a year (`written_to`,
-    fhirdates.precision) is each of its days, so a removal dated "2022" answers a refill of March 2022
-    (review24c). Only an implant and a removal each known to the day can be one session's replacement:
-    within a month or a year the removal may have followed it."""
-
-    def undone(when: datetime, when_to: str) -> bool:
-        order = day_order(when, performed, when_to, written_to)
-        session = bool(codes & replacing) and one_day(when_to) and one_day(written_to)
-        return order > 0 or (order == 0 and not session)
-
-    return undone
+    (`written_to`; `removals.undone_by`: None where either is undated): done on a later day or, for a record
+    none of whose codes is an implant the value set lists as `replacing`, on the same day; the one rule for a
+    removal read and one left out of the record (`PatientRecord.removal_unread`). By the day, not the hour,
+    as forms of one fact are weighed (engine/forms): a pump replaced in one session (62362 and 62365 on one
+    day) leaves a pump in place whichever was documented first, where a refill, a Z45.1 or a T85 of the
+    removal's day is answered by it (on one day a chart contradicting itself claims nothing; review23c).
+    Which day each is on is `chart_days.day_order`'s: two moments in different offsets whose own days
+    contradict the order of their instants are one day's, and a date written to a month or a year
+    (`written_to`, fhirdates.precision) is each of its days, so a removal dated "2022" answers a refill of
+    March 2022 (review24c). Only an implant and a removal each known to the day can be one session's
+    replacement: within a month or a year the removal may have followed it."""
+    implant = bool(codes & replacing)
+    return undone_by(
+        performed,
+        written_to,
+        lambda removed_to: not (implant and one_day(removed_to) and one_day(written_to)),
+    )
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

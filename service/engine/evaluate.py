@@ -60,14 +60,18 @@ def _unchecked(tests: list[TestSpec], outcome: TestOutcome, ctx: EvaluationConte
     """Why a result cannot be trusted: a resource type it rests on could not be fetched: those `tests`
     read, for a result that rests on no record of the fact (their `also_reads` too, for one not
     documented: an absence is judged on the data the contract names, §3); those its outcome names,
-    for any."""
+    for any; else why what was read cannot decide it (`TestOutcome.undecided`)."""
     if outcome.status == Status.NOT_MET or (outcome.status == Status.MET and not outcome.by_absence):
-        return could_not_check(ctx, outcome.rests_on)
+        return could_not_check(ctx, outcome.rests_on) or _undecided(outcome)
     kinds = [TEST_TYPES[test.type] for test in tests]
     reads = [t for kind in kinds for t in kind.reads]
     if outcome.status == Status.NOT_DOCUMENTED:
         reads += [t for kind in kinds for t in kind.also_reads]
-    return could_not_check(ctx, (*outcome.rests_on, *reads), _codes_read(tests))
+    return could_not_check(ctx, (*outcome.rests_on, *reads), _codes_read(tests)) or _undecided(outcome)
+
+
+def _undecided(outcome: TestOutcome) -> str | None:
+    return UNCHECKED_PREFIX + outcome.undecided if outcome.undecided else None
 
 
 def _pending(outcome: TestOutcome, unchecked: str) -> str:
@@ -105,8 +109,8 @@ def _leaf(spec: CriterionSpec, ctx: EvaluationContext) -> tuple[Decision, str | 
     (what the other forms read, not what may only add a record of them: their `also_reads`)."""
     forms = list(spec.tests)
     decision = decide([_run(test, ctx) for test in forms], spec.either_on_one_date)
-    if all_read(ctx):  # the whole chart read: no form's result is untrusted
-        return decision, None
+    if all_read(ctx):  # the whole chart read: no form's result is untrusted but for what it cannot decide
+        return decision, _undecided(decision.outcome)
     others = [test for i, test in enumerate(forms) if i != decision.form]
     unchecked = _unchecked(forms if decision.form is None else [forms[decision.form]], decision.outcome, ctx)
     if unchecked is None and decision.outcome.status == Status.MET and others:

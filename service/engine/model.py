@@ -72,6 +72,10 @@ class TestOutcome:
     # what the records it rests on may undo, said before why they could not be read ("implant CPT 33206
     # (2 Feb 2019)": evaluate.py), so a clinician knows what to check
     pending: Pending | None = None
+    # why what was read cannot decide it, where no part of the chart left out is why (a removal read that the
+    # dates cannot place before or after the implant: "removal CPT 33233 (undated) may have come later",
+    # engine/removals.py): the result reads "could not be checked" as for `rests_on` (evaluate.py)
+    undecided: str = ""
 
     @property
     def documents(self) -> bool:

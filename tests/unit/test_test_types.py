@@ -623,7 +623,8 @@ def test_one_neurostimulators_removal_leaves_the_presence_of_any_neurostimulator
             [condition(ICD, "Z95.0", "2023-05-01"), procedure("33233", "2023-05-01")],
             Status.NOT_MET,
         ),  # same day
-        ([condition(ICD, "Z95.0", onset=None), procedure("33233", "2023-05-01")], Status.MET),  # dated wins
+        # undated: the dates cannot tell, and a presence stands as written (s31, test_removal_undated.py)
+        ([condition(ICD, "Z95.0", onset=None), procedure("33233", "2023-05-01")], Status.NOT_MET),
         ([procedure("33207", "2020-01-01"), procedure("33233", "2023-05-01")], Status.MET),
         ([device({"text": "Cardiac pacemaker"}), procedure("33233", "2023-05-01")], Status.NOT_MET),
     ],
@@ -631,8 +632,9 @@ def test_one_neurostimulators_removal_leaves_the_presence_of_any_neurostimulator
 def test_no_device_lets_the_most_recent_of_a_device_and_its_removal_decide(
     chart: list[dict[str, Any]], status: Status
 ) -> None:
-    """A removal undoes an earlier implant or presence code of its device (an undated one too); an
-    active Device is the current state, with no date for a removal to be after."""
+    """A removal undoes an earlier implant or presence code of its device (not an undated presence, which
+    stands as written: the dates cannot tell which came first); an active Device is the current state, with
+    no date for a removal to be after."""
     assert run("no-device", PACEMAKER_DEVICE, chart).status == status
 
 

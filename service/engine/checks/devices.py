@@ -8,13 +8,11 @@ per device, through the value set's `removals`, rather than by `forms:` across t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from service.codes import CPT, Code, code_words, icd10_key
-from service.engine.chart_days import day_order
 from service.engine.checks.common import (
     condition_evidence,
     day_of,
@@ -26,55 +24,33 @@ from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Pending, Status, TestOutcome
+from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
 from service.facts import ProcedureFact
 from service.record import REMOVALS
 
 
-@dataclass(frozen=True)
-class _Removal:
-    procedure: ProcedureFact
-    undoes: frozenset[str]  # the implant and presence codes of the device it takes out
-
-
-def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> list[_Removal]:
+def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> list[Read[ProcedureFact]]:
+    """The removals read, each of a device whose implant and presence codes `cancels` lists under its code."""
     return [
-        _Removal(p, cancels[c.code])
+        Read(p.performed, p.precision, c.code, p)
         for p in ctx.record.procedures
         for c in p.codes
         if c.system == CPT and c.code in cancels
     ]
 
 
-def _removed_by(
-    removals: list[_Removal], codes: set[str], when: datetime | None, written_to: str
-) -> _Removal | None:
-    """The latest dated removal of the device that `codes` document that undoes it (`_undone`)."""
-    undone = _undone(when, written_to)
-    later = [
-        r
-        for r in removals
-        if r.procedure.performed
-        and codes & r.undoes
-        and (undone is None or undone(r.procedure.performed, r.procedure.precision))
-    ]
-    return max(later, key=lambda r: r.procedure.performed or datetime.min, default=None)
-
-
-def _undone(when: datetime | None, written_to: str) -> Callable[[datetime, str], bool] | None:
+def _undone(when: datetime | None, written_to: str) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a device documented on `when`
-    (`written_to`; None: undated, which any dated removal undoes): made on a later day, the most recent
-    documented form decides (contract §3); a dated removal beats an undated presence, and on the same day
-    the presence stands whatever the hours, as engine/forms weighs one day's forms (the tie rule,
-    policies/README.md: "not met" beats "met"; an implant and a removal of one day may be a replacement,
-    and a presence Condition dated by the day has no hour). Which day each is on is
-    `chart_days.day_order`'s: moments in different offsets whose own days contradict the order of their
-    instants are one day's, and a date written to a month or a year is each of its days, so a removal
-    dated "2023" does not undo an implant of May 2023, nor one of May a removal dated "2023-05"
-    (review24c). The one rule for a removal read (`_removed_by`) and one left out of the record
-    (`PatientRecord.removal_unread`)."""
-    if when is None:
-        return None
-    return lambda removed, removed_to: day_order(removed, when, removed_to, written_to) > 0
+    (`written_to`; `removals.undone_by`: None, not told, where either is undated): made on a later day, the
+    most recent documented form decides (contract §3); on the same day the presence stands whatever the
+    hours, as engine/forms weighs one day's forms (the tie rule, policies/README.md: "not met" beats "met";
+    an implant and a removal of one day may be a replacement, and a presence Condition dated by the day has
+    no hour). Which day each is on is `chart_days.day_order`'s: moments in different offsets whose own days
+    contradict the order of their instants are one day's, and a date written to a month or a year is each
+    of its days, so a removal dated "2023" does not undo an implant of May 2023, nor one of May a removal
+    dated "2023-05" (review24c). The one rule for a removal read and one left out of the record
+    (`removals.weigh`)."""
+    return undone_by(when, written_to, lambda _: False)
 
 
 _UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before any dated one
@@ -142,32 +118,37 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         for p in matching_procedures(ctx, [devices_vs])
     ]
     sure = bool(in_place)  # an active Device: no removal Procedure clears it
-    # each implant a removal left out may have undone, by its code and day, and when it was
-    unsure: list[tuple[datetime | None, str, str]] = []
+    # each implant a removal left out, or read and not told to be later, may have undone: by its code and
+    # day, when it was, and why it is open
+    unsure: list[tuple[datetime | None, str, str, Weighed[ProcedureFact]]] = []
     for evidence, name, codes, when, written_to, implant, matched in presences:
-        removal = _removed_by(removals, codes, when, written_to)
-        if removal is None:
-            in_place.append((evidence, name or evidence.text))
-            # an implant Procedure is in place unless a removal that could not be read undoes it (contract
-            # §3: "no later removal" qualifies that form only; an active Device or Condition stands)
-            undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
-            if ctx.record.removal_unread(undoers, _undone(when, written_to)) is None:
-                sure = True
-            else:  # by its code, not its chart words (one may run to a hundred characters)
-                unsure.append((when, f"implant {_named(matched)}", day_of(when, written_to)))
-        else:
-            p = removal.procedure
-            cleared[p.source] = procedure_evidence(p, "removal: ")
-    if in_place and not sure:  # each one a removal left out may have undone: whether it is, not checked
+        # an implant Procedure is in place unless a removal undoes it, or is open while one may (contract §3:
+        # "no later removal" qualifies that form only; an active Device or Condition stands as written)
+        undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
+        read = [r for r in removals if codes & devices_vs.removals[r.code]]
+        weighed = weigh(_undone(when, written_to), read, ctx.record, undoers)
+        if weighed.removed is not None:
+            cleared[weighed.removed.source] = procedure_evidence(weighed.removed, "removal: ")
+            continue
+        in_place.append((evidence, name or evidence.text))
+        if not weighed.unsure:
+            sure = True
+        else:  # by its code, not its chart words (one may run to a hundred characters)
+            unsure.append((when, f"implant {_named(matched)}", day_of(when, written_to), weighed))
+    if in_place and not sure:  # each one a removal may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
         # the latest named (what was put in last is what a clinician checks first), the others counted
-        _, latest, day = max(unsure, key=lambda u: u[0] or _UNDATED)
+        _, latest, day, _ = max(unsure, key=lambda u: u[0] or _UNDATED)
+        # why: a removal left out, the record's (`rests_on`, `could_not_check`); else one read that the dates
+        # cannot place before or after the implant, the outcome's own (`undecided`), the latest implant's
+        placed = [(when, w.unsure) for when, _, _, w in unsure if not w.left_out]
         return TestOutcome(
             Status.NOT_MET,
             tuple(e for e, _ in in_place[:4]),
             f"documented: {named}, unless a later removal undoes it",
-            rests_on=(REMOVALS,),
+            rests_on=(REMOVALS,) if len(placed) < len(unsure) else (),
             pending=Pending(latest, day, len(unsure) - 1),
+            undecided=max(placed, key=lambda u: u[0] or _UNDATED)[1] if placed else "",
         )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
