@@ -30,6 +30,7 @@ from service.engine.model import (
     Outcome,
     Pending,
     Status,
+    and_more,
     indications_left,
 )
 from service.facts import ProcedureFact
@@ -373,8 +374,8 @@ def _pending_forms(pending: Pending) -> tuple[str, ...]:
     dated = f"{pending.named} ({pending.when})"
     if not pending.more:
         return (dated, pending.named)
-    more = f"+{pending.more} more"
-    return (pending.words, f"{dated} {more}", f"{pending.named} {more}", pending.named)
+    more = and_more(pending.more, short=True)
+    return (pending.words, f"{dated}{more}", f"{pending.named}{more}", pending.named)
 
 
 def _recheck(reasons: list[str]) -> str:

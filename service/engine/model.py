@@ -40,6 +40,15 @@ class Evidence:
     precision: str = "time"
 
 
+def and_more(count: int, short: bool = False) -> str:
+    """How many others a list counts beside those it names, said after them: " and 2 more", or in fewer
+    words " +2 more" (`short`, a card's line with little room: cards/items.py `_pending_forms`); "" for none.
+    The one place "and N more" is worded (`Pending.words`, the device check's finding, the card's forms)."""
+    if count <= 0:
+        return ""
+    return f" +{count} more" if short else f" and {count} more"
+
+
 @dataclass(frozen=True)
 class Pending:
     """What the records a result rests on may undo, in parts (review30f): the latest implant a removal not
@@ -54,7 +63,7 @@ class Pending:
     @property
     def words(self) -> str:
         """The fullest form: "implant CPT 33207 (3 Mar 2019) and 1 more"."""
-        return f"{self.named} ({self.when})" + (f" and {self.more} more" if self.more else "")
+        return f"{self.named} ({self.when}){and_more(self.more)}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from cards.items import Episode, missing, none_documented, steps
 from cards.render import AS_ABOVE, ITEM_LIMIT, detail
+from service.engine.model import Pending, and_more
 from tests.builders import (
     SCT,
     coded_assessment,
@@ -259,3 +260,17 @@ def test_the_decision_card_never_cuts_what_to_do_mid_sentence_beside_an_instruct
     assert line_of(detail(Episode.of([found])), item.label) == f"- ❔ **{item.label}** — {item.todo}"
     # with no Instructions card beside (a scheduler's card), nothing points to one
     assert "Instructions card" not in detail(Episode.of([cohere([*meeting_chart(), unread_pump])]), False)
+
+
+def test_and_n_more_is_worded_in_one_place() -> None:
+    """review30j LOW: "and N more" was built in three places (the implant a removal may undo, the device
+    check's finding, the card's shorter "+N more"); `model.and_more` now words it for all three, the card's
+    text unchanged (the tests above pin each form on a card)."""
+    assert (and_more(0), and_more(1), and_more(2, short=True), and_more(0, short=True)) == (
+        "",
+        " and 1 more",
+        " +2 more",
+        "",
+    )
+    assert Pending("implant CPT 33207", "3 Mar 2019", 1).words == "implant CPT 33207 (3 Mar 2019) and 1 more"
+    assert Pending("implant CPT 33207", "3 Mar 2019").words == "implant CPT 33207 (3 Mar 2019)"

@@ -23,7 +23,7 @@ from service.engine.checks.common import (
 from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
-from service.engine.model import Evidence, Pending, Status, TestOutcome
+from service.engine.model import Evidence, Pending, Status, TestOutcome, and_more
 from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
 from service.facts import ProcedureFact
 from service.record import REMOVALS
@@ -154,9 +154,10 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
         # implantable pacemaker and 1 more", the 1 never named)
         named = [name for _, name in in_place[:2]]
-        more = f" and {len(in_place) - 2} more" if len(in_place) > 2 else ""
         evidence = tuple(e for e, _ in in_place[:4])
-        return TestOutcome(Status.NOT_MET, evidence, f"documented: {'; '.join(named)}{more}")
+        return TestOutcome(
+            Status.NOT_MET, evidence, f"documented: {'; '.join(named)}{and_more(len(in_place) - 2)}"
+        )
     if cleared:
         return TestOutcome(
             Status.MET, tuple(cleared.values()), "none in place: the device was removed", by_absence=True
