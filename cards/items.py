@@ -86,6 +86,12 @@ class Item:
     # fits beside what to do (an either/or's "any one is enough", its ways said by what to do), so that what
     # to do is kept whole; "" for none
     brief: str = ""
+    # what to do without the in-place condition `todo` begins with (`_if_in_place`: "If no pump is in
+    # place, record …"), and `then` likewise: said on a decision card that says the condition once, for all
+    # its items to document (`cards.render.condition_said_once`), so that each line keeps room for what to
+    # do (wording30b, review30f L2); None for an item with no such condition
+    unconditioned: str | None = None
+    then_unconditioned: str | None = None
 
     @property
     def named(self) -> str:
@@ -318,10 +324,10 @@ def _if_in_place(item: Item, found: bool = True) -> Item:
     the pump is still in place, if the device …": review30a)."""
     when = IF_IN_PLACE if found else IF_NONE_IN_PLACE
     if not item.todo:
-        return replace(item, todo=f"{when}, document it")
+        return replace(item, todo=f"{when}, document it", unconditioned="Document it")
     own = _CONDITION.match(item.todo)
     todo = f"{when} and {item.todo[own.end() :]}" if own else f"{when}, {lowered(item.todo)}"
-    return replace(item, todo=todo)
+    return replace(item, todo=todo, unconditioned=item.todo)
 
 
 _CONDITION = re.compile(r"If\s+")  # an instruction that begins with its own condition
@@ -828,7 +834,17 @@ def _after_trial(item: Item, lead: str) -> Item:
     todo = item.todo or "record its result"
     said = f"{lead}: once done, {lowered(todo)}"
     step = _step(said) if item.step == Step.DOCUMENT else item.step
-    return replace(item, todo=said, step=step, awaits=lead, then=todo)
+    bare = item.unconditioned  # the same, without the in-place condition (`Item.unconditioned`)
+    unconditioned = f"{lead}: once done, {lowered(bare)}" if bare is not None else None
+    return replace(
+        item,
+        todo=said,
+        step=step,
+        awaits=lead,
+        then=todo,
+        unconditioned=unconditioned,
+        then_unconditioned=bare,
+    )
 
 
 def lowered(text: str) -> str:

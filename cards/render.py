@@ -257,6 +257,7 @@ def summary(episode: Episode) -> str:
 
 ORDERS = "{orders}"  # where an Instructions headline names its lines (`instructions_summary`)
 AS_ABOVE = "as above"  # what to do, on the line after one that says the same
+AS_BELOW = "as below"  # what to do, on a line before one that says the same (`_item_lines`)
 
 
 def _all_criteria(count: int) -> str:
@@ -266,24 +267,95 @@ def _all_criteria(count: int) -> str:
     return "both coverage criteria" if count == 2 else f"all {count} coverage criteria"
 
 
-def _item_lines(open_items: Sequence[Item], beside: bool = False) -> list[str]:
+def _item_lines(
+    open_items: Sequence[Item], beside: bool = False, once: bool = False, below: bool = True
+) -> list[str]:
     """A line for each item; what to do said once for a run of items that share it (a policy's one
     instruction for several criteria), so that each of them keeps room for what the chart shows; what
     to do about a trial not yet done (`Item.awaits`: "Order the trial first (CPT …)") said on the first
     item that waits on it, the others saying what to do "after the trial" (stop note 43: said on each,
-    it cost the card an item). `beside`: an Instructions card stands beside (`_item_line`)."""
+    it cost the card an item). `beside`: an Instructions card stands beside (`_item_line`). `once`: the
+    card says the in-place condition once (`condition_said_once`), so each item to document says what to
+    do without it. A run's instruction is said on its first line that holds it whole, the lines before it
+    saying it is below (`below`; Cohere's "Pharmacological modalities …", whose finding leaves no room for
+    it, pointed to the Instructions card, "Physical therapy … — as above" pointing there too, wording30b);
+    where no line holds it, or saying it would leave more lines out (`_detail`), the lines after one that
+    points to the Instructions card say "as above": what to do is there."""
+
+    def _line(item: Item, words: str | None) -> str:
+        return _item_line(item, words, beside, _unconditioned(item, once))
+
     lines, said, awaited = [], None, set()
-    for item in open_items:
-        if item.todo is not None and item.todo == said:
+    runs: list[list[int]] = []  # the items of each run sharing what to do, by index
+    whole: set[int] = set()  # the runs' first items that say it whole
+    for at, item in enumerate(open_items):
+        todo, then = _todo_said(item, once)
+        if todo is not None and todo == said:
             words: str | None = AS_ABOVE
-        elif item.awaits in awaited and item.then:
-            words = f"{AFTER_THE_TRIAL}{items.lowered(item.then)}"
+            runs[-1].append(at)
+        elif item.awaits in awaited and then:
+            words = f"{AFTER_THE_TRIAL}{items.lowered(then)}"
+            runs.append([at])
         else:
-            words = item.todo
-        lines.append(_item_line(item, words, beside))
-        said = item.todo
+            words = todo
+            runs.append([at])
+            whole.add(at)
+        lines.append(_line(item, words))
+        said = todo
         awaited.add(item.awaits)
+    for run in runs if below else ():
+        todo = _todo_said(open_items[run[0]], once)[0]
+        if (
+            run[0] not in whole
+            or len(run) < 2
+            or todo is None
+            or _holds(open_items[run[0]], lines[run[0]], todo)
+        ):
+            continue
+        holding = [at for at in run if _holds(open_items[at], _line(open_items[at], todo), todo)]
+        if holding:  # before it "as below", after it "as above"
+            for at in run:
+                words = AS_BELOW if at < holding[0] else todo if at == holding[0] else AS_ABOVE
+                lines[at] = _line(open_items[at], words)
     return lines
+
+
+def _holds(item: Item, line: str, todo: str) -> bool:
+    """Whether `line` says `item`'s finding and what to do (`todo`), each whole."""
+    return line.endswith(f" — {todo}") and (not item.finding or f": {plain(item.finding)} — " in line)
+
+
+def _unconditioned(item: Item, once: bool) -> bool:
+    """Whether `item`'s line says what to do without the in-place condition, said once on the card
+    (`once`, `condition_said_once`)."""
+    return once and item.unconditioned is not None and _to_document(item)
+
+
+def _todo_said(item: Item, once: bool) -> tuple[str | None, str | None]:
+    """What to do of `item` (and once a trial is done, `Item.then`) as its decision-card line says it
+    (`_unconditioned`)."""
+    if _unconditioned(item, once):
+        return item.unconditioned, item.then_unconditioned
+    return item.todo, item.then
+
+
+def _to_document(item: Item) -> bool:
+    """An item to document (or to order, or to ask the patient), as the summary counts it (`open_count`):
+    not one to check again, nor one for the payer's reviewer."""
+    return item.step not in (Step.RECHECK, Step.REVIEW)
+
+
+def condition_said_once(episode: Episode) -> str:
+    """The in-place condition said once on the decision card, where each item to document is asked only
+    on it (`Item.unconditioned`: a criterion only the kind read brings, while whether a pump is in place
+    could not be told): "Items to document are asked only if no pump is in place." Said on each
+    item's line, it took 24 to 31 characters of each, and Cohere's and CMM-210's lines lost what to do for
+    it (wording30b). "" where some item to document is asked whatever is in place: each says its own."""
+    to_document = [i for i in episode.missing if _to_document(i)]
+    if not to_document or any(i.unconditioned is None for i in to_document):
+        return ""
+    when = items.IF_IN_PLACE if episode.lead.in_place else items.IF_NONE_IN_PLACE
+    return f"Items to document are asked only {items.lowered(when)}."
 
 
 AFTER_THE_TRIAL = "after the trial, "  # what to do with a result of the trial named on a line above
@@ -292,7 +364,7 @@ WHOLE_THERE = " (whole on the Instructions card)"
 ON_THE_LISTING = " — what to do: see the Instructions card"
 
 
-def _item_line(item: Item, todo_words: str | None, beside: bool = False) -> str:
+def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: bool = False) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first. The finding
     that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest form
     that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes.
@@ -301,7 +373,9 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False) -> str:
     fits whole, else the finding whole. What to do that still does not fit is not cut where an
     Instructions card stands beside (`beside`): its beginning, then that it is whole there, or only that
     (review30f L2: Cohere's "…no “why a replacement is ordered” recorded…" and "— If no pump is in place,
-    record the analgesic prescriptions of the last…" lost what to do mid-sentence)."""
+    record the analgesic prescriptions of the last…" lost what to do mid-sentence). `whole`: the finding is
+    not cut for what to do either (an item whose in-place condition the card says once, `_item_lines`: the
+    room that gives its line goes to what to do, never to a cut of why)."""
     head = f"{_MARK[item.status]} **{item.named}**"
     todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
@@ -310,12 +384,12 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False) -> str:
         fits = [form for form in map(plain, item.in_full) if len(form) <= room]
         if fits:
             found = fits[0]
-        elif room < MIN_FINDING and item.brief and len(plain(item.brief)) <= room:
+        elif item.brief and len(found) > room and len(plain(item.brief)) <= room:  # not its ways cut
             found = plain(item.brief)
         elif 0 <= room < MIN_FINDING and item.brief:
             found = ""
         if found:
-            head += ": " + (shortened(found, room) if room >= MIN_FINDING else found)
+            head += ": " + (shortened(found, room) if room >= MIN_FINDING and not whole else found)
     cut = shortened(head + todo, ITEM_LIMIT)
     if todo_words and beside and cut != head + todo:  # in no more than the cut line (the card's room)
         room = len(cut) - len(head) - len(WHOLE_THERE) - 3
@@ -456,8 +530,10 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         head.append(prior_authorization_line(episode, approved))
     if d.deceased:
         head.append(deceased_line(d.deceased_on))
+    once = condition_said_once(episode)
+    if once:  # with the verdict it qualifies: what the order was read as
+        head[0] = f"{head[0]} {once}"
     open_items = (*episode.failing, *episode.missing)
-    listed = _item_lines(open_items, instructions)
 
     def tail(room: int) -> list[str]:
         shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said
@@ -482,14 +558,25 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         listing = "\n".join([*kept, *([f"- … and {dropped} more: {more(dropped)}."] if dropped else [])])
         return paragraphs([*head, listing, *ending])
 
-    ending = tail(ITEM_LIMIT)
-    over = shown_length(text(listed, 0, ending)) - DETAIL_LIMIT
-    if over > 0:  # what is open goes before what none documents: that list gives way first
-        ending = tail(len(ending[0]) - over)
-    kept = list(listed)
-    while shown_length(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT and kept:
-        kept.pop()
-    return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+    def fitted(listed: list[str]) -> tuple[str, int]:
+        """The detail with `listed`, and how many of its lines it left out for length."""
+        ending = tail(ITEM_LIMIT)
+        over = shown_length(text(listed, 0, ending)) - DETAIL_LIMIT
+        if over > 0:  # what is open goes before what none documents: that list gives way first
+            ending = tail(len(ending[0]) - over)
+        kept = list(listed)
+        # nor a line ending "as below" with the line below it left out
+        while kept and (
+            shown_length(text(kept, len(listed) - len(kept), ending)) > DETAIL_LIMIT
+            or kept[-1].endswith(f" — {AS_BELOW}")
+        ):
+            kept.pop()
+        return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
+
+    said = fitted(_item_lines(open_items, instructions, bool(once)))
+    pointed = _item_lines(open_items, instructions, bool(once), below=False)
+    # a shared instruction said whole on a later line (`_item_lines`), unless that leaves out more lines
+    return min(said, fitted(pointed), key=lambda fit: fit[1]) if said[1] else said
 
 
 def in_place_shown(d: Determination) -> str:
@@ -535,14 +622,17 @@ def says_every_step(episode: Episode) -> bool:
     if len(steps) != len(open_items) or any(step == Step.DECIDE for step, _ in steps):
         return False
     _, dropped = _detail(episode, instructions=False)
-    lines = _item_lines((*episode.failing, *open_items))[len(episode.failing) :]  # as `detail` lays them
-    return dropped == 0 and all(_says_whole(i, line) for i, line in zip(open_items, lines, strict=True))
+    once = bool(condition_said_once(episode))  # as `detail` lays them
+    lines = _item_lines((*episode.failing, *open_items), once=once)[len(episode.failing) :]
+    return dropped == 0 and all(_says_whole(i, line, once) for i, line in zip(open_items, lines, strict=True))
 
 
-def _says_whole(item: Item, line: str) -> bool:
+def _says_whole(item: Item, line: str, once: bool = False) -> bool:
     """Whether the decision card's `line` of `item` says all its Instructions step would: what to do,
-    whole, and for an item to check again the cause its step names too (`Item.heading`), whole."""
-    todo = not item.todo or line.endswith(f" — {item.todo}")
+    whole (its condition said once on the card, `once`), and for an item to check again the cause its step
+    names too (`Item.heading`), whole."""
+    said = _todo_said(item, once)[0]
+    todo = not said or line.endswith(f" — {said}")
     return todo and (item.step != Step.RECHECK or plain(item.finding) in line)
 
 

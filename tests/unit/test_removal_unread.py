@@ -270,8 +270,9 @@ def test_cmm210_asks_whether_the_pump_is_still_in_place_before_the_state_of_the_
     battery = text.index("**End of battery life, failed beyond repair, or failure alert**")
     assert check < battery
     assert "if it was removed, CMM-210 judges this order by other criteria" in text
-    assert "— If the pump is still in place, record “state of the existing pump”" in text
-    assert "— Record “state of the existing pump”" not in text
+    # the condition said once for every item to document (wording31), each line what to do under it
+    assert text.splitlines()[0].endswith(" Items to document are asked only if the pump is still in place.")
+    assert "— Record “state of the existing pump”" in text and "If the pump is still in place" not in text
     sure = detail(Episode.of([determine(chart, policy_id="cmm-210-idds")]))
     assert "— Record “state of the existing pump”" in sure and "If the pump is still in place" not in sure
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cards.items import Episode, missing, none_documented, steps
-from cards.render import AS_ABOVE, ITEM_LIMIT, detail
+from cards.items import ANY_ONE, IF_IN_PLACE, IF_NONE_IN_PLACE, Episode, Step, missing, none_documented, steps
+from cards.render import AS_ABOVE, AS_BELOW, ITEM_LIMIT, detail
 from service.engine.model import Pending, and_more
 from tests.builders import (
     SCT,
+    assessment,
     coded_assessment,
     determine,
     device,
@@ -28,6 +29,11 @@ from tests.policy_charts import cancer_chart, cohere
 DEVICE = "geha.excl.programmable-device"
 CMM210 = "cmm-210-idds"
 CAUSE = "(1 record(s) carry a modifier extension this service does not understand)"
+
+
+def unread_pump() -> dict[str, Any]:
+    """A pump Device whose status is none of FHIR R4's codes: no pump found, one may be in place."""
+    return {**device({"text": "SynchroMed II implanted infusion pump"}), "status": "Active"}
 
 
 def pump_maybe_removed() -> list[dict[str, Any]]:
@@ -109,11 +115,16 @@ def test_an_instruction_that_is_a_condition_of_its_own_joins_whether_the_pump_is
         "if there is."
     )
     text = detail(Episode.of([d]))
-    assert line_of(text, "No evidence of abuse or neglect of the device").endswith(f" — {joined}")
+    # the decision card says the condition once, each line what to do under it (wording31)
+    assert text.splitlines()[0].endswith(" Items to document are asked only if the pump is still in place.")
+    said = joined.removeprefix(f"{IF_IN_PLACE}, ")
+    said = f"{said[:1].upper()}{said[1:]}"
+    assert line_of(text, "No evidence of abuse or neglect of the device").endswith(f" — {said}")
     assert any(step.endswith(f": {joined}") for _, step in steps(missing(d)))
     assert "place, if " not in text and all("place, if " not in step for _, step in steps(missing(d)))
-    # an instruction that is no condition still follows it
-    assert "— If the pump is still in place, record “state of the existing pump”" in text
+    # an instruction that is no condition still follows it, on the Instructions card
+    state = "If the pump is still in place, record “state of the existing pump” from the pump interrogation"
+    assert any(f": {state}" in step for _, step in steps(missing(d)))
 
 
 def test_an_either_or_asked_only_of_a_pump_in_place_keeps_what_to_do_on_the_decision_card() -> None:
@@ -126,8 +137,10 @@ def test_an_either_or_asked_only_of_a_pump_in_place_keeps_what_to_do_on_the_deci
         i for i in missing(d) if i.label == "Replacement: not functioning, recalled, or impending failure"
     )
     assert item.todo and item.todo.startswith("If the pump is still in place, record")
-    line = line_of(detail(Episode.of([d])), item.label)
-    assert line == f"- ❔ **{item.label}**: any one is enough — {item.todo}"
+    line = line_of(detail(Episode.of([d])), item.label)  # the condition said once on the card (wording31)
+    bare = item.unconditioned or ""
+    assert item.todo == f"{IF_IN_PLACE}, {bare[:1].lower()}{bare[1:]}"
+    assert line == f"- ❔ **{item.label}**: any one is enough — {bare}"
     assert len(line) <= ITEM_LIMIT + 2
 
 
@@ -253,11 +266,14 @@ def test_the_decision_card_never_cuts_what_to_do_mid_sentence_beside_an_instruct
         assert open_lines and not any(line.endswith("…") for line in open_lines)
         for item in missing(d):
             line = next((line for line in open_lines if f"**{item.named}**" in line), None)
-            if line and item.todo:
-                assert line.endswith((f" — {item.todo}", f" — {AS_ABOVE}")) or "Instructions card" in line
+            todo = item.unconditioned or item.todo  # its condition said once on the card (wording31)
+            if line and todo:
+                said = (f" — {todo}", f" — {AS_ABOVE}", f" — {AS_BELOW}")
+                assert line.endswith(said) or "Instructions card" in line
     found = cohere([*meeting_chart(), *pump_maybe_removed()])
     item = next(i for i in missing(found) if i.label.startswith("Replacement: not functioning, technology"))
-    assert line_of(detail(Episode.of([found])), item.label) == f"- ❔ **{item.label}** — {item.todo}"
+    line = line_of(detail(Episode.of([found])), item.label)
+    assert line == f"- ❔ **{item.label}**: {ANY_ONE} — {item.unconditioned}"
     # with no Instructions card beside (a scheduler's card), nothing points to one
     assert "Instructions card" not in detail(Episode.of([cohere([*meeting_chart(), unread_pump])]), False)
 
@@ -274,3 +290,67 @@ def test_and_n_more_is_worded_in_one_place() -> None:
     )
     assert Pending("implant CPT 33207", "3 Mar 2019", 1).words == "implant CPT 33207 (3 Mar 2019) and 1 more"
     assert Pending("implant CPT 33207", "3 Mar 2019").words == "implant CPT 33207 (3 Mar 2019)"
+
+
+def test_the_decision_card_says_the_in_place_condition_once_so_each_line_keeps_what_to_do() -> None:
+    """wording30b, review30f L2: each item a first implant (or a replacement) alone brings repeated "If no
+    pump is in place, …" (24 to 31 characters), so Cohere's and CMM-210's lines kept only the beginning of
+    what to do, or only pointed to the Instructions card. The card now says the condition once, after the
+    verdict that says what the order was read as, and each line what to do without it; the Instructions
+    card, whose steps are read one by one, keeps it on each."""
+    for judged in (cohere, lambda chart: determine(chart, policy_id=CMM210)):
+        for chart, when in (
+            ([*meeting_chart(), unread_pump()], IF_NONE_IN_PLACE),
+            ([*meeting_chart(), *pump_maybe_removed()], IF_IN_PLACE),
+        ):
+            d = judged(chart)
+            text = detail(Episode.of([d]))
+            once = f"Items to document are asked only {when[:1].lower()}{when[1:]}."
+            assert text.splitlines()[0].endswith(f" {once}") and text.count(once) == 1
+            lines = [line for line in text.splitlines() if line.startswith("- ❔ ")]
+            to_document = [i for i in missing(d) if i.step not in (Step.RECHECK, Step.REVIEW)]
+            assert to_document and all(i.unconditioned for i in to_document)
+            for at, line in enumerate(lines):
+                assert when not in line and f"{when[:1].lower()}{when[1:]}," not in line
+                item = next((i for i in to_document if f"**{i.named}**" in line), None)
+                if item is None:
+                    continue
+                assert line.endswith((f" — {item.unconditioned}", f" — {AS_ABOVE}", f" — {AS_BELOW}")) or (
+                    "Instructions card" in line
+                ), line
+                if line.endswith(f" — {AS_BELOW}"):  # said whole on a line below it
+                    assert any(later.endswith(f" — {item.unconditioned}") for later in lines[at + 1 :])
+            for step, words in steps(missing(d)):
+                if step not in (Step.RECHECK, Step.REVIEW):
+                    assert when in words or f"{when[:1].lower()}{when[1:]}" in words, words
+    d = cohere([*meeting_chart(), unread_pump()])
+    adl = next(i for i in missing(d) if i.label.startswith("Difficulty with ADLs"))
+    assert line_of(detail(Episode.of([d])), adl.label).endswith(f" — {adl.unconditioned}")
+    assert adl.todo == f"{IF_NONE_IN_PLACE}, {adl.unconditioned[:1].lower()}{adl.unconditioned[1:]}"
+
+
+def test_an_instruction_items_share_is_said_whole_on_the_first_line_with_room_for_it() -> None:
+    """wording30b: "Pharmacological modalities …", whose finding (why) leaves no room for the instruction it
+    shares with "Physical therapy", said only "what to do: see the Instructions card", and "Physical therapy
+    … — as above" pointed to that. Where the card has room, the instruction is said whole on the first line
+    that holds it and its finding whole, the line before it saying "as below"; the finding is never cut."""
+    documented = [
+        assessment("psych-clearance", "2025-08-01", valueBoolean=True),
+        coded_assessment("further-treatment-status", "not-indicated"),
+        assessment("adl-difficulty-months", "2026-10-20", valueInteger=14),
+        assessment("home-exercise-program", "2026-10-20", valueBoolean=True),
+        procedure("90834", "2026-09-01"),
+    ]
+    d = cohere([*meeting_chart(), unread_pump(), *documented])
+    drugs, therapy = (
+        next(i for i in missing(d) if i.label.startswith(label))
+        for label in ("Pharmacological", "Physical therapy")
+    )
+    assert drugs.unconditioned == therapy.unconditioned
+    for beside in (True, False):
+        text = detail(Episode.of([d]), beside)
+        assert line_of(text, drugs.label) == f"- ❔ **{drugs.label}**: {drugs.finding} — {AS_BELOW}"
+        assert (
+            line_of(text, therapy.label)
+            == f"- ❔ **{therapy.label}**: {therapy.finding} — {therapy.unconditioned}"
+        )
