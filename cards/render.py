@@ -185,10 +185,7 @@ def open_count(open_items: Sequence[Item]) -> str:
     """How many items are open, those for the payer's reviewer counted apart (nothing to document), and
     so those to check in the chart again beside some to document (review29f A-3: "2 items to document"
     where one was whether the pump is still in place)."""
-    to_act, for_reviewer = items.apart(tuple(open_items))
-    check = sum(1 for i in to_act if i.step == Step.RECHECK)
-    check = check if check < len(to_act) else 0  # all of them to check: the summary says so already
-    document, review = len(to_act) - check, len(for_reviewer)
+    document, check, review = open_counts(open_items)
     words = [f"{counted(document)} to document"] if document else []
     if check:
         words.append(f"{check} to check")
@@ -197,6 +194,16 @@ def open_count(open_items: Sequence[Item]) -> str:
     elif review:
         words.append(f"{counted(review)} left to the payer's reviewer")
     return " and ".join(words)
+
+
+def open_counts(open_items: Sequence[Item]) -> tuple[int, int, int]:
+    """How many open items are to document, to check again and for the payer's reviewer: the one count
+    the decision card's summary (`open_count`) and the Instructions card's title (`_how_to`) say, so that
+    they agree (review30j: "7 items to document and 1 to check" beside "how to document 8 items")."""
+    to_act, for_reviewer = items.apart(tuple(open_items))
+    check = sum(1 for i in to_act if i.step == Step.RECHECK)
+    check = check if check < len(to_act) else 0  # all of them to check: the summary says so already
+    return len(to_act) - check, check, len(for_reviewer)
 
 
 def counted(number: int) -> str:
@@ -991,11 +998,15 @@ def _how_to(open_items: Sequence[Item], steps: int) -> str:
     20, defect 1). The steps come last, after a comma, so that they are all the items' ("how to
     document 9 items and leave 1 to the payer's reviewer for 62362, in 6 steps"), not the reviewer's
     alone (review20 L1)."""
-    to_document, for_reviewer = items.apart(tuple(open_items))
-    document, review = len(to_document), len(for_reviewer)
-    if document:
-        what = f"how to document {counted(document)}"
-        what += f" and leave {review} to the payer's reviewer" if review else ""
+    document, check, review = open_counts(open_items)
+    if document:  # those to check again counted apart, as the decision card's summary does
+        what, leave = f"how to document {counted(document)}", f"leave {review} to the payer's reviewer"
+        if check and review:
+            what += f", check {check} and {leave}"
+        elif check:
+            what += f" and check {check}"
+        elif review:
+            what += f" and {leave}"
     else:
         what = f"how to leave {counted(review)} to the payer's reviewer"
     return f"{what} for {ORDERS}" + (

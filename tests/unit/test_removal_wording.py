@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from cards.items import ANY_ONE, IF_IN_PLACE, IF_NONE_IN_PLACE, Episode, Step, missing, none_documented, steps
-from cards.render import AS_ABOVE, AS_BELOW, ITEM_LIMIT, detail
+from cards.render import AS_ABOVE, AS_BELOW, ITEM_LIMIT, detail, next_steps, summary
 from service.engine.model import Pending, and_more
 from tests.builders import (
     SCT,
@@ -354,3 +354,11 @@ def test_an_instruction_items_share_is_said_whole_on_the_first_line_with_room_fo
             line_of(text, therapy.label)
             == f"- ❔ **{therapy.label}**: {therapy.finding} — {therapy.unconditioned}"
         )
+
+
+def test_the_instructions_card_counts_its_items_as_the_decision_card_does() -> None:
+    """review30j: Cohere's decision card said "7 items to document and 1 to check", and its Instructions
+    card "how to document 8 items", counting the one to check among those to document. Both say one count."""
+    episode = Episode.of([cohere([*meeting_chart(), unread_pump()])])
+    assert "7 items to document and 1 to check for 62362" in summary(episode)
+    assert next_steps(episode)[0].startswith("how to document 7 items and check 1 for ")
