@@ -516,8 +516,11 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         )
     elif d.in_place_unsure:  # none found, beside records that could show one: judged by the criteria of
         # the kind read, which the line says as the pump-found one does (review30f L3: "for 62362 programmable
-        # pump" alone left "❌ Trial relief …" to read as failing whatever is in place)
-        read = f", read as {read_as} (no pump found)"
+        # pump" alone left "❌ Trial relief …" to read as failing whatever is in place); an order its own name
+        # says the kind of says only that ("62350 catheter, read as a catheter" said it twice: wording30b)
+        kind = read_as.split(" ", 1)[-1]  # without its article
+        named = all(f" {kind}" in f" {order_words(x)}" for x in episode.lines)
+        read = " (no pump found)" if named else f", read as {read_as} (no pump found)"
     verdict_for = f"**{verdict(episode)}** ({episode.payer}) for {orders}{read}"
     if d.indication_evident:
         head = [f"{verdict_for}, for {d.indication_words or d.indication}."]

@@ -23,6 +23,7 @@ from tests.builders import (
     meeting_chart,
     modified,
     procedure,
+    service_request,
 )
 from tests.policy_charts import cancer_chart, cohere
 
@@ -362,3 +363,15 @@ def test_the_instructions_card_counts_its_items_as_the_decision_card_does() -> N
     episode = Episode.of([cohere([*meeting_chart(), unread_pump()])])
     assert "7 items to document and 1 to check for 62362" in summary(episode)
     assert next_steps(episode)[0].startswith("how to document 7 items and check 1 for ")
+
+
+def test_an_order_whose_name_says_the_kind_read_is_not_said_read_as_it() -> None:
+    """review30f L3, wording30b: a catheter alone with no pump found read "for 62350 catheter, read as a
+    catheter (no pump found)"; it now says "for 62350 catheter (no pump found)". A pump order is still said
+    read as a permanent pump implant."""
+    catheter = determine([*meeting_chart(), unread_pump()], order=service_request("62350"), policy_id=CMM210)
+    assert catheter.in_place_unsure and not catheter.in_place
+    head = detail(Episode.of([catheter])).splitlines()[0]
+    assert head.startswith("**Documentation needed** (CMM-210) for 62350 catheter (no pump found), for ")
+    pump = determine([*meeting_chart(), unread_pump()], policy_id=CMM210)
+    assert ", read as a permanent pump implant (no pump found)" in detail(Episode.of([pump])).splitlines()[0]
