@@ -802,8 +802,15 @@ def _recorded_fields(kind: type) -> tuple[str, ...] | None:
     """The fields of a dataclass the record keeps, by class (None for any other type)."""
     if not is_dataclass(kind):
         return None
-    omitted = (*POLICY_PINNED, *CARD_ONLY) if issubclass(kind, CriterionResult) else ()
+    omitted = (*(POLICY_PINNED if issubclass(kind, CriterionResult) else ()), *card_only(kind))
     return tuple(f.name for f in fields(kind) if f.name not in omitted)
+
+
+def card_only(kind: type) -> tuple[str, ...]:
+    """The fields of a dataclass only a card's words use (`CARD_ONLY`, of a criterion result): the record
+    leaves them out, and so do `idds-crd evaluate --determinations` (service/cli.py: review30j, it printed
+    each criterion's `pending`)."""
+    return CARD_ONLY if is_dataclass(kind) and issubclass(kind, CriterionResult) else ()
 
 
 def _plain(value: Any) -> Any:

@@ -8,13 +8,14 @@ numbers as written, as a served answer's do."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,29 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 3
     result: dict[str, Any] = outcome.response
     if args.determinations:
-        result = {"response": outcome.response, "determinations": [asdict(d) for d in outcome.determinations]}
+        determinations = [_without_card_only(d) for d in outcome.determinations]
+        result = {"response": outcome.response, "determinations": determinations}
     print(dumps(result, indent=True, default=_jsonable))
     return 0
+
+
+def _without_card_only(value: Any) -> Any:
+    """`value` as `asdict` gives it, each dataclass without the fields only a card's words use
+    (`audit_entry.card_only`: a criterion's `pending`, which its finding says), as the record keeps it."""
+    from service.audit_entry import card_only
+
+    if is_dataclass(value) and not isinstance(value, type):
+        left_out = card_only(type(value))
+        return {
+            f.name: _without_card_only(getattr(value, f.name))
+            for f in fields(value)
+            if f.name not in left_out
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_without_card_only(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _without_card_only(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def _criteria(count: int) -> str:

@@ -64,6 +64,8 @@ def test_evaluate_prints_the_response_for_a_request_file(
     determination = printed["determinations"][0]
     assert determination["outcome"] == "does-not-meet"
     assert {c["id"]: c["status"] for c in determination["criteria"]}["geha.trial.relief-ge50"] == "not-met"
+    # a criterion's card-only parts are not printed, as the record keeps none (review30j)
+    assert all("pending" not in c for c in determination["criteria"])
     assert FHIR_TOKEN not in result.stdout + result.stderr
 
 

@@ -5,10 +5,17 @@ whole gives, whatever the determinations hold."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
-from service.audit_entry import SHARED_CRITERIA, _determinations_text, _json, _scrubbed_determinations
+from service.audit_entry import (
+    CARD_ONLY,
+    SHARED_CRITERIA,
+    _determinations_text,
+    _json,
+    _scrubbed_determinations,
+)
+from service.cli import _without_card_only
 from service.engine.model import Determination
 from tests.builders import determine, meeting_chart, modified, procedure
 
@@ -63,6 +70,23 @@ def test_the_record_keeps_no_card_only_parts_of_a_criterion() -> None:
     recorded = json.loads(_determinations_text((pump,)))[0]["criteria"]
     assert recorded and all("pending" not in r for r in _recorded_results(recorded))
     assert any("implant CPT 33206" in r["finding"] for r in _recorded_results(recorded))
+
+
+def test_the_cli_prints_no_card_only_parts_of_a_criterion_either() -> None:
+    """review30j: `idds-crd evaluate --determinations` printed each criterion's `pending`, which the record
+    leaves out (CARD_ONLY). The CLI follows the same list; all else is printed as `asdict` gives it."""
+    unread_removal = modified(procedure("33233", "2020-02-02"))
+    pump = determine([*meeting_chart(), procedure("33206", "2019-02-02"), unread_removal])
+    assert any(r.pending is not None for c in pump.criteria for r in c.walk())
+    printed = _without_card_only(pump)
+    results = _recorded_results(printed["criteria"])
+    assert results and all(not set(CARD_ONLY) & set(r) for r in results)
+    assert any("implant CPT 33206" in r["finding"] for r in results)
+    whole = asdict(pump)
+    for result in _recorded_results(whole["criteria"]):
+        for name in CARD_ONLY:
+            del result[name]
+    assert printed == whole
 
 
 def _recorded_results(recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
