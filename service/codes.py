@@ -204,17 +204,22 @@ def code_words(system: str, code: str) -> str:
 # What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it).
 # Before the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers
 # between them (ROUTE_FILLERS: how a drug is given too, "do not administer intrathecally"), up to the
-# first word that is neither, across spaces, slashes and a hyphen joining words only (not a dash between
-# spaces: "No IV - intrathecal only" is intrathecal): "no IM", "IM not IV", "not for intrathecal use", "do
-# not give IV", "not IV or IM", "SC (not IT)"; "not only IM" and "no more than 1 mg" take back nothing.
+# first word that is neither, across spaces, and a slash or a hyphen joining words only (not a dash nor a
+# slash between spaces: "No IV - intrathecal only" and "NOT IV / INTRATHECAL ONLY" are intrathecal): "no
+# IM", "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "no IV/IM", "SC (not IT)";
+# "not only IM" and "no more than 1 mg" take back nothing. Either way a scope crosses a comma in a list
+# of routes one of ROUTE_LIST_ENDS closes ("not for IV, IM, or intrathecal use", "IV, IM and SC
+# contraindicated"), no other ("no IV, intrathecal" and "IT, not IV" are intrathecal), and stops before
+# a route word one of ROUTE_AFFIRMATIONS follows ("No IV and intrathecal only" is intrathecal).
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
 # `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
 # brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
-# "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no";
-# "Intrathecal (IV contraindicated)" is intrathecal). No scope crosses a word ending a sentence ("IV."; not
-# "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase ends at `,` `;` `|` `(` `)` `[` `]` or "but".
+# "intrathecal (avoid)", "epidural - avoid"), past it spaces and a slash joining words only ("IV/IM: no";
+# "Intrathecal (IV contraindicated)" and "Intrathecal / IV contraindicated" are intrathecal: review30j). No
+# scope crosses a word ending a sentence ("IV."; not "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase
+# ends at `,` (but in a list of routes) `;` `|` `(` `)` `[` `]` or "but".
 ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
 ROUTE_NEGATIONS_AFTER = frozenset(
     {"no", "not", "never", "avoid", "avoided", "contraindicated"}
@@ -222,6 +227,15 @@ ROUTE_NEGATIONS_AFTER = frozenset(
 # how a drug is given, written short with a dot that ends no sentence: "Do not admin. intrathecally" and
 # "not for inj. intrathecal" are no intrathecal route (review30j: read as one, where 80c3d0b said nothing)
 ROUTE_ABBREVIATIONS = frozenset({"inj", "admin", "adm"})
+# the words that join the last route of a list to the others ("IV and IM", "IV, IM, or SC"): a list that one
+# closes is negated whole, across its commas too (review30h: "IV and IM contraindicated" was IV, "Not for
+# intravenous, intramuscular, or intrathecal use" intrathecal). "or" and "nor" are fillers too ("not for IV
+# or for IM use"); "and" is in a scope only before a route word: "No IV and give orally" is oral ("and"
+# starts another clause there)
+ROUTE_LIST_ENDS = frozenset({"and", "or", "nor"})
+# after a route word, what says that route is given, so no negation takes it back: "No IV and intrathecal
+# only", "no IV, IM or intrathecal only" are intrathecal ("not only IM" is IM: "only" is no route word)
+ROUTE_AFFIRMATIONS = frozenset({"only"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
@@ -240,15 +254,19 @@ _NEGATION_WORD = re.compile(
     r"\b(?:" + "|".join(sorted(ROUTE_NEGATIONS | ROUTE_NEGATIONS_AFTER)) + r")\b", re.IGNORECASE
 )
 _HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{_JOINING}]", re.IGNORECASE)
-# what a negation's scope crosses after it: spaces and slashes, or a hyphen joining two words ("no-IV"); not
-# a dash between spaces, which ends what it says ("No IV - intrathecal only" is intrathecal: review30h)
-_FORWARD_GAP = re.compile(rf"[\s/]*|[/{_JOINING}]+")
+# what a negation's scope crosses after it: spaces, or a slash or hyphen joining two words ("no IV/IM",
+# "no-IV"); not a dash nor a slash between spaces, which end what it says ("No IV - intrathecal only",
+# "NOT IV / INTRATHECAL ONLY" are intrathecal: review30h)
+_FORWARD_GAP = re.compile(rf"\s*|[/{_JOINING}]+")
 # what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
 # mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - avoid"); past that word,
-# spaces and slashes only ("IV/IM contraindicated", "IV or IM: no"), so a bracket, colon or dash that
-# ends the phrase before keeps it ("Intrathecal (IV contraindicated)", "Oral - IV: no": review30h)
+# spaces and a slash joining two words only ("IV/IM contraindicated", "IV or IM: no"), so a bracket,
+# colon, dash or spaced slash that ends the phrase before keeps it ("Intrathecal (IV contraindicated)",
+# "Oral - IV: no": review30h; "Intrathecal / IV contraindicated": review30j)
 _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
-_BACKWARD_WITHIN = re.compile(r"[\s/]*")
+_BACKWARD_WITHIN = re.compile(r"\s*|/")
+# a comma between two words, crossed either way in a list of routes only (`_closes_a_list`)
+_LIST_COMMA = re.compile(r"\s*,\s*")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
@@ -302,26 +320,79 @@ def _unnegated(text: str, routes: Routes) -> str:
 def _scope(words: list[re.Match[str]], said: list[str], at: int, step: int, routes: Routes) -> int | None:
     """The farthest word (`step` 1: after the negation at `at`; -1: before it) of the route words and fillers
     next to it, when they hold a route word; None when they hold none. Before it, a colon, bracket or dash
-    is crossed to the word next to it only (`_BACKWARD_GAP`, then `_BACKWARD_WITHIN`); no sentence's end
-    is crossed (`_SENTENCE_END`)."""
+    is crossed to the word next to it only (`_BACKWARD_GAP`, then `_BACKWARD_WITHIN`); a comma in a list
+    of routes only (`_closes_a_list`); no sentence's end (`_SENTENCE_END`)."""
     last, routed, i = None, False, at + step
     while 0 <= i < len(words):
         gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP if i == at - 1 else _BACKWARD_WITHIN
-        near, far = sorted((words[i - step], words[i]), key=lambda word: word.start())
-        ends = _SENTENCE_END.fullmatch(near[0]) and said[min(i, i - step)] not in ROUTE_ABBREVIATIONS
-        if gap.fullmatch(near.string, near.end(), far.start()) is None or ends:
+        first, second = min(i, i - step), max(i, i - step)  # the two words, in the text's order
+        between = (words[first].end(), words[second].start())
+        text = words[i].string
+        listed = _LIST_COMMA.fullmatch(text, *between) and _closes_a_list(words, said, second, routes)
+        if _ends_a_sentence(words, said, first) or (gap.fullmatch(text, *between) is None and not listed):
             break
         if (two := _two_word_route(words, i, step, routes)) is not None:
+            if _affirmed(words, said, max(i, two)):
+                break
             last, routed, i = two, True, two + step
             continue
         if _says_a_route(words[i].group(), routes):
+            if _affirmed(words, said, i):
+                break
             last, routed = i, True
-        elif said[i] in ROUTE_FILLERS:
+        elif said[i] in ROUTE_FILLERS or (said[i] in ROUTE_LIST_ENDS and _joins_a_route(words, i, routes)):
             last = i
         else:
             break
         i += step
     return last if routed else None
+
+
+def _ends_a_sentence(words: list[re.Match[str]], said: list[str], i: int) -> bool:
+    """Whether the word at `i` ends a sentence: its one dot, not an abbreviation's ("IV."; not "I.V.", nor
+    ROUTE_ABBREVIATIONS' "inj.")."""
+    return bool(_SENTENCE_END.fullmatch(words[i][0])) and said[i] not in ROUTE_ABBREVIATIONS
+
+
+def _closes_a_list(words: list[re.Match[str]], said: list[str], at: int, routes: Routes) -> bool:
+    """Whether the comma before the word at `at` is one of a list of routes: from `at` on, across route
+    words, fillers and the commas between them, one of ROUTE_LIST_ENDS joins a route word after it ("IM, or
+    intrathecal use" in "not for IV, IM, or intrathecal use"; not "intrathecal" in "no IV, intrathecal")."""
+    for i in range(at, len(words)):
+        if i > at:
+            between = (words[i - 1].end(), words[i].start())
+            if _ends_a_sentence(words, said, i - 1) or not (
+                _FORWARD_GAP.fullmatch(words[i].string, *between)
+                or _LIST_COMMA.fullmatch(words[i].string, *between)
+            ):
+                return False
+        if said[i] in ROUTE_LIST_ENDS:
+            return _joins_a_route(words, i, routes)
+        if not (_says_a_route(words[i].group(), routes) or said[i] in ROUTE_FILLERS):
+            return False
+    return False
+
+
+def _joins_a_route(words: list[re.Match[str]], i: int, routes: Routes) -> bool:
+    """Whether the word at `i`, one of ROUTE_LIST_ENDS, joins a route word after it, across a space: "IV and
+    IM", "IM, or intrathecal"; not "no IV and give orally", where it starts another clause."""
+    j = i + 1
+    return (
+        j < len(words)
+        and not words[i].string[words[i].end() : words[j].start()].strip()
+        and (_says_a_route(words[j].group(), routes) or _two_word_route(words, j, 1, routes) is not None)
+    )
+
+
+def _affirmed(words: list[re.Match[str]], said: list[str], i: int) -> bool:
+    """Whether one of ROUTE_AFFIRMATIONS follows the route word at `i` ("intrathecal only"): the route is
+    said, never in a negation's scope ("No IV and intrathecal only" is intrathecal)."""
+    j = i + 1
+    return (
+        j < len(words)
+        and said[j] in ROUTE_AFFIRMATIONS
+        and not words[i].string[words[i].end() : words[j].start()].strip()
+    )
 
 
 def _two_word_route(words: list[re.Match[str]], i: int, step: int, routes: Routes) -> int | None:

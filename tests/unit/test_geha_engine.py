@@ -513,6 +513,11 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IV - IM: avoid", True),
         ("not for inj. IV", False),  # review30j: "inj." is how it is given, no sentence's end
         ("Do not admin. IM", False),
+        ("IV and IM contraindicated", False),  # review30h L2: a list of routes is negated whole
+        ("Not for IV, IM, or SC use", False),  # review30h L3: across its commas
+        ("no IV, IM", True),  # a comma no list word closes still ends the scope
+        ("IM / IV contraindicated", True),  # review30j: so does a slash between spaces
+        ("IM/IV contraindicated", False),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

@@ -135,6 +135,81 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review30j MEDIUM (review30h L1): a slash with spaces around it ends what a negation says, as a dash
+        ("Intrathecal / IV contraindicated", True),
+        ("Intrathecal /IV contraindicated", True),
+        ("NOT IV / INTRATHECAL ONLY", True),
+        ("No IV / intrathecal only", True),
+        ("IV / Intrathecal contraindicated", False),
+        ("Oral / IV contraindicated", False),
+        # a slash joining two words is crossed, as before: what the slash joins is negated together
+        ("Intrathecal/IV contraindicated", None),
+        ("NOT IV/INTRATHECAL ONLY", True),  # but "only" says its route (codes.ROUTE_AFFIRMATIONS)
+        ("IV/IM contraindicated", None),
+        ("no IV/IM", None),
+        ("Intrathecal / IV discontinued", True),  # no negation: given, then stopped
+        ("Intrathecal / IV", True),
+    ],
+)
+def test_a_slash_between_spaces_ends_what_a_negation_says(text: str, said: bool | None) -> None:
+    """review30j: "Intrathecal / IV contraindicated" read as no route (intrathecal at 80c3d0b): the
+    spaced slash let "contraindicated" take back "Intrathecal" too. A slash with a space on either side
+    now ends a negation's scope, as a dash between spaces does (codes._FORWARD_GAP, _BACKWARD_WITHIN); one
+    joining two words ("IV/IM") does not."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review30h L2: "and" joins a list of routes a negation takes back whole, as "or" and "nor" did
+        ("IV and IM contraindicated", None),
+        ("IV and IM: no", None),
+        ("intrathecal and epidural contraindicated", None),
+        ("Not for IV and IM use", None),
+        # review30h L3: a list's commas are crossed where one of codes.ROUTE_LIST_ENDS closes it
+        ("Not for intravenous, intramuscular, or intrathecal use", None),
+        ("Not for intravenous, intramuscular or intrathecal use", None),
+        ("not IV, IM or intrathecal", None),
+        ("IV, IM, or intrathecal contraindicated", None),
+        ("intrathecal, IV and IM contraindicated", None),
+        # a comma no list word closes still ends the scope; so do a semicolon, a bracket, a sentence's end
+        ("no IV, IM, intrathecal", True),
+        ("IV, intrathecal", True),
+        ("not IV and IM, intrathecal only", True),
+        ("Intrathecal; IV and IM contraindicated", True),
+        ("Intrathecal (IV and IM contraindicated)", True),
+        ("Not for IV or IM use. Intrathecal, epidural or IV only.", True),
+        ("IT, IV or IM contraindicated", None),
+        ("IT; IV or IM contraindicated", True),
+        # a list word joins a route word only; a route "only" follows is said, never taken back
+        ("No IV and give orally", False),
+        ("Not for IV or for IM use", None),  # "or" and "nor" are fillers too, as they were
+        ("not to be given IV nor given intrathecally", None),
+        ("No IV and intrathecal only", True),
+        ("not IV or intrathecal only", True),
+        ("no IV, IM or intrathecal only", True),
+        ("Not for IV use and intrathecal only", True),
+        ("not only intrathecal", True),
+        # "discontinued" negates nothing, a list no more than a route (review30h)
+        ("IV and IM discontinued", False),
+        ("intrathecal and IV discontinued", True),
+    ],
+)
+def test_a_negation_takes_back_a_list_of_routes_whole(text: str, said: bool | None) -> None:
+    """review30h L2, L3: "IV and IM contraindicated" read as IV, and "Not for intravenous, intramuscular, or
+    intrathecal use" as intrathecal: "and" was no filler, and a comma ended every scope. A negation before
+    or after a list of routes one of ROUTE_LIST_ENDS ("and", "or", "nor") closes takes back all of it, across
+    its commas; "no IV, intrathecal", whose comma closes no list, still reads intrathecal. A list word is
+    crossed before a route word only ("No IV and give orally" is oral), and a route word "only" follows
+    (ROUTE_AFFIRMATIONS) is never in a negation's scope: "No IV and intrathecal only" stays intrathecal, as
+    it read before "and" joined a list."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
     "route", [{"text": "Injection"}, {"coding": [{"system": SCT, "code": "418418000"}]}, {"text": "it"}]
 )
 def test_a_route_that_tells_nothing_leaves_the_drugs_words_to_decide(route: dict[str, Any]) -> None:
@@ -175,6 +250,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "No IV - intrathecal only"}, True),
         ({"text": "No IV\u2014intrathecal only"}, True),  # review30h: how it is given is in the scope
         ({"text": "Do not admin. intrathecally"}, False),  # review30j: "admin." ends no sentence
+        ({"text": "Intrathecal / IV contraindicated"}, True),  # review30j MEDIUM: a spaced slash ends it
+        ({"text": "Not for intravenous, intramuscular, or intrathecal use"}, False),  # review30h L3: a list
+        ({"text": "IV and IM contraindicated"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
