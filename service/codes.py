@@ -79,7 +79,8 @@ class Routes:
     "epidural", "intraspinal"), and the codes it says tell neither (`tells_neither`: SNOMED 418418000
     Intraspinal route, intrathecal or epidural without saying which, or another route into the spine,
     read by its words); the other route value sets' words (`other`); and the texts that say a neuraxial
-    route when they are a route's whole text, as written (`whole_texts`: "IT", never "it" nor "apply it")."""
+    route when they are a route's whole text, as written (`whole_texts`: "IT", never "it" nor "apply it"),
+    or stand, so written, before what the drug is given through (ROUTE_DEVICES: "IT pump", `says_whole`)."""
 
     neuraxial: frozenset[str]
     words: tuple[str, ...]
@@ -88,6 +89,8 @@ class Routes:
     whole_texts: frozenset[str] = frozenset()
     # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # one of `whole_texts` as written, then what a drug is given through, any case: "IT pump", "IT Catheter"
+    devices: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
     unspaced: bool = field(init=False, repr=False, compare=False)
@@ -99,6 +102,9 @@ class Routes:
         words = "|".join(re.escape(word) for word in self.words) or r"(?!)"
         object.__setattr__(self, "unsaid", negated(words, r"(?:non|not(?:\s+for)?)"))
         object.__setattr__(self, "unspaced", not any(" " in word for word in self.words))
+        wholes = "|".join(re.escape(text) for text in sorted(self.whole_texts, key=len, reverse=True))
+        through = "|".join(sorted(ROUTE_DEVICES))
+        object.__setattr__(self, "devices", re.compile(rf"(?<!\w)(?:{wholes or '(?!)'})\s+(?i:{through})\b"))
         object.__setattr__(self, "unrouted", neuraxial_route(None, self))
 
     def says_neuraxial(self, text: str) -> bool:
@@ -115,6 +121,13 @@ class Routes:
                 return False
         words = self.unsaid.sub(" ", lowered)
         return any(word in words for word in self.words)
+
+    def says_whole(self, text: str) -> bool:
+        """Whether a route's text (`route_texts`) says the route by one of `whole_texts`, as written: the
+        whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
+        through (ROUTE_DEVICES: "IT pump", "via IT catheter"; never "it", "give it via pump")."""
+        whole = _as_whole_text(text)
+        return whole in self.whole_texts or self.devices.search(whole) is not None
 
 
 UNNAMED = "unnamed"
@@ -236,6 +249,10 @@ ROUTE_LIST_ENDS = frozenset({"and", "or", "nor"})
 # after a route word, what says that route is given, so no negation takes it back: "No IV and intrathecal
 # only", "no IV, IM or intrathecal only" are intrathecal ("not only IM" is IM: "only" is no route word)
 ROUTE_AFFIRMATIONS = frozenset({"only"})
+# what a drug is given through ("via pump"), a filler; after a route's whole text ("IT", `Routes.whole_texts`)
+# as written, it says that route in a longer text: "IT pump", "via IT catheter", "IT infusion" are
+# intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
+ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
@@ -244,6 +261,7 @@ ROUTE_FILLERS = frozenset(
     | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
     | {"bolus", "push"}  # "not for IV push or IM", "not for intrathecal bolus or epidural"
     | ROUTE_ABBREVIATIONS
+    | ROUTE_DEVICES  # "IT pump contraindicated", "not via intrathecal catheter"
 )
 # the hyphens that join two words into one ("sub-q", "non-preserved"); not a dash (figure, en, em dash,
 # horizontal bar: U+2012 to U+2015), which ends what is said before it even with no space around it
@@ -433,7 +451,7 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
     texts = route_texts(route, routes)
-    if any(_as_whole_text(part) in routes.whole_texts for part in texts):
+    if any(routes.says_whole(part) for part in texts):
         return True
     text = " | ".join(texts)
     if routes.says_neuraxial(text):

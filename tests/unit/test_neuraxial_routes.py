@@ -210,6 +210,41 @@ def test_a_negation_takes_back_a_list_of_routes_whole(text: str, said: bool | No
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review30j LOW: "IT" before what the drug is given through (codes.ROUTE_DEVICES) is intrathecal
+        ("IT pump", True),
+        ("IT catheter", True),
+        ("IT infusion", True),
+        ("IT Pump", True),
+        ("via IT pump", True),
+        ("I.T. pump", True),
+        ("IT pump (IV contraindicated)", True),
+        ("IT pump, not IV", True),
+        ("Morphine via IT catheter", True),
+        # never "it", the pronoun, nor "IT" before another word; and a negation takes it back
+        ("give it via pump", None),
+        ("it pump", None),
+        ("It pump", None),
+        ("IT route", None),
+        ("IT pump refill", True),
+        ("no IT pump", None),
+        ("not via IT pump", None),
+        ("IT pump contraindicated", None),
+        ("intrathecal pump contraindicated", None),  # what a drug is given through is in the scope too
+        ("not via intrathecal catheter", None),
+        ("SC via pump", False),
+    ],
+)
+def test_it_before_what_a_drug_is_given_through_says_intrathecal(text: str, said: bool | None) -> None:
+    """review30j: "IT pump" read as no route, "IT" counting only as a route's whole text (s29's decision
+    on contract29 (f)). One of `whole_text` as written ("IT", never "it") directly before a word of
+    codes.ROUTE_DEVICES ("pump", "catheter", "infusion", any case) says its route too; those words are
+    fillers a negation's scope crosses ("IT pump contraindicated" is no route)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
     "route", [{"text": "Injection"}, {"coding": [{"system": SCT, "code": "418418000"}]}, {"text": "it"}]
 )
 def test_a_route_that_tells_nothing_leaves_the_drugs_words_to_decide(route: dict[str, Any]) -> None:
@@ -253,6 +288,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Intrathecal / IV contraindicated"}, True),  # review30j MEDIUM: a spaced slash ends it
         ({"text": "Not for intravenous, intramuscular, or intrathecal use"}, False),  # review30h L3: a list
         ({"text": "IV and IM contraindicated"}, False),
+        ({"text": "IT pump"}, True),  # review30j: "IT" before what the drug is given through
+        ({"text": "via IT catheter"}, True),
+        ({"text": "give it via pump"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
