@@ -214,23 +214,24 @@ def code_words(system: str, code: str) -> str:
     return f"{system.upper()} {code}"
 
 
-# What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it).
-# Before the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers
-# between them (ROUTE_FILLERS: how a drug is given too, "do not administer intrathecally"), up to the
-# first word that is neither, across spaces, and a slash or a hyphen joining words only (not a dash nor a
-# slash between spaces: "No IV - intrathecal only" and "NOT IV / INTRATHECAL ONLY" are intrathecal): "no
-# IM", "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "no IV/IM", "SC (not IT)";
-# "not only IM" and "no more than 1 mg" take back nothing. Either way a scope crosses a comma in a list
-# of routes one of ROUTE_LIST_ENDS closes ("not for IV, IM, or intrathecal use", "IV, IM and SC
-# contraindicated"), no other ("no IV, intrathecal" and "IT, not IV" are intrathecal), and stops before
-# a route word one of ROUTE_AFFIRMATIONS follows ("No IV and intrathecal only" is intrathecal).
+# What a negation takes back of a route's words, as data (docs/api.md and policies/README.md say it). Before
+# the words it negates, one of ROUTE_NEGATIONS takes back the route words after it and the fillers between
+# them (ROUTE_FILLERS: how a drug is given too, "do not administer intrathecally"), up to the first word that
+# is neither, across spaces, slashes (a slash lists routes, whatever its spaces: "no IV / IM" is neither) and
+# a hyphen joining words only (not a dash between spaces: "No IV - intrathecal only" is intrathecal): "no IM",
+# "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "no IV/IM", "SC (not IT)"; "not
+# only IM" and "no more than 1 mg" take back nothing. Either way a scope crosses a comma in a list of routes
+# one of ROUTE_LIST_ENDS closes ("not for IV, IM, or intrathecal use", "IV, IM and SC contraindicated"), no
+# other ("no IV, intrathecal" and "IT, not IV" are intrathecal), and stops before a route word one of
+# ROUTE_AFFIRMATIONS follows ("No IV and intrathecal only" is intrathecal).
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
 # `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
 # brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
-# "intrathecal (avoid)", "epidural - avoid"), past it spaces and a slash joining words only ("IV/IM: no";
-# "Intrathecal (IV contraindicated)" and "Intrathecal / IV contraindicated" are intrathecal: review30j). No
+# "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no", "Intrathecal /
+# IV contraindicated": neither, the lead's decision of review30j; "Intrathecal (IV contraindicated)" is
+# intrathecal). No
 # scope crosses a word ending a sentence ("IV."; not "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase
 # ends at `,` (but in a list of routes) `;` `|` `(` `)` `[` `]` or "but".
 ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
@@ -272,17 +273,17 @@ _NEGATION_WORD = re.compile(
     r"\b(?:" + "|".join(sorted(ROUTE_NEGATIONS | ROUTE_NEGATIONS_AFTER)) + r")\b", re.IGNORECASE
 )
 _HYPHENED = re.compile(rf"(?:{'|'.join(sorted(ROUTE_NEGATIONS))})[{_JOINING}]", re.IGNORECASE)
-# what a negation's scope crosses after it: spaces, or a slash or hyphen joining two words ("no IV/IM",
-# "no-IV"); not a dash nor a slash between spaces, which end what it says ("No IV - intrathecal only",
-# "NOT IV / INTRATHECAL ONLY" are intrathecal: review30h)
-_FORWARD_GAP = re.compile(rf"\s*|[/{_JOINING}]+")
+# what a negation's scope crosses after it: spaces and slashes ("no IV/IM", "no IV / IM"), or a hyphen
+# joining two words ("no-IV"); not a dash between spaces, which ends what it says ("No IV - intrathecal
+# only" is intrathecal: review30h)
+_FORWARD_GAP = re.compile(rf"[\s/]*|[/{_JOINING}]+")
 # what it crosses before it, negating what was said: to the word it negates, a colon, bracket, question
 # mark or dash too ("intrathecal: no", "intrathecal (avoid)", "epidural - avoid"); past that word,
-# spaces and a slash joining two words only ("IV/IM contraindicated", "IV or IM: no"), so a bracket,
-# colon, dash or spaced slash that ends the phrase before keeps it ("Intrathecal (IV contraindicated)",
-# "Oral - IV: no": review30h; "Intrathecal / IV contraindicated": review30j)
+# spaces and slashes only ("IV/IM contraindicated", "IV / IM contraindicated", "IV or IM: no"), so a
+# bracket, colon or dash that ends the phrase before keeps it ("Intrathecal (IV contraindicated)", "Oral -
+# IV: no": review30h)
 _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
-_BACKWARD_WITHIN = re.compile(r"\s*|/")
+_BACKWARD_WITHIN = re.compile(r"[\s/]*")
 # a comma between two words, crossed either way in a list of routes only (`_closes_a_list`)
 _LIST_COMMA = re.compile(r"\s*,\s*")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it

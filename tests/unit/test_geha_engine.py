@@ -516,7 +516,7 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IV and IM contraindicated", False),  # review30h L2: a list of routes is negated whole
         ("Not for IV, IM, or SC use", False),  # review30h L3: across its commas
         ("no IV, IM", True),  # a comma no list word closes still ends the scope
-        ("IM / IV contraindicated", True),  # review30j: so does a slash between spaces
+        ("IM / IV contraindicated", False),  # a slash lists routes whatever its spaces (s31)
         ("IM/IV contraindicated", False),
     ],
 )
