@@ -12,9 +12,9 @@ the EHR keeps the chart, and a Synthea-sized prefetch would
 otherwise make every record, and its writing, hundreds of kilobytes. Of the response, a chart resource
 sent back only to carry coverage information (`ANNOTATED_ONLY`: the hook's Encounter) is kept the same
 way, with the `meta.lastUpdated` and the digest of its JSON as sent that tie it to what was sent, and the
-coverage information on it (another source's marked carried). Likewise each criterion result
-keeps what was found (status, finding, evidence) and not what the policy's id and version pin
-(`POLICY_PINNED`: its wording, which part is a gate).
+coverage information on it (another source's marked carried, as its coverage, assertion id and digest).
+Likewise each criterion result keeps what was found (status, finding, evidence) and not what the
+policy's id and version pin (`POLICY_PINNED`: its wording, which part is a gate).
 Secrets never reach the row, whatever the body's shape: every `fhirAuthorization` in it keeps no
 token and every `fhirServer` no user information, path parameters, query or fragment; any string
 holding such a token or user information, or anything shaped like a JWT, is replaced wherever it
@@ -89,14 +89,19 @@ KEPT_WHOLE = frozenset((*PARTIES, "Patient"))  # the resource types a record kee
 # Encounter, service/encounters.py): the EHR holds it, so the response keeps it as the chart's resources
 # are kept, its versioned reference (resourceType, id, meta.versionId and lastUpdated) and the SHA-256 of
 # its JSON as sent, with the coverage information sent on it (what a reviewer reads the assertion from;
-# another source's marked carried), not its diagnoses, participants and names (review29a L5; review30b
-# L5: `_annotated_reference`). Orders sent back keep their whole shape: they are what the call judged.
+# another source's marked carried, as its coverage, assertion id and digest: review30i), not its diagnoses,
+# participants and names (review29a L5; review30b L5: `_annotated_reference`). Orders sent back keep their
+# whole shape: they are what the call judged.
 ANNOTATED_ONLY = frozenset(("Encounter",))
 # (resource, coverage reference, assertion id) of a coverage-information repetition: `_issue_key`
 IssueKey = tuple[str, str | None, str | None]
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
+# Of a carried coverage-information repetition on a resource the answer only annotated, the record keeps the
+# coverage reference and the assertion id up to this many characters (`_carried_identity`: a real one is far
+# shorter, and the repetition's digest ties the row to the whole)
+CARRIED_TEXT = 1024
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
 SINGLE_VALUED = {  # coverage-information sub-extensions kept under these names
@@ -280,23 +285,49 @@ def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dic
     `meta.versionId` and `meta.lastUpdated` it came with, and `sent_sha256`, the SHA-256 of its JSON as
     it stands in the answer (`dumps`, the answer's writer: an Encounter without `meta`, as the Inferno
     presets send it, was kept as its id alone, and which content was annotated could not be told,
-    review30b L5); and every coverage-information repetition sent on it, as sent, those this call did not
-    issue (`issued`) marked `carried`, as `_marked_carried` marks an order's (another source's, for a
-    Coverage the call did not judge, was dropped)."""
+    review30b L5); and every coverage-information repetition sent on it: those this call issued (`issued`)
+    as sent, the others marked `carried`, as `_marked_carried` marks an order's (another source's, for a
+    Coverage the call did not judge, was dropped), and kept as their coverage, assertion id and digest
+    (`_carried_identity`)."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
     meta = resource.get("meta")
     pinned = {k: meta[k] for k in ("versionId", "lastUpdated") if isinstance(meta, dict) and k in meta}
     if pinned:
         kept["meta"] = pinned
-    kept["extension"] = [
-        extension
-        if _issue_key(target, _assertion_values(extension.get("extension"))) in issued
-        else {**extension, "carried": True}
-        for target, extension in _coverage_information(resource)
-    ]
+    repetitions = []
+    for target, extension in _coverage_information(resource):
+        values = _assertion_values(extension.get("extension"))
+        issued_here = _issue_key(target, values) in issued
+        repetitions.append(extension if issued_here else _carried_identity(extension, values))
+    kept["extension"] = repetitions
     with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
-        kept["sent_sha256"] = hashlib.sha256(dumps(resource).encode("utf-8")).hexdigest()
+        kept["sent_sha256"] = _sent_sha256(resource)
     return kept
+
+
+def _carried_identity(extension: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A coverage-information repetition another source put on a resource the answer only annotated, as
+    what an auditor looks it up and ties it by (review30i b): its `coverage` and `coverage-assertion-id`
+    (each a string cut to `CARRIED_TEXT`; one that is no string left out), marked `carried`, and
+    `sent_sha256`, the SHA-256 of its JSON as it stands in the answer. Not the rest of it: kept as sent,
+    any sub-extension under the coverage-information url (a note holding an SSN, 400 KB of text, 20,000
+    sub-extensions) reached the row; what the other source asserted is its record's, and the EHR's."""
+    subs: list[dict[str, Any]] = []
+    coverage, identifier = values.get("coverage"), values.get("assertion_id")
+    if isinstance(coverage, str):
+        subs.append({"url": "coverage", "valueReference": {"reference": coverage[:CARRIED_TEXT]}})
+    if isinstance(identifier, str):
+        subs.append({"url": "coverage-assertion-id", "valueString": identifier[:CARRIED_TEXT]})
+    kept: dict[str, Any] = {"url": COVERAGE_INFORMATION, "extension": subs, "carried": True}
+    with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
+        kept["sent_sha256"] = _sent_sha256(extension)
+    return kept
+
+
+def _sent_sha256(value: Any) -> str:
+    """The SHA-256 (hex) of `value`'s JSON as it stands in the answer (`dumps`, the answer's writer: the
+    compact text of a value is its text inside the answer)."""
+    return hashlib.sha256(dumps(value).encode("utf-8")).hexdigest()
 
 
 def _issue_key(target: str, values: Mapping[str, Any]) -> IssueKey:

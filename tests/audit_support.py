@@ -4,6 +4,7 @@ CRD 2.2 `CRDMetricData` against the logical model's cardinalities and required c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -23,9 +24,19 @@ from service.fhir.client import FhirError, SearchResult
 from service.hooks.models import HookRequest
 from service.store import audit as store_audit
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
+from service.strict_json import dumps
 from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
 
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
+
+
+def kept_as_carried(repetition: dict[str, Any]) -> dict[str, Any]:
+    """What the audit row keeps of another source's coverage-information `repetition` sent on the hook's
+    Encounter (service/audit_entry.py `_carried_identity`): its coverage and assertion id sub-extensions,
+    marked carried, with the SHA-256 of its JSON as the answer sent it."""
+    named = [s for s in repetition["extension"] if s["url"] in ("coverage", "coverage-assertion-id")]
+    digest = hashlib.sha256(dumps(repetition).encode("utf-8")).hexdigest()
+    return {"url": repetition["url"], "extension": named, "carried": True, "sent_sha256": digest}
 
 
 def settled_at_once(monkeypatch: Any, seconds: float = 0.0) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from service.app import create_app
 from service.strict_json import dumps
+from tests.audit_support import kept_as_carried
 from tests.builders import catalog
 from tests.calls import sample
 from tests.support import RecordingFactory, RecordingFhirClient, open_settings, post_json, with_fhir
@@ -80,15 +81,65 @@ def test_an_encounter_without_a_version_is_kept_tied_to_what_was_sent(meta: dict
 
 def test_another_sources_assertion_sent_on_the_encounter_is_kept_marked_carried() -> None:
     """A repetition another source put on the Encounter, for a Coverage this call does not judge, went back
-    in the update sent: the row's Encounter keeps it as sent, marked `carried`, beside the call's own
-    (review30b L5: dropped, so the row did not show all the update said); it is not indexed as this call's
-    assertion (as another payer's on an order is not)."""
+    in the update sent: the row's Encounter keeps it, marked `carried`, beside the call's own (review30b L5:
+    dropped, so the row did not show all the update said), as its coverage, assertion id and digest; it is
+    not indexed as this call's assertion (as another payer's on an order is not)."""
     body = sample("encounter-start-demo-meets")
     theirs = another_sources("Coverage/other-plan")
     body["prefetch"]["encounter"]["extension"] = [theirs]
-    _, record = answered_and_recorded(body)
+    text, record = answered_and_recorded(body)
+    assert dumps(theirs) in text  # sent back as it came
     repetitions = [e for e in encounter_of(record["response"])["extension"] if e["url"] == COVERAGE_INFO]
-    assert {**theirs, "carried": True} in repetitions
+    assert kept_as_carried(theirs) in repetitions
     [own] = [e for e in repetitions if "carried" not in e]
     assert own != theirs
     assert all(a.get("assertion_id") != "another-service-6" for a in record["assertions"])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [{"url": "note", "valueString": "SSN 123-45-6789"}],
+        [{"url": "note", "valueString": "A" * 400_000}],
+        [{"url": f"n{i}", "valueString": "x"} for i in range(20_000)],
+        [{"url": "reason", "valueCodeableConcept": {"text": "SSN 123-45-6789"}}],
+        [{"url": "contact", "valueContactDetail": {"name": "SSN 123-45-6789"}}],
+    ],
+    ids=["pii-in-a-note", "400-kb", "20000-sub-extensions", "pii-in-a-crd-reason", "pii-in-a-crd-contact"],
+)
+def test_another_sources_assertion_reaches_the_row_as_its_coverage_assertion_id_and_digest(
+    extra: list[dict[str, Any]],
+) -> None:
+    """Whatever another source's repetition holds beside its coverage and assertion id (a sub-extension of
+    its own or of CRD's), the row keeps neither that nor its size: it was kept whole, so an SSN, 400 KB of
+    text or 20,000 sub-extensions reached every row of every call on that Encounter (review30i b). The
+    digest still ties the row to exactly what was sent."""
+    body = sample("encounter-start-demo-meets")
+    theirs = another_sources("Coverage/other-plan")
+    theirs["extension"] += extra
+    body["prefetch"]["encounter"]["extension"] = [theirs]
+    text, record = answered_and_recorded(body)
+    assert dumps(theirs) in text  # sent back whole, as it came
+    response = json.dumps(record["response"])
+    assert "123-45-6789" not in response and len(response) < 8_000
+    repetitions = [e for e in encounter_of(record["response"])["extension"] if e.get("carried")]
+    assert repetitions == [kept_as_carried(theirs)]
+
+
+@pytest.mark.parametrize("where", ["coverage", "coverage-assertion-id"])
+def test_a_carried_assertions_coverage_or_id_is_kept_cut_to_a_bound(where: str) -> None:
+    """A coverage reference or assertion id of 400 KB is kept as its first characters, enough to find the
+    assertion by (the index holds fewer), not whole."""
+    body = sample("encounter-start-demo-meets")
+    theirs = another_sources("Coverage/other-plan")
+    [sub] = [s for s in theirs["extension"] if s["url"] == where]
+    if where == "coverage":
+        sub["valueReference"]["reference"] += "A" * 400_000
+    else:
+        sub["valueString"] += "A" * 400_000
+    body["prefetch"]["encounter"]["extension"] = [theirs]
+    _, record = answered_and_recorded(body)
+    [kept] = [e for e in encounter_of(record["response"])["extension"] if e.get("carried")]
+    [value] = [s for s in kept["extension"] if s["url"] == where]
+    written = json.dumps(value)
+    assert ("another-service-6" in written or "Coverage/other-plan" in written) and len(written) < 2_000
