@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.codes import not_the_patients_role
 from service.fhir.client import FhirError
 from service.hooks.models import malformed_order
 from service.modifiers import MODIFIER, Carried
@@ -197,7 +198,8 @@ def whose_appointment(
     """Whether the Appointment is for the call's patient: True when one of its participants names that
     patient, or none names a Patient nor may (a Practitioner and a Location alone: it names no patient at
     all); False when one names another Patient and none this one; None when whose it is cannot be told: no
-    participant names a Patient this service can tell, and one may name one (`may_name_an_untold_patient`:
+    participant names a Patient this service can tell, and one whose `type` says no role only another takes
+    (`codes.not_the_patients_role`: an attender, a translator) may name one (`may_name_an_untold_patient`:
     an identifier or a name alone, a `urn:uuid:` the call's Bundle does not give to a Patient with an id, a
     contained Patient). Each actor is read as an order's patient link is (`whom_it_names`): a Patient of the
     same id held on another FHIR server than the call's is another person, and a `urn:uuid:` is looked up
@@ -205,7 +207,8 @@ def whose_appointment(
     participant was the call's patient's, as a draft's subject so written is; an Appointment, unlike a
     draft, says whose it is only by its participants, and an identifier (another patient's MRN) names no
     Patient this service can tell."""
-    actors = [p.get("actor") for p in dicts(appointment.get("participant"))]
+    participants = dicts(appointment.get("participant"))
+    actors = [p.get("actor") for p in participants]
     whom = {whom_it_names(actor, patient_id, server, resolve) for actor in actors}
     if True in whom:
         return True
@@ -219,7 +222,11 @@ def whose_appointment(
             return inside.get(target[1:])
         return resolve(target) if resolve is not None else None
 
-    return None if any(may_name_an_untold_patient(actor, within) for actor in actors) else True
+    # a participant whose `type` says a role only another takes (an attender, a translator) is not the
+    # patient, whatever its actor: read first (review30c item 4: a display-only attender beside a
+    # Practitioner or a HealthcareService made the Appointment one whose patient cannot be told)
+    maybe_the_patients = [p.get("actor") for p in participants if not not_the_patients_role(p.get("type"))]
+    return None if any(may_name_an_untold_patient(actor, within) for actor in maybe_the_patients) else True
 
 
 def for_patient(

@@ -63,6 +63,19 @@ SYSTEM_ALIASES: dict[str, str] = {
 
 _CASE_INSENSITIVE = {ICD10CM, HCPCS}
 
+# A participant's role (R4 Appointment.participant.type, 0..*, bound extensibly to encounter-participant-type:
+# v3 ParticipationType's codes and http://hl7.org/fhir/participant-type's) that only someone other than the
+# patient takes, by system: a participant so typed is not the Appointment's patient, whatever its actor says
+# (service/appointments.py `whose_appointment`, review30c item 4: a display-only attender made the Appointment
+# one whose patient cannot be told). Not PART (a participation of any kind: the patient's too), nor CALLBCK (a
+# callback contact may be the patient).
+_NOT_THE_PATIENTS_V3 = frozenset(("ADM", "ATND", "CON", "DIS", "ESC", "PPRF", "PRF", "REF", "SPRF"))
+NOT_THE_PATIENTS_ROLES: Mapping[str, frozenset[str]] = {
+    "http://terminology.hl7.org/CodeSystem/v3-ParticipationType": _NOT_THE_PATIENTS_V3,
+    "http://hl7.org/fhir/v3/ParticipationType": _NOT_THE_PATIENTS_V3,  # as STU3 wrote the system
+    "http://hl7.org/fhir/participant-type": frozenset(("translator", "emergency")),
+}
+
 
 class RouteWords(Protocol):
     """The words of the routes that are none of the neuraxial ones (oral, intravenous, transdermal...):
@@ -174,6 +187,23 @@ def codings(concept: Any) -> Iterator[Code]:
         if key is None or not isinstance(code, str) or not code.strip():
             continue
         yield Code(key, normalise_code(key, code), as_str(coding.get("display")))
+
+
+def not_the_patients_role(types: Any) -> bool:
+    """Whether a participant's `type` (its CodeableConcepts, or one written in the list's place) says a role
+    only someone other than the patient takes: one of its codings is in `NOT_THE_PATIENTS_ROLES` (its system
+    and code as written; a role by its text alone, or in a system not listed, says nothing)."""
+    concepts = types if isinstance(types, list) else [types]
+    for concept in dicts(concepts):
+        for coding in dicts(concept.get("coding")):
+            system, code = coding.get("system"), coding.get("code")
+            if (
+                isinstance(system, str)
+                and isinstance(code, str)
+                and code.strip() in NOT_THE_PATIENTS_ROLES.get(system.strip(), ())
+            ):
+                return True
+    return False
 
 
 def concept_texts(concept: Any) -> list[str]:

@@ -1141,10 +1141,13 @@ def test_a_draft_nutrition_order_with_no_patient_is_a_400_naming_its_patient() -
     assert issue["diagnostics"] == f"{field} must be a Reference, not absent", issue
 
 
-def _booking_naming(actor: dict[str, Any], based: bool, patient_in_bundle: bool) -> dict[str, Any]:
+def _booking_naming(
+    actor: dict[str, Any], based: bool, patient_in_bundle: bool, participant_type: Any = None
+) -> dict[str, Any]:
     """appointment-book's answer for demo-meets, its Appointment's Patient participant `actor` (with a
     Patient of another id given `ANOTHER_BY_UUID` in the call's Bundle when `patient_in_bundle`), based on
-    the booked ServiceRequest or on no order (it is then the order, coded by its serviceType)."""
+    the booked ServiceRequest or on no order (it is then the order, coded by its serviceType); the
+    participant's `type` given `participant_type`."""
     name = "appointment-book-62362-demo-meets"  # its chart prefetched
     body = json.loads(next(p for p in request_files() if p.stem == name).read_text(encoding="utf-8"))
     entries = body["context"]["appointments"]["entry"]
@@ -1156,7 +1159,10 @@ def _booking_naming(actor: dict[str, Any], based: bool, patient_in_bundle: bool)
             {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62362"}]}
         ]
     others = [p for p in appointment["participant"] if "Patient/" not in json.dumps(p.get("actor"))]
-    appointment["participant"] = [{"actor": actor, "status": "accepted"}, *others]
+    participant = {"actor": actor, "status": "accepted"}
+    if participant_type is not None:
+        participant["type"] = participant_type
+    appointment["participant"] = [participant, *others]
     if patient_in_bundle:
         entries.append(
             {"fullUrl": ANOTHER_BY_UUID, "resource": {"resourceType": "Patient", "id": "someone-else"}}
@@ -1258,3 +1264,100 @@ def test_whose_an_appointment_is_by_a_contained_participant(
         "participant": [{"actor": {"reference": "#p1"}, "status": "accepted"}],
     }
     assert whose_appointment(appointment, "demo-meets") is whose
+
+
+V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def role(system: str, code: str) -> list[dict[str, Any]]:
+    """A participant's `type`: one CodeableConcept of one coding."""
+    return [{"coding": [{"system": system, "code": code}]}]
+
+
+@pytest.mark.parametrize(
+    ("participants", "whose"),
+    [
+        ([{"actor": {"display": "Dr Smith"}, "type": role(V3_ROLE, "ATND")}], True),
+        (
+            [
+                {"actor": {"reference": "Practitioner/1"}},
+                {"actor": {"display": "Dr Smith"}, "type": role(V3_ROLE, "ATND")},
+            ],
+            True,
+        ),
+        (
+            [
+                {"actor": {"reference": "HealthcareService/1"}},
+                {"actor": {"display": "Dr Smith"}, "type": role(V3_ROLE, "PPRF")},
+            ],
+            True,
+        ),
+        (
+            [
+                {"actor": {"reference": "Location/1"}},
+                {
+                    "actor": {"display": "A. Interpreter"},
+                    "type": role("http://hl7.org/fhir/participant-type", "translator"),
+                },
+            ],
+            True,
+        ),
+        (
+            [
+                {
+                    "actor": {"display": "Dr Smith"},
+                    "type": role("http://hl7.org/fhir/v3/ParticipationType", "CON"),
+                }
+            ],
+            True,
+        ),
+        # what reads as no role only another takes: still whose it is cannot be told
+        ([{"actor": {"reference": "Practitioner/1"}}, {"actor": {"display": "Dr Smith"}}], None),
+        ([{"actor": {"reference": "HealthcareService/1"}}, {"actor": {"display": "Jane Doe"}}], None),
+        ([{"actor": {"display": "Jane Doe"}, "type": role(V3_ROLE, "PART")}], None),
+        ([{"actor": {"display": "Jane Doe"}, "type": [{"text": "attending"}]}], None),
+        ([{"actor": {"display": "Jane Doe"}, "type": role("http://example.org/roles", "ATND")}], None),
+        # a Patient named stays named, whatever the type beside it
+        ([{"actor": {"reference": "Patient/someone-else"}, "type": role(V3_ROLE, "ATND")}], False),
+        ([{"actor": {"reference": "Patient/demo-meets"}}, {"actor": {"display": "Dr Smith"}}], True),
+    ],
+    ids=[
+        "display-only-attender",
+        "practitioner-and-display-only-attender",
+        "healthcare-service-and-display-only-performer",
+        "location-and-display-only-translator",
+        "display-only-consultant-stu3-system",
+        "practitioner-and-untyped-display-only",
+        "healthcare-service-and-untyped-display-only",
+        "display-only-participation",
+        "display-only-role-in-words",
+        "display-only-role-of-another-system",
+        "another-patient-typed-attender",
+        "this-patient-and-untyped-display-only",
+    ],
+)
+def test_a_participant_whose_type_says_a_role_only_another_takes_is_not_the_appointments_patient(
+    participants: list[dict[str, Any]], whose: bool | None
+) -> None:
+    """review30c item 4: a display-only participant counted as a possible Patient even when its
+    `participant.type` said it was the attender (v3 ParticipationType ATND), the performer or a translator,
+    so an Appointment with a Practitioner, a HealthcareService or a Location beside it was one whose patient
+    cannot be told. Its type is read first (service/codes.py `NOT_THE_PATIENTS_ROLES`): such an Appointment
+    names no patient, and is the call's. A display-only participant with no type, a generic participation
+    (PART), a role in words or in a system not listed still may be the patient."""
+    appointment = {"resourceType": "Appointment", "id": "a1", "participant": participants}
+    assert whose_appointment(appointment, "demo-meets") is whose
+
+
+def test_an_appointment_whose_display_only_participant_is_typed_the_attender_is_judged_for_the_patient() -> (
+    None
+):
+    """Through the service: booked beside the Practitioner, a display-only participant typed the attender is
+    no patient, and the Appointment's order is judged for the call's patient (it was reported as one whose
+    patient cannot be told)."""
+    actor = {"display": "Dr Smith"}
+    answer = _booking_naming(
+        actor, based=True, patient_in_bundle=False, participant_type=role(V3_ROLE, "ATND")
+    )
+    summaries = [c["summary"] for c in answer["cards"]]
+    assert MEETS in summaries and not [s for s in summaries if UNTOLD_APPOINTMENT in s], summaries
