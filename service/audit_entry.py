@@ -453,9 +453,12 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
     now, and the reads outside the gather were listed nowhere). A query entry's `focal` says how many of
     its count were the hook's focal resources read (its Encounter, the dispatched and booked orders:
     `FhirUse.focal`), which CRDMetricData's resources, "other than the focal resources", leave out
-    (review30i)."""
+    (review30i). Its `kept`, when the call used fewer than its count, says how many it used: an open-order
+    search's answer holds other patients' orders when the server ignores `patient`, counted as fetched
+    but not used (`FhirReads.unused`, review30i c); CRDMetricData's count stays what was fetched."""
     data, token_use = call.outcome.data, call.outcome.token_use
-    answered, focal = call.outcome.fhir_answered, call.outcome.fhir_focal
+    reads = call.outcome.fhir_reads
+    answered, focal, unused = reads.answered, reads.focal, reads.unused
     found = data.resources if data is not None else {}
     from_cache = data.from_cache if data is not None else {}
     resources = []
@@ -474,6 +477,8 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
                 }
                 if source == "query" and focal.get(resource_type):
                     entry["focal"] = focal[resource_type]
+                if source == "query" and unused.get(resource_type):
+                    entry["kept"] = count - unused[resource_type]
                 resources.append(entry)
     if data is None:
         return {"token_use": token_use, "resources": resources}

@@ -17,6 +17,7 @@ from service.appointments import UnreadOrder
 from service.engine.model import CriterionResult, Determination
 from service.facts import ProcedureFact
 from service.fhir.gather import GatheredData
+from service.fhir.query_pool import FhirReads
 from service.hooks.models import HookRequest
 from service.modifiers import Carried
 from service.next_steps import TrialOrder
@@ -50,11 +51,10 @@ class CallData:
     # how the EHR's FHIR server took the call's bearer token over every query the call made
     # (`FhirUse.token_use`: used, not-used, rejected), CRD metrics' tokenUse
     token_use: str = "not-used"
-    # by type, the resources its queries outside the gather answered (`FhirUse.answered`: the open and
-    # booked orders, an order's Device, the hook's Encounter): the audit row's `resources` lists them
-    fhir_answered: Mapping[str, int] = field(default_factory=dict)
-    # of those, the hook's focal resources (`FhirUse.focal`), which CRDMetricData's resources leave out
-    fhir_focal: Mapping[str, int] = field(default_factory=dict)
+    # by type, the resources its queries outside the gather answered (`FhirUse.reads`: the open and booked
+    # orders, an order's Device, the hook's Encounter), those of the hook's focal resources and those not
+    # used: the audit row's `resources` lists them
+    fhir_reads: FhirReads = field(default_factory=FhirReads)
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,8 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     # to the search's `patient`; one that ignored it answers every patient's, review28a)
     # (and what a reference in it names in the Bundle it was prefetched in, `_within`)
     candidates: list[tuple[dict[str, Any], bool, Resolve | None]] = []
+    # the searches' answers, counted as fetched (`FhirUse.count`): those not used are noted (`not_used`)
+    searched: set[int] = set()
     server = request.fhir.server
     pages: dict[str, Resolve | None] = {}
     queries = []
@@ -192,7 +194,9 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
             unsearched.append(query_from_url(key, template).resource_type)
     if client is not None and queries:
         answered = _asked(call, client, queries)
-        candidates += [(r, not o.scope_ignored, None) for o in answered.values() for r in o.resources]
+        found_by_search = [(r, not o.scope_ignored, None) for o in answered.values() for r in o.resources]
+        searched = {id(r) for r, _, _ in found_by_search}
+        candidates += found_by_search
         candidates += [
             (r, True, pages.get(q.key))
             for q in queries
@@ -204,12 +208,16 @@ def _chart(call: OrderSearch) -> OrdersOfCall:
     failures = sorted(set(failures))
     found, set_aside = [], []
     for r, given_as_the_patients, within in candidates:
-        if r.get("resourceType") not in ORDER_TYPES or r.get("status") not in OPEN_ORDER_STATUSES:
+        if (
+            r.get("resourceType") not in ORDER_TYPES
+            or r.get("status") not in OPEN_ORDER_STATUSES
+            or names_another_patient(r, patient, server, within)
+            or (not given_as_the_patients and not names_the_patient(r, patient, server))
+        ):  # no open order; another patient's (its link valid or not: `"display": ""` beside it), or, from
+            # a server that ignored `patient`, anyone's but for naming this patient (review28a): not theirs
+            if id(r) in searched:  # fetched, not used: the audit row's `kept` (review30i c)
+                call.use.not_used(r)
             continue
-        if names_another_patient(r, patient, server, within) or (
-            not given_as_the_patients and not names_the_patient(r, patient, server)
-        ):  # another patient's (its link valid or not: `"display": ""` beside it), or, from a server that
-            continue  # ignored `patient`, anyone's but for naming this patient (review28a): not the patient's
         # the EHR gave it as the patient's (prefetched, or searched by a server that kept to `patient`), or it
         # names them: it is the EHR's data, as a dispatched order read from its FHIR server is: one not valid
         # (`requester: null`) is not judged and sent back with it (review27c), nor is one whose patient link

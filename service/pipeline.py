@@ -40,7 +40,7 @@ from service.fhir.cache import CacheScope, PatientDataCache, scope_of
 from service.fhir.client import FhirClient, SessionPool
 from service.fhir.gather import DataGatherer, GatheredData
 from service.fhir.queries import policy_observation_codes
-from service.fhir.query_pool import FhirUse
+from service.fhir.query_pool import FhirReads, FhirUse
 from service.fhir.server_share import ServerShare
 from service.hooks.models import HookRequest, held_at
 from service.infusates import drug_resolver, for_a_pump, infusates
@@ -82,10 +82,8 @@ class HookOutcome:
     # how the EHR's FHIR server took the bearer token over every query the call made (`CallData.token_use`),
     # whatever the answer: the audit's token outcome (CRD metrics' tokenUse)
     token_use: str = "not-used"
-    # what its queries outside the gather answered, by type (`CallData.fhir_answered`): the audit row lists it
-    fhir_answered: Mapping[str, int] = field(default_factory=dict)
-    # of those, the hook's focal resources (`CallData.fhir_focal`)
-    fhir_focal: Mapping[str, int] = field(default_factory=dict)
+    # what its queries outside the gather answered, by type (`CallData.fhir_reads`): the audit row lists it
+    fhir_reads: FhirReads = field(default_factory=FhirReads)
 
 
 @dataclass(frozen=True)
@@ -186,9 +184,7 @@ def gather(
         call = _gathered(request, service, env, client, deadline, today, caller, now, use)
     if client is not None and client.refused:
         observe_fhir_held_back()
-    return replace(
-        call, token_use=use.token_use, fhir_answered=dict(use.answered), fhir_focal=dict(use.focal)
-    )
+    return replace(call, token_use=use.token_use, fhir_reads=use.reads)
 
 
 def _gathered(
@@ -728,16 +724,10 @@ def handle_hook(
         return replace(
             precondition_failed(decisions.missing_required),
             token_use=call.token_use,
-            fhir_answered=call.fhir_answered,
-            fhir_focal=call.fhir_focal,
+            fhir_reads=call.fhir_reads,
         )
     if decisions.coverage_refused is not None:
-        return replace(
-            coverage_refused(decisions),
-            token_use=call.token_use,
-            fhir_answered=call.fhir_answered,
-            fhir_focal=call.fhir_focal,
-        )
+        return replace(coverage_refused(decisions), token_use=call.token_use, fhir_reads=call.fhir_reads)
     issuer = HookCall(request.hook, request.hook_instance)
     response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
     return HookOutcome(
@@ -749,6 +739,5 @@ def handle_hook(
         judged_as=decisions.episode_orders,
         issuer=issuer,
         token_use=call.token_use,
-        fhir_answered=call.fhir_answered,
-        fhir_focal=call.fhir_focal,
+        fhir_reads=call.fhir_reads,
     )

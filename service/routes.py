@@ -175,8 +175,7 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
             internal_error(exc),
             status=500,
             token_use=use.token_use,
-            fhir_answered=dict(use.answered),
-            fhir_focal=dict(use.focal),
+            fhir_reads=use.reads,
         )
         return json_response(*audited(state, started, service, body, hook_request, failed))
     if outcome.status == 200:

@@ -88,6 +88,23 @@ def _asked_in_batch(outcomes: Mapping[str, QueryOutcome]) -> dict[str, QueryOutc
     }
 
 
+@dataclass(frozen=True)
+class FhirReads:
+    """By type, the resources a call's queries outside the gather answered (`FhirUse`), as the audit row's
+    `fhir_access.resources` lists them beside the gathered data's (service/audit_entry.py `_fhir_access`):
+    carried from the call to its record in one value (CallData, HookOutcome), whatever is tallied."""
+
+    # all they answered (the open orders, the dispatched and booked orders, an order's Device, the hook's
+    # Encounter): review30b L4, they were in no row's `resources`
+    answered: Mapping[str, int] = field(default_factory=dict)
+    # of those, the hook's focal resources read (its Encounter, the dispatched and booked orders):
+    # CRDMetricData's resources are what was accessed "other than the focal resources" (review30i)
+    focal: Mapping[str, int] = field(default_factory=dict)
+    # of those, what the call did not use: the open-order searches' answers that are no open order of the
+    # patient's (another patient's, when the server ignores `patient`; one not draft or active): review30i c
+    unused: Mapping[str, int] = field(default_factory=dict)
+
+
 class FhirUse:
     """How one call's queries to the EHR's FHIR server went, each counted here whatever asked it (the
     open-order searches, the dispatched orders' reads, the hook's Encounter, gather's queries): one sample
@@ -113,13 +130,11 @@ class FhirUse:
         self.token_went = threading.Event()  # set by a watched client as it sends the token
         self.sent = False
         self.refused = False
-        # by type, the resources this call's queries outside the gather answered (the open orders, the
-        # dispatched and booked orders, an order's Device, the hook's Encounter): the audit row lists them
-        # beside the gathered data's (review30b L4: they were in no row's `resources`)
+        # by type, what this call's queries outside the gather answered, of it the hook's focal resources,
+        # and what the call did not use (`FhirReads`, `reads`)
         self.answered: dict[str, int] = {}
-        # of `answered`, the hook's focal resources read (its Encounter, the dispatched and booked orders):
-        # CRDMetricData's resources are what was accessed "other than the focal resources" (review30i)
         self.focal: dict[str, int] = {}
+        self.unused: dict[str, int] = {}
 
     def watch(self, client: FhirClient | None) -> None:
         """Let the call's `client` (and its `bounded` copies made after) set `token_went` as it sends a
@@ -156,6 +171,17 @@ class FhirUse:
         self.sent = True
         refused = outcome.status in REFUSED_TOKEN and not not_offered(query.resource_type, outcome.status)
         self.refused = self.refused or refused
+
+    def not_used(self, resource: Mapping[str, Any]) -> None:
+        """Note that a resource a query outside the gather answered (`count`) was not used: an open-order
+        search's answer that is no open order of the patient's (service/call_orders.py `_chart`)."""
+        if isinstance(kind := resource.get("resourceType"), str):
+            self.unused[kind] = self.unused.get(kind, 0) + 1
+
+    @property
+    def reads(self) -> FhirReads:
+        """What the call's queries outside the gather answered so far, by type (`FhirReads`)."""
+        return FhirReads(dict(self.answered), dict(self.focal), dict(self.unused))
 
     def read(self, client: FhirClient, reference: str, focal: bool = False) -> dict[str, Any] | None:
         """`client.read(reference)` for a read the call makes outside the worker pool (an order's Device,

@@ -160,3 +160,59 @@ def test_crd_metric_data_lists_a_type_queried_and_cached_once_as_not_prefetched(
     record["fhir_access"]["resources"] = [r for r in resources if r is not queried] + split
     [after] = metric_data(record)
     assert sorted(map(str, after["resources"])) == sorted(map(str, before["resources"]))
+
+
+class PatientIgnoringServer(EncounterServer):
+    """`EncounterServer`, but one that ignores the search's `patient` (as sekmet-fhir does for DeviceRequest)
+    and says so: its ServiceRequest search answers other patients' open orders and this patient's completed
+    one beside this patient's open one."""
+
+    def __init__(
+        self, encounter: dict[str, Any], order: dict[str, Any], others: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(encounter, order)
+        self.others = others
+
+    def search(self, resource_type: str, params: dict[str, Any], first_page: bool = False) -> SearchResult:
+        found = super().search(resource_type, params, first_page)
+        extra = [r for r in self.others if r["resourceType"] == resource_type and "patient" in params]
+        ignored = ("patient",) if "patient" in params else ()
+        return SearchResult([*found.resources, *extra], [], 1, scope_ignored=ignored)
+
+
+def test_an_open_order_search_answering_other_patients_orders_says_how_many_of_its_count_were_kept() -> None:
+    """review30i c: the row's count of an open-order search is what the server answered, other patients'
+    orders included when it ignores `patient` (and this patient's orders that are not open): an honest
+    record of what the token fetched, but not of what the call used. The query entry now says how many it
+    kept (`kept`) beside that count; CRDMetricData's count stays what was fetched. Where all were used the
+    entry has no `kept` (the control: a server that keeps to `patient`)."""
+    body = sample("encounter-start-demo-meets")
+    encounter = body["prefetch"].pop("encounter")
+    order = {**service_request("62362"), "status": "active"}
+    others = [
+        {**service_request("62362"), "id": f"others-{n}", "status": "active", "subject": {"reference": who}}
+        for n, who in enumerate(("Patient/someone-else", "Patient/another-one"))
+    ]
+    done = {**service_request("62362"), "id": "done", "status": "completed"}
+    counts = {}
+    for server in (
+        EncounterServer(encounter, order),
+        PatientIgnoringServer(encounter, order, [*others, done]),
+    ):
+        app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(server))
+        response = post_json(app.test_client(), "/cds-services/idds-crd-encounter-start", with_fhir(body))
+        assert response.status_code == 200
+        [record] = list(app.extensions["idds_crd"].stores.audit.between())
+        [entry] = [
+            r
+            for r in record["fhir_access"]["resources"]
+            if (r["type"], r["source"]) == ("ServiceRequest", "query")
+        ]
+        [metric] = metric_data(record)
+        [exported] = [r for r in metric["resources"] if r["type"] == "ServiceRequest"]
+        assert exported["count"] == entry["count"]  # the export: what was fetched
+        counts[type(server).__name__] = entry
+    alone, beside = counts["EncounterServer"], counts["PatientIgnoringServer"]
+    assert "kept" not in alone
+    assert beside["count"] == alone["count"] + 3  # two patients' open orders, and the completed one
+    assert beside["kept"] == alone["count"]
