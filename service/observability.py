@@ -1,7 +1,8 @@
 """Prometheus metrics and readiness: what an operator scrapes and probes to run the service.
 
 `/metrics` (Prometheus text format) carries hook-call latency by service and outcome (the outcome
-the request log notes for every call), FHIR query latency and failures by resource type,
+the request log notes for every call), FHIR query latency by resource type and outcome (returned, or
+cut at the call's deadline) and failures by resource type,
 patient-data cache hits and misses by resource type (and failures of a shared Redis), the
 determinations by payer policy and outcome, the calls that went on without their worker's compute
 turn (service/compute_turns.py), the calls that did not ask a FHIR server already holding too
@@ -54,6 +55,8 @@ _STARTED_KEY = "idds_crd_metrics_started"
 # CRD allows 5 s and CDS Hooks asks for about 500 ms: resolution where those limits are.
 HOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 10.0)
 FHIR_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# the outcome label of the FHIR query latency: an answer or an error came back, or the call's deadline cut it
+RETURNED, CUT = "returned", "cut"
 
 
 def multiprocess_directory() -> str | None:
@@ -100,8 +103,9 @@ def build_metrics() -> ServiceMetrics:
         ),
         fhir_query_seconds=Histogram(
             "idds_crd_fhir_query_seconds",
-            "Time of the FHIR queries that came back (answer or error), by resource type",
-            ("resource_type",),
+            "Time of the FHIR queries sent, by resource type and outcome: returned (an answer or an error "
+            "came back) or cut (still going at the call's deadline: its time until the cut)",
+            ("resource_type", "outcome"),
             registry=into,
             buckets=FHIR_BUCKETS,
         ),
@@ -205,14 +209,16 @@ def _current_metrics() -> ServiceMetrics | None:
     return app_metrics(current_application()) if has_app_context() else None
 
 
-def observe_fhir_query(resource_type: str, seconds: float, failed: bool) -> None:
-    """Note one finished FHIR query of the request being handled (nothing outside a request).
-    A query that never started or was cut at the deadline has no latency, only a failure."""
+def observe_fhir_query(resource_type: str, seconds: float, failed: bool, cut: bool = False) -> None:
+    """Note one finished FHIR query of the request being handled (nothing outside a request): its time,
+    under outcome `returned`, or `cut` for one still going at the call's deadline (`cut`: its time until
+    the cut, the slow tail a histogram of those that came back never shows, review30g L3). A query that
+    never started (or whose time was another's, a batch's) has no latency, only a failure."""
     metrics = _current_metrics()
     if metrics is None:
         return
     if seconds > 0:
-        metrics.fhir_query_seconds.labels(resource_type).observe(seconds)
+        metrics.fhir_query_seconds.labels(resource_type, CUT if cut else RETURNED).observe(seconds)
     if failed:
         metrics.fhir_query_errors.labels(resource_type).inc()
 

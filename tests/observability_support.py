@@ -30,6 +30,13 @@ def value(exposition: str, name: str, **labels: str) -> float:
     return samples(exposition).get((name, frozenset(labels.items())), 0.0)
 
 
+def summed(exposition: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels`, whatever their others (the FHIR
+    query latency of a resource type, under every outcome)."""
+    wanted = set(labels.items())
+    return sum(v for (sample, held), v in samples(exposition).items() if sample == name and wanted <= held)
+
+
 def total(exposition: str, name: str) -> float:
     """The sum of the samples called `name`, whatever their labels."""
     return sum(v for (sample, _), v in samples(exposition).items() if sample == name)

@@ -29,6 +29,7 @@ from service.fhir.batch import EntryAnswer
 from service.fhir.client import (
     OUT_OF_TIME,
     BatchRefused,
+    CutAtDeadline,
     FhirClient,
     FhirError,
     NotAsked,
@@ -60,6 +61,9 @@ class QueryOutcome:
     # failed unsent: it got no worker or server slot before the call's deadline (`never_started`), or the
     # deadline had passed when its first request was to go (client.NotSent)
     never_started: bool = False
+    # no answer: still going at the call's deadline, cut there (client.CutAtDeadline, or still running on its
+    # worker when the call's time was up: `_settled`); `seconds` is its time until the cut (review30g L3)
+    cut: bool = False
 
     @property
     def sent(self) -> bool:
@@ -165,6 +169,7 @@ class FhirUse:
             query.resource_type,
             outcome.seconds if sent else 0.0,  # (no latency sample: `observe_fhir_query`)
             outcome.error is not None if failed is None else failed,
+            cut=outcome.cut,
         )
         if not sent:
             return
@@ -241,12 +246,22 @@ def _run(client: FhirClient, query: Query, answer: EntryAnswer | None = None) ->
             status=exc.status,
             not_asked=isinstance(exc, NotAsked),
             never_started=isinstance(exc, NotSent),
+            cut=isinstance(exc, CutAtDeadline),
         )
     outcome.seconds = time.monotonic() - started
     return outcome
 
 
 Unit = tuple[Query, ...]  # what one worker runs: one query, or the queries of one batch
+
+
+@dataclass
+class _Progress:
+    """How far one unit run on the pool got: its queries' outcomes as each is known, and when its worker
+    began it (what a unit still running at the call's deadline is timed from: `_settled`)."""
+
+    done: dict[str, QueryOutcome] = field(default_factory=dict)
+    began: float | None = None
 
 
 def _units(client: FhirClient, queries: list[Query]) -> list[Unit]:
@@ -272,13 +287,15 @@ def _batch_path(client: FhirClient, query: Query) -> str:
 
 
 def _run_unit(
-    client: FhirClient, unit: Unit, done: dict[str, QueryOutcome] | None = None
+    client: FhirClient, unit: Unit, progress: _Progress | None = None
 ) -> dict[str, QueryOutcome] | None:
-    """The outcomes of a unit's queries, each put in `done` as soon as it is known (those known by
-    the deadline count even while the others still page on); None when the server did not take
+    """The outcomes of a unit's queries, each put in `progress.done` as soon as it is known (those known
+    by the deadline count even while the others still page on); None when the server did not take
     their batch (the caller then runs them one by one). A batch that failed otherwise (no answer,
     out of time, 401, 429…) fails each of its queries the same way."""
-    done = {} if done is None else done
+    progress = _Progress() if progress is None else progress
+    progress.began = time.monotonic()
+    done = progress.done
     if len(unit) == 1:
         done[unit[0].key] = _run(client, unit[0])
         return done
@@ -296,6 +313,7 @@ def _run_unit(
                 status=exc.status,
                 not_asked=isinstance(exc, NotAsked),
                 never_started=isinstance(exc, NotSent),
+                cut=isinstance(exc, CutAtDeadline),
             )
         return done
     answered = sorted(zip(unit, answers, strict=True), key=lambda pair: pair[1].needs_more_requests)
@@ -372,7 +390,7 @@ class QueryPool:
         outcome of every query (None for those of a batch the server did not take)."""
         server = str(client.origin)
         started: list[Future[dict[str, QueryOutcome] | None]] = []
-        done: list[dict[str, QueryOutcome]] = [{} for _ in units]
+        done = [_Progress() for _ in units]
         for unit in units:
             if not self._make_room(started, deadline) or not self.slots.acquire(server, deadline):
                 break
@@ -409,13 +427,19 @@ def log_failures(failed: Mapping[str, list[str]]) -> None:
 
 
 def _settled(
-    unit: Unit, future: Future[dict[str, QueryOutcome] | None] | None, done: dict[str, QueryOutcome]
+    unit: Unit, future: Future[dict[str, QueryOutcome] | None] | None, progress: _Progress
 ) -> dict[str, QueryOutcome | None]:
     """A unit's outcomes at the deadline: its results (None for a batch not taken), those it had
-    when it is still running, or why there are none."""
+    when it is still running (the others cut there, timed from when its worker began it), or why there
+    are none."""
     if future is None or future.cancel():
         return {q.key: never_started() for q in unit}
     if not future.done():
-        return {q.key: done.get(q.key) or QueryOutcome(error=NO_ANSWER) for q in unit}
+        began = progress.began
+        until_cut = time.monotonic() - began if began is not None else 0.0
+        return {
+            q.key: progress.done.get(q.key) or QueryOutcome(error=NO_ANSWER, seconds=until_cut, cut=True)
+            for q in unit
+        }
     outcomes = future.result()
     return {q.key: None for q in unit} if outcomes is None else dict(outcomes)

@@ -6,6 +6,7 @@ when the audit store is gone."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,18 +17,21 @@ import pytest
 from flask import Flask
 
 from service.app import create_app
-from service.fhir.client import FhirError
+from service.fhir.client import FhirClient, FhirError
+from service.fhir.query_pool import FhirUse
 from service.hooks.models import parse_hook_request
 from service.pipeline import handle_hook
 from service.registry import find_service
-from service.settings import MetricsSettings, StoreSettings, settings_from_mapping
+from service.settings import FhirSettings, MetricsSettings, StoreSettings, settings_from_mapping
 from tests.builders import catalog
-from tests.observability_support import labelled, scrape, value
+from tests.hostile_support import HostileFhirServer
+from tests.observability_support import labelled, scrape, summed, total, value
 from tests.support import (
     SELECT_URL,
     SIGN_URL,
     RecordingFactory,
     RecordingFhirClient,
+    as_queried,
     load_sample,
     no_client,
     open_settings,
@@ -136,10 +140,61 @@ def test_fhir_queries_are_timed_by_resource_type() -> None:
     assert "Condition" in searched and "Observation" in searched
     exposition = scrape(app)
     for resource_type in set(searched):
-        assert value(exposition, "idds_crd_fhir_query_seconds_count", resource_type=resource_type) == (
-            searched.count(resource_type)
+        sample = {"resource_type": resource_type, "outcome": "returned"}
+        assert value(exposition, "idds_crd_fhir_query_seconds_count", **sample) == searched.count(
+            resource_type
         )
     assert labelled(exposition, "idds_crd_fhir_query_errors_total") == []
+
+
+DEADLINE = 0.6  # seconds: the stalled server's queries are cut at it
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batched"])
+def test_fhir_queries_cut_at_the_deadline_are_timed_until_the_cut(batch: bool) -> None:
+    """review30g L3: a FHIR request still going at the call's deadline, cut there, was no latency sample
+    (only an error), so the histogram never showed the slow tail an SRE looks for (139 samples against 256
+    requests under a tight deadline). Each is now a sample of its time until the cut under outcome `cut`,
+    beside the `returned` ones, whether its worker was still waiting at the deadline or its request was cut
+    first (client.CutAtDeadline); a real client, a server that never answers, the app's own `/metrics`."""
+    with HostileFhirServer("stall") as server:
+        settings = open_settings(
+            server.base_url,
+            fhir=FhirSettings(deadline_seconds=DEADLINE, timeout_seconds=DEADLINE, batch=batch),
+        )
+        app = create_app(settings, catalog())
+        body = with_fhir(as_queried(select_body()), server=server.base_url)
+        assert post_json(app.test_client(), SELECT_URL, body).status_code == 200  # "could not be checked"
+        exposition = scrape(app)
+        asked = len(server.requests)
+    assert asked >= 1
+    cut = summed(exposition, "idds_crd_fhir_query_seconds_count", outcome="cut")
+    assert cut >= 1 and summed(exposition, "idds_crd_fhir_query_seconds_count", outcome="returned") == 0
+    assert cut <= total(exposition, "idds_crd_fhir_query_errors_total")  # each cut is a failure too
+    seconds = summed(exposition, "idds_crd_fhir_query_seconds_sum", outcome="cut")
+    assert DEADLINE / 2 < seconds / cut <= DEADLINE + 0.5  # its time until the cut, near the deadline
+    for sample in labelled(exposition, "idds_crd_fhir_query_seconds_count"):
+        assert set(sample) == {"resource_type", "outcome"}
+
+
+def test_a_read_cut_at_the_deadline_in_the_calls_own_thread_is_timed_until_the_cut() -> None:
+    """A read made outside the pool (an order's Device, a booked order: `FhirUse.read`), cut by the client
+    itself at the call's deadline (client.CutAtDeadline), is a `cut` sample of its time until the cut, not a
+    `returned` one: the same slow tail, however the request met the deadline."""
+    with HostileFhirServer("stall") as server:
+        app = create_app(open_settings(server.base_url), catalog())
+        with app.app_context():  # the FHIR query metric counts in the app's context
+            client = FhirClient(server.base_url, "a-token", 5.0, deadline=time.monotonic() + DEADLINE)
+            with pytest.raises(FhirError):
+                FhirUse().read(client, "Device/pump")
+        exposition = scrape(app)
+    assert value(exposition, "idds_crd_fhir_query_seconds_count", resource_type="Device", outcome="cut") == 1
+    assert (
+        value(exposition, "idds_crd_fhir_query_seconds_count", resource_type="Device", outcome="returned")
+        == 0
+    )
+    seconds = value(exposition, "idds_crd_fhir_query_seconds_sum", resource_type="Device", outcome="cut")
+    assert DEADLINE / 2 < seconds <= DEADLINE + 0.5
 
 
 def test_failed_fhir_queries_are_counted_by_resource_type() -> None:

@@ -658,7 +658,7 @@ def test_every_rung_of_the_newest_page_is_counted_in_the_metric_and_the_timings(
     observed: list[tuple[str, bool]] = []
     monkeypatch.setattr(
         "service.fhir.query_pool.observe_fhir_query",
-        lambda resource_type, seconds, failed: observed.append((resource_type, failed)),
+        lambda resource_type, seconds, failed, cut=False: observed.append((resource_type, failed)),
     )
     chart: list[dict[str, Any]] = [{"resourceType": "Patient", "id": PATIENT}]
     chart += [_unusable(f"u{n}", NOW - timedelta(days=70, minutes=n)) for n in range(unusable)]
