@@ -41,6 +41,7 @@ from cards import items
 from cards.items import Item, Step
 from service.codes import CANONICAL_SYSTEM, Code
 from service.engine.model import Determination, Outcome, Status
+from service.record import dates_cannot_tell
 from service.references import local_reference
 from service.shapes import dicts, reference_target
 from service.strict_json import DecimalText
@@ -245,9 +246,12 @@ def _missing(determination: Determination) -> str:
 
 
 def _technical(determination: Determination) -> bool:
-    """Whether the determination is open because the EHR's data could not be read."""
+    """Whether the determination is open because the EHR's data could not be read: not for a removal read
+    that the dates cannot place (`dates_cannot_tell`), where every record was (review31a)."""
     return any(
-        leaf.unchecked_reason and leaf.status == Status.NOT_DOCUMENTED
+        leaf.unchecked_reason
+        and leaf.status == Status.NOT_DOCUMENTED
+        and not dates_cannot_tell(leaf.unchecked_reason)
         for c in determination.criteria
         for leaf in c.leaves()
     )
@@ -331,6 +335,8 @@ def _assertion(
             needed = (
                 "left to the payer's reviewer under"
                 if items.open_only(d, Step.REVIEW)
+                else f"not checked, {items.DATES_UNPLACED}, under"
+                if items.dates_unplaced(items.missing(d))
                 else "not checked, the EHR's data could not be read, under"
                 if items.open_only(d, Step.RECHECK)
                 else "documentation needed for"

@@ -38,7 +38,7 @@ from service.fhir.server_share import not_asked
 from service.fhirdates import human_as_written, human_date_to, parse_datetime
 from service.next_steps import TrialOrder
 from service.orders import BilledLine
-from service.record import MAY_BE_LATER, MODIFIED, unreadable_in_chart
+from service.record import MODIFIED, dates_cannot_tell, unreadable_in_chart
 from service.wording import aside
 
 FOR_REVIEWER = (
@@ -303,7 +303,7 @@ def _removal_unread(reason: str) -> str:
     trial record, or an HTTP 503, read "a removal record could not be read"); a removal read whose date, or
     the pump record's, cannot tell whether it came after is said as that ("removal CPT 62365 (undated) may
     have come later", engine/removals.py)."""
-    if MAY_BE_LATER in reason:
+    if dates_cannot_tell(reason):
         return reason
     if MODIFIED in reason:
         return f"a removal record could not be read ({reason})"
@@ -581,6 +581,19 @@ def apart(open_items: tuple[Item, ...]) -> tuple[tuple[Item, ...], tuple[Item, .
     )
 
 
+# what a card and the coverage information say of a chart whose dates alone leave it open (`dates_unplaced`)
+DATES_UNPLACED = "the chart's dates cannot tell whether a removal came later"
+
+
+def dates_unplaced(open_items: Sequence[Item]) -> bool:
+    """Whether all that is open is records of the chart to check (`CHECK_THE_CHART`), each a removal read
+    whose date, or the implant's, cannot tell whether it came after the implant (engine/removals.py): no
+    record was left unread (`DATES_UNPLACED`)."""
+    return bool(open_items) and all(
+        (i.todo or "").startswith(CHECK_THE_CHART) and dates_cannot_tell(i.finding) for i in open_items
+    )
+
+
 def open_only(d: Determination, step: Step) -> bool:
     """Open only for items of one step: RECHECK, the EHR's data could not be read (nothing to
     document, only to check again); REVIEW, what is recorded is the payer's reviewer's to judge."""
@@ -752,7 +765,7 @@ class Episode:
     def dates_unplaced(self) -> bool:
         """Whether all that is open (`chart_unreadable`) is a removal read whose date, or the implant's,
         cannot tell whether it came after the implant (engine/removals.py): no record was left unread."""
-        return self.chart_unreadable and all(MAY_BE_LATER in i.finding for i in self.missing)
+        return dates_unplaced(self.missing)
 
     def open_only(self, step: Step) -> bool:
         """`open_only` over every line's open items."""

@@ -221,9 +221,6 @@ def verdict(episode: Episode) -> str:
     return VERDICT[outcome]
 
 
-DATES_UNPLACED = "the chart's dates cannot tell whether a removal came later"  # `Episode.dates_unplaced`
-
-
 def summary(episode: Episode) -> str:
     """Payer, verdict and the top reason in under 140 characters (after "patient recorded as
     deceased" when the chart says so)."""
@@ -233,9 +230,7 @@ def summary(episode: Episode) -> str:
     codes = ", ".join(episode.codes)
     failed, open_items = episode.failing, episode.missing
     if d.outcome == Outcome.INSUFFICIENT and episode.dates_unplaced:
-        text = (
-            f"{lead}{codes} could not be checked — the chart's dates cannot tell whether a removal came later"
-        )
+        text = f"{lead}{codes} could not be checked — {items.DATES_UNPLACED}"
     elif d.outcome == Outcome.INSUFFICIENT and episode.chart_unreadable:
         text = f"{lead}{codes} could not be checked — records in the chart could not be read"
     elif d.outcome == Outcome.INSUFFICIENT and episode.open_only(Step.RECHECK):

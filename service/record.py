@@ -949,6 +949,13 @@ REMOVALS = "device removals"
 MAY_BE_LATER = "may have come later"
 
 
+def dates_cannot_tell(reason: str) -> bool:
+    """Whether why something is open is a removal read that the dates cannot place before or after what it
+    would undo (`MAY_BE_LATER`): every record was read, so it is no failure of the EHR's data, technical or
+    otherwise (cards/coverage_information.py: not CRD 2.2's `technical`; review31a)."""
+    return MAY_BE_LATER in reason
+
+
 def left_out(count: int, why: str) -> str:
     """How a kind of data reads as not wholly available when `count` of its records were left out
     `why` (one of `LEFT_OUT`: MALFORMED, MODIFIED, UNKNOWN_STATUS): the words `unreadable_in_chart` knows."""
@@ -959,7 +966,7 @@ def unreadable_in_chart(reason: str) -> bool:
     """Whether a reason a kind of data is not wholly available is records of the chart this service
     cannot read (malformed, with a status none of R4's codes, or carrying a modifier extension), or a
     removal it cannot weigh (`MAY_BE_LATER`): asking again gives the same records."""
-    return any(f"record(s) {why}" in reason for why in LEFT_OUT) or MAY_BE_LATER in reason
+    return any(f"record(s) {why}" in reason for why in LEFT_OUT) or dates_cannot_tell(reason)
 
 
 def _read(

@@ -25,6 +25,7 @@ from tests.builders import (
 )
 from tests.calls import sign_with_chart
 from tests.conformance import COVERAGE_INFO
+from tests.support import sign_body
 
 DEVICE = "geha.excl.programmable-device"
 CMM210 = "cmm-210-idds"
@@ -206,3 +207,41 @@ def test_through_the_api_a_removal_read_with_no_date_is_could_not_be_checked_not
     assert coverage_codes(response) == {"conditional"}
     _, dated = sign_with_chart([*chart[:-1], procedure("33233", "2020-02-02")])
     assert coverage_codes(dated) == {"covered"}
+
+
+def coverage_reasons(response: dict[str, Any]) -> list[Any]:
+    """Every `reason` value the response's coverage-information extensions carry."""
+    return [
+        part.get("valueCodeableConcept", part.get("valueString"))
+        for action in response.get("systemActions", [])
+        for ext in action["resource"].get("extension", [])
+        if ext.get("url") == COVERAGE_INFO
+        for part in ext.get("extension", [])
+        if part.get("url") == "reason"
+    ]
+
+
+def test_the_coverage_information_says_the_dates_cannot_tell_not_that_the_data_could_not_be_read() -> None:
+    """review31a: a chart read whole whose dates cannot place a removal read was "not checked, the EHR's
+    data could not be read" in the coverage information (CRD 2.0.1) and, to a 2.2 call, `indeterminate` with
+    reason `technical`, which CRD keeps for a technical failure (§resp-43), where nothing failed and the card
+    says "the chart's dates cannot tell whether a removal came later". It says that too, `conditional` in
+    both versions; a removal that could not be read (a modifier extension) keeps 2.2's `technical`."""
+    chart = [*meeting_chart(), procedure("33206", "2019-02-02"), undated(procedure("33233", "x"))]
+    for version in ("2.0", "2.2"):
+        body = sign_body()
+        body["extension"] = {"davinci-crd.requestedVersion": version}
+        _, response = sign_with_chart(chart, body=body)
+        assert coverage_codes(response) == {"conditional"}
+        reasons = coverage_reasons(response)
+        assert reasons
+        for reason in reasons:
+            assert "coding" not in reason  # no `technical`
+            assert reason["text"].startswith(
+                "GEHA: not checked, the chart's dates cannot tell whether a removal came later, under "
+            )
+    body = sign_body()
+    body["extension"] = {"davinci-crd.requestedVersion": "2.2"}
+    _, unread = sign_with_chart([*chart[:-1], modified(procedure("33233", "2020-02-02"))], body=body)
+    assert coverage_codes(unread) == {"indeterminate"}
+    assert all(r["coding"][0]["code"] == "technical" for r in coverage_reasons(unread))
