@@ -931,6 +931,11 @@ def deceased_step(on: str) -> str:
     )
 
 
+# the Instructions headline where all that is open is a removal the chart's dates cannot place
+# (`Episode.dates_unplaced`): not "records this service could not read", every one was read
+DATES_TO_CHECK = "check in the chart whether a removal came later"
+
+
 def _next_steps(
     episode: Episode, auto_approved: bool, kept: tuple[str, ...], partly: Sequence[LineApproval]
 ) -> tuple[str, tuple[tuple[Step, str], ...]]:
@@ -945,6 +950,8 @@ def _next_steps(
             *open_steps,
         )
     if open_items and episode.open_only(Step.RECHECK):
+        if episode.dates_unplaced:  # every record read: only their dates leave it open (review31a)
+            return DATES_TO_CHECK, open_steps
         if episode.chart_unreadable:
             return "check the chart's records this service could not read", open_steps
         return "check again once the EHR's data is available", open_steps

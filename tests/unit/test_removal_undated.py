@@ -245,3 +245,22 @@ def test_the_coverage_information_says_the_dates_cannot_tell_not_that_the_data_c
     _, unread = sign_with_chart([*chart[:-1], modified(procedure("33233", "2020-02-02"))], body=body)
     assert coverage_codes(unread) == {"indeterminate"}
     assert all(r["coding"][0]["code"] == "technical" for r in coverage_reasons(unread))
+
+
+def test_the_instructions_card_does_not_say_records_could_not_be_read_where_only_dates_leave_it_open() -> (
+    None
+):
+    """review31a: with coverage information switched off the Instructions card stands alone; for a chart
+    read whole whose dates cannot place a removal its title read "check the chart's records this service
+    could not read", where every record was read. It says what to check."""
+    chart = [*meeting_chart(), procedure("33206", "2019-02-02"), undated(procedure("33233", "x"))]
+    _, response = sign_with_chart(chart, **{"coverage-info": False})
+    titles = [card["summary"] for card in response["cards"]]
+    assert "GEHA: check in the chart whether a removal came later for 62362, 62350, E0783" in titles
+    assert not any("could not read" in title for title in titles)
+    _, unread = sign_with_chart(
+        [*chart[:-1], modified(procedure("33233", "2020-02-02"))], **{"coverage-info": False}
+    )
+    assert "GEHA: check the chart's records this service could not read for 62362, 62350, E0783" in [
+        card["summary"] for card in unread["cards"]
+    ]
