@@ -223,10 +223,28 @@ def whose_appointment(
         return resolve(target) if resolve is not None else None
 
     # a participant whose `type` says a role only another takes (an attender, a translator) is not the
-    # patient, whatever its actor: read first (review30c item 4: a display-only attender beside a
-    # Practitioner or a HealthcareService made the Appointment one whose patient cannot be told)
-    maybe_the_patients = [p.get("actor") for p in participants if not not_the_patients_role(p.get("type"))]
+    # patient (review30c item 4: a display-only attender beside a Practitioner or a HealthcareService made
+    # the Appointment one whose patient cannot be told), unless its actor says it is a Patient: then its role
+    # is the one misstated (review31c: another patient's MRN typed the attender was judged as the call's)
+    maybe_the_patients = [
+        p.get("actor")
+        for p in participants
+        if not not_the_patients_role(p.get("type")) or _says_a_patient(p.get("actor"), within)
+    ]
     return None if any(may_name_an_untold_patient(actor, within) for actor in maybe_the_patients) else True
+
+
+def _says_a_patient(actor: Any, within: Resolve) -> bool:
+    """Whether a participant's actor says it is a Patient: its `type` does, or it refers to a Patient the
+    Appointment contains or the call's Bundle gives (`within`), whatever its participant's role says."""
+    if not isinstance(actor, Mapping):
+        return False
+    kind = actor.get("type")
+    if isinstance(kind, str) and kind.strip().rsplit("/", 1)[-1] == "Patient":
+        return True
+    target = reference_target(actor)
+    named = within(target.strip()) if isinstance(target, str) else None
+    return isinstance(named, Mapping) and named.get("resourceType") == "Patient"
 
 
 def for_patient(

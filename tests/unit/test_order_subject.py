@@ -1349,6 +1349,34 @@ def test_a_participant_whose_type_says_a_role_only_another_takes_is_not_the_appo
     assert whose_appointment(appointment, "demo-meets") is whose
 
 
+@pytest.mark.parametrize(
+    "actor",
+    [
+        {"type": "Patient", "identifier": {"system": "urn:mrn", "value": "OTHER-42"}},
+        {"type": "http://hl7.org/fhir/StructureDefinition/Patient", "display": "Jane Roe"},
+        {"reference": "#pt"},
+    ],
+    ids=["identifier-of-a-patient", "display-of-a-patient-by-url", "contained-patient"],
+)
+def test_a_participant_whose_actor_says_it_is_a_patient_may_be_another_whatever_its_role(
+    actor: dict[str, Any],
+) -> None:
+    """review31c: 6e31e3c let a participant's role outweigh what its actor says it is: an actor that says it
+    is a Patient (its `type`, or a contained Patient) but names none this service can tell, typed the
+    attender, was read as no patient, and the Appointment (another patient's MRN) was judged as the call's
+    patient's. Its role is read only where the actor does not say it is a Patient: still cannot be told."""
+    appointment = {
+        "resourceType": "Appointment",
+        "id": "a1",
+        "contained": [{"resourceType": "Patient", "id": "pt", "name": [{"family": "Roe"}]}],
+        "participant": [
+            {"actor": {"reference": "Practitioner/1"}},
+            {"actor": actor, "type": role(V3_ROLE, "ATND")},
+        ],
+    }
+    assert whose_appointment(appointment, "demo-meets") is None
+
+
 def test_an_appointment_whose_display_only_participant_is_typed_the_attender_is_judged_for_the_patient() -> (
     None
 ):
