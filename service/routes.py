@@ -41,7 +41,7 @@ from service.registry import ServiceDefinition, discovery_document, find_service
 from service.request_log import annotate, install_request_log, redacted
 from service.settings import Settings
 from service.shapes import dicts
-from service.strict_json import dumps
+from service.strict_json import dumps_utf8
 from service.wording import aside
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ bp.add_app_template_filter(aside, "aside")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(dumps(body), status=status, mimetype="application/json")
+    """`body` as compact JSON, its UTF-8 bytes as written (`dumps_utf8`: not decoded to be encoded again)."""
+    return Response(dumps_utf8(body), status=status, mimetype="application/json")
 
 
 def refusal(status: int, code: str, message: str, field: str | None = None) -> Response:
