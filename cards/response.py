@@ -10,7 +10,7 @@ not reuse one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import takewhile
 from typing import Any
@@ -80,16 +80,21 @@ def _without_dtr(route: Route) -> bool:
     return route.payer is not None and not route.payer.uses_dtr
 
 
-def policy_page(base_url: str, policy_id: str) -> str:
+# The service's public URL, or what gives it when asked: a call's own URL root is worked out only if its
+# answer links a policy page (werkzeug's `url_root`, 0.09 M instructions, was every call's: perf31)
+BaseUrl = str | Callable[[], str]
+
+
+def policy_page(base_url: BaseUrl, policy_id: str) -> str:
     """This service's page of a policy as it checks it (`GET /policies/<policy_id>`), linked from the
     policy-link card and from a CRD 2.2 assertion's `policy-link` detail."""
-    return f"{base_url}/policies/{policy_id}"
+    return f"{base_url() if callable(base_url) else base_url}/policies/{policy_id}"
 
 
 def respond(
     decisions: Decisions,
     options: CallOptions,
-    base_url: str,
+    base_url: BaseUrl,
     catalog: Catalog,
     issuer: HookCall | None = None,
 ) -> dict[str, Any]:
@@ -219,7 +224,7 @@ def _one_per_booking(unread: Iterable[UnreadOrder]) -> list[tuple[UnreadOrder, l
 def _decision_cards(
     decisions: Decisions,
     options: CallOptions,
-    base_url: str,
+    base_url: BaseUrl,
     catalog: Catalog,
     held: Mapping[tuple[str, str], HeldApproval],
 ) -> list[_Slot]:
@@ -281,7 +286,7 @@ def _decision_cards(
     return slots
 
 
-def _policy_links(episodes: Sequence[Episode], base_url: str, catalog: Catalog) -> list[dict[str, Any]]:
+def _policy_links(episodes: Sequence[Episode], base_url: BaseUrl, catalog: Catalog) -> list[dict[str, Any]]:
     """One card per policy linking to it, about the orders it judged, naming every payer whose decision
     it is: a deployment's payers.yaml may route two payers to one policy (both send their Medicare
     members to the NCD), whose decision cards are each their own, but whose policy and page are one;
@@ -529,7 +534,7 @@ def _form_completion_cards(decisions: Decisions) -> list[dict[str, Any]]:
     ]
 
 
-def _judgements(decisions: Decisions, base_url: str) -> dict[str, tuple[CoverageJudgement, ...]]:
+def _judgements(decisions: Decisions, base_url: BaseUrl) -> dict[str, tuple[CoverageJudgement, ...]]:
     """Per pump order, what each active Coverage's payer says (no determination: no rules here), with
     this service's page of the policy that judged it."""
     by_key = {(d.order_reference, cov): d for d in decisions.determinations for cov in d.coverages}
@@ -607,7 +612,7 @@ def _code_words(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')} {resource.get('id')}"
 
 
-def _targets(decisions: Decisions, base_url: str) -> list[CoverageTarget]:
+def _targets(decisions: Decisions, base_url: BaseUrl) -> list[CoverageTarget]:
     """Every resource that gets coverage information: each pump order its own determination, the
     other orders of its episode the principal order's, any other order an honest "no rules here". A
     booked Appointment repeats the assertion of the order it is based on (a pump order first), or

@@ -23,7 +23,7 @@ from typing import Any
 
 from cards.coverage_information import HookCall
 from cards.items import to_document
-from cards.response import respond
+from cards.response import BaseUrl, respond
 from service.appointments import UnreadOrder, based_on
 from service.billed_lines import billed_lines, may_be_billed
 from service.call import CallData, Decisions, Unobtainable
@@ -694,23 +694,30 @@ def _approvals_allowed(service: ServiceDefinition, options: CallOptions) -> bool
 LOCAL_BASE_URL = "http://localhost:8080"  # the policy links' base of a call answered with no public URL
 
 
+def _unslashed(base_url: BaseUrl) -> BaseUrl:
+    """`base_url` without a trailing slash; what gives it, giving it so when asked."""
+    if callable(base_url):
+        return lambda: base_url().rstrip("/")
+    return base_url.rstrip("/")
+
+
 def handle_hook(
     request: HookRequest,
     service: ServiceDefinition,
     env: HookEnvironment,
     today: date,
-    base_url: str = LOCAL_BASE_URL,
+    base_url: BaseUrl = LOCAL_BASE_URL,
     caller: str | None = None,
     arrived: float | None = None,
     now: datetime | None = None,
     use: FhirUse | None = None,
 ) -> HookOutcome:
     """Answer one validated hook call on `today`. `base_url` is the service's public URL (for policy
-    links); `caller` the `iss` of the authenticated client (None: unauthenticated, nothing cached);
-    `arrived` when the call arrived whole (monotonic; None: now), from which its deadline counts;
-    `now` the call's instant, on `today` (None: call_day.midday of `today`); `use` where the call's
-    queries are counted (None: its own), which the caller reads when the call fails (the 500's token
-    outcome, review30b L3)."""
+    links), or what gives it, asked only for an answer that links a policy page; `caller` the `iss` of
+    the authenticated client (None: unauthenticated, nothing cached); `arrived` when the call arrived
+    whole (monotonic; None: now), from which its deadline counts; `now` the call's instant, on `today`
+    (None: call_day.midday of `today`); `use` where the call's queries are counted (None: its own),
+    which the caller reads when the call fails (the 500's token outcome, review30b L3)."""
     deadline = (time.monotonic() if arrived is None else arrived) + env.deadline_seconds
     options = call_options(request)
     if options.no_card_type:
@@ -729,7 +736,7 @@ def handle_hook(
     if decisions.coverage_refused is not None:
         return replace(coverage_refused(decisions), token_use=call.token_use, fhir_reads=call.fhir_reads)
     issuer = HookCall(request.hook, request.hook_instance)
-    response = respond(decisions, options, base_url.rstrip("/"), env.catalog, issuer)
+    response = respond(decisions, options, _unslashed(base_url), env.catalog, issuer)
     return HookOutcome(
         response,
         decisions.determinations,

@@ -163,7 +163,8 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
     if not_allowed is not None:
         why = ("security", not_allowed, "fhirServer")
         return _recorded_refusal(state, started, service, body, hook_request, why)
-    base_url = state.settings.public_base_url or current_request().url_root
+    called = current_request()
+    base_url = state.settings.public_base_url or (lambda: called.url_root)  # asked only to link a policy
     use = FhirUse()  # the call's queries, counted: read for the 500's token outcome too (review30b L3)
     try:
         now = call_instant()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Request
 
 import policies
 from cards import next_steps
@@ -32,6 +32,7 @@ from tests.calls import cards_for as answer
 from tests.calls import configured, sign_with_chart
 from tests.support import (
     SELECT_URL,
+    non_pump_body,
     numbered_steps,
     open_settings,
     select_body,
@@ -115,6 +116,26 @@ def test_the_policy_card_says_what_its_page_holds_in_plain_words() -> None:
 def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
     link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]
     assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
+
+
+def test_the_host_the_ehr_called_is_read_only_for_an_answer_linking_a_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The call's URL root (werkzeug's `url_root`, 0.09 M instructions) is worked out only when the answer
+    links a policy page: never for an order no policy judges (perf31), still for a pump order."""
+    asked: list[str] = []
+    root_url = Request.url_root
+
+    def counted(request: Request) -> str:
+        asked.append(request.path)
+        return root_url.__get__(request)  # type: ignore[attr-defined,no-any-return]
+
+    monkeypatch.setattr(Request, "url_root", property(counted))
+    assert cards_of(answer(non_pump_body(), SELECT_URL), "guideline") == []
+    assert asked == []
+    link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]
+    assert link["url"] == "http://localhost/policies/geha-idds-chronic-pain"
+    assert asked and set(asked) == {SELECT_URL}
 
 
 def test_the_policy_card_of_an_order_the_policy_gives_no_criteria_for_says_so() -> None:
