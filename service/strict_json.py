@@ -584,6 +584,23 @@ def written_fast(
         written = orjson.dumps(value, default=_written_as_read(default), option=option)
     except orjson.JSONEncodeError:
         return None
+    return taken_as_written(value, written, ensure_ascii, default)
+
+
+def orjson_compact(value: Any) -> bytes | None:
+    """`value` written compact by orjson as `written_fast` writes it before its checks (None where orjson
+    refuses it): for what reads that text itself first, then has `taken_as_written` finish the checks."""
+    try:
+        return orjson.dumps(value, default=as_written, option=_LEFT_TO_JSON)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def taken_as_written(
+    value: Any, written: bytes, ensure_ascii: bool = False, default: Default | None = None
+) -> bytes | None:
+    """`written_fast(value, ensure_ascii, default=default)` from orjson's writing of `value` with its
+    options (`written`: compact, `orjson_compact`'s where `default` is None)."""
     if b"null" in written and not _json_takes(value, default):
         return None
     if ensure_ascii and (not written.isascii() or b"\x7f" in written):
