@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from service import codes
 from service.catalog import load_catalog
 from service.codes import Routes, neuraxial_order, neuraxial_route
 from service.terminology import ValueSetError
@@ -213,6 +214,34 @@ def test_a_negation_takes_back_a_list_of_routes_whole(text: str, said: bool | No
     (ROUTE_AFFIRMATIONS) is never in a negation's scope: "No IV and intrathecal only" stays intrathecal, as
     it read before "and" joined a list."""
     assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("IV, " * 400 + "or IM contraindicated", None),  # each comma told once, not once per scope's step
+        ("no " + "IV, " * 400 + "or IM", None),
+        ("no IV, " * 400 + "intrathecal", True),
+    ],
+)
+def test_a_route_text_of_many_commas_is_read_in_time_linear_in_its_words(
+    text: str, said: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review31b HIGH: whether a comma closes a list of routes was told afresh at each comma a scope crossed,
+    reading every word to the list's end, so a route text of n commas took n²/2 readings of a word: a 10 KB
+    route text "IV, IV, … or IM contraindicated" took 9 s, 100 KB some 15 minutes, within the body limits.
+    Each word of a text is now read as a route a bounded number of times (codes._list_starts)."""
+    calls = 0
+    says = codes._says_a_route
+
+    def counted(words: str, routes: Routes) -> bool:
+        nonlocal calls
+        calls += 1
+        return says(words, routes)
+
+    monkeypatch.setattr(codes, "_says_a_route", counted)
+    assert neuraxial_route({"text": text}, ROUTES) is said
+    assert calls <= 6 * len(text.split())
 
 
 @pytest.mark.parametrize(
