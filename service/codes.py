@@ -252,8 +252,10 @@ def code_words(system: str, code: str) -> str:
 # "IM not IV", "not for intrathecal use", "do not give IV", "not IV or IM", "no IV/IM", "SC (not IT)"; "not
 # only IM" and "no more than 1 mg" take back nothing. Either way a scope crosses a comma in a list of routes
 # one of ROUTE_LIST_ENDS closes ("not for IV, IM, or intrathecal use", "IV, IM and SC contraindicated"), no
-# other ("no IV, intrathecal" and "IT, not IV" are intrathecal), and stops before a route word one of
-# ROUTE_AFFIRMATIONS follows ("No IV and intrathecal only" is intrathecal).
+# other ("no IV, intrathecal" and "IT, not IV" are intrathecal), nor one beside a word of another clause
+# (`_list_item`: "Avoid IV, use intrathecal or epidural", "Give intrathecally, IV or IM contraindicated"
+# are intrathecal), and stops before a route word one of ROUTE_AFFIRMATIONS follows ("No IV and intrathecal
+# only" is intrathecal).
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
@@ -284,6 +286,10 @@ ROUTE_AFFIRMATIONS = frozenset({"only"})
 # as written, it says that route in a longer text: "IT pump", "via IT catheter", "IT infusion" are
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
+# how a route's drug is given, after its route word in an item of a list of routes ("Not for IV push, IM, or
+# intrathecal use", "IV bolus, IM or SC contraindicated"): beside a list's comma as its route word is; no
+# other filler is ("Not for IV use, for intrathecal or epidural use only" is intrathecal: `_list_item`)
+ROUTE_MANNERS = frozenset({"push", "bolus", "injection", "infusion"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
@@ -375,14 +381,20 @@ def _scope(
     is crossed to the word next to it only (`_BACKWARD_GAP`, then `_BACKWARD_WITHIN`); a comma in a list
     of routes only (before a word `lists` marks: `_list_starts`); no sentence's end (`_SENTENCE_END`)."""
     last, routed, i = None, False, at + step
+    item = None  # before it, the scope as it was at the last list comma crossed (`_list_item`)
     while 0 <= i < len(words):
         gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP if i == at - 1 else _BACKWARD_WITHIN
         first, second = min(i, i - step), max(i, i - step)  # the two words, in the text's order
         between = (words[first].end(), words[second].start())
         text = words[i].string
-        listed = lists[second] and _LIST_COMMA.fullmatch(text, *between)
-        if _ends_a_sentence(words, said, first) or (gap.fullmatch(text, *between) is None and not listed):
+        crossing = gap.fullmatch(text, *between) is None
+        listed = crossing and lists[second] and _LIST_COMMA.fullmatch(text, *between)
+        if _ends_a_sentence(words, said, first) or (crossing and not listed):
             break
+        if listed and not _list_item(words, said, first, second, routes):
+            break
+        if listed and step == -1:
+            item = last
         if (two := _two_word_route(words, i, step, routes)) is not None:
             if _affirmed(words, said, max(i, two)):
                 break
@@ -392,12 +404,39 @@ def _scope(
             if _affirmed(words, said, i):
                 break
             last, routed = i, True
-        elif said[i] in ROUTE_FILLERS or (said[i] in ROUTE_LIST_ENDS and _joins_a_route(words, i, routes)):
+        elif (said[i] in ROUTE_LIST_ENDS and _joins_a_route(words, i, routes)) or (
+            said[i] in ROUTE_FILLERS and (item is None or _manner_of_a_route(words, said, i, routes))
+        ):
             last = i
         else:
+            # before a list's comma, an item holding more than route words ("Give intrathecally, IV or IM
+            # contraindicated") is none of the list: the scope ends at the comma
+            last = item if item is not None else last
             break
         i += step
     return last if routed else None
+
+
+def _list_item(words: list[re.Match[str]], said: list[str], first: int, second: int, routes: Routes) -> bool:
+    """Whether the words either side of a list's comma (`first`, `second`) are route words, as a list of
+    routes holds next to its commas ("IV, IM, or intrathecal"; before it, one of ROUTE_MANNERS after its
+    route word too: "IV push, IM, or SC"): another filler beside it starts or ends another
+    clause ("Not for IV use, for intrathecal or epidural use only", "Avoid IV, use intrathecal or epidural",
+    review31b), whose routes no negation across the comma takes back. After the comma, one of
+    ROUTE_LIST_ENDS may close the list ("IV, IM, or SC")."""
+    return (
+        _says_a_route(words[first].group(), routes) or _manner_of_a_route(words, said, first, routes)
+    ) and (said[second] in ROUTE_LIST_ENDS or _says_a_route(words[second].group(), routes))
+
+
+def _manner_of_a_route(words: list[re.Match[str]], said: list[str], i: int, routes: Routes) -> bool:
+    """Whether the word at `i` is one of ROUTE_MANNERS right after a route word: "IV push", "IM bolus"."""
+    return (
+        said[i] in ROUTE_MANNERS
+        and i > 0
+        and not words[i].string[words[i - 1].end() : words[i].start()].strip()
+        and _says_a_route(words[i - 1].group(), routes)
+    )
 
 
 def _ends_a_sentence(words: list[re.Match[str]], said: list[str], i: int) -> bool:

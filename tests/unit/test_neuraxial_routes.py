@@ -219,6 +219,38 @@ def test_a_negation_takes_back_a_list_of_routes_whole(text: str, said: bool | No
 @pytest.mark.parametrize(
     ("text", "said"),
     [
+        # a filler beside the comma: another clause, its routes said
+        ("Not for IV use, for intrathecal or epidural use only", True),
+        ("Not for IV use, intrathecal or epidural", True),
+        ("Avoid IV, use intrathecal or epidural", True),
+        ("Do not give IV, give intrathecally or epidurally", True),
+        ("Give intrathecally, IV or IM contraindicated", True),
+        ("Intrathecal via pump, IV and IM contraindicated", True),
+        ("Intrathecal via pump, IM, IV or SC contraindicated", True),
+        # route words only next to its commas: a list, taken back whole (route31, 1ba792e)
+        ("Not for intravenous, intramuscular, or intrathecal use", None),
+        ("no IV, IM, SC, or intrathecal", None),
+        ("Intrathecal: IV, IM and SC contraindicated", True),
+        ("IV, IM and intrathecal contraindicated", None),
+        ("Intrathecal, IV or IM contraindicated", None),  # a list of three: the lead's decision
+        ("no IV, IM or intrathecal only", True),
+        ("Not for IV push, IM, or intrathecal use", None),  # how a route's drug is given, in its item
+        ("IV push, IM bolus, or intrathecal contraindicated", None),
+        ("Give intrathecal bolus, IV or IM contraindicated", True),
+    ],
+)
+def test_a_comma_beside_a_word_of_another_clause_is_no_lists(text: str, said: bool | None) -> None:
+    """review31b HIGH (of 1ba792e): a comma was crossed wherever a list word closed what followed it, a
+    clause's words too, so "Not for IV use, for intrathecal or epidural use only" and "Give intrathecally,
+    IV or IM contraindicated" read as no route, and a draft insulin order so routed beside a 62362 met every
+    GEHA criterion. A list's commas stand between route words (codes._list_item); before the negation, an
+    item holding more than route words is none of the list."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
         ("IV, " * 400 + "or IM contraindicated", None),  # each comma told once, not once per scope's step
         ("no " + "IV, " * 400 + "or IM", None),
         ("no IV, " * 400 + "intrathecal", True),
@@ -326,6 +358,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "IT pump"}, True),  # review30j: "IT" before what the drug is given through
         ({"text": "via IT catheter"}, True),
         ({"text": "give it via pump"}, False),
+        # review31b HIGH: a comma before another clause is no list's, whatever "or" closes it
+        ({"text": "Not for IV use, for intrathecal or epidural use only"}, True),
+        ({"text": "Give intrathecally, IV or IM contraindicated"}, True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
