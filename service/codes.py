@@ -140,7 +140,9 @@ class Routes:
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
         through (ROUTE_DEVICES: "IT pump", "via IT catheter"; never "it", "give it via pump")."""
         whole = _as_whole_text(text)
-        return whole in self.whole_texts or self.devices.search(whole) is not None
+        return whole in self.whole_texts or any(
+            self.devices.search(_as_whole_text(sentence)) for sentence in _sentences(text)
+        )
 
 
 UNNAMED = "unnamed"
@@ -489,6 +491,19 @@ def _affirmed(words: list[re.Match[str]], said: list[str], i: int) -> bool:
         and said[j] in ROUTE_AFFIRMATIONS
         and not words[i].string[words[i].end() : words[j].start()].strip()
     )
+
+
+def _sentences(text: str) -> list[str]:
+    """`text` cut after each word ending a sentence (its one dot, `_ends_a_sentence`'s: "TAKE IT. INFUSION
+    OVER 30 MIN" is two; not "I.T. pump", nor "inj."), so that what is said whole within one
+    (`Routes.says_whole`) is not made of the end of one and the start of the next once the dots are out
+    (review31b)."""
+    cuts = [
+        word.end()
+        for word in _ROUTE_WORD.finditer(text)
+        if _SENTENCE_END.fullmatch(word[0]) and word[0].lower().rstrip(".") not in ROUTE_ABBREVIATIONS
+    ]
+    return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
 def _two_word_route(words: list[re.Match[str]], i: int, step: int, routes: Routes) -> int | None:

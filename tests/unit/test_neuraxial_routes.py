@@ -301,6 +301,13 @@ def test_a_route_text_of_many_commas_is_read_in_time_linear_in_its_words(
         ("intrathecal pump contraindicated", None),  # what a drug is given through is in the scope too
         ("not via intrathecal catheter", None),
         ("SC via pump", False),
+        # review31b: a sentence's end between them ("it", the pronoun, in capitals, then a sentence)
+        ("TAKE IT. INFUSION OVER 30 MIN", None),
+        ("MIX IT. INFUSION PUMP", None),
+        ("IV. MIX IT. INFUSION PUMP", False),
+        ("IT. Pump", None),
+        ("IT pump. Refill monthly", True),
+        ("Refill. I.T. pump", True),
     ],
 )
 def test_it_before_what_a_drug_is_given_through_says_intrathecal(text: str, said: bool | None) -> None:
