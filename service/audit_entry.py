@@ -105,10 +105,30 @@ IssueKey = tuple[str, str | None, str | None]
 JSON_CONTAINER = dict | list  # the JSON values that hold others (named once: `isinstance` reads it faster)
 MIN_EMBEDDED_SECRET = 16  # shorter secrets are removed where a string is exactly the secret
 SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names this many keys
-# Of a carried coverage-information repetition on a resource the answer only annotated, the record keeps the
-# coverage reference and the assertion id up to this many characters (`_carried_identity`: a real one is far
+# Of a carried coverage-information repetition (another source's), the record keeps each string of the
+# sub-extensions `CARRIED_KEPT` names up to this many characters (`_carried_identity`: a real one is far
 # shorter, and the repetition's digest ties the row to the whole)
 CARRIED_TEXT = 1024
+# The sub-extensions of a carried repetition the record keeps: what identifies it and what it determined
+# (CRD's coverage-information extension: codes, a date, the ids), never its free text (`reason`, `detail`,
+# `contact`, a `billingCode`'s display) nor what repeats without bound (`questionnaire`, `dependency`).
+CARRIED_KEPT = (
+    "coverage",
+    "covered",
+    "pa-needed",
+    "doc-needed",
+    "info-needed",
+    "date",
+    "expiry-date",
+    "coverage-assertion-id",
+    "satisfied-pa-id",
+)
+CARRIED_REPEATING = frozenset(("doc-needed", "info-needed"))  # 0..*: each code kept once
+MOST_CARRIED_CODES = 8  # of a repeating one: its value sets hold 6 codes or fewer (CRD 2.2)
+CARRIED_DATES = {
+    "date": "date",
+    "expiry-date": "expiry_date",
+}  # kept under these names (`_assertion_values` reads none)
 MAX_ISS_LENGTH = 1024
 MAX_JTI_LENGTH = 512
 SINGLE_VALUED = {  # coverage-information sub-extensions kept under these names
@@ -150,8 +170,8 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
     server = call.request.fhir.server if call.request else None  # nor another server's Coverage
     assertions = [
-        _marked_carried(a, issued_by_this_call)
-        for a in answered
+        a if _issue_key(target, a) in issued_by_this_call else _carried_assertion(target, extension)
+        for (target, extension), a in zip(repetitions, answered, strict=True)
         if local_reference(a.get("coverage"), server) in judged
     ]
     assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged, server)
@@ -211,15 +231,6 @@ def _answer_repetitions(response: Mapping[str, Any]) -> list[tuple[str, dict[str
     ]
 
 
-def _repetitions(resource: Any) -> list[dict[str, Any]]:
-    """The coverage-information repetitions of one resource, as `coverage_assertions` gives them
-    (read from an answer, or from an order as the EHR sent it: whatever its shape)."""
-    return [
-        {"order": target, **_assertion_values(extension.get("extension"))}
-        for target, extension in _coverage_information(resource)
-    ]
-
-
 def _coverage_information(resource: Any) -> list[tuple[str, dict[str, Any]]]:
     """(`Type/id` of the resource, repetition) of each coverage-information repetition it holds."""
     if not isinstance(resource, dict):
@@ -233,20 +244,21 @@ def _kept_unsaid(
 ) -> list[dict[str, Any]]:
     """What the orders (and booked Appointments) the call judged came with for a Coverage it judged,
     on those its answer leaves as they are (no system action: an approval, or an earlier assertion
-    judged the same, kept): `carried`, not issued by this call, and so never exported as its
-    determination, but indexed under its id and PA number, so a reviewer finds each call that judged
-    an approval and kept it (audit review AR-3). Another payer's, on the same order, is not this
-    call's to index, nor one naming another FHIR `server`'s Coverage of the same id."""
+    judged the same, kept), as `_carried_assertion` keeps them: `carried`, not issued by this call, and
+    so never exported as its determination, but indexed under its id and PA number, so a reviewer finds
+    each call that judged an approval and kept it (audit review AR-3). Another payer's, on the same
+    order, is not this call's to index, nor one naming another FHIR `server`'s Coverage of the same id."""
     kept: dict[tuple[str, str], dict[str, Any]] = {}
     for order in orders:
-        for assertion in _repetitions(order):
-            identifier = assertion.get("assertion_id")
+        for target, extension in _coverage_information(order):
+            _, coverage, identifier = _issue_key(target, _assertion_values(extension.get("extension")))
             if (
-                assertion["order"] not in updated
-                and local_reference(assertion.get("coverage"), server) in judged
-                and isinstance(identifier, str)
+                target not in updated
+                and local_reference(coverage, server) in judged
+                and identifier is not None
+                and (target, identifier) not in kept
             ):
-                kept.setdefault((assertion["order"], identifier), {**assertion, "carried": True})
+                kept[(target, identifier)] = _carried_assertion(target, extension)
     return list(kept.values())
 
 
@@ -294,9 +306,9 @@ def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dic
     it stands in the answer (`dumps`, the answer's writer: an Encounter without `meta`, as the Inferno
     presets send it, was kept as its id alone, and which content was annotated could not be told,
     review30b L5); and every coverage-information repetition sent on it: those this call issued (`issued`)
-    as sent, the others marked `carried`, as `_marked_carried` marks an order's (another source's, for a
-    Coverage the call did not judge, was dropped), and kept as their coverage, assertion id and digest
-    (`_carried_identity`)."""
+    as sent, the others marked `carried`, as the `assertions` column marks an order's (another source's, for a
+    Coverage the call did not judge, was dropped), and kept as their identifying and determination
+    sub-extensions and digest (`_carried_identity`)."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
     meta = resource.get("meta")
     pinned = {k: meta[k] for k in ("versionId", "lastUpdated") if isinstance(meta, dict) and k in meta}
@@ -306,30 +318,80 @@ def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dic
     for target, extension in _coverage_information(resource):
         values = _assertion_values(extension.get("extension"))
         issued_here = _issue_key(target, values) in issued
-        repetitions.append(extension if issued_here else _carried_identity(extension, values))
+        repetitions.append(extension if issued_here else _carried_identity(extension))
     kept["extension"] = repetitions
     with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
         kept["sent_sha256"] = _sent_sha256(resource)
     return kept
 
 
-def _carried_identity(extension: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+def _carried_identity(extension: dict[str, Any]) -> dict[str, Any]:
     """A coverage-information repetition another source put on a resource the answer only annotated, as
-    what an auditor looks it up and ties it by (review30i b): its `coverage` and `coverage-assertion-id`
-    (each a string cut to `CARRIED_TEXT`; one that is no string left out), marked `carried`, and
-    `sent_sha256`, the SHA-256 of its JSON as it stands in the answer. Not the rest of it: kept as sent,
-    any sub-extension under the coverage-information url (a note holding an SSN, 400 KB of text, 20,000
-    sub-extensions) reached the row; what the other source asserted is its record's, and the EHR's."""
-    subs: list[dict[str, Any]] = []
-    coverage, identifier = values.get("coverage"), values.get("assertion_id")
-    if isinstance(coverage, str):
-        subs.append({"url": "coverage", "valueReference": {"reference": coverage[:CARRIED_TEXT]}})
-    if isinstance(identifier, str):
-        subs.append({"url": "coverage-assertion-id", "valueString": identifier[:CARRIED_TEXT]})
-    kept: dict[str, Any] = {"url": COVERAGE_INFORMATION, "extension": subs, "carried": True}
+    what an auditor looks it up and ties it by (review30i b): its sub-extensions `_carried_subs` keeps,
+    marked `carried`, and `sent_sha256`, the SHA-256 of its JSON as it stands in the answer. Not the rest of
+    it: kept as sent, any sub-extension under the coverage-information url (a note holding an SSN, 400 KB of
+    text, 20,000 sub-extensions) reached the row; what the other source asserted is its record's, and the
+    EHR's."""
+    kept: dict[str, Any] = {
+        "url": COVERAGE_INFORMATION,
+        "extension": _carried_subs(extension.get("extension")),
+        "carried": True,
+    }
     with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
         kept["sent_sha256"] = _sent_sha256(extension)
     return kept
+
+
+def _carried_assertion(target: str, extension: dict[str, Any]) -> dict[str, Any]:
+    """The `assertions` column's entry for a repetition on `target` this call did not issue (another
+    source's, restated or kept unsaid: `_kept_unsaid`): its values, as `_assertion_values` flattens them, of
+    the sub-extensions `_carried_identity` keeps (coverage, covered, pa-needed, doc-needed, info-needed codes,
+    date, expiry-date, assertion id, PA number: what an auditor finds a kept approval by, and what it said),
+    marked `carried`, with `sent_sha256`, the SHA-256 of the repetition's JSON as the service writes it (as
+    it stands in the answer; of one left unsaid, on the order as the request brought it). Not its reason,
+    billing code, detail, contact or questionnaires (review31c MEDIUM 2: an SSN in a reason, 400 KB of
+    text, 20,000 info-needed reached the column whole)."""
+    identity = _carried_identity(extension)
+    values = _assertion_values(identity["extension"])
+    del values["questionnaires"]  # (none kept)
+    for sub in identity["extension"]:
+        if sub["url"] in CARRIED_DATES:
+            values[CARRIED_DATES[sub["url"]]] = next(v for k, v in sub.items() if k.startswith("value"))
+    kept = {"order": target, **values, "carried": True}
+    if "sent_sha256" in identity:
+        kept["sent_sha256"] = identity["sent_sha256"]
+    return kept
+
+
+def _carried_subs(subs: Any) -> list[dict[str, Any]]:
+    """Of a carried repetition's sub-extensions, those `CARRIED_KEPT` names whose value is a string (a
+    coverage's reference), each cut to `CARRIED_TEXT`, in `CARRIED_KEPT`'s order: of one that repeats
+    (`CARRIED_REPEATING`) each code once, at most `MOST_CARRIED_CODES`; of the others the last, as
+    `_assertion_values` reads them. A value that is no string is left out."""
+    single: dict[str, dict[str, Any]] = {}
+    repeating: dict[str, dict[str, dict[str, Any]]] = {url: {} for url in CARRIED_REPEATING}
+    for sub in dicts(subs):
+        url = sub.get("url")
+        if url not in CARRIED_KEPT:
+            continue
+        key = next((k for k in sub if k.startswith("value")), None)
+        value = sub[key] if key else None
+        if url == "coverage":
+            reference = value.get("reference") if isinstance(value, dict) else None
+            if isinstance(reference, str):
+                single[url] = {"url": url, "valueReference": {"reference": reference[:CARRIED_TEXT]}}
+        elif isinstance(value, str) and key is not None:
+            kept = {"url": url, key: value[:CARRIED_TEXT]}
+            if url not in CARRIED_REPEATING:
+                single[url] = kept
+            elif len(repeating[url]) < MOST_CARRIED_CODES:
+                repeating[url].setdefault(kept[key], kept)
+    return [
+        sub
+        for url in CARRIED_KEPT
+        for sub in (repeating[url].values() if url in CARRIED_REPEATING else [single.get(url)])
+        if sub is not None
+    ]
 
 
 def _sent_sha256(value: Any) -> str:
@@ -350,17 +412,6 @@ def _issue_key(target: str, values: Mapping[str, Any]) -> IssueKey:
         coverage if isinstance(coverage, str) else None,
         identifier if isinstance(identifier, str) else None,
     )
-
-
-def _marked_carried(assertion: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
-    """The assertion, marked `carried` when this call did not issue it (`issued`, by `_issued`): the
-    order arrived with it (an approval issued elsewhere, or an earlier call's unchanged answer) and the
-    answer kept it, or an Appointment repeats the assertion of the order it is based on (issued once,
-    on the order). Every assertion is indexed under its id and PA number (a reviewer finds each call an
-    approval was seen in; those the answer kept without restating them too: `_kept_unsaid`), but only
-    those a call issues are exported as its determinations."""
-    issued_here = _issue_key(assertion["order"], assertion) in issued
-    return assertion if issued_here else {**assertion, "carried": True}
 
 
 def _assertion_values(subs: Any) -> dict[str, Any]:

@@ -30,11 +30,28 @@ from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
 
 
+# The sub-extensions the audit row keeps of a carried repetition, in the order it keeps them: what identifies
+# it and what it determined (CRD's coverage-information extension), no free text
+CARRIED_KEPT = (
+    "coverage",
+    "covered",
+    "pa-needed",
+    "doc-needed",
+    "info-needed",
+    "date",
+    "expiry-date",
+    "coverage-assertion-id",
+    "satisfied-pa-id",
+)
+
+
 def kept_as_carried(repetition: dict[str, Any]) -> dict[str, Any]:
     """What the audit row keeps of another source's coverage-information `repetition` sent on the hook's
-    Encounter (service/audit_entry.py `_carried_identity`): its coverage and assertion id sub-extensions,
-    marked carried, with the SHA-256 of its JSON as the answer sent it."""
-    named = [s for s in repetition["extension"] if s["url"] in ("coverage", "coverage-assertion-id")]
+    Encounter (service/audit_entry.py `_carried_identity`): its identifying and determination sub-extensions
+    (`CARRIED_KEPT`; each once, as a plain repetition holds them), marked carried, with the SHA-256 of its
+    JSON as the answer sent it."""
+    subs = repetition["extension"]
+    named = [s for url in CARRIED_KEPT for s in subs if s["url"] == url]
     digest = hashlib.sha256(dumps(repetition).encode("utf-8")).hexdigest()
     return {"url": repetition["url"], "extension": named, "carried": True, "sent_sha256": digest}
 
