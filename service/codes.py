@@ -65,7 +65,8 @@ _CASE_INSENSITIVE = {ICD10CM, HCPCS}
 
 # A participant's role (R4 Appointment.participant.type, 0..*, bound extensibly to encounter-participant-type:
 # v3 ParticipationType's codes and http://hl7.org/fhir/participant-type's) that only someone other than the
-# patient takes, by system: a participant so typed is not the Appointment's patient, whatever its actor says
+# patient takes, by system: a participant so typed is not the Appointment's patient, unless its actor says
+# it is a Patient or another of its codings of these systems says another role (`not_the_patients_role`)
 # (service/appointments.py `whose_appointment`, review30c item 4: a display-only attender made the Appointment
 # one whose patient cannot be told). Not PART (a participation of any kind: the patient's too), nor CALLBCK (a
 # callback contact may be the patient).
@@ -194,18 +195,24 @@ def codings(concept: Any) -> Iterator[Code]:
 def not_the_patients_role(types: Any) -> bool:
     """Whether a participant's `type` (its CodeableConcepts, or one written in the list's place) says a role
     only someone other than the patient takes: one of its codings is in `NOT_THE_PATIENTS_ROLES` (its system
-    and code as written; a role by its text alone, or in a system not listed, says nothing)."""
+    and code as written; a role by its text alone, or in a system not listed, says nothing), and no other
+    coding of a system listed there says another role (SBJ, the subject, or PART: a role the patient may
+    take), which contradicts it: whose role it is cannot be told then (review31c LOW 4: typed SBJ and ATND,
+    a display-only participant was read as not the patient)."""
     concepts = types if isinstance(types, list) else [types]
+    listed = False
     for concept in dicts(concepts):
         for coding in dicts(concept.get("coding")):
             system, code = coding.get("system"), coding.get("code")
-            if (
-                isinstance(system, str)
-                and isinstance(code, str)
-                and code.strip() in NOT_THE_PATIENTS_ROLES.get(system.strip(), ())
-            ):
-                return True
-    return False
+            if not isinstance(system, str) or not isinstance(code, str):
+                continue
+            roles = NOT_THE_PATIENTS_ROLES.get(system.strip())
+            if roles is None:
+                continue
+            if code.strip() not in roles:
+                return False
+            listed = True
+    return listed
 
 
 def concept_texts(concept: Any) -> list[str]:

@@ -1349,6 +1349,48 @@ def test_a_participant_whose_type_says_a_role_only_another_takes_is_not_the_appo
     assert whose_appointment(appointment, "demo-meets") is whose
 
 
+def roles(*codings: tuple[str, str]) -> list[dict[str, Any]]:
+    """A participant's `type`: one CodeableConcept of each (system, code)."""
+    return [{"coding": [{"system": system, "code": code}]} for system, code in codings]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        roles((V3_ROLE, "SBJ"), (V3_ROLE, "ATND")),
+        roles((V3_ROLE, "ATND"), (V3_ROLE, "PART")),
+        [{"coding": [{"system": V3_ROLE, "code": "PPRF"}, {"system": V3_ROLE, "code": "SBJ"}]}],
+        roles(
+            ("http://hl7.org/fhir/participant-type", "translator"),
+            ("http://hl7.org/fhir/v3/ParticipationType", "SBJ"),
+        ),
+    ],
+    ids=[
+        "subject-and-attender",
+        "attender-and-participation",
+        "performer-and-subject-in-one-concept",
+        "translator-and-subject-stu3",
+    ],
+)
+def test_a_participant_whose_types_contradict_each_other_may_be_the_patient(
+    typed: list[dict[str, Any]],
+) -> None:
+    """review31c LOW 4: a display-only participant typed both a role the patient may take (SBJ, the subject;
+    PART) and one only another takes (ATND) was read as not the patient, so the Appointment beside a
+    Practitioner was judged as the call's patient's; its roles contradict each other, and whose it is cannot
+    be told (None, as before 6e31e3c). A coding of a system not listed beside the attender says nothing."""
+    practitioner = {"actor": {"reference": "Practitioner/1"}}
+    contradicting = {"actor": {"display": "Jane Doe"}, "type": typed}
+    appointment = {"resourceType": "Appointment", "id": "a1", "participant": [practitioner, contradicting]}
+    assert whose_appointment(appointment, "demo-meets") is None
+    beside_another_system = {
+        "actor": {"display": "Dr Smith"},
+        "type": roles((V3_ROLE, "ATND"), ("http://example.org/roles", "SBJ")),
+    }
+    appointment["participant"] = [practitioner, beside_another_system]
+    assert whose_appointment(appointment, "demo-meets") is True
+
+
 @pytest.mark.parametrize(
     "actor",
     [
