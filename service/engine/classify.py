@@ -257,8 +257,8 @@ def idds_in_place(record: PatientRecord, terminology: Terminology) -> list[str]:
 
 def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
     """Why the pump `idds_in_place` finds cannot be told to be in place still, "" when it can (or none is
-    found): every record showing it is a Procedure a removal undoes (contract §2: "a completed Procedure
-    62360-62362 with no later 62365"; an active Device or diagnosis stands as written) and a removal that
+    found): every record showing it is a Procedure or a diagnosis a removal undoes (contract §2: "a completed
+    Procedure 62360-62362 with no later 62365"; an active Device stands as written) and a removal that
     may undo it could not be read, or was read but the dates cannot tell whether it came after
     (engine/removals.py, the one rule the device check weighs removals by too). Whether the implant is a
     replacement or a first implant is then not known."""
@@ -270,8 +270,8 @@ def in_place_unsure(record: PatientRecord, terminology: Terminology) -> str:
 
 def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple[str, datetime | None, str]]:
     """`idds_in_place`'s records, each with its date (a Device has none) and why it cannot be told to be in
-    place still ("" when it can: `removals.weigh`; always for a Device or a diagnosis, which stand as
-    written): an active pump Device, and a diagnosis or Procedure of the value set that no later removal
+    place still ("" when it can: `removals.weigh`; always for a Device, which stands as written): an active
+    pump Device, and a diagnosis or Procedure of the value set that no later removal
     undoes (its `removals`: 62365 undoes an implant dated on an earlier day, a refill, a Z45.1 or a T85
     dated on its own day or before, contract §3's most recent form of one fact; an analysis, 62367/68, is in
     neither list: idds-in-place.yaml)."""
@@ -286,9 +286,7 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     def undoers(codes: set[str]) -> frozenset[str]:
         return frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
 
-    def weighed(
-        codes: set[str], performed: datetime | None, written_to: str, removable: bool
-    ) -> Weighed[str]:
+    def weighed(codes: set[str], performed: datetime | None, written_to: str) -> Weighed[str]:
         # a removal undoes every one of a record's codes or none (a record also coded with one that no
         # removal undoes still shows the pump, as that code alone would)
         read = [removal for removal, undoes in removals if codes <= undoes]
@@ -296,7 +294,7 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
             _undone(codes, performed, written_to, in_place.replacing),
             read,
             record,
-            undoers(codes) if removable else (),
+            undoers(codes),
         )
 
     found: list[tuple[str, datetime | None, str]] = [
@@ -306,15 +304,15 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     ]
     for cond in record.conditions:
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
-        # an active Z45.1 or T85 counts as written (contract §2): no removal whose order is unknown makes it
-        # unsure, one read after it clears it
-        if codes and (removal := weighed(codes, cond.date, cond.precision, False)).removed is None:
+        # a Z45.1 or T85 is weighed as a pump Procedure is (the lead's decision, s31, of review31a M2): a
+        # removal read after it clears it, one the dates cannot place or one left out leaves it open
+        if codes and (removal := weighed(codes, cond.date, cond.precision)).removed is None:
             found.append((cond.source, cond.date, removal.unsure))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
     ):
         codes = {in_place.listed_key(c) for c in p.codes if in_place.matches(c)}
-        if codes and (removal := weighed(codes, p.performed, p.precision, True)).removed is None:
+        if codes and (removal := weighed(codes, p.performed, p.precision)).removed is None:
             found.append((p.source, p.performed, removal.unsure))
     return found
 

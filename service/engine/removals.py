@@ -11,8 +11,11 @@ clears it nor is passed over: whether it is in place is left open, as it is for 
 read, and the card says why in a few words ("removal CPT 33233 (undated) may have come later"). Before, a
 read removal with no date undid nothing, where one left out left the implant open, and an undated implant
 was undone by any dated removal in the device check but by none in the pump's (the lead's decision, s31, of
-review30a L2). An active Device or presence diagnosis stands as written (contract §3's "no later removal"
-qualifies the Procedure form alone): a caller passes no `undoers` for it, so nothing leaves it open.
+review30a L2). A presence diagnosis (Z95.0, Z45.1, a T85) is weighed as an implant is: a removal read on a
+later day clears it, one the dates cannot place or one left out of the record leaves it open (the lead's
+decision, s31, of review31a M2; before, it stood as written beside such a removal, and an undated Z95.0
+was "not covered" beside a removal of 2023 the card never named). An active Device stands as written: it
+carries no date a removal could follow, and only marking it inactive clears it, so it is not weighed here.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def weigh(
     """The removals `read` weighed against a record by `undone` (`undone_by`): the latest that undoes it
     clears it; else one left out of the record that may (`PatientRecord.removal_unread`), or one read whose
     date or the record's cannot tell which came first, leaves it open, with why. `undoers`: the removal
-    codes that may leave it open (none for a form that stands as written: an active Device or diagnosis)."""
+    codes that may leave it open (none: nothing does)."""
     undoing = [r for r in read if undone(r.when, r.written_to)]
     if undoing:
         return Weighed(max(undoing, key=lambda r: r.when or _UNDATED).item)

@@ -145,22 +145,80 @@ def test_the_pump_and_the_device_weigh_a_removal_by_one_rule() -> None:
         assert (device_said, pump_said) == (expected, expected), (put_in, removed)
 
 
-def test_a_presence_diagnosis_stands_whatever_removal_the_dates_cannot_place() -> None:
-    """An active Z95.0 or Z45.1 counts as written (contract §3's "no later removal" qualifies the Procedure
-    form alone): a removal the dates cannot place before or after it leaves it standing, as one not read
-    does. The device check cleared an undated Z95.0 by any dated removal read (met); the pump's never
-    cleared an undated Z45.1: now both stand. A removal read on a later day than a dated one clears it."""
-    pacemaker = undated(condition(ICD, "Z95.0", "2019-02-02"))
-    d = determine([*meeting_chart(), pacemaker, procedure("33233", "2021-02-02")])
-    assert statuses(d)[DEVICE] == "not-met" and d.outcome == Outcome.DOES_NOT_MEET
-    dated = condition(ICD, "Z95.0", "2019-02-02")
-    assert (
-        statuses(determine([*meeting_chart(), dated, undated(procedure("33233", "x"))]))[DEVICE] == "not-met"
+PACEMAKER = "Presence of cardiac pacemaker"
+
+
+def test_an_undated_presence_diagnosis_beside_a_dated_removal_is_left_open_and_names_the_removal() -> None:
+    """review31a M2 (the lead's decision, option a): GEHA with an undated Z95.0 and a 33233 read in 2023 was
+    met before s31 (dated beat undated), then "not covered" with the removal never named. The dates cannot
+    tell which came first: could not be checked, as for an implant Procedure, and the card names the
+    removal. A removal read on a later day than a dated Z95.0 still clears it; one on an earlier day does
+    not."""
+    pacemaker = undated(condition(ICD, "Z95.0", "2019-02-02", PACEMAKER))
+    d = determine([*meeting_chart(), pacemaker, procedure("33233", "2023-02-02")])
+    assert statuses(d)[DEVICE] == "not-documented" and d.outcome == Outcome.INSUFFICIENT
+    assert finding_of(d, DEVICE) == (
+        "could not be checked: diagnosis Z95.0 (undated), but removal CPT 33233 (2 Feb 2023) may have come "
+        "later"
     )
-    assert statuses(determine([*meeting_chart(), dated, procedure("33233", "2021-02-02")]))[DEVICE] == "met"
+    episode = Episode.of([d])
+    assert (
+        "- ❔ **“No other implanted programmable device” could not be checked**: diagnosis Z95.0 (undated), "
+        f"but removal CPT 33233 (2 Feb 2023) may have come later — {CHECK}\n" in detail(episode)
+    )
+    assert summary(episode) == (
+        "GEHA: 62362 could not be checked — the chart's dates cannot tell whether a removal came later"
+    )
+    kpwa_chart = [*meeting_chart(), pacemaker, procedure("33233", "2023-02-02")]
+    kpwa = determine(kpwa_chart, policy_id="kpwa-implanted-infusion-pumps")
+    assert statuses(kpwa)["kpwa.ci.programmable-device"] == "not-documented"
+    dated = condition(ICD, "Z95.0", "2019-02-02", PACEMAKER)
+    later = determine([*meeting_chart(), dated, procedure("33233", "2023-02-02")])
+    earlier = determine([*meeting_chart(), dated, procedure("33233", "2010-02-02")])
+    assert (statuses(later)[DEVICE], statuses(earlier)[DEVICE]) == ("met", "not-met")
+
+
+def test_a_dated_presence_diagnosis_beside_an_undated_removal_is_left_open() -> None:
+    """review31a M2: a Z95.0 of 2019 beside a 33233 read with no date stood as written (not covered); the
+    removal may have come later, so it is left open, as an implant of 2019 is."""
+    dated = condition(ICD, "Z95.0", "2019-02-02", PACEMAKER)
+    d = determine([*meeting_chart(), dated, undated(procedure("33233", "2023-02-02"))])
+    assert statuses(d)[DEVICE] == "not-documented" and d.outcome == Outcome.INSUFFICIENT
+    assert finding_of(d, DEVICE) == (
+        "could not be checked: diagnosis Z95.0 (2 Feb 2019), but removal CPT 33233 (undated) may have come "
+        "later"
+    )
+
+
+def test_a_presence_diagnosis_beside_a_later_removal_that_could_not_be_read_is_left_open() -> None:
+    """review31a M2: a removal left out of the record (a modifier extension) that may be later leaves a
+    Z95.0 open as it leaves an implant (it stood as written: not covered); one dated before it does not."""
+    dated = condition(ICD, "Z95.0", "2019-02-02", PACEMAKER)
+    d = determine([*meeting_chart(), dated, modified(procedure("33233", "2023-02-02"))])
+    assert statuses(d)[DEVICE] == "not-documented" and d.outcome == Outcome.INSUFFICIENT
+    assert finding_of(d, DEVICE).startswith(
+        "could not be checked: diagnosis Z95.0 (2 Feb 2019), but some of the EHR's later removals could not "
+        "be read"
+    )
+    earlier = determine([*meeting_chart(), dated, modified(procedure("33233", "2010-02-02"))])
+    assert statuses(earlier)[DEVICE] == "not-met"
+
+
+def test_an_undated_pump_diagnosis_beside_a_dated_removal_leaves_the_pump_open() -> None:
+    """review31a M2: an undated Z45.1 with a 62365 read in 2021 was a sure replacement, where an undated
+    62362 beside it is left open: now the same, the card asking first whether the pump is in place. A
+    Z45.1 dated after the 62365 still shows the pump (a sure replacement); one dated before it does not."""
     pump = undated(condition(ICD, "Z45.1", "2019-02-02"))
-    sure = determine([*meeting_chart(), pump, procedure("62365", "2021-02-02")])
+    d = determine([*meeting_chart(), pump, procedure("62365", "2021-02-02")], policy_id=CMM210)
+    assert d.request_kind == "replacement"
+    assert d.in_place_unsure == "removal CPT 62365 (2 Feb 2021) may have come later"
+    assert "a pump may be in place: diagnosis Z45.1" in detail(Episode.of([d]))
+    later = condition(ICD, "Z45.1", "2022-02-02")
+    sure = determine([*meeting_chart(), later, procedure("62365", "2021-02-02")], policy_id=CMM210)
     assert sure.request_kind == "replacement" and not sure.in_place_unsure
+    earlier = condition(ICD, "Z45.1", "2020-02-02")
+    gone = determine([*meeting_chart(), earlier, procedure("62365", "2021-02-02")], policy_id=CMM210)
+    assert gone.request_kind == "permanent-implant"
 
 
 def test_every_removal_left_out_is_weighed_not_only_the_latest_by_the_instant() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from service.codes import CPT, Code, code_words, icd10_key
+from service.codes import CPT, ICD10CM, Code, code_words, icd10_key
 from service.engine.checks.common import (
     condition_evidence,
     day_of,
@@ -65,6 +65,14 @@ def _named(codes: tuple[Code, ...]) -> str:
     return code_words(first.system, icd10_key(first.code))
 
 
+def _diagnosis(codes: tuple[Code, ...]) -> str:
+    """A presence diagnosis by the first code of it the value set lists: an ICD-10-CM code as the chart
+    writes it ("diagnosis Z95.0", as the pump's card names a Z45.1: classify.in_place_words), another by its
+    system ("diagnosis SNOMED 441509002")."""
+    first = codes[0]
+    return f"diagnosis {first.code if first.system == ICD10CM else _named(codes)}"
+
+
 @test_type(
     "no-device",
     params={"valueset": Param(ValueSetId())},
@@ -74,10 +82,11 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     """No other implanted programmable device: an active Device, a presence Condition, or an implant
     Procedure, unless a later removal of that device undoes it (the value set's `removals`: removal
     CPT → the implant CPT and presence codes it undoes). An active Device is the record's current state and
-    carries no implant date: only marking it inactive clears it. An implant Procedure a removal that could
-    not be read may undo (`PatientRecord.removal_unread`) is not established (an active Device or presence
-    Condition is: contract §3's "no later removal" qualifies the Procedure form alone): while every one
-    found is such, the result rests on the removals (`rests_on`: "could not be checked", evaluate.py)."""
+    carries no implant date: only marking it inactive clears it. An implant Procedure or a presence Condition
+    a removal that could not be read may undo (`PatientRecord.removal_unread`), or one read that the dates
+    cannot place before or after it (`removals.weigh`), is not established (the lead's decision, s31, of
+    review31a M2: a diagnosis is weighed as an implant is); an active Device is: while every one found is
+    such, the result rests on the removals ("could not be checked", evaluate.py)."""
     devices_vs = ctx.terminology[params["valueset"]]
     removals = _removals(ctx, devices_vs.removals)
     # each record in place, as evidence (after its role: "device: ", "implant: ") and as the finding names
@@ -100,8 +109,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)},
             c.date,
             c.precision,
-            False,  # an active presence Condition counts as written (contract §3): no unread removal undoes
-            (),
+            _diagnosis(tuple(x for x in c.codes if devices_vs.matches(x))),
         )
         for c in matching_conditions(ctx, [devices_vs])
     ]
@@ -112,8 +120,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
             p.performed,
             p.precision,
-            True,  # "a completed implant Procedure with no later removal" (contract §3)
-            tuple(c for c in p.codes if devices_vs.matches(c)),
+            f"implant {_named(tuple(c for c in p.codes if devices_vs.matches(c)))}",
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
@@ -121,10 +128,11 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     # each implant a removal left out, or read and not told to be later, may have undone: by its code and
     # day, when it was, and why it is open
     unsure: list[tuple[datetime | None, str, str, Weighed[ProcedureFact]]] = []
-    for evidence, name, codes, when, written_to, implant, matched in presences:
-        # an implant Procedure is in place unless a removal undoes it, or is open while one may (contract §3:
-        # "no later removal" qualifies that form only; an active Device or Condition stands as written)
-        undoers = [code for code, undone in devices_vs.removals.items() if implant and codes & undone]
+    for evidence, name, codes, when, written_to, named_by in presences:
+        # an implant Procedure or a presence diagnosis is in place unless a later removal undoes it, and open
+        # while one the dates cannot place, or one left out of the record, may (the lead's decision, s31, of
+        # review31a M2: a diagnosis is weighed as an implant is); an active Device stands as written
+        undoers = [code for code, undone in devices_vs.removals.items() if codes & undone]
         read = [r for r in removals if codes & devices_vs.removals[r.code]]
         weighed = weigh(_undone(when, written_to), read, ctx.record, undoers)
         if weighed.removed is not None:
@@ -134,7 +142,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if not weighed.unsure:
             sure = True
         else:  # by its code, not its chart words (one may run to a hundred characters)
-            unsure.append((when, f"implant {_named(matched)}", day_of(when, written_to), weighed))
+            unsure.append((when, named_by, day_of(when, written_to), weighed))
     if in_place and not sure:  # each one a removal may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
         # the latest named (what was put in last is what a clinician checks first), the others counted
