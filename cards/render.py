@@ -27,6 +27,7 @@ from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WHOSE_UNTOLD, WITH
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
 from service.orders import PumpOrder
+from service.record import dates_cannot_tell
 from service.routing import Route
 from service.wording import aside, listing
 
@@ -504,11 +505,14 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
     # says why; a catheter alone beside the pump is said as what it is, its revision (`revision_words`)
     read_as = d.revision_words or d.kind_words
     read = f", read as {read_as} (a pump is already in place: {in_place_shown(d)})" if d.in_place else ""
-    if d.in_place and d.in_place_unsure:  # a removal that could undo it was not read (engine/evaluate.py)
-        read = (
-            f", read as {read_as} (a pump may be in place: {in_place_shown(d)}; whether a later removal took "
-            "it out could not be checked)"
+    if d.in_place and d.in_place_unsure:  # a removal that could undo it was not read, or one read the dates
+        # cannot place (engine/removals.py): the line says which (review31a L3)
+        unsure = (
+            "the chart's dates cannot tell whether a later removal took it out"
+            if dates_cannot_tell(d.in_place_unsure)
+            else "whether a later removal took it out could not be checked"
         )
+        read = f", read as {read_as} (a pump may be in place: {in_place_shown(d)}; {unsure})"
     elif d.in_place_unsure:  # none found, beside records that could show one: judged by the criteria of
         # the kind read, which the line says as the pump-found one does (review30f L3: "for 62362 programmable
         # pump" alone left "❌ Trial relief …" to read as failing whatever is in place); an order its own name

@@ -456,9 +456,11 @@ def _code(codes: tuple[Code, ...]) -> str:
 
 def _dated(words: str, when: datetime | None, preposition: str, written_to: str) -> str:
     """`words` and when, no finer than the chart writes it ("on 1 Mar 2022", "in March 2022", "since
-    2021"): a date written to a month or a year names no day (review24c LOW 4)."""
+    2021"): a date written to a month or a year names no day (review24c LOW 4); none, "(undated)", as the
+    device check says it (review31a L3: "a pump may be in place: pump implant 62362" hid that the dates are
+    why a removal could not be placed)."""
     if when is None:
-        return words
+        return f"{words} (undated)"
     said = "in" if preposition == "on" and written_to in SPANS else preposition
     return f"{words} {said} {human_date_to(when, written_to)}"
 

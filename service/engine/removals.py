@@ -68,11 +68,14 @@ class Weighed(Generic[Item]):
     """What the removals make of a record: the latest removal read that undoes it (None: none does), and,
     when none does, why whether one did cannot be told ("" when it can: it is in place), and whether that is
     a removal left out of the record (`left_out`: the record says why, `could_not_check`) or one read that
-    the dates cannot place (`may_be_later`)."""
+    the dates cannot place (`may_be_later`; `may_undo`, the caller's item for it)."""
 
     removed: Item | None = None
     unsure: str = ""
     left_out: bool = False
+    # the removal read that leaves it open, which `unsure` names (None: none read does): evidence of why,
+    # as a removal that clears it is (review31a L5)
+    may_undo: Item | None = None
 
 
 def weigh(
@@ -88,7 +91,10 @@ def weigh(
     if undoers and (why := record.removal_unread(undoers, undone)) is not None:
         return Weighed(unsure=why, left_out=True)
     open_ = [r for r in read if r.code in undoers and undone(r.when, r.written_to) is None]
-    return Weighed(unsure=may_be_later(max(open_, key=lambda r: r.when or _UNDATED)) if open_ else "")
+    if not open_:
+        return Weighed()
+    latest = max(open_, key=lambda r: r.when or _UNDATED)
+    return Weighed(unsure=may_be_later(latest), may_undo=latest.item)
 
 
 def may_be_later(removal: Read[Item]) -> str:

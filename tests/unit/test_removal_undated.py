@@ -322,3 +322,62 @@ def test_the_instructions_card_does_not_say_records_could_not_be_read_where_only
     assert "GEHA: check the chart's records this service could not read for 62362, 62350, E0783" in [
         card["summary"] for card in unread["cards"]
     ]
+
+
+def test_the_verdict_line_of_a_pump_the_dates_cannot_place_says_it_is_undated_and_the_dates_are_why() -> None:
+    """review31a L3: an undated 62362 (or refill) beside a 62365 of 2021 read "(a pump may be in place: pump
+    implant 62362; whether a later removal took it out could not be checked)": neither that the implant is
+    undated nor that the dates, not a record unread, are why. A removal that could not be read keeps its
+    words."""
+    removal = procedure("62365", "2021-02-02")
+    implant = determine([*meeting_chart(), undated(procedure("62362", "x")), removal], policy_id=CMM210)
+    assert (
+        "read as a pump replacement (a pump may be in place: pump implant 62362 (undated); the chart's dates "
+        "cannot tell whether a later removal took it out)"
+    ) in detail(Episode.of([implant]))
+    refill = [procedure("62362", "2020-02-02"), removal, undated(procedure("62370", "x"))]
+    text = detail(Episode.of([determine([*meeting_chart(), *refill], policy_id=CMM210)]))
+    assert "(a pump may be in place: pump refill 62370 (undated); the chart's dates cannot tell" in text
+    unread = [procedure("62362", "2020-02-02"), modified(procedure("62365", "2021-02-02"))]
+    text = detail(Episode.of([determine([*meeting_chart(), *unread], policy_id=CMM210)]))
+    assert (
+        "(a pump may be in place: pump implant 62362 on 2 Feb 2020; whether a later removal took it out "
+        "could not be checked)"
+    ) in text
+
+
+def test_two_implants_left_open_for_two_causes_name_the_implant_whose_cause_is_said() -> None:
+    """review31a L4: a 33206 of 2019 beside a modified 33233 of 2020, and a 33249 of 2021 beside an undated
+    33241: the line named the latest implant, 33249, with the record's cause (a removal that could not be
+    read), which is 33206's. The implant named is the one whose cause is said, the other counted."""
+    chart = [
+        procedure("33206", "2019-02-02"),
+        modified(procedure("33233", "2020-02-02")),
+        procedure("33249", "2021-02-02"),
+        undated(procedure("33241", "x")),
+    ]
+    d = determine([*meeting_chart(), *chart])
+    assert statuses(d)[DEVICE] == "not-documented"
+    assert finding_of(d, DEVICE).startswith(
+        "could not be checked: implant CPT 33206 (2 Feb 2019) and 1 more, but some of the EHR's later "
+        "removals could not be read"
+    )
+
+
+def test_the_removal_that_leaves_the_device_open_is_recorded_as_evidence() -> None:
+    """review31a L5: the device criterion a removal the dates cannot place leaves open recorded the implant
+    alone as evidence, so an auditor (or a clinician told to check those records) had no reference to the
+    removal; a removal that clears the implant is recorded. Now the removal is evidence beside the
+    implant, a diagnosis's too."""
+    removal = undated(procedure("33233", "x"))
+    d = determine([*meeting_chart(), procedure("33206", "2019-02-02"), removal])
+    [criterion] = [r for top in d.criteria for r in top.walk() if r.id == DEVICE]
+    assert [e.text for e in criterion.evidence] == [
+        "implant: CPT 33206 (2 Feb 2019)",
+        "removal: CPT 33233 (undated)",
+    ]
+    assert criterion.evidence[1].reference == f"Procedure/{removal['id']}"
+    later = procedure("33233", "2023-02-02")
+    d = determine([*meeting_chart(), undated(condition(ICD, "Z95.0", "x", PACEMAKER)), later])
+    [criterion] = [r for top in d.criteria for r in top.walk() if r.id == DEVICE]
+    assert [e.reference for e in criterion.evidence][1:] == [f"Procedure/{later['id']}"]

@@ -145,18 +145,28 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             unsure.append((when, named_by, day_of(when, written_to), weighed))
     if in_place and not sure:  # each one a removal may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
-        # the latest named (what was put in last is what a clinician checks first), the others counted
-        _, latest, day, _ = max(unsure, key=lambda u: u[0] or _UNDATED)
-        # why: a removal left out, the record's (`rests_on`, `could_not_check`); else one read that the dates
-        # cannot place before or after the implant, the outcome's own (`undecided`), the latest implant's
-        placed = [(when, w.unsure) for when, _, _, w in unsure if not w.left_out]
+        # why: a removal left out, the record's (`rests_on`, `could_not_check`, said first: evaluate.py);
+        # else one read that the dates cannot place before or after the implant, the outcome's own
+        # (`undecided`). The implant named is the latest of those whose why is said (what was put in last is
+        # what a clinician checks first), the others counted: one named with another's why read as its own
+        # (review31a L4)
+        left_out = [u for u in unsure if u[3].left_out]
+        placed = [u for u in unsure if not u[3].left_out]
+        _, latest, day, _ = max(left_out or placed, key=lambda u: u[0] or _UNDATED)
+        # the removals read that leave them open, as evidence beside the implants (as a removal that clears
+        # one is: review31a L5), each once
+        removals_open = {
+            w.may_undo.source: procedure_evidence(w.may_undo, "removal: ")
+            for _, _, _, w in placed
+            if w.may_undo is not None
+        }
         return TestOutcome(
             Status.NOT_MET,
-            tuple(e for e, _ in in_place[:4]),
+            (*(e for e, _ in in_place[:4]), *list(removals_open.values())[:4]),
             f"documented: {named}, unless a later removal undoes it",
-            rests_on=(REMOVALS,) if len(placed) < len(unsure) else (),
+            rests_on=(REMOVALS,) if left_out else (),
             pending=Pending(latest, day, len(unsure) - 1),
-            undecided=max(placed, key=lambda u: u[0] or _UNDATED)[1] if placed else "",
+            undecided=max(placed, key=lambda u: u[0] or _UNDATED)[3].unsure if placed else "",
         )
     if in_place:
         # two named, the rest counted (cardfix20 F4e: "device: Implantable cardiac pacemaker | Dual-chamber
