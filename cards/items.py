@@ -776,7 +776,11 @@ def _merged(
     lines: Sequence[Determination], pick: Callable[[Determination], tuple[Item, ...]]
 ) -> tuple[Item, ...]:
     """`pick`'s items of each line, each once in the first line's words; an item that concerns only
-    some of the lines names them. The criteria left unchecked are one item for all lines."""
+    some of the lines names them. The criteria left unchecked are one item for all lines. An item one
+    line asks only if a pump is (or is not) in place (`Item.unconditioned`: `_if_in_place`) and another
+    asks whatever is in place (a trial beside the implant) is asked whatever is: in the words of a line
+    that asks it so (review31a L2: "Items to document are asked only if no pump is in place" covered a
+    trial's items too)."""
     found: dict[tuple[object, ...], tuple[Item, list[str]]] = {}
     for d in lines:
         for item in pick(d):
@@ -785,7 +789,10 @@ def _merged(
                 if item.step == Step.RECHECK
                 else (item.status, item.criteria, item.label)
             )
-            found.setdefault(key, (item, []))[1].append(d.billing_code)
+            first, codes = found.setdefault(key, (item, []))
+            if first.unconditioned is not None and item.unconditioned is None:
+                found[key] = (item, codes)
+            codes.append(d.billing_code)
     every = {d.billing_code for d in lines}
     return tuple(
         item if set(codes) >= every else replace(item, only_for=tuple(dict.fromkeys(codes)))

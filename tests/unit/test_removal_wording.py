@@ -22,9 +22,11 @@ from tests.builders import (
     infusate_request,
     meeting_chart,
     modified,
+    payer_coverage,
     procedure,
     service_request,
 )
+from tests.contract_support import call
 from tests.policy_charts import cancer_chart, cohere
 
 DEVICE = "geha.excl.programmable-device"
@@ -375,3 +377,20 @@ def test_an_order_whose_name_says_the_kind_read_is_not_said_read_as_it() -> None
     assert head.startswith("**Documentation needed** (CMM-210) for 62350 catheter (no pump found), for ")
     pump = determine([*meeting_chart(), unread_pump()], policy_id=CMM210)
     assert ", read as a permanent pump implant (no pump found)" in detail(Episode.of([pump])).splitlines()[0]
+
+
+def test_the_in_place_condition_is_said_once_only_over_items_no_other_line_asks_unconditioned() -> None:
+    """review31a L2: Cohere, no pump found beside a pump Device that could not be read, 62362 with a 62324
+    trial: "Items to document are asked only if no pump is in place." covered every item, but the trial
+    line asks its items whatever is in place (the merged item kept the implant line's conditioned words).
+    An item some line asks unconditioned is said so, and the sentence is not said; 62362 alone keeps it."""
+    cpt = "http://www.ama-assn.org/go/cpt"
+    chart = [*meeting_chart(), unread_pump()]
+    pump, trial = service_request("62362", cpt), service_request("62324", cpt)
+    cohere_coverage = payer_coverage("cohere")
+    both = call(chart, pump, trial, infusate_request(), coverage=cohere_coverage)["cards"][0]["detail"]
+    assert "asked only if" not in both
+    adls = line_of(both, "Difficulty with ADLs for >= 6 months")
+    assert "If no pump is in place" not in adls and " — Record “months of difficulty" in adls
+    alone = call(chart, pump, infusate_request(), coverage=cohere_coverage)["cards"][0]["detail"]
+    assert "Items to document are asked only if no pump is in place." in alone
