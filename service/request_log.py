@@ -69,6 +69,12 @@ def redacted(text: str) -> str:
     """`text` of a request (a line, a path) with any credential in it replaced by `[removed]`, each
     rule's name or scheme kept: never a token in a log."""
     text = HEADER_LINE.sub(lambda m: f"{m.group(1)} {REMOVED}" if _credential_name(m) else m.group(), text)
+    return _credentials_within(text)
+
+
+def _credentials_within(text: str) -> str:
+    """`redacted`'s rules but the header line's: a URL's user information, a credential parameter's
+    value, what follows an authentication scheme, a JWT or a run like one."""
     if "://" in text:  # each rule only where it can match: a path is redacted on every request
         text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
     if "=" in text:
@@ -121,6 +127,9 @@ class JsonLinesFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         return _LINE_ENCODER.encode(entry)
 
+    def formatException(self, ei: Any) -> str:
+        return _traceback_redacted(super().formatException(ei))
+
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -140,13 +149,20 @@ class TextLineFormatter(logging.Formatter):
         return self._style.format(_with_message(record, message))
 
     def formatException(self, ei: Any) -> str:
-        return _indented(super().formatException(ei))
+        return _indented(_traceback_redacted(super().formatException(ei)))
 
     def formatStack(self, stack_info: str) -> str:
         return _indented(super().formatStack(stack_info))
 
 
 TRACEBACK_INDENT = "    | "
+
+
+def _traceback_redacted(text: str) -> str:
+    """A traceback with any credential its lines hold replaced, line by line: an exception's message may
+    quote what a caller sent (review31d). Not by the header line's rule, which would take "KeyError: …"
+    for a header whose name says it holds a key and remove the message."""
+    return "\n".join(_credentials_within(line) for line in text.splitlines())
 
 
 def _indented(text: str) -> str:

@@ -276,6 +276,24 @@ def test_a_traceback_in_text_logs_is_indented_so_no_line_of_it_passes_for_a_reco
     assert any(forged in line for line in lines[1:])
 
 
+@pytest.mark.parametrize("formatter", [TextLineFormatter, JsonLinesFormatter])
+def test_a_token_an_exception_quotes_is_removed_from_its_logged_traceback(
+    formatter: type[logging.Formatter],
+) -> None:
+    """review31d: a failure's traceback was logged whole, so a JWT or a bearer credential its message
+    quoted (from what a caller sent) reached the log. Each line of it is redacted as a request's text is;
+    the rest of the traceback stays readable."""
+    jwt = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJlaHIifQ.c2lnbmF0dXJlLWJ5dGVz"
+    record = logging.LogRecord("idds_crd.test", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise ValueError(f"unexpected {jwt} after Authorization: Bearer opaque-secret-value-123")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    written = formatter().format(record)
+    assert jwt not in written and "opaque-secret-value-123" not in written
+    assert "ValueError: unexpected [removed]" in written and "Traceback (most recent call last)" in written
+
+
 def test_log_settings_are_checked() -> None:
     settings = settings_from_mapping({"log_format": "text", "log_level": "DEBUG"})
     assert (settings.log_format, settings.log_level) == ("text", "DEBUG")
