@@ -673,7 +673,7 @@ def _bounded(value: str | None, limit: int) -> str | None:
 
 def _secrets(call: AuditedCall, carried: list[str]) -> list[str]:
     """The token strings to remove wherever they occur: the one the request validated to, and the
-    credentials its body carried (`carried`, from `_request_kept`)."""
+    credentials its body carried (`carried`, from `_kept_request`)."""
     found = list(carried)
     if call.request is not None and call.request.fhir.access_token:
         found.append(call.request.fhir.access_token)
@@ -689,12 +689,6 @@ class _KeptRequest:
     value: Any
     carried: list[str]
     written: bytes | None
-
-
-def _request_kept(body: Any, prefetch: dict[str, Any] | None) -> tuple[Any, list[str]]:
-    """The body as the record keeps it, before scrubbing, and the credentials it carried (`_kept_request`)."""
-    kept = _kept_request(body, prefetch)
-    return kept.value, kept.carried
 
 
 def _kept_request(body: Any, prefetch: dict[str, Any] | None) -> _KeptRequest:

@@ -929,7 +929,8 @@ def test_a_body_carrying_thousands_of_tokens_keeps_none_and_scrubs_the_first_els
     looked for in the record's other columns (each one a search through every column's text)."""
     tokens = [f"crafted-token-{n:05d}" for n in range(5000)]
     body = [{"fhirAuthorization": {"access_token": tokens}, "echo": [tokens[0], tokens[-1]]}]
-    request, carried = audit_entry._request_kept(body, None)
+    kept = audit_entry._kept_request(body, None)
+    request, carried = kept.value, kept.carried
     assert carried == tokens[: audit_entry.MOST_CARRIED_SECRETS]
     assert request[0]["fhirAuthorization"] == {"access_token": "[removed]"}
     assert tokens[0] not in str(audit_entry._scrubbed(request, carried))
@@ -947,7 +948,8 @@ def test_credentials_below_a_requests_own_are_taken_out_too(nested: str) -> None
         "none": "fhirAuthorization",
     }
     body["context"]["echo"] = [{nested: deeper[nested]}]
-    request, carried = audit_entry._request_kept(body, None)
+    kept = audit_entry._kept_request(body, None)
+    request, carried = kept.value, kept.carried
     written = json.dumps(request)
     assert "top-secret-password" not in written and body["fhirAuthorization"]["access_token"] not in written
     assert "nested-secret" not in written
