@@ -5,6 +5,7 @@ route typed "IT", its whole text, is intrathecal (s29: it told nothing before)."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,36 @@ def test_a_route_text_of_many_commas_is_read_in_time_linear_in_its_words(
     monkeypatch.setattr(codes, "_says_a_route", counted)
     assert neuraxial_route({"text": text}, ROUTES) is said
     assert calls <= 6 * len(text.split())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IT" + " " * 50_000 + "x",  # a run of spaces inside the text, not at its end
+        "IT " + "-" * 50_000 + " x",  # of dashes
+        "IT" + "\u2014 " * 25_000 + "x",
+    ],
+)
+def test_a_route_text_holding_a_long_run_of_spaces_or_dashes_is_read_in_time_linear_in_its_length(
+    text: str,
+) -> None:
+    """review31e: a route's text read as a whole one (`codes._as_whole_text`) was trimmed of the spaces and
+    dashes at its edges by a pattern searched for at its end (`[...]+$`), which tried every position of a
+    run of them inside the text and read the run to its end from each: 50 KB of spaces took some 13 s in
+    neuraxial_route, 100 KB 53 s, within the body limits (1 MB a string). It is now trimmed from each edge."""
+    started = time.perf_counter()
+    assert neuraxial_route({"text": text}, ROUTES) is None
+    assert time.perf_counter() - started < 2
+
+
+def test_a_route_texts_edges_are_trimmed_of_spaces_and_dashes_as_before() -> None:
+    """The whole text is the text without its dots, brackets and phrase marks, trimmed of spaces and dashes
+    at both edges only."""
+    assert codes._as_whole_text(" \u2014 I.T. - ") == "IT"
+    assert codes._as_whole_text("IT - no") == "IT - no"
+    assert codes._as_whole_text(" - ") == ""
+    assert codes._as_whole_text("") == ""
+    assert codes._as_whole_text("\u00a0IT\n") == "IT"
 
 
 @pytest.mark.parametrize(
