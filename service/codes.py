@@ -414,7 +414,12 @@ def _scope(
                 break
             last, routed = i, True
         elif (said[i] in ROUTE_LIST_ENDS and _joins_a_route(words, i, routes)) or (
-            said[i] in ROUTE_FILLERS and (item is None or _manner_of_a_route(words, said, i, routes))
+            said[i] in ROUTE_FILLERS
+            and (
+                item is None
+                or _manner_of_a_route(words, said, i, routes)
+                or _parallel(words, said, i, routes)
+            )
         ):
             last = i
         else:
@@ -434,8 +439,34 @@ def _list_item(words: list[re.Match[str]], said: list[str], first: int, second: 
     review31b), whose routes no negation across the comma takes back. After the comma, one of
     ROUTE_LIST_ENDS may close the list ("IV, IM, or SC")."""
     return (
-        _says_a_route(words[first].group(), routes) or _manner_of_a_route(words, said, first, routes)
+        _says_a_route(words[first].group(), routes)
+        or _manner_of_a_route(words, said, first, routes)
+        or _parallel(words, said, first, routes)
     ) and (said[second] in ROUTE_LIST_ENDS or _says_a_route(words[second].group(), routes))
+
+
+def _parallel(words: list[re.Match[str]], said: list[str], i: int, routes: Routes) -> bool:
+    """Whether the word at `i`, before a list's comma, is a filler right after its route word that the next
+    item repeats right after its own ("IV use, IM use, or intrathecal use", "IV route, IM route and
+    intrathecal route": review31e), as a list's items are written alike; not "Not for IV use, for
+    intrathecal or epidural use only" (another clause)."""
+    j = i + 2 if i + 1 < len(words) and said[i + 1] in ROUTE_LIST_ENDS else i + 1
+    return (
+        said[i] in ROUTE_FILLERS
+        and _right_after_a_route(words, i, routes)
+        and j + 1 < len(words)
+        and said[j + 1] == said[i]
+        and _right_after_a_route(words, j + 1, routes)
+    )
+
+
+def _right_after_a_route(words: list[re.Match[str]], i: int, routes: Routes) -> bool:
+    """Whether the word at `i` follows a route word across spaces alone."""
+    return (
+        i > 0
+        and not words[i].string[words[i - 1].end() : words[i].start()].strip()
+        and _says_a_route(words[i - 1].group(), routes)
+    )
 
 
 def _manner_of_a_route(words: list[re.Match[str]], said: list[str], i: int, routes: Routes) -> bool:

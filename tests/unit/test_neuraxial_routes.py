@@ -252,6 +252,33 @@ def test_a_comma_beside_a_word_of_another_clause_is_no_lists(text: str, said: bo
 @pytest.mark.parametrize(
     ("text", "said"),
     [
+        ("Not for IV use, IM use, or intrathecal use", None),
+        ("Not for IV use, IM use or intrathecal use", None),
+        ("Not for intravenous use, intramuscular use, or intrathecal use", None),
+        ("Avoid IV route, IM route, or intrathecal route", None),
+        ("Do not give by IV route, IM route or intrathecal route", None),
+        ("IV use, IM use, or intrathecal use contraindicated", None),
+        ("IV route, IM route and intrathecal route contraindicated", None),
+        # what stays: a filler the next item does not repeat starts another clause
+        ("Not for IV use, intrathecal or epidural", True),
+        ("Not for IV use, for intrathecal or epidural use only", True),
+        ("Intrathecal via pump, IV and IM contraindicated", True),
+    ],
+)
+def test_a_list_whose_items_say_alike_how_the_drug_is_given_is_taken_back_whole(
+    text: str, said: bool | None
+) -> None:
+    """review31e HIGH (of 2bedc03): a list's comma had to stand right after a route word (or "IV push"), so
+    in "Not for IV use, IM use, or intrathecal use" the negation stopped at the first comma and the text
+    read as intrathecal (no route at c2fdd02), and a draft insulin order so routed beside a 62362 was "not
+    covered — an excluded infusate is ordered". A filler right after its route word that the next item
+    repeats right after its own is an item's (codes._parallel)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
         ("IV, " * 400 + "or IM contraindicated", None),  # each comma told once, not once per scope's step
         ("no " + "IV, " * 400 + "or IM", None),
         ("no IV, " * 400 + "intrathecal", True),
@@ -399,6 +426,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # review31b HIGH: a comma before another clause is no list's, whatever "or" closes it
         ({"text": "Not for IV use, for intrathecal or epidural use only"}, True),
         ({"text": "Give intrathecally, IV or IM contraindicated"}, True),
+        # review31e: a list whose items say alike how the drug is given is taken back whole
+        ({"text": "Not for IV use, IM use, or intrathecal use"}, False),
+        ({"text": "Avoid IV route, IM route, or intrathecal route"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
