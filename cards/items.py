@@ -355,9 +355,19 @@ def _unchecked_item(d: Determination, leaves: list[CriterionResult]) -> Item:
     else:
         label = f"{len(affected)} of {len(d.criteria)} criteria could not be checked"
     cause = reasons[0] if len(reasons) == 1 else f"{reasons[0]}, among others"
-    # one criterion's: what the records not read may undo, where its result says (`_pending_forms`)
+    # one criterion's: what the records not read may undo, where its result says (`_pending_forms`); of
+    # several, the one criterion whose result names such a record, so that a documented record deciding
+    # it (a Z95.0 beside procedures not fetched) is not hidden in the count (review31f M1)
     pending = leaves[0].pending if len(leaves) == 1 else None
     forms = tuple(f"{form}, but {cause}" for form in _pending_forms(pending)) if pending else ()
+    named = [(leaf, top) for leaf in leaves if leaf.pending for top in affected if leaf in top.walk()]
+    if len(leaves) > 1 and len(named) == 1:
+        leaf, top = named[0]  # by its own cause: the others' are counted ("among others")
+        own = (leaf.unchecked_reason or "").removeprefix(UNCHECKED_PREFIX)
+        own = own if len(reasons) == 1 else f"{own}, among others"
+        forms = tuple(
+            f"{form} documented for “{top.label}”, but {own}" for form in _pending_forms(leaf.pending)
+        )
     return Item(
         Status.NOT_DOCUMENTED,
         label,

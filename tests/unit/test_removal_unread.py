@@ -374,3 +374,26 @@ def test_procedures_that_may_hold_a_removal_are_not_said_to_be_removals() -> Non
     )
     assert f"{head}a removal record could not be read (1 record(s) carry a modifier" in lines["removal"]
     assert all("later removals" not in text for text in lines.values())
+
+
+def test_a_presence_diagnosis_left_open_among_several_unchecked_criteria_is_named() -> None:
+    """review31f M1: since a presence diagnosis is weighed as an implant (s31, review31a M2), every Z95.0
+    beside a Procedure search that failed or was cut is left open, and a failed search leaves other criteria
+    unchecked too, so the card folded the device criterion into "4 of 14 criteria could not be checked: the
+    EHR's procedure history was not available" and never said a pacemaker was documented (before, "not
+    covered: … Presence of cardiac pacemaker"). The one criterion whose records not read may undo a
+    documented record names it, as a criterion left unchecked alone does."""
+    chart = [r for r in meeting_chart() if r["resourceType"] != "Procedure"]
+    pacemaker = condition(ICD, "Z95.0", "2019-02-02", "Presence of cardiac pacemaker")
+    for failed in ("HTTP 503", "cut at the call's deadline"):
+        d = determine([*chart, pacemaker], unavailable={"Procedure": failed})
+        assert d.outcome == Outcome.INSUFFICIENT
+        [line] = [line for line in detail(Episode.of([d])).splitlines() if "could not be checked**" in line]
+        head = "- ❔ **4 of 14 criteria could not be checked**: "
+        assert line.startswith(f"{head}diagnosis Z95.0 (2 Feb 2019) documented for ")
+        assert "for “No other implanted programmable device”, but the EHR's procedure history" in line
+        assert f"was not available ({failed})" in line
+    # no documented record that a removal not read may undo: the count and the cause alone, as before
+    d = determine(chart, unavailable={"Procedure": "HTTP 503"})
+    [line] = [line for line in detail(Episode.of([d])).splitlines() if "could not be checked**" in line]
+    assert "could not be checked**: the EHR's procedure history was not available (HTTP 503)" in line
