@@ -27,6 +27,8 @@ from service.fhir.outbound import refusal as fhir_server_refusal
 from service.fhir.query_pool import FhirUse
 from service.flask_context import current_request
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
+from service.host_header import FIELD as HOST_FIELD
+from service.host_header import host_refused, url_root
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
 from service.modifiers import text_may_carry
 from service.observability import (
@@ -164,7 +166,7 @@ def _answer(state: AppState, started: CallClock, service: ServiceDefinition, raw
         why = ("security", not_allowed, "fhirServer")
         return _recorded_refusal(state, started, service, body, hook_request, why)
     called = current_request()
-    base_url = state.settings.public_base_url or (lambda: called.url_root)  # asked only to link a policy
+    base_url = state.settings.public_base_url or (lambda: url_root(called))  # asked only to link a policy
     use = FhirUse()  # the call's queries, counted: read for the 500's token outcome too (review30b L3)
     try:
         now = call_instant()
@@ -292,12 +294,23 @@ def metrics() -> Response:
 def install_http_edge(app: Flask, settings: Settings) -> None:
     """The routes, the body size bound, CORS for the configured origins, the request log, the error
     answers (OperationOutcomes) for whatever the routes do not answer themselves, and `Retry-After`
-    on every 503."""
+    on every 503. A request whose Host is missing or invalid is answered 400 on every route
+    (`service.host_header`), once its request log line and metrics have begun, before anything else."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.register_blueprint(bp)
     install_request_log(app)
     install_metrics(app, settings)
     install_cors(app, settings.cors_origins)
+
+    @app.before_request
+    def host_checked() -> Response | None:
+        """RFC 9112 §3.2: 400 for an HTTP/1.1 request with no Host or with one that is invalid (gunicorn
+        refuses two Host lines itself), on every route, the probes included: every probe sends a valid
+        Host, and one that does not is told so at its first try (docs/api.md)."""
+        refused = host_refused(current_request().environ)
+        if refused is None:
+            return None
+        return refusal(400, refused[0], refused[1], HOST_FIELD)
 
     @app.after_request
     def unavailable_for_a_moment(response: Response) -> Response:

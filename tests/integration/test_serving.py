@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -232,3 +233,46 @@ def test_dev_runs_werkzeug(tmp_path: Path) -> None:
     finally:
         log = stop(served)
     assert "development server" in log and "never put it in front of an EHR" in log
+
+
+def test_a_request_whose_host_is_missing_or_invalid_is_a_400_naming_it(tmp_path: Path) -> None:
+    """RFC 9112 §3.2 under gunicorn (review31d L1): a Host gunicorn lets through that is invalid (`a b`,
+    UTF-8 bytes, a port over 65535), or none in HTTP/1.1, is a 400 naming `http.Host`, the hook call and
+    the probe alike, where before the call was answered with links `http:/policies/<id>`; two Host lines
+    are gunicorn's own 400; a punycode Host is the links' host as sent, in ASCII (before: in Unicode)."""
+    served = serve(tmp_path, "--workers", "1")
+    body = json.dumps(select_body()).encode()
+
+    def sent(path: str, host_lines: bytes, version: bytes = b"HTTP/1.1") -> tuple[bytes, dict[str, Any]]:
+        post = path != "/healthz"
+        head = (b"POST " if post else b"GET ") + path.encode() + b" " + version + b"\r\n" + host_lines
+        if post:
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+            connection.sendall(head + b"Connection: close\r\n\r\n" + (body if post else b""))
+            answer = read_answer(connection)
+        return answer[9:12], json.loads(answer.partition(b"\r\n\r\n")[2])
+
+    try:
+        for path in (SELECT_URL, "/healthz"):
+            for host_lines, code in (
+                (b"Host: a b\r\n", "structure"),
+                ("Host: bücher.example\r\n".encode(), "structure"),
+                (b"Host: ex.org:99999\r\n", "structure"),
+                (b"", "required"),
+            ):
+                status, outcome = sent(path, host_lines)
+                issue = outcome["issue"][0]
+                assert (status, issue["code"], issue.get("expression")) == (b"400", code, ["http.Host"]), (
+                    path,
+                    host_lines,
+                )
+            status, outcome = sent(path, b"Host: a.example\r\nHost: b.example\r\n")
+            assert status == b"400" and "HOST" in outcome["issue"][0]["diagnostics"]
+            assert sent(path, b"", b"HTTP/1.0")[0] == b"200"  # HTTP/1.0 needs no Host
+        status, answer = sent(SELECT_URL, b"Host: xn--bcher-kva.example:8080\r\n")
+        links = {link["url"] for card in answer["cards"] for link in card.get("links", [])}
+        assert "http://xn--bcher-kva.example:8080/policies/geha-idds-chronic-pain" in links
+    finally:
+        logged = stop(served)
+    assert "Traceback" not in logged

@@ -12,8 +12,10 @@ import policies
 from cards import next_steps
 from cards.items import Episode, Step
 from cards.render import LineApproval, decision_card, instructions_card
+from service import routes
 from service.engine.model import Status
 from service.fhir.server_share import NOT_ASKED, NOT_ASKED_OTHERS
+from service.host_header import url_root
 from tests.builders import (
     HCPCS,
     ICD,
@@ -121,16 +123,16 @@ def test_policy_link_falls_back_to_the_host_the_ehr_called() -> None:
 def test_the_host_the_ehr_called_is_read_only_for_an_answer_linking_a_policy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The call's URL root (werkzeug's `url_root`, 0.09 M instructions) is worked out only when the answer
-    links a policy page: never for an order no policy judges (perf31), still for a pump order."""
+    """The call's URL root (`service.host_header.url_root`, werkzeug's `url_root` before host31) is worked
+    out only when the answer links a policy page: never for an order no policy judges (perf31), still
+    for a pump order."""
     asked: list[str] = []
-    root_url = Request.url_root
 
     def counted(request: Request) -> str:
         asked.append(request.path)
-        return root_url.__get__(request)  # type: ignore[attr-defined,no-any-return]
+        return url_root(request)
 
-    monkeypatch.setattr(Request, "url_root", property(counted))
+    monkeypatch.setattr(routes, "url_root", counted)
     assert cards_of(answer(non_pump_body(), SELECT_URL), "guideline") == []
     assert asked == []
     link = cards_of(answer(select_body(), SELECT_URL), "guideline")[0]["links"][0]

@@ -1,0 +1,88 @@
+"""The Host a request names, checked once at the HTTP edge, and the URL root a policy link is built on.
+
+RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request with no Host, to one with more than one
+Host line, and to one whose Host is not a valid value. Where no `public_base_url` is configured the
+policy links take the Host the EHR called, so a Host werkzeug cannot read (it reads `a b`, an empty one,
+`bücher.example` or a port 99999 as no host at all) gave the link `http:/policies/<id>`, a punycode host
+came back in its Unicode form (review31d L1), and a bracketed text its pattern takes that is no IPv6
+address (`[1::2::3]`) made its URL root raise: the pump call was a 500. Every request is now checked
+here first, discovery and the probes included (docs/api.md), and the link is built on the Host as sent.
+
+A valid Host (RFC 9110 §7.2: uri-host [":" port], host as RFC 3986 §3.2.2) is a registered name of ASCII
+letters, digits, `-`, `.`, `_`, `~` and percent-encoded octets (punycode, `xn--…`, included: kept as sent),
+or an IPv4 address (a registered name by its characters), or an IPv6 address in brackets; then
+optionally a port of at most 65535. A name's sub-delimiters (`!$&'()*+,;=`), which RFC 3986 allows but no
+host name in DNS holds, are refused: a comma is what two Host lines joined into one look like (Werkzeug's
+development server joins them so; gunicorn refuses them itself). So are an IPvFuture literal and an IPv6
+zone, which no deployed IP version uses in a URL. An empty Host is refused: an `http` URI never has an
+empty host (RFC 9110 §4.2.1). A request with no Host at all is refused only in HTTP/1.1; an HTTP/1.0 one
+may lack it, and its links are then built on the server's own address, as werkzeug builds them.
+
+The check is one compiled regular expression matched over the value, whatever its length in linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from flask import Request
+
+FIELD = "http.Host"  # FHIR's name for an HTTP header in an OperationOutcome: "http." + its name
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+
+
+def _ipv6() -> str:
+    """RFC 3986's IPv6address, its nine forms: n groups before `::` (at most 7 - after), `after` after it."""
+    forms = [rf"(?:{_H16}:){{6}}{_LS32}", rf"::(?:{_H16}:){{5}}{_LS32}"]
+    for before, after in ((0, 4), (1, 3), (2, 2), (3, 1), (4, 0)):
+        head = rf"(?:(?:{_H16}:){{0,{before}}}{_H16})?" if before else rf"(?:{_H16})?"
+        forms.append(rf"{head}::(?:{_H16}:){{{after}}}{_LS32}")
+    forms.append(rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}")
+    forms.append(rf"(?:(?:{_H16}:){{0,6}}{_H16})?::")
+    return "(?:" + "|".join(forms) + ")"
+
+
+_REG_NAME = r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+"
+# RFC 3986's port is any run of digits (empty too); its value at most 65535, leading zeros allowed
+_PORT = r"0*(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})?"
+HOST = re.compile(rf"(?:\[{_ipv6()}\]|{_REG_NAME})(?::{_PORT})?", re.ASCII)
+_DEFAULT_PORTS = {"http": (":80", ":"), "https": (":443", ":")}
+
+
+def host_refused(environ: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why the request's Host is refused (its OperationOutcome's issue code and diagnostics), else None."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        if environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+            return None
+        return "required", "the Host header is required in HTTP/1.1 (RFC 9112 §3.2)"
+    if HOST.fullmatch(host.strip(" \t")):
+        return None
+    return (
+        "structure",
+        "the Host header is not one host[:port] (RFC 9110 §7.2): a name of ASCII letters, digits, '-', "
+        "'.', '_', '~' or percent-encoded octets (punycode for others), an IPv4 address or an [IPv6] "
+        "address, and a port of at most 65535",
+    )
+
+
+def url_root(called: Request) -> str:
+    """The URL the request reached, up to the application's root and a slash: its scheme, the Host as sent
+    (checked by `host_refused`; a default port left out, as werkzeug leaves it out) and its root path.
+    werkzeug's own `url_root` gives an IRI (a punycode host in Unicode) and an empty host for a name it
+    does not take (`_`, `%41`, a port 0). A request with no Host (HTTP/1.0) gets werkzeug's."""
+    host = called.environ.get("HTTP_HOST")
+    if host is None:
+        return called.url_root
+    scheme = called.scheme
+    host = host.strip(" \t")
+    for port in _DEFAULT_PORTS.get(scheme, ()):
+        host = host.removesuffix(port)
+    root = quote(called.root_path.rstrip("/"), safe="!$&'()*+,/:;=@%")
+    return f"{scheme}://{host}{root}/"
