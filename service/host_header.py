@@ -7,6 +7,10 @@ policy links take the Host the EHR called, so a Host werkzeug cannot read (it re
 came back in its Unicode form (review31d L1), and a bracketed text its pattern takes that is no IPv6
 address (`[1::2::3]`) made its URL root raise: the pump call was a 500. Every request is now checked
 here first, discovery and the probes included (docs/api.md), and the link is built on the Host as sent.
+The probes alone answer an HTTP/1.1 request with no Host at all (one with an invalid Host they refuse):
+HAProxy's `option httpchk GET /healthz HTTP/1.1`, still in its tutorials, sends none, and a load
+balancer that reads the 400 as down would take every replica out after an upgrade (review31g); a probe
+builds no link, so nothing is read from a Host it lacks.
 
 A valid Host (RFC 9110 §7.2: uri-host [":" port], host as RFC 3986 §3.2.2) is a registered name of ASCII
 letters, digits, `-`, `.`, `_`, `~` and percent-encoded octets (punycode, `xn--…`, included: kept as sent),
@@ -55,11 +59,12 @@ HOST = re.compile(rf"(?:\[{_ipv6()}\]|{_REG_NAME})(?::{_PORT})?", re.ASCII)
 _DEFAULT_PORTS = {"http": (":80", ":"), "https": (":443", ":")}
 
 
-def host_refused(environ: Mapping[str, Any]) -> tuple[str, str] | None:
-    """Why the request's Host is refused (its OperationOutcome's issue code and diagnostics), else None."""
+def host_refused(environ: Mapping[str, Any], none_allowed: bool = False) -> tuple[str, str] | None:
+    """Why the request's Host is refused (its OperationOutcome's issue code and diagnostics), else None.
+    `none_allowed`: a request with no Host at all is answered whatever its HTTP version (the probes)."""
     host = environ.get("HTTP_HOST")
     if host is None:
-        if environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+        if none_allowed or environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
             return None
         return "required", "the Host header is required in HTTP/1.1 (RFC 9112 §3.2)"
     if HOST.fullmatch(host.strip(" \t")):

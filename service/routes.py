@@ -291,6 +291,9 @@ def metrics() -> Response:
     return Response(exposition, content_type=EXPOSITION_CONTENT_TYPE)
 
 
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})  # answered with no Host (service.host_header)
+
+
 def install_http_edge(app: Flask, settings: Settings) -> None:
     """The routes, the body size bound, CORS for the configured origins, the request log, the error
     answers (OperationOutcomes) for whatever the routes do not answer themselves, and `Retry-After`
@@ -305,9 +308,10 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
     @app.before_request
     def host_checked() -> Response | None:
         """RFC 9112 §3.2: 400 for an HTTP/1.1 request with no Host or with one that is invalid (gunicorn
-        refuses two Host lines itself), on every route, the probes included: every probe sends a valid
-        Host, and one that does not is told so at its first try (docs/api.md)."""
-        refused = host_refused(current_request().environ)
+        refuses two Host lines itself), on every route; the probes answer one with no Host at all
+        (`PROBE_PATHS`: a load balancer's HTTP/1.1 check may send none), never an invalid one."""
+        called = current_request()
+        refused = host_refused(called.environ, none_allowed=called.path in PROBE_PATHS)
         if refused is None:
             return None
         return refusal(400, refused[0], refused[1], HOST_FIELD)

@@ -145,6 +145,17 @@ def test_an_http_1_1_request_with_no_host_is_a_400_an_http_1_0_one_is_answered(a
     assert _links(answered) == {f"http://10.0.0.7:8080/policies/{POLICY}"}  # the server's address
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_a_probe_with_no_host_is_answered_one_with_an_invalid_host_is_refused(app: Flask, path: str) -> None:
+    """review31g: HAProxy's `option httpchk GET /healthz HTTP/1.1` sends no Host; refused 400, every
+    replica would be marked down after an upgrade. The probes answer it; an invalid Host they still refuse,
+    and a hook call with no Host stays a 400 (the control)."""
+    answered = _sent(app, None, path, "GET", SERVER_PROTOCOL="HTTP/1.1")
+    assert answered.status in (200, 503) and not _refused_naming_host(answered, "required")
+    assert _refused_naming_host(_sent(app, "a b", path, "GET"), "structure")
+    assert _refused_naming_host(_call(app, None, SERVER_PROTOCOL="HTTP/1.1"), "required")
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
