@@ -110,21 +110,25 @@ SHAPE_KEYS = 20  # of an object sent where a resource was due, the record names 
 # shorter, and the repetition's digest ties the row to the whole)
 CARRIED_TEXT = 1024
 # The sub-extensions of a carried repetition the record keeps: what identifies it and what it determined
-# (CRD's coverage-information extension: codes, a date, the ids), never its free text (`reason`, `detail`,
-# `contact`, a `billingCode`'s display) nor what repeats without bound (`questionnaire`, `dependency`).
+# (CRD's coverage-information extension: codes, what it covers (a `billingCode`'s system and code), a date,
+# the ids), never its free text (`reason`, `detail`, `contact`, a `billingCode`'s display) nor what repeats
+# without bound (`questionnaire`, `dependency`).
 CARRIED_KEPT = (
     "coverage",
     "covered",
     "pa-needed",
     "doc-needed",
     "info-needed",
+    "billingCode",
     "date",
     "expiry-date",
     "coverage-assertion-id",
     "satisfied-pa-id",
 )
-CARRIED_REPEATING = frozenset(("doc-needed", "info-needed"))  # 0..*: each code kept once
+# 0..* (CRD 2.2): each code (a billingCode's system and code) kept once, in the order first sent
+CARRIED_REPEATING = frozenset(("doc-needed", "info-needed", "billingCode"))
 MOST_CARRIED_CODES = 8  # of a repeating one: its value sets hold 6 codes or fewer (CRD 2.2)
+CARRIED_CODING = ("system", "code")  # of a carried billingCode, never its display (free text)
 CARRIED_DATES = {
     "date": "date",
     "expiry-date": "expiry_date",
@@ -346,30 +350,41 @@ def _carried_assertion(target: str, extension: dict[str, Any]) -> dict[str, Any]
     """The `assertions` column's entry for a repetition on `target` this call did not issue (another
     source's, restated or kept unsaid: `_kept_unsaid`): its values, as `_assertion_values` flattens them, of
     the sub-extensions `_carried_identity` keeps (coverage, covered, pa-needed, doc-needed, info-needed codes,
-    date, expiry-date, assertion id, PA number: what an auditor finds a kept approval by, and what it said),
-    marked `carried`, with `sent_sha256`, the SHA-256 of the repetition's JSON as the service writes it (as
-    it stands in the answer; of one left unsaid, on the order as the request brought it). Not its reason,
-    billing code, detail, contact or questionnaires (review31c MEDIUM 2: an SSN in a reason, 400 KB of
-    text, 20,000 info-needed reached the column whole)."""
+    billing codes as `billing_codes`, their system and code, date, expiry-date, assertion id, PA number:
+    what an auditor finds a kept approval by, what it covers and what it said), marked `carried`, with
+    `sent_sha256`, the SHA-256 of the repetition's JSON as the service writes it (as it stands in the
+    answer; of one left unsaid, on the order as the request brought it). Not its reason, a billing code's
+    display, detail, contact or questionnaires (review31c MEDIUM 2: an SSN in a reason, 400 KB of text,
+    20,000 info-needed reached the column whole)."""
     identity = _carried_identity(extension)
     values = _assertion_values(identity["extension"])
     del values["questionnaires"]  # (none kept)
+    values.pop("billing_code", None)  # (as `billing_codes`, each kept)
     for sub in identity["extension"]:
         if sub["url"] in CARRIED_DATES:
-            values[CARRIED_DATES[sub["url"]]] = next(v for k, v in sub.items() if k.startswith("value"))
+            values[CARRIED_DATES[sub["url"]]] = _value(sub)
+    billing_codes = [sub["valueCoding"] for sub in identity["extension"] if sub["url"] == "billingCode"]
+    if billing_codes:  # what it covers (review31e L3)
+        values["billing_codes"] = billing_codes
     kept = {"order": target, **values, "carried": True}
     if "sent_sha256" in identity:
         kept["sent_sha256"] = identity["sent_sha256"]
     return kept
 
 
+def _value(sub: dict[str, Any]) -> Any:
+    """The value[x] of a sub-extension `_carried_subs` kept (it has one)."""
+    return next(v for k, v in sub.items() if k.startswith("value"))
+
+
 def _carried_subs(subs: Any) -> list[dict[str, Any]]:
     """Of a carried repetition's sub-extensions, those `CARRIED_KEPT` names whose value is a string (a
-    coverage's reference), each cut to `CARRIED_TEXT`, in `CARRIED_KEPT`'s order: of one that repeats
-    (`CARRIED_REPEATING`) each code once, at most `MOST_CARRIED_CODES`; of the others the last, as
-    `_assertion_values` reads them. A value that is no string is left out."""
+    coverage's reference; a billingCode's system and code, `CARRIED_CODING`), each cut to `CARRIED_TEXT`, in
+    `CARRIED_KEPT`'s order: of one that repeats (`CARRIED_REPEATING`) each code once, in the order first
+    sent, at most `MOST_CARRIED_CODES`; of the others the last, as `_assertion_values` reads them. A value
+    that is no string (a billingCode with neither) is left out."""
     single: dict[str, dict[str, Any]] = {}
-    repeating: dict[str, dict[str, dict[str, Any]]] = {url: {} for url in CARRIED_REPEATING}
+    repeating: dict[str, dict[Any, dict[str, Any]]] = {url: {} for url in CARRIED_REPEATING}
     for sub in dicts(subs):
         url = sub.get("url")
         if url not in CARRIED_KEPT:
@@ -380,6 +395,14 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
             reference = value.get("reference") if isinstance(value, dict) else None
             if isinstance(reference, str):
                 single[url] = {"url": url, "valueReference": {"reference": reference[:CARRIED_TEXT]}}
+        elif url == "billingCode":
+            coding = {
+                k: v[:CARRIED_TEXT]
+                for k in CARRIED_CODING
+                if isinstance(value, dict) and isinstance(v := value.get(k), str)
+            }
+            if coding and len(repeating[url]) < MOST_CARRIED_CODES:
+                repeating[url].setdefault(tuple(coding.items()), {"url": url, "valueCoding": coding})
         elif isinstance(value, str) and key is not None:
             kept = {"url": url, key: value[:CARRIED_TEXT]}
             if url not in CARRIED_REPEATING:

@@ -38,6 +38,7 @@ CARRIED_KEPT = (
     "pa-needed",
     "doc-needed",
     "info-needed",
+    "billingCode",
     "date",
     "expiry-date",
     "coverage-assertion-id",
@@ -48,12 +49,23 @@ CARRIED_KEPT = (
 def kept_as_carried(repetition: dict[str, Any]) -> dict[str, Any]:
     """What the audit row keeps of another source's coverage-information `repetition` sent on the hook's
     Encounter (service/audit_entry.py `_carried_identity`): its identifying and determination sub-extensions
-    (`CARRIED_KEPT`; each once, as a plain repetition holds them), marked carried, with the SHA-256 of its
-    JSON as the answer sent it."""
+    (`CARRIED_KEPT`; each once, as a plain repetition holds them; a billingCode as its system and code),
+    marked carried, with the SHA-256 of its JSON as the answer sent it."""
     subs = repetition["extension"]
-    named = [s for url in CARRIED_KEPT for s in subs if s["url"] == url]
+    named = [without_display(s) for url in CARRIED_KEPT for s in subs if s["url"] == url]
     digest = hashlib.sha256(dumps(repetition).encode("utf-8")).hexdigest()
     return {"url": repetition["url"], "extension": named, "carried": True, "sent_sha256": digest}
+
+
+def without_display(sub: dict[str, Any]) -> dict[str, Any]:
+    """A coverage-information sub-extension as the audit row keeps a carried one: a billingCode's coding as
+    its system and code (its display is free text another source wrote), any other as sent."""
+    if sub["url"] != "billingCode":
+        return sub
+    return {
+        "url": sub["url"],
+        "valueCoding": {k: v for k, v in sub["valueCoding"].items() if k in ("system", "code")},
+    }
 
 
 def settled_at_once(monkeypatch: Any, seconds: float = 0.0) -> None:

@@ -18,7 +18,8 @@ from service.catalog import Catalog
 from service.metrics import metric_data
 from service.settings import StoreSettings
 from service.strict_json import dumps
-from tests.builders import carried_approval, catalog
+from tests.audit_support import without_display
+from tests.builders import CPT, carried_approval, catalog
 from tests.calls import sample
 from tests.support import (
     REQUESTS_DIR,
@@ -33,6 +34,7 @@ from tests.support import (
 COVERAGE_INFO = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 ENCOUNTER = "Encounter/demo-meets-encounter"
 JUDGED = "Coverage/demo-meets-coverage-geha"  # the Coverage encounter-start-demo-meets is judged for
+OTHER = "Coverage/other-plan"  # one it is not: the answer sends another source's repetition for it back
 SSN = "123-45-6789"
 BULK = "A" * 400_000
 EXTRAS = {
@@ -60,10 +62,13 @@ def theirs(coverage: str, assertion_id: str, extra: list[dict[str, Any]]) -> dic
     return {"url": COVERAGE_INFO, "extension": subs}
 
 
-def recorded_encounter_call(repetition: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The audit trail of encounter-start-demo-meets whose Encounter came with `repetition`, and its row."""
+def recorded_encounter_call(
+    repetition: dict[str, Any] | list[dict[str, Any]],
+) -> tuple[Any, dict[str, Any]]:
+    """The audit trail of encounter-start-demo-meets whose Encounter came with `repetition` (or these), and
+    its row."""
     body = sample("encounter-start-demo-meets")
-    body["prefetch"]["encounter"]["extension"] = [repetition]
+    body["prefetch"]["encounter"]["extension"] = repetition if isinstance(repetition, list) else [repetition]
     app = create_app(open_settings(), catalog(), client_factory=RecordingFactory(RecordingFhirClient()))
     response = post_json(app.test_client(), f"/cds-services/idds-crd-{body['hook']}", with_fhir(body))
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -91,6 +96,9 @@ def test_another_sources_assertion_for_the_judged_coverage_is_kept_as_its_identi
     assert SSN not in column and len(column) < 8_000
     [kept] = [a for a in record["assertions"] if a.get("carried")]
     codes = [s["valueCode"] for s in repetition["extension"] if s["url"] == "info-needed"]
+    billing = [
+        without_display(s)["valueCoding"] for s in repetition["extension"] if s["url"] == "billingCode"
+    ]
     assert kept == {
         "order": ENCOUNTER,
         "coverage": JUDGED,
@@ -101,6 +109,7 @@ def test_another_sources_assertion_for_the_judged_coverage_is_kept_as_its_identi
         "assertion_id": "x-6",
         "carried": True,
         "sent_sha256": digest(repetition),
+        **({"billing_codes": billing} if billing else {}),
     }
 
 
@@ -161,3 +170,57 @@ def test_a_kept_approval_keeps_what_an_auditor_finds_it_by_and_not_its_free_text
     }
     assert SSN not in json.dumps(record["assertions"])
     assert "PAS-1" not in json.dumps(list(metric_data(record)))
+
+
+def encounter_kept(record: dict[str, Any]) -> dict[str, Any]:
+    """The hook's Encounter as the row's response keeps it (its system action's resource)."""
+    [encounter] = [
+        a["resource"]
+        for a in record["response"]["systemActions"]
+        if a["resource"]["resourceType"] == "Encounter"
+    ]
+    return encounter
+
+
+def kept_in_both_columns(extra: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """What the row keeps of another source's repetition holding `extra`: the `assertions` column's entry
+    (the repetition for the judged Coverage, which the answer leaves as it is) and the row's Encounter's
+    (one for another Coverage, which the answer sends back), with both rows' text."""
+    _, judged = recorded_encounter_call(theirs(JUDGED, "x-6", extra))
+    _, other = recorded_encounter_call(theirs(OTHER, "y-6", extra))
+    [entry] = [a for a in judged["assertions"] if a.get("carried")]
+    [repetition] = [e for e in encounter_kept(other)["extension"] if e.get("carried")]
+    return entry, repetition, json.dumps([judged, other], default=str)
+
+
+def test_a_carried_approvals_billing_codes_are_kept_as_their_system_and_code_in_both_columns() -> None:
+    """What a carried approval covers (its billingCode, 0..*: CPT 62362) is what a reviewer matches a PA
+    against (review31e L3: kept in neither column since b52d002): the row's assertions and its Encounter keep
+    each coding's system and code, cut to 1,024 characters, each once, at most 8; never its display (free
+    text: an SSN)."""
+    long_code = "9" * 5_000
+    billing = [
+        {"url": "billingCode", "valueCoding": {"system": CPT, "code": "62362", "display": f"SSN {SSN}"}},
+        {"url": "billingCode", "valueCoding": {"system": CPT, "code": "62362"}},
+        {"url": "billingCode", "valueCoding": {"system": CPT, "code": long_code}},
+        *({"url": "billingCode", "valueCoding": {"system": CPT, "code": f"6{i:04}"}} for i in range(20)),
+    ]
+    entry, repetition, text = kept_in_both_columns(billing)
+    expected = [
+        {"system": CPT, "code": "62362"},
+        {"system": CPT, "code": long_code[:1_024]},
+        *({"system": CPT, "code": f"6{i:04}"} for i in range(6)),
+    ]
+    assert entry["billing_codes"] == expected and "billing_code" not in entry
+    assert [s["valueCoding"] for s in repetition["extension"] if s["url"] == "billingCode"] == expected
+    assert SSN not in text
+
+
+def test_a_carried_approval_for_62362_on_the_encounter_keeps_what_it_covers() -> None:
+    """A carried approval for CPT 62362 on a prefetched Encounter (no order keeps it in the request) keeps
+    the code in the assertions column."""
+    approval = carried_approval(JUDGED, "PAS-9", "2026-11-01", "theirs-9", billing_code="62362")
+    _, record = recorded_encounter_call(approval)
+    [kept] = [a for a in record["assertions"] if a.get("carried")]
+    assert kept["billing_codes"] == [{"system": CPT, "code": "62362"}]
+    assert kept["satisfied_pa_id"] == "PAS-9"
