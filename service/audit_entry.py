@@ -349,13 +349,13 @@ def _carried_identity(extension: dict[str, Any]) -> dict[str, Any]:
 def _carried_assertion(target: str, extension: dict[str, Any]) -> dict[str, Any]:
     """The `assertions` column's entry for a repetition on `target` this call did not issue (another
     source's, restated or kept unsaid: `_kept_unsaid`): its values, as `_assertion_values` flattens them, of
-    the sub-extensions `_carried_identity` keeps (coverage, covered, pa-needed, doc-needed, info-needed codes,
-    billing codes as `billing_codes`, their system and code, date, expiry-date, assertion id, PA number:
-    what an auditor finds a kept approval by, what it covers and what it said), marked `carried`, with
-    `sent_sha256`, the SHA-256 of the repetition's JSON as the service writes it (as it stands in the
-    answer; of one left unsaid, on the order as the request brought it). Not its reason, a billing code's
-    display, detail, contact or questionnaires (review31c MEDIUM 2: an SSN in a reason, 400 KB of text,
-    20,000 info-needed reached the column whole)."""
+    the sub-extensions `_carried_identity` keeps (coverage, covered, pa-needed, doc-needed and info-needed
+    codes, each a list, billing codes as `billing_codes`, their system and code, date, expiry-date,
+    assertion id, PA number: what an auditor finds a kept approval by, what it covers and what it said),
+    marked `carried`, with `sent_sha256`, the SHA-256 of the repetition's JSON as the service writes it (as
+    it stands in the answer; of one left unsaid, on the order as the request brought it). Not its reason,
+    a billing code's display, detail, contact or questionnaires (review31c MEDIUM 2: an SSN in a reason,
+    400 KB of text, 20,000 info-needed reached the column whole)."""
     identity = _carried_identity(extension)
     values = _assertion_values(identity["extension"])
     del values["questionnaires"]  # (none kept)
@@ -363,6 +363,9 @@ def _carried_assertion(target: str, extension: dict[str, Any]) -> dict[str, Any]
     for sub in identity["extension"]:
         if sub["url"] in CARRIED_DATES:
             values[CARRIED_DATES[sub["url"]]] = _value(sub)
+    doc_needed = [_value(sub) for sub in identity["extension"] if sub["url"] == "doc-needed"]
+    if doc_needed:  # 0..*: each code sent, not the last of them alone (review31e L4)
+        values["doc_needed"] = doc_needed
     billing_codes = [sub["valueCoding"] for sub in identity["extension"] if sub["url"] == "billingCode"]
     if billing_codes:  # what it covers (review31e L3)
         values["billing_codes"] = billing_codes

@@ -224,3 +224,16 @@ def test_a_carried_approval_for_62362_on_the_encounter_keeps_what_it_covers() ->
     [kept] = [a for a in record["assertions"] if a.get("carried")]
     assert kept["billing_codes"] == [{"system": CPT, "code": "62362"}]
     assert kept["satisfied_pa_id"] == "PAS-9"
+
+
+def test_a_carried_repetitions_doc_needed_codes_are_each_kept() -> None:
+    """doc-needed is 0..* (CRD 2.2): a carried repetition's [clinical, admin, clinical] is kept as
+    [clinical, admin] (review31e L4: "admin" alone, the last of the codes kept once), as the Encounter keeps
+    them."""
+    docs = [{"url": "doc-needed", "valueCode": code} for code in ("clinical", "admin", "clinical")]
+    entry, repetition, _ = kept_in_both_columns(docs)
+    assert entry["doc_needed"] == ["clinical", "admin"]
+    assert [s["valueCode"] for s in repetition["extension"] if s["url"] == "doc-needed"] == [
+        "clinical",
+        "admin",
+    ]
