@@ -129,6 +129,10 @@ CARRIED_KEPT = (
 CARRIED_REPEATING = frozenset(("doc-needed", "info-needed", "billingCode"))
 MOST_CARRIED_CODES = 8  # of a repeating one: its value sets hold 6 codes or fewer (CRD 2.2)
 CARRIED_CODING = ("system", "code")  # of a carried billingCode, never its display (free text)
+# Of the repetitions another source put on one resource (the Encounter, an order), each column keeps this
+# many, in the order sent, and counts the rest (`carried_left_out`): 200 of them, each string 1 KB, made
+# a 3 MB `assertions` column (review31e L5); a resource carries one per Coverage and source
+MOST_CARRIED_REPETITIONS = 16
 CARRIED_DATES = {
     "date": "date",
     "expiry-date": "expiry_date",
@@ -179,6 +183,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         if local_reference(a.get("coverage"), server) in judged
     ]
     assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged, server)
+    assertions = _carried_capped(assertions)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -312,18 +317,25 @@ def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dic
     review30b L5); and every coverage-information repetition sent on it: those this call issued (`issued`)
     as sent, the others marked `carried`, as the `assertions` column marks an order's (another source's, for a
     Coverage the call did not judge, was dropped), and kept as their identifying and determination
-    sub-extensions and digest (`_carried_identity`)."""
+    sub-extensions and digest (`_carried_identity`), the first `MOST_CARRIED_REPETITIONS` of them, the rest
+    counted (`carried_left_out`)."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
     meta = resource.get("meta")
     pinned = {k: meta[k] for k in ("versionId", "lastUpdated") if isinstance(meta, dict) and k in meta}
     if pinned:
         kept["meta"] = pinned
-    repetitions = []
+    repetitions, carried = [], 0
     for target, extension in _coverage_information(resource):
         values = _assertion_values(extension.get("extension"))
-        issued_here = _issue_key(target, values) in issued
-        repetitions.append(extension if issued_here else _carried_identity(extension))
+        if _issue_key(target, values) in issued:
+            repetitions.append(extension)
+            continue
+        carried += 1
+        if carried <= MOST_CARRIED_REPETITIONS:
+            repetitions.append(_carried_identity(extension))
     kept["extension"] = repetitions
+    if carried > MOST_CARRIED_REPETITIONS:
+        kept["carried_left_out"] = carried - MOST_CARRIED_REPETITIONS
     with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
         kept["sent_sha256"] = _sent_sha256(resource)
     return kept
@@ -378,6 +390,25 @@ def _carried_assertion(target: str, extension: dict[str, Any]) -> dict[str, Any]
 def _value(sub: dict[str, Any]) -> Any:
     """The value[x] of a sub-extension `_carried_subs` kept (it has one)."""
     return next(v for k, v in sub.items() if k.startswith("value"))
+
+
+def _carried_capped(assertions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `assertions` column's entries with at most `MOST_CARRIED_REPETITIONS` carried ones of each
+    resource (`order`), the first; of a resource with more, an entry saying how many were left out,
+    `{"order": …, "carried": true, "carried_left_out": n}` (marked carried: never exported, never indexed)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for assertion in assertions:
+        if assertion.get("carried"):
+            seen[assertion["order"]] = seen.get(assertion["order"], 0) + 1
+            if seen[assertion["order"]] > MOST_CARRIED_REPETITIONS:
+                continue
+        kept.append(assertion)
+    return kept + [
+        {"order": order, "carried": True, "carried_left_out": count - MOST_CARRIED_REPETITIONS}
+        for order, count in seen.items()
+        if count > MOST_CARRIED_REPETITIONS
+    ]
 
 
 def _carried_subs(subs: Any) -> list[dict[str, Any]]:

@@ -237,3 +237,29 @@ def test_a_carried_repetitions_doc_needed_codes_are_each_kept() -> None:
         "clinical",
         "admin",
     ]
+
+
+def test_the_carried_repetitions_a_row_keeps_are_bounded_and_the_rest_counted() -> None:
+    """200 carried repetitions, each string 1 KB, made a 3 MB assertions column (review31e L5): of each
+    resource the row keeps the first 16, in both columns, and says how many it left out (here 100, within
+    the body's 5 MB)."""
+    junk = "Z" * 1_000
+    stuffed = [{"url": "info-needed", "valueCode": f"{junk}{i}"} for i in range(4)] + [
+        {"url": "doc-needed", "valueCode": f"{junk}{i}"} for i in range(4)
+    ]
+    _, judged = recorded_encounter_call([theirs(JUDGED, f"x-{n}-{junk}", stuffed) for n in range(100)])
+    carried = [a for a in judged["assertions"] if a.get("carried")]
+    assert [a["assertion_id"] for a in carried[:-1]] == [f"x-{n}-{junk}"[:1_024] for n in range(16)]
+    assert carried[-1] == {"order": ENCOUNTER, "carried": True, "carried_left_out": 84}
+    assert len(json.dumps(judged["assertions"])) < 250_000
+    _, other = recorded_encounter_call([theirs(OTHER, f"y-{n}-{junk}", stuffed) for n in range(100)])
+    encounter = encounter_kept(other)
+    kept = [e for e in encounter["extension"] if e.get("carried")]
+    assert [_id(e) for e in kept] == [f"y-{n}-{junk}"[:1_024] for n in range(16)]
+    assert encounter["carried_left_out"] == 84
+    assert len(json.dumps(other["response"])) < 250_000
+
+
+def _id(repetition: dict[str, Any]) -> str:
+    [identifier] = [s["valueString"] for s in repetition["extension"] if s["url"] == "coverage-assertion-id"]
+    return identifier
