@@ -25,7 +25,7 @@ from service.hooks.models import HookRequest
 from service.store import audit as store_audit
 from service.store.tables import audit_assertions, audit_cards, audit_feedback, audit_records
 from service.strict_json import dumps
-from tests.support import RecordingFhirClient, load_sample, post_json, with_fhir
+from tests.support import REQUESTS_DIR, RecordingFhirClient, load_sample, post_json, with_fhir
 
 AUDIT_TABLES = (audit_records, audit_assertions, audit_cards, audit_feedback)
 
@@ -304,3 +304,20 @@ def insert_bare_records(connection: Connection, count: int, when: datetime = dat
                 response={},
             )
         )
+
+
+def two_coverages_sign() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two-coverages patient's pump order on order-sign (GEHA: documentation needed; CBC: meets), a
+    new hookInstance each time, and its ServiceRequest, for a test to put a carried repetition on."""
+    body = json.loads(
+        (REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text(encoding="utf-8")
+    )
+    body["hook"] = "order-sign"
+    body["context"].pop("selections")
+    body["hookInstance"] = str(uuid.uuid4())
+    [order] = [
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "ServiceRequest"
+    ]
+    return body, order

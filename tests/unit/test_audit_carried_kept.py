@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -18,11 +17,10 @@ from service.catalog import Catalog
 from service.metrics import metric_data
 from service.settings import StoreSettings
 from service.strict_json import dumps
-from tests.audit_support import without_display
+from tests.audit_support import two_coverages_sign, without_display
 from tests.builders import CPT, carried_approval, catalog
 from tests.calls import sample
 from tests.support import (
-    REQUESTS_DIR,
     RecordingFactory,
     RecordingFhirClient,
     no_client,
@@ -131,17 +129,7 @@ def test_a_kept_approval_keeps_what_an_auditor_finds_it_by_and_not_its_free_text
     holding an SSN: the row's carried assertion keeps the approval's assertion id, covered, pa-needed,
     PA number and date, so `audit show` of the PA number or the id finds the call (AR-3), and the digest of
     it as sent; not the reason, and it is not exported as this call's determination."""
-    body = json.loads(
-        (REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text(encoding="utf-8")
-    )
-    body["hook"] = "order-sign"
-    body["context"].pop("selections")
-    body["hookInstance"] = str(uuid.uuid4())
-    [order] = [
-        e["resource"]
-        for e in body["context"]["draftOrders"]["entry"]
-        if e["resource"]["resourceType"] == "ServiceRequest"
-    ]
+    body, order = two_coverages_sign()
     approval = carried_approval(
         "Coverage/demo-two-coverages-coverage-geha", "PAS-1", "2026-11-01", "theirs-1"
     )

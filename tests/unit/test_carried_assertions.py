@@ -6,15 +6,15 @@ it as carried, not issued, and not export it as this call's determination (UM re
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from service.app import create_app
 from service.catalog import Catalog
 from service.metrics import metric_data
 from service.settings import StoreSettings
+from tests.audit_support import two_coverages_sign
 from tests.builders import carried_approval
-from tests.support import REQUESTS_DIR, no_client, open_settings, post_json
+from tests.support import no_client, open_settings, post_json
 
 GEHA = "Coverage/demo-two-coverages-coverage-geha"
 THEIR_PA = "PAS-778899"
@@ -23,17 +23,7 @@ THEIR_PA = "PAS-778899"
 def _carrying_their_approval() -> dict[str, Any]:
     """The two-coverages patient on order-sign (GEHA: documentation needed; CBC: meets), its pump
     order carrying a GEHA approval from the payer's PA system."""
-    body = json.loads(
-        (REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text(encoding="utf-8")
-    )
-    body["hook"] = "order-sign"
-    body["context"].pop("selections")
-    body["hookInstance"] = str(uuid.uuid4())
-    [order] = [
-        e["resource"]
-        for e in body["context"]["draftOrders"]["entry"]
-        if e["resource"]["resourceType"] == "ServiceRequest"
-    ]
+    body, order = two_coverages_sign()
     order["extension"] = [carried_approval(GEHA, THEIR_PA, "2026-11-01", "their-assertion")]
     return body
 
