@@ -398,7 +398,7 @@ def _scope(
         text = words[i].string
         crossing = gap.fullmatch(text, *between) is None
         listed = crossing and lists[second] and _LIST_COMMA.fullmatch(text, *between)
-        if _ends_a_sentence(words, said, first) or (crossing and not listed):
+        if _ends_sentence(words[first][0]) or (crossing and not listed):
             break
         if listed and not _list_item(words, said, first, second, routes):
             break
@@ -471,18 +471,13 @@ def _right_after_a_route(words: list[re.Match[str]], i: int, routes: Routes) -> 
 
 def _manner_of_a_route(words: list[re.Match[str]], said: list[str], i: int, routes: Routes) -> bool:
     """Whether the word at `i` is one of ROUTE_MANNERS right after a route word: "IV push", "IM bolus"."""
-    return (
-        said[i] in ROUTE_MANNERS
-        and i > 0
-        and not words[i].string[words[i - 1].end() : words[i].start()].strip()
-        and _says_a_route(words[i - 1].group(), routes)
-    )
+    return said[i] in ROUTE_MANNERS and _right_after_a_route(words, i, routes)
 
 
-def _ends_a_sentence(words: list[re.Match[str]], said: list[str], i: int) -> bool:
-    """Whether the word at `i` ends a sentence: its one dot, not an abbreviation's ("IV."; not "I.V.", nor
-    ROUTE_ABBREVIATIONS' "inj.")."""
-    return bool(_SENTENCE_END.fullmatch(words[i][0])) and said[i] not in ROUTE_ABBREVIATIONS
+def _ends_sentence(word: str) -> bool:
+    """Whether `word`, as written, ends a sentence: its one dot, not an abbreviation's ("IV."; not "I.V.",
+    nor ROUTE_ABBREVIATIONS' "inj.")."""
+    return bool(_SENTENCE_END.fullmatch(word)) and word.lower().rstrip(".") not in ROUTE_ABBREVIATIONS
 
 
 def _list_starts(words: list[re.Match[str]], said: list[str], routes: Routes) -> list[bool]:
@@ -500,7 +495,7 @@ def _list_starts(words: list[re.Match[str]], said: list[str], routes: Routes) ->
             between = (words[i].end(), words[i + 1].start())
             starts[i] = (
                 (said[i] in ROUTE_FILLERS or _says_a_route(words[i].group(), routes))
-                and not _ends_a_sentence(words, said, i)
+                and not _ends_sentence(words[i][0])
                 and bool(
                     _FORWARD_GAP.fullmatch(words[i].string, *between)
                     or _LIST_COMMA.fullmatch(words[i].string, *between)
@@ -532,15 +527,11 @@ def _affirmed(words: list[re.Match[str]], said: list[str], i: int) -> bool:
 
 
 def _sentences(text: str) -> list[str]:
-    """`text` cut after each word ending a sentence (its one dot, `_ends_a_sentence`'s: "TAKE IT. INFUSION
+    """`text` cut after each word ending a sentence (its one dot, `_ends_sentence`'s: "TAKE IT. INFUSION
     OVER 30 MIN" is two; not "I.T. pump", nor "inj."), so that what is said whole within one
     (`Routes.says_whole`) is not made of the end of one and the start of the next once the dots are out
     (review31b)."""
-    cuts = [
-        word.end()
-        for word in _ROUTE_WORD.finditer(text)
-        if _SENTENCE_END.fullmatch(word[0]) and word[0].lower().rstrip(".") not in ROUTE_ABBREVIATIONS
-    ]
+    cuts = [word.end() for word in _ROUTE_WORD.finditer(text) if _ends_sentence(word[0])]
     return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
