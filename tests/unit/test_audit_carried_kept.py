@@ -251,3 +251,15 @@ def test_the_carried_repetitions_a_row_keeps_are_bounded_and_the_rest_counted() 
 def _id(repetition: dict[str, Any]) -> str:
     [identifier] = [s["valueString"] for s in repetition["extension"] if s["url"] == "coverage-assertion-id"]
     return identifier
+
+
+def test_a_carried_approval_past_the_rows_bound_is_still_found_by_its_pa_number_and_assertion_id() -> None:
+    """review31h: the cap on carried repetitions (review31e L5) also dropped the index keys of those past
+    it, so the 17th carried approval on the Encounter, found by `audit show <PA number>` before the cap,
+    was found by nothing; the column stays bounded, the ids are indexed."""
+    pa = "PA-2026-0042"
+    approval = theirs(JUDGED, "the-approval", [{"url": "satisfied-pa-id", "valueString": pa}])
+    trail, record = recorded_encounter_call([theirs(JUDGED, f"a-{n}", []) for n in range(16)] + [approval])
+    assert [a.get("carried_left_out") for a in record["assertions"] if a.get("carried")][-1] == 1
+    assert [r["hook_instance"] for r in trail.find(pa)] == [record["hook_instance"]]
+    assert [r["hook_instance"] for r in trail.find("the-approval")] == [record["hook_instance"]]
