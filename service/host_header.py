@@ -23,18 +23,38 @@ empty host (RFC 9110 §4.2.1). A request with no Host at all is refused only in 
 may lack it, and its links are then built on the server's own address, as werkzeug builds them.
 
 The check is one compiled regular expression matched over the value, whatever its length in linear time.
+
+Behind a reverse proxy the Host and the scheme the EHR called are the proxy's to tell. They are read
+from X-Forwarded-Host and X-Forwarded-Proto only when the request comes from a configured proxy
+(`trusted_proxies`, addresses or networks; none by default, so nobody else can make the links point
+elsewhere), each header's last value (the one the nearest proxy wrote), by `TrustedProxies`, before
+the request is read, so every reader (the links, the sandbox, the auth guard's endpoint) sees the
+same. gunicorn's own reading of X-Forwarded-Proto, which trusts loopback by default, is off
+(`service.serving`). A forwarded value that is invalid is refused naming the header at fault
+(`http.X-Forwarded-Host`, `http.X-Forwarded-Proto`), not `http.Host` (review31g L3).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import Request
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 FIELD = "http.Host"  # FHIR's name for an HTTP header in an OperationOutcome: "http." + its name
+FORWARDED_HOST = "http.X-Forwarded-Host"
+FORWARDED_PROTO = "http.X-Forwarded-Proto"
+FIELDS = (FIELD, FORWARDED_HOST, FORWARDED_PROTO)  # what a refusal of the called address may name
+_HOST_FROM = "idds_crd.host_from"  # environ: the header HTTP_HOST was taken from, when not Host
+_SCHEME_REFUSED = "idds_crd.scheme_refused"  # environ: a trusted proxy's X-Forwarded-Proto, invalid
+SCHEMES = ("http", "https")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
 _H16 = r"[0-9A-Fa-f]{1,4}"
@@ -59,22 +79,75 @@ HOST = re.compile(rf"(?:\[{_ipv6()}\]|{_REG_NAME})(?::{_PORT})?", re.ASCII)
 _DEFAULT_PORTS = {"http": (":80", ":"), "https": (":443", ":")}
 
 
-def host_refused(environ: Mapping[str, Any], none_allowed: bool = False) -> tuple[str, str] | None:
-    """Why the request's Host is refused (its OperationOutcome's issue code and diagnostics), else None.
-    `none_allowed`: a request with no Host at all is answered whatever its HTTP version (the probes)."""
+def host_refused(environ: Mapping[str, Any], none_allowed: bool = False) -> tuple[str, str, str] | None:
+    """Why the address the request called is refused (its OperationOutcome's issue code, diagnostics
+    and the header at fault), else None. `none_allowed`: a request with no Host at all is answered
+    whatever its HTTP version (the probes)."""
+    if environ.get(_SCHEME_REFUSED):
+        said = "the X-Forwarded-Proto header of a trusted proxy is neither http nor https"
+        return "structure", said, FORWARDED_PROTO
     host = environ.get("HTTP_HOST")
     if host is None:
         if none_allowed or environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
             return None
-        return "required", "the Host header is required in HTTP/1.1 (RFC 9112 §3.2)"
+        return "required", "the Host header is required in HTTP/1.1 (RFC 9112 §3.2)", FIELD
     if HOST.fullmatch(host.strip(" \t")):
         return None
+    field = environ.get(_HOST_FROM, FIELD)
     return (
         "structure",
-        "the Host header is not one host[:port] (RFC 9110 §7.2): a name of ASCII letters, digits, '-', "
-        "'.', '_', '~' or percent-encoded octets (punycode for others), an IPv4 address or an [IPv6] "
-        "address, and a port of at most 65535",
+        f"the {field.removeprefix('http.')} header is not one host[:port] (RFC 9110 §7.2): a name of ASCII "
+        "letters, digits, '-', '.', '_', '~' or percent-encoded octets (punycode for others), an IPv4 "
+        "address or an [IPv6] address, and a port of at most 65535",
+        field,
     )
+
+
+def called_host(environ: Mapping[str, Any]) -> str | None:
+    """The Host the request called as sent (a trusted proxy's X-Forwarded-Host in its place), its
+    optional whitespace stripped; None without one. What the links and the sandbox read: werkzeug's
+    `request.host` reads a Host it does not take (`localhost:0`, `localhost:08080`) as none."""
+    host = environ.get("HTTP_HOST")
+    return None if host is None else host.strip(" \t")
+
+
+def _nearest(value: str) -> str:
+    """A forwarded header's last value: the one the nearest proxy wrote (an earlier one is the client's)."""
+    return value.rpartition(",")[2].strip(" \t")
+
+
+class TrustedProxies:
+    """WSGI middleware: a request from one of `networks` (the configured `trusted_proxies`) called the
+    scheme its X-Forwarded-Proto says and the Host its X-Forwarded-Host says (each its last value);
+    from any other peer both are ignored. An invalid forwarded value is refused by `host_refused`."""
+
+    def __init__(self, app: WSGIApplication, networks: Iterable[Network]) -> None:
+        self.app = app
+        self.networks = tuple(networks)
+
+    def trusted(self, peer: str | None) -> bool:
+        try:
+            address = ipaddress.ip_address(peer or "")
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.trusted(environ.get("REMOTE_ADDR")):
+            proto = environ.get("HTTP_X_FORWARDED_PROTO")
+            if proto is not None:
+                scheme = _nearest(proto).lower()
+                if scheme in SCHEMES:
+                    environ["wsgi.url_scheme"] = scheme
+                else:
+                    environ[_SCHEME_REFUSED] = True
+            host = environ.get("HTTP_X_FORWARDED_HOST")
+            if host is not None:
+                environ["HTTP_HOST"] = _nearest(host)
+                environ[_HOST_FROM] = FORWARDED_HOST
+        return self.app(environ, start_response)
 
 
 def url_root(called: Request) -> str:
@@ -82,11 +155,10 @@ def url_root(called: Request) -> str:
     (checked by `host_refused`; a default port left out, as werkzeug leaves it out) and its root path.
     werkzeug's own `url_root` gives an IRI (a punycode host in Unicode) and an empty host for a name it
     does not take (`_`, `%41`, a port 0). A request with no Host (HTTP/1.0) gets werkzeug's."""
-    host = called.environ.get("HTTP_HOST")
+    host = called_host(called.environ)
     if host is None:
         return called.url_root
     scheme = called.scheme
-    host = host.strip(" \t")
     for port in _DEFAULT_PORTS.get(scheme, ()):
         host = host.removesuffix(port)
     root = quote(called.root_path.rstrip("/"), safe="!$&'()*+,/:;=@%")

@@ -27,8 +27,7 @@ from service.fhir.outbound import refusal as fhir_server_refusal
 from service.fhir.query_pool import FhirUse
 from service.flask_context import current_request
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
-from service.host_header import FIELD as HOST_FIELD
-from service.host_header import host_refused, url_root
+from service.host_header import TrustedProxies, host_refused, url_root
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
 from service.modifiers import text_may_carry
 from service.observability import (
@@ -298,8 +297,11 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
     """The routes, the body size bound, CORS for the configured origins, the request log, the error
     answers (OperationOutcomes) for whatever the routes do not answer themselves, and `Retry-After`
     on every 503. A request whose Host is missing or invalid is answered 400 on every route
-    (`service.host_header`), once its request log line and metrics have begun, before anything else."""
+    (`service.host_header`), once its request log line and metrics have begun, before anything else;
+    from a configured `trusted_proxies` peer, the address it called is what the proxy forwarded."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    if settings.trusted_proxies:  # none by default: nobody's X-Forwarded-Proto or -Host is read
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     app.register_blueprint(bp)
     install_request_log(app)
     install_metrics(app, settings)
@@ -309,12 +311,13 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
     def host_checked() -> Response | None:
         """RFC 9112 §3.2: 400 for an HTTP/1.1 request with no Host or with one that is invalid (gunicorn
         refuses two Host lines itself), on every route; the probes answer one with no Host at all
-        (`PROBE_PATHS`: a load balancer's HTTP/1.1 check may send none), never an invalid one."""
+        (`PROBE_PATHS`: a load balancer's HTTP/1.1 check may send none), never an invalid one. The
+        OperationOutcome names the header at fault (a trusted proxy's X-Forwarded-Host, ...)."""
         called = current_request()
         refused = host_refused(called.environ, none_allowed=called.path in PROBE_PATHS)
         if refused is None:
             return None
-        return refusal(400, refused[0], refused[1], HOST_FIELD)
+        return refusal(400, *refused)
 
     @app.after_request
     def unavailable_for_a_moment(response: Response) -> Response:

@@ -117,6 +117,9 @@ class ServeOptions:
             "proc_name": "idds-crd",
             "control_socket_disable": True,  # one shared path per user: replicas on one host would clash
             "pre_request": ConnectionRecycling(REQUESTS_PER_CONNECTION),
+            # gunicorn reads X-Forwarded-Proto from loopback (and FORWARDED_ALLOW_IPS) by default; the
+            # service reads it, and X-Forwarded-Host, from its `trusted_proxies` only (service.host_header)
+            "forwarded_allow_ips": "",
         }
 
 

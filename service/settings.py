@@ -207,6 +207,8 @@ class Settings:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     max_request_bytes: int = 5 * 1024 * 1024  # larger bodies are answered 413
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call; empty: no CORS headers at all
+    # the reverse proxies whose X-Forwarded-Proto and X-Forwarded-Host are read (service.host_header)
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_format: str = "json"  # "json": one JSON object per line (what `serve` writes); or "text"
     log_level: str = "INFO"
     log_buffer_bytes: int = DEFAULT_BUFFER_BYTES  # log lines held for a stderr not read (service.log_buffer)
@@ -417,6 +419,20 @@ def _cors_origins(value: Any) -> tuple[str, ...]:
     return origins
 
 
+def _trusted_proxies(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The proxies' addresses or networks (`10.0.0.5`, `10.0.0.0/24`, `::1`); none by default."""
+    networks = []
+    for i, given in enumerate(_string_list(value, "trusted_proxies")):
+        try:
+            networks.append(ipaddress.ip_network(given))
+        except ValueError:
+            raise SettingsError(
+                f"trusted_proxies[{i}]: expected an IP address or network such as 10.0.0.5 or 10.0.0.0/24, "
+                f"got {given!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _folder(value: Any, where: str) -> Path | None:
     """A directory path (`~` expanded; a relative one is taken from the working directory). Whether it
     is there is for whoever reads it to say: `idds-crd serve` stops at start-up when it is not."""
@@ -448,6 +464,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
         "sandbox",
         "max_request_bytes",
         "cors_origins",
+        "trusted_proxies",
         "log_format",
         "log_level",
         "log_buffer_bytes",
@@ -482,6 +499,7 @@ def settings_from_mapping(raw: dict[str, Any] | None) -> Settings:
             raw.get("max_request_bytes", Settings.max_request_bytes), 1, "max_request_bytes"
         ),
         cors_origins=_cors_origins(raw.get("cors_origins", [])),
+        trusted_proxies=_trusted_proxies(raw.get("trusted_proxies", [])),
         log_format=_choice(raw.get("log_format", Settings.log_format), LOG_FORMATS, "log_format"),
         log_level=_choice(raw.get("log_level", Settings.log_level), LOG_LEVELS, "log_level"),
         log_buffer_bytes=_coerce(

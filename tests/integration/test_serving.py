@@ -277,3 +277,45 @@ def test_a_request_whose_host_is_missing_or_invalid_is_a_400_naming_it(tmp_path:
     finally:
         logged = stop(served)
     assert "Traceback" not in logged
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["by-default", "loopback-trusted"])
+def test_forwarded_headers_are_read_from_a_configured_proxy_only(tmp_path: Path, trusted: bool) -> None:
+    """review31g L1 under gunicorn: by default an X-Forwarded-Proto from loopback made the links https
+    (gunicorn's own `forwarded_allow_ips` trusts 127.0.0.1 and ::1), so anyone on the host could; now
+    no peer is trusted unless `trusted_proxies` names it, and a trusted one's X-Forwarded-Host is read
+    too, an invalid one refused naming it."""
+    served = serve(tmp_path, "--workers", "1", settings="trusted_proxies: [127.0.0.1]\n" if trusted else "")
+    body = json.dumps(select_body()).encode()
+
+    def sent(forwarded: bytes) -> tuple[bytes, dict[str, Any]]:
+        head = b"POST " + SELECT_URL.encode() + b" HTTP/1.1\r\nHost: crd:8080\r\n" + forwarded
+        head += b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(
+            body
+        )
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+            connection.sendall(head + body)
+            answer = read_answer(connection)
+        return answer[9:12], json.loads(answer.partition(b"\r\n\r\n")[2])
+
+    def linked(forwarded: bytes) -> set[str]:
+        status, answer = sent(forwarded)
+        assert status == b"200", answer
+        return {link["url"] for card in answer["cards"] for link in card.get("links", [])}
+
+    policy = "/policies/geha-idds-chronic-pain"
+    try:
+        proto = linked(b"X-Forwarded-Proto: https\r\n")
+        both = linked(b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: crd.example.org:8443\r\n")
+        assert linked(b"") == {f"http://crd:8080{policy}"}
+        if trusted:
+            assert proto == {f"https://crd:8080{policy}"}
+            assert both == {f"https://crd.example.org:8443{policy}"}
+            status, outcome = sent(b"X-Forwarded-Host: a b\r\n")
+            assert status == b"400" and outcome["issue"][0]["expression"] == ["http.X-Forwarded-Host"]
+        else:
+            assert proto == both == {f"http://crd:8080{policy}"}
+            assert linked(b"X-Forwarded-Host: a b\r\n") == {f"http://crd:8080{policy}"}
+    finally:
+        logged = stop(served)
+    assert "Traceback" not in logged

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,16 +11,18 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service.app import create_app
 from service.catalog import Catalog
 from tests.demo_support import packaged_sample
-from tests.support import SELECT_URL, no_client, open_settings, select_body
+from tests.host_support import Answer, refused_naming
+from tests.host_support import linked as _linked
+from tests.host_support import links as _links
+from tests.host_support import sent as _sent
+from tests.support import SELECT_URL, no_client, open_settings
 
 POLICY = "geha-idds-chronic-pain"
 SAMPLE = "order-select-62362-demo-meets"
-LINK = re.compile(r'"(url|valueUrl)":"([^"]*/policies/[^"]*)"')  # a card's link, a 2.2 policy-link detail
 FIELD = ["http.Host"]  # FHIR names an HTTP header in an OperationOutcome "http." + its name
 INVALID = {
     "a space": "a b",
@@ -67,60 +66,12 @@ def _with_version(version: str) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    text: str
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.text)
-        except ValueError:
-            return None
-
-
-def _sent(
-    app: Flask,
-    host: str | None,
-    path: str = SELECT_URL,
-    method: str = "POST",
-    body: dict[str, Any] | None = None,
-    **environ: str,
-) -> Answer:
-    """`app`'s answer to a request with `host` as its Host (None: no Host), made by the WSGI call Flask's
-    test client makes, without the client's own reading of the request's URL (for its cookies and
-    redirects), which raises on a Host such as `[1::2::3]` before the app sees it."""
-    data = json.dumps(body or select_body()) if method == "POST" else None
-    built = EnvironBuilder(path=path, method=method, data=data, content_type="application/json")
-    wsgi = {**built.get_environ(), **environ}
-    if host is None:
-        del wsgi["HTTP_HOST"]
-    else:
-        wsgi["HTTP_HOST"] = host
-    app_iter, status, _ = run_wsgi_app(app, wsgi, buffered=True)
-    return Answer(int(status.split()[0]), b"".join(app_iter).decode())
-
-
 def _call(app: Flask, host: str | None, body: dict[str, Any] | None = None, **environ: str) -> Answer:
     return _sent(app, host, body=body, **environ)
 
 
-def _linked(answer: Answer) -> set[tuple[str, str]]:
-    """Each policy link of the answer, as (`url` of a card's link, or `valueUrl` of a detail, the URL)."""
-    return set(LINK.findall(answer.text))
-
-
-def _links(answer: Answer) -> set[str]:
-    return {url for _, url in _linked(answer)}
-
-
 def _refused_naming_host(answer: Answer, code: str) -> bool:
-    issues = answer.json() or {}
-    return (
-        answer.status == 400
-        and issues.get("resourceType") == "OperationOutcome"
-        and [(i.get("code"), i.get("expression")) for i in issues.get("issue", [])] == [(code, FIELD)]
-    )
+    return refused_naming(answer, code, FIELD[0])
 
 
 def test_a_hook_call_with_an_invalid_host_is_a_400_naming_it(app: Flask) -> None:
