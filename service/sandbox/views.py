@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app, request, send_from_directory
 from service.call_day import call_date, call_instant
 from service.fhir.outbound import origin
 from service.fhir.server_share import NOT_ASKED_PREFIX
+from service.host_header import called_host, url_root
 from service.http_input import InputRefused, read_json_body
 from service.questionnaires import QUESTIONNAIRE_BASE
 from service.registry import SERVICES
@@ -61,9 +62,10 @@ def _state() -> SandboxState:
 
 
 def base_url() -> str:
-    """The service's public base URL: what a token's aud and the page's calls are relative to."""
+    """The service's public base URL: what a token's aud and the page's calls are relative to; without
+    one configured, the address the request called, read as the policy links read it (`url_root`)."""
     configured: str | None = current_app.extensions["idds_crd"].settings.public_base_url
-    return configured or request.host_url.rstrip("/")
+    return configured or url_root(request).rstrip("/")
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -94,13 +96,14 @@ def only_at_the_public_address() -> Response | None:
     configured public address (development without signing) only a loopback Host is answered, on any
     port: a developer's own browser."""
     configured = current_app.extensions["idds_crd"].settings.public_base_url
+    host = called_host(request.environ) or ""  # as sent: werkzeug's request.host reads `localhost:0` as ""
     if configured is None:
-        if _loopback_host(request.host):
+        if _loopback_host(host):
             return None
         return refusal(
             403, "forbidden", "without a public_base_url the sandbox answers only at a loopback address"
         )
-    if request.host.lower() not in _answered_hosts(configured):
+    if host.lower() not in _answered_hosts(configured):
         return refusal(403, "forbidden", "the sandbox answers only at the service's public address")
     return None
 

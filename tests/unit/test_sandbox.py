@@ -47,6 +47,7 @@ from service.settings import (
 )
 from tests.auth_support import PUBLIC_BASE, auth_app
 from tests.builders import catalog
+from tests.host_support import sent
 from tests.hostile_support import HostileFhirServer
 from tests.sandbox_support import at_public_address
 from tests.support import select_body, uncommented_entries
@@ -106,6 +107,18 @@ def test_without_a_public_address_the_sandbox_answers_only_at_a_loopback_address
         "http://localhost",
     ):
         assert client.get("/sandbox/api/setup", base_url=loopback).status_code == 200, loopback
+
+
+def test_the_loopback_check_reads_the_host_as_the_links_read_it(tmp_path: Path) -> None:
+    """review31g L4: the check read werkzeug's `request.host`, which takes `localhost:0` or a port with
+    leading zeros for no host at all: a loopback Host the Host check and the links take was refused 403.
+    It reads the Host as sent (service.host_header.called_host), as the links do."""
+    unchecked = replace(sandbox_settings(tmp_path), public_base_url=None, auth=AuthSettings(required=False))
+    app = auth_app(unchecked)
+    for loopback in ("localhost:0", "localhost:08080", "127.0.0.1:0", "[::1]:000080", " localhost:8080\t"):
+        assert sent(app, loopback, "/sandbox/api/setup", "GET").status == 200, loopback
+    for elsewhere in ("attacker.example:0", "localhost.attacker.example:08080"):
+        assert sent(app, elsewhere, "/sandbox/api/setup", "GET").status == 403, elsewhere
 
 
 def test_no_token_is_signed_without_a_configured_public_address(tmp_path: Path) -> None:
