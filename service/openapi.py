@@ -4,7 +4,8 @@ The service calls and their feedback endpoints come from the registry (one path 
 with the request schema of its hook and order source), and the request schemas state what
 `parse_hook_request` accepts: the same patterns, the same bounds, the same conditional fields. So
 API tooling (and the fuzz test in CI) can drive every endpoint from this document, and a change to
-validation that this file does not follow shows up as a failing test.
+validation that this file does not follow shows up as a failing test. The 400 a refused Host gets
+(service/host_header.py) is listed on every operation, as the check runs before every route.
 """
 
 from __future__ import annotations
@@ -24,14 +25,27 @@ from service.hooks.models import (
     ORDER_REFERENCE,
     typed_reference,
 )
+from service.host_header import FIELDS as HOST_FIELDS
 from service.http_input import JSON_MEDIA_TYPES
 from service.registry import ANSWERED_VERSIONS, SERVICES, OrderSource, ServiceDefinition
+from service.routes import PROBE_PATHS
 from service.version import service_version
 
 Schema = dict[str, Any]
 NON_BLANK: Schema = {"type": "string", "pattern": r"\S"}
+# A request whose Host is missing (HTTP/1.1) or invalid is refused on every route, before the route runs
+# (`routes.install_http_edge`); the probes (`routes.PROBE_PATHS`) answer one with no Host at all.
+HOST_REFUSED = (
+    "The Host header (or, from a trusted proxy, X-Forwarded-Host or X-Forwarded-Proto) is missing in "
+    "HTTP/1.1 or invalid: the OperationOutcome names the header (http.Host, ...)."
+)
+PROBE_HOST_REFUSED = (
+    "The Host header (or, from a trusted proxy, X-Forwarded-Host or X-Forwarded-Proto) is invalid: the "
+    "OperationOutcome names the header (http.Host, ...). A request with no Host at all is answered."
+)
 REFUSALS = {
-    "400": "The body is not strict JSON, or a field is invalid (the OperationOutcome names it).",
+    "400": "The body is not strict JSON, or a field is invalid (the OperationOutcome names it). "
+    + HOST_REFUSED,
     "401": "The call carries no valid JWT of a trusted client (no detail is given).",
     "404": "No such service, or no such card for feedback.",
     "413": "The body is larger than the configured max_request_bytes.",
@@ -188,6 +202,15 @@ def feedback_schema() -> Schema:
     }
 
 
+def _host_refusal(*codes: str) -> Schema:
+    """The OperationOutcome of a refused Host: its issue `codes`, naming the header at fault."""
+    issue: Schema = {
+        "required": ["expression"],
+        "properties": {"code": {"enum": list(codes)}, "expression": {"items": {"enum": list(HOST_FIELDS)}}},
+    }
+    return {"allOf": [_ref("OperationOutcome"), {"properties": {"issue": {"items": issue}}}]}
+
+
 def _components() -> Schema:
     return {
         "schemas": {
@@ -230,6 +253,8 @@ def _components() -> Schema:
                     },
                 },
             },
+            "HostRefusal": _host_refusal("required", "structure"),  # missing or invalid
+            "InvalidHostRefusal": _host_refusal("structure"),  # a probe's: invalid only
             "CdsResponse": {
                 "type": "object",
                 "required": ["cards"],
@@ -250,6 +275,13 @@ def _components() -> Schema:
                 "content": {"application/json": {"schema": _ref("OperationOutcome")}},
             }
             for status, text in REFUSALS.items()
+        }
+        | {
+            name: {"description": text, "content": {"application/json": {"schema": _ref(schema)}}}
+            for name, text, schema in (
+                ("HostRefused", HOST_REFUSED, "HostRefusal"),
+                ("ProbeHostRefused", PROBE_HOST_REFUSED, "InvalidHostRefusal"),
+            )
         },
         "securitySchemes": {
             "cdsHooksJwt": {
@@ -320,6 +352,17 @@ def _read_path(operation_id: str, summary: str, parameter: str, ok: Schema) -> S
     }
 
 
+def _host_refusals(paths: Schema) -> None:
+    """The 400 a refused Host gets, on every operation: the check runs before any route
+    (`routes.install_http_edge`), so every path answers it; a probe (`routes.PROBE_PATHS`) only for an
+    invalid Host, not a missing one. An operation whose body may be refused 400 has that 400, whose
+    description says the Host's too (OpenAPI gives a status one response)."""
+    for path, item in paths.items():
+        refused = "ProbeHostRefused" if path in PROBE_PATHS else "HostRefused"
+        for operation in item.values():
+            operation["responses"].setdefault("400", {"$ref": f"#/components/responses/{refused}"})
+
+
 @cache
 def openapi_document(only_orders_with_rules: bool = False) -> dict[str, Any]:
     """The document of a deployment: `only_orders_with_rules` its setting, which the encounter services'
@@ -386,6 +429,7 @@ def openapi_document(only_orders_with_rules: bool = False) -> dict[str, Any]:
             }
         },
     }
+    _host_refusals(paths)
     return {
         "openapi": "3.1.0",
         "info": {

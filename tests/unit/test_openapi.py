@@ -4,10 +4,12 @@ and refuse what the service's own validation accepts and refuses."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
@@ -17,6 +19,7 @@ from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES, RequestInvali
 from service.openapi import openapi_document
 from service.registry import SERVICES, find_service
 from tests.builders import catalog
+from tests.host_support import refused_naming, sent
 from tests.support import (
     MISSING,
     REQUESTS_DIR,
@@ -286,3 +289,30 @@ def test_the_feedback_schema_accepts_what_the_service_accepts(body: Body, valid:
         accepted = False
     assert accepted == valid
     assert schema.is_valid(body) == valid
+
+
+def _response(document: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """A response object, its `$ref` to `#/components/responses/...` followed."""
+    while "$ref" in response:
+        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response
+
+
+def test_every_operation_documents_the_400_a_refused_host_gets_as_the_service_answers_it(app: Flask) -> None:
+    """The Host check runs before every route (routes.install_http_edge): each operation of the document
+    lists its 400, whose schema fits the answer to an invalid Host, and fits the answer to a missing one
+    exactly where that answer is a 400 (not on the probes). Before, discovery, the pages, the FHIR
+    resources, the probes, /metrics and /openapi.json listed no 400 at all."""
+    document = openapi_document()
+    missing = sent(app, None, SERVER_PROTOCOL="HTTP/1.1")  # a hook call with no Host: 400 `required`
+    assert refused_naming(missing, "required")
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        for method, operation in item.items():
+            documented = operation["responses"].get("400")
+            assert documented is not None, (method, path)
+            fits = _validator(_response(document, documented)["content"]["application/json"]["schema"])
+            invalid = sent(app, "a b", concrete, method.upper())
+            assert refused_naming(invalid, "structure") and fits.is_valid(invalid.json()), (method, path)
+            none = sent(app, None, concrete, method.upper(), SERVER_PROTOCOL="HTTP/1.1")
+            assert fits.is_valid(missing.json()) is (none.status == 400), (method, path, none.status)
