@@ -48,12 +48,13 @@ def _proxied(tmp_path: Path, tls_dir: Path, settings: str) -> Iterator[tuple[Ser
         assert "Traceback" not in stop(served)
 
 
-def _links(proxy: Nginx, host: str) -> set[str]:
-    """The policy links of a call through the proxy naming `host` (TLS: the self-signed certificate)."""
+def _links(proxy: Nginx, host: str, **headers: str) -> set[str]:
+    """The policy links of a call through the proxy naming `host` and sending `headers` (TLS: the
+    self-signed certificate)."""
     answer = requests.post(
         f"https://127.0.0.1:{proxy.port}{SELECT_URL}",
         data=json.dumps(select_body()),
-        headers={"Content-Type": "application/json", "Host": host},
+        headers={"Content-Type": "application/json", "Host": host, **headers},
         verify=False,
         timeout=30,
     )
@@ -74,3 +75,7 @@ def test_behind_the_proxy_the_links_name_the_address_the_ehr_called(
     with _proxied(tmp_path, tls_dir, settings) as (_, proxy):
         for host in (f"localhost:{proxy.port}", f"crd.example.org:{proxy.port}"):
             assert _links(proxy, host) == {f"{scheme}://{host}{POLICY}"}, host
+            # the EHR's own forwarded headers are not the proxy's: nginx replaces or removes them (before,
+            # a trusted nginx passed an X-Forwarded-Host on, and it named the links' host)
+            forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
+            assert _links(proxy, host, **forged) == {f"{scheme}://{host}{POLICY}"}, host
