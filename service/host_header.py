@@ -116,6 +116,19 @@ def _nearest(value: str) -> str:
     return value.rpartition(",")[2].strip(" \t")
 
 
+def _unmapped(network: Network) -> Network:
+    """An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it maps: a peer is
+    matched by its IPv4 address however its socket gave it (`TrustedProxies.trusted`)."""
+    mapped = network.network_address
+    if (
+        isinstance(mapped, ipaddress.IPv6Address)
+        and mapped.ipv4_mapped is not None
+        and network.prefixlen >= 96
+    ):
+        return ipaddress.ip_network((mapped.ipv4_mapped, network.prefixlen - 96))
+    return network
+
+
 class TrustedProxies:
     """WSGI middleware: a request from one of `networks` (the configured `trusted_proxies`) called the
     scheme its X-Forwarded-Proto says and the Host its X-Forwarded-Host says (each its last value);
@@ -123,7 +136,7 @@ class TrustedProxies:
 
     def __init__(self, app: WSGIApplication, networks: Iterable[Network]) -> None:
         self.app = app
-        self.networks = tuple(networks)
+        self.networks = tuple(_unmapped(network) for network in networks)
 
     def trusted(self, peer: str | None) -> bool:
         try:

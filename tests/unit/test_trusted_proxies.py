@@ -51,6 +51,20 @@ def test_a_trusted_proxys_forwarded_scheme_and_host_are_the_links(proxied: Flask
         }
 
 
+def test_a_proxy_listed_by_its_ipv4_mapped_address_is_trusted(compiled_catalog: Catalog) -> None:
+    """Before, a peer was matched by its IPv4 address only, so a network written IPv4-mapped (as a
+    dual-stack socket shows the proxy: `::ffff:10.0.0.5`) was accepted and matched no peer at all."""
+    for listed in ("::ffff:10.0.0.5", "::ffff:10.0.0.0/104"):
+        settings = settings_from_mapping({"trusted_proxies": [listed]})
+        networks = settings.trusted_proxies
+        app = create_app(open_settings(trusted_proxies=networks), compiled_catalog, client_factory=no_client)
+        for peer in ("10.0.0.5", "::ffff:10.0.0.5"):
+            answered = sent(app, "crd:8080", **_forwarded("https", "crd.example.org", peer))
+            assert links(answered) == {f"https://crd.example.org/policies/{POLICY}"}, (listed, peer)
+        answered = sent(app, "crd:8080", **_forwarded("https", "crd.example.org", "192.0.2.5"))
+        assert links(answered) == {f"http://crd:8080/policies/{POLICY}"}, listed
+
+
 @pytest.mark.parametrize("trusted", [False, True], ids=["none-configured", "another-peer"])
 def test_forwarded_headers_from_anyone_else_are_ignored(app: Flask, proxied: Flask, trusted: bool) -> None:
     """By default no peer is trusted (gunicorn's own default trusted loopback: tests/integration/
