@@ -37,12 +37,17 @@ same. gunicorn's own reading of X-Forwarded-Proto, which trusts loopback by defa
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import Request
+
+from service.settings import unmapped
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,6 +59,7 @@ FIELDS = (FIELD, FORWARDED_HOST, FORWARDED_PROTO)  # what a refusal of the calle
 _HOST_FROM = "idds_crd.host_from"  # environ: the header HTTP_HOST was taken from, when not Host
 _SCHEME_REFUSED = "idds_crd.scheme_refused"  # environ: a trusted proxy's X-Forwarded-Proto, invalid
 SCHEMES = ("http", "https")
+FORWARDED = {"HTTP_X_FORWARDED_PROTO": "X-Forwarded-Proto", "HTTP_X_FORWARDED_HOST": "X-Forwarded-Host"}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
@@ -116,19 +122,6 @@ def _nearest(value: str) -> str:
     return value.rpartition(",")[2].strip(" \t")
 
 
-def _unmapped(network: Network) -> Network:
-    """An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it maps: a peer is
-    matched by its IPv4 address however its socket gave it (`TrustedProxies.trusted`)."""
-    mapped = network.network_address
-    if (
-        isinstance(mapped, ipaddress.IPv6Address)
-        and mapped.ipv4_mapped is not None
-        and network.prefixlen >= 96
-    ):
-        return ipaddress.ip_network((mapped.ipv4_mapped, network.prefixlen - 96))
-    return network
-
-
 class TrustedProxies:
     """WSGI middleware: a request from one of `networks` (the configured `trusted_proxies`) called the
     scheme its X-Forwarded-Proto says and the Host its X-Forwarded-Host says (each its last value);
@@ -136,7 +129,7 @@ class TrustedProxies:
 
     def __init__(self, app: WSGIApplication, networks: Iterable[Network]) -> None:
         self.app = app
-        self.networks = tuple(_unmapped(network) for network in networks)
+        self.networks = tuple(unmapped(network) for network in networks)
 
     def trusted(self, peer: str | None) -> bool:
         try:
@@ -161,6 +154,27 @@ class TrustedProxies:
                 environ["HTTP_HOST"] = _nearest(host)
                 environ[_HOST_FROM] = FORWARDED_HOST
         return self.app(environ, start_response)
+
+
+class UnreadForwarding:
+    """With neither `public_base_url` nor `trusted_proxies` set, a proxy's X-Forwarded-Proto and -Host
+    are read by nothing, so behind a proxy the links name the address the proxy called (`http`, the Host
+    it sent), not the one the EHR called. The first request of a worker that carries either header says
+    so in the service log, once, naming the headers, never their values (review32a M1)."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def __call__(self, environ: Mapping[str, Any]) -> None:
+        sent = [name for key, name in FORWARDED.items() if key in environ]
+        if sent:
+            self.said = True
+            log.warning(
+                "a request came with %s, which nothing reads: neither public_base_url nor trusted_proxies "
+                "is set, so the links name the address the proxy called, not the one the EHR called "
+                "(docs/serving.md, Behind a reverse proxy)",
+                " and ".join(sent),
+            )
 
 
 def url_root(called: Request) -> str:

@@ -27,7 +27,7 @@ from service.fhir.outbound import refusal as fhir_server_refusal
 from service.fhir.query_pool import FhirUse
 from service.flask_context import current_request
 from service.hooks.models import HOOK_INSTANCE, HookRequest, RequestInvalid, parse_hook_request
-from service.host_header import TrustedProxies, host_refused, url_root
+from service.host_header import TrustedProxies, UnreadForwarding, host_refused, url_root
 from service.http_input import InputRefused, decode_json_body, read_body, read_json_body
 from service.modifiers import text_may_carry
 from service.observability import (
@@ -302,6 +302,7 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     if settings.trusted_proxies:  # none by default: nobody's X-Forwarded-Proto or -Host is read
         app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
+    unread = None if settings.trusted_proxies or settings.public_base_url else UnreadForwarding()
     app.register_blueprint(bp)
     install_request_log(app)
     install_metrics(app, settings)
@@ -312,8 +313,12 @@ def install_http_edge(app: Flask, settings: Settings) -> None:
         """RFC 9112 §3.2: 400 for an HTTP/1.1 request with no Host or with one that is invalid (gunicorn
         refuses two Host lines itself), on every route; the probes answer one with no Host at all
         (`PROBE_PATHS`: a load balancer's HTTP/1.1 check may send none), never an invalid one. The
-        OperationOutcome names the header at fault (a trusted proxy's X-Forwarded-Host, ...)."""
+        OperationOutcome names the header at fault (a trusted proxy's X-Forwarded-Host, ...). With no
+        `trusted_proxies` nor `public_base_url`, the first request forwarded by a proxy is said in the log
+        (`UnreadForwarding`)."""
         called = current_request()
+        if unread is not None and not unread.said:
+            unread(called.environ)
         refused = host_refused(called.environ, none_allowed=called.path in PROBE_PATHS)
         if refused is None:
             return None

@@ -424,13 +424,33 @@ def _trusted_proxies(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6
     networks = []
     for i, given in enumerate(_string_list(value, "trusted_proxies")):
         try:
-            networks.append(ipaddress.ip_network(given))
+            network = ipaddress.ip_network(given)
         except ValueError:
             raise SettingsError(
                 f"trusted_proxies[{i}]: expected an IP address or network such as 10.0.0.5 or 10.0.0.0/24, "
                 f"got {given!r}"
             ) from None
+        network = unmapped(network)
+        if network.prefixlen == 0:
+            raise SettingsError(
+                f"trusted_proxies[{i}]: {given!r} is every address, so anyone could say the scheme and host "
+                "the links name: list the proxies' own addresses, or set public_base_url"
+            )
+        networks.append(network)
     return tuple(networks)
+
+
+def unmapped(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it maps: a trusted proxy's
+    peer address is matched by its IPv4 address however its socket gave it (host_header.TrustedProxies),
+    and `::ffff:0:0/96` is every IPv4 address as `0.0.0.0/0` is."""
+    mapped = network.network_address
+    ipv4 = mapped.ipv4_mapped if isinstance(mapped, ipaddress.IPv6Address) else None
+    if ipv4 is not None and network.prefixlen >= 96:
+        return ipaddress.ip_network((ipv4, network.prefixlen - 96))
+    return network
 
 
 def _folder(value: Any, where: str) -> Path | None:

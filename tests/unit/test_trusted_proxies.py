@@ -98,3 +98,44 @@ def test_trusted_proxies_are_addresses_or_networks_and_none_by_default() -> None
     for wrong in (["*"], ["crd-proxy"], ["10.0.0.1/16"], "10.0.0.5", [""]):
         with pytest.raises(SettingsError, match=r"trusted_proxies"):
             settings_from_mapping({"trusted_proxies": wrong})
+
+
+@pytest.mark.parametrize("every", ["0.0.0.0/0", "::/0", "::ffff:0:0/96"])
+def test_a_network_of_every_address_is_refused_at_start_up(every: str) -> None:
+    """Before, `0.0.0.0/0` was taken without a word: anyone could then say the links' scheme and host
+    (review32a L2). A proxy's network narrower than that is taken."""
+    with pytest.raises(SettingsError, match=r"trusted_proxies\[1\]: .* is every address"):
+        settings_from_mapping({"trusted_proxies": ["10.0.0.5", every]})
+    assert settings_from_mapping({"trusted_proxies": ["::ffff:0:0/97", "0.0.0.0/1"]}).trusted_proxies
+
+
+def test_forwarded_headers_read_by_nothing_are_said_once_in_the_log(
+    compiled_catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deployment behind a proxy with neither public_base_url nor trusted_proxies set gets links naming
+    the address the proxy called (review32a M1): the first forwarded request of a worker says so, naming
+    the headers and never their values; one with either setting says nothing."""
+    quiet = create_app(open_settings(), compiled_catalog, client_factory=no_client)
+    sent(quiet, "crd:8080")
+    warned = create_app(open_settings(), compiled_catalog, client_factory=no_client)
+    configured = [
+        create_app(open_settings(public_base_url="https://crd.example.org"), compiled_catalog, no_client),
+        create_app(
+            open_settings(trusted_proxies=(ipaddress.ip_network(PROXY),)), compiled_catalog, no_client
+        ),
+    ]
+    with caplog.at_level("WARNING", logger="service.host_header"):
+        sent(quiet, "crd:8080")
+        for app in configured:
+            sent(app, "crd:8080", **_forwarded("https", "evil.example", "192.0.2.9"))
+        assert not _said(caplog)
+        for _ in range(3):
+            sent(warned, "crd:8080", **_forwarded("https", "evil.example", "192.0.2.9"))
+    said = _said(caplog)
+    assert len(said) == 1, said
+    assert "X-Forwarded-Proto and X-Forwarded-Host" in said[0] and "public_base_url" in said[0]
+    assert "evil.example" not in said[0] and "https," not in said[0]
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "service.host_header"]
