@@ -130,9 +130,14 @@ CARRIED_REPEATING = frozenset(("doc-needed", "info-needed", "billingCode"))
 MOST_CARRIED_CODES = 8  # of a repeating one: its value sets hold 6 codes or fewer (CRD 2.2)
 CARRIED_CODING = ("system", "code")  # of a carried billingCode, never its display (free text)
 # Of the repetitions another source put on one resource (the Encounter, an order), each column keeps this
-# many, in the order sent, and counts the rest (`carried_left_out`): 200 of them, each string 1 KB, made
-# a 3 MB `assertions` column (review31e L5); a resource carries one per Coverage and source
+# many and counts the rest (`carried_left_out`): 200 of them, each string 1 KB, made a 3 MB `assertions`
+# column (review31e L5); a resource carries one per Coverage and source. Those kept are chosen by
+# `_carried_rank` (an approval first), and stand in the order sent
 MOST_CARRIED_REPETITIONS = 16
+# Of the carried repetitions a row leaves out, the index (`audit_assertions`) holds the ids of this many a
+# call, chosen as those kept are, and the `assertions` column names them (`left_out_ids`), so that `find`
+# reads every id it was given (review31h): an id past them is found by nothing
+MOST_INDEXED_LEFT_OUT = 16
 CARRIED_DATES = {
     "date": "date",
     "expiry-date": "expiry_date",
@@ -183,14 +188,14 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         if local_reference(a.get("coverage"), server) in judged
     ]
     assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged, server)
-    # each one's ids are indexed, those past the column's bound too: `audit show` finds a kept approval by
-    # its PA number or assertion id whatever its place on the resource (review31h)
+    # the ids of each one the column keeps are indexed, and of those it leaves out a bounded number, which
+    # it names: `audit show` finds a kept approval by its PA number or assertion id (review31h)
+    assertions, left_out = _carried_capped(assertions)
     keys = [
         (_key(a["assertion_id"], secrets), _key(a.get("satisfied_pa_id"), secrets))
-        for a in assertions
+        for a in chain(assertions, left_out)
         if isinstance(a.get("assertion_id"), str)
     ]
-    assertions = _carried_capped(assertions)
     return {
         "received_at": utc_naive(call.received_at),
         "answered_at": utc_naive(call.answered_at),
@@ -299,7 +304,10 @@ def _issued(
 def _response_kept(response: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
     """The answer as the record keeps it: each system action's resource of a type sent back only to
     carry coverage information (`ANNOTATED_ONLY`) as its versioned reference and the repetitions this
-    call issued on it (`issued`, from `_issued`: (resource, coverage, assertion id)); the rest as sent."""
+    call issued on it (`issued`, from `_issued`: (resource, coverage, assertion id)); any other (an order,
+    an Appointment) as sent but for the coverage-information repetitions it did not issue, kept short as
+    the Encounter's are (`_repetitions_kept`: an order's is whole in the request column, which is the call
+    as sent; review31c: another source's repetition with a 400 KB note was stored twice); the rest as sent."""
     actions = response.get("systemActions")
     if not isinstance(actions, list):
         return response
@@ -308,8 +316,53 @@ def _response_kept(response: dict[str, Any], issued: set[IssueKey]) -> dict[str,
         resource = action.get("resource") if isinstance(action, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") in ANNOTATED_ONLY:
             action = {**action, "resource": _annotated_reference(resource, issued)}
+        elif isinstance(resource, dict) and isinstance(resource.get("extension"), list):
+            action = {**action, "resource": _carried_short(resource, issued)}
         kept.append(action)
     return {**response, "systemActions": kept}
+
+
+def _carried_short(resource: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
+    """A resource sent back whole, its extensions as sent but the coverage-information repetitions this
+    call did not issue, kept as `_repetitions_kept` keeps them (`carried_left_out` beside them when it
+    left some out); the resource itself when it carries none."""
+    extensions, left_out = _repetitions_kept(resource, resource["extension"], issued)
+    if extensions is None:
+        return resource
+    kept = {**resource, "extension": extensions}
+    if left_out:
+        kept["carried_left_out"] = left_out
+    return kept
+
+
+def _repetitions_kept(
+    resource: dict[str, Any], extensions: list[Any], issued: set[IssueKey]
+) -> tuple[list[Any] | None, int]:
+    """`extensions` (of `resource`) with each coverage-information repetition the call did not issue
+    (`issued`; an Appointment's restating its order's assertion, under its id, is the call's own) kept as
+    its identity (`_carried_identity`), of those the first `MOST_CARRIED_REPETITIONS`
+    by `_carried_rank` (an approval first), in the order sent, and how many it left out; (None, 0) when
+    it holds no such repetition (`extensions` are kept as they are)."""
+    target = f"{resource.get('resourceType')}/{resource.get('id')}"
+    own = {(coverage, identifier) for _, coverage, identifier in issued}
+    carried: dict[int, dict[str, Any]] = {}
+    for position, extension in enumerate(extensions):
+        if (
+            isinstance(extension, dict)
+            and extension.get("url") == COVERAGE_INFORMATION
+            and _issue_key(target, _assertion_values(extension.get("extension")))[1:] not in own
+        ):
+            carried[position] = _carried_identity(extension)
+    if not carried:
+        return None, 0
+    positions = list(carried)
+    chosen = {positions[k] for k in _chosen([_identity_rank(carried[p]) for p in positions])}
+    kept = [
+        carried.get(position, extension)
+        for position, extension in enumerate(extensions)
+        if position not in carried or position in chosen
+    ]
+    return kept, len(carried) - len(chosen)
 
 
 def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dict[str, Any]:
@@ -320,25 +373,18 @@ def _annotated_reference(resource: dict[str, Any], issued: set[IssueKey]) -> dic
     review30b L5); and every coverage-information repetition sent on it: those this call issued (`issued`)
     as sent, the others marked `carried`, as the `assertions` column marks an order's (another source's, for a
     Coverage the call did not judge, was dropped), and kept as their identifying and determination
-    sub-extensions and digest (`_carried_identity`), the first `MOST_CARRIED_REPETITIONS` of them, the rest
-    counted (`carried_left_out`)."""
+    sub-extensions and digest (`_carried_identity`), `MOST_CARRIED_REPETITIONS` of them (`_repetitions_kept`),
+    the rest counted (`carried_left_out`)."""
     kept: dict[str, Any] = {"resourceType": resource.get("resourceType"), "id": resource.get("id")}
     meta = resource.get("meta")
     pinned = {k: meta[k] for k in ("versionId", "lastUpdated") if isinstance(meta, dict) and k in meta}
     if pinned:
         kept["meta"] = pinned
-    repetitions, carried = [], 0
-    for target, extension in _coverage_information(resource):
-        values = _assertion_values(extension.get("extension"))
-        if _issue_key(target, values) in issued:
-            repetitions.append(extension)
-            continue
-        carried += 1
-        if carried <= MOST_CARRIED_REPETITIONS:
-            repetitions.append(_carried_identity(extension))
-    kept["extension"] = repetitions
-    if carried > MOST_CARRIED_REPETITIONS:
-        kept["carried_left_out"] = carried - MOST_CARRIED_REPETITIONS
+    sent = [e for _, e in _coverage_information(resource)]
+    repetitions, left_out = _repetitions_kept(resource, sent, issued)
+    kept["extension"] = sent if repetitions is None else repetitions
+    if left_out:
+        kept["carried_left_out"] = left_out
     with suppress(ValueError):  # (never so: an answer that `dumps` refuses is not sent)
         kept["sent_sha256"] = _sent_sha256(resource)
     return kept
@@ -395,23 +441,67 @@ def _value(sub: dict[str, Any]) -> Any:
     return next(v for k, v in sub.items() if k.startswith("value"))
 
 
-def _carried_capped(assertions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _carried_capped(assertions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The `assertions` column's entries with at most `MOST_CARRIED_REPETITIONS` carried ones of each
-    resource (`order`), the first; of a resource with more, an entry saying how many were left out,
-    `{"order": …, "carried": true, "carried_left_out": n}` (marked carried: never exported, never indexed)."""
-    seen: dict[str, int] = {}
-    kept = []
-    for assertion in assertions:
+    resource (`order`), chosen by `_carried_rank` (an approval first: review31h), in the order sent; of a
+    resource with more, an entry saying how many were left out, `{"order": …, "carried": true,
+    "carried_left_out": n}` (marked carried: never exported, never indexed as such), naming under
+    `left_out_ids` the ids (`assertion_id`, `satisfied_pa_id`) of those left out the index holds: of the
+    call's, at most `MOST_INDEXED_LEFT_OUT`, chosen the same way. (The column, those left out indexed.)"""
+    by_order: dict[str, list[int]] = {}
+    for position, assertion in enumerate(assertions):
         if assertion.get("carried"):
-            seen[assertion["order"]] = seen.get(assertion["order"], 0) + 1
-            if seen[assertion["order"]] > MOST_CARRIED_REPETITIONS:
-                continue
-        kept.append(assertion)
-    return kept + [
-        {"order": order, "carried": True, "carried_left_out": count - MOST_CARRIED_REPETITIONS}
-        for order, count in seen.items()
-        if count > MOST_CARRIED_REPETITIONS
-    ]
+            by_order.setdefault(assertion["order"], []).append(position)
+    left_out: dict[str, list[int]] = {}
+    for order, positions in by_order.items():
+        chosen = _chosen([_entry_rank(assertions[p]) for p in positions])
+        if len(chosen) < len(positions):
+            left_out[order] = [p for k, p in enumerate(positions) if k not in chosen]
+    if not left_out:
+        return assertions, []
+    dropped = {p for positions in left_out.values() for p in positions}
+    indexed = sorted(
+        (p for p in dropped if isinstance(assertions[p].get("assertion_id"), str)),
+        key=lambda p: (_entry_rank(assertions[p]), p),
+    )[:MOST_INDEXED_LEFT_OUT]
+    named = set(indexed)
+    kept = [a for p, a in enumerate(assertions) if p not in dropped]
+    for order, positions in left_out.items():
+        entry: dict[str, Any] = {"order": order, "carried": True, "carried_left_out": len(positions)}
+        ids = [
+            {k: assertions[p][k] for k in ("assertion_id", "satisfied_pa_id") if k in assertions[p]}
+            for p in positions
+            if p in named
+        ]
+        if ids:
+            entry["left_out_ids"] = ids
+        kept.append(entry)
+    return kept, [assertions[p] for p in sorted(indexed)]
+
+
+def _carried_rank(pa_number: bool, identified: bool) -> int:
+    """Which carried repetitions of a resource a row keeps first, lower first: one holding a PA number
+    (an approval, what `audit show <PA number>` reads), then one holding an assertion id (CRD 2.2 gives
+    every repetition one: in a single class with the approvals, 16 stuffed repetitions before an approval
+    would still leave it out), then the rest; the same rank in the order sent."""
+    return 0 if pa_number else 1 if identified else 2
+
+
+def _entry_rank(assertion: Mapping[str, Any]) -> int:
+    """`_carried_rank` of an `assertions` column's carried entry (its values strings: `_carried_subs`)."""
+    return _carried_rank("satisfied_pa_id" in assertion, "assertion_id" in assertion)
+
+
+def _identity_rank(identity: Mapping[str, Any]) -> int:
+    """`_carried_rank` of a carried repetition as `_carried_identity` keeps it."""
+    urls = {sub["url"] for sub in identity["extension"]}
+    return _carried_rank("satisfied-pa-id" in urls, "coverage-assertion-id" in urls)
+
+
+def _chosen(ranks: list[int]) -> set[int]:
+    """The places, in `ranks`, of the `MOST_CARRIED_REPETITIONS` repetitions kept: the lowest rank first,
+    of the same rank the first sent."""
+    return set(sorted(range(len(ranks)), key=ranks.__getitem__)[:MOST_CARRIED_REPETITIONS])
 
 
 def _carried_subs(subs: Any) -> list[dict[str, Any]]:

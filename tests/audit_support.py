@@ -171,6 +171,13 @@ def stored_text(database: Engine | str) -> str:
     return "\n".join(json.dumps(list(row), default=str) for row in rows)
 
 
+def assertions_indexed(trail: store_audit.AuditTrail) -> list[tuple[str | None, str | None]]:
+    """(assertion id, PA number) of every row of the trail's assertion index."""
+    with trail.database.connect() as connection:
+        query = select(audit_assertions.c.assertion_id, audit_assertions.c.satisfied_pa_id)
+        return [(assertion_id, pa_number) for assertion_id, pa_number in connection.execute(query)]
+
+
 def hook_instances_stored(database: Engine | str) -> list[str]:
     """The hookInstance of every audit record (a URL: read through a connection of its own)."""
     engine = _engine(database)

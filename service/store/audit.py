@@ -361,13 +361,18 @@ def _as_sent(
 
 
 def _ids_sent(record: Mapping[str, Any]) -> set[str]:
-    """The ids a record is found by that a call sends (`find`), as it sent them; its cards' uuids,
-    this service's, never hold a U+0000 or U+FFFD, nor reach the column's length."""
+    """The ids a record is found by that a call sends (`find`), as it sent them: its hookInstance, and
+    the ids of each assertion its `assertions` column keeps or names among those it left out and the
+    index holds (`left_out_ids`: audit_entry's `_carried_capped`, review31h); its cards' uuids, this
+    service's, never hold a U+0000 or U+FFFD, nor reach the column's length."""
     request = record.get("request")
     ids = [request.get("hookInstance")] if isinstance(request, dict) else []
     for assertion in record.get("assertions") or []:
         if isinstance(assertion, dict):
-            ids += [assertion.get("assertion_id"), assertion.get("satisfied_pa_id")]
+            named = assertion.get("left_out_ids")
+            for entry in (assertion, *(named if isinstance(named, list) else ())):
+                if isinstance(entry, dict):
+                    ids += [entry.get("assertion_id"), entry.get("satisfied_pa_id")]
     return {i for i in ids if isinstance(i, str)}
 
 

@@ -17,7 +17,7 @@ from service.catalog import Catalog
 from service.metrics import metric_data
 from service.settings import StoreSettings
 from service.strict_json import dumps
-from tests.audit_support import two_coverages_sign, without_display
+from tests.audit_support import assertions_indexed, kept_as_carried, two_coverages_sign, without_display
 from tests.builders import CPT, carried_approval, catalog
 from tests.calls import sample
 from tests.support import (
@@ -238,7 +238,8 @@ def test_the_carried_repetitions_a_row_keeps_are_bounded_and_the_rest_counted() 
     _, judged = recorded_encounter_call([theirs(JUDGED, f"x-{n}-{junk}", stuffed) for n in range(100)])
     carried = [a for a in judged["assertions"] if a.get("carried")]
     assert [a["assertion_id"] for a in carried[:-1]] == [f"x-{n}-{junk}"[:1_024] for n in range(16)]
-    assert carried[-1] == {"order": ENCOUNTER, "carried": True, "carried_left_out": 84}
+    named = [{"assertion_id": f"x-{n}-{junk}"[:1_024]} for n in range(16, 32)]  # (those left out indexed)
+    assert carried[-1] == {"order": ENCOUNTER, "carried": True, "carried_left_out": 84, "left_out_ids": named}
     assert len(json.dumps(judged["assertions"])) < 250_000
     _, other = recorded_encounter_call([theirs(OTHER, f"y-{n}-{junk}", stuffed) for n in range(100)])
     encounter = encounter_kept(other)
@@ -263,3 +264,137 @@ def test_a_carried_approval_past_the_rows_bound_is_still_found_by_its_pa_number_
     assert [a.get("carried_left_out") for a in record["assertions"] if a.get("carried")][-1] == 1
     assert [r["hook_instance"] for r in trail.find(pa)] == [record["hook_instance"]]
     assert [r["hook_instance"] for r in trail.find("the-approval")] == [record["hook_instance"]]
+
+
+PA = "PA-2026-0042"
+
+
+def an_approval(coverage: str, assertion_id: str) -> dict[str, Any]:
+    """Another source's approval for `coverage`: PA number `PA` satisfied."""
+    return theirs(
+        coverage,
+        assertion_id,
+        [{"url": "pa-needed", "valueCode": "satisfied"}, {"url": "satisfied-pa-id", "valueString": PA}],
+    )
+
+
+def test_an_approval_among_200_stuffed_repetitions_is_kept_and_read_by_its_pa_number() -> None:
+    """review31h: past the 16th carried repetition of one resource an approval was found by its PA number,
+    but its entry was among those counted, not kept. A row keeps first the repetitions carrying a PA
+    number, then those carrying an assertion id, then the rest, each in the order sent: `audit show` of the
+    PA number reads its values, in the assertions column and on the row's Encounter (another Coverage's)."""
+    stuffed = [theirs(JUDGED, f"a-{n}", []) for n in range(200)]
+    trail, record = recorded_encounter_call(
+        [*stuffed[:150], an_approval(JUDGED, "the-approval"), *stuffed[150:]]
+    )
+    [found] = trail.find(PA)
+    [approval] = [a for a in found["assertions"] if a.get("satisfied_pa_id") == PA]
+    assert (approval["assertion_id"], approval["pa_needed"], approval["covered"]) == (
+        "the-approval",
+        "satisfied",
+        "conditional",
+    )
+    carried = [a.get("assertion_id") for a in record["assertions"] if a.get("carried")]
+    assert carried[:-1] == [*(f"a-{n}" for n in range(15)), "the-approval"]  # in the order sent
+    others = [theirs(OTHER, f"o-{n}", []) for n in range(200)]
+    _, other = recorded_encounter_call([*others[:150], an_approval(OTHER, "their-approval"), *others[150:]])
+    kept = [e for e in encounter_kept(other)["extension"] if e.get("carried")]
+    assert [_id(e) for e in kept] == [*(f"o-{n}" for n in range(15)), "their-approval"]
+    assert {"url": "satisfied-pa-id", "valueString": PA} in kept[-1]["extension"]
+
+
+def test_the_ids_indexed_of_one_call_are_bounded_each_kept_one_first() -> None:
+    """review31h: the index held one row per carried id, however many (unbounded again since the index took
+    the ids past the column's bound). It holds each repetition the column keeps (16 a resource) and of those
+    left out 16 a call, approvals first, which the column names (`left_out_ids`); an id past them is found by
+    nothing."""
+    stuffed = [theirs(JUDGED, f"a-{n}", []) for n in range(80)]
+    trail, record = recorded_encounter_call([*stuffed, an_approval(JUDGED, "the-approval")])
+    kept = [*(f"a-{n}" for n in range(15)), "the-approval"]
+    named = [f"a-{n}" for n in range(15, 31)]
+    assert sorted(assertions_indexed(trail)) == sorted(
+        [*((i, None) for i in kept if i != "the-approval"), ("the-approval", PA), *((i, None) for i in named)]
+    )
+    assert [e["assertion_id"] for e in record["assertions"][-1]["left_out_ids"]] == named
+    for identifier in (*kept, *named):
+        assert [r["hook_instance"] for r in trail.find(identifier)] == [record["hook_instance"]]
+    assert trail.find("a-31") == [] == trail.find("a-79")
+
+
+AMBIGUOUS = {  # an id the index cannot tell from another (`unlike`): U+0000 is kept as U+FFFD, or its length
+    "u+fffd": ("amb\ufffdid", "amb\u0000id"),
+    "u+0000": ("amb\u0000id", "amb\ufffdid"),
+    "the-index-columns-length": ("L" * 200, "L" * 200 + "M"),
+}
+
+
+@pytest.mark.parametrize("identifier, unlike", list(AMBIGUOUS.values()), ids=list(AMBIGUOUS))
+def test_an_ambiguous_id_past_the_columns_bound_is_found_as_indexed(identifier: str, unlike: str) -> None:
+    """review31h: `find` of a key that other ids are stored as too (a U+FFFD or U+0000, or as long as the
+    index column) keeps the records whose id as sent is the key, read from the `assertions` column, which
+    held the first 16 carried repetitions alone: the 17th, indexed, was found by nothing. The column names
+    those left out it indexes; an id that differs only where the index cannot tell is still not found."""
+    trail, record = recorded_encounter_call(
+        [theirs(JUDGED, f"a-{n}", []) for n in range(16)] + [theirs(JUDGED, identifier, [])]
+    )
+    assert [r["hook_instance"] for r in trail.find(identifier)] == [record["hook_instance"]]
+    assert trail.find(unlike) == []
+
+
+def sign_with_carried(
+    extensions: list[dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The order-sign of the two-coverages pump order carrying `extensions`: its answer, row and order."""
+    body, order = two_coverages_sign()
+    order["extension"] = extensions
+    app = create_app(open_settings(store=StoreSettings(url="sqlite://")), catalog(), client_factory=no_client)
+    answer = post_json(app.test_client(), "/cds-services/idds-crd-order-sign", body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    return answer.get_json(), record, order
+
+
+def order_sent_back(response: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
+    [resource] = [
+        a["resource"]
+        for a in response.get("systemActions", [])
+        if (a["resource"]["resourceType"], a["resource"]["id"]) == (order["resourceType"], order["id"])
+    ]
+    return resource
+
+
+def test_an_orders_carried_repetition_is_kept_whole_in_the_request_alone() -> None:
+    """stop-note-53 (review31c): a draft order carrying another Coverage's repetition with a 400 KB note was
+    stored twice, whole in the request column (the call as sent: it stays so) and again in the response's
+    order sent back. The response keeps it as the Encounter's are, short: what identifies it and what it
+    determined, marked carried, with the digest of it as sent; the answer sends it whole."""
+    note = "N" * 400_000
+    repetition = theirs(OTHER, "y-6", [{"url": "note", "valueString": note}])
+    answer, record, order = sign_with_carried([repetition])
+    assert repetition in order_sent_back(answer, order)["extension"]
+    [request_order] = [
+        e["resource"]
+        for e in record["request"]["context"]["draftOrders"]["entry"]
+        if e["resource"]["id"] == order["id"]
+    ]
+    assert repetition in request_order["extension"]
+    kept = order_sent_back(record["response"], order)
+    [carried] = [e for e in kept["extension"] if e.get("carried")]
+    assert carried == kept_as_carried(repetition)
+    assert len(json.dumps(record["response"])) < 100_000
+    issued = [e for e in order_sent_back(answer, order)["extension"] if e != repetition]
+    assert [e for e in kept["extension"] if not e.get("carried")] == issued
+
+
+def test_an_orders_carried_repetitions_in_the_response_are_bounded_as_the_encounters() -> None:
+    """The response's order keeps 16 carried repetitions (an approval first) and counts the rest, as the
+    row's Encounter does; the request keeps all 40 as sent."""
+    others = [theirs(OTHER, f"o-{n}", []) for n in range(40)]
+    answer, record, order = sign_with_carried([*others, an_approval(OTHER, "their-approval")])
+    kept = order_sent_back(record["response"], order)
+    assert [_id(e) for e in kept["extension"] if e.get("carried")] == [
+        *(f"o-{n}" for n in range(15)),
+        "their-approval",
+    ]
+    assert kept["carried_left_out"] == 25
+    assert len(order_sent_back(answer, order)["extension"]) == 43  # 41 theirs and the call's two
