@@ -128,7 +128,7 @@ CARRIED_KEPT = (
 # 0..* (CRD 2.2): each code (a billingCode's system and code) kept once, in the order first sent
 CARRIED_REPEATING = frozenset(("doc-needed", "info-needed", "billingCode"))
 MOST_CARRIED_CODES = 8  # of a repeating one: its value sets hold 6 codes or fewer (CRD 2.2)
-CARRIED_CODING = ("system", "code")  # of a carried billingCode, never its display (free text)
+CARRIED_CODING = ("system", "code")  # of a carried billingCode (`_coding_kept`), never its display
 # Of the repetitions another source put on one resource (the Encounter, an order), each column keeps this
 # many and counts the rest (`carried_left_out`): 200 of them, each string 1 KB, made a 3 MB `assertions`
 # column (review31e L5); a resource carries one per Coverage and source. Those kept are chosen by
@@ -506,10 +506,10 @@ def _chosen(ranks: list[int]) -> set[int]:
 
 def _carried_subs(subs: Any) -> list[dict[str, Any]]:
     """Of a carried repetition's sub-extensions, those `CARRIED_KEPT` names whose value is a string (a
-    coverage's reference; a billingCode's system and code, `CARRIED_CODING`), each cut to `CARRIED_TEXT`, in
+    coverage's reference; a billingCode's system and code, `_coding_kept`), each cut to `CARRIED_TEXT`, in
     `CARRIED_KEPT`'s order: of one that repeats (`CARRIED_REPEATING`) each code once, in the order first
     sent, at most `MOST_CARRIED_CODES`; of the others the last, as `_assertion_values` reads them. A value
-    that is no string (a billingCode with neither) is left out."""
+    that is no string (a billingCode with neither system nor code) is left out."""
     single: dict[str, dict[str, Any]] = {}
     repeating: dict[str, dict[Any, dict[str, Any]]] = {url: {} for url in CARRIED_REPEATING}
     for sub in dicts(subs):
@@ -523,11 +523,7 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
             if isinstance(reference, str):
                 single[url] = {"url": url, "valueReference": {"reference": reference[:CARRIED_TEXT]}}
         elif url == "billingCode":
-            coding = {
-                k: v[:CARRIED_TEXT]
-                for k in CARRIED_CODING
-                if isinstance(value, dict) and isinstance(v := value.get(k), str)
-            }
+            coding = _coding_kept(value)
             if coding and len(repeating[url]) < MOST_CARRIED_CODES:
                 repeating[url].setdefault(tuple(coding.items()), {"url": url, "valueCoding": coding})
         elif isinstance(value, str) and key is not None:
@@ -542,6 +538,28 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
         for sub in (repeating[url].values() if url in CARRIED_REPEATING else [single.get(url)])
         if sub is not None
     ]
+
+
+def _coding_kept(value: Any) -> dict[str, str]:
+    """A carried billingCode's coding as the row keeps it (`CARRIED_CODING`): its system, a string, and its
+    code, each cut to `CARRIED_TEXT`; a code that is no string (62362 sent as a number) as its JSON text,
+    what the coding says it covers all the same (review31h: `{"system": …}` alone said nothing), never its
+    display, free text another source wrote (an SSN), not even where it has no code."""
+    if not isinstance(value, dict):
+        return {}
+    system, code = (value.get(k) for k in CARRIED_CODING)
+    kept = {"system": system[:CARRIED_TEXT]} if isinstance(system, str) else {}
+    if code is not None:
+        kept["code"] = (code if isinstance(code, str) else _json_text(code))[:CARRIED_TEXT]
+    return kept
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value's compact text as the answer writes it (a number as it was read)."""
+    try:
+        return dumps(value)
+    except ValueError:  # (a non-finite number, which no parsed body holds)
+        return str(value)
 
 
 def _sent_sha256(value: Any) -> str:

@@ -341,6 +341,32 @@ def test_an_ambiguous_id_past_the_columns_bound_is_found_as_indexed(identifier: 
     assert trail.find(unlike) == []
 
 
+BILLING_CODES = {
+    "an-int-code": ({"system": CPT, "code": 62362}, {"system": CPT, "code": "62362"}),
+    "an-object-code": (
+        {"system": CPT, "code": {"value": "62362"}},
+        {"system": CPT, "code": '{"value":"62362"}'},
+    ),
+    "a-long-number": ({"system": CPT, "code": int("9" * 1_100)}, {"system": CPT, "code": "9" * 1_024}),
+    "no-code-but-a-display": ({"system": CPT, "display": f"SSN {SSN}"}, {"system": CPT}),
+    "no-code": ({"system": CPT, "display": "Intrathecal pump, programmable"}, {"system": CPT}),
+}
+
+
+@pytest.mark.parametrize("sent, kept", list(BILLING_CODES.values()), ids=list(BILLING_CODES))
+def test_a_carried_billing_code_that_is_no_string_is_kept_as_its_json_text(
+    sent: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    """review31h: a billingCode coding whose code is no string (62362 sent as a number) was kept as its
+    system alone, which says nothing of what the approval covers: its code is kept as its JSON text, cut to
+    1,024 characters as the others are; a coding with no code keeps its system alone, never its display
+    (free text another source wrote)."""
+    entry, repetition, text = kept_in_both_columns([{"url": "billingCode", "valueCoding": sent}])
+    assert entry["billing_codes"] == [kept]
+    assert [s["valueCoding"] for s in repetition["extension"] if s["url"] == "billingCode"] == [kept]
+    assert SSN not in text and "Intrathecal pump, programmable" not in text
+
+
 def sign_with_carried(
     extensions: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
