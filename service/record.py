@@ -545,8 +545,8 @@ def _read_by_none(resource: Mapping[str, Any], codes: tuple[Code, ...], read: Re
     return (
         bool(codes)
         and not read.reads(codes)
-        and not dicts(resource.get("usedCode"))
-        and not dicts(resource.get("focalDevice"))
+        and ("usedCode" not in resource or not dicts(resource["usedCode"]))  # most name neither
+        and ("focalDevice" not in resource or not dicts(resource["focalDevice"]))
     )
 
 
@@ -683,7 +683,9 @@ def _body_site(concept: Any) -> str:
     the same whether or not a coding sits beside them, and which say the side a coding's generic
     display does not), else its codings (system and code); "" for a score of no named muscle (an
     average, contract §5)."""
-    text = as_dict(concept).get("text")
+    if not isinstance(concept, dict):
+        return ""  # most scores name none: no text and no codings
+    text = concept.get("text")
     if isinstance(text, str) and text.strip():
         return " ".join(text.lower().split())
     return " ".join(sorted(f"{code.system}|{code.code}" for code in codings(concept)))

@@ -1,7 +1,7 @@
 """A record's facts read field by field as their resources say, whatever the chart's other records of the
 same drug say, and what a resource leaves out read as before (perf32: the record builds a drug's fact by
 position, reads the words of a drug named with no dosage once per distinct drug of the call, and looks for
-no route where a resource names none)."""
+no route, no muscle, no drug used and no device acted on where a resource names none)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pytest
 
 from service.codes import Code
 from service.record import build_record
-from tests.builders import RX, SCT, catalog, concept, med_request, med_statement
+from tests.builders import (
+    RX,
+    SCT,
+    catalog,
+    concept,
+    med_request,
+    med_statement,
+    muscle_ashworth,
+    procedure,
+)
 
 INTRATHECAL = {"coding": [{"system": SCT, "code": "72607000", "display": "Intrathecal route"}], "text": "IT"}
 
@@ -105,3 +114,51 @@ def test_a_route_is_read_from_an_orders_or_a_statements_dosages_under_either_key
     for resource in (order, statement):
         resource[key] = [{"route": {"text": "oral"}}]
     assert [(fact.route_text, fact.neuraxial) for fact in _facts(order, statement)] == [("oral", False)] * 2
+
+
+@pytest.mark.parametrize(
+    ("site", "muscle"),
+    [
+        (None, ""),
+        ("left biceps", ""),
+        (["left biceps"], ""),
+        ({"text": " Left  Biceps "}, "left biceps"),
+        ({"coding": [{"system": SCT, "code": "b"}, {"system": SCT, "code": "a"}]}, "snomed|a snomed|b"),
+    ],
+)
+def test_a_scores_muscle_is_its_body_sites_words_or_codes_and_none_for_a_site_written_as_no_object(
+    site: Any, muscle: str
+) -> None:
+    """`bodySite` is a CodeableConcept: written as anything else (absent, text, a list) it names no
+    muscle, and the score is still read (an average), as before the record's quick look for none."""
+    score = muscle_ashworth(2, "2025-10-02", "x")
+    if site is None:
+        del score["bodySite"]
+    else:
+        score["bodySite"] = site
+    [fact] = build_record("p1", {"Observation": [score]}, catalog().terminology).observations
+    assert fact.body_site == muscle
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "built"),
+    [
+        (None, None, False),
+        ("usedCode", [], False),
+        ("usedCode", ["not an object"], False),
+        ("usedCode", [{"text": "lidocaine"}], True),
+        ("focalDevice", [], False),
+        ("focalDevice", [{"manipulated": {"reference": "Device/d1"}}], True),
+    ],
+)
+def test_a_procedure_no_policy_reads_by_its_code_is_built_only_where_it_names_a_drug_used_or_a_device(
+    key: str | None, value: Any, built: bool
+) -> None:
+    """A Procedure none of whose codes a policy reads is left out unless it names a drug it used or a device
+    it acted on (as objects: an empty list, or one of no object, names none), which are read whatever its
+    codes."""
+    done = procedure("0000000", "2025-01-01", system=SCT, display="Unread procedure")
+    if key is not None:
+        done[key] = value
+    facts = build_record("p1", {"Procedure": [done]}, catalog().terminology).procedures
+    assert [fact.source for fact in facts] == ([f"Procedure/{done['id']}"] if built else [])
