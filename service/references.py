@@ -164,13 +164,36 @@ def belongs_to_patient(
     """Whether `resource` is about Patient/`patient_id`: its patient link (`patient_link`) must name that
     patient. `unlinked` is the answer for a resource with no such link (an order handed over by id may
     omit it; a search result may not). A link written as an absolute URL names a server: given the
-    call's FHIR `server`, a Patient of the same id on another server is another person. (The link is
-    found by `patient_link`'s loop written out: this is asked of every chart resource of a call, and the
-    call costs some 700 instructions each, callgrind.)"""
+    call's FHIR `server`, a Patient of the same id on another server is another person. (`patients_own`
+    asks it of every chart resource of a call at once.)"""
+    return _belongs(resource, patient_id, _plain_link(patient_id), unlinked, server)
+
+
+def patients_own(
+    resources: Iterable[Mapping[str, Any]], patient_id: str, unlinked: bool, server: str | None = None
+) -> list[Any]:
+    """Those of `resources` that `belongs_to_patient`, in their order: the link written the plain way
+    worked out once for them all (its id's check was 2.4 k instructions a resource, callgrind)."""
+    plain = _plain_link(patient_id)
+    return [r for r in resources if _belongs(r, patient_id, plain, unlinked, server)]
+
+
+def _plain_link(patient_id: str) -> str | None:
+    """The reference `Patient/<patient_id>` as a patient link writes it the plain way, when `patient_id` is
+    an id as `_REFERENCE` reads one (so a link written so is read as naming it); None otherwise."""
+    return f"Patient/{patient_id}" if _ID.fullmatch(patient_id) else None
+
+
+def _belongs(
+    resource: Mapping[str, Any], patient_id: str, plain: str | None, unlinked: bool, server: str | None
+) -> bool:
+    """`belongs_to_patient`, `plain` its `_plain_link`. (The link is found by `patient_link`'s loop written
+    out: this is asked of every chart resource of a call, and the call costs some 700 instructions each,
+    callgrind.)"""
     for link in PATIENT_LINKS:
         if link in resource:
-            value, wanted = resource[link], f"Patient/{patient_id}"
-            if isinstance(value, dict) and value.get("reference") == wanted and _ID.fullmatch(patient_id):
+            value = resource[link]
+            if plain is not None and isinstance(value, dict) and value.get("reference") == plain:
                 return True  # written the plain way (nearly always): no need to parse it
             return _names_patient(parse_reference(value), patient_id, server) is True
     return unlinked

@@ -85,7 +85,7 @@ from service.graphemes import whole
 from service.hooks.models import HookRequest
 from service.modifiers import may_carry
 from service.observability import observe_cache
-from service.references import belongs_to_patient, on_server, parse_reference
+from service.references import on_server, parse_reference, patients_own
 from service.request_log import redacted
 from service.routing import Payer, placed_by_its_words, routed
 from service.shapes import as_dict, as_str, dicts
@@ -171,7 +171,7 @@ class Owner:
             return [r for r in resources if r.get("id") == self.patient_id]
         if query.resource_type in UNSCOPED_TYPES:
             return resources
-        return [r for r in resources if belongs_to_patient(r, self.patient_id, False, self.server)]
+        return patients_own(resources, self.patient_id, False, self.server)
 
 
 NO_OWNER = Owner("")  # for reads of the types no patient owns

@@ -1,5 +1,6 @@
 """References read one way everywhere (service/references.py): `belongs_to_patient`'s shortcut for a
-plainly written `Patient/id` answers exactly as reading the reference does."""
+plainly written `Patient/id` answers exactly as reading the reference does, and so does `patients_own`,
+which works that shortcut out once for a whole chart."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.references import PATIENT_LINKS, belongs_to_patient, local_reference, parse_reference
+from service.references import (
+    PATIENT_LINKS,
+    belongs_to_patient,
+    local_reference,
+    parse_reference,
+    patients_own,
+)
 from tests.fuzz_support import seeded
 
 IDS = st.sampled_from(["p1", "demo-meets", "a.b", "..", ".", "", "a_b", "x" * 64, "x" * 65, "é", "p1 "])
@@ -47,6 +54,22 @@ def test_belongs_to_patient_answers_as_reading_the_reference_does(
     resource: dict[str, Any], patient_id: str, unlinked: bool
 ) -> None:
     assert belongs_to_patient(resource, patient_id, unlinked) == _by_reading(resource, patient_id, unlinked)
+
+
+@seeded(300)
+@given(
+    st.lists(st.dictionaries(st.sampled_from([*PATIENT_LINKS, "performer"]), LINK_VALUES, max_size=3)),
+    IDS,
+    st.booleans(),
+)
+def test_a_charts_resources_are_the_patients_own_as_each_is_read_alone(
+    resources: list[dict[str, Any]], patient_id: str, unlinked: bool
+) -> None:
+    """`patients_own` keeps, in their order, the resources `belongs_to_patient` says are the patient's."""
+    kept = patients_own(resources, patient_id, unlinked)
+    assert kept == [r for r in resources if _by_reading(r, patient_id, unlinked)]
+    alone = [r for r in resources if belongs_to_patient(r, patient_id, unlinked)]
+    assert [id(r) for r in kept] == [id(r) for r in alone]  # the same objects, not copies
 
 
 def test_a_plain_reference_to_the_patient_belongs_and_one_to_another_does_not() -> None:
