@@ -113,10 +113,13 @@ def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
         return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
     if value["resourceType"] == "Bundle":
         entries = value.get("entry")
+        # `_is_resource` of each entry's resource, written out: a Synthea-sized prefetch holds hundreds
         resources = [
-            e["resource"]
+            resource
             for e in (entries if isinstance(entries, list) else [])
-            if isinstance(e, dict) and _is_resource(e.get("resource"))
+            if isinstance(e, dict)
+            and isinstance(resource := e.get("resource"), dict)
+            and isinstance(resource.get("resourceType"), str)
         ]
         return Prefetched(PrefetchState.PROVIDED, resources, bundle=value)
     return Prefetched(PrefetchState.PROVIDED, [value])

@@ -135,6 +135,25 @@ def test_interpret(prefetch: dict[str, Any], state: PrefetchState) -> None:
     assert interpret(prefetch, "coverage").state == state
 
 
+def test_a_prefetched_bundle_gives_each_entry_holding_a_resource_as_it_was_sent() -> None:
+    """A Bundle's entries are its resources where each is an object holding a `resource` object with a
+    `resourceType` in text; an entry of any other shape is no resource (perf32 wrote the test out)."""
+    one, two = {"resourceType": "Condition", "id": "c1"}, {"resourceType": "Condition", "id": "c2"}
+    entries: list[Any] = [
+        {"resource": one},
+        "an entry written as text",
+        {"fullUrl": "urn:uuid:1"},
+        {"resource": None},
+        {"resource": ["Condition"]},
+        {"resource": {"id": "no type"}},
+        {"resource": {"resourceType": 7, "id": "a number"}},
+        {"resource": two, "search": {"mode": "match"}},
+    ]
+    read = interpret({"conditions": {"resourceType": "Bundle", "entry": entries}}, "conditions")
+    assert read.state is PrefetchState.PROVIDED
+    assert [id(r) for r in read.resources] == [id(one), id(two)]
+
+
 @responses.activate
 def test_prefetched_keys_are_not_queried() -> None:
     stub_clinical()
