@@ -1,7 +1,7 @@
 """Whether one chart date is on a later day than another, as a removal is weighed against what it undoes.
 
-The pump-state rule (engine/classify `_removed_later`) and the device rule (engine/checks/devices
-`_removed_by`) both ask it, so it is answered here once. A chart's date is the day it was written
+The pump-state rule (engine/classify) and the device rule (engine/checks/devices) both ask it,
+through engine/removals.undone_by, so it is answered here once. A chart's date is the day it was written
 for (service/fhirdates.py: a dateTime keeps its own offset, so 2022-03-01T23:00-05:00 is 1 March),
 and two dates are on different days only when the chart leaves no doubt which came first:
 
@@ -10,7 +10,9 @@ and two dates are on different days only when the chart leaves no doubt which ca
   2 March, came after a refill at 01:00 UTC on 2 March, though its own day is the earlier): which
   day each is on then depends on the offset it is read in, and they are one day's (review24c LOW 3);
 - a date without a time is the chart's own day, and one written to a month or a year only is each
-  day of it (`written_to`, fhirdates.precision): dates whose days overlap are one day's (LOW 4).
+  day of it (`written_to`, fhirdates.precision): dates whose days overlap are one day's (LOW 4). A
+  removal weighs such a pair by its days (`days_written`), not as one day's: where they fall on both
+  sides the dates cannot tell (engine/removals.undone_by; s32, review31f L4).
 
 A date, and a partial date, reads as its first instant in UTC (fhirdates.parse_datetime), so a
 moment at midnight UTC may be a date written without a time: it is compared as that day.

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
-from service.engine.chart_days import one_day
 from service.engine.context import EvaluationContext
 from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
 from service.facts import ConditionFact
@@ -321,23 +320,19 @@ def _undone(
     codes: set[str], performed: datetime | None, written_to: str, replacing: frozenset[str]
 ) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a record of `codes` dated `performed`
-    (`written_to`; `removals.undone_by`: None where either is undated): done on a later day or, for a record
-    none of whose codes is an implant the value set lists as `replacing`, on the same day; the one rule for a
-    removal read and one left out of the record (`PatientRecord.removal_unread`). By the day, not the hour,
-    as forms of one fact are weighed (engine/forms): a pump replaced in one session (62362 and 62365 on one
-    day) leaves a pump in place whichever was documented first, where a refill, a Z45.1 or a T85 of the
-    removal's day is answered by it (on one day a chart contradicting itself claims nothing; review23c).
-    Which day each is on is `chart_days.day_order`'s: two moments in different offsets whose own days
-    contradict the order of their instants are one day's, and a date written to a month or a year
-    (`written_to`, fhirdates.precision) is each of its days, so a removal dated "2022" answers a refill of
-    March 2022 (review24c). Only an implant and a removal each known to the day can be one session's
-    replacement: within a month or a year the removal may have followed it."""
-    implant = bool(codes & replacing)
-    return undone_by(
-        performed,
-        written_to,
-        lambda removed_to: not (implant and one_day(removed_to) and one_day(written_to)),
-    )
+    (`written_to`; `removals.undone_by`: None where either is undated, or written to a month or a year and
+    the other's day falls within it): done on a later day or, for a record none of whose codes is an
+    implant the value set lists as `replacing`, on the same day; the one rule for a removal read and one
+    left out of the record (`PatientRecord.removal_unread`). By the day, not the hour, as forms of one fact
+    are weighed (engine/forms): a pump replaced in one session (62362 and 62365 on one day) leaves a pump in
+    place whichever was documented first, where a refill, a Z45.1 or a T85 of the removal's day is answered
+    by it (on one day a chart contradicting itself claims nothing; review23c). Which day each is on is
+    `chart_days.day_order`'s: two moments in different offsets whose own days contradict the order of their
+    instants are one day's. A date written to a month or a year (`written_to`, fhirdates.precision) is each
+    of its days: a removal dated "2022" may have come before a refill of March 2022 or after it, and one of
+    15 February 2021 before or after an implant dated "2021-02", so whether the pump is in place is left
+    open (the lead's decision, s32, of review31f L4; before, the removal undid both, review24c)."""
+    return undone_by(performed, written_to, same_day=not codes & replacing)
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

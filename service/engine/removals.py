@@ -6,9 +6,10 @@ both weigh the removals of a record, read and left out of the record alike, agai
 so the weighing is here once. What each counts as later on one day stays its own (`undone_by`'s
 `same_day`): a refill is answered by a removal of its day, an implant is not.
 
-A removal and what it would undo whose dates cannot tell which came first (either one undated) neither
-clears it nor is passed over: whether it is in place is left open, as it is for a removal that could not be
-read, and the card says why in a few words ("removal CPT 33233 (undated) may have come later"). Before, a
+A removal and what it would undo whose dates cannot tell which came first (either one undated, or written
+to a month or a year its other's day may fall on either side of: `undone_by`) neither clears it nor is
+passed over: whether it is in place is left open, as it is for a removal that could not be read, and the
+card says why in a few words ("removal CPT 33233 (undated) may have come later"). Before, a
 read removal with no date undid nothing, where one left out left the implant open, and an undated implant
 was undone by any dated removal in the device check but by none in the pump's (the lead's decision, s31, of
 review30a L2). A presence diagnosis (Z95.0, Z45.1, a T85) is weighed as an implant is: a removal read on a
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
 from service.codes import CPT, code_words
-from service.engine.chart_days import day_order
+from service.engine.chart_days import day_order, days_written, one_day
 from service.fhirdates import human_date_to
 from service.record import MAY_BE_LATER, PatientRecord
 
@@ -37,19 +38,40 @@ Item = TypeVar("Item")
 _UNDATED = datetime.min.replace(tzinfo=UTC)
 
 
-def undone_by(put_in: datetime | None, put_in_to: str, same_day: Callable[[str], bool]) -> Undone:
+def undone_by(put_in: datetime | None, put_in_to: str, same_day: bool) -> Undone:
     """The rule a removal is weighed by against a record dated `put_in` (None: undated), written to
-    `put_in_to` (`fhirdates.precision`): on a later day it undoes it, on the same day when `same_day` says
-    so of a removal written to its precision, on an earlier one not; when either date is missing the dates
-    cannot tell (None). Which day each is on is `chart_days.day_order`'s."""
+    `put_in_to` (`fhirdates.precision`): on a later day it undoes it, on the same day when `same_day`
+    says so, on an earlier one not. When either date is missing, or either is written to a month or a year
+    only and their days overlap so that it may be on either side (a Z95.0 of "2023-02" and a removal of 15
+    February 2023), the dates cannot tell (None): a coarser date is the same uncertainty as none (the lead's
+    decision, s32, of review31f L4; before, overlapping days were one day's, and a removal of 15 February
+    undid nothing of February's implant, an implant of one the pump's kind set aside). Two dates each of
+    one day (a date or a moment) on the same day stay one day's: `same_day` decides (review24c). Which day
+    each is on is `chart_days.day_order`'s."""
 
     def undone(removed: datetime | None, removed_to: str) -> bool | None:
         if removed is None or put_in is None:
             return None
         order = day_order(removed, put_in, removed_to, put_in_to)
-        return order > 0 or (order == 0 and same_day(removed_to))
+        if order:
+            return order > 0
+        if one_day(removed_to) and one_day(put_in_to):
+            return same_day
+        return _within(days_written(removed, removed_to), days_written(put_in, put_in_to), same_day)
 
     return undone
+
+
+def _within(removed: tuple[date, date], put_in: tuple[date, date], same_day: bool) -> bool | None:
+    """Whether a removal on one of the days `removed` (first, last) undoes a record on one of the days
+    `put_in`, days that overlap: True when it does on every pair of them (its first day is the record's
+    last, and `same_day`), False when on none (its last day is the record's first, and not `same_day`),
+    else None: the dates cannot tell."""
+    if same_day and removed[0] >= put_in[1]:
+        return True
+    if not same_day and removed[1] <= put_in[0]:
+        return False
+    return None
 
 
 @dataclass(frozen=True)

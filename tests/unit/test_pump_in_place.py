@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from service.catalog import load_catalog
-from service.engine.classify import idds_in_place, in_place_words
+from service.engine.classify import idds_in_place, in_place_unsure, in_place_words
 from service.record import build_record
 from service.terminology import ValueSetError
 from tests.builders import (
@@ -181,41 +181,64 @@ def test_a_removal_and_a_record_in_different_offsets_keep_the_order_of_their_ins
     assert in_place(procedure("62365", removed), procedure(*shown_by)) is shown
 
 
+def pump_state(*resources: dict[str, Any]) -> str:
+    """What the chart says of the pump: "in place", "open" (found, but whether a removal took it out the
+    dates cannot tell: classify.in_place_unsure) or "cleared" (none found)."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    terminology = catalog().terminology
+    record = build_record("p1", by_type, terminology)
+    if not idds_in_place(record, terminology):
+        return "cleared"
+    return "open" if in_place_unsure(record, terminology) else "in place"
+
+
 @pytest.mark.parametrize(
-    ("removed", "shown_by", "shown"),
+    ("removed", "shown_by", "state"),
     [
-        # review24c LOW 4: the removal may have followed the refill in that year or month
-        ("2022", ("95990", "2022-03-15T09:00:00Z"), False),
-        ("2022-03", ("95990", "2022-03-15T09:00:00Z"), False),
-        ("2022-03", ("62370", "2022-03-31T23:00:00-05:00"), False),
-        # nor is an implant of that month one session's replacement: the removal may have been months after
-        ("2022", ("62362", "2022-03-15"), False),
-        ("2022-03", ("62362", "2022-03-15T09:00:00Z"), False),
-        ("2022-03-15", ("62362", "2022-03"), False),
+        # the removal may have come before the refill in that year or month, or after it (s32, review31f L4)
+        ("2022", ("95990", "2022-03-15T09:00:00Z"), "open"),
+        ("2022-03", ("95990", "2022-03-15T09:00:00Z"), "open"),
+        ("2022-03", ("62370", "2022-03-31T23:00:00-05:00"), "open"),
+        # nor is an implant of that month one session's replacement: the removal may have been after it
+        ("2022", ("62362", "2022-03-15"), "open"),
+        ("2022-03", ("62362", "2022-03-15T09:00:00Z"), "open"),
+        ("2022-03-15", ("62362", "2022-03"), "open"),
         # a month or a year wholly before or after the record still tells the order
-        ("2022-02", ("95990", "2022-03-01T09:00:00Z"), True),
-        ("2021", ("62362", "2022-01-01"), True),
-        ("2022", ("95990", "2021-12-31T20:00:00-05:00"), False),
+        ("2022-02", ("95990", "2022-03-01T09:00:00Z"), "in place"),
+        ("2021", ("62362", "2022-01-01"), "in place"),
+        ("2022", ("95990", "2021-12-31T20:00:00-05:00"), "cleared"),
+        # and so does a day at the edge of the other's month: on or after its last day a refill is answered,
+        # on or before its first an implant is not undone (one day's: a replacement)
+        ("2022-03-31", ("62370", "2022-03"), "cleared"),
+        ("2022-03-01", ("62362", "2022-03"), "in place"),
     ],
 )
-def test_a_removal_dated_to_a_month_or_a_year_answers_what_that_month_or_year_holds(
-    removed: str, shown_by: tuple[str, str], shown: bool
+def test_a_removal_dated_to_a_month_or_a_year_answers_only_what_its_days_tell(
+    removed: str, shown_by: tuple[str, str], state: str
 ) -> None:
     """review24c LOW 4: a removal dated "2022" read as 1 January 2022, so a refill (or an implant) later that
     year read as after it, the pump as in place: today's 62362 a replacement, without a first implant's
-    trial. A date written to a month or a year is each of its days (engine/chart_days.py): a removal in
-    the same month or year as the record is one of its day, which answers a refill (contract §3: on one
-    day a chart contradicting itself claims nothing); an implant stands beside a removal of its day only
-    when both are known to the day, one session's replacement."""
-    assert in_place(procedure("62365", removed), procedure(*shown_by)) is shown
+    trial. A date written to a month or a year is each of its days (engine/chart_days.py). review24c then
+    read a removal in the same month or year as the record as one of its day, which answered a refill and
+    undid an implant known only to the month; but the removal may as well have come before (review31f L4):
+    where its days fall on both sides of the record's, the dates cannot tell, and whether the pump is in
+    place is left open, as for an undated record (the lead's decision, s32). An implant stands beside a
+    removal of its day only when both are known to the day, one session's replacement."""
+    assert pump_state(procedure("62365", removed), procedure(*shown_by)) == state
 
 
-def test_a_first_implant_after_refills_and_a_removal_dated_to_the_year() -> None:
-    """review24c LOW 4, through a call: refills up to March 2022 and a removal dated "2022" leave no pump
-    in place, so today's 62362 is a first implant."""
+def test_refills_and_a_removal_dated_to_the_year_of_the_last_leave_the_pump_open() -> None:
+    """review24c LOW 4, through a call: refills up to March 2022 and a removal dated "2022" read as a first
+    implant; the removal may have come before March's refill, so the pump is left open (s32, review31f
+    L4). Refills up to 2021 and the same removal leave no pump in place: today's 62362 is a first implant."""
     refills = [procedure("95990", f"20{year}-03-15") for year in range(18, 23)]
-    chart = [*meeting_chart(), *refills, procedure("62365", "2022")]
-    assert determine(chart, service_request("62362")).request_kind == "permanent-implant"
+    d = determine([*meeting_chart(), *refills, procedure("62365", "2022")], service_request("62362"))
+    assert d.request_kind == "replacement"
+    assert d.in_place_unsure == "removal CPT 62365 (2022) may have come later"
+    before = [*meeting_chart(), *refills[:-1], procedure("62365", "2022")]
+    assert determine(before, service_request("62362")).request_kind == "permanent-implant"
 
 
 def test_a_record_dated_to_a_month_or_a_year_is_named_no_finer_than_written() -> None:

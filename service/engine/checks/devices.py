@@ -41,16 +41,18 @@ def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> 
 
 def _undone(when: datetime | None, written_to: str) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a device documented on `when`
-    (`written_to`; `removals.undone_by`: None, not told, where either is undated): made on a later day, the
-    most recent documented form decides (contract §3); on the same day the presence stands whatever the
-    hours, as engine/forms weighs one day's forms (the tie rule, policies/README.md: "not met" beats "met";
-    an implant and a removal of one day may be a replacement, and a presence Condition dated by the day has
-    no hour). Which day each is on is `chart_days.day_order`'s: moments in different offsets whose own days
-    contradict the order of their instants are one day's, and a date written to a month or a year is each
-    of its days, so a removal dated "2023" does not undo an implant of May 2023, nor one of May a removal
-    dated "2023-05" (review24c). The one rule for a removal read and one left out of the record
-    (`removals.weigh`)."""
-    return undone_by(when, written_to, lambda _: False)
+    (`written_to`; `removals.undone_by`: None, not told, where either is undated, or written to a month or a
+    year and the other's day falls within it): made on a later day, the most recent documented form decides
+    (contract §3); on the same day, both dated to the day, the presence stands whatever the hours, as
+    engine/forms weighs one day's forms (the tie rule, policies/README.md: "not met" beats "met"; an
+    implant and a removal of one day may be a replacement, and a presence Condition dated by the day has no
+    hour; review24c). Which day each is on is `chart_days.day_order`'s: moments in different offsets whose
+    own days contradict the order of their instants are one day's. A date written to a month or a year is
+    each of its days, so a removal dated "2023" of an implant of May 2023, or one of 15 May of an implant
+    dated "2023-05", may have come before it or after: the dates cannot tell, and the implant is left open
+    (the lead's decision, s32, of review31f L4; before, it stood, as on one day). The one rule for a removal
+    read and one left out of the record (`removals.weigh`)."""
+    return undone_by(when, written_to, same_day=False)
 
 
 _UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before any dated one
