@@ -60,10 +60,21 @@ class ConditionFact:
     # the same code's earliest diagnoses written to another precision (a day, a month, a year): one dated
     # 1 March 2026 beside this "2026" dates it by 1 March at the latest (condition-duration's bound)
     also_dated: tuple[ConditionFact, ...] = ()
+    # the onset as the chart gives it where it gives no date contract §3 reads (an onsetAge, an onsetRange,
+    # an onsetString, an onsetPeriod with an end only): "onset at age 60, no date", "onset “childhood”, no
+    # date", "onset by 2 Feb 2019, no start date"; "" for none
+    onset_said: str = ""
 
     @property
     def date(self) -> datetime | None:
         return self.onset or self.recorded
+
+    @property
+    def undated_words(self) -> str:
+        """What a card says of this diagnosis when `date` is None: the chart's onset, if it gives one no
+        date is read from ("onset at age 60, no date": contract §3 dates a Condition by onsetDateTime,
+        onsetPeriod.start or recordedDate only; review31f L1), else "undated"."""
+        return self.onset_said or "undated"
 
 
 @quick_init

@@ -40,6 +40,8 @@ from service.facts import (
 from service.fhirdates import (
     SPANS,
     days_later,
+    human_date_to,
+    human_quantity,
     last_day_written,
     parse_datetime,
     precision,
@@ -60,6 +62,7 @@ from service.terminology import (
     ValueSet,
 )
 from service.trial import TrialResult, trial_result
+from service.wording import clipped, number
 
 CLINICAL_TYPES = (
     "Condition",
@@ -328,7 +331,47 @@ def _condition(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf
         recorded,
         clinical is not None,
         precision=precision(written),
+        onset_said="" if onset is not None else _onset_said(resource, dates_of),
     )
+
+
+_ONSET_SAID_MOST = 30  # characters of an onsetString a card quotes (the rest "…"): the line's room is short
+
+
+def _onset_said(resource: Mapping[str, Any], dates_of: DatesOf) -> str:
+    """A Condition's onset as its chart gives it where no date is read from it (an onsetAge, an
+    onsetRange of ages, an onsetString, an onsetPeriod with an end only), in a card's words: "onset at age
+    60, no date", "onset at age 50-60, no date", "onset “childhood”, no date", "onset by 2 Feb 2019, no
+    start date"; "" for none, or one malformed. Chart words: a card escapes them as it escapes a
+    diagnosis's display (cards/markdown.plain)."""
+    if (age := _age(resource.get("onsetAge"))) is not None:
+        return f"onset at age {age}, no date"
+    onset_range = as_dict(resource.get("onsetRange"))
+    low, high = _age(onset_range.get("low")), _age(onset_range.get("high"))
+    if low is not None and high is not None:
+        return f"onset at age {low}-{high}, no date"
+    if low is not None or high is not None:
+        return f"onset at age {low} or over, no date" if low is not None else f"onset by age {high}, no date"
+    if isinstance(said := resource.get("onsetString"), str) and said.strip():
+        return f"onset “{clipped(said, _ONSET_SAID_MOST)}”, no date"
+    end = as_dict(resource.get("onsetPeriod")).get("end")
+    if (ended := dates_of(end)) is not None:
+        return f"onset by {human_date_to(ended, precision(end))}, no start date"
+    return ""
+
+
+def _age(value: Any) -> str | None:
+    """An Age (a Quantity of time) as an age is said: "60" in years, "6 months" in another unit
+    (`human_quantity`); None for none, or one with no number or no time unit."""
+    age = as_dict(value)
+    amount = age.get("value")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount < 1000:
+        return None
+    unit = age.get("code") or age.get("unit") or "a"
+    said = human_quantity(amount, unit if isinstance(unit, str) else None)
+    if said is None:
+        return None
+    return number(amount) if said.endswith(("year", "years")) else said
 
 
 Lookup = Callable[[Any], Any]  # the chart's resource a reference names (`chart_lookup`), else None

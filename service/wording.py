@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from service.graphemes import whole
+
 _NEGATIVE_ZERO = re.compile(r"-0(?:\.0*)?")  # a zero written with a minus sign, as Python writes -0.0
 
 
@@ -44,3 +46,17 @@ def unsigned_zero(number: str) -> str:
     small negative value shown to none of its digits (-0.01 months against 3: `_deciding_digits`), is
     "0" (review29d: "-0 months recorded"); any other number as written."""
     return number[1:] if _NEGATIVE_ZERO.fullmatch(number) else number
+
+
+def clipped(words: str, most: int) -> str:
+    """Chart words a finding quotes, on one line and at most `most` characters, the rest "…": cut after a
+    word where one ends in the second half of the room, else where no character a reader sees as one is
+    split (`graphemes.whole`). An onset the chart writes as a string, a diagnosis's display: either may run
+    to a hundred characters where a card's line has room for a few."""
+    said = " ".join(words.split())
+    if len(said) <= most:
+        return said
+    room = whole(said, most - 1)
+    if (space := said.rfind(" ", 0, room + 1)) > most // 2:
+        room = space
+    return said[:room].rstrip() + "…"

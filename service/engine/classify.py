@@ -414,7 +414,9 @@ def in_place_words(record: PatientRecord, terminology: Terminology, most: int = 
     named = {
         **{d.source: f"implanted pump “{d.label.split(' | ')[0]}”" for d in record.devices},
         **{
-            c.source: _dated(f"diagnosis {_code(_shown(c.codes, in_place))}", c.date, "since", c.precision)
+            c.source: _dated(
+                f"diagnosis {_code(_shown(c.codes, in_place))}", c.date, "since", c.precision, c.undated_words
+            )
             for c in record.conditions
         },
         **{
@@ -449,13 +451,16 @@ def _code(codes: tuple[Code, ...]) -> str:
     return codes[0].code if codes else "(uncoded)"
 
 
-def _dated(words: str, when: datetime | None, preposition: str, written_to: str) -> str:
+def _dated(
+    words: str, when: datetime | None, preposition: str, written_to: str, undated: str = "undated"
+) -> str:
     """`words` and when, no finer than the chart writes it ("on 1 Mar 2022", "in March 2022", "since
     2021"): a date written to a month or a year names no day (review24c LOW 4); none, "(undated)", as the
     device check says it (review31a L3: "a pump may be in place: pump implant 62362" hid that the dates are
-    why a removal could not be placed)."""
+    why a removal could not be placed), or a diagnosis's `undated` words ("(onset at age 60, no date)":
+    `ConditionFact.undated_words`, review31f L1)."""
     if when is None:
-        return f"{words} (undated)"
+        return f"{words} ({undated})"
     said = "in" if preposition == "on" and written_to in SPANS else preposition
     return f"{words} {said} {human_date_to(when, written_to)}"
 

@@ -145,7 +145,8 @@ def medication_matches(med: MedicationFact, value_sets: list[ValueSet]) -> bool:
 
 def condition_evidence(c: ConditionFact) -> Evidence:
     """A diagnosis as evidence: its label and date, no finer than the chart writes it (`c.precision` is
-    that of `c.date`, its onset else its recorded date: "onset 2021", not "onset 1 Jan 2021")."""
+    that of `c.date`, its onset else its recorded date: "onset 2021", not "onset 1 Jan 2021"); with no
+    date, the onset the chart gives otherwise ("onset at age 60, no date": `ConditionFact.undated_words`)."""
     when = (
         "the order's reason"
         if c.from_order
@@ -153,7 +154,7 @@ def condition_evidence(c: ConditionFact) -> Evidence:
         if c.onset
         else f"recorded {day_of(c.recorded, c.precision)}"
         if c.recorded
-        else "undated"
+        else c.undated_words
     )
     return Evidence(f"{c.label} ({when})", c.source, c.date, c.precision)
 

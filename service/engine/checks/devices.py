@@ -104,6 +104,9 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text)
     ]
     cleared: dict[str, Evidence] = {}
+    # each implant Procedure and presence diagnosis: as evidence, as the finding names it, its codes, its
+    # date, how it is written, and as the line of one left open names it, by its code and day (a diagnosis
+    # with no date by the onset the chart gives otherwise: "onset at age 60, no date", review31f L1)
     presences = [
         (
             condition_evidence(c),
@@ -112,6 +115,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             c.date,
             c.precision,
             _diagnosis(tuple(x for x in c.codes if devices_vs.matches(x))),
+            day_of(c.date, c.precision) if c.date else c.undated_words,
         )
         for c in matching_conditions(ctx, [devices_vs])
     ]
@@ -123,6 +127,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             p.performed,
             p.precision,
             f"implant {_named(tuple(c for c in p.codes if devices_vs.matches(c)))}",
+            day_of(p.performed, p.precision),
         )
         for p in matching_procedures(ctx, [devices_vs])
     ]
@@ -130,7 +135,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     # each implant a removal left out, or read and not told to be later, may have undone: by its code and
     # day, when it was, and why it is open
     unsure: list[tuple[datetime | None, str, str, Weighed[ProcedureFact]]] = []
-    for evidence, name, codes, when, written_to, named_by in presences:
+    for evidence, name, codes, when, written_to, named_by, day in presences:
         # an implant Procedure or a presence diagnosis is in place unless a later removal undoes it, and open
         # while one the dates cannot place, or one left out of the record, may (the lead's decision, s31, of
         # review31a M2: a diagnosis is weighed as an implant is); an active Device stands as written
@@ -144,7 +149,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if not weighed.unsure:
             sure = True
         else:  # by its code, not its chart words (one may run to a hundred characters)
-            unsure.append((when, named_by, day_of(when, written_to), weighed))
+            unsure.append((when, named_by, day, weighed))
     if in_place and not sure:  # each one a removal may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
         # why: a removal left out, the record's (`rests_on`, `could_not_check`, said first: evaluate.py);

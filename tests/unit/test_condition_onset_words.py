@@ -1,0 +1,82 @@
+"""A diagnosis whose onset the chart gives with no date (an onsetAge, an onsetRange, an onsetString, an
+onsetPeriod with an end only) stays undated for every rule (contract §3 dates a Condition by onsetDateTime,
+onsetPeriod.start or recordedDate only), but a card says the onset the chart gives, not "(undated)"
+(review31f L1): "(onset at age 60, no date)", "(onset “childhood”, no date)", the chart's string escaped as
+its other words are and bounded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.items import Episode
+from cards.render import detail
+from service.engine.model import Outcome
+from tests.builders import ICD, condition, determine, finding_of, meeting_chart, procedure, statuses
+
+DEVICE = "geha.excl.programmable-device"
+CMM210 = "cmm-210-idds"
+AGE_60 = {"value": 60, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}
+
+
+def pacemaker(**onset: Any) -> dict[str, Any]:
+    """A Z95.0 with no onsetDateTime, its onset as `onset` gives it."""
+    resource = condition(ICD, "Z95.0", "2019-02-02", "Presence of cardiac pacemaker")
+    resource.pop("onsetDateTime")
+    return {**resource, **onset}
+
+
+def test_the_device_line_says_the_onset_the_chart_gives_where_it_gives_no_date() -> None:
+    """review31f L1: an onsetAge of 60, an onsetString, an onsetPeriod with an end only beside a 33233 of
+    2023 read "diagnosis Z95.0 (undated), but removal …". Still undated for the rule: could not be checked,
+    as for a Z95.0 with no onset at all."""
+    said = {
+        "onset at age 60, no date": pacemaker(onsetAge=AGE_60),
+        "onset at age 6 months, no date": pacemaker(onsetAge={"value": 6, "unit": "mo", "code": "mo"}),
+        "onset at age 50-60, no date": pacemaker(onsetRange={"low": {"value": 50}, "high": {"value": 60}}),
+        "onset “childhood”, no date": pacemaker(onsetString="childhood"),
+        "onset by 2 Feb 2019, no start date": pacemaker(onsetPeriod={"end": "2019-02-02"}),
+        "onset by 2019, no start date": pacemaker(onsetPeriod={"end": "2019"}),
+        "undated": pacemaker(),
+        # an Age with no number or no time unit says nothing
+        "undated ": pacemaker(onsetAge={"value": "60", "unit": "a"}),
+        "undated  ": pacemaker(onsetAge={"value": 60, "unit": "mg"}),
+    }
+    for words, diagnosis in said.items():
+        d = determine([*meeting_chart(), diagnosis, procedure("33233", "2023-02-02")])
+        assert d.outcome == Outcome.INSUFFICIENT and statuses(d)[DEVICE] == "not-documented", words
+        assert finding_of(d, DEVICE) == (
+            f"could not be checked: diagnosis Z95.0 ({words.strip()}), but removal CPT 33233 (2 Feb 2023) "
+            "may have come later"
+        )
+
+
+def test_the_documented_line_and_the_pump_line_say_it_too() -> None:
+    """The ❌ line of the same diagnosis with no removal ("documented: Presence of cardiac pacemaker
+    (undated)"), and the pump's verdict line of a Z45.1 of onsetAge 60 beside a 62365 of 2021."""
+    d = determine([*meeting_chart(), pacemaker(onsetAge=AGE_60)])
+    assert finding_of(d, DEVICE) == "documented: Presence of cardiac pacemaker (onset at age 60, no date)"
+    z451 = condition(ICD, "Z45.1", "2020-02-02", "pump adjustment")
+    z451.pop("onsetDateTime")
+    pump = determine(
+        [*meeting_chart(), {**z451, "onsetAge": AGE_60}, procedure("62365", "2021-02-02")], policy_id=CMM210
+    )
+    assert pump.in_place_unsure == "removal CPT 62365 (2 Feb 2021) may have come later"
+    assert (
+        "(a pump may be in place: diagnosis Z45.1 (onset at age 60, no date); the chart's dates cannot tell "
+        "whether a later removal took it out)" in detail(Episode.of([pump]))
+    )
+
+
+def test_the_charts_onset_string_is_escaped_and_bounded_on_the_card() -> None:
+    """The onsetString is the chart's words: the card escapes them as it does a diagnosis's display, on one
+    line, and quotes at most 30 characters of them."""
+    d = determine(
+        [*meeting_chart(), pacemaker(onsetString="*early*\nchildhood <b>"), procedure("33233", "2023")]
+    )
+    assert "diagnosis Z95.0 (onset “\\*early\\* childhood \\<b>”, no date)" in detail(Episode.of([d]))
+    long = determine(
+        [*meeting_chart(), pacemaker(onsetString="since the first years of primary school, per mother")]
+    )
+    assert finding_of(long, DEVICE) == (
+        "documented: Presence of cardiac pacemaker (onset “since the first years of…”, no date)"
+    )
