@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from service.codes import CPT, ICD10CM, Code, code_words, icd10_key
+from service.codes import CPT, ICD10CM, UNNAMED, Code, code_words, icd10_key
 from service.engine.checks.common import (
     condition_evidence,
     day_of,
@@ -25,8 +25,9 @@ from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Pending, Status, TestOutcome, and_more
 from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
-from service.facts import ProcedureFact
+from service.facts import ConditionFact, ProcedureFact
 from service.record import REMOVALS
+from service.wording import clipped
 
 
 def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> list[Read[ProcedureFact]]:
@@ -67,12 +68,22 @@ def _named(codes: tuple[Code, ...]) -> str:
     return code_words(first.system, icd10_key(first.code))
 
 
-def _diagnosis(codes: tuple[Code, ...]) -> str:
-    """A presence diagnosis by the first code of it the value set lists: an ICD-10-CM code as the chart
-    writes it ("diagnosis Z95.0", as the pump's card names a Z45.1: classify.in_place_words), another by its
-    system ("diagnosis SNOMED 441509002")."""
+_DISPLAY_MOST = 40  # characters of a diagnosis's display the open line quotes: the why after it must fit
+
+
+def _diagnosis(condition: ConditionFact, codes: tuple[Code, ...]) -> str:
+    """A presence diagnosis by the first code of it the value set lists (`codes`): an ICD-10-CM code as
+    the chart writes it ("diagnosis Z95.0", as the pump's card names a Z45.1: classify.in_place_words);
+    another, whose number a clinician does not know, by the words the chart gives it, as the documented
+    line names it (`condition.label`: "diagnosis “Presence of cardiac pacemaker”", review31f L2), quoted
+    to `_DISPLAY_MOST` characters; by its system and code where the chart gives no words ("diagnosis
+    SNOMED 441509002")."""
     first = codes[0]
-    return f"diagnosis {first.code if first.system == ICD10CM else _named(codes)}"
+    if first.system == ICD10CM:
+        return f"diagnosis {first.code}"
+    if condition.label not in (UNNAMED, *(code_words(c.system, c.code) for c in condition.codes[:1])):
+        return f"diagnosis “{clipped(condition.label, _DISPLAY_MOST)}”"
+    return f"diagnosis {_named(codes)}"
 
 
 @test_type(
@@ -114,7 +125,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)},
             c.date,
             c.precision,
-            _diagnosis(tuple(x for x in c.codes if devices_vs.matches(x))),
+            _diagnosis(c, tuple(x for x in c.codes if devices_vs.matches(x))),
             day_of(c.date, c.precision) if c.date else c.undated_words,
         )
         for c in matching_conditions(ctx, [devices_vs])
