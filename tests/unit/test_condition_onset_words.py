@@ -11,7 +11,16 @@ from typing import Any
 from cards.items import Episode
 from cards.render import detail
 from service.engine.model import Outcome
-from tests.builders import ICD, condition, determine, finding_of, meeting_chart, procedure, statuses
+from tests.builders import (
+    ICD,
+    condition,
+    determine,
+    finding_of,
+    meeting_chart,
+    procedure,
+    statuses,
+    without_codes,
+)
 
 DEVICE = "geha.excl.programmable-device"
 CMM210 = "cmm-210-idds"
@@ -79,4 +88,34 @@ def test_the_charts_onset_string_is_escaped_and_bounded_on_the_card() -> None:
     )
     assert finding_of(long, DEVICE) == (
         "documented: Presence of cardiac pacemaker (onset “since the first years of…”, no date)"
+    )
+
+
+def test_the_duration_line_says_the_onset_the_chart_gives_not_that_there_is_none() -> None:
+    """review32b: a chronic pain diagnosis with an onsetAge, an onsetString or an onsetPeriod with an end only
+    and no recorded date read "diagnosis has no onset or recorded date", where the chart shows an onset
+    ("Onset: age 60"). Still undated for the duration (contract §3: not documented); the card says the onset
+    the chart gives, escaped; a diagnosis with no onset at all keeps its words."""
+    duration = "geha.chronic-pain.duration-6mo"
+    postlaminectomy = condition(ICD, "M96.1", "2023-03-01", "Postlaminectomy syndrome")
+    postlaminectomy.pop("onsetDateTime")
+    said = {
+        "diagnosis has no date to count from (onset at age 60, no date)": {"onsetAge": AGE_60},
+        "diagnosis has no date to count from (onset “after surgery”, no date)": {
+            "onsetString": "after surgery"
+        },
+        "diagnosis has no date to count from (onset by 2 Feb 2019, no start date)": {
+            "onsetPeriod": {"end": "2019-02-02"}
+        },
+        "diagnosis has no onset or recorded date": {},
+    }
+    for words, onset in said.items():
+        d = determine([*without_codes(meeting_chart(), "M96.1"), {**postlaminectomy, **onset}])
+        assert statuses(d)[duration] == "not-documented", words
+        assert finding_of(d, duration) == words
+    d = determine(
+        [*without_codes(meeting_chart(), "M96.1"), {**postlaminectomy, "onsetString": "*since* <b>"}]
+    )
+    assert "diagnosis has no date to count from (onset “\\*since\\* \\<b>”, no date)" in detail(
+        Episode.of([d])
     )

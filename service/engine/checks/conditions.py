@@ -80,12 +80,8 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
     """Time since the earliest matching condition, against `comparator` `months` (calendar months)."""
     matching = matching_conditions(ctx, named_value_sets(ctx, params))
     found = [c for c in matching if c.date is not None]
-    undated = not found and bool(matching)
     if not found:
-        return TestOutcome(
-            Status.NOT_DOCUMENTED,
-            finding="diagnosis has no onset or recorded date" if undated else "no qualifying diagnosis found",
-        )
+        return TestOutcome(Status.NOT_DOCUMENTED, finding=_undated(matching))
     months, comparator = int(params["months"]), params["comparator"]
     wanted = needs(comparator, months, "months")
 
@@ -119,6 +115,19 @@ def condition_duration(params: Mapping[str, Any], ctx: EvaluationContext) -> Tes
         finding = f"dated {said}, after today: it has not lasted any time ({wanted}); check the onset's date"
         return TestOutcome(Status.NOT_MET, evidence, finding)
     return TestOutcome(Status.NOT_MET, evidence, _lasted(earliest, first_day, ctx, wanted, "at most"))
+
+
+def _undated(matching: list[ConditionFact]) -> str:
+    """Why a duration is not told when no matching diagnosis has a date contract §3 reads: none at all, or
+    one whose onset the chart gives otherwise, said as the chart gives it ("diagnosis has no date to count
+    from (onset at age 60, no date)": `ConditionFact.undated_words`), not "no onset", which a clinician
+    reading "Onset: age 60" in the chart would take for a mistake (review32b, of review31f L1)."""
+    if not matching:
+        return "no qualifying diagnosis found"
+    said = next((c for c in matching if c.onset_said), None)
+    if said is None:
+        return "diagnosis has no onset or recorded date"
+    return f"diagnosis has no date to count from ({said.undated_words})"
 
 
 def _lasted(condition: ConditionFact, day: date, ctx: EvaluationContext, wanted: str, bound: str) -> str:
