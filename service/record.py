@@ -349,6 +349,8 @@ def _onset_said(resource: Mapping[str, Any], dates_of: DatesOf) -> str:
     onset_range = as_dict(resource.get("onsetRange"))
     low, high = _age(onset_range.get("low")), _age(onset_range.get("high"))
     if low is not None and high is not None:
+        if (" " in low) != (" " in high):  # one in years, said bare, the other not: each with its unit
+            low, high = _age(onset_range.get("low"), False), _age(onset_range.get("high"), False)
         return f"onset at age {low}-{high}, no date"
     if low is not None or high is not None:
         return f"onset at age {low} or over, no date" if low is not None else f"onset by age {high}, no date"
@@ -360,9 +362,9 @@ def _onset_said(resource: Mapping[str, Any], dates_of: DatesOf) -> str:
     return ""
 
 
-def _age(value: Any) -> str | None:
-    """An Age (a Quantity of time) as an age is said: "60" in years, "6 months" in another unit
-    (`human_quantity`); None for none, or one with no number or no time unit."""
+def _age(value: Any, bare_years: bool = True) -> str | None:
+    """An Age (a Quantity of time) as an age is said: "60" in years (`bare_years`; else "60 years"), "6
+    months" in another unit (`human_quantity`); None for none, or one with no number or no time unit."""
     age = as_dict(value)
     amount = age.get("value")
     if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount < 1000:
@@ -371,7 +373,7 @@ def _age(value: Any) -> str | None:
     said = human_quantity(amount, unit if isinstance(unit, str) else None)
     if said is None:
         return None
-    return number(amount) if said.endswith(("year", "years")) else said
+    return number(amount) if bare_years and said.endswith(("year", "years")) else said
 
 
 Lookup = Callable[[Any], Any]  # the chart's resource a reference names (`chart_lookup`), else None

@@ -119,3 +119,25 @@ def test_the_duration_line_says_the_onset_the_chart_gives_not_that_there_is_none
     assert "diagnosis has no date to count from (onset “\\*since\\* \\<b>”, no date)" in detail(
         Episode.of([d])
     )
+
+
+def test_an_onset_range_in_two_units_says_each_with_its_unit() -> None:
+    """review32b: an onsetRange from 6 months to 2 years read "onset at age 6 months-2, no date", the
+    upper bound with no unit; each is said with its own unit where they differ, a range in years alone
+    stays "50-60"."""
+    months, years = {"value": 6, "unit": "mo", "code": "mo"}, {"value": 2, "unit": "a", "code": "a"}
+    said = {
+        "onset at age 6 months-2 years, no date": {"low": months, "high": years},
+        "onset at age 1 year-18 months, no date": {
+            "low": {"value": 1, "code": "a"},
+            "high": {"value": 18, "code": "mo"},
+        },
+        "onset at age 6 months-9 months, no date": {"low": months, "high": {"value": 9, "code": "mo"}},
+        "onset at age 50-60, no date": {"low": {"value": 50, "code": "a"}, "high": {"value": 60}},
+    }
+    for words, onset_range in said.items():
+        d = determine([*meeting_chart(), pacemaker(onsetRange=onset_range), procedure("33233", "2023-02-02")])
+        assert finding_of(d, DEVICE) == (
+            f"could not be checked: diagnosis Z95.0 ({words}), but removal CPT 33233 (2 Feb 2023) "
+            "may have come later"
+        )
