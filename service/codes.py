@@ -264,7 +264,9 @@ def code_words(system: str, code: str) -> str:
 # other ("no IV, intrathecal" and "IT, not IV" are intrathecal), nor one beside a word of another clause
 # (`_list_item`: "Avoid IV, use intrathecal or epidural", "Give intrathecally, IV or IM contraindicated"
 # are intrathecal), and stops before a route word one of ROUTE_AFFIRMATIONS follows ("No IV and intrathecal
-# only" is intrathecal).
+# only" is intrathecal). An abbreviation in brackets right after its route word is of its item, its
+# brackets no phrase's end ("Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use" says
+# nothing: `_glosses_unbracketed`).
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
@@ -275,7 +277,9 @@ def code_words(system: str, code: str) -> str:
 # intrathecal). No
 # scope crosses a word ending a sentence ("IV."; not "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase
 # ends at `,` (but in a list of routes) `;` `|` `(` `)` `[` `]` or "but".
-ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "avoid", "without"})
+# "neither" too: "neither IV nor IM" says no route, "neither IV nor IM, intrathecal only" is intrathecal
+# (review31b L5)
+ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "neither", "avoid", "without"})
 ROUTE_NEGATIONS_AFTER = frozenset(
     {"no", "not", "never", "avoid", "avoided", "contraindicated"}
 )  # not "discontinued": "IV discontinued" says the drug was given IV, then stopped (review30h)
@@ -296,16 +300,18 @@ ROUTE_AFFIRMATIONS = frozenset({"only"})
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
 # how a route's drug is given, after its route word in an item of a list of routes ("Not for IV push, IM, or
-# intrathecal use", "IV bolus, IM or SC contraindicated"): beside a list's comma as its route word is; no
-# other filler is ("Not for IV use, for intrathecal or epidural use only" is intrathecal: `_list_item`)
-ROUTE_MANNERS = frozenset({"push", "bolus", "injection", "infusion"})
+# intrathecal use", "IV bolus, IM or SC contraindicated", "Not for IV drip, IM, or intrathecal use"): beside
+# a list's comma as its route word is; another filler is only where the next item repeats it, or in a list
+# of three routes or more ("Not for IV administration, IM, or intrathecal": `_an_items_filler`), so "Not for
+# IV use, for intrathecal or epidural use only" and "Not for IV use, intrathecal or epidural" are intrathecal
+ROUTE_MANNERS = frozenset({"push", "bolus", "injection", "infusion", "drip"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
     # how a drug is given, said between a negation and its route (review30h: "do not administer
     # intrathecally", "not intended for IM use", "not for intrathecal injection")
     | {"administer", "administered", "administering", "administration", "inject", "injected", "injecting"}
     | {"injection", "infuse", "infused", "infusion", "intended", "recommended", "approved", "indicated"}
-    | {"bolus", "push"}  # "not for IV push or IM", "not for intrathecal bolus or epidural"
+    | ROUTE_MANNERS  # "not for IV push or IM", "not for intrathecal bolus or epidural", "no IV drip"
     | ROUTE_ABBREVIATIONS
     | ROUTE_DEVICES  # "IT pump contraindicated", "not via intrathecal catheter"
 )
@@ -331,6 +337,9 @@ _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
 _BACKWARD_WITHIN = re.compile(r"[\s/]*")
 # a comma between two words, crossed either way in a list of routes only (`_list_starts`)
 _LIST_COMMA = re.compile(r"\s*,\s*")
+# an opening bracket between a route word and its abbreviation, and the closing one after it (`_abbreviates`)
+_OPENING = re.compile(r"\s*(?P<bracket>\()\s*")
+_CLOSING = re.compile(r"\s*\)")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
@@ -360,6 +369,8 @@ def _unnegated(text: str, routes: Routes) -> str:
     """`text` with what its negations take back of its route words (ROUTE_NEGATIONS, ROUTE_NEGATIONS_AFTER,
     ROUTE_FILLERS: see there) each made a space."""
     words = list(_ROUTE_WORD.finditer(text))
+    if "(" in text:  # read with the brackets of an abbreviation after its route word out: "intravenous (IV)"
+        words = list(_ROUTE_WORD.finditer(_glosses_unbracketed(text, words, routes)))
     said = [word.group().lower().rstrip(".") for word in words]
     lists = _list_starts(words, said, routes) if "," in text else [False] * len(words)
     unsaid: list[tuple[int, int]] = []
@@ -370,7 +381,7 @@ def _unnegated(text: str, routes: Routes) -> str:
             unsaid.append((word.start(), words[last].end()))
         elif (
             said[i] in ROUTE_NEGATIONS_AFTER
-            and _AFTER_LAST.match(text, word.end())
+            and _AFTER_LAST.match(word.string, word.end())
             and (first := _scope(words, said, lists, i, -1, routes)) is not None
         ):
             unsaid.append((words[first].start(), word.end()))
@@ -400,7 +411,7 @@ def _scope(
         listed = crossing and lists[second] and _LIST_COMMA.fullmatch(text, *between)
         if _ends_sentence(words[first][0]) or (crossing and not listed):
             break
-        if listed and not _list_item(words, said, first, second, routes):
+        if listed and not _list_item(words, said, lists, first, second, routes):
             break
         if listed and step == -1:
             item = last
@@ -414,12 +425,7 @@ def _scope(
                 break
             last, routed = i, True
         elif (said[i] in ROUTE_LIST_ENDS and _joins_a_route(words, i, routes)) or (
-            said[i] in ROUTE_FILLERS
-            and (
-                item is None
-                or _manner_of_a_route(words, said, i, routes)
-                or _parallel(words, said, i, routes)
-            )
+            said[i] in ROUTE_FILLERS and (item is None or _an_items_filler(words, said, lists, i, routes))
         ):
             last = i
         else:
@@ -431,18 +437,56 @@ def _scope(
     return last if routed else None
 
 
-def _list_item(words: list[re.Match[str]], said: list[str], first: int, second: int, routes: Routes) -> bool:
+def _list_item(
+    words: list[re.Match[str]], said: list[str], lists: list[bool], first: int, second: int, routes: Routes
+) -> bool:
     """Whether the words either side of a list's comma (`first`, `second`) are route words, as a list of
-    routes holds next to its commas ("IV, IM, or intrathecal"; before it, one of ROUTE_MANNERS after its
-    route word too: "IV push, IM, or SC"): another filler beside it starts or ends another
+    routes holds next to its commas ("IV, IM, or intrathecal"; before it, an item's filler after its route
+    word too, `_an_items_filler`: "IV push, IM, or SC"): another filler beside it starts or ends another
     clause ("Not for IV use, for intrathecal or epidural use only", "Avoid IV, use intrathecal or epidural",
     review31b), whose routes no negation across the comma takes back. After the comma, one of
     ROUTE_LIST_ENDS may close the list ("IV, IM, or SC")."""
     return (
-        _says_a_route(words[first].group(), routes)
-        or _manner_of_a_route(words, said, first, routes)
-        or _parallel(words, said, first, routes)
+        _says_a_route(words[first].group(), routes) or _an_items_filler(words, said, lists, first, routes)
     ) and (said[second] in ROUTE_LIST_ENDS or _says_a_route(words[second].group(), routes))
+
+
+def _an_items_filler(
+    words: list[re.Match[str]], said: list[str], lists: list[bool], i: int, routes: Routes
+) -> bool:
+    """Whether the word at `i`, before a list's comma (or in a scope read backwards, past one), is a filler
+    of the list's item, right after its route word: one of ROUTE_MANNERS ("IV push, IM, or SC"), one the
+    next item repeats (`_parallel`: "IV use, IM use, or intrathecal use"), or any filler when the next item
+    is a route word alone before another of the list's commas (`_in_a_serial_list`: "Not for IV
+    administration, IM, or intrathecal")."""
+    return (
+        _manner_of_a_route(words, said, i, routes)
+        or _parallel(words, said, i, routes)
+        or _in_a_serial_list(words, said, lists, i, routes)
+    )
+
+
+def _in_a_serial_list(
+    words: list[re.Match[str]], said: list[str], lists: list[bool], i: int, routes: Routes
+) -> bool:
+    """Whether the word at `i` is a filler right after its route word, before a list's comma, that the next
+    item, a route word alone, follows before another list's comma: "Not for IV administration, IM, or
+    intrathecal", "IV use, IM, SC, or intrathecal contraindicated" are lists of three routes or more, taken
+    back whole (review31e L1). With two items after the comma the filler may end a clause, whose routes
+    stay: "Not for IV use, intrathecal or epidural" and "Not for IV administration, IM or intrathecal" are
+    intrathecal (review31b's rule); so do a filler not right after a route word ("Intrathecal via pump, IM,
+    IV or SC contraindicated") and an item of more than one word ("Not for IV use, use intrathecal, ...")."""
+    j = i + 1
+    return (
+        j + 1 < len(words)
+        and said[i] in ROUTE_FILLERS
+        and lists[j]
+        and lists[j + 1]
+        and _LIST_COMMA.fullmatch(words[i].string, words[i].end(), words[j].start()) is not None
+        and _LIST_COMMA.fullmatch(words[j].string, words[j].end(), words[j + 1].start()) is not None
+        and _right_after_a_route(words, i, routes)
+        and _says_a_route(words[j].group(), routes)
+    )
 
 
 def _parallel(words: list[re.Match[str]], said: list[str], i: int, routes: Routes) -> bool:
@@ -533,6 +577,52 @@ def _sentences(text: str) -> list[str]:
     (review31b)."""
     cuts = [word.end() for word in _ROUTE_WORD.finditer(text) if _ends_sentence(word[0])]
     return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+def _glosses_unbracketed(text: str, words: list[re.Match[str]], routes: Routes) -> str:
+    """`text` with the brackets around an abbreviation right after its route word made spaces, the same
+    length (so every word keeps its place): "Not for intravenous (IV), intramuscular (IM), or intrathecal
+    (IT) use" is read as a list of three routes, taken back whole, a bracket no phrase's end there
+    (review31e L2). An abbreviation (`_abbreviates`) is one route word alone in its brackets, of the same
+    kind, neuraxial or not; "no IV (IT)", "SC (not IT)" and "Intrathecal (IV contraindicated)" keep their
+    brackets. Each word and the spaces next to it are read a bounded number of times."""
+    marks: list[int] = []
+    for k in range(1, len(words)):
+        route, short = words[k - 1], words[k]
+        if (
+            (opened := _OPENING.fullmatch(text, route.end(), short.start())) is not None
+            and (closed := _CLOSING.match(text, short.end())) is not None
+            and _abbreviates(short.group(), route.group(), routes)
+        ):
+            marks += [opened.start("bracket"), closed.end() - 1]
+    if not marks:
+        return text
+    chars = list(text)
+    for at in marks:
+        chars[at] = " "
+    return "".join(chars)
+
+
+def _abbreviates(short: str, word: str, routes: Routes) -> bool:
+    """Whether `short` is an abbreviation of the route word `word`: shorter, its letters in the word's order
+    from its first ("IV" of "intravenous", "I.T." of "intrathecal"; not "IM" of "IV"), both route words of
+    one kind, neuraxial or not ("IT" of "intravenous" is none)."""
+    letters = [letter for letter in short.lower() if letter.isalnum()]
+    spelled = word.lower()
+    if not letters or len(letters) >= len(spelled) or letters[0] != spelled[0]:
+        return False
+    rest = iter(spelled)
+    return (
+        all(letter in rest for letter in letters)
+        and _says_a_route(short, routes)
+        and _says_a_route(word, routes)
+        and _neuraxial_word(short, routes) == _neuraxial_word(word, routes)
+    )
+
+
+def _neuraxial_word(word: str, routes: Routes) -> bool:
+    """Whether a route word says a neuraxial route: a neuraxial word ("intrathecal"), a whole text ("IT")."""
+    return routes.says_neuraxial(word) or _as_whole_text(word) in routes.whole_texts
 
 
 def _two_word_route(words: list[re.Match[str]], i: int, step: int, routes: Routes) -> int | None:

@@ -518,6 +518,12 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("no IV, IM", True),  # a comma no list word closes still ends the scope
         ("IM / IV contraindicated", False),  # a slash lists routes whatever its spaces (s31)
         ("IM/IV contraindicated", False),
+        ("neither IV nor IM", False),  # route32: "neither" is a negation (review31b L5)
+        ("neither IM nor SC, oral", False),
+        ("Not for IV drip, IM, or SC use", False),  # review31e L1, L2: a list of three, taken back whole
+        ("Not for IV administration, IM, or SC", False),
+        ("Not for intravenous (IV), intramuscular (IM), or subcutaneous (SC) use", False),
+        ("Not for IV administration, IM or SC", True),  # two after the comma: may be another clause
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

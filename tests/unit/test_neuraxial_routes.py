@@ -279,6 +279,153 @@ def test_a_list_whose_items_say_alike_how_the_drug_is_given_is_taken_back_whole(
 @pytest.mark.parametrize(
     ("text", "said"),
     [
+        ("neither IV nor IM", None),
+        ("Neither IV nor IM, intrathecal only", True),
+        ("neither IV nor IM, intrathecal only", True),
+        ("neither intrathecal nor epidural", None),
+        ("Neither IV nor intrathecal", None),
+        ("neither IV nor IM; oral", False),
+    ],
+)
+def test_neither_takes_back_the_routes_it_lists(text: str, said: bool | None) -> None:
+    """review31b L5: "neither" was no negation, so "neither IV nor IM" read as IV (an injectable course,
+    GEHA's routes criterion met) and "neither IV nor IM, intrathecal only" as intrathecal and injectable. It
+    is one of codes.ROUTE_NEGATIONS, its scope what "not" takes back: the list "nor" closes, to the comma."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+def test_what_neither_takes_back_is_no_other_route_either() -> None:
+    """The words "neither" takes back are out of the route's text the record reads (route_texts): no IV
+    is left to say an injectable route."""
+    kept = codes.route_texts({"text": "neither IV nor IM, intrathecal only"}, ROUTES)
+    assert not ROUTES.other.matches_text(" | ".join(kept))
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review31e L1, L2: the list's first item says how its drug is given; the next item, a route word
+        # alone before another of the list's commas, makes it a list of three routes or more
+        ("Not for IV administration, IM, or intrathecal", None),
+        ("Not for IV drip, IM, or intrathecal use", None),  # "drip": how it is given, as "push"
+        ("Not for IV use, IM, or intrathecal", None),
+        ("Not for IV administration, IM, SC, or intrathecal use", None),
+        ("IV administration, IM, or intrathecal contraindicated", None),
+        ("Not for IV drip, intrathecal or epidural", None),  # as "Not for IV push, intrathecal or epidural"
+        ("IV drip contraindicated", None),
+        ("no IV drip", None),
+        # two items after a clause's filler and comma: another clause may say them (review31b's rule)
+        ("Not for IV use, intrathecal or epidural", True),
+        ("Not for IV administration, intrathecal or epidural", True),
+        ("Not for IV administration, IM or intrathecal", True),
+        ("Not for IV use, for intrathecal or epidural use only", True),
+        ("Not for IV use, use intrathecal, IM, or epidural", True),
+        ("Intrathecal via pump, IM, IV or SC contraindicated", True),  # "pump" is not right after a route
+        ("Give intrathecally, IV, IM or SC contraindicated", True),
+        ("Not for IV administration, IM, or intrathecal only", True),
+    ],
+)
+def test_a_list_whose_first_item_says_how_its_drug_is_given_is_taken_back_whole(
+    text: str, said: bool | None
+) -> None:
+    """review31e L1, L2: "Not for IV administration, IM, or intrathecal" and "Not for IV drip, IM, or
+    intrathecal use" read intrathecal: a filler before a list's comma ended the list unless it was one of
+    ROUTE_MANNERS or the next item repeated it, and "drip" was no filler at all. "drip" is a manner
+    (ROUTE_MANNERS), and any filler right after its route word is the item's where the next item, a route
+    word alone, stands before another of the list's commas (codes._in_a_serial_list)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use", None),
+        ("Not for intravenous (IV) or intrathecal (IT) use", None),
+        ("Not for intravenous ( I.V. ), or intrathecal ( I.T. ) use", None),
+        ("intrathecal (IT) contraindicated", None),
+        ("intravenous (IV) contraindicated", None),
+        ("Intrathecal (IT)", True),
+        ("Oral; intrathecal (IT) contraindicated", False),
+        # what is in the brackets is no abbreviation of the route word before them: they end its phrase
+        ("no IV (IT)", True),
+        ("no intravenous (IT)", True),
+        ("no IV (IM)", False),
+        ("Intrathecal (IV contraindicated)", True),
+        ("SC (not IT)", False),
+        ("no oral (intrathecal)", True),
+    ],
+)
+def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
+    text: str, said: bool | None
+) -> None:
+    """review31e L2: "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use" read intrathecal,
+    a bracket ending every phrase. A route word alone in brackets right after a route word it abbreviates
+    (its letters in the word's order, from its first; both neuraxial or neither) is of that item
+    (codes._glosses_unbracketed); any other bracket ends the phrase as before."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Not for IV administration, " + "IM, " * 2_500 + "or intrathecal",
+        "IV administration, " + "IM, " * 2_500 + "or intrathecal contraindicated",
+        "no IV use, " * 2_500 + "intrathecal",
+        "Not for " + "intravenous (IV), " * 1_000 + "or intrathecal (IT) use",
+        "no " + "intravenous (IV) " * 1_000 + "intrathecal",
+        "no " + "IV (" * 2_500 + "IT",
+        "neither " + "IV nor " * 2_500 + "IM",
+    ],
+)
+def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_texts_words(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """route32: each 10 KB text or more (within the body limits) of the shapes the rules above read (a
+    serial list's filler, a bracketed abbreviation, "neither") reads each of its words as a route
+    a bounded number of times: nothing is read again at each step of a scope (review31b, review31e found
+    two such texts quadratic)."""
+    assert len(text) >= 10_000
+    calls = 0
+    says = codes._says_a_route
+
+    def counted(words: str, routes: Routes) -> bool:
+        nonlocal calls
+        calls += 1
+        return says(words, routes)
+
+    monkeypatch.setattr(codes, "_says_a_route", counted)
+    neuraxial_route({"text": text}, ROUTES)
+    assert calls <= 8 * len(text.split())
+
+
+def _cpu_seconds(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        neuraxial_route({"text": text}, ROUTES)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "no intravenous (" + " " * 30,
+        "not IV administration, IM, ",
+        "neither IV (" + " " * 30,
+    ],
+)
+def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(unit: str) -> None:
+    """route32: what is added here (an opening bracket before an abbreviation, a serial list's filler,
+    "neither") is read without going back over a run of words or spaces: a 100 KB text of a repeated shape
+    costs about ten times a 10 KB one (quadratic would be a hundred); the best of three CPU times each."""
+    small, large = unit * (10_000 // len(unit)), unit * (100_000 // len(unit))
+    assert _cpu_seconds(large) < 30 * max(_cpu_seconds(small), 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
         ("IV, " * 400 + "or IM contraindicated", None),  # each comma told once, not once per scope's step
         ("no " + "IV, " * 400 + "or IM", None),
         ("no IV, " * 400 + "intrathecal", True),
@@ -429,6 +576,10 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # review31e: a list whose items say alike how the drug is given is taken back whole
         ({"text": "Not for IV use, IM use, or intrathecal use"}, False),
         ({"text": "Avoid IV route, IM route, or intrathecal route"}, False),
+        # route32: review31b L5; review31e L1, L2
+        ({"text": "neither IV nor IM, intrathecal only"}, True),
+        ({"text": "Not for IV administration, IM, or intrathecal"}, False),
+        ({"text": "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
