@@ -103,7 +103,9 @@ class Routes:
     whole_texts: frozenset[str] = frozenset()
     # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    # one of `whole_texts` as written, then what a drug is given through, any case: "IT pump", "IT Catheter"
+    # one of `whole_texts` as written, then what a drug is given through, any case, across spaces or a hyphen:
+    # "IT pump", "IT Catheter", "IT-pump"; its group `pronoun` the verb before it, when one of
+    # ROUTE_OBJECT_VERBS ("GIVE IT INFUSION": "IT" is the verb's object then, not the route)
     devices: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
@@ -118,7 +120,11 @@ class Routes:
         object.__setattr__(self, "unspaced", not any(" " in word for word in self.words))
         wholes = "|".join(re.escape(text) for text in sorted(self.whole_texts, key=len, reverse=True))
         through = "|".join(sorted(ROUTE_DEVICES))
-        object.__setattr__(self, "devices", re.compile(rf"(?<!\w)(?:{wholes or '(?!)'})\s+(?i:{through})\b"))
+        verbs = "|".join(sorted(ROUTE_OBJECT_VERBS))
+        devices = (
+            rf"(?<!\w)(?:(?P<pronoun>{verbs})\s+)?(?:{wholes or '(?!)'})(?:\s+|[{_JOINING}])(?i:{through})\b"
+        )
+        object.__setattr__(self, "devices", re.compile(devices))
         object.__setattr__(self, "unrouted", neuraxial_route(None, self))
 
     def says_neuraxial(self, text: str) -> bool:
@@ -139,11 +145,20 @@ class Routes:
     def says_whole(self, text: str) -> bool:
         """Whether a route's text (`route_texts`) says the route by one of `whole_texts`, as written: the
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
-        through (ROUTE_DEVICES: "IT pump", "via IT catheter"; never "it", "give it via pump")."""
+        through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump",
+        nor the object of a verb, "GIVE IT INFUSION": ROUTE_OBJECT_VERBS)."""
         whole = _as_whole_text(text)
         return whole in self.whole_texts or any(
-            self.devices.search(_as_whole_text(sentence)) for sentence in _sentences(text)
+            not found["pronoun"]
+            for sentence in _sentences(text)
+            for found in self.devices.finditer(_as_whole_text(sentence))
         )
+
+    def names_a_device(self, whole: str) -> bool:
+        """Whether one word, read as a whole text (`_as_whole_text`), is one of `whole_texts` hyphened to
+        what the drug is given through: "IT-pump", a route word a negation takes back ("no IT-pump")."""
+        found = self.devices.fullmatch(whole)
+        return found is not None and not found["pronoun"]
 
 
 UNNAMED = "unnamed"
@@ -299,6 +314,14 @@ ROUTE_AFFIRMATIONS = frozenset({"only"})
 # as written, it says that route in a longer text: "IT pump", "via IT catheter", "IT infusion" are
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
+# verbs that take an object, as written in capitals: right after one, "IT" is the pronoun, its object, in a
+# text written in capitals, not the route before what the drug is given through ("IV - GIVE IT INFUSION OVER
+# 30 MIN" is intravenous, review31b L2); "IT pump", "via IT catheter", "Give IT infusion" (the verb not in
+# capitals, "IT" is) and "REFILL IT PUMP" (what is done to a pump) are intrathecal
+ROUTE_OBJECT_VERBS = frozenset(
+    {"GIVE", "TAKE", "USE", "INFUSE", "INJECT", "ADMINISTER", "APPLY", "MIX", "DILUTE", "RUN", "HANG"}
+    | {"START", "STOP"}
+)
 # how a route's drug is given, after its route word in an item of a list of routes ("Not for IV push, IM, or
 # intrathecal use", "IV bolus, IM or SC contraindicated", "Not for IV drip, IM, or intrathecal use"): beside
 # a list's comma as its route word is; another filler is only where the next item repeats it, or in a list
@@ -357,12 +380,12 @@ def route_texts(route: Any, routes: Routes) -> list[str]:
 
 
 def _says_a_route(words: str, routes: Routes) -> bool:
-    """Whether `words` say a route: the neuraxial words, a whole text that is one ("IT"), another's."""
-    return (
-        routes.says_neuraxial(words)
-        or _as_whole_text(words) in routes.whole_texts
-        or routes.other.matches_text(words)
-    )
+    """Whether `words` say a route: the neuraxial words, a whole text that is one ("IT"), another's, or a
+    whole text hyphened to what the drug is given through ("IT-pump": `Routes.names_a_device`)."""
+    if routes.says_neuraxial(words):
+        return True
+    whole = _as_whole_text(words)
+    return whole in routes.whole_texts or routes.other.matches_text(words) or routes.names_a_device(whole)
 
 
 def _unnegated(text: str, routes: Routes) -> str:

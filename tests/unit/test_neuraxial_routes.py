@@ -366,6 +366,45 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # review31b L2: "IT" after a verb taking an object, written in capitals, is the pronoun
+        ("IV - GIVE IT INFUSION OVER 30 MIN", False),
+        ("GIVE IT INFUSION OVER 30 MIN", None),
+        ("TAKE IT INFUSION", None),
+        ("MIX IT  INFUSION PUMP", None),
+        ("ADMINISTER\nIT INFUSION", None),
+        ("START IT INFUSION", None),
+        ("GIVE IT INFUSION, IT PUMP", True),  # a second "IT" no verb takes
+        # never elsewhere: what a drug is given through after "IT" says intrathecal
+        ("IT pump", True),
+        ("via IT catheter", True),
+        ("IT infusion", True),
+        ("Give IT infusion", True),  # "IT" in capitals, the verb not: the route
+        ("REFILL IT PUMP", True),  # what is done to a pump, not one of ROUTE_OBJECT_VERBS
+        ("FORGIVE IT pump", True),
+        # review31b L3: "IT-pump" read as no route, the device words needing a space
+        ("IT-pump", True),
+        ("IT-catheter", True),
+        ("via IT-catheter", True),
+        ("IT\u2011pump", True),  # a non-breaking hyphen
+        ("no IT-pump", None),
+        ("IT-pump contraindicated", None),
+        ("it-pump", None),
+        ("GIVE IT-pump", None),
+        # left as they are (ambiguous, the lead's decision): "IT." may end a sentence ("TAKE IT.")
+        ("IT. Pump", None),
+    ],
+)
+def test_it_the_object_of_a_verb_is_no_route_it_hyphened_to_a_pump_is(text: str, said: bool | None) -> None:
+    """review31b L2, L3: "IV - GIVE IT INFUSION OVER 30 MIN" read intrathecal (a draft insulin so routed
+    was the pump's excluded drug), and "IT-pump" as no route. Right after one of codes.ROUTE_OBJECT_VERBS,
+    as written in capitals, "IT" is the verb's object; a hyphen joins "IT" to what a drug is given through
+    as a space does (and the word is a route word a negation takes back)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Not for IV administration, " + "IM, " * 2_500 + "or intrathecal",
@@ -375,13 +414,14 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
         "no " + "intravenous (IV) " * 1_000 + "intrathecal",
         "no " + "IV (" * 2_500 + "IT",
         "neither " + "IV nor " * 2_500 + "IM",
+        "IV - " + "GIVE IT INFUSION " * 1_000 + "no IV",
     ],
 )
 def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_texts_words(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """route32: each 10 KB text or more (within the body limits) of the shapes the rules above read (a
-    serial list's filler, a bracketed abbreviation, "neither") reads each of its words as a route
+    serial list's filler, a bracketed abbreviation, "neither", "GIVE IT") reads each of its words as a route
     a bounded number of times: nothing is read again at each step of a scope (review31b, review31e found
     two such texts quadratic)."""
     assert len(text) >= 10_000
@@ -410,15 +450,19 @@ def _cpu_seconds(text: str) -> float:
 @pytest.mark.parametrize(
     "unit",
     [
+        "GIVE IT INFUSION ",
+        "GIVE " + " " * 40,
+        "IT-" * 10 + " ",
         "no intravenous (" + " " * 30,
         "not IV administration, IM, ",
         "neither IV (" + " " * 30,
     ],
 )
 def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(unit: str) -> None:
-    """route32: what is added here (an opening bracket before an abbreviation, a serial list's filler,
-    "neither") is read without going back over a run of words or spaces: a 100 KB text of a repeated shape
-    costs about ten times a 10 KB one (quadratic would be a hundred); the best of three CPU times each."""
+    """route32: what is added here (ROUTE_OBJECT_VERBS before "IT", a hyphen after it, an opening bracket
+    before an abbreviation, a serial list's filler, "neither") is read without going back over a run of words
+    or spaces: a 100 KB text of a repeated shape costs about ten times a 10 KB one (quadratic would be a
+    hundred); the best of three CPU times each."""
     small, large = unit * (10_000 // len(unit)), unit * (100_000 // len(unit))
     assert _cpu_seconds(large) < 30 * max(_cpu_seconds(small), 1e-3)
 
@@ -576,7 +620,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # review31e: a list whose items say alike how the drug is given is taken back whole
         ({"text": "Not for IV use, IM use, or intrathecal use"}, False),
         ({"text": "Avoid IV route, IM route, or intrathecal route"}, False),
-        # route32: review31b L5; review31e L1, L2
+        # route32: review31b L2, L3, L5; review31e L1, L2
+        ({"text": "IV - GIVE IT INFUSION OVER 30 MIN"}, False),
+        ({"text": "IT-pump"}, True),
         ({"text": "neither IV nor IM, intrathecal only"}, True),
         ({"text": "Not for IV administration, IM, or intrathecal"}, False),
         ({"text": "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use"}, False),
