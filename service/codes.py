@@ -105,7 +105,8 @@ class Routes:
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # one of `whole_texts` as written, then what a drug is given through, any case, across spaces or a hyphen:
     # "IT pump", "IT Catheter", "IT-pump"; its group `pronoun` the verb before it, when one of
-    # ROUTE_OBJECT_VERBS ("GIVE IT INFUSION": "IT" is the verb's object then, not the route)
+    # ROUTE_OBJECT_VERBS ("GIVE IT INFUSION": "IT" is the verb's object then, not the route, in a text all
+    # in capitals: `says_whole`)
     devices: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
@@ -146,10 +147,14 @@ class Routes:
         """Whether a route's text (`route_texts`) says the route by one of `whole_texts`, as written: the
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
         through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump",
-        nor the object of a verb, "GIVE IT INFUSION": ROUTE_OBJECT_VERBS)."""
+        nor, in a text all in capitals, the object of a verb, "GIVE IT INFUSION": ROUTE_OBJECT_VERBS; in a
+        text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL: GIVE IT INFUSION via pump")."""
         whole = _as_whole_text(text)
-        return whole in self.whole_texts or any(
-            not found["pronoun"]
+        if whole in self.whole_texts:
+            return True
+        capitals = not any(char.islower() for char in text)  # the pronoun "IT" is in such a text only
+        return any(
+            not (found["pronoun"] and capitals)
             for sentence in _sentences(text)
             for found in self.devices.finditer(_as_whole_text(sentence))
         )
@@ -315,9 +320,11 @@ ROUTE_AFFIRMATIONS = frozenset({"only"})
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
 # verbs that take an object, as written in capitals: right after one, "IT" is the pronoun, its object, in a
-# text written in capitals, not the route before what the drug is given through ("IV - GIVE IT INFUSION OVER
-# 30 MIN" is intravenous, review31b L2); "IT pump", "via IT catheter", "Give IT infusion" (the verb not in
-# capitals, "IT" is) and "REFILL IT PUMP" (what is done to a pump) are intrathecal
+# text written all in capitals (no small letter in it: the lead's decision, s32), not the route before what
+# the drug is given through ("IV - GIVE IT INFUSION OVER 30 MIN" is intravenous, review31b L2); "IT pump",
+# "via IT catheter", "Give IT infusion" (the verb not in capitals, "IT" is), "Morphine 1 mg/mL: GIVE IT
+# INFUSION via pump" (a text with small letters, where "it" would be so written: review32c) and "REFILL IT
+# PUMP" (what is done to a pump) are intrathecal
 ROUTE_OBJECT_VERBS = frozenset(
     {"GIVE", "TAKE", "USE", "INFUSE", "INJECT", "ADMINISTER", "APPLY", "MIX", "DILUTE", "RUN", "HANG"}
     | {"START", "STOP"}

@@ -394,7 +394,15 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
         ("no IT-pump", None),
         ("IT-pump contraindicated", None),
         ("it-pump", None),
-        ("GIVE IT-pump", None),
+        ("GIVE IT-PUMP", None),
+        # review32c: the verb rule holds in a text all in capitals only (the lead's decision); in a text with
+        # a small letter the pronoun would be written "it", so "IT" there is the route
+        ("GIVE IT-pump", True),
+        ("GIVE IT infusion", True),
+        ("Morphine 25 mg/mL: GIVE IT INFUSION via pump", True),
+        ("Via pump: USE IT PUMP", True),
+        ("Baclofen 2000 mcg/mL, START IT INFUSION at 50 mcg/day", True),
+        ("IV - GIVE IT INFUSION OVER 30 MIN; NO IM", False),
         # left as they are (ambiguous, the lead's decision): "IT." may end a sentence ("TAKE IT.")
         ("IT. Pump", None),
     ],
@@ -402,8 +410,8 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
 def test_it_the_object_of_a_verb_is_no_route_it_hyphened_to_a_pump_is(text: str, said: bool | None) -> None:
     """review31b L2, L3: "IV - GIVE IT INFUSION OVER 30 MIN" read intrathecal (a draft insulin so routed
     was the pump's excluded drug), and "IT-pump" as no route. Right after one of codes.ROUTE_OBJECT_VERBS,
-    as written in capitals, "IT" is the verb's object; a hyphen joins "IT" to what a drug is given through
-    as a space does (and the word is a route word a negation takes back)."""
+    as written in capitals, in a text all in capitals, "IT" is the verb's object; a hyphen joins "IT" to
+    what a drug is given through as a space does (and the word is a route word a negation takes back)."""
     assert neuraxial_route({"text": text}, ROUTES) is said
 
 
@@ -688,6 +696,8 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "neither IV nor IM, intrathecal only"}, True),
         ({"text": "Not for IV administration, IM, or intrathecal"}, False),
         ({"text": "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use"}, False),
+        # review32c: the verb rule in a text all in capitals only
+        ({"text": "Insulin 100 units/mL: GIVE IT INFUSION via pump"}, True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
