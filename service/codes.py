@@ -284,9 +284,9 @@ def code_words(system: str, code: str) -> str:
 # other ("no IV, intrathecal" and "IT, not IV" are intrathecal), nor one beside a word of another clause
 # (`_list_item`: "Avoid IV, use intrathecal or epidural", "Give intrathecally, IV or IM contraindicated"
 # are intrathecal), and stops before a route word one of ROUTE_AFFIRMATIONS follows ("No IV and intrathecal
-# only" is intrathecal). An abbreviation in brackets right after its route word is of its item, its
-# brackets no phrase's end ("Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use" says
-# nothing: `_glosses_unbracketed`).
+# only" is intrathecal). An abbreviation in brackets right after its route word (or the word after its
+# abbreviation) is of its item, its brackets no phrase's end ("Not for intravenous (IV), intramuscular (IM),
+# or intrathecal (IT) use" and "Not for IV (intravenous) use" say nothing: `_glosses_unbracketed`).
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
@@ -367,7 +367,8 @@ _BACKWARD_GAP = re.compile(rf"[\s/:()?{HYPHENS}]*")
 _BACKWARD_WITHIN = re.compile(r"[\s/]*")
 # a comma between two words, crossed either way in a list of routes only (`_list_starts`)
 _LIST_COMMA = re.compile(r"\s*,\s*")
-# an opening bracket between a route word and its abbreviation, and the closing one after it (`_abbreviates`)
+# an opening bracket between a route word and its abbreviation (or an abbreviation and its word), and the
+# closing one after it (`_abbreviates`)
 _OPENING = re.compile(r"\s*(?P<bracket>\()\s*")
 _CLOSING = re.compile(r"\s*\)")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
@@ -399,7 +400,7 @@ def _unnegated(text: str, routes: Routes) -> str:
     """`text` with what its negations take back of its route words (ROUTE_NEGATIONS, ROUTE_NEGATIONS_AFTER,
     ROUTE_FILLERS: see there) each made a space."""
     words = list(_ROUTE_WORD.finditer(text))
-    if "(" in text:  # read with the brackets of an abbreviation after its route word out: "intravenous (IV)"
+    if "(" in text:  # read with the brackets of an abbreviation by its route word out: "intravenous (IV)"
         words = list(_ROUTE_WORD.finditer(_glosses_unbracketed(text, words, routes)))
     said = [word.group().lower().rstrip(".") for word in words]
     lists = _list_starts(words, said, routes) if "," in text else [False] * len(words)
@@ -610,11 +611,13 @@ def _sentences(text: str) -> list[str]:
 
 
 def _glosses_unbracketed(text: str, words: list[re.Match[str]], routes: Routes) -> str:
-    """`text` with the brackets around an abbreviation right after its route word made spaces, the same
-    length (so every word keeps its place): "Not for intravenous (IV), intramuscular (IM), or intrathecal
-    (IT) use" is read as a list of three routes, taken back whole, a bracket no phrase's end there
-    (review31e L2). An abbreviation (`_abbreviates`) is one route word alone in its brackets, of the same
-    kind, neuraxial or not; "no IV (IT)", "SC (not IT)" and "Intrathecal (IV contraindicated)" keep their
+    """`text` with the brackets around an abbreviation right after its route word, or around a route word
+    right after its abbreviation, made spaces, the same length (so every word keeps its place): "Not for
+    intravenous (IV), intramuscular (IM), or intrathecal (IT) use" and "Not for IV (intravenous), IM
+    (intramuscular), or IT (intrathecal) use" are read as lists of three routes, taken back whole, a bracket
+    no phrase's end there (review31e L2; review32c). An abbreviation (`_abbreviates`) and its word are one
+    route word alone in the brackets and the one before them, of the same kind, neuraxial or not; "no IV
+    (IT)", "no IT (intravenous)", "SC (not IT)" and "Intrathecal (IV contraindicated)" keep their
     brackets. Each word and the spaces next to it are read a bounded number of times."""
     marks: list[int] = []
     for k in range(1, len(words)):
@@ -622,7 +625,10 @@ def _glosses_unbracketed(text: str, words: list[re.Match[str]], routes: Routes) 
         if (
             (opened := _OPENING.fullmatch(text, route.end(), short.start())) is not None
             and (closed := _CLOSING.match(text, short.end())) is not None
-            and _abbreviates(short.group(), route.group(), routes)
+            and (
+                _abbreviates(short.group(), route.group(), routes)
+                or _abbreviates(route.group(), short.group(), routes)
+            )
         ):
             marks += [opened.start("bracket"), closed.end() - 1]
     if not marks:

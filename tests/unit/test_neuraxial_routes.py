@@ -356,15 +356,24 @@ def test_a_list_whose_first_item_says_how_its_drug_is_given_is_taken_back_whole(
         ("Intrathecal (IV contraindicated)", True),
         ("SC (not IT)", False),
         ("no oral (intrathecal)", True),
+        # review32c: the route word in brackets after its abbreviation, as well
+        ("Not for IV (intravenous), IM (intramuscular), or IT (intrathecal) use", None),
+        ("Not for IV (intravenous) use", None),
+        ("NOT FOR IV (INTRAVENOUS) USE - IT PUMP ONLY", True),
+        ("IT (intrathecal) contraindicated", None),
+        ("IT (intrathecal)", True),
+        ("no IT (intravenous)", False),  # no abbreviation of its kind: the bracket ends the phrase
+        ("no IV (intrathecal)", True),
     ],
 )
 def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
     text: str, said: bool | None
 ) -> None:
     """review31e L2: "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use" read intrathecal,
-    a bracket ending every phrase. A route word alone in brackets right after a route word it abbreviates
-    (its letters in the word's order, from its first; both neuraxial or neither) is of that item
-    (codes._glosses_unbracketed); any other bracket ends the phrase as before."""
+    a bracket ending every phrase, and so did "Not for IV (intravenous), IM (intramuscular), or IT
+    (intrathecal) use" (review32c). A route word alone in brackets right after a route word it abbreviates,
+    or that abbreviates it (its letters in the word's order, from its first; both neuraxial or neither), is
+    of that item (codes._glosses_unbracketed); any other bracket ends the phrase as before."""
     assert neuraxial_route({"text": text}, ROUTES) is said
 
 
@@ -522,6 +531,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "no IV (IT) ",
         "IV drip, IM, ",
         "not IV use, IM, or SC; ",
+        "no IV (intravenous), ",
     ],
 )
 def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(
@@ -698,6 +708,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Not for intravenous (IV), intramuscular (IM), or intrathecal (IT) use"}, False),
         # review32c: the verb rule in a text all in capitals only
         ({"text": "Insulin 100 units/mL: GIVE IT INFUSION via pump"}, True),
+        ({"text": "Not for IV (intravenous), IM (intramuscular), or IT (intrathecal) use"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
