@@ -148,16 +148,25 @@ class Routes:
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
         through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump",
         nor, in a text all in capitals, the object of a verb, "GIVE IT INFUSION": ROUTE_OBJECT_VERBS; in a
-        text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL: GIVE IT INFUSION via pump")."""
+        text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL: GIVE IT INFUSION via pump", nor
+        written with dots or in brackets: "GIVE I.T. PUMP", "GIVE (IT) CATHETER")."""
         whole = _as_whole_text(text)
         if whole in self.whole_texts:
             return True
         capitals = not any(char.islower() for char in text)  # the pronoun "IT" is in such a text only
-        return any(
-            not (found["pronoun"] and capitals)
-            for sentence in _sentences(text)
-            for found in self.devices.finditer(_as_whole_text(sentence))
-        )
+        for sentence in _sentences(text):
+            pronouns = 0
+            for found in self.devices.finditer(_as_whole_text(sentence)):
+                if not (found["pronoun"] and capitals):
+                    return True
+                pronouns += 1
+            # a verb's object only as written, "GIVE IT PUMP": once its dots and brackets are out, "GIVE I.T.
+            # PUMP" and "GIVE (IT) CATHETER" read so too, but no pronoun is so written (review32c)
+            if pronouns and pronouns > sum(
+                1 for found in self.devices.finditer(sentence) if found["pronoun"]
+            ):
+                return True
+        return False
 
     def names_a_device(self, whole: str) -> bool:
         """Whether one word, read as a whole text (`_as_whole_text`), is one of `whole_texts` hyphened to
@@ -323,8 +332,9 @@ ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
 # text written all in capitals (no small letter in it: the lead's decision, s32), not the route before what
 # the drug is given through ("IV - GIVE IT INFUSION OVER 30 MIN" is intravenous, review31b L2); "IT pump",
 # "via IT catheter", "Give IT infusion" (the verb not in capitals, "IT" is), "Morphine 1 mg/mL: GIVE IT
-# INFUSION via pump" (a text with small letters, where "it" would be so written: review32c) and "REFILL IT
-# PUMP" (what is done to a pump) are intrathecal
+# INFUSION via pump" (a text with small letters, where "it" would be so written: review32c), "GIVE I.T. PUMP"
+# and "GIVE (IT) CATHETER" (no pronoun is written with dots or in brackets) and "REFILL IT PUMP" (what is
+# done to a pump) are intrathecal
 ROUTE_OBJECT_VERBS = frozenset(
     {"GIVE", "TAKE", "USE", "INFUSE", "INJECT", "ADMINISTER", "APPLY", "MIX", "DILUTE", "RUN", "HANG"}
     | {"START", "STOP"}

@@ -412,6 +412,13 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
         ("Via pump: USE IT PUMP", True),
         ("Baclofen 2000 mcg/mL, START IT INFUSION at 50 mcg/day", True),
         ("IV - GIVE IT INFUSION OVER 30 MIN; NO IM", False),
+        # review32c: nor a verb's object written with dots or in brackets, as no pronoun is
+        ("GIVE I.T. PUMP", True),
+        ("GIVE (IT) CATHETER", True),
+        ("TAKE [IT] PUMP", True),
+        ("GIVE IT PUMP, GIVE I.T. PUMP", True),
+        ("GIVE IT PUMP, GIVE IT PUMP", None),
+        ("GIVE IT. PUMP", None),
         # left as they are (ambiguous, the lead's decision): "IT." may end a sentence ("TAKE IT.")
         ("IT. Pump", None),
     ],
@@ -709,6 +716,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # review32c: the verb rule in a text all in capitals only
         ({"text": "Insulin 100 units/mL: GIVE IT INFUSION via pump"}, True),
         ({"text": "Not for IV (intravenous), IM (intramuscular), or IT (intrathecal) use"}, False),
+        ({"text": "INSULIN: GIVE I.T. PUMP"}, True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
