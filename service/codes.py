@@ -731,7 +731,8 @@ def neuraxial_order(resource: Mapping[str, Any], drug_text: str, routes: Routes)
     it is given by decide, where one tells (`neuraxial_route`: True when one is intrathecal or epidural,
     False when the others are, oral or intravenous, by `routes.other`'s words); else its drug's own words
     (`drug_text`: "Baclofen 2000 MCG/ML Intrathecal Solution", "Injection, baclofen, 50 mcg for
-    intrathecal trial": True); None when neither says."""
+    intrathecal trial": True); None when neither says. Of an order naming no dosage it reads nothing but
+    `drug_text`, which the record's memo of it keys on (record.py, `by_words`): keep it so."""
     other = False  # a dosage's route says another route (oral, intravenous)
     for key in _DOSAGES:
         if not (dosages := resource.get(key)):  # most orders of a chart name no dosage at all
