@@ -559,15 +559,18 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
 
 def _coding_kept(value: Any) -> dict[str, str]:
     """A carried billingCode's coding as the row keeps it (`CARRIED_CODING`): its system, a string, and its
-    code, each cut to `CARRIED_TEXT`; a code that is no string (62362 sent as a number) as its JSON text,
-    what the coding says it covers all the same (review31h: `{"system": …}` alone said nothing), never its
-    display, free text another source wrote (an SSN), not even where it has no code."""
+    code, each cut to `CARRIED_TEXT`; a code sent as a JSON number (62362) as its JSON text, what the coding
+    says it covers all the same (review31h: `{"system": …}` alone said nothing); never its display, free
+    text another source wrote (an SSN), not even where it has no code, nor a code that is an object, an
+    array or a boolean, which can hold free text as well (`{"display": "SSN …"}`: review32d L3)."""
     if not isinstance(value, dict):
         return {}
     system, code = (value.get(k) for k in CARRIED_CODING)
     kept = {"system": system[:CARRIED_TEXT]} if isinstance(system, str) else {}
-    if code is not None:
-        kept["code"] = (code if isinstance(code, str) else _json_text(code))[:CARRIED_TEXT]
+    if isinstance(code, str):
+        kept["code"] = code[:CARRIED_TEXT]
+    elif isinstance(code, int | float) and not isinstance(code, bool):  # a number (DecimalText as written)
+        kept["code"] = _json_text(code)[:CARRIED_TEXT]
     return kept
 
 

@@ -343,10 +343,11 @@ def test_an_ambiguous_id_past_the_columns_bound_is_found_as_indexed(identifier: 
 
 BILLING_CODES = {
     "an-int-code": ({"system": CPT, "code": 62362}, {"system": CPT, "code": "62362"}),
-    "an-object-code": (
-        {"system": CPT, "code": {"value": "62362"}},
-        {"system": CPT, "code": '{"value":"62362"}'},
-    ),
+    "a-decimal-code": ({"system": CPT, "code": 62362.0}, {"system": CPT, "code": "62362.0"}),
+    "an-object-code": ({"system": CPT, "code": {"value": "62362"}}, {"system": CPT}),
+    "an-object-code-with-an-ssn": ({"system": CPT, "code": {"display": f"SSN {SSN}"}}, {"system": CPT}),
+    "an-array-code": ({"system": CPT, "code": [f"SSN {SSN}"]}, {"system": CPT}),
+    "a-boolean-code": ({"system": CPT, "code": True}, {"system": CPT}),
     "a-long-number": ({"system": CPT, "code": int("9" * 1_100)}, {"system": CPT, "code": "9" * 1_024}),
     "no-code-but-a-display": ({"system": CPT, "display": f"SSN {SSN}"}, {"system": CPT}),
     "no-code": ({"system": CPT, "display": "Intrathecal pump, programmable"}, {"system": CPT}),
@@ -354,13 +355,15 @@ BILLING_CODES = {
 
 
 @pytest.mark.parametrize("sent, kept", list(BILLING_CODES.values()), ids=list(BILLING_CODES))
-def test_a_carried_billing_code_that_is_no_string_is_kept_as_its_json_text(
+def test_a_carried_billing_code_sent_as_a_number_is_kept_as_its_json_text_and_no_other(
     sent: dict[str, Any], kept: dict[str, Any]
 ) -> None:
     """review31h: a billingCode coding whose code is no string (62362 sent as a number) was kept as its
-    system alone, which says nothing of what the approval covers: its code is kept as its JSON text, cut to
-    1,024 characters as the others are; a coding with no code keeps its system alone, never its display
-    (free text another source wrote)."""
+    system alone, which says nothing of what the approval covers: a code sent as a JSON number is kept as
+    its JSON text, cut to 1,024 characters as the others are. A code that is an object, an array or a boolean
+    is not (review32d L3: `{"display": "SSN …"}` reached the column as its text): free text can ride in it as
+    in a display; a coding with no code keeps its system alone, never its display (free text another source
+    wrote)."""
     entry, repetition, text = kept_in_both_columns([{"url": "billingCode", "valueCoding": sent}])
     assert entry["billing_codes"] == [kept]
     assert [s["valueCoding"] for s in repetition["extension"] if s["url"] == "billingCode"] == [kept]
