@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -133,16 +134,35 @@ class AssertionRules:
 class HookCall:
     """The call that issues assertions: its hook and hookInstance (a retry has both the same).
 
-    `made` holds the ids `assertion_ids` made for this call, by resource and what is asserted: the
-    answer asks again for each assertion it makes (is it this call's? `issued_in`, in the actions and
-    for the cards' approvals). It lives as long as the object, which each answer (and each audit
-    record) makes for itself: nothing is kept between calls."""
+    `made` holds the ids `assertion_ids` made for this call, by resource and what is asserted, so each
+    is derived once. `issued` holds, by assertion id, each assertion `coverage_extension` built in this
+    call (`Issued`): what the call issued is what it built, and nothing else (`built_for`, `issued_in`:
+    in the actions, for the cards' approvals and in the audit record). An id alone cannot say so: it is
+    derived from what the call's body says (hook, hookInstance, resource, content) under a namespace
+    in the public source, so a caller can send, on its order, a repetition under the very id this call
+    would give it (review32d H1: a forged approval recorded and exported as the service's own). It
+    lives as long as the object, which each answer makes for itself: nothing is kept between calls."""
 
     hook: str
     hook_instance: str
     made: dict[tuple[str, bytes], AssertionIds] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    issued: dict[str, Issued] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An assertion a call built (`coverage_extension`): the resource it was built for, and the
+    repetition as built, what the answer sends (`pinned`: its sub-extensions but the date, as
+    `_pinned` writes them, written only when another repetition is compared with it)."""
+
+    reference: str
+    extension: Mapping[str, Any] = field(compare=False)
+
+    @cached_property
+    def pinned(self) -> bytes:
+        return _pinned(self.extension.get("extension"))
 
 
 @dataclass(frozen=True)
@@ -175,8 +195,8 @@ def assertion_ids(call: HookCall, reference: str, subs: Any) -> AssertionIds:
     Coverages, its codes, reason, billing code and form). A retry (the same hook, hookInstance and
     content) gets the same ids, on any day; a call of another hook, or one under the same
     hookInstance judging otherwise (a body edited, the chart changed), gets its own: one id never
-    names two assertions (inferno review I-2). The audit trail tells the assertions a call issued
-    by these (`issued_in`)."""
+    names two assertions (inferno review I-2). Anyone can derive them (the namespace is public): what
+    a call issued is what it built (`HookCall.issued`), not what holds the id it would give."""
     said = b"\n".join(sorted(_written(sub) for sub in dicts(subs) if sub.get("url") not in _NOT_JUDGED))
     made = call.made.get((reference, said))
     if made is not None:
@@ -196,8 +216,7 @@ _NAMESPACE_BYTES = ASSERTION_NAMESPACE.bytes
 def _uuid5_hex(name: str) -> str:
     """`uuid.uuid5(ASSERTION_NAMESPACE, name).hex` (RFC 4122: the name's SHA-1 under the namespace, its
     version and variant bits set) without building a `uuid.UUID`, whose checks cost several times the
-    digest: a call makes each assertion's ids again wherever the answer and its audit record ask whether
-    it issued the assertion (`issued_in`), a dozen times for demo-meets's order-sign."""
+    digest: a call makes the ids of each assertion it builds, a dozen for demo-meets's order-sign."""
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
@@ -218,12 +237,40 @@ def _as_text(value: Any) -> Any:
     return orjson.Fragment(value.text) if type(value) is DecimalText else str(value)
 
 
+def _pinned(subs: Any) -> bytes:
+    """A repetition's sub-extensions but its date, as `assertion_ids` writes them, sorted: what makes it
+    the assertion a call built, its ids, PA number and policy-link detail included, each as often as
+    sent. The date is not: the same assertion, kept by a retry of the call on another day (an order
+    carrying it again), was made then."""
+    return b"\n".join(sorted(_written(sub) for sub in dicts(subs) if sub.get("url") != "date"))
+
+
+def _issue(call: HookCall, reference: str, extension: Mapping[str, Any], assertion_id: str) -> None:
+    """Keep the repetition `extension`, built by `call` for the resource `reference`, as one it issued."""
+    call.issued[assertion_id] = Issued(reference, extension)
+
+
+def built_for(call: HookCall, extension: Mapping[str, Any]) -> str | None:
+    """The resource for which `call` built the repetition `extension` (`coverage_extension`), or None
+    when it built none such: its assertion id is one the call made for an assertion it built, and it
+    says exactly what that one says, with the same ids and PA number, each once, whatever its date
+    (`_pinned`). Not one a resource came with that holds what the call would build, under the id the
+    call gives it, with another PA number or an extra sub-extension, nor one holding a number where
+    the call issued none (the id is computable by anyone: `HookCall`, review32d H1)."""
+    built = call.issued.get(_string_of(extension, "coverage-assertion-id") or "")
+    if built is None:
+        return None
+    if extension is built.extension or built.pinned == _pinned(extension.get("extension")):
+        return built.reference  # (the very one built, as the answer sends it: nothing to write)
+    return None
+
+
 def issued_in(call: HookCall, reference: str, extension: Mapping[str, Any]) -> bool:
     """Whether the repetition `extension` on the resource `reference` is an assertion `call` issued:
-    its id is the one `call` gives what it asserts there. One the resource came with (an earlier
-    call's, another's) or repeats (an Appointment its order's, with the order's ids) is not."""
-    written = _string_of(extension, "coverage-assertion-id")
-    return written == assertion_ids(call, reference, extension.get("extension")).assertion_id
+    one it built for that resource (`built_for`). One the resource came with (an earlier call's,
+    another's, one under the id this call would give it: review32d H1) or repeats (an Appointment its
+    order's, with the order's ids) is not."""
+    return built_for(call, extension) == reference
 
 
 def _named(found: tuple[Item, ...]) -> str:
@@ -405,6 +452,7 @@ def coverage_extension(
         subs = _asserted(judgement, target, pairs, today)
     subs.append(_sub("coverage-assertion-id", ids.assertion_id))
     extension = {"url": EXTENSION_URL, "extension": subs}
+    _issue(call, target.reference, extension, ids.assertion_id)
     if target.of_order is None:
         return extension, description
     carried = _on_order(judgement, target.of_order, rules, call, today)
@@ -453,13 +501,22 @@ def _on_order(
     return _copied(carried) if carried is not None else None  # never an object of the request
 
 
-def _coverage_of(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
-    """`Coverage/id` of a repetition, however the reference was written (absolute, versioned); None
-    when it names another server's Coverage (service/references.py, `local_reference`)."""
-    for sub in dicts(extension.get("extension")):
+def coverage_named(subs: Any) -> str | None:
+    """The reference a coverage-information repetition's sub-extensions `subs` name its Coverage by, as
+    written: the first `coverage` whose `valueReference` holds one. Wherever a repetition's Coverage is
+    read, it is read here: the answer took a repetition with two for the first's, the audit row for the
+    last's (review32d H1, case E: an approval kept as another Coverage's was recorded as the judged one's)."""
+    for sub in dicts(subs):
         if sub.get("url") == "coverage" and (ref := reference_target(sub.get("valueReference"))):
-            return local_reference(ref, rules.fhir_server)
+            return ref
     return None
+
+
+def _coverage_of(extension: Mapping[str, Any], rules: AssertionRules) -> str | None:
+    """`Coverage/id` of a repetition (`coverage_named`), however the reference was written (absolute,
+    versioned); None when it names another server's Coverage (service/references.py, `local_reference`)."""
+    ref = coverage_named(extension.get("extension"))
+    return local_reference(ref, rules.fhir_server) if ref is not None else None
 
 
 _DOCUMENTATION_REQUEST = ("doc-needed", "doc-purpose", "questionnaire")  # what only a primary hook asks

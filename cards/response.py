@@ -101,8 +101,8 @@ def respond(
     """The CDS Hooks response of one call: cards (at most `max-cards`, kept by importance: `_within`)
     and system actions; with `coverage-info: false`, neither coverage information nor the cards of
     that type (§dev-5: the option switches off its card type), the other types as their own options
-    say. `issuer`: the call issuing its assertions (None: the request's hook and hookInstance), whose
-    ids the audit record reads again (`HookCall.made`)."""
+    say. `issuer`: the call issuing its assertions (None: the request's hook and hookInstance), which
+    keeps each one it builds, what the audit record reads as issued (`HookCall.issued`)."""
     request = decisions.request
     rules = AssertionRules(
         decisions.call.behaviour.asks_documentation,

@@ -41,7 +41,7 @@ from typing import Any, get_origin, get_type_hints
 import orjson
 
 from cards.coverage_information import EXTENSION_URL as COVERAGE_INFORMATION
-from cards.coverage_information import HookCall, issued_in
+from cards.coverage_information import built_for, coverage_named
 from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
@@ -178,13 +178,13 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
     request, carried = kept_request.value, kept_request.carried
     repetitions = _answer_repetitions(call.outcome.response)
     answered = _assertions_of(repetitions)
-    issued_by_this_call = _issued(call, repetitions, answered)
+    built = _built(call, repetitions)
     secrets = _secrets(call, carried)
     judged = {route.coverage for route in call.outcome.routes}  # not another payer's, kept on the order
     server = call.request.fhir.server if call.request else None  # nor another server's Coverage
     assertions = [
-        a if _issue_key(target, a) in issued_by_this_call else _carried_assertion(target, extension)
-        for (target, extension), a in zip(repetitions, answered, strict=True)
+        a if made_for == target else _carried_assertion(target, extension)
+        for (target, extension), a, made_for in zip(repetitions, answered, built, strict=True)
         if local_reference(a.get("coverage"), server) in judged
     ]
     assertions += _kept_unsaid(call.outcome.judged_orders, {a["order"] for a in answered}, judged, server)
@@ -221,9 +221,7 @@ def audit_row(call: AuditedCall, catalog: Catalog) -> dict[str, Any]:
         "assertions": _scrubbed(assertions, secrets),
         "fhir_access": _scrubbed(_fhir_access(call, prefetch.counts), secrets),
         "request": _scrubbed(request, secrets, kept_request.written),
-        "response": _scrubbed(
-            _response_kept(call.outcome.response, _own(repetitions, answered, issued_by_this_call)), secrets
-        ),
+        "response": _scrubbed(_response_kept(call.outcome.response, _own(repetitions, built)), secrets),
         "cards": card_uuids(call.outcome.response),
         "assertion_keys": keys,
     }
@@ -281,43 +279,37 @@ def _kept_unsaid(
     return list(kept.values())
 
 
-def _issued(
-    call: AuditedCall, repetitions: list[tuple[str, dict[str, Any]]], answered: list[dict[str, Any]]
-) -> set[IssueKey]:
-    """(resource, coverage, assertion id) of each repetition of the answer the call issued: its id is
-    the one the call gives what it asserts there (cards/coverage_information.py, `issued_in`).
-    `repetitions` are the answer's (`_answer_repetitions`), `answered` their values, in their order.
-    Asked of the call that answered (`HookOutcome.issuer`), which holds the ids it made for what it
-    asserted (`HookCall.made`: the same the record's own HookCall would make again, from the same
-    hook, hookInstance and content): an id is derived again only for what it did not make."""
-    request = call.request
-    if request is None:
-        return set()
-    issuer = call.outcome.issuer
-    if issuer is None or (issuer.hook, issuer.hook_instance) != (request.hook, request.hook_instance):
-        issuer = HookCall(request.hook, request.hook_instance)
-    return {
-        _issue_key(target, values)
-        for (target, extension), values in zip(repetitions, answered, strict=True)
-        if issued_in(issuer, target, extension)
-    }
+def _built(call: AuditedCall, repetitions: list[tuple[str, dict[str, Any]]]) -> list[str | None]:
+    """For each repetition of the answer (`_answer_repetitions`), the resource the call built it for
+    (cards/coverage_information.py, `built_for`), or None: it issued one it built for the resource it is
+    on, and nothing else. Read from the call that answered (`HookOutcome.issuer`), which kept what it
+    built (`HookCall.issued`); not from the id alone, which anyone can derive from the body (the
+    namespace is public: a draft order's approval under the id the call would give it was recorded and
+    exported as the service's own, review32d H1). An outcome with no issuer (a refusal, a 500: none
+    sends coverage information), or one of another hook or hookInstance, built nothing: every repetition
+    is recorded as not its own (`carried`)."""
+    request, issuer = call.request, call.outcome.issuer
+    if (
+        request is None
+        or issuer is None
+        or (issuer.hook, issuer.hook_instance) != (request.hook, request.hook_instance)
+    ):
+        return [None] * len(repetitions)
+    return [built_for(issuer, extension) for _, extension in repetitions]
 
 
-def _own(
-    repetitions: list[tuple[str, dict[str, Any]]], answered: list[dict[str, Any]], issued: set[IssueKey]
-) -> set[int] | None:
-    """The answer's repetitions (`_answer_repetitions`, their values `answered`) that are the call's own,
-    by object id: those it issued (`issued`, from `_issued`), and one restating an assertion it issued
-    under that assertion's Coverage and id (an Appointment's, its order's); None when every one is, as
-    on most calls (then nothing is looked up). Read from the values already read, not from each
-    repetition again where `_response_kept` meets it (0.075 M instructions a call)."""
-    if len(issued) == len(repetitions):
+def _own(repetitions: list[tuple[str, dict[str, Any]]], built: list[str | None]) -> set[int] | None:
+    """The answer's repetitions (`_answer_repetitions`) that are the call's own, by object id: each it
+    built (`built`, from `_built`), for the resource it is on (one it issued) or another (an Appointment's,
+    restating its order's under the order's ids); None when every one is one it issued, as on most calls
+    (then nothing is looked up). An id matching one it issued, on another resource or for another
+    Coverage, is not enough (review32d L4)."""
+    if all(made_for == target for (target, _), made_for in zip(repetitions, built, strict=True)):
         return None
-    own = {(coverage, identifier) for _, coverage, identifier in issued}
     return {
         id(extension)
-        for (target, extension), values in zip(repetitions, answered, strict=True)
-        if _issue_key(target, values)[1:] in own
+        for (_, extension), made_for in zip(repetitions, built, strict=True)
+        if made_for is not None
     }
 
 
@@ -525,21 +517,20 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
     """Of a carried repetition's sub-extensions, those `CARRIED_KEPT` names whose value is a string (a
     coverage's reference; a billingCode's system and code, `_coding_kept`), each cut to `CARRIED_TEXT`, in
     `CARRIED_KEPT`'s order: of one that repeats (`CARRIED_REPEATING`) each code once, in the order first
-    sent, at most `MOST_CARRIED_CODES`; of the others the last, as `_assertion_values` reads them. A value
-    that is no string (a billingCode with neither system nor code) is left out."""
+    sent, at most `MOST_CARRIED_CODES`; its Coverage as the answer reads it (`coverage_named`: of two, the
+    first); of the others the last, as `_assertion_values` reads them. A value that is no string (a
+    billingCode with neither system nor code) is left out."""
     single: dict[str, dict[str, Any]] = {}
+    if (reference := coverage_named(subs)) is not None:  # as the answer reads it: of two, the first
+        single["coverage"] = {"url": "coverage", "valueReference": {"reference": reference[:CARRIED_TEXT]}}
     repeating: dict[str, dict[Any, dict[str, Any]]] = {url: {} for url in CARRIED_REPEATING}
     for sub in dicts(subs):
         url = sub.get("url")
-        if url not in CARRIED_KEPT:
+        if url not in CARRIED_KEPT or url == "coverage":
             continue
         key = next((k for k in sub if k.startswith("value")), None)
         value = sub[key] if key else None
-        if url == "coverage":
-            reference = value.get("reference") if isinstance(value, dict) else None
-            if isinstance(reference, str):
-                single[url] = {"url": url, "valueReference": {"reference": reference[:CARRIED_TEXT]}}
-        elif url == "billingCode":
+        if url == "billingCode":
             coding = _coding_kept(value)
             if coding and len(repeating[url]) < MOST_CARRIED_CODES:
                 repeating[url].setdefault(tuple(coding.items()), {"url": url, "valueCoding": coding})
@@ -590,8 +581,8 @@ def _sent_sha256(value: Any) -> str:
 
 def _issue_key(target: str, values: Mapping[str, Any]) -> IssueKey:
     """(resource, coverage reference, assertion id) of a coverage-information repetition (`values`, by
-    `_assertion_values`), as `_issued` keys those the call issued and the record looks each one up: a
-    value that is no string keyed as None, never hashed. The call's own always hold strings; a repetition
+    `_assertion_values`), as `_kept_unsaid` keys those an order kept: a value that is no string keyed as
+    None, never hashed. The call's own always hold strings; a repetition
     the EHR's resource came with may hold anything (a list where the id goes made the row unwritable, and
     the call answered 503 unrecorded)."""
     coverage, identifier = values.get("coverage"), values.get("assertion_id")
@@ -603,15 +594,17 @@ def _issue_key(target: str, values: Mapping[str, Any]) -> IssueKey:
 
 
 def _assertion_values(subs: Any) -> dict[str, Any]:
+    """A repetition's values by name: its Coverage as the answer reads it (`coverage_named`: of two, the
+    first), each of `SINGLE_VALUED` the last sent, the info-needed codes and questionnaires each."""
     values: dict[str, Any] = {"info_needed": [], "questionnaires": []}
+    if (coverage := coverage_named(subs)) is not None:
+        values["coverage"] = coverage
     for sub in dicts(subs):
         url = sub.get("url")
         if not isinstance(url, str):  # an order as the EHR sent it may hold anything
             continue
         value = next((v for k, v in sub.items() if k.startswith("value")), None)
-        if url == "coverage" and isinstance(value, dict):
-            values["coverage"] = value.get("reference")
-        elif url == "info-needed":
+        if url == "info-needed":
             values["info_needed"].append(value)
         elif url == "questionnaire":
             values["questionnaires"].append(value)

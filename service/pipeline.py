@@ -76,8 +76,8 @@ class HookOutcome:
     # each order whose coverage information is a pump order's judgement (the pump's drug, a drug order
     # billed with a refill) → that pump order: the audit record ties the two (audit20 M5)
     judged_as: Mapping[str, str] = field(default_factory=dict)
-    # the call that issued the answer's assertions, with the ids it made (`HookCall.made`): the audit
-    # record asks of each of the answer's assertions whether this call issued it, and is answered from it
+    # the call that issued the answer's assertions, with each it built (`HookCall.issued`): the audit
+    # record takes as this call's those it built, and none when there is none (review32d H1)
     issuer: HookCall | None = None
     # how the EHR's FHIR server took the bearer token over every query the call made (`CallData.token_use`),
     # whatever the answer: the audit's token outcome (CRD metrics' tokenUse)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cards.coverage_information import HookCall, issued_in
+from cards.coverage_information import HookCall, assertion_ids
 from service.app import create_app
 from service.appointments import appointment_orders
 from service.catalog import Catalog
@@ -814,7 +814,10 @@ def test_a_what_if_booking_does_not_copy_an_approval_onto_the_appointment() -> N
     assert told["covered"] == "conditional" and "satisfied-pa-id" not in told
     # its own assertion, under its own id (the audit trail records it as this call's: audit review AR-1)
     [info] = [e for e in rebooked["resource"]["extension"] if e["url"] == COVERAGE_INFO]
-    assert issued_in(HookCall("appointment-book", what_if["hookInstance"]), "Appointment/apt-again", info)
+    own = assertion_ids(
+        HookCall("appointment-book", what_if["hookInstance"]), "Appointment/apt-again", info["extension"]
+    )
+    assert told["coverage-assertion-id"] == own.assertion_id
 
 
 def test_an_appointment_repeating_its_orders_assertion_carries_only_what_its_crd_version_can() -> None:

@@ -427,3 +427,22 @@ def test_an_orders_carried_repetitions_in_the_response_are_bounded_as_the_encoun
     ]
     assert kept["carried_left_out"] == 25
     assert len(order_sent_back(answer, order)["extension"]) == 43  # 41 theirs and the call's two
+
+
+def test_a_carried_repetition_naming_two_coverages_is_kept_as_the_first_ones() -> None:
+    """review32d: the answer reads a repetition's Coverage from its first `coverage` (`_coverage_of`), the row
+    read the last: one on the Encounter naming the judged Coverage first and another last, which the answer
+    keeps as the judged one's, was left out of the `assertions` column as the other's; one naming them the
+    other way round, which the answer sends back as the other Coverage's, was in the column as the judged
+    one's and named it in the response. Both read the first (`coverage_named`)."""
+    also = [{"url": "coverage", "valueReference": {"reference": OTHER}}]
+    _, record = recorded_encounter_call(theirs(JUDGED, "x-7", also))
+    [entry] = [a for a in record["assertions"] if a.get("assertion_id") == "x-7"]
+    assert entry["carried"] is True and entry["coverage"] == JUDGED
+    also = [{"url": "coverage", "valueReference": {"reference": JUDGED}}]
+    _, record = recorded_encounter_call(theirs(OTHER, "y-7", also))
+    assert [a for a in record["assertions"] if a.get("assertion_id") == "y-7"] == []
+    [kept] = [e for e in encounter_kept(record)["extension"] if e.get("carried")]
+    assert [s for s in kept["extension"] if s["url"] == "coverage"] == [
+        {"url": "coverage", "valueReference": {"reference": OTHER}}
+    ]

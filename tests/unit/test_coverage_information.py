@@ -1047,7 +1047,7 @@ def test_an_assertions_ids_are_rfc_4122_version_5_uuids_of_what_names_it(name: s
 
 
 def test_ids_asked_again_in_one_call_are_those_made_afresh() -> None:
-    """A call asks again for the ids of each assertion it makes (`issued_in`): what it made is kept by
+    """A call may ask again for the ids of an assertion it makes: what it made is kept by
     its `HookCall`, by resource and content, never for another resource, content or call."""
     from cards.coverage_information import assertion_ids
 

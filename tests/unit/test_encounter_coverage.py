@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cards.coverage_information import HookCall, issued_in
+from cards.coverage_information import HookCall, assertion_ids
 from service.app import create_app
 from service.fhir.client import FhirError, SearchResult
 from service.metrics import metric_data
@@ -559,7 +559,7 @@ def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_as
     coverage information sent on it: not its diagnoses, participants or the patient's name (review29a L5:
     the whole Encounter, seven years of it), nor the EHR's own extensions; another Coverage's assertion it
     came with is kept marked carried (review30b L5). Every assertion issued is still shown: in the row's
-    assertions, and in its response, where the call's own id check (`issued_in`) still finds it issued."""
+    assertions, and in its response, under the id the call gives it (`assertion_ids`)."""
     theirs = assertion_by_another("Coverage/other-plan", "covered", "no-auth")
     own = {"url": "http://ehr.example.org/fhir/StructureDefinition/ward", "valueString": "4B"}
     body = encounter_call(
@@ -588,8 +588,8 @@ def test_the_audit_row_keeps_the_encounter_sent_back_as_its_reference_and_the_as
         "carried" not in kept
         and kept["assertion_id"] == assertion_of(ours_only(action))["coverage-assertion-id"]
     )
-    issuer = HookCall(body["hook"], body["hookInstance"])
-    assert issued_in(issuer, ENCOUNTER, ours)
+    own = assertion_ids(HookCall(body["hook"], body["hookInstance"]), ENCOUNTER, ours["extension"])
+    assert kept["assertion_id"] == own.assertion_id  # under the id the call gives it
 
 
 def ours_only(action: dict[str, Any]) -> dict[str, Any]:
