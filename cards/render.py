@@ -22,7 +22,7 @@ from cards import items
 from cards.coverage_information import CRD_TEMP
 from cards.items import Episode, Item, Step
 from cards.markdown import plain
-from cards.shortening import shortened
+from cards.shortening import ELLIPSIS, shortened
 from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WHOSE_UNTOLD, WITHDRAWN_ORDER, UnreadOrder
 from service.engine.model import Determination, Outcome, Status
 from service.fhirdates import human_as_written, human_month
@@ -368,17 +368,18 @@ ON_THE_LISTING = " — what to do: see the Instructions card"
 
 
 def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: bool = False) -> str:
-    """The item's line; what to do is kept whole where it fits: a long finding is cut first. The finding
-    that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest form
-    that fits) is said where it fits whole, else the finding alone, so that why is never what a cut takes.
-    Where not even MIN_FINDING of the finding fits, its few words (`Item.brief`) where they fit, else, for
-    an item that has them (what each way lacks is what to do records), no finding where what to do then
+    """The item's line; what to do is kept whole where it fits: a long finding is cut first, where it can
+    only after the records it names and their dates (`_tail_cut`), else where MIN_FINDING of it fits. The
+    finding that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest
+    form that fits) is said where it fits whole, else the finding alone, so that why is never what a cut
+    takes. Where not even MIN_FINDING of the finding fits, its few words (`Item.brief`) where they fit, else,
+    for an item that has them (what each way lacks is what to do records), no finding where what to do then
     fits whole, else the finding whole. What to do that still does not fit is not cut where an
     Instructions card stands beside (`beside`): its beginning, then that it is whole there, or only that
     (review30f L2: Cohere's "…no “why a replacement is ordered” recorded…" and "— If no pump is in place,
     record the analgesic prescriptions of the last…" lost what to do mid-sentence). `whole`: the finding is
-    not cut for what to do either (an item whose in-place condition the card says once, `_item_lines`: the
-    room that gives its line goes to what to do, never to a cut of why)."""
+    not cut for what to do either, but after its records (an item whose in-place condition the card says
+    once, `_item_lines`: the room that gives its line goes to what to do, never to a cut of why)."""
     head = f"{_MARK[item.status]} **{item.named}**"
     todo = f" — {todo_words}" if todo_words else ""
     if item.finding:
@@ -391,8 +392,13 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
             found = plain(item.brief)
         elif 0 <= room < MIN_FINDING and item.brief:
             found = ""
-        if found:
-            head += ": " + (shortened(found, room) if room >= MIN_FINDING and not whole else found)
+        if found:  # cut first after the records it names (`_tail_cut`), else where MIN_FINDING of it fits
+            tail = _tail_cut(found, room)
+            if len(tail) <= room:
+                found = tail
+            elif room >= MIN_FINDING and not whole:
+                found = shortened(found, room)
+            head += ": " + found
     cut = shortened(head + todo, ITEM_LIMIT)
     if todo_words and beside and cut != head + todo:  # in no more than the cut line (the card's room)
         room = len(cut) - len(head) - len(WHOLE_THERE) - 3
@@ -401,6 +407,26 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
         elif len(head + ON_THE_LISTING) <= len(cut):
             cut = head + ON_THE_LISTING
     return "- " + cut
+
+
+# what a finding names, which a cut keeps (`_tail_cut`): a quoted name, a date, a bracket (codes, dates)
+_NAMED = re.compile(
+    r"”|\)|\b(?:\d{1,2} )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b|\b(?:19|20)\d\d\b"
+)
+
+
+def _tail_cut(found: str, room: int) -> str:
+    """`found` within `room` where its cut keeps every record it names and their dates (`_NAMED`: it takes
+    only the words after the last one, "…, ended 15 Jun 2025, needs at least 6 months" → "…, ended 15 Jun
+    2025…", "no “function increased during the trial” recorded" → "no “function increased during the
+    trial”…"), else cut after the last: a finding is cut before what to do is (the lead's decision, s32),
+    never by the record or the date that say what the chart showed (wording31: "none in the last 12
+    months…" lost its why)."""
+    kept = max((m.end() for m in _NAMED.finditer(found)), default=len(found))
+    if len(found) <= room or kept >= len(found):
+        return found
+    cut = shortened(found, room) if room > kept else ""
+    return cut if len(cut) - len(ELLIPSIS) >= kept else found[:kept] + ELLIPSIS
 
 
 def _differing(episode: Episode) -> list[str]:
