@@ -105,8 +105,8 @@ class Routes:
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # one of `whole_texts` as written, then what a drug is given through, any case, across spaces or a hyphen:
     # "IT pump", "IT Catheter", "IT-pump"; its group `pronoun` the verb before it, when one of
-    # ROUTE_OBJECT_VERBS ("GIVE IT INFUSION": "IT" is the verb's object then, not the route, in a text all
-    # in capitals: `says_whole`)
+    # ROUTE_OBJECT_VERBS ("IV - GIVE IT INFUSION": "IT" is the verb's object then, not the route, in a text
+    # all in capitals naming another route: `says_whole`)
     devices: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
@@ -147,26 +147,37 @@ class Routes:
         """Whether a route's text (`route_texts`) says the route by one of `whole_texts`, as written: the
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
         through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump",
-        nor, in a text all in capitals, the object of a verb, "GIVE IT INFUSION": ROUTE_OBJECT_VERBS; in a
-        text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL: GIVE IT INFUSION via pump", nor
-        written with dots or in brackets: "GIVE I.T. PUMP", "GIVE (IT) CATHETER")."""
+        nor, in a text all in capitals that names another route, the object of a verb, "IV - GIVE IT
+        INFUSION": ROUTE_OBJECT_VERBS; in a text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL:
+        GIVE IT INFUSION via pump", nor written with dots or in brackets: "GIVE I.T. PUMP", "GIVE (IT)
+        CATHETER"; in one naming no other route there is no route for the pronoun's drug to be given by:
+        "GIVE IT INFUSION", "START IT INFUSION AT 50 MCG/DAY" are intrathecal, the lead's decision, s32)."""
         whole = _as_whole_text(text)
         if whole in self.whole_texts:
             return True
         capitals = not any(char.islower() for char in text)  # the pronoun "IT" is in such a text only
+        pronouns = 0
         for sentence in _sentences(text):
-            pronouns = 0
+            read = 0
             for found in self.devices.finditer(_as_whole_text(sentence)):
                 if not (found["pronoun"] and capitals):
                     return True
-                pronouns += 1
+                read += 1
             # a verb's object only as written, "GIVE IT PUMP": once its dots and brackets are out, "GIVE I.T.
             # PUMP" and "GIVE (IT) CATHETER" read so too, but no pronoun is so written (review32c)
-            if pronouns and pronouns > sum(
-                1 for found in self.devices.finditer(sentence) if found["pronoun"]
-            ):
+            if read and read > sum(1 for found in self.devices.finditer(sentence) if found["pronoun"]):
                 return True
-        return False
+            pronouns += read
+        return bool(pronouns) and not self.names_another_route(text)
+
+    def names_another_route(self, text: str) -> bool:
+        """Whether `text`, once each verb and its object "IT" before what the drug is given through is out
+        ("GIVE IT INFUSION": `devices`' group `pronoun`), names a route by the other routes' words (`other`:
+        "IV", "oral", "SC"), the route the pronoun's drug is given by: "IV - GIVE IT INFUSION OVER 30 MIN"
+        does, "START IT INFUSION AT 50 MCG/DAY" and "STOP IT PUMP" do not (`says_whole`). One search of the
+        text, then the other routes' words read once."""
+        rest = self.devices.sub(lambda found: " " if found["pronoun"] else found[0], text)
+        return self.other.matches_text(rest)
 
     def names_a_device(self, whole: str) -> bool:
         """Whether one word, read as a whole text (`_as_whole_text`), is one of `whole_texts` hyphened to
@@ -329,9 +340,11 @@ ROUTE_AFFIRMATIONS = frozenset({"only"})
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
 # verbs that take an object, as written in capitals: right after one, "IT" is the pronoun, its object, in a
-# text written all in capitals (no small letter in it: the lead's decision, s32), not the route before what
-# the drug is given through ("IV - GIVE IT INFUSION OVER 30 MIN" is intravenous, review31b L2); "IT pump",
-# "via IT catheter", "Give IT infusion" (the verb not in capitals, "IT" is), "Morphine 1 mg/mL: GIVE IT
+# text written all in capitals (no small letter in it: the lead's decision, s32) that names another route,
+# the one the pronoun's drug is given by (`Routes.names_another_route`, the lead's decision, s32), not the
+# route before what the drug is given through ("IV - GIVE IT INFUSION OVER 30 MIN" is intravenous, review31b
+# L2); "IT pump", "via IT catheter", "GIVE IT INFUSION", "START IT INFUSION AT 50 MCG/DAY" and "STOP IT PUMP"
+# (no other route named), "Give IT infusion" (the verb not in capitals, "IT" is), "Morphine 1 mg/mL: GIVE IT
 # INFUSION via pump" (a text with small letters, where "it" would be so written: review32c), "GIVE I.T. PUMP"
 # and "GIVE (IT) CATHETER" (no pronoun is written with dots or in brackets) and "REFILL IT PUMP" (what is
 # done to a pump) are intrathecal

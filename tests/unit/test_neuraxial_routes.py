@@ -381,14 +381,14 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        # review31b L2: "IT" after a verb taking an object, written in capitals, is the pronoun
+        # review31b L2: "IT" after a verb taking an object, written in capitals, is the pronoun (in a text
+        # naming another route, the lead's decision, s32: below)
         ("IV - GIVE IT INFUSION OVER 30 MIN", False),
-        ("GIVE IT INFUSION OVER 30 MIN", None),
-        ("TAKE IT INFUSION", None),
-        ("MIX IT  INFUSION PUMP", None),
-        ("ADMINISTER\nIT INFUSION", None),
-        ("START IT INFUSION", None),
-        ("GIVE IT INFUSION, IT PUMP", True),  # a second "IT" no verb takes
+        ("PO: TAKE IT INFUSION", False),
+        ("MIX IT  INFUSION PUMP - IV", False),
+        ("IV\nADMINISTER\nIT INFUSION", False),
+        ("SC. START IT INFUSION", False),
+        ("IV - GIVE IT INFUSION, IT PUMP", True),  # a second "IT" no verb takes
         # never elsewhere: what a drug is given through after "IT" says intrathecal
         ("IT pump", True),
         ("via IT catheter", True),
@@ -404,7 +404,7 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
         ("no IT-pump", None),
         ("IT-pump contraindicated", None),
         ("it-pump", None),
-        ("GIVE IT-PUMP", None),
+        ("IV: GIVE IT-PUMP", False),
         # review32c: the verb rule holds in a text all in capitals only (the lead's decision); in a text with
         # a small letter the pronoun would be written "it", so "IT" there is the route
         ("GIVE IT-pump", True),
@@ -417,8 +417,8 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
         ("GIVE I.T. PUMP", True),
         ("GIVE (IT) CATHETER", True),
         ("TAKE [IT] PUMP", True),
-        ("GIVE IT PUMP, GIVE I.T. PUMP", True),
-        ("GIVE IT PUMP, GIVE IT PUMP", None),
+        ("IV: GIVE IT PUMP, GIVE I.T. PUMP", True),
+        ("IV: GIVE IT PUMP, GIVE IT PUMP", False),
         ("GIVE IT. PUMP", None),
         # left as they are (ambiguous, the lead's decision): "IT." may end a sentence ("TAKE IT.")
         ("IT. Pump", None),
@@ -427,8 +427,46 @@ def test_an_abbreviation_in_brackets_after_its_route_word_is_of_its_item(
 def test_it_the_object_of_a_verb_is_no_route_it_hyphened_to_a_pump_is(text: str, said: bool | None) -> None:
     """review31b L2, L3: "IV - GIVE IT INFUSION OVER 30 MIN" read intrathecal (a draft insulin so routed
     was the pump's excluded drug), and "IT-pump" as no route. Right after one of codes.ROUTE_OBJECT_VERBS,
-    as written in capitals, in a text all in capitals, "IT" is the verb's object; a hyphen joins "IT" to
-    what a drug is given through as a space does (and the word is a route word a negation takes back)."""
+    as written in capitals, in a text all in capitals naming another route, "IT" is the verb's object; a
+    hyphen joins "IT" to what a drug is given through as a space does (and the word is a route word a
+    negation takes back)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # no other route for the pronoun's drug to be given by: "IT" is the route (intrathecal at 49a7f06)
+        ("GIVE IT INFUSION", True),
+        ("GIVE IT INFUSION OVER 30 MIN", True),
+        ("START IT INFUSION AT 50 MCG/DAY", True),
+        ("STOP IT PUMP", True),
+        ("STOP IT PUMP IF OVERSEDATED", True),
+        ("USE IT PUMP", True),
+        ("RUN IT INFUSION", True),
+        ("TAKE IT INFUSION", True),
+        ("ADMINISTER\nIT INFUSION", True),
+        ("GIVE IT-PUMP", True),
+        ("GIVE IT PUMP, GIVE IT PUMP", True),
+        ("NO IV - GIVE IT INFUSION", True),  # the route named is taken back: none is left
+        ("INJECTION: GIVE IT INFUSION", True),  # an intrathecal drug is an injection too (neuraxial_too)
+        # another route named, before or after, in another sentence too: "IT" is the pronoun
+        ("IV - GIVE IT INFUSION OVER 30 MIN", False),
+        ("GIVE IT INFUSION, IV", False),
+        ("PO. TAKE IT PUMP", False),
+        ("ORAL: USE IT PUMP", False),
+        ("SUBCUT: RUN IT INFUSION", False),
+        ("GIVE IT. PUMP", None),  # "IT." ends a sentence: no "IT" before a pump at all
+    ],
+)
+def test_it_the_object_of_a_verb_is_the_route_where_the_text_names_no_other(
+    text: str, said: bool | None
+) -> None:
+    """review32c A: route32 read "IT" after one of ROUTE_OBJECT_VERBS as its object in every text all in
+    capitals, so "START IT INFUSION AT 50 MCG/DAY", "STOP IT PUMP", "USE IT PUMP" (intrathecal at 49a7f06)
+    read no route: a draft insulin order so routed beside a 62362 was no longer the excluded infusate. The
+    lead's decision (s32): the pronoun stands for a drug given by another route the text names ("IV - GIVE IT
+    INFUSION"), so it is read as one only where the text names another (`Routes.names_another_route`)."""
     assert neuraxial_route({"text": text}, ROUTES) is said
 
 
@@ -540,6 +578,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "IV drip, IM, ",
         "not IV use, IM, or SC; ",
         "no IV (intravenous), ",
+        "PO GIVE IT PUMP ",
     ],
 )
 def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(
@@ -796,6 +835,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Insulin 100 units/mL: GIVE IT INFUSION via pump"}, True),
         ({"text": "Not for IV (intravenous), IM (intramuscular), or IT (intrathecal) use"}, False),
         ({"text": "INSULIN: GIVE I.T. PUMP"}, True),
+        # the lead's decision, s32 (review32c A)
+        ({"text": "INSULIN - START IT INFUSION AT 50 MCG/DAY"}, True),
+        ({"text": "IV - GIVE IT INFUSION OVER 30 MIN"}, False),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
