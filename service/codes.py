@@ -335,6 +335,10 @@ ROUTE_LIST_ENDS = frozenset({"and", "or", "nor"})
 # after a route word, what says that route is given, so no negation takes it back: "No IV and intrathecal
 # only", "no IV, IM or intrathecal only" are intrathecal ("not only IM" is IM: "only" is no route word)
 ROUTE_AFFIRMATIONS = frozenset({"only"})
+# a word that ends a phrase as a mark does (a scope stops at it, as at any word neither a route's nor a
+# filler): a list of routes before it ends its phrase, so a negation before a list of three routes or more
+# takes it back whole ("Not for IV administration, IM, or intrathecal but oral" is oral: `_scope`)
+ROUTE_PHRASE_ENDS = frozenset({"but"})
 # what a drug is given through ("via pump"), a filler; after a route's whole text ("IT", `Routes.whole_texts`)
 # as written, it says that route in a longer text: "IT pump", "via IT catheter", "IT infusion" are
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
@@ -355,8 +359,10 @@ ROUTE_OBJECT_VERBS = frozenset(
 # how a route's drug is given, after its route word in an item of a list of routes ("Not for IV push, IM, or
 # intrathecal use", "IV bolus, IM or SC contraindicated", "Not for IV drip, IM, or intrathecal use"): beside
 # a list's comma as its route word is; another filler is only where the next item repeats it, or in a list
-# of three routes or more ("Not for IV administration, IM, or intrathecal": `_an_items_filler`), so "Not for
-# IV use, for intrathecal or epidural use only" and "Not for IV use, intrathecal or epidural" are intrathecal
+# of three routes or more ("Not for IV administration, IM, or intrathecal": `_an_items_filler`; after a
+# negation, where the list ends its phrase: "No IV use, IT, epidural, or SC preferred" is intrathecal,
+# `_scope`), so "Not for IV use, for intrathecal or epidural use only" and "Not for IV use, intrathecal or
+# epidural" are intrathecal
 ROUTE_MANNERS = frozenset({"push", "bolus", "injection", "infusion", "drip"})
 ROUTE_FILLERS = frozenset(
     {"use", "used", "for", "by", "via", "route", "routes", "given", "give", "to", "be", "or", "nor", "the"}
@@ -453,9 +459,17 @@ def _scope(
     """The farthest word (`step` 1: after the negation at `at`; -1: before it) of the route words and fillers
     next to it, when they hold a route word; None when they hold none. Before it, a colon, bracket or dash
     is crossed to the word next to it only (`_BACKWARD_GAP`, then `_BACKWARD_WITHIN`); a comma in a list
-    of routes only (before a word `lists` marks: `_list_starts`); no sentence's end (`_SENTENCE_END`)."""
+    of routes only (before a word `lists` marks: `_list_starts`); no sentence's end (`_SENTENCE_END`).
+    After it, a comma crossed by the serial rule alone (`_serially_only`) stays crossed only where the list
+    ends its phrase, as this walk ends one: the scope stops at the text's end, a sentence's end, a mark it
+    does not cross (a comma of no list, `;`, a bracket, a dash ...: "Not for IV administration, IM, or
+    intrathecal use"), one of ROUTE_PHRASE_ENDS ("but") or "and" starting another clause (not before a route
+    word: "... or intrathecal and give orally"); not at a word of another kind ("No IV use, IT,
+    epidural, or SC preferred": the scope then ends at the filler before that comma, review31b's reading;
+    the lead's decision, s32). Before it, the list ends at the negation, which ends its phrase."""
     last, routed, i = None, False, at + step
     item = None  # before it, the scope as it was at the last list comma crossed (`_list_item`)
+    serial = None  # after it, the scope as it was at the first comma the serial rule alone crossed
     while 0 <= i < len(words):
         gap = _FORWARD_GAP if step == 1 else _BACKWARD_GAP if i == at - 1 else _BACKWARD_WITHIN
         first, second = min(i, i - step), max(i, i - step)  # the two words, in the text's order
@@ -469,6 +483,8 @@ def _scope(
             break
         if listed and step == -1:
             item = last
+        elif listed and serial is None and _serially_only(words, said, lists, first, routes):
+            serial = last
         if (two := _two_word_route(words, i, step, routes)) is not None:
             if _affirmed(words, said, max(i, two)):
                 break
@@ -484,11 +500,28 @@ def _scope(
             last = i
         else:
             # before a list's comma, an item holding more than route words ("Give intrathecally, IV or IM
-            # contraindicated") is none of the list: the scope ends at the comma
+            # contraindicated") is none of the list: the scope ends at the comma; after it, a list the serial
+            # rule read ends no phrase before such a word: the scope ends at its first item's filler
+            if serial is not None and said[i] not in ROUTE_PHRASE_ENDS | ROUTE_LIST_ENDS:
+                last = serial
             last = item if item is not None else last
             break
         i += step
     return last if routed else None
+
+
+def _serially_only(
+    words: list[re.Match[str]], said: list[str], lists: list[bool], i: int, routes: Routes
+) -> bool:
+    """Whether the word at `i`, before a list's comma, is of the list's item by the serial rule alone
+    (`_in_a_serial_list`): no route word, nor one of ROUTE_MANNERS after its route word, nor a filler the
+    next item repeats (`_an_items_filler`'s other rules, which hold wherever the list ends)."""
+    return (
+        not _says_a_route(words[i].group(), routes)
+        and not _manner_of_a_route(words, said, i, routes)
+        and not _parallel(words, said, i, routes)
+        and _in_a_serial_list(words, said, lists, i, routes)
+    )
 
 
 def _list_item(
@@ -529,7 +562,9 @@ def _in_a_serial_list(
     back whole (review31e L1). With two items after the comma the filler may end a clause, whose routes
     stay: "Not for IV use, intrathecal or epidural" and "Not for IV administration, IM or intrathecal" are
     intrathecal (review31b's rule); so do a filler not right after a route word ("Intrathecal via pump, IM,
-    IV or SC contraindicated") and an item of more than one word ("Not for IV use, use intrathecal, ...")."""
+    IV or SC contraindicated") and an item of more than one word ("Not for IV use, use intrathecal, ...").
+    After a negation, a list so read is taken back whole only where it ends its phrase (`_scope`: "No IV use,
+    IT, epidural, or SC preferred" is intrathecal, the lead's decision, s32)."""
     j = i + 1
     return (
         j + 1 < len(words)

@@ -524,6 +524,11 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("Not for IV administration, IM, or SC", False),
         ("Not for intravenous (IV), intramuscular (IM), or subcutaneous (SC) use", False),
         ("Not for IV administration, IM or SC", True),  # two after the comma: may be another clause
+        # the lead's decision, s32 (review32c B): a list of three after a negation is taken back whole only
+        # where it ends its phrase
+        ("Avoid PO use, IV, IM, or SC acceptable", True),
+        ("No oral route, IV, IM, or SC instead", True),
+        ("Not for IV administration, IM, or SC use", False),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

@@ -327,6 +327,7 @@ def test_what_neither_takes_back_is_no_other_route_either() -> None:
         ("Intrathecal via pump, IM, IV or SC contraindicated", True),  # "pump" is not right after a route
         ("Give intrathecally, IV, IM or SC contraindicated", True),
         ("Not for IV administration, IM, or intrathecal only", True),
+        ("No IV use, IT, epidural, or SC preferred", True),  # no phrase's end after the list: below
     ],
 )
 def test_a_list_whose_first_item_says_how_its_drug_is_given_is_taken_back_whole(
@@ -337,6 +338,48 @@ def test_a_list_whose_first_item_says_how_its_drug_is_given_is_taken_back_whole(
     ROUTE_MANNERS or the next item repeated it, and "drip" was no filler at all. "drip" is a manner
     (ROUTE_MANNERS), and any filler right after its route word is the item's where the next item, a route
     word alone, stands before another of the list's commas (codes._in_a_serial_list)."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # the list goes on into a word of another kind: the filler before its first comma ends the phrase
+        ("No IV use, IT, epidural, or SC preferred", True),
+        ("No oral route, IV, IM, or intrathecal instead", True),
+        ("Avoid PO use, IV, IM, or IT acceptable", False),  # IV and IM are said
+        ("Not for IV administration, IM, or intrathecal use preferred", True),
+        ("Not for IV use, intrathecal, or epidural use only", True),
+        ("No IV use, IM, SC, or intrathecal OK", True),
+        # the list ends its phrase: at the text's end, a sentence's end, a mark, "but", "and" starting
+        # another clause, after a filler ("use")
+        ("Not for IV administration, IM, or intrathecal", None),
+        ("Not for IV administration, IM, or intrathecal use", None),
+        ("Not for IV administration, IM, or intrathecal. Give orally", False),
+        ("Not for IV administration, IM, or intrathecal (see label)", None),
+        ("Not for IV administration, IM, or intrathecal - give orally", False),
+        ("Not for IV administration, IM, or intrathecal; oral OK", False),
+        ("Not for IV administration, IM, or intrathecal, but oral", False),
+        ("Not for IV administration, IM, or intrathecal but oral", False),
+        ("Not for IV administration, IM, or intrathecal and give orally", False),
+        ("Not for IV administration, IM, or intrathecal only", True),  # "only" keeps its route, as before
+        # the other rules of an item's filler hold wherever the list ends (the decision is the serial rule's)
+        ("Not for IV push, IM, or intrathecal instead", None),
+        ("Not for IV use, IM use, or intrathecal use instead", None),
+        # a negation after the list: the list ends where it does, and it ends its phrase
+        ("Intrathecal use, IV, IM, or SC contraindicated", None),
+        ("IV administration, IM, or intrathecal contraindicated", None),
+    ],
+)
+def test_a_serial_list_after_a_negation_is_taken_back_whole_only_where_it_ends_its_phrase(
+    text: str, said: bool | None
+) -> None:
+    """review32c B: route32's serial rule (any filler right after its route word before a list's comma, in a
+    list of three routes or more: codes._in_a_serial_list) took back lists of alternatives: "No IV use, IT,
+    epidural, or SC preferred" and "No oral route, IV, IM, or intrathecal instead" (intrathecal at 49a7f06)
+    said no route, "Avoid PO use, IV, IM, or IT acceptable" no injectable one. The lead's decision (s32):
+    after a negation, a comma the serial rule alone crosses stays crossed only where the list ends its
+    phrase as a negation's scope ends one (codes._scope); else the filler ends it, as with two items."""
     assert neuraxial_route({"text": text}, ROUTES) is said
 
 
@@ -579,6 +622,8 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "not IV use, IM, or SC; ",
         "no IV (intravenous), ",
         "PO GIVE IT PUMP ",
+        "No IV use, IM, or SC preferred; ",
+        "No IV use, IM, " * 3,
     ],
 )
 def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(
@@ -835,9 +880,10 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Insulin 100 units/mL: GIVE IT INFUSION via pump"}, True),
         ({"text": "Not for IV (intravenous), IM (intramuscular), or IT (intrathecal) use"}, False),
         ({"text": "INSULIN: GIVE I.T. PUMP"}, True),
-        # the lead's decision, s32 (review32c A)
+        # the lead's decisions, s32 (review32c A, B)
         ({"text": "INSULIN - START IT INFUSION AT 50 MCG/DAY"}, True),
         ({"text": "IV - GIVE IT INFUSION OVER 30 MIN"}, False),
+        ({"text": "No IV use, IT, epidural, or SC preferred"}, True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
