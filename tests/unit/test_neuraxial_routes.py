@@ -622,6 +622,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "not IV use, IM, or SC; ",
         "no IV (intravenous), ",
         "PO GIVE IT PUMP ",
+        "IV: STOP IT PUMP. ",  # a sentence each, another route named: read once per text, not per sentence
         "No IV use, IM, or SC preferred; ",
         "No IV use, IM, " * 3,
     ],
