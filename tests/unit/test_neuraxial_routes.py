@@ -534,6 +534,11 @@ def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_te
     a bounded number of times: nothing is read again at each step of a scope (review31b, review31e found
     two such texts quadratic)."""
     assert len(text) >= 10_000
+    assert _route_readings(text, monkeypatch)[1] <= 8 * len(text.split())
+
+
+def _route_readings(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[bool | None, int]:
+    """What `text` reads as, and how many times a run of its words was read as a route in it."""
     calls = 0
     says = codes._says_a_route
 
@@ -543,8 +548,7 @@ def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_te
         return says(words, routes)
 
     monkeypatch.setattr(codes, "_says_a_route", counted)
-    neuraxial_route({"text": text}, ROUTES)
-    assert calls <= 8 * len(text.split())
+    return neuraxial_route({"text": text}, ROUTES), calls
 
 
 class _Offered:
@@ -655,16 +659,8 @@ def test_a_route_text_of_many_commas_is_read_in_time_linear_in_its_words(
     reading every word to the list's end, so a route text of n commas took n²/2 readings of a word: a 10 KB
     route text "IV, IV, … or IM contraindicated" took 9 s, 100 KB some 15 minutes, within the body limits.
     Each word of a text is now read as a route a bounded number of times (codes._list_starts)."""
-    calls = 0
-    says = codes._says_a_route
-
-    def counted(words: str, routes: Routes) -> bool:
-        nonlocal calls
-        calls += 1
-        return says(words, routes)
-
-    monkeypatch.setattr(codes, "_says_a_route", counted)
-    assert neuraxial_route({"text": text}, ROUTES) is said
+    read, calls = _route_readings(text, monkeypatch)
+    assert read is said
     assert calls <= 6 * len(text.split())
 
 
