@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ REASON_LIMIT = 3
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 POLICY_LINK = {"system": CRD_TEMP, "code": "policy-link", "display": "Policy Link"}  # CRD 2.2's temp code
 PA_PREFIX = "IDDS-"  # of the PA numbers this service issues (any other is another's approval)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a repetition's date as `_asserted` writes it
 
 
 @dataclass(frozen=True)
@@ -154,15 +156,15 @@ class HookCall:
 @dataclass(frozen=True)
 class Issued:
     """An assertion a call built (`coverage_extension`): the resource it was built for, and the
-    repetition as built, what the answer sends (`pinned`: its sub-extensions but the date, as
-    `_pinned` writes them, written only when another repetition is compared with it)."""
+    repetition as built, what the answer sends (`pinned`: the repetition but its date's value, as
+    `_pinned` writes it, written only when another repetition is compared with it)."""
 
     reference: str
     extension: Mapping[str, Any] = field(compare=False)
 
     @cached_property
-    def pinned(self) -> bytes:
-        return _pinned(self.extension.get("extension"))
+    def pinned(self) -> bytes | None:
+        return _pinned(self.extension)
 
 
 @dataclass(frozen=True)
@@ -237,12 +239,34 @@ def _as_text(value: Any) -> Any:
     return orjson.Fragment(value.text) if type(value) is DecimalText else str(value)
 
 
-def _pinned(subs: Any) -> bytes:
-    """A repetition's sub-extensions but its date, as `assertion_ids` writes them, sorted: what makes it
-    the assertion a call built, its ids, PA number and policy-link detail included, each as often as
-    sent. The date is not: the same assertion, kept by a retry of the call on another day (an order
-    carrying it again), was made then."""
-    return b"\n".join(sorted(_written(sub) for sub in dicts(subs) if sub.get("url") != "date"))
+_BUILT_KEYS = frozenset(("url", "extension"))  # of a repetition `coverage_extension` builds
+_DATE_KEYS = frozenset(("url", "valueDate"))  # of its one `date` (`_sub`)
+_UNDATED = {"url": "date"}  # its date as `_pinned` writes it: whatever day it was made
+
+
+def _pinned(extension: Mapping[str, Any]) -> bytes | None:
+    """A repetition as `built_for` compares it with one a call built: its url, then its sub-extensions
+    as `assertion_ids` writes them, sorted, its ids, PA number and policy-link detail included, each as
+    often as sent; of its date, not the day: the same assertion, kept by a retry of the call on another
+    day (an order carrying it again), was made then. None when it holds what a repetition the call
+    builds never does, which no date stands for: a key beside `url` and `extension`, an item of
+    `extension` that is no object, a `date` that is not one `valueDate` of a day (YYYY-MM-DD): such a
+    one was not built by the call, whatever else it says (a second `date`, or text for it, was left out
+    of the comparison, and kept whole in the row as the call's own: review32f)."""
+    subs = extension.get("extension")
+    if extension.keys() != _BUILT_KEYS or not isinstance(subs, list):
+        return None
+    written = []
+    for sub in subs:
+        if not isinstance(sub, dict):
+            return None
+        if sub.get("url") == "date":
+            day = sub.get("valueDate")
+            if sub.keys() != _DATE_KEYS or not isinstance(day, str) or _DAY.fullmatch(day) is None:
+                return None
+            sub = _UNDATED
+        written.append(_written(sub))
+    return b"\n".join([_written({"url": extension["url"]}), *sorted(written)])
 
 
 def _issue(call: HookCall, reference: str, extension: Mapping[str, Any], assertion_id: str) -> None:
@@ -256,13 +280,15 @@ def built_for(call: HookCall, extension: Mapping[str, Any]) -> str | None:
     says exactly what that one says, with the same ids and PA number, each once, whatever its date
     (`_pinned`). Not one a resource came with that holds what the call would build, under the id the
     call gives it, with another PA number or an extra sub-extension, nor one holding a number where
-    the call issued none (the id is computable by anyone: `HookCall`, review32d H1)."""
+    the call issued none (the id is computable by anyone: `HookCall`, review32d H1), nor one padded
+    with what no date stands for (a second date, text for it, another key: `_pinned`)."""
     built = call.issued.get(_string_of(extension, "coverage-assertion-id") or "")
     if built is None:
         return None
-    if extension is built.extension or built.pinned == _pinned(extension.get("extension")):
-        return built.reference  # (the very one built, as the answer sends it: nothing to write)
-    return None
+    if extension is built.extension:  # the very one built, as the answer sends it: nothing to write
+        return built.reference
+    pinned = _pinned(extension)
+    return built.reference if pinned is not None and pinned == built.pinned else None
 
 
 def issued_in(call: HookCall, reference: str, extension: Mapping[str, Any]) -> bool:

@@ -328,3 +328,26 @@ def two_coverages_sign() -> tuple[dict[str, Any], dict[str, Any]]:
         if e["resource"]["resourceType"] == "ServiceRequest"
     ]
     return body, order
+
+
+def two_coverages_encounter_start() -> dict[str, Any]:
+    """demo-meets's encounter-start with a second active Coverage (the two-coverages patient's Capital Blue
+    Cross plan, made demo-meets's), a new hookInstance each time: the Encounter gets a repetition for each,
+    so one it carries for one Coverage goes back with the other's added."""
+    body = json.loads((REQUESTS_DIR / "encounter-start-demo-meets.json").read_text(encoding="utf-8"))
+    two = json.loads(
+        (REQUESTS_DIR / "order-select-62362-demo-two-coverages.json").read_text(encoding="utf-8")
+    )
+    [coverage] = [e for e in two["prefetch"]["coverage"]["entry"] if e["resource"]["id"].endswith("-cbc")]
+    [payer] = [
+        e for e in two["prefetch"]["payerOrganizations"]["entry"] if e["resource"]["id"].endswith("-cbc")
+    ]
+    coverage["resource"]["beneficiary"] = {"reference": f"Patient/{body['context']['patientId']}"}
+    for bundle, entry in (
+        (body["prefetch"]["coverage"], coverage),
+        (body["prefetch"]["payerOrganizations"], payer),
+    ):
+        bundle["entry"].append(entry)
+        bundle["total"] = len(bundle["entry"])
+    body["hookInstance"] = str(uuid.uuid4())
+    return body

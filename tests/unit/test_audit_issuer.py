@@ -25,7 +25,7 @@ from service.metrics import metric_data
 from service.settings import StoreSettings
 from service.shapes import reference_of
 from service.store.audit import AuditTrail
-from tests.audit_support import approving, two_coverages_sign
+from tests.audit_support import approving, two_coverages_encounter_start, two_coverages_sign
 from tests.builders import catalog
 from tests.support import SIGN_URL, no_client, open_settings, post_json, sign_body
 
@@ -250,3 +250,64 @@ def test_another_resources_repetition_under_an_issued_id_is_kept_short_in_the_re
     answer, record, _ = _recorded(body, approving(catalog(), "cbc"))
     assert SSN in json.dumps(answer["systemActions"])
     assert SSN not in json.dumps(record["response"]) and SSN not in json.dumps(record["assertions"])
+
+
+def _padded(repetition: dict[str, Any], how: str) -> dict[str, Any]:
+    """`repetition` with what a repetition the call builds never holds, an SSN in it."""
+    subs = repetition["extension"]
+    if how == "a-second-date":
+        return {
+            **repetition,
+            "extension": [*subs, {"url": "date", "valueDate": "2026-01-05", "id": f"SSN {SSN}"}],
+        }
+    if how == "text-as-its-date":
+        return {
+            **repetition,
+            "extension": [{**s, "valueDate": f"SSN {SSN}"} if s["url"] == "date" else s for s in subs],
+        }
+    if how == "another-key":
+        return {**repetition, "id": f"SSN {SSN}"}
+    return {**repetition, "extension": [*subs, f"SSN {SSN}"]}  # an item that is no object
+
+
+PADDINGS = ["a-second-date", "text-as-its-date", "another-key", "a-string-item"]
+
+
+@pytest.mark.parametrize("how", PADDINGS)
+def test_the_calls_own_approval_padded_with_what_it_never_builds_is_not_its_own(how: str) -> None:
+    """A retry's order came with the approval the call issues, but padded: a second `date` (the date was left
+    out of the comparison, every one of them), text where the date goes, a key beside `url` and `extension`,
+    an item that is no object (neither was compared). It was taken as what the call built: unmarked, and
+    kept whole in the response column, the SSN in it. It is not what the call built: `carried`, kept short
+    (as another source's, its date's text with it, cut)."""
+    body, order = two_coverages_sign()
+    approval = _approved_by_cbc(body, order)
+    order["extension"] = [_padded(approval, how)]
+    answer, record, _ = _recorded(body, approving(catalog(), "cbc"))
+    assert SSN in json.dumps(answer["systemActions"])
+    [number] = [s["valueString"] for s in approval["extension"] if s["url"] == "satisfied-pa-id"]
+    [entry] = [a for a in record["assertions"] if a.get("satisfied_pa_id") == number]
+    assert entry.get("carried") is True
+    assert number not in _exported(record)
+    if how != "text-as-its-date":  # (a carried repetition's date is kept as its text, cut: CARRIED_TEXT)
+        assert SSN not in json.dumps(record["response"])
+
+
+@pytest.mark.parametrize("how", PADDINGS)
+def test_an_encounters_copy_of_the_calls_own_assertion_padded_is_not_kept_in_the_response(how: str) -> None:
+    """The Encounter is kept in the response column as its reference and the repetitions the call issued on
+    it; one it came with for one Coverage, a copy of what the call builds there padded with an SSN, went
+    back with the other Coverage's added and was kept whole, the SSN in the row where the Encounter's other
+    extensions never are. It is another source's: kept short."""
+    body = two_coverages_encounter_start()
+    encounter = body["prefetch"]["encounter"]
+    first, _, _ = _recorded(json.loads(json.dumps(body)))
+    [sent] = [a["resource"] for a in first["systemActions"] if a["resource"]["resourceType"] == "Encounter"]
+    [own, _] = [e for e in sent["extension"] if e["url"] == EXTENSION_URL]
+    encounter["extension"] = [_padded(own, how)]
+    answer, record, _ = _recorded(body)
+    assert SSN in json.dumps(answer["systemActions"])
+    marks = [a.get("carried") for a in record["assertions"] if a["order"] == reference_of(encounter)]
+    assert marks == [True, None]  # the padded copy, then the other Coverage's, the call's own
+    if how != "text-as-its-date":  # (a carried repetition's date is kept as its text, cut: CARRIED_TEXT)
+        assert SSN not in json.dumps(record["response"])
