@@ -16,18 +16,27 @@ shape of the three kinds below, so a test asserts a pattern has none.
    either side reads ("(\\s+)*x", "(?:a+b?)+c"): each way of cutting a run into iterations is tried.
 
 A repeat after which nothing can fail (the rest of the pattern may match nothing, with no assertion) is
-never given back: "\\w+(?:[.'-]\\w+)*\\.?" is linear. Possessive repeats and atomic groups give nothing back
-and are not counted. Character classes are compared on a sample of characters (every code point below
-U+3000 and those the patterns name), which holds all the project's patterns read."""
+never given back: "\\w+(?:[.'-]\\w+)*\\.?" is linear. Possessive repeats and atomic groups give nothing back,
+so shapes 2 and 3 do not count them; shape 1 does (a search begun again at each position of a run reads it
+to its end each time, given back or not: `[\\s-]++$`, and the redaction's `[a-z][a-z0-9+.-]*+://` without
+its look-behind, review24b R2), unless the pattern begins with a look-behind refusing each character the
+repeat reads (`(?<![a-z0-9+.-])`): a match then starts only where a run of them begins; or unless what
+must come before the repeat reads a character the run does not hold (`://` before a URL's user, whose run
+holds no `/`): a match begun inside the run leaves it before the repeat. Character classes are compared on
+a sample of characters (every code point below U+3000 and those the patterns name), which holds all the
+project's patterns read."""
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
+from types import ModuleType
 from typing import Any
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
@@ -159,26 +168,33 @@ class _Reader:
             return frozenset()
         return self.sample  # a back reference, a conditional group: anything
 
-    def repeats(self, seq: list[tuple[Any, Any]], flags: int, then_may_fail: bool) -> Iterator[_Repeat]:
-        """Every backtracking unbounded repeat in `seq`, and whether what follows it may fail
-        (`then_may_fail`: whether what follows `seq` may)."""
+    def repeats(
+        self, seq: list[tuple[Any, Any]], flags: int, then_may_fail: bool, possessive: bool = False
+    ) -> Iterator[_Repeat]:
+        """Every backtracking unbounded repeat in `seq` (`possessive`: those that give nothing back too),
+        and whether what follows it may fail (`then_may_fail`: whether what follows `seq` may)."""
         for k, item in enumerate(seq):
             after = then_may_fail or not self.cannot_fail(seq[k + 1 :])
-            yield from self._item_repeats(item, flags, after)
+            yield from self._item_repeats(item, flags, after, possessive)
 
-    def _item_repeats(self, item: tuple[Any, Any], flags: int, after: bool) -> Iterator[_Repeat]:
+    def _item_repeats(
+        self, item: tuple[Any, Any], flags: int, after: bool, possessive: bool
+    ) -> Iterator[_Repeat]:
         op, av = item
-        if op in _REPEATS:
+        if op in _REPEATS or (possessive and op is sre.POSSESSIVE_REPEAT):
             if av[1] == sre.MAXREPEAT:
                 yield _Repeat(item, flags, after)
-            yield from self.repeats(av[2], flags, after)  # after an iteration: another, or what follows
+            # after an iteration: another, or what follows
+            yield from self.repeats(av[2], flags, after, possessive)
         elif op is sre.SUBPATTERN:
-            yield from self.repeats(av[3], (flags | av[1]) & ~av[2], after)
+            yield from self.repeats(av[3], (flags | av[1]) & ~av[2], after, possessive)
         elif op is sre.BRANCH:
             for alt in av[1]:
-                yield from self.repeats(alt, flags, after)
+                yield from self.repeats(alt, flags, after, possessive)
         elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            yield from self.repeats(av[1], flags, True)
+            yield from self.repeats(av[1], flags, True, possessive)
+        elif possessive and op is sre.ATOMIC_GROUP:
+            yield from self.repeats(av, flags, after, possessive)
 
     def leading(self, seq: list[tuple[Any, Any]], flags: int, then_may_fail: bool) -> Iterator[_Repeat]:
         """The unbounded repeats `seq` may start with (an anchor `^` ends the search: none then)."""
@@ -225,15 +241,65 @@ class _Reader:
             return frozenset()
         return self.edge(seq, flags, last=False)
 
+    def reached_within(
+        self, seq: list[tuple[Any, Any]], target: tuple[Any, Any], chars: frozenset[str]
+    ) -> bool | None:
+        """Whether a match may reach the repeat `target` (one of `seq`'s, None if not there) reading only
+        `chars`, those of its run: one begun inside the run must, to read the rest of it again. Where
+        something before the repeat must read another character (`://` before a URL's user, which holds
+        no `/`), a match begun in the run leaves it first, and the run is read once."""
+        for item in seq:
+            if item is target:
+                return True
+            op, av = item
+            inner: list[list[tuple[Any, Any]]] = []
+            if op in _REPEATS or op is sre.POSSESSIVE_REPEAT:
+                inner = [av[2]]
+            elif op is sre.SUBPATTERN:
+                inner = [av[3]]
+            elif op is sre.ATOMIC_GROUP:
+                inner = [av]
+            elif op is sre.BRANCH:
+                inner = av[1]
+            for part in inner:
+                found = self.reached_within(part, target, chars)
+                if found is not None:
+                    return found
+            if not self._item_nullable(item) and not self._edge_within(item, chars):
+                return False
+        return None
+
+    def _edge_within(self, item: tuple[Any, Any], chars: frozenset[str]) -> bool:
+        """Whether `item`, one that must read something, may read only `chars`: told by a character or a
+        class; anything else counts as may."""
+        if item[0] in (sre.LITERAL, sre.NOT_LITERAL, sre.IN):
+            return bool(self._item_edge(item, self.flags, last=False) & chars)
+        return True
+
+    def refused_before(self, seq: list[tuple[Any, Any]], flags: int) -> frozenset[str]:
+        """The characters a match may not start after: those a negative look-behind of one character
+        that begins the pattern refuses (`(?<![a-z0-9+.-])`); none where it begins otherwise."""
+        if seq and seq[0][0] is sre.ASSERT_NOT and seq[0][1][0] == -1:
+            behind = list(seq[0][1][1])
+            if len(behind) == 1 and behind[0][0] in (sre.IN, sre.LITERAL, sre.NOT_LITERAL):
+                return self.edge(behind, flags, last=False)
+        return frozenset()
+
     def read(self, searched: bool) -> list[str]:
         seq, flags = list(self.parsed), self.flags
         if searched:
             starts = self.starts(seq, flags)
-            for repeat in self.repeats(seq, flags, False):
+            refused = self.refused_before(seq, flags)
+            for repeat in self.repeats(seq, flags, False, possessive=True):
                 chars = self.edge(repeat.item[1][2], repeat.flags, last=False) | self.edge(
                     repeat.item[1][2], repeat.flags, last=True
                 )
-                if repeat.then_may_fail and chars & starts:
+                if (
+                    repeat.then_may_fail
+                    and chars & starts
+                    and not chars <= refused
+                    and self.reached_within(seq, repeat.item, chars) is not False
+                ):
                     self.found.append(f"searched: {_shown(repeat.item)} may start a match and then fail")
         self._adjacent(seq, flags, False)
         return self.found
@@ -282,3 +348,36 @@ def backtracking(pattern: re.Pattern[str], searched: bool) -> list[str]:
     """Each shape of `pattern` (the module docstring's three) that reads a run once per position in it;
     `searched`: it is searched for (tried at every position), not matched at one."""
     return _Reader(pattern).read(searched)
+
+
+def patterns_read(
+    module: ModuleType, held: dict[str, re.Pattern[str]] | None = None
+) -> dict[str, tuple[re.Pattern[str], bool]]:
+    """Every pattern `module` holds (its own, those of `held`, named `Owner.field`, and a literal it passes
+    to `re`), by name, and whether it is searched for (tried at every position: `search`, `sub`, `finditer`
+    ... on it anywhere in the module's source, or a use not seen there) or only matched at one (`match`,
+    `fullmatch`). Text patterns only: a bytes pattern is not read by `backtracking`."""
+    methods: dict[str, set[str]] = {}
+    literals: dict[str, tuple[re.Pattern[str], bool]] = {}
+    for node in ast.walk(ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        target, method = node.func.value, node.func.attr
+        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+        if name == "re" and node.args and isinstance(node.args[0], ast.Constant):
+            if method in SEARCHING | MATCHING and isinstance(node.args[0].value, str):
+                literal = node.args[0].value
+                literals[f"re.{method}({literal!r})"] = (re.compile(literal), method in SEARCHING)
+        elif isinstance(name, str):
+            methods.setdefault(name, set()).add(method)
+    patterns = {
+        **{name: value for name, value in vars(module).items() if isinstance(value, re.Pattern)},
+        **(held or {}),
+    }
+    read = {}
+    for name, pattern in patterns.items():
+        if not isinstance(pattern.pattern, str):
+            continue
+        used = methods.get(name.rsplit(".", 1)[-1], set())
+        read[name] = (pattern, bool(used & SEARCHING) or not used & MATCHING)
+    return {**read, **literals}

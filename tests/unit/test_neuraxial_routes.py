@@ -5,7 +5,6 @@ route typed "IT", its whole text, is intrathecal (s29: it told nothing before)."
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
 import sys
@@ -678,39 +677,9 @@ def test_a_route_text_holding_a_long_run_of_spaces_or_dashes_says_no_route(text:
     assert neuraxial_route({"text": text}, ROUTES) is None
 
 
-def _patterns_read() -> dict[str, tuple[re.Pattern[str], bool]]:
-    """Every pattern service/codes.py holds or builds (the module's, the Routes' fields, a literal passed to
-    `re`), by name, and whether it is searched for (tried at every position: `search`, `sub`, `finditer` ...
-    on it anywhere in the module's source, or a use not seen there) or only matched at one (`match`,
-    `fullmatch`)."""
-    methods: dict[str, set[str]] = {}
-    literals: dict[str, tuple[re.Pattern[str], bool]] = {}
-    for node in ast.walk(ast.parse(Path(codes.__file__).read_text(encoding="utf-8"))):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        target, method = node.func.value, node.func.attr
-        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
-        if name == "re" and node.args and isinstance(node.args[0], ast.Constant):
-            if method in regex_support.SEARCHING | regex_support.MATCHING:
-                literal = node.args[0].value
-                literals[f"re.{method}({literal!r})"] = (
-                    re.compile(literal),
-                    method in regex_support.SEARCHING,
-                )
-        elif isinstance(name, str):
-            methods.setdefault(name, set()).add(method)
-    held = {
-        **{name: value for name, value in vars(codes).items() if isinstance(value, re.Pattern)},
-        **{f"Routes.{name}": value for name, value in vars(ROUTES).items() if isinstance(value, re.Pattern)},
-    }
-    read = {}
-    for name, pattern in held.items():
-        used = methods.get(name.removeprefix("Routes."), set())
-        read[name] = (pattern, bool(used & regex_support.SEARCHING) or not used & regex_support.MATCHING)
-    return {**read, **literals}
-
-
-PATTERNS_READ = _patterns_read()
+PATTERNS_READ = regex_support.patterns_read(
+    codes, {f"Routes.{name}": value for name, value in vars(ROUTES).items() if isinstance(value, re.Pattern)}
+)
 
 
 @pytest.mark.parametrize("name", sorted(PATTERNS_READ))
