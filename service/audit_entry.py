@@ -45,6 +45,7 @@ from cards.coverage_information import built_for, coverage_named
 from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
+from service.fhirdates import written_as_fhir_date
 from service.hooks.models import HookRequest
 from service.pipeline import HookOutcome
 from service.references import local_reference
@@ -519,7 +520,8 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
     `CARRIED_KEPT`'s order: of one that repeats (`CARRIED_REPEATING`) each code once, in the order first
     sent, at most `MOST_CARRIED_CODES`; its Coverage as the answer reads it (`coverage_named`: of two, the
     first); of the others the last, as `_assertion_values` reads them. A value that is no string (a
-    billingCode with neither system nor code) is left out."""
+    billingCode with neither system nor code) is left out, and a date or expiry-date not written as a FHIR
+    date or dateTime (free text: an SSN rode in one, review32f L2)."""
     single: dict[str, dict[str, Any]] = {}
     if (reference := coverage_named(subs)) is not None:  # as the answer reads it: of two, the first
         single["coverage"] = {"url": "coverage", "valueReference": {"reference": reference[:CARRIED_TEXT]}}
@@ -534,6 +536,8 @@ def _carried_subs(subs: Any) -> list[dict[str, Any]]:
             coding = _coding_kept(value)
             if coding and len(repeating[url]) < MOST_CARRIED_CODES:
                 repeating[url].setdefault(tuple(coding.items()), {"url": url, "valueCoding": coding})
+        elif url in CARRIED_DATES and not (isinstance(value, str) and written_as_fhir_date(value)):
+            single.pop(url, None)  # the last one read decides, as `_assertion_values` reads it: no date
         elif isinstance(value, str) and key is not None:
             kept = {"url": url, key: value[:CARRIED_TEXT]}
             if url not in CARRIED_REPEATING:

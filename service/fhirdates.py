@@ -50,6 +50,12 @@ _FHIR_DATETIME = re.compile(
 ).fullmatch
 
 
+def written_as_fhir_date(value: str) -> bool:
+    """Whether `value` is written as FHIR R4's date or dateTime allow (`_FHIR_DATETIME`), whatever the
+    calendar says of its day."""
+    return _FHIR_DATETIME(value) is not None
+
+
 def parse_datetime(value: Any) -> datetime | None:
     """A FHIR date or dateTime as an aware datetime in its own offset (UTC when it states none; partial
     dates take their first instant); None for text FHIR does not allow (`_FHIR_DATETIME`) or a day the

@@ -446,3 +446,30 @@ def test_a_carried_repetition_naming_two_coverages_is_kept_as_the_first_ones() -
     assert [s for s in kept["extension"] if s["url"] == "coverage"] == [
         {"url": "coverage", "valueReference": {"reference": OTHER}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("dates", "kept"),
+    [
+        ([{"url": "date", "valueDate": f"SSN {SSN}"}], {}),
+        ([{"url": "expiry-date", "valueDate": f"{SSN}"}], {"date": "2026-01-05"}),
+        (
+            [{"url": "date", "valueDate": "2026-02-01"}, {"url": "expiry-date", "valueDate": "2027-01"}],
+            {"date": "2026-02-01", "expiry_date": "2027-01"},
+        ),
+        ([{"url": "date", "valueDate": "2026-02-01T10:00:00Z"}], {"date": "2026-02-01T10:00:00Z"}),
+    ],
+    ids=["ssn-as-its-date", "ssn-as-its-expiry-date", "dates", "a-date-time"],
+)
+def test_a_carried_date_not_written_as_a_date_is_left_out(
+    dates: list[dict[str, Any]], kept: dict[str, str]
+) -> None:
+    """review32f L2: a carried repetition's date and expiry-date were kept as any string up to 1,024
+    characters, so an SSN sent as its date reached the `assertions` column. One not written as a FHIR date
+    or dateTime is left out; the last one sent decides (the repetition's own date, 2026-01-05, comes first),
+    as the row reads the others."""
+    entry, repetition, text = kept_in_both_columns(dates)
+    assert {k: entry[k] for k in ("date", "expiry_date") if k in entry} == kept
+    subs = {s["url"]: s["valueDate"] for s in repetition["extension"] if s["url"] in ("date", "expiry-date")}
+    assert subs == {k.replace("_", "-"): v for k, v in kept.items()}
+    assert SSN not in text
