@@ -25,7 +25,7 @@ from cards.markdown import plain
 from cards.shortening import ELLIPSIS, shortened
 from service.appointments import ANOTHER_PATIENTS, NOT_VALID, WHOSE_UNTOLD, WITHDRAWN_ORDER, UnreadOrder
 from service.engine.model import Determination, Outcome, Status
-from service.fhirdates import human_as_written, human_month
+from service.fhirdates import MONTHS, human_as_written, human_month
 from service.orders import PumpOrder
 from service.record import dates_cannot_tell
 from service.routing import Route
@@ -410,9 +410,7 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
 
 
 # what a finding names, which a cut keeps (`_tail_cut`): a quoted name, a date, a bracket (codes, dates)
-_NAMED = re.compile(
-    r"”|\)|\b(?:\d{1,2} )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b|\b(?:19|20)\d\d\b"
-)
+_NAMED = re.compile(rf"”|\)|\b(?:\d{{1,2}} )?(?:{'|'.join(MONTHS)})[a-z]* \d{{4}}\b|\b(?:19|20)\d\d\b")
 
 
 def _tail_cut(found: str, room: int) -> str:

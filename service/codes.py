@@ -782,7 +782,7 @@ def neuraxial_order(resource: Mapping[str, Any], drug_text: str, routes: Routes)
     intrathecal trial": True); None when neither says. Of an order naming no dosage it reads nothing but
     `drug_text`, which the record's memo of it keys on (record.py, `by_words`): keep it so."""
     other = False  # a dosage's route says another route (oral, intravenous)
-    for key in _DOSAGES:
+    for key in DOSAGES:
         if not (dosages := resource.get(key)):  # most orders of a chart name no dosage at all
             continue
         for dosage in dicts(dosages):
@@ -796,4 +796,10 @@ def neuraxial_order(resource: Mapping[str, Any], drug_text: str, routes: Routes)
     return True if routes.says_neuraxial(drug_text) else None
 
 
-_DOSAGES = ("dosageInstruction", "dosage")  # a MedicationRequest's dosages, a MedicationStatement's
+DOSAGES = ("dosageInstruction", "dosage")  # a MedicationRequest's dosages, a MedicationStatement's
+
+
+def names_a_dosage(resource: Mapping[str, Any]) -> bool:
+    """Whether a drug order or statement holds one of `DOSAGES` (most of a chart's name none: then
+    `neuraxial_order` reads its drug's words alone, and the record has no route to read)."""
+    return "dosageInstruction" in resource or "dosage" in resource

@@ -19,11 +19,13 @@ from typing import Any
 
 from service.codes import (
     ASSESSMENT,
+    DOSAGES,
     Code,
     Routes,
     codings,
     concept_text,
     first_display,
+    names_a_dosage,
     neuraxial_order,
     route_texts,
 )
@@ -388,9 +390,9 @@ def _drug(resource: Mapping[str, Any], medication: Lookup) -> dict[str, Any] | N
 def _routes(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The routes a drug order's or statement's dosages name (those written as an object: a route of
     another JSON type says nothing, no words and no codes)."""
-    if "dosageInstruction" not in resource and "dosage" not in resource:
+    if not names_a_dosage(resource):
         return []  # most orders of a chart name no dosage at all: nothing to read
-    dosages = dicts(resource.get("dosageInstruction")) + dicts(resource.get("dosage"))
+    dosages = [dosage for key in DOSAGES for dosage in dicts(resource.get(key))]
     return [route for d in dosages if isinstance(route := d.get("route"), dict)]
 
 
@@ -947,7 +949,7 @@ def _neuraxial_reader(routes: Routes) -> Neuraxial:
     by_words: dict[str, bool] = {}
 
     def neuraxial(resource: Mapping[str, Any], text: str) -> bool:
-        if "dosageInstruction" in resource or "dosage" in resource:
+        if names_a_dosage(resource):
             return neuraxial_order(resource, text, routes) is True
         said = by_words.get(text)
         if said is None:

@@ -7,6 +7,7 @@ a 33233 of 15 February 2023 ("not covered"), and a 62362 of "2021-02" was undone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cards.items import Episode
@@ -26,6 +27,10 @@ def pacemaker(when: str) -> dict[str, Any]:
     return condition(ICD, "Z95.0", when, "Presence of cardiac pacemaker")
 
 
+def pump_adjustment(when: str) -> dict[str, Any]:
+    return condition(ICD, "Z45.1", when, "pump adjustment")
+
+
 def device_said(put_in: dict[str, Any], removed: str) -> str:
     """What GEHA's device criterion makes of `put_in` beside a 33233 dated `removed`."""
     d = determine([*meeting_chart(), put_in, procedure("33233", removed)])
@@ -38,6 +43,22 @@ def pump_said(put_in: dict[str, Any], removed: str) -> str:
     if d.request_kind == "permanent-implant":
         return "cleared"
     return "open" if d.in_place_unsure else "in place"
+
+
+def read_as(
+    cases: list[tuple[str, str, str, str]],
+    said: Callable[[dict[str, Any], str], str],
+    diagnosis_code: str,
+    diagnosis: Callable[[str], dict[str, Any]],
+) -> list[tuple[str, str, str, str]]:
+    """Each case (code, put in, removed, expected) with what `said` makes of its record (`diagnosis` of
+    the day put in for `diagnosis_code`, else a Procedure of its code) beside its removal, in place of
+    expected."""
+    read = []
+    for code, put_in, removed, _ in cases:
+        record = diagnosis(put_in) if code == diagnosis_code else procedure(code, put_in)
+        read.append((code, put_in, removed, said(record, removed)))
+    return read
 
 
 def test_a_removal_within_the_month_or_year_an_implant_or_diagnosis_is_dated_to_leaves_it_open() -> None:
@@ -60,16 +81,7 @@ def test_a_removal_within_the_month_or_year_an_implant_or_diagnosis_is_dated_to_
         ("Z95.0", "2022", "2023-02", "cleared"),
         ("Z95.0", "2023-02-28", "2023-02", "in place"),
     ]
-    said = [
-        (
-            code,
-            put_in,
-            removed,
-            device_said(pacemaker(put_in) if code == "Z95.0" else procedure(code, put_in), removed),
-        )
-        for code, put_in, removed, _ in device_cases
-    ]
-    assert said == device_cases
+    assert read_as(device_cases, device_said, "Z95.0", pacemaker) == device_cases
     pump_cases = [
         ("Z45.1", "2021-02", "2021-02-15", "open"),
         ("62362", "2021-02", "2021-02-15", "open"),
@@ -82,21 +94,7 @@ def test_a_removal_within_the_month_or_year_an_implant_or_diagnosis_is_dated_to_
         ("62370", "2022-03", "2022-03-31", "cleared"),
         ("62362", "2021-02", "2021-03-01", "cleared"),
     ]
-    said = [
-        (
-            code,
-            put_in,
-            removed,
-            pump_said(
-                condition(ICD, code, put_in, "pump adjustment")
-                if code == "Z45.1"
-                else procedure(code, put_in),
-                removed,
-            ),
-        )
-        for code, put_in, removed, _ in pump_cases
-    ]
-    assert said == pump_cases
+    assert read_as(pump_cases, pump_said, "Z45.1", pump_adjustment) == pump_cases
 
 
 def test_the_card_names_both_records_with_their_dates_as_written_and_the_dates_as_why() -> None:

@@ -265,12 +265,7 @@ def test_a_traceback_in_text_logs_is_indented_so_no_line_of_it_passes_for_a_reco
     """review20 L5: an exception's text may hold a caller's words with newlines in them; each line of
     the traceback is indented, so a forged "<time> INFO ..." line cannot start a line of the log."""
     forged = "2026-12-06 12:00:00,000 INFO idds_crd.access: POST /cds-services 200"
-    record = logging.LogRecord("idds_crd.test", logging.ERROR, __file__, 1, "failed", None, None)
-    try:
-        raise KeyError(f"x\n{forged}")
-    except KeyError:
-        record.exc_info = sys.exc_info()
-    lines = TextLineFormatter().format(record).splitlines()
+    lines = TextLineFormatter().format(_failed(KeyError(f"x\n{forged}"))).splitlines()
     assert lines[0].endswith("idds_crd.test: failed")
     assert len(lines) > 2 and all(line.startswith(TRACEBACK_INDENT) for line in lines[1:]), lines
     assert any(forged in line for line in lines[1:])
@@ -284,12 +279,8 @@ def test_a_token_an_exception_quotes_is_removed_from_its_logged_traceback(
     quoted (from what a caller sent) reached the log. Each line of it is redacted as a request's text is;
     the rest of the traceback stays readable."""
     jwt = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJlaHIifQ.c2lnbmF0dXJlLWJ5dGVz"
-    record = logging.LogRecord("idds_crd.test", logging.ERROR, __file__, 1, "failed", None, None)
-    try:
-        raise ValueError(f"unexpected {jwt} after Authorization: Bearer opaque-secret-value-123")
-    except ValueError:
-        record.exc_info = sys.exc_info()
-    written = formatter().format(record)
+    failure = ValueError(f"unexpected {jwt} after Authorization: Bearer opaque-secret-value-123")
+    written = formatter().format(_failed(failure))
     assert jwt not in written and "opaque-secret-value-123" not in written
     assert "ValueError: unexpected [removed]" in written and "Traceback (most recent call last)" in written
 
@@ -474,3 +465,13 @@ def test_the_hooks_annotations_and_caller_read_g_and_the_app_themselves_never_th
     hooks = ("request_log.py", "observability.py", "caller.py", "flask_context.py")
     assert [read for read in proxy_reads if read[0] in hooks] == []
     assert any(file == "routes.py" for file, _ in proxy_reads), "the spy saw no proxy read at all"
+
+
+def _failed(failure: Exception) -> logging.LogRecord:
+    """An ERROR record "failed" holding `failure`, raised, as its traceback."""
+    record = logging.LogRecord("idds_crd.test", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise failure
+    except Exception:
+        record.exc_info = sys.exc_info()
+    return record
