@@ -153,9 +153,9 @@ def hook_request_schema(service: ServiceDefinition) -> Schema:
             "prefetch": {
                 "type": ["object", "null"],
                 "description": "Key → resource, searchset Bundle, OperationOutcome or null. Values that "
-                "are not FHIR resources count as failed prefetch; a Bundle holds at most "
-                f"{MAX_PREFETCH_ENTRIES} entries.",
-                "additionalProperties": {"properties": {"entry": {"maxItems": MAX_PREFETCH_ENTRIES}}},
+                "are not FHIR resources, and Bundles of more than "
+                f"{MAX_PREFETCH_ENTRIES} entries, count as failed prefetch (queried where a fhirServer "
+                "is given).",
             },
             "extension": {
                 "type": "object",

@@ -2,8 +2,9 @@
 
 `render` turns a template into the query the service would run itself (the EHR's prefetch must
 be equivalent to it). `interpret` reads what the EHR sent under a key: absent means "query it",
-`null` means "known empty, do not re-query", an OperationOutcome means "unavailable, query it if
-possible", and a searchset Bundle may still have `next` pages to follow.
+`null` means "known empty, do not re-query", an OperationOutcome (or a Bundle of more entries than
+are read from prefetch) means "unavailable, query it if possible", and a searchset Bundle may still
+have `next` pages to follow.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from service.hooks.models import HookRequest
+from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest
 
 TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -113,6 +114,11 @@ def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
         return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
     if value["resourceType"] == "Bundle":
         entries = value.get("entry")
+        if isinstance(entries, list) and len(entries) > MAX_PREFETCH_ENTRIES:
+            # more than is read from a prefetch: queried as if not sent where there is a FHIR server (whose
+            # search is read to fhir.max_pages pages), else unavailable, the reason naming the key
+            too_many = f"prefetch '{key}' holds more than {MAX_PREFETCH_ENTRIES} entries"
+            return Prefetched(PrefetchState.FAILED, reason=too_many)
         # `_is_resource` of each entry's resource, written out: a Synthea-sized prefetch holds hundreds
         resources = [
             resource

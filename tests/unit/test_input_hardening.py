@@ -23,6 +23,7 @@ from service.settings import SettingsError, settings_from_mapping
 from service.strict_json import dumps
 from tests.builders import catalog
 from tests.support import (
+    REQUESTS_DIR,
     SELECT_URL,
     SIGN_URL,
     assert_outcome,
@@ -265,11 +266,30 @@ def test_appointment_count_is_bounded(client: FlaskClient) -> None:
     assert_outcome(post_json(client, APPOINTMENT_URL, body), 400, "context.appointments.entry")
 
 
-def test_prefetched_bundle_size_is_bounded(client: FlaskClient) -> None:
-    body = sign_body()
-    coverage = body["prefetch"]["coverage"]
-    coverage["entry"] = coverage["entry"] * (MAX_PREFETCH_ENTRIES + 1)
-    assert_outcome(post_json(client, SIGN_URL, body), 400, "prefetch.coverage.entry")
+def _past_the_bound(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """`body` with its prefetched `key` Bundle holding one entry more than the bound, each its own resource
+    (a long chart's pain scores: a valid request, as its template's query would return them)."""
+    bundle = body["prefetch"][key]
+    first = bundle["entry"][0]
+    bundle["entry"] = [
+        {**first, "fullUrl": f"{first['fullUrl']}-{i}", "resource": {**first["resource"], "id": f"r-{i}"}}
+        for i in range(MAX_PREFETCH_ENTRIES + 1)
+    ]
+    bundle["total"] = len(bundle["entry"])
+    return body
+
+
+def test_a_prefetched_bundle_past_the_bound_counts_as_not_prefetched(client: FlaskClient) -> None:
+    """A Bundle of more entries than the service reads from prefetch is a valid request (CDS Hooks: the
+    key holds what its template's query returns): it is not refused 400, it counts as a prefetch that
+    failed (queried where a fhirServer is given), so only what needed it is unavailable (conform33)."""
+    whole = json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text())  # every key sent
+    response = post_json(client, SIGN_URL, _past_the_bound(whole, "painScores"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert f"holds more than {MAX_PREFETCH_ENTRIES} entries" in text  # the card says why scores are unread
+    coverage = _past_the_bound(sign_body(), "coverage")
+    assert_outcome(post_json(client, SIGN_URL, coverage), 412, "prefetch.coverage", mention="more than")
 
 
 def test_body_size_is_a_setting_and_too_large_is_413() -> None:
