@@ -77,7 +77,7 @@ class TrustedClient:
     """One EHR (JWT issuer) allowed to call the service, its keys, and the FHIR servers it may name.
 
     Keys come from `jwks` (inline JWK Set), from `jwks_url`, or from a JWT header's `jku` when that
-    URL is listed in `jku_allowed`. With `token_reuse` a token of this client is accepted again
+    URL is listed in `jku_allowed` or is the `jwks_url`. With `token_reuse` a token of this client is accepted again
     until it expires (its `jti` not refused as a replay): for a conformance tester that sends
     several calls with one token, as the Inferno CRD test kit does, never for an EHR.
     """

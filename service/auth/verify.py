@@ -124,7 +124,8 @@ class TokenVerifier:
         kid: str = header["kid"]
         jku = header.get("jku")
         if jku is not None:
-            if not isinstance(jku, str) or jku not in client.jku_allowed:
+            # the client's registered `jwks_url` is a key URL it is trusted for, as much as `jku_allowed`'s
+            if not isinstance(jku, str) or (jku not in client.jku_allowed and jku != client.jwks_url):
                 raise Refused("jku is not on the issuer's allow-list")
             return self._cached_key(jku, kid)
         inline = self._inline.get(client.iss, {})

@@ -481,6 +481,20 @@ def test_a_jku_off_the_allow_list_is_never_fetched(es384: KeyPair, caplog: pytes
         assert server.fetches["/attacker/jwks.json"] == 0
 
 
+def test_a_jku_naming_the_registered_jwks_url_is_that_url(es384: KeyPair) -> None:
+    """An EHR registered by its `jwks_url` whose tokens also name that URL as their `jku` (CDS Hooks: the
+    URL of the JWK Set holding the key) is trusted as registered, not refused for a jku off an allow-list
+    it was never given (conform33); another jku is still refused unfetched."""
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", es384)
+        other = server.publish("/elsewhere/jwks.json", es384)
+        app = auth_app(auth_settings(trusted(jwks_url=url)))
+        assert call(app, mint(es384, headers=jwt_header(es384, jku=url))).status_code == 200
+        assert call(app, mint(es384)).status_code == 200  # the same keys, fetched once
+        assert_refused(call(app, mint(es384, headers=jwt_header(es384, jku=other))))
+        assert server.fetches["/ehr/jwks.json"] == 1 and server.fetches["/elsewhere/jwks.json"] == 0
+
+
 def test_a_client_with_only_a_jku_allow_list_needs_the_jku(es384: KeyPair) -> None:
     with jwks_server() as server:
         allowed = server.publish("/ehr/jwks.json", es384)
