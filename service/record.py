@@ -255,26 +255,19 @@ class PatientRecord:
         return found
 
     def removal_unread(
-        self, codes: Iterable[str], undone: Callable[[datetime | None, str], bool | None] | None = None
+        self, codes: Iterable[str], may_undo: Callable[[str], bool] | None = None
     ) -> str | None:
         """Why a removal of one of `codes` (removal CPT codes) may have been left out of the record, so that
         what it would undo cannot be told to be in place (`REMOVALS`); None when every one was read. With
-        `undone` (whether a removal dated so, None undated, written to that precision, undoes it, None where
-        the dates cannot tell: the very rule the caller weighs a removal read by, engine/removals.py,
-        contract §2 "with no later 62365", §3 "with no later removal"), only a removal left out that it
-        undoes or may undo counts; a Procedure that could not be read at all, or procedures not fetched, may
-        hold one of any day."""
+        `may_undo` (whether a removal of a code left out, as `removals_left_out` dates them, undoes or may
+        undo it by the very rule the caller weighs a removal read by, engine/removals.py, contract §2 "with
+        no later 62365", §3 "with no later removal"), only a code it says so of counts; a
+        Procedure that could not be read at all, or procedures not fetched, may hold one of any day, and so
+        may a code no removal left out dates."""
         codes = tuple(codes)
-        if codes and undone is not None and REMOVALS not in self.unavailable:
-            codes = tuple(code for code in codes if self._left_out_undoing(code, undone))
+        if codes and may_undo is not None and REMOVALS not in self.unavailable:
+            codes = tuple(code for code in codes if code not in self.removals_left_out or may_undo(code))
         return self.unread(REMOVALS, codes) if codes else None
-
-    def _left_out_undoing(self, code: str, undone: Callable[[datetime | None, str], bool | None]) -> bool:
-        """Whether any removal of `code` left out may undo what `undone` weighs: each is asked, since the
-        latest by the instant need not be the latest by the day `undone` weighs by (review30a L1)."""
-        if code not in self.removals_left_out:
-            return True  # never dated here: any day
-        return any(undone(when, written_to) is not False for when, written_to in self.removals_left_out[code])
 
     def latest_assessment(self, code: str) -> ObservationFact | None:
         """The most recent Observation (or questionnaire answer) of a project assessment code."""

@@ -1,7 +1,7 @@
 """Whether one chart date is on a later day than another, as a removal is weighed against what it undoes.
 
 The pump-state rule (engine/classify) and the device rule (engine/checks/devices) both ask it,
-through engine/removals.undone_by, so it is answered here once. A chart's date is the day it was written
+through engine/removals.Undone, so it is answered here once. A chart's date is the day it was written
 for (service/fhirdates.py: a dateTime keeps its own offset, so 2022-03-01T23:00-05:00 is 1 March),
 and two dates are on different days only when the chart leaves no doubt which came first:
 
@@ -12,7 +12,7 @@ and two dates are on different days only when the chart leaves no doubt which ca
 - a date without a time is the chart's own day, and one written to a month or a year only is each
   day of it (`written_to`, fhirdates.precision): dates whose days overlap are one day's (LOW 4). A
   removal weighs such a pair by its days (`days_written`), not as one day's: where they fall on both
-  sides the dates cannot tell (engine/removals.undone_by; s32, review31f L4).
+  sides the dates cannot tell (engine/removals.Undone; s32, review31f L4).
 
 A date, and a partial date, reads as its first instant in UTC (fhirdates.parse_datetime), so a
 moment at midnight UTC may be a date written without a time: it is compared as that day.
@@ -34,7 +34,7 @@ def day_order(first: datetime, second: datetime, first_to: str = "time", second_
     """1 when `first` is on a later day than `second`, -1 on an earlier one, 0 when the chart does not
     tell their days apart (the same day, overlapping months or years, or days against the instants).
     `first_to` and `second_to` say how each is written (`fhirdates.precision`: time, day, month, year)."""
-    if _timed(first, first_to) and _timed(second, second_to):
+    if timed(first, first_to) and timed(second, second_to):
         by_day = _sign(first.date(), second.date())
         return by_day if by_day == _sign(first, second) else 0
     first_days, second_days = days_written(first, first_to), days_written(second, second_to)
@@ -52,16 +52,16 @@ def ranking_days(moments: Sequence[datetime | None]) -> list[date | None]:
     stay the chart's own, in whatever offsets they are written (a record of 23:30-05:00 before a record of
     09:00-04:00 the next morning, across a daylight-saving change, keeps its day). A date (read as midnight
     UTC), or a moment with no offset, is its own day and raises no other; None stays None."""
-    timed = [m for m in moments if m is not None and m.tzinfo is not None and _timed(m, "time")]
+    instants = [m for m in moments if m is not None and m.tzinfo is not None and timed(m, "time")]
     own: dict[datetime, date] = {}  # per instant (one instant in two offsets is one key), its newest own day
-    for moment in timed:
+    for moment in instants:
         own[moment] = max(own.get(moment, date.min), moment.date())
     raised: dict[datetime, date] = {}
     newest = date.min
     for instant in sorted(own):
         newest = raised[instant] = max(newest, own[instant])
     return [
-        None if m is None else raised[m] if m.tzinfo is not None and _timed(m, "time") else m.date()
+        None if m is None else raised[m] if m.tzinfo is not None and timed(m, "time") else m.date()
         for m in moments
     ]
 
@@ -71,8 +71,9 @@ def one_day(written_to: str) -> bool:
     return written_to not in SPANS
 
 
-def _timed(moment: datetime, written_to: str) -> bool:
-    """Whether `moment` is an instant with a time of day, not a date read as its first instant."""
+def timed(moment: datetime, written_to: str) -> bool:
+    """Whether `moment` is an instant with a time of day, not a date read as its first instant (two such
+    are weighed by their days unless those contradict their instants: `day_order`)."""
     return written_to == "time" and not (moment.utcoffset() == timedelta(0) and moment.time() == _MIDNIGHT)
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from service.codes import CPT, HCPCS, Code, codings, first_display
 from service.engine.context import EvaluationContext
-from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
+from service.engine.removals import Read, Removals, Undone, Weighed
 from service.facts import ConditionFact
 from service.fhirdates import SPANS, human_date_to
 from service.infusates import PUMP_DRUG
@@ -275,26 +275,21 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
     dated on its own day or before, contract §3's most recent form of one fact; an analysis, 62367/68, is in
     neither list: idds-in-place.yaml)."""
     in_place = terminology["idds-in-place"]
-    removals = [
-        (Read(p.performed, p.precision, c.code, p.source), in_place.removals[c.code])
-        for p in record.procedures
-        for c in p.codes
-        if c.system == CPT and c.code in in_place.removals
-    ]
-
-    def undoers(codes: set[str]) -> frozenset[str]:
-        return frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
+    removals = Removals(
+        [
+            Read(p.performed, p.precision, c.code, p.source)
+            for p in record.procedures
+            for c in p.codes
+            if c.system == CPT and c.code in in_place.removals
+        ],
+        record,
+    )
 
     def weighed(codes: set[str], performed: datetime | None, written_to: str) -> Weighed[str]:
         # a removal undoes every one of a record's codes or none (a record also coded with one that no
-        # removal undoes still shows the pump, as that code alone would)
-        read = [removal for removal, undoes in removals if codes <= undoes]
-        return weigh(
-            _undone(codes, performed, written_to, in_place.replacing),
-            read,
-            record,
-            undoers(codes),
-        )
+        # removal undoes still shows the pump, as that code alone would): the removals of its codes weighed
+        undoers = frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
+        return removals.weigh(_undone(codes, performed, written_to, in_place.replacing), undoers)
 
     found: list[tuple[str, datetime | None, str]] = [
         (d.source, None, "")
@@ -320,7 +315,7 @@ def _undone(
     codes: set[str], performed: datetime | None, written_to: str, replacing: frozenset[str]
 ) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a record of `codes` dated `performed`
-    (`written_to`; `removals.undone_by`: None where either is undated, or written to a month or a year and
+    (`written_to`; `removals.Undone`: not told where either is undated, or written to a month or a year and
     the other's day falls within it): done on a later day or, for a record none of whose codes is an
     implant the value set lists as `replacing`, on the same day; the one rule for a removal read and one
     left out of the record (`PatientRecord.removal_unread`). By the day, not the hour, as forms of one fact
@@ -332,7 +327,7 @@ def _undone(
     of its days: a removal dated "2022" may have come before a refill of March 2022 or after it, and one of
     15 February 2021 before or after an implant dated "2021-02", so whether the pump is in place is left
     open (the lead's decision, s32, of review31f L4; before, the removal undid both, review24c)."""
-    return undone_by(performed, written_to, same_day=not codes & replacing)
+    return Undone(performed, written_to, same_day=not codes & replacing)
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

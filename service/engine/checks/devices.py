@@ -24,25 +24,27 @@ from service.engine.checks.params import Param, ValueSetId
 from service.engine.checks.testtype import test_type
 from service.engine.context import EvaluationContext
 from service.engine.model import Evidence, Pending, Status, TestOutcome, and_more
-from service.engine.removals import Read, Undone, Weighed, undone_by, weigh
+from service.engine.removals import Read, Removals, Undone, Weighed
 from service.facts import ConditionFact, ProcedureFact
 from service.record import REMOVALS
 from service.wording import clipped
 
 
-def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> list[Read[ProcedureFact]]:
-    """The removals read, each of a device whose implant and presence codes `cancels` lists under its code."""
-    return [
+def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> Removals[ProcedureFact]:
+    """The removals of the record, each of a device whose implant and presence codes `cancels` lists under
+    its code."""
+    read = [
         Read(p.performed, p.precision, c.code, p)
         for p in ctx.record.procedures
         for c in p.codes
         if c.system == CPT and c.code in cancels
     ]
+    return Removals(read, ctx.record)
 
 
 def _undone(when: datetime | None, written_to: str) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a device documented on `when`
-    (`written_to`; `removals.undone_by`: None, not told, where either is undated, or written to a month or a
+    (`written_to`; `removals.Undone`: not told, where either is undated, or written to a month or a
     year and the other's day falls within it): made on a later day, the most recent documented form decides
     (contract §3); on the same day, both dated to the day, the presence stands whatever the hours, as
     engine/forms weighs one day's forms (the tie rule, policies/README.md: "not met" beats "met"; an
@@ -53,7 +55,7 @@ def _undone(when: datetime | None, written_to: str) -> Undone:
     dated "2023-05", may have come before it or after: the dates cannot tell, and the implant is left open
     (the lead's decision, s32, of review31f L4; before, it stood, as on one day). The one rule for a removal
     read and one left out of the record (`removals.weigh`)."""
-    return undone_by(when, written_to, same_day=False)
+    return Undone(when, written_to, same_day=False)
 
 
 _UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before any dated one
@@ -151,8 +153,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         # while one the dates cannot place, or one left out of the record, may (the lead's decision, s31, of
         # review31a M2: a diagnosis is weighed as an implant is); an active Device stands as written
         undoers = [code for code, undone in devices_vs.removals.items() if codes & undone]
-        read = [r for r in removals if codes & devices_vs.removals[r.code]]
-        weighed = weigh(_undone(when, written_to), read, ctx.record, undoers)
+        weighed = removals.weigh(_undone(when, written_to), undoers)
         if weighed.removed is not None:
             cleared[weighed.removed.source] = procedure_evidence(weighed.removed, "removal: ")
             continue
