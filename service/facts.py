@@ -64,6 +64,11 @@ class ConditionFact:
     # an onsetString, an onsetPeriod with an end only): "onset at age 60, no date", "onset “childhood”, no
     # date", "onset by 2 Feb 2019, no start date"; "" for none
     onset_said: str = ""
+    # an onsetPeriod's end where it has no start (and there is no onsetDateTime): the onset was by then, and
+    # how it is written. No date contract §3 reads (`date` stays None: undated for every rule), only the
+    # words a removal weighed against it is said in ("came after the onset": engine/removals.Undone.by)
+    onset_by: datetime | None = None
+    onset_by_to: str = "time"
 
     @property
     def date(self) -> datetime | None:

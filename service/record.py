@@ -327,7 +327,16 @@ def _condition(resource: Mapping[str, Any], codes_of: CodesOf, dates_of: DatesOf
         clinical is not None,
         precision=precision(written),
         onset_said="" if onset is not None else _onset_said(resource, dates_of),
+        **({} if onset is not None else _onset_by(resource, dates_of)),
     )
+
+
+def _onset_by(resource: Mapping[str, Any], dates_of: DatesOf) -> dict[str, Any]:
+    """`ConditionFact.onset_by` and `onset_by_to` of a Condition with no onset date: its onsetPeriod's end,
+    if one is read (a date contract §3 does not date it by); none else."""
+    end = as_dict(resource.get("onsetPeriod")).get("end")
+    ended = dates_of(end)
+    return {} if ended is None else {"onset_by": ended, "onset_by_to": precision(end)}
 
 
 _ONSET_SAID_MOST = 30  # characters of an onsetString a card quotes (the rest "…"): the line's room is short
@@ -1016,13 +1025,19 @@ REMOVALS = "device removals"
 # undated: engine/removals.py, "removal CPT 33233 (undated) may have come later"); asking again reads the
 # same dates, so it is said as records of the chart are (`unreadable_in_chart`)
 MAY_BE_LATER = "may have come later"
+# why a removal read after the onset of a diagnosis the chart dates by its onsetPeriod's end alone leaves it
+# open all the same: contract §3 dates a Condition by onsetDateTime, onsetPeriod.start or recordedDate only,
+# so the diagnosis is undated, as the words say (dates33, s33, of review32b L3: "may have come later" was
+# untrue where the period's end shows the removal came after the onset)
+AFTER_UNDATED_ONSET = "came after the onset; a diagnosis with no start date counts as undated"
 
 
 def dates_cannot_tell(reason: str) -> bool:
     """Whether why something is open is a removal read that the dates cannot place before or after what it
-    would undo (`MAY_BE_LATER`): every record was read, so it is no failure of the EHR's data, technical or
-    otherwise (cards/coverage_information.py: not CRD 2.2's `technical`; review31a)."""
-    return MAY_BE_LATER in reason
+    would undo (`MAY_BE_LATER`, `AFTER_UNDATED_ONSET`): every record was read, so it is no failure of the
+    EHR's data, technical or otherwise (cards/coverage_information.py: not CRD 2.2's `technical`;
+    review31a)."""
+    return MAY_BE_LATER in reason or AFTER_UNDATED_ONSET in reason
 
 
 def left_out(count: int, why: str) -> str:
@@ -1034,7 +1049,7 @@ def left_out(count: int, why: str) -> str:
 def unreadable_in_chart(reason: str) -> bool:
     """Whether a reason a kind of data is not wholly available is records of the chart this service
     cannot read (malformed, with a status none of R4's codes, or carrying a modifier extension), or a
-    removal it cannot weigh (`MAY_BE_LATER`): asking again gives the same records."""
+    removal it cannot weigh (`dates_cannot_tell`): asking again gives the same records."""
     return any(f"record(s) {why}" in reason for why in LEFT_OUT) or dates_cannot_tell(reason)
 
 

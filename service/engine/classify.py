@@ -285,11 +285,17 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         record,
     )
 
-    def weighed(codes: set[str], performed: datetime | None, written_to: str) -> Weighed[str]:
+    def weighed(
+        codes: set[str],
+        performed: datetime | None,
+        written_to: str,
+        by: datetime | None = None,
+        by_to: str = "time",
+    ) -> Weighed[str]:
         # a removal undoes every one of a record's codes or none (a record also coded with one that no
         # removal undoes still shows the pump, as that code alone would): the removals of its codes weighed
         undoers = frozenset(code for code, undone in in_place.removals.items() if codes <= undone)
-        return removals.weigh(_undone(codes, performed, written_to, in_place.replacing), undoers)
+        return removals.weigh(_undone(codes, performed, written_to, in_place.replacing, by, by_to), undoers)
 
     found: list[tuple[str, datetime | None, str]] = [
         (d.source, None, "")
@@ -300,7 +306,9 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
         codes = {in_place.listed_key(c) for c in cond.codes if in_place.matches(c)}
         # a Z45.1 or T85 is weighed as a pump Procedure is (the lead's decision, s31, of review31a M2): a
         # removal read after it clears it, one the dates cannot place or one left out leaves it open
-        if codes and (removal := weighed(codes, cond.date, cond.precision)).removed is None:
+        # an onsetPeriod's end alone dates it for the words only (`removals.Undone.by`)
+        weighed_by = (cond.date, cond.precision, cond.onset_by, cond.onset_by_to)
+        if codes and (removal := weighed(codes, *weighed_by)).removed is None:
             found.append((cond.source, cond.date, removal.unsure))
     for p in sorted(
         record.procedures, key=lambda p: (p.performed is not None, p.performed or 0), reverse=True
@@ -312,7 +320,12 @@ def _idds_records(record: PatientRecord, terminology: Terminology) -> list[tuple
 
 
 def _undone(
-    codes: set[str], performed: datetime | None, written_to: str, replacing: frozenset[str]
+    codes: set[str],
+    performed: datetime | None,
+    written_to: str,
+    replacing: frozenset[str],
+    by: datetime | None = None,
+    by_to: str = "time",
 ) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a record of `codes` dated `performed`
     (`written_to`; `removals.Undone`: not told where either is undated, or written to a month or a year and
@@ -326,8 +339,10 @@ def _undone(
     instants are one day's. A date written to a month or a year (`written_to`, fhirdates.precision) is each
     of its days: a removal dated "2022" may have come before a refill of March 2022 or after it, and one of
     15 February 2021 before or after an implant dated "2021-02", so whether the pump is in place is left
-    open (the lead's decision, s32, of review31f L4; before, the removal undid both, review24c)."""
-    return Undone(performed, written_to, same_day=not codes & replacing)
+    open (the lead's decision, s32, of review31f L4; before, the removal undid both, review24c). `by`,
+    `by_to`: a diagnosis's onsetPeriod end where it has no start (`ConditionFact.onset_by`), for the words
+    only (`removals.may_be_later`)."""
+    return Undone(performed, written_to, not codes & replacing, by, by_to)
 
 
 def no_pump_words(record: PatientRecord, terminology: Terminology, on_a_pump: bool) -> str:

@@ -29,9 +29,9 @@ from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
 from service.codes import CPT, code_words
-from service.engine.chart_days import days_written, one_day, timed
+from service.engine.chart_days import day_order, days_written, one_day, timed
 from service.fhirdates import human_date_to
-from service.record import MAY_BE_LATER, PatientRecord
+from service.record import AFTER_UNDATED_ONSET, MAY_BE_LATER, PatientRecord
 
 Item = TypeVar("Item")
 _UNDATED = datetime.min.replace(tzinfo=UTC)
@@ -53,6 +53,11 @@ class Undone:
     put_in: datetime | None
     put_in_to: str
     same_day: bool
+    # where the record is undated but the chart bounds it (a diagnosis's onsetPeriod with an end only:
+    # `ConditionFact.onset_by`), that end and how it is written: no date to weigh by (contract §3), only the
+    # words said of a removal the dates leave open (`may_be_later`)
+    by: datetime | None = None
+    by_to: str = "time"
 
 
 # a removal's place among those indexed: the latest by its date is the greatest, of equal dates the first
@@ -205,7 +210,7 @@ class Removals(Generic[Item]):
         if (untold := _latest(*(days.untold(undone) for days in indexed))) is None:
             return Weighed()
         latest = self.read[-untold[1]]
-        return Weighed(unsure=may_be_later(latest), may_undo=latest.item)
+        return Weighed(unsure=may_be_later(latest, undone), may_undo=latest.item)
 
     def _may_undo(self, undone: Undone) -> Callable[[str], bool]:
         """Whether a removal of a code left out of the record (one `removals_left_out` dates) undoes what
@@ -219,9 +224,20 @@ class Removals(Generic[Item]):
         return may_undo
 
 
-def may_be_later(removal: Read[Item]) -> str:
+def may_be_later(removal: Read[Item], undone: Undone | None = None) -> str:
     """Why a removal read leaves what it would undo open: "removal CPT 33233 (undated) may have come
     later", or with its day where the record weighed is the undated one; a card says it after the implant
-    it may have undone ("implant CPT 33206 (2 Feb 2019), but removal CPT 33233 (undated) …")."""
+    it may have undone ("implant CPT 33206 (2 Feb 2019), but removal CPT 33233 (undated) …"). Where that
+    record is a diagnosis the chart dates by its onsetPeriod's end alone (`Undone.by`) and the removal is on a
+    later day, it came after the onset, and the diagnosis is open only for having no start date (contract §3):
+    "removal CPT 33233 (2 Feb 2023) came after the onset; a diagnosis with no start date counts as undated"
+    (review32b L3)."""
     day = human_date_to(removal.when, removal.written_to) if removal.when else "undated"
-    return f"removal {code_words(CPT, removal.code)} ({day}) {MAY_BE_LATER}"
+    after = (
+        undone is not None
+        and undone.put_in is None
+        and undone.by is not None
+        and removal.when is not None
+        and day_order(removal.when, undone.by, removal.written_to, undone.by_to) > 0
+    )
+    return f"removal {code_words(CPT, removal.code)} ({day}) {AFTER_UNDATED_ONSET if after else MAY_BE_LATER}"

@@ -11,6 +11,7 @@ from typing import Any
 from cards.items import Episode
 from cards.render import detail
 from service.engine.model import Outcome
+from service.record import dates_cannot_tell
 from tests.builders import (
     ICD,
     condition,
@@ -37,14 +38,13 @@ def pacemaker(**onset: Any) -> dict[str, Any]:
 def test_the_device_line_says_the_onset_the_chart_gives_where_it_gives_no_date() -> None:
     """review31f L1: an onsetAge of 60, an onsetString, an onsetPeriod with an end only beside a 33233 of
     2023 read "diagnosis Z95.0 (undated), but removal …". Still undated for the rule: could not be checked,
-    as for a Z95.0 with no onset at all."""
+    as for a Z95.0 with no onset at all. (An onsetPeriod ending before the removal's day: the next test.)"""
     said = {
         "onset at age 60, no date": pacemaker(onsetAge=AGE_60),
         "onset at age 6 months, no date": pacemaker(onsetAge={"value": 6, "unit": "mo", "code": "mo"}),
         "onset at age 50-60, no date": pacemaker(onsetRange={"low": {"value": 50}, "high": {"value": 60}}),
         "onset “childhood”, no date": pacemaker(onsetString="childhood"),
-        "onset by 2 Feb 2019, no start date": pacemaker(onsetPeriod={"end": "2019-02-02"}),
-        "onset by 2019, no start date": pacemaker(onsetPeriod={"end": "2019"}),
+        "onset by 2 Feb 2024, no start date": pacemaker(onsetPeriod={"end": "2024-02-02"}),
         "undated": pacemaker(),
         # an Age with no number or no time unit says nothing
         "undated ": pacemaker(onsetAge={"value": "60", "unit": "a"}),
@@ -57,6 +57,65 @@ def test_the_device_line_says_the_onset_the_chart_gives_where_it_gives_no_date()
             f"could not be checked: diagnosis Z95.0 ({words.strip()}), but removal CPT 33233 (2 Feb 2023) "
             "may have come later"
         )
+
+
+def test_a_removal_after_an_onset_periods_end_came_after_the_onset_and_the_diagnosis_stays_undated() -> None:
+    """review32b L3: a Z95.0 whose onsetPeriod has an end only, beside a 33233 on a later day, read "(onset by
+    February 2019, no start date), but removal CPT 33233 (2 Feb 2023) may have come later", where the period
+    shows the removal came after the onset. Contract §3 dates a Condition by onsetDateTime, onsetPeriod.start
+    or recordedDate only, so the diagnosis stays undated and the verdict could not be checked, as for an
+    onsetAge; the line says why. A removal on the end's day, or in its month or year, or before it, may
+    still have come later."""
+    after, may = (
+        "came after the onset; a diagnosis with no start date counts as undated",
+        "may have come later",
+    )
+    cases = [
+        ("2019-02-02", "2023-02-02", "onset by 2 Feb 2019, no start date", "2 Feb 2023", after),
+        ("2019", "2023-02-02", "onset by 2019, no start date", "2 Feb 2023", after),
+        ("2019-02", "2019-03-01", "onset by February 2019, no start date", "1 Mar 2019", after),
+        (
+            "2019-02-02T23:30:00-05:00",
+            "2019-02-03",
+            "onset by 2 Feb 2019, no start date",
+            "3 Feb 2019",
+            after,
+        ),
+        ("2023-02-02", "2023-02-02", "onset by 2 Feb 2023, no start date", "2 Feb 2023", may),
+        ("2023-02", "2023-02-02", "onset by February 2023, no start date", "2 Feb 2023", may),
+        ("2023", "2023-12-31", "onset by 2023, no start date", "31 Dec 2023", may),
+        ("2024-02-02", "2023-02-02", "onset by 2 Feb 2024, no start date", "2 Feb 2023", may),
+    ]
+    undated = determine([*meeting_chart(), pacemaker(onsetAge=AGE_60), procedure("33233", "2023-02-02")])
+    for end, removed, onset, day, why in cases:
+        d = determine([*meeting_chart(), pacemaker(onsetPeriod={"end": end}), procedure("33233", removed)])
+        assert d.outcome == undated.outcome == Outcome.INSUFFICIENT and statuses(d) == statuses(undated), end
+        line = f"diagnosis Z95.0 ({onset}), but removal CPT 33233 ({day}) {why}"
+        assert finding_of(d, DEVICE) == f"could not be checked: {line}", end
+        assert line in detail(Episode.of([d])), end
+
+
+def test_the_pumps_line_says_a_removal_came_after_an_onset_period_end_and_stays_open() -> None:
+    """The same for the pump's kind (CMM-210): a Z45.1 whose onsetPeriod ends before a 62365 is open as an
+    undated one is (a replacement may or may not be due), its line saying the removal came after the onset,
+    and it is still the dates that cannot tell (coverage information's `conditional`, not `technical`)."""
+    z451 = condition(ICD, "Z45.1", "2020-02-02", "pump adjustment")
+    z451.pop("onsetDateTime")
+    removal = procedure("62365", "2021-02-02")
+    pump = determine(
+        [*meeting_chart(), {**z451, "onsetPeriod": {"end": "2020-02"}}, removal], policy_id=CMM210
+    )
+    undated = determine([*meeting_chart(), {**z451, "onsetAge": AGE_60}, removal], policy_id=CMM210)
+    assert pump.in_place_unsure == (
+        "removal CPT 62365 (2 Feb 2021) came after the onset; a diagnosis with no start date counts as "
+        "undated"
+    )
+    assert dates_cannot_tell(pump.in_place_unsure)
+    assert (pump.outcome, pump.request_kind, statuses(pump)) == (
+        undated.outcome,
+        undated.request_kind,
+        statuses(undated),
+    )
 
 
 def test_the_documented_line_and_the_pump_line_say_it_too() -> None:

@@ -42,7 +42,9 @@ def _removals(ctx: EvaluationContext, cancels: Mapping[str, frozenset[str]]) -> 
     return Removals(read, ctx.record)
 
 
-def _undone(when: datetime | None, written_to: str) -> Undone:
+def _undone(
+    when: datetime | None, written_to: str, by: datetime | None = None, by_to: str = "time"
+) -> Undone:
     """Whether a removal dated so (written to that precision) undoes a device documented on `when`
     (`written_to`; `removals.Undone`: not told, where either is undated, or written to a month or a
     year and the other's day falls within it): made on a later day, the most recent documented form decides
@@ -54,8 +56,9 @@ def _undone(when: datetime | None, written_to: str) -> Undone:
     each of its days, so a removal dated "2023" of an implant of May 2023, or one of 15 May of an implant
     dated "2023-05", may have come before it or after: the dates cannot tell, and the implant is left open
     (the lead's decision, s32, of review31f L4; before, it stood, as on one day). The one rule for a removal
-    read and one left out of the record (`removals.weigh`)."""
-    return Undone(when, written_to, same_day=False)
+    read and one left out of the record (`removals.weigh`). `by`, `by_to`: a diagnosis's onsetPeriod end where
+    it has no start (`ConditionFact.onset_by`), for the words only (`removals.may_be_later`)."""
+    return Undone(when, written_to, same_day=False, by=by, by_to=by_to)
 
 
 _UNDATED = datetime.min.replace(tzinfo=UTC)  # an implant no date places: before any dated one
@@ -117,16 +120,16 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if devices_vs.matches_any(device.codes) or devices_vs.matches_text(device.text)
     ]
     cleared: dict[str, Evidence] = {}
-    # each implant Procedure and presence diagnosis: as evidence, as the finding names it, its codes, its
-    # date, how it is written, and as the line of one left open names it, by its code and day (a diagnosis
-    # with no date by the onset the chart gives otherwise: "onset at age 60, no date", review31f L1)
+    # each implant Procedure and presence diagnosis: as evidence, as the finding names it, its codes, the
+    # rule a removal is weighed against it by (its date, how it is written), and as the line of one left
+    # open names it, by its code and day (a diagnosis with no date by the onset the chart gives otherwise:
+    # "onset at age 60, no date", review31f L1)
     presences = [
         (
             condition_evidence(c),
             None,
             {icd10_key(x.code) for x in c.codes if devices_vs.matches(x)},
-            c.date,
-            c.precision,
+            _undone(c.date, c.precision, c.onset_by, c.onset_by_to),
             _diagnosis(c, tuple(x for x in c.codes if devices_vs.matches(x))),
             day_of(c.date, c.precision) if c.date else c.undated_words,
         )
@@ -137,8 +140,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
             procedure_evidence(p, "implant: "),
             procedure_evidence(p, "implant ").text,
             {icd10_key(c.code) for c in p.codes if devices_vs.matches(c)},
-            p.performed,
-            p.precision,
+            _undone(p.performed, p.precision),
             f"implant {_named(tuple(c for c in p.codes if devices_vs.matches(c)))}",
             day_of(p.performed, p.precision),
         )
@@ -148,12 +150,12 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
     # each implant a removal left out, or read and not told to be later, may have undone: by its code and
     # day, when it was, and why it is open
     unsure: list[tuple[datetime | None, str, str, Weighed[ProcedureFact]]] = []
-    for evidence, name, codes, when, written_to, named_by, day in presences:
+    for evidence, name, codes, rule, named_by, day in presences:
         # an implant Procedure or a presence diagnosis is in place unless a later removal undoes it, and open
         # while one the dates cannot place, or one left out of the record, may (the lead's decision, s31, of
         # review31a M2: a diagnosis is weighed as an implant is); an active Device stands as written
         undoers = [code for code, undone in devices_vs.removals.items() if codes & undone]
-        weighed = removals.weigh(_undone(when, written_to), undoers)
+        weighed = removals.weigh(rule, undoers)
         if weighed.removed is not None:
             cleared[weighed.removed.source] = procedure_evidence(weighed.removed, "removal: ")
             continue
@@ -161,7 +163,7 @@ def no_device(params: Mapping[str, Any], ctx: EvaluationContext) -> TestOutcome:
         if not weighed.unsure:
             sure = True
         else:  # by its code, not its chart words (one may run to a hundred characters)
-            unsure.append((when, named_by, day, weighed))
+            unsure.append((rule.put_in, named_by, day, weighed))
     if in_place and not sure:  # each one a removal may have undone: whether it is, not checked
         named = "; ".join(name for _, name in in_place[:2])
         # why: a removal left out, the record's (`rests_on`, `could_not_check`, said first: evaluate.py);
