@@ -310,11 +310,12 @@ def code_words(system: str, code: str) -> str:
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
-# `[` `]` or the end) takes back the route words and fillers before it, across spaces, hyphens, colons,
-# brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal contraindicated",
-# "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no", "Intrathecal /
-# IV contraindicated": neither, the lead's decision of review30j; "Intrathecal (IV contraindicated)" is
-# intrathecal). No
+# `[` `]` or the end; or its sentence's end, a dot then a word of letters: "IV contraindicated. Give orally"
+# is oral, `_ends_its_phrase`) takes back the route words and fillers before it, across spaces, hyphens,
+# colons, brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal
+# contraindicated", "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no",
+# "Intrathecal / IV contraindicated": neither, the lead's decision of review30j; "Intrathecal (IV
+# contraindicated)" is intrathecal). No
 # scope crosses a word ending a sentence ("IV."; not "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase
 # ends at `,` (but in a list of routes) `;` `|` `(` `)` `[` `]` or "but".
 # "neither" too: "neither IV nor IM" says no route, "neither IV nor IM, intrathecal only" is intrathecal
@@ -403,6 +404,10 @@ _CLOSING = re.compile(r"\s*\)")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
+# or it ends its sentence: its one dot right after it or its closing brackets, then a word of letters ("IV
+# contraindicated. Give orally", "Intrathecal (IV contraindicated). Oral OK"); before a number the dot may
+# be an abbreviation's ("IT pump no. 2": its number two), so none ends there (`_ends_its_phrase`)
+_SENTENCE_AFTER = re.compile(r"[\s)]*\.\s+[^\W\d_]")
 
 
 def route_texts(route: Any, routes: Routes) -> list[str]:
@@ -441,7 +446,7 @@ def _unnegated(text: str, routes: Routes) -> str:
             unsaid.append((word.start(), words[last].end()))
         elif (
             said[i] in ROUTE_NEGATIONS_AFTER
-            and _AFTER_LAST.match(word.string, word.end())
+            and _ends_its_phrase(word)
             and (first := _scope(words, said, lists, i, -1, routes)) is not None
         ):
             unsaid.append((words[first].start(), word.end()))
@@ -451,6 +456,16 @@ def _unnegated(text: str, routes: Routes) -> str:
             kept.append(text[at : max(start, at)])
             at = end
     return " ".join([*kept, text[at:]]) if unsaid else text
+
+
+def _ends_its_phrase(word: re.Match[str]) -> bool:
+    """Whether a negation after the words it negates (one of ROUTE_NEGATIONS_AFTER, `word`) ends its phrase:
+    nothing after it but closing brackets, dots and spaces, to `,` `;` `|` `[` `]` or the text's end
+    (`_AFTER_LAST`: "intrathecal contraindicated", "intrathecal (avoid)"), or to its sentence's end, a dot
+    then a word of letters (`_SENTENCE_AFTER`: "IV contraindicated. Give orally", "IV: no. P.O. only"; not
+    "IT pump no. 2")."""
+    text, end = word.string, word.end()
+    return bool(_AFTER_LAST.match(text, end) or _SENTENCE_AFTER.match(text, end - word[0].endswith(".")))
 
 
 def _scope(

@@ -529,6 +529,10 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("Avoid PO use, IV, IM, or SC acceptable", True),
         ("No oral route, IV, IM, or SC instead", True),
         ("Not for IV administration, IM, or SC use", False),
+        # a negation after its words ends its phrase at its sentence's end (s32's stop note)
+        ("IM contraindicated. Give orally", False),
+        ("IM: no. Oral only", False),
+        ("Oral. IM contraindicated. SC OK", True),
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

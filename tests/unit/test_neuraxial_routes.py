@@ -140,6 +140,39 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
 
 
 @pytest.mark.parametrize(
+    ("text", "said", "kept"),
+    [
+        ("IV contraindicated. Give orally", False, "  Give orally"),
+        ("IV contraindicated. give orally", False, "  give orally"),
+        ("IV: no. Give orally", False, "  Give orally"),
+        ("IV avoid.\nPO", False, " \nPO"),
+        ("I.V. contraindicated. P.O. only", False, "  P.O. only"),
+        ("IV contraindicated. Inj. IM", False, "  Inj. IM"),
+        ("Intrathecal contraindicated. Give orally", False, "  Give orally"),
+        ("Intrathecal (IV contraindicated). Oral OK", True, "Intrathecal ( ). Oral OK"),
+        ("INTRATHECAL: NO. IV ONLY", False, "  IV ONLY"),
+        # the sentence before is not crossed, as before
+        ("Intrathecal. IV contraindicated. Oral OK", True, "Intrathecal.   Oral OK"),
+        # no sentence's end: a number after the dot ("no. 2" is number two), no space after it
+        ("IT pump no. 2", True, "IT pump no. 2"),
+        ("IV no. 2 line", False, "IV no. 2 line"),
+        ("IV contraindicated.Give orally", False, "IV contraindicated.Give orally"),
+    ],
+)
+def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
+    text: str, said: bool | None, kept: str
+) -> None:
+    """route32b, s32's stop note: a negation after the route words it negates took them back only where
+    nothing but a phrase's mark or the text's end followed it (codes._AFTER_LAST), so "IV contraindicated.
+    Give orally" read IV and oral, and a draft insulin order routed "Intrathecal contraindicated. Give
+    orally" beside a 62362 was the excluded infusate. Its sentence's end ends its phrase too, where it is
+    clearly one: its one dot, then a word of letters (codes._SENTENCE_AFTER); a dot before a number may be an
+    abbreviation's ("IT pump no. 2")."""
+    assert neuraxial_route({"text": text}, ROUTES) is said
+    assert codes.route_texts({"text": text}, ROUTES) == [kept]
+
+
+@pytest.mark.parametrize(
     ("text", "said"),
     [
         # review30j MEDIUM (review30h L1): "Intrathecal / IV contraindicated" is ambiguous (both routes, or
@@ -628,6 +661,8 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "IV: STOP IT PUMP. ",  # a sentence each, another route named: read once per text, not per sentence
         "No IV use, IM, or SC preferred; ",
         "No IV use, IM, " * 3,
+        "IV contraindicated. Give orally. ",  # a negation's sentence end (s32's stop note)
+        "IV: no.  )  " + " " * 30,
     ],
 )
 def test_a_route_text_ten_times_as_long_costs_no_more_than_about_ten_times_as_much(
@@ -707,6 +742,7 @@ def test_the_patterns_read_are_the_modules_and_the_routes() -> None:
     } <= PATTERNS_READ.keys()
     assert PATTERNS_READ["_EDGE_DASHES"][1] is False  # matched at an edge, never searched for
     assert PATTERNS_READ["Routes.devices"][1] is True  # finditer
+    assert PATTERNS_READ["_SENTENCE_AFTER"][1] is False  # matched right after a negation, never searched for
 
 
 @pytest.mark.parametrize(
@@ -723,6 +759,8 @@ def test_the_patterns_read_are_the_modules_and_the_routes() -> None:
         (r"\s*,\s*", False, False),
         (r"\s*,\s*", True, True),
         (r"x[^y]*y", True, True),  # a repeat reading what may start another match
+        (codes._SENTENCE_AFTER.pattern, False, False),  # matched right after a negation, as codes.py reads it
+        (codes._SENTENCE_AFTER.pattern, True, True),  # searched for, a run of spaces read from each of them
     ],
 )
 def test_the_shape_check_tells_the_quadratic_patterns(pattern: str, searched: bool, quadratic: bool) -> None:
@@ -850,6 +888,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "INSULIN - START IT INFUSION AT 50 MCG/DAY"}, True),
         ({"text": "IV - GIVE IT INFUSION OVER 30 MIN"}, False),
         ({"text": "No IV use, IT, epidural, or SC preferred"}, True),
+        # a negation after its words ends its phrase at its sentence's end (s32's stop note)
+        ({"text": "Intrathecal contraindicated. Give orally"}, False),
+        ({"text": "Intrathecal (IV contraindicated). Oral OK"}, True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
