@@ -143,15 +143,17 @@ class Routes:
         words = self.unsaid.sub(" ", lowered)
         return any(word in words for word in self.words)
 
-    def says_whole(self, text: str) -> bool:
+    def says_whole(self, text: str) -> bool | None:
         """Whether a route's text (`route_texts`) says the route by one of `whole_texts`, as written: the
         whole of it ("IT", "I.T.", "IT (not IV)": `_as_whole_text`), or before what the drug is given
-        through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump",
-        nor, in a text all in capitals that names another route, the object of a verb, "IV - GIVE IT
-        INFUSION": ROUTE_OBJECT_VERBS; in a text with a small letter, "IT" is no pronoun: "Morphine 1 mg/mL:
-        GIVE IT INFUSION via pump", nor written with dots or in brackets: "GIVE I.T. PUMP", "GIVE (IT)
-        CATHETER"; in one naming no other route there is no route for the pronoun's drug to be given by:
-        "GIVE IT INFUSION", "START IT INFUSION AT 50 MCG/DAY" are intrathecal, the lead's decision, s32)."""
+        through (ROUTE_DEVICES: "IT pump", "via IT catheter", "IT-pump"; never "it", "give it via pump").
+        None where it says it only as the object of a verb in a text all in capitals ("GIVE IT INFUSION":
+        ROUTE_OBJECT_VERBS), which is the pronoun where the route names another route ("IV - GIVE IT
+        INFUSION"), the route's texts read together (`names_another_route`, `neuraxial_route`), and the
+        route where it names none ("GIVE IT INFUSION", "START IT INFUSION AT 50 MCG/DAY": no route for the
+        pronoun's drug to be given by, the lead's decision, s32); in a text with a small letter, "IT" is no
+        pronoun: "Morphine 1 mg/mL: GIVE IT INFUSION via pump", nor written with dots or in brackets: "GIVE
+        I.T. PUMP", "GIVE (IT) CATHETER" (True)."""
         whole = _as_whole_text(text)
         if whole in self.whole_texts:
             return True
@@ -168,14 +170,16 @@ class Routes:
             if read and read > sum(1 for found in self.devices.finditer(sentence) if found["pronoun"]):
                 return True
             pronouns += read
-        return bool(pronouns) and not self.names_another_route(text)
+        return None if pronouns else False
 
     def names_another_route(self, text: str) -> bool:
-        """Whether `text`, once each verb and its object "IT" before what the drug is given through is out
-        ("GIVE IT INFUSION": `devices`' group `pronoun`), names a route by the other routes' words (`other`:
-        "IV", "oral", "SC"), the route the pronoun's drug is given by: "IV - GIVE IT INFUSION OVER 30 MIN"
-        does, "START IT INFUSION AT 50 MCG/DAY" and "STOP IT PUMP" do not (`says_whole`). One search of the
-        text, then the other routes' words read once."""
+        """Whether `text` (a route's texts, its text and every coding's display, read together as a
+        concept's are: `concept_texts`, `neuraxial_route`), once each verb and its object "IT" before what the
+        drug is given through is out ("GIVE IT INFUSION": `devices`' group `pronoun`), names a route by the
+        other routes' words (`other`: "IV", "oral", "SC"), the route the pronoun's drug is given by: "IV -
+        GIVE IT INFUSION OVER 30 MIN" does, and "GIVE IT INFUSION" beside a coding displayed "Intravenous";
+        "START IT INFUSION AT 50 MCG/DAY" and "STOP IT PUMP" do not (`says_whole`). One search of the text,
+        then the other routes' words read once: once per route."""
         rest = self.devices.sub(lambda found: " " if found["pronoun"] else found[0], text)
         return self.other.matches_text(rest)
 
@@ -769,17 +773,27 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     way, or a typed one is read by its words: neuraxial ones (`routes.says_neuraxial`; a negated one,
     "non-intrathecal", not counting), or a text that is one of `routes.whole_texts` whole, as written
     ("IT", trimmed, its dots and full-width letters read plainly: "I.T."; not "it", nor "apply it"):
-    True; those of another route (`routes.other`, the route value sets' words: oral, intravenous,
-    tablet, "SC": False), else None, as for "Injection"."""
+    True; its texts (its text and every coding's display, `route_texts`) are read together, as a concept's
+    are (`concept_texts`): "IT" a verb's object in one ("GIVE IT INFUSION") is the pronoun where another
+    names another route (a display "Intravenous": `Routes.says_whole`); those of another route
+    (`routes.other`, the route value sets' words: oral, intravenous, tablet, "SC": False), else None, as
+    for "Injection"."""
     codes = list(codings(route))
     if any(code.code in routes.neuraxial for code in codes):
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
     texts = route_texts(route, routes)
-    if any(routes.says_whole(part) for part in texts):
-        return True
+    pronoun = False  # "IT" a verb's object only in one of them ("GIVE IT INFUSION")
+    for part in texts:
+        if (said := routes.says_whole(part)) is True:
+            return True
+        pronoun = pronoun or said is None
     text = " | ".join(texts)
+    # the route unless the route's texts, its text and every coding's display read together, name another
+    # (a display "Intravenous": the pronoun)
+    if pronoun and not routes.names_another_route(text):
+        return True
     if routes.says_neuraxial(text):
         return True
     if any(code.system == SNOMED for code in codes) or not routes.other.matches_text(text):

@@ -545,6 +545,76 @@ def test_it_the_object_of_a_verb_is_the_route_where_the_text_names_no_other(
     assert neuraxial_route({"text": text}, ROUTES) is said
 
 
+LOCAL_ROUTES = "urn:example:ehr-route"  # a route coded the EHR's own way: read by its words
+
+
+def _coded_locally(text: str | None, *displays: str) -> dict[str, Any]:
+    """A route with `text` (none where None) and a coding of the EHR's own per display."""
+    route: dict[str, Any] = {} if text is None else {"text": text}
+    route["coding"] = [
+        {"system": LOCAL_ROUTES, "code": f"R{k}", "display": display} for k, display in enumerate(displays)
+    ]
+    return route
+
+
+@pytest.mark.parametrize(
+    ("route", "said"),
+    [
+        # another route named by a coding's display: "IT" the verb's object is the pronoun
+        (_coded_locally("GIVE IT INFUSION", "Intravenous"), False),
+        (_coded_locally("START IT INFUSION AT 50 MCG/DAY", "ORAL"), False),
+        (_coded_locally("STOP IT PUMP", "Other", "Subcutaneous"), False),
+        (_coded_locally("Intravenous", "GIVE IT INFUSION"), False),
+        (_coded_locally(None, "GIVE IT INFUSION", "IV"), False),
+        (
+            {
+                "text": "GIVE IT INFUSION",
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0162", "code": "IV", "display": "IV"}
+                ],
+            },
+            False,
+        ),
+        # none named: the route
+        (_coded_locally("GIVE IT INFUSION", "Other"), True),
+        (_coded_locally("GIVE IT INFUSION", "IT"), True),
+        (_coded_locally("GIVE IT INFUSION", "Not intravenous"), True),  # the route named is taken back
+        (_coded_locally("GIVE IT INFUSION", "Injection"), True),  # an intrathecal drug is an injection too
+        (_coded_locally("GIVE IT INFUSION", "Intrathecal", "Intravenous"), True),  # one neuraxial says so
+        (_coded_locally("Give IT infusion", "Intravenous"), True),  # "IT" in a text with small letters
+    ],
+)
+def test_it_the_object_of_a_verb_is_the_pronoun_where_a_codings_display_names_another_route(
+    route: dict[str, Any], said: bool | None
+) -> None:
+    """route32b (open point 4), s32's stop note: whether the route names another route, for "IT" a verb's
+    object ("GIVE IT INFUSION"), was read in the one text "IT" is in, so a route typed "GIVE IT INFUSION"
+    coded the EHR's own way as "Intravenous" read intrathecal, where "IV - GIVE IT INFUSION" reads IV. A
+    route's texts, its text and every coding's display, are read together, as a concept's are
+    (codes.concept_texts, neuraxial_route: `Routes.names_another_route` of them all)."""
+    assert neuraxial_route(route, ROUTES) is said
+
+
+def test_whether_a_route_names_another_is_read_once_per_route_however_many_codings_it_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A route of 2,000 codings each displayed "GIVE IT INFUSION" and one "Intravenous" (within the body
+    limits) reads whether it names another route once, over its texts together: not once per text, each a
+    read of them all (quadratic in the codings)."""
+    calls = 0
+    names = Routes.names_another_route
+
+    def counted(self: Routes, text: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return names(self, text)
+
+    monkeypatch.setattr(Routes, "names_another_route", counted)
+    route = _coded_locally(None, *["GIVE IT INFUSION"] * 2_000, "Intravenous")
+    assert neuraxial_route(route, ROUTES) is False
+    assert calls == 1
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -891,6 +961,9 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # a negation after its words ends its phrase at its sentence's end (s32's stop note)
         ({"text": "Intrathecal contraindicated. Give orally"}, False),
         ({"text": "Intrathecal (IV contraindicated). Oral OK"}, True),
+        # a route's texts are read together: a coding's display names another route (s32's stop note)
+        (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Subcutaneous"), False),
+        (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Other"), True),
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
