@@ -409,9 +409,10 @@ _CLOSING = re.compile(r"\s*\)")
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
 # or it ends its sentence: its one dot right after it or its closing brackets, then a word of letters ("IV
-# contraindicated. Give orally", "Intrathecal (IV contraindicated). Oral OK"); before a number the dot may
-# be an abbreviation's ("IT pump no. 2": its number two), so none ends there (`_ends_its_phrase`)
-_SENTENCE_AFTER = re.compile(r"[\s)]*\.\s+[^\W\d_]")
+# contraindicated. Give orally", "Intrathecal (IV contraindicated). Oral OK"); before a number, or a word
+# with digits, the dot may be an abbreviation's ("IT pump no. 2", "IT catheter no. A12": its number), so
+# none ends there (`_ends_its_phrase`)
+_SENTENCE_AFTER = re.compile(r"[\s)]*\.\s+[^\W\d_]+\b")
 
 
 def route_texts(route: Any, routes: Routes) -> list[str]:
@@ -467,7 +468,7 @@ def _ends_its_phrase(word: re.Match[str]) -> bool:
     nothing after it but closing brackets, dots and spaces, to `,` `;` `|` `[` `]` or the text's end
     (`_AFTER_LAST`: "intrathecal contraindicated", "intrathecal (avoid)"), or to its sentence's end, a dot
     then a word of letters (`_SENTENCE_AFTER`: "IV contraindicated. Give orally", "IV: no. P.O. only"; not
-    "IT pump no. 2")."""
+    "IT pump no. 2", "IT catheter no. A12")."""
     text, end = word.string, word.end()
     return bool(_AFTER_LAST.match(text, end) or _SENTENCE_AFTER.match(text, end - word[0].endswith(".")))
 

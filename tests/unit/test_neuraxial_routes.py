@@ -155,6 +155,7 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
         ("Intrathecal. IV contraindicated. Oral OK", True, "Intrathecal.   Oral OK"),
         # no sentence's end: a number after the dot ("no. 2" is number two), no space after it
         ("IT pump no. 2", True, "IT pump no. 2"),
+        ("IT catheter no. A12", True, "IT catheter no. A12"),  # a word with digits: a number too
         ("IV no. 2 line", False, "IV no. 2 line"),
         ("IV contraindicated.Give orally", False, "IV contraindicated.Give orally"),
     ],
@@ -167,7 +168,7 @@ def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
     Give orally" read IV and oral, and a draft insulin order routed "Intrathecal contraindicated. Give
     orally" beside a 62362 was the excluded infusate. Its sentence's end ends its phrase too, where it is
     clearly one: its one dot, then a word of letters (codes._SENTENCE_AFTER); a dot before a number may be an
-    abbreviation's ("IT pump no. 2")."""
+    abbreviation's ("IT pump no. 2", "IT catheter no. A12")."""
     assert neuraxial_route({"text": text}, ROUTES) is said
     assert codes.route_texts({"text": text}, ROUTES) == [kept]
 
