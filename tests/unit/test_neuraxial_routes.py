@@ -396,9 +396,15 @@ def test_a_list_whose_first_item_says_how_its_drug_is_given_is_taken_back_whole(
         ("Not for IV administration, IM, or intrathecal but oral", False),
         ("Not for IV administration, IM, or intrathecal and give orally", False),
         ("Not for IV administration, IM, or intrathecal only", True),  # "only" keeps its route, as before
-        # the other rules of an item's filler hold wherever the list ends (the decision is the serial rule's)
+        # the other rules of an item's filler hold wherever the list ends (the decision is the serial rule's):
+        # an item written with its manner ("IV push") or a filler the next repeats is of the list as a route
+        # word alone is, and the negation governs the whole list, whatever follows it (route33, s33: as
+        # "Not for IV, IM, or intrathecal instead" and "Not for IV push, intrathecal or epidural instead")
         ("Not for IV push, IM, or intrathecal instead", None),
         ("Not for IV use, IM use, or intrathecal use instead", None),
+        ("Not for IV, IM, or intrathecal instead", None),
+        ("Not for IV push, intrathecal or epidural instead", None),
+        ("Not IV or intrathecal instead", None),
         # a negation after the list: the list ends where it does, and it ends its phrase
         ("Intrathecal use, IV, IM, or SC contraindicated", None),
         ("IV administration, IM, or intrathecal contraindicated", None),
