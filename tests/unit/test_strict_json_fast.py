@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from service import strict_json
 from service.http_input import REQUEST_LIMITS
 from service.strict_json import (
-    DecimalText,
     JsonLimits,
     JsonRejected,
     _Doubt,
@@ -27,6 +26,7 @@ from service.strict_json import (
     nested_within,
     written_within,
 )
+from tests.strict_json_support import typed
 from tests.support import sign_body
 
 # tight bounds (strings checked block by block), a string bound longer than any body here (not
@@ -111,16 +111,6 @@ def outcome(read: Any, raw: bytes, limits: JsonLimits) -> tuple[str, Any]:
         return "too deep", None
     except ValueError as exc:
         return "not json", str(exc)
-
-
-def typed(value: Any) -> Any:
-    """`value` with each number's type kept beside it, so that 1 and 1.0 (and -0.0 and 0.0) differ, and
-    a decimal as its text (so that 2.5 and 2.50 differ)."""
-    if isinstance(value, dict):
-        return {key: typed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [typed(item) for item in value]
-    return (type(value).__name__, value.text if isinstance(value, DecimalText) else repr(value))
 
 
 def assert_read_alike(raw: bytes, limits: JsonLimits) -> None:
