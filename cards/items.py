@@ -83,8 +83,10 @@ class Item:
     # on the decision card's line only where it fits whole; () for none
     in_full: tuple[str, ...] = ()
     # the finding in a few words, said on the decision card's line where not even MIN_FINDING of `finding`
-    # fits beside what to do (an either/or's "any one is enough", its ways said by what to do), so that what
-    # to do is kept whole; "" for none
+    # fits beside what to do (an either/or's "any one is enough", its ways said by what to do; "not
+    # recorded", where what to do names the one record the finding says is missing), so that what to do is
+    # kept whole, and on a card short of room where what to do is said whole (`cards.render.BRIEF`); ""
+    # for none
     brief: str = ""
     # what to do without the in-place condition `todo` begins with (`_if_in_place`: "If no pump is in
     # place, record …"), and `then` likewise: said on a decision card that says the condition once, for all
@@ -470,8 +472,24 @@ def _either(instructions: Iterable[str | None]) -> str | None:
 _REVIEWER_NOTE = re.compile(r"[,;:]\s*for the reviewer$")
 
 
+# a finding that only says a record is missing, which its instruction names ("no “X” recorded" beside
+# "Record “X” …"), said in few words where the line has no room for both (`Item.brief`)
+_ONLY_MISSING = re.compile(r"no (“[^”]+”) recorded")
+NOT_RECORDED = "not recorded"
+
+
+def _brief(found: str, todo: str | None) -> str:
+    """The few words of a leaf's finding (`Item.brief`): "not recorded" where the finding says only that the
+    record its instruction names is missing (engine/checks/observations.py), so that a line short of room
+    says what to do whole, not the record's name twice (KPWA's 3.g: its instruction, its parent's, names
+    “function increased during the trial” among the trial's records); "" for any other."""
+    missing = _ONLY_MISSING.fullmatch(found)
+    return NOT_RECORDED if missing and todo and missing.group(1) in todo else ""
+
+
 def _leaf_item(leaf: CriterionResult) -> Item:
     found = finding(leaf)
+    todo = FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document
     return Item(
         Status.NOT_DOCUMENTED,
         leaf.label,
@@ -479,9 +497,10 @@ def _leaf_item(leaf: CriterionResult) -> Item:
         # said once: "…, below the policy's example — recorded, for the payer's reviewer to judge: …"
         # (cardfix20 F4d: "…, for the reviewer — recorded, for the payer's reviewer to judge")
         _REVIEWER_NOTE.sub("", found) if leaf.for_reviewer else found,
-        FOR_REVIEWER if leaf.for_reviewer else leaf.how_to_document,
+        todo,
         Step.REVIEW if leaf.for_reviewer else _step(leaf.how_to_document),
         (leaf.id,),
+        brief="" if leaf.for_reviewer else _brief(found, todo),
     )
 
 

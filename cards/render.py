@@ -261,6 +261,12 @@ def summary(episode: Episode) -> str:
 ORDERS = "{orders}"  # where an Instructions headline names its lines (`instructions_summary`)
 AS_ABOVE = "as above"  # what to do, on the line after one that says the same
 AS_BELOW = "as below"  # what to do, on a line before one that says the same (`_item_lines`)
+# how far a decision card's item lines give way (`_item_line`), tried in this order (`_detail`): each saying
+# what to do, whole where it fits, else its beginning beside the finding cut after its records (`SAY`); the
+# same, each finding that what to do names said in its few words (`BRIEF`: `Item.brief`, where SAY leaves
+# a line out); what to do whole, else pointed to beside the finding whole (`POINT`, where both do)
+SAY, BRIEF, POINT = "say", "brief", "point"
+FORMS = (SAY, BRIEF, POINT)
 
 
 def _all_criteria(count: int) -> str:
@@ -271,7 +277,12 @@ def _all_criteria(count: int) -> str:
 
 
 def _item_lines(
-    open_items: Sequence[Item], beside: bool = False, once: bool = False, below: bool = True
+    open_items: Sequence[Item],
+    beside: bool = False,
+    once: bool = False,
+    below: bool = True,
+    form: str = SAY,
+    laid: dict[tuple[Item, str | None, str], str] | None = None,
 ) -> list[str]:
     """A line for each item; what to do said once for a run of items that share it (a policy's one
     instruction for several criteria), so that each of them keeps room for what the chart shows; what
@@ -283,10 +294,21 @@ def _item_lines(
     saying it is below (`below`; Cohere's "Pharmacological modalities …", whose finding leaves no room for
     it, pointed to the Instructions card, "Physical therapy … — as above" pointing there too, wording30b);
     where no line holds it, or saying it would leave more lines out (`_detail`), the lines after one that
-    points to the Instructions card say "as above": what to do is there."""
+    points to the Instructions card say "as above": what to do is there. `form`: how far the lines give way
+    (`FORMS`). `laid`: the lines laid already for these items (`_detail` lays them in several forms), by
+    item, what to do and form."""
+    laid = {} if laid is None else laid
 
     def _line(item: Item, words: str | None) -> str:
-        return _item_line(item, words, beside, _unconditioned(item, once))
+        # a form that changes nothing for the line is SAY's: no few words and a finding `whole` either way (or
+        # naming no record `_item_line` keeps), or no Instructions card to point to
+        whole = _unconditioned(item, once)
+        kept = whole or _RECORD.search(item.finding) is None
+        same = (form == BRIEF and not item.brief and kept) or (form == POINT and not beside)
+        key = (item, words, SAY if same else form)
+        if key not in laid:
+            laid[key] = _item_line(item, words, beside, whole, form)
+        return laid[key]
 
     lines, said, awaited = [], None, set()
     runs: list[list[int]] = []  # the items of each run sharing what to do, by index
@@ -367,7 +389,9 @@ WHOLE_THERE = " (whole on the Instructions card)"
 ON_THE_LISTING = " — what to do: see the Instructions card"
 
 
-def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: bool = False) -> str:
+def _item_line(
+    item: Item, todo_words: str | None, beside: bool = False, whole: bool = False, form: str = SAY
+) -> str:
     """The item's line; what to do is kept whole where it fits: a long finding is cut first, where it can
     only after the records it names and their dates (`_tail_cut`), else where MIN_FINDING of it fits. The
     finding that names what it concerns (`Item.in_full`: the implant a removal not read may undo, the fullest
@@ -379,16 +403,31 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
     (review30f L2: Cohere's "…no “why a replacement is ordered” recorded…" and "— If no pump is in place,
     record the analgesic prescriptions of the last…" lost what to do mid-sentence). `whole`: the finding is
     not cut for what to do either, but after its records (an item whose in-place condition the card says
-    once, `_item_lines`: the room that gives its line goes to what to do, never to a cut of why)."""
-    head = f"{_MARK[item.status]} **{item.named}**"
+    once, `_item_lines`: the room that gives its line goes to what to do, never to a cut of why). `form`
+    (`FORMS`): under `BRIEF` the few words stand for every finding what to do says whole on the line names
+    (a crowded card's), and a finding naming a record or a date (`_RECORD`) is `whole` (the room a card gains
+    is not taken from why) unless that leaves what to do only pointed to; what to do that does not fit
+    beside the finding whole is said from its beginning beside the finding cut after its records
+    (`_tail_cut`), where that lets MIN_FINDING of it be said, not pointed to (under `POINT`, only beside
+    the finding whole)."""
+    label = f"{_MARK[item.status]} **{item.named}**"
+    head = label
+    if form == BRIEF and not whole and _RECORD.search(item.finding):  # not cut before the record it names,
+        kept = _item_line(item, todo_words, beside, True, form)  # unless that leaves what to do pointed to
+        if not kept.endswith(ON_THE_LISTING):
+            return kept
     todo = f" — {todo_words}" if todo_words else ""
+    found = ""
     if item.finding:
         room = ITEM_LIMIT - len(head) - len(todo) - 2
         found = plain(item.finding)
-        fits = [form for form in map(plain, item.in_full) if len(form) <= room]
+        fits = [full for full in map(plain, item.in_full) if len(full) <= room]
+        own = todo_words is not None and todo_words in (item.todo, item.unconditioned)
         if fits:
             found = fits[0]
-        elif item.brief and len(found) > room and len(plain(item.brief)) <= room:  # not its ways cut
+        elif (
+            item.brief and (len(found) > room or (form == BRIEF and own)) and len(plain(item.brief)) <= room
+        ):  # not its ways cut, nor, on a crowded card, what what to do names said twice
             found = plain(item.brief)
         elif 0 <= room < MIN_FINDING and item.brief:
             found = ""
@@ -402,6 +441,9 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
     cut = shortened(head + todo, ITEM_LIMIT)
     if todo_words and beside and cut != head + todo:  # in no more than the cut line (the card's room)
         room = len(cut) - len(head) - len(WHOLE_THERE) - 3
+        if room < MIN_FINDING and found and form != POINT:  # the finding cut after its records
+            head = f"{label}: {_tail_cut(found, 0)}"
+            room = ITEM_LIMIT - len(head) - len(WHOLE_THERE) - 3
         if room >= MIN_FINDING:  # its beginning, and where it is whole
             cut = f"{head} — {shortened(todo_words, room)}{WHOLE_THERE}"
         elif len(head + ON_THE_LISTING) <= len(cut):
@@ -411,6 +453,9 @@ def _item_line(item: Item, todo_words: str | None, beside: bool = False, whole: 
 
 # what a finding names, which a cut keeps (`_tail_cut`): a quoted name, a date, a bracket (codes, dates)
 _NAMED = re.compile(rf"”|\)|\b(?:\d{{1,2}} )?(?:{'|'.join(MONTHS)})[a-z]* \d{{4}}\b|\b(?:19|20)\d\d\b")
+# of those, a record's quoted name or a date, which a crowded card's cut keeps (`BRIEF`): not a bracket alone,
+# which may hold examples ("(e.g. failed back surgery syndrome, CRPS, …)")
+_RECORD = re.compile(rf"”|\b(?:\d{{1,2}} )?(?:{'|'.join(MONTHS)})[a-z]* \d{{4}}\b|\b(?:19|20)\d\d\b")
 
 
 def _tail_cut(found: str, room: int) -> str:
@@ -521,8 +566,10 @@ def prior_authorization_line(episode: Episode, approved: Sequence[LineApproval])
     )
 
 
-def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApproval] = ()) -> tuple[str, int]:
-    """`detail`, and how many items' lines it left out for length."""
+def _detail(
+    episode: Episode, instructions: bool, approved: Sequence[LineApproval] = ()
+) -> tuple[str, int, list[str]]:
+    """`detail`, how many items' lines it left out for length, and every item's line as it laid them."""
     d = episode.lead
     orders = listing([*_verdict_names(episode), *(b.name for b in episode.billed)])
     # an implant code read as a replacement: the policy card names the kind whose criteria judge it, this one
@@ -568,7 +615,14 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         head[0] = f"{head[0]} {once}"
     open_items = (*episode.failing, *episode.missing)
 
+    ends: dict[int, list[str]] = {}  # `tail` by its room: each layout tried (`FORMS`) asks for the same
+
     def tail(room: int) -> list[str]:
+        if room not in ends:
+            ends[room] = _tail(room)
+        return ends[room]
+
+    def _tail(room: int) -> list[str]:
         shown = len(episode.failing) if len(episode.lines) == 1 else 0  # another line's too: not said
         to_document = items.apart(episode.missing)[0] if d.outcome == Outcome.INSUFFICIENT else ()
         # the items the title counts, when they are all the lead's (as the ❌ lines, `shown`), and of
@@ -579,13 +633,22 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
         judged = [*_met_line(d, room, shown, mine), *_differing(episode)]
         return [*judged, *_policy_lines(d)]
 
+    worked_out: dict[int, str] = {}
+
     def more(dropped: int) -> str:
-        """Where the items left out for length are: worked out only when some are (`text` is tried
-        several times a card, and the Instructions card's title is its whole next steps)."""
+        """Where the items left out for length are: worked out only when some are, once for each count
+        (`text` is tried several times a layout, several layouts a card, and the Instructions card's title is
+        its whole next steps)."""
+        count = 0 if instructions else dropped  # the card's title says them all, whatever their count
+        if count in worked_out:
+            return worked_out[count]
         if instructions:  # the headline is the one of its open items, whatever approvals are held
             listing_card = plain(instructions_summary(episode, next_steps(episode)[0]))
-            return f"see the card “{listing_card}”"
-        return shortened("; ".join(i.named for i in open_items[len(open_items) - dropped :]), ITEM_LIMIT)
+            worked_out[count] = f"see the card “{listing_card}”"
+        else:
+            left_out = "; ".join(i.named for i in open_items[len(open_items) - dropped :])
+            worked_out[count] = shortened(left_out, ITEM_LIMIT)
+        return worked_out[count]
 
     def text(kept: list[str], dropped: int, ending: list[str]) -> str:
         listing = "\n".join([*kept, *([f"- … and {dropped} more: {more(dropped)}."] if dropped else [])])
@@ -606,10 +669,23 @@ def _detail(episode: Episode, instructions: bool, approved: Sequence[LineApprova
             kept.pop()
         return text(kept, len(listed) - len(kept), ending), len(listed) - len(kept)
 
-    said = fitted(_item_lines(open_items, instructions, bool(once)))
-    pointed = _item_lines(open_items, instructions, bool(once), below=False)
-    # a shared instruction said whole on a later line (`_item_lines`), unless that leaves out more lines
-    return min(said, fitted(pointed), key=lambda fit: fit[1]) if said[1] else said
+    # a shared instruction said whole on a later line (`_item_lines`), unless that leaves out more lines; each
+    # line saying what to do (`SAY`), else each finding that what to do names said in its few words (`BRIEF`),
+    # unless that too leaves out more lines than pointing to the Instructions card (`POINT`)
+    # (each laid only while the card leaves some line out, and fitted only if no layout before laid the same)
+    laid: dict[tuple[Item, str | None, str], str] = {}
+    lines = _item_lines(open_items, instructions, bool(once), laid=laid)
+    best = (*fitted(lines), lines)
+    tried = {tuple(lines)}
+    for form, below in [(f, b) for f in FORMS for b in (True, False)][1:]:
+        if not best[1]:
+            break
+        lines = _item_lines(open_items, instructions, bool(once), below, form, laid)
+        if tuple(lines) not in tried:
+            tried.add(tuple(lines))
+            fit = (*fitted(lines), lines)
+            best = fit if fit[1] < best[1] else best
+    return best
 
 
 def in_place_shown(d: Determination) -> str:
@@ -654,9 +730,9 @@ def says_every_step(episode: Episode) -> bool:
     steps = items.steps(open_items)
     if len(steps) != len(open_items) or any(step == Step.DECIDE for step, _ in steps):
         return False
-    _, dropped = _detail(episode, instructions=False)
-    once = bool(condition_said_once(episode))  # as `detail` lays them
-    lines = _item_lines((*episode.failing, *open_items), once=once)[len(episode.failing) :]
+    _, dropped, laid = _detail(episode, instructions=False)
+    once = bool(condition_said_once(episode))
+    lines = laid[len(episode.failing) :]  # as `detail` lays them
     return dropped == 0 and all(_says_whole(i, line, once) for i, line in zip(open_items, lines, strict=True))
 
 

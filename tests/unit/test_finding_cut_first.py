@@ -4,14 +4,22 @@ on wording31's "What item 1 did not reach")."""
 
 from __future__ import annotations
 
-from cards.items import Item, Step
+import re
+
+from cards import items
+from cards.items import NOT_RECORDED, Item, Step
 from cards.render import (
+    BRIEF,
     ITEM_LIMIT,
     MIN_FINDING,
     ON_THE_LISTING,
+    POINT,
+    SAY,
+    WHOLE_THERE,
     _item_line,
 )
 from service.engine.model import Status
+from tests.builders import determine, meeting_chart, service_request, without_codes
 
 COURSE = (
     "none in the last 12 months (since 7 Dec 2025): the last course, morphine sulfate 10 MG/ML Injectable "
@@ -42,13 +50,23 @@ def test_a_finding_is_cut_after_the_records_it_names_so_that_what_to_do_is_whole
     assert line.endswith(f": removal CPT 62365 (2 Feb 2021)… — {todo}"), line
 
 
-def test_a_finding_whose_records_leave_what_to_do_no_room_is_not_cut_and_the_card_points_there() -> None:
-    """The cut keeps every record named and its date: where what to do still does not fit, the finding is
-    said whole and what to do is pointed to, as before."""
+def test_what_to_do_a_finding_whole_leaves_no_room_for_is_said_from_its_beginning_beside_its_records() -> (
+    None
+):
+    """Where what to do does not fit beside the finding cut after its records, and less than MIN_FINDING of
+    it beside the finding whole: the line says the finding cut after its records and what to do from its
+    beginning, whole on the Instructions card (cards33: Cohere's "Pharmacological modalities …" pointed
+    there, saying nothing of what to do). Under `POINT`, the fallback a card takes where that leaves out
+    more lines (`_detail`), the finding is said whole and what to do is pointed to, as before."""
     label = "Pharmacological modalities (>= 6 months within the last year)"
-    todo = "Record the analgesic prescriptions of the last year, the physical therapy visits, " * 2
-    line = _item_line(item(label, COURSE, todo.strip()), todo.strip(), beside=True, whole=True)
-    assert line == f"- ❔ **{label}**: {COURSE}{ON_THE_LISTING}"
+    todo = ("Record the analgesic prescriptions of the last year, the physical therapy visits, " * 2).strip()
+    line = _item_line(item(label, COURSE, todo), todo, beside=True, whole=True)
+    kept = COURSE.removesuffix(", needs at least 6 months")
+    assert line.startswith(f"- ❔ **{label}**: {kept}… — Record the analgesic prescriptions of the last year")
+    assert line.endswith(f"…{WHOLE_THERE}"), line
+    assert len(line) <= ITEM_LIMIT + 2
+    pointed = _item_line(item(label, COURSE, todo), todo, beside=True, whole=True, form=POINT)
+    assert pointed == f"- ❔ **{label}**: {COURSE}{ON_THE_LISTING}"
 
 
 def test_with_no_instructions_card_what_to_do_is_not_what_the_cut_takes() -> None:
@@ -60,3 +78,42 @@ def test_with_no_instructions_card_what_to_do_is_not_what_the_cut_takes() -> Non
     line = _item_line(item(label, "no “side effects of the trial” recorded", todo), todo)
     assert line.endswith(f"**: no “side effects of the trial”… — {todo}"), line
     assert len(line) <= ITEM_LIMIT + 2
+
+
+def test_a_finding_only_missing_what_to_do_names_is_said_briefly_where_the_card_is_short_of_room() -> None:
+    """Under `BRIEF` (a card that leaves lines out otherwise) a finding whose few words are "not recorded"
+    gives way to them even where the line has room for both; under `SAY` it is said whole; and what to do
+    that is not the item's own ("as above") keeps the finding, which alone names the record."""
+    todo = "Record “months of difficulty with activities of daily living” (whole months)."
+    found = "no “months of difficulty with activities of daily living” recorded"
+    adl = Item(
+        Status.NOT_DOCUMENTED,
+        "Difficulty with ADLs",
+        "",
+        found,
+        todo,
+        Step.DOCUMENT,
+        ("c",),
+        brief=NOT_RECORDED,
+    )
+    assert _item_line(adl, todo, beside=True, form=SAY) == f"- ❔ **Difficulty with ADLs**: {found} — {todo}"
+    assert (
+        _item_line(adl, todo, beside=True, form=BRIEF)
+        == f"- ❔ **Difficulty with ADLs**: {NOT_RECORDED} — {todo}"
+    )
+    assert _item_line(adl, "as above", beside=True, form=BRIEF).endswith(f"{found} — as above")
+
+
+def test_a_finding_is_brief_only_where_it_says_no_more_than_that_the_record_what_to_do_names_is_missing() -> (
+    None
+):
+    """`Item.brief` "not recorded": KPWA's 3.g function line, whose instruction (the catheter trial's, its
+    parent's) names the record; no other finding (one saying more than the record's absence keeps it)."""
+    chart = without_codes(meeting_chart(), "64483", "90791")
+    d = determine(chart, order=service_request("62362"), policy_id="kpwa-implanted-infusion-pumps")
+    missing = items.missing(d)
+    [function] = [i for i in missing if i.label == "3.g Function increased during the trial"]
+    assert function.brief == NOT_RECORDED
+    for i in missing:
+        named = re.fullmatch(r"no (“[^”]+”) recorded", i.finding)
+        assert (i.brief == NOT_RECORDED) == bool(named and i.todo and named.group(1) in i.todo), i

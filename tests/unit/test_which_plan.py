@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.builders import SOPT, cards_of, meeting_chart, payer_coverage
+from tests.builders import SOPT, cards_of, meeting_chart, payer_coverage, without_codes
 from tests.calls import sign_with_chart
 from tests.support import sign_body
 
@@ -17,7 +17,7 @@ PLAN_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
 NOT_CODED = "plan not coded as Medicare"  # a plan told apart from the payer's Medicare one
 
 
-def _answer(*coverages: dict[str, Any]) -> dict[str, Any]:
+def _answer(*coverages: dict[str, Any], chart: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body = sign_body()
     for coverage in coverages:
         coverage["beneficiary"] = {"reference": f"Patient/{body['context']['patientId']}"}
@@ -25,13 +25,16 @@ def _answer(*coverages: dict[str, Any]) -> dict[str, Any]:
     entries = [{"resource": c} for c in coverages]
     body["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
     body["prefetch"].pop("payerOrganizations", None)
-    return sign_with_chart(meeting_chart(), body=body)[1]
+    return sign_with_chart(meeting_chart() if chart is None else chart, body=body)[1]
 
 
 def test_two_plans_of_one_payer_are_named_on_their_cards() -> None:
+    # two of the catheter trial's results missing, which share what to do: the commercial plan's card has an
+    # Instructions card to name its plan (a decision card that says every step has none: says_every_step)
     answer = _answer(
         payer_coverage("kpwa", id="cov-kp-commercial"),
         payer_coverage("kpwa", id="cov-kp-medicare", type=MEDICARE),
+        chart=without_codes(meeting_chart(), "it-trial-side-effects"),
     )
     decisions = cards_of(answer["cards"])
     assert len(decisions) == 2
