@@ -46,7 +46,7 @@ from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
 from service.fhirdates import written_as_fhir_date
-from service.hooks.models import HookRequest
+from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest, entries_past_bound
 from service.pipeline import HookOutcome
 from service.references import local_reference
 from service.registry import ServiceDefinition
@@ -733,7 +733,9 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
 class _PrefetchDigest:
     """A call's prefetch, read once: how many resources of each type it holds, and the
     prefetch as the record keeps it, each chart resource (in a Bundle's entries too) as its versioned
-    reference and the parties whole."""
+    reference and the parties whole. A Bundle of more entries than are read from prefetch
+    (`entries_past_bound`: none of them is read, by this either) keeps, in place of its entries, how
+    many it held (`_unread`), and counts none."""
 
     counts: dict[str, int]
     references: dict[str, Any]
@@ -744,12 +746,20 @@ class _PrefetchDigest:
         references: dict[str, Any] = {}
         for key, value in prefetch.items():
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+                if (held := entries_past_bound(value)) is not None:
+                    references[key] = {**value, "entry": _unread(held)}
+                    continue
                 entries = value.get("entry")
                 kept = _entries(entries, counts) if isinstance(entries, list) else _shape(entries)
                 references[key] = {**value, "entry": kept} if "entry" in value else dict(value)
             else:
                 references[key] = _party_or_reference(value, counts)
         return cls(counts, references)
+
+
+def _unread(held: int) -> str:
+    """What the record keeps of the entries of a prefetched Bundle too large to be read: how many it held."""
+    return f"[{held} entries, not read (more than {MAX_PREFETCH_ENTRIES})]"
 
 
 def _entries(entries: list[Any], counts: dict[str, int]) -> list[Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest
+from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest, entries_past_bound
 
 TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -113,12 +113,12 @@ def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
     if value["resourceType"] == "OperationOutcome":
         return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
     if value["resourceType"] == "Bundle":
-        entries = value.get("entry")
-        if isinstance(entries, list) and len(entries) > MAX_PREFETCH_ENTRIES:
+        if entries_past_bound(value) is not None:
             # more than is read from a prefetch: queried as if not sent where there is a FHIR server (whose
             # search is read to fhir.max_pages pages), else unavailable, the reason naming the key
             too_many = f"prefetch '{key}' holds more than {MAX_PREFETCH_ENTRIES} entries"
             return Prefetched(PrefetchState.FAILED, reason=too_many)
+        entries = value.get("entry")
         # `_is_resource` of each entry's resource, written out: a Synthea-sized prefetch holds hundreds
         resources = [
             resource

@@ -27,7 +27,8 @@ from service.strict_json import whole_number
 ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")  # `{type}/{id}` (CDS Hooks ord-1)
 MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
 # entries of one prefetched Bundle read as prefetch: a larger one is a valid request (its template's query
-# may return more), counted as a prefetch that failed (service/fhir/prefetch.py `interpret`), not refused
+# may return more), counted as a prefetch that failed (service/fhir/prefetch.py `interpret`), not refused,
+# and none of its entries read by anything (`entries_past_bound`)
 MAX_PREFETCH_ENTRIES = 1000
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The Inferno CRD kit's own requests carry UUID-shaped instances with letters beyond f.
@@ -412,6 +413,19 @@ def _validate_dispatched(context: dict[str, Any], order_types: frozenset[str]) -
     return named
 
 
+def entries_past_bound(value: Any) -> int | None:
+    """How many entries a prefetched value holds (a Bundle's `entry`, or any object's) when they are more
+    than are read from prefetch (`MAX_PREFETCH_ENTRIES`); None when its entries, if any, are read. The one
+    place that says whether they are: every reader of the raw prefetch asks it before walking them (the key
+    is a prefetch that failed, service/fhir/prefetch.py `interpret`; the prefetched orders and Devices,
+    `prefetched_at`; where a 400 points, `held_at`; the audit row's digest of the prefetch), so that none
+    walks past the bound (a 5 MiB body holds a Bundle of 1.7 million `{}` entries)."""
+    entries = value.get("entry") if isinstance(value, dict) else None
+    if isinstance(entries, list) and len(entries) > MAX_PREFETCH_ENTRIES:
+        return len(entries)
+    return None
+
+
 def prefetched_at(
     prefetch: Mapping[str, Any], wanted: Collection[str] | None = None
 ) -> dict[str, tuple[dict[str, Any], str, int | None]]:
@@ -419,11 +433,12 @@ def prefetched_at(
     opened; of one `Type/id`, the first), with where the request holds it: its key, and its entry's
     index in that key's Bundle (None: the key's value is the resource itself). Where a dispatched order
     is read from when prefetched (service/call_orders.py `prefetched_resources`), and where a 400 about
-    one points. (`wanted`: a resource of another id is passed over before its reference is written.)"""
+    one points. (`wanted`: a resource of another id is passed over before its reference is written.) A
+    value of more entries than are read (`entries_past_bound`) holds none."""
     ids = None if wanted is None else {reference.partition("/")[2] for reference in wanted}
     found: dict[str, tuple[dict[str, Any], str, int | None]] = {}
     for key, value in prefetch.items():
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or entries_past_bound(value) is not None:
             continue
         entries = value.get("entry")
         if not entries:
@@ -447,11 +462,13 @@ def prefetched_at(
 def held_at(prefetch: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
     """Where the request holds `resource` itself (this very object, whatever its id: none, or one it
     shares with another), as a 400 names it (`prefetch.coverage.entry[0].resource`); None when the EHR
-    did not prefetch it (read from its FHIR server)."""
+    did not prefetch it (read from its FHIR server), or in a value of more entries than are read
+    (`entries_past_bound`)."""
     for key, value in prefetch.items():
         if value is resource:
             return f"prefetch.{key}"
-        entries = value.get("entry") if isinstance(value, dict) else None
+        read = isinstance(value, dict) and entries_past_bound(value) is None
+        entries = value.get("entry") if read else None
         for index, entry in enumerate(entries if isinstance(entries, list) else ()):
             if isinstance(entry, dict) and entry.get("resource") is resource:
                 return f"prefetch.{key}.entry[{index}].resource"

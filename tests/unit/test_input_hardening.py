@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import routes
 from service.app import create_app
 from service.fhir.client import FhirClient, FhirError
 from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES
@@ -26,6 +28,7 @@ from tests.support import (
     REQUESTS_DIR,
     SELECT_URL,
     SIGN_URL,
+    CountedItems,
     assert_outcome,
     load_sample,
     no_client,
@@ -290,6 +293,66 @@ def test_a_prefetched_bundle_past_the_bound_counts_as_not_prefetched(client: Fla
     assert f"holds more than {MAX_PREFETCH_ENTRIES} entries" in text  # the card says why scores are unread
     coverage = _past_the_bound(sign_body(), "coverage")
     assert_outcome(post_json(client, SIGN_URL, coverage), 412, "prefetch.coverage", mention="more than")
+
+
+def _device_coded(body: dict[str, Any]) -> None:
+    """The pump's DeviceRequest coded by a Device it names (`codeReference`) that the call holds nowhere:
+    the Device is looked for among everything prefetched (service/order_devices.py)."""
+    for entry in body["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["resourceType"] == "DeviceRequest":
+            del entry["resource"]["codeCodeableConcept"]
+            entry["resource"]["codeReference"] = {"reference": "Device/pump-1"}
+
+
+@pytest.mark.parametrize(
+    ("sample", "url", "change", "status"),
+    [
+        pytest.param("order-sign-implant-demo-meets", SIGN_URL, None, 200, id="order-sign"),
+        pytest.param("order-sign-implant-demo-meets", SIGN_URL, _device_coded, 200, id="device-looked-for"),
+        pytest.param("order-dispatch-62362-demo-meets", DISPATCH_URL, None, 200, id="dispatched-looked-for"),
+        pytest.param("order-sign-implant-demo-meets", SELECT_URL, None, 400, id="refused-body"),
+    ],
+)
+def test_nothing_walks_the_entries_of_a_prefetched_bundle_past_the_bound(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    sample: str,
+    url: str,
+    change: Callable[[dict[str, Any]], None] | None,
+    status: int,
+) -> None:
+    """No reader of the raw prefetch walks a Bundle of more entries than are read from prefetch, as
+    decoded from the body (a 5 MiB body holds one of 1.7 million `{}` entries): not the key's reading,
+    the Device or dispatched-order lookups among everything prefetched, nor the audit row (a refused
+    body's too), which says how many entries the key's Bundle held instead (prefetch33: each walked them
+    all once conform33 took such a body in rather than refusing it)."""
+    entries = CountedItems(
+        [
+            {"resource": {"resourceType": "Observation", "id": f"o{i}"}}
+            for i in range(MAX_PREFETCH_ENTRIES + 1)
+        ]
+    )
+    decode = routes.decode_json_body
+
+    def decoded(raw: bytes) -> Any:
+        body = decode(raw)
+        body["prefetch"]["painScores"]["entry"] = entries
+        return body
+
+    monkeypatch.setattr(routes, "decode_json_body", decoded)
+    body = json.loads((REQUESTS_DIR / f"{sample}.json").read_text())
+    body["hookInstance"] = str(uuid.uuid4())
+    if change is not None:
+        change(body)
+    response = post_json(app.test_client(), url, body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert entries.read == 0
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    kept = record["request"]["prefetch"]["painScores"]
+    assert (
+        kept["entry"] == f"[{MAX_PREFETCH_ENTRIES + 1} entries, not read (more than {MAX_PREFETCH_ENTRIES})]"
+    )
+    assert kept["resourceType"] == "Bundle"
 
 
 def test_body_size_is_a_setting_and_too_large_is_413() -> None:
