@@ -77,9 +77,11 @@ class TrustedClient:
     """One EHR (JWT issuer) allowed to call the service, its keys, and the FHIR servers it may name.
 
     Keys come from `jwks` (inline JWK Set), from `jwks_url`, or from a JWT header's `jku` when that
-    URL is listed in `jku_allowed` or is the `jwks_url`. With `token_reuse` a token of this client is accepted again
-    until it expires (its `jti` not refused as a replay): for a conformance tester that sends
-    several calls with one token, as the Inferno CRD test kit does, never for an EHR.
+    URL is listed in `jku_allowed` or is the `jwks_url`. A `jku` naming any other URL is never fetched:
+    a client with `jwks` has it ignored, its token verified with those keys (the Inferno CRD kit sends
+    a `jku` on every token), any other client's token is refused. With `token_reuse` a token of this
+    client is accepted again until it expires (its `jti` not refused as a replay): for a conformance
+    tester that sends several calls with one token, as the Inferno CRD test kit does, never for an EHR.
     """
 
     iss: str

@@ -2,7 +2,8 @@
 
 Order matters: the header is judged first (`none` and HMAC are refused before any key is looked
 up), then the issuer must be a trusted client, then the key comes from an allow-listed `jku`, the
-client's inline JWK Set or its JWKS URL, then the signature and claims are checked, and last the
+client's inline JWK Set or its JWKS URL (a `jku` off the list is never fetched: ignored for a client
+whose keys are inline, else refused), then the signature and claims are checked, and last the
 token id is claimed in the replay store shared by every replica. Any failure raises `Refused` with
 a reason for the log, never the token.
 """
@@ -121,14 +122,27 @@ class TokenVerifier:
         return Verified(client, jti)
 
     def _key(self, client: TrustedClient, header: dict[str, Any]) -> Jwk:
+        """The key the token names: from its `jku` when the client is trusted for that URL (`jku_allowed`,
+        or its registered `jwks_url`); a `jku` it is not trusted for is never fetched: a client whose keys
+        are registered inline (`jwks`) has it ignored and the token verified with those keys alone (an
+        Inferno run or an EHR sends a `jku` on every token, CDS Hooks 3.0 says it SHOULD: the signature
+        must still verify with a key the operator registered), any other client's token is refused.
+        Without a `jku`: the inline keys, then the `jwks_url`'s."""
         kid: str = header["kid"]
         jku = header.get("jku")
+        inline = self._inline.get(client.iss)
         if jku is not None:
+            if not isinstance(jku, str):
+                raise Refused("jku is not a URL")
             # the client's registered `jwks_url` is a key URL it is trusted for, as much as `jku_allowed`'s
-            if not isinstance(jku, str) or (jku not in client.jku_allowed and jku != client.jwks_url):
+            if jku in client.jku_allowed or jku == client.jwks_url:
+                return self._cached_key(jku, kid)
+            if inline is None:
                 raise Refused("jku is not on the issuer's allow-list")
-            return self._cached_key(jku, kid)
-        inline = self._inline.get(client.iss, {})
+            if kid not in inline:  # (the jku not fetched: only the keys registered inline are used)
+                raise Refused("unknown kid (jku not on the issuer's allow-list: not fetched)")
+            return inline[kid]
+        inline = inline or {}
         if kid in inline:
             return inline[kid]
         if client.jwks_url is not None:

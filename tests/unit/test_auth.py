@@ -201,6 +201,7 @@ def _signed_by_a_stranger_with_the_trusted_kid(key: KeyPair) -> str:
     return mint(KeyPair(ec_key().private, "ES384", key.kid))
 
 
+EVIL_JKU = "https://evil.example.org/jwks.json"
 REFUSALS: list[Any] = [
     pytest.param(lambda key: None, "no bearer token", id="missing-header"),
     pytest.param(lambda key: "not-a-jwt", "malformed token", id="malformed"),
@@ -234,9 +235,14 @@ REFUSALS: list[Any] = [
     pytest.param(lambda key: mint(key, headers=jwt_header(key, typ="JOSE+JSON")), "typ is not JWT", id="typ"),
     pytest.param(lambda key: mint(key, headers=jwt_header(key, typ=None)), "typ missing", id="no-typ"),
     pytest.param(
-        lambda key: mint(key, headers=jwt_header(key, jku="https://evil.example.org/jwks.json")),
-        "jku is not on the issuer's allow-list",
-        id="jku-not-allowed",
+        lambda key: mint(
+            KeyPair(ec_key().private, "ES384", "theirs"), headers=jwt_header(jku=EVIL_JKU, kid="theirs")
+        ),
+        "unknown kid (jku not on the issuer's allow-list: not fetched)",
+        id="jku-not-allowed-naming-its-own-key",
+    ),
+    pytest.param(
+        lambda key: mint(key, headers=jwt_header(key, jku=7)), "jku is not a URL", id="jku-not-a-string"
     ),
     pytest.param(lambda key: mint(key, jti=MISSING), "claim jti missing", id="no-jti"),
     pytest.param(lambda key: mint(key, exp=MISSING), "claim exp missing", id="no-exp"),
@@ -493,6 +499,26 @@ def test_a_jku_naming_the_registered_jwks_url_is_that_url(es384: KeyPair) -> Non
         assert call(app, mint(es384)).status_code == 200  # the same keys, fetched once
         assert_refused(call(app, mint(es384, headers=jwt_header(es384, jku=other))))
         assert server.fetches["/ehr/jwks.json"] == 1 and server.fetches["/elsewhere/jwks.json"] == 0
+
+
+def test_a_client_with_inline_keys_ignores_a_jku_off_its_list(es384: KeyPair) -> None:
+    """A client whose keys the operator registered inline (`jwks`), whose tokens carry a `jku` it is not
+    listed for (the Inferno CRD kit sends one on every token), is verified with those keys, the jku never
+    fetched (conform33 finding 3, the lead's decision): the signature must still verify with a registered
+    key, so a stranger's key at that URL, under a kid of its own or the registered one, gets nothing. A
+    jku it is listed for is still the URL read."""
+    stranger = KeyPair(ec_key().private, "ES384", "stranger")
+    with jwks_server() as server:
+        off_list = server.publish("/inferno/custom/crd_server/jwks.json", es384, stranger)
+        listed = server.publish("/listed/jwks.json", stranger)
+        app = auth_app(auth_settings(trusted(es384, jku_allowed=(listed,))))
+        assert call(app, mint(es384, headers=jwt_header(es384, jku=off_list))).status_code == 200
+        assert_refused(call(app, mint(stranger, headers=jwt_header(stranger, jku=off_list))))
+        impostor = KeyPair(stranger.private, "ES384", es384.kid)
+        assert_refused(call(app, mint(impostor, headers=jwt_header(impostor, jku=off_list))))
+        assert server.fetches["/inferno/custom/crd_server/jwks.json"] == 0
+        assert call(app, mint(stranger, headers=jwt_header(stranger, jku=listed))).status_code == 200
+        assert server.fetches["/listed/jwks.json"] == 1
 
 
 def test_a_client_with_only_a_jku_allow_list_needs_the_jku(es384: KeyPair) -> None:
