@@ -284,6 +284,9 @@ def _gathered(
         drafts=drafts.resources if pump else (),
         trial_orders=bool(pump) and _may_propose_trial(behaviour, episode),
         use=use,
+        # what only a pump order's judgement reads (the Patient) is required where one is judged, or may
+        # be: an order that could not be read at all (no `resource`: not known not to be a pump order)
+        required=service.required_prefetch(bool(pump) or any(u.resource is None for u in unread)),
     )
     if annotated and about_orders:
         encounter = hook_encounter(request, client, pool, deadline, budget, use)
@@ -570,7 +573,8 @@ def _coverage_unread(call: CallData, today: date, now: datetime) -> Decisions | 
 
 def _unobtainable(call: CallData) -> tuple[Unobtainable, ...]:
     """What the call cannot be answered without and could neither find in prefetch nor read: the
-    Patient or Coverage (when there are orders to judge, or read and set aside: `CallData.set_aside`),
+    Coverage (when there are orders to judge, or read and set aside: `CallData.set_aside`), and the Patient
+    too where a pump order is judged or may be (gather's `required`: the registry's `required_prefetch`),
     the payer's Organization to route a pump order by (`GatheredData.routing_missing`: no other order's
     answer depends on the payer), and the dispatched orders when none of them is at hand (CDS Hooks
     412). One that is missing beside others the call has is reported on a card: the others are answered

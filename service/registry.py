@@ -27,6 +27,12 @@ STANDARD_PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "coverage": "Coverage?patient={{context.patientId}}&status=active",
 }
+# Of those, what only a pump order's judgement reads (the Patient: whether it is recorded deceased, which the
+# decision card says; service/record.py), as the clinical keys are: required, a 412 when neither prefetched
+# nor readable, only by a call that judges a pump order or may (`ServiceDefinition.required_prefetch`); a call
+# of other orders, whose answers read nothing of it, is answered without it. The Coverage, which every
+# order's coverage information names, is required by any call about an order.
+PUMP_ONLY_PREFETCH = frozenset({"patient"})
 # The payer Organizations the patient's Coverages name (`Coverage.payor`, contract §6), under a key of
 # their own: an R4 reverse chain (`_has`), so that a complete prefetch needs no FHIR request. Not
 # required, and searched only with the Coverages (the same round): a Coverage prefetched without its
@@ -206,6 +212,12 @@ class ServiceDefinition:
     description: str
     behaviour: HookBehaviour
     prefetch: dict[str, str] = field(default_factory=lambda: {**STANDARD_PREFETCH, **PAYER_PREFETCH})
+
+    def required_prefetch(self, judges_pump: bool) -> frozenset[str]:
+        """The keys of `prefetch` a call about orders cannot be answered without (neither prefetched nor
+        readable: 412): every one for a call that judges a pump order, or may (`judges_pump`), else those
+        any order's answer reads (not `PUMP_ONLY_PREFETCH`)."""
+        return frozenset(key for key in self.prefetch if judges_pump or key not in PUMP_ONLY_PREFETCH)
 
     def describe(self, only_orders_with_rules: bool = False) -> str:
         """What it does, as discovery says it where it is deployed: the hook's Encounter's coverage

@@ -33,7 +33,7 @@ service/fhir/queries.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -489,6 +489,7 @@ class DataGatherer:
         drafts: Sequence[Mapping[str, Any]] = (),
         trial_orders: bool = False,
         use: FhirUse | None = None,
+        required: Collection[str] | None = None,
     ) -> GatheredData:
         """The call's data as of `today` and `now` (the call's date and instant, service/call_day.py;
         `now` None: midday of `today`; the recent pain scores
@@ -496,7 +497,10 @@ class DataGatherer:
         kept in the cache. The Medications the draft orders `drafts` name but do not hold are read
         with the chart's. With `trial_orders` (and `clinical`), the patient's open trial orders too
         (`trial_templates`: prefetched, else two more searches in the same round), as ServiceRequests
-        and DeviceRequests. Each query is counted in the call's `use` (`FhirUse`; None: its own)."""
+        and DeviceRequests. Each query is counted in the call's `use` (`FhirUse`; None: its own). Of the
+        `templates`, the keys in `required` (None: every one) are required (`GatheredData.required_missing`
+        when neither prefetched nor readable); another is read as the clinical keys are, unavailable when
+        it cannot be had (the registry's `ServiceDefinition.required_prefetch`)."""
         moment = now or midday(today)
         data = GatheredData(
             {}, {}, {}, {}, prefetch_may_carry=request.may_carry_modifiers, use=use or FhirUse()
@@ -510,7 +514,7 @@ class DataGatherer:
             rendered = render(template, request)
             if rendered is None:
                 continue
-            query = query_from_url(key, rendered, required=True)
+            query = query_from_url(key, rendered, required=required is None or key in required)
             given = _read_answered(query, interpret(request.prefetch, key))
             if query.resource_type in INCLUDED_TYPES:
                 payers_key = key
@@ -529,7 +533,10 @@ class DataGatherer:
                 continue  # the payers: included by the Coverage search, or read by reference
             elif client is None:
                 reason = given.reason or "not prefetched, and the request has no fhirServer"
-                data.required_missing[key] = reason
+                if query.required:
+                    data.required_missing[key] = reason
+                else:
+                    data.unavailable.setdefault(query.resource_type, reason)
             else:
                 plan.append(_including(query))
         for query in paged:
@@ -542,7 +549,7 @@ class DataGatherer:
                     lacking = f", without {_payers(named, _only_read_at(named))}"
                     _payers_missing(data, query.key, named, _page_one_only(query.key, lacking))
                     data.sent_in_part.add(query.key)
-            elif (lacking := _other_pages_needed(query, data)) is not None:
+            elif query.required and (lacking := _other_pages_needed(query, data)) is not None:
                 data.required_missing[query.key] = _page_one_only(query.key, lacking)
                 data.sent_in_part.add(query.key)
         for query in unsent_payers:

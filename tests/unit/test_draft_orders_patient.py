@@ -174,16 +174,17 @@ def _answered(body: dict[str, Any]) -> tuple[int, Any]:
     return response.status_code, response.get_json()
 
 
-def test_a_call_whose_only_order_is_another_patients_still_needs_the_patient_and_coverage() -> None:
-    """Neither prefetched nor readable (no fhirServer): 412 naming them, as for the patient's own order
-    (the orders set aside count as the call's orders: it is not a call with nothing to answer)."""
+def test_a_call_whose_only_order_is_another_patients_still_needs_the_coverage() -> None:
+    """Neither prefetched nor readable (no fhirServer): 412 naming the Coverage, as for the patient's own
+    order (the orders set aside count as the call's orders: it is not a call with nothing to answer). Not
+    the Patient: no answer to these orders, none of them a pump order, reads it (prefetch33)."""
     own, others = _non_pump_sign("demo-meets"), _non_pump_sign(OTHER)
     for body in (own, others):
         del body["prefetch"]
     status, outcome = _answered(others)
     assert (status, outcome) == _answered(own)
     assert status == 412
-    assert sorted(outcome["issue"][0]["expression"]) == ["prefetch.coverage", "prefetch.patient"]
+    assert outcome["issue"][0]["expression"] == ["prefetch.coverage"]
 
 
 def test_an_order_sign_whose_only_order_is_another_patients_with_no_coverage_is_400() -> None:

@@ -97,3 +97,37 @@ def test_the_412_quotes_the_record_sent_instead_briefly() -> None:
     assert answer.status_code == 412, answer.get_json()
     [issue] = answer.get_json()["issue"]
     assert "Patient/xxx" in issue["diagnostics"] and len(issue["diagnostics"]) < 400, issue["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [None, *NOT_THE_READ.values()],
+    ids=["not sent", *NOT_THE_READ],
+)
+def test_a_call_of_no_pump_order_is_answered_without_the_patient(sent: Any) -> None:
+    """No answer to an order this service holds no rules for reads anything of the Patient (only a pump
+    order's judgement does: whether it is recorded deceased), so a call of such orders, the Patient not
+    prefetched (or not as read) and no server to read it from, is answered, not refused 412 naming
+    prefetch.patient (conform33 LOW 4: the Inferno kit's order-select body prefetching the Coverage alone,
+    its reference server unreachable). The Coverage, which each order's coverage information names, is
+    still needed; a pump order's call still needs the Patient."""
+    client = create_app(open_settings()).test_client()
+    body = packaged_sample("order-select-non-pump")
+    body.pop("fhirServer", None)
+    body.pop("fhirAuthorization", None)
+    if sent is None:
+        del body["prefetch"]["patient"]
+    else:
+        body["prefetch"]["patient"] = sent(body["prefetch"]["patient"])
+    answer = post_json(client, "/cds-services/idds-crd-order-select", body)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["systemActions"]  # each order's coverage information, naming the Coverage
+    del body["prefetch"]["coverage"]
+    answer = post_json(client, "/cds-services/idds-crd-order-select", body)
+    assert answer.status_code == 412, answer.get_json()
+    assert answer.get_json()["issue"][0]["expression"] == ["prefetch.coverage"]
+    pump = _body(lambda p: p)
+    del pump["prefetch"]["patient"]
+    answer = post_json(client, "/cds-services/idds-crd-order-sign", pump)
+    assert answer.status_code == 412, answer.get_json()
+    assert answer.get_json()["issue"][0]["expression"] == ["prefetch.patient"]
