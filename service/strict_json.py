@@ -40,6 +40,9 @@ plain value is written back as its text by every writer here (orjson, `json`, `_
 A number written otherwise (`2.50`, `1E2`, `-0`, `1e-7`, `0.00001`, an integer past 64 bits), a string
 escaped otherwise, a repeated key or any refusal sends the body the fast way, then the careful way, as
 before (at the cost of the quick reading's orjson read and write: about 22 M instructions on that body).
+After a few bodies in a row it did not read, the quick reading is tried on one body in sixteen until it
+reads one again (`QuickTries`: an EHR that writes one body otherwise writes them all so); which way
+reads a body changes only what its reading costs.
 """
 
 from __future__ import annotations
@@ -603,20 +606,56 @@ def _quick(raw: bytes | str, limits: JsonLimits) -> Any:
     return document
 
 
+# After this many bodies in a row the quick reading did not take, it is tried on one in `QUICK_TRIED_ONE_IN`.
+QUICK_MISSES_TRIED = 4
+QUICK_TRIED_ONE_IN = 16
+
+
+@dataclass
+class QuickTries:
+    """Whether the quick reading is worth trying on the next body, from how many bodies in a row it has
+    not read (`missed`: doubted, or not tried, and read the existing way; a body refused counts for
+    nothing, a client's mistake rather than its writer's way). A body it doubts costs its orjson read
+    and write on top of the existing reading (about 22 M instructions on the Synthea-sized body: 58 M
+    against 36 M), and an EHR that writes one number otherwise (`2.50`: FHIR keeps a decimal's
+    precision) or escapes `/` or `<` (`\\u003C`) most likely writes every body so. So after
+    `QUICK_MISSES_TRIED` bodies in a row it did not read, it is tried on one body in
+    `QUICK_TRIED_ONE_IN` until it reads one again. What a body decodes to is the same whichever way
+    reads it (`_written_alike`), so this changes only the cost. One per process (`QUICK_TRIES`);
+    threads sharing it may miscount a body, which changes only which way a body is read. (A search of
+    each body, before orjson reads it, for the commonest forms written otherwise would be paid by every
+    body: a regular expression finding a decimal's trailing zero walks the Synthea-sized body in 3.0 M
+    instructions, bench/NOTES.md; this costs a counter.)"""
+
+    missed: int = 0
+
+    def worth_trying(self) -> bool:
+        return self.missed < QUICK_MISSES_TRIED or self.missed % QUICK_TRIED_ONE_IN == 0
+
+
+QUICK_TRIES = QuickTries()
+
+
 def loads_request(raw: bytes | str, limits: JsonLimits) -> Any:
     """Decode a request body strictly; JsonRejected names the first offending place.
 
     ValueError (not JSON at all) and RecursionError (nested past what the parser can hold) pass
     through for the caller to word.
     """
+    if QUICK_TRIES.worth_trying():
+        try:
+            document = _quick(raw, limits)
+        except _Doubt:
+            pass
+        else:
+            QUICK_TRIES.missed = 0
+            return document
     try:
-        return _quick(raw, limits)
+        document = _fast(raw, limits)
     except _Doubt:
-        pass
-    try:
-        return _fast(raw, limits)
-    except _Doubt:
-        return loads_request_carefully(raw, limits)
+        document = loads_request_carefully(raw, limits)
+    QUICK_TRIES.missed += 1  # (after the reading: a body refused counts for nothing)
+    return document
 
 
 def _utf8_text(raw: bytes | str) -> str:

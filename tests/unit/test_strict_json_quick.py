@@ -15,8 +15,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from service import strict_json
 from service.http_input import REQUEST_LIMITS
 from service.strict_json import (
+    QUICK_MISSES_TRIED,
+    QUICK_TRIED_ONE_IN,
     DecimalText,
     JsonLimits,
     JsonRejected,
@@ -258,6 +261,68 @@ def test_a_text_body_goes_the_existing_way() -> None:
     with pytest.raises(_Doubt):
         _quick(json.dumps(sign_body()), REQUEST_LIMITS)
     assert typed(loads_request(json.dumps(sign_body()), REQUEST_LIMITS)) == typed(sign_body())
+
+
+@pytest.fixture
+def tried(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bodies `loads_request` tries the quick reading on, in a process where it has missed none."""
+    bodies: list[bytes] = []
+    quick = strict_json._quick
+
+    def counted(raw: bytes | str, limits: JsonLimits) -> Any:
+        bodies.append(raw if isinstance(raw, bytes) else raw.encode())
+        return quick(raw, limits)
+
+    monkeypatch.setattr(strict_json, "_quick", counted)
+    monkeypatch.setattr(strict_json.QUICK_TRIES, "missed", 0)
+    return bodies
+
+
+def test_after_bodies_it_doubts_in_a_row_the_quick_reading_is_tried_seldom(tried: list[bytes]) -> None:
+    """An EHR writing a decimal `2.50` (or escaping `/`) writes every body so: each would pay orjson's
+    reading and writing before the existing one. After `QUICK_MISSES_TRIED` in a row, the quick reading
+    is tried on one body in `QUICK_TRIED_ONE_IN` (not tried, `2.50` is read as before, text kept)."""
+    doubted = body_with("2.50")
+    for read in range(1, QUICK_TRIED_ONE_IN + 2):
+        document = read_alike(doubted)
+        assert document["x-numbers"][1].text == "2.50"
+        if read <= QUICK_MISSES_TRIED:
+            assert len(tried) == read  # a doubt or a few do not stop it
+        elif read <= QUICK_TRIED_ONE_IN:
+            assert len(tried) == QUICK_MISSES_TRIED  # resting
+        else:
+            assert len(tried) == QUICK_MISSES_TRIED + 1  # the body after QUICK_TRIED_ONE_IN misses
+
+
+def test_a_body_it_reads_sets_the_quick_reading_going_again(tried: list[bytes]) -> None:
+    """While it rests, a body it would read goes the existing way, read alike; once it is tried and
+    reads one, it is tried on every body again."""
+    doubted, plain = body_with("2.50"), body_with("2.5")
+    for _ in range(QUICK_MISSES_TRIED):
+        read_alike(doubted)
+    assert len(tried) == QUICK_MISSES_TRIED
+    read_alike(plain)
+    assert len(tried) == QUICK_MISSES_TRIED  # not tried: read the existing way, as the careful one reads it
+    while len(tried) == QUICK_MISSES_TRIED:
+        read_alike(plain)
+    assert tried[-1] == plain and strict_json.QUICK_TRIES.missed == 0
+    read_alike(doubted)
+    read_alike(plain)
+    assert tried[-2:] == [doubted, plain]
+
+
+def test_a_body_refused_does_not_count_towards_resting_the_quick_reading(tried: list[bytes]) -> None:
+    """A client's malformed bodies say nothing of how its EHR writes the others."""
+    doubted = body_with("2.50")
+    for _ in range(QUICK_MISSES_TRIED - 1):
+        read_alike(doubted)
+    for _ in range(QUICK_TRIED_ONE_IN):
+        assert isinstance(read_alike(b'[{"a": 2.50, "a": 2.5}]'), JsonRejected)
+    read_alike(doubted)
+    assert tried[-1] == doubted  # the last of the few doubts it takes before resting
+    count = len(tried)
+    read_alike(doubted)
+    assert len(tried) == count  # resting now
 
 
 # Numbers as any writer might write them, in documents with strings that hold number-like text.
