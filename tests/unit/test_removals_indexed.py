@@ -46,6 +46,14 @@ def _at(written: str) -> tuple[datetime | None, str]:
 # its instant that does where a removal of its day does
 _EVENING, _NEXT_DAY_SAME_INSTANT = _at("2022-01-01T23:30:00-05:00"), _at("2022-01-02T04:30:00Z")
 _NEXT_DAY_EARLIER = _at("2022-01-02T01:00:00Z")
+# a timed record and a removal of its own day: one without a time undoes it only where its day does (the
+# same-day rule), one with a time at an earlier instant of that day does where its day does (review33b: the
+# random examples alone let a bisection of either index on the wrong side of the day pass most runs)
+_MORNING, _EARLIER_THAT_MORNING, _THAT_DAY = (
+    _at("2022-01-01T10:00:00Z"),
+    _at("2022-01-01T08:00:00Z"),
+    _at("2022-01-01"),
+)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,6 +61,8 @@ _NEXT_DAY_EARLIER = _at("2022-01-02T01:00:00Z")
 @example(_NEXT_DAY_SAME_INSTANT, True, [(_EVENING, "33233")], {}, "none", {"33233"})
 @example(_EVENING, False, [(_NEXT_DAY_EARLIER, "33233")], {}, "none", {"33233"})
 @example(_EVENING, False, [], {"33233": [_NEXT_DAY_EARLIER]}, "by code", {"33233"})
+@example(_MORNING, False, [(_THAT_DAY, "33233")], {}, "none", {"33233"})
+@example(_MORNING, True, [(_EARLIER_THAT_MORNING, "33233")], {}, "none", {"33233"})
 @given(
     put_in=chart_dates(),
     same_day=st.booleans(),
