@@ -1029,7 +1029,7 @@ MAY_BE_LATER = "may have come later"
 # open all the same: contract §3 dates a Condition by onsetDateTime, onsetPeriod.start or recordedDate only,
 # so the diagnosis is undated, as the words say (dates33, s33, of review32b L3: "may have come later" was
 # untrue where the period's end shows the removal came after the onset)
-AFTER_UNDATED_ONSET = "came after the onset; a diagnosis with no start date counts as undated"
+AFTER_UNDATED_ONSET = "came after the onset, which has no start date"
 
 
 def dates_cannot_tell(reason: str) -> bool:

@@ -230,7 +230,7 @@ def may_be_later(removal: Read[Item], undone: Undone | None = None) -> str:
     it may have undone ("implant CPT 33206 (2 Feb 2019), but removal CPT 33233 (undated) …"). Where that
     record is a diagnosis the chart dates by its onsetPeriod's end alone (`Undone.by`) and the removal is on a
     later day, it came after the onset, and the diagnosis is open only for having no start date (contract §3):
-    "removal CPT 33233 (2 Feb 2023) came after the onset; a diagnosis with no start date counts as undated"
+    "removal CPT 33233 (2 Feb 2023) came after the onset, which has no start date"
     (review32b L3)."""
     day = human_date_to(removal.when, removal.written_to) if removal.when else "undated"
     after = (
