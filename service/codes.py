@@ -314,12 +314,12 @@ def code_words(system: str, code: str) -> str:
 # Hyphened to a word ("non-preserved", "no-IV", "non-epidural") it takes back that word alone:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
-# `[` `]` or the end; or its sentence's end, a dot then a word of letters: "IV contraindicated. Give orally"
-# is oral, `_ends_its_phrase`) takes back the route words and fillers before it, across spaces, hyphens,
-# colons, brackets and a question mark to the word next to it ("intrathecal: no", "intrathecal
-# contraindicated", "intrathecal (avoid)", "epidural - avoid"), past it spaces and slashes only ("IV/IM: no",
-# "Intrathecal / IV contraindicated": neither, the lead's decision of review30j; "Intrathecal (IV
-# contraindicated)" is intrathecal). No
+# `[` `]` or the end; or its sentence's end, a dot then a space: "IV contraindicated. Give orally" is oral;
+# after "no.", a word of letters only, ROUTE_NEGATIONS_ABBREVIATED, `_ends_its_phrase`) takes back the
+# route words and fillers before it, across spaces, hyphens, colons, brackets and a question mark to the word
+# next to it ("intrathecal: no", "intrathecal contraindicated", "intrathecal (avoid)", "epidural - avoid"),
+# past it spaces and slashes only ("IV/IM: no", "Intrathecal / IV contraindicated": neither, the lead's
+# decision of review30j; "Intrathecal (IV contraindicated)" is intrathecal). No
 # scope crosses a word ending a sentence ("IV."; not "I.V.", nor ROUTE_ABBREVIATIONS' "inj."). A phrase
 # ends at `,` (but in a list of routes) `;` `|` `(` `)` `[` `]` or "but".
 # "neither" too: "neither IV nor IM" says no route, "neither IV nor IM, intrathecal only" is intrathecal
@@ -328,6 +328,10 @@ ROUTE_NEGATIONS = frozenset({"no", "not", "non", "never", "neither", "avoid", "w
 ROUTE_NEGATIONS_AFTER = frozenset(
     {"no", "not", "never", "avoid", "avoided", "contraindicated"}
 )  # not "discontinued": "IV discontinued" says the drug was given IV, then stopped (review30h)
+# of those, the ones that with their dot are also an abbreviation ("no." for "number": "IT pump no. 2"):
+# only there may the dot after one end no sentence (`_ends_its_phrase`); after any other, or after "no"'s
+# closing bracket, its dot then a space ends its sentence, whatever follows ("IV contraindicated. 2.5 mg PO")
+ROUTE_NEGATIONS_ABBREVIATED = frozenset({"no"})
 # how a drug is given, written short with a dot that ends no sentence: "Do not admin. intrathecally" and
 # "not for inj. intrathecal" are no intrathecal route (review30j: read as one, where 80c3d0b said nothing)
 ROUTE_ABBREVIATIONS = frozenset({"inj", "admin", "adm"})
@@ -408,11 +412,13 @@ _CLOSING = re.compile(r"\s*\)")
 # a word ending a sentence (its one dot, not an abbreviation's: "I.V.", "inj."): no scope crosses it
 _SENTENCE_END = re.compile(r"[^.]+\.")
 _AFTER_LAST = re.compile(r"[\s.)]*(?:[,;|\[\]]|$)")  # nothing more in the phrase: the negation ends it
-# or it ends its sentence: its one dot right after it or its closing brackets, then a word of letters ("IV
-# contraindicated. Give orally", "Intrathecal (IV contraindicated). Oral OK"); before a number, or a word
-# with digits, the dot may be an abbreviation's ("IT pump no. 2", "IT catheter no. A12": its number), so
-# none ends there (`_ends_its_phrase`)
-_SENTENCE_AFTER = re.compile(r"[\s)]*\.\s+[^\W\d_]+\b")
+# or it ends its sentence: its one dot right after it or its closing brackets, then a space ("IV
+# contraindicated. Give orally", "Intrathecal (IV contraindicated). Oral OK", "IV contraindicated. 2.5 mg
+# PO", "1) IV contraindicated. 2) PO"); after the dot of one of ROUTE_NEGATIONS_ABBREVIATED, written so
+# ("no."), a word of letters only: before a number, or a word with digits, the dot may be an abbreviation's
+# ("IT pump no. 2", "IT catheter no. A12": its number), so none ends there (`_ends_its_phrase`)
+_SENTENCE_AFTER = re.compile(r"[\s)]*\.\s")
+_SENTENCE_AFTER_ABBREVIATED = re.compile(r"\.\s+[^\W\d_]+\b")
 
 
 def route_texts(route: Any, routes: Routes) -> list[str]:
@@ -467,10 +473,18 @@ def _ends_its_phrase(word: re.Match[str]) -> bool:
     """Whether a negation after the words it negates (one of ROUTE_NEGATIONS_AFTER, `word`) ends its phrase:
     nothing after it but closing brackets, dots and spaces, to `,` `;` `|` `[` `]` or the text's end
     (`_AFTER_LAST`: "intrathecal contraindicated", "intrathecal (avoid)"), or to its sentence's end, a dot
-    then a word of letters (`_SENTENCE_AFTER`: "IV contraindicated. Give orally", "IV: no. P.O. only"; not
-    "IT pump no. 2", "IT catheter no. A12")."""
+    then a space (`_SENTENCE_AFTER`: "IV contraindicated. Give orally", "IV contraindicated. 2.5 mg PO",
+    "IV (no). 2 mg PO"); the dot of "no." (ROUTE_NEGATIONS_ABBREVIATED), an abbreviation's too, then a word
+    of letters only (`_SENTENCE_AFTER_ABBREVIATED`: "IV: no. P.O. only"; not "IT pump no. 2", "IT catheter
+    no. A12")."""
     text, end = word.string, word.end()
-    return bool(_AFTER_LAST.match(text, end) or _SENTENCE_AFTER.match(text, end - word[0].endswith(".")))
+    if _AFTER_LAST.match(text, end):
+        return True
+    if not word[0].endswith("."):
+        return bool(_SENTENCE_AFTER.match(text, end))
+    if word[0][:-1].lower() in ROUTE_NEGATIONS_ABBREVIATED:
+        return bool(_SENTENCE_AFTER_ABBREVIATED.match(text, end - 1))
+    return bool(_SENTENCE_AFTER.match(text, end - 1))
 
 
 def _scope(

@@ -533,6 +533,7 @@ def test_a_route_typed_subq_or_subcut_is_injectable(route: str) -> None:
         ("IM contraindicated. Give orally", False),
         ("IM: no. Oral only", False),
         ("Oral. IM contraindicated. SC OK", True),
+        ("1) IM contraindicated. 2) 5 mg PO", False),  # a number after the dot (review33c)
     ],
 )
 def test_a_route_word_a_negation_takes_back_is_no_route(route: str, injectable: bool) -> None:

@@ -158,6 +158,16 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
         ("IT catheter no. A12", True, "IT catheter no. A12"),  # a word with digits: a number too
         ("IV no. 2 line", False, "IV no. 2 line"),
         ("IV contraindicated.Give orally", False, "IV contraindicated.Give orally"),
+        # review33c: only "no." is an abbreviation too; after any other negation's dot, or "no"'s bracket,
+        # a space ends the sentence whatever follows: a number, a numbered list, a bracket or a dash
+        ("IV contraindicated. 2.5 mg PO", False, "  2.5 mg PO"),
+        ("1) IV contraindicated. 2) PO", False, "1)   2) PO"),
+        ("IV not. (Give orally)", False, "  (Give orally)"),
+        ("IV avoided. - PO only", False, "  - PO only"),
+        ("IV (no). 2 mg PO", False, " ). 2 mg PO"),
+        ("Intrathecal never. 0.5 mg IV", False, "  0.5 mg IV"),
+        ("IV contraindicated . Give orally", False, "  . Give orally"),  # a space before its dot
+        ("IT pump no. (2)", True, "IT pump no. (2)"),  # "no."'s own dot: a word of letters only after it
     ],
 )
 def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
@@ -167,8 +177,9 @@ def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
     nothing but a phrase's mark or the text's end followed it (codes._AFTER_LAST), so "IV contraindicated.
     Give orally" read IV and oral, and a draft insulin order routed "Intrathecal contraindicated. Give
     orally" beside a 62362 was the excluded infusate. Its sentence's end ends its phrase too, where it is
-    clearly one: its one dot, then a word of letters (codes._SENTENCE_AFTER); a dot before a number may be an
-    abbreviation's ("IT pump no. 2", "IT catheter no. A12")."""
+    clearly one: its one dot, then a space (codes._SENTENCE_AFTER); after "no."'s own dot, a word of letters
+    only (codes._SENTENCE_AFTER_ABBREVIATED): a dot before a number may be that abbreviation's ("IT pump no.
+    2", "IT catheter no. A12"), no other negation's (review33c: "IV contraindicated. 2.5 mg PO" read IV)."""
     assert neuraxial_route({"text": text}, ROUTES) is said
     assert codes.route_texts({"text": text}, ROUTES) == [kept]
 
@@ -739,6 +750,7 @@ def _work(text: str, monkeypatch: pytest.MonkeyPatch) -> int:
         "No IV use, IM, or SC preferred; ",
         "No IV use, IM, " * 3,
         "IV contraindicated. Give orally. ",  # a negation's sentence end (s32's stop note)
+        "IV contraindicated. 2 mg PO. ",  # and before a number (review33c)
         "IV: no.  )  " + " " * 30,
     ],
 )
@@ -820,6 +832,7 @@ def test_the_patterns_read_are_the_modules_and_the_routes() -> None:
     assert PATTERNS_READ["_EDGE_DASHES"][1] is False  # matched at an edge, never searched for
     assert PATTERNS_READ["Routes.devices"][1] is True  # finditer
     assert PATTERNS_READ["_SENTENCE_AFTER"][1] is False  # matched right after a negation, never searched for
+    assert PATTERNS_READ["_SENTENCE_AFTER_ABBREVIATED"][1] is False  # matched at "no."'s own dot
 
 
 @pytest.mark.parametrize(
@@ -838,6 +851,8 @@ def test_the_patterns_read_are_the_modules_and_the_routes() -> None:
         (r"x[^y]*y", True, True),  # a repeat reading what may start another match
         (codes._SENTENCE_AFTER.pattern, False, False),  # matched right after a negation, as codes.py reads it
         (codes._SENTENCE_AFTER.pattern, True, True),  # searched for, a run of spaces read from each of them
+        (r"\.\s+[^\W\d_]+\b", False, False),  # codes._SENTENCE_AFTER_ABBREVIATED, matched at a dot
+        (r"\.\s+[^\W\d_]+\b", True, False),  # searched for too: each match starts at a dot, read once
     ],
 )
 def test_the_shape_check_tells_the_quadratic_patterns(pattern: str, searched: bool, quadratic: bool) -> None:
@@ -968,6 +983,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # a negation after its words ends its phrase at its sentence's end (s32's stop note)
         ({"text": "Intrathecal contraindicated. Give orally"}, False),
         ({"text": "Intrathecal (IV contraindicated). Oral OK"}, True),
+        ({"text": "Intrathecal contraindicated. 0.5 mg IV"}, False),  # a number after the dot (review33c)
         # a route's texts are read together: a coding's display names another route (s32's stop note)
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Subcutaneous"), False),
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Other"), True),
