@@ -46,7 +46,7 @@ from service.caller import Caller
 from service.catalog import Catalog
 from service.engine.model import CriterionResult, Determination, Evidence, Outcome, Status
 from service.fhirdates import written_as_fhir_date
-from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest, entries_past_bound
+from service.hooks.models import PREFETCH_BOUNDS, HookRequest, past_bound
 from service.pipeline import HookOutcome
 from service.references import local_reference
 from service.registry import ServiceDefinition
@@ -733,8 +733,8 @@ def _fhir_access(call: AuditedCall, prefetched: Mapping[str, int]) -> dict[str, 
 class _PrefetchDigest:
     """A call's prefetch, read once: how many resources of each type it holds, and the
     prefetch as the record keeps it, each chart resource (in a Bundle's entries too) as its versioned
-    reference and the parties whole. A Bundle of more entries than are read from prefetch
-    (`entries_past_bound`: none of them is read, by this either) keeps, in place of its entries, how
+    reference and the parties whole. A Bundle of more entries or links than are read from prefetch
+    (`past_bound`: none of them is read, by this either) keeps, in place of its entries and links, how
     many it held (`_unread`), and counts none."""
 
     counts: dict[str, int]
@@ -746,8 +746,8 @@ class _PrefetchDigest:
         references: dict[str, Any] = {}
         for key, value in prefetch.items():
             if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-                if (held := entries_past_bound(value)) is not None:
-                    references[key] = {**value, "entry": _unread(held)}
+                if over := past_bound(value):
+                    references[key] = {**value, **_unread(value, over)}
                     continue
                 entries = value.get("entry")
                 kept = _entries(entries, counts) if isinstance(entries, list) else _shape(entries)
@@ -757,9 +757,16 @@ class _PrefetchDigest:
         return cls(counts, references)
 
 
-def _unread(held: int) -> str:
-    """What the record keeps of the entries of a prefetched Bundle too large to be read: how many it held."""
-    return f"[{held} entries, not read (more than {MAX_PREFETCH_ENTRIES})]"
+def _unread(bundle: Mapping[str, Any], over: Mapping[str, int]) -> dict[str, str]:
+    """What the record keeps of the entries and links of a prefetched Bundle too large to be read (`over`,
+    `past_bound`): how many of each it held, and the bound each one past it is past."""
+    kept = {}
+    for name, (bound, items) in PREFETCH_BOUNDS.items():
+        held = bundle.get(name)
+        if isinstance(held, list):
+            past = f" (more than {bound})" if name in over else ""
+            kept[name] = f"[{len(held)} {name if len(held) == 1 else items}, not read{past}]"
+    return kept
 
 
 def _entries(entries: list[Any], counts: dict[str, int]) -> list[Any]:

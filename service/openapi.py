@@ -22,6 +22,7 @@ from service.hooks.models import (
     ID_PATTERN,
     MAX_ORDERS,
     MAX_PREFETCH_ENTRIES,
+    MAX_PREFETCH_LINKS,
     ORDER_REFERENCE,
     typed_reference,
 )
@@ -154,8 +155,8 @@ def hook_request_schema(service: ServiceDefinition) -> Schema:
                 "type": ["object", "null"],
                 "description": "Key → resource, searchset Bundle, OperationOutcome or null. Values that "
                 "are not FHIR resources, and Bundles of more than "
-                f"{MAX_PREFETCH_ENTRIES} entries, count as failed prefetch (queried where a fhirServer "
-                "is given).",
+                f"{MAX_PREFETCH_ENTRIES} entries or {MAX_PREFETCH_LINKS} links, count as failed prefetch "
+                "(queried where a fhirServer is given).",
             },
             "extension": {
                 "type": "object",

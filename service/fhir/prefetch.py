@@ -2,8 +2,8 @@
 
 `render` turns a template into the query the service would run itself (the EHR's prefetch must
 be equivalent to it). `interpret` reads what the EHR sent under a key: absent means "query it",
-`null` means "known empty, do not re-query", an OperationOutcome (or a Bundle of more entries than
-are read from prefetch) means "unavailable, query it if possible", and a searchset Bundle may still
+`null` means "known empty, do not re-query", an OperationOutcome (or a Bundle of more entries or links
+than are read from prefetch) means "unavailable, query it if possible", and a searchset Bundle may still
 have `next` pages to follow.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from service.hooks.models import MAX_PREFETCH_ENTRIES, HookRequest, entries_past_bound
+from service.hooks.models import PREFETCH_BOUNDS, HookRequest, past_bound
 
 TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -113,11 +113,13 @@ def interpret(prefetch: dict[str, Any], key: str) -> Prefetched:
     if value["resourceType"] == "OperationOutcome":
         return Prefetched(PrefetchState.FAILED, reason=f"the EHR reported an error for prefetch '{key}'")
     if value["resourceType"] == "Bundle":
-        if entries_past_bound(value) is not None:
+        if over := past_bound(value):
             # more than is read from a prefetch: queried as if not sent where there is a FHIR server (whose
             # search is read to fhir.max_pages pages), else unavailable, the reason naming the key
-            too_many = f"prefetch '{key}' holds more than {MAX_PREFETCH_ENTRIES} entries"
-            return Prefetched(PrefetchState.FAILED, reason=too_many)
+            what = " and ".join(
+                f"more than {PREFETCH_BOUNDS[name][0]} {PREFETCH_BOUNDS[name][1]}" for name in over
+            )
+            return Prefetched(PrefetchState.FAILED, reason=f"prefetch '{key}' holds {what}")
         entries = value.get("entry")
         # `_is_resource` of each entry's resource, written out: a Synthea-sized prefetch holds hundreds
         resources = [

@@ -28,8 +28,16 @@ ORDER_REFERENCE = re.compile(rf"^[A-Za-z]+/{URL_SAFE_ID}$")  # `{type}/{id}` (CD
 MAX_ORDERS = 100  # draft orders, selections, dispatched orders, booked appointments of one call
 # entries of one prefetched Bundle read as prefetch: a larger one is a valid request (its template's query
 # may return more), counted as a prefetch that failed (service/fhir/prefetch.py `interpret`), not refused,
-# and none of its entries read by anything (`entries_past_bound`)
+# and none of its entries read by anything (`past_bound`)
 MAX_PREFETCH_ENTRIES = 1000
+# links of one prefetched Bundle read (a searchset's are a handful: self, first, previous, next, last): one of
+# more is not read at all, as one of too many entries (`past_bound`)
+MAX_PREFETCH_LINKS = 100
+# the arrays of a prefetched value bounded so (its `entry` and `link`), as a value's reader names their items
+PREFETCH_BOUNDS: dict[str, tuple[int, str]] = {
+    "entry": (MAX_PREFETCH_ENTRIES, "entries"),
+    "link": (MAX_PREFETCH_LINKS, "links"),
+}
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The Inferno CRD kit's own requests carry UUID-shaped instances with letters beyond f.
 HOOK_INSTANCE = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
@@ -413,17 +421,22 @@ def _validate_dispatched(context: dict[str, Any], order_types: frozenset[str]) -
     return named
 
 
-def entries_past_bound(value: Any) -> int | None:
-    """How many entries a prefetched value holds (a Bundle's `entry`, or any object's) when they are more
-    than are read from prefetch (`MAX_PREFETCH_ENTRIES`); None when its entries, if any, are read. The one
+def past_bound(value: Any) -> dict[str, int]:
+    """The arrays of a prefetched value (a Bundle's `entry` and `link`, or any object's: `PREFETCH_BOUNDS`)
+    that hold more items than are read from prefetch, each with how many it holds; empty when the value's
+    entries and links, if any, are read. None of them is read where any array is past its bound. The one
     place that says whether they are: every reader of the raw prefetch asks it before walking them (the key
-    is a prefetch that failed, service/fhir/prefetch.py `interpret`; the prefetched orders and Devices,
-    `prefetched_at`; where a 400 points, `held_at`; the audit row's digest of the prefetch), so that none
-    walks past the bound (a 5 MiB body holds a Bundle of 1.7 million `{}` entries)."""
-    entries = value.get("entry") if isinstance(value, dict) else None
-    if isinstance(entries, list) and len(entries) > MAX_PREFETCH_ENTRIES:
-        return len(entries)
-    return None
+    is a prefetch that failed, service/fhir/prefetch.py `interpret`, so whether a Bundle is page one of
+    several is never asked of its links; the prefetched orders and Devices, `prefetched_at`; where a 400
+    points, `held_at`; the audit row's digest of the prefetch), so that none walks past a bound (a 5 MiB
+    body holds a Bundle of 1.7 million `{}` entries, or links). Only `len` is asked of them."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        name: len(items)
+        for name, (bound, _) in PREFETCH_BOUNDS.items()
+        if isinstance(items := value.get(name), list) and len(items) > bound
+    }
 
 
 def prefetched_at(
@@ -434,11 +447,11 @@ def prefetched_at(
     index in that key's Bundle (None: the key's value is the resource itself). Where a dispatched order
     is read from when prefetched (service/call_orders.py `prefetched_resources`), and where a 400 about
     one points. (`wanted`: a resource of another id is passed over before its reference is written.) A
-    value of more entries than are read (`entries_past_bound`) holds none."""
+    value of more entries or links than are read (`past_bound`) holds none."""
     ids = None if wanted is None else {reference.partition("/")[2] for reference in wanted}
     found: dict[str, tuple[dict[str, Any], str, int | None]] = {}
     for key, value in prefetch.items():
-        if not isinstance(value, dict) or entries_past_bound(value) is not None:
+        if not isinstance(value, dict) or past_bound(value):
             continue
         entries = value.get("entry")
         if not entries:
@@ -462,12 +475,12 @@ def prefetched_at(
 def held_at(prefetch: Mapping[str, Any], resource: Mapping[str, Any]) -> str | None:
     """Where the request holds `resource` itself (this very object, whatever its id: none, or one it
     shares with another), as a 400 names it (`prefetch.coverage.entry[0].resource`); None when the EHR
-    did not prefetch it (read from its FHIR server), or in a value of more entries than are read
-    (`entries_past_bound`)."""
+    did not prefetch it (read from its FHIR server), or in a value of more entries or links than are read
+    (`past_bound`)."""
     for key, value in prefetch.items():
         if value is resource:
             return f"prefetch.{key}"
-        read = isinstance(value, dict) and entries_past_bound(value) is None
+        read = isinstance(value, dict) and not past_bound(value)
         entries = value.get("entry") if read else None
         for index, entry in enumerate(entries if isinstance(entries, list) else ()):
             if isinstance(entry, dict) and entry.get("resource") is resource:

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from service import routes
 from service.app import create_app
 from service.fhir.client import FhirClient, FhirError
-from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES
+from service.hooks.models import MAX_ORDERS, MAX_PREFETCH_ENTRIES, MAX_PREFETCH_LINKS
 from service.http_input import REQUEST_LIMITS
 from service.settings import SettingsError, settings_from_mapping
 from service.strict_json import dumps
@@ -304,11 +304,20 @@ def _device_coded(body: dict[str, Any]) -> None:
             entry["resource"]["codeReference"] = {"reference": "Device/pump-1"}
 
 
+def _coverage_unanswerable(body: dict[str, Any]) -> None:
+    """The Coverage's `period.end` written as R4 does not allow, prefetched after the long Bundle: where the
+    400 points is looked for in the keys before it (service/hooks/models.py `held_at`)."""
+    coverage = body["prefetch"]["coverage"]["entry"][0]["resource"]
+    coverage["period"] = {**coverage.get("period", {}), "end": "2030-1-1"}
+    body["prefetch"] = {"painScores": body["prefetch"].pop("painScores"), **body["prefetch"]}
+
+
 @pytest.mark.parametrize(
     ("sample", "url", "change", "status"),
     [
         pytest.param("order-sign-implant-demo-meets", SIGN_URL, None, 200, id="order-sign"),
         pytest.param("order-sign-implant-demo-meets", SIGN_URL, _device_coded, 200, id="device-looked-for"),
+        pytest.param("order-sign-implant-demo-meets", SIGN_URL, _coverage_unanswerable, 400, id="held-at"),
         pytest.param("order-dispatch-62362-demo-meets", DISPATCH_URL, None, 200, id="dispatched-looked-for"),
         pytest.param("order-sign-implant-demo-meets", SELECT_URL, None, 400, id="refused-body"),
     ],
@@ -353,6 +362,57 @@ def test_nothing_walks_the_entries_of_a_prefetched_bundle_past_the_bound(
         kept["entry"] == f"[{MAX_PREFETCH_ENTRIES + 1} entries, not read (more than {MAX_PREFETCH_ENTRIES})]"
     )
     assert kept["resourceType"] == "Bundle"
+
+
+def test_nothing_walks_the_links_of_a_prefetched_bundle_past_the_bound(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A searchset's `link` holds a handful of links (self, next, ...); a prefetched Bundle holding more than
+    are read is not read at all, as one of too many entries: no reader walks its links (whether it is page
+    one of several was asked of all of them, twice a key; a 5 MiB body holds 1.7 million `{}` links), what
+    needed the key could not be checked, and the audit row keeps how many links and entries it held
+    (review33e: 0.28 s of CPU a call, the row keeping every link)."""
+    links = CountedItems([{"relation": "self", "url": "https://ehr.example.org/fhir/x"}] + [{}] * 9_999)
+    decode = routes.decode_json_body
+
+    def decoded(raw: bytes) -> Any:
+        body = decode(raw)
+        body["prefetch"]["painScores"]["link"] = links
+        return body
+
+    monkeypatch.setattr(routes, "decode_json_body", decoded)
+    body = json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text())
+    body["hookInstance"] = str(uuid.uuid4())
+    held = len(body["prefetch"]["painScores"]["entry"])
+    response = post_json(app.test_client(), SIGN_URL, body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert links.read == 0
+    assert "prefetch 'painScores' holds more than 100 links" in response.get_data(as_text=True)
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    kept = record["request"]["prefetch"]["painScores"]
+    assert kept["link"] == "[10000 links, not read (more than 100)]"
+    assert kept["entry"] == f"[{held} entries, not read]"
+
+
+def test_a_prefetched_bundle_at_the_bounds_is_read(app: Flask) -> None:
+    """A Bundle of as many entries and links as are read from prefetch is read whole: the bounds are "more
+    than" (review33e: a bound one lower went unnoticed by every test)."""
+    body = _past_the_bound(
+        json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text()), "painScores"
+    )
+    bundle = body["prefetch"]["painScores"]
+    bundle["entry"] = bundle["entry"][:MAX_PREFETCH_ENTRIES]
+    bundle["total"] = MAX_PREFETCH_ENTRIES
+    bundle["link"] = [
+        {"relation": "self", "url": f"https://ehr.example.org/fhir/o{i}"} for i in range(MAX_PREFETCH_LINKS)
+    ]
+    body["hookInstance"] = str(uuid.uuid4())
+    response = post_json(app.test_client(), SIGN_URL, body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "holds more than" not in response.get_data(as_text=True)
+    [record] = app.extensions["idds_crd"].stores.audit.find(body["hookInstance"])
+    kept = record["request"]["prefetch"]["painScores"]
+    assert len(kept["entry"]) == MAX_PREFETCH_ENTRIES and kept["link"] == bundle["link"]
 
 
 def test_body_size_is_a_setting_and_too_large_is_413() -> None:
