@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -499,6 +500,52 @@ def test_a_jku_naming_the_registered_jwks_url_is_that_url(es384: KeyPair) -> Non
         assert call(app, mint(es384)).status_code == 200  # the same keys, fetched once
         assert_refused(call(app, mint(es384, headers=jwt_header(es384, jku=other))))
         assert server.fetches["/ehr/jwks.json"] == 1 and server.fetches["/elsewhere/jwks.json"] == 0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda url: url + "/", id="trailing-slash"),
+        pytest.param(lambda url: url + "?v=2", id="query"),
+        pytest.param(lambda url: url + "#k", id="fragment"),
+        pytest.param(lambda url: url.replace("/ehr/", "/EHR/"), id="path-case"),
+        pytest.param(lambda url: url.replace("/ehr/", "/%65hr/"), id="percent-encoded"),
+        pytest.param(lambda url: url.replace("/ehr/", "/ehr/../upload/"), id="dot-segments"),
+        pytest.param(lambda url: url.replace("http://", "http://ehr@"), id="userinfo"),
+    ],
+)
+def test_a_jku_resembling_the_registered_jwks_url_is_not_it(
+    es384: KeyPair, variant: Callable[[str], str]
+) -> None:
+    """Only a `jku` written exactly as the registered `jwks_url` is that URL (review33e): one that an
+    equivalence or a prefix would take for it is off the list, refused for a client without inline keys
+    and never fetched, whatever key the attacker publishes there under the registered kid."""
+    impostor = KeyPair(ec_key().private, "ES384", es384.kid)
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", es384)
+        jku = variant(url)
+        if urlsplit(jku).path != "/ehr/jwks.json":  # the attacker's key where the variant leads
+            server.documents[urlsplit(jku).path] = jwks(impostor)
+        app = auth_app(auth_settings(trusted(jwks_url=url)))
+        assert_refused(call(app, mint(impostor, headers=jwt_header(impostor, jku=jku))))
+        assert_refused(call(app, mint(es384, headers=jwt_header(es384, jku=jku))))
+        assert set(server.fetches) <= {"/ehr/jwks.json"}
+
+
+def test_a_jku_off_the_list_is_never_read_as_the_jwks_url_of_a_client_with_inline_keys(
+    es384: KeyPair,
+) -> None:
+    """A client with inline keys and a `jwks_url` whose token carries a `jku` off its list is verified with
+    the inline keys alone: a key only the `jwks_url` holds is not looked for there (prefetch33's choice)."""
+    other = ec_key("ES384")
+    with jwks_server() as server:
+        url = server.publish("/ehr/jwks.json", other)
+        app = auth_app(auth_settings(trusted(es384, jwks_url=url)))
+        off_list = server.url("/inferno/jwks.json")
+        assert_refused(call(app, mint(other, headers=jwt_header(other, jku=off_list))))
+        assert call(app, mint(es384, headers=jwt_header(es384, jku=off_list))).status_code == 200
+        assert not server.fetches
+        assert call(app, mint(other)).status_code == 200  # without a jku: the jwks_url's keys, as before
 
 
 def test_a_client_with_inline_keys_ignores_a_jku_off_its_list(es384: KeyPair) -> None:
