@@ -304,7 +304,9 @@ def _item_lines(
         # naming no record `_item_line` keeps), or no Instructions card to point to
         whole = _unconditioned(item, once)
         kept = whole or _RECORD.search(item.finding) is None
-        same = (form == BRIEF and not item.brief and kept) or (form == POINT and not beside)
+        same = (form == BRIEF and not item.brief and kept) or (
+            form == POINT and not beside and item.brief != items.NOT_RECORDED
+        )
         key = (item, words, SAY if same else form)
         if key not in laid:
             laid[key] = _item_line(item, words, beside, whole, form)
@@ -412,6 +414,9 @@ def _item_line(
     the finding whole)."""
     label = f"{_MARK[item.status]} **{item.named}**"
     head = label
+    # POINT is the layout before cards33 (the fallback that leaves out no more lines than before): "not
+    # recorded" is not said there (review33d F2: a line pointing beside its finding whole grew longer)
+    brief = "" if form == POINT and item.brief == items.NOT_RECORDED else item.brief
     if form == BRIEF and not whole and _RECORD.search(item.finding):  # not cut before the record it names,
         kept = _item_line(item, todo_words, beside, True, form)  # unless that leaves what to do pointed to
         if not kept.endswith(ON_THE_LISTING):
@@ -425,11 +430,9 @@ def _item_line(
         own = todo_words is not None and todo_words in (item.todo, item.unconditioned)
         if fits:
             found = fits[0]
-        elif (
-            item.brief and (len(found) > room or (form == BRIEF and own)) and len(plain(item.brief)) <= room
-        ):  # not its ways cut, nor, on a crowded card, what what to do names said twice
-            found = plain(item.brief)
-        elif 0 <= room < MIN_FINDING and item.brief:
+        elif brief and (len(found) > room or (form == BRIEF and own)) and len(plain(brief)) <= room:
+            found = plain(brief)  # not its ways cut, nor, on a crowded card, what what to do names said twice
+        elif 0 <= room < MIN_FINDING and brief:
             found = ""
         if found:  # cut first after the records it names (`_tail_cut`), else where MIN_FINDING of it fits
             tail = _tail_cut(found, room)

@@ -9,10 +9,21 @@ cut after its records; and where either leaves more lines out than pointing did,
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from cards.render import ON_THE_LISTING, WHOLE_THERE
-from tests.builders import cards_of, device, infusate_request, meeting_chart, payer_coverage, service_request
+from cards.items import NOT_RECORDED, Episode, Item, Step
+from cards.render import ON_THE_LISTING, WHOLE_THERE, detail
+from service.engine.model import Status
+from tests.builders import (
+    cards_of,
+    determine,
+    device,
+    infusate_request,
+    meeting_chart,
+    payer_coverage,
+    service_request,
+)
 from tests.contract_support import call
 
 # a pump Device whose status is none of FHIR R4's codes: whether a pump is already in place could not be
@@ -63,3 +74,33 @@ def test_kpwa_3g_line_says_its_whole_instruction() -> None:
     ), line
     assert WHOLE_THERE not in card["detail"] and ON_THE_LISTING not in card["detail"]
     assert not _MORE.search(card["detail"]), card["detail"]
+
+
+def test_a_card_leaves_out_no_line_that_pointing_as_before_kept() -> None:
+    """Pointing to the Instructions card (`cards.render.POINT`) is the layout before cards33, the fallback
+    that leaves out no more lines than before: items whose findings only say a long record is missing, each
+    line pointing beside its finding whole, keep all four lines (review33d F2: "not recorded" said in that
+    form too made each line say its whole instruction, and the card left one out)."""
+    d = determine(meeting_chart(), order=service_request("62362"), policy_id="kpwa-implanted-infusion-pumps")
+
+    def missing(n: int) -> Item:
+        record = (
+            f"“clinician attests that condition number {n} of the policy's list, as the payer's reviewer "
+            f"reads it, has been reviewed{' and' * 7} and is not a contraindication”"
+        )
+        todo = f"Record {record} (yes), with the attesting clinician as the performer."
+        return Item(
+            Status.NOT_DOCUMENTED,
+            f"Condition {n} reviewed",
+            "",
+            f"no {record} recorded",
+            todo,
+            Step.DOCUMENT,
+            (f"c{n}",),
+            brief=NOT_RECORDED,
+        )
+
+    episode = replace(Episode.of([d]), failing=(), missing=tuple(missing(n) for n in range(4)))
+    text = detail(episode, instructions=True)
+    assert not _MORE.search(text), text
+    assert all(f"**Condition {n} reviewed**" in text for n in range(4)), text
