@@ -117,3 +117,19 @@ def test_a_finding_is_brief_only_where_it_says_no_more_than_that_the_record_what
     for i in missing:
         named = re.fullmatch(r"no (“[^”]+”) recorded", i.finding)
         assert (i.brief == NOT_RECORDED) == bool(named and i.todo and named.group(1) in i.todo), i
+
+
+def test_only_a_finding_of_mere_absence_whose_record_what_to_do_names_is_brief() -> None:
+    """review33d: "not recorded" stands for the whole finding only where that finding says no more than that
+    the record is missing, and only where what to do names that very record."""
+    record = "“months of difficulty with activities of daily living”"
+    todo = "Record “months of …” (whole months)."
+    named = f"Record {record} (whole months)."
+    cases = [
+        (f"no {record} recorded", named, NOT_RECORDED),
+        (f"no {record} recorded; one of 2019 was entered in error", named, ""),
+        (f"could not be checked: no {record} recorded", named, ""),
+        (f"no {record} recorded", todo, ""),
+        (f"no {record} recorded", None, ""),
+    ]
+    assert [items._brief(found, what) for found, what, _ in cases] == [brief for _, _, brief in cases]
