@@ -312,6 +312,19 @@ def _coverage_unanswerable(body: dict[str, Any]) -> None:
     body["prefetch"] = {"painScores": body["prefetch"].pop("painScores"), **body["prefetch"]}
 
 
+def _pain_scores_decoded_with(monkeypatch: pytest.MonkeyPatch, field: str, items: CountedItems) -> None:
+    """Every body decoded from here on holds `items` as its painScores Bundle's `field`, as if sent: a list
+    that counts its items read, which no body written as JSON can carry."""
+    decode = routes.decode_json_body
+
+    def decoded(raw: bytes) -> Any:
+        body = decode(raw)
+        body["prefetch"]["painScores"][field] = items
+        return body
+
+    monkeypatch.setattr(routes, "decode_json_body", decoded)
+
+
 @pytest.mark.parametrize(
     ("sample", "url", "change", "status"),
     [
@@ -341,14 +354,7 @@ def test_nothing_walks_the_entries_of_a_prefetched_bundle_past_the_bound(
             for i in range(MAX_PREFETCH_ENTRIES + 1)
         ]
     )
-    decode = routes.decode_json_body
-
-    def decoded(raw: bytes) -> Any:
-        body = decode(raw)
-        body["prefetch"]["painScores"]["entry"] = entries
-        return body
-
-    monkeypatch.setattr(routes, "decode_json_body", decoded)
+    _pain_scores_decoded_with(monkeypatch, "entry", entries)
     body = json.loads((REQUESTS_DIR / f"{sample}.json").read_text())
     body["hookInstance"] = str(uuid.uuid4())
     if change is not None:
@@ -373,14 +379,7 @@ def test_nothing_walks_the_links_of_a_prefetched_bundle_past_the_bound(
     needed the key could not be checked, and the audit row keeps how many links and entries it held
     (review33e: 0.28 s of CPU a call, the row keeping every link)."""
     links = CountedItems([{"relation": "self", "url": "https://ehr.example.org/fhir/x"}] + [{}] * 9_999)
-    decode = routes.decode_json_body
-
-    def decoded(raw: bytes) -> Any:
-        body = decode(raw)
-        body["prefetch"]["painScores"]["link"] = links
-        return body
-
-    monkeypatch.setattr(routes, "decode_json_body", decoded)
+    _pain_scores_decoded_with(monkeypatch, "link", links)
     body = json.loads((REQUESTS_DIR / "order-sign-implant-demo-meets.json").read_text())
     body["hookInstance"] = str(uuid.uuid4())
     held = len(body["prefetch"]["painScores"]["entry"])
