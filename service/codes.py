@@ -315,7 +315,8 @@ def code_words(system: str, code: str) -> str:
 # "non-preserved intrathecal" is intrathecal. After the words it negates, one of
 # ROUTE_NEGATIONS_AFTER that ends its phrase (nothing after it but a closing bracket, up to `,` `;` `|`
 # `[` `]` or the end; or its sentence's end, a dot then a space: "IV contraindicated. Give orally" is oral;
-# after "no.", a word of letters only, ROUTE_NEGATIONS_ABBREVIATED, `_ends_its_phrase`) takes back the
+# after "no.", a word of letters only, ROUTE_NEGATIONS_ABBREVIATED, not one saying the number,
+# ROUTE_NUMBER_WORDS, `_ends_its_phrase`) takes back the
 # route words and fillers before it, across spaces, hyphens, colons, brackets and a question mark to the word
 # next to it ("intrathecal: no", "intrathecal contraindicated", "intrathecal (avoid)", "epidural - avoid"),
 # past it spaces and slashes only ("IV/IM: no", "Intrathecal / IV contraindicated": neither, the lead's
@@ -332,6 +333,15 @@ ROUTE_NEGATIONS_AFTER = frozenset(
 # only there may the dot after one end no sentence (`_ends_its_phrase`); after any other, or after "no"'s
 # closing bracket, its dot then a space ends its sentence, whatever follows ("IV contraindicated. 2.5 mg PO")
 ROUTE_NEGATIONS_ABBREVIATED = frozenset({"no"})
+# after such an abbreviation's dot, a word of letters that says the number, as written, so its dot ends no
+# sentence (the lead's decision on review33c F1): "of" in small letters ("IT pump no. of refills 3",
+# "Intrathecal infusion: No. of doses 1"; "IV: no. Of note, give PO" ends its sentence), or a Roman numeral,
+# a word made only of ROUTE_NUMERAL_LETTERS in capitals ("IT catheter no. II", "IT catheter no. IV")
+ROUTE_NUMBER_WORDS = frozenset({"of"})
+ROUTE_NUMERAL_LETTERS = frozenset("IVX")
+# the abbreviation so read, as written: not "NO.", in capitals where every word is ("INTRATHECAL: NO. IV ONLY"
+# is IV, as "Intrathecal: no. IV only" is not told apart from "IT catheter no. IV" by its capitals)
+ROUTE_NUMBER_ABBREVIATIONS = frozenset({"no", "No"})
 # how a drug is given, written short with a dot that ends no sentence: "Do not admin. intrathecally" and
 # "not for inj. intrathecal" are no intrathecal route (review30j: read as one, where 80c3d0b said nothing)
 ROUTE_ABBREVIATIONS = frozenset({"inj", "admin", "adm"})
@@ -476,15 +486,30 @@ def _ends_its_phrase(word: re.Match[str]) -> bool:
     then a space (`_SENTENCE_AFTER`: "IV contraindicated. Give orally", "IV contraindicated. 2.5 mg PO",
     "IV (no). 2 mg PO"); the dot of "no." (ROUTE_NEGATIONS_ABBREVIATED), an abbreviation's too, then a word
     of letters only (`_SENTENCE_AFTER_ABBREVIATED`: "IV: no. P.O. only"; not "IT pump no. 2", "IT catheter
-    no. A12")."""
+    no. A12"), and none that says the number (`_says_the_number`: "IT pump no. of refills 3", "IT catheter
+    no. II")."""
     text, end = word.string, word.end()
     if _AFTER_LAST.match(text, end):
         return True
     if not word[0].endswith("."):
         return bool(_SENTENCE_AFTER.match(text, end))
     if word[0][:-1].lower() in ROUTE_NEGATIONS_ABBREVIATED:
-        return bool(_SENTENCE_AFTER_ABBREVIATED.match(text, end - 1))
+        if (after := _SENTENCE_AFTER_ABBREVIATED.match(text, end - 1)) is None:
+            return False
+        # the whole word there, its dots too: "I.V." is no Roman numeral
+        following = _ROUTE_WORD.match(text, after.end() - len(after[0][1:].lstrip()))
+        return following is None or not _says_the_number(word[0][:-1], following[0])
     return bool(_SENTENCE_AFTER.match(text, end - 1))
+
+
+def _says_the_number(abbreviation: str, word: str) -> bool:
+    """Whether a word of letters after the dot of "no." or "No." (ROUTE_NUMBER_ABBREVIATIONS, as written)
+    says the number, as written: one of ROUTE_NUMBER_WORDS ("no. of doses"), or a Roman numeral, only
+    ROUTE_NUMERAL_LETTERS ("no. II", "no. IV"); never after "NO." ("INTRATHECAL: NO. IV ONLY")."""
+    if abbreviation not in ROUTE_NUMBER_ABBREVIATIONS:
+        return False
+    word = word.removesuffix(".")  # a sentence's end after it: "no. II."
+    return word in ROUTE_NUMBER_WORDS or set(word) <= ROUTE_NUMERAL_LETTERS
 
 
 def _scope(

@@ -144,7 +144,7 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
     [
         ("IV contraindicated. Give orally", False, "  Give orally"),
         ("IV contraindicated. give orally", False, "  give orally"),
-        ("IV: no. Give orally", False, "  Give orally"),
+        ("IT CATHETER NO. II", None, "  II"),  # "NO." in capitals: a capital word after it tells nothing
         ("IV avoid.\nPO", False, " \nPO"),
         ("I.V. contraindicated. P.O. only", False, "  P.O. only"),
         ("IV contraindicated. Inj. IM", False, "  Inj. IM"),
@@ -168,6 +168,17 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
         ("Intrathecal never. 0.5 mg IV", False, "  0.5 mg IV"),
         ("IV contraindicated . Give orally", False, "  . Give orally"),  # a space before its dot
         ("IT pump no. (2)", True, "IT pump no. (2)"),  # "no."'s own dot: a word of letters only after it
+        # the lead's decision on review33c F1: "of" in small letters, or a Roman numeral in capitals, after
+        # "no." says the number too, as before 34c2589; "Of" in capitals starts a sentence
+        ("IT pump no. of refills 3", True, "IT pump no. of refills 3"),
+        ("Intrathecal infusion: No. of doses 1", True, "Intrathecal infusion: No. of doses 1"),
+        ("IT catheter no. II", True, "IT catheter no. II"),
+        ("IT catheter no. IV", True, "IT catheter no. IV"),
+        ("IT catheter no. XII", True, "IT catheter no. XII"),
+        ("IV: no. Of note, give PO", False, "  Of note, give PO"),
+        ("IV: no. If needed, give PO", False, "  If needed, give PO"),  # a word not only I, V and X
+        ("IV: no. I.T. pump", True, "  I.T. pump"),  # "I.T." is no Roman numeral
+        ("IT CATHETER NO. II", None, "  II"),  # "NO." in capitals: a capital word after it tells nothing
     ],
 )
 def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
@@ -984,6 +995,8 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         ({"text": "Intrathecal contraindicated. Give orally"}, False),
         ({"text": "Intrathecal (IV contraindicated). Oral OK"}, True),
         ({"text": "Intrathecal contraindicated. 0.5 mg IV"}, False),  # a number after the dot (review33c)
+        ({"text": "Intrathecal infusion: No. of doses 1"}, True),  # "no." the number (review33c F1)
+        ({"text": "IT catheter no. IV"}, True),
         # a route's texts are read together: a coding's display names another route (s32's stop note)
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Subcutaneous"), False),
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Other"), True),
