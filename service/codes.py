@@ -805,6 +805,20 @@ def _as_whole_text(text: str) -> str:
     return kept[start:end] if start < end else ""
 
 
+def _takes_back_another_route(written: str, kept: str, routes: Routes) -> bool:
+    """Whether a route's text as written (`written`, one of `concept_texts`) names another route
+    (`Routes.names_another_route`) that its negations take back, so that what is kept of it (`kept`,
+    `route_texts`) names none: "NO IV - GIVE IT INFUSION", "GIVE IT INFUSION (NOT IV)", "GIVE IT PUMP. IV
+    CONTRAINDICATED.". A text no negation took anything of is not read again: `neuraxial_route` reads the
+    texts together once."""
+    written = unicodedata.normalize("NFKC", written)
+    if written == kept:
+        return False
+    # read with its negation words out, as what it would say unnegated ("(NOT IV)": IV named, then taken back)
+    unnegated = _NEGATION_WORD.sub(" ", written)
+    return routes.names_another_route(unnegated) and not routes.names_another_route(kept)
+
+
 def neuraxial_route(route: Any, routes: Routes) -> bool | None:
     """Whether a route (CodeableConcept) is intrathecal or epidural: True for a neuraxial route code
     (`routes.neuraxial`, SNOMED 72607000 or 404820008); a route coded in SNOMED is what its code says
@@ -825,14 +839,20 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
         return False
     texts = route_texts(route, routes)
     pronoun = False  # "IT" a verb's object only in one of them ("GIVE IT INFUSION")
-    for part in texts:
+    settled = False  # one of those names another route and takes it back ("NO IV - GIVE IT INFUSION")
+    written = concept_texts(route)
+    for k, part in enumerate(texts):
         if (said := routes.says_whole(part)) is True:
             return True
-        pronoun = pronoun or said is None
+        if said is None:
+            pronoun = True
+            settled = settled or _takes_back_another_route(written[k], part, routes)
     text = " | ".join(texts)
-    # the route unless the route's texts, its text and every coding's display read together, name another
-    # (a display "Intravenous": the pronoun)
-    if pronoun and not routes.names_another_route(text):
+    # the route where a text "IT" is a verb's object in has taken back another route it names (it has
+    # answered whether "IT" is the pronoun: no display brings that route back, the lead's decision on
+    # review33c F3), or unless the route's texts, its text and every coding's display read together, name
+    # another (a display "Intravenous": the pronoun)
+    if pronoun and (settled or not routes.names_another_route(text)):
         return True
     if routes.says_neuraxial(text):
         return True

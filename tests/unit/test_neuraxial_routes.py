@@ -611,6 +611,22 @@ def _coded_locally(text: str | None, *displays: str) -> dict[str, Any]:
         (_coded_locally("GIVE IT INFUSION", "Injection"), True),  # an intrathecal drug is an injection too
         (_coded_locally("GIVE IT INFUSION", "Intrathecal", "Intravenous"), True),  # one neuraxial says so
         (_coded_locally("Give IT infusion", "Intravenous"), True),  # "IT" in a text with small letters
+        # the lead's decision on review33c F3: a text that names another route and takes it back has
+        # answered it; a display naming that route does not bring it back
+        (_coded_locally("NO IV - GIVE IT INFUSION", "Intravenous"), True),
+        (_coded_locally("GIVE IT INFUSION (NOT IV)", "Intravenous"), True),
+        (_coded_locally("GIVE IT INFUSION (NOT IV)", "Oral"), True),
+        (
+            {
+                "text": "GIVE IT PUMP. IV CONTRAINDICATED.",
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0162", "code": "IV", "display": "IV"}
+                ],
+            },
+            True,
+        ),
+        (_coded_locally("NO IV - GIVE IT INFUSION. PO", "Intravenous"), False),  # it names one it keeps
+        (_coded_locally("NOT INTRAVENOUS", "GIVE IT INFUSION", "IV"), False),  # another text took it back
     ],
 )
 def test_it_the_object_of_a_verb_is_the_pronoun_where_a_codings_display_names_another_route(
@@ -1000,6 +1016,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         # a route's texts are read together: a coding's display names another route (s32's stop note)
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Subcutaneous"), False),
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Other"), True),
+        (_coded_locally("INSULIN: NO IV - START IT INFUSION AT 50 MCG/DAY", "Intravenous"), True),  # F3
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
