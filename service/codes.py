@@ -103,10 +103,10 @@ class Routes:
     whole_texts: frozenset[str] = frozenset()
     # the neuraxial words, negated ("not for intrathecal use", "non-epidural"): said, they do not count
     unsaid: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    # one of `whole_texts` as written, then what a drug is given through, any case, across spaces or a hyphen:
-    # "IT pump", "IT Catheter", "IT-pump"; its group `pronoun` the verb before it, when one of
-    # ROUTE_OBJECT_VERBS ("IV - GIVE IT INFUSION": "IT" is the verb's object then, not the route, in a text
-    # all in capitals naming another route: `says_whole`)
+    # one of `whole_texts` as written, then what a drug is given through, any case, across spaces or a hyphen
+    # (or "via", ROUTE_DEVICES_ACROSS): "IT pump", "IT Catheter", "IT-pump", "IT via pump"; its group
+    # `pronoun` the verb before it, when one of ROUTE_OBJECT_VERBS ("IV - GIVE IT INFUSION": "IT" is the
+    # verb's object then, not the route, in a text all in capitals naming another route: `says_whole`)
     devices: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # no word holds a space: then taking out what `unsaid` matches (each match becomes one space) never
     # makes a word appear that the text did not hold
@@ -122,8 +122,10 @@ class Routes:
         wholes = "|".join(re.escape(text) for text in sorted(self.whole_texts, key=len, reverse=True))
         through = "|".join(sorted(ROUTE_DEVICES))
         verbs = "|".join(sorted(ROUTE_OBJECT_VERBS))
+        across = "|".join(sorted(ROUTE_DEVICES_ACROSS))
         devices = (
-            rf"(?<!\w)(?:(?P<pronoun>{verbs})\s+)?(?:{wholes or '(?!)'})(?:\s+|[{_JOINING}])(?i:{through})\b"
+            rf"(?<!\w)(?:(?P<pronoun>{verbs})\s+)?(?:{wholes or '(?!)'})"
+            rf"(?:\s+(?:(?i:{across})\s+)?|[{_JOINING}])(?i:{through})\b"
         )
         object.__setattr__(self, "devices", re.compile(devices))
         object.__setattr__(self, "unrouted", neuraxial_route(None, self))
@@ -362,6 +364,10 @@ ROUTE_PHRASE_ENDS = frozenset({"but"})
 # as written, it says that route in a longer text: "IT pump", "via IT catheter", "IT infusion" are
 # intrathecal (review30j), as "IT" alone is; "give it via pump" is not ("it", the pronoun)
 ROUTE_DEVICES = frozenset({"pump", "catheter", "infusion"})
+# the words between such a whole text and what the drug is given through that keep it so said (the lead's
+# decision on review33c F2): "IT via pump", "IT via catheter" are intrathecal as "IT pump" is ("give it via
+# pump" is not: "it", the pronoun; "GIVE IT VIA PUMP" is read as "GIVE IT PUMP" is, ROUTE_OBJECT_VERBS)
+ROUTE_DEVICES_ACROSS = frozenset({"via"})
 # verbs that take an object, as written in capitals: right after one, "IT" is the pronoun, its object, in a
 # text written all in capitals (no small letter in it: the lead's decision, s32) that names another route,
 # the one the pronoun's drug is given by (`Routes.names_another_route`, the lead's decision, s32), not the

@@ -671,6 +671,8 @@ def test_whether_a_route_names_another_is_read_once_per_route_however_many_codin
         "no " + "IV (" * 2_500 + "IT",
         "neither " + "IV nor " * 2_500 + "IM",
         "IV - " + "GIVE IT INFUSION " * 1_000 + "no IV",
+        "IV - " + "GIVE IT VIA PUMP " * 700 + "no IV",  # across "via" (review33c F2)
+        "IT via " * 1_500 + "pump",
     ],
 )
 def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_texts_words(
@@ -930,6 +932,19 @@ def test_a_route_texts_edges_are_trimmed_of_spaces_and_dashes_as_before() -> Non
         ("IT. Pump", None),
         ("IT pump. Refill monthly", True),
         ("Refill. I.T. pump", True),
+        # the lead's decision on review33c F2: across "via" too
+        ("IT via pump", True),
+        ("IT via catheter", True),
+        ("IT VIA PUMP", True),
+        ("Epidural contraindicated. IT via pump", True),
+        ("Morphine 1 mg/mL IT via pump", True),
+        ("GIVE IT VIA PUMP", True),  # no other route named, as "GIVE IT PUMP"
+        ("IV - GIVE IT VIA PUMP", False),  # the pronoun, as "IV - GIVE IT INFUSION"
+        ("give it via pump", None),
+        ("IT via", None),
+        ("IT via port", None),
+        ("no IT via pump", None),
+        ("IT via pump contraindicated", None),
     ],
 )
 def test_it_before_what_a_drug_is_given_through_says_intrathecal(text: str, said: bool | None) -> None:
@@ -1017,6 +1032,7 @@ def test_a_route_typed_it_says_intrathecal_whatever_the_drug(drug: str) -> None:
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Subcutaneous"), False),
         (_coded_locally("INSULIN - START IT INFUSION AT 50 MCG/DAY", "Other"), True),
         (_coded_locally("INSULIN: NO IV - START IT INFUSION AT 50 MCG/DAY", "Intravenous"), True),  # F3
+        ({"text": "Epidural contraindicated. IT via pump"}, True),  # "IT via pump" (review33c F2)
     ],
 )
 def test_a_draft_insulin_order_routed_it_beside_a_pump_is_the_excluded_infusate(
