@@ -493,7 +493,7 @@ def _ends_its_phrase(word: re.Match[str]) -> bool:
     "IV (no). 2 mg PO"); the dot of "no." (ROUTE_NEGATIONS_ABBREVIATED), an abbreviation's too, then a word
     of letters only (`_SENTENCE_AFTER_ABBREVIATED`: "IV: no. P.O. only"; not "IT pump no. 2", "IT catheter
     no. A12"), and none that says the number (`_says_the_number`: "IT pump no. of refills 3", "IT catheter
-    no. II")."""
+    no. II") unless the "no." answers a question ("Intrathecal? No. IV only")."""
     text, end = word.string, word.end()
     if _AFTER_LAST.match(text, end):
         return True
@@ -504,7 +504,8 @@ def _ends_its_phrase(word: re.Match[str]) -> bool:
             return False
         # the whole word there, its dots too: "I.V." is no Roman numeral
         following = _ROUTE_WORD.match(text, after.end() - len(after[0][1:].lstrip()))
-        return following is None or not _says_the_number(word[0][:-1], following[0])
+        answer = text[max(0, word.start() - 8) : word.start()].rstrip().endswith("?")
+        return following is None or answer or not _says_the_number(word[0][:-1], following[0])
     return bool(_SENTENCE_AFTER.match(text, end - 1))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ def test_a_negation_takes_back_only_the_route_words_it_negates(text: str, said: 
         ("IV: no. Of note, give PO", False, "  Of note, give PO"),
         ("IV: no. If needed, give PO", False, "  If needed, give PO"),  # a word not only I, V and X
         ("IV: no. I.T. pump", True, "  I.T. pump"),  # "I.T." is no Roman numeral
-        ("IT CATHETER NO. II", None, "  II"),  # "NO." in capitals: a capital word after it tells nothing
+        # route33b's regression: a "No." answering a question is no number, whatever follows
+        ("Intrathecal? No. IV only", False, "  IV only"),
+        ("Intrathecal ?  No. of doses 2", None, "  of doses 2"),
     ],
 )
 def test_a_negation_after_its_words_ends_its_phrase_at_its_sentences_end(
@@ -646,18 +649,10 @@ def test_whether_a_route_names_another_is_read_once_per_route_however_many_codin
     """A route of 2,000 codings each displayed "GIVE IT INFUSION" and one "Intravenous" (within the body
     limits) reads whether it names another route once, over its texts together: not once per text, each a
     read of them all (quadratic in the codings)."""
-    calls = 0
-    names = Routes.names_another_route
-
-    def counted(self: Routes, text: str) -> bool:
-        nonlocal calls
-        calls += 1
-        return names(self, text)
-
-    monkeypatch.setattr(Routes, "names_another_route", counted)
+    calls = _counting(monkeypatch, Routes, "names_another_route")
     route = _coded_locally(None, *["GIVE IT INFUSION"] * 2_000, "Intravenous")
     assert neuraxial_route(route, ROUTES) is False
-    assert calls == 1
+    assert calls() == 1
 
 
 @pytest.mark.parametrize(
@@ -688,16 +683,22 @@ def test_what_reads_an_items_filler_an_abbreviation_or_neither_is_linear_in_a_te
 
 def _route_readings(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[bool | None, int]:
     """What `text` reads as, and how many times a run of its words was read as a route in it."""
-    calls = 0
-    says = codes._says_a_route
+    calls = _counting(monkeypatch, codes, "_says_a_route")
+    return neuraxial_route({"text": text}, ROUTES), calls()
 
-    def counted(words: str, routes: Routes) -> bool:
+
+def _counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> Callable[[], int]:
+    """`owner.name` replaced, for the test, by itself counting its calls; how many so far."""
+    calls = 0
+    original = getattr(owner, name)
+
+    def counted(*args: Any) -> Any:
         nonlocal calls
         calls += 1
-        return says(words, routes)
+        return original(*args)
 
-    monkeypatch.setattr(codes, "_says_a_route", counted)
-    return neuraxial_route({"text": text}, ROUTES), calls
+    monkeypatch.setattr(owner, name, counted)
+    return lambda: calls
 
 
 class _Offered:
