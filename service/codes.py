@@ -444,8 +444,17 @@ def route_texts(route: Any, routes: Routes) -> list[str]:
     an intrathecal one, review29d L3; "non-preserved intrathecal" is intrathecal, review30c L1), as every
     reading of a route's words takes them: whether it is neuraxial (`neuraxial_route`) or injectable (the
     drug order's route text, service/record.py)."""
-    texts = [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
-    return [_unnegated(text, routes) if _NEGATION_WORD.search(text) else text for text in texts]
+    return [_kept(text, routes) for text in _plain_texts(route)]
+
+
+def _plain_texts(route: Any) -> list[str]:
+    """A route's words as written (`concept_texts`), their compatibility forms read plainly (NFKC)."""
+    return [unicodedata.normalize("NFKC", text) for text in concept_texts(route)]
+
+
+def _kept(text: str, routes: Routes) -> str:
+    """What `route_texts` keeps of one of a route's texts read plainly: what its negations take back out."""
+    return _unnegated(text, routes) if _NEGATION_WORD.search(text) else text
 
 
 def _says_a_route(words: str, routes: Routes) -> bool:
@@ -813,12 +822,11 @@ def _as_whole_text(text: str) -> str:
 
 
 def _takes_back_another_route(written: str, kept: str, routes: Routes) -> bool:
-    """Whether a route's text as written (`written`, one of `concept_texts`) names another route
+    """Whether a route's text as written, read plainly (`written`, one of `_plain_texts`), names another route
     (`Routes.names_another_route`) that its negations take back, so that what is kept of it (`kept`,
     `route_texts`) names none: "NO IV - GIVE IT INFUSION", "GIVE IT INFUSION (NOT IV)", "GIVE IT PUMP. IV
     CONTRAINDICATED.". A text no negation took anything of is not read again: `neuraxial_route` reads the
     texts together once."""
-    written = unicodedata.normalize("NFKC", written)
     if written == kept:
         return False
     # read with its negation words out, as what it would say unnegated ("(NOT IV)": IV named, then taken back)
@@ -844,16 +852,16 @@ def neuraxial_route(route: Any, routes: Routes) -> bool | None:
         return True
     if any(code.system == SNOMED and code.code not in routes.tells_neither for code in codes):
         return False
-    texts = route_texts(route, routes)
+    plain = _plain_texts(route)
+    texts = [_kept(written, routes) for written in plain]  # `route_texts`
     pronoun = False  # "IT" a verb's object only in one of them ("GIVE IT INFUSION")
     settled = False  # one of those names another route and takes it back ("NO IV - GIVE IT INFUSION")
-    written = concept_texts(route)
-    for k, part in enumerate(texts):
+    for written, part in zip(plain, texts, strict=True):
         if (said := routes.says_whole(part)) is True:
             return True
         if said is None:
             pronoun = True
-            settled = settled or _takes_back_another_route(written[k], part, routes)
+            settled = settled or _takes_back_another_route(written, part, routes)
     text = " | ".join(texts)
     # the route where a text "IT" is a verb's object in has taken back another route it names (it has
     # answered whether "IT" is the pronoun: no display brings that route back, the lead's decision on
